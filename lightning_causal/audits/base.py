@@ -1,0 +1,176 @@
+"""The audit protocol: :class:`Probe`, :class:`AuditResult` and the :class:`Audit` base class.
+
+An audit is a configurable unit of analysis. ``Audit.run(model, probe)`` returns an
+:class:`AuditResult`, plain data that the reporting layer renders (TensorBoard, JSON) and
+that the callback compares across epochs (causal drift).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+SCHEMA_VERSION = 1
+
+__all__ = ["SCHEMA_VERSION", "Audit", "AuditResult", "Probe"]
+
+
+@dataclass
+class Probe:
+    """A fixed set of inputs (and optional labels) that every audit of a run explains.
+
+    Args:
+        inputs: a tensor ``[N, ...]`` or a tuple of tensors sharing the first dimension.
+        labels: optional class labels ``[N]`` (used by audits that need ground truth).
+
+    Example:
+        >>> p = Probe(torch.zeros(4, 3), torch.tensor([0, 1, 0, 1]))
+        >>> len(p)
+        4
+    """
+
+    inputs: Tensor | tuple[Tensor, ...]
+    labels: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        tensors = self.inputs if isinstance(self.inputs, tuple) else (self.inputs,)
+        if not tensors or not all(isinstance(t, Tensor) for t in tensors):
+            raise TypeError(
+                f"Expected argument `inputs` to be a tensor or a tuple of tensors but got {type(self.inputs)}"
+            )
+        n = tensors[0].shape[0] if tensors[0].dim() else 0
+        if n == 0:
+            raise ValueError("Expected argument `inputs` to hold at least one sample but got an empty probe")
+        if any(t.shape[0] != n for t in tensors):
+            raise ValueError(
+                f"Expected all tensors of `inputs` to share the first dimension but got {[t.shape[0] for t in tensors]}"
+            )
+        if self.labels is not None and self.labels.shape[0] != n:
+            raise ValueError(f"Expected argument `labels` to have {n} rows but got {self.labels.shape[0]}")
+
+    def __len__(self) -> int:
+        return self.first.shape[0]
+
+    @property
+    def first(self) -> Tensor:
+        """The first (or only) input tensor."""
+        return self.inputs[0] if isinstance(self.inputs, tuple) else self.inputs
+
+    def to(self, device: torch.device | str) -> Probe:
+        """Return a copy on ``device``."""
+        inputs = (
+            tuple(t.to(device) for t in self.inputs)
+            if isinstance(self.inputs, tuple)
+            else self.inputs.to(device)
+        )
+        labels = self.labels.to(device) if self.labels is not None else None
+        return Probe(inputs, labels)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Tensor):
+        value = value.detach().cpu()
+        if value.dtype == torch.bfloat16 or value.dtype == torch.float16:
+            value = value.float()
+        return _jsonable(value.tolist())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)  # NaN/inf are reported, not hidden
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return _jsonable(value.item())
+    return value
+
+
+@dataclass
+class AuditResult:
+    """Plain data produced by one audit run.
+
+    Attributes:
+        audit: the audit's name (used in tags ``causal/<audit>/<metric>``).
+        scalars: metric name -> float (logged as scalars; may be monitored by callbacks).
+        vectors: name -> 1-D tensor (logged as histograms, compared across epochs for drift).
+        maps: name -> per-sample attribution maps shaped like the input (``[N, ...]``).
+        images: name -> images ``[N, C, H, W]`` or ``[C, H, W]`` shown as they are.
+        graphs: name -> JSON-able graph dicts (``CausalGraph.to_dict()``, layer maps).
+        tables: name -> list of rows (dicts), rendered as markdown.
+        curves: name -> {"x": [...], series: [...]} plotted as line figures.
+        meta: anything JSON-able describing the run (epoch, seconds, settings).
+    """
+
+    audit: str
+    scalars: dict[str, float] = field(default_factory=dict)
+    vectors: dict[str, Tensor] = field(default_factory=dict)
+    maps: dict[str, Tensor] = field(default_factory=dict)
+    images: dict[str, Tensor] = field(default_factory=dict)
+    graphs: dict[str, dict] = field(default_factory=dict)
+    tables: dict[str, list[dict]] = field(default_factory=dict)
+    curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def non_finite(self) -> list[str]:
+        """Names of scalars, vectors and maps that hold NaN or infinity."""
+        bad = [k for k, v in self.scalars.items() if not math.isfinite(float(v))]
+        for group in (self.vectors, self.maps):
+            bad += [k for k, v in group.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        return bad
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dictionary with a ``schema_version``.
+
+        Example:
+            >>> r = AuditResult("demo", scalars={"a": 1.0}, vectors={"v": torch.tensor([1.0, 2.0])})
+            >>> d = r.to_dict()
+            >>> d["schema_version"], d["scalars"]["a"], d["vectors"]["v"]
+            (1, 1.0, [1.0, 2.0])
+        """
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "audit": self.audit,
+            "scalars": _jsonable(dict(self.scalars)),
+            "vectors": _jsonable(self.vectors),
+            "maps": _jsonable(self.maps),
+            "images": {k: list(v.shape) for k, v in self.images.items()},
+            "graphs": _jsonable(self.graphs),
+            "tables": _jsonable(self.tables),
+            "curves": _jsonable(self.curves),
+            "meta": _jsonable(self.meta),
+        }
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class Audit(ABC):
+    """Base class of the audits run by :class:`~lightning_causal.callbacks.CausalAuditCallback`.
+
+    Subclasses implement :meth:`run` and, when they can check their configuration against the
+    model before training starts (layer names, probe shape), :meth:`validate`.
+
+    Args:
+        name: tag used in logs (``causal/<name>/...``); defaults to the class name in snake case.
+    """
+
+    def __init__(self, name: str | None = None) -> None:
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"Expected argument `name` to be a non-empty string but got {name!r}")
+        self.name = name or _snake(type(self).__name__).replace("_audit", "")
+
+    def validate(self, model: nn.Module, probe: Probe) -> None:  # noqa: B027 - optional hook
+        """Check the configuration against ``model`` and ``probe``; raise ``ValueError`` if bad."""
+
+    @abstractmethod
+    def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
+        """Explain ``model`` on ``probe`` and return plain data."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"

@@ -1,0 +1,44 @@
+"""Pure-PyTorch causal core: interventions, effects, graphs, Sobol'/ICC, SCMs, counterfactuals.
+
+Imports nothing from Lightning, Captum, TensorBoard or matplotlib.
+"""
+
+from lightning_causal.causal._state import audit_mode, rng_preserved
+from lightning_causal.causal.effects import (
+    average_causal_effect,
+    input_effects,
+    interventional_expectations,
+    unit_effects,
+)
+from lightning_causal.causal.groups import column_mask, patch_mask
+from lightning_causal.causal.interventions import (
+    Intervention,
+    MeanOf,
+    Resample,
+    Scale,
+    SetTo,
+    Zero,
+    capture,
+    intervene,
+    resolve_module,
+)
+
+__all__ = [
+    "Intervention",
+    "MeanOf",
+    "Resample",
+    "Scale",
+    "SetTo",
+    "Zero",
+    "audit_mode",
+    "average_causal_effect",
+    "capture",
+    "column_mask",
+    "input_effects",
+    "intervene",
+    "interventional_expectations",
+    "patch_mask",
+    "resolve_module",
+    "rng_preserved",
+    "unit_effects",
+]

@@ -1,0 +1,125 @@
+"""Leave-no-trace helpers: evaluation mode with every submodule's flag restored, target selection,
+and a guard for the global random number generators."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["audit_mode", "gather_target", "resolve_target", "rng_preserved", "as_tuple"]
+
+Target = int | Tensor | None
+
+
+def as_tuple(inputs: Tensor | tuple[Tensor, ...], name: str = "inputs") -> tuple[Tensor, ...]:
+    """Validate ``inputs`` (a tensor or a non-empty tuple of tensors sharing the first dimension)."""
+    tensors = inputs if isinstance(inputs, tuple) else (inputs,)
+    if not tensors or not all(isinstance(t, Tensor) for t in tensors):
+        raise TypeError(f"Expected argument `{name}` to be a tensor or a tuple of tensors but got {type(inputs)}")
+    if any(t.dim() == 0 for t in tensors):
+        raise ValueError(f"Expected argument `{name}` to have a batch dimension but got a 0-d tensor")
+    n = tensors[0].shape[0]
+    if n == 0:
+        raise ValueError(f"Expected argument `{name}` to hold at least one sample but got an empty batch")
+    if any(t.shape[0] != n for t in tensors):
+        raise ValueError(
+            f"Expected all tensors of `{name}` to share the first dimension but got {[t.shape[0] for t in tensors]}"
+        )
+    return tensors
+
+
+@contextlib.contextmanager
+def audit_mode(model: nn.Module, grad: bool = False) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode (and ``torch.no_grad`` unless ``grad``), then restore every
+    submodule's ``training`` flag, also on exceptions.
+
+    Example:
+        >>> m = nn.Sequential(nn.Linear(2, 2), nn.Dropout()).train()
+        >>> m[0].eval()  # doctest: +ELLIPSIS
+        Linear(...)
+        >>> with audit_mode(m):
+        ...     m.training, m[1].training
+        (False, False)
+        >>> m.training, m[0].training, m[1].training
+        (True, False, True)
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
+    modes = [(m, m.training) for m in model.modules()]
+    grad_ctx = contextlib.nullcontext() if grad else torch.no_grad()
+    try:
+        model.eval()
+        with grad_ctx:
+            yield model
+    finally:
+        for m, mode in modes:
+            m.training = mode
+
+
+@contextlib.contextmanager
+def rng_preserved(devices: list[int] | None = None) -> Iterator[None]:
+    """Save and restore the global torch (CPU and CUDA), NumPy and ``random`` RNG states."""
+    py_state = random.getstate()
+    try:
+        import numpy as np
+
+        np_state = np.random.get_state()
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        np = None  # type: ignore[assignment]
+    cuda_devices = devices if devices is not None else (
+        list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    )
+    with torch.random.fork_rng(devices=cuda_devices):
+        try:
+            yield
+        finally:
+            random.setstate(py_state)
+            if np is not None:
+                np.random.set_state(np_state)
+
+
+def _as_logits(outputs: Tensor) -> Tensor:
+    if not isinstance(outputs, Tensor):
+        raise TypeError(f"Expected the model to return a tensor but got {type(outputs)}")
+    if outputs.dim() == 1:
+        return outputs.unsqueeze(1)
+    if outputs.dim() != 2:
+        raise ValueError(
+            f"Expected the model output to be [N] or [N, classes] but got shape {tuple(outputs.shape)}"
+        )
+    return outputs
+
+
+def resolve_target(outputs: Tensor, target: Target) -> Tensor:
+    """Per-sample class indices ``[N]``: ``None`` means the predicted class of ``outputs``.
+
+    Example:
+        >>> resolve_target(torch.tensor([[0.1, 0.9], [2.0, 1.0]]), None)
+        tensor([1, 0])
+    """
+    logits = _as_logits(outputs)
+    n, c = logits.shape
+    if target is None:
+        return logits.argmax(dim=1) if c > 1 else torch.zeros(n, dtype=torch.long, device=logits.device)
+    if isinstance(target, bool) or not isinstance(target, (int, Tensor)):
+        raise TypeError(f"Expected argument `target` to be None, an int or a tensor of class indices but got {type(target)}")
+    idx = torch.as_tensor(target, device=logits.device)
+    if idx.is_floating_point():
+        raise TypeError(f"Expected argument `target` to hold integer class indices but got dtype {idx.dtype}")
+    idx = idx.long().reshape(-1)
+    if idx.numel() == 1:
+        idx = idx.expand(n)
+    if idx.numel() != n:
+        raise ValueError(f"Expected argument `target` to have 1 or {n} entries but got {idx.numel()}")
+    if (idx < 0).any() or (idx >= c).any():
+        raise ValueError(f"Expected argument `target` to be in [0, {c - 1}] but got {idx.tolist()[:8]}")
+    return idx.clone()
+
+
+def gather_target(outputs: Tensor, target_idx: Tensor) -> Tensor:
+    """``outputs[i, target_idx[i]]`` for every row ``i``."""
+    return _as_logits(outputs).gather(1, target_idx.view(-1, 1)).squeeze(1)

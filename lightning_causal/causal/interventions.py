@@ -1,0 +1,274 @@
+"""The do-operator on hidden units: interventions, the :func:`intervene` context manager, and
+:func:`capture` to record activations.
+
+A *site* is a module path from ``model.named_modules()``; an intervention replaces that module's
+output (a tensor ``[N, U, ...]`` whose dimension 1 holds the units: conv channels or neurons),
+optionally only for a selection of ``units``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import math
+from collections.abc import Iterator, Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "Intervention",
+    "Zero",
+    "SetTo",
+    "MeanOf",
+    "Resample",
+    "Scale",
+    "intervene",
+    "capture",
+    "resolve_module",
+]
+
+
+def resolve_module(model: nn.Module, name: str) -> nn.Module:
+    """Return the submodule called ``name``; unknown names raise ``ValueError`` with close matches.
+
+    Example:
+        >>> m = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+        >>> resolve_module(m, "0")
+        Linear(in_features=2, out_features=3, bias=True)
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"Expected a module name (str) but got {type(name)}")
+    modules = dict(model.named_modules())
+    if name not in modules:
+        names = [n for n in modules if n]
+        close = difflib.get_close_matches(name, names, n=5, cutoff=0.4)
+        hint = f"close matches: {close}" if close else f"available: {names[:20]}"
+        raise ValueError(f"Unknown module name {name!r} in model {type(model).__name__}; {hint}")
+    return modules[name]
+
+
+class Intervention:
+    """Base class: replaces a module output's ``units`` (dimension 1) by :meth:`values`.
+
+    Args:
+        units: ``None`` (all units), an int, or a sequence of unit indices.
+    """
+
+    def __init__(self, units: int | Sequence[int] | None = None) -> None:
+        if units is not None:
+            seq = [units] if isinstance(units, int) else list(units)
+            if not seq or not all(isinstance(u, int) and not isinstance(u, bool) and u >= 0 for u in seq):
+                raise ValueError(f"Expected argument `units` to be None or non-negative ints but got {units!r}")
+            units = seq
+        self.units: list[int] | None = units
+
+    def values(self, output: Tensor) -> Tensor:
+        """The intervened values, broadcastable to ``output``."""
+        raise NotImplementedError
+
+    def unit_mask(self, output: Tensor) -> Tensor:
+        """Boolean mask broadcastable to ``output`` that selects the intervened units."""
+        if output.dim() < 2:
+            raise ValueError(f"Expected a module output with a unit dimension (>= 2-d) but got shape {tuple(output.shape)}")
+        n_units = output.shape[1]
+        shape = [1, n_units] + [1] * (output.dim() - 2)
+        if self.units is None:
+            return torch.ones(shape, dtype=torch.bool, device=output.device)
+        if max(self.units) >= n_units:
+            raise ValueError(f"Expected `units` in [0, {n_units - 1}] for an output with {n_units} units but got {self.units}")
+        mask = torch.zeros(n_units, dtype=torch.bool, device=output.device)
+        mask[self.units] = True
+        return mask.view(shape)
+
+    def __call__(self, output: Tensor) -> Tensor:
+        if not isinstance(output, Tensor):
+            raise TypeError(f"{type(self).__name__} can only replace tensor outputs but got {type(output)}")
+        return torch.where(self.unit_mask(output), self.values(output).to(output.dtype), output)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(units={self.units})"
+
+
+class Zero(Intervention):
+    """do(h_u := 0).
+
+    Example:
+        >>> Zero(units=[1])(torch.ones(1, 3))
+        tensor([[1., 0., 1.]])
+    """
+
+    def values(self, output: Tensor) -> Tensor:
+        return torch.zeros((), dtype=output.dtype, device=output.device)
+
+
+def _per_unit(value: Tensor, output: Tensor, name: str) -> Tensor:
+    """Broadcast a scalar, a per-unit ``[U]`` or a per-element ``[U, ...]`` value to ``output``."""
+    value = value.to(device=output.device, dtype=output.dtype)
+    if value.dim() == 0:
+        return value
+    if value.shape == output.shape[1:]:
+        return value.unsqueeze(0)
+    if value.dim() == 1 and value.shape[0] == output.shape[1]:
+        return value.view([1, -1] + [1] * (output.dim() - 2))
+    raise ValueError(
+        f"Expected argument `{name}` to be a scalar, [{output.shape[1]}] or {list(output.shape[1:])} "
+        f"for an output of shape {list(output.shape)} but got shape {list(value.shape)}"
+    )
+
+
+class SetTo(Intervention):
+    """do(h_u := value): a scalar, a per-unit vector ``[U]`` or a tensor shaped like one sample.
+
+    Example:
+        >>> SetTo(2.0, units=0)(torch.zeros(2, 2))
+        tensor([[2., 0.],
+                [2., 0.]])
+    """
+
+    def __init__(self, value: float | Tensor, units: int | Sequence[int] | None = None) -> None:
+        super().__init__(units)
+        if isinstance(value, bool) or not isinstance(value, (int, float, Tensor)):
+            raise TypeError(f"Expected argument `value` to be a number or a tensor but got {type(value)}")
+        value = torch.as_tensor(value, dtype=torch.get_default_dtype() if not isinstance(value, Tensor) else None)
+        if not torch.isfinite(value).all():
+            raise ValueError(f"Expected argument `value` to be finite but got {value}")
+        self.value = value
+
+    def values(self, output: Tensor) -> Tensor:
+        return _per_unit(self.value, output, "value")
+
+    def __repr__(self) -> str:
+        v = self.value.item() if self.value.numel() == 1 else f"tensor{list(self.value.shape)}"
+        return f"SetTo({v}, units={self.units})"
+
+
+class MeanOf(Intervention):
+    """do(h_u := E_ref[h_u]): the mean activation over ``reference`` (activations ``[M, U, ...]``
+    of the same module on reference data, e.g. from :func:`capture`)."""
+
+    def __init__(self, reference: Tensor, units: int | Sequence[int] | None = None) -> None:
+        super().__init__(units)
+        if not isinstance(reference, Tensor) or reference.dim() < 2 or reference.shape[0] == 0:
+            raise ValueError("Expected argument `reference` to be a tensor of activations [M, U, ...] with M >= 1")
+        if not torch.isfinite(reference).all():
+            raise ValueError("Expected argument `reference` to be finite but it holds NaN or infinity")
+        self.mean = reference.detach().float().mean(0)
+
+    def values(self, output: Tensor) -> Tensor:
+        return _per_unit(self.mean, output, "reference")
+
+
+class Resample(Intervention):
+    """do(h_u := h_u(x')) with x' drawn at random from ``reference`` activations (a private generator)."""
+
+    def __init__(
+        self, reference: Tensor, generator: torch.Generator | None = None, units: int | Sequence[int] | None = None
+    ) -> None:
+        super().__init__(units)
+        if not isinstance(reference, Tensor) or reference.dim() < 2 or reference.shape[0] == 0:
+            raise ValueError("Expected argument `reference` to be a tensor of activations [M, U, ...] with M >= 1")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"Expected argument `generator` to be a torch.Generator but got {type(generator)}")
+        self.reference = reference.detach()
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+
+    def values(self, output: Tensor) -> Tensor:
+        if self.reference.shape[1:] != output.shape[1:]:
+            raise ValueError(
+                f"Expected `reference` activations of shape [M, {list(output.shape[1:])}] but got {list(self.reference.shape)}"
+            )
+        idx = torch.randint(self.reference.shape[0], (output.shape[0],), generator=self.generator)
+        return self.reference[idx].to(device=output.device, dtype=output.dtype)
+
+
+class Scale(Intervention):
+    """do(h_u := factor * h_u).
+
+    Example:
+        >>> Scale(3.0)(torch.ones(1, 2))
+        tensor([[3., 3.]])
+    """
+
+    def __init__(self, factor: float, units: int | Sequence[int] | None = None) -> None:
+        super().__init__(units)
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor):
+            raise ValueError(f"Expected argument `factor` to be a finite number but got {factor!r}")
+        self.factor = float(factor)
+
+    def values(self, output: Tensor) -> Tensor:
+        return output * self.factor
+
+
+def _check_sites(model: nn.Module, sites: Mapping[str, object], kind: type | tuple) -> dict[str, nn.Module]:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
+    resolved = {}
+    for name, value in sites.items():
+        if not isinstance(value, kind):
+            raise TypeError(f"Expected an Intervention for module {name!r} but got {type(value)}")
+        resolved[name] = resolve_module(model, name)
+    return resolved
+
+
+@contextlib.contextmanager
+def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> Iterator[nn.Module]:
+    """Apply interventions on named modules for the duration of the ``with`` block.
+
+    Registers one forward hook per site that replaces the module's output; exactly those handles
+    are removed on exit, also on exceptions and ``KeyboardInterrupt``. Other hooks are untouched.
+
+    Example:
+        >>> m = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+        >>> with intervene(m, {"0": Zero()}):
+        ...     m(torch.ones(1, 2))
+        tensor([[0., 0.]], grad_fn=<ReluBackward0>)
+        >>> len(m[0]._forward_hooks)
+        0
+    """
+    if not isinstance(interventions, Mapping):
+        raise TypeError(f"Expected argument `interventions` to be a mapping name -> Intervention but got {type(interventions)}")
+    modules = _check_sites(model, interventions, Intervention)
+    handles = []
+    try:
+        for name, module in modules.items():
+            intervention = interventions[name]
+            handles.append(module.register_forward_hook(lambda _m, _i, out, iv=intervention: iv(out)))
+        yield model
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@contextlib.contextmanager
+def capture(model: nn.Module, names: Sequence[str], detach: bool = True) -> Iterator[dict[str, Tensor]]:
+    """Record the outputs of the named modules during the ``with`` block.
+
+    Example:
+        >>> m = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+        >>> with capture(m, ["0"]) as acts:
+        ...     _ = m(torch.ones(4, 2))
+        >>> acts["0"].shape
+        torch.Size([4, 3])
+    """
+    if isinstance(names, str):
+        names = [names]
+    modules = {n: resolve_module(model, n) for n in names}
+    store: dict[str, Tensor] = {}
+    handles = []
+
+    def make_hook(name: str):
+        def hook(_m: nn.Module, _i: object, out: Tensor) -> None:
+            if not isinstance(out, Tensor):
+                raise TypeError(f"capture supports tensor outputs only; module {name!r} returned {type(out)}")
+            store[name] = out.detach() if detach else out
+
+        return hook
+
+    try:
+        for name, module in modules.items():
+            handles.append(module.register_forward_hook(make_hook(name)))
+        yield store
+    finally:
+        for h in handles:
+            h.remove()

@@ -1,0 +1,159 @@
+"""Small reference models and bundled data used by the demos, examples, benchmarks and tests.
+
+Data ships with scikit-learn (``load_digits``: 1,797 8x8 images); nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+__all__ = ["DigitsCNN", "DeepCNN", "ResidualCNN", "MLP", "LightningClassifier", "load_digits_tensors"]
+
+
+class DigitsCNN(nn.Module):
+    """LeNet-style CNN for 1x8x8 digits: two conv layers (``conv1``, ``conv2``) and two linear layers.
+
+    Example:
+        >>> DigitsCNN()(torch.zeros(2, 1, 8, 8)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(self, channels: tuple[int, int] = (16, 32), hidden: int = 64, num_classes: int = 10,
+                 batch_norm: bool = False, dropout: float = 0.0) -> None:
+        super().__init__()
+        c1, c2 = channels
+        self.conv1 = nn.Conv2d(1, c1, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(c1) if batch_norm else nn.Identity()
+        self.relu1 = nn.ReLU()
+        self.pool1 = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(c1, c2, 3, padding=1)
+        self.relu2 = nn.ReLU()
+        self.pool2 = nn.MaxPool2d(2)
+        self.flatten = nn.Flatten()
+        self.fc1 = nn.Linear(c2 * 4, hidden)
+        self.relu3 = nn.ReLU()
+        self.dropout = nn.Dropout(dropout)
+        self.fc2 = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.pool1(self.relu1(self.bn1(self.conv1(x))))
+        x = self.pool2(self.relu2(self.conv2(x)))
+        return self.fc2(self.dropout(self.relu3(self.fc1(self.flatten(x)))))
+
+
+class DeepCNN(nn.Module):
+    """A deeper plain CNN (``depth`` >= 6 conv layers named ``features.<i>``) for 1x8x8 inputs."""
+
+    def __init__(self, depth: int = 6, width: int = 32, num_classes: int = 10) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c = 1
+        for i in range(depth):
+            layers += [nn.Conv2d(c, width, 3, padding=1), nn.ReLU()]
+            c = width
+            if i == depth // 2 - 1:
+                layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+
+class ResidualCNN(nn.Module):
+    """A CNN whose skip connection crosses ``conv2`` (the prefix/suffix split is impossible there)."""
+
+    def __init__(self, width: int = 8, num_classes: int = 10) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, width, 3, padding=1)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(width * 4, num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = F.relu(self.conv1(x))
+        return self.head(F.relu(self.conv2(h)) + h)
+
+
+class MLP(nn.Module):
+    """A plain MLP ``in -> hidden -> ... -> out`` with layers ``net.0``, ``net.2``, ..."""
+
+    def __init__(self, in_features: int, hidden: tuple[int, ...] = (32, 16), out_features: int = 2) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        d = in_features
+        for h in hidden:
+            layers += [nn.Linear(d, h), nn.ReLU()]
+            d = h
+        layers.append(nn.Linear(d, out_features))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+def load_digits_tensors(val_fraction: float = 0.2, seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(x_train, y_train, x_val, y_val)`` from scikit-learn's digits, images ``[N, 1, 8, 8]`` in [0, 1].
+
+    The split is a fixed permutation drawn from a private generator (the global RNG is untouched).
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"Expected argument `val_fraction` in (0, 1) but got {val_fraction}")
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as err:  # pragma: no cover - examples extra
+        raise ImportError("load_digits_tensors needs scikit-learn: pip install 'lightning_causal[examples]'") from err
+    data = load_digits()
+    x = torch.tensor(data.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    y = torch.tensor(data.target, dtype=torch.long)
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    n_val = int(len(y) * val_fraction)
+    val, train = perm[:n_val], perm[n_val:]
+    return x[train], y[train], x[val], y[val]
+
+
+def _lightning_classifier_base():  # keep `import lightning` lazy for users of the plain models
+    import lightning.pytorch as pl
+
+    return pl.LightningModule
+
+
+class LightningClassifier(_lightning_classifier_base()):
+    """Minimal ``LightningModule`` around a classifier: cross-entropy, accuracy, Adam or SGD.
+
+    Args:
+        model: the network.
+        lr: learning rate.
+        optimizer: ``"adam"`` or ``"sgd"`` (momentum 0.9).
+    """
+
+    def __init__(self, model: nn.Module, lr: float = 1e-3, optimizer: str = "adam") -> None:
+        super().__init__()
+        if optimizer not in ("adam", "sgd"):
+            raise ValueError(f"Expected argument `optimizer` to be 'adam' or 'sgd' but got {optimizer!r}")
+        self.model = model
+        self.lr = lr
+        self.optimizer_name = optimizer
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+    def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        self.log(f"{stage}_loss", loss, prog_bar=stage == "val")
+        self.log(f"{stage}_acc", (logits.argmax(1) == y).float().mean(), prog_bar=stage == "val")
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        if self.optimizer_name == "sgd":
+            return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=0.9)
+        return torch.optim.Adam(self.parameters(), lr=self.lr)

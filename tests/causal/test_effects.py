@@ -1,0 +1,242 @@
+import pytest
+import torch
+from captum.attr import FeatureAblation, LayerFeatureAblation
+from torch import nn
+
+from lightning_causal.causal import (
+    SetTo,
+    Zero,
+    average_causal_effect,
+    input_effects,
+    interventional_expectations,
+    patch_mask,
+    unit_effects,
+)
+from lightning_causal.causal._suffix import suffix_module
+from tests.helpers.models import MLP, DigitsCNN, ResidualCNN, TupleModel, all_hook_counts, hand_linear, seeded
+
+G = torch.Generator().manual_seed(0)
+X_IMG = torch.rand(9, 1, 8, 8, generator=G)
+X_TAB = torch.randn(11, 6, generator=G)
+
+
+def _captum_groups(model, x, mask, baseline, target):
+    attr = FeatureAblation(model).attribute(x, baselines=baseline, target=target, feature_mask=mask)
+    return attr
+
+
+def _gather(attr_map, mask, g):
+    """Group values out of a Captum per-element map (every element of a group carries the group value)."""
+    n = attr_map.shape[0]
+    m = mask.expand_as(attr_map).reshape(n, -1)
+    flat = attr_map.reshape(n, -1)
+    return torch.stack([flat[i][m[i] == k][0] if (m[i] == k).any() else flat.new_tensor(0.0) for i in range(n) for k in range(g)]).view(n, g)
+
+
+@pytest.mark.parametrize("target", [None, 3, "per_sample"])
+@pytest.mark.parametrize("baseline", [0.0, 0.5, "tensor"])
+def test_input_effects_equal_captum_on_cnn(target, baseline):
+    # float64 so that the comparison tests the algorithm, not float32 summation order
+    model = seeded(DigitsCNN(), 1).double().eval()
+    x = X_IMG.double()
+    mask = patch_mask((1, 8, 8), 2)
+    if target == "per_sample":
+        target = torch.arange(9) % 10
+    if baseline == "tensor":
+        baseline = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    ours = input_effects(model, x, mask, baseline=baseline, target=target)
+    captum_target = target if target is not None else model(x).argmax(1)
+    ref = _gather(_captum_groups(model, x, mask, baseline, captum_target), mask, 16)
+    assert ours.shape == (9, 16)
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=0)
+
+
+def test_input_effects_equal_captum_on_mlp_per_column():
+    model = seeded(MLP(6, (8,), 3), 2).eval()
+    mask = torch.arange(6).view(1, 6)
+    ours = input_effects(model, X_TAB, mask, baseline=torch.full((6,), 0.25), target=1)
+    ref = _captum_groups(model, X_TAB, mask, torch.full((6,), 0.25), 1)
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=0)
+
+
+def test_input_effects_equal_captum_on_tuple_inputs():
+    model = seeded(TupleModel(), 3).eval()
+    img, vec = torch.rand(5, 1, 4, 4, generator=G), torch.randn(5, 3, generator=G)
+    m_img = patch_mask((1, 4, 4), 2)  # groups 0..3
+    m_vec = torch.tensor([[4, 5, 5]])  # groups 4, 5
+    ours = input_effects(model, (img, vec), (m_img, m_vec), baseline=(0.0, 1.0), target=2)
+    a_img, a_vec = FeatureAblation(model).attribute((img, vec), baselines=(0.0, 1.0), target=2, feature_mask=(m_img, m_vec))
+    torch.testing.assert_close(ours[:, :4], _gather(a_img, m_img, 4), atol=1e-5, rtol=0)
+    torch.testing.assert_close(ours[:, 4:], a_vec[:, [0, 1]], atol=1e-5, rtol=0)
+
+
+def test_input_effects_literal_values():
+    model = hand_linear([1.0, 2.0, -3.0], bias=0.5)
+    x = torch.tensor([[1.0, 1.0, 1.0], [2.0, 0.0, -1.0]])
+    out = input_effects(model, x, torch.tensor([[0, 1, 1]]), baseline=0.0)
+    # delta_g = w_g . (x_g - b)
+    assert torch.equal(out, torch.tensor([[1.0, -1.0], [2.0, 3.0]]))
+
+
+def test_per_sample_feature_mask():
+    model = hand_linear([1.0, 10.0])
+    x = torch.ones(2, 2)
+    mask = torch.tensor([[0, 1], [1, 0]])  # groups swap between samples
+    assert torch.equal(input_effects(model, x, mask), torch.tensor([[1.0, 10.0], [10.0, 1.0]]))
+
+
+@pytest.mark.parametrize("mbs", [1, 7, 100_000])
+def test_batch_size_invariance(mbs):
+    # float64: chunking must change nothing but float32 kernel-dependent rounding
+    model, x = seeded(DigitsCNN(), 4).double(), X_IMG.double()
+    mask = patch_mask((1, 8, 8), 4)
+    ref = input_effects(model, x, mask)
+    torch.testing.assert_close(input_effects(model, x, mask, max_batch_size=mbs), ref, atol=1e-10, rtol=0)
+    uref = unit_effects(model, x, "conv2")
+    torch.testing.assert_close(unit_effects(model, x, "conv2", max_batch_size=mbs), uref, atol=1e-10, rtol=0)
+
+
+def test_ace_of_linear_model_is_analytic():
+    w = [2.0, -1.0, 0.5]
+    model = hand_linear(w, bias=3.0)
+    values = torch.tensor([-1.0, 0.0, 2.0, 5.0])
+    ace = average_causal_effect(model, X_TAB[:, :3], torch.tensor([[0, 1, 2]]), values)
+    expected = torch.tensor(w).view(3, 1) * (values - values.mean()).view(1, 4)
+    torch.testing.assert_close(ace, expected, atol=1e-5, rtol=0)
+
+
+def test_interventional_expectation_and_quantile_grid():
+    model = hand_linear([1.0, 0.0])
+    x = torch.stack([torch.linspace(0, 1, 101), torch.zeros(101)], 1)
+    mu, grid = interventional_expectations(model, x, torch.tensor([[0, 1]]), "quantiles", num_values=3)
+    torch.testing.assert_close(grid[0], torch.tensor([0.05, 0.5, 0.95]))
+    # mu_0(a) = a + E[w1 x1] = a
+    torch.testing.assert_close(mu[0], grid[0])
+    torch.testing.assert_close(mu[1], torch.full((3,), 0.5))
+
+
+def test_unit_effects_equal_captum_layer_feature_ablation():
+    model = seeded(DigitsCNN(), 5).double().eval()
+    x = X_IMG.double()
+    target = model(x).argmax(1)
+    ours = unit_effects(model, x, "conv2")
+    layer_mask = torch.arange(32).view(1, 32, 1, 1)
+    ref = LayerFeatureAblation(model, model.conv2).attribute(x, target=target, layer_mask=layer_mask)
+    torch.testing.assert_close(ours, ref[:, :, 0, 0], atol=1e-5, rtol=0)
+
+
+def test_unit_effects_literals():
+    model = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.eye(2))
+        model[0].bias.zero_()
+        model[2].weight.copy_(torch.tensor([[3.0, -1.0]]))
+        model[2].bias.zero_()
+    x = torch.tensor([[1.0, 2.0], [0.5, -1.0]])
+    assert torch.equal(unit_effects(model, x, "1"), torch.tensor([[3.0, -2.0], [1.5, 0.0]]))
+    # do(h := 4) for unit 1 only
+    assert torch.equal(unit_effects(model, x, "1", SetTo(4.0, units=1)), torch.tensor([[2.0], [4.0]]))
+
+
+def test_do_grid_is_range_of_interventional_curve():
+    model = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.eye(2))
+        model[0].bias.zero_()
+        model[2].weight.copy_(torch.tensor([[3.0, -1.0]]))
+        model[2].bias.zero_()
+    grid = [SetTo(v) for v in (0.0, 1.0, 2.5)]
+    out = unit_effects(model, torch.tensor([[1.0, 2.0]]), "1", grid)
+    torch.testing.assert_close(out, torch.tensor([[3.0 * 2.5, 1.0 * 2.5]]))
+
+
+@pytest.mark.parametrize("layer", ["conv1", "relu2", "fc1"])
+def test_suffix_path_equals_fallback(layer):
+    model = seeded(DigitsCNN(batch_norm=True, dropout=0.3), 6).double().train()
+    x = X_IMG.double()
+    assert suffix_module(model, layer) is not None
+    a = unit_effects(model, x, layer, target=2)
+    b = unit_effects(model, x, layer, target=2, use_suffix=False)
+    torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
+    # and in float32 to float32 precision
+    m32 = seeded(DigitsCNN(batch_norm=True, dropout=0.3), 6)
+    torch.testing.assert_close(unit_effects(m32, X_IMG, layer), unit_effects(m32, X_IMG, layer, use_suffix=False), atol=1e-4, rtol=1e-5)
+    assert model.training and model.bn1.training  # modes restored
+
+
+def test_residual_model_uses_fallback_with_same_numbers():
+    model = seeded(ResidualCNN(), 7)
+    assert suffix_module(model, "conv2") is None  # skip connection crosses conv2
+    assert suffix_module(model, "conv1") is not None
+    eff = unit_effects(model, X_IMG, "conv2")
+    # reference: one full forward per unit with the intervention context manager
+    from lightning_causal.causal import intervene
+
+    with torch.no_grad():
+        out = model(X_IMG)
+        t = out.argmax(1)
+        cols = []
+        for u in range(8):
+            with intervene(model, {"conv2": Zero(units=u)}):
+                cols.append(out.gather(1, t[:, None])[:, 0] - model(X_IMG).gather(1, t[:, None])[:, 0])
+    torch.testing.assert_close(eff, torch.stack(cols, 1), atol=1e-6, rtol=0)
+
+
+def test_no_trace_left():
+    model = seeded(DigitsCNN(batch_norm=True), 8).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    model(X_IMG).sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    stats = [b.clone() for b in model.buffers()]
+    rng = torch.get_rng_state()
+    input_effects(model, X_IMG, patch_mask((1, 8, 8), 4))
+    unit_effects(model, X_IMG, "conv1")
+    average_causal_effect(model, X_IMG, patch_mask((1, 8, 8), 4))
+    assert all(torch.equal(g, p.grad) for g, p in zip(grads, model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(stats, model.buffers()))
+    assert torch.equal(rng, torch.get_rng_state())
+    assert model.training and all(m.training for m in model.modules())
+    assert all_hook_counts(model) == 0
+    del opt
+
+
+def test_hooks_removed_after_forward_error_in_fallback():
+    model = seeded(ResidualCNN(), 9)
+    with pytest.raises(ValueError, match="units"):
+        unit_effects(model, X_IMG, "conv2", Zero(units=[50]))
+    assert all_hook_counts(model) == 0
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda m: input_effects(m, X_IMG, torch.zeros(1, 1, 8, 8)), "integer group ids"),
+        (lambda m: input_effects(m, X_IMG, torch.zeros(1, 1, 4, 4, dtype=torch.long)), "broadcastable"),
+        (lambda m: input_effects(m, X_IMG, torch.full((1, 1, 8, 8), -1)), "non-negative"),
+        (lambda m: input_effects(m, X_IMG, patch_mask((1, 8, 8), 4), target=10), r"\[0, 9\]"),
+        (lambda m: input_effects(m, X_IMG, patch_mask((1, 8, 8), 4), target=1.5), "target"),
+        (lambda m: input_effects(m, X_IMG, patch_mask((1, 8, 8), 4), max_batch_size=0), "max_batch_size"),
+        (lambda m: input_effects(m, X_IMG, patch_mask((1, 8, 8), 4), baseline=float("nan")), "finite"),
+        (lambda m: input_effects(m, X_IMG, patch_mask((1, 8, 8), 4), baseline=torch.zeros(3, 3)), "baseline"),
+        (lambda m: input_effects(m, X_IMG[:0], patch_mask((1, 8, 8), 4)), "at least one sample"),
+        (lambda m: input_effects(m, "x", patch_mask((1, 8, 8), 4)), "tensor or a tuple"),
+        (lambda m: average_causal_effect(m, X_IMG, patch_mask((1, 8, 8), 4), "median"), "quantiles"),
+        (lambda m: average_causal_effect(m, X_IMG, patch_mask((1, 8, 8), 4), torch.zeros(3, 2)), r"\[K\]"),
+        (lambda m: unit_effects(m, X_IMG, "conv3"), "close matches"),
+        (lambda m: unit_effects(m, X_IMG, "conv1", Zero(units=[16])), "units"),
+        (lambda m: unit_effects(m, X_IMG, "conv1", []), "Intervention"),
+        (lambda m: unit_effects(m, X_IMG, "conv1", [SetTo(0.0, units=1), SetTo(1.0)]), "same `units`"),
+    ],
+)
+def test_argument_checks(call, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        call(DigitsCNN())
+
+
+def test_non_classifier_output_rejected():
+    class Bad(nn.Module):
+        def forward(self, x):
+            return x
+
+    with pytest.raises(ValueError, match="model output"):
+        input_effects(Bad(), X_IMG, patch_mask((1, 8, 8), 4))

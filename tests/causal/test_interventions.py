@@ -1,0 +1,125 @@
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal.causal import MeanOf, Resample, Scale, SetTo, Zero, capture, intervene, resolve_module
+from tests.helpers.models import DigitsCNN, all_hook_counts, seeded
+
+
+def _net():
+    return seeded(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)))
+
+
+def test_zero_setto_scale_values():
+    h = torch.arange(6.0).view(2, 3)
+    assert torch.equal(Zero(units=[0, 2])(h), torch.tensor([[0.0, 1.0, 0.0], [0.0, 4.0, 0.0]]))
+    assert torch.equal(SetTo(torch.tensor([7.0, 8.0, 9.0]))(h), torch.tensor([[7.0, 8.0, 9.0]] * 2))
+    assert torch.equal(Scale(-1.0, units=1)(h), torch.tensor([[0.0, -1.0, 2.0], [3.0, -4.0, 5.0]]))
+
+
+def test_conv_channel_selection():
+    h = torch.ones(2, 3, 4, 4)
+    out = SetTo(5.0, units=[1])(h)
+    assert torch.all(out[:, 1] == 5.0) and torch.all(out[:, [0, 2]] == 1.0)
+
+
+def test_mean_of_and_resample():
+    ref = torch.tensor([[1.0, 10.0], [3.0, 30.0]])
+    assert torch.equal(MeanOf(ref, units=1)(torch.zeros(1, 2)), torch.tensor([[0.0, 20.0]]))
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    a = Resample(ref, g1)(torch.zeros(50, 2))
+    b = Resample(ref, g2)(torch.zeros(50, 2))
+    assert torch.equal(a, b)  # same generator seed -> same draw
+    assert set(map(tuple, a.tolist())) == {(1.0, 10.0), (3.0, 30.0)}  # only reference rows
+
+
+def test_resample_does_not_touch_global_rng():
+    state = torch.get_rng_state()
+    Resample(torch.randn(5, 2, generator=torch.Generator().manual_seed(0)))(torch.zeros(4, 2))
+    assert torch.equal(state, torch.get_rng_state())
+
+
+def test_intervene_changes_output_and_removes_hooks():
+    net = _net()
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(1))
+    with intervene(net, {"1": Zero()}):
+        out = net(x)
+    assert torch.allclose(out, net[2].bias.expand(5, 2))
+    assert all_hook_counts(net) == 0
+    assert not torch.allclose(net(x), out)
+
+
+@pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])
+def test_hooks_removed_on_exception(exc):
+    net = _net()
+    with pytest.raises(exc):
+        with intervene(net, {"0": Zero(), "1": Scale(2.0)}):
+            raise exc("boom")
+    assert all_hook_counts(net) == 0
+
+
+def test_hooks_removed_when_forward_raises():
+    net = _net()
+    with pytest.raises(ValueError, match="units"):
+        with intervene(net, {"0": Zero(units=[9])}):
+            net(torch.zeros(1, 3))
+    assert all_hook_counts(net) == 0
+
+
+def test_other_hooks_untouched():
+    net = _net()
+    calls = []
+    handle = net[0].register_forward_hook(lambda *a: calls.append(1))
+    with intervene(net, {"0": Zero()}):
+        net(torch.zeros(1, 3))
+    net(torch.zeros(1, 3))
+    assert len(calls) == 2 and len(net[0]._forward_hooks) == 1
+    handle.remove()
+
+
+def test_capture_records_and_cleans_up():
+    model = DigitsCNN()
+    with capture(model, ["conv2", "fc1"]) as acts:
+        model(torch.zeros(3, 1, 8, 8))
+    assert acts["conv2"].shape == (3, 32, 4, 4) and acts["fc1"].shape == (3, 64)
+    assert all_hook_counts(model) == 0
+
+
+def test_unknown_module_lists_close_matches():
+    with pytest.raises(ValueError, match=r"close matches: \['conv1'"):
+        resolve_module(DigitsCNN(), "conv_1")
+    with pytest.raises(ValueError, match="Unknown module name"):
+        with intervene(DigitsCNN(), {"nope": Zero()}):
+            pass
+
+
+@pytest.mark.parametrize(
+    ("factory", "match"),
+    [
+        (lambda: Zero(units=[-1]), "units"),
+        (lambda: Zero(units=[]), "units"),
+        (lambda: Zero(units=[1.5]), "units"),
+        (lambda: SetTo(float("nan")), "finite"),
+        (lambda: SetTo("a"), "number or a tensor"),
+        (lambda: Scale(float("inf")), "factor"),
+        (lambda: MeanOf(torch.zeros(0, 2)), "reference"),
+        (lambda: MeanOf(torch.tensor([[float("nan"), 1.0]])), "finite"),
+        (lambda: Resample(torch.zeros(2, 2), generator=1), "generator"),
+    ],
+)
+def test_constructor_checks(factory, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        factory()
+
+
+def test_shape_mismatch_is_clear():
+    with pytest.raises(ValueError, match="value"):
+        SetTo(torch.ones(5))(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="reference"):
+        Resample(torch.zeros(2, 4))(torch.zeros(2, 3))
+
+
+def test_intervene_rejects_non_interventions():
+    with pytest.raises(TypeError, match="Intervention"):
+        with intervene(_net(), {"0": 0.0}):
+            pass
