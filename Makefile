@@ -1,0 +1,42 @@
+# Two set-up commands work on a fresh machine: `make demo` and `make test`.
+# Both create .venv if it is missing and install (torch's CPU wheel first); re-running installs
+# nothing when pyproject.toml has not changed.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.lightning_causal-installed
+TORCH  ?= torch==2.13.0
+PYTEST_WORKERS ?= 2
+
+.PHONY: setup demo test lint docs bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[dev,examples]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(PY) examples/demo_digits.py --logdir runs/digits
+	$(PY) examples/backdoor_digits.py --logdir runs/backdoor
+
+test: setup
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS)
+	$(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+
+lint: setup
+	$(VENV)/bin/ruff check lightning_causal tests examples benchmarks
+
+docs: setup
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+bench: setup
+	$(PY) benchmarks/bench_engine.py
+	$(PY) benchmarks/bench_callback.py
+
+clean:
+	rm -rf site runs lightning_logs .pytest_cache

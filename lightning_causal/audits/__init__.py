@@ -1,0 +1,7 @@
+"""Audits: configurable units of analysis run by the callback; each returns an AuditResult."""
+
+from lightning_causal.audits.base import Audit, AuditResult, Probe
+from lightning_causal.audits.input_effects import InputEffectAudit
+from lightning_causal.audits.unit_importance import UnitImportanceAudit
+
+__all__ = ["Audit", "AuditResult", "InputEffectAudit", "Probe", "UnitImportanceAudit"]

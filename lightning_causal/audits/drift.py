@@ -1,0 +1,70 @@
+"""Causal drift: how an audit's rankings moved since its previous run."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["spearman", "topk_jaccard", "importance_shift", "vector_drift"]
+
+
+def _ranks(v: Tensor) -> Tensor:
+    """Average ranks (ties share the mean of their positions)."""
+    v = v.double()
+    sorted_v, order = v.sort()
+    ranks = torch.empty_like(v)
+    ranks[order] = torch.arange(v.numel(), dtype=v.dtype, device=v.device)
+    uniq, inverse = torch.unique(sorted_v, return_inverse=True)
+    mean_pos = torch.zeros(uniq.numel(), dtype=v.dtype, device=v.device).index_add_(
+        0, inverse, torch.arange(v.numel(), dtype=v.dtype, device=v.device)
+    ) / torch.bincount(inverse).to(v.dtype)
+    ranks[order] = mean_pos[inverse]
+    return ranks
+
+
+def spearman(a: Tensor, b: Tensor) -> float:
+    """Spearman rank correlation of two 1-D tensors (NaN when either is constant).
+
+    Example:
+        >>> round(spearman(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([10.0, 20.0, 30.0])), 6)
+        1.0
+    """
+    if a.shape != b.shape or a.dim() != 1:
+        raise ValueError(f"Expected two 1-D tensors of equal shape but got {list(a.shape)} and {list(b.shape)}")
+    ra, rb = _ranks(a) - (a.numel() - 1) / 2, _ranks(b) - (b.numel() - 1) / 2
+    denom = ra.norm() * rb.norm()
+    return float((ra @ rb) / denom) if denom > 0 else float("nan")
+
+
+def topk_jaccard(a: Tensor, b: Tensor, k: int) -> float:
+    """|top_k(a) ∩ top_k(b)| / |top_k(a) ∪ top_k(b)|.
+
+    Example:
+        >>> topk_jaccard(torch.tensor([3.0, 2.0, 1.0, 0.0]), torch.tensor([3.0, 0.0, 2.0, 1.0]), 2)
+        0.3333333333333333
+    """
+    k = min(k, a.numel())
+    sa, sb = set(a.topk(k).indices.tolist()), set(b.topk(k).indices.tolist())
+    return len(sa & sb) / len(sa | sb)
+
+
+def importance_shift(a: Tensor, b: Tensor) -> float:
+    """Total-variation distance between the normalised |importance| distributions (0 = same, 1 = disjoint)."""
+    pa, pb = a.abs().double(), b.abs().double()
+    if pa.sum() == 0 or pb.sum() == 0:
+        return 0.0 if pa.sum() == pb.sum() else 1.0
+    return float(0.5 * (pa / pa.sum() - pb / pb.sum()).abs().sum())
+
+
+def vector_drift(previous: dict[str, Tensor], current: dict[str, Tensor], k: int = 5) -> dict[str, float]:
+    """Drift scalars ``drift/<vector>/{spearman,topk_jaccard,shift}`` for vectors present in both runs."""
+    out: dict[str, float] = {}
+    for name, cur in current.items():
+        prev = previous.get(name)
+        if prev is None or prev.shape != cur.shape or cur.dim() != 1 or cur.numel() < 2:
+            continue
+        prev, cur = prev.detach().cpu().double(), cur.detach().cpu().double()
+        out[f"drift/{name}/spearman"] = spearman(prev, cur)
+        out[f"drift/{name}/topk_jaccard"] = topk_jaccard(prev, cur, k)
+        out[f"drift/{name}/shift"] = importance_shift(prev, cur)
+    return out

@@ -1,0 +1,308 @@
+"""CausalAuditCallback: causal audits of the model on an epoch schedule."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from typing_extensions import override
+
+from lightning_causal.audits.base import Audit, AuditResult, Probe
+from lightning_causal.audits.drift import vector_drift
+from lightning_causal.callbacks._probe import probe_from
+from lightning_causal.causal._state import audit_mode, rng_preserved
+from lightning_causal.reporting.json_report import write_report
+from lightning_causal.reporting.tensorboard import TensorBoardRenderer, scalar_tags
+
+__all__ = ["CausalAuditCallback"]
+
+_ON_ERROR = ("raise", "warn")
+
+
+class CausalAuditCallback(Callback):
+    r"""Run causal audits of the model after validation, on an epoch schedule.
+
+    Each audit epoch, every audit explains the model on a fixed probe set; scalars go through
+    ``pl_module.log_dict`` as ``causal/<audit>/<metric>`` (so ``EarlyStopping`` and
+    ``ModelCheckpoint`` can monitor them, and every logger receives them), rich content
+    (histograms, heatmaps, figures, a markdown summary) goes to the ``TensorBoardLogger`` if there
+    is one, and one JSON report per audit epoch is written to ``report_dir``. From the second
+    audit on, each audit also reports its causal drift (``drift/<vector>/{spearman,topk_jaccard,shift}``).
+
+    An audit leaves no trace on training: it runs in eval mode with every submodule's mode, the
+    parameters' ``requires_grad`` and ``.grad``, all buffers and the global RNG states restored.
+
+    Args:
+        audits: the :class:`~lightning_causal.audits.Audit` objects to run.
+        probe: a tensor, a tuple ``(inputs, labels)``, a ``Dataset`` or a ``DataLoader``; ``None``
+            takes the first ``probe_size`` samples of the validation data (else the training data).
+        probe_size: number of probe samples.
+        every_n_epochs: audit every n-th epoch (epochs ``n-1, 2n-1, ...``), or a callable
+            ``epoch -> bool``.
+        epochs: explicit epochs to audit (overrides ``every_n_epochs``).
+        on_fit_end: also audit the last epoch when fit ends if the schedule skipped it.
+        max_batch_size: rows per forward pass of the interventions (default: memory budget).
+        report_dir: where JSON reports go (default ``<log_dir>/causal_audit``).
+        on_error: ``"raise"`` (stop training, naming the audit) or ``"warn"`` (log and continue).
+
+    Raises:
+        MisconfigurationException: for invalid arguments, at construction or at ``setup``
+            (unknown layers, empty probe, a probe the model rejects).
+
+    Example:
+        >>> from lightning_causal.audits import InputEffectAudit
+        >>> cb = CausalAuditCallback([InputEffectAudit(patch_size=2)], every_n_epochs=5)
+        >>> cb.state_key
+        "CausalAuditCallback{'audits': ['input_effect']}"
+    """
+
+    def __init__(
+        self,
+        audits: Sequence[Audit],
+        probe: Any = None,
+        probe_size: int = 256,
+        every_n_epochs: int | Callable[[int], bool] = 1,
+        epochs: Iterable[int] | None = None,
+        on_fit_end: bool = True,
+        max_batch_size: int | None = None,
+        report_dir: str | os.PathLike | None = None,
+        on_error: str = "raise",
+    ) -> None:
+        if isinstance(audits, Audit):
+            audits = [audits]
+        audits = list(audits) if isinstance(audits, (list, tuple)) else audits
+        if not isinstance(audits, list) or not audits:
+            raise MisconfigurationException(f"Expected argument `audits` to be a non-empty list of Audit objects but got {audits!r}")
+        bad = [a for a in audits if not isinstance(a, Audit)]
+        if bad:
+            raise MisconfigurationException(
+                f"Expected argument `audits` to hold Audit objects but got {[type(b).__name__ for b in bad]}"
+            )
+        names = [a.name for a in audits]
+        if len(set(names)) != len(names):
+            raise MisconfigurationException(f"Expected audits with distinct names but got {names}; pass `name=` to tell them apart")
+        if isinstance(probe_size, bool) or not isinstance(probe_size, int) or probe_size < 1:
+            raise MisconfigurationException(f"Expected argument `probe_size` to be a positive int but got {probe_size!r}")
+        if not callable(every_n_epochs) and (
+            isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int) or every_n_epochs < 1
+        ):
+            raise MisconfigurationException(
+                f"Expected argument `every_n_epochs` to be an int >= 1 or a callable of the epoch but got {every_n_epochs!r}"
+            )
+        if epochs is not None:
+            epochs = sorted(set(epochs))
+            if any(isinstance(e, bool) or not isinstance(e, int) or e < 0 for e in epochs):
+                raise MisconfigurationException(f"Expected argument `epochs` to hold non-negative ints but got {epochs}")
+        if max_batch_size is not None and (isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1):
+            raise MisconfigurationException(f"Expected argument `max_batch_size` to be None or a positive int but got {max_batch_size!r}")
+        if on_error not in _ON_ERROR:
+            raise MisconfigurationException(f"Expected argument `on_error` to be one of {_ON_ERROR} but got {on_error!r}")
+        self.audits = audits
+        self._probe_source = probe
+        self.probe_size = probe_size
+        self.every_n_epochs = every_n_epochs
+        self.epochs = epochs
+        self.on_fit_end_audit = on_fit_end
+        self.max_batch_size = max_batch_size
+        self.report_dir = os.fspath(report_dir) if report_dir is not None else None
+        self.on_error = on_error
+        self.probe: Probe | None = None
+        self.audited_epochs: list[int] = []
+        self.last_results: dict[str, AuditResult] = {}
+        self._previous_vectors: dict[str, dict[str, torch.Tensor]] = {}
+        self._renderer = TensorBoardRenderer()
+        self._warned_no_tb = False
+
+    @property
+    @override
+    def state_key(self) -> str:
+        return self._generate_state_key(audits=[a.name for a in self.audits])
+
+    # ------------------------------------------------------------------ schedule
+    def should_audit(self, epoch: int) -> bool:
+        """Whether ``epoch`` (0-based) is on the schedule and not audited yet."""
+        if epoch in self.audited_epochs:
+            return False
+        if self.epochs is not None:
+            return epoch in self.epochs
+        if callable(self.every_n_epochs):
+            return bool(self.every_n_epochs(epoch))
+        return (epoch + 1) % self.every_n_epochs == 0
+
+    # ------------------------------------------------------------------ hooks
+    @override
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        if self.report_dir is None:
+            root = trainer.log_dir if trainer.loggers else trainer.default_root_dir
+            self.report_dir = os.path.join(root or ".", "causal_audit")
+        if self._probe_source is not None and self.probe is None:
+            self._set_probe(probe_from(self._probe_source, self.probe_size), pl_module)
+
+    @override
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self.probe is None:
+            self._probe_from_trainer(trainer, pl_module)
+
+    @override
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.sanity_checking or not self.should_audit(trainer.current_epoch):
+            return
+        self._run(trainer, pl_module, trainer.current_epoch, "epoch_end")
+
+    @override
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        last = max(trainer.current_epoch - 1, 0)
+        if not self.on_fit_end_audit or last in self.audited_epochs or self.probe is None and not self._can_probe(trainer):
+            return
+        self._run(trainer, pl_module, last, "fit_end")
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "audited_epochs": list(self.audited_epochs),
+            "previous_vectors": {a: {k: v.detach().cpu() for k, v in vs.items()} for a, vs in self._previous_vectors.items()},
+        }
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.audited_epochs = [int(e) for e in state_dict.get("audited_epochs", [])]
+        self._previous_vectors = {a: dict(vs) for a, vs in state_dict.get("previous_vectors", {}).items()}
+
+    # ------------------------------------------------------------------ probe
+    def _can_probe(self, trainer: Trainer) -> bool:
+        return trainer.val_dataloaders is not None or trainer.train_dataloader is not None
+
+    def _probe_from_trainer(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        for source in (trainer.val_dataloaders, trainer.train_dataloader):
+            if source is not None and (not isinstance(source, (list, tuple)) or source):
+                self._set_probe(probe_from(source, self.probe_size), pl_module)
+                return
+
+    def _set_probe(self, probe: Probe, pl_module: LightningModule) -> None:
+        probe = self._to_device(probe, pl_module)
+        with audit_mode(pl_module):
+            try:
+                pl_module(*(probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)))
+            except Exception as err:
+                raise MisconfigurationException(
+                    f"The probe of shape {list(probe.first.shape)} is rejected by the model: {err}"
+                ) from err
+        for audit in self.audits:
+            try:
+                audit.validate(pl_module, probe)
+            except (ValueError, TypeError) as err:
+                raise MisconfigurationException(f"Audit {audit.name!r} is misconfigured: {err}") from err
+        self.probe = probe
+
+    @staticmethod
+    def _to_device(probe: Probe, pl_module: LightningModule) -> Probe:
+        trainer = pl_module._trainer  # noqa: SLF001 - `pl_module.trainer` raises when detached
+        probe = probe.to(pl_module.device)
+        if trainer is not None:
+            inputs = trainer.precision_plugin.convert_input(probe.inputs)
+            probe = Probe(inputs, probe.labels)
+        return probe
+
+    # ------------------------------------------------------------------ run
+    def _run(self, trainer: Trainer, pl_module: LightningModule, epoch: int, stage: str) -> None:
+        if self.probe is None:
+            self._probe_from_trainer(trainer, pl_module)
+            if self.probe is None:
+                rank_zero_warn("CausalAuditCallback found no probe data (no probe, no validation or training data); skipping")
+                return
+        t0 = time.perf_counter()
+        results = self._audit_all(pl_module, epoch)
+        total = time.perf_counter() - t0
+        self.audited_epochs.append(epoch)
+        scalars = {t: v for r in results for t, v in scalar_tags(r).items()}
+        scalars["causal/audit_seconds"] = total
+        if stage == "epoch_end":
+            pl_module.log_dict(scalars, on_step=False, on_epoch=True, sync_dist=False)
+        else:  # `log` is not allowed in on_fit_end: write to the loggers directly
+            for logger in trainer.loggers:
+                logger.log_metrics(scalars, step=trainer.global_step)
+        self._render(trainer, epoch, results)
+        if trainer.is_global_zero and self.report_dir is not None:
+            write_report(self.report_dir, epoch, stage, results, {"audit_seconds": total})
+        if total > 2.0:
+            rank_zero_info(f"Causal audit at epoch {epoch} took {total:.1f} s")
+
+    def _audit_all(self, pl_module: LightningModule, epoch: int) -> list[AuditResult]:
+        from tqdm.auto import tqdm
+
+        results = []
+        with _no_trace(pl_module):
+            bar = tqdm(self.audits, desc=f"causal audit (epoch {epoch})", delay=2.0, leave=False,
+                       disable=not pl_module._trainer or not pl_module.trainer.is_global_zero)  # noqa: SLF001
+            for audit in bar:
+                result = self._run_one(audit, pl_module, epoch)
+                if result is not None:
+                    results.append(result)
+        return results
+
+    def _run_one(self, audit: Audit, pl_module: LightningModule, epoch: int) -> AuditResult | None:
+        t0 = time.perf_counter()
+        try:
+            result = audit.run(pl_module, self.probe, max_batch_size=self.max_batch_size)  # type: ignore[arg-type]
+        except Exception as err:
+            if self.on_error == "raise":
+                raise RuntimeError(f"Causal audit {audit.name!r} failed at epoch {epoch}: {err}") from err
+            rank_zero_warn(f"Causal audit {audit.name!r} failed at epoch {epoch}: {err!r}; training continues")
+            return AuditResult(audit.name, scalars={"failed": 1.0}, meta={"error": repr(err), "epoch": epoch})
+        result.meta.update(epoch=epoch, seconds=time.perf_counter() - t0)
+        result.scalars.update(vector_drift(self._previous_vectors.get(audit.name, {}), result.vectors))
+        self._previous_vectors[audit.name] = {k: v.detach().cpu() for k, v in result.vectors.items() if v.dim() == 1}
+        bad = result.non_finite()
+        if bad:
+            rank_zero_warn(f"Causal audit {audit.name!r} at epoch {epoch} produced NaN or infinite values in {bad}")
+            result.meta.setdefault("notes", []).append(f"non-finite values in {bad}")
+        self.last_results[audit.name] = result
+        return result
+
+    def _render(self, trainer: Trainer, epoch: int, results: list[AuditResult]) -> None:
+        tb = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
+        if tb is None:
+            if not self._warned_no_tb:
+                rank_zero_info("CausalAuditCallback: no TensorBoardLogger, so heatmaps, histograms and figures are skipped "
+                               "(scalars still go to every logger, reports to JSON)")
+                self._warned_no_tb = True
+            return
+        probe_inputs = self.probe.first if self.probe is not None else None
+        self._renderer.render(tb.experiment, epoch, results, probe_inputs)
+
+
+@contextlib.contextmanager
+def _no_trace(module: torch.nn.Module) -> Iterator[None]:
+    """Run an audit so that training cannot tell: grads, requires_grad, buffers, modes, RNG restored;
+    outside ``inference_mode`` so that gradient-based audits can use autograd."""
+    params = list(module.parameters())
+    grads = [None if p.grad is None else p.grad.detach().clone() for p in params]
+    requires = [p.requires_grad for p in params]
+    buffers = [b.detach().clone() for b in module.buffers()]
+    modes = [(m, m.training) for m in module.modules()]
+    try:
+        with torch.inference_mode(False), rng_preserved():
+            yield
+    finally:
+        with torch.no_grad():
+            for p, g, r in zip(params, grads, requires):
+                p.requires_grad_(r)
+                if g is None:
+                    p.grad = None
+                elif p.grad is None or not torch.equal(p.grad, g):
+                    p.grad = g
+            for b, saved in zip(module.buffers(), buffers):
+                if not torch.equal(b, saved):
+                    b.copy_(saved)
+        for m, mode in modes:
+            m.training = mode

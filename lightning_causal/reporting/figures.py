@@ -1,0 +1,67 @@
+"""Matplotlib figures of audit results (Agg backend; callers close them)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from torch import Tensor  # noqa: E402
+
+__all__ = ["heatmap_row", "bar_figure", "curves_figure", "to_image"]
+
+
+def to_image(x: Tensor) -> Tensor:
+    """A 2-D image of one sample ``[C, H, W]`` / ``[H, W]`` (channels averaged)."""
+    x = x.detach().float().cpu()
+    return x.mean(0) if x.dim() == 3 else x
+
+
+def heatmap_row(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float] | None = None) -> Figure:
+    """One probe sample: ``input | map_1 | map_2 | ...``; signed maps on a symmetric diverging scale
+    (not clipped), one colour scale per column (``vmax[name]``, default the map's own max |value|)."""
+    n = 1 + len(maps)
+    fig, axes = plt.subplots(1, n, figsize=(2.4 * n, 2.6), squeeze=False)
+    axes = axes[0]
+    axes[0].imshow(to_image(sample), cmap="gray")
+    axes[0].set_title("input", fontsize=9)
+    for ax, (name, m) in zip(axes[1:], maps.items()):
+        img = to_image(m)
+        lim = (vmax or {}).get(name) or float(img.abs().max()) or 1.0
+        im = ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        ax.set_title(name, fontsize=9)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def bar_figure(values: Tensor, title: str, top: int = 32) -> Figure:
+    """Bars of the ``top`` largest values (e.g. unit importance), labelled by index."""
+    v = values.detach().float().cpu()
+    k = min(top, v.numel())
+    order = v.abs().topk(k).indices
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.25 * k + 1.5), 2.8))
+    ax.bar(range(k), v[order].numpy(), color=["tab:red" if x >= 0 else "tab:blue" for x in v[order].tolist()])
+    ax.set_xticks(range(k))
+    ax.set_xticklabels([str(i) for i in order.tolist()], fontsize=7, rotation=90)
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("unit")
+    fig.tight_layout()
+    return fig
+
+
+def curves_figure(curves: dict[str, list[float]], title: str) -> Figure:
+    """Line plot of ``curves`` (key ``"x"`` holds the abscissa, every other key a series)."""
+    x = curves.get("x")
+    fig, ax = plt.subplots(figsize=(4.5, 3.0))
+    for name, ys in curves.items():
+        if name != "x":
+            ax.plot(x if x is not None else range(len(ys)), ys, label=name)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
