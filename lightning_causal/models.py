@@ -15,7 +15,7 @@ __all__ = ["DigitsCNN", "DeepCNN", "ResidualCNN", "MLP", "LightningClassifier", 
 class DigitsCNN(nn.Module):
     """LeNet-style CNN for 1x8x8 digits: two conv layers (``conv1``, ``conv2``) and two linear layers.
 
-    Example:
+    Examples:
         >>> DigitsCNN()(torch.zeros(2, 1, 8, 8)).shape
         torch.Size([2, 10])
     """

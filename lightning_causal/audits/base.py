@@ -29,7 +29,7 @@ class Probe:
         inputs: a tensor ``[N, ...]`` or a tuple of tensors sharing the first dimension.
         labels: optional class labels ``[N]`` (used by audits that need ground truth).
 
-    Example:
+    Examples:
         >>> p = Probe(torch.zeros(4, 3), torch.tensor([0, 1, 0, 1]))
         >>> len(p)
         4
@@ -126,7 +126,7 @@ class AuditResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dictionary with a ``schema_version``.
 
-        Example:
+        Examples:
             >>> r = AuditResult("demo", scalars={"a": 1.0}, vectors={"v": torch.tensor([1.0, 2.0])})
             >>> d = r.to_dict()
             >>> d["schema_version"], d["scalars"]["a"], d["vectors"]["v"]

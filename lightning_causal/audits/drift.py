@@ -25,7 +25,7 @@ def _ranks(v: Tensor) -> Tensor:
 def spearman(a: Tensor, b: Tensor) -> float:
     """Spearman rank correlation of two 1-D tensors (NaN when either is constant).
 
-    Example:
+    Examples:
         >>> round(spearman(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([10.0, 20.0, 30.0])), 6)
         1.0
     """
@@ -39,7 +39,7 @@ def spearman(a: Tensor, b: Tensor) -> float:
 def topk_jaccard(a: Tensor, b: Tensor, k: int) -> float:
     """|top_k(a) ∩ top_k(b)| / |top_k(a) ∪ top_k(b)|.
 
-    Example:
+    Examples:
         >>> topk_jaccard(torch.tensor([3.0, 2.0, 1.0, 0.0]), torch.tensor([3.0, 0.0, 2.0, 1.0]), 2)
         0.3333333333333333
     """

@@ -34,9 +34,12 @@ class InputEffectAudit(Audit):
         target: class to explain; ``None`` = the predicted class of each probe sample.
         top_k: number of top groups in the table.
         ace_values: number of quantile values of the ACE curve (``None`` skips ACE).
+        ace_samples: probe samples over which the interventional expectations of the ACE are
+            averaged (the first ones; ``None`` = all). ACE costs ``ace_values`` times
+            ``ace_samples`` forward rows per group.
         name: tag of the audit (default ``"input_effect"``).
 
-    Example:
+    Examples:
         >>> from lightning_causal.models import MLP
         >>> audit = InputEffectAudit(top_k=2)
         >>> result = audit.run(MLP(4), Probe(torch.randn(8, 4)))
@@ -52,6 +55,7 @@ class InputEffectAudit(Audit):
         target: int | None = None,
         top_k: int = 5,
         ace_values: int | None = 4,
+        ace_samples: int | None = 64,
         name: str | None = None,
     ) -> None:
         super().__init__(name)
@@ -64,7 +68,9 @@ class InputEffectAudit(Audit):
         if ace_values is not None and (isinstance(ace_values, bool) or not isinstance(ace_values, int) or ace_values < 2):
             raise ValueError(f"Expected argument `ace_values` to be None or an int >= 2 but got {ace_values!r}")
         self.feature_mask, self.patch_size, self.baseline = feature_mask, patch_size, baseline
-        self.target, self.top_k, self.ace_values = target, top_k, ace_values
+        if ace_samples is not None and (isinstance(ace_samples, bool) or not isinstance(ace_samples, int) or ace_samples < 1):
+            raise ValueError(f"Expected argument `ace_samples` to be None or a positive int but got {ace_samples!r}")
+        self.target, self.top_k, self.ace_values, self.ace_samples = target, top_k, ace_values, ace_samples
 
     def _mask(self, probe: Probe) -> Tensor:
         x = probe.first
@@ -99,7 +105,9 @@ class InputEffectAudit(Audit):
         result.scalars[f"top{k}_share"] = float(top.values.sum()) / total if total > 0 else 0.0
         ace_range = None
         if self.ace_values is not None:
-            ace = average_causal_effect(model, x, mask, "quantiles", self.target, max_batch_size, self.ace_values)
+            sub = slice(0, self.ace_samples)
+            ace_mask = mask if mask.shape[0] == 1 else mask[sub]
+            ace = average_causal_effect(model, x[sub], ace_mask, "quantiles", self.target, max_batch_size, self.ace_values)
             ace_range = ace.max(1).values - ace.min(1).values
             result.vectors["ace_range"] = ace_range
             result.scalars["mean_ace_range"] = float(ace_range.mean())

@@ -27,7 +27,7 @@ class UnitImportanceAudit(Audit):
         target: class to explain; ``None`` = the predicted class.
         name: tag of the audit (default ``"unit_importance"``).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from lightning_causal.models import MLP
         >>> r = UnitImportanceAudit(["net.1"], top_k=3).run(MLP(4), Probe(torch.randn(8, 4)))

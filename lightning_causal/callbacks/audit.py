@@ -57,7 +57,7 @@ class CausalAuditCallback(Callback):
         MisconfigurationException: for invalid arguments, at construction or at ``setup``
             (unknown layers, empty probe, a probe the model rejects).
 
-    Example:
+    Examples:
         >>> from lightning_causal.audits import InputEffectAudit
         >>> cb = CausalAuditCallback([InputEffectAudit(patch_size=2)], every_n_epochs=5)
         >>> cb.state_key

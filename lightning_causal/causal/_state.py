@@ -37,7 +37,7 @@ def audit_mode(model: nn.Module, grad: bool = False) -> Iterator[nn.Module]:
     """Put ``model`` in eval mode (and ``torch.no_grad`` unless ``grad``), then restore every
     submodule's ``training`` flag, also on exceptions.
 
-    Example:
+    Examples:
         >>> m = nn.Sequential(nn.Linear(2, 2), nn.Dropout()).train()
         >>> m[0].eval()  # doctest: +ELLIPSIS
         Linear(...)
@@ -97,7 +97,7 @@ def _as_logits(outputs: Tensor) -> Tensor:
 def resolve_target(outputs: Tensor, target: Target) -> Tensor:
     """Per-sample class indices ``[N]``: ``None`` means the predicted class of ``outputs``.
 
-    Example:
+    Examples:
         >>> resolve_target(torch.tensor([[0.1, 0.9], [2.0, 1.0]]), None)
         tensor([1, 0])
     """

@@ -94,7 +94,7 @@ def input_effects(
     Returns:
         Tensor ``[N, G]``.
 
-    Example:
+    Examples:
         >>> model = nn.Linear(3, 1, bias=False)
         >>> _ = model.weight.data.copy_(torch.tensor([[1.0, 2.0, -1.0]]))
         >>> input_effects(model, torch.ones(1, 3), torch.tensor([[0, 1, 1]]))
@@ -107,14 +107,28 @@ def input_effects(
     with audit_mode(model):
         tidx, f0 = _clean_target(model, xs, target)
         rows = max(1, rows_per_pass(model, xs, max_batch_size))
+        # rows whose intervention changes nothing (x_g already equals b) have effect 0: skip them
+        active = _changed(xs, masks, bases, g).T.reshape(-1).nonzero().squeeze(1)
 
         def evaluate(idx: Tensor) -> Tensor:
-            grp, s = idx // n, idx % n
+            grp, s = active[idx] // n, active[idx] % n
             xi = tuple(_ablate(x, m, s, grp, _rows(b, s)) for x, m, b in zip(xs, masks, bases))
             return gather_target(model(*xi), tidx[s])
 
-        ablated = map_rows(g * n, rows, evaluate, xs[0].device).view(g, n)
+        ablated = f0.unsqueeze(0).repeat(g, 1)
+        if active.numel():
+            ablated.view(-1)[active] = map_rows(active.numel(), rows, evaluate, xs[0].device)
     return (f0.unsqueeze(0) - ablated).T.contiguous()
+
+
+def _changed(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], bases: tuple[Tensor, ...], g: int) -> Tensor:
+    """``[N, G]``: does do(x_g := b) change any element of sample n? (O(N·D) memory)."""
+    n = xs[0].shape[0]
+    count = torch.zeros(n, g, device=xs[0].device)
+    for x, m, b in zip(xs, masks, bases):
+        diff = (x != b).reshape(n, -1).float()
+        count.scatter_add_(1, m.expand_as(x).reshape(n, -1), diff)
+    return count > 0
 
 
 def _grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor | str, num_values: int) -> Tensor:
@@ -198,7 +212,7 @@ def average_causal_effect(
     Returns:
         Tensor ``[G, K]``.
 
-    Example:
+    Examples:
         >>> model = nn.Linear(2, 1, bias=False)
         >>> _ = model.weight.data.copy_(torch.tensor([[2.0, -1.0]]))
         >>> average_causal_effect(model, torch.randn(5, 2), torch.tensor([[0, 1]]), torch.tensor([0.0, 1.0]))
@@ -267,7 +281,7 @@ def unit_effects(
     Returns:
         Tensor ``[N, U]`` (``U`` = number of selected units).
 
-    Example:
+    Examples:
         >>> model = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1))
         >>> with torch.no_grad():
         ...     _ = model[0].weight.copy_(torch.eye(2)); _ = model[0].bias.zero_()

@@ -16,7 +16,7 @@ def patch_mask(shape: Sequence[int], patch_size: int) -> Tensor:
 
     Returns a ``LongTensor`` of shape ``[1, *shape]`` numbering patches row by row.
 
-    Example:
+    Examples:
         >>> patch_mask((1, 4, 4), 2)[0, 0]
         tensor([[0, 0, 1, 1],
                 [0, 0, 1, 1],
@@ -92,7 +92,7 @@ def make_feature_mask(
 ) -> Tensor:
     """Groups from an explicit ``feature_mask``, from ``patch_size`` (images), or one per element.
 
-    Example:
+    Examples:
         >>> make_feature_mask((3,))
         tensor([[0, 1, 2]])
     """

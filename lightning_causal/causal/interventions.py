@@ -32,7 +32,7 @@ __all__ = [
 def resolve_module(model: nn.Module, name: str) -> nn.Module:
     """Return the submodule called ``name``; unknown names raise ``ValueError`` with close matches.
 
-    Example:
+    Examples:
         >>> m = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
         >>> resolve_module(m, "0")
         Linear(in_features=2, out_features=3, bias=True)
@@ -93,7 +93,7 @@ class Intervention:
 class Zero(Intervention):
     """do(h_u := 0).
 
-    Example:
+    Examples:
         >>> Zero(units=[1])(torch.ones(1, 3))
         tensor([[1., 0., 1.]])
     """
@@ -120,7 +120,7 @@ def _per_unit(value: Tensor, output: Tensor, name: str) -> Tensor:
 class SetTo(Intervention):
     """do(h_u := value): a scalar, a per-unit vector ``[U]`` or a tensor shaped like one sample.
 
-    Example:
+    Examples:
         >>> SetTo(2.0, units=0)(torch.zeros(2, 2))
         tensor([[2., 0.],
                 [2., 0.]])
@@ -185,7 +185,7 @@ class Resample(Intervention):
 class Scale(Intervention):
     """do(h_u := factor * h_u).
 
-    Example:
+    Examples:
         >>> Scale(3.0)(torch.ones(1, 2))
         tensor([[3., 3.]])
     """
@@ -218,7 +218,7 @@ def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> It
     Registers one forward hook per site that replaces the module's output; exactly those handles
     are removed on exit, also on exceptions and ``KeyboardInterrupt``. Other hooks are untouched.
 
-    Example:
+    Examples:
         >>> m = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
         >>> with intervene(m, {"0": Zero()}):
         ...     m(torch.ones(1, 2))
@@ -244,7 +244,7 @@ def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> It
 def capture(model: nn.Module, names: Sequence[str], detach: bool = True) -> Iterator[dict[str, Tensor]]:
     """Record the outputs of the named modules during the ``with`` block.
 
-    Example:
+    Examples:
         >>> m = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
         >>> with capture(m, ["0"]) as acts:
         ...     _ = m(torch.ones(4, 2))
