@@ -240,3 +240,15 @@ def test_non_classifier_output_rejected():
 
     with pytest.raises(ValueError, match="model output"):
         input_effects(Bad(), X_IMG, patch_mask((1, 8, 8), 4))
+
+
+def test_noop_interventions_are_skipped_but_reported_as_zero():
+    model = hand_linear([1.0, 2.0, 3.0])
+    rows = []
+    model.register_forward_pre_hook(lambda m, inp: rows.append(inp[0].shape[0]))
+    x = torch.tensor([[0.0, 1.0, 1.0], [2.0, 0.0, 0.0]])  # group 0 is already 0 in sample 0, group 1 in sample 1
+    out = input_effects(model, x, torch.tensor([[0, 1, 1]]), max_batch_size=100)
+    assert torch.equal(out, torch.tensor([[0.0, 5.0], [2.0, 0.0]]))
+    # with max_batch_size given there is no trial pass: the clean forward (2 rows), then one pass
+    # over the 2 rows (of 4) whose intervention changes the input
+    assert rows == [2, 2]
