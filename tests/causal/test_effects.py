@@ -51,11 +51,13 @@ def test_input_effects_equal_captum_on_cnn(target, baseline):
     torch.testing.assert_close(ours, ref, atol=1e-5, rtol=0)
 
 
-def test_input_effects_equal_captum_on_mlp_per_column():
-    model = seeded(MLP(6, (8,), 3), 2).eval()
-    mask = torch.arange(6).view(1, 6)
-    ours = input_effects(model, X_TAB, mask, baseline=torch.full((6,), 0.25), target=1)
-    ref = _captum_groups(model, X_TAB, mask, torch.full((6,), 0.25), 1)
+def test_input_effects_equal_captum_on_mlp_per_column(device):
+    model = seeded(MLP(6, (8,), 3), 2).eval().to(device)
+    mask = torch.arange(6, device=device).view(1, 6)
+    x, base = X_TAB.to(device), torch.full((6,), 0.25, device=device)
+    ours = input_effects(model, x, mask, baseline=base, target=1)
+    assert ours.device.type == device.type
+    ref = _captum_groups(model, x, mask, base, 1)
     torch.testing.assert_close(ours, ref, atol=1e-5, rtol=0)
 
 
@@ -115,12 +117,12 @@ def test_interventional_expectation_and_quantile_grid():
     torch.testing.assert_close(mu[1], torch.full((3,), 0.5))
 
 
-def test_unit_effects_equal_captum_layer_feature_ablation():
-    model = seeded(DigitsCNN(), 5).double().eval()
-    x = X_IMG.double()
+def test_unit_effects_equal_captum_layer_feature_ablation(device):
+    model = seeded(DigitsCNN(), 5).double().eval().to(device)
+    x = X_IMG.double().to(device)
     target = model(x).argmax(1)
     ours = unit_effects(model, x, "conv2")
-    layer_mask = torch.arange(32).view(1, 32, 1, 1)
+    layer_mask = torch.arange(32, device=device).view(1, 32, 1, 1)
     ref = LayerFeatureAblation(model, model.conv2).attribute(x, target=target, layer_mask=layer_mask)
     torch.testing.assert_close(ours, ref[:, :, 0, 0], atol=1e-5, rtol=0)
 
