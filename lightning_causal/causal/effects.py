@@ -6,7 +6,7 @@ large forward passes chunked to a memory budget (:mod:`lightning_causal.causal._
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -107,18 +107,25 @@ def input_effects(
     with audit_mode(model):
         tidx, f0 = _clean_target(model, xs, target)
         rows = max(1, rows_per_pass(model, xs, max_batch_size))
-        # rows whose intervention changes nothing (x_g already equals b) have effect 0: skip them
-        active = _changed(xs, masks, bases, g).T.reshape(-1).nonzero().squeeze(1)
+        changed = _changed(xs, masks, bases, g).T  # [G, N]
 
         def evaluate(idx: Tensor) -> Tensor:
-            grp, s = active[idx] // n, active[idx] % n
+            grp, s = idx // n, idx % n
             xi = tuple(_ablate(x, m, s, grp, _rows(b, s)) for x, m, b in zip(xs, masks, bases))
             return gather_target(model(*xi), tidx[s])
 
-        ablated = f0.unsqueeze(0).repeat(g, 1)
-        if active.numel():
-            ablated.view(-1)[active] = map_rows(active.numel(), rows, evaluate, xs[0].device)
+        ablated = _active_rows(changed, f0, rows, evaluate)
     return (f0.unsqueeze(0) - ablated).T.contiguous()
+
+
+def _active_rows(changed: Tensor, f0: Tensor, rows: int, evaluate: Callable[[Tensor], Tensor]) -> Tensor:
+    """Evaluate only the rows whose intervention changes the input; the others keep the clean
+    output ``f0`` (their effect is exactly 0). ``changed`` is ``[..., N]``; row index = flat index."""
+    out = f0.expand_as(changed).clone()
+    active = changed.reshape(-1).nonzero().squeeze(1)
+    if active.numel():
+        out.view(-1)[active] = map_rows(active.numel(), rows, lambda idx: evaluate(active[idx]), f0.device)
+    return out
 
 
 def _changed(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], bases: tuple[Tensor, ...], g: int) -> Tensor:
@@ -180,8 +187,12 @@ def interventional_expectations(
     n, (g, k) = xs[0].shape[0], grid.shape
     flat = grid.T.reshape(-1)  # row order: value k, group g
     with audit_mode(model):
-        tidx, _ = _clean_target(model, xs, target)
+        tidx, f0 = _clean_target(model, xs, target)
         rows = max(1, rows_per_pass(model, xs, max_batch_size))
+        # [K, G, N]: rows where x_g already equals α are no-ops and keep f0
+        changed = torch.stack(
+            [_changed(xs, masks, tuple(grid[:, kk][m].to(x.dtype) for x, m in zip(xs, masks)), g).T for kk in range(k)]
+        )
 
         def evaluate(idx: Tensor) -> Tensor:
             kg, s = idx // n, idx % n
@@ -190,7 +201,7 @@ def interventional_expectations(
             xi = tuple(_ablate(x, m, s, grp, v.to(x.dtype)) for x, m in zip(xs, masks))
             return gather_target(model(*xi), tidx[s])
 
-        out = map_rows(k * g * n, rows, evaluate, xs[0].device).view(k, g, n)
+        out = _active_rows(changed, f0, rows, evaluate)
     return out.mean(-1).T.contiguous(), grid
 
 
