@@ -13,7 +13,15 @@ from lightning_causal.causal import (
     unit_effects,
 )
 from lightning_causal.causal._suffix import suffix_module
-from tests.helpers.models import MLP, DigitsCNN, ResidualCNN, TupleModel, all_hook_counts, hand_linear, seeded
+from tests.helpers.models import (
+    MLP,
+    DigitsCNN,
+    ResidualCNN,
+    TupleModel,
+    all_hook_counts,
+    hand_linear,
+    seeded,
+)
 
 G = torch.Generator().manual_seed(0)
 X_IMG = torch.rand(9, 1, 8, 8, generator=G)
