@@ -232,10 +232,16 @@ class CausalAuditCallback(Callback):
             for logger in trainer.loggers:
                 logger.log_metrics(scalars, step=trainer.global_step)
         self._render(trainer, epoch, results)
-        if trainer.is_global_zero and self.report_dir is not None:
-            write_report(self.report_dir, epoch, stage, results, {"audit_seconds": total})
+        self._write_report(trainer, epoch, stage, results, total)
         if total > 2.0:
             rank_zero_info(f"Causal audit at epoch {epoch} took {total:.1f} s")
+
+    def _write_report(self, trainer: Trainer, epoch: int, stage: str, results: list[AuditResult], total: float) -> bool:
+        """Write the JSON report on global rank 0 only; return whether this process wrote it."""
+        if not trainer.is_global_zero or self.report_dir is None:
+            return False
+        write_report(self.report_dir, epoch, stage, results, {"audit_seconds": total})
+        return True
 
     def _audit_all(self, pl_module: LightningModule, epoch: int) -> list[AuditResult]:
         from tqdm.auto import tqdm
