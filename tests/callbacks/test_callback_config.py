@@ -9,7 +9,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lightning_causal import CausalAuditCallback, InputEffectAudit, UnitImportanceAudit
-from tests.helpers.lightning import digits_like, loaders, small_module, trainer
+from tests.helpers.lit import digits_like, loaders, small_module, trainer
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 from lightning_causal import CausalAuditCallback, InputEffectAudit, UnitImportanceAudit
 from lightning_causal.audits import Audit, AuditResult
 from lightning_causal.callbacks._probe import probe_from
-from tests.helpers.lightning import digits_like, loaders, small_module, trainer
+from tests.helpers.lit import digits_like, loaders, small_module, trainer
 from tests.helpers.models import all_hook_counts
 
 LAYERS = ["model.conv1", "model.conv2"]
