@@ -43,6 +43,10 @@ def topk_jaccard(a: Tensor, b: Tensor, k: int) -> float:
         >>> topk_jaccard(torch.tensor([3.0, 2.0, 1.0, 0.0]), torch.tensor([3.0, 0.0, 2.0, 1.0]), 2)
         0.3333333333333333
     """
+    if a.shape != b.shape or a.dim() != 1 or a.numel() == 0:
+        raise ValueError(f"Expected two non-empty 1-D tensors of equal shape but got {list(a.shape)} and {list(b.shape)}")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"Expected argument `k` to be a positive int but got {k!r}")
     k = min(k, a.numel())
     sa, sb = set(a.topk(k).indices.tolist()), set(b.topk(k).indices.tolist())
     return len(sa & sb) / len(sa | sb)
@@ -50,6 +54,8 @@ def topk_jaccard(a: Tensor, b: Tensor, k: int) -> float:
 
 def importance_shift(a: Tensor, b: Tensor) -> float:
     """Total-variation distance between the normalised |importance| distributions (0 = same, 1 = disjoint)."""
+    if a.shape != b.shape or a.dim() != 1:
+        raise ValueError(f"Expected two 1-D tensors of equal shape but got {list(a.shape)} and {list(b.shape)}")
     pa, pb = a.abs().double(), b.abs().double()
     if pa.sum() == 0 or pb.sum() == 0:
         return 0.0 if pa.sum() == pb.sum() else 1.0

@@ -143,15 +143,18 @@ class CausalAuditCallback(Callback):
         if stage != "fit":
             return
         if self.report_dir is None:
-            root = trainer.log_dir if trainer.loggers else trainer.default_root_dir
-            self.report_dir = os.path.join(root or ".", "causal_audit")
+            root = trainer.log_dir if trainer.loggers else None  # None: e.g. fast_dev_run's DummyLogger
+            self.report_dir = os.path.join(root or trainer.default_root_dir, "causal_audit")
         if self._probe_source is not None and self.probe is None:
-            self._set_probe(probe_from(self._probe_source, self.probe_size), pl_module)
+            # the strategy has not moved nor converted the model yet: check the probe as given
+            self._set_probe(probe_from(self._probe_source, self.probe_size), pl_module, convert=False)
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self.probe is None:
             self._probe_from_trainer(trainer, pl_module)
+        else:  # a probe checked at `setup`: follow the model to its device and precision
+            self.probe = self._to_device(self.probe, pl_module)
 
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -188,9 +191,9 @@ class CausalAuditCallback(Callback):
                 self._set_probe(probe_from(source, self.probe_size), pl_module)
                 return
 
-    def _set_probe(self, probe: Probe, pl_module: LightningModule) -> None:
-        probe = self._to_device(probe, pl_module)
-        with audit_mode(pl_module):
+    def _set_probe(self, probe: Probe, pl_module: LightningModule, convert: bool = True) -> None:
+        probe = self._to_device(probe, pl_module) if convert else probe.to(pl_module.device)
+        with audit_mode(pl_module), rng_preserved():  # a model may draw random numbers even in eval mode
             try:
                 pl_module(*(probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)))
             except Exception as err:
@@ -276,6 +279,8 @@ class CausalAuditCallback(Callback):
         return result
 
     def _render(self, trainer: Trainer, epoch: int, results: list[AuditResult]) -> None:
+        if not trainer.is_global_zero:  # other ranks' writers are no-ops: build no figures there
+            return
         tb = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
         if tb is None:
             if not self._warned_no_tb:
@@ -289,26 +294,29 @@ class CausalAuditCallback(Callback):
 
 @contextlib.contextmanager
 def _no_trace(module: torch.nn.Module) -> Iterator[None]:
-    """Run an audit so that training cannot tell: grads, requires_grad, buffers, modes, RNG restored;
-    outside ``inference_mode`` so that gradient-based audits can use autograd."""
+    """Run audits in eval mode so that training cannot tell: grads (the same tensor objects),
+    requires_grad, buffers, every submodule's mode and the RNG states restored; outside
+    ``inference_mode`` so that gradient-based audits can use autograd."""
     params = list(module.parameters())
-    grads = [None if p.grad is None else p.grad.detach().clone() for p in params]
+    grads = [(p.grad, None if p.grad is None else p.grad.detach().clone()) for p in params]
     requires = [p.requires_grad for p in params]
-    buffers = [b.detach().clone() for b in module.buffers()]
+    buffers = {name: b.detach().clone() for name, b in module.named_buffers()}
     modes = [(m, m.training) for m in module.modules()]
     try:
+        module.eval()
         with torch.inference_mode(False), rng_preserved():
             yield
     finally:
         with torch.no_grad():
-            for p, g, r in zip(params, grads, requires):
+            for p, (grad, saved), r in zip(params, grads, requires):
                 p.requires_grad_(r)
-                if g is None:
-                    p.grad = None
-                elif p.grad is None or not torch.equal(p.grad, g):
-                    p.grad = g
-            for b, saved in zip(module.buffers(), buffers):
-                if not torch.equal(b, saved):
-                    b.copy_(saved)
+                if grad is not None and not torch.equal(grad, saved):
+                    grad.copy_(saved)
+                if p.grad is not grad:  # keep the very tensor object (optimizers, DDP bucket views hold it)
+                    p.grad = grad
+            current = dict(module.named_buffers())
+            for name, saved in buffers.items():
+                if name in current and not torch.equal(current[name], saved):
+                    current[name].copy_(saved)
         for m, mode in modes:
             m.training = mode

@@ -1,7 +1,9 @@
 """Render :class:`~lightning_causal.audits.base.AuditResult` objects into TensorBoard.
 
 Scalars reach every logger through ``pl_module.log_dict`` (see :func:`scalar_tags`); this module
-adds the rich content to a ``SummaryWriter``: histograms of vectors, heatmap grids of attribution
+adds the rich content to a ``SummaryWriter``: histograms of vectors
+(``causal/<audit>/histograms/<vector>``, never the tag of a scalar: TensorBoard files a tag under
+one plugin only), heatmap grids of attribution
 maps (one figure per probe sample), raw images, bar figures of unit importance, graph and curve
 figures, a markdown summary per audit epoch, and a custom-scalars layout that puts each causal
 metric beside its Captum counterpart.
@@ -90,8 +92,8 @@ class TensorBoardRenderer:
         for r in results:
             base = f"causal/{r.audit}"
             for name, vec in r.vectors.items():
-                if torch.isfinite(vec).all() and vec.numel() > 0:
-                    writer.add_histogram(f"{base}/{name}", vec.detach().float().cpu(), epoch)
+                if torch.isfinite(vec).all() and vec.numel() > 0:  # own namespace: a tag holds one kind of data
+                    writer.add_histogram(f"{base}/histograms/{name}", vec.detach().float().cpu(), epoch)
                 if name.startswith("importance/"):
                     self._figure(writer, f"{base}/bars/{name}", bar_figure(vec, f"{r.audit} {name}", self.bar_top), epoch)
             self._maps(writer, base, r, probe_inputs, epoch)

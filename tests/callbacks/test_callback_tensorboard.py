@@ -55,7 +55,8 @@ def test_scalar_tags_and_values_equal_the_json_report(run):
 def test_histograms_images_text_and_layout(run):
     _, acc, _ = run
     hists = set(acc.Tags()["histograms"])
-    assert {"causal/input_effect/mean_abs_effect", "causal/unit_importance/importance/model.conv2"} <= hists
+    assert {"causal/input_effect/histograms/mean_abs_effect", "causal/unit_importance/histograms/importance/model.conv2"} <= hists
+    assert not hists & set(acc.Tags()["scalars"])  # TensorBoard files a tag under one plugin only
     images = set(acc.Tags()["images"])
     assert "causal/input_effect/maps/sample_0" in images
     assert "causal/unit_importance/bars/importance/model.conv1" in images
