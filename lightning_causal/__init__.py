@@ -1,20 +1,32 @@
 """lightning_causal: causal analysis and causal repair of neural networks in the Lightning loop."""
 
-from lightning_causal.audits import Audit, AuditResult, InputEffectAudit, Probe, UnitImportanceAudit
+from lightning_causal.audits import (
+    Audit,
+    AuditResult,
+    InputEffectAudit,
+    Probe,
+    SobolAudit,
+    UnitImportanceAudit,
+)
 from lightning_causal.callbacks import CausalAuditCallback
 from lightning_causal.causal import (
+    EmpiricalMarginals,
+    GaussianCopula,
     Intervention,
     MeanOf,
     Resample,
     Scale,
     SetTo,
+    SobolResult,
     Zero,
     average_causal_effect,
     capture,
     input_effects,
     intervene,
     interventional_expectations,
+    intrinsic_causal_contributions,
     patch_mask,
+    sobol_indices,
     unit_effects,
 )
 from lightning_causal.reporting import load_report
@@ -31,6 +43,12 @@ __all__ = [
     "Probe",
     "Resample",
     "Scale",
+    "SobolAudit",
+    "SobolResult",
+    "EmpiricalMarginals",
+    "GaussianCopula",
+    "intrinsic_causal_contributions",
+    "sobol_indices",
     "SetTo",
     "UnitImportanceAudit",
     "Zero",

@@ -2,6 +2,7 @@
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.input_effects import InputEffectAudit
+from lightning_causal.audits.sobol import SobolAudit
 from lightning_causal.audits.unit_importance import UnitImportanceAudit
 
-__all__ = ["Audit", "AuditResult", "InputEffectAudit", "Probe", "UnitImportanceAudit"]
+__all__ = ["Audit", "AuditResult", "InputEffectAudit", "Probe", "SobolAudit", "UnitImportanceAudit"]

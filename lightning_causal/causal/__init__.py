@@ -11,6 +11,7 @@ from lightning_causal.causal.effects import (
     unit_effects,
 )
 from lightning_causal.causal.groups import column_mask, patch_mask
+from lightning_causal.causal.icc import ICCResult, intrinsic_causal_contributions, shapley_weights
 from lightning_causal.causal.interventions import (
     Intervention,
     MeanOf,
@@ -22,8 +23,29 @@ from lightning_causal.causal.interventions import (
     intervene,
     resolve_module,
 )
+from lightning_causal.causal.samplers import (
+    ClassProbability,
+    EmpiricalMarginals,
+    GaussianCopula,
+    IndependentNormal,
+    UniformCube,
+    class_probability,
+)
+from lightning_causal.causal.sobol import InverseCDFSampler, SobolResult, sobol_indices
 
 __all__ = [
+    "ClassProbability",
+    "EmpiricalMarginals",
+    "GaussianCopula",
+    "ICCResult",
+    "IndependentNormal",
+    "InverseCDFSampler",
+    "SobolResult",
+    "UniformCube",
+    "class_probability",
+    "intrinsic_causal_contributions",
+    "shapley_weights",
+    "sobol_indices",
     "Intervention",
     "MeanOf",
     "Resample",

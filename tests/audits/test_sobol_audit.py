@@ -1,0 +1,150 @@
+"""SobolAudit: analytic tabular and image cases, result layout, leave-no-trace, configuration errors."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal.audits.base import Probe
+from lightning_causal.audits.sobol import SobolAudit
+from tests.helpers.models import DigitsCNN, all_hook_counts, hand_linear, seeded
+
+
+def _tabular_probe():
+    g = torch.Generator().manual_seed(0)
+    return Probe(torch.randn(256, 3, generator=g) * torch.tensor([1.0, 2.0, 0.5]))
+
+
+def test_tabular_linear_output_matches_empirical_variances():
+    """Raw output w.x with columns resampled independently from the probe: S_i = ST_i =
+    w_i^2 var_i / sum (var_i the probe's own column variances)."""
+    probe = _tabular_probe()
+    w = torch.tensor([1.0, 1.0, -2.0])
+    model = hand_linear(w.tolist(), bias=0.3)
+    r = SobolAudit(n=4096, probability=False, top_k=2).run(model, probe)
+    var = probe.first.var(0, unbiased=False)
+    expected = (w**2 * var) / (w**2 * var).sum()
+    assert torch.allclose(r.vectors["first"], expected, atol=0.01)
+    assert torch.allclose(r.vectors["total"], expected, atol=0.01)
+    top = int(expected.argmax())
+    assert set(r.scalars) == {f"S_{top}", f"ST_{top}", f"S_{int(expected.argsort()[1])}",
+                              f"ST_{int(expected.argsort()[1])}", "sum_S", "output_variance"}
+    assert r.scalars["sum_S"] == pytest.approx(1.0, abs=0.02)
+    rows = r.tables["indices"]
+    assert [row["group"] for row in rows] == [str(g) for g in expected.argsort(descending=True).tolist()]
+    assert set(rows[0]) == {"group", "S", "S_ci", "ST", "ST_ci"} and rows[0]["ST_ci"][0] <= rows[0]["ST"]
+    assert r.maps == {} and r.meta["n_evaluations"] == 5 * 4096
+    json.dumps(r.to_dict())
+
+
+def test_image_patch_map_only_the_used_patch_matters():
+    """A linear read-out of the top-left 4x4 patch only: ST = 1 for patch 0 and 0 elsewhere; the map
+    holds each element's patch index."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(128, 1, 8, 8, generator=g)
+    weight = torch.zeros(1, 64)
+    weight.view(1, 8, 8)[0, :4, :4] = torch.randn(4, 4, generator=g)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 1))
+    with torch.no_grad():
+        model[1].weight.copy_(weight)
+    r = SobolAudit(n=512, patch_size=4, probability=False).run(model, Probe(x))
+    total = r.vectors["total"]
+    assert total.shape == (4,)
+    assert total[0] == pytest.approx(1.0, abs=0.01) and torch.allclose(total[1:], torch.zeros(3), atol=1e-9)
+    m = r.maps["total"]
+    assert m.shape == (1, 1, 8, 8)
+    assert torch.allclose(m[0, 0, :4, :4], total[0].expand(4, 4)) and (m[0, 0, 4:, :] == total[2]).all()
+    assert r.maps["first"].shape == (1, 1, 8, 8) and r.meta["groups"] == 4
+
+
+def test_digits_cnn_leaves_no_trace_and_is_deterministic():
+    model = seeded(DigitsCNN(channels=(4, 8), hidden=16, batch_norm=True, dropout=0.2), 0).train()
+    model.bn1.eval()  # a submodule in a different mode must come back as it was
+    x = torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    bn = (model.bn1.running_mean.clone(), model.bn1.running_var.clone())
+    state = torch.get_rng_state()
+    audit = SobolAudit(n=128, patch_size=2, target=3, n_bootstrap=20)
+    r1 = audit.run(model, Probe(x), max_batch_size=100)
+    r2 = audit.run(model, Probe(x))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert model.training and not model.bn1.training and model.dropout.training
+    assert torch.equal(model.bn1.running_mean, bn[0]) and torch.equal(model.bn1.running_var, bn[1])
+    assert all(torch.equal(p.grad, torch.ones_like(p)) for p in model.parameters())
+    assert all_hook_counts(model) == 0
+    assert r1.meta["target"] == 3 and r1.vectors["total"].shape == (16,)
+    assert torch.allclose(r1.vectors["total"], r2.vectors["total"], atol=1e-6)  # batching-invariant
+    assert not r1.non_finite()
+
+
+def test_default_target_is_the_most_predicted_class():
+    model = hand_linear([1.0, 0.0], 0.0)
+    two_class = nn.Sequential(model, nn.Linear(1, 2))
+    with torch.no_grad():
+        two_class[1].weight.copy_(torch.tensor([[1.0], [-1.0]]))
+        two_class[1].bias.zero_()
+    x = torch.cat([torch.ones(30, 2), -torch.ones(10, 2)]) + 0.1 * torch.randn(40, 2, generator=torch.Generator().manual_seed(0))
+    r = SobolAudit(n=64).run(two_class, Probe(x))
+    assert r.meta["target"] == 0  # class 0 wins for the 30 positive rows
+    assert r.vectors["total"][1] == pytest.approx(0.0, abs=1e-9)  # column 1 has weight 0
+
+
+def test_copula_sampler_and_explicit_feature_mask():
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(512, 1, generator=g)
+    x = torch.cat([z, z + 0.1 * torch.randn(512, 1, generator=g), torch.randn(512, 1, generator=g)], 1)
+    model = hand_linear([1.0, 1.0, 1.0])
+    r = SobolAudit(n=512, sampler="copula", feature_mask=torch.tensor([[0, 0, 1]]), probability=False).run(model, Probe(x))
+    assert r.vectors["first"].shape == (2,) and r.meta["sampler"] == "copula"
+    assert r.vectors["first"][0] > 0.7  # the correlated pair carries ~4/5 of the variance
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"n": 1}, ValueError, "`n` to be an int >= 2 but got 1"),
+        ({"top_k": 0}, ValueError, "`top_k` to be an int >= 1 but got 0"),
+        ({"n_bootstrap": -1}, ValueError, "`n_bootstrap` to be an int >= 0"),
+        ({"patch_size": 0}, ValueError, "`patch_size` to be an int >= 1 but got 0"),
+        ({"target": -2}, ValueError, "`target` to be an int >= 0 but got -2"),
+        ({"sampler": "kde"}, ValueError, r"`sampler` to be one of \('empirical', 'copula'\) but got 'kde'"),
+        ({"confidence": 1.5}, ValueError, r"`confidence` to be a float in \(0, 1\) but got 1.5"),
+        ({"seed": "a"}, TypeError, "`seed` to be an int"),
+        ({"feature_mask": torch.zeros(1, 3), "patch_size": None}, TypeError, "`feature_mask` to be an integer tensor"),
+        ({"feature_mask": torch.zeros(1, 3, dtype=torch.long), "patch_size": 2}, ValueError, "at most one of"),
+        ({"name": ""}, ValueError, "`name` to be a non-empty string"),
+    ],
+)
+def test_bad_configuration(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        SobolAudit(**kwargs)
+
+
+def test_bad_probe_or_mask():
+    model = hand_linear([1.0, 1.0, 1.0])
+    probe = _tabular_probe()
+    with pytest.raises(ValueError, match="`patch_size` needs image inputs"):
+        SobolAudit(patch_size=2).validate(model, probe)
+    with pytest.raises(ValueError, match="single-tensor inputs"):
+        SobolAudit().validate(model, Probe((probe.first, probe.first)))
+    with pytest.raises(ValueError, match="number its groups 0..G-1 without gaps"):
+        SobolAudit(feature_mask=torch.tensor([[0, 2, 2]])).run(model, probe)
+    with pytest.raises(ValueError, match=r"shared by all samples .* but got \[256, 3\]"):
+        SobolAudit(feature_mask=torch.zeros(256, 3, dtype=torch.long)).validate(model, probe)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        SobolAudit().validate(model, Probe(torch.zeros(1, 3)))
+    with pytest.raises(ValueError, match="broadcastable"):
+        SobolAudit(feature_mask=torch.zeros(1, 4, dtype=torch.long)).validate(model, probe)
+
+
+def test_runs_on_the_probe_device_with_cpu_numbers(device):
+    model = seeded(DigitsCNN(channels=(4, 8), hidden=16), 1)
+    x = torch.rand(32, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    audit = SobolAudit(n=64, patch_size=4, target=1, sampler="copula", n_bootstrap=10, probability=False)
+    ref = audit.run(model, Probe(x))
+    r = audit.run(model.to(device), Probe(x.to(device)))
+    assert r.maps["total"].device.type == device.type
+    assert ref.scalars["output_variance"] > 0
+    assert torch.allclose(r.vectors["total"].cpu(), ref.vectors["total"], atol=1e-4)
