@@ -10,6 +10,8 @@ from lightning_causal.audits import (
 )
 from lightning_causal.callbacks import CausalAuditCallback
 from lightning_causal.causal import (
+    AdditiveNoiseSCM,
+    AttributeFlip,
     EmpiricalMarginals,
     GaussianCopula,
     Intervention,
@@ -21,6 +23,7 @@ from lightning_causal.causal import (
     Zero,
     average_causal_effect,
     capture,
+    counterfactual_fairness_gap,
     input_effects,
     intervene,
     interventional_expectations,
@@ -29,11 +32,19 @@ from lightning_causal.causal import (
     sobol_indices,
     unit_effects,
 )
+from lightning_causal.repair import CausalRepairModule, CounterfactualFairnessTerm, RepairTerm
 from lightning_causal.reporting import load_report
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdditiveNoiseSCM",
+    "AttributeFlip",
+    "CausalRepairModule",
+    "CounterfactualFairnessTerm",
+    "FairnessAudit",
+    "RepairTerm",
+    "counterfactual_fairness_gap",
     "Audit",
     "AuditResult",
     "CausalAuditCallback",

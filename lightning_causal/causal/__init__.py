@@ -10,6 +10,13 @@ from lightning_causal.causal.effects import (
     interventional_expectations,
     unit_effects,
 )
+from lightning_causal.causal.fairness import (
+    carrier_unit_effects,
+    counterfactual_fairness_gap,
+    demographic_parity_difference,
+    equalized_odds_difference,
+    group_rates,
+)
 from lightning_causal.causal.groups import column_mask, patch_mask
 from lightning_causal.causal.icc import ICCResult, intrinsic_causal_contributions, shapley_weights
 from lightning_causal.causal.interventions import (
@@ -31,9 +38,20 @@ from lightning_causal.causal.samplers import (
     UniformCube,
     class_probability,
 )
+from lightning_causal.causal.scm import AdditiveNoiseSCM, AttributeFlip, resolve_counterfactual
 from lightning_causal.causal.sobol import InverseCDFSampler, SobolResult, sobol_indices
+from lightning_causal.causal.synthetic import make_synthetic_fairness
 
 __all__ = [
+    "AdditiveNoiseSCM",
+    "AttributeFlip",
+    "carrier_unit_effects",
+    "counterfactual_fairness_gap",
+    "demographic_parity_difference",
+    "equalized_odds_difference",
+    "group_rates",
+    "make_synthetic_fairness",
+    "resolve_counterfactual",
     "ClassProbability",
     "EmpiricalMarginals",
     "GaussianCopula",

@@ -1,0 +1,507 @@
+"""Data structural causal models for tabular inputs and the counterfactuals they define.
+
+:class:`AdditiveNoiseSCM` is a DAG over the columns of a tensor ``[N, D]`` with additive-noise
+structural equations ``x_j = f_j(pa(x_j)) + u_j``; :class:`AttributeFlip` is the naive
+counterfactual that only flips the sensitive column. Both expose
+``flip_counterfactual(x, column)`` (swap a binary column and propagate), the common interface
+used by :func:`~lightning_causal.causal.fairness.counterfactual_fairness_gap`, the fairness audit
+and the repair term (see :func:`resolve_counterfactual`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "AdditiveNoiseSCM",
+    "AttributeFlip",
+    "LinearFunction",
+    "MLPFunction",
+    "StructuralFunction",
+    "resolve_counterfactual",
+    "sensitive_index",
+]
+
+Value = float | Tensor
+
+
+@runtime_checkable
+class StructuralFunction(Protocol):
+    """A fitted structural function ``f_j``: ``fit(parents [N, P], target [N])`` then ``f(parents) -> [N]``."""
+
+    def fit(self, parents: Tensor, target: Tensor) -> StructuralFunction: ...
+
+    def __call__(self, parents: Tensor) -> Tensor: ...
+
+
+class LinearFunction:
+    """``f(pa) = b + w · pa`` fitted by least squares (float64); ``b`` = the mean for a root node.
+
+    Examples:
+        >>> pa = torch.tensor([[0.0], [1.0], [2.0]])
+        >>> f = LinearFunction().fit(pa, 1.0 + 2.0 * pa[:, 0])
+        >>> f.weight, f.bias
+        (tensor([2.0000], dtype=torch.float64), tensor(1.0000, dtype=torch.float64))
+    """
+
+    def __init__(self) -> None:
+        self.weight: Tensor | None = None
+        self.bias: Tensor | None = None
+
+    def fit(self, parents: Tensor, target: Tensor) -> LinearFunction:
+        pa, y = parents.detach().double().cpu(), target.detach().double().cpu()
+        design = torch.cat([torch.ones(pa.shape[0], 1, dtype=pa.dtype), pa], dim=1)
+        coef = torch.linalg.lstsq(design, y.unsqueeze(1), driver="gelsd").solution.squeeze(1)
+        self.bias, self.weight = coef[0], coef[1:]
+        return self
+
+    def __call__(self, parents: Tensor) -> Tensor:
+        if self.weight is None or self.bias is None:
+            raise RuntimeError("LinearFunction is not fitted; call `fit` first")
+        w = self.weight.to(device=parents.device, dtype=parents.dtype)
+        return (parents * w).sum(dim=1) + self.bias.to(device=parents.device, dtype=parents.dtype)
+
+
+class MLPFunction:
+    """A small MLP ``f(pa)`` fitted by full-batch Adam on squared error (a nonlinear alternative).
+
+    Initialised and trained with a private generator (``seed``); the global RNG is untouched.
+
+    Args:
+        hidden: hidden width.
+        steps: Adam steps.
+        lr: learning rate.
+        seed: seed of the initialisation.
+    """
+
+    def __init__(self, hidden: int = 16, steps: int = 300, lr: float = 1e-2, seed: int = 0) -> None:
+        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
+            raise ValueError(f"Expected argument `hidden` to be a positive int but got {hidden!r}")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"Expected argument `steps` to be a positive int but got {steps!r}")
+        self.hidden, self.steps, self.lr, self.seed = hidden, steps, float(lr), seed
+        self.net: nn.Module | None = None
+
+    def fit(self, parents: Tensor, target: Tensor) -> MLPFunction:
+        pa, y = parents.detach().float(), target.detach().float()
+        self.mean = y.mean()
+        if pa.shape[1] == 0:
+            self.net = None
+            return self
+        g = torch.Generator().manual_seed(self.seed)
+        net = nn.Sequential(nn.Linear(pa.shape[1], self.hidden), nn.Tanh(), nn.Linear(self.hidden, 1))
+        with torch.no_grad():
+            for p in net.parameters():
+                p.copy_((torch.rand(p.shape, generator=g) * 2 - 1) / math.sqrt(max(1, p.shape[-1])))
+        opt = torch.optim.Adam(net.parameters(), lr=self.lr)
+        with torch.enable_grad():
+            for _ in range(self.steps):
+                opt.zero_grad()
+                loss = (net(pa).squeeze(1) + self.mean - y).pow(2).mean()
+                loss.backward()
+                opt.step()
+        self.net = net.requires_grad_(False)
+        return self
+
+    def __call__(self, parents: Tensor) -> Tensor:
+        if not hasattr(self, "mean"):
+            raise RuntimeError("MLPFunction is not fitted; call `fit` first")
+        base = self.mean.to(device=parents.device, dtype=parents.dtype)
+        if self.net is None:
+            return base.expand(parents.shape[0])
+        net = self.net.to(device=parents.device, dtype=parents.dtype)
+        return net(parents).squeeze(1) + base
+
+
+def _topological_order(columns: list[str], parents: dict[str, list[str]]) -> list[int]:
+    """Kahn's algorithm, ties broken by column order; a cycle raises ``ValueError`` naming it."""
+    index = {c: i for i, c in enumerate(columns)}
+    pending = {c: set(parents.get(c, [])) for c in columns}
+    order: list[int] = []
+    while pending:
+        ready = [c for c in columns if c in pending and not pending[c]]
+        if not ready:
+            raise ValueError(f"Expected argument `parents` to describe a DAG but the columns {sorted(pending)} form a cycle")
+        for c in ready:
+            order.append(index[c])
+            del pending[c]
+        for deps in pending.values():
+            deps.difference_update(ready)
+    return order
+
+
+def _check_graph(columns: Sequence[str], parents: Mapping[str, Sequence[str]]) -> tuple[list[str], dict[str, list[str]]]:
+    if isinstance(columns, str) or not isinstance(columns, Sequence) or not columns:
+        raise ValueError(f"Expected argument `columns` to be a non-empty sequence of names but got {columns!r}")
+    cols = list(columns)
+    if not all(isinstance(c, str) and c for c in cols) or len(set(cols)) != len(cols):
+        raise ValueError(f"Expected argument `columns` to hold unique non-empty strings but got {cols}")
+    if not isinstance(parents, Mapping):
+        raise TypeError(f"Expected argument `parents` to be a mapping child -> parent names but got {type(parents)}")
+    known = set(cols)
+    graph: dict[str, list[str]] = {}
+    for child, pas in parents.items():
+        pas = [pas] if isinstance(pas, str) else list(pas)
+        unknown = [n for n in [child, *pas] if n not in known]
+        if unknown:
+            raise ValueError(f"Expected argument `parents` to name only columns {cols} but got unknown {unknown}")
+        if child in pas:
+            raise ValueError(f"Expected argument `parents` to describe a DAG but column {child!r} is its own parent")
+        graph[child] = list(dict.fromkeys(pas))
+    return cols, graph
+
+
+def _factory(regressor: object, column: str) -> Callable[[], StructuralFunction]:
+    if regressor is None:
+        return LinearFunction
+    if isinstance(regressor, Mapping):
+        return regressor.get(column, LinearFunction)  # type: ignore[return-value]
+    if callable(regressor):
+        return regressor  # type: ignore[return-value]
+    raise TypeError(
+        f"Expected argument `regressor` to be None, a factory of structural functions or a mapping column -> factory but got {type(regressor)}"
+    )
+
+
+def _check_binary(x: Tensor, j: int, values: tuple[float, float], name: str) -> Tensor:
+    col = x[:, j]
+    if not bool(torch.isin(col, torch.tensor(values, dtype=col.dtype, device=col.device)).all()):
+        ok = (col == values[0]) | (col == values[1])
+        bad = col[~ok][:4].tolist()
+        raise ValueError(f"Expected column {name!r} to hold only the values {values} but got e.g. {bad}")
+    return values[0] + values[1] - col
+
+
+def _check_values(values: Sequence[float]) -> tuple[float, float]:
+    vals = tuple(values) if isinstance(values, (tuple, list)) else ()
+    if len(vals) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in vals) or vals[0] == vals[1]:
+        raise ValueError(f"Expected argument `values` to be two distinct finite numbers (a binary attribute) but got {values!r}")
+    return float(vals[0]), float(vals[1])
+
+
+class AdditiveNoiseSCM:
+    r"""Additive-noise structural causal model over the named columns of a tensor ``[N, D]``.
+
+    .. math:: x_j = f_j(\mathrm{pa}(x_j)) + u_j, \qquad u_j \text{ independent}
+
+    ``fit`` estimates each ``f_j`` (linear least squares by default, ``f_j`` = mean for a root);
+    ``counterfactual`` follows Pearl's three steps as in Kusner et al. 2017 (level 3):
+    *abduction* ``u = x − f(pa(x))``, *action* ``do(x_k := v)``, *prediction*: the descendants of the
+    intervened columns are recomputed in topological order with their own noises, every other
+    column is returned unchanged.
+
+    Args:
+        columns: the D column names in tensor order.
+        parents: child -> parent names (a DAG; cycles and unknown names raise ``ValueError``).
+        regressor: ``None`` (linear), a factory ``() -> StructuralFunction`` used for every node
+            (e.g. :class:`MLPFunction`), or a mapping column -> factory (others linear).
+        noise: what :meth:`sample_noise` draws: ``"gaussian"`` (``N(0, noise_std²)``, the default) or
+            ``"residuals"`` (the fitted residuals resampled row-wise; keeps binary roots binary).
+
+    Attributes:
+        columns, parents, order: the names, the graph and a topological order of column indices.
+        noise_std: ``[D]`` standard deviation of the fitted residuals (after :meth:`fit`).
+
+    Examples:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> a = torch.randint(0, 2, (500,), generator=g).float()
+        >>> m = 2.0 * a + 0.1 * torch.randn(500, generator=g)
+        >>> scm = AdditiveNoiseSCM(["a", "m"], {"m": ["a"]}).fit(torch.stack([a, m], 1))
+        >>> x_cf = scm.counterfactual(torch.tensor([[0.0, 0.3]]), {"a": 1.0})
+        >>> [round(v, 1) for v in x_cf[0].tolist()]
+        [1.0, 2.3]
+    """
+
+    def __init__(
+        self,
+        columns: Sequence[str],
+        parents: Mapping[str, Sequence[str]],
+        regressor: object = None,
+        noise: str = "gaussian",
+    ) -> None:
+        self.columns, self.parents = _check_graph(columns, parents)
+        self.order = _topological_order(self.columns, self.parents)
+        if noise not in ("gaussian", "residuals"):
+            raise ValueError(f"Expected argument `noise` to be 'gaussian' or 'residuals' but got {noise!r}")
+        self.noise = noise
+        self._index = {c: i for i, c in enumerate(self.columns)}
+        self._pa_idx = [[self._index[p] for p in self.parents.get(c, [])] for c in self.columns]
+        self.functions: list[StructuralFunction] = []
+        for c in self.columns:
+            f = _factory(regressor, c)()
+            if not callable(getattr(f, "fit", None)) or not callable(f):
+                raise TypeError(f"Expected the regressor of column {c!r} to have `fit` and `__call__` but got {type(f)}")
+            self.functions.append(f)
+        self.noise_std: Tensor | None = None
+        self._residuals: Tensor | None = None
+        self._cache: dict[frozenset[int], Tensor] = {}
+
+    @classmethod
+    def linear(
+        cls,
+        columns: Sequence[str],
+        coefficients: Mapping[str, Mapping[str, float]],
+        intercepts: Mapping[str, float] | None = None,
+        noise_std: Sequence[float] | None = None,
+    ) -> AdditiveNoiseSCM:
+        """A linear SCM with known structural coefficients ``{child: {parent: w}}`` (no fitting).
+
+        Examples:
+            >>> scm = AdditiveNoiseSCM.linear(["a", "m"], {"m": {"a": 2.0}})
+            >>> scm.counterfactual(torch.tensor([[0.0, 0.5]]), {"a": 1.0})
+            tensor([[1.0000, 2.5000]])
+        """
+        scm = cls(columns, {c: list(w) for c, w in coefficients.items()})
+        intercepts = dict(intercepts or {})
+        for j, c in enumerate(scm.columns):
+            f = LinearFunction()
+            f.weight = torch.tensor([float(coefficients.get(c, {})[p]) for p in scm.parents.get(c, [])], dtype=torch.float64)
+            f.bias = torch.tensor(float(intercepts.get(c, 0.0)), dtype=torch.float64)
+            scm.functions[j] = f
+        std = torch.ones(len(scm.columns)) if noise_std is None else torch.as_tensor(noise_std, dtype=torch.float32)
+        if std.shape != (len(scm.columns),) or (std < 0).any():
+            raise ValueError(f"Expected argument `noise_std` to be {len(scm.columns)} non-negative numbers but got {noise_std!r}")
+        scm.noise_std = std
+        return scm
+
+    def index(self, column: str | int) -> int:
+        """Index of ``column`` (a name or an index) in the tensor; unknown columns raise ``ValueError``."""
+        if isinstance(column, int) and not isinstance(column, bool) and 0 <= column < len(self.columns):
+            return column
+        if isinstance(column, str) and column in self._index:
+            return self._index[column]
+        raise ValueError(f"Expected a column of the SCM, one of {self.columns}, but got {column!r}")
+
+    def descendants(self, column: str | int) -> list[int]:
+        """Indices of the strict descendants of ``column``."""
+        start = self.index(column)
+        found: set[int] = set()
+        for j in self.order:
+            if any(p == start or p in found for p in self._pa_idx[j]):
+                found.add(j)
+        return [j for j in self.order if j in found]
+
+    def _check_x(self, x: Tensor, name: str = "x") -> Tensor:
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != len(self.columns):
+            shape = list(x.shape) if isinstance(x, Tensor) else type(x)
+            raise ValueError(f"Expected argument `{name}` to be a tensor [N, {len(self.columns)}] but got {shape}")
+        if not x.is_floating_point():
+            raise TypeError(f"Expected argument `{name}` to be a floating point tensor but got {x.dtype}")
+        return x
+
+    def _fitted(self) -> None:
+        if self.noise_std is None:
+            raise RuntimeError("AdditiveNoiseSCM is not fitted; call `fit(x)` first")
+
+    def _f(self, j: int, x: Tensor | list[Tensor]) -> Tensor:
+        cols = self._pa_idx[j]
+        if isinstance(x, list):
+            pa = torch.stack([x[i] for i in cols], 1) if cols else x[j].new_zeros(x[j].shape[0], 0)
+        else:
+            pa = x[:, cols]
+        return self.functions[j](pa)
+
+    def fit(self, x: Tensor) -> AdditiveNoiseSCM:
+        """Fit every structural function on the rows of ``x`` ``[N, D]`` and the noise scales."""
+        x = self._check_x(x)
+        if x.shape[0] < 2 or not torch.isfinite(x).all():
+            raise ValueError("Expected argument `x` to hold at least 2 rows of finite values")
+        self._cache = {}
+        for j in range(len(self.columns)):
+            self.functions[j].fit(x[:, self._pa_idx[j]], x[:, j])
+        self.noise_std = torch.zeros(len(self.columns))  # marks fitted for abduct
+        self._residuals = self.abduct(x).detach()
+        self.noise_std = self._residuals.float().std(dim=0, correction=0)
+        return self
+
+    def abduct(self, x: Tensor) -> Tensor:
+        """Abduction: the noises ``u_j = x_j − f_j(pa(x_j))`` ``[N, D]``."""
+        self._fitted()
+        x = self._check_x(x)
+        return torch.stack([x[:, j] - self._f(j, x) for j in range(len(self.columns))], 1)
+
+    def generate(self, noise: Tensor) -> Tensor:
+        """Apply the structural equations in topological order to ``noise`` ``[n, D]`` (differentiable)."""
+        self._fitted()
+        noise = self._check_x(noise, "noise")
+        cols = list(noise.unbind(1))  # placeholders of the right shape, overwritten in order
+        for j in self.order:
+            cols[j] = self._f(j, cols) + noise[:, j]
+        return torch.stack(cols, 1)
+
+    def sample_noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``[n, D]`` independent noises: Gaussian with ``noise_std`` or resampled residuals (``noise=``)."""
+        self._fitted()
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"Expected argument `n` to be a positive int but got {n!r}")
+        if self.noise == "gaussian":
+            return torch.randn(n, len(self.columns), generator=generator) * self.noise_std
+        res = self._residuals
+        if res is None:
+            raise RuntimeError("noise='residuals' needs an SCM fitted on data; this one has no residuals")
+        idx = torch.randint(res.shape[0], (n, res.shape[1]), generator=generator)  # type: ignore[union-attr]
+        return res.gather(0, idx).float()  # type: ignore[union-attr]
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``generate(sample_noise(n, generator))``: ``n`` samples from the fitted model."""
+        return self.generate(self.sample_noise(n, generator))
+
+    def counterfactual(self, x: Tensor, interventions: Mapping[str | int, Value]) -> Tensor:
+        """``x_cf`` under ``do(column := value)`` by abduction, action, prediction.
+
+        Args:
+            x: factual rows ``[N, D]``.
+            interventions: column (name or index) -> a number or a per-row tensor ``[N]``.
+
+        Returns:
+            ``[N, D]``: intervened columns set, their descendants recomputed with the abducted
+            noises, all other columns equal to ``x``.
+        """
+        self._fitted()
+        x = self._check_x(x)
+        if not isinstance(interventions, Mapping) or not interventions:
+            raise ValueError(f"Expected argument `interventions` to be a non-empty mapping column -> value but got {interventions!r}")
+        fixed = {self.index(k): torch.as_tensor(v, dtype=x.dtype, device=x.device).expand(x.shape[0]) for k, v in interventions.items()}
+        if all(type(f) is LinearFunction for f in self.functions):
+            return self._linear_counterfactual(x, fixed)
+        changed = set(fixed).union(*(self.descendants(k) for k in fixed)) - set(fixed)
+        u = {j: x[:, j] - self._f(j, x) for j in changed}  # abduction, only where needed
+        cols = list(x.unbind(1))
+        for j in self.order:
+            if j in fixed:
+                cols[j] = fixed[j]
+            elif j in changed:
+                cols[j] = self._f(j, cols) + u[j]
+        return torch.stack(cols, 1)
+
+    def _propagator(self, fixed: frozenset[int]) -> Tensor:
+        """``M [D, D]``: total effect of column k on column j once the columns ``fixed`` are cut
+        from their parents (``M = (I − W̃)^{-1}``, exact zeros where j does not descend from k)."""
+        if fixed not in self._cache:
+            d = len(self.columns)
+            w = torch.zeros(d, d, dtype=torch.float64)
+            for j, f in enumerate(self.functions):
+                if j not in fixed and self._pa_idx[j]:
+                    w[j, self._pa_idx[j]] = f.weight  # type: ignore[attr-defined]
+            m = torch.linalg.inv(torch.eye(d, dtype=torch.float64) - w)
+            reach = torch.eye(d, dtype=torch.bool)
+            for j in self.order:  # reach[j, k]: k = j or k is an ancestor of j through uncut edges
+                if j not in fixed:
+                    for p in self._pa_idx[j]:
+                        reach[j] |= reach[p]
+            self._cache[fixed] = torch.where(reach, m, torch.zeros_like(m))
+        return self._cache[fixed]
+
+    def _linear_counterfactual(self, x: Tensor, fixed: dict[int, Tensor]) -> Tensor:
+        """Closed form for linear SCMs: ``x_cf = x + Δ M^T`` with ``Δ`` the change of the fixed columns."""
+        idx = list(fixed)
+        values = torch.stack([fixed[j] for j in idx], 1)
+        m = self._propagator(frozenset(idx)).to(device=x.device, dtype=x.dtype)
+        x_cf = x + (values - x[:, idx]) @ m[:, idx].T
+        x_cf[:, idx] = values
+        return x_cf
+
+    def flip_counterfactual(self, x: Tensor, column: str | int, values: Sequence[float] = (0.0, 1.0)) -> Tensor:
+        """The counterfactual with the binary ``column`` swapped (``v0 <-> v1``) in every row."""
+        vals = _check_values(values)
+        j = self.index(column)
+        flipped = _check_binary(self._check_x(x), j, vals, self.columns[j])
+        if self.noise_std is not None and all(type(f) is LinearFunction for f in self.functions):
+            # closed form: x + (new − old) · (total effects of column j); old/new are exact binary values
+            effect = self._propagator(frozenset([j]))[:, j].to(device=x.device, dtype=x.dtype)
+            return torch.addcmul(x, (flipped - x[:, j]).unsqueeze(1), effect)
+        return self.counterfactual(x, {j: flipped})
+
+    def __repr__(self) -> str:
+        edges = sum(len(p) for p in self.parents.values())
+        return f"AdditiveNoiseSCM(columns={len(self.columns)}, edges={edges}, fitted={self.noise_std is not None})"
+
+
+class AttributeFlip:
+    """The naive counterfactual: flip the binary ``column`` and leave every other column as it is.
+
+    Weaker than an SCM counterfactual: it ignores the attribute's effect on its descendants
+    (mediators such as education or occupation), so a model can stay unfair through them while
+    its flip gap is 0. Use :class:`AdditiveNoiseSCM` where a causal graph is available.
+
+    Args:
+        column: the sensitive column, a name (then give ``columns``) or an index.
+        values: the two values of the binary attribute.
+        columns: the D column names in tensor order (needed for a named column).
+
+    Examples:
+        >>> AttributeFlip(0).flip_counterfactual(torch.tensor([[1.0, 5.0], [0.0, 6.0]]))
+        tensor([[0., 5.],
+                [1., 6.]])
+    """
+
+    def __init__(self, column: str | int, values: Sequence[float] = (0.0, 1.0), columns: Sequence[str] | None = None) -> None:
+        self.values = _check_values(values)
+        self.columns = list(columns) if columns is not None else None
+        if isinstance(column, str):
+            if self.columns is None or column not in self.columns:
+                raise ValueError(f"Expected argument `column` {column!r} to be one of `columns` {self.columns}")
+            self.index_ = self.columns.index(column)
+        elif isinstance(column, int) and not isinstance(column, bool) and column >= 0:
+            self.index_ = column
+        else:
+            raise ValueError(f"Expected argument `column` to be a column name or a non-negative index but got {column!r}")
+        self.column = column
+
+    def index(self, column: str | int | None = None) -> int:
+        """The flipped column's index; ``column`` (if given) must name the same column."""
+        if column is None or column == self.column or column == self.index_:
+            return self.index_
+        if self.columns is not None and column in self.columns and self.columns.index(column) == self.index_:
+            return self.index_
+        raise ValueError(f"Expected the sensitive column {column!r} to be the flipped column {self.column!r}")
+
+    def counterfactual(self, x: Tensor, interventions: Mapping[str | int, Value]) -> Tensor:
+        """``x`` with the intervened column(s) set and nothing else changed."""
+        x_cf = x.clone()
+        for k, v in interventions.items():
+            x_cf[:, self.index(k)] = torch.as_tensor(v, dtype=x.dtype, device=x.device)
+        return x_cf
+
+    def flip_counterfactual(self, x: Tensor, column: str | int | None = None) -> Tensor:
+        """``x`` with the binary column swapped (``v0 <-> v1``) in every row."""
+        j = self.index(column)
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] <= j:
+            raise ValueError(f"Expected argument `x` to be a tensor [N, D] with D > {j} but got {getattr(x, 'shape', type(x))}")
+        return self.counterfactual(x, {j: _check_binary(x, j, self.values, str(self.column))})
+
+    def __repr__(self) -> str:
+        return f"AttributeFlip(column={self.column!r}, values={self.values})"
+
+
+def sensitive_index(counterfactual: object, sensitive: str | int | None) -> int:
+    """Column index of ``sensitive`` for an SCM, a flip, or (an int) any counterfactual."""
+    if isinstance(counterfactual, (AdditiveNoiseSCM, AttributeFlip)):
+        return counterfactual.index(sensitive)  # type: ignore[arg-type]
+    if isinstance(sensitive, int) and not isinstance(sensitive, bool) and sensitive >= 0:
+        return sensitive
+    raise ValueError(f"Expected argument `sensitive` to be a column index for a callable counterfactual but got {sensitive!r}")
+
+
+def resolve_counterfactual(counterfactual: object, sensitive: str | int | None) -> Callable[[Tensor], Tensor]:
+    """The map ``x -> x_cf`` that flips ``sensitive``: ``counterfactual.flip_counterfactual(x, sensitive)``
+    for an SCM or an :class:`AttributeFlip` (anything with that method), or a callable ``x -> x_cf`` as is.
+
+    Raises:
+        ValueError: ``sensitive`` is not a column of the SCM / not the flipped column.
+        TypeError: ``counterfactual`` is none of these.
+    """
+    if hasattr(counterfactual, "flip_counterfactual"):
+        if isinstance(counterfactual, (AdditiveNoiseSCM, AttributeFlip)):
+            counterfactual.index(sensitive)  # type: ignore[arg-type]  # fail early on a missing column
+        return lambda x: counterfactual.flip_counterfactual(x, sensitive)  # type: ignore[attr-defined]
+    if callable(counterfactual):
+        return counterfactual  # type: ignore[return-value]
+    raise TypeError(
+        f"Expected argument `counterfactual` to be an AdditiveNoiseSCM, an AttributeFlip or a callable x -> x_cf but got {type(counterfactual)}"
+    )

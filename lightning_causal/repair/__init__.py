@@ -1,0 +1,7 @@
+"""Causal repair during fine-tuning: CausalRepairModule and its loss terms."""
+
+from lightning_causal.repair.base import RepairTerm
+from lightning_causal.repair.fairness import CounterfactualFairnessTerm
+from lightning_causal.repair.module import CausalRepairModule
+
+__all__ = ["CausalRepairModule", "CounterfactualFairnessTerm", "RepairTerm"]

@@ -1,0 +1,109 @@
+"""FairnessAudit: the reported numbers equal the core functions, no trace, clear configuration errors."""
+
+import json
+
+import pytest
+import torch
+
+from lightning_causal.audits.base import Probe
+from lightning_causal.audits.fairness import FairnessAudit
+from lightning_causal.causal.fairness import (
+    carrier_unit_effects,
+    counterfactual_fairness_gap,
+    group_rates,
+)
+from lightning_causal.causal.scm import AttributeFlip
+from lightning_causal.causal.synthetic import make_synthetic_fairness
+from lightning_causal.models import MLP
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_synthetic_fairness(300, seed=2)
+
+
+def _model():
+    torch.manual_seed(0)
+    return MLP(4, (8, 6))
+
+
+def test_audit_reports_the_core_metrics(data):
+    model = _model()
+    probe = Probe(data.x, data.y)
+    r = FairnessAudit(data.scm, "a", layers=["net.1"], top_k=3).run(model, probe)
+    x_cf = data.scm.flip_counterfactual(data.x, "a")
+    gap = counterfactual_fairness_gap(model, data.x, x_cf)
+    assert r.scalars["cf_gap"] == pytest.approx(gap["mean_abs"])
+    assert r.scalars["cf_gap_max"] == pytest.approx(gap["max_abs"])
+    assert r.scalars["cf_flip_rate"] == pytest.approx(gap["flip_rate"])
+    torch.testing.assert_close(r.vectors["cf_delta"], gap["delta"])
+    with torch.no_grad():
+        preds = model(data.x).argmax(1)
+    rates = group_rates(preds, data.x[:, 0], data.y)
+    assert r.scalars["positive_rate/group_0"] == pytest.approx(float(rates["positive_rate"][0]))
+    assert r.scalars["tpr/group_1"] == pytest.approx(float(rates["tpr"][1]))
+    assert r.scalars["demographic_parity_difference"] == pytest.approx(float((rates["positive_rate"][0] - rates["positive_rate"][1]).abs()))
+    eo = max(float((rates["tpr"][0] - rates["tpr"][1]).abs()), float((rates["fpr"][0] - rates["fpr"][1]).abs()))
+    assert r.scalars["equalized_odds_difference"] == pytest.approx(eo)
+    carried = carrier_unit_effects(model, data.x, x_cf, "net.1").abs().mean(0)
+    torch.testing.assert_close(r.vectors["carriers/net.1"], carried)
+    top = r.tables["top_carriers/net.1"]
+    assert [row["unit"] for row in top] == carried.topk(3).indices.tolist()
+    assert [row["group"] for row in r.tables["groups"]] == [0, 1]
+    json.dumps(r.to_dict())  # plain data
+    assert not r.non_finite()
+
+
+def test_audit_without_labels_and_with_flip(data):
+    r = FairnessAudit(AttributeFlip(0), 0).run(_model(), Probe(data.x))
+    assert "equalized_odds_difference" not in r.scalars and "tpr/group_0" not in r.scalars
+    assert "demographic_parity_difference" in r.scalars and not any(k.startswith("carriers/") for k in r.vectors)
+
+
+def test_audit_leaves_no_trace(data):
+    model = _model().train()
+    before = [p.detach().clone() for p in model.parameters()]
+    state = torch.get_rng_state()
+    FairnessAudit(data.scm, "a", layers=["net.1", "net.3"]).run(model, Probe(data.x, data.y))
+    assert model.training and all(m.training for m in model.modules())
+    assert all(p.grad is None for p in model.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert all(not m._forward_hooks for m in model.modules())
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_audit_configuration_errors(data):
+    with pytest.raises(ValueError, match="one of \\['a', 'm1', 'm2', 'x3'\\], but got 'sex'"):
+        FairnessAudit(data.scm, "sex")
+    with pytest.raises(ValueError, match="`top_k`"):
+        FairnessAudit(data.scm, "a", top_k=0)
+    with pytest.raises(ValueError, match="`layers`"):
+        FairnessAudit(data.scm, "a", layers=[""])
+    audit = FairnessAudit(data.scm, "a", layers=["net.9"])
+    with pytest.raises(ValueError, match="Unknown module name 'net.9'"):
+        audit.validate(_model(), Probe(data.x))
+    bad = data.x.clone()
+    bad[0, 0] = 0.5
+    with pytest.raises(ValueError, match="only the values \\(0.0, 1.0\\)"):
+        FairnessAudit(data.scm, "a").validate(_model(), Probe(bad))
+    with pytest.raises(ValueError, match="tabular probe"):
+        FairnessAudit(AttributeFlip(5), 5).run(_model(), Probe(data.x))
+
+
+def test_audit_runs_in_the_callback(tmp_path, data):
+    import lightning.pytorch as pl
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from lightning_causal.callbacks.audit import CausalAuditCallback
+    from lightning_causal.models import LightningClassifier
+
+    torch.manual_seed(0)
+    module = LightningClassifier(MLP(4, (8,)), lr=0.01)
+    cb = CausalAuditCallback([FairnessAudit(data.scm, "a", layers=["model.net.1"])], probe=(data.x[:64], data.y[:64]))
+    loader = DataLoader(TensorDataset(data.x, data.y), batch_size=100)
+    trainer = pl.Trainer(default_root_dir=str(tmp_path), max_epochs=1, accelerator="cpu", logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[cb])
+    trainer.fit(module, loader)
+    assert cb.audited_epochs == [0]
+    metrics = trainer.callback_metrics
+    assert {"causal/fairness/cf_gap", "causal/fairness/positive_rate/group_1", "causal/fairness/model.net.1/top1_carrier_share"} <= set(metrics)

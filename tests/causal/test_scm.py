@@ -1,0 +1,189 @@
+"""AdditiveNoiseSCM and AttributeFlip: analytic counterfactuals, fitting, graph validation."""
+
+import pytest
+import torch
+
+from lightning_causal.causal.scm import (
+    AdditiveNoiseSCM,
+    AttributeFlip,
+    LinearFunction,
+    MLPFunction,
+    resolve_counterfactual,
+    sensitive_index,
+)
+from lightning_causal.causal.synthetic import make_synthetic_fairness
+
+COLS = ["a", "m", "z", "y"]
+COEF = {"m": {"a": 2.0}, "y": {"m": 1.5, "a": -1.0, "z": 0.5}}  # z is a root, not a descendant of a
+
+
+def _linear():
+    return AdditiveNoiseSCM.linear(COLS, COEF, intercepts={"m": 1.0, "y": -0.5})
+
+
+def _x():
+    return torch.tensor([[0.0, 1.3, 0.2, 0.7], [1.0, 2.9, -1.0, 1.1], [0.0, 0.4, 3.0, -2.0]], dtype=torch.float64)
+
+
+def test_linear_counterfactual_matches_analytic_values():
+    scm, x = _linear(), _x()
+    x_cf = scm.counterfactual(x, {"a": 1.0})
+    # do(a := 1): m' = m + 2 (1 - a); y' = y + 1.5 (m' - m) - 1 (1 - a)
+    dm = 2.0 * (1 - x[:, 0])
+    expected = x.clone()
+    expected[:, 0] = 1.0
+    expected[:, 1] = x[:, 1] + dm
+    expected[:, 3] = x[:, 3] + 1.5 * dm - (1 - x[:, 0])
+    torch.testing.assert_close(x_cf, expected)
+
+
+def test_abduct_and_generate_invert_each_other():
+    scm, x = _linear(), _x()
+    u = scm.abduct(x)
+    torch.testing.assert_close(u[:, 1], x[:, 1] - 1.0 - 2.0 * x[:, 0])
+    torch.testing.assert_close(scm.generate(u), x)
+
+
+def test_counterfactual_of_counterfactual_is_identity_and_non_descendants_unchanged():
+    scm, x = _linear(), _x()
+    x_cf = scm.flip_counterfactual(x, "a")
+    torch.testing.assert_close(x_cf[:, 0], 1 - x[:, 0])
+    assert torch.equal(x_cf[:, 2], x[:, 2])  # z: not a descendant of a, bit-identical
+    torch.testing.assert_close(scm.flip_counterfactual(x_cf, "a"), x)
+    # intervening on m leaves a and z untouched and only changes y
+    x_m = scm.counterfactual(x, {"m": torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64)})
+    assert torch.equal(x_m[:, [0, 2]], x[:, [0, 2]])
+    torch.testing.assert_close(x_m[:, 3], x[:, 3] + 1.5 * (x_m[:, 1] - x[:, 1]))
+    assert scm.descendants("a") == [1, 3] and scm.descendants("z") == [3]
+
+
+def test_fit_recovers_known_coefficients_and_noise_scale():
+    truth = _linear()
+    g = torch.Generator().manual_seed(0)
+    noise = torch.randn(4000, 4, generator=g, dtype=torch.float64) * torch.tensor([0.5, 0.3, 1.0, 0.2], dtype=torch.float64)
+    x = truth.generate(noise)
+    scm = AdditiveNoiseSCM(COLS, {"m": ["a"], "y": ["m", "a", "z"]}).fit(x)
+    torch.testing.assert_close(scm.functions[1].weight, torch.tensor([2.0], dtype=torch.float64), atol=0.03, rtol=0)
+    torch.testing.assert_close(scm.functions[3].weight, torch.tensor([1.5, -1.0, 0.5], dtype=torch.float64), atol=0.03, rtol=0)
+    torch.testing.assert_close(scm.functions[1].bias, torch.tensor(1.0, dtype=torch.float64), atol=0.03, rtol=0)
+    torch.testing.assert_close(scm.noise_std, torch.tensor([0.5, 0.3, 1.0, 0.2]), atol=0.03, rtol=0)
+    torch.testing.assert_close(scm.functions[0].bias.float(), x[:, 0].mean().float())  # root: the mean
+
+
+def test_sampling_is_seeded_and_leaves_global_rng_alone():
+    data = make_synthetic_fairness(2000, seed=0)
+    scm = AdditiveNoiseSCM(data.columns, data.scm.parents).fit(data.x)
+    state = torch.get_rng_state()
+    s1 = scm.sample(500, torch.Generator().manual_seed(3))
+    s2 = scm.sample(500, torch.Generator().manual_seed(3))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(s1, s2) and s1.shape == (500, 4)
+    torch.testing.assert_close(s1.std(0), data.x.std(0), atol=0.12, rtol=0)  # gaussian noise, fitted scales
+    res = AdditiveNoiseSCM(data.columns, data.scm.parents, noise="residuals").fit(data.x)
+    a = res.sample(300, torch.Generator().manual_seed(0))[:, 0]
+    assert set(a.unique().tolist()) <= {0.0, 1.0}  # resampled residuals keep the binary root binary
+
+
+def test_pluggable_regressor_fits_a_nonlinear_mechanism():
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(600, generator=g) * 4 - 2
+    m = torch.sin(2 * a) + 0.05 * torch.randn(600, generator=g)
+    x = torch.stack([a, m], 1)
+    linear = AdditiveNoiseSCM(["a", "m"], {"m": ["a"]}).fit(x)
+    mlp = AdditiveNoiseSCM(["a", "m"], {"m": ["a"]}, regressor=lambda: MLPFunction(hidden=32, steps=400, lr=0.02)).fit(x)
+    assert float(mlp.noise_std[1]) < 0.5 * float(linear.noise_std[1])
+    per_node = AdditiveNoiseSCM(["a", "m"], {"m": ["a"]}, regressor={"m": MLPFunction})
+    assert isinstance(per_node.functions[1], MLPFunction) and not isinstance(per_node.functions[0], MLPFunction)
+
+
+def test_attribute_flip_changes_only_the_column():
+    x = _x().float()
+    x_cf = AttributeFlip("a", columns=COLS).flip_counterfactual(x)
+    torch.testing.assert_close(x_cf[:, 0], 1 - x[:, 0])
+    assert torch.equal(x_cf[:, 1:], x[:, 1:])
+    flip = AttributeFlip(1, values=(-1.0, 1.0))
+    torch.testing.assert_close(flip.flip_counterfactual(torch.tensor([[5.0, -1.0], [6.0, 1.0]]))[:, 1], torch.tensor([1.0, -1.0]))
+
+
+def test_common_interface_resolves_both():
+    scm, x = _linear(), _x()
+    torch.testing.assert_close(resolve_counterfactual(scm, "a")(x), scm.flip_counterfactual(x, "a"))
+    assert sensitive_index(scm, "a") == 0 and sensitive_index(AttributeFlip("z", columns=COLS), None) == 2
+    f = resolve_counterfactual(lambda t: t + 1, 0)
+    assert torch.equal(f(x), x + 1)
+
+
+def test_bad_graphs_are_rejected():
+    with pytest.raises(ValueError, match="form a cycle"):
+        AdditiveNoiseSCM(["a", "b", "c"], {"b": ["a", "c"], "c": ["b"]})
+    with pytest.raises(ValueError, match="its own parent"):
+        AdditiveNoiseSCM(["a", "b"], {"b": ["b"]})
+    with pytest.raises(ValueError, match="unknown \\['q'\\]"):
+        AdditiveNoiseSCM(["a", "b"], {"b": ["q"]})
+    with pytest.raises(ValueError, match="unique non-empty strings"):
+        AdditiveNoiseSCM(["a", "a"], {})
+    with pytest.raises(ValueError, match="`noise`"):
+        AdditiveNoiseSCM(["a"], {}, noise="laplace")
+    with pytest.raises(TypeError, match="`regressor`"):
+        AdditiveNoiseSCM(["a"], {}, regressor=3)
+
+
+def test_bad_inputs_are_rejected():
+    scm = _linear()
+    with pytest.raises(ValueError, match="one of \\['a', 'm', 'z', 'y'\\], but got 'sex'"):
+        scm.flip_counterfactual(_x(), "sex")
+    with pytest.raises(ValueError, match="only the values \\(0.0, 1.0\\)"):
+        scm.flip_counterfactual(_x() + 0.5, "a")
+    with pytest.raises(ValueError, match="\\[N, 4\\]"):
+        scm.abduct(torch.zeros(3, 5))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        AdditiveNoiseSCM(["a"], {}).abduct(torch.zeros(2, 1))
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        AdditiveNoiseSCM(["a"], {}).fit(torch.zeros(1, 1))
+    with pytest.raises(ValueError, match="two distinct finite numbers"):
+        AttributeFlip(0, values=(1.0, 1.0))
+    with pytest.raises(ValueError, match="two distinct finite numbers"):
+        AttributeFlip(0, values=(0.0, 1.0, 2.0))
+    with pytest.raises(ValueError, match="one of `columns`"):
+        AttributeFlip("sex", columns=COLS)
+    with pytest.raises(ValueError, match="flipped column"):
+        AttributeFlip("a", columns=COLS).flip_counterfactual(_x(), "m")
+    with pytest.raises(ValueError, match="only the values"):
+        AttributeFlip(1).flip_counterfactual(_x())
+    with pytest.raises(ValueError, match="column index for a callable"):
+        sensitive_index(lambda t: t, "a")
+    with pytest.raises(TypeError, match="`counterfactual`"):
+        resolve_counterfactual(42, 0)
+
+
+def test_synthetic_data_ground_truth():
+    data = make_synthetic_fairness(3000, seed=1)
+    assert set(data.x[:, 0].unique().tolist()) == {0.0, 1.0}
+    u = data.scm.abduct(data.x)
+    torch.testing.assert_close(u[:, 1:].std(0), torch.ones(3), atol=0.06, rtol=0)  # unit noises
+    x_cf = data.scm.flip_counterfactual(data.x, "a")
+    torch.testing.assert_close(x_cf[:, 1] - data.x[:, 1], 0.5 * (1 - 2 * data.x[:, 0]))  # c_a1 = 0.5
+    torch.testing.assert_close(data.fair_probability(x_cf), data.fair_probability(data.x))  # level 3: fair
+    assert not torch.allclose(torch.sigmoid(data.logit(x_cf)), torch.sigmoid(data.logit(data.x)))
+    acc_fair = float(((data.fair_probability(data.x) > 0.5).long() == data.y).float().mean())
+    assert 0.8 < acc_fair < 0.9
+    with pytest.raises(ValueError, match="unknown \\['beta'\\]"):
+        make_synthetic_fairness(10, beta=1.0)
+    with pytest.raises(ValueError, match="`p_a`"):
+        make_synthetic_fairness(10, p_a=1.0)
+
+
+def test_closed_form_linear_path_equals_the_sequential_path():
+    class Sequential(LinearFunction):  # a subclass takes the generic abduction-action-prediction loop
+        pass
+
+    fast = _linear()
+    slow = AdditiveNoiseSCM(COLS, {"m": ["a"], "y": ["m", "a", "z"]}, regressor=Sequential)
+    for f_slow, f_fast in zip(slow.functions, fast.functions):
+        f_slow.weight, f_slow.bias = f_fast.weight, f_fast.bias
+    slow.noise_std = fast.noise_std
+    x = _x()
+    torch.testing.assert_close(slow.flip_counterfactual(x, "a"), fast.flip_counterfactual(x, "a"))
+    both = {"a": 1.0, "m": torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)}
+    torch.testing.assert_close(slow.counterfactual(x, both), fast.counterfactual(x, both))
+    assert torch.equal(fast.counterfactual(x, both)[:, 1], both["m"])  # m is fixed: a's effect on m is cut
