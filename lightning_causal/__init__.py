@@ -3,7 +3,13 @@
 from lightning_causal.audits import (
     Audit,
     AuditResult,
+    BackdoorAudit,
+    CaptumBaseline,
+    CausalGraphAudit,
+    CounterfactualAudit,
+    FairnessAudit,
     InputEffectAudit,
+    LayerMapAudit,
     Probe,
     SobolAudit,
     UnitImportanceAudit,
@@ -12,6 +18,7 @@ from lightning_causal.callbacks import CausalAuditCallback
 from lightning_causal.causal import (
     AdditiveNoiseSCM,
     AttributeFlip,
+    CausalGraph,
     EmpiricalMarginals,
     GaussianCopula,
     Intervention,
@@ -20,24 +27,48 @@ from lightning_causal.causal import (
     Scale,
     SetTo,
     SobolResult,
+    Trigger,
     Zero,
+    attack_success_rate,
     average_causal_effect,
     capture,
+    causal_graph,
+    counterfactual_explanation,
     counterfactual_fairness_gap,
     input_effects,
     intervene,
     interventional_expectations,
     intrinsic_causal_contributions,
+    layer_causal_map,
     patch_mask,
+    reverse_engineer_triggers,
     sobol_indices,
     unit_effects,
 )
-from lightning_causal.repair import CausalRepairModule, CounterfactualFairnessTerm, RepairTerm
+from lightning_causal.repair import (
+    BackdoorSuppressionTerm,
+    CausalRepairModule,
+    CounterfactualFairnessTerm,
+    RepairTerm,
+)
 from lightning_causal.reporting import load_report
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BackdoorAudit",
+    "BackdoorSuppressionTerm",
+    "CaptumBaseline",
+    "CausalGraph",
+    "CausalGraphAudit",
+    "CounterfactualAudit",
+    "LayerMapAudit",
+    "Trigger",
+    "attack_success_rate",
+    "causal_graph",
+    "counterfactual_explanation",
+    "layer_causal_map",
+    "reverse_engineer_triggers",
     "AdditiveNoiseSCM",
     "AttributeFlip",
     "CausalRepairModule",

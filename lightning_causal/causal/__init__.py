@@ -4,6 +4,15 @@ Imports nothing from Lightning, Captum, TensorBoard or matplotlib.
 """
 
 from lightning_causal.causal._state import audit_mode, rng_preserved
+from lightning_causal.causal.backdoor import (
+    Trigger,
+    attack_success_rate,
+    mad_anomaly_index,
+    reverse_engineer_triggers,
+    suspect_units,
+    trigger_effect,
+)
+from lightning_causal.causal.counterfactuals import Counterfactuals, counterfactual_explanation
 from lightning_causal.causal.effects import (
     average_causal_effect,
     input_effects,
@@ -17,6 +26,7 @@ from lightning_causal.causal.fairness import (
     equalized_odds_difference,
     group_rates,
 )
+from lightning_causal.causal.graph import CausalGraph, causal_graph, graph_stability
 from lightning_causal.causal.groups import column_mask, patch_mask
 from lightning_causal.causal.icc import ICCResult, intrinsic_causal_contributions, shapley_weights
 from lightning_causal.causal.interventions import (
@@ -30,6 +40,8 @@ from lightning_causal.causal.interventions import (
     intervene,
     resolve_module,
 )
+from lightning_causal.causal.layer_map import LayerCausalMap, layer_causal_map, linear_cka
+from lightning_causal.causal.poisoning import patch_trigger, poison
 from lightning_causal.causal.samplers import (
     ClassProbability,
     EmpiricalMarginals,
@@ -43,6 +55,22 @@ from lightning_causal.causal.sobol import InverseCDFSampler, SobolResult, sobol_
 from lightning_causal.causal.synthetic import make_synthetic_fairness
 
 __all__ = [
+    "CausalGraph",
+    "Counterfactuals",
+    "LayerCausalMap",
+    "Trigger",
+    "attack_success_rate",
+    "causal_graph",
+    "counterfactual_explanation",
+    "graph_stability",
+    "layer_causal_map",
+    "linear_cka",
+    "mad_anomaly_index",
+    "patch_trigger",
+    "poison",
+    "reverse_engineer_triggers",
+    "suspect_units",
+    "trigger_effect",
     "AdditiveNoiseSCM",
     "AttributeFlip",
     "carrier_unit_effects",

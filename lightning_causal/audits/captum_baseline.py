@@ -1,0 +1,322 @@
+"""CaptumBaseline: Captum attributions beside the causal input effects, on the same feature groups.
+
+Answers, per epoch and per method: do causal and gradient explanations agree, and which one is
+more faithful and more stable on this model? Every metric of
+:mod:`lightning_causal.baselines.metrics` is applied identically to the causal effects and to each
+Captum map.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from torch import Tensor, nn
+
+from lightning_causal.audits.base import Audit, AuditResult, Probe
+from lightning_causal.baselines import metrics as M
+from lightning_causal.baselines.captum_methods import (
+    MethodLike,
+    MethodSpec,
+    attribute,
+    layer_attribute,
+    resolve_method,
+)
+from lightning_causal.causal._state import audit_mode, resolve_target
+from lightning_causal.causal.effects import input_effects, unit_effects
+from lightning_causal.causal.groups import check_feature_mask, make_feature_mask
+from lightning_causal.causal.interventions import resolve_module
+
+__all__ = ["CaptumBaseline", "CompareSettings"]
+
+_RANK_METRICS = ("spearman", "kendall", "topk")
+Explainer = Callable[[Tensor, Tensor], Tensor]
+
+
+def _positive_int(name: str, value: Any, none_ok: bool = False) -> None:
+    if none_ok and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"Expected argument `{name}` to be {'None or ' if none_ok else ''}a positive int but got {value!r}")
+
+
+@dataclass
+class CompareSettings:
+    """How explanations are compared (shared by every method).
+
+    Args:
+        steps: steps of the deletion/insertion curves (default ``min(G, 32)``).
+        output: ``"auto"``, ``"softmax"`` or ``"raw"``: what the curves record (see
+            :func:`~lightning_causal.baselines.metrics.perturbation_curve`).
+        noise_fraction: stability noise σ as a fraction of the probe's std (when ``noise_sigma`` is unset).
+        stability_repeats: noise draws averaged by the stability metric.
+        absolute: rank agreement and stability on |scores| (magnitudes, as Adebayo et al. 2018)
+            instead of signed scores. Deletion/insertion always rank by signed score.
+        reference_metrics: also compute Captum's ``sensitivity_max`` and ``infidelity``.
+        n_perturb_samples: perturbations per sample of the reference metrics.
+        layer_method: Captum layer method set beside ``unit_effects`` for ``layers``.
+    """
+
+    steps: int | None = None
+    output: str = "auto"
+    noise_fraction: float = 0.1
+    stability_repeats: int = 1
+    absolute: bool = True
+    reference_metrics: bool = False
+    n_perturb_samples: int = 4
+    layer_method: str = "LayerConductance"
+
+    def __post_init__(self) -> None:
+        _positive_int("steps", self.steps, none_ok=True)
+        _positive_int("stability_repeats", self.stability_repeats)
+        _positive_int("n_perturb_samples", self.n_perturb_samples)
+        if self.output not in ("auto", "softmax", "raw"):
+            raise ValueError(f"Expected argument `output` to be 'auto', 'softmax' or 'raw' but got {self.output!r}")
+        if isinstance(self.noise_fraction, bool) or not isinstance(self.noise_fraction, (int, float)) or not self.noise_fraction > 0:
+            raise ValueError(f"Expected argument `noise_fraction` to be a positive float but got {self.noise_fraction!r}")
+        if self.layer_method not in ("LayerConductance", "LayerActivation"):
+            raise ValueError(
+                f"Expected argument `layer_method` to be one of ['LayerConductance', 'LayerActivation'] but got {self.layer_method!r}"
+            )
+
+
+def _nanmean(v: Tensor) -> float:
+    v = v.double()
+    return float(v.nanmean()) if v.numel() else float("nan")
+
+
+class CaptumBaseline(Audit):
+    """Captum attributions beside the causal effects δ_g(x) = f_t(x) − f_t(x | do(x_g := b)).
+
+    Groups come from ``feature_mask``, ``patch_size`` or one per input element, exactly as in
+    :class:`~lightning_causal.audits.input_effects.InputEffectAudit`; both explanations use the
+    same groups, baseline ``b`` and target (the class predicted on the clean probe unless
+    ``target`` is given). A Captum map is reduced to groups by summing each group (by its group
+    value for ``FeatureAblation``/``ShapleyValueSampling``, which already attribute groups).
+
+    Result, with ``<M>`` a method label (``"IntegratedGradients"``, ``"NoiseTunnel-Saliency"``):
+
+    - ``maps``: ``"causal"`` and ``"<M>"``, ``[N, *input]``: group values broadcast over the input,
+      so the renderer draws input | causal | each method side by side.
+    - ``scalars`` ``compare/<M>/{spearman,kendall,topk}``: agreement with the causal ranking
+      (per-sample Spearman ρ, Kendall τ_b, top-k overlap, averaged over samples where defined);
+      ``compare/<M>/{deletion_auc,insertion_auc,stability}``: the method's faithfulness and
+      stability, and the causal explanation's own under the plain keys ``deletion_auc``,
+      ``insertion_auc``, ``stability`` (logged as ``causal/<audit>/<metric>``, so TensorBoard's
+      custom-scalars chart of a metric holds causal and every method together).
+      ``captum/<M>/{sensitivity_max,infidelity}`` (and the plain keys for causal) when
+      ``settings.reference_metrics``. Per layer of ``layers``:
+      ``compare/<layer method>-<layer>/{spearman,kendall,topk}`` between ``unit_effects`` and the
+      Captum layer attribution.
+    - ``curves``: ``{"deletion"|"insertion": {"x": fractions, "causal": [...], "<M>": [...]}}``
+      (means over the probe).
+    - ``vectors`` ``mean_abs/<causal|M>`` (mean |score| per group); ``tables["comparison"]``;
+      ``meta["seconds"]`` per explanation.
+
+    Deletion AUC: lower is more faithful; insertion AUC: higher is more faithful; stability
+    (Spearman between the explanations of x and x + ε): higher is more stable.
+
+    Args:
+        methods: Captum methods: names, ``"NoiseTunnel(<name>)"`` or ``(name, options)`` pairs
+            (:func:`~lightning_causal.baselines.captum_methods.resolve_method`).
+        feature_mask: integer group ids broadcastable to one input ``[1, ...]``.
+        patch_size: square patches for image inputs ``[N, C, H, W]``.
+        baseline: ``b`` of the causal effects, of the deletion/insertion curves and of Captum's
+            ``baselines``.
+        target: class to explain; ``None`` = the class predicted on each clean probe sample.
+        top_k: groups compared by the top-k overlap (capped at the number of groups).
+        noise_sigma: stability noise σ (default ``settings.noise_fraction`` × probe std).
+        method_options: ``{method label: options}`` merged over ``methods``' options.
+        layers: hidden layers whose ``unit_effects`` are set beside ``settings.layer_method``.
+        settings: :class:`CompareSettings`.
+        seed: private seed of every random draw (Captum's randomised methods, noise).
+        name: tag of the audit (default ``"captum_baseline"``).
+
+    Raises:
+        ValueError: unknown method or option (valid ones listed), bad argument values.
+
+    Examples:
+        >>> import torch
+        >>> from lightning_causal.models import MLP
+        >>> audit = CaptumBaseline(methods=("IntegratedGradients", "Saliency"), top_k=2)
+        >>> result = audit.run(MLP(4), Probe(torch.randn(8, 4)))
+        >>> sorted(result.maps), "compare/Saliency/deletion_auc" in result.scalars
+        (['IntegratedGradients', 'Saliency', 'causal'], True)
+    """
+
+    def __init__(
+        self,
+        methods: Sequence[MethodLike] = ("IntegratedGradients", "Saliency"),
+        feature_mask: Tensor | None = None,
+        patch_size: int | None = None,
+        baseline: float | Tensor = 0.0,
+        target: int | None = None,
+        top_k: int = 5,
+        noise_sigma: float | None = None,
+        method_options: Mapping[str, Mapping[str, Any]] | None = None,
+        layers: Sequence[str] = (),
+        settings: CompareSettings | None = None,
+        seed: int = 0,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name)
+        if isinstance(methods, (str, tuple)) and len(methods) == 2 and isinstance(methods[1], Mapping):
+            methods = [methods]  # a single (name, options) pair
+        elif isinstance(methods, str):
+            methods = [methods]
+        if not methods:
+            raise ValueError("Expected argument `methods` to name at least one Captum method but got none")
+        specs = [resolve_method(m) for m in methods]
+        extra = dict(method_options or {})
+        unknown = sorted(set(extra) - {s.label for s in specs} - {s.name for s in specs if not s.noise_tunnel})
+        if unknown:
+            raise ValueError(f"Expected keys of `method_options` among {[s.label for s in specs]} but got {unknown}")
+        self.specs: list[MethodSpec] = [resolve_method(s, extra.get(s.label, extra.get(s.name) if not s.noise_tunnel else None)) for s in specs]
+        labels = [s.label for s in self.specs]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"Expected argument `methods` to name each method once but got {labels}")
+        if feature_mask is not None and patch_size is not None:
+            raise ValueError("Expected at most one of `feature_mask` and `patch_size` but got both")
+        _positive_int("patch_size", patch_size, none_ok=True)
+        _positive_int("top_k", top_k)
+        if noise_sigma is not None and (isinstance(noise_sigma, bool) or not isinstance(noise_sigma, (int, float)) or not noise_sigma >= 0):
+            raise ValueError(f"Expected argument `noise_sigma` to be None or a non-negative float but got {noise_sigma!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"Expected argument `seed` to be an int but got {seed!r}")
+        if isinstance(layers, str) or not all(isinstance(layer, str) for layer in layers):
+            raise ValueError(f"Expected argument `layers` to be a sequence of module names but got {layers!r}")
+        if settings is not None and not isinstance(settings, CompareSettings):
+            raise TypeError(f"Expected argument `settings` to be a CompareSettings but got {type(settings)}")
+        self.feature_mask, self.patch_size, self.baseline, self.target = feature_mask, patch_size, baseline, target
+        self.top_k, self.noise_sigma, self.layers, self.seed = top_k, noise_sigma, list(layers), seed
+        self.settings = settings or CompareSettings()
+
+    def _mask(self, x: Tensor) -> Tensor:
+        if self.patch_size is not None and x.dim() not in (3, 4):
+            raise ValueError(f"`patch_size` needs image inputs [N, C, H, W] or [N, H, W] but got shape {list(x.shape)}")
+        mask = make_feature_mask(x.shape[1:], self.feature_mask, self.patch_size)
+        return (mask.unsqueeze(0) if mask.dim() == x.dim() - 1 else mask).to(x.device)
+
+    def validate(self, model: nn.Module, probe: Probe) -> None:
+        if isinstance(probe.inputs, tuple):
+            raise ValueError("CaptumBaseline explains single-tensor inputs; got a tuple probe")
+        check_feature_mask((probe.first,), self._mask(probe.first))
+        for layer in self.layers:
+            resolve_module(model, layer)
+
+    def _explainers(self, model: nn.Module, mask: Tensor, g: int, mbs: int | None) -> dict[str, Explainer]:
+        """``(inputs, target) -> scores [N, G]`` of the causal effects and of each Captum method."""
+
+        def causal(z: Tensor, target: Tensor) -> Tensor:
+            return input_effects(model, z, mask, self.baseline, target, mbs)
+
+        def captum(spec: MethodSpec) -> Explainer:
+            def explain(z: Tensor, target: Tensor) -> Tensor:
+                amap = attribute(model, z, spec, target, mask, self.seed, self.baseline, mbs)
+                return M.aggregate_to_groups(amap, mask, "mean" if spec.grouped else "sum", num_groups=g)
+
+            return explain
+
+        return {"causal": causal, **{s.label: captum(s) for s in self.specs}}
+
+    def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
+        x = probe.first
+        mask = self._mask(x)
+        g = int(mask.max()) + 1
+        with audit_mode(model):
+            tidx = resolve_target(model(x), self.target)
+        explainers = self._explainers(model, mask, g, max_batch_size)
+        result = AuditResult(self.name)
+        scores, seconds = {}, {}
+        for label, explain in explainers.items():
+            t0 = time.perf_counter()
+            scores[label] = explain(x, tidx)
+            seconds[label] = time.perf_counter() - t0
+            result.maps[label] = M.broadcast_groups(scores[label], mask, x.shape)
+            result.vectors[f"mean_abs/{label}"] = scores[label].abs().mean(0)
+        rows = {label: self._faithfulness(model, x, mask, scores[label], tidx, max_batch_size, result, label) for label in scores}
+        sigma = self.noise_sigma if self.noise_sigma is not None else M.default_sigma(x, self.settings.noise_fraction)
+        for label, explain in explainers.items():
+            rows[label]["stability"] = self._stability(explain, x, tidx, scores[label], sigma)
+            if self.settings.reference_metrics:
+                rows[label].update(self._reference(model, x, mask, scores[label], tidx, explain, sigma))
+        k = min(self.top_k, g)
+        for spec in self.specs:
+            rows[spec.label] = {**self._agreement(scores["causal"], scores[spec.label], k), **rows[spec.label]}
+        self._write(result, rows, seconds)
+        for layer in self.layers:
+            self._layer(model, x, layer, tidx, k, max_batch_size, result)
+        result.meta.update(groups=g, samples=int(x.shape[0]), sigma=sigma, seconds=seconds, top_k=k,
+                           methods=[s.label for s in self.specs])
+        return result
+
+    def _faithfulness(
+        self, model: nn.Module, x: Tensor, mask: Tensor, s: Tensor, tidx: Tensor, mbs: int | None,
+        result: AuditResult, label: str,
+    ) -> dict[str, float]:
+        out = {}
+        for mode in ("deletion", "insertion"):
+            frac, curves = M.perturbation_curve(
+                model, x, mask, s, mode, self.baseline, tidx, self.settings.steps, self.settings.output, mbs
+            )
+            out[f"{mode}_auc"] = _nanmean(M.curve_auc(frac, curves))
+            curve = result.curves.setdefault(mode, {"x": frac.tolist()})
+            curve[label] = curves.mean(0).tolist()
+        return out
+
+    def _stability(self, explain: Explainer, x: Tensor, tidx: Tensor, s: Tensor, sigma: float) -> float:
+        absolute = self.settings.absolute
+
+        def ranked(z: Tensor) -> Tensor:
+            out = explain(z, tidx)
+            return out.abs() if absolute else out
+
+        ref = s.abs() if absolute else s
+        return _nanmean(M.stability(ranked, x, sigma, n_repeats=self.settings.stability_repeats, seed=self.seed, reference=ref))
+
+    def _reference(
+        self, model: nn.Module, x: Tensor, mask: Tensor, s: Tensor, tidx: Tensor, explain: Explainer, sigma: float
+    ) -> dict[str, float]:
+        n = self.settings.n_perturb_samples
+        sens = M.sensitivity(explain, x, tidx, radius=sigma, n_perturb_samples=n, seed=self.seed)
+        inf = M.infidelity(model, x, s, mask, tidx, self.baseline, n_perturb_samples=n, seed=self.seed)
+        return {"sensitivity_max": _nanmean(sens), "infidelity": _nanmean(inf)}
+
+    def _agreement(self, causal: Tensor, other: Tensor, k: int) -> dict[str, float]:
+        a, b = (causal.abs(), other.abs()) if self.settings.absolute else (causal, other)
+        return {
+            "spearman": _nanmean(M.spearman(a, b)),
+            "kendall": _nanmean(M.kendall(a, b)),
+            "topk": _nanmean(M.topk_overlap(a, b, k)),
+        }
+
+    def _layer(
+        self, model: nn.Module, x: Tensor, layer: str, tidx: Tensor, k: int, mbs: int | None, result: AuditResult
+    ) -> None:
+        method = self.settings.layer_method
+        causal = unit_effects(model, x, layer, target=tidx, max_batch_size=mbs)
+        other = layer_attribute(model, x, layer, method, tidx, self.baseline, max_batch_size=mbs)
+        for metric, value in self._agreement(causal, other, min(k, causal.shape[1])).items():
+            result.scalars[f"compare/{method}-{layer}/{metric}"] = value
+
+    def _write(self, result: AuditResult, rows: dict[str, dict[str, float]], seconds: dict[str, float]) -> None:
+        reference = ("sensitivity_max", "infidelity")
+        table = []
+        for label, row in rows.items():
+            for metric, value in row.items():
+                if label == "causal":
+                    result.scalars[metric] = value
+                elif metric in reference:
+                    result.scalars[f"captum/{label}/{metric}"] = value
+                else:
+                    result.scalars[f"compare/{label}/{metric}"] = value
+            table.append({"method": label, **{m: row.get(m, "-") for m in _RANK_METRICS}, **{
+                m: v for m, v in row.items() if m not in _RANK_METRICS}, "seconds": seconds[label]})
+        causal_row = table.pop(0)
+        result.tables["comparison"] = table + [causal_row]
+        undefined = [label for label, row in rows.items() if any(isinstance(v, float) and math.isnan(v) for v in row.values())]
+        if undefined:
+            result.meta["notes"] = [f"undefined (NaN) metrics for {undefined}: constant explanations or curves"]

@@ -1,0 +1,185 @@
+"""Causal pruning for Lightning's own :class:`~lightning.pytorch.callbacks.ModelPruning`.
+
+Conv filters and neurons are ranked by their counterfactual importance on a probe set,
+``E_x |f_t(x) - f_t(x | do(h_u := 0))|`` (Debbi 2021; TRACER's compression; the structured
+pruning of Narendra et al.), and the least important whole units are masked. Unlike a weight
+norm, the score is measured in logits for every layer alike, so one global ranking across layers
+is meaningful.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.utils.prune as pytorch_prune
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from torch import Tensor, nn
+
+from lightning_causal.causal.effects import unit_effects
+from lightning_causal.causal.interventions import resolve_module
+
+__all__ = ["causal_unit_scores", "causal_pruning_fn"]
+
+_SCOPES = ("global", "layer")
+
+
+def causal_unit_scores(
+    model: nn.Module,
+    probe_inputs: Tensor | tuple[Tensor, ...],
+    layers: Sequence[str],
+    target: int | Tensor | None = None,
+    max_batch_size: int | None = None,
+) -> dict[str, Tensor]:
+    """Counterfactual importance ``E_x |f_t(x) - f_t(x | do(h_u := 0))|`` of every unit of ``layers``.
+
+    Zeroing unit ``u``'s output is exactly what pruning its filter (weights and bias) does, so
+    the score is the logit change the pruning would cause on the probe, one unit at a time.
+
+    Examples:
+        >>> from lightning_causal.models import MLP
+        >>> scores = causal_unit_scores(MLP(4, (8,)), torch.randn(16, 4), ["net.0"])
+        >>> scores["net.0"].shape
+        torch.Size([8])
+    """
+    return {layer: unit_effects(model, probe_inputs, layer, None, target, max_batch_size).abs().mean(0) for layer in layers}
+
+
+def _unit_params(model: nn.Module, layers: Sequence[str]) -> list[tuple[nn.Module, str]]:
+    params = []
+    for layer in layers:
+        try:
+            module = resolve_module(model, layer)
+        except (ValueError, TypeError) as err:
+            raise MisconfigurationException(f"Expected argument `layers` to name modules of the model: {err}") from err
+        weight = getattr(module, "weight", None)
+        if not isinstance(weight, Tensor) or weight.dim() < 2:
+            raise MisconfigurationException(
+                f"Expected argument `layers` to name convolutions or linear layers (a weight [units, ...]) "
+                f"but {layer!r} is a {type(module).__name__}"
+            )
+        params.append((module, "weight"))
+        if isinstance(getattr(module, "bias", None), Tensor):
+            params.append((module, "bias"))
+    return params
+
+
+def _current_mask(module: nn.Module, name: str) -> Tensor:
+    mask = getattr(module, name + "_mask", None)
+    return mask if mask is not None else torch.ones_like(getattr(module, name))
+
+
+def causal_pruning_fn(
+    model: nn.Module,
+    probe_inputs: Tensor | tuple[Tensor, ...],
+    layers: Sequence[str],
+    target: int | Tensor | None = None,
+    scope: str = "global",
+    max_batch_size: int | None = None,
+) -> type[pytorch_prune.BasePruningMethod]:
+    """A pruning method for ``ModelPruning`` that masks the causally least important units.
+
+    Returns a :class:`torch.nn.utils.prune.BasePruningMethod` *subclass* (what ``ModelPruning``
+    accepts as ``pruning_fn``, with ``use_global_unstructured=True``). Each time it prunes, it
+    scores the still-unpruned filters / neurons of ``layers`` with :func:`causal_unit_scores` on
+    the probe (with the current masks applied) and masks the weights and bias of the lowest
+    ``amount`` of them: a fraction of the remaining units (float) or a number of units (int),
+    ranked over all layers (``scope="global"``; the scores share one unit, the logit) or within
+    each layer (``scope="layer"``). The last unit of a layer is never pruned. Pass the class's
+    ``parameters_to_prune`` to ``ModelPruning`` so that its flat mask lines up with the units.
+
+    Args:
+        model: the network holding ``layers`` (a ``LightningModule`` or the module it wraps).
+        probe_inputs: inputs on which the units are scored (moved to the model's device).
+        layers: names of convolutions / linear layers whose output units are pruned.
+        target: class whose logit is explained; ``None`` = the predicted class.
+        scope: ``"global"`` or ``"layer"``.
+        max_batch_size: rows per forward pass of the interventions.
+
+    Raises:
+        MisconfigurationException: unknown layers, layers without a ``[units, ...]`` weight, an
+            unknown ``scope`` or a probe that is not a tensor.
+
+    Examples:
+        >>> from lightning.pytorch.callbacks import ModelPruning
+        >>> from lightning_causal.models import DigitsCNN
+        >>> net = DigitsCNN()
+        >>> method = causal_pruning_fn(net, torch.rand(32, 1, 8, 8), ["conv1", "conv2"])
+        >>> cb = ModelPruning(method, parameters_to_prune=method.parameters_to_prune, amount=0.25)
+        >>> method.prune(0.25)  # or directly, outside a Trainer
+        >>> sum(int((m.weight_mask.flatten(1).sum(1) == 0).sum()) for m in (net.conv1, net.conv2))  # of 48 filters
+        12
+    """
+    if scope not in _SCOPES:
+        raise MisconfigurationException(f"Expected argument `scope` to be one of {_SCOPES} but got {scope!r}")
+    tensors = probe_inputs if isinstance(probe_inputs, tuple) else (probe_inputs,)
+    if not tensors or not all(isinstance(t, Tensor) for t in tensors):
+        raise MisconfigurationException(f"Expected argument `probe_inputs` to be a tensor or a tuple of tensors but got {type(probe_inputs)}")
+    if isinstance(layers, str):
+        layers = [layers]
+    if not layers:
+        raise MisconfigurationException("Expected argument `layers` to be a non-empty list of module names")
+    params = _unit_params(model, layers)
+    config = {"model": model, "probe": probe_inputs, "layers": list(layers), "target": target, "scope": scope,
+              "max_batch_size": max_batch_size}
+    return type("CausalUnitPruning", (_CausalUnitPruning,), {"parameters_to_prune": params, "config": config})
+
+
+class _CausalUnitPruning(pytorch_prune.BasePruningMethod):
+    """Structured pruning of whole units by counterfactual importance; see :func:`causal_pruning_fn`."""
+
+    PRUNING_TYPE = "unstructured"  # ModelPruning/global_unstructured accept only this type; the mask is per unit
+    parameters_to_prune: list[tuple[nn.Module, str]] = []
+    config: dict[str, Any] = {}
+
+    def __init__(self, amount: int | float) -> None:
+        pytorch_prune._validate_pruning_amount_init(amount)
+        self.amount = amount
+
+    @classmethod
+    def prune(cls, amount: int | float) -> None:
+        """Prune ``amount`` units now (``torch.nn.utils.prune.global_unstructured``)."""
+        pytorch_prune.global_unstructured(cls.parameters_to_prune, pruning_method=cls, amount=amount)
+
+    def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
+        masks = [_current_mask(m, n) for m, n in self.parameters_to_prune]
+        full = torch.cat([m.reshape(-1) for m in masks])
+        if int((full == 1).sum()) != t.numel():
+            raise RuntimeError(
+                "The parameters being pruned are not this method's `parameters_to_prune`: pass "
+                "`parameters_to_prune=method.parameters_to_prune` to ModelPruning (use_global_unstructured=True)"
+            )
+        cfg = self.config
+        model = cfg["model"]
+        device = next(model.parameters()).device
+        probe = tuple(x.to(device) for x in cfg["probe"]) if isinstance(cfg["probe"], tuple) else cfg["probe"].to(device)
+        scores = causal_unit_scores(model, probe, cfg["layers"], cfg["target"], cfg["max_batch_size"])
+        alive = {}
+        for (module, name), mask in zip(self.parameters_to_prune, masks):
+            if name == "weight":
+                alive[module] = mask.flatten(1).any(1)
+        doomed = self._choose(scores, alive)
+        new = [mask.clone() for mask in masks]
+        for (module, _name), mask in zip(self.parameters_to_prune, new):
+            mask[doomed.get(module, [])] = 0
+        return torch.cat([m.reshape(-1) for m in new])[full == 1].to(default_mask.dtype)
+
+    def _choose(self, scores: dict[str, Tensor], alive: dict[nn.Module, Tensor]) -> dict[nn.Module, list[int]]:
+        modules = [resolve_module(self.config["model"], layer) for layer in self.config["layers"]]
+        candidates = [(float(scores[layer][u]), i, u) for i, (layer, m) in enumerate(zip(self.config["layers"], modules))
+                      for u in alive[m].nonzero().flatten().tolist()]
+        pools = [candidates] if self.config["scope"] == "global" else [[c for c in candidates if c[1] == i] for i in range(len(modules))]
+        left = {i: int(alive[m].sum()) for i, m in enumerate(modules)}
+        doomed: dict[nn.Module, list[int]] = {}
+        for pool in pools:
+            k = pytorch_prune._compute_nparams_toprune(self.amount, len(pool))
+            pytorch_prune._validate_pruning_amount(k, len(pool))
+            for _score, i, u in sorted(pool):
+                if k == 0:
+                    break
+                if left[i] > 1:  # keep at least one unit per layer
+                    doomed.setdefault(modules[i], []).append(u)
+                    left[i] -= 1
+                    k -= 1
+        return doomed

@@ -1,0 +1,293 @@
+"""The layer causal map (TRACER): how input interventions propagate through the layers, with
+layers that respond alike merged into one causal node.
+
+Every input group ``g`` of every sample ``x`` is set to the baseline (``do(x_g := b)``, all
+``G * N`` interventions batched), and the change of each layer's activation is recorded:
+``Δ_L(g, x) = h_L(x) - h_L(x | do(x_g := b))``. The rows ``(g, x)`` of ``Δ_L`` are the layer's
+*response profile*; two layers are compared by the linear CKA of their profiles (Kornblith et al.
+2019), and contiguous layers whose CKA is at least ``threshold`` merge into one node.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from lightning_causal.causal._batching import rows_per_pass
+from lightning_causal.causal._state import as_tuple, audit_mode, gather_target, resolve_target
+from lightning_causal.causal.effects import _ablate, _baselines, _rows
+from lightning_causal.causal.groups import check_feature_mask, num_groups
+from lightning_causal.causal.interventions import capture, resolve_module
+
+__all__ = ["LayerCausalMap", "layer_causal_map", "linear_cka"]
+
+INPUT, OUTPUT = "<input>", "<output>"
+
+
+def linear_cka(x: Tensor, y: Tensor) -> float:
+    """Linear centred kernel alignment of two representations with the same rows (Kornblith et al. 2019).
+
+    .. math:: CKA(X, Y) = \\frac{\\|Y_c^T X_c\\|_F^2}{\\|X_c^T X_c\\|_F \\, \\|Y_c^T Y_c\\|_F}
+
+    with column-centred ``X_c``, ``Y_c``. Invariant to orthogonal transforms and isotropic scaling;
+    ``nan`` when either representation is constant.
+
+    Examples:
+        >>> x = torch.randn(20, 3, generator=torch.Generator().manual_seed(0))
+        >>> round(linear_cka(x, 2 * x), 6), round(linear_cka(x, x @ torch.linalg.qr(torch.randn(3, 3))[0]), 4)
+        (1.0, 1.0)
+    """
+    if x.dim() != 2 or y.dim() != 2 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"Expected two matrices with the same rows but got {list(x.shape)} and {list(y.shape)}")
+    xc, yc = (x - x.mean(0)).double(), (y - y.mean(0)).double()
+    denom = torch.linalg.matrix_norm(xc.T @ xc) * torch.linalg.matrix_norm(yc.T @ yc)
+    if denom <= 0:
+        return math.nan
+    return float(torch.linalg.matrix_norm(yc.T @ xc) ** 2 / denom)
+
+
+@dataclass
+class LayerCausalMap:
+    """Result of :func:`layer_causal_map`.
+
+    Attributes:
+        layers: the layers in forward order.
+        cka: ``[L, L]`` linear CKA of the layers' response profiles.
+        nodes: node id -> the contiguous layers merged into it, in order; ``<input>`` and ``<output>``
+            (no layers) open and close the chain. A merged node is named ``first..last``.
+        edges: ``(source, target, weight)`` along the chain ``input -> node ... -> output``;
+            ``weight`` = relative response of the target node (see :func:`layer_causal_map`).
+        edge_stats: parallel to ``edges``: ``gain`` (relative response of the target over that of
+            the source) and ``cka`` (between the source's last and the target's first layer).
+        response: relative response of each layer ``[L]``.
+        group_effects: node id -> mean ``||Δ||`` per input group ``[G]`` (the output: mean ``|δ_g|``).
+        threshold: the merge threshold.
+    """
+
+    layers: list[str]
+    cka: Tensor
+    nodes: dict[str, list[str]]
+    edges: list[tuple[str, str, float]]
+    edge_stats: list[dict[str, float]]
+    response: Tensor
+    group_effects: dict[str, Tensor] = field(default_factory=dict)
+    threshold: float = 0.9
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able export (``kind = "layer_map"``; NaN/inf written as strings)."""
+
+        def num(v: float) -> float | str:
+            return float(v) if math.isfinite(float(v)) else str(float(v))
+
+        return {
+            "kind": "layer_map",
+            "layers": list(self.layers),
+            "cka": [[num(v) for v in row] for row in self.cka.tolist()],
+            "response": [num(v) for v in self.response.tolist()],
+            "threshold": float(self.threshold),
+            "nodes": [{"id": k, "layers": list(v), "group_effects": [num(g) for g in self.group_effects[k].tolist()]}
+                      if k in self.group_effects else {"id": k, "layers": list(v)} for k, v in self.nodes.items()],
+            "edges": [{"source": s, "target": t, "weight": num(w), **{k: num(v) for k, v in st.items()}}
+                      for (s, t, w), st in zip(self.edges, self.edge_stats)],
+            "meta": dict(self.meta),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LayerCausalMap:
+        """Inverse of :meth:`to_dict`."""
+        if not isinstance(data, dict) or data.get("kind") != "layer_map":
+            raise ValueError("Expected argument `data` to be a dict from LayerCausalMap.to_dict() (kind 'layer_map')")
+        fl = lambda seq: [float(v) for v in seq]  # noqa: E731
+        nodes = {n["id"]: list(n["layers"]) for n in data["nodes"]}
+        groups = {n["id"]: torch.tensor(fl(n["group_effects"])) for n in data["nodes"] if "group_effects" in n}
+        edges = [(e["source"], e["target"], float(e["weight"])) for e in data["edges"]]
+        stats = [{k: float(v) for k, v in e.items() if k not in ("source", "target", "weight")} for e in data["edges"]]
+        cka = torch.tensor([fl(r) for r in data["cka"]], dtype=torch.float64)
+        return cls(list(data["layers"]), cka, nodes, edges, stats, torch.tensor(fl(data["response"]), dtype=torch.float64),
+                   groups, float(data["threshold"]), dict(data.get("meta", {})))
+
+
+def _default_layers(model: nn.Module) -> list[str]:
+    """Leaf modules that own parameters (convolutions, linear layers, normalisations)."""
+    return [name for name, m in model.named_modules()
+            if name and not list(m.children()) and any(True for _ in m.parameters(recurse=False))]
+
+
+def _clean(model: nn.Module, xs: tuple[Tensor, ...], layers: list[str]) -> tuple[Tensor, dict[str, Tensor]]:
+    with capture(model, layers) as acts:
+        out = model(*xs)
+    if not isinstance(out, Tensor) or out.dim() != 2:
+        shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        raise ValueError(f"Expected a model returning [N, outputs] but it returned {shape}")
+    missing = [n for n in layers if n not in acts or acts[n].shape[0] != out.shape[0]]
+    if missing:
+        raise ValueError(f"Expected the modules {missing} to run in the forward pass with outputs [N, ...]")
+    return out, {n: acts[n] for n in acts if n in layers}  # forward order
+
+
+def _gram_cka(grams: list[Tensor]) -> Tensor:
+    """``[L, L]`` linear CKA from centred Gram matrices: ``<K_a, K_b>_F / (||K_a||_F ||K_b||_F)``."""
+    flat = torch.stack([k.reshape(-1) for k in grams])
+    inner = flat @ flat.T
+    norms = inner.diagonal().sqrt()
+    denom = norms.unsqueeze(0) * norms.unsqueeze(1)
+    return torch.where(denom > 0, inner / denom.clamp_min(1e-300), torch.full_like(inner, math.nan))
+
+
+def _merge(cka: Tensor, threshold: float) -> list[list[int]]:
+    """Contiguous groups, complete linkage: a layer joins the current group if its CKA with every member is >= threshold."""
+    groups = [[0]]
+    for i in range(1, cka.shape[0]):
+        if all(float(cka[i, j]) >= threshold for j in groups[-1]):  # NaN never merges
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
+def _check(model, threshold, max_rows, seed) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"Expected argument `threshold` to be a float in [0, 1] but got {threshold!r}")
+    if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 2):
+        raise ValueError(f"Expected argument `max_rows` to be None or an int >= 2 but got {max_rows!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"Expected argument `seed` to be a non-negative int but got {seed!r}")
+
+
+def layer_causal_map(
+    model: nn.Module,
+    inputs: Tensor | tuple[Tensor, ...],
+    feature_mask: Tensor | tuple[Tensor, ...],
+    layers: Sequence[str] | None = None,
+    threshold: float = 0.9,
+    baseline: float | Tensor = 0.0,
+    target: int | Tensor | None = None,
+    max_batch_size: int | None = None,
+    max_rows: int | None = 1024,
+    seed: int = 0,
+) -> LayerCausalMap:
+    """TRACER's layer causal map: intervene on each input group, trace the change through the layers.
+
+    For every group ``g`` and sample ``x``, ``Δ_L(g, x) = h_L(x) - h_L(x | do(x_g := b))`` is
+    recorded at every layer (``G * N`` rows, batched). Layers are compared by
+    :func:`linear_cka` of their profiles ``[G*N, D_L]`` (computed exactly from the centred Gram
+    matrices of at most ``max_rows`` rows, a random subset drawn by a private generator when
+    there are more); contiguous layers with CKA >= ``threshold`` with every member of
+    the current node merge into it. The *relative response* of a layer is
+    ``s_L = E||Δ_L(g, x)|| / E||h_L(x)||``; the edge into a node carries its ``s`` (how much of
+    the intervention reaches it) and the ``gain`` ``s_target / s_source``. The output node uses the
+    target logit (``s = E|δ_g(x)| / E|f_t(x)|``), the input node the inputs themselves.
+
+    Args:
+        model: any module returning ``[N, outputs]``.
+        inputs: a tensor ``[N, ...]`` or a tuple of tensors.
+        feature_mask: integer group ids broadcastable to the inputs (Captum's convention).
+        layers: module names (sorted into forward order); default: every leaf module with parameters.
+        threshold: merge threshold on the CKA, in ``[0, 1]``.
+        baseline: the intervention value ``b``.
+        target: class whose logit gives the per-group output effects ``|δ_g|`` (``None``: predicted).
+        max_batch_size: rows per forward pass.
+        max_rows: rows ``(g, x)`` of the profiles entering the CKA (``None``: all; memory and time
+            grow with its square).
+        seed: seed of the private generator of the row subset.
+
+    Returns:
+        :class:`LayerCausalMap`.
+
+    Examples:
+        >>> model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> with torch.no_grad():
+        ...     _ = model[1].weight.copy_(2 * torch.eye(4)); _ = model[1].bias.zero_()
+        >>> x = torch.randn(16, 4, generator=torch.Generator().manual_seed(0))
+        >>> list(layer_causal_map(model, x, torch.tensor([[0, 1, 2, 3]])).nodes)
+        ['<input>', '0..1', '3', '<output>']
+    """
+    _check(model, threshold, max_rows, seed)
+    xs = as_tuple(inputs)
+    masks = check_feature_mask(xs, feature_mask)
+    bases = _baselines(xs, baseline)
+    names = _default_layers(model) if layers is None else ([layers] if isinstance(layers, str) else list(layers))
+    if not names:
+        raise ValueError(f"Expected argument `layers` to name at least one module but got {layers!r}")
+    for name in names:
+        resolve_module(model, name)
+    with audit_mode(model):
+        out, acts = _clean(model, xs, names)
+        order = list(acts)
+        tidx = resolve_target(out, target)
+        g, n = num_groups(masks), xs[0].shape[0]
+        keep = _row_subset(g * n, max_rows, seed, xs[0].device)
+        grams, norms, logit_delta, in_delta = _trace(model, xs, masks, bases, acts, out, tidx, keep, max_batch_size)
+    cka = _gram_cka([grams[a] for a in order])
+    response = torch.stack([norms[a].mean() / acts[a].flatten(1).norm(dim=1).mean().clamp_min(1e-12) for a in order]).double()
+    groups = _merge(cka, float(threshold))
+    f_t = gather_target(out, tidx).abs().mean()
+    return _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, float(threshold))
+
+
+def _row_subset(total: int, max_rows: int | None, seed: int, device: torch.device) -> Tensor:
+    """Boolean mask of the rows that enter the CKA."""
+    keep = torch.ones(total, dtype=torch.bool, device=device)
+    if max_rows is not None and total > max_rows:
+        keep.zero_()
+        keep[torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:max_rows].to(device)] = True
+    return keep
+
+
+def _trace(model, xs, masks, bases, acts, out, tidx, keep, max_batch_size):
+    """Run the ``G * N`` interventions; return each layer's centred Gram matrix of the kept rows,
+    ``||Δ||`` per row and layer, ``|Δ target logit|`` rows and ``||Δ x||`` rows."""
+    n, g = xs[0].shape[0], num_groups(masks)
+    profiles: dict[str, list[Tensor]] = {a: [] for a in acts}
+    norms: dict[str, list[Tensor]] = {a: [] for a in acts}
+    logit_rows, input_rows = [], []
+    rows = rows_per_pass(model, xs, max_batch_size)
+    for start in range(0, g * n, rows):
+        idx = torch.arange(start, min(start + rows, g * n), device=xs[0].device)
+        grp, s = idx // n, idx % n
+        xi = tuple(_ablate(x, m, s, grp, _rows(b, s)) for x, m, b in zip(xs, masks, bases))
+        with capture(model, list(acts)) as got:
+            oi = model(*xi)
+        for a, h in acts.items():
+            delta = (h[s] - got[a]).flatten(1)
+            norms[a].append(delta.norm(dim=1))
+            profiles[a].append(delta[keep[idx]].float())
+        logit_rows.append((gather_target(out[s], tidx[s]) - gather_target(oi, tidx[s])).abs())
+        input_rows.append(torch.stack([(x[s] - xa).flatten(1).norm(dim=1) for x, xa in zip(xs, xi)]).norm(dim=0))
+    grams = {}
+    for a, v in profiles.items():
+        x = torch.cat(v)
+        x = x - x.mean(0)
+        grams[a] = (x @ x.T).double()
+    return grams, {a: torch.cat(v) for a, v in norms.items()}, torch.cat(logit_rows), torch.cat(input_rows)
+
+
+def _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, threshold) -> LayerCausalMap:
+    per_group = lambda rows: rows.view(g, n).mean(1).double()  # noqa: E731 - rows are group-major
+    ids = [order[grp[0]] if len(grp) == 1 else f"{order[grp[0]]}..{order[grp[-1]]}" for grp in groups]
+    nodes = {INPUT: [], **{i: [order[j] for j in grp] for i, grp in zip(ids, groups)}, OUTPUT: []}
+    x_norm = torch.stack([x.flatten(1).norm(dim=1) for x in xs]).norm(dim=0).mean().clamp_min(1e-12)
+    s_in = float(in_delta.mean() / x_norm)
+    s_out = float(logit_delta.mean() / f_t.clamp_min(1e-12))
+    effects = {INPUT: per_group(in_delta), OUTPUT: per_group(logit_delta)}
+    heads = [(INPUT, s_in, None)] + [(i, float(response[grp[0]]), grp) for i, grp in zip(ids, groups)] + [(OUTPUT, s_out, None)]
+    for i, grp in zip(ids, groups):
+        effects[i] = per_group(norms[order[grp[0]]])
+    edges, stats = [], []
+    for (src, s_src, g_src), (dst, s_dst, g_dst) in zip(heads, heads[1:]):
+        tail = float(response[g_src[-1]]) if g_src is not None else s_src
+        st = {"gain": s_dst / tail if tail > 0 else math.inf}
+        if g_src is not None and g_dst is not None:
+            st["cka"] = float(cka[g_src[-1], g_dst[0]])
+        edges.append((src, dst, s_dst))
+        stats.append(st)
+    return LayerCausalMap(order, cka, nodes, edges, stats, response, effects, threshold,
+                          {"groups": g, "samples": n, "input_response": s_in, "output_response": s_out})

@@ -1,0 +1,232 @@
+"""BackdoorSuppressionTerm: unlearn a backdoor while fine-tuning on a little clean data."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from lightning_causal.causal._state import audit_mode
+from lightning_causal.causal.backdoor import (
+    ReversedTriggers,
+    Trigger,
+    neural_cleanse,
+    suspect_units,
+)
+from lightning_causal.causal.interventions import capture, resolve_module
+from lightning_causal.repair.base import RepairTerm
+
+__all__ = ["BackdoorSuppressionTerm", "dilated"]
+
+_PATHS = ("auto", "units", "logit", "none")
+
+
+def dilated(trigger: Trigger, pixels: int = 1) -> Trigger:
+    """The trigger's mask binarised at 0.5 and grown by ``pixels`` in every direction (images
+    ``[C, H, W]``), stamped with the mask-weighted mean colour of its pattern.
+
+    A reverse-engineered trigger is the *smallest* stamp that flips the model; the planted one
+    is usually a little larger, and unlearning only the minimal stamp can leave the rest of it
+    working. Unlearning the grown stamp as well covers the neighbourhood.
+
+    Examples:
+        >>> t = Trigger(torch.tensor([[[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.9]]]), torch.ones(1, 3, 3), 0)
+        >>> dilated(t).mask[0]
+        tensor([[0., 0., 0.],
+                [0., 1., 1.],
+                [0., 1., 1.]])
+    """
+    if trigger.mask.dim() != 3:
+        raise ValueError(f"Expected an image trigger with a mask [C, H, W] to dilate but got {list(trigger.mask.shape)}")
+    hard = (trigger.mask > 0.5).float()
+    if not hard.any():
+        return trigger
+    grown = F.max_pool2d(hard.unsqueeze(0), 2 * pixels + 1, stride=1, padding=pixels)[0]
+    m = trigger.mask.expand(torch.broadcast_shapes(trigger.mask.shape, trigger.pattern.shape))
+    colour = (m * trigger.pattern).sum((-1, -2), keepdim=True) / m.sum((-1, -2), keepdim=True).clamp_min(1e-12)
+    return Trigger(grown, colour.expand(m.shape).clone(), trigger.target)
+
+
+def _check_suspects(suspects: object) -> dict[str, list[int]] | list[str] | None:
+    if suspects is None:
+        return None
+    if isinstance(suspects, Mapping):
+        out = {}
+        for layer, units in suspects.items():
+            units = [units] if isinstance(units, int) else list(units)
+            if not isinstance(layer, str) or not units or not all(isinstance(u, int) and not isinstance(u, bool) and u >= 0 for u in units):
+                raise ValueError(f"Expected argument `suspects` to map layer names to non-empty lists of unit indices but got {suspects!r}")
+            out[layer] = units
+        return out
+    if isinstance(suspects, str):
+        suspects = [suspects]
+    if isinstance(suspects, Sequence) and suspects and all(isinstance(s, str) and s for s in suspects):
+        return list(suspects)
+    raise ValueError(f"Expected argument `suspects` to be None, a mapping layer -> units or a list of layer names but got {suspects!r}")
+
+
+class BackdoorSuppressionTerm(RepairTerm):
+    r"""Remove a backdoor by fine-tuning: a penalty on the trigger's causal path plus unlearning
+    on triggered copies.
+
+    For a batch ``(x, y)`` of *clean* data and the trigger ``T`` (target ``t``):
+
+    .. math::
+        R = β \, \underbrace{P(x)}_{\text{causal path}}
+          + α \, \underbrace{CE\big(f(T(x)),\, y\big)}_{\text{unlearning}}
+
+    - **Causal path** without ``suspects`` (default): the trigger's causal effect on the target's
+      probability, clipped at 0 and measured against the clean input,
+      ``P = mean_i max(0, p_t(T(x_i)) − sg[p_t(x_i)])`` (``sg``: no gradient; the clean side stays
+      anchored). Bounded in [0, 1], so it cannot blow up the way a log-probability effect does.
+      With ``suspects`` (layer → units, e.g. from
+      :func:`~lightning_causal.causal.backdoor.suspect_units`; CARE, Sun et al. 2022): the mean
+      squared shift of the suspect units caused by the trigger,
+      ``P = mean_{l,u} (h_u(T(x)) − sg[h_u(x)])²``.
+    - **Unlearning** (Neural Cleanse's mitigation, Wang et al. 2019; BackdoorBench's fine-tuning
+      baseline): triggered copies keep their *true* labels. Its cross-entropy is large at the
+      start (the model is confidently wrong on them), so its default weight is small (0.1).
+
+    With ``trigger=None``, :meth:`setup` reverse-engineers it from the training inputs
+    (:func:`~lightning_causal.causal.backdoor.neural_cleanse`) and uses every flagged class's
+    trigger plus, for image triggers, its :func:`dilated` version (``dilate`` pixels; batch rows
+    take the triggers in turn); if no class is flagged it warns and uses the most anomalous one.
+    ``suspects`` given as layer names are found at setup by ``suspect_units`` (the flagged units,
+    else the top one). Cost: one forward of ``2N`` rows per batch (``N`` with ``path="none"``).
+    What each part adds (digits CNN, BadNets 2x2 patch; ``benchmarks/results/backdoor.md``):
+    the path penalty alone removes a known trigger (ASR 99% → ≈1–2%) without costing accuracy;
+    unlearning alone also removes it but costs ≈2 points of accuracy at ``α = 1``; the unit
+    penalty alone on one suspect channel is too narrow.
+
+    Args:
+        trigger: the known :class:`~lightning_causal.causal.backdoor.Trigger`, or ``None``.
+        suspects: ``None``, a mapping layer name → unit indices, or layer names to search.
+        weight: the term's weight in ``CausalRepairModule`` (constant or callable of the epoch).
+        unlearn_weight: ``α``. path_weight: ``β``.
+        path: ``"auto"`` (units if suspects, else logit), ``"units"``, ``"logit"`` or ``"none"``.
+        dilate: pixels by which reverse-engineered image triggers are also grown (0: off).
+        reverse_options: keyword arguments of ``neural_cleanse`` for ``trigger=None``.
+        name: tag in logs (default ``"backdoor_suppression"``).
+
+    Raises:
+        ValueError: bad arguments; ``path="units"`` without suspects; ``loss`` without labels.
+
+    Examples:
+        >>> t = Trigger(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 3.0]), target=1)
+        >>> term = BackdoorSuppressionTerm(t)
+        >>> x, y = torch.tensor([[1.0, 0.0], [2.0, 0.0]]), torch.tensor([0, 0])
+        >>> bool(term.loss(nn.Linear(2, 2), x, y) > 0), sorted(term.last_parts)
+        (True, ['path', 'unlearn'])
+    """
+
+    def __init__(
+        self,
+        trigger: Trigger | None = None,
+        suspects: Mapping[str, Sequence[int]] | Sequence[str] | None = None,
+        weight: float | Callable[[int], float] = 1.0,
+        unlearn_weight: float = 0.1,
+        path_weight: float = 1.0,
+        path: str = "auto",
+        dilate: int = 1,
+        reverse_options: Mapping[str, Any] | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(weight, name)
+        if trigger is not None and not isinstance(trigger, Trigger):
+            raise TypeError(f"Expected argument `trigger` to be None or a Trigger but got {type(trigger)}")
+        for key, value in (("unlearn_weight", unlearn_weight), ("path_weight", path_weight)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"Expected argument `{key}` to be a non-negative number but got {value!r}")
+        if path not in _PATHS:
+            raise ValueError(f"Expected argument `path` to be one of {_PATHS} but got {path!r}")
+        self.suspects = _check_suspects(suspects)
+        if path == "units" and self.suspects is None:
+            raise ValueError("Expected argument `suspects` (layer -> units, or layer names) with path='units' but got None")
+        if reverse_options is not None and not isinstance(reverse_options, Mapping):
+            raise TypeError(f"Expected argument `reverse_options` to be None or a mapping but got {type(reverse_options)}")
+        if isinstance(dilate, bool) or not isinstance(dilate, int) or dilate < 0:
+            raise ValueError(f"Expected argument `dilate` to be a non-negative int but got {dilate!r}")
+        self.dilate = dilate
+        self.trigger = trigger
+        self.triggers: list[Trigger] = [trigger] if trigger is not None else []
+        self.unlearn_weight, self.path_weight = float(unlearn_weight), float(path_weight)
+        self.path = ("units" if self.suspects is not None else "logit") if path == "auto" else path
+        self.reverse_options = dict(reverse_options or {})
+        self.detection: ReversedTriggers | None = None
+        self.last_parts: dict[str, float] = {}
+
+    def setup(self, model: nn.Module, train_inputs: Tensor | None = None) -> None:
+        """Reverse-engineer the trigger (``trigger=None``) and find suspect units (layer names)."""
+        if self.trigger is None:
+            if train_inputs is None:
+                raise ValueError("BackdoorSuppressionTerm(trigger=None) needs `train_inputs` to reverse-engineer the trigger")
+            with audit_mode(model):
+                num_classes = model(train_inputs[:1]).shape[1]
+            self.detection = neural_cleanse(model, train_inputs, num_classes, **self.reverse_options)
+            flagged = self.detection.flagged
+            if not flagged:
+                top = int(self.detection.anomaly_index.argmax())
+                warnings.warn(f"BackdoorSuppressionTerm: no class flagged by Neural Cleanse; suppressing the most anomalous "
+                              f"class {top} (index {float(self.detection.anomaly_index[top]):.2f})", stacklevel=2)
+                flagged = [top]
+            self.triggers = [self.detection.triggers[c] for c in flagged]
+            if self.dilate and self.triggers[0].mask.dim() == 3:
+                self.triggers += [dilated(t, self.dilate) for t in self.triggers]
+        if isinstance(self.suspects, list):
+            if train_inputs is None:
+                raise ValueError("BackdoorSuppressionTerm with suspect layer names needs `train_inputs` to find the units")
+            found = {}
+            for layer in self.suspects:
+                su = suspect_units(model, train_inputs, self.triggers[0], layer)
+                found[layer] = su.flagged or su.ranking()[:1]
+            self.suspects = found
+
+    def stamp(self, x: Tensor) -> Tensor:
+        """Triggered copies of ``x`` (no gradient); row ``i`` gets trigger ``i mod K``."""
+        if not self.triggers:
+            raise ValueError("BackdoorSuppressionTerm has no trigger yet: pass `trigger=` or call `setup(model, train_inputs)`")
+        with torch.no_grad():
+            if len(self.triggers) == 1:
+                return self.triggers[0].apply(x.detach())
+            rows = torch.arange(x.shape[0], device=x.device) % len(self.triggers)
+            stamped = torch.stack([t.apply(x.detach()) for t in self.triggers])
+            return stamped[rows, torch.arange(x.shape[0], device=x.device)]
+
+    def _targets(self, n: int, device: torch.device) -> Tensor:
+        t = torch.tensor([tr.target for tr in self.triggers], device=device)
+        return t[torch.arange(n, device=device) % len(self.triggers)]
+
+    def loss(self, model: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
+        """``α · CE(f(T(x)), y) + β · P(x)`` on the batch; the parts are kept in ``last_parts``."""
+        if y is None:
+            raise ValueError("BackdoorSuppressionTerm needs the true labels `y` of the batch (unlearning keeps them on triggered copies)")
+        x_t = self.stamp(x)
+        n, with_clean = x.shape[0], self.path in ("units", "logit") and self.path_weight > 0
+        layers = list(self.suspects) if self.path == "units" and with_clean else []
+        for layer in layers:
+            resolve_module(model, layer)
+        ctx = capture(model, layers, detach=False) if layers else contextlib.nullcontext({})
+        with ctx as acts:
+            out = model(torch.cat([x, x_t]) if with_clean else x_t)
+        out = out.float()
+        out_t = out[n:] if with_clean else out
+        unlearn = F.cross_entropy(out_t, y)
+        path = out.new_zeros(())
+        if with_clean and layers:
+            shifts = [(acts[k][n:, u] - acts[k][:n, u].detach()).float().pow(2).mean() for k, u in self.suspects.items()]  # type: ignore[union-attr]
+            path = torch.stack(shifts).mean()
+        elif with_clean:
+            prob = out.softmax(1)
+            idx = self._targets(n, x.device).unsqueeze(1)
+            path = (prob[n:].gather(1, idx) - prob[:n].gather(1, idx).detach()).clamp_min(0).mean()
+        self.last_parts = {"unlearn": float(unlearn.detach()), "path": float(path.detach())}
+        return self.unlearn_weight * unlearn + self.path_weight * path
+
+    def __repr__(self) -> str:
+        return (f"BackdoorSuppressionTerm(triggers={self.triggers!r}, path={self.path!r}, "
+                f"unlearn_weight={self.unlearn_weight}, path_weight={self.path_weight}, weight={self.weight!r})")

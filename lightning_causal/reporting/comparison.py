@@ -1,0 +1,109 @@
+"""Figures comparing causal and Captum explanations (matplotlib, Agg backend; callers close them).
+
+- :func:`attribution_grid`: rows of probe samples, columns ``input | causal | each Captum method``,
+  signed maps on a symmetric diverging scale shared by each column (never clipped), one colourbar
+  per column.
+- :func:`curves_figure`: deletion and insertion curves of every explanation side by side.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from torch import Tensor  # noqa: E402
+
+__all__ = ["attribution_grid", "curves_figure"]
+
+
+def _image(x: Tensor) -> Tensor:
+    """A 2-D image of one sample ``[C, H, W]`` / ``[H, W]`` (channels averaged) or a 1-D row ``[D]``."""
+    x = x.detach().float().cpu()
+    if x.dim() == 3:
+        x = x.mean(0)
+    return x.unsqueeze(0) if x.dim() == 1 else x
+
+
+def attribution_grid(
+    input_image: Tensor, maps: dict[str, Tensor], max_samples: int = 4, batched: bool | None = None
+) -> Figure:
+    """``input | causal | method_1 | ...`` for one sample or a batch (one row per sample, at most
+    ``max_samples``). By default ``[N, C, H, W]`` and tabular ``[N, D]`` are batches, ``[C, H, W]``
+    and ``[D]`` one sample; pass ``batched`` for ``[N, H, W]`` or a single ``[H, W]`` image.
+
+    Each column shares one symmetric diverging colour scale ``[-v, v]`` with ``v`` the largest
+    |value| of that column over the rows drawn, so signs and relative magnitudes stay readable and
+    nothing is clipped; tabular inputs ``[D]`` are drawn as one-row strips.
+
+    Args:
+        input_image: one sample or a batch.
+        maps: name -> map shaped like ``input_image`` (``"causal"`` first by convention).
+
+    Returns:
+        A matplotlib ``Figure``.
+
+    Examples:
+        >>> import torch
+        >>> fig = attribution_grid(torch.rand(1, 8, 8), {"causal": torch.randn(1, 8, 8), "Saliency": torch.rand(1, 8, 8)})
+        >>> len(fig.axes)  # 3 images + 2 colourbars
+        5
+        >>> plt.close(fig)
+    """
+    if not maps:
+        raise ValueError("Expected argument `maps` to hold at least one map but got none")
+    if batched is None:
+        batched = input_image.dim() in (2, 4)
+    inputs = input_image[:max_samples] if batched else input_image.unsqueeze(0)
+    columns = {k: (v[:max_samples] if batched else v.unsqueeze(0)) for k, v in maps.items()}
+    for name, m in columns.items():
+        if m.shape != inputs.shape:
+            raise ValueError(f"Expected map {name!r} shaped like the input {list(inputs.shape)} but got {list(m.shape)}")
+    rows, cols = inputs.shape[0], 1 + len(columns)
+    vmax = {k: float(v.detach().abs().max()) or 1.0 for k, v in columns.items()}
+    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.3 * rows + 0.3), squeeze=False)
+    for r in range(rows):
+        axes[r][0].imshow(_image(inputs[r]), cmap="gray")
+        for c, (name, m) in enumerate(columns.items(), start=1):
+            im = axes[r][c].imshow(_image(m[r]), cmap="RdBu_r", vmin=-vmax[name], vmax=vmax[name])
+            if r == 0:
+                axes[r][c].set_title(name, fontsize=9)
+                fig.colorbar(im, ax=[axes[i][c] for i in range(rows)], fraction=0.046, pad=0.04)
+        if r == 0:
+            axes[r][0].set_title("input", fontsize=9)
+    for ax in fig.axes[: rows * cols]:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return fig
+
+
+def curves_figure(curves: dict[str, dict[str, list[float]]]) -> Figure:
+    """Deletion and insertion curves (``AuditResult.curves`` of
+    :class:`~lightning_causal.audits.captum_baseline.CaptumBaseline`): one panel per curve kind,
+    one line per explanation (causal drawn thick and black), the area under each in the legend.
+
+    Examples:
+        >>> fig = curves_figure({"deletion": {"x": [0, 0.5, 1], "causal": [1, 0.2, 0], "Saliency": [1, 0.6, 0]}})
+        >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        ['causal (AUC 0.35)', 'Saliency (AUC 0.55)']
+        >>> plt.close(fig)
+    """
+    if not curves:
+        raise ValueError("Expected argument `curves` to hold at least one curve kind but got none")
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.2), squeeze=False)
+    for ax, (kind, series) in zip(axes[0], curves.items()):
+        x = [float(v) for v in series.get("x", [])]
+        names = sorted((k for k in series if k != "x"), key=lambda k: k != "causal")
+        for name in names:
+            ys = [float(v) for v in series[name]]
+            xs = x if len(x) == len(ys) else [i / max(1, len(ys) - 1) for i in range(len(ys))]
+            auc = sum((xs[i + 1] - xs[i]) * (ys[i + 1] + ys[i]) / 2 for i in range(len(ys) - 1))
+            style = {"color": "black", "linewidth": 2.2} if name == "causal" else {"linewidth": 1.2}
+            ax.plot(xs, ys, label=f"{name} (AUC {auc:.2f})", **style)
+        ax.set_title(f"{kind} ({'lower' if kind == 'deletion' else 'higher'} area = more faithful)", fontsize=9)
+        ax.set_xlabel("fraction of feature groups " + ("removed" if kind == "deletion" else "restored"))
+        ax.set_ylabel("target score")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

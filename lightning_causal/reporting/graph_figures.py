@@ -1,0 +1,129 @@
+"""Figures of the structural explanations, drawn from their dict exports (Agg backend):
+:func:`graph_figure` for ``CausalGraph.to_dict()`` and :func:`layer_map_figure` for
+``LayerCausalMap.to_dict()``. Callers close the figures."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+__all__ = ["graph_figure", "layer_map_figure"]
+
+_POS, _NEG = "tab:red", "tab:blue"
+
+
+def _f(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _columns(graph: dict) -> list[tuple[str, list[dict]]]:
+    layers = list(graph.get("layers", [])) + ["output"]
+    nodes = graph.get("nodes", [])
+    return [(layer, [n for n in nodes if n["layer"] == layer]) for layer in layers]
+
+
+def graph_figure(graph: dict, title: str | None = None) -> Figure:
+    """The causal graph as layered columns: one column per layer (most important unit on top),
+    node area ∝ importance (relative to the layer's strongest node; output nodes ∝ samples),
+    edge width ∝ |weight|, red = positive, blue = negative.
+
+    Examples:
+        >>> fig = graph_figure({"layers": ["fc"], "nodes": [{"id": "fc:0", "layer": "fc", "unit": 0, "importance": 1.0},
+        ...     {"id": "output:1", "layer": "output", "unit": 1, "samples": 3}],
+        ...     "edges": [{"source": "fc:0", "target": "output:1", "weight": -1.0}], "meta": {}})
+        >>> len(fig.axes)
+        1
+    """
+    columns = _columns(graph)
+    height = max([len(ns) for _, ns in columns] + [1])
+    fig, ax = plt.subplots(figsize=(1.8 + 1.9 * len(columns), 1.2 + 0.45 * height))
+    pos: dict[str, tuple[float, float]] = {}
+    for x, (layer, nodes) in enumerate(columns):
+        key = "samples" if layer == "output" else "importance"
+        top = max([abs(_f(n.get(key, 1.0))) for n in nodes if math.isfinite(_f(n.get(key, 1.0)))] + [1e-12])
+        for k, n in enumerate(nodes):
+            y = (len(nodes) - 1) / 2.0 - k
+            pos[n["id"]] = (x, y)
+            size = 40 + 360 * abs(_f(n.get(key, top))) / top if math.isfinite(_f(n.get(key, top))) else 40
+            ax.scatter([x], [y], s=size, color="0.85" if layer != "output" else "0.65", edgecolors="0.2", zorder=3)
+            ax.annotate(str(n["unit"]), (x, y), fontsize=7, ha="center", va="center", zorder=4)
+        ax.text(x, (height - 1) / 2.0 + 0.8, layer, ha="center", fontsize=8, fontweight="bold")
+    for e in graph.get("edges", []):
+        if e["source"] in pos and e["target"] in pos:
+            w = _f(e["weight"])
+            (x0, y0), (x1, y1) = pos[e["source"]], pos[e["target"]]
+            ax.plot([x0, x1], [y0, y1], color=_POS if w >= 0 else _NEG, lw=0.4 + 3.2 * min(abs(w), 1.0), alpha=0.65, zorder=2)
+    meta = graph.get("meta", {})
+    faith = _f(meta.get("faithfulness"))
+    default = f"causal graph: {len(graph.get('edges', []))} edges" + (f", faithfulness {faith:.2f}" if math.isfinite(faith) else "")
+    ax.set_title(title or default, fontsize=9)
+    ax.set_xlim(-0.6, len(columns) - 0.4)
+    ax.set_ylim(-(height - 1) / 2.0 - 0.7, (height - 1) / 2.0 + 1.2)
+    ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
+    """Left: the CKA matrix of the layers' response profiles with the merged causal nodes boxed.
+    Right: the chain of causal nodes; node area ∝ relative response, edges labelled with the
+    response reaching the node and the gain.
+
+    Examples:
+        >>> fig = layer_map_figure({"layers": ["a", "b"], "cka": [[1.0, 0.95], [0.95, 1.0]], "response": [0.5, 0.4],
+        ...     "threshold": 0.9, "nodes": [{"id": "<input>", "layers": []}, {"id": "a..b", "layers": ["a", "b"]},
+        ...     {"id": "<output>", "layers": []}], "edges": [{"source": "<input>", "target": "a..b", "weight": 0.5, "gain": 1.0},
+        ...     {"source": "a..b", "target": "<output>", "weight": 0.1, "gain": 0.25}]})
+        >>> len(fig.axes)
+        3
+    """
+    layers = list(layer_map["layers"])
+    cka = [[_f(v) for v in row] for row in layer_map["cka"]]
+    n = len(layers)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(4.0 + 0.35 * n + 1.3 * len(layer_map["nodes"]), 1.5 + max(3.0, 0.3 * n)),
+                                  gridspec_kw={"width_ratios": [1.0, 1.6]})
+    im = ax.imshow(cka, vmin=0.0, vmax=1.0, cmap="viridis")
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    ax.set_xticklabels(layers, rotation=90, fontsize=7)
+    ax.set_yticklabels(layers, fontsize=7)
+    index = {name: i for i, name in enumerate(layers)}
+    for node in layer_map["nodes"]:
+        if node["layers"]:
+            a, b = index[node["layers"][0]], index[node["layers"][-1]]
+            ax.add_patch(Rectangle((a - 0.5, a - 0.5), b - a + 1, b - a + 1, fill=False, ec="white", lw=2))
+    ax.set_title(f"linear CKA (merge >= {_f(layer_map.get('threshold')):.2f})", fontsize=8)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    _chain(ax2, layer_map)
+    ax2.set_title(title or f"layer causal map: {sum(1 for m in layer_map['nodes'] if m['layers'])} causal nodes", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _chain(ax: Any, layer_map: dict) -> None:
+    nodes = [m["id"] for m in layer_map["nodes"]]
+    x = {name: i for i, name in enumerate(nodes)}
+    weight_in = {e["target"]: _f(e["weight"]) for e in layer_map["edges"]}
+    top = max([w for w in weight_in.values() if math.isfinite(w)] + [1e-12])
+    for name in nodes:
+        w = weight_in.get(name, top)
+        size = 80 + 900 * (w / top if math.isfinite(w) else 0.0)
+        ax.scatter([x[name]], [0], s=size, color="0.85", edgecolors="0.2", zorder=3)
+        ax.annotate(name, (x[name], -0.35), fontsize=7, ha="center", va="top", rotation=30)
+    for e in layer_map["edges"]:
+        x0, x1 = x[e["source"]], x[e["target"]]
+        ax.annotate("", xy=(x1 - 0.12, 0), xytext=(x0 + 0.12, 0), arrowprops={"arrowstyle": "->", "color": "0.3"})
+        ax.text((x0 + x1) / 2, 0.18, f"s={_f(e['weight']):.2g}\ngain={_f(e.get('gain')):.2g}", fontsize=6, ha="center")
+    ax.set_xlim(-0.6, len(nodes) - 0.4)
+    ax.set_ylim(-1.2, 0.8)
+    ax.axis("off")

@@ -1,0 +1,91 @@
+"""BackdoorAudit: known trigger, reverse engineering, no trace, JSON, the callback, errors."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal.audits.backdoor import BackdoorAudit
+from lightning_causal.audits.base import Probe
+from lightning_causal.causal.backdoor import Trigger, attack_success_rate, trigger_effect
+from lightning_causal.causal.poisoning import patch_trigger
+from tests.causal.test_backdoor import TARGET, train_poisoned_mlp
+from tests.helpers.models import all_hook_counts
+
+
+@pytest.fixture(scope="module")
+def poisoned():
+    return train_poisoned_mlp()
+
+
+def test_known_trigger(poisoned):
+    model, trig, (_, _, xv, yv) = poisoned
+    probe = Probe(xv[:200], yv[:200])
+    r = BackdoorAudit(trig, layers=["2"], top_k=3).run(model, probe)
+    assert r.scalars["asr"] == attack_success_rate(model, xv[:200], yv[:200], trig) > 0.95
+    keep = yv[:200] != TARGET
+    assert r.scalars["trigger_ace"] == pytest.approx(float(trigger_effect(model, xv[:200][keep], trig).mean()))
+    assert r.scalars["trigger_ace"] > 1.0 and r.scalars["clean_accuracy"] > 0.9
+    assert r.images["trigger"].shape == (1, 1, 8, 8) and r.images["triggered_inputs"].shape == (4, 1, 8, 8)
+    assert r.vectors["suspect_score/2"].shape == (32,) and len(r.tables["suspects/2"]) == 3
+    assert r.tables["suspects/2"][0]["unit"] == int(r.vectors["suspect_score/2"].argmax())
+    json.dumps(r.to_dict())
+
+
+def test_known_trigger_without_labels_uses_predictions(poisoned):
+    model, trig, (_, _, xv, _) = poisoned
+    r = BackdoorAudit(trig).run(model, Probe(xv[:64]))
+    with torch.no_grad():
+        pred = model(xv[:64]).argmax(1)
+    assert r.scalars["asr"] == attack_success_rate(model, xv[:64], pred, trig) and "clean_accuracy" not in r.scalars
+
+
+def test_reverse_engineering_flags_the_target_and_leaves_no_trace(poisoned):
+    model, _, (_, _, xv, _) = poisoned
+    model.train()
+    rng = torch.get_rng_state()
+    audit = BackdoorAudit(layers=["2"], steps=150, max_samples=128, reverse_options={"batch_size": 32})
+    with torch.no_grad():  # the audit enables gradients itself
+        r = audit.run(model, Probe(xv))
+    assert torch.equal(torch.get_rng_state(), rng) and model.training and all_hook_counts(model) == 0
+    assert all(p.grad is None and p.requires_grad for p in model.parameters())
+    model.eval()
+    assert r.tables["flagged_classes"][0]["class"] == TARGET and r.scalars["top_class"] == TARGET
+    assert r.scalars[f"anomaly_index/class_{TARGET}"] == r.scalars["max_anomaly_index"] >= 2
+    assert r.images["reversed_masks"].shape == (10, 1, 8, 8) and r.images["reversed_patterns"].shape == (10, 1, 8, 8)
+    assert r.vectors["anomaly_index"].shape == (10,) and "suspect_score/2" in r.vectors  # suspects of the reversed trigger
+    assert r.curves["anomaly_index"]["threshold"] == [2.0] * 10
+
+
+def test_bad_configuration():
+    t = Trigger(torch.zeros(1, 4, 4), torch.ones(1, 4, 4), 0)
+    with pytest.raises(ValueError, match="`num_classes`"):
+        BackdoorAudit(num_classes=1)
+    with pytest.raises(TypeError, match="`trigger`"):
+        BackdoorAudit(trigger="patch")
+    with pytest.raises(ValueError, match="`steps`"):
+        BackdoorAudit(steps=0)
+    with pytest.raises(ValueError, match="`threshold`"):
+        BackdoorAudit(threshold=0)
+    with pytest.raises(ValueError, match="`layers`"):
+        BackdoorAudit(layers=[""])
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+    with pytest.raises(ValueError, match="broadcast to one input"):
+        BackdoorAudit(t).validate(model, Probe(torch.zeros(2, 1, 8, 8)))
+    with pytest.raises(ValueError, match="Unknown module name"):
+        BackdoorAudit(layers=["fc"]).validate(model, Probe(torch.zeros(2, 1, 8, 8)))
+
+
+def test_runs_in_the_callback(tmp_path):
+    from lightning_causal.callbacks.audit import CausalAuditCallback
+    from tests.helpers.lit import loaders, small_module, trainer
+
+    train, val = loaders()
+    trig = patch_trigger((1, 8, 8), 2, "bottom_right", 1.0, target=0)
+    cb = CausalAuditCallback([BackdoorAudit(trig, layers=["model.conv2"])], report_dir=tmp_path)
+    trainer(max_epochs=2, callbacks=[cb]).fit(small_module(), train, val)
+    assert cb.audited_epochs == [0, 1]
+    r = cb.last_results["backdoor"]
+    assert 0.0 <= r.scalars["asr"] <= 1.0 and r.vectors["suspect_score/model.conv2"].shape == (8,)
+    assert len(list(tmp_path.glob("*.json"))) == 2

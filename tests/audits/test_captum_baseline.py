@@ -1,0 +1,199 @@
+"""CaptumBaseline audit: causal effects and Captum maps compared on equal terms, leaving no trace."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+from lightning_causal.audits.base import Probe
+from lightning_causal.audits.captum_baseline import CaptumBaseline, CompareSettings
+from lightning_causal.baselines.metrics import broadcast_groups
+from lightning_causal.causal.effects import input_effects
+from lightning_causal.causal.groups import patch_mask
+from lightning_causal.reporting.comparison import attribution_grid, curves_figure
+from lightning_causal.reporting.tensorboard import scalar_tags
+from tests.helpers.models import MLP, DigitsCNN, all_hook_counts, seeded
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models: one intra-op thread is faster, and much faster on a loaded machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+FAST = (("IntegratedGradients", {"n_steps": 8}), "Saliency")
+
+
+def _cnn(batch_norm: bool = False):
+    model = seeded(DigitsCNN((2, 4), 8, batch_norm=batch_norm), 0)
+    x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    return model, x
+
+
+def test_result_layout_maps_scalars_curves_and_tags():
+    model, x = _cnn()
+    result = CaptumBaseline(FAST, patch_size=4, top_k=2).run(model, Probe(x))
+    assert set(result.maps) == {"causal", "IntegratedGradients", "Saliency"}
+    assert all(m.shape == x.shape for m in result.maps.values())
+    mask = patch_mask((1, 8, 8), 4)
+    effects = input_effects(model, x, mask, 0.0, model(x).argmax(1))
+    assert torch.allclose(result.maps["causal"], broadcast_groups(effects, mask, x.shape))
+    for method in ("IntegratedGradients", "Saliency"):
+        for metric in ("spearman", "kendall", "topk", "deletion_auc", "insertion_auc", "stability"):
+            assert f"compare/{method}/{metric}" in result.scalars
+    assert {"deletion_auc", "insertion_auc", "stability"} <= set(result.scalars)
+    tags = scalar_tags(result)
+    assert "compare/Saliency/kendall" in tags and "causal/captum_baseline/deletion_auc" in tags
+    for kind in ("deletion", "insertion"):
+        curve = result.curves[kind]
+        assert curve["x"][0] == 0.0 and curve["x"][-1] == 1.0 and len(curve["x"]) == 5  # 4 patches
+        assert set(curve) == {"x", "causal", "IntegratedGradients", "Saliency"}
+    assert [row["method"] for row in result.tables["comparison"]] == ["IntegratedGradients", "Saliency", "causal"]
+    assert set(result.vectors) == {"mean_abs/causal", "mean_abs/IntegratedGradients", "mean_abs/Saliency"}
+    json.dumps(result.to_dict())
+    assert result.non_finite() == []
+
+
+def test_feature_ablation_agrees_exactly_with_the_causal_effects():
+    model, x = _cnn()
+    r = CaptumBaseline(["FeatureAblation"], patch_size=2).run(model, Probe(x))
+    assert torch.allclose(r.maps["FeatureAblation"], r.maps["causal"], atol=1e-5)
+    assert r.scalars["compare/FeatureAblation/spearman"] == pytest.approx(1.0)
+    assert r.scalars["compare/FeatureAblation/topk"] == pytest.approx(1.0)
+    for metric in ("deletion_auc", "insertion_auc", "stability"):  # same scores => same metric values
+        assert r.scalars[f"compare/FeatureAblation/{metric}"] == pytest.approx(r.scalars[metric], abs=1e-6)
+
+
+def test_captum_maps_are_summed_over_the_same_groups():
+    model = seeded(MLP(4, (6,), 2), 0)
+    x = torch.randn(5, 4, generator=torch.Generator().manual_seed(0))
+    mask = torch.tensor([[0, 0, 1, 1]])
+    r = CaptumBaseline(["InputXGradient"], feature_mask=mask).run(model, Probe(x))
+    xg = x.clone().requires_grad_(True)
+    t = model(x).argmax(1)
+    grad = torch.autograd.grad(model(xg).gather(1, t.view(-1, 1)).sum(), xg)[0]
+    per_group = torch.stack([(x * grad)[:, :2].sum(1), (x * grad)[:, 2:].sum(1)], 1)
+    assert torch.allclose(r.maps["InputXGradient"], broadcast_groups(per_group, mask, x.shape), atol=1e-6)
+
+
+def test_audit_leaves_no_trace_even_inside_inference_mode():
+    model, x = _cnn(batch_norm=True)
+    model.train()
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    bn = {k: v.clone() for k, v in model.state_dict().items()}
+    hooks = all_hook_counts(model)
+    rng = (torch.random.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())
+    audit = CaptumBaseline(("GradientShap", "NoiseTunnel(Saliency)", "ShapleyValueSampling"), patch_size=4,
+                           settings=CompareSettings(reference_metrics=True, n_perturb_samples=2), layers=["conv2"])
+    with torch.inference_mode():
+        result = audit.run(model, Probe(x.clone()))
+    assert torch.equal(torch.random.get_rng_state(), rng[0])
+    assert np.array_equal(np.random.get_state()[1], rng[1]) and random.getstate() == rng[2]
+    assert all_hook_counts(model) == hooks
+    assert model.training and all(m.training for m in model.modules())
+    assert all(torch.equal(p.grad, torch.ones_like(p)) and p.requires_grad for p in model.parameters())
+    assert all(torch.equal(v, bn[k]) for k, v in model.state_dict().items())  # BatchNorm statistics untouched
+    assert "captum/GradientShap/sensitivity_max" in result.scalars and "infidelity" in result.scalars
+    assert "compare/LayerConductance-conv2/spearman" in result.scalars
+
+
+def test_runs_are_deterministic_with_randomised_methods():
+    model, x = _cnn()
+    audit = CaptumBaseline(("GradientShap", "NoiseTunnel(Saliency)"), patch_size=4, seed=7)
+    assert audit.run(model, Probe(x)).scalars == audit.run(model, Probe(x)).scalars
+
+
+def test_explicit_target_noise_sigma_and_method_options_are_used():
+    model, x = _cnn()
+    audit = CaptumBaseline(
+        ["IntegratedGradients"], patch_size=4, target=3, noise_sigma=0.0,
+        method_options={"IntegratedGradients": {"n_steps": 2}},
+    )
+    assert audit.specs[0].options["n_steps"] == 2
+    r = audit.run(model, Probe(x))
+    assert r.scalars["stability"] == 1.0 and r.scalars["compare/IntegratedGradients/stability"] == 1.0  # no noise
+    mask = patch_mask((1, 8, 8), 4)
+    assert torch.allclose(r.maps["causal"], broadcast_groups(input_effects(model, x, mask, 0.0, 3), mask, x.shape))
+
+
+def test_signed_comparisons_can_be_requested():
+    model, x = _cnn()
+    absolute = CaptumBaseline(["Saliency"], patch_size=2).run(model, Probe(x))
+    signed = CaptumBaseline(["Saliency"], patch_size=2, settings=CompareSettings(absolute=False)).run(model, Probe(x))
+    assert absolute.scalars["compare/Saliency/spearman"] != signed.scalars["compare/Saliency/spearman"]
+    assert absolute.scalars["compare/Saliency/deletion_auc"] == signed.scalars["compare/Saliency/deletion_auc"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"methods": ("Salency",)}, ValueError, "Did you mean 'Saliency'"),
+        ({"methods": ()}, ValueError, "at least one"),
+        ({"methods": ("Saliency", "Saliency")}, ValueError, "each method once"),
+        ({"method_options": {"DeepLift": {}}}, ValueError, "`method_options`"),
+        ({"method_options": {"Saliency": {"n_steps": 3}}}, ValueError, "unknown"),
+        ({"feature_mask": torch.zeros(1, 4, dtype=torch.long), "patch_size": 2}, ValueError, "at most one"),
+        ({"patch_size": 0}, ValueError, "`patch_size`"),
+        ({"top_k": 0}, ValueError, "`top_k`"),
+        ({"noise_sigma": -0.1}, ValueError, "`noise_sigma`"),
+        ({"seed": 1.5}, ValueError, "`seed`"),
+        ({"layers": "conv1"}, ValueError, "`layers`"),
+        ({"settings": {"steps": 3}}, TypeError, "`settings`"),
+        ({"name": ""}, ValueError, "`name`"),
+    ],
+)
+def test_constructor_validates(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        CaptumBaseline(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"steps": 0}, "`steps`"),
+        ({"output": "logit"}, "`output`"),
+        ({"noise_fraction": 0.0}, "`noise_fraction`"),
+        ({"stability_repeats": 0}, "`stability_repeats`"),
+        ({"n_perturb_samples": 0}, "`n_perturb_samples`"),
+        ({"layer_method": "LayerGradCam"}, "`layer_method`"),
+    ],
+)
+def test_settings_validate(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        CompareSettings(**kwargs)
+
+
+def test_validate_checks_probe_and_layers():
+    model, x = _cnn()
+    with pytest.raises(ValueError, match="single-tensor"):
+        CaptumBaseline().validate(model, Probe((x, x)))
+    with pytest.raises(ValueError, match="conv"):
+        CaptumBaseline(layers=["conv3"]).validate(model, Probe(x))
+    with pytest.raises(ValueError, match="patch_size"):
+        CaptumBaseline(patch_size=2).validate(seeded(MLP(4), 0), Probe(torch.ones(2, 4)))
+    CaptumBaseline(patch_size=2, layers=["conv1"]).validate(model, Probe(x))
+
+
+def test_comparison_figures():
+    model, x = _cnn()
+    r = CaptumBaseline(FAST, patch_size=4).run(model, Probe(x))
+    grid = attribution_grid(x, r.maps, max_samples=3)
+    assert len(grid.axes) == 3 * 4 + 3  # 3 rows x (input + 3 maps) + one colourbar per map column
+    images = [ax.images[0] for ax in grid.axes[:12] if ax.images]
+    causal = [im for im in images if im.get_cmap().name == "RdBu_r"][0]
+    lo, hi = causal.get_clim()
+    assert lo == -hi and hi == pytest.approx(float(r.maps["causal"][:3].abs().max()))  # symmetric, not clipped
+    fig = curves_figure(r.curves)
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 3
+    plt.close(grid)
+    plt.close(fig)
+    with pytest.raises(ValueError, match="shaped like the input"):
+        attribution_grid(x, {"causal": torch.zeros(6, 1, 4, 4)})

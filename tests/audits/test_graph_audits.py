@@ -1,0 +1,171 @@
+import json
+
+import matplotlib
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal.audits.base import Probe
+from lightning_causal.audits.graph import CausalGraphAudit, CounterfactualAudit, LayerMapAudit
+from lightning_causal.causal.graph import causal_graph
+from lightning_causal.reporting.graph_figures import graph_figure, layer_map_figure
+from tests.causal.test_graph import PLANTED, Planted, _inputs
+from tests.helpers.models import MLP, DigitsCNN, all_hook_counts, seeded
+
+IMG = torch.rand(12, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+
+
+def test_causal_graph_audit_reports_graph_scalars_and_changes():
+    model = Planted()
+    audit = CausalGraphAudit(["a", "b"], top_k=3, stability_resamples=1)
+    probe = Probe(_inputs())
+    r = audit.run(model, probe)
+    json.dumps(r.to_dict(), allow_nan=False)
+    g = r.graphs["causal_graph"]
+    assert {(e["source"], e["target"]) for e in g["edges"]} == PLANTED
+    assert r.scalars["n_edges"] == 6.0 and r.scalars["edge_density"] == pytest.approx(6 / (9 + 3 * 2))
+    assert r.scalars["stability_resample"] == 1.0 and r.scalars["stability_noise"] == 1.0
+    assert r.scalars["faithfulness"] == pytest.approx(causal_graph(model, probe.inputs, ["a", "b"], top_k=3).meta["faithfulness"])
+    assert abs(r.tables["edges"][0]["weight"]) == 1.0 and "edge_changes" not in r.tables
+    with torch.no_grad():
+        model.b.weight[1, 1] = 0.0
+        model.b.weight[1, 4] = 2.0
+    r2 = audit.run(model, probe)
+    changes = {(row["change"], row["source"], row["target"]) for row in r2.tables["edge_changes"]}
+    assert ("lost", "a:1", "b:1") in changes and ("gained", "a:4", "b:1") in changes
+    assert r2.scalars["edges_gained"] >= 1 and r2.scalars["edges_lost"] >= 1
+    assert 0 < r2.scalars["edge_jaccard_previous"] < 1
+
+
+def test_layer_map_audit_on_images():
+    model = seeded(DigitsCNN(channels=(4, 6), hidden=8), 0)
+    audit = LayerMapAudit(patch_size=4, layers=["conv1", "relu1", "conv2", "fc1"])
+    probe = Probe(IMG)
+    audit.validate(model, probe)
+    r = audit.run(model, probe)
+    lm = r.graphs["layer_map"]
+    assert lm["kind"] == "layer_map" and lm["layers"] == ["conv1", "relu1", "conv2", "fc1"]
+    assert r.scalars["n_layers"] == 4.0 and 1 <= r.scalars["n_nodes"] <= 4
+    assert r.vectors["layer_response"].shape == (4,)
+    assert len(lm["nodes"][0]["group_effects"]) == 4  # 4 patches of 4x4
+    assert sum(row["layers"] for row in r.tables["nodes"]) == 4
+    json.dumps(r.to_dict(), allow_nan=False)
+
+
+def test_counterfactual_audit_explains_misclassified_samples_towards_labels():
+    torch.manual_seed(0)
+    model = DigitsCNN(channels=(4, 6), hidden=8).eval()
+    top2 = model(IMG).topk(2, dim=1).indices
+    labels = top2[:, 0].clone()
+    labels[[1, 4, 7]] = top2[[1, 4, 7], 1]  # three planted misclassifications (towards the runner-up)
+    r = CounterfactualAudit(max_samples=2, steps=40, lr=0.1, bounds=(0.0, 1.0)).run(model, Probe(IMG, labels))
+    assert r.scalars["misclassified_rate"] == pytest.approx(3 / 12) and r.scalars["explained"] == 2.0
+    rows = r.tables["counterfactuals"]
+    assert [row["index"] for row in rows] == [1, 4] and [row["label"] for row in rows] == labels[[1, 4]].tolist()
+    assert r.scalars["success_rate"] == 1.0 and all(row["success"] for row in rows)
+    assert r.scalars["mean_l2"] == pytest.approx(sum(row["l2"] for row in rows) / 2)
+    img = r.images["counterfactuals"]
+    assert img.shape == (2, 1, 8, 26) and img.min() >= 0 and img.max() <= 1
+    x = IMG[1, 0]
+    assert torch.allclose(img[0, 0, :, :8], (x - x.min()) / (x.max() - x.min()), atol=0.05)  # input panel
+    diff = img[0, 0, :, 18:] - 0.5
+    assert diff.abs().max() == pytest.approx(0.5)  # the largest change is drawn at full scale
+    json.dumps(r.to_dict(), allow_nan=False)
+
+
+def test_counterfactual_audit_tabular_and_nothing_to_explain():
+    model = seeded(MLP(4, (8,), 3), 0).eval()
+    x = torch.randn(10, 4, generator=torch.Generator().manual_seed(2))
+    pred = model(x).argmax(1)
+    r = CounterfactualAudit(steps=5).run(model, Probe(x, pred))
+    assert r.scalars == {"misclassified_rate": 0.0, "explained": 0.0} and not r.tables
+    labels = pred.clone()
+    labels[0] = (pred[0] + 1) % 3
+    r = CounterfactualAudit(steps=150, lr=0.05).run(model, Probe(x, labels))
+    assert "changes" in r.tables["counterfactuals"][0] and not r.images
+
+
+def test_audits_leave_no_trace():
+    model = seeded(DigitsCNN(channels=(4, 6), hidden=8, dropout=0.2), 0).train()
+    params = [p.detach().clone() for p in model.parameters()]
+    probe = Probe(IMG, torch.zeros(12, dtype=torch.long))
+    for audit in (CausalGraphAudit(["conv1", "conv2"], top_k=2, stability_resamples=1), LayerMapAudit(patch_size=4),
+                  CounterfactualAudit(max_samples=2, steps=5)):
+        audit.run(model, probe)
+    assert model.training and model.dropout.training and all_hook_counts(model) == 0
+    assert all(torch.equal(a, b) for a, b in zip(params, model.parameters()))
+    assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize(
+    ("factory", "match"),
+    [
+        (lambda: CausalGraphAudit([]), "Expected argument `layers`"),
+        (lambda: CausalGraphAudit(["a"], top_k=0), "Expected argument `top_k` to be an int >= 1 but got 0"),
+        (lambda: CausalGraphAudit(["a"], alpha=0), "Expected argument `alpha`"),
+        (lambda: CausalGraphAudit(["a"], stability_resamples=-1), "stability_resamples"),
+        (lambda: CausalGraphAudit(["a"], noise=-0.1), "noise"),
+        (lambda: LayerMapAudit(feature_mask=torch.zeros(1, 4, dtype=torch.long), patch_size=2), "at most one"),
+        (lambda: LayerMapAudit(patch_size=0), "patch_size"),
+        (lambda: LayerMapAudit(threshold=2.0), "threshold"),
+        (lambda: LayerMapAudit(layers="conv1"), "Expected argument `layers`"),
+        (lambda: CounterfactualAudit(max_samples=0), "max_samples"),
+        (lambda: CounterfactualAudit(steps=0), "steps"),
+        (lambda: CounterfactualAudit(l1=-1.0), "l1"),
+        (lambda: CounterfactualAudit(lr=0.0), "lr"),
+    ],
+)
+def test_bad_configuration(factory, match):
+    with pytest.raises(ValueError, match=match):
+        factory()
+
+
+def test_validate_catches_bad_setups():
+    model = DigitsCNN(channels=(4, 6), hidden=8)
+    with pytest.raises(ValueError, match="Unknown module name 'convx'"):
+        CausalGraphAudit(["convx"]).validate(model, Probe(IMG))
+    with pytest.raises(ValueError, match="Unknown module name"):
+        LayerMapAudit(layers=["nope"]).validate(model, Probe(IMG))
+    with pytest.raises(ValueError, match="patch_size"):
+        LayerMapAudit(patch_size=2).validate(MLP(4), Probe(torch.rand(3, 4)))
+    with pytest.raises(ValueError, match="needs probe labels"):
+        CounterfactualAudit().validate(model, Probe(IMG))
+    with pytest.raises(ValueError, match="tuple probe"):
+        CounterfactualAudit().validate(model, Probe((IMG, IMG), torch.zeros(12, dtype=torch.long)))
+
+
+def test_figures_from_exports():
+    r = CausalGraphAudit(["a", "b"], top_k=3, stability_resamples=0).run(Planted(), Probe(_inputs()))
+    fig = graph_figure(r.graphs["causal_graph"])
+    ax = fig.axes[0]
+    assert len(ax.lines) == 6  # one line per edge
+    assert {line.get_color() for line in ax.lines} == {"tab:red"}
+    widths = sorted(line.get_linewidth() for line in ax.lines)
+    assert widths[-1] == pytest.approx(0.4 + 3.2)  # the strongest edge of a layer has |w| = 1
+    assert "faithfulness" in ax.get_title()
+    matplotlib.pyplot.close(fig)
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+    lm = LayerMapAudit().run(model, Probe(torch.randn(8, 4))).graphs["layer_map"]
+    fig = layer_map_figure(lm)
+    assert len(fig.axes) == 3 and "causal nodes" in fig.axes[1].get_title()
+    matplotlib.pyplot.close(fig)
+
+
+def test_tensorboard_renderer_draws_graph_and_layer_map(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    from lightning_causal.reporting.tensorboard import TensorBoardRenderer
+
+    model = Planted()
+    results = [CausalGraphAudit(["a", "b"], top_k=3, stability_resamples=0).run(model, Probe(_inputs())),
+               LayerMapAudit().run(model, Probe(_inputs()))]
+    writer = SummaryWriter(str(tmp_path))
+    try:
+        TensorBoardRenderer().render(writer, 0, results, None)
+    finally:
+        writer.close()
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tmp_path))
+    acc.Reload()
+    assert {"causal/causal_graph/graphs/causal_graph", "causal/layer_map/graphs/layer_map"} <= set(acc.Tags()["images"])

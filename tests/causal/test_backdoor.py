@@ -1,0 +1,268 @@
+"""Backdoor core: Trigger, ASR, MAD anomaly index, Neural Cleanse, suspect units, poisoning."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from lightning_causal.causal.backdoor import (
+    MAD_CONSISTENCY,
+    Trigger,
+    attack_success_rate,
+    mad_anomaly_index,
+    neural_cleanse,
+    reverse_engineer_triggers,
+    suspect_units,
+    trigger_effect,
+)
+from lightning_causal.causal.poisoning import patch_trigger, poison
+from lightning_causal.models import load_digits_tensors
+from tests.helpers.models import all_hook_counts
+
+TARGET = 3
+
+
+def train_poisoned_mlp(rate: float = 0.1, seed: int = 0, steps: int = 300):
+    """An MLP on digits where ``rate`` of the training images carry a 2x2 top-left patch -> class 3."""
+    xt, yt, xv, yv = load_digits_tensors()
+    trig = patch_trigger((1, 8, 8), 2, "top_left", 1.0, TARGET)
+    xp, yp, _ = poison(xt, yt, trig, rate, torch.Generator().manual_seed(1))
+    g = torch.Generator().manual_seed(seed)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) / p.shape[-1] ** 0.5)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(steps):
+        idx = torch.randint(len(yp), (128,), generator=g)
+        loss = F.cross_entropy(model(xp[idx]), yp[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.zero_grad(set_to_none=True)
+    return model.eval(), trig, (xt, yt, xv, yv)
+
+
+@pytest.fixture(scope="module")
+def poisoned():
+    return train_poisoned_mlp()
+
+
+# ----------------------------------------------------------------------------- Trigger / ASR
+def test_trigger_apply_exact():
+    mask = torch.tensor([[[0.0, 1.0], [0.5, 0.0]]])
+    pattern = torch.tensor([[[9.0, 2.0], [4.0, 9.0]]])
+    t = Trigger(mask, pattern, target=0)
+    x = torch.tensor([[[[1.0, 1.0], [2.0, 3.0]]], [[[0.0, 5.0], [6.0, 7.0]]]])
+    expected = torch.tensor([[[[1.0, 2.0], [3.0, 3.0]]], [[[0.0, 2.0], [5.0, 7.0]]]])
+    assert torch.equal(t.apply(x), expected)
+    assert t.norm == 1.5
+
+
+def test_trigger_broadcasts_a_spatial_mask_over_channels():
+    t = patch_trigger((3, 4, 4), size=1, position=(1, 2), value=torch.tensor([1.0, 2.0, 3.0]).view(3, 1, 1), target=1)
+    out = t.apply(torch.zeros(2, 3, 4, 4))
+    assert out[:, :, 1, 2].tolist() == [[1.0, 2.0, 3.0]] * 2 and float(out.sum()) == 12.0
+
+
+def test_attack_success_rate_exact():
+    model = nn.Linear(2, 3, bias=False)  # logits = x @ W.T, class = argmax of (x0, x1, 0)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]))
+    t = Trigger(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 2.0]), target=1)
+    x = torch.tensor([[1.0, 0.0], [3.0, 0.0], [-1.0, -1.0], [5.0, 5.0], [0.0, 0.0]])
+    y = torch.tensor([0, 0, 2, 1, 2])  # row 3 is the target class: excluded
+    # triggered: (1,2)->1 hit, (3,2)->0 miss, (-1,2)->1 hit, (0,2)->1 hit  => 3 of 4
+    assert attack_success_rate(model, x, y, t) == 0.75
+    assert attack_success_rate(model, x, y, t, max_batch_size=1) == 0.75
+    assert torch.equal(trigger_effect(model, x[:2], t), torch.tensor([2.0, 2.0]))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "err", "match"),
+    [
+        (dict(mask=torch.tensor([0.0, 1.5]), pattern=torch.zeros(2), target=0), ValueError, "values in \\[0, 1\\]"),
+        (dict(mask=torch.zeros(2), pattern=torch.zeros(2), target=-1), ValueError, "target.*>= 0"),
+        (dict(mask=torch.zeros(2), pattern=torch.zeros(2), target=1.0), TypeError, "target"),
+        (dict(mask=torch.zeros(2), pattern=torch.zeros(3), target=0), ValueError, "broadcastable"),
+        (dict(mask=torch.zeros(2, dtype=torch.long), pattern=torch.zeros(2), target=0), TypeError, "mask"),
+        (dict(mask=torch.zeros(2), pattern=torch.tensor([float("nan"), 0.0]), target=0), ValueError, "pattern"),
+    ],
+)
+def test_trigger_rejects_bad_arguments(kwargs, err, match):
+    with pytest.raises(err, match=match):
+        Trigger(**kwargs)
+
+
+def test_bad_inputs_give_clear_errors():
+    t = Trigger(torch.zeros(1, 4, 4), torch.ones(1, 4, 4), target=5)
+    with pytest.raises(ValueError, match="mask.*broadcast to one input of shape \\[1, 8, 8\\]"):
+        t.apply(torch.zeros(2, 1, 8, 8))
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    x = torch.zeros(4, 1, 4, 4)
+    with pytest.raises(ValueError, match="target.*\\[0, 2\\].*got 5"):
+        attack_success_rate(model, x, torch.zeros(4, dtype=torch.long), t)
+    with pytest.raises(ValueError, match="whose true class is not the target"):
+        attack_success_rate(model, x, torch.full((4,), 5), t)
+    with pytest.raises(ValueError, match="`y`"):
+        attack_success_rate(model, x, torch.zeros(3, dtype=torch.long), t)
+    with pytest.raises(ValueError, match="`num_classes` to be an int >= 2"):
+        neural_cleanse(model, x, 1)
+    with pytest.raises(ValueError, match="`num_classes` to match the model's 3 outputs"):
+        neural_cleanse(model, x, 4, steps=1)
+    with pytest.raises(ValueError, match="`target_asr`"):
+        neural_cleanse(model, x, 3, target_asr=1.5)
+    with pytest.raises(ValueError, match="`steps`"):
+        neural_cleanse(model, x, 3, steps=0)
+    with pytest.raises(TypeError, match="`generator`"):
+        neural_cleanse(model, x, 3, generator=0)
+    with pytest.raises(ValueError, match="Unknown module name"):
+        suspect_units(model, x, Trigger(torch.zeros(1, 4, 4), torch.ones(1, 4, 4), 1), "fc9")
+    with pytest.raises(ValueError, match="`num_values`"):
+        suspect_units(model, x, Trigger(torch.zeros(1, 4, 4), torch.ones(1, 4, 4), 1), "1", num_values=1)
+
+
+# ----------------------------------------------------------------------------- MAD
+def test_mad_anomaly_index_hand_computation():
+    v = torch.tensor([1.0, 10.0, 11.0, 12.0, 13.0])  # median 11, |dev| = 10,1,0,1,2 -> MAD 1
+    expected = torch.tensor([10.0, 1.0, 0.0, -1.0, -2.0]) / 1.4826
+    assert torch.allclose(mad_anomaly_index(v), expected)
+    assert torch.allclose(mad_anomaly_index(v, side="high"), -expected)
+    assert torch.allclose(mad_anomaly_index(v, side="both"), expected.abs())
+    even = torch.tensor([1.0, 2.0, 3.0, 10.0])  # median 2.5 (mean of the middle two), MAD 1.0
+    assert torch.allclose(mad_anomaly_index(even, side="high"), torch.tensor([-1.5, -0.5, 0.5, 7.5]) / 1.4826)
+    # against numpy on random data
+    r = torch.rand(11, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    med = np.median(r.numpy())
+    ref = (med - r.numpy()) / (MAD_CONSISTENCY * np.median(np.abs(r.numpy() - med)))
+    assert np.allclose(mad_anomaly_index(r).numpy(), ref)
+
+
+def test_mad_anomaly_index_zero_mad_falls_back_to_mean_deviation():
+    idx = mad_anomaly_index(torch.tensor([1.0, 1.0, 1.0, 5.0]), side="high")  # MAD 0, mean |dev| 1
+    assert torch.allclose(idx, torch.tensor([0.0, 0.0, 0.0, 4.0 / 1.4826]))
+    assert torch.equal(mad_anomaly_index(torch.ones(3)), torch.zeros(3))
+
+
+@pytest.mark.parametrize(("values", "side", "match"), [
+    (torch.tensor([1.0]), "low", "at least 2"), (torch.tensor([1.0, float("nan")]), "low", "finite"),
+    (torch.ones(3), "up", "side"),
+])
+def test_mad_anomaly_index_rejects_bad_input(values, side, match):
+    with pytest.raises(ValueError, match=match):
+        mad_anomaly_index(values, side=side)
+
+
+# ----------------------------------------------------------------------------- Neural Cleanse
+def test_poisoned_model_has_a_working_backdoor(poisoned):
+    model, trig, (_, _, xv, yv) = poisoned
+    assert attack_success_rate(model, xv, yv, trig) > 0.95
+    with torch.no_grad():
+        assert (model(xv).argmax(1) == yv).float().mean() > 0.9
+
+
+def test_reverse_engineering_flags_the_target_and_leaves_no_trace(poisoned):
+    model, _, (_, _, xv, _) = poisoned
+    model.train()
+    rng = torch.get_rng_state()
+    res = neural_cleanse(model, xv[:128], 10, steps=150, batch_size=32, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert res.flagged[:1] == [TARGET] and float(res.anomaly_index[TARGET]) >= 2
+    assert float(res.mask_norms[TARGET]) < 0.5 * float(res.mask_norms.median())
+    assert res.attack_rates[TARGET] > 0.9
+    assert all(p.grad is None and p.requires_grad for p in model.parameters())
+    assert model.training and all_hook_counts(model) == 0
+    model.eval()
+
+
+def test_reverse_engineering_is_deterministic_and_batching_invariant(poisoned):
+    model, _, (_, _, xv, _) = poisoned
+
+    def run(**kw):
+        return reverse_engineer_triggers(model, xv[:64], 10, steps=30, generator=torch.Generator().manual_seed(3), **kw)
+
+    (t1, i1), (t2, i2) = run(), run()
+    assert all(torch.equal(a.mask, b.mask) and torch.equal(a.pattern, b.pattern) for a, b in zip(t1, t2))
+    assert torch.equal(i1, i2)
+    t3, i3 = run(max_batch_size=128)  # two classes per forward pass, same random draws
+    assert torch.allclose(torch.stack([t.mask for t in t1]), torch.stack([t.mask for t in t3]), atol=1e-3)
+    assert [t.target for t in t1] == list(range(10)) and t1[0].mask.shape == (1, 8, 8)
+
+
+def test_reverse_engineering_works_under_no_grad_and_inference_mode(poisoned):
+    model, _, (_, _, xv, _) = poisoned
+    with torch.inference_mode():
+        x = xv[:32].clone()
+        triggers, index = reverse_engineer_triggers(model, x, 10, steps=3)
+    assert len(triggers) == 10 and torch.isfinite(index).all()
+
+
+# ----------------------------------------------------------------------------- suspect units
+def planted_model() -> nn.Sequential:
+    """Unit 0 of layer "1" detects x3 > 1.5 (the trigger); it feeds only unit 4 of layer "3",
+    which pushes logit 1 (the target). The other units read x0..x2."""
+    m = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 6), nn.ReLU(), nn.Linear(6, 2))
+    with torch.no_grad():
+        m[0].weight.copy_(torch.tensor([[0, 0, 0, 1.0], [1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [1, 1, 0, 0]]))
+        m[0].bias.copy_(torch.tensor([-1.5, 0, 0, 0, 0]))
+        w = torch.zeros(6, 5)
+        w[0, 1] = w[1, 2] = w[2, 3] = w[3, 4] = w[5, 1] = w[5, 2] = 1.0
+        w[4, 0] = 3.0
+        m[2].weight.copy_(w)
+        m[2].bias.zero_()
+        m[4].weight.copy_(torch.tensor([[1.0, 1, 1, 1, 0, 1], [0.5, 0.5, 0.5, 0.5, 2.0, 0.5]]))
+        m[4].bias.zero_()
+    return m
+
+
+def test_suspect_units_find_the_units_a_planted_detector_feeds():
+    model = planted_model()
+    x = torch.rand(64, 4, generator=torch.Generator().manual_seed(0))
+    trig = Trigger(torch.tensor([0.0, 0, 0, 1]), torch.tensor([0.0, 0, 0, 4.0]), target=1)
+    assert attack_success_rate(model, x, torch.zeros(64, dtype=torch.long), trig) == 1.0
+    rng = torch.get_rng_state()
+    deep = suspect_units(model, x, trig, "3")
+    # unit 4 moves from 0 to 3 * 2.5 = 7.5 under the trigger, and logit 1 reads it with weight 2
+    assert deep.flagged == [4]
+    assert torch.allclose(deep.score, torch.tensor([0.0, 0, 0, 0, 15.0, 0]))
+    assert torch.allclose(deep.effect_clean, deep.score)  # the readout is linear: same on clean inputs
+    shallow = suspect_units(model, x, trig, "1", max_batch_size=7)
+    assert shallow.flagged == [0] and torch.isclose(shallow.score[0], torch.tensor(15.0))
+    assert torch.equal(torch.get_rng_state(), rng) and all_hook_counts(model) == 0
+
+
+def test_suspect_units_on_a_trained_poisoned_model(poisoned):
+    model, trig, (_, _, xv, _) = poisoned
+    su = suspect_units(model, xv[:128], trig, "2")
+    assert su.ranking()[0] == int(su.score.argmax()) and su.anomaly_index.argmax() == su.score.argmax()
+    # clamping the top-ranked half to clean means cuts the (distributed) backdoor more than the bottom half
+    from lightning_causal.causal.interventions import MeanOf, capture, intervene
+
+    with capture(model, ["2"]) as acts:
+        model(xv[:128])
+    y0 = torch.full((128,), 0)
+    asr = {}
+    for name, units in (("top", su.ranking()[:16]), ("bottom", su.ranking()[-16:])):
+        with intervene(model, {"2": MeanOf(acts["2"], units=units)}):
+            asr[name] = attack_success_rate(model, xv[:128], y0, trig)
+    assert asr["top"] < asr["bottom"] - 0.2
+
+
+# ----------------------------------------------------------------------------- poisoning
+def test_poison_stamps_and_relabels_a_share_of_non_target_samples():
+    x, y = torch.zeros(20, 1, 4, 4), torch.arange(20) % 4
+    t = patch_trigger((1, 4, 4), 2, "bottom_left", 1.0, target=2)
+    rng = torch.get_rng_state()
+    xp, yp, hit = poison(x, y, t, 0.25, torch.Generator().manual_seed(0))
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert int(hit.sum()) == 5 and (y[hit] != 2).all() and (yp[hit] == 2).all() and torch.equal(yp[~hit], y[~hit])
+    assert torch.equal(xp[hit][:, 0, 2:, :2], torch.ones(5, 2, 2)) and float(xp[~hit].sum()) == 0.0
+    with pytest.raises(ValueError, match="`rate`"):
+        poison(x, y, t, 1.5)
+    with pytest.raises(ValueError, match="non-target samples"):
+        poison(x, y, t, 0.9)
+    with pytest.raises(ValueError, match="`size`"):
+        patch_trigger((1, 4, 4), 5)
+    with pytest.raises(ValueError, match="`position`"):
+        patch_trigger((1, 4, 4), 2, "middle")

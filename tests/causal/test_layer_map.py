@@ -1,0 +1,152 @@
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal.causal.effects import input_effects
+from lightning_causal.causal.groups import patch_mask
+from lightning_causal.causal.layer_map import LayerCausalMap, layer_causal_map, linear_cka
+from tests.helpers.models import DigitsCNN, all_hook_counts, seeded
+
+
+class Dup(nn.Module):
+    """l1 -> l2 = 2 Q l1 + 1 (an orthogonal, scaled copy: CKA 1) -> relu -> l3 -> relu -> l4."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.l1, self.l2, self.l3, self.l4 = nn.Linear(8, 16), nn.Linear(16, 16), nn.Linear(16, 16), nn.Linear(16, 3)
+        with torch.no_grad():
+            for lin in (self.l1, self.l3, self.l4):
+                lin.weight.copy_(torch.randn(lin.weight.shape, generator=g) / lin.weight.shape[1] ** 0.5)
+                lin.bias.copy_(torch.randn(lin.bias.shape, generator=g) * 0.5)
+            q, _ = torch.linalg.qr(torch.randn(16, 16, generator=g))
+            self.l2.weight.copy_(2 * q)
+            self.l2.bias.fill_(1.0)
+
+    def forward(self, x):
+        return self.l4(torch.relu(self.l3(torch.relu(self.l2(self.l1(x))))))
+
+
+X = torch.randn(32, 8, generator=torch.Generator().manual_seed(1))
+COLS = torch.arange(8).unsqueeze(0)
+
+
+def _profiles(model, x, layer, baseline=0.0):
+    """Reference: Δ_layer for every (group, sample), one intervention at a time."""
+    acts = {}
+    handle = dict(model.named_modules())[layer].register_forward_hook(lambda m, i, o: acts.__setitem__("h", o.detach()))
+    try:
+        model(x)
+        clean = acts["h"]
+        rows = []
+        for g in range(x.shape[1]):
+            xg = x.clone()
+            xg[:, g] = baseline
+            model(xg)
+            rows.append(clean - acts["h"])
+    finally:
+        handle.remove()
+    return torch.cat(rows)  # group-major rows, like the map
+
+
+def test_duplicated_layers_merge_and_distinct_layers_stay_apart():
+    m = layer_causal_map(Dup(), X, COLS, max_rows=None)
+    assert m.layers == ["l1", "l2", "l3", "l4"]
+    assert list(m.nodes) == ["<input>", "l1..l2", "l3", "l4", "<output>"]
+    assert m.nodes["l1..l2"] == ["l1", "l2"]
+    assert float(m.cka[0, 1]) == pytest.approx(1.0, abs=1e-6)
+    assert float(m.cka[1, 2]) < 0.9 and float(m.cka[2, 3]) < 0.9
+    assert [(s, t) for s, t, _ in m.edges] == [("<input>", "l1..l2"), ("l1..l2", "l3"), ("l3", "l4"), ("l4", "<output>")]
+
+
+def test_cka_matches_reference_on_explicit_profiles():
+    model = Dup()
+    m = layer_causal_map(model, X, COLS, max_rows=None)
+    with torch.no_grad():
+        prof = {name: _profiles(model, X, name) for name in m.layers}
+    for i, a in enumerate(m.layers):
+        for j, b in enumerate(m.layers):
+            assert float(m.cka[i, j]) == pytest.approx(linear_cka(prof[a], prof[b]), abs=1e-6)
+    # relative response of l3: E||Δ|| / E||h||
+    h3 = model.l3(torch.relu(model.l2(model.l1(X)))).detach()
+    assert float(m.response[2]) == pytest.approx(float(prof["l3"].norm(dim=1).mean() / h3.norm(dim=1).mean()), rel=1e-5)
+
+
+def test_linear_cka_reference_values():
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.randn(50, 4, generator=g), torch.randn(50, 6, generator=g)
+    xc, yc = (x - x.mean(0)).double(), (y - y.mean(0)).double()
+    kx, ky = xc @ xc.T, yc @ yc.T  # Gram (HSIC) form
+    ref = float((kx * ky).sum() / (kx.norm() * ky.norm()))
+    assert linear_cka(x, y) == pytest.approx(ref, rel=1e-9)
+    assert linear_cka(x, 3 * x + 1) == pytest.approx(1.0)
+    assert linear_cka(torch.ones(5, 2), x[:5]) != linear_cka(torch.ones(5, 2), x[:5])  # NaN for a constant
+    with pytest.raises(ValueError, match="same rows"):
+        linear_cka(x, y[:10])
+
+
+def test_output_group_effects_equal_input_effects():
+    model = Dup()
+    m = layer_causal_map(model, X, COLS, max_rows=None, baseline=0.5)
+    ref = input_effects(model, X, COLS, baseline=0.5).abs().mean(0)
+    torch.testing.assert_close(m.group_effects["<output>"].float(), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_threshold_extremes():
+    assert list(layer_causal_map(Dup(), X, COLS, threshold=0.0).nodes) == ["<input>", "l1..l4", "<output>"]
+    assert list(layer_causal_map(Dup(), X, COLS, threshold=1.0 - 1e-9).nodes)[1] == "l1..l2"
+
+
+def test_row_subset_is_deterministic_and_close_on_cnn():
+    model = seeded(DigitsCNN(channels=(4, 6), hidden=12), 0).eval()
+    x = torch.rand(12, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    mask = patch_mask((1, 8, 8), 4)  # 4 groups -> 48 rows
+    full = layer_causal_map(model, x, mask, layers=["conv1", "conv2", "fc1"], max_rows=None, max_batch_size=5)
+    sub1 = layer_causal_map(model, x, mask, layers=["fc1", "conv1", "conv2"], max_rows=30, seed=1)
+    sub2 = layer_causal_map(model, x, mask, layers=["conv1", "conv2", "fc1"], max_rows=30, seed=1)
+    assert full.layers == sub1.layers == ["conv1", "conv2", "fc1"]  # sorted into forward order
+    torch.testing.assert_close(sub1.cka, sub2.cka)
+    assert (sub1.cka - full.cka).abs().max() < 0.2
+    assert all_hook_counts(model) == 0
+
+
+def test_default_layers_and_modes_restored():
+    model = DigitsCNN(channels=(3, 4), hidden=8, dropout=0.3).train()
+    m = layer_causal_map(model, torch.rand(4, 1, 8, 8), patch_mask((1, 8, 8), 4))
+    assert m.layers == ["conv1", "conv2", "fc1", "fc2"]
+    assert model.training and model.dropout.training and all_hook_counts(model) == 0
+
+
+def test_export_round_trip():
+    m = layer_causal_map(Dup(), X, COLS)
+    d = json.loads(json.dumps(m.to_dict(), allow_nan=False))
+    assert d["kind"] == "layer_map"
+    back = LayerCausalMap.from_dict(d)
+    assert back.to_dict() == d
+    assert back.nodes == m.nodes and back.edges == m.edges
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"threshold": 1.5}, ValueError, "Expected argument `threshold`"),
+        ({"max_rows": 1}, ValueError, "Expected argument `max_rows`"),
+        ({"seed": -1}, ValueError, "Expected argument `seed`"),
+        ({"layers": ["l1", "nope"]}, ValueError, "Unknown module name 'nope'"),
+        ({"layers": []}, ValueError, "at least one module"),
+        ({"feature_mask": COLS.float()}, TypeError, "integer group ids"),
+    ],
+)
+def test_bad_arguments(kwargs, error, match):
+    args = {"feature_mask": COLS} | kwargs
+    with pytest.raises(error, match=match):
+        layer_causal_map(Dup(), X, **args)
+
+
+def test_bad_model_and_data():
+    with pytest.raises(ValueError, match=r"returning \[N, outputs\]"):
+        layer_causal_map(nn.Sequential(nn.Conv2d(1, 2, 1)), torch.rand(2, 1, 3, 3), patch_mask((1, 3, 3), 3), layers=["0"])
+    with pytest.raises(ValueError, match="kind 'layer_map'"):
+        LayerCausalMap.from_dict({"kind": "causal_graph"})
