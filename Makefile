@@ -37,6 +37,11 @@ docs: setup
 bench: setup
 	$(PY) benchmarks/bench_engine.py
 	$(PY) benchmarks/bench_callback.py
+	$(PY) benchmarks/bench_captum.py
+	$(PY) benchmarks/bench_sobol.py
+	$(PY) benchmarks/bench_graph.py
+	$(PY) benchmarks/bench_repair.py
+	$(PY) benchmarks/bench_backdoor.py
 
 clean:
 	rm -rf site runs lightning_logs .pytest_cache

@@ -215,7 +215,12 @@ class CounterfactualAudit(Audit):
 
     Args:
         max_samples: misclassified samples explained (the first ones of the probe).
-        l1, l2, steps, lr, bounds, mask: see ``counterfactual_explanation``.
+        l1: L1 proximity weight (see ``counterfactual_explanation``).
+        l2: squared L2 proximity weight.
+        steps: optimisation steps.
+        lr: Adam learning rate.
+        bounds: optional ``(low, high)`` input bounds.
+        mask: optional mask of mutable features.
         name: tag of the audit (default ``"counterfactual"``).
 
     Examples:

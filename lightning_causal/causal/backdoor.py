@@ -559,9 +559,12 @@ def suspect_units(
     are not moved by the trigger at all, so the MAD is small and 2 flags too many in wide layers).
 
     Args:
-        model: the classifier. x_clean: clean inputs ``[N, ...]``. trigger: the (known or
-        reverse-engineered) trigger. layer: module name; its output is ``[N, U, ...]`` with U >= 2.
-        num_values: grid size K (>= 2). threshold: anomaly index that flags a unit.
+        model: the classifier.
+        x_clean: clean inputs ``[N, ...]``.
+        trigger: the (known or reverse-engineered) trigger.
+        layer: module name; its output is ``[N, U, ...]`` with U >= 2.
+        num_values: grid size K (>= 2).
+        threshold: anomaly index that flags a unit.
         max_batch_size: rows per forward pass.
 
     Examples:

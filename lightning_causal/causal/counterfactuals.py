@@ -148,7 +148,8 @@ def counterfactual_explanation(
         model: a classifier returning logits ``[N, classes]``.
         inputs: a tensor ``[N, ...]``.
         target_class: the class to reach, an int or ``[N]`` indices.
-        l1, l2: weights of the L1 and squared L2 proximity terms.
+        l1: weight of the L1 proximity term.
+        l2: weight of the squared L2 proximity term.
         mask: mutable features (nonzero = may change), broadcastable to ``inputs``.
         bounds: ``(low, high)`` scalars or tensors broadcastable to one input.
         steps: optimisation steps.

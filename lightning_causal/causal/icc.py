@@ -178,7 +178,7 @@ def intrinsic_causal_contributions(
         ValueError: bad ``n``/``n_bootstrap``/``confidence``, ``shapley`` with more than 10 nodes,
             a multi-output model without ``target``, non-finite outputs.
 
-    Example:
+    Examples:
         >>> class Roots:  # two independent standard-normal root nodes
         ...     columns = ["a", "b"]
         ...     def sample_noise(self, n, generator=None):

@@ -273,7 +273,7 @@ def class_probability(
         ValueError: neither or both of ``target`` and ``reference``, or a negative ``target``.
         TypeError: ``model`` not an ``nn.Module``.
 
-    Example:
+    Examples:
         >>> model = nn.Linear(2, 3)
         >>> f = class_probability(model, target=1)
         >>> f(torch.zeros(4, 2)).shape

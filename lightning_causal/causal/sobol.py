@@ -375,7 +375,7 @@ def sobol_indices(
             shape or not finite, or non-finite outputs of ``func``.
         TypeError: a sampler that is neither an inverse-CDF object nor a callable.
 
-    Example:
+    Examples:
         >>> from lightning_causal.causal.samplers import UniformCube
         >>> r = sobol_indices(lambda x: x[:, 0] + 2 * x[:, 1], UniformCube(2), n=1024)
         >>> [round(v, 2) for v in r.first.tolist()], [round(v, 2) for v in r.total.tolist()]
