@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor, nn
 
-__all__ = ["audit_mode", "gather_target", "resolve_target", "rng_preserved", "as_tuple"]
+__all__ = ["frozen_params", "audit_mode", "gather_target", "resolve_target", "rng_preserved", "as_tuple"]
 
 Target = int | Tensor | None
 
@@ -123,3 +123,17 @@ def resolve_target(outputs: Tensor, target: Target) -> Tensor:
 def gather_target(outputs: Tensor, target_idx: Tensor) -> Tensor:
     """``outputs[i, target_idx[i]]`` for every row ``i``."""
     return _as_logits(outputs).gather(1, target_idx.view(-1, 1)).squeeze(1)
+
+
+@contextlib.contextmanager
+def frozen_params(model: nn.Module) -> Iterator[None]:
+    """Parameters stop requiring grad (so optimising inputs writes no ``.grad``); flags restored on exit."""
+    params = list(model.parameters())
+    flags = [p.requires_grad for p in params]
+    try:
+        for p in params:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)

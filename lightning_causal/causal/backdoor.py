@@ -8,8 +8,6 @@ model maps stamped inputs to the trigger's ``target`` class whatever their conte
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -17,7 +15,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from lightning_causal.causal._batching import check_max_batch_size, map_rows, rows_per_pass
-from lightning_causal.causal._state import audit_mode
+from lightning_causal.causal._state import audit_mode, frozen_params
 from lightning_causal.causal.effects import unit_effects
 from lightning_causal.causal.interventions import SetTo, capture, resolve_module
 
@@ -255,18 +253,6 @@ class ReversedTriggers:
         self.flagged = [c for c in order if float(self.anomaly_index[c]) >= self.threshold]
 
 
-@contextlib.contextmanager
-def _frozen(model: nn.Module) -> Iterator[None]:
-    """Parameters without ``requires_grad`` (no ``.grad`` accumulates); flags restored on exit."""
-    params = list(model.parameters())
-    flags = [p.requires_grad for p in params]
-    try:
-        for p in params:
-            p.requires_grad_(False)
-        yield
-    finally:
-        for p, flag in zip(params, flags):
-            p.requires_grad_(flag)
 
 
 def _positive_int(value: object, name: str) -> int:
@@ -449,7 +435,7 @@ def neural_cleanse(
         batches = torch.randint(n, (steps, b), generator=g).to(dev)
         theta_m = _init_theta((num_classes, *mshape), g, dev).to(x.dtype)
         theta_p = _init_theta((num_classes, *x.shape[1:]), g, dev).to(x.dtype)
-        with audit_mode(model, grad=True), _frozen(model), torch.enable_grad():
+        with audit_mode(model, grad=True), frozen_params(model), torch.enable_grad():
             with torch.no_grad():
                 pred = _logits(model, x, mbs)
             if pred.shape[1] != num_classes:

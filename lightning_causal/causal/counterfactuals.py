@@ -7,14 +7,12 @@ valid counterfactual so far.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal._state import audit_mode, resolve_target
+from lightning_causal.causal._state import audit_mode, frozen_params, resolve_target
 
 __all__ = ["Counterfactuals", "counterfactual_explanation"]
 
@@ -56,18 +54,6 @@ class Counterfactuals:
                 "sparsity": mean(self.sparsity)}
 
 
-@contextlib.contextmanager
-def _frozen(model: nn.Module) -> Iterator[None]:
-    """Parameters stop requiring grad (so no ``.grad`` is touched); restored on exit."""
-    params = list(model.parameters())
-    flags = [p.requires_grad for p in params]
-    try:
-        for p in params:
-            p.requires_grad_(False)
-        yield
-    finally:
-        for p, f in zip(params, flags):
-            p.requires_grad_(f)
 
 
 def _bounds(bounds: tuple | None, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -177,7 +163,7 @@ def counterfactual_explanation(
         raise TypeError("Expected argument `inputs` to be a floating tensor [N, ...]")
     lo, hi = _bounds(bounds, inputs)
     mutable = _mutable(mask, inputs)
-    with torch.inference_mode(False), audit_mode(model), _frozen(model):
+    with torch.inference_mode(False), audit_mode(model), frozen_params(model):
         x = inputs.detach().clone()  # a normal tensor even if `inputs` was made under inference_mode
         logits = model(x)
         if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.shape[1] < 2:
