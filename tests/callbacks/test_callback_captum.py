@@ -1,0 +1,56 @@
+"""CaptumBaseline inside the callback: training stays bit-identical, TensorBoard shows both sides."""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from lightning_causal import CaptumBaseline, CausalAuditCallback
+from tests.helpers.lit import loaders, small_module, trainer
+from tests.helpers.models import all_hook_counts
+
+METHODS = ("IntegratedGradients", "Saliency", "GradientShap", "NoiseTunnel(Saliency)")
+
+
+def _fit(tmp_path, with_callback: bool, logger=False):
+    pl.seed_everything(5, verbose=False)
+    module = small_module()
+    cbs = [CausalAuditCallback([CaptumBaseline(methods=METHODS, patch_size=4)], probe_size=12,
+                               report_dir=tmp_path / "r")] if with_callback else []
+    t = trainer(callbacks=cbs, max_epochs=2, logger=logger)
+    t.fit(module, *loaders())
+    return module, t, np.random.get_state()[1].copy()
+
+
+def test_training_bit_identical_with_captum_baseline(tmp_path):
+    a, _, np_a = _fit(tmp_path, False)
+    b, tb, np_b = _fit(tmp_path, True)
+    assert tb.callbacks[0].audited_epochs == [0, 1]
+    for (name, pa), (_, pb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(pa, pb), name
+    assert np.array_equal(np_a, np_b)  # GradientShap draws from NumPy's global RNG: restored
+    assert all_hook_counts(b) == 0
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in b.parameters())
+
+
+def test_captum_tags_and_images_in_tensorboard(tmp_path):
+    logger = TensorBoardLogger(tmp_path, name="", version="")
+    _, t, _ = _fit(tmp_path, True, logger=logger)
+    acc = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
+    acc.Reload()
+    scalars = set(acc.Tags()["scalars"])
+    for method in ("IntegratedGradients", "Saliency"):
+        for metric in ("spearman", "kendall", "deletion_auc", "insertion_auc", "stability"):
+            assert f"compare/{method}/{metric}" in scalars, (method, metric, sorted(scalars)[:20])
+    assert "causal/captum_baseline/deletion_auc" in scalars
+    assert "compare/IntegratedGradients/spearman" in t.callback_metrics
+    images = set(acc.Tags()["images"])
+    assert "causal/captum_baseline/maps/sample_0" in images
+    assert any("curves" in tag for tag in images)
+    grid = acc.Images("causal/captum_baseline/maps/sample_0")[-1]
+    assert grid.width > 4 * grid.height / 2  # input | causal | four methods side by side
+    layout = [tag for tag in acc.Tags()["tensors"] if "custom_scalars" in tag]
+    assert layout
