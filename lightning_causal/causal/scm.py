@@ -10,6 +10,7 @@ and the repair term (see :func:`resolve_counterfactual`).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
@@ -499,7 +500,8 @@ def resolve_counterfactual(counterfactual: object, sensitive: str | int | None) 
     if hasattr(counterfactual, "flip_counterfactual"):
         if isinstance(counterfactual, (AdditiveNoiseSCM, AttributeFlip)):
             counterfactual.index(sensitive)  # type: ignore[arg-type]  # fail early on a missing column
-        return lambda x: counterfactual.flip_counterfactual(x, sensitive)  # type: ignore[attr-defined]
+        # a partial of a bound method pickles (spawned DDP processes); a lambda would not
+        return functools.partial(counterfactual.flip_counterfactual, column=sensitive)  # type: ignore[attr-defined]
     if callable(counterfactual):
         return counterfactual  # type: ignore[return-value]
     raise TypeError(
