@@ -24,6 +24,7 @@ from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._timing import median_time  # noqa: E402
 from lightning_causal.audits.base import Probe  # noqa: E402
 from lightning_causal.audits.captum_baseline import CaptumBaseline, CompareSettings  # noqa: E402
 from lightning_causal.baselines import metrics as M  # noqa: E402
@@ -31,16 +32,6 @@ from lightning_causal.baselines.captum_methods import METHOD_NAMES, attribute  #
 from lightning_causal.causal.effects import input_effects  # noqa: E402
 from lightning_causal.causal.groups import patch_mask  # noqa: E402
 from lightning_causal.models import DigitsCNN, LightningClassifier, load_digits_tensors  # noqa: E402
-
-
-def median_time(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def train_epoch(model, opt, x, y, gen) -> None:

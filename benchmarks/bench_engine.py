@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
 import subprocess
 import sys
 import threading
@@ -30,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from captum.attr import FeatureAblation, LayerFeatureAblation  # noqa: E402
 
+from benchmarks._timing import median_time  # noqa: E402
 from lightning_causal.causal import input_effects, patch_mask, unit_effects  # noqa: E402
 from lightning_causal.models import DeepCNN, DigitsCNN, load_digits_tensors  # noqa: E402
 
@@ -39,14 +39,6 @@ MODELS = {
 }
 
 
-def _median_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def _setup(name: str, probe: int, patch: int):
@@ -78,12 +70,12 @@ def time_one(name: str, probe: int, patch: int, repeats: int) -> dict:
     out = {
         "model": name,
         "groups": g,
-        "ours_input": _median_time(lambda: input_effects(model, x, mask, target=target), repeats),
-        "captum_input": _median_time(captum_fa, repeats),
-        "limit_input": _median_time(limit, repeats),
-        "ours_unit": _median_time(lambda: unit_effects(model, x, layer, target=3), repeats),
-        "ours_unit_fallback": _median_time(lambda: unit_effects(model, x, layer, target=3, use_suffix=False), repeats),
-        "captum_unit": _median_time(captum_lfa, repeats),
+        "ours_input": median_time(lambda: input_effects(model, x, mask, target=target), repeats),
+        "captum_input": median_time(captum_fa, repeats),
+        "limit_input": median_time(limit, repeats),
+        "ours_unit": median_time(lambda: unit_effects(model, x, layer, target=3), repeats),
+        "ours_unit_fallback": median_time(lambda: unit_effects(model, x, layer, target=3, use_suffix=False), repeats),
+        "captum_unit": median_time(captum_lfa, repeats),
         "layer": layer,
     }
     return out

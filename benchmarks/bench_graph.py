@@ -13,9 +13,7 @@ Prints a markdown table.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -23,21 +21,12 @@ from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._timing import median_time  # noqa: E402
 from lightning_causal.causal.counterfactuals import counterfactual_explanation  # noqa: E402
 from lightning_causal.causal.graph import causal_graph, graph_stability  # noqa: E402
 from lightning_causal.causal.groups import patch_mask  # noqa: E402
 from lightning_causal.causal.layer_map import layer_causal_map  # noqa: E402
 from lightning_causal.models import DeepCNN, DigitsCNN, load_digits_tensors  # noqa: E402
-
-
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up (fx tracing, allocator)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def epoch(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -65,14 +54,14 @@ def main() -> None:
     print("| model | layers | epoch (s) | graph (s) | graph / epoch | graph + stability (s) | / epoch | layer map (s) | / epoch | 64 counterfactuals (s) | / epoch |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, model, layers in cases:
-        t_epoch = timed(lambda m=model: epoch(m, x, y), args.repeats)
+        t_epoch = median_time(lambda m=model: epoch(m, x, y), args.repeats)
         model.eval()
-        t_graph = timed(lambda m=model, ls=layers: causal_graph(m, probe, ls, top_k=8), args.repeats)
-        t_stab = timed(lambda m=model, ls=layers: graph_stability(m, probe, ls, top_k=8, resamples=2,
+        t_graph = median_time(lambda m=model, ls=layers: causal_graph(m, probe, ls, top_k=8), args.repeats)
+        t_stab = median_time(lambda m=model, ls=layers: graph_stability(m, probe, ls, top_k=8, resamples=2,
                                                                  reference=causal_graph(m, probe, ls, top_k=8)), args.repeats)
-        t_map = timed(lambda m=model: layer_causal_map(m, probe, mask), args.repeats)
+        t_map = median_time(lambda m=model: layer_causal_map(m, probe, mask), args.repeats)
         target = (model(probe[:64]).argmax(1) + 1) % 10
-        t_cf = timed(lambda m=model, t=target: counterfactual_explanation(m, probe[:64], t, bounds=(0.0, 1.0)), args.repeats)
+        t_cf = median_time(lambda m=model, t=target: counterfactual_explanation(m, probe[:64], t, bounds=(0.0, 1.0)), args.repeats)
         print(f"| {name} | {', '.join(layers)} | {t_epoch:.3f} | {t_graph:.3f} | {t_graph / t_epoch:.2f} | {t_stab:.3f} | "
               f"{t_stab / t_epoch:.2f} | {t_map:.3f} | {t_map / t_epoch:.2f} | {t_cf:.3f} | {t_cf / t_epoch:.2f} |")
 

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from SALib.analyze import sobol as salib_analyze  # noqa: E402
 from SALib.sample import sobol as salib_sample  # noqa: E402
 
+from benchmarks._timing import median_time  # noqa: E402
 from lightning_causal.audits.base import Probe  # noqa: E402
 from lightning_causal.audits.sobol import SobolAudit  # noqa: E402
 from lightning_causal.causal.samplers import UniformCube  # noqa: E402
@@ -72,14 +73,6 @@ FUNCTIONS = {
 }
 
 
-def _median_time(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def _error(s1, st, truth) -> float:
@@ -100,7 +93,7 @@ def compare_salib(name: str, n: int, repeats: int, seeds: int) -> dict:
     def ours(seed: int = 0):
         return sobol_indices(f_t, cube, n=n, n_bootstrap=100, seed=seed)
 
-    t_salib, t_ours = _median_time(salib, repeats), _median_time(ours, repeats)
+    t_salib, t_ours = median_time(salib, repeats), median_time(ours, repeats)
     err_salib = [_error(r["S1"], r["ST"], truth) for r in (salib(s) for s in range(seeds))]
     err_ours = [_error(r.first, r.total, truth) for r in (ours(s) for s in range(seeds))]
     return {"function": name, "N": n, "evals": (d + 2) * n, "salib_s": t_salib, "ours_s": t_ours,
@@ -155,7 +148,7 @@ def audit_cost(n: int, epochs: int) -> dict:
     t_epoch = statistics.median(epoch_times[1:])
     acc = float((model.eval()(xval).argmax(1) == yval).float().mean())
     audit, probe = SobolAudit(n=n, patch_size=2, target=3), Probe(xval[:256])
-    t_audit = _median_time(lambda: audit.run(model, probe), 3)
+    t_audit = median_time(lambda: audit.run(model, probe), 3)
     result = audit.run(model, probe)
     return {"n": n, "groups": result.meta["groups"], "rows": result.meta["n_evaluations"], "epoch_s": t_epoch,
             "audit_s": t_audit, "epochs": t_audit / t_epoch, "val_acc": acc,
