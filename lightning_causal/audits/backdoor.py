@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.audits.base import Audit, AuditResult, Probe
+from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.causal._state import audit_mode
 from lightning_causal.causal.backdoor import (
     Trigger,
@@ -91,9 +91,7 @@ class BackdoorAudit(Audit):
         super().__init__(name)
         if trigger is not None and not isinstance(trigger, Trigger):
             raise TypeError(f"Expected argument `trigger` to be None or a Trigger but got {type(trigger)}")
-        layers = [layers] if isinstance(layers, str) else list(layers)
-        if not all(isinstance(n, str) and n for n in layers):
-            raise ValueError(f"Expected argument `layers` to be a list of module names but got {layers!r}")
+        layers = layer_names(layers, allow_empty=True)
         if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2):
             raise ValueError(f"Expected argument `num_classes` to be None or an int >= 2 but got {num_classes!r}")
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold > 0:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ from torch import Tensor, nn
 
 SCHEMA_VERSION = 1
 
-__all__ = ["SCHEMA_VERSION", "Audit", "AuditResult", "Probe"]
+__all__ = ["SCHEMA_VERSION", "Audit", "AuditResult", "Probe", "layer_names"]
 
 
 @dataclass
@@ -144,6 +145,20 @@ class AuditResult:
             "curves": _jsonable(self.curves),
             "meta": _jsonable(self.meta),
         }
+
+
+def layer_names(layers: str | Sequence[str], allow_empty: bool = False) -> list[str]:
+    """Validate module names given as one string or a sequence; return them as a list.
+
+    Examples:
+        >>> layer_names("conv1"), layer_names(["conv1", "fc1"])
+        (['conv1'], ['conv1', 'fc1'])
+    """
+    names = [layers] if isinstance(layers, str) else layers
+    if not isinstance(names, Sequence) or (not names and not allow_empty) or not all(isinstance(n, str) and n for n in names):
+        kind = "a list" if allow_empty else "a non-empty list"
+        raise ValueError(f"Expected argument `layers` to be {kind} of module names but got {layers!r}")
+    return list(names)
 
 
 def _snake(name: str) -> str:

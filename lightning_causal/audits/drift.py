@@ -2,44 +2,31 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
+from lightning_causal.baselines.metrics import spearman as rank_correlation
+
 __all__ = ["spearman", "topk_jaccard", "importance_shift", "vector_drift"]
-
-
-def _ranks(v: Tensor) -> Tensor:
-    """Average ranks (ties share the mean of their positions)."""
-    v = v.double()
-    sorted_v, order = v.sort()
-    ranks = torch.empty_like(v)
-    ranks[order] = torch.arange(v.numel(), dtype=v.dtype, device=v.device)
-    uniq, inverse = torch.unique(sorted_v, return_inverse=True)
-    mean_pos = torch.zeros(uniq.numel(), dtype=v.dtype, device=v.device).index_add_(
-        0, inverse, torch.arange(v.numel(), dtype=v.dtype, device=v.device)
-    ) / torch.bincount(inverse).to(v.dtype)
-    ranks[order] = mean_pos[inverse]
-    return ranks
 
 
 def spearman(a: Tensor, b: Tensor) -> float:
     """Spearman rank correlation of two 1-D tensors (NaN when either is constant).
 
     Examples:
+        >>> import torch
         >>> round(spearman(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([10.0, 20.0, 30.0])), 6)
         1.0
     """
     if a.shape != b.shape or a.dim() != 1:
         raise ValueError(f"Expected two 1-D tensors of equal shape but got {list(a.shape)} and {list(b.shape)}")
-    ra, rb = _ranks(a) - (a.numel() - 1) / 2, _ranks(b) - (b.numel() - 1) / 2
-    denom = ra.norm() * rb.norm()
-    return float((ra @ rb) / denom) if denom > 0 else float("nan")
+    return float(rank_correlation(a.double().unsqueeze(0), b.double().unsqueeze(0))[0])
 
 
 def topk_jaccard(a: Tensor, b: Tensor, k: int) -> float:
     """|top_k(a) ∩ top_k(b)| / |top_k(a) ∪ top_k(b)|.
 
     Examples:
+        >>> import torch
         >>> topk_jaccard(torch.tensor([3.0, 2.0, 1.0, 0.0]), torch.tensor([3.0, 0.0, 2.0, 1.0]), 2)
         0.3333333333333333
     """

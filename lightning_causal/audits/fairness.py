@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from lightning_causal.audits.base import Audit, AuditResult, Probe
+from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.causal._state import audit_mode
 from lightning_causal.causal.fairness import (
     carrier_unit_effects,
@@ -70,10 +70,7 @@ class FairnessAudit(Audit):
         super().__init__(name)
         self.flip = resolve_counterfactual(counterfactual, sensitive)
         self.column = sensitive_index(counterfactual, sensitive)
-        if isinstance(layers, str):
-            layers = [layers]
-        if not all(isinstance(n, str) and n for n in layers):
-            raise ValueError(f"Expected argument `layers` to be a list of module names but got {layers!r}")
+        layers = layer_names(layers, allow_empty=True)
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"Expected argument `top_k` to be a positive int but got {top_k!r}")
         self.counterfactual, self.sensitive = counterfactual, sensitive

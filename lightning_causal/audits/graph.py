@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.audits.base import Audit, AuditResult, Probe
+from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.causal._state import audit_mode
 from lightning_causal.causal.counterfactuals import counterfactual_explanation
 from lightning_causal.causal.graph import CausalGraph, causal_graph, graph_stability
@@ -63,10 +63,7 @@ class CausalGraphAudit(Audit):
         name: str | None = None,
     ) -> None:
         super().__init__(name)
-        if isinstance(layers, str):
-            layers = [layers]
-        if not layers or not all(isinstance(n, str) and n for n in layers):
-            raise ValueError(f"Expected argument `layers` to be a non-empty list of module names but got {layers!r}")
+        layers = layer_names(layers)
         _positive_int("top_k", top_k)
         _positive_int("stability_resamples", stability_resamples, 0)
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha <= 1.0:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from lightning_causal.audits.base import Audit, AuditResult, Probe
+from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.causal.effects import unit_effects
 from lightning_causal.causal.interventions import Intervention, resolve_module
 
@@ -44,10 +44,7 @@ class UnitImportanceAudit(Audit):
         name: str | None = None,
     ) -> None:
         super().__init__(name)
-        if isinstance(layers, str):
-            layers = [layers]
-        if not layers or not all(isinstance(n, str) and n for n in layers):
-            raise ValueError(f"Expected argument `layers` to be a non-empty list of module names but got {layers!r}")
+        layers = layer_names(layers)
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"Expected argument `top_k` to be a positive int but got {top_k!r}")
         self.layers, self.top_k, self.intervention, self.target = list(layers), top_k, intervention, target
