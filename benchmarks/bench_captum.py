@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._timing import median_time  # noqa: E402
+from examples.demo_digits import EpochTimer  # noqa: E402
 from lightning_causal.audits.base import Probe  # noqa: E402
 from lightning_causal.audits.captum_baseline import CaptumBaseline, CompareSettings  # noqa: E402
 from lightning_causal.baselines import metrics as M  # noqa: E402
@@ -47,17 +47,7 @@ def lightning_epoch_seconds(xt, yt, xv, yv, epochs: int = 4) -> float:
     import lightning.pytorch as pl
     from torch.utils.data import DataLoader, TensorDataset
 
-    class Timer(pl.Callback):
-        def __init__(self) -> None:
-            self.seconds: list[float] = []
-
-        def on_train_epoch_start(self, trainer, pl_module) -> None:
-            self.t0 = time.perf_counter()
-
-        def on_train_epoch_end(self, trainer, pl_module) -> None:
-            self.seconds.append(time.perf_counter() - self.t0)
-
-    timer = Timer()
+    timer = EpochTimer()
     trainer = pl.Trainer(max_epochs=epochs, logger=False, callbacks=[timer], enable_progress_bar=False,
                          enable_model_summary=False, enable_checkpointing=False)
     trainer.fit(LightningClassifier(DigitsCNN(), lr=2e-3), DataLoader(TensorDataset(xt, yt), batch_size=64, shuffle=True),

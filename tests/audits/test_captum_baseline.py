@@ -19,15 +19,6 @@ from lightning_causal.reporting.comparison import attribution_grid, curves_figur
 from lightning_causal.reporting.tensorboard import scalar_tags
 from tests.helpers.models import MLP, DigitsCNN, all_hook_counts, seeded
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is faster, and much faster on a loaded machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 FAST = (("IntegratedGradients", {"n_steps": 8}), "Saliency")
 
 

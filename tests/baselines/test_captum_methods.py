@@ -23,15 +23,6 @@ from lightning_causal.causal.groups import patch_mask
 from lightning_causal.causal.interventions import capture
 from tests.helpers.models import MLP, DigitsCNN, all_hook_counts, hand_linear, seeded
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is faster, and much faster on a loaded machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 ALL = list(METHOD_NAMES) + [f"NoiseTunnel({m})" for m in METHOD_NAMES]
 FAST = {"n_steps": 4}  # keep IG / GradientShap / tunnels cheap in the sweep
 

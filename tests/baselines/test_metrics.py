@@ -16,15 +16,6 @@ from lightning_causal.baselines import metrics as M
 from tests.helpers.models import hand_linear
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is faster, and much faster on a loaded machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def rng_states() -> tuple:
     return torch.random.get_rng_state(), np.random.get_state()[1].copy(), random.getstate()
 
