@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
+from lightning_causal.baselines.metrics import broadcast_groups
 from lightning_causal.causal.effects import average_causal_effect, input_effects
-from lightning_causal.causal.groups import make_feature_mask
+from lightning_causal.causal.groups import check_feature_mask, make_feature_mask
 
-__all__ = ["InputEffectAudit", "group_map"]
-
-
-def group_map(values: Tensor, mask: Tensor, shape: torch.Size) -> Tensor:
-    """Broadcast per-group values ``[N, G]`` back over an input of ``shape`` ``[N, ...]``."""
-    m = mask.expand(shape[0] if mask.shape[0] > 1 else 1, *shape[1:]).reshape(mask.shape[0] if mask.shape[0] > 1 else 1, -1)
-    out = values.gather(1, m.expand(values.shape[0], -1)) if m.shape[0] == 1 else values.gather(1, m)
-    return out.view(shape)
+__all__ = ["InputEffectAudit"]
 
 
 class InputEffectAudit(Audit):
@@ -40,6 +33,7 @@ class InputEffectAudit(Audit):
         name: tag of the audit (default ``"input_effect"``).
 
     Examples:
+        >>> import torch
         >>> from lightning_causal.models import MLP
         >>> audit = InputEffectAudit(top_k=2)
         >>> result = audit.run(MLP(4), Probe(torch.randn(8, 4)))
@@ -84,8 +78,6 @@ class InputEffectAudit(Audit):
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if isinstance(probe.inputs, tuple):
             raise ValueError("InputEffectAudit explains single-tensor inputs; got a tuple probe")
-        from lightning_causal.causal.groups import check_feature_mask
-
         check_feature_mask((probe.first,), self._mask(probe))
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
@@ -96,7 +88,7 @@ class InputEffectAudit(Audit):
         result = AuditResult(self.name)
         result.vectors["mean_abs_effect"] = mean_abs
         result.vectors["mean_effect"] = mean
-        result.maps["effect"] = group_map(effects, mask, x.shape)
+        result.maps["effect"] = broadcast_groups(effects, mask, x.shape)
         total = float(mean_abs.sum())
         k = min(self.top_k, mean_abs.numel())
         top = mean_abs.topk(k)

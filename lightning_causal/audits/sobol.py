@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
-from lightning_causal.audits.input_effects import group_map
+from lightning_causal.baselines.metrics import broadcast_groups
 from lightning_causal.causal._batching import rows_per_pass
 from lightning_causal.causal._state import audit_mode, rng_preserved
 from lightning_causal.causal.groups import make_feature_mask
@@ -161,8 +161,8 @@ class SobolAudit(Audit):
         if x.dim() in (3, 4):
             mask = self._mask(x)
             shape = torch.Size((1, *x.shape[1:]))
-            result.maps["total"] = group_map(total.unsqueeze(0).to(x.device), mask, shape)
-            result.maps["first"] = group_map(first.unsqueeze(0).to(x.device), mask, shape)
+            result.maps["total"] = broadcast_groups(total.unsqueeze(0).to(x.device), mask, shape)
+            result.maps["first"] = broadcast_groups(first.unsqueeze(0).to(x.device), mask, shape)
         result.meta.update(
             groups=len(res.names), n=res.n, n_evaluations=res.n_evaluations, method=res.method,
             sampler=self.sampler, target=target, confidence=res.confidence,
