@@ -106,6 +106,23 @@ def test_scrambled_sobol_points_are_a_randomised_net():
     assert 0 < float(u[0, 0]) < 1
 
 
+def test_scramble_is_a_uniform_shift_and_a_random_lower_triangular_matrix():
+    """SciPy's LMS+shift, bit by bit, over 400 seeds: the first (unscrambled 0) point is the random
+    shift, uniform on (0, 1); the second (unscrambled 1/2, the top bit) XOR the first is the
+    matrix's column of the top bit: that bit always set and each lower bit set half of the time.
+    Catches a missing shift, a missing (identity) matrix or an upper- instead of lower-triangular one."""
+    seeds = 400
+    u = torch.stack([scrambled_sobol(2, 3, torch.Generator().manual_seed(s)) for s in range(seeds)])  # [S, 2, 3]
+    ints = (u * 2**30 - 0.5).round().long()
+    first = u[:, 0].sort(0).values  # [S, 3]
+    ecdf = torch.arange(1, seeds + 1, dtype=torch.float64).unsqueeze(1) / seeds
+    assert float((first - ecdf).abs().max()) < 1.63 / math.sqrt(seeds)  # Kolmogorov-Smirnov at 1%
+    column = ints[:, 1] ^ ints[:, 0]  # M applied to bit 29
+    assert bool(((column >> 29) & 1).eq(1).all()) and bool((column >> 30).eq(0).all())
+    freq = torch.stack([((column >> b) & 1).double().mean(0) for b in range(29)])  # [29, 3]
+    assert float((freq - 0.5).abs().max()) < 0.1
+
+
 def test_monte_carlo_sampler_keeps_n_and_estimates_linear_indices():
     std = torch.tensor([1.0, 2.0], dtype=torch.float64)
 
