@@ -35,10 +35,11 @@ class SobolAudit(Audit):
     ``S_T,g`` (total order, Jansen 1999) of ``p = P(class target | x)``; ``S_T,g - S_g`` is the share of
     variance from interactions of ``g`` with other groups. Cost: ``(G + 2) n`` forward rows.
 
-    Reports: vectors ``first`` and ``total`` (``[G]``; ``importance/total`` for the bar figure),
+    Reports: vectors ``first`` and ``total`` (``[G]``, histograms),
     scalars ``S_<g>``/``ST_<g>`` of the ``top_k`` groups by total order plus ``sum_S`` (1 - sum_S
     is the interaction share) and ``output_variance``, a table ``indices`` (group, S, S_ci, ST, ST_ci)
-    sorted by total order, and for images maps ``total``/``first`` ``[1, *input_shape]`` (each element
+    sorted by total order (drawn in TensorBoard as bars of S and ST with their intervals,
+    ``causal/<name>/intervals/indices``), and for images maps ``total``/``first`` ``[1, *input_shape]`` (each element
     holds its group's index).
 
     Args:
@@ -149,7 +150,7 @@ class SobolAudit(Audit):
         res, target = self._analyse(model, probe, max_batch_size)
         result = AuditResult(self.name)
         first, total = res.first.float(), res.total.float()
-        result.vectors.update({"first": first, "total": total, "importance/total": total})
+        result.vectors.update({"first": first, "total": total})
         order = total.argsort(descending=True).tolist()
         for g in order[: self.top_k]:
             result.scalars[f"S_{g}"] = float(first[g])

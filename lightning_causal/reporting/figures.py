@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from torch import Tensor  # noqa: E402
 
-__all__ = ["heatmap_row", "bar_figure", "curves_figure", "to_image"]
+__all__ = ["heatmap_row", "bar_figure", "interval_bar_figure", "interval_metrics", "curves_figure", "to_image"]
 
 
 def to_image(x: Tensor) -> Tensor:
@@ -50,6 +50,53 @@ def bar_figure(values: Tensor, title: str, top: int = 32) -> Figure:
     ax.set_xticklabels([str(i) for i in order.tolist()], fontsize=7, rotation=90)
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("unit")
+    fig.tight_layout()
+    return fig
+
+
+def interval_metrics(rows: list[dict]) -> list[str]:
+    """The metrics ``m`` of a table whose first row holds both ``m`` (a number) and ``m_ci`` (a
+    ``[low, high]`` pair), e.g. ``["S", "ST"]`` for the rows of
+    :meth:`~lightning_causal.causal.sobol.SobolResult.to_rows`.
+
+    Examples:
+        >>> interval_metrics([{"group": "0", "S": 0.2, "S_ci": [0.1, 0.3], "n": 5}])
+        ['S']
+    """
+    if not rows:
+        return []
+    row = rows[0]
+    return [k for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+            and isinstance(row.get(f"{k}_ci"), (list, tuple)) and len(row[f"{k}_ci"]) == 2]
+
+
+def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top: int = 32) -> Figure:
+    """Grouped bars of every :func:`interval_metrics` metric of the first ``top`` rows (in table
+    order), each with its confidence interval as an error bar; rows labelled by ``row[label]``.
+
+    Examples:
+        >>> rows = [{"group": "3", "S": 0.5, "S_ci": [0.4, 0.6], "ST": 0.7, "ST_ci": [0.6, 0.8]}]
+        >>> fig = interval_bar_figure(rows, "sobol indices")
+        >>> [len(c) for c in fig.axes[0].containers]  # S and ST bars (+ their error bars)
+        [1, 3, 1, 3]
+        >>> plt.close(fig)
+    """
+    metrics = interval_metrics(rows)
+    rows = rows[:top]
+    k, width = len(rows), 0.8 / max(1, len(metrics))
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.35 * k * max(1, len(metrics)) + 1.5), 3.0))
+    for i, m in enumerate(metrics):
+        values = [float(r[m]) for r in rows]
+        low = [v - float(r[f"{m}_ci"][0]) for v, r in zip(values, rows)]
+        high = [float(r[f"{m}_ci"][1]) - v for v, r in zip(values, rows)]
+        x = [j + (i - (len(metrics) - 1) / 2) * width for j in range(k)]
+        ax.bar(x, values, width, label=m)
+        ax.errorbar(x, values, yerr=[low, high], fmt="none", ecolor="black", capsize=2, linewidth=0.8)
+    ax.set_xticks(range(k))
+    ax.set_xticklabels([str(r.get(label, j)) for j, r in enumerate(rows)], fontsize=7, rotation=90)
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(label)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 

@@ -4,7 +4,8 @@ Scalars reach every logger through ``pl_module.log_dict`` (see :func:`scalar_tag
 adds the rich content to a ``SummaryWriter``: histograms of vectors
 (``causal/<audit>/histograms/<vector>``, never the tag of a scalar: TensorBoard files a tag under
 one plugin only), heatmap grids of attribution
-maps (one figure per probe sample), raw images, bar figures of unit importance, graph and curve
+maps (one figure per probe sample), raw images, bar figures of unit importance, bar figures with
+confidence intervals of tables whose rows hold ``m`` and ``m_ci`` (Sobol' indices), graph and curve
 figures, a markdown summary per audit epoch, and a custom-scalars layout that puts each causal
 metric beside its Captum counterpart.
 """
@@ -18,7 +19,13 @@ import torch
 from torch import Tensor
 
 from lightning_causal.audits.base import AuditResult
-from lightning_causal.reporting.figures import bar_figure, curves_figure, heatmap_row
+from lightning_causal.reporting.figures import (
+    bar_figure,
+    curves_figure,
+    heatmap_row,
+    interval_bar_figure,
+    interval_metrics,
+)
 
 __all__ = ["scalar_tags", "TensorBoardRenderer", "markdown_summary"]
 
@@ -105,6 +112,10 @@ class TensorBoardRenderer:
                     self._figure(writer, f"{base}/graphs/{name}", fig, epoch)
             for name, curve in r.curves.items():
                 self._figure(writer, f"{base}/curves/{name}", curves_figure(curve, f"{r.audit} {name}"), epoch)
+            for name, rows in r.tables.items():
+                if interval_metrics(rows):  # estimates with confidence intervals, e.g. Sobol' S/ST
+                    fig = interval_bar_figure(rows, f"{r.audit} {name}", top=self.bar_top)
+                    self._figure(writer, f"{base}/intervals/{name}", fig, epoch)
         writer.add_text("causal/summary", markdown_summary(epoch, results), epoch)
         tags = {t for r in results for t in scalar_tags(r)}
         if not tags <= self._layout_tags:

@@ -9,7 +9,13 @@ import pytest
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lightning_causal import CausalAuditCallback, InputEffectAudit, UnitImportanceAudit, load_report
+from lightning_causal import (
+    CausalAuditCallback,
+    InputEffectAudit,
+    SobolAudit,
+    UnitImportanceAudit,
+    load_report,
+)
 from tests.helpers.lit import loaders, small_module, trainer
 
 
@@ -18,7 +24,8 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("tb")
     logger = TensorBoardLogger(root, name="", version="")
     cb = CausalAuditCallback(
-        [InputEffectAudit(patch_size=4), UnitImportanceAudit(["model.conv1", "model.conv2"], top_k=3)],
+        [InputEffectAudit(patch_size=4), UnitImportanceAudit(["model.conv1", "model.conv2"], top_k=3),
+         SobolAudit(n=64, patch_size=4, n_bootstrap=20)],
         every_n_epochs=1, probe_size=8,
     )
     trainer(callbacks=[cb], max_epochs=2, logger=logger).fit(small_module(), *loaders())
@@ -60,6 +67,7 @@ def test_histograms_images_text_and_layout(run):
     images = set(acc.Tags()["images"])
     assert "causal/input_effect/maps/sample_0" in images
     assert "causal/unit_importance/bars/importance/model.conv1" in images
+    assert len(acc.Images("causal/sobol/intervals/indices")) == 2  # S/ST bars with intervals, per audit epoch
     img = acc.Images("causal/input_effect/maps/sample_0")[-1]
     assert img.width > 100 and img.height > 50 and img.step == 1
     assert len(acc.Images("causal/input_effect/maps/sample_0")) == 2  # one per audit epoch
