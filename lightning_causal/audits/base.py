@@ -187,5 +187,14 @@ class Audit(ABC):
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         """Explain ``model`` on ``probe`` and return plain data."""
 
+    def state_dict(self) -> dict[str, Any]:
+        """What the audit carries from one run to the next (e.g. the previous graph), as plain
+        values and tensors; the callback stores it in checkpoints (loadable with
+        ``torch.load(weights_only=True)``). Stateless audits return ``{}``."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Restore what :meth:`state_dict` returned (on resume from a checkpoint)."""
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -77,6 +78,15 @@ class CausalGraphAudit(Audit):
     def validate(self, model: nn.Module, probe: Probe) -> None:
         for layer in self.layers:
             resolve_module(model, layer)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The previous run's graph (``CausalGraph.to_dict()``: plain values), so that the edges
+        gained and lost continue across a resume from a checkpoint."""
+        return {} if self._previous is None else {"previous": self._previous.to_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        previous = state.get("previous")
+        self._previous = None if previous is None else CausalGraph.from_dict(previous)
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         graph = causal_graph(model, probe.inputs, self.layers, self.top_k, self.target, self.alpha, max_batch_size)

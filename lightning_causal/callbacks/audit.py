@@ -36,6 +36,9 @@ class CausalAuditCallback(Callback):
     (histograms, heatmaps, figures, a markdown summary) goes to the ``TensorBoardLogger`` if there
     is one, and one JSON report per audit epoch is written to ``report_dir``. From the second
     audit on, each audit also reports its causal drift (``drift/<vector>/{spearman,topk_jaccard,shift}``).
+    Its checkpoint state (plain values and tensors) holds the audited epochs, the previous vectors
+    behind the drift and each audit's own ``state_dict()`` (the causal graph audit's previous graph),
+    so a resumed run neither audits an epoch twice nor loses the comparisons with the last audit.
 
     An audit leaves no trace on training: it runs in eval mode with every submodule's mode, the
     parameters' ``requires_grad`` and ``.grad``, all buffers and the global RNG states restored.
@@ -171,15 +174,21 @@ class CausalAuditCallback(Callback):
 
     @override
     def state_dict(self) -> dict[str, Any]:
+        audit_states = {a.name: state for a in self.audits if (state := a.state_dict())}
         return {
             "audited_epochs": list(self.audited_epochs),
             "previous_vectors": {a: {k: v.detach().cpu() for k, v in vs.items()} for a, vs in self._previous_vectors.items()},
+            "audit_states": audit_states,
         }
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.audited_epochs = [int(e) for e in state_dict.get("audited_epochs", [])]
         self._previous_vectors = {a: dict(vs) for a, vs in state_dict.get("previous_vectors", {}).items()}
+        audit_states = state_dict.get("audit_states", {})
+        for audit in self.audits:
+            if audit.name in audit_states:
+                audit.load_state_dict(audit_states[audit.name])
 
     # ------------------------------------------------------------------ probe
     def _can_probe(self, trainer: Trainer) -> bool:

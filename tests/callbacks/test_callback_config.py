@@ -8,7 +8,12 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from lightning_causal import CausalAuditCallback, InputEffectAudit, UnitImportanceAudit
+from lightning_causal import (
+    CausalAuditCallback,
+    CausalGraphAudit,
+    InputEffectAudit,
+    UnitImportanceAudit,
+)
 from tests.helpers.lit import digits_like, loaders, small_module, trainer
 
 
@@ -86,6 +91,28 @@ def test_resume_continues_schedule_without_auditing_twice(tmp_path):
     assert runs == [2] and cb2.audited_epochs == [0, 1, 2]
     # drift continues across the resume: the previous vectors came back from the checkpoint
     assert "drift/mean_abs_effect/spearman" in cb2.last_results["input_effect"].scalars
+
+
+def test_resume_keeps_the_graph_audits_previous_graph(tmp_path):
+    """The edges gained/lost since the previous audit continue across a resume: the causal graph
+    audit's previous graph travels in the checkpoint as plain values (weights_only load)."""
+    def audit():
+        return CausalGraphAudit(["model.conv1", "model.conv2"], top_k=2, stability_resamples=0)
+
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True, every_n_epochs=1)
+    cb = CausalAuditCallback([audit()], every_n_epochs=1, on_fit_end=False, report_dir=tmp_path / "r")
+    trainer(callbacks=[cb, ckpt], max_epochs=1, enable_checkpointing=True).fit(small_module(), *loaders())
+    assert "edges_gained" not in cb.last_results["causal_graph"].scalars  # nothing to compare with yet
+    state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)["callbacks"][cb.state_key]
+    saved = state["audit_states"]["causal_graph"]["previous"]
+    assert saved == cb.last_results["causal_graph"].graphs["causal_graph"]
+    cb2 = CausalAuditCallback([audit()], every_n_epochs=1, on_fit_end=False, report_dir=tmp_path / "r")
+    trainer(callbacks=[cb2], max_epochs=2).fit(small_module(), *loaders(), ckpt_path=tmp_path / "ckpt" / "last.ckpt")
+    result = cb2.last_results["causal_graph"]
+    assert cb2.audited_epochs == [0, 1] and "edge_jaccard_previous" in result.scalars
+    now = {(e["source"], e["target"]) for e in result.graphs["causal_graph"]["edges"]}
+    before = {(e["source"], e["target"]) for e in saved["edges"]}
+    assert result.scalars["edges_gained"] == len(now - before) and result.scalars["edges_lost"] == len(before - now)
 
 
 def test_two_instances_live_in_one_checkpoint(tmp_path):
