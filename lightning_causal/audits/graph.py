@@ -11,7 +11,8 @@ from torch import Tensor, nn
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.causal._state import audit_mode
 from lightning_causal.causal.counterfactuals import counterfactual_explanation
-from lightning_causal.causal.graph import CausalGraph, causal_graph, graph_stability
+from lightning_causal.causal.graph import causal_graph, graph_stability
+from lightning_causal.causal.graph_data import CausalGraph
 from lightning_causal.causal.groups import check_feature_mask, make_feature_mask
 from lightning_causal.causal.interventions import resolve_module
 from lightning_causal.causal.layer_map import layer_causal_map

@@ -26,7 +26,8 @@ from lightning_causal.causal.fairness import (
     equalized_odds_difference,
     group_rates,
 )
-from lightning_causal.causal.graph import CausalGraph, causal_graph, graph_stability
+from lightning_causal.causal.graph import causal_graph, graph_stability
+from lightning_causal.causal.graph_data import CausalGraph
 from lightning_causal.causal.groups import column_mask, patch_mask
 from lightning_causal.causal.icc import ICCResult, intrinsic_causal_contributions, shapley_weights
 from lightning_causal.causal.interventions import (

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -21,124 +20,12 @@ from torch import Tensor, nn
 from lightning_causal.causal._batching import map_rows, rows_per_pass
 from lightning_causal.causal._state import as_tuple, audit_mode, gather_target, resolve_target
 from lightning_causal.causal._suffix import suffix_module
+from lightning_causal.causal.graph_data import OUTPUT, CausalGraph, _num
 from lightning_causal.causal.interventions import Zero, capture, intervene, resolve_module
 
-__all__ = ["CausalGraph", "causal_graph", "graph_stability"]
+__all__ = ["causal_graph", "graph_stability"]
 
-OUTPUT = "output"
 Inputs = Tensor | tuple[Tensor, ...]
-
-
-def _num(v: float) -> float | str:
-    """JSON-safe float: infinities and NaN become strings (``float()`` reads them back)."""
-    return v if math.isfinite(v) else str(v)
-
-
-@dataclass
-class CausalGraph:
-    """A layered causal graph: node ids ``"<layer>:<unit>"`` and ``"output:<class>"``.
-
-    Attributes:
-        layers: the chosen layers in forward order (the output column is implicit).
-        nodes: node ids, layer by layer, most important first.
-        edges: ``(source, target, weight)``; ``weight`` is signed (the sign of the mean change
-            ``h_j(x) - h_j(x | do(h_i := 0))``, or of the mean unit effect for output edges) and
-            its magnitude is normalised per target layer (the strongest edge into a layer is ±1).
-        node_stats: id -> ``{"importance": E|e_u|, "effect": E[e_u]}`` (outputs: ``samples``, ``logit``).
-        edge_stats: parallel to ``edges``: ``raw`` (unnormalised effect), ``reference``, ``z``, ``p_value``.
-        meta: settings and diagnostics (``faithfulness``, ``candidates``, ``alpha``, ...).
-
-    Examples:
-        >>> g = CausalGraph(["fc"], ["fc:0", "output:1"], [("fc:0", "output:1", 1.0)])
-        >>> CausalGraph.from_dict(g.to_dict()).edges
-        [('fc:0', 'output:1', 1.0)]
-    """
-
-    layers: list[str]
-    nodes: list[str]
-    edges: list[tuple[str, str, float]]
-    node_stats: dict[str, dict[str, float]] = field(default_factory=dict)
-    edge_stats: list[dict[str, float]] = field(default_factory=list)
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def edge_set(self) -> set[tuple[str, str]]:
-        """The ``(source, target)`` pairs."""
-        return {(s, t) for s, t, _ in self.edges}
-
-    def jaccard(self, other: CausalGraph) -> float:
-        """``|E ∩ E'| / |E ∪ E'|`` of the edge sets (1.0 when both are empty)."""
-        a, b = self.edge_set(), other.edge_set()
-        return len(a & b) / len(a | b) if a | b else 1.0
-
-    def diff(self, previous: CausalGraph) -> dict[str, Any]:
-        """Edges gained and lost since ``previous`` (e.g. the graph of the last audit epoch).
-
-        Examples:
-            >>> old = CausalGraph(["a"], [], [("a:0", "output:0", 1.0)])
-            >>> new = CausalGraph(["a"], [], [("a:1", "output:0", 1.0)])
-            >>> new.diff(old)["gained"], new.diff(old)["lost"]
-            ([('a:1', 'output:0')], [('a:0', 'output:0')])
-        """
-        now, before = self.edge_set(), previous.edge_set()
-        return {"gained": sorted(now - before), "lost": sorted(before - now), "kept": len(now & before),
-                "jaccard": self.jaccard(previous)}
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able export (``kind = "causal_graph"``); :meth:`from_dict` reads it back."""
-        nodes = []
-        for n in self.nodes:
-            layer, unit = n.rsplit(":", 1)
-            nodes.append({"id": n, "layer": layer, "unit": int(unit),
-                          **{k: _num(float(v)) for k, v in self.node_stats.get(n, {}).items()}})
-        stats = self.edge_stats or [{} for _ in self.edges]
-        edges = [{"source": s, "target": t, "weight": _num(float(w)), **{k: _num(float(v)) for k, v in st.items()}}
-                 for (s, t, w), st in zip(self.edges, stats)]
-        return {"kind": "causal_graph", "layers": list(self.layers), "nodes": nodes, "edges": edges,
-                "meta": dict(self.meta)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CausalGraph:
-        """Inverse of :meth:`to_dict`."""
-        if not isinstance(data, dict) or data.get("kind") != "causal_graph":
-            raise ValueError("Expected argument `data` to be a dict from CausalGraph.to_dict() (kind 'causal_graph')")
-        node_keys, edge_keys = {"id", "layer", "unit"}, {"source", "target", "weight"}
-        nodes = [n["id"] for n in data["nodes"]]
-        node_stats = {n["id"]: {k: float(v) for k, v in n.items() if k not in node_keys} for n in data["nodes"]}
-        edges = [(e["source"], e["target"], float(e["weight"])) for e in data["edges"]]
-        edge_stats = [{k: float(v) for k, v in e.items() if k not in edge_keys} for e in data["edges"]]
-        return cls(list(data["layers"]), nodes, edges, node_stats, edge_stats, dict(data.get("meta", {})))
-
-    def to_networkx(self) -> Any:
-        """A ``networkx.DiGraph`` with node attributes (layer, unit, stats) and edge attributes
-        (weight, stats). Needs ``networkx`` (optional dependency)."""
-        try:
-            import networkx as nx
-        except ImportError as err:  # pragma: no cover - networkx is a dev dependency
-            raise ImportError("CausalGraph.to_networkx needs networkx: pip install networkx") from err
-        g = nx.DiGraph()
-        for node in self.to_dict()["nodes"]:
-            g.add_node(node["id"], **{k: v for k, v in node.items() if k != "id"})
-        for edge in self.to_dict()["edges"]:
-            g.add_edge(edge["source"], edge["target"], **{k: v for k, v in edge.items() if k not in ("source", "target")})
-        return g
-
-    def to_dot(self) -> str:
-        """Graphviz DOT source: one cluster per layer, edge width = |weight|, red/blue = sign."""
-        q = _dot_quote
-        lines = ["digraph causal_graph {", "  rankdir=LR;", "  node [shape=circle, fontsize=9];"]
-        for i, layer in enumerate([*self.layers, OUTPUT]):
-            members = [n for n in self.nodes if n.rsplit(":", 1)[0] == layer]
-            lines.append(f"  subgraph cluster_{i} {{ label={q(layer)}; " + " ".join(
-                f"{q(n)} [label={q(n.rsplit(':', 1)[1])}];" for n in members) + " }")
-        for s, t, w in self.edges:
-            colour = "red" if w >= 0 else "blue"
-            lines.append(f"  {q(s)} -> {q(t)} [penwidth={0.5 + 3 * abs(w):.2f}, color={colour}, label=\"{w:.2f}\"];")
-        lines.append("}")
-        return "\n".join(lines)
-
-
-def _dot_quote(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _zero_rows(h: Tensor, units: Tensor) -> Tensor:
