@@ -148,6 +148,14 @@ class CausalRepairModule(LightningModule):
 
     @override
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        total, logs = self.objective(batch, batch_idx)
+        self.log_dict(logs, on_step=True, on_epoch=True, batch_size=_split_batch(batch)[0].shape[0])
+        return total
+
+    def objective(self, batch: Any, batch_idx: int = 0) -> tuple[Tensor, dict[str, Tensor]]:
+        """The training loss of ``batch`` without logging: ``(total, logs)`` with ``logs`` the
+        detached ``repair/...`` values that :meth:`training_step` logs. Usable without a trainer
+        (weights at ``current_epoch``, 0 then), e.g. in a plain PyTorch loop."""
         x, y = _split_batch(batch)
         active = [(t, w) for t in self.terms if (w := t.weight_at(self.current_epoch)) != 0.0]
         default_task = type(self).task_step is CausalRepairModule.task_step
@@ -159,21 +167,21 @@ class CausalRepairModule(LightningModule):
         total, logs = task, {"repair/task_loss": task.detach()}
         for term, w in active:
             value = values[term.name] if term.name in values else term.loss(self.model, x, y)
-            total = total + w * value
+            total = torch.add(total, value, alpha=w)  # total + w·value in one autograd node
             logs[f"repair/{term.name}"] = value.detach()
         logs["repair/total"] = total.detach()
-        self.log_dict(logs, on_step=True, on_epoch=True, batch_size=x.shape[0])
-        return total
+        return total, logs
 
     def _fused_step(self, x: Tensor, y: Tensor, terms: list[RepairTerm]) -> tuple[Tensor, dict[str, Tensor]]:
         """One forward pass over ``x`` and every term's extra inputs; task loss on the ``x`` rows."""
         extras = [t.extra_inputs(x) for t in terms]  # type: ignore[attr-defined]
         out = self.model(torch.cat([x, *extras]))
         n = x.shape[0]
-        task = self.task_loss(out[:n], y)
+        head = out[:n]  # one slice shared by the task loss and every term
+        task = self.task_loss(head, y)
         values, start = {}, n
         for term, extra in zip(terms, extras):
-            values[term.name] = term.loss_from_outputs(out[:n], out[start : start + extra.shape[0]], y)  # type: ignore[attr-defined]
+            values[term.name] = term.loss_from_outputs(head, out[start : start + extra.shape[0]], y)  # type: ignore[attr-defined]
             start += extra.shape[0]
         return task, values
 
