@@ -420,8 +420,9 @@ class AdditiveNoiseSCM:
 
         .. math:: x_{cf} = x + (v_0 + v_1 − 2 x_s)\, c^\top
 
-        one fused op per batch (``c`` is cached per dtype and device until the next :meth:`fit`).
-        Other SCMs take the abduction–action–prediction path of :meth:`counterfactual`.
+        two elementwise ops per batch after the binary check (``c`` is cached per dtype and device
+        until the next :meth:`fit`). Other SCMs take the abduction–action–prediction path of
+        :meth:`counterfactual`.
         """
         self._fitted()
         x = self._check_x(x)
@@ -451,16 +452,21 @@ class AdditiveNoiseSCM:
         return effect
 
     def _flip_plan(self, column: str | int, values: Sequence[float], x: Tensor) -> tuple[int, tuple[float, float], Tensor, Tensor | None]:
-        """``(j, values, values as a tensor, c or None)`` for ``flip_counterfactual``, cached per dtype/device."""
-        vals = _check_values(values)
-        j = self.index(column)
-        key = ("flip", j, vals, x.dtype, x.device)
-        plan = self._cache.get(key)  # type: ignore[call-overload]
+        """``(j, values, values as a tensor, c or None)`` for ``flip_counterfactual``, cached per
+        (column, values, dtype, device) once validated; cleared by :meth:`fit`."""
+        try:
+            key: tuple | None = ("flip", column, values, x.dtype, x.device)
+            plan = self._cache.get(key)
+        except TypeError:  # unhashable `values` (a list): validated on every call
+            key, plan = None, None
         if plan is None:
+            vals = _check_values(values)
+            j = self.index(column)
             effect = self.flip_effects(j)
             allowed = torch.tensor(vals, dtype=x.dtype, device=x.device)
             plan = (j, vals, allowed, None if effect is None else effect.to(device=x.device, dtype=x.dtype))
-            self._cache[key] = plan  # type: ignore[index]
+            if key is not None:
+                self._cache[key] = plan
         return plan  # type: ignore[return-value]
 
     def __repr__(self) -> str:
