@@ -1,25 +1,30 @@
 """Counterfactual-fairness repair: gap reduction, accuracy cost and step time.
 
-    .venv/bin/python benchmarks/bench_repair.py [--adult ../shared/data/adult/adult.data] [--skip-adult]
+    .venv/bin/python benchmarks/bench_repair.py [--adult ../shared/data/adult/adult.data] [--skip-adult] [--step-time-only]
 
 Synthetic: the SCM of ``make_synthetic_fairness`` (8,000 train / 4,000 test), an MLP (4-32-16-2)
 trained 20 epochs, then 5 epochs of fine-tuning with ``CounterfactualFairnessTerm`` (default
 weight) vs. 5 epochs of plain fine-tuning. Adult: ``examples/adult_fairness.py``'s data and fitted
 SCM, an MLP (12-64-32-2) trained 10 epochs, then 5 epochs of repair; a weight sweep; a repair with
-the naive ``AttributeFlip`` (CARE's measure). Step time: one optimisation step (forward, loss,
-backward, Adam) on the same Adult batch of 256 rows, with and without the term, single thread.
-Prints markdown tables.
+the naive ``AttributeFlip`` (CARE's measure). Step time, single thread, on the same Adult batch of
+256 rows: (a) the raw PyTorch optimisation step (zero_grad, loss, backward, Adam) of plain
+fine-tuning vs. ``CausalRepairModule.objective`` with the term (fraction 1 and 0.5), interleaved,
+with two floors (2N rows without counterfactual or distance; + the counterfactual), 3 repeats, on
+the 12-64-32-2 MLP and a compute-bound 12-1024-1024-2 MLP; (b) the Lightning training batch of
+``CausalRepairModule`` without vs. with the term. Prints markdown tables.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import logging
 import statistics
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -34,6 +39,7 @@ from lightning_causal.causal.fairness import counterfactual_fairness_gap  # noqa
 from lightning_causal.causal.scm import AttributeFlip  # noqa: E402
 from lightning_causal.causal.synthetic import make_synthetic_fairness  # noqa: E402
 from lightning_causal.models import MLP, LightningClassifier  # noqa: E402
+from lightning_causal.repair.base import RepairTerm  # noqa: E402
 from lightning_causal.repair.fairness import CounterfactualFairnessTerm  # noqa: E402
 from lightning_causal.repair.module import CausalRepairModule  # noqa: E402
 
@@ -117,30 +123,43 @@ def bench_adult(csv: str) -> dict[str, torch.Tensor]:
     return {"x": xt[:256], "y": yt[:256], "scm": scm}  # type: ignore[dict-item]
 
 
-def _interleaved_step_times(base, loss_fns, x, y, reps: int = 600) -> list[float]:
-    """Median seconds per optimisation step of each objective, steps interleaved so that the
-    load of a shared machine hits every objective alike."""
-    models = [copy.deepcopy(base) for _ in loss_fns]
-    opts = [torch.optim.Adam(m.parameters(), lr=1e-3) for m in models]
-    times: list[list[float]] = [[] for _ in loss_fns]
-    for i in range(reps + 50):
-        for k, (m, opt, fn) in enumerate(zip(models, opts, loss_fns)):
+def _interleaved_step_times(steps: dict[str, tuple[torch.nn.Module, Callable[[], torch.Tensor]]], reps: int,
+                            warmup: int = 50) -> dict[str, float]:
+    """Median seconds per optimisation step (zero_grad, loss, backward, Adam) of each objective
+    ``name -> (model, loss closure)``; steps interleaved so that the load of a shared machine hits
+    every objective alike."""
+    opts = {k: torch.optim.Adam(m.parameters(), lr=1e-3) for k, (m, _) in steps.items()}
+    times: dict[str, list[float]] = {k: [] for k in steps}
+    for i in range(reps + warmup):
+        for k, (_, loss) in steps.items():
             t0 = time.perf_counter()
-            opt.zero_grad(set_to_none=True)
-            fn(m, x, y).backward()
-            opt.step()
-            if i >= 50:
+            opts[k].zero_grad(set_to_none=True)
+            loss().backward()
+            opts[k].step()
+            if i >= warmup:
                 times[k].append(time.perf_counter() - t0)
-    return [statistics.median(t) for t in times]
+    return {k: statistics.median(t) for k, t in times.items()}
 
 
-def _fused(term):
-    def loss(m, x, y):  # CausalRepairModule's fused objective: one forward over x and its counterfactuals
-        x_cf = term.extra_inputs(x)
-        out = m(torch.cat([x, x_cf]))
-        return F.cross_entropy(out[: len(x)], y) + term.weight_at(0) * term.loss_from_outputs(out[: len(x)], out[len(x) :], y)
+def _raw_objectives(base, scm, x, y) -> dict[str, tuple[torch.nn.Module, Callable[[], torch.Tensor]]]:
+    """Plain fine-tuning, two floors of the repair step and the repair step itself (the module's own
+    ``objective``, fraction 1 and 0.5), each on its own copy of ``base``."""
+    n, x_cf = len(x), CounterfactualFairnessTerm(scm, "sex").extra_inputs(x)
+    steps: dict[str, tuple[torch.nn.Module, Callable[[], torch.Tensor]]] = {}
 
-    return loss
+    def add(name, fn):
+        model = copy.deepcopy(base)
+        steps[name] = (model, functools.partial(fn, model))
+
+    add("plain", lambda m: F.cross_entropy(m(x), y))
+    add("2N rows", lambda m: F.cross_entropy(m(torch.cat([x, x_cf]))[:n], y))  # floor: rows only
+    term = CounterfactualFairnessTerm(scm, "sex")
+    add("2N rows + counterfactual", lambda m: F.cross_entropy(m(torch.cat([x, term.extra_inputs(x)]))[:n], y))
+    for fraction in (1.0, 0.5):
+        model = copy.deepcopy(base)
+        module = CausalRepairModule(model, [CounterfactualFairnessTerm(scm, "sex", fraction=fraction)])
+        steps[f"repair, fraction {fraction:g}"] = (model, functools.partial(lambda mod: mod.objective((x, y))[0], module))
+    return steps
 
 
 class _StepTimer:
@@ -173,33 +192,62 @@ def _lightning_step_time(base, terms, x, y, steps: int = 300) -> float:
     return statistics.median(timer.times[30:])
 
 
-def bench_step_time(batch: dict) -> None:
+class _ZeroTerm(RepairTerm):
+    """A constant 0 penalty: what a term costs a Lightning step besides its own computation."""
+
+    def loss(self, model, x, y):
+        return x.new_zeros(())
+
+
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f}x ({min(values):.2f}–{max(values):.2f})"
+
+
+def _ms(values: list[float]) -> str:
+    return f"{1e3 * statistics.median(values):.3f} ({1e3 * min(values):.3f}–{1e3 * max(values):.3f})"
+
+
+def bench_step_time(batch: dict, repeats: int = 3, reps: int = 600) -> None:
+    """(a) raw PyTorch step ratios (the headline), with the floors, on the 12-64-32-2 MLP and on a
+    compute-bound 12-1024-1024-2 MLP; (b) the Lightning training batch ratio."""
     x, y, scm = batch["x"], batch["y"], batch["scm"]
+    print(f"\n### Step time (Adult batch of {len(x)} rows, 1 thread; median (min–max) over {repeats} repeats)\n")
+    print("| model | objective | step (ms), median of the repeats' medians (min–max) | ratio to plain (min–max) |\n|---|---|---|---|")
+    for hidden, model_reps, warmup in (((64, 32), reps, 50), ((1024, 1024), max(10, reps // 20), 5)):
+        torch.manual_seed(0)
+        base = MLP(x.shape[1], hidden)
+        runs = [_interleaved_step_times(_raw_objectives(base, scm, x, y), model_reps, warmup) for _ in range(repeats)]
+        arch = f"MLP {x.shape[1]}-{'-'.join(map(str, hidden))}-2, raw step (zero_grad, fwd, bwd, Adam), interleaved, median of {model_reps}"
+        for name in runs[0]:
+            ratio = "1" if name == "plain" else _spread([r[name] / r["plain"] for r in runs])
+            print(f"| {arch} | {name} | {_ms([r[name] for r in runs])} | {ratio} |")
     torch.manual_seed(0)
     base = MLP(x.shape[1], (64, 32))
-    plain = lambda m, x, y: F.cross_entropy(m(x), y)  # noqa: E731
-    full, half = (CounterfactualFairnessTerm(scm, "sex", fraction=f) for f in (1.0, 0.5))
-    tp, tf, th = _interleaved_step_times(base, [plain, _fused(full), _fused(half)], x, y)
-    print(f"\n### Step time (Adult batch of {len(x)} rows, MLP 12-64-32-2, 1 thread)\n")
-    print("| measurement | plain step (ms) | repair step (ms) | ratio |\n|---|---|---|---|")
-    for name, t in (("fraction 1", tf), ("fraction 0.5", th)):
-        print(f"| raw PyTorch step (zero_grad, fwd, bwd, Adam), {name}, interleaved, median of 600 | {1e3 * tp:.3f} | {1e3 * t:.3f} | {t / tp:.2f}x |")
-    lp, lf = [], []
-    for _ in range(3):  # alternate the two runs; keep the fastest median of each
-        lp.append(_lightning_step_time(base, [], x, y))
-        lf.append(_lightning_step_time(base, [full], x, y))
-    print(f"| Lightning training batch (CausalRepairModule without vs with the term), fraction 1, best of 3 medians | "
-          f"{1e3 * min(lp):.3f} | {1e3 * min(lf):.3f} | {min(lf) / min(lp):.2f}x |")
+    light: dict[str, list[float]] = {"plain": [], "a term that costs nothing (its logging and bookkeeping only)": [],
+                                     "repair, fraction 1": [], "repair, fraction 0.5": []}
+    for _ in range(repeats):  # alternate the runs
+        light["plain"].append(_lightning_step_time(base, [], x, y))
+        light["a term that costs nothing (its logging and bookkeeping only)"].append(_lightning_step_time(base, [_ZeroTerm()], x, y))
+        for fraction in (1.0, 0.5):
+            light[f"repair, fraction {fraction:g}"].append(_lightning_step_time(base, [CounterfactualFairnessTerm(scm, "sex", fraction=fraction)], x, y))
+    for name, t in light.items():
+        ratio = "1" if name == "plain" else _spread([a / b for a, b in zip(t, light["plain"])])
+        print(f"| MLP 12-64-32-2, Lightning training batch (CausalRepairModule without / with the term), median of 270 | {name} | {_ms(t)} | {ratio} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Counterfactual-fairness repair benchmark")
     parser.add_argument("--adult", default=str(DEFAULT_CSV))
     parser.add_argument("--skip-adult", action="store_true")
+    parser.add_argument("--step-time-only", action="store_true", help="only the step-time table (needs the Adult CSV)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     torch.set_num_threads(1)
+    if args.step_time_only:
+        data = load_adult(args.adult)
+        bench_step_time({"x": data["x_train"][:256], "y": data["y_train"][:256], "scm": adult_scm(data["x_train"])})
+        return
     bench_synthetic()
     if not args.skip_adult and Path(args.adult).exists():
         bench_step_time(bench_adult(args.adult))

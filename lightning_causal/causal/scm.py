@@ -169,12 +169,17 @@ def _factory(regressor: object, column: str) -> Callable[[], StructuralFunction]
     )
 
 
-def _check_binary(x: Tensor, j: int, values: tuple[float, float], name: str) -> Tensor:
-    col = x[:, j]
-    if not bool(torch.isin(col, torch.tensor(values, dtype=col.dtype, device=col.device)).all()):
+def _require_binary(col: Tensor, values: tuple[float, float], allowed: Tensor, name: str) -> None:
+    """Raise ``ValueError`` unless every entry of ``col`` is one of ``values`` (``allowed``, same as a tensor)."""
+    if not bool(torch.isin(col, allowed).all()):
         ok = (col == values[0]) | (col == values[1])
         bad = col[~ok][:4].tolist()
         raise ValueError(f"Expected column {name!r} to hold only the values {values} but got e.g. {bad}")
+
+
+def _check_binary(x: Tensor, j: int, values: tuple[float, float], name: str) -> Tensor:
+    col = x[:, j]
+    _require_binary(col, values, torch.tensor(values, dtype=col.dtype, device=col.device), name)
     return values[0] + values[1] - col
 
 
@@ -240,7 +245,7 @@ class AdditiveNoiseSCM:
             self.functions.append(f)
         self.noise_std: Tensor | None = None
         self._residuals: Tensor | None = None
-        self._cache: dict[frozenset[int], Tensor] = {}
+        self._cache: dict[object, object] = {}  # propagators and flip plans; cleared by fit
 
     @classmethod
     def linear(
@@ -396,7 +401,7 @@ class AdditiveNoiseSCM:
                     for p in self._pa_idx[j]:
                         reach[j] |= reach[p]
             self._cache[fixed] = torch.where(reach, m, torch.zeros_like(m))
-        return self._cache[fixed]
+        return self._cache[fixed]  # type: ignore[return-value]
 
     def _linear_counterfactual(self, x: Tensor, fixed: dict[int, Tensor]) -> Tensor:
         """Closed form for linear SCMs: ``x_cf = x + Δ M^T`` with ``Δ`` the change of the fixed columns."""
@@ -408,15 +413,61 @@ class AdditiveNoiseSCM:
         return x_cf
 
     def flip_counterfactual(self, x: Tensor, column: str | int, values: Sequence[float] = (0.0, 1.0)) -> Tensor:
-        """The counterfactual with the binary ``column`` swapped (``v0 <-> v1``) in every row."""
-        vals = _check_values(values)
+        r"""The counterfactual with the binary ``column`` swapped (``v0 <-> v1``) in every row.
+
+        For a linear SCM this is affine in ``x``: with ``c`` the total effects of column ``s`` on
+        every column (``c_s = 1``, exact zeros for non-descendants; :meth:`flip_effects`),
+
+        .. math:: x_{cf} = x + (v_0 + v_1 − 2 x_s)\, c^\top
+
+        two elementwise ops per batch after the binary check (``c`` is cached per dtype and device
+        until the next :meth:`fit`). Other SCMs take the abduction–action–prediction path of
+        :meth:`counterfactual`.
+        """
+        self._fitted()
+        x = self._check_x(x)
+        j, vals, allowed, effect = self._flip_plan(column, values, x)
+        col = x[:, j]
+        _require_binary(col, vals, allowed, self.columns[j])
+        if effect is None:
+            return self.counterfactual(x, {j: vals[0] + vals[1] - col})
+        # new − old = v0 + v1 − 2·x_s, exact for the two binary values
+        return torch.addcmul(x, torch.rsub(col, vals[0] + vals[1], alpha=2).unsqueeze(1), effect)
+
+    def flip_effects(self, column: str | int) -> Tensor | None:
+        """``c [D]`` (float64): the total effect of ``column`` on every column of a fitted linear
+        SCM (``c[column] = 1``, exact zeros off its descendants); ``None`` for a nonlinear SCM.
+
+        Examples:
+            >>> scm = AdditiveNoiseSCM.linear(["a", "m1", "m2", "z"], {"m1": {"a": 2.0}, "m2": {"m1": 0.5}})
+            >>> scm.flip_effects("a")
+            tensor([1., 2., 1., 0.], dtype=torch.float64)
+        """
+        self._fitted()
         j = self.index(column)
-        flipped = _check_binary(self._check_x(x), j, vals, self.columns[j])
-        if self.noise_std is not None and all(type(f) is LinearFunction for f in self.functions):
-            # closed form: x + (new − old) · (total effects of column j); old/new are exact binary values
-            effect = self._propagator(frozenset([j]))[:, j].to(device=x.device, dtype=x.dtype)
-            return torch.addcmul(x, (flipped - x[:, j]).unsqueeze(1), effect)
-        return self.counterfactual(x, {j: flipped})
+        if not all(type(f) is LinearFunction for f in self.functions):
+            return None
+        effect = self._propagator(frozenset([j]))[:, j].clone()
+        effect[j] = 1.0
+        return effect
+
+    def _flip_plan(self, column: str | int, values: Sequence[float], x: Tensor) -> tuple[int, tuple[float, float], Tensor, Tensor | None]:
+        """``(j, values, values as a tensor, c or None)`` for ``flip_counterfactual``, cached per
+        (column, values, dtype, device) once validated; cleared by :meth:`fit`."""
+        try:
+            key: tuple | None = ("flip", column, values, x.dtype, x.device)
+            plan = self._cache.get(key)
+        except TypeError:  # unhashable `values` (a list): validated on every call
+            key, plan = None, None
+        if plan is None:
+            vals = _check_values(values)
+            j = self.index(column)
+            effect = self.flip_effects(j)
+            allowed = torch.tensor(vals, dtype=x.dtype, device=x.device)
+            plan = (j, vals, allowed, None if effect is None else effect.to(device=x.device, dtype=x.dtype))
+            if key is not None:
+                self._cache[key] = plan
+        return plan  # type: ignore[return-value]
 
     def __repr__(self) -> str:
         edges = sum(len(p) for p in self.parents.values())

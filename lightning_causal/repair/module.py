@@ -69,8 +69,9 @@ class CausalRepairModule(LightningModule):
         fuse_forward: evaluate ``x`` and the extra inputs of terms that declare them
             (``extra_inputs(x)`` / ``loss_from_outputs(out, extra_out, y)``, e.g. the
             counterfactuals of :class:`~lightning_causal.repair.fairness.CounterfactualFairnessTerm`)
-            in one forward pass, shared with the task loss. Same objective, ~1.6x faster per step
-            on small models; set ``False`` for models whose output on a row depends on the other
+            in one forward pass, shared with the task loss. Same objective; the whole step (with
+            Adam) measured 1.22x–1.23x faster on a 12-64-32-2 MLP, batch 256, 1 thread; set
+            ``False`` for models whose output on a row depends on the other
             rows in train mode (BatchNorm), where the joint pass would mix the batch statistics.
             Used by the default :meth:`task_step` only (not with ``wrap`` or an overridden ``task_step``).
 
@@ -148,6 +149,14 @@ class CausalRepairModule(LightningModule):
 
     @override
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        total, logs = self.objective(batch, batch_idx)
+        self.log_dict(logs, on_step=True, on_epoch=True, batch_size=_split_batch(batch)[0].shape[0])
+        return total
+
+    def objective(self, batch: Any, batch_idx: int = 0) -> tuple[Tensor, dict[str, Tensor]]:
+        """The training loss of ``batch`` without logging: ``(total, logs)`` with ``logs`` the
+        detached ``repair/...`` values that :meth:`training_step` logs. Usable without a trainer
+        (weights at ``current_epoch``, 0 then), e.g. in a plain PyTorch loop."""
         x, y = _split_batch(batch)
         active = [(t, w) for t in self.terms if (w := t.weight_at(self.current_epoch)) != 0.0]
         default_task = type(self).task_step is CausalRepairModule.task_step
@@ -159,21 +168,21 @@ class CausalRepairModule(LightningModule):
         total, logs = task, {"repair/task_loss": task.detach()}
         for term, w in active:
             value = values[term.name] if term.name in values else term.loss(self.model, x, y)
-            total = total + w * value
+            total = torch.add(total, value, alpha=w)  # total + w·value in one autograd node
             logs[f"repair/{term.name}"] = value.detach()
         logs["repair/total"] = total.detach()
-        self.log_dict(logs, on_step=True, on_epoch=True, batch_size=x.shape[0])
-        return total
+        return total, logs
 
     def _fused_step(self, x: Tensor, y: Tensor, terms: list[RepairTerm]) -> tuple[Tensor, dict[str, Tensor]]:
         """One forward pass over ``x`` and every term's extra inputs; task loss on the ``x`` rows."""
         extras = [t.extra_inputs(x) for t in terms]  # type: ignore[attr-defined]
         out = self.model(torch.cat([x, *extras]))
         n = x.shape[0]
-        task = self.task_loss(out[:n], y)
+        head = out[:n]  # one slice shared by the task loss and every term
+        task = self.task_loss(head, y)
         values, start = {}, n
         for term, extra in zip(terms, extras):
-            values[term.name] = term.loss_from_outputs(out[:n], out[start : start + extra.shape[0]], y)  # type: ignore[attr-defined]
+            values[term.name] = term.loss_from_outputs(head, out[start : start + extra.shape[0]], y)  # type: ignore[attr-defined]
             start += extra.shape[0]
         return task, values
 

@@ -187,3 +187,74 @@ def test_closed_form_linear_path_equals_the_sequential_path():
     both = {"a": 1.0, "m": torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)}
     torch.testing.assert_close(slow.counterfactual(x, both), fast.counterfactual(x, both))
     assert torch.equal(fast.counterfactual(x, both)[:, 1], both["m"])  # m is fixed: a's effect on m is cut
+
+
+CHAIN = ["a", "m1", "m2", "z", "y"]
+CHAIN_PARENTS = {"m1": ["a"], "m2": ["m1"], "y": ["a", "m2", "z"]}  # A→M1→M2→Y, A→Y; z a root
+
+
+def _chain_data(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(5, generator=g, dtype=torch.float64) * 2
+    a = torch.randint(0, 2, (n,), generator=g).double()
+    z = torch.randn(n, generator=g, dtype=torch.float64)
+    m1 = w[0] * a + torch.randn(n, generator=g, dtype=torch.float64)
+    m2 = w[1] * m1 + torch.randn(n, generator=g, dtype=torch.float64)
+    y = w[2] * a + w[3] * m2 + w[4] * z + torch.randn(n, generator=g, dtype=torch.float64)
+    return torch.stack([a, m1, m2, z, y], 1)
+
+
+def _sequential_twin(scm):
+    class Sequential(LinearFunction):  # a subclass takes the generic abduction-action-prediction loop
+        pass
+
+    slow = AdditiveNoiseSCM(scm.columns, scm.parents, regressor=Sequential)
+    for f_slow, f_fast in zip(slow.functions, scm.functions):
+        f_slow.weight, f_slow.bias = f_fast.weight, f_fast.bias
+    slow.noise_std = scm.noise_std
+    return slow
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_closed_form_flip_equals_abduction_action_prediction_on_random_scms(seed, dtype):
+    fast = AdditiveNoiseSCM(CHAIN, CHAIN_PARENTS).fit(_chain_data(400, seed))
+    slow = _sequential_twin(fast)
+    x = _chain_data(64, seed + 100).to(dtype)
+    x_cf = fast.flip_counterfactual(x, "a")
+    expected = slow.counterfactual(x.double(), {"a": 1 - x[:, 0].double()})  # generic three-step path
+    torch.testing.assert_close(x_cf.double(), expected, atol=1e-6 if dtype == torch.float64 else 1e-4, rtol=1e-6)
+    assert x_cf.dtype == dtype and torch.equal(x_cf[:, 3], x[:, 3])  # z: not a descendant, bit-identical
+    assert torch.equal(x_cf[:, 0], 1 - x[:, 0])
+    # the cached plan follows a refit on other data
+    fast.fit(_chain_data(400, seed + 7))
+    torch.testing.assert_close(fast.flip_counterfactual(x.double(), "a"), _sequential_twin(fast).flip_counterfactual(x.double(), "a"))
+
+
+def test_flip_effects_are_the_total_effects_of_the_column():
+    coef = {"m1": {"a": 2.0}, "m2": {"m1": -0.5}, "y": {"a": 1.5, "m2": 3.0, "z": 0.7}}
+    scm = AdditiveNoiseSCM.linear(CHAIN, coef)
+    c = scm.flip_effects("a")
+    # a → m1: 2; a → m1 → m2: 2·(−0.5) = −1; a → y directly 1.5 and via m2: 3·(−1); z: exactly 0
+    torch.testing.assert_close(c, torch.tensor([1.0, 2.0, -1.0, 0.0, -1.5], dtype=torch.float64))
+    assert c[3] == 0.0 and c[0] == 1.0
+    x = torch.tensor([[0.0, 0.1, 0.2, 0.3, 0.4], [1.0, -1.0, 2.0, 0.5, 1.0]])
+    torch.testing.assert_close(scm.flip_counterfactual(x, "a"), x + (1 - 2 * x[:, :1]) * c.float())
+    torch.testing.assert_close(scm.flip_counterfactual(x.double(), "a", values=(0.0, 1.0)), x.double() + (1 - 2 * x[:, :1].double()) * c)
+    assert torch.equal(scm.flip_effects("m2"), torch.tensor([0.0, 0.0, 1.0, 0.0, 3.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match="one of \\['a', 'm1', 'm2', 'z', 'y'\\]"):
+        scm.flip_effects("sex")
+    with pytest.raises(RuntimeError, match="not fitted"):
+        AdditiveNoiseSCM(CHAIN, CHAIN_PARENTS).flip_effects("a")
+
+
+def test_flip_with_other_binary_values_and_a_nonlinear_scm():
+    scm = AdditiveNoiseSCM.linear(["a", "m"], {"m": {"a": 2.0}})
+    x = torch.tensor([[1.0, 0.5], [2.0, -0.5]])
+    torch.testing.assert_close(scm.flip_counterfactual(x, "a", values=(1.0, 2.0)), torch.tensor([[2.0, 2.5], [1.0, -2.5]]))
+    with pytest.raises(ValueError, match="only the values \\(0.0, 1.0\\)"):
+        scm.flip_counterfactual(x, "a")
+    data = _chain_data(300, 3).float()
+    mlp = AdditiveNoiseSCM(CHAIN, CHAIN_PARENTS, regressor=lambda: MLPFunction(hidden=4, steps=20)).fit(data)
+    assert mlp.flip_effects("a") is None  # no closed form: the generic path
+    torch.testing.assert_close(mlp.flip_counterfactual(data[:20], "a"), mlp.counterfactual(data[:20], {"a": 1 - data[:20, 0]}))

@@ -56,12 +56,30 @@ def test_single_logit_models_and_flip_counterfactual(data):
     torch.testing.assert_close(loss.detach(), expected)
 
 
+@pytest.mark.parametrize("classes", [1, 2, 3])
 @pytest.mark.parametrize("distance", ["abs_prob", "sym_kl"])
-def test_gradient_flows_gradcheck_float64(data, distance):
+def test_gradient_flows_gradcheck_float64(data, distance, classes):
     x = data.x[:12].double()
     term = CounterfactualFairnessTerm(data.scm, "a", distance=distance)
-    w = torch.randn(2, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    w = torch.randn(classes, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0), requires_grad=True)
     assert torch.autograd.gradcheck(lambda w: term.loss(_Functional(w), x, None), (w,), eps=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(30,), (30, 1), (30, 2), (30, 3)])
+def test_abs_prob_is_half_the_l1_distance_of_the_class_probabilities(shape):
+    g = torch.Generator().manual_seed(1)
+    out, out_cf = torch.randn(shape, generator=g) * 3, torch.randn(shape, generator=g) * 3
+    if len(shape) == 1 or shape[1] == 1:  # one logit: p = (1 − σ, σ)
+        p, q = (torch.stack([1 - torch.sigmoid(o.reshape(-1)), torch.sigmoid(o.reshape(-1))], 1) for o in (out, out_cf))
+    else:
+        p, q = out.softmax(1), out_cf.softmax(1)
+    expected = 0.5 * (p - q).abs().sum(1).mean()
+    term = CounterfactualFairnessTerm(AttributeFlip(0), 0)
+    torch.testing.assert_close(term.loss_from_outputs(out, out_cf, None), expected, atol=1e-6, rtol=1e-6)
+    # the first rows only when the extra outputs cover a fraction of the batch
+    torch.testing.assert_close(term.loss_from_outputs(out, out_cf[:10], None), 0.5 * (p[:10] - q[:10]).abs().sum(1).mean(), atol=1e-6, rtol=1e-6)
+    with pytest.raises(ValueError, match="outputs \\[N\\] or \\[N, C\\]"):
+        term.loss_from_outputs(out.reshape(2, 15, -1), out_cf.reshape(2, 15, -1), None)
 
 
 def test_term_is_differentiable_under_bf16_autocast(data):

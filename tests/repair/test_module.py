@@ -61,6 +61,13 @@ def test_training_step_is_task_loss_plus_weighted_terms(data):
         total = module.training_step(batch, 0)
     expected = F.cross_entropy(model(batch[0]), batch[1]) + 3.0 * fair.loss(model, batch[0], None) + 0.5 * model(batch[0]).pow(2).mean()
     torch.testing.assert_close(total, expected)
+    # objective: the same loss without logging (no trainer needed), with the values training_step logs
+    objective, logs = module.objective(batch)
+    torch.testing.assert_close(objective, expected)
+    assert list(logs) == ["repair/task_loss", "repair/counterfactual_fairness", "repair/__spy", "repair/total"]
+    torch.testing.assert_close(logs["repair/counterfactual_fairness"], fair.loss(model, batch[0], None).detach())
+    torch.testing.assert_close(logs["repair/total"], expected.detach())
+    assert not any(v.requires_grad for v in logs.values())
 
 
 def test_fit_logs_terms_calls_setup_once_and_skips_zero_weights(tmp_path, data):
