@@ -83,9 +83,11 @@ VARIANTS = {  # name -> (term factory(trigger, reverse options), repair epochs o
     "known trigger: path β=1 + unlearning α=0.1 (old default)": (lambda t, r: BackdoorSuppressionTerm(t, **OLD), None),
     "known trigger: old default, 10 epochs (last session's setting)": (lambda t, r: BackdoorSuppressionTerm(t, **OLD), 10),
     "known trigger: unlearning only, α=1": (lambda t, r: BackdoorSuppressionTerm(t, unlearn_weight=1.0, path="none", distill_weight=0.0), None),
-    "reversed trigger: default (trigger=None, binarised at 0.25)": (lambda t, r: BackdoorSuppressionTerm(reverse_options=r), None),
+    "reversed trigger: default (trigger=None, binarised at 0.25, box completed)": (lambda t, r: BackdoorSuppressionTerm(reverse_options=r), None),
     "reversed trigger: default, 10 epochs": (lambda t, r: BackdoorSuppressionTerm(reverse_options=r), 10),
     "reversed trigger: soft mask as reversed (binarize=None)": (lambda t, r: BackdoorSuppressionTerm(binarize=None, reverse_options=r), None),
+    "reversed trigger: binarised, box never completed (box_fill=None)": (
+        lambda t, r: BackdoorSuppressionTerm(box_fill=None, reverse_options=r), None),
     "reversed trigger: binarised at 0.5": (lambda t, r: BackdoorSuppressionTerm(binarize=0.5, reverse_options=r), None),
     "reversed trigger: old default (soft + dilated copy, β=1, γ=0)": (
         lambda t, r: BackdoorSuppressionTerm(binarize=None, dilate=1, reverse_options=r, **OLD), None),

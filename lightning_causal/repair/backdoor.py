@@ -53,25 +53,51 @@ def dilated(trigger: Trigger, pixels: int = 1) -> Trigger:
     return Trigger(grown, colour.expand(m.shape).clone(), trigger.target)
 
 
-def binarized(trigger: Trigger, threshold: float = 0.25) -> Trigger:
-    """The trigger stamped at full strength wherever its mask exceeds ``threshold``:
-    mask ``1[m > threshold]``, the same pattern.
+def binarized(trigger: Trigger, threshold: float = 0.25, box_fill: float | None = 0.5) -> Trigger:
+    """The trigger stamped at full strength on its support: mask ``1[m > threshold]``, the same
+    pattern; for an image trigger (mask ``[C, H, W]``) whose support covers at least ``box_fill``
+    of its bounding box, the whole box (a patch with holes is completed; the new pixels take
+    the mask-weighted mean colour of the pattern).
 
-    A reverse-engineered mask is soft (``m = (tanh θ + 1)/2``): Neural Cleanse blends the pattern
-    only as much as the model needs, so a pixel of the planted patch can come out at ``m ≈ 0.3``.
-    A planted BadNets patch is stamped at full strength; the binarised copy reproduces it, and
-    unlearning it removes what the soft stamp leaves working. If no mask value exceeds the
-    threshold the trigger is returned unchanged.
+    A reverse-engineered mask is soft (``m = (tanh θ + 1)/2``) and minimal: Neural Cleanse blends
+    the pattern only as much as the model needs, so a pixel of the planted patch can come out at
+    ``m ≈ 0.3``, or not at all when three of a 2x2 patch's four pixels suffice. A planted BadNets
+    patch is a full-strength rectangle; the completed stamp reproduces it, and unlearning it
+    removes what the minimal stamp leaves working. A scattered support (less than ``box_fill``
+    of its box) is not completed; if no mask value exceeds ``threshold`` the trigger is returned
+    unchanged.
+
+    Raises:
+        ValueError: ``threshold`` not in (0, 1), ``box_fill`` not None or in (0, 1].
 
     Examples:
         >>> t = Trigger(torch.tensor([0.0, 0.3, 0.9]), torch.tensor([5.0, 6.0, 7.0]), 1)
         >>> binarized(t).mask, binarized(t).pattern
         (tensor([0., 1., 1.]), tensor([5., 6., 7.]))
+        >>> corner = Trigger(torch.tensor([[[0.0, 0.0, 0.0], [0.0, 0.9, 0.8], [0.0, 0.6, 0.1]]]), torch.ones(1, 3, 3), 0)
+        >>> binarized(corner).mask[0]
+        tensor([[0., 0., 0.],
+                [0., 1., 1.],
+                [0., 1., 1.]])
     """
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
         raise ValueError(f"Expected argument `threshold` to be a number in (0, 1) but got {threshold!r}")
+    if box_fill is not None and (isinstance(box_fill, bool) or not isinstance(box_fill, (int, float)) or not 0 < box_fill <= 1):
+        raise ValueError(f"Expected argument `box_fill` to be None or a number in (0, 1] but got {box_fill!r}")
     hard = (trigger.mask > threshold).to(trigger.mask.dtype)
-    return Trigger(hard, trigger.pattern, trigger.target) if hard.any() else trigger
+    if not hard.any():
+        return trigger
+    if box_fill is None or hard.dim() != 3:
+        return Trigger(hard, trigger.pattern, trigger.target)
+    support = hard.amax(0)
+    rows, cols = support.any(1).nonzero().flatten(), support.any(0).nonzero().flatten()
+    box = torch.zeros_like(hard)
+    box[:, int(rows.min()) : int(rows.max()) + 1, int(cols.min()) : int(cols.max()) + 1] = 1
+    if float(hard.sum()) < box_fill * float(box.sum()) or torch.equal(box, hard):
+        return Trigger(hard, trigger.pattern, trigger.target)
+    m = hard.expand(torch.broadcast_shapes(hard.shape, trigger.pattern.shape))
+    colour = (m * trigger.pattern).sum((-1, -2), keepdim=True) / m.sum((-1, -2), keepdim=True).clamp_min(1e-12)
+    return Trigger(box, torch.where(m > 0, trigger.pattern.expand(m.shape), colour), trigger.target)
 
 
 def _check_suspects(suspects: object) -> dict[str, list[int]] | list[str] | None:
@@ -148,6 +174,7 @@ class BackdoorSuppressionTerm(RepairTerm):
         unlearn_weight: ``α``. path_weight: ``β``. distill_weight: ``γ`` (0: no reference copy).
         path: ``"auto"`` (units if suspects, else logit), ``"units"``, ``"logit"`` or ``"none"``.
         binarize: mask threshold of :func:`binarized` for reverse-engineered triggers (``None``: off).
+        box_fill: :func:`binarized`'s ``box_fill`` (``None``: never complete the bounding box).
         dilate: pixels by which reverse-engineered image triggers are also grown (0: off).
         reverse_options: keyword arguments of ``neural_cleanse`` for ``trigger=None``.
         name: tag in logs (default ``"backdoor_suppression"``).
@@ -175,6 +202,7 @@ class BackdoorSuppressionTerm(RepairTerm):
         distill_weight: float = 3.0,
         path: str = "auto",
         binarize: float | None = 0.25,
+        box_fill: float | None = 0.5,
         dilate: int = 0,
         reverse_options: Mapping[str, Any] | None = None,
         name: str | None = None,
@@ -196,7 +224,9 @@ class BackdoorSuppressionTerm(RepairTerm):
             raise ValueError(f"Expected argument `dilate` to be a non-negative int but got {dilate!r}")
         if binarize is not None and (isinstance(binarize, bool) or not isinstance(binarize, (int, float)) or not 0 < binarize < 1):
             raise ValueError(f"Expected argument `binarize` to be None or a number in (0, 1) but got {binarize!r}")
-        self.dilate, self.binarize = dilate, binarize
+        if box_fill is not None and (isinstance(box_fill, bool) or not isinstance(box_fill, (int, float)) or not 0 < box_fill <= 1):
+            raise ValueError(f"Expected argument `box_fill` to be None or a number in (0, 1] but got {box_fill!r}")
+        self.dilate, self.binarize, self.box_fill = dilate, binarize, box_fill
         self.trigger = trigger
         self.triggers: list[Trigger] = [trigger] if trigger is not None else []
         self.unlearn_weight, self.path_weight, self.distill_weight = float(unlearn_weight), float(path_weight), float(distill_weight)
@@ -238,7 +268,7 @@ class BackdoorSuppressionTerm(RepairTerm):
             flagged = [top]
         self.triggers = [self.detection.triggers[c] for c in flagged]
         if self.binarize is not None:
-            self.triggers = [binarized(t, self.binarize) for t in self.triggers]
+            self.triggers = [binarized(t, self.binarize, self.box_fill) for t in self.triggers]
         if self.dilate and self.triggers[0].mask.dim() == 3:
             self.triggers += [dilated(t, self.dilate) for t in self.triggers]
 

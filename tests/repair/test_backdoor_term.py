@@ -75,13 +75,34 @@ def test_consistency_part_by_hand():
 
 def test_binarized_stamps_the_mask_support_at_full_strength():
     t = Trigger(torch.tensor([[[0.1, 0.3], [0.9, 0.0]]]), torch.tensor([[[5.0, 6.0], [7.0, 8.0]]]), 4)
-    b = binarized(t)
+    b = binarized(t, box_fill=None)
     assert torch.equal(b.mask, torch.tensor([[[0.0, 1.0], [1.0, 0.0]]])) and torch.equal(b.pattern, t.pattern) and b.target == 4
-    assert torch.equal(binarized(t, 0.05).mask, torch.tensor([[[1.0, 1.0], [1.0, 0.0]]]))
+    assert torch.equal(binarized(t, 0.05, box_fill=None).mask, torch.tensor([[[1.0, 1.0], [1.0, 0.0]]]))
+    assert torch.equal(binarized(t, box_fill=0.6).mask, b.mask)  # 2 of the 4 box pixels < 0.6: not completed
     assert binarized(t, 0.95) is t  # nothing above the threshold: unchanged
     for bad in (0.0, 1.0, True, "0.5"):
         with pytest.raises(ValueError, match="`threshold`"):
             binarized(t, bad)
+    for bad in (0.0, 1.5, True):
+        with pytest.raises(ValueError, match="`box_fill`"):
+            binarized(t, 0.25, bad)
+
+
+def test_binarized_completes_a_patch_with_holes_to_its_bounding_box():
+    mask = torch.zeros(1, 4, 4)
+    mask[0, 2, 2], mask[0, 2, 3], mask[0, 3, 2] = 0.9, 0.8, 0.4  # three pixels of a 2x2 corner patch
+    pattern = torch.zeros(2, 4, 4)
+    pattern[:, 2:, 2:] = torch.tensor([[[1.0, 0.5], [0.6, -3.0]], [[0.2, 0.2], [0.2, 9.0]]])
+    b = binarized(Trigger(mask, pattern, 5))
+    box = torch.zeros(1, 4, 4)
+    box[0, 2:, 2:] = 1
+    assert torch.equal(b.mask, box) and b.target == 5
+    colour = torch.tensor([(1.0 + 0.5 + 0.6) / 3, 0.2])  # per channel, over the support only
+    assert torch.allclose(b.pattern[:, 3, 3], colour) and torch.equal(b.pattern[:, 2, 2:], pattern[:, 2, 2:])
+    assert torch.equal(binarized(Trigger(mask, pattern, 5), box_fill=None).mask, (mask > 0.25).float())
+    diagonal = torch.zeros(1, 4, 4)
+    diagonal[0, [0, 1, 2, 3], [0, 1, 2, 3]] = 1.0  # 4 of a 4x4 box: scattered, not completed
+    assert torch.equal(binarized(Trigger(diagonal, torch.ones(1, 4, 4), 0)).mask, diagonal)
 
 
 def test_unit_path_penalises_the_suspects_activation_shift():
@@ -116,7 +137,9 @@ def test_setup_reverse_engineers_the_trigger(poisoned):
     assert len(term.triggers) == len(flagged)  # each reversed trigger, binarised at 0.25
     for c, tr in zip(flagged, term.triggers):
         soft = term.detection.triggers[c]
-        assert torch.equal(tr.mask, (soft.mask > 0.25).float()) and torch.equal(tr.pattern, soft.pattern)
+        expected = binarized(soft, 0.25, 0.5)
+        assert torch.equal(tr.mask, expected.mask) and torch.equal(tr.pattern, expected.pattern)
+        assert set(tr.mask.unique().tolist()) <= {0.0, 1.0} and bool((tr.mask >= (soft.mask > 0.25).float()).all())
     assert all(p.grad is None for p in model.parameters())
     grown = BackdoorSuppressionTerm(dilate=1, reverse_options={"steps": 150, "batch_size": 32})
     grown.setup(model, xv[:128])
@@ -153,6 +176,9 @@ def test_bad_configuration_and_inputs():
     for bad in (0.0, 1.0, True):
         with pytest.raises(ValueError, match="`binarize`"):
             BackdoorSuppressionTerm(t, binarize=bad)
+    for bad in (0.0, 1.5, False):
+        with pytest.raises(ValueError, match="`box_fill`"):
+            BackdoorSuppressionTerm(t, box_fill=bad)
     with pytest.raises(ValueError, match="`dilate`"):
         BackdoorSuppressionTerm(t, dilate=-1)
     with pytest.raises(TypeError, match="`trigger`"):
@@ -190,7 +216,7 @@ def _poisoned_digits_cnn(seed: int = 0):
     return model.eval(), trig, (xt, yt, xv, yv)
 
 
-def test_default_term_meets_the_repair_target_on_digits_and_consistency_is_what_keeps_accuracy():
+def test_default_term_meets_the_repair_target_on_digits_known_and_reversed_and_consistency_keeps_accuracy():
     # issue 6's target: ASR <= 2% and clean accuracy drop <= 1 point, fine-tuning 20 epochs on 10% of the clean data
     model, trig, (xt, yt, xv, yv) = _poisoned_digits_cnn(seed=0)
     sub = torch.randperm(len(yt), generator=torch.Generator().manual_seed(1))[: len(yt) // 10]
@@ -214,3 +240,6 @@ def test_default_term_meets_the_repair_target_on_digits_and_consistency_is_what_
     assert asr <= 0.02 and acc >= acc0 - 0.01
     acc_no_consistency, asr_no_consistency = repaired_scores(BackdoorSuppressionTerm(trig, distill_weight=0.0))
     assert asr_no_consistency <= 0.02 and acc_no_consistency < acc0 - 0.02
+    reverse = {"steps": 300, "generator": torch.Generator().manual_seed(0)}
+    acc_reversed, asr_reversed = repaired_scores(BackdoorSuppressionTerm(reverse_options=reverse))  # trigger=None
+    assert asr_reversed <= 0.02 and acc_reversed >= acc0 - 0.01
