@@ -1,6 +1,6 @@
 """Backdoor detection, repair and reverse-engineering cost on the digits CNN.
 
-    .venv/bin/python benchmarks/bench_backdoor.py [--repair-seeds 5] [--seeds 3] [--epochs 20]
+    .venv/bin/python benchmarks/bench_backdoor.py [--repair-seeds 5] [--first-repair-seed 0] [--seeds 3] [--parts repair,detection]
 
 Prints three markdown tables:
 1. repair, for each of ``--repair-seeds`` poisoned models: the change of clean accuracy and the
@@ -159,7 +159,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--repair-epochs", type=int, default=20)
     parser.add_argument("--seeds", type=int, default=3, help="clean models for the false-alarm count")
-    parser.add_argument("--repair-seeds", type=int, default=5, help="poisoned models (seeds 0..n-1) for the repair table")
+    parser.add_argument("--repair-seeds", type=int, default=5, help="poisoned models for the repair table")
+    parser.add_argument("--first-repair-seed", type=int, default=0, help="seeds first..first+n-1 (5-9: held out)")
     parser.add_argument("--parts", default="repair,detection", help="comma-separated: repair, detection")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
@@ -169,7 +170,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
     if "repair" in parts:
         print("## Repair (ablation)\n")
-        print("\n".join(repair_tables(args.epochs, args.repair_epochs, list(range(args.repair_seeds)))), flush=True)
+        print("\n".join(repair_tables(args.epochs, args.repair_epochs, list(range(args.first_repair_seed, args.first_repair_seed + args.repair_seeds)))), flush=True)
     if "detection" in parts:
         print("\n## Detection (Neural Cleanse, 300 steps, 256 validation images, all 10 classes in one batch)\n")
         print("\n".join(detection_table(args.epochs, args.seeds)))

@@ -243,3 +243,21 @@ def test_default_term_meets_the_repair_target_on_digits_known_and_reversed_and_c
     reverse = {"steps": 300, "generator": torch.Generator().manual_seed(0)}
     acc_reversed, asr_reversed = repaired_scores(BackdoorSuppressionTerm(reverse_options=reverse))  # trigger=None
     assert asr_reversed <= 0.02 and acc_reversed >= acc0 - 0.01
+
+
+def test_consistency_reference_with_a_wrapped_lightning_module(poisoned):
+    from lightning_causal.models import LightningClassifier
+
+    model, trig, (xt, yt, xv, yv) = poisoned
+    inner = LightningClassifier(copy.deepcopy(model), lr=1e-3)
+    term = BackdoorSuppressionTerm(trig)
+    trainer = pl.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, accelerator="cpu", deterministic=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(CausalRepairModule.wrap(inner, [term]), DataLoader(TensorDataset(xt[:64], yt[:64]), batch_size=32))
+    # the reference is the module as it was before repair: its outputs are the poisoned model's, not the repaired one's
+    with torch.no_grad():
+        assert torch.allclose(term.reference(xv[:16]), model(xv[:16]), atol=1e-6)
+        assert not torch.allclose(inner(xv[:16]), model(xv[:16]), atol=1e-3)
+    assert all(not p.requires_grad for p in term.reference.parameters()) and all_hook_counts(inner) == 0
