@@ -8,8 +8,9 @@
    (attack success rate, the trigger's causal effect on the target logit, suspect conv2
    channels) and one that does not (Neural Cleanse reverse engineering of every class: anomaly
    indices, reversed masks and patterns). TensorBoard shows the backdoor appearing over epochs.
-3. Fine-tune with ``CausalRepairModule`` + ``BackdoorSuppressionTerm(trigger=None)`` on 10% of
-   the clean training data: the term reverse-engineers the trigger itself at the start.
+3. Fine-tune with ``CausalRepairModule`` + ``BackdoorSuppressionTerm(trigger=None)`` (defaults:
+   causal-path penalty, light unlearning, consistency with the model before repair) for 20 epochs
+   on 10% of the clean training data: the term reverse-engineers the trigger itself at the start.
 4. Print a before/after table (clean accuracy, ASR, flagged class, anomaly index, top suspect
    units) and write it to ``<logdir>/report.md``.
 """
@@ -98,7 +99,7 @@ def main() -> None:
     parser.add_argument("--logdir", default="runs/backdoor")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--every", type=int, default=10)
-    parser.add_argument("--repair-epochs", type=int, default=10)
+    parser.add_argument("--repair-epochs", type=int, default=20)
     parser.add_argument("--nc-steps", type=int, default=300)
     parser.add_argument("--target", type=int, default=0)
     parser.add_argument("--rate", type=float, default=0.1)

@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_causal.causal.backdoor import Trigger, attack_success_rate
-from lightning_causal.repair.backdoor import BackdoorSuppressionTerm, dilated
+from lightning_causal.repair.backdoor import BackdoorSuppressionTerm, binarized, dilated
 from lightning_causal.repair.module import CausalRepairModule
 from tests.causal.test_backdoor import TARGET, train_poisoned_mlp
 from tests.helpers.models import all_hook_counts
@@ -38,23 +38,78 @@ def test_loss_parts_by_hand():
         model.bias.zero_()
     t = Trigger(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 3.0]), target=1)
     x, y = torch.tensor([[1.0, 0.0], [2.0, 0.0]]), torch.tensor([0, 0])
-    term = BackdoorSuppressionTerm(t, unlearn_weight=0.5, path_weight=2.0)
+    term = BackdoorSuppressionTerm(t, unlearn_weight=0.5, path_weight=2.0, distill_weight=0.0)
     loss = term.loss(model, x, y)
     # triggered logits (1, 3) and (2, 3); clean (1, 0) and (2, 0)
     zt, zc = torch.tensor([[1.0, 3.0], [2.0, 3.0]]), torch.tensor([[1.0, 0.0], [2.0, 0.0]])
     ce = torch.nn.functional.cross_entropy(zt, y)
     path = (zt.softmax(1)[:, 1] - zc.softmax(1)[:, 1]).clamp_min(0).mean()
     assert torch.isclose(loss, 0.5 * ce + 2.0 * path)
-    assert term.last_parts == pytest.approx({"unlearn": float(ce), "path": float(path)})
+    assert term.last_parts == pytest.approx({"unlearn": float(ce), "path": float(path), "distill": 0.0})
     loss.backward()
     assert model.weight.grad is not None
+
+
+def test_consistency_part_by_hand():
+    model = nn.Linear(2, 2)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+        model.bias.zero_()
+    t = Trigger(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 3.0]), target=1)
+    x, y = torch.tensor([[1.0, 0.0], [2.0, 0.0]]), torch.tensor([0, 0])
+    term = BackdoorSuppressionTerm(t, unlearn_weight=0.0, path_weight=0.0, distill_weight=2.0)
+    with pytest.raises(ValueError, match="setup"):
+        term.loss(model, x, y)
+    term.setup(model)
+    assert term.reference is not model and all(not p.requires_grad for p in term.reference.parameters())
+    assert float(term.loss(model, x, y).detach()) == pytest.approx(0.0, abs=1e-7)  # unchanged model: no divergence
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[0.0, 1.0], [1.0, 0.0]]))  # the reference keeps the old weights
+    loss = term.loss(model, x, y)
+    p0, q = torch.tensor([[1.0, 0.0], [2.0, 0.0]]).softmax(1), torch.tensor([[0.0, 1.0], [0.0, 2.0]]).softmax(1)
+    kl = (p0 * (p0.log() - q.log())).sum(1).mean()
+    assert torch.isclose(loss, 2.0 * kl) and term.last_parts["distill"] == pytest.approx(float(kl))
+    loss.backward()
+    assert model.weight.grad is not None and all(p.grad is None for p in term.reference.parameters())
+
+
+def test_binarized_stamps_the_mask_support_at_full_strength():
+    t = Trigger(torch.tensor([[[0.1, 0.3], [0.9, 0.0]]]), torch.tensor([[[5.0, 6.0], [7.0, 8.0]]]), 4)
+    b = binarized(t, box_fill=None)
+    assert torch.equal(b.mask, torch.tensor([[[0.0, 1.0], [1.0, 0.0]]])) and torch.equal(b.pattern, t.pattern) and b.target == 4
+    assert torch.equal(binarized(t, 0.05, box_fill=None).mask, torch.tensor([[[1.0, 1.0], [1.0, 0.0]]]))
+    assert torch.equal(binarized(t, box_fill=0.6).mask, b.mask)  # 2 of the 4 box pixels < 0.6: not completed
+    assert binarized(t, 0.95) is t  # nothing above the threshold: unchanged
+    for bad in (0.0, 1.0, True, "0.5"):
+        with pytest.raises(ValueError, match="`threshold`"):
+            binarized(t, bad)
+    for bad in (0.0, 1.5, True):
+        with pytest.raises(ValueError, match="`box_fill`"):
+            binarized(t, 0.25, bad)
+
+
+def test_binarized_completes_a_patch_with_holes_to_its_bounding_box():
+    mask = torch.zeros(1, 4, 4)
+    mask[0, 2, 2], mask[0, 2, 3], mask[0, 3, 2] = 0.9, 0.8, 0.4  # three pixels of a 2x2 corner patch
+    pattern = torch.zeros(2, 4, 4)
+    pattern[:, 2:, 2:] = torch.tensor([[[1.0, 0.5], [0.6, -3.0]], [[0.2, 0.2], [0.2, 9.0]]])
+    b = binarized(Trigger(mask, pattern, 5))
+    box = torch.zeros(1, 4, 4)
+    box[0, 2:, 2:] = 1
+    assert torch.equal(b.mask, box) and b.target == 5
+    colour = torch.tensor([(1.0 + 0.5 + 0.6) / 3, 0.2])  # per channel, over the support only
+    assert torch.allclose(b.pattern[:, 3, 3], colour) and torch.equal(b.pattern[:, 2, 2:], pattern[:, 2, 2:])
+    assert torch.equal(binarized(Trigger(mask, pattern, 5), box_fill=None).mask, (mask > 0.25).float())
+    diagonal = torch.zeros(1, 4, 4)
+    diagonal[0, [0, 1, 2, 3], [0, 1, 2, 3]] = 1.0  # 4 of a 4x4 box: scattered, not completed
+    assert torch.equal(binarized(Trigger(diagonal, torch.ones(1, 4, 4), 0)).mask, diagonal)
 
 
 def test_unit_path_penalises_the_suspects_activation_shift():
     model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2))
     t = Trigger(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 3.0]), target=1)
     x, y = torch.rand(5, 2, generator=torch.Generator().manual_seed(0)), torch.zeros(5, dtype=torch.long)
-    term = BackdoorSuppressionTerm(t, suspects={"1": [0, 2]}, unlearn_weight=0.0)
+    term = BackdoorSuppressionTerm(t, suspects={"1": [0, 2]}, unlearn_weight=0.0, path_weight=1.0, distill_weight=0.0)
     loss = term.loss(model, x, y)
     with torch.no_grad():
         shift = (model[:2](t.apply(x)) - model[:2](x))[:, [0, 2]].pow(2).mean()
@@ -78,10 +133,23 @@ def test_setup_reverse_engineers_the_trigger(poisoned):
     term.setup(model, xv[:128])
     assert torch.equal(torch.get_rng_state(), rng)
     assert term.detection.flagged[:1] == [TARGET] and term.triggers[0].target == TARGET
-    assert len(term.triggers) == 2 * len(term.detection.flagged)  # each reversed trigger and its dilation
+    flagged = term.detection.flagged
+    assert len(term.triggers) == len(flagged)  # each reversed trigger, binarised at 0.25
+    for c, tr in zip(flagged, term.triggers):
+        soft = term.detection.triggers[c]
+        expected = binarized(soft, 0.25, 0.5)
+        assert torch.equal(tr.mask, expected.mask) and torch.equal(tr.pattern, expected.pattern)
+        assert set(tr.mask.unique().tolist()) <= {0.0, 1.0} and bool((tr.mask >= (soft.mask > 0.25).float()).all())
     assert all(p.grad is None for p in model.parameters())
-    x_t = term.stamp(xt[:4])
-    assert torch.equal(x_t[0], term.triggers[0].apply(xt[:1])[0]) and torch.equal(x_t[1], term.triggers[1].apply(xt[1:2])[0])
+    grown = BackdoorSuppressionTerm(dilate=1, reverse_options={"steps": 150, "batch_size": 32})
+    grown.setup(model, xv[:128])
+    assert len(grown.triggers) == 2 * len(flagged)  # the binarised triggers and their dilations
+    assert torch.equal(grown.triggers[len(flagged)].mask, dilated(grown.triggers[0]).mask)
+    x_t = grown.stamp(xt[:4])
+    assert torch.equal(x_t[0], grown.triggers[0].apply(xt[:1])[0]) and torch.equal(x_t[1], grown.triggers[1].apply(xt[1:2])[0])
+    soft = BackdoorSuppressionTerm(binarize=None, reverse_options={"steps": 150, "batch_size": 32})
+    soft.setup(model, xv[:128])
+    assert torch.equal(soft.triggers[0].mask, soft.detection.triggers[flagged[0]].mask)
 
 
 def test_dilated_grows_the_binarised_mask():
@@ -103,6 +171,14 @@ def test_bad_configuration_and_inputs():
         BackdoorSuppressionTerm(t, suspects={"1": []})
     with pytest.raises(ValueError, match="`unlearn_weight`"):
         BackdoorSuppressionTerm(t, unlearn_weight=-1)
+    with pytest.raises(ValueError, match="`distill_weight`"):
+        BackdoorSuppressionTerm(t, distill_weight=-0.5)
+    for bad in (0.0, 1.0, True):
+        with pytest.raises(ValueError, match="`binarize`"):
+            BackdoorSuppressionTerm(t, binarize=bad)
+    for bad in (0.0, 1.5, False):
+        with pytest.raises(ValueError, match="`box_fill`"):
+            BackdoorSuppressionTerm(t, box_fill=bad)
     with pytest.raises(ValueError, match="`dilate`"):
         BackdoorSuppressionTerm(t, dilate=-1)
     with pytest.raises(TypeError, match="`trigger`"):
@@ -113,3 +189,75 @@ def test_bad_configuration_and_inputs():
         BackdoorSuppressionTerm().loss(nn.Linear(2, 2), torch.zeros(2, 2), torch.zeros(2, dtype=torch.long))
     with pytest.raises(ValueError, match="train_inputs"):
         BackdoorSuppressionTerm().setup(nn.Linear(2, 2), None)
+
+
+def _poisoned_digits_cnn(seed: int = 0):
+    """DigitsCNN trained 20 epochs on digits with 10% carrying a 2x2 bottom-right patch -> 0 (the benchmark's setting)."""
+    from lightning_causal.causal.poisoning import patch_trigger, poison
+    from lightning_causal.models import DigitsCNN, load_digits_tensors
+
+    xt, yt, xv, yv = load_digits_tensors()
+    trig = patch_trigger((1, 8, 8), 2, "bottom_right", 1.0, 0)
+    xp, yp, _ = poison(xt, yt, trig, 0.1, torch.Generator().manual_seed(seed))
+    g = torch.Generator().manual_seed(seed)
+    model = DigitsCNN()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.uniform_(-1, 1, generator=g).mul_(1.0 / max(1, p[0].numel()) ** 0.5)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    for _ in range(20):
+        perm = torch.randperm(len(yp), generator=g)
+        for i in range(0, len(yp), 64):
+            loss = torch.nn.functional.cross_entropy(model(xp[perm[i : i + 64]]), yp[perm[i : i + 64]])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.zero_grad(set_to_none=True)
+    return model.eval(), trig, (xt, yt, xv, yv)
+
+
+def test_default_term_meets_the_repair_target_on_digits_known_and_reversed_and_consistency_keeps_accuracy():
+    # issue 6's target: ASR <= 2% and clean accuracy drop <= 1 point, fine-tuning 20 epochs on 10% of the clean data
+    model, trig, (xt, yt, xv, yv) = _poisoned_digits_cnn(seed=0)
+    sub = torch.randperm(len(yt), generator=torch.Generator().manual_seed(1))[: len(yt) // 10]
+
+    def repaired_scores(term):
+        module = CausalRepairModule(copy.deepcopy(model).train(), [term], lr=1e-3)
+        trainer = pl.Trainer(max_epochs=20, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False, accelerator="cpu", deterministic=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pl.seed_everything(0, verbose=False)
+            trainer.fit(module, DataLoader(TensorDataset(xt[sub], yt[sub]), batch_size=32, shuffle=True))
+        fixed = module.model.eval()
+        with torch.no_grad():
+            return float((fixed(xv).argmax(1) == yv).float().mean()), attack_success_rate(fixed, xv, yv, trig)
+
+    with torch.no_grad():
+        acc0 = float((model(xv).argmax(1) == yv).float().mean())
+    assert attack_success_rate(model, xv, yv, trig) > 0.95
+    acc, asr = repaired_scores(BackdoorSuppressionTerm(trig))
+    assert asr <= 0.02 and acc >= acc0 - 0.01
+    acc_no_consistency, asr_no_consistency = repaired_scores(BackdoorSuppressionTerm(trig, distill_weight=0.0))
+    assert asr_no_consistency <= 0.02 and acc_no_consistency < acc0 - 0.02
+    reverse = {"steps": 300, "generator": torch.Generator().manual_seed(0)}
+    acc_reversed, asr_reversed = repaired_scores(BackdoorSuppressionTerm(reverse_options=reverse))  # trigger=None
+    assert asr_reversed <= 0.02 and acc_reversed >= acc0 - 0.01
+
+
+def test_consistency_reference_with_a_wrapped_lightning_module(poisoned):
+    from lightning_causal.models import LightningClassifier
+
+    model, trig, (xt, yt, xv, yv) = poisoned
+    inner = LightningClassifier(copy.deepcopy(model), lr=1e-3)
+    term = BackdoorSuppressionTerm(trig)
+    trainer = pl.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, accelerator="cpu", deterministic=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(CausalRepairModule.wrap(inner, [term]), DataLoader(TensorDataset(xt[:64], yt[:64]), batch_size=32))
+    # the reference is the module as it was before repair: its outputs are the poisoned model's, not the repaired one's
+    with torch.no_grad():
+        assert torch.allclose(term.reference(xv[:16]), model(xv[:16]), atol=1e-6)
+        assert not torch.allclose(inner(xv[:16]), model(xv[:16]), atol=1e-3)
+    assert all(not p.requires_grad for p in term.reference.parameters()) and all_hook_counts(inner) == 0
