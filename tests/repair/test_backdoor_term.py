@@ -31,13 +31,18 @@ def _repair(model, term, x, y, epochs=6):
     return module.model.eval()
 
 
-def test_loss_parts_by_hand():
+def _identity_setup():
+    """An identity ``nn.Linear(2, 2)``, a trigger that sets feature 1 to 3 (target 1) and two inputs of class 0."""
     model = nn.Linear(2, 2)
     with torch.no_grad():
-        model.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+        model.weight.copy_(torch.eye(2))
         model.bias.zero_()
     t = Trigger(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 3.0]), target=1)
-    x, y = torch.tensor([[1.0, 0.0], [2.0, 0.0]]), torch.tensor([0, 0])
+    return model, t, torch.tensor([[1.0, 0.0], [2.0, 0.0]]), torch.tensor([0, 0])
+
+
+def test_loss_parts_by_hand():
+    model, t, x, y = _identity_setup()
     term = BackdoorSuppressionTerm(t, unlearn_weight=0.5, path_weight=2.0, distill_weight=0.0)
     loss = term.loss(model, x, y)
     # triggered logits (1, 3) and (2, 3); clean (1, 0) and (2, 0)
@@ -51,12 +56,7 @@ def test_loss_parts_by_hand():
 
 
 def test_consistency_part_by_hand():
-    model = nn.Linear(2, 2)
-    with torch.no_grad():
-        model.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
-        model.bias.zero_()
-    t = Trigger(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 3.0]), target=1)
-    x, y = torch.tensor([[1.0, 0.0], [2.0, 0.0]]), torch.tensor([0, 0])
+    model, t, x, y = _identity_setup()
     term = BackdoorSuppressionTerm(t, unlearn_weight=0.0, path_weight=0.0, distill_weight=2.0)
     with pytest.raises(ValueError, match="setup"):
         term.loss(model, x, y)
