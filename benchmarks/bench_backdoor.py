@@ -29,7 +29,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lightning_causal.causal.backdoor import attack_success_rate, neural_cleanse  # noqa: E402
+from lightning_causal.causal.backdoor import attack_success_rate  # noqa: E402
+from lightning_causal.causal.neural_cleanse import neural_cleanse  # noqa: E402
 from lightning_causal.causal.poisoning import patch_trigger, poison  # noqa: E402
 from lightning_causal.models import DigitsCNN, load_digits_tensors  # noqa: E402
 from lightning_causal.repair.backdoor import BackdoorSuppressionTerm  # noqa: E402

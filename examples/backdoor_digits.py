@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lightning_causal.audits.backdoor import BackdoorAudit  # noqa: E402
 from lightning_causal.callbacks.audit import CausalAuditCallback  # noqa: E402
-from lightning_causal.causal.backdoor import attack_success_rate, neural_cleanse, suspect_units  # noqa: E402
+from lightning_causal.causal.backdoor import attack_success_rate, suspect_units  # noqa: E402
+from lightning_causal.causal.neural_cleanse import neural_cleanse  # noqa: E402
 from lightning_causal.causal.poisoning import patch_trigger, poison  # noqa: E402
 from lightning_causal.models import DigitsCNN, LightningClassifier, load_digits_tensors  # noqa: E402
 from lightning_causal.repair.backdoor import BackdoorSuppressionTerm  # noqa: E402

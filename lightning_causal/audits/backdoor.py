@@ -14,11 +14,11 @@ from lightning_causal.causal._state import audit_mode
 from lightning_causal.causal.backdoor import (
     Trigger,
     attack_success_rate,
-    neural_cleanse,
     suspect_units,
     trigger_effect,
 )
 from lightning_causal.causal.interventions import resolve_module
+from lightning_causal.causal.neural_cleanse import neural_cleanse
 
 __all__ = ["BackdoorAudit"]
 
@@ -39,7 +39,7 @@ class BackdoorAudit(Audit):
     (:func:`~lightning_causal.causal.backdoor.suspect_units`: table, score vector, count).
 
     **Without** (``trigger=None``): every class's reverse-engineered trigger
-    (:func:`~lightning_causal.causal.backdoor.neural_cleanse`; masks, patterns and stamped
+    (:func:`~lightning_causal.causal.neural_cleanse.neural_cleanse`; masks, patterns and stamped
     triggers as images), the anomaly index vector and per-class scalars
     ``anomaly_index/class_<c>``, ``max_anomaly_index``, ``flagged_count``, ``top_class``, a table
     of flagged classes and a curve of the indices with the threshold. If a class is flagged and

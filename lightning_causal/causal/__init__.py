@@ -8,7 +8,6 @@ from lightning_causal.causal.backdoor import (
     Trigger,
     attack_success_rate,
     mad_anomaly_index,
-    reverse_engineer_triggers,
     suspect_units,
     trigger_effect,
 )
@@ -42,6 +41,7 @@ from lightning_causal.causal.interventions import (
     resolve_module,
 )
 from lightning_causal.causal.layer_map import LayerCausalMap, layer_causal_map, linear_cka
+from lightning_causal.causal.neural_cleanse import reverse_engineer_triggers
 from lightning_causal.causal.poisoning import patch_trigger, poison
 from lightning_causal.causal.samplers import (
     ClassProbability,

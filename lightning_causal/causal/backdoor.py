@@ -1,5 +1,5 @@
-"""Backdoor analysis: triggers, attack success rate, Neural Cleanse reverse engineering and
-CARE-style suspect units.
+"""Backdoor analysis: triggers, attack success rate, the MAD anomaly index and CARE-style suspect
+units (Neural Cleanse reverse engineering: :mod:`lightning_causal.causal.neural_cleanse`).
 
 A *trigger* stamps a pattern ``p`` through a mask ``m`` onto an input, ``x' = (1 − m)·x + m·p``
 (BadNets, Gu et al. 2017; the trigger model of Neural Cleanse, Wang et al. 2019). A backdoored
@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from lightning_causal.causal._batching import check_max_batch_size, map_rows, rows_per_pass
-from lightning_causal.causal._state import audit_mode, frozen_params
+from lightning_causal.causal._state import audit_mode
 from lightning_causal.causal.effects import unit_effects
 from lightning_causal.causal.interventions import SetTo, capture, resolve_module
 
@@ -25,9 +24,6 @@ __all__ = [
     "attack_success_rate",
     "trigger_effect",
     "mad_anomaly_index",
-    "ReversedTriggers",
-    "neural_cleanse",
-    "reverse_engineer_triggers",
     "SuspectUnits",
     "suspect_units",
 ]
@@ -226,35 +222,6 @@ def mad_anomaly_index(values: Tensor, side: str = "low") -> Tensor:
     return z.to(values.dtype if values.is_floating_point() else torch.get_default_dtype())
 
 
-@dataclass
-class ReversedTriggers:
-    """Result of :func:`neural_cleanse`.
-
-    Attributes:
-        triggers: one reverse-engineered :class:`Trigger` per class (``triggers[c].target == c``).
-        anomaly_index: ``[C]`` MAD anomaly index of the mask norms (positive = smaller than usual).
-        mask_norms: ``[C]`` ``|m_c|_1`` of each returned mask.
-        attack_rates: ``[C]`` attack success rate of each returned trigger on the inputs
-            (those not already predicted as the class).
-        lambdas: ``[C]`` final weight of the mask norm.
-        threshold: the flagging threshold.
-    """
-
-    triggers: list[Trigger]
-    anomaly_index: Tensor
-    mask_norms: Tensor
-    attack_rates: Tensor
-    lambdas: Tensor
-    threshold: float = 2.0
-    flagged: list[int] = field(init=False)
-
-    def __post_init__(self) -> None:
-        order = self.anomaly_index.argsort(descending=True).tolist()
-        self.flagged = [c for c in order if float(self.anomaly_index[c]) >= self.threshold]
-
-
-
-
 def _positive_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"Expected argument `{name}` to be a positive int but got {value!r}")
@@ -266,219 +233,6 @@ def _positive_float(value: object, name: str, upper: float | None = None) -> flo
         allowed = f"in (0, {upper}]" if upper is not None else "positive"
         raise ValueError(f"Expected argument `{name}` to be a {allowed} number but got {value!r}")
     return float(value)
-
-
-@dataclass
-class _Config:
-    steps: int
-    lr: float
-    init_lambda: float
-    target_asr: float
-    batch_size: int
-    patience: int
-    lo: float
-    hi: float
-
-
-def _squash(theta: Tensor) -> Tensor:
-    return (torch.tanh(theta) + 1) / 2
-
-
-def _optimise_classes(model: nn.Module, x: Tensor, pred: Tensor, cls: Tensor, theta_m: Tensor, theta_p: Tensor,
-                      batches: Tensor, cfg: _Config) -> tuple[Tensor, Tensor, Tensor]:
-    """Neural Cleanse for the classes ``cls`` at once; returns the best (mask, pattern, lambda)."""
-    k, b = cls.numel(), batches.shape[1]
-    theta_m, theta_p = theta_m.clone().requires_grad_(True), theta_p.clone().requires_grad_(True)
-    opt = torch.optim.Adam([theta_m, theta_p], lr=cfg.lr, betas=(0.5, 0.9))
-    lam = torch.full((k,), cfg.init_lambda, device=x.device)
-    up = torch.zeros(k, dtype=torch.long, device=x.device)
-    down = torch.zeros_like(up)
-    best_m, best_p = _squash(theta_m).detach().clone(), _squash(theta_p).detach().clone()
-    best_norm = torch.full((k,), float("inf"), device=x.device)
-    labels = cls.repeat_interleave(b)
-    for step in range(cfg.steps):
-        idx = batches[step]
-        keep = (pred[idx].unsqueeze(0) != cls.unsqueeze(1)).float()  # [k, b]: not already the class
-        m, p = _squash(theta_m), cfg.lo + (cfg.hi - cfg.lo) * _squash(theta_p)
-        xt = (1 - m.unsqueeze(1)) * x[idx].unsqueeze(0) + m.unsqueeze(1) * p.unsqueeze(1)
-        out = model(xt.reshape(k * b, *x.shape[1:]))
-        ce = F.cross_entropy(out, labels, reduction="none").view(k, b)
-        norm = m.flatten(1).sum(1)
-        loss = ((ce * keep).sum(1) / keep.sum(1).clamp_min(1) + lam * norm).sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            hit = (out.argmax(1).view(k, b) == cls.unsqueeze(1)).float()
-            asr = (hit * keep).sum(1) / keep.sum(1).clamp_min(1)
-            ok = asr >= cfg.target_asr
-            better = ok & (norm < best_norm)
-            best_m[better], best_p[better], best_norm[better] = m[better], p[better], norm[better]
-            up, down = torch.where(ok, up + 1, 0), torch.where(ok, 0, down + 1)
-            lam = torch.where(up >= cfg.patience, lam * 1.5, torch.where(down >= cfg.patience, lam / 1.5**1.5, lam))
-            up, down = torch.where(up >= cfg.patience, 0, up), torch.where(down >= cfg.patience, 0, down)
-    never = torch.isinf(best_norm)  # never reached the target rate: keep the last trigger
-    with torch.no_grad():
-        best_m[never] = _squash(theta_m)[never]
-        best_p[never] = (cfg.lo + (cfg.hi - cfg.lo) * _squash(theta_p))[never]
-    return best_m, best_p, lam
-
-
-def _check_reverse_args(x: Tensor, num_classes: int, steps: int, lr: float, init_lambda: float, target_asr: float,
-                        batch_size: int, patience: int, generator: torch.Generator | None) -> None:
-    if not isinstance(x, Tensor) or x.dim() < 2 or x.shape[0] == 0 or not x.is_floating_point():
-        raise ValueError(f"Expected argument `x` to be a non-empty floating-point batch [N, ...] but got {getattr(x, 'shape', type(x))}")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"Expected argument `num_classes` to be an int >= 2 but got {num_classes!r}")
-    _positive_int(steps, "steps"), _positive_int(batch_size, "batch_size"), _positive_int(patience, "patience")
-    _positive_float(lr, "lr"), _positive_float(init_lambda, "init_lambda"), _positive_float(target_asr, "target_asr", 1.0)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"Expected argument `generator` to be a torch.Generator but got {type(generator)}")
-
-
-def _input_range(x: Tensor, input_range: tuple[float, float] | None) -> tuple[float, float]:
-    if input_range is None:
-        lo, hi = float(x.min()), float(x.max())
-        return (lo, hi) if hi > lo else (lo, lo + 1.0)
-    if not isinstance(input_range, (tuple, list)) or len(input_range) != 2 or not float(input_range[0]) < float(input_range[1]):
-        raise ValueError(f"Expected argument `input_range` to be None or a pair (low, high) with low < high but got {input_range!r}")
-    return float(input_range[0]), float(input_range[1])
-
-
-def _init_theta(shape: tuple[int, ...], g: torch.Generator, device: torch.device) -> Tensor:
-    """Parameters whose squashed value is uniform on (0, 1) (Neural Cleanse's random start)."""
-    return torch.atanh((2 * torch.rand(shape, generator=g) - 1) * 0.99).to(device)
-
-
-def _final_rates(model: nn.Module, x: Tensor, pred: Tensor, masks: Tensor, patterns: Tensor, rows: int) -> Tensor:
-    """``[C]`` attack rate of each class's trigger on the inputs not already predicted as that class."""
-    n, c = x.shape[0], masks.shape[0]
-
-    def evaluate(idx: Tensor) -> Tensor:
-        cls, s = idx // n, idx % n
-        xt = (1 - masks[cls]) * x[s] + masks[cls] * patterns[cls]
-        return (model(xt).argmax(1) == cls).float()
-
-    hit = map_rows(c * n, rows, evaluate, x.device).view(c, n)
-    keep = (pred.unsqueeze(0) != torch.arange(c, device=x.device).unsqueeze(1)).float()
-    return (hit * keep).sum(1) / keep.sum(1).clamp_min(1)
-
-
-def neural_cleanse(
-    model: nn.Module,
-    x: Tensor,
-    num_classes: int,
-    steps: int = 300,
-    lr: float = 0.1,
-    init_lambda: float = 1e-3,
-    target_asr: float = 0.99,
-    batch_size: int = 64,
-    patience: int = 10,
-    threshold: float = 2.0,
-    input_range: tuple[float, float] | None = None,
-    generator: torch.Generator | None = None,
-    max_batch_size: int | None = None,
-) -> ReversedTriggers:
-    """Reverse-engineer the smallest trigger of every class and flag anomalously small ones
-    (Neural Cleanse, Wang et al. 2019).
-
-    For each class ``c``, with ``m_c = (tanh θ_m + 1)/2`` (one mask shared by the channels) and
-    ``p_c = lo + (hi − lo)(tanh θ_p + 1)/2``, Adam (β = (0.5, 0.9)) minimises
-
-    .. math:: \\mathbb{E}_x\\, CE\\big(f((1 − m_c)\\,x + m_c\\,p_c),\\ c\\big) + λ_c \\lVert m_c \\rVert_1
-
-    over inputs not already predicted as ``c``. ``λ_c`` starts at ``init_lambda``; after
-    ``patience`` consecutive steps at or above ``target_asr`` it is multiplied by 1.5, after
-    ``patience`` steps below divided by 1.5^1.5. The smallest mask reaching ``target_asr`` is kept
-    (the last one if none did). The anomaly index of the norms (:func:`mad_anomaly_index`,
-    positive = small) flags classes at ``>= threshold``: a backdoor target needs a much smaller
-    trigger than the other classes.
-
-    All classes are optimised together: one forward pass of ``C × batch_size`` rows per step
-    (classes split into groups of ``max_batch_size // batch_size`` if ``max_batch_size`` is set;
-    the random draws are the same either way). Deterministic for a given ``generator`` (default:
-    seed 0); the global RNG is never used. The model runs in eval mode with its parameters'
-    ``requires_grad`` off (no ``.grad`` is created) and every flag restored afterwards. Gradients
-    are enabled inside, so this also works under ``torch.no_grad``/``inference_mode``.
-
-    Args:
-        model: classifier returning logits ``[N, num_classes]``.
-        x: clean inputs ``[N, ...]`` (images ``[N, C, H, W]`` get a ``[1, H, W]`` mask).
-        num_classes: number of classes (``>= 2``).
-        steps: optimisation steps. lr: Adam learning rate. init_lambda: initial ``λ``.
-        target_asr: attack rate a trigger must reach. batch_size: inputs per step and class.
-        patience: steps before ``λ`` changes. threshold: anomaly index that flags a class.
-        input_range: ``(low, high)`` of the pattern (default: the range of ``x``).
-        generator: private random generator. max_batch_size: rows per forward pass.
-
-    Returns:
-        :class:`ReversedTriggers`.
-
-    Examples:
-        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
-        >>> res = neural_cleanse(model, torch.rand(8, 1, 2, 2, generator=torch.Generator().manual_seed(0)), 3, steps=5)
-        >>> len(res.triggers), res.triggers[2].target, res.anomaly_index.shape
-        (3, 2, torch.Size([3]))
-    """
-    _check_model(model)
-    _check_reverse_args(x, num_classes, steps, lr, init_lambda, target_asr, batch_size, patience, generator)
-    _positive_float(threshold, "threshold")
-    mbs = check_max_batch_size(max_batch_size)
-    lo, hi = _input_range(x, input_range)
-    g = generator if generator is not None else torch.Generator().manual_seed(0)
-    n, dev = x.shape[0], x.device
-    b = min(batch_size, mbs) if mbs is not None else batch_size
-    cfg = _Config(steps, float(lr), float(init_lambda), float(target_asr), b, patience, lo, hi)
-    mshape = (1, *x.shape[2:]) if x.dim() >= 3 else tuple(x.shape[1:])
-    with torch.inference_mode(False):
-        x = x.detach().clone()
-        batches = torch.randint(n, (steps, b), generator=g).to(dev)
-        theta_m = _init_theta((num_classes, *mshape), g, dev).to(x.dtype)
-        theta_p = _init_theta((num_classes, *x.shape[1:]), g, dev).to(x.dtype)
-        with audit_mode(model, grad=True), frozen_params(model), torch.enable_grad():
-            with torch.no_grad():
-                pred = _logits(model, x, mbs)
-            if pred.shape[1] != num_classes:
-                raise ValueError(f"Expected argument `num_classes` to match the model's {pred.shape[1]} outputs but got {num_classes}")
-            pred = pred.argmax(1)
-            per_pass = num_classes if mbs is None else max(1, mbs // b)
-            parts = [
-                _optimise_classes(model, x, pred, cls, theta_m[cls], theta_p[cls], batches, cfg)
-                for cls in torch.arange(num_classes, device=dev).split(per_pass)
-            ]
-            masks, patterns, lambdas = (torch.cat(t).detach() for t in zip(*parts))
-            with torch.no_grad():
-                rates = _final_rates(model, x, pred, masks, patterns, mbs or rows_per_pass(model, (x,)))
-    norms = masks.flatten(1).sum(1)
-    triggers = [Trigger(masks[c], patterns[c], c) for c in range(num_classes)]
-    return ReversedTriggers(triggers, mad_anomaly_index(norms), norms, rates, lambdas, float(threshold))
-
-
-def reverse_engineer_triggers(
-    model: nn.Module,
-    x: Tensor,
-    num_classes: int,
-    steps: int = 300,
-    lr: float = 0.1,
-    init_lambda: float = 1e-3,
-    target_asr: float = 0.99,
-    generator: torch.Generator | None = None,
-    max_batch_size: int | None = None,
-    **kwargs: object,
-) -> tuple[list[Trigger], Tensor]:
-    """Neural Cleanse's per-class triggers and anomaly indices; see :func:`neural_cleanse`
-    (which also returns the norms, attack rates and flagged classes). A class is flagged at an
-    index ``>= 2``.
-
-    Examples:
-        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
-        >>> triggers, index = reverse_engineer_triggers(model, torch.ones(4, 1, 2, 2), 2, steps=3)
-        >>> [t.target for t in triggers], index.shape
-        ([0, 1], torch.Size([2]))
-    """
-    res = neural_cleanse(model, x, num_classes, steps, lr, init_lambda, target_asr, generator=generator,
-                         max_batch_size=max_batch_size, **kwargs)  # type: ignore[arg-type]
-    return res.triggers, res.anomaly_index
 
 
 @dataclass

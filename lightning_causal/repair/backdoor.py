@@ -13,13 +13,9 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from lightning_causal.causal._state import audit_mode
-from lightning_causal.causal.backdoor import (
-    ReversedTriggers,
-    Trigger,
-    neural_cleanse,
-    suspect_units,
-)
+from lightning_causal.causal.backdoor import Trigger, suspect_units
 from lightning_causal.causal.interventions import capture, resolve_module
+from lightning_causal.causal.neural_cleanse import ReversedTriggers, neural_cleanse
 from lightning_causal.repair.base import RepairTerm
 
 __all__ = ["BackdoorSuppressionTerm", "binarized", "dilated"]
@@ -150,7 +146,7 @@ class BackdoorSuppressionTerm(RepairTerm):
       no longer costs accuracy. It keeps one copy of the model (its memory) for the repair.
 
     With ``trigger=None``, :meth:`setup` reverse-engineers it from the training inputs
-    (:func:`~lightning_causal.causal.backdoor.neural_cleanse`) and uses every flagged class's
+    (:func:`~lightning_causal.causal.neural_cleanse.neural_cleanse`) and uses every flagged class's
     trigger, :func:`binarized` at ``binarize`` (the soft reversed mask made a full-strength stamp;
     ``None``: the soft trigger as reversed), plus, with ``dilate > 0`` and image triggers, the
     :func:`dilated` copies (batch rows take the triggers in turn); if no class is flagged it warns

@@ -11,11 +11,10 @@ from lightning_causal.causal.backdoor import (
     Trigger,
     attack_success_rate,
     mad_anomaly_index,
-    neural_cleanse,
-    reverse_engineer_triggers,
     suspect_units,
     trigger_effect,
 )
+from lightning_causal.causal.neural_cleanse import neural_cleanse, reverse_engineer_triggers
 from lightning_causal.causal.poisoning import patch_trigger, poison
 from lightning_causal.models import load_digits_tensors
 from tests.helpers.models import all_hook_counts
