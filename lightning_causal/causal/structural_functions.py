@@ -1,0 +1,101 @@
+"""Structural functions ``f_j`` of an :class:`~lightning_causal.causal.scm.AdditiveNoiseSCM`: the
+protocol (``fit(parents, target)``, ``f(parents)``), linear least squares (the default) and a
+small MLP (a nonlinear alternative, trained with a private generator)."""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["StructuralFunction", "LinearFunction", "MLPFunction"]
+
+
+@runtime_checkable
+class StructuralFunction(Protocol):
+    """A fitted structural function ``f_j``: ``fit(parents [N, P], target [N])`` then ``f(parents) -> [N]``."""
+
+    def fit(self, parents: Tensor, target: Tensor) -> StructuralFunction: ...
+
+    def __call__(self, parents: Tensor) -> Tensor: ...
+
+
+class LinearFunction:
+    """``f(pa) = b + w · pa`` fitted by least squares (float64); ``b`` = the mean for a root node.
+
+    Examples:
+        >>> pa = torch.tensor([[0.0], [1.0], [2.0]])
+        >>> f = LinearFunction().fit(pa, 1.0 + 2.0 * pa[:, 0])
+        >>> f.weight, f.bias
+        (tensor([2.0000], dtype=torch.float64), tensor(1.0000, dtype=torch.float64))
+    """
+
+    def __init__(self) -> None:
+        self.weight: Tensor | None = None
+        self.bias: Tensor | None = None
+
+    def fit(self, parents: Tensor, target: Tensor) -> LinearFunction:
+        pa, y = parents.detach().double().cpu(), target.detach().double().cpu()
+        design = torch.cat([torch.ones(pa.shape[0], 1, dtype=pa.dtype), pa], dim=1)
+        coef = torch.linalg.lstsq(design, y.unsqueeze(1), driver="gelsd").solution.squeeze(1)
+        self.bias, self.weight = coef[0], coef[1:]
+        return self
+
+    def __call__(self, parents: Tensor) -> Tensor:
+        if self.weight is None or self.bias is None:
+            raise RuntimeError("LinearFunction is not fitted; call `fit` first")
+        w = self.weight.to(device=parents.device, dtype=parents.dtype)
+        return (parents * w).sum(dim=1) + self.bias.to(device=parents.device, dtype=parents.dtype)
+
+
+class MLPFunction:
+    """A small MLP ``f(pa)`` fitted by full-batch Adam on squared error (a nonlinear alternative).
+
+    Initialised and trained with a private generator (``seed``); the global RNG is untouched.
+
+    Args:
+        hidden: hidden width.
+        steps: Adam steps.
+        lr: learning rate.
+        seed: seed of the initialisation.
+    """
+
+    def __init__(self, hidden: int = 16, steps: int = 300, lr: float = 1e-2, seed: int = 0) -> None:
+        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
+            raise ValueError(f"Expected argument `hidden` to be a positive int but got {hidden!r}")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"Expected argument `steps` to be a positive int but got {steps!r}")
+        self.hidden, self.steps, self.lr, self.seed = hidden, steps, float(lr), seed
+        self.net: nn.Module | None = None
+
+    def fit(self, parents: Tensor, target: Tensor) -> MLPFunction:
+        pa, y = parents.detach().float(), target.detach().float()
+        self.mean = y.mean()
+        if pa.shape[1] == 0:
+            self.net = None
+            return self
+        g = torch.Generator().manual_seed(self.seed)
+        net = nn.Sequential(nn.Linear(pa.shape[1], self.hidden), nn.Tanh(), nn.Linear(self.hidden, 1))
+        with torch.no_grad():
+            for p in net.parameters():
+                p.copy_((torch.rand(p.shape, generator=g) * 2 - 1) / math.sqrt(max(1, p.shape[-1])))
+        opt = torch.optim.Adam(net.parameters(), lr=self.lr)
+        with torch.enable_grad():
+            for _ in range(self.steps):
+                opt.zero_grad()
+                loss = (net(pa).squeeze(1) + self.mean - y).pow(2).mean()
+                loss.backward()
+                opt.step()
+        self.net = net.requires_grad_(False)
+        return self
+
+    def __call__(self, parents: Tensor) -> Tensor:
+        if not hasattr(self, "mean"):
+            raise RuntimeError("MLPFunction is not fitted; call `fit` first")
+        base = self.mean.to(device=parents.device, dtype=parents.dtype)
+        if self.net is None:
+            return base.expand(parents.shape[0])
+        net = self.net.to(device=parents.device, dtype=parents.dtype)
+        return net(parents).squeeze(1) + base
