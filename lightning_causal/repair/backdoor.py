@@ -49,6 +49,14 @@ def dilated(trigger: Trigger, pixels: int = 1) -> Trigger:
     return Trigger(grown, colour.expand(m.shape).clone(), trigger.target)
 
 
+def _check_share(value: object, name: str, allow_one: bool, allow_none: bool = False) -> None:
+    """Raise ``ValueError`` unless ``value`` is a number in (0, 1) (or (0, 1] with ``allow_one``)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not (0 < value < 1 or (allow_one and value == 1)):
+        allowed = ("None or " if allow_none else "") + ("a number in (0, 1]" if allow_one else "a number in (0, 1)")
+        raise ValueError(f"Expected argument `{name}` to be {allowed} but got {value!r}")
+
+
 def binarized(trigger: Trigger, threshold: float = 0.25, box_fill: float | None = 0.5) -> Trigger:
     """The trigger stamped at full strength on its support: mask ``1[m > threshold]``, the same
     pattern; for an image trigger (mask ``[C, H, W]``) whose support covers at least ``box_fill``
@@ -76,10 +84,9 @@ def binarized(trigger: Trigger, threshold: float = 0.25, box_fill: float | None 
                 [0., 1., 1.],
                 [0., 1., 1.]])
     """
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
-        raise ValueError(f"Expected argument `threshold` to be a number in (0, 1) but got {threshold!r}")
-    if box_fill is not None and (isinstance(box_fill, bool) or not isinstance(box_fill, (int, float)) or not 0 < box_fill <= 1):
-        raise ValueError(f"Expected argument `box_fill` to be None or a number in (0, 1] but got {box_fill!r}")
+    _check_share(threshold, "threshold", allow_one=False)
+    if box_fill is not None:
+        _check_share(box_fill, "box_fill", allow_one=True, allow_none=True)
     hard = (trigger.mask > threshold).to(trigger.mask.dtype)
     if not hard.any():
         return trigger
@@ -222,10 +229,10 @@ class BackdoorSuppressionTerm(RepairTerm):
             raise TypeError(f"Expected argument `reverse_options` to be None or a mapping but got {type(reverse_options)}")
         if isinstance(dilate, bool) or not isinstance(dilate, int) or dilate < 0:
             raise ValueError(f"Expected argument `dilate` to be a non-negative int but got {dilate!r}")
-        if binarize is not None and (isinstance(binarize, bool) or not isinstance(binarize, (int, float)) or not 0 < binarize < 1):
-            raise ValueError(f"Expected argument `binarize` to be None or a number in (0, 1) but got {binarize!r}")
-        if box_fill is not None and (isinstance(box_fill, bool) or not isinstance(box_fill, (int, float)) or not 0 < box_fill <= 1):
-            raise ValueError(f"Expected argument `box_fill` to be None or a number in (0, 1] but got {box_fill!r}")
+        if binarize is not None:
+            _check_share(binarize, "binarize", allow_one=False, allow_none=True)
+        if box_fill is not None:
+            _check_share(box_fill, "box_fill", allow_one=True, allow_none=True)
         self.dilate, self.binarize, self.box_fill = dilate, binarize, box_fill
         self.trigger = trigger
         self.triggers: list[Trigger] = [trigger] if trigger is not None else []
