@@ -23,6 +23,13 @@ __all__ = ["BackdoorSuppressionTerm", "binarized", "dilated"]
 _PATHS = ("auto", "units", "logit", "none")
 
 
+def _mean_colour(mask: Tensor, pattern: Tensor) -> tuple[Tensor, Tensor]:
+    """The mask broadcast to the pattern's shape and the mask-weighted mean colour of the pattern
+    per channel ``[C, 1, 1]``."""
+    m = mask.expand(torch.broadcast_shapes(mask.shape, pattern.shape))
+    return m, (m * pattern).sum((-1, -2), keepdim=True) / m.sum((-1, -2), keepdim=True).clamp_min(1e-12)
+
+
 def dilated(trigger: Trigger, pixels: int = 1) -> Trigger:
     """The trigger's mask binarised at 0.5 and grown by ``pixels`` in every direction (images
     ``[C, H, W]``), stamped with the mask-weighted mean colour of its pattern.
@@ -44,8 +51,7 @@ def dilated(trigger: Trigger, pixels: int = 1) -> Trigger:
     if not hard.any():
         return trigger
     grown = F.max_pool2d(hard.unsqueeze(0), 2 * pixels + 1, stride=1, padding=pixels)[0]
-    m = trigger.mask.expand(torch.broadcast_shapes(trigger.mask.shape, trigger.pattern.shape))
-    colour = (m * trigger.pattern).sum((-1, -2), keepdim=True) / m.sum((-1, -2), keepdim=True).clamp_min(1e-12)
+    m, colour = _mean_colour(trigger.mask, trigger.pattern)
     return Trigger(grown, colour.expand(m.shape).clone(), trigger.target)
 
 
@@ -98,8 +104,7 @@ def binarized(trigger: Trigger, threshold: float = 0.25, box_fill: float | None 
     box[:, int(rows.min()) : int(rows.max()) + 1, int(cols.min()) : int(cols.max()) + 1] = 1
     if float(hard.sum()) < box_fill * float(box.sum()) or torch.equal(box, hard):
         return Trigger(hard, trigger.pattern, trigger.target)
-    m = hard.expand(torch.broadcast_shapes(hard.shape, trigger.pattern.shape))
-    colour = (m * trigger.pattern).sum((-1, -2), keepdim=True) / m.sum((-1, -2), keepdim=True).clamp_min(1e-12)
+    m, colour = _mean_colour(hard, trigger.pattern)
     return Trigger(box, torch.where(m > 0, trigger.pattern.expand(m.shape), colour), trigger.target)
 
 

@@ -47,7 +47,7 @@ def _total_variation(p_logits: Tensor, q_logits: Tensor, signs: Callable[[Tensor
 
 
 def _log_probs(outputs: Tensor) -> Tensor:
-    out = outputs.float() if outputs.dtype in (torch.float16, torch.bfloat16) else outputs
+    out = _as_float(outputs)
     if out.dim() == 1 or out.shape[1] == 1:
         z = out.reshape(-1)
         return torch.stack([F.logsigmoid(-z), F.logsigmoid(z)], 1)
