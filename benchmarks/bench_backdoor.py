@@ -24,7 +24,6 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -32,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lightning_causal.causal.backdoor import attack_success_rate  # noqa: E402
 from lightning_causal.causal.neural_cleanse import neural_cleanse  # noqa: E402
 from lightning_causal.causal.poisoning import patch_trigger, poison  # noqa: E402
-from lightning_causal.models import DigitsCNN, load_digits_tensors  # noqa: E402
+from lightning_causal.models import DigitsCNN, fit_classifier, load_digits_tensors  # noqa: E402
 from lightning_causal.repair.backdoor import BackdoorSuppressionTerm  # noqa: E402
 from lightning_causal.repair.module import CausalRepairModule  # noqa: E402
 
@@ -41,21 +40,7 @@ DATA = load_digits_tensors()
 
 def train(x, y, epochs: int, seed: int) -> DigitsCNN:
     """Plain Adam training (lr 2e-3, batch 64), seeded with private generators."""
-    g = torch.Generator().manual_seed(seed)
-    model = DigitsCNN()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.uniform_(-1, 1, generator=g).mul_(1.0 / max(1, p[0].numel()) ** 0.5)
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    for _ in range(epochs):
-        perm = torch.randperm(len(y), generator=g)
-        for i in range(0, len(y), 64):
-            idx = perm[i : i + 64]
-            loss = F.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return model.eval()
+    return fit_classifier(DigitsCNN(), x, y, epochs, seed)
 
 
 def accuracy(model, x, y) -> float:

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["DigitsCNN", "DeepCNN", "ResidualCNN", "MLP", "LightningClassifier", "load_digits_tensors"]
+__all__ = ["DigitsCNN", "DeepCNN", "ResidualCNN", "MLP", "LightningClassifier", "load_digits_tensors", "fit_classifier"]
 
 
 class DigitsCNN(nn.Module):
@@ -111,6 +111,53 @@ def load_digits_tensors(val_fraction: float = 0.2, seed: int = 0) -> tuple[Tenso
     n_val = int(len(y) * val_fraction)
     val, train = perm[:n_val], perm[n_val:]
     return x[train], y[train], x[val], y[val]
+
+
+def fit_classifier(model: nn.Module, x: Tensor, y: Tensor, epochs: int, seed: int = 0, lr: float = 2e-3,
+                   batch_size: int = 64, reinit: bool = True) -> nn.Module:
+    """Train ``model`` by Adam on cross-entropy, reproducibly from ``seed`` alone.
+
+    With ``reinit`` every parameter is first redrawn as ``U(-1, 1) / sqrt(fan_in)`` (``fan_in``:
+    the elements of one output slice); the initial weights and the order of the mini-batches come
+    from one private ``torch.Generator`` seeded with ``seed``, so the global RNG is untouched and
+    the same seed gives the same weights bit for bit. Used by the benchmarks, examples and tests
+    that need a quickly trained (e.g. poisoned) model without Lightning.
+
+    Returns:
+        ``model``, trained, in eval mode, gradients cleared.
+
+    Raises:
+        ValueError: ``epochs`` < 0, ``batch_size`` < 1, or ``x`` and ``y`` of different lengths.
+
+    Examples:
+        >>> x, y = torch.rand(32, 4, generator=torch.Generator().manual_seed(0)), torch.arange(32) % 2
+        >>> a = fit_classifier(nn.Linear(4, 2), x, y, epochs=2, seed=3)
+        >>> b = fit_classifier(nn.Linear(4, 2), x, y, epochs=2, seed=3)
+        >>> torch.equal(a.weight, b.weight), a.training
+        (True, False)
+    """
+    for name, value, low in (("epochs", epochs, 0), ("batch_size", batch_size, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"Expected argument `{name}` to be an int >= {low} but got {value!r}")
+    if len(x) != len(y):
+        raise ValueError(f"Expected `x` and `y` of the same length but got {len(x)} and {len(y)}")
+    g = torch.Generator().manual_seed(seed)
+    if reinit:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.uniform_(-1, 1, generator=g).mul_(1.0 / max(1, p[0].numel()) ** 0.5)
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(epochs):
+        perm = torch.randperm(len(y), generator=g)
+        for i in range(0, len(y), batch_size):
+            idx = perm[i : i + batch_size]
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.zero_grad(set_to_none=True)
+    return model.eval()
 
 
 def _lightning_classifier_base():  # keep `import lightning` lazy for users of the plain models

@@ -194,25 +194,12 @@ def test_bad_configuration_and_inputs():
 def _poisoned_digits_cnn(seed: int = 0):
     """DigitsCNN trained 20 epochs on digits with 10% carrying a 2x2 bottom-right patch -> 0 (the benchmark's setting)."""
     from lightning_causal.causal.poisoning import patch_trigger, poison
-    from lightning_causal.models import DigitsCNN, load_digits_tensors
+    from lightning_causal.models import DigitsCNN, fit_classifier, load_digits_tensors
 
     xt, yt, xv, yv = load_digits_tensors()
     trig = patch_trigger((1, 8, 8), 2, "bottom_right", 1.0, 0)
     xp, yp, _ = poison(xt, yt, trig, 0.1, torch.Generator().manual_seed(seed))
-    g = torch.Generator().manual_seed(seed)
-    model = DigitsCNN()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.uniform_(-1, 1, generator=g).mul_(1.0 / max(1, p[0].numel()) ** 0.5)
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    for _ in range(20):
-        perm = torch.randperm(len(yp), generator=g)
-        for i in range(0, len(yp), 64):
-            loss = torch.nn.functional.cross_entropy(model(xp[perm[i : i + 64]]), yp[perm[i : i + 64]])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    model.zero_grad(set_to_none=True)
+    model = fit_classifier(DigitsCNN(), xp, yp, epochs=20, seed=seed)
     return model.eval(), trig, (xt, yt, xv, yv)
 
 
