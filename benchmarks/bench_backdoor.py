@@ -1,6 +1,7 @@
 """Backdoor detection, repair and reverse-engineering cost on the digits CNN.
 
-    .venv/bin/python benchmarks/bench_backdoor.py [--repair-seeds 5] [--first-repair-seed 0] [--seeds 3] [--parts repair,detection]
+    .venv/bin/python benchmarks/bench_backdoor.py [--repair-seeds 5] [--first-repair-seed 0] [--seeds 10]
+        [--parts repair,detection] [--variants "default (|default,"]
 
 Prints three markdown tables:
 1. repair, for each of ``--repair-seeds`` poisoned models: the change of clean accuracy and the
@@ -80,7 +81,7 @@ VARIANTS = {  # name -> (term factory(trigger, reverse options), repair epochs o
 }
 
 
-def repair_tables(epochs: int, repair_epochs: int, seeds: list[int]) -> list[str]:
+def repair_tables(epochs: int, repair_epochs: int, seeds: list[int], only: str = "") -> list[str]:
     """Per poisoned-model seed: Δ clean accuracy (points) / ASR (%) of every variant."""
     xt, yt, xv, yv = DATA
     trig = patch_trigger((1, 8, 8), 2, "bottom_right", 1.0, 0)
@@ -95,6 +96,8 @@ def repair_tables(epochs: int, repair_epochs: int, seeds: list[int]) -> list[str
             f"{repair_epochs} epochs unless stated, on {len(yt) // 10} clean training images.", "",
             f"| variant | {head} | meets target | mean Δ / ASR | seconds |", "|---|" + "---|" * (len(seeds) + 3)]
     for name, (factory, var_epochs) in VARIANTS.items():
+        if only and not any(part in name for part in only.split("|")):
+            continue
         cells, ok, t0, sums = [], 0, time.perf_counter(), [0.0, 0.0]
         for seed, model in models.items():
             reverse = {"steps": 300, "generator": torch.Generator().manual_seed(seed)}
@@ -109,14 +112,30 @@ def repair_tables(epochs: int, repair_epochs: int, seeds: list[int]) -> list[str
     return base + [""] + rows
 
 
-DETECTION = [  # (size, position, target)
+DETECTION = [  # (size, position, target): shapes 1x1, 2x2, 3x3, lines, 2x3; corners, edges, centre; nine targets
     (2, "bottom_right", 0), (2, "top_left", 3), (3, "top_right", 7), ((1, 3), "bottom_left", 5), (1, (3, 3), 9),
+    (1, (0, 0), 9), (1, (7, 0), 2), (3, "bottom_left", 1), (3, "top_left", 4), ((3, 1), "top_right", 6),
+    ((2, 3), "bottom_right", 8), (2, (3, 3), 2),
 ]
+
+
+KAPPA = 0.8  # the min_concentration measured beside plain Neural Cleanse
+
+
+def _flags(res, threshold: float, kappa: float | None) -> list[int]:
+    """Classes flagged at ``threshold`` (and concentration >= ``kappa``), most anomalous first, from one result."""
+    return [c for c in res.anomaly_index.argsort(descending=True).tolist() if float(res.anomaly_index[c]) >= threshold
+            and (kappa is None or float(res.concentration[c]) >= kappa)]
 
 
 def detection_table(epochs: int, seeds: int) -> list[str]:
     xt, yt, xv, yv = DATA
-    rows = ["| model | trigger | ASR | target's index | flagged (index) | NC seconds |", "|---|---|---|---|---|---|"]
+    rows = ["| model | trigger | ASR | target's index | target's κ | flagged (index, κ) | NC seconds |", "|---|---|---|---|---|---|---|"]
+    poisoned, clean = [], []
+
+    def flagged(res) -> str:
+        return ", ".join(f"{c} ({float(res.anomaly_index[c]):.2f}, {float(res.concentration[c]):.2f})" for c in res.flagged) or "none"
+
     for size, pos, target in DETECTION:
         trig = patch_trigger((1, 8, 8), size, pos, 1.0, target)
         xp, yp, _ = poison(xt, yt, trig, 0.1, torch.Generator().manual_seed(0))
@@ -124,19 +143,26 @@ def detection_table(epochs: int, seeds: int) -> list[str]:
         t0 = time.perf_counter()
         res = neural_cleanse(model, xv[:256], 10, generator=torch.Generator().manual_seed(0))
         secs = time.perf_counter() - t0
-        flagged = ", ".join(f"{c} ({float(res.anomaly_index[c]):.2f})" for c in res.flagged) or "none"
+        poisoned.append((res, target))
         rows.append(f"| poisoned | {size} patch at {pos} → {target} | {attack_success_rate(model, xv, yv, trig):.3f} "
-                    f"| {float(res.anomaly_index[target]):.2f} | {flagged} | {secs:.1f} |")
-    alarms = 0
+                    f"| {float(res.anomaly_index[target]):.2f} | {float(res.concentration[target]):.2f} | {flagged(res)} | {secs:.1f} |")
     for seed in range(seeds):
         model = train(xt, yt, epochs, seed)
         t0 = time.perf_counter()
         res = neural_cleanse(model, xv[:256], 10, generator=torch.Generator().manual_seed(seed))
         secs = time.perf_counter() - t0
-        alarms += bool(res.flagged)
-        flagged = ", ".join(f"{c} ({float(res.anomaly_index[c]):.2f})" for c in res.flagged) or "none"
-        rows.append(f"| clean, seed {seed} | – | – | max {float(res.anomaly_index.max()):.2f} | {flagged} | {secs:.1f} |")
-    rows += ["", f"False alarms on clean models: {alarms} of {seeds}."]
+        clean.append(res)
+        rows.append(f"| clean, seed {seed} | – | – | max {float(res.anomaly_index.max()):.2f} | – | {flagged(res)} | {secs:.1f} |")
+    rows += ["", "κ: `mask_concentration` (share of the mask in its densest 3x3 square). Flagging rules, from the same runs:", "",
+             "| rule | true target flagged first | another class flagged on a poisoned model | clean models with a false alarm |",
+             "|---|---|---|---|"]
+    for threshold in (2.0, 2.5, 3.0):
+        for kappa in (None, KAPPA):
+            first = sum(_flags(res, threshold, kappa)[:1] == [t] for res, t in poisoned)
+            extra = sum(bool(set(_flags(res, threshold, kappa)) - {t}) for res, t in poisoned)
+            alarms = sum(bool(_flags(res, threshold, kappa)) for res in clean)
+            rule = f"index ≥ {threshold}" + (f" and κ ≥ {kappa}" if kappa is not None else " (Neural Cleanse)")
+            rows.append(f"| {rule} | {first} of {len(poisoned)} | {extra} of {len(poisoned)} | {alarms} of {seeds} |")
     return rows
 
 
@@ -144,10 +170,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--repair-epochs", type=int, default=20)
-    parser.add_argument("--seeds", type=int, default=3, help="clean models for the false-alarm count")
+    parser.add_argument("--seeds", type=int, default=10, help="clean models for the false-alarm count")
     parser.add_argument("--repair-seeds", type=int, default=5, help="poisoned models for the repair table")
     parser.add_argument("--first-repair-seed", type=int, default=0, help="seeds first..first+n-1 (5-9: held out)")
     parser.add_argument("--parts", default="repair,detection", help="comma-separated: repair, detection")
+    parser.add_argument("--variants", default="", help="repair variants whose name holds one of these '|'-separated parts (default: all)")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     warnings.filterwarnings("ignore")
@@ -156,7 +183,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
     if "repair" in parts:
         print("## Repair (ablation)\n")
-        print("\n".join(repair_tables(args.epochs, args.repair_epochs, list(range(args.first_repair_seed, args.first_repair_seed + args.repair_seeds)))), flush=True)
+        print("\n".join(repair_tables(args.epochs, args.repair_epochs, list(range(args.first_repair_seed, args.first_repair_seed + args.repair_seeds)), args.variants)), flush=True)
     if "detection" in parts:
         print("\n## Detection (Neural Cleanse, 300 steps, 256 validation images, all 10 classes in one batch)\n")
         print("\n".join(detection_table(args.epochs, args.seeds)))

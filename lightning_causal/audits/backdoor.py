@@ -42,7 +42,9 @@ class BackdoorAudit(Audit):
     (:func:`~lightning_causal.causal.neural_cleanse.neural_cleanse`; masks, patterns and stamped
     triggers as images), the anomaly index vector and per-class scalars
     ``anomaly_index/class_<c>``, ``max_anomaly_index``, ``flagged_count``, ``top_class``, a table
-    of flagged classes and a curve of the indices with the threshold. If a class is flagged and
+    of flagged classes and a curve of the indices with the threshold; for images also each
+    mask's concentration (vector ``mask_concentration``; ``reverse_options={"min_concentration":
+    0.8}`` flags only compact triggers, see ``neural_cleanse``). If a class is flagged and
     ``layers`` are given, the suspect units of its reversed trigger.
 
     Cost: reverse engineering runs ``steps`` forward/backward passes of ``C × batch_size`` rows
@@ -152,6 +154,8 @@ class BackdoorAudit(Audit):
         if x.dim() == 4:
             result.images.update(reversed_masks=masks, reversed_patterns=patterns, reversed_triggers=masks * patterns)
         result.vectors.update(anomaly_index=res.anomaly_index, mask_norm=res.mask_norms, reversed_asr=res.attack_rates)
+        if res.concentration is not None:
+            result.vectors["mask_concentration"] = res.concentration
         top = int(res.anomaly_index.argmax())
         result.scalars.update(max_anomaly_index=float(res.anomaly_index[top]), flagged_count=float(len(res.flagged)),
                               top_class=float(top))
@@ -159,7 +163,8 @@ class BackdoorAudit(Audit):
             result.scalars[f"anomaly_index/class_{k}"] = float(res.anomaly_index[k])
         result.tables["flagged_classes"] = [
             {"class": k, "anomaly_index": float(res.anomaly_index[k]), "mask_norm": float(res.mask_norms[k]),
-             "attack_rate": float(res.attack_rates[k])}
+             "attack_rate": float(res.attack_rates[k]),
+             **({"concentration": float(res.concentration[k])} if res.concentration is not None else {})}
             for k in res.flagged
         ]
         result.curves["anomaly_index"] = {"x": list(range(c)), "anomaly_index": res.anomaly_index.tolist(),

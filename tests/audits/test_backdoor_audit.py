@@ -56,6 +56,8 @@ def test_reverse_engineering_flags_the_target_and_leaves_no_trace(poisoned):
     assert r.images["reversed_masks"].shape == (10, 1, 8, 8) and r.images["reversed_patterns"].shape == (10, 1, 8, 8)
     assert r.vectors["anomaly_index"].shape == (10,) and "suspect_score/2" in r.vectors  # suspects of the reversed trigger
     assert r.curves["anomaly_index"]["threshold"] == [2.0] * 10
+    conc = r.vectors["mask_concentration"]
+    assert conc.shape == (10,) and r.tables["flagged_classes"][0]["concentration"] == float(conc[TARGET]) > 0.8
 
 
 def test_bad_configuration():

@@ -14,7 +14,12 @@ from lightning_causal.causal.backdoor import (
     suspect_units,
     trigger_effect,
 )
-from lightning_causal.causal.neural_cleanse import neural_cleanse, reverse_engineer_triggers
+from lightning_causal.causal.neural_cleanse import (
+    ReversedTriggers,
+    mask_concentration,
+    neural_cleanse,
+    reverse_engineer_triggers,
+)
 from lightning_causal.causal.poisoning import patch_trigger, poison
 from lightning_causal.models import load_digits_tensors
 from tests.helpers.models import all_hook_counts
@@ -173,6 +178,47 @@ def test_reverse_engineering_flags_the_target_and_leaves_no_trace(poisoned):
     assert all(p.grad is None and p.requires_grad for p in model.parameters())
     assert model.training and all_hook_counts(model) == 0
     model.eval()
+
+
+def test_mask_concentration_hand_computation():
+    m = torch.zeros(3, 1, 4, 4)
+    m[0, 0, 1, 1], m[0, 0, 1, 2], m[0, 0, 3, 3] = 0.5, 0.25, 0.25  # best 2x2 window holds 0.75 of 1.0
+    m[1, 0] = 1.0  # uniform: a 2x2 window holds 4 of 16
+    assert torch.allclose(mask_concentration(m, window=2), torch.tensor([0.75, 0.25, 0.0]))
+    assert torch.allclose(mask_concentration(m, window=3), torch.tensor([1.0, 9 / 16, 0.0]))
+    assert torch.allclose(mask_concentration(m[:, 0], window=9), torch.tensor([1.0, 1.0, 0.0]))  # window clipped to the image
+
+
+@pytest.mark.parametrize(("masks", "window", "match"), [
+    (torch.ones(2, 4), 3, "masks"), (torch.ones(2, 3, 4, 4), 3, "masks"), (-torch.ones(2, 4, 4), 3, "non-negative"),
+    (torch.ones(2, 4, 4), 0, "window"), (torch.ones(2, 4, 4), 1.5, "window")])
+def test_mask_concentration_rejects_bad_input(masks, window, match):
+    with pytest.raises(ValueError, match=match):
+        mask_concentration(masks, window)
+
+
+def test_min_concentration_flags_only_compact_anomalous_classes():
+    idx, conc = torch.tensor([3.0, 2.5, 0.1, 2.2]), torch.tensor([1.0, 0.4, 1.0, 0.9])
+    res = ReversedTriggers([], idx, torch.zeros(4), torch.zeros(4), torch.zeros(4), 2.0, conc)
+    assert res.flagged == [0, 1, 3]
+    assert ReversedTriggers([], idx, torch.zeros(4), torch.zeros(4), torch.zeros(4), 2.0, conc, 0.8).flagged == [0, 3]
+    with pytest.raises(ValueError, match="concentration"):
+        ReversedTriggers([], idx, torch.zeros(4), torch.zeros(4), torch.zeros(4), 2.0, None, 0.8)
+
+
+def test_reversed_patch_trigger_is_compact_and_survives_the_concentration_filter(poisoned):
+    model, _, (_, _, xv, _) = poisoned
+    kw = dict(steps=150, batch_size=32, generator=torch.Generator().manual_seed(0))
+    plain = neural_cleanse(model, xv[:128], 10, **kw)
+    assert torch.equal(plain.concentration, mask_concentration(torch.stack([t.mask for t in plain.triggers])))
+    assert float(plain.concentration[TARGET]) > 0.8 > float(plain.concentration.median())  # a 2x2 patch vs spread masks
+    kw["generator"] = torch.Generator().manual_seed(0)
+    filtered = neural_cleanse(model, xv[:128], 10, min_concentration=0.8, **kw)
+    assert filtered.flagged[:1] == [TARGET] and set(filtered.flagged) <= set(plain.flagged)
+    with pytest.raises(ValueError, match="min_concentration"):
+        neural_cleanse(model, xv[:8], 10, steps=1, min_concentration=1.5)
+    with pytest.raises(ValueError, match="image inputs"):
+        neural_cleanse(nn.Linear(4, 3), torch.rand(8, 4), 3, steps=1, min_concentration=0.8)
 
 
 def test_reverse_engineering_is_deterministic_and_batching_invariant(poisoned):
