@@ -52,7 +52,8 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, trigger, 
     top = int(res.anomaly_index.argmax())
     su = suspect_units(model, x[:256], trigger, "conv2")
     return {"acc": acc, "asr": attack_success_rate(model, x, y, trigger), "flagged": res.flagged, "top": top,
-            "index": float(res.anomaly_index[top]), "target_index": float(res.anomaly_index[trigger.target]),
+            "index": float(res.anomaly_index[top]), "kappa": float(res.concentration[top]),
+            "target_index": float(res.anomaly_index[trigger.target]),
             "suspects": su.ranking()[:3], "flagged_units": su.flagged}
 
 
@@ -86,11 +87,11 @@ def repair(args, model: torch.nn.Module, trigger, data, logger) -> BackdoorSuppr
 
 def _cells(r: dict) -> list[str]:
     return [f"{r['acc']:.3f}", f"{r['asr']:.3f}", str(r["flagged"] or "none"),
-            f"{r['top']} ({r['index']:.2f})", f"{r['target_index']:.2f}", str(r["suspects"])]
+            f"{r['top']} ({r['index']:.2f}, {r['kappa']:.2f})", f"{r['target_index']:.2f}", str(r["suspects"])]
 
 
 def table(before: dict, after: dict) -> list[str]:
-    rows = ["| model | clean accuracy | ASR | flagged classes | most anomalous class (index) | target's index | top suspect conv2 channels |",
+    rows = ["| model | clean accuracy | ASR | flagged classes | most anomalous class (index, κ) | target's index | top suspect conv2 channels |",
             "|---|---|---|---|---|---|---|"]
     return rows + [f"| {name} | " + " | ".join(_cells(r)) + " |" for name, r in (("poisoned", before), ("repaired", after))]
 
