@@ -81,12 +81,12 @@ def test_bad_configuration():
 
 def test_runs_in_the_callback(tmp_path):
     from lightning_causal.callbacks.audit import CausalAuditCallback
-    from tests.helpers.lit import loaders, small_module, trainer
+    from tests.helpers.lightning import quick_trainer, small_module, synthetic_loaders
 
-    train, val = loaders()
+    train, val = synthetic_loaders()
     trig = patch_trigger((1, 8, 8), 2, "bottom_right", 1.0, target=0)
     cb = CausalAuditCallback([BackdoorAudit(trig, layers=["model.conv2"])], report_dir=tmp_path)
-    trainer(max_epochs=2, callbacks=[cb]).fit(small_module(), train, val)
+    quick_trainer(max_epochs=2, callbacks=[cb]).fit(small_module(), train, val)
     assert cb.audited_epochs == [0, 1]
     r = cb.last_results["backdoor"]
     assert 0.0 <= r.scalars["asr"] <= 1.0 and r.vectors["suspect_score/model.conv2"].shape == (8,)

@@ -9,7 +9,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lightning_causal import CaptumBaseline, CausalAuditCallback
-from tests.helpers.lit import loaders, small_module, trainer
+from tests.helpers.lightning import quick_trainer, small_module, synthetic_loaders
 from tests.helpers.models import all_hook_counts
 
 METHODS = ("IntegratedGradients", "Saliency", "GradientShap", "NoiseTunnel(Saliency)")
@@ -20,8 +20,8 @@ def _fit(tmp_path, with_callback: bool, logger=False):
     module = small_module()
     cbs = [CausalAuditCallback([CaptumBaseline(methods=METHODS, patch_size=4)], probe_size=12,
                                report_dir=tmp_path / "r")] if with_callback else []
-    t = trainer(callbacks=cbs, max_epochs=2, logger=logger)
-    t.fit(module, *loaders())
+    t = quick_trainer(callbacks=cbs, max_epochs=2, logger=logger)
+    t.fit(module, *synthetic_loaders())
     return module, t, np.random.get_state()[1].copy()
 
 

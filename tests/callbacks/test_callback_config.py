@@ -14,7 +14,7 @@ from lightning_causal import (
     InputEffectAudit,
     UnitImportanceAudit,
 )
-from tests.helpers.lit import digits_like, loaders, small_module, trainer
+from tests.helpers.lightning import digits_like, quick_trainer, small_module, synthetic_loaders
 
 
 @pytest.mark.parametrize(
@@ -40,25 +40,25 @@ def test_constructor_checks(kwargs, match):
 def test_unknown_layer_fails_at_setup_with_close_names(tmp_path):
     cb = CausalAuditCallback([UnitImportanceAudit(["model.conv_2"])], report_dir=tmp_path)
     with pytest.raises(MisconfigurationException, match=r"unit_importance.*close matches: \['model.conv2'"):
-        trainer(callbacks=[cb]).fit(small_module(), *loaders())
+        quick_trainer(callbacks=[cb]).fit(small_module(), *synthetic_loaders())
 
 
 def test_empty_probe_fails(tmp_path):
     cb = CausalAuditCallback([InputEffectAudit()], probe=torch.zeros(0, 1, 8, 8), report_dir=tmp_path)
     with pytest.raises(MisconfigurationException, match="non-empty `probe`"):
-        trainer(callbacks=[cb]).fit(small_module(), *loaders())
+        quick_trainer(callbacks=[cb]).fit(small_module(), *synthetic_loaders())
 
 
 def test_probe_shape_rejected_by_model_fails(tmp_path):
     cb = CausalAuditCallback([InputEffectAudit()], probe=torch.zeros(4, 3, 5, 5), report_dir=tmp_path)
     with pytest.raises(MisconfigurationException, match=r"probe of shape \[4, 3, 5, 5\] is rejected"):
-        trainer(callbacks=[cb]).fit(small_module(), *loaders())
+        quick_trainer(callbacks=[cb]).fit(small_module(), *synthetic_loaders())
 
 
 def test_bad_probe_type_fails():
     cb = CausalAuditCallback([InputEffectAudit()], probe="digits")
     with pytest.raises(MisconfigurationException, match="`probe`.*str"):
-        trainer(callbacks=[cb]).fit(small_module(), *loaders())
+        quick_trainer(callbacks=[cb]).fit(small_module(), *synthetic_loaders())
 
 
 @pytest.mark.parametrize(
@@ -72,14 +72,14 @@ def test_bad_probe_type_fails():
 )
 def test_schedule(tmp_path, schedule, expected):
     cb = CausalAuditCallback([InputEffectAudit(patch_size=4, ace_values=None)], report_dir=tmp_path, **schedule)
-    trainer(callbacks=[cb], max_epochs=4).fit(small_module(), *loaders())
+    quick_trainer(callbacks=[cb], max_epochs=4).fit(small_module(), *synthetic_loaders())
     assert cb.audited_epochs == expected
 
 
 def test_resume_continues_schedule_without_auditing_twice(tmp_path):
     ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True, every_n_epochs=1)
     cb = CausalAuditCallback([InputEffectAudit(patch_size=4, ace_values=None)], every_n_epochs=1, report_dir=tmp_path / "r")
-    trainer(callbacks=[cb, ckpt], max_epochs=2, enable_checkpointing=True).fit(small_module(), *loaders())
+    quick_trainer(callbacks=[cb, ckpt], max_epochs=2, enable_checkpointing=True).fit(small_module(), *synthetic_loaders())
     assert cb.audited_epochs == [0, 1]
     state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)  # plain values and tensors only
     assert state["callbacks"][cb.state_key]["audited_epochs"] == [0, 1]
@@ -87,7 +87,7 @@ def test_resume_continues_schedule_without_auditing_twice(tmp_path):
     runs = []
     original = cb2._run
     cb2._run = lambda *a: (runs.append(a[2]), original(*a))
-    trainer(callbacks=[cb2], max_epochs=3).fit(small_module(), *loaders(), ckpt_path=tmp_path / "ckpt" / "last.ckpt")
+    quick_trainer(callbacks=[cb2], max_epochs=3).fit(small_module(), *synthetic_loaders(), ckpt_path=tmp_path / "ckpt" / "last.ckpt")
     assert runs == [2] and cb2.audited_epochs == [0, 1, 2]
     # drift continues across the resume: the previous vectors came back from the checkpoint
     assert "drift/mean_abs_effect/spearman" in cb2.last_results["input_effect"].scalars
@@ -101,13 +101,13 @@ def test_resume_keeps_the_graph_audits_previous_graph(tmp_path):
 
     ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True, every_n_epochs=1)
     cb = CausalAuditCallback([audit()], every_n_epochs=1, on_fit_end=False, report_dir=tmp_path / "r")
-    trainer(callbacks=[cb, ckpt], max_epochs=1, enable_checkpointing=True).fit(small_module(), *loaders())
+    quick_trainer(callbacks=[cb, ckpt], max_epochs=1, enable_checkpointing=True).fit(small_module(), *synthetic_loaders())
     assert "edges_gained" not in cb.last_results["causal_graph"].scalars  # nothing to compare with yet
     state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)["callbacks"][cb.state_key]
     saved = state["audit_states"]["causal_graph"]["previous"]
     assert saved == cb.last_results["causal_graph"].graphs["causal_graph"]
     cb2 = CausalAuditCallback([audit()], every_n_epochs=1, on_fit_end=False, report_dir=tmp_path / "r")
-    trainer(callbacks=[cb2], max_epochs=2).fit(small_module(), *loaders(), ckpt_path=tmp_path / "ckpt" / "last.ckpt")
+    quick_trainer(callbacks=[cb2], max_epochs=2).fit(small_module(), *synthetic_loaders(), ckpt_path=tmp_path / "ckpt" / "last.ckpt")
     result = cb2.last_results["causal_graph"]
     assert cb2.audited_epochs == [0, 1] and "edge_jaccard_previous" in result.scalars
     now = {(e["source"], e["target"]) for e in result.graphs["causal_graph"]["edges"]}
@@ -121,7 +121,7 @@ def test_two_instances_live_in_one_checkpoint(tmp_path):
     b = CausalAuditCallback([UnitImportanceAudit(["model.conv1"])], epochs=[1], report_dir=tmp_path / "b")
     assert a.state_key != b.state_key
     ckpt = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
-    trainer(callbacks=[a, b, ckpt], max_epochs=2, enable_checkpointing=True).fit(small_module(), *loaders())
+    quick_trainer(callbacks=[a, b, ckpt], max_epochs=2, enable_checkpointing=True).fit(small_module(), *synthetic_loaders())
     state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)["callbacks"]
     assert state[a.state_key]["audited_epochs"] == [0] and state[b.state_key]["audited_epochs"] == [1]
 
@@ -130,8 +130,8 @@ def test_early_stopping_monitors_a_causal_metric(tmp_path):
     stop = EarlyStopping(monitor="causal/unit_importance/model.conv1/top1_importance", mode="max", patience=0,
                          check_on_train_epoch_end=True, min_delta=1e9)
     cb = CausalAuditCallback([UnitImportanceAudit(["model.conv1"])], report_dir=tmp_path)
-    t = trainer(callbacks=[cb, stop], max_epochs=5)
-    t.fit(small_module(), *loaders())
+    t = quick_trainer(callbacks=[cb, stop], max_epochs=5)
+    t.fit(small_module(), *synthetic_loaders())
     assert "causal/unit_importance/model.conv1/top1_importance" in t.callback_metrics
     assert t.current_epoch < 5  # stopped on the causal metric (no improvement by 1e9)
 
@@ -139,17 +139,17 @@ def test_early_stopping_monitors_a_causal_metric(tmp_path):
 def test_explicit_probe_and_labels_are_used(tmp_path):
     x, y = digits_like(12, seed=5)
     cb = CausalAuditCallback([InputEffectAudit(patch_size=4)], probe=(x, y), probe_size=10, report_dir=tmp_path)
-    trainer(callbacks=[cb], max_epochs=1).fit(small_module(), *loaders())
+    quick_trainer(callbacks=[cb], max_epochs=1).fit(small_module(), *synthetic_loaders())
     assert torch.equal(cb.probe.first, x[:10]) and torch.equal(cb.probe.labels, y[:10])
 
 
 def test_default_probe_is_validation_data_then_training_data(tmp_path):
-    train, val = loaders()
+    train, val = synthetic_loaders()
     cb = CausalAuditCallback([InputEffectAudit(patch_size=4)], probe_size=5, report_dir=tmp_path)
-    trainer(callbacks=[cb], max_epochs=1).fit(small_module(), train, val)
+    quick_trainer(callbacks=[cb], max_epochs=1).fit(small_module(), train, val)
     assert torch.equal(cb.probe.first, val.dataset.tensors[0][:5])
     cb2 = CausalAuditCallback([InputEffectAudit(patch_size=4)], probe_size=5, report_dir=tmp_path)
-    trainer(callbacks=[cb2], max_epochs=1).fit(small_module(), train)
+    quick_trainer(callbacks=[cb2], max_epochs=1).fit(small_module(), train)
     assert torch.equal(cb2.probe.first, train.dataset.tensors[0][:5])
 
 
@@ -159,6 +159,6 @@ def test_nan_in_an_audit_is_reported(tmp_path):
         module.model.fc2.bias[0] = float("nan")
     cb = CausalAuditCallback([InputEffectAudit(patch_size=4, target=0)], report_dir=tmp_path)
     with pytest.warns(UserWarning, match="NaN or infinite"):
-        trainer(callbacks=[cb], max_epochs=1, limit_train_batches=1).fit(module, *loaders())
+        quick_trainer(callbacks=[cb], max_epochs=1, limit_train_batches=1).fit(module, *synthetic_loaders())
     assert "non-finite" in " ".join(cb.last_results["input_effect"].meta["notes"])
     pl.seed_everything(0, verbose=False)

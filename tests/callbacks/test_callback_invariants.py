@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 from lightning_causal import CausalAuditCallback, InputEffectAudit, UnitImportanceAudit
 from lightning_causal.audits import Audit, AuditResult
 from lightning_causal.callbacks._probe import probe_from
-from tests.helpers.lit import digits_like, loaders, small_module, trainer
+from tests.helpers.lightning import digits_like, quick_trainer, small_module, synthetic_loaders
 from tests.helpers.models import all_hook_counts
 
 LAYERS = ["model.conv1", "model.conv2"]
@@ -25,9 +25,9 @@ def _audits():
 def _fit(with_callback: bool, tmp_path, **trainer_kwargs):
     pl.seed_everything(7, verbose=False)
     module = small_module()
-    train, val = loaders()
+    train, val = synthetic_loaders()
     callbacks = [CausalAuditCallback(_audits(), every_n_epochs=1, probe_size=16, report_dir=tmp_path / "r")] if with_callback else []
-    t = trainer(callbacks=callbacks, **trainer_kwargs)
+    t = quick_trainer(callbacks=callbacks, **trainer_kwargs)
     t.fit(module, train, val)
     return module, t
 
@@ -88,8 +88,8 @@ def test_modes_requires_grad_grads_buffers_rng_unchanged_with_accumulation(tmp_p
     snap = _Snapshot(inject=True)
     check = _Check(snap)
     audit = CausalAuditCallback(_audits(), probe_size=16, report_dir=tmp_path)
-    train, val = loaders(n=88, batch_size=16)  # 66 training samples: 5 batches, odd -> grads pending
-    trainer(callbacks=[snap, audit, check], accumulate_grad_batches=2).fit(module, train, val)
+    train, val = synthetic_loaders(n=88, batch_size=16)  # 66 training samples: 5 batches, odd -> grads pending
+    quick_trainer(callbacks=[snap, audit, check], accumulate_grad_batches=2).fit(module, train, val)
     assert check.checked == 2 and audit.audited_epochs == [0, 1]
 
 
@@ -103,7 +103,7 @@ def test_failing_audit_raises_with_its_name_and_leaves_no_hooks(tmp_path):
     module = small_module()
     cb = CausalAuditCallback([UnitImportanceAudit(LAYERS), BoomAudit()], report_dir=tmp_path)
     with pytest.raises(RuntimeError, match="'boom' failed at epoch 0: kaboom"):
-        trainer(callbacks=[cb]).fit(module, *loaders())
+        quick_trainer(callbacks=[cb]).fit(module, *synthetic_loaders())
     assert all_hook_counts(module) == 0
     assert module.training
 
@@ -111,9 +111,9 @@ def test_failing_audit_raises_with_its_name_and_leaves_no_hooks(tmp_path):
 def test_failing_audit_warns_and_training_continues(tmp_path):
     module = small_module()
     cb = CausalAuditCallback([BoomAudit(), InputEffectAudit(patch_size=4)], on_error="warn", report_dir=tmp_path)
-    t = trainer(callbacks=[cb], max_epochs=2)
+    t = quick_trainer(callbacks=[cb], max_epochs=2)
     with pytest.warns(UserWarning, match="'boom' failed"):
-        t.fit(module, *loaders())
+        t.fit(module, *synthetic_loaders())
     assert t.current_epoch == 2 and cb.audited_epochs == [0, 1]
     assert float(t.callback_metrics["causal/boom/failed"]) == 1.0
     assert "causal/input_effect/mean_abs_effect" in t.callback_metrics
@@ -122,7 +122,7 @@ def test_failing_audit_warns_and_training_continues(tmp_path):
 def test_callback_pickles_before_and_after_fit(tmp_path):
     cb = CausalAuditCallback(_audits(), probe=digits_like(16)[0], report_dir=tmp_path)
     pickle.loads(pickle.dumps(cb))
-    trainer(callbacks=[cb], max_epochs=1).fit(small_module(), *loaders())
+    quick_trainer(callbacks=[cb], max_epochs=1).fit(small_module(), *synthetic_loaders())
     clone = pickle.loads(pickle.dumps(cb))
     assert clone.audited_epochs == [0] and torch.equal(clone.probe.first, cb.probe.first)
 
@@ -149,8 +149,8 @@ def test_probe_from_distributed_loader_is_not_padded():
 def test_trainer_settings_behave(tmp_path, kwargs):
     module = small_module()
     cb = CausalAuditCallback(_audits(), probe_size=16, report_dir=tmp_path / "r")
-    t = trainer(callbacks=[cb], **kwargs)
-    t.fit(module, *loaders())
+    t = quick_trainer(callbacks=[cb], **kwargs)
+    t.fit(module, *synthetic_loaders())
     assert cb.audited_epochs, kwargs
     assert torch.isfinite(torch.tensor(cb.last_results["input_effect"].scalars["mean_abs_effect"]))
     assert all_hook_counts(module) == 0
@@ -158,14 +158,14 @@ def test_trainer_settings_behave(tmp_path, kwargs):
 
 def test_fit_end_audit_when_schedule_never_fires(tmp_path):
     cb = CausalAuditCallback(_audits(), every_n_epochs=10, report_dir=tmp_path)
-    trainer(callbacks=[cb], max_epochs=2).fit(small_module(), *loaders())
+    quick_trainer(callbacks=[cb], max_epochs=2).fit(small_module(), *synthetic_loaders())
     assert cb.audited_epochs == [1]
     assert (tmp_path / "epoch_0001_fit_end.json").exists()
 
 
 def test_no_fit_end_audit_when_disabled(tmp_path):
     cb = CausalAuditCallback(_audits(), every_n_epochs=10, on_fit_end=False, report_dir=tmp_path)
-    trainer(callbacks=[cb], max_epochs=2).fit(small_module(), *loaders())
+    quick_trainer(callbacks=[cb], max_epochs=2).fit(small_module(), *synthetic_loaders())
     assert cb.audited_epochs == [] and not list(tmp_path.glob("*.json"))
 
 
@@ -191,8 +191,8 @@ def test_audits_skip_sanity_check_and_run_outside_inference_mode(tmp_path):
     module = small_module()
     cb = CausalAuditCallback([GradAudit()], report_dir=tmp_path)
     snap, check = _Snapshot(), None
-    t = trainer(callbacks=[snap, cb], num_sanity_val_steps=2, max_epochs=1)
-    t.fit(module, *loaders())
+    t = quick_trainer(callbacks=[snap, cb], num_sanity_val_steps=2, max_epochs=1)
+    t.fit(module, *synthetic_loaders())
     assert seen == [(False, False)]
     assert all((a is None and p.grad is None) or torch.equal(a, p.grad) for a, p in zip(snap.grads, module.parameters()))
     del check

@@ -16,7 +16,7 @@ from lightning_causal import (
     UnitImportanceAudit,
     load_report,
 )
-from tests.helpers.lit import loaders, small_module, trainer
+from tests.helpers.lightning import quick_trainer, small_module, synthetic_loaders
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def run(tmp_path_factory):
          SobolAudit(n=64, patch_size=4, n_bootstrap=20)],
         every_n_epochs=1, probe_size=8,
     )
-    trainer(callbacks=[cb], max_epochs=2, logger=logger).fit(small_module(), *loaders())
+    quick_trainer(callbacks=[cb], max_epochs=2, logger=logger).fit(small_module(), *synthetic_loaders())
     acc = EventAccumulator(str(root), size_guidance={"scalars": 0, "images": 0, "histograms": 0, "tensors": 0})
     acc.Reload()
     return cb, acc, root
@@ -97,7 +97,7 @@ def test_load_report_rejects_other_files(tmp_path):
 
 def test_without_tensorboard_scalars_still_reach_other_loggers(tmp_path):
     cb = CausalAuditCallback([InputEffectAudit(patch_size=4, ace_values=None)], report_dir=tmp_path / "r")
-    t = trainer(callbacks=[cb], max_epochs=1, logger=CSVLogger(tmp_path, name="csv"))
-    t.fit(small_module(), *loaders())
+    t = quick_trainer(callbacks=[cb], max_epochs=1, logger=CSVLogger(tmp_path, name="csv"))
+    t.fit(small_module(), *synthetic_loaders())
     header = next((tmp_path / "csv").rglob("metrics.csv")).read_text().splitlines()[0]
     assert "causal/input_effect/mean_abs_effect" in header and "causal/audit_seconds" in header

@@ -1,4 +1,4 @@
-"""Lightning helpers for the callback tests: tiny digits data, a fast Trainer factory, test audits
+"""Lightning helpers for the callback tests: tiny digits data (and a synthetic 4-class set-up), fast Trainer factories, test audits
 and spy callbacks that check the audit leaves no trace."""
 
 from __future__ import annotations
@@ -253,3 +253,34 @@ def ddp_audits() -> list[Audit]:
         InputEffectAudit(patch_size=4, ace_values=None),
         UnitImportanceAudit(["model.conv1"], top_k=2),
     ]
+
+
+# ---------------------------------------------------------------- synthetic 4-class set-up
+def digits_like(n: int = 96, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Synthetic 8x8 images with 4 classes read off the image halves (no dataset needed)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 1, 8, 8, generator=g)
+    y = (x[:, 0, :4].mean((1, 2)) > x[:, 0, 4:].mean((1, 2))).long() + 2 * (x[:, 0, :, :4].mean((1, 2)) > 0.5).long()
+    return x, y
+
+
+def synthetic_loaders(n: int = 96, batch_size: int = 16, shuffle: bool = True):
+    """Train/val loaders of :func:`digits_like` (3:1 split)."""
+    x, y = digits_like(n)
+    train = DataLoader(TensorDataset(x[: n * 3 // 4], y[: n * 3 // 4]), batch_size=batch_size, shuffle=shuffle)
+    val = DataLoader(TensorDataset(x[n * 3 // 4 :], y[n * 3 // 4 :]), batch_size=batch_size)
+    return train, val
+
+
+def small_module(batch_norm: bool = True, dropout: float = 0.2, optimizer: str = "sgd") -> LightningClassifier:
+    """A 4-class tiny CNN with BatchNorm and dropout (what an audit must not disturb)."""
+    return LightningClassifier(DigitsCNN(channels=(4, 8), hidden=16, num_classes=4, batch_norm=batch_norm, dropout=dropout),
+                               lr=0.05, optimizer=optimizer)
+
+
+def quick_trainer(**kwargs) -> pl.Trainer:
+    """A deterministic CPU Trainer without a root dir (sanity validation steps on); kwargs override."""
+    defaults = dict(max_epochs=2, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                    enable_checkpointing=False, accelerator="cpu", devices=1, deterministic=True)
+    defaults.update(kwargs)
+    return pl.Trainer(**defaults)
