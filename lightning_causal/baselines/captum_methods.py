@@ -58,6 +58,7 @@ __all__ = [
     "attribute",
     "layer_attribute",
     "attribution_context",
+    "deterministic_warn_only",
     "seeded_rng",
 ]
 
@@ -209,14 +210,44 @@ def seeded_rng(seed: int) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def deterministic_warn_only() -> Iterator[None]:
+    """Inside, ops without a deterministic implementation warn instead of raising when
+    ``torch.use_deterministic_algorithms(True)`` is on (as ``Trainer(deterministic=True)`` sets
+    it); the setting is restored afterwards, also on exceptions.
+
+    Captum's DeepLift rule for max-pooling calls ``max_unpool2d``, which has no deterministic
+    implementation, so DeepLift (and NoiseTunnel(DeepLift)) on a max-pooling CNN would stop a
+    deterministic training run. Nothing changes when determinism is off or already warn-only.
+
+    Examples:
+        >>> torch.use_deterministic_algorithms(True)
+        >>> with deterministic_warn_only():
+        ...     inside = torch.is_deterministic_algorithms_warn_only_enabled()
+        >>> inside, torch.is_deterministic_algorithms_warn_only_enabled()
+        (True, False)
+        >>> torch.use_deterministic_algorithms(False)
+    """
+    if not torch.are_deterministic_algorithms_enabled() or torch.is_deterministic_algorithms_warn_only_enabled():
+        yield
+        return
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(True, warn_only=False)
+
+
+@contextlib.contextmanager
 def attribution_context(model: nn.Module, seed: int | None = None) -> Iterator[None]:
-    """Autograd on (even inside ``torch.inference_mode()``), eval mode, parameters frozen; restores
-    every parameter's ``requires_grad`` and ``.grad``, the training flags and, when ``seed`` is
-    given, the global RNG state (seeded with ``seed`` inside)."""
+    """Autograd on (even inside ``torch.inference_mode()``), eval mode, parameters frozen, ops
+    without a deterministic implementation warning instead of raising
+    (:func:`deterministic_warn_only`); restores every parameter's ``requires_grad`` and
+    ``.grad``, the training flags, the determinism setting and, when ``seed`` is given, the
+    global RNG state (seeded with ``seed`` inside)."""
     saved = [(p, p.requires_grad, p.grad) for p in model.parameters()]
     rng = seeded_rng(seed) if seed is not None else contextlib.nullcontext()
     try:
-        with torch.inference_mode(False), torch.enable_grad(), audit_mode(model, grad=True), rng:
+        with torch.inference_mode(False), torch.enable_grad(), audit_mode(model, grad=True), rng, deterministic_warn_only():
             for p, _, _ in saved:
                 p.requires_grad_(False)
             yield

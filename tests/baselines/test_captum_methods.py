@@ -14,6 +14,7 @@ from lightning_causal.baselines.captum_methods import (
     LAYER_METHOD_NAMES,
     METHOD_NAMES,
     attribute,
+    deterministic_warn_only,
     layer_attribute,
     resolve_method,
 )
@@ -78,6 +79,43 @@ def test_every_method_runs_with_per_sample_targets_and_leaves_no_trace(kind, met
     assert [p.requires_grad for p in params] == [False] + [True] * (len(params) - 1)
     for name, p in model.named_parameters():
         assert torch.equal(p.grad, sentinel[name]), f"{name}.grad changed"
+
+
+@pytest.mark.parametrize("method", ["DeepLift", "NoiseTunnel(DeepLift)"])
+def test_deeplift_on_a_cnn_under_deterministic_algorithms_runs_and_restores_the_setting(method):
+    # Trainer(deterministic=True) turns this on; Captum's max-pool rule calls max_unpool2d, which
+    # has no deterministic implementation and would raise in the middle of training
+    model, x, _ = _models()["cnn"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        free = attribute(model, x, method, 1, generator=0, options=_options(method))
+        torch.use_deterministic_algorithms(True)
+        try:
+            strict = attribute(model, x, method, 1, generator=0, options=_options(method))
+            assert torch.are_deterministic_algorithms_enabled() and not torch.is_deterministic_algorithms_warn_only_enabled()
+            with pytest.raises(RuntimeError, match="deterministic"):  # the op itself still raises outside
+                torch.nn.functional.max_unpool2d(*torch.nn.functional.max_pool2d(x, 2, return_indices=True), 2)
+        finally:
+            torch.use_deterministic_algorithms(False)
+    assert torch.equal(free, strict)
+
+
+def test_deterministic_warn_only_restores_on_exceptions_and_leaves_other_settings_alone():
+    torch.use_deterministic_algorithms(True)
+    try:
+        with pytest.raises(ValueError, match="boom"), deterministic_warn_only():
+            assert torch.is_deterministic_algorithms_warn_only_enabled()
+            raise ValueError("boom")
+        assert torch.are_deterministic_algorithms_enabled() and not torch.is_deterministic_algorithms_warn_only_enabled()
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        with deterministic_warn_only():
+            pass
+        assert torch.is_deterministic_algorithms_warn_only_enabled()  # a warn-only setting stays warn-only
+    finally:
+        torch.use_deterministic_algorithms(False)
+    with deterministic_warn_only():
+        assert not torch.are_deterministic_algorithms_enabled()  # off stays off
+    assert not torch.are_deterministic_algorithms_enabled()
 
 
 def test_per_sample_targets_match_one_sample_at_a_time():

@@ -54,3 +54,14 @@ def test_captum_tags_and_images_in_tensorboard(tmp_path):
     assert grid.width > 4 * grid.height / 2  # input | causal | four methods side by side
     layout = [tag for tag in acc.Tags()["tensors"] if "custom_scalars" in tag]
     assert layout
+
+
+def test_deeplift_baseline_runs_inside_a_deterministic_trainer(tmp_path):
+    # Trainer(deterministic=True) switches torch.use_deterministic_algorithms on; DeepLift's
+    # max-pool rule has no deterministic kernel, so the audit relaxes it to warn-only meanwhile
+    cb = CausalAuditCallback([CaptumBaseline(methods=("DeepLift",), patch_size=4)], probe_size=8, report_dir=tmp_path / "r")
+    t = quick_trainer(callbacks=[cb], max_epochs=1, deterministic=True)
+    t.fit(small_module(), *synthetic_loaders())
+    assert cb.audited_epochs == [0]
+    assert "compare/DeepLift/spearman" in t.callback_metrics
+    assert torch.are_deterministic_algorithms_enabled() and not torch.is_deterministic_algorithms_warn_only_enabled()
