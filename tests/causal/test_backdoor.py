@@ -221,6 +221,42 @@ def test_reversed_patch_trigger_is_compact_and_survives_the_concentration_filter
         neural_cleanse(nn.Linear(4, 3), torch.rand(8, 4), 3, steps=1, min_concentration=0.8)
 
 
+def test_localised_starts_never_give_a_larger_mask_and_still_flag_the_target(poisoned):
+    model, _, (_, _, xv, _) = poisoned
+
+    def run(**kw):
+        return neural_cleanse(model, xv[:128], 10, steps=150, batch_size=32, generator=torch.Generator().manual_seed(0), **kw)
+
+    one, six = run(), run(starts=6)
+    # start 0 of the batched run is the single-start run (up to batching round-off): the best over starts is no larger
+    assert bool((six.mask_norms <= one.mask_norms + 1e-3).all())
+    assert bool((six.mask_norms < one.mask_norms - 1e-3).any())  # some localised start found a smaller mask
+    assert six.flagged[:1] == [TARGET]
+    chunked = run(starts=6, max_batch_size=64)  # two (class, start) rows per pass, same random draws
+    assert torch.allclose(chunked.mask_norms, six.mask_norms, atol=1e-3)
+
+
+def test_localised_start_windows_and_initial_masks():
+    from lightning_causal.causal.neural_cleanse import _local_theta, _squash, _window_corners
+
+    assert _window_corners(8, 8, 9) == [(0, 0), (0, 4), (4, 0), (4, 4), (2, 2), (0, 2), (4, 2), (2, 0), (2, 4)]
+    assert _window_corners(5, 7, 2) == [(0, 0), (0, 3)]  # windows of 3x4 (half, rounded up)
+    m = _squash(_local_theta(2, (1, 8, 8), (4, 0), torch.device("cpu")))
+    assert m.shape == (2, 1, 8, 8)
+    assert torch.allclose(m[:, :, 4:, :4], torch.tensor(0.6)) and torch.allclose(m[:, :, :4], torch.tensor(0.02))
+
+
+@pytest.mark.parametrize("starts", [0, 11, 1.5, True])
+def test_starts_must_be_an_int_in_range(starts):
+    with pytest.raises(ValueError, match="`starts`"):
+        neural_cleanse(nn.Flatten(), torch.rand(4, 1, 2, 2), 4, steps=1, starts=starts)
+
+
+def test_localised_starts_need_images():
+    with pytest.raises(ValueError, match="image inputs"):
+        neural_cleanse(nn.Linear(4, 3), torch.rand(8, 4), 3, steps=1, starts=2)
+
+
 def test_reverse_engineering_is_deterministic_and_batching_invariant(poisoned):
     model, _, (_, _, xv, _) = poisoned
 
