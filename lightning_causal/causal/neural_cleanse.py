@@ -271,8 +271,10 @@ def neural_cleanse(
     Localised starts (``starts > 1``): the objective is not convex, and from a uniform random
     mask the optimiser can settle on a class's natural strokes and miss a larger patch elsewhere.
     Starting also from masks concentrated in each part of the image finds a compact trigger
-    there if one exists (on digits this flagged a 3x3 patch that a single start missed). The cost
-    is ``starts`` times the rows per step.
+    there if one exists. On digits, ``starts=6`` flagged a 3x3 patch that a single start missed,
+    and with ``min_concentration=0.8`` it gave 8 of 12 trigger settings detected with 0 of 10
+    clean models flagged (``benchmarks/RESULTS.md``). The cost is ``starts`` times the rows per
+    step.
 
     All classes are optimised together: one forward pass of ``C × batch_size`` rows per step
     (classes split into groups of ``max_batch_size // batch_size`` if ``max_batch_size`` is set;
