@@ -276,9 +276,10 @@ def neural_cleanse(
     clean models flagged (``benchmarks/RESULTS.md``). The cost is ``starts`` times the rows per
     step.
 
-    All classes are optimised together: one forward pass of ``C × batch_size`` rows per step
-    (classes split into groups of ``max_batch_size // batch_size`` if ``max_batch_size`` is set;
-    the random draws are the same either way). Deterministic for a given ``generator`` (default:
+    All classes (and starts) are optimised together: one forward pass of
+    ``C × starts × batch_size`` rows per step (the (class, start) pairs split into groups of
+    ``max_batch_size // batch_size`` if ``max_batch_size`` is set; the random draws are the same
+    either way). Deterministic for a given ``generator`` (default:
     seed 0); the global RNG is never used. The model runs in eval mode with its parameters'
     ``requires_grad`` off (no ``.grad`` is created) and every flag restored afterwards. Gradients
     are enabled inside, so this also works under ``torch.no_grad``/``inference_mode``.
