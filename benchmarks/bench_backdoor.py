@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import logging
 import sys
 import time
@@ -123,9 +124,9 @@ KAPPA = 0.8  # the min_concentration measured beside plain Neural Cleanse
 
 
 def _flags(res, threshold: float, kappa: float | None) -> list[int]:
-    """Classes flagged at ``threshold`` (and concentration >= ``kappa``), most anomalous first, from one result."""
-    return [c for c in res.anomaly_index.argsort(descending=True).tolist() if float(res.anomaly_index[c]) >= threshold
-            and (kappa is None or float(res.concentration[c]) >= kappa)]
+    """Classes ``res`` would flag at ``threshold`` (and concentration >= ``kappa``): the same
+    result re-evaluated by ``ReversedTriggers`` itself."""
+    return dataclasses.replace(res, threshold=threshold, min_concentration=kappa).flagged
 
 
 def detection_table(epochs: int, seeds: int, starts: tuple[int, ...] = (1, 6)) -> list[str]:

@@ -29,8 +29,11 @@ def test_fit_classifier_same_seed_same_weights_other_seed_other_weights_and_glob
 
 def test_fit_classifier_reinit_draws_fan_in_uniform_and_reinit_false_keeps_the_start():
     x, y = _separable()
-    lin = fit_classifier(nn.Linear(2, 2), x, y, epochs=0, seed=0)
-    assert float(lin.weight.abs().max()) <= 2 ** -0.5 and float(lin.bias.abs().max()) <= 1.0
+    lin = fit_classifier(nn.Linear(3, 2), x.repeat(1, 2)[:, :3], y, epochs=0, seed=0)
+    g = torch.Generator().manual_seed(0)  # weight then bias, U(-1, 1) / sqrt(fan_in): fan_in 3 and 1
+    weight = torch.empty(2, 3).uniform_(-1, 1, generator=g) / 3**0.5
+    bias = torch.empty(2).uniform_(-1, 1, generator=g)
+    assert torch.allclose(lin.weight, weight) and torch.allclose(lin.bias, bias)
     start = nn.Linear(2, 2)
     w0 = start.weight.detach().clone()
     kept = fit_classifier(start, x, y, epochs=0, seed=0, reinit=False)

@@ -5,6 +5,7 @@ of the mask norms, :func:`~lightning_causal.causal.backdoor.mad_anomaly_index`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -183,10 +184,15 @@ def _init_theta(shape: tuple[int, ...], g: torch.Generator, device: torch.device
 MAX_STARTS = 10
 
 
+def _half_window(h: int, w: int) -> tuple[int, int]:
+    """Side of a localised start's window: ``ceil(h/2) x ceil(w/2)``."""
+    return -(-h // 2), -(-w // 2)
+
+
 def _window_corners(h: int, w: int, count: int) -> list[tuple[int, int]]:
-    """Top-left corners of ``count`` windows of side ``ceil(h/2) x ceil(w/2)``: the four corners,
+    """Top-left corners of ``count`` windows of :func:`_half_window`'s size: the four corners,
     the centre, then the four edge midpoints."""
-    wh, ww = -(-h // 2), -(-w // 2)
+    wh, ww = _half_window(h, w)
     top, left, mid_r, mid_c = h - wh, w - ww, (h - wh) // 2, (w - ww) // 2
     spots = [(0, 0), (0, left), (top, 0), (top, left), (mid_r, mid_c), (0, mid_c), (top, mid_c), (mid_r, 0), (mid_r, left)]
     return spots[:count]
@@ -194,10 +200,10 @@ def _window_corners(h: int, w: int, count: int) -> list[tuple[int, int]]:
 
 def _local_theta(num_classes: int, mshape: tuple[int, ...], corner: tuple[int, int], device: torch.device) -> Tensor:
     """Mask parameters squashing to 0.6 inside one window and 0.02 outside (a localised start)."""
-    h, w = mshape[-2], mshape[-1]
+    wh, ww = _half_window(mshape[-2], mshape[-1])
     m = torch.full((num_classes, *mshape), 0.02)
     r, c = corner
-    m[..., r : r + -(-h // 2), c : c + -(-w // 2)] = 0.6
+    m[..., r : r + wh, c : c + ww] = 0.6
     return torch.atanh(2 * m - 1).to(device)
 
 
@@ -364,21 +370,10 @@ def neural_cleanse(
                             None if min_concentration is None else float(min_concentration))
 
 
-def reverse_engineer_triggers(
-    model: nn.Module,
-    x: Tensor,
-    num_classes: int,
-    steps: int = 300,
-    lr: float = 0.1,
-    init_lambda: float = 1e-3,
-    target_asr: float = 0.99,
-    generator: torch.Generator | None = None,
-    max_batch_size: int | None = None,
-    **kwargs: object,
-) -> tuple[list[Trigger], Tensor]:
+def reverse_engineer_triggers(model: nn.Module, x: Tensor, num_classes: int, **options: Any) -> tuple[list[Trigger], Tensor]:
     """Neural Cleanse's per-class triggers and anomaly indices; see :func:`neural_cleanse`
-    (which also returns the norms, attack rates and flagged classes). A class is flagged at an
-    index ``>= 2``.
+    (which also returns the norms, attack rates and flagged classes; ``options`` are its keyword
+    arguments). A class is flagged at an index ``>= 2``.
 
     Examples:
         >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
@@ -386,6 +381,5 @@ def reverse_engineer_triggers(
         >>> [t.target for t in triggers], index.shape
         ([0, 1], torch.Size([2]))
     """
-    res = neural_cleanse(model, x, num_classes, steps, lr, init_lambda, target_asr, generator=generator,
-                         max_batch_size=max_batch_size, **kwargs)  # type: ignore[arg-type]
+    res = neural_cleanse(model, x, num_classes, **options)
     return res.triggers, res.anomaly_index
