@@ -30,9 +30,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lightning_causal.causal.backdoor import attack_success_rate  # noqa: E402
-from lightning_causal.causal.neural_cleanse import neural_cleanse  # noqa: E402
-from lightning_causal.causal.poisoning import patch_trigger, poison  # noqa: E402
+from lightning_causal.causal.backdoor.neural_cleanse import neural_cleanse  # noqa: E402
+from lightning_causal.causal.backdoor.triggers import attack_success_rate  # noqa: E402
+from lightning_causal.datasets.poisoning import patch_trigger, poison  # noqa: E402
 from lightning_causal.models import DigitsCNN, fit_classifier, load_digits_tensors  # noqa: E402
 from lightning_causal.repair.backdoor import BackdoorSuppressionTerm  # noqa: E402
 from lightning_causal.repair.module import CausalRepairModule  # noqa: E402

@@ -29,8 +29,8 @@ from lightning_causal.audits.base import Probe  # noqa: E402
 from lightning_causal.audits.captum_baseline import CaptumBaseline, CompareSettings  # noqa: E402
 from lightning_causal.baselines import metrics as M  # noqa: E402
 from lightning_causal.baselines.captum_methods import METHOD_NAMES, attribute  # noqa: E402
-from lightning_causal.causal.effects import input_effects  # noqa: E402
-from lightning_causal.causal.groups import patch_mask  # noqa: E402
+from lightning_causal.causal.effects.input_effects import input_effects  # noqa: E402
+from lightning_causal.causal.engine.groups import patch_mask  # noqa: E402
 from lightning_causal.models import DigitsCNN, LightningClassifier, load_digits_tensors  # noqa: E402
 
 
@@ -75,7 +75,7 @@ def main() -> None:
     x = torch.cat([xv, xt])[: args.probe]
     mask = patch_mask((1, 8, 8), 2)
     target = model(x).argmax(1)
-    unit = median_time(lambda: input_effects(model, x, mask, 0.0, target), args.repeats)
+    unit = median_time(lambda: input_effects(model, x, mask, 0.0, target=target), args.repeats)
 
     rows = [("input_effects (unit)", unit)]
     for name in list(METHOD_NAMES) + ["NoiseTunnel(Saliency)", "NoiseTunnel(IntegratedGradients)"]:
@@ -86,7 +86,7 @@ def main() -> None:
     rows.append(("Captum ShapleyValueSampling n_samples=25 (Captum's default)", median_time(
         lambda: attribute(model, x, ("ShapleyValueSampling", {"n_samples": 25}), target, mask), args.repeats)))
 
-    effects = input_effects(model, x, mask, 0.0, target)
+    effects = input_effects(model, x, mask, 0.0, target=target)
     other = M.aggregate_to_groups(attribute(model, x, "Saliency", target, mask), mask)
     rows += [
         ("agreement: Spearman + Kendall + top-5 (per method)", median_time(
@@ -94,9 +94,9 @@ def main() -> None:
         ("deletion + insertion curves, 16 steps (per explanation)", median_time(
             lambda: [M.perturbation_curve(model, x, mask, effects, m, 0.0, target) for m in ("deletion", "insertion")], args.repeats)),
         ("stability of the causal effects (1 noise draw)", median_time(
-            lambda: M.stability(lambda z: input_effects(model, z, mask, 0.0, target), x, reference=effects), args.repeats)),
+            lambda: M.stability(lambda z: input_effects(model, z, mask, 0.0, target=target), x, reference=effects), args.repeats)),
         ("Captum sensitivity_max of the causal effects (4 draws)", median_time(
-            lambda: M.sensitivity(lambda z, t: input_effects(model, z, mask, 0.0, t), x, target, 0.03, 4), args.repeats)),
+            lambda: M.sensitivity(lambda z, t: input_effects(model, z, mask, 0.0, target=t), x, target, 0.03, 4), args.repeats)),
         ("Captum infidelity (4 draws, per explanation)", median_time(
             lambda: M.infidelity(model, x, effects, mask, target, n_perturb_samples=4), args.repeats)),
     ]

@@ -22,10 +22,10 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._timing import median_time  # noqa: E402
-from lightning_causal.causal.counterfactuals import counterfactual_explanation  # noqa: E402
-from lightning_causal.causal.graph import causal_graph, graph_stability  # noqa: E402
-from lightning_causal.causal.groups import patch_mask  # noqa: E402
-from lightning_causal.causal.layer_map import layer_causal_map  # noqa: E402
+from lightning_causal.causal.engine.groups import patch_mask  # noqa: E402
+from lightning_causal.causal.structure.counterfactuals import counterfactual_explanation  # noqa: E402
+from lightning_causal.causal.structure.graph import causal_graph, graph_stability  # noqa: E402
+from lightning_causal.causal.structure.layer_map import layer_causal_map  # noqa: E402
 from lightning_causal.models import DeepCNN, DigitsCNN, load_digits_tensors  # noqa: E402
 
 

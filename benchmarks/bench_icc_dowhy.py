@@ -34,8 +34,8 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lightning_causal.causal.icc import intrinsic_causal_contributions  # noqa: E402
-from lightning_causal.causal.scm import AdditiveNoiseSCM  # noqa: E402
+from lightning_causal.causal.scm.scm import AdditiveNoiseSCM  # noqa: E402
+from lightning_causal.causal.sensitivity.icc import intrinsic_causal_contributions  # noqa: E402
 
 COLUMNS = ["x1", "x2", "x3", "x4"]
 PARENTS = {"x2": ["x1"], "x3": ["x1", "x2"]}

@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from examples.adult_fairness import COLUMNS, DEFAULT_CSV, adult_scm, load_adult  # noqa: E402
-from lightning_causal.causal.fairness import counterfactual_fairness_gap  # noqa: E402
-from lightning_causal.causal.scm import AttributeFlip  # noqa: E402
-from lightning_causal.causal.synthetic import make_synthetic_fairness  # noqa: E402
+from lightning_causal.causal.scm.attribute_flip import AttributeFlip  # noqa: E402
+from lightning_causal.causal.scm.fairness import counterfactual_fairness_gap  # noqa: E402
+from lightning_causal.datasets.synthetic_fairness import make_synthetic_fairness  # noqa: E402
 from lightning_causal.models import MLP, LightningClassifier  # noqa: E402
 from lightning_causal.repair.base import RepairTerm  # noqa: E402
 from lightning_causal.repair.fairness import CounterfactualFairnessTerm  # noqa: E402

@@ -42,8 +42,8 @@ from scipy.stats import mannwhitneyu, qmc  # noqa: E402
 from benchmarks._timing import median_time  # noqa: E402
 from lightning_causal.audits.base import Probe  # noqa: E402
 from lightning_causal.audits.sobol import SobolAudit  # noqa: E402
-from lightning_causal.causal.samplers import UniformCube  # noqa: E402
-from lightning_causal.causal.sobol import sobol_indices  # noqa: E402
+from lightning_causal.causal.sensitivity.samplers import UniformCube  # noqa: E402
+from lightning_causal.causal.sensitivity.sobol import sobol_indices  # noqa: E402
 
 G_A = np.array([0.0, 1.0, 4.5, 9.0, 99.0, 99.0, 99.0, 99.0])
 

@@ -25,11 +25,11 @@ from torch.utils.data import DataLoader, TensorDataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lightning_causal.causal.fairness import (  # noqa: E402
+from lightning_causal.causal.scm.fairness import (  # noqa: E402
     counterfactual_fairness_gap,
     demographic_parity_difference,
 )
-from lightning_causal.causal.scm import AdditiveNoiseSCM  # noqa: E402
+from lightning_causal.causal.scm.scm import AdditiveNoiseSCM  # noqa: E402
 
 DEFAULT_CSV = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "adult" / "adult.data"
 RAW = ["age", "workclass", "fnlwgt", "education", "education_num", "marital_status", "occupation",
@@ -100,7 +100,7 @@ def adult_scm(x_train: Tensor) -> AdditiveNoiseSCM:
 
 def evaluate(model: torch.nn.Module, x: Tensor, y: Tensor, scm: AdditiveNoiseSCM) -> dict[str, float]:
     """Accuracy, SCM and naive-flip counterfactual gaps, flip rate and demographic parity difference."""
-    from lightning_causal.causal.scm import AttributeFlip
+    from lightning_causal.causal.scm.attribute_flip import AttributeFlip
 
     was_training = model.training
     model.eval()

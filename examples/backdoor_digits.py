@@ -33,9 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lightning_causal.audits.backdoor import BackdoorAudit  # noqa: E402
 from lightning_causal.callbacks.audit import CausalAuditCallback  # noqa: E402
-from lightning_causal.causal.backdoor import attack_success_rate, suspect_units  # noqa: E402
-from lightning_causal.causal.neural_cleanse import neural_cleanse  # noqa: E402
-from lightning_causal.causal.poisoning import patch_trigger, poison  # noqa: E402
+from lightning_causal.causal.backdoor.neural_cleanse import neural_cleanse  # noqa: E402
+from lightning_causal.causal.backdoor.suspects import suspect_units  # noqa: E402
+from lightning_causal.causal.backdoor.triggers import attack_success_rate  # noqa: E402
+from lightning_causal.datasets.poisoning import patch_trigger, poison  # noqa: E402
 from lightning_causal.models import DigitsCNN, LightningClassifier, load_digits_tensors  # noqa: E402
 from lightning_causal.repair.backdoor import BackdoorSuppressionTerm  # noqa: E402
 from lightning_causal.repair.module import CausalRepairModule  # noqa: E402

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lightning_causal.audits.base import Probe  # noqa: E402
 from lightning_causal.audits.captum_baseline import CaptumBaseline  # noqa: E402
 from lightning_causal.baselines.metrics import curve_auc, perturbation_curve  # noqa: E402
-from lightning_causal.causal.groups import make_feature_mask  # noqa: E402
+from lightning_causal.causal.engine.groups import make_feature_mask  # noqa: E402
 from lightning_causal.models import MLP, DigitsCNN, load_digits_tensors  # noqa: E402
 
 METHODS = (

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lightning_causal.audits.fairness import FairnessAudit  # noqa: E402
 from lightning_causal.callbacks.audit import CausalAuditCallback  # noqa: E402
-from lightning_causal.causal.fairness import counterfactual_fairness_gap  # noqa: E402
-from lightning_causal.causal.synthetic import make_synthetic_fairness  # noqa: E402
+from lightning_causal.causal.scm.fairness import counterfactual_fairness_gap  # noqa: E402
+from lightning_causal.datasets.synthetic_fairness import make_synthetic_fairness  # noqa: E402
 from lightning_causal.models import MLP, LightningClassifier  # noqa: E402
 from lightning_causal.repair.fairness import CounterfactualFairnessTerm  # noqa: E402
 from lightning_causal.repair.module import CausalRepairModule  # noqa: E402

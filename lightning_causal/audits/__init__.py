@@ -1,12 +1,37 @@
-"""Audits: configurable units of analysis run by the callback; each returns an AuditResult."""
+"""Audits: configurable units of analysis run by the callback; each returns an AuditResult.
 
-from lightning_causal.audits.backdoor import BackdoorAudit
-from lightning_causal.audits.base import Audit, AuditResult, Probe
-from lightning_causal.audits.captum_baseline import CaptumBaseline, CompareSettings
-from lightning_causal.audits.fairness import FairnessAudit
-from lightning_causal.audits.graph import CausalGraphAudit, CounterfactualAudit, LayerMapAudit
-from lightning_causal.audits.input_effects import InputEffectAudit
-from lightning_causal.audits.sobol import SobolAudit
-from lightning_causal.audits.unit_importance import UnitImportanceAudit
+Names load lazily, so that importing an audit that needs no Captum does not load Captum.
+"""
 
-__all__ = ["BackdoorAudit", "CaptumBaseline", "CompareSettings", "CausalGraphAudit", "CounterfactualAudit", "LayerMapAudit", "Audit", "AuditResult", "FairnessAudit", "InputEffectAudit", "Probe", "SobolAudit", "UnitImportanceAudit"]
+from typing import TYPE_CHECKING
+
+from lightning_causal._lazy import lazy_exports
+
+_EXPORTS = {
+    "Audit": "lightning_causal.audits.base",
+    "AuditResult": "lightning_causal.audits.base",
+    "Probe": "lightning_causal.audits.base",
+    "BackdoorAudit": "lightning_causal.audits.backdoor",
+    "CaptumBaseline": "lightning_causal.audits.captum_baseline",
+    "CompareSettings": "lightning_causal.audits.captum_baseline",
+    "CausalGraphAudit": "lightning_causal.audits.graph",
+    "CounterfactualAudit": "lightning_causal.audits.graph",
+    "LayerMapAudit": "lightning_causal.audits.graph",
+    "FairnessAudit": "lightning_causal.audits.fairness",
+    "InputEffectAudit": "lightning_causal.audits.input_effects",
+    "SobolAudit": "lightning_causal.audits.sobol",
+    "UnitImportanceAudit": "lightning_causal.audits.unit_importance",
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+if TYPE_CHECKING:
+    from lightning_causal.audits.backdoor import BackdoorAudit  # noqa: F401
+    from lightning_causal.audits.base import Audit, AuditResult, Probe  # noqa: F401
+    from lightning_causal.audits.captum_baseline import CaptumBaseline, CompareSettings  # noqa: F401
+    from lightning_causal.audits.fairness import FairnessAudit  # noqa: F401
+    from lightning_causal.audits.graph import CausalGraphAudit, CounterfactualAudit, LayerMapAudit  # noqa: F401
+    from lightning_causal.audits.input_effects import InputEffectAudit  # noqa: F401
+    from lightning_causal.audits.sobol import SobolAudit  # noqa: F401
+    from lightning_causal.audits.unit_importance import UnitImportanceAudit  # noqa: F401

@@ -10,15 +10,11 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
-from lightning_causal.causal._state import audit_mode
-from lightning_causal.causal.backdoor import (
-    Trigger,
-    attack_success_rate,
-    suspect_units,
-    trigger_effect,
-)
-from lightning_causal.causal.interventions import resolve_module
-from lightning_causal.causal.neural_cleanse import neural_cleanse
+from lightning_causal.causal.backdoor.neural_cleanse import neural_cleanse
+from lightning_causal.causal.backdoor.suspects import suspect_units
+from lightning_causal.causal.backdoor.triggers import Trigger, attack_success_rate, trigger_effect
+from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.engine.state import audit_mode
 
 __all__ = ["BackdoorAudit"]
 
@@ -36,10 +32,10 @@ class BackdoorAudit(Audit):
     class is not the target; labels from the probe, else the clean predictions), the trigger's
     average causal effect on the target logit ``E[f_t(T(x)) − f_t(x)]``, the clean accuracy
     (probe labels), the trigger as an image, and for each of ``layers`` the suspect units
-    (:func:`~lightning_causal.causal.backdoor.suspect_units`: table, score vector, count).
+    (:func:`~lightning_causal.causal.backdoor.triggers.suspect_units`: table, score vector, count).
 
     **Without** (``trigger=None``): every class's reverse-engineered trigger
-    (:func:`~lightning_causal.causal.neural_cleanse.neural_cleanse`; masks, patterns and stamped
+    (:func:`~lightning_causal.causal.backdoor.neural_cleanse.neural_cleanse`; masks, patterns and stamped
     triggers as images), the anomaly index vector and per-class scalars
     ``anomaly_index/class_<c>``, ``max_anomaly_index``, ``flagged_count``, ``top_class``, a table
     of flagged classes and a curve of the indices with the threshold; for images also each
@@ -56,7 +52,7 @@ class BackdoorAudit(Audit):
     leaves no ``.grad`` on the parameters.
 
     Args:
-        trigger: the known :class:`~lightning_causal.causal.backdoor.Trigger`, or ``None``.
+        trigger: the known :class:`~lightning_causal.causal.backdoor.triggers.Trigger`, or ``None``.
         layers: module names for suspect units.
         num_classes: classes to reverse-engineer (default: the model's output width).
         steps: Neural Cleanse optimisation steps.
@@ -69,7 +65,7 @@ class BackdoorAudit(Audit):
         name: tag of the audit (default ``"backdoor"``).
 
     Examples:
-        >>> from lightning_causal.causal.backdoor import Trigger
+        >>> from lightning_causal.causal import Trigger
         >>> t = Trigger(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 4.0]), target=1)
         >>> model = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 2))
         >>> r = BackdoorAudit(t, layers=["1"]).run(model, Probe(torch.rand(16, 2), torch.zeros(16, dtype=torch.long)))

@@ -25,10 +25,17 @@ from lightning_causal.baselines.captum_methods import (
     layer_attribute,
     resolve_method,
 )
-from lightning_causal.causal._state import audit_mode, resolve_target
-from lightning_causal.causal.effects import input_effects, unit_effects
-from lightning_causal.causal.groups import check_feature_mask, make_feature_mask
-from lightning_causal.causal.interventions import resolve_module
+from lightning_causal.causal.effects.input_effects import input_effects
+from lightning_causal.causal.effects.unit_effects import unit_effects
+from lightning_causal.causal.engine.groups import (
+    aggregate_to_groups,
+    broadcast_groups,
+    check_feature_mask,
+    make_feature_mask,
+)
+from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.engine.ranking import kendall, spearman, topk_overlap
+from lightning_causal.causal.engine.state import audit_mode, resolve_target
 
 __all__ = ["CaptumBaseline", "CompareSettings"]
 
@@ -211,12 +218,12 @@ class CaptumBaseline(Audit):
         """``(inputs, target) -> scores [N, G]`` of the causal effects and of each Captum method."""
 
         def causal(z: Tensor, target: Tensor) -> Tensor:
-            return input_effects(model, z, mask, self.baseline, target, mbs)
+            return input_effects(model, z, mask, self.baseline, target=target, max_batch_size=mbs)
 
         def captum(spec: MethodSpec) -> Explainer:
             def explain(z: Tensor, target: Tensor) -> Tensor:
                 amap = attribute(model, z, spec, target, mask, self.seed, self.baseline, mbs)
-                return M.aggregate_to_groups(amap, mask, "mean" if spec.grouped else "sum", num_groups=g)
+                return aggregate_to_groups(amap, mask, "mean" if spec.grouped else "sum", num_groups=g)
 
             return explain
 
@@ -235,7 +242,7 @@ class CaptumBaseline(Audit):
             t0 = time.perf_counter()
             scores[label] = explain(x, tidx)
             seconds[label] = time.perf_counter() - t0
-            result.maps[label] = M.broadcast_groups(scores[label], mask, x.shape)
+            result.maps[label] = broadcast_groups(scores[label], mask, x.shape)
             result.vectors[f"mean_abs/{label}"] = scores[label].abs().mean(0)
         rows = {label: self._faithfulness(model, x, mask, scores[label], tidx, max_batch_size, result, label) for label in scores}
         sigma = self.noise_sigma if self.noise_sigma is not None else M.default_sigma(x, self.settings.noise_fraction)
@@ -288,9 +295,9 @@ class CaptumBaseline(Audit):
     def _agreement(self, causal: Tensor, other: Tensor, k: int) -> dict[str, float]:
         a, b = (causal.abs(), other.abs()) if self.settings.absolute else (causal, other)
         return {
-            "spearman": _nanmean(M.spearman(a, b)),
-            "kendall": _nanmean(M.kendall(a, b)),
-            "topk": _nanmean(M.topk_overlap(a, b, k)),
+            "spearman": _nanmean(spearman(a, b)),
+            "kendall": _nanmean(kendall(a, b)),
+            "topk": _nanmean(topk_overlap(a, b, k)),
         }
 
     def _layer(

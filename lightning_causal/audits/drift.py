@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from lightning_causal.baselines.metrics import spearman as rank_correlation
+from lightning_causal.causal.engine.ranking import spearman as rank_correlation
 
 __all__ = ["spearman", "topk_jaccard", "importance_shift", "vector_drift"]
 

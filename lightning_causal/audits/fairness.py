@@ -9,15 +9,15 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
-from lightning_causal.causal._state import audit_mode
-from lightning_causal.causal.fairness import (
+from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.engine.state import audit_mode
+from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual, sensitive_index
+from lightning_causal.causal.scm.fairness import (
     carrier_unit_effects,
     counterfactual_fairness_gap,
     group_rates,
     probabilities,
 )
-from lightning_causal.causal.interventions import resolve_module
-from lightning_causal.causal.scm import resolve_counterfactual, sensitive_index
 
 __all__ = ["FairnessAudit"]
 
@@ -34,7 +34,7 @@ class FairnessAudit(Audit):
     decisions that change), ``demographic_parity_difference`` and, when the probe has labels,
     ``equalized_odds_difference``, plus ``positive_rate/group_<g>`` (``tpr``, ``fpr``, ``accuracy``
     with labels) per sensitive group. Vectors: ``cf_delta`` (per-sample Δp, a histogram) and, per
-    layer, ``carriers/<layer>`` = E|c_u| (:func:`~lightning_causal.causal.fairness.carrier_unit_effects`:
+    layer, ``carriers/<layer>`` = E|c_u| (:func:`~lightning_causal.causal.scm.fairness.carrier_unit_effects`:
     the part of Δ each unit carries); tables ``top_carriers/<layer>`` and ``groups``.
 
     Args:
@@ -51,7 +51,7 @@ class FairnessAudit(Audit):
 
     Examples:
         >>> import torch
-        >>> from lightning_causal.causal.scm import AttributeFlip
+        >>> from lightning_causal.causal import AttributeFlip
         >>> x = torch.tensor([[0.0, 1.0], [1.0, 2.0], [0.0, 3.0], [1.0, 0.0]])
         >>> r = FairnessAudit(AttributeFlip(0), 0).run(nn.Linear(2, 2), Probe(x))
         >>> sorted(k for k in r.scalars if k.startswith("cf_"))

@@ -9,13 +9,13 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
-from lightning_causal.causal._state import audit_mode
-from lightning_causal.causal.counterfactuals import counterfactual_explanation
-from lightning_causal.causal.graph import causal_graph, graph_stability
-from lightning_causal.causal.graph_data import CausalGraph
-from lightning_causal.causal.groups import check_feature_mask, make_feature_mask
-from lightning_causal.causal.interventions import resolve_module
-from lightning_causal.causal.layer_map import layer_causal_map
+from lightning_causal.causal.engine.groups import check_feature_mask, make_feature_mask
+from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.engine.state import audit_mode
+from lightning_causal.causal.structure.counterfactuals import counterfactual_explanation
+from lightning_causal.causal.structure.graph import causal_graph, graph_stability
+from lightning_causal.causal.structure.graph_data import CausalGraph
+from lightning_causal.causal.structure.layer_map import layer_causal_map
 
 __all__ = ["CausalGraphAudit", "LayerMapAudit", "CounterfactualAudit"]
 
@@ -26,7 +26,7 @@ def _positive_int(name: str, value: object, minimum: int = 1) -> None:
 
 
 class CausalGraphAudit(Audit):
-    """Causal explanatory graph of chosen layers (:func:`~lightning_causal.causal.graph.causal_graph`).
+    """Causal explanatory graph of chosen layers (:func:`~lightning_causal.causal.structure.graph.causal_graph`).
 
     Reports the graph (``graphs["causal_graph"]``, drawn as layered columns), its edges with
     z-scores (table), ``faithfulness`` (share of the target logit the graph alone reproduces),
@@ -122,7 +122,7 @@ def _image_mask(x: Tensor, feature_mask: Tensor | None, patch_size: int | None) 
 
 
 class LayerMapAudit(Audit):
-    """TRACER's layer causal map (:func:`~lightning_causal.causal.layer_map.layer_causal_map`).
+    """TRACER's layer causal map (:func:`~lightning_causal.causal.structure.layer_map.layer_causal_map`).
 
     Reports the map (``graphs["layer_map"]``: CKA matrix and merged nodes), ``n_nodes`` (causal
     nodes after merging), ``mean_adjacent_cka``, the relative response of every layer (vector
@@ -216,7 +216,7 @@ class CounterfactualAudit(Audit):
     """Contrastive explanations of the probe's misclassified samples (TRACER; Wachter et al. 2017).
 
     For up to ``max_samples`` misclassified probe samples, the smallest change that makes the
-    model predict the true label (:func:`~lightning_causal.causal.counterfactuals.counterfactual_explanation`).
+    model predict the true label (:func:`~lightning_causal.causal.structure.counterfactuals.counterfactual_explanation`).
     Reports ``misclassified_rate``, ``explained``, ``success_rate`` and, over the successes,
     ``mean_l1``, ``mean_l2`` and ``mean_sparsity``; a table per sample; for images, one picture
     per sample: input | counterfactual | difference. Needs probe labels.

@@ -5,9 +5,12 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
-from lightning_causal.baselines.metrics import broadcast_groups
-from lightning_causal.causal.effects import average_causal_effect, input_effects
-from lightning_causal.causal.groups import check_feature_mask, make_feature_mask
+from lightning_causal.causal.effects.input_effects import average_causal_effect, input_effects
+from lightning_causal.causal.engine.groups import (
+    broadcast_groups,
+    check_feature_mask,
+    make_feature_mask,
+)
 
 __all__ = ["InputEffectAudit"]
 
@@ -83,7 +86,7 @@ class InputEffectAudit(Audit):
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         x = probe.first
         mask = self._mask(probe)
-        effects = input_effects(model, x, mask, self.baseline, self.target, max_batch_size)
+        effects = input_effects(model, x, mask, self.baseline, target=self.target, max_batch_size=max_batch_size)
         mean_abs, mean = effects.abs().mean(0), effects.mean(0)
         result = AuditResult(self.name)
         result.vectors["mean_abs_effect"] = mean_abs
@@ -99,7 +102,7 @@ class InputEffectAudit(Audit):
         if self.ace_values is not None:
             sub = slice(0, self.ace_samples)
             ace_mask = mask if mask.shape[0] == 1 else mask[sub]
-            ace = average_causal_effect(model, x[sub], ace_mask, "quantiles", self.target, max_batch_size, self.ace_values)
+            ace = average_causal_effect(model, x[sub], ace_mask, "quantiles", target=self.target, max_batch_size=max_batch_size, num_values=self.ace_values)
             ace_range = ace.max(1).values - ace.min(1).values
             result.vectors["ace_range"] = ace_range
             result.scalars["mean_ace_range"] = float(ace_range.mean())

@@ -6,12 +6,15 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
-from lightning_causal.baselines.metrics import broadcast_groups
-from lightning_causal.causal._batching import rows_per_pass
-from lightning_causal.causal._state import audit_mode, rng_preserved
-from lightning_causal.causal.groups import make_feature_mask
-from lightning_causal.causal.samplers import EmpiricalMarginals, GaussianCopula, class_probability
-from lightning_causal.causal.sobol import SobolResult, sobol_indices
+from lightning_causal.causal.engine.batching import rows_per_pass
+from lightning_causal.causal.engine.groups import broadcast_groups, make_feature_mask
+from lightning_causal.causal.engine.state import audit_mode, rng_preserved
+from lightning_causal.causal.sensitivity.samplers import (
+    EmpiricalMarginals,
+    GaussianCopula,
+    class_probability,
+)
+from lightning_causal.causal.sensitivity.sobol import SobolResult, sobol_indices
 
 __all__ = ["SobolAudit"]
 
@@ -27,9 +30,9 @@ class SobolAudit(Audit):
     """Sobol' indices of input groups for the probability of one class, with bootstrap intervals.
 
     The probe's inputs define the input distribution: each element (pixel, column) varies
-    independently over its observed values (:class:`~lightning_causal.causal.samplers.EmpiricalMarginals`),
+    independently over its observed values (:class:`~lightning_causal.causal.sensitivity.samplers.EmpiricalMarginals`),
     or with the probe's rank correlation kept (``sampler="copula"``,
-    :class:`~lightning_causal.causal.samplers.GaussianCopula`, where indices are those of the
+    :class:`~lightning_causal.causal.sensitivity.samplers.GaussianCopula`, where indices are those of the
     Cholesky innovations in column order). For each group ``g`` (feature mask, image patches, or one
     per element/column) it reports ``S_g = Var(E[p | X_g]) / Var p`` (first order, Saltelli 2010) and
     ``S_T,g`` (total order, Jansen 1999) of ``p = P(class target | x)``; ``S_T,g - S_g`` is the share of
@@ -126,7 +129,7 @@ class SobolAudit(Audit):
             raise ValueError("Expected argument `feature_mask` to number its groups 0..G-1 without gaps")
 
     def analyse(self, model: nn.Module, probe: Probe, max_batch_size: int | None = None) -> SobolResult:
-        """The :class:`~lightning_causal.causal.sobol.SobolResult` behind :meth:`run`."""
+        """The :class:`~lightning_causal.causal.sensitivity.sobol.SobolResult` behind :meth:`run`."""
         return self._analyse(model, probe, max_batch_size)[0]
 
     def _analyse(self, model: nn.Module, probe: Probe, max_batch_size: int | None) -> tuple[SobolResult, int]:

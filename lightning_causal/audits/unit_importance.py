@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from torch import nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
-from lightning_causal.causal.effects import unit_effects
-from lightning_causal.causal.interventions import Intervention, resolve_module
+from lightning_causal.causal.effects.unit_effects import unit_effects
+from lightning_causal.causal.engine.interventions import Intervention, resolve_module
 
 __all__ = ["UnitImportanceAudit"]
 
@@ -56,7 +56,7 @@ class UnitImportanceAudit(Audit):
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         result = AuditResult(self.name)
         for layer in self.layers:
-            eff = unit_effects(model, probe.inputs, layer, self.intervention, self.target, max_batch_size)
+            eff = unit_effects(model, probe.inputs, layer, self.intervention, target=self.target, max_batch_size=max_batch_size)
             imp, mean = eff.abs().mean(0), eff.mean(0)
             k = min(self.top_k, imp.numel())
             top = imp.topk(k)

@@ -1,28 +1,28 @@
-"""Captum attributions as the baseline, and the metrics that compare explanations."""
+"""Captum attributions as the baseline, and the metrics that compare explanations.
 
-from lightning_causal.baselines.captum_methods import (
-    LAYER_METHOD_NAMES,
-    METHOD_NAMES,
-    attribute,
-    layer_attribute,
-)
+The rank statistics and the group reduction live in the causal core
+(:mod:`lightning_causal.causal.engine.ranking`, :mod:`lightning_causal.causal.engine.groups`) and
+are re-exported here beside the faithfulness and stability metrics.
+"""
+
+from lightning_causal.baselines.captum_methods import attribute, layer_attribute
+from lightning_causal.baselines.method_specs import LAYER_METHOD_NAMES, METHOD_NAMES
 from lightning_causal.baselines.metrics import (
-    aggregate_to_groups,
     curve_auc,
     infidelity,
-    kendall,
     perturbation_curve,
     sensitivity,
-    spearman,
     stability,
-    topk_overlap,
 )
+from lightning_causal.causal.engine.groups import aggregate_to_groups, broadcast_groups
+from lightning_causal.causal.engine.ranking import kendall, spearman, topk_overlap
 
 __all__ = [
     "LAYER_METHOD_NAMES",
     "METHOD_NAMES",
     "aggregate_to_groups",
     "attribute",
+    "broadcast_groups",
     "curve_auc",
     "infidelity",
     "kendall",

@@ -24,16 +24,12 @@ from captum.metrics import sensitivity_max as _captum_sensitivity_max
 from torch import Tensor, nn
 
 from lightning_causal.baselines.captum_methods import seeded_rng
-from lightning_causal.causal._batching import map_rows, rows_per_pass
-from lightning_causal.causal._state import audit_mode, gather_target, resolve_target
+from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
+from lightning_causal.causal.engine.groups import _flat_mask, broadcast_groups
+from lightning_causal.causal.engine.ranking import rank_positions, spearman
+from lightning_causal.causal.engine.state import audit_mode, gather_target, resolve_target
 
 __all__ = [
-    "aggregate_to_groups",
-    "broadcast_groups",
-    "average_ranks",
-    "spearman",
-    "kendall",
-    "topk_overlap",
     "perturbation_curve",
     "curve_auc",
     "stability",
@@ -42,153 +38,6 @@ __all__ = [
 ]
 
 Explainer = Callable[[Tensor], Tensor]
-
-
-def _flat_mask(feature_mask: Tensor, shape: torch.Size) -> Tensor:
-    """``[1 or N, D]`` group ids of each input element."""
-    if not isinstance(feature_mask, Tensor) or feature_mask.is_floating_point() or feature_mask.dtype == torch.bool:
-        raise TypeError(f"Expected argument `feature_mask` to be an integer tensor but got {feature_mask!r:.60}")
-    m = feature_mask
-    if m.dim() == len(shape) - 1:
-        m = m.unsqueeze(0)
-    try:
-        full = torch.broadcast_shapes(m.shape, shape)
-    except RuntimeError as err:
-        raise ValueError(f"Expected argument `feature_mask` broadcastable to {list(shape)} but got {list(m.shape)}") from err
-    if full != shape or m.shape[0] not in (1, shape[0]):
-        raise ValueError(f"Expected argument `feature_mask` broadcastable to {list(shape)} but got {list(m.shape)}")
-    if (m < 0).any():
-        raise ValueError("Expected argument `feature_mask` to hold non-negative group ids but found negatives")
-    return m.expand(m.shape[0], *shape[1:]).reshape(m.shape[0], -1).long()
-
-
-def aggregate_to_groups(
-    attributions: Tensor, feature_mask: Tensor, reduction: str = "sum", num_groups: int | None = None
-) -> Tensor:
-    """Per-group scores ``[N, G]`` of a map shaped like the input: ``s_g = Σ_{i ∈ g} a_i``
-    (``"sum"``, for per-element attributions) or the mean over the group (``"mean"``, for maps
-    that already give every element its group's value, e.g. ``FeatureAblation`` with a mask).
-
-    Examples:
-        >>> aggregate_to_groups(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[0, 0, 1]]))
-        tensor([[3., 3.]])
-    """
-    if reduction not in ("sum", "mean"):
-        raise ValueError(f"Expected argument `reduction` to be 'sum' or 'mean' but got {reduction!r}")
-    m = _flat_mask(feature_mask, attributions.shape).to(attributions.device)
-    g = num_groups if num_groups is not None else int(m.max()) + 1
-    vals = attributions.reshape(attributions.shape[0], -1)
-    idx = m.expand(vals.shape[0], -1)
-    out = torch.zeros(vals.shape[0], g, dtype=vals.dtype, device=vals.device).scatter_add_(1, idx, vals)
-    if reduction == "mean":
-        count = torch.zeros_like(out).scatter_add_(1, idx, torch.ones_like(vals))
-        out = out / count.clamp_min(1)
-    return out
-
-
-def broadcast_groups(values: Tensor, feature_mask: Tensor, shape: torch.Size | tuple[int, ...]) -> Tensor:
-    """Group scores ``[N, G]`` spread back over an input of ``shape`` (each element gets its group's score).
-
-    Examples:
-        >>> broadcast_groups(torch.tensor([[5.0, 7.0]]), torch.tensor([[0, 0, 1]]), (1, 3))
-        tensor([[5., 5., 7.]])
-    """
-    shape = torch.Size(shape)
-    m = _flat_mask(feature_mask, shape).to(values.device)
-    return values.gather(1, m.expand(values.shape[0], -1)).view(shape)
-
-
-def _check_pair(a: Tensor, b: Tensor) -> None:
-    if a.dim() != 2 or a.shape != b.shape:
-        raise ValueError(f"Expected two explanations of the same shape [N, G] but got {list(a.shape)} and {list(b.shape)}")
-
-
-def _constant(a: Tensor) -> Tensor:
-    return (a == a[:, :1]).all(1)
-
-
-def average_ranks(a: Tensor) -> Tensor:
-    """Per-row ranks ``1..G`` of ``a`` ``[N, G]``, ties sharing their average rank.
-
-    Examples:
-        >>> average_ranks(torch.tensor([[10.0, 30.0, 20.0, 20.0]]))
-        tensor([[1.0000, 4.0000, 2.5000, 2.5000]])
-    """
-    srt = a.sort(dim=1).values.contiguous()
-    less = torch.searchsorted(srt, a.contiguous(), right=False)
-    leq = torch.searchsorted(srt, a.contiguous(), right=True)
-    return (less + leq + 1).to(a.dtype if a.is_floating_point() else torch.float) / 2
-
-
-def spearman(a: Tensor, b: Tensor) -> Tensor:
-    """Per-sample Spearman rank correlation between the rows of ``a`` and ``b`` ``[N, G]``.
-
-    .. math:: ρ = \\frac{\\mathrm{cov}(r(a), r(b))}{σ_{r(a)} σ_{r(b)}}
-
-    with average ranks for ties (as torchmetrics' ``spearman_corrcoef`` and SciPy, but exact:
-    no ε in the denominator, so identical rankings give exactly 1). NaN where a row is constant.
-
-    Examples:
-        >>> a = torch.tensor([[1.0, 2.0, 3.0], [0.0, 5.0, 1.0]])
-        >>> spearman(a, a), spearman(a, -a)
-        (tensor([1., 1.]), tensor([-1., -1.]))
-    """
-    _check_pair(a, b)
-    ra, rb = average_ranks(a.double()), average_ranks(b.double())
-    ra, rb = ra - ra.mean(1, keepdim=True), rb - rb.mean(1, keepdim=True)
-    rho = (ra * rb).sum(1) / torch.sqrt((ra * ra).sum(1) * (rb * rb).sum(1))
-    out = rho.clamp(-1.0, 1.0).to(a.dtype if a.is_floating_point() else torch.float)
-    return out.masked_fill(_constant(a) | _constant(b), float("nan"))
-
-
-def kendall(a: Tensor, b: Tensor, max_batch_size: int | None = None) -> Tensor:
-    """Per-sample Kendall τ_b between the rows of ``a`` and ``b`` ``[N, G]``.
-
-    .. math:: τ_b = \\frac{\\sum_{i<j} \\mathrm{sgn}(a_i - a_j)\\,\\mathrm{sgn}(b_i - b_j)}
-              {\\sqrt{\\sum_{i<j} |\\mathrm{sgn}(a_i - a_j)| \\sum_{i<j} |\\mathrm{sgn}(b_i - b_j)|}}
-
-    (concordant minus discordant pairs over the tie-corrected pair counts; equals torchmetrics'
-    ``kendall_rank_corrcoef`` variant "b", vectorised over samples in chunks of ``max_batch_size``
-    rows). NaN where a row is constant.
-
-    Examples:
-        >>> kendall(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[1.0, 3.0, 2.0]]))
-        tensor([0.3333])
-    """
-    _check_pair(a, b)
-    g = a.shape[1]
-    rows = max_batch_size or max(1, (1 << 24) // max(1, g * g))
-
-    def tau(idx: Tensor) -> Tensor:
-        sa = torch.sign(a[idx].unsqueeze(2) - a[idx].unsqueeze(1))
-        sb = torch.sign(b[idx].unsqueeze(2) - b[idx].unsqueeze(1))
-        num = (sa * sb).sum((1, 2))
-        den = torch.sqrt(sa.abs().sum((1, 2)) * sb.abs().sum((1, 2)))
-        return num / den  # every pair counted twice in numerator and denominator
-
-    return map_rows(a.shape[0], rows, tau, a.device)
-
-
-def topk_overlap(a: Tensor, b: Tensor, k: int) -> Tensor:
-    """Per-sample share of the ``k`` largest groups of ``a`` that are among the ``k`` largest of ``b``.
-
-    Examples:
-        >>> topk_overlap(torch.tensor([[4.0, 3.0, 2.0, 1.0]]), torch.tensor([[4.0, 1.0, 3.0, 2.0]]), 2)
-        tensor([0.5000])
-    """
-    _check_pair(a, b)
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= a.shape[1]:
-        raise ValueError(f"Expected argument `k` to be an int in [1, {a.shape[1]}] but got {k!r}")
-    ta = torch.zeros_like(a, dtype=torch.bool).scatter_(1, a.topk(k, dim=1).indices, True)
-    tb = torch.zeros_like(b, dtype=torch.bool).scatter_(1, b.topk(k, dim=1).indices, True)
-    return (ta & tb).sum(1).to(a.dtype) / k
-
-
-def _ranks(scores: Tensor) -> Tensor:
-    """Position of each group when sorted by decreasing score (ties: lower group id first)."""
-    order = torch.sort(scores, dim=1, descending=True, stable=True).indices
-    pos = torch.arange(scores.shape[1], device=scores.device).expand_as(order)
-    return torch.empty_like(order).scatter_(1, order, pos)
 
 
 def _score(out: Tensor, tidx: Tensor, output: str) -> Tensor:
@@ -247,7 +96,7 @@ def perturbation_curve(
         raise ValueError(f"Expected argument `steps` to be None or a positive int but got {steps!r}")
     s = min(g, 32) if steps is None else steps
     counts = torch.round(torch.linspace(0, g, s + 1, device=inputs.device)).long()
-    rank = _ranks(scores.to(inputs.device))
+    rank = rank_positions(scores.to(inputs.device))
     x = inputs.reshape(n, -1)
     b = torch.as_tensor(baseline, dtype=inputs.dtype, device=inputs.device)
     b = b.expand(inputs.shape).reshape(n, -1) if b.dim() else b

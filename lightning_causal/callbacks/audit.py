@@ -18,7 +18,7 @@ from typing_extensions import override
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.drift import vector_drift
 from lightning_causal.callbacks._probe import probe_from
-from lightning_causal.causal._state import audit_mode, rng_preserved
+from lightning_causal.causal.engine.state import audit_mode, rng_preserved
 from lightning_causal.reporting.json_report import write_report
 from lightning_causal.reporting.tensorboard import TensorBoardRenderer, scalar_tags
 

@@ -17,8 +17,8 @@ import torch.nn.utils.prune as pytorch_prune
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 
-from lightning_causal.causal.effects import unit_effects
-from lightning_causal.causal.interventions import resolve_module
+from lightning_causal.causal.effects.unit_effects import unit_effects
+from lightning_causal.causal.engine.interventions import resolve_module
 
 __all__ = ["causal_unit_scores", "causal_pruning_fn"]
 
@@ -43,7 +43,7 @@ def causal_unit_scores(
         >>> scores["net.0"].shape
         torch.Size([8])
     """
-    return {layer: unit_effects(model, probe_inputs, layer, None, target, max_batch_size).abs().mean(0) for layer in layers}
+    return {layer: unit_effects(model, probe_inputs, layer, None, target=target, max_batch_size=max_batch_size).abs().mean(0) for layer in layers}
 
 
 def _unit_params(model: nn.Module, layers: Sequence[str]) -> list[tuple[nn.Module, str]]:

@@ -1,35 +1,30 @@
 """Pure-PyTorch causal core: interventions, effects, graphs, Sobol'/ICC, SCMs, counterfactuals.
 
-Imports nothing from Lightning, Captum, TensorBoard or matplotlib.
+Imports nothing from Lightning, Captum, TensorBoard or matplotlib. Organised by concern:
+``engine`` (interventions, the row engine, groups, ranking: what every estimator uses),
+``effects``, ``structure`` (graphs, layer map, counterfactual explanations), ``sensitivity``
+(Sobol', ICC), ``scm`` (SCMs and fairness) and ``backdoor``. This package re-exports the
+estimators and the types they take and return.
 """
 
-from lightning_causal.causal._state import audit_mode, rng_preserved
 from lightning_causal.causal.backdoor import (
+    ReversedTriggers,
+    SuspectUnits,
     Trigger,
     attack_success_rate,
     mad_anomaly_index,
+    neural_cleanse,
+    reverse_engineer_triggers,
     suspect_units,
     trigger_effect,
 )
-from lightning_causal.causal.counterfactuals import Counterfactuals, counterfactual_explanation
 from lightning_causal.causal.effects import (
     average_causal_effect,
     input_effects,
     interventional_expectations,
     unit_effects,
 )
-from lightning_causal.causal.fairness import (
-    carrier_unit_effects,
-    counterfactual_fairness_gap,
-    demographic_parity_difference,
-    equalized_odds_difference,
-    group_rates,
-)
-from lightning_causal.causal.graph import causal_graph, graph_stability
-from lightning_causal.causal.graph_data import CausalGraph
-from lightning_causal.causal.groups import column_mask, patch_mask
-from lightning_causal.causal.icc import ICCResult, intrinsic_causal_contributions, shapley_weights
-from lightning_causal.causal.interventions import (
+from lightning_causal.causal.engine import (
     Intervention,
     MeanOf,
     Resample,
@@ -37,41 +32,76 @@ from lightning_causal.causal.interventions import (
     SetTo,
     Zero,
     capture,
+    column_mask,
     intervene,
-    resolve_module,
+    patch_mask,
 )
-from lightning_causal.causal.layer_map import LayerCausalMap, layer_causal_map, linear_cka
-from lightning_causal.causal.neural_cleanse import reverse_engineer_triggers
-from lightning_causal.causal.poisoning import patch_trigger, poison
-from lightning_causal.causal.samplers import (
+from lightning_causal.causal.scm import (
+    AdditiveNoiseSCM,
+    AttributeFlip,
+    carrier_unit_effects,
+    counterfactual_fairness_gap,
+    demographic_parity_difference,
+    equalized_odds_difference,
+    group_rates,
+)
+from lightning_causal.causal.sensitivity import (
     ClassProbability,
     EmpiricalMarginals,
     GaussianCopula,
+    ICCResult,
     IndependentNormal,
+    SobolResult,
     UniformCube,
-    class_probability,
+    intrinsic_causal_contributions,
+    sobol_indices,
 )
-from lightning_causal.causal.scm import AdditiveNoiseSCM, AttributeFlip, resolve_counterfactual
-from lightning_causal.causal.sobol import InverseCDFSampler, SobolResult, sobol_indices
-from lightning_causal.causal.synthetic import make_synthetic_fairness
+from lightning_causal.causal.structure import (
+    CausalGraph,
+    Counterfactuals,
+    LayerCausalMap,
+    causal_graph,
+    counterfactual_explanation,
+    graph_stability,
+    layer_causal_map,
+)
 
 __all__ = [
+    # interventions
+    "Intervention",
+    "MeanOf",
+    "Resample",
+    "Scale",
+    "SetTo",
+    "Zero",
+    "capture",
+    "intervene",
+    "column_mask",
+    "patch_mask",
+    # effects
+    "average_causal_effect",
+    "input_effects",
+    "interventional_expectations",
+    "unit_effects",
+    # structure
     "CausalGraph",
     "Counterfactuals",
     "LayerCausalMap",
-    "Trigger",
-    "attack_success_rate",
     "causal_graph",
     "counterfactual_explanation",
     "graph_stability",
     "layer_causal_map",
-    "linear_cka",
-    "mad_anomaly_index",
-    "patch_trigger",
-    "poison",
-    "reverse_engineer_triggers",
-    "suspect_units",
-    "trigger_effect",
+    # global sensitivity
+    "ClassProbability",
+    "EmpiricalMarginals",
+    "GaussianCopula",
+    "ICCResult",
+    "IndependentNormal",
+    "SobolResult",
+    "UniformCube",
+    "intrinsic_causal_contributions",
+    "sobol_indices",
+    # SCMs and fairness
     "AdditiveNoiseSCM",
     "AttributeFlip",
     "carrier_unit_effects",
@@ -79,35 +109,14 @@ __all__ = [
     "demographic_parity_difference",
     "equalized_odds_difference",
     "group_rates",
-    "make_synthetic_fairness",
-    "resolve_counterfactual",
-    "ClassProbability",
-    "EmpiricalMarginals",
-    "GaussianCopula",
-    "ICCResult",
-    "IndependentNormal",
-    "InverseCDFSampler",
-    "SobolResult",
-    "UniformCube",
-    "class_probability",
-    "intrinsic_causal_contributions",
-    "shapley_weights",
-    "sobol_indices",
-    "Intervention",
-    "MeanOf",
-    "Resample",
-    "Scale",
-    "SetTo",
-    "Zero",
-    "audit_mode",
-    "average_causal_effect",
-    "capture",
-    "column_mask",
-    "input_effects",
-    "intervene",
-    "interventional_expectations",
-    "patch_mask",
-    "resolve_module",
-    "rng_preserved",
-    "unit_effects",
+    # backdoors
+    "ReversedTriggers",
+    "SuspectUnits",
+    "Trigger",
+    "attack_success_rate",
+    "mad_anomaly_index",
+    "neural_cleanse",
+    "reverse_engineer_triggers",
+    "suspect_units",
+    "trigger_effect",
 ]

@@ -12,10 +12,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from lightning_causal.causal._state import audit_mode
-from lightning_causal.causal.backdoor import Trigger, suspect_units
-from lightning_causal.causal.interventions import capture, resolve_module
-from lightning_causal.causal.neural_cleanse import ReversedTriggers, neural_cleanse
+from lightning_causal.causal.backdoor.neural_cleanse import ReversedTriggers, neural_cleanse
+from lightning_causal.causal.backdoor.suspects import suspect_units
+from lightning_causal.causal.backdoor.triggers import Trigger
+from lightning_causal.causal.engine.interventions import capture, resolve_module
+from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.repair.base import RepairTerm
 
 __all__ = ["BackdoorSuppressionTerm", "binarized", "dilated"]
@@ -143,7 +144,7 @@ class BackdoorSuppressionTerm(RepairTerm):
       ``P = mean_i max(0, p_t(T(x_i)) − sg[p_t(x_i)])`` (``sg``: no gradient; the clean side stays
       anchored). Bounded in [0, 1], so it cannot blow up the way a log-probability effect does.
       With ``suspects`` (layer → units, e.g. from
-      :func:`~lightning_causal.causal.backdoor.suspect_units`; CARE, Sun et al. 2022): the mean
+      :func:`~lightning_causal.causal.backdoor.triggers.suspect_units`; CARE, Sun et al. 2022): the mean
       squared shift of the suspect units caused by the trigger,
       ``P = mean_{l,u} (h_u(T(x)) − sg[h_u(x)])²``.
     - **Unlearning** (Neural Cleanse's mitigation, Wang et al. 2019; BackdoorBench's fine-tuning
@@ -158,7 +159,7 @@ class BackdoorSuppressionTerm(RepairTerm):
       no longer costs accuracy. It keeps one copy of the model (its memory) for the repair.
 
     With ``trigger=None``, :meth:`setup` reverse-engineers it from the training inputs
-    (:func:`~lightning_causal.causal.neural_cleanse.neural_cleanse`) and uses every flagged class's
+    (:func:`~lightning_causal.causal.backdoor.neural_cleanse.neural_cleanse`) and uses every flagged class's
     trigger, :func:`binarized` at ``binarize`` (the soft reversed mask made a full-strength stamp;
     ``None``: the soft trigger as reversed), plus, with ``dilate > 0`` and image triggers, the
     :func:`dilated` copies (batch rows take the triggers in turn); if no class is flagged it warns
@@ -182,7 +183,7 @@ class BackdoorSuppressionTerm(RepairTerm):
     longer run to recover the accuracy).
 
     Args:
-        trigger: the known :class:`~lightning_causal.causal.backdoor.Trigger`, or ``None``.
+        trigger: the known :class:`~lightning_causal.causal.backdoor.triggers.Trigger`, or ``None``.
         suspects: ``None``, a mapping layer name → unit indices, or layer names to search.
         weight: the term's weight in ``CausalRepairModule`` (constant or callable of the epoch).
         unlearn_weight: ``α``. path_weight: ``β``. distill_weight: ``γ`` (0: no reference copy).

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from lightning_causal.causal.scm import resolve_counterfactual
+from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual
 from lightning_causal.repair.base import RepairTerm
 
 __all__ = ["CounterfactualFairnessTerm", "DEFAULT_FAIRNESS_WEIGHT"]
@@ -67,7 +67,7 @@ class CounterfactualFairnessTerm(RepairTerm):
         \text{sym\_kl}: \; \frac{1}{N}\sum_i \tfrac12 \big(KL(p_i \Vert p_{cf,i}) + KL(p_{cf,i} \Vert p_i)\big)
 
     For two classes ``abs_prob`` is exactly the mean ``|Δp|`` that
-    :func:`~lightning_causal.causal.fairness.counterfactual_fairness_gap` reports. Both branches
+    :func:`~lightning_causal.causal.scm.fairness.counterfactual_fairness_gap` reports. Both branches
     carry gradient; the distances are computed in at least float32 (stable under ``bf16-mixed``).
 
     The default ``weight=5.0`` (with ``abs_prob``) was chosen on the synthetic SCM and on UCI
@@ -77,8 +77,8 @@ class CounterfactualFairnessTerm(RepairTerm):
     for −2.43 / −0.55 points (``benchmarks/RESULTS.md``).
 
     Args:
-        counterfactual: an :class:`~lightning_causal.causal.scm.AdditiveNoiseSCM`, an
-            :class:`~lightning_causal.causal.scm.AttributeFlip`, or a callable ``x -> x_cf``.
+        counterfactual: an :class:`~lightning_causal.causal.scm.scm.AdditiveNoiseSCM`, an
+            :class:`~lightning_causal.causal.scm.scm.AttributeFlip`, or a callable ``x -> x_cf``.
         sensitive: the sensitive column (name or index); must be a column of the SCM / the flip.
         weight: constant or callable of the epoch (warm-up).
         distance: ``"abs_prob"`` (total variation) or ``"sym_kl"``.
@@ -94,7 +94,7 @@ class CounterfactualFairnessTerm(RepairTerm):
         ValueError: unknown ``distance``, ``sensitive`` not a column, negative ``weight``.
 
     Examples:
-        >>> from lightning_causal.causal.scm import AttributeFlip
+        >>> from lightning_causal.causal import AttributeFlip
         >>> term = CounterfactualFairnessTerm(AttributeFlip(0), 0)
         >>> model = nn.Linear(2, 2)
         >>> x = torch.tensor([[0.0, 1.0], [1.0, 2.0]])

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from typing_extensions import override
 
-from lightning_causal.causal._state import rng_preserved
+from lightning_causal.causal.engine.state import rng_preserved
 from lightning_causal.repair.base import RepairTerm
 
 __all__ = ["CausalRepairModule"]
@@ -80,8 +80,8 @@ class CausalRepairModule(LightningModule):
             :meth:`task_step`.
 
     Examples:
-        >>> from lightning_causal.causal.scm import AttributeFlip
-        >>> from lightning_causal.repair.fairness import CounterfactualFairnessTerm
+        >>> from lightning_causal.causal import AttributeFlip
+        >>> from lightning_causal.repair import CounterfactualFairnessTerm
         >>> module = CausalRepairModule(nn.Linear(3, 2), [CounterfactualFairnessTerm(AttributeFlip(0), 0)])
         >>> [t.name for t in module.terms]
         ['counterfactual_fairness']
@@ -124,8 +124,8 @@ class CausalRepairModule(LightningModule):
 
         Examples:
             >>> from lightning_causal.models import LightningClassifier
-            >>> from lightning_causal.causal.scm import AttributeFlip
-            >>> from lightning_causal.repair.fairness import CounterfactualFairnessTerm
+            >>> from lightning_causal.causal import AttributeFlip
+            >>> from lightning_causal.repair import CounterfactualFairnessTerm
             >>> inner = LightningClassifier(nn.Linear(3, 2), lr=0.01)
             >>> wrapped = CausalRepairModule.wrap(inner, [CounterfactualFairnessTerm(AttributeFlip(0), 0)])
             >>> wrapped.model is inner

@@ -1,4 +1,4 @@
-"""Figures comparing causal and Captum explanations (matplotlib, Agg backend; callers close them).
+"""Figures comparing causal and Captum explanations (plain matplotlib ``Figure`` objects).
 
 - :func:`attribution_grid`: rows of probe samples, columns ``input | causal | each Captum method``,
   signed maps on a symmetric diverging scale shared by each column (never clipped), one colourbar
@@ -8,12 +8,8 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from torch import Tensor  # noqa: E402
+from matplotlib.figure import Figure
+from torch import Tensor
 
 __all__ = ["attribution_grid", "curves_figure"]
 
@@ -49,7 +45,6 @@ def attribution_grid(
         >>> fig = attribution_grid(torch.rand(1, 8, 8), {"causal": torch.randn(1, 8, 8), "Saliency": torch.rand(1, 8, 8)})
         >>> len(fig.axes)  # 3 images + 2 colourbars
         5
-        >>> plt.close(fig)
     """
     if not maps:
         raise ValueError("Expected argument `maps` to hold at least one map but got none")
@@ -62,7 +57,8 @@ def attribution_grid(
             raise ValueError(f"Expected map {name!r} shaped like the input {list(inputs.shape)} but got {list(m.shape)}")
     rows, cols = inputs.shape[0], 1 + len(columns)
     vmax = {k: float(v.detach().abs().max()) or 1.0 for k, v in columns.items()}
-    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.3 * rows + 0.3), squeeze=False)
+    fig = Figure(figsize=(2.4 * cols, 2.3 * rows + 0.3))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for r in range(rows):
         axes[r][0].imshow(_image(inputs[r]), cmap="gray")
         for c, (name, m) in enumerate(columns.items(), start=1):
@@ -87,11 +83,11 @@ def curves_figure(curves: dict[str, dict[str, list[float]]]) -> Figure:
         >>> fig = curves_figure({"deletion": {"x": [0, 0.5, 1], "causal": [1, 0.2, 0], "Saliency": [1, 0.6, 0]}})
         >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
         ['causal (AUC 0.35)', 'Saliency (AUC 0.55)']
-        >>> plt.close(fig)
     """
     if not curves:
         raise ValueError("Expected argument `curves` to hold at least one curve kind but got none")
-    fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.2), squeeze=False)
+    fig = Figure(figsize=(4.2 * len(curves), 3.2))
+    axes = fig.subplots(1, len(curves), squeeze=False)
     for ax, (kind, series) in zip(axes[0], curves.items()):
         x = [float(v) for v in series.get("x", [])]
         names = sorted((k for k in series if k != "x"), key=lambda k: k != "causal")

@@ -1,13 +1,9 @@
-"""Matplotlib figures of audit results (Agg backend; callers close them)."""
+"""Matplotlib figures of audit results: plain ``Figure`` objects (no pyplot state, the backend is never switched)."""
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from torch import Tensor  # noqa: E402
+from matplotlib.figure import Figure
+from torch import Tensor
 
 __all__ = ["heatmap_row", "bar_figure", "interval_bar_figure", "interval_metrics", "curves_figure", "to_image"]
 
@@ -22,7 +18,8 @@ def heatmap_row(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float] 
     """One probe sample: ``input | map_1 | map_2 | ...``; signed maps on a symmetric diverging scale
     (not clipped), one colour scale per column (``vmax[name]``, default the map's own max |value|)."""
     n = 1 + len(maps)
-    fig, axes = plt.subplots(1, n, figsize=(2.4 * n, 2.6), squeeze=False)
+    fig = Figure(figsize=(2.4 * n, 2.6))
+    axes = fig.subplots(1, n, squeeze=False)
     axes = axes[0]
     axes[0].imshow(to_image(sample), cmap="gray")
     axes[0].set_title("input", fontsize=9)
@@ -44,7 +41,8 @@ def bar_figure(values: Tensor, title: str, top: int = 32) -> Figure:
     v = values.detach().float().cpu()
     k = min(top, v.numel())
     order = v.abs().topk(k).indices
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.25 * k + 1.5), 2.8))
+    fig = Figure(figsize=(max(4.0, 0.25 * k + 1.5), 2.8))
+    ax = fig.subplots()
     ax.bar(range(k), v[order].numpy(), color=["tab:red" if x >= 0 else "tab:blue" for x in v[order].tolist()])
     ax.set_xticks(range(k))
     ax.set_xticklabels([str(i) for i in order.tolist()], fontsize=7, rotation=90)
@@ -57,7 +55,7 @@ def bar_figure(values: Tensor, title: str, top: int = 32) -> Figure:
 def interval_metrics(rows: list[dict]) -> list[str]:
     """The metrics ``m`` of a table whose first row holds both ``m`` (a number) and ``m_ci`` (a
     ``[low, high]`` pair), e.g. ``["S", "ST"]`` for the rows of
-    :meth:`~lightning_causal.causal.sobol.SobolResult.to_rows`.
+    :meth:`~lightning_causal.causal.sensitivity.sobol.SobolResult.to_rows`.
 
     Examples:
         >>> interval_metrics([{"group": "0", "S": 0.2, "S_ci": [0.1, 0.3], "n": 5}])
@@ -79,12 +77,12 @@ def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top:
         >>> fig = interval_bar_figure(rows, "sobol indices")
         >>> [len(c) for c in fig.axes[0].containers]  # S and ST bars (+ their error bars)
         [1, 3, 1, 3]
-        >>> plt.close(fig)
     """
     metrics = interval_metrics(rows)
     rows = rows[:top]
     k, width = len(rows), 0.8 / max(1, len(metrics))
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.35 * k * max(1, len(metrics)) + 1.5), 3.0))
+    fig = Figure(figsize=(max(4.0, 0.35 * k * max(1, len(metrics)) + 1.5), 3.0))
+    ax = fig.subplots()
     for i, m in enumerate(metrics):
         values = [float(r[m]) for r in rows]
         low = [v - float(r[f"{m}_ci"][0]) for v, r in zip(values, rows)]
@@ -104,7 +102,8 @@ def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top:
 def curves_figure(curves: dict[str, list[float]], title: str) -> Figure:
     """Line plot of ``curves`` (key ``"x"`` holds the abscissa, every other key a series)."""
     x = curves.get("x")
-    fig, ax = plt.subplots(figsize=(4.5, 3.0))
+    fig = Figure(figsize=(4.5, 3.0))
+    ax = fig.subplots()
     for name, ys in curves.items():
         if name != "x":
             ax.plot(x if x is not None else range(len(ys)), ys, label=name)

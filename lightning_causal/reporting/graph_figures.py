@@ -1,18 +1,15 @@
-"""Figures of the structural explanations, drawn from their dict exports (Agg backend):
+"""Figures of the structural explanations, drawn from their dict exports as plain
+matplotlib ``Figure`` objects:
 :func:`graph_figure` for ``CausalGraph.to_dict()`` and :func:`layer_map_figure` for
-``LayerCausalMap.to_dict()``. Callers close the figures."""
+``LayerCausalMap.to_dict()``."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 __all__ = ["graph_figure", "layer_map_figure"]
 
@@ -46,7 +43,8 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     """
     columns = _columns(graph)
     height = max([len(ns) for _, ns in columns] + [1])
-    fig, ax = plt.subplots(figsize=(1.8 + 1.9 * len(columns), 1.2 + 0.45 * height))
+    fig = Figure(figsize=(1.8 + 1.9 * len(columns), 1.2 + 0.45 * height))
+    ax = fig.subplots()
     pos: dict[str, tuple[float, float]] = {}
     for x, (layer, nodes) in enumerate(columns):
         key = "samples" if layer == "output" else "importance"
@@ -90,8 +88,8 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     layers = list(layer_map["layers"])
     cka = [[_f(v) for v in row] for row in layer_map["cka"]]
     n = len(layers)
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(4.0 + 0.35 * n + 1.3 * len(layer_map["nodes"]), 1.5 + max(3.0, 0.3 * n)),
-                                  gridspec_kw={"width_ratios": [1.0, 1.6]})
+    fig = Figure(figsize=(4.0 + 0.35 * n + 1.3 * len(layer_map['nodes']), 1.5 + max(3.0, 0.3 * n)))
+    (ax, ax2) = fig.subplots(1, 2, gridspec_kw={'width_ratios': [1.0, 1.6]})
     im = ax.imshow(cka, vmin=0.0, vmax=1.0, cmap="viridis")
     ax.set_xticks(range(n))
     ax.set_yticks(range(n))

@@ -12,9 +12,8 @@ import torch
 
 from lightning_causal.audits.base import Probe
 from lightning_causal.audits.captum_baseline import CaptumBaseline, CompareSettings
-from lightning_causal.baselines.metrics import broadcast_groups
-from lightning_causal.causal.effects import input_effects
-from lightning_causal.causal.groups import patch_mask
+from lightning_causal.causal.effects.input_effects import input_effects
+from lightning_causal.causal.engine.groups import broadcast_groups, patch_mask
 from lightning_causal.reporting.comparison import attribution_grid, curves_figure
 from lightning_causal.reporting.tensorboard import scalar_tags
 from tests.helpers.models import MLP, DigitsCNN, all_hook_counts, seeded
@@ -34,7 +33,7 @@ def test_result_layout_maps_scalars_curves_and_tags():
     assert set(result.maps) == {"causal", "IntegratedGradients", "Saliency"}
     assert all(m.shape == x.shape for m in result.maps.values())
     mask = patch_mask((1, 8, 8), 4)
-    effects = input_effects(model, x, mask, 0.0, model(x).argmax(1))
+    effects = input_effects(model, x, mask, 0.0, target=model(x).argmax(1))
     assert torch.allclose(result.maps["causal"], broadcast_groups(effects, mask, x.shape))
     for method in ("IntegratedGradients", "Saliency"):
         for metric in ("spearman", "kendall", "topk", "deletion_auc", "insertion_auc", "stability"):
@@ -112,7 +111,7 @@ def test_explicit_target_noise_sigma_and_method_options_are_used():
     r = audit.run(model, Probe(x))
     assert r.scalars["stability"] == 1.0 and r.scalars["compare/IntegratedGradients/stability"] == 1.0  # no noise
     mask = patch_mask((1, 8, 8), 4)
-    assert torch.allclose(r.maps["causal"], broadcast_groups(input_effects(model, x, mask, 0.0, 3), mask, x.shape))
+    assert torch.allclose(r.maps["causal"], broadcast_groups(input_effects(model, x, mask, 0.0, target=3), mask, x.shape))
 
 
 def test_signed_comparisons_can_be_requested():

@@ -7,13 +7,13 @@ import torch
 
 from lightning_causal.audits.base import Probe
 from lightning_causal.audits.fairness import FairnessAudit
-from lightning_causal.causal.fairness import (
+from lightning_causal.causal.scm.attribute_flip import AttributeFlip
+from lightning_causal.causal.scm.fairness import (
     carrier_unit_effects,
     counterfactual_fairness_gap,
     group_rates,
 )
-from lightning_causal.causal.scm import AttributeFlip
-from lightning_causal.causal.synthetic import make_synthetic_fairness
+from lightning_causal.datasets.synthetic_fairness import make_synthetic_fairness
 from lightning_causal.models import MLP
 
 

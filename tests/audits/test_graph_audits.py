@@ -7,7 +7,7 @@ from torch import nn
 
 from lightning_causal.audits.base import Probe
 from lightning_causal.audits.graph import CausalGraphAudit, CounterfactualAudit, LayerMapAudit
-from lightning_causal.causal.graph import causal_graph
+from lightning_causal.causal.structure.graph import causal_graph
 from lightning_causal.reporting.graph_figures import graph_figure, layer_map_figure
 from tests.causal.test_graph import PLANTED, Planted, _inputs
 from tests.helpers.models import MLP, DigitsCNN, all_hook_counts, seeded

@@ -18,10 +18,9 @@ from lightning_causal.baselines.captum_methods import (
     layer_attribute,
     resolve_method,
 )
-from lightning_causal.baselines.metrics import aggregate_to_groups
-from lightning_causal.causal.effects import input_effects
-from lightning_causal.causal.groups import patch_mask
-from lightning_causal.causal.interventions import capture
+from lightning_causal.causal.effects.input_effects import input_effects
+from lightning_causal.causal.engine.groups import aggregate_to_groups, patch_mask
+from lightning_causal.causal.engine.interventions import capture
 from tests.helpers.models import MLP, DigitsCNN, all_hook_counts, hand_linear, seeded
 
 ALL = list(METHOD_NAMES) + [f"NoiseTunnel({m})" for m in METHOD_NAMES]
@@ -148,7 +147,7 @@ def test_feature_ablation_on_groups_equals_input_effects():
     model, x, mask = _models()["cnn"]
     t = torch.tensor([3, 1, 4, 1])
     fa = aggregate_to_groups(attribute(model, x, "FeatureAblation", t, mask, baselines=0.1), mask, "mean")
-    assert torch.allclose(fa, input_effects(model, x, mask, 0.1, t), atol=1e-5)
+    assert torch.allclose(fa, input_effects(model, x, mask, 0.1, target=t), atol=1e-5)
 
 
 def test_works_inside_inference_mode_on_inference_tensors():

@@ -13,6 +13,8 @@ from torch import nn
 from torchmetrics.functional.regression import kendall_rank_corrcoef, spearman_corrcoef
 
 from lightning_causal.baselines import metrics as M
+from lightning_causal.causal.engine import groups as G
+from lightning_causal.causal.engine import ranking as R
 from tests.helpers.models import hand_linear
 
 
@@ -34,14 +36,14 @@ def _with_ties(seed: int, n: int = 6, g: int = 9) -> torch.Tensor:
 
 def test_spearman_identical_is_one_and_reversed_is_minus_one():
     a = torch.randn(5, 7, generator=torch.Generator().manual_seed(0))
-    assert torch.equal(M.spearman(a, a), torch.ones(5))
-    assert torch.equal(M.spearman(a, -a), -torch.ones(5))
-    assert torch.equal(M.spearman(a, a * 3 + 1), torch.ones(5))  # rank-based: monotone maps change nothing
+    assert torch.equal(R.spearman(a, a), torch.ones(5))
+    assert torch.equal(R.spearman(a, -a), -torch.ones(5))
+    assert torch.equal(R.spearman(a, a * 3 + 1), torch.ones(5))  # rank-based: monotone maps change nothing
 
 
 def test_spearman_and_kendall_match_scipy_and_torchmetrics_with_ties():
     a, b = _with_ties(1), _with_ties(2)
-    rho, tau = M.spearman(a, b), M.kendall(a, b)
+    rho, tau = R.spearman(a, b), R.kendall(a, b)
     for i in range(a.shape[0]):
         assert rho[i].item() == pytest.approx(stats.spearmanr(a[i], b[i]).statistic, abs=1e-6)
         assert tau[i].item() == pytest.approx(stats.kendalltau(a[i], b[i]).statistic, abs=1e-6)  # tau-b
@@ -51,38 +53,38 @@ def test_spearman_and_kendall_match_scipy_and_torchmetrics_with_ties():
 
 def test_kendall_is_independent_of_chunking():
     a, b = _with_ties(3, n=7), _with_ties(4, n=7)
-    assert torch.allclose(M.kendall(a, b, max_batch_size=2), M.kendall(a, b), atol=0)
+    assert torch.allclose(R.kendall(a, b, max_batch_size=2), R.kendall(a, b), atol=0)
 
 
 def test_rank_correlations_are_nan_for_constant_explanations():
     a = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
     b = torch.tensor([[3.0, 2.0, 1.0], [1.0, 2.0, 3.0]])
-    assert M.spearman(a, b)[0] == -1 and math.isnan(M.spearman(a, b)[1])
-    assert M.kendall(a, b)[0] == -1 and math.isnan(M.kendall(a, b)[1])
+    assert R.spearman(a, b)[0] == -1 and math.isnan(R.spearman(a, b)[1])
+    assert R.kendall(a, b)[0] == -1 and math.isnan(R.kendall(a, b)[1])
 
 
 def test_average_ranks_share_ties():
-    assert torch.equal(M.average_ranks(torch.tensor([[5.0, 1.0, 5.0, 3.0]])), torch.tensor([[3.5, 1.0, 3.5, 2.0]]))
+    assert torch.equal(R.average_ranks(torch.tensor([[5.0, 1.0, 5.0, 3.0]])), torch.tensor([[3.5, 1.0, 3.5, 2.0]]))
 
 
 def test_topk_overlap_literals():
     a = torch.tensor([[9.0, 8.0, 7.0, 1.0, 0.0], [1.0, 2.0, 3.0, 4.0, 5.0]])
     b = torch.tensor([[9.0, 0.0, 7.0, 8.0, 1.0], [5.0, 4.0, 3.0, 2.0, 1.0]])
-    assert torch.allclose(M.topk_overlap(a, b, 3), torch.tensor([2 / 3, 1 / 3]))
-    assert torch.equal(M.topk_overlap(a, b, 5), torch.ones(2))
+    assert torch.allclose(R.topk_overlap(a, b, 3), torch.tensor([2 / 3, 1 / 3]))
+    assert torch.equal(R.topk_overlap(a, b, 5), torch.ones(2))
 
 
 @pytest.mark.parametrize("k", [0, 6, 1.5, True])
 def test_topk_overlap_rejects_bad_k(k):
     with pytest.raises(ValueError, match="`k`"):
-        M.topk_overlap(torch.zeros(1, 5), torch.zeros(1, 5), k)
+        R.topk_overlap(torch.zeros(1, 5), torch.zeros(1, 5), k)
 
 
 def test_pairs_must_have_equal_shape():
     with pytest.raises(ValueError, match=r"same shape \[N, G\]"):
-        M.spearman(torch.zeros(2, 3), torch.zeros(2, 4))
+        R.spearman(torch.zeros(2, 3), torch.zeros(2, 4))
     with pytest.raises(ValueError, match=r"same shape \[N, G\]"):
-        M.kendall(torch.zeros(3), torch.zeros(3))
+        R.kendall(torch.zeros(3), torch.zeros(3))
 
 
 # ---------------------------------------------------------------- groups
@@ -91,24 +93,24 @@ def test_pairs_must_have_equal_shape():
 def test_aggregate_and_broadcast_groups():
     x = torch.arange(8.0).view(2, 1, 2, 2)
     mask = torch.tensor([[[[0, 1], [1, 2]]]])
-    assert torch.equal(M.aggregate_to_groups(x, mask), torch.tensor([[0.0, 3.0, 3.0], [4.0, 11.0, 7.0]]))
-    assert torch.equal(M.aggregate_to_groups(x, mask, "mean"), torch.tensor([[0.0, 1.5, 3.0], [4.0, 5.5, 7.0]]))
-    assert M.aggregate_to_groups(x, mask, num_groups=5).shape == (2, 5)
-    back = M.broadcast_groups(torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]), mask, x.shape)
+    assert torch.equal(G.aggregate_to_groups(x, mask), torch.tensor([[0.0, 3.0, 3.0], [4.0, 11.0, 7.0]]))
+    assert torch.equal(G.aggregate_to_groups(x, mask, "mean"), torch.tensor([[0.0, 1.5, 3.0], [4.0, 5.5, 7.0]]))
+    assert G.aggregate_to_groups(x, mask, num_groups=5).shape == (2, 5)
+    back = G.broadcast_groups(torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]), mask, x.shape)
     assert torch.equal(back, torch.tensor([[[[1.0, 2.0], [2.0, 3.0]]], [[[4.0, 5.0], [5.0, 6.0]]]]))
     per_sample = torch.tensor([[0, 0, 1], [1, 0, 0]])  # masks may differ per sample
-    assert torch.equal(M.aggregate_to_groups(torch.ones(2, 3), per_sample), torch.tensor([[2.0, 1.0], [2.0, 1.0]]))
+    assert torch.equal(G.aggregate_to_groups(torch.ones(2, 3), per_sample), torch.tensor([[2.0, 1.0], [2.0, 1.0]]))
 
 
 def test_group_helpers_validate():
     with pytest.raises(ValueError, match="`reduction`"):
-        M.aggregate_to_groups(torch.zeros(1, 3), torch.tensor([[0, 1, 2]]), "max")
+        G.aggregate_to_groups(torch.zeros(1, 3), torch.tensor([[0, 1, 2]]), "max")
     with pytest.raises(TypeError, match="integer tensor"):
-        M.aggregate_to_groups(torch.zeros(1, 3), torch.tensor([[0.0, 1.0, 2.0]]))
+        G.aggregate_to_groups(torch.zeros(1, 3), torch.tensor([[0.0, 1.0, 2.0]]))
     with pytest.raises(ValueError, match="non-negative"):
-        M.aggregate_to_groups(torch.zeros(1, 3), torch.tensor([[0, -1, 2]]))
+        G.aggregate_to_groups(torch.zeros(1, 3), torch.tensor([[0, -1, 2]]))
     with pytest.raises(ValueError, match="broadcastable"):
-        M.broadcast_groups(torch.zeros(1, 3), torch.tensor([[0, 1]]), (1, 3))
+        G.broadcast_groups(torch.zeros(1, 3), torch.tensor([[0, 1]]), (1, 3))
 
 
 # ---------------------------------------------------------------- faithfulness

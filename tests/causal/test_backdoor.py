@@ -6,21 +6,19 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lightning_causal.causal.backdoor import (
-    MAD_CONSISTENCY,
-    Trigger,
-    attack_success_rate,
-    mad_anomaly_index,
-    suspect_units,
-    trigger_effect,
-)
-from lightning_causal.causal.neural_cleanse import (
+from lightning_causal.causal.backdoor.neural_cleanse import (
     ReversedTriggers,
     mask_concentration,
     neural_cleanse,
     reverse_engineer_triggers,
 )
-from lightning_causal.causal.poisoning import patch_trigger, poison
+from lightning_causal.causal.backdoor.suspects import (
+    MAD_CONSISTENCY,
+    mad_anomaly_index,
+    suspect_units,
+)
+from lightning_causal.causal.backdoor.triggers import Trigger, attack_success_rate, trigger_effect
+from lightning_causal.datasets.poisoning import patch_trigger, poison
 from lightning_causal.models import load_digits_tensors
 from tests.helpers.models import all_hook_counts
 
@@ -237,7 +235,11 @@ def test_localised_starts_never_give_a_larger_mask_and_still_flag_the_target(poi
 
 
 def test_localised_start_windows_and_initial_masks():
-    from lightning_causal.causal.neural_cleanse import _local_theta, _squash, _window_corners
+    from lightning_causal.causal.backdoor.neural_cleanse import (
+        _local_theta,
+        _squash,
+        _window_corners,
+    )
 
     assert _window_corners(8, 8, 9) == [(0, 0), (0, 4), (4, 0), (4, 4), (2, 2), (0, 2), (4, 2), (2, 0), (2, 4)]
     assert _window_corners(5, 7, 2) == [(0, 0), (0, 3)]  # windows of 3x4 (half, rounded up)
@@ -318,7 +320,7 @@ def test_suspect_units_on_a_trained_poisoned_model(poisoned):
     su = suspect_units(model, xv[:128], trig, "2")
     assert su.ranking()[0] == int(su.score.argmax()) and su.anomaly_index.argmax() == su.score.argmax()
     # clamping the top-ranked half to clean means cuts the (distributed) backdoor more than the bottom half
-    from lightning_causal.causal.interventions import MeanOf, capture, intervene
+    from lightning_causal.causal.engine.interventions import MeanOf, capture, intervene
 
     with capture(model, ["2"]) as acts:
         model(xv[:128])

@@ -2,7 +2,10 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_causal.causal.counterfactuals import Counterfactuals, counterfactual_explanation
+from lightning_causal.causal.structure.counterfactuals import (
+    Counterfactuals,
+    counterfactual_explanation,
+)
 from tests.helpers.models import MLP, seeded
 
 

@@ -12,7 +12,7 @@ from lightning_causal.causal import (
     patch_mask,
     unit_effects,
 )
-from lightning_causal.causal._suffix import suffix_module
+from lightning_causal.causal.engine.suffix import suffix_module
 from tests.helpers.models import (
     MLP,
     DigitsCNN,

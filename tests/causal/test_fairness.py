@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torchmetrics.functional.classification import demographic_parity, equal_opportunity
 
-from lightning_causal.causal.fairness import (
+from lightning_causal.causal.scm.fairness import (
     carrier_unit_effects,
     counterfactual_fairness_gap,
     demographic_parity_difference,
@@ -15,7 +15,7 @@ from lightning_causal.causal.fairness import (
     group_rates,
     probabilities,
 )
-from lightning_causal.causal.synthetic import make_synthetic_fairness
+from lightning_causal.datasets.synthetic_fairness import make_synthetic_fairness
 
 
 def _linear(weights, bias=(0.0, 0.0)) -> nn.Linear:
@@ -52,7 +52,7 @@ def test_predictor_using_only_a_has_gap_equal_to_its_effect(data):
 
 
 def test_mediated_effect_counts_in_the_scm_gap_not_in_the_flip_gap(data):
-    from lightning_causal.causal.scm import AttributeFlip
+    from lightning_causal.causal.scm.attribute_flip import AttributeFlip
 
     model = _linear([[0.0] * 4, [0.0, 1.0, 0.0, 0.0]])  # uses the mediator m1 only
     scm_gap = counterfactual_fairness_gap(model, data.x, data.scm.flip_counterfactual(data.x, "a"), target=1)

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_causal.causal import graph as graph_mod
-from lightning_causal.causal.graph import CausalGraph, causal_graph, graph_stability
+from lightning_causal.causal.structure import graph as graph_mod
+from lightning_causal.causal.structure.graph import CausalGraph, causal_graph, graph_stability
 from tests.helpers.models import DigitsCNN, all_hook_counts, seeded
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_causal.causal.icc import intrinsic_causal_contributions, shapley_weights
-from lightning_causal.causal.sobol import sobol_indices
+from lightning_causal.causal.sensitivity.icc import intrinsic_causal_contributions, shapley_weights
+from lightning_causal.causal.sensitivity.sobol import sobol_indices
 
 
 class LinearGaussianSCM:
@@ -152,7 +152,7 @@ def test_constant_output_warns_and_gives_zeros():
 
 def test_fitted_additive_noise_scm_if_available():
     """With the real AdditiveNoiseSCM fitted on chain data, ICC approaches the analytic values."""
-    scm_mod = pytest.importorskip("lightning_causal.causal.scm")
+    scm_mod = pytest.importorskip("lightning_causal.causal.scm.scm")
     data = CHAIN.sample(20000, torch.Generator().manual_seed(0)).float()
     scm = scm_mod.AdditiveNoiseSCM(["x1", "x2", "x3"], {"x2": ["x1"], "x3": ["x2"]}).fit(data)
     w = torch.tensor([0.5, 1.0, -0.25])

@@ -2,16 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_causal.causal import (
-    MeanOf,
-    Resample,
-    Scale,
-    SetTo,
-    Zero,
-    capture,
-    intervene,
-    resolve_module,
-)
+from lightning_causal.causal import MeanOf, Resample, Scale, SetTo, Zero, capture, intervene
+from lightning_causal.causal.engine.interventions import resolve_module
 from tests.helpers.models import DigitsCNN, all_hook_counts, seeded
 
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_causal.causal.effects import input_effects
-from lightning_causal.causal.groups import patch_mask
-from lightning_causal.causal.layer_map import LayerCausalMap, layer_causal_map, linear_cka
+from lightning_causal.causal.effects.input_effects import input_effects
+from lightning_causal.causal.engine.groups import patch_mask
+from lightning_causal.causal.structure.layer_map import LayerCausalMap, layer_causal_map, linear_cka
 from tests.helpers.models import DigitsCNN, all_hook_counts, seeded
 
 

@@ -3,15 +3,13 @@
 import pytest
 import torch
 
-from lightning_causal.causal.scm import (
-    AdditiveNoiseSCM,
+from lightning_causal.causal.scm.attribute_flip import (
     AttributeFlip,
-    LinearFunction,
-    MLPFunction,
     resolve_counterfactual,
     sensitive_index,
 )
-from lightning_causal.causal.synthetic import make_synthetic_fairness
+from lightning_causal.causal.scm.scm import AdditiveNoiseSCM, LinearFunction, MLPFunction
+from lightning_causal.datasets.synthetic_fairness import make_synthetic_fairness
 
 COLS = ["a", "m", "z", "y"]
 COEF = {"m": {"a": 2.0}, "y": {"m": 1.5, "a": -1.0, "z": 0.5}}  # z is a root, not a descendant of a

@@ -8,16 +8,16 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_causal.causal.groups import patch_mask
-from lightning_causal.causal.samplers import (
+from lightning_causal.causal.engine.groups import patch_mask
+from lightning_causal.causal.sensitivity.pick_freeze import bootstrap_counts
+from lightning_causal.causal.sensitivity.samplers import (
     EmpiricalMarginals,
     GaussianCopula,
     IndependentNormal,
     UniformCube,
     class_probability,
 )
-from lightning_causal.causal.sobol import (
-    _bootstrap_counts,
+from lightning_causal.causal.sensitivity.sobol import (
     pick_freeze_indices,
     scrambled_sobol,
     sobol_indices,
@@ -147,7 +147,7 @@ def test_vectorised_bootstrap_equals_loop_over_resamples():
         var = torch.cat([a, b]).var(unbiased=False)
         assert torch.allclose(first_boot[r], (b * (ab - a)).mean(1) / var)
         assert torch.allclose(total_boot[r], 0.5 * (a - ab).square().mean(1) / var)
-    counts = _bootstrap_counts(10, 6, torch.Generator().manual_seed(0))
+    counts = bootstrap_counts(10, 6, torch.Generator().manual_seed(0))
     assert counts.shape == (6, 10) and torch.equal(counts.sum(1), torch.full((6,), 10.0, dtype=torch.float64))
 
 

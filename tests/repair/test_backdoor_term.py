@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_causal.causal.backdoor import Trigger, attack_success_rate
+from lightning_causal.causal.backdoor.triggers import Trigger, attack_success_rate
 from lightning_causal.repair.backdoor import BackdoorSuppressionTerm, binarized, dilated
 from lightning_causal.repair.module import CausalRepairModule
 from tests.causal.test_backdoor import TARGET, train_poisoned_mlp
@@ -193,7 +193,7 @@ def test_bad_configuration_and_inputs():
 
 def _poisoned_digits_cnn(seed: int = 0):
     """DigitsCNN trained 20 epochs on digits with 10% carrying a 2x2 bottom-right patch -> 0 (the benchmark's setting)."""
-    from lightning_causal.causal.poisoning import patch_trigger, poison
+    from lightning_causal.datasets.poisoning import patch_trigger, poison
     from lightning_causal.models import DigitsCNN, fit_classifier, load_digits_tensors
 
     xt, yt, xv, yv = load_digits_tensors()

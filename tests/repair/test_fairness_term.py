@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_causal.causal.fairness import counterfactual_fairness_gap
-from lightning_causal.causal.scm import AttributeFlip
-from lightning_causal.causal.synthetic import make_synthetic_fairness
+from lightning_causal.causal.scm.attribute_flip import AttributeFlip
+from lightning_causal.causal.scm.fairness import counterfactual_fairness_gap
+from lightning_causal.datasets.synthetic_fairness import make_synthetic_fairness
 from lightning_causal.repair.fairness import DEFAULT_FAIRNESS_WEIGHT, CounterfactualFairnessTerm
 
 

@@ -10,8 +10,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_causal.causal.fairness import counterfactual_fairness_gap
-from lightning_causal.causal.synthetic import make_synthetic_fairness
+from lightning_causal.causal.scm.fairness import counterfactual_fairness_gap
+from lightning_causal.datasets.synthetic_fairness import make_synthetic_fairness
 from lightning_causal.models import MLP, LightningClassifier
 from lightning_causal.repair.base import RepairTerm
 from lightning_causal.repair.fairness import CounterfactualFairnessTerm

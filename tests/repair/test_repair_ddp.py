@@ -4,8 +4,8 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_causal.causal.fairness import counterfactual_fairness_gap
-from lightning_causal.causal.synthetic import make_synthetic_fairness
+from lightning_causal.causal.scm.fairness import counterfactual_fairness_gap
+from lightning_causal.datasets.synthetic_fairness import make_synthetic_fairness
 from lightning_causal.models import MLP
 from lightning_causal.repair.fairness import CounterfactualFairnessTerm
 from lightning_causal.repair.module import CausalRepairModule

@@ -1,6 +1,6 @@
 """Neural Cleanse (Wang et al. 2019): reverse-engineer, for every class, the smallest trigger that
 sends inputs to it, and flag the classes whose trigger is anomalously small (MAD anomaly index
-of the mask norms, :func:`~lightning_causal.causal.backdoor.mad_anomaly_index`)."""
+of the mask norms, :func:`~lightning_causal.causal.backdoor.triggers.mad_anomaly_index`)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from lightning_causal.causal._batching import check_max_batch_size, map_rows, rows_per_pass
-from lightning_causal.causal._state import audit_mode, frozen_params
-from lightning_causal.causal.backdoor import (
-    Trigger,
-    _check_model,
-    _logits,
-    _positive_float,
-    _positive_int,
-    mad_anomaly_index,
-)
+from lightning_causal.causal.backdoor.suspects import mad_anomaly_index
+from lightning_causal.causal.backdoor.triggers import Trigger, _check_model, _logits
+from lightning_causal.causal.engine.batching import check_max_batch_size, map_rows, rows_per_pass
+from lightning_causal.causal.engine.checks import check_float, check_int
+from lightning_causal.causal.engine.state import audit_mode, frozen_params
 
 __all__ = ["ReversedTriggers", "mask_concentration", "neural_cleanse", "reverse_engineer_triggers"]
 
@@ -161,8 +156,8 @@ def _check_reverse_args(x: Tensor, num_classes: int, steps: int, lr: float, init
         raise ValueError(f"Expected argument `x` to be a non-empty floating-point batch [N, ...] but got {getattr(x, 'shape', type(x))}")
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"Expected argument `num_classes` to be an int >= 2 but got {num_classes!r}")
-    _positive_int(steps, "steps"), _positive_int(batch_size, "batch_size"), _positive_int(patience, "patience")
-    _positive_float(lr, "lr"), _positive_float(init_lambda, "init_lambda"), _positive_float(target_asr, "target_asr", 1.0)
+    check_int("steps", steps, minimum=1), check_int("batch_size", batch_size, minimum=1), check_int("patience", patience, minimum=1)
+    check_float("lr", lr, minimum=0.0, open_min=True), check_float("init_lambda", init_lambda, minimum=0.0, open_min=True), check_float("target_asr", target_asr, minimum=0.0, maximum=1.0, open_min=True)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"Expected argument `generator` to be a torch.Generator but got {type(generator)}")
 
@@ -320,14 +315,14 @@ def neural_cleanse(
     """
     _check_model(model)
     _check_reverse_args(x, num_classes, steps, lr, init_lambda, target_asr, batch_size, patience, generator)
-    _positive_float(threshold, "threshold")
-    _positive_int(window, "window")
+    check_float("threshold", threshold, minimum=0.0, open_min=True)
+    check_int("window", window, minimum=1)
     if isinstance(starts, bool) or not isinstance(starts, int) or not 1 <= starts <= MAX_STARTS:
         raise ValueError(f"Expected argument `starts` to be an int in [1, {MAX_STARTS}] but got {starts!r}")
     if starts > 1 and x.dim() != 4:
         raise ValueError(f"Expected image inputs [N, C, H, W] with `starts` > 1 but got {list(x.shape)}")
     if min_concentration is not None:
-        _positive_float(min_concentration, "min_concentration", 1.0)
+        check_float("min_concentration", min_concentration, minimum=0.0, maximum=1.0, open_min=True)
         if x.dim() != 4:
             raise ValueError(f"Expected image inputs [N, C, H, W] with `min_concentration` but got {list(x.shape)}")
     mbs = check_max_batch_size(max_batch_size)

@@ -26,17 +26,19 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal._state import audit_mode, gather_target, resolve_target
-from lightning_causal.causal.sobol import (
-    SobolResult,
-    _bootstrap_counts,
-    _check_common,
-    _check_names,
+from lightning_causal.causal.engine.state import audit_mode, gather_target, resolve_target
+from lightning_causal.causal.sensitivity.pick_freeze import (
+    bootstrap_counts,
     evaluate_pick_freeze,
     is_constant,
     make_generator,
     normal_ci,
     pick_freeze_indices,
+)
+from lightning_causal.causal.sensitivity.sobol import (
+    SobolResult,
+    _check_common,
+    _check_names,
     saltelli_matrices,
 )
 
@@ -213,7 +215,7 @@ def intrinsic_causal_contributions(
         return ICCResult(z, z.clone(), zi, zi.clone(), names, n, int(y.numel()), 0.0, float(confidence), method,
                          z.clone() if shapley else None, zi.clone() if shapley else None)
     y = y - y.mean()
-    counts = _bootstrap_counts(n, n_bootstrap, gen) if n_bootstrap else None
+    counts = bootstrap_counts(n, n_bootstrap, gen) if n_bootstrap else None
     return _icc_result(y, d, shapley, counts, names, n, method, confidence)
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from lightning_causal.causal.backdoor import Trigger
+from lightning_causal.causal.backdoor.triggers import Trigger
 
 __all__ = ["patch_trigger", "poison"]
 

@@ -31,12 +31,18 @@ def rows_per_pass(
     module: nn.Module,
     example: tuple[Tensor, ...],
     max_batch_size: int | None = None,
+    *,
+    forward: Callable[..., object] | None = None,
     budget_bytes: int = DEFAULT_MEMORY_BUDGET,
     working_set_bytes: int = DEFAULT_WORKING_SET,
 ) -> int:
     """Rows per forward pass: ``max_batch_size`` if given, else ``working_set / bytes per row``
     (at least 64 rows, at most ``budget / bytes per row``), bytes per row measured by a trial
-    forward over at most 4 rows of ``example`` (every submodule's output counted)."""
+    forward over at most 4 rows of ``example`` (every submodule's output counted).
+
+    ``forward`` (default: ``module`` itself) runs the trial; a
+    :class:`~lightning_causal.causal.engine.forward.Forward` is called with ``rows=`` so that its
+    per-sample forward arguments follow the trial rows."""
     if max_batch_size is not None:
         return check_max_batch_size(max_batch_size)  # type: ignore[return-value]
     rows = min(4, example[0].shape[0])
@@ -49,7 +55,11 @@ def rows_per_pass(
 
     handles = [m.register_forward_hook(hook) for m in module.modules()]
     try:
-        module(*(t[:rows] for t in example))
+        trial = tuple(t[:rows] for t in example)
+        if forward is None:
+            module(*trial)
+        else:
+            forward(*trial, rows=torch.arange(rows, device=example[0].device))
     finally:
         for h in handles:
             h.remove()

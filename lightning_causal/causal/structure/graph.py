@@ -5,7 +5,7 @@ classes; an edge ``i -> j`` between consecutive chosen layers weighs how much ze
 moves unit ``j``, an edge into an output class is the unit effect on that class. Every edge
 passes a one-sided significance test over the probe samples. The per-layer sweep (one unit
 zeroed per batch copy) is shared by the node ranking and the edges, so a graph costs what
-:func:`~lightning_causal.causal.effects.unit_effects` costs on the same layers.
+:func:`~lightning_causal.causal.effects.input_effects.unit_effects` costs on the same layers.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal._batching import map_rows, rows_per_pass
-from lightning_causal.causal._state import as_tuple, audit_mode, gather_target, resolve_target
-from lightning_causal.causal._suffix import suffix_module
-from lightning_causal.causal.graph_data import OUTPUT, CausalGraph, _num
-from lightning_causal.causal.interventions import Zero, capture, intervene, resolve_module
+from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
+from lightning_causal.causal.engine.interventions import Zero, capture, intervene, resolve_module
+from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
+from lightning_causal.causal.engine.suffix import suffix_module
+from lightning_causal.causal.structure.graph_data import OUTPUT, CausalGraph, _num
 
 __all__ = ["causal_graph", "graph_stability"]
 

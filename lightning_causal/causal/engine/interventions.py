@@ -16,7 +16,11 @@ from collections.abc import Iterator, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.eager import check_eager_possible, force_eager, named_modules
+
 __all__ = [
+    "module_output",
+    "replace_output",
     "Intervention",
     "Zero",
     "SetTo",
@@ -39,13 +43,35 @@ def resolve_module(model: nn.Module, name: str) -> nn.Module:
     """
     if not isinstance(name, str):
         raise TypeError(f"Expected a module name (str) but got {type(name)}")
-    modules = dict(model.named_modules())
+    modules = named_modules(model)
     if name not in modules:
         names = [n for n in modules if n]
         close = difflib.get_close_matches(name, names, n=5, cutoff=0.4)
         hint = f"close matches: {close}" if close else f"available: {names[:20]}"
         raise ValueError(f"Unknown module name {name!r} in model {type(model).__name__}; {hint}")
     return modules[name]
+
+
+def module_output(output: object, name: str = "module") -> Tensor:
+    """The tensor a module returns: the output itself, or element 0 of a tuple or list (Hugging Face
+    attention and transformer blocks return ``(hidden, attention weights, ...)``).
+
+    Examples:
+        >>> module_output((torch.ones(1), None))
+        tensor([1.])
+    """
+    if isinstance(output, Tensor):
+        return output
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], Tensor):
+        return output[0]
+    raise TypeError(f"Expected module {name!r} to return a tensor or a tuple whose element 0 is a tensor but got {type(output).__name__}")
+
+
+def replace_output(output: object, value: Tensor) -> object:
+    """``output`` with its tensor (itself, or element 0 of a tuple/list) replaced by ``value``."""
+    if isinstance(output, Tensor):
+        return value
+    return type(output)((value, *output[1:])) if isinstance(output, tuple) else [value, *output[1:]]
 
 
 class Intervention:
@@ -229,12 +255,16 @@ def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> It
     if not isinstance(interventions, Mapping):
         raise TypeError(f"Expected argument `interventions` to be a mapping name -> Intervention but got {type(interventions)}")
     modules = _check_sites(model, interventions, Intervention)
+    check_eager_possible(model)
     handles = []
     try:
         for name, module in modules.items():
             intervention = interventions[name]
-            handles.append(module.register_forward_hook(lambda _m, _i, out, iv=intervention: iv(out)))
-        yield model
+            handles.append(module.register_forward_hook(
+                lambda _m, _i, out, iv=intervention, n=name: replace_output(out, iv(module_output(out, n)))
+            ))
+        with force_eager():
+            yield model
     finally:
         for h in handles:
             h.remove()
@@ -254,21 +284,22 @@ def capture(model: nn.Module, names: Sequence[str], detach: bool = True) -> Iter
     if isinstance(names, str):
         names = [names]
     modules = {n: resolve_module(model, n) for n in names}
+    check_eager_possible(model)
     store: dict[str, Tensor] = {}
     handles = []
 
     def make_hook(name: str):
-        def hook(_m: nn.Module, _i: object, out: Tensor) -> None:
-            if not isinstance(out, Tensor):
-                raise TypeError(f"capture supports tensor outputs only; module {name!r} returned {type(out)}")
-            store[name] = out.detach() if detach else out
+        def hook(_m: nn.Module, _i: object, out: object) -> None:
+            value = module_output(out, name)
+            store[name] = value.detach() if detach else value
 
         return hook
 
     try:
         for name, module in modules.items():
             handles.append(module.register_forward_hook(make_hook(name)))
-        yield store
+        with force_eager():
+            yield store
     finally:
         for h in handles:
             h.remove()

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.eager import force_eager
+
 __all__ = ["frozen_params", "audit_mode", "gather_target", "resolve_target", "rng_preserved", "as_tuple"]
 
 Target = int | Tensor | None
@@ -35,7 +37,9 @@ def as_tuple(inputs: Tensor | tuple[Tensor, ...], name: str = "inputs") -> tuple
 @contextlib.contextmanager
 def audit_mode(model: nn.Module, grad: bool = False) -> Iterator[nn.Module]:
     """Put ``model`` in eval mode (and ``torch.no_grad`` unless ``grad``), then restore every
-    submodule's ``training`` flag, also on exceptions.
+    submodule's ``training`` flag, also on exceptions. Compiled code runs eagerly inside, so that
+    interventions on ``torch.compile``'d models take effect
+    (:func:`~lightning_causal.causal.engine.eager.force_eager`).
 
     Examples:
         >>> m = nn.Sequential(nn.Linear(2, 2), nn.Dropout()).train()
@@ -53,7 +57,7 @@ def audit_mode(model: nn.Module, grad: bool = False) -> Iterator[nn.Module]:
     grad_ctx = contextlib.nullcontext() if grad else torch.no_grad()
     try:
         model.eval()
-        with grad_ctx:
+        with grad_ctx, force_eager():
             yield model
     finally:
         for m, mode in modes:

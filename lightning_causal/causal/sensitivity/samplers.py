@@ -1,4 +1,4 @@
-"""Input distributions for :func:`~lightning_causal.causal.sobol.sobol_indices`, and classifiers as
+"""Input distributions for :func:`~lightning_causal.causal.sensitivity.sobol.sobol_indices`, and classifiers as
 scalar functions.
 
 Every sampler here exposes ``dim`` and ``icdf(u)`` (the inverse CDF on the unit cube, so Sobol'
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal._state import audit_mode
+from lightning_causal.causal.engine.state import audit_mode
 
 __all__ = [
     "UniformCube",
@@ -165,7 +165,7 @@ class GaussianCopula(EmpiricalMarginals):
     contributions), the last its "independent" index; reorder the columns to ask the other
     question. The indices still sum to at most 1 (first order) because the ``u_j`` are independent;
     for a linear-Gaussian chain this is exactly the intrinsic causal contribution of each column
-    (:func:`~lightning_causal.causal.icc.intrinsic_causal_contributions`).
+    (:func:`~lightning_causal.causal.sensitivity.icc.intrinsic_causal_contributions`).
 
     Args:
         data: ``[N, ...]`` observations (flattened to ``D`` columns).

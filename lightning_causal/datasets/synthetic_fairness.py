@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from lightning_causal.causal.scm import AdditiveNoiseSCM
+from lightning_causal.causal.scm.scm import AdditiveNoiseSCM
 
 __all__ = ["SyntheticFairness", "make_synthetic_fairness"]
 

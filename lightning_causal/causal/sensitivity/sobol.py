@@ -23,7 +23,6 @@ multinomial counts with the per-row terms (no Python loop over resamples).
 
 from __future__ import annotations
 
-import statistics
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,7 +31,16 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
-from lightning_causal.causal._batching import check_max_batch_size
+from lightning_causal.causal.engine.batching import check_max_batch_size
+from lightning_causal.causal.sensitivity.pick_freeze import (
+    bootstrap_counts,
+    evaluate_pick_freeze,
+    is_constant,
+    make_generator,
+    normal_ci,
+    pick_freeze_indices,
+    scrambled_sobol,
+)
 
 __all__ = ["SobolResult", "InverseCDFSampler", "sobol_indices"]
 
@@ -49,7 +57,7 @@ class InverseCDFSampler(Protocol):
 
     ``dim`` is the number of columns ``D``; ``icdf(u)`` maps ``u`` ``[n, D]`` in ``(0, 1)`` to inputs
     ``[n, D]`` such that column ``j`` depends on ``u_{:, j}`` (and, for dependent inputs, on earlier
-    columns only; see :class:`~lightning_causal.causal.samplers.GaussianCopula`).
+    columns only; see :class:`~lightning_causal.causal.sensitivity.samplers.GaussianCopula`).
     """
 
     dim: int
@@ -140,28 +148,6 @@ def _check_matrix(x: Any, n: int, d: int | None, what: str) -> Tensor:
     return x
 
 
-def scrambled_sobol(n: int, dim: int, generator: torch.Generator) -> Tensor:
-    """``n`` Sobol' points in ``(0, 1)^dim`` (float64) with a left linear matrix scramble and a
-    digital shift (Matoušek 1998; the LMS+shift of SciPy's ``qmc.Sobol``), drawn from ``generator``.
-
-    The unscrambled points of :class:`torch.quasirandom.SobolEngine` (30 bits, Joe & Kuo direction
-    numbers) are mapped digit-wise: ``y = M x XOR s`` with ``M`` a random lower-triangular binary
-    matrix with unit diagonal (bit ``p`` of ``x`` flips bit ``p`` and random lower bits of ``y``)
-    and ``s`` a random shift; points are the centres of their ``2^-30`` cells. (``SobolEngine``'s own
-    ``scramble=True`` gave 2-10x larger errors of first-order indices than SciPy's scrambling
-    in our benchmarks, so it is not used.)
-    """
-    bits = 30
-    x = (torch.quasirandom.SobolEngine(dim, scramble=False).draw(n, dtype=torch.float64) * 2**bits).long()
-    p = torch.arange(bits)
-    low_bits = torch.randint(0, 2**bits, (dim, bits), generator=generator) & ((1 << p) - 1)
-    columns = (1 << p) | low_bits  # [dim, bits]: the image of bit p under M
-    y = torch.randint(0, 2**bits, (dim,), generator=generator).expand(n, dim).clone()  # the shift
-    for b in range(bits):  # a loop over digits, not samples
-        y ^= torch.where((x >> b) & 1 == 1, columns[:, b], 0)
-    return (y.double() + 0.5) / 2**bits
-
-
 def saltelli_matrices(
     sampler: Sampler, n: int, generator: torch.Generator
 ) -> tuple[Tensor, Tensor, int, str, Callable[[Tensor], Tensor] | None]:
@@ -170,7 +156,7 @@ def saltelli_matrices(
     With ``sampler.icdf``: scrambled Sobol' points ``u`` (``n`` rounded up to a power of two, with
     a warning), ``A``/``B`` are the two halves of ``u`` and the map is the checked ``icdf``, so the
     pick-freeze mixing happens on the unit cube (what makes dependent samplers such as
-    :class:`~lightning_causal.causal.samplers.GaussianCopula` meaningful). With a callable sampler:
+    :class:`~lightning_causal.causal.sensitivity.samplers.GaussianCopula` meaningful). With a callable sampler:
     two draws, mixed as they are (map ``None``).
 
     Returns ``(A, B, n, method, transform)``.
@@ -206,113 +192,6 @@ def saltelli_matrices(
     return a, b, n, "monte-carlo", None
 
 
-def _call(func: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
-    out = func(x)
-    if not isinstance(out, Tensor):
-        raise TypeError(f"Expected `func` to return a tensor but got {type(out)}")
-    if out.dim() == 2 and out.shape[1] == 1:
-        out = out[:, 0]
-    if out.shape != (x.shape[0],):
-        raise ValueError(
-            f"Expected `func` to return one value per row, shape [{x.shape[0]}] or [{x.shape[0]}, 1], "
-            f"but got {list(out.shape)}"
-        )
-    return out.detach().to("cpu", torch.float64)
-
-
-def evaluate_pick_freeze(
-    func: Callable[[Tensor], Tensor],
-    a: Tensor,
-    b: Tensor,
-    select: Tensor,
-    rows: int,
-    transform: Callable[[Tensor], Tensor] | None = None,
-) -> Tensor:
-    """``func(transform(row))`` on every row of every mixed matrix: block ``k`` takes column ``j``
-    from ``b`` where ``select[k, j]`` and from ``a`` elsewhere. Returns ``[K, n]`` (float64, CPU).
-
-    The ``K n`` rows are enumerated lazily and evaluated in chunks of ``rows`` rows, so memory stays
-    at one chunk of inputs whatever ``K``.
-    """
-    k_blocks, n = select.shape[0], a.shape[0]
-    select = select.to(a.device)
-    out = []
-    with torch.no_grad():
-        for start in range(0, k_blocks * n, rows):
-            idx = torch.arange(start, min(start + rows, k_blocks * n), device=a.device)
-            k, i = idx // n, idx % n
-            x = torch.where(select[k], b[i], a[i])
-            out.append(_call(func, transform(x) if transform is not None else x))
-    return torch.cat(out).view(k_blocks, n)
-
-
-def _bootstrap_counts(n: int, n_bootstrap: int, generator: torch.Generator) -> Tensor:
-    """Multinomial counts ``[R, n]``: row ``r`` counts how often each row is drawn in resample ``r``."""
-    idx = torch.randint(0, n, (n_bootstrap, n), generator=generator)
-    return torch.zeros(n_bootstrap, n, dtype=torch.float64).scatter_add_(1, idx, torch.ones(idx.shape, dtype=torch.float64))
-
-
-def pick_freeze_indices(
-    y_a: Tensor, y_b: Tensor, closed: Tensor, total: Tensor, counts: Tensor | None
-) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None, float]:
-    """Closed first-order indices of the blocks ``closed`` ``[K1, n]`` (Saltelli 2010) and total
-    indices of the blocks ``total`` ``[K2, n]`` (Jansen 1999), centred outputs expected.
-
-    Returns ``(first [K1], total [K2], first_boot [R, K1], total_boot [R, K2], variance)``; the
-    bootstrap replicates are weighted means with the multinomial ``counts`` (``None``: skipped).
-    """
-    terms = torch.cat(
-        [
-            (y_a.square() + y_b.square()).unsqueeze(1),
-            (y_a + y_b).unsqueeze(1),
-            (y_b * (closed - y_a)).T,
-            0.5 * (y_a - total).square().T,
-        ],
-        dim=1,
-    )  # [n, 2 + K1 + K2]
-    k1 = closed.shape[0]
-
-    def split(moments: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        var = moments[..., 0] / 2 - (moments[..., 1] / 2).square()
-        var = var.unsqueeze(-1)
-        return moments[..., 2 : 2 + k1] / var, moments[..., 2 + k1 :] / var, var
-
-    first, tot, var = split(terms.mean(0))
-    if counts is None:
-        return first, tot, None, None, float(var)
-    first_boot, total_boot, _ = split(counts @ terms / terms.shape[0])
-    return first, tot, first_boot, total_boot, float(var)
-
-
-def normal_ci(estimate: Tensor, boot: Tensor | None, confidence: float) -> Tensor:
-    """``estimate ± z · sd(boot)`` as ``[K, 2]`` (SALib's convention); NaN without replicates."""
-    if boot is None or boot.shape[0] < 2:
-        return torch.full((estimate.numel(), 2), float("nan"), dtype=torch.float64)
-    z = statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
-    half = z * boot.std(dim=0, unbiased=True)
-    return torch.stack([estimate - half, estimate + half], dim=1)
-
-
-def check_outputs(y: Tensor, labels: Sequence[str]) -> float:
-    """Raise on non-finite outputs (naming the blocks hit), return the range of the outputs."""
-    bad = ~torch.isfinite(y)
-    if bad.any():
-        blocks = [labels[k] for k in torch.nonzero(bad.any(1)).flatten().tolist()[:5]]
-        raise ValueError(
-            f"Expected `func` to return finite values but {int(bad.sum())} of {y.numel()} evaluations are NaN or "
-            f"infinite (blocks {blocks}); Sobol' indices need a finite output variance"
-        )
-    return float(y.max() - y.min())
-
-
-def is_constant(y: Tensor, labels: Sequence[str]) -> bool:
-    """Check the outputs are finite; warn and return True if they are constant (indices undefined)."""
-    if check_outputs(y, labels) <= 1e-12 * max(1.0, float(y.abs().max())):
-        warnings.warn("`func` is constant on the sample; all indices are set to 0", UserWarning, stacklevel=3)
-        return True
-    return False
-
-
 def _check_common(n: int, n_bootstrap: int, confidence: float, max_batch_size: int | None) -> None:
     _positive_int(n, "n", 2)
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int) or n_bootstrap < 0 or n_bootstrap == 1:
@@ -320,17 +199,6 @@ def _check_common(n: int, n_bootstrap: int, confidence: float, max_batch_size: i
     if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0.0 < confidence < 1.0:
         raise ValueError(f"Expected argument `confidence` to be a float in (0, 1) but got {confidence!r}")
     check_max_batch_size(max_batch_size)
-
-
-def make_generator(seed: int | None, generator: torch.Generator | None) -> torch.Generator:
-    """``generator`` if given, else a fresh CPU generator seeded with ``seed`` (never the global RNG)."""
-    if generator is not None:
-        if not isinstance(generator, torch.Generator):
-            raise TypeError(f"Expected argument `generator` to be a torch.Generator but got {type(generator)}")
-        return generator
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"Expected argument `seed` to be an int but got {type(seed)}")
-    return torch.Generator().manual_seed(seed)
 
 
 def sobol_indices(
@@ -353,7 +221,7 @@ def sobol_indices(
 
     Args:
         func: ``[M, D] -> [M]`` (or ``[M, 1]``); called on chunks of at most ``max_batch_size`` rows
-            under ``torch.no_grad()`` (see :func:`~lightning_causal.causal.samplers.class_probability`).
+            under ``torch.no_grad()`` (see :func:`~lightning_causal.causal.sensitivity.samplers.class_probability`).
         sampler: independent inputs; an object with ``dim`` and ``icdf(u)`` (scrambled Sobol' points,
             quasi-Monte Carlo; ``n`` is rounded up to a power of two with a warning), or a callable
             ``(n, generator) -> [n, D]`` (plain Monte Carlo, called twice for ``A`` and ``B``).
@@ -376,7 +244,7 @@ def sobol_indices(
         TypeError: a sampler that is neither an inverse-CDF object nor a callable.
 
     Examples:
-        >>> from lightning_causal.causal.samplers import UniformCube
+        >>> from lightning_causal.causal import UniformCube
         >>> r = sobol_indices(lambda x: x[:, 0] + 2 * x[:, 1], UniformCube(2), n=1024)
         >>> [round(v, 2) for v in r.first.tolist()], [round(v, 2) for v in r.total.tolist()]
         ([0.2, 0.8], [0.2, 0.8])
@@ -395,7 +263,7 @@ def sobol_indices(
     if is_constant(y, ["A", "B"] + [f"AB[{name}]" for name in names]):
         return result
     y = y - y.mean()  # indices are shift-invariant; centring removes the bias of non-centred outputs
-    counts = _bootstrap_counts(n, n_bootstrap, gen) if n_bootstrap else None
+    counts = bootstrap_counts(n, n_bootstrap, gen) if n_bootstrap else None
     first, total, first_boot, total_boot, var = pick_freeze_indices(y[0], y[1], y[2:], y[2:], counts)
     result.first, result.total, result.variance = first, total, var
     result.first_ci = normal_ci(first, first_boot, confidence)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal._state import audit_mode, frozen_params, resolve_target
+from lightning_causal.causal.engine.state import audit_mode, frozen_params, resolve_target
 
 __all__ = ["Counterfactuals", "counterfactual_explanation"]
 

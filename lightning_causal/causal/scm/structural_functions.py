@@ -1,4 +1,4 @@
-"""Structural functions ``f_j`` of an :class:`~lightning_causal.causal.scm.AdditiveNoiseSCM`: the
+"""Structural functions ``f_j`` of an :class:`~lightning_causal.causal.scm.scm.AdditiveNoiseSCM`: the
 protocol (``fit(parents, target)``, ``f(parents)``), linear least squares (the default) and a
 small MLP (a nonlinear alternative, trained with a private generator)."""
 

@@ -1,6 +1,6 @@
 """The causal graph as data: :class:`CausalGraph` (nodes, signed edges and their statistics) with
 its exports (``to_dict``/``from_dict``, networkx, Graphviz DOT) and comparison across runs
-(``jaccard``, ``diff``). Built by :func:`~lightning_causal.causal.graph.causal_graph`."""
+(``jaccard``, ``diff``). Built by :func:`~lightning_causal.causal.structure.graph.causal_graph`."""
 
 from __future__ import annotations
 

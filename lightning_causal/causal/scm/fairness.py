@@ -2,8 +2,8 @@
 the unfairness (CARE).
 
 ``x_cf`` is the counterfactual of ``x`` with the sensitive attribute flipped, from an
-:class:`~lightning_causal.causal.scm.AdditiveNoiseSCM` (Kusner et al. 2017, level 3) or the naive
-:class:`~lightning_causal.causal.scm.AttributeFlip`.
+:class:`~lightning_causal.causal.scm.scm.AdditiveNoiseSCM` (Kusner et al. 2017, level 3) or the naive
+:class:`~lightning_causal.causal.scm.scm.AttributeFlip`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal._batching import map_rows, rows_per_pass
-from lightning_causal.causal._state import audit_mode, resolve_target
-from lightning_causal.causal._suffix import suffix_module
-from lightning_causal.causal.effects import _replace_units
-from lightning_causal.causal.interventions import Intervention, capture, intervene, resolve_module
+from lightning_causal.causal.engine.ablation import replace_units
+from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
+from lightning_causal.causal.engine.interventions import (
+    Intervention,
+    capture,
+    intervene,
+    resolve_module,
+)
+from lightning_causal.causal.engine.state import audit_mode, resolve_target
+from lightning_causal.causal.engine.suffix import suffix_module
 
 __all__ = [
     "probabilities",
@@ -186,7 +191,7 @@ class _PatchRows(Intervention):
 
     def __call__(self, output: Tensor) -> Tensor:
         units, source = self.rows  # type: ignore[misc]
-        return _replace_units(output, units, source.to(output.dtype))
+        return replace_units(output, units, source.to(output.dtype))
 
 
 def carrier_unit_effects(
@@ -247,7 +252,7 @@ def carrier_unit_effects(
 
             def evaluate(idx: Tensor) -> Tensor:
                 u, s = idx // n, idx % n
-                p = probabilities(suffix(_replace_units(h[s], u, h_cf[s])))
+                p = probabilities(suffix(replace_units(h[s], u, h_cf[s])))
                 return p.gather(1, t[s].view(-1, 1)).squeeze(1)
 
             patched = map_rows(nu * n, rows, evaluate, h.device)

@@ -18,11 +18,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal._batching import rows_per_pass
-from lightning_causal.causal._state import as_tuple, audit_mode, gather_target, resolve_target
-from lightning_causal.causal.effects import _ablate, _baselines, _rows
-from lightning_causal.causal.groups import check_feature_mask, num_groups
-from lightning_causal.causal.interventions import capture, resolve_module
+from lightning_causal.causal.engine.ablation import ablate_groups, check_baselines, sample_rows
+from lightning_causal.causal.engine.batching import rows_per_pass
+from lightning_causal.causal.engine.groups import check_feature_mask, num_groups
+from lightning_causal.causal.engine.interventions import capture, resolve_module
+from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
 
 __all__ = ["LayerCausalMap", "layer_causal_map", "linear_cka"]
 
@@ -213,7 +213,7 @@ def layer_causal_map(
     _check(model, threshold, max_rows, seed)
     xs = as_tuple(inputs)
     masks = check_feature_mask(xs, feature_mask)
-    bases = _baselines(xs, baseline)
+    bases = check_baselines(xs, baseline)
     names = _default_layers(model) if layers is None else ([layers] if isinstance(layers, str) else list(layers))
     if not names:
         raise ValueError(f"Expected argument `layers` to name at least one module but got {layers!r}")
@@ -253,7 +253,7 @@ def _trace(model, xs, masks, bases, acts, out, tidx, keep, max_batch_size):
     for start in range(0, g * n, rows):
         idx = torch.arange(start, min(start + rows, g * n), device=xs[0].device)
         grp, s = idx // n, idx % n
-        xi = tuple(_ablate(x, m, s, grp, _rows(b, s)) for x, m, b in zip(xs, masks, bases))
+        xi = tuple(ablate_groups(x, m, s, grp, sample_rows(b, s)) for x, m, b in zip(xs, masks, bases))
         with capture(model, list(acts)) as got:
             oi = model(*xi)
         for a, h in acts.items():

@@ -1,0 +1,144 @@
+"""The Captum methods by name: defaults, options and the parsing of ``"NoiseTunnel(<name>)"`` and
+``(name, options)`` pairs into a :class:`MethodSpec`.
+
+Defaults are chosen for an audit that runs every few epochs: IntegratedGradients and
+LayerConductance use 16 Gauss-Legendre steps, GradientShap 16 samples, ShapleyValueSampling 8
+permutations, NoiseTunnel 8 noisy copies (accuracy against more steps: benchmarks/RESULTS.md);
+unset batching knobs follow the engine's cache-friendly chunk size.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from captum.attr import (
+    DeepLift,
+    FeatureAblation,
+    GradientShap,
+    InputXGradient,
+    IntegratedGradients,
+    LayerActivation,
+    LayerConductance,
+    Saliency,
+    ShapleyValueSampling,
+)
+
+__all__ = ["METHOD_NAMES", "LAYER_METHOD_NAMES", "MethodLike", "MethodSpec", "resolve_method"]
+
+MethodLike = str | tuple[str, Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class _Method:
+    cls: type
+    defaults: dict[str, Any] = field(default_factory=dict)
+    baselines: bool = False  # accepts `baselines`
+    grouped: bool = False  # uses `feature_mask`: every element of a group carries the group's value
+    randomised: bool = False
+
+
+_METHODS: dict[str, _Method] = {
+    "IntegratedGradients": _Method(
+        IntegratedGradients, {"n_steps": 16, "method": "gausslegendre", "internal_batch_size": None}, baselines=True
+    ),
+    "Saliency": _Method(Saliency, {"abs": True}),
+    "DeepLift": _Method(DeepLift, {}, baselines=True),
+    "GradientShap": _Method(GradientShap, {"n_samples": 16, "stdevs": 0.0}, baselines=True, randomised=True),
+    "InputXGradient": _Method(InputXGradient, {}),
+    "FeatureAblation": _Method(FeatureAblation, {"perturbations_per_eval": None}, baselines=True, grouped=True),
+    "ShapleyValueSampling": _Method(
+        ShapleyValueSampling, {"n_samples": 8, "perturbations_per_eval": None}, baselines=True, grouped=True,
+        randomised=True,
+    ),
+}
+_TUNNEL_DEFAULTS: dict[str, Any] = {"nt_type": "smoothgrad", "nt_samples": 8, "nt_samples_batch_size": None, "stdevs": None}
+_LAYER_METHODS: dict[str, tuple[type, dict[str, Any], str]] = {
+    "LayerConductance": (LayerConductance, {"n_steps": 16, "internal_batch_size": None}, "sum"),
+    "LayerActivation": (LayerActivation, {}, "mean"),
+}
+
+#: Names accepted by :func:`attribute` (each also as ``"NoiseTunnel(<name>)"``).
+METHOD_NAMES: tuple[str, ...] = tuple(_METHODS)
+#: Names accepted by :func:`layer_attribute`.
+LAYER_METHOD_NAMES: tuple[str, ...] = tuple(_LAYER_METHODS)
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A resolved method: ``name`` (Captum class name), ``noise_tunnel``, merged ``options``.
+
+    ``label`` names the method in maps, scalars and TensorBoard tags (``"NoiseTunnel-Saliency"``:
+    TensorBoard tags allow no parentheses).
+    """
+
+    name: str
+    noise_tunnel: bool
+    options: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return f"NoiseTunnel-{self.name}" if self.noise_tunnel else self.name
+
+    @property
+    def randomised(self) -> bool:
+        return self.noise_tunnel or _METHODS[self.name].randomised
+
+    @property
+    def grouped(self) -> bool:
+        """True when the attribution gives each element of a feature group the group's value."""
+        return _METHODS[self.name].grouped
+
+
+def _unknown(kind: str, value: str, valid: list[str]) -> ValueError:
+    close = difflib.get_close_matches(value, valid, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return ValueError(f"Expected argument `{kind}` to be one of {valid} but got {value!r}.{hint}")
+
+
+def _parse_name(name: str) -> tuple[str, bool]:
+    for prefix, suffix in (("NoiseTunnel(", ")"), ("NoiseTunnel-", "")):
+        if name.startswith(prefix) and name.endswith(suffix):
+            return name[len(prefix) : len(name) - len(suffix)], True
+    return name, False
+
+
+def resolve_method(method: MethodLike | MethodSpec, options: Mapping[str, Any] | None = None) -> MethodSpec:
+    """Parse a method name or ``(name, options)`` pair and merge ``options`` over the defaults.
+
+    Raises:
+        ValueError: unknown name (the valid ones are listed) or unknown option.
+        TypeError: ``method`` is neither a string nor a ``(str, dict)`` pair.
+
+    Examples:
+        >>> spec = resolve_method(("NoiseTunnel(IntegratedGradients)", {"n_steps": 8, "nt_samples": 4}))
+        >>> spec.label, spec.options["n_steps"], spec.options["nt_samples"]
+        ('NoiseTunnel-IntegratedGradients', 8, 4)
+    """
+    if isinstance(method, MethodSpec):
+        name, tunnel, given = method.name, method.noise_tunnel, dict(method.options)
+    elif isinstance(method, str):
+        (name, tunnel), given = _parse_name(method), {}
+    elif isinstance(method, tuple) and len(method) == 2 and isinstance(method[0], str) and isinstance(method[1], Mapping):
+        (name, tunnel), given = _parse_name(method[0]), dict(method[1])
+    else:
+        raise TypeError(f"Expected argument `method` to be a name or a (name, options) pair but got {method!r}")
+    valid = list(METHOD_NAMES) + [f"NoiseTunnel({n})" for n in METHOD_NAMES]
+    if name not in _METHODS:
+        raise _unknown("method", method if isinstance(method, str) else name, valid)
+    given.update(options or {})
+    defaults = dict(_METHODS[name].defaults)
+    if _METHODS[name].baselines:
+        defaults["baselines"] = None
+    if tunnel:
+        defaults.update(_TUNNEL_DEFAULTS)
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise ValueError(
+            f"Expected options of method {name!r}{' in NoiseTunnel' if tunnel else ''} among {sorted(defaults)} "
+            f"but got unknown {unknown}"
+        )
+    defaults.update(given)
+    return MethodSpec(name, tunnel, defaults)

@@ -1,0 +1,23 @@
+"""Backdoors: triggers and their attack success rate, suspect classes and units, Neural Cleanse."""
+
+from lightning_causal.causal.backdoor.neural_cleanse import (
+    ReversedTriggers,
+    mask_concentration,
+    neural_cleanse,
+    reverse_engineer_triggers,
+)
+from lightning_causal.causal.backdoor.suspects import SuspectUnits, mad_anomaly_index, suspect_units
+from lightning_causal.causal.backdoor.triggers import Trigger, attack_success_rate, trigger_effect
+
+__all__ = [
+    "ReversedTriggers",
+    "SuspectUnits",
+    "Trigger",
+    "attack_success_rate",
+    "mad_anomaly_index",
+    "mask_concentration",
+    "neural_cleanse",
+    "reverse_engineer_triggers",
+    "suspect_units",
+    "trigger_effect",
+]

@@ -1,0 +1,160 @@
+"""Which classes and which hidden units carry a backdoor: the MAD anomaly index (Neural Cleanse's
+outlier test) and CARE-style suspect units (Sun et al. 2022)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from lightning_causal.causal.backdoor.triggers import Trigger, _check_model, _check_target, _logits
+from lightning_causal.causal.effects.unit_effects import unit_effects
+from lightning_causal.causal.engine.checks import check_float, check_int
+from lightning_causal.causal.engine.interventions import SetTo, capture, resolve_module
+from lightning_causal.causal.engine.state import audit_mode
+
+__all__ = ["MAD_CONSISTENCY", "mad_anomaly_index", "SuspectUnits", "suspect_units"]
+
+#: Consistency constant of the median absolute deviation: 1.4826·MAD estimates σ for normal data.
+MAD_CONSISTENCY = 1.4826
+_SIDES = ("low", "high", "both")
+
+
+def mad_anomaly_index(values: Tensor, side: str = "low") -> Tensor:
+    """Robust z-scores by the median absolute deviation (Neural Cleanse's anomaly index).
+
+    .. math:: I_c = \\frac{\\operatorname{med}(v) − v_c}{1.4826 \\cdot \\operatorname{med}_j |v_j − \\operatorname{med}(v)|}
+
+    ``side="low"`` (Neural Cleanse: a backdoor target has an anomalously *small* trigger norm)
+    is positive below the median; ``"high"`` flips the sign (units with large effects);
+    ``"both"`` is ``|v − med| / (1.4826·MAD)``. The median of an even count is the mean of the
+    two middle values (as ``numpy.median``). If ``MAD = 0`` the scale falls back to
+    ``1.4826 × mean |v − med|`` (and to 1 if that is 0 too), so the index stays finite.
+    An index ``>= 2`` flags an outlier (Wang et al. 2019).
+
+    Raises:
+        ValueError: fewer than 2 values, non-finite values, unknown ``side``.
+
+    Examples:
+        >>> mad_anomaly_index(torch.tensor([1.0, 10.0, 11.0, 12.0, 13.0]))
+        tensor([ 6.7449,  0.6745,  0.0000, -0.6745, -1.3490])
+    """
+    if side not in _SIDES:
+        raise ValueError(f"Expected argument `side` to be one of {_SIDES} but got {side!r}")
+    if not isinstance(values, Tensor) or values.dim() != 1 or values.numel() < 2:
+        raise ValueError(f"Expected argument `values` to be a 1-D tensor of at least 2 values but got {getattr(values, 'shape', type(values))}")
+    if not torch.isfinite(values).all():
+        raise ValueError("Expected argument `values` to be finite but it holds NaN or infinity")
+    v = values.double()
+    med = v.quantile(0.5)
+    dev = v - med
+    scale = MAD_CONSISTENCY * dev.abs().quantile(0.5)
+    if scale == 0:
+        scale = MAD_CONSISTENCY * dev.abs().mean()
+    scale = scale if scale > 0 else torch.ones((), dtype=v.dtype)
+    z = {"low": -dev, "high": dev, "both": dev.abs()}[side] / scale + 0.0  # + 0.0: no negative zeros
+    return z.to(values.dtype if values.is_floating_point() else torch.get_default_dtype())
+
+
+@dataclass
+class SuspectUnits:
+    """Result of :func:`suspect_units` for one layer.
+
+    Attributes:
+        layer: the module name.
+        score: ``[U]`` the suspicion score (``effect_triggered``).
+        effect_triggered: ``[U]`` mean CARE effect on triggered inputs.
+        effect_clean: ``[U]`` mean CARE effect on clean inputs.
+        anomaly_index: ``[U]`` MAD anomaly index of ``score`` (positive = larger than usual).
+        threshold: the flagging threshold.
+        flagged: units with index ``>= threshold``, largest score first.
+    """
+
+    layer: str
+    score: Tensor
+    effect_triggered: Tensor
+    effect_clean: Tensor
+    anomaly_index: Tensor
+    threshold: float = 2.0
+    flagged: list[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.flagged = [u for u in self.ranking() if float(self.anomaly_index[u]) >= self.threshold]
+
+    def ranking(self) -> list[int]:
+        """All units, largest score first."""
+        return self.score.argsort(descending=True, stable=True).tolist()
+
+
+def _do_grid(h_clean: Tensor, h_trig: Tensor, num_values: int) -> list[SetTo]:
+    """``num_values`` per-unit values from each unit's mean on clean inputs to its mean on
+    triggered inputs (means over samples and positions; ``h`` is ``[N, U, ...]``)."""
+    dims = [0] + list(range(2, h_clean.dim()))
+    lo, hi = h_clean.mean(dims), h_trig.mean(dims)
+    return [SetTo(lo + (hi - lo) * a) for a in torch.linspace(0, 1, num_values).tolist()]
+
+
+def suspect_units(
+    model: nn.Module,
+    x_clean: Tensor,
+    trigger: Trigger,
+    layer: str,
+    num_values: int = 8,
+    threshold: float = 3.0,
+    max_batch_size: int | None = None,
+) -> SuspectUnits:
+    """Units of ``layer`` that carry the backdoor: causal effect on the target logit on triggered
+    versus clean inputs (CARE, Sun et al. 2022), flagged by a MAD outlier test.
+
+    For each unit ``u`` the do-grid ``a_1..a_K`` spans the range over which the trigger moves
+    it, from its mean on clean inputs ``x`` to its mean on triggered inputs ``T(x)`` (means over
+    samples and positions; a conv channel is set to ``a`` everywhere). The effect on an input
+    set ``S`` is the range of the interventional curve of the target logit, averaged over ``S``:
+
+    .. math:: e_S(u) = \\mathbb{E}_{x \\in S}\\big[\\max_k f_t(x \\mid do(h_u := a_k)) − \\min_k f_t(x \\mid do(h_u := a_k))\\big]
+
+    ``score_u = e_{T(x)}(u)``, the effect on the triggered inputs (where the backdoor acts);
+    ``e_x(u)`` on clean inputs is reported beside it. A unit scores high only if the trigger
+    shifts it *and* the shift moves the target logit: a mediator of the trigger's effect. Units
+    with ``mad_anomaly_index(score, side="high") >= threshold`` are flagged (default 3: most units
+    are not moved by the trigger at all, so the MAD is small and 2 flags too many in wide layers).
+
+    Args:
+        model: the classifier.
+        x_clean: clean inputs ``[N, ...]``.
+        trigger: the (known or reverse-engineered) trigger.
+        layer: module name; its output is ``[N, U, ...]`` with U >= 2.
+        num_values: grid size K (>= 2).
+        threshold: anomaly index that flags a unit.
+        max_batch_size: rows per forward pass.
+
+    Examples:
+        >>> model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2))
+        >>> t = Trigger(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 3.0]), target=1)
+        >>> su = suspect_units(model, torch.rand(6, 2, generator=torch.Generator().manual_seed(0)), t, "1")
+        >>> su.score.shape, len(su.ranking())
+        (torch.Size([3]), 3)
+    """
+    _check_model(model)
+    if not isinstance(trigger, Trigger):
+        raise TypeError(f"Expected argument `trigger` to be a Trigger but got {type(trigger)}")
+    check_int("num_values", num_values, minimum=2)
+    check_float("threshold", threshold, minimum=0.0, open_min=True)
+    resolve_module(model, layer)
+    x_trig = trigger.apply(x_clean).detach()
+    with audit_mode(model), capture(model, [layer]) as acts:
+        _check_target(trigger, _logits(model, x_clean[:1], None).shape[1])
+        model(x_clean)
+        h_clean = acts[layer]
+        model(x_trig)
+        h_trig = acts[layer]
+    if h_clean.dim() < 2 or h_clean.shape[1] < 2:
+        raise ValueError(f"Expected layer {layer!r} to output [N, U, ...] with at least 2 units but got {list(h_clean.shape)}")
+    grid = _do_grid(h_clean, h_trig, num_values)
+    effects = [
+        unit_effects(model, xs, layer, grid, target=trigger.target, max_batch_size=max_batch_size).mean(0)
+        for xs in (x_trig, x_clean)
+    ]
+    score = effects[0]
+    return SuspectUnits(layer, score, effects[0], effects[1], mad_anomaly_index(score, side="high"), float(threshold))

@@ -1,0 +1,171 @@
+"""Backdoor triggers and what they do to a model: the attack success rate and the trigger's effect
+on the target logit (suspect classes and units: :mod:`~lightning_causal.causal.backdoor.suspects`;
+Neural Cleanse reverse engineering: :mod:`~lightning_causal.causal.backdoor.neural_cleanse`).
+
+A *trigger* stamps a pattern ``p`` through a mask ``m`` onto an input, ``x' = (1 − m)·x + m·p``
+(BadNets, Gu et al. 2017; the trigger model of Neural Cleanse, Wang et al. 2019). A backdoored
+model maps stamped inputs to the trigger's ``target`` class whatever their content.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from lightning_causal.causal.engine.batching import check_max_batch_size, map_rows, rows_per_pass
+from lightning_causal.causal.engine.state import audit_mode
+
+__all__ = ["Trigger", "attack_success_rate", "trigger_effect"]
+
+
+class Trigger:
+    """A stamp ``x' = (1 − m)·x + m·p`` that a backdoored model maps to class ``target``.
+
+    Args:
+        mask: values in ``[0, 1]``, shaped like one input or broadcastable to it (e.g. ``[1, H, W]``
+            for images ``[N, C, H, W]``: one mask shared by the channels).
+        pattern: the stamped values, broadcastable to one input.
+        target: the class the backdoor leads to (an int ``>= 0``).
+
+    Raises:
+        TypeError: ``mask``/``pattern`` not floating tensors, ``target`` not an int.
+        ValueError: mask outside ``[0, 1]``, non-finite values, ``mask`` and ``pattern`` not
+            broadcastable to each other, ``target < 0``.
+
+    Examples:
+        >>> t = Trigger(torch.tensor([0.0, 1.0]), torch.tensor([9.0, 9.0]), target=3)
+        >>> t.apply(torch.tensor([[1.0, 2.0]]))
+        tensor([[1., 9.]])
+    """
+
+    def __init__(self, mask: Tensor, pattern: Tensor | float, target: int) -> None:
+        if not isinstance(mask, Tensor) or not mask.is_floating_point():
+            raise TypeError(f"Expected argument `mask` to be a floating-point tensor but got {getattr(mask, 'dtype', type(mask))}")
+        pattern = torch.as_tensor(pattern, dtype=mask.dtype, device=mask.device) if not isinstance(pattern, Tensor) else pattern
+        if not pattern.is_floating_point():
+            raise TypeError(f"Expected argument `pattern` to be a floating-point tensor but got {pattern.dtype}")
+        if isinstance(target, bool) or not isinstance(target, int):
+            raise TypeError(f"Expected argument `target` to be an int class index but got {target!r}")
+        if target < 0:
+            raise ValueError(f"Expected argument `target` to be a class index >= 0 but got {target}")
+        if mask.numel() == 0 or not torch.isfinite(mask).all() or mask.min() < 0 or mask.max() > 1:
+            raise ValueError("Expected argument `mask` to be a non-empty tensor with values in [0, 1]")
+        if not torch.isfinite(pattern).all():
+            raise ValueError("Expected argument `pattern` to be finite but it holds NaN or infinity")
+        try:
+            torch.broadcast_shapes(mask.shape, pattern.shape)
+        except RuntimeError as err:
+            raise ValueError(
+                f"Expected arguments `mask` {list(mask.shape)} and `pattern` {list(pattern.shape)} to be broadcastable"
+            ) from err
+        self.mask, self.pattern, self.target = mask.detach(), pattern.detach(), target
+
+    def check(self, x: Tensor) -> None:
+        """Raise ``ValueError`` unless ``x`` is a batch ``[N, ...]`` this trigger can be stamped on."""
+        if not isinstance(x, Tensor) or x.dim() < 2 or not x.is_floating_point():
+            raise ValueError(f"Expected a floating-point batch of inputs [N, ...] but got {getattr(x, 'shape', type(x))}")
+        sample = tuple(x.shape[1:])
+        try:
+            ok = torch.broadcast_shapes(self.mask.shape, self.pattern.shape, sample) == sample
+        except RuntimeError:
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"Expected the trigger's `mask` {list(self.mask.shape)} and `pattern` {list(self.pattern.shape)} "
+                f"to broadcast to one input of shape {list(sample)}"
+            )
+
+    def apply(self, x: Tensor) -> Tensor:
+        """``(1 − m)·x + m·p`` for every row of the batch ``x`` (differentiable in ``x``)."""
+        self.check(x)
+        m = self.mask.to(device=x.device, dtype=x.dtype)
+        return (1 - m) * x + m * self.pattern.to(device=x.device, dtype=x.dtype)
+
+    @property
+    def norm(self) -> float:
+        """``|m|_1``, the size of the trigger."""
+        return float(self.mask.abs().sum())
+
+    def to(self, device: torch.device | str) -> Trigger:
+        """A copy on ``device``."""
+        return Trigger(self.mask.to(device), self.pattern.to(device), self.target)
+
+    def __repr__(self) -> str:
+        return f"Trigger(mask={list(self.mask.shape)}, |m|_1={self.norm:.3g}, target={self.target})"
+
+
+def _check_model(model: nn.Module) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
+
+
+def _logits(model: nn.Module, x: Tensor, max_batch_size: int | None) -> Tensor:
+    """``model(x)`` in chunks (call inside ``audit_mode``); checks a ``[N, C]`` output."""
+    rows = rows_per_pass(model, (x,), max_batch_size)
+    out = map_rows(x.shape[0], rows, lambda idx: model(x[idx]), x.device)
+    if out.dim() != 2 or out.shape[1] < 2:
+        raise ValueError(f"Expected the model to return class logits [N, C] with C >= 2 but got {list(out.shape)}")
+    return out
+
+
+def _check_target(trigger: Trigger, num_classes: int) -> None:
+    if not isinstance(trigger, Trigger):
+        raise TypeError(f"Expected argument `trigger` to be a Trigger but got {type(trigger)}")
+    if trigger.target >= num_classes:
+        raise ValueError(f"Expected the trigger's `target` in [0, {num_classes - 1}] for a {num_classes}-class model but got {trigger.target}")
+
+
+def attack_success_rate(
+    model: nn.Module, x: Tensor, y: Tensor, trigger: Trigger, max_batch_size: int | None = None
+) -> float:
+    """Share of triggered inputs classified as the target, over inputs whose true class is not it.
+
+    .. math:: ASR = \\frac{|\\{i : y_i \\ne t,\\ \\arg\\max f(T(x_i)) = t\\}|}{|\\{i : y_i \\ne t\\}|}
+
+    Args:
+        model: a classifier returning logits ``[N, C]`` (run in eval mode, no gradient).
+        x: inputs ``[N, ...]``.
+        y: true classes ``[N]``.
+        trigger: the :class:`Trigger`.
+        max_batch_size: rows per forward pass.
+
+    Raises:
+        ValueError: shapes that do not match, no input outside the target class, target out of range.
+
+    Examples:
+        >>> model = nn.Linear(2, 2, bias=False)
+        >>> _ = model.weight.data.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+        >>> t = Trigger(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 5.0]), target=1)
+        >>> attack_success_rate(model, torch.tensor([[1.0, 0.0], [9.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 0, 1]), t)
+        0.5
+    """
+    _check_model(model)
+    trigger.check(x) if isinstance(trigger, Trigger) else _check_target(trigger, 2)
+    if not isinstance(y, Tensor) or y.dim() != 1 or y.shape[0] != x.shape[0] or y.is_floating_point():
+        raise ValueError(f"Expected argument `y` to be integer classes [{x.shape[0]}] but got {getattr(y, 'shape', type(y))}")
+    keep = y != trigger.target
+    if not keep.any():
+        raise ValueError(f"Expected at least one input whose true class is not the target {trigger.target}")
+    with audit_mode(model):
+        out = _logits(model, trigger.apply(x[keep]), check_max_batch_size(max_batch_size))
+    _check_target(trigger, out.shape[1])
+    return float((out.argmax(1) == trigger.target).float().mean())
+
+
+def trigger_effect(model: nn.Module, x: Tensor, trigger: Trigger, max_batch_size: int | None = None) -> Tensor:
+    """Per-sample causal effect of stamping the trigger on the target logit,
+    ``f_t(T(x)) − f_t(x)`` ``[N]``; its mean is the trigger's ACE (do(trigger) vs do(no trigger)).
+
+    Examples:
+        >>> t = Trigger(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 5.0]), target=1)
+        >>> trigger_effect(nn.Identity(), torch.tensor([[1.0, 2.0]]), t)
+        tensor([3.])
+    """
+    _check_model(model)
+    if not isinstance(trigger, Trigger):
+        raise TypeError(f"Expected argument `trigger` to be a Trigger but got {type(trigger)}")
+    with audit_mode(model):
+        both = _logits(model, torch.cat([x, trigger.apply(x)]), check_max_batch_size(max_batch_size))
+    _check_target(trigger, both.shape[1])
+    n = x.shape[0]
+    return both[n:, trigger.target] - both[:n, trigger.target]

@@ -1,0 +1,129 @@
+"""The engine every estimator of the causal core is built on (pure PyTorch).
+
+This is the documented API between the core's modules; estimators import from here rather than
+from each other's private names:
+
+- :mod:`~.interventions`: ``Intervention`` (``Zero``, ``SetTo``, ``MeanOf``, ``Resample``,
+  ``Scale``), :func:`intervene` and :func:`capture` (hooks owned by a context manager),
+  :func:`resolve_module` (module names as the user writes them), :func:`module_output`.
+- :mod:`~.forward`: :class:`Forward`, how the core calls a model (``output=`` selection,
+  ``additional_forward_args=`` that follow their rows).
+- :mod:`~.batching`: the row engine, :func:`rows_per_pass` (chunk size from a memory budget) and
+  :func:`map_rows` (evaluate a flat index of (intervention, sample) rows chunk by chunk).
+- :mod:`~.ablation`: the do-operator on rows (:func:`ablate_groups`, :func:`replace_units`) and
+  :func:`check_baselines`.
+- :mod:`~.groups`: feature groups (Captum's ``feature_mask``): :func:`group_mask`,
+  :func:`aggregate_to_groups`, :func:`broadcast_groups`.
+- :mod:`~.ranking`: exact, row-vectorised Spearman, Kendall τ_b and top-k overlap.
+- :mod:`~.state`: :func:`audit_mode`, :func:`rng_preserved`, :func:`resolve_target`,
+  :func:`gather_target` (leave no trace; pick the explained class).
+- :mod:`~.suffix`: :func:`suffix_module` (run only the part of a model after a layer).
+- :mod:`~.eager`: compiled models seen as their eager originals.
+- :mod:`~.checks`: argument checks with one message style.
+"""
+
+from lightning_causal.causal.engine.ablation import (
+    ablate_groups,
+    check_baselines,
+    replace_units,
+    sample_rows,
+)
+from lightning_causal.causal.engine.batching import (
+    DEFAULT_MEMORY_BUDGET,
+    check_max_batch_size,
+    map_rows,
+    rows_per_pass,
+)
+from lightning_causal.causal.engine.forward import (
+    Forward,
+    ForwardArgs,
+    OutputSpec,
+    check_output_spec,
+    select_output,
+)
+from lightning_causal.causal.engine.groups import (
+    aggregate_to_groups,
+    broadcast_groups,
+    check_feature_mask,
+    column_mask,
+    element_mask,
+    group_mask,
+    make_feature_mask,
+    num_groups,
+    patch_mask,
+)
+from lightning_causal.causal.engine.interventions import (
+    Intervention,
+    MeanOf,
+    Resample,
+    Scale,
+    SetTo,
+    Zero,
+    capture,
+    intervene,
+    module_output,
+    resolve_module,
+)
+from lightning_causal.causal.engine.ranking import (
+    average_ranks,
+    kendall,
+    rank_positions,
+    spearman,
+    topk_overlap,
+)
+from lightning_causal.causal.engine.state import (
+    as_tuple,
+    audit_mode,
+    frozen_params,
+    gather_target,
+    resolve_target,
+    rng_preserved,
+)
+from lightning_causal.causal.engine.suffix import suffix_module
+
+__all__ = [
+    "DEFAULT_MEMORY_BUDGET",
+    "Forward",
+    "ForwardArgs",
+    "Intervention",
+    "MeanOf",
+    "OutputSpec",
+    "Resample",
+    "Scale",
+    "SetTo",
+    "Zero",
+    "ablate_groups",
+    "aggregate_to_groups",
+    "as_tuple",
+    "audit_mode",
+    "average_ranks",
+    "broadcast_groups",
+    "capture",
+    "check_baselines",
+    "check_feature_mask",
+    "check_max_batch_size",
+    "check_output_spec",
+    "column_mask",
+    "element_mask",
+    "frozen_params",
+    "gather_target",
+    "group_mask",
+    "intervene",
+    "kendall",
+    "make_feature_mask",
+    "map_rows",
+    "module_output",
+    "num_groups",
+    "patch_mask",
+    "rank_positions",
+    "replace_units",
+    "resolve_module",
+    "resolve_target",
+    "rng_preserved",
+    "rows_per_pass",
+    "sample_rows",
+    "select_output",
+    "spearman",
+    "suffix_module",
+    "topk_overlap",
+]

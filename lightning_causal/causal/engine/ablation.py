@@ -1,0 +1,100 @@
+"""The do-operator on rows: input groups set to a baseline, hidden units replaced, vectorised over
+the rows of a chunk (row ``r`` = one intervention applied to sample ``s[r]``).
+
+Examples:
+    >>> import torch
+    >>> x = torch.tensor([[1.0, 2.0, 3.0]])
+    >>> mask = torch.tensor([[0, 0, 1]])
+    >>> ablate_groups(x, mask, torch.tensor([0, 0]), torch.tensor([0, 1]), torch.tensor(0.0))
+    tensor([[0., 0., 3.],
+            [1., 2., 0.]])
+    >>> replace_units(torch.ones(2, 3), torch.tensor([0, 2]), torch.tensor(5.0))
+    tensor([[5., 1., 1.],
+            [1., 1., 5.]])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = ["check_baselines", "sample_rows", "ablate_groups", "replace_units"]
+
+BaselineLike = float | int | Tensor | Sequence
+
+
+def _check_one(x: Tensor, b: object) -> Tensor:
+    if isinstance(b, bool) or not isinstance(b, (int, float, Tensor)):
+        raise TypeError(f"Expected argument `baseline` to be a number or a tensor but got {type(b).__name__}")
+    integer_input = not x.is_floating_point() and not x.is_complex()
+    if integer_input:  # token ids: the baseline is a token id, never a rounded float
+        if isinstance(b, float) or isinstance(b, Tensor) and (b.is_floating_point() or b.dtype == torch.bool):
+            raise ValueError(
+                f"Expected argument `baseline` to be an integer (a token id) for integer inputs of dtype {x.dtype} "
+                f"but got {b!r:.80}"
+            )
+    b = torch.as_tensor(b, device=x.device).to(x.dtype)
+    if b.dim() == x.dim() - 1:
+        b = b.unsqueeze(0)
+    if b.dim() == 0:
+        b = b.view([1] * x.dim())
+    if b.dim() != x.dim() or b.shape[0] not in (1, x.shape[0]):
+        raise ValueError(f"Expected argument `baseline` to be a scalar or broadcastable to {list(x.shape)} but got {list(b.shape)}")
+    try:
+        torch.broadcast_shapes(b.shape, x.shape)
+    except RuntimeError as err:
+        raise ValueError(f"Expected argument `baseline` broadcastable to {list(x.shape)} but got {list(b.shape)}") from err
+    if b.is_floating_point() and not torch.isfinite(b).all():
+        raise ValueError("Expected argument `baseline` to be finite but it holds NaN or infinity")
+    return b
+
+
+def check_baselines(xs: tuple[Tensor, ...], baseline: BaselineLike) -> tuple[Tensor, ...]:
+    """One baseline per input, each ``[1 or N, ...]`` broadcastable to its input.
+
+    ``baseline`` is a number, a tensor broadcastable to the input (or to one sample), or a tuple
+    with one of those per input. Integer inputs (token ids) need an integer baseline.
+
+    Examples:
+        >>> import torch
+        >>> check_baselines((torch.zeros(2, 3),), 1.5)[0].shape
+        torch.Size([1, 1])
+        >>> check_baselines((torch.zeros(2, 3, dtype=torch.long),), 0.5)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected argument `baseline` to be an integer (a token id) for integer inputs of dtype torch.int64 but got 0.5
+    """
+    bs = baseline if isinstance(baseline, tuple) else (baseline,) * len(xs)
+    if len(bs) != len(xs):
+        raise ValueError(f"Expected argument `baseline` to have one entry per input ({len(xs)}) but got {len(bs)}")
+    return tuple(_check_one(x, b) for x, b in zip(xs, bs))
+
+
+def sample_rows(t: Tensor, s: Tensor) -> Tensor:
+    """Rows ``s`` of a per-sample tensor, or the tensor itself when it is shared (first dim 1)."""
+    return t if t.shape[0] == 1 else t[s]
+
+
+def ablate_groups(x: Tensor, mask: Tensor, s: Tensor, groups: Tensor, values: Tensor) -> Tensor:
+    """``x[s]`` with the elements of group ``groups[r]`` of row ``r`` replaced by ``values``
+    (broadcastable to the rows: a scalar, ``[1 or R, ...]``)."""
+    selected = sample_rows(mask, s) == groups.view([-1] + [1] * (x.dim() - 1))
+    return torch.where(selected, values, x[s])
+
+
+def replace_units(h: Tensor, units: Tensor, values: Tensor, unit_dim: int = 1, unit_size: int = 1) -> Tensor:
+    """``h`` with unit ``units[r]`` of row ``r`` replaced by ``values`` (broadcastable to ``h``).
+
+    Unit ``u`` is the slice ``[u * unit_size, (u + 1) * unit_size)`` of dimension ``unit_dim``: a
+    channel or a neuron (``unit_size`` 1) or an attention head (``unit_size`` = head dimension).
+    """
+    dim = unit_dim % h.dim()
+    if dim == 0:
+        raise ValueError("Expected argument `unit_dim` not to be the batch dimension 0")
+    pos = torch.arange(h.shape[dim], device=h.device) // unit_size  # unit of each position
+    onehot = pos.unsqueeze(0) == units.view(-1, 1)  # [R, size of dim]
+    shape = [h.shape[0]] + [1] * (h.dim() - 1)
+    shape[dim] = h.shape[dim]
+    return torch.where(onehot.view(shape), values, h)

@@ -1,0 +1,132 @@
+"""Argument checks shared by every layer, with one message style:
+"Expected argument `x` to be ... but got ...".
+
+The core raises ``ValueError`` (wrong value) or ``TypeError`` (wrong kind); Lightning-facing code
+passes ``error=MisconfigurationException``. Booleans are never accepted as numbers.
+
+Examples:
+    >>> check_int("top_k", 3, minimum=1)
+    3
+    >>> check_int("top_k", 0, minimum=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected argument `top_k` to be a positive int but got 0
+    >>> check_float("alpha", 0.05, minimum=0.0, maximum=1.0, open_min=True)
+    0.05
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection
+from typing import Any
+
+__all__ = ["check_int", "check_float", "check_choice", "check_type", "check_callable"]
+
+Error = type[Exception]
+
+
+def _int_kind(minimum: int | None, maximum: int | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f"an int in [{minimum}, {maximum}]"
+    if minimum == 1:
+        return "a positive int"
+    if minimum == 0:
+        return "a non-negative int"
+    if minimum is not None:
+        return f"an int >= {minimum}"
+    if maximum is not None:
+        return f"an int <= {maximum}"
+    return "an int"
+
+
+def check_int(
+    name: str,
+    value: Any,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    none_ok: bool = False,
+    error: Error = ValueError,
+) -> int | None:
+    """``value`` as an int in ``[minimum, maximum]`` (``None`` passes when ``none_ok``)."""
+    if none_ok and value is None:
+        return None
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    if ok and minimum is not None and value < minimum or ok and maximum is not None and value > maximum:
+        ok = False
+    if not ok:
+        raise error(f"Expected argument `{name}` to be {'None or ' if none_ok else ''}{_int_kind(minimum, maximum)} but got {value!r}")
+    return int(value)
+
+
+def _float_kind(minimum: float | None, maximum: float | None, open_min: bool, open_max: bool) -> str:
+    if minimum is not None and maximum is not None:
+        return f"a number in {'(' if open_min else '['}{minimum}, {maximum}{')' if open_max else ']'}"
+    if minimum is not None:
+        if minimum == 0:
+            return "a positive number" if open_min else "a non-negative number"
+        return f"a number {'>' if open_min else '>='} {minimum}"
+    if maximum is not None:
+        return f"a number {'<' if open_max else '<='} {maximum}"
+    return "a finite number"
+
+
+def check_float(
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    open_min: bool = False,
+    open_max: bool = False,
+    none_ok: bool = False,
+    error: Error = ValueError,
+) -> float | None:
+    """``value`` as a finite float in the given (half-)open or closed interval."""
+    if none_ok and value is None:
+        return None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and minimum is not None:
+        ok = value > minimum if open_min else value >= minimum
+    if ok and maximum is not None:
+        ok = value < maximum if open_max else value <= maximum
+    if not ok:
+        kind = _float_kind(minimum, maximum, open_min, open_max)
+        raise error(f"Expected argument `{name}` to be {'None or ' if none_ok else ''}{kind} but got {value!r}")
+    return float(value)
+
+
+def check_choice(name: str, value: Any, choices: Collection[Any], *, error: Error = ValueError) -> Any:
+    """``value`` if it is one of ``choices``.
+
+    Examples:
+        >>> check_choice("mode", "fast", ("fast", "exact"))
+        'fast'
+    """
+    try:
+        ok = value in choices
+    except TypeError:  # unhashable value against a set
+        ok = False
+    if not ok:
+        raise error(f"Expected argument `{name}` to be one of {list(choices)} but got {value!r}")
+    return value
+
+
+def check_type(name: str, value: Any, types: type | tuple[type, ...], *, none_ok: bool = False, error: Error = TypeError) -> Any:
+    """``value`` if it is an instance of ``types`` (``None`` passes when ``none_ok``)."""
+    if none_ok and value is None:
+        return None
+    if not isinstance(value, types) or isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        names = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+        raise error(f"Expected argument `{name}` to be {'None or ' if none_ok else ''}{names} but got {type(value).__name__}")
+    return value
+
+
+def check_callable(name: str, value: Any, what: str = "a callable", *, none_ok: bool = False, error: Error = TypeError) -> Any:
+    """``value`` if it is callable (``None`` passes when ``none_ok``)."""
+    if none_ok and value is None:
+        return None
+    if not callable(value):
+        raise error(f"Expected argument `{name}` to be {'None or ' if none_ok else ''}{what} but got {value!r}")
+    return value

@@ -1,0 +1,95 @@
+"""Compiled models (``torch.compile``) seen as their eager originals.
+
+A graph compiled by TorchDynamo does not notice forward hooks registered after compilation: an
+intervention on a compiled model would silently do nothing. The core therefore calls a compiled
+model through its original module, runs every audit and every :func:`intervene` block under
+``torch.compiler.set_stance("force_eager")`` (compiled code runs eagerly, hooks fire, nothing is
+recompiled), and names modules as the user wrote them: ``"_orig_mod"`` path components are
+dropped, so ``"conv1"`` names the same layer in ``model`` and in ``torch.compile(model)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+__all__ = ["check_eager_possible", "eager_module", "force_eager", "is_compiled", "named_modules"]
+
+_ORIG = "_orig_mod"
+
+
+def _optimized_type() -> type | None:
+    try:
+        from torch._dynamo.eval_frame import OptimizedModule
+    except ImportError:  # pragma: no cover - very old or stripped torch builds
+        return None
+    return OptimizedModule
+
+
+def is_compiled(model: nn.Module) -> bool:
+    """Whether ``model`` or one of its submodules is a ``torch.compile`` wrapper.
+
+    Examples:
+        >>> is_compiled(nn.Linear(2, 2))
+        False
+    """
+    kind = _optimized_type()
+    return kind is not None and any(isinstance(m, kind) for m in model.modules())
+
+
+def eager_module(model: nn.Module) -> nn.Module:
+    """The original module behind a ``torch.compile`` wrapper (``model`` itself otherwise).
+
+    Examples:
+        >>> m = nn.Linear(2, 2)
+        >>> eager_module(m) is m
+        True
+    """
+    kind = _optimized_type()
+    while kind is not None and isinstance(model, kind):
+        model = getattr(model, _ORIG)
+    return model
+
+
+def named_modules(model: nn.Module) -> dict[str, nn.Module]:
+    """``named_modules()`` with ``_orig_mod`` components dropped (the first module of a name wins).
+
+    Examples:
+        >>> list(named_modules(nn.Sequential(nn.Linear(2, 2))))
+        ['', '0']
+    """
+    out: dict[str, nn.Module] = {}
+    kind = _optimized_type()
+    for name, module in model.named_modules():
+        if kind is not None and isinstance(module, kind):
+            continue  # the wrapper: its original module follows under the same user-facing name
+        clean = ".".join(part for part in name.split(".") if part and part != _ORIG)
+        out.setdefault(clean, module)
+    return out
+
+
+@contextlib.contextmanager
+def force_eager() -> Iterator[None]:
+    """Run compiled code eagerly inside the block, so that hooks registered now take effect.
+
+    A no-op on torch versions without ``torch.compiler.set_stance`` (< 2.6), where compiled models
+    are refused by :func:`check_eager_possible`.
+    """
+    set_stance = getattr(getattr(torch, "compiler", None), "set_stance", None)
+    if set_stance is None:
+        yield
+        return
+    with set_stance("force_eager"):
+        yield
+
+
+def check_eager_possible(model: nn.Module) -> None:
+    """Raise ``RuntimeError`` for a compiled ``model`` on a torch too old to run it eagerly."""
+    if is_compiled(model) and getattr(getattr(torch, "compiler", None), "set_stance", None) is None:
+        raise RuntimeError(
+            "Interventions on a torch.compile'd model need torch >= 2.6 (torch.compiler.set_stance); "
+            "pass the original module instead"
+        )

@@ -1,0 +1,207 @@
+"""How the core calls a model: output selection and additional forward arguments.
+
+Every estimator calls the model through a :class:`Forward`: ``Forward(model, output=...,
+additional_forward_args=..., num_samples=N)(*inputs, rows=s)``. ``rows`` names the probe sample of
+each row of ``inputs`` (rows are (intervention, sample) pairs of the row engine), so that forward
+arguments with one entry per sample (an attention mask, a side tensor) travel with their rows.
+
+``output`` picks the tensor to explain from what the model returns:
+
+- ``None`` (automatic): a tensor as it is; an object with a ``.logits`` tensor (Hugging Face
+  ``ModelOutput``); a mapping with a ``"logits"`` entry. Anything else, a tuple included, is a
+  ``TypeError`` that names ``output=``.
+- a ``str``: a key of a mapping, else an attribute;
+- an ``int``: an index (tuples, lists);
+- a callable ``out -> Tensor``.
+
+``additional_forward_args`` follows Captum: a tuple is passed positionally after the inputs, any
+other single value as one positional argument; a ``Mapping`` (our addition) is passed as keyword
+arguments. Tensors whose first dimension is ``num_samples`` are gathered by ``rows``; every other
+value is passed unchanged.
+
+Examples:
+    >>> import torch
+    >>> from torch import nn
+    >>> class Masked(nn.Module):
+    ...     def forward(self, x, mask=None):
+    ...         return {"logits": x * mask}
+    >>> f = Forward(Masked(), additional_forward_args={"mask": torch.tensor([[1.0], [0.0]])}, num_samples=2)
+    >>> f(torch.ones(3, 1), rows=torch.tensor([1, 0, 1]))
+    tensor([[0.],
+            [1.],
+            [0.]])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from lightning_causal.causal.engine.eager import eager_module
+
+__all__ = ["OutputSpec", "ForwardArgs", "Forward", "select_output", "check_output_spec"]
+
+OutputSpec = None | str | int | Callable[[Any], Tensor]
+
+
+def check_output_spec(output: Any, error: type[Exception] = TypeError) -> OutputSpec:
+    """Validate ``output=`` without a model: ``None``, a ``str``, an ``int`` or a callable."""
+    if output is None or callable(output) or isinstance(output, str) and output:
+        return output
+    if isinstance(output, int) and not isinstance(output, bool):
+        return output
+    raise error(
+        f"Expected argument `output` to be None, a key or attribute name (str), an index (int) or a callable "
+        f"out -> Tensor but got {output!r}"
+    )
+
+
+def _describe(out: Any) -> str:
+    if isinstance(out, Mapping):
+        return f"{type(out).__name__} with keys {list(out)[:8]}"
+    if isinstance(out, (tuple, list)):
+        return f"{type(out).__name__} of {len(out)} items ({', '.join(type(o).__name__ for o in out[:4])})"
+    return type(out).__name__
+
+
+def select_output(out: Any, output: OutputSpec = None) -> Tensor:
+    """The tensor that ``output`` selects from the model's return value ``out``.
+
+    Examples:
+        >>> import torch
+        >>> select_output({"logits": torch.ones(1, 2), "loss": torch.zeros(())})
+        tensor([[1., 1.]])
+        >>> select_output((torch.zeros(1), torch.ones(1, 2)), output=1)
+        tensor([[1., 1.]])
+    """
+    if output is None:
+        if isinstance(out, Tensor):
+            return out
+        if isinstance(out, Mapping) and isinstance(out.get("logits"), Tensor):
+            return out["logits"]
+        if not isinstance(out, Mapping) and isinstance(getattr(out, "logits", None), Tensor):
+            return out.logits
+        raise TypeError(
+            f"Expected the model to return a tensor, an object with a `.logits` tensor or a mapping with 'logits' "
+            f"but got {_describe(out)}; pass `output=` (a key, an index or a callable out -> Tensor) to choose the tensor"
+        )
+    try:
+        if callable(output):
+            picked = output(out)
+        elif isinstance(output, str):
+            picked = out[output] if isinstance(out, Mapping) else getattr(out, output)
+        else:
+            picked = out[output]
+    except (KeyError, IndexError, AttributeError, TypeError) as err:
+        raise TypeError(f"Expected argument `output={output!r}` to select a tensor from {_describe(out)} but it failed: {err!r}") from err
+    if not isinstance(picked, Tensor):
+        raise TypeError(f"Expected argument `output={output!r}` to select a tensor from {_describe(out)} but got {type(picked).__name__}")
+    return picked
+
+
+class ForwardArgs:
+    """Additional forward arguments, with the tensors of one entry per sample gathered by row.
+
+    Args:
+        additional_forward_args: ``None``, a tuple (positional), a ``Mapping`` (keywords) or one value.
+        num_samples: ``N``; tensors whose first dimension is ``N`` travel with their rows.
+
+    Examples:
+        >>> import torch
+        >>> fa = ForwardArgs((torch.tensor([10, 20]), "keep"), num_samples=2)
+        >>> fa.take(torch.tensor([1, 1, 0]))
+        ((tensor([20, 20, 10]), 'keep'), {})
+    """
+
+    def __init__(self, additional_forward_args: Any = None, num_samples: int | None = None) -> None:
+        value = additional_forward_args
+        if value is None:
+            self.args, self.kwargs = (), {}
+        elif isinstance(value, Mapping):
+            if not all(isinstance(k, str) for k in value):
+                raise TypeError(f"Expected the keys of `additional_forward_args` to be argument names (str) but got {list(value)}")
+            self.args, self.kwargs = (), dict(value)
+        elif isinstance(value, tuple):
+            self.args, self.kwargs = value, {}
+        else:
+            self.args, self.kwargs = (value,), {}
+        self.num_samples = num_samples
+
+    def __bool__(self) -> bool:
+        return bool(self.args or self.kwargs)
+
+    def _per_sample(self, v: Any) -> bool:
+        return isinstance(v, Tensor) and v.dim() > 0 and self.num_samples is not None and v.shape[0] == self.num_samples
+
+    def take(self, rows: Tensor | None) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Positional and keyword arguments for rows of sample indices ``rows`` (``None``: all samples)."""
+        if rows is None:
+            return self.args, self.kwargs
+
+        def pick(v: Any) -> Any:
+            return v[rows.to(v.device)] if self._per_sample(v) else v
+
+        return tuple(pick(a) for a in self.args), {k: pick(v) for k, v in self.kwargs.items()}
+
+    def tensors(self) -> list[Tensor]:
+        """The per-sample tensors (they travel with rows)."""
+        return [v for v in (*self.args, *self.kwargs.values()) if self._per_sample(v)]
+
+    def subset(self, rows: Tensor) -> ForwardArgs:
+        """The arguments of the samples ``rows`` (a smaller probe)."""
+        args, kwargs = self.take(rows)
+        out = ForwardArgs(None, len(rows))
+        out.args, out.kwargs = args, kwargs
+        return out
+
+
+class Forward:
+    """``model`` called with forward arguments that follow their rows, returning the selected output.
+
+    A compiled model (``torch.compile``) is called through its original module, so that hooks see
+    every call (see :mod:`lightning_causal.causal.engine.eager`).
+
+    Args:
+        model: any ``nn.Module``.
+        output: which tensor of the return value to explain (see the module docstring).
+        additional_forward_args: extra arguments (see :class:`ForwardArgs`) or a ``ForwardArgs``.
+        num_samples: ``N``, the number of probe samples.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        output: OutputSpec = None,
+        additional_forward_args: Any = None,
+        num_samples: int | None = None,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model).__name__}")
+        self.model = eager_module(model)
+        self.output = check_output_spec(output)
+        self.args = (
+            additional_forward_args
+            if isinstance(additional_forward_args, ForwardArgs)
+            else ForwardArgs(additional_forward_args, num_samples)
+        )
+
+    def raw(self, *inputs: Tensor, rows: Tensor | None = None) -> Any:
+        """The model's return value for ``inputs`` whose row ``r`` belongs to sample ``rows[r]``."""
+        args, kwargs = self.args.take(rows)
+        return self.model(*inputs, *args, **kwargs)
+
+    def select(self, out: Any) -> Tensor:
+        """The explained tensor of a return value."""
+        return select_output(out, self.output)
+
+    def __call__(self, *inputs: Tensor, rows: Tensor | None = None) -> Tensor:
+        return self.select(self.raw(*inputs, rows=rows))
+
+    def rows_for(self, count: int, device: torch.device) -> Tensor:
+        """Sample indices of the first ``count`` rows of a trial pass."""
+        n = self.args.num_samples or count
+        return torch.arange(count, device=device) % max(1, n)

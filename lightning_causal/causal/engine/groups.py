@@ -1,0 +1,217 @@
+"""Feature groups (Captum's ``feature_mask`` convention): integer group ids broadcastable to the
+input, groups numbered ``0 .. G-1``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "patch_mask",
+    "column_mask",
+    "element_mask",
+    "num_groups",
+    "default_feature_mask",
+    "check_feature_mask",
+    "make_feature_mask",
+    "group_mask",
+    "aggregate_to_groups",
+    "broadcast_groups",
+]
+
+
+def patch_mask(shape: Sequence[int], patch_size: int) -> Tensor:
+    """Square patches of an image of ``shape`` = ``(C, H, W)`` or ``(H, W)``; channels share a patch.
+
+    Returns a ``LongTensor`` of shape ``[1, *shape]`` numbering patches row by row.
+
+    Examples:
+        >>> patch_mask((1, 4, 4), 2)[0, 0]
+        tensor([[0, 0, 1, 1],
+                [0, 0, 1, 1],
+                [2, 2, 3, 3],
+                [2, 2, 3, 3]])
+    """
+    shape = tuple(int(s) for s in shape)
+    if len(shape) not in (2, 3) or min(shape) < 1:
+        raise ValueError(f"Expected argument `shape` to be (C, H, W) or (H, W) but got {shape}")
+    if isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size < 1:
+        raise ValueError(f"Expected argument `patch_size` to be a positive int but got {patch_size!r}")
+    h, w = shape[-2:]
+    cols = -(-w // patch_size)
+    rows = torch.arange(h) // patch_size
+    colsi = torch.arange(w) // patch_size
+    grid = rows.view(-1, 1) * cols + colsi.view(1, -1)
+    return grid.expand(shape).clone().unsqueeze(0)
+
+
+def column_mask(num_columns: int) -> Tensor:
+    """One group per column of a tabular input ``[N, D]``: ``[[0, 1, ..., D-1]]``."""
+    if isinstance(num_columns, bool) or not isinstance(num_columns, int) or num_columns < 1:
+        raise ValueError(f"Expected argument `num_columns` to be a positive int but got {num_columns!r}")
+    return torch.arange(num_columns).unsqueeze(0)
+
+
+def element_mask(shape: Sequence[int]) -> Tensor:
+    """One group per input element of a sample of ``shape``."""
+    shape = tuple(int(s) for s in shape)
+    n = 1
+    for s in shape:
+        n *= s
+    return torch.arange(n).view(1, *shape)
+
+
+def num_groups(masks: Tensor | tuple[Tensor, ...]) -> int:
+    """``max id + 1`` over all masks."""
+    masks = masks if isinstance(masks, tuple) else (masks,)
+    return int(max(int(m.max()) for m in masks)) + 1
+
+
+def default_feature_mask(inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    """One group per input element, numbered across the inputs in order (Captum's default).
+
+    Examples:
+        >>> default_feature_mask((torch.zeros(5, 2), torch.zeros(5, 1)))
+        (tensor([[0, 1]]), tensor([[2]]))
+    """
+    out, offset = [], 0
+    for x in inputs:
+        m = element_mask(x.shape[1:]).to(x.device) + offset
+        offset += int(m.numel())
+        out.append(m)
+    return tuple(out)
+
+
+def check_feature_mask(inputs: tuple[Tensor, ...], feature_mask: Tensor | tuple[Tensor, ...] | None) -> tuple[Tensor, ...]:
+    """Validate a feature mask against ``inputs`` and return it as a tuple of long tensors
+    (``None``: one group per element, :func:`default_feature_mask`)."""
+    if feature_mask is None:
+        return default_feature_mask(inputs)
+    masks = feature_mask if isinstance(feature_mask, tuple) else (feature_mask,)
+    if len(masks) != len(inputs) or not all(isinstance(m, Tensor) for m in masks):
+        raise ValueError(
+            f"Expected argument `feature_mask` to be a tensor per input ({len(inputs)}) but got {len(masks)} "
+            f"of types {[type(m).__name__ for m in masks]}"
+        )
+    out = []
+    for x, m in zip(inputs, masks):
+        if m.is_floating_point() or m.dtype == torch.bool:
+            raise TypeError(f"Expected argument `feature_mask` to hold integer group ids but got dtype {m.dtype}")
+        if m.dim() != x.dim() or m.shape[0] not in (1, x.shape[0]):
+            raise ValueError(
+                f"Expected argument `feature_mask` of shape [1 or {x.shape[0]}, ...] broadcastable to the input "
+                f"{list(x.shape)} but got {list(m.shape)}"
+            )
+        try:
+            torch.broadcast_shapes(m.shape, x.shape)
+        except RuntimeError as err:
+            raise ValueError(
+                f"Expected argument `feature_mask` broadcastable to the input {list(x.shape)} but got {list(m.shape)}"
+            ) from err
+        if (m < 0).any():
+            raise ValueError("Expected argument `feature_mask` to hold non-negative group ids but found negatives")
+        out.append(m.to(device=x.device, dtype=torch.long))
+    return tuple(out)
+
+
+def _check_integer_mask(feature_mask: object) -> None:
+    if not isinstance(feature_mask, Tensor):
+        raise TypeError(f"Expected argument `feature_mask` to be an integer tensor but got {type(feature_mask).__name__}")
+    if feature_mask.is_floating_point() or feature_mask.is_complex() or feature_mask.dtype == torch.bool:
+        raise TypeError(f"Expected argument `feature_mask` to hold integer group ids but got dtype {feature_mask.dtype}")
+
+
+def make_feature_mask(
+    sample_shape: Sequence[int], feature_mask: Tensor | None = None, patch_size: int | None = None
+) -> Tensor:
+    """Groups from an explicit ``feature_mask``, from ``patch_size`` (images), or one per element.
+
+    Examples:
+        >>> make_feature_mask((3,))
+        tensor([[0, 1, 2]])
+    """
+    if feature_mask is not None and patch_size is not None:
+        raise ValueError("Expected at most one of `feature_mask` and `patch_size` but got both")
+    if feature_mask is not None:
+        _check_integer_mask(feature_mask)
+        return feature_mask
+    if patch_size is not None:
+        return patch_mask(tuple(sample_shape), patch_size)
+    return element_mask(sample_shape)
+
+
+def group_mask(inputs: Tensor, feature_mask: Tensor | None = None, patch_size: int | None = None) -> Tensor:
+    """The feature groups of one input ``[N, ...]``, on its device, shaped ``[1 or N, ...]``:
+    an explicit ``feature_mask`` (one sample's shape or the input's), square patches of
+    ``patch_size`` (images ``[N, C, H, W]`` or ``[N, H, W]``), or one group per element.
+
+    This is how every audit resolves ``feature_mask=`` / ``patch_size=``.
+
+    Examples:
+        >>> group_mask(torch.zeros(2, 1, 4, 4), patch_size=2).shape
+        torch.Size([1, 1, 4, 4])
+        >>> group_mask(torch.zeros(2, 3))
+        tensor([[0, 1, 2]])
+    """
+    if patch_size is not None and inputs.dim() not in (3, 4):
+        raise ValueError(f"Expected image inputs [N, C, H, W] or [N, H, W] with `patch_size` but got shape {list(inputs.shape)}")
+    mask = make_feature_mask(inputs.shape[1:], feature_mask, patch_size)
+    if mask.dim() == inputs.dim() - 1:
+        mask = mask.unsqueeze(0)
+    return check_feature_mask((inputs,), mask.to(inputs.device))[0]
+
+
+def _flat_mask(feature_mask: Tensor, shape: torch.Size) -> Tensor:
+    """``[1 or N, D]`` group ids of each input element."""
+    if not isinstance(feature_mask, Tensor) or feature_mask.is_floating_point() or feature_mask.dtype == torch.bool:
+        raise TypeError(f"Expected argument `feature_mask` to be an integer tensor but got {feature_mask!r:.60}")
+    m = feature_mask
+    if m.dim() == len(shape) - 1:
+        m = m.unsqueeze(0)
+    try:
+        full = torch.broadcast_shapes(m.shape, shape)
+    except RuntimeError as err:
+        raise ValueError(f"Expected argument `feature_mask` broadcastable to {list(shape)} but got {list(m.shape)}") from err
+    if full != shape or m.shape[0] not in (1, shape[0]):
+        raise ValueError(f"Expected argument `feature_mask` broadcastable to {list(shape)} but got {list(m.shape)}")
+    if (m < 0).any():
+        raise ValueError("Expected argument `feature_mask` to hold non-negative group ids but found negatives")
+    return m.expand(m.shape[0], *shape[1:]).reshape(m.shape[0], -1).long()
+
+
+def aggregate_to_groups(
+    attributions: Tensor, feature_mask: Tensor, reduction: str = "sum", num_groups: int | None = None
+) -> Tensor:
+    """Per-group scores ``[N, G]`` of a map shaped like the input: ``s_g = Σ_{i ∈ g} a_i``
+    (``"sum"``, for per-element attributions) or the mean over the group (``"mean"``, for maps
+    that already give every element its group's value, e.g. ``FeatureAblation`` with a mask).
+
+    Examples:
+        >>> aggregate_to_groups(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[0, 0, 1]]))
+        tensor([[3., 3.]])
+    """
+    if reduction not in ("sum", "mean"):
+        raise ValueError(f"Expected argument `reduction` to be 'sum' or 'mean' but got {reduction!r}")
+    m = _flat_mask(feature_mask, attributions.shape).to(attributions.device)
+    g = num_groups if num_groups is not None else int(m.max()) + 1
+    vals = attributions.reshape(attributions.shape[0], -1)
+    idx = m.expand(vals.shape[0], -1)
+    out = torch.zeros(vals.shape[0], g, dtype=vals.dtype, device=vals.device).scatter_add_(1, idx, vals)
+    if reduction == "mean":
+        count = torch.zeros_like(out).scatter_add_(1, idx, torch.ones_like(vals))
+        out = out / count.clamp_min(1)
+    return out
+
+
+def broadcast_groups(values: Tensor, feature_mask: Tensor, shape: torch.Size | tuple[int, ...]) -> Tensor:
+    """Group scores ``[N, G]`` spread back over an input of ``shape`` (each element gets its group's score).
+
+    Examples:
+        >>> broadcast_groups(torch.tensor([[5.0, 7.0]]), torch.tensor([[0, 0, 1]]), (1, 3))
+        tensor([[5., 5., 7.]])
+    """
+    shape = torch.Size(shape)
+    m = _flat_mask(feature_mask, shape).to(values.device)
+    return values.gather(1, m.expand(values.shape[0], -1)).view(shape)

@@ -1,0 +1,31 @@
+"""Structural causal models of tabular data, counterfactuals of a sensitive attribute and the
+fairness metrics built on them."""
+
+from lightning_causal.causal.scm.attribute_flip import AttributeFlip, resolve_counterfactual
+from lightning_causal.causal.scm.fairness import (
+    carrier_unit_effects,
+    counterfactual_fairness_gap,
+    demographic_parity_difference,
+    equalized_odds_difference,
+    group_rates,
+)
+from lightning_causal.causal.scm.scm import AdditiveNoiseSCM
+from lightning_causal.causal.scm.structural_functions import (
+    LinearFunction,
+    MLPFunction,
+    StructuralFunction,
+)
+
+__all__ = [
+    "AdditiveNoiseSCM",
+    "AttributeFlip",
+    "LinearFunction",
+    "MLPFunction",
+    "StructuralFunction",
+    "carrier_unit_effects",
+    "counterfactual_fairness_gap",
+    "demographic_parity_difference",
+    "equalized_odds_difference",
+    "group_rates",
+    "resolve_counterfactual",
+]

@@ -1,0 +1,163 @@
+"""The pick-freeze machinery behind Sobol' indices and ICC: scrambled Sobol' points, chunked
+evaluation of the mixed matrices, the Saltelli (2010) / Jansen (1999) estimators and their
+vectorised bootstrap (Archer, Saltelli & Sobol' 1997)."""
+
+from __future__ import annotations
+
+import statistics
+import warnings
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "scrambled_sobol",
+    "evaluate_pick_freeze",
+    "bootstrap_counts",
+    "pick_freeze_indices",
+    "normal_ci",
+    "check_outputs",
+    "is_constant",
+    "make_generator",
+]
+
+
+def scrambled_sobol(n: int, dim: int, generator: torch.Generator) -> Tensor:
+    """``n`` Sobol' points in ``(0, 1)^dim`` (float64) with a left linear matrix scramble and a
+    digital shift (Matoušek 1998; the LMS+shift of SciPy's ``qmc.Sobol``), drawn from ``generator``.
+
+    The unscrambled points of :class:`torch.quasirandom.SobolEngine` (30 bits, Joe & Kuo direction
+    numbers) are mapped digit-wise: ``y = M x XOR s`` with ``M`` a random lower-triangular binary
+    matrix with unit diagonal (bit ``p`` of ``x`` flips bit ``p`` and random lower bits of ``y``)
+    and ``s`` a random shift; points are the centres of their ``2^-30`` cells. (``SobolEngine``'s own
+    ``scramble=True`` gave 2-10x larger errors of first-order indices than SciPy's scrambling
+    in our benchmarks, so it is not used.)
+    """
+    bits = 30
+    x = (torch.quasirandom.SobolEngine(dim, scramble=False).draw(n, dtype=torch.float64) * 2**bits).long()
+    p = torch.arange(bits)
+    low_bits = torch.randint(0, 2**bits, (dim, bits), generator=generator) & ((1 << p) - 1)
+    columns = (1 << p) | low_bits  # [dim, bits]: the image of bit p under M
+    y = torch.randint(0, 2**bits, (dim,), generator=generator).expand(n, dim).clone()  # the shift
+    for b in range(bits):  # a loop over digits, not samples
+        y ^= torch.where((x >> b) & 1 == 1, columns[:, b], 0)
+    return (y.double() + 0.5) / 2**bits
+
+
+def _call(func: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    out = func(x)
+    if not isinstance(out, Tensor):
+        raise TypeError(f"Expected `func` to return a tensor but got {type(out)}")
+    if out.dim() == 2 and out.shape[1] == 1:
+        out = out[:, 0]
+    if out.shape != (x.shape[0],):
+        raise ValueError(
+            f"Expected `func` to return one value per row, shape [{x.shape[0]}] or [{x.shape[0]}, 1], "
+            f"but got {list(out.shape)}"
+        )
+    return out.detach().to("cpu", torch.float64)
+
+
+def evaluate_pick_freeze(
+    func: Callable[[Tensor], Tensor],
+    a: Tensor,
+    b: Tensor,
+    select: Tensor,
+    rows: int,
+    transform: Callable[[Tensor], Tensor] | None = None,
+) -> Tensor:
+    """``func(transform(row))`` on every row of every mixed matrix: block ``k`` takes column ``j``
+    from ``b`` where ``select[k, j]`` and from ``a`` elsewhere. Returns ``[K, n]`` (float64, CPU).
+
+    The ``K n`` rows are enumerated lazily and evaluated in chunks of ``rows`` rows, so memory stays
+    at one chunk of inputs whatever ``K``.
+    """
+    k_blocks, n = select.shape[0], a.shape[0]
+    select = select.to(a.device)
+    out = []
+    with torch.no_grad():
+        for start in range(0, k_blocks * n, rows):
+            idx = torch.arange(start, min(start + rows, k_blocks * n), device=a.device)
+            k, i = idx // n, idx % n
+            x = torch.where(select[k], b[i], a[i])
+            out.append(_call(func, transform(x) if transform is not None else x))
+    return torch.cat(out).view(k_blocks, n)
+
+
+def bootstrap_counts(n: int, n_bootstrap: int, generator: torch.Generator) -> Tensor:
+    """Multinomial counts ``[R, n]``: row ``r`` counts how often each row is drawn in resample ``r``."""
+    idx = torch.randint(0, n, (n_bootstrap, n), generator=generator)
+    return torch.zeros(n_bootstrap, n, dtype=torch.float64).scatter_add_(1, idx, torch.ones(idx.shape, dtype=torch.float64))
+
+
+def pick_freeze_indices(
+    y_a: Tensor, y_b: Tensor, closed: Tensor, total: Tensor, counts: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None, float]:
+    """Closed first-order indices of the blocks ``closed`` ``[K1, n]`` (Saltelli 2010) and total
+    indices of the blocks ``total`` ``[K2, n]`` (Jansen 1999), centred outputs expected.
+
+    Returns ``(first [K1], total [K2], first_boot [R, K1], total_boot [R, K2], variance)``; the
+    bootstrap replicates are weighted means with the multinomial ``counts`` (``None``: skipped).
+    """
+    terms = torch.cat(
+        [
+            (y_a.square() + y_b.square()).unsqueeze(1),
+            (y_a + y_b).unsqueeze(1),
+            (y_b * (closed - y_a)).T,
+            0.5 * (y_a - total).square().T,
+        ],
+        dim=1,
+    )  # [n, 2 + K1 + K2]
+    k1 = closed.shape[0]
+
+    def split(moments: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        var = moments[..., 0] / 2 - (moments[..., 1] / 2).square()
+        var = var.unsqueeze(-1)
+        return moments[..., 2 : 2 + k1] / var, moments[..., 2 + k1 :] / var, var
+
+    first, tot, var = split(terms.mean(0))
+    if counts is None:
+        return first, tot, None, None, float(var)
+    first_boot, total_boot, _ = split(counts @ terms / terms.shape[0])
+    return first, tot, first_boot, total_boot, float(var)
+
+
+def normal_ci(estimate: Tensor, boot: Tensor | None, confidence: float) -> Tensor:
+    """``estimate ± z · sd(boot)`` as ``[K, 2]`` (SALib's convention); NaN without replicates."""
+    if boot is None or boot.shape[0] < 2:
+        return torch.full((estimate.numel(), 2), float("nan"), dtype=torch.float64)
+    z = statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
+    half = z * boot.std(dim=0, unbiased=True)
+    return torch.stack([estimate - half, estimate + half], dim=1)
+
+
+def check_outputs(y: Tensor, labels: Sequence[str]) -> float:
+    """Raise on non-finite outputs (naming the blocks hit), return the range of the outputs."""
+    bad = ~torch.isfinite(y)
+    if bad.any():
+        blocks = [labels[k] for k in torch.nonzero(bad.any(1)).flatten().tolist()[:5]]
+        raise ValueError(
+            f"Expected `func` to return finite values but {int(bad.sum())} of {y.numel()} evaluations are NaN or "
+            f"infinite (blocks {blocks}); Sobol' indices need a finite output variance"
+        )
+    return float(y.max() - y.min())
+
+
+def is_constant(y: Tensor, labels: Sequence[str]) -> bool:
+    """Check the outputs are finite; warn and return True if they are constant (indices undefined)."""
+    if check_outputs(y, labels) <= 1e-12 * max(1.0, float(y.abs().max())):
+        warnings.warn("`func` is constant on the sample; all indices are set to 0", UserWarning, stacklevel=3)
+        return True
+    return False
+
+
+def make_generator(seed: int | None, generator: torch.Generator | None) -> torch.Generator:
+    """``generator`` if given, else a fresh CPU generator seeded with ``seed`` (never the global RNG)."""
+    if generator is not None:
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(f"Expected argument `generator` to be a torch.Generator but got {type(generator)}")
+        return generator
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"Expected argument `seed` to be an int but got {type(seed)}")
+    return torch.Generator().manual_seed(seed)
