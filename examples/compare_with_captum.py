@@ -82,7 +82,7 @@ def random_ranking(model, x, mask, seed: int) -> dict[str, float]:
     target = model(x).argmax(1)
     out = {}
     for mode in ("deletion", "insertion"):
-        frac, curves = perturbation_curve(model, x, mask, scores, mode, 0.0, target)
+        frac, curves = perturbation_curve(model, x, mask, scores, mode=mode, baseline=0.0, target=target)
         out[f"{mode}_auc"] = float(curve_auc(frac, curves).mean())
     return out
 

@@ -14,9 +14,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
-from lightning_causal.audits.base import Audit, AuditResult, Probe
+from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
+from lightning_causal.audits.options import check_baseline, check_mask_options, check_target
 from lightning_causal.baselines import metrics as M
 from lightning_causal.baselines.captum_methods import (
     MethodLike,
@@ -27,12 +29,9 @@ from lightning_causal.baselines.captum_methods import (
 )
 from lightning_causal.causal.effects.input_effects import input_effects
 from lightning_causal.causal.effects.unit_effects import unit_effects
-from lightning_causal.causal.engine.groups import (
-    aggregate_to_groups,
-    broadcast_groups,
-    check_feature_mask,
-    make_feature_mask,
-)
+from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_type
+from lightning_causal.causal.engine.forward import Forward, OutputSpec
+from lightning_causal.causal.engine.groups import aggregate_to_groups, broadcast_groups, group_mask
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.ranking import kendall, spearman, topk_overlap
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
@@ -43,20 +42,13 @@ _RANK_METRICS = ("spearman", "kendall", "topk")
 Explainer = Callable[[Tensor, Tensor], Tensor]
 
 
-def _positive_int(name: str, value: Any, none_ok: bool = False) -> None:
-    if none_ok and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Expected argument `{name}` to be {'None or ' if none_ok else ''}a positive int but got {value!r}")
-
-
 @dataclass
 class CompareSettings:
     """How explanations are compared (shared by every method).
 
     Args:
         steps: steps of the deletion/insertion curves (default ``min(G, 32)``).
-        output: ``"auto"``, ``"softmax"`` or ``"raw"``: what the curves record (see
+        score: ``"auto"``, ``"softmax"`` or ``"raw"``: what the curves record (see
             :func:`~lightning_causal.baselines.metrics.perturbation_curve`).
         noise_fraction: stability noise σ as a fraction of the probe's std (when ``noise_sigma`` is unset).
         stability_repeats: noise draws averaged by the stability metric.
@@ -68,7 +60,7 @@ class CompareSettings:
     """
 
     steps: int | None = None
-    output: str = "auto"
+    score: str = "auto"
     noise_fraction: float = 0.1
     stability_repeats: int = 1
     absolute: bool = True
@@ -77,17 +69,12 @@ class CompareSettings:
     layer_method: str = "LayerConductance"
 
     def __post_init__(self) -> None:
-        _positive_int("steps", self.steps, none_ok=True)
-        _positive_int("stability_repeats", self.stability_repeats)
-        _positive_int("n_perturb_samples", self.n_perturb_samples)
-        if self.output not in ("auto", "softmax", "raw"):
-            raise ValueError(f"Expected argument `output` to be 'auto', 'softmax' or 'raw' but got {self.output!r}")
-        if isinstance(self.noise_fraction, bool) or not isinstance(self.noise_fraction, (int, float)) or not self.noise_fraction > 0:
-            raise ValueError(f"Expected argument `noise_fraction` to be a positive float but got {self.noise_fraction!r}")
-        if self.layer_method not in ("LayerConductance", "LayerActivation"):
-            raise ValueError(
-                f"Expected argument `layer_method` to be one of ['LayerConductance', 'LayerActivation'] but got {self.layer_method!r}"
-            )
+        check_int("steps", self.steps, minimum=1, none_ok=True)
+        check_int("stability_repeats", self.stability_repeats, minimum=1)
+        check_int("n_perturb_samples", self.n_perturb_samples, minimum=1)
+        check_choice("score", self.score, ("auto", "softmax", "raw"))
+        check_float("noise_fraction", self.noise_fraction, minimum=0.0, open_min=True)
+        check_choice("layer_method", self.layer_method, ("LayerConductance", "LayerActivation"))
 
 
 def _nanmean(v: Tensor) -> float:
@@ -160,6 +147,7 @@ class CaptumBaseline(Audit):
         feature_mask: Tensor | None = None,
         patch_size: int | None = None,
         baseline: float | Tensor = 0.0,
+        *,
         target: int | None = None,
         top_k: int = 5,
         noise_sigma: float | None = None,
@@ -167,9 +155,10 @@ class CaptumBaseline(Audit):
         layers: Sequence[str] = (),
         settings: CompareSettings | None = None,
         seed: int = 0,
+        output: OutputSpec = None,
         name: str | None = None,
     ) -> None:
-        super().__init__(name)
+        super().__init__(name, output=output)
         if isinstance(methods, (str, tuple)) and len(methods) == 2 and isinstance(methods[1], Mapping):
             methods = [methods]  # a single (name, options) pair
         elif isinstance(methods, str):
@@ -185,44 +174,43 @@ class CaptumBaseline(Audit):
         labels = [s.label for s in self.specs]
         if len(set(labels)) != len(labels):
             raise ValueError(f"Expected argument `methods` to name each method once but got {labels}")
-        if feature_mask is not None and patch_size is not None:
-            raise ValueError("Expected at most one of `feature_mask` and `patch_size` but got both")
-        _positive_int("patch_size", patch_size, none_ok=True)
-        _positive_int("top_k", top_k)
-        if noise_sigma is not None and (isinstance(noise_sigma, bool) or not isinstance(noise_sigma, (int, float)) or not noise_sigma >= 0):
-            raise ValueError(f"Expected argument `noise_sigma` to be None or a non-negative float but got {noise_sigma!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"Expected argument `seed` to be an int but got {seed!r}")
-        if isinstance(layers, str) or not all(isinstance(layer, str) for layer in layers):
-            raise ValueError(f"Expected argument `layers` to be a sequence of module names but got {layers!r}")
-        if settings is not None and not isinstance(settings, CompareSettings):
-            raise TypeError(f"Expected argument `settings` to be a CompareSettings but got {type(settings)}")
-        self.feature_mask, self.patch_size, self.baseline, self.target = feature_mask, patch_size, baseline, target
+        check_mask_options(feature_mask, patch_size)
+        check_int("top_k", top_k, minimum=1)
+        check_float("noise_sigma", noise_sigma, minimum=0.0, none_ok=True)
+        check_int("seed", seed)
+        layers = layer_names(layers, allow_empty=True)
+        check_type("settings", settings, CompareSettings, none_ok=True)
+        self.feature_mask, self.patch_size, self.baseline = feature_mask, patch_size, check_baseline(baseline)
+        self.target = check_target(target)
         self.top_k, self.noise_sigma, self.layers, self.seed = top_k, noise_sigma, list(layers), seed
         self.settings = settings or CompareSettings()
 
     def _mask(self, x: Tensor) -> Tensor:
-        if self.patch_size is not None and x.dim() not in (3, 4):
-            raise ValueError(f"`patch_size` needs image inputs [N, C, H, W] or [N, H, W] but got shape {list(x.shape)}")
-        mask = make_feature_mask(x.shape[1:], self.feature_mask, self.patch_size)
-        return (mask.unsqueeze(0) if mask.dim() == x.dim() - 1 else mask).to(x.device)
+        return group_mask(x, self.feature_mask, self.patch_size)
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if isinstance(probe.inputs, tuple):
             raise ValueError("CaptumBaseline explains single-tensor inputs; got a tuple probe")
-        check_feature_mask((probe.first,), self._mask(probe.first))
+        self._mask(probe.first)
         for layer in self.layers:
             resolve_module(model, layer)
 
-    def _explainers(self, model: nn.Module, mask: Tensor, g: int, mbs: int | None) -> dict[str, Explainer]:
-        """``(inputs, target) -> scores [N, G]`` of the causal effects and of each Captum method."""
+    def _explainers(self, model: nn.Module, probe: Probe, mask: Tensor, mbs: int | None) -> dict[str, Explainer]:
+        """``(inputs, target) -> scores [M, G]`` of the causal effects and of each Captum method, for
+        inputs whose rows repeat the probe's samples (``M = k N``: Captum's sensitivity repeats each
+        sample ``k`` times), so that per-sample forward arguments follow their rows."""
+        g, n = int(mask.max()) + 1, len(probe)
+
+        def options(z: Tensor) -> dict[str, Any]:
+            rows = torch.arange(z.shape[0], device=z.device) // max(1, z.shape[0] // n)
+            return self.model_options(probe if z.shape[0] == n else probe.subset(rows))
 
         def causal(z: Tensor, target: Tensor) -> Tensor:
-            return input_effects(model, z, mask, self.baseline, target=target, max_batch_size=mbs)
+            return input_effects(model, z, mask, self.baseline, target=target, max_batch_size=mbs, **options(z))
 
         def captum(spec: MethodSpec) -> Explainer:
             def explain(z: Tensor, target: Tensor) -> Tensor:
-                amap = attribute(model, z, spec, target, mask, self.seed, self.baseline, mbs)
+                amap = attribute(model, z, spec, target, mask, self.seed, self.baseline, mbs, **options(z))
                 return aggregate_to_groups(amap, mask, "mean" if spec.grouped else "sum", num_groups=g)
 
             return explain
@@ -230,12 +218,14 @@ class CaptumBaseline(Audit):
         return {"causal": causal, **{s.label: captum(s) for s in self.specs}}
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
+        self.validate(model, probe)
         x = probe.first
         mask = self._mask(x)
         g = int(mask.max()) + 1
+        options = self.model_options(probe)
         with audit_mode(model):
-            tidx = resolve_target(model(x), self.target)
-        explainers = self._explainers(model, mask, g, max_batch_size)
+            tidx = resolve_target(Forward(model, num_samples=len(probe), **options)(x), self.target)
+        explainers = self._explainers(model, probe, mask, max_batch_size)
         result = AuditResult(self.name)
         scores, seconds = {}, {}
         for label, explain in explainers.items():
@@ -244,30 +234,32 @@ class CaptumBaseline(Audit):
             seconds[label] = time.perf_counter() - t0
             result.maps[label] = broadcast_groups(scores[label], mask, x.shape)
             result.vectors[f"mean_abs/{label}"] = scores[label].abs().mean(0)
-        rows = {label: self._faithfulness(model, x, mask, scores[label], tidx, max_batch_size, result, label) for label in scores}
+        rows = {label: self._faithfulness(model, probe, mask, scores[label], tidx, max_batch_size, result, label)
+                for label in scores}
         sigma = self.noise_sigma if self.noise_sigma is not None else M.default_sigma(x, self.settings.noise_fraction)
         for label, explain in explainers.items():
             rows[label]["stability"] = self._stability(explain, x, tidx, scores[label], sigma)
             if self.settings.reference_metrics:
-                rows[label].update(self._reference(model, x, mask, scores[label], tidx, explain, sigma))
+                rows[label].update(self._reference(model, probe, mask, scores[label], tidx, explain, sigma))
         k = min(self.top_k, g)
         for spec in self.specs:
             rows[spec.label] = {**self._agreement(scores["causal"], scores[spec.label], k), **rows[spec.label]}
         self._write(result, rows, seconds)
         for layer in self.layers:
-            self._layer(model, x, layer, tidx, k, max_batch_size, result)
+            self._layer(model, probe, layer, tidx, k, max_batch_size, result)
         result.meta.update(groups=g, samples=int(x.shape[0]), sigma=sigma, seconds=seconds, top_k=k,
                            methods=[s.label for s in self.specs])
         return result
 
     def _faithfulness(
-        self, model: nn.Module, x: Tensor, mask: Tensor, s: Tensor, tidx: Tensor, mbs: int | None,
+        self, model: nn.Module, probe: Probe, mask: Tensor, s: Tensor, tidx: Tensor, mbs: int | None,
         result: AuditResult, label: str,
     ) -> dict[str, float]:
         out = {}
         for mode in ("deletion", "insertion"):
             frac, curves = M.perturbation_curve(
-                model, x, mask, s, mode, self.baseline, tidx, self.settings.steps, self.settings.output, mbs
+                model, probe.first, mask, s, mode=mode, baseline=self.baseline, target=tidx, steps=self.settings.steps,
+                score=self.settings.score, max_batch_size=mbs, **self.model_options(probe),
             )
             out[f"{mode}_auc"] = _nanmean(M.curve_auc(frac, curves))
             curve = result.curves.setdefault(mode, {"x": frac.tolist()})
@@ -285,11 +277,12 @@ class CaptumBaseline(Audit):
         return _nanmean(M.stability(ranked, x, sigma, n_repeats=self.settings.stability_repeats, seed=self.seed, reference=ref))
 
     def _reference(
-        self, model: nn.Module, x: Tensor, mask: Tensor, s: Tensor, tidx: Tensor, explain: Explainer, sigma: float
+        self, model: nn.Module, probe: Probe, mask: Tensor, s: Tensor, tidx: Tensor, explain: Explainer, sigma: float
     ) -> dict[str, float]:
-        n = self.settings.n_perturb_samples
+        n, x = self.settings.n_perturb_samples, probe.first
         sens = M.sensitivity(explain, x, tidx, radius=sigma, n_perturb_samples=n, seed=self.seed)
-        inf = M.infidelity(model, x, s, mask, tidx, self.baseline, n_perturb_samples=n, seed=self.seed)
+        inf = M.infidelity(model, x, s, mask, target=tidx, baseline=self.baseline, n_perturb_samples=n, seed=self.seed,
+                           **self.model_options(probe))
         return {"sensitivity_max": _nanmean(sens), "infidelity": _nanmean(inf)}
 
     def _agreement(self, causal: Tensor, other: Tensor, k: int) -> dict[str, float]:
@@ -301,11 +294,11 @@ class CaptumBaseline(Audit):
         }
 
     def _layer(
-        self, model: nn.Module, x: Tensor, layer: str, tidx: Tensor, k: int, mbs: int | None, result: AuditResult
+        self, model: nn.Module, probe: Probe, layer: str, tidx: Tensor, k: int, mbs: int | None, result: AuditResult
     ) -> None:
-        method = self.settings.layer_method
-        causal = unit_effects(model, x, layer, target=tidx, max_batch_size=mbs)
-        other = layer_attribute(model, x, layer, method, tidx, self.baseline, max_batch_size=mbs)
+        method, options = self.settings.layer_method, self.model_options(probe)
+        causal = unit_effects(model, probe.inputs, layer, target=tidx, max_batch_size=mbs, **options)
+        other = layer_attribute(model, probe.first, layer, method, tidx, self.baseline, max_batch_size=mbs, **options)
         for metric, value in self._agreement(causal, other, min(k, causal.shape[1])).items():
             result.scalars[f"compare/{method}-{layer}/{metric}"] = value
 

@@ -17,14 +17,17 @@ randomness comes from private seeds (the global RNG is left as it was).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from captum.metrics import infidelity as _captum_infidelity
 from captum.metrics import sensitivity_max as _captum_sensitivity_max
 from torch import Tensor, nn
 
-from lightning_causal.baselines.captum_methods import seeded_rng
+from lightning_causal.baselines.captum_methods import CaptumForward, seeded_rng
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
+from lightning_causal.causal.engine.checks import check_choice
+from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import _flat_mask, broadcast_groups
 from lightning_causal.causal.engine.ranking import rank_positions, spearman
 from lightning_causal.causal.engine.state import audit_mode, gather_target, resolve_target
@@ -40,8 +43,8 @@ __all__ = [
 Explainer = Callable[[Tensor], Tensor]
 
 
-def _score(out: Tensor, tidx: Tensor, output: str) -> Tensor:
-    if output == "softmax" or (output == "auto" and out.dim() == 2 and out.shape[1] > 1):
+def _score(out: Tensor, tidx: Tensor, score: str) -> Tensor:
+    if score == "softmax" or (score == "auto" and out.dim() == 2 and out.shape[1] > 1):
         out = out.softmax(1)
     return gather_target(out, tidx)
 
@@ -51,12 +54,15 @@ def perturbation_curve(
     inputs: Tensor,
     feature_mask: Tensor,
     scores: Tensor,
+    *,
     mode: str = "deletion",
     baseline: float | Tensor = 0.0,
     target: int | Tensor | None = None,
     steps: int | None = None,
-    output: str = "auto",
+    score: str = "auto",
     max_batch_size: int | None = None,
+    output: OutputSpec = None,
+    additional_forward_args: Any = None,
 ) -> tuple[Tensor, Tensor]:
     """Deletion or insertion curve of an explanation ``scores`` ``[N, G]``.
 
@@ -72,8 +78,10 @@ def perturbation_curve(
         baseline: value of removed features (the same as the causal effects' ``do(x_g := b)``).
         target: class index / per-sample indices / ``None`` (predicted class of ``inputs``).
         steps: number of steps ``S`` (default ``min(G, 32)``).
-        output: ``"softmax"`` (probability of the target), ``"raw"`` (its logit / output) or
+        score: ``"softmax"`` (probability of the target), ``"raw"`` (its logit / output) or
             ``"auto"`` (softmax when the model has several outputs).
+        output, additional_forward_args: which tensor of the model's return value is scored, and
+            extra forward arguments (see :class:`~lightning_causal.causal.engine.forward.Forward`).
 
     Returns:
         ``(fractions [S + 1], curves [N, S + 1])`` with ``fractions = k_s / G``.
@@ -86,8 +94,7 @@ def perturbation_curve(
     """
     if mode not in ("deletion", "insertion"):
         raise ValueError(f"Expected argument `mode` to be 'deletion' or 'insertion' but got {mode!r}")
-    if output not in ("auto", "softmax", "raw"):
-        raise ValueError(f"Expected argument `output` to be 'auto', 'softmax' or 'raw' but got {output!r}")
+    check_choice("score", score, ("auto", "softmax", "raw"))
     m = _flat_mask(feature_mask, inputs.shape).to(inputs.device)
     n, g = inputs.shape[0], scores.shape[1] if scores.dim() == 2 else -1
     if scores.dim() != 2 or scores.shape[0] != n or g < int(m.max()) + 1:
@@ -100,8 +107,9 @@ def perturbation_curve(
     x = inputs.reshape(n, -1)
     b = torch.as_tensor(baseline, dtype=inputs.dtype, device=inputs.device)
     b = b.expand(inputs.shape).reshape(n, -1) if b.dim() else b
-    with audit_mode(model):
-        tidx = resolve_target(model(inputs), target)
+    forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
+    with audit_mode(forward.model):
+        tidx = resolve_target(forward(inputs), target)
 
         def evaluate(idx: Tensor) -> Tensor:
             step, smp = idx // n, idx % n
@@ -109,9 +117,9 @@ def perturbation_curve(
             removed = top if mode == "deletion" else ~top
             elem = removed.gather(1, m[smp] if m.shape[0] > 1 else m.expand(len(idx), -1))
             xi = torch.where(elem, b[smp] if b.dim() else b, x[smp]).view(len(idx), *inputs.shape[1:])
-            return _score(model(xi), tidx[smp], output)
+            return _score(forward(xi, rows=smp), tidx[smp], score)
 
-        rows = rows_per_pass(model, (inputs,), max_batch_size)
+        rows = rows_per_pass(forward.model, (inputs,), max_batch_size, forward=forward)
         curves = map_rows(n * (s + 1), rows, evaluate, inputs.device).view(s + 1, n).T
     return counts.to(inputs.dtype) / g, curves.contiguous()
 
@@ -145,6 +153,7 @@ def stability(
     explain: Explainer,
     inputs: Tensor,
     sigma: float | None = None,
+    *,
     noise_fraction: float = 0.1,
     n_repeats: int = 1,
     seed: int = 0,
@@ -177,7 +186,7 @@ def stability(
 
 
 def sensitivity(
-    explain: Callable[[Tensor, Tensor], Tensor], inputs: Tensor, target: Tensor, radius: float,
+    explain: Callable[[Tensor, Tensor], Tensor], inputs: Tensor, target: Tensor, radius: float, *,
     n_perturb_samples: int = 8, seed: int = 0, max_examples_per_batch: int | None = None,
 ) -> Tensor:
     """Captum's ``sensitivity_max`` (Yeh et al. 2019): ``max_{‖δ‖_∞ ≤ r} ‖Φ(x + δ) − Φ(x)‖ / ‖Φ(x)‖``
@@ -188,7 +197,7 @@ def sensitivity(
         target: per-sample class indices ``[N]``.
 
     Examples:
-        >>> sensitivity(lambda x, target: x * 2, torch.ones(2, 3), torch.zeros(2, dtype=torch.long), 0.1, 4).shape
+        >>> sensitivity(lambda x, target: x * 2, torch.ones(2, 3), torch.zeros(2, dtype=torch.long), 0.1, n_perturb_samples=4).shape
         torch.Size([2])
     """
     _positive_int("n_perturb_samples", n_perturb_samples)
@@ -204,9 +213,9 @@ def sensitivity(
 
 
 def infidelity(
-    model: nn.Module, inputs: Tensor, scores: Tensor, feature_mask: Tensor, target: int | Tensor | None = None,
+    model: nn.Module, inputs: Tensor, scores: Tensor, feature_mask: Tensor, *, target: int | Tensor | None = None,
     baseline: float | Tensor = 0.0, removal_probability: float = 0.5, n_perturb_samples: int = 8, seed: int = 0,
-    normalize: bool = True,
+    normalize: bool = True, output: OutputSpec = None, additional_forward_args: Any = None,
 ) -> Tensor:
     """Captum's ``infidelity`` (Yeh et al. 2019) of group scores ``s`` ``[N, G]`` under random
     removal of feature groups, ``[N]``:
@@ -244,9 +253,10 @@ def infidelity(
         zi = z.gather(1, mm).view_as(x)
         return zi, torch.where(zi.bool(), b, x)
 
-    with audit_mode(model), seeded_rng(seed):
-        tidx = resolve_target(model(inputs), target)
+    forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args)
+    with audit_mode(forward.model), seeded_rng(seed):
+        tidx = resolve_target(forward(inputs, *(forward.captum_args() or ())), target)
         return _captum_infidelity(
-            lambda x: model(x).reshape(x.shape[0], -1), perturb, inputs, per_elem, target=tidx,
-            n_perturb_samples=n_perturb_samples, normalize=normalize,
+            lambda x, *args: forward(x, *args).reshape(x.shape[0], -1), perturb, inputs, per_elem, target=tidx,
+            additional_forward_args=forward.captum_args(), n_perturb_samples=n_perturb_samples, normalize=normalize,
         )

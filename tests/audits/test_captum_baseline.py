@@ -149,7 +149,7 @@ def test_constructor_validates(kwargs, error, match):
     ("kwargs", "match"),
     [
         ({"steps": 0}, "`steps`"),
-        ({"output": "logit"}, "`output`"),
+        ({"score": "logit"}, "`score`"),
         ({"noise_fraction": 0.0}, "`noise_fraction`"),
         ({"stability_repeats": 0}, "`stability_repeats`"),
         ({"n_perturb_samples": 0}, "`n_perturb_samples`"),
