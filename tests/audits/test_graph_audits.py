@@ -6,7 +6,10 @@ import torch
 from torch import nn
 
 from lightning_causal.audits.base import Probe
-from lightning_causal.audits.graph import CausalGraphAudit, CounterfactualAudit, LayerMapAudit
+from lightning_causal.audits.counterfactual import CounterfactualAudit
+from lightning_causal.audits.graph import CausalGraphAudit
+from lightning_causal.audits.layer_map import LayerMapAudit
+from lightning_causal.causal.structure.counterfactuals import CounterfactualSettings
 from lightning_causal.causal.structure.graph import causal_graph
 from lightning_causal.reporting.graph_figures import graph_figure, layer_map_figure
 from tests.causal.test_graph import PLANTED, Planted, _inputs
@@ -58,7 +61,7 @@ def test_counterfactual_audit_explains_misclassified_samples_towards_labels():
     top2 = model(IMG).topk(2, dim=1).indices
     labels = top2[:, 0].clone()
     labels[[1, 4, 7]] = top2[[1, 4, 7], 1]  # three planted misclassifications (towards the runner-up)
-    r = CounterfactualAudit(max_samples=2, steps=40, lr=0.1, bounds=(0.0, 1.0)).run(model, Probe(IMG, labels))
+    r = CounterfactualAudit(settings=CounterfactualSettings(steps=40, lr=0.1), max_samples=2, bounds=(0.0, 1.0)).run(model, Probe(IMG, labels))
     assert r.scalars["misclassified_rate"] == pytest.approx(3 / 12) and r.scalars["explained"] == 2.0
     rows = r.tables["counterfactuals"]
     assert [row["index"] for row in rows] == [1, 4] and [row["label"] for row in rows] == labels[[1, 4]].tolist()
@@ -77,11 +80,11 @@ def test_counterfactual_audit_tabular_and_nothing_to_explain():
     model = seeded(MLP(4, (8,), 3), 0).eval()
     x = torch.randn(10, 4, generator=torch.Generator().manual_seed(2))
     pred = model(x).argmax(1)
-    r = CounterfactualAudit(steps=5).run(model, Probe(x, pred))
+    r = CounterfactualAudit(settings=CounterfactualSettings(steps=5)).run(model, Probe(x, pred))
     assert r.scalars == {"misclassified_rate": 0.0, "explained": 0.0} and not r.tables
     labels = pred.clone()
     labels[0] = (pred[0] + 1) % 3
-    r = CounterfactualAudit(steps=150, lr=0.05).run(model, Probe(x, labels))
+    r = CounterfactualAudit(settings=CounterfactualSettings(steps=150, lr=0.05)).run(model, Probe(x, labels))
     assert "changes" in r.tables["counterfactuals"][0] and not r.images
 
 
@@ -90,7 +93,7 @@ def test_audits_leave_no_trace():
     params = [p.detach().clone() for p in model.parameters()]
     probe = Probe(IMG, torch.zeros(12, dtype=torch.long))
     for audit in (CausalGraphAudit(["conv1", "conv2"], top_k=2, stability_resamples=1), LayerMapAudit(patch_size=4),
-                  CounterfactualAudit(max_samples=2, steps=5)):
+                  CounterfactualAudit(settings=CounterfactualSettings(steps=5), max_samples=2)):
         audit.run(model, probe)
     assert model.training and model.dropout.training and all_hook_counts(model) == 0
     assert all(torch.equal(a, b) for a, b in zip(params, model.parameters()))
@@ -108,11 +111,11 @@ def test_audits_leave_no_trace():
         (lambda: LayerMapAudit(feature_mask=torch.zeros(1, 4, dtype=torch.long), patch_size=2), "at most one"),
         (lambda: LayerMapAudit(patch_size=0), "patch_size"),
         (lambda: LayerMapAudit(threshold=2.0), "threshold"),
-        (lambda: LayerMapAudit(layers="conv1"), "Expected argument `layers`"),
+        (lambda: LayerMapAudit(layers=[]), "Expected argument `layers`"),
         (lambda: CounterfactualAudit(max_samples=0), "max_samples"),
-        (lambda: CounterfactualAudit(steps=0), "steps"),
-        (lambda: CounterfactualAudit(l1=-1.0), "l1"),
-        (lambda: CounterfactualAudit(lr=0.0), "lr"),
+        (lambda: CounterfactualAudit(settings=CounterfactualSettings(steps=0)), "steps"),
+        (lambda: CounterfactualAudit(settings=CounterfactualSettings(l1=-1.0)), "l1"),
+        (lambda: CounterfactualAudit(settings=CounterfactualSettings(lr=0.0)), "lr"),
     ],
 )
 def test_bad_configuration(factory, match):
