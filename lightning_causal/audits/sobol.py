@@ -6,7 +6,10 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
+from lightning_causal.audits.options import check_mask_options, check_target
 from lightning_causal.causal.engine.batching import rows_per_pass
+from lightning_causal.causal.engine.checks import check_choice, check_float, check_int
+from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec
 from lightning_causal.causal.engine.groups import broadcast_groups, make_feature_mask
 from lightning_causal.causal.engine.state import audit_mode, rng_preserved
 from lightning_causal.causal.sensitivity.samplers import (
@@ -19,11 +22,6 @@ from lightning_causal.causal.sensitivity.sobol import SobolResult, sobol_indices
 __all__ = ["SobolAudit"]
 
 _SAMPLERS = ("empirical", "copula")
-
-
-def _check_int(value: object, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"Expected argument `{name}` to be an int >= {minimum} but got {value!r}")
 
 
 class SobolAudit(Audit):
@@ -57,7 +55,12 @@ class SobolAudit(Audit):
         top_k: groups reported as scalars.
         probability: explain the softmax probability (True) or the raw logit (False).
         seed: seed of the private generator (the global RNG is untouched).
+        output: which tensor of the model's return value holds the logits (see :class:`Audit`).
         name: tag of the audit (default ``"sobol"``).
+
+    The sampled inputs are new points, not probe samples: forward arguments of the probe that hold
+    one row per sample (attention masks) cannot follow them and are refused; constant forward
+    arguments are passed to every call.
 
     Examples:
         >>> from lightning_causal.models import MLP
@@ -71,6 +74,7 @@ class SobolAudit(Audit):
         n: int = 1024,
         feature_mask: Tensor | None = None,
         patch_size: int | None = None,
+        *,
         target: int | None = None,
         sampler: str = "empirical",
         n_bootstrap: int = 100,
@@ -78,26 +82,18 @@ class SobolAudit(Audit):
         top_k: int = 5,
         probability: bool = True,
         seed: int = 0,
+        output: OutputSpec = None,
         name: str | None = None,
     ) -> None:
-        super().__init__(name)
-        _check_int(n, "n", 2)
-        _check_int(top_k, "top_k", 1)
-        _check_int(n_bootstrap, "n_bootstrap", 0)
-        if feature_mask is not None and patch_size is not None:
-            raise ValueError("Expected at most one of `feature_mask` and `patch_size` but got both")
-        if feature_mask is not None and (not isinstance(feature_mask, Tensor) or feature_mask.is_floating_point()):
-            raise TypeError(f"Expected argument `feature_mask` to be an integer tensor but got {feature_mask!r}")
-        if patch_size is not None:
-            _check_int(patch_size, "patch_size", 1)
-        if target is not None:
-            _check_int(target, "target", 0)
-        if sampler not in _SAMPLERS:
-            raise ValueError(f"Expected argument `sampler` to be one of {_SAMPLERS} but got {sampler!r}")
-        if isinstance(confidence, bool) or not isinstance(confidence, float) or not 0.0 < confidence < 1.0:
-            raise ValueError(f"Expected argument `confidence` to be a float in (0, 1) but got {confidence!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"Expected argument `seed` to be an int but got {type(seed)}")
+        super().__init__(name, output=output)
+        check_int("n", n, minimum=2)
+        check_int("top_k", top_k, minimum=1)
+        check_int("n_bootstrap", n_bootstrap, minimum=0)
+        check_mask_options(feature_mask, patch_size)
+        check_target(target)
+        check_choice("sampler", sampler, _SAMPLERS)
+        check_float("confidence", confidence, minimum=0.0, maximum=1.0, open_min=True, open_max=True)
+        check_int("seed", seed, error=TypeError)
         self.n, self.feature_mask, self.patch_size, self.target = n, feature_mask, patch_size, target
         self.sampler, self.n_bootstrap, self.confidence, self.top_k = sampler, n_bootstrap, confidence, top_k
         self.probability, self.seed = bool(probability), seed
@@ -124,6 +120,8 @@ class SobolAudit(Audit):
             raise ValueError("SobolAudit explains single-tensor inputs; got a tuple probe")
         if len(probe) < 2:
             raise ValueError(f"SobolAudit needs a probe of at least 2 samples but got {len(probe)}")
+        if ForwardArgs(probe.additional_forward_args, len(probe)).tensors():
+            raise ValueError("SobolAudit samples new inputs: forward arguments with one row per probe sample cannot follow them")
         mask = self._mask(probe.first)
         if (mask < 0).any() or (torch.bincount(mask.flatten().cpu()) == 0).any():
             raise ValueError("Expected argument `feature_mask` to number its groups 0..G-1 without gaps")
@@ -138,13 +136,14 @@ class SobolAudit(Audit):
         mask = self._mask(x)
         source = GaussianCopula(x) if self.sampler == "copula" else EmpiricalMarginals(x)
         with rng_preserved():
+            options = self.model_options(probe)
             if self.target is None:
-                func = class_probability(model, reference=x, input_shape=x.shape[1:], probability=self.probability)
+                func = class_probability(model, reference=x, input_shape=x.shape[1:], probability=self.probability, **options)
             else:
-                func = class_probability(model, self.target, input_shape=x.shape[1:], probability=self.probability)
-            with audit_mode(model):
-                rows = rows_per_pass(model, (x,), max_batch_size)
-            res = sobol_indices(func, source, self.n, mask.flatten(), self.n_bootstrap, rows, self.seed,
+                func = class_probability(model, self.target, input_shape=x.shape[1:], probability=self.probability, **options)
+            with audit_mode(func.model):
+                rows = rows_per_pass(func.model, (x,), max_batch_size, forward=lambda *t, rows: func.forward(*t))
+            res = sobol_indices(func, source, self.n, mask.flatten(), n_bootstrap=self.n_bootstrap, max_batch_size=rows, seed=self.seed,
                                 confidence=self.confidence)
         return res, func.target
 

@@ -7,7 +7,10 @@ from collections.abc import Sequence
 from torch import nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
-from lightning_causal.causal.effects.unit_effects import unit_effects
+from lightning_causal.audits.options import check_target
+from lightning_causal.causal.effects.unit_effects import check_interventions, unit_effects
+from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.interventions import Intervention, resolve_module
 
 __all__ = ["UnitImportanceAudit"]
@@ -25,6 +28,7 @@ class UnitImportanceAudit(Audit):
         top_k: number of top units per layer in the table.
         intervention: the do-intervention (default ``Zero()``; a list for a CARE do-grid).
         target: class to explain; ``None`` = the predicted class.
+        output: which tensor of the model's return value is explained (see :class:`Audit`).
         name: tag of the audit (default ``"unit_importance"``).
 
     Examples:
@@ -40,14 +44,17 @@ class UnitImportanceAudit(Audit):
         layers: Sequence[str],
         top_k: int = 10,
         intervention: Intervention | Sequence[Intervention] | None = None,
+        *,
         target: int | None = None,
+        output: OutputSpec = None,
         name: str | None = None,
     ) -> None:
-        super().__init__(name)
+        super().__init__(name, output=output)
         layers = layer_names(layers)
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"Expected argument `top_k` to be a positive int but got {top_k!r}")
-        self.layers, self.top_k, self.intervention, self.target = list(layers), top_k, intervention, target
+        check_int("top_k", top_k, minimum=1)
+        if intervention is not None:
+            check_interventions(intervention)
+        self.layers, self.top_k, self.intervention, self.target = list(layers), top_k, intervention, check_target(target)
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         for layer in self.layers:
@@ -56,7 +63,8 @@ class UnitImportanceAudit(Audit):
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         result = AuditResult(self.name)
         for layer in self.layers:
-            eff = unit_effects(model, probe.inputs, layer, self.intervention, target=self.target, max_batch_size=max_batch_size)
+            eff = unit_effects(model, probe.inputs, layer, self.intervention, target=self.target, max_batch_size=max_batch_size,
+                               **self.model_options(probe))
             imp, mean = eff.abs().mean(0), eff.mean(0)
             k = min(self.top_k, imp.numel())
             top = imp.topk(k)

@@ -11,10 +11,12 @@ then groups of columns: ``groups = patch_mask((C, H, W), p)``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.state import audit_mode
 
 __all__ = [
@@ -232,15 +234,16 @@ class ClassProbability:
     """
 
     def __init__(self, model: nn.Module, target: int, input_shape: Sequence[int] | None = None,
-                 probability: bool = True) -> None:
-        self.model, self.target, self.probability = model, target, probability
+                 probability: bool = True, *, output: OutputSpec = None, additional_forward_args: Any = None) -> None:
+        self.forward = Forward(model, output=output, additional_forward_args=additional_forward_args)
+        self.model, self.target, self.probability = self.forward.model, target, probability
         self.input_shape = tuple(int(s) for s in input_shape) if input_shape is not None else None
 
     def __call__(self, x: Tensor) -> Tensor:
         if self.input_shape is not None:
             x = x.reshape(x.shape[0], *self.input_shape)
         with audit_mode(self.model):
-            out = self.model(x)
+            out = self.forward(x)
         if out.dim() == 1:
             out = out.unsqueeze(1)
         if out.dim() != 2 or not 0 <= self.target < out.shape[1]:
@@ -257,7 +260,10 @@ def class_probability(
     target: int | None = None,
     reference: Tensor | None = None,
     input_shape: Sequence[int] | None = None,
+    *,
     probability: bool = True,
+    output: OutputSpec = None,
+    additional_forward_args: Any = None,
 ) -> ClassProbability:
     """The probability of class ``target``, or of the class ``model`` predicts for ``reference``.
 
@@ -268,6 +274,9 @@ def class_probability(
             (the predicted class of a single reference input).
         input_shape: sample shape the flattened rows are reshaped to (e.g. ``(1, 8, 8)``).
         probability: softmax (sigmoid for one output) if True, the raw output otherwise.
+        output: which tensor of the model's return value holds the logits.
+        additional_forward_args: extra forward arguments shared by every row (the rows are new
+            inputs drawn by a sampler: per-sample arguments cannot follow them).
 
     Raises:
         ValueError: neither or both of ``target`` and ``reference``, or a negative ``target``.
@@ -287,9 +296,11 @@ def class_probability(
     if reference is not None:
         if not isinstance(reference, Tensor) or reference.dim() < 1 or reference.shape[0] < 1:
             raise ValueError(f"Expected argument `reference` to be a tensor [R, ...] but got {type(reference)}")
-        with audit_mode(model):
-            out = model(reference)
+        forward = Forward(model, output=output, additional_forward_args=additional_forward_args)
+        with audit_mode(forward.model):
+            out = forward(reference)
         target = int(out.argmax(1).mode().values) if out.dim() == 2 and out.shape[1] > 1 else 0
     if isinstance(target, bool) or not isinstance(target, int) or target < 0:
         raise ValueError(f"Expected argument `target` to be a non-negative int but got {target!r}")
-    return ClassProbability(model, target, input_shape, probability)
+    return ClassProbability(model, target, input_shape, probability, output=output,
+                            additional_forward_args=additional_forward_args)

@@ -206,6 +206,7 @@ def sobol_indices(
     sampler: Sampler,
     n: int = 1024,
     groups: Tensor | Sequence[int] | None = None,
+    *,
     n_bootstrap: int = 100,
     max_batch_size: int | None = None,
     seed: int = 0,
