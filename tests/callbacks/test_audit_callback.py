@@ -143,7 +143,7 @@ def test_audits_see_eval_mode_and_restore_everything_in_place(tmp_path):
         g is not None for g in before.snap["grads"].values()
     )  # there were gradients to protect
     assert before.snap["modes"]["model.bn1"] is False and before.snap["modes"]["model"] is True
-    assert modes.seen == [False, False]  # the callback puts the whole model in eval mode
+    assert modes.seen == [False, False, False]  # eval mode in the dry run before training and in both audits
 
 
 def test_bf16_true_with_a_given_probe(tmp_path):
@@ -193,13 +193,14 @@ def test_nothing_rendered_nor_written_off_rank_zero(tmp_path, monkeypatch):
     results = [a.run(model, cb.probe) for a in cb.audits]
     monkeypatch.setattr(rank_zero_only, "rank", 1)
     logger = TensorBoardLogger(tmp_path, name="tb", version=0)
-    worker = types.SimpleNamespace(loggers=[logger], is_global_zero=False, global_rank=1)
-    figures = plt.get_fignums()
-    cb._render(
-        worker, 0, results
-    )  # the writer is a no-op there: no figure may be built (never closed)
-    assert plt.get_fignums() == figures
-    assert cb._write_report(worker, 0, "epoch_end", results, 0.1) is False
+    strategy = types.SimpleNamespace(broadcast=lambda obj, src=0: obj)  # rank 0 reported success
+    worker = types.SimpleNamespace(loggers=[logger], is_global_zero=False, global_rank=1, strategy=strategy)
+    built = []
+    real_init = matplotlib.figure.Figure.__init__
+    monkeypatch.setattr(matplotlib.figure.Figure, "__init__", lambda self, *a, **k: built.append(1) or real_init(self, *a, **k))
+    cb._render(worker, 0, results)  # the writer is a no-op there: no figure may be built
+    assert built == []
+    assert cb._write_report(worker, 0, "epoch_end", results, 0.1) is True  # rank 0's outcome; nothing written here
     assert not (tmp_path / "r").exists() and not (tmp_path / "tb").exists()
 
 
@@ -372,10 +373,10 @@ def test_ddp_spawn_audits_trained_model_once_and_only_rank_zero_writes(tmp_path)
     _, _, xv, yv = digits()
     assert audits[0][0][3] == pytest.approx(float(xv[:DDP_PROBE].double().sum()))
     assert [(e["kind"], e["epoch"]) for e in spy[0] if e["kind"] != "audit"] == [
-        ("render", 0),
         ("report", 0),
-        ("render", 1),
+        ("render", 0),
         ("report", 1),
+        ("render", 1),
     ]
     assert {e["writer"] for e in spy[0] if e["kind"] == "render"} == {"SummaryWriter"}
     assert [e for e in spy[1] if e["kind"] != "audit"] == []  # rank 1: no figures, no files
