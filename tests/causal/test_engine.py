@@ -140,3 +140,17 @@ def test_sharded_rows_split_the_work_and_gather_the_single_process_result():
     rows = 6 * 10  # groups x samples, all active
     assert evaluated[0] < rows and evaluated[1] < rows  # each process ran about half the rows
     assert abs(evaluated[0] - evaluated[1]) <= 20  # plus the clean pass and the trial rows
+
+
+def test_kendall_for_many_groups_equals_scipy():
+    from scipy import stats
+
+    from lightning_causal.causal.engine.ranking import kendall
+
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.randn(3, 150, generator=g).double(), torch.randn(3, 150, generator=g).double()
+    a[:, :10] = a[:, :1]  # ties
+    b[1] = a[1]  # identical rankings
+    want = torch.tensor([stats.kendalltau(x, y, variant="b").statistic for x, y in zip(a, b)], dtype=torch.float64)
+    torch.testing.assert_close(kendall(a, b), want, rtol=0, atol=1e-12)
+    assert float(kendall(a, b)[1]) == 1.0
