@@ -69,7 +69,7 @@ def kendall(a: Tensor, b: Tensor, max_batch_size: int | None = None) -> Tensor:
     (concordant minus discordant pairs over the tie-corrected pair counts; equals torchmetrics'
     ``kendall_rank_corrcoef`` variant "b"). For few groups the ``[N, G, G]`` sign matrices are
     formed in chunks of ``max_batch_size`` rows; for many groups (G > 128) the upper triangle of
-    pairs is walked in blocks of groups with the samples contiguous (about 5x faster at G = 1024,
+    pairs is walked in blocks of groups with the samples contiguous (faster there; see
     ``benchmarks/bench_ranking.py``). NaN where a row is constant.
 
     Examples:
