@@ -248,7 +248,7 @@ def causal_graph(
         >>> x = torch.rand(16, 2, generator=torch.Generator().manual_seed(0)) + 0.5
         >>> g = causal_graph(model, x, ["1"], target=0, ablation="zero")  # unit 1 (weight 0.001) is a leak
         >>> g.edges, round(g.meta["faithfulness"], 3), round(g.edge_stats[0]["z"], 1)
-        ([('1:0', 'output:0', 1.0)], 1.0, 14.9)
+        ([('1:0', 'output:0', 1.0)], 0.999, 14.9)
     """
     layers = _check_layers(model, layers)
     rule = _check_rule(top_k, alpha, min_share, correction, alternative)
