@@ -19,7 +19,7 @@ from lightning_causal.causal.structure.significance import ALTERNATIVES, CORRECT
 
 __all__ = ["CausalGraphAudit"]
 
-_NODE_COLUMNS = ("effect", "se", "z", "p_value", "share")
+_NODE_COLUMNS = ("effect", "class", "class_effect", "se", "z", "p_value", "share")
 _EDGE_COLUMNS = ("effect", "se", "z", "p_value", "p_adjusted", "share")
 
 

@@ -26,7 +26,7 @@ def test_reports_graph_statistics_and_changes():
     assert r.scalars["stability_resample"] == 1.0 and r.scalars["stability_noise"] == 1.0
     assert r.scalars["faithfulness"] == pytest.approx(causal_graph(model, probe.inputs, ["a", "b"]).meta["faithfulness"])
     assert [row["node"] for row in r.tables["nodes"]] == ["a:2", "a:0", "a:1", "b:2", "b:0", "b:1"]
-    assert set(r.tables["nodes"][0]) == {"node", "effect", "se", "z", "p_value", "share"}
+    assert set(r.tables["nodes"][0]) == {"node", "effect", "class", "class_effect", "se", "z", "p_value", "share"}
     edges = r.tables["edges"]
     assert abs(edges[0]["weight"]) == 1.0 and {"effect", "se", "z", "p_value", "p_adjusted", "share"} <= set(edges[0])
     assert "edge_changes" not in r.tables and "edges_gained" not in r.scalars

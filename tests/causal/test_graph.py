@@ -55,9 +55,11 @@ def test_a_noisy_unit_needs_enough_samples_to_be_a_node():
     assert "b:4" not in causal_graph(model, few, ["a", "b"], top_k=None).nodes
     g = causal_graph(model, many, ["a", "b"], top_k=None)
     assert "b:4" in g.nodes and ("a:4", "b:4") in g.edge_set()
-    e = many[:, 4]  # the unit effect of b_4 on any target logit
+    st = g.node_stats["b:4"]
+    e = many[model(many).argmax(1) == st["class"], 4]  # the unit effect of b_4 on any target logit
     z = float(e.mean() / (e.std() / math.sqrt(len(e))))
-    assert g.node_stats["b:4"]["z"] == pytest.approx(z, rel=1e-4)
+    assert st["z"] == pytest.approx(z, rel=1e-4) and st["class_effect"] == pytest.approx(float(e.mean()), rel=1e-5)
+    assert st["effect"] == pytest.approx(float(many[:, 4].mean()), rel=1e-4)
     small = causal_graph(model, few, ["a", "b"], top_k=None, alpha=1.0, min_share=0.0, alternative="two-sided")
     assert abs(small.node_stats["b:4"]["z"]) < 1.645
 

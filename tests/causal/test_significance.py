@@ -3,7 +3,13 @@ import math
 import pytest
 import torch
 
-from lightning_causal.causal.structure.significance import adjust_p_values, paired_z, p_values, shares, z_critical
+from lightning_causal.causal.structure.significance import (
+    adjust_p_values,
+    p_values,
+    paired_z,
+    shares,
+    z_critical,
+)
 
 
 def _holm_reference(p: list[float]) -> list[float]:

@@ -80,41 +80,50 @@ class ResidualBlock(nn.Module):
         return self.out(torch.relu(self.b(h)) + h)
 
 
-def layered_planted(widths: list[int], classes: int, seed: int,
-                    leak: tuple[float, float] = (0.001, 0.01)) -> tuple[nn.Module, list[torch.Tensor]]:
-    """A random layered ReLU MLP with known wiring and the edges a causal graph should find.
+def layered_planted(widths: list[int], classes: int, seed: int, leak: tuple[float, float] = (0.001, 0.01),
+                    leaks_per_unit: int = 2) -> tuple[nn.Module, list[torch.Tensor]]:
+    """A random layered ReLU MLP with known wiring, for inputs ``U(0.5, 1.5)``.
 
-    Layer ``l`` has ``widths[l]`` units (``layer{l}``, the first fed by an identity on the inputs).
-    Each unit of a later layer gets 1-3 strong inputs (weight ``U(1, 2)``) from the previous layer;
-    about a quarter of the units of every layer before the last get no strong outputs (dead ends).
-    Every other pair is a leak of ``U(leak)`` times 1.5. Each class gets 2 strong inputs from the
-    last layer. Returns the model (chosen layers ``layer0``, ``layer1``, ...) and the strong
-    wiring masks (``[out, in]`` per linear layer, see :func:`planted_truth`).
+    Layer ``l`` has ``widths[l]`` units (module ``layer{l}``; ``layer0`` is an identity on the
+    inputs). Each unit of a later layer gets 1-3 strong inputs (weight ``U(1, 2)``) from the
+    previous layer, drawn among the units that are not dead ends (about a quarter of the units of
+    every layer before the last have no strong outputs), and ``leaks_per_unit`` leak inputs from
+    other units, of ``U(leak)`` times 1.5 each. Each class gets 2 strong inputs from the last
+    layer; the class biases centre the logits on a draw of the inputs, so that every class is
+    predicted. Returns the model and the strong wiring masks (``[out, in]`` per linear layer, see
+    :func:`planted_truth`). All weights are positive: the network is linear on positive inputs.
     """
     g = torch.Generator().manual_seed(seed)
     model = nn.Sequential()
     strong: list[torch.Tensor] = []
-    d = widths[0]
     dims = [*widths, classes]
-    for l, w in enumerate(dims):
+    d = widths[0]
+    for depth, w in enumerate(dims):
         lin = nn.Linear(d, w)
-        mask = torch.zeros(w, d, dtype=torch.bool)
-        if l == 0:
+        last = depth == len(dims) - 1
+        if depth == 0:
             weight, mask = torch.eye(w), torch.eye(w, dtype=torch.bool)
         else:
-            dead = torch.rand(d, generator=g) < (0.25 if l < len(dims) - 1 else 0.0)
-            alive = (~dead).nonzero().flatten()
+            alive = (torch.rand(d, generator=g) >= (0.0 if last else 0.25)).nonzero().flatten()
+            mask = torch.zeros(w, d, dtype=torch.bool)
+            weak = torch.zeros(w, d, dtype=torch.bool)
             for j in range(w):
-                k = int(torch.randint(1 if l < len(dims) - 1 else 2, 4 if l < len(dims) - 1 else 3, (1,), generator=g))
+                k = 2 if last else int(torch.randint(1, 4, (1,), generator=g))
                 mask[j, alive[torch.randperm(alive.numel(), generator=g)[:k]]] = True
+                others = (~mask[j]).nonzero().flatten()
+                weak[j, others[torch.randperm(others.numel(), generator=g)[:leaks_per_unit]]] = True
             lo, hi = leak
-            weight = torch.where(mask, 1 + torch.rand(w, d, generator=g), 1.5 * (lo + (hi - lo) * torch.rand(w, d, generator=g)))
+            weight = torch.where(mask, 1 + torch.rand(w, d, generator=g),
+                                 torch.where(weak, 1.5 * (lo + (hi - lo) * torch.rand(w, d, generator=g)), torch.zeros(w, d)))
         _set(lin, weight)
         strong.append(mask)
-        model.add_module(f"layer{l}" if l < len(widths) else "head", lin)
-        if l < len(widths):
-            model.add_module(f"relu{l}", nn.ReLU())
+        model.add_module(f"layer{depth}" if not last else "head", lin)
+        if not last:
+            model.add_module(f"relu{depth}", nn.ReLU())
         d = w
+    with torch.no_grad():
+        calibration = torch.rand(512, widths[0], generator=g) + 0.5
+        model.head.bias.copy_(-model(calibration).mean(0))
     return model, strong
 
 
@@ -124,9 +133,9 @@ def planted_truth(strong: list[torch.Tensor], classes: list[int]) -> set[tuple[s
     reach = torch.zeros(strong[-1].shape[0], dtype=torch.bool)
     reach[classes] = True
     truth = set()
-    for l in range(len(strong) - 1, 0, -1):
-        mask = strong[l] & reach.view(-1, 1)
-        tgt = "output" if l == len(strong) - 1 else f"layer{l}"
-        truth |= {(f"layer{l - 1}:{i}", f"{tgt}:{j}") for j, i in mask.nonzero().tolist()}
+    for depth in range(len(strong) - 1, 0, -1):
+        mask = strong[depth] & reach.view(-1, 1)
+        tgt = "output" if depth == len(strong) - 1 else f"layer{depth}"
+        truth |= {(f"layer{depth - 1}:{i}", f"{tgt}:{j}") for j, i in mask.nonzero().tolist()}
         reach = mask.any(0)
     return truth

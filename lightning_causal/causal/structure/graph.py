@@ -90,22 +90,52 @@ def _unit_effects(ctx: GraphContext, layer: str, baseline: ValueSpec, output: Ou
     return torch.where(e.abs() <= ctx.output_tolerance(), torch.zeros_like(e), e)
 
 
-def _select_nodes(e: Tensor, rule: _Rule) -> tuple[list[int], dict[str, Tensor]]:
-    """Units that pass the node test, strongest first (at most ``top_k``), and every unit's statistics."""
-    mean, se, z = paired_z(e)
-    p = p_values(z, rule.alternative)
-    share = shares(mean, torch.zeros_like(mean, dtype=torch.long), rule.alternative)
-    keep = rule.passes(mean, p, share)
-    strength = mean if rule.alternative == "greater" else mean.abs()
-    order = sorted((u for u in range(e.shape[0]) if keep[u]), key=lambda u: (-float(strength[u]), u))
-    stats = {"effect": mean, "importance": e.abs().mean(-1), "se": se, "z": z, "p_value": p, "share": share}
+def _select_nodes(e: Tensor, tidx: Tensor, rule: _Rule) -> tuple[list[int], dict[str, Tensor]]:
+    """Units that pass the node test for at least one explained class, strongest (mean effect over
+    all samples) first, at most ``top_k``; every unit's statistics, the test's from its deciding
+    class (the passing class where its share is largest)."""
+    classes = sorted(set(tidx.tolist()))
+    tests = []
+    for c in classes:
+        mean, se, z = paired_z(e[:, tidx == c])
+        p = p_values(z, rule.alternative)
+        share = shares(mean, torch.zeros_like(mean, dtype=torch.long), rule.alternative)
+        tests.append(torch.stack([mean, se, z, p.to(mean.dtype), share, rule.passes(mean, p, share).to(mean.dtype)]))
+    stacked = torch.stack(tests)  # [C, 6, U]
+    keep = stacked[:, 5] > 0
+    best = torch.where(keep, stacked[:, 4], stacked[:, 4] - 2.0).argmax(0)  # passing classes first
+    mean, se, z, p, share = (stacked[best, k, torch.arange(e.shape[0])] for k in range(5))
+    overall = e.mean(-1)
+    strength = overall if rule.alternative == "greater" else overall.abs()
+    order = sorted((u for u in range(e.shape[0]) if keep[:, u].any()), key=lambda u: (-float(strength[u]), u))
+    stats = {"effect": overall, "importance": e.abs().mean(-1), "class": torch.as_tensor(classes)[best].to(mean.dtype),
+             "class_effect": mean, "se": se, "z": z, "p_value": p, "share": share}
     return order[: rule.top_k] if rule.top_k is not None else order, stats
 
 
+def _block(d: Tensor, exists: Tensor, src: list[int], source: str, targets: list[str], tol: float,
+           alternative: str) -> tuple[list[tuple[str, str]], Tensor, Tensor, Tensor, int, Tensor]:
+    """Candidate edges from the nodes ``src`` given the per-sample path effects ``d [U, k, n]`` of
+    every unit of the source layer into ``k`` targets: ``(pairs, mean, se, z, samples, strongest)``,
+    ``strongest`` being the largest mean effect into the pair's target over all source units."""
+    d = torch.where(d.abs() <= tol, torch.zeros_like(d), d)
+    mean_all = d.mean(-1)
+    live_all = exists & (d != 0).any(-1)
+    strength = mean_all.clamp_min(0.0) if alternative == "greater" else mean_all.abs()
+    strongest = torch.where(live_all, strength, torch.zeros_like(strength)).amax(0)  # [k]
+    mean, se, z = paired_z(d[src])
+    live = live_all[src]
+    rows, cols = live.nonzero(as_tuple=True)
+    pairs = [(f"{source}:{src[i]}", targets[j]) for i, j in zip(rows.tolist(), cols.tolist())]
+    return pairs, mean[live], se[live], z[live], int(d.shape[-1]), strongest[cols]
+
+
 def _candidates(ctx: GraphContext, nodes: dict[str, list[int]], effects: dict[str, Tensor],
-                base: dict[str, Tensor]) -> list[tuple[list[tuple[str, str]], Tensor, Tensor, Tensor, int]]:
-    """Candidate edges in blocks ``(pairs, mean, se, z, samples)``: every (node, later node) pair
-    with a path, and every node into each explained class (samples of that class only)."""
+                base: dict[str, Tensor], alternative: str) -> list[tuple]:
+    """Candidate edges in blocks (see :func:`_block`): every (node, later node) pair with a path,
+    and every node into each explained class (samples of that class only). The path effects of
+    every unit of a source layer are computed, so that an edge's share is relative to the
+    strongest path into its target from any unit, in the graph or not."""
     tol = ctx.output_tolerance()
     classes = sorted(set(ctx.tidx.tolist()))
     blocks = []
@@ -113,27 +143,19 @@ def _candidates(ctx: GraphContext, nodes: dict[str, list[int]], effects: dict[st
         src = nodes[layer]
         if not src:
             continue
-        ids = [f"{layer}:{u}" for u in src]
+        units = ctx.acts[layer].shape[1]
         if a + 1 < len(ctx.layers):
             targets = {t: nodes[t] for t in ctx.layers[a + 1:] if nodes[t]}
-            pe = path_effects_from(ctx, layer, src, targets, base[layer])
-            direct = pe.direct
+            pe = path_effects_from(ctx, layer, list(range(units)), targets, base[layer])
             for t, js in targets.items():
-                d = pe.hidden[t]
-                d = torch.where(d.abs() <= tol, torch.zeros_like(d), d)
-                mean, se, z = paired_z(d)
-                live = pe.exists[t] & (d != 0).any(-1)
-                pairs = [(ids[i], f"{t}:{js[j]}") for i, j in live.nonzero().tolist()]
-                blocks.append((pairs, mean[live], se[live], z[live], ctx.n))
+                blocks.append(_block(pe.hidden[t], pe.exists[t], src, layer, [f"{t}:{j}" for j in js], tol, alternative))
+            direct = pe.direct
         else:
-            direct = effects[layer][src]
-        direct = torch.where(direct.abs() <= tol, torch.zeros_like(direct), direct)
+            direct = effects[layer]
+        always = torch.ones(units, 1, dtype=torch.bool, device=direct.device)
         for c in classes:
-            d = direct[:, ctx.tidx == c]
-            mean, se, z = paired_z(d)
-            live = (d != 0).any(-1)
-            pairs = [(ids[i], f"{OUTPUT}:{c}") for i in live.nonzero().flatten().tolist()]
-            blocks.append((pairs, mean[live], se[live], z[live], int(d.shape[1])))
+            d = direct[:, ctx.tidx == c].unsqueeze(1)
+            blocks.append(_block(d, always, src, layer, [f"{OUTPUT}:{c}"], tol, alternative))
     return blocks
 
 
@@ -142,12 +164,12 @@ def _test_edges(blocks: list, rule: _Rule) -> tuple[list[tuple[str, str]], list[
     pairs = [pair for block in blocks for pair in block[0]]
     if not pairs:
         return [], [], 0
-    mean, se, z = (torch.cat([block[k].reshape(-1).double() for block in blocks]) for k in (1, 2, 3))
+    mean, se, z, strongest = (torch.cat([block[k].reshape(-1).double() for block in blocks]) for k in (1, 2, 3, 5))
     samples = [block[4] for block in blocks for _ in block[0]]
     p = p_values(z, rule.alternative)
     p_adj = adjust_p_values(p, rule.correction)
-    target_ids = {t: g for g, t in enumerate(dict.fromkeys(t for _, t in pairs))}
-    share = shares(mean, torch.as_tensor([target_ids[t] for _, t in pairs]), rule.alternative)
+    strength = mean.clamp_min(0.0) if rule.alternative == "greater" else mean.abs()
+    share = torch.where(strongest > 0, strength / strongest.clamp_min(1e-300), torch.zeros_like(strength))
     keep = rule.passes(mean, p_adj, share)
     stats = [{"effect": float(mean[e]), "se": float(se[e]), "z": float(z[e]), "p_value": float(p[e]),
               "p_adjusted": float(p_adj[e]), "share": float(share[e]), "samples": float(samples[e])}
@@ -194,11 +216,12 @@ def causal_graph(
     """Causal explanatory graph of ``model`` on ``inputs`` by path interventions.
 
     **Nodes.** Unit ``u`` of a chosen layer has the per-sample effect
-    ``e_u(x) = f_t(x) - f_t(x | do(h_u := b))`` (``b``: ``baseline``). It is a node when its mean
-    effect is significant by the paired z-test over the probe, ``z = mean(e_u) / (sd(e_u)/√n)``,
-    ``p = 1 - Φ(z) <= alpha`` (one-sided: 1.645 standard errors at ``alpha = 0.05``, as Ahmad et
-    al. 2023) and ``mean(e_u) >= min_share · max_v mean(e_v)`` over its layer. At most ``top_k``
-    nodes per layer are kept (the strongest). Each explained class ``c`` is a node ``output:c``.
+    ``e_u(x) = f_t(x) - f_t(x | do(h_u := b))`` (``b``: ``baseline``). It is a node when, over the
+    samples explained as some class ``c``, its mean effect is significant by the paired z-test,
+    ``z = mean(e_u) / (sd(e_u)/√n)``, ``p = 1 - Φ(z) <= alpha`` (one-sided: 1.645 standard errors
+    at ``alpha = 0.05``, as Ahmad et al. 2023) and ``mean(e_u) >= min_share · max_v mean(e_v)``
+    over its layer (for that class). At most ``top_k`` nodes per layer are kept (the largest mean
+    effect over all samples). Each explained class ``c`` is a node ``output:c``.
 
     **Edges.** Every pair (node ``i`` of ``L_a``, node ``j`` of a later ``L_c``) with a path is a
     candidate, with the path-specific effect ``p_ij(x)`` (only ``j`` receives the value it takes
@@ -258,10 +281,10 @@ def causal_graph(
     with audit_mode(forward.model):
         ctx = GraphContext.build(forward, xs, layers, target, max_batch_size)
         effects = {layer: _unit_effects(ctx, layer, baseline, output) for layer in layers}
-        selected = {layer: _select_nodes(effects[layer], rule) for layer in layers}
+        selected = {layer: _select_nodes(effects[layer], ctx.tidx, rule) for layer in layers}
         nodes = {layer: sel for layer, (sel, _) in selected.items()}
         base = {layer: layer_values(ctx.acts[layer], baseline) for layer in layers}
-        edges, edge_stats, candidates = _test_edges(_candidates(ctx, nodes, effects, base), rule)
+        edges, edge_stats, candidates = _test_edges(_candidates(ctx, nodes, effects, base, rule.alternative), rule)
         graph = _assemble(ctx, nodes, {layer: st for layer, (_, st) in selected.items()}, edges, edge_stats)
         ablated = {layer: layer_values(ctx.acts[layer], ablation) for layer in layers}
         graph.meta.update(circuit_faithfulness(ctx, graph, ablated))

@@ -28,9 +28,11 @@ class CausalGraph:
         edges: ``(source, target, weight)``; ``weight`` is the mean path effect of the edge on the
             explained output, signed, divided by the largest magnitude among the kept edges into
             the same layer (the strongest edge into a layer is ±1; the output counts as a layer).
-        node_stats: id -> the unit's test statistics: ``effect`` (mean unit effect ``E[e_u]``),
-            ``importance`` (``E|e_u|``), ``se``, ``z``, ``p_value``, ``share`` (of the layer's
-            strongest effect); output nodes: ``samples``, ``logit``.
+        node_stats: id -> ``effect`` (mean unit effect ``E[e_u]`` over all samples),
+            ``importance`` (``E|e_u|``) and the node test of its deciding ``class``:
+            ``class_effect`` (mean over the samples explained as that class), ``se``, ``z``,
+            ``p_value``, ``share`` (of the layer's strongest effect for that class); output
+            nodes: ``samples``, ``logit``.
         edge_stats: parallel to ``edges``: ``effect`` (mean path effect), ``se``, ``z``,
             ``p_value``, ``p_adjusted`` (after the multiple-testing correction), ``share`` (of the
             strongest path effect into the same target unit), ``samples``.

@@ -115,8 +115,7 @@ def _patch_targets(ctx: GraphContext, layer: str, js: list[int], reached: Tensor
     def evaluate(idx: Tensor) -> Tensor:
         rr, jj = r_idx[idx], j_idx[idx]
         ss = s[rr]
-        patched = ctx.acts[layer][ss].clone()
-        patched[torch.arange(rr.numel(), device=rr.device), tgt[jj]] = values[rr, jj]
+        patched = replace_units(ctx.acts[layer][ss], tgt[jj], values[rr, jj].unsqueeze(1))
         return ctx.f0[ss] - ctx.logits_from(layer, patched, ss, None)
 
     p = map_rows(r_idx.numel(), ctx.rows(layer), evaluate, reached.device)
