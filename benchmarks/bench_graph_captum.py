@@ -1,7 +1,7 @@
 """The seed paper's claim on graphs: are causal explanatory graphs more stable and more faithful
 than graphs built from attributions? (Ahmad et al. 2023)
 
-    .venv/bin/python benchmarks/bench_graph_captum.py [--seeds 0 1 2 3 4] [--epochs 10] [--threads 1]
+    .venv/bin/python benchmarks/bench_graph_captum.py [--seeds 0 1 2 3 4] [--epochs 10] [--threads 1] [--noise 0.05]
 
 For each training seed a digits CNN (``DigitsCNN``, ``fit_classifier``) is trained and explained on
 256 held-out digits over the layers ``conv1``, ``conv2``:
@@ -14,7 +14,7 @@ For each training seed a digits CNN (``DigitsCNN``, ``fit_classifier``) is train
 
 Faithfulness: ``graph_faithfulness`` (the graph as a circuit, mean ablation). Stability: Jaccard
 overlap of the edge (and node) sets between the probe and ``--repeats`` noisy copies
-(``x + 0.05 sd(x) eps``) and bootstrap resamples of it, each method rebuilt on the perturbed data;
+(``x + noise sd(x) eps``) and bootstrap resamples of it, each method rebuilt on the perturbed data;
 across training seeds: the units of seed ``b`` matched to those of seed ``a`` (Hungarian
 assignment on the correlation of their mean activations over the probe), then the Jaccard of the
 two graphs. Prints markdown tables.
@@ -67,11 +67,11 @@ def random_graph(like: CausalGraph, units: dict[str, int], gen: torch.Generator)
     return CausalGraph(list(like.layers), ids, edges)
 
 
-def perturbed(probe: torch.Tensor, repeats: int, seed: int) -> list[tuple[str, torch.Tensor]]:
+def perturbed(probe: torch.Tensor, repeats: int, seed: int, noise: float) -> list[tuple[str, torch.Tensor]]:
     gen = torch.Generator().manual_seed(1000 + seed)
     out = []
     for _ in range(repeats):
-        out.append(("noise", probe + 0.05 * probe.std() * torch.randn(probe.shape, generator=gen)))
+        out.append(("noise", probe + noise * probe.std() * torch.randn(probe.shape, generator=gen)))
         out.append(("resample", probe[torch.randint(len(probe), (len(probe),), generator=gen)]))
     return out
 
@@ -121,7 +121,7 @@ def run_seed(seed: int, args: argparse.Namespace, data) -> dict:
            "random_faith": statistics.mean(rnd), "t_causal": t_causal, "t_attr": t_attr}
     for kind in ("noise", "resample"):
         row.update({f"causal_{kind}": [], f"attr_{kind}": [], f"causal_{kind}_nodes": [], f"attr_{kind}_nodes": []})
-    for kind, xp in perturbed(probe, args.repeats, seed):
+    for kind, xp in perturbed(probe, args.repeats, seed, args.noise):
         gp = causal_graph(model, xp, LAYERS)
         ap = attribution_graph(model, xp, gp)
         row[f"causal_{kind}"].append(g.jaccard(gp))
@@ -150,12 +150,14 @@ def main() -> None:
     parser.add_argument("--probe", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--noise", type=float, default=0.05)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data = load_digits_tensors()
     runs = [run_seed(seed, args, data) for seed in args.seeds]
     rows = [r["row"] for r in runs]
-    print(f"torch {torch.__version__}, {args.threads} thread(s), seeds {args.seeds}, {args.epochs} epochs, probe {args.probe}\n")
+    print(f"torch {torch.__version__}, {args.threads} thread(s), seeds {args.seeds}, {args.epochs} epochs, probe {args.probe}, "
+          f"noise {args.noise}\n")
     print("| seed | test acc. | edges | faithfulness causal / attribution / random | noise Jaccard causal / attribution "
           "| resample Jaccard causal / attribution | s causal / attribution |")
     print("|---|---|---|---|---|---|---|")
