@@ -167,6 +167,6 @@ def graph_faithfulness(
     ablation = check_value_spec("ablation", ablation)
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0])
     with audit_mode(forward.model):
-        ctx = GraphContext.build(forward, xs, list(graph.layers), target, max_batch_size)
+        ctx = GraphContext.build(forward, xs, list(graph.layers), target, max_batch_size=max_batch_size)
         ablated = {layer: layer_values(ctx.acts[layer], ablation) for layer in ctx.layers}
         return circuit_faithfulness(ctx, graph, ablated)

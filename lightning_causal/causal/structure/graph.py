@@ -146,7 +146,7 @@ def _candidates(ctx: GraphContext, nodes: dict[str, list[int]], effects: dict[st
         units = ctx.acts[layer].shape[1]
         if a + 1 < len(ctx.layers):
             targets = {t: nodes[t] for t in ctx.layers[a + 1:] if nodes[t]}
-            pe = path_effects_from(ctx, layer, list(range(units)), targets, base[layer])
+            pe = path_effects_from(ctx, layer, list(range(units)), targets, base=base[layer])
             for t, js in targets.items():
                 blocks.append(_block(pe.hidden[t], pe.exists[t], src, layer, [f"{t}:{j}" for j in js], tol, alternative))
             direct = pe.direct
@@ -279,7 +279,7 @@ def causal_graph(
     xs = as_tuple(inputs)
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0])
     with audit_mode(forward.model):
-        ctx = GraphContext.build(forward, xs, layers, target, max_batch_size)
+        ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size)
         effects = {layer: _unit_effects(ctx, layer, baseline, output) for layer in layers}
         selected = {layer: _select_nodes(effects[layer], ctx.tidx, rule) for layer in layers}
         nodes = {layer: sel for layer, (sel, _) in selected.items()}

@@ -84,7 +84,7 @@ def hooked(model: nn.Module, hooks: Mapping[str, Hook]) -> Iterator[None]:
             h.remove()
 
 
-@dataclass
+@dataclass(kw_only=True)
 class GraphContext:
     """The clean pass over the probe and the runs a graph is built from.
 
@@ -109,7 +109,7 @@ class GraphContext:
     _suffixes: dict[str, nn.Module | None] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, forward: Forward, xs: tuple[Tensor, ...], layers: list[str], target: object,
+    def build(cls, forward: Forward, xs: tuple[Tensor, ...], layers: list[str], target: object, *,
               max_batch_size: int | None = None) -> GraphContext:
         """Run the clean pass (inside the caller's ``audit_mode``) and check the layers."""
         kinds: dict[str, list[type]] = {name: [] for name in layers}
@@ -123,8 +123,8 @@ class GraphContext:
                 p.remove()
         _check_clean_pass(out, layers, dict(acts), kinds)
         tidx = resolve_target(out, target)  # type: ignore[arg-type]
-        return cls(forward, xs, layers, dict(acts), tidx, gather_target(out, tidx), max_batch_size,
-                   {name: issubclass(kinds[name][0], Tensor) for name in layers})
+        return cls(forward=forward, xs=xs, layers=layers, acts=dict(acts), tidx=tidx, f0=gather_target(out, tidx),
+                   max_batch_size=max_batch_size, tensor_output={name: issubclass(kinds[name][0], Tensor) for name in layers})
 
     @property
     def model(self) -> nn.Module:

@@ -67,6 +67,7 @@ def path_effects_from(
     source: str,
     units: list[int],
     targets: dict[str, list[int]],
+    *,
     base: Tensor,
 ) -> PathEffects:
     """Path effects of the ``units`` of chosen layer ``source`` into ``targets`` (later chosen layer
