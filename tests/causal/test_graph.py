@@ -1,4 +1,3 @@
-import importlib
 import json
 import math
 
@@ -166,13 +165,11 @@ def test_top_k_caps_the_strongest_nodes():
 
 
 def test_suffix_and_full_passes_agree_on_cnn(monkeypatch):
-    unit_effects_mod = importlib.import_module("lightning_causal.causal.effects.unit_effects")
 
     model = seeded(DigitsCNN(channels=(6, 8), hidden=16), 3).eval()
     x = torch.rand(10, 1, 8, 8, generator=torch.Generator().manual_seed(1))
     fast = causal_graph(model, x, ["conv1", "conv2", "fc1"], top_k=3, max_batch_size=13)
     monkeypatch.setattr(graph_context, "suffix_module", lambda *a: None)
-    monkeypatch.setattr(unit_effects_mod, "suffix_module", lambda *a: None)
     slow = causal_graph(model, x, ["conv1", "conv2", "fc1"], top_k=3)
     assert fast.nodes == slow.nodes and fast.edges and fast.edge_set() == slow.edge_set()
     torch.testing.assert_close(torch.tensor([st["effect"] for st in fast.edge_stats]),

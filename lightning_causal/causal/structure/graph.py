@@ -17,15 +17,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.effects.unit_effects import unit_effects
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
-from lightning_causal.causal.engine.interventions import SetTo, Zero, resolve_module
+from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import as_tuple, audit_mode
 from lightning_causal.causal.structure.faithfulness import circuit_faithfulness
 from lightning_causal.causal.structure.graph_context import (
     GraphContext,
     ValueSpec,
+    bypassed,
     check_value_spec,
     layer_values,
 )
@@ -82,14 +82,6 @@ def _check_rule(top_k: Any, alpha: Any, min_share: Any, correction: Any, alterna
                  check_choice("correction", correction, CORRECTIONS), check_choice("alternative", alternative, ALTERNATIVES))
 
 
-def _unit_effects(ctx: GraphContext, layer: str, baseline: ValueSpec, output: OutputSpec) -> Tensor:
-    """``e_u(x) = f_t(x) - f_t(x | do(h_u := b))`` for every unit ``[U, N]``, round-off set to 0."""
-    iv = Zero() if baseline == "zero" else SetTo(layer_values(ctx.acts[layer], baseline).squeeze(0))
-    e = unit_effects(ctx.model, ctx.xs, layer, iv, target=ctx.tidx, max_batch_size=ctx.max_batch_size,
-                     output=output, additional_forward_args=ctx.forward.args).T
-    return torch.where(e.abs() <= ctx.output_tolerance(), torch.zeros_like(e), e)
-
-
 def _select_nodes(e: Tensor, tidx: Tensor, rule: _Rule) -> tuple[list[int], dict[str, Tensor]]:
     """Units that pass the node test for at least one explained class, strongest (mean effect over
     all samples) first, at most ``top_k``; every unit's statistics, the test's from its deciding
@@ -130,32 +122,41 @@ def _block(d: Tensor, exists: Tensor, src: list[int], source: str, targets: list
     return pairs, mean[live], se[live], z[live], int(d.shape[-1]), strongest[cols]
 
 
-def _candidates(ctx: GraphContext, nodes: dict[str, list[int]], effects: dict[str, Tensor],
-                base: dict[str, Tensor], alternative: str) -> list[tuple]:
-    """Candidate edges in blocks (see :func:`_block`): every (node, later node) pair with a path,
-    and every node into each explained class (samples of that class only). The path effects of
-    every unit of a source layer are computed, so that an edge's share is relative to the
-    strongest path into its target from any unit, in the graph or not."""
-    tol = ctx.output_tolerance()
-    classes = sorted(set(ctx.tidx.tolist()))
-    blocks = []
-    for a, layer in enumerate(ctx.layers):
-        src = nodes[layer]
-        if not src:
-            continue
-        units = ctx.acts[layer].shape[1]
-        if a + 1 < len(ctx.layers):
-            targets = {t: nodes[t] for t in ctx.layers[a + 1:] if nodes[t]}
-            pe = path_effects_from(ctx, layer, list(range(units)), targets, base=base[layer])
-            for t, js in targets.items():
-                blocks.append(_block(pe.hidden[t], pe.exists[t], src, layer, [f"{t}:{j}" for j in js], tol, alternative))
-            direct = pe.direct
-        else:
-            direct = effects[layer]
-        always = torch.ones(units, 1, dtype=torch.bool, device=direct.device)
-        for c in classes:
-            d = direct[:, ctx.tidx == c].unsqueeze(1)
-            blocks.append(_block(d, always, src, layer, [f"{OUTPUT}:{c}"], tol, alternative))
+def _round_off(d: Tensor, tol: float) -> Tensor:
+    return torch.where(d.abs() <= tol, torch.zeros_like(d), d)
+
+
+def _sweep(ctx: GraphContext, a: int, nodes: dict[str, list[int]], base: Tensor) -> tuple[Tensor, dict, dict, Tensor | None]:
+    """Unit effects of every unit of chosen layer ``a`` and the path effects of every unit into the
+    nodes of later layers: ``(effects [U, N], hidden, exists, output effects [U, N] or None)``.
+    The paths that avoid the next chosen layer are measured (a clamped sweep) only where the model
+    has such paths; elsewhere they are exactly 0 and no candidates (``None``)."""
+    layer, later = ctx.layers[a], ctx.layers[a + 1:]
+    units = list(range(ctx.acts[layer].shape[1]))
+    targets = {later[0]: nodes[later[0]]} if later and nodes[later[0]] else {}
+    sweep = path_effects_from(ctx, layer, units, targets, base=base, clamp=False)
+    effects = _round_off(sweep.output, ctx.output_tolerance())
+    if not later:
+        return effects, {}, {}, effects
+    if not bypassed(ctx.model, layer, later[0]):
+        return effects, sweep.hidden, sweep.exists, None
+    far = {t: nodes[t] for t in later[1:] if nodes[t]}
+    clamped = path_effects_from(ctx, layer, units, far, base=base, clamp=True)
+    return effects, {**sweep.hidden, **clamped.hidden}, {**sweep.exists, **clamped.exists}, clamped.output
+
+
+def _candidates(ctx: GraphContext, nodes: dict[str, list[int]], layer: str, hidden: dict, exists: dict,
+                output: Tensor | None, alternative: str) -> list[tuple]:
+    """Candidate edges from the nodes ``src`` of ``layer`` in blocks (see :func:`_block`): every
+    (node, later node) pair with a path, and every node into each explained class (samples of that
+    class only). The path effects of every unit of the layer are given, so that an edge's share is
+    relative to the strongest path into its target from any unit, in the graph or not."""
+    tol, src = ctx.output_tolerance(), nodes[layer]
+    blocks = [_block(hidden[t], exists[t], src, layer, [f"{t}:{j}" for j in nodes[t]], tol, alternative) for t in hidden]
+    if output is not None:
+        always = torch.ones(output.shape[0], 1, dtype=torch.bool, device=output.device)
+        for c in sorted(set(ctx.tidx.tolist())):
+            blocks.append(_block(output[:, ctx.tidx == c].unsqueeze(1), always, src, layer, [f"{OUTPUT}:{c}"], tol, alternative))
     return blocks
 
 
@@ -280,12 +281,16 @@ def causal_graph(
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0])
     with audit_mode(forward.model):
         ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size)
-        effects = {layer: _unit_effects(ctx, layer, baseline, output) for layer in layers}
-        selected = {layer: _select_nodes(effects[layer], ctx.tidx, rule) for layer in layers}
-        nodes = {layer: sel for layer, (sel, _) in selected.items()}
-        base = {layer: layer_values(ctx.acts[layer], baseline) for layer in layers}
-        edges, edge_stats, candidates = _test_edges(_candidates(ctx, nodes, effects, base, rule.alternative), rule)
-        graph = _assemble(ctx, nodes, {layer: st for layer, (_, st) in selected.items()}, edges, edge_stats)
+        nodes: dict[str, list[int]] = {}
+        node_stats: dict[str, dict[str, Tensor]] = {}
+        blocks: dict[str, list[tuple]] = {}
+        for a in reversed(range(len(layers))):  # the nodes of later layers are the targets of a sweep
+            layer = layers[a]
+            effects, hidden, exists, out = _sweep(ctx, a, nodes, layer_values(ctx.acts[layer], baseline))
+            nodes[layer], node_stats[layer] = _select_nodes(effects, ctx.tidx, rule)
+            blocks[layer] = _candidates(ctx, nodes, layer, hidden, exists, out, rule.alternative) if nodes[layer] else []
+        edges, edge_stats, candidates = _test_edges([b for layer in layers for b in blocks[layer]], rule)
+        graph = _assemble(ctx, nodes, node_stats, edges, edge_stats)
         ablated = {layer: layer_values(ctx.acts[layer], ablation) for layer in layers}
         graph.meta.update(circuit_faithfulness(ctx, graph, ablated))
     graph.meta.update(candidates=candidates, top_k=rule.top_k, alpha=rule.alpha, min_share=rule.min_share,

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import torch
+import torch.fx as fx
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.batching import rows_per_pass
@@ -28,7 +29,7 @@ from lightning_causal.causal.engine.interventions import (
 from lightning_causal.causal.engine.state import gather_target, resolve_target
 from lightning_causal.causal.engine.suffix import suffix_module
 
-__all__ = ["GraphContext", "ValueSpec", "check_value_spec", "hooked", "layer_values"]
+__all__ = ["GraphContext", "ValueSpec", "bypassed", "check_value_spec", "hooked", "layer_values"]
 
 #: How an intervened or ablated unit is set: ``"zero"``, ``"mean"`` (its mean over the probe,
 #: per element: mean ablation) or a number.
@@ -82,6 +83,49 @@ def hooked(model: nn.Module, hooks: Mapping[str, Hook]) -> Iterator[None]:
     finally:
         for h in handles:
             h.remove()
+
+
+class _Leaves(fx.Tracer):
+    def __init__(self, leaves: set[str]) -> None:
+        super().__init__()
+        self._leaves = leaves
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return qualname in self._leaves or super().is_leaf_module(m, qualname)
+
+
+def bypassed(model: nn.Module, source: str, layer: str) -> bool:
+    """Whether a path from the output of module ``source`` to the model's output avoids module
+    ``layer`` (a skip connection around it), read from the ``torch.fx`` graph. ``True`` (the safe
+    answer: the caller then measures those paths) when the model does not trace or either module
+    is called other than once.
+
+    Examples:
+        >>> class Skip(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.a, self.b = nn.Linear(2, 2), nn.Linear(2, 2)
+        ...     def forward(self, x):
+        ...         h = self.a(x)
+        ...         return self.b(h) + h
+        >>> bypassed(Skip(), "a", "b"), bypassed(nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2)), "0", "1")
+        (True, False)
+    """
+    try:
+        graph = _Leaves({source, layer}).trace(model)
+    except Exception:  # noqa: BLE001 - any tracing failure means: assume a bypass
+        return True
+    sites = {name: [n for n in graph.nodes if n.op == "call_module" and n.target == name] for name in (source, layer)}
+    if any(len(found) != 1 for found in sites.values()):
+        return True
+    start, wall = sites[source][0], sites[layer][0]
+    seen, todo = {start}, [start]
+    while todo:
+        for user in todo.pop().users:
+            if user is not wall and user not in seen:
+                seen.add(user)
+                todo.append(user)
+    return any(n.op == "output" for n in seen)
 
 
 @dataclass(kw_only=True)

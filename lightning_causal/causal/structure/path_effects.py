@@ -18,10 +18,12 @@ and the edge ``i → output`` carries the effect along paths that avoid every la
 ``p_{i,out}(x) = f_t(x) - f_t(x | do(h_i := b), do(L_{m>a} := L_m(x)))`` (the unit effect for the
 last chosen layer).
 
-Rows are (source unit, sample) pairs for the first pass (``do(h_i := b)``; the values reaching each
-later chosen layer are recorded, then that layer is clamped to its clean value) and (edge, sample)
-pairs for the second (one target unit patched); both run in chunked batches, the second only on
-rows where the patched value differs from the clean one beyond round-off.
+Rows are (source unit, sample) pairs for the first pass (``do(h_i := b)``; the values reaching the
+next chosen layer are recorded, which gives the unit effects as well; where a path from the source
+avoids the next chosen layer, a second sweep records each later chosen layer, then clamps it to
+its clean value) and (edge, sample) pairs for the patching pass (one target unit patched); all run
+in chunked batches, the patching only on rows where the patched value differs from the clean one
+beyond round-off.
 """
 
 from __future__ import annotations
@@ -40,24 +42,25 @@ __all__ = ["PathEffects", "path_effects_from"]
 
 @dataclass
 class PathEffects:
-    """Per-sample path effects of one source layer's units.
+    """Per-sample effects of one source layer's units.
 
     Attributes:
-        hidden: target layer -> ``[k_src, k_tgt, N]`` effects of the edges into its units.
+        hidden: target layer -> ``[k_src, k_tgt, N]`` path effects of the edges into its units.
         exists: target layer -> ``[k_src, k_tgt]`` whether any row changed the target unit (no
             change on any sample: no path, the effect is exactly 0 and the edge is not a candidate).
-        direct: ``[k_src, N]`` effects along the paths that avoid every later chosen layer.
+        output: ``[k_src, N]`` change of the explained output: the unit effect ``e_i`` of a sweep
+            without clamping, the effect along the paths that avoid every later chosen layer with it.
     """
 
     hidden: dict[str, Tensor]
     exists: dict[str, Tensor]
-    direct: Tensor
+    output: Tensor
 
 
-def _record_and_clamp(ctx: GraphContext, layer: str, s: Tensor, store: dict[str, Tensor]) -> Hook:
-    def fn(h: Tensor) -> Tensor:
+def _record(layer: str, store: dict[str, Tensor], clamp: Tensor | None) -> Hook:
+    def fn(h: Tensor) -> Tensor | None:
         store[layer] = h.detach()
-        return ctx.acts[layer][s]
+        return clamp
 
     return fn
 
@@ -69,35 +72,44 @@ def path_effects_from(
     targets: dict[str, list[int]],
     *,
     base: Tensor,
+    clamp: bool = True,
 ) -> PathEffects:
     """Path effects of the ``units`` of chosen layer ``source`` into ``targets`` (later chosen layer
-    -> its target units) and along the paths that avoid every later chosen layer.
+    -> its target units), and the change of the explained output.
+
+    With ``clamp`` every later chosen layer is recorded, then set to its clean value, so that what
+    reaches a non-consecutive layer (and the output) comes along the paths that avoid the layers in
+    between. Without it (``targets`` then holds the next chosen layer only), the output change is
+    the unit effect ``e_i`` and the sweep doubles as the unit-effect sweep of ``source``.
 
     Args:
         ctx: the clean pass.
-        source: a chosen layer that is not the last one.
+        source: a chosen layer.
         units: source units ``i``.
         targets: later chosen layer -> target units ``j``.
         base: the value ``b`` (broadcastable to ``[1, U, ...]`` of ``source``).
+        clamp: clamp every later chosen layer to its clean value after recording it.
     """
     n, k = ctx.n, len(units)
     later = ctx.layers[ctx.layers.index(source) + 1:]
+    if not clamp and any(t != later[0] for t in targets):
+        raise ValueError("Expected the next chosen layer as the only target of a sweep without clamping")
     h = ctx.acts[source]
     src = torch.as_tensor(units, dtype=torch.long, device=h.device)
     hidden = {t: torch.zeros(k, len(js), n, dtype=ctx.f0.dtype, device=h.device) for t, js in targets.items()}
     exists = {t: torch.zeros(k, len(js), dtype=torch.bool, device=h.device) for t, js in targets.items()}
-    direct = torch.zeros(k, n, dtype=ctx.f0.dtype, device=h.device)
+    change = torch.zeros(k, n, dtype=ctx.f0.dtype, device=h.device)
     rows = ctx.rows(source)
     for start in range(0, k * n, rows):
         idx = torch.arange(start, min(start + rows, k * n), device=h.device)
         i_idx, s = idx // n, idx % n
         store: dict[str, Tensor] = {}
-        hooks = {layer: _record_and_clamp(ctx, layer, s, store) for layer in later}
+        hooks = {layer: _record(layer, store, ctx.acts[layer][s] if clamp else None) for layer in (later if clamp else targets)}
         logit = ctx.logits_from(source, replace_units(h[s], src[i_idx], base), s, hooks)
-        direct[i_idx, s] = ctx.f0[s] - logit
+        change[i_idx, s] = ctx.f0[s] - logit
         for layer, js in targets.items():
             _patch_targets(ctx, layer, js, store[layer], i_idx, s, hidden[layer], exists[layer])
-    return PathEffects(hidden, exists, direct)
+    return PathEffects(hidden, exists, change)
 
 
 def _patch_targets(ctx: GraphContext, layer: str, js: list[int], reached: Tensor, i_idx: Tensor, s: Tensor,
