@@ -92,7 +92,8 @@ def _select_nodes(e: Tensor, tidx: Tensor, rule: _Rule) -> tuple[list[int], dict
         mean, se, z = paired_z(e[:, tidx == c])
         p = p_values(z, rule.alternative)
         share = shares(mean, torch.zeros_like(mean, dtype=torch.long), rule.alternative)
-        tests.append(torch.stack([mean, se, z, p.to(mean.dtype), share, rule.passes(mean, p, share).to(mean.dtype)]))
+        keep = rule.passes(mean, p, share)
+        tests.append(torch.stack([t.double() for t in (mean, se, z, p, share, keep)]))
     stacked = torch.stack(tests)  # [C, 6, U]
     keep = stacked[:, 5] > 0
     best = torch.where(keep, stacked[:, 4], stacked[:, 4] - 2.0).argmax(0)  # passing classes first
@@ -100,9 +101,13 @@ def _select_nodes(e: Tensor, tidx: Tensor, rule: _Rule) -> tuple[list[int], dict
     overall = e.mean(-1)
     strength = overall if rule.alternative == "greater" else overall.abs()
     order = sorted((u for u in range(e.shape[0]) if keep[:, u].any()), key=lambda u: (-float(strength[u]), u))
-    stats = {"effect": overall, "importance": e.abs().mean(-1), "class": torch.as_tensor(classes)[best].to(mean.dtype),
+    stats = {"effect": overall, "importance": e.abs().mean(-1), "class": torch.as_tensor(classes)[best],
              "class_effect": mean, "se": se, "z": z, "p_value": p, "share": share}
     return order[: rule.top_k] if rule.top_k is not None else order, stats
+
+
+def _round_off(d: Tensor, tol: float) -> Tensor:
+    return torch.where(d.abs() <= tol, torch.zeros_like(d), d)
 
 
 def _block(d: Tensor, exists: Tensor, src: list[int], source: str, targets: list[str], tol: float,
@@ -110,7 +115,7 @@ def _block(d: Tensor, exists: Tensor, src: list[int], source: str, targets: list
     """Candidate edges from the nodes ``src`` given the per-sample path effects ``d [U, k, n]`` of
     every unit of the source layer into ``k`` targets: ``(pairs, mean, se, z, samples, strongest)``,
     ``strongest`` being the largest mean effect into the pair's target over all source units."""
-    d = torch.where(d.abs() <= tol, torch.zeros_like(d), d)
+    d = _round_off(d, tol)
     mean_all = d.mean(-1)
     live_all = exists & (d != 0).any(-1)
     strength = mean_all.clamp_min(0.0) if alternative == "greater" else mean_all.abs()
@@ -120,10 +125,6 @@ def _block(d: Tensor, exists: Tensor, src: list[int], source: str, targets: list
     rows, cols = live.nonzero(as_tuple=True)
     pairs = [(f"{source}:{src[i]}", targets[j]) for i, j in zip(rows.tolist(), cols.tolist())]
     return pairs, mean[live], se[live], z[live], int(d.shape[-1]), strongest[cols]
-
-
-def _round_off(d: Tensor, tol: float) -> Tensor:
-    return torch.where(d.abs() <= tol, torch.zeros_like(d), d)
 
 
 def _sweep(ctx: GraphContext, a: int, nodes: dict[str, list[int]], base: Tensor) -> tuple[Tensor, dict, dict, Tensor | None]:
