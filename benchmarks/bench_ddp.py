@@ -28,7 +28,12 @@ def run(devices: int, probe: int, root: str) -> float:
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
-    from lightning_causal import CausalAuditCallback, InputEffectAudit, SobolAudit, UnitImportanceAudit
+    from lightning_causal import (
+        CausalAuditCallback,
+        InputEffectAudit,
+        SobolAudit,
+        UnitImportanceAudit,
+    )
     from lightning_causal.models import DigitsCNN, LightningClassifier, load_digits_tensors
 
     torch.set_num_threads(1)

@@ -62,6 +62,7 @@ from lightning_causal.causal.structure import (
     LayerCausalMap,
     causal_graph,
     counterfactual_explanation,
+    graph_faithfulness,
     graph_stability,
     layer_causal_map,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "LayerCausalMap",
     "causal_graph",
     "counterfactual_explanation",
+    "graph_faithfulness",
     "graph_stability",
     "layer_causal_map",
     # global sensitivity

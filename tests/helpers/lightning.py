@@ -247,7 +247,13 @@ DDP_PROBE = 20
 
 def ddp_audits() -> list[Audit]:
     """Audits whose rows are shared out across the processes (each equal to one process's run)."""
-    from lightning_causal.audits import CaptumBaseline, InputEffectAudit, LayerMapAudit, SobolAudit, UnitImportanceAudit
+    from lightning_causal.audits import (
+        CaptumBaseline,
+        InputEffectAudit,
+        LayerMapAudit,
+        SobolAudit,
+        UnitImportanceAudit,
+    )
 
     return [
         InputEffectAudit(patch_size=4),
