@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
@@ -18,10 +17,12 @@ from typing_extensions import override
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.drift import vector_drift
 from lightning_causal.batches import UnpackBatch
+from lightning_causal.callbacks._no_trace import no_trace
 from lightning_causal.callbacks._probe import probe_from
+from lightning_causal.callbacks._warnings import WarningsOncePerFit
 from lightning_causal.causal.engine.forward import Forward
-from lightning_causal.causal.engine.state import rng_preserved
-from lightning_causal.reporting.json_report import try_write_probe_file, write_report
+from lightning_causal.reporting.figure_kinds import KINDS
+from lightning_causal.reporting.json_report import report_path, try_write_probe_file, write_report
 from lightning_causal.reporting.tensorboard import TensorBoardRenderer, scalar_tags
 
 __all__ = ["CausalAuditCallback"]
@@ -32,11 +33,15 @@ _ON_ERROR = ("raise", "warn")
 class CausalAuditCallback(Callback):
     r"""Run causal audits of the model after validation, on an epoch schedule.
 
-    Each audit epoch, every audit explains the model on a fixed probe set; scalars go through
-    ``pl_module.log_dict`` as ``causal/<audit>/<metric>`` (so ``EarlyStopping`` and
-    ``ModelCheckpoint`` can monitor them, and every logger receives them), rich content
-    (histograms, heatmaps, figures, a markdown summary) goes to the ``TensorBoardLogger`` if there
-    is one, and one JSON report per audit epoch is written to ``report_dir``. From the second
+    Each audit epoch, every audit explains the model on a fixed probe set; scalars
+    ``causal/<audit>/<metric>`` go to ``trainer.callback_metrics`` through ``pl_module.log_dict``
+    (so :class:`~lightning_causal.callbacks.monitoring.AuditEarlyStopping` and
+    :class:`~lightning_causal.callbacks.monitoring.AuditModelCheckpoint` can monitor them on any
+    schedule) and to every logger at ``trainer.global_step``; rich content (histograms, maps drawn
+    by kind of data, figures, a compact markdown summary, a custom-scalars layout) goes to the
+    ``TensorBoardLogger`` if there is one, at the same step, and one JSON report per audit epoch is
+    written to ``report_dir``. A warning raised inside the audits (e.g. by Captum) is shown once
+    per fit. From the second
     audit on, each audit also reports its causal drift (``drift/<vector>/{spearman,topk_jaccard,shift}``).
     Its checkpoint state (plain values and tensors) holds the audited epochs, the previous vectors
     behind the drift and each audit's own ``state_dict()`` (the causal graph audit's previous graph),
@@ -61,6 +66,9 @@ class CausalAuditCallback(Callback):
         unpack_batch: ``batch -> (inputs, labels, additional_forward_args)`` for the probe data
             (default: :func:`~lightning_causal.batches.default_unpack_batch`: a tensor, ``(x, y)``,
             or a mapping with ``x``/``input_ids``/... and ``y``/``labels``/...).
+        figure_kind: how attribution maps are drawn in TensorBoard: ``"image"``, ``"sequence"``,
+            ``"tabular"`` or ``"tokens"``; ``None`` infers it from the probe's shape
+            (:func:`~lightning_causal.reporting.figure_kinds.infer_kind`).
 
     Before the first training step (``on_train_start``), the probe is read, every audit is
     validated against the real model and run once on 2 probe samples (a dry run that leaves no
@@ -92,6 +100,8 @@ class CausalAuditCallback(Callback):
         report_dir: str | os.PathLike | None = None,
         on_error: str = "raise",
         unpack_batch: UnpackBatch | None = None,
+        *,
+        figure_kind: str | None = None,
     ) -> None:
         if isinstance(audits, Audit):
             audits = [audits]
@@ -127,6 +137,8 @@ class CausalAuditCallback(Callback):
                 f"Expected argument `unpack_batch` to be None or a callable batch -> (inputs, labels, additional_forward_args) "
                 f"but got {unpack_batch!r}"
             )
+        if figure_kind is not None and figure_kind not in KINDS:
+            raise MisconfigurationException(f"Expected argument `figure_kind` to be None or one of {KINDS} but got {figure_kind!r}")
         self.audits = audits
         self._probe_source = probe
         self.probe_size = probe_size
@@ -142,9 +154,12 @@ class CausalAuditCallback(Callback):
         self.audited_epochs: list[int] = []
         self.failed_epochs: list[int] = []
         self.last_results: dict[str, AuditResult] = {}
+        self.last_scalars: dict[str, float] = {}
         self._previous_vectors: dict[str, dict[str, torch.Tensor]] = {}
-        self._renderer = TensorBoardRenderer()
+        self.figure_kind = figure_kind
+        self._renderer = TensorBoardRenderer(figure_kind=figure_kind)
         self._warned_no_tb = False
+        self._warnings = WarningsOncePerFit()
 
     @property
     @override
@@ -219,8 +234,10 @@ class CausalAuditCallback(Callback):
     def _reset(self) -> None:
         self.probe = None
         self.audited_epochs, self.failed_epochs = [], []
-        self.last_results, self._previous_vectors = {}, {}
+        self.last_results, self.last_scalars, self._previous_vectors = {}, {}, {}
         self._warned_no_tb = False
+        self._warnings.reset()
+        self._renderer = TensorBoardRenderer(figure_kind=self.figure_kind)
         for audit in self.audits:
             audit.load_state_dict({})
 
@@ -241,7 +258,7 @@ class CausalAuditCallback(Callback):
     def _set_probe(self, probe: Probe, trainer: Trainer, pl_module: LightningModule) -> None:
         model = _audited(pl_module)
         probe = self._to_device(probe, trainer, pl_module)
-        with _no_trace(model):
+        with no_trace(model), self._warnings.collect(show=trainer.is_global_zero):
             try:
                 Forward(model, num_samples=len(probe), **probe.forward_options)(
                     *(probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,))
@@ -285,12 +302,12 @@ class CausalAuditCallback(Callback):
         self.audited_epochs.append(epoch)
         scalars = {t: v for r in results for t, v in scalar_tags(r).items()}
         scalars["causal/audit_seconds"] = total
-        if stage == "epoch_end":
-            pl_module.log_dict(scalars, on_step=False, on_epoch=True, sync_dist=False)
-        else:  # `log` is not allowed in on_fit_end: write to the loggers directly
-            for logger in trainer.loggers:
-                logger.log_metrics(scalars, step=trainer.global_step)
-        self._render(trainer, epoch, results)
+        self.last_scalars = scalars
+        if stage == "epoch_end":  # monitorable (callback_metrics); `log` is not allowed in on_fit_end
+            pl_module.log_dict(scalars, on_step=False, on_epoch=True, sync_dist=False, logger=False)
+        for logger in trainer.loggers:  # at the step of the rich content, one step per audit
+            logger.log_metrics(scalars, step=trainer.global_step)
+        self._render(trainer, epoch, results, stage)
         if total > 2.0:
             rank_zero_info(f"Causal audit at epoch {epoch} took {total:.1f} s")
 
@@ -316,7 +333,7 @@ class CausalAuditCallback(Callback):
         from tqdm.auto import tqdm
 
         results = []
-        with _no_trace(model):
+        with no_trace(model), self._warnings.collect(show=trainer.is_global_zero):
             bar = tqdm(self.audits, desc=f"causal audit (epoch {epoch})", delay=2.0, leave=False,
                        disable=not trainer.is_global_zero)
             for audit in bar:
@@ -344,7 +361,7 @@ class CausalAuditCallback(Callback):
         self.last_results[audit.name] = result
         return result
 
-    def _render(self, trainer: Trainer, epoch: int, results: list[AuditResult]) -> None:
+    def _render(self, trainer: Trainer, epoch: int, results: list[AuditResult], stage: str = "epoch_end") -> None:
         if not trainer.is_global_zero:  # other ranks' writers are no-ops: build no figures there
             return
         tb = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
@@ -355,7 +372,10 @@ class CausalAuditCallback(Callback):
                 self._warned_no_tb = True
             return
         probe_inputs = self.probe.first if self.probe is not None else None
-        self._renderer.render(tb.experiment, epoch, results, probe_inputs)
+        labels = self.probe.labels if self.probe is not None else None
+        report = report_path(self.report_dir, epoch, stage) if self.report_dir is not None else None
+        self._renderer.render(tb.experiment, epoch, results, probe_inputs, step=trainer.global_step, probe_labels=labels,
+                              report=report)
 
 
 def _audited(pl_module: LightningModule) -> torch.nn.Module:
@@ -371,33 +391,3 @@ def _trainer_data(trainer: Trainer) -> Any:
         if source is not None and (not isinstance(source, (list, tuple)) or source):
             return source
     return None
-
-
-@contextlib.contextmanager
-def _no_trace(module: torch.nn.Module) -> Iterator[None]:
-    """Run audits in eval mode so that training cannot tell: grads (the same tensor objects),
-    requires_grad, buffers, every submodule's mode and the RNG states restored; outside
-    ``inference_mode`` so that gradient-based audits can use autograd."""
-    params = list(module.parameters())
-    grads = [(p.grad, None if p.grad is None else p.grad.detach().clone()) for p in params]
-    requires = [p.requires_grad for p in params]
-    buffers = {name: b.detach().clone() for name, b in module.named_buffers()}
-    modes = [(m, m.training) for m in module.modules()]
-    try:
-        module.eval()
-        with torch.inference_mode(False), rng_preserved():
-            yield
-    finally:
-        with torch.no_grad():
-            for p, (grad, saved), r in zip(params, grads, requires):
-                p.requires_grad_(r)
-                if grad is not None and not torch.equal(grad, saved):
-                    grad.copy_(saved)
-                if p.grad is not grad:  # keep the very tensor object (optimizers, DDP bucket views hold it)
-                    p.grad = grad
-            current = dict(module.named_buffers())
-            for name, saved in buffers.items():
-                if name in current and not torch.equal(current[name], saved):
-                    current[name].copy_(saved)
-        for m, mode in modes:
-            m.training = mode
