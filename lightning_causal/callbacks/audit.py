@@ -37,7 +37,7 @@ class CausalAuditCallback(Callback):
     ``causal/<audit>/<metric>`` go to ``trainer.callback_metrics`` through ``pl_module.log_dict``
     (so :class:`~lightning_causal.callbacks.monitoring.AuditEarlyStopping` and
     :class:`~lightning_causal.callbacks.monitoring.AuditModelCheckpoint` can monitor them on any
-    schedule) and to every logger at ``trainer.global_step``; rich content (histograms, maps drawn
+    schedule) and to every logger at the step of Lightning's epoch-end metrics; rich content (histograms, maps drawn
     by kind of data, figures, a compact markdown summary, a custom-scalars layout) goes to the
     ``TensorBoardLogger`` if there is one, at the same step, and one JSON report per audit epoch is
     written to ``report_dir``. A warning raised inside the audits (e.g. by Captum) is shown once
@@ -306,7 +306,7 @@ class CausalAuditCallback(Callback):
         if stage == "epoch_end":  # monitorable (callback_metrics); `log` is not allowed in on_fit_end
             pl_module.log_dict(scalars, on_step=False, on_epoch=True, sync_dist=False, logger=False)
         for logger in trainer.loggers:  # at the step of the rich content, one step per audit
-            logger.log_metrics(scalars, step=trainer.global_step)
+            logger.log_metrics(scalars, step=_epoch_end_step(trainer))
         self._render(trainer, epoch, results, stage)
         if total > 2.0:
             rank_zero_info(f"Causal audit at epoch {epoch} took {total:.1f} s")
@@ -374,7 +374,7 @@ class CausalAuditCallback(Callback):
         probe_inputs = self.probe.first if self.probe is not None else None
         labels = self.probe.labels if self.probe is not None else None
         report = report_path(self.report_dir, epoch, stage) if self.report_dir is not None else None
-        self._renderer.render(tb.experiment, epoch, results, probe_inputs, step=trainer.global_step, probe_labels=labels,
+        self._renderer.render(tb.experiment, epoch, results, probe_inputs, step=_epoch_end_step(trainer), probe_labels=labels,
                               report=report)
 
 
@@ -383,6 +383,12 @@ def _audited(pl_module: LightningModule) -> torch.nn.Module:
     ``CausalRepairModule.wrap`` explains the wrapped module, so layer names and tags do not change
     with wrapping), else ``pl_module`` itself."""
     return getattr(pl_module, "audited_module", pl_module)
+
+
+def _epoch_end_step(trainer: Trainer) -> int:
+    """The step at which Lightning logs epoch-end metrics (``val_loss``, ...): that of the epoch's
+    last optimizer step, ``global_step - 1``."""
+    return max(trainer.global_step - 1, 0)
 
 
 def _trainer_data(trainer: Trainer) -> Any:
