@@ -48,7 +48,11 @@ if TYPE_CHECKING:  # static analysers see the eager imports
         SobolAudit,
         UnitImportanceAudit,
     )
-    from lightning_causal.callbacks import AuditEarlyStopping, AuditModelCheckpoint, CausalAuditCallback  # noqa: F401
+    from lightning_causal.callbacks import (  # noqa: F401
+        AuditEarlyStopping,
+        AuditModelCheckpoint,
+        CausalAuditCallback,
+    )
     from lightning_causal.causal import *  # noqa: F401,F403
     from lightning_causal.repair import (  # noqa: F401
         BackdoorSuppressionTerm,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import torch
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe

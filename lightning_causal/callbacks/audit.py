@@ -237,7 +237,6 @@ class CausalAuditCallback(Callback):
         self.last_results, self.last_scalars, self._previous_vectors = {}, {}, {}
         self._warned_no_tb = False
         self._warnings.reset()
-        self._renderer = TensorBoardRenderer(figure_kind=self.figure_kind)
         for audit in self.audits:
             audit.load_state_dict({})
 

@@ -34,6 +34,7 @@ from lightning_causal.reporting.figures import WIDTH, heatmap_row
 __all__ = ["KINDS", "MAP_FIGURES", "MapData", "infer_kind", "map_figures", "sample_title"]
 
 KINDS = ("image", "sequence", "tabular", "tokens")
+_COLOURS = ("black", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
 
 
 def infer_kind(x: Tensor) -> str | None:
@@ -174,26 +175,37 @@ def _explained(data: MapData) -> str:
 
 
 def tabular_maps(data: MapData, top: int = 12) -> list[tuple[str, Figure]]:
-    """Horizontal bars of the ``top`` features by mean |score| of the first map (causal), one
-    panel per map in that feature order; bar colour: the sign of the mean score."""
+    """Horizontal bars of the ``top`` features by mean |score| of the first map (causal), largest
+    on top. One map: bar colour = sign of the mean score (red raises the explained class). Several
+    maps (causal beside each Captum method): one bar per map for each feature, each map's mean
+    |score| relative to its own largest (the methods' units differ)."""
     columns, names = _column_groups(data, int(data.inputs.shape[-1]))
     scores = {k: v.detach().float().cpu().reshape(v.shape[0], -1)[:, columns] for k, v in data.maps.items()}
     first = next(iter(scores.values()))
-    k = min(top, len(columns))
-    order = first.abs().mean(0).topk(k).indices.tolist()[::-1]
-    fig = Figure(figsize=(min(1.6 + 2.3 * len(scores), WIDTH * 1.25), 1.3 + 0.27 * k))
-    axes = fig.subplots(1, len(scores), squeeze=False, sharey=True)[0]
-    for ax, (name, s) in zip(axes, scores.items()):
+    k, m = min(top, len(columns)), len(scores)
+    order = first.abs().mean(0).topk(k).indices.tolist()[::-1]  # barh draws bottom-up
+    height = 0.8 / m
+    fig = Figure(figsize=(WIDTH, 1.5 + (0.14 + 0.11 * m) * k))
+    ax = fig.subplots()
+    for i, (name, s) in enumerate(scores.items()):
         size, mean = s.abs().mean(0), s.mean(0)
-        ax.barh(range(k), [float(size[j]) for j in order], color=["tab:red" if float(mean[j]) >= 0 else "tab:blue" for j in order])
-        ax.set_title(name, fontsize=9)
-        ax.set_xlabel("mean |effect|" if name == "causal" else "mean |score|", fontsize=8)
-        ax.tick_params(labelsize=7)
-    axes[0].set_yticks(range(k))
-    axes[0].set_yticklabels([names[j] for j in order], fontsize=8)
-    axes[0].set_ylabel("feature", fontsize=9)
-    fig.suptitle(f"{data.audit}: top features over {int(first.shape[0])} probe samples, explaining {_explained(data)} "
-                 "(red: raises it on average)", fontsize=9)
+        y = [j + ((m - 1) / 2 - i) * height for j in range(k)]  # the first map on top of each group
+        if m == 1:
+            colours = ["tab:red" if float(mean[j]) >= 0 else "tab:blue" for j in order]
+            ax.barh(y, [float(size[j]) for j in order], height, color=colours)
+        else:
+            peak = float(size.max()) or 1.0
+            ax.barh(y, [float(size[j]) / peak for j in order], height, label=name, color=_COLOURS[i % len(_COLOURS)])
+    ax.set_yticks(range(k))
+    ax.set_yticklabels([names[j] for j in order], fontsize=9)
+    ax.set_ylabel("feature", fontsize=9)
+    if m == 1:
+        ax.set_xlabel("mean |effect| (red: raises the class score on average)", fontsize=9)
+    else:
+        ax.set_xlabel("mean |score|, relative to each explanation's largest", fontsize=9)
+        ax.legend(fontsize=8, loc="lower right")
+    ax.tick_params(axis="x", labelsize=8)
+    ax.set_title(f"{data.audit}: top features over {int(first.shape[0])} probe samples\nexplaining {_explained(data)}", fontsize=10)
     fig.tight_layout()
     return [("maps/top_features", fig)]
 
@@ -217,8 +229,10 @@ def token_maps(data: MapData, per_line: int = 16) -> list[tuple[str, Figure]]:
             lim = float(v.abs().max()) or 1.0
             for j, tok in enumerate(ids):
                 text = str(vocab[tok]) if vocab is not None and 0 <= tok < len(vocab) else str(tok)
-                ax.text((j % per_line) / per_line, 1.0 - (j // per_line + 0.5) / lines, text, fontsize=8, ha="left", va="center",
-                        bbox={"facecolor": cmap(0.5 + 0.5 * float(v[j]) / lim), "edgecolor": "none", "pad": 1.5})
+                level = float(v[j]) / lim
+                ax.text((j % per_line) / per_line, 1.0 - (j // per_line + 0.5) / lines, text, fontsize=9, ha="left", va="center",
+                        color="white" if abs(level) > 0.6 else "black",
+                        bbox={"facecolor": cmap(0.5 + 0.5 * level), "edgecolor": "none", "pad": 2.0})
             ax.set_title(f"{name} (max |score| {lim:.3g})", fontsize=8, loc="left")
             ax.axis("off")
         fig.suptitle(sample_title(data, i), fontsize=10)

@@ -1,6 +1,6 @@
 """Matplotlib figures of audit results: plain ``Figure`` objects (no pyplot state, the backend is never switched).
 
-Sized for TensorBoard's image cards: at most about 760 pixels wide (matplotlib's 100 dpi), labels
+Sized for TensorBoard's image cards: about 520 pixels wide (matplotlib's 100 dpi), labels
 of at least 8 points, horizontal bars so that long feature or unit names stay readable, and axis
 labels on every plot.
 """
@@ -17,7 +17,7 @@ __all__ = [
     "to_image",
 ]
 
-WIDTH = 6.4  # inches at 100 dpi: 640 pixels, the width of a wide TensorBoard image card
+WIDTH = 5.2  # inches at 100 dpi: 520 pixels, about the width of a TensorBoard image card
 _POS, _NEG = "tab:red", "tab:blue"
 
 
@@ -39,7 +39,7 @@ def heatmap_row(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float] 
         (3, 'explains class 3')
     """
     n = 1 + len(maps)
-    fig = Figure(figsize=(min(2.3 * n, 2.1 * n + 0.6), 2.7 if title else 2.4))
+    fig = Figure(figsize=(1.8 * n + 0.4, 2.5 if title else 2.2))
     axes = fig.subplots(1, n, squeeze=False)[0]
     axes[0].imshow(to_image(sample), cmap="gray", interpolation="nearest")
     axes[0].set_title("input", fontsize=9)
@@ -158,10 +158,14 @@ def curves_figure(
         if name == "x":
             continue
         xs = x if x is not None and len(x) == len(ys) else list(range(len(ys)))
-        ax.plot(xs, ys, label=name, marker="o" if len(ys) <= 32 else None, markersize=3)
+        if name == "threshold":
+            ax.plot(xs, ys, label=name, color="0.4", linestyle="--", linewidth=1.0)
+        else:
+            ax.plot(xs, ys, label=name, marker="o" if len(ys) <= 32 else None, markersize=3)
     if xticklabels is not None and x is not None and len(xticklabels) == len(x):
+        slanted = len(x) * max(len(str(t)) for t in xticklabels) > 40
         ax.set_xticks(list(x))
-        ax.set_xticklabels([str(t) for t in xticklabels], fontsize=8, rotation=45 if len(x) > 8 else 0, ha="right" if len(x) > 8 else "center")
+        ax.set_xticklabels([str(t) for t in xticklabels], fontsize=8, rotation=35 if slanted else 0, ha="right" if slanted else "center")
     ax.set_title(title, fontsize=10)
     ax.set_xlabel(xlabel, fontsize=9)
     ax.set_ylabel(ylabel, fontsize=9)
@@ -187,7 +191,7 @@ def image_grid_figure(
     """
     names = list(images)
     k = min(max_columns, min(int(v.shape[0]) for v in images.values()))
-    fig = Figure(figsize=(min(WIDTH * 1.2, 1.1 + 0.75 * k), 0.5 + 0.95 * len(names) + (0.3 if title else 0.0)))
+    fig = Figure(figsize=(1.0 + 0.62 * k, 0.45 + 0.78 * len(names) + (0.3 if title else 0.0)))
     axes = fig.subplots(len(names), k, squeeze=False)
     for r, name in enumerate(names):
         for c in range(k):
@@ -206,8 +210,8 @@ def image_grid_figure(
                 for spine in ax.spines.values():
                     spine.set_edgecolor(_POS)
                     spine.set_linewidth(2.0)
-        axes[r][0].set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
+        axes[r][0].set_ylabel(name, fontsize=9, rotation=0, ha="right", va="center")
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(pad=0.4, h_pad=0.2, w_pad=0.2)
     return fig

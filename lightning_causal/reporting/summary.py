@@ -75,12 +75,12 @@ def markdown_summary(epoch: int, results: list[AuditResult], step: int | None = 
         >>> print(markdown_summary(2, [r], step=40))
         ### Causal audit, epoch 2 (step 40)
         <BLANKLINE>
-        | audit | seconds | scalars | top |
+        | audit | s | scalars | top |
         |---|---|---|---|
         | ie | 0.50 | mean_abs_effect 0.123 | top_groups: age (mean_abs_effect 0.3) |
     """
     at = f" (step {step})" if step is not None else ""
-    lines = [f"### Causal audit, epoch {epoch}{at}", "", "| audit | seconds | scalars | top |", "|---|---|---|---|"]
+    lines = [f"### Causal audit, epoch {epoch}{at}", "", "| audit | s | scalars | top |", "|---|---|---|---|"]
     notes, extra = [], []
     for r in results:
         seconds = r.meta.get("seconds")

@@ -21,6 +21,8 @@ Figures are drawn on matplotlib's Agg canvas and written as images: no pyplot st
 from __future__ import annotations
 
 import os
+import weakref
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -66,6 +68,27 @@ def scalar_tags(result: AuditResult) -> dict[str, float]:
     return out
 
 
+@dataclass
+class _WriterState:
+    """What every renderer writing to one ``SummaryWriter`` shares: the scalar tags and item names
+    of the custom-scalars layout (one layout per run, covering every audit callback) and the
+    renderers, whose order numbers their text cards."""
+
+    tags: set[str] = field(default_factory=set)
+    items: set[str] = field(default_factory=set)
+    renderers: list[int] = field(default_factory=list)
+
+
+_WRITERS: weakref.WeakKeyDictionary[Any, _WriterState] = weakref.WeakKeyDictionary()
+
+
+def _shared(writer: Any) -> _WriterState:
+    try:
+        return _WRITERS.setdefault(writer, _WriterState())
+    except TypeError:  # an object without weak references: its own state
+        return _WriterState()
+
+
 def figure_image(fig: Figure) -> np.ndarray:
     """The figure drawn on matplotlib's Agg canvas, as an ``[H, W, 3]`` uint8 array.
 
@@ -90,12 +113,10 @@ class TensorBoardRenderer:
             (:func:`~lightning_causal.reporting.figure_kinds.infer_kind`).
     """
 
-    def __init__(self, max_samples: int = 4, bar_top: int = 20, figure_kind: str | None = None) -> None:
+    def __init__(self, max_samples: int = 4, bar_top: int = 16, figure_kind: str | None = None) -> None:
         if figure_kind is not None and figure_kind not in KINDS:
             raise ValueError(f"Expected argument `figure_kind` to be None or one of {KINDS} but got {figure_kind!r}")
         self.max_samples, self.bar_top, self.figure_kind = max_samples, bar_top, figure_kind
-        self._layout_tags: set[str] = set()
-        self._items: set[str] = set()
 
     def render(
         self, writer: Any, epoch: int, results: list[AuditResult], probe_inputs: Tensor | None, *,
@@ -110,8 +131,8 @@ class TensorBoardRenderer:
                 if torch.isfinite(vec).all() and vec.numel() > 0:  # own namespace: a tag holds one kind of data
                     writer.add_histogram(f"{base}/histograms/{name}", vec.detach().float().cpu(), step)
                 if name.startswith("importance/"):
-                    fig = bar_figure(vec, f"{r.audit}: {name} (mean |effect| of do(unit := 0))", self.bar_top,
-                                     xlabel="mean |effect| on the target output")
+                    fig = bar_figure(vec, f"{r.audit}: {name.split('/', 1)[1]}", self.bar_top,
+                                     xlabel="importance: mean |effect| of the intervention on the unit")
                     self._figure(writer, f"{base}/bars/{name}", fig, step)
             self._maps(writer, base, r, probe_inputs, probe_labels, step)
             self._images(writer, base, r, step)
@@ -124,22 +145,28 @@ class TensorBoardRenderer:
             for name, rows in r.tables.items():
                 if interval_metrics(rows):  # estimates with confidence intervals, e.g. Sobol' S/ST
                     self._figure(writer, f"{base}/intervals/{name}", _interval_figure(r, name, rows, self.bar_top), step)
+        shared = _shared(writer)
+        if id(self) not in shared.renderers:
+            shared.renderers.append(id(self))
+        order = shared.renderers.index(id(self))  # a second audit callback on the same run: its own card
         report_name = os.path.basename(os.fspath(report)) if report is not None else None
-        writer.add_text("causal/summary", markdown_summary(epoch, results, step=step, report=report_name), step)
-        self._layout(writer, results)
+        tag = "causal/summary" if order == 0 else f"causal/summary_{order + 1}"
+        writer.add_text(tag, markdown_summary(epoch, results, step=step, report=report_name), step)
+        self._layout(writer, results, shared)
         writer.flush()
 
     @staticmethod
     def _figure(writer: Any, tag: str, fig: Figure, step: int) -> None:
         writer.add_image(tag, figure_image(fig), step, dataformats="HWC")
 
-    def _layout(self, writer: Any, results: list[AuditResult]) -> None:
+    @staticmethod
+    def _layout(writer: Any, results: list[AuditResult], shared: _WriterState) -> None:
         tags = {t for r in results for t in scalar_tags(r)}
         items = {tag_safe(n) for r in results for key in ("feature_names", "class_names") for n in r.meta.get(key) or ()}
-        if not tags <= self._layout_tags or not items <= self._items:
-            self._layout_tags |= tags
-            self._items |= items
-            writer.add_custom_scalars(custom_layout(self._layout_tags, self._items))
+        if not tags <= shared.tags or not items <= shared.items:
+            shared.tags |= tags
+            shared.items |= items
+            writer.add_custom_scalars(custom_layout(shared.tags, shared.items))
 
     def _maps(self, writer: Any, base: str, r: AuditResult, inputs: Tensor | None, labels: Tensor | None, step: int) -> None:
         if not r.maps or inputs is None:
@@ -158,9 +185,11 @@ class TensorBoardRenderer:
         for (_, names), images in groups.items():
             columns = _with_anomaly(list(names), r) if names else None
             flagged = r.meta.get("flagged", []) if names else []
-            title = f"{r.audit}: {', '.join(images)}" + (" (red: flagged)" if flagged else "")
-            fig = image_grid_figure(images, columns, title, flagged)
-            self._figure(writer, f"{base}/images/{_group_name(list(images))}", fig, step)
+            group = _group_name(list(images))
+            rows = {(name[len(group):].lstrip("_/") or name) if len(images) > 1 else name: img for name, img in images.items()}
+            title = f"{r.audit}: {group}" + (" per class (red: flagged)" if flagged else " per class" if names else "")
+            fig = image_grid_figure(rows, columns, title, flagged)
+            self._figure(writer, f"{base}/images/{group}", fig, step)
 
 
 def _group_name(names: list[str]) -> str:

@@ -89,8 +89,9 @@ def test_sequence_figure_draws_the_input_line_and_overlays_the_effect():
 
 
 def test_tabular_bars_rank_features_by_causal_effect_beside_each_method():
-    """Bars are the mean |score| per feature, top feature on top, in the causal order in every
-    panel, labelled with the feature names; grouped columns are drawn once per group."""
+    """Bars are the mean |score| per feature (relative to each explanation's largest), top causal
+    feature on top, causal beside each method, labelled with the feature names; grouped columns
+    are drawn once per group; one map alone is drawn in its own units, coloured by sign."""
     x = torch.rand(4, 5)
     causal = torch.tensor([[0.0, 3.0, 3.0, -1.0, 0.5]]).repeat(4, 1)  # columns 1 and 2 form one group
     other = torch.tensor([[2.0, 0.0, 0.0, 1.0, 0.0]]).repeat(4, 1)
@@ -98,12 +99,17 @@ def test_tabular_bars_rank_features_by_causal_effect_beside_each_method():
             "class_names": ["no", "yes"]}
     [(tag, fig)] = map_figures(MapData(x, {"causal": causal, "IG": other}, "cb", meta))
     assert tag == "maps/top_features"
-    left, right = fig.axes
-    labels = [t.get_text() for t in left.get_yticklabels()]
-    assert labels == ["age", "tenure", "hours", "income"]  # bottom-up: largest causal effect on top
-    assert [p.get_width() for p in left.patches] == pytest.approx([0.0, 0.5, 1.0, 3.0])
-    assert [p.get_width() for p in right.patches] == pytest.approx([2.0, 0.0, 1.0, 0.0])  # same feature order
-    assert right.get_title() == "IG" and "class 'yes'" in fig._suptitle.get_text()
+    [ax] = fig.axes
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["age", "tenure", "hours", "income"]  # bottom-up
+    widths = [p.get_width() for p in ax.patches]
+    assert widths[:4] == pytest.approx([0.0, 0.5 / 3, 1 / 3, 1.0])  # causal, relative to its largest
+    assert widths[4:] == pytest.approx([1.0, 0.0, 0.5, 0.0])  # IG in the causal order
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["causal", "IG"]
+    assert "class 'yes'" in ax.get_title()
+    [(_, alone)] = map_figures(MapData(x, {"effect": causal}, "ie", meta))
+    bars = alone.axes[0].patches
+    assert [b.get_width() for b in bars] == pytest.approx([0.0, 0.5, 1.0, 3.0])
+    assert [b.get_facecolor()[0] > b.get_facecolor()[2] for b in bars] == [True, True, False, True]  # hours: negative
 
 
 def test_token_strips_show_each_token_coloured_by_effect():

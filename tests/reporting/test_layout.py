@@ -74,3 +74,30 @@ def test_audit_charts_group_items_and_layers_never_metrics():
         if cat.startswith("causal: "):
             paths = [t.split("/", 2)[2] for t in tags]
             assert all(p == title or p.startswith(f"{title}/") or p.endswith(f"/{title}") for p in paths), (title, tags)
+
+
+def test_two_audit_callbacks_on_one_run_share_one_layout_and_keep_their_cards():
+    """TensorBoard reads the last layout of a run: it must hold the charts of every callback."""
+    from lightning_causal.audits.base import AuditResult
+    from lightning_causal.reporting.tensorboard import TensorBoardRenderer
+
+    class Writer:
+        def __init__(self):
+            self.layouts, self.texts = [], []
+
+        def add_custom_scalars(self, layout):
+            self.layouts.append(layout)
+
+        def add_text(self, tag, text, step):
+            self.texts.append((tag, step))
+
+        def __getattr__(self, name):
+            return lambda *a, **k: None
+
+    writer = Writer()
+    every, sparse = TensorBoardRenderer(), TensorBoardRenderer()
+    for step in (3, 7):
+        every.render(writer, step, [AuditResult("ie", scalars={"mean_abs_effect": 1.0})], None, step=step)
+        sparse.render(writer, step, [AuditResult("sobol", scalars={"sum_S": 1.0})], None, step=step)
+    assert {"causal: ie", "causal: sobol"} <= set(writer.layouts[-1])
+    assert writer.texts == [("causal/summary", 3), ("causal/summary_2", 3), ("causal/summary", 7), ("causal/summary_2", 7)]
