@@ -6,8 +6,10 @@
 2. Runs: ``runs/digits`` and ``runs/backdoor`` from ``make demo``, ``runs/tabular``,
    ``runs/tabular_repair`` and ``runs/sequence`` from the recipes in ``docs/recipes.md`` (their code
    blocks, run as printed); each is created only when missing (``--rerun`` recreates them).
-3. For each run, a TensorBoard on that run alone and one screenshot per view (the Time Series
-   dashboard filtered to some tags, the custom scalars, the text card), written to
+3. For each run, a TensorBoard on that run alone (through a symbolic link named after the run:
+   TensorBoard's Time Series dashboard shows no images of a run named ``.``) and one screenshot
+   per view (the Time Series dashboard filtered to some tags, the custom scalars, the text card),
+   each taken twice, the first load warming TensorBoard's caches, written to
    ``docs/img/tb_<run>_<view>.png``. Look at every PNG after changing a figure.
 """
 
@@ -20,6 +22,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -35,13 +38,13 @@ VIEWS = [
     ("tb_digits_scalars", "digits", "?tagFilter=" + quote("^causal/input_effect/(mean|top|drift/mean_abs_effect/spearman)")
      + "#timeseries", 1000),
     ("tb_digits_custom_scalars", "digits", "#custom_scalars", 1000),
-    ("tb_digits_text", "digits", "#text", 900),
+    ("tb_digits_text", "digits", "#text", 1000),
     ("tb_backdoor_triggers", "backdoor/poisoned", "?tagFilter=" + quote("backdoor_detect/(images|curves)") + "#timeseries", 1000),
     ("tb_tabular_maps", "tabular", "?tagFilter=" + quote("maps/top_features") + "#timeseries", 1000),
     ("tb_tabular_intervals", "tabular", "?tagFilter=" + quote("intervals|fairness/bars|unit_importance/bars/importance/model.net.3")
      + "#timeseries", 1000),
     ("tb_tabular_custom_scalars", "tabular", "#custom_scalars", 1100),
-    ("tb_tabular_text", "tabular", "#text", 1000),
+    ("tb_tabular_text", "tabular", "#text", 1300),
     ("tb_sequence_maps", "sequence", "?tagFilter=" + quote("maps/sample_0") + "#timeseries", 1100),
     ("tb_repair_scalars", "tabular_repair", "?tagFilter=" + quote("^causal/fairness/(cf_gap|cf_flip_rate)$") + "#timeseries", 800),
 ]
@@ -100,11 +103,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_tensorboard(logdir: Path) -> tuple[subprocess.Popen, str]:
+def start_tensorboard(run: Path, name: str, scratch: Path) -> tuple[subprocess.Popen, str]:
+    logdir = scratch / name.replace("/", "_")
+    logdir.mkdir()
+    (logdir / name.replace("/", "_")).symlink_to(run, target_is_directory=True)
     port = free_port()
     tensorboard = Path(PY).with_name("tensorboard")
-    proc = subprocess.Popen([str(tensorboard), "--logdir", str(logdir), "--port", str(port), "--host", "127.0.0.1",
-                             "--reload_interval", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([str(tensorboard), "--logdir", str(logdir), "--port", str(port), "--host", "127.0.0.1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     for _ in range(120):
         try:
@@ -118,10 +124,12 @@ def start_tensorboard(logdir: Path) -> tuple[subprocess.Popen, str]:
     sys.exit(f"TensorBoard on {logdir} did not answer at {url}")
 
 
-def screenshot(browser: str, url: str, png: Path, height: int) -> None:
-    command = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--force-device-scale-factor=1",
-               f"--window-size=1500,{height}", "--virtual-time-budget=25000", f"--screenshot={png}", url]
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=180)
+def screenshot(browser: str, url: str, png: Path, height: int, scratch: Path) -> None:
+    for target in (scratch / "warm-up.png", png):  # the first load warms TensorBoard's caches
+        command = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--force-device-scale-factor=1",
+                   f"--user-data-dir={scratch / 'profile'}", f"--window-size=1500,{height}", "--virtual-time-budget=60000",
+                   f"--screenshot={target}", url]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
     print(f"  {png.relative_to(ROOT) if png.is_relative_to(ROOT) else png}")
 
 
@@ -140,15 +148,16 @@ def main() -> None:
     browser = chromium()
     ensure_runs(runs, args.rerun)
     views = [v for v in VIEWS if args.only is None or re.search(args.only, v[0])]
-    for run in dict.fromkeys(v[1] for v in views):
-        proc, url = start_tensorboard(runs / run)
-        print(f"TensorBoard on {runs / run} at {url}")
-        try:
-            for name, _, suffix, height in (v for v in views if v[1] == run):
-                screenshot(browser, url + suffix, out / f"{name}.png", height)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    with tempfile.TemporaryDirectory(prefix="lc-screenshots-") as tmp:
+        for run in dict.fromkeys(v[1] for v in views):
+            proc, url = start_tensorboard(runs / run, run, Path(tmp))
+            print(f"TensorBoard on {runs / run} at {url}")
+            try:
+                for name, _, suffix, height in (v for v in views if v[1] == run):
+                    screenshot(browser, url + suffix, out / f"{name}.png", height, Path(tmp))
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
 
 
 if __name__ == "__main__":

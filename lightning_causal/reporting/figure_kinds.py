@@ -137,16 +137,16 @@ def sequence_maps(data: MapData) -> list[tuple[str, Figure]]:
             effect = m[i].detach().float().cpu().reshape(x.shape).mean(0)
             for c in range(min(4, x.shape[0])):
                 ax.plot(t, x[c].tolist(), color="black" if c == 0 else None, linewidth=1.1, label=f"channel {c}" if x.shape[0] > 1 else None)
-            ax.set_ylabel("input", fontsize=8)
+            ax.set_ylabel("input", fontsize=9)
             twin = ax.twinx()
             lim = float(m[: max(1, n)].detach().abs().max()) or 1.0
             twin.bar(t, effect.tolist(), width=1.0, alpha=0.45, color=["tab:red" if v >= 0 else "tab:blue" for v in effect.tolist()])
             twin.set_ylim(-lim, lim)
-            twin.set_ylabel(name, fontsize=8)
-            twin.tick_params(labelsize=7)
-            ax.tick_params(labelsize=7)
-        axes[-1, 0].set_xlabel("position", fontsize=9)
-        fig.suptitle(_global_title(data) if glob else sample_title(data, i), fontsize=10)
+            twin.set_ylabel(name, fontsize=9)
+            twin.tick_params(labelsize=8)
+            ax.tick_params(labelsize=8)
+        axes[-1, 0].set_xlabel("position", fontsize=10)
+        fig.suptitle(_global_title(data) if glob else sample_title(data, i), fontsize=11)
         fig.tight_layout()
         out.append((f"maps/sample_{i}", fig))
     return out
@@ -197,15 +197,15 @@ def tabular_maps(data: MapData, top: int = 12) -> list[tuple[str, Figure]]:
             peak = float(size.max()) or 1.0
             ax.barh(y, [float(size[j]) / peak for j in order], height, label=name, color=_COLOURS[i % len(_COLOURS)])
     ax.set_yticks(range(k))
-    ax.set_yticklabels([names[j] for j in order], fontsize=9)
-    ax.set_ylabel("feature", fontsize=9)
+    ax.set_yticklabels([names[j] for j in order], fontsize=10)
+    ax.set_ylabel("feature", fontsize=10)
     if m == 1:
-        ax.set_xlabel("mean |effect| (red: raises the class score on average)", fontsize=9)
+        ax.set_xlabel("mean |effect| (red: raises the class score on average)", fontsize=10)
     else:
-        ax.set_xlabel("mean |score|, relative to each explanation's largest", fontsize=9)
-        ax.legend(fontsize=8, loc="lower right")
-    ax.tick_params(axis="x", labelsize=8)
-    ax.set_title(f"{data.audit}: top features over {int(first.shape[0])} probe samples\nexplaining {_explained(data)}", fontsize=10)
+        ax.set_xlabel("mean |score|, relative to each explanation's largest", fontsize=10)
+        ax.legend(fontsize=9, loc="lower right")
+    ax.tick_params(axis="x", labelsize=9)
+    ax.set_title(f"{data.audit}: top features over {int(first.shape[0])} probe samples\nexplaining {_explained(data)}", fontsize=11)
     fig.tight_layout()
     return [("maps/top_features", fig)]
 
@@ -230,12 +230,12 @@ def token_maps(data: MapData, per_line: int = 16) -> list[tuple[str, Figure]]:
             for j, tok in enumerate(ids):
                 text = str(vocab[tok]) if vocab is not None and 0 <= tok < len(vocab) else str(tok)
                 level = float(v[j]) / lim
-                ax.text((j % per_line) / per_line, 1.0 - (j // per_line + 0.5) / lines, text, fontsize=9, ha="left", va="center",
+                ax.text((j % per_line) / per_line, 1.0 - (j // per_line + 0.5) / lines, text, fontsize=10, ha="left", va="center",
                         color="white" if abs(level) > 0.6 else "black",
                         bbox={"facecolor": cmap(0.5 + 0.5 * level), "edgecolor": "none", "pad": 2.0})
-            ax.set_title(f"{name} (max |score| {lim:.3g})", fontsize=8, loc="left")
+            ax.set_title(f"{name} (max |score| {lim:.3g})", fontsize=9, loc="left")
             ax.axis("off")
-        fig.suptitle(sample_title(data, i), fontsize=10)
+        fig.suptitle(sample_title(data, i), fontsize=11)
         fig.tight_layout()
         out.append((f"maps/sample_{i}", fig))
     return out

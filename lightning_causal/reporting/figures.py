@@ -1,7 +1,7 @@
 """Matplotlib figures of audit results: plain ``Figure`` objects (no pyplot state, the backend is never switched).
 
 Sized for TensorBoard's image cards: about 520 pixels wide (matplotlib's 100 dpi), labels
-of at least 8 points, horizontal bars so that long feature or unit names stay readable, and axis
+of at least 9 points, horizontal bars so that long feature or unit names stay readable, and axis
 labels on every plot.
 """
 
@@ -42,18 +42,18 @@ def heatmap_row(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float] 
     fig = Figure(figsize=(1.8 * n + 0.4, 2.5 if title else 2.2))
     axes = fig.subplots(1, n, squeeze=False)[0]
     axes[0].imshow(to_image(sample), cmap="gray", interpolation="nearest")
-    axes[0].set_title("input", fontsize=9)
+    axes[0].set_title("input", fontsize=10)
     for ax, (name, m) in zip(axes[1:], maps.items()):
         img = to_image(m)
         lim = (vmax or {}).get(name) or float(img.abs().max()) or 1.0
         im = ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
-        ax.set_title(name, fontsize=9)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=7)
+        ax.set_title(name, fontsize=10)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=8)
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -79,11 +79,11 @@ def bar_figure(
     ax = fig.subplots()
     ax.barh(range(k), [float(v[i]) for i in order], color=[_POS if float(v[i]) >= 0 else _NEG for i in order])
     ax.set_yticks(range(k))
-    ax.set_yticklabels(names, fontsize=8)
+    ax.set_yticklabels(names, fontsize=9)
     ax.axvline(0.0, color="0.3", linewidth=0.6)
-    ax.set_title(title, fontsize=10)
-    ax.set_xlabel(xlabel, fontsize=9)
-    ax.set_ylabel(ylabel, fontsize=9)
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel(xlabel, fontsize=10)
+    ax.set_ylabel(ylabel, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -129,12 +129,12 @@ def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top:
         ax.barh(y, values, width, label=m)
         ax.errorbar(values, y, xerr=[low, high], fmt="none", ecolor="black", capsize=2, linewidth=0.8)
     ax.set_yticks(position)
-    ax.set_yticklabels([str(r.get(label, j)) for j, r in enumerate(rows)], fontsize=8)
+    ax.set_yticklabels([str(r.get(label, j)) for j, r in enumerate(rows)], fontsize=9)
     ax.axvline(0.0, color="0.3", linewidth=0.6)
-    ax.set_title(title, fontsize=10)
-    ax.set_xlabel(xlabel, fontsize=9)
-    ax.set_ylabel(label, fontsize=9)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel(xlabel, fontsize=10)
+    ax.set_ylabel(label, fontsize=10)
+    ax.legend(fontsize=9, loc="lower right")
     fig.tight_layout()
     return fig
 
@@ -165,11 +165,11 @@ def curves_figure(
     if xticklabels is not None and x is not None and len(xticklabels) == len(x):
         slanted = len(x) * max(len(str(t)) for t in xticklabels) > 40
         ax.set_xticks(list(x))
-        ax.set_xticklabels([str(t) for t in xticklabels], fontsize=8, rotation=35 if slanted else 0, ha="right" if slanted else "center")
-    ax.set_title(title, fontsize=10)
-    ax.set_xlabel(xlabel, fontsize=9)
-    ax.set_ylabel(ylabel, fontsize=9)
-    ax.legend(fontsize=8)
+        ax.set_xticklabels([str(t) for t in xticklabels], fontsize=9, rotation=35 if slanted else 0, ha="right" if slanted else "center")
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel(xlabel, fontsize=10)
+    ax.set_ylabel(ylabel, fontsize=10)
+    ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -204,14 +204,14 @@ def image_grid_figure(
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                ax.set_title(str(labels[c]) if labels is not None else f"#{c}", fontsize=8,
+                ax.set_title(str(labels[c]) if labels is not None else f"#{c}", fontsize=9,
                              color=_POS if c in highlight else "black")
             if c in highlight:
                 for spine in ax.spines.values():
                     spine.set_edgecolor(_POS)
                     spine.set_linewidth(2.0)
-        axes[r][0].set_ylabel(name, fontsize=9, rotation=0, ha="right", va="center")
+        axes[r][0].set_ylabel(name, fontsize=10, rotation=0, ha="right", va="center")
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize=11)
     fig.tight_layout(pad=0.4, h_pad=0.2, w_pad=0.2)
     return fig

@@ -77,14 +77,14 @@ def markdown_summary(epoch: int, results: list[AuditResult], step: int | None = 
         <BLANKLINE>
         | audit | s | scalars | top |
         |---|---|---|---|
-        | ie | 0.50 | mean_abs_effect 0.123 | top_groups: age (mean_abs_effect 0.3) |
+        | ie | 0.5 | mean_abs_effect 0.123 | top_groups: age (mean_abs_effect 0.3) |
     """
     at = f" (step {step})" if step is not None else ""
     lines = [f"### Causal audit, epoch {epoch}{at}", "", "| audit | s | scalars | top |", "|---|---|---|---|"]
     notes, extra = [], []
     for r in results:
         seconds = r.meta.get("seconds")
-        secs = f"{seconds:.2f}" if isinstance(seconds, float) else "-"
+        secs = f"{seconds:.1f}" if isinstance(seconds, float) else "-"
         lines.append(f"| {r.audit} | {secs} | {_cut(_headline(r))} | {_cut(_tops(r))} |")
         extra += _comparison(r)
         notes += [f"- {r.audit}: {_cut(str(n))}" for n in r.meta.get("notes", [])]

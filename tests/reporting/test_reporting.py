@@ -76,7 +76,7 @@ def test_figures_fit_a_tensorboard_card():
     for fig in (bar_figure(torch.randn(64), "units", top=20), interval_bar_figure(rows, "sobol", top=20)):
         width, height = fig.get_size_inches() * fig.dpi
         assert width <= 800 and height <= 900, (width, height)
-        assert min(t.get_fontsize() for t in fig.axes[0].get_yticklabels()) >= 8
+        assert min(t.get_fontsize() for t in fig.axes[0].get_yticklabels()) >= 9
         assert len(fig.axes[0].get_yticklabels()) == 20
 
 
