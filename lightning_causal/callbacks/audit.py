@@ -20,6 +20,7 @@ from lightning_causal.batches import UnpackBatch
 from lightning_causal.callbacks._no_trace import no_trace
 from lightning_causal.callbacks._probe import probe_from
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
+from lightning_causal.causal.engine.batching import RowShard, sharded_rows
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.reporting.figure_kinds import KINDS
 from lightning_causal.reporting.json_report import report_path, try_write_probe_file, write_report
@@ -33,19 +34,16 @@ _ON_ERROR = ("raise", "warn")
 class CausalAuditCallback(Callback):
     r"""Run causal audits of the model after validation, on an epoch schedule.
 
-    Each audit epoch, every audit explains the model on a fixed probe set; scalars
-    ``causal/<audit>/<metric>`` go to ``trainer.callback_metrics`` through ``pl_module.log_dict``
-    (so :class:`~lightning_causal.callbacks.monitoring.AuditEarlyStopping` and
-    :class:`~lightning_causal.callbacks.monitoring.AuditModelCheckpoint` can monitor them on any
-    schedule) and to every logger at the step of Lightning's epoch-end metrics; rich content (histograms, maps drawn
-    by kind of data, figures, a compact markdown summary, a custom-scalars layout) goes to the
-    ``TensorBoardLogger`` if there is one, at the same step, and one JSON report per audit epoch is
-    written to ``report_dir``. A warning raised inside the audits (e.g. by Captum) is shown once
-    per fit. From the second
-    audit on, each audit also reports its causal drift (``drift/<vector>/{spearman,topk_jaccard,shift}``).
-    Its checkpoint state (plain values and tensors) holds the audited epochs, the previous vectors
-    behind the drift and each audit's own ``state_dict()`` (the causal graph audit's previous graph),
-    so a resumed run neither audits an epoch twice nor loses the comparisons with the last audit.
+    Each audit epoch, every audit explains the model on a fixed probe set. Scalars
+    ``causal/<audit>/<metric>`` go to ``trainer.callback_metrics`` (monitored on any schedule by
+    :class:`~lightning_causal.callbacks.monitoring.AuditEarlyStopping` and ``AuditModelCheckpoint``)
+    and to every logger; rich content (histograms, maps drawn by kind of data, figures, a compact
+    text card, a custom-scalars layout) goes to the ``TensorBoardLogger``, all at the step of that
+    epoch's ``val_loss``; one JSON report per audit epoch goes to ``report_dir``. Warnings raised
+    inside the audits (e.g. by Captum) show once per fit. From the second audit on, each audit also
+    reports its causal drift (``drift/<vector>/{spearman,topk_jaccard,shift}``). The checkpoint
+    state (plain values and tensors: audited epochs, drift vectors, each audit's ``state_dict()``)
+    lets a resumed run neither audit an epoch twice nor lose the comparisons with the last audit.
 
     An audit leaves no trace on training: it runs in eval mode with every submodule's mode, the
     parameters' ``requires_grad`` and ``.grad``, all buffers and the global RNG states restored.
@@ -66,9 +64,8 @@ class CausalAuditCallback(Callback):
         unpack_batch: ``batch -> (inputs, labels, additional_forward_args)`` for the probe data
             (default: :func:`~lightning_causal.batches.default_unpack_batch`: a tensor, ``(x, y)``,
             or a mapping with ``x``/``input_ids``/... and ``y``/``labels``/...).
-        figure_kind: how attribution maps are drawn in TensorBoard: ``"image"``, ``"sequence"``,
-            ``"tabular"`` or ``"tokens"``; ``None`` infers it from the probe's shape
-            (:func:`~lightning_causal.reporting.figure_kinds.infer_kind`).
+        figure_kind: how maps are drawn in TensorBoard (``"image"``, ``"sequence"``, ``"tabular"``,
+            ``"tokens"``); ``None``: from the probe's shape (:func:`~lightning_causal.reporting.figure_kinds.infer_kind`).
 
     Before the first training step (``on_train_start``), the probe is read, every audit is
     validated against the real model and run once on 2 probe samples (a dry run that leaves no
@@ -156,7 +153,6 @@ class CausalAuditCallback(Callback):
         self.last_results: dict[str, AuditResult] = {}
         self.last_scalars: dict[str, float] = {}
         self._previous_vectors: dict[str, dict[str, torch.Tensor]] = {}
-        self.figure_kind = figure_kind
         self._renderer = TensorBoardRenderer(figure_kind=figure_kind)
         self._warned_no_tb = False
         self._warnings = WarningsOncePerFit()
@@ -257,7 +253,7 @@ class CausalAuditCallback(Callback):
     def _set_probe(self, probe: Probe, trainer: Trainer, pl_module: LightningModule) -> None:
         model = _audited(pl_module)
         probe = self._to_device(probe, trainer, pl_module)
-        with no_trace(model), self._warnings.collect(show=trainer.is_global_zero):
+        with no_trace(model), sharded_rows(_shard(trainer)), self._warnings.collect(show=trainer.is_global_zero):
             try:
                 Forward(model, num_samples=len(probe), **probe.forward_options)(
                     *(probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,))
@@ -316,7 +312,7 @@ class CausalAuditCallback(Callback):
         error = None
         if trainer.is_global_zero and self.report_dir is not None:
             try:
-                write_report(self.report_dir, epoch, stage, results, {"audit_seconds": total})
+                write_report(self.report_dir, epoch, stage, results, {"audit_seconds": total, "world_size": trainer.world_size})
             except OSError as err:
                 error = repr(err)
         error = trainer.strategy.broadcast(error, src=0)
@@ -332,7 +328,7 @@ class CausalAuditCallback(Callback):
         from tqdm.auto import tqdm
 
         results = []
-        with no_trace(model), self._warnings.collect(show=trainer.is_global_zero):
+        with no_trace(model), sharded_rows(_shard(trainer)), self._warnings.collect(show=trainer.is_global_zero):
             bar = tqdm(self.audits, desc=f"causal audit (epoch {epoch})", delay=2.0, leave=False,
                        disable=not trainer.is_global_zero)
             for audit in bar:
@@ -370,11 +366,9 @@ class CausalAuditCallback(Callback):
                                "(scalars still go to every logger, reports to JSON)")
                 self._warned_no_tb = True
             return
-        probe_inputs = self.probe.first if self.probe is not None else None
-        labels = self.probe.labels if self.probe is not None else None
-        report = report_path(self.report_dir, epoch, stage) if self.report_dir is not None else None
-        self._renderer.render(tb.experiment, epoch, results, probe_inputs, step=_epoch_end_step(trainer), probe_labels=labels,
-                              report=report)
+        probe, report = self.probe, report_path(self.report_dir, epoch, stage) if self.report_dir is not None else None
+        self._renderer.render(tb.experiment, epoch, results, probe.first if probe else None, step=_epoch_end_step(trainer),
+                              probe_labels=probe.labels if probe else None, report=report)
 
 
 def _audited(pl_module: LightningModule) -> torch.nn.Module:
@@ -385,9 +379,17 @@ def _audited(pl_module: LightningModule) -> torch.nn.Module:
 
 
 def _epoch_end_step(trainer: Trainer) -> int:
-    """The step at which Lightning logs epoch-end metrics (``val_loss``, ...): that of the epoch's
-    last optimizer step, ``global_step - 1``."""
+    """The step of Lightning's epoch-end metrics (``val_loss``): the epoch's last optimizer step."""
     return max(trainer.global_step - 1, 0)
+
+
+def _shard(trainer: Trainer) -> RowShard | None:
+    """Under a distributed strategy, every audit's rows are split across the processes and
+    gathered through the strategy (see :func:`~lightning_causal.causal.engine.batching.sharded_rows`)."""
+    if trainer.world_size < 2:
+        return None
+    strategy = trainer.strategy
+    return RowShard(trainer.global_rank, trainer.world_size, lambda t: strategy.all_gather(t), device=strategy.root_device)
 
 
 def _trainer_data(trainer: Trainer) -> Any:
