@@ -31,22 +31,25 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 
+# the Time Series dashboard filtered to some tags; forceSVG draws line charts as SVG (headless Chromium
+# shows no WebGL chart)
+_TS = "?forceSVG=true&tagFilter="
 # (png name, run directory under --runs, TensorBoard URL suffix, window height)
 VIEWS = [
-    ("tb_digits_maps", "digits", "?tagFilter=" + quote("input_effect/maps/sample_[01]") + "#timeseries", 1000),
-    ("tb_digits_bars", "digits", "?tagFilter=" + quote("bars/importance/model.conv2") + "#timeseries", 900),
-    ("tb_digits_scalars", "digits", "?tagFilter=" + quote("^causal/input_effect/(mean|top|drift/mean_abs_effect/spearman)")
+    ("tb_digits_maps", "digits", _TS + quote("input_effect/maps/sample_[01]") + "#timeseries", 1000),
+    ("tb_digits_bars", "digits", _TS + quote("bars/importance/model.conv2") + "#timeseries", 900),
+    ("tb_digits_scalars", "digits", _TS + quote("^causal/input_effect/(mean|top|drift/mean_abs_effect/spearman)")
      + "#timeseries", 1000),
     ("tb_digits_custom_scalars", "digits", "#custom_scalars", 1000),
     ("tb_digits_text", "digits", "#text", 1000),
-    ("tb_backdoor_triggers", "backdoor/poisoned", "?tagFilter=" + quote("backdoor_detect/(images|curves)") + "#timeseries", 1000),
-    ("tb_tabular_maps", "tabular", "?tagFilter=" + quote("maps/top_features") + "#timeseries", 1000),
-    ("tb_tabular_intervals", "tabular", "?tagFilter=" + quote("intervals|fairness/bars|unit_importance/bars/importance/model.net.3")
+    ("tb_backdoor_triggers", "backdoor/poisoned", _TS + quote("backdoor_detect/(images|curves)") + "#timeseries", 1000),
+    ("tb_tabular_maps", "tabular", _TS + quote("maps/top_features") + "#timeseries", 1000),
+    ("tb_tabular_intervals", "tabular", _TS + quote("intervals|fairness/bars|unit_importance/bars/importance/model.net.3")
      + "#timeseries", 1000),
     ("tb_tabular_custom_scalars", "tabular", "#custom_scalars", 1100),
     ("tb_tabular_text", "tabular", "#text", 1300),
-    ("tb_sequence_maps", "sequence", "?tagFilter=" + quote("maps/sample_0") + "#timeseries", 1100),
-    ("tb_repair_scalars", "tabular_repair", "?tagFilter=" + quote("^causal/fairness/(cf_gap|cf_flip_rate)$") + "#timeseries", 800),
+    ("tb_sequence_maps", "sequence", _TS + quote("maps/sample_0") + "#timeseries", 1100),
+    ("tb_repair_scalars", "tabular_repair", _TS + quote("^causal/fairness/(cf_gap|cf_flip_rate)$") + "#timeseries", 800),
 ]
 
 
@@ -124,13 +127,30 @@ def start_tensorboard(run: Path, name: str, scratch: Path) -> tuple[subprocess.P
     sys.exit(f"TensorBoard on {logdir} did not answer at {url}")
 
 
-def screenshot(browser: str, url: str, png: Path, height: int, scratch: Path) -> None:
-    for target in (scratch / "warm-up.png", png):  # the first load warms TensorBoard's caches
+def cards_drawn(png: Path) -> bool:
+    """Whether the Time Series cards of a screenshot show something: they load lazily, and a card
+    not loaded yet is a blank white box (no dark pixel below the filter bar, left of the settings)."""
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(png)[..., :3]
+    h, w = img.shape[:2]
+    area = img[int(0.16 * h):, int(0.2 * w) : int(0.74 * w)]
+    return float((area.mean(-1) < 0.45).mean()) > 0.002
+
+
+def screenshot(browser: str, url: str, png: Path, height: int, scratch: Path, attempts: int = 6) -> None:
+    """The first load warms TensorBoard's caches; Time Series views are taken again (with more
+    virtual time) until their cards are drawn."""
+    for attempt in range(attempts):
+        target = scratch / "warm-up.png" if attempt == 0 else png
         command = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--force-device-scale-factor=1",
-                   f"--user-data-dir={scratch / 'profile'}", f"--window-size=1500,{height}", "--virtual-time-budget=60000",
-                   f"--screenshot={target}", url]
+                   f"--user-data-dir={scratch / 'profile'}", f"--window-size=1500,{height}",
+                   f"--virtual-time-budget={30000 + 15000 * attempt}", f"--screenshot={target}", url]
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
-    print(f"  {png.relative_to(ROOT) if png.is_relative_to(ROOT) else png}")
+        if attempt > 0 and ("#timeseries" not in url or cards_drawn(png)):
+            print(f"  {png.relative_to(ROOT) if png.is_relative_to(ROOT) else png}")
+            return
+    print(f"  {png}: the cards were still blank after {attempts} loads (kept the last one)")
 
 
 def main() -> None:

@@ -131,7 +131,7 @@ def sequence_maps(data: MapData) -> list[tuple[str, Figure]]:
         x = data.inputs[i].detach().float().cpu()
         x = x.unsqueeze(0) if x.dim() == 1 else x
         t = torch.arange(x.shape[-1]).tolist()
-        fig = Figure(figsize=(WIDTH * 1.15, 0.7 + 1.9 * len(data.maps)))
+        fig = Figure(figsize=(WIDTH * 1.15, 0.8 + 1.2 * len(data.maps)))
         axes = fig.subplots(len(data.maps), 1, squeeze=False, sharex=True)
         for ax, (name, m) in zip(axes[:, 0], data.maps.items()):
             effect = m[i].detach().float().cpu().reshape(x.shape).mean(0)
@@ -174,38 +174,43 @@ def _explained(data: MapData) -> str:
     return "each sample's predicted class" if targets else "the target class"
 
 
-def tabular_maps(data: MapData, top: int = 12) -> list[tuple[str, Figure]]:
-    """Horizontal bars of the ``top`` features by mean |score| of the first map (causal), largest
-    on top. One map: bar colour = sign of the mean score (red raises the explained class). Several
-    maps (causal beside each Captum method): one bar per map for each feature, each map's mean
-    |score| relative to its own largest (the methods' units differ)."""
+def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
+    """Bars of the ``top`` features by mean |score| of the first map (causal), largest first. One
+    map: horizontal bars coloured by the sign of the mean score (red raises the explained class).
+    Several maps (causal beside each Captum method): grouped bars, one per map and feature, each
+    map's mean |score| relative to its own largest (the methods' units differ)."""
     columns, names = _column_groups(data, int(data.inputs.shape[-1]))
     scores = {k: v.detach().float().cpu().reshape(v.shape[0], -1)[:, columns] for k, v in data.maps.items()}
     first = next(iter(scores.values()))
     k, m = min(top, len(columns)), len(scores)
-    order = first.abs().mean(0).topk(k).indices.tolist()[::-1]  # barh draws bottom-up
-    height = 0.8 / m
-    fig = Figure(figsize=(WIDTH, 1.5 + (0.14 + 0.11 * m) * k))
-    ax = fig.subplots()
-    for i, (name, s) in enumerate(scores.items()):
-        size, mean = s.abs().mean(0), s.mean(0)
-        y = [j + ((m - 1) / 2 - i) * height for j in range(k)]  # the first map on top of each group
-        if m == 1:
-            colours = ["tab:red" if float(mean[j]) >= 0 else "tab:blue" for j in order]
-            ax.barh(y, [float(size[j]) for j in order], height, color=colours)
-        else:
-            peak = float(size.max()) or 1.0
-            ax.barh(y, [float(size[j]) / peak for j in order], height, label=name, color=_COLOURS[i % len(_COLOURS)])
-    ax.set_yticks(range(k))
-    ax.set_yticklabels([names[j] for j in order], fontsize=10)
-    ax.set_ylabel("feature", fontsize=10)
+    order = first.abs().mean(0).topk(k).indices.tolist()
+    title = f"{data.audit}: top features over {int(first.shape[0])} probe samples\nexplaining {_explained(data)}"
     if m == 1:
-        ax.set_xlabel("mean |effect| (red: raises the class score on average)", fontsize=10)
+        fig = Figure(figsize=(WIDTH, 1.3 + 0.27 * k))
+        ax = fig.subplots()
+        size, mean = first.abs().mean(0), first.mean(0)
+        ax.barh(range(k), [float(size[j]) for j in order[::-1]],  # barh draws bottom-up: largest on top
+                color=["tab:red" if float(mean[j]) >= 0 else "tab:blue" for j in order[::-1]])
+        ax.set_yticks(range(k))
+        ax.set_yticklabels([names[j] for j in order[::-1]], fontsize=9)
+        ax.set_xlabel("mean |effect| (red: raises the class score on average)", fontsize=9)
     else:
-        ax.set_xlabel("mean |score|, relative to each explanation's largest", fontsize=10)
-        ax.legend(fontsize=9, loc="lower right")
-    ax.tick_params(axis="x", labelsize=9)
-    ax.set_title(f"{data.audit}: top features over {int(first.shape[0])} probe samples\nexplaining {_explained(data)}", fontsize=11)
+        slanted = max(len(names[j]) for j in order) * k > 48
+        fig = Figure(figsize=(WIDTH * 1.1, 2.9 + (0.5 if slanted else 0.0)))
+        ax = fig.subplots()
+        width = 0.8 / m
+        for i, (name, s) in enumerate(scores.items()):
+            size = s.abs().mean(0)
+            peak = float(size.max()) or 1.0
+            ax.bar([j + (i - (m - 1) / 2) * width for j in range(k)], [float(size[f]) / peak for f in order], width,
+                   label=name, color=_COLOURS[i % len(_COLOURS)])
+        ax.set_xticks(range(k))
+        ax.set_xticklabels([names[j] for j in order], fontsize=9, rotation=35 if slanted else 0, ha="right" if slanted else "center")
+        ax.set_ylabel("mean |score| / largest", fontsize=9)
+        ax.legend(fontsize=8, ncol=min(m, 4), loc="upper right")
+        ax.set_ylim(0, 1.3)
+    ax.set_title(title, fontsize=10)
+    ax.tick_params(labelsize=9)
     fig.tight_layout()
     return [("maps/top_features", fig)]
 

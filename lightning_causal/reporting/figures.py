@@ -1,8 +1,8 @@
 """Matplotlib figures of audit results: plain ``Figure`` objects (no pyplot state, the backend is never switched).
 
-Sized for TensorBoard's image cards: about 520 pixels wide (matplotlib's 100 dpi), labels
-of at least 9 points, horizontal bars so that long feature or unit names stay readable, and axis
-labels on every plot.
+Sized for TensorBoard's image cards, which fit an image into a landscape box of about 380 x 200
+pixels: figures about 520 pixels wide (matplotlib's 100 dpi) and about half as high, a handful of
+bars each, labels of at least 9 points, and axis labels on every plot.
 """
 
 from __future__ import annotations
@@ -59,31 +59,34 @@ def heatmap_row(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float] 
 
 
 def bar_figure(
-    values: Tensor, title: str, top: int = 20, labels: Sequence[str] | None = None, xlabel: str = "importance",
-    ylabel: str = "unit",
+    values: Tensor, title: str, top: int = 16, labels: Sequence[str] | None = None, value_label: str = "importance",
+    item_label: str = "unit",
 ) -> Figure:
-    """Horizontal bars of the ``top`` values of largest magnitude (largest on top), labelled by
-    ``labels[i]`` (default the index ``i``); red positive, blue negative.
+    """Bars of the ``top`` values of largest magnitude, largest first, labelled by ``labels[i]``
+    (default the index ``i``); red positive, blue negative. Landscape (about 2:1), the shape of a
+    TensorBoard image card.
 
     Examples:
         >>> import torch
         >>> fig = bar_figure(torch.tensor([0.1, -0.5, 0.3]), "conv1", top=2, labels=["a", "b", "c"])
-        >>> [t.get_text() for t in fig.axes[0].get_yticklabels()], fig.axes[0].get_xlabel()
-        (['c', 'b'], 'importance')
+        >>> [t.get_text() for t in fig.axes[0].get_xticklabels()], fig.axes[0].get_ylabel()
+        (['b', 'c'], 'importance')
     """
     v = values.detach().float().cpu().reshape(-1)
     k = min(top, v.numel())
-    order = v.abs().topk(k).indices.tolist()[::-1]  # barh draws bottom-up: largest on top
+    order = v.abs().topk(k).indices.tolist()
     names = [str(labels[i]) if labels is not None else str(i) for i in order]
-    fig = Figure(figsize=(WIDTH, 1.1 + 0.24 * k))
+    slanted = max(len(n) for n in names) * k > 48
+    fig = Figure(figsize=(WIDTH, 2.7 + (0.5 if slanted else 0.0)))
     ax = fig.subplots()
-    ax.barh(range(k), [float(v[i]) for i in order], color=[_POS if float(v[i]) >= 0 else _NEG for i in order])
-    ax.set_yticks(range(k))
-    ax.set_yticklabels(names, fontsize=9)
-    ax.axvline(0.0, color="0.3", linewidth=0.6)
+    ax.bar(range(k), [float(v[i]) for i in order], color=[_POS if float(v[i]) >= 0 else _NEG for i in order])
+    ax.set_xticks(range(k))
+    ax.set_xticklabels(names, fontsize=9, rotation=35 if slanted else 0, ha="right" if slanted else "center")
+    ax.axhline(0.0, color="0.3", linewidth=0.6)
     ax.set_title(title, fontsize=11)
-    ax.set_xlabel(xlabel, fontsize=10)
-    ax.set_ylabel(ylabel, fontsize=10)
+    ax.set_ylabel(value_label, fontsize=10)
+    ax.set_xlabel(item_label, fontsize=10)
+    ax.tick_params(axis="y", labelsize=9)
     fig.tight_layout()
     return fig
 
@@ -104,7 +107,7 @@ def interval_metrics(rows: list[dict]) -> list[str]:
             and isinstance(row.get(f"{k}_ci"), (list, tuple)) and len(row[f"{k}_ci"]) == 2]
 
 
-def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top: int = 20, xlabel: str = "index") -> Figure:
+def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top: int = 8, xlabel: str = "index") -> Figure:
     """Grouped horizontal bars of every :func:`interval_metrics` metric of the first ``top`` rows
     (first row on top), each with its confidence interval as an error bar; rows labelled by
     ``row[label]``.
@@ -118,7 +121,7 @@ def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top:
     metrics = interval_metrics(rows)
     rows = rows[:top]
     k, width = len(rows), 0.8 / max(1, len(metrics))
-    fig = Figure(figsize=(WIDTH, 1.3 + (0.12 + 0.09 * len(metrics)) * k))
+    fig = Figure(figsize=(WIDTH, 1.2 + (0.1 + 0.09 * len(metrics)) * k))
     ax = fig.subplots()
     position = [k - 1 - j for j in range(k)]  # first row on top
     for i, m in enumerate(metrics):

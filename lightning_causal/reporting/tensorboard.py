@@ -106,7 +106,7 @@ class TensorBoardRenderer:
 
     Args:
         max_samples: probe samples drawn per audit (image, sequence and token maps).
-        bar_top: bars per unit-importance or Sobol' figure.
+        bar_top: bars per unit-importance figure (Sobol' figures show the 8 largest groups).
         figure_kind: the kind of data of the attribution maps (one of
             :data:`~lightning_causal.reporting.figure_kinds.KINDS`: ``"image"``, ``"sequence"``,
             ``"tabular"``, ``"tokens"``); ``None`` infers it from the probe's shape
@@ -132,7 +132,7 @@ class TensorBoardRenderer:
                     writer.add_histogram(f"{base}/histograms/{name}", vec.detach().float().cpu(), step)
                 if name.startswith("importance/"):
                     fig = bar_figure(vec, f"{r.audit}: {name.split('/', 1)[1]}", self.bar_top,
-                                     xlabel="importance: mean |effect| of the intervention on the unit")
+                                     value_label="mean |effect| of do(unit)")
                     self._figure(writer, f"{base}/bars/{name}", fig, step)
             self._maps(writer, base, r, probe_inputs, probe_labels, step)
             self._images(writer, base, r, step)
@@ -144,7 +144,7 @@ class TensorBoardRenderer:
                 self._figure(writer, f"{base}/curves/{name}", _curve_figure(r, name, curve), step)
             for name, rows in r.tables.items():
                 if interval_metrics(rows):  # estimates with confidence intervals, e.g. Sobol' S/ST
-                    self._figure(writer, f"{base}/intervals/{name}", _interval_figure(r, name, rows, self.bar_top), step)
+                    self._figure(writer, f"{base}/intervals/{name}", _interval_figure(r, name, rows), step)
         shared = _shared(writer)
         if id(self) not in shared.renderers:
             shared.renderers.append(id(self))
@@ -217,12 +217,12 @@ def _curve_figure(r: AuditResult, name: str, curve: dict[str, list[float]]) -> F
     return curves_figure(curve, f"{r.audit}: {name}", xlabel, ylabel, ticks)
 
 
-def _interval_figure(r: AuditResult, name: str, rows: list[dict], top: int) -> Figure:
+def _interval_figure(r: AuditResult, name: str, rows: list[dict]) -> Figure:
     target = r.meta.get("target_name", r.meta.get("target"))
     of = f" of P(class {target})" if target is not None else ""
     level = r.meta.get("confidence")
     ci = f", {level:.0%} intervals" if isinstance(level, float) else ""
-    return interval_bar_figure(rows, f"{r.audit}: {name}{of}{ci}", top=top, xlabel="index")
+    return interval_bar_figure(rows, f"{r.audit}: {name}{of}{ci}", xlabel="index")
 
 
 def _graph_figure(graph: dict) -> Any:

@@ -286,7 +286,7 @@ def test_images_histograms_and_their_sizes(tb_run):
         # input | effect map: 1.8 inches per column + 0.4, 2.5 inches high with the title naming the explained class
         assert (events[0].width, events[0].height) == (round((2 * 1.8 + 0.4) * dpi), round(2.5 * dpi))
     bars = acc.Images("causal/unit_importance/bars/importance/model.conv1")
-    assert (bars[0].width, bars[0].height) == (round(5.2 * dpi), round((1.1 + 0.24 * 4) * dpi))  # 4 horizontal bars
+    assert (bars[0].width, bars[0].height) == (round(5.2 * dpi), round(2.7 * dpi))  # landscape, like a TensorBoard card
     hist = acc.Histograms("causal/unit_importance/histograms/importance/model.conv1")
     assert [h.step for h in hist] == steps and hist[
         0

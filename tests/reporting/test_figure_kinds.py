@@ -100,14 +100,15 @@ def test_tabular_bars_rank_features_by_causal_effect_beside_each_method():
     [(tag, fig)] = map_figures(MapData(x, {"causal": causal, "IG": other}, "cb", meta))
     assert tag == "maps/top_features"
     [ax] = fig.axes
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["age", "tenure", "hours", "income"]  # bottom-up
-    widths = [p.get_width() for p in ax.patches]
-    assert widths[:4] == pytest.approx([0.0, 0.5 / 3, 1 / 3, 1.0])  # causal, relative to its largest
-    assert widths[4:] == pytest.approx([1.0, 0.0, 0.5, 0.0])  # IG in the causal order
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["income", "hours", "tenure", "age"]  # causal order
+    heights = [p.get_height() for p in ax.patches]
+    assert heights[:4] == pytest.approx([1.0, 1 / 3, 0.5 / 3, 0.0])  # causal, relative to its largest
+    assert heights[4:] == pytest.approx([0.0, 0.5, 0.0, 1.0])  # IG in the causal order
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["causal", "IG"]
     assert "class 'yes'" in ax.get_title()
     [(_, alone)] = map_figures(MapData(x, {"effect": causal}, "ie", meta))
     bars = alone.axes[0].patches
+    assert [t.get_text() for t in alone.axes[0].get_yticklabels()] == ["age", "tenure", "hours", "income"]  # bottom-up
     assert [b.get_width() for b in bars] == pytest.approx([0.0, 0.5, 1.0, 3.0])
     assert [b.get_facecolor()[0] > b.get_facecolor()[2] for b in bars] == [True, True, False, True]  # hours: negative
 
