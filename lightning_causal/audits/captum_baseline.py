@@ -18,7 +18,14 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
-from lightning_causal.audits.options import check_baseline, check_mask_options, check_target
+from lightning_causal.audits.options import (
+    check_baseline,
+    check_mask_options,
+    check_name_count,
+    check_names,
+    check_target,
+    names_meta,
+)
 from lightning_causal.baselines import metrics as M
 from lightning_causal.baselines.captum_methods import (
     MethodLike,
@@ -127,6 +134,9 @@ class CaptumBaseline(Audit):
         layers: hidden layers whose ``unit_effects`` are set beside ``settings.layer_method``.
         settings: :class:`CompareSettings`.
         seed: private seed of every random draw (Captum's randomised methods, noise).
+        feature_names: one name per feature group (per column of tabular data by default), used in
+            the figures and the report.
+        class_names: one name per class of the model's output (to say which class is explained).
         name: tag of the audit (default ``"captum_baseline"``).
 
     Raises:
@@ -155,10 +165,13 @@ class CaptumBaseline(Audit):
         layers: Sequence[str] = (),
         settings: CompareSettings | None = None,
         seed: int = 0,
+        feature_names: Sequence[str] | None = None,
+        class_names: Sequence[str] | None = None,
         output: OutputSpec = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name, output=output)
+        self.feature_names, self.class_names = check_names("feature_names", feature_names), check_names("class_names", class_names)
         if isinstance(methods, (str, tuple)) and len(methods) == 2 and isinstance(methods[1], Mapping):
             methods = [methods]  # a single (name, options) pair
         elif isinstance(methods, str):
@@ -191,7 +204,7 @@ class CaptumBaseline(Audit):
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if isinstance(probe.inputs, tuple):
             raise ValueError("CaptumBaseline explains single-tensor inputs; got a tuple probe")
-        self._mask(probe.first)
+        check_name_count("feature_names", self.feature_names, int(self._mask(probe.first).max()) + 1, "feature group")
         for layer in self.layers:
             resolve_module(model, layer)
 
@@ -249,6 +262,7 @@ class CaptumBaseline(Audit):
             self._layer(model, probe, layer, tidx, k, max_batch_size, result)
         result.meta.update(groups=g, samples=int(x.shape[0]), sigma=sigma, seconds=seconds, top_k=k,
                            methods=[s.label for s in self.specs])
+        result.meta.update(names_meta(self.feature_names, self.class_names, tidx, mask, x))
         return result
 
     def _faithfulness(

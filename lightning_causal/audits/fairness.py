@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
+from lightning_causal.audits.options import check_name_count, check_names
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual, sensitive_index
@@ -44,6 +45,7 @@ class FairnessAudit(Audit):
         top_k: carrier units per layer in the table.
         target: class whose probability is compared (``None`` = the predicted class).
         name: tag (default ``"fairness"``).
+        feature_names: one name per column of the probe; names the sensitive column in the report.
 
     Raises:
         ValueError: ``sensitive`` not a column; bad ``layers``/``top_k``; at ``validate``/``run``:
@@ -66,8 +68,11 @@ class FairnessAudit(Audit):
         top_k: int = 10,
         target: int | None = None,
         name: str | None = None,
+        *,
+        feature_names: Sequence[str] | None = None,
     ) -> None:
         super().__init__(name)
+        self.feature_names = check_names("feature_names", feature_names)
         self.flip = resolve_counterfactual(counterfactual, sensitive)
         self.column = sensitive_index(counterfactual, sensitive)
         layers = layer_names(layers, allow_empty=True)
@@ -86,12 +91,17 @@ class FairnessAudit(Audit):
     def validate(self, model: nn.Module, probe: Probe) -> None:
         for layer in self.layers:
             resolve_module(model, layer)
+        check_name_count("feature_names", self.feature_names, self._inputs(probe).shape[1], "column")
         self.flip(self._inputs(probe)[:8])
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         x = self._inputs(probe)
         x_cf = self.flip(x)
-        result = AuditResult(self.name, meta={"sensitive": str(self.sensitive), "n": x.shape[0]})
+        check_name_count("feature_names", self.feature_names, x.shape[1], "column")
+        sensitive = self.feature_names[self.column] if self.feature_names is not None else str(self.sensitive)
+        result = AuditResult(self.name, meta={"sensitive": sensitive, "n": x.shape[0]})
+        if self.feature_names is not None:
+            result.meta["feature_names"] = list(self.feature_names)
         gap = counterfactual_fairness_gap(model, x, x_cf, self.target, max_batch_size)
         result.scalars.update(cf_gap=gap["mean_abs"], cf_gap_max=gap["max_abs"], cf_flip_rate=gap["flip_rate"])
         result.vectors["cf_delta"] = gap["delta"]

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
-from lightning_causal.audits.options import check_baseline, check_mask_options, check_target
+from lightning_causal.audits.options import (
+    check_baseline,
+    check_mask_options,
+    check_name_count,
+    check_names,
+    check_target,
+    names_meta,
+)
 from lightning_causal.causal.effects.input_effects import average_causal_effect, input_effects
 from lightning_causal.causal.engine.checks import check_int
-from lightning_causal.causal.engine.forward import OutputSpec
+from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import broadcast_groups, group_mask
+from lightning_causal.causal.engine.state import audit_mode, resolve_target
 
 __all__ = ["InputEffectAudit"]
 
@@ -36,16 +45,22 @@ class InputEffectAudit(Audit):
         ace_samples: probe samples over which the interventional expectations of the ACE are
             averaged (the first ones; ``None`` = all). ACE costs ``ace_values`` times
             ``ace_samples`` forward rows per group.
+        feature_names: one name per feature group (per column of tabular data by default), used
+            in the table (column ``feature``), the report and the figures.
+        class_names: one name per class of the model's output, used to say which class each
+            explanation explains.
         output: which tensor of the model's return value is explained (see :class:`Audit`).
         name: tag of the audit (default ``"input_effect"``).
 
     Examples:
         >>> import torch
         >>> from lightning_causal.models import MLP
-        >>> audit = InputEffectAudit(top_k=2)
+        >>> audit = InputEffectAudit(top_k=2, feature_names=["age", "income", "hours", "tenure"])
         >>> result = audit.run(MLP(4), Probe(torch.randn(8, 4)))
         >>> result.vectors["mean_abs_effect"].shape, len(result.tables["top_groups"])
         (torch.Size([4]), 2)
+        >>> result.tables["top_groups"][0]["feature"] in ("age", "income", "hours", "tenure")
+        True
     """
 
     def __init__(
@@ -58,11 +73,14 @@ class InputEffectAudit(Audit):
         top_k: int = 5,
         ace_values: int | None = 4,
         ace_samples: int | None = 64,
+        feature_names: Sequence[str] | None = None,
+        class_names: Sequence[str] | None = None,
         output: OutputSpec = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name, output=output)
         check_mask_options(feature_mask, patch_size)
+        self.feature_names, self.class_names = check_names("feature_names", feature_names), check_names("class_names", class_names)
         self.feature_mask, self.patch_size, self.baseline = feature_mask, patch_size, check_baseline(baseline)
         self.target = check_target(target)
         self.top_k = check_int("top_k", top_k, minimum=1)
@@ -75,12 +93,14 @@ class InputEffectAudit(Audit):
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if isinstance(probe.inputs, tuple):
             raise ValueError("InputEffectAudit explains single-tensor inputs; got a tuple probe")
-        self._mask(probe)
+        check_name_count("feature_names", self.feature_names, int(self._mask(probe).max()) + 1, "feature group")
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         self.validate(model, probe)
         x, mask, options = probe.first, self._mask(probe), self.model_options(probe)
-        effects = input_effects(model, x, mask, self.baseline, target=self.target, max_batch_size=max_batch_size, **options)
+        with audit_mode(model):
+            targets = resolve_target(Forward(model, num_samples=len(probe), **options)(x), self.target)
+        effects = input_effects(model, x, mask, self.baseline, target=targets, max_batch_size=max_batch_size, **options)
         mean_abs, mean = effects.abs().mean(0), effects.mean(0)
         result = AuditResult(self.name)
         result.vectors["mean_abs_effect"] = mean_abs
@@ -98,6 +118,7 @@ class InputEffectAudit(Audit):
             result.scalars["mean_ace_range"] = float(ace_range.mean())
         result.tables["top_groups"] = [
             {
+                **({"feature": self.feature_names[g]} if self.feature_names is not None else {}),
                 "group": int(g),
                 "mean_abs_effect": float(mean_abs[g]),
                 "mean_effect": float(mean[g]),
@@ -106,6 +127,7 @@ class InputEffectAudit(Audit):
             for g in top.indices.tolist()
         ]
         result.meta.update(groups=int(mean_abs.numel()), samples=int(x.shape[0]))
+        result.meta.update(names_meta(self.feature_names, self.class_names, targets, mask, x))
         return result
 
     def _ace(self, model: nn.Module, probe: Probe, mask: Tensor, max_batch_size: int | None) -> Tensor | None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
@@ -18,11 +17,13 @@ from typing_extensions import override
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.drift import vector_drift
 from lightning_causal.batches import UnpackBatch
+from lightning_causal.callbacks._no_trace import no_trace
 from lightning_causal.callbacks._probe import probe_from
+from lightning_causal.callbacks._warnings import WarningsOncePerFit
 from lightning_causal.causal.engine.batching import RowShard, sharded_rows
 from lightning_causal.causal.engine.forward import Forward
-from lightning_causal.causal.engine.state import rng_preserved
-from lightning_causal.reporting.json_report import try_write_probe_file, write_report
+from lightning_causal.reporting.figure_kinds import KINDS
+from lightning_causal.reporting.json_report import report_path, try_write_probe_file, write_report
 from lightning_causal.reporting.tensorboard import TensorBoardRenderer, scalar_tags
 
 __all__ = ["CausalAuditCallback"]
@@ -33,15 +34,16 @@ _ON_ERROR = ("raise", "warn")
 class CausalAuditCallback(Callback):
     r"""Run causal audits of the model after validation, on an epoch schedule.
 
-    Each audit epoch, every audit explains the model on a fixed probe set; scalars go through
-    ``pl_module.log_dict`` as ``causal/<audit>/<metric>`` (so ``EarlyStopping`` and
-    ``ModelCheckpoint`` can monitor them, and every logger receives them), rich content
-    (histograms, heatmaps, figures, a markdown summary) goes to the ``TensorBoardLogger`` if there
-    is one, and one JSON report per audit epoch is written to ``report_dir``. From the second
-    audit on, each audit also reports its causal drift (``drift/<vector>/{spearman,topk_jaccard,shift}``).
-    Its checkpoint state (plain values and tensors) holds the audited epochs, the previous vectors
-    behind the drift and each audit's own ``state_dict()`` (the causal graph audit's previous graph),
-    so a resumed run neither audits an epoch twice nor loses the comparisons with the last audit.
+    Each audit epoch, every audit explains the model on a fixed probe set. Scalars
+    ``causal/<audit>/<metric>`` go to ``trainer.callback_metrics`` (monitored on any schedule by
+    :class:`~lightning_causal.callbacks.monitoring.AuditEarlyStopping` and ``AuditModelCheckpoint``)
+    and to every logger; rich content (histograms, maps drawn by kind of data, figures, a compact
+    text card, a custom-scalars layout) goes to the ``TensorBoardLogger``, all at the step of that
+    epoch's ``val_loss``; one JSON report per audit epoch goes to ``report_dir``. Warnings raised
+    inside the audits (e.g. by Captum) show once per fit. From the second audit on, each audit also
+    reports its causal drift (``drift/<vector>/{spearman,topk_jaccard,shift}``). The checkpoint
+    state (plain values and tensors: audited epochs, drift vectors, each audit's ``state_dict()``)
+    lets a resumed run neither audit an epoch twice nor lose the comparisons with the last audit.
 
     An audit leaves no trace on training: it runs in eval mode with every submodule's mode, the
     parameters' ``requires_grad`` and ``.grad``, all buffers and the global RNG states restored.
@@ -62,6 +64,8 @@ class CausalAuditCallback(Callback):
         unpack_batch: ``batch -> (inputs, labels, additional_forward_args)`` for the probe data
             (default: :func:`~lightning_causal.batches.default_unpack_batch`: a tensor, ``(x, y)``,
             or a mapping with ``x``/``input_ids``/... and ``y``/``labels``/...).
+        figure_kind: how maps are drawn in TensorBoard (``"image"``, ``"sequence"``, ``"tabular"``,
+            ``"tokens"``); ``None``: from the probe's shape (:func:`~lightning_causal.reporting.figure_kinds.infer_kind`).
 
     Before the first training step (``on_train_start``), the probe is read, every audit is
     validated against the real model and run once on 2 probe samples (a dry run that leaves no
@@ -93,6 +97,8 @@ class CausalAuditCallback(Callback):
         report_dir: str | os.PathLike | None = None,
         on_error: str = "raise",
         unpack_batch: UnpackBatch | None = None,
+        *,
+        figure_kind: str | None = None,
     ) -> None:
         if isinstance(audits, Audit):
             audits = [audits]
@@ -128,6 +134,8 @@ class CausalAuditCallback(Callback):
                 f"Expected argument `unpack_batch` to be None or a callable batch -> (inputs, labels, additional_forward_args) "
                 f"but got {unpack_batch!r}"
             )
+        if figure_kind is not None and figure_kind not in KINDS:
+            raise MisconfigurationException(f"Expected argument `figure_kind` to be None or one of {KINDS} but got {figure_kind!r}")
         self.audits = audits
         self._probe_source = probe
         self.probe_size = probe_size
@@ -143,9 +151,11 @@ class CausalAuditCallback(Callback):
         self.audited_epochs: list[int] = []
         self.failed_epochs: list[int] = []
         self.last_results: dict[str, AuditResult] = {}
+        self.last_scalars: dict[str, float] = {}
         self._previous_vectors: dict[str, dict[str, torch.Tensor]] = {}
-        self._renderer = TensorBoardRenderer()
+        self._renderer = TensorBoardRenderer(figure_kind=figure_kind)
         self._warned_no_tb = False
+        self._warnings = WarningsOncePerFit()
 
     @property
     @override
@@ -220,8 +230,9 @@ class CausalAuditCallback(Callback):
     def _reset(self) -> None:
         self.probe = None
         self.audited_epochs, self.failed_epochs = [], []
-        self.last_results, self._previous_vectors = {}, {}
+        self.last_results, self.last_scalars, self._previous_vectors = {}, {}, {}
         self._warned_no_tb = False
+        self._warnings.reset()
         for audit in self.audits:
             audit.load_state_dict({})
 
@@ -242,7 +253,7 @@ class CausalAuditCallback(Callback):
     def _set_probe(self, probe: Probe, trainer: Trainer, pl_module: LightningModule) -> None:
         model = _audited(pl_module)
         probe = self._to_device(probe, trainer, pl_module)
-        with _no_trace(model), sharded_rows(_shard(trainer)):
+        with no_trace(model), sharded_rows(_shard(trainer)), self._warnings.collect(show=trainer.is_global_zero):
             try:
                 Forward(model, num_samples=len(probe), **probe.forward_options)(
                     *(probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,))
@@ -286,12 +297,12 @@ class CausalAuditCallback(Callback):
         self.audited_epochs.append(epoch)
         scalars = {t: v for r in results for t, v in scalar_tags(r).items()}
         scalars["causal/audit_seconds"] = total
-        if stage == "epoch_end":
-            pl_module.log_dict(scalars, on_step=False, on_epoch=True, sync_dist=False)
-        else:  # `log` is not allowed in on_fit_end: write to the loggers directly
-            for logger in trainer.loggers:
-                logger.log_metrics(scalars, step=trainer.global_step)
-        self._render(trainer, epoch, results)
+        self.last_scalars = scalars
+        if stage == "epoch_end":  # monitorable (callback_metrics); `log` is not allowed in on_fit_end
+            pl_module.log_dict(scalars, on_step=False, on_epoch=True, sync_dist=False, logger=False)
+        for logger in trainer.loggers:  # at the step of the rich content, one step per audit
+            logger.log_metrics(scalars, step=_epoch_end_step(trainer))
+        self._render(trainer, epoch, results, stage)
         if total > 2.0:
             rank_zero_info(f"Causal audit at epoch {epoch} took {total:.1f} s")
 
@@ -317,7 +328,7 @@ class CausalAuditCallback(Callback):
         from tqdm.auto import tqdm
 
         results = []
-        with _no_trace(model), sharded_rows(_shard(trainer)):
+        with no_trace(model), sharded_rows(_shard(trainer)), self._warnings.collect(show=trainer.is_global_zero):
             bar = tqdm(self.audits, desc=f"causal audit (epoch {epoch})", delay=2.0, leave=False,
                        disable=not trainer.is_global_zero)
             for audit in bar:
@@ -345,7 +356,7 @@ class CausalAuditCallback(Callback):
         self.last_results[audit.name] = result
         return result
 
-    def _render(self, trainer: Trainer, epoch: int, results: list[AuditResult]) -> None:
+    def _render(self, trainer: Trainer, epoch: int, results: list[AuditResult], stage: str = "epoch_end") -> None:
         if not trainer.is_global_zero:  # other ranks' writers are no-ops: build no figures there
             return
         tb = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
@@ -355,8 +366,9 @@ class CausalAuditCallback(Callback):
                                "(scalars still go to every logger, reports to JSON)")
                 self._warned_no_tb = True
             return
-        probe_inputs = self.probe.first if self.probe is not None else None
-        self._renderer.render(tb.experiment, epoch, results, probe_inputs)
+        probe, report = self.probe, report_path(self.report_dir, epoch, stage) if self.report_dir is not None else None
+        self._renderer.render(tb.experiment, epoch, results, probe.first if probe else None, step=_epoch_end_step(trainer),
+                              probe_labels=probe.labels if probe else None, report=report)
 
 
 def _audited(pl_module: LightningModule) -> torch.nn.Module:
@@ -364,6 +376,11 @@ def _audited(pl_module: LightningModule) -> torch.nn.Module:
     ``CausalRepairModule.wrap`` explains the wrapped module, so layer names and tags do not change
     with wrapping), else ``pl_module`` itself."""
     return getattr(pl_module, "audited_module", pl_module)
+
+
+def _epoch_end_step(trainer: Trainer) -> int:
+    """The step of Lightning's epoch-end metrics (``val_loss``): the epoch's last optimizer step."""
+    return max(trainer.global_step - 1, 0)
 
 
 def _shard(trainer: Trainer) -> RowShard | None:
@@ -381,33 +398,3 @@ def _trainer_data(trainer: Trainer) -> Any:
         if source is not None and (not isinstance(source, (list, tuple)) or source):
             return source
     return None
-
-
-@contextlib.contextmanager
-def _no_trace(module: torch.nn.Module) -> Iterator[None]:
-    """Run audits in eval mode so that training cannot tell: grads (the same tensor objects),
-    requires_grad, buffers, every submodule's mode and the RNG states restored; outside
-    ``inference_mode`` so that gradient-based audits can use autograd."""
-    params = list(module.parameters())
-    grads = [(p.grad, None if p.grad is None else p.grad.detach().clone()) for p in params]
-    requires = [p.requires_grad for p in params]
-    buffers = {name: b.detach().clone() for name, b in module.named_buffers()}
-    modes = [(m, m.training) for m in module.modules()]
-    try:
-        module.eval()
-        with torch.inference_mode(False), rng_preserved():
-            yield
-    finally:
-        with torch.no_grad():
-            for p, (grad, saved), r in zip(params, grads, requires):
-                p.requires_grad_(r)
-                if grad is not None and not torch.equal(grad, saved):
-                    grad.copy_(saved)
-                if p.grad is not grad:  # keep the very tensor object (optimizers, DDP bucket views hold it)
-                    p.grad = grad
-            current = dict(module.named_buffers())
-            for name, saved in buffers.items():
-                if name in current and not torch.equal(current[name], saved):
-                    current[name].copy_(saved)
-        for m, mode in modes:
-            m.training = mode

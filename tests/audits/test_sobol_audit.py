@@ -28,8 +28,8 @@ def test_tabular_linear_output_matches_empirical_variances():
     assert torch.allclose(r.vectors["first"], expected, atol=0.01)
     assert torch.allclose(r.vectors["total"], expected, atol=0.01)
     top = int(expected.argmax())
-    assert set(r.scalars) == {f"S_{top}", f"ST_{top}", f"S_{int(expected.argsort()[1])}",
-                              f"ST_{int(expected.argsort()[1])}", "sum_S", "output_variance"}
+    assert set(r.scalars) == {f"S/{top}", f"ST/{top}", f"S/{int(expected.argsort()[1])}",
+                              f"ST/{int(expected.argsort()[1])}", "sum_S", "output_variance"}
     assert r.scalars["sum_S"] == pytest.approx(1.0, abs=0.02)
     rows = r.tables["indices"]
     assert [row["group"] for row in rows] == [str(g) for g in expected.argsort(descending=True).tolist()]

@@ -190,9 +190,9 @@ class WriteSpy(pl.Callback):
             record("report", epoch=epoch, stage=stage)
             return real_write(report_dir, epoch, stage, results, extra)
 
-        def render(self_, writer, epoch, results, probe_inputs):  # noqa: ANN001
+        def render(self_, writer, epoch, results, probe_inputs, **options):  # noqa: ANN001
             record("render", epoch=epoch, writer=type(writer).__name__)
-            return real_render(self_, writer, epoch, results, probe_inputs)
+            return real_render(self_, writer, epoch, results, probe_inputs, **options)
 
         def run_one(self_, audit, pl_module_, epoch):  # noqa: ANN001
             record(
