@@ -7,7 +7,11 @@ are re-exported here beside the faithfulness and stability metrics.
 
 from lightning_causal.baselines.captum_methods import attribute, layer_attribute
 from lightning_causal.baselines.input_layer_methods import input_layer_attribute
-from lightning_causal.baselines.method_specs import INPUT_LAYER_METHOD_NAMES, LAYER_METHOD_NAMES, METHOD_NAMES
+from lightning_causal.baselines.method_specs import (
+    INPUT_LAYER_METHOD_NAMES,
+    LAYER_METHOD_NAMES,
+    METHOD_NAMES,
+)
 from lightning_causal.baselines.metrics import (
     curve_auc,
     infidelity,

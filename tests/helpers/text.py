@@ -38,3 +38,34 @@ def token_batch(n: int = 4, length: int = 8, seed: int = 1) -> tuple[torch.Tenso
         ids[i, end:] = PAD
         mask[i, end:] = 0
     return ids, mask
+
+
+def text_module(seed: int = 0):
+    """A LightningModule around a float32 tiny BERT (dropout on) trained on Hugging Face dict batches."""
+    import lightning.pytorch as pl
+
+    class TextModule(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = tiny_bert_classifier(seed, classes=2, dtype=torch.float32, scale=0.1).train()
+
+        def forward(self, input_ids, attention_mask=None):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+        def training_step(self, batch, batch_idx):
+            return self.model(**batch).loss
+
+        def configure_optimizers(self):
+            return torch.optim.AdamW(self.parameters(), lr=1e-2)
+
+    return TextModule()
+
+
+def text_loader(n: int = 32, batch_size: int = 8, seed: int = 0):
+    """A shuffling DataLoader of dict batches ``{"input_ids", "attention_mask", "labels"}``."""
+    from torch.utils.data import DataLoader
+
+    ids, att = token_batch(n, 8, seed=seed)
+    labels = (ids[:, 1] % 2).long()
+    items = [{"input_ids": ids[i], "attention_mask": att[i], "labels": labels[i]} for i in range(n)]
+    return DataLoader(items, batch_size=batch_size, shuffle=True)
