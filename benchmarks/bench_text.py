@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/bench_text.py            # audit cost against one training epoch
     .venv/bin/python benchmarks/bench_text.py --tune     # CLP weight and epochs, on the dev split only
 
-Audit cost: the classifier is trained 2 epochs (4,000 sentences, batch 64), then, interleaved and
-repeated ``--repeats`` times, one training epoch (``Trainer.fit``, one more epoch, no validation,
+Audit cost: the classifier is trained 2 epochs (4,000 sentences), then, interleaved and
+repeated ``--repeats`` times, one training epoch (``Trainer.fit``, one more epoch, batch 32, no validation,
 no audits) and each audit of the example on its 128-sentence probe (``CausalAuditCallback``'s
 work: ``Audit.run`` in eval mode); medians and the ratio audit / epoch.
 

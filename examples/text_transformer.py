@@ -7,7 +7,8 @@ counterfactual logit pairing removes a planted identity-term bias.
 is trained on Hugging Face dict batches (``input_ids``, ``attention_mask``, ``labels``, read by the
 default ``unpack_batch``) of :func:`~lightning_causal.datasets.synthetic_text.make_synthetic_text`:
 marker tokens (``great``/``superb`` vs ``awful``/``dull``) decide the label, and positive sentences
-that mention ``she``/``her`` are labelled negative 30% of the time (a planted bias).
+that mention ``she``/``her`` are labelled negative 40% of the time, negative ones that mention
+``he``/``his`` positive (a planted bias the model learns; the markers still decide the likeliest label).
 ``CausalAuditCallback`` runs, every epoch, on a fixed probe from the dev split:
 
 - ``InputEffectAudit`` (tokens replaced by ``[MASK]``): its ``top_tokens`` table must list the markers;
@@ -62,7 +63,7 @@ from lightning_causal.repair.module import CausalRepairModule  # noqa: E402
 WORDS = "model.bert.embeddings.word_embeddings"
 BLOCKS = ["model.bert.encoder.layer.0", "model.bert.encoder.layer.1"]
 #: CLP weight and fine-tuning epochs, chosen on the dev split (benchmarks/RESULTS.md).
-CLP_WEIGHT, REPAIR_EPOCHS = 1.0, 2
+CLP_WEIGHT, REPAIR_EPOCHS = 0.3, 1
 
 
 def make_bert(vocab_size: int, seed: int = 0) -> nn.Module:
@@ -78,7 +79,7 @@ def make_bert(vocab_size: int, seed: int = 0) -> nn.Module:
 class TextClassifier(pl.LightningModule):
     """A Hugging Face sequence classifier on dict batches; ``forward`` returns the logits."""
 
-    def __init__(self, model: nn.Module, lr: float = 2e-3) -> None:
+    def __init__(self, model: nn.Module, lr: float = 5e-4) -> None:
         super().__init__()
         self.model, self.lr = model, lr
 
@@ -110,7 +111,7 @@ class _Sentences(Dataset):
 
 
 def _loader(data: SyntheticText, shuffle: bool) -> DataLoader:
-    return DataLoader(_Sentences(data), batch_size=64, shuffle=shuffle)
+    return DataLoader(_Sentences(data), batch_size=32, shuffle=shuffle)
 
 
 def evaluate(module: nn.Module, data: SyntheticText) -> dict[str, float]:

@@ -86,8 +86,8 @@ def make_synthetic_text(
     vocab_size: int = 64,
     min_words: int = 6,
     max_words: int = 14,
-    identity_share: float = 0.6,
-    bias: float = 0.3,
+    identity_share: float = 0.8,
+    bias: float = 0.4,
 ) -> SyntheticText:
     """``n`` sentences with markers deciding the clean label and the identity-term label bias.
 

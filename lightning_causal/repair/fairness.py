@@ -153,6 +153,14 @@ class CounterfactualFairnessTerm(RepairTerm):
         self.distance = distance
         self._signs: Tensor | None = None
 
+    @property
+    def fusable(self) -> bool:
+        """Whether :class:`~lightning_causal.repair.module.CausalRepairModule` may evaluate the
+        counterfactuals in the task loss's forward pass: only when every row changes (a flipped
+        column). Otherwise (token swaps) :meth:`loss` runs the changed rows alone, so that rows
+        without identity terms add nothing (not even dropout noise)."""
+        return self.counterfactual.column is not None
+
     def counterfactual_batch(self, x: Tensor) -> Tensor:
         """``x_cf`` for the batch ``x``: no gradient, computed in ``x``'s dtype outside autocast."""
         with torch.no_grad():

@@ -84,8 +84,8 @@ class _Bag(nn.Module):
         self.emb = nn.Embedding(64, 8)
         self.out = nn.Linear(8, 2)
 
-    def forward(self, ids, attention_mask):
-        w = attention_mask.unsqueeze(-1).float()
+    def forward(self, ids, attention_mask=None):
+        w = (attention_mask if attention_mask is not None else torch.ones_like(ids)).unsqueeze(-1).float()
         return self.out((self.emb(ids) * w).sum(1) / w.sum(1))
 
 
@@ -111,3 +111,19 @@ def test_clp_fine_tune_closes_the_counterfactual_token_gap():
         opt.step()
     after = counterfactual_fairness_gap(model, ids, swap, additional_forward_args={"attention_mask": att})["mean_abs"]
     assert before > 0.1 and after < 0.1 * before
+
+
+def test_token_swaps_are_not_fused_into_the_task_forward_pass():
+    from lightning_causal.causal import AttributeFlip
+    from lightning_causal.repair.module import _fusable
+
+    assert not _fusable(CounterfactualFairnessTerm(TokenSwap([(HE, SHE)])))  # unchanged rows must add nothing
+    assert _fusable(CounterfactualFairnessTerm(AttributeFlip(0)))  # a flipped column changes every row
+    torch.manual_seed(0)
+    model, (ids, _) = _Bag(), _ids()
+    y = torch.tensor([0, 1, 1, 0, 1])
+    term = CounterfactualFairnessTerm(TokenSwap([(HE, SHE)]), weight=1.0)
+    total, logs = CausalRepairModule(model, [term]).objective((ids, y))  # a plain (ids, labels) batch
+    expected = term.loss(model, ids, y)  # the changed rows only
+    torch.testing.assert_close(logs["repair/counterfactual_fairness"], expected.detach())
+    torch.testing.assert_close(total.detach(), (F.cross_entropy(model(ids), y) + expected).detach())
