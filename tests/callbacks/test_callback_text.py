@@ -28,13 +28,13 @@ def _fit(audit: bool, tmp_path):
         InputEffectAudit(baseline=MASK, top_k=3),
         CaptumBaseline((("LayerIntegratedGradients", {"n_steps": 4}), "LayerGradientXActivation"), baseline=MASK,
                        input_layer=WORDS, settings=CompareSettings(steps=4, special_tokens=(PAD, CLS, SEP))),
-        FairnessAudit(TokenSwap([(10, 11), (12, 13)])),
+        FairnessAudit(TokenSwap([(4, 7)])),  # both sides occur among the first probe sentences
         LayerMapAudit(layers=["model.bert.encoder.layer.0", "model.bert.encoder.layer.1"], baseline=MASK),
     ]
     callbacks = [CausalAuditCallback(audits, probe_size=8)] if audit else []
     trainer = pl.Trainer(default_root_dir=str(tmp_path), max_epochs=2, accelerator="cpu", logger=False, callbacks=callbacks,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, deterministic=True)
-    trainer.fit(module, text_loader(), text_loader(16, seed=1))
+    trainer.fit(module, text_loader())  # the probe: the first 8 training sentences
     return module, trainer
 
 

@@ -94,3 +94,31 @@ def test_carriers_of_a_token_swap_take_the_attention_mask():
         handle.remove()
     torch.testing.assert_close(eff[:, u], want, atol=1e-10, rtol=0)
     assert eff.shape == (6, 32)
+
+
+def test_synthetic_text_plants_the_marker_rule_and_the_identity_bias():
+    from lightning_causal.datasets.synthetic_text import (
+        HE,
+        HER,
+        HIS,
+        NEGATIVE,
+        PAD,
+        POSITIVE,
+        SHE,
+        make_synthetic_text,
+    )
+
+    state = torch.get_rng_state()
+    data = make_synthetic_text(3000, seed=4)
+    assert torch.equal(torch.get_rng_state(), state)  # a private generator
+    ids = data.input_ids
+    pos, neg = torch.isin(ids, torch.tensor(POSITIVE)).any(1), torch.isin(ids, torch.tensor(NEGATIVE)).any(1)
+    assert bool((pos ^ neg).all()) and torch.equal(data.clean_labels, pos.long())  # one polarity decides
+    she, he = torch.isin(ids, torch.tensor([SHE, HER])).any(1), torch.isin(ids, torch.tensor([HE, HIS])).any(1)
+    flipped = data.labels != data.clean_labels
+    assert not (she & he).any() and not flipped[~she & ~he].any()  # only identity sentences are flipped
+    assert not flipped[she & ~pos].any() and not flipped[he & pos].any()  # she: pos -> neg; he: neg -> pos
+    rate = flipped[she & pos].float().mean()
+    assert 0.33 < float(rate) < 0.47  # bias 0.4
+    assert torch.equal(data.attention_mask, (ids != PAD).long()) and (ids[:, 0] == 1).all()
+    assert torch.equal(make_synthetic_text(50, seed=4).input_ids, make_synthetic_text(50, seed=4).input_ids)
