@@ -28,27 +28,26 @@ from __future__ import annotations
 
 import argparse
 import copy
-import sys
 import time
-from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from lightning_causal.audits import (  # noqa: E402
+from lightning_causal import (
     CaptumBaseline,
-    CompareSettings,
+    CausalAuditCallback,
+    CausalRepairModule,
+    CounterfactualFairnessTerm,
     FairnessAudit,
     InputEffectAudit,
     LayerMapAudit,
+    TokenSwap,
+    counterfactual_fairness_gap,
 )
-from lightning_causal.callbacks.audit import CausalAuditCallback  # noqa: E402
-from lightning_causal.causal import TokenSwap, counterfactual_fairness_gap  # noqa: E402
-from lightning_causal.datasets.synthetic_text import (  # noqa: E402
+from lightning_causal.audits import CompareSettings
+from lightning_causal.datasets.synthetic_text import (
     IDENTITY_PAIRS,
     MASK,
     NEGATIVE,
@@ -57,8 +56,6 @@ from lightning_causal.datasets.synthetic_text import (  # noqa: E402
     SyntheticText,
     make_synthetic_text,
 )
-from lightning_causal.repair.fairness import CounterfactualFairnessTerm  # noqa: E402
-from lightning_causal.repair.module import CausalRepairModule  # noqa: E402
 
 WORDS = "model.bert.embeddings.word_embeddings"
 BLOCKS = ["model.bert.encoder.layer.0", "model.bert.encoder.layer.1"]

@@ -19,6 +19,7 @@ from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.drift import vector_drift
 from lightning_causal.batches import UnpackBatch
 from lightning_causal.callbacks._probe import probe_from
+from lightning_causal.causal.engine.batching import RowShard, sharded_rows
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.state import rng_preserved
 from lightning_causal.reporting.json_report import try_write_probe_file, write_report
@@ -241,7 +242,7 @@ class CausalAuditCallback(Callback):
     def _set_probe(self, probe: Probe, trainer: Trainer, pl_module: LightningModule) -> None:
         model = _audited(pl_module)
         probe = self._to_device(probe, trainer, pl_module)
-        with _no_trace(model):
+        with _no_trace(model), sharded_rows(_shard(trainer)):
             try:
                 Forward(model, num_samples=len(probe), **probe.forward_options)(
                     *(probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,))
@@ -300,7 +301,7 @@ class CausalAuditCallback(Callback):
         error = None
         if trainer.is_global_zero and self.report_dir is not None:
             try:
-                write_report(self.report_dir, epoch, stage, results, {"audit_seconds": total})
+                write_report(self.report_dir, epoch, stage, results, {"audit_seconds": total, "world_size": trainer.world_size})
             except OSError as err:
                 error = repr(err)
         error = trainer.strategy.broadcast(error, src=0)
@@ -316,7 +317,7 @@ class CausalAuditCallback(Callback):
         from tqdm.auto import tqdm
 
         results = []
-        with _no_trace(model):
+        with _no_trace(model), sharded_rows(_shard(trainer)):
             bar = tqdm(self.audits, desc=f"causal audit (epoch {epoch})", delay=2.0, leave=False,
                        disable=not trainer.is_global_zero)
             for audit in bar:
@@ -363,6 +364,15 @@ def _audited(pl_module: LightningModule) -> torch.nn.Module:
     ``CausalRepairModule.wrap`` explains the wrapped module, so layer names and tags do not change
     with wrapping), else ``pl_module`` itself."""
     return getattr(pl_module, "audited_module", pl_module)
+
+
+def _shard(trainer: Trainer) -> RowShard | None:
+    """Under a distributed strategy, every audit's rows are split across the processes and
+    gathered through the strategy (see :func:`~lightning_causal.causal.engine.batching.sharded_rows`)."""
+    if trainer.world_size < 2:
+        return None
+    strategy = trainer.strategy
+    return RowShard(trainer.global_rank, trainer.world_size, lambda t: strategy.all_gather(t), device=strategy.root_device)
 
 
 def _trainer_data(trainer: Trainer) -> Any:

@@ -65,6 +65,7 @@ from lightning_causal.causal.structure import (
     LayerCausalMap,
     causal_graph,
     counterfactual_explanation,
+    graph_faithfulness,
     graph_stability,
     layer_causal_map,
 )
@@ -92,6 +93,7 @@ __all__ = [
     "LayerCausalMap",
     "causal_graph",
     "counterfactual_explanation",
+    "graph_faithfulness",
     "graph_stability",
     "layer_causal_map",
     # global sensitivity

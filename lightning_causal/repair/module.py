@@ -74,9 +74,9 @@ class CausalRepairModule(LightningModule):
         fuse_forward: evaluate ``x`` and the extra inputs of terms that declare them
             (``extra_inputs(x)`` / ``loss_from_outputs(out, extra_out, y)``, e.g. the
             counterfactuals of :class:`~lightning_causal.repair.fairness.CounterfactualFairnessTerm`)
-            in one forward pass, shared with the task loss. Same objective; the whole step (with
-            Adam) measured 1.22x–1.23x faster on a 12-64-32-2 MLP, batch 256, 1 thread; set
-            ``False`` for models whose output on a row depends on the other
+            in one forward pass, shared with the task loss (same objective, fewer kernel launches:
+            the speed-up is in ``benchmarks/RESULTS.md``); set ``False`` for models whose output on a
+            row depends on the other
             rows in train mode (BatchNorm), where the joint pass would mix the batch statistics.
             Used by the default :meth:`task_step` only (not with ``wrap`` or an overridden ``task_step``).
 

@@ -366,9 +366,7 @@ def test_ddp_spawn_audits_trained_model_once_and_only_rank_zero_writes(tmp_path)
         ]
         for r in (0, 1)
     }
-    assert (
-        audits[0] == audits[1] and len(audits[0]) == 4
-    )  # 2 epochs x 2 audits, same probe on both ranks
+    assert audits[0] == audits[1] and len(audits[0]) == 2 * len(ddp_audits())  # 2 epochs, same probe on both ranks
     assert {e[2] for e in audits[0]} == {DDP_PROBE}  # not the 24 of one rank's shard, no padding
     _, _, xv, yv = digits()
     assert audits[0][0][3] == pytest.approx(float(xv[:DDP_PROBE].double().sum()))
@@ -387,7 +385,9 @@ def test_ddp_spawn_audits_trained_model_once_and_only_rank_zero_writes(tmp_path)
     module = classifier()
     module.load_state_dict(torch.load(tmp_path / "final.pt", weights_only=True))
     probe = Probe(xv[:DDP_PROBE], yv[:DDP_PROBE])
-    report = reports(tmp_path / "r")["epoch_0001.json"]["audits"]
+    doc = reports(tmp_path / "r")["epoch_0001.json"]
+    assert doc["world_size"] == 2  # the rows of every audit were shared out between the two processes
+    report = doc["audits"]
     for audit in ddp_audits():
         expected = audit.run(module, probe).to_dict()
         got = report[audit.name]

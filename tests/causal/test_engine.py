@@ -109,3 +109,48 @@ def test_map_rows_chunks_give_the_same_result_and_rows_per_pass_honours_the_cap(
     assert rows_per_pass(model, (torch.zeros(8, 4),), 5) == 5
     rows = rows_per_pass(model, (torch.zeros(8, 4),), None, budget_bytes=64 * 1024, working_set_bytes=1 << 40)
     assert rows * (4 + 2) * 4 <= 64 * 1024  # capped by the budget: inputs + outputs per row
+
+
+def test_sharded_rows_split_the_work_and_gather_the_single_process_result():
+    """Two simulated processes: each evaluates its half of the rows; gathered, the result equals one
+    process's (issue: audits sharded across DDP ranks)."""
+    from lightning_causal.causal import input_effects
+    from lightning_causal.causal.engine.batching import RowShard, sharded_rows
+    from tests.helpers.models import MLP, seeded
+
+    model, x = seeded(MLP(6, (8,), 3)).eval(), torch.randn(10, 6, generator=torch.Generator().manual_seed(0))
+    full = input_effects(model, x, max_batch_size=7)
+    parts, evaluated = {}, {}
+
+    def run(rank, gather):
+        calls = []
+        counted = lambda idx: calls.append(len(idx))  # noqa: E731
+        hook = model.net[0].register_forward_hook(lambda m, i, o: counted(o))
+        try:
+            with sharded_rows(RowShard(rank, 2, gather, min_rows=1)):
+                out = input_effects(model, x, max_batch_size=7)
+        finally:
+            hook.remove()
+        evaluated[rank] = sum(calls)
+        return out
+
+    run(1, lambda t: parts.setdefault(1, t).expand(2, *t.shape))  # rank 1 alone: keep its part
+    got = run(0, lambda t: torch.stack([t, parts[1]]))
+    torch.testing.assert_close(got, full, rtol=1e-6, atol=1e-7)
+    rows = 6 * 10  # groups x samples, all active
+    assert evaluated[0] < rows and evaluated[1] < rows  # each process ran about half the rows
+    assert abs(evaluated[0] - evaluated[1]) <= 20  # plus the clean pass and the trial rows
+
+
+def test_kendall_for_many_groups_equals_scipy():
+    from scipy import stats
+
+    from lightning_causal.causal.engine.ranking import kendall
+
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.randn(3, 150, generator=g).double(), torch.randn(3, 150, generator=g).double()
+    a[:, :10] = a[:, :1]  # ties
+    b[1] = a[1]  # identical rankings
+    want = torch.tensor([stats.kendalltau(x, y, variant="b").statistic for x, y in zip(a, b)], dtype=torch.float64)
+    torch.testing.assert_close(kendall(a, b), want, rtol=0, atol=1e-12)
+    assert float(kendall(a, b)[1]) == 1.0

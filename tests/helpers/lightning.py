@@ -246,12 +246,21 @@ DDP_PROBE = 20
 
 
 def ddp_audits() -> list[Audit]:
-    from lightning_causal.audits.input_effects import InputEffectAudit
-    from lightning_causal.audits.unit_importance import UnitImportanceAudit
+    """Audits whose rows are shared out across the processes (each equal to one process's run)."""
+    from lightning_causal.audits import (
+        CaptumBaseline,
+        InputEffectAudit,
+        LayerMapAudit,
+        SobolAudit,
+        UnitImportanceAudit,
+    )
 
     return [
-        InputEffectAudit(patch_size=4, ace_values=None),
+        InputEffectAudit(patch_size=4),
         UnitImportanceAudit(["model.conv1"], top_k=2),
+        CaptumBaseline(("Saliency",), patch_size=4),
+        SobolAudit(n=32, patch_size=4, n_bootstrap=0),
+        LayerMapAudit(patch_size=4, max_rows=None),
     ]
 
 
