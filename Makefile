@@ -47,6 +47,7 @@ bench: setup
 	$(PY) benchmarks/bench_graph.py
 	$(PY) benchmarks/bench_repair.py
 	$(PY) benchmarks/bench_backdoor.py
+	$(PY) benchmarks/bench_text.py
 
 clean:
 	rm -rf site runs lightning_logs .pytest_cache

@@ -34,8 +34,10 @@ from lightning_causal.baselines.captum_methods import (
     layer_attribute,
     resolve_method,
 )
+from lightning_causal.baselines.input_layer_methods import input_layer_attribute
 from lightning_causal.causal.effects.input_effects import input_effects
 from lightning_causal.causal.effects.unit_effects import unit_effects
+from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import aggregate_to_groups, broadcast_groups, group_mask
@@ -57,13 +59,17 @@ class CompareSettings:
         steps: steps of the deletion/insertion curves (default ``min(G, 32)``).
         score: ``"auto"``, ``"softmax"`` or ``"raw"``: what the curves record (see
             :func:`~lightning_causal.baselines.metrics.perturbation_curve`).
-        noise_fraction: stability noise σ as a fraction of the probe's std (when ``noise_sigma`` is unset).
+        noise_fraction: stability noise σ as a fraction of the probe's std (when ``noise_sigma`` is
+            unset); for token ids, the share of tokens the stability perturbation replaces.
         stability_repeats: noise draws averaged by the stability metric.
         absolute: rank agreement and stability on |scores| (magnitudes, as Adebayo et al. 2018)
             instead of signed scores. Deletion/insertion always rank by signed score.
         reference_metrics: also compute Captum's ``sensitivity_max`` and ``infidelity``.
         n_perturb_samples: perturbations per sample of the reference metrics.
         layer_method: Captum layer method set beside ``unit_effects`` for ``layers``.
+        special_tokens: token ids the stability perturbation of token inputs never replaces
+            (``[CLS]``, ``[SEP]``, pad; the baseline token and positions whose ``attention_mask``
+            is 0 are never replaced either).
     """
 
     steps: int | None = None
@@ -74,14 +80,34 @@ class CompareSettings:
     reference_metrics: bool = False
     n_perturb_samples: int = 4
     layer_method: str = "LayerConductance"
+    special_tokens: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        self.special_tokens = tuple(self.special_tokens)
+        if not all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in self.special_tokens):
+            raise ValueError(f"Expected argument `special_tokens` to be non-negative token ids but got {self.special_tokens!r}")
         check_int("steps", self.steps, minimum=1, none_ok=True)
         check_int("stability_repeats", self.stability_repeats, minimum=1)
         check_int("n_perturb_samples", self.n_perturb_samples, minimum=1)
         check_choice("score", self.score, ("auto", "softmax", "raw"))
         check_float("noise_fraction", self.noise_fraction, minimum=0.0, open_min=True)
         check_choice("layer_method", self.layer_method, ("LayerConductance", "LayerActivation"))
+
+
+def _check_token_options(audit: CaptumBaseline) -> None:
+    """What token ids ``[N, T]`` need: an integer baseline (a token id), methods that take no
+    gradient with respect to the inputs, and no continuous perturbations."""
+    b = audit.baseline
+    if not (isinstance(b, int) and not isinstance(b, bool) or isinstance(b, Tensor) and b.numel() == 1 and not b.is_floating_point()):
+        raise ValueError(f"Expected argument `baseline` to be a token id (an int: pad or [MASK]) for token inputs but got {b!r}")
+    gradient = [s.label for s in audit.specs if not s.layer and not s.grouped]
+    if gradient:
+        raise ValueError(
+            f"Expected methods that token ids support but got the gradient methods {gradient}; use layer methods on the "
+            "embeddings, e.g. CaptumBaseline(methods=('LayerIntegratedGradients',), input_layer='bert.embeddings.word_embeddings')"
+        )
+    if audit.layers or audit.settings.reference_metrics:
+        raise ValueError("Expected no `layers` and no `settings.reference_metrics` for token inputs (they perturb inputs continuously)")
 
 
 def _nanmean(v: Tensor) -> float:
@@ -120,6 +146,16 @@ class CaptumBaseline(Audit):
     Deletion AUC: lower is more faithful; insertion AUC: higher is more faithful; stability
     (Spearman between the explanations of x and x + ε): higher is more stable.
 
+    Token ids ``[N, T]`` (text): groups are positions (or words, by ``feature_mask``), ``baseline``
+    is a token id (pad or ``[MASK]``) that deletion/insertion put in place of removed tokens, and
+    the methods are Captum's layer methods on ``input_layer`` (the word embeddings:
+    ``LayerIntegratedGradients``, ``LayerGradientXActivation``, ``LayerFeatureAblation``; see
+    :mod:`~lightning_causal.baselines.input_layer_methods`), set beside the causal effects of the
+    same layer (``input_effects(..., input_layer=...)``, the baseline token's embedding as
+    reference); the probe's ``attention_mask`` is passed through. Stability replaces a random
+    ``settings.noise_fraction`` share of the tokens (never special tokens, the baseline token or
+    padding) by tokens drawn from the probe (:func:`~lightning_causal.baselines.metrics.token_stability`).
+
     Args:
         methods: Captum methods: names, ``"NoiseTunnel(<name>)"`` or ``(name, options)`` pairs
             (:func:`~lightning_causal.baselines.captum_methods.resolve_method`).
@@ -132,6 +168,8 @@ class CaptumBaseline(Audit):
         noise_sigma: stability noise σ (default ``settings.noise_fraction`` × probe std).
         method_options: ``{method label: options}`` merged over ``methods``' options.
         layers: hidden layers whose ``unit_effects`` are set beside ``settings.layer_method``.
+        input_layer: module whose output the layer methods attribute and the causal effects
+            intervene on (e.g. ``"bert.embeddings.word_embeddings"``); needed by layer methods.
         settings: :class:`CompareSettings`.
         seed: private seed of every random draw (Captum's randomised methods, noise).
         feature_names: one name per feature group (per column of tabular data by default), used in
@@ -163,6 +201,7 @@ class CaptumBaseline(Audit):
         noise_sigma: float | None = None,
         method_options: Mapping[str, Mapping[str, Any]] | None = None,
         layers: Sequence[str] = (),
+        input_layer: str | None = None,
         settings: CompareSettings | None = None,
         seed: int = 0,
         feature_names: Sequence[str] | None = None,
@@ -187,6 +226,10 @@ class CaptumBaseline(Audit):
         labels = [s.label for s in self.specs]
         if len(set(labels)) != len(labels):
             raise ValueError(f"Expected argument `methods` to name each method once but got {labels}")
+        if input_layer is None and any(s.layer for s in self.specs):
+            raise ValueError(f"Expected argument `input_layer` (e.g. the word embeddings) for the layer methods {labels}")
+        check_type("input_layer", input_layer, str, none_ok=True)
+        self.input_layer = input_layer
         check_mask_options(feature_mask, patch_size)
         check_int("top_k", top_k, minimum=1)
         check_float("noise_sigma", noise_sigma, minimum=0.0, none_ok=True)
@@ -205,8 +248,10 @@ class CaptumBaseline(Audit):
         if isinstance(probe.inputs, tuple):
             raise ValueError("CaptumBaseline explains single-tensor inputs; got a tuple probe")
         check_name_count("feature_names", self.feature_names, int(self._mask(probe.first).max()) + 1, "feature group")
-        for layer in self.layers:
+        for layer in [*self.layers, *([self.input_layer] if self.input_layer else [])]:
             resolve_module(model, layer)
+        if not probe.first.is_floating_point():
+            _check_token_options(self)
 
     def _explainers(self, model: nn.Module, probe: Probe, mask: Tensor, mbs: int | None) -> dict[str, Explainer]:
         """``(inputs, target) -> scores [M, G]`` of the causal effects and of each Captum method, for
@@ -219,11 +264,16 @@ class CaptumBaseline(Audit):
             return self.model_options(probe if z.shape[0] == n else probe.subset(rows))
 
         def causal(z: Tensor, target: Tensor) -> Tensor:
-            return input_effects(model, z, mask, self.baseline, target=target, max_batch_size=mbs, **options(z))
+            return input_effects(model, z, mask, self.baseline, target=target, max_batch_size=mbs,
+                                 input_layer=self.input_layer, **options(z))
 
         def captum(spec: MethodSpec) -> Explainer:
             def explain(z: Tensor, target: Tensor) -> Tensor:
-                amap = attribute(model, z, spec, target, mask, self.seed, self.baseline, mbs, **options(z))
+                if spec.layer:
+                    amap = input_layer_attribute(model, z, self.input_layer, spec, target, feature_mask=mask,  # type: ignore[arg-type]
+                                                 generator=self.seed, baseline=self.baseline, max_batch_size=mbs, **options(z))
+                else:
+                    amap = attribute(model, z, spec, target, mask, self.seed, self.baseline, mbs, **options(z))
                 return aggregate_to_groups(amap, mask, "mean" if spec.grouped else "sum", num_groups=g)
 
             return explain
@@ -249,9 +299,11 @@ class CaptumBaseline(Audit):
             result.vectors[f"mean_abs/{label}"] = scores[label].abs().mean(0)
         rows = {label: self._faithfulness(model, probe, mask, scores[label], tidx, max_batch_size, result, label)
                 for label in scores}
-        sigma = self.noise_sigma if self.noise_sigma is not None else M.default_sigma(x, self.settings.noise_fraction)
+        tokens = not x.is_floating_point()
+        sigma = self.settings.noise_fraction if tokens else (
+            self.noise_sigma if self.noise_sigma is not None else M.default_sigma(x, self.settings.noise_fraction))
         for label, explain in explainers.items():
-            rows[label]["stability"] = self._stability(explain, x, tidx, scores[label], sigma)
+            rows[label]["stability"] = self._stability(explain, probe, tidx, scores[label], sigma)
             if self.settings.reference_metrics:
                 rows[label].update(self._reference(model, probe, mask, scores[label], tidx, explain, sigma))
         k = min(self.top_k, g)
@@ -280,15 +332,22 @@ class CaptumBaseline(Audit):
             curve[label] = curves.mean(0).tolist()
         return out
 
-    def _stability(self, explain: Explainer, x: Tensor, tidx: Tensor, s: Tensor, sigma: float) -> float:
-        absolute = self.settings.absolute
+    def _stability(self, explain: Explainer, probe: Probe, tidx: Tensor, s: Tensor, sigma: float) -> float:
+        absolute, x, repeats = self.settings.absolute, probe.first, self.settings.stability_repeats
 
         def ranked(z: Tensor) -> Tensor:
             out = explain(z, tidx)
             return out.abs() if absolute else out
 
         ref = s.abs() if absolute else s
-        return _nanmean(M.stability(ranked, x, sigma, n_repeats=self.settings.stability_repeats, seed=self.seed, reference=ref))
+        if x.is_floating_point():
+            return _nanmean(M.stability(ranked, x, sigma, n_repeats=repeats, seed=self.seed, reference=ref))
+        kept = torch.tensor([*self.settings.special_tokens, int(self.baseline)], device=x.device, dtype=x.dtype)
+        eligible = ~torch.isin(x, kept)
+        padding = padding_positions(x, probe.additional_forward_args)
+        if padding is not None:
+            eligible &= ~padding
+        return _nanmean(M.token_stability(ranked, x, eligible, sigma, n_repeats=repeats, seed=self.seed, reference=ref))
 
     def _reference(
         self, model: nn.Module, probe: Probe, mask: Tensor, s: Tensor, tidx: Tensor, explain: Explainer, sigma: float

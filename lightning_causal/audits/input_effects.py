@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
@@ -17,9 +18,11 @@ from lightning_causal.audits.options import (
     names_meta,
 )
 from lightning_causal.causal.effects.input_effects import average_causal_effect, input_effects
+from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import broadcast_groups, group_mask
+from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
 
 __all__ = ["InputEffectAudit"]
@@ -32,7 +35,9 @@ class InputEffectAudit(Audit):
     patches), or default to one group per input element (per column for tabular data, per
     position for token ids). Reports per-sample effect maps, the mean |δ| per group, the average
     causal effect curve range per group (Chattopadhyay et al. 2019, over ``ace_values`` quantiles of
-    the probe; floating point inputs only) and the top groups.
+    the probe; floating point inputs only) and the top groups. For token ids it also reports the
+    top tokens (table ``top_tokens``: each token id's mean |δ| over its occurrences in the probe,
+    padding excluded), which are what a text model relies on whatever their positions.
 
     Args:
         feature_mask: integer group ids broadcastable to one input ``[1, ...]``.
@@ -49,6 +54,8 @@ class InputEffectAudit(Audit):
             in the table (column ``feature``), the report and the figures.
         class_names: one name per class of the model's output, used to say which class each
             explanation explains.
+        input_layer: intervene on this module's output instead of the input (e.g. the word
+            embeddings; see :func:`~lightning_causal.causal.effects.input_effects.input_effects`).
         output: which tensor of the model's return value is explained (see :class:`Audit`).
         name: tag of the audit (default ``"input_effect"``).
 
@@ -75,6 +82,7 @@ class InputEffectAudit(Audit):
         ace_samples: int | None = 64,
         feature_names: Sequence[str] | None = None,
         class_names: Sequence[str] | None = None,
+        input_layer: str | None = None,
         output: OutputSpec = None,
         name: str | None = None,
     ) -> None:
@@ -86,6 +94,9 @@ class InputEffectAudit(Audit):
         self.top_k = check_int("top_k", top_k, minimum=1)
         self.ace_values = check_int("ace_values", ace_values, minimum=2, none_ok=True)
         self.ace_samples = check_int("ace_samples", ace_samples, minimum=1, none_ok=True)
+        if input_layer is not None and (not isinstance(input_layer, str) or not input_layer):
+            raise ValueError(f"Expected argument `input_layer` to be None or a module name but got {input_layer!r}")
+        self.input_layer = input_layer
 
     def _mask(self, probe: Probe) -> Tensor:
         return group_mask(probe.first, self.feature_mask, self.patch_size)
@@ -94,13 +105,16 @@ class InputEffectAudit(Audit):
         if isinstance(probe.inputs, tuple):
             raise ValueError("InputEffectAudit explains single-tensor inputs; got a tuple probe")
         check_name_count("feature_names", self.feature_names, int(self._mask(probe).max()) + 1, "feature group")
+        if self.input_layer is not None:
+            resolve_module(model, self.input_layer)
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         self.validate(model, probe)
         x, mask, options = probe.first, self._mask(probe), self.model_options(probe)
         with audit_mode(model):
             targets = resolve_target(Forward(model, num_samples=len(probe), **options)(x), self.target)
-        effects = input_effects(model, x, mask, self.baseline, target=targets, max_batch_size=max_batch_size, **options)
+        effects = input_effects(model, x, mask, self.baseline, target=targets, max_batch_size=max_batch_size,
+                                input_layer=self.input_layer, **options)
         mean_abs, mean = effects.abs().mean(0), effects.mean(0)
         result = AuditResult(self.name)
         result.vectors["mean_abs_effect"] = mean_abs
@@ -126,9 +140,26 @@ class InputEffectAudit(Audit):
             }
             for g in top.indices.tolist()
         ]
+        if not x.is_floating_point():
+            result.tables["top_tokens"] = self._top_tokens(x, result.maps["effect"], probe)
         result.meta.update(groups=int(mean_abs.numel()), samples=int(x.shape[0]))
         result.meta.update(names_meta(self.feature_names, self.class_names, targets, mask, x))
         return result
+
+    def _top_tokens(self, ids: Tensor, effect: Tensor, probe: Probe) -> list[dict]:
+        """The ``top_k`` token ids by mean |δ| over their occurrences (padding excluded)."""
+        keep = torch.ones_like(ids, dtype=torch.bool)
+        padding = padding_positions(ids, probe.additional_forward_args)
+        if padding is not None:
+            keep &= ~padding
+        tok, val = ids[keep].long(), effect[keep].abs().double()
+        if tok.numel() == 0 or int(tok.min()) < 0:
+            return []
+        count = torch.bincount(tok)
+        mean = torch.bincount(tok, weights=val) / count.clamp_min(1)
+        mean[count == 0] = -1.0
+        top = mean.topk(min(self.top_k, int((count > 0).sum())))
+        return [{"token": int(t), "mean_abs_effect": float(mean[t]), "count": int(count[t])} for t in top.indices.tolist()]
 
     def _ace(self, model: nn.Module, probe: Probe, mask: Tensor, max_batch_size: int | None) -> Tensor | None:
         """Range of the ACE curve per group (``None`` when skipped or for token inputs)."""

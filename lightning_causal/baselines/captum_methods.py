@@ -188,17 +188,19 @@ class CaptumForward(nn.Module):
         return rows_per_pass(self, (x,), max_batch_size, forward=lambda *t, rows: self(*t, *args.take(rows)[0]))
 
 
-def _prepare(forward: CaptumForward, inputs: Tensor, target: int | Tensor | None) -> tuple[Tensor, Tensor]:
-    """Clone ``inputs`` as a normal tensor and resolve ``target`` to ``[N]`` indices."""
+def _prepare(forward: CaptumForward, inputs: Tensor, target: int | Tensor | None, integer_ok: bool = False) -> tuple[Tensor, Tensor]:
+    """Clone ``inputs`` as a normal tensor and resolve ``target`` to ``[N]`` indices (token ids
+    only for the input-layer methods: ``integer_ok``)."""
     if not isinstance(inputs, Tensor) or inputs.dim() < 2 or inputs.shape[0] == 0:
         raise ValueError(
             f"Expected argument `inputs` to be a tensor [N, ...] with N >= 1 and a feature dimension but got "
             f"{type(inputs).__name__ if not isinstance(inputs, Tensor) else list(inputs.shape)}"
         )
-    if not inputs.is_floating_point():
+    if not inputs.is_floating_point() and not integer_ok:
         raise TypeError(
             f"Expected argument `inputs` to be a floating point tensor but got dtype {inputs.dtype}; for token ids "
-            "use a layer method on the embedding layer"
+            "use a layer method on the embedding layer, e.g. CaptumBaseline(methods=('LayerIntegratedGradients',), "
+            "input_layer='bert.embeddings.word_embeddings', baseline=<[MASK] id>)"
         )
     x = inputs.detach().clone()
     with torch.no_grad():
@@ -288,10 +290,12 @@ def attribute(
         torch.Size([4, 3])
     """
     spec = resolve_method(method, options)
+    if spec.layer:
+        raise ValueError(f"Expected a method of the inputs but got the layer method {spec.name!r}; use input_layer_attribute")
     seed = _seed(generator) if spec.randomised else None
     forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args)
     with attribution_context(forward.model, seed):
-        x, tidx = _prepare(forward, inputs, target)
+        x, tidx = _prepare(forward, inputs, target, integer_ok=spec.grouped and not spec.noise_tunnel)  # ablation: token ids too
         kw, nt = _kwargs(spec, x, feature_mask, baselines, forward.rows_per_pass(x, max_batch_size))
         kw["additional_forward_args"] = forward.captum_args()
         if not spec.grouped:

@@ -7,7 +7,8 @@ score per group of a Captum-style ``feature_mask`` (:func:`aggregate_to_groups`)
 - agreement: per-sample Spearman ρ and Kendall τ_b between two explanations, top-k overlap;
 - faithfulness: deletion (Samek et al. 2017) and insertion (Petsiuk et al. 2018, RISE) curves,
   groups set to / restored from the same baseline as the causal effects, and their areas;
-- stability: rank correlation of an explanation at ``x`` and at ``x + ε``, ε ~ N(0, σ²);
+- stability: rank correlation of an explanation at ``x`` and at ``x + ε``, ε ~ N(0, σ²); for token
+  ids, at ``x`` with a small random share of its tokens replaced (:func:`token_stability`);
 - Captum's ``sensitivity_max`` and ``infidelity`` (Yeh et al. 2019) for reference.
 
 Every forward pass is batched over all steps and samples and chunked by ``max_batch_size``;
@@ -36,6 +37,7 @@ __all__ = [
     "perturbation_curve",
     "curve_auc",
     "stability",
+    "token_stability",
     "sensitivity",
     "infidelity",
 ]
@@ -182,6 +184,48 @@ def stability(
     for _ in range(n_repeats):
         noise = torch.randn(inputs.shape, generator=gen, device=inputs.device, dtype=inputs.dtype)
         total += spearman(ref, explain(inputs + sigma * noise))
+    return total / n_repeats
+
+
+def token_stability(
+    explain: Explainer,
+    inputs: Tensor,
+    eligible: Tensor,
+    share: float = 0.1,
+    *,
+    n_repeats: int = 1,
+    seed: int = 0,
+    reference: Tensor | None = None,
+) -> Tensor:
+    """Per-sample stability of an explanation of token ids: Spearman ρ between ``explain(x)`` and
+    ``explain(x')``, where ``x'`` replaces each ``eligible`` token with probability ``share`` by a
+    token drawn from the eligible tokens of ``inputs`` (the probe's own words: the perturbation
+    stays in distribution and needs no vocabulary); ``n_repeats`` draws of a private generator.
+
+    A discrete perturbation, the token analogue of ``x + ε``: special tokens (``[CLS]``, ``[SEP]``,
+    padding, the baseline token) are kept out of ``eligible`` by the caller.
+
+    Examples:
+        >>> ids = torch.tensor([[1, 5, 6, 7, 2]])
+        >>> keep = torch.tensor([[False, True, True, True, False]])
+        >>> token_stability(lambda x: x.float(), ids, keep, share=0.0)
+        tensor([1.])
+    """
+    if not isinstance(eligible, Tensor) or eligible.shape != inputs.shape or eligible.dtype != torch.bool:
+        raise ValueError(f"Expected argument `eligible` to be a boolean tensor {list(inputs.shape)} but got {eligible!r:.60}")
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"Expected argument `share` to be in [0, 1] but got {share!r}")
+    _positive_int("n_repeats", n_repeats)
+    pool = inputs[eligible]
+    if pool.numel() == 0:
+        raise ValueError("Expected at least one eligible token to draw replacements from but got none")
+    ref = explain(inputs) if reference is None else reference
+    gen = torch.Generator().manual_seed(int(seed))
+    total = torch.zeros(inputs.shape[0], dtype=ref.dtype, device=ref.device)
+    for _ in range(n_repeats):
+        swap = (torch.rand(inputs.shape, generator=gen) < share).to(inputs.device) & eligible
+        draws = pool[torch.randint(pool.numel(), inputs.shape, generator=gen).to(inputs.device)]
+        total += spearman(ref, explain(torch.where(swap, draws, inputs)))
     return total / n_repeats
 
 

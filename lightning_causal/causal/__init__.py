@@ -39,6 +39,9 @@ from lightning_causal.causal.engine import (
 from lightning_causal.causal.scm import (
     AdditiveNoiseSCM,
     AttributeFlip,
+    Counterfactual,
+    SCMFlip,
+    TokenSwap,
     carrier_unit_effects,
     counterfactual_fairness_gap,
     demographic_parity_difference,
@@ -106,6 +109,9 @@ __all__ = [
     # SCMs and fairness
     "AdditiveNoiseSCM",
     "AttributeFlip",
+    "Counterfactual",
+    "SCMFlip",
+    "TokenSwap",
     "carrier_unit_effects",
     "counterfactual_fairness_gap",
     "demographic_parity_difference",

@@ -85,7 +85,7 @@ def make_synthetic_fairness(n: int = 4000, seed: int = 0, **params: float) -> Sy
         >>> data = make_synthetic_fairness(8, seed=0)
         >>> data.x.shape, data.columns, sorted(data.x[:, 0].unique().tolist())
         (torch.Size([8, 4]), ['a', 'm1', 'm2', 'x3'], [0.0, 1.0])
-        >>> torch.allclose(data.fair_probability(data.x), data.fair_probability(data.scm.flip_counterfactual(data.x, "a")))
+        >>> torch.allclose(data.fair_probability(data.x), data.fair_probability(data.scm.flip("a").flip_counterfactual(data.x)))
         True
     """
     unknown = sorted(set(params) - set(DEFAULTS))

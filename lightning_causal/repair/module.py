@@ -42,7 +42,8 @@ def _check_terms(terms: Sequence[RepairTerm]) -> list[RepairTerm]:
 
 
 def _fusable(term: RepairTerm) -> bool:
-    return callable(getattr(term, "extra_inputs", None)) and callable(getattr(term, "loss_from_outputs", None))
+    fns = callable(getattr(term, "extra_inputs", None)) and callable(getattr(term, "loss_from_outputs", None))
+    return fns and getattr(term, "fusable", True)
 
 
 class CausalRepairModule(LightningModule):

@@ -270,7 +270,7 @@ def _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size):
             norms[a].append(delta.norm(dim=1))
             profiles[a].append(delta[keep[idx]].float())
         logit_rows.append((gather_target(out[s], tidx[s]) - gather_target(oi, tidx[s])).abs())
-        input_rows.append(torch.stack([(x[s] - xa).flatten(1).norm(dim=1) for x, xa in zip(xs, xi)]).norm(dim=0))
+        input_rows.append(torch.stack([_input_change(x[s], xa) for x, xa in zip(xs, xi)]).norm(dim=0))
     grams = {}
     for a, v in profiles.items():
         x = torch.cat(v)
@@ -279,11 +279,21 @@ def _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size):
     return grams, {a: torch.cat(v) for a, v in norms.items()}, torch.cat(logit_rows), torch.cat(input_rows)
 
 
+def _input_change(x: Tensor, xa: Tensor | None = None) -> Tensor:
+    """``||x − xa||`` per row (``||x||`` without ``xa``); token ids are seen one-hot: a changed
+    token moves by √2, a sequence of T tokens has norm √T."""
+    if x.is_floating_point() or x.is_complex():
+        return (x if xa is None else x - xa).flatten(1).norm(dim=1)
+    if xa is None:
+        return torch.full((x.shape[0],), float(x[0].numel()), device=x.device).sqrt()
+    return (2.0 * (x != xa).flatten(1).sum(1).float()).sqrt()
+
+
 def _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, threshold) -> LayerCausalMap:
     per_group = lambda rows: rows.view(g, n).mean(1).double()  # noqa: E731 - rows are group-major
     ids = [order[grp[0]] if len(grp) == 1 else f"{order[grp[0]]}..{order[grp[-1]]}" for grp in groups]
     nodes = {INPUT: [], **{i: [order[j] for j in grp] for i, grp in zip(ids, groups)}, OUTPUT: []}
-    x_norm = torch.stack([x.flatten(1).norm(dim=1) for x in xs]).norm(dim=0).mean().clamp_min(1e-12)
+    x_norm = torch.stack([_input_change(x) for x in xs]).norm(dim=0).mean().clamp_min(1e-12)
     s_in = float(in_delta.mean() / x_norm)
     s_out = float(logit_delta.mean() / f_t.clamp_min(1e-12))
     effects = {INPUT: per_group(in_delta), OUTPUT: per_group(logit_delta)}
