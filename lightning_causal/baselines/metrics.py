@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from lightning_causal.baselines.captum_methods import CaptumForward, seeded_rng
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
-from lightning_causal.causal.engine.checks import check_choice
+from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import _flat_mask, broadcast_groups
 from lightning_causal.causal.engine.ranking import rank_positions, spearman
@@ -101,8 +101,7 @@ def perturbation_curve(
     n, g = inputs.shape[0], scores.shape[1] if scores.dim() == 2 else -1
     if scores.dim() != 2 or scores.shape[0] != n or g < int(m.max()) + 1:
         raise ValueError(f"Expected argument `scores` of shape [{n}, G >= {int(m.max()) + 1}] but got {list(scores.shape)}")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise ValueError(f"Expected argument `steps` to be None or a positive int but got {steps!r}")
+    check_int("steps", steps, minimum=1, none_ok=True)
     s = min(g, 32) if steps is None else steps
     counts = torch.round(torch.linspace(0, g, s + 1, device=inputs.device)).long()
     rank = rank_positions(scores.to(inputs.device))
@@ -134,11 +133,6 @@ def curve_auc(fractions: Tensor, curves: Tensor) -> Tensor:
         tensor([0.5000])
     """
     return torch.trapezoid(curves, fractions, dim=1)
-
-
-def _positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Expected argument `{name}` to be a positive int but got {value!r}")
 
 
 def _generator(seed: int, device: torch.device) -> torch.Generator:
@@ -177,7 +171,7 @@ def stability(
         sigma = default_sigma(inputs, noise_fraction)
     if not sigma >= 0:
         raise ValueError(f"Expected argument `sigma` to be a non-negative float but got {sigma!r}")
-    _positive_int("n_repeats", n_repeats)
+    check_int("n_repeats", n_repeats, minimum=1)
     ref = explain(inputs) if reference is None else reference
     gen = _generator(seed, inputs.device)
     total = torch.zeros(inputs.shape[0], dtype=ref.dtype, device=ref.device)
@@ -215,7 +209,7 @@ def token_stability(
         raise ValueError(f"Expected argument `eligible` to be a boolean tensor {list(inputs.shape)} but got {eligible!r:.60}")
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"Expected argument `share` to be in [0, 1] but got {share!r}")
-    _positive_int("n_repeats", n_repeats)
+    check_int("n_repeats", n_repeats, minimum=1)
     pool = inputs[eligible]
     if pool.numel() == 0:
         raise ValueError("Expected at least one eligible token to draw replacements from but got none")
@@ -244,7 +238,7 @@ def sensitivity(
         >>> sensitivity(lambda x, target: x * 2, torch.ones(2, 3), torch.zeros(2, dtype=torch.long), 0.1, n_perturb_samples=4).shape
         torch.Size([2])
     """
-    _positive_int("n_perturb_samples", n_perturb_samples)
+    check_int("n_perturb_samples", n_perturb_samples, minimum=1)
 
     def fn(x: Tensor | tuple[Tensor, ...], target: Tensor) -> Tensor | tuple[Tensor]:
         return (explain(x[0], target),) if isinstance(x, tuple) else explain(x, target)  # Captum keeps the structure
@@ -280,7 +274,7 @@ def infidelity(
         >>> float(infidelity(model, torch.ones(3, 2), exact, torch.tensor([[0, 1]]), target=0).max()) < 1e-6
         True
     """
-    _positive_int("n_perturb_samples", n_perturb_samples)
+    check_int("n_perturb_samples", n_perturb_samples, minimum=1)
     if not 0 < removal_probability <= 1:
         raise ValueError(f"Expected argument `removal_probability` in (0, 1] but got {removal_probability!r}")
     m = _flat_mask(feature_mask, inputs.shape).to(inputs.device)

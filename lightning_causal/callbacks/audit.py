@@ -21,6 +21,7 @@ from lightning_causal.callbacks._no_trace import no_trace
 from lightning_causal.callbacks._probe import probe_from
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
 from lightning_causal.causal.engine.batching import RowShard, sharded_rows
+from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.reporting.figure_kinds import KINDS
 from lightning_causal.reporting.json_report import report_path, try_write_probe_file, write_report
@@ -113,8 +114,7 @@ class CausalAuditCallback(Callback):
         names = [a.name for a in audits]
         if len(set(names)) != len(names):
             raise MisconfigurationException(f"Expected audits with distinct names but got {names}; pass `name=` to tell them apart")
-        if isinstance(probe_size, bool) or not isinstance(probe_size, int) or probe_size < 1:
-            raise MisconfigurationException(f"Expected argument `probe_size` to be a positive int but got {probe_size!r}")
+        check_int("probe_size", probe_size, minimum=1, error=MisconfigurationException)
         if not callable(every_n_epochs) and (
             isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int) or every_n_epochs < 1
         ):
@@ -125,8 +125,7 @@ class CausalAuditCallback(Callback):
             epochs = sorted(set(epochs))
             if any(isinstance(e, bool) or not isinstance(e, int) or e < 0 for e in epochs):
                 raise MisconfigurationException(f"Expected argument `epochs` to hold non-negative ints but got {epochs}")
-        if max_batch_size is not None and (isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1):
-            raise MisconfigurationException(f"Expected argument `max_batch_size` to be None or a positive int but got {max_batch_size!r}")
+        check_int("max_batch_size", max_batch_size, minimum=1, none_ok=True, error=MisconfigurationException)
         if on_error not in _ON_ERROR:
             raise MisconfigurationException(f"Expected argument `on_error` to be one of {_ON_ERROR} but got {on_error!r}")
         if unpack_batch is not None and not callable(unpack_batch):

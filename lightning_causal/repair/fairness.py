@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from lightning_causal.causal.engine.checks import check_float
 from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec
 from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual
 from lightning_causal.causal.scm.token_swap import TokenSwap
@@ -146,8 +147,7 @@ class CounterfactualFairnessTerm(RepairTerm):
             distance = "logit" if isinstance(self.counterfactual, TokenSwap) else "abs_prob"
         if distance not in _DISTANCES:
             raise ValueError(f"Expected argument `distance` to be one of {_DISTANCES} but got {distance!r}")
-        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 < fraction <= 1.0:
-            raise ValueError(f"Expected argument `fraction` to be in (0, 1] but got {fraction!r}")
+        check_float("fraction", fraction, minimum=0.0, maximum=1.0, open_min=True)
         self.fraction = float(fraction)
         self.sensitive = sensitive if sensitive is not None else self.counterfactual.column
         self.distance = distance

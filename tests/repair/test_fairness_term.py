@@ -146,5 +146,5 @@ def test_fraction_penalises_the_first_rows_only(data):
     assert half.extra_inputs(x).shape == (20, 4)
     gap = counterfactual_fairness_gap(model, x[:20], data.scm.flip("a"))
     assert float(half.loss(model, x, None).detach()) == pytest.approx(gap["mean_abs"], rel=1e-5)
-    with pytest.raises(ValueError, match="`fraction` to be in \\(0, 1\\]"):
+    with pytest.raises(ValueError, match="`fraction` to be a number in \\(0.0, 1.0\\]"):
         CounterfactualFairnessTerm(data.scm, "a", fraction=0.0)

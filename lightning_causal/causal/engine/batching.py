@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.checks import check_int
+
 __all__ = ["DEFAULT_MEMORY_BUDGET", "RowShard", "check_max_batch_size", "current_shard", "map_rows", "rows_per_pass", "sharded_rows"]
 
 #: Bytes of activations one chunked forward pass may hold at most (512 MiB).
@@ -25,8 +27,7 @@ _MAX_ROWS = 1 << 16
 def check_max_batch_size(max_batch_size: int | None) -> int | None:
     if max_batch_size is None:
         return None
-    if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1:
-        raise ValueError(f"Expected argument `max_batch_size` to be None or a positive int but got {max_batch_size!r}")
+    check_int("max_batch_size", max_batch_size, minimum=1, none_ok=True)
     return max_batch_size
 
 

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.batching import map_rows
+from lightning_causal.causal.engine.checks import check_int
 
 __all__ = ["average_ranks", "spearman", "kendall", "topk_overlap", "rank_positions"]
 
@@ -119,8 +120,7 @@ def topk_overlap(a: Tensor, b: Tensor, k: int) -> Tensor:
         tensor([0.5000])
     """
     _check_pair(a, b)
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= a.shape[1]:
-        raise ValueError(f"Expected argument `k` to be an int in [1, {a.shape[1]}] but got {k!r}")
+    check_int("k", k, minimum=1, maximum=a.shape[1])
     ta = torch.zeros_like(a, dtype=torch.bool).scatter_(1, a.topk(k, dim=1).indices, True)
     tb = torch.zeros_like(b, dtype=torch.bool).scatter_(1, b.topk(k, dim=1).indices, True)
     return (ta & tb).sum(1).to(a.dtype) / k

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.scm.structural_functions import (
     LinearFunction,
     MLPFunction,
@@ -256,8 +257,7 @@ class AdditiveNoiseSCM:
     def sample_noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``[n, D]`` independent noises: Gaussian with ``noise_std`` or resampled residuals (``noise=``)."""
         self._fitted()
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"Expected argument `n` to be a positive int but got {n!r}")
+        check_int("n", n, minimum=1)
         if self.noise == "gaussian":
             return torch.randn(n, len(self.columns), generator=generator) * self.noise_std
         res = self._residuals

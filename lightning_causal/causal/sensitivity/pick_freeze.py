@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.batching import map_rows
+from lightning_causal.causal.engine.checks import check_int
 
 __all__ = [
     "scrambled_sobol",
@@ -161,6 +162,5 @@ def make_generator(seed: int | None, generator: torch.Generator | None) -> torch
         if not isinstance(generator, torch.Generator):
             raise TypeError(f"Expected argument `generator` to be a torch.Generator but got {type(generator)}")
         return generator
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"Expected argument `seed` to be an int but got {type(seed)}")
+    check_int("seed", seed, error=TypeError)
     return torch.Generator().manual_seed(seed)

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.state import audit_mode
 
@@ -47,8 +48,7 @@ class _CubeSampler:
 
     def __call__(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` independent draws ``[n, D]`` from a private (or the given) generator."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"Expected argument `n` to be a positive int but got {n!r}")
+        check_int("n", n, minimum=1)
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
         u = torch.rand(n, self.dim, generator=gen, dtype=torch.float64).clamp(2.0**-32, 1 - 2.0**-32)
         return self.icdf(u)
@@ -73,8 +73,7 @@ class UniformCube(_CubeSampler):
 
     def __init__(self, dim: int, low: float | Sequence[float] | Tensor = 0.0,
                  high: float | Sequence[float] | Tensor = 1.0) -> None:
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"Expected argument `dim` to be a positive int but got {dim!r}")
+        check_int("dim", dim, minimum=1)
         self.dim = dim
         self.low, self.high = _bounds(low, dim, "low"), _bounds(high, dim, "high")
         if not (self.high > self.low).all():
@@ -183,8 +182,7 @@ class GaussianCopula(EmpiricalMarginals):
 
     def __init__(self, data: Tensor, ridge: float = 1e-6) -> None:
         super().__init__(data)
-        if isinstance(ridge, bool) or not isinstance(ridge, (int, float)) or ridge < 0:
-            raise ValueError(f"Expected argument `ridge` to be a non-negative float but got {ridge!r}")
+        check_float("ridge", ridge, minimum=0.0)
         self.correlation = _normal_score_correlation(data.detach().reshape(data.shape[0], -1))
         self.cholesky = _robust_cholesky(self.correlation, float(ridge))
 
@@ -300,7 +298,6 @@ def class_probability(
         with audit_mode(forward.model):
             out = forward(reference)
         target = int(out.argmax(1).mode().values) if out.dim() == 2 and out.shape[1] > 1 else 0
-    if isinstance(target, bool) or not isinstance(target, int) or target < 0:
-        raise ValueError(f"Expected argument `target` to be a non-negative int but got {target!r}")
+    check_int("target", target, minimum=0)
     return ClassProbability(model, target, input_shape, probability, output=output,
                             additional_forward_args=additional_forward_args)

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.ablation import ablate_groups, check_baselines, sample_rows
 from lightning_causal.causal.engine.batching import rows_per_pass
+from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import check_feature_mask, num_groups
@@ -156,12 +157,9 @@ def _merge(cka: Tensor, threshold: float) -> list[list[int]]:
 def _check(model, threshold, max_rows, seed) -> None:
     if not isinstance(model, nn.Module):
         raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"Expected argument `threshold` to be a float in [0, 1] but got {threshold!r}")
-    if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 2):
-        raise ValueError(f"Expected argument `max_rows` to be None or an int >= 2 but got {max_rows!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"Expected argument `seed` to be a non-negative int but got {seed!r}")
+    check_float("threshold", threshold, minimum=0.0, maximum=1.0)
+    check_int("max_rows", max_rows, minimum=2, none_ok=True)
+    check_int("seed", seed, minimum=0)
 
 
 def layer_causal_map(
