@@ -70,6 +70,7 @@ from lightning_causal.causal.engine.interventions import (
     module_output,
     resolve_module,
 )
+from lightning_causal.causal.engine.prefix_cache import PrefixCache, cache_prefix
 from lightning_causal.causal.engine.ranking import (
     average_ranks,
     kendall,
@@ -85,7 +86,6 @@ from lightning_causal.causal.engine.state import (
     resolve_target,
     rng_preserved,
 )
-from lightning_causal.causal.engine.prefix_cache import PrefixCache, cache_prefix
 from lightning_causal.causal.engine.suffix import suffix_module
 from lightning_causal.causal.engine.units import Layout, resolve_layout
 
