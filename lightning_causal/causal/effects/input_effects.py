@@ -15,9 +15,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.effects.input_attribution import input_attribution_estimates
 from lightning_causal.causal.engine.ablation import ablate_groups, check_baselines, sample_rows
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
-from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import check_feature_mask, num_groups
 from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
@@ -46,6 +47,7 @@ def input_effects(
     max_batch_size: int | None = None,
     output: OutputSpec = None,
     additional_forward_args: Any = None,
+    method: str = "exact",
 ) -> Tensor:
     r"""Per-sample effect of do(x_g := b) on the target output, for each feature group g.
 
@@ -69,6 +71,9 @@ def input_effects(
             ``.logits`` or ``["logits"]``; a key, an index or a callable).
         additional_forward_args: passed after the inputs (tuple: positional; Mapping: keywords);
             tensors with ``N`` rows travel with their samples (attention masks).
+        method: ``"exact"`` (interventions), or ``"attribution"``: the first-order estimate
+            ``Σ_{i∈g} (x_i − b_i) ∂f_t/∂x_i`` from one forward and one backward pass
+            (:mod:`~lightning_causal.causal.effects.input_attribution`; floating point inputs).
 
     Returns:
         Tensor ``[N, G]``.
@@ -84,7 +89,10 @@ def input_effects(
     bases = check_baselines(xs, baseline)
     n, g = xs[0].shape[0], num_groups(masks)
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
+    check_choice("method", method, ("exact", "attribution"))
     with audit_mode(forward.model):
+        if method == "attribution":
+            return input_attribution_estimates(forward, xs, masks, bases, g, target=target, max_batch_size=max_batch_size)
         tidx, f0 = clean_target(forward, xs, target)
         rows = max(1, rows_per_pass(forward.model, xs, max_batch_size, forward=forward))
         changed = _changed(xs, masks, bases, g).T  # [G, N]

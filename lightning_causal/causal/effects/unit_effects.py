@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.effects.unit_attribution import attribution_estimates
-from lightning_causal.causal.engine.ablation import replace_units
+from lightning_causal.causal.effects.unit_rows import unit_rows
 from lightning_causal.causal.engine.batching import map_rows
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
@@ -25,7 +25,7 @@ __all__ = ["unit_effects", "check_interventions", "UnitEffectsInfo", "METHODS"]
 
 Inputs = Tensor | tuple[Tensor, ...]
 Target = int | Tensor | None
-METHODS = ("exact", "attribution")
+METHODS = ("exact", "attribution", "atp")
 
 
 def check_interventions(intervention: Intervention | Sequence[Intervention]) -> list[Intervention]:
@@ -48,11 +48,11 @@ class UnitEffectsInfo:
         path: how the suffix ran: ``"fx"`` (torch.fx split with cached live values), ``"hooks"``
             (module-hook split) or ``"full"`` (full forward passes).
         reason: why faster paths were not taken (``""`` when none was refused).
-        method: ``"exact"`` or ``"attribution"``.
+        method: ``"exact"``, ``"attribution"`` or ``"atp"``.
         units: the unit indices of the result's columns ``[U]``.
         exact: ``[U]`` bool, which columns hold exact interventional effects (the others hold the
-            first-order estimate): all for ``method="exact"`` without a screen, none for
-            ``"attribution"``, the ``screen`` highest-ranked for a screen.
+            first-order estimate): all for ``method="exact"`` without a screen, none for the
+            estimates, the ``screen`` highest-ranked for a screen.
         estimate: the first-order estimates ``[N, U]`` when they were computed, else ``None``.
         layout: where the units are (``dim``, ``unit_size``, ``num_units``).
     """
@@ -78,17 +78,6 @@ class UnitEffectsInfo:
         }
 
 
-def _row_values(ivs: list[Intervention], k: Tensor, h: Tensor) -> Tensor:
-    """Intervened values of each row ``r`` of ``h`` under intervention ``ivs[k[r]]``."""
-    if len(ivs) == 1:
-        return ivs[0].values(h).to(h.dtype).expand_as(h)
-    vals = torch.empty_like(h)
-    for kk in k.unique().tolist():
-        sel = k == kk
-        vals[sel] = ivs[kk].values(h[sel]).to(h.dtype).expand_as(h[sel])
-    return vals
-
-
 def _exact_effects(cache: PrefixCache, ivs: list[Intervention], units: Tensor, layout: Layout, tidx: Tensor,
                    max_batch_size: int | None) -> Tensor:
     """``[N, U]``: one suffix row per (intervention, unit, sample), chunked to the memory budget."""
@@ -97,12 +86,7 @@ def _exact_effects(cache: PrefixCache, ivs: list[Intervention], units: Tensor, l
     rows = cache.rows_per_pass(max_batch_size)
 
     def evaluate(idx: Tensor) -> Tensor:
-        ku, s = idx // n, idx % n
-        kk, u = ku // nu, units[ku % nu]
-
-        def edit(ho: Tensor) -> Tensor:
-            return replace_units(ho, u, _row_values(ivs, kk, ho), layout.dim, layout.unit_size)
-
+        edit, s = unit_rows(ivs, units, layout, n, idx)
         return gather_target(cache(edit, s), tidx[s])
 
     curve = map_rows(k * nu * n, rows, evaluate, h.device).view(k, nu, n)
@@ -156,11 +140,16 @@ def unit_effects(
     ``torch.fx`` cannot trace (Hugging Face) are split with module hooks; full forward passes
     remain for what neither path can split. The numbers are the same on every path.
 
-    ``method="attribution"`` returns the first-order estimate
-    ``ê_u = Σ_{i∈u} (h_i − a_i) ∂f_t/∂h_i`` (attribution patching, Kramár et al. 2024) from one
-    forward and one backward pass through the suffix. ``screen=m`` ranks the units by the mean
-    ``|ê_u|`` over the samples and runs exact interventions on the ``m`` highest only: their
-    columns are exact, the others hold the estimate (``info.exact`` marks which).
+    ``method="atp"`` returns the first-order estimate ``ê_u = Σ_{i∈u} (h_i − a_i) ∂f_t/∂h_i``
+    (attribution patching, Kramár et al. 2024) from one forward and one backward pass through the
+    suffix. ``method="attribution"`` takes the same first-order step at the input ``z`` of the
+    first module after the layer that mixes units, with the unit-local operations in between
+    (batch norm, activations, pooling) computed exactly for every row:
+    ``ê_u = Σ_i (z_i(h) − z_i(h|do(h_u := a))) ∂f_t/∂z_i`` (both coincide where the layer feeds
+    such a module directly; :mod:`~lightning_causal.causal.effects.unit_attribution`).
+    ``screen=m`` ranks the units by the mean ``|ê_u|`` (``"attribution"``) over the samples and
+    runs exact interventions on the ``m`` highest only: their columns are exact, the others hold
+    the estimate (``info.exact`` marks which).
 
     Args:
         layer: module name from ``model.named_modules()``; a module that returns a tuple (Hugging
@@ -171,7 +160,7 @@ def unit_effects(
             neurons of ``[N, T, D]`` hidden states).
         num_heads: split the unit dimension (the last one if ``unit_dim`` is not given) into this
             many contiguous heads; a unit is then a head (``[N, T, H * d]`` self-attention outputs).
-        method: ``"exact"`` (interventions) or ``"attribution"`` (first-order estimate).
+        method: ``"exact"`` (interventions), ``"attribution"`` or ``"atp"`` (first-order estimates).
         screen: with ``method="exact"``, the number of units (ranked by the estimate) to intervene on.
         use_suffix: set ``False`` to force full forward passes.
         return_info: also return a :class:`UnitEffectsInfo` (path taken, exact columns, estimate).
@@ -204,9 +193,10 @@ def unit_effects(
         tidx = resolve_target(cache.output, target)
         estimate = None
         exact = torch.full((units.numel(),), method == "exact", dtype=torch.bool)
-        if method == "attribution" or screen is not None:
-            estimate = attribution_estimates(cache, ivs, units, layout, tidx, max_batch_size=max_batch_size)
-        if method == "attribution":
+        if method != "exact" or screen is not None:
+            estimator = "attribution" if method == "exact" else method
+            estimate = attribution_estimates(cache, ivs, units, layout, tidx, max_batch_size=max_batch_size, estimator=estimator)
+        if method != "exact":
             effects = estimate
         elif screen is not None and screen < units.numel():
             chosen = estimate.abs().mean(0).topk(screen).indices.sort().values
