@@ -179,3 +179,30 @@ def test_cache_prefix_argument_checks():
         cache_prefix(model, torch.zeros(2, 3), "l2", path="fast")
     with pytest.raises(ValueError, match="close matches"):
         cache_prefix(model, torch.zeros(2, 3), "l9")
+
+
+class TinyTransformer(nn.Module):
+    """torch's TransformerEncoderLayer takes a fused fast path (its submodules never called) in
+    evaluation mode when no hooks are attached."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(50, 16)
+        self.enc = nn.TransformerEncoderLayer(16, nhead=2, dim_feedforward=32, batch_first=True, dropout=0.0)
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, ids, mask):
+        return self.head(self.enc(self.emb(ids), src_key_padding_mask=mask == 0).mean(1))
+
+
+@pytest.mark.parametrize(("layer", "layout"), [("enc.linear1", {"unit_dim": -1}), ("enc.self_attn", {"num_heads": 2})])
+def test_a_fused_fast_path_does_not_skip_the_intervention(layer, layout):
+    model = seeded(TinyTransformer(), 8).eval()
+    ids = torch.randint(0, 50, (5, 7), generator=G)
+    mask = torch.ones(5, 7, dtype=torch.long)
+    mask[0, 5:] = 0
+    afa = {"mask": mask}
+    out, info = unit_effects(model, ids, layer, additional_forward_args=afa, return_info=True, **layout)
+    target = model(ids, mask).argmax(1)
+    torch.testing.assert_close(out, brute_force(model, ids, layer, out.shape[1], target, afa, **layout), atol=1e-5, rtol=0)
+    assert info.path == "hooks" and out.abs().max() > 1e-3

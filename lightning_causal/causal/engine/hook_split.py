@@ -196,6 +196,10 @@ class _Watch(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+def _no_op(_module: nn.Module, _args: Any, _output: Any) -> None:
+    return None
+
+
 @dataclass
 class HookSplit:
     """A model split at a layer by module hooks (see the module docstring); built by :func:`hook_split`."""
@@ -259,8 +263,14 @@ class HookSplit:
     def run(self, value: Tensor | Edit, rows: Tensor) -> Any:
         """The model's raw output for the samples ``rows`` with the layer's first call answered by
         ``value`` (a tensor, or an edit of the recorded output applied to every call)."""
-        with _patched(self._wrappers(value, rows)):
-            return self.forward.raw(*(x[rows] for x in self.xs), rows=rows)
+        # a no-op hook on the layer, as the full-forward path has: code that takes a fused fast
+        # path only when no hooks are attached (torch's TransformerEncoderLayer) still calls it
+        handle = self.layer.register_forward_hook(_no_op)
+        try:
+            with _patched(self._wrappers(value, rows)):
+                return self.forward.raw(*(x[rows] for x in self.xs), rows=rows)
+        finally:
+            handle.remove()
 
 
 def hook_split(forward: Forward, xs: tuple[Tensor, ...], layer: nn.Module) -> tuple[HookSplit, CallRecord]:

@@ -210,6 +210,7 @@ def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: 
                 continue
             try:
                 cache = build(forward, xs, layer, module)
+                _check_against_full(cache, xs, module)
             except SplitRefused as err:
                 if path == name:
                     raise ValueError(f"Cannot split the model at {layer!r} with path={name!r}: {err}") from err
@@ -218,6 +219,17 @@ def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: 
             cache.reason = "; ".join(reasons)
             return cache
         return _full_cache(forward, xs, layer, module, "; ".join(reasons) or "forced")
+
+
+def _check_against_full(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module) -> None:
+    """On two trial rows, the suffix with a changed layer output equals the full forward pass with
+    the layer's output replaced by a hook (a model that skips the layer's module on some code
+    path, e.g. a fused fast path, is caught here)."""
+    _, rows = trial_rows(cache.value.shape[0], cache.value.device)
+    moved = 1.0 - 0.5 * cache.value[rows]
+    full = _FullRunner(cache.forward, xs, module)
+    if not close(cache(moved, rows), cache.forward.select(full(moved, rows))):
+        raise SplitRefused("the suffix does not follow a changed layer output as the full forward pass does")
 
 
 def _hooks_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn.Module) -> PrefixCache:
