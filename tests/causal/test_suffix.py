@@ -206,3 +206,11 @@ def test_a_fused_fast_path_does_not_skip_the_intervention(layer, layout):
     target = model(ids, mask).argmax(1)
     torch.testing.assert_close(out, brute_force(model, ids, layer, out.shape[1], target, afa, **layout), atol=1e-5, rtol=0)
     assert info.path == "hooks" and out.abs().max() > 1e-3
+
+
+def test_one_sample_with_forward_arguments():
+    model = tiny_bert(9)
+    ids, mask = token_batch(n=1)
+    layer = "bert.encoder.layer.1.attention.self"
+    out = check_all_paths(model, ids, layer, "hooks", afa={"attention_mask": mask}, num_heads=4)
+    assert out.shape == (1, 4)

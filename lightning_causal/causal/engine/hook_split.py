@@ -292,11 +292,12 @@ def hook_split(forward: Forward, xs: tuple[Tensor, ...], layer: nn.Module) -> tu
     plans = _cached_calls(one, two)
     modules = dict(forward.model.named_modules())
     index = _call_indices(two, plans)
-    local = rows_two.new_tensor([0, 1])
-    trial = HookSplit(forward, tuple(x[rows_two] for x in xs), layer, modules, plans, dict(two.outputs), set(),
-                      index, cut_plan, two.cut_output, False, _Watch())
+    # the second trial's records hold its rows in order; its rows are [0, 1] (or [0, 0] for one
+    # sample, two equal rows), so taking them by `rows_two` gives the trial back
+    trial = HookSplit(forward, xs, layer, modules, plans, dict(two.outputs), set(), index, cut_plan,
+                      two.cut_output, False, _Watch())
     with trial.watch:
-        replayed = trial.run(module_output(two.cut_output), local)
+        replayed = trial.run(module_output(two.cut_output)[rows_two], rows_two)
     if not close(forward.select(replayed), forward.select(two.output)):
         raise SplitRefused("replaying the cached module calls does not reproduce the model's output")
     read = trial.watch.read
