@@ -1,6 +1,6 @@
 """Prefix-cache benchmark (issue 20): `unit_effects` inside residual blocks and transformer layers.
 
-    .venv/bin/python benchmarks/bench_prefix.py [--probe 8] [--text-probe 16] [--only resnet|bert]
+    .venv/bin/python benchmarks/bench_prefix.py [--probe 8] [--text-probe 16] [--head-probe 128] [--only resnet|bert]
 
 For each (model, layer), side by side in one run:
 
@@ -12,6 +12,9 @@ For each (model, layer), side by side in one run:
   target class 1 for all three (Captum rejects per-sample targets there);
 - forwards: plain forward passes over 512 rows in chunks of the fallback's size, scaled to the
   U·N rows the call replaces: `ours / forwards` is the cost in units of the full forwards.
+- per row: one chunk of suffix rows (the cache, one unit zeroed per row) against one chunk of
+  full forward rows of the same size, interleaved, median of 5 each: the per-row cost of the
+  suffix in full forwards, measured so that the machine's load drifts affect both alike.
 - peak memory: RSS growth during our call, sampled by a thread, in a fresh process.
 
 Models (random weights: the cost does not depend on them): the ResNet-18-sized CNN of
@@ -37,8 +40,12 @@ from captum.attr import LayerFeatureAblation  # noqa: E402
 
 from benchmarks.bench_engine import _rss  # noqa: E402
 from lightning_causal.causal import unit_effects  # noqa: E402
+from lightning_causal.causal.engine.ablation import replace_units  # noqa: E402
 from lightning_causal.causal.engine.batching import rows_per_pass  # noqa: E402
 from lightning_causal.causal.engine.forward import Forward  # noqa: E402
+from lightning_causal.causal.engine.prefix_cache import cache_prefix  # noqa: E402
+from lightning_causal.causal.engine.state import audit_mode  # noqa: E402
+from lightning_causal.causal.engine.units import resolve_layout  # noqa: E402
 from lightning_causal.models import ResNet18  # noqa: E402
 
 CNN_LAYERS = [("layers.4.c1", {}), ("layers.6.c1", {}), ("layers.5", {})]
@@ -115,6 +122,23 @@ def _captum(model, xs, afa, layer, layout, rows, n):
                                  attribute_to_layer_input=to_input, perturbations_per_eval=per_eval)
 
 
+def per_row(model, xs, afa, layer: str, layout: dict, rows: int) -> float:
+    """Median over 5 interleaved repeats of (suffix chunk time) / (full-forward chunk time)."""
+    n = xs[0].shape[0]
+    forward = Forward(model, additional_forward_args=afa, num_samples=n)
+    with audit_mode(model):
+        cache = cache_prefix(model, xs, layer, additional_forward_args=afa)
+        lay = resolve_layout(cache.value.shape, layout.get("unit_dim"), layout.get("num_heads"))
+        s = torch.arange(rows) % n
+        u = torch.arange(rows) % lay.num_units
+        ratios = []
+        for _ in range(5):
+            t_suffix = _seconds(lambda: cache(lambda h: replace_units(h, u, torch.zeros(()), lay.dim, lay.unit_size), s))
+            t_full = _seconds(lambda: forward(*(x[s] for x in xs), rows=s))
+            ratios.append(t_suffix / t_full)
+    return sorted(ratios)[2]
+
+
 def time_layer(name: str, probe: int, layer: str, layout: dict) -> dict:
     model, xs, afa = MODELS[name][0](probe)
     n = xs[0].shape[0]
@@ -133,7 +157,7 @@ def time_layer(name: str, probe: int, layer: str, layout: dict) -> dict:
     fallback_s = _seconds(lambda: unit_effects(model, xs, layer, target=1, additional_forward_args=afa, use_suffix=False, **layout))
     captum_s = _seconds(_captum(model, xs, afa, layer, layout, rows, n))
     return {"layer": layer, "units": eff.shape[1], "rows": total, "path": info.path, "ours": ours_s,
-            "fallback": fallback_s, "captum": captum_s, "forwards": fwd_s}
+            "fallback": fallback_s, "captum": captum_s, "forwards": fwd_s, "per_row": per_row(model, xs, afa, layer, layout, rows)}
 
 
 def peak_memory(name: str, probe: int, layer: str, layout: dict) -> float:
@@ -163,30 +187,35 @@ def peak_memory(name: str, probe: int, layer: str, layout: dict) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--probe", type=int, default=8, help="probe samples for the CNN")
-    parser.add_argument("--text-probe", type=int, default=16, help="probe sequences for BERT")
+    parser.add_argument("--text-probe", type=int, default=16, help="probe sequences for BERT neurons")
+    parser.add_argument("--head-probe", type=int, default=128, help="probe sequences for BERT heads (4 units)")
     parser.add_argument("--only", choices=sorted(MODELS))
     parser.add_argument("--memory", nargs=3, metavar=("MODEL", "LAYER", "LAYOUT"))
     args = parser.parse_args()
     probes = {"resnet": args.probe, "bert": args.text_probe}
+
+    def probe_of(name: str, layout: dict) -> int:
+        return args.head_probe if "num_heads" in layout else probes[name]
+
     if args.memory:
         name, layer, layout = args.memory
-        print(json.dumps(peak_memory(name, probes[name], layer, json.loads(layout))))
+        print(json.dumps(peak_memory(name, probe_of(name, json.loads(layout)), layer, json.loads(layout))))
         return
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, probes {probes}\n")
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, probes {probes}, heads {args.head_probe}\n")
     print("| model | layer | units | rows U·N | path | ours (s) | fallback (s) | Captum LFA (s) | forwards (s) "
-          "| ours/forwards | ours/fallback | ours/Captum | peak MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| ours/forwards | ours/fallback | ours/Captum | per row (interleaved) | peak MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, (_, layers) in MODELS.items():
         if args.only and name != args.only:
             continue
         for layer, layout in layers:
-            r = time_layer(name, probes[name], layer, layout)
-            cmd = [sys.executable, __file__, "--memory", name, layer, json.dumps(layout),
-                   "--probe", str(args.probe), "--text-probe", str(args.text_probe)]
+            r = time_layer(name, probe_of(name, layout), layer, layout)
+            cmd = [sys.executable, __file__, "--memory", name, layer, json.dumps(layout), "--probe", str(args.probe),
+                   "--text-probe", str(args.text_probe), "--head-probe", str(args.head_probe)]
             mem = float(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip())
             print(f"| {name} | {layer} {layout or ''} | {r['units']} | {r['rows']} | {r['path']} | {r['ours']:.2f} "
                   f"| {r['fallback']:.2f} | {r['captum']:.2f} | {r['forwards']:.2f} | {r['ours'] / r['forwards']:.2f}x "
-                  f"| {r['ours'] / r['fallback']:.2f}x | {r['ours'] / r['captum']:.2f}x | {mem:.0f} |", flush=True)
+                  f"| {r['ours'] / r['fallback']:.2f}x | {r['ours'] / r['captum']:.2f}x | {r['per_row']:.2f}x | {mem:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
