@@ -262,3 +262,12 @@ def test_input_attribution_is_gradient_times_difference_per_group():
 def test_argument_checks(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
         unit_effects(DigitsCNN(), X_IMG.float(), "conv1", **kwargs)
+
+
+def test_input_attribution_rejects_token_ids():
+    model = tiny_bert()
+    ids, mask = token_batch()
+    with pytest.raises(TypeError, match="floating point"):
+        input_effects(model, ids, baseline=0, method="attribution", additional_forward_args={"attention_mask": mask})
+    with pytest.raises(ValueError, match="method"):
+        input_effects(model, ids, baseline=0, method="gradient")
