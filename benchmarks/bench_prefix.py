@@ -1,17 +1,16 @@
 """Prefix-cache benchmark (issue 20): `unit_effects` inside residual blocks and transformer layers.
 
-    .venv/bin/python benchmarks/bench_prefix.py [--probe 8] [--text-probe 16] [--head-probe 128] [--only resnet|bert]
+    .venv/bin/python benchmarks/bench_prefix.py [--probe 4] [--text-probe 4] [--head-probe 128] [--repeats 3] [--only resnet|bert]
 
 For each (model, layer), side by side in one run:
 
-- ours: `unit_effects` (automatic path: "fx" for the CNN, "hooks" for BERT), one call;
-- fallback: `unit_effects(use_suffix=False)` (full forward passes with a hook), one call;
+- ours: `unit_effects` (automatic path: "fx" for the CNN, "hooks" for BERT);
+- fallback: `unit_effects(use_suffix=False)` (full forward passes with a hook);
 - Captum `LayerFeatureAblation` with one group per unit (a `layer_mask`; heads through
   `attribute_to_layer_input=True` on the attention output projection), `perturbations_per_eval`
   sized to the same rows per pass as our fallback (all units at once would not fit in memory),
-  target class 1 for all three (Captum rejects per-sample targets there);
-- forwards: plain forward passes over 512 rows in chunks of the fallback's size, scaled to the
-  U·N rows the call replaces: `ours / forwards` is the cost in units of the full forwards.
+  target class 1 for all three (Captum rejects per-sample targets there); the three calls
+  interleaved, `--repeats` times, medians;
 - per row: one chunk of suffix rows (the cache, one unit zeroed per row) against one chunk of
   full forward rows of the same size, interleaved, median of 5 each: the per-row cost of the
   suffix in full forwards, measured so that the machine's load drifts affect both alike.
@@ -27,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -139,25 +139,27 @@ def per_row(model, xs, afa, layer: str, layout: dict, rows: int) -> float:
     return sorted(ratios)[2]
 
 
-def time_layer(name: str, probe: int, layer: str, layout: dict) -> dict:
+def time_layer(name: str, probe: int, layer: str, layout: dict, repeats: int) -> dict:
     model, xs, afa = MODELS[name][0](probe)
     n = xs[0].shape[0]
     forward = Forward(model, additional_forward_args=afa, num_samples=n)
     rows = rows_per_pass(model, xs, None, forward=forward)
     unit_effects(model, tuple(x[:2] for x in xs), layer, target=1, **layout,
                  additional_forward_args=None if afa is None else {"attention_mask": afa["attention_mask"][:2]})  # warm-up
-    t0 = time.perf_counter()
     eff, info = unit_effects(model, xs, layer, target=1, additional_forward_args=afa, return_info=True, **layout)
-    ours_s = time.perf_counter() - t0
-    total = eff.numel()
-    sample = torch.arange(512) % n
-    with torch.no_grad():
-        fwd_s = _seconds(lambda: [forward(*(x[sample[i:i + rows]] for x in xs), rows=sample[i:i + rows]) for i in range(0, 512, rows)])
-    fwd_s *= total / 512
-    fallback_s = _seconds(lambda: unit_effects(model, xs, layer, target=1, additional_forward_args=afa, use_suffix=False, **layout))
-    captum_s = _seconds(_captum(model, xs, afa, layer, layout, rows, n))
-    return {"layer": layer, "units": eff.shape[1], "rows": total, "path": info.path, "ours": ours_s,
-            "fallback": fallback_s, "captum": captum_s, "forwards": fwd_s, "per_row": per_row(model, xs, afa, layer, layout, rows)}
+    calls = {
+        "ours": lambda: unit_effects(model, xs, layer, target=1, additional_forward_args=afa, **layout),
+        "fallback": lambda: unit_effects(model, xs, layer, target=1, additional_forward_args=afa, use_suffix=False, **layout),
+        "captum": _captum(model, xs, afa, layer, layout, rows, n),
+    }
+    times: dict[str, list[float]] = {k: [] for k in calls}
+    for _ in range(repeats):  # interleaved, so that load drifts reach all three alike
+        for k, fn in calls.items():
+            times[k].append(_seconds(fn))
+    out = {k: statistics.median(v) for k, v in times.items()}
+    out.update(layer=layer, units=eff.shape[1], rows=eff.numel(), path=info.path,
+               per_row=per_row(model, xs, afa, layer, layout, rows))
+    return out
 
 
 def peak_memory(name: str, probe: int, layer: str, layout: dict) -> float:
@@ -186,8 +188,9 @@ def peak_memory(name: str, probe: int, layer: str, layout: dict) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--probe", type=int, default=8, help="probe samples for the CNN")
-    parser.add_argument("--text-probe", type=int, default=16, help="probe sequences for BERT neurons")
+    parser.add_argument("--probe", type=int, default=4, help="probe samples for the CNN")
+    parser.add_argument("--text-probe", type=int, default=4, help="probe sequences for BERT neurons")
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--head-probe", type=int, default=128, help="probe sequences for BERT heads (4 units)")
     parser.add_argument("--only", choices=sorted(MODELS))
     parser.add_argument("--memory", nargs=3, metavar=("MODEL", "LAYER", "LAYOUT"))
@@ -202,20 +205,20 @@ def main() -> None:
         print(json.dumps(peak_memory(name, probe_of(name, json.loads(layout)), layer, json.loads(layout))))
         return
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, probes {probes}, heads {args.head_probe}\n")
-    print("| model | layer | units | rows U·N | path | ours (s) | fallback (s) | Captum LFA (s) | forwards (s) "
-          "| ours/forwards | ours/fallback | ours/Captum | per row (interleaved) | peak MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| model | layer | units | rows U·N | path | ours (s) | fallback (s) | Captum LFA (s) "
+          "| ours/fallback | ours/Captum | suffix row / forward row | peak MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, (_, layers) in MODELS.items():
         if args.only and name != args.only:
             continue
         for layer, layout in layers:
-            r = time_layer(name, probe_of(name, layout), layer, layout)
+            r = time_layer(name, probe_of(name, layout), layer, layout, args.repeats)
             cmd = [sys.executable, __file__, "--memory", name, layer, json.dumps(layout), "--probe", str(args.probe),
                    "--text-probe", str(args.text_probe), "--head-probe", str(args.head_probe)]
             mem = float(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip())
             print(f"| {name} | {layer} {layout or ''} | {r['units']} | {r['rows']} | {r['path']} | {r['ours']:.2f} "
-                  f"| {r['fallback']:.2f} | {r['captum']:.2f} | {r['forwards']:.2f} | {r['ours'] / r['forwards']:.2f}x "
-                  f"| {r['ours'] / r['fallback']:.2f}x | {r['ours'] / r['captum']:.2f}x | {r['per_row']:.2f}x | {mem:.0f} |", flush=True)
+                  f"| {r['fallback']:.2f} | {r['captum']:.2f} | {r['ours'] / r['fallback']:.2f}x "
+                  f"| {r['ours'] / r['captum']:.2f}x | {r['per_row']:.2f}x | {mem:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
