@@ -1,7 +1,7 @@
 """Attribution-screen benchmark (issue 18, item 2): does `unit_effects(..., screen=m)` find the
 units that matter, and what does it cost against the exhaustive call?
 
-    .venv/bin/python benchmarks/bench_screen.py [--weights /tmp/lightning_causal_bench]
+    .venv/bin/python benchmarks/bench_screen.py [--weights /tmp/lightning_causal_bench] [--repeats 3]
 
 Test set, fixed in this file before any of it was measured (the estimator, `method="attribution"`
 with its frontier, was chosen on a separate development set: a DeepCNN of width 256 and a
@@ -17,13 +17,15 @@ ResNet18 of width 32 trained with seed 1, probed on the *last* 32 validation dig
 
 Per layer: recall of the exact top-10 units (by mean |effect| over the probe) within the m units
 ranked highest by the estimate (m = 10, 25, 50), for `"attribution"` and plain `"atp"`; Spearman
-correlation of the two importance vectors; wall time of the estimate, of `screen=50` and of the
-exhaustive call (side by side, one call each). Trained weights are cached in `--weights`.
+correlation of the two importance vectors; wall time of the estimate and of `screen=50` (medians
+of `--repeats` interleaved calls) and of the exhaustive call (one call). Trained weights are
+cached in `--weights`.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -73,20 +75,22 @@ def _recall(exact_imp: torch.Tensor, score: torch.Tensor, m: int) -> float:
     return len(top & set(score.topk(m).indices.tolist())) / 10
 
 
-def measure(model: torch.nn.Module, x: torch.Tensor, layer: str) -> dict:
-    times, est = {}, {}
-    for method in ("attribution", "atp"):
+def measure(model: torch.nn.Module, x: torch.Tensor, layer: str, repeats: int) -> dict:
+    times: dict[str, list[float]] = {"attribution": [], "atp": [], "screen": []}
+    est: dict[str, torch.Tensor] = {}
+    for _ in range(repeats):  # the short calls repeated, interleaved; medians
+        for method in ("attribution", "atp"):
+            t0 = time.perf_counter()
+            est[method] = unit_effects(model, x, layer, method=method)
+            times[method].append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        est[method] = unit_effects(model, x, layer, method=method)
-        times[method] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    screened, info = unit_effects(model, x, layer, screen=SCREEN, return_info=True)
-    times["screen"] = time.perf_counter() - t0
+        screened, info = unit_effects(model, x, layer, screen=SCREEN, return_info=True)
+        times["screen"].append(time.perf_counter() - t0)
     t0 = time.perf_counter()
     exact = unit_effects(model, x, layer)
-    times["exhaustive"] = time.perf_counter() - t0
+    times["exhaustive"] = [time.perf_counter() - t0]
     imp = exact.abs().mean(0)
-    out = {"units": exact.shape[1], "times": times,
+    out = {"units": exact.shape[1], "times": {k: statistics.median(v) for k, v in times.items()},
            "screen_exact_ok": bool(torch.allclose(screened[:, info.exact], exact[:, info.exact], atol=1e-5, rtol=1e-4))}
     for method, e in est.items():
         score = e.abs().mean(0)
@@ -98,6 +102,7 @@ def measure(model: torch.nn.Module, x: torch.Tensor, layer: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--weights", type=Path, default=Path("/tmp/lightning_causal_bench"))
+    parser.add_argument("--repeats", type=int, default=3, help="repeats of the estimate and the screen (medians)")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, probe 32, screen m = {SCREEN}\n")
     print("| model (val. acc.) | layer | units | recall@10/25/50 attribution | recall@10/25/50 atp | Spearman attr / atp "
@@ -106,7 +111,7 @@ def main() -> None:
     for name, (_, _, _, layers) in CASES.items():
         model, x, accuracy = trained(name, args.weights)
         for layer in layers:
-            r = measure(model, x, layer)
+            r = measure(model, x, layer, args.repeats)
             a, p, t = r["attribution"], r["atp"], r["times"]
             print(f"| {name} ({accuracy:.2f}) | {layer} | {r['units']} | {a[10]:.1f} / {a[25]:.1f} / {a[SCREEN]:.1f} "
                   f"| {p[10]:.1f} / {p[25]:.1f} / {p[SCREEN]:.1f} | {a['spearman']:.2f} / {p['spearman']:.2f} "
