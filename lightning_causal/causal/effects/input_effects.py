@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.effects.input_attribution import input_attribution_estimates
 from lightning_causal.causal.effects.input_layer import input_layer_effects
 from lightning_causal.causal.engine.ablation import (
     ablate_groups,
@@ -23,7 +24,7 @@ from lightning_causal.causal.engine.ablation import (
     sample_rows,
 )
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
-from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import check_feature_mask, num_groups
 from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
@@ -53,6 +54,7 @@ def input_effects(
     output: OutputSpec = None,
     additional_forward_args: Any = None,
     input_layer: str | None = None,
+    method: str = "exact",
 ) -> Tensor:
     r"""Per-sample effect of do(x_g := b) on the target output, for each feature group g.
 
@@ -83,6 +85,9 @@ def input_effects(
             positions, and ``b`` is a value of that output (``0.0``: the zero vector; a vector
             ``[D]``) or, for token inputs, an integer token id whose layer output is the reference
             (the embedding of ``[MASK]``). One input tensor only.
+        method: ``"exact"`` (interventions), or ``"attribution"``: the first-order estimate
+            ``Σ_{i∈g} (x_i − b_i) ∂f_t/∂x_i`` from one forward and one backward pass
+            (:mod:`~lightning_causal.causal.effects.input_attribution`; floating point inputs).
 
     Returns:
         Tensor ``[N, G]``.
@@ -105,16 +110,20 @@ def input_effects(
     masks = check_feature_mask(xs, feature_mask)
     n, g = xs[0].shape[0], num_groups(masks)
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
+    check_choice("method", method, ("exact", "attribution"))
     if input_layer is not None:
-        if len(xs) != 1 or not isinstance(input_layer, str):
+        if len(xs) != 1 or not isinstance(input_layer, str) or method != "exact":
             raise ValueError(
-                f"Expected one input tensor and a module name as `input_layer` but got {len(xs)} inputs and {input_layer!r}"
+                f"Expected one input tensor, a module name as `input_layer` and method='exact' but got {len(xs)} inputs, "
+                f"{input_layer!r} and {method!r}"
             )
         return input_layer_effects(model, xs[0], masks[0], baseline, layer=input_layer, target=target,
                                    max_batch_size=max_batch_size, forward=forward, num_groups=g,
                                    forward_args=additional_forward_args)
     bases = check_baselines(xs, baseline)
     with audit_mode(forward.model):
+        if method == "attribution":
+            return input_attribution_estimates(forward, xs, masks, bases, g, target=target, max_batch_size=max_batch_size)
         tidx, f0 = clean_target(forward, xs, target)
         rows = max(1, rows_per_pass(forward.model, xs, max_batch_size, forward=forward))
         changed = _changed(xs, masks, bases, g, padding_positions(xs[0], additional_forward_args)).T  # [G, N]
