@@ -1,0 +1,80 @@
+"""The audits on one GPU (issue: scale): each default audit of the ResNet-18-sized CNN against one
+batched forward pass of its probe, in under 5 minutes.
+
+    .venv/bin/python benchmarks/bench_gpu.py [--probe 256] [--device cuda]
+
+The model (`ResNet18`, 11.2M parameters, random init) and the probe (`--probe` images of
+`bench_scale.images`) live on the device; every audit's rows follow them there. Times are
+synchronised wall seconds, medians of `--repeats` runs after one warm-up; "forward" is one
+`model(probe)` in eval mode under `no_grad`. Also the peak GPU memory of each audit
+(`torch.cuda.max_memory_allocated` above the memory held before it) against the engine's budget.
+Refuses to run without the device (prints why, exit status 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_scale import AUDITS, images, run_audit  # noqa: E402
+
+from lightning_causal import Probe  # noqa: E402
+from lightning_causal.causal.engine.batching import DEFAULT_MEMORY_BUDGET  # noqa: E402
+from lightning_causal.models import ResNet18  # noqa: E402
+
+
+def timed(fn, device: torch.device, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        fn()
+        torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--probe", type=int, default=256)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    device = torch.device(args.device)
+    if device.type != "cuda" or not torch.cuda.is_available():
+        print(f"bench_gpu: no CUDA device ({args.device!r}, cuda available: {torch.cuda.is_available()}); not run")
+        sys.exit(1)
+    torch.manual_seed(0)
+    model = ResNet18().to(device).eval()
+    probe = Probe(images(args.probe, seed=1)[0].to(device))
+
+    def forward() -> None:
+        with torch.no_grad():
+            model(probe.first)
+
+    t_forward = timed(forward, device, args.repeats)
+    print(f"torch {torch.__version__}, {torch.cuda.get_device_name(device)}; probe {args.probe}; "
+          f"one batched forward {1e3 * t_forward:.1f} ms\n")
+    print("| audit | seconds | / one forward of the probe | peak memory above the model (MiB) | engine budget (MiB) |")
+    print("|---|---|---|---|---|")
+    for name in AUDITS:
+        seconds = timed(lambda n=name: run_audit(n, model, probe), device, args.repeats)
+        torch.cuda.reset_peak_memory_stats(device)
+        held = torch.cuda.memory_allocated(device)
+        run_audit(name, model, probe)
+        peak = (torch.cuda.max_memory_allocated(device) - held) / 2**20
+        print(f"| {name} | {seconds:.2f} | {seconds / t_forward:.0f} | {peak:.0f} | {DEFAULT_MEMORY_BUDGET / 2**20:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
