@@ -42,7 +42,7 @@ DATA = load_digits_tensors()
 
 def train(x, y, epochs: int, seed: int) -> DigitsCNN:
     """Plain Adam training (lr 2e-3, batch 64), seeded with private generators."""
-    return fit_classifier(DigitsCNN(), x, y, epochs, seed)
+    return fit_classifier(DigitsCNN(), x, y, epochs, seed=seed)
 
 
 def accuracy(model, x, y) -> float:

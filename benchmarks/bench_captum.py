@@ -79,15 +79,15 @@ def main() -> None:
 
     rows = [("input_effects (unit)", unit)]
     for name in list(METHOD_NAMES) + ["NoiseTunnel(Saliency)", "NoiseTunnel(IntegratedGradients)"]:
-        rows.append((f"Captum {name} (defaults)", median_time(lambda n=name: attribute(model, x, n, target, mask), args.repeats)))
+        rows.append((f"Captum {name} (defaults)", median_time(lambda n=name: attribute(model, x, n, target, feature_mask=mask), args.repeats)))
     for opts in ({"n_steps": 16}, {"n_steps": 64}, {"n_steps": 32, "internal_batch_size": 2048}):
         rows.append((f"Captum IntegratedGradients {opts}", median_time(
-            lambda o=opts: attribute(model, x, ("IntegratedGradients", o), target, mask), args.repeats)))
+            lambda o=opts: attribute(model, x, ("IntegratedGradients", o), target, feature_mask=mask), args.repeats)))
     rows.append(("Captum ShapleyValueSampling n_samples=25 (Captum's default)", median_time(
-        lambda: attribute(model, x, ("ShapleyValueSampling", {"n_samples": 25}), target, mask), args.repeats)))
+        lambda: attribute(model, x, ("ShapleyValueSampling", {"n_samples": 25}), target, feature_mask=mask), args.repeats)))
 
     effects = input_effects(model, x, mask, 0.0, target=target)
-    other = M.aggregate_to_groups(attribute(model, x, "Saliency", target, mask), mask)
+    other = M.aggregate_to_groups(attribute(model, x, "Saliency", target, feature_mask=mask), mask)
     rows += [
         ("agreement: Spearman + Kendall + top-5 (per method)", median_time(
             lambda: (M.spearman(effects, other), M.kendall(effects, other), M.topk_overlap(effects, other, 5)), args.repeats)),

@@ -133,7 +133,7 @@ def per_row(model, xs, afa, layer: str, layout: dict, rows: int) -> float:
         u = torch.arange(rows) % lay.num_units
         ratios = []
         for _ in range(5):
-            t_suffix = _seconds(lambda: cache(lambda h: replace_units(h, u, torch.zeros(()), lay.dim, lay.unit_size), s))
+            t_suffix = _seconds(lambda: cache(lambda h: replace_units(h, u, torch.zeros(()), lay.dim, unit_size=lay.unit_size), s))
             t_full = _seconds(lambda: forward(*(x[s] for x in xs), rows=s))
             ratios.append(t_suffix / t_full)
     return sorted(ratios)[2]

@@ -44,6 +44,7 @@ from lightning_causal import (
     InputEffectAudit,
     LayerMapAudit,
     TokenSwap,
+    UnitImportanceAudit,
     counterfactual_fairness_gap,
 )
 from lightning_causal.audits import CompareSettings
@@ -59,6 +60,7 @@ from lightning_causal.datasets.synthetic_text import (
 
 WORDS = "model.bert.embeddings.word_embeddings"
 BLOCKS = ["model.bert.encoder.layer.0", "model.bert.encoder.layer.1"]
+HEADS = 2  # attention heads per block of make_bert
 #: CLP weight and fine-tuning epochs, chosen on the dev split (benchmarks/RESULTS.md).
 CLP_WEIGHT, REPAIR_EPOCHS = 0.3, 1
 
@@ -67,7 +69,7 @@ def make_bert(vocab_size: int, seed: int = 0) -> nn.Module:
     """A small ``BertForSequenceClassification`` (hidden 32, 2 layers, 2 heads), random init."""
     from transformers import BertConfig, BertForSequenceClassification
 
-    config = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+    config = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=HEADS,
                         intermediate_size=64, max_position_embeddings=32, num_labels=2, pad_token_id=0)
     torch.manual_seed(seed)
     return BertForSequenceClassification(config)
@@ -126,10 +128,10 @@ def evaluate(module: nn.Module, data: SyntheticText) -> dict[str, float]:
 
 def audits() -> list:
     special = CompareSettings(special_tokens=SPECIAL)
-    # TODO(units): rank attention heads and MLP neurons once the `units` branch is merged, e.g.
-    # UnitImportanceAudit([f"{b}.attention.self" for b in BLOCKS], num_heads=2) and
-    # UnitImportanceAudit([f"{b}.intermediate" for b in BLOCKS], unit_dim=-1).
+    heads, neurons = [f"{b}.attention.self" for b in BLOCKS], [f"{b}.intermediate" for b in BLOCKS]
     return [
+        UnitImportanceAudit(heads, top_k=2, num_heads=HEADS, name="heads"),  # one unit per attention head
+        UnitImportanceAudit(neurons, top_k=8, unit_dim=-1, screen=16, name="neurons"),  # MLP neurons, screened
         InputEffectAudit(baseline=MASK, top_k=8, name="tokens"),
         CaptumBaseline(("LayerIntegratedGradients", "LayerGradientXActivation"), baseline=MASK, input_layer=WORDS,
                        settings=special, name="captum_text"),

@@ -31,7 +31,7 @@ class DigitsCNN(nn.Module):
     """
 
     def __init__(self, channels: tuple[int, int] = (16, 32), hidden: int = 64, num_classes: int = 10,
-                 batch_norm: bool = False, dropout: float = 0.0) -> None:
+                 batch_norm: bool = False, *, dropout: float = 0.0) -> None:
         super().__init__()
         c1, c2 = channels
         self.conv1 = nn.Conv2d(1, c1, 3, padding=1)
@@ -177,7 +177,7 @@ def load_digits_tensors(val_fraction: float = 0.2, seed: int = 0) -> tuple[Tenso
     return x[train], y[train], x[val], y[val]
 
 
-def fit_classifier(model: nn.Module, x: Tensor, y: Tensor, epochs: int, seed: int = 0, lr: float = 2e-3,
+def fit_classifier(model: nn.Module, x: Tensor, y: Tensor, epochs: int, *, seed: int = 0, lr: float = 2e-3,
                    batch_size: int = 64, reinit: bool = True) -> nn.Module:
     """Train ``model`` by Adam on cross-entropy, reproducibly from ``seed`` alone.
 

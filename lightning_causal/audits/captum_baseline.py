@@ -270,10 +270,10 @@ class CaptumBaseline(Audit):
         def captum(spec: MethodSpec) -> Explainer:
             def explain(z: Tensor, target: Tensor) -> Tensor:
                 if spec.layer:
-                    amap = input_layer_attribute(model, z, self.input_layer, spec, target, feature_mask=mask,  # type: ignore[arg-type]
+                    amap = input_layer_attribute(model, z, self.input_layer, spec, target=target, feature_mask=mask,  # type: ignore[arg-type]
                                                  generator=self.seed, baseline=self.baseline, max_batch_size=mbs, **options(z))
                 else:
-                    amap = attribute(model, z, spec, target, mask, self.seed, self.baseline, mbs, **options(z))
+                    amap = attribute(model, z, spec, target, feature_mask=mask, generator=self.seed, baselines=self.baseline, max_batch_size=mbs, **options(z))
                 return aggregate_to_groups(amap, mask, "mean" if spec.grouped else "sum", num_groups=g)
 
             return explain
@@ -314,7 +314,7 @@ class CaptumBaseline(Audit):
             self._layer(model, probe, layer, tidx, k, max_batch_size, result)
         result.meta.update(groups=g, samples=int(x.shape[0]), sigma=sigma, seconds=seconds, top_k=k,
                            methods=[s.label for s in self.specs])
-        result.meta.update(names_meta(self.feature_names, self.class_names, tidx, mask, x))
+        result.meta.update(names_meta(self.feature_names, self.class_names, tidx, mask, inputs=x))
         return result
 
     def _faithfulness(
@@ -371,7 +371,7 @@ class CaptumBaseline(Audit):
     ) -> None:
         method, options = self.settings.layer_method, self.model_options(probe)
         causal = unit_effects(model, probe.inputs, layer, target=tidx, max_batch_size=mbs, **options)
-        other = layer_attribute(model, probe.first, layer, method, tidx, self.baseline, max_batch_size=mbs, **options)
+        other = layer_attribute(model, probe.first, layer, method, target=tidx, baselines=self.baseline, max_batch_size=mbs, **options)
         for metric, value in self._agreement(causal, other, min(k, causal.shape[1])).items():
             result.scalars[f"compare/{method}-{layer}/{metric}"] = value
 

@@ -143,7 +143,7 @@ class InputEffectAudit(Audit):
         if not x.is_floating_point():
             result.tables["top_tokens"] = self._top_tokens(x, result.maps["effect"], probe)
         result.meta.update(groups=int(mean_abs.numel()), samples=int(x.shape[0]))
-        result.meta.update(names_meta(self.feature_names, self.class_names, targets, mask, x))
+        result.meta.update(names_meta(self.feature_names, self.class_names, targets, mask, inputs=x))
         return result
 
     def _top_tokens(self, ids: Tensor, effect: Tensor, probe: Probe) -> list[dict]:

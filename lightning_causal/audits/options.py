@@ -99,6 +99,7 @@ def names_meta(
     class_names: list[str] | None,
     targets: Tensor | None = None,
     mask: Tensor | None = None,
+    *,
     inputs: Tensor | None = None,
 ) -> dict[str, Any]:
     """The ``AuditResult.meta`` entries that the reporting layer reads to name what it draws:
@@ -111,7 +112,7 @@ def names_meta(
 
     Examples:
         >>> import torch
-        >>> names_meta(["a", "b"], ["no", "yes"], torch.tensor([1, 0]), torch.tensor([[0, 1, 1]]), torch.zeros(2, 3))
+        >>> names_meta(["a", "b"], ["no", "yes"], torch.tensor([1, 0]), torch.tensor([[0, 1, 1]]), inputs=torch.zeros(2, 3))
         {'feature_names': ['a', 'b'], 'class_names': ['no', 'yes'], 'targets': [1, 0], 'feature_groups': [0, 1, 1]}
     """
     meta: dict[str, Any] = {}

@@ -46,8 +46,8 @@ def input_layer_attribute(
     inputs: Tensor,
     layer: str,
     method: MethodLike | MethodSpec,
-    target: int | Tensor | None = None,
     *,
+    target: int | Tensor | None = None,
     feature_mask: Tensor | None = None,
     generator: torch.Generator | int | None = None,
     baseline: int | Tensor = 0,
@@ -82,7 +82,7 @@ def input_layer_attribute(
 
     Examples:
         >>> model = nn.Sequential(nn.Embedding(6, 2), nn.Flatten(), nn.Linear(6, 2))
-        >>> input_layer_attribute(model, torch.tensor([[1, 2, 3]]), "0", "LayerGradientXActivation", 0).shape
+        >>> input_layer_attribute(model, torch.tensor([[1, 2, 3]]), "0", "LayerGradientXActivation", target=0).shape
         torch.Size([1, 3])
     """
     spec = resolve_method(method, options)

@@ -92,13 +92,13 @@ class CausalAuditCallback(Callback):
         probe: Any = None,
         probe_size: int = 256,
         every_n_epochs: int | Callable[[int], bool] = 1,
+        *,
         epochs: Iterable[int] | None = None,
         on_fit_end: bool = True,
         max_batch_size: int | None = None,
         report_dir: str | os.PathLike | None = None,
         on_error: str = "raise",
         unpack_batch: UnpackBatch | None = None,
-        *,
         figure_kind: str | None = None,
     ) -> None:
         if isinstance(audits, Audit):
@@ -311,7 +311,7 @@ class CausalAuditCallback(Callback):
         error = None
         if trainer.is_global_zero and self.report_dir is not None:
             try:
-                write_report(self.report_dir, epoch, stage, results, {"audit_seconds": total, "world_size": trainer.world_size})
+                write_report(self.report_dir, epoch, stage, results, extra={"audit_seconds": total, "world_size": trainer.world_size})
             except OSError as err:
                 error = repr(err)
         error = trainer.strategy.broadcast(error, src=0)

@@ -30,6 +30,7 @@ def causal_unit_scores(
     probe_inputs: Tensor | tuple[Tensor, ...],
     layers: Sequence[str],
     target: int | Tensor | None = None,
+    *,
     max_batch_size: int | None = None,
 ) -> dict[str, Tensor]:
     """Counterfactual importance ``E_x |f_t(x) - f_t(x | do(h_u := 0))|`` of every unit of ``layers``.
@@ -75,6 +76,7 @@ def causal_pruning_fn(
     probe_inputs: Tensor | tuple[Tensor, ...],
     layers: Sequence[str],
     target: int | Tensor | None = None,
+    *,
     scope: str = "global",
     max_batch_size: int | None = None,
 ) -> type[pytorch_prune.BasePruningMethod]:
@@ -154,7 +156,7 @@ class _CausalUnitPruning(pytorch_prune.BasePruningMethod):
         model = cfg["model"]
         device = next(model.parameters()).device
         probe = tuple(x.to(device) for x in cfg["probe"]) if isinstance(cfg["probe"], tuple) else cfg["probe"].to(device)
-        scores = causal_unit_scores(model, probe, cfg["layers"], cfg["target"], cfg["max_batch_size"])
+        scores = causal_unit_scores(model, probe, cfg["layers"], cfg["target"], max_batch_size=cfg["max_batch_size"])
         alive = {}
         for (module, name), mask in zip(self.parameters_to_prune, masks):
             if name == "weight":

@@ -59,7 +59,7 @@ def heatmap_row(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float] 
 
 
 def bar_figure(
-    values: Tensor, title: str, top: int = 16, labels: Sequence[str] | None = None, value_label: str = "importance",
+    values: Tensor, title: str, top: int = 16, labels: Sequence[str] | None = None, *, value_label: str = "importance",
     item_label: str = "unit",
 ) -> Figure:
     """Bars of the ``top`` values of largest magnitude, largest first, labelled by ``labels[i]``
@@ -107,7 +107,7 @@ def interval_metrics(rows: list[dict]) -> list[str]:
             and isinstance(row.get(f"{k}_ci"), (list, tuple)) and len(row[f"{k}_ci"]) == 2]
 
 
-def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top: int = 8, xlabel: str = "index") -> Figure:
+def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top: int = 8, *, xlabel: str = "index") -> Figure:
     """Grouped horizontal bars of every :func:`interval_metrics` metric of the first ``top`` rows
     (first row on top), each with its confidence interval as an error bar; rows labelled by
     ``row[label]``.
@@ -144,13 +144,14 @@ def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top:
 
 def curves_figure(
     curves: dict[str, list[float]], title: str, xlabel: str = "x", ylabel: str = "value",
+    *,
     xticklabels: Sequence[str] | None = None,
 ) -> Figure:
     """Line plot of ``curves`` (key ``"x"`` holds the abscissa, every other key a series), with
     axis labels, markers for short series and ``xticklabels`` at the abscissa (e.g. class names).
 
     Examples:
-        >>> fig = curves_figure({"x": [0, 1], "anomaly": [0.5, 3.0]}, "anomaly index", "class", "index", ["cat", "dog"])
+        >>> fig = curves_figure({"x": [0, 1], "anomaly": [0.5, 3.0]}, "anomaly index", "class", "index", xticklabels=["cat", "dog"])
         >>> fig.axes[0].get_xlabel(), [t.get_text() for t in fig.axes[0].get_xticklabels()]
         ('class', ['cat', 'dog'])
     """
@@ -179,7 +180,7 @@ def curves_figure(
 
 def image_grid_figure(
     images: dict[str, Tensor], labels: Sequence[str] | None = None, title: str | None = None,
-    highlight: Sequence[int] = (), max_columns: int = 10,
+    highlight: Sequence[int] = (), *, max_columns: int = 10,
 ) -> Figure:
     """Images upscaled (nearest neighbour, no smoothing) in a grid: one row per entry of ``images``
     (each ``[K, C, H, W]`` or ``[K, H, W]``, channels averaged unless RGB), one column per item

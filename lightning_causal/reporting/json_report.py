@@ -18,7 +18,7 @@ def report_path(report_dir: str | os.PathLike, epoch: int, stage: str) -> Path:
 
 
 def write_report(
-    report_dir: str | os.PathLike, epoch: int, stage: str, results: list[AuditResult], extra: dict | None = None
+    report_dir: str | os.PathLike, epoch: int, stage: str, results: list[AuditResult], *, extra: dict | None = None
 ) -> Path:
     """Write ``{"schema_version", "epoch", "stage", "audits": {name: result}}``; return the path."""
     path = report_path(report_dir, epoch, stage)

@@ -214,7 +214,7 @@ def _curve_figure(r: AuditResult, name: str, curve: dict[str, list[float]]) -> F
         return comparison_curves({name: curve})
     xlabel, ylabel = (r.meta.get("curve_axes") or {}).get(name) or _CURVE_AXES.get(name, ("x", name))
     ticks = _class_names(r) if xlabel == "class" else None
-    return curves_figure(curve, f"{r.audit}: {name}", xlabel, ylabel, ticks)
+    return curves_figure(curve, f"{r.audit}: {name}", xlabel, ylabel, xticklabels=ticks)
 
 
 def _interval_figure(r: AuditResult, name: str, rows: list[dict]) -> Figure:

@@ -146,7 +146,7 @@ def test_integrated_gradients_completeness_on_a_relu_network():
 def test_feature_ablation_on_groups_equals_input_effects():
     model, x, mask = _models()["cnn"]
     t = torch.tensor([3, 1, 4, 1])
-    fa = aggregate_to_groups(attribute(model, x, "FeatureAblation", t, mask, baselines=0.1), mask, "mean")
+    fa = aggregate_to_groups(attribute(model, x, "FeatureAblation", t, feature_mask=mask, baselines=0.1), mask, "mean")
     assert torch.allclose(fa, input_effects(model, x, mask, 0.1, target=t), atol=1e-5)
 
 
@@ -224,7 +224,7 @@ def test_unknown_options_and_bad_arguments_fail():
 def test_layer_conductance_completeness_and_layer_activation_means():
     model, x, _ = _models()["cnn"]
     t = torch.tensor([0, 1, 2, 3])
-    cond = layer_attribute(model, x, "conv2", "LayerConductance", t, options={"n_steps": 128})
+    cond = layer_attribute(model, x, "conv2", "LayerConductance", target=t, options={"n_steps": 128})
     f = model(x).gather(1, t.view(-1, 1)).squeeze(1) - model(torch.zeros_like(x)).gather(1, t.view(-1, 1)).squeeze(1)
     # conductance sums to IG's total (up to quadrature error at the ReLU and max-pool kinks)
     assert cond.shape == (4, 4) and torch.allclose(cond.sum(1), f, rtol=0.03, atol=1e-2)

@@ -12,6 +12,7 @@ from lightning_causal.audits import (
     FairnessAudit,
     InputEffectAudit,
     LayerMapAudit,
+    UnitImportanceAudit,
 )
 from lightning_causal.callbacks.audit import CausalAuditCallback
 from lightning_causal.causal import TokenSwap
@@ -30,6 +31,9 @@ def _fit(audit: bool, tmp_path):
                        input_layer=WORDS, settings=CompareSettings(steps=4, special_tokens=(PAD, CLS, SEP))),
         FairnessAudit(TokenSwap([(4, 7)])),  # both sides occur among the first probe sentences
         LayerMapAudit(layers=["model.bert.encoder.layer.0", "model.bert.encoder.layer.1"], baseline=MASK),
+        UnitImportanceAudit(["model.bert.encoder.layer.0.attention.self", "model.bert.encoder.layer.1.intermediate"],
+                            top_k=2, unit_dim={"model.bert.encoder.layer.1.intermediate": -1},
+                            num_heads={"model.bert.encoder.layer.0.attention.self": 2}),
     ]
     callbacks = [CausalAuditCallback(audits, probe_size=8)] if audit else []
     trainer = pl.Trainer(default_root_dir=str(tmp_path), max_epochs=2, accelerator="cpu", logger=False, callbacks=callbacks,
@@ -44,7 +48,10 @@ def test_text_audits_leave_a_bert_fit_bit_identical(tmp_path):
     assert trainer.callbacks[0].audited_epochs == [0, 1]
     metrics = trainer.callback_metrics
     assert {"causal/fairness/cf_gap", "causal/input_effect/mean_abs_effect", "compare/LayerIntegratedGradients/spearman",
-            "causal/layer_map/n_nodes"} <= set(metrics)
+            "causal/layer_map/n_nodes", "causal/unit_importance/model.bert.encoder.layer.0.attention.self/top1_importance"} <= set(metrics)
+    heads = trainer.callbacks[0].last_results["unit_importance"].vectors
+    assert heads["importance/model.bert.encoder.layer.0.attention.self"].shape == (2,)  # one value per head
+    assert heads["importance/model.bert.encoder.layer.1.intermediate"].shape[0] > 2  # one per MLP neuron
     probe = trainer.callbacks[0].probe
     assert set(probe.additional_forward_args) == {"attention_mask"}  # the default unpack_batch's dict batch
     for (name, pa), (_, pb) in zip(a.state_dict().items(), b.state_dict().items()):

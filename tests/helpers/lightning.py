@@ -188,7 +188,7 @@ class WriteSpy(pl.Callback):
 
         def write_report(report_dir, epoch, stage, results, extra=None):  # noqa: ANN001
             record("report", epoch=epoch, stage=stage)
-            return real_write(report_dir, epoch, stage, results, extra)
+            return real_write(report_dir, epoch, stage, results, extra=extra)
 
         def render(self_, writer, epoch, results, probe_inputs, **options):  # noqa: ANN001
             record("render", epoch=epoch, writer=type(writer).__name__)

@@ -87,7 +87,7 @@ def test_curves_figure_has_axis_labels_and_class_ticks():
     from lightning_causal.reporting.figures import curves_figure
 
     fig = curves_figure({"x": [0, 1, 2], "anomaly_index": [0.1, 3.0, 0.5], "threshold": [2, 2, 2]}, "ai", "class", "anomaly index",
-                        ["cat", "dog", "eel"])
+                        xticklabels=["cat", "dog", "eel"])
     ax = fig.axes[0]
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("class", "anomaly index")
     assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog", "eel"]

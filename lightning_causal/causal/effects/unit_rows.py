@@ -35,6 +35,6 @@ def unit_rows(ivs: Sequence[Intervention], units: Tensor, layout: Layout, n: int
     kk, u = ku // units.numel(), units[ku % units.numel()]
 
     def edit(h: Tensor) -> Tensor:
-        return replace_units(h, u, row_values(ivs, kk, h), layout.dim, layout.unit_size)
+        return replace_units(h, u, row_values(ivs, kk, h), layout.dim, unit_size=layout.unit_size)
 
     return edit, s

@@ -102,7 +102,7 @@ def ablate_groups(x: Tensor, mask: Tensor, s: Tensor, groups: Tensor, values: Te
     return torch.where(selected, values, x[s])
 
 
-def replace_units(h: Tensor, units: Tensor, values: Tensor, unit_dim: int = 1, unit_size: int = 1) -> Tensor:
+def replace_units(h: Tensor, units: Tensor, values: Tensor, unit_dim: int = 1, *, unit_size: int = 1) -> Tensor:
     """``h`` with unit ``units[r]`` of row ``r`` replaced by ``values`` (broadcastable to ``h``).
 
     Unit ``u`` is the slice ``[u * unit_size, (u + 1) * unit_size)`` of dimension ``unit_dim``: a
