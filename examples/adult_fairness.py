@@ -16,20 +16,17 @@ from __future__ import annotations
 
 import argparse
 import copy
-import sys
 from pathlib import Path
 
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from lightning_causal.causal.scm.fairness import (  # noqa: E402
+from lightning_causal.causal import (
+    AdditiveNoiseSCM,
     counterfactual_fairness_gap,
     demographic_parity_difference,
 )
-from lightning_causal.causal.scm.scm import AdditiveNoiseSCM  # noqa: E402
 
 DEFAULT_CSV = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "adult" / "adult.data"
 RAW = ["age", "workclass", "fnlwgt", "education", "education_num", "marital_status", "occupation",
@@ -100,7 +97,7 @@ def adult_scm(x_train: Tensor) -> AdditiveNoiseSCM:
 
 def evaluate(model: torch.nn.Module, x: Tensor, y: Tensor, scm: AdditiveNoiseSCM) -> dict[str, float]:
     """Accuracy, SCM and naive-flip counterfactual gaps, flip rate and demographic parity difference."""
-    from lightning_causal.causal.scm.attribute_flip import AttributeFlip
+    from lightning_causal.causal import AttributeFlip
 
     was_training = model.training
     model.eval()
@@ -128,10 +125,13 @@ def _trainer(epochs: int, logger, callbacks=()):  # noqa: ANN001
 def main(argv: list[str] | None = None) -> None:
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    from lightning_causal.audits.fairness import FairnessAudit
+    from lightning_causal import (
+        CausalAuditCallback,
+        CausalRepairModule,
+        CounterfactualFairnessTerm,
+        FairnessAudit,
+    )
     from lightning_causal.models import MLP, LightningClassifier
-    from lightning_causal.repair.fairness import CounterfactualFairnessTerm
-    from lightning_causal.repair.module import CausalRepairModule
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("csv", nargs="?", default=str(DEFAULT_CSV))
@@ -147,12 +147,9 @@ def main(argv: list[str] | None = None) -> None:
     val = DataLoader(TensorDataset(data["x_test"], data["y_test"]), batch_size=1024)
     audit = FairnessAudit(scm.flip("sex"), layers=["model.net.1", "model.net.3"], top_k=5)
     probe = (data["x_test"][:512], data["y_test"][:512])
-    try:
-        from lightning_causal.callbacks.audit import CausalAuditCallback
 
-        callbacks = lambda: [CausalAuditCallback([audit], probe=probe, every_n_epochs=1)]  # noqa: E731
-    except ImportError:  # the callback is optional here: without it only Lightning's scalars are logged
-        callbacks = lambda: []  # noqa: E731
+    def callbacks() -> list:
+        return [CausalAuditCallback([audit], probe=probe, every_n_epochs=1)]
 
     torch.manual_seed(0)
     clf = LightningClassifier(MLP(len(COLUMNS), (64, 32)), lr=1e-3)

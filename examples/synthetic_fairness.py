@@ -12,23 +12,21 @@ the unfairness; ``CausalRepairModule`` with ``CounterfactualFairnessTerm`` remov
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch.utils.data import DataLoader, TensorDataset
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from lightning_causal.audits.fairness import FairnessAudit  # noqa: E402
-from lightning_causal.callbacks.audit import CausalAuditCallback  # noqa: E402
-from lightning_causal.causal.scm.fairness import counterfactual_fairness_gap  # noqa: E402
-from lightning_causal.datasets.synthetic_fairness import make_synthetic_fairness  # noqa: E402
-from lightning_causal.models import MLP, LightningClassifier  # noqa: E402
-from lightning_causal.repair.fairness import CounterfactualFairnessTerm  # noqa: E402
-from lightning_causal.repair.module import CausalRepairModule  # noqa: E402
+from lightning_causal import (
+    CausalAuditCallback,
+    CausalRepairModule,
+    CounterfactualFairnessTerm,
+    FairnessAudit,
+    counterfactual_fairness_gap,
+)
+from lightning_causal.datasets.synthetic_fairness import make_synthetic_fairness
+from lightning_causal.models import MLP, LightningClassifier
 
 
 def _report(name: str, model: torch.nn.Module, test) -> None:  # noqa: ANN001

@@ -11,7 +11,7 @@ from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.structure.counterfactuals import (
     CounterfactualSettings,
-    _bounds,
+    check_bounds,
     counterfactual_explanation,
 )
 
@@ -78,7 +78,7 @@ class CounterfactualAudit(Audit):
         self.max_samples = check_int("max_samples", max_samples, minimum=1)
         self.settings = check_type("settings", settings, CounterfactualSettings, none_ok=True) or CounterfactualSettings()
         if bounds is not None:
-            _bounds(bounds, torch.zeros(1, 1))  # the pair and low <= high (broadcast checked against the probe)
+            check_bounds(bounds, torch.zeros(1, 1))  # the pair and low <= high (broadcast checked against the probe)
         check_type("mask", mask, Tensor, none_ok=True)
         self.bounds, self.mask = bounds, mask
 
@@ -90,7 +90,7 @@ class CounterfactualAudit(Audit):
         if not probe.first.is_floating_point():
             raise ValueError(f"CounterfactualAudit optimises continuous inputs but the probe holds {probe.first.dtype}")
         if self.bounds is not None:
-            _bounds(self.bounds, probe.first)
+            check_bounds(self.bounds, probe.first)
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         self.validate(model, probe)

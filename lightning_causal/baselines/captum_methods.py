@@ -32,15 +32,15 @@ from captum.attr import (
 from torch import Tensor, nn
 
 from lightning_causal.baselines.method_specs import (
-    _LAYER_METHODS,
-    _METHODS,
-    _TUNNEL_DEFAULTS,
     LAYER_METHOD_NAMES,
+    LAYER_METHOD_TABLE,
     METHOD_NAMES,
+    METHOD_TABLE,
+    TUNNEL_DEFAULTS,
     MethodLike,
     MethodSpec,
-    _unknown,
     resolve_method,
+    unknown_name_error,
 )
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.eager import eager_module
@@ -69,7 +69,7 @@ __all__ = [
 SeedLike = torch.Generator | int | None
 
 
-def _seed(generator: SeedLike) -> int:
+def seed_of(generator: SeedLike) -> int:
     if generator is None:
         return 0
     if isinstance(generator, torch.Generator):
@@ -188,7 +188,7 @@ class CaptumForward(nn.Module):
         return rows_per_pass(self, (x,), max_batch_size, forward=lambda *t, rows: self(*t, *args.take(rows)[0]))
 
 
-def _prepare(forward: CaptumForward, inputs: Tensor, target: int | Tensor | None, integer_ok: bool = False) -> tuple[Tensor, Tensor]:
+def prepare_inputs(forward: CaptumForward, inputs: Tensor, target: int | Tensor | None, integer_ok: bool = False) -> tuple[Tensor, Tensor]:
     """Clone ``inputs`` as a normal tensor and resolve ``target`` to ``[N]`` indices (token ids
     only for the input-layer methods: ``integer_ok``)."""
     if not isinstance(inputs, Tensor) or inputs.dim() < 2 or inputs.shape[0] == 0:
@@ -219,9 +219,9 @@ def _tunnel_stdevs(x: Tensor, stdevs: float | None) -> float:
 def _kwargs(spec: MethodSpec, x: Tensor, feature_mask: Tensor | None, baselines: Any, rows: int) -> tuple[dict, dict]:
     """Captum keyword arguments; unset batching knobs are sized to ``rows`` rows per forward pass
     (cache-friendly passes measured faster than Captum's one pass over everything)."""
-    meta, kw = _METHODS[spec.name], dict(spec.options)
+    meta, kw = METHOD_TABLE[spec.name], dict(spec.options)
     n = x.shape[0]
-    tunnel = {key: kw.pop(key) for key in _TUNNEL_DEFAULTS if key in kw}
+    tunnel = {key: kw.pop(key) for key in TUNNEL_DEFAULTS if key in kw}
     if spec.noise_tunnel and tunnel["nt_samples_batch_size"] is None:
         tunnel["nt_samples_batch_size"] = max(1, min(tunnel["nt_samples"], rows // n))
     n_eff = n * tunnel["nt_samples_batch_size"] if spec.noise_tunnel else n  # rows the method itself sees
@@ -293,15 +293,15 @@ def attribute(
     spec = resolve_method(method, options)
     if spec.layer:
         raise ValueError(f"Expected a method of the inputs but got the layer method {spec.name!r}; use input_layer_attribute")
-    seed = _seed(generator) if spec.randomised else None
+    seed = seed_of(generator) if spec.randomised else None
     forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args)
     with attribution_context(forward.model, seed):
-        x, tidx = _prepare(forward, inputs, target, integer_ok=spec.grouped and not spec.noise_tunnel)  # ablation: token ids too
+        x, tidx = prepare_inputs(forward, inputs, target, integer_ok=spec.grouped and not spec.noise_tunnel)  # ablation: token ids too
         kw, nt = _kwargs(spec, x, feature_mask, baselines, forward.rows_per_pass(x, max_batch_size))
         kw["additional_forward_args"] = forward.captum_args()
         if not spec.grouped:
             x.requires_grad_(True)
-        algo = _METHODS[spec.name].cls(forward)
+        algo = METHOD_TABLE[spec.name].cls(forward)
         if spec.noise_tunnel:
             nt["stdevs"] = _tunnel_stdevs(x.detach(), nt["stdevs"])
             nt["draw_baseline_from_distrib"] = spec.name == "GradientShap"
@@ -342,9 +342,9 @@ def layer_attribute(
         >>> layer_attribute(model, torch.ones(5, 3), "1", target=0).shape
         torch.Size([5, 4])
     """
-    if method not in _LAYER_METHODS:
-        raise _unknown("method", method, list(LAYER_METHOD_NAMES))
-    cls, defaults, default_reduction = _LAYER_METHODS[method]
+    if method not in LAYER_METHOD_TABLE:
+        raise unknown_name_error("method", method, list(LAYER_METHOD_NAMES))
+    cls, defaults, default_reduction = LAYER_METHOD_TABLE[method]
     reduction = reduction or default_reduction
     if reduction not in ("sum", "mean"):
         raise ValueError(f"Expected argument `reduction` to be 'sum' or 'mean' but got {reduction!r}")
@@ -354,7 +354,7 @@ def layer_attribute(
     forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args)
     module = resolve_module(forward.model, layer)
     with attribution_context(forward.model):
-        x, tidx = _prepare(forward, inputs, target)
+        x, tidx = prepare_inputs(forward, inputs, target)
         kw = {**defaults, **(options or {})}
         if kw.get("internal_batch_size", 0) is None:  # LayerConductance needs 2 rows per sample at least
             kw["internal_batch_size"] = max(forward.rows_per_pass(x, max_batch_size), 2 * x.shape[0])

@@ -20,11 +20,16 @@ from torch import Tensor, nn
 
 from lightning_causal.baselines.captum_methods import (
     CaptumForward,
-    _prepare,
-    _seed,
     attribution_context,
+    prepare_inputs,
+    seed_of,
 )
-from lightning_causal.baselines.method_specs import _METHODS, MethodLike, MethodSpec, resolve_method
+from lightning_causal.baselines.method_specs import (
+    METHOD_TABLE,
+    MethodLike,
+    MethodSpec,
+    resolve_method,
+)
 from lightning_causal.causal.effects.input_layer import layer_reference
 from lightning_causal.causal.engine.ablation import check_baselines
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
@@ -88,11 +93,11 @@ def input_layer_attribute(
     spec = resolve_method(method, options)
     if not spec.layer:
         raise ValueError(f"Expected an input-layer method (LayerIntegratedGradients, ...) but got {spec.name!r}")
-    seed = _seed(generator) if spec.randomised else None
+    seed = seed_of(generator) if spec.randomised else None
     forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args)
     module = resolve_module(forward.model, layer)
     with attribution_context(forward.model, seed):
-        x, tidx = _prepare(forward, inputs, target, integer_ok=True)
+        x, tidx = prepare_inputs(forward, inputs, target, integer_ok=True)
         b = check_baselines((x,), baseline)[0]
         kw = dict(spec.options)
         rows = forward.rows_per_pass(x, max_batch_size)
@@ -106,9 +111,9 @@ def input_layer_attribute(
             if kw.get("perturbations_per_eval") is None:  # Captum 0.9's layer ablation mis-sizes per-sample targets above 1
                 kw["perturbations_per_eval"] = 1
             kw.pop("baselines", None)
-        elif _METHODS[spec.name].baselines and kw.get("baselines") is None:
+        elif METHOD_TABLE[spec.name].baselines and kw.get("baselines") is None:
             kw["baselines"] = torch.broadcast_to(b, x.shape).contiguous()
-        out = _METHODS[spec.name].cls(forward, module).attribute(x, target=tidx, additional_forward_args=forward.captum_args(), **kw)
+        out = METHOD_TABLE[spec.name].cls(forward, module).attribute(x, target=tidx, additional_forward_args=forward.captum_args(), **kw)
     out = out.detach()
     if out.dim() < x.dim() or out.shape[: x.dim()] != x.shape:
         raise ValueError(f"Expected module {layer!r} to output a tensor that starts with the input's shape {list(x.shape)} "

@@ -44,7 +44,7 @@ class _Method:
     layer: bool = False  # attributes the output of an input layer (word embeddings): `input_layer=`
 
 
-_METHODS: dict[str, _Method] = {
+METHOD_TABLE: dict[str, _Method] = {
     "IntegratedGradients": _Method(
         IntegratedGradients, {"n_steps": 16, "method": "gausslegendre", "internal_batch_size": None}, baselines=True
     ),
@@ -66,18 +66,18 @@ _METHODS: dict[str, _Method] = {
     "LayerFeatureAblation": _Method(LayerFeatureAblation, {"perturbations_per_eval": None}, baselines=True, grouped=True,
                                     layer=True),
 }
-_TUNNEL_DEFAULTS: dict[str, Any] = {"nt_type": "smoothgrad", "nt_samples": 8, "nt_samples_batch_size": None, "stdevs": None}
-_LAYER_METHODS: dict[str, tuple[type, dict[str, Any], str]] = {
+TUNNEL_DEFAULTS: dict[str, Any] = {"nt_type": "smoothgrad", "nt_samples": 8, "nt_samples_batch_size": None, "stdevs": None}
+LAYER_METHOD_TABLE: dict[str, tuple[type, dict[str, Any], str]] = {
     "LayerConductance": (LayerConductance, {"n_steps": 16, "internal_batch_size": None}, "sum"),
     "LayerActivation": (LayerActivation, {}, "mean"),
 }
 
 #: Names accepted by :func:`attribute` (each also as ``"NoiseTunnel(<name>)"``).
-METHOD_NAMES: tuple[str, ...] = tuple(n for n, m in _METHODS.items() if not m.layer)
+METHOD_NAMES: tuple[str, ...] = tuple(n for n, m in METHOD_TABLE.items() if not m.layer)
 #: Layer methods on the output of an input layer (``input_layer=``, e.g. word embeddings of token ids).
-INPUT_LAYER_METHOD_NAMES: tuple[str, ...] = tuple(n for n, m in _METHODS.items() if m.layer)
+INPUT_LAYER_METHOD_NAMES: tuple[str, ...] = tuple(n for n, m in METHOD_TABLE.items() if m.layer)
 #: Names accepted by :func:`layer_attribute`.
-LAYER_METHOD_NAMES: tuple[str, ...] = tuple(_LAYER_METHODS)
+LAYER_METHOD_NAMES: tuple[str, ...] = tuple(LAYER_METHOD_TABLE)
 
 
 @dataclass(frozen=True)
@@ -98,20 +98,20 @@ class MethodSpec:
 
     @property
     def randomised(self) -> bool:
-        return self.noise_tunnel or _METHODS[self.name].randomised
+        return self.noise_tunnel or METHOD_TABLE[self.name].randomised
 
     @property
     def grouped(self) -> bool:
         """True when the attribution gives each element of a feature group the group's value."""
-        return _METHODS[self.name].grouped
+        return METHOD_TABLE[self.name].grouped
 
     @property
     def layer(self) -> bool:
         """True for a layer method on the output of an input layer (``input_layer=``)."""
-        return _METHODS[self.name].layer
+        return METHOD_TABLE[self.name].layer
 
 
-def _unknown(kind: str, value: str, valid: list[str]) -> ValueError:
+def unknown_name_error(kind: str, value: str, valid: list[str]) -> ValueError:
     close = difflib.get_close_matches(value, valid, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return ValueError(f"Expected argument `{kind}` to be one of {valid} but got {value!r}.{hint}")
@@ -145,16 +145,16 @@ def resolve_method(method: MethodLike | MethodSpec, options: Mapping[str, Any] |
     else:
         raise TypeError(f"Expected argument `method` to be a name or a (name, options) pair but got {method!r}")
     valid = list(METHOD_NAMES) + [f"NoiseTunnel({n})" for n in METHOD_NAMES] + list(INPUT_LAYER_METHOD_NAMES)
-    if name not in _METHODS:
-        raise _unknown("method", method if isinstance(method, str) else name, valid)
-    if tunnel and _METHODS[name].layer:
+    if name not in METHOD_TABLE:
+        raise unknown_name_error("method", method if isinstance(method, str) else name, valid)
+    if tunnel and METHOD_TABLE[name].layer:
         raise ValueError(f"Expected a method without NoiseTunnel for the input-layer method {name!r} (token ids take no noise)")
     given.update(options or {})
-    defaults = dict(_METHODS[name].defaults)
-    if _METHODS[name].baselines:
+    defaults = dict(METHOD_TABLE[name].defaults)
+    if METHOD_TABLE[name].baselines:
         defaults["baselines"] = None
     if tunnel:
-        defaults.update(_TUNNEL_DEFAULTS)
+        defaults.update(TUNNEL_DEFAULTS)
     unknown = sorted(set(given) - set(defaults))
     if unknown:
         raise ValueError(

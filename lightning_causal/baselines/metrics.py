@@ -29,7 +29,7 @@ from lightning_causal.baselines.captum_methods import CaptumForward, seeded_rng
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
-from lightning_causal.causal.engine.groups import _flat_mask, broadcast_groups
+from lightning_causal.causal.engine.groups import broadcast_groups, flat_mask
 from lightning_causal.causal.engine.ranking import rank_positions, spearman
 from lightning_causal.causal.engine.state import audit_mode, gather_target, resolve_target
 
@@ -97,7 +97,7 @@ def perturbation_curve(
     if mode not in ("deletion", "insertion"):
         raise ValueError(f"Expected argument `mode` to be 'deletion' or 'insertion' but got {mode!r}")
     check_choice("score", score, ("auto", "softmax", "raw"))
-    m = _flat_mask(feature_mask, inputs.shape).to(inputs.device)
+    m = flat_mask(feature_mask, inputs.shape).to(inputs.device)
     n, g = inputs.shape[0], scores.shape[1] if scores.dim() == 2 else -1
     if scores.dim() != 2 or scores.shape[0] != n or g < int(m.max()) + 1:
         raise ValueError(f"Expected argument `scores` of shape [{n}, G >= {int(m.max()) + 1}] but got {list(scores.shape)}")
@@ -277,7 +277,7 @@ def infidelity(
     check_int("n_perturb_samples", n_perturb_samples, minimum=1)
     if not 0 < removal_probability <= 1:
         raise ValueError(f"Expected argument `removal_probability` in (0, 1] but got {removal_probability!r}")
-    m = _flat_mask(feature_mask, inputs.shape).to(inputs.device)
+    m = flat_mask(feature_mask, inputs.shape).to(inputs.device)
     g = scores.shape[1]
     sizes = torch.zeros(g, dtype=scores.dtype, device=inputs.device).scatter_add_(
         0, m.reshape(-1), torch.ones(m.numel(), dtype=scores.dtype, device=inputs.device)

@@ -18,6 +18,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 
 from lightning_causal.causal.effects.unit_effects import unit_effects
+from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.interventions import resolve_module
 
 __all__ = ["causal_unit_scores", "causal_pruning_fn"]
@@ -128,6 +129,24 @@ def causal_pruning_fn(
     return type("CausalUnitPruning", (_CausalUnitPruning,), {"parameters_to_prune": params, "config": config})
 
 
+def _check_amount(amount: object) -> None:
+    """``amount``: a number of units (int >= 0) or a fraction of them (float in [0, 1]), as torch's pruning methods."""
+    if isinstance(amount, bool) or not isinstance(amount, (int, float)):
+        raise TypeError(f"Expected argument `amount` to be an int or a float but got {type(amount).__name__}")
+    if isinstance(amount, int):
+        check_int("amount", amount, minimum=0)
+    else:
+        check_float("amount", amount, minimum=0.0, maximum=1.0)
+
+
+def _units_to_prune(amount: int | float, available: int) -> int:
+    """How many of ``available`` units ``amount`` prunes (a fraction is rounded, as torch does)."""
+    k = amount if isinstance(amount, int) else round(amount * available)
+    if k > available:
+        raise ValueError(f"Expected argument `amount` to prune at most {available} units but got {amount}")
+    return int(k)
+
+
 class _CausalUnitPruning(pytorch_prune.BasePruningMethod):
     """Structured pruning of whole units by counterfactual importance; see :func:`causal_pruning_fn`."""
 
@@ -136,7 +155,7 @@ class _CausalUnitPruning(pytorch_prune.BasePruningMethod):
     config: dict[str, Any] = {}
 
     def __init__(self, amount: int | float) -> None:
-        pytorch_prune._validate_pruning_amount_init(amount)
+        _check_amount(amount)
         self.amount = amount
 
     @classmethod
@@ -175,8 +194,7 @@ class _CausalUnitPruning(pytorch_prune.BasePruningMethod):
         left = {i: int(alive[m].sum()) for i, m in enumerate(modules)}
         doomed: dict[nn.Module, list[int]] = {}
         for pool in pools:
-            k = pytorch_prune._compute_nparams_toprune(self.amount, len(pool))
-            pytorch_prune._validate_pruning_amount(k, len(pool))
+            k = _units_to_prune(self.amount, len(pool))
             for _score, i, u in sorted(pool):
                 if k == 0:
                     break

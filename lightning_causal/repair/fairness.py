@@ -95,10 +95,8 @@ class CounterfactualFairnessTerm(RepairTerm):
     mask) pass them with ``additional_forward_args=``; they follow their rows into ``x_cf``.
 
     The default ``weight=5.0`` (with ``abs_prob``) was chosen on the synthetic SCM and on UCI
-    Adult (``benchmarks/bench_repair.py``, 5 epochs of fine-tuning at lr 1e-3): it cut the
-    counterfactual gap by 95.2% (synthetic, −1.6 accuracy points) and 99.1% (Adult, −0.4 points);
-    weight 1 left 92.1% / 97.4% (−1.25 / −0.23 points), weight 20 gained little (95.5% / 99.3%)
-    for −2.43 / −0.55 points (``benchmarks/RESULTS.md``).
+    Adult with ``benchmarks/bench_repair.py``; the gaps and accuracies it gives, beside weights 1
+    and 20, are in ``benchmarks/RESULTS.md``.
 
     Args:
         counterfactual: ``scm.flip(column)``, an ``AttributeFlip``, a ``TokenSwap``, a callable
@@ -111,10 +109,8 @@ class CounterfactualFairnessTerm(RepairTerm):
         name: tag used in logs (default ``"counterfactual_fairness"``).
         fraction: share of each batch whose counterfactuals are penalised (the first
             ``ceil(fraction · N)`` rows; training batches are shuffled, so this is an unbiased,
-            noisier estimate of the same penalty). ``0.5`` makes a step ~1.5x a plain step even
-            for compute-bound models (measured 1.42x–1.45x on a 12-1024-1024-2 MLP, 1.47x–1.53x
-            on a 12-64-32-2 MLP; fraction 1: 1.86x–1.91x and 1.53x–1.59x), at the price of a
-            noisier penalty.
+            noisier estimate of the same penalty): fewer counterfactual rows per step at the
+            price of a noisier penalty (step times in ``benchmarks/RESULTS.md``).
         output: which tensor of the model's return value holds the logits (``None``: a tensor,
             ``.logits`` or ``["logits"]``).
 

@@ -126,3 +126,20 @@ def test_model_pruning_runs_in_a_trainer_fit(tmp_path):
     dead = sum(int((m.weight.flatten(1).abs().sum(1) == 0).sum()) for m in (net.conv1, net.conv2))
     assert dead == 5
     assert not hasattr(net.conv1, "weight_mask") and all_hook_counts(net) == 0  # made permanent
+
+
+def test_amount_rules_follow_torch_pruning_without_its_private_helpers():
+    import torch.nn.utils.prune as torch_prune
+
+    from lightning_causal.callbacks.pruning import _check_amount, _units_to_prune
+
+    for amount, available in ((0.3, 10), (0.25, 7), (3, 5), (0.0, 4), (1.0, 6)):
+        assert _units_to_prune(amount, available) == torch_prune._compute_nparams_toprune(amount, available)
+    with pytest.raises(ValueError, match="at most 5 units"):
+        _units_to_prune(6, 5)
+    with pytest.raises(ValueError, match="`amount`"):
+        _check_amount(1.5)
+    with pytest.raises(ValueError, match="`amount`"):
+        _check_amount(-1)
+    with pytest.raises(TypeError, match="`amount`"):
+        _check_amount("half")

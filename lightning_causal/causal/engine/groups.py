@@ -163,7 +163,7 @@ def group_mask(inputs: Tensor, feature_mask: Tensor | None = None, patch_size: i
     return check_feature_mask((inputs,), mask.to(inputs.device))[0]
 
 
-def _flat_mask(feature_mask: Tensor, shape: torch.Size) -> Tensor:
+def flat_mask(feature_mask: Tensor, shape: torch.Size) -> Tensor:
     """``[1 or N, D]`` group ids of each input element."""
     if not isinstance(feature_mask, Tensor) or feature_mask.is_floating_point() or feature_mask.dtype == torch.bool:
         raise TypeError(f"Expected argument `feature_mask` to be an integer tensor but got {feature_mask!r:.60}")
@@ -194,7 +194,7 @@ def aggregate_to_groups(
     """
     if reduction not in ("sum", "mean"):
         raise ValueError(f"Expected argument `reduction` to be 'sum' or 'mean' but got {reduction!r}")
-    m = _flat_mask(feature_mask, attributions.shape).to(attributions.device)
+    m = flat_mask(feature_mask, attributions.shape).to(attributions.device)
     g = num_groups if num_groups is not None else int(m.max()) + 1
     vals = attributions.reshape(attributions.shape[0], -1)
     idx = m.expand(vals.shape[0], -1)
@@ -213,5 +213,5 @@ def broadcast_groups(values: Tensor, feature_mask: Tensor, shape: torch.Size | t
         tensor([[5., 5., 7.]])
     """
     shape = torch.Size(shape)
-    m = _flat_mask(feature_mask, shape).to(values.device)
+    m = flat_mask(feature_mask, shape).to(values.device)
     return values.gather(1, m.expand(values.shape[0], -1)).view(shape)

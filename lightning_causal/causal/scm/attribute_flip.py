@@ -12,7 +12,12 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.scm.counterfactual import CallableCounterfactual, Counterfactual
-from lightning_causal.causal.scm.scm import AdditiveNoiseSCM, Value, _check_binary, _check_values
+from lightning_causal.causal.scm.scm import (
+    AdditiveNoiseSCM,
+    Value,
+    check_binary,
+    check_binary_values,
+)
 
 __all__ = ["AttributeFlip", "resolve_counterfactual"]
 
@@ -36,7 +41,7 @@ class AttributeFlip(Counterfactual):
     """
 
     def __init__(self, column: str | int, values: Sequence[float] = (0.0, 1.0), columns: Sequence[str] | None = None) -> None:
-        self.values = _check_values(values)
+        self.values = check_binary_values(values)
         self.columns = list(columns) if columns is not None else None
         if isinstance(column, str):
             if self.columns is None or column not in self.columns:
@@ -76,7 +81,7 @@ class AttributeFlip(Counterfactual):
         j = self.index_
         if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] <= j:
             raise ValueError(f"Expected argument `x` to be a tensor [N, D] with D > {j} but got {getattr(x, 'shape', type(x))}")
-        return self.counterfactual(x, {j: _check_binary(x, j, self.values, str(self.name))})
+        return self.counterfactual(x, {j: check_binary(x, j, self.values, str(self.name))})
 
     def __repr__(self) -> str:
         return f"AttributeFlip(column={self.name!r}, values={self.values})"

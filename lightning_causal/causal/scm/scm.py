@@ -91,13 +91,13 @@ def _require_binary(col: Tensor, values: tuple[float, float], allowed: Tensor, n
         raise ValueError(f"Expected column {name!r} to hold only the values {values} but got e.g. {bad}")
 
 
-def _check_binary(x: Tensor, j: int, values: tuple[float, float], name: str) -> Tensor:
+def check_binary(x: Tensor, j: int, values: tuple[float, float], name: str) -> Tensor:
     col = x[:, j]
     _require_binary(col, values, torch.tensor(values, dtype=col.dtype, device=col.device), name)
     return values[0] + values[1] - col
 
 
-def _check_values(values: Sequence[float]) -> tuple[float, float]:
+def check_binary_values(values: Sequence[float]) -> tuple[float, float]:
     vals = tuple(values) if isinstance(values, (tuple, list)) else ()
     if len(vals) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in vals) or vals[0] == vals[1]:
         raise ValueError(f"Expected argument `values` to be two distinct finite numbers (a binary attribute) but got {values!r}")
@@ -378,7 +378,7 @@ class AdditiveNoiseSCM:
         except TypeError:  # unhashable `values` (a list): validated on every call
             key, plan = None, None
         if plan is None:
-            vals = _check_values(values)
+            vals = check_binary_values(values)
             j = self.index(column)
             effect = self.flip_effects(j)
             allowed = torch.tensor(vals, dtype=x.dtype, device=x.device)

@@ -38,8 +38,8 @@ from lightning_causal.causal.sensitivity.pick_freeze import (
 )
 from lightning_causal.causal.sensitivity.sobol import (
     SobolResult,
-    _check_common,
-    _check_names,
+    check_group_names,
+    check_sobol_options,
     saltelli_matrices,
 )
 
@@ -196,7 +196,7 @@ def intrinsic_causal_contributions(
         >>> [round(v, 1) for v in r.shapley.tolist()]
         [0.2, 0.8]
     """
-    _check_common(n, n_bootstrap, confidence, max_batch_size)
+    check_sobol_options(n, n_bootstrap, confidence, max_batch_size)
     d = _check_scm(scm)
     if shapley and d > MAX_SHAPLEY_NODES:
         raise ValueError(
@@ -208,7 +208,7 @@ def intrinsic_causal_contributions(
     a, b, n, method, _ = saltelli_matrices(lambda m, g: scm.sample_noise(m, generator=g), n, gen)
     if a.shape[1] != d:
         raise ValueError(f"Expected `scm.sample_noise` to return one noise per column ({d}) but got {a.shape[1]}")
-    names = _check_names(list(scm.columns), d)
+    names = check_group_names(list(scm.columns), d)
     select = _subsets(d) if shapley else torch.cat(
         [torch.zeros(1, d, dtype=torch.bool), torch.ones(1, d, dtype=torch.bool), torch.eye(d, dtype=torch.bool)]
     )

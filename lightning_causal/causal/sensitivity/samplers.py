@@ -54,7 +54,7 @@ class _CubeSampler:
         return self.icdf(u)
 
 
-def _bounds(value: float | Sequence[float] | Tensor, dim: int, name: str) -> Tensor:
+def check_bounds(value: float | Sequence[float] | Tensor, dim: int, name: str) -> Tensor:
     t = torch.as_tensor(value, dtype=torch.float64).reshape(-1)
     if t.numel() == 1:
         t = t.expand(dim)
@@ -75,7 +75,7 @@ class UniformCube(_CubeSampler):
                  high: float | Sequence[float] | Tensor = 1.0) -> None:
         check_int("dim", dim, minimum=1)
         self.dim = dim
-        self.low, self.high = _bounds(low, dim, "low"), _bounds(high, dim, "high")
+        self.low, self.high = check_bounds(low, dim, "low"), check_bounds(high, dim, "high")
         if not (self.high > self.low).all():
             raise ValueError(f"Expected argument `high` to exceed `low` in every column but got {high!r} <= {low!r}")
 
@@ -97,7 +97,7 @@ class IndependentNormal(_CubeSampler):
         if self.mean.numel() < 1 or not torch.isfinite(self.mean).all():
             raise ValueError(f"Expected argument `mean` to hold finite values but got {mean!r}")
         self.dim = self.mean.numel()
-        self.std = _bounds(std, self.dim, "std")
+        self.std = check_bounds(std, self.dim, "std")
         if not (self.std > 0).all():
             raise ValueError(f"Expected argument `std` to be positive but got {std!r}")
 

@@ -187,7 +187,7 @@ def saltelli_matrices(
     return a, b, n, "monte-carlo", None
 
 
-def _check_common(n: int, n_bootstrap: int, confidence: float, max_batch_size: int | None) -> None:
+def check_sobol_options(n: int, n_bootstrap: int, confidence: float, max_batch_size: int | None) -> None:
     check_int("n", n, minimum=2)
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int) or n_bootstrap < 0 or n_bootstrap == 1:
         raise ValueError(f"Expected argument `n_bootstrap` to be 0 (no intervals) or an int >= 2 but got {n_bootstrap!r}")
@@ -244,12 +244,12 @@ def sobol_indices(
         >>> [round(v, 2) for v in r.first.tolist()], [round(v, 2) for v in r.total.tolist()]
         ([0.2, 0.8], [0.2, 0.8])
     """
-    _check_common(n, n_bootstrap, confidence, max_batch_size)
+    check_sobol_options(n, n_bootstrap, confidence, max_batch_size)
     gen = make_generator(seed, generator)
     a, b, n, method, transform = saltelli_matrices(sampler, n, gen)
     ids = _check_groups(groups, a.shape[1])
     g = int(ids.max()) + 1
-    names = _check_names(names, g)
+    names = check_group_names(names, g)
     select = torch.cat([torch.zeros(1, ids.numel(), dtype=torch.bool), torch.ones(1, ids.numel(), dtype=torch.bool),
                         ids.unsqueeze(0) == torch.arange(g).unsqueeze(1)])
     rows = max_batch_size or max(1, min(_DEFAULT_ROWS, _MAX_ELEMENTS // a.shape[1]))
@@ -271,7 +271,7 @@ def _zero_result(g: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return z, z.clone(), torch.zeros(g, 2, dtype=torch.float64), torch.zeros(g, 2, dtype=torch.float64)
 
 
-def _check_names(names: Sequence[str] | None, g: int) -> list[str]:
+def check_group_names(names: Sequence[str] | None, g: int) -> list[str]:
     if names is None:
         return [str(i) for i in range(g)]
     names = [str(s) for s in names]

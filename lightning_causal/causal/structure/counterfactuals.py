@@ -97,7 +97,7 @@ class Counterfactuals:
 
 
 
-def _bounds(bounds: tuple | None, x: Tensor) -> tuple[Tensor, Tensor]:
+def check_bounds(bounds: tuple | None, x: Tensor) -> tuple[Tensor, Tensor]:
     if bounds is None:
         return torch.full_like(x[:1], -torch.inf), torch.full_like(x[:1], torch.inf)
     if not isinstance(bounds, tuple) or len(bounds) != 2:
@@ -185,7 +185,7 @@ def counterfactual_explanation(
         raise ValueError("Expected argument `target_class` to be a class index or a tensor of indices but got None")
     if not isinstance(inputs, Tensor) or inputs.dim() < 2 or not inputs.is_floating_point():
         raise TypeError("Expected argument `inputs` to be a floating tensor [N, ...]")
-    lo, hi = _bounds(bounds, inputs)
+    lo, hi = check_bounds(bounds, inputs)
     mutable = _mutable(mask, inputs)
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=inputs.shape[0])
     with torch.inference_mode(False), audit_mode(forward.model), frozen_params(forward.model):

@@ -29,7 +29,7 @@ from lightning_causal.causal.structure.graph_context import (
     check_value_spec,
     layer_values,
 )
-from lightning_causal.causal.structure.graph_data import OUTPUT, CausalGraph, _num
+from lightning_causal.causal.structure.graph_data import OUTPUT, CausalGraph, plain_number
 from lightning_causal.causal.structure.path_effects import path_effects_from
 from lightning_causal.causal.structure.significance import (
     ALTERNATIVES,
@@ -296,7 +296,7 @@ def causal_graph(
         graph.meta.update(circuit_faithfulness(ctx, graph, ablated))
     graph.meta.update(candidates=candidates, top_k=rule.top_k, alpha=rule.alpha, min_share=rule.min_share,
                       correction=rule.correction, alternative=rule.alternative,
-                      z_critical=_num(z_critical(rule.alpha, rule.alternative)), baseline=baseline,
+                      z_critical=plain_number(z_critical(rule.alpha, rule.alternative)), baseline=baseline,
                       ablation=ablation, samples=ctx.n)
     return graph
 

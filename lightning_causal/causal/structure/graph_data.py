@@ -13,7 +13,7 @@ __all__ = ["CausalGraph", "OUTPUT"]
 OUTPUT = "output"
 
 
-def _num(v: float) -> float | str:
+def plain_number(v: float) -> float | str:
     """JSON-safe float: infinities and NaN become strings (``float()`` reads them back)."""
     return v if math.isfinite(v) else str(v)
 
@@ -94,12 +94,12 @@ class CausalGraph:
         for n in self.nodes:
             layer, unit = n.rsplit(":", 1)
             nodes.append({"id": n, "layer": layer, "unit": int(unit),
-                          **{k: _num(float(v)) for k, v in self.node_stats.get(n, {}).items()}})
+                          **{k: plain_number(float(v)) for k, v in self.node_stats.get(n, {}).items()}})
         stats = self.edge_stats or [{} for _ in self.edges]
-        edges = [{"source": s, "target": t, "weight": _num(float(w)), **{k: _num(float(v)) for k, v in st.items()}}
+        edges = [{"source": s, "target": t, "weight": plain_number(float(w)), **{k: plain_number(float(v)) for k, v in st.items()}}
                  for (s, t, w), st in zip(self.edges, stats)]
         return {"kind": "causal_graph", "layers": list(self.layers), "nodes": nodes, "edges": edges,
-                "meta": {k: _num(v) if isinstance(v, float) else v for k, v in self.meta.items()}}
+                "meta": {k: plain_number(v) if isinstance(v, float) else v for k, v in self.meta.items()}}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CausalGraph:
