@@ -150,6 +150,8 @@ def run_case(case: bp.Case, folds: list[int], methods: list[str], digits, option
         todo = [m for m in ["none", "detection", "floor", *methods] if (case.seed, fold, m) not in done]
         if case.family == "clean":
             todo = [m for m in todo if m in ("none", "detection", "reversed", "ft")]
+        if case.family == "blended":  # Neural Cleanse's blind spot: trigger=None rows reported at 10% only (not counted)
+            todo = [m for m in todo if m not in ("reversed:f05", "reversed:f20")]
         if case.family != "clean" and floor_case is None:
             todo = [m for m in todo if m != "floor"]
         if not todo:
