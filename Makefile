@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.lightning_causal-installed
 TORCH  ?= torch==2.13.0
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup demo test lint docs bench clean
+.PHONY: setup demo test lint docs bench clean screenshots
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +29,15 @@ test: setup
 	$(VENV)/bin/mkdocs build --strict --quiet --site-dir site
 
 lint: setup
-	$(VENV)/bin/ruff check lightning_causal tests examples benchmarks
+	$(VENV)/bin/ruff check lightning_causal tests examples benchmarks scripts
 
 docs: setup
 	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+# TensorBoard on the demo and recipe runs (made when missing), screenshots of each view with headless
+# Chromium (Debian's package, installed with apt-get when missing) into docs/img/.
+screenshots: setup
+	$(PY) scripts/screenshots.py
 
 bench: setup
 	$(PY) benchmarks/bench_engine.py
@@ -42,6 +47,7 @@ bench: setup
 	$(PY) benchmarks/bench_graph.py
 	$(PY) benchmarks/bench_repair.py
 	$(PY) benchmarks/bench_backdoor.py
+	$(PY) benchmarks/bench_text.py
 
 clean:
 	rm -rf site runs lightning_logs .pytest_cache

@@ -92,13 +92,13 @@ def main() -> None:
         ("agreement: Spearman + Kendall + top-5 (per method)", median_time(
             lambda: (M.spearman(effects, other), M.kendall(effects, other), M.topk_overlap(effects, other, 5)), args.repeats)),
         ("deletion + insertion curves, 16 steps (per explanation)", median_time(
-            lambda: [M.perturbation_curve(model, x, mask, effects, m, 0.0, target) for m in ("deletion", "insertion")], args.repeats)),
+            lambda: [M.perturbation_curve(model, x, mask, effects, mode=m, baseline=0.0, target=target) for m in ("deletion", "insertion")], args.repeats)),
         ("stability of the causal effects (1 noise draw)", median_time(
             lambda: M.stability(lambda z: input_effects(model, z, mask, 0.0, target=target), x, reference=effects), args.repeats)),
         ("Captum sensitivity_max of the causal effects (4 draws)", median_time(
-            lambda: M.sensitivity(lambda z, t: input_effects(model, z, mask, 0.0, target=t), x, target, 0.03, 4), args.repeats)),
+            lambda: M.sensitivity(lambda z, t: input_effects(model, z, mask, 0.0, target=t), x, target, 0.03, n_perturb_samples=4), args.repeats)),
         ("Captum infidelity (4 draws, per explanation)", median_time(
-            lambda: M.infidelity(model, x, effects, mask, target, n_perturb_samples=4), args.repeats)),
+            lambda: M.infidelity(model, x, effects, mask, target=target, n_perturb_samples=4), args.repeats)),
     ]
     audits = {
         "CaptumBaseline default (IG + Saliency)": CaptumBaseline(patch_size=2),

@@ -1,32 +1,50 @@
-"""Cost of the structural explanations, in units of one training epoch.
+"""Cost of the structural explanations in units of one training epoch, and the precision and
+recall of causal graph edges on planted networks of growing size.
 
-    .venv/bin/python benchmarks/bench_graph.py [--repeats 3] [--probe 256]
+    .venv/bin/python benchmarks/bench_graph.py [--repeats 3] [--probe 256] [--reference-rev REV] [--threads 1]
+    .venv/bin/python benchmarks/bench_graph.py --planted [--seeds 100 ... 119]
 
-Models: the digits LeNet (``DigitsCNN``) and the deeper plain CNN (``DeepCNN``, 6 conv layers).
-One training epoch = 1,437 digits, batch 64, Adam (forward + backward + step). Measured (median
-of ``--repeats`` after a warm-up): ``causal_graph`` with ``top_k = 8`` on two layers (faithfulness
-included), the same plus ``graph_stability`` (2 resamples: 4 more graphs), ``layer_causal_map``
-(2x2 patches, default layers) and ``counterfactual_explanation`` for 64 inputs (300 steps).
-Prints a markdown table.
+Costs. Models: the digits LeNet (``DigitsCNN``) and the deeper plain CNN (``DeepCNN``, 6 conv
+layers). One training epoch = 1,437 digits, batch 64, Adam (forward + backward + step). Measured
+(median of ``--repeats`` after a warm-up, every measurement of a model taken in turn within each
+repeat; the explained models are trained for ``--train-epochs`` epochs first, the epoch is timed on
+a second instance): ``causal_graph`` with its defaults (``top_k = 8``) on two
+layers (faithfulness included), the same plus ``graph_stability`` (2 resamples: 4 more graphs),
+``layer_causal_map`` (2x2 patches, default layers) and ``counterfactual_explanation`` for 64
+inputs (300 steps). ``--reference-rev`` also times ``causal_graph`` of an earlier revision of
+``causal/structure/graph.py`` (read with ``git show``) side by side.
+
+Planted networks (``tests/helpers/planted.py``): layered ReLU MLPs (3 layers of ``width`` units,
+``max(3, width / 4)`` classes) with known strong wiring and two leak inputs per unit of 0.1-1% of
+the strong weight, positive inputs; the graph (defaults, ``top_k=None``) is scored against the
+strong edges between units that reach an explained class.
+Prints markdown tables.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import statistics
+import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from benchmarks._timing import median_time  # noqa: E402
 from lightning_causal.causal.engine.groups import patch_mask  # noqa: E402
 from lightning_causal.causal.structure.counterfactuals import counterfactual_explanation  # noqa: E402
 from lightning_causal.causal.structure.graph import causal_graph, graph_stability  # noqa: E402
 from lightning_causal.causal.structure.layer_map import layer_causal_map  # noqa: E402
-from lightning_causal.models import DeepCNN, DigitsCNN, load_digits_tensors  # noqa: E402
+from lightning_causal.models import DeepCNN, DigitsCNN, fit_classifier, load_digits_tensors  # noqa: E402
+from tests.helpers.planted import layered_planted, planted_truth  # noqa: E402
 
 
 def epoch(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -40,30 +58,104 @@ def epoch(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
     model.eval()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--probe", type=int, default=256)
-    args = parser.parse_args()
+def reference_graph(rev: str):
+    """``causal_graph`` of ``causal/structure/graph.py`` at git revision ``rev``."""
+    source = subprocess.run(["git", "show", f"{rev}:lightning_causal/causal/structure/graph.py"], cwd=ROOT,
+                            check=True, capture_output=True, text=True).stdout
+    path = Path(tempfile.mkdtemp()) / "reference_graph.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("reference_graph", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.causal_graph
+
+
+def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median wall seconds of each function, the functions called in turn within every repeat (after
+    one warm-up round), so that a change of the machine's load hits them alike."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for r in range(repeats + 1):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            if r:
+                times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def costs(args: argparse.Namespace) -> None:
     torch.manual_seed(0)
     x, y, xv, _ = load_digits_tensors()
     probe = xv[: args.probe]
     mask = patch_mask((1, 8, 8), 2)
-    cases = [("digits LeNet", DigitsCNN(), ["conv1", "conv2"]), ("deep CNN (6 conv)", DeepCNN(), ["features.4", "features.7"])]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, probe {len(probe)}, repeats {args.repeats}\n")
-    print("| model | layers | epoch (s) | graph (s) | graph / epoch | graph + stability (s) | / epoch | layer map (s) | / epoch | 64 counterfactuals (s) | / epoch |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for name, model, layers in cases:
-        t_epoch = median_time(lambda m=model: epoch(m, x, y), args.repeats)
-        model.eval()
-        t_graph = median_time(lambda m=model, ls=layers: causal_graph(m, probe, ls, top_k=8), args.repeats)
-        t_stab = median_time(lambda m=model, ls=layers: graph_stability(m, probe, ls, top_k=8, resamples=2,
-                                                                 reference=causal_graph(m, probe, ls, top_k=8)), args.repeats)
-        t_map = median_time(lambda m=model: layer_causal_map(m, probe, mask), args.repeats)
+    old = reference_graph(args.reference_rev) if args.reference_rev else None
+    cases = [("digits LeNet", DigitsCNN, ["conv1", "conv2"]), ("deep CNN (6 conv)", DeepCNN, ["features.4", "features.7"])]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, probe {len(probe)}, repeats {args.repeats} (interleaved)\n")
+    head = "| model | layers | epoch (s) | graph (s) | graph / epoch |"
+    head += f" {args.reference_rev} graph (s) | / epoch | new / {args.reference_rev} |" if old else ""
+    print(head + " graph + stability (s) | / epoch | layer map (s) | / epoch | 64 counterfactuals (s) | / epoch |")
+    print("|---" * (11 + (3 if old else 0)) + "|")
+    for name, make, layers in cases:
+        model, trainee = fit_classifier(make(), x, y, epochs=args.train_epochs, seed=0), make()
         target = (model(probe[:64]).argmax(1) + 1) % 10
-        t_cf = median_time(lambda m=model, t=target: counterfactual_explanation(m, probe[:64], t, bounds=(0.0, 1.0)), args.repeats)
-        print(f"| {name} | {', '.join(layers)} | {t_epoch:.3f} | {t_graph:.3f} | {t_graph / t_epoch:.2f} | {t_stab:.3f} | "
-              f"{t_stab / t_epoch:.2f} | {t_map:.3f} | {t_map / t_epoch:.2f} | {t_cf:.3f} | {t_cf / t_epoch:.2f} |")
+        fns = {"epoch": lambda m=trainee: epoch(m, x, y),
+               "graph": lambda m=model, ls=layers: causal_graph(m.eval(), probe, ls),
+               "stability": lambda m=model, ls=layers: graph_stability(m.eval(), probe, ls, resamples=2,
+                                                                    reference=causal_graph(m, probe, ls)),
+               "map": lambda m=model: layer_causal_map(m.eval(), probe, mask),
+               "cf": lambda m=model, t=target: counterfactual_explanation(m.eval(), probe[:64], t, bounds=(0.0, 1.0))}
+        if old:
+            fns["old"] = lambda m=model, ls=layers: old(m.eval(), probe, ls, top_k=8)
+        t = interleaved_medians(fns, args.repeats)
+        e = t["epoch"]
+        row = f"| {name} | {', '.join(layers)} | {e:.3f} | {t['graph']:.3f} | {t['graph'] / e:.2f} |"
+        row += f" {t['old']:.3f} | {t['old'] / e:.2f} | {t['graph'] / t['old']:.2f} |" if old else ""
+        print(row + f" {t['stability']:.3f} | {t['stability'] / e:.2f} | {t['map']:.3f} | {t['map'] / e:.2f} | "
+                    f"{t['cf']:.3f} | {t['cf'] / e:.2f} |")
+
+
+def planted(args: argparse.Namespace) -> None:
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, seeds {args.seeds[0]}..{args.seeds[-1]}\n")
+    print("| widths | classes | probe | true edges (mean) | candidates (mean) | kept (mean) | precision | recall | exact recoveries "
+          "| node precision | node recall | s / graph |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for width, probe in ((8, 256), (16, 256), (32, 256), (64, 256), (128, 256), (32, 32)):
+        widths, classes = [width] * 3, max(3, width // 4)
+        tp = fp = fn = ntp = nfp = nfn = exact = 0
+        truth_sizes, cands, kept, seconds = [], [], [], 0.0
+        for seed in args.seeds:
+            model, strong = layered_planted(widths, classes=classes, seed=seed)
+            x = torch.rand(probe, width, generator=torch.Generator().manual_seed(seed)) + 0.5
+            truth = planted_truth(strong, sorted(set(model(x).argmax(1).tolist())))
+            t0 = time.perf_counter()
+            g = causal_graph(model, x, [f"layer{k}" for k in range(3)], top_k=None)
+            seconds += time.perf_counter() - t0
+            found = g.edge_set()
+            tp, fp, fn = tp + len(found & truth), fp + len(found - truth), fn + len(truth - found)
+            true_nodes = {s for s, _ in truth} | {t for _, t in truth if not t.startswith("output")}
+            nodes = {n for n in g.nodes if not n.startswith("output")}
+            ntp, nfp, nfn = ntp + len(nodes & true_nodes), nfp + len(nodes - true_nodes), nfn + len(true_nodes - nodes)
+            exact += found == truth
+            truth_sizes.append(len(truth))
+            cands.append(g.meta["candidates"])
+            kept.append(len(found))
+        k = len(args.seeds)
+        print(f"| {widths} | {classes} | {probe} | {sum(truth_sizes) / k:.1f} | {sum(cands) / k:.1f} | {sum(kept) / k:.1f} | {tp / max(1, tp + fp):.4f} | "
+              f"{tp / max(1, tp + fn):.4f} | {exact}/{k} | {ntp / max(1, ntp + nfp):.4f} | {ntp / max(1, ntp + nfn):.4f} | {seconds / k:.2f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--probe", type=int, default=256)
+    parser.add_argument("--reference-rev", default=None)
+    parser.add_argument("--train-epochs", type=int, default=5)
+    parser.add_argument("--planted", action="store_true")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(100, 120)))
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    planted(args) if args.planted else costs(args)
 
 
 if __name__ == "__main__":

@@ -56,8 +56,8 @@ def _metrics(model, x, y, cf) -> dict[str, float]:
     model.eval()
     with torch.no_grad():
         acc = float((model(x).argmax(1) == y).float().mean())
-    gap = counterfactual_fairness_gap(model, x, cf(x))
-    naive = counterfactual_fairness_gap(model, x, AttributeFlip(0).flip_counterfactual(x))  # column 0 is sensitive
+    gap = counterfactual_fairness_gap(model, x, cf)
+    naive = counterfactual_fairness_gap(model, x, AttributeFlip(0))  # column 0 is sensitive
     return {"acc": acc, "gap": gap["mean_abs"], "flip_rate": gap["flip_rate"], "naive_gap": naive["mean_abs"], "naive_flip_rate": naive["flip_rate"]}
 
 
@@ -81,7 +81,7 @@ _HEAD = ("| model | accuracy % | CF gap (SCM) E|Δp| | decision flip rate (SCM) 
 
 def bench_synthetic() -> None:
     tr, te = make_synthetic_fairness(8000, seed=0), make_synthetic_fairness(4000, seed=1)
-    cf = lambda x: te.scm.flip_counterfactual(x, "a")  # noqa: E731
+    cf = te.scm.flip("a")
     torch.manual_seed(0)
     clf = LightningClassifier(MLP(4, (32, 16)), lr=1e-2)
     _fit(clf, tr.x, tr.y, 20)
@@ -89,9 +89,9 @@ def bench_synthetic() -> None:
     plain = _metrics(_repair(clf.model, [], tr.x, tr.y, 5), te.x, te.y, cf)
     rows = {}
     for w in (1.0, 5.0, 20.0):
-        rows[f"+ 5 epochs repair, weight {w:g}"] = CounterfactualFairnessTerm(tr.scm, "a", weight=w)
-    rows["+ 5 epochs repair, default weight, fraction 0.5"] = CounterfactualFairnessTerm(tr.scm, "a", fraction=0.5)
-    rows["+ 5 epochs repair, default weight, sym_kl"] = CounterfactualFairnessTerm(tr.scm, "a", distance="sym_kl")
+        rows[f"+ 5 epochs repair, weight {w:g}"] = CounterfactualFairnessTerm(tr.scm.flip("a"), weight=w)
+    rows["+ 5 epochs repair, default weight, fraction 0.5"] = CounterfactualFairnessTerm(tr.scm.flip("a"), fraction=0.5)
+    rows["+ 5 epochs repair, default weight, sym_kl"] = CounterfactualFairnessTerm(tr.scm.flip("a"), distance="sym_kl")
     bayes = float(((te.fair_probability(te.x) > 0.5).long() == te.y).float().mean())
     print("\n### Synthetic SCM (test set, 4,000 rows)\n" + _HEAD)
     print(_row("unrepaired MLP (20 epochs)", base, None))
@@ -105,7 +105,7 @@ def bench_adult(csv: str) -> dict[str, torch.Tensor]:
     data = load_adult(csv)
     scm = adult_scm(data["x_train"])
     xt, yt, xv, yv = data["x_train"], data["y_train"], data["x_test"], data["y_test"]
-    cf = lambda x: scm.flip_counterfactual(x, "sex")  # noqa: E731
+    cf = scm.flip("sex")
     torch.manual_seed(0)
     clf = LightningClassifier(MLP(len(COLUMNS), (64, 32)), lr=1e-3)
     _fit(clf, xt, yt, 10)
@@ -114,11 +114,11 @@ def bench_adult(csv: str) -> dict[str, torch.Tensor]:
     print(_row("unrepaired MLP (10 epochs)", base, None))
     print(_row("+ 5 epochs plain fine-tuning", _metrics(_repair(clf.model, [], xt, yt, 5), xv, yv, cf), base))
     for w in (1.0, 5.0, 20.0):
-        term = CounterfactualFairnessTerm(scm, "sex", weight=w)
+        term = CounterfactualFairnessTerm(scm.flip("sex"), weight=w)
         print(_row(f"+ 5 epochs repair, SCM counterfactual, weight {w:g}", _metrics(_repair(clf.model, [term], xt, yt, 5), xv, yv, cf), base))
-    half = CounterfactualFairnessTerm(scm, "sex", fraction=0.5)
+    half = CounterfactualFairnessTerm(scm.flip("sex"), fraction=0.5)
     print(_row("+ 5 epochs repair, SCM counterfactual, default weight, fraction 0.5", _metrics(_repair(clf.model, [half], xt, yt, 5), xv, yv, cf), base))
-    flip = CounterfactualFairnessTerm(AttributeFlip("sex", columns=COLUMNS), "sex")
+    flip = CounterfactualFairnessTerm(AttributeFlip("sex", columns=COLUMNS))
     print(_row("+ 5 epochs repair, naive AttributeFlip, default weight", _metrics(_repair(clf.model, [flip], xt, yt, 5), xv, yv, cf), base))
     return {"x": xt[:256], "y": yt[:256], "scm": scm}  # type: ignore[dict-item]
 
@@ -144,7 +144,7 @@ def _interleaved_step_times(steps: dict[str, tuple[torch.nn.Module, Callable[[],
 def _raw_objectives(base, scm, x, y) -> dict[str, tuple[torch.nn.Module, Callable[[], torch.Tensor]]]:
     """Plain fine-tuning, two floors of the repair step and the repair step itself (the module's own
     ``objective``, fraction 1 and 0.5), each on its own copy of ``base``."""
-    n, x_cf = len(x), CounterfactualFairnessTerm(scm, "sex").extra_inputs(x)
+    n, x_cf = len(x), CounterfactualFairnessTerm(scm.flip("sex")).extra_inputs(x)
     steps: dict[str, tuple[torch.nn.Module, Callable[[], torch.Tensor]]] = {}
 
     def add(name, fn):
@@ -153,11 +153,11 @@ def _raw_objectives(base, scm, x, y) -> dict[str, tuple[torch.nn.Module, Callabl
 
     add("plain", lambda m: F.cross_entropy(m(x), y))
     add("2N rows", lambda m: F.cross_entropy(m(torch.cat([x, x_cf]))[:n], y))  # floor: rows only
-    term = CounterfactualFairnessTerm(scm, "sex")
+    term = CounterfactualFairnessTerm(scm.flip("sex"))
     add("2N rows + counterfactual", lambda m: F.cross_entropy(m(torch.cat([x, term.extra_inputs(x)]))[:n], y))
     for fraction in (1.0, 0.5):
         model = copy.deepcopy(base)
-        module = CausalRepairModule(model, [CounterfactualFairnessTerm(scm, "sex", fraction=fraction)])
+        module = CausalRepairModule(model, [CounterfactualFairnessTerm(scm.flip("sex"), fraction=fraction)])
         steps[f"repair, fraction {fraction:g}"] = (model, functools.partial(lambda mod: mod.objective((x, y))[0], module))
     return steps
 
@@ -229,7 +229,7 @@ def bench_step_time(batch: dict, repeats: int = 3, reps: int = 600) -> None:
         light["plain"].append(_lightning_step_time(base, [], x, y))
         light["a term that costs nothing (its logging and bookkeeping only)"].append(_lightning_step_time(base, [_ZeroTerm()], x, y))
         for fraction in (1.0, 0.5):
-            light[f"repair, fraction {fraction:g}"].append(_lightning_step_time(base, [CounterfactualFairnessTerm(scm, "sex", fraction=fraction)], x, y))
+            light[f"repair, fraction {fraction:g}"].append(_lightning_step_time(base, [CounterfactualFairnessTerm(scm.flip("sex"), fraction=fraction)], x, y))
     for name, t in light.items():
         ratio = "1" if name == "plain" else _spread([a / b for a, b in zip(t, light["plain"])])
         print(f"| MLP 12-64-32-2, Lightning training batch (CausalRepairModule without / with the term), median of 270 | {name} | {_ms(t)} | {ratio} |")

@@ -107,8 +107,8 @@ def evaluate(model: torch.nn.Module, x: Tensor, y: Tensor, scm: AdditiveNoiseSCM
     with torch.no_grad():
         pred = model(x).argmax(1)
     model.train(was_training)
-    scm_gap = counterfactual_fairness_gap(model, x, scm.flip_counterfactual(x, "sex"))
-    flip_gap = counterfactual_fairness_gap(model, x, AttributeFlip("sex", columns=COLUMNS).flip_counterfactual(x))
+    scm_gap = counterfactual_fairness_gap(model, x, scm.flip("sex"))
+    flip_gap = counterfactual_fairness_gap(model, x, AttributeFlip("sex", columns=COLUMNS))
     return {
         "accuracy": float((pred == y).float().mean()),
         "cf_gap_scm": scm_gap["mean_abs"],
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     scm = adult_scm(data["x_train"])
     train = DataLoader(TensorDataset(data["x_train"], data["y_train"]), batch_size=256, shuffle=True)
     val = DataLoader(TensorDataset(data["x_test"], data["y_test"]), batch_size=1024)
-    audit = FairnessAudit(scm, "sex", layers=["model.net.1", "model.net.3"], top_k=5)
+    audit = FairnessAudit(scm.flip("sex"), layers=["model.net.1", "model.net.3"], top_k=5)
     probe = (data["x_test"][:512], data["y_test"][:512])
     try:
         from lightning_causal.callbacks.audit import CausalAuditCallback
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
 
     model = copy.deepcopy(clf.model)
     kw = {} if args.weight is None else {"weight": args.weight}
-    repair = CausalRepairModule(model, [CounterfactualFairnessTerm(scm, "sex", **kw)], lr=1e-3)
+    repair = CausalRepairModule(model, [CounterfactualFairnessTerm(scm.flip("sex"), **kw)], lr=1e-3)
     _trainer(args.repair_epochs, TensorBoardLogger(args.logdir, name="repair"), callbacks()).fit(repair, train, val)
     after = evaluate(model, data["x_test"], data["y_test"], scm)
 

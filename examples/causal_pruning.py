@@ -22,19 +22,14 @@ from __future__ import annotations
 
 import argparse
 import copy
-import sys
 from pathlib import Path
 
 import torch
 import torch.nn.utils.prune as pytorch_prune
-from torch.nn import functional as F
+from lightning.pytorch.callbacks import ModelPruning
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from lightning.pytorch.callbacks import ModelPruning  # noqa: E402
-
-from lightning_causal.callbacks.pruning import causal_pruning_fn  # noqa: E402
-from lightning_causal.models import DigitsCNN, load_digits_tensors  # noqa: E402
+from lightning_causal.callbacks import causal_pruning_fn
+from lightning_causal.models import DigitsCNN, fit_classifier, load_digits_tensors
 
 LAYERS = ("conv1", "conv2")
 FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
@@ -42,20 +37,8 @@ FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 
 def train(epochs: int, seed: int = 0) -> tuple[DigitsCNN, tuple]:
     data = load_digits_tensors(seed=seed)
-    x, y = data[0], data[1]
     torch.manual_seed(seed)  # the example's own weights; the library never touches the global RNG
-    model = DigitsCNN()
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        perm = torch.randperm(len(y), generator=gen)
-        for i in range(0, len(y), 64):
-            idx = perm[i:i + 64]
-            loss = F.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return model.eval(), data
+    return fit_classifier(DigitsCNN(), data[0], data[1], epochs, seed=seed, reinit=False), data
 
 
 @torch.no_grad()

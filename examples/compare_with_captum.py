@@ -26,15 +26,11 @@ import warnings
 from pathlib import Path
 
 import torch
-from torch.nn import functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from lightning_causal.audits.base import Probe  # noqa: E402
-from lightning_causal.audits.captum_baseline import CaptumBaseline  # noqa: E402
-from lightning_causal.baselines.metrics import curve_auc, perturbation_curve  # noqa: E402
-from lightning_causal.causal.engine.groups import make_feature_mask  # noqa: E402
-from lightning_causal.models import MLP, DigitsCNN, load_digits_tensors  # noqa: E402
+from lightning_causal import CaptumBaseline, Probe
+from lightning_causal.baselines import curve_auc, perturbation_curve
+from lightning_causal.causal.engine import make_feature_mask
+from lightning_causal.models import MLP, DigitsCNN, fit_classifier, load_digits_tensors
 
 METHODS = (
     "IntegratedGradients",
@@ -46,21 +42,6 @@ METHODS = (
     "ShapleyValueSampling",
 )
 METRICS = ("deletion_auc", "insertion_auc", "stability", "spearman")
-
-
-def train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: float, seed: int) -> torch.nn.Module:
-    """Plain Adam training, batch 64, shuffled by a private generator."""
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    for _ in range(epochs):
-        perm = torch.randperm(len(y), generator=gen)
-        for i in range(0, len(y), 64):
-            idx = perm[i : i + 64]
-            opt.zero_grad()
-            F.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-    return model.eval()
 
 
 def load_cancer(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -82,7 +63,7 @@ def random_ranking(model, x, mask, seed: int) -> dict[str, float]:
     target = model(x).argmax(1)
     out = {}
     for mode in ("deletion", "insertion"):
-        frac, curves = perturbation_curve(model, x, mask, scores, mode, 0.0, target)
+        frac, curves = perturbation_curve(model, x, mask, scores, mode=mode, baseline=0.0, target=target)
         out[f"{mode}_auc"] = float(curve_auc(frac, curves).mean())
     return out
 
@@ -91,9 +72,9 @@ def run_seed(seed: int, epochs: int) -> dict[str, dict[str, dict[str, float]]]:
     """``{setting: {method: {metric: value}}}`` for one seed."""
     torch.manual_seed(seed)
     xt, yt, xv, yv = load_digits_tensors(seed=seed)
-    cnn = train(DigitsCNN(), xt, yt, epochs, 2e-3, seed)
+    cnn = fit_classifier(DigitsCNN(), xt, yt, epochs, seed=seed, lr=2e-3, reinit=False)
     ct, cy, cv, cvy = load_cancer(seed)
-    mlp = train(MLP(30, (32, 16), 2), ct, cy, max(epochs * 3, 30), 1e-3, seed)
+    mlp = fit_classifier(MLP(30, (32, 16), 2), ct, cy, max(epochs * 3, 30), seed=seed, lr=1e-3, reinit=False)
     settings = {
         "digits CNN, 2x2 patches": (cnn, xv[:256], yv[:256], {"patch_size": 2}),
         "digits CNN, pixels": (cnn, xv[:256], yv[:256], {}),

@@ -11,7 +11,6 @@ seconds vs epoch seconds), writes TensorBoard logs and JSON reports, and a markd
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -20,10 +19,8 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch.utils.data import DataLoader, TensorDataset
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from lightning_causal import CausalAuditCallback, InputEffectAudit, UnitImportanceAudit, load_report  # noqa: E402
-from lightning_causal.models import DigitsCNN, LightningClassifier, load_digits_tensors  # noqa: E402
+from lightning_causal import CausalAuditCallback, InputEffectAudit, UnitImportanceAudit, load_report
+from lightning_causal.models import DigitsCNN, LightningClassifier, load_digits_tensors
 
 
 class EpochTimer(pl.Callback):

@@ -34,7 +34,7 @@ from lightning_causal.repair.module import CausalRepairModule  # noqa: E402
 def _report(name: str, model: torch.nn.Module, test) -> None:  # noqa: ANN001
     with torch.no_grad():
         acc = float((model(test.x).argmax(1) == test.y).float().mean())
-    gap = counterfactual_fairness_gap(model, test.x, test.scm.flip_counterfactual(test.x, "a"))
+    gap = counterfactual_fairness_gap(model, test.x, test.scm.flip("a"))
     print(f"| {name} | {100 * acc:.2f} | {gap['mean_abs']:.4f} | {gap['flip_rate']:.4f} |")
 
 
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     probe = (test.x[:512], test.y[:512])
 
     def trainer(epochs: int, name: str) -> pl.Trainer:
-        audit = FairnessAudit(train.scm, "a", layers=["model.net.1", "model.net.3"], top_k=5)
+        audit = FairnessAudit(train.scm.flip("a"), layers=["model.net.1", "model.net.3"], top_k=5)
         return pl.Trainer(max_epochs=epochs, accelerator="cpu", logger=TensorBoardLogger(args.logdir, name=name),
                           callbacks=[CausalAuditCallback([audit], probe=probe, every_n_epochs=max(1, epochs // 5))],
                           enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     clf.eval()
     _report("unrepaired", clf.model, test)
     clf.train()
-    repair = CausalRepairModule(clf.model, [CounterfactualFairnessTerm(train.scm, "a")], lr=1e-3)
+    repair = CausalRepairModule(clf.model, [CounterfactualFairnessTerm(train.scm.flip("a"))], lr=1e-3)
     trainer(args.repair_epochs, "repair").fit(repair, loader, val)
     clf.eval()
     _report("repaired", clf.model, test)

@@ -18,10 +18,10 @@ _EXPORTS = {
         "Audit", "AuditResult", "BackdoorAudit", "CaptumBaseline", "CausalGraphAudit", "CounterfactualAudit",
         "FairnessAudit", "InputEffectAudit", "LayerMapAudit", "Probe", "SobolAudit", "UnitImportanceAudit",
     )},
-    "CausalAuditCallback": "lightning_causal.callbacks",
+    **{n: "lightning_causal.callbacks" for n in ("AuditEarlyStopping", "AuditModelCheckpoint", "CausalAuditCallback")},
     **{n: _CORE for n in (
         "AdditiveNoiseSCM", "AttributeFlip", "CausalGraph", "EmpiricalMarginals", "GaussianCopula", "Intervention",
-        "MeanOf", "Resample", "Scale", "SetTo", "SobolResult", "Trigger", "Zero", "attack_success_rate",
+        "MeanOf", "Resample", "Scale", "SetTo", "SobolResult", "TokenSwap", "Trigger", "Zero", "attack_success_rate",
         "average_causal_effect", "capture", "causal_graph", "counterfactual_explanation", "counterfactual_fairness_gap",
         "input_effects", "intervene", "interventional_expectations", "intrinsic_causal_contributions",
         "layer_causal_map", "patch_mask", "reverse_engineer_triggers", "sobol_indices", "unit_effects",
@@ -48,7 +48,11 @@ if TYPE_CHECKING:  # static analysers see the eager imports
         SobolAudit,
         UnitImportanceAudit,
     )
-    from lightning_causal.callbacks import CausalAuditCallback  # noqa: F401
+    from lightning_causal.callbacks import (  # noqa: F401
+        AuditEarlyStopping,
+        AuditModelCheckpoint,
+        CausalAuditCallback,
+    )
     from lightning_causal.causal import *  # noqa: F401,F403
     from lightning_causal.repair import (  # noqa: F401
         BackdoorSuppressionTerm,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import lightning.pytorch as pl
 from torch.utils.data import DataLoader, TensorDataset
 
+from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.models import load_digits_tensors
 
 __all__ = ["DigitsDataModule"]
@@ -21,8 +22,7 @@ class DigitsDataModule(pl.LightningDataModule):
 
     def __init__(self, batch_size: int = 64, val_fraction: float = 0.2, seed: int = 0) -> None:
         super().__init__()
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"Expected argument `batch_size` to be a positive int but got {batch_size!r}")
+        check_int("batch_size", batch_size, minimum=1)
         self.batch_size, self.val_fraction, self.seed = batch_size, val_fraction, seed
 
     def setup(self, stage: str) -> None:

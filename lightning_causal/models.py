@@ -9,7 +9,17 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["DigitsCNN", "DeepCNN", "ResidualCNN", "MLP", "LightningClassifier", "load_digits_tensors", "fit_classifier"]
+__all__ = [
+    "DigitsCNN",
+    "DeepCNN",
+    "ResidualCNN",
+    "BasicBlock",
+    "ResNet18",
+    "MLP",
+    "LightningClassifier",
+    "load_digits_tensors",
+    "fit_classifier",
+]
 
 
 class DigitsCNN(nn.Module):
@@ -74,6 +84,60 @@ class ResidualCNN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         h = F.relu(self.conv1(x))
         return self.head(F.relu(self.conv2(h)) + h)
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block (He et al. 2016): ``relu(b2(c2(relu(b1(c1(x))))) + shortcut(x))``; the
+    shortcut is the identity, or a 1x1 convolution and batch norm (projection) when the stride or
+    the width changes."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
+        self.b1 = nn.BatchNorm2d(out_channels)
+        self.c2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
+        self.b2 = nn.BatchNorm2d(out_channels)
+        projection = stride != 1 or in_channels != out_channels
+        self.shortcut: nn.Module = (
+            nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels))
+            if projection
+            else nn.Identity()
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = F.relu(self.b1(self.c1(x)))
+        return F.relu(self.b2(self.c2(out)) + self.shortcut(x))
+
+
+class ResNet18(nn.Module):
+    """A CIFAR-style ResNet-18 for ``3x32x32`` inputs (11.2M parameters with the default width 64).
+
+    A 3x3 stem (``stem``), four stages of two :class:`BasicBlock` each in ``layers.0`` ...
+    ``layers.7`` (``width``, 2, 4 and 8 times ``width`` channels; the first block of stages 2-4
+    halves the resolution with a projection shortcut), global average pooling and ``head``.
+
+    Examples:
+        >>> ResNet18(width=8)(torch.zeros(2, 3, 32, 32)).shape
+        torch.Size([2, 10])
+        >>> sum(p.numel() for p in ResNet18().parameters())
+        11173962
+    """
+
+    def __init__(self, num_classes: int = 10, width: int = 64, blocks: tuple[int, ...] = (2, 2, 2, 2)) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU())
+        layers: list[nn.Module] = []
+        channels = width
+        for stage, count in enumerate(blocks):
+            out = width * 2**stage
+            for i in range(count):
+                layers.append(BasicBlock(channels, out, 2 if stage > 0 and i == 0 else 1))
+                channels = out
+        self.layers = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.layers(self.stem(x)))
 
 
 class MLP(nn.Module):

@@ -14,9 +14,9 @@ _EXPORTS = {
     "BackdoorAudit": "lightning_causal.audits.backdoor",
     "CaptumBaseline": "lightning_causal.audits.captum_baseline",
     "CompareSettings": "lightning_causal.audits.captum_baseline",
-    "CausalGraphAudit": "lightning_causal.audits.graph",
-    "CounterfactualAudit": "lightning_causal.audits.graph",
-    "LayerMapAudit": "lightning_causal.audits.graph",
+    "CausalGraphAudit": "lightning_causal.audits.causal_graph",
+    "CounterfactualAudit": "lightning_causal.audits.counterfactual",
+    "LayerMapAudit": "lightning_causal.audits.layer_map",
     "FairnessAudit": "lightning_causal.audits.fairness",
     "InputEffectAudit": "lightning_causal.audits.input_effects",
     "SobolAudit": "lightning_causal.audits.sobol",
@@ -30,8 +30,10 @@ if TYPE_CHECKING:
     from lightning_causal.audits.backdoor import BackdoorAudit  # noqa: F401
     from lightning_causal.audits.base import Audit, AuditResult, Probe  # noqa: F401
     from lightning_causal.audits.captum_baseline import CaptumBaseline, CompareSettings  # noqa: F401
+    from lightning_causal.audits.causal_graph import CausalGraphAudit  # noqa: F401
+    from lightning_causal.audits.counterfactual import CounterfactualAudit  # noqa: F401
     from lightning_causal.audits.fairness import FairnessAudit  # noqa: F401
-    from lightning_causal.audits.graph import CausalGraphAudit, CounterfactualAudit, LayerMapAudit  # noqa: F401
     from lightning_causal.audits.input_effects import InputEffectAudit  # noqa: F401
+    from lightning_causal.audits.layer_map import LayerMapAudit  # noqa: F401
     from lightning_causal.audits.sobol import SobolAudit  # noqa: F401
     from lightning_causal.audits.unit_importance import UnitImportanceAudit  # noqa: F401

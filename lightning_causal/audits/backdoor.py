@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
+from lightning_causal.audits.options import check_names, class_label, tag_safe
 from lightning_causal.causal.backdoor.neural_cleanse import MAX_RATIO, neural_cleanse
 from lightning_causal.causal.backdoor.suspects import suspect_units
 from lightning_causal.causal.backdoor.triggers import Trigger, attack_success_rate, trigger_effect
@@ -64,6 +65,8 @@ class BackdoorAudit(Audit):
         name: tag of the audit (default ``"backdoor"``).
         max_ratio: the ratio rule of ``neural_cleanse`` (a class is flagged if its reversed mask is
             at most this share of the median class's); ``None``: Neural Cleanse's index rule.
+        class_names: one name per class: per-class scalars become ``anomaly_index/<name>``, the
+            flagged-class table gains a ``name`` column and the reversed triggers are labelled.
 
     Examples:
         >>> from lightning_causal.causal import Trigger
@@ -89,8 +92,10 @@ class BackdoorAudit(Audit):
         name: str | None = None,
         *,
         max_ratio: float | None = MAX_RATIO,
+        class_names: Sequence[str] | None = None,
     ) -> None:
         super().__init__(name)
+        self.class_names = check_names("class_names", class_names)
         if trigger is not None and not isinstance(trigger, Trigger):
             raise TypeError(f"Expected argument `trigger` to be None or a Trigger but got {type(trigger)}")
         layers = layer_names(layers, allow_empty=True)
@@ -126,6 +131,8 @@ class BackdoorAudit(Audit):
         with audit_mode(model):
             logits = model(x)
         result = AuditResult(self.name, meta={"samples": x.shape[0]})
+        if self.class_names is not None:
+            result.meta["class_names"] = list(self.class_names)
         if self.trigger is not None:
             labels = probe.labels[: self.max_samples] if probe.labels is not None else None
             self._known(model, x, labels, logits, result, max_batch_size)
@@ -154,8 +161,10 @@ class BackdoorAudit(Audit):
         res = neural_cleanse(model, x, c, generator=torch.Generator().manual_seed(self.seed), max_batch_size=mbs, **options)
         masks = torch.stack([t.mask for t in res.triggers])
         patterns = torch.stack([t.pattern for t in res.triggers])
+        labels = [class_label(self.class_names, k) for k in range(c)]
         if x.dim() == 4:
             result.images.update(reversed_masks=masks, reversed_patterns=patterns, reversed_triggers=masks * patterns)
+            result.meta["image_labels"] = {k: labels for k in ("reversed_masks", "reversed_patterns", "reversed_triggers")}
         result.vectors.update(anomaly_index=res.anomaly_index, mask_norm=res.mask_norms, reversed_asr=res.attack_rates,
                               norm_ratio=res.norm_ratio)
         if res.concentration is not None:
@@ -164,9 +173,11 @@ class BackdoorAudit(Audit):
         result.scalars.update(max_anomaly_index=float(res.anomaly_index[top]), flagged_count=float(len(res.flagged)),
                               top_class=float(top))
         for k in range(c):
-            result.scalars[f"anomaly_index/class_{k}"] = float(res.anomaly_index[k])
+            item = tag_safe(labels[k]) if self.class_names is not None else f"class_{k}"
+            result.scalars[f"anomaly_index/{item}"] = float(res.anomaly_index[k])
         result.tables["flagged_classes"] = [
-            {"class": k, "anomaly_index": float(res.anomaly_index[k]), "mask_norm": float(res.mask_norms[k]),
+            {"class": k, **({"name": labels[k]} if self.class_names is not None else {}),
+             "anomaly_index": float(res.anomaly_index[k]), "mask_norm": float(res.mask_norms[k]),
              "norm_ratio": float(res.norm_ratio[k]),
              "attack_rate": float(res.attack_rates[k]),
              **({"concentration": float(res.concentration[k])} if res.concentration is not None else {})}

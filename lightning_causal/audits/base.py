@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec, check_output_spec
 
 SCHEMA_VERSION = 1
 
@@ -24,20 +26,25 @@ __all__ = ["SCHEMA_VERSION", "Audit", "AuditResult", "Probe", "layer_names"]
 
 @dataclass
 class Probe:
-    """A fixed set of inputs (and optional labels) that every audit of a run explains.
+    """A fixed set of inputs (and optional labels and forward arguments) that every audit of a run
+    explains.
 
     Args:
         inputs: a tensor ``[N, ...]`` or a tuple of tensors sharing the first dimension.
         labels: optional class labels ``[N]`` (used by audits that need ground truth).
+        additional_forward_args: passed to the model after the inputs (Captum's convention: a
+            tuple is positional, a Mapping keywords, e.g. ``{"attention_mask": mask}``); tensors with
+            ``N`` rows belong to their samples and travel with them.
 
     Examples:
         >>> p = Probe(torch.zeros(4, 3), torch.tensor([0, 1, 0, 1]))
-        >>> len(p)
-        4
+        >>> len(p), len(p.subset(torch.tensor([0, 2])))
+        (4, 2)
     """
 
     inputs: Tensor | tuple[Tensor, ...]
     labels: Tensor | None = None
+    additional_forward_args: Any = None
 
     def __post_init__(self) -> None:
         tensors = self.inputs if isinstance(self.inputs, tuple) else (self.inputs,)
@@ -52,8 +59,9 @@ class Probe:
             raise ValueError(
                 f"Expected all tensors of `inputs` to share the first dimension but got {[t.shape[0] for t in tensors]}"
             )
-        if self.labels is not None and self.labels.shape[0] != n:
-            raise ValueError(f"Expected argument `labels` to have {n} rows but got {self.labels.shape[0]}")
+        if self.labels is not None and (not isinstance(self.labels, Tensor) or self.labels.dim() == 0 or self.labels.shape[0] != n):
+            raise ValueError(f"Expected argument `labels` to be a tensor with {n} rows but got {getattr(self.labels, 'shape', self.labels)!r:.80}")
+        ForwardArgs(self.additional_forward_args, n)  # validates the container
 
     def __len__(self) -> int:
         return self.first.shape[0]
@@ -63,15 +71,39 @@ class Probe:
         """The first (or only) input tensor."""
         return self.inputs[0] if isinstance(self.inputs, tuple) else self.inputs
 
+    @property
+    def forward_options(self) -> dict[str, Any]:
+        """``{"additional_forward_args": ...}`` for the estimators of the core."""
+        return {"additional_forward_args": self.additional_forward_args}
+
+    def map(self, fn: Any) -> Probe:
+        """A copy with ``fn`` applied to every tensor (inputs, labels, tensor forward arguments)."""
+        return Probe(_map_tensors(self.inputs, fn), _map_tensors(self.labels, fn), _map_tensors(self.additional_forward_args, fn))
+
     def to(self, device: torch.device | str) -> Probe:
         """Return a copy on ``device``."""
-        inputs = (
-            tuple(t.to(device) for t in self.inputs)
-            if isinstance(self.inputs, tuple)
-            else self.inputs.to(device)
-        )
-        labels = self.labels.to(device) if self.labels is not None else None
-        return Probe(inputs, labels)
+        return self.map(lambda t: t.to(device))
+
+    def subset(self, rows: Tensor | slice) -> Probe:
+        """The probe of the samples ``rows`` (forward arguments with ``N`` rows follow them)."""
+        n = len(self)
+
+        def take(t: Tensor) -> Tensor:
+            return t[rows] if t.dim() > 0 and t.shape[0] == n else t
+
+        return self.map(take)
+
+
+def _map_tensors(value: Any, fn: Any) -> Any:
+    if isinstance(value, Tensor):
+        return fn(value)
+    if isinstance(value, tuple):
+        return tuple(_map_tensors(v, fn) for v in value)
+    if isinstance(value, list):
+        return [_map_tensors(v, fn) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _map_tensors(v, fn) for k, v in value.items()}
+    return value
 
 
 def _jsonable(value: Any) -> Any:
@@ -169,16 +201,30 @@ class Audit(ABC):
     """Base class of the audits run by :class:`~lightning_causal.callbacks.CausalAuditCallback`.
 
     Subclasses implement :meth:`run` and, when they can check their configuration against the
-    model before training starts (layer names, probe shape), :meth:`validate`.
+    model before training starts (layer names, probe shape), :meth:`validate`. Before training,
+    the callback also runs :meth:`dry_run` (by default :meth:`run` on 2 probe samples), so that
+    every misconfiguration fails at set-up, not after the first epochs.
 
     Args:
         name: tag used in logs (``causal/<name>/...``); defaults to the class name in snake case.
+        output: which tensor of the model's return value is explained (``None``: a tensor,
+            ``.logits`` or ``["logits"]``; a key, an index or a callable ``out -> Tensor``).
     """
 
-    def __init__(self, name: str | None = None) -> None:
+    def __init__(self, name: str | None = None, *, output: OutputSpec = None) -> None:
         if name is not None and (not isinstance(name, str) or not name):
             raise ValueError(f"Expected argument `name` to be a non-empty string but got {name!r}")
         self.name = name or _snake(type(self).__name__).replace("_audit", "")
+        self.output = check_output_spec(output, ValueError)
+
+    def model_options(self, probe: Probe) -> dict[str, Any]:
+        """Keyword arguments for the core's estimators: ``output`` and the probe's forward arguments."""
+        return {"output": self.output, **probe.forward_options}
+
+    def dry_run(self, model: nn.Module, probe: Probe) -> None:
+        """Run the audit on (at most) 2 probe samples, so that misconfigurations raise before
+        training. Audits whose full run is costly override this with a cheaper configuration."""
+        self.run(model, probe.subset(slice(0, 2)))
 
     def validate(self, model: nn.Module, probe: Probe) -> None:  # noqa: B027 - optional hook
         """Check the configuration against ``model`` and ``probe``; raise ``ValueError`` if bad."""

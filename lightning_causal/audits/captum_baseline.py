@@ -14,9 +14,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
-from lightning_causal.audits.base import Audit, AuditResult, Probe
+from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
+from lightning_causal.audits.options import (
+    check_baseline,
+    check_mask_options,
+    check_name_count,
+    check_names,
+    check_target,
+    names_meta,
+)
 from lightning_causal.baselines import metrics as M
 from lightning_causal.baselines.captum_methods import (
     MethodLike,
@@ -25,14 +34,13 @@ from lightning_causal.baselines.captum_methods import (
     layer_attribute,
     resolve_method,
 )
+from lightning_causal.baselines.input_layer_methods import input_layer_attribute
 from lightning_causal.causal.effects.input_effects import input_effects
 from lightning_causal.causal.effects.unit_effects import unit_effects
-from lightning_causal.causal.engine.groups import (
-    aggregate_to_groups,
-    broadcast_groups,
-    check_feature_mask,
-    make_feature_mask,
-)
+from lightning_causal.causal.engine.ablation import padding_positions
+from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_type
+from lightning_causal.causal.engine.forward import Forward, OutputSpec
+from lightning_causal.causal.engine.groups import aggregate_to_groups, broadcast_groups, group_mask
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.ranking import kendall, spearman, topk_overlap
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
@@ -43,51 +51,63 @@ _RANK_METRICS = ("spearman", "kendall", "topk")
 Explainer = Callable[[Tensor, Tensor], Tensor]
 
 
-def _positive_int(name: str, value: Any, none_ok: bool = False) -> None:
-    if none_ok and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Expected argument `{name}` to be {'None or ' if none_ok else ''}a positive int but got {value!r}")
-
-
 @dataclass
 class CompareSettings:
     """How explanations are compared (shared by every method).
 
     Args:
         steps: steps of the deletion/insertion curves (default ``min(G, 32)``).
-        output: ``"auto"``, ``"softmax"`` or ``"raw"``: what the curves record (see
+        score: ``"auto"``, ``"softmax"`` or ``"raw"``: what the curves record (see
             :func:`~lightning_causal.baselines.metrics.perturbation_curve`).
-        noise_fraction: stability noise σ as a fraction of the probe's std (when ``noise_sigma`` is unset).
+        noise_fraction: stability noise σ as a fraction of the probe's std (when ``noise_sigma`` is
+            unset); for token ids, the share of tokens the stability perturbation replaces.
         stability_repeats: noise draws averaged by the stability metric.
         absolute: rank agreement and stability on |scores| (magnitudes, as Adebayo et al. 2018)
             instead of signed scores. Deletion/insertion always rank by signed score.
         reference_metrics: also compute Captum's ``sensitivity_max`` and ``infidelity``.
         n_perturb_samples: perturbations per sample of the reference metrics.
         layer_method: Captum layer method set beside ``unit_effects`` for ``layers``.
+        special_tokens: token ids the stability perturbation of token inputs never replaces
+            (``[CLS]``, ``[SEP]``, pad; the baseline token and positions whose ``attention_mask``
+            is 0 are never replaced either).
     """
 
     steps: int | None = None
-    output: str = "auto"
+    score: str = "auto"
     noise_fraction: float = 0.1
     stability_repeats: int = 1
     absolute: bool = True
     reference_metrics: bool = False
     n_perturb_samples: int = 4
     layer_method: str = "LayerConductance"
+    special_tokens: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        _positive_int("steps", self.steps, none_ok=True)
-        _positive_int("stability_repeats", self.stability_repeats)
-        _positive_int("n_perturb_samples", self.n_perturb_samples)
-        if self.output not in ("auto", "softmax", "raw"):
-            raise ValueError(f"Expected argument `output` to be 'auto', 'softmax' or 'raw' but got {self.output!r}")
-        if isinstance(self.noise_fraction, bool) or not isinstance(self.noise_fraction, (int, float)) or not self.noise_fraction > 0:
-            raise ValueError(f"Expected argument `noise_fraction` to be a positive float but got {self.noise_fraction!r}")
-        if self.layer_method not in ("LayerConductance", "LayerActivation"):
-            raise ValueError(
-                f"Expected argument `layer_method` to be one of ['LayerConductance', 'LayerActivation'] but got {self.layer_method!r}"
-            )
+        self.special_tokens = tuple(self.special_tokens)
+        if not all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in self.special_tokens):
+            raise ValueError(f"Expected argument `special_tokens` to be non-negative token ids but got {self.special_tokens!r}")
+        check_int("steps", self.steps, minimum=1, none_ok=True)
+        check_int("stability_repeats", self.stability_repeats, minimum=1)
+        check_int("n_perturb_samples", self.n_perturb_samples, minimum=1)
+        check_choice("score", self.score, ("auto", "softmax", "raw"))
+        check_float("noise_fraction", self.noise_fraction, minimum=0.0, open_min=True)
+        check_choice("layer_method", self.layer_method, ("LayerConductance", "LayerActivation"))
+
+
+def _check_token_options(audit: CaptumBaseline) -> None:
+    """What token ids ``[N, T]`` need: an integer baseline (a token id), methods that take no
+    gradient with respect to the inputs, and no continuous perturbations."""
+    b = audit.baseline
+    if not (isinstance(b, int) and not isinstance(b, bool) or isinstance(b, Tensor) and b.numel() == 1 and not b.is_floating_point()):
+        raise ValueError(f"Expected argument `baseline` to be a token id (an int: pad or [MASK]) for token inputs but got {b!r}")
+    gradient = [s.label for s in audit.specs if not s.layer and not s.grouped]
+    if gradient:
+        raise ValueError(
+            f"Expected methods that token ids support but got the gradient methods {gradient}; use layer methods on the "
+            "embeddings, e.g. CaptumBaseline(methods=('LayerIntegratedGradients',), input_layer='bert.embeddings.word_embeddings')"
+        )
+    if audit.layers or audit.settings.reference_metrics:
+        raise ValueError("Expected no `layers` and no `settings.reference_metrics` for token inputs (they perturb inputs continuously)")
 
 
 def _nanmean(v: Tensor) -> float:
@@ -126,6 +146,16 @@ class CaptumBaseline(Audit):
     Deletion AUC: lower is more faithful; insertion AUC: higher is more faithful; stability
     (Spearman between the explanations of x and x + ε): higher is more stable.
 
+    Token ids ``[N, T]`` (text): groups are positions (or words, by ``feature_mask``), ``baseline``
+    is a token id (pad or ``[MASK]``) that deletion/insertion put in place of removed tokens, and
+    the methods are Captum's layer methods on ``input_layer`` (the word embeddings:
+    ``LayerIntegratedGradients``, ``LayerGradientXActivation``, ``LayerFeatureAblation``; see
+    :mod:`~lightning_causal.baselines.input_layer_methods`), set beside the causal effects of the
+    same layer (``input_effects(..., input_layer=...)``, the baseline token's embedding as
+    reference); the probe's ``attention_mask`` is passed through. Stability replaces a random
+    ``settings.noise_fraction`` share of the tokens (never special tokens, the baseline token or
+    padding) by tokens drawn from the probe (:func:`~lightning_causal.baselines.metrics.token_stability`).
+
     Args:
         methods: Captum methods: names, ``"NoiseTunnel(<name>)"`` or ``(name, options)`` pairs
             (:func:`~lightning_causal.baselines.captum_methods.resolve_method`).
@@ -138,8 +168,13 @@ class CaptumBaseline(Audit):
         noise_sigma: stability noise σ (default ``settings.noise_fraction`` × probe std).
         method_options: ``{method label: options}`` merged over ``methods``' options.
         layers: hidden layers whose ``unit_effects`` are set beside ``settings.layer_method``.
+        input_layer: module whose output the layer methods attribute and the causal effects
+            intervene on (e.g. ``"bert.embeddings.word_embeddings"``); needed by layer methods.
         settings: :class:`CompareSettings`.
         seed: private seed of every random draw (Captum's randomised methods, noise).
+        feature_names: one name per feature group (per column of tabular data by default), used in
+            the figures and the report.
+        class_names: one name per class of the model's output (to say which class is explained).
         name: tag of the audit (default ``"captum_baseline"``).
 
     Raises:
@@ -160,16 +195,22 @@ class CaptumBaseline(Audit):
         feature_mask: Tensor | None = None,
         patch_size: int | None = None,
         baseline: float | Tensor = 0.0,
+        *,
         target: int | None = None,
         top_k: int = 5,
         noise_sigma: float | None = None,
         method_options: Mapping[str, Mapping[str, Any]] | None = None,
         layers: Sequence[str] = (),
+        input_layer: str | None = None,
         settings: CompareSettings | None = None,
         seed: int = 0,
+        feature_names: Sequence[str] | None = None,
+        class_names: Sequence[str] | None = None,
+        output: OutputSpec = None,
         name: str | None = None,
     ) -> None:
-        super().__init__(name)
+        super().__init__(name, output=output)
+        self.feature_names, self.class_names = check_names("feature_names", feature_names), check_names("class_names", class_names)
         if isinstance(methods, (str, tuple)) and len(methods) == 2 and isinstance(methods[1], Mapping):
             methods = [methods]  # a single (name, options) pair
         elif isinstance(methods, str):
@@ -185,44 +226,54 @@ class CaptumBaseline(Audit):
         labels = [s.label for s in self.specs]
         if len(set(labels)) != len(labels):
             raise ValueError(f"Expected argument `methods` to name each method once but got {labels}")
-        if feature_mask is not None and patch_size is not None:
-            raise ValueError("Expected at most one of `feature_mask` and `patch_size` but got both")
-        _positive_int("patch_size", patch_size, none_ok=True)
-        _positive_int("top_k", top_k)
-        if noise_sigma is not None and (isinstance(noise_sigma, bool) or not isinstance(noise_sigma, (int, float)) or not noise_sigma >= 0):
-            raise ValueError(f"Expected argument `noise_sigma` to be None or a non-negative float but got {noise_sigma!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"Expected argument `seed` to be an int but got {seed!r}")
-        if isinstance(layers, str) or not all(isinstance(layer, str) for layer in layers):
-            raise ValueError(f"Expected argument `layers` to be a sequence of module names but got {layers!r}")
-        if settings is not None and not isinstance(settings, CompareSettings):
-            raise TypeError(f"Expected argument `settings` to be a CompareSettings but got {type(settings)}")
-        self.feature_mask, self.patch_size, self.baseline, self.target = feature_mask, patch_size, baseline, target
+        if input_layer is None and any(s.layer for s in self.specs):
+            raise ValueError(f"Expected argument `input_layer` (e.g. the word embeddings) for the layer methods {labels}")
+        check_type("input_layer", input_layer, str, none_ok=True)
+        self.input_layer = input_layer
+        check_mask_options(feature_mask, patch_size)
+        check_int("top_k", top_k, minimum=1)
+        check_float("noise_sigma", noise_sigma, minimum=0.0, none_ok=True)
+        check_int("seed", seed)
+        layers = layer_names(layers, allow_empty=True)
+        check_type("settings", settings, CompareSettings, none_ok=True)
+        self.feature_mask, self.patch_size, self.baseline = feature_mask, patch_size, check_baseline(baseline)
+        self.target = check_target(target)
         self.top_k, self.noise_sigma, self.layers, self.seed = top_k, noise_sigma, list(layers), seed
         self.settings = settings or CompareSettings()
 
     def _mask(self, x: Tensor) -> Tensor:
-        if self.patch_size is not None and x.dim() not in (3, 4):
-            raise ValueError(f"`patch_size` needs image inputs [N, C, H, W] or [N, H, W] but got shape {list(x.shape)}")
-        mask = make_feature_mask(x.shape[1:], self.feature_mask, self.patch_size)
-        return (mask.unsqueeze(0) if mask.dim() == x.dim() - 1 else mask).to(x.device)
+        return group_mask(x, self.feature_mask, self.patch_size)
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if isinstance(probe.inputs, tuple):
             raise ValueError("CaptumBaseline explains single-tensor inputs; got a tuple probe")
-        check_feature_mask((probe.first,), self._mask(probe.first))
-        for layer in self.layers:
+        check_name_count("feature_names", self.feature_names, int(self._mask(probe.first).max()) + 1, "feature group")
+        for layer in [*self.layers, *([self.input_layer] if self.input_layer else [])]:
             resolve_module(model, layer)
+        if not probe.first.is_floating_point():
+            _check_token_options(self)
 
-    def _explainers(self, model: nn.Module, mask: Tensor, g: int, mbs: int | None) -> dict[str, Explainer]:
-        """``(inputs, target) -> scores [N, G]`` of the causal effects and of each Captum method."""
+    def _explainers(self, model: nn.Module, probe: Probe, mask: Tensor, mbs: int | None) -> dict[str, Explainer]:
+        """``(inputs, target) -> scores [M, G]`` of the causal effects and of each Captum method, for
+        inputs whose rows repeat the probe's samples (``M = k N``: Captum's sensitivity repeats each
+        sample ``k`` times), so that per-sample forward arguments follow their rows."""
+        g, n = int(mask.max()) + 1, len(probe)
+
+        def options(z: Tensor) -> dict[str, Any]:
+            rows = torch.arange(z.shape[0], device=z.device) // max(1, z.shape[0] // n)
+            return self.model_options(probe if z.shape[0] == n else probe.subset(rows))
 
         def causal(z: Tensor, target: Tensor) -> Tensor:
-            return input_effects(model, z, mask, self.baseline, target=target, max_batch_size=mbs)
+            return input_effects(model, z, mask, self.baseline, target=target, max_batch_size=mbs,
+                                 input_layer=self.input_layer, **options(z))
 
         def captum(spec: MethodSpec) -> Explainer:
             def explain(z: Tensor, target: Tensor) -> Tensor:
-                amap = attribute(model, z, spec, target, mask, self.seed, self.baseline, mbs)
+                if spec.layer:
+                    amap = input_layer_attribute(model, z, self.input_layer, spec, target, feature_mask=mask,  # type: ignore[arg-type]
+                                                 generator=self.seed, baseline=self.baseline, max_batch_size=mbs, **options(z))
+                else:
+                    amap = attribute(model, z, spec, target, mask, self.seed, self.baseline, mbs, **options(z))
                 return aggregate_to_groups(amap, mask, "mean" if spec.grouped else "sum", num_groups=g)
 
             return explain
@@ -230,12 +281,14 @@ class CaptumBaseline(Audit):
         return {"causal": causal, **{s.label: captum(s) for s in self.specs}}
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
+        self.validate(model, probe)
         x = probe.first
         mask = self._mask(x)
         g = int(mask.max()) + 1
+        options = self.model_options(probe)
         with audit_mode(model):
-            tidx = resolve_target(model(x), self.target)
-        explainers = self._explainers(model, mask, g, max_batch_size)
+            tidx = resolve_target(Forward(model, num_samples=len(probe), **options)(x), self.target)
+        explainers = self._explainers(model, probe, mask, max_batch_size)
         result = AuditResult(self.name)
         scores, seconds = {}, {}
         for label, explain in explainers.items():
@@ -244,52 +297,65 @@ class CaptumBaseline(Audit):
             seconds[label] = time.perf_counter() - t0
             result.maps[label] = broadcast_groups(scores[label], mask, x.shape)
             result.vectors[f"mean_abs/{label}"] = scores[label].abs().mean(0)
-        rows = {label: self._faithfulness(model, x, mask, scores[label], tidx, max_batch_size, result, label) for label in scores}
-        sigma = self.noise_sigma if self.noise_sigma is not None else M.default_sigma(x, self.settings.noise_fraction)
+        rows = {label: self._faithfulness(model, probe, mask, scores[label], tidx, max_batch_size, result, label)
+                for label in scores}
+        tokens = not x.is_floating_point()
+        sigma = self.settings.noise_fraction if tokens else (
+            self.noise_sigma if self.noise_sigma is not None else M.default_sigma(x, self.settings.noise_fraction))
         for label, explain in explainers.items():
-            rows[label]["stability"] = self._stability(explain, x, tidx, scores[label], sigma)
+            rows[label]["stability"] = self._stability(explain, probe, tidx, scores[label], sigma)
             if self.settings.reference_metrics:
-                rows[label].update(self._reference(model, x, mask, scores[label], tidx, explain, sigma))
+                rows[label].update(self._reference(model, probe, mask, scores[label], tidx, explain, sigma))
         k = min(self.top_k, g)
         for spec in self.specs:
             rows[spec.label] = {**self._agreement(scores["causal"], scores[spec.label], k), **rows[spec.label]}
         self._write(result, rows, seconds)
         for layer in self.layers:
-            self._layer(model, x, layer, tidx, k, max_batch_size, result)
+            self._layer(model, probe, layer, tidx, k, max_batch_size, result)
         result.meta.update(groups=g, samples=int(x.shape[0]), sigma=sigma, seconds=seconds, top_k=k,
                            methods=[s.label for s in self.specs])
+        result.meta.update(names_meta(self.feature_names, self.class_names, tidx, mask, x))
         return result
 
     def _faithfulness(
-        self, model: nn.Module, x: Tensor, mask: Tensor, s: Tensor, tidx: Tensor, mbs: int | None,
+        self, model: nn.Module, probe: Probe, mask: Tensor, s: Tensor, tidx: Tensor, mbs: int | None,
         result: AuditResult, label: str,
     ) -> dict[str, float]:
         out = {}
         for mode in ("deletion", "insertion"):
             frac, curves = M.perturbation_curve(
-                model, x, mask, s, mode, self.baseline, tidx, self.settings.steps, self.settings.output, mbs
+                model, probe.first, mask, s, mode=mode, baseline=self.baseline, target=tidx, steps=self.settings.steps,
+                score=self.settings.score, max_batch_size=mbs, **self.model_options(probe),
             )
             out[f"{mode}_auc"] = _nanmean(M.curve_auc(frac, curves))
             curve = result.curves.setdefault(mode, {"x": frac.tolist()})
             curve[label] = curves.mean(0).tolist()
         return out
 
-    def _stability(self, explain: Explainer, x: Tensor, tidx: Tensor, s: Tensor, sigma: float) -> float:
-        absolute = self.settings.absolute
+    def _stability(self, explain: Explainer, probe: Probe, tidx: Tensor, s: Tensor, sigma: float) -> float:
+        absolute, x, repeats = self.settings.absolute, probe.first, self.settings.stability_repeats
 
         def ranked(z: Tensor) -> Tensor:
             out = explain(z, tidx)
             return out.abs() if absolute else out
 
         ref = s.abs() if absolute else s
-        return _nanmean(M.stability(ranked, x, sigma, n_repeats=self.settings.stability_repeats, seed=self.seed, reference=ref))
+        if x.is_floating_point():
+            return _nanmean(M.stability(ranked, x, sigma, n_repeats=repeats, seed=self.seed, reference=ref))
+        kept = torch.tensor([*self.settings.special_tokens, int(self.baseline)], device=x.device, dtype=x.dtype)
+        eligible = ~torch.isin(x, kept)
+        padding = padding_positions(x, probe.additional_forward_args)
+        if padding is not None:
+            eligible &= ~padding
+        return _nanmean(M.token_stability(ranked, x, eligible, sigma, n_repeats=repeats, seed=self.seed, reference=ref))
 
     def _reference(
-        self, model: nn.Module, x: Tensor, mask: Tensor, s: Tensor, tidx: Tensor, explain: Explainer, sigma: float
+        self, model: nn.Module, probe: Probe, mask: Tensor, s: Tensor, tidx: Tensor, explain: Explainer, sigma: float
     ) -> dict[str, float]:
-        n = self.settings.n_perturb_samples
+        n, x = self.settings.n_perturb_samples, probe.first
         sens = M.sensitivity(explain, x, tidx, radius=sigma, n_perturb_samples=n, seed=self.seed)
-        inf = M.infidelity(model, x, s, mask, tidx, self.baseline, n_perturb_samples=n, seed=self.seed)
+        inf = M.infidelity(model, x, s, mask, target=tidx, baseline=self.baseline, n_perturb_samples=n, seed=self.seed,
+                           **self.model_options(probe))
         return {"sensitivity_max": _nanmean(sens), "infidelity": _nanmean(inf)}
 
     def _agreement(self, causal: Tensor, other: Tensor, k: int) -> dict[str, float]:
@@ -301,11 +367,11 @@ class CaptumBaseline(Audit):
         }
 
     def _layer(
-        self, model: nn.Module, x: Tensor, layer: str, tidx: Tensor, k: int, mbs: int | None, result: AuditResult
+        self, model: nn.Module, probe: Probe, layer: str, tidx: Tensor, k: int, mbs: int | None, result: AuditResult
     ) -> None:
-        method = self.settings.layer_method
-        causal = unit_effects(model, x, layer, target=tidx, max_batch_size=mbs)
-        other = layer_attribute(model, x, layer, method, tidx, self.baseline, max_batch_size=mbs)
+        method, options = self.settings.layer_method, self.model_options(probe)
+        causal = unit_effects(model, probe.inputs, layer, target=tidx, max_batch_size=mbs, **options)
+        other = layer_attribute(model, probe.first, layer, method, tidx, self.baseline, max_batch_size=mbs, **options)
         for metric, value in self._agreement(causal, other, min(k, causal.shape[1])).items():
             result.scalars[f"compare/{method}-{layer}/{metric}"] = value
 

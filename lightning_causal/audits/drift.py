@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.ranking import spearman as rank_correlation
 
 __all__ = ["spearman", "topk_jaccard", "importance_shift", "vector_drift"]
@@ -32,8 +33,7 @@ def topk_jaccard(a: Tensor, b: Tensor, k: int) -> float:
     """
     if a.shape != b.shape or a.dim() != 1 or a.numel() == 0:
         raise ValueError(f"Expected two non-empty 1-D tensors of equal shape but got {list(a.shape)} and {list(b.shape)}")
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"Expected argument `k` to be a positive int but got {k!r}")
+    check_int("k", k, minimum=1)
     k = min(k, a.numel())
     sa, sb = set(a.topk(k).indices.tolist()), set(b.topk(k).indices.tolist())
     return len(sa & sb) / len(sa | sb)

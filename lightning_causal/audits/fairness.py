@@ -1,5 +1,5 @@
 """FairnessAudit: counterfactual fairness gap, group fairness metrics and the hidden units that carry
-the unfairness (CARE)."""
+the unfairness (CARE), for tabular rows (a flipped column) and token ids (swapped identity terms)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
+from lightning_causal.audits.options import check_name_count, check_names
+from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import audit_mode
-from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual, sensitive_index
+from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual
 from lightning_causal.causal.scm.fairness import (
     carrier_unit_effects,
     counterfactual_fairness_gap,
+    counterfactual_inputs,
     group_rates,
     probabilities,
 )
@@ -28,86 +32,118 @@ def _spread(rates: Tensor) -> float:
 
 
 class FairnessAudit(Audit):
-    r"""Counterfactual fairness of a tabular classifier on the probe (Kusner et al. 2017; CARE).
+    r"""Counterfactual fairness of a classifier on the probe (Kusner et al. 2017; CARE; Garg et al. 2019).
 
-    Scalars: ``cf_gap`` = E|p_t(x_cf) − p_t(x)|, ``cf_gap_max``, ``cf_flip_rate`` (share of
-    decisions that change), ``demographic_parity_difference`` and, when the probe has labels,
-    ``equalized_odds_difference``, plus ``positive_rate/group_<g>`` (``tpr``, ``fpr``, ``accuracy``
-    with labels) per sensitive group. Vectors: ``cf_delta`` (per-sample Δp, a histogram) and, per
-    layer, ``carriers/<layer>`` = E|c_u| (:func:`~lightning_causal.causal.scm.fairness.carrier_unit_effects`:
-    the part of Δ each unit carries); tables ``top_carriers/<layer>`` and ``groups``.
+    Scalars: ``cf_gap`` = E|p_t(x_cf) − p_t(x)| over the probe samples the counterfactual changes
+    (for a :class:`~lightning_causal.causal.scm.token_swap.TokenSwap`: the counterfactual token
+    fairness gap over sentences with identity terms), ``cf_gap_max``, ``cf_flip_rate`` (share of
+    those decisions that change), ``cf_changed`` (share of samples changed),
+    ``demographic_parity_difference`` and, when the probe has labels,
+    ``equalized_odds_difference``, plus ``positive_rate/group_<g>`` (``tpr``, ``fpr``,
+    ``accuracy`` with labels) per sensitive group (the values of the sensitive column; for a token
+    swap, sentences with first / second terms only). Vectors: ``cf_delta`` (per-sample Δp, a
+    histogram) and, per layer, ``carriers/<layer>`` = E|c_u|
+    (:func:`~lightning_causal.causal.scm.fairness.carrier_unit_effects`: the part of Δ each unit
+    carries); tables ``top_carriers/<layer>`` and ``groups``.
 
     Args:
-        counterfactual: an ``AdditiveNoiseSCM``, an ``AttributeFlip`` or a callable ``x -> x_cf``.
-        sensitive: the sensitive column (name or index; for a callable an index).
+        counterfactual: ``scm.flip(column)``, an ``AttributeFlip``, a ``TokenSwap``, a callable
+            ``x -> x_cf``, or an ``AdditiveNoiseSCM`` with ``sensitive``
+            (:func:`~lightning_causal.causal.scm.attribute_flip.resolve_counterfactual`).
+        sensitive: the column to flip for an SCM (name or index); optional otherwise (a
+            counterfactual knows its column; for a callable, the index of the group column).
         layers: module names whose units are ranked as carriers (optional).
         top_k: carrier units per layer in the table.
         target: class whose probability is compared (``None`` = the predicted class).
+        output: which tensor of the model's return value holds the logits (see :class:`Audit`).
         name: tag (default ``"fairness"``).
+        feature_names: one name per column of the probe; names the sensitive column in the report.
 
     Raises:
         ValueError: ``sensitive`` not a column; bad ``layers``/``top_k``; at ``validate``/``run``:
-            a probe that is not ``[N, D]``, or whose sensitive column is not binary.
+            a probe the counterfactual cannot flip (a sensitive column that is not binary, floats
+            for a token swap).
 
     Examples:
         >>> import torch
         >>> from lightning_causal.causal import AttributeFlip
         >>> x = torch.tensor([[0.0, 1.0], [1.0, 2.0], [0.0, 3.0], [1.0, 0.0]])
-        >>> r = FairnessAudit(AttributeFlip(0), 0).run(nn.Linear(2, 2), Probe(x))
+        >>> r = FairnessAudit(AttributeFlip(0)).run(nn.Linear(2, 2), Probe(x))
         >>> sorted(k for k in r.scalars if k.startswith("cf_"))
-        ['cf_flip_rate', 'cf_gap', 'cf_gap_max']
+        ['cf_changed', 'cf_flip_rate', 'cf_gap', 'cf_gap_max']
     """
 
     def __init__(
         self,
         counterfactual: object,
-        sensitive: str | int | None,
+        sensitive: str | int | None = None,
         layers: Sequence[str] = (),
         top_k: int = 10,
+        *,
         target: int | None = None,
+        output: OutputSpec = None,
+        feature_names: Sequence[str] | None = None,
         name: str | None = None,
     ) -> None:
-        super().__init__(name)
-        self.flip = resolve_counterfactual(counterfactual, sensitive)
-        self.column = sensitive_index(counterfactual, sensitive)
+        super().__init__(name, output=output)
+        self.feature_names = check_names("feature_names", feature_names)
+        self.counterfactual = resolve_counterfactual(counterfactual, sensitive)
+        self.column = self.counterfactual.column
         layers = layer_names(layers, allow_empty=True)
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"Expected argument `top_k` to be a positive int but got {top_k!r}")
-        self.counterfactual, self.sensitive = counterfactual, sensitive
-        self.layers, self.top_k, self.target = list(layers), top_k, target
+        self.top_k = check_int("top_k", top_k, minimum=1)
+        self.target = check_int("target", target, minimum=0, none_ok=True)
+        self.sensitive = sensitive if sensitive is not None else self.column
+        self.layers = list(layers)
 
     def _inputs(self, probe: Probe) -> Tensor:
         x = probe.inputs
-        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] <= self.column:
-            shape = list(x.shape) if isinstance(x, Tensor) else "a tuple"
-            raise ValueError(f"Expected a tabular probe [N, D] with D > {self.column} (the sensitive column) but got {shape}")
+        if not isinstance(x, Tensor):
+            raise ValueError("FairnessAudit explains single-tensor inputs; got a tuple probe")
+        if self.column is not None and (x.dim() != 2 or x.shape[1] <= self.column):
+            raise ValueError(f"Expected a tabular probe [N, D] with D > {self.column} (the sensitive column) but got {list(x.shape)}")
         return x
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         for layer in self.layers:
             resolve_module(model, layer)
-        self.flip(self._inputs(probe)[:8])
+        check_name_count("feature_names", self.feature_names, self._inputs(probe).shape[1], "column")
+        counterfactual_inputs(self.counterfactual, self._inputs(probe)[:8])
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         x = self._inputs(probe)
-        x_cf = self.flip(x)
-        result = AuditResult(self.name, meta={"sensitive": str(self.sensitive), "n": x.shape[0]})
-        gap = counterfactual_fairness_gap(model, x, x_cf, self.target, max_batch_size)
-        result.scalars.update(cf_gap=gap["mean_abs"], cf_gap_max=gap["max_abs"], cf_flip_rate=gap["flip_rate"])
+        options = self.model_options(probe)
+        check_name_count("feature_names", self.feature_names, x.shape[1], "column")
+        sensitive = self.feature_names[self.column] if self.feature_names is not None and self.column is not None else str(self.sensitive)
+        result = AuditResult(self.name, meta={"sensitive": sensitive, "counterfactual": repr(self.counterfactual),
+                                              "n": x.shape[0]})
+        if self.feature_names is not None:
+            result.meta["feature_names"] = list(self.feature_names)
+        gap = counterfactual_fairness_gap(model, x, self.counterfactual, target=self.target, max_batch_size=max_batch_size, **options)
+        result.scalars.update(cf_gap=gap["mean_abs"], cf_gap_max=gap["max_abs"], cf_flip_rate=gap["flip_rate"],
+                              cf_changed=gap["changed"])
         result.vectors["cf_delta"] = gap["delta"]
-        self._group_metrics(model, x, probe.labels, result)
+        groups = self.counterfactual.groups(x)
+        if groups is not None:
+            self._group_metrics(model, probe, groups, result)
         for layer in self.layers:
-            self._carriers(model, x, x_cf, layer, max_batch_size, result)
+            self._carriers(model, probe, layer, max_batch_size, result)
         return result
 
-    def _group_metrics(self, model: nn.Module, x: Tensor, labels: Tensor | None, result: AuditResult) -> None:
-        with audit_mode(model):
-            preds = probabilities(model(x)).argmax(1)
+    def _group_metrics(self, model: nn.Module, probe: Probe, groups: Tensor, result: AuditResult) -> None:
+        forward = Forward(model, num_samples=len(probe), **self.model_options(probe))
+        with audit_mode(forward.model):
+            preds = probabilities(forward(probe.first)).argmax(1)
+        labels = probe.labels
+        keep = groups >= 0  # token swaps: sentences of one side only
+        if not bool(keep.any()):
+            return
+        preds, groups = preds[keep], groups[keep]
+        labels = labels[keep] if labels is not None else None
         multiclass = labels is not None and bool((labels > 1).any()) or bool((preds > 1).any())
         if multiclass:  # group metrics are for binary decisions; report positive = class 1
             preds = (preds == 1).long()
             labels = (labels == 1).long() if labels is not None else None
-        rates = group_rates(preds, x[:, self.column], labels)
+        rates = group_rates(preds, groups, labels)
         result.scalars["demographic_parity_difference"] = _spread(rates["positive_rate"])
         if labels is not None:
             result.scalars["equalized_odds_difference"] = max(_spread(rates["tpr"]), _spread(rates["fpr"]))
@@ -123,8 +159,9 @@ class FairnessAudit(Audit):
             rows.append(row)
         result.tables["groups"] = rows
 
-    def _carriers(self, model: nn.Module, x: Tensor, x_cf: Tensor, layer: str, mbs: int | None, result: AuditResult) -> None:
-        eff = carrier_unit_effects(model, x, x_cf, layer, self.target, mbs)
+    def _carriers(self, model: nn.Module, probe: Probe, layer: str, mbs: int | None, result: AuditResult) -> None:
+        eff = carrier_unit_effects(model, probe.first, self.counterfactual, layer, target=self.target, max_batch_size=mbs,
+                                   **self.model_options(probe))
         imp, mean = eff.abs().mean(0), eff.mean(0)
         total = float(imp.sum())
         top = imp.topk(min(self.top_k, imp.numel()))

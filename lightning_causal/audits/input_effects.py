@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
-from lightning_causal.causal.effects.input_effects import average_causal_effect, input_effects
-from lightning_causal.causal.engine.groups import (
-    broadcast_groups,
-    check_feature_mask,
-    make_feature_mask,
+from lightning_causal.audits.options import (
+    check_baseline,
+    check_mask_options,
+    check_name_count,
+    check_names,
+    check_target,
+    names_meta,
 )
+from lightning_causal.causal.effects.input_effects import average_causal_effect, input_effects
+from lightning_causal.causal.engine.ablation import padding_positions
+from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.causal.engine.forward import Forward, OutputSpec
+from lightning_causal.causal.engine.groups import broadcast_groups, group_mask
+from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.engine.state import audit_mode, resolve_target
 
 __all__ = ["InputEffectAudit"]
 
@@ -19,74 +32,89 @@ class InputEffectAudit(Audit):
     """Interventions on input feature groups: δ_g(x) = f_t(x) − f_t(x | do(x_g := b)).
 
     Groups come from ``feature_mask`` (Captum's convention), ``patch_size`` (square image
-    patches), or default to one group per input element (per column for tabular data). Reports
-    per-sample effect maps, the mean |δ| per group, the average causal effect curve range per group
-    (Chattopadhyay et al. 2019, over ``ace_values`` quantiles of the probe) and the top groups.
+    patches), or default to one group per input element (per column for tabular data, per
+    position for token ids). Reports per-sample effect maps, the mean |δ| per group, the average
+    causal effect curve range per group (Chattopadhyay et al. 2019, over ``ace_values`` quantiles of
+    the probe; floating point inputs only) and the top groups. For token ids it also reports the
+    top tokens (table ``top_tokens``: each token id's mean |δ| over its occurrences in the probe,
+    padding excluded), which are what a text model relies on whatever their positions.
 
     Args:
         feature_mask: integer group ids broadcastable to one input ``[1, ...]``.
         patch_size: square patches for image inputs ``[N, C, H, W]``.
-        baseline: the intervention value ``b`` (scalar or tensor broadcastable to the input).
+        baseline: the intervention value ``b`` (scalar or tensor broadcastable to the input; an
+            integer token id for token inputs).
         target: class to explain; ``None`` = the predicted class of each probe sample.
         top_k: number of top groups in the table.
         ace_values: number of quantile values of the ACE curve (``None`` skips ACE).
         ace_samples: probe samples over which the interventional expectations of the ACE are
             averaged (the first ones; ``None`` = all). ACE costs ``ace_values`` times
             ``ace_samples`` forward rows per group.
+        feature_names: one name per feature group (per column of tabular data by default), used
+            in the table (column ``feature``), the report and the figures.
+        class_names: one name per class of the model's output, used to say which class each
+            explanation explains.
+        input_layer: intervene on this module's output instead of the input (e.g. the word
+            embeddings; see :func:`~lightning_causal.causal.effects.input_effects.input_effects`).
+        output: which tensor of the model's return value is explained (see :class:`Audit`).
         name: tag of the audit (default ``"input_effect"``).
 
     Examples:
         >>> import torch
         >>> from lightning_causal.models import MLP
-        >>> audit = InputEffectAudit(top_k=2)
+        >>> audit = InputEffectAudit(top_k=2, feature_names=["age", "income", "hours", "tenure"])
         >>> result = audit.run(MLP(4), Probe(torch.randn(8, 4)))
         >>> result.vectors["mean_abs_effect"].shape, len(result.tables["top_groups"])
         (torch.Size([4]), 2)
+        >>> result.tables["top_groups"][0]["feature"] in ("age", "income", "hours", "tenure")
+        True
     """
 
     def __init__(
         self,
         feature_mask: Tensor | None = None,
         patch_size: int | None = None,
-        baseline: float | Tensor = 0.0,
+        baseline: float | int | Tensor = 0.0,
+        *,
         target: int | None = None,
         top_k: int = 5,
         ace_values: int | None = 4,
         ace_samples: int | None = 64,
+        feature_names: Sequence[str] | None = None,
+        class_names: Sequence[str] | None = None,
+        input_layer: str | None = None,
+        output: OutputSpec = None,
         name: str | None = None,
     ) -> None:
-        super().__init__(name)
-        if feature_mask is not None and patch_size is not None:
-            raise ValueError("Expected at most one of `feature_mask` and `patch_size` but got both")
-        if patch_size is not None and (isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size < 1):
-            raise ValueError(f"Expected argument `patch_size` to be a positive int but got {patch_size!r}")
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"Expected argument `top_k` to be a positive int but got {top_k!r}")
-        if ace_values is not None and (isinstance(ace_values, bool) or not isinstance(ace_values, int) or ace_values < 2):
-            raise ValueError(f"Expected argument `ace_values` to be None or an int >= 2 but got {ace_values!r}")
-        self.feature_mask, self.patch_size, self.baseline = feature_mask, patch_size, baseline
-        if ace_samples is not None and (isinstance(ace_samples, bool) or not isinstance(ace_samples, int) or ace_samples < 1):
-            raise ValueError(f"Expected argument `ace_samples` to be None or a positive int but got {ace_samples!r}")
-        self.target, self.top_k, self.ace_values, self.ace_samples = target, top_k, ace_values, ace_samples
+        super().__init__(name, output=output)
+        check_mask_options(feature_mask, patch_size)
+        self.feature_names, self.class_names = check_names("feature_names", feature_names), check_names("class_names", class_names)
+        self.feature_mask, self.patch_size, self.baseline = feature_mask, patch_size, check_baseline(baseline)
+        self.target = check_target(target)
+        self.top_k = check_int("top_k", top_k, minimum=1)
+        self.ace_values = check_int("ace_values", ace_values, minimum=2, none_ok=True)
+        self.ace_samples = check_int("ace_samples", ace_samples, minimum=1, none_ok=True)
+        if input_layer is not None and (not isinstance(input_layer, str) or not input_layer):
+            raise ValueError(f"Expected argument `input_layer` to be None or a module name but got {input_layer!r}")
+        self.input_layer = input_layer
 
     def _mask(self, probe: Probe) -> Tensor:
-        x = probe.first
-        if self.patch_size is not None and x.dim() not in (3, 4):
-            raise ValueError(f"`patch_size` needs image inputs [N, C, H, W] or [N, H, W] but got shape {list(x.shape)}")
-        mask = make_feature_mask(x.shape[1:], self.feature_mask, self.patch_size)
-        if mask.dim() == x.dim() - 1:
-            mask = mask.unsqueeze(0)
-        return mask.to(x.device)
+        return group_mask(probe.first, self.feature_mask, self.patch_size)
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if isinstance(probe.inputs, tuple):
             raise ValueError("InputEffectAudit explains single-tensor inputs; got a tuple probe")
-        check_feature_mask((probe.first,), self._mask(probe))
+        check_name_count("feature_names", self.feature_names, int(self._mask(probe).max()) + 1, "feature group")
+        if self.input_layer is not None:
+            resolve_module(model, self.input_layer)
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
-        x = probe.first
-        mask = self._mask(probe)
-        effects = input_effects(model, x, mask, self.baseline, target=self.target, max_batch_size=max_batch_size)
+        self.validate(model, probe)
+        x, mask, options = probe.first, self._mask(probe), self.model_options(probe)
+        with audit_mode(model):
+            targets = resolve_target(Forward(model, num_samples=len(probe), **options)(x), self.target)
+        effects = input_effects(model, x, mask, self.baseline, target=targets, max_batch_size=max_batch_size,
+                                input_layer=self.input_layer, **options)
         mean_abs, mean = effects.abs().mean(0), effects.mean(0)
         result = AuditResult(self.name)
         result.vectors["mean_abs_effect"] = mean_abs
@@ -98,16 +126,13 @@ class InputEffectAudit(Audit):
         result.scalars["mean_abs_effect"] = float(mean_abs.mean())
         result.scalars["max_abs_effect"] = float(mean_abs.max())
         result.scalars[f"top{k}_share"] = float(top.values.sum()) / total if total > 0 else 0.0
-        ace_range = None
-        if self.ace_values is not None:
-            sub = slice(0, self.ace_samples)
-            ace_mask = mask if mask.shape[0] == 1 else mask[sub]
-            ace = average_causal_effect(model, x[sub], ace_mask, "quantiles", target=self.target, max_batch_size=max_batch_size, num_values=self.ace_values)
-            ace_range = ace.max(1).values - ace.min(1).values
+        ace_range = self._ace(model, probe, mask, max_batch_size)
+        if ace_range is not None:
             result.vectors["ace_range"] = ace_range
             result.scalars["mean_ace_range"] = float(ace_range.mean())
         result.tables["top_groups"] = [
             {
+                **({"feature": self.feature_names[g]} if self.feature_names is not None else {}),
                 "group": int(g),
                 "mean_abs_effect": float(mean_abs[g]),
                 "mean_effect": float(mean[g]),
@@ -115,5 +140,34 @@ class InputEffectAudit(Audit):
             }
             for g in top.indices.tolist()
         ]
+        if not x.is_floating_point():
+            result.tables["top_tokens"] = self._top_tokens(x, result.maps["effect"], probe)
         result.meta.update(groups=int(mean_abs.numel()), samples=int(x.shape[0]))
+        result.meta.update(names_meta(self.feature_names, self.class_names, targets, mask, x))
         return result
+
+    def _top_tokens(self, ids: Tensor, effect: Tensor, probe: Probe) -> list[dict]:
+        """The ``top_k`` token ids by mean |δ| over their occurrences (padding excluded)."""
+        keep = torch.ones_like(ids, dtype=torch.bool)
+        padding = padding_positions(ids, probe.additional_forward_args)
+        if padding is not None:
+            keep &= ~padding
+        tok, val = ids[keep].long(), effect[keep].abs().double()
+        if tok.numel() == 0 or int(tok.min()) < 0:
+            return []
+        count = torch.bincount(tok)
+        mean = torch.bincount(tok, weights=val) / count.clamp_min(1)
+        mean[count == 0] = -1.0
+        top = mean.topk(min(self.top_k, int((count > 0).sum())))
+        return [{"token": int(t), "mean_abs_effect": float(mean[t]), "count": int(count[t])} for t in top.indices.tolist()]
+
+    def _ace(self, model: nn.Module, probe: Probe, mask: Tensor, max_batch_size: int | None) -> Tensor | None:
+        """Range of the ACE curve per group (``None`` when skipped or for token inputs)."""
+        if self.ace_values is None or not probe.first.is_floating_point():
+            return None
+        sub = probe.subset(slice(0, self.ace_samples))
+        ace_mask = mask if mask.shape[0] == 1 else mask[: self.ace_samples]
+        options: dict[str, Any] = self.model_options(sub)
+        ace = average_causal_effect(model, sub.first, ace_mask, "quantiles", target=self.target,
+                                    max_batch_size=max_batch_size, num_values=self.ace_values, **options)
+        return ace.max(1).values - ace.min(1).values

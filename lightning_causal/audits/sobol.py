@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
+from lightning_causal.audits.options import (
+    check_mask_options,
+    check_name_count,
+    check_names,
+    check_target,
+    class_label,
+    names_meta,
+    tag_safe,
+)
 from lightning_causal.causal.engine.batching import rows_per_pass
+from lightning_causal.causal.engine.checks import check_choice, check_float, check_int
+from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec
 from lightning_causal.causal.engine.groups import broadcast_groups, make_feature_mask
 from lightning_causal.causal.engine.state import audit_mode, rng_preserved
 from lightning_causal.causal.sensitivity.samplers import (
@@ -19,11 +32,6 @@ from lightning_causal.causal.sensitivity.sobol import SobolResult, sobol_indices
 __all__ = ["SobolAudit"]
 
 _SAMPLERS = ("empirical", "copula")
-
-
-def _check_int(value: object, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"Expected argument `{name}` to be an int >= {minimum} but got {value!r}")
 
 
 class SobolAudit(Audit):
@@ -39,7 +47,8 @@ class SobolAudit(Audit):
     variance from interactions of ``g`` with other groups. Cost: ``(G + 2) n`` forward rows.
 
     Reports: vectors ``first`` and ``total`` (``[G]``, histograms),
-    scalars ``S_<g>``/``ST_<g>`` of the ``top_k`` groups by total order plus ``sum_S`` (1 - sum_S
+    scalars ``S/<group>``/``ST/<group>`` of the ``top_k`` groups by total order (``<group>``: its
+    name in ``feature_names``, else its index) plus ``sum_S`` (1 - sum_S
     is the interaction share) and ``output_variance``, a table ``indices`` (group, S, S_ci, ST, ST_ci)
     sorted by total order (drawn in TensorBoard as bars of S and ST with their intervals,
     ``causal/<name>/intervals/indices``), and for images maps ``total``/``first`` ``[1, *input_shape]`` (each element
@@ -57,13 +66,24 @@ class SobolAudit(Audit):
         top_k: groups reported as scalars.
         probability: explain the softmax probability (True) or the raw logit (False).
         seed: seed of the private generator (the global RNG is untouched).
+        feature_names: one name per group (per column of tabular data by default), used in the
+            scalar tags, the table and the figure.
+        class_names: one name per class (names the explained class in the report and figure).
+        output: which tensor of the model's return value holds the logits (see :class:`Audit`).
         name: tag of the audit (default ``"sobol"``).
+
+    The sampled inputs are new points, not probe samples: forward arguments of the probe that hold
+    one row per sample (attention masks) cannot follow them and are refused; constant forward
+    arguments are passed to every call.
 
     Examples:
         >>> from lightning_causal.models import MLP
         >>> r = SobolAudit(n=256, top_k=2).run(MLP(3), Probe(torch.randn(64, 3)))
         >>> r.vectors["total"].shape, len(r.tables["indices"]), len(r.scalars)  # S, ST of 2 groups, sum_S, variance
         (torch.Size([3]), 3, 6)
+        >>> named = SobolAudit(n=256, top_k=1, feature_names=["age", "income", "hours"]).run(MLP(3), Probe(torch.randn(64, 3)))
+        >>> sorted(k for k in named.scalars if k.startswith("S"))[0].split("/")[1] in ("age", "income", "hours")
+        True
     """
 
     def __init__(
@@ -71,6 +91,7 @@ class SobolAudit(Audit):
         n: int = 1024,
         feature_mask: Tensor | None = None,
         patch_size: int | None = None,
+        *,
         target: int | None = None,
         sampler: str = "empirical",
         n_bootstrap: int = 100,
@@ -78,26 +99,21 @@ class SobolAudit(Audit):
         top_k: int = 5,
         probability: bool = True,
         seed: int = 0,
+        feature_names: Sequence[str] | None = None,
+        class_names: Sequence[str] | None = None,
+        output: OutputSpec = None,
         name: str | None = None,
     ) -> None:
-        super().__init__(name)
-        _check_int(n, "n", 2)
-        _check_int(top_k, "top_k", 1)
-        _check_int(n_bootstrap, "n_bootstrap", 0)
-        if feature_mask is not None and patch_size is not None:
-            raise ValueError("Expected at most one of `feature_mask` and `patch_size` but got both")
-        if feature_mask is not None and (not isinstance(feature_mask, Tensor) or feature_mask.is_floating_point()):
-            raise TypeError(f"Expected argument `feature_mask` to be an integer tensor but got {feature_mask!r}")
-        if patch_size is not None:
-            _check_int(patch_size, "patch_size", 1)
-        if target is not None:
-            _check_int(target, "target", 0)
-        if sampler not in _SAMPLERS:
-            raise ValueError(f"Expected argument `sampler` to be one of {_SAMPLERS} but got {sampler!r}")
-        if isinstance(confidence, bool) or not isinstance(confidence, float) or not 0.0 < confidence < 1.0:
-            raise ValueError(f"Expected argument `confidence` to be a float in (0, 1) but got {confidence!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"Expected argument `seed` to be an int but got {type(seed)}")
+        super().__init__(name, output=output)
+        self.feature_names, self.class_names = check_names("feature_names", feature_names), check_names("class_names", class_names)
+        check_int("n", n, minimum=2)
+        check_int("top_k", top_k, minimum=1)
+        check_int("n_bootstrap", n_bootstrap, minimum=0)
+        check_mask_options(feature_mask, patch_size)
+        check_target(target)
+        check_choice("sampler", sampler, _SAMPLERS)
+        check_float("confidence", confidence, minimum=0.0, maximum=1.0, open_min=True, open_max=True)
+        check_int("seed", seed, error=TypeError)
         self.n, self.feature_mask, self.patch_size, self.target = n, feature_mask, patch_size, target
         self.sampler, self.n_bootstrap, self.confidence, self.top_k = sampler, n_bootstrap, confidence, top_k
         self.probability, self.seed = bool(probability), seed
@@ -124,9 +140,12 @@ class SobolAudit(Audit):
             raise ValueError("SobolAudit explains single-tensor inputs; got a tuple probe")
         if len(probe) < 2:
             raise ValueError(f"SobolAudit needs a probe of at least 2 samples but got {len(probe)}")
+        if ForwardArgs(probe.additional_forward_args, len(probe)).tensors():
+            raise ValueError("SobolAudit samples new inputs: forward arguments with one row per probe sample cannot follow them")
         mask = self._mask(probe.first)
         if (mask < 0).any() or (torch.bincount(mask.flatten().cpu()) == 0).any():
             raise ValueError("Expected argument `feature_mask` to number its groups 0..G-1 without gaps")
+        check_name_count("feature_names", self.feature_names, int(mask.max()) + 1, "group")
 
     def analyse(self, model: nn.Module, probe: Probe, max_batch_size: int | None = None) -> SobolResult:
         """The :class:`~lightning_causal.causal.sensitivity.sobol.SobolResult` behind :meth:`run`."""
@@ -138,14 +157,15 @@ class SobolAudit(Audit):
         mask = self._mask(x)
         source = GaussianCopula(x) if self.sampler == "copula" else EmpiricalMarginals(x)
         with rng_preserved():
+            options = self.model_options(probe)
             if self.target is None:
-                func = class_probability(model, reference=x, input_shape=x.shape[1:], probability=self.probability)
+                func = class_probability(model, reference=x, input_shape=x.shape[1:], probability=self.probability, **options)
             else:
-                func = class_probability(model, self.target, input_shape=x.shape[1:], probability=self.probability)
-            with audit_mode(model):
-                rows = rows_per_pass(model, (x,), max_batch_size)
-            res = sobol_indices(func, source, self.n, mask.flatten(), self.n_bootstrap, rows, self.seed,
-                                confidence=self.confidence)
+                func = class_probability(model, self.target, input_shape=x.shape[1:], probability=self.probability, **options)
+            with audit_mode(func.model):
+                rows = rows_per_pass(func.model, (x,), max_batch_size, forward=lambda *t, rows: func.forward(*t))
+            res = sobol_indices(func, source, self.n, mask.flatten(), n_bootstrap=self.n_bootstrap, max_batch_size=rows, seed=self.seed,
+                                confidence=self.confidence, names=self.feature_names)
         return res, func.target
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
@@ -156,8 +176,8 @@ class SobolAudit(Audit):
         result.vectors.update({"first": first, "total": total})
         order = total.argsort(descending=True).tolist()
         for g in order[: self.top_k]:
-            result.scalars[f"S_{g}"] = float(first[g])
-            result.scalars[f"ST_{g}"] = float(total[g])
+            result.scalars[f"S/{tag_safe(res.names[g])}"] = float(first[g])
+            result.scalars[f"ST/{tag_safe(res.names[g])}"] = float(total[g])
         result.scalars["sum_S"] = float(first.sum())
         result.scalars["output_variance"] = res.variance
         rows = res.to_rows()
@@ -171,5 +191,8 @@ class SobolAudit(Audit):
             groups=len(res.names), n=res.n, n_evaluations=res.n_evaluations, method=res.method,
             sampler=self.sampler, target=target, confidence=res.confidence,
         )
+        result.meta.update(names_meta(self.feature_names, self.class_names))
+        if self.class_names is not None:
+            result.meta["target_name"] = class_label(self.class_names, target)
         return result
 

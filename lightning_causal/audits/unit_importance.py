@@ -2,23 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from torch import nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
-from lightning_causal.causal.effects.unit_effects import unit_effects
+from lightning_causal.audits.options import check_target
+from lightning_causal.causal.effects.unit_effects import METHODS, check_interventions, unit_effects
+from lightning_causal.causal.engine.checks import check_choice, check_int
+from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.interventions import Intervention, resolve_module
+from lightning_causal.causal.engine.units import check_layout_options
 
 __all__ = ["UnitImportanceAudit"]
 
+PerLayer = int | Mapping[str, int] | None
+
+
+def _per_layer(name: str, value: PerLayer, layers: list[str]) -> dict[str, int | None]:
+    """One value for every layer, or a mapping layer -> value (absent layers: None)."""
+    if isinstance(value, Mapping):
+        unknown = [k for k in value if k not in layers]
+        if unknown:
+            raise ValueError(f"Expected the keys of argument `{name}` to be among `layers` {layers} but got {unknown}")
+        return {layer: value.get(layer) for layer in layers}
+    return dict.fromkeys(layers, value)
+
 
 class UnitImportanceAudit(Audit):
-    """Counterfactual importance of conv filters / neurons (Debbi 2021; CARE).
+    """Counterfactual importance of conv filters, neurons or attention heads (Debbi 2021; CARE).
 
     For each layer, ``importance_u = E_x |f_t(x) − f_t(x | do(h_u := a))|`` over the probe, with
     ``a`` given by ``intervention`` (default zero). Reports the importance vector per layer
-    (histograms, bar figures, drift), the top-k units and the share of the top-k in the total.
+    (histograms, bar figures, drift), the top-k units and the share of the top-k in the total;
+    ``meta`` records how each layer was computed (``path/<layer>``: the prefix cache's path;
+    ``exact_units/<layer>`` with a screen).
 
     Args:
         layers: module names from ``model.named_modules()``.
@@ -26,13 +45,21 @@ class UnitImportanceAudit(Audit):
         intervention: the do-intervention (default ``Zero()``; a list for a CARE do-grid).
         target: class to explain; ``None`` = the predicted class.
         name: tag of the audit (default ``"unit_importance"``).
+        unit_dim: the dimension that indexes units, one for all layers or a mapping layer -> dim
+            (``-1`` for the neurons of ``[N, T, D]`` hidden states); default 1.
+        num_heads: split the unit dimension into heads, for all layers or per layer (a mapping).
+        method: ``"exact"`` or ``"attribution"`` (first-order estimate, one backward pass).
+        screen: rank units by the estimate and intervene exactly on this many per layer only.
+        output, additional_forward_args: as in :func:`~lightning_causal.causal.unit_effects`
+            (per-sample forward arguments follow their rows); a probe's own
+            ``additional_forward_args`` are used when none is given here.
 
     Examples:
         >>> import torch
         >>> from lightning_causal.models import MLP
         >>> r = UnitImportanceAudit(["net.1"], top_k=3).run(MLP(4), Probe(torch.randn(8, 4)))
-        >>> r.vectors["importance/net.1"].shape, len(r.tables["top_units/net.1"])
-        (torch.Size([32]), 3)
+        >>> r.vectors["importance/net.1"].shape, len(r.tables["top_units/net.1"]), r.meta["path/net.1"]
+        (torch.Size([32]), 3, 'fx')
     """
 
     def __init__(
@@ -40,14 +67,31 @@ class UnitImportanceAudit(Audit):
         layers: Sequence[str],
         top_k: int = 10,
         intervention: Intervention | Sequence[Intervention] | None = None,
+        *,
         target: int | None = None,
+        unit_dim: PerLayer = None,
+        num_heads: PerLayer = None,
+        method: str = "exact",
+        screen: int | None = None,
+        output: OutputSpec = None,
+        additional_forward_args: Any = None,
         name: str | None = None,
     ) -> None:
-        super().__init__(name)
+        super().__init__(name, output=output)
         layers = layer_names(layers)
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"Expected argument `top_k` to be a positive int but got {top_k!r}")
-        self.layers, self.top_k, self.intervention, self.target = list(layers), top_k, intervention, target
+        check_int("top_k", top_k, minimum=1)
+        if intervention is not None:
+            check_interventions(intervention)
+        self.layers, self.top_k, self.intervention, self.target = list(layers), top_k, intervention, check_target(target)
+        self.unit_dim = _per_layer("unit_dim", unit_dim, self.layers)
+        self.num_heads = _per_layer("num_heads", num_heads, self.layers)
+        for layer in self.layers:
+            check_layout_options(self.unit_dim[layer], self.num_heads[layer])
+        self.method = check_choice("method", method, METHODS)
+        self.screen = check_int("screen", screen, minimum=1, none_ok=True)
+        if screen is not None and method != "exact":
+            raise ValueError(f"Expected argument `screen` to be None with method={method!r}")
+        self.additional_forward_args = additional_forward_args
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         for layer in self.layers:
@@ -55,8 +99,15 @@ class UnitImportanceAudit(Audit):
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         result = AuditResult(self.name)
+        afa = self.additional_forward_args
+        if afa is None:
+            afa = getattr(probe, "additional_forward_args", None)
         for layer in self.layers:
-            eff = unit_effects(model, probe.inputs, layer, self.intervention, target=self.target, max_batch_size=max_batch_size)
+            eff, info = unit_effects(
+                model, probe.inputs, layer, self.intervention, target=self.target, max_batch_size=max_batch_size,
+                output=self.output, additional_forward_args=afa, unit_dim=self.unit_dim[layer],
+                num_heads=self.num_heads[layer], method=self.method, screen=self.screen, return_info=True,
+            )
             imp, mean = eff.abs().mean(0), eff.mean(0)
             k = min(self.top_k, imp.numel())
             top = imp.topk(k)
@@ -64,7 +115,11 @@ class UnitImportanceAudit(Audit):
             result.vectors[f"importance/{layer}"] = imp
             result.scalars[f"{layer}/top1_importance"] = float(top.values[0])
             result.scalars[f"{layer}/top{k}_share"] = float(top.values.sum()) / total if total > 0 else 0.0
-            result.tables[f"top_units/{layer}"] = [
-                {"unit": int(u), "importance": float(imp[u]), "mean_effect": float(mean[u])} for u in top.indices.tolist()
-            ]
+            rows = [{"unit": int(u), "importance": float(imp[u]), "mean_effect": float(mean[u])} for u in top.indices.tolist()]
+            result.meta[f"path/{layer}"] = info.path
+            if self.screen is not None or self.method != "exact":  # mark which values are estimates
+                result.meta[f"exact_units/{layer}"] = info.units[info.exact].tolist()
+                for row in rows:
+                    row["exact"] = bool(info.exact[row["unit"]])
+            result.tables[f"top_units/{layer}"] = rows
         return result

@@ -43,10 +43,18 @@ from lightning_causal.baselines.method_specs import (
     resolve_method,
 )
 from lightning_causal.causal.engine.batching import rows_per_pass
+from lightning_causal.causal.engine.eager import eager_module
+from lightning_causal.causal.engine.forward import (
+    ForwardArgs,
+    OutputSpec,
+    check_output_spec,
+    select_output,
+)
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import audit_mode, resolve_target, rng_preserved
 
 __all__ = [
+    "CaptumForward",
     "METHOD_NAMES",
     "LAYER_METHOD_NAMES",
     "MethodSpec",
@@ -139,31 +147,65 @@ def attribution_context(model: nn.Module, seed: int | None = None) -> Iterator[N
             p.grad = grad
 
 
-class _Column(nn.Module):
-    """Makes a model with outputs ``[N]`` look like ``[N, 1]`` to Captum."""
+class CaptumForward(nn.Module):
+    """The model as Captum calls it: ``forward(*inputs, *additional_args)``, returning the explained
+    tensor ``[N, C]`` (``output=`` selection; outputs ``[N]`` become ``[N, 1]``).
 
-    def __init__(self, model: nn.Module) -> None:
+    Captum passes ``additional_forward_args`` positionally and expands their per-sample tensors
+    with the inputs (integration steps, noise samples, perturbations); keyword arguments (a
+    Mapping) are therefore handed to Captum as trailing positional values and turned back into
+    keywords here (:meth:`captum_args`).
+
+    Examples:
+        >>> f = CaptumForward(nn.Linear(3, 2), additional_forward_args=None)
+        >>> f(torch.ones(4, 3)).shape, f.captum_args()
+        (torch.Size([4, 2]), None)
+    """
+
+    def __init__(self, model: nn.Module, *, output: OutputSpec = None, additional_forward_args: Any = None,
+                 num_inputs: int = 1) -> None:
         super().__init__()
-        self.model = model
+        self.model = eager_module(model)
+        self.output = check_output_spec(output)
+        fargs = ForwardArgs(additional_forward_args)
+        self._positional, self._keywords = tuple(fargs.args), tuple(fargs.kwargs)
+        self._values = (*fargs.args, *fargs.kwargs.values())
+        self._num_inputs = num_inputs
 
-    def forward(self, *x: Tensor) -> Tensor:
-        return self.model(*x).unsqueeze(1)
+    def captum_args(self) -> tuple[Any, ...] | None:
+        """What to pass as Captum's ``additional_forward_args`` (``None`` when there are none)."""
+        return self._values if self._values else None
+
+    def forward(self, *args: Any) -> Tensor:
+        k, npos = self._num_inputs, len(self._positional)
+        inputs, positional, keywords = args[:k], args[k : k + npos], dict(zip(self._keywords, args[k + npos :]))
+        out = select_output(self.model(*inputs, *positional, **keywords), self.output)
+        return out.unsqueeze(1) if out.dim() == 1 else out
+
+    def rows_per_pass(self, x: Tensor, max_batch_size: int | None) -> int:
+        """Rows per pass of the engine's cache-friendly chunk, measured with these arguments."""
+        args = ForwardArgs(self._values, x.shape[0])
+        return rows_per_pass(self, (x,), max_batch_size, forward=lambda *t, rows: self(*t, *args.take(rows)[0]))
 
 
-def _prepare(model: nn.Module, inputs: Tensor, target: int | Tensor | None) -> tuple[nn.Module, Tensor, Tensor]:
-    """Clone ``inputs`` as a normal tensor, resolve ``target`` to ``[N]`` indices, wrap 1-D outputs."""
+def _prepare(forward: CaptumForward, inputs: Tensor, target: int | Tensor | None, integer_ok: bool = False) -> tuple[Tensor, Tensor]:
+    """Clone ``inputs`` as a normal tensor and resolve ``target`` to ``[N]`` indices (token ids
+    only for the input-layer methods: ``integer_ok``)."""
     if not isinstance(inputs, Tensor) or inputs.dim() < 2 or inputs.shape[0] == 0:
         raise ValueError(
             f"Expected argument `inputs` to be a tensor [N, ...] with N >= 1 and a feature dimension but got "
             f"{type(inputs).__name__ if not isinstance(inputs, Tensor) else list(inputs.shape)}"
         )
-    if not inputs.is_floating_point():
-        raise TypeError(f"Expected argument `inputs` to be a floating point tensor but got dtype {inputs.dtype}")
+    if not inputs.is_floating_point() and not integer_ok:
+        raise TypeError(
+            f"Expected argument `inputs` to be a floating point tensor but got dtype {inputs.dtype}; for token ids "
+            "use a layer method on the embedding layer, e.g. CaptumBaseline(methods=('LayerIntegratedGradients',), "
+            "input_layer='bert.embeddings.word_embeddings', baseline=<[MASK] id>)"
+        )
     x = inputs.detach().clone()
     with torch.no_grad():
-        out = model(x)
-    tidx = resolve_target(out, target)
-    return (_Column(model) if out.dim() == 1 else model), x, tidx
+        out = forward(x, *(forward.captum_args() or ()))
+    return x, resolve_target(out, target)
 
 
 def _tunnel_stdevs(x: Tensor, stdevs: float | None) -> float:
@@ -210,6 +252,8 @@ def attribute(
     baselines: float | Tensor = 0.0,
     max_batch_size: int | None = None,
     options: Mapping[str, Any] | None = None,
+    output: OutputSpec = None,
+    additional_forward_args: Any = None,
 ) -> Tensor:
     """Captum attribution of ``method`` for ``target``, shaped like ``inputs``, leaving no trace.
 
@@ -230,6 +274,9 @@ def attribute(
             set in the options); default: the engine's cache-friendly chunk (a 32 MiB activation
             working set, :func:`~lightning_causal.causal.engine.batching.rows_per_pass`).
         options: more options merged over the method's.
+        output: which tensor of the model's return value is explained (see
+            :class:`~lightning_causal.causal.engine.forward.Forward`).
+        additional_forward_args: Captum's: passed after the inputs (a Mapping as keywords).
 
     Returns:
         Tensor shaped like ``inputs``.
@@ -243,10 +290,14 @@ def attribute(
         torch.Size([4, 3])
     """
     spec = resolve_method(method, options)
+    if spec.layer:
+        raise ValueError(f"Expected a method of the inputs but got the layer method {spec.name!r}; use input_layer_attribute")
     seed = _seed(generator) if spec.randomised else None
-    with attribution_context(model, seed):
-        forward, x, tidx = _prepare(model, inputs, target)
-        kw, nt = _kwargs(spec, x, feature_mask, baselines, rows_per_pass(forward, (x,), max_batch_size))
+    forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args)
+    with attribution_context(forward.model, seed):
+        x, tidx = _prepare(forward, inputs, target, integer_ok=spec.grouped and not spec.noise_tunnel)  # ablation: token ids too
+        kw, nt = _kwargs(spec, x, feature_mask, baselines, forward.rows_per_pass(x, max_batch_size))
+        kw["additional_forward_args"] = forward.captum_args()
         if not spec.grouped:
             x.requires_grad_(True)
         algo = _METHODS[spec.name].cls(forward)
@@ -269,6 +320,8 @@ def layer_attribute(
     options: Mapping[str, Any] | None = None,
     reduction: str | None = None,
     max_batch_size: int | None = None,
+    output: OutputSpec = None,
+    additional_forward_args: Any = None,
 ) -> Tensor:
     """Captum attribution of each unit (channel / neuron) of ``layer``: ``[N, U]``, to set beside
     :func:`~lightning_causal.causal.effects.input_effects.unit_effects`.
@@ -296,16 +349,18 @@ def layer_attribute(
     unknown = sorted(set(options or {}) - set(defaults))
     if unknown:
         raise ValueError(f"Expected options of method {method!r} among {sorted(defaults)} but got unknown {unknown}")
-    module = resolve_module(model, layer)
-    with attribution_context(model):
-        forward, x, tidx = _prepare(model, inputs, target)
+    forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args)
+    module = resolve_module(forward.model, layer)
+    with attribution_context(forward.model):
+        x, tidx = _prepare(forward, inputs, target)
         kw = {**defaults, **(options or {})}
         if kw.get("internal_batch_size", 0) is None:  # LayerConductance needs 2 rows per sample at least
-            kw["internal_batch_size"] = max(rows_per_pass(forward, (x,), max_batch_size), 2 * x.shape[0])
+            kw["internal_batch_size"] = max(forward.rows_per_pass(x, max_batch_size), 2 * x.shape[0])
         if method == "LayerConductance":
-            out = cls(forward, module).attribute(x, baselines=baselines, target=tidx, **kw)
+            out = cls(forward, module).attribute(x, baselines=baselines, target=tidx,
+                                                  additional_forward_args=forward.captum_args(), **kw)
         else:
-            out = cls(forward, module).attribute(x)
+            out = cls(forward, module).attribute(x, additional_forward_args=forward.captum_args())
     out = out.detach()
     if out.dim() < 2:
         raise ValueError(f"Expected module {layer!r} to output a tensor [N, U, ...] but got shape {list(out.shape)}")

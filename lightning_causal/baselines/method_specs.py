@@ -1,8 +1,8 @@
 """The Captum methods by name: defaults, options and the parsing of ``"NoiseTunnel(<name>)"`` and
 ``(name, options)`` pairs into a :class:`MethodSpec`.
 
-Defaults are chosen for an audit that runs every few epochs: IntegratedGradients and
-LayerConductance use 16 Gauss-Legendre steps, GradientShap 16 samples, ShapleyValueSampling 8
+Defaults are chosen for an audit that runs every few epochs: IntegratedGradients,
+LayerIntegratedGradients and LayerConductance use 16 Gauss-Legendre steps, GradientShap 16 samples, ShapleyValueSampling 8
 permutations, NoiseTunnel 8 noisy copies (accuracy against more steps: benchmarks/RESULTS.md);
 unset batching knobs follow the engine's cache-friendly chunk size.
 """
@@ -22,11 +22,14 @@ from captum.attr import (
     IntegratedGradients,
     LayerActivation,
     LayerConductance,
+    LayerFeatureAblation,
+    LayerGradientXActivation,
+    LayerIntegratedGradients,
     Saliency,
     ShapleyValueSampling,
 )
 
-__all__ = ["METHOD_NAMES", "LAYER_METHOD_NAMES", "MethodLike", "MethodSpec", "resolve_method"]
+__all__ = ["METHOD_NAMES", "INPUT_LAYER_METHOD_NAMES", "LAYER_METHOD_NAMES", "MethodLike", "MethodSpec", "resolve_method"]
 
 MethodLike = str | tuple[str, Mapping[str, Any]]
 
@@ -38,6 +41,7 @@ class _Method:
     baselines: bool = False  # accepts `baselines`
     grouped: bool = False  # uses `feature_mask`: every element of a group carries the group's value
     randomised: bool = False
+    layer: bool = False  # attributes the output of an input layer (word embeddings): `input_layer=`
 
 
 _METHODS: dict[str, _Method] = {
@@ -53,6 +57,14 @@ _METHODS: dict[str, _Method] = {
         ShapleyValueSampling, {"n_samples": 8, "perturbations_per_eval": None}, baselines=True, grouped=True,
         randomised=True,
     ),
+    # layer methods on the output of an input layer (token ids -> embeddings), baselines are token ids
+    "LayerIntegratedGradients": _Method(
+        LayerIntegratedGradients, {"n_steps": 16, "method": "gausslegendre", "internal_batch_size": None}, baselines=True,
+        layer=True,
+    ),
+    "LayerGradientXActivation": _Method(LayerGradientXActivation, {}, layer=True),
+    "LayerFeatureAblation": _Method(LayerFeatureAblation, {"perturbations_per_eval": None}, baselines=True, grouped=True,
+                                    layer=True),
 }
 _TUNNEL_DEFAULTS: dict[str, Any] = {"nt_type": "smoothgrad", "nt_samples": 8, "nt_samples_batch_size": None, "stdevs": None}
 _LAYER_METHODS: dict[str, tuple[type, dict[str, Any], str]] = {
@@ -61,7 +73,9 @@ _LAYER_METHODS: dict[str, tuple[type, dict[str, Any], str]] = {
 }
 
 #: Names accepted by :func:`attribute` (each also as ``"NoiseTunnel(<name>)"``).
-METHOD_NAMES: tuple[str, ...] = tuple(_METHODS)
+METHOD_NAMES: tuple[str, ...] = tuple(n for n, m in _METHODS.items() if not m.layer)
+#: Layer methods on the output of an input layer (``input_layer=``, e.g. word embeddings of token ids).
+INPUT_LAYER_METHOD_NAMES: tuple[str, ...] = tuple(n for n, m in _METHODS.items() if m.layer)
 #: Names accepted by :func:`layer_attribute`.
 LAYER_METHOD_NAMES: tuple[str, ...] = tuple(_LAYER_METHODS)
 
@@ -90,6 +104,11 @@ class MethodSpec:
     def grouped(self) -> bool:
         """True when the attribution gives each element of a feature group the group's value."""
         return _METHODS[self.name].grouped
+
+    @property
+    def layer(self) -> bool:
+        """True for a layer method on the output of an input layer (``input_layer=``)."""
+        return _METHODS[self.name].layer
 
 
 def _unknown(kind: str, value: str, valid: list[str]) -> ValueError:
@@ -125,9 +144,11 @@ def resolve_method(method: MethodLike | MethodSpec, options: Mapping[str, Any] |
         (name, tunnel), given = _parse_name(method[0]), dict(method[1])
     else:
         raise TypeError(f"Expected argument `method` to be a name or a (name, options) pair but got {method!r}")
-    valid = list(METHOD_NAMES) + [f"NoiseTunnel({n})" for n in METHOD_NAMES]
+    valid = list(METHOD_NAMES) + [f"NoiseTunnel({n})" for n in METHOD_NAMES] + list(INPUT_LAYER_METHOD_NAMES)
     if name not in _METHODS:
         raise _unknown("method", method if isinstance(method, str) else name, valid)
+    if tunnel and _METHODS[name].layer:
+        raise ValueError(f"Expected a method without NoiseTunnel for the input-layer method {name!r} (token ids take no noise)")
     given.update(options or {})
     defaults = dict(_METHODS[name].defaults)
     if _METHODS[name].baselines:

@@ -7,7 +7,8 @@ score per group of a Captum-style ``feature_mask`` (:func:`aggregate_to_groups`)
 - agreement: per-sample Spearman ρ and Kendall τ_b between two explanations, top-k overlap;
 - faithfulness: deletion (Samek et al. 2017) and insertion (Petsiuk et al. 2018, RISE) curves,
   groups set to / restored from the same baseline as the causal effects, and their areas;
-- stability: rank correlation of an explanation at ``x`` and at ``x + ε``, ε ~ N(0, σ²);
+- stability: rank correlation of an explanation at ``x`` and at ``x + ε``, ε ~ N(0, σ²); for token
+  ids, at ``x`` with a small random share of its tokens replaced (:func:`token_stability`);
 - Captum's ``sensitivity_max`` and ``infidelity`` (Yeh et al. 2019) for reference.
 
 Every forward pass is batched over all steps and samples and chunked by ``max_batch_size``;
@@ -17,14 +18,17 @@ randomness comes from private seeds (the global RNG is left as it was).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from captum.metrics import infidelity as _captum_infidelity
 from captum.metrics import sensitivity_max as _captum_sensitivity_max
 from torch import Tensor, nn
 
-from lightning_causal.baselines.captum_methods import seeded_rng
+from lightning_causal.baselines.captum_methods import CaptumForward, seeded_rng
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
+from lightning_causal.causal.engine.checks import check_choice, check_int
+from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import _flat_mask, broadcast_groups
 from lightning_causal.causal.engine.ranking import rank_positions, spearman
 from lightning_causal.causal.engine.state import audit_mode, gather_target, resolve_target
@@ -33,6 +37,7 @@ __all__ = [
     "perturbation_curve",
     "curve_auc",
     "stability",
+    "token_stability",
     "sensitivity",
     "infidelity",
 ]
@@ -40,8 +45,8 @@ __all__ = [
 Explainer = Callable[[Tensor], Tensor]
 
 
-def _score(out: Tensor, tidx: Tensor, output: str) -> Tensor:
-    if output == "softmax" or (output == "auto" and out.dim() == 2 and out.shape[1] > 1):
+def _score(out: Tensor, tidx: Tensor, score: str) -> Tensor:
+    if score == "softmax" or (score == "auto" and out.dim() == 2 and out.shape[1] > 1):
         out = out.softmax(1)
     return gather_target(out, tidx)
 
@@ -51,12 +56,15 @@ def perturbation_curve(
     inputs: Tensor,
     feature_mask: Tensor,
     scores: Tensor,
+    *,
     mode: str = "deletion",
     baseline: float | Tensor = 0.0,
     target: int | Tensor | None = None,
     steps: int | None = None,
-    output: str = "auto",
+    score: str = "auto",
     max_batch_size: int | None = None,
+    output: OutputSpec = None,
+    additional_forward_args: Any = None,
 ) -> tuple[Tensor, Tensor]:
     """Deletion or insertion curve of an explanation ``scores`` ``[N, G]``.
 
@@ -72,8 +80,10 @@ def perturbation_curve(
         baseline: value of removed features (the same as the causal effects' ``do(x_g := b)``).
         target: class index / per-sample indices / ``None`` (predicted class of ``inputs``).
         steps: number of steps ``S`` (default ``min(G, 32)``).
-        output: ``"softmax"`` (probability of the target), ``"raw"`` (its logit / output) or
+        score: ``"softmax"`` (probability of the target), ``"raw"`` (its logit / output) or
             ``"auto"`` (softmax when the model has several outputs).
+        output, additional_forward_args: which tensor of the model's return value is scored, and
+            extra forward arguments (see :class:`~lightning_causal.causal.engine.forward.Forward`).
 
     Returns:
         ``(fractions [S + 1], curves [N, S + 1])`` with ``fractions = k_s / G``.
@@ -86,22 +96,21 @@ def perturbation_curve(
     """
     if mode not in ("deletion", "insertion"):
         raise ValueError(f"Expected argument `mode` to be 'deletion' or 'insertion' but got {mode!r}")
-    if output not in ("auto", "softmax", "raw"):
-        raise ValueError(f"Expected argument `output` to be 'auto', 'softmax' or 'raw' but got {output!r}")
+    check_choice("score", score, ("auto", "softmax", "raw"))
     m = _flat_mask(feature_mask, inputs.shape).to(inputs.device)
     n, g = inputs.shape[0], scores.shape[1] if scores.dim() == 2 else -1
     if scores.dim() != 2 or scores.shape[0] != n or g < int(m.max()) + 1:
         raise ValueError(f"Expected argument `scores` of shape [{n}, G >= {int(m.max()) + 1}] but got {list(scores.shape)}")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise ValueError(f"Expected argument `steps` to be None or a positive int but got {steps!r}")
+    check_int("steps", steps, minimum=1, none_ok=True)
     s = min(g, 32) if steps is None else steps
     counts = torch.round(torch.linspace(0, g, s + 1, device=inputs.device)).long()
     rank = rank_positions(scores.to(inputs.device))
     x = inputs.reshape(n, -1)
     b = torch.as_tensor(baseline, dtype=inputs.dtype, device=inputs.device)
     b = b.expand(inputs.shape).reshape(n, -1) if b.dim() else b
-    with audit_mode(model):
-        tidx = resolve_target(model(inputs), target)
+    forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
+    with audit_mode(forward.model):
+        tidx = resolve_target(forward(inputs), target)
 
         def evaluate(idx: Tensor) -> Tensor:
             step, smp = idx // n, idx % n
@@ -109,9 +118,9 @@ def perturbation_curve(
             removed = top if mode == "deletion" else ~top
             elem = removed.gather(1, m[smp] if m.shape[0] > 1 else m.expand(len(idx), -1))
             xi = torch.where(elem, b[smp] if b.dim() else b, x[smp]).view(len(idx), *inputs.shape[1:])
-            return _score(model(xi), tidx[smp], output)
+            return _score(forward(xi, rows=smp), tidx[smp], score)
 
-        rows = rows_per_pass(model, (inputs,), max_batch_size)
+        rows = rows_per_pass(forward.model, (inputs,), max_batch_size, forward=forward)
         curves = map_rows(n * (s + 1), rows, evaluate, inputs.device).view(s + 1, n).T
     return counts.to(inputs.dtype) / g, curves.contiguous()
 
@@ -124,11 +133,6 @@ def curve_auc(fractions: Tensor, curves: Tensor) -> Tensor:
         tensor([0.5000])
     """
     return torch.trapezoid(curves, fractions, dim=1)
-
-
-def _positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Expected argument `{name}` to be a positive int but got {value!r}")
 
 
 def _generator(seed: int, device: torch.device) -> torch.Generator:
@@ -145,6 +149,7 @@ def stability(
     explain: Explainer,
     inputs: Tensor,
     sigma: float | None = None,
+    *,
     noise_fraction: float = 0.1,
     n_repeats: int = 1,
     seed: int = 0,
@@ -166,7 +171,7 @@ def stability(
         sigma = default_sigma(inputs, noise_fraction)
     if not sigma >= 0:
         raise ValueError(f"Expected argument `sigma` to be a non-negative float but got {sigma!r}")
-    _positive_int("n_repeats", n_repeats)
+    check_int("n_repeats", n_repeats, minimum=1)
     ref = explain(inputs) if reference is None else reference
     gen = _generator(seed, inputs.device)
     total = torch.zeros(inputs.shape[0], dtype=ref.dtype, device=ref.device)
@@ -176,8 +181,50 @@ def stability(
     return total / n_repeats
 
 
+def token_stability(
+    explain: Explainer,
+    inputs: Tensor,
+    eligible: Tensor,
+    share: float = 0.1,
+    *,
+    n_repeats: int = 1,
+    seed: int = 0,
+    reference: Tensor | None = None,
+) -> Tensor:
+    """Per-sample stability of an explanation of token ids: Spearman ρ between ``explain(x)`` and
+    ``explain(x')``, where ``x'`` replaces each ``eligible`` token with probability ``share`` by a
+    token drawn from the eligible tokens of ``inputs`` (the probe's own words: the perturbation
+    stays in distribution and needs no vocabulary); ``n_repeats`` draws of a private generator.
+
+    A discrete perturbation, the token analogue of ``x + ε``: special tokens (``[CLS]``, ``[SEP]``,
+    padding, the baseline token) are kept out of ``eligible`` by the caller.
+
+    Examples:
+        >>> ids = torch.tensor([[1, 5, 6, 7, 2]])
+        >>> keep = torch.tensor([[False, True, True, True, False]])
+        >>> token_stability(lambda x: x.float(), ids, keep, share=0.0)
+        tensor([1.])
+    """
+    if not isinstance(eligible, Tensor) or eligible.shape != inputs.shape or eligible.dtype != torch.bool:
+        raise ValueError(f"Expected argument `eligible` to be a boolean tensor {list(inputs.shape)} but got {eligible!r:.60}")
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"Expected argument `share` to be in [0, 1] but got {share!r}")
+    check_int("n_repeats", n_repeats, minimum=1)
+    pool = inputs[eligible]
+    if pool.numel() == 0:
+        raise ValueError("Expected at least one eligible token to draw replacements from but got none")
+    ref = explain(inputs) if reference is None else reference
+    gen = torch.Generator().manual_seed(int(seed))
+    total = torch.zeros(inputs.shape[0], dtype=ref.dtype, device=ref.device)
+    for _ in range(n_repeats):
+        swap = (torch.rand(inputs.shape, generator=gen) < share).to(inputs.device) & eligible
+        draws = pool[torch.randint(pool.numel(), inputs.shape, generator=gen).to(inputs.device)]
+        total += spearman(ref, explain(torch.where(swap, draws, inputs)))
+    return total / n_repeats
+
+
 def sensitivity(
-    explain: Callable[[Tensor, Tensor], Tensor], inputs: Tensor, target: Tensor, radius: float,
+    explain: Callable[[Tensor, Tensor], Tensor], inputs: Tensor, target: Tensor, radius: float, *,
     n_perturb_samples: int = 8, seed: int = 0, max_examples_per_batch: int | None = None,
 ) -> Tensor:
     """Captum's ``sensitivity_max`` (Yeh et al. 2019): ``max_{‖δ‖_∞ ≤ r} ‖Φ(x + δ) − Φ(x)‖ / ‖Φ(x)‖``
@@ -188,10 +235,10 @@ def sensitivity(
         target: per-sample class indices ``[N]``.
 
     Examples:
-        >>> sensitivity(lambda x, target: x * 2, torch.ones(2, 3), torch.zeros(2, dtype=torch.long), 0.1, 4).shape
+        >>> sensitivity(lambda x, target: x * 2, torch.ones(2, 3), torch.zeros(2, dtype=torch.long), 0.1, n_perturb_samples=4).shape
         torch.Size([2])
     """
-    _positive_int("n_perturb_samples", n_perturb_samples)
+    check_int("n_perturb_samples", n_perturb_samples, minimum=1)
 
     def fn(x: Tensor | tuple[Tensor, ...], target: Tensor) -> Tensor | tuple[Tensor]:
         return (explain(x[0], target),) if isinstance(x, tuple) else explain(x, target)  # Captum keeps the structure
@@ -204,9 +251,9 @@ def sensitivity(
 
 
 def infidelity(
-    model: nn.Module, inputs: Tensor, scores: Tensor, feature_mask: Tensor, target: int | Tensor | None = None,
+    model: nn.Module, inputs: Tensor, scores: Tensor, feature_mask: Tensor, *, target: int | Tensor | None = None,
     baseline: float | Tensor = 0.0, removal_probability: float = 0.5, n_perturb_samples: int = 8, seed: int = 0,
-    normalize: bool = True,
+    normalize: bool = True, output: OutputSpec = None, additional_forward_args: Any = None,
 ) -> Tensor:
     """Captum's ``infidelity`` (Yeh et al. 2019) of group scores ``s`` ``[N, G]`` under random
     removal of feature groups, ``[N]``:
@@ -227,7 +274,7 @@ def infidelity(
         >>> float(infidelity(model, torch.ones(3, 2), exact, torch.tensor([[0, 1]]), target=0).max()) < 1e-6
         True
     """
-    _positive_int("n_perturb_samples", n_perturb_samples)
+    check_int("n_perturb_samples", n_perturb_samples, minimum=1)
     if not 0 < removal_probability <= 1:
         raise ValueError(f"Expected argument `removal_probability` in (0, 1] but got {removal_probability!r}")
     m = _flat_mask(feature_mask, inputs.shape).to(inputs.device)
@@ -244,9 +291,10 @@ def infidelity(
         zi = z.gather(1, mm).view_as(x)
         return zi, torch.where(zi.bool(), b, x)
 
-    with audit_mode(model), seeded_rng(seed):
-        tidx = resolve_target(model(inputs), target)
+    forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args)
+    with audit_mode(forward.model), seeded_rng(seed):
+        tidx = resolve_target(forward(inputs, *(forward.captum_args() or ())), target)
         return _captum_infidelity(
-            lambda x: model(x).reshape(x.shape[0], -1), perturb, inputs, per_elem, target=tidx,
-            n_perturb_samples=n_perturb_samples, normalize=normalize,
+            lambda x, *args: forward(x, *args).reshape(x.shape[0], -1), perturb, inputs, per_elem, target=tidx,
+            additional_forward_args=forward.captum_args(), n_perturb_samples=n_perturb_samples, normalize=normalize,
         )

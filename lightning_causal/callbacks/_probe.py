@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -11,34 +10,10 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from lightning_causal.audits.base import Probe
+from lightning_causal.batches import UnpackBatch, unpack
+from lightning_causal.causal.engine.state import rng_preserved
 
-__all__ = ["split_batch", "probe_from"]
-
-_INPUT_KEYS = ("x", "input", "inputs", "image", "images", "features")
-_LABEL_KEYS = ("y", "label", "labels", "target", "targets")
-
-
-def split_batch(batch: Any) -> tuple[Tensor | tuple[Tensor, ...], Tensor | None]:
-    """``(inputs, labels)`` of a batch: a tensor, ``(x, y)``, ``(x,)`` or a dict with ``x``/``y``-like keys."""
-    if isinstance(batch, Tensor):
-        return batch, None
-    if isinstance(batch, Mapping):
-        x = next((batch[k] for k in _INPUT_KEYS if k in batch), None)
-        y = next((batch[k] for k in _LABEL_KEYS if k in batch), None)
-        if x is None:
-            raise MisconfigurationException(
-                f"Expected a probe batch dict with one of the keys {_INPUT_KEYS} but got keys {list(batch)}"
-            )
-        return x, y
-    if isinstance(batch, Sequence) and batch and all(isinstance(t, Tensor) for t in batch):
-        if len(batch) == 1:
-            return batch[0], None
-        if len(batch) == 2:
-            return batch[0], batch[1]
-        return tuple(batch[:-1]), batch[-1]
-    raise MisconfigurationException(
-        f"Expected a probe batch to be a tensor, (inputs, labels) or a dict but got {type(batch).__name__}"
-    )
+__all__ = ["probe_from"]
 
 
 def _from_dataset(dataset: Dataset, size: int, collate: Any) -> Any:
@@ -54,34 +29,43 @@ def _from_dataset(dataset: Dataset, size: int, collate: Any) -> Any:
     return (collate or torch.utils.data.default_collate)(items)
 
 
-def probe_from(source: Any, size: int) -> Probe:
-    """The first ``size`` samples of ``source`` in dataset order.
-
-    ``source`` is a tensor, a tuple ``(inputs, labels)``, a ``Dataset``, a ``DataLoader`` (its
-    dataset is read directly, so neither shuffling nor a distributed sampler's padding changes the
-    probe: every rank gets the same samples) or a list of dataloaders (the first is used).
-    """
+def _read(source: Any, size: int) -> Any:
     if isinstance(source, (list, tuple)) and source and all(isinstance(s, DataLoader) for s in source):
         source = source[0]
     if isinstance(source, DataLoader):
-        batch = _from_dataset(source.dataset, size, source.collate_fn)
-    elif isinstance(source, Dataset):
-        batch = _from_dataset(source, size, None)
-    elif isinstance(source, Tensor):
-        batch = source[:size]
-    elif isinstance(source, tuple) and source and all(isinstance(t, Tensor) for t in source):
-        batch = tuple(t[:size] for t in source)
-    else:
-        raise MisconfigurationException(
-            "Expected argument `probe` to be a tensor, a tuple of tensors, a Dataset or a DataLoader "
-            f"but got {type(source).__name__}"
-        )
-    inputs, labels = split_batch(batch)
-    if isinstance(inputs, Tensor):
-        inputs = inputs[:size]
-    else:
-        inputs = tuple(t[:size] for t in inputs)
+        return _from_dataset(source.dataset, size, source.collate_fn)
+    if isinstance(source, Dataset):
+        return _from_dataset(source, size, None)
+    if isinstance(source, Tensor):
+        return source[:size]
+    if isinstance(source, tuple) and source and all(isinstance(t, Tensor) for t in source):
+        return tuple(t[:size] for t in source)
+    raise MisconfigurationException(
+        "Expected argument `probe` to be a tensor, a tuple of tensors, a Dataset or a DataLoader "
+        f"but got {type(source).__name__}"
+    )
+
+
+def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None) -> Probe:
+    """The first ``size`` samples of ``source`` in dataset order, split by ``unpack_batch``.
+
+    ``source`` is a tensor, a tuple of tensors (a batch), a ``Dataset``, a ``DataLoader`` (its
+    dataset is read directly, so neither shuffling nor a distributed sampler's padding changes the
+    probe: every rank gets the same samples) or a list of dataloaders (the first is used). Reading
+    happens with the global random states saved and restored, so that a dataset that augments
+    its samples at random does not shift training's random streams.
+    """
+    with rng_preserved():
+        batch = _read(source, size)
+    try:
+        inputs, labels, args = unpack(batch, unpack_batch)
+    except ValueError as err:
+        raise MisconfigurationException(f"CausalAuditCallback cannot read the probe batch: {err}") from err
     first = inputs if isinstance(inputs, Tensor) else inputs[0]
     if first.dim() == 0 or first.shape[0] == 0:
         raise MisconfigurationException(f"Expected a non-empty `probe` but got {first.shape[0] if first.dim() else 0} samples")
-    return Probe(inputs, labels[:size] if labels is not None else None)
+    try:
+        probe = Probe(inputs, labels, args)
+    except (TypeError, ValueError) as err:
+        raise MisconfigurationException(f"CausalAuditCallback cannot build the probe: {err}") from err
+    return probe.subset(slice(0, size))

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
@@ -17,9 +16,15 @@ from typing_extensions import override
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.drift import vector_drift
+from lightning_causal.batches import UnpackBatch
+from lightning_causal.callbacks._no_trace import no_trace
 from lightning_causal.callbacks._probe import probe_from
-from lightning_causal.causal.engine.state import audit_mode, rng_preserved
-from lightning_causal.reporting.json_report import write_report
+from lightning_causal.callbacks._warnings import WarningsOncePerFit
+from lightning_causal.causal.engine.batching import RowShard, sharded_rows
+from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.reporting.figure_kinds import KINDS
+from lightning_causal.reporting.json_report import report_path, try_write_probe_file, write_report
 from lightning_causal.reporting.tensorboard import TensorBoardRenderer, scalar_tags
 
 __all__ = ["CausalAuditCallback"]
@@ -30,15 +35,16 @@ _ON_ERROR = ("raise", "warn")
 class CausalAuditCallback(Callback):
     r"""Run causal audits of the model after validation, on an epoch schedule.
 
-    Each audit epoch, every audit explains the model on a fixed probe set; scalars go through
-    ``pl_module.log_dict`` as ``causal/<audit>/<metric>`` (so ``EarlyStopping`` and
-    ``ModelCheckpoint`` can monitor them, and every logger receives them), rich content
-    (histograms, heatmaps, figures, a markdown summary) goes to the ``TensorBoardLogger`` if there
-    is one, and one JSON report per audit epoch is written to ``report_dir``. From the second
-    audit on, each audit also reports its causal drift (``drift/<vector>/{spearman,topk_jaccard,shift}``).
-    Its checkpoint state (plain values and tensors) holds the audited epochs, the previous vectors
-    behind the drift and each audit's own ``state_dict()`` (the causal graph audit's previous graph),
-    so a resumed run neither audits an epoch twice nor loses the comparisons with the last audit.
+    Each audit epoch, every audit explains the model on a fixed probe set. Scalars
+    ``causal/<audit>/<metric>`` go to ``trainer.callback_metrics`` (monitored on any schedule by
+    :class:`~lightning_causal.callbacks.monitoring.AuditEarlyStopping` and ``AuditModelCheckpoint``)
+    and to every logger; rich content (histograms, maps drawn by kind of data, figures, a compact
+    text card, a custom-scalars layout) goes to the ``TensorBoardLogger``, all at the step of that
+    epoch's ``val_loss``; one JSON report per audit epoch goes to ``report_dir``. Warnings raised
+    inside the audits (e.g. by Captum) show once per fit. From the second audit on, each audit also
+    reports its causal drift (``drift/<vector>/{spearman,topk_jaccard,shift}``). The checkpoint
+    state (plain values and tensors: audited epochs, drift vectors, each audit's ``state_dict()``)
+    lets a resumed run neither audit an epoch twice nor lose the comparisons with the last audit.
 
     An audit leaves no trace on training: it runs in eval mode with every submodule's mode, the
     parameters' ``requires_grad`` and ``.grad``, all buffers and the global RNG states restored.
@@ -54,11 +60,24 @@ class CausalAuditCallback(Callback):
         on_fit_end: also audit the last epoch when fit ends if the schedule skipped it.
         max_batch_size: rows per forward pass of the interventions (default: memory budget).
         report_dir: where JSON reports go (default ``<log_dir>/causal_audit``).
-        on_error: ``"raise"`` (stop training, naming the audit) or ``"warn"`` (log and continue).
+        on_error: ``"raise"`` (stop training, naming the audit) or ``"warn"`` (log and continue;
+            an epoch whose audit or report failed is recorded in ``failed_epochs``, not audited).
+        unpack_batch: ``batch -> (inputs, labels, additional_forward_args)`` for the probe data
+            (default: :func:`~lightning_causal.batches.default_unpack_batch`: a tensor, ``(x, y)``,
+            or a mapping with ``x``/``input_ids``/... and ``y``/``labels``/...).
+        figure_kind: how maps are drawn in TensorBoard (``"image"``, ``"sequence"``, ``"tabular"``,
+            ``"tokens"``); ``None``: from the probe's shape (:func:`~lightning_causal.reporting.figure_kinds.infer_kind`).
+
+    Before the first training step (``on_train_start``), the probe is read, every audit is
+    validated against the real model and run once on 2 probe samples (a dry run that leaves no
+    trace), and ``report_dir`` is checked by writing a file: every misconfiguration raises
+    there, naming the parameter, instead of after the first epochs. A callback used for another
+    ``fit`` starts fresh (probe, schedule, report directory).
 
     Raises:
-        MisconfigurationException: for invalid arguments, at construction or at ``setup``
-            (unknown layers, empty probe, a probe the model rejects).
+        MisconfigurationException: for invalid arguments, at construction or before the first
+            training step (unknown layers, empty probe, a probe the model rejects, an audit the
+            dry run rejects, an unwritable ``report_dir``).
 
     Examples:
         >>> from lightning_causal.audits import InputEffectAudit
@@ -78,6 +97,9 @@ class CausalAuditCallback(Callback):
         max_batch_size: int | None = None,
         report_dir: str | os.PathLike | None = None,
         on_error: str = "raise",
+        unpack_batch: UnpackBatch | None = None,
+        *,
+        figure_kind: str | None = None,
     ) -> None:
         if isinstance(audits, Audit):
             audits = [audits]
@@ -92,8 +114,7 @@ class CausalAuditCallback(Callback):
         names = [a.name for a in audits]
         if len(set(names)) != len(names):
             raise MisconfigurationException(f"Expected audits with distinct names but got {names}; pass `name=` to tell them apart")
-        if isinstance(probe_size, bool) or not isinstance(probe_size, int) or probe_size < 1:
-            raise MisconfigurationException(f"Expected argument `probe_size` to be a positive int but got {probe_size!r}")
+        check_int("probe_size", probe_size, minimum=1, error=MisconfigurationException)
         if not callable(every_n_epochs) and (
             isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int) or every_n_epochs < 1
         ):
@@ -104,10 +125,16 @@ class CausalAuditCallback(Callback):
             epochs = sorted(set(epochs))
             if any(isinstance(e, bool) or not isinstance(e, int) or e < 0 for e in epochs):
                 raise MisconfigurationException(f"Expected argument `epochs` to hold non-negative ints but got {epochs}")
-        if max_batch_size is not None and (isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1):
-            raise MisconfigurationException(f"Expected argument `max_batch_size` to be None or a positive int but got {max_batch_size!r}")
+        check_int("max_batch_size", max_batch_size, minimum=1, none_ok=True, error=MisconfigurationException)
         if on_error not in _ON_ERROR:
             raise MisconfigurationException(f"Expected argument `on_error` to be one of {_ON_ERROR} but got {on_error!r}")
+        if unpack_batch is not None and not callable(unpack_batch):
+            raise MisconfigurationException(
+                f"Expected argument `unpack_batch` to be None or a callable batch -> (inputs, labels, additional_forward_args) "
+                f"but got {unpack_batch!r}"
+            )
+        if figure_kind is not None and figure_kind not in KINDS:
+            raise MisconfigurationException(f"Expected argument `figure_kind` to be None or one of {KINDS} but got {figure_kind!r}")
         self.audits = audits
         self._probe_source = probe
         self.probe_size = probe_size
@@ -115,14 +142,19 @@ class CausalAuditCallback(Callback):
         self.epochs = epochs
         self.on_fit_end_audit = on_fit_end
         self.max_batch_size = max_batch_size
-        self.report_dir = os.fspath(report_dir) if report_dir is not None else None
+        self._report_dir_given = os.fspath(report_dir) if report_dir is not None else None
+        self.report_dir = self._report_dir_given
         self.on_error = on_error
+        self.unpack_batch = unpack_batch
         self.probe: Probe | None = None
         self.audited_epochs: list[int] = []
+        self.failed_epochs: list[int] = []
         self.last_results: dict[str, AuditResult] = {}
+        self.last_scalars: dict[str, float] = {}
         self._previous_vectors: dict[str, dict[str, torch.Tensor]] = {}
-        self._renderer = TensorBoardRenderer()
+        self._renderer = TensorBoardRenderer(figure_kind=figure_kind)
         self._warned_no_tb = False
+        self._warnings = WarningsOncePerFit()
 
     @property
     @override
@@ -145,19 +177,20 @@ class CausalAuditCallback(Callback):
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if stage != "fit":
             return
-        if self.report_dir is None:
+        self._reset()  # a new fit starts fresh; a resumed one reloads its state after setup
+        if self._report_dir_given is None:
             root = trainer.log_dir if trainer.loggers else None  # None: e.g. fast_dev_run's DummyLogger
             self.report_dir = os.path.join(root or trainer.default_root_dir, "causal_audit")
-        if self._probe_source is not None and self.probe is None:
-            # the strategy has not moved nor converted the model yet: check the probe as given
-            self._set_probe(probe_from(self._probe_source, self.probe_size), pl_module, convert=False)
+        else:
+            self.report_dir = self._report_dir_given
+        self._check_report_dir(trainer)
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self.probe is None:
-            self._probe_from_trainer(trainer, pl_module)
-        else:  # a probe checked at `setup`: follow the model to its device and precision
-            self.probe = self._to_device(self.probe, pl_module)
+        source = self._probe_source if self._probe_source is not None else _trainer_data(trainer)
+        if source is None:
+            return  # no data to probe: audits are skipped with a warning when they are due
+        self._set_probe(probe_from(source, self.probe_size, self.unpack_batch), trainer, pl_module)
 
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -168,7 +201,7 @@ class CausalAuditCallback(Callback):
     @override
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         last = max(trainer.current_epoch - 1, 0)
-        if not self.on_fit_end_audit or last in self.audited_epochs or self.probe is None and not self._can_probe(trainer):
+        if not self.on_fit_end_audit or last in self.audited_epochs or last in self.failed_epochs or self.probe is None:
             return
         self._run(trainer, pl_module, last, "fit_end")
 
@@ -177,6 +210,7 @@ class CausalAuditCallback(Callback):
         audit_states = {a.name: state for a in self.audits if (state := a.state_dict())}
         return {
             "audited_epochs": list(self.audited_epochs),
+            "failed_epochs": list(self.failed_epochs),
             "previous_vectors": {a: {k: v.detach().cpu() for k, v in vs.items()} for a, vs in self._previous_vectors.items()},
             "audit_states": audit_states,
         }
@@ -184,94 +218,128 @@ class CausalAuditCallback(Callback):
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.audited_epochs = [int(e) for e in state_dict.get("audited_epochs", [])]
+        self.failed_epochs = [int(e) for e in state_dict.get("failed_epochs", [])]
         self._previous_vectors = {a: dict(vs) for a, vs in state_dict.get("previous_vectors", {}).items()}
         audit_states = state_dict.get("audit_states", {})
         for audit in self.audits:
             if audit.name in audit_states:
                 audit.load_state_dict(audit_states[audit.name])
 
-    # ------------------------------------------------------------------ probe
-    def _can_probe(self, trainer: Trainer) -> bool:
-        return trainer.val_dataloaders is not None or trainer.train_dataloader is not None
+    # ------------------------------------------------------------------ set-up
+    def _reset(self) -> None:
+        self.probe = None
+        self.audited_epochs, self.failed_epochs = [], []
+        self.last_results, self.last_scalars, self._previous_vectors = {}, {}, {}
+        self._warned_no_tb = False
+        self._warnings.reset()
+        for audit in self.audits:
+            audit.load_state_dict({})
 
-    def _probe_from_trainer(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        for source in (trainer.val_dataloaders, trainer.train_dataloader):
-            if source is not None and (not isinstance(source, (list, tuple)) or source):
-                self._set_probe(probe_from(source, self.probe_size), pl_module)
-                return
+    def _check_report_dir(self, trainer: Trainer) -> None:
+        """Write and remove a file in ``report_dir`` on rank 0; every rank learns the outcome."""
+        error = None
+        if trainer.is_global_zero:
+            error = try_write_probe_file(self.report_dir)  # type: ignore[arg-type]
+        error = trainer.strategy.broadcast(error, src=0)
+        if error is None:
+            return
+        message = f"Expected argument `report_dir` to be a writable directory but writing to {self.report_dir!r} failed: {error}"
+        if self.on_error == "raise":
+            raise MisconfigurationException(message)
+        rank_zero_warn(f"{message}; JSON reports will be skipped (on_error='warn')")
+        self.report_dir = None
 
-    def _set_probe(self, probe: Probe, pl_module: LightningModule, convert: bool = True) -> None:
-        probe = self._to_device(probe, pl_module) if convert else probe.to(pl_module.device)
-        with audit_mode(pl_module), rng_preserved():  # a model may draw random numbers even in eval mode
+    def _set_probe(self, probe: Probe, trainer: Trainer, pl_module: LightningModule) -> None:
+        model = _audited(pl_module)
+        probe = self._to_device(probe, trainer, pl_module)
+        with no_trace(model), sharded_rows(_shard(trainer)), self._warnings.collect(show=trainer.is_global_zero):
             try:
-                pl_module(*(probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)))
+                Forward(model, num_samples=len(probe), **probe.forward_options)(
+                    *(probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,))
+                )
             except Exception as err:
                 raise MisconfigurationException(
                     f"The probe of shape {list(probe.first.shape)} is rejected by the model: {err}"
                 ) from err
-        for audit in self.audits:
-            try:
-                audit.validate(pl_module, probe)
-            except (ValueError, TypeError) as err:
-                raise MisconfigurationException(f"Audit {audit.name!r} is misconfigured: {err}") from err
+            for audit in self.audits:
+                self._dry_run(audit, model, probe)
         self.probe = probe
 
     @staticmethod
-    def _to_device(probe: Probe, pl_module: LightningModule) -> Probe:
-        trainer = pl_module._trainer  # noqa: SLF001 - `pl_module.trainer` raises when detached
+    def _dry_run(audit: Audit, model: torch.nn.Module, probe: Probe) -> None:
+        state = audit.state_dict()
+        try:
+            audit.validate(model, probe)
+            audit.dry_run(model, probe)
+        except Exception as err:
+            raise MisconfigurationException(f"Audit {audit.name!r} is misconfigured: {err}") from err
+        finally:
+            audit.load_state_dict(state)
+
+    @staticmethod
+    def _to_device(probe: Probe, trainer: Trainer, pl_module: LightningModule) -> Probe:
         probe = probe.to(pl_module.device)
-        if trainer is not None:
-            inputs = trainer.precision_plugin.convert_input(probe.inputs)
-            probe = Probe(inputs, probe.labels)
-        return probe
+        convert = trainer.precision_plugin.convert_input
+        return Probe(convert(probe.inputs), probe.labels, probe.additional_forward_args)
 
     # ------------------------------------------------------------------ run
     def _run(self, trainer: Trainer, pl_module: LightningModule, epoch: int, stage: str) -> None:
         if self.probe is None:
-            self._probe_from_trainer(trainer, pl_module)
-            if self.probe is None:
-                rank_zero_warn("CausalAuditCallback found no probe data (no probe, no validation or training data); skipping")
-                return
+            rank_zero_warn("CausalAuditCallback found no probe data (no probe, no validation or training data); skipping")
+            return
         t0 = time.perf_counter()
-        results = self._audit_all(pl_module, epoch)
+        results = self._audit_all(trainer, _audited(pl_module), epoch)
         total = time.perf_counter() - t0
+        if not self._write_report(trainer, epoch, stage, results, total):
+            self.failed_epochs.append(epoch)
+            return
         self.audited_epochs.append(epoch)
         scalars = {t: v for r in results for t, v in scalar_tags(r).items()}
         scalars["causal/audit_seconds"] = total
-        if stage == "epoch_end":
-            pl_module.log_dict(scalars, on_step=False, on_epoch=True, sync_dist=False)
-        else:  # `log` is not allowed in on_fit_end: write to the loggers directly
-            for logger in trainer.loggers:
-                logger.log_metrics(scalars, step=trainer.global_step)
-        self._render(trainer, epoch, results)
-        self._write_report(trainer, epoch, stage, results, total)
+        self.last_scalars = scalars
+        if stage == "epoch_end":  # monitorable (callback_metrics); `log` is not allowed in on_fit_end
+            pl_module.log_dict(scalars, on_step=False, on_epoch=True, sync_dist=False, logger=False)
+        for logger in trainer.loggers:  # at the step of the rich content, one step per audit
+            logger.log_metrics(scalars, step=_epoch_end_step(trainer))
+        self._render(trainer, epoch, results, stage)
         if total > 2.0:
             rank_zero_info(f"Causal audit at epoch {epoch} took {total:.1f} s")
 
     def _write_report(self, trainer: Trainer, epoch: int, stage: str, results: list[AuditResult], total: float) -> bool:
-        """Write the JSON report on global rank 0 only; return whether this process wrote it."""
-        if not trainer.is_global_zero or self.report_dir is None:
-            return False
-        write_report(self.report_dir, epoch, stage, results, {"audit_seconds": total})
-        return True
+        """Write the JSON report on global rank 0 (atomically); every rank learns whether it was
+        written. A failed write raises (``on_error="raise"``, naming ``report_dir``) or warns."""
+        error = None
+        if trainer.is_global_zero and self.report_dir is not None:
+            try:
+                write_report(self.report_dir, epoch, stage, results, {"audit_seconds": total, "world_size": trainer.world_size})
+            except OSError as err:
+                error = repr(err)
+        error = trainer.strategy.broadcast(error, src=0)
+        if error is None:
+            return True
+        message = f"Causal audit report of epoch {epoch} could not be written to `report_dir` {self.report_dir!r}: {error}"
+        if self.on_error == "raise":
+            raise RuntimeError(message)
+        rank_zero_warn(f"{message}; training continues and the epoch is recorded as failed")
+        return False
 
-    def _audit_all(self, pl_module: LightningModule, epoch: int) -> list[AuditResult]:
+    def _audit_all(self, trainer: Trainer, model: torch.nn.Module, epoch: int) -> list[AuditResult]:
         from tqdm.auto import tqdm
 
         results = []
-        with _no_trace(pl_module):
+        with no_trace(model), sharded_rows(_shard(trainer)), self._warnings.collect(show=trainer.is_global_zero):
             bar = tqdm(self.audits, desc=f"causal audit (epoch {epoch})", delay=2.0, leave=False,
-                       disable=not pl_module._trainer or not pl_module.trainer.is_global_zero)  # noqa: SLF001
+                       disable=not trainer.is_global_zero)
             for audit in bar:
-                result = self._run_one(audit, pl_module, epoch)
+                result = self._run_one(audit, model, epoch)
                 if result is not None:
                     results.append(result)
         return results
 
-    def _run_one(self, audit: Audit, pl_module: LightningModule, epoch: int) -> AuditResult | None:
+    def _run_one(self, audit: Audit, model: torch.nn.Module, epoch: int) -> AuditResult | None:
         t0 = time.perf_counter()
         try:
-            result = audit.run(pl_module, self.probe, max_batch_size=self.max_batch_size)  # type: ignore[arg-type]
+            result = audit.run(model, self.probe, max_batch_size=self.max_batch_size)  # type: ignore[arg-type]
         except Exception as err:
             if self.on_error == "raise":
                 raise RuntimeError(f"Causal audit {audit.name!r} failed at epoch {epoch}: {err}") from err
@@ -287,7 +355,7 @@ class CausalAuditCallback(Callback):
         self.last_results[audit.name] = result
         return result
 
-    def _render(self, trainer: Trainer, epoch: int, results: list[AuditResult]) -> None:
+    def _render(self, trainer: Trainer, epoch: int, results: list[AuditResult], stage: str = "epoch_end") -> None:
         if not trainer.is_global_zero:  # other ranks' writers are no-ops: build no figures there
             return
         tb = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
@@ -297,35 +365,35 @@ class CausalAuditCallback(Callback):
                                "(scalars still go to every logger, reports to JSON)")
                 self._warned_no_tb = True
             return
-        probe_inputs = self.probe.first if self.probe is not None else None
-        self._renderer.render(tb.experiment, epoch, results, probe_inputs)
+        probe, report = self.probe, report_path(self.report_dir, epoch, stage) if self.report_dir is not None else None
+        self._renderer.render(tb.experiment, epoch, results, probe.first if probe else None, step=_epoch_end_step(trainer),
+                              probe_labels=probe.labels if probe else None, report=report)
 
 
-@contextlib.contextmanager
-def _no_trace(module: torch.nn.Module) -> Iterator[None]:
-    """Run audits in eval mode so that training cannot tell: grads (the same tensor objects),
-    requires_grad, buffers, every submodule's mode and the RNG states restored; outside
-    ``inference_mode`` so that gradient-based audits can use autograd."""
-    params = list(module.parameters())
-    grads = [(p.grad, None if p.grad is None else p.grad.detach().clone()) for p in params]
-    requires = [p.requires_grad for p in params]
-    buffers = {name: b.detach().clone() for name, b in module.named_buffers()}
-    modes = [(m, m.training) for m in module.modules()]
-    try:
-        module.eval()
-        with torch.inference_mode(False), rng_preserved():
-            yield
-    finally:
-        with torch.no_grad():
-            for p, (grad, saved), r in zip(params, grads, requires):
-                p.requires_grad_(r)
-                if grad is not None and not torch.equal(grad, saved):
-                    grad.copy_(saved)
-                if p.grad is not grad:  # keep the very tensor object (optimizers, DDP bucket views hold it)
-                    p.grad = grad
-            current = dict(module.named_buffers())
-            for name, saved in buffers.items():
-                if name in current and not torch.equal(current[name], saved):
-                    current[name].copy_(saved)
-        for m, mode in modes:
-            m.training = mode
+def _audited(pl_module: LightningModule) -> torch.nn.Module:
+    """The module audits explain: ``pl_module.audited_module`` where it names one (a
+    ``CausalRepairModule.wrap`` explains the wrapped module, so layer names and tags do not change
+    with wrapping), else ``pl_module`` itself."""
+    return getattr(pl_module, "audited_module", pl_module)
+
+
+def _epoch_end_step(trainer: Trainer) -> int:
+    """The step of Lightning's epoch-end metrics (``val_loss``): the epoch's last optimizer step."""
+    return max(trainer.global_step - 1, 0)
+
+
+def _shard(trainer: Trainer) -> RowShard | None:
+    """Under a distributed strategy, every audit's rows are split across the processes and
+    gathered through the strategy (see :func:`~lightning_causal.causal.engine.batching.sharded_rows`)."""
+    if trainer.world_size < 2:
+        return None
+    strategy = trainer.strategy
+    return RowShard(trainer.global_rank, trainer.world_size, lambda t: strategy.all_gather(t), device=strategy.root_device)
+
+
+def _trainer_data(trainer: Trainer) -> Any:
+    """The validation data if any, else the training data, else ``None``."""
+    for source in (trainer.val_dataloaders, trainer.train_dataloader):
+        if source is not None and (not isinstance(source, (list, tuple)) or source):
+            return source
+    return None

@@ -39,6 +39,9 @@ from lightning_causal.causal.engine import (
 from lightning_causal.causal.scm import (
     AdditiveNoiseSCM,
     AttributeFlip,
+    Counterfactual,
+    SCMFlip,
+    TokenSwap,
     carrier_unit_effects,
     counterfactual_fairness_gap,
     demographic_parity_difference,
@@ -62,6 +65,7 @@ from lightning_causal.causal.structure import (
     LayerCausalMap,
     causal_graph,
     counterfactual_explanation,
+    graph_faithfulness,
     graph_stability,
     layer_causal_map,
 )
@@ -89,6 +93,7 @@ __all__ = [
     "LayerCausalMap",
     "causal_graph",
     "counterfactual_explanation",
+    "graph_faithfulness",
     "graph_stability",
     "layer_causal_map",
     # global sensitivity
@@ -104,6 +109,9 @@ __all__ = [
     # SCMs and fairness
     "AdditiveNoiseSCM",
     "AttributeFlip",
+    "Counterfactual",
+    "SCMFlip",
+    "TokenSwap",
     "carrier_unit_effects",
     "counterfactual_fairness_gap",
     "demographic_parity_difference",

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.scm.scm import AdditiveNoiseSCM
 
 __all__ = ["SyntheticFairness", "make_synthetic_fairness"]
@@ -85,14 +86,13 @@ def make_synthetic_fairness(n: int = 4000, seed: int = 0, **params: float) -> Sy
         >>> data = make_synthetic_fairness(8, seed=0)
         >>> data.x.shape, data.columns, sorted(data.x[:, 0].unique().tolist())
         (torch.Size([8, 4]), ['a', 'm1', 'm2', 'x3'], [0.0, 1.0])
-        >>> torch.allclose(data.fair_probability(data.x), data.fair_probability(data.scm.flip_counterfactual(data.x, "a")))
+        >>> torch.allclose(data.fair_probability(data.x), data.fair_probability(data.scm.flip("a").flip_counterfactual(data.x)))
         True
     """
     unknown = sorted(set(params) - set(DEFAULTS))
     if unknown:
         raise ValueError(f"Expected parameters among {sorted(DEFAULTS)} but got unknown {unknown}")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"Expected argument `n` to be a positive int but got {n!r}")
+    check_int("n", n, minimum=1)
     p = {**DEFAULTS, **{k: float(v) for k, v in params.items()}}
     if not 0.0 < p["p_a"] < 1.0:
         raise ValueError(f"Expected argument `p_a` in (0, 1) but got {p['p_a']}")

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from typing import Any
 
 from torch import Tensor, nn
+
+from lightning_causal.causal.engine.forward import (
+    ForwardArgs,
+    OutputSpec,
+    check_output_spec,
+    select_output,
+)
 
 __all__ = ["RepairTerm"]
 
@@ -18,33 +27,48 @@ def _snake(name: str) -> str:
 class RepairTerm(ABC):
     """A differentiable penalty added to the task loss during fine-tuning.
 
-    ``training_step`` computes ``task_loss + sum_i weight_i(epoch) * term_i.loss(model, x, y)``.
+    ``training_step`` computes ``task_loss + sum_i weight_i(epoch) * term_i.loss(model, x, y)``
+    (with ``additional_forward_args=`` when the batch carries forward arguments).
 
     Args:
-        weight: a constant, or a callable of the current epoch (e.g. a warm-up schedule).
+        weight: a finite non-negative constant, or a callable of the current epoch (e.g. a warm-up
+            schedule).
         name: tag used in logs (``repair/<name>``); defaults to the class name in snake case.
+        output: which tensor of the model's return value the term compares (``None``: a tensor,
+            ``.logits`` or ``["logits"]``; a key, an index or a callable).
     """
 
-    def __init__(self, weight: float | Callable[[int], float] = 1.0, name: str | None = None) -> None:
+    def __init__(self, weight: float | Callable[[int], float] = 1.0, name: str | None = None, *,
+                 output: OutputSpec = None) -> None:
         if not callable(weight):
-            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
                 raise ValueError(
-                    f"Expected argument `weight` to be a non-negative number or a callable of the epoch but got {weight!r}"
+                    f"Expected argument `weight` to be a finite non-negative number or a callable of the epoch but got {weight!r}"
                 )
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"Expected argument `name` to be a non-empty string but got {name!r}")
         self.weight = weight
         self.name = name or _snake(type(self).__name__).replace("_term", "")
+        self.output = check_output_spec(output, ValueError)
 
     def weight_at(self, epoch: int) -> float:
         """The term's weight at ``epoch``."""
         w = self.weight(epoch) if callable(self.weight) else self.weight
         w = float(w)
-        if w < 0:
-            raise ValueError(f"Expected the weight of term `{self.name}` at epoch {epoch} to be >= 0 but got {w}")
+        if not math.isfinite(w) or w < 0:
+            raise ValueError(f"Expected the weight of term `{self.name}` at epoch {epoch} to be finite and >= 0 but got {w}")
         return w
+
+    def outputs(self, model: nn.Module, x: Tensor, additional_forward_args: Any = None) -> Tensor:
+        """``model``'s selected output (``output=``) on ``x`` with the batch's forward arguments."""
+        fargs = ForwardArgs(additional_forward_args)
+        return select_output(model(x, *fargs.args, **fargs.kwargs), self.output)
 
     def setup(self, model: nn.Module, train_inputs: Tensor | None = None) -> None:  # noqa: B027
         """Prepare before fine-tuning starts (e.g. reverse-engineer a trigger from ``train_inputs``)."""
 
     @abstractmethod
     def loss(self, model: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
-        """Scalar, differentiable penalty on the batch ``(x, y)`` for ``model``."""
+        """Scalar, differentiable penalty on the batch ``(x, y)`` for ``model``. Terms that support
+        batches with forward arguments (attention masks) also take ``additional_forward_args=``."""
+

@@ -1,21 +1,26 @@
 """CounterfactualFairnessTerm: penalise the change of the model's output under a counterfactual
-flip of the sensitive attribute."""
+flip of the sensitive attribute (a column of tabular rows, or identity terms in token ids:
+counterfactual logit pairing)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from lightning_causal.causal.engine.checks import check_float
+from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec
 from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual
+from lightning_causal.causal.scm.token_swap import TokenSwap
 from lightning_causal.repair.base import RepairTerm
 
 __all__ = ["CounterfactualFairnessTerm", "DEFAULT_FAIRNESS_WEIGHT"]
 
-_DISTANCES = ("abs_prob", "sym_kl")
+_DISTANCES = ("abs_prob", "sym_kl", "logit")
 #: Default weight of the term; see the class docstring and ``benchmarks/RESULTS.md``.
 DEFAULT_FAIRNESS_WEIGHT = 5.0
 
@@ -46,6 +51,18 @@ def _total_variation(p_logits: Tensor, q_logits: Tensor, signs: Callable[[Tensor
     return torch.dist(torch.sigmoid(za), torch.sigmoid(zb), 1).mul(1.0 / a.shape[0])
 
 
+def _logit_pairing(p_logits: Tensor, q_logits: Tensor) -> Tensor:
+    r"""Counterfactual logit pairing (Garg et al. 2019): ``(1/N) Σ_i ‖z̃_i − z̃'_i‖₁`` with
+    ``z̃ = z − mean_c z`` the centred logits (a softmax is blind to a shift of all logits); a
+    single logit ``[N]``/``[N, 1]`` is compared as it is. For two classes this is Garg et al.'s
+    ``|g(x) − g(x')|`` with ``g = z_1 − z_0``, the logit of the positive class."""
+    a, b = _as_float(p_logits), _as_float(q_logits)
+    if a.dim() == 1 or a.shape[1] == 1:
+        return (a.reshape(-1) - b.reshape(-1)).abs().mean()
+    d = a - b
+    return (d - d.mean(1, keepdim=True)).abs().sum(1).mean()
+
+
 def _log_probs(outputs: Tensor) -> Tensor:
     out = _as_float(outputs)
     if out.dim() == 1 or out.shape[1] == 1:
@@ -55,20 +72,27 @@ def _log_probs(outputs: Tensor) -> Tensor:
 
 
 class CounterfactualFairnessTerm(RepairTerm):
-    r"""Counterfactual-fairness penalty (Kusner et al. 2017; the repair step of CARE, Sun et al. 2022).
+    r"""Counterfactual-fairness penalty (Kusner et al. 2017; the repair step of CARE, Sun et al.
+    2022; counterfactual logit pairing, CLP, Garg et al. 2019).
 
-    For each batch, the counterfactual ``x_cf`` (sensitive attribute flipped; descendants
-    recomputed by an SCM, or the naive flip) is built without gradient, and the model's output
-    distributions on ``x`` and ``x_cf`` are pulled together:
+    For each batch, the counterfactual ``x_cf`` (sensitive attribute flipped, descendants
+    recomputed by an SCM, or the naive flip; identity terms swapped in token ids) is built without
+    gradient, and the model's outputs on ``x`` and ``x_cf`` are pulled together:
 
     .. math::
         \text{abs\_prob}: \; \frac{1}{N}\sum_i \tfrac12 \lVert p(x_i) − p(x_{cf,i}) \rVert_1
         \qquad
         \text{sym\_kl}: \; \frac{1}{N}\sum_i \tfrac12 \big(KL(p_i \Vert p_{cf,i}) + KL(p_{cf,i} \Vert p_i)\big)
+        \qquad
+        \text{logit}: \; \frac{1}{N}\sum_i \lVert \tilde z(x_i) − \tilde z(x_{cf,i}) \rVert_1
 
-    For two classes ``abs_prob`` is exactly the mean ``|Δp|`` that
-    :func:`~lightning_causal.causal.scm.fairness.counterfactual_fairness_gap` reports. Both branches
-    carry gradient; the distances are computed in at least float32 (stable under ``bf16-mixed``).
+    with ``z̃ = z − mean_c z`` the centred logits (for two classes ``|Δ(z_1 − z_0)|``: Garg et al.'s
+    CLP, ``|g(x) − g(x')|`` on the logit ``g``). For two classes ``abs_prob`` is exactly the mean
+    ``|Δp|`` that :func:`~lightning_causal.causal.scm.fairness.counterfactual_fairness_gap` reports
+    over changed rows (rows the counterfactual leaves unchanged, e.g. sentences without identity
+    terms, add 0 and are not run). Both branches carry gradient; distances are computed in at
+    least float32 (stable under ``bf16-mixed``). Batches with forward arguments (an attention
+    mask) pass them with ``additional_forward_args=``; they follow their rows into ``x_cf``.
 
     The default ``weight=5.0`` (with ``abs_prob``) was chosen on the synthetic SCM and on UCI
     Adult (``benchmarks/bench_repair.py``, 5 epochs of fine-tuning at lr 1e-3): it cut the
@@ -77,11 +101,13 @@ class CounterfactualFairnessTerm(RepairTerm):
     for −2.43 / −0.55 points (``benchmarks/RESULTS.md``).
 
     Args:
-        counterfactual: an :class:`~lightning_causal.causal.scm.scm.AdditiveNoiseSCM`, an
-            :class:`~lightning_causal.causal.scm.scm.AttributeFlip`, or a callable ``x -> x_cf``.
-        sensitive: the sensitive column (name or index); must be a column of the SCM / the flip.
+        counterfactual: ``scm.flip(column)``, an ``AttributeFlip``, a ``TokenSwap``, a callable
+            ``x -> x_cf``, or an ``AdditiveNoiseSCM`` with ``sensitive``
+            (:func:`~lightning_causal.causal.scm.attribute_flip.resolve_counterfactual`).
+        sensitive: the column to flip for an SCM (name or index); optional otherwise.
         weight: constant or callable of the epoch (warm-up).
-        distance: ``"abs_prob"`` (total variation) or ``"sym_kl"``.
+        distance: ``"abs_prob"`` (total variation), ``"sym_kl"`` or ``"logit"`` (CLP); default
+            ``None``: ``"logit"`` for a ``TokenSwap`` (CLP), ``"abs_prob"`` otherwise.
         name: tag used in logs (default ``"counterfactual_fairness"``).
         fraction: share of each batch whose counterfactuals are penalised (the first
             ``ceil(fraction · N)`` rows; training batches are shuffled, so this is an unbiased,
@@ -89,13 +115,15 @@ class CounterfactualFairnessTerm(RepairTerm):
             for compute-bound models (measured 1.42x–1.45x on a 12-1024-1024-2 MLP, 1.47x–1.53x
             on a 12-64-32-2 MLP; fraction 1: 1.86x–1.91x and 1.53x–1.59x), at the price of a
             noisier penalty.
+        output: which tensor of the model's return value holds the logits (``None``: a tensor,
+            ``.logits`` or ``["logits"]``).
 
     Raises:
         ValueError: unknown ``distance``, ``sensitive`` not a column, negative ``weight``.
 
     Examples:
         >>> from lightning_causal.causal import AttributeFlip
-        >>> term = CounterfactualFairnessTerm(AttributeFlip(0), 0)
+        >>> term = CounterfactualFairnessTerm(AttributeFlip(0))
         >>> model = nn.Linear(2, 2)
         >>> x = torch.tensor([[0.0, 1.0], [1.0, 2.0]])
         >>> bool(term.loss(model, x, None) >= 0)
@@ -105,51 +133,70 @@ class CounterfactualFairnessTerm(RepairTerm):
     def __init__(
         self,
         counterfactual: object,
-        sensitive: str | int | None,
+        sensitive: str | int | None = None,
         weight: float | Callable[[int], float] = DEFAULT_FAIRNESS_WEIGHT,
-        distance: str = "abs_prob",
+        *,
+        distance: str | None = None,
         name: str | None = None,
         fraction: float = 1.0,
+        output: OutputSpec = None,
     ) -> None:
-        super().__init__(weight, name)
+        super().__init__(weight, name, output=output)
+        self.counterfactual = resolve_counterfactual(counterfactual, sensitive)
+        if distance is None:
+            distance = "logit" if isinstance(self.counterfactual, TokenSwap) else "abs_prob"
         if distance not in _DISTANCES:
             raise ValueError(f"Expected argument `distance` to be one of {_DISTANCES} but got {distance!r}")
-        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 < fraction <= 1.0:
-            raise ValueError(f"Expected argument `fraction` to be in (0, 1] but got {fraction!r}")
+        check_float("fraction", fraction, minimum=0.0, maximum=1.0, open_min=True)
         self.fraction = float(fraction)
-        self.counterfactual = counterfactual
-        self.sensitive = sensitive
+        self.sensitive = sensitive if sensitive is not None else self.counterfactual.column
         self.distance = distance
-        self._flip = resolve_counterfactual(counterfactual, sensitive)
         self._signs: Tensor | None = None
+
+    @property
+    def fusable(self) -> bool:
+        """Whether :class:`~lightning_causal.repair.module.CausalRepairModule` may evaluate the
+        counterfactuals in the task loss's forward pass: only when every row changes (a flipped
+        column). Otherwise (token swaps) :meth:`loss` runs the changed rows alone, so that rows
+        without identity terms add nothing (not even dropout noise)."""
+        return self.counterfactual.column is not None
 
     def counterfactual_batch(self, x: Tensor) -> Tensor:
         """``x_cf`` for the batch ``x``: no gradient, computed in ``x``'s dtype outside autocast."""
         with torch.no_grad():
             if torch.is_autocast_enabled(x.device.type):  # entering the context costs ~15 µs a batch
                 with torch.autocast(device_type=x.device.type, enabled=False):
-                    x_cf = self._flip(x.detach())
+                    x_cf = self.counterfactual(x.detach())
             else:
-                x_cf = self._flip(x.detach())
+                x_cf = self.counterfactual(x.detach())
         if not isinstance(x_cf, Tensor) or x_cf.shape != x.shape:
             raise ValueError(f"Expected the counterfactual of a batch {list(x.shape)} to have the same shape but got {getattr(x_cf, 'shape', type(x_cf))}")
         return x_cf if x_cf.dtype == x.dtype else x_cf.to(x.dtype)
 
-    def loss(self, model: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
-        """The mean distance between ``p(x)`` and ``p(x_cf)`` over the batch (one forward of ``2N`` rows)."""
+    def loss(self, model: nn.Module, x: Tensor, y: Tensor | None, *, additional_forward_args: Any = None) -> Tensor:
+        """The distance between the model's outputs on ``x`` and ``x_cf``, averaged over the
+        penalised rows; one forward pass over the rows the counterfactual changes and their
+        counterfactuals (their forward arguments gathered by row)."""
         x_cf = self.extra_inputs(x)
-        out = model(torch.cat([x[: x_cf.shape[0]], x_cf]))
         k = x_cf.shape[0]
-        return self.loss_from_outputs(out[:k], out[k:], y)
+        rows = (x_cf != x[:k]).reshape(k, -1).any(1).nonzero().squeeze(1)
+        if rows.numel() == 0:
+            return torch.zeros((), device=x.device)  # nothing to pair in this batch
+        both = torch.cat([rows, rows])
+        args, kwargs = ForwardArgs(additional_forward_args, x.shape[0]).take(both)
+        out = self.outputs(model, torch.cat([x[rows], x_cf[rows]]), kwargs if kwargs else args or None)
+        m = rows.numel()
+        return self.loss_from_outputs(out[:m], out[m:], y) * (m / k)
 
     def extra_inputs(self, x: Tensor) -> Tensor:
-        """The inputs the term needs besides ``x``: the batch's counterfactuals (no gradient).
+        """The inputs the term needs besides ``x``: the counterfactuals of its first
+        ``ceil(fraction · N)`` rows (no gradient).
 
         :class:`~lightning_causal.repair.module.CausalRepairModule` evaluates them in the same
         forward pass as the task loss and then calls :meth:`loss_from_outputs`.
         """
-        if not isinstance(x, Tensor) or x.dim() != 2:
-            raise ValueError(f"Expected a tabular batch `x` [N, D] but got {getattr(x, 'shape', type(x))}")
+        if not isinstance(x, Tensor) or x.dim() < 2:
+            raise ValueError(f"Expected a batch `x` [N, ...] (tabular rows or token ids) but got {getattr(x, 'shape', type(x))}")
         n = x.shape[0]
         k = n if self.fraction == 1.0 else max(1, math.ceil(self.fraction * n))
         return self.counterfactual_batch(x if k == n else x[:k])
@@ -161,6 +208,8 @@ class CounterfactualFairnessTerm(RepairTerm):
             outputs = outputs[: extra_outputs.shape[0]]
         if self.distance == "abs_prob":
             return _total_variation(outputs, extra_outputs, self._class_signs)
+        if self.distance == "logit":
+            return _logit_pairing(outputs, extra_outputs)
         lp, lq = _log_probs(outputs), _log_probs(extra_outputs)
         return 0.5 * ((lp.exp() - lq.exp()) * (lp - lq)).sum(1).mean()
 
@@ -172,4 +221,5 @@ class CounterfactualFairnessTerm(RepairTerm):
         return s
 
     def __repr__(self) -> str:
-        return f"CounterfactualFairnessTerm(sensitive={self.sensitive!r}, distance={self.distance!r}, weight={self.weight!r})"
+        return (f"CounterfactualFairnessTerm({self.counterfactual!r}, distance={self.distance!r}, "
+                f"weight={self.weight!r})")

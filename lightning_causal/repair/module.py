@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -13,6 +13,14 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from typing_extensions import override
 
+from lightning_causal.batches import UnpackBatch, num_rows, unpack
+from lightning_causal.causal.engine.checks import check_callable, check_float
+from lightning_causal.causal.engine.forward import (
+    ForwardArgs,
+    OutputSpec,
+    check_output_spec,
+    select_output,
+)
 from lightning_causal.causal.engine.state import rng_preserved
 from lightning_causal.repair.base import RepairTerm
 
@@ -34,18 +42,8 @@ def _check_terms(terms: Sequence[RepairTerm]) -> list[RepairTerm]:
 
 
 def _fusable(term: RepairTerm) -> bool:
-    return callable(getattr(term, "extra_inputs", None)) and callable(getattr(term, "loss_from_outputs", None))
-
-
-def _split_batch(batch: Any) -> tuple[Tensor, Tensor | None]:
-    """``(x, y)`` from a tensor, a ``(x, y, ...)`` sequence or a dict with ``"x"``/``"y"`` keys."""
-    if isinstance(batch, Tensor):
-        return batch, None
-    if isinstance(batch, dict) and "x" in batch:
-        return batch["x"], batch.get("y")
-    if isinstance(batch, (tuple, list)) and batch and isinstance(batch[0], Tensor):
-        return batch[0], batch[1] if len(batch) > 1 else None
-    raise MisconfigurationException(f"Expected a batch (x, y), a tensor x or a dict with 'x' but got {type(batch)}")
+    fns = callable(getattr(term, "extra_inputs", None)) and callable(getattr(term, "loss_from_outputs", None))
+    return fns and getattr(term, "fusable", True)
 
 
 class CausalRepairModule(LightningModule):
@@ -53,8 +51,10 @@ class CausalRepairModule(LightningModule):
 
     .. math:: L(\theta) = L_{task}(\theta) + \sum_i w_i(\text{epoch})\, R_i(f_\theta; x, y)
 
-    ``training_step`` computes the task loss with :meth:`task_step` (default: ``task_loss(model(x), y)``
-    on ``(x, y)`` batches; override it for other data) and adds each term's weighted loss.
+    ``training_step`` computes the task loss with :meth:`task_step` (default:
+    ``task_loss(model(x, *args), y)`` with ``(x, y, args) = unpack_batch(batch)``; override it for
+    other data) and adds each term's weighted loss. A non-finite total raises an error naming
+    the task loss or the term that is not finite (one check of the total per step).
     It logs ``repair/task_loss``, ``repair/<term name>`` (unweighted) and ``repair/total``. When
     training starts (first fit only), each term's ``setup(model, train_inputs)`` runs once with up
     to 512 inputs from the train dataloader (read with the global RNG state restored).
@@ -66,12 +66,17 @@ class CausalRepairModule(LightningModule):
         terms: :class:`~lightning_causal.repair.base.RepairTerm` objects with unique names.
         task_loss: ``(outputs, y) -> loss`` (default cross-entropy).
         lr: Adam learning rate.
+        unpack_batch: ``batch -> (inputs, labels, additional_forward_args)`` (default:
+            :func:`~lightning_causal.batches.default_unpack_batch`, the convention of
+            :class:`~lightning_causal.callbacks.CausalAuditCallback`).
+        output: which tensor of the model's return value the task loss takes (``None``: a tensor,
+            ``.logits`` or ``["logits"]``; a key, an index or a callable).
         fuse_forward: evaluate ``x`` and the extra inputs of terms that declare them
             (``extra_inputs(x)`` / ``loss_from_outputs(out, extra_out, y)``, e.g. the
             counterfactuals of :class:`~lightning_causal.repair.fairness.CounterfactualFairnessTerm`)
-            in one forward pass, shared with the task loss. Same objective; the whole step (with
-            Adam) measured 1.22x–1.23x faster on a 12-64-32-2 MLP, batch 256, 1 thread; set
-            ``False`` for models whose output on a row depends on the other
+            in one forward pass, shared with the task loss (same objective, fewer kernel launches:
+            the speed-up is in ``benchmarks/RESULTS.md``); set ``False`` for models whose output on a
+            row depends on the other
             rows in train mode (BatchNorm), where the joint pass would mix the batch statistics.
             Used by the default :meth:`task_step` only (not with ``wrap`` or an overridden ``task_step``).
 
@@ -93,15 +98,21 @@ class CausalRepairModule(LightningModule):
         terms: Sequence[RepairTerm],
         task_loss: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
         lr: float = 1e-3,
+        *,
         fuse_forward: bool = True,
+        unpack_batch: UnpackBatch | None = None,
+        output: OutputSpec = None,
     ) -> None:
         super().__init__()
         if not isinstance(model, nn.Module):
             raise MisconfigurationException(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
         if not callable(task_loss):
             raise MisconfigurationException(f"Expected argument `task_loss` to be a callable (outputs, y) -> loss but got {task_loss!r}")
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-            raise MisconfigurationException(f"Expected argument `lr` to be a positive number but got {lr!r}")
+        check_float("lr", lr, minimum=0.0, open_min=True, error=MisconfigurationException)
+        check_callable("unpack_batch", unpack_batch, "a callable batch -> (inputs, labels, additional_forward_args)",
+                       none_ok=True, error=MisconfigurationException)
+        self.output = check_output_spec(output, MisconfigurationException)
+        self.unpack_batch = unpack_batch
         self.model = model
         self.terms = _check_terms(terms)
         self.task_loss = task_loss
@@ -110,14 +121,18 @@ class CausalRepairModule(LightningModule):
         self._fuse = bool(fuse_forward)
 
     @classmethod
-    def wrap(cls, lightning_module: LightningModule, terms: Sequence[RepairTerm]) -> CausalRepairModule:
+    def wrap(cls, lightning_module: LightningModule, terms: Sequence[RepairTerm], **options: Any) -> CausalRepairModule:
         """Fine-tune an existing ``LightningModule`` with repair terms.
 
         The task loss is the wrapped module's own ``training_step`` loss (its ``self.log`` calls
         still reach the trainer), ``forward``, ``validation_step``/``test_step`` and
         ``configure_optimizers`` are the wrapped module's, and the terms see the wrapped module
         as the model. The wrapped module's parameters are the ones updated: save or reuse it as
-        before. Other hooks of the wrapped module are not called.
+        before. Other hooks of the wrapped module are not called. A
+        :class:`~lightning_causal.callbacks.CausalAuditCallback` explains the wrapped module, so
+        audits use its own layer names and log the same tags as before wrapping. A
+        ``training_step`` returning ``None`` skips the batch; a dict's ``"loss"`` is the task loss.
+        ``options`` (``unpack_batch``, ``output``) are those of :class:`CausalRepairModule`.
 
         Raises:
             MisconfigurationException: not a ``LightningModule``, or manual optimization.
@@ -133,50 +148,87 @@ class CausalRepairModule(LightningModule):
         """
         return _WrappedRepairModule(lightning_module, terms)
 
+    @property
+    def audited_module(self) -> nn.Module:
+        """The module a :class:`~lightning_causal.callbacks.CausalAuditCallback` explains (this one)."""
+        return self
+
     @override
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         return self.model(*args, **kwargs)
 
-    def task_step(self, batch: Any, batch_idx: int) -> Tensor:
-        """The task loss of ``batch``: ``task_loss(model(x), y)``; override for unlabeled data."""
-        x, y = _split_batch(batch)
+    def unpack(self, batch: Any) -> tuple[Tensor, Tensor | None, Any]:
+        """``(inputs, labels, additional_forward_args)`` of ``batch`` (``unpack_batch``)."""
+        try:
+            return unpack(batch, self.unpack_batch)
+        except ValueError as err:
+            raise MisconfigurationException(f"CausalRepairModule cannot read the batch: {err}") from err
+
+    def model_outputs(self, x: Tensor, args: Any = None) -> Tensor:
+        """The model's selected output (``output=``) on ``x`` with forward arguments ``args``."""
+        fargs = ForwardArgs(args)
+        return select_output(self.model(x, *fargs.args, **fargs.kwargs), self.output)
+
+    def task_step(self, batch: Any, batch_idx: int) -> Tensor | None:
+        """The task loss of ``batch``: ``task_loss(model(x, *args), y)``; override for unlabeled
+        data (returning ``None`` skips the batch, as in Lightning)."""
+        x, y, args = self.unpack(batch)
         if y is None:
             raise MisconfigurationException(
-                "CausalRepairModule's default `task_step` needs (x, y) batches with labels but got a batch without labels; "
-                "pass labelled data or override `task_step`"
+                "CausalRepairModule's default `task_step` needs batches with labels but got a batch without labels; "
+                "pass labelled data, `unpack_batch=` or override `task_step`"
             )
-        return self.task_loss(self.model(x), y)
+        return self.task_loss(self.model_outputs(x, args), y)
 
     @override
-    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        total, logs = self.objective(batch, batch_idx)
-        self.log_dict(logs, on_step=True, on_epoch=True, batch_size=_split_batch(batch)[0].shape[0])
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor | None:
+        step = self.objective(batch, batch_idx)
+        if step is None:
+            return None
+        total, logs = step
+        self.log_dict(logs, on_step=True, on_epoch=True, batch_size=num_rows(self.unpack(batch)[0]))
         return total
 
-    def objective(self, batch: Any, batch_idx: int = 0) -> tuple[Tensor, dict[str, Tensor]]:
+    def objective(self, batch: Any, batch_idx: int = 0) -> tuple[Tensor, dict[str, Tensor]] | None:
         """The training loss of ``batch`` without logging: ``(total, logs)`` with ``logs`` the
-        detached ``repair/...`` values that :meth:`training_step` logs. Usable without a trainer
-        (weights at ``current_epoch``, 0 then), e.g. in a plain PyTorch loop."""
-        x, y = _split_batch(batch)
+        detached ``repair/...`` values that :meth:`training_step` logs, or ``None`` when the task
+        step skips the batch. Usable without a trainer (weights at ``current_epoch``, 0 then), e.g.
+        in a plain PyTorch loop.
+
+        Raises:
+            FloatingPointError: the total is not finite; the message names the task loss or the
+                terms that are not.
+        """
+        x, y, args = self.unpack(batch)
         active = [(t, w) for t in self.terms if (w := t.weight_at(self.current_epoch)) != 0.0]
         default_task = type(self).task_step is CausalRepairModule.task_step
-        fused = [t for t, _ in active if _fusable(t)] if self._fuse and default_task else []
+        fused = [t for t, _ in active if _fusable(t)] if self._fuse and default_task and args is None else []
         if fused and y is not None:
             task, values = self._fused_step(x, y, fused)
         else:
             task, values = self.task_step(batch, batch_idx), {}
+            if task is None:
+                return None
         total, logs = task, {"repair/task_loss": task.detach()}
         for term, w in active:
-            value = values[term.name] if term.name in values else term.loss(self.model, x, y)
+            if term.name in values:
+                value = values[term.name]
+            elif args is None:
+                value = term.loss(self.model, x, y)
+            else:
+                value = term.loss(self.model, x, y, additional_forward_args=args)
             total = torch.add(total, value, alpha=w)  # total + w·value in one autograd node
             logs[f"repair/{term.name}"] = value.detach()
+        if not torch.isfinite(total):
+            bad = [k.removeprefix("repair/") for k, v in logs.items() if not torch.isfinite(v).all()]
+            raise FloatingPointError(f"CausalRepairModule: non-finite loss at epoch {self.current_epoch} from {bad}")
         logs["repair/total"] = total.detach()
         return total, logs
 
     def _fused_step(self, x: Tensor, y: Tensor, terms: list[RepairTerm]) -> tuple[Tensor, dict[str, Tensor]]:
         """One forward pass over ``x`` and every term's extra inputs; task loss on the ``x`` rows."""
         extras = [t.extra_inputs(x) for t in terms]  # type: ignore[attr-defined]
-        out = self.model(torch.cat([x, *extras]))
+        out = self.model_outputs(torch.cat([x, *extras]))
         n = x.shape[0]
         head = out[:n]  # one slice shared by the task loss and every term
         task = self.task_loss(head, y)
@@ -188,10 +240,10 @@ class CausalRepairModule(LightningModule):
 
     @override
     def validation_step(self, batch: Any, batch_idx: int) -> None:
-        x, y = _split_batch(batch)
+        x, y, args = self.unpack(batch)
         if y is None:
             return
-        out = self.model(x)
+        out = self.model_outputs(x, args)
         self.log_dict({"val_loss": self.task_loss(out, y), "val_acc": (out.argmax(1) == y).float().mean()}, batch_size=x.shape[0])
 
     @override
@@ -214,7 +266,9 @@ class CausalRepairModule(LightningModule):
         count = 0
         with rng_preserved():  # a shuffling loader draws its seed from the global RNG
             for batch in loader or ():
-                x, _ = _split_batch(batch)
+                x = self.unpack(batch)[0]
+                if not isinstance(x, Tensor):
+                    return None  # several input tensors: terms get no setup inputs
                 taken.append(x.to(self.device))
                 count += x.shape[0]
                 if count >= SETUP_SAMPLES:
@@ -227,42 +281,51 @@ class CausalRepairModule(LightningModule):
 
 
 @contextlib.contextmanager
-def _as_hook(inner: LightningModule, fx_name: str | None) -> Iterator[None]:
-    """Let ``inner.log`` reach the trainer while the outer module runs hook ``fx_name``."""
-    previous = inner._current_fx_name
-    inner._current_fx_name = fx_name
+def _logs_through(inner: LightningModule, outer: LightningModule) -> Iterator[None]:
+    """While the outer module runs a hook, ``inner.log`` / ``inner.log_dict`` are the outer
+    module's: the wrapped module's logging reaches the trainer through the public ``log`` API."""
+    inner.log, inner.log_dict = outer.log, outer.log_dict  # instance attributes shadow the methods
     try:
         yield
     finally:
-        inner._current_fx_name = previous
+        del inner.log, inner.log_dict
 
 
 class _WrappedRepairModule(CausalRepairModule):
     """:meth:`CausalRepairModule.wrap`: delegates the task loss, forward, evaluation steps and optimizers."""
 
-    def __init__(self, lightning_module: LightningModule, terms: Sequence[RepairTerm]) -> None:
+    def __init__(self, lightning_module: LightningModule, terms: Sequence[RepairTerm], **options: Any) -> None:
         if not isinstance(lightning_module, LightningModule):
             raise MisconfigurationException(f"Expected argument `lightning_module` to be a LightningModule but got {type(lightning_module)}")
         if not lightning_module.automatic_optimization:
             raise MisconfigurationException("Expected argument `lightning_module` to use automatic optimization; manual optimization cannot be wrapped")
-        super().__init__(lightning_module, terms)
+        super().__init__(lightning_module, terms, **options)
 
-    def task_step(self, batch: Any, batch_idx: int) -> Tensor:
-        with _as_hook(self.model, self._current_fx_name):
+    @property
+    def audited_module(self) -> nn.Module:
+        """The wrapped module: audits see its own layer names and log the same tags as before wrapping."""
+        return self.model
+
+    def task_step(self, batch: Any, batch_idx: int) -> Tensor | None:
+        with _logs_through(self.model, self):
             out = self.model.training_step(batch, batch_idx)
-        loss = out["loss"] if isinstance(out, dict) else out
+        if out is None:
+            return None  # Lightning's "skip this batch"
+        loss = out.get("loss") if isinstance(out, Mapping) else out
         if not isinstance(loss, Tensor):
-            raise MisconfigurationException(f"Expected the wrapped module's `training_step` to return a loss tensor (or a dict with 'loss') but got {type(out)}")
+            raise MisconfigurationException(
+                f"Expected the wrapped module's `training_step` to return a loss tensor, a dict with 'loss' or None but got {type(out)}"
+            )
         return loss
 
     @override
     def validation_step(self, batch: Any, batch_idx: int) -> Any:
-        with _as_hook(self.model, self._current_fx_name):
+        with _logs_through(self.model, self):
             return self.model.validation_step(batch, batch_idx)
 
     @override
     def test_step(self, batch: Any, batch_idx: int) -> Any:
-        with _as_hook(self.model, self._current_fx_name):
+        with _logs_through(self.model, self):
             return self.model.test_step(batch, batch_idx)
 
     @override

@@ -1,11 +1,24 @@
-"""Matplotlib figures of audit results: plain ``Figure`` objects (no pyplot state, the backend is never switched)."""
+"""Matplotlib figures of audit results: plain ``Figure`` objects (no pyplot state, the backend is never switched).
+
+Sized for TensorBoard's image cards, which fit an image into a landscape box of about 380 x 200
+pixels: figures about 520 pixels wide (matplotlib's 100 dpi) and about half as high, a handful of
+bars each, labels of at least 9 points, and axis labels on every plot.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 from torch import Tensor
 
-__all__ = ["heatmap_row", "bar_figure", "interval_bar_figure", "interval_metrics", "curves_figure", "to_image"]
+__all__ = [
+    "heatmap_row", "bar_figure", "interval_bar_figure", "interval_metrics", "curves_figure", "image_grid_figure",
+    "to_image",
+]
+
+WIDTH = 5.2  # inches at 100 dpi: 520 pixels, about the width of a TensorBoard image card
+_POS, _NEG = "tab:red", "tab:blue"
 
 
 def to_image(x: Tensor) -> Tensor:
@@ -14,40 +27,66 @@ def to_image(x: Tensor) -> Tensor:
     return x.mean(0) if x.dim() == 3 else x
 
 
-def heatmap_row(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float] | None = None) -> Figure:
+def heatmap_row(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float] | None = None, title: str | None = None) -> Figure:
     """One probe sample: ``input | map_1 | map_2 | ...``; signed maps on a symmetric diverging scale
-    (not clipped), one colour scale per column (``vmax[name]``, default the map's own max |value|)."""
+    (not clipped), one colour scale per column (``vmax[name]``, default the map's own max |value|),
+    and ``title`` above (e.g. which class the maps explain).
+
+    Examples:
+        >>> import torch
+        >>> fig = heatmap_row(torch.rand(1, 8, 8), {"causal": torch.randn(1, 8, 8)}, title="explains class 3")
+        >>> len(fig.axes), fig._suptitle.get_text()  # input, map, colour bar
+        (3, 'explains class 3')
+    """
     n = 1 + len(maps)
-    fig = Figure(figsize=(2.4 * n, 2.6))
-    axes = fig.subplots(1, n, squeeze=False)
-    axes = axes[0]
-    axes[0].imshow(to_image(sample), cmap="gray")
-    axes[0].set_title("input", fontsize=9)
+    fig = Figure(figsize=(1.8 * n + 0.4, 2.5 if title else 2.2))
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    axes[0].imshow(to_image(sample), cmap="gray", interpolation="nearest")
+    axes[0].set_title("input", fontsize=10)
     for ax, (name, m) in zip(axes[1:], maps.items()):
         img = to_image(m)
         lim = (vmax or {}).get(name) or float(img.abs().max()) or 1.0
-        im = ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim)
-        ax.set_title(name, fontsize=9)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+        im = ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+        ax.set_title(name, fontsize=10)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=8)
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
 
 
-def bar_figure(values: Tensor, title: str, top: int = 32) -> Figure:
-    """Bars of the ``top`` largest values (e.g. unit importance), labelled by index."""
-    v = values.detach().float().cpu()
+def bar_figure(
+    values: Tensor, title: str, top: int = 16, labels: Sequence[str] | None = None, value_label: str = "importance",
+    item_label: str = "unit",
+) -> Figure:
+    """Bars of the ``top`` values of largest magnitude, largest first, labelled by ``labels[i]``
+    (default the index ``i``); red positive, blue negative. Landscape (about 2:1), the shape of a
+    TensorBoard image card.
+
+    Examples:
+        >>> import torch
+        >>> fig = bar_figure(torch.tensor([0.1, -0.5, 0.3]), "conv1", top=2, labels=["a", "b", "c"])
+        >>> [t.get_text() for t in fig.axes[0].get_xticklabels()], fig.axes[0].get_ylabel()
+        (['b', 'c'], 'importance')
+    """
+    v = values.detach().float().cpu().reshape(-1)
     k = min(top, v.numel())
-    order = v.abs().topk(k).indices
-    fig = Figure(figsize=(max(4.0, 0.25 * k + 1.5), 2.8))
+    order = v.abs().topk(k).indices.tolist()
+    names = [str(labels[i]) if labels is not None else str(i) for i in order]
+    slanted = max(len(n) for n in names) * k > 48
+    fig = Figure(figsize=(WIDTH, 2.7 + (0.5 if slanted else 0.0)))
     ax = fig.subplots()
-    ax.bar(range(k), v[order].numpy(), color=["tab:red" if x >= 0 else "tab:blue" for x in v[order].tolist()])
+    ax.bar(range(k), [float(v[i]) for i in order], color=[_POS if float(v[i]) >= 0 else _NEG for i in order])
     ax.set_xticks(range(k))
-    ax.set_xticklabels([str(i) for i in order.tolist()], fontsize=7, rotation=90)
-    ax.set_title(title, fontsize=9)
-    ax.set_xlabel("unit")
+    ax.set_xticklabels(names, fontsize=9, rotation=35 if slanted else 0, ha="right" if slanted else "center")
+    ax.axhline(0.0, color="0.3", linewidth=0.6)
+    ax.set_title(title, fontsize=11)
+    ax.set_ylabel(value_label, fontsize=10)
+    ax.set_xlabel(item_label, fontsize=10)
+    ax.tick_params(axis="y", labelsize=9)
     fig.tight_layout()
     return fig
 
@@ -68,9 +107,10 @@ def interval_metrics(rows: list[dict]) -> list[str]:
             and isinstance(row.get(f"{k}_ci"), (list, tuple)) and len(row[f"{k}_ci"]) == 2]
 
 
-def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top: int = 32) -> Figure:
-    """Grouped bars of every :func:`interval_metrics` metric of the first ``top`` rows (in table
-    order), each with its confidence interval as an error bar; rows labelled by ``row[label]``.
+def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top: int = 8, xlabel: str = "index") -> Figure:
+    """Grouped horizontal bars of every :func:`interval_metrics` metric of the first ``top`` rows
+    (first row on top), each with its confidence interval as an error bar; rows labelled by
+    ``row[label]``.
 
     Examples:
         >>> rows = [{"group": "3", "S": 0.5, "S_ci": [0.4, 0.6], "ST": 0.7, "ST_ci": [0.6, 0.8]}]
@@ -81,33 +121,100 @@ def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top:
     metrics = interval_metrics(rows)
     rows = rows[:top]
     k, width = len(rows), 0.8 / max(1, len(metrics))
-    fig = Figure(figsize=(max(4.0, 0.35 * k * max(1, len(metrics)) + 1.5), 3.0))
+    fig = Figure(figsize=(WIDTH, 1.2 + (0.1 + 0.09 * len(metrics)) * k))
     ax = fig.subplots()
+    position = [k - 1 - j for j in range(k)]  # first row on top
     for i, m in enumerate(metrics):
         values = [float(r[m]) for r in rows]
         low = [v - float(r[f"{m}_ci"][0]) for v, r in zip(values, rows)]
         high = [float(r[f"{m}_ci"][1]) - v for v, r in zip(values, rows)]
-        x = [j + (i - (len(metrics) - 1) / 2) * width for j in range(k)]
-        ax.bar(x, values, width, label=m)
-        ax.errorbar(x, values, yerr=[low, high], fmt="none", ecolor="black", capsize=2, linewidth=0.8)
-    ax.set_xticks(range(k))
-    ax.set_xticklabels([str(r.get(label, j)) for j, r in enumerate(rows)], fontsize=7, rotation=90)
-    ax.set_title(title, fontsize=9)
-    ax.set_xlabel(label)
-    ax.legend(fontsize=7)
+        y = [p - (i - (len(metrics) - 1) / 2) * width for p in position]
+        ax.barh(y, values, width, label=m)
+        ax.errorbar(values, y, xerr=[low, high], fmt="none", ecolor="black", capsize=2, linewidth=0.8)
+    ax.set_yticks(position)
+    ax.set_yticklabels([str(r.get(label, j)) for j, r in enumerate(rows)], fontsize=9)
+    ax.axvline(0.0, color="0.3", linewidth=0.6)
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel(xlabel, fontsize=10)
+    ax.set_ylabel(label, fontsize=10)
+    ax.legend(fontsize=9, loc="lower right")
     fig.tight_layout()
     return fig
 
 
-def curves_figure(curves: dict[str, list[float]], title: str) -> Figure:
-    """Line plot of ``curves`` (key ``"x"`` holds the abscissa, every other key a series)."""
+def curves_figure(
+    curves: dict[str, list[float]], title: str, xlabel: str = "x", ylabel: str = "value",
+    xticklabels: Sequence[str] | None = None,
+) -> Figure:
+    """Line plot of ``curves`` (key ``"x"`` holds the abscissa, every other key a series), with
+    axis labels, markers for short series and ``xticklabels`` at the abscissa (e.g. class names).
+
+    Examples:
+        >>> fig = curves_figure({"x": [0, 1], "anomaly": [0.5, 3.0]}, "anomaly index", "class", "index", ["cat", "dog"])
+        >>> fig.axes[0].get_xlabel(), [t.get_text() for t in fig.axes[0].get_xticklabels()]
+        ('class', ['cat', 'dog'])
+    """
     x = curves.get("x")
-    fig = Figure(figsize=(4.5, 3.0))
+    fig = Figure(figsize=(WIDTH, 3.4))
     ax = fig.subplots()
     for name, ys in curves.items():
-        if name != "x":
-            ax.plot(x if x is not None else range(len(ys)), ys, label=name)
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
+        if name == "x":
+            continue
+        xs = x if x is not None and len(x) == len(ys) else list(range(len(ys)))
+        if name == "threshold":
+            ax.plot(xs, ys, label=name, color="0.4", linestyle="--", linewidth=1.0)
+        else:
+            ax.plot(xs, ys, label=name, marker="o" if len(ys) <= 32 else None, markersize=3)
+    if xticklabels is not None and x is not None and len(xticklabels) == len(x):
+        slanted = len(x) * max(len(str(t)) for t in xticklabels) > 40
+        ax.set_xticks(list(x))
+        ax.set_xticklabels([str(t) for t in xticklabels], fontsize=9, rotation=35 if slanted else 0, ha="right" if slanted else "center")
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel(xlabel, fontsize=10)
+    ax.set_ylabel(ylabel, fontsize=10)
+    ax.legend(fontsize=9)
     fig.tight_layout()
+    return fig
+
+
+def image_grid_figure(
+    images: dict[str, Tensor], labels: Sequence[str] | None = None, title: str | None = None,
+    highlight: Sequence[int] = (), max_columns: int = 10,
+) -> Figure:
+    """Images upscaled (nearest neighbour, no smoothing) in a grid: one row per entry of ``images``
+    (each ``[K, C, H, W]`` or ``[K, H, W]``, channels averaged unless RGB), one column per item
+    labelled ``labels[k]`` (e.g. the class whose reversed trigger it is); ``highlight`` frames
+    items in red (flagged classes).
+
+    Examples:
+        >>> import torch
+        >>> fig = image_grid_figure({"mask": torch.rand(3, 1, 8, 8), "pattern": torch.rand(3, 1, 8, 8)}, ["a", "b", "c"], highlight=[1])
+        >>> len(fig.axes), fig.axes[1].get_title()
+        (6, 'b')
+    """
+    names = list(images)
+    k = min(max_columns, min(int(v.shape[0]) for v in images.values()))
+    fig = Figure(figsize=(1.0 + 0.62 * k, 0.45 + 0.78 * len(names) + (0.3 if title else 0.0)))
+    axes = fig.subplots(len(names), k, squeeze=False)
+    for r, name in enumerate(names):
+        for c in range(k):
+            ax = axes[r][c]
+            img = images[name][c].detach().float().cpu()
+            rgb = img.dim() == 3 and img.shape[0] == 3
+            img = img.permute(1, 2, 0) if rgb else to_image(img)
+            lo, hi = float(img.min()), float(img.max())
+            ax.imshow((img - lo) / (hi - lo) if hi > lo else img * 0, cmap=None if rgb else "gray", interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(str(labels[c]) if labels is not None else f"#{c}", fontsize=9,
+                             color=_POS if c in highlight else "black")
+            if c in highlight:
+                for spine in ax.spines.values():
+                    spine.set_edgecolor(_POS)
+                    spine.set_linewidth(2.0)
+        axes[r][0].set_ylabel(name, fontsize=10, rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout(pad=0.4, h_pad=0.2, w_pad=0.2)
     return fig

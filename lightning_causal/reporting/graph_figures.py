@@ -9,7 +9,8 @@ import math
 from typing import Any
 
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyArrowPatch, Rectangle
 
 __all__ = ["graph_figure", "layer_map_figure"]
 
@@ -29,13 +30,55 @@ def _columns(graph: dict) -> list[tuple[str, list[dict]]]:
     return [(layer, [n for n in nodes if n["layer"] == layer]) for layer in layers]
 
 
+def _node_strength(node: dict) -> float:
+    for key in ("effect", "importance", "samples"):
+        v = _f(node.get(key))
+        if math.isfinite(v):
+            return v
+    return 1.0
+
+
+def _draw_nodes(ax: Any, columns: list[tuple[str, list[dict]]], height: int) -> dict[str, tuple[float, float]]:
+    pos: dict[str, tuple[float, float]] = {}
+    for x, (layer, nodes) in enumerate(columns):
+        top = max([abs(_node_strength(n)) for n in nodes] + [1e-12])
+        for k, n in enumerate(nodes):
+            y = (len(nodes) - 1) / 2.0 - k
+            pos[n["id"]] = (x, y)
+            v = _node_strength(n)
+            face = "0.65" if layer == "output" else ("#f4c7c3" if v >= 0 else "#c6dbef")
+            ax.scatter([x], [y], s=40 + 360 * abs(v) / top, color=face, edgecolors="0.2", zorder=3)
+            ax.annotate(str(n["unit"]), (x, y), fontsize=7, ha="center", va="center", zorder=4)
+        ax.text(x, (height - 1) / 2.0 + 0.8, layer, ha="center", fontsize=8, fontweight="bold")
+    return pos
+
+
+def _draw_edges(ax: Any, edges: list[dict], pos: dict[str, tuple[float, float]]) -> None:
+    """Weakest first, so that strong edges lie on top; edges that skip a column are drawn as arcs."""
+    for e in sorted(edges, key=lambda e: abs(_f(e["weight"])) if math.isfinite(_f(e["weight"])) else 0.0):
+        if e["source"] not in pos or e["target"] not in pos:
+            continue
+        w = _f(e["weight"])
+        w = w if math.isfinite(w) else 0.0
+        (x0, y0), (x1, y1) = pos[e["source"]], pos[e["target"]]
+        style = {"color": _POS if w >= 0 else _NEG, "lw": 0.4 + 3.2 * min(abs(w), 1.0), "alpha": 0.3 + 0.6 * min(abs(w), 1.0)}
+        if x1 - x0 > 1:
+            ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), connectionstyle="arc3,rad=-0.25", arrowstyle="-",
+                                         zorder=2, **style))
+        else:
+            ax.plot([x0, x1], [y0, y1], zorder=2, **style)
+
+
 def graph_figure(graph: dict, title: str | None = None) -> Figure:
-    """The causal graph as layered columns: one column per layer (most important unit on top),
-    node area ∝ importance (relative to the layer's strongest node; output nodes ∝ samples),
-    edge width ∝ |weight|, red = positive, blue = negative.
+    """The causal graph as layered columns: one column per layer (strongest unit on top), node
+    area ∝ |mean effect| (relative to the layer's strongest node; output nodes ∝ samples), node
+    colour = sign of the unit effect; edge width and opacity ∝ |weight| (the path effect relative
+    to the strongest edge into the same layer), red = positive (the path supports the explained
+    output), blue = negative; edges that skip a column (paths around the layers in between) are
+    arcs. The title gives the numbers of nodes and edges and the faithfulness.
 
     Examples:
-        >>> fig = graph_figure({"layers": ["fc"], "nodes": [{"id": "fc:0", "layer": "fc", "unit": 0, "importance": 1.0},
+        >>> fig = graph_figure({"layers": ["fc"], "nodes": [{"id": "fc:0", "layer": "fc", "unit": 0, "effect": 1.0},
         ...     {"id": "output:1", "layer": "output", "unit": 1, "samples": 3}],
         ...     "edges": [{"source": "fc:0", "target": "output:1", "weight": -1.0}], "meta": {}})
         >>> len(fig.axes)
@@ -43,30 +86,21 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     """
     columns = _columns(graph)
     height = max([len(ns) for _, ns in columns] + [1])
-    fig = Figure(figsize=(1.8 + 1.9 * len(columns), 1.2 + 0.45 * height))
+    fig = Figure(figsize=(1.8 + 1.9 * len(columns), 1.4 + 0.45 * height))
     ax = fig.subplots()
-    pos: dict[str, tuple[float, float]] = {}
-    for x, (layer, nodes) in enumerate(columns):
-        key = "samples" if layer == "output" else "importance"
-        top = max([abs(_f(n.get(key, 1.0))) for n in nodes if math.isfinite(_f(n.get(key, 1.0)))] + [1e-12])
-        for k, n in enumerate(nodes):
-            y = (len(nodes) - 1) / 2.0 - k
-            pos[n["id"]] = (x, y)
-            size = 40 + 360 * abs(_f(n.get(key, top))) / top if math.isfinite(_f(n.get(key, top))) else 40
-            ax.scatter([x], [y], s=size, color="0.85" if layer != "output" else "0.65", edgecolors="0.2", zorder=3)
-            ax.annotate(str(n["unit"]), (x, y), fontsize=7, ha="center", va="center", zorder=4)
-        ax.text(x, (height - 1) / 2.0 + 0.8, layer, ha="center", fontsize=8, fontweight="bold")
-    for e in graph.get("edges", []):
-        if e["source"] in pos and e["target"] in pos:
-            w = _f(e["weight"])
-            (x0, y0), (x1, y1) = pos[e["source"]], pos[e["target"]]
-            ax.plot([x0, x1], [y0, y1], color=_POS if w >= 0 else _NEG, lw=0.4 + 3.2 * min(abs(w), 1.0), alpha=0.65, zorder=2)
-    meta = graph.get("meta", {})
-    faith = _f(meta.get("faithfulness"))
-    default = f"causal graph: {len(graph.get('edges', []))} edges" + (f", faithfulness {faith:.2f}" if math.isfinite(faith) else "")
+    pos = _draw_nodes(ax, columns, height)
+    _draw_edges(ax, graph.get("edges", []), pos)
+    faith = _f(graph.get("meta", {}).get("faithfulness"))
+    hidden = sum(len(ns) for layer, ns in columns if layer != "output")
+    default = (f"causal graph: {hidden} nodes, {len(graph.get('edges', []))} edges"
+               + (f", faithfulness {faith:.2f}" if math.isfinite(faith) else ""))
     ax.set_title(title or default, fontsize=9)
+    ax.legend(handles=[Line2D([], [], color=_POS, lw=2.5, label="positive path effect"),
+                       Line2D([], [], color=_NEG, lw=2.5, label="negative path effect"),
+                       Line2D([], [], color="0.4", lw=0.7, label="weak (width ∝ |effect|)")],
+              loc="lower center", bbox_to_anchor=(0.5, -0.02), ncol=3, fontsize=7, frameon=False)
     ax.set_xlim(-0.6, len(columns) - 0.4)
-    ax.set_ylim(-(height - 1) / 2.0 - 0.7, (height - 1) / 2.0 + 1.2)
+    ax.set_ylim(-(height - 1) / 2.0 - 1.1, (height - 1) / 2.0 + 1.2)
     ax.axis("off")
     fig.tight_layout()
     return fig

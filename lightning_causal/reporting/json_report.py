@@ -9,7 +9,7 @@ from typing import Any
 
 from lightning_causal.audits.base import SCHEMA_VERSION, AuditResult
 
-__all__ = ["write_report", "load_report", "report_path"]
+__all__ = ["write_report", "load_report", "report_path", "try_write_probe_file"]
 
 
 def report_path(report_dir: str | os.PathLike, epoch: int, stage: str) -> Path:
@@ -30,10 +30,36 @@ def write_report(
         "audits": {r.audit: r.to_dict() for r in results},
         **(extra or {}),
     }
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=1, allow_nan=False))
-    tmp.replace(path)
+    _atomic_write(path, json.dumps(doc, indent=1, allow_nan=False))
     return path
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it: a reader sees the old file
+    or the complete new one, never a partial one; on failure no temporary file is left."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def try_write_probe_file(report_dir: str | os.PathLike) -> str | None:
+    """Create ``report_dir`` and write and remove a small file there; ``None`` if that worked,
+    else the error (a string), so that a bad ``report_dir`` is found before training."""
+    try:
+        path = Path(report_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path / ".write_check", "ok")
+        (path / ".write_check").unlink()
+    except OSError as err:
+        return repr(err)
+    return None
 
 
 def load_report(path: str | os.PathLike) -> dict[str, Any]:

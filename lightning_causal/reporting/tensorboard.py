@@ -1,40 +1,66 @@
 """Render :class:`~lightning_causal.audits.base.AuditResult` objects into TensorBoard.
 
-Scalars reach every logger through ``pl_module.log_dict`` (see :func:`scalar_tags`); this module
-adds the rich content to a ``SummaryWriter``: histograms of vectors
-(``causal/<audit>/histograms/<vector>``, never the tag of a scalar: TensorBoard files a tag under
-one plugin only), heatmap grids of attribution
-maps (one figure per probe sample), raw images, bar figures of unit importance, bar figures with
-confidence intervals of tables whose rows hold ``m`` and ``m_ci`` (Sobol' indices), graph and curve
-figures, a markdown summary per audit epoch, and a custom-scalars layout that puts each causal
-metric beside its Captum counterpart.
+Scalars reach every logger through the callback (see :func:`scalar_tags`); this module adds the
+rich content to a ``SummaryWriter``, every item of one audit epoch at the same ``step``:
+
+- histograms of vectors (``causal/<audit>/histograms/<vector>``, never the tag of a scalar:
+  TensorBoard files a tag under one plugin only);
+- attribution maps by kind of data (:mod:`~lightning_causal.reporting.figure_kinds`: heatmaps for
+  images, lines with the effect overlaid for 1-D sequences, bars of the top features for tabular
+  data, text strips for tokens) under ``causal/<audit>/maps/...``;
+- images (reversed triggers, ...) upscaled in labelled grids (``causal/<audit>/images/...``),
+  horizontal bars of unit importance (``bars/...``), bars with confidence intervals of tables
+  whose rows hold ``m`` and ``m_ci`` (Sobol' indices, ``intervals/...``), graph figures
+  (``graphs/...``) and curves with axis labels (``curves/...``);
+- a compact markdown summary per audit epoch (``causal/summary``) and the custom-scalars layout
+  (:mod:`~lightning_causal.reporting.layout`).
+
+Figures are drawn on matplotlib's Agg canvas and written as images: no pyplot state.
 """
 
 from __future__ import annotations
 
-import re
+import os
+import weakref
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from torch import Tensor
 
 from lightning_causal.audits.base import AuditResult
+from lightning_causal.audits.options import tag_safe
+from lightning_causal.reporting.comparison import curves_figure as comparison_curves
+from lightning_causal.reporting.figure_kinds import KINDS, MapData, map_figures
 from lightning_causal.reporting.figures import (
     bar_figure,
     curves_figure,
-    heatmap_row,
+    image_grid_figure,
     interval_bar_figure,
     interval_metrics,
 )
+from lightning_causal.reporting.layout import custom_layout
+from lightning_causal.reporting.summary import markdown_summary
 
-__all__ = ["scalar_tags", "TensorBoardRenderer", "markdown_summary"]
+__all__ = ["scalar_tags", "TensorBoardRenderer", "markdown_summary", "figure_image"]
 
 _PASSTHROUGH = ("compare/", "captum/", "causal/")
+_CURVE_AXES = {
+    "anomaly_index": ("class", "anomaly index (MAD units)"),
+}
 
 
 def scalar_tags(result: AuditResult) -> dict[str, float]:
     """TensorBoard/logger tags of a result's scalars: ``causal/<audit>/<metric>``; metrics already
-    named ``compare/...``, ``captum/...`` or ``causal/...`` keep their name."""
+    named ``compare/...``, ``captum/...`` or ``causal/...`` keep their name.
+
+    Examples:
+        >>> scalar_tags(AuditResult("ie", scalars={"x": 1.0, "compare/IG/spearman": 0.5}))
+        {'causal/ie/x': 1.0, 'compare/IG/spearman': 0.5}
+    """
     out = {}
     for key, value in result.scalars.items():
         tag = key if key.startswith(_PASSTHROUGH) else f"causal/{result.audit}/{key}"
@@ -42,108 +68,161 @@ def scalar_tags(result: AuditResult) -> dict[str, float]:
     return out
 
 
-def _fmt(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+@dataclass
+class _WriterState:
+    """What every renderer writing to one ``SummaryWriter`` shares: the scalar tags and item names
+    of the custom-scalars layout (one layout per run, covering every audit callback) and the
+    renderers, whose order numbers their text cards."""
+
+    tags: set[str] = field(default_factory=set)
+    items: set[str] = field(default_factory=set)
+    renderers: list[int] = field(default_factory=list)
 
 
-def markdown_summary(epoch: int, results: list[AuditResult], max_rows: int = 10) -> str:
-    """A markdown summary of one audit epoch: key scalars and the head of every table."""
-    lines = [f"## Causal audit, epoch {epoch}", ""]
-    for r in results:
-        lines += [f"### {r.audit} ({r.meta.get('seconds', float('nan')):.2f} s)", ""]
-        scalars = scalar_tags(r)
-        if scalars:
-            lines += ["| metric | value |", "|---|---|"] + [f"| {k} | {_fmt(v)} |" for k, v in scalars.items()] + [""]
-        for name, rows in r.tables.items():
-            if not rows:
-                continue
-            cols = list(rows[0])
-            lines += [f"**{name}**", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-            lines += ["| " + " | ".join(_fmt(row.get(c, "")) for c in cols) + " |" for row in rows[:max_rows]]
-            lines.append("")
-        for note in r.meta.get("notes", []):
-            lines.append(f"- {note}")
-    return "\n".join(lines)
+_WRITERS: weakref.WeakKeyDictionary[Any, _WriterState] = weakref.WeakKeyDictionary()
 
 
-def _custom_layout(tags: list[str]) -> dict:
-    """Charts: each ``compare/<method>/<metric>`` beside the causal counterpart, one per metric,
-    plus one chart per audit holding its scalars."""
-    layout: dict[str, dict[str, list]] = {}
-    metrics = sorted({t.split("/")[-1] for t in tags if t.startswith(("compare/", "captum/"))})
-    if metrics:
-        layout["causal vs captum"] = {
-            m: ["Multiline", [rf"^(compare|captum)/[^/]+/{re.escape(m)}$", rf"^causal/.*/{re.escape(m)}$"]]
-            for m in metrics
-        }
-    audits = sorted({t.split("/")[1] for t in tags if t.startswith("causal/") and t.count("/") >= 2})
-    if audits:
-        layout["causal audits"] = {a: ["Multiline", [rf"^causal/{re.escape(a)}/(?!drift/).*"]] for a in audits}
-        layout["causal drift"] = {a: ["Multiline", [rf"^causal/{re.escape(a)}/drift/.*spearman"]] for a in audits}
-    return layout
+def _shared(writer: Any) -> _WriterState:
+    try:
+        return _WRITERS.setdefault(writer, _WriterState())
+    except TypeError:  # an object without weak references: its own state
+        return _WriterState()
+
+
+def figure_image(fig: Figure) -> np.ndarray:
+    """The figure drawn on matplotlib's Agg canvas, as an ``[H, W, 3]`` uint8 array.
+
+    Examples:
+        >>> figure_image(Figure(figsize=(2, 1), dpi=50)).shape
+        (50, 100, 3)
+    """
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
 class TensorBoardRenderer:
     """Writes results to a ``SummaryWriter`` (``TensorBoardLogger.experiment``).
 
     Args:
-        max_samples: probe samples drawn as heatmap grids per audit.
-        bar_top: bars per unit-importance figure.
+        max_samples: probe samples drawn per audit (image, sequence and token maps).
+        bar_top: bars per unit-importance figure (Sobol' figures show the 8 largest groups).
+        figure_kind: the kind of data of the attribution maps (one of
+            :data:`~lightning_causal.reporting.figure_kinds.KINDS`: ``"image"``, ``"sequence"``,
+            ``"tabular"``, ``"tokens"``); ``None`` infers it from the probe's shape
+            (:func:`~lightning_causal.reporting.figure_kinds.infer_kind`).
     """
 
-    def __init__(self, max_samples: int = 4, bar_top: int = 32) -> None:
-        self.max_samples, self.bar_top = max_samples, bar_top
-        self._layout_tags: set[str] = set()
+    def __init__(self, max_samples: int = 4, bar_top: int = 16, figure_kind: str | None = None) -> None:
+        if figure_kind is not None and figure_kind not in KINDS:
+            raise ValueError(f"Expected argument `figure_kind` to be None or one of {KINDS} but got {figure_kind!r}")
+        self.max_samples, self.bar_top, self.figure_kind = max_samples, bar_top, figure_kind
 
-    def render(self, writer: Any, epoch: int, results: list[AuditResult], probe_inputs: Tensor | None) -> None:
+    def render(
+        self, writer: Any, epoch: int, results: list[AuditResult], probe_inputs: Tensor | None, *,
+        step: int | None = None, probe_labels: Tensor | None = None, report: str | os.PathLike | None = None,
+    ) -> None:
+        """Write everything of one audit epoch at ``step`` (default ``epoch``); the text card names
+        the epoch, the step and the JSON ``report``."""
+        step = epoch if step is None else step
         for r in results:
             base = f"causal/{r.audit}"
             for name, vec in r.vectors.items():
                 if torch.isfinite(vec).all() and vec.numel() > 0:  # own namespace: a tag holds one kind of data
-                    writer.add_histogram(f"{base}/histograms/{name}", vec.detach().float().cpu(), epoch)
+                    writer.add_histogram(f"{base}/histograms/{name}", vec.detach().float().cpu(), step)
                 if name.startswith("importance/"):
-                    self._figure(writer, f"{base}/bars/{name}", bar_figure(vec, f"{r.audit} {name}", self.bar_top), epoch)
-            self._maps(writer, base, r, probe_inputs, epoch)
-            for name, img in r.images.items():
-                writer.add_images(f"{base}/images/{name}", _unit_range(img), epoch, dataformats="NCHW")
+                    fig = bar_figure(vec, f"{r.audit}: {name.split('/', 1)[1]}", self.bar_top,
+                                     value_label="mean |effect| of do(unit)")
+                    self._figure(writer, f"{base}/bars/{name}", fig, step)
+            self._maps(writer, base, r, probe_inputs, probe_labels, step)
+            self._images(writer, base, r, step)
             for name, graph in r.graphs.items():
                 fig = _graph_figure(graph)
                 if fig is not None:
-                    self._figure(writer, f"{base}/graphs/{name}", fig, epoch)
+                    self._figure(writer, f"{base}/graphs/{name}", fig, step)
             for name, curve in r.curves.items():
-                self._figure(writer, f"{base}/curves/{name}", curves_figure(curve, f"{r.audit} {name}"), epoch)
+                self._figure(writer, f"{base}/curves/{name}", _curve_figure(r, name, curve), step)
             for name, rows in r.tables.items():
                 if interval_metrics(rows):  # estimates with confidence intervals, e.g. Sobol' S/ST
-                    fig = interval_bar_figure(rows, f"{r.audit} {name}", top=self.bar_top)
-                    self._figure(writer, f"{base}/intervals/{name}", fig, epoch)
-        writer.add_text("causal/summary", markdown_summary(epoch, results), epoch)
-        tags = {t for r in results for t in scalar_tags(r)}
-        if not tags <= self._layout_tags:
-            self._layout_tags |= tags
-            writer.add_custom_scalars(_custom_layout(sorted(self._layout_tags)))
+                    self._figure(writer, f"{base}/intervals/{name}", _interval_figure(r, name, rows), step)
+        shared = _shared(writer)
+        if id(self) not in shared.renderers:
+            shared.renderers.append(id(self))
+        order = shared.renderers.index(id(self))  # a second audit callback on the same run: its own card
+        report_name = os.path.basename(os.fspath(report)) if report is not None else None
+        tag = "causal/summary" if order == 0 else f"causal/summary_{order + 1}"
+        writer.add_text(tag, markdown_summary(epoch, results, step=step, report=report_name), step)
+        self._layout(writer, results, shared)
         writer.flush()
 
     @staticmethod
-    def _figure(writer: Any, tag: str, fig: Any, epoch: int) -> None:
-        writer.add_figure(tag, fig, epoch, close=True)
+    def _figure(writer: Any, tag: str, fig: Figure, step: int) -> None:
+        writer.add_image(tag, figure_image(fig), step, dataformats="HWC")
 
-    def _maps(self, writer: Any, base: str, r: AuditResult, probe_inputs: Tensor | None, epoch: int) -> None:
-        maps = {k: v for k, v in r.maps.items() if v.dim() in (3, 4)}
-        if not maps or probe_inputs is None or probe_inputs.dim() not in (3, 4):
+    @staticmethod
+    def _layout(writer: Any, results: list[AuditResult], shared: _WriterState) -> None:
+        tags = {t for r in results for t in scalar_tags(r)}
+        items = {tag_safe(n) for r in results for key in ("feature_names", "class_names") for n in r.meta.get(key) or ()}
+        if not tags <= shared.tags or not items <= shared.items:
+            shared.tags |= tags
+            shared.items |= items
+            writer.add_custom_scalars(custom_layout(shared.tags, shared.items))
+
+    def _maps(self, writer: Any, base: str, r: AuditResult, inputs: Tensor | None, labels: Tensor | None, step: int) -> None:
+        if not r.maps or inputs is None:
             return
-        n = min(self.max_samples, probe_inputs.shape[0], *(m.shape[0] for m in maps.values()))
-        vmax = {k: float(v[:n].detach().abs().max()) or 1.0 for k, v in maps.items()}  # shared per column
-        for i in range(n):
-            fig = heatmap_row(probe_inputs[i], {k: v[i] for k, v in maps.items()}, vmax)
-            self._figure(writer, f"{base}/maps/sample_{i}", fig, epoch)
+        data = MapData(inputs, dict(r.maps), r.audit, r.meta, labels, self.max_samples)
+        for suffix, fig in map_figures(data, self.figure_kind):
+            self._figure(writer, f"{base}/{suffix}", fig, step)
+
+    def _images(self, writer: Any, base: str, r: AuditResult, step: int) -> None:
+        """Images of the same count and labels share one upscaled, labelled grid."""
+        labels = r.meta.get("image_labels") or {}
+        groups: dict[tuple, dict[str, Tensor]] = {}
+        for name, img in r.images.items():
+            img = img.unsqueeze(0) if img.dim() == 3 else img
+            groups.setdefault((int(img.shape[0]), tuple(labels.get(name) or ())), {})[name] = img
+        for (_, names), images in groups.items():
+            columns = _with_anomaly(list(names), r) if names else None
+            flagged = r.meta.get("flagged", []) if names else []
+            group = _group_name(list(images))
+            rows = {(name[len(group):].lstrip("_/") or name) if len(images) > 1 else name: img for name, img in images.items()}
+            title = f"{r.audit}: {group}" + (" per class (red: flagged)" if flagged else " per class" if names else "")
+            fig = image_grid_figure(rows, columns, title, flagged)
+            self._figure(writer, f"{base}/images/{group}", fig, step)
 
 
-def _unit_range(img: Tensor) -> Tensor:
-    img = img.detach().float().cpu()
-    if img.dim() == 3:
-        img = img.unsqueeze(0)
-    lo, hi = img.amin(dim=(1, 2, 3), keepdim=True), img.amax(dim=(1, 2, 3), keepdim=True)
-    return (img - lo) / (hi - lo).clamp_min(1e-12)
+def _group_name(names: list[str]) -> str:
+    prefix = os.path.commonprefix(names).rstrip("_/") if len(names) > 1 else names[0]
+    return prefix or "+".join(names)
+
+
+def _with_anomaly(labels: list[str], r: AuditResult) -> list[str]:
+    index = r.vectors.get("anomaly_index")
+    if index is None or index.numel() != len(labels):
+        return labels
+    return [f"{lab}\nAI {float(v):.1f}" for lab, v in zip(labels, index.tolist())]
+
+
+def _class_names(r: AuditResult) -> list[str] | None:
+    names = r.meta.get("class_names")
+    return [str(n) for n in names] if names is not None else None
+
+
+def _curve_figure(r: AuditResult, name: str, curve: dict[str, list[float]]) -> Figure:
+    if name in ("deletion", "insertion"):  # CaptumBaseline: causal vs each method, AUC in the legend
+        return comparison_curves({name: curve})
+    xlabel, ylabel = (r.meta.get("curve_axes") or {}).get(name) or _CURVE_AXES.get(name, ("x", name))
+    ticks = _class_names(r) if xlabel == "class" else None
+    return curves_figure(curve, f"{r.audit}: {name}", xlabel, ylabel, ticks)
+
+
+def _interval_figure(r: AuditResult, name: str, rows: list[dict]) -> Figure:
+    target = r.meta.get("target_name", r.meta.get("target"))
+    of = f" of P(class {target})" if target is not None else ""
+    level = r.meta.get("confidence")
+    ci = f", {level:.0%} intervals" if isinstance(level, float) else ""
+    return interval_bar_figure(rows, f"{r.audit}: {name}{of}{ci}", xlabel="index")
 
 
 def _graph_figure(graph: dict) -> Any:

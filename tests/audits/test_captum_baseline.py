@@ -135,7 +135,7 @@ def test_signed_comparisons_can_be_requested():
         ({"top_k": 0}, ValueError, "`top_k`"),
         ({"noise_sigma": -0.1}, ValueError, "`noise_sigma`"),
         ({"seed": 1.5}, ValueError, "`seed`"),
-        ({"layers": "conv1"}, ValueError, "`layers`"),
+        ({"layers": ["conv1", 3]}, ValueError, "`layers`"),
         ({"settings": {"steps": 3}}, TypeError, "`settings`"),
         ({"name": ""}, ValueError, "`name`"),
     ],
@@ -149,7 +149,7 @@ def test_constructor_validates(kwargs, error, match):
     ("kwargs", "match"),
     [
         ({"steps": 0}, "`steps`"),
-        ({"output": "logit"}, "`output`"),
+        ({"score": "logit"}, "`score`"),
         ({"noise_fraction": 0.0}, "`noise_fraction`"),
         ({"stability_repeats": 0}, "`stability_repeats`"),
         ({"n_perturb_samples": 0}, "`n_perturb_samples`"),

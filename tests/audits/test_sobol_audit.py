@@ -28,8 +28,8 @@ def test_tabular_linear_output_matches_empirical_variances():
     assert torch.allclose(r.vectors["first"], expected, atol=0.01)
     assert torch.allclose(r.vectors["total"], expected, atol=0.01)
     top = int(expected.argmax())
-    assert set(r.scalars) == {f"S_{top}", f"ST_{top}", f"S_{int(expected.argsort()[1])}",
-                              f"ST_{int(expected.argsort()[1])}", "sum_S", "output_variance"}
+    assert set(r.scalars) == {f"S/{top}", f"ST/{top}", f"S/{int(expected.argsort()[1])}",
+                              f"ST/{int(expected.argsort()[1])}", "sum_S", "output_variance"}
     assert r.scalars["sum_S"] == pytest.approx(1.0, abs=0.02)
     rows = r.tables["indices"]
     assert [row["group"] for row in rows] == [str(g) for g in expected.argsort(descending=True).tolist()]
@@ -105,14 +105,14 @@ def test_copula_sampler_and_explicit_feature_mask():
     ("kwargs", "error", "match"),
     [
         ({"n": 1}, ValueError, "`n` to be an int >= 2 but got 1"),
-        ({"top_k": 0}, ValueError, "`top_k` to be an int >= 1 but got 0"),
-        ({"n_bootstrap": -1}, ValueError, "`n_bootstrap` to be an int >= 0"),
-        ({"patch_size": 0}, ValueError, "`patch_size` to be an int >= 1 but got 0"),
-        ({"target": -2}, ValueError, "`target` to be an int >= 0 but got -2"),
-        ({"sampler": "kde"}, ValueError, r"`sampler` to be one of \('empirical', 'copula'\) but got 'kde'"),
-        ({"confidence": 1.5}, ValueError, r"`confidence` to be a float in \(0, 1\) but got 1.5"),
+        ({"top_k": 0}, ValueError, "`top_k` to be a positive int but got 0"),
+        ({"n_bootstrap": -1}, ValueError, "`n_bootstrap` to be a non-negative int"),
+        ({"patch_size": 0}, ValueError, "`patch_size` to be None or a positive int but got 0"),
+        ({"target": -2}, ValueError, "`target` to be None or a non-negative int but got -2"),
+        ({"sampler": "kde"}, ValueError, r"`sampler` to be one of \['empirical', 'copula'\] but got 'kde'"),
+        ({"confidence": 1.5}, ValueError, r"`confidence` to be a number in \(0.0, 1.0\) but got 1.5"),
         ({"seed": "a"}, TypeError, "`seed` to be an int"),
-        ({"feature_mask": torch.zeros(1, 3), "patch_size": None}, TypeError, "`feature_mask` to be an integer tensor"),
+        ({"feature_mask": torch.zeros(1, 3), "patch_size": None}, TypeError, "`feature_mask` to hold integer group ids"),
         ({"feature_mask": torch.zeros(1, 3, dtype=torch.long), "patch_size": 2}, ValueError, "at most one of"),
         ({"name": ""}, ValueError, "`name` to be a non-empty string"),
     ],

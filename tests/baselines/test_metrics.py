@@ -121,10 +121,10 @@ def test_deletion_and_insertion_of_a_linear_model_match_hand_computation(max_bat
     # f(x) = 3 x0 - x1 + 2 x2 at x = (1, 1, 1): f = 4; ranking by contribution: x0, x2, x1
     model, x, mask = hand_linear([3.0, -1.0, 2.0]), torch.ones(1, 3), torch.tensor([[0, 1, 2]])
     scores = torch.tensor([[3.0, -1.0, 2.0]])
-    frac, dele = M.perturbation_curve(model, x, mask, scores, "deletion", output="raw", max_batch_size=max_batch_size)
+    frac, dele = M.perturbation_curve(model, x, mask, scores, mode="deletion", score="raw", max_batch_size=max_batch_size)
     assert torch.allclose(frac, torch.tensor([0.0, 1 / 3, 2 / 3, 1.0]))
     assert torch.allclose(dele, torch.tensor([[4.0, 1.0, -1.0, 0.0]]))
-    _, ins = M.perturbation_curve(model, x, mask, scores, "insertion", output="raw", max_batch_size=max_batch_size)
+    _, ins = M.perturbation_curve(model, x, mask, scores, mode="insertion", score="raw", max_batch_size=max_batch_size)
     assert torch.allclose(ins, torch.tensor([[0.0, 3.0, 5.0, 4.0]]))
     # trapezoids of width 1/3: (2.5 + 0 - 0.5) / 3 and (1.5 + 4 + 4.5) / 3
     assert M.curve_auc(frac, dele).item() == pytest.approx(2 / 3)
@@ -135,7 +135,7 @@ def test_curves_use_the_given_baseline_steps_and_per_sample_order():
     model = hand_linear([1.0, 1.0, 1.0, 1.0])
     x = torch.tensor([[1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0]])
     scores = x.clone()  # each sample removes its own largest feature first
-    frac, dele = M.perturbation_curve(model, x, torch.tensor([[0, 1, 2, 3]]), scores, baseline=1.0, steps=2, output="raw")
+    frac, dele = M.perturbation_curve(model, x, torch.tensor([[0, 1, 2, 3]]), scores, baseline=1.0, steps=2, score="raw")
     assert torch.allclose(frac, torch.tensor([0.0, 0.5, 1.0]))
     # removing the top two features (set to 1.0): 10 - 4 - 3 + 2 = 5 for both samples
     assert torch.allclose(dele, torch.tensor([[10.0, 5.0, 4.0], [10.0, 5.0, 4.0]]))
@@ -157,7 +157,7 @@ def test_influential_first_has_lower_deletion_and_higher_insertion_auc_than_rand
     auc = {}
     for name, s in {"truth": truth, "random": rand}.items():
         for mode in ("deletion", "insertion"):
-            frac, c = M.perturbation_curve(model, x, mask, s, mode, target=0)
+            frac, c = M.perturbation_curve(model, x, mask, s, mode=mode, target=0)
             auc[name, mode] = M.curve_auc(frac, c).mean().item()
     assert auc["truth", "deletion"] < auc["random", "deletion"] - 0.05
     assert auc["truth", "insertion"] > auc["random", "insertion"] + 0.05
@@ -173,9 +173,9 @@ def test_curve_output_is_the_target_probability_for_classifiers():
 def test_perturbation_curve_validates():
     model, x, mask, s = hand_linear([1.0, 1.0]), torch.ones(2, 2), torch.tensor([[0, 1]]), torch.ones(2, 2)
     with pytest.raises(ValueError, match="`mode`"):
-        M.perturbation_curve(model, x, mask, s, "both")
-    with pytest.raises(ValueError, match="`output`"):
-        M.perturbation_curve(model, x, mask, s, output="logits")
+        M.perturbation_curve(model, x, mask, s, mode="both")
+    with pytest.raises(ValueError, match="`score`"):
+        M.perturbation_curve(model, x, mask, s, score="logits")
     with pytest.raises(ValueError, match="`steps`"):
         M.perturbation_curve(model, x, mask, s, steps=0)
     with pytest.raises(ValueError, match="`scores`"):
@@ -236,12 +236,12 @@ def test_infidelity_is_zero_for_exact_group_contributions_and_rng_untouched():
     baseline = 0.5  # contributions toward the baseline: w_i (x_i - b)
     exact = torch.stack([(x[:, 0] - 0.5) - 2 * (x[:, 1] - 0.5), 0.5 * (x[:, 2] - 0.5) + 3 * (x[:, 3] - 0.5)], 1)
     state = rng_states()
-    assert M.infidelity(model, x, exact, mask, 0, baseline, normalize=False).abs().max() < 1e-10
+    assert M.infidelity(model, x, exact, mask, target=0, baseline=baseline, normalize=False).abs().max() < 1e-10
     assert same_rng(rng_states(), state)
     wrong = exact + torch.tensor([1.0, 0.0])
-    inf = M.infidelity(model, x, wrong, mask, 0, baseline, removal_probability=1.0, normalize=False)
+    inf = M.infidelity(model, x, wrong, mask, target=0, baseline=baseline, removal_probability=1.0, normalize=False)
     assert torch.allclose(inf, torch.ones(5), atol=1e-5)  # both groups removed: error 1 each time
-    assert M.infidelity(model, x, exact * 2, mask, 0, baseline).abs().max() < 1e-5  # normalize: scale is free
+    assert M.infidelity(model, x, exact * 2, mask, target=0, baseline=baseline).abs().max() < 1e-5  # normalize: scale is free
 
 
 def test_infidelity_validates():

@@ -143,7 +143,7 @@ def test_audits_see_eval_mode_and_restore_everything_in_place(tmp_path):
         g is not None for g in before.snap["grads"].values()
     )  # there were gradients to protect
     assert before.snap["modes"]["model.bn1"] is False and before.snap["modes"]["model"] is True
-    assert modes.seen == [False, False]  # the callback puts the whole model in eval mode
+    assert modes.seen == [False, False, False]  # eval mode in the dry run before training and in both audits
 
 
 def test_bf16_true_with_a_given_probe(tmp_path):
@@ -193,13 +193,14 @@ def test_nothing_rendered_nor_written_off_rank_zero(tmp_path, monkeypatch):
     results = [a.run(model, cb.probe) for a in cb.audits]
     monkeypatch.setattr(rank_zero_only, "rank", 1)
     logger = TensorBoardLogger(tmp_path, name="tb", version=0)
-    worker = types.SimpleNamespace(loggers=[logger], is_global_zero=False, global_rank=1)
-    figures = plt.get_fignums()
-    cb._render(
-        worker, 0, results
-    )  # the writer is a no-op there: no figure may be built (never closed)
-    assert plt.get_fignums() == figures
-    assert cb._write_report(worker, 0, "epoch_end", results, 0.1) is False
+    strategy = types.SimpleNamespace(broadcast=lambda obj, src=0: obj)  # rank 0 reported success
+    worker = types.SimpleNamespace(loggers=[logger], is_global_zero=False, global_rank=1, strategy=strategy)
+    built = []
+    real_init = matplotlib.figure.Figure.__init__
+    monkeypatch.setattr(matplotlib.figure.Figure, "__init__", lambda self, *a, **k: built.append(1) or real_init(self, *a, **k))
+    cb._render(worker, 0, results)  # the writer is a no-op there: no figure may be built
+    assert built == []
+    assert cb._write_report(worker, 0, "epoch_end", results, 0.1) is True  # rank 0's outcome; nothing written here
     assert not (tmp_path / "r").exists() and not (tmp_path / "tb").exists()
 
 
@@ -273,6 +274,7 @@ def test_scalar_values_per_epoch_equal_the_reports(tb_run):
 def test_images_histograms_and_their_sizes(tb_run):
     _, _, _, acc = tb_run
     dpi = matplotlib.rcParams["figure.dpi"]
+    steps = [e.step for e in acc.Scalars("causal/audit_seconds")]  # one step per audit, shared by every item
     images = set(acc.Tags()["images"])
     maps = sorted(t for t in images if t.startswith("causal/input_effect/maps/"))
     assert maps == [
@@ -280,19 +282,16 @@ def test_images_histograms_and_their_sizes(tb_run):
     ]  # max_samples of the 6 probe samples
     for tag in maps:
         events = acc.Images(tag)
-        assert [e.step for e in events] == [0, 1]
-        # input | effect map, 2.4 x 2.6 inches per column
-        assert (events[0].width, events[0].height) == (round(2 * 2.4 * dpi), round(2.6 * dpi))
+        assert [e.step for e in events] == steps
+        # input | effect map: 1.8 inches per column + 0.4, 2.5 inches high with the title naming the explained class
+        assert (events[0].width, events[0].height) == (round((2 * 1.8 + 0.4) * dpi), round(2.5 * dpi))
     bars = acc.Images("causal/unit_importance/bars/importance/model.conv1")
-    assert (bars[0].width, bars[0].height) == (
-        round(4.0 * dpi),
-        round(2.8 * dpi),
-    )  # 4 units: the minimum width
+    assert (bars[0].width, bars[0].height) == (round(5.2 * dpi), round(2.7 * dpi))  # landscape, like a TensorBoard card
     hist = acc.Histograms("causal/unit_importance/histograms/importance/model.conv1")
-    assert [h.step for h in hist] == [0, 1] and hist[
+    assert [h.step for h in hist] == steps and hist[
         0
     ].histogram_value.num == 4  # conv1 has 4 channels
-    assert plt.get_fignums() == []  # every figure closed after logging
+    assert plt.get_fignums() == []  # no pyplot figure is ever opened
 
 
 def test_text_summary_and_custom_scalars_layout(tb_run):
@@ -300,26 +299,23 @@ def test_text_summary_and_custom_scalars_layout(tb_run):
     texts = [
         e.tensor_proto.string_val[0].decode() for e in acc.Tensors("causal/summary/text_summary")
     ]
-    assert len(texts) == 2 and texts[1].startswith("## Causal audit, epoch 1")
-    assert (
-        "| causal/input_effect/mean_abs_effect |" in texts[0]
-        and "**top_units/model.conv1**" in texts[0]
-    )
+    assert len(texts) == 2 and texts[1].startswith("### Causal audit, epoch 1 (step ")
+    row = next(line for line in texts[0].splitlines() if line.startswith("| unit_importance |"))
+    assert "top_units/model.conv1: " in row and "epoch_0000.json" in texts[0]
     config = acc.Tensors("custom_scalars__config__")[-1].tensor_proto.string_val[0]
     layout = layout_pb2.Layout.FromString(config)
     charts = {
         (c.title, ch.title): list(ch.multiline.tag) for c in layout.category for ch in c.chart
     }
     assert {
-        ("causal audits", "input_effect"),
-        ("causal audits", "unit_importance"),
-        ("causal drift", "unit_importance"),
+        ("causal: input_effect", "mean_abs_effect"),
+        ("causal: unit_importance", "top1_importance"),
+        ("causal drift", "unit_importance: spearman"),
     } <= set(charts)
     scalar_tags = set(plugin_acc.PluginTagToContent("scalars"))
-    for key, patterns in charts.items():  # every chart shows some logged scalar
-        assert any(re.match(p, t) for p in patterns for t in scalar_tags), key
-    audit_chart = charts[("causal audits", "input_effect")]
-    assert any(re.match(p, "causal/input_effect/mean_abs_effect") for p in audit_chart)
+    for key, patterns in charts.items():  # every chart shows some logged scalar, each series exactly one tag
+        assert patterns and all(sum(bool(re.match(p, t)) for t in scalar_tags) == 1 for p in patterns), key
+    assert charts[("causal: input_effect", "mean_abs_effect")] == ["^causal/input_effect/mean_abs_effect$"]
 
 
 def test_drift_helpers_reject_bad_arguments():
@@ -365,17 +361,15 @@ def test_ddp_spawn_audits_trained_model_once_and_only_rank_zero_writes(tmp_path)
         ]
         for r in (0, 1)
     }
-    assert (
-        audits[0] == audits[1] and len(audits[0]) == 4
-    )  # 2 epochs x 2 audits, same probe on both ranks
+    assert audits[0] == audits[1] and len(audits[0]) == 2 * len(ddp_audits())  # 2 epochs, same probe on both ranks
     assert {e[2] for e in audits[0]} == {DDP_PROBE}  # not the 24 of one rank's shard, no padding
     _, _, xv, yv = digits()
     assert audits[0][0][3] == pytest.approx(float(xv[:DDP_PROBE].double().sum()))
     assert [(e["kind"], e["epoch"]) for e in spy[0] if e["kind"] != "audit"] == [
-        ("render", 0),
         ("report", 0),
-        ("render", 1),
+        ("render", 0),
         ("report", 1),
+        ("render", 1),
     ]
     assert {e["writer"] for e in spy[0] if e["kind"] == "render"} == {"SummaryWriter"}
     assert [e for e in spy[1] if e["kind"] != "audit"] == []  # rank 1: no figures, no files
@@ -386,7 +380,9 @@ def test_ddp_spawn_audits_trained_model_once_and_only_rank_zero_writes(tmp_path)
     module = classifier()
     module.load_state_dict(torch.load(tmp_path / "final.pt", weights_only=True))
     probe = Probe(xv[:DDP_PROBE], yv[:DDP_PROBE])
-    report = reports(tmp_path / "r")["epoch_0001.json"]["audits"]
+    doc = reports(tmp_path / "r")["epoch_0001.json"]
+    assert doc["world_size"] == 2  # the rows of every audit were shared out between the two processes
+    report = doc["audits"]
     for audit in ddp_audits():
         expected = audit.run(module, probe).to_dict()
         got = report[audit.name]

@@ -94,9 +94,15 @@ def test_modes_requires_grad_grads_buffers_rng_unchanged_with_accumulation(tmp_p
 
 
 class BoomAudit(Audit):
+    """Fails when it runs during training; its dry run before training passes (a failure that only
+    the real data of an epoch reveals)."""
+
     def run(self, model, probe, *, max_batch_size=None):
         model(probe.first[:2] * float("nan"))
         raise RuntimeError("kaboom")
+
+    def dry_run(self, model, probe):
+        pass
 
 
 def test_failing_audit_raises_with_its_name_and_leaves_no_hooks(tmp_path):
@@ -193,6 +199,6 @@ def test_audits_skip_sanity_check_and_run_outside_inference_mode(tmp_path):
     snap, check = _Snapshot(), None
     t = quick_trainer(callbacks=[snap, cb], num_sanity_val_steps=2, max_epochs=1)
     t.fit(module, *synthetic_loaders())
-    assert seen == [(False, False)]
+    assert seen == [(False, False), (False, False)]  # the dry run before training, the audit of epoch 0
     assert all((a is None and p.grad is None) or torch.equal(a, p.grad) for a, p in zip(snap.grads, module.parameters()))
     del check

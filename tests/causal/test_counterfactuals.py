@@ -4,6 +4,7 @@ from torch import nn
 
 from lightning_causal.causal.structure.counterfactuals import (
     Counterfactuals,
+    CounterfactualSettings,
     counterfactual_explanation,
 )
 from tests.helpers.models import MLP, seeded
@@ -21,7 +22,7 @@ def _linear():
 def test_linear_counterfactual_is_near_the_analytic_minimum():
     model = _linear()
     x = torch.tensor([[1.0, 0.5, 0.2], [0.4, 0.4, 0.1], [2.0, 0.0, 1.0]])
-    cf = counterfactual_explanation(model, x, 1, l1=0.0, l2=0.01, margin=0.0, steps=150, lr=0.02)
+    cf = counterfactual_explanation(model, x, 1, settings=CounterfactualSettings(l1=0.0, l2=0.01, margin=0.0, steps=150, lr=0.02))
     assert cf.success.all() and (cf.predicted == 1).all()
     analytic = (x[:, :2].sum(1) - x[:, 2]) / 3**0.5
     assert (cf.l2 >= analytic - 1e-4).all()
@@ -35,7 +36,7 @@ def test_flips_with_smaller_norm_than_a_scaled_random_direction():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(24, 32, generator=g)
     target = model(x).topk(2, dim=1).indices[:, 1]  # the runner-up class
-    cf = counterfactual_explanation(model, x, target, l1=0.0, l2=0.01, steps=200, lr=0.05)
+    cf = counterfactual_explanation(model, x, target, settings=CounterfactualSettings(l1=0.0, l2=0.01, steps=200, lr=0.05))
     assert cf.success.float().mean() == 1.0
     # 4 random unit directions per input, each scaled along a grid until the prediction flips
     # (batched); the best of them still needs a larger step than the counterfactual
@@ -55,7 +56,7 @@ def test_masked_features_never_change_and_bounds_hold():
     x = torch.rand(16, 8, generator=torch.Generator().manual_seed(3))
     mask = torch.tensor([[1, 0, 1, 0, 1, 0, 1, 1]])
     target = (model(x).argmax(1) + 1) % 3
-    cf = counterfactual_explanation(model, x, target, mask=mask, bounds=(0.0, 1.0), steps=150, lr=0.05)
+    cf = counterfactual_explanation(model, x, target, settings=CounterfactualSettings(steps=150, lr=0.05), mask=mask, bounds=(0.0, 1.0))
     frozen = ~mask.bool().expand_as(x)
     assert torch.equal(cf.counterfactuals[frozen], x[frozen])
     assert cf.counterfactuals.min() >= 0.0 and cf.counterfactuals.max() <= 1.0
@@ -70,8 +71,8 @@ def test_l1_gives_sparser_counterfactuals():
     model = seeded(MLP(10, (16,), 3), 4).eval()
     x = torch.randn(16, 10, generator=torch.Generator().manual_seed(5))
     target = model(x).topk(2, dim=1).indices[:, 1]
-    dense = counterfactual_explanation(model, x, target, l1=0.0, steps=150, lr=0.05)
-    sparse = counterfactual_explanation(model, x, target, l1=1.0, steps=150, lr=0.05)
+    dense = counterfactual_explanation(model, x, target, settings=CounterfactualSettings(l1=0.0, steps=150, lr=0.05))
+    sparse = counterfactual_explanation(model, x, target, settings=CounterfactualSettings(l1=1.0, steps=150, lr=0.05))
     both = dense.success & sparse.success
     assert both.sum() >= 8
     assert sparse.sparsity[both].mean() < dense.sparsity[both].mean()
@@ -86,7 +87,7 @@ def test_leaves_no_trace():
     flags = [p.requires_grad for p in model.parameters()]
     rng = torch.get_rng_state()
     x = torch.randn(5, 4, generator=torch.Generator().manual_seed(0))
-    counterfactual_explanation(model, x, 1, steps=20, generator=torch.Generator().manual_seed(1), init_noise=0.1)
+    counterfactual_explanation(model, x, 1, settings=CounterfactualSettings(steps=20, init_noise=0.1), generator=torch.Generator().manual_seed(1))
     assert torch.equal(rng, torch.get_rng_state())
     assert [p.requires_grad for p in model.parameters()] == flags
     assert torch.equal(model.net[2].weight.grad, torch.ones_like(model.net[2].weight))
@@ -97,8 +98,8 @@ def test_leaves_no_trace():
 def test_summary_and_seeded_start_are_deterministic():
     model = seeded(MLP(4, (8,), 3), 0).eval()
     x = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
-    a = counterfactual_explanation(model, x, 2, steps=30, generator=torch.Generator().manual_seed(7), init_noise=0.05)
-    b = counterfactual_explanation(model, x, 2, steps=30, generator=torch.Generator().manual_seed(7), init_noise=0.05)
+    a = counterfactual_explanation(model, x, 2, settings=CounterfactualSettings(steps=30, init_noise=0.05), generator=torch.Generator().manual_seed(7))
+    b = counterfactual_explanation(model, x, 2, settings=CounterfactualSettings(steps=30, init_noise=0.05), generator=torch.Generator().manual_seed(7))
     assert torch.equal(a.counterfactuals, b.counterfactuals)
     s = a.summary()
     assert s["success_rate"] == pytest.approx(float(a.success.float().mean()))
@@ -126,16 +127,23 @@ def test_summary_and_seeded_start_are_deterministic():
 )
 def test_bad_arguments(kwargs, error, match):
     model = MLP(4, (8,), 3)
-    args = {"target_class": 1, "steps": 2} | kwargs
+    fields = {"steps", "lr", "l1", "l2", "margin", "growth"}
+    settings = {"steps": 2} | {k: v for k, v in kwargs.items() if k in fields}
+    args = {"target_class": 1} | {k: v for k, v in kwargs.items() if k not in fields}
     with pytest.raises(error, match=match):
-        counterfactual_explanation(model, torch.randn(2, 4), **args)
+        counterfactual_explanation(model, torch.randn(2, 4), settings=CounterfactualSettings(**settings), **args)
+
+
+def test_settings_must_be_counterfactual_settings():
+    with pytest.raises(TypeError, match="`settings`"):
+        counterfactual_explanation(MLP(4), torch.randn(2, 4), 1, {"steps": 2})
 
 
 def test_non_classifier_and_bad_inputs():
     with pytest.raises(ValueError, match=r"classifier returning logits \[N, classes >= 2\]"):
-        counterfactual_explanation(nn.Linear(4, 1), torch.randn(2, 4), 0, steps=2)
+        counterfactual_explanation(nn.Linear(4, 1), torch.randn(2, 4), 0, settings=CounterfactualSettings(steps=2))
     with pytest.raises(TypeError, match="floating tensor"):
-        counterfactual_explanation(MLP(4), torch.ones(2, 4, dtype=torch.long), 0, steps=2)
+        counterfactual_explanation(MLP(4), torch.ones(2, 4, dtype=torch.long), 0, settings=CounterfactualSettings(steps=2))
 
 
 def test_inputs_made_under_inference_mode_work():
@@ -143,5 +151,5 @@ def test_inputs_made_under_inference_mode_work():
     with torch.inference_mode():
         x = torch.randn(4, 4, generator=torch.Generator().manual_seed(0))
         target = model(x).topk(2, dim=1).indices[:, 1]
-    cf = counterfactual_explanation(model, x, target.clone(), steps=60, lr=0.05)
+    cf = counterfactual_explanation(model, x, target.clone(), settings=CounterfactualSettings(steps=60, lr=0.05))
     assert cf.success.any()

@@ -33,15 +33,15 @@ def data():
 
 def test_predictor_ignoring_a_and_descendants_has_zero_gap(data):
     model = _linear([[0.0, 0.0, 0.0, -2.0], [0.0, 0.0, 0.0, 2.0]])  # uses x3 only (not a descendant of a)
-    x_cf = data.scm.flip_counterfactual(data.x, "a")
-    gap = counterfactual_fairness_gap(model, data.x, x_cf)
+    gap = counterfactual_fairness_gap(model, data.x, data.scm, "a")
+    assert gap["changed"] == 1.0  # every row flips
     assert gap["mean_abs"] == 0.0 and gap["max_abs"] == 0.0 and gap["flip_rate"] == 0.0
 
 
 def test_predictor_using_only_a_has_gap_equal_to_its_effect(data):
     w, b = 1.2, -0.5
     model = _linear([[0.0] * 4, [w, 0.0, 0.0, 0.0]], bias=(0.0, b))
-    gap = counterfactual_fairness_gap(model, data.x, data.scm.flip_counterfactual(data.x, "a"), target=1)
+    gap = counterfactual_fairness_gap(model, data.x, data.scm.flip("a"), target=1)
     effect = torch.sigmoid(torch.tensor(w + b)) - torch.sigmoid(torch.tensor(b))  # p1(a=1) - p1(a=0)
     assert gap["mean_abs"] == pytest.approx(float(effect), abs=1e-6)
     assert gap["max_abs"] == pytest.approx(float(effect), abs=1e-6)
@@ -55,16 +55,16 @@ def test_mediated_effect_counts_in_the_scm_gap_not_in_the_flip_gap(data):
     from lightning_causal.causal.scm.attribute_flip import AttributeFlip
 
     model = _linear([[0.0] * 4, [0.0, 1.0, 0.0, 0.0]])  # uses the mediator m1 only
-    scm_gap = counterfactual_fairness_gap(model, data.x, data.scm.flip_counterfactual(data.x, "a"), target=1)
-    flip_gap = counterfactual_fairness_gap(model, data.x, AttributeFlip(0).flip_counterfactual(data.x), target=1)
+    scm_gap = counterfactual_fairness_gap(model, data.x, data.scm.flip("a"), target=1)
+    flip_gap = counterfactual_fairness_gap(model, data.x, AttributeFlip(0), target=1)
     assert flip_gap["mean_abs"] == 0.0 and scm_gap["mean_abs"] > 0.05
 
 
 def test_gap_restores_mode_and_accepts_single_logit_models(data):
     model = nn.Sequential(nn.Linear(4, 1), nn.Dropout(0.5)).train()
-    x_cf = data.scm.flip_counterfactual(data.x, "a")
-    g1 = counterfactual_fairness_gap(model, data.x, x_cf, max_batch_size=7)
-    g2 = counterfactual_fairness_gap(model, data.x, x_cf)
+    x_cf = data.scm.flip("a").flip_counterfactual(data.x)
+    g1 = counterfactual_fairness_gap(model, data.x, lambda x: x_cf, max_batch_size=7)  # precomputed counterfactuals
+    g2 = counterfactual_fairness_gap(model, data.x, data.scm.flip("a"))
     assert model.training and model[1].training
     assert g1["mean_abs"] == pytest.approx(g2["mean_abs"], abs=1e-7)  # eval mode: dropout off, chunking irrelevant
     torch.testing.assert_close(probabilities(torch.tensor([[0.0], [math.log(3.0)]])), torch.tensor([[0.5, 0.5], [0.25, 0.75]]))
@@ -106,7 +106,9 @@ def test_group_metrics_bad_inputs():
     with pytest.raises(ValueError, match="integral group ids"):
         demographic_parity_difference(torch.tensor([0, 1]), torch.tensor([0.5, 1.0]))
     with pytest.raises(ValueError, match="same shape"):
-        counterfactual_fairness_gap(nn.Linear(2, 2), torch.zeros(3, 2), torch.zeros(4, 2))
+        counterfactual_fairness_gap(nn.Linear(2, 2), torch.zeros(3, 2), lambda x: torch.zeros(4, 2))
+    with pytest.raises(TypeError, match="lambda x: x_cf"):
+        counterfactual_fairness_gap(nn.Linear(2, 2), torch.zeros(3, 2), torch.zeros(3, 2))
     assert math.isnan(demographic_parity_difference(torch.tensor([0, 1]), torch.tensor([1, 1])))  # one group
 
 
@@ -138,8 +140,8 @@ def test_carrier_unit_effects_match_brute_force_and_fallback():
     x_cf[:, 0] += 1.5
     target = model(x).argmax(1)
     ref = _reference_carriers(model, x, x_cf, 1, target)
-    fast = carrier_unit_effects(model, x, x_cf, "1")
-    slow = carrier_unit_effects(model, x, x_cf, "1", use_suffix=False, max_batch_size=5)
+    fast = carrier_unit_effects(model, x, lambda t: t + torch.tensor([1.5, 0, 0, 0]), "1")
+    slow = carrier_unit_effects(model, x, lambda t: x_cf, "1", use_suffix=False, max_batch_size=5)
     torch.testing.assert_close(fast, ref, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(slow, ref, atol=1e-6, rtol=1e-5)
     assert fast.abs().sum() > 0
@@ -149,8 +151,8 @@ def test_carrier_unit_effects_match_brute_force_and_fallback():
 def test_patching_every_unit_of_a_crossing_layer_recovers_the_total_change():
     model = nn.Sequential(nn.Linear(2, 1), nn.Identity(), nn.Linear(1, 2))  # one unit carries everything
     x, x_cf = torch.randn(5, 2), torch.randn(5, 2)
-    eff = carrier_unit_effects(model, x, x_cf, "1", target=1)
-    gap = counterfactual_fairness_gap(model, x, x_cf, target=1)
+    eff = carrier_unit_effects(model, x, lambda t: x_cf, "1", target=1)
+    gap = counterfactual_fairness_gap(model, x, lambda t: x_cf, target=1)
     torch.testing.assert_close(eff[:, 0], gap["delta"], atol=1e-6, rtol=1e-5)
     with pytest.raises(ValueError, match="Unknown module name"):
-        carrier_unit_effects(model, x, x_cf, "nope")
+        carrier_unit_effects(model, x, lambda t: x_cf, "nope")

@@ -3,11 +3,8 @@
 import pytest
 import torch
 
-from lightning_causal.causal.scm.attribute_flip import (
-    AttributeFlip,
-    resolve_counterfactual,
-    sensitive_index,
-)
+from lightning_causal.causal.scm.attribute_flip import AttributeFlip, resolve_counterfactual
+from lightning_causal.causal.scm.counterfactual import CallableCounterfactual
 from lightning_causal.causal.scm.scm import AdditiveNoiseSCM, LinearFunction, MLPFunction
 from lightning_causal.datasets.synthetic_fairness import make_synthetic_fairness
 
@@ -44,10 +41,10 @@ def test_abduct_and_generate_invert_each_other():
 
 def test_counterfactual_of_counterfactual_is_identity_and_non_descendants_unchanged():
     scm, x = _linear(), _x()
-    x_cf = scm.flip_counterfactual(x, "a")
+    x_cf = scm.flip("a").flip_counterfactual(x)
     torch.testing.assert_close(x_cf[:, 0], 1 - x[:, 0])
     assert torch.equal(x_cf[:, 2], x[:, 2])  # z: not a descendant of a, bit-identical
-    torch.testing.assert_close(scm.flip_counterfactual(x_cf, "a"), x)
+    torch.testing.assert_close(scm.flip("a").flip_counterfactual(x_cf), x)
     # intervening on m leaves a and z untouched and only changes y
     x_m = scm.counterfactual(x, {"m": torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64)})
     assert torch.equal(x_m[:, [0, 2]], x[:, [0, 2]])
@@ -103,12 +100,17 @@ def test_attribute_flip_changes_only_the_column():
     torch.testing.assert_close(flip.flip_counterfactual(torch.tensor([[5.0, -1.0], [6.0, 1.0]]))[:, 1], torch.tensor([1.0, -1.0]))
 
 
-def test_common_interface_resolves_both():
+def test_common_interface_resolves_every_kind_and_names_the_column_once():
     scm, x = _linear(), _x()
-    torch.testing.assert_close(resolve_counterfactual(scm, "a")(x), scm.flip_counterfactual(x, "a"))
-    assert sensitive_index(scm, "a") == 0 and sensitive_index(AttributeFlip("z", columns=COLS), None) == 2
+    torch.testing.assert_close(resolve_counterfactual(scm, "a")(x), scm.flip("a").flip_counterfactual(x))
+    assert resolve_counterfactual(scm, "a").column == 0 and resolve_counterfactual(scm.flip("m")).column == 1
+    assert resolve_counterfactual(AttributeFlip("z", columns=COLS)).column == 2
+    flip = AttributeFlip("z", columns=COLS)
+    assert resolve_counterfactual(flip, "z") is flip and resolve_counterfactual(flip, 2) is flip  # the same column again is fine
     f = resolve_counterfactual(lambda t: t + 1, 0)
-    assert torch.equal(f(x), x + 1)
+    assert isinstance(f, CallableCounterfactual) and f.column == 0 and torch.equal(f(x), x + 1)
+    assert resolve_counterfactual(lambda t: t).column is None
+    assert torch.equal(resolve_counterfactual(scm.flip("a")).groups(x), x[:, 0])
 
 
 def test_bad_graphs_are_rejected():
@@ -129,9 +131,9 @@ def test_bad_graphs_are_rejected():
 def test_bad_inputs_are_rejected():
     scm = _linear()
     with pytest.raises(ValueError, match="one of \\['a', 'm', 'z', 'y'\\], but got 'sex'"):
-        scm.flip_counterfactual(_x(), "sex")
+        scm.flip("sex").flip_counterfactual(_x())
     with pytest.raises(ValueError, match="only the values \\(0.0, 1.0\\)"):
-        scm.flip_counterfactual(_x() + 0.5, "a")
+        scm.flip("a").flip_counterfactual(_x() + 0.5)
     with pytest.raises(ValueError, match="\\[N, 4\\]"):
         scm.abduct(torch.zeros(3, 5))
     with pytest.raises(RuntimeError, match="not fitted"):
@@ -145,13 +147,19 @@ def test_bad_inputs_are_rejected():
     with pytest.raises(ValueError, match="one of `columns`"):
         AttributeFlip("sex", columns=COLS)
     with pytest.raises(ValueError, match="flipped column"):
-        AttributeFlip("a", columns=COLS).flip_counterfactual(_x(), "m")
+        resolve_counterfactual(AttributeFlip("a", columns=COLS), "m")
+    with pytest.raises(ValueError, match="flipped column 'a'"):
+        resolve_counterfactual(scm.flip("a"), "m")
     with pytest.raises(ValueError, match="only the values"):
         AttributeFlip(1).flip_counterfactual(_x())
-    with pytest.raises(ValueError, match="column index for a callable"):
-        sensitive_index(lambda t: t, "a")
+    with pytest.raises(ValueError, match="column index \\(int\\) for a callable"):
+        resolve_counterfactual(lambda t: t, "a")
+    with pytest.raises(ValueError, match="`sensitive` \\(the column to flip\\)"):
+        resolve_counterfactual(scm)
     with pytest.raises(TypeError, match="`counterfactual`"):
         resolve_counterfactual(42, 0)
+    with pytest.raises(TypeError, match="lambda x: x_cf"):
+        resolve_counterfactual(_x(), 0)
 
 
 def test_synthetic_data_ground_truth():
@@ -159,7 +167,7 @@ def test_synthetic_data_ground_truth():
     assert set(data.x[:, 0].unique().tolist()) == {0.0, 1.0}
     u = data.scm.abduct(data.x)
     torch.testing.assert_close(u[:, 1:].std(0), torch.ones(3), atol=0.06, rtol=0)  # unit noises
-    x_cf = data.scm.flip_counterfactual(data.x, "a")
+    x_cf = data.scm.flip("a").flip_counterfactual(data.x)
     torch.testing.assert_close(x_cf[:, 1] - data.x[:, 1], 0.5 * (1 - 2 * data.x[:, 0]))  # c_a1 = 0.5
     torch.testing.assert_close(data.fair_probability(x_cf), data.fair_probability(data.x))  # level 3: fair
     assert not torch.allclose(torch.sigmoid(data.logit(x_cf)), torch.sigmoid(data.logit(data.x)))
@@ -181,7 +189,7 @@ def test_closed_form_linear_path_equals_the_sequential_path():
         f_slow.weight, f_slow.bias = f_fast.weight, f_fast.bias
     slow.noise_std = fast.noise_std
     x = _x()
-    torch.testing.assert_close(slow.flip_counterfactual(x, "a"), fast.flip_counterfactual(x, "a"))
+    torch.testing.assert_close(slow.flip("a").flip_counterfactual(x), fast.flip("a").flip_counterfactual(x))
     both = {"a": 1.0, "m": torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)}
     torch.testing.assert_close(slow.counterfactual(x, both), fast.counterfactual(x, both))
     assert torch.equal(fast.counterfactual(x, both)[:, 1], both["m"])  # m is fixed: a's effect on m is cut
@@ -219,14 +227,14 @@ def test_closed_form_flip_equals_abduction_action_prediction_on_random_scms(seed
     fast = AdditiveNoiseSCM(CHAIN, CHAIN_PARENTS).fit(_chain_data(400, seed))
     slow = _sequential_twin(fast)
     x = _chain_data(64, seed + 100).to(dtype)
-    x_cf = fast.flip_counterfactual(x, "a")
+    x_cf = fast.flip("a").flip_counterfactual(x)
     expected = slow.counterfactual(x.double(), {"a": 1 - x[:, 0].double()})  # generic three-step path
     torch.testing.assert_close(x_cf.double(), expected, atol=1e-6 if dtype == torch.float64 else 1e-4, rtol=1e-6)
     assert x_cf.dtype == dtype and torch.equal(x_cf[:, 3], x[:, 3])  # z: not a descendant, bit-identical
     assert torch.equal(x_cf[:, 0], 1 - x[:, 0])
     # the cached plan follows a refit on other data
     fast.fit(_chain_data(400, seed + 7))
-    torch.testing.assert_close(fast.flip_counterfactual(x.double(), "a"), _sequential_twin(fast).flip_counterfactual(x.double(), "a"))
+    torch.testing.assert_close(fast.flip("a").flip_counterfactual(x.double()), _sequential_twin(fast).flip("a").flip_counterfactual(x.double()))
 
 
 def test_flip_effects_are_the_total_effects_of_the_column():
@@ -237,8 +245,8 @@ def test_flip_effects_are_the_total_effects_of_the_column():
     torch.testing.assert_close(c, torch.tensor([1.0, 2.0, -1.0, 0.0, -1.5], dtype=torch.float64))
     assert c[3] == 0.0 and c[0] == 1.0
     x = torch.tensor([[0.0, 0.1, 0.2, 0.3, 0.4], [1.0, -1.0, 2.0, 0.5, 1.0]])
-    torch.testing.assert_close(scm.flip_counterfactual(x, "a"), x + (1 - 2 * x[:, :1]) * c.float())
-    torch.testing.assert_close(scm.flip_counterfactual(x.double(), "a", values=(0.0, 1.0)), x.double() + (1 - 2 * x[:, :1].double()) * c)
+    torch.testing.assert_close(scm.flip("a").flip_counterfactual(x), x + (1 - 2 * x[:, :1]) * c.float())
+    torch.testing.assert_close(scm.flip("a", values=(0.0, 1.0)).flip_counterfactual(x.double()), x.double() + (1 - 2 * x[:, :1].double()) * c)
     assert torch.equal(scm.flip_effects("m2"), torch.tensor([0.0, 0.0, 1.0, 0.0, 3.0], dtype=torch.float64))
     with pytest.raises(ValueError, match="one of \\['a', 'm1', 'm2', 'z', 'y'\\]"):
         scm.flip_effects("sex")
@@ -249,10 +257,10 @@ def test_flip_effects_are_the_total_effects_of_the_column():
 def test_flip_with_other_binary_values_and_a_nonlinear_scm():
     scm = AdditiveNoiseSCM.linear(["a", "m"], {"m": {"a": 2.0}})
     x = torch.tensor([[1.0, 0.5], [2.0, -0.5]])
-    torch.testing.assert_close(scm.flip_counterfactual(x, "a", values=(1.0, 2.0)), torch.tensor([[2.0, 2.5], [1.0, -2.5]]))
+    torch.testing.assert_close(scm.flip("a", values=(1.0, 2.0)).flip_counterfactual(x), torch.tensor([[2.0, 2.5], [1.0, -2.5]]))
     with pytest.raises(ValueError, match="only the values \\(0.0, 1.0\\)"):
-        scm.flip_counterfactual(x, "a")
+        scm.flip("a").flip_counterfactual(x)
     data = _chain_data(300, 3).float()
     mlp = AdditiveNoiseSCM(CHAIN, CHAIN_PARENTS, regressor=lambda: MLPFunction(hidden=4, steps=20)).fit(data)
     assert mlp.flip_effects("a") is None  # no closed form: the generic path
-    torch.testing.assert_close(mlp.flip_counterfactual(data[:20], "a"), mlp.counterfactual(data[:20], {"a": 1 - data[:20, 0]}))
+    torch.testing.assert_close(mlp.flip("a").flip_counterfactual(data[:20]), mlp.counterfactual(data[:20], {"a": 1 - data[:20, 0]}))

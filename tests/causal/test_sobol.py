@@ -245,7 +245,7 @@ def test_non_finite_outputs_are_rejected_naming_the_blocks():
         ({"n": 64.0}, ValueError, "`n` to be an int >= 2"),
         ({"n_bootstrap": 1}, ValueError, "`n_bootstrap` to be 0 .* or an int >= 2 but got 1"),
         ({"n_bootstrap": -3}, ValueError, "`n_bootstrap`"),
-        ({"confidence": 1.0}, ValueError, r"`confidence` to be a float in \(0, 1\) but got 1.0"),
+        ({"confidence": 1.0}, ValueError, r"`confidence` to be a number in \(0.0, 1.0\) but got 1.0"),
         ({"max_batch_size": 0}, ValueError, "`max_batch_size` to be None or a positive int but got 0"),
         ({"groups": [0, 1]}, ValueError, r"`groups` to have one id per input column \(3\) but got 2"),
         ({"groups": [0, 2, 2]}, ValueError, r"every id 0..2 but ids \[1\] are empty"),
@@ -364,7 +364,7 @@ def test_bad_simple_samplers():
         UniformCube(2).icdf(torch.zeros(3, 1))
     with pytest.raises(ValueError, match="`n` to be a positive int"):
         UniformCube(2)(0)
-    with pytest.raises(ValueError, match="`ridge` to be a non-negative float"):
+    with pytest.raises(ValueError, match="`ridge` to be a non-negative number"):
         GaussianCopula(torch.randn(4, 2), ridge=-1.0)
 
 

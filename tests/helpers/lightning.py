@@ -190,9 +190,9 @@ class WriteSpy(pl.Callback):
             record("report", epoch=epoch, stage=stage)
             return real_write(report_dir, epoch, stage, results, extra)
 
-        def render(self_, writer, epoch, results, probe_inputs):  # noqa: ANN001
+        def render(self_, writer, epoch, results, probe_inputs, **options):  # noqa: ANN001
             record("render", epoch=epoch, writer=type(writer).__name__)
-            return real_render(self_, writer, epoch, results, probe_inputs)
+            return real_render(self_, writer, epoch, results, probe_inputs, **options)
 
         def run_one(self_, audit, pl_module_, epoch):  # noqa: ANN001
             record(
@@ -246,12 +246,21 @@ DDP_PROBE = 20
 
 
 def ddp_audits() -> list[Audit]:
-    from lightning_causal.audits.input_effects import InputEffectAudit
-    from lightning_causal.audits.unit_importance import UnitImportanceAudit
+    """Audits whose rows are shared out across the processes (each equal to one process's run)."""
+    from lightning_causal.audits import (
+        CaptumBaseline,
+        InputEffectAudit,
+        LayerMapAudit,
+        SobolAudit,
+        UnitImportanceAudit,
+    )
 
     return [
-        InputEffectAudit(patch_size=4, ace_values=None),
+        InputEffectAudit(patch_size=4),
         UnitImportanceAudit(["model.conv1"], top_k=2),
+        CaptumBaseline(("Saliency",), patch_size=4),
+        SobolAudit(n=32, patch_size=4, n_bootstrap=0),
+        LayerMapAudit(patch_size=4, max_rows=None),
     ]
 
 

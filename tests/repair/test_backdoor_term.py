@@ -10,9 +10,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_causal.causal.backdoor.triggers import Trigger, attack_success_rate
+from lightning_causal.models import load_digits_tensors
 from lightning_causal.repair.backdoor import BackdoorSuppressionTerm, binarized, dilated
 from lightning_causal.repair.module import CausalRepairModule
-from lightning_causal.models import load_digits_tensors
 from tests.causal.test_backdoor import TARGET, train_poisoned_mlp
 from tests.helpers.models import all_hook_counts
 

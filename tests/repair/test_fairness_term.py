@@ -30,7 +30,7 @@ def test_abs_prob_equals_the_audited_gap(data):
     torch.manual_seed(0)
     model = nn.Linear(4, 2)
     term = CounterfactualFairnessTerm(data.scm, "a")
-    gap = counterfactual_fairness_gap(model, data.x, data.scm.flip_counterfactual(data.x, "a"))
+    gap = counterfactual_fairness_gap(model, data.x, data.scm.flip("a"))
     assert float(term.loss(model, data.x, None).detach()) == pytest.approx(gap["mean_abs"], rel=1e-5)
 
 
@@ -38,7 +38,7 @@ def test_sym_kl_equals_hand_formula(data):
     torch.manual_seed(0)
     model = nn.Linear(4, 3)
     x = data.x[:50]
-    x_cf = data.scm.flip_counterfactual(x, "a")
+    x_cf = data.scm.flip("a").flip_counterfactual(x)
     p, q = model(x).softmax(1), model(x_cf).softmax(1)
     expected = 0.5 * ((p * (p / q).log()).sum(1) + (q * (q / p).log()).sum(1)).mean()
     value = CounterfactualFairnessTerm(data.scm, "a", distance="sym_kl").loss(model, x, None)
@@ -49,7 +49,7 @@ def test_single_logit_models_and_flip_counterfactual(data):
     torch.manual_seed(0)
     model = nn.Linear(4, 1)
     x = data.x[:40]
-    loss = CounterfactualFairnessTerm(AttributeFlip(0), 0).loss(model, x, None)
+    loss = CounterfactualFairnessTerm(AttributeFlip(0)).loss(model, x, None)
     x_cf = AttributeFlip(0).flip_counterfactual(x)
     with torch.no_grad():
         expected = (torch.sigmoid(model(x)) - torch.sigmoid(model(x_cf))).abs().mean()
@@ -74,7 +74,7 @@ def test_abs_prob_is_half_the_l1_distance_of_the_class_probabilities(shape):
     else:
         p, q = out.softmax(1), out_cf.softmax(1)
     expected = 0.5 * (p - q).abs().sum(1).mean()
-    term = CounterfactualFairnessTerm(AttributeFlip(0), 0)
+    term = CounterfactualFairnessTerm(AttributeFlip(0))
     torch.testing.assert_close(term.loss_from_outputs(out, out_cf, None), expected, atol=1e-6, rtol=1e-6)
     # the first rows only when the extra outputs cover a fraction of the batch
     torch.testing.assert_close(term.loss_from_outputs(out, out_cf[:10], None), 0.5 * (p[:10] - q[:10]).abs().sum(1).mean(), atol=1e-6, rtol=1e-6)
@@ -94,7 +94,7 @@ def test_term_is_differentiable_under_bf16_autocast(data):
     # the counterfactual itself is computed in float32 outside autocast
     with torch.autocast("cpu", dtype=torch.bfloat16):
         x_cf = term.counterfactual_batch(data.x[:64])
-    torch.testing.assert_close(x_cf, data.scm.flip_counterfactual(data.x[:64], "a"))
+    torch.testing.assert_close(x_cf, data.scm.flip("a").flip_counterfactual(data.x[:64]))
 
 
 def test_short_seeded_fine_tune_lowers_the_gap(data):
@@ -105,8 +105,7 @@ def test_short_seeded_fine_tune_lowers_the_gap(data):
         opt.zero_grad()
         nn.functional.cross_entropy(model(data.x), data.y).backward()
         opt.step()
-    x_cf = data.scm.flip_counterfactual(data.x, "a")
-    before = counterfactual_fairness_gap(model, data.x, x_cf)["mean_abs"]
+    before = counterfactual_fairness_gap(model, data.x, data.scm.flip("a"))["mean_abs"]
     term = CounterfactualFairnessTerm(data.scm, "a")
     opt = torch.optim.Adam(model.parameters(), lr=0.005)
     for _ in range(60):
@@ -114,12 +113,12 @@ def test_short_seeded_fine_tune_lowers_the_gap(data):
         loss = nn.functional.cross_entropy(model(data.x), data.y) + term.weight_at(0) * term.loss(model, data.x, data.y)
         loss.backward()
         opt.step()
-    after = counterfactual_fairness_gap(model, data.x, x_cf)["mean_abs"]
+    after = counterfactual_fairness_gap(model, data.x, data.scm.flip("a"))["mean_abs"]
     assert before > 0.05 and after < 0.3 * before
 
 
 def test_bad_arguments_raise_clear_errors(data):
-    with pytest.raises(ValueError, match="`distance` to be one of \\('abs_prob', 'sym_kl'\\)"):
+    with pytest.raises(ValueError, match="`distance` to be one of \\('abs_prob', 'sym_kl', 'logit'\\)"):
         CounterfactualFairnessTerm(data.scm, "a", distance="l2")
     with pytest.raises(ValueError, match="one of \\['a', 'm1', 'm2', 'x3'\\], but got 'sex'"):
         CounterfactualFairnessTerm(data.scm, "sex")
@@ -132,7 +131,9 @@ def test_bad_arguments_raise_clear_errors(data):
         term.loss(nn.Linear(4, 2), data.x + 0.25, None)
     with pytest.raises(ValueError, match="same shape"):
         CounterfactualFairnessTerm(lambda x: x[:, :2], 0).loss(nn.Linear(4, 2), data.x, None)
-    with pytest.raises(ValueError, match="tabular batch"):
+    with pytest.raises(ValueError, match="`sensitive` \\(the column to flip\\)"):
+        CounterfactualFairnessTerm(data.scm)
+    with pytest.raises(ValueError, match="batch `x` \\[N, ...\\]"):
         term.loss(nn.Linear(4, 2), data.x[0], None)
     assert term.weight_at(3) == DEFAULT_FAIRNESS_WEIGHT and term.name == "counterfactual_fairness"
 
@@ -143,7 +144,7 @@ def test_fraction_penalises_the_first_rows_only(data):
     x = data.x[:40]
     half = CounterfactualFairnessTerm(data.scm, "a", fraction=0.5)
     assert half.extra_inputs(x).shape == (20, 4)
-    gap = counterfactual_fairness_gap(model, x[:20], data.scm.flip_counterfactual(x[:20], "a"))
+    gap = counterfactual_fairness_gap(model, x[:20], data.scm.flip("a"))
     assert float(half.loss(model, x, None).detach()) == pytest.approx(gap["mean_abs"], rel=1e-5)
-    with pytest.raises(ValueError, match="`fraction` to be in \\(0, 1\\]"):
+    with pytest.raises(ValueError, match="`fraction` to be a number in \\(0.0, 1.0\\]"):
         CounterfactualFairnessTerm(data.scm, "a", fraction=0.0)

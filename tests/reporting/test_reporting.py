@@ -1,7 +1,10 @@
+"""Scalar tags, the compact text card and the figures of reporting/figures.py."""
+
 import torch
 
 from lightning_causal.audits.base import AuditResult
-from lightning_causal.reporting.tensorboard import _custom_layout, markdown_summary, scalar_tags
+from lightning_causal.reporting.summary import markdown_summary
+from lightning_causal.reporting.tensorboard import scalar_tags
 
 
 def test_scalar_tags_namespaces():
@@ -9,68 +12,82 @@ def test_scalar_tags_namespaces():
     assert scalar_tags(r) == {"causal/ie/x": 1.0, "compare/IG/spearman": 0.5, "captum/IG/sensitivity": 0.1}
 
 
-def test_markdown_summary_has_scalars_and_tables():
-    r = AuditResult("ie", scalars={"x": 1.23456}, tables={"top": [{"group": 3, "v": 0.5}]}, meta={"seconds": 0.1})
-    md = markdown_summary(4, [r])
-    assert "epoch 4" in md and "| causal/ie/x | 1.235 |" in md and "| 3 | 0.5 |" in md
+def test_markdown_summary_is_compact_and_names_features():
+    """Eight audits with hundreds of scalars and long tables still make a card of at most 40
+    lines; each audit's row holds its headline scalars and the named top rows of its table."""
+    results = []
+    for a in range(8):
+        scalars = {"mean_abs_effect": 0.5 + a, **{f"S/f{i}": 0.1 for i in range(100)}, **{f"drift/v/{i}": 0.0 for i in range(30)}}
+        rows = [{"feature": f"feat{i}", "group": i, "mean_abs_effect": 1.0 / (i + 1)} for i in range(200)]
+        results.append(AuditResult(f"audit{a}", scalars=scalars, tables={"top_groups": rows}, meta={"seconds": 0.25}))
+    md = markdown_summary(4, results, step=120, report="epoch_0004.json")
+    lines = md.splitlines()
+    assert len(lines) <= 40, len(lines)
+    assert lines[0] == "### Causal audit, epoch 4 (step 120)"
+    row = next(line for line in lines if line.startswith("| audit3 |"))
+    assert "mean_abs_effect 3.5" in row and "feat0 (mean_abs_effect 1)" in row and "feat2" in row and "feat3" not in row
+    assert "S/f0" not in md and "drift" not in md  # per-item and drift series stay in the JSON report
+    assert md.endswith("Full detail: `epoch_0004.json`")
 
 
-def test_custom_layout_pairs_causal_and_captum_metrics():
-    layout = _custom_layout(["compare/IG/deletion_auc", "causal/cb/deletion_auc", "causal/ie/x"])
-    chart = layout["causal vs captum"]["deletion_auc"]
-    assert chart[0] == "Multiline" and any("compare" in t for t in chart[1]) and any("causal" in t for t in chart[1])
-    assert "ie" in layout["causal audits"]
+def test_markdown_summary_comparison_notes_and_pipes():
+    r = AuditResult("cb", scalars={"deletion_auc": 0.2},
+                    tables={"comparison": [{"method": "IG", "spearman": 0.5, "seconds": 1.0}, {"method": "causal", "spearman": "-", "seconds": 0.5}]},
+                    meta={"seconds": 1.5, "notes": ["a|b"]})
+    md = markdown_summary(0, [r])
+    assert "| method | spearman |" in md and "| IG | 0.5 |" in md and "seconds |" not in md.split("causal vs Captum")[1]
+    assert "- cb: a\\|b" in md
 
 
 def test_heatmap_row_figure():
     from lightning_causal.reporting.figures import heatmap_row
 
-    fig = heatmap_row(torch.rand(1, 8, 8), {"causal": torch.randn(1, 8, 8), "ig": torch.randn(1, 8, 8)})
+    fig = heatmap_row(torch.rand(1, 8, 8), {"causal": torch.randn(1, 8, 8), "ig": torch.randn(1, 8, 8)}, title="explains class 3")
     assert len(fig.axes) == 5  # input + 2 maps + 2 colour bars
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    assert fig._suptitle.get_text() == "explains class 3"
 
 
 def test_interval_bar_figure_draws_estimates_and_their_intervals():
-    """Bar heights are the estimates and the error bars span exactly [low, high], per metric."""
-    import matplotlib.pyplot as plt
-
+    """Bar lengths are the estimates and the error bars span exactly [low, high], per metric;
+    the first row is drawn on top, labelled by its name."""
     from lightning_causal.reporting.figures import interval_bar_figure, interval_metrics
 
-    rows = [{"group": "5", "S": 0.4, "S_ci": [0.3, 0.55], "ST": 0.6, "ST_ci": [0.5, 0.7]},
-            {"group": "2", "S": 0.1, "S_ci": [0.0, 0.2], "ST": 0.2, "ST_ci": [0.15, 0.3]}]
+    rows = [{"group": "age", "S": 0.4, "S_ci": [0.3, 0.55], "ST": 0.6, "ST_ci": [0.5, 0.7]},
+            {"group": "hours", "S": 0.1, "S_ci": [0.0, 0.2], "ST": 0.2, "ST_ci": [0.15, 0.3]}]
     assert interval_metrics(rows) == ["S", "ST"]
     assert interval_metrics([{"group": "0", "S": 0.1}]) == [] and interval_metrics([]) == []
     fig = interval_bar_figure(rows, "sobol")
     ax = fig.axes[0]
     bars = [c for c in ax.containers if c.__class__.__name__ == "BarContainer"]
-    assert [[round(p.get_height(), 6) for p in b] for b in bars] == [[0.4, 0.1], [0.6, 0.2]]
+    assert [[round(p.get_width(), 6) for p in b] for b in bars] == [[0.4, 0.1], [0.6, 0.2]]
     errors = [c for c in ax.containers if c.__class__.__name__ == "ErrorbarContainer"]
-    spans = [sorted(tuple(round(float(v), 6) for v in seg[:, 1]) for seg in e.lines[2][0].get_segments()) for e in errors]
+    spans = [sorted(tuple(round(float(v), 6) for v in seg[:, 0]) for seg in e.lines[2][0].get_segments()) for e in errors]
     assert spans == [[(0.0, 0.2), (0.3, 0.55)], [(0.15, 0.3), (0.5, 0.7)]]
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["5", "2"]
-    plt.close(fig)
+    labels = {t.get_text(): y for t, y in zip(ax.get_yticklabels(), ax.get_yticks())}
+    assert labels["age"] > labels["hours"]  # first row on top
+    assert ax.get_xlabel() and ax.get_ylabel() == "group"
 
 
-def test_renderer_writes_interval_figures_only_for_tables_with_intervals():
-    from lightning_causal.reporting.tensorboard import TensorBoardRenderer
+def test_figures_fit_a_tensorboard_card():
+    """TensorBoard fits an image card into a landscape box: bar charts of many items stay landscape,
+    at most ~800 pixels wide, with a handful of bars and labels of at least 9 points."""
+    from lightning_causal.reporting.figures import bar_figure, interval_bar_figure
 
-    class Writer:
-        def __init__(self):
-            self.figures = []
+    rows = [{"group": f"feature_{i}", "S": 0.1, "S_ci": [0.0, 0.2], "ST": 0.2, "ST_ci": [0.1, 0.3]} for i in range(40)]
+    units = bar_figure(torch.randn(64), "units")
+    sobol = interval_bar_figure(rows, "sobol")
+    for fig, labels in ((units, units.axes[0].get_xticklabels()), (sobol, sobol.axes[0].get_yticklabels())):
+        width, height = fig.get_size_inches() * fig.dpi
+        assert width <= 800 and width >= 1.3 * height, (width, height)
+        assert min(t.get_fontsize() for t in labels) >= 9
+    assert len(units.axes[0].get_xticklabels()) == 16 and len(sobol.axes[0].get_yticklabels()) == 8
 
-        def add_figure(self, tag, fig, step, close=True):
-            self.figures.append(tag)
-            import matplotlib.pyplot as plt
 
-            plt.close(fig)
+def test_curves_figure_has_axis_labels_and_class_ticks():
+    from lightning_causal.reporting.figures import curves_figure
 
-        def __getattr__(self, name):  # histograms, text, custom scalars, flush: not under test
-            return lambda *args, **kwargs: None
-
-    rows = [{"group": "0", "S": 0.3, "S_ci": [0.2, 0.4], "ST": 0.5, "ST_ci": [0.4, 0.6]}]
-    r = AuditResult("sobol", tables={"indices": rows, "plain": [{"group": 0, "v": 1.0}]})
-    writer = Writer()
-    TensorBoardRenderer().render(writer, 0, [r], None)
-    assert writer.figures == ["causal/sobol/intervals/indices"]
+    fig = curves_figure({"x": [0, 1, 2], "anomaly_index": [0.1, 3.0, 0.5], "threshold": [2, 2, 2]}, "ai", "class", "anomaly index",
+                        ["cat", "dog", "eel"])
+    ax = fig.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("class", "anomaly index")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog", "eel"]

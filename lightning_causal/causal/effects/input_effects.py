@@ -15,9 +15,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.ablation import ablate_groups, check_baselines, sample_rows
+from lightning_causal.causal.effects.input_attribution import input_attribution_estimates
+from lightning_causal.causal.effects.input_layer import input_layer_effects
+from lightning_causal.causal.engine.ablation import (
+    ablate_groups,
+    check_baselines,
+    padding_positions,
+    sample_rows,
+)
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
-from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import check_feature_mask, num_groups
 from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
@@ -46,6 +53,8 @@ def input_effects(
     max_batch_size: int | None = None,
     output: OutputSpec = None,
     additional_forward_args: Any = None,
+    input_layer: str | None = None,
+    method: str = "exact",
 ) -> Tensor:
     r"""Per-sample effect of do(x_g := b) on the target output, for each feature group g.
 
@@ -69,6 +78,16 @@ def input_effects(
             ``.logits`` or ``["logits"]``; a key, an index or a callable).
         additional_forward_args: passed after the inputs (tuple: positional; Mapping: keywords);
             tensors with ``N`` rows travel with their samples (attention masks).
+        input_layer: a module name (e.g. ``"bert.embeddings.word_embeddings"``) whose output
+            receives the interventions instead of the input, as Captum's layer methods do
+            (:mod:`~lightning_causal.causal.effects.input_layer`): its output must start with the
+            input's shape (``[N, T, D]`` for ids ``[N, T]``), groups are those of the input
+            positions, and ``b`` is a value of that output (``0.0``: the zero vector; a vector
+            ``[D]``) or, for token inputs, an integer token id whose layer output is the reference
+            (the embedding of ``[MASK]``). One input tensor only.
+        method: ``"exact"`` (interventions), or ``"attribution"``: the first-order estimate
+            ``Σ_{i∈g} (x_i − b_i) ∂f_t/∂x_i`` from one forward and one backward pass
+            (:mod:`~lightning_causal.causal.effects.input_attribution`; floating point inputs).
 
     Returns:
         Tensor ``[N, G]``.
@@ -78,16 +97,36 @@ def input_effects(
         >>> _ = model.weight.data.copy_(torch.tensor([[1.0, 2.0, -1.0]]))
         >>> input_effects(model, torch.ones(1, 3), torch.tensor([[0, 1, 1]]))
         tensor([[1., 1.]])
+
+        Token ids, one group per position, the baseline a token id; on the embedding layer with
+        the zero vector as reference:
+
+        >>> emb = nn.Sequential(nn.Embedding(5, 2), nn.Flatten(), nn.Linear(6, 1))
+        >>> ids = torch.tensor([[1, 2, 3]])
+        >>> input_effects(emb, ids, baseline=0).shape, input_effects(emb, ids, input_layer="0").shape
+        (torch.Size([1, 3]), torch.Size([1, 3]))
     """
     xs = as_tuple(inputs)
     masks = check_feature_mask(xs, feature_mask)
-    bases = check_baselines(xs, baseline)
     n, g = xs[0].shape[0], num_groups(masks)
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
+    check_choice("method", method, ("exact", "attribution"))
+    if input_layer is not None:
+        if len(xs) != 1 or not isinstance(input_layer, str) or method != "exact":
+            raise ValueError(
+                f"Expected one input tensor, a module name as `input_layer` and method='exact' but got {len(xs)} inputs, "
+                f"{input_layer!r} and {method!r}"
+            )
+        return input_layer_effects(model, xs[0], masks[0], baseline, layer=input_layer, target=target,
+                                   max_batch_size=max_batch_size, forward=forward, num_groups=g,
+                                   forward_args=additional_forward_args)
+    bases = check_baselines(xs, baseline)
     with audit_mode(forward.model):
+        if method == "attribution":
+            return input_attribution_estimates(forward, xs, masks, bases, g, target=target, max_batch_size=max_batch_size)
         tidx, f0 = clean_target(forward, xs, target)
         rows = max(1, rows_per_pass(forward.model, xs, max_batch_size, forward=forward))
-        changed = _changed(xs, masks, bases, g).T  # [G, N]
+        changed = _changed(xs, masks, bases, g, padding_positions(xs[0], additional_forward_args)).T  # [G, N]
 
         def evaluate(idx: Tensor) -> Tensor:
             grp, s = idx // n, idx % n
@@ -108,12 +147,18 @@ def active_rows(changed: Tensor, f0: Tensor, rows: int, evaluate: Callable[[Tens
     return out
 
 
-def _changed(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], bases: tuple[Tensor, ...], g: int) -> Tensor:
-    """``[N, G]``: does do(x_g := b) change any element of sample n? (O(N·D) memory)."""
+def _changed(
+    xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], bases: tuple[Tensor, ...], g: int, padding: Tensor | None = None
+) -> Tensor:
+    """``[N, G]``: does do(x_g := b) change any element of sample n (outside the ``padding``
+    positions of the first input)? (O(N·D) memory)."""
     n = xs[0].shape[0]
     count = torch.zeros(n, g, device=xs[0].device)
-    for x, m, b in zip(xs, masks, bases):
-        diff = (x != b).reshape(n, -1).float()
+    for i, (x, m, b) in enumerate(zip(xs, masks, bases)):
+        diff = x != b
+        if i == 0 and padding is not None:
+            diff = diff & ~padding
+        diff = diff.reshape(n, -1).float()
         count.scatter_add_(1, m.expand_as(x).reshape(n, -1), diff)
     return count > 0
 

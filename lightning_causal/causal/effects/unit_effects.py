@@ -1,32 +1,31 @@
 """Counterfactual importance of hidden units: the effect of do(h_u := a) on the target output for
-each unit u (conv channel or neuron) of a layer (Debbi 2021; CARE, Sun et al. 2022)."""
+each unit u (conv channel, neuron or attention head) of a layer (Debbi 2021; CARE, Sun et al. 2022),
+exact or screened by first-order attribution patching (AtP, Kramár et al. 2024)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.ablation import replace_units
-from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
+from lightning_causal.causal.effects.unit_attribution import attribution_estimates
+from lightning_causal.causal.effects.unit_rows import unit_rows
+from lightning_causal.causal.engine.batching import map_rows
+from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
-from lightning_causal.causal.engine.interventions import (
-    Intervention,
-    Zero,
-    capture,
-    module_output,
-    replace_output,
-    resolve_module,
-)
+from lightning_causal.causal.engine.interventions import Intervention, Zero
+from lightning_causal.causal.engine.prefix_cache import PrefixCache, prefix_cache
 from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
-from lightning_causal.causal.engine.suffix import suffix_module
+from lightning_causal.causal.engine.units import Layout, check_layout_options
 
-__all__ = ["unit_effects", "check_interventions"]
+__all__ = ["unit_effects", "check_interventions", "UnitEffectsInfo", "METHODS"]
 
 Inputs = Tensor | tuple[Tensor, ...]
 Target = int | Tensor | None
+METHODS = ("exact", "attribution", "atp")
 
 
 def check_interventions(intervention: Intervention | Sequence[Intervention]) -> list[Intervention]:
@@ -36,18 +35,79 @@ def check_interventions(intervention: Intervention | Sequence[Intervention]) -> 
     units = {tuple(iv.units) if iv.units is not None else None for iv in ivs}
     if len(units) != 1:
         raise ValueError("Expected all interventions of a do-grid to select the same `units`")
+    if len({(iv.unit_dim, iv.num_heads) for iv in ivs}) != 1:
+        raise ValueError("Expected all interventions of a do-grid to share one unit layout (`unit_dim`, `num_heads`)")
     return ivs
 
 
-def _row_values(ivs: list[Intervention], k: Tensor, h: Tensor) -> Tensor:
-    """Intervened values of each row ``r`` of ``h`` under intervention ``ivs[k[r]]``."""
-    if len(ivs) == 1:
-        return ivs[0].values(h).to(h.dtype).expand_as(h)
-    vals = torch.empty_like(h)
-    for kk in k.unique().tolist():
-        sel = k == kk
-        vals[sel] = ivs[kk].values(h[sel]).to(h.dtype).expand_as(h[sel])
-    return vals
+@dataclass
+class UnitEffectsInfo:
+    """How :func:`unit_effects` computed its result (``return_info=True``).
+
+    Attributes:
+        path: how the suffix ran: ``"fx"`` (torch.fx split with cached live values), ``"hooks"``
+            (module-hook split) or ``"full"`` (full forward passes).
+        reason: why faster paths were not taken (``""`` when none was refused).
+        method: ``"exact"``, ``"attribution"`` or ``"atp"``.
+        units: the unit indices of the result's columns ``[U]``.
+        exact: ``[U]`` bool, which columns hold exact interventional effects (the others hold the
+            first-order estimate): all for ``method="exact"`` without a screen, none for the
+            estimates, the ``screen`` highest-ranked for a screen.
+        estimate: the first-order estimates ``[N, U]`` when they were computed, else ``None``.
+        layout: where the units are (``dim``, ``unit_size``, ``num_units``).
+    """
+
+    path: str
+    reason: str
+    method: str
+    units: Tensor
+    exact: Tensor
+    estimate: Tensor | None
+    layout: Layout
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able summary (the estimate left out)."""
+        return {
+            "path": self.path,
+            "reason": self.reason,
+            "method": self.method,
+            "num_units": int(self.units.numel()),
+            "exact_units": self.units[self.exact].tolist(),
+            "unit_dim": self.layout.dim,
+            "unit_size": self.layout.unit_size,
+        }
+
+
+def _exact_effects(cache: PrefixCache, ivs: list[Intervention], units: Tensor, layout: Layout, tidx: Tensor,
+                   max_batch_size: int | None) -> Tensor:
+    """``[N, U]``: one suffix row per (intervention, unit, sample), chunked to the memory budget."""
+    h = cache.value
+    n, nu, k = h.shape[0], units.numel(), len(ivs)
+    rows = cache.rows_per_pass(max_batch_size)
+
+    def evaluate(idx: Tensor) -> Tensor:
+        edit, s = unit_rows(ivs, units, layout, n, idx)
+        return gather_target(cache(edit, s), tidx[s])
+
+    curve = map_rows(k * nu * n, rows, evaluate, h.device).view(k, nu, n)
+    if k == 1:
+        return (gather_target(cache.output, tidx).unsqueeze(0) - curve[0]).T.contiguous()
+    return (curve.max(0).values - curve.min(0).values).T.contiguous()
+
+
+def _check_options(method: str, screen: int | None, unit_dim: int | None, num_heads: int | None) -> None:
+    check_choice("method", method, METHODS)
+    check_int("screen", screen, minimum=1, none_ok=True)
+    if screen is not None and method != "exact":
+        raise ValueError(f"Expected argument `screen` to be None with method={method!r} (a screen runs exact interventions)")
+    check_layout_options(unit_dim, num_heads)
+
+
+def _units(ivs: list[Intervention], layout: Layout, layer: str, device: torch.device) -> Tensor:
+    units = torch.as_tensor(ivs[0].units if ivs[0].units is not None else range(layout.num_units), device=device)
+    if int(units.max()) >= layout.num_units:
+        raise ValueError(f"Expected `units` in [0, {layout.num_units - 1}] for layer {layer!r} but got {units.tolist()}")
+    return units
 
 
 def unit_effects(
@@ -61,29 +121,54 @@ def unit_effects(
     use_suffix: bool = True,
     output: OutputSpec = None,
     additional_forward_args: Any = None,
-) -> Tensor:
-    """Counterfactual importance of each unit (conv channel or neuron) of ``layer``.
+    unit_dim: int | None = None,
+    num_heads: int | None = None,
+    method: str = "exact",
+    screen: int | None = None,
+    return_info: bool = False,
+) -> Tensor | tuple[Tensor, UnitEffectsInfo]:
+    """Counterfactual importance of each unit (conv channel, neuron or attention head) of ``layer``.
 
     .. math:: e_u(x) = f_t(x) - f_t(x \\mid do(h_u := a))
 
     (Debbi 2021; CARE, Sun et al. 2022). With a do-grid (a list of ``SetTo`` interventions) the
     effect is CARE's range of the interventional curve, ``max_a f_t(x|do(h_u:=a)) − min_a f_t(x|do(h_u:=a))``.
 
-    The network prefix runs once; only the suffix (split with ``torch.fx``) runs on the batch
-    expanded with one unit intervened per copy. Where the model cannot be split exactly (a skip
-    connection crossing ``layer``, a layer called twice, untraceable code) full forward passes
-    are used instead; the numbers are the same either way.
+    The network prefix runs once (:func:`~lightning_causal.causal.engine.prefix_cache.cache_prefix`);
+    only the suffix runs on the batch expanded with one unit intervened per copy, with every value
+    that crosses the layer (skip connections, attention masks) cached and taken by row. Models
+    ``torch.fx`` cannot trace (Hugging Face) are split with module hooks; full forward passes
+    remain for what neither path can split. The numbers are the same on every path.
+
+    ``method="atp"`` returns the first-order estimate ``ê_u = Σ_{i∈u} (h_i − a_i) ∂f_t/∂h_i``
+    (attribution patching, Kramár et al. 2024) from one forward and one backward pass through the
+    suffix. ``method="attribution"`` takes the same first-order step at the input ``z`` of the
+    first module after the layer that mixes units, with the unit-local operations in between
+    (batch norm, activations, pooling) computed exactly for every row:
+    ``ê_u = Σ_i (z_i(h) − z_i(h|do(h_u := a))) ∂f_t/∂z_i`` (both coincide where the layer feeds
+    such a module directly; :mod:`~lightning_causal.causal.effects.unit_attribution`).
+    ``screen=m`` ranks the units by the mean ``|ê_u|`` (``"attribution"``) over the samples and
+    runs exact interventions on the ``m`` highest only: their columns are exact, the others hold
+    the estimate (``info.exact`` marks which).
 
     Args:
-        layer: module name from ``model.named_modules()``; its output is ``[N, U, ...]``.
+        layer: module name from ``model.named_modules()``; a module that returns a tuple (Hugging
+            Face attention) is intervened on element 0.
         intervention: an :class:`Intervention` (default ``Zero()``) or a list (do-grid); its
             ``units`` restrict the units evaluated.
+        unit_dim: the dimension of the layer's output that indexes units (default 1; ``-1`` for the
+            neurons of ``[N, T, D]`` hidden states).
+        num_heads: split the unit dimension (the last one if ``unit_dim`` is not given) into this
+            many contiguous heads; a unit is then a head (``[N, T, H * d]`` self-attention outputs).
+        method: ``"exact"`` (interventions), ``"attribution"`` or ``"atp"`` (first-order estimates).
+        screen: with ``method="exact"``, the number of units (ranked by the estimate) to intervene on.
         use_suffix: set ``False`` to force full forward passes.
+        return_info: also return a :class:`UnitEffectsInfo` (path taken, exact columns, estimate).
         target, max_batch_size, output, additional_forward_args: as in
             :func:`~lightning_causal.causal.effects.input_effects.input_effects`.
 
     Returns:
-        Tensor ``[N, U]`` (``U`` = number of selected units).
+        Tensor ``[N, U]`` (``U`` = number of selected units), or ``(Tensor, UnitEffectsInfo)``.
 
     Examples:
         >>> model = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1))
@@ -92,59 +177,35 @@ def unit_effects(
         ...     _ = model[2].weight.copy_(torch.tensor([[3.0, -1.0]])); _ = model[2].bias.zero_()
         >>> unit_effects(model, torch.tensor([[1.0, 2.0]]), "1")
         tensor([[ 3., -2.]])
+        >>> effects, info = unit_effects(model, torch.tensor([[1.0, 2.0]]), "1", method="attribution", return_info=True)
+        >>> effects, info.path, info.exact.tolist()
+        (tensor([[ 3., -2.]]), 'fx', [False, False])
     """
     xs = as_tuple(inputs)
     ivs = check_interventions(intervention if intervention is not None else Zero())
-    n = xs[0].shape[0]
-    forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
-    model = forward.model
-    module = resolve_module(model, layer)
-    with audit_mode(model):
-        raw_kind: list[type] = []
-        probe = module.register_forward_hook(lambda _m, _i, o: raw_kind.append(type(o)))
-        try:
-            with capture(model, [layer]) as acts:
-                out = forward(*xs)
-        finally:
-            probe.remove()
-        if layer not in acts or acts[layer].dim() < 2:
-            raise ValueError(f"Expected module {layer!r} to output a tensor [N, U, ...] with a unit dimension")
-        h = acts[layer]
-        tidx = resolve_target(out, target)
-        f0 = gather_target(out, tidx)
-        units = torch.as_tensor(ivs[0].units if ivs[0].units is not None else range(h.shape[1]), device=h.device)
-        if int(units.max()) >= h.shape[1]:
-            raise ValueError(f"Expected `units` in [0, {h.shape[1] - 1}] for layer {layer!r} but got {units.tolist()}")
-        nu, k = units.numel(), len(ivs)
-        # the fx suffix takes the module's tensor output; a tuple output keeps the full-forward path
-        suffix = suffix_module(model, layer) if use_suffix and raw_kind and issubclass(raw_kind[0], Tensor) else None
-
-        def split(idx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-            ku, s = idx // n, idx % n
-            return ku // nu, units[ku % nu], s
-
-        if suffix is not None:
-            rows = rows_per_pass(suffix, (h,), max_batch_size)
-
-            def evaluate(idx: Tensor) -> Tensor:
-                kk, u, s = split(idx)
-                hr = h[s]
-                return gather_target(forward.select(suffix(replace_units(hr, u, _row_values(ivs, kk, hr)))), tidx[s])
-
+    _check_options(method, screen, unit_dim, num_heads)
+    ivs = [iv.with_layout(unit_dim, num_heads) for iv in ivs]
+    forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0])
+    with audit_mode(forward.model):
+        cache = prefix_cache(forward, xs, layer, path="auto" if use_suffix else "full")
+        layout = ivs[0].layout(cache.value)
+        units = _units(ivs, layout, layer, cache.value.device)
+        tidx = resolve_target(cache.output, target)
+        estimate = None
+        exact = torch.full((units.numel(),), method == "exact", dtype=torch.bool)
+        if method != "exact" or screen is not None:
+            estimator = "attribution" if method == "exact" else method
+            estimate = attribution_estimates(cache, ivs, units, layout, tidx, max_batch_size=max_batch_size, estimator=estimator)
+        if method != "exact":
+            effects = estimate
+        elif screen is not None and screen < units.numel():
+            chosen = estimate.abs().mean(0).topk(screen).indices.sort().values
+            exact = torch.zeros_like(exact)
+            exact[chosen.cpu()] = True
+            effects = estimate.clone()
+            effects[:, chosen] = _exact_effects(cache, ivs, units[chosen], layout, tidx, max_batch_size)
         else:
-            rows = rows_per_pass(model, xs, max_batch_size, forward=forward)
-
-            def evaluate(idx: Tensor) -> Tensor:
-                kk, u, s = split(idx)
-                handle = module.register_forward_hook(
-                    lambda _m, _i, o: replace_output(o, replace_units(ho := module_output(o, layer), u, _row_values(ivs, kk, ho)))
-                )
-                try:
-                    return gather_target(forward(*(x[s] for x in xs), rows=s), tidx[s])
-                finally:
-                    handle.remove()
-
-        curve = map_rows(k * nu * n, rows, evaluate, h.device).view(k, nu, n)
-    if k == 1:
-        return (f0.unsqueeze(0) - curve[0]).T.contiguous()
-    return (curve.max(0).values - curve.min(0).values).T.contiguous()
+            effects = _exact_effects(cache, ivs, units, layout, tidx, max_batch_size)
+    if not return_info:
+        return effects
+    return effects, UnitEffectsInfo(cache.path, cache.reason, method, units, exact, estimate, layout)

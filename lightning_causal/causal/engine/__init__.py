@@ -17,7 +17,13 @@ from each other's private names:
 - :mod:`~.ranking`: exact, row-vectorised Spearman, Kendall τ_b and top-k overlap.
 - :mod:`~.state`: :func:`audit_mode`, :func:`rng_preserved`, :func:`resolve_target`,
   :func:`gather_target` (leave no trace; pick the explained class).
-- :mod:`~.suffix`: :func:`suffix_module` (run only the part of a model after a layer).
+- :mod:`~.prefix_cache`: :func:`cache_prefix` runs a model's prefix once and returns a
+  :class:`PrefixCache`, a callable ``cache(value, rows)`` that runs only the suffix after a layer
+  with every value live at the cut (skip tensors, per-sample forward arguments) taken by row; its
+  paths: :mod:`~.suffix` (``torch.fx`` split; :func:`suffix_module`, the strict original),
+  :mod:`~.hook_split` (module hooks, for models that do not trace), full forward passes;
+  :mod:`~.live_values` (how a cached value travels with its rows).
+- :mod:`~.units`: where a layer's units are (``unit_dim``, ``num_heads``): :func:`resolve_layout`.
 - :mod:`~.eager`: compiled models seen as their eager originals.
 - :mod:`~.checks`: argument checks with one message style.
 """
@@ -64,6 +70,7 @@ from lightning_causal.causal.engine.interventions import (
     module_output,
     resolve_module,
 )
+from lightning_causal.causal.engine.prefix_cache import PrefixCache, cache_prefix
 from lightning_causal.causal.engine.ranking import (
     average_ranks,
     kendall,
@@ -80,14 +87,17 @@ from lightning_causal.causal.engine.state import (
     rng_preserved,
 )
 from lightning_causal.causal.engine.suffix import suffix_module
+from lightning_causal.causal.engine.units import Layout, resolve_layout
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
     "Forward",
     "ForwardArgs",
     "Intervention",
+    "Layout",
     "MeanOf",
     "OutputSpec",
+    "PrefixCache",
     "Resample",
     "Scale",
     "SetTo",
@@ -98,6 +108,7 @@ __all__ = [
     "audit_mode",
     "average_ranks",
     "broadcast_groups",
+    "cache_prefix",
     "capture",
     "check_baselines",
     "check_feature_mask",
@@ -117,6 +128,7 @@ __all__ = [
     "patch_mask",
     "rank_positions",
     "replace_units",
+    "resolve_layout",
     "resolve_module",
     "resolve_target",
     "rng_preserved",

@@ -15,12 +15,12 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor
 
-__all__ = ["check_baselines", "sample_rows", "ablate_groups", "replace_units"]
+__all__ = ["check_baselines", "sample_rows", "ablate_groups", "replace_units", "padding_positions"]
 
 BaselineLike = float | int | Tensor | Sequence
 
@@ -70,6 +70,24 @@ def check_baselines(xs: tuple[Tensor, ...], baseline: BaselineLike) -> tuple[Ten
     if len(bs) != len(xs):
         raise ValueError(f"Expected argument `baseline` to have one entry per input ({len(xs)}) but got {len(bs)}")
     return tuple(_check_one(x, b) for x, b in zip(xs, bs))
+
+
+def padding_positions(x: Tensor, additional_forward_args: object) -> Tensor | None:
+    """Positions of ``x`` that the model is told to ignore: where the keyword forward argument
+    ``attention_mask`` (Hugging Face's name; a tensor with ``x``'s first two dimensions) is 0.
+    Returned as booleans broadcastable to ``x`` (``[N, T, 1, ...]``), or ``None`` without such a mask.
+
+    Examples:
+        >>> import torch
+        >>> padding_positions(torch.zeros(1, 3, dtype=torch.long), {"attention_mask": torch.tensor([[1, 1, 0]])})
+        tensor([[False, False,  True]])
+    """
+    if not isinstance(additional_forward_args, Mapping) or x.dim() < 2:
+        return None
+    att = additional_forward_args.get("attention_mask")
+    if not isinstance(att, Tensor) or att.shape != x.shape[:2]:
+        return None
+    return (att == 0).to(x.device).view(*att.shape, *[1] * (x.dim() - 2))
 
 
 def sample_rows(t: Tensor, s: Tensor) -> Tensor:

@@ -3,12 +3,17 @@ evaluated in large forward passes chunked to a memory budget."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["DEFAULT_MEMORY_BUDGET", "check_max_batch_size", "rows_per_pass", "map_rows"]
+from lightning_causal.causal.engine.checks import check_int
+
+__all__ = ["DEFAULT_MEMORY_BUDGET", "RowShard", "check_max_batch_size", "current_shard", "map_rows", "rows_per_pass", "sharded_rows"]
 
 #: Bytes of activations one chunked forward pass may hold at most (512 MiB).
 DEFAULT_MEMORY_BUDGET = 512 * 2**20
@@ -22,8 +27,7 @@ _MAX_ROWS = 1 << 16
 def check_max_batch_size(max_batch_size: int | None) -> int | None:
     if max_batch_size is None:
         return None
-    if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or max_batch_size < 1:
-        raise ValueError(f"Expected argument `max_batch_size` to be None or a positive int but got {max_batch_size!r}")
+    check_int("max_batch_size", max_batch_size, minimum=1, none_ok=True)
     return max_batch_size
 
 
@@ -69,7 +73,82 @@ def rows_per_pass(
     return int(min(cap, max(_MIN_ROWS, working_set_bytes // per_row)))
 
 
+@dataclass(frozen=True)
+class RowShard:
+    """This process's share of every row index: rows are split into ``world_size`` contiguous
+    parts, part ``rank`` is evaluated here, and ``all_gather`` (a tensor ``[R, ...]`` ->
+    ``[world_size, R, ...]``, every process gets every part, e.g. a distributed strategy's
+    ``all_gather``) puts them back together in row order.
+
+    Args:
+        rank: this process's index in ``[0, world_size)``.
+        world_size: the number of processes sharing the rows.
+        all_gather: the collective that gathers one tensor of equal shape from every process.
+        min_rows: totals below ``world_size * min_rows`` rows are not split (every process
+            evaluates them: the collective would cost more than it saves).
+        device: where the collective runs (NCCL gathers CUDA tensors only); ``None``: where the
+            rows' results are.
+    """
+
+    rank: int
+    world_size: int
+    all_gather: Callable[[Tensor], Tensor]
+    min_rows: int = 8
+    device: torch.device | None = None
+
+    def part(self, total: int) -> tuple[int, int]:
+        """``[start, stop)`` of this process's rows (parts differ in size by at most one row)."""
+        base, extra = divmod(total, self.world_size)
+        start = self.rank * base + min(self.rank, extra)
+        return start, start + base + (1 if self.rank < extra else 0)
+
+
+_SHARD: ContextVar[RowShard | None] = ContextVar("lightning_causal_row_shard", default=None)
+
+
+def current_shard() -> RowShard | None:
+    """The :class:`RowShard` set by :func:`sharded_rows`, or ``None`` (one process evaluates all)."""
+    return _SHARD.get()
+
+
+@contextlib.contextmanager
+def sharded_rows(shard: RowShard | None) -> Iterator[None]:
+    """Inside the block, :func:`map_rows` evaluates only this process's rows and gathers the rest.
+
+    Every process must run the same estimators on the same inputs in the same order (the rows
+    and their count are then identical everywhere); the result equals a single process's, up to
+    the floating point effects of other chunk sizes. ``None`` leaves the rows unsplit.
+
+    Examples:
+        >>> gather = lambda t: torch.stack([t, t + 100])  # two "processes": the other adds 100
+        >>> with sharded_rows(RowShard(0, 2, gather, min_rows=1)):
+        ...     map_rows(5, 2, lambda idx: idx * 1.0, torch.device("cpu"))
+        tensor([  0.,   1.,   2., 100., 101.])
+    """
+    token = _SHARD.set(shard)
+    try:
+        yield
+    finally:
+        _SHARD.reset(token)
+
+
+def _map_chunks(start: int, stop: int, rows: int, fn: Callable[[Tensor], Tensor], device: torch.device) -> Tensor:
+    return torch.cat([fn(torch.arange(s, min(s + rows, stop), device=device)) for s in range(start, stop, rows)])
+
+
 def map_rows(total: int, rows: int, fn: Callable[[Tensor], Tensor], device: torch.device) -> Tensor:
-    """Concatenate ``fn(idx)`` over consecutive chunks of at most ``rows`` row indices."""
-    out = [fn(torch.arange(start, min(start + rows, total), device=device)) for start in range(0, total, rows)]
-    return torch.cat(out)
+    """Concatenate ``fn(idx)`` over consecutive chunks of at most ``rows`` row indices.
+
+    Under :func:`sharded_rows` each process evaluates its contiguous part of the rows and the
+    parts are gathered (padded to equal length for the collective, then trimmed).
+    """
+    shard = _SHARD.get()
+    if shard is None or shard.world_size < 2 or total < shard.world_size * shard.min_rows:
+        return _map_chunks(0, total, rows, fn, device)
+    start, stop = shard.part(total)
+    mine = _map_chunks(start, stop, rows, fn, device)
+    longest = -(-total // shard.world_size)
+    padded = torch.cat([mine, mine[:1].expand(longest - mine.shape[0], *mine.shape[1:])]) if mine.shape[0] < longest else mine
+    parts = shard.all_gather(padded.to(shard.device or padded.device).contiguous()).to(mine.device)
+    sizes = [RowShard(r, shard.world_size, shard.all_gather).part(total) for r in range(shard.world_size)]
+    return torch.cat([parts[r, : b - a] for r, (a, b) in enumerate(sizes)])

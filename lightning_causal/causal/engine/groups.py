@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from lightning_causal.causal.engine.checks import check_int
+
 __all__ = [
     "patch_mask",
     "column_mask",
@@ -37,8 +39,7 @@ def patch_mask(shape: Sequence[int], patch_size: int) -> Tensor:
     shape = tuple(int(s) for s in shape)
     if len(shape) not in (2, 3) or min(shape) < 1:
         raise ValueError(f"Expected argument `shape` to be (C, H, W) or (H, W) but got {shape}")
-    if isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size < 1:
-        raise ValueError(f"Expected argument `patch_size` to be a positive int but got {patch_size!r}")
+    check_int("patch_size", patch_size, minimum=1)
     h, w = shape[-2:]
     cols = -(-w // patch_size)
     rows = torch.arange(h) // patch_size
@@ -49,8 +50,7 @@ def patch_mask(shape: Sequence[int], patch_size: int) -> Tensor:
 
 def column_mask(num_columns: int) -> Tensor:
     """One group per column of a tabular input ``[N, D]``: ``[[0, 1, ..., D-1]]``."""
-    if isinstance(num_columns, bool) or not isinstance(num_columns, int) or num_columns < 1:
-        raise ValueError(f"Expected argument `num_columns` to be a positive int but got {num_columns!r}")
+    check_int("num_columns", num_columns, minimum=1)
     return torch.arange(num_columns).unsqueeze(0)
 
 

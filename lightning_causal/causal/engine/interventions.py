@@ -2,13 +2,16 @@
 :func:`capture` to record activations.
 
 A *site* is a module path from ``model.named_modules()``; an intervention replaces that module's
-output (a tensor ``[N, U, ...]`` whose dimension 1 holds the units: conv channels or neurons),
-optionally only for a selection of ``units``.
+output (a tensor whose dimension 1 holds the units by default: conv channels or neurons),
+optionally only for a selection of ``units``. ``unit_dim=`` and ``num_heads=`` place the units
+elsewhere (the neurons of ``[N, T, D]`` hidden states with ``unit_dim=-1``; attention heads of
+``[N, T, H * d]`` with ``num_heads=H``; see :mod:`~lightning_causal.causal.engine.units`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import difflib
 import math
 from collections.abc import Iterator, Mapping, Sequence
@@ -17,6 +20,13 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.eager import check_eager_possible, force_eager, named_modules
+from lightning_causal.causal.engine.units import (
+    Layout,
+    check_layout_options,
+    per_unit_values,
+    resolve_layout,
+    unit_positions_mask,
+)
 
 __all__ = [
     "module_output",
@@ -74,20 +84,50 @@ def replace_output(output: object, value: Tensor) -> object:
     return type(output)((value, *output[1:])) if isinstance(output, tuple) else [value, *output[1:]]
 
 
+Units = int | Sequence[int] | None
+
+
 class Intervention:
-    """Base class: replaces a module output's ``units`` (dimension 1) by :meth:`values`.
+    """Base class: replaces a module output's ``units`` by :meth:`values`.
 
     Args:
         units: ``None`` (all units), an int, or a sequence of unit indices.
+        unit_dim: the dimension that indexes units (default 1; ``-1`` for ``[N, T, D]`` neurons).
+        num_heads: group the unit dimension (the last one when ``unit_dim`` is not given) into
+            this many contiguous heads; a unit is then a head.
+
+    Examples:
+        >>> Zero(units=1, num_heads=2)(torch.ones(1, 2, 4))
+        tensor([[[1., 1., 0., 0.],
+                 [1., 1., 0., 0.]]])
     """
 
-    def __init__(self, units: int | Sequence[int] | None = None) -> None:
+    def __init__(self, units: Units = None, *, unit_dim: int | None = None, num_heads: int | None = None) -> None:
         if units is not None:
             seq = [units] if isinstance(units, int) else list(units)
             if not seq or not all(isinstance(u, int) and not isinstance(u, bool) and u >= 0 for u in seq):
                 raise ValueError(f"Expected argument `units` to be None or non-negative ints but got {units!r}")
             units = seq
         self.units: list[int] | None = units
+        self.unit_dim, self.num_heads = check_layout_options(unit_dim, num_heads)
+
+    def layout(self, output: Tensor) -> Layout:
+        """Where the units of ``output`` are (:func:`~lightning_causal.causal.engine.units.resolve_layout`)."""
+        return resolve_layout(output.shape, self.unit_dim, self.num_heads)
+
+    def with_layout(self, unit_dim: int | None, num_heads: int | None) -> Intervention:
+        """This intervention with the unit layout of an estimator's ``unit_dim=`` / ``num_heads=``
+        (a shallow copy); one that names its own, different layout is rejected."""
+        if (unit_dim, num_heads) == (self.unit_dim, self.num_heads) or unit_dim is None and num_heads is None:
+            return self
+        if self.unit_dim is not None or self.num_heads is not None:
+            raise ValueError(
+                f"Expected the intervention's unit layout (unit_dim={self.unit_dim}, num_heads={self.num_heads}) to "
+                f"match the estimator's (unit_dim={unit_dim}, num_heads={num_heads})"
+            )
+        new = copy.copy(self)
+        new.unit_dim, new.num_heads = check_layout_options(unit_dim, num_heads)
+        return new
 
     def values(self, output: Tensor) -> Tensor:
         """The intervened values, broadcastable to ``output``."""
@@ -95,17 +135,7 @@ class Intervention:
 
     def unit_mask(self, output: Tensor) -> Tensor:
         """Boolean mask broadcastable to ``output`` that selects the intervened units."""
-        if output.dim() < 2:
-            raise ValueError(f"Expected a module output with a unit dimension (>= 2-d) but got shape {tuple(output.shape)}")
-        n_units = output.shape[1]
-        shape = [1, n_units] + [1] * (output.dim() - 2)
-        if self.units is None:
-            return torch.ones(shape, dtype=torch.bool, device=output.device)
-        if max(self.units) >= n_units:
-            raise ValueError(f"Expected `units` in [0, {n_units - 1}] for an output with {n_units} units but got {self.units}")
-        mask = torch.zeros(n_units, dtype=torch.bool, device=output.device)
-        mask[self.units] = True
-        return mask.view(shape)
+        return unit_positions_mask(output.shape, self.layout(output), self.units, output.device)
 
     def __call__(self, output: Tensor) -> Tensor:
         if not isinstance(output, Tensor):
@@ -128,23 +158,14 @@ class Zero(Intervention):
         return torch.zeros((), dtype=output.dtype, device=output.device)
 
 
-def _per_unit(value: Tensor, output: Tensor, name: str) -> Tensor:
-    """Broadcast a scalar, a per-unit ``[U]`` or a per-element ``[U, ...]`` value to ``output``."""
-    value = value.to(device=output.device, dtype=output.dtype)
-    if value.dim() == 0:
-        return value
-    if value.shape == output.shape[1:]:
-        return value.unsqueeze(0)
-    if value.dim() == 1 and value.shape[0] == output.shape[1]:
-        return value.view([1, -1] + [1] * (output.dim() - 2))
-    raise ValueError(
-        f"Expected argument `{name}` to be a scalar, [{output.shape[1]}] or {list(output.shape[1:])} "
-        f"for an output of shape {list(output.shape)} but got shape {list(value.shape)}"
-    )
+def _per_unit(value: Tensor, output: Tensor, name: str, iv: Intervention) -> Tensor:
+    """Broadcast a scalar, a per-unit ``[U]`` or a per-element value to ``output``."""
+    return per_unit_values(value, output, iv.layout(output), name)
 
 
 class SetTo(Intervention):
-    """do(h_u := value): a scalar, a per-unit vector ``[U]`` or a tensor shaped like one sample.
+    """do(h_u := value): a scalar, a per-unit vector ``[U]`` (one value per channel, neuron or head),
+    a vector along the unit dimension, or a tensor shaped like one sample.
 
     Examples:
         >>> SetTo(2.0, units=0)(torch.zeros(2, 2))
@@ -152,8 +173,8 @@ class SetTo(Intervention):
                 [2., 0.]])
     """
 
-    def __init__(self, value: float | Tensor, units: int | Sequence[int] | None = None) -> None:
-        super().__init__(units)
+    def __init__(self, value: float | Tensor, units: Units = None, *, unit_dim: int | None = None, num_heads: int | None = None) -> None:
+        super().__init__(units, unit_dim=unit_dim, num_heads=num_heads)
         if isinstance(value, bool) or not isinstance(value, (int, float, Tensor)):
             raise TypeError(f"Expected argument `value` to be a number or a tensor but got {type(value)}")
         value = torch.as_tensor(value, dtype=torch.get_default_dtype() if not isinstance(value, Tensor) else None)
@@ -162,7 +183,7 @@ class SetTo(Intervention):
         self.value = value
 
     def values(self, output: Tensor) -> Tensor:
-        return _per_unit(self.value, output, "value")
+        return _per_unit(self.value, output, "value", self)
 
     def __repr__(self) -> str:
         v = self.value.item() if self.value.numel() == 1 else f"tensor{list(self.value.shape)}"
@@ -170,28 +191,49 @@ class SetTo(Intervention):
 
 
 class MeanOf(Intervention):
-    """do(h_u := E_ref[h_u]): the mean activation over ``reference`` (activations ``[M, U, ...]``
-    of the same module on reference data, e.g. from :func:`capture`)."""
+    """do(h_u := E_ref[h_u]): the mean activation over ``reference`` (activations ``[M, ...]`` of the
+    same module on reference data, e.g. from :func:`capture`).
 
-    def __init__(self, reference: Tensor, units: int | Sequence[int] | None = None) -> None:
-        super().__init__(units)
+    The mean is taken per element when ``reference`` is shaped like the output (``[M, *output.shape[1:]]``);
+    otherwise (sequences of another length) per position of the unit dimension, over every other
+    dimension (the mean over all tokens of each neuron).
+
+    Examples:
+        >>> ref = torch.tensor([[[1.0, 10.0]], [[3.0, 30.0]]])  # [M=2, T=1, D=2]
+        >>> MeanOf(ref, units=1, unit_dim=-1)(torch.zeros(1, 3, 2))
+        tensor([[[ 0., 20.],
+                 [ 0., 20.],
+                 [ 0., 20.]]])
+    """
+
+    def __init__(self, reference: Tensor, units: Units = None, *, unit_dim: int | None = None, num_heads: int | None = None) -> None:
+        super().__init__(units, unit_dim=unit_dim, num_heads=num_heads)
         if not isinstance(reference, Tensor) or reference.dim() < 2 or reference.shape[0] == 0:
             raise ValueError("Expected argument `reference` to be a tensor of activations [M, U, ...] with M >= 1")
         if not torch.isfinite(reference).all():
             raise ValueError("Expected argument `reference` to be finite but it holds NaN or infinity")
-        self.mean = reference.detach().float().mean(0)
+        ref = reference.detach()
+        self.mean = ref.mean(0) if ref.is_floating_point() else ref.float().mean(0)
 
     def values(self, output: Tensor) -> Tensor:
-        return _per_unit(self.mean, output, "reference")
+        if self.mean.dim() == output.dim() - 1 and self.mean.shape != output.shape[1:]:
+            dim = self.layout(output).dim - 1  # the unit dimension of one sample
+            if self.mean.shape[dim] == output.shape[dim + 1]:
+                return _per_unit(self.mean.movedim(dim, 0).flatten(1).mean(1), output, "reference", self)
+        return _per_unit(self.mean, output, "reference", self)
 
 
 class Resample(Intervention):
     """do(h_u := h_u(x')) with x' drawn at random from ``reference`` activations (a private generator)."""
 
     def __init__(
-        self, reference: Tensor, generator: torch.Generator | None = None, units: int | Sequence[int] | None = None
+        self,
+        reference: Tensor,
+        generator: torch.Generator | None = None,
+        units: Units = None,
+        *, unit_dim: int | None = None, num_heads: int | None = None,
     ) -> None:
-        super().__init__(units)
+        super().__init__(units, unit_dim=unit_dim, num_heads=num_heads)
         if not isinstance(reference, Tensor) or reference.dim() < 2 or reference.shape[0] == 0:
             raise ValueError("Expected argument `reference` to be a tensor of activations [M, U, ...] with M >= 1")
         if generator is not None and not isinstance(generator, torch.Generator):
@@ -216,8 +258,8 @@ class Scale(Intervention):
         tensor([[3., 3.]])
     """
 
-    def __init__(self, factor: float, units: int | Sequence[int] | None = None) -> None:
-        super().__init__(units)
+    def __init__(self, factor: float, units: Units = None, *, unit_dim: int | None = None, num_heads: int | None = None) -> None:
+        super().__init__(units, unit_dim=unit_dim, num_heads=num_heads)
         if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor):
             raise ValueError(f"Expected argument `factor` to be a finite number but got {factor!r}")
         self.factor = float(factor)

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.batching import map_rows
+from lightning_causal.causal.engine.checks import check_int
 
 __all__ = ["average_ranks", "spearman", "kendall", "topk_overlap", "rank_positions"]
 
@@ -67,14 +68,18 @@ def kendall(a: Tensor, b: Tensor, max_batch_size: int | None = None) -> Tensor:
               {\\sqrt{\\sum_{i<j} |\\mathrm{sgn}(a_i - a_j)| \\sum_{i<j} |\\mathrm{sgn}(b_i - b_j)|}}
 
     (concordant minus discordant pairs over the tie-corrected pair counts; equals torchmetrics'
-    ``kendall_rank_corrcoef`` variant "b", vectorised over samples in chunks of ``max_batch_size``
-    rows). NaN where a row is constant.
+    ``kendall_rank_corrcoef`` variant "b"). For few groups the ``[N, G, G]`` sign matrices are
+    formed in chunks of ``max_batch_size`` rows; for many groups (G > 128) the upper triangle of
+    pairs is walked in blocks of groups with the samples contiguous (faster there; see
+    ``benchmarks/bench_ranking.py``). NaN where a row is constant.
 
     Examples:
         >>> kendall(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[1.0, 3.0, 2.0]]))
         tensor([0.3333])
     """
     _check_pair(a, b)
+    if a.shape[1] > 128:
+        return _kendall_many_groups(a, b)
     g = a.shape[1]
     rows = max_batch_size or max(1, (1 << 24) // max(1, g * g))
 
@@ -88,6 +93,25 @@ def kendall(a: Tensor, b: Tensor, max_batch_size: int | None = None) -> Tensor:
     return map_rows(a.shape[0], rows, tau, a.device)
 
 
+def _kendall_many_groups(a: Tensor, b: Tensor, elements: int = 1 << 22) -> Tensor:
+    """τ_b over the pairs ``i < j`` only, blocks of ``i`` against every later ``j``, samples last."""
+    n, g = a.shape
+    at, bt = a.T.contiguous(), b.T.contiguous()  # [G, N]
+    num = torch.zeros(n, dtype=torch.float64, device=a.device)
+    na, nb = torch.zeros_like(num), torch.zeros_like(num)
+    block = max(1, elements // max(1, n * g))
+    j_all = torch.arange(g, device=a.device)
+    for i0 in range(0, g - 1, block):  # a loop over blocks of groups, not over samples
+        i1 = min(g - 1, i0 + block)
+        upper = (j_all[i0 + 1 :].view(1, -1) > j_all[i0:i1].view(-1, 1)).unsqueeze(-1)
+        sa = torch.sign(at[i0:i1, None, :] - at[None, i0 + 1 :, :]) * upper  # [B, G - i0 - 1, N]
+        sb = torch.sign(bt[i0:i1, None, :] - bt[None, i0 + 1 :, :]) * upper
+        num += (sa * sb).sum((0, 1), dtype=torch.float64)
+        na += sa.abs().sum((0, 1), dtype=torch.float64)
+        nb += sb.abs().sum((0, 1), dtype=torch.float64)
+    return (num / torch.sqrt(na * nb)).to(a.dtype if a.is_floating_point() else torch.float)
+
+
 def topk_overlap(a: Tensor, b: Tensor, k: int) -> Tensor:
     """Per-sample share of the ``k`` largest groups of ``a`` that are among the ``k`` largest of ``b``.
 
@@ -96,8 +120,7 @@ def topk_overlap(a: Tensor, b: Tensor, k: int) -> Tensor:
         tensor([0.5000])
     """
     _check_pair(a, b)
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= a.shape[1]:
-        raise ValueError(f"Expected argument `k` to be an int in [1, {a.shape[1]}] but got {k!r}")
+    check_int("k", k, minimum=1, maximum=a.shape[1])
     ta = torch.zeros_like(a, dtype=torch.bool).scatter_(1, a.topk(k, dim=1).indices, True)
     tb = torch.zeros_like(b, dtype=torch.bool).scatter_(1, b.topk(k, dim=1).indices, True)
     return (ta & tb).sum(1).to(a.dtype) / k

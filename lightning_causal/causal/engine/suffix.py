@@ -1,17 +1,46 @@
-"""Split a model at a layer with ``torch.fx`` so that only the part after the layer (the suffix)
-runs on a batch of intervened activations.
+"""Split a model at a layer with ``torch.fx``: the prefix runs once, the suffix on intervened rows.
 
-The split is refused (``None``) when it cannot be exact: the model does not trace, the layer is
-called more than once, or a tensor computed from the input before the layer is used after it
-(a skip connection crossing the layer). Callers then fall back to full forward passes.
+:func:`fx_split` traces the model with the layer as a leaf and cuts the graph at the layer's first
+call. The *suffix* graph computes the model's output from the layer's output and every other
+value that is live at the cut: skip tensors that cross it (a residual block's input, a projection
+shortcut computed from it), forward arguments used after it (attention masks) and anything
+derived from them. The *recorder* graph is the whole model returning, besides its output, the
+layer's output and those live values (each copied where it stands at the cut, so that in-place
+operations of the suffix do not alter it). Later calls of the layer stay in the suffix.
+:class:`~lightning_causal.causal.engine.prefix_cache.PrefixCache` runs the recorder once and the
+suffix per chunk of rows; it classifies the live values (per-sample, gathered by row, or shared)
+and checks the split against the model before using it.
+
+:func:`suffix_module` is the original, stricter entry point: a module mapping the layer's output
+alone to the model's output, ``None`` when anything else crosses the cut.
+
+Examples:
+    >>> from torch import nn
+    >>> import torch
+    >>> net = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    >>> tail = suffix_module(net, "1")
+    >>> torch.equal(tail(net[1](net[0](torch.ones(4, 2)))), net(torch.ones(4, 2)))
+    True
 """
 
 from __future__ import annotations
 
-import torch.fx as fx
-from torch import nn
+import copy
+import inspect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["suffix_module"]
+import torch.fx as fx
+from torch import Tensor, nn
+
+from lightning_causal.causal.engine.live_values import snapshot
+
+__all__ = ["FxSplit", "fx_split", "suffix_module", "SplitRefused"]
+
+
+class SplitRefused(Exception):
+    """The model cannot be split at the layer this way (the message says why)."""
 
 
 class _LeafTracer(fx.Tracer):
@@ -23,49 +52,207 @@ class _LeafTracer(fx.Tracer):
         return qualname == self._leaf or super().is_leaf_module(m, qualname)
 
 
-def _trace(model: nn.Module, layer: str) -> fx.Graph | None:
+def _trace(model: nn.Module, layer: str, concrete: Mapping[str, Any] | None = None) -> tuple[fx.Graph, nn.Module]:
+    """Trace a shallow copy of ``model`` (tensor constants the tracer stores land on the copy)."""
+    root = copy.copy(model)
     try:
-        return _LeafTracer(layer).trace(model)
-    except Exception:  # noqa: BLE001 - any tracing failure means: use the fallback
-        return None
+        return _LeafTracer(layer).trace(root, concrete_args=dict(concrete) if concrete else None), root
+    except Exception as err:  # noqa: BLE001 - any tracing failure means: use another path
+        raise SplitRefused(f"torch.fx cannot trace the model ({type(err).__name__}: {str(err)[:120]})") from err
 
 
-def suffix_module(model: nn.Module, layer: str) -> nn.Module | None:
-    """A module mapping the output of ``layer`` to the model's output, or ``None`` if impossible."""
-    graph = _trace(model, layer)
-    if graph is None:
-        return None
+@dataclass
+class _Cut:
+    nodes: list[fx.Node]
+    site: fx.Node
+    after: set[fx.Node]
+    live: list[fx.Node]
+    later_calls: int
+
+
+def _closure(nodes: list[fx.Node], seeds: set[fx.Node]) -> set[fx.Node]:
+    out = set(seeds)
+    for n in nodes:
+        if n not in out and any(a in out for a in n.all_input_nodes):
+            out.add(n)
+    return out
+
+
+def _analyse(graph: fx.Graph, layer: str, inputs: set[fx.Node]) -> _Cut:
+    """The cut at the first call of ``layer``: nodes after it and the values live across it."""
     nodes = list(graph.nodes)
     sites = [n for n in nodes if n.op == "call_module" and n.target == layer]
-    if len(sites) != 1:
-        return None
-    site = sites[0]
-    from_input: set[fx.Node] = set()
-    after: set[fx.Node] = {site}
-    for n in nodes:
-        if n.op == "placeholder" or any(a in from_input for a in n.all_input_nodes):
-            from_input.add(n)
-        if n is not site and any(a in after for a in n.all_input_nodes):
-            after.add(n)
-    for n in after:
-        if n is site:
-            continue
-        if any(a not in after and a in from_input for a in n.all_input_nodes):
-            return None
+    if not sites:
+        raise SplitRefused(f"the traced graph never calls {layer!r}")
+    after = _closure(nodes, set(sites))
     output = next(n for n in nodes if n.op == "output")
     if output not in after:
-        return None
+        raise SplitRefused(f"the model's output does not depend on {layer!r}")
+    from_input = _closure(nodes, inputs)
+    site = sites[0]
+    live = [
+        n for n in nodes
+        if n not in after and n in from_input and any(u in after and u is not site for u in n.users)
+    ]
+    return _Cut(nodes, site, after, live, len(sites) - 1)
 
+
+def _build_suffix(root: nn.Module, cut: _Cut, consts: Mapping[fx.Node, Any] | None = None) -> fx.GraphModule:
+    """``(value, *live) -> output``: the nodes after the cut, constants copied as needed
+    (``consts``: traced placeholders specialised to constants)."""
     new = fx.Graph()
-    env: dict[fx.Node, fx.Node] = {site: new.placeholder("activation")}
+    env: dict[fx.Node, Any] = dict(consts or {})
+    env[cut.site] = new.placeholder("value")
+    env.update({n: new.placeholder(f"live_{i}") for i, n in enumerate(cut.live)})
 
-    def get(a: fx.Node) -> fx.Node:
-        if a not in env:  # constants and parameters used after the layer
+    def get(a: fx.Node) -> Any:
+        if a not in env:  # input-independent values (parameters, constants) used after the cut
             env[a] = new.node_copy(a, get)
         return env[a]
 
-    for n in nodes:
-        if n in after and n is not site:
+    for n in cut.nodes:
+        if n in cut.after and n is not cut.site and n.op != "output":
             env[n] = new.node_copy(n, get)
+        elif n.op == "output":
+            new.output(fx.node.map_arg(n.args[0], get))
     new.lint()
-    return fx.GraphModule(model, new)
+    return fx.GraphModule(root, new)
+
+
+def _build_recorder(new: fx.Graph, root: nn.Module, cut: _Cut, env: dict[fx.Node, Any]) -> fx.GraphModule:
+    """The whole model returning ``(output, layer output, *live values)``, each value copied where
+    it stands at the cut (after its definition and after the layer's call). ``new`` holds the
+    recorder's placeholders, ``env`` maps the traced placeholders to them (or to constants)."""
+    position = {n: i for i, n in enumerate(cut.nodes)}
+    watch = [cut.site, *cut.live]
+    snap_at: dict[fx.Node, list[fx.Node]] = {}
+    for n in watch:
+        snap_at.setdefault(cut.nodes[max(position[n], position[cut.site])], []).append(n)
+    snaps: dict[fx.Node, fx.Node] = {}
+    for n in cut.nodes:
+        if n.op == "placeholder":
+            continue
+        if n.op == "output":
+            out = fx.node.map_arg(n.args[0], lambda a: env[a])
+            new.output((out, *(snaps[w] for w in watch)))
+            break
+        env[n] = new.node_copy(n, lambda a: env[a])
+        for w in snap_at.get(n, []):
+            snaps[w] = new.call_function(snapshot, (env[w],))
+    new.lint()
+    return fx.GraphModule(root, new)
+
+
+class _Binding:
+    """How a call ``model(*args, **kwargs)`` maps to the traced graph's placeholders: tensors become
+    the recorder's inputs, other values are specialised (``concrete_args``)."""
+
+    def __init__(self, model: nn.Module, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+        self.signature = inspect.signature(model.forward)
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as err:
+            raise SplitRefused(f"the call does not match forward's signature ({err})") from err
+        bound.apply_defaults()
+        self.params = list(self.signature.parameters.values())
+        self.tensors: list[str] = []
+        self.concrete: dict[str, Any] = {}
+        for p in self.params:
+            value = bound.arguments.get(p.name)
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                if value:
+                    raise SplitRefused("variadic forward arguments are not traced")
+            elif isinstance(value, Tensor):
+                self.tensors.append(p.name)
+            elif _holds_tensor(value):
+                raise SplitRefused(f"forward argument {p.name!r} holds tensors inside a container")
+            else:
+                self.concrete[p.name] = value
+
+    def values(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> list[Tensor]:
+        bound = self.signature.bind(*args, **kwargs)
+        return [bound.arguments[name] for name in self.tensors]
+
+    def placeholder_env(self, graph: fx.Graph, new: fx.Graph) -> tuple[dict[fx.Node, Any], set[fx.Node]]:
+        """Map the traced placeholders to the recorder's inputs (tensors) or constants."""
+        holders = [n for n in graph.nodes if n.op == "placeholder"]
+        if len(holders) != len(self.params):
+            raise SplitRefused("the traced graph's placeholders do not match forward's parameters")
+        env: dict[fx.Node, Any] = {}
+        inputs = set()
+        for node, p in zip(holders, self.params):
+            if p.name in self.tensors:
+                env[node] = new.placeholder(f"in_{len(inputs)}")
+                inputs.add(node)
+            elif p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                env[node] = () if p.kind == p.VAR_POSITIONAL else {}
+            else:
+                env[node] = self.concrete[p.name]
+        return env, inputs
+
+
+def _holds_tensor(value: Any) -> bool:
+    if isinstance(value, Tensor):
+        return True
+    if isinstance(value, (tuple, list)):
+        return any(_holds_tensor(v) for v in value)
+    if isinstance(value, Mapping):
+        return any(_holds_tensor(v) for v in value.values())
+    return False
+
+
+@dataclass
+class FxSplit:
+    """A model split at a layer by :func:`fx_split`.
+
+    Attributes:
+        recorder: ``recorder(*tensor_args) -> (output, layer output, *live values)``.
+        suffix: ``suffix(value, *live values) -> output``.
+        binding: turns ``(args, kwargs)`` of a model call into ``tensor_args``.
+        live_names: the graph names of the live values (for messages).
+        later_calls: how many more times the suffix calls the layer's module.
+    """
+
+    recorder: fx.GraphModule
+    suffix: fx.GraphModule
+    binding: _Binding
+    live_names: list[str]
+    later_calls: int
+
+
+def fx_split(model: nn.Module, layer: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> FxSplit:
+    """Split ``model`` at the first call of ``layer`` for calls shaped like ``model(*args, **kwargs)``.
+
+    Raises:
+        SplitRefused: the model does not trace, or never calls ``layer``, or its output does not
+            depend on ``layer``.
+    """
+    binding = _Binding(model, args, kwargs)
+    graph, root = _trace(model, layer, binding.concrete)
+    new = fx.Graph()
+    env, inputs = binding.placeholder_env(graph, new)
+    cut = _analyse(graph, layer, inputs)
+    try:
+        recorder = _build_recorder(new, root, cut, env)
+        suffix = _build_suffix(root, cut, {n: v for n, v in env.items() if n.op == "placeholder" and not isinstance(v, fx.Node)})
+    except Exception as err:  # noqa: BLE001 - code generation of exotic constants
+        raise SplitRefused(f"the split graph cannot be built ({type(err).__name__}: {str(err)[:120]})") from err
+    return FxSplit(recorder, suffix, binding, [n.name for n in cut.live], cut.later_calls)
+
+
+def suffix_module(model: nn.Module, layer: str) -> nn.Module | None:
+    """A module mapping the output of ``layer`` to the model's output, or ``None`` if impossible.
+
+    ``None`` when the model does not trace, ``layer`` is called more than once, or any other value
+    computed from the inputs is used after ``layer`` (a skip connection crossing it). For those
+    models, :func:`~lightning_causal.causal.engine.prefix_cache.cache_prefix` caches every value
+    live at the cut instead.
+    """
+    try:
+        graph, root = _trace(model, layer)
+        cut = _analyse(graph, layer, {n for n in graph.nodes if n.op == "placeholder"})
+    except SplitRefused:
+        return None
+    if cut.live or cut.later_calls:
+        return None
+    return _build_suffix(root, cut)

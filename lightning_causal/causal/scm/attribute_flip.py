@@ -1,26 +1,28 @@
 """Counterfactuals of a sensitive attribute for fairness audits and repair: the naive
-:class:`AttributeFlip`, and :func:`resolve_counterfactual`, the one map ``x -> x_cf`` that audits and
-repair terms use for an SCM, a flip or a callable."""
+:class:`AttributeFlip`, and :func:`resolve_counterfactual`, which turns what the user passes (a
+:class:`~lightning_causal.causal.scm.counterfactual.Counterfactual`, an SCM and its column, or a
+callable) into the one :class:`~lightning_causal.causal.scm.counterfactual.Counterfactual` that
+the fairness gap, the audit and the repair term use."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor
 
+from lightning_causal.causal.scm.counterfactual import CallableCounterfactual, Counterfactual
 from lightning_causal.causal.scm.scm import AdditiveNoiseSCM, Value, _check_binary, _check_values
 
-__all__ = ["AttributeFlip", "resolve_counterfactual", "sensitive_index"]
+__all__ = ["AttributeFlip", "resolve_counterfactual"]
 
 
-class AttributeFlip:
+class AttributeFlip(Counterfactual):
     """The naive counterfactual: flip the binary ``column`` and leave every other column as it is.
 
     Weaker than an SCM counterfactual: it ignores the attribute's effect on its descendants
     (mediators such as education or occupation), so a model can stay unfair through them while
-    its flip gap is 0. Use :class:`AdditiveNoiseSCM` where a causal graph is available.
+    its flip gap is 0. Use ``AdditiveNoiseSCM.flip(column)`` where a causal graph is available.
 
     Args:
         column: the sensitive column, a name (then give ``columns``) or an index.
@@ -44,15 +46,15 @@ class AttributeFlip:
             self.index_ = column
         else:
             raise ValueError(f"Expected argument `column` to be a column name or a non-negative index but got {column!r}")
-        self.column = column
+        self.name = column
 
     def index(self, column: str | int | None = None) -> int:
         """The flipped column's index; ``column`` (if given) must name the same column."""
-        if column is None or column == self.column or column == self.index_:
+        if column is None or column == self.name or column == self.index_:
             return self.index_
         if self.columns is not None and column in self.columns and self.columns.index(column) == self.index_:
             return self.index_
-        raise ValueError(f"Expected the sensitive column {column!r} to be the flipped column {self.column!r}")
+        raise ValueError(f"Expected the sensitive column {column!r} to be the flipped column {self.name!r}")
 
     def counterfactual(self, x: Tensor, interventions: Mapping[str | int, Value]) -> Tensor:
         """``x`` with the intervened column(s) set and nothing else changed."""
@@ -61,41 +63,58 @@ class AttributeFlip:
             x_cf[:, self.index(k)] = torch.as_tensor(v, dtype=x.dtype, device=x.device)
         return x_cf
 
-    def flip_counterfactual(self, x: Tensor, column: str | int | None = None) -> Tensor:
+    @property
+    def column(self) -> int:  # type: ignore[override]
+        """Index of the flipped column."""
+        return self.index_
+
+    def check_sensitive(self, sensitive: str | int | None) -> None:
+        self.index(sensitive)
+
+    def flip_counterfactual(self, x: Tensor) -> Tensor:
         """``x`` with the binary column swapped (``v0 <-> v1``) in every row."""
-        j = self.index(column)
+        j = self.index_
         if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] <= j:
             raise ValueError(f"Expected argument `x` to be a tensor [N, D] with D > {j} but got {getattr(x, 'shape', type(x))}")
-        return self.counterfactual(x, {j: _check_binary(x, j, self.values, str(self.column))})
+        return self.counterfactual(x, {j: _check_binary(x, j, self.values, str(self.name))})
 
     def __repr__(self) -> str:
-        return f"AttributeFlip(column={self.column!r}, values={self.values})"
+        return f"AttributeFlip(column={self.name!r}, values={self.values})"
 
 
-def sensitive_index(counterfactual: object, sensitive: str | int | None) -> int:
-    """Column index of ``sensitive`` for an SCM, a flip, or (an int) any counterfactual."""
-    if isinstance(counterfactual, (AdditiveNoiseSCM, AttributeFlip)):
-        return counterfactual.index(sensitive)  # type: ignore[arg-type]
-    if isinstance(sensitive, int) and not isinstance(sensitive, bool) and sensitive >= 0:
-        return sensitive
-    raise ValueError(f"Expected argument `sensitive` to be a column index for a callable counterfactual but got {sensitive!r}")
+def resolve_counterfactual(counterfactual: object, sensitive: str | int | None = None) -> Counterfactual:
+    """The :class:`~lightning_causal.causal.scm.counterfactual.Counterfactual` meant by ``counterfactual``:
 
-
-def resolve_counterfactual(counterfactual: object, sensitive: str | int | None) -> Callable[[Tensor], Tensor]:
-    """The map ``x -> x_cf`` that flips ``sensitive``: ``counterfactual.flip_counterfactual(x, sensitive)``
-    for an SCM or an :class:`AttributeFlip` (anything with that method), or a callable ``x -> x_cf`` as is.
+    - a ``Counterfactual`` (:class:`AttributeFlip`, ``scm.flip(column)``, ``TokenSwap``) as it is;
+      it knows its column, so ``sensitive`` is optional (if given it must name the same column);
+    - an :class:`~lightning_causal.causal.scm.scm.AdditiveNoiseSCM`: ``scm.flip(sensitive)``
+      (``sensitive`` is required: the SCM has many columns);
+    - a callable ``x -> x_cf``: wrapped, ``sensitive`` (optional) the index of the column whose
+      values define the groups of the group metrics.
 
     Raises:
-        ValueError: ``sensitive`` is not a column of the SCM / not the flipped column.
-        TypeError: ``counterfactual`` is none of these.
+        ValueError: ``sensitive`` missing for an SCM, not a column, or not the counterfactual's column.
+        TypeError: ``counterfactual`` is none of these (a tensor ``x_cf`` included).
+
+    Examples:
+        >>> resolve_counterfactual(AttributeFlip(0))(torch.tensor([[1.0, 5.0]]))
+        tensor([[0., 5.]])
     """
-    if hasattr(counterfactual, "flip_counterfactual"):
-        if isinstance(counterfactual, (AdditiveNoiseSCM, AttributeFlip)):
-            counterfactual.index(sensitive)  # type: ignore[arg-type]  # fail early on a missing column
-        # a partial of a bound method pickles (spawned DDP processes); a lambda would not
-        return functools.partial(counterfactual.flip_counterfactual, column=sensitive)  # type: ignore[attr-defined]
+    if isinstance(counterfactual, Counterfactual):
+        counterfactual.check_sensitive(sensitive)
+        return counterfactual
+    if isinstance(counterfactual, AdditiveNoiseSCM):
+        if sensitive is None:
+            raise ValueError("Expected argument `sensitive` (the column to flip) with an AdditiveNoiseSCM, or pass `scm.flip(column)`")
+        return counterfactual.flip(sensitive)
+    if isinstance(counterfactual, Tensor):
+        raise TypeError(
+            "Expected argument `counterfactual` to be a counterfactual object or a callable x -> x_cf but got a tensor; "
+            "pass `lambda x: x_cf` to use precomputed counterfactuals"
+        )
     if callable(counterfactual):
-        return counterfactual  # type: ignore[return-value]
+        return CallableCounterfactual(counterfactual, sensitive)  # type: ignore[arg-type]
     raise TypeError(
-        f"Expected argument `counterfactual` to be an AdditiveNoiseSCM, an AttributeFlip or a callable x -> x_cf but got {type(counterfactual)}"
+        "Expected argument `counterfactual` to be an AdditiveNoiseSCM (with `sensitive`), a Counterfactual (AttributeFlip, "
+        f"scm.flip(column), TokenSwap) or a callable x -> x_cf but got {type(counterfactual).__name__}"
     )

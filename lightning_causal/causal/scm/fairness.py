@@ -1,18 +1,25 @@
 """Counterfactual fairness of a classifier, group fairness metrics, and the hidden units that carry
 the unfairness (CARE).
 
-``x_cf`` is the counterfactual of ``x`` with the sensitive attribute flipped, from an
-:class:`~lightning_causal.causal.scm.scm.AdditiveNoiseSCM` (Kusner et al. 2017, level 3) or the naive
-:class:`~lightning_causal.causal.scm.scm.AttributeFlip`.
+``x_cf`` is the counterfactual of ``x`` with the sensitive attribute flipped, given as one
+counterfactual object (:func:`~lightning_causal.causal.scm.attribute_flip.resolve_counterfactual`):
+``scm.flip(column)`` (Kusner et al. 2017, level 3), the naive
+:class:`~lightning_causal.causal.scm.attribute_flip.AttributeFlip`, a
+:class:`~lightning_causal.causal.scm.token_swap.TokenSwap` (Garg et al. 2019), or a callable.
+The model is called through :class:`~lightning_causal.causal.engine.forward.Forward` (``output=``,
+``additional_forward_args=``).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.ablation import replace_units
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
+from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.interventions import (
     Intervention,
     capture,
@@ -21,9 +28,12 @@ from lightning_causal.causal.engine.interventions import (
 )
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
 from lightning_causal.causal.engine.suffix import suffix_module
+from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual
+from lightning_causal.causal.scm.counterfactual import Counterfactual
 
 __all__ = [
     "probabilities",
+    "counterfactual_inputs",
     "counterfactual_fairness_gap",
     "group_rates",
     "demographic_parity_difference",
@@ -49,57 +59,91 @@ def probabilities(outputs: Tensor) -> Tensor:
     return out.softmax(dim=1)
 
 
-def _check_pair(x: Tensor, x_cf: Tensor) -> None:
-    if not isinstance(x, Tensor) or not isinstance(x_cf, Tensor):
-        raise TypeError(f"Expected arguments `x` and `x_cf` to be tensors but got {type(x)} and {type(x_cf)}")
-    if x.shape != x_cf.shape or x.dim() < 2 or x.shape[0] == 0:
-        raise ValueError(f"Expected `x` and `x_cf` to have the same shape [N, ...] with N >= 1 but got {list(x.shape)} and {list(x_cf.shape)}")
+def counterfactual_inputs(counterfactual: Counterfactual, x: Tensor) -> Tensor:
+    """``x_cf`` for ``x`` (no gradient), checked to have ``x``'s shape and dtype."""
+    if not isinstance(x, Tensor) or x.dim() < 2 or x.shape[0] == 0:
+        raise ValueError(f"Expected argument `x` to be a tensor [N, ...] with N >= 1 but got {getattr(x, 'shape', type(x))}")
+    with torch.no_grad():
+        x_cf = counterfactual(x)
+    if not isinstance(x_cf, Tensor) or x_cf.shape != x.shape:
+        raise ValueError(f"Expected the counterfactual of `x` {list(x.shape)} to have the same shape but got {getattr(x_cf, 'shape', type(x_cf))}")
+    return x_cf if x_cf.dtype == x.dtype else x_cf.to(x.dtype)
 
 
-def _batched_probs(model: nn.Module, x: Tensor, max_batch_size: int | None) -> Tensor:
-    rows = rows_per_pass(model, (x,), max_batch_size)
-    return map_rows(x.shape[0], rows, lambda idx: probabilities(model(x[idx])), x.device)
+def _probabilities(forward: Forward, x: Tensor, rows: Tensor, max_batch_size: int | None) -> Tensor:
+    """``p(x)`` ``[M, C]`` for inputs whose row ``r`` belongs to sample ``rows[r]``, in chunks."""
+    per_pass = rows_per_pass(forward.model, (x,), max_batch_size, forward=forward)
+    return map_rows(x.shape[0], per_pass, lambda i: probabilities(forward(x[i], rows=rows[i])), x.device)
 
 
 def counterfactual_fairness_gap(
-    model: nn.Module, x: Tensor, x_cf: Tensor, target: int | Tensor | None = None, max_batch_size: int | None = None
+    model: nn.Module,
+    x: Tensor,
+    counterfactual: object,
+    sensitive: str | int | None = None,
+    *,
+    target: int | Tensor | None = None,
+    max_batch_size: int | None = None,
+    output: OutputSpec = None,
+    additional_forward_args: Any = None,
 ) -> dict[str, float | Tensor]:
     r"""How much the model's decision would change had the sensitive attribute been different.
 
-    .. math:: Δ(x) = p_t(x_{cf}) − p_t(x), \quad \text{gap} = E|Δ|, \; \max|Δ|, \;
-              \text{flip rate} = P[\arg\max f(x) ≠ \arg\max f(x_{cf})]
+    .. math:: Δ(x) = p_t(x_{cf}) − p_t(x), \quad \text{gap} = E_{x: x_{cf} ≠ x}|Δ(x)|, \; \max|Δ|, \;
+              \text{flip rate} = P_{x: x_{cf} ≠ x}[\arg\max f(x) ≠ \arg\max f(x_{cf})]
 
-    A predictor is counterfactually fair (Kusner et al. 2017) when Δ = 0 for every x. Runs in eval
-    mode without gradients; training flags are restored.
+    A predictor is counterfactually fair (Kusner et al. 2017) when Δ = 0 for every x. Means are
+    over the samples that the counterfactual changes (every row for a flipped column; for a
+    :class:`~lightning_causal.causal.scm.token_swap.TokenSwap`, the sentences with identity terms:
+    Garg et al. 2019's counterfactual token fairness gap); unchanged samples have Δ = 0 exactly and
+    are not run. Eval mode without gradients; training flags are restored.
 
     Args:
-        model: classifier returning logits ``[N, C]`` (or a single logit ``[N]``/``[N, 1]``).
-        x: factual inputs ``[N, D]``; x_cf: their counterfactuals, same shape.
+        model: classifier; ``output`` selects its logits ``[N, C]`` (or a single logit ``[N]``/``[N, 1]``).
+        x: factual inputs ``[N, ...]`` (tabular rows, token ids).
+        counterfactual: ``scm.flip(column)``, an ``AttributeFlip``, a ``TokenSwap``, a callable
+            ``x -> x_cf``, or an ``AdditiveNoiseSCM`` with ``sensitive``
+            (:func:`~lightning_causal.causal.scm.attribute_flip.resolve_counterfactual`).
+        sensitive: the column to flip for an SCM; optional otherwise.
         target: class whose probability is compared; ``None`` = the class predicted on ``x``.
         max_batch_size: rows per forward pass.
+        output, additional_forward_args: see :class:`~lightning_causal.causal.engine.forward.Forward`
+            (an attention mask travels with its samples to both ``x`` and ``x_cf``).
 
     Returns:
-        ``{"mean_abs": float, "max_abs": float, "mean": float, "flip_rate": float, "delta": Tensor [N]}``.
+        ``{"mean_abs", "max_abs", "mean", "flip_rate", "changed"}`` (floats; ``changed`` = share of
+        samples the counterfactual changes) and ``"delta"`` (Tensor ``[N]``).
 
     Examples:
+        >>> from lightning_causal.causal.scm.attribute_flip import AttributeFlip
         >>> model = nn.Linear(2, 2, bias=False)
         >>> _ = model.weight.data.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0]]))
-        >>> x = torch.tensor([[0.0, 3.0], [1.0, 3.0]]); x_cf = x.clone(); x_cf[:, 0] = 1 - x[:, 0]
-        >>> g = counterfactual_fairness_gap(model, x, x_cf, target=1)
+        >>> x = torch.tensor([[0.0, 3.0], [1.0, 3.0]])
+        >>> g = counterfactual_fairness_gap(model, x, AttributeFlip(0), target=1)
         >>> round(g["mean_abs"], 4), g["flip_rate"]
         (0.2311, 1.0)
     """
-    _check_pair(x, x_cf)
-    with audit_mode(model):
-        p, p_cf = _batched_probs(model, x, max_batch_size), _batched_probs(model, x_cf, max_batch_size)
+    cf = resolve_counterfactual(counterfactual, sensitive)
+    x_cf = counterfactual_inputs(cf, x)
+    n = x.shape[0]
+    forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
+    changed = (x_cf != x).reshape(n, -1).any(1)
+    idx = changed.nonzero().squeeze(1)
+    with audit_mode(forward.model):
+        p = _probabilities(forward, x, torch.arange(n, device=x.device), max_batch_size)
+        p_cf = p.clone()
+        if idx.numel():
+            p_cf[idx] = _probabilities(forward, x_cf[idx], idx, max_batch_size)
     t = resolve_target(p, target)
     delta = p_cf.gather(1, t.view(-1, 1)).squeeze(1) - p.gather(1, t.view(-1, 1)).squeeze(1)
     flips = (p.argmax(1) != p_cf.argmax(1)).float()
+    some = idx.numel() > 0
     return {
-        "mean_abs": float(delta.abs().mean()),
+        "mean_abs": float(delta[idx].abs().mean()) if some else 0.0,
         "max_abs": float(delta.abs().max()),
-        "mean": float(delta.mean()),
-        "flip_rate": float(flips.mean()),
+        "mean": float(delta[idx].mean()) if some else 0.0,
+        "flip_rate": float(flips[idx].mean()) if some else 0.0,
+        "changed": float(changed.float().mean()),
         "delta": delta,
     }
 
@@ -197,11 +241,15 @@ class _PatchRows(Intervention):
 def carrier_unit_effects(
     model: nn.Module,
     x: Tensor,
-    x_cf: Tensor,
+    counterfactual: object,
     layer: str,
+    *,
+    sensitive: str | int | None = None,
     target: int | Tensor | None = None,
     max_batch_size: int | None = None,
     use_suffix: bool = True,
+    output: OutputSpec = None,
+    additional_forward_args: Any = None,
 ) -> Tensor:
     r"""How much of the counterfactual change of the decision each unit of ``layer`` carries (CARE).
 
@@ -211,14 +259,17 @@ def carrier_unit_effects(
     is the part of ``Δ(x) = p_t(x_cf) − p_t(x)`` that flows through u (for a layer every path
     crosses, patching all units gives Δ exactly). CARE (Sun et al. 2022) ranks such units as the
     carriers of the unfairness to repair. All ``N·U`` patched rows run batched through the
-    network suffix (or full forward passes where the model cannot be split).
+    network suffix (or full forward passes where the model cannot be split, or takes forward
+    arguments).
 
     Args:
-        model: classifier; x, x_cf: factual and counterfactual inputs ``[N, D]``.
-        layer: module name whose output ``[N, U, ...]`` holds the units.
+        model: classifier; x: factual inputs ``[N, ...]``.
+        counterfactual: as in :func:`counterfactual_fairness_gap` (``sensitive`` for an SCM).
+        layer: module name whose output ``[N, U, ...]`` holds the units (dimension 1).
         target: class whose probability is compared; ``None`` = the class predicted on ``x``.
         max_batch_size: rows per forward pass.
         use_suffix: ``False`` forces full forward passes (same numbers).
+        output, additional_forward_args: see :class:`~lightning_causal.causal.engine.forward.Forward`.
 
     Returns:
         Tensor ``[N, U]``.
@@ -228,41 +279,50 @@ def carrier_unit_effects(
         >>> with torch.no_grad():
         ...     _ = model[0].weight.copy_(torch.eye(2)); _ = model[0].bias.zero_()
         ...     _ = model[2].weight.copy_(torch.tensor([[2.0, 0.0]])); _ = model[2].bias.zero_()
-        >>> x, x_cf = torch.tensor([[0.0, 1.0]]), torch.tensor([[1.0, 0.0]])
-        >>> carrier_unit_effects(model, x, x_cf, "1", target=1)
+        >>> x = torch.tensor([[0.0, 1.0]])
+        >>> carrier_unit_effects(model, x, lambda x: x.flip(1), "1", target=1)
         tensor([[0.3808, 0.0000]])
     """
-    _check_pair(x, x_cf)
+    x_cf = counterfactual_inputs(resolve_counterfactual(counterfactual, sensitive), x)
+    n = x.shape[0]
+    forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
+    model = forward.model
     module = resolve_module(model, layer)
     with audit_mode(model):
-        with capture(model, [layer]) as acts:
-            out = model(x)
-            h = acts.get(layer)
-            model(x_cf)
-            h_cf = acts.get(layer)
+        kinds: list[type] = []
+        probe = module.register_forward_hook(lambda _m, _i, o: kinds.append(type(o)))
+        try:
+            with capture(model, [layer]) as acts:
+                out = forward(x)
+                h = acts.get(layer)
+                forward(x_cf)
+                h_cf = acts.get(layer)
+        finally:
+            probe.remove()
         if h is None or h.dim() < 2:
             raise ValueError(f"Expected module {layer!r} ({type(module).__name__}) to output a tensor [N, U, ...]")
         p0 = probabilities(out)
         t = resolve_target(p0, target)
         f0 = p0.gather(1, t.view(-1, 1)).squeeze(1)
-        n, nu = h.shape[0], h.shape[1]
-        suffix = suffix_module(model, layer) if use_suffix else None
+        nu = h.shape[1]
+        plain = use_suffix and not forward.args and kinds and issubclass(kinds[0], Tensor)
+        suffix = suffix_module(model, layer) if plain else None
         if suffix is not None:
             rows = rows_per_pass(suffix, (h,), max_batch_size)
 
             def evaluate(idx: Tensor) -> Tensor:
                 u, s = idx // n, idx % n
-                p = probabilities(suffix(replace_units(h[s], u, h_cf[s])))
+                p = probabilities(forward.select(suffix(replace_units(h[s], u, h_cf[s]))))
                 return p.gather(1, t[s].view(-1, 1)).squeeze(1)
 
             patched = map_rows(nu * n, rows, evaluate, h.device)
         else:
-            rows, patch = rows_per_pass(model, (x,), max_batch_size), _PatchRows()
+            rows, patch = rows_per_pass(model, (x,), max_batch_size, forward=forward), _PatchRows()
 
             def evaluate(idx: Tensor) -> Tensor:
                 u, s = idx // n, idx % n
                 patch.rows = (u, h_cf[s])
-                return probabilities(model(x[s])).gather(1, t[s].view(-1, 1)).squeeze(1)
+                return probabilities(forward(x[s], rows=s)).gather(1, t[s].view(-1, 1)).squeeze(1)
 
             with intervene(model, {layer: patch}):
                 patched = map_rows(nu * n, rows, evaluate, h.device)

@@ -3,24 +3,30 @@
 :class:`AdditiveNoiseSCM` is a DAG over the columns of a tensor ``[N, D]`` with additive-noise
 structural equations ``x_j = f_j(pa(x_j)) + u_j``. Like the naive
 :class:`~lightning_causal.causal.scm.attribute_flip.AttributeFlip` it exposes
-``flip_counterfactual(x, column)`` (swap a binary column and propagate), the common interface
-used by :func:`~lightning_causal.causal.scm.fairness.counterfactual_fairness_gap`, the fairness audit
-and the repair term (see :func:`~lightning_causal.causal.scm.attribute_flip.resolve_counterfactual`).
+``scm.flip(column)``, a counterfactual whose ``flip_counterfactual(x)`` swaps a binary column and
+propagates it: the one counterfactual type that
+:func:`~lightning_causal.causal.scm.fairness.counterfactual_fairness_gap`, the fairness audit and the
+repair term take (see :func:`~lightning_causal.causal.scm.attribute_flip.resolve_counterfactual`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
+from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.scm.structural_functions import (
     LinearFunction,
     MLPFunction,
     StructuralFunction,
 )
+
+if TYPE_CHECKING:
+    from lightning_causal.causal.scm.scm_flip import SCMFlip
 
 __all__ = ["AdditiveNoiseSCM", "LinearFunction", "MLPFunction", "StructuralFunction"]
 
@@ -251,8 +257,7 @@ class AdditiveNoiseSCM:
     def sample_noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``[n, D]`` independent noises: Gaussian with ``noise_std`` or resampled residuals (``noise=``)."""
         self._fitted()
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"Expected argument `n` to be a positive int but got {n!r}")
+        check_int("n", n, minimum=1)
         if self.noise == "gaussian":
             return torch.randn(n, len(self.columns), generator=generator) * self.noise_std
         res = self._residuals
@@ -320,18 +325,23 @@ class AdditiveNoiseSCM:
         x_cf[:, idx] = values
         return x_cf
 
-    def flip_counterfactual(self, x: Tensor, column: str | int, values: Sequence[float] = (0.0, 1.0)) -> Tensor:
-        r"""The counterfactual with the binary ``column`` swapped (``v0 <-> v1``) in every row.
+    def flip(self, column: str | int, values: Sequence[float] = (0.0, 1.0)) -> SCMFlip:
+        """The counterfactual that flips the binary ``column`` (``v0 <-> v1``) and propagates it:
+        a :class:`~lightning_causal.causal.scm.scm_flip.SCMFlip`, whose ``flip_counterfactual(x)``
+        the fairness gap, audit and repair term call.
 
-        For a linear SCM this is affine in ``x``: with ``c`` the total effects of column ``s`` on
-        every column (``c_s = 1``, exact zeros for non-descendants; :meth:`flip_effects`),
-
-        .. math:: x_{cf} = x + (v_0 + v_1 − 2 x_s)\, c^\top
-
-        two elementwise ops per batch after the binary check (``c`` is cached per dtype and device
-        until the next :meth:`fit`). Other SCMs take the abduction–action–prediction path of
-        :meth:`counterfactual`.
+        Examples:
+            >>> scm = AdditiveNoiseSCM.linear(["a", "m"], {"m": {"a": 2.0}})
+            >>> scm.flip("a")
+            SCMFlip(column='a', values=(0.0, 1.0))
         """
+        from lightning_causal.causal.scm.scm_flip import SCMFlip
+
+        return SCMFlip(self, column, values)
+
+    def _flip(self, x: Tensor, column: str | int, values: Sequence[float]) -> Tensor:
+        """``x`` with the binary ``column`` swapped in every row and its descendants recomputed
+        (closed form ``x + (v0 + v1 − 2 x_s) cᵀ`` for a linear SCM; see :class:`SCMFlip`)."""
         self._fitted()
         x = self._check_x(x)
         j, vals, allowed, effect = self._flip_plan(column, values, x)
@@ -360,7 +370,7 @@ class AdditiveNoiseSCM:
         return effect
 
     def _flip_plan(self, column: str | int, values: Sequence[float], x: Tensor) -> tuple[int, tuple[float, float], Tensor, Tensor | None]:
-        """``(j, values, values as a tensor, c or None)`` for ``flip_counterfactual``, cached per
+        """``(j, values, values as a tensor, c or None)`` for :meth:`_flip`, cached per
         (column, values, dtype, device) once validated; cleared by :meth:`fit`."""
         try:
             key: tuple | None = ("flip", column, values, x.dtype, x.device)

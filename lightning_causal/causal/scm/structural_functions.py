@@ -10,6 +10,8 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.checks import check_int
+
 __all__ = ["StructuralFunction", "LinearFunction", "MLPFunction"]
 
 
@@ -63,10 +65,8 @@ class MLPFunction:
     """
 
     def __init__(self, hidden: int = 16, steps: int = 300, lr: float = 1e-2, seed: int = 0) -> None:
-        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
-            raise ValueError(f"Expected argument `hidden` to be a positive int but got {hidden!r}")
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"Expected argument `steps` to be a positive int but got {steps!r}")
+        check_int("hidden", hidden, minimum=1)
+        check_int("steps", steps, minimum=1)
         self.hidden, self.steps, self.lr, self.seed = hidden, steps, float(lr), seed
         self.net: nn.Module | None = None
 

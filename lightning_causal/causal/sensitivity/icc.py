@@ -26,6 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.state import audit_mode, gather_target, resolve_target
 from lightning_causal.causal.sensitivity.pick_freeze import (
     bootstrap_counts,
@@ -108,16 +109,16 @@ def _subsets(d: int) -> Tensor:
     return (torch.arange(2**d).unsqueeze(1) >> torch.arange(d)) & 1 == 1
 
 
-def _model_func(model_or_func: Any, target: int | None) -> Any:
+def _model_func(model_or_func: Any, target: int | None, output_spec: OutputSpec = None) -> Any:
     if not isinstance(model_or_func, nn.Module):
         if not callable(model_or_func):
             raise TypeError(f"Expected argument `model_or_func` to be an nn.Module or a callable but got {type(model_or_func)}")
         return model_or_func
-    model = model_or_func
+    forward = Forward(model_or_func, output=output_spec)
 
     def output(x: Tensor) -> Tensor:
-        with audit_mode(model):
-            out = model(x)
+        with audit_mode(forward.model):
+            out = forward(x)
         if out.dim() == 1 or (out.dim() == 2 and out.shape[1] == 1):
             return out.reshape(-1)
         if target is None:
@@ -144,12 +145,14 @@ def intrinsic_causal_contributions(
     scm: NoiseSCM,
     n: int = 4096,
     target: int | None = None,
+    *,
     shapley: bool = True,
     n_bootstrap: int = 100,
     max_batch_size: int | None = None,
     seed: int = 0,
     generator: torch.Generator | None = None,
     confidence: float = 0.95,
+    output: OutputSpec = None,
 ) -> ICCResult:
     """Share of ``Var f(X)`` due to each node's own noise, for inputs ``X = scm.generate(N)``.
 
@@ -171,6 +174,8 @@ def intrinsic_causal_contributions(
         seed: seeds a private generator unless ``generator`` is given (global RNG untouched).
         generator: a ``torch.Generator`` for noises and bootstrap.
         confidence: level of the intervals.
+        output: which tensor of the model's return value to explain (a module only; see
+            :class:`~lightning_causal.causal.engine.forward.Forward`).
 
     Returns:
         :class:`ICCResult` with one entry per SCM column, named after the columns.
@@ -198,7 +203,7 @@ def intrinsic_causal_contributions(
             f"Expected at most {MAX_SHAPLEY_NODES} SCM nodes for `shapley=True` (cost 2^D n evaluations) but got {d}; "
             "use shapley=False"
         )
-    func = _model_func(model_or_func, target)
+    func = _model_func(model_or_func, target, output)
     gen = make_generator(seed, generator)
     a, b, n, method, _ = saltelli_matrices(lambda m, g: scm.sample_noise(m, generator=g), n, gen)
     if a.shape[1] != d:

@@ -11,6 +11,9 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
+from lightning_causal.causal.engine.batching import map_rows
+from lightning_causal.causal.engine.checks import check_int
+
 __all__ = [
     "scrambled_sobol",
     "evaluate_pick_freeze",
@@ -70,19 +73,20 @@ def evaluate_pick_freeze(
     """``func(transform(row))`` on every row of every mixed matrix: block ``k`` takes column ``j``
     from ``b`` where ``select[k, j]`` and from ``a`` elsewhere. Returns ``[K, n]`` (float64, CPU).
 
-    The ``K n`` rows are enumerated lazily and evaluated in chunks of ``rows`` rows, so memory stays
-    at one chunk of inputs whatever ``K``.
+    The ``K n`` rows are enumerated lazily and evaluated in chunks of ``rows`` rows by the row
+    engine (:func:`~lightning_causal.causal.engine.batching.map_rows`), so memory stays at one
+    chunk of inputs whatever ``K`` and the rows are shared out under a distributed strategy.
     """
     k_blocks, n = select.shape[0], a.shape[0]
     select = select.to(a.device)
-    out = []
+
+    def evaluate(idx: Tensor) -> Tensor:
+        k, i = idx // n, idx % n
+        x = torch.where(select[k], b[i], a[i])
+        return _call(func, transform(x) if transform is not None else x)
+
     with torch.no_grad():
-        for start in range(0, k_blocks * n, rows):
-            idx = torch.arange(start, min(start + rows, k_blocks * n), device=a.device)
-            k, i = idx // n, idx % n
-            x = torch.where(select[k], b[i], a[i])
-            out.append(_call(func, transform(x) if transform is not None else x))
-    return torch.cat(out).view(k_blocks, n)
+        return map_rows(k_blocks * n, rows, evaluate, a.device).view(k_blocks, n)
 
 
 def bootstrap_counts(n: int, n_bootstrap: int, generator: torch.Generator) -> Tensor:
@@ -158,6 +162,5 @@ def make_generator(seed: int | None, generator: torch.Generator | None) -> torch
         if not isinstance(generator, torch.Generator):
             raise TypeError(f"Expected argument `generator` to be a torch.Generator but got {type(generator)}")
         return generator
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"Expected argument `seed` to be an int but got {type(seed)}")
+    check_int("seed", seed, error=TypeError)
     return torch.Generator().manual_seed(seed)

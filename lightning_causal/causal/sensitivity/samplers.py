@@ -11,10 +11,13 @@ then groups of columns: ``groups = patch_mask((C, H, W), p)``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.checks import check_float, check_int
+from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.state import audit_mode
 
 __all__ = [
@@ -45,8 +48,7 @@ class _CubeSampler:
 
     def __call__(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` independent draws ``[n, D]`` from a private (or the given) generator."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"Expected argument `n` to be a positive int but got {n!r}")
+        check_int("n", n, minimum=1)
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
         u = torch.rand(n, self.dim, generator=gen, dtype=torch.float64).clamp(2.0**-32, 1 - 2.0**-32)
         return self.icdf(u)
@@ -71,8 +73,7 @@ class UniformCube(_CubeSampler):
 
     def __init__(self, dim: int, low: float | Sequence[float] | Tensor = 0.0,
                  high: float | Sequence[float] | Tensor = 1.0) -> None:
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"Expected argument `dim` to be a positive int but got {dim!r}")
+        check_int("dim", dim, minimum=1)
         self.dim = dim
         self.low, self.high = _bounds(low, dim, "low"), _bounds(high, dim, "high")
         if not (self.high > self.low).all():
@@ -181,8 +182,7 @@ class GaussianCopula(EmpiricalMarginals):
 
     def __init__(self, data: Tensor, ridge: float = 1e-6) -> None:
         super().__init__(data)
-        if isinstance(ridge, bool) or not isinstance(ridge, (int, float)) or ridge < 0:
-            raise ValueError(f"Expected argument `ridge` to be a non-negative float but got {ridge!r}")
+        check_float("ridge", ridge, minimum=0.0)
         self.correlation = _normal_score_correlation(data.detach().reshape(data.shape[0], -1))
         self.cholesky = _robust_cholesky(self.correlation, float(ridge))
 
@@ -232,15 +232,16 @@ class ClassProbability:
     """
 
     def __init__(self, model: nn.Module, target: int, input_shape: Sequence[int] | None = None,
-                 probability: bool = True) -> None:
-        self.model, self.target, self.probability = model, target, probability
+                 probability: bool = True, *, output: OutputSpec = None, additional_forward_args: Any = None) -> None:
+        self.forward = Forward(model, output=output, additional_forward_args=additional_forward_args)
+        self.model, self.target, self.probability = self.forward.model, target, probability
         self.input_shape = tuple(int(s) for s in input_shape) if input_shape is not None else None
 
     def __call__(self, x: Tensor) -> Tensor:
         if self.input_shape is not None:
             x = x.reshape(x.shape[0], *self.input_shape)
         with audit_mode(self.model):
-            out = self.model(x)
+            out = self.forward(x)
         if out.dim() == 1:
             out = out.unsqueeze(1)
         if out.dim() != 2 or not 0 <= self.target < out.shape[1]:
@@ -257,7 +258,10 @@ def class_probability(
     target: int | None = None,
     reference: Tensor | None = None,
     input_shape: Sequence[int] | None = None,
+    *,
     probability: bool = True,
+    output: OutputSpec = None,
+    additional_forward_args: Any = None,
 ) -> ClassProbability:
     """The probability of class ``target``, or of the class ``model`` predicts for ``reference``.
 
@@ -268,6 +272,9 @@ def class_probability(
             (the predicted class of a single reference input).
         input_shape: sample shape the flattened rows are reshaped to (e.g. ``(1, 8, 8)``).
         probability: softmax (sigmoid for one output) if True, the raw output otherwise.
+        output: which tensor of the model's return value holds the logits.
+        additional_forward_args: extra forward arguments shared by every row (the rows are new
+            inputs drawn by a sampler: per-sample arguments cannot follow them).
 
     Raises:
         ValueError: neither or both of ``target`` and ``reference``, or a negative ``target``.
@@ -287,9 +294,10 @@ def class_probability(
     if reference is not None:
         if not isinstance(reference, Tensor) or reference.dim() < 1 or reference.shape[0] < 1:
             raise ValueError(f"Expected argument `reference` to be a tensor [R, ...] but got {type(reference)}")
-        with audit_mode(model):
-            out = model(reference)
+        forward = Forward(model, output=output, additional_forward_args=additional_forward_args)
+        with audit_mode(forward.model):
+            out = forward(reference)
         target = int(out.argmax(1).mode().values) if out.dim() == 2 and out.shape[1] > 1 else 0
-    if isinstance(target, bool) or not isinstance(target, int) or target < 0:
-        raise ValueError(f"Expected argument `target` to be a non-negative int but got {target!r}")
-    return ClassProbability(model, target, input_shape, probability)
+    check_int("target", target, minimum=0)
+    return ClassProbability(model, target, input_shape, probability, output=output,
+                            additional_forward_args=additional_forward_args)

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.batching import check_max_batch_size
+from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.sensitivity.pick_freeze import (
     bootstrap_counts,
     evaluate_pick_freeze,
@@ -109,12 +110,6 @@ class SobolResult:
         return {k: v.tolist() if isinstance(v, Tensor) else v for k, v in vars(self).items()}
 
 
-def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"Expected argument `{name}` to be an int >= {minimum} but got {value!r}")
-    return value
-
-
 def _check_groups(groups: Tensor | Sequence[int] | None, d: int) -> Tensor:
     """Group id per column ``[D]``, ids ``0 .. G-1`` each used at least once."""
     if groups is None:
@@ -162,7 +157,7 @@ def saltelli_matrices(
     Returns ``(A, B, n, method, transform)``.
     """
     if isinstance(sampler, InverseCDFSampler):
-        d = _positive_int(sampler.dim, "sampler.dim")
+        d = check_int("sampler.dim", sampler.dim, minimum=1)
         if n & (n - 1):
             rounded = 1 << (n - 1).bit_length()
             warnings.warn(
@@ -193,11 +188,10 @@ def saltelli_matrices(
 
 
 def _check_common(n: int, n_bootstrap: int, confidence: float, max_batch_size: int | None) -> None:
-    _positive_int(n, "n", 2)
+    check_int("n", n, minimum=2)
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int) or n_bootstrap < 0 or n_bootstrap == 1:
         raise ValueError(f"Expected argument `n_bootstrap` to be 0 (no intervals) or an int >= 2 but got {n_bootstrap!r}")
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0.0 < confidence < 1.0:
-        raise ValueError(f"Expected argument `confidence` to be a float in (0, 1) but got {confidence!r}")
+    check_float("confidence", confidence, minimum=0.0, maximum=1.0, open_min=True, open_max=True)
     check_max_batch_size(max_batch_size)
 
 
@@ -206,6 +200,7 @@ def sobol_indices(
     sampler: Sampler,
     n: int = 1024,
     groups: Tensor | Sequence[int] | None = None,
+    *,
     n_bootstrap: int = 100,
     max_batch_size: int | None = None,
     seed: int = 0,

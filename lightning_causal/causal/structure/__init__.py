@@ -5,6 +5,7 @@ from lightning_causal.causal.structure.counterfactuals import (
     Counterfactuals,
     counterfactual_explanation,
 )
+from lightning_causal.causal.structure.faithfulness import graph_faithfulness
 from lightning_causal.causal.structure.graph import causal_graph, graph_stability
 from lightning_causal.causal.structure.graph_data import CausalGraph
 from lightning_causal.causal.structure.layer_map import LayerCausalMap, layer_causal_map, linear_cka
@@ -15,6 +16,7 @@ __all__ = [
     "LayerCausalMap",
     "causal_graph",
     "counterfactual_explanation",
+    "graph_faithfulness",
     "graph_stability",
     "layer_causal_map",
     "linear_cka",

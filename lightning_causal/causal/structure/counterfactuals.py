@@ -8,13 +8,54 @@ valid counterfactual so far.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.checks import check_float, check_int
+from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.state import audit_mode, frozen_params, resolve_target
 
-__all__ = ["Counterfactuals", "counterfactual_explanation"]
+__all__ = ["CounterfactualSettings", "Counterfactuals", "counterfactual_explanation"]
+
+
+@dataclass(frozen=True)
+class CounterfactualSettings:
+    """The optimisation of :func:`counterfactual_explanation`.
+
+    Args:
+        l1: weight of the L1 proximity term (sparse changes).
+        l2: weight of the squared L2 proximity term.
+        steps: optimisation steps.
+        lr: Adam's learning rate.
+        margin: the hinge's margin ``κ`` in logits.
+        weight: initial weight ``λ`` of the prediction term.
+        growth: factor of the ``λ`` schedule (> 1).
+        init_noise: standard deviation of a random start ``δ_0`` (0: start at ``x``).
+
+    Examples:
+        >>> CounterfactualSettings(steps=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected argument `steps` to be a positive int but got 0
+    """
+
+    l1: float = 0.1
+    l2: float = 0.01
+    steps: int = 300
+    lr: float = 0.01
+    margin: float = 0.1
+    weight: float = 1.0
+    growth: float = 2.0
+    init_noise: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_int("steps", self.steps, minimum=1)
+        check_float("lr", self.lr, minimum=0.0, open_min=True)
+        for name in ("l1", "l2", "margin", "weight", "init_noise"):
+            check_float(name, getattr(self, name), minimum=0.0)
+        check_float("growth", self.growth, minimum=1.0, open_min=True)
 
 
 @dataclass
@@ -82,15 +123,6 @@ def _mutable(mask: Tensor | None, x: Tensor) -> Tensor:
         raise ValueError(f"Expected argument `mask` broadcastable to the inputs {list(x.shape)} but got {list(mask.shape)}") from err
 
 
-def _check(steps: int, lr: float, l1: float, l2: float, margin: float, growth: float) -> None:
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"Expected argument `steps` to be a positive int but got {steps!r}")
-    for name, v, low in (("lr", lr, 0.0), ("l1", l1, None), ("l2", l2, None), ("margin", margin, None), ("growth", growth, 1.0)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or (low is not None and v <= low):
-            allowed = f"> {low}" if low is not None else ">= 0"
-            raise ValueError(f"Expected argument `{name}` to be a number {allowed} but got {v!r}")
-
-
 def _margin_loss(logits: Tensor, target: Tensor, margin: float) -> Tensor:
     """Hinge on the target logit margin: ``max(0, max_{c != t} z_c - z_t + margin)`` per row."""
     z_t = logits.gather(1, target.view(-1, 1)).squeeze(1)
@@ -102,17 +134,13 @@ def counterfactual_explanation(
     model: nn.Module,
     inputs: Tensor,
     target_class: int | Tensor,
-    l1: float = 0.1,
-    l2: float = 0.01,
+    settings: CounterfactualSettings | None = None,
+    *,
     mask: Tensor | None = None,
     bounds: tuple[float | Tensor, float | Tensor] | None = None,
-    steps: int = 300,
-    lr: float = 0.01,
-    margin: float = 0.1,
-    weight: float = 1.0,
-    growth: float = 2.0,
     generator: torch.Generator | None = None,
-    init_noise: float = 0.0,
+    output: OutputSpec = None,
+    additional_forward_args: Any = None,
 ) -> Counterfactuals:
     """The smallest change ``δ`` that makes ``model`` predict ``target_class`` (Wachter et al. 2017).
 
@@ -131,20 +159,14 @@ def counterfactual_explanation(
     (their ``.grad`` is never touched); no global RNG is used.
 
     Args:
-        model: a classifier returning logits ``[N, classes]``.
-        inputs: a tensor ``[N, ...]``.
+        model: a classifier; ``output`` selects its logits ``[N, classes]``.
+        inputs: a floating point tensor ``[N, ...]``.
         target_class: the class to reach, an int or ``[N]`` indices.
-        l1: weight of the L1 proximity term.
-        l2: weight of the squared L2 proximity term.
+        settings: :class:`CounterfactualSettings` (proximity weights, steps, learning rate, ...).
         mask: mutable features (nonzero = may change), broadcastable to ``inputs``.
         bounds: ``(low, high)`` scalars or tensors broadcastable to one input.
-        steps: optimisation steps.
-        lr: Adam's learning rate.
-        margin: the hinge's margin ``κ`` in logits.
-        weight: initial ``λ``.
-        growth: factor of the ``λ`` schedule (> 1).
-        generator: private generator for ``init_noise``.
-        init_noise: standard deviation of a random start ``δ_0`` (0: start at ``x``).
+        generator: private generator for ``settings.init_noise``.
+        output, additional_forward_args: see :class:`~lightning_causal.causal.engine.forward.Forward`.
 
     Returns:
         :class:`Counterfactuals`.
@@ -152,27 +174,30 @@ def counterfactual_explanation(
     Examples:
         >>> model = nn.Linear(2, 2, bias=False)
         >>> _ = model.weight.data.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
-        >>> cf = counterfactual_explanation(model, torch.tensor([[1.0, 0.0]]), 1, steps=200, lr=0.05)
+        >>> cf = counterfactual_explanation(model, torch.tensor([[1.0, 0.0]]), 1, CounterfactualSettings(steps=200, lr=0.05))
         >>> bool(cf.success[0]), int(cf.predicted[0])
         (True, 1)
     """
-    _check(steps, lr, l1, l2, margin, growth)
+    settings = settings if settings is not None else CounterfactualSettings()
+    if not isinstance(settings, CounterfactualSettings):
+        raise TypeError(f"Expected argument `settings` to be a CounterfactualSettings but got {type(settings).__name__}")
     if target_class is None:
         raise ValueError("Expected argument `target_class` to be a class index or a tensor of indices but got None")
     if not isinstance(inputs, Tensor) or inputs.dim() < 2 or not inputs.is_floating_point():
         raise TypeError("Expected argument `inputs` to be a floating tensor [N, ...]")
     lo, hi = _bounds(bounds, inputs)
     mutable = _mutable(mask, inputs)
-    with torch.inference_mode(False), audit_mode(model), frozen_params(model):
+    forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=inputs.shape[0])
+    with torch.inference_mode(False), audit_mode(forward.model), frozen_params(forward.model):
         x = inputs.detach().clone()  # a normal tensor even if `inputs` was made under inference_mode
-        logits = model(x)
+        logits = forward(x)
         if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.shape[1] < 2:
             shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
             raise ValueError(f"Expected a classifier returning logits [N, classes >= 2] but the model returned {shape}")
         target = resolve_target(logits, target_class)
-        best = _optimise(model, x, target, mutable, lo, hi, (l1, l2, margin, weight, growth), steps, lr, generator, init_noise)
+        best = _optimise(forward, x, target, mutable, (lo, hi), settings, generator)
         with torch.no_grad():
-            predicted = model(best).argmax(1)
+            predicted = forward(best).argmax(1)
     delta = (best - x).flatten(1)
     success = predicted == target
     return Counterfactuals(x, best, target, success, delta.abs().sum(1), delta.norm(dim=1),
@@ -194,8 +219,10 @@ def _soft_threshold(delta: Tensor, tau: float, state: dict, defaults: dict) -> T
     return torch.sign(delta) * (delta.abs() - tau / (v_hat.sqrt() + eps)).clamp_min(0.0)
 
 
-def _optimise(model, x, target, mutable, lo, hi, coefs, steps, lr, generator, init_noise) -> Tensor:
-    l1, l2, margin, weight, growth = coefs
+def _optimise(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box: tuple[Tensor, Tensor],
+              s: CounterfactualSettings, generator: torch.Generator | None) -> Tensor:
+    (lo, hi), (l1, l2, margin, weight, growth) = box, (s.l1, s.l2, s.margin, s.weight, s.growth)
+    steps, lr, init_noise = s.steps, s.lr, s.init_noise
     n = x.shape[0]
     delta0 = torch.zeros_like(x)
     if init_noise > 0:
@@ -209,7 +236,7 @@ def _optimise(model, x, target, mutable, lo, hi, coefs, steps, lr, generator, in
     for step in range(steps + 1):
         with torch.enable_grad():
             xc = _project(x, delta, mutable, lo, hi)
-            logits = model(xc)
+            logits = forward(xc)
         with torch.no_grad():  # bookkeeping on the current point: the best valid counterfactual so far
             valid = logits.argmax(1) == target
             d = (xc - x).flatten(1)

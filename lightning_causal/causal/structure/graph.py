@@ -1,100 +1,65 @@
 """Causal explanatory graphs by path interventions (Ahmad et al. 2023; Diallo et al. 2023).
 
-Nodes are the ``top_k`` units of each chosen layer (ranked by unit effect) plus the output
-classes; an edge ``i -> j`` between consecutive chosen layers weighs how much zeroing unit ``i``
-moves unit ``j``, an edge into an output class is the unit effect on that class. Every edge
-passes a one-sided significance test over the probe samples. The per-layer sweep (one unit
-zeroed per batch copy) is shared by the node ranking and the edges, so a graph costs what
-:func:`~lightning_causal.causal.effects.input_effects.unit_effects` costs on the same layers.
+Nodes are the units of the chosen layers whose effect on the explained output is significant and
+not negligible next to the strongest unit of their layer, plus the output classes; edges are the
+path-specific effects between them (:mod:`~lightning_causal.causal.structure.path_effects`), kept
+when significant after a multiple-testing correction over the candidate edges and not negligible
+next to the strongest edge into the same unit. The graph's faithfulness is measured by running it
+as a circuit (:mod:`~lightning_causal.causal.structure.faithfulness`).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
-from lightning_causal.causal.engine.interventions import Zero, capture, intervene, resolve_module
-from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
-from lightning_causal.causal.engine.suffix import suffix_module
+from lightning_causal.causal.engine.checks import check_choice, check_float, check_int
+from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
+from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.engine.state import as_tuple, audit_mode
+from lightning_causal.causal.structure.faithfulness import circuit_faithfulness
+from lightning_causal.causal.structure.graph_context import (
+    GraphContext,
+    ValueSpec,
+    bypassed,
+    check_value_spec,
+    layer_values,
+)
 from lightning_causal.causal.structure.graph_data import OUTPUT, CausalGraph, _num
+from lightning_causal.causal.structure.path_effects import path_effects_from
+from lightning_causal.causal.structure.significance import (
+    ALTERNATIVES,
+    CORRECTIONS,
+    adjust_p_values,
+    p_values,
+    paired_z,
+    shares,
+    z_critical,
+)
 
 __all__ = ["causal_graph", "graph_stability"]
 
 Inputs = Tensor | tuple[Tensor, ...]
 
 
-def _zero_rows(h: Tensor, units: Tensor) -> Tensor:
-    """``h`` with unit ``units[r]`` of row ``r`` set to 0."""
-    onehot = torch.zeros(h.shape[0], h.shape[1], dtype=torch.bool, device=h.device)
-    onehot[torch.arange(h.shape[0], device=h.device), units] = True
-    return h.masked_fill(onehot.view(*onehot.shape, *([1] * (h.dim() - 2))), 0.0)
+@dataclass(frozen=True)
+class _Rule:
+    top_k: int | None
+    alpha: float
+    min_share: float
+    correction: str
+    alternative: str
+
+    def passes(self, mean: Tensor, p: Tensor, share: Tensor) -> Tensor:
+        direction = mean > 0 if self.alternative == "greater" else mean != 0
+        return direction & (p <= self.alpha) & (share >= self.min_share)
 
 
-def _unit_change(clean: Tensor, intervened: Tensor) -> tuple[Tensor, Tensor]:
-    """Spatial means of ``|Δ|`` and ``Δ`` per unit: ``[R, V]`` each."""
-    delta = (clean - intervened).flatten(2) if clean.dim() > 2 else (clean - intervened).unsqueeze(-1)
-    return delta.abs().mean(-1), delta.mean(-1)
-
-
-def _sweep_layer(model, xs, layer, h, nxt, h_next, tidx, max_batch_size):
-    """Zero each unit of ``layer`` in turn for every sample (rows ``unit * N + sample``): the target
-    logit ``[U, N]`` and, if ``nxt`` is given, the change of its units ``[U, N, V]`` (|Δ| and Δ).
-    Runs only the fx suffix after ``layer`` when the model splits there (else full passes)."""
-    n, nu = h.shape[0], h.shape[1]
-    suffix = suffix_module(model, layer)
-    watch = [nxt] if nxt is not None else []
-    if suffix is not None and watch:  # the suffix must still call the module of `nxt`
-        with capture(model, watch) as probe_acts:
-            suffix(h[:1])
-        suffix = suffix if nxt in probe_acts else None
-    module = resolve_module(model, layer)
-    rows = rows_per_pass(suffix, (h,), max_batch_size) if suffix is not None else rows_per_pass(model, xs, max_batch_size)
-    logits, absd, signed = [], [], []
-    for start in range(0, nu * n, rows):
-        idx = torch.arange(start, min(start + rows, nu * n), device=h.device)
-        u, s = idx // n, idx % n
-        with capture(model, watch) as got:
-            if suffix is not None:
-                out = suffix(_zero_rows(h[s], u))
-            else:
-                handle = module.register_forward_hook(lambda _m, _i, o, u=u: _zero_rows(o, u))
-                try:
-                    out = model(*(x[s] for x in xs))
-                finally:
-                    handle.remove()
-        logits.append(gather_target(out, tidx[s]))
-        if nxt is not None:
-            a, b = _unit_change(h_next[s], got[nxt])
-            absd.append(a)
-            signed.append(b)
-    logit = torch.cat(logits).view(nu, n)
-    if nxt is None:
-        return logit, None, None
-    return logit, torch.cat(absd).view(nu, n, -1), torch.cat(signed).view(nu, n, -1)
-
-
-def _z_test(d: Tensor) -> tuple[Tensor, Tensor]:
-    """Mean and z-score ``mean / (sd / sqrt(n))`` over the last dimension (``±inf`` when ``sd = 0``
-    and the mean is not 0; 0 for fewer than 2 samples)."""
-    n = d.shape[-1]
-    mean = d.mean(-1)
-    if n < 2:
-        return mean, torch.zeros_like(mean)
-    se = d.std(-1) / math.sqrt(n)
-    z = torch.where(se > 0, mean / se.clamp_min(1e-300), torch.sign(mean) * math.inf)
-    return mean, torch.nan_to_num(z, nan=0.0, posinf=math.inf, neginf=-math.inf)
-
-
-def _p_value(z: float) -> float:
-    return 0.5 * math.erfc(z / math.sqrt(2.0))
-
-
-def _check_args(model: nn.Module, layers: Sequence[str], top_k: int, alpha: float) -> list[str]:
+def _check_layers(model: nn.Module, layers: Sequence[str]) -> list[str]:
     if not isinstance(model, nn.Module):
         raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
     if isinstance(layers, str):
@@ -107,209 +72,268 @@ def _check_args(model: nn.Module, layers: Sequence[str], top_k: int, alpha: floa
         raise ValueError(f"Expected argument `layers` not to contain {OUTPUT!r}: that name is reserved for the class nodes")
     for name in layers:
         resolve_module(model, name)
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"Expected argument `top_k` to be a positive int but got {top_k!r}")
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha <= 1.0:
-        raise ValueError(f"Expected argument `alpha` to be a float in (0, 1] but got {alpha!r}")
     return list(layers)
 
 
-def _clean_pass(model: nn.Module, xs: tuple[Tensor, ...], layers: list[str]) -> tuple[Tensor, dict[str, Tensor]]:
-    with capture(model, layers) as acts:
-        out = model(*xs)
-    if not isinstance(out, Tensor) or out.dim() != 2 or out.shape[1] < 2:
-        shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-        raise ValueError(f"Expected a classifier returning logits [N, classes >= 2] but the model returned {shape}")
-    missing = [n for n in layers if n not in acts]
-    if missing:
-        raise ValueError(f"Expected every module of `layers` to run in the forward pass but {missing} did not")
-    order = list(acts)
-    if order != layers:
-        raise ValueError(f"Expected argument `layers` in forward order {order} but got {layers}")
-    for name, h in acts.items():
-        if h.dim() < 2 or h.shape[0] != out.shape[0]:
-            raise ValueError(f"Expected module {name!r} to output [N, units, ...] but got shape {tuple(h.shape)}")
-    return out, dict(acts)
+def _check_rule(top_k: Any, alpha: Any, min_share: Any, correction: Any, alternative: Any) -> _Rule:
+    return _Rule(check_int("top_k", top_k, minimum=1, none_ok=True),
+                 check_float("alpha", alpha, minimum=0.0, maximum=1.0, open_min=True),
+                 check_float("min_share", min_share, minimum=0.0, maximum=1.0),
+                 check_choice("correction", correction, CORRECTIONS), check_choice("alternative", alternative, ALTERNATIVES))
 
 
-def _top(importance: Tensor, k: int) -> list[int]:
-    order = sorted(range(importance.numel()), key=lambda u: (-float(importance[u]), u))
-    return order[: min(k, importance.numel())]
+def _select_nodes(e: Tensor, tidx: Tensor, rule: _Rule) -> tuple[list[int], dict[str, Tensor]]:
+    """Units that pass the node test for at least one explained class, strongest (mean effect over
+    all samples) first, at most ``top_k``; every unit's statistics, the test's from its deciding
+    class (the passing class where its share is largest)."""
+    classes = sorted(set(tidx.tolist()))
+    tests = []
+    for c in classes:
+        mean, se, z = paired_z(e[:, tidx == c])
+        p = p_values(z, rule.alternative)
+        share = shares(mean, torch.zeros_like(mean, dtype=torch.long), rule.alternative)
+        keep = rule.passes(mean, p, share)
+        tests.append(torch.stack([t.double() for t in (mean, se, z, p, share, keep)]))
+    stacked = torch.stack(tests)  # [C, 6, U]
+    keep = stacked[:, 5] > 0
+    best = torch.where(keep, stacked[:, 4], stacked[:, 4] - 2.0).argmax(0)  # passing classes first
+    mean, se, z, p, share = (stacked[best, k, torch.arange(e.shape[0])] for k in range(5))
+    overall = e.mean(-1)
+    strength = overall if rule.alternative == "greater" else overall.abs()
+    order = sorted((u for u in range(e.shape[0]) if keep[:, u].any()), key=lambda u: (-float(strength[u]), u))
+    stats = {"effect": overall, "importance": e.abs().mean(-1), "class": torch.as_tensor(classes)[best],
+             "class_effect": mean, "se": se, "z": z, "p_value": p, "share": share}
+    return order[: rule.top_k] if rule.top_k is not None else order, stats
 
 
-def _candidate_edges(values: Tensor, sel_src: list[int], sel_tgt: list[int]) -> tuple[Tensor, Tensor]:
-    """``values [U_src, N, U_tgt]`` -> per-sample stats of the graph's candidate edges
-    ``[k_src, k_tgt, N]`` and the reference ``[k_tgt, N]`` (mean over source units outside the graph)."""
-    v = values.permute(0, 2, 1)  # [U_src, U_tgt, N]
-    outside = [u for u in range(values.shape[0]) if u not in set(sel_src)]
-    ref = v[outside][:, sel_tgt].mean(0) if outside else torch.zeros_like(v[0, sel_tgt])
-    return v[sel_src][:, sel_tgt], ref
+def _round_off(d: Tensor, tol: float) -> Tensor:
+    return torch.where(d.abs() <= tol, torch.zeros_like(d), d)
+
+
+def _block(d: Tensor, exists: Tensor, src: list[int], source: str, targets: list[str], tol: float,
+           alternative: str) -> tuple[list[tuple[str, str]], Tensor, Tensor, Tensor, int, Tensor]:
+    """Candidate edges from the nodes ``src`` given the per-sample path effects ``d [U, k, n]`` of
+    every unit of the source layer into ``k`` targets: ``(pairs, mean, se, z, samples, strongest)``,
+    ``strongest`` being the largest mean effect into the pair's target over all source units."""
+    d = _round_off(d, tol)
+    mean_all = d.mean(-1)
+    live_all = exists & (d != 0).any(-1)
+    strength = mean_all.clamp_min(0.0) if alternative == "greater" else mean_all.abs()
+    strongest = torch.where(live_all, strength, torch.zeros_like(strength)).amax(0)  # [k]
+    mean, se, z = paired_z(d[src])
+    live = live_all[src]
+    rows, cols = live.nonzero(as_tuple=True)
+    pairs = [(f"{source}:{src[i]}", targets[j]) for i, j in zip(rows.tolist(), cols.tolist())]
+    return pairs, mean[live], se[live], z[live], int(d.shape[-1]), strongest[cols]
+
+
+def _sweep(ctx: GraphContext, a: int, nodes: dict[str, list[int]], base: Tensor) -> tuple[Tensor, dict, dict, Tensor | None]:
+    """Unit effects of every unit of chosen layer ``a`` and the path effects of every unit into the
+    nodes of later layers: ``(effects [U, N], hidden, exists, output effects [U, N] or None)``.
+    The paths that avoid the next chosen layer are measured (a clamped sweep) only where the model
+    has such paths; elsewhere they are exactly 0 and no candidates (``None``)."""
+    layer, later = ctx.layers[a], ctx.layers[a + 1:]
+    units = list(range(ctx.acts[layer].shape[1]))
+    targets = {later[0]: nodes[later[0]]} if later and nodes[later[0]] else {}
+    sweep = path_effects_from(ctx, layer, units, targets, base=base, clamp=False)
+    effects = _round_off(sweep.output, ctx.output_tolerance())
+    if not later:
+        return effects, {}, {}, effects
+    if not bypassed(ctx.model, layer, later[0]):
+        return effects, sweep.hidden, sweep.exists, None
+    far = {t: nodes[t] for t in later[1:] if nodes[t]}
+    clamped = path_effects_from(ctx, layer, units, far, base=base, clamp=True)
+    return effects, {**sweep.hidden, **clamped.hidden}, {**sweep.exists, **clamped.exists}, clamped.output
+
+
+def _candidates(ctx: GraphContext, nodes: dict[str, list[int]], layer: str, hidden: dict, exists: dict,
+                output: Tensor | None, alternative: str) -> list[tuple]:
+    """Candidate edges from the nodes ``src`` of ``layer`` in blocks (see :func:`_block`): every
+    (node, later node) pair with a path, and every node into each explained class (samples of that
+    class only). The path effects of every unit of the layer are given, so that an edge's share is
+    relative to the strongest path into its target from any unit, in the graph or not."""
+    tol, src = ctx.output_tolerance(), nodes[layer]
+    blocks = [_block(hidden[t], exists[t], src, layer, [f"{t}:{j}" for j in nodes[t]], tol, alternative) for t in hidden]
+    if output is not None:
+        always = torch.ones(output.shape[0], 1, dtype=torch.bool, device=output.device)
+        for c in sorted(set(ctx.tidx.tolist())):
+            blocks.append(_block(output[:, ctx.tidx == c].unsqueeze(1), always, src, layer, [f"{OUTPUT}:{c}"], tol, alternative))
+    return blocks
+
+
+def _test_edges(blocks: list, rule: _Rule) -> tuple[list[tuple[str, str]], list[dict[str, float]], int]:
+    """Kept edges and their statistics; the number of candidates tested."""
+    pairs = [pair for block in blocks for pair in block[0]]
+    if not pairs:
+        return [], [], 0
+    mean, se, z, strongest = (torch.cat([block[k].reshape(-1).double() for block in blocks]) for k in (1, 2, 3, 5))
+    samples = [block[4] for block in blocks for _ in block[0]]
+    p = p_values(z, rule.alternative)
+    p_adj = adjust_p_values(p, rule.correction)
+    strength = mean.clamp_min(0.0) if rule.alternative == "greater" else mean.abs()
+    share = torch.where(strongest > 0, strength / strongest.clamp_min(1e-300), torch.zeros_like(strength))
+    keep = rule.passes(mean, p_adj, share)
+    stats = [{"effect": float(mean[e]), "se": float(se[e]), "z": float(z[e]), "p_value": float(p[e]),
+              "p_adjusted": float(p_adj[e]), "share": float(share[e]), "samples": float(samples[e])}
+             for e in keep.nonzero().flatten().tolist()]
+    return [pairs[e] for e in keep.nonzero().flatten().tolist()], stats, len(pairs)
+
+
+def _assemble(ctx: GraphContext, nodes: dict[str, list[int]], node_stats: dict[str, dict[str, Tensor]],
+              edges: list[tuple[str, str]], edge_stats: list[dict[str, float]]) -> CausalGraph:
+    ids, stats = [], {}
+    for layer in ctx.layers:
+        for u in nodes[layer]:
+            ids.append(f"{layer}:{u}")
+            stats[ids[-1]] = {k: float(v[u]) for k, v in node_stats[layer].items()}
+    for c in sorted(set(ctx.tidx.tolist())):
+        rows = ctx.tidx == c
+        ids.append(f"{OUTPUT}:{c}")
+        stats[ids[-1]] = {"samples": float(rows.sum()), "logit": float(ctx.f0[rows].mean())}
+    top: dict[str, float] = {}
+    for (_, t), st in zip(edges, edge_stats):
+        layer = t.rsplit(":", 1)[0]
+        top[layer] = max(top.get(layer, 0.0), abs(st["effect"]))
+    weighted = [(s, t, st["effect"] / top[t.rsplit(":", 1)[0]]) for (s, t), st in zip(edges, edge_stats)]
+    return CausalGraph(list(ctx.layers), ids, weighted, stats, edge_stats, {})
 
 
 def causal_graph(
     model: nn.Module,
     inputs: Inputs,
     layers: Sequence[str],
-    top_k: int = 8,
+    top_k: int | None = 8,
+    *,
     target: int | Tensor | None = None,
     alpha: float = 0.05,
+    min_share: float = 0.05,
+    correction: str = "bh",
+    alternative: str = "greater",
+    baseline: ValueSpec = "zero",
+    ablation: ValueSpec = "mean",
     max_batch_size: int | None = None,
+    output: OutputSpec = None,
+    additional_forward_args: Any = None,
 ) -> CausalGraph:
     """Causal explanatory graph of ``model`` on ``inputs`` by path interventions.
 
-    For each chosen layer ``l`` (in forward order) every unit ``i`` is zeroed in turn (one batch
-    copy per unit, chunked by ``max_batch_size``), recording the target logit and the next chosen
-    layer's units:
+    **Nodes.** Unit ``u`` of a chosen layer has the per-sample effect
+    ``e_u(x) = f_t(x) - f_t(x | do(h_u := b))`` (``b``: ``baseline``). It is a node when, over the
+    samples explained as some class ``c``, its mean effect is significant by the paired z-test,
+    ``z = mean(e_u) / (sd(e_u)/√n)``, ``p = 1 - Φ(z) <= alpha`` (one-sided: 1.645 standard errors
+    at ``alpha = 0.05``, as Ahmad et al. 2023) and ``mean(e_u) >= min_share · max_v mean(e_v)``
+    over its layer (for that class). At most ``top_k`` nodes per layer are kept (the largest mean
+    effect over all samples). Each explained class ``c`` is a node ``output:c``.
 
-    .. math::
-        e_i(x) = f_t(x) - f_t(x \\mid do(h_i := 0)), \\qquad
-        m_{ij}(x) = \\overline{|h_j(x) - h_j(x \\mid do(h_i := 0))|}
+    **Edges.** Every pair (node ``i`` of ``L_a``, node ``j`` of a later ``L_c``) with a path is a
+    candidate, with the path-specific effect ``p_ij(x)`` (only ``j`` receives the value it takes
+    under ``do(h_i := b)``; see :mod:`~lightning_causal.causal.structure.path_effects`), and so is
+    (node ``i``, ``output:c``) over the samples explained as ``c``. An edge is kept when its
+    p-value, adjusted over all candidate edges (``correction``: Benjamini-Hochberg or Holm), is
+    ``<= alpha`` and its mean effect is ``>= min_share`` of the strongest candidate into the same
+    target node. The edge weight is the mean path effect divided by the largest kept one into the
+    same layer.
 
-    (the bar is the spatial mean for conv channels). Nodes: the ``top_k`` units of each layer by
-    ``E_x|e_i(x)|`` plus the output classes (the targets). Candidate edges join the nodes of
-    consecutive layers (weight ``E_x m_ij``) and the last layer's nodes to each class ``c``
-    (weight ``E_{x: t(x)=c}|e_i(x)|``). **Significance** (Ahmad et al. 2023): with the reference
-    ``r_j(x)`` = the mean of the same statistic over the source layer's units *outside* the graph
-    (zero when every unit is in the graph), an edge is kept when the paired difference
-    ``d(x) = m_ij(x) - r_j(x)`` has ``z = mean(d) / (sd(d)/sqrt(n)) >= z_{1-alpha}`` (1.645 for
-    ``alpha = 0.05``, one-sided). Edge weights are normalised per target layer (max |w| = 1).
-    ``meta["faithfulness"]`` is ``E[f_t(graph) - f_t(∅)] / E[f_t(x) - f_t(∅)]``: the share of the
-    target logit, above the all-zeroed baseline ``∅`` (every unit of the chosen layers zeroed),
-    that the graph's units alone reproduce (the other units of the chosen layers zeroed).
+    **Faithfulness** (``meta["faithfulness"]``): the graph run as a circuit, every unit and path of
+    the chosen layers that is not in the graph at its ``ablation`` value:
+    ``(E f_t(graph) - E f_t(∅)) / (E f_t(x) - E f_t(∅))``
+    (:func:`~lightning_causal.causal.structure.faithfulness.graph_faithfulness`).
 
     Args:
-        model: a classifier returning logits ``[N, classes]``.
+        model: a classifier returning logits ``[N, classes]`` (after ``output=``).
         inputs: a tensor ``[N, ...]`` or a tuple of tensors.
-        layers: module names in forward order; outputs ``[N, units, ...]``.
-        top_k: units per layer in the graph.
+        layers: module names in forward order; outputs ``[N, units, ...]``, each module run once.
+        top_k: at most this many nodes per layer (``None``: no cap).
         target: class index, per-sample indices ``[N]`` or ``None`` (predicted class).
-        alpha: one-sided significance level of the edge test (``1.0`` keeps every candidate edge).
+        alpha: significance level of the node and edge tests (``1.0`` keeps every effect in the
+            tested direction that reaches ``min_share``).
+        min_share: smallest share of the strongest effect of its layer (nodes) or into its target
+            unit (edges), in ``[0, 1]``.
+        correction: ``"bh"`` (false discovery rate), ``"holm"`` (family-wise error) or ``"none"``.
+        alternative: ``"greater"`` (effects that support the explained output) or ``"two-sided"``
+            (inhibiting units and paths too, tested at ``Φ⁻¹(1 - alpha/2)``).
+        baseline: the intervention value ``b``: ``"zero"``, ``"mean"`` (probe mean) or a number.
+        ablation: the value of the units and paths outside the graph in the faithfulness run.
         max_batch_size: rows per forward pass.
+        output, additional_forward_args: as in
+            :func:`~lightning_causal.causal.effects.input_effects.input_effects`.
 
     Returns:
-        :class:`CausalGraph`.
+        :class:`CausalGraph` with every kept node's and edge's statistics.
 
     Raises:
-        ValueError: unknown or misordered layers, ``top_k < 1``, ``alpha`` outside (0, 1], or a
-            model that does not return ``[N, classes]`` logits.
+        ValueError: unknown, repeated or misordered layers, bad option values, or a model that
+            does not return ``[N, classes]`` logits.
 
     Examples:
         >>> model = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 2))
         >>> with torch.no_grad():
         ...     _ = model[0].weight.copy_(torch.eye(2)); _ = model[0].bias.zero_()
-        ...     _ = model[2].weight.copy_(torch.tensor([[2.0, 0.0], [0.0, 0.5]])); _ = model[2].bias.zero_()
+        ...     _ = model[2].weight.copy_(torch.tensor([[2.0, 0.001], [0.0, 0.5]])); _ = model[2].bias.zero_()
         >>> x = torch.rand(16, 2, generator=torch.Generator().manual_seed(0)) + 0.5
-        >>> causal_graph(model, x, ["1"], top_k=1, target=0).edges
-        [('1:0', 'output:0', 1.0)]
+        >>> g = causal_graph(model, x, ["1"], target=0, ablation="zero")  # unit 1 (weight 0.001) is a leak
+        >>> g.edges, round(g.meta["faithfulness"], 3), round(g.edge_stats[0]["z"], 1)
+        ([('1:0', 'output:0', 1.0)], 0.999, 14.9)
     """
-    layers = _check_args(model, layers, top_k, alpha)
+    layers = _check_layers(model, layers)
+    rule = _check_rule(top_k, alpha, min_share, correction, alternative)
+    baseline, ablation = check_value_spec("baseline", baseline), check_value_spec("ablation", ablation)
     xs = as_tuple(inputs)
-    z_crit = -math.inf if alpha >= 1.0 else float(torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(1.0 - alpha)))
-    with audit_mode(model):
-        out, acts = _clean_pass(model, xs, layers)
-        tidx = resolve_target(out, target)
-        f0 = gather_target(out, tidx)
-        sweeps = [_sweep_layer(model, xs, layer, acts[layer], layers[i + 1] if i + 1 < len(layers) else None,
-                              acts.get(layers[i + 1]) if i + 1 < len(layers) else None, tidx, max_batch_size)
-                  for i, layer in enumerate(layers)]
-        effects = [f0.unsqueeze(0) - logit for logit, _, _ in sweeps]  # [U_l, N]
-        selected = [_top(e.abs().mean(1), top_k) for e in effects]
-        graph = _assemble(layers, effects, selected, sweeps, tidx, f0, z_crit)
-        graph.meta.update(_faithfulness(model, xs, layers, acts, selected, tidx, f0, max_batch_size))
-    graph.meta.update(top_k=top_k, alpha=float(alpha), z_critical=_num(z_crit), samples=int(f0.shape[0]))
+    forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0])
+    with audit_mode(forward.model):
+        ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size)
+        nodes: dict[str, list[int]] = {}
+        node_stats: dict[str, dict[str, Tensor]] = {}
+        blocks: dict[str, list[tuple]] = {}
+        for a in reversed(range(len(layers))):  # the nodes of later layers are the targets of a sweep
+            layer = layers[a]
+            effects, hidden, exists, out = _sweep(ctx, a, nodes, layer_values(ctx.acts[layer], baseline))
+            nodes[layer], node_stats[layer] = _select_nodes(effects, ctx.tidx, rule)
+            blocks[layer] = _candidates(ctx, nodes, layer, hidden, exists, out, rule.alternative) if nodes[layer] else []
+        edges, edge_stats, candidates = _test_edges([b for layer in layers for b in blocks[layer]], rule)
+        graph = _assemble(ctx, nodes, node_stats, edges, edge_stats)
+        ablated = {layer: layer_values(ctx.acts[layer], ablation) for layer in layers}
+        graph.meta.update(circuit_faithfulness(ctx, graph, ablated))
+    graph.meta.update(candidates=candidates, top_k=rule.top_k, alpha=rule.alpha, min_share=rule.min_share,
+                      correction=rule.correction, alternative=rule.alternative,
+                      z_critical=_num(z_critical(rule.alpha, rule.alternative)), baseline=baseline,
+                      ablation=ablation, samples=ctx.n)
     return graph
 
 
-def _assemble(layers, effects, selected, sweeps, tidx, f0, z_crit) -> CausalGraph:
-    nodes, node_stats = [], {}
-    for layer, e, sel in zip(layers, effects, selected):
-        for u in sel:
-            node_stats[f"{layer}:{u}"] = {"importance": float(e[u].abs().mean()), "effect": float(e[u].mean())}
-            nodes.append(f"{layer}:{u}")
-    classes = sorted(set(tidx.tolist()))
-    for c in classes:
-        rows = tidx == c
-        nodes.append(f"{OUTPUT}:{c}")
-        node_stats[f"{OUTPUT}:{c}"] = {"samples": float(rows.sum()), "logit": float(f0[rows].mean())}
-    groups: list[list[tuple[str, str, float, float, float, float]]] = []
-    candidates = 0
-    for i in range(len(layers) - 1):
-        _, absd, signed = sweeps[i]
-        vals, ref = _candidate_edges(absd, selected[i], selected[i + 1])
-        svals, _ = _candidate_edges(signed, selected[i], selected[i + 1])
-        src = [f"{layers[i]}:{u}" for u in selected[i]]
-        tgt = [f"{layers[i + 1]}:{u}" for u in selected[i + 1]]
-        groups.append(_test_edges(vals, ref, svals.mean(-1), src, tgt, z_crit))
-        candidates += vals.shape[0] * vals.shape[1]
-    last = effects[-1].unsqueeze(1)  # [U, 1, N]
-    out_edges = []
-    for c in classes:
-        rows = tidx == c
-        vals, ref = _candidate_edges(last[:, :, rows].abs().transpose(1, 2), selected[-1], [0])
-        signs = last[selected[-1]][:, :, rows].mean(-1)
-        out_edges += _test_edges(vals, ref, signs, [f"{layers[-1]}:{u}" for u in selected[-1]], [f"{OUTPUT}:{c}"], z_crit)
-        candidates += vals.shape[0]
-    groups.append(out_edges)
-    edges, edge_stats = [], []
-    for group in groups:
-        top = max((raw for _, _, raw, _, _, _ in group), default=0.0)
-        for s, t, raw, ref_mean, z, sign in group:
-            edges.append((s, t, (sign if sign != 0 else 1.0) * raw / top if top > 0 else 0.0))
-            edge_stats.append({"raw": raw, "reference": ref_mean, "z": z, "p_value": _p_value(z)})
-    return CausalGraph(list(layers), nodes, edges, node_stats, edge_stats, {"candidates": candidates})
-
-
-def _test_edges(vals: Tensor, ref: Tensor, signed_mean: Tensor, src: list[str], tgt: list[str], z_crit: float):
-    """Kept edges ``(source, target, raw, reference, z, sign)`` of one layer pair."""
-    diff_mean, z = _z_test(vals - ref.unsqueeze(0))
-    raw, ref_mean = vals.mean(-1), ref.mean(-1)
-    keep = (z >= z_crit) & (diff_mean > 0) if math.isfinite(z_crit) else torch.ones_like(z, dtype=torch.bool)
-    out = []
-    for a, b in keep.nonzero().tolist():
-        out.append((src[a], tgt[b], float(raw[a, b]), float(ref_mean[b]), float(z[a, b]), float(torch.sign(signed_mean[a, b]))))
-    return out
-
-
-def _faithfulness(model, xs, layers, acts, selected, tidx, f0, max_batch_size) -> dict[str, Any]:
-    """The graph alone (other units of the chosen layers zeroed) vs all units zeroed."""
-    keep_only = {}
-    for layer, sel in zip(layers, selected):
-        others = [u for u in range(acts[layer].shape[1]) if u not in set(sel)]
-        if others:
-            keep_only[layer] = Zero(units=others)
-    rows = rows_per_pass(model, xs, max_batch_size)
-
-    def run(ivs: dict) -> Tensor:
-        with intervene(model, ivs):
-            return map_rows(f0.shape[0], rows, lambda s: gather_target(model(*(x[s] for x in xs)), tidx[s]), f0.device)
-
-    f_graph = run(keep_only) if keep_only else f0
-    f_empty = run({layer: Zero() for layer in layers})
-    denom = float((f0 - f_empty).mean())
-    faith = float((f_graph - f_empty).mean()) / denom if denom != 0 else math.nan
-    return {"faithfulness": _num(faith), "logit_full": float(f0.mean()), "logit_graph": float(f_graph.mean()),
-            "logit_empty": float(f_empty.mean())}
+def _jitter(xs: tuple[Tensor, ...], noise: float, gen: torch.Generator) -> tuple[Tensor, ...]:
+    return tuple(x + noise * x.float().std().to(x.dtype) * torch.randn(x.shape, generator=gen).to(x.device, x.dtype)
+                 if x.is_floating_point() else x for x in xs)
 
 
 def graph_stability(
     model: nn.Module,
     inputs: Inputs,
     layers: Sequence[str],
-    top_k: int = 8,
-    target: int | Tensor | None = None,
-    alpha: float = 0.05,
+    top_k: int | None = 8,
+    *,
     resamples: int = 2,
     noise: float = 0.05,
     seed: int = 0,
-    max_batch_size: int | None = None,
     reference: CausalGraph | None = None,
+    **options: Any,
 ) -> dict[str, float]:
     """Stability of the graph's edge set (the central claim of Ahmad et al. 2023).
 
-    ``resample_jaccard``: mean Jaccard overlap of the edges of ``reference`` (default: the graph
-    on ``inputs``) with the graphs built on ``resamples`` bootstrap resamples of the probe;
-    ``noise_jaccard``: the same on ``inputs + noise * sd(inputs) * eps`` with Gaussian ``eps``.
+    ``resample_jaccard``: mean Jaccard overlap ``|E ∩ E'| / |E ∪ E'|`` of the edges of ``reference``
+    (default: the graph on ``inputs``) with the graphs built on ``resamples`` bootstrap resamples
+    of the probe; ``noise_jaccard``: the same on ``x + noise · sd(x) · ε`` with Gaussian ``ε``.
     All randomness comes from a private generator seeded by ``seed``.
+
+    Args:
+        model, inputs, layers, top_k: as in :func:`causal_graph`.
+        resamples: bootstrap resamples and noisy copies (each one graph).
+        noise: input noise in standard deviations of the probe.
+        seed: seed of the private generator.
+        reference: the graph to compare with (saves building it again).
+        **options: keyword options of :func:`causal_graph` (``target``, ``alpha``, ``min_share``,
+            ``output``, ``additional_forward_args``, ...); per-sample ``target`` and forward
+            arguments follow the resampled rows.
 
     Examples:
         >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
@@ -317,24 +341,23 @@ def graph_stability(
         >>> sorted(graph_stability(model, x, ["1"], top_k=2, resamples=1))
         ['noise_jaccard', 'resample_jaccard']
     """
-    for name, value in (("resamples", resamples), ("seed", seed)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "resamples" else 0):
-            raise ValueError(f"Expected argument `{name}` to be a {'positive' if name == 'resamples' else 'non-negative'} int but got {value!r}")
-    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not noise >= 0:
-        raise ValueError(f"Expected argument `noise` to be a non-negative float but got {noise!r}")
+    check_int("resamples", resamples, minimum=1)
+    check_int("seed", seed, minimum=0)
+    check_float("noise", noise, minimum=0.0)
     xs = as_tuple(inputs)
-    ref = reference if reference is not None else causal_graph(model, xs, layers, top_k, target, alpha, max_batch_size)
+    ref = reference if reference is not None else causal_graph(model, xs, layers, top_k, **options)
     gen = torch.Generator().manual_seed(seed)
     n = xs[0].shape[0]
+    target, fargs = options.pop("target", None), options.pop("additional_forward_args", None)
+    fargs = fargs if isinstance(fargs, ForwardArgs) else ForwardArgs(fargs, n)
     per_sample_target = isinstance(target, Tensor) and target.numel() > 1
     boot, noisy = [], []
     for _ in range(resamples):
         idx = torch.randint(n, (n,), generator=gen)
-        t = target[idx.to(target.device)] if per_sample_target else target
-        g = causal_graph(model, tuple(x[idx.to(x.device)] for x in xs), layers, top_k, t, alpha, max_batch_size)
+        g = causal_graph(model, tuple(x[idx.to(x.device)] for x in xs), layers, top_k,
+                         target=target[idx.to(target.device)] if per_sample_target else target,
+                         additional_forward_args=fargs.subset(idx), **options)
         boot.append(ref.jaccard(g))
-        jitter = tuple(
-            x + noise * x.float().std().to(x.dtype) * torch.randn(x.shape, generator=gen).to(x.device, x.dtype)
-            if x.is_floating_point() else x for x in xs)
-        noisy.append(ref.jaccard(causal_graph(model, jitter, layers, top_k, target, alpha, max_batch_size)))
+        g = causal_graph(model, _jitter(xs, noise, gen), layers, top_k, target=target, additional_forward_args=fargs, **options)
+        noisy.append(ref.jaccard(g))
     return {"resample_jaccard": sum(boot) / len(boot), "noise_jaccard": sum(noisy) / len(noisy)}

@@ -25,11 +25,17 @@ class CausalGraph:
     Attributes:
         layers: the chosen layers in forward order (the output column is implicit).
         nodes: node ids, layer by layer, most important first.
-        edges: ``(source, target, weight)``; ``weight`` is signed (the sign of the mean change
-            ``h_j(x) - h_j(x | do(h_i := 0))``, or of the mean unit effect for output edges) and
-            its magnitude is normalised per target layer (the strongest edge into a layer is ±1).
-        node_stats: id -> ``{"importance": E|e_u|, "effect": E[e_u]}`` (outputs: ``samples``, ``logit``).
-        edge_stats: parallel to ``edges``: ``raw`` (unnormalised effect), ``reference``, ``z``, ``p_value``.
+        edges: ``(source, target, weight)``; ``weight`` is the mean path effect of the edge on the
+            explained output, signed, divided by the largest magnitude among the kept edges into
+            the same layer (the strongest edge into a layer is ±1; the output counts as a layer).
+        node_stats: id -> ``effect`` (mean unit effect ``E[e_u]`` over all samples),
+            ``importance`` (``E|e_u|``) and the node test of its deciding ``class``:
+            ``class_effect`` (mean over the samples explained as that class), ``se``, ``z``,
+            ``p_value``, ``share`` (of the layer's strongest effect for that class); output
+            nodes: ``samples``, ``logit``.
+        edge_stats: parallel to ``edges``: ``effect`` (mean path effect), ``se``, ``z``,
+            ``p_value``, ``p_adjusted`` (after the multiple-testing correction), ``share`` (of the
+            strongest path effect into the same target unit), ``samples``.
         meta: settings and diagnostics (``faithfulness``, ``candidates``, ``alpha``, ...).
 
     Examples:
@@ -67,6 +73,21 @@ class CausalGraph:
         return {"gained": sorted(now - before), "lost": sorted(before - now), "kept": len(now & before),
                 "jaccard": self.jaccard(previous)}
 
+    def without_edges(self, pairs: set[tuple[str, str]] | list[tuple[str, str]]) -> CausalGraph:
+        """A copy without the edges ``(source, target)`` in ``pairs`` (nodes unchanged), e.g. to
+        measure how much of the faithfulness an edge carries.
+
+        Examples:
+            >>> g = CausalGraph(["a"], ["a:0", "a:1", "output:0"], [("a:0", "output:0", 1.0), ("a:1", "output:0", 0.5)])
+            >>> g.without_edges({("a:1", "output:0")}).edges
+            [('a:0', 'output:0', 1.0)]
+        """
+        drop = set(pairs)
+        stats = self.edge_stats or [{} for _ in self.edges]
+        kept = [(e, st) for e, st in zip(self.edges, stats) if (e[0], e[1]) not in drop]
+        return CausalGraph(list(self.layers), list(self.nodes), [e for e, _ in kept],
+                           dict(self.node_stats), [dict(st) for _, st in kept] if self.edge_stats else [], dict(self.meta))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able export (``kind = "causal_graph"``); :meth:`from_dict` reads it back."""
         nodes = []
@@ -78,7 +99,7 @@ class CausalGraph:
         edges = [{"source": s, "target": t, "weight": _num(float(w)), **{k: _num(float(v)) for k, v in st.items()}}
                  for (s, t, w), st in zip(self.edges, stats)]
         return {"kind": "causal_graph", "layers": list(self.layers), "nodes": nodes, "edges": edges,
-                "meta": dict(self.meta)}
+                "meta": {k: _num(v) if isinstance(v, float) else v for k, v in self.meta.items()}}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CausalGraph:

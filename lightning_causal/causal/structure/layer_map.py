@@ -20,6 +20,9 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.ablation import ablate_groups, check_baselines, sample_rows
 from lightning_causal.causal.engine.batching import rows_per_pass
+from lightning_causal.causal.engine.checks import check_float, check_int
+from lightning_causal.causal.engine.eager import named_modules
+from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import check_feature_mask, num_groups
 from lightning_causal.causal.engine.interventions import capture, resolve_module
 from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
@@ -115,13 +118,13 @@ class LayerCausalMap:
 
 def _default_layers(model: nn.Module) -> list[str]:
     """Leaf modules that own parameters (convolutions, linear layers, normalisations)."""
-    return [name for name, m in model.named_modules()
+    return [name for name, m in named_modules(model).items()
             if name and not list(m.children()) and any(True for _ in m.parameters(recurse=False))]
 
 
-def _clean(model: nn.Module, xs: tuple[Tensor, ...], layers: list[str]) -> tuple[Tensor, dict[str, Tensor]]:
-    with capture(model, layers) as acts:
-        out = model(*xs)
+def _clean(forward: Forward, xs: tuple[Tensor, ...], layers: list[str]) -> tuple[Tensor, dict[str, Tensor]]:
+    with capture(forward.model, layers) as acts:
+        out = forward(*xs)
     if not isinstance(out, Tensor) or out.dim() != 2:
         shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
         raise ValueError(f"Expected a model returning [N, outputs] but it returned {shape}")
@@ -154,25 +157,25 @@ def _merge(cka: Tensor, threshold: float) -> list[list[int]]:
 def _check(model, threshold, max_rows, seed) -> None:
     if not isinstance(model, nn.Module):
         raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"Expected argument `threshold` to be a float in [0, 1] but got {threshold!r}")
-    if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 2):
-        raise ValueError(f"Expected argument `max_rows` to be None or an int >= 2 but got {max_rows!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"Expected argument `seed` to be a non-negative int but got {seed!r}")
+    check_float("threshold", threshold, minimum=0.0, maximum=1.0)
+    check_int("max_rows", max_rows, minimum=2, none_ok=True)
+    check_int("seed", seed, minimum=0)
 
 
 def layer_causal_map(
     model: nn.Module,
     inputs: Tensor | tuple[Tensor, ...],
-    feature_mask: Tensor | tuple[Tensor, ...],
+    feature_mask: Tensor | tuple[Tensor, ...] | None = None,
     layers: Sequence[str] | None = None,
+    *,
     threshold: float = 0.9,
     baseline: float | Tensor = 0.0,
     target: int | Tensor | None = None,
     max_batch_size: int | None = None,
     max_rows: int | None = 1024,
     seed: int = 0,
+    output: OutputSpec = None,
+    additional_forward_args: Any = None,
 ) -> LayerCausalMap:
     """TRACER's layer causal map: intervene on each input group, trace the change through the layers.
 
@@ -187,9 +190,10 @@ def layer_causal_map(
     target logit (``s = E|δ_g(x)| / E|f_t(x)|``), the input node the inputs themselves.
 
     Args:
-        model: any module returning ``[N, outputs]``.
+        model: any module; ``output`` selects the ``[N, outputs]`` tensor it returns.
         inputs: a tensor ``[N, ...]`` or a tuple of tensors.
-        feature_mask: integer group ids broadcastable to the inputs (Captum's convention).
+        feature_mask: integer group ids broadcastable to the inputs (Captum's convention);
+            ``None``: one group per element.
         layers: module names (sorted into forward order); default: every leaf module with parameters.
         threshold: merge threshold on the CKA, in ``[0, 1]``.
         baseline: the intervention value ``b``.
@@ -198,6 +202,7 @@ def layer_causal_map(
         max_rows: rows ``(g, x)`` of the profiles entering the CKA (``None``: all; memory and time
             grow with its square).
         seed: seed of the private generator of the row subset.
+        output, additional_forward_args: see :class:`~lightning_causal.causal.engine.forward.Forward`.
 
     Returns:
         :class:`LayerCausalMap`.
@@ -214,18 +219,20 @@ def layer_causal_map(
     xs = as_tuple(inputs)
     masks = check_feature_mask(xs, feature_mask)
     bases = check_baselines(xs, baseline)
+    g, n = num_groups(masks), xs[0].shape[0]
+    forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
+    model = forward.model
     names = _default_layers(model) if layers is None else ([layers] if isinstance(layers, str) else list(layers))
     if not names:
         raise ValueError(f"Expected argument `layers` to name at least one module but got {layers!r}")
     for name in names:
         resolve_module(model, name)
     with audit_mode(model):
-        out, acts = _clean(model, xs, names)
+        out, acts = _clean(forward, xs, names)
         order = list(acts)
         tidx = resolve_target(out, target)
-        g, n = num_groups(masks), xs[0].shape[0]
         keep = _row_subset(g * n, max_rows, seed, xs[0].device)
-        grams, norms, logit_delta, in_delta = _trace(model, xs, masks, bases, acts, out, tidx, keep, max_batch_size)
+        grams, norms, logit_delta, in_delta = _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size)
     cka = _gram_cka([grams[a] for a in order])
     response = torch.stack([norms[a].mean() / acts[a].flatten(1).norm(dim=1).mean().clamp_min(1e-12) for a in order]).double()
     groups = _merge(cka, float(threshold))
@@ -242,26 +249,26 @@ def _row_subset(total: int, max_rows: int | None, seed: int, device: torch.devic
     return keep
 
 
-def _trace(model, xs, masks, bases, acts, out, tidx, keep, max_batch_size):
+def _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size):
     """Run the ``G * N`` interventions; return each layer's centred Gram matrix of the kept rows,
     ``||Δ||`` per row and layer, ``|Δ target logit|`` rows and ``||Δ x||`` rows."""
     n, g = xs[0].shape[0], num_groups(masks)
     profiles: dict[str, list[Tensor]] = {a: [] for a in acts}
     norms: dict[str, list[Tensor]] = {a: [] for a in acts}
     logit_rows, input_rows = [], []
-    rows = rows_per_pass(model, xs, max_batch_size)
+    rows = rows_per_pass(forward.model, xs, max_batch_size, forward=forward)
     for start in range(0, g * n, rows):
         idx = torch.arange(start, min(start + rows, g * n), device=xs[0].device)
         grp, s = idx // n, idx % n
         xi = tuple(ablate_groups(x, m, s, grp, sample_rows(b, s)) for x, m, b in zip(xs, masks, bases))
-        with capture(model, list(acts)) as got:
-            oi = model(*xi)
+        with capture(forward.model, list(acts)) as got:
+            oi = forward(*xi, rows=s)
         for a, h in acts.items():
             delta = (h[s] - got[a]).flatten(1)
             norms[a].append(delta.norm(dim=1))
             profiles[a].append(delta[keep[idx]].float())
         logit_rows.append((gather_target(out[s], tidx[s]) - gather_target(oi, tidx[s])).abs())
-        input_rows.append(torch.stack([(x[s] - xa).flatten(1).norm(dim=1) for x, xa in zip(xs, xi)]).norm(dim=0))
+        input_rows.append(torch.stack([_input_change(x[s], xa) for x, xa in zip(xs, xi)]).norm(dim=0))
     grams = {}
     for a, v in profiles.items():
         x = torch.cat(v)
@@ -270,11 +277,21 @@ def _trace(model, xs, masks, bases, acts, out, tidx, keep, max_batch_size):
     return grams, {a: torch.cat(v) for a, v in norms.items()}, torch.cat(logit_rows), torch.cat(input_rows)
 
 
+def _input_change(x: Tensor, xa: Tensor | None = None) -> Tensor:
+    """``||x − xa||`` per row (``||x||`` without ``xa``); token ids are seen one-hot: a changed
+    token moves by √2, a sequence of T tokens has norm √T."""
+    if x.is_floating_point() or x.is_complex():
+        return (x if xa is None else x - xa).flatten(1).norm(dim=1)
+    if xa is None:
+        return torch.full((x.shape[0],), float(x[0].numel()), device=x.device).sqrt()
+    return (2.0 * (x != xa).flatten(1).sum(1).float()).sqrt()
+
+
 def _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, threshold) -> LayerCausalMap:
     per_group = lambda rows: rows.view(g, n).mean(1).double()  # noqa: E731 - rows are group-major
     ids = [order[grp[0]] if len(grp) == 1 else f"{order[grp[0]]}..{order[grp[-1]]}" for grp in groups]
     nodes = {INPUT: [], **{i: [order[j] for j in grp] for i, grp in zip(ids, groups)}, OUTPUT: []}
-    x_norm = torch.stack([x.flatten(1).norm(dim=1) for x in xs]).norm(dim=0).mean().clamp_min(1e-12)
+    x_norm = torch.stack([_input_change(x) for x in xs]).norm(dim=0).mean().clamp_min(1e-12)
     s_in = float(in_delta.mean() / x_norm)
     s_out = float(logit_delta.mean() / f_t.clamp_min(1e-12))
     effects = {INPUT: per_group(in_delta), OUTPUT: per_group(logit_delta)}

@@ -1,0 +1,143 @@
+"""CausalGraphAudit: the causal explanatory graph of chosen layers, its faithfulness and stability,
+and the edges gained and lost since the previous audit epoch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from torch import nn
+
+from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
+from lightning_causal.causal.engine.checks import check_choice, check_float, check_int
+from lightning_causal.causal.engine.forward import OutputSpec, check_output_spec
+from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.structure.graph import causal_graph, graph_stability
+from lightning_causal.causal.structure.graph_context import ValueSpec, check_value_spec
+from lightning_causal.causal.structure.graph_data import CausalGraph
+from lightning_causal.causal.structure.significance import ALTERNATIVES, CORRECTIONS
+
+__all__ = ["CausalGraphAudit"]
+
+_NODE_COLUMNS = ("effect", "class", "class_effect", "se", "z", "p_value", "share")
+_EDGE_COLUMNS = ("effect", "se", "z", "p_value", "p_adjusted", "share")
+
+
+class CausalGraphAudit(Audit):
+    """Causal explanatory graph of chosen layers (:func:`~lightning_causal.causal.structure.graph.causal_graph`).
+
+    Reports the graph (``graphs["causal_graph"]``, drawn as layered columns with edge width and
+    colour for the strength and sign of each path effect); the nodes and edges with their
+    statistics (tables ``nodes`` and ``edges``: effect, standard error, z, p-value, adjusted
+    p-value, share); the scalars ``n_nodes``, ``n_edges``, ``edge_density`` (kept / candidate
+    edges) and ``faithfulness`` (the graph run as a circuit); the stability of the edge set
+    (``stability_resample`` and ``stability_noise``: Jaccard overlaps under probe resampling and
+    input noise) and, from the second run on, the edges gained and lost since the previous run
+    (``edge_changes`` table, ``edges_gained``, ``edges_lost``, ``edge_jaccard_previous``).
+
+    Args:
+        layers: module names in forward order.
+        top_k: at most this many nodes per layer (``None``: no cap).
+        alpha: significance level of the node and edge tests.
+        min_share: smallest share of the strongest effect of a layer (nodes) or into a unit (edges).
+        correction: multiple-testing correction over the candidate edges (``"bh"``, ``"holm"``, ``"none"``).
+        alternative: ``"greater"`` or ``"two-sided"`` (inhibiting units and paths too).
+        baseline: intervention value of the effects (``"zero"``, ``"mean"`` or a number).
+        ablation: value of what is not in the graph in the faithfulness run (default ``"mean"``).
+        target: class to explain; ``None`` = the predicted class of each probe sample.
+        stability_resamples: bootstrap / noise repetitions for the stability scalars (0 = skip;
+            each costs two more graphs).
+        noise: input noise for the stability, in standard deviations of the probe.
+        seed: seed of the private generator of the stability resamples.
+        output: which tensor of the model's return value to explain (see
+            :class:`~lightning_causal.causal.engine.forward.Forward`).
+        additional_forward_args: extra forward arguments (a tuple: positional, a Mapping: keywords).
+        name: tag of the audit (default ``"causal_graph"``).
+
+    Examples:
+        >>> import torch
+        >>> from lightning_causal.models import MLP
+        >>> r = CausalGraphAudit(["net.1", "net.3"], top_k=2, stability_resamples=0).run(MLP(4), Probe(torch.randn(16, 4)))
+        >>> r.graphs["causal_graph"]["kind"], "faithfulness" in r.scalars
+        ('causal_graph', True)
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[str],
+        top_k: int | None = 8,
+        *,
+        alpha: float = 0.05,
+        min_share: float = 0.05,
+        correction: str = "bh",
+        alternative: str = "greater",
+        baseline: ValueSpec = "zero",
+        ablation: ValueSpec = "mean",
+        target: int | None = None,
+        stability_resamples: int = 2,
+        noise: float = 0.05,
+        seed: int = 0,
+        output: OutputSpec = None,
+        additional_forward_args: Any = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name)
+        self.layers = layer_names(layers)
+        self.options: dict[str, Any] = {
+            "alpha": check_float("alpha", alpha, minimum=0.0, maximum=1.0, open_min=True),
+            "min_share": check_float("min_share", min_share, minimum=0.0, maximum=1.0),
+            "correction": check_choice("correction", correction, CORRECTIONS),
+            "alternative": check_choice("alternative", alternative, ALTERNATIVES),
+            "baseline": check_value_spec("baseline", baseline),
+            "ablation": check_value_spec("ablation", ablation),
+            "target": check_int("target", target, minimum=0, none_ok=True),
+            "output": check_output_spec(output, ValueError),
+            "additional_forward_args": additional_forward_args,
+        }
+        self.top_k = check_int("top_k", top_k, minimum=1, none_ok=True)
+        self.stability_resamples = check_int("stability_resamples", stability_resamples, minimum=0)
+        self.noise = check_float("noise", noise, minimum=0.0)
+        self.seed = check_int("seed", seed, minimum=0)
+        self._previous: CausalGraph | None = None
+
+    def validate(self, model: nn.Module, probe: Probe) -> None:
+        for layer in self.layers:
+            resolve_module(model, layer)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The previous run's graph (``CausalGraph.to_dict()``: plain values), so that the edges
+        gained and lost continue across a resume from a checkpoint."""
+        return {} if self._previous is None else {"previous": self._previous.to_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        previous = state.get("previous")
+        self._previous = None if previous is None else CausalGraph.from_dict(previous)
+
+    def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
+        options = {**self.options, "max_batch_size": max_batch_size}
+        graph = causal_graph(model, probe.inputs, self.layers, self.top_k, **options)
+        result = AuditResult(self.name, graphs={"causal_graph": graph.to_dict()})
+        result.scalars["faithfulness"] = float(graph.meta["faithfulness"])
+        result.scalars["n_nodes"] = float(sum(1 for n in graph.nodes if n.rsplit(":", 1)[0] in self.layers))
+        result.scalars["n_edges"] = float(len(graph.edges))
+        result.scalars["edge_density"] = len(graph.edges) / max(1, graph.meta["candidates"])
+        if self.stability_resamples:
+            stab = graph_stability(model, probe.inputs, self.layers, self.top_k, resamples=self.stability_resamples,
+                                   noise=self.noise, seed=self.seed, reference=graph, **options)
+            result.scalars["stability_resample"] = stab["resample_jaccard"]
+            result.scalars["stability_noise"] = stab["noise_jaccard"]
+        result.tables["nodes"] = [{"node": n, **{k: graph.node_stats[n][k] for k in _NODE_COLUMNS}}
+                                  for n in graph.nodes if n.rsplit(":", 1)[0] in self.layers]
+        order = sorted(range(len(graph.edges)), key=lambda i: -abs(graph.edges[i][2]))
+        result.tables["edges"] = [{"source": graph.edges[i][0], "target": graph.edges[i][1], "weight": graph.edges[i][2],
+                                   **{k: graph.edge_stats[i][k] for k in _EDGE_COLUMNS}} for i in order]
+        if self._previous is not None:
+            diff = graph.diff(self._previous)
+            result.scalars.update(edges_gained=float(len(diff["gained"])), edges_lost=float(len(diff["lost"])),
+                                  edge_jaccard_previous=diff["jaccard"])
+            result.tables["edge_changes"] = [{"change": kind, "source": s, "target": t}
+                                             for kind in ("gained", "lost") for s, t in diff[kind]]
+        self._previous = graph
+        result.meta.update(top_k=self.top_k, layers=self.layers,
+                           **{k: v for k, v in self.options.items() if k not in ("output", "additional_forward_args")})
+        return result

@@ -1,0 +1,91 @@
+"""LayerMapAudit: TRACER's layer causal map of the model, drawn as merged causal nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
+from lightning_causal.audits.options import check_baseline, check_mask_options, check_target
+from lightning_causal.causal.engine.checks import check_float, check_int
+from lightning_causal.causal.engine.forward import OutputSpec
+from lightning_causal.causal.engine.groups import group_mask
+from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.structure.layer_map import layer_causal_map
+
+__all__ = ["LayerMapAudit"]
+
+
+class LayerMapAudit(Audit):
+    """TRACER's layer causal map (:func:`~lightning_causal.causal.structure.layer_map.layer_causal_map`).
+
+    Reports the map (``graphs["layer_map"]``: CKA matrix and merged nodes), ``n_nodes`` (causal
+    nodes after merging), ``mean_adjacent_cka``, the relative response of every layer (vector
+    ``layer_response``, compared across epochs as drift) and a table of the nodes.
+
+    Args:
+        feature_mask: integer group ids broadcastable to one input ``[1, ...]``.
+        patch_size: square patches for image inputs (the default groups are single elements).
+        layers: module names; default: every leaf module with parameters.
+        threshold: CKA merge threshold.
+        baseline: the input intervention value.
+        target: class whose logit gives the output effects; ``None`` = predicted.
+        max_rows: intervention rows entering the CKA.
+        name: tag of the audit (default ``"layer_map"``).
+
+    Examples:
+        >>> import torch
+        >>> from lightning_causal.models import MLP
+        >>> r = LayerMapAudit().run(MLP(4), Probe(torch.randn(8, 4)))
+        >>> r.graphs["layer_map"]["kind"], r.vectors["layer_response"].shape
+        ('layer_map', torch.Size([3]))
+    """
+
+    def __init__(
+        self,
+        feature_mask: Tensor | None = None,
+        patch_size: int | None = None,
+        layers: Sequence[str] | None = None,
+        *,
+        threshold: float = 0.9,
+        baseline: float | Tensor = 0.0,
+        target: int | None = None,
+        max_rows: int | None = 1024,
+        output: OutputSpec = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name, output=output)
+        check_mask_options(feature_mask, patch_size)
+        check_float("threshold", threshold, minimum=0.0, maximum=1.0)
+        self.layers = None if layers is None else layer_names(layers)
+        self.max_rows = check_int("max_rows", max_rows, minimum=2, none_ok=True)
+        self.feature_mask, self.patch_size, self.threshold = feature_mask, patch_size, float(threshold)
+        self.baseline, self.target = check_baseline(baseline), check_target(target)
+
+    def validate(self, model: nn.Module, probe: Probe) -> None:
+        if isinstance(probe.inputs, tuple):
+            raise ValueError("LayerMapAudit explains single-tensor inputs; got a tuple probe")
+        group_mask(probe.first, self.feature_mask, self.patch_size)
+        for layer in self.layers or ():
+            resolve_module(model, layer)
+
+    def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
+        self.validate(model, probe)
+        x = probe.first
+        lm = layer_causal_map(model, x, group_mask(x, self.feature_mask, self.patch_size), self.layers,
+                              threshold=self.threshold, baseline=self.baseline, target=self.target,
+                              max_batch_size=max_batch_size, max_rows=self.max_rows, **self.model_options(probe))
+        result = AuditResult(self.name, graphs={"layer_map": lm.to_dict()})
+        hidden = [k for k, v in lm.nodes.items() if v]
+        adjacent = [float(lm.cka[i, i + 1]) for i in range(len(lm.layers) - 1)]
+        result.scalars["n_nodes"] = float(len(hidden))
+        result.scalars["n_layers"] = float(len(lm.layers))
+        if adjacent:
+            result.scalars["mean_adjacent_cka"] = sum(adjacent) / len(adjacent)
+        result.scalars["output_response"] = float(lm.meta["output_response"])
+        result.vectors["layer_response"] = lm.response.float()
+        index = {layer: i for i, layer in enumerate(lm.layers)}
+        result.tables["nodes"] = [{"node": k, "layers": len(v), "response": float(lm.response[index[v[0]]])}
+                                  for k, v in lm.nodes.items() if v]
+        return result

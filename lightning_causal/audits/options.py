@@ -1,0 +1,128 @@
+"""Constructor checks shared by the audits (fail at construction, naming the argument)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from torch import Tensor
+
+from lightning_causal.causal.engine.checks import check_int
+
+__all__ = ["check_target", "check_baseline", "check_mask_options", "check_names", "check_name_count", "tag_safe", "class_label", "names_meta"]
+
+
+def check_target(target: Any) -> int | None:
+    """``None`` (the predicted class) or a class index >= 0."""
+    return check_int("target", target, minimum=0, none_ok=True)
+
+
+def check_baseline(baseline: Any) -> Any:
+    """A number, a tensor, or a tuple of those (one per input).
+
+    Examples:
+        >>> check_baseline("zero")
+        Traceback (most recent call last):
+        ...
+        TypeError: Expected argument `baseline` to be a number, a tensor or a tuple of them but got 'zero'
+    """
+    values = baseline if isinstance(baseline, tuple) else (baseline,)
+    if not values or any(isinstance(b, bool) or not isinstance(b, (int, float, Tensor)) for b in values):
+        raise TypeError(f"Expected argument `baseline` to be a number, a tensor or a tuple of them but got {baseline!r}")
+    return baseline
+
+
+def check_mask_options(feature_mask: Any, patch_size: Any) -> None:
+    """At most one of ``feature_mask`` (an integer tensor) and ``patch_size`` (a positive int)."""
+    if feature_mask is not None and patch_size is not None:
+        raise ValueError("Expected at most one of `feature_mask` and `patch_size` but got both")
+    if feature_mask is not None:
+        if not isinstance(feature_mask, Tensor):
+            raise TypeError(f"Expected argument `feature_mask` to be an integer tensor but got {type(feature_mask).__name__}")
+        if feature_mask.is_floating_point() or feature_mask.is_complex() or feature_mask.dtype.is_floating_point:
+            raise TypeError(f"Expected argument `feature_mask` to hold integer group ids but got dtype {feature_mask.dtype}")
+    check_int("patch_size", patch_size, minimum=1, none_ok=True)
+
+
+def check_names(name: str, names: Any) -> list[str] | None:
+    """``None`` or a sequence of strings (feature or class names)."""
+    if names is None:
+        return None
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"Expected argument `{name}` to be None or a sequence of strings but got {names!r:.80}")
+    return list(names)
+
+
+def check_name_count(name: str, names: list[str] | None, count: int, what: str) -> None:
+    """``names`` is ``None`` or holds exactly ``count`` names (one per ``what``).
+
+    Examples:
+        >>> check_name_count("feature_names", ["age", "income"], 3, "feature group")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected argument `feature_names` to hold one name per feature group (3) but got 2
+    """
+    if names is not None and len(names) != count:
+        raise ValueError(f"Expected argument `{name}` to hold one name per {what} ({count}) but got {len(names)}")
+
+
+def tag_safe(name: object) -> str:
+    """``name`` as one segment of a logger tag: characters other than letters, digits, ``_``, ``.``
+    and ``-`` (slashes, spaces) become ``_``.
+
+    Examples:
+        >>> tag_safe("hours/week"), tag_safe("capital gain"), tag_safe(3)
+        ('hours_week', 'capital_gain', '3')
+    """
+    return re.sub(r"[^\w.\-]+", "_", str(name)).strip("_") or "_"
+
+
+def class_label(class_names: list[str] | None, index: int) -> str:
+    """The name of class ``index`` (its index when no names are given).
+
+    Raises:
+        ValueError: ``index`` has no name in ``class_names``.
+
+    Examples:
+        >>> class_label(["cat", "dog"], 1), class_label(None, 7)
+        ('dog', '7')
+    """
+    if class_names is None:
+        return str(index)
+    if not 0 <= index < len(class_names):
+        raise ValueError(f"Expected argument `class_names` to name class {index} but it holds {len(class_names)} names")
+    return class_names[index]
+
+
+def names_meta(
+    feature_names: list[str] | None,
+    class_names: list[str] | None,
+    targets: Tensor | None = None,
+    mask: Tensor | None = None,
+    inputs: Tensor | None = None,
+) -> dict[str, Any]:
+    """The ``AuditResult.meta`` entries that the reporting layer reads to name what it draws:
+    ``feature_names``, ``class_names`` (when given), ``targets`` (the class explained for each probe
+    sample) and, for tabular inputs ``[N, D]`` with one mask for all samples, ``feature_groups``
+    (the group of each column).
+
+    Raises:
+        ValueError: a target class has no name in ``class_names``.
+
+    Examples:
+        >>> import torch
+        >>> names_meta(["a", "b"], ["no", "yes"], torch.tensor([1, 0]), torch.tensor([[0, 1, 1]]), torch.zeros(2, 3))
+        {'feature_names': ['a', 'b'], 'class_names': ['no', 'yes'], 'targets': [1, 0], 'feature_groups': [0, 1, 1]}
+    """
+    meta: dict[str, Any] = {}
+    if feature_names is not None:
+        meta["feature_names"] = list(feature_names)
+    if class_names is not None:
+        meta["class_names"] = list(class_names)
+    if targets is not None:
+        meta["targets"] = [int(t) for t in targets.reshape(-1).tolist()]
+        if class_names is not None and meta["targets"]:
+            class_label(class_names, max(meta["targets"]))
+    if mask is not None and inputs is not None and inputs.dim() == 2 and mask.dim() == 2 and mask.shape[0] == 1:
+        meta["feature_groups"] = [int(g) for g in mask[0].tolist()]
+    return meta

@@ -1,0 +1,117 @@
+"""Captum's layer methods on the output of an input layer (the word embeddings of token ids),
+reduced to the inputs' positions so that they compare with the causal token effects.
+
+``LayerIntegratedGradients`` integrates along the path from the embeddings of the baseline tokens
+to those of the input (Sundararajan et al. 2017, on the layer as Captum's BERT tutorial does);
+``LayerGradientXActivation`` multiplies the embeddings by their gradient; ``LayerFeatureAblation``
+replaces a group's embeddings by the baseline token's (it equals
+``input_effects(..., input_layer=...)`` exactly). The layer's attribution ``[N, T, D]`` is summed
+over the trailing dimensions (``LayerFeatureAblation``: every element already carries its
+group's value, so its mean), giving one value per input position ``[N, T]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from lightning_causal.baselines.captum_methods import (
+    CaptumForward,
+    _prepare,
+    _seed,
+    attribution_context,
+)
+from lightning_causal.baselines.method_specs import _METHODS, MethodLike, MethodSpec, resolve_method
+from lightning_causal.causal.effects.input_layer import layer_reference
+from lightning_causal.causal.engine.ablation import check_baselines
+from lightning_causal.causal.engine.forward import Forward, OutputSpec
+from lightning_causal.causal.engine.interventions import capture, resolve_module
+
+__all__ = ["input_layer_attribute"]
+
+
+def _layer_reference(forward: CaptumForward, x: Tensor, layer: str, baseline: int | Tensor, args: Any) -> Tensor:
+    """The layer's output on the input filled with the baseline token (per sample)."""
+    core = Forward(forward.model, output=forward.output, additional_forward_args=args, num_samples=x.shape[0])
+    with torch.no_grad(), capture(core.model, [layer]) as acts:
+        core(x)
+    return layer_reference(core, x, acts[layer], layer, baseline)
+
+
+def input_layer_attribute(
+    model: nn.Module,
+    inputs: Tensor,
+    layer: str,
+    method: MethodLike | MethodSpec,
+    target: int | Tensor | None = None,
+    *,
+    feature_mask: Tensor | None = None,
+    generator: torch.Generator | int | None = None,
+    baseline: int | Tensor = 0,
+    max_batch_size: int | None = None,
+    options: Mapping[str, Any] | None = None,
+    output: OutputSpec = None,
+    additional_forward_args: Any = None,
+) -> Tensor:
+    """Captum layer attribution of ``layer``'s output (the word embeddings) reduced to the input
+    positions: a tensor shaped like ``inputs`` (token ids ``[N, T]``), leaving no trace.
+
+    Args:
+        model: any module taking ``inputs`` (and ``additional_forward_args``).
+        inputs: token ids ``[N, T]`` (or any input whose ``layer`` output starts with its shape).
+        layer: module name of the input layer, e.g. ``"bert.embeddings.word_embeddings"``.
+        method: a name in :data:`~lightning_causal.baselines.method_specs.INPUT_LAYER_METHOD_NAMES`
+            or ``(name, options)``.
+        target: class index, per-sample indices ``[N]``, or ``None`` (predicted class).
+        feature_mask: groups of the input positions (``LayerFeatureAblation`` ablates them).
+        generator: private seed of randomised methods.
+        baseline: the baseline token id (pad or ``[MASK]``): Captum's ``baselines`` are inputs
+            filled with it; ``LayerFeatureAblation`` uses its layer output.
+        max_batch_size: rows per forward pass of ``LayerIntegratedGradients`` (``internal_batch_size``);
+            ``LayerFeatureAblation`` runs one group per pass (``perturbations_per_eval=1``: Captum
+            0.9 fails on per-sample targets with more).
+        options: more options merged over the method's.
+        output, additional_forward_args: see :class:`~lightning_causal.causal.engine.forward.Forward`
+            (an attention mask is expanded with the inputs by Captum).
+
+    Raises:
+        ValueError: not an input-layer method, a layer whose output does not start with the input's shape.
+
+    Examples:
+        >>> model = nn.Sequential(nn.Embedding(6, 2), nn.Flatten(), nn.Linear(6, 2))
+        >>> input_layer_attribute(model, torch.tensor([[1, 2, 3]]), "0", "LayerGradientXActivation", 0).shape
+        torch.Size([1, 3])
+    """
+    spec = resolve_method(method, options)
+    if not spec.layer:
+        raise ValueError(f"Expected an input-layer method (LayerIntegratedGradients, ...) but got {spec.name!r}")
+    seed = _seed(generator) if spec.randomised else None
+    forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args)
+    module = resolve_module(forward.model, layer)
+    with attribution_context(forward.model, seed):
+        x, tidx = _prepare(forward, inputs, target, integer_ok=True)
+        b = check_baselines((x,), baseline)[0]
+        kw = dict(spec.options)
+        rows = forward.rows_per_pass(x, max_batch_size)
+        if kw.get("internal_batch_size", 0) is None:
+            kw["internal_batch_size"] = max(rows, x.shape[0])
+        if spec.grouped:
+            ref = _layer_reference(forward, x, layer, baseline, additional_forward_args)
+            mask = feature_mask if feature_mask is not None else torch.arange(x[0].numel()).view(1, *x.shape[1:])
+            kw["layer_mask"] = mask.to(x.device).view(*mask.shape, *[1] * (ref.dim() - mask.dim()))
+            kw["layer_baselines"] = ref
+            if kw.get("perturbations_per_eval") is None:  # Captum 0.9's layer ablation mis-sizes per-sample targets above 1
+                kw["perturbations_per_eval"] = 1
+            kw.pop("baselines", None)
+        elif _METHODS[spec.name].baselines and kw.get("baselines") is None:
+            kw["baselines"] = torch.broadcast_to(b, x.shape).contiguous()
+        out = _METHODS[spec.name].cls(forward, module).attribute(x, target=tidx, additional_forward_args=forward.captum_args(), **kw)
+    out = out.detach()
+    if out.dim() < x.dim() or out.shape[: x.dim()] != x.shape:
+        raise ValueError(f"Expected module {layer!r} to output a tensor that starts with the input's shape {list(x.shape)} "
+                         f"but got {list(out.shape)}")
+    flat = out.reshape(*x.shape, -1)
+    return flat.mean(-1) if spec.grouped else flat.sum(-1)

@@ -1,0 +1,107 @@
+"""One batch convention for the audit callback and the repair module: ``unpack_batch(batch) ->
+(inputs, labels, additional_forward_args)``.
+
+The default, :func:`default_unpack_batch`, understands
+
+- a tensor ``x`` (no labels);
+- ``(x,)`` and ``(x, y)`` (tuples or lists of tensors);
+- a mapping: inputs are the first present of ``x``, ``inputs``, ``features``, ``input_ids``,
+  ``pixel_values``; labels the first of ``y``, ``labels``, ``label``, ``target``; with
+  ``input_ids``, the ``attention_mask`` and ``token_type_ids`` present are keyword forward
+  arguments (a Hugging Face tokenizer's batch).
+
+Anything else, ``(x, y, w)`` included, is refused with a message that names ``unpack_batch`` and
+shows a one-line fix: ``unpack_batch=lambda batch: (batch[0], batch[1], None)``.
+
+Examples:
+    >>> import torch
+    >>> default_unpack_batch((torch.zeros(2, 3), torch.tensor([0, 1])))[1]
+    tensor([0, 1])
+    >>> ids, labels, kwargs = default_unpack_batch(
+    ...     {"input_ids": torch.ones(2, 4, dtype=torch.long), "attention_mask": torch.ones(2, 4), "labels": torch.zeros(2)})
+    >>> sorted(kwargs)
+    ['attention_mask']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from torch import Tensor
+
+__all__ = ["INPUT_KEYS", "LABEL_KEYS", "TOKEN_ARGUMENT_KEYS", "Unpacked", "default_unpack_batch", "unpack"]
+
+INPUT_KEYS = ("x", "inputs", "features", "input_ids", "pixel_values")
+LABEL_KEYS = ("y", "labels", "label", "target")
+TOKEN_ARGUMENT_KEYS = ("attention_mask", "token_type_ids")
+
+Unpacked = tuple[Tensor | tuple[Tensor, ...], Tensor | None, Any]
+UnpackBatch = Callable[[Any], Unpacked]
+
+_FIX = (
+    "pass `unpack_batch=` a callable batch -> (inputs, labels, additional_forward_args), e.g. "
+    "`unpack_batch=lambda batch: (batch[0], batch[1], None)`"
+)
+
+
+def _describe(batch: Any) -> str:
+    if isinstance(batch, Mapping):
+        return f"a {type(batch).__name__} with keys {list(batch)}"
+    if isinstance(batch, (tuple, list)):
+        return f"a {type(batch).__name__} of {len(batch)} items ({', '.join(type(b).__name__ for b in batch[:5])})"
+    return f"a {type(batch).__name__}"
+
+
+def _from_mapping(batch: Mapping) -> Unpacked:
+    key = next((k for k in INPUT_KEYS if k in batch), None)
+    if key is None:
+        raise ValueError(f"Expected a batch mapping with one of the input keys {list(INPUT_KEYS)} but got keys {list(batch)}; {_FIX}")
+    labels = next((batch[k] for k in LABEL_KEYS if k in batch), None)
+    kwargs = {k: batch[k] for k in TOKEN_ARGUMENT_KEYS if k in batch} if key == "input_ids" else {}
+    return batch[key], labels, kwargs or None
+
+
+def default_unpack_batch(batch: Any) -> Unpacked:
+    """``(inputs, labels, additional_forward_args)`` of a batch under the default convention.
+
+    Raises:
+        ValueError: a batch of another shape, naming ``unpack_batch`` and a one-line fix.
+    """
+    if isinstance(batch, Tensor):
+        return batch, None, None
+    if isinstance(batch, Mapping):
+        return _from_mapping(batch)
+    if isinstance(batch, (tuple, list)) and batch and all(isinstance(t, Tensor) for t in batch):
+        if len(batch) == 1:
+            return batch[0], None, None
+        if len(batch) == 2:
+            return batch[0], batch[1], None
+    raise ValueError(
+        f"Expected a batch that is a tensor, (inputs, labels) or a mapping with an input key but got "
+        f"{_describe(batch)}; {_FIX}"
+    )
+
+
+def _check(result: Any) -> Unpacked:
+    if not isinstance(result, (tuple, list)) or len(result) != 3:
+        raise ValueError(f"Expected `unpack_batch` to return (inputs, labels, additional_forward_args) but got {_describe(result)}")
+    inputs, labels, args = result
+    tensors = inputs if isinstance(inputs, tuple) else (inputs,)
+    if not tensors or not all(isinstance(t, Tensor) for t in tensors):
+        raise ValueError(f"Expected `unpack_batch` to return a tensor or a tuple of tensors as inputs but got {_describe(inputs)}")
+    if labels is not None and not isinstance(labels, Tensor):
+        raise ValueError(f"Expected `unpack_batch` to return labels as a tensor or None but got {type(labels).__name__}")
+    if args is not None and not isinstance(args, (tuple, Mapping)):
+        args = (args,)
+    return inputs, labels, args
+
+
+def unpack(batch: Any, unpack_batch: UnpackBatch | None = None) -> Unpacked:
+    """Apply ``unpack_batch`` (default: :func:`default_unpack_batch`) and check what it returns."""
+    return _check((unpack_batch or default_unpack_batch)(batch))
+
+
+def num_rows(inputs: Tensor | Sequence[Tensor]) -> int:
+    """Rows of the first input tensor."""
+    return (inputs if isinstance(inputs, Tensor) else inputs[0]).shape[0]

@@ -1,0 +1,42 @@
+"""The context in which the callback runs audits: whatever they do, training cannot tell."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+
+from lightning_causal.causal.engine.state import rng_preserved
+
+__all__ = ["no_trace"]
+
+
+@contextlib.contextmanager
+def no_trace(module: torch.nn.Module) -> Iterator[None]:
+    """Run audits in eval mode so that training cannot tell: grads (the same tensor objects),
+    requires_grad, buffers, every submodule's mode and the RNG states restored; outside
+    ``inference_mode`` so that gradient-based audits can use autograd."""
+    params = list(module.parameters())
+    grads = [(p.grad, None if p.grad is None else p.grad.detach().clone()) for p in params]
+    requires = [p.requires_grad for p in params]
+    buffers = {name: b.detach().clone() for name, b in module.named_buffers()}
+    modes = [(m, m.training) for m in module.modules()]
+    try:
+        module.eval()
+        with torch.inference_mode(False), rng_preserved():
+            yield
+    finally:
+        with torch.no_grad():
+            for p, (grad, saved), r in zip(params, grads, requires):
+                p.requires_grad_(r)
+                if grad is not None and not torch.equal(grad, saved):
+                    grad.copy_(saved)
+                if p.grad is not grad:  # keep the very tensor object (optimizers, DDP bucket views hold it)
+                    p.grad = grad
+            current = dict(module.named_buffers())
+            for name, saved in buffers.items():
+                if name in current and not torch.equal(current[name], saved):
+                    current[name].copy_(saved)
+        for m, mode in modes:
+            m.training = mode

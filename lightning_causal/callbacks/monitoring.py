@@ -1,0 +1,172 @@
+"""Early stopping and checkpointing on a causal scalar, whatever the audit schedule.
+
+Lightning's ``EarlyStopping`` and ``ModelCheckpoint`` read ``trainer.callback_metrics`` at every
+epoch end (``ModelCheckpoint`` by default after validation, before the audit of that epoch has
+run). With audits every ``n > 1`` epochs, a ``causal/...`` scalar is missing before the first audit
+(``EarlyStopping`` raises, ``ModelCheckpoint`` too once validation has run) and afterwards the last
+audit's value stays in ``callback_metrics``, so patience counts epochs that repeat one audit. The
+two subclasses here look at a causal scalar only at the epochs where a
+:class:`~lightning_causal.callbacks.audit.CausalAuditCallback` computed it: each audit's value is
+seen once, at its epoch, and ``patience`` counts audits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from typing_extensions import override
+
+from lightning_causal.callbacks.audit import CausalAuditCallback
+
+__all__ = ["AuditEarlyStopping", "AuditModelCheckpoint", "audit_scalars_now"]
+
+_SCHEDULE_OPTIONS = ("every_n_train_steps", "train_time_interval", "every_n_epochs", "save_on_train_epoch_end")
+
+
+def audit_scalars_now(trainer: Trainer) -> dict[str, float] | None:
+    """The scalars the trainer's audit callbacks logged at the current epoch, ``None`` when none
+    audited at this epoch.
+
+    Examples:
+        >>> import types
+        >>> cb = CausalAuditCallback.__new__(CausalAuditCallback)
+        >>> cb.audited_epochs, cb.last_scalars = [2, 5], {"causal/ie/mean_abs_effect": 0.1}
+        >>> audit_scalars_now(types.SimpleNamespace(callbacks=[cb], current_epoch=5))
+        {'causal/ie/mean_abs_effect': 0.1}
+        >>> audit_scalars_now(types.SimpleNamespace(callbacks=[cb], current_epoch=6)) is None
+        True
+    """
+    scalars: dict[str, float] | None = None
+    for cb in trainer.callbacks:
+        if isinstance(cb, CausalAuditCallback) and cb.audited_epochs and cb.audited_epochs[-1] == trainer.current_epoch:
+            scalars = {**(scalars or {}), **cb.last_scalars}
+    return scalars
+
+
+def _require_audit_callback(owner: str, trainer: Trainer) -> None:
+    if not any(isinstance(cb, CausalAuditCallback) for cb in trainer.callbacks):
+        raise MisconfigurationException(
+            f"{owner} monitors a scalar of CausalAuditCallback but the Trainer's callbacks hold none; add one"
+        )
+
+
+def _due(owner: str, monitor: str, trainer: Trainer, strict: bool) -> bool:
+    """Whether ``monitor`` was computed by an audit at this epoch. An audit epoch without it raises
+    (``strict``) naming the scalars the audits did log, unless an audit failed (``on_error="warn"``)."""
+    scalars = audit_scalars_now(trainer)
+    if scalars is None:
+        return False
+    if monitor in scalars:
+        return True
+    failed = sorted(t for t in scalars if t.endswith("/failed"))
+    message = (f"{owner}(monitor={monitor!r}) found no such scalar after the audit of epoch {trainer.current_epoch}; "
+               f"the audits logged: {sorted(scalars)[:40]}")
+    if strict and not failed:
+        raise MisconfigurationException(message)
+    rank_zero_warn(f"{message}; this audit is skipped" + (f" (failed audits: {failed})" if failed else ""))
+    return False
+
+
+class AuditEarlyStopping(EarlyStopping):
+    r"""Lightning's ``EarlyStopping`` on a scalar of
+    :class:`~lightning_causal.callbacks.audit.CausalAuditCallback`, checked once per audit.
+
+    The check runs at the end of the training epochs that were audited (after the audit) and
+    only there: ``patience`` counts audits, not epochs, and ``min_delta``, ``mode``,
+    ``stopping_threshold``, ``divergence_threshold`` and ``check_finite`` keep their meaning.
+
+    Args:
+        monitor: a scalar tag logged by the audits, e.g. ``"causal/fairness/cf_gap"``.
+        min_delta: smallest change counted as an improvement.
+        patience: audits without improvement before training stops.
+        mode: ``"min"`` or ``"max"``.
+        strict: raise when an audit epoch lacks ``monitor`` (unless an audit failed under
+            ``on_error="warn"``); otherwise warn and skip that audit.
+        kwargs: further ``EarlyStopping`` options (``verbose``, ``check_finite``,
+            ``stopping_threshold``, ``divergence_threshold``, ...).
+
+    Raises:
+        MisconfigurationException: ``check_on_train_epoch_end=False`` (audits run at the end of the
+            training epoch); at ``setup``, no ``CausalAuditCallback`` among the Trainer's callbacks;
+            at an audit epoch, ``monitor`` missing (``strict``).
+
+    Examples:
+        >>> stop = AuditEarlyStopping("causal/input_effect/top5_share", mode="max", patience=2)
+        >>> stop.patience, stop.monitor
+        (2, 'causal/input_effect/top5_share')
+    """
+
+    def __init__(self, monitor: str, min_delta: float = 0.0, patience: int = 3, *, mode: str = "min", strict: bool = True,
+                 **kwargs: Any) -> None:
+        if kwargs.pop("check_on_train_epoch_end", True) is not True:
+            raise MisconfigurationException(
+                "Expected argument `check_on_train_epoch_end` to be True for AuditEarlyStopping (audits run at the end of "
+                "the training epoch)")
+        super().__init__(monitor, min_delta, patience, mode=mode, strict=strict, check_on_train_epoch_end=True, **kwargs)
+
+    @override
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        if stage == "fit":
+            _require_audit_callback(type(self).__name__, trainer)
+
+    @override
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if _due(type(self).__name__, self.monitor, trainer, self.strict):
+            super().on_train_epoch_end(trainer, pl_module)
+
+
+class AuditModelCheckpoint(ModelCheckpoint):
+    r"""Lightning's ``ModelCheckpoint`` on a scalar of
+    :class:`~lightning_causal.callbacks.audit.CausalAuditCallback`: the top-k checkpoints are
+    chosen among the audited epochs, each saved at the end of its epoch right after the audit
+    (so the saved weights are the audited ones).
+
+    The audit schedule decides when checkpoints are considered: ``every_n_epochs``,
+    ``every_n_train_steps``, ``train_time_interval`` and ``save_on_train_epoch_end`` are not
+    accepted. ``save_last`` saves the last checkpoint at audited epochs; add a plain
+    ``ModelCheckpoint(save_last=True)`` for one every epoch.
+
+    Args:
+        monitor: a scalar tag logged by the audits, e.g. ``"causal/captum_baseline/deletion_auc"``.
+        dirpath: directory of the checkpoints (default: the logger's ``checkpoints/``).
+        filename: file name template (default ``"{epoch}-{step}"``).
+        save_top_k: how many of the best audited epochs to keep (``-1``: all).
+        mode: ``"min"`` or ``"max"``.
+        kwargs: further ``ModelCheckpoint`` options (``save_last``, ``save_weights_only``, ``verbose``, ...).
+
+    Raises:
+        MisconfigurationException: a schedule option; at ``setup``, no ``CausalAuditCallback``
+            among the Trainer's callbacks; at an audit epoch, ``monitor`` missing.
+
+    Examples:
+        >>> ckpt = AuditModelCheckpoint("causal/captum_baseline/deletion_auc", mode="min", save_top_k=2)
+        >>> ckpt.monitor, ckpt.save_top_k
+        ('causal/captum_baseline/deletion_auc', 2)
+    """
+
+    def __init__(self, monitor: str, dirpath: Any = None, filename: str | None = None, *, save_top_k: int = 1,
+                 mode: str = "min", **kwargs: Any) -> None:
+        given = sorted(k for k in _SCHEDULE_OPTIONS if kwargs.get(k) is not None)
+        if given:
+            raise MisconfigurationException(
+                f"Expected no schedule options for AuditModelCheckpoint (the audit schedule decides) but got {given}")
+        if not isinstance(monitor, str) or not monitor:
+            raise MisconfigurationException(f"Expected argument `monitor` to be a scalar tag of the audits but got {monitor!r}")
+        super().__init__(dirpath, filename, monitor, save_top_k=save_top_k, mode=mode, every_n_epochs=1,
+                         save_on_train_epoch_end=True, **kwargs)
+
+    @override
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        if stage == "fit":
+            _require_audit_callback(type(self).__name__, trainer)
+
+    @override
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if _due(type(self).__name__, self.monitor, trainer, strict=True):  # type: ignore[arg-type]
+            super().on_train_epoch_end(trainer, pl_module)

@@ -1,0 +1,139 @@
+"""Input effects measured at a layer: interventions on the output of an input layer (the word
+embeddings of a transformer) instead of on the inputs themselves, as Captum's layer methods do.
+
+Row ``r = (group g, sample s)`` runs the model on the unchanged input ``x_s`` with a forward hook
+that replaces the layer's output at the elements of group ``g`` by the reference ``e``:
+
+.. math:: \\delta_g(x) = f_t(x) - f_t\\big(x \\mid do(h_g := e_g)\\big), \\qquad h = \\text{layer}(x)
+
+The layer's output must start with the input's shape (``[N, T, D]`` for token ids ``[N, T]``):
+each element belongs to the group of its input position. The reference ``e`` is a constant (a
+zero vector by default) or, for token inputs and an integer baseline ``b``, the layer's output on
+the input with every token set to ``b`` (the embedding of ``[MASK]`` or pad at each position).
+All rows run batched through the row engine; rows whose group already equals the reference, or
+lies in padding (a keyword forward argument ``attention_mask`` is 0 there), are not run (effect
+exactly 0).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from lightning_causal.causal.engine.ablation import check_baselines, padding_positions, sample_rows
+from lightning_causal.causal.engine.batching import rows_per_pass
+from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.interventions import (
+    capture,
+    module_output,
+    replace_output,
+    resolve_module,
+)
+from lightning_causal.causal.engine.state import audit_mode, gather_target, resolve_target
+
+__all__ = ["input_layer_effects", "layer_reference"]
+
+
+def _is_token_id(x: Tensor, baseline: Any) -> bool:
+    """An integer baseline for integer inputs names a token (its layer output is the reference)."""
+    if x.is_floating_point() or x.is_complex():
+        return False
+    if isinstance(baseline, Tensor):
+        return not baseline.is_floating_point() and baseline.dtype != torch.bool
+    return isinstance(baseline, int) and not isinstance(baseline, bool)
+
+
+def layer_reference(forward: Forward, x: Tensor, h: Tensor, layer: str, baseline: Any) -> Tensor:
+    """The reference value ``e`` of the layer's output, ``[1 or N, *h.shape[1:]]``.
+
+    An integer baseline for integer inputs is a token id: ``e`` is the layer's output on the input
+    filled with it (per sample: forward arguments such as token types follow their samples).
+    Otherwise ``baseline`` is a value of the layer's output: a number, a vector ``[D]`` over the
+    last dimension, or a tensor broadcastable to ``h``.
+    """
+    if _is_token_id(x, baseline):
+        b = check_baselines((x,), baseline)[0]
+        with capture(forward.model, [layer]) as acts:
+            forward(torch.broadcast_to(b, x.shape).contiguous())
+        return acts[layer]
+    if isinstance(baseline, Tensor) and baseline.dim() == 1 and h.dim() > 2 and baseline.shape[0] == h.shape[-1]:
+        baseline = baseline.view([1] * (h.dim() - 1) + [-1])
+    if isinstance(baseline, int) and not isinstance(baseline, bool):
+        baseline = float(baseline)
+    return check_baselines((h,), baseline)[0]
+
+
+def _check_layer_output(h: Tensor | None, x: Tensor, layer: str) -> Tensor:
+    if h is None:
+        raise ValueError(f"Expected module {layer!r} (`input_layer`) to run in the forward pass but it did not")
+    if h.dim() < x.dim() or h.shape[: x.dim()] != x.shape or not h.is_floating_point():
+        shape = list(h.shape)
+        raise ValueError(
+            f"Expected module {layer!r} (`input_layer`) to output a floating point tensor that starts with the "
+            f"input's shape {list(x.shape)} (e.g. embeddings [N, T, D] of token ids [N, T]) but got {shape} of {h.dtype}"
+        )
+    return h
+
+
+def _changed(h: Tensor, mask: Tensor, ref: Tensor, g: int, padding: Tensor | None) -> Tensor:
+    """``[G, N]``: does replacing group g of sample n by the reference change the layer's output
+    outside the padding positions?"""
+    n = h.shape[0]
+    diff = h != ref
+    if padding is not None:
+        diff = diff & ~padding.view(*padding.shape[:2], *[1] * (h.dim() - 2))
+    diff = diff.reshape(n, -1).float()
+    count = torch.zeros(n, g, device=h.device).scatter_add_(1, mask.expand_as(h).reshape(n, -1), diff)
+    return (count > 0).T
+
+
+def input_layer_effects(
+    model: nn.Module,
+    x: Tensor,
+    mask: Tensor,
+    baseline: Any,
+    *,
+    layer: str,
+    target: int | Tensor | None,
+    max_batch_size: int | None,
+    forward: Forward,
+    num_groups: int,
+    forward_args: Any = None,
+) -> Tensor:
+    """``[N, G]`` effects of replacing each group of ``layer``'s output by the reference (see the
+    module docstring); ``mask`` ``[1 or N, *x.shape[1:]]`` holds the groups of the input positions.
+    Called by :func:`~lightning_causal.causal.effects.input_effects.input_effects` with ``input_layer=``."""
+    from lightning_causal.causal.effects.input_effects import active_rows
+
+    module = resolve_module(forward.model, layer)
+    n = x.shape[0]
+    with audit_mode(forward.model):
+        with capture(forward.model, [layer]) as acts:
+            out = forward(x)
+        h = _check_layer_output(acts.get(layer), x, layer)
+        tidx = resolve_target(out, target)
+        f0 = gather_target(out, tidx)
+        ref = layer_reference(forward, x, h, layer, baseline).to(h.dtype)
+        m = mask.view(*mask.shape, *[1] * (h.dim() - x.dim()))
+        changed = _changed(h, m, ref, num_groups, padding_positions(x, forward_args))
+        rows = max(1, rows_per_pass(forward.model, (x,), max_batch_size, forward=forward))
+        chunk: dict[str, Tensor] = {}
+
+        def patch(_m: nn.Module, _i: object, o: object) -> object:
+            s, grp = chunk["s"], chunk["g"]
+            value = module_output(o, layer)
+            selected = sample_rows(m, s) == grp.view([-1] + [1] * (value.dim() - 1))
+            return replace_output(o, torch.where(selected, sample_rows(ref, s), value))
+
+        def evaluate(idx: Tensor) -> Tensor:
+            chunk["g"], chunk["s"] = idx // n, idx % n
+            return gather_target(forward(x[chunk["s"]], rows=chunk["s"]), tidx[chunk["s"]])
+
+        handle = module.register_forward_hook(patch)
+        try:
+            ablated = active_rows(changed, f0, rows, evaluate)
+        finally:
+            handle.remove()
+    return (f0.unsqueeze(0) - ablated).T.contiguous()

@@ -1,0 +1,151 @@
+"""First-order (attribution-patching) estimates of hidden-unit effects from one backward pass
+through the suffix (Nanda 2023, "Attribution patching"; AtP and AtP*, Kramár et al. 2024).
+
+For an intervention that sets unit u of ``h`` to ``b``, the effect ``f_t(h) − f_t(h | do(h_u := b))``
+is estimated to first order:
+
+- ``"atp"`` (plain attribution patching), around ``h``:
+
+  .. math:: \\hat e_u(x) = \\sum_{i \\in u} (h_i - b_i)\\, \\frac{\\partial f_t}{\\partial h_i}(x)
+
+- ``"attribution"`` (the default of the screen), around the layer's *frontier* ``z``, the input
+  of the first module after it that mixes units (:mod:`~.unit_frontier`):
+
+  .. math:: \\hat e_u(x) = \\sum_i \\big(z_i(h) - z_i(h \\mid do(h_u := b))\\big)\\, \\frac{\\partial f_t}{\\partial z_i}(x)
+
+  with the change of ``z`` computed exactly for every row: the unit-local operations in between
+  (batch norm, activation functions, pooling) run on the intervened rows, what follows them is
+  linearised. Where the layer feeds a mixing module directly (or no frontier is found) both
+  estimates coincide.
+
+Both are exact when the suffix (from ``h``, resp. ``z``) is linear on the segment; they miss
+saturation and kinks further down. The gradient is taken at the layer's first call.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from lightning_causal.causal.effects.unit_frontier import (
+    Frontier,
+    find_frontier,
+    frontier_gradient,
+    frontier_inputs,
+)
+from lightning_causal.causal.effects.unit_rows import unit_rows
+from lightning_causal.causal.engine.batching import map_rows
+from lightning_causal.causal.engine.interventions import Intervention, resolve_module
+from lightning_causal.causal.engine.live_values import close
+from lightning_causal.causal.engine.prefix_cache import PrefixCache
+from lightning_causal.causal.engine.state import gather_target
+from lightning_causal.causal.engine.units import Layout, unit_positions_mask, unit_sums
+
+__all__ = ["ESTIMATORS", "target_gradient", "attribution_estimates"]
+
+ESTIMATORS = ("attribution", "atp")
+
+
+def target_gradient(cache: PrefixCache, target_idx: Tensor, max_batch_size: int | None = None) -> Tensor:
+    """``∂f_t/∂h`` ``[N, ...]`` of each sample's target output with respect to the layer's output,
+    by backpropagation through the suffix only (chunked; no parameter ``.grad`` is written)."""
+    h = cache.value.detach()
+    rows = max(1, cache.rows_per_pass(max_batch_size) // (1 if max_batch_size else 2))
+
+    def grad_rows(s: Tensor) -> Tensor:
+        with torch.enable_grad():
+            leaf = h[s].requires_grad_(True)
+            f = gather_target(cache(leaf.clone(), s), target_idx[s])
+            (g,) = torch.autograd.grad(f.sum(), leaf, allow_unused=True)
+        return torch.zeros_like(leaf) if g is None else g.detach()
+
+    return map_rows(h.shape[0], rows, grad_rows, h.device)
+
+
+def _range(estimates: list[Tensor]) -> Tensor:
+    """One intervention: its estimate; a do-grid: the range of the first-order curve ``f_t − ê``."""
+    if len(estimates) == 1:
+        return estimates[0]
+    curve = -torch.stack(estimates)
+    return curve.max(0).values - curve.min(0).values
+
+
+def attribution_estimates(
+    cache: PrefixCache,
+    interventions: Sequence[Intervention],
+    units: Tensor,
+    layout: Layout,
+    target_idx: Tensor,
+    *,
+    max_batch_size: int | None = None,
+    estimator: str = "attribution",
+) -> Tensor:
+    """First-order estimates ``[N, U]`` of the effects of ``interventions`` on ``units`` (call
+    inside ``audit_mode``). ``estimator``: ``"attribution"`` (linearised at the frontier) or
+    ``"atp"`` (at the layer's output); see the module docstring.
+
+    Examples:
+        >>> from torch import nn
+        >>> from lightning_causal.causal.engine.prefix_cache import cache_prefix
+        >>> from lightning_causal.causal.engine.units import resolve_layout
+        >>> from lightning_causal.causal.engine.interventions import Zero
+        >>> net = nn.Sequential(nn.Linear(2, 2), nn.Identity(), nn.Linear(2, 1))
+        >>> with torch.no_grad():
+        ...     _ = net[0].weight.copy_(torch.eye(2)); _ = net[0].bias.zero_()
+        ...     _ = net[2].weight.copy_(torch.tensor([[3.0, -1.0]])); _ = net[2].bias.zero_()
+        ...     cache = cache_prefix(net, torch.tensor([[1.0, 2.0]]), "1")
+        >>> layout = resolve_layout(cache.value.shape)
+        >>> attribution_estimates(cache, [Zero()], torch.arange(2), layout, torch.zeros(1, dtype=torch.long))
+        tensor([[ 3., -2.]])
+    """
+    h = cache.value.detach()
+    frontier = None
+    if estimator == "attribution":
+        frontier = find_frontier(cache, resolve_module(cache.forward.model, cache.layer))
+    if frontier is None or frontier.is_value:
+        g = target_gradient(cache, target_idx, max_batch_size)
+        return _range([unit_sums((h - iv.values(h).to(h.dtype).expand_as(h)) * g, layout)[:, units] for iv in interventions])
+    n, rows = h.shape[0], cache.rows_per_pass(max_batch_size)
+    samples = torch.arange(n, device=h.device).split(rows)
+    z, g = (torch.cat(t) for t in zip(*(frontier_gradient(cache, frontier, target_idx, s) for s in samples)))
+    if _unit_local(cache, frontier, interventions, units, layout, z):
+        moved = [torch.cat([frontier_inputs(cache, frontier, iv, s) for s in samples]) for iv in interventions]
+        return _range([unit_sums((z - zk) * g, layout)[:, units] for zk in moved])
+
+    def evaluate(idx: Tensor) -> Tensor:  # one partial run per (intervention, unit, sample) row
+        edit, s = unit_rows(interventions, units, layout, n, idx)
+        return ((z[s] - frontier_inputs(cache, frontier, edit, s)) * g[s]).flatten(1).sum(1)
+
+    k, nu = len(interventions), units.numel()
+    est = map_rows(k * nu * n, rows, evaluate, h.device).view(k, nu, n).transpose(1, 2)
+    return _range(list(est))
+
+
+def _unit_local(cache: PrefixCache, frontier: Frontier, ivs: Sequence[Intervention], units: Tensor, layout: Layout,
+                z: Tensor) -> bool:
+    """Whether the operations between the layer and its frontier act on each unit separately, checked
+    on two samples: intervening on one unit changes ``z`` only at that unit's positions, and there
+    exactly as intervening on all units at once does. Then one partial run per intervention with
+    every unit intervened gives each unit's change of ``z``."""
+    h = cache.value
+    if z.dim() != h.dim() or z.shape[layout.dim] != h.shape[layout.dim]:
+        return False
+    rows = torch.arange(min(2, h.shape[0]), device=h.device)
+    for iv in ivs:
+        every = frontier_inputs(cache, frontier, iv, rows)
+        for u in {int(units[0]), int(units[-1])}:
+            one = frontier_inputs(cache, frontier, _only(iv, u), rows)
+            at_u = unit_positions_mask(z.shape, layout, [u], z.device).expand_as(one)
+            if not (torch.equal(one[~at_u], z[rows][~at_u]) and close(one[at_u], every[at_u])):
+                return False
+    return True
+
+
+def _only(iv: Intervention, unit: int) -> Intervention:
+    """``iv`` restricted to one unit."""
+    single = copy.copy(iv)
+    single.units = [unit]
+    return single

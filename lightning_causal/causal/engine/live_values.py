@@ -1,0 +1,115 @@
+"""Values live at a cut, and how each travels with the rows of an intervened batch.
+
+A value computed before the cut and used after it (a skip tensor, an attention mask, a module's
+cached output) is recorded once for the ``N`` probe samples. To run ``R`` rows whose samples are
+``rows``, each value is taken by its *plan*, found by comparing the value in two trial runs of 1
+and 2 rows:
+
+- ``ROWS``: one entry per sample along dimension 0 (shapes ``[1, ...]`` and ``[2, ...]``):
+  gathered as ``value[rows]``;
+- ``SHARED``: a tensor that does not depend on the batch (equal in both runs): passed as a copy;
+- ``CONST``: a Python constant equal in both runs (``None``, a flag): passed as is;
+- a tuple of plans for a tuple or list.
+
+Anything else (an ``int`` that depends on the batch size, a tensor whose batch is not its first
+dimension, an unknown container) has no plan (``None``): the value cannot be cached.
+
+Examples:
+    >>> value_plan(torch.zeros(1, 3), torch.zeros(2, 3))
+    'rows'
+    >>> value_plan((torch.ones(4), None), (torch.ones(4), None))
+    ('shared', 'const')
+    >>> value_plan(1, 2) is None
+    True
+    >>> take(("rows", "const"), (torch.tensor([[1.0], [2.0]]), None), torch.tensor([1, 1, 0]))
+    (tensor([[2.],
+            [2.],
+            [1.]]), None)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["ROWS", "SHARED", "CONST", "value_plan", "take", "leaves", "snapshot", "check_rows", "trial_rows", "close"]
+
+ROWS, SHARED, CONST = "rows", "shared", "const"
+_CONSTANTS = (int, float, bool, str, torch.dtype, torch.device, torch.Size)
+
+
+def value_plan(one: Any, two: Any) -> Any:
+    """The plan of a value seen as ``one`` in a 1-row run and as ``two`` in a 2-row run, or ``None``."""
+    if isinstance(one, Tensor) and isinstance(two, Tensor):
+        if one.dim() > 0 and one.shape[0] == 1 and two.shape[0] == 2 and one.shape[1:] == two.shape[1:]:
+            return ROWS
+        if one.shape == two.shape and one.dtype == two.dtype and torch.equal(one, two):
+            return SHARED
+        return None
+    if isinstance(one, (tuple, list)) and type(one) is type(two) and len(one) == len(two):
+        plans = tuple(value_plan(a, b) for a, b in zip(one, two))
+        return None if any(p is None for p in plans) else plans
+    if one is None and two is None:
+        return CONST
+    if isinstance(one, _CONSTANTS) and type(one) is type(two) and one == two:
+        return CONST
+    return None
+
+
+def take(plan: Any, value: Any, rows: Tensor, *, stub: bool = False) -> Any:
+    """``value`` for the samples ``rows``; with ``stub``, per-sample tensors become a zero-copy
+    expansion of their first row (for values that no computation reads)."""
+    if plan == ROWS:
+        if stub:
+            return value[:1].expand(rows.shape[0], *value.shape[1:])
+        return value[rows.to(value.device)]
+    if plan == SHARED:
+        return value.clone()
+    if plan == CONST:
+        return value
+    return type(value)(take(p, v, rows, stub=stub) for p, v in zip(plan, value))
+
+
+def leaves(value: Any) -> list[Tensor]:
+    """The tensors of a value (nested tuples and lists)."""
+    if isinstance(value, Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [t for v in value for t in leaves(v)]
+    return []
+
+
+def snapshot(value: Any) -> Any:
+    """A copy of the tensors of ``value`` as they stand now (later in-place operations of the model
+    do not reach it)."""
+    if isinstance(value, Tensor):
+        return value.clone()
+    if isinstance(value, (tuple, list)):
+        return type(value)(snapshot(v) for v in value)
+    return value
+
+
+def check_rows(plan: Any, value: Any, n: int) -> bool:
+    """Whether every per-sample tensor of ``value`` has ``n`` rows."""
+    if plan == ROWS:
+        return isinstance(value, Tensor) and value.dim() > 0 and value.shape[0] == n
+    if isinstance(plan, tuple):
+        return all(check_rows(p, v, n) for p, v in zip(plan, value))
+    return True
+
+
+def trial_rows(n: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Sample indices of the two trial runs: ``[0]`` and ``[0, 1]`` (``[0, 0]`` when ``n`` is 1)."""
+    return torch.zeros(1, dtype=torch.long, device=device), torch.tensor([0, min(1, n - 1)], device=device)
+
+
+def close(a: Tensor, b: Tensor) -> bool:
+    """``a`` equals ``b`` up to the rounding of batch-size dependent kernels."""
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor) or a.shape != b.shape:
+        return False
+    if not a.is_floating_point():
+        return torch.equal(a, b)
+    scale = 1.0 + float(b.detach().abs().max()) if b.numel() else 1.0
+    return bool(torch.allclose(a.detach(), b.detach(), rtol=1e-4, atol=1e-5 * scale, equal_nan=True))

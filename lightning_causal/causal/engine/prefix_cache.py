@@ -1,0 +1,248 @@
+"""Run a model's prefix once and its suffix on intervened rows: the cache every hidden-unit
+estimator runs on (unit effects, their attribution screen, path interventions, carrier units).
+
+:func:`cache_prefix` runs the probe once and returns a :class:`PrefixCache`: the layer's output
+``h`` (``cache.value``), the model's output (``cache.output``), and a callable
+``cache(value, rows)`` that returns the model's output for rows whose layer output is ``value``
+and whose every other input comes from the samples ``rows`` (cached skip tensors and per-sample
+forward arguments are taken by row). Three paths, tried in this order (``cache.path`` says which
+ran, ``cache.reason`` why the faster ones did not):
+
+- ``"fx"``: a ``torch.fx`` split (:mod:`~.suffix`); only the graph after the cut runs, with every
+  value live at the cut (skip connections, attention masks) cached;
+- ``"hooks"``: a module-hook split (:mod:`~.hook_split`) for models that do not trace (Hugging
+  Face); module calls completed before the cut are answered from the cache;
+- ``"full"``: full forward passes with the layer's output replaced by a hook.
+
+Every path gives the numbers of the full path (tested in float64); each fast path is checked
+against the model on two trial rows before it is used.
+
+Examples:
+    >>> import torch
+    >>> from torch import nn
+    >>> class Block(nn.Module):  # a skip connection crosses `body`
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.body, self.head = nn.Linear(2, 2), nn.Linear(2, 1)
+    ...     def forward(self, x):
+    ...         return self.head(self.body(x) + x)
+    >>> model, x = Block().eval(), torch.randn(3, 2)
+    >>> with torch.no_grad():
+    ...     cache = cache_prefix(model, x, "body")
+    ...     rows = torch.tensor([0, 0, 2])
+    ...     out = cache(torch.zeros(3, 2), rows)  # h := 0 for samples 0, 0 and 2
+    >>> cache.path, torch.allclose(out, model.head(x[rows]))
+    ('fx', True)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from lightning_causal.causal.engine.batching import rows_per_pass
+from lightning_causal.causal.engine.checks import check_choice
+from lightning_causal.causal.engine.forward import Forward, OutputSpec
+from lightning_causal.causal.engine.hook_split import hook_split, record_calls
+from lightning_causal.causal.engine.interventions import (
+    module_output,
+    replace_output,
+    resolve_module,
+)
+from lightning_causal.causal.engine.live_values import (
+    check_rows,
+    close,
+    take,
+    trial_rows,
+    value_plan,
+)
+from lightning_causal.causal.engine.state import as_tuple
+from lightning_causal.causal.engine.suffix import FxSplit, SplitRefused, fx_split
+
+__all__ = ["PATHS", "PrefixCache", "cache_prefix"]
+
+PATHS = ("auto", "fx", "hooks", "full")
+Edit = Callable[[Tensor], Tensor]
+
+
+@contextlib.contextmanager
+def _edit_calls(module: nn.Module, value: Tensor | Edit, first_is_cut: bool) -> Iterator[None]:
+    """During the block, the module's first call returns ``value`` (``first_is_cut``) and every
+    other call has the edit applied (a callable ``value``; a tensor leaves them unchanged)."""
+    if isinstance(value, Tensor) and not first_is_cut:
+        yield
+        return
+    count = iter(range(1 << 62))
+
+    def hook(_m: nn.Module, _i: Any, out: Any) -> Any:
+        if next(count) == 0 and first_is_cut:
+            return replace_output(out, value if isinstance(value, Tensor) else value(module_output(out)))
+        return None if isinstance(value, Tensor) else replace_output(out, value(module_output(out)))
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+class _FxRunner:
+    def __init__(self, split: FxSplit, module: nn.Module, h: Tensor, live: list[Any], plans: list[Any]) -> None:
+        self.split, self.module, self.h, self.live, self.plans = split, module, h, live, plans
+
+    def __call__(self, value: Tensor | Edit, rows: Tensor) -> Any:
+        first = value if isinstance(value, Tensor) else value(self.h[rows])
+        live = [take(p, v, rows) for p, v in zip(self.plans, self.live)]
+        with _edit_calls(self.module, value, first_is_cut=False):
+            return self.split.suffix(first, *live)
+
+
+class _FullRunner:
+    def __init__(self, forward: Forward, xs: tuple[Tensor, ...], module: nn.Module) -> None:
+        self.forward, self.xs, self.module = forward, xs, module
+
+    def __call__(self, value: Tensor | Edit, rows: Tensor) -> Any:
+        with _edit_calls(self.module, value, first_is_cut=True):
+            return self.forward.raw(*(x[rows] for x in self.xs), rows=rows)
+
+
+class PrefixCache:
+    """A model's prefix up to ``layer``, run once on the probe (see :func:`cache_prefix`).
+
+    Attributes:
+        value: the layer's output ``h`` on the probe (element 0 of a tuple; its first call's).
+        output: the model's (selected) output on the probe.
+        path: ``"fx"``, ``"hooks"`` or ``"full"``: how suffixes run.
+        reason: why the faster paths were not taken (``""`` when ``path == "fx"``).
+        layer: the layer's name.
+    """
+
+    def __init__(self, forward: Forward, layer: str, runner: Callable[[Any, Tensor], Any], *,
+                 value: Tensor, output: Tensor, path: str, reason: str) -> None:
+        self.forward, self.layer, self._runner = forward, layer, runner
+        self.value, self.output, self.path, self.reason = value, output, path, reason
+
+    def __call__(self, value: Tensor | Edit, rows: Tensor) -> Tensor:
+        """The model's (selected) output for ``R`` rows of samples ``rows`` ``[R]``.
+
+        Args:
+            value: the layer's output for the rows ``[R, ...]``, or a callable that maps the layer's
+                clean output of the rows to it; a callable is applied to later calls of the layer
+                too (a layer used twice), as the full-forward intervention hook does.
+            rows: the probe sample of each row (cached values and forward arguments follow it).
+        """
+        return self.forward.select(self._runner(value, rows))
+
+    def rows_per_pass(self, max_batch_size: int | None = None) -> int:
+        """Rows per suffix call within the engine's memory budget (or ``max_batch_size``)."""
+        return rows_per_pass(self.forward.model, (self.value,), max_batch_size, forward=self)
+
+
+def _fx_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn.Module) -> PrefixCache:
+    args, kwargs = forward.args.take(None)
+    split = fx_split(forward.model, layer, (*xs, *args), kwargs)
+    n = xs[0].shape[0]
+
+    def record(rows: Tensor | None) -> tuple[Any, ...]:
+        a, kw = forward.args.take(rows)
+        inputs = xs if rows is None else tuple(x[rows] for x in xs)
+        return split.recorder(*split.binding.values((*inputs, *a), kw))
+
+    rows_one, rows_two = trial_rows(n, xs[0].device)
+    one, two = record(rows_one), record(rows_two)
+    plans = [value_plan(a, b) for a, b in zip(one[2:], two[2:])]
+    bad = [name for name, p in zip(split.live_names, plans) if p is None]
+    if bad or value_plan(one[1], two[1]) != "rows":
+        raise SplitRefused(f"values crossing the cut depend on the batch size: {bad or [layer]}")
+    if not close(forward.select(two[0]), forward(*(x[rows_two] for x in xs), rows=rows_two)):
+        raise SplitRefused("the traced graph does not reproduce the model's output")
+    out, h, *live = record(None)
+    if not all(check_rows(p, v, n) for p, v in zip(plans, live)):
+        raise SplitRefused("values crossing the cut do not have one row per sample")
+    runner = _FxRunner(split, module, h, live, plans)
+    if not close(forward.select(runner(h[rows_two], rows_two)), forward.select(out)[rows_two]):
+        raise SplitRefused("the suffix does not reproduce the model's output")
+    return PrefixCache(forward, layer, runner, value=h, output=forward.select(out), path="fx", reason="")
+
+
+def cache_prefix(
+    model: nn.Module,
+    inputs: Tensor | tuple[Tensor, ...],
+    layer: str,
+    *,
+    output: OutputSpec = None,
+    additional_forward_args: Any = None,
+    path: str = "auto",
+) -> PrefixCache:
+    """Run ``model`` once on ``inputs`` and cache everything its suffix after ``layer`` needs.
+
+    Call it inside :func:`~lightning_causal.causal.engine.state.audit_mode` (evaluation mode; the
+    prefix itself runs without autograd, suffix calls follow the caller's grad mode).
+
+    Args:
+        model: any ``nn.Module``; inputs: a tensor or a tuple of tensors ``[N, ...]``.
+        layer: module name; a module returning a tuple is cut at element 0.
+        output, additional_forward_args: as in :class:`~lightning_causal.causal.engine.forward.Forward`
+            (per-sample forward arguments follow their rows in every path).
+        path: ``"auto"`` (fx, else hooks, else full), or one path forced (``"fx"`` and ``"hooks"``
+            raise ``ValueError`` when impossible).
+
+    Returns:
+        :class:`PrefixCache`.
+    """
+    xs = as_tuple(inputs)
+    forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0])
+    return prefix_cache(forward, xs, layer, path=path)
+
+
+def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: str = "auto") -> PrefixCache:
+    """:func:`cache_prefix` for a prepared :class:`Forward` (what the estimators call)."""
+    check_choice("path", path, PATHS)
+    module = resolve_module(forward.model, layer)
+    reasons = []
+    with torch.no_grad():
+        for name, build in (("fx", _fx_cache), ("hooks", _hooks_cache)):
+            if path not in ("auto", name):
+                continue
+            try:
+                cache = build(forward, xs, layer, module)
+                _check_against_full(cache, xs, module)
+            except SplitRefused as err:
+                if path == name:
+                    raise ValueError(f"Cannot split the model at {layer!r} with path={name!r}: {err}") from err
+                reasons.append(f"{name}: {err}")
+                continue
+            cache.reason = "; ".join(reasons)
+            return cache
+        return _full_cache(forward, xs, layer, module, "; ".join(reasons) or "forced")
+
+
+def _check_against_full(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module) -> None:
+    """On two trial rows, the suffix with a changed layer output equals the full forward pass with
+    the layer's output replaced by a hook (a model that skips the layer's module on some code
+    path, e.g. a fused fast path, is caught here)."""
+    _, rows = trial_rows(cache.value.shape[0], cache.value.device)
+    moved = 1.0 - 0.5 * cache.value[rows]
+    full = _FullRunner(cache.forward, xs, module)
+    if not close(cache(moved, rows), cache.forward.select(full(moved, rows))):
+        raise SplitRefused("the suffix does not follow a changed layer output as the full forward pass does")
+
+
+def _hooks_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn.Module) -> PrefixCache:
+    split, rec = hook_split(forward, xs, module)
+    return PrefixCache(forward, layer, split.run, value=module_output(rec.cut_output, layer),
+                       output=forward.select(rec.output), path="hooks", reason="")
+
+
+def _full_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn.Module, reason: str) -> PrefixCache:
+    try:
+        rec = record_calls(forward, xs, module, None, keep=lambda _seq: False)
+    except SplitRefused as err:
+        raise ValueError(f"Expected module {layer!r} to be called by the model's forward") from err
+    h = module_output(rec.cut_output, layer)
+    return PrefixCache(forward, layer, _FullRunner(forward, xs, module), value=h,
+                       output=forward.select(rec.output), path="full", reason=reason)

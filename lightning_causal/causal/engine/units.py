@@ -1,0 +1,131 @@
+"""Where the units of a layer's output live: conv channels, MLP neurons, attention heads.
+
+A *unit layout* names the dimension of a module output that indexes units (``unit_dim``; default
+1, the channels of ``[N, C, H, W]`` or the neurons of ``[N, D]``; ``-1`` for the neurons of
+``[N, T, D]`` hidden states) and optionally groups it into ``num_heads`` contiguous heads (Hugging
+Face self-attention returns ``[N, T, H * d]``: unit ``u`` is the slice ``[u * d, (u + 1) * d)`` of
+the last dimension). :func:`resolve_layout` turns the two options into ``(dim, unit_size,
+num_units)`` for a concrete shape; :func:`unit_positions_mask` and :func:`per_unit_values` are
+the per-unit building blocks of the interventions (:mod:`~.interventions`) and of the row engine
+(:func:`~lightning_causal.causal.engine.ablation.replace_units`).
+
+Examples:
+    >>> resolve_layout((2, 5, 12), unit_dim=-1, num_heads=3)
+    Layout(dim=2, unit_size=4, num_units=3)
+    >>> resolve_layout((2, 8, 4, 4))
+    Layout(dim=1, unit_size=1, num_units=8)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from lightning_causal.causal.engine.checks import check_int
+
+__all__ = ["Layout", "check_layout_options", "resolve_layout", "unit_positions_mask", "per_unit_values", "unit_sums"]
+
+
+class Layout(NamedTuple):
+    """A resolved unit layout: units index dimension ``dim`` in slices of ``unit_size``."""
+
+    dim: int
+    unit_size: int
+    num_units: int
+
+
+def check_layout_options(unit_dim: int | None, num_heads: int | None) -> tuple[int | None, int | None]:
+    """Validate ``unit_dim`` (None or a non-zero int) and ``num_heads`` (None or a positive int)."""
+    check_int("unit_dim", unit_dim, none_ok=True)
+    if unit_dim == 0:
+        raise ValueError("Expected argument `unit_dim` not to be the batch dimension 0 but got 0")
+    check_int("num_heads", num_heads, minimum=1, none_ok=True)
+    return unit_dim, num_heads
+
+
+def resolve_layout(shape: Sequence[int], unit_dim: int | None = None, num_heads: int | None = None) -> Layout:
+    """``(dim, unit_size, num_units)`` of an output of ``shape`` ``[N, ...]``.
+
+    ``unit_dim`` defaults to 1, or to the last dimension when ``num_heads`` is given.
+
+    Raises:
+        ValueError: the output has no unit dimension, ``unit_dim`` is out of range or the batch
+            dimension, or ``num_heads`` does not divide the size of the unit dimension.
+    """
+    check_layout_options(unit_dim, num_heads)
+    ndim = len(shape)
+    if ndim < 2:
+        raise ValueError(f"Expected a module output with a unit dimension (>= 2-d) but got shape {list(shape)}")
+    dim = unit_dim if unit_dim is not None else (-1 if num_heads is not None else 1)
+    if not -ndim <= dim < ndim or dim % ndim == 0:
+        raise ValueError(
+            f"Expected argument `unit_dim` to name a non-batch dimension of an output of shape {list(shape)} but got {dim}"
+        )
+    dim %= ndim
+    size = int(shape[dim])
+    if num_heads is None:
+        return Layout(dim, 1, size)
+    if size % num_heads:
+        raise ValueError(
+            f"Expected argument `num_heads` to divide the size {size} of dimension {dim} of an output of shape "
+            f"{list(shape)} but got {num_heads}"
+        )
+    return Layout(dim, size // num_heads, num_heads)
+
+
+def _along(values: Tensor, ndim: int, dim: int) -> Tensor:
+    shape = [1] * ndim
+    shape[dim] = values.shape[0]
+    return values.view(shape)
+
+
+def unit_positions_mask(shape: Sequence[int], layout: Layout, units: Sequence[int] | None, device: torch.device) -> Tensor:
+    """Boolean mask broadcastable to ``shape`` that selects the positions of ``units`` (None: all)."""
+    full = [1] * len(shape)
+    if units is None:
+        return torch.ones(full, dtype=torch.bool, device=device)
+    if max(units) >= layout.num_units:
+        raise ValueError(
+            f"Expected `units` in [0, {layout.num_units - 1}] for an output with {layout.num_units} units but got {list(units)}"
+        )
+    selected = torch.zeros(layout.num_units, dtype=torch.bool, device=device)
+    selected[list(units)] = True
+    return _along(selected.repeat_interleave(layout.unit_size), len(shape), layout.dim)
+
+
+def per_unit_values(value: Tensor, output: Tensor, layout: Layout, name: str) -> Tensor:
+    """Broadcast a scalar, a per-unit ``[U]``, a per-position ``[size of the unit dimension]`` or a
+    per-element ``[*output.shape[1:]]`` value to ``output``.
+
+    Examples:
+        >>> per_unit_values(torch.tensor([1.0, 2.0]), torch.zeros(1, 3, 4), Layout(2, 2, 2), "value")
+        tensor([[[1., 1., 2., 2.]]])
+    """
+    value = value.to(device=output.device, dtype=output.dtype)
+    if value.dim() == 0:
+        return value
+    if value.shape == output.shape[1:]:
+        return value.unsqueeze(0)
+    if value.dim() == 1 and value.shape[0] == layout.num_units:
+        return _along(value.repeat_interleave(layout.unit_size), output.dim(), layout.dim)
+    if value.dim() == 1 and value.shape[0] == output.shape[layout.dim]:
+        return _along(value, output.dim(), layout.dim)
+    raise ValueError(
+        f"Expected argument `{name}` to be a scalar, [{layout.num_units}] (one value per unit), "
+        f"[{output.shape[layout.dim]}] or {list(output.shape[1:])} for an output of shape {list(output.shape)} "
+        f"but got shape {list(value.shape)}"
+    )
+
+
+def unit_sums(values: Tensor, layout: Layout) -> Tensor:
+    """``[N, U]``: the sum of ``values`` ``[N, ...]`` over the positions of each unit.
+
+    Examples:
+        >>> unit_sums(torch.arange(8.0).view(1, 2, 4), Layout(2, 2, 2))
+        tensor([[10., 18.]])
+    """
+    moved = values.movedim(layout.dim, 1)
+    return moved.reshape(moved.shape[0], layout.num_units, layout.unit_size, -1).sum((2, 3))

@@ -1,0 +1,82 @@
+"""The one counterfactual type of the fairness API: an object ``x -> x_cf`` (the input had the
+sensitive attribute been different) that :func:`~lightning_causal.causal.scm.fairness.counterfactual_fairness_gap`,
+:class:`~lightning_causal.audits.fairness.FairnessAudit` and
+:class:`~lightning_causal.repair.fairness.CounterfactualFairnessTerm` all take.
+
+Implementations: :class:`~lightning_causal.causal.scm.attribute_flip.AttributeFlip` (flip a binary
+column), :class:`~lightning_causal.causal.scm.scm_flip.SCMFlip` (``scm.flip("sex")``: flip and
+propagate through an SCM), :class:`~lightning_causal.causal.scm.token_swap.TokenSwap` (swap identity
+terms in token ids) and :class:`CallableCounterfactual` (any callable ``x -> x_cf``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+from torch import Tensor
+
+__all__ = ["Counterfactual", "CallableCounterfactual"]
+
+
+class Counterfactual(ABC):
+    """``flip_counterfactual(x) -> x_cf``, same shape as ``x``, computed without gradient by callers.
+
+    Attributes:
+        column: index of the sensitive column of tabular inputs ``[N, D]`` (group metrics compare
+            its values), or ``None`` when the counterfactual knows no column (token swaps).
+    """
+
+    column: int | None = None
+
+    @abstractmethod
+    def flip_counterfactual(self, x: Tensor) -> Tensor:
+        """The counterfactual of every row of ``x``."""
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self.flip_counterfactual(x)
+
+    def groups(self, x: Tensor) -> Tensor | None:
+        """Sensitive group of each row ``[N]`` for the group metrics (``-1``: no group), or
+        ``None`` when the counterfactual defines none. Default: the values of ``column``."""
+        if self.column is None or x.dim() != 2 or x.shape[1] <= self.column:
+            return None
+        return x[:, self.column]
+
+    def check_sensitive(self, sensitive: str | int | None) -> None:
+        """Accept ``sensitive`` only when it names this counterfactual's own column (or is ``None``)."""
+        if sensitive is not None and sensitive != self.column:
+            raise ValueError(
+                f"Expected argument `sensitive` to be None or the counterfactual's own column {self.column!r} "
+                f"but got {sensitive!r}; the counterfactual already knows its column"
+            )
+
+
+class CallableCounterfactual(Counterfactual):
+    """A callable ``x -> x_cf`` as a :class:`Counterfactual`.
+
+    Args:
+        fn: the map ``x -> x_cf``.
+        column: index of the sensitive column (for group metrics), or ``None``.
+
+    Examples:
+        >>> import torch
+        >>> cf = CallableCounterfactual(lambda x: 1 - x, column=0)
+        >>> cf(torch.tensor([[1.0, 0.0]])), cf.column
+        (tensor([[0., 1.]]), 0)
+    """
+
+    def __init__(self, fn: Callable[[Tensor], Tensor], column: int | None = None) -> None:
+        if not callable(fn):
+            raise TypeError(f"Expected argument `fn` to be a callable x -> x_cf but got {type(fn).__name__}")
+        if column is not None and (isinstance(column, bool) or not isinstance(column, int) or column < 0):
+            raise ValueError(
+                f"Expected argument `sensitive` to be None or a column index (int) for a callable counterfactual but got {column!r}"
+            )
+        self.fn, self.column = fn, column
+
+    def flip_counterfactual(self, x: Tensor) -> Tensor:
+        return self.fn(x)
+
+    def __repr__(self) -> str:
+        return f"CallableCounterfactual({getattr(self.fn, '__name__', type(self.fn).__name__)}, column={self.column})"

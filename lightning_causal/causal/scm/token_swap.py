@@ -1,0 +1,96 @@
+"""Counterfactual token fairness: the counterfactual of a sentence swaps its identity terms
+("he" <-> "she", "his" <-> "her"), as Garg et al. 2019 do ("Counterfactual Fairness in Text
+Classification through Robustness", AIES)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import Tensor
+
+from lightning_causal.causal.scm.counterfactual import Counterfactual
+
+__all__ = ["TokenSwap"]
+
+
+def _check_pairs(pairs: Iterable[Sequence[int]]) -> list[tuple[int, int]]:
+    try:
+        out = [tuple(p) for p in pairs]
+    except TypeError as err:
+        raise TypeError(f"Expected argument `pairs` to be a sequence of (token id, token id) pairs but got {pairs!r:.80}") from err
+    ok = out and all(
+        len(p) == 2 and all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in p) and p[0] != p[1] for p in out
+    )
+    if not ok:
+        raise ValueError(f"Expected argument `pairs` to be non-empty pairs of two distinct non-negative token ids but got {pairs!r:.80}")
+    ids = [t for p in out for t in p]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"Expected every token id to appear in one pair only but got {out}")
+    return out  # type: ignore[return-value]
+
+
+class TokenSwap(Counterfactual):
+    r"""Swap identity terms in token ids ``[N, T]``: every occurrence of ``a`` becomes ``b`` and of
+    ``b`` becomes ``a``, for each pair ``(a, b)``; every other token (and the attention mask) stays.
+
+    The counterfactual token fairness gap (CTF, Garg et al. 2019) of a classifier ``f`` is
+    ``E|p_t(x_cf) − p_t(x)|`` over the sentences that contain identity terms
+    (:func:`~lightning_causal.causal.scm.fairness.counterfactual_fairness_gap`);
+    ``CounterfactualFairnessTerm(TokenSwap(...))`` is their counterfactual logit pairing (CLP).
+    Each term must be one token (a whole word in the vocabulary; for a term split into word
+    pieces, pair the pieces or use a callable counterfactual).
+
+    Group metrics compare the sentences that mention only the first terms of the pairs
+    (group 0) with those that mention only the second ones (group 1); other sentences belong to
+    no group (``-1``).
+
+    Args:
+        pairs: ``(a, b)`` token id pairs, e.g. ``[(he, she), (his, her), (man, woman)]``.
+
+    Examples:
+        >>> swap = TokenSwap([(5, 7)])
+        >>> swap.flip_counterfactual(torch.tensor([[1, 5, 2, 7], [7, 3, 0, 0]]))
+        tensor([[1, 7, 2, 5],
+                [5, 3, 0, 0]])
+        >>> swap.groups(torch.tensor([[1, 5], [7, 3], [5, 7], [1, 2]]))
+        tensor([ 0,  1, -1, -1])
+    """
+
+    def __init__(self, pairs: Iterable[Sequence[int]]) -> None:
+        self.pairs = _check_pairs(pairs)
+        first = torch.tensor([a for a, _ in self.pairs])
+        second = torch.tensor([b for _, b in self.pairs])
+        self._first, self._second = first, second
+        table = torch.arange(int(max(first.max(), second.max())) + 1)
+        table[first], table[second] = second, first
+        self._table = table
+
+    def _check(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor) or x.dim() < 2 or x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+            raise ValueError(f"Expected token ids, an integer tensor [N, T], but got {getattr(x, 'dtype', type(x))} "
+                             f"{list(x.shape) if isinstance(x, Tensor) else ''}")
+        return x
+
+    def flip_counterfactual(self, x: Tensor) -> Tensor:
+        """``x`` with the two terms of every pair swapped."""
+        x = self._check(x)
+        table = self._table.to(device=x.device, dtype=x.dtype)
+        top = table.shape[0] - 1
+        inside = (x >= 0) & (x <= top)
+        return torch.where(inside, table[x.clamp(0, top)], x)
+
+    def groups(self, x: Tensor) -> Tensor:
+        """``[N]``: 0 if a sentence mentions first terms only, 1 if second terms only, else -1."""
+        x = self._check(x)
+        flat = x.reshape(x.shape[0], -1)
+        has_a = torch.isin(flat, self._first.to(x.device)).any(1)
+        has_b = torch.isin(flat, self._second.to(x.device)).any(1)
+        return torch.where(has_a & ~has_b, 0, torch.where(has_b & ~has_a, 1, -1))
+
+    def check_sensitive(self, sensitive: str | int | None) -> None:
+        if sensitive is not None:
+            raise ValueError(f"Expected argument `sensitive` to be None for a TokenSwap (it swaps token ids, no column) but got {sensitive!r}")
+
+    def __repr__(self) -> str:
+        return f"TokenSwap(pairs={self.pairs})"

@@ -1,0 +1,258 @@
+"""What every step of a causal graph shares: the clean pass over the probe (activations of the
+chosen layers, explained class, clean target output), the intervention values, and runs of the
+model from a layer with row-specific hooks.
+
+A run "from layer ``L``" evaluates the model on rows whose activation of ``L`` is given: only the
+``torch.fx`` suffix after ``L`` runs where the model splits there exactly
+(:func:`~lightning_causal.causal.engine.suffix.suffix_module`), else a full forward pass with a
+hook that replaces ``L``'s output. Both give the same numbers; hooks on later modules fire in both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+import torch
+import torch.fx as fx
+from torch import Tensor, nn
+
+from lightning_causal.causal.engine.batching import rows_per_pass
+from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.interventions import (
+    capture,
+    module_output,
+    replace_output,
+    resolve_module,
+)
+from lightning_causal.causal.engine.state import gather_target, resolve_target
+from lightning_causal.causal.engine.suffix import suffix_module
+
+__all__ = ["GraphContext", "ValueSpec", "bypassed", "check_value_spec", "hooked", "layer_values"]
+
+#: How an intervened or ablated unit is set: ``"zero"``, ``"mean"`` (its mean over the probe,
+#: per element: mean ablation) or a number.
+ValueSpec = str | float
+
+#: Per-sample changes smaller than this fraction of ``E|f_t(x)|`` (outputs) or of the layer's
+#: largest activation (hidden units) are float round-off and count as 0.
+ROUND_OFF = 1e-5
+
+Hook = Callable[[Tensor], Tensor | None]
+
+
+class _Stop(Exception):
+    """Raised by a hook to end a forward pass once the value it waited for is recorded."""
+
+
+def check_value_spec(name: str, value: object) -> ValueSpec:
+    """``"zero"``, ``"mean"`` or a finite number."""
+    if value in ("zero", "mean"):
+        return value  # type: ignore[return-value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and float(value) == float(value) and abs(value) != float("inf"):
+        return float(value)
+    raise ValueError(f"Expected argument `{name}` to be 'zero', 'mean' or a finite number but got {value!r}")
+
+
+def layer_values(h: Tensor, spec: ValueSpec) -> Tensor:
+    """The value a unit of activations ``h [N, U, ...]`` is set to: ``[1, U, ...]`` for ``"mean"``
+    (the probe mean of each element), a 0-d tensor otherwise."""
+    if spec == "mean":
+        return h.mean(0, keepdim=True)
+    return torch.tensor(0.0 if spec == "zero" else float(spec), dtype=h.dtype, device=h.device)
+
+
+@contextlib.contextmanager
+def hooked(model: nn.Module, hooks: Mapping[str, Hook]) -> Iterator[None]:
+    """Forward hooks ``name -> fn(output) -> replacement or None`` for the ``with`` block; exactly
+    these handles are removed on exit, also on exceptions."""
+    handles = []
+
+    def make(name: str, fn: Hook):
+        def hook(_m: nn.Module, _i: object, out: object) -> object:
+            new = fn(module_output(out, name))
+            return None if new is None else replace_output(out, new)
+
+        return hook
+
+    try:
+        for name, fn in hooks.items():
+            handles.append(resolve_module(model, name).register_forward_hook(make(name, fn)))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+class _Leaves(fx.Tracer):
+    def __init__(self, leaves: set[str]) -> None:
+        super().__init__()
+        self._leaves = leaves
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return qualname in self._leaves or super().is_leaf_module(m, qualname)
+
+
+def bypassed(model: nn.Module, source: str, layer: str) -> bool:
+    """Whether a path from the output of module ``source`` to the model's output avoids module
+    ``layer`` (a skip connection around it), read from the ``torch.fx`` graph. ``True`` (the safe
+    answer: the caller then measures those paths) when the model does not trace or either module
+    is called other than once.
+
+    Examples:
+        >>> class Skip(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.a, self.b = nn.Linear(2, 2), nn.Linear(2, 2)
+        ...     def forward(self, x):
+        ...         h = self.a(x)
+        ...         return self.b(h) + h
+        >>> bypassed(Skip(), "a", "b"), bypassed(nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2)), "0", "1")
+        (True, False)
+    """
+    try:
+        graph = _Leaves({source, layer}).trace(model)
+    except Exception:  # noqa: BLE001 - any tracing failure means: assume a bypass
+        return True
+    sites = {name: [n for n in graph.nodes if n.op == "call_module" and n.target == name] for name in (source, layer)}
+    if any(len(found) != 1 for found in sites.values()):
+        return True
+    start, wall = sites[source][0], sites[layer][0]
+    seen, todo = {start}, [start]
+    while todo:
+        for user in todo.pop().users:
+            if user is not wall and user not in seen:
+                seen.add(user)
+                todo.append(user)
+    return any(n.op == "output" for n in seen)
+
+
+@dataclass(kw_only=True)
+class GraphContext:
+    """The clean pass over the probe and the runs a graph is built from.
+
+    Attributes:
+        forward: how the model is called (``output=``, ``additional_forward_args=``).
+        xs: the probe inputs.
+        layers: the chosen layers, in forward order.
+        acts: clean activations ``[N, U, ...]`` of each chosen layer.
+        tidx: the explained class of each sample ``[N]``.
+        f0: the clean target output ``f_t(x)`` ``[N]``.
+        max_batch_size: rows per forward pass (``None``: sized by memory).
+    """
+
+    forward: Forward
+    xs: tuple[Tensor, ...]
+    layers: list[str]
+    acts: dict[str, Tensor]
+    tidx: Tensor
+    f0: Tensor
+    max_batch_size: int | None = None
+    tensor_output: dict[str, bool] = field(default_factory=dict)
+    _suffixes: dict[str, nn.Module | None] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, forward: Forward, xs: tuple[Tensor, ...], layers: list[str], target: object, *,
+              max_batch_size: int | None = None) -> GraphContext:
+        """Run the clean pass (inside the caller's ``audit_mode``) and check the layers."""
+        kinds: dict[str, list[type]] = {name: [] for name in layers}
+        probes = [resolve_module(forward.model, name).register_forward_hook(
+            lambda _m, _i, o, k=kinds[name]: k.append(type(o))) for name in layers]
+        try:
+            with capture(forward.model, layers) as acts:
+                out = forward(*xs)
+        finally:
+            for p in probes:
+                p.remove()
+        _check_clean_pass(out, layers, dict(acts), kinds)
+        tidx = resolve_target(out, target)  # type: ignore[arg-type]
+        return cls(forward=forward, xs=xs, layers=layers, acts=dict(acts), tidx=tidx, f0=gather_target(out, tidx),
+                   max_batch_size=max_batch_size, tensor_output={name: issubclass(kinds[name][0], Tensor) for name in layers})
+
+    @property
+    def model(self) -> nn.Module:
+        return self.forward.model
+
+    @property
+    def n(self) -> int:
+        return int(self.f0.shape[0])
+
+    def output_tolerance(self) -> float:
+        """Per-sample output changes at or below this are round-off (``ROUND_OFF · E|f_t(x)|``)."""
+        return ROUND_OFF * float(self.f0.abs().mean()) + torch.finfo(self.f0.dtype).tiny
+
+    def unit_tolerance(self, layer: str) -> float:
+        """Per-sample changes of a unit of ``layer`` at or below this are round-off."""
+        return ROUND_OFF * float(self.acts[layer].abs().max()) + torch.finfo(self.acts[layer].dtype).tiny
+
+    def suffix(self, layer: str) -> nn.Module | None:
+        """The fx suffix after ``layer`` if it exists and still calls every later chosen layer."""
+        if layer not in self._suffixes:
+            suffix = suffix_module(self.model, layer) if self.tensor_output[layer] else None
+            later = self.layers[self.layers.index(layer) + 1:]
+            if suffix is not None and later:
+                with capture(self.model, later) as got:
+                    suffix(self.acts[layer][:1])
+                suffix = suffix if all(name in got for name in later) else None
+            self._suffixes[layer] = suffix
+        return self._suffixes[layer]
+
+    def rows(self, layer: str | None) -> int:
+        """Rows per pass for runs from ``layer`` (``None``: full forward passes)."""
+        suffix = self.suffix(layer) if layer is not None else None
+        if suffix is not None:
+            return rows_per_pass(suffix, (self.acts[layer],), self.max_batch_size)
+        return rows_per_pass(self.model, self.xs, self.max_batch_size, forward=self.forward)
+
+    def logits_from(self, layer: str, patched: Tensor, s: Tensor, hooks: Mapping[str, Hook] | None = None) -> Tensor:
+        """``f_t`` of rows whose activation of ``layer`` is ``patched`` (row ``r`` is sample ``s[r]``)."""
+        hooks = dict(hooks or {})
+        suffix = self.suffix(layer)
+        with hooked(self.model, hooks):
+            if suffix is not None:
+                out = self.forward.select(suffix(patched))
+                return gather_target(out, self.tidx[s])
+        return self.logits(s, {**hooks, layer: lambda _h: patched})
+
+    def logits(self, s: Tensor, hooks: Mapping[str, Hook]) -> Tensor:
+        """``f_t`` of a full forward pass over samples ``s`` with ``hooks``."""
+        with hooked(self.model, hooks):
+            out = self.forward(*(x[s] for x in self.xs), rows=s)
+        return gather_target(out, self.tidx[s])
+
+    def value_at(self, layer: str, s: Tensor, hooks: Mapping[str, Hook]) -> Tensor:
+        """The output of ``layer`` in a forward pass over samples ``s`` with ``hooks`` (the pass
+        stops there)."""
+        got: list[Tensor] = []
+
+        def stop(h: Tensor) -> None:
+            got.append(h)
+            raise _Stop
+
+        try:
+            with hooked(self.model, {**hooks, layer: stop}):
+                self.forward(*(x[s] for x in self.xs), rows=s)
+        except _Stop:
+            pass
+        if not got:
+            raise RuntimeError(f"Module {layer!r} did not run in the forward pass")
+        return got[0]
+
+
+def _check_clean_pass(out: Tensor, layers: list[str], acts: dict[str, Tensor], kinds: dict[str, list[type]]) -> None:
+    if not isinstance(out, Tensor) or out.dim() != 2 or out.shape[1] < 2:
+        shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        raise ValueError(f"Expected a classifier returning logits [N, classes >= 2] but the model returned {shape}")
+    missing = [name for name in layers if name not in acts]
+    if missing:
+        raise ValueError(f"Expected every module of `layers` to run in the forward pass but {missing} did not")
+    twice = [name for name in layers if len(kinds[name]) > 1]
+    if twice:
+        raise ValueError(f"Expected every module of `layers` to run once per forward pass but {twice} ran more than once")
+    order = list(acts)
+    if order != layers:
+        raise ValueError(f"Expected argument `layers` in forward order {order} but got {layers}")
+    for name, h in acts.items():
+        if h.dim() < 2 or h.shape[0] != out.shape[0]:
+            raise ValueError(f"Expected module {name!r} to output [N, units, ...] but got shape {tuple(h.shape)}")

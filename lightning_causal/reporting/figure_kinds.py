@@ -1,0 +1,271 @@
+"""Figures of attribution maps by kind of data, chosen from the input's shape (or overridden).
+
+=========== ======================================= ==================================================
+kind        inputs                                  figure (tag ``causal/<audit>/maps/...``)
+=========== ======================================= ==================================================
+``image``   ``[N, C, H, W]``, ``[N, H, W]``         per sample: input | each map as a heatmap
+                                                    (``sample_<i>``), titled with the class explained
+``sequence````[N, C, T]`` with ``C <= 16`` and        per sample: the input's channels as lines with each
+            ``T >= 4 C`` (1-D signals)              map overlaid as bars (``sample_<i>``)
+``tabular`` float ``[N, D]``                        one figure: horizontal bars of the top features by
+                                                    mean |score|, one panel per map (causal beside each
+                                                    Captum method) (``top_features``)
+``tokens``  integer ``[N, T]`` (token ids)          per sample: the tokens as a text strip coloured by
+                                                    each map (``sample_<i>``)
+=========== ======================================= ==================================================
+
+:data:`MAP_FIGURES` maps a kind to its drawing function ``MapData -> [(tag suffix, Figure)]``; a new
+kind is one more entry (and, if it can be recognised from the shape, a rule in :func:`infer_kind`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from lightning_causal.reporting.figures import WIDTH, heatmap_row
+
+__all__ = ["KINDS", "MAP_FIGURES", "MapData", "infer_kind", "map_figures", "sample_title"]
+
+KINDS = ("image", "sequence", "tabular", "tokens")
+_COLOURS = ("black", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
+
+
+def infer_kind(x: Tensor) -> str | None:
+    """The kind of data of a probe's input tensor ``[N, ...]``, ``None`` when no rule applies.
+
+    Examples:
+        >>> infer_kind(torch.zeros(4, 1, 8, 8)), infer_kind(torch.zeros(4, 28, 28)), infer_kind(torch.zeros(4, 2, 100))
+        ('image', 'image', 'sequence')
+        >>> infer_kind(torch.zeros(4, 12)), infer_kind(torch.zeros(4, 12, dtype=torch.long)), infer_kind(torch.zeros(4))
+        ('tabular', 'tokens', None)
+    """
+    if x.dim() == 2:
+        return "tabular" if x.is_floating_point() else "tokens"
+    if x.dim() == 3:
+        channels, length = int(x.shape[1]), int(x.shape[2])
+        return "sequence" if channels <= 16 and length >= 4 * channels else "image"
+    if x.dim() == 4:
+        return "image"
+    return None
+
+
+@dataclass
+class MapData:
+    """What a map figure draws.
+
+    Args:
+        inputs: the probe's input ``[N, ...]``.
+        maps: name -> maps shaped like ``inputs`` (``[N, ...]``, or ``[1, ...]`` for maps over the
+            whole probe such as Sobol' indices); ``"causal"`` first by convention.
+        audit: the audit's name (figure titles).
+        meta: the result's ``meta`` (``feature_names``, ``class_names``, ``targets``,
+            ``feature_groups``, ``target``/``target_name``).
+        labels: the probe's labels ``[N]``, if any.
+        max_samples: samples drawn by the per-sample kinds.
+    """
+
+    inputs: Tensor
+    maps: dict[str, Tensor]
+    audit: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    labels: Tensor | None = None
+    max_samples: int = 4
+
+    def class_name(self, index: int) -> str:
+        names = self.meta.get("class_names")
+        return repr(names[index]) if names is not None and 0 <= index < len(names) else str(index)
+
+
+def sample_title(data: MapData, i: int) -> str:
+    """``"<audit>, sample i (label L): explains class C"``; the class is the one each explanation's
+    target output is read from (the predicted class unless the audit fixes ``target``).
+
+    Examples:
+        >>> d = MapData(torch.zeros(2, 3), {}, "ie", {"targets": [1, 0], "class_names": ["no", "yes"]}, torch.tensor([1, 1]))
+        >>> sample_title(d, 1)
+        "ie, sample 1 (label 'yes'): explains class 'no'"
+    """
+    label = f" (label {data.class_name(int(data.labels[i]))})" if data.labels is not None and i < len(data.labels) else ""
+    targets = data.meta.get("targets")
+    explained = f": explains class {data.class_name(int(targets[i]))}" if targets is not None and i < len(targets) else ""
+    return f"{data.audit}, sample {i}{label}{explained}"
+
+
+def _global_title(data: MapData) -> str:
+    target = data.meta.get("target")
+    cls = f" of P(class {data.class_name(int(target))})" if isinstance(target, int) else ""
+    return f"{data.audit}: maps over the whole probe{cls} (input: sample 0)"
+
+
+def _samples(data: MapData) -> tuple[int, bool]:
+    """How many samples to draw and whether the maps are global (one map for the whole probe)."""
+    sizes = [int(m.shape[0]) for m in data.maps.values()]
+    glob = all(s == 1 for s in sizes) and data.inputs.shape[0] > 1
+    return min(data.max_samples, int(data.inputs.shape[0]), *sizes), glob
+
+
+def image_maps(data: MapData) -> list[tuple[str, Figure]]:
+    """One heatmap row per sample: input | each map, one symmetric colour scale per map shared by the samples."""
+    n, glob = _samples(data)
+    vmax = {k: float(v[:n].detach().abs().max()) or 1.0 for k, v in data.maps.items()}
+    out = []
+    for i in range(n):
+        title = _global_title(data) if glob else sample_title(data, i)
+        out.append((f"maps/sample_{i}", heatmap_row(data.inputs[i], {k: v[i] for k, v in data.maps.items()}, vmax, title)))
+    return out
+
+
+def sequence_maps(data: MapData) -> list[tuple[str, Figure]]:
+    """Per sample, one panel per map: the input's channels as lines (left axis) and the map as
+    bars (right axis, red positive, blue negative, one symmetric scale per map)."""
+    n, glob = _samples(data)
+    out = []
+    for i in range(n):
+        x = data.inputs[i].detach().float().cpu()
+        x = x.unsqueeze(0) if x.dim() == 1 else x
+        t = torch.arange(x.shape[-1]).tolist()
+        fig = Figure(figsize=(WIDTH * 1.15, 0.8 + 1.2 * len(data.maps)))
+        axes = fig.subplots(len(data.maps), 1, squeeze=False, sharex=True)
+        for ax, (name, m) in zip(axes[:, 0], data.maps.items()):
+            effect = m[i].detach().float().cpu().reshape(x.shape).mean(0)
+            for c in range(min(4, x.shape[0])):
+                ax.plot(t, x[c].tolist(), color="black" if c == 0 else None, linewidth=1.1, label=f"channel {c}" if x.shape[0] > 1 else None)
+            ax.set_ylabel("input", fontsize=9)
+            twin = ax.twinx()
+            lim = float(m[: max(1, n)].detach().abs().max()) or 1.0
+            twin.bar(t, effect.tolist(), width=1.0, alpha=0.45, color=["tab:red" if v >= 0 else "tab:blue" for v in effect.tolist()])
+            twin.set_ylim(-lim, lim)
+            twin.set_ylabel(name, fontsize=9)
+            twin.tick_params(labelsize=8)
+            ax.tick_params(labelsize=8)
+        axes[-1, 0].set_xlabel("position", fontsize=10)
+        fig.suptitle(_global_title(data) if glob else sample_title(data, i), fontsize=11)
+        fig.tight_layout()
+        out.append((f"maps/sample_{i}", fig))
+    return out
+
+
+def _column_groups(data: MapData, d: int) -> tuple[list[int], list[str]]:
+    """One representative column per feature group and the groups' names."""
+    groups = data.meta.get("feature_groups")
+    if groups is None or len(groups) != d:
+        groups = list(range(d))
+    first: dict[int, int] = {}
+    for column, g in enumerate(groups):
+        first.setdefault(int(g), column)
+    ids = sorted(first)
+    names = data.meta.get("feature_names")
+    if names is None or len(names) != len(ids):
+        names = [f"x{g}" if groups == list(range(d)) else f"group {g}" for g in ids]
+    return [first[g] for g in ids], [str(s) for s in names]
+
+
+def _explained(data: MapData) -> str:
+    targets = data.meta.get("targets")
+    if targets and len(set(targets)) == 1:
+        return f"class {data.class_name(int(targets[0]))}"
+    return "each sample's predicted class" if targets else "the target class"
+
+
+def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
+    """Bars of the ``top`` features by mean |score| of the first map (causal), largest first. One
+    map: horizontal bars coloured by the sign of the mean score (red raises the explained class).
+    Several maps (causal beside each Captum method): grouped bars, one per map and feature, each
+    map's mean |score| relative to its own largest (the methods' units differ)."""
+    columns, names = _column_groups(data, int(data.inputs.shape[-1]))
+    scores = {k: v.detach().float().cpu().reshape(v.shape[0], -1)[:, columns] for k, v in data.maps.items()}
+    first = next(iter(scores.values()))
+    k, m = min(top, len(columns)), len(scores)
+    order = first.abs().mean(0).topk(k).indices.tolist()
+    title = f"{data.audit}: top features over {int(first.shape[0])} probe samples\nexplaining {_explained(data)}"
+    if m == 1:
+        fig = Figure(figsize=(WIDTH, 1.3 + 0.27 * k))
+        ax = fig.subplots()
+        size, mean = first.abs().mean(0), first.mean(0)
+        ax.barh(range(k), [float(size[j]) for j in order[::-1]],  # barh draws bottom-up: largest on top
+                color=["tab:red" if float(mean[j]) >= 0 else "tab:blue" for j in order[::-1]])
+        ax.set_yticks(range(k))
+        ax.set_yticklabels([names[j] for j in order[::-1]], fontsize=9)
+        ax.set_xlabel("mean |effect| (red: raises the class score on average)", fontsize=9)
+    else:
+        slanted = max(len(names[j]) for j in order) * k > 48
+        fig = Figure(figsize=(WIDTH * 1.1, 2.9 + (0.5 if slanted else 0.0)))
+        ax = fig.subplots()
+        width = 0.8 / m
+        for i, (name, s) in enumerate(scores.items()):
+            size = s.abs().mean(0)
+            peak = float(size.max()) or 1.0
+            ax.bar([j + (i - (m - 1) / 2) * width for j in range(k)], [float(size[f]) / peak for f in order], width,
+                   label=name, color=_COLOURS[i % len(_COLOURS)])
+        ax.set_xticks(range(k))
+        ax.set_xticklabels([names[j] for j in order], fontsize=9, rotation=35 if slanted else 0, ha="right" if slanted else "center")
+        ax.set_ylabel("mean |score| / largest", fontsize=9)
+        ax.legend(fontsize=8, ncol=min(m, 4), loc="upper right")
+        ax.set_ylim(0, 1.3)
+    ax.set_title(title, fontsize=10)
+    ax.tick_params(labelsize=9)
+    fig.tight_layout()
+    return [("maps/top_features", fig)]
+
+
+def token_maps(data: MapData, per_line: int = 16) -> list[tuple[str, Figure]]:
+    """Per sample, one text strip per map: each token (its id, or ``meta["vocabulary"][id]``)
+    boxed in the colour of its score (red positive, blue negative, one symmetric scale per map)."""
+    from matplotlib import colormaps
+
+    n, _ = _samples(data)
+    vocab = data.meta.get("vocabulary")
+    cmap = colormaps["RdBu_r"]
+    out = []
+    for i in range(n):
+        ids = data.inputs[i].reshape(-1).tolist()
+        lines = math.ceil(len(ids) / per_line)
+        fig = Figure(figsize=(WIDTH * 1.15, 0.6 + (0.35 * lines + 0.35) * len(data.maps)))
+        axes = fig.subplots(len(data.maps), 1, squeeze=False)[:, 0]
+        for ax, (name, m) in zip(axes, data.maps.items()):
+            v = m[i].detach().float().cpu().reshape(-1)
+            lim = float(v.abs().max()) or 1.0
+            for j, tok in enumerate(ids):
+                text = str(vocab[tok]) if vocab is not None and 0 <= tok < len(vocab) else str(tok)
+                level = float(v[j]) / lim
+                ax.text((j % per_line) / per_line, 1.0 - (j // per_line + 0.5) / lines, text, fontsize=10, ha="left", va="center",
+                        color="white" if abs(level) > 0.6 else "black",
+                        bbox={"facecolor": cmap(0.5 + 0.5 * level), "edgecolor": "none", "pad": 2.0})
+            ax.set_title(f"{name} (max |score| {lim:.3g})", fontsize=9, loc="left")
+            ax.axis("off")
+        fig.suptitle(sample_title(data, i), fontsize=11)
+        fig.tight_layout()
+        out.append((f"maps/sample_{i}", fig))
+    return out
+
+
+MAP_FIGURES: dict[str, Callable[[MapData], list[tuple[str, Figure]]]] = {
+    "image": image_maps,
+    "sequence": sequence_maps,
+    "tabular": tabular_maps,
+    "tokens": token_maps,
+}
+
+
+def map_figures(data: MapData, kind: str | None = None) -> list[tuple[str, Figure]]:
+    """The figures of ``data.maps`` for ``kind`` (default: :func:`infer_kind` of the inputs);
+    none for a kind without a drawing function or maps not shaped like the inputs.
+
+    Examples:
+        >>> d = MapData(torch.rand(5, 3), {"causal": torch.randn(5, 3), "Saliency": torch.rand(5, 3)}, "cb")
+        >>> [tag for tag, _ in map_figures(d)], [tag for tag, _ in map_figures(d, "sequence")]
+        (['maps/top_features'], ['maps/sample_0', 'maps/sample_1', 'maps/sample_2', 'maps/sample_3'])
+    """
+    kind = kind or infer_kind(data.inputs)
+    draw = MAP_FIGURES.get(kind) if kind is not None else None
+    maps = {k: v for k, v in data.maps.items() if v.shape[1:] == data.inputs.shape[1:]}
+    if draw is None or not maps:
+        return []
+    return draw(MapData(data.inputs, maps, data.audit, data.meta, data.labels, data.max_samples))

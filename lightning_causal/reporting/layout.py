@@ -1,0 +1,90 @@
+"""TensorBoard's custom-scalars layout for the audit scalars.
+
+Every chart holds one metric and is built from the tags that exist, each matched exactly
+(``^<escaped tag>$``), so a chart is never empty and never catches a tag it does not name:
+
+- ``causal vs captum``: one chart per comparison metric ``m``: ``compare/<method>/m``,
+  ``captum/<method>/m`` and the causal explanation's own ``causal/<audit>/m`` (never a drift tag).
+- ``causal: <audit>``: one chart per metric of the audit; per-item series of one metric
+  (``anomaly_index/<class>``, ``positive_rate/group_<g>``, ``S/<feature>``) share a chart, as do
+  per-layer series (``<layer>/top1_importance``).
+- ``causal drift``: one chart per audit and drift metric (``spearman``, ``topk_jaccard``,
+  ``shift``), one series per vector.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+__all__ = ["custom_layout", "metric_family"]
+
+_ITEM = re.compile(r"\d+|(class|group)_.+")
+_DRIFT = re.compile(r"^causal/([^/]+)/drift/.+/([^/]+)$")
+
+
+def _exact(tag: str) -> str:
+    return f"^{re.escape(tag)}$"
+
+
+def metric_family(path: str, items: Iterable[str] = ()) -> str:
+    """The metric a tag path (after ``causal/<audit>/``) belongs to: a per-item scalar
+    ``<metric>/<item>`` (item: a number, ``class_<c>``, ``group_<g>`` or one of ``items``, the
+    feature and class names) belongs to ``<metric>``; a per-layer scalar ``<layer>/<metric>`` to
+    ``<metric>``; a plain name to itself.
+
+    Examples:
+        >>> metric_family("anomaly_index/class_3"), metric_family("S/age", {"age"}), metric_family("model.conv1/top1_importance")
+        ('anomaly_index', 'S', 'top1_importance')
+        >>> metric_family("cf_gap")
+        'cf_gap'
+    """
+    parts = path.split("/")
+    if len(parts) >= 2 and (parts[-1] in set(items) or _ITEM.fullmatch(parts[-1])):
+        return "/".join(parts[:-1])
+    return parts[-1]
+
+
+def _charts(groups: dict[str, list[str]]) -> dict[str, list]:
+    return {title: ["Multiline", [_exact(t) for t in sorted(tags)]] for title, tags in sorted(groups.items())}
+
+
+def custom_layout(tags: Iterable[str], items: Iterable[str] = ()) -> dict[str, dict[str, list]]:
+    """The layout ``{category: {chart: ["Multiline", [regex, ...]]}}`` for ``tags`` (every scalar
+    tag logged so far); ``items`` are the feature and class names used in tags.
+
+    Examples:
+        >>> layout = custom_layout(["compare/IG/deletion_auc", "causal/cb/deletion_auc", "causal/cb/drift/mean_abs/causal/spearman"])
+        >>> layout["causal vs captum"]["deletion_auc"]
+        ['Multiline', ['^causal/cb/deletion_auc$', '^compare/IG/deletion_auc$']]
+        >>> sorted(layout)
+        ['causal drift', 'causal vs captum', 'causal: cb']
+    """
+    tags, items = sorted(set(tags)), set(items)
+    compare: dict[str, list[str]] = {}
+    for t in tags:
+        parts = t.split("/")
+        if parts[0] in ("compare", "captum") and len(parts) == 3:
+            compare.setdefault(parts[2], []).append(t)
+    per_audit: dict[str, dict[str, list[str]]] = {}
+    drift: dict[str, list[str]] = {}
+    for t in tags:
+        parts = t.split("/")
+        if parts[0] != "causal" or len(parts) < 3:
+            continue
+        audit, path = parts[1], "/".join(parts[2:])
+        match = _DRIFT.match(t)
+        if match:
+            drift.setdefault(f"{match.group(1)}: {match.group(2)}", []).append(t)
+            continue
+        if len(parts) == 3 and path in compare:
+            compare[path].append(t)
+        per_audit.setdefault(audit, {}).setdefault(metric_family(path, items), []).append(t)
+    layout: dict[str, dict[str, list]] = {}
+    if compare:
+        layout["causal vs captum"] = _charts(compare)
+    for audit, groups in sorted(per_audit.items()):
+        layout[f"causal: {audit}"] = _charts(groups)
+    if drift:
+        layout["causal drift"] = _charts(drift)
+    return layout

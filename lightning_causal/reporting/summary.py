@@ -1,0 +1,99 @@
+"""The per-epoch text card: a compact markdown summary of one audit epoch (the detail stays in the
+JSON report)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from lightning_causal.audits.base import AuditResult
+
+__all__ = ["markdown_summary"]
+
+_HEADLINE = 4  # scalars per audit
+_TOP = 3  # items per table
+_WIDTH = 160  # characters per cell before it is cut
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}" if math.isfinite(v) else str(v)
+    return str(v)
+
+
+def _cut(text: str) -> str:
+    """One table cell: at most ``_WIDTH`` characters, pipes escaped."""
+    text = text if len(text) <= _WIDTH else text[: _WIDTH - 1] + "…"
+    return text.replace("|", "\\|")
+
+
+def _headline(r: AuditResult) -> str:
+    """The audit's first plain scalars (no drift, no per-item or per-method series)."""
+    plain = [(k, v) for k, v in r.scalars.items() if "/" not in k]
+    return ", ".join(f"{k} {_fmt(float(v))}" for k, v in plain[:_HEADLINE])
+
+
+def _label_and_value(row: dict) -> tuple[str, str] | None:
+    """A table row as ``(label, value)``: the first name-like column and the first number after it."""
+    label_key = next((k for k in ("feature", "name", "method", "group", "unit", "class") if k in row), None)
+    if label_key is None:
+        return None
+    value = next((f"{k} {_fmt(v)}" for k, v in row.items() if k != label_key and isinstance(v, float)), "")
+    return str(row[label_key]), value
+
+
+def _tops(r: AuditResult) -> str:
+    parts = []
+    for name, rows in r.tables.items():
+        if not rows or name == "comparison":
+            continue
+        items = [lv for lv in (_label_and_value(row) for row in rows[:_TOP]) if lv is not None]
+        if items:
+            parts.append(f"{name}: " + ", ".join(f"{lab} ({val})" if val else lab for lab, val in items))
+    return "; ".join(parts)
+
+
+def _comparison(r: AuditResult) -> list[str]:
+    rows = r.tables.get("comparison")
+    if not rows:
+        return []
+    cols = [c for c in rows[0] if c != "seconds"]
+    lines = [f"**{r.audit}: causal vs Captum**", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_fmt(row.get(c, "")) for c in cols) + " |" for row in rows[:6]]
+    return lines + [""]
+
+
+def markdown_summary(epoch: int, results: list[AuditResult], step: int | None = None, report: str | None = None) -> str:
+    """A compact markdown summary of one audit epoch: one table row per audit (seconds, its first
+    scalars, the top rows of its tables), the causal-vs-Captum comparison table when there is one,
+    and notes (NaN values, failures). About 10 + 2 x audits lines; the full detail is in the JSON
+    report (``report``, its file name).
+
+    Examples:
+        >>> r = AuditResult("ie", scalars={"mean_abs_effect": 0.123}, tables={"top_groups": [{"feature": "age", "mean_abs_effect": 0.3}]},
+        ...                 meta={"seconds": 0.5})
+        >>> print(markdown_summary(2, [r], step=40))
+        ### Causal audit, epoch 2 (step 40)
+        <BLANKLINE>
+        | audit | s | scalars | top |
+        |---|---|---|---|
+        | ie | 0.5 | mean_abs_effect 0.123 | top_groups: age (mean_abs_effect 0.3) |
+    """
+    at = f" (step {step})" if step is not None else ""
+    lines = [f"### Causal audit, epoch {epoch}{at}", "", "| audit | s | scalars | top |", "|---|---|---|---|"]
+    notes, extra = [], []
+    for r in results:
+        seconds = r.meta.get("seconds")
+        secs = f"{seconds:.1f}" if isinstance(seconds, float) else "-"
+        lines.append(f"| {r.audit} | {secs} | {_cut(_headline(r))} | {_cut(_tops(r))} |")
+        extra += _comparison(r)
+        notes += [f"- {r.audit}: {_cut(str(n))}" for n in r.meta.get("notes", [])]
+        if "error" in r.meta:
+            notes.append(f"- {r.audit} failed: {_cut(str(r.meta['error']))}")
+    if extra:
+        lines += [""] + extra
+    if notes:
+        lines += ["", "Notes:"] + notes
+    if report:
+        lines += ["", f"Full detail: `{report}`"]
+    return "\n".join(lines).rstrip()

@@ -1,0 +1,112 @@
+"""CaptumBaseline on token ids: Captum's layer methods on the word embeddings, reduced to the same
+token groups as the causal effects, with the attention mask passed through; token stability."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from captum.attr import LayerIntegratedGradients
+
+from lightning_causal.audits.base import Probe
+from lightning_causal.audits.captum_baseline import CaptumBaseline, CompareSettings
+from lightning_causal.baselines.metrics import perturbation_curve, token_stability
+from lightning_causal.causal import input_effects
+from lightning_causal.causal.engine.groups import broadcast_groups
+from tests.helpers.models import all_hook_counts
+from tests.helpers.text import CLS, MASK, PAD, SEP, tiny_bert_classifier, token_batch
+
+WORDS = "bert.embeddings.word_embeddings"
+LAYER_METHODS = ("LayerIntegratedGradients", "LayerGradientXActivation", "LayerFeatureAblation")
+
+
+@pytest.fixture(scope="module")
+def bert():
+    return tiny_bert_classifier(seed=3, classes=3)
+
+
+def _probe():
+    ids, att = token_batch(5, 8, seed=2)
+    return Probe(ids, additional_forward_args={"attention_mask": att})
+
+
+def test_layer_methods_on_the_embeddings_beside_the_causal_effects(bert):
+    probe = _probe()
+    words = torch.tensor([[0, 1, 1, 2, 3, 3, 4, 5]])
+    audit = CaptumBaseline(LAYER_METHODS, words, baseline=MASK, input_layer=WORDS, top_k=3,
+                           settings=CompareSettings(special_tokens=(PAD, CLS, SEP)))
+    r = audit.run(bert, probe)
+    att = probe.additional_forward_args["attention_mask"]
+    with torch.no_grad():
+        target = bert(probe.inputs, attention_mask=att).logits.argmax(1)
+    causal = input_effects(bert, probe.inputs, words, MASK, target=target, additional_forward_args={"attention_mask": att})
+    torch.testing.assert_close(r.maps["causal"], broadcast_groups(causal, words, probe.inputs.shape))
+    # ablating the embeddings of a word = the causal effect of that word: exact agreement
+    torch.testing.assert_close(r.maps["LayerFeatureAblation"], r.maps["causal"], atol=1e-10, rtol=0)
+    assert r.scalars["compare/LayerFeatureAblation/spearman"] == pytest.approx(1.0)
+    # Captum's LayerIntegratedGradients by hand, summed over the embedding and over each word
+    lig = LayerIntegratedGradients(lambda ids, a: bert(ids, attention_mask=a).logits, bert.bert.embeddings.word_embeddings)
+    attr = lig.attribute(probe.inputs, baselines=torch.full_like(probe.inputs, MASK), target=target,
+                         additional_forward_args=(att,), n_steps=16, method="gausslegendre").sum(-1)
+    per_word = torch.zeros(5, 6, dtype=attr.dtype).index_add_(1, words[0], attr)
+    torch.testing.assert_close(r.maps["LayerIntegratedGradients"], broadcast_groups(per_word, words, probe.inputs.shape),
+                               atol=1e-8, rtol=1e-6)
+    for label in LAYER_METHODS:
+        for metric in ("spearman", "kendall", "topk", "deletion_auc", "insertion_auc", "stability"):
+            assert f"compare/{label}/{metric}" in r.scalars
+    assert r.non_finite() == [] and r.meta["sigma"] == 0.1 and all_hook_counts(bert) == 0
+    assert torch.equal(r.maps["causal"][att == 0], torch.zeros(int((att == 0).sum()), dtype=r.maps["causal"].dtype))
+
+
+def test_deletion_on_token_groups_replaces_by_the_baseline_token(bert):
+    probe = _probe()
+    ids, att = probe.inputs, probe.additional_forward_args["attention_mask"]
+    scores = torch.arange(8, dtype=torch.float64).flip(0).expand(5, 8)  # position 0 first, then 1, ...
+    frac, curves = perturbation_curve(bert, ids, torch.arange(8).unsqueeze(0), scores, baseline=MASK, steps=4,
+                                      additional_forward_args={"attention_mask": att})
+    with torch.no_grad():
+        p = bert(ids, attention_mask=att).logits.softmax(1)
+        t = p.argmax(1)
+        half = ids.clone()
+        half[:, :4] = MASK
+        p_half = bert(half, attention_mask=att).logits.softmax(1)
+        p_all = bert(torch.full_like(ids, MASK), attention_mask=att).logits.softmax(1)
+    assert frac.tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
+    for col, probs in ((0, p), (2, p_half), (4, p_all)):
+        torch.testing.assert_close(curves[:, col], probs.gather(1, t.view(-1, 1)).squeeze(1), atol=1e-10, rtol=0)
+
+
+def test_token_stability_replaces_only_eligible_tokens_by_probe_tokens():
+    ids = torch.tensor([[1, 5, 6, 7, 8, 2, 0], [1, 9, 10, 11, 12, 2, 0]])
+    eligible = (ids > 2)
+    seen = []
+
+    def explain(z):
+        seen.append(z.clone())
+        return z.float()
+
+    token_stability(explain, ids, eligible, share=0.5, n_repeats=3, seed=0)
+    perturbed = torch.stack(seen[1:])
+    assert torch.equal(perturbed[:, ~eligible], ids[~eligible].expand(3, -1))  # special tokens and padding kept
+    assert (perturbed != ids).any() and torch.isin(perturbed[:, eligible], ids[eligible]).all()  # drawn from the probe
+    assert torch.equal(token_stability(lambda z: z.float(), ids, eligible, share=0.0), torch.ones(2))
+    again = []
+    token_stability(lambda z: again.append(z.clone()) or z.float(), ids, eligible, share=0.5, n_repeats=3, seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(seen, again))  # a private seed: reproducible
+
+
+def test_token_configuration_errors_name_the_fix(bert):
+    with pytest.raises(ValueError, match="`input_layer`"):
+        CaptumBaseline(("LayerIntegratedGradients",), baseline=MASK)
+    with pytest.raises(ValueError, match="gradient methods \\['Saliency'\\].*LayerIntegratedGradients"):
+        CaptumBaseline(("Saliency",), baseline=MASK).validate(bert, _probe())
+    with pytest.raises(ValueError, match="`baseline` to be a token id"):
+        CaptumBaseline(("LayerGradientXActivation",), input_layer=WORDS).validate(bert, _probe())
+    with pytest.raises(ValueError, match="Unknown module name"):
+        CaptumBaseline(("LayerGradientXActivation",), baseline=MASK, input_layer="bert.words").validate(bert, _probe())
+    with pytest.raises(ValueError, match="without NoiseTunnel"):
+        CaptumBaseline(("NoiseTunnel(LayerIntegratedGradients)",), baseline=MASK, input_layer=WORDS)
+    with pytest.raises(ValueError, match="`special_tokens`"):
+        CompareSettings(special_tokens=(-1,))
+    # FeatureAblation works on the token ids themselves (no gradient)
+    r = CaptumBaseline(("FeatureAblation",), baseline=MASK).run(bert, _probe())
+    torch.testing.assert_close(r.maps["FeatureAblation"], r.maps["causal"], atol=1e-10, rtol=0)

@@ -1,0 +1,74 @@
+"""LayerMapAudit over the blocks of a BERT on token ids: response profiles of [N, T, D] block
+outputs and their CKA against a brute-force loop, the attention mask passed through."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lightning_causal.audits.base import Probe
+from lightning_causal.audits.input_effects import InputEffectAudit
+from lightning_causal.audits.layer_map import LayerMapAudit
+from lightning_causal.causal.structure.layer_map import linear_cka
+from tests.helpers.models import all_hook_counts
+from tests.helpers.text import MASK, tiny_bert_classifier, token_batch
+
+BLOCKS = ["bert.encoder.layer.0", "bert.encoder.layer.1"]
+
+
+def _blocks(model, ids, att):
+    out = {}
+    handles = [model.get_submodule(b).register_forward_hook(lambda _m, _i, o, b=b: out.__setitem__(b, o[0] if isinstance(o, tuple) else o))
+               for b in BLOCKS]
+    try:
+        with torch.no_grad():
+            logits = model(ids, attention_mask=att).logits
+    finally:
+        for h in handles:
+            h.remove()
+    return out, logits
+
+
+def test_layer_map_over_blocks_equals_brute_force_profiles():
+    model = tiny_bert_classifier(seed=4, classes=3)
+    ids, att = token_batch(4, 6, seed=6)
+    r = LayerMapAudit(layers=BLOCKS, baseline=MASK, max_rows=None).run(model, Probe(ids, additional_forward_args={"attention_mask": att}))
+    clean, logits = _blocks(model, ids, att)
+    t = logits.argmax(1)
+    profiles = {b: [] for b in BLOCKS}
+    logit_delta = []
+    for g in range(6):  # group-major rows, as the engine enumerates them
+        for i in range(4):
+            changed = ids[i : i + 1].clone()
+            changed[0, g] = MASK
+            acts, out = _blocks(model, changed, att[i : i + 1])
+            for b in BLOCKS:
+                profiles[b].append((clean[b][i] - acts[b][0]).flatten())
+            logit_delta.append(float((logits[i, t[i]] - out[0, t[i]]).abs()))
+    p0, p1 = (torch.stack(profiles[b]) for b in BLOCKS)
+    cka = r.graphs["layer_map"]["cka"]
+    assert cka[0][1] == pytest.approx(linear_cka(p0, p1), abs=1e-6)  # profiles enter the CKA in float32
+    for k, (b, p) in enumerate(zip(BLOCKS, (p0, p1))):
+        want = p.norm(dim=1).mean() / clean[b].flatten(1).norm(dim=1).mean()
+        assert float(r.vectors["layer_response"][k]) == pytest.approx(float(want), rel=1e-6)  # a float32 vector
+    f_t = logits.gather(1, t.view(-1, 1)).abs().mean()
+    assert r.scalars["output_response"] == pytest.approx(sum(logit_delta) / len(logit_delta) / float(f_t), rel=1e-9)
+    assert r.scalars["n_layers"] == 2.0 and 1.0 <= r.scalars["n_nodes"] <= 2.0
+    assert all_hook_counts(model) == 0
+
+
+def test_input_effect_audit_ranks_tokens_and_takes_an_input_layer():
+    model = tiny_bert_classifier(seed=4, classes=3)
+    ids, att = token_batch(6, 8, seed=8)
+    probe = Probe(ids, additional_forward_args={"attention_mask": att})
+    r = InputEffectAudit(baseline=MASK, top_k=3).run(model, probe)
+    layer = InputEffectAudit(baseline=MASK, top_k=3, input_layer="bert.embeddings.word_embeddings").run(model, probe)
+    torch.testing.assert_close(layer.maps["effect"], r.maps["effect"], atol=1e-12, rtol=0)
+    effect, keep = r.maps["effect"].abs(), att == 1
+    for row in r.tables["top_tokens"]:  # mean |δ| over the token's unpadded occurrences
+        where = (ids == row["token"]) & keep
+        assert row["count"] == int(where.sum()) and row["mean_abs_effect"] == pytest.approx(float(effect[where].mean()))
+    means = [row["mean_abs_effect"] for row in r.tables["top_tokens"]]
+    assert means == sorted(means, reverse=True) and len(means) == 3
+    with pytest.raises(ValueError, match="Unknown module name"):
+        InputEffectAudit(baseline=MASK, input_layer="bert.nope").validate(model, probe)

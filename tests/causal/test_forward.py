@@ -1,0 +1,246 @@
+"""How the core calls a model: output selection, forward arguments that follow their rows, token
+inputs, and compiled models (issue: any model and batch)."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal.causal import (
+    Zero,
+    average_causal_effect,
+    capture,
+    input_effects,
+    intervene,
+    layer_causal_map,
+    unit_effects,
+)
+from lightning_causal.causal.engine.forward import ForwardArgs, select_output
+from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.structure.counterfactuals import (
+    CounterfactualSettings,
+    counterfactual_explanation,
+)
+from tests.helpers.models import seeded
+
+
+@dataclass
+class Output:
+    """What a Hugging Face model returns: an object with ``.logits`` (and other fields)."""
+
+    logits: torch.Tensor
+    hidden: torch.Tensor | None = None
+
+
+class MaskedMLP(nn.Module):
+    """``[N, T, D]`` features and an ``[N, T]`` mask; returns an object with ``.logits``."""
+
+    def __init__(self, d: int = 3, classes: int = 3) -> None:
+        super().__init__()
+        self.inp = nn.Linear(d, 8)
+        self.act = nn.ReLU()
+        self.out = nn.Linear(8, classes)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> Output:
+        h = self.act(self.inp(x))  # [N, T, 8]
+        w = mask.unsqueeze(-1).to(h.dtype) if mask is not None else torch.ones_like(h[..., :1])
+        pooled = (h * w).sum(1) / w.sum(1).clamp_min(1.0)
+        return Output(self.out(pooled), h)
+
+
+def _data(n: int = 5, t: int = 4, d: int = 3):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, t, d, generator=g)
+    mask = (torch.arange(t).expand(n, t) < torch.tensor([4, 3, 2, 4, 1]).view(-1, 1)).float()
+    return x, mask
+
+
+def test_select_output_rules():
+    t = torch.ones(2, 3)
+    assert select_output(t) is t
+    assert select_output(Output(t)) is t
+    assert select_output({"logits": t, "loss": torch.zeros(())}) is t
+    assert select_output(OrderedDict(logits=t)) is t
+    assert select_output((torch.zeros(1), t), 1) is t
+    assert select_output({"scores": t}, "scores") is t
+    assert select_output(Output(t, t * 2), "hidden").sum() == 12
+    assert select_output((t,), lambda out: out[0] * 2).sum() == 12
+    with pytest.raises(TypeError, match="pass `output=`"):
+        select_output((t, t))
+    with pytest.raises(TypeError, match="`output='nope'`"):
+        select_output({"logits": t}, "nope")
+    with pytest.raises(TypeError, match="to select a tensor"):
+        select_output({"logits": t, "n": 3}, "n")
+
+
+def test_forward_args_gather_per_sample_tensors_by_row():
+    mask, const = torch.arange(6).view(3, 2), torch.tensor([7.0])
+    fa = ForwardArgs((mask, const, "flag"), num_samples=3)
+    args, kwargs = fa.take(torch.tensor([2, 0, 2, 1]))
+    assert torch.equal(args[0], mask[[2, 0, 2, 1]]) and args[1] is const and args[2] == "flag" and kwargs == {}
+    fa = ForwardArgs({"mask": mask}, num_samples=3)
+    assert torch.equal(fa.take(torch.tensor([1]))[1]["mask"], mask[[1]])
+    assert ForwardArgs(mask, num_samples=3).args[0] is mask  # a single value is one positional argument (Captum)
+    with pytest.raises(TypeError, match="argument names"):
+        ForwardArgs({1: mask})
+
+
+def _brute_force_effects(model, x, mask, baseline: float, target):
+    """δ_(t,d)(x) by hand: one forward per sample and element, the mask passed by keyword."""
+    n, t, d = x.shape
+    out = torch.zeros(n, t * d, dtype=x.dtype)
+    with torch.no_grad():
+        for i in range(n):
+            f0 = model(x[i : i + 1], mask=mask[i : i + 1]).logits[0, target[i]]
+            for e in range(t * d):
+                xi = x[i : i + 1].clone().view(1, -1)
+                xi[0, e] = baseline
+                out[i, e] = f0 - model(xi.view(1, t, d), mask=mask[i : i + 1]).logits[0, target[i]]
+    return out
+
+
+@pytest.mark.parametrize("max_batch_size", [None, 3])
+def test_input_effects_with_model_output_and_keyword_mask_equal_brute_force(max_batch_size):
+    model = seeded(MaskedMLP()).double().eval()
+    x, mask = (v.double() for v in _data())
+    target = torch.tensor([0, 1, 2, 0, 1])
+    got = input_effects(model, x, None, 0.5, target=target, max_batch_size=max_batch_size,
+                        additional_forward_args={"mask": mask})
+    want = _brute_force_effects(model, x, mask, 0.5, target)
+    torch.testing.assert_close(got, want, atol=1e-10, rtol=0)
+    masked = (mask == 0).repeat_interleave(3, dim=1)  # positions the mask hides: exactly no effect
+    assert masked.any() and (got[masked] == 0).all()
+
+
+def test_unit_effects_pass_the_mask_through_full_forwards():
+    model = seeded(MaskedMLP()).double().eval()
+    x, mask = (v.double() for v in _data())
+    got = unit_effects(model, x, "act", target=0, additional_forward_args=(mask,))
+    with torch.no_grad():
+        f0 = model(x, mask).logits[:, 0]
+        want = torch.stack([f0 - _unit_zeroed(model, x, mask, u) for u in range(4)], 1)  # dimension 1: positions
+    torch.testing.assert_close(got, want, atol=1e-10, rtol=0)
+
+
+def _unit_zeroed(model, x, mask, u):
+    with intervene(model, {"act": Zero(units=[u])}):
+        return model(x, mask).logits[:, 0]
+
+
+def test_output_selects_another_tensor():
+    model = seeded(MaskedMLP()).eval()
+    x, mask = _data()
+    picked = input_effects(model, x, None, output=lambda out: out.logits[:, :2], additional_forward_args={"mask": mask}, target=1)
+    full = input_effects(model, x, None, additional_forward_args={"mask": mask}, target=1)
+    torch.testing.assert_close(picked, full)
+
+
+def test_a_tuple_output_fails_naming_output():
+    class TwoHeads(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.lin(x), self.lin(x) * 2
+
+    with pytest.raises(TypeError, match="`output=`"):
+        input_effects(TwoHeads(), torch.randn(2, 3))
+    assert input_effects(TwoHeads(), torch.randn(2, 3), output=1).shape == (2, 3)
+
+
+def test_default_feature_mask_is_one_group_per_element_across_inputs():
+    class Two(nn.Module):
+        def forward(self, a, b):
+            return torch.stack([a.sum(1) + 10 * b.sum(1), -a.sum(1)], 1)
+
+    a, b = torch.ones(2, 3), torch.ones(2, 2)
+    eff = input_effects(Two(), (a, b), target=0)
+    assert torch.equal(eff, torch.tensor([[1.0, 1.0, 1.0, 10.0, 10.0]]).expand(2, 5))
+
+
+class TokenModel(nn.Module):
+    def __init__(self, vocab: int = 12, classes: int = 3) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(vocab, 4)
+        self.out = nn.Linear(4, classes)
+
+    def forward(self, ids, attention_mask=None):
+        h = self.emb(ids)
+        w = attention_mask.unsqueeze(-1).float() if attention_mask is not None else torch.ones_like(h[..., :1])
+        return {"logits": self.out((h * w).sum(1))}
+
+
+def test_token_inputs_take_an_integer_baseline_and_equal_token_replacement():
+    model = seeded(TokenModel()).eval()
+    ids = torch.tensor([[3, 5, 7, 0], [2, 2, 9, 1]])
+    att = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]])
+    eff = input_effects(model, ids, baseline=0, target=1, additional_forward_args={"attention_mask": att})
+    assert eff.shape == (2, 4)  # one group per position
+    with torch.no_grad():
+        for i in range(2):
+            f0 = model(ids[i : i + 1], att[i : i + 1])["logits"][0, 1]
+            for p in range(4):
+                swapped = ids[i : i + 1].clone()
+                swapped[0, p] = 0
+                want = f0 - model(swapped, att[i : i + 1])["logits"][0, 1]
+                assert float(eff[i, p]) == pytest.approx(float(want), abs=1e-6)
+    assert eff[0, 3] == 0  # padding: attention mask 0
+
+
+def test_token_inputs_reject_float_baselines_and_float_masks():
+    model, ids = TokenModel(), torch.tensor([[3, 5, 7]])
+    with pytest.raises(ValueError, match="`baseline` to be an integer"):
+        input_effects(model, ids, baseline=0.5)
+    with pytest.raises(ValueError, match="`baseline` to be an integer"):
+        input_effects(model, ids, baseline=torch.tensor(1.0))
+    with pytest.raises(TypeError, match="`feature_mask` to hold integer group ids"):
+        input_effects(model, ids, torch.tensor([[0.0, 1.0, 1.0]]))
+    with pytest.raises(TypeError, match="floating point `inputs`"):
+        average_causal_effect(model, ids)
+
+
+def test_layer_map_and_counterfactuals_take_output_and_forward_args():
+    model = seeded(MaskedMLP()).eval()
+    x, mask = _data()
+    lm = layer_causal_map(model, x, None, ["inp", "out"], additional_forward_args={"mask": mask}, max_rows=None)
+    assert list(lm.nodes)[0] == "<input>" and lm.cka.shape == (2, 2)
+    cf = counterfactual_explanation(model, x, 1, CounterfactualSettings(steps=30, lr=0.1),
+                                    additional_forward_args={"mask": mask})
+    with torch.no_grad():
+        assert torch.equal(model(cf.counterfactuals, mask).logits.argmax(1), cf.predicted)
+
+
+def _mlp() -> nn.Sequential:
+    return seeded(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)))
+
+
+def test_compiled_model_gives_the_eager_results():
+    model = _mlp().eval()
+    x = torch.randn(6, 4, generator=torch.Generator().manual_seed(1))
+    compiled = torch.compile(model, backend="eager")  # as silent as inductor about late hooks, and fast
+    compiled(x)  # compiled before any hook exists: hooks registered later are invisible to its graph
+    assert resolve_module(compiled, "1") is model[1]
+    with intervene(compiled, {"1": Zero()}):
+        zeroed = compiled(x)
+    torch.testing.assert_close(zeroed, model[2].bias.expand(6, 3).detach())
+    torch.testing.assert_close(unit_effects(compiled, x, "1"), unit_effects(model, x, "1"))
+    torch.testing.assert_close(input_effects(compiled, x), input_effects(model, x))
+    with capture(compiled, ["1"]) as acts:
+        compiled(x)
+    assert acts["1"].shape == (6, 8)
+
+
+def test_compiled_submodule_is_intervened_on():
+    model = _mlp().eval()
+    eager = [m for m in model]
+    model[0] = torch.compile(model[0], backend="eager")
+    x = torch.randn(3, 4)
+    model(x)
+    with intervene(model, {"0": Zero(units=[0, 1, 2, 3, 4, 5, 6, 7])}):
+        out = model(x)
+    torch.testing.assert_close(out, eager[2](eager[1](torch.zeros(3, 8))))

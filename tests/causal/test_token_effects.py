@@ -1,0 +1,120 @@
+"""Token inputs of a Hugging Face BERT: effects of token replacement and of interventions on the
+embedding layer (``input_layer=``) against brute force, padding, word-piece groups."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lightning_causal.causal import input_effects
+from tests.helpers.models import all_hook_counts
+from tests.helpers.text import MASK, PAD, tiny_bert_classifier, token_batch
+
+WORDS = "bert.embeddings.word_embeddings"
+
+
+@pytest.fixture(scope="module")
+def bert():
+    return tiny_bert_classifier(seed=0, classes=3)
+
+
+def _logit(model, ids, att, target):
+    with torch.no_grad():
+        return model(ids, attention_mask=att).logits.gather(1, target.view(-1, 1)).squeeze(1)
+
+
+def _brute_force_tokens(model, ids, att, groups, baseline, target):
+    """δ_g by hand: one sample and one group at a time, the group's tokens set to ``baseline``."""
+    n, g = ids.shape[0], int(groups.max()) + 1
+    out = torch.zeros(n, g, dtype=torch.float64)
+    for i in range(n):
+        m = groups[i if groups.shape[0] > 1 else 0]
+        f0 = _logit(model, ids[i : i + 1], att[i : i + 1], target[i : i + 1])
+        for grp in range(g):
+            changed = ids[i : i + 1].clone()
+            changed[0, m == grp] = baseline
+            out[i, grp] = f0 - _logit(model, changed, att[i : i + 1], target[i : i + 1])
+    return out
+
+
+def _embedding_patch(model, ids, att, target, position, value):
+    """The hand-written patch: word embeddings of sample ``ids`` at ``position`` replaced by ``value``."""
+    layer = model.bert.embeddings.word_embeddings
+
+    def hook(_m, _i, out):
+        out = out.clone()
+        out[:, position] = value
+        return out
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        return _logit(model, ids, att, target)
+    finally:
+        handle.remove()
+
+
+@pytest.mark.parametrize("max_batch_size", [None, 5])
+def test_token_effects_with_an_attention_mask_equal_brute_force_replacement(bert, max_batch_size):
+    ids, att = token_batch(4, 8)
+    target = torch.tensor([0, 1, 2, 0])
+    got = input_effects(bert, ids, baseline=MASK, target=target, max_batch_size=max_batch_size,
+                        additional_forward_args={"attention_mask": att})
+    want = _brute_force_tokens(bert, ids, att, torch.arange(8).unsqueeze(0), MASK, target)
+    torch.testing.assert_close(got, want, atol=1e-10, rtol=0)
+    assert got.abs().max() > 1e-4  # the model is not blind to its tokens
+
+
+def test_padded_positions_have_exactly_zero_effect(bert):
+    ids, att = token_batch(4, 8)
+    for layer in (None, WORDS):
+        eff = input_effects(bert, ids, baseline=MASK, additional_forward_args={"attention_mask": att}, input_layer=layer)
+        assert (att == 0).any() and torch.equal(eff[att == 0], torch.zeros(int((att == 0).sum()), dtype=eff.dtype))
+        assert (eff[att == 1] != 0).all()
+
+
+def test_input_layer_equals_a_hand_written_embedding_patch(bert):
+    ids, att = token_batch(3, 7, seed=4)
+    target = torch.tensor([2, 0, 1])
+    zero = input_effects(bert, ids, target=target, additional_forward_args={"attention_mask": att}, input_layer=WORDS)
+    vec = torch.linspace(-1, 1, 32, dtype=torch.float64)
+    const = input_effects(bert, ids, None, vec, target=target, additional_forward_args={"attention_mask": att}, input_layer=WORDS)
+    token = input_effects(bert, ids, None, MASK, target=target, additional_forward_args={"attention_mask": att}, input_layer=WORDS)
+    mask_embedding = bert.bert.embeddings.word_embeddings.weight[MASK].detach()
+    for i in range(3):
+        s, f0 = slice(i, i + 1), _logit(bert, ids[i : i + 1], att[i : i + 1], target[i : i + 1])
+        for p in range(7):
+            if att[i, p] == 0:
+                continue
+            for got, value in ((zero, 0.0), (const, vec), (token, mask_embedding)):
+                want = f0 - _embedding_patch(bert, ids[s], att[s], target[s], p, value)
+                torch.testing.assert_close(got[i, p], want[0], atol=1e-10, rtol=0)
+    # on the word embeddings, the embedding of [MASK] is the same intervention as the token [MASK]
+    torch.testing.assert_close(token, input_effects(bert, ids, None, MASK, target=target,
+                                                    additional_forward_args={"attention_mask": att}), atol=1e-12, rtol=0)
+    assert all_hook_counts(bert) == 0
+
+
+def test_a_mask_groups_word_pieces_into_words(bert):
+    ids, att = token_batch(2, 8, seed=5)
+    # per-sample words: [CLS] | w w | w | w w w | [SEP]   and   [CLS] | w | w w | w w | [SEP] [PAD]
+    words = torch.tensor([[0, 1, 1, 2, 3, 3, 3, 4], [0, 1, 2, 2, 3, 3, 4, 5]])
+    target = torch.tensor([1, 0])
+    got = input_effects(bert, ids, words, PAD, target=target, additional_forward_args={"attention_mask": att})
+    torch.testing.assert_close(got, _brute_force_tokens(bert, ids, att, words, PAD, target), atol=1e-10, rtol=0)
+    layer = input_effects(bert, ids, words, PAD, target=target, additional_forward_args={"attention_mask": att},
+                          input_layer=WORDS)
+    torch.testing.assert_close(layer, got, atol=1e-12, rtol=0)
+    assert got[1, 5] == 0  # the group of the padded position
+
+
+def test_input_layer_errors_name_the_argument(bert):
+    ids, att = token_batch(2, 6)
+    with pytest.raises(ValueError, match="`input_layer`.*starts with the input's shape"):
+        input_effects(bert, ids, input_layer="classifier", additional_forward_args={"attention_mask": att})
+    with pytest.raises(ValueError, match="Unknown module name"):
+        input_effects(bert, ids, input_layer="bert.embeddings.words", additional_forward_args={"attention_mask": att})
+    with pytest.raises(ValueError, match="one input tensor"):
+        input_effects(bert, (ids, ids), input_layer=WORDS)
+    with pytest.raises(ValueError, match="`baseline` to be an integer"):
+        input_effects(bert, ids, baseline=0.5)
+    assert all_hook_counts(bert) == 0

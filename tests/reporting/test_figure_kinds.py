@@ -1,0 +1,140 @@
+"""The figure kind is chosen from the input's shape (overridable), and each kind draws what it says:
+heatmaps titled with the explained class, the input's line with the effect overlaid, bars of the
+top features in the causal order beside each Captum method, tokens coloured by effect, labelled
+trigger grids."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lightning_causal.audits.base import AuditResult
+from lightning_causal.reporting.figure_kinds import MapData, infer_kind, map_figures
+from lightning_causal.reporting.tensorboard import TensorBoardRenderer
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype", "kind"),
+    [
+        ((6, 1, 8, 8), torch.float32, "image"),
+        ((6, 3, 32, 32), torch.float32, "image"),
+        ((6, 28, 28), torch.float32, "image"),
+        ((6, 1, 100), torch.float32, "sequence"),
+        ((6, 12, 200), torch.float32, "sequence"),
+        ((6, 8, 8), torch.float32, "image"),
+        ((6, 14), torch.float32, "tabular"),
+        ((6, 14), torch.long, "tokens"),
+        ((6,), torch.float32, None),
+    ],
+)
+def test_kind_from_the_input_shape(shape, dtype, kind):
+    assert infer_kind(torch.zeros(shape, dtype=dtype)) == kind
+
+
+class Writer:
+    """Records image tags and the figures' texts instead of writing event files."""
+
+    def __init__(self):
+        self.images: dict[str, object] = {}
+        self.steps: set[int] = set()
+
+    def add_image(self, tag, img, step, dataformats="CHW"):  # noqa: ANN001
+        self.images[tag] = img
+        self.steps.add(step)
+
+    def __getattr__(self, name):  # histograms, text, layout, flush: recorded by step only
+        return lambda tag=None, value=None, step=None, *a, **k: self.steps.add(step) if isinstance(step, int) else None
+
+
+def _tags(result: AuditResult, inputs: torch.Tensor, kind: str | None = None) -> list[str]:
+    writer = Writer()
+    TensorBoardRenderer(figure_kind=kind).render(writer, 0, [result], inputs, step=7)
+    assert writer.steps == {7}
+    return sorted(t for t in writer.images if "/maps/" in t)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "kind", "expected"),
+    [
+        (torch.rand(6, 1, 8, 8), None, [f"causal/a/maps/sample_{i}" for i in range(4)]),
+        (torch.rand(6, 1, 64), None, [f"causal/a/maps/sample_{i}" for i in range(4)]),
+        (torch.rand(6, 9), None, ["causal/a/maps/top_features"]),
+        (torch.randint(0, 50, (6, 9)), None, [f"causal/a/maps/sample_{i}" for i in range(4)]),
+        (torch.rand(6, 9), "sequence", [f"causal/a/maps/sample_{i}" for i in range(4)]),
+        (torch.rand(6, 1, 8, 8), "tabular", ["causal/a/maps/top_features"]),
+    ],
+)
+def test_renderer_draws_the_kind_of_the_input_or_the_override(inputs, kind, expected):
+    maps = {"causal": torch.randn(inputs.shape), "Saliency": torch.randn(inputs.shape)}
+    assert _tags(AuditResult("a", maps=maps), inputs, kind) == expected
+
+
+def test_image_title_names_the_explained_class_and_label():
+    data = MapData(torch.rand(3, 1, 8, 8), {"causal": torch.randn(3, 1, 8, 8)}, "ie",
+                   {"targets": [2, 0, 1], "class_names": ["zero", "one", "two"]}, torch.tensor([2, 1, 1]))
+    (tag, fig), *_ = map_figures(data)
+    assert tag == "maps/sample_0" and fig._suptitle.get_text() == "ie, sample 0 (label 'two'): explains class 'two'"
+
+
+def test_sequence_figure_draws_the_input_line_and_overlays_the_effect():
+    x = torch.linspace(0, 1, 40).reshape(1, 1, 40).repeat(2, 1, 1)
+    effect = torch.zeros(2, 1, 40)
+    effect[:, :, 10] = 3.0
+    (_, fig), _ = map_figures(MapData(x, {"causal": effect}, "ie", {"targets": [1, 1]}))
+    ax, twin = fig.axes[0], fig.axes[1]
+    assert ax.lines[0].get_ydata().tolist() == pytest.approx(x[0, 0].tolist())
+    heights = [p.get_height() for p in twin.patches]
+    assert heights[10] == 3.0 and sum(abs(h) for h in heights) == 3.0
+    assert ax.get_ylabel() == "input" and twin.get_ylabel() == "causal" and ax.get_xlabel() == "position"
+
+
+def test_tabular_bars_rank_features_by_causal_effect_beside_each_method():
+    """Bars are the mean |score| per feature (relative to each explanation's largest), top causal
+    feature on top, causal beside each method, labelled with the feature names; grouped columns
+    are drawn once per group; one map alone is drawn in its own units, coloured by sign."""
+    x = torch.rand(4, 5)
+    causal = torch.tensor([[0.0, 3.0, 3.0, -1.0, 0.5]]).repeat(4, 1)  # columns 1 and 2 form one group
+    other = torch.tensor([[2.0, 0.0, 0.0, 1.0, 0.0]]).repeat(4, 1)
+    meta = {"feature_names": ["age", "income", "hours", "tenure"], "feature_groups": [0, 1, 1, 2, 3], "targets": [1] * 4,
+            "class_names": ["no", "yes"]}
+    [(tag, fig)] = map_figures(MapData(x, {"causal": causal, "IG": other}, "cb", meta))
+    assert tag == "maps/top_features"
+    [ax] = fig.axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["income", "hours", "tenure", "age"]  # causal order
+    heights = [p.get_height() for p in ax.patches]
+    assert heights[:4] == pytest.approx([1.0, 1 / 3, 0.5 / 3, 0.0])  # causal, relative to its largest
+    assert heights[4:] == pytest.approx([0.0, 0.5, 0.0, 1.0])  # IG in the causal order
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["causal", "IG"]
+    assert "class 'yes'" in ax.get_title()
+    [(_, alone)] = map_figures(MapData(x, {"effect": causal}, "ie", meta))
+    bars = alone.axes[0].patches
+    assert [t.get_text() for t in alone.axes[0].get_yticklabels()] == ["age", "tenure", "hours", "income"]  # bottom-up
+    assert [b.get_width() for b in bars] == pytest.approx([0.0, 0.5, 1.0, 3.0])
+    assert [b.get_facecolor()[0] > b.get_facecolor()[2] for b in bars] == [True, True, False, True]  # hours: negative
+
+
+def test_token_strips_show_each_token_coloured_by_effect():
+    ids = torch.tensor([[3, 1, 4, 1, 5]])
+    effect = torch.tensor([[0.0, 0.0, 2.0, 0.0, -2.0]])
+    [(_, fig)] = map_figures(MapData(ids, {"causal": effect}, "ie", {"vocabulary": ["a", "b", "c", "d", "e", "f"]}))
+    texts = [t for t in fig.axes[0].texts]
+    assert [t.get_text() for t in texts] == ["d", "b", "e", "b", "f"]
+    red, blue = texts[2].get_bbox_patch().get_facecolor(), texts[4].get_bbox_patch().get_facecolor()
+    assert red[0] > red[2] and blue[2] > blue[0]  # positive red, negative blue
+
+
+def test_backdoor_images_are_upscaled_labelled_grids():
+    masks = torch.rand(3, 1, 8, 8)
+    r = AuditResult("backdoor", images={"reversed_masks": masks, "reversed_patterns": masks, "reversed_triggers": masks},
+                    vectors={"anomaly_index": torch.tensor([0.5, 3.2, 0.1])},
+                    meta={"image_labels": {k: ["cat", "dog", "eel"] for k in ("reversed_masks", "reversed_patterns", "reversed_triggers")},
+                          "flagged": [1]})
+    writer = Writer()
+    TensorBoardRenderer().render(writer, 0, [r], None)
+    img = writer.images["causal/backdoor/images/reversed"]
+    assert img.shape[0] >= 250 and img.shape[1] >= 250  # upscaled from 8x8 pixels
+    from lightning_causal.reporting.figures import image_grid_figure
+
+    fig = image_grid_figure({"mask": masks}, ["cat", "dog\nAI 3.2", "eel"], highlight=[1])
+    assert [ax.get_title() for ax in fig.axes] == ["cat", "dog\nAI 3.2", "eel"]
+    assert fig.axes[1].title.get_color() == "tab:red"

@@ -1,0 +1,47 @@
+"""The batch convention shared by the audit callback and the repair module."""
+
+import pytest
+import torch
+
+from lightning_causal.batches import default_unpack_batch, unpack
+
+
+def test_default_rules():
+    x, y = torch.zeros(3, 2), torch.tensor([0, 1, 0])
+    assert default_unpack_batch(x) == (x, None, None)
+    assert default_unpack_batch((x,)) == (x, None, None)
+    assert default_unpack_batch([x, y]) == (x, y, None)
+    inputs, labels, args = default_unpack_batch({"features": x, "target": y})
+    assert inputs is x and labels is y and args is None
+    ids, mask, types = torch.ones(3, 4, dtype=torch.long), torch.ones(3, 4), torch.zeros(3, 4, dtype=torch.long)
+    inputs, labels, args = default_unpack_batch({"input_ids": ids, "attention_mask": mask, "token_type_ids": types,
+                                                 "labels": y, "other": x})
+    assert inputs is ids and labels is y and set(args) == {"attention_mask", "token_type_ids"}
+    inputs, _, args = default_unpack_batch({"pixel_values": x, "attention_mask": mask})
+    assert inputs is x and args is None  # keyword arguments only come with input_ids
+
+
+def test_first_input_and_label_keys_win():
+    a, b = torch.zeros(2, 1), torch.ones(2, 1)
+    inputs, labels, _ = default_unpack_batch({"inputs": b, "x": a, "labels": b, "y": a})
+    assert inputs is a and labels is a
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [(torch.zeros(2), torch.zeros(2), torch.zeros(2)), {"image": torch.zeros(2)}, "text", (torch.zeros(2), "label"), ()],
+)
+def test_other_batches_name_unpack_batch_and_a_fix(batch):
+    with pytest.raises(ValueError, match=r"`unpack_batch=lambda batch: \(batch\[0\], batch\[1\], None\)`"):
+        default_unpack_batch(batch)
+
+
+def test_custom_unpack_is_checked():
+    x = torch.zeros(2, 3)
+    assert unpack((x, 1), lambda b: (b[0], None, b[1]))[2] == (1,)  # one value: one positional argument
+    with pytest.raises(ValueError, match="return \\(inputs, labels, additional_forward_args\\)"):
+        unpack(x, lambda b: (b, None))
+    with pytest.raises(ValueError, match="inputs"):
+        unpack(x, lambda b: ("x", None, None))
+    with pytest.raises(ValueError, match="labels"):
+        unpack(x, lambda b: (b, [0, 1], None))
