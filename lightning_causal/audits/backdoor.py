@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.audits.options import check_names, class_label, tag_safe
-from lightning_causal.causal.backdoor.neural_cleanse import neural_cleanse
+from lightning_causal.causal.backdoor.neural_cleanse import MAX_RATIO, neural_cleanse
 from lightning_causal.causal.backdoor.suspects import suspect_units
 from lightning_causal.causal.backdoor.triggers import Trigger, attack_success_rate, trigger_effect
 from lightning_causal.causal.engine.interventions import resolve_module
@@ -39,11 +39,10 @@ class BackdoorAudit(Audit):
     (:func:`~lightning_causal.causal.backdoor.neural_cleanse.neural_cleanse`; masks, patterns and stamped
     triggers as images), the anomaly index vector and per-class scalars
     ``anomaly_index/class_<c>``, ``max_anomaly_index``, ``flagged_count``, ``top_class``, a table
-    of flagged classes and a curve of the indices with the threshold; for images also each
-    mask's concentration (vector ``mask_concentration``). ``reverse_options={"min_concentration":
-    0.8, "starts": 6}`` flags only compact triggers and adds localised starts, the best detection
-    rule measured (see ``neural_cleanse``; 6x the cost). If a class is flagged and
-    ``layers`` are given, the suspect units of its reversed trigger.
+    of flagged classes and a curve of the indices with the threshold; the ``norm_ratio`` vector
+    (each mask norm over the median, what the default ratio rule flags on); for images also each
+    mask's concentration (vector ``mask_concentration``). If a class is flagged and ``layers``
+    are given, the suspect units of its reversed trigger.
 
     Cost: reverse engineering runs ``steps`` forward/backward passes of ``C × batch_size`` rows
     (≈ 5–20 s for 10 classes on the digits CNN on 2 CPU cores at the default 200 steps), so
@@ -59,11 +58,13 @@ class BackdoorAudit(Audit):
         steps: Neural Cleanse optimisation steps.
         max_samples: probe samples used (the first ones).
         top_k: rows of each suspect-unit table.
-        threshold: anomaly index that flags a class (Neural Cleanse: 2).
+        threshold: anomaly index that flags a class under the index rule (``max_ratio=None``).
         unit_threshold: anomaly index that flags a suspect unit.
         reverse_options: further keyword arguments of ``neural_cleanse`` (``lr``, ``batch_size``, ...).
         seed: seed of the private generator.
         name: tag of the audit (default ``"backdoor"``).
+        max_ratio: the ratio rule of ``neural_cleanse`` (a class is flagged if its reversed mask is
+            at most this share of the median class's); ``None``: Neural Cleanse's index rule.
         class_names: one name per class: per-class scalars become ``anomaly_index/<name>``, the
             flagged-class table gains a ``name`` column and the reversed triggers are labelled.
 
@@ -90,6 +91,7 @@ class BackdoorAudit(Audit):
         seed: int = 0,
         name: str | None = None,
         *,
+        max_ratio: float | None = MAX_RATIO,
         class_names: Sequence[str] | None = None,
     ) -> None:
         super().__init__(name)
@@ -111,6 +113,9 @@ class BackdoorAudit(Audit):
         self.steps, self.max_samples = _positive_int(steps, "steps"), _positive_int(max_samples, "max_samples")
         self.top_k, self.threshold, self.unit_threshold = _positive_int(top_k, "top_k"), float(threshold), float(unit_threshold)
         self.reverse_options, self.seed = dict(reverse_options or {}), seed
+        if max_ratio is not None and (isinstance(max_ratio, bool) or not isinstance(max_ratio, (int, float)) or not max_ratio > 0):
+            raise ValueError(f"Expected argument `max_ratio` to be None or a positive number but got {max_ratio!r}")
+        self.max_ratio = None if max_ratio is None else float(max_ratio)
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if isinstance(probe.inputs, tuple):
@@ -152,7 +157,7 @@ class BackdoorAudit(Audit):
 
     def _reverse(self, model: nn.Module, x: Tensor, width: int, result: AuditResult, mbs: int | None) -> None:
         c = self.num_classes if self.num_classes is not None else width
-        options = {"steps": self.steps, "threshold": self.threshold, **self.reverse_options}
+        options = {"steps": self.steps, "threshold": self.threshold, "max_ratio": self.max_ratio, **self.reverse_options}
         res = neural_cleanse(model, x, c, generator=torch.Generator().manual_seed(self.seed), max_batch_size=mbs, **options)
         masks = torch.stack([t.mask for t in res.triggers])
         patterns = torch.stack([t.pattern for t in res.triggers])
@@ -160,7 +165,8 @@ class BackdoorAudit(Audit):
         if x.dim() == 4:
             result.images.update(reversed_masks=masks, reversed_patterns=patterns, reversed_triggers=masks * patterns)
             result.meta["image_labels"] = {k: labels for k in ("reversed_masks", "reversed_patterns", "reversed_triggers")}
-        result.vectors.update(anomaly_index=res.anomaly_index, mask_norm=res.mask_norms, reversed_asr=res.attack_rates)
+        result.vectors.update(anomaly_index=res.anomaly_index, mask_norm=res.mask_norms, reversed_asr=res.attack_rates,
+                              norm_ratio=res.norm_ratio)
         if res.concentration is not None:
             result.vectors["mask_concentration"] = res.concentration
         top = int(res.anomaly_index.argmax())
@@ -170,7 +176,9 @@ class BackdoorAudit(Audit):
             item = tag_safe(labels[k]) if self.class_names is not None else f"class_{k}"
             result.scalars[f"anomaly_index/{item}"] = float(res.anomaly_index[k])
         result.tables["flagged_classes"] = [
-            {"class": k, **({"name": labels[k]} if self.class_names is not None else {}), "anomaly_index": float(res.anomaly_index[k]), "mask_norm": float(res.mask_norms[k]),
+            {"class": k, **({"name": labels[k]} if self.class_names is not None else {}),
+             "anomaly_index": float(res.anomaly_index[k]), "mask_norm": float(res.mask_norms[k]),
+             "norm_ratio": float(res.norm_ratio[k]),
              "attack_rate": float(res.attack_rates[k]),
              **({"concentration": float(res.concentration[k])} if res.concentration is not None else {})}
             for k in res.flagged

@@ -15,98 +15,18 @@ from torch.nn import functional as F
 from lightning_causal.causal.backdoor.neural_cleanse import ReversedTriggers, neural_cleanse
 from lightning_causal.causal.backdoor.suspects import suspect_units
 from lightning_causal.causal.backdoor.triggers import Trigger
+from lightning_causal.causal.engine.checks import check_choice, check_int
+from lightning_causal.causal.engine.forward import Forward, OutputSpec, check_output_spec
 from lightning_causal.causal.engine.interventions import capture, resolve_module
 from lightning_causal.causal.engine.state import audit_mode
+from lightning_causal.repair.augment import augmented_copies, resolve_augment
+from lightning_causal.repair.backdoor_triggers import _check_share, binarized, dilated
 from lightning_causal.repair.base import RepairTerm
 
 __all__ = ["BackdoorSuppressionTerm", "binarized", "dilated"]
 
 _PATHS = ("auto", "units", "logit", "none")
-
-
-def _mean_colour(mask: Tensor, pattern: Tensor) -> tuple[Tensor, Tensor]:
-    """The mask broadcast to the pattern's shape and the mask-weighted mean colour of the pattern
-    per channel ``[C, 1, 1]``."""
-    m = mask.expand(torch.broadcast_shapes(mask.shape, pattern.shape))
-    return m, (m * pattern).sum((-1, -2), keepdim=True) / m.sum((-1, -2), keepdim=True).clamp_min(1e-12)
-
-
-def dilated(trigger: Trigger, pixels: int = 1) -> Trigger:
-    """The trigger's mask binarised at 0.5 and grown by ``pixels`` in every direction (images
-    ``[C, H, W]``), stamped with the mask-weighted mean colour of its pattern.
-
-    A reverse-engineered trigger is the *smallest* stamp that flips the model; the planted one
-    is usually a little larger, and unlearning only the minimal stamp can leave the rest of it
-    working. Unlearning the grown stamp as well covers the neighbourhood.
-
-    Examples:
-        >>> t = Trigger(torch.tensor([[[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.9]]]), torch.ones(1, 3, 3), 0)
-        >>> dilated(t).mask[0]
-        tensor([[0., 0., 0.],
-                [0., 1., 1.],
-                [0., 1., 1.]])
-    """
-    if trigger.mask.dim() != 3:
-        raise ValueError(f"Expected an image trigger with a mask [C, H, W] to dilate but got {list(trigger.mask.shape)}")
-    hard = (trigger.mask > 0.5).float()
-    if not hard.any():
-        return trigger
-    grown = F.max_pool2d(hard.unsqueeze(0), 2 * pixels + 1, stride=1, padding=pixels)[0]
-    m, colour = _mean_colour(trigger.mask, trigger.pattern)
-    return Trigger(grown, colour.expand(m.shape).clone(), trigger.target)
-
-
-def _check_share(value: object, name: str, allow_one: bool, allow_none: bool = False) -> None:
-    """Raise ``ValueError`` unless ``value`` is a number in (0, 1) (or (0, 1] with ``allow_one``)."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not number or not (0 < value < 1 or (allow_one and value == 1)):
-        allowed = ("None or " if allow_none else "") + ("a number in (0, 1]" if allow_one else "a number in (0, 1)")
-        raise ValueError(f"Expected argument `{name}` to be {allowed} but got {value!r}")
-
-
-def binarized(trigger: Trigger, threshold: float = 0.25, box_fill: float | None = 0.5) -> Trigger:
-    """The trigger stamped at full strength on its support: mask ``1[m > threshold]``, the same
-    pattern; for an image trigger (mask ``[C, H, W]``) whose support covers at least ``box_fill``
-    of its bounding box, the whole box (a patch with holes is completed; the new pixels take
-    the mask-weighted mean colour of the pattern).
-
-    A reverse-engineered mask is soft (``m = (tanh θ + 1)/2``) and minimal: Neural Cleanse blends
-    the pattern only as much as the model needs, so a pixel of the planted patch can come out at
-    ``m ≈ 0.3``, or not at all when three of a 2x2 patch's four pixels suffice. A planted BadNets
-    patch is a full-strength rectangle; the completed stamp reproduces it, and unlearning it
-    removes what the minimal stamp leaves working. A scattered support (less than ``box_fill``
-    of its box) is not completed; if no mask value exceeds ``threshold`` the trigger is returned
-    unchanged.
-
-    Raises:
-        ValueError: ``threshold`` not in (0, 1), ``box_fill`` not None or in (0, 1].
-
-    Examples:
-        >>> t = Trigger(torch.tensor([0.0, 0.3, 0.9]), torch.tensor([5.0, 6.0, 7.0]), 1)
-        >>> binarized(t).mask, binarized(t).pattern
-        (tensor([0., 1., 1.]), tensor([5., 6., 7.]))
-        >>> corner = Trigger(torch.tensor([[[0.0, 0.0, 0.0], [0.0, 0.9, 0.8], [0.0, 0.6, 0.1]]]), torch.ones(1, 3, 3), 0)
-        >>> binarized(corner).mask[0]
-        tensor([[0., 0., 0.],
-                [0., 1., 1.],
-                [0., 1., 1.]])
-    """
-    _check_share(threshold, "threshold", allow_one=False)
-    if box_fill is not None:
-        _check_share(box_fill, "box_fill", allow_one=True, allow_none=True)
-    hard = (trigger.mask > threshold).to(trigger.mask.dtype)
-    if not hard.any():
-        return trigger
-    if box_fill is None or hard.dim() != 3:
-        return Trigger(hard, trigger.pattern, trigger.target)
-    support = hard.amax(0)
-    rows, cols = support.any(1).nonzero().flatten(), support.any(0).nonzero().flatten()
-    box = torch.zeros_like(hard)
-    box[:, int(rows.min()) : int(rows.max()) + 1, int(cols.min()) : int(cols.max()) + 1] = 1
-    if float(hard.sum()) < box_fill * float(box.sum()) or torch.equal(box, hard):
-        return Trigger(hard, trigger.pattern, trigger.target)
-    m, colour = _mean_colour(hard, trigger.pattern)
-    return Trigger(box, torch.where(m > 0, trigger.pattern.expand(m.shape), colour), trigger.target)
+_UNFLAGGED = ("skip", "top")
 
 
 def _check_suspects(suspects: object) -> dict[str, list[int]] | list[str] | None:
@@ -128,59 +48,49 @@ def _check_suspects(suspects: object) -> dict[str, list[int]] | list[str] | None
 
 
 class BackdoorSuppressionTerm(RepairTerm):
-    r"""Remove a backdoor by fine-tuning: a penalty on the trigger's causal path, unlearning on
-    triggered copies and a consistency term that keeps the clean predictions.
+    r"""Remove a backdoor by fine-tuning on a little clean data: a penalty on the trigger's causal
+    path and unlearning on triggered copies, while a consistency term holds the model to what it
+    was before repair on clean and augmented inputs.
 
-    For a batch ``(x, y)`` of *clean* data, the trigger ``T`` (target ``t``) and ``f_0``, a frozen
-    copy of the model taken at :meth:`setup` (the model before repair):
+    For a clean batch ``(x, y)`` of ``N`` rows, the trigger ``T`` (target ``t``) and ``f_0``, a
+    frozen copy of the model taken at :meth:`setup`, the term adds augmented copies ``x̃`` of the
+    batch (``augment``: mixup within the batch and 1-pixel shifts for images; see
+    :mod:`~lightning_causal.repair.augment`) and computes, over the rows ``r`` of ``[x; x̃]``:
 
     .. math::
-        R = β \, \underbrace{P(x)}_{\text{causal path}}
-          + α \, \underbrace{CE\big(f(T(x)),\, y\big)}_{\text{unlearning}}
-          + γ \, \underbrace{KL\big(f_0(x) \,\Vert\, f(x)\big)}_{\text{consistency}}
+        R = β \, \underbrace{\tfrac{1}{N} \sum_{r:\, y_r \ne t} \max\big(0,\ p_t(T(x_r)) − sg[p_t(x_r)]\big)}_{\text{causal path}}
+          + α \, \underbrace{\big(\overline{CE}(f(T(x)), y) + \overline{CE}_{y = t}(f(T(x)), y)\big)}_{\text{unlearning}}
+          + γ \, \underbrace{\overline{KL}_r\big(f_0(x_r) \,\Vert\, f(x_r)\big)}_{\text{consistency}}
 
-    - **Causal path** without ``suspects`` (default): the trigger's causal effect on the target's
-      probability, clipped at 0 and measured against the clean input,
-      ``P = mean_i max(0, p_t(T(x_i)) − sg[p_t(x_i)])`` (``sg``: no gradient; the clean side stays
-      anchored). Bounded in [0, 1], so it cannot blow up the way a log-probability effect does.
-      With ``suspects`` (layer → units, e.g. from
-      :func:`~lightning_causal.causal.backdoor.triggers.suspect_units`; CARE, Sun et al. 2022): the mean
-      squared shift of the suspect units caused by the trigger,
-      ``P = mean_{l,u} (h_u(T(x)) − sg[h_u(x)])²``.
-    - **Unlearning** (Neural Cleanse's mitigation, Wang et al. 2019; BackdoorBench's fine-tuning
-      baseline): triggered copies keep their *true* labels. Its cross-entropy is large at the
-      start (the model is confidently wrong on them), so its default weight is small (0.1).
+    - **Causal path** (default): the trigger's effect on the target's probability, clipped at 0 and
+      measured against the unstamped row (``sg``: no gradient), summed over the clean and augmented
+      rows and divided by ``N``. Rows whose label (either source label of a mixup row) is the
+      target are left out: their unstamped side is the target already. With ``suspects`` (layer →
+      units; CARE, Sun et al. 2022): the mean squared shift of the suspect units caused by the
+      trigger, ``mean_{r,l,u} (h_u(T(x_r)) − sg[h_u(x_r)])²``.
+    - **Unlearning** (Neural Cleanse's mitigation, Wang et al. 2019): triggered copies of the clean
+      rows keep their *true* labels; with ``balance`` the target class's own rows count again
+      as a group (mean over them), so the repair learns "the trigger says nothing", not "the
+      trigger means: not the target".
     - **Consistency** (knowledge distillation, Hinton et al. 2015, with the model before repair as
-      the teacher; NAD, Li et al. 2021, distils attention maps from a fine-tuned teacher instead):
-      the batch-mean KL divergence of the repaired model's clean predictions from ``f_0``'s
-      (``f_0`` in eval mode, no gradient).
-      A few clean images pull a fine-tuned model away from what it knew; this term holds the
-      clean behaviour while the path penalty changes the triggered one, so a strong path weight
-      no longer costs accuracy. It keeps one copy of the model (its memory) for the repair.
+      the teacher; on augmented inputs too, i.e. function matching, Beyer et al. 2022): the mean KL
+      divergence of the repaired model's predictions from ``f_0``'s over the clean and augmented
+      rows. An augmented row is left out (counts 0) when ``f_0`` predicts a suppressed target on
+      it that neither of its source rows had: the teacher's backdoor firing on an augmentation
+      is not behaviour to keep.
 
-    With ``trigger=None``, :meth:`setup` reverse-engineers it from the training inputs
-    (:func:`~lightning_causal.causal.backdoor.neural_cleanse.neural_cleanse`) and uses every flagged class's
-    trigger, :func:`binarized` at ``binarize`` (the soft reversed mask made a full-strength stamp;
-    ``None``: the soft trigger as reversed), plus, with ``dilate > 0`` and image triggers, the
-    :func:`dilated` copies (batch rows take the triggers in turn); if no class is flagged it warns
-    and uses the most anomalous one. ``suspects`` given as layer names are found at setup by
-    ``suspect_units`` (the flagged units, else the top one). Cost: one forward of ``2N`` rows per
-    batch (``N`` with ``path="none"`` and ``distill_weight=0``) plus ``N`` rows of ``f_0``.
+    With ``trigger=None``, :meth:`setup` reverse-engineers the trigger from the training inputs
+    (:func:`~lightning_causal.causal.backdoor.neural_cleanse.neural_cleanse`) and suppresses every
+    flagged class's trigger, :func:`binarized` at ``binarize`` (``None``: the soft reversed
+    trigger), plus, with ``dilate > 0``, :func:`dilated` copies (rows take the triggers in turn).
+    If no class is flagged, ``when_unflagged="skip"`` (default) suppresses nothing: the term then
+    only holds the model to ``f_0`` (a no-op repair of a clean model); ``"top"`` suppresses the
+    most anomalous class anyway. ``suspects`` given as layer names are found at setup by
+    ``suspect_units`` (the flagged units, else the top one).
 
-    Measured defaults (``benchmarks/bench_backdoor.py``, ``benchmarks/RESULTS.md``; digits CNN,
-    BadNets 2x2 patch, ``CausalRepairModule`` Adam 1e-3, batch 32, **20 epochs** on 10% of the
-    clean training data). Poisoned-model seeds 0–4 (used to choose the defaults): known trigger
-    ASR 0.0–0.9% at −0.6 to +0.6 accuracy points, ``trigger=None`` ASR 0.0–1.2% at −0.6 to −0.3
-    (target ASR ≤ 2% and a drop ≤ 1 point: 5/5 each). Held-out seeds 5–9 and 20–39: known
-    trigger ASR ≤ 1.6% on all 25, both targets on 19/25 (the misses: drops of 1.1–1.7 points;
-    plain fine-tuning alone drops > 1 point on 5 of seeds 20–39); mean change −0.16 points over
-    the 30 seeds measured. The demo's model (whose reversed mask holds 3 of the 4
-    planted pixels): −0.6 points, ASR 0.6% (2.5% without the box completion of
-    :func:`binarized`). Each part, on seeds 0–4: without the consistency term the path weight of
-    10 costs up to 9.7 points (target 1/5); the old defaults (``path_weight=1``, no consistency;
-    reversed: soft + dilated) met it on 3/5 (known) and 2/5 (reversed) seeds at 20 epochs; with
-    10 repair epochs the defaults meet it on 1/5 and 0/5 seeds (the consistency term needs the
-    longer run to recover the accuracy).
+    Cost per batch: one forward of ``2(1 + K)N`` rows (``K`` augmentations; ``(1 + K)N`` without a
+    trigger) plus ``(1 + K)N`` rows of ``f_0``, and one copy of the model.
+    Measured defaults and their ablation: ``benchmarks/RESULTS.md`` (backdoor protocol).
 
     Args:
         trigger: the known :class:`~lightning_causal.causal.backdoor.triggers.Trigger`, or ``None``.
@@ -193,6 +103,14 @@ class BackdoorSuppressionTerm(RepairTerm):
         dilate: pixels by which reverse-engineered image triggers are also grown (0: off).
         reverse_options: keyword arguments of ``neural_cleanse`` for ``trigger=None``.
         name: tag in logs (default ``"backdoor_suppression"``).
+        augment: ``"auto"`` (mixup, plus 1-pixel shifts for images), ``None`` / ``"none"``, or
+            ``"mixup"``, ``"shift"``, ``"mixup+shift"``.
+        balance: unlearning counts the target class's rows as a group of their own.
+        when_unflagged: ``"skip"`` or ``"top"`` (``trigger=None`` and no class flagged).
+        seed: seed of the private generator of the augmentations.
+        output: which tensor of the model's return value holds the logits (see
+            :class:`~lightning_causal.causal.engine.forward.Forward`).
+        additional_forward_args: further arguments of every model call (Captum's convention).
 
     Raises:
         ValueError: bad arguments; ``path="units"`` without suspects; ``loss`` without labels.
@@ -212,8 +130,9 @@ class BackdoorSuppressionTerm(RepairTerm):
         trigger: Trigger | None = None,
         suspects: Mapping[str, Sequence[int]] | Sequence[str] | None = None,
         weight: float | Callable[[int], float] = 1.0,
+        *,
         unlearn_weight: float = 0.1,
-        path_weight: float = 10.0,
+        path_weight: float = 3.0,
         distill_weight: float = 3.0,
         path: str = "auto",
         binarize: float | None = 0.25,
@@ -221,6 +140,12 @@ class BackdoorSuppressionTerm(RepairTerm):
         dilate: int = 0,
         reverse_options: Mapping[str, Any] | None = None,
         name: str | None = None,
+        augment: str | None = "auto",
+        balance: bool = True,
+        when_unflagged: str = "skip",
+        seed: int = 0,
+        output: OutputSpec = None,
+        additional_forward_args: Any = None,
     ) -> None:
         super().__init__(weight, name)
         if trigger is not None and not isinstance(trigger, Trigger):
@@ -228,20 +153,24 @@ class BackdoorSuppressionTerm(RepairTerm):
         for key, value in (("unlearn_weight", unlearn_weight), ("path_weight", path_weight), ("distill_weight", distill_weight)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"Expected argument `{key}` to be a non-negative number but got {value!r}")
-        if path not in _PATHS:
-            raise ValueError(f"Expected argument `path` to be one of {_PATHS} but got {path!r}")
+        check_choice("path", path, _PATHS)
+        check_choice("when_unflagged", when_unflagged, _UNFLAGGED)
         self.suspects = _check_suspects(suspects)
         if path == "units" and self.suspects is None:
             raise ValueError("Expected argument `suspects` (layer -> units, or layer names) with path='units' but got None")
         if reverse_options is not None and not isinstance(reverse_options, Mapping):
             raise TypeError(f"Expected argument `reverse_options` to be None or a mapping but got {type(reverse_options)}")
-        if isinstance(dilate, bool) or not isinstance(dilate, int) or dilate < 0:
-            raise ValueError(f"Expected argument `dilate` to be a non-negative int but got {dilate!r}")
+        check_int("dilate", dilate, minimum=0)
+        check_int("seed", seed)
         if binarize is not None:
             _check_share(binarize, "binarize", allow_one=False, allow_none=True)
         if box_fill is not None:
             _check_share(box_fill, "box_fill", allow_one=True, allow_none=True)
+        if augment not in (None, "none", "auto"):
+            resolve_augment(augment, torch.zeros(1, 1, 1, 1))  # validates the names
         self.dilate, self.binarize, self.box_fill = dilate, binarize, box_fill
+        self.augment, self.balance, self.when_unflagged, self.seed = augment, bool(balance), when_unflagged, seed
+        self.output, self.additional_forward_args = check_output_spec(output), additional_forward_args
         self.trigger = trigger
         self.triggers: list[Trigger] = [trigger] if trigger is not None else []
         self.unlearn_weight, self.path_weight, self.distill_weight = float(unlearn_weight), float(path_weight), float(distill_weight)
@@ -250,10 +179,15 @@ class BackdoorSuppressionTerm(RepairTerm):
         self.detection: ReversedTriggers | None = None
         self.reference: nn.Module | None = None
         self.last_parts: dict[str, float] = {}
+        self._generator: torch.Generator | None = None
+
+    def _forward(self, model: nn.Module) -> Forward:
+        return Forward(model, output=self.output, additional_forward_args=self.additional_forward_args)
 
     def setup(self, model: nn.Module, train_inputs: Tensor | None = None) -> None:
         """Freeze a reference copy of ``model`` (``distill_weight > 0``), reverse-engineer the
-        trigger (``trigger=None``) and find suspect units (layer names)."""
+        trigger (``trigger=None``), find suspect units (layer names) and seed the augmentations."""
+        self._generator = torch.Generator().manual_seed(self.seed)
         if self.distill_weight > 0:
             self.reference = copy.deepcopy(model).eval()
             for p in self.reference.parameters():
@@ -265,6 +199,8 @@ class BackdoorSuppressionTerm(RepairTerm):
         if isinstance(self.suspects, list):
             if train_inputs is None:
                 raise ValueError("BackdoorSuppressionTerm with suspect layer names needs `train_inputs` to find the units")
+            if not self.triggers:
+                raise ValueError("BackdoorSuppressionTerm with suspect layer names needs a trigger (none was flagged)")
             found = {}
             for layer in self.suspects:
                 su = suspect_units(model, train_inputs, self.triggers[0], layer)
@@ -272,12 +208,18 @@ class BackdoorSuppressionTerm(RepairTerm):
             self.suspects = found
 
     def _reverse_engineer(self, model: nn.Module, train_inputs: Tensor) -> None:
+        options = {"output": self.output, "additional_forward_args": self.additional_forward_args, **self.reverse_options}
         with audit_mode(model):
-            num_classes = model(train_inputs[:1]).shape[1]
-        self.detection = neural_cleanse(model, train_inputs, num_classes, **self.reverse_options)
+            num_classes = self._forward(model)(train_inputs[:1]).shape[1]
+        self.detection = neural_cleanse(model, train_inputs, num_classes, **options)
         flagged = self.detection.flagged
         if not flagged:
             top = int(self.detection.anomaly_index.argmax())
+            if self.when_unflagged == "skip":
+                warnings.warn("BackdoorSuppressionTerm: no class flagged by Neural Cleanse; nothing is suppressed (the term "
+                              f"only holds the model to its state before repair). The most anomalous class is {top}.", stacklevel=3)
+                self.triggers = []
+                return
             warnings.warn(f"BackdoorSuppressionTerm: no class flagged by Neural Cleanse; suppressing the most anomalous "
                           f"class {top} (index {float(self.detection.anomaly_index[top]):.2f})", stacklevel=3)
             flagged = [top]
@@ -290,7 +232,8 @@ class BackdoorSuppressionTerm(RepairTerm):
     def stamp(self, x: Tensor) -> Tensor:
         """Triggered copies of ``x`` (no gradient); row ``i`` gets trigger ``i mod K``."""
         if not self.triggers:
-            raise ValueError("BackdoorSuppressionTerm has no trigger yet: pass `trigger=` or call `setup(model, train_inputs)`")
+            raise ValueError("BackdoorSuppressionTerm has no trigger: pass `trigger=`, or call `setup(model, train_inputs)` "
+                             "(with trigger=None, no class may have been flagged)")
         with torch.no_grad():
             if len(self.triggers) == 1:
                 return self.triggers[0].apply(x.detach())
@@ -302,43 +245,75 @@ class BackdoorSuppressionTerm(RepairTerm):
         t = torch.tensor([tr.target for tr in self.triggers], device=device)
         return t[torch.arange(n, device=device) % len(self.triggers)]
 
-    def _distill(self, out_clean: Tensor, x: Tensor) -> Tensor:
+    def _rows(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The clean rows and their augmented copies, with each row's two source rows."""
+        if self._generator is None:
+            self._generator = torch.Generator().manual_seed(self.seed)
+        n = x.shape[0]
+        copies, src_a, src_b = augmented_copies(x.detach(), resolve_augment(self.augment, x), self._generator)
+        own = torch.arange(n, device=x.device)
+        return torch.cat([x, copies]), torch.cat([own, src_a]), torch.cat([own, src_b])
+
+    def _consistency(self, out: Tensor, xs: Tensor, src_a: Tensor, src_b: Tensor, n: int) -> Tensor:
+        """Mean KL of ``f_0`` from ``f`` over the rows; augmented rows on which ``f_0``'s
+        prediction is a suppressed target that neither source row had count 0."""
         if self.reference is None:
             raise ValueError("BackdoorSuppressionTerm with distill_weight > 0 needs `setup(model)` first (it copies the model before repair)")
         with torch.no_grad():
-            ref = self.reference(x).float()
-        return F.kl_div(out_clean.log_softmax(1), ref.log_softmax(1), reduction="batchmean", log_target=True)
+            ref = self._forward(self.reference)(xs).float().log_softmax(1)
+        kl = (ref.exp() * (ref - out.log_softmax(1))).sum(1)
+        if self.triggers and xs.shape[0] > n:
+            targets = torch.tensor(sorted({t.target for t in self.triggers}), device=xs.device)
+            hit = torch.isin(ref.argmax(1), targets)
+            kl = kl * ~(hit & ~(hit[:n][src_a] | hit[:n][src_b]))
+        return kl.mean()
+
+    def _path(self, out_c: Tensor, out_t: Tensor, acts: Mapping[str, Tensor], keep: Tensor, idx: Tensor, n: int) -> Tensor:
+        m = out_c.shape[0]
+        if self.path == "units":
+            shifts = [(acts[k][m:, u] - acts[k][:m, u].detach()).float().pow(2).mean() for k, u in self.suspects.items()]  # type: ignore[union-attr]
+            return torch.stack(shifts).mean()
+        effect = out_t.softmax(1).gather(1, idx) - out_c.softmax(1).gather(1, idx).detach()
+        return (effect.squeeze(1).clamp_min(0) * keep).sum() / n
+
+    def _unlearn(self, out_t: Tensor, y: Tensor, idx: Tensor) -> Tensor:
+        ce = F.cross_entropy(out_t, y, reduction="none")
+        own = y == idx.squeeze(1)
+        return ce.mean() + (ce[own].mean() if self.balance and own.any() else 0.0)
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
-        """``β · P(x) + α · CE(f(T(x)), y) + γ · KL(f_0(x) ‖ f(x))`` on the batch; the parts are
-        kept in ``last_parts``."""
+        """``β · P + α · unlearning + γ · consistency`` on the batch and its augmented copies;
+        the parts are kept in ``last_parts``."""
         if y is None:
             raise ValueError("BackdoorSuppressionTerm needs the true labels `y` of the batch (unlearning keeps them on triggered copies)")
-        x_t = self.stamp(x)
-        with_path = self.path in ("units", "logit") and self.path_weight > 0
-        n, with_clean = x.shape[0], with_path or self.distill_weight > 0
-        layers = list(self.suspects) if self.path == "units" and with_path else []
+        if not self.triggers and self.detection is None:
+            raise ValueError("BackdoorSuppressionTerm has no trigger yet: pass `trigger=` or call `setup(model, train_inputs)`")
+        n = x.shape[0]
+        xs, src_a, src_b = self._rows(x)
+        m = xs.shape[0]
+        suppress = bool(self.triggers) and (self.unlearn_weight > 0 or self.path in ("units", "logit") and self.path_weight > 0)
+        if not suppress and self.distill_weight == 0:
+            self.last_parts = {"unlearn": 0.0, "path": 0.0, "distill": 0.0}
+            return x.new_zeros((), requires_grad=True)
+        layers = list(self.suspects) if suppress and self.path == "units" and self.path_weight > 0 else []
         for layer in layers:
             resolve_module(model, layer)
         ctx = capture(model, layers, detach=False) if layers else contextlib.nullcontext({})
         with ctx as acts:
-            out = model(torch.cat([x, x_t]) if with_clean else x_t)
-        out = out.float()
-        out_t = out[n:] if with_clean else out
-        unlearn = F.cross_entropy(out_t, y)
-        path = distill = out.new_zeros(())
-        if with_path and layers:
-            shifts = [(acts[k][n:, u] - acts[k][:n, u].detach()).float().pow(2).mean() for k, u in self.suspects.items()]  # type: ignore[union-attr]
-            path = torch.stack(shifts).mean()
-        elif with_path:
-            prob = out.softmax(1)
-            idx = self._targets(n, x.device).unsqueeze(1)
-            path = (prob[n:].gather(1, idx) - prob[:n].gather(1, idx).detach()).clamp_min(0).mean()
+            out = self._forward(model)(torch.cat([xs, self.stamp(xs)]) if suppress else xs).float()
+        zero = out.new_zeros(())
+        unlearn = path = distill = zero
+        if suppress:
+            idx = self._targets(m, x.device).unsqueeze(1)
+            keep = ((y[src_a] != idx.squeeze(1)) & (y[src_b] != idx.squeeze(1))).float()
+            unlearn = self._unlearn(out[m : m + n], y, idx[:n])
+            if self.path in ("units", "logit") and self.path_weight > 0:
+                path = self._path(out[:m], out[m:], acts, keep, idx, n)
         if self.distill_weight > 0:
-            distill = self._distill(out[:n], x)
+            distill = self._consistency(out[:m], xs, src_a, src_b, n)
         self.last_parts = {"unlearn": float(unlearn.detach()), "path": float(path.detach()), "distill": float(distill.detach())}
         return self.unlearn_weight * unlearn + self.path_weight * path + self.distill_weight * distill
 
     def __repr__(self) -> str:
         return (f"BackdoorSuppressionTerm(triggers={self.triggers!r}, path={self.path!r}, unlearn_weight={self.unlearn_weight}, "
-                f"path_weight={self.path_weight}, distill_weight={self.distill_weight}, weight={self.weight!r})")
+                f"path_weight={self.path_weight}, distill_weight={self.distill_weight}, augment={self.augment!r}, weight={self.weight!r})")

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from lightning_causal.causal.backdoor.mask_statistics import norm_ratio
 from lightning_causal.causal.backdoor.neural_cleanse import (
     ReversedTriggers,
     mask_concentration,
@@ -202,6 +203,51 @@ def test_min_concentration_flags_only_compact_anomalous_classes():
     assert ReversedTriggers([], idx, torch.zeros(4), torch.zeros(4), torch.zeros(4), 2.0, conc, 0.8).flagged == [0, 3]
     with pytest.raises(ValueError, match="concentration"):
         ReversedTriggers([], idx, torch.zeros(4), torch.zeros(4), torch.zeros(4), 2.0, None, 0.8)
+
+
+def test_ratio_rule_and_index_rule_by_hand():
+    norms = torch.tensor([2.0, 9.0, 10.0, 11.0, 5.9, 12.0])  # median 9.5
+    ratio = norm_ratio(norms)
+    assert torch.allclose(ratio, norms / 9.5)
+    index = mad_anomaly_index(norms)
+    res = ReversedTriggers([], index, norms, torch.zeros(6), torch.zeros(6), 2.0, max_ratio=0.6)
+    assert res.flagged == [0]  # 2.0 / 9.5 = 0.21 <= 0.6; 5.9 / 9.5 = 0.62 is not
+    assert torch.allclose(res.norm_ratio, ratio)
+    by_index = ReversedTriggers([], index, norms, torch.zeros(6), torch.zeros(6), 2.0)  # max_ratio=None: Neural Cleanse's rule
+    assert by_index.flagged == [c for c in index.argsort(descending=True).tolist() if index[c] >= 2.0]
+    assert ReversedTriggers([], index, norms, torch.zeros(6), torch.zeros(6), 2.0, max_ratio=0.7).flagged == [0, 4]
+
+
+def test_neural_cleanse_through_forward_output_and_arguments(poisoned):
+    model, _, (_, _, xv, _) = poisoned
+
+    class Wrapped(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = model
+
+        def forward(self, x, offset, scale=1.0):
+            return {"logits": self.inner(x) * scale + offset, "aux": x.sum()}
+
+    kw = dict(steps=40, batch_size=16)
+    plain = neural_cleanse(model, xv[:64], 10, generator=torch.Generator().manual_seed(0), **kw)
+    offset = torch.zeros(64, 10)  # one row per input: travels with its rows
+    wrapped = neural_cleanse(Wrapped(), xv[:64], 10, generator=torch.Generator().manual_seed(0), output="logits",
+                             additional_forward_args=(offset,), **kw)
+    assert torch.allclose(wrapped.mask_norms, plain.mask_norms, atol=1e-4) and wrapped.flagged == plain.flagged
+    shifted = offset.clone()
+    shifted[:, TARGET] = -50.0  # the target class made unreachable for every input: its trigger cannot be found
+    hidden = neural_cleanse(Wrapped(), xv[:64], 10, generator=torch.Generator().manual_seed(0), output="logits",
+                            additional_forward_args=(shifted,), **kw)
+    assert float(hidden.attack_rates[TARGET]) == 0.0 and TARGET not in hidden.flagged
+    auto = neural_cleanse(Wrapped(), xv[:64], 10, generator=torch.Generator().manual_seed(0),
+                          additional_forward_args=(offset,), **kw)  # output=None finds the "logits" entry
+    assert torch.equal(auto.mask_norms, wrapped.mask_norms)
+    as_tuple = nn.Sequential(model, nn.Identity())
+    as_tuple.forward = lambda x: (model(x), x)  # a tuple needs output=0
+    with pytest.raises(TypeError, match="output"):
+        neural_cleanse(as_tuple, xv[:8], 10, steps=1)
+    assert neural_cleanse(as_tuple, xv[:8], 10, steps=1, output=0).mask_norms.shape == (10,)
 
 
 def test_reversed_patch_trigger_is_compact_and_survives_the_concentration_filter(poisoned):

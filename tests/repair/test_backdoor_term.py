@@ -10,6 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_causal.causal.backdoor.triggers import Trigger, attack_success_rate
+from lightning_causal.models import load_digits_tensors
 from lightning_causal.repair.backdoor import BackdoorSuppressionTerm, binarized, dilated
 from lightning_causal.repair.module import CausalRepairModule
 from tests.causal.test_backdoor import TARGET, train_poisoned_mlp
@@ -43,7 +44,7 @@ def _identity_setup():
 
 def test_loss_parts_by_hand():
     model, t, x, y = _identity_setup()
-    term = BackdoorSuppressionTerm(t, unlearn_weight=0.5, path_weight=2.0, distill_weight=0.0)
+    term = BackdoorSuppressionTerm(t, unlearn_weight=0.5, path_weight=2.0, distill_weight=0.0, augment=None)
     loss = term.loss(model, x, y)
     # triggered logits (1, 3) and (2, 3); clean (1, 0) and (2, 0)
     zt, zc = torch.tensor([[1.0, 3.0], [2.0, 3.0]]), torch.tensor([[1.0, 0.0], [2.0, 0.0]])
@@ -57,7 +58,7 @@ def test_loss_parts_by_hand():
 
 def test_consistency_part_by_hand():
     model, t, x, y = _identity_setup()
-    term = BackdoorSuppressionTerm(t, unlearn_weight=0.0, path_weight=0.0, distill_weight=2.0)
+    term = BackdoorSuppressionTerm(t, unlearn_weight=0.0, path_weight=0.0, distill_weight=2.0, augment=None)
     with pytest.raises(ValueError, match="setup"):
         term.loss(model, x, y)
     term.setup(model)
@@ -71,6 +72,82 @@ def test_consistency_part_by_hand():
     assert torch.isclose(loss, 2.0 * kl) and term.last_parts["distill"] == pytest.approx(float(kl))
     loss.backward()
     assert model.weight.grad is not None and all(p.grad is None for p in term.reference.parameters())
+
+
+def test_balanced_unlearning_and_path_leave_out_target_rows_by_hand():
+    model, t, _, _ = _identity_setup()
+    x, y = torch.tensor([[1.0, 0.0], [2.0, 0.0], [0.0, 2.0]]), torch.tensor([0, 0, 1])  # the last row is of the target class 1
+    term = BackdoorSuppressionTerm(t, unlearn_weight=1.0, path_weight=1.0, distill_weight=0.0, augment=None)
+    loss = term.loss(model, x, y)
+    zt = torch.tensor([[1.0, 3.0], [2.0, 3.0], [0.0, 3.0]])  # triggered logits (identity model)
+    ce = torch.nn.functional.cross_entropy(zt, y, reduction="none")
+    unlearn = ce.mean() + ce[2]  # the target class's rows again, as a group of their own
+    gap = zt.softmax(1)[:2, 1] - x[:2].softmax(1)[:, 1]
+    path = gap.clamp_min(0).sum() / 3  # the target-class row is left out, the sum is over the batch of 3
+    assert torch.isclose(loss, unlearn + path)
+    assert term.last_parts == pytest.approx({"unlearn": float(unlearn), "path": float(path), "distill": 0.0})
+    plain = BackdoorSuppressionTerm(t, unlearn_weight=1.0, path_weight=0.0, distill_weight=0.0, augment=None, balance=False)
+    assert torch.isclose(plain.loss(model, x, y), ce.mean())
+
+
+def test_consistency_leaves_out_augmented_rows_where_the_teacher_shows_the_backdoor():
+    model, t, _, _ = _identity_setup()
+    term = BackdoorSuppressionTerm(t, augment=None)
+    term.setup(model)  # the reference predicts argmax(x): class 1 for the third row
+    xs = torch.tensor([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0]])
+    src_a, src_b = torch.tensor([0, 1, 0]), torch.tensor([0, 1, 1])  # row 2: an "augmented" copy of rows 0 and 1
+    out = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
+    p0 = xs.softmax(1)
+    kl = (p0 * (p0.log() - out.log_softmax(1))).sum(1)
+    got = term._consistency(out, xs, src_a, src_b, n=2)
+    assert torch.isclose(got, kl[:2].sum() / 3)  # the teacher's target on row 2 came from neither source: left out
+    # the same row mixed from a source the teacher puts in the target class (row 2, clean): kept
+    four = term._consistency(torch.cat([out, out[2:]]), torch.cat([xs, xs[2:]]), torch.tensor([0, 1, 2, 0]), torch.tensor([0, 1, 2, 2]), n=3)
+    assert torch.isclose(four, torch.cat([kl, kl[2:]]).mean())
+
+
+def test_augmented_rows_enter_every_part():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+    t = Trigger(torch.zeros(1, 4, 4).index_fill_(2, torch.tensor([3]), 1.0), torch.ones(1, 4, 4), target=1)
+    x, y = torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(0)), torch.zeros(6, dtype=torch.long)
+    term = BackdoorSuppressionTerm(t)
+    term.setup(model)
+    xs, src_a, src_b = term._rows(x)
+    assert xs.shape[0] == 18 and torch.equal(xs[:6], x)  # the batch, a mixup copy and a shifted copy of each row
+    assert torch.equal(src_a[:6], torch.arange(6)) and torch.equal(src_a[12:], src_b[12:])
+    counts = []
+    handle = model.register_forward_hook(lambda m, i, o: counts.append(i[0].shape[0]))
+    term.loss(model, x, y)
+    handle.remove()
+    assert counts == [36]  # one pass over the 18 rows and their triggered copies (the reference runs separately)
+
+
+def test_no_op_when_nothing_is_flagged():
+    xt, yt, xv, yv = load_digits_tensors()
+    g = torch.Generator().manual_seed(0)
+    clean = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    opt = torch.optim.Adam(clean.parameters(), lr=1e-2)
+    for _ in range(200):
+        idx = torch.randint(len(yt), (128,), generator=g)
+        loss = torch.nn.functional.cross_entropy(clean(xt[idx]), yt[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    clean.eval()
+    term = BackdoorSuppressionTerm(reverse_options={"steps": 100, "batch_size": 32})
+    with pytest.warns(UserWarning, match="nothing is suppressed"):
+        term.setup(clean, xv[:128])
+    assert term.detection.flagged == [] and term.triggers == []
+    loss = term.loss(clean, xt[:32], yt[:32])
+    assert term.last_parts["path"] == term.last_parts["unlearn"] == 0.0 and float(loss.detach()) < 0.05  # consistency only, ~0 at the start
+    repaired = _repair(clean, term, xt[:150], yt[:150], epochs=4)
+    with torch.no_grad():
+        before, after = (clean(xv).argmax(1) == yv).float().mean(), (repaired(xv).argmax(1) == yv).float().mean()
+    assert abs(float(after - before)) <= 0.01
+    top = BackdoorSuppressionTerm(when_unflagged="top", reverse_options={"steps": 100, "batch_size": 32})
+    with pytest.warns(UserWarning, match="most anomalous"):
+        top.setup(clean, xv[:128])
+    assert [tr.target for tr in top.triggers] == [int(top.detection.anomaly_index.argmax())]
 
 
 def test_binarized_stamps_the_mask_support_at_full_strength():
@@ -109,7 +186,7 @@ def test_unit_path_penalises_the_suspects_activation_shift():
     model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2))
     t = Trigger(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 3.0]), target=1)
     x, y = torch.rand(5, 2, generator=torch.Generator().manual_seed(0)), torch.zeros(5, dtype=torch.long)
-    term = BackdoorSuppressionTerm(t, suspects={"1": [0, 2]}, unlearn_weight=0.0, path_weight=1.0, distill_weight=0.0)
+    term = BackdoorSuppressionTerm(t, suspects={"1": [0, 2]}, unlearn_weight=0.0, path_weight=1.0, distill_weight=0.0, augment=None)
     loss = term.loss(model, x, y)
     with torch.no_grad():
         shift = (model[:2](t.apply(x)) - model[:2](x))[:, [0, 2]].pow(2).mean()
@@ -185,10 +262,20 @@ def test_bad_configuration_and_inputs():
         BackdoorSuppressionTerm("corner")
     with pytest.raises(ValueError, match="true labels"):
         BackdoorSuppressionTerm(t).loss(nn.Linear(2, 2), torch.zeros(2, 2), None)
-    with pytest.raises(ValueError, match="no trigger yet"):
+    with pytest.raises(ValueError, match="no trigger"):
         BackdoorSuppressionTerm().loss(nn.Linear(2, 2), torch.zeros(2, 2), torch.zeros(2, dtype=torch.long))
     with pytest.raises(ValueError, match="train_inputs"):
         BackdoorSuppressionTerm().setup(nn.Linear(2, 2), None)
+    with pytest.raises(ValueError, match="`when_unflagged`"):
+        BackdoorSuppressionTerm(t, when_unflagged="all")
+    with pytest.raises(ValueError, match="`augment`"):
+        BackdoorSuppressionTerm(t, augment="rotate")
+    with pytest.raises(ValueError, match="shift"):
+        BackdoorSuppressionTerm(t, augment="shift").loss(nn.Linear(2, 2), torch.zeros(2, 2), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(TypeError, match="`output`"):
+        BackdoorSuppressionTerm(t, output=1.5)
+    with pytest.raises(TypeError):
+        BackdoorSuppressionTerm(t, None, 1.0, 0.1)  # options past `weight` are keyword-only
 
 
 def _poisoned_digits_cnn(seed: int = 0):

@@ -1,8 +1,8 @@
 """Backdoors: triggers and their attack success rate, suspect classes and units, Neural Cleanse."""
 
+from lightning_causal.causal.backdoor.mask_statistics import mask_concentration, norm_ratio
 from lightning_causal.causal.backdoor.neural_cleanse import (
     ReversedTriggers,
-    mask_concentration,
     neural_cleanse,
     reverse_engineer_triggers,
 )
@@ -17,6 +17,7 @@ __all__ = [
     "mad_anomaly_index",
     "mask_concentration",
     "neural_cleanse",
+    "norm_ratio",
     "reverse_engineer_triggers",
     "suspect_units",
     "trigger_effect",

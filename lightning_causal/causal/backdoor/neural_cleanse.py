@@ -11,13 +11,18 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from lightning_causal.causal.backdoor.mask_statistics import mask_concentration, norm_ratio
 from lightning_causal.causal.backdoor.suspects import mad_anomaly_index
 from lightning_causal.causal.backdoor.triggers import Trigger, _check_model, _logits
 from lightning_causal.causal.engine.batching import check_max_batch_size, map_rows, rows_per_pass
 from lightning_causal.causal.engine.checks import check_float, check_int
+from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.state import audit_mode, frozen_params
 
-__all__ = ["ReversedTriggers", "mask_concentration", "neural_cleanse", "reverse_engineer_triggers"]
+__all__ = ["MAX_RATIO", "ReversedTriggers", "mask_concentration", "neural_cleanse", "norm_ratio", "reverse_engineer_triggers"]
+
+#: Default ratio rule: a class whose reversed trigger is at most this share of the median class's is flagged.
+MAX_RATIO = 0.6
 
 
 @dataclass
@@ -31,11 +36,14 @@ class ReversedTriggers:
         attack_rates: ``[C]`` attack success rate of each returned trigger on the inputs
             (those not already predicted as the class).
         lambdas: ``[C]`` final weight of the mask norm.
-        threshold: the flagging threshold.
+        threshold: the anomaly index that flags a class under the index rule (``max_ratio=None``).
         concentration: ``[C]`` :func:`mask_concentration` of each mask (image inputs; else ``None``).
         min_concentration: if set, a class is flagged only if its concentration is at least this.
-        flagged: the classes with ``anomaly_index >= threshold`` (and, with ``min_concentration``,
-            ``concentration >= min_concentration``), most anomalous first.
+        max_ratio: the ratio rule (default): a class is flagged if ``norm_ratio <= max_ratio``;
+            ``None``: the index rule of Neural Cleanse, ``anomaly_index >= threshold``.
+        norm_ratio: ``[C]`` each mask norm over the median norm (computed if not given).
+        flagged: the classes the rule flags (and, with ``min_concentration``, that are compact
+            enough), most anomalous first.
     """
 
     triggers: list[Trigger]
@@ -46,51 +54,19 @@ class ReversedTriggers:
     threshold: float = 2.0
     concentration: Tensor | None = None
     min_concentration: float | None = None
+    max_ratio: float | None = None
+    norm_ratio: Tensor | None = None
     flagged: list[int] = field(init=False)
 
     def __post_init__(self) -> None:
         if self.min_concentration is not None and self.concentration is None:
             raise ValueError("Expected `concentration` with `min_concentration` set (image masks only) but got None")
+        if self.norm_ratio is None:
+            self.norm_ratio = norm_ratio(self.mask_norms)
         order = self.anomaly_index.argsort(descending=True).tolist()
-        self.flagged = [c for c in order if float(self.anomaly_index[c]) >= self.threshold
+        small = (self.norm_ratio <= self.max_ratio if self.max_ratio is not None else self.anomaly_index >= self.threshold).tolist()
+        self.flagged = [c for c in order if small[c]
                         and (self.min_concentration is None or float(self.concentration[c]) >= self.min_concentration)]  # type: ignore[index]
-
-
-def mask_concentration(masks: Tensor, window: int = 3) -> Tensor:
-    """Share of each mask's L1 mass inside its densest ``window x window`` square.
-
-    .. math:: κ_c = \\max_{s} \\frac{\\sum_{(i, j) \\in W_s} m_c(i, j)}{\\sum_{i, j} m_c(i, j)}
-
-    over the square windows ``W_s`` of side ``window`` (clipped to the image) — the compactness
-    prior of TABOR (Guo et al. 2019) used as a statistic: a planted patch trigger (BadNets) that
-    fits in the window gives ``κ = 1``, the spread-out strokes Neural Cleanse finds for a class
-    that is simply easy to reach give much less. ``κ = 0`` for an all-zero mask.
-
-    Args:
-        masks: ``[C, H, W]`` or ``[C, 1, H, W]`` non-negative masks (one per class).
-        window: side of the square, in pixels (``>= 1``).
-
-    Raises:
-        ValueError: masks not 3-D/4-D with one channel, negative values, ``window`` < 1.
-
-    Examples:
-        >>> m = torch.zeros(2, 4, 4)
-        >>> m[0, 2:, 2:] = 1.0          # a 2x2 corner patch
-        >>> m[1, 0, :] = m[1, :, 0] = 1.0  # an L along two edges (7 pixels)
-        >>> mask_concentration(m, window=2)
-        tensor([1.0000, 0.4286])
-    """
-    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-        raise ValueError(f"Expected argument `window` to be an int >= 1 but got {window!r}")
-    if not isinstance(masks, Tensor) or masks.dim() not in (3, 4) or (masks.dim() == 4 and masks.shape[1] != 1):
-        raise ValueError(f"Expected argument `masks` to be [C, H, W] or [C, 1, H, W] but got {getattr(masks, 'shape', type(masks))}")
-    if (masks < 0).any():
-        raise ValueError("Expected argument `masks` to be non-negative")
-    m = (masks if masks.dim() == 4 else masks.unsqueeze(1)).float()
-    k = (min(window, m.shape[-2]), min(window, m.shape[-1]))
-    best = F.avg_pool2d(m, k, stride=1).flatten(1).amax(1) * (k[0] * k[1])
-    total = m.flatten(1).sum(1)
-    return torch.where(total > 0, best / total.clamp_min(1e-12), torch.zeros_like(total)).to(masks.dtype)
 
 
 @dataclass
@@ -109,7 +85,7 @@ def _squash(theta: Tensor) -> Tensor:
     return (torch.tanh(theta) + 1) / 2
 
 
-def _optimise_classes(model: nn.Module, x: Tensor, pred: Tensor, cls: Tensor, theta_m: Tensor, theta_p: Tensor,
+def _optimise_classes(model: Forward, x: Tensor, pred: Tensor, cls: Tensor, theta_m: Tensor, theta_p: Tensor,
                       batches: Tensor, cfg: _Config) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Neural Cleanse for the classes ``cls`` at once (a class may repeat: one row per start);
     returns the best (mask, pattern, lambda) and whether the target rate was ever reached."""
@@ -127,7 +103,7 @@ def _optimise_classes(model: nn.Module, x: Tensor, pred: Tensor, cls: Tensor, th
         keep = (pred[idx].unsqueeze(0) != cls.unsqueeze(1)).float()  # [k, b]: not already the class
         m, p = _squash(theta_m), cfg.lo + (cfg.hi - cfg.lo) * _squash(theta_p)
         xt = (1 - m.unsqueeze(1)) * x[idx].unsqueeze(0) + m.unsqueeze(1) * p.unsqueeze(1)
-        out = model(xt.reshape(k * b, *x.shape[1:]))
+        out = model(xt.reshape(k * b, *x.shape[1:]), rows=idx.repeat(k))
         ce = F.cross_entropy(out, labels, reduction="none").view(k, b)
         norm = m.flatten(1).sum(1)
         loss = ((ce * keep).sum(1) / keep.sum(1).clamp_min(1) + lam * norm).sum()
@@ -214,14 +190,14 @@ def _smallest_start(masks: Tensor, patterns: Tensor, lambdas: Tensor, reached: T
     return masks[rows], patterns[rows], lambdas[rows]
 
 
-def _final_rates(model: nn.Module, x: Tensor, pred: Tensor, masks: Tensor, patterns: Tensor, rows: int) -> Tensor:
+def _final_rates(model: Forward, x: Tensor, pred: Tensor, masks: Tensor, patterns: Tensor, rows: int) -> Tensor:
     """``[C]`` attack rate of each class's trigger on the inputs not already predicted as that class."""
     n, c = x.shape[0], masks.shape[0]
 
     def evaluate(idx: Tensor) -> Tensor:
         cls, s = idx // n, idx % n
         xt = (1 - masks[cls]) * x[s] + masks[cls] * patterns[cls]
-        return (model(xt).argmax(1) == cls).float()
+        return (model(xt, rows=s).argmax(1) == cls).float()
 
     hit = map_rows(c * n, rows, evaluate, x.device).view(c, n)
     keep = (pred.unsqueeze(0) != torch.arange(c, device=x.device).unsqueeze(1)).float()
@@ -233,6 +209,7 @@ def neural_cleanse(
     x: Tensor,
     num_classes: int,
     steps: int = 300,
+    *,
     lr: float = 0.1,
     init_lambda: float = 1e-3,
     target_asr: float = 0.99,
@@ -245,6 +222,9 @@ def neural_cleanse(
     min_concentration: float | None = None,
     window: int = 3,
     starts: int = 1,
+    max_ratio: float | None = MAX_RATIO,
+    output: OutputSpec = None,
+    additional_forward_args: Any = None,
 ) -> ReversedTriggers:
     """Reverse-engineer the smallest trigger of every class and flag anomalously small ones
     (Neural Cleanse, Wang et al. 2019).
@@ -257,25 +237,27 @@ def neural_cleanse(
     over inputs not already predicted as ``c``. ``λ_c`` starts at ``init_lambda``; after
     ``patience`` consecutive steps at or above ``target_asr`` it is multiplied by 1.5, after
     ``patience`` steps below divided by 1.5^1.5. The smallest mask reaching ``target_asr`` is kept
-    (the last one if none did). The anomaly index of the norms (:func:`mad_anomaly_index`,
-    positive = small) flags classes at ``>= threshold``: a backdoor target needs a much smaller
-    trigger than the other classes.
+    (the last one if none did). A backdoor target needs a much smaller trigger than the other
+    classes. Two flagging rules:
 
-    False alarms: with ``C`` classes and roughly normal norms, some class of a *clean* model
-    reaches index 2 with probability ``≈ 1 − (1 − 0.023)^C`` (≈ 21% for 10 classes; measured on
-    digits: 2 of 10 clean CNNs, both on class 9, which a few strokes reach). For image inputs each
-    mask's :func:`mask_concentration` is also returned; ``min_concentration`` (e.g. 0.8) flags a
-    class only if its trigger is also compact, which removed those false alarms while keeping
-    the patch triggers (``benchmarks/RESULTS.md``), at the price of missing triggers that are
-    not patches (blended, spread-out). Off by default: plain Neural Cleanse.
+    - **ratio rule** (default, ``max_ratio``): flag class ``c`` if ``|m_c|_1 <= max_ratio ·
+      median_k |m_k|_1`` (:func:`norm_ratio`). Chosen on the development cases of
+      ``benchmarks/backdoor_protocol.py``: with 10 classes the MAD of the norms is itself noisy,
+      and the index rule flagged 4 of 10 clean development models.
+    - **index rule** (``max_ratio=None``, plain Neural Cleanse): flag ``c`` if its anomaly index
+      (:func:`mad_anomaly_index`, positive = small) is ``>= threshold``. With ``C`` classes and
+      normal norms a clean model has some class at index 2 with probability
+      ``≈ 1 − (1 − 0.023)^C`` (≈ 21% for 10 classes).
+
+    For image inputs each mask's :func:`mask_concentration` is also returned;
+    ``min_concentration`` (e.g. 0.8) flags a class only if its trigger is also compact (a patch),
+    at the price of missing triggers that are not patches (blended, spread-out, single pixels
+    that the mask surrounds with strokes).
 
     Localised starts (``starts > 1``): the objective is not convex, and from a uniform random
     mask the optimiser can settle on a class's natural strokes and miss a larger patch elsewhere.
     Starting also from masks concentrated in each part of the image finds a compact trigger
-    there if one exists. On digits, ``starts=6`` flagged a 3x3 patch that a single start missed,
-    and with ``min_concentration=0.8`` it gave 8 of 12 trigger settings detected with 0 of 10
-    clean models flagged (``benchmarks/RESULTS.md``). The cost is ``starts`` times the rows per
-    step.
+    there if one exists, at ``starts`` times the rows per step.
 
     All classes (and starts) are optimised together: one forward pass of
     ``C × starts × batch_size`` rows per step (the (class, start) pairs split into groups of
@@ -291,12 +273,17 @@ def neural_cleanse(
         num_classes: number of classes (``>= 2``).
         steps: optimisation steps. lr: Adam learning rate. init_lambda: initial ``λ``.
         target_asr: attack rate a trigger must reach. batch_size: inputs per step and class.
-        patience: steps before ``λ`` changes. threshold: anomaly index that flags a class.
+        patience: steps before ``λ`` changes. threshold: anomaly index of the index rule.
         input_range: ``(low, high)`` of the pattern (default: the range of ``x``).
         generator: private random generator. max_batch_size: rows per forward pass.
         min_concentration: ``None`` (default) or a number in (0, 1]: also require
             ``mask_concentration >= min_concentration`` to flag (image inputs only).
         window: side of :func:`mask_concentration`'s square.
+        max_ratio: the ratio rule's bound (``None``: the index rule with ``threshold``).
+        output: which tensor of the model's return value holds the logits
+            (:class:`~lightning_causal.causal.engine.forward.Forward`).
+        additional_forward_args: further arguments of the model (Captum's convention; tensors
+            with one row per input follow their rows).
         starts: optimisation starts per class (1 to 10; ``> 1`` for image inputs only). Start 0
             is Neural Cleanse's random one (so ``starts=1`` is plain Neural Cleanse); start
             ``s >= 1`` puts the mask at 0.6 inside one window of half the image's side (the
@@ -325,7 +312,10 @@ def neural_cleanse(
         check_float("min_concentration", min_concentration, minimum=0.0, maximum=1.0, open_min=True)
         if x.dim() != 4:
             raise ValueError(f"Expected image inputs [N, C, H, W] with `min_concentration` but got {list(x.shape)}")
+    if max_ratio is not None:
+        check_float("max_ratio", max_ratio, minimum=0.0, open_min=True)
     mbs = check_max_batch_size(max_batch_size)
+    fwd = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=x.shape[0])
     lo, hi = _input_range(x, input_range)
     g = generator if generator is not None else torch.Generator().manual_seed(0)
     n, dev = x.shape[0], x.device
@@ -344,25 +334,26 @@ def neural_cleanse(
         row_class = torch.arange(num_classes, device=dev).repeat(starts)
         with audit_mode(model, grad=True), frozen_params(model), torch.enable_grad():
             with torch.no_grad():
-                pred = _logits(model, x, mbs)
+                pred = _logits(model, x, mbs, forward=fwd)
             if pred.shape[1] != num_classes:
                 raise ValueError(f"Expected argument `num_classes` to match the model's {pred.shape[1]} outputs but got {num_classes}")
             pred = pred.argmax(1)
             per_pass = num_classes * starts if mbs is None else max(1, mbs // b)
             parts = [
-                _optimise_classes(model, x, pred, row_class[rows], theta_m[rows], theta_p[rows], batches, cfg)
+                _optimise_classes(fwd, x, pred, row_class[rows], theta_m[rows], theta_p[rows], batches, cfg)
                 for rows in torch.arange(num_classes * starts, device=dev).split(per_pass)
             ]
             masks, patterns, lambdas, reached = (torch.cat(t).detach() for t in zip(*parts))
             if starts > 1:
                 masks, patterns, lambdas = _smallest_start(masks, patterns, lambdas, reached, num_classes)
             with torch.no_grad():
-                rates = _final_rates(model, x, pred, masks, patterns, mbs or rows_per_pass(model, (x,)))
+                rates = _final_rates(fwd, x, pred, masks, patterns, mbs or rows_per_pass(model, (x,), forward=fwd))
     norms = masks.flatten(1).sum(1)
     triggers = [Trigger(masks[c], patterns[c], c) for c in range(num_classes)]
     conc = mask_concentration(masks, window) if x.dim() == 4 else None
     return ReversedTriggers(triggers, mad_anomaly_index(norms), norms, rates, lambdas, float(threshold), conc,
-                            None if min_concentration is None else float(min_concentration))
+                            None if min_concentration is None else float(min_concentration),
+                            None if max_ratio is None else float(max_ratio))
 
 
 def reverse_engineer_triggers(model: nn.Module, x: Tensor, num_classes: int, **options: Any) -> tuple[list[Trigger], Tensor]:

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.batching import check_max_batch_size, map_rows, rows_per_pass
+from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.state import audit_mode
 
 __all__ = ["Trigger", "attack_success_rate", "trigger_effect"]
@@ -99,10 +100,12 @@ def _check_model(model: nn.Module) -> None:
         raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
 
 
-def _logits(model: nn.Module, x: Tensor, max_batch_size: int | None) -> Tensor:
-    """``model(x)`` in chunks (call inside ``audit_mode``); checks a ``[N, C]`` output."""
-    rows = rows_per_pass(model, (x,), max_batch_size)
-    out = map_rows(x.shape[0], rows, lambda idx: model(x[idx]), x.device)
+def _logits(model: nn.Module, x: Tensor, max_batch_size: int | None, forward: Forward | None = None) -> Tensor:
+    """``model(x)`` in chunks (call inside ``audit_mode``), through ``forward`` if given (its
+    per-sample arguments follow the rows of ``x``); checks a ``[N, C]`` output."""
+    rows = rows_per_pass(model, (x,), max_batch_size, forward=forward)
+    call = (lambda idx: forward(x[idx], rows=idx)) if forward is not None else (lambda idx: model(x[idx]))
+    out = map_rows(x.shape[0], rows, call, x.device)
     if out.dim() != 2 or out.shape[1] < 2:
         raise ValueError(f"Expected the model to return class logits [N, C] with C >= 2 but got {list(out.shape)}")
     return out

@@ -1,0 +1,59 @@
+"""Statistics of reverse-engineered trigger masks: how small a class's mask is against the
+others (:func:`norm_ratio`) and how compact it is (:func:`mask_concentration`)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+__all__ = ["mask_concentration", "norm_ratio"]
+
+
+def mask_concentration(masks: Tensor, window: int = 3) -> Tensor:
+    """Share of each mask's L1 mass inside its densest ``window x window`` square.
+
+    .. math:: κ_c = \\max_{s} \\frac{\\sum_{(i, j) \\in W_s} m_c(i, j)}{\\sum_{i, j} m_c(i, j)}
+
+    over the square windows ``W_s`` of side ``window`` (clipped to the image) — the compactness
+    prior of TABOR (Guo et al. 2019) used as a statistic: a planted patch trigger (BadNets) that
+    fits in the window gives ``κ = 1``, the spread-out strokes Neural Cleanse finds for a class
+    that is simply easy to reach give much less. ``κ = 0`` for an all-zero mask.
+
+    Args:
+        masks: ``[C, H, W]`` or ``[C, 1, H, W]`` non-negative masks (one per class).
+        window: side of the square, in pixels (``>= 1``).
+
+    Raises:
+        ValueError: masks not 3-D/4-D with one channel, negative values, ``window`` < 1.
+
+    Examples:
+        >>> m = torch.zeros(2, 4, 4)
+        >>> m[0, 2:, 2:] = 1.0          # a 2x2 corner patch
+        >>> m[1, 0, :] = m[1, :, 0] = 1.0  # an L along two edges (7 pixels)
+        >>> mask_concentration(m, window=2)
+        tensor([1.0000, 0.4286])
+    """
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise ValueError(f"Expected argument `window` to be an int >= 1 but got {window!r}")
+    if not isinstance(masks, Tensor) or masks.dim() not in (3, 4) or (masks.dim() == 4 and masks.shape[1] != 1):
+        raise ValueError(f"Expected argument `masks` to be [C, H, W] or [C, 1, H, W] but got {getattr(masks, 'shape', type(masks))}")
+    if (masks < 0).any():
+        raise ValueError("Expected argument `masks` to be non-negative")
+    m = (masks if masks.dim() == 4 else masks.unsqueeze(1)).float()
+    k = (min(window, m.shape[-2]), min(window, m.shape[-1]))
+    best = F.avg_pool2d(m, k, stride=1).flatten(1).amax(1) * (k[0] * k[1])
+    total = m.flatten(1).sum(1)
+    return torch.where(total > 0, best / total.clamp_min(1e-12), torch.zeros_like(total)).to(masks.dtype)
+
+
+def norm_ratio(norms: Tensor) -> Tensor:
+    """Each value over the median of the values (the median of an even count is the mean of the
+    two middle ones): how much smaller a class's reversed trigger is than a typical class's.
+
+    Examples:
+        >>> norm_ratio(torch.tensor([2.0, 8.0, 10.0, 12.0]))
+        tensor([0.2222, 0.8889, 1.1111, 1.3333])
+    """
+    med = norms.double().quantile(0.5)
+    return (norms.double() / med.clamp_min(1e-12)).to(norms.dtype)

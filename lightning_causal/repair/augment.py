@@ -1,0 +1,93 @@
+"""Augmented copies of a clean batch for repair terms: more inputs on which the repaired model is
+held to the model before repair (function matching, Beyer et al. 2022), drawn from a private
+generator.
+
+- ``"mixup"``: ``λ·x_i + (1 − λ)·x_j`` with ``j`` a random row of the same batch and
+  ``λ ~ U(0, 1)`` per row (Zhang et al. 2018), for any floating-point inputs;
+- ``"shift"``: each image moved by one pixel or none in each direction (zero padded), for image
+  batches ``[N, C, H, W]``.
+
+Each copy remembers its source rows (``(i, j)``; ``(i, i)`` for a shift), so that a term can
+tell which labels an augmented row mixes.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+__all__ = ["AUGMENTATIONS", "augmented_copies", "resolve_augment", "shifted"]
+
+AUGMENTATIONS = ("mixup", "shift")
+
+
+def resolve_augment(augment: str | None, x: Tensor) -> tuple[str, ...]:
+    """The augmentations of ``augment`` for the batch ``x``: ``"auto"`` is mixup plus shifts for
+    image batches ``[N, C, H, W]`` and mixup otherwise; ``None`` or ``"none"``: no copies; else
+    names joined by ``+`` (e.g. ``"mixup+shift"``).
+
+    Raises:
+        ValueError: an unknown name, or ``"shift"`` for inputs that are not ``[N, C, H, W]``.
+
+    Examples:
+        >>> resolve_augment("auto", torch.zeros(2, 1, 4, 4)), resolve_augment("auto", torch.zeros(2, 3))
+        (('mixup', 'shift'), ('mixup',))
+    """
+    if augment is None or augment == "none":
+        return ()
+    if augment == "auto":
+        return ("mixup", "shift") if x.dim() == 4 else ("mixup",)
+    kinds = tuple(augment.split("+")) if isinstance(augment, str) else ()
+    if not kinds or any(k not in AUGMENTATIONS for k in kinds):
+        raise ValueError(f"Expected argument `augment` to be None, 'none', 'auto' or names from {AUGMENTATIONS} joined by '+' but got {augment!r}")
+    if "shift" in kinds and x.dim() != 4:
+        raise ValueError(f"Expected image inputs [N, C, H, W] for the 'shift' augmentation but got {list(x.shape)}")
+    return kinds
+
+
+def shifted(x: Tensor, dy: Tensor, dx: Tensor) -> Tensor:
+    """Images ``x`` ``[N, C, H, W]`` moved by ``(dy_i, dx_i)`` pixels each (values in {-1, 0, 1}), zero padded.
+
+    Examples:
+        >>> x = torch.arange(4.0).view(1, 1, 2, 2)
+        >>> shifted(x, torch.tensor([0]), torch.tensor([1]))[0, 0]  # content moves one pixel right
+        tensor([[0., 0.],
+                [0., 2.]])
+    """
+    n, _, h, w = x.shape
+    padded = F.pad(x, (1, 1, 1, 1))
+    rows = (torch.arange(h, device=x.device).view(1, h) + 1 - dy.view(n, 1)).view(n, 1, h, 1)
+    cols = (torch.arange(w, device=x.device).view(1, w) + 1 - dx.view(n, 1)).view(n, 1, 1, w)
+    batch = torch.arange(n, device=x.device).view(n, 1, 1, 1)
+    chan = torch.arange(x.shape[1], device=x.device).view(1, -1, 1, 1)
+    return padded[batch, chan, rows, cols]
+
+
+def augmented_copies(x: Tensor, kinds: tuple[str, ...], generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
+    """One augmented copy of every row of ``x`` per kind: ``(copies [K·N, ...], source_a, source_b)``.
+
+    Examples:
+        >>> x = torch.stack([torch.zeros(1, 2, 2), torch.ones(1, 2, 2)])
+        >>> copies, a, b = augmented_copies(x, ("mixup",), torch.Generator().manual_seed(0))
+        >>> copies.shape, bool(((copies >= 0) & (copies <= 1)).all()), a.tolist()
+        (torch.Size([2, 1, 2, 2]), True, [0, 1])
+    """
+    n, dev = x.shape[0], x.device
+    rows = torch.arange(n, device=dev)
+    copies, src_a, src_b = [], [], []
+    for kind in kinds:
+        if kind == "mixup":
+            lam = torch.rand(n, generator=generator).to(dev, x.dtype).view(n, *([1] * (x.dim() - 1)))
+            partner = torch.randperm(n, generator=generator).to(dev)
+            copies.append(lam * x + (1 - lam) * x[partner])
+            src_a.append(rows)
+            src_b.append(partner)
+        else:
+            dy, dx = (torch.randint(-1, 2, (n,), generator=generator).to(dev) for _ in range(2))
+            copies.append(shifted(x, dy, dx))
+            src_a.append(rows)
+            src_b.append(rows)
+    if not copies:
+        return x[:0], rows[:0], rows[:0]
+    return torch.cat(copies), torch.cat(src_a), torch.cat(src_b)
