@@ -251,7 +251,7 @@ def fold_data(case: Case, fold: int, digits: tuple[Tensor, Tensor]) -> FoldData:
     xt, yt = x[train], y[train]
     seed = case.seed * 10 + fold
     trig = case.trigger()
-    xp, yp = (xt, yt) if trig is None else poison(xt, yt, trig, case.rate, torch.Generator().manual_seed(seed))[:2]
+    xp, yp = (xt, yt) if trig is None else poison(xt, yt, trig, case.rate, generator=torch.Generator().manual_seed(seed))[:2]
     order = torch.randperm(len(yt), generator=torch.Generator().manual_seed(seed + 7))
     return FoldData(xp, yp, xt, yt, x[held], y[held], order, seed)
 

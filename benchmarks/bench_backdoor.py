@@ -85,10 +85,10 @@ VARIANTS = {  # name -> (term factory(trigger, reverse options), repair epochs o
 def repair_tables(epochs: int, repair_epochs: int, seeds: list[int], only: str = "") -> list[str]:
     """Per poisoned-model seed: Δ clean accuracy (points) / ASR (%) of every variant."""
     xt, yt, xv, yv = DATA
-    trig = patch_trigger((1, 8, 8), 2, "bottom_right", 1.0, 0)
+    trig = patch_trigger((1, 8, 8), 2, "bottom_right", 1.0, target=0)
     models, acc0, base = {}, {}, ["| poisoned-model seed | clean accuracy | ASR |", "|---|---|---|"]
     for seed in seeds:
-        xp, yp, _ = poison(xt, yt, trig, 0.1, torch.Generator().manual_seed(seed))
+        xp, yp, _ = poison(xt, yt, trig, 0.1, generator=torch.Generator().manual_seed(seed))
         models[seed] = train(xp, yp, epochs, seed)
         acc0[seed] = accuracy(models[seed], xv, yv)
         base.append(f"| {seed} | {acc0[seed]:.4f} | {attack_success_rate(models[seed], xv, yv, trig):.4f} |")
@@ -151,8 +151,8 @@ def detection_table(epochs: int, seeds: int, starts: tuple[int, ...] = (1, 6)) -
         return " | ".join(cells), out
 
     for size, pos, target in DETECTION:
-        trig = patch_trigger((1, 8, 8), size, pos, 1.0, target)
-        xp, yp, _ = poison(xt, yt, trig, 0.1, torch.Generator().manual_seed(0))
+        trig = patch_trigger((1, 8, 8), size, pos, 1.0, target=target)
+        xp, yp, _ = poison(xt, yt, trig, 0.1, generator=torch.Generator().manual_seed(0))
         model = train(xp, yp, epochs, 0)
         cells, out = detect(model, 0, target)
         for k in starts:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -29,16 +28,10 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch.utils.data import DataLoader, TensorDataset
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from lightning_causal.audits.backdoor import BackdoorAudit  # noqa: E402
-from lightning_causal.callbacks.audit import CausalAuditCallback  # noqa: E402
-from lightning_causal.causal.backdoor.neural_cleanse import neural_cleanse  # noqa: E402
-from lightning_causal.causal.backdoor.suspects import suspect_units  # noqa: E402
-from lightning_causal.causal.backdoor.triggers import attack_success_rate  # noqa: E402
-from lightning_causal.datasets.poisoning import patch_trigger, poison  # noqa: E402
-from lightning_causal.models import DigitsCNN, LightningClassifier, load_digits_tensors  # noqa: E402
-from lightning_causal.repair.backdoor import BackdoorSuppressionTerm  # noqa: E402
+from lightning_causal import BackdoorAudit, BackdoorSuppressionTerm, CausalAuditCallback
+from lightning_causal.causal import attack_success_rate, neural_cleanse, suspect_units
+from lightning_causal.datasets import patch_trigger, poison
+from lightning_causal.models import DigitsCNN, LightningClassifier, load_digits_tensors
 from lightning_causal.repair.module import CausalRepairModule  # noqa: E402
 
 
@@ -60,7 +53,7 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, trigger, 
 
 def train_poisoned(args, trigger, data, logger) -> tuple[LightningClassifier, CausalAuditCallback]:
     xt, yt, xv, yv = data
-    xp, yp, _ = poison(xt, yt, trigger, args.rate, torch.Generator().manual_seed(args.seed))
+    xp, yp, _ = poison(xt, yt, trigger, args.rate, generator=torch.Generator().manual_seed(args.seed))
     model = LightningClassifier(DigitsCNN(), lr=2e-3)
     audits = [BackdoorAudit(trigger, layers=["model.conv2"], name="backdoor_known"),
               BackdoorAudit(steps=args.nc_steps, name="backdoor_detect")]
@@ -116,7 +109,7 @@ def main() -> None:
     pl.seed_everything(args.seed, verbose=False)
     t0 = time.perf_counter()
     data = load_digits_tensors(seed=args.seed)
-    trigger = patch_trigger((1, 8, 8), 2, "bottom_right", 1.0, args.target)
+    trigger = patch_trigger((1, 8, 8), 2, "bottom_right", 1.0, target=args.target)
 
     if args.fast:
         data = (data[0][:300], data[1][:300], data[2][:128], data[3][:128])

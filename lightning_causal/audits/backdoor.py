@@ -14,16 +14,11 @@ from lightning_causal.audits.options import check_names, class_label, tag_safe
 from lightning_causal.causal.backdoor.neural_cleanse import MAX_RATIO, neural_cleanse
 from lightning_causal.causal.backdoor.suspects import suspect_units
 from lightning_causal.causal.backdoor.triggers import Trigger, attack_success_rate, trigger_effect
+from lightning_causal.causal.engine.checks import check_float, check_int, check_type
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import audit_mode
 
 __all__ = ["BackdoorAudit"]
-
-
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Expected argument `{name}` to be a positive int but got {value!r}")
-    return value
 
 
 class BackdoorAudit(Audit):
@@ -83,6 +78,7 @@ class BackdoorAudit(Audit):
         layers: Sequence[str] = (),
         num_classes: int | None = None,
         steps: int = 200,
+        *,
         max_samples: int = 256,
         top_k: int = 5,
         threshold: float = 2.0,
@@ -90,32 +86,22 @@ class BackdoorAudit(Audit):
         reverse_options: Mapping[str, Any] | None = None,
         seed: int = 0,
         name: str | None = None,
-        *,
         max_ratio: float | None = MAX_RATIO,
         class_names: Sequence[str] | None = None,
     ) -> None:
         super().__init__(name)
         self.class_names = check_names("class_names", class_names)
-        if trigger is not None and not isinstance(trigger, Trigger):
-            raise TypeError(f"Expected argument `trigger` to be None or a Trigger but got {type(trigger)}")
-        layers = layer_names(layers, allow_empty=True)
-        if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2):
-            raise ValueError(f"Expected argument `num_classes` to be None or an int >= 2 but got {num_classes!r}")
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold > 0:
-            raise ValueError(f"Expected argument `threshold` to be a positive number but got {threshold!r}")
-        if isinstance(unit_threshold, bool) or not isinstance(unit_threshold, (int, float)) or not unit_threshold > 0:
-            raise ValueError(f"Expected argument `unit_threshold` to be a positive number but got {unit_threshold!r}")
-        if reverse_options is not None and not isinstance(reverse_options, Mapping):
-            raise TypeError(f"Expected argument `reverse_options` to be None or a mapping but got {type(reverse_options)}")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"Expected argument `seed` to be an int but got {seed!r}")
-        self.trigger, self.layers, self.num_classes = trigger, layers, num_classes
-        self.steps, self.max_samples = _positive_int(steps, "steps"), _positive_int(max_samples, "max_samples")
-        self.top_k, self.threshold, self.unit_threshold = _positive_int(top_k, "top_k"), float(threshold), float(unit_threshold)
-        self.reverse_options, self.seed = dict(reverse_options or {}), seed
-        if max_ratio is not None and (isinstance(max_ratio, bool) or not isinstance(max_ratio, (int, float)) or not max_ratio > 0):
-            raise ValueError(f"Expected argument `max_ratio` to be None or a positive number but got {max_ratio!r}")
-        self.max_ratio = None if max_ratio is None else float(max_ratio)
+        self.trigger = check_type("trigger", trigger, Trigger, none_ok=True)
+        self.layers = layer_names(layers, allow_empty=True)
+        self.num_classes = check_int("num_classes", num_classes, minimum=2, none_ok=True)
+        self.steps = check_int("steps", steps, minimum=1)
+        self.max_samples = check_int("max_samples", max_samples, minimum=1)
+        self.top_k = check_int("top_k", top_k, minimum=1)
+        self.threshold = check_float("threshold", threshold, minimum=0, open_min=True)
+        self.unit_threshold = check_float("unit_threshold", unit_threshold, minimum=0, open_min=True)
+        self.reverse_options = dict(check_type("reverse_options", reverse_options, Mapping, none_ok=True) or {})
+        self.seed = check_int("seed", seed)
+        self.max_ratio = check_float("max_ratio", max_ratio, minimum=0, open_min=True, none_ok=True)
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if isinstance(probe.inputs, tuple):
@@ -148,7 +134,7 @@ class BackdoorAudit(Audit):
             result.meta["notes"] = ["no probe labels: the ASR counts samples by their predicted class"]
         else:
             result.scalars["clean_accuracy"] = float((logits.argmax(1) == y).float().mean())
-        result.scalars["asr"] = attack_success_rate(model, x, y, trigger, mbs)
+        result.scalars["asr"] = attack_success_rate(model, x, y, trigger, max_batch_size=mbs)
         result.scalars["trigger_ace"] = float(trigger_effect(model, x[y != trigger.target], trigger, mbs).mean())
         if x.dim() == 4:
             result.images["trigger"] = (trigger.mask * trigger.pattern).expand(x.shape[1:]).unsqueeze(0)

@@ -28,6 +28,7 @@ def patch_trigger(
     size: int | tuple[int, int] = 2,
     position: str | tuple[int, int] = "bottom_right",
     value: float | Tensor = 1.0,
+    *,
     target: int = 0,
 ) -> Trigger:
     """A rectangular patch trigger for images ``input_shape = (C, H, W)`` (one sample).
@@ -167,7 +168,7 @@ def blended_trigger(input_shape: Sequence[int], opacity: float = 0.15, pattern: 
 
 
 def poison(
-    x: Tensor, y: Tensor, trigger: Trigger, rate: float, generator: torch.Generator | None = None
+    x: Tensor, y: Tensor, trigger: Trigger, rate: float, *, generator: torch.Generator | None = None
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Stamp the trigger on a random ``rate`` share of the samples and relabel them to its target.
 

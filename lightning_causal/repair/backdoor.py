@@ -15,7 +15,7 @@ from torch.nn import functional as F
 from lightning_causal.causal.backdoor.neural_cleanse import ReversedTriggers, neural_cleanse
 from lightning_causal.causal.backdoor.suspects import suspect_units
 from lightning_causal.causal.backdoor.triggers import Trigger
-from lightning_causal.causal.engine.checks import check_choice, check_int
+from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec, check_output_spec
 from lightning_causal.causal.engine.interventions import capture, resolve_module
 from lightning_causal.causal.engine.state import audit_mode
@@ -148,18 +148,15 @@ class BackdoorSuppressionTerm(RepairTerm):
         additional_forward_args: Any = None,
     ) -> None:
         super().__init__(weight, name)
-        if trigger is not None and not isinstance(trigger, Trigger):
-            raise TypeError(f"Expected argument `trigger` to be None or a Trigger but got {type(trigger)}")
+        check_type("trigger", trigger, Trigger, none_ok=True)
         for key, value in (("unlearn_weight", unlearn_weight), ("path_weight", path_weight), ("distill_weight", distill_weight)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"Expected argument `{key}` to be a non-negative number but got {value!r}")
+            check_float(key, value, minimum=0.0)
         check_choice("path", path, _PATHS)
         check_choice("when_unflagged", when_unflagged, _UNFLAGGED)
         self.suspects = _check_suspects(suspects)
         if path == "units" and self.suspects is None:
             raise ValueError("Expected argument `suspects` (layer -> units, or layer names) with path='units' but got None")
-        if reverse_options is not None and not isinstance(reverse_options, Mapping):
-            raise TypeError(f"Expected argument `reverse_options` to be None or a mapping but got {type(reverse_options)}")
+        check_type("reverse_options", reverse_options, Mapping, none_ok=True)
         check_int("dilate", dilate, minimum=0)
         check_int("seed", seed)
         if binarize is not None:

@@ -10,7 +10,7 @@ from lightning_causal.audits.backdoor import BackdoorAudit
 from lightning_causal.audits.base import Probe
 from lightning_causal.causal.backdoor.triggers import Trigger, attack_success_rate, trigger_effect
 from lightning_causal.datasets.poisoning import patch_trigger
-from tests.causal.test_backdoor import TARGET, train_poisoned_mlp
+from tests.helpers.backdoor import TARGET, train_poisoned_mlp
 from tests.helpers.models import all_hook_counts
 
 

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from lightning_causal.causal.backdoor.mask_statistics import norm_ratio
 from lightning_causal.causal.backdoor.neural_cleanse import (
@@ -20,31 +19,8 @@ from lightning_causal.causal.backdoor.suspects import (
 )
 from lightning_causal.causal.backdoor.triggers import Trigger, attack_success_rate, trigger_effect
 from lightning_causal.datasets.poisoning import patch_trigger, poison
-from lightning_causal.models import load_digits_tensors
+from tests.helpers.backdoor import TARGET, train_poisoned_mlp
 from tests.helpers.models import all_hook_counts
-
-TARGET = 3
-
-
-def train_poisoned_mlp(rate: float = 0.1, seed: int = 0, steps: int = 300):
-    """An MLP on digits where ``rate`` of the training images carry a 2x2 top-left patch -> class 3."""
-    xt, yt, xv, yv = load_digits_tensors()
-    trig = patch_trigger((1, 8, 8), 2, "top_left", 1.0, TARGET)
-    xp, yp, _ = poison(xt, yt, trig, rate, torch.Generator().manual_seed(1))
-    g = torch.Generator().manual_seed(seed)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) / p.shape[-1] ** 0.5)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(steps):
-        idx = torch.randint(len(yp), (128,), generator=g)
-        loss = F.cross_entropy(model(xp[idx]), yp[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.zero_grad(set_to_none=True)
-    return model.eval(), trig, (xt, yt, xv, yv)
 
 
 @pytest.fixture(scope="module")
@@ -383,7 +359,7 @@ def test_poison_stamps_and_relabels_a_share_of_non_target_samples():
     x, y = torch.zeros(20, 1, 4, 4), torch.arange(20) % 4
     t = patch_trigger((1, 4, 4), 2, "bottom_left", 1.0, target=2)
     rng = torch.get_rng_state()
-    xp, yp, hit = poison(x, y, t, 0.25, torch.Generator().manual_seed(0))
+    xp, yp, hit = poison(x, y, t, 0.25, generator=torch.Generator().manual_seed(0))
     assert torch.equal(torch.get_rng_state(), rng)
     assert int(hit.sum()) == 5 and (y[hit] != 2).all() and (yp[hit] == 2).all() and torch.equal(yp[~hit], y[~hit])
     assert torch.equal(xp[hit][:, 0, 2:, :2], torch.ones(5, 2, 2)) and float(xp[~hit].sum()) == 0.0

@@ -34,7 +34,7 @@ def test_shape_trigger_black_pixels_and_checkerboard():
 
 def test_shape_trigger_equals_patch_trigger_for_a_full_rectangle():
     a = shape_trigger((1, 8, 8), "XXX/XXX", position=(6, 5), target=2)
-    b = patch_trigger((1, 8, 8), (2, 3), "bottom_right", 1.0, 2)
+    b = patch_trigger((1, 8, 8), (2, 3), "bottom_right", 1.0, target=2)
     assert torch.equal(a.mask, b.mask) and torch.equal(a.pattern, b.pattern)
 
 
@@ -72,6 +72,6 @@ def test_blended_trigger_rejects_bad_arguments(kwargs, match):
 def test_poisoning_with_a_blended_trigger_relabels_and_blends():
     t = blended_trigger((1, 2, 2), 0.1, pattern=torch.ones(1, 2, 2), target=1)
     x, y = torch.zeros(10, 1, 2, 2), torch.tensor([0] * 8 + [1] * 2)
-    xp, yp, hit = poison(x, y, t, 0.3, torch.Generator().manual_seed(0))
+    xp, yp, hit = poison(x, y, t, 0.3, generator=torch.Generator().manual_seed(0))
     assert int(hit.sum()) == 3 and bool((y[hit] == 0).all()) and bool((yp[hit] == 1).all())
     assert torch.allclose(xp[hit], torch.full((3, 1, 2, 2), 0.1)) and bool((xp[~hit] == 0).all())

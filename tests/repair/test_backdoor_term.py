@@ -13,7 +13,7 @@ from lightning_causal.causal.backdoor.triggers import Trigger, attack_success_ra
 from lightning_causal.models import load_digits_tensors
 from lightning_causal.repair.backdoor import BackdoorSuppressionTerm, binarized, dilated
 from lightning_causal.repair.module import CausalRepairModule
-from tests.causal.test_backdoor import TARGET, train_poisoned_mlp
+from tests.helpers.backdoor import TARGET, train_poisoned_mlp
 from tests.helpers.models import all_hook_counts
 
 
@@ -284,8 +284,8 @@ def _poisoned_digits_cnn(seed: int = 0):
     from lightning_causal.models import DigitsCNN, fit_classifier, load_digits_tensors
 
     xt, yt, xv, yv = load_digits_tensors()
-    trig = patch_trigger((1, 8, 8), 2, "bottom_right", 1.0, 0)
-    xp, yp, _ = poison(xt, yt, trig, 0.1, torch.Generator().manual_seed(seed))
+    trig = patch_trigger((1, 8, 8), 2, "bottom_right", 1.0, target=0)
+    xp, yp, _ = poison(xt, yt, trig, 0.1, generator=torch.Generator().manual_seed(seed))
     model = fit_classifier(DigitsCNN(), xp, yp, epochs=20, seed=seed)
     return model.eval(), trig, (xt, yt, xv, yv)
 

@@ -7,6 +7,8 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from lightning_causal.causal.engine.checks import check_int
+
 __all__ = ["mask_concentration", "norm_ratio"]
 
 
@@ -34,8 +36,7 @@ def mask_concentration(masks: Tensor, window: int = 3) -> Tensor:
         >>> mask_concentration(m, window=2)
         tensor([1.0000, 0.4286])
     """
-    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-        raise ValueError(f"Expected argument `window` to be an int >= 1 but got {window!r}")
+    check_int("window", window, minimum=1)
     if not isinstance(masks, Tensor) or masks.dim() not in (3, 4) or (masks.dim() == 4 and masks.shape[1] != 1):
         raise ValueError(f"Expected argument `masks` to be [C, H, W] or [C, 1, H, W] but got {getattr(masks, 'shape', type(masks))}")
     if (masks < 0).any():

@@ -15,7 +15,7 @@ from lightning_causal.causal.backdoor.mask_statistics import mask_concentration,
 from lightning_causal.causal.backdoor.suspects import mad_anomaly_index
 from lightning_causal.causal.backdoor.triggers import Trigger, _check_model, _logits
 from lightning_causal.causal.engine.batching import check_max_batch_size, map_rows, rows_per_pass
-from lightning_causal.causal.engine.checks import check_float, check_int
+from lightning_causal.causal.engine.checks import check_float, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.state import audit_mode, frozen_params
 
@@ -130,12 +130,10 @@ def _check_reverse_args(x: Tensor, num_classes: int, steps: int, lr: float, init
                         batch_size: int, patience: int, generator: torch.Generator | None) -> None:
     if not isinstance(x, Tensor) or x.dim() < 2 or x.shape[0] == 0 or not x.is_floating_point():
         raise ValueError(f"Expected argument `x` to be a non-empty floating-point batch [N, ...] but got {getattr(x, 'shape', type(x))}")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"Expected argument `num_classes` to be an int >= 2 but got {num_classes!r}")
+    check_int("num_classes", num_classes, minimum=2)
     check_int("steps", steps, minimum=1), check_int("batch_size", batch_size, minimum=1), check_int("patience", patience, minimum=1)
     check_float("lr", lr, minimum=0.0, open_min=True), check_float("init_lambda", init_lambda, minimum=0.0, open_min=True), check_float("target_asr", target_asr, minimum=0.0, maximum=1.0, open_min=True)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"Expected argument `generator` to be a torch.Generator but got {type(generator)}")
+    check_type("generator", generator, torch.Generator, none_ok=True)
 
 
 def _input_range(x: Tensor, input_range: tuple[float, float] | None) -> tuple[float, float]:
@@ -304,8 +302,7 @@ def neural_cleanse(
     _check_reverse_args(x, num_classes, steps, lr, init_lambda, target_asr, batch_size, patience, generator)
     check_float("threshold", threshold, minimum=0.0, open_min=True)
     check_int("window", window, minimum=1)
-    if isinstance(starts, bool) or not isinstance(starts, int) or not 1 <= starts <= MAX_STARTS:
-        raise ValueError(f"Expected argument `starts` to be an int in [1, {MAX_STARTS}] but got {starts!r}")
+    check_int("starts", starts, minimum=1, maximum=MAX_STARTS)
     if starts > 1 and x.dim() != 4:
         raise ValueError(f"Expected image inputs [N, C, H, W] with `starts` > 1 but got {list(x.shape)}")
     if min_concentration is not None:

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.backdoor.triggers import Trigger, _check_model, _check_target, _logits
 from lightning_causal.causal.effects.unit_effects import unit_effects
-from lightning_causal.causal.engine.checks import check_float, check_int
+from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_type
 from lightning_causal.causal.engine.interventions import SetTo, capture, resolve_module
 from lightning_causal.causal.engine.state import audit_mode
 
@@ -40,8 +40,7 @@ def mad_anomaly_index(values: Tensor, side: str = "low") -> Tensor:
         >>> mad_anomaly_index(torch.tensor([1.0, 10.0, 11.0, 12.0, 13.0]))
         tensor([ 6.7449,  0.6745,  0.0000, -0.6745, -1.3490])
     """
-    if side not in _SIDES:
-        raise ValueError(f"Expected argument `side` to be one of {_SIDES} but got {side!r}")
+    check_choice("side", side, _SIDES)
     if not isinstance(values, Tensor) or values.dim() != 1 or values.numel() < 2:
         raise ValueError(f"Expected argument `values` to be a 1-D tensor of at least 2 values but got {getattr(values, 'shape', type(values))}")
     if not torch.isfinite(values).all():
@@ -100,6 +99,7 @@ def suspect_units(
     x_clean: Tensor,
     trigger: Trigger,
     layer: str,
+    *,
     num_values: int = 8,
     threshold: float = 3.0,
     max_batch_size: int | None = None,
@@ -137,8 +137,7 @@ def suspect_units(
         (torch.Size([3]), 3)
     """
     _check_model(model)
-    if not isinstance(trigger, Trigger):
-        raise TypeError(f"Expected argument `trigger` to be a Trigger but got {type(trigger)}")
+    check_type("trigger", trigger, Trigger)
     check_int("num_values", num_values, minimum=2)
     check_float("threshold", threshold, minimum=0.0, open_min=True)
     resolve_module(model, layer)

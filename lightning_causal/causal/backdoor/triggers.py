@@ -119,7 +119,7 @@ def _check_target(trigger: Trigger, num_classes: int) -> None:
 
 
 def attack_success_rate(
-    model: nn.Module, x: Tensor, y: Tensor, trigger: Trigger, max_batch_size: int | None = None
+    model: nn.Module, x: Tensor, y: Tensor, trigger: Trigger, *, max_batch_size: int | None = None
 ) -> float:
     """Share of triggered inputs classified as the target, over inputs whose true class is not it.
 
