@@ -56,7 +56,7 @@ def trained_model(case: bp.Case, fold: int, data: bp.FoldData) -> DigitsCNN:
     if path.exists():
         model.load_state_dict(torch.load(path, weights_only=True))
         return model.eval()
-    fit_classifier(model, data.x_train, data.y_train, bp.TRAIN_EPOCHS, data.train_seed)
+    fit_classifier(model, data.x_train, data.y_train, bp.TRAIN_EPOCHS, seed=data.train_seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), path)
     return model.eval()
