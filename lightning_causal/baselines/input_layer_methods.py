@@ -43,7 +43,7 @@ def _layer_reference(forward: CaptumForward, x: Tensor, layer: str, baseline: in
     core = Forward(forward.model, output=forward.output, additional_forward_args=args, num_samples=x.shape[0])
     with torch.no_grad(), capture(core.model, [layer]) as acts:
         core(x)
-    return layer_reference(core, x, acts[layer], layer, baseline)
+    return layer_reference(core, x, acts[layer], layer, baseline=baseline)
 
 
 def input_layer_attribute(

@@ -48,7 +48,7 @@ def test_checks_return_values_and_type_errors():
 def test_ablate_groups_by_hand():
     x = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
     mask = torch.tensor([[0, 1, 1], [1, 0, 0]])  # per-sample masks
-    out = ablate_groups(x, mask, torch.tensor([1, 1, 0]), torch.tensor([0, 1, 1]), torch.tensor(-1.0))
+    out = ablate_groups(x, mask, torch.tensor([1, 1, 0]), torch.tensor([0, 1, 1]), values=torch.tensor(-1.0))
     assert torch.equal(out, torch.tensor([[4.0, -1.0, -1.0], [-1.0, 5.0, 6.0], [1.0, -1.0, -1.0]]))
 
 

@@ -141,7 +141,7 @@ def test_vectorised_bootstrap_equals_loop_over_resamples():
     y_a, y_b, y_ab = y_a.double(), y_b.double(), y_ab.double()
     idx = torch.randint(0, 50, (4, 50), generator=g)
     counts = torch.zeros(4, 50, dtype=torch.float64).scatter_add_(1, idx, torch.ones(4, 50, dtype=torch.float64))
-    _, _, first_boot, total_boot, _ = pick_freeze_indices(y_a, y_b, y_ab, y_ab, counts)
+    _, _, first_boot, total_boot, _ = pick_freeze_indices(y_a, y_b, y_ab, y_ab, counts=counts)
     for r in range(4):
         a, b, ab = y_a[idx[r]], y_b[idx[r]], y_ab[:, idx[r]]
         var = torch.cat([a, b]).var(unbiased=False)

@@ -26,8 +26,8 @@ def input_attribution_estimates(
     xs: tuple[Tensor, ...],
     masks: tuple[Tensor, ...],
     bases: tuple[Tensor, ...],
-    num_groups: int,
     *,
+    num_groups: int,
     target: int | Tensor | None = None,
     max_batch_size: int | None = None,
 ) -> Tensor:

@@ -123,14 +123,14 @@ def input_effects(
     bases = check_baselines(xs, baseline)
     with audit_mode(forward.model):
         if method == "attribution":
-            return input_attribution_estimates(forward, xs, masks, bases, g, target=target, max_batch_size=max_batch_size)
+            return input_attribution_estimates(forward, xs, masks, bases, num_groups=g, target=target, max_batch_size=max_batch_size)
         tidx, f0 = clean_target(forward, xs, target)
         rows = max(1, rows_per_pass(forward.model, xs, max_batch_size, forward=forward))
         changed = _changed(xs, masks, bases, g, padding_positions(xs[0], additional_forward_args)).T  # [G, N]
 
         def evaluate(idx: Tensor) -> Tensor:
             grp, s = idx // n, idx % n
-            xi = tuple(ablate_groups(x, m, s, grp, sample_rows(b, s)) for x, m, b in zip(xs, masks, bases))
+            xi = tuple(ablate_groups(x, m, s, grp, values=sample_rows(b, s)) for x, m, b in zip(xs, masks, bases))
             return gather_target(forward(*xi, rows=s), tidx[s])
 
         ablated = active_rows(changed, f0, rows, evaluate)
@@ -229,7 +229,7 @@ def interventional_expectations(
             kg, s = idx // n, idx % n
             grp = kg % g
             v = flat[kg].view([-1] + [1] * (xs[0].dim() - 1))
-            xi = tuple(ablate_groups(x, m, s, grp, v.to(x.dtype)) for x, m in zip(xs, masks))
+            xi = tuple(ablate_groups(x, m, s, grp, values=v.to(x.dtype)) for x, m in zip(xs, masks))
             return gather_target(forward(*xi, rows=s), tidx[s])
 
         out = active_rows(changed, f0, rows, evaluate)

@@ -45,7 +45,7 @@ def _is_token_id(x: Tensor, baseline: Any) -> bool:
     return isinstance(baseline, int) and not isinstance(baseline, bool)
 
 
-def layer_reference(forward: Forward, x: Tensor, h: Tensor, layer: str, baseline: Any) -> Tensor:
+def layer_reference(forward: Forward, x: Tensor, h: Tensor, layer: str, *, baseline: Any) -> Tensor:
     """The reference value ``e`` of the layer's output, ``[1 or N, *h.shape[1:]]``.
 
     An integer baseline for integer inputs is a token id: ``e`` is the layer's output on the input
@@ -115,7 +115,7 @@ def input_layer_effects(
         h = _check_layer_output(acts.get(layer), x, layer)
         tidx = resolve_target(out, target)
         f0 = gather_target(out, tidx)
-        ref = layer_reference(forward, x, h, layer, baseline).to(h.dtype)
+        ref = layer_reference(forward, x, h, layer, baseline=baseline).to(h.dtype)
         m = mask.view(*mask.shape, *[1] * (h.dim() - x.dim()))
         changed = _changed(h, m, ref, num_groups, padding_positions(x, forward_args))
         rows = max(1, rows_per_pass(forward.model, (x,), max_batch_size, forward=forward))

@@ -78,8 +78,8 @@ def attribution_estimates(
     interventions: Sequence[Intervention],
     units: Tensor,
     layout: Layout,
-    target_idx: Tensor,
     *,
+    target_idx: Tensor,
     max_batch_size: int | None = None,
     estimator: str = "attribution",
 ) -> Tensor:
@@ -98,7 +98,7 @@ def attribution_estimates(
         ...     _ = net[2].weight.copy_(torch.tensor([[3.0, -1.0]])); _ = net[2].bias.zero_()
         ...     cache = cache_prefix(net, torch.tensor([[1.0, 2.0]]), "1")
         >>> layout = resolve_layout(cache.value.shape)
-        >>> attribution_estimates(cache, [Zero()], torch.arange(2), layout, torch.zeros(1, dtype=torch.long))
+        >>> attribution_estimates(cache, [Zero()], torch.arange(2), layout, target_idx=torch.zeros(1, dtype=torch.long))
         tensor([[ 3., -2.]])
     """
     h = cache.value.detach()
@@ -116,7 +116,7 @@ def attribution_estimates(
         return _range([unit_sums((z - zk) * g, layout)[:, units] for zk in moved])
 
     def evaluate(idx: Tensor) -> Tensor:  # one partial run per (intervention, unit, sample) row
-        edit, s = unit_rows(interventions, units, layout, n, idx)
+        edit, s = unit_rows(interventions, units, layout, n, idx=idx)
         return ((z[s] - frontier_inputs(cache, frontier, edit, s)) * g[s]).flatten(1).sum(1)
 
     k, nu = len(interventions), units.numel()

@@ -86,7 +86,7 @@ def _exact_effects(cache: PrefixCache, ivs: list[Intervention], units: Tensor, l
     rows = cache.rows_per_pass(max_batch_size)
 
     def evaluate(idx: Tensor) -> Tensor:
-        edit, s = unit_rows(ivs, units, layout, n, idx)
+        edit, s = unit_rows(ivs, units, layout, n, idx=idx)
         return gather_target(cache(edit, s), tidx[s])
 
     curve = map_rows(k * nu * n, rows, evaluate, h.device).view(k, nu, n)
@@ -195,7 +195,7 @@ def unit_effects(
         exact = torch.full((units.numel(),), method == "exact", dtype=torch.bool)
         if method != "exact" or screen is not None:
             estimator = "attribution" if method == "exact" else method
-            estimate = attribution_estimates(cache, ivs, units, layout, tidx, max_batch_size=max_batch_size, estimator=estimator)
+            estimate = attribution_estimates(cache, ivs, units, layout, target_idx=tidx, max_batch_size=max_batch_size, estimator=estimator)
         if method != "exact":
             effects = estimate
         elif screen is not None and screen < units.numel():

@@ -28,7 +28,7 @@ def row_values(ivs: Sequence[Intervention], k: Tensor, h: Tensor) -> Tensor:
     return vals
 
 
-def unit_rows(ivs: Sequence[Intervention], units: Tensor, layout: Layout, n: int, idx: Tensor) -> tuple[Edit, Tensor]:
+def unit_rows(ivs: Sequence[Intervention], units: Tensor, layout: Layout, n: int, *, idx: Tensor) -> tuple[Edit, Tensor]:
     """``(edit, samples)`` of the flat rows ``idx``: ``edit(h)`` replaces unit ``u`` of each row by
     its intervention's value (applied to the layer's output of those rows)."""
     ku, s = idx // n, idx % n

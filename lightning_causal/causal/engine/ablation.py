@@ -5,7 +5,7 @@ Examples:
     >>> import torch
     >>> x = torch.tensor([[1.0, 2.0, 3.0]])
     >>> mask = torch.tensor([[0, 0, 1]])
-    >>> ablate_groups(x, mask, torch.tensor([0, 0]), torch.tensor([0, 1]), torch.tensor(0.0))
+    >>> ablate_groups(x, mask, torch.tensor([0, 0]), torch.tensor([0, 1]), values=torch.tensor(0.0))
     tensor([[0., 0., 3.],
             [1., 2., 0.]])
     >>> replace_units(torch.ones(2, 3), torch.tensor([0, 2]), torch.tensor(5.0))
@@ -95,7 +95,7 @@ def sample_rows(t: Tensor, s: Tensor) -> Tensor:
     return t if t.shape[0] == 1 else t[s]
 
 
-def ablate_groups(x: Tensor, mask: Tensor, s: Tensor, groups: Tensor, values: Tensor) -> Tensor:
+def ablate_groups(x: Tensor, mask: Tensor, s: Tensor, groups: Tensor, *, values: Tensor) -> Tensor:
     """``x[s]`` with the elements of group ``groups[r]`` of row ``r`` replaced by ``values``
     (broadcastable to the rows: a scalar, ``[1 or R, ...]``)."""
     selected = sample_rows(mask, s) == groups.view([-1] + [1] * (x.dim() - 1))

@@ -98,6 +98,7 @@ def _hooks(model: nn.Module, layer: nn.Module, rec: CallRecord, keep: Callable[[
 
 
 def record_calls(forward: Forward, xs: tuple[Tensor, ...], layer: nn.Module, rows: Tensor | None,
+                 *,
                  keep: Callable[[int], bool] = lambda _seq: True) -> CallRecord:
     """Run the model on the samples ``rows`` (``None``: all) recording its module calls up to the
     first call of ``layer``, the outputs of the calls ``keep`` selects, the layer's output and the

@@ -213,7 +213,7 @@ def intrinsic_causal_contributions(
         [torch.zeros(1, d, dtype=torch.bool), torch.ones(1, d, dtype=torch.bool), torch.eye(d, dtype=torch.bool)]
     )
     rows = max_batch_size or 4096
-    y = evaluate_pick_freeze(lambda noise: func(scm.generate(noise)), a, b, select, rows)
+    y = evaluate_pick_freeze(lambda noise: func(scm.generate(noise)), a, b, select, rows=rows)
     if is_constant(y, [str(s.nonzero().flatten().tolist()) for s in select]):
         z = torch.zeros(d, dtype=torch.float64)
         zi = torch.zeros(d, 2, dtype=torch.float64)
@@ -232,7 +232,7 @@ def _icc_result(y: Tensor, d: int, shapley: bool, counts: Tensor | None, names: 
     else:  # rows: A, B, {0}, ..., {D-1}
         y_a, y_b, single = y[0], y[1], y[2:]
         closed = single
-    first, total, first_boot, total_boot, var = pick_freeze_indices(y_a, y_b, torch.cat([single, closed]), single, counts)
+    first, total, first_boot, total_boot, var = pick_freeze_indices(y_a, y_b, torch.cat([single, closed]), single, counts=counts)
     result = ICCResult(
         first[:d], total, normal_ci(first[:d], None if first_boot is None else first_boot[:, :d], confidence),
         normal_ci(total, total_boot, confidence), names, n, int(y.numel()), var, float(confidence), method,

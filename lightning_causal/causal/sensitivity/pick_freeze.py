@@ -67,6 +67,7 @@ def evaluate_pick_freeze(
     a: Tensor,
     b: Tensor,
     select: Tensor,
+    *,
     rows: int,
     transform: Callable[[Tensor], Tensor] | None = None,
 ) -> Tensor:
@@ -96,7 +97,7 @@ def bootstrap_counts(n: int, n_bootstrap: int, generator: torch.Generator) -> Te
 
 
 def pick_freeze_indices(
-    y_a: Tensor, y_b: Tensor, closed: Tensor, total: Tensor, counts: Tensor | None
+    y_a: Tensor, y_b: Tensor, closed: Tensor, total: Tensor, *, counts: Tensor | None
 ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None, float]:
     """Closed first-order indices of the blocks ``closed`` ``[K1, n]`` (Saltelli 2010) and total
     indices of the blocks ``total`` ``[K2, n]`` (Jansen 1999), centred outputs expected.

@@ -253,13 +253,13 @@ def sobol_indices(
     select = torch.cat([torch.zeros(1, ids.numel(), dtype=torch.bool), torch.ones(1, ids.numel(), dtype=torch.bool),
                         ids.unsqueeze(0) == torch.arange(g).unsqueeze(1)])
     rows = max_batch_size or max(1, min(_DEFAULT_ROWS, _MAX_ELEMENTS // a.shape[1]))
-    y = evaluate_pick_freeze(func, a, b, select, rows, transform)
+    y = evaluate_pick_freeze(func, a, b, select, rows=rows, transform=transform)
     result = SobolResult(*_zero_result(g), names, n, int(y.numel()), 0.0, float(confidence), method)
     if is_constant(y, ["A", "B"] + [f"AB[{name}]" for name in names]):
         return result
     y = y - y.mean()  # indices are shift-invariant; centring removes the bias of non-centred outputs
     counts = bootstrap_counts(n, n_bootstrap, gen) if n_bootstrap else None
-    first, total, first_boot, total_boot, var = pick_freeze_indices(y[0], y[1], y[2:], y[2:], counts)
+    first, total, first_boot, total_boot, var = pick_freeze_indices(y[0], y[1], y[2:], y[2:], counts=counts)
     result.first, result.total, result.variance = first, total, var
     result.first_ci = normal_ci(first, first_boot, confidence)
     result.total_ci = normal_ci(total, total_boot, confidence)

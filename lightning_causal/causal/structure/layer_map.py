@@ -260,7 +260,7 @@ def _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size):
     for start in range(0, g * n, rows):
         idx = torch.arange(start, min(start + rows, g * n), device=xs[0].device)
         grp, s = idx // n, idx % n
-        xi = tuple(ablate_groups(x, m, s, grp, sample_rows(b, s)) for x, m, b in zip(xs, masks, bases))
+        xi = tuple(ablate_groups(x, m, s, grp, values=sample_rows(b, s)) for x, m, b in zip(xs, masks, bases))
         with capture(forward.model, list(acts)) as got:
             oi = forward(*xi, rows=s)
         for a, h in acts.items():
