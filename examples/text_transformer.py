@@ -21,7 +21,8 @@ Then ``CausalRepairModule.wrap(classifier, [CounterfactualFairnessTerm(TokenSwap
 fine-tunes with counterfactual logit pairing (CLP, Garg et al. 2019). Accuracy and the gap are
 measured on the ``--split`` (``test``, 2,000 sentences, never used to choose anything; ``dev`` to
 tune). TensorBoard: ``tensorboard --logdir runs/text`` (text tab: top tokens; scalars
-``causal/fairness/cf_gap``; images: token strips coloured by effect).
+``causal/fairness/cf_gap``; images: ``causal/tokens/maps/sample_*``, the probe sentences' words
+coloured by their causal effect, beside Captum's under ``causal/captum_text/maps``).
 """
 
 from __future__ import annotations
@@ -126,58 +127,18 @@ def evaluate(module: nn.Module, data: SyntheticText) -> dict[str, float]:
             "cf_token_gap": gap["mean_abs"], "cf_flip_rate": gap["flip_rate"]}
 
 
-def audits() -> list:
+def audits(words: list[str]) -> list:
     special = CompareSettings(special_tokens=SPECIAL)
     heads, neurons = [f"{b}.attention.self" for b in BLOCKS], [f"{b}.intermediate" for b in BLOCKS]
     return [
         UnitImportanceAudit(heads, top_k=2, num_heads=HEADS, name="heads"),  # one unit per attention head
         UnitImportanceAudit(neurons, top_k=8, unit_dim=-1, screen=16, name="neurons"),  # MLP neurons, screened
-        InputEffectAudit(baseline=MASK, top_k=8, name="tokens"),
+        InputEffectAudit(baseline=MASK, top_k=8, vocabulary=words, name="tokens"),  # top_tokens with words
         CaptumBaseline(("LayerIntegratedGradients", "LayerGradientXActivation"), baseline=MASK, input_layer=WORDS,
-                       settings=special, name="captum_text"),
+                       settings=special, vocabulary=words, name="captum_text"),
         FairnessAudit(TokenSwap(IDENTITY_PAIRS)),
         LayerMapAudit(layers=BLOCKS, baseline=MASK, max_rows=512),
     ]
-
-
-def token_strips(ids: Tensor, effects: Tensor, words: list[str], rows: int = 4):  # noqa: ANN201
-    """A figure: the first ``rows`` sentences, each word on a background coloured by its causal
-    effect (red: removing it lowers the predicted class's logit; blue: raises it)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10, 0.5 + 0.45 * rows))
-    ax = fig.subplots()
-    ax.set_axis_off()
-    vmax = float(effects[:rows].abs().max()) or 1.0
-    cmap = plt.get_cmap("coolwarm")
-    for r in range(min(rows, ids.shape[0])):
-        x = 0.0
-        for t, e in zip(ids[r].tolist(), effects[r].tolist()):
-            if t == 0:
-                break
-            word = words[t]
-            ax.text(x, -r, word, fontsize=9, va="center", family="monospace",
-                    bbox={"facecolor": cmap(0.5 + 0.5 * e / vmax), "edgecolor": "none", "pad": 1.5})
-            x += 0.013 * (len(word) + 2)
-    ax.set_xlim(0, 1.05)
-    ax.set_ylim(-rows + 0.5, 0.5)
-    ax.set_title(f"token effects on the predicted class (|max| {vmax:.3g}), probe sentences 0-{rows - 1}", fontsize=9)
-    return fig
-
-
-class TokenStrips(pl.Callback):
-    """Logs :func:`token_strips` of the ``tokens`` audit to TensorBoard after each audit epoch."""
-
-    def __init__(self, audit_callback: CausalAuditCallback, words: list[str]) -> None:
-        self.audit_callback, self.words = audit_callback, words
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        result, probe = self.audit_callback.last_results.get("tokens"), self.audit_callback.probe
-        if result is None or probe is None or trainer.current_epoch not in self.audit_callback.audited_epochs:
-            return
-        fig = token_strips(probe.first.cpu(), result.maps["effect"].cpu(), self.words)
-        trainer.logger.experiment.add_figure("causal/tokens/strips", fig, trainer.current_epoch, close=False)
 
 
 def _trainer(epochs: int, logdir: str, name: str, probe: SyntheticText, audit: bool = True) -> pl.Trainer:
@@ -185,8 +146,7 @@ def _trainer(epochs: int, logdir: str, name: str, probe: SyntheticText, audit: b
 
     callbacks: list[pl.Callback] = []
     if audit:
-        audit_callback = CausalAuditCallback(audits(), probe=_Sentences(probe), probe_size=128)
-        callbacks = [audit_callback, TokenStrips(audit_callback, probe.words)]
+        callbacks = [CausalAuditCallback(audits(probe.words), probe=_Sentences(probe), probe_size=128)]
     return pl.Trainer(max_epochs=epochs, accelerator="cpu", logger=TensorBoardLogger(logdir, name=name), callbacks=callbacks,
                       enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=20)
 

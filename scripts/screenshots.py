@@ -5,7 +5,8 @@
 1. Chromium: Debian's ``chromium`` package; installed with ``apt-get`` when missing (said so).
 2. Runs: ``runs/digits`` and ``runs/backdoor`` from ``make demo``, ``runs/tabular``,
    ``runs/tabular_repair`` and ``runs/sequence`` from the recipes in ``docs/recipes.md`` (their code
-   blocks, run as printed); each is created only when missing (``--rerun`` recreates them).
+   blocks, run as printed), ``runs/text`` from ``examples/text_transformer.py --epochs 2``; each is
+   created only when missing (``--rerun`` recreates them).
 3. For each run, a TensorBoard on that run alone (through a symbolic link named after the run:
    TensorBoard's Time Series dashboard shows no images of a run named ``.``) and one screenshot
    per view (the Time Series dashboard filtered to some tags, the custom scalars, the text card),
@@ -50,6 +51,8 @@ VIEWS = [
     ("tb_tabular_text", "tabular", "#text", 1300),
     ("tb_sequence_maps", "sequence", _TS + quote("maps/sample_0") + "#timeseries", 1100),
     ("tb_repair_scalars", "tabular_repair", _TS + quote("^causal/fairness/(cf_gap|cf_flip_rate)$") + "#timeseries", 800),
+    ("tb_text_tokens", "text/train", _TS + quote("tokens/maps/sample_[01]") + "#timeseries", 1000),
+    ("tb_text_heads", "text/train", _TS + quote("(heads|neurons)/bars") + "#timeseries", 1000),
 ]
 
 
@@ -80,16 +83,18 @@ def recipe_code(*names: str) -> str:
     return "\n".join(blocks)
 
 
-def ensure_runs(runs: Path, rerun: bool) -> None:
-    """Create the runs the views need, each only when missing (or with ``rerun``)."""
+def ensure_runs(runs: Path, rerun: bool, needed: set[str]) -> None:
+    """Create the runs in ``needed`` (top-level run directories), each only when missing (or with
+    ``rerun``)."""
     jobs = [
         (["digits"], [PY, "examples/demo_digits.py", "--logdir", str(runs / "digits")]),
         (["backdoor"], [PY, "examples/backdoor_digits.py", "--logdir", str(runs / "backdoor")]),
         (["tabular", "tabular_repair"], [PY, "-c", recipe_code("tabular", "wrap")]),
         (["sequence"], [PY, "-c", recipe_code("sequence")]),
+        (["text"], [PY, "examples/text_transformer.py", "--logdir", str(runs / "text"), "--epochs", "2"]),
     ]
     for names, command in jobs:
-        if not rerun and all((runs / n).is_dir() for n in names):
+        if not needed & set(names) or not rerun and all((runs / n).is_dir() for n in names):
             continue
         for n in names:
             shutil.rmtree(runs / n, ignore_errors=True)
@@ -166,8 +171,8 @@ def main() -> None:
     runs.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     browser = chromium()
-    ensure_runs(runs, args.rerun)
     views = [v for v in VIEWS if args.only is None or re.search(args.only, v[0])]
+    ensure_runs(runs, args.rerun, {v[1].split("/")[0] for v in views})
     with tempfile.TemporaryDirectory(prefix="lc-screenshots-") as tmp:
         for run in dict.fromkeys(v[1] for v in views):
             proc, url = start_tensorboard(runs / run, run, Path(tmp))

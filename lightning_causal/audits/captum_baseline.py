@@ -175,6 +175,8 @@ class CaptumBaseline(Audit):
         feature_names: one name per feature group (per column of tabular data by default), used in
             the figures and the report.
         class_names: one name per class of the model's output (to say which class is explained).
+        vocabulary: for token inputs, the word of each token id (``vocabulary[id]``), shown on the
+            token strips.
         name: tag of the audit (default ``"captum_baseline"``).
 
     Raises:
@@ -206,11 +208,13 @@ class CaptumBaseline(Audit):
         seed: int = 0,
         feature_names: Sequence[str] | None = None,
         class_names: Sequence[str] | None = None,
+        vocabulary: Sequence[str] | None = None,
         output: OutputSpec = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name, output=output)
         self.feature_names, self.class_names = check_names("feature_names", feature_names), check_names("class_names", class_names)
+        self.vocabulary = check_names("vocabulary", vocabulary)
         if isinstance(methods, (str, tuple)) and len(methods) == 2 and isinstance(methods[1], Mapping):
             methods = [methods]  # a single (name, options) pair
         elif isinstance(methods, str):
@@ -314,7 +318,7 @@ class CaptumBaseline(Audit):
             self._layer(model, probe, layer, tidx, k, max_batch_size, result)
         result.meta.update(groups=g, samples=int(x.shape[0]), sigma=sigma, seconds=seconds, top_k=k,
                            methods=[s.label for s in self.specs])
-        result.meta.update(names_meta(self.feature_names, self.class_names, tidx, mask, inputs=x))
+        result.meta.update(names_meta(self.feature_names, self.class_names, tidx, mask, inputs=x, vocabulary=self.vocabulary))
         return result
 
     def _faithfulness(

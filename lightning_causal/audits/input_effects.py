@@ -54,6 +54,8 @@ class InputEffectAudit(Audit):
             in the table (column ``feature``), the report and the figures.
         class_names: one name per class of the model's output, used to say which class each
             explanation explains.
+        vocabulary: for token inputs, the word of each token id (``vocabulary[id]``), shown in
+            the ``top_tokens`` table (column ``word``) and on the token strips.
         input_layer: intervene on this module's output instead of the input (e.g. the word
             embeddings; see :func:`~lightning_causal.causal.effects.input_effects.input_effects`).
         output: which tensor of the model's return value is explained (see :class:`Audit`).
@@ -82,6 +84,7 @@ class InputEffectAudit(Audit):
         ace_samples: int | None = 64,
         feature_names: Sequence[str] | None = None,
         class_names: Sequence[str] | None = None,
+        vocabulary: Sequence[str] | None = None,
         input_layer: str | None = None,
         output: OutputSpec = None,
         name: str | None = None,
@@ -89,6 +92,7 @@ class InputEffectAudit(Audit):
         super().__init__(name, output=output)
         check_mask_options(feature_mask, patch_size)
         self.feature_names, self.class_names = check_names("feature_names", feature_names), check_names("class_names", class_names)
+        self.vocabulary = check_names("vocabulary", vocabulary)
         self.feature_mask, self.patch_size, self.baseline = feature_mask, patch_size, check_baseline(baseline)
         self.target = check_target(target)
         self.top_k = check_int("top_k", top_k, minimum=1)
@@ -143,7 +147,7 @@ class InputEffectAudit(Audit):
         if not x.is_floating_point():
             result.tables["top_tokens"] = self._top_tokens(x, result.maps["effect"], probe)
         result.meta.update(groups=int(mean_abs.numel()), samples=int(x.shape[0]))
-        result.meta.update(names_meta(self.feature_names, self.class_names, targets, mask, inputs=x))
+        result.meta.update(names_meta(self.feature_names, self.class_names, targets, mask, inputs=x, vocabulary=self.vocabulary))
         return result
 
     def _top_tokens(self, ids: Tensor, effect: Tensor, probe: Probe) -> list[dict]:
@@ -159,7 +163,9 @@ class InputEffectAudit(Audit):
         mean = torch.bincount(tok, weights=val) / count.clamp_min(1)
         mean[count == 0] = -1.0
         top = mean.topk(min(self.top_k, int((count > 0).sum())))
-        return [{"token": int(t), "mean_abs_effect": float(mean[t]), "count": int(count[t])} for t in top.indices.tolist()]
+        words = self.vocabulary
+        return [{"token": int(t), **({"word": words[t]} if words is not None and t < len(words) else {}),
+                 "mean_abs_effect": float(mean[t]), "count": int(count[t])} for t in top.indices.tolist()]
 
     def _ace(self, model: nn.Module, probe: Probe, mask: Tensor, max_batch_size: int | None) -> Tensor | None:
         """Range of the ACE curve per group (``None`` when skipped or for token inputs)."""

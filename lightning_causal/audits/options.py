@@ -101,11 +101,12 @@ def names_meta(
     mask: Tensor | None = None,
     *,
     inputs: Tensor | None = None,
+    vocabulary: list[str] | None = None,
 ) -> dict[str, Any]:
     """The ``AuditResult.meta`` entries that the reporting layer reads to name what it draws:
     ``feature_names``, ``class_names`` (when given), ``targets`` (the class explained for each probe
     sample) and, for tabular inputs ``[N, D]`` with one mask for all samples, ``feature_groups``
-    (the group of each column).
+    (the group of each column), and ``vocabulary`` (the word of each token id) when given.
 
     Raises:
         ValueError: a target class has no name in ``class_names``.
@@ -126,4 +127,6 @@ def names_meta(
             class_label(class_names, max(meta["targets"]))
     if mask is not None and inputs is not None and inputs.dim() == 2 and mask.dim() == 2 and mask.shape[0] == 1:
         meta["feature_groups"] = [int(g) for g in mask[0].tolist()]
+    if vocabulary is not None:
+        meta["vocabulary"] = list(vocabulary)
     return meta

@@ -20,7 +20,6 @@ kind is one more entry (and, if it can be recognised from the shape, a rule in :
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,7 +65,7 @@ class MapData:
             whole probe such as Sobol' indices); ``"causal"`` first by convention.
         audit: the audit's name (figure titles).
         meta: the result's ``meta`` (``feature_names``, ``class_names``, ``targets``,
-            ``feature_groups``, ``target``/``target_name``).
+            ``feature_groups``, ``target``/``target_name``, ``vocabulary``).
         labels: the probe's labels ``[N]``, if any.
         max_samples: samples drawn by the per-sample kinds.
     """
@@ -215,9 +214,33 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
     return [("maps/top_features", fig)]
 
 
-def token_maps(data: MapData, per_line: int = 16) -> list[tuple[str, Figure]]:
+def _unpadded(ids: list[int], scores: list[Tensor]) -> int:
+    """How many leading tokens to draw: a trailing run of the last token id whose scores are all 0
+    is padding (padded positions are not run: their effect is exactly 0) and is left out."""
+    n = len(ids)
+    while n > 1 and ids[n - 1] == ids[-1] and all(float(v[n - 1]) == 0.0 for v in scores):
+        n -= 1
+    return n if n < len(ids) else len(ids)
+
+
+def _token_lines(words: list[str], chars_per_line: int) -> list[list[tuple[int, int, str]]]:
+    """Words laid out left to right and wrapped: per line, ``(index, column, word)``."""
+    lines: list[list[tuple[int, int, str]]] = [[]]
+    col = 0
+    for j, w in enumerate(words):
+        if col and col + len(w) > chars_per_line:
+            lines.append([])
+            col = 0
+        lines[-1].append((j, col, w))
+        col += len(w) + 1
+    return lines
+
+
+def token_maps(data: MapData, chars_per_line: int = 56) -> list[tuple[str, Figure]]:
     """Per sample, one text strip per map: each token (its id, or ``meta["vocabulary"][id]``)
-    boxed in the colour of its score (red positive, blue negative, one symmetric scale per map)."""
+    boxed in the colour of its score (red positive, blue negative, one symmetric scale per map),
+    in a monospace font laid out by word length and wrapped at ``chars_per_line``; trailing
+    padding (a run of the last id with all scores 0) is left out."""
     from matplotlib import colormaps
 
     n, _ = _samples(data)
@@ -226,21 +249,24 @@ def token_maps(data: MapData, per_line: int = 16) -> list[tuple[str, Figure]]:
     out = []
     for i in range(n):
         ids = data.inputs[i].reshape(-1).tolist()
-        lines = math.ceil(len(ids) / per_line)
-        fig = Figure(figsize=(WIDTH * 1.15, 0.6 + (0.35 * lines + 0.35) * len(data.maps)))
-        axes = fig.subplots(len(data.maps), 1, squeeze=False)[:, 0]
-        for ax, (name, m) in zip(axes, data.maps.items()):
-            v = m[i].detach().float().cpu().reshape(-1)
-            lim = float(v.abs().max()) or 1.0
-            for j, tok in enumerate(ids):
-                text = str(vocab[tok]) if vocab is not None and 0 <= tok < len(vocab) else str(tok)
-                level = float(v[j]) / lim
-                ax.text((j % per_line) / per_line, 1.0 - (j // per_line + 0.5) / lines, text, fontsize=10, ha="left", va="center",
-                        color="white" if abs(level) > 0.6 else "black",
-                        bbox={"facecolor": cmap(0.5 + 0.5 * level), "edgecolor": "none", "pad": 2.0})
+        scores = {name: m[i].detach().float().cpu().reshape(-1) for name, m in data.maps.items()}
+        keep = _unpadded(ids, list(scores.values()))
+        words = [str(vocab[t]) if vocab is not None and 0 <= t < len(vocab) else str(t) for t in ids[:keep]]
+        lines = _token_lines(words, chars_per_line)
+        fig = Figure(figsize=(WIDTH * 1.15, 0.6 + (0.3 * len(lines) + 0.4) * len(scores)))
+        axes = fig.subplots(len(scores), 1, squeeze=False)[:, 0]
+        for ax, (name, v) in zip(axes, scores.items()):
+            lim = float(v[:keep].abs().max()) or 1.0
+            for row, line in enumerate(lines):
+                for j, col, text in line:
+                    level = float(v[j]) / lim
+                    ax.text(col / chars_per_line, 1.0 - (row + 0.5) / len(lines), text, fontsize=10, family="monospace",
+                            ha="left", va="center", color="white" if abs(level) > 0.6 else "black",
+                            bbox={"facecolor": cmap(0.5 + 0.5 * level), "edgecolor": "none", "pad": 1.5})
+            ax.set_xlim(0, 1)
             ax.set_title(f"{name} (max |score| {lim:.3g})", fontsize=9, loc="left")
             ax.axis("off")
-        fig.suptitle(sample_title(data, i), fontsize=11)
+        fig.suptitle(sample_title(data, i), fontsize=10)
         fig.tight_layout()
         out.append((f"maps/sample_{i}", fig))
     return out

@@ -72,3 +72,26 @@ def test_input_effect_audit_ranks_tokens_and_takes_an_input_layer():
     assert means == sorted(means, reverse=True) and len(means) == 3
     with pytest.raises(ValueError, match="Unknown module name"):
         InputEffectAudit(baseline=MASK, input_layer="bert.nope").validate(model, probe)
+
+
+def test_vocabulary_names_the_top_tokens_and_reaches_the_token_strips():
+    from lightning_causal.audits.captum_baseline import CaptumBaseline
+    from lightning_causal.reporting.figure_kinds import MapData, token_maps
+
+    model = tiny_bert_classifier(seed=4, classes=3)
+    ids, att = token_batch(4, 6, seed=8)
+    probe = Probe(ids, additional_forward_args={"attention_mask": att})
+    words = [f"w{i}" for i in range(int(ids.max()) + 1)]
+    r = InputEffectAudit(baseline=MASK, top_k=3, vocabulary=words).run(model, probe)
+    plain = InputEffectAudit(baseline=MASK, top_k=3).run(model, probe)
+    assert [row["word"] for row in r.tables["top_tokens"]] == [words[row["token"]] for row in plain.tables["top_tokens"]]
+    assert "word" not in plain.tables["top_tokens"][0] and "vocabulary" not in plain.meta
+    assert r.meta["vocabulary"] == words
+    c = CaptumBaseline(("LayerGradientXActivation",), baseline=MASK, input_layer="bert.embeddings.word_embeddings",
+                       vocabulary=words).run(model, probe)
+    assert c.meta["vocabulary"] == words
+    (_, fig), *_ = token_maps(MapData(inputs=ids, maps={"effect": r.maps["effect"]}, audit="tokens", meta=r.meta))
+    drawn = [t.get_text() for t in fig.axes[0].texts]
+    assert drawn == [words[t] for t in ids[0].tolist()]  # every token of sample 0 by its word, in order
+    with pytest.raises(TypeError, match="vocabulary"):
+        InputEffectAudit(vocabulary="abc")

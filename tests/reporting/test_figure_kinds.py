@@ -123,6 +123,24 @@ def test_token_strips_show_each_token_coloured_by_effect():
     assert red[0] > red[2] and blue[2] > blue[0]  # positive red, negative blue
 
 
+def test_token_strips_leave_out_trailing_padding_and_wrap_without_overlap():
+    vocab = ["[PAD]", "a", "bb", "ccccccccc"]
+    padded = torch.tensor([[1, 2, 3, 0, 0]])
+    [(_, fig)] = map_figures(MapData(padded, {"causal": torch.tensor([[1.0, -1.0, 0.5, 0.0, 0.0]])}, "ie", {"vocabulary": vocab}))
+    assert [t.get_text() for t in fig.axes[0].texts] == ["a", "bb", "ccccccccc"]  # zero-score trailing [PAD]s dropped
+    scored = torch.tensor([[1.0, -1.0, 0.5, 0.0, 0.25]])  # a scored last position is not padding
+    [(_, fig)] = map_figures(MapData(padded, {"causal": scored}, "ie", {"vocabulary": vocab}))
+    assert len(fig.axes[0].texts) == 5
+    long = torch.full((1, 20), 3)  # 20 words of 9 characters: 200 characters, wrapped at 56
+    [(_, fig)] = map_figures(MapData(long, {"causal": torch.ones(1, 20)}, "ie", {"vocabulary": vocab}))
+    pos = [t.get_position() for t in fig.axes[0].texts]
+    rows = sorted({round(y, 6) for _, y in pos}, reverse=True)
+    assert len(rows) == 4  # 6 + 6 + 6 + 2 words of 10 columns each (word and space) per 56-column line
+    for y in rows:
+        xs = sorted(x for x, yy in pos if round(yy, 6) == y)
+        assert all(b - a >= 10 / 56 - 1e-9 for a, b in zip(xs, xs[1:])) and xs[-1] + 9 / 56 <= 1.0 + 1e-9
+
+
 def test_backdoor_images_are_upscaled_labelled_grids():
     masks = torch.rand(3, 1, 8, 8)
     r = AuditResult("backdoor", images={"reversed_masks": masks, "reversed_patterns": masks, "reversed_triggers": masks},
