@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.checks import check_int
@@ -106,7 +107,9 @@ def names_meta(
     """The ``AuditResult.meta`` entries that the reporting layer reads to name what it draws:
     ``feature_names``, ``class_names`` (when given), ``targets`` (the class explained for each probe
     sample) and, for tabular inputs ``[N, D]`` with one mask for all samples, ``feature_groups``
-    (the group of each column), and ``vocabulary`` (the word of each token id) when given.
+    (the group of each column), and with a ``vocabulary`` (a list, ``vocabulary[id]`` the word of
+    token ``id``) the words of the token ids in ``inputs`` (``{"<id>": word}``: a report holds the
+    probe's words, not a tokenizer's whole vocabulary).
 
     Raises:
         ValueError: a target class has no name in ``class_names``.
@@ -127,6 +130,6 @@ def names_meta(
             class_label(class_names, max(meta["targets"]))
     if mask is not None and inputs is not None and inputs.dim() == 2 and mask.dim() == 2 and mask.shape[0] == 1:
         meta["feature_groups"] = [int(g) for g in mask[0].tolist()]
-    if vocabulary is not None:
-        meta["vocabulary"] = list(vocabulary)
+    if vocabulary is not None and inputs is not None and not inputs.is_floating_point():
+        meta["vocabulary"] = {str(t): vocabulary[t] for t in torch.unique(inputs).tolist() if 0 <= t < len(vocabulary)}
     return meta

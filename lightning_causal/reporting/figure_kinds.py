@@ -223,6 +223,14 @@ def _unpadded(ids: list[int], scores: list[Tensor]) -> int:
     return n if n < len(ids) else len(ids)
 
 
+def _word(vocabulary: list[str] | dict[str, str] | None, token: int) -> str:
+    """``token``'s word: ``vocabulary[token]`` (a list) or ``vocabulary[str(token)]`` (a mapping,
+    as audits store the words of a probe), else the id itself."""
+    if isinstance(vocabulary, dict):
+        return str(vocabulary.get(str(token), token))
+    return str(vocabulary[token]) if vocabulary is not None and 0 <= token < len(vocabulary) else str(token)
+
+
 def _token_lines(words: list[str], chars_per_line: int) -> list[list[tuple[int, int, str]]]:
     """Words laid out left to right and wrapped: per line, ``(index, column, word)``."""
     lines: list[list[tuple[int, int, str]]] = [[]]
@@ -237,7 +245,7 @@ def _token_lines(words: list[str], chars_per_line: int) -> list[list[tuple[int, 
 
 
 def token_maps(data: MapData, chars_per_line: int = 56) -> list[tuple[str, Figure]]:
-    """Per sample, one text strip per map: each token (its id, or ``meta["vocabulary"][id]``)
+    """Per sample, one text strip per map: each token (its id, or its word in ``meta["vocabulary"]``)
     boxed in the colour of its score (red positive, blue negative, one symmetric scale per map),
     in a monospace font laid out by word length and wrapped at ``chars_per_line``; trailing
     padding (a run of the last id with all scores 0) is left out."""
@@ -251,7 +259,7 @@ def token_maps(data: MapData, chars_per_line: int = 56) -> list[tuple[str, Figur
         ids = data.inputs[i].reshape(-1).tolist()
         scores = {name: m[i].detach().float().cpu().reshape(-1) for name, m in data.maps.items()}
         keep = _unpadded(ids, list(scores.values()))
-        words = [str(vocab[t]) if vocab is not None and 0 <= t < len(vocab) else str(t) for t in ids[:keep]]
+        words = [_word(vocab, t) for t in ids[:keep]]
         lines = _token_lines(words, chars_per_line)
         fig = Figure(figsize=(WIDTH * 1.15, 0.6 + (0.3 * len(lines) + 0.4) * len(scores)))
         axes = fig.subplots(len(scores), 1, squeeze=False)[:, 0]
