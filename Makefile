@@ -48,6 +48,11 @@ bench: setup
 	$(PY) benchmarks/bench_repair.py
 	$(PY) benchmarks/bench_backdoor.py
 	$(PY) benchmarks/bench_text.py
+	$(PY) benchmarks/bench_graph_captum.py
+	$(PY) benchmarks/bench_prefix.py
+	$(PY) benchmarks/bench_screen.py
+	$(PY) benchmarks/bench_ddp.py
+	$(PY) benchmarks/bench_ranking.py
 
 clean:
 	rm -rf site runs lightning_logs .pytest_cache
