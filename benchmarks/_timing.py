@@ -1,8 +1,10 @@
-"""Shared timing helper of the benchmark scripts."""
+"""Shared timing and memory helpers of the benchmark scripts."""
 
 from __future__ import annotations
 
+import resource
 import statistics
+import threading
 import time
 from collections.abc import Callable
 
@@ -16,3 +18,29 @@ def median_time(fn: Callable[[], object], repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def rss_bytes() -> int:
+    """This process's resident set size in bytes (Linux ``/proc/self/statm``)."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize()
+
+
+def peak_rss_growth(fn: Callable[[], object]) -> float:
+    """Peak growth of the resident set size (MiB) while ``fn`` runs, sampled every 0.2 ms by a
+    thread (run it in a fresh process: freed memory stays resident)."""
+    before, peak, done = rss_bytes(), [0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_bytes())
+            time.sleep(0.0002)
+
+    thread = threading.Thread(target=sample)
+    thread.start()
+    try:
+        fn()
+    finally:
+        done.set()
+        thread.join()
+    return max(0, peak[0] - before) / 2**20

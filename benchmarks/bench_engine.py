@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import torch
@@ -29,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from captum.attr import FeatureAblation, LayerFeatureAblation  # noqa: E402
 
-from benchmarks._timing import median_time  # noqa: E402
+from benchmarks._timing import median_time, peak_rss_growth  # noqa: E402
 from lightning_causal.causal import input_effects, patch_mask, unit_effects  # noqa: E402
 from lightning_causal.models import DeepCNN, DigitsCNN, load_digits_tensors  # noqa: E402
 
@@ -81,34 +78,14 @@ def time_one(name: str, probe: int, patch: int, repeats: int) -> dict:
     return out
 
 
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize()
-
-
 def peak_memory(name: str, probe: int, patch: int, what: str) -> float:
     """Peak RSS growth (MiB) during the call, sampled every 0.2 ms by a thread; fresh process."""
     model, x, mask = _setup(name, probe, patch)
     with torch.no_grad():
         model(x)
-    before, peak, done = _rss(), [0], threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], _rss())
-            time.sleep(0.0002)
-
-    thread = threading.Thread(target=sample)
-    thread.start()
-    try:
-        if what == "input":
-            input_effects(model, x, mask)
-        else:
-            unit_effects(model, x, MODELS[name][1])
-    finally:
-        done.set()
-        thread.join()
-    return max(0, peak[0] - before) / 2**20
+    if what == "input":
+        return peak_rss_growth(lambda: input_effects(model, x, mask))
+    return peak_rss_growth(lambda: unit_effects(model, x, MODELS[name][1]))
 
 
 def main() -> None:

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from captum.attr import LayerFeatureAblation  # noqa: E402
 
-from benchmarks.bench_engine import _rss  # noqa: E402
+from benchmarks._timing import peak_rss_growth  # noqa: E402
 from lightning_causal.causal import unit_effects  # noqa: E402
 from lightning_causal.causal.engine.ablation import replace_units  # noqa: E402
 from lightning_causal.causal.engine.batching import rows_per_pass  # noqa: E402
@@ -164,26 +164,10 @@ def time_layer(name: str, probe: int, layer: str, layout: dict, repeats: int) ->
 
 def peak_memory(name: str, probe: int, layer: str, layout: dict) -> float:
     """Peak RSS growth (MiB) during one unit_effects call, sampled every 0.2 ms; fresh process."""
-    import threading
-
     model, xs, afa = MODELS[name][0](probe)
     with torch.no_grad():
         Forward(model, additional_forward_args=afa, num_samples=xs[0].shape[0])(*xs)
-    before, peak, done = _rss(), [0], threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], _rss())
-            time.sleep(0.0002)
-
-    thread = threading.Thread(target=sample)
-    thread.start()
-    try:
-        unit_effects(model, xs, layer, target=1, additional_forward_args=afa, **layout)
-    finally:
-        done.set()
-        thread.join()
-    return max(0, peak[0] - before) / 2**20
+    return peak_rss_growth(lambda: unit_effects(model, xs, layer, target=1, additional_forward_args=afa, **layout))
 
 
 def main() -> None:
