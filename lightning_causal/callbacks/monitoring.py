@@ -18,7 +18,6 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
-from typing_extensions import override
 
 from lightning_causal.callbacks.audit import CausalAuditCallback
 
@@ -71,7 +70,25 @@ def _due(owner: str, monitor: str, trainer: Trainer, strict: bool) -> bool:
     return False
 
 
-class AuditEarlyStopping(EarlyStopping):
+class _OnAudits:
+    """What both monitoring callbacks add to Lightning's class (listed first among the bases):
+    at ``setup`` a ``CausalAuditCallback`` must be among the Trainer's callbacks, and
+    ``on_train_epoch_end`` runs only at epochs whose audit logged ``monitor`` (missing: an error
+    when ``strict``, a warning otherwise)."""
+
+    monitor: str
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)  # type: ignore[misc]
+        if stage == "fit":
+            _require_audit_callback(type(self).__name__, trainer)
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if _due(type(self).__name__, self.monitor, trainer, getattr(self, "strict", True)):
+            super().on_train_epoch_end(trainer, pl_module)  # type: ignore[misc]
+
+
+class AuditEarlyStopping(_OnAudits, EarlyStopping):
     r"""Lightning's ``EarlyStopping`` on a scalar of
     :class:`~lightning_causal.callbacks.audit.CausalAuditCallback`, checked once per audit.
 
@@ -108,19 +125,8 @@ class AuditEarlyStopping(EarlyStopping):
                 "the training epoch)")
         super().__init__(monitor, min_delta, patience, mode=mode, strict=strict, check_on_train_epoch_end=True, **kwargs)
 
-    @override
-    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        super().setup(trainer, pl_module, stage)
-        if stage == "fit":
-            _require_audit_callback(type(self).__name__, trainer)
 
-    @override
-    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if _due(type(self).__name__, self.monitor, trainer, self.strict):
-            super().on_train_epoch_end(trainer, pl_module)
-
-
-class AuditModelCheckpoint(ModelCheckpoint):
+class AuditModelCheckpoint(_OnAudits, ModelCheckpoint):
     r"""Lightning's ``ModelCheckpoint`` on a scalar of
     :class:`~lightning_causal.callbacks.audit.CausalAuditCallback`: the top-k checkpoints are
     chosen among the audited epochs, each saved at the end of its epoch right after the audit
@@ -159,14 +165,3 @@ class AuditModelCheckpoint(ModelCheckpoint):
             raise MisconfigurationException(f"Expected argument `monitor` to be a scalar tag of the audits but got {monitor!r}")
         super().__init__(dirpath, filename, monitor, save_top_k=save_top_k, mode=mode, every_n_epochs=1,
                          save_on_train_epoch_end=True, **kwargs)
-
-    @override
-    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        super().setup(trainer, pl_module, stage)
-        if stage == "fit":
-            _require_audit_callback(type(self).__name__, trainer)
-
-    @override
-    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if _due(type(self).__name__, self.monitor, trainer, strict=True):  # type: ignore[arg-type]
-            super().on_train_epoch_end(trainer, pl_module)
