@@ -220,7 +220,7 @@ def _unpadded(ids: list[int], scores: list[Tensor]) -> int:
     n = len(ids)
     while n > 1 and ids[n - 1] == ids[-1] and all(float(v[n - 1]) == 0.0 for v in scores):
         n -= 1
-    return n if n < len(ids) else len(ids)
+    return n
 
 
 def _word(vocabulary: list[str] | dict[str, str] | None, token: int) -> str:

@@ -97,6 +97,16 @@ def test_a_monitor_no_audit_logs_fails_at_the_first_audit_naming_the_scalars(tmp
         _fit(tmp_path, AuditModelCheckpoint("val_loss", tmp_path / "c"))
 
 
+def test_a_missing_monitor_only_warns_when_not_strict(tmp_path):
+    stop = AuditEarlyStopping("causal/scripted/scor", patience=1, strict=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, cb = _fit(tmp_path, stop, max_epochs=6)
+    assert cb.audited_epochs == [2, 5] and stop.stopped_epoch == 0 and stop.wait_count == 0  # never compared
+    skipped = [w for w in caught if "found no such scalar" in str(w.message) and "this audit is skipped" in str(w.message)]
+    assert len(skipped) == 2  # once per audited epoch
+
+
 def test_a_failed_audit_is_skipped_under_on_error_warn(tmp_path):
     stop = AuditEarlyStopping(TAG, patience=2)
     with warnings.catch_warnings(record=True) as caught:
