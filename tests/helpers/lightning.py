@@ -246,7 +246,8 @@ DDP_PROBE = 20
 
 
 def ddp_audits() -> list[Audit]:
-    """Audits whose rows are shared out across the processes (each equal to one process's run)."""
+    """Audits run under DDP, each equal to one process's run: the first four share their rows out
+    across the processes, the layer map runs whole on each (see docs/architecture.md)."""
     from lightning_causal.audits import (
         CaptumBaseline,
         InputEffectAudit,
