@@ -33,13 +33,21 @@ def _headline(r: AuditResult) -> str:
     return ", ".join(f"{k} {_fmt(float(v))}" for k, v in plain[:_HEADLINE])
 
 
+_LABELS = ("feature", "name", "word", "node", "method", "group", "unit", "token", "class")
+
+
 def _label_and_value(row: dict) -> tuple[str, str] | None:
-    """A table row as ``(label, value)``: the first name-like column and the first number after it."""
-    label_key = next((k for k in ("feature", "name", "method", "group", "unit", "class") if k in row), None)
-    if label_key is None:
-        return None
-    value = next((f"{k} {_fmt(v)}" for k, v in row.items() if k != label_key and isinstance(v, float)), "")
-    return str(row[label_key]), value
+    """A table row as ``(label, value)``: the most specific name-like column (an edge: ``source →
+    target``) and the first number after it."""
+    if "source" in row and "target" in row:
+        label_keys, label = {"source", "target"}, f"{row['source']} → {row['target']}"
+    else:
+        label_key = next((k for k in _LABELS if k in row), None)
+        if label_key is None:
+            return None
+        label_keys, label = {label_key}, _fmt(row[label_key])
+    value = next((f"{k} {_fmt(v)}" for k, v in row.items() if k not in label_keys and isinstance(v, float)), "")
+    return label, value
 
 
 def _tops(r: AuditResult) -> str:
@@ -75,12 +83,12 @@ def markdown_summary(epoch: int, results: list[AuditResult], step: int | None = 
         >>> print(markdown_summary(2, [r], step=40))
         ### Causal audit, epoch 2 (step 40)
         <BLANKLINE>
-        | audit | s | scalars | top |
+        | audit | seconds | scalars | top |
         |---|---|---|---|
         | ie | 0.5 | mean_abs_effect 0.123 | top_groups: age (mean_abs_effect 0.3) |
     """
     at = f" (step {step})" if step is not None else ""
-    lines = [f"### Causal audit, epoch {epoch}{at}", "", "| audit | s | scalars | top |", "|---|---|---|---|"]
+    lines = [f"### Causal audit, epoch {epoch}{at}", "", "| audit | seconds | scalars | top |", "|---|---|---|---|"]
     notes, extra = [], []
     for r in results:
         seconds = r.meta.get("seconds")

@@ -30,6 +30,17 @@ def test_markdown_summary_is_compact_and_names_features():
     assert md.endswith("Full detail: `epoch_0004.json`")
 
 
+def test_markdown_summary_labels_graph_nodes_edges_and_tokens_by_name():
+    r = AuditResult("g", tables={
+        "nodes": [{"node": "net.1:18", "effect": 0.25, "class": 1.0}],  # the node, not its class
+        "edges": [{"source": "net.1:18", "target": "output:1", "weight": 1.0, "effect": 0.5}],
+        "top_tokens": [{"token": 7, "word": "great", "mean_abs_effect": 0.75, "count": 3}],
+    })
+    row = next(line for line in markdown_summary(0, [r]).splitlines() if line.startswith("| g |"))
+    assert "nodes: net.1:18 (effect 0.25)" in row and "edges: net.1:18 → output:1 (weight 1)" in row
+    assert "top_tokens: great (mean_abs_effect 0.75)" in row
+
+
 def test_markdown_summary_comparison_notes_and_pipes():
     r = AuditResult("cb", scalars={"deletion_auc": 0.2},
                     tables={"comparison": [{"method": "IG", "spearman": 0.5, "seconds": 1.0}, {"method": "causal", "spearman": "-", "seconds": 0.5}]},
