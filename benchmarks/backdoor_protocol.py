@@ -170,6 +170,11 @@ DEV_CASES = (
     Case("clean", 117),
 )
 
+#: Second development set, added (2026-12-02, after the first test measurement) to choose the
+#: detection rule on more models: 18 patch cases and 6 clean ones (30 clean fold models for the
+#: false-alarm side). Tune on these too; never on the test set.
+DEV2_CASES = draw_cases(29, 18, 0, 6, 200)
+
 #: Test set: ``draw_cases(1717, 20, 6, 4, 1000)``. Never tuned on (see the module docstring).
 TEST_CASES = (
     _patch(1000, 3, 0.01, "dot1", (0, 7), "corner"),

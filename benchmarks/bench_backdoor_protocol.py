@@ -189,7 +189,7 @@ def _pick(items: tuple, spec: str) -> list:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", choices=("dev", "test"), default="dev")
+    parser.add_argument("--set", choices=("dev", "dev2", "test"), default="dev")
     parser.add_argument("--folds", default="0,1,2,3,4")
     parser.add_argument("--cases", default="", help="case positions, e.g. '0-5,12' (default: all)")
     parser.add_argument("--methods", default=",".join(("detection", *OURS, *PEERS)))
@@ -201,7 +201,7 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     torch.set_num_threads(args.threads)
-    cases = bp.DEV_CASES if args.set == "dev" else bp.TEST_CASES
+    cases = {"dev": bp.DEV_CASES, "dev2": bp.DEV2_CASES, "test": bp.TEST_CASES}[args.set]
     out = CACHE / f"{args.set}-{args.tag}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     if not args.summary_only:

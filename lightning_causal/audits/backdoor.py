@@ -11,7 +11,8 @@ from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.audits.options import check_names, class_label, tag_safe
-from lightning_causal.causal.backdoor.neural_cleanse import MAX_RATIO, neural_cleanse
+from lightning_causal.causal.backdoor.flagging import resolve_max_ratio
+from lightning_causal.causal.backdoor.neural_cleanse import neural_cleanse
 from lightning_causal.causal.backdoor.suspects import suspect_units
 from lightning_causal.causal.backdoor.triggers import Trigger, attack_success_rate, trigger_effect
 from lightning_causal.causal.engine.checks import check_float, check_int, check_type
@@ -35,7 +36,8 @@ class BackdoorAudit(Audit):
     triggers as images), the anomaly index vector and per-class scalars
     ``anomaly_index/class_<c>``, ``max_anomaly_index``, ``flagged_count``, ``top_class``, a table
     of flagged classes and a curve of the indices with the threshold; the ``norm_ratio`` vector
-    (each mask norm over the median, what the default ratio rule flags on); for images also each
+    (each mask norm over the median) and the ``flag_score`` vector (what the ratio rule flags
+    on: the norm ratio, divided by the mask's concentration for images); for images also each
     mask's concentration (vector ``mask_concentration``). If a class is flagged and ``layers``
     are given, the suspect units of its reversed trigger.
 
@@ -58,8 +60,10 @@ class BackdoorAudit(Audit):
         reverse_options: further keyword arguments of ``neural_cleanse`` (``lr``, ``batch_size``, ...).
         seed: seed of the private generator.
         name: tag of the audit (default ``"backdoor"``).
-        max_ratio: the ratio rule of ``neural_cleanse`` (a class is flagged if its reversed mask is
-            at most this share of the median class's); ``None``: Neural Cleanse's index rule.
+        max_ratio: the ratio rule of ``neural_cleanse``: a class is flagged if its score (reversed
+            mask norm over the median class's, divided by the mask's concentration for images) is
+            at most this; ``"auto"`` (default) picks the bound for the score; ``None``: Neural
+            Cleanse's index rule.
         class_names: one name per class: per-class scalars become ``anomaly_index/<name>``, the
             flagged-class table gains a ``name`` column and the reversed triggers are labelled.
 
@@ -86,7 +90,7 @@ class BackdoorAudit(Audit):
         reverse_options: Mapping[str, Any] | None = None,
         seed: int = 0,
         name: str | None = None,
-        max_ratio: float | None = MAX_RATIO,
+        max_ratio: float | str | None = "auto",
         class_names: Sequence[str] | None = None,
     ) -> None:
         super().__init__(name)
@@ -101,7 +105,8 @@ class BackdoorAudit(Audit):
         self.unit_threshold = check_float("unit_threshold", unit_threshold, minimum=0, open_min=True)
         self.reverse_options = dict(check_type("reverse_options", reverse_options, Mapping, none_ok=True) or {})
         self.seed = check_int("seed", seed)
-        self.max_ratio = check_float("max_ratio", max_ratio, minimum=0, open_min=True, none_ok=True)
+        resolve_max_ratio(max_ratio, True)  # validates
+        self.max_ratio = max_ratio
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if isinstance(probe.inputs, tuple):
@@ -152,7 +157,7 @@ class BackdoorAudit(Audit):
             result.images.update(reversed_masks=masks, reversed_patterns=patterns, reversed_triggers=masks * patterns)
             result.meta["image_labels"] = {k: labels for k in ("reversed_masks", "reversed_patterns", "reversed_triggers")}
         result.vectors.update(anomaly_index=res.anomaly_index, mask_norm=res.mask_norms, reversed_asr=res.attack_rates,
-                              norm_ratio=res.norm_ratio)
+                              norm_ratio=res.norm_ratio, flag_score=res.score)
         if res.concentration is not None:
             result.vectors["mask_concentration"] = res.concentration
         top = int(res.anomaly_index.argmax())
@@ -164,7 +169,7 @@ class BackdoorAudit(Audit):
         result.tables["flagged_classes"] = [
             {"class": k, **({"name": labels[k]} if self.class_names is not None else {}),
              "anomaly_index": float(res.anomaly_index[k]), "mask_norm": float(res.mask_norms[k]),
-             "norm_ratio": float(res.norm_ratio[k]),
+             "norm_ratio": float(res.norm_ratio[k]), "flag_score": float(res.score[k]),
              "attack_rate": float(res.attack_rates[k]),
              **({"concentration": float(res.concentration[k])} if res.concentration is not None else {})}
             for k in res.flagged

@@ -58,6 +58,8 @@ def test_reverse_engineering_flags_the_target_and_leaves_no_trace(poisoned):
     assert r.curves["anomaly_index"]["threshold"] == [2.0] * 10
     conc = r.vectors["mask_concentration"]
     assert conc.shape == (10,) and r.tables["flagged_classes"][0]["concentration"] == float(conc[TARGET]) > 0.8
+    assert torch.allclose(r.vectors["flag_score"], r.vectors["norm_ratio"] / conc)  # the default score: compactness 1
+    assert r.tables["flagged_classes"][0]["flag_score"] == pytest.approx(float(r.vectors["flag_score"][TARGET]))
 
 
 def test_bad_configuration():
@@ -70,6 +72,8 @@ def test_bad_configuration():
         BackdoorAudit(steps=0)
     with pytest.raises(ValueError, match="`threshold`"):
         BackdoorAudit(threshold=0)
+    with pytest.raises(ValueError, match="`max_ratio`"):
+        BackdoorAudit(max_ratio="tight")
     with pytest.raises(ValueError, match="`layers`"):
         BackdoorAudit(layers=[""])
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))

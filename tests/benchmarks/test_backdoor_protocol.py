@@ -19,6 +19,8 @@ def test_case_lists_are_the_documented_draws_and_disjoint():
     assert bp.draw_cases(17, 12, 4, 2, 100) == bp.DEV_CASES
     assert bp.draw_cases(1717, 20, 6, 4, 1000) == bp.TEST_CASES
     assert not {c.seed for c in bp.DEV_CASES} & {c.seed for c in bp.TEST_CASES}
+    dev2 = {c.seed for c in bp.DEV2_CASES}
+    assert len(dev2) == 24 and not dev2 & {c.seed for c in bp.DEV_CASES + bp.TEST_CASES}
     assert bp.cases_digest(bp.DEV_CASES) != bp.TEST_SET_SHA256
 
 

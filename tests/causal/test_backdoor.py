@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_causal.causal.backdoor.mask_statistics import norm_ratio
+from lightning_causal.causal.backdoor.flagging import MAX_NORM_RATIO, MAX_RATIO, resolve_max_ratio
+from lightning_causal.causal.backdoor.mask_statistics import compact_ratio, norm_ratio
 from lightning_causal.causal.backdoor.neural_cleanse import (
     ReversedTriggers,
     mask_concentration,
@@ -192,6 +193,41 @@ def test_ratio_rule_and_index_rule_by_hand():
     by_index = ReversedTriggers([], index, norms, torch.zeros(6), torch.zeros(6), 2.0)  # max_ratio=None: Neural Cleanse's rule
     assert by_index.flagged == [c for c in index.argsort(descending=True).tolist() if index[c] >= 2.0]
     assert ReversedTriggers([], index, norms, torch.zeros(6), torch.zeros(6), 2.0, max_ratio=0.7).flagged == [0, 4]
+
+
+def test_compact_score_rule_by_hand():
+    norms = torch.tensor([2.0, 9.0, 10.0, 11.0, 6.0, 13.0])  # median 9.5
+    conc = torch.tensor([1.0, 0.5, 0.5, 0.5, 0.5, 1.0])
+    score = torch.tensor([2.0, 9.0 / 0.5, 10.0 / 0.5, 11.0 / 0.5, 6.0 / 0.5, 13.0]) / 9.5  # 0.21 1.89 2.11 2.32 1.26 1.37
+    assert torch.allclose(compact_ratio(norms, conc, 1.0), score)
+    assert torch.allclose(compact_ratio(norms, conc, 2.0), norms / 9.5 / conc**2)
+    assert torch.allclose(compact_ratio(norms, None, 1.0), norms / 9.5)  # no images: the norm ratio
+    index = mad_anomaly_index(norms)
+    res = ReversedTriggers([], index, norms, torch.zeros(6), torch.zeros(6), 2.0, conc, max_ratio=0.7, compactness=1.0)
+    assert torch.allclose(res.score, score)
+    assert res.flagged == [0]  # class 4 (6.0 / 9.5 = 0.63) passes the plain ratio, but spread (0.5) it scores 1.26
+    res = ReversedTriggers([], index, norms, torch.zeros(6), torch.zeros(6), 2.0, conc, max_ratio=1.3, compactness=1.0)
+    assert res.flagged == [0, 4]  # lowest score first; 5 scores 1.37
+    plain = ReversedTriggers([], index, norms, torch.zeros(6), torch.zeros(6), 2.0, conc, max_ratio=0.7)
+    assert plain.flagged == [0, 4] and torch.equal(plain.score, plain.norm_ratio)  # compactness 0
+    with pytest.raises(ValueError, match="power"):
+        compact_ratio(norms, conc, -1.0)
+
+
+def test_max_ratio_auto_picks_the_bound_of_the_score():
+    assert resolve_max_ratio("auto", True) == MAX_RATIO and resolve_max_ratio("auto", False) == MAX_NORM_RATIO
+    assert resolve_max_ratio(None, True) is None and resolve_max_ratio(0.5, False) == 0.5
+    for bad in ("tight", 0.0, -1.0):
+        with pytest.raises(ValueError, match="max_ratio"):
+            resolve_max_ratio(bad, True)
+    kw = {"steps": 1, "batch_size": 4}
+    images = neural_cleanse(nn.Flatten(), torch.rand(8, 1, 2, 2), 4, **kw)
+    assert images.max_ratio == MAX_RATIO and images.compactness == 1.0 and images.concentration is not None
+    assert neural_cleanse(nn.Flatten(), torch.rand(8, 1, 2, 2), 4, compactness=0.0, **kw).max_ratio == MAX_NORM_RATIO
+    assert neural_cleanse(nn.Linear(4, 3), torch.rand(8, 4), 3, **kw).max_ratio == MAX_NORM_RATIO
+    assert neural_cleanse(nn.Linear(4, 3), torch.rand(8, 4), 3, max_ratio=None, **kw).max_ratio is None
+    with pytest.raises(ValueError, match="max_ratio"):
+        neural_cleanse(nn.Linear(4, 3), torch.rand(8, 4), 3, max_ratio="x", **kw)
 
 
 def test_neural_cleanse_through_forward_output_and_arguments(poisoned):

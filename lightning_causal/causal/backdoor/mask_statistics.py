@@ -9,7 +9,7 @@ from torch.nn import functional as F
 
 from lightning_causal.causal.engine.checks import check_int
 
-__all__ = ["mask_concentration", "norm_ratio"]
+__all__ = ["compact_ratio", "divide_by_concentration", "mask_concentration", "norm_ratio"]
 
 
 def mask_concentration(masks: Tensor, window: int = 3) -> Tensor:
@@ -58,3 +58,38 @@ def norm_ratio(norms: Tensor) -> Tensor:
     """
     med = norms.double().quantile(0.5)
     return (norms.double() / med.clamp_min(1e-12)).to(norms.dtype)
+
+
+def compact_ratio(norms: Tensor, concentration: Tensor | None, power: float) -> Tensor:
+    """:func:`norm_ratio` divided by :func:`mask_concentration` to the power ``power``: a mask
+    that is small *and* compact (a reversed patch trigger) scores low, a small mask spread over
+    a class's strokes scores higher.
+
+    .. math:: s_c = \\frac{\\lVert m_c \\rVert_1}{\\operatorname{med}_k \\lVert m_k \\rVert_1} \\cdot κ_c^{-p}
+
+    The norm ratio is Neural Cleanse's statistic (Wang et al. 2019) without the MAD; ``κ`` is
+    TABOR's compactness prior (Guo et al. 2019) used as a statistic. ``power = 0`` or
+    ``concentration = None`` (inputs that are not images) give the plain norm ratio.
+
+    Args:
+        norms: ``[C]`` mask norms.
+        concentration: ``[C]`` concentrations in [0, 1], or ``None``.
+        power: ``p >= 0``.
+
+    Examples:
+        >>> compact_ratio(torch.tensor([2.0, 8.0, 10.0, 12.0]), torch.tensor([1.0, 0.5, 0.5, 0.5]), 1.0)
+        tensor([0.2222, 1.7778, 2.2222, 2.6667])
+    """
+    return divide_by_concentration(norm_ratio(norms), concentration, power)
+
+
+def divide_by_concentration(ratio: Tensor, concentration: Tensor | None, power: float) -> Tensor:
+    """``ratio / concentration ** power`` (``ratio`` itself for ``power = 0`` or no
+    concentration); the second step of :func:`compact_ratio`."""
+    if not isinstance(power, (int, float)) or isinstance(power, bool) or not power >= 0:
+        raise ValueError(f"Expected argument `power` to be a number >= 0 but got {power!r}")
+    if concentration is None or power == 0:
+        return ratio
+    if concentration.shape != ratio.shape:
+        raise ValueError(f"Expected argument `concentration` to have the shape of the ratios {list(ratio.shape)} but got {list(concentration.shape)}")
+    return (ratio.double() / concentration.double().clamp_min(1e-6) ** float(power)).to(ratio.dtype)

@@ -4,14 +4,26 @@ of the mask norms, :func:`~lightning_causal.causal.backdoor.triggers.mad_anomaly
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from lightning_causal.causal.backdoor.mask_statistics import mask_concentration, norm_ratio
+from lightning_causal.causal.backdoor.flagging import (
+    COMPACTNESS,
+    MAX_NORM_RATIO,
+    MAX_RATIO,
+    TARGET_ASR,
+    ReversedTriggers,
+    resolve_max_ratio,
+)
+from lightning_causal.causal.backdoor.mask_statistics import (
+    compact_ratio,
+    mask_concentration,
+    norm_ratio,
+)
 from lightning_causal.causal.backdoor.suspects import mad_anomaly_index
 from lightning_causal.causal.backdoor.triggers import Trigger, _check_model, _logits
 from lightning_causal.causal.engine.batching import check_max_batch_size, map_rows, rows_per_pass
@@ -19,54 +31,8 @@ from lightning_causal.causal.engine.checks import check_float, check_int, check_
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.state import audit_mode, frozen_params
 
-__all__ = ["MAX_RATIO", "ReversedTriggers", "mask_concentration", "neural_cleanse", "norm_ratio", "reverse_engineer_triggers"]
-
-#: Default ratio rule: a class whose reversed trigger is at most this share of the median class's is flagged.
-MAX_RATIO = 0.6
-
-
-@dataclass
-class ReversedTriggers:
-    """Result of :func:`neural_cleanse`.
-
-    Attributes:
-        triggers: one reverse-engineered :class:`Trigger` per class (``triggers[c].target == c``).
-        anomaly_index: ``[C]`` MAD anomaly index of the mask norms (positive = smaller than usual).
-        mask_norms: ``[C]`` ``|m_c|_1`` of each returned mask.
-        attack_rates: ``[C]`` attack success rate of each returned trigger on the inputs
-            (those not already predicted as the class).
-        lambdas: ``[C]`` final weight of the mask norm.
-        threshold: the anomaly index that flags a class under the index rule (``max_ratio=None``).
-        concentration: ``[C]`` :func:`mask_concentration` of each mask (image inputs; else ``None``).
-        min_concentration: if set, a class is flagged only if its concentration is at least this.
-        max_ratio: the ratio rule (default): a class is flagged if ``norm_ratio <= max_ratio``;
-            ``None``: the index rule of Neural Cleanse, ``anomaly_index >= threshold``.
-        norm_ratio: ``[C]`` each mask norm over the median norm (computed if not given).
-        flagged: the classes the rule flags (and, with ``min_concentration``, that are compact
-            enough), most anomalous first.
-    """
-
-    triggers: list[Trigger]
-    anomaly_index: Tensor
-    mask_norms: Tensor
-    attack_rates: Tensor
-    lambdas: Tensor
-    threshold: float = 2.0
-    concentration: Tensor | None = None
-    min_concentration: float | None = None
-    max_ratio: float | None = None
-    norm_ratio: Tensor | None = None
-    flagged: list[int] = field(init=False)
-
-    def __post_init__(self) -> None:
-        if self.min_concentration is not None and self.concentration is None:
-            raise ValueError("Expected `concentration` with `min_concentration` set (image masks only) but got None")
-        if self.norm_ratio is None:
-            self.norm_ratio = norm_ratio(self.mask_norms)
-        order = self.anomaly_index.argsort(descending=True).tolist()
-        small = (self.norm_ratio <= self.max_ratio if self.max_ratio is not None else self.anomaly_index >= self.threshold).tolist()
-        self.flagged = [c for c in order if small[c]
-                        and (self.min_concentration is None or float(self.concentration[c]) >= self.min_concentration)]  # type: ignore[index]
+__all__ = ["COMPACTNESS", "MAX_NORM_RATIO", "MAX_RATIO", "TARGET_ASR", "ReversedTriggers", "compact_ratio", "mask_concentration",
+           "neural_cleanse", "norm_ratio", "reverse_engineer_triggers"]
 
 
 @dataclass
@@ -210,7 +176,7 @@ def neural_cleanse(
     *,
     lr: float = 0.1,
     init_lambda: float = 1e-3,
-    target_asr: float = 0.99,
+    target_asr: float = TARGET_ASR,
     batch_size: int = 64,
     patience: int = 10,
     threshold: float = 2.0,
@@ -220,7 +186,8 @@ def neural_cleanse(
     min_concentration: float | None = None,
     window: int = 3,
     starts: int = 1,
-    max_ratio: float | None = MAX_RATIO,
+    max_ratio: float | str | None = "auto",
+    compactness: float = COMPACTNESS,
     output: OutputSpec = None,
     additional_forward_args: Any = None,
 ) -> ReversedTriggers:
@@ -238,19 +205,32 @@ def neural_cleanse(
     (the last one if none did). A backdoor target needs a much smaller trigger than the other
     classes. Two flagging rules:
 
-    - **ratio rule** (default, ``max_ratio``): flag class ``c`` if ``|m_c|_1 <= max_ratio ·
-      median_k |m_k|_1`` (:func:`norm_ratio`). Chosen on the development cases of
-      ``benchmarks/backdoor_protocol.py``: with 10 classes the MAD of the norms is itself noisy,
-      and the index rule flagged 4 of 10 clean development models.
+    - **ratio rule** (default, ``max_ratio``): flag class ``c`` if its score
+      ``s_c = (|m_c|_1 / median_k |m_k|_1) / κ_c^p <= max_ratio`` (:func:`compact_ratio`, with
+      ``κ_c`` the :func:`mask_concentration` of image masks and ``p = compactness``; without
+      images or with ``p = 0`` the score is the :func:`norm_ratio`). ``max_ratio="auto"`` is
+      :data:`MAX_RATIO` (0.75) on the compact score and :data:`MAX_NORM_RATIO` (0.6) on the
+      plain norm ratio.
     - **index rule** (``max_ratio=None``, plain Neural Cleanse): flag ``c`` if its anomaly index
       (:func:`mad_anomaly_index`, positive = small) is ``>= threshold``. With ``C`` classes and
       normal norms a clean model has some class at index 2 with probability
       ``≈ 1 − (1 − 0.023)^C`` (≈ 21% for 10 classes).
 
-    For image inputs each mask's :func:`mask_concentration` is also returned;
-    ``min_concentration`` (e.g. 0.8) flags a class only if its trigger is also compact (a patch),
-    at the price of missing triggers that are not patches (blended, spread-out, single pixels
-    that the mask surrounds with strokes).
+    The defaults (``target_asr=0.5``, ``compactness=1``, the bounds above) were chosen on the
+    development cases of ``benchmarks/backdoor_protocol.py`` (two sets: 86 fold models whose
+    patch backdoor was learned, 39 clean ones): Neural Cleanse's own 0.99 rate makes a weakly
+    learned trigger (one that moves only 55–80% of inputs by itself) add a class's natural
+    strokes until its mask is no smaller than a clean class's; at 0.5 the reversed mask is the
+    stamp, or the part of it that the model learned, and the concentration keeps the spread
+    strokes of easy clean classes from being flagged. There the target was flagged on 75 of 86
+    learned models (67 with ``target_asr=0.99`` and the plain ratio ≤ 0.6), with 0 of 39 false
+    alarms either way. The index rule flagged 4 of 10 clean development models. Plain Neural
+    Cleanse: ``target_asr=0.99, compactness=0, max_ratio=None``.
+
+    Each mask's :func:`mask_concentration` is returned for image inputs; ``min_concentration``
+    (e.g. 0.8) flags a class only if its trigger is also that compact (a hard cut instead of
+    the score's weight). Both cost triggers that are not patches (blended, spread-out): use
+    ``compactness=0`` for those.
 
     Localised starts (``starts > 1``): the objective is not convex, and from a uniform random
     mask the optimiser can settle on a class's natural strokes and miss a larger patch elsewhere.
@@ -277,7 +257,9 @@ def neural_cleanse(
         min_concentration: ``None`` (default) or a number in (0, 1]: also require
             ``mask_concentration >= min_concentration`` to flag (image inputs only).
         window: side of :func:`mask_concentration`'s square.
-        max_ratio: the ratio rule's bound (``None``: the index rule with ``threshold``).
+        max_ratio: the ratio rule's bound: ``"auto"`` (default), a number, or ``None`` (the index
+            rule with ``threshold``).
+        compactness: the exponent ``p`` of the concentration in the score (0: the norm ratio).
         output: which tensor of the model's return value holds the logits
             (:class:`~lightning_causal.causal.engine.forward.Forward`).
         additional_forward_args: further arguments of the model (Captum's convention; tensors
@@ -309,8 +291,8 @@ def neural_cleanse(
         check_float("min_concentration", min_concentration, minimum=0.0, maximum=1.0, open_min=True)
         if x.dim() != 4:
             raise ValueError(f"Expected image inputs [N, C, H, W] with `min_concentration` but got {list(x.shape)}")
-    if max_ratio is not None:
-        check_float("max_ratio", max_ratio, minimum=0.0, open_min=True)
+    check_float("compactness", compactness, minimum=0.0)
+    max_ratio = resolve_max_ratio(max_ratio, x.dim() == 4 and compactness > 0)
     mbs = check_max_batch_size(max_batch_size)
     fwd = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=x.shape[0])
     lo, hi = _input_range(x, input_range)
@@ -350,7 +332,7 @@ def neural_cleanse(
     conc = mask_concentration(masks, window) if x.dim() == 4 else None
     return ReversedTriggers(triggers, mad_anomaly_index(norms), norms, rates, lambdas, float(threshold), conc,
                             None if min_concentration is None else float(min_concentration),
-                            None if max_ratio is None else float(max_ratio))
+                            max_ratio, compactness=float(compactness))
 
 
 def reverse_engineer_triggers(model: nn.Module, x: Tensor, num_classes: int, **options: Any) -> tuple[list[Trigger], Tensor]:

@@ -1,0 +1,93 @@
+"""How reversed triggers flag classes: the ratio rule on the (compact) score and Neural
+Cleanse's index rule, and the result of :func:`~lightning_causal.causal.backdoor.neural_cleanse.neural_cleanse`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torch import Tensor
+
+from lightning_causal.causal.backdoor.mask_statistics import divide_by_concentration, norm_ratio
+from lightning_causal.causal.backdoor.triggers import Trigger
+from lightning_causal.causal.engine.checks import check_float
+
+__all__ = ["COMPACTNESS", "MAX_NORM_RATIO", "MAX_RATIO", "TARGET_ASR", "ReversedTriggers", "resolve_max_ratio"]
+
+#: Default bound of the ratio rule on the compact score (image inputs, ``compactness > 0``).
+MAX_RATIO = 0.75
+#: Default bound of the ratio rule when the score is the plain norm ratio (inputs that are not
+#: images, or ``compactness=0``).
+MAX_NORM_RATIO = 0.6
+#: Default exponent of the concentration in the score (0: the plain norm ratio).
+COMPACTNESS = 1.0
+#: Default attack rate a reversed trigger must reach.
+TARGET_ASR = 0.5
+
+
+def resolve_max_ratio(max_ratio: float | str | None, compact: bool) -> float | None:
+    """``"auto"`` → :data:`MAX_RATIO` if the score uses the concentration (``compact``), else
+    :data:`MAX_NORM_RATIO`; a number or ``None`` (the index rule) is returned as given, checked."""
+    if max_ratio == "auto":
+        return MAX_RATIO if compact else MAX_NORM_RATIO
+    if max_ratio is None:
+        return None
+    if isinstance(max_ratio, str):
+        raise ValueError(f"Expected argument `max_ratio` to be 'auto', a number > 0 or None but got {max_ratio!r}")
+    return check_float("max_ratio", max_ratio, minimum=0.0, open_min=True)
+
+
+@dataclass
+class ReversedTriggers:
+    """Result of :func:`neural_cleanse`.
+
+    Attributes:
+        triggers: one reverse-engineered :class:`Trigger` per class (``triggers[c].target == c``).
+        anomaly_index: ``[C]`` MAD anomaly index of the mask norms (positive = smaller than usual).
+        mask_norms: ``[C]`` ``|m_c|_1`` of each returned mask.
+        attack_rates: ``[C]`` attack success rate of each returned trigger on the inputs
+            (those not already predicted as the class).
+        lambdas: ``[C]`` final weight of the mask norm.
+        threshold: the anomaly index that flags a class under the index rule (``max_ratio=None``).
+        concentration: ``[C]`` :func:`mask_concentration` of each mask (image inputs; else ``None``).
+        min_concentration: if set, a class is flagged only if its concentration is at least this.
+        max_ratio: the ratio rule (default): a class is flagged if ``score <= max_ratio``;
+            ``None``: the index rule of Neural Cleanse, ``anomaly_index >= threshold``.
+        norm_ratio: ``[C]`` each mask norm over the median norm (computed if not given).
+        compactness: the exponent ``p`` of the score (0: the score is the norm ratio).
+        score: ``[C]`` :func:`compact_ratio`: ``norm_ratio / concentration ** compactness``
+            (the norm ratio without concentrations).
+        flagged: the classes the rule flags (and, with ``min_concentration``, that are compact
+            enough), lowest score first under the ratio rule, most anomalous first under the
+            index rule.
+    """
+
+    triggers: list[Trigger]
+    anomaly_index: Tensor
+    mask_norms: Tensor
+    attack_rates: Tensor
+    lambdas: Tensor
+    threshold: float = 2.0
+    concentration: Tensor | None = None
+    min_concentration: float | None = None
+    max_ratio: float | None = None
+    norm_ratio: Tensor | None = None
+    compactness: float = 0.0
+    score: Tensor = field(init=False)
+    flagged: list[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.min_concentration is not None and self.concentration is None:
+            raise ValueError("Expected `concentration` with `min_concentration` set (image masks only) but got None")
+        if self.norm_ratio is None:
+            self.norm_ratio = norm_ratio(self.mask_norms)
+        self.score = divide_by_concentration(self.norm_ratio, self.concentration, self.compactness)
+        if self.max_ratio is not None:
+            order = self.score.argsort(stable=True).tolist()
+            small = (self.score <= self.max_ratio).tolist()
+        else:
+            order = self.anomaly_index.argsort(descending=True).tolist()
+            small = (self.anomaly_index >= self.threshold).tolist()
+        self.flagged = [c for c in order if small[c]
+                        and (self.min_concentration is None or float(self.concentration[c]) >= self.min_concentration)]  # type: ignore[index]
+
+
