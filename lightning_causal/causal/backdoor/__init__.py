@@ -1,6 +1,6 @@
 """Backdoors: triggers and their attack success rate, suspect classes and units, Neural Cleanse."""
 
-from lightning_causal.causal.backdoor.mask_statistics import mask_concentration, norm_ratio
+from lightning_causal.causal.backdoor.mask_statistics import compact_ratio, mask_concentration, norm_ratio
 from lightning_causal.causal.backdoor.neural_cleanse import (
     ReversedTriggers,
     neural_cleanse,
@@ -14,6 +14,7 @@ __all__ = [
     "SuspectUnits",
     "Trigger",
     "attack_success_rate",
+    "compact_ratio",
     "mad_anomaly_index",
     "mask_concentration",
     "neural_cleanse",
