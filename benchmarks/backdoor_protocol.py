@@ -3,7 +3,8 @@
 Two sets of cases, drawn once by :func:`draw_cases` and written out below as literals:
 
 - ``DEV_CASES`` (seeds 100-117): the development set. Every default, rule and method change is
-  chosen on it, as often as needed.
+  chosen on it, as often as needed. ``DEV2_CASES`` (seeds 200-223, added later): more
+  development cases, for rules that need more models (e.g. false alarms).
 - ``TEST_CASES`` (seeds 1000-1029): the test set. It was committed in its own commit before
   anything was measured on it, it is never tuned on, and it is measured once per change of
   defaults. ``TEST_SET_SHA256`` pins it (``tests/benchmarks/test_backdoor_protocol.py``).

@@ -1,7 +1,7 @@
 """The pre-registered backdoor protocol (issue 17): detection and repair per trigger family, our
 term against its peers, on the development or the test set of ``benchmarks/backdoor_protocol.py``.
 
-    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_backdoor_protocol.py --set dev [--folds 0,1,2,3,4]
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_backdoor_protocol.py --set dev|dev2|test [--folds 0,1,2,3,4]
         [--methods known,reversed,...] [--cases 0-5] [--tag NAME] [--term-options JSON] [--summary-only]
 
 Every (case, fold, method) result is appended to ``benchmarks/.backdoor_cache/<set>-<tag>.jsonl``
