@@ -196,8 +196,9 @@ class BackdoorSuppressionTerm(RepairTerm):
         if isinstance(self.suspects, list):
             if train_inputs is None:
                 raise ValueError("BackdoorSuppressionTerm with suspect layer names needs `train_inputs` to find the units")
-            if not self.triggers:
-                raise ValueError("BackdoorSuppressionTerm with suspect layer names needs a trigger (none was flagged)")
+            if not self.triggers:  # trigger=None, nothing flagged, when_unflagged="skip": nothing to suppress
+                self.suspects = {}
+                return
             found = {}
             for layer in self.suspects:
                 su = suspect_units(model, train_inputs, self.triggers[0], layer)

@@ -148,6 +148,12 @@ def test_no_op_when_nothing_is_flagged():
     with pytest.warns(UserWarning, match="most anomalous"):
         top.setup(clean, xv[:128])
     assert [tr.target for tr in top.triggers] == [int(top.detection.anomaly_index.argmax())]
+    units = BackdoorSuppressionTerm(suspects=["2"], reverse_options={"steps": 100, "batch_size": 32})  # layer names to search
+    with pytest.warns(UserWarning, match="nothing is suppressed"):
+        units.setup(clean, xv[:128])  # no trigger to find suspects of: nothing to search, no error
+    assert units.suspects == {} and units.triggers == []
+    units.loss(clean, xt[:32], yt[:32])
+    assert units.last_parts["path"] == units.last_parts["unlearn"] == 0.0
 
 
 def test_binarized_stamps_the_mask_support_at_full_strength():
