@@ -15,6 +15,7 @@ from lightning_causal.causal.backdoor import (
     mad_anomaly_index,
     neural_cleanse,
     reverse_engineer_triggers,
+    reverse_trigger,
     suspect_units,
     trigger_effect,
 )
@@ -125,6 +126,7 @@ __all__ = [
     "mad_anomaly_index",
     "neural_cleanse",
     "reverse_engineer_triggers",
+    "reverse_trigger",
     "suspect_units",
     "trigger_effect",
 ]

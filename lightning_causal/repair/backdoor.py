@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from lightning_causal.causal.backdoor.neural_cleanse import ReversedTriggers, neural_cleanse
+from lightning_causal.causal.backdoor.reverse import reverse_trigger
 from lightning_causal.causal.backdoor.suspects import suspect_units
 from lightning_causal.causal.backdoor.triggers import Trigger
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_type
@@ -82,7 +83,8 @@ class BackdoorSuppressionTerm(RepairTerm):
     With ``trigger=None``, :meth:`setup` reverse-engineers the trigger from the training inputs
     (:func:`~lightning_causal.causal.backdoor.neural_cleanse.neural_cleanse`) and suppresses every
     flagged class's trigger, :func:`binarized` at ``binarize`` (``None``: the soft reversed
-    trigger), plus, with ``dilate > 0``, :func:`dilated` copies (rows take the triggers in turn).
+    trigger), plus, with ``complete``, the same class's trigger completed around it (below), and
+    with ``dilate > 0``, :func:`dilated` copies (rows take the triggers in turn).
     If no class is flagged, ``when_unflagged="skip"`` (default) suppresses nothing: the term then
     only holds the model to ``f_0`` (a no-op repair of a clean model); ``"top"`` suppresses the
     most anomalous class anyway. ``suspects`` given as layer names are found at setup by
@@ -101,6 +103,11 @@ class BackdoorSuppressionTerm(RepairTerm):
         binarize: mask threshold of :func:`binarized` for reverse-engineered triggers (``None``: off).
         box_fill: :func:`binarized`'s ``box_fill`` (``None``: never complete the bounding box).
         dilate: pixels by which reverse-engineered image triggers are also grown (0: off).
+        complete: ``None`` (off) or pixels: each flagged class's trigger is also reversed again
+            to a 0.99 attack rate with its mask confined to the detected trigger's support grown
+            by this many pixels (:func:`~lightning_causal.causal.backdoor.reverse.reverse_trigger`),
+            and suppressed too. Detection reverses to a low rate, which finds the part of a
+            planted stamp the model learned best; the completion finds the rest of it nearby.
         reverse_options: keyword arguments of ``neural_cleanse`` for ``trigger=None``.
         name: tag in logs (default ``"backdoor_suppression"``).
         augment: ``"auto"`` (mixup, plus 1-pixel shifts for images), ``None`` / ``"none"``, or
@@ -139,6 +146,7 @@ class BackdoorSuppressionTerm(RepairTerm):
         box_fill: float | None = 0.5,
         dilate: int = 0,
         reverse_options: Mapping[str, Any] | None = None,
+        complete: int | None = None,
         name: str | None = None,
         augment: str | None = "auto",
         balance: bool = True,
@@ -159,6 +167,7 @@ class BackdoorSuppressionTerm(RepairTerm):
         check_type("reverse_options", reverse_options, Mapping, none_ok=True)
         check_int("dilate", dilate, minimum=0)
         check_int("seed", seed)
+        self.complete = check_int("complete", complete, minimum=0, none_ok=True)
         if binarize is not None:
             _check_share(binarize, "binarize", allow_one=False, allow_none=True)
         if box_fill is not None:
@@ -222,10 +231,25 @@ class BackdoorSuppressionTerm(RepairTerm):
                           f"class {top} (index {float(self.detection.anomaly_index[top]):.2f})", stacklevel=3)
             flagged = [top]
         self.triggers = [self.detection.triggers[c] for c in flagged]
+        if self.complete is not None and train_inputs.dim() == 4:
+            self.triggers += [self._completed(model, train_inputs, t, options) for t in self.triggers]
         if self.binarize is not None:
             self.triggers = [binarized(t, self.binarize, self.box_fill) for t in self.triggers]
         if self.dilate and self.triggers[0].mask.dim() == 3:
             self.triggers += [dilated(t, self.dilate) for t in self.triggers]
+
+    def _completed(self, model: nn.Module, train_inputs: Tensor, trigger: Trigger, options: Mapping[str, Any]) -> Trigger:
+        """The flagged class's trigger reversed again to a 0.99 attack rate, its mask confined to
+        the detected trigger's support grown by ``complete`` pixels (:func:`reverse_trigger`)."""
+        support = (trigger.mask > (self.binarize or 0.25)).to(trigger.mask.dtype)
+        if not support.any():
+            support = (trigger.mask >= trigger.mask.max()).to(trigger.mask.dtype)
+        k = self.complete
+        region = F.max_pool2d(support.unsqueeze(0), 2 * k + 1, stride=1, padding=k)[0] if k else support
+        keys = ("steps", "lr", "init_lambda", "batch_size", "patience", "input_range", "max_batch_size", "generator",
+                "output", "additional_forward_args")
+        return reverse_trigger(model, train_inputs, trigger.target, region=region, target_asr=0.99,
+                               **{key: v for key, v in options.items() if key in keys})
 
     def stamp(self, x: Tensor) -> Tensor:
         """Triggered copies of ``x`` (no gradient); row ``i`` gets trigger ``i mod K``."""

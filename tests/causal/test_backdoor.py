@@ -13,6 +13,7 @@ from lightning_causal.causal.backdoor.neural_cleanse import (
     neural_cleanse,
     reverse_engineer_triggers,
 )
+from lightning_causal.causal.backdoor.reverse import reverse_trigger
 from lightning_causal.causal.backdoor.suspects import (
     MAD_CONSISTENCY,
     mad_anomaly_index,
@@ -407,3 +408,33 @@ def test_poison_stamps_and_relabels_a_share_of_non_target_samples():
         patch_trigger((1, 4, 4), 5)
     with pytest.raises(ValueError, match="`position`"):
         patch_trigger((1, 4, 4), 2, "middle")
+
+
+# ----------------------------------------------------------------------------- reverse_trigger
+
+
+def test_reverse_trigger_in_a_region_stays_there_and_finds_the_planted_patch(poisoned):
+    model, trig, (_, _, xv, yv) = poisoned
+    kw = {"steps": 150, "batch_size": 32}
+    region = torch.zeros(1, 8, 8)
+    region[:, :3, :3] = 1  # the 2x2 top-left patch grown by one pixel
+    model.train()
+    rng = torch.get_rng_state()
+    t = reverse_trigger(model, xv[:128], TARGET, region=region, generator=torch.Generator().manual_seed(0), **kw)
+    assert torch.equal(torch.get_rng_state(), rng) and model.training and all(p.grad is None and p.requires_grad for p in model.parameters())
+    model.eval()
+    assert t.target == TARGET and float(t.mask[region == 0].abs().sum()) == 0.0
+    assert attack_success_rate(model, xv, yv, t) > 0.9  # a 0.99-rate trigger, found inside the region
+
+
+def test_reverse_trigger_region_of_ones_is_no_region_and_bad_regions_fail(poisoned):
+    model, _, (_, _, xv, _) = poisoned
+    kw = {"steps": 20, "batch_size": 16}
+    free = reverse_trigger(model, xv[:64], 5, generator=torch.Generator().manual_seed(3), **kw)
+    ones = reverse_trigger(model, xv[:64], 5, region=torch.ones(1, 8, 8), generator=torch.Generator().manual_seed(3), **kw)
+    assert torch.equal(free.mask, ones.mask) and torch.equal(free.pattern, ones.pattern)
+    for bad in (torch.ones(8, 8), torch.full((1, 8, 8), 0.5), torch.zeros(1, 8, 8)):
+        with pytest.raises(ValueError, match="region"):
+            reverse_trigger(model, xv[:8], 5, region=bad, steps=1)
+    with pytest.raises(ValueError, match="`target`"):
+        reverse_trigger(model, xv[:8], 10, steps=1)

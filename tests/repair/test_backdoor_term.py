@@ -228,6 +228,14 @@ def test_setup_reverse_engineers_the_trigger(poisoned):
     grown.setup(model, xv[:128])
     assert len(grown.triggers) == 2 * len(flagged)  # the binarised triggers and their dilations
     assert torch.equal(grown.triggers[len(flagged)].mask, dilated(grown.triggers[0]).mask)
+    completed = BackdoorSuppressionTerm(complete=1, reverse_options={"steps": 150, "batch_size": 32})
+    completed.setup(model, xv[:128])
+    assert len(completed.triggers) == 2 * len(flagged)  # the binarised triggers, then each one completed
+    support = (term.detection.triggers[flagged[0]].mask > 0.25).float()
+    grown_support = torch.nn.functional.max_pool2d(support.unsqueeze(0), 3, stride=1, padding=1)[0]
+    again = completed.triggers[len(flagged)]
+    assert again.target == TARGET and float(again.mask[grown_support == 0].sum()) == 0.0  # confined around the detection
+    assert attack_success_rate(model, xv, yv, again) > 0.9
     x_t = grown.stamp(xt[:4])
     assert torch.equal(x_t[0], grown.triggers[0].apply(xt[:1])[0]) and torch.equal(x_t[1], grown.triggers[1].apply(xt[1:2])[0])
     soft = BackdoorSuppressionTerm(binarize=None, reverse_options={"steps": 150, "batch_size": 32})

@@ -52,22 +52,26 @@ def _squash(theta: Tensor) -> Tensor:
 
 
 def _optimise_classes(model: Forward, x: Tensor, pred: Tensor, cls: Tensor, theta_m: Tensor, theta_p: Tensor,
-                      batches: Tensor, cfg: _Config) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+                      batches: Tensor, cfg: _Config, region: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Neural Cleanse for the classes ``cls`` at once (a class may repeat: one row per start);
-    returns the best (mask, pattern, lambda) and whether the target rate was ever reached."""
+    returns the best (mask, pattern, lambda) and whether the target rate was ever reached. With
+    ``region`` (0/1, broadcast over the masks) the masks are confined to it."""
+    def squash_mask(theta: Tensor) -> Tensor:
+        return _squash(theta) if region is None else _squash(theta) * region
+
     k, b = cls.numel(), batches.shape[1]
     theta_m, theta_p = theta_m.clone().requires_grad_(True), theta_p.clone().requires_grad_(True)
     opt = torch.optim.Adam([theta_m, theta_p], lr=cfg.lr, betas=(0.5, 0.9))
     lam = torch.full((k,), cfg.init_lambda, device=x.device)
     up = torch.zeros(k, dtype=torch.long, device=x.device)
     down = torch.zeros_like(up)
-    best_m, best_p = _squash(theta_m).detach().clone(), _squash(theta_p).detach().clone()
+    best_m, best_p = squash_mask(theta_m).detach().clone(), _squash(theta_p).detach().clone()
     best_norm = torch.full((k,), float("inf"), device=x.device)
     labels = cls.repeat_interleave(b)
     for step in range(cfg.steps):
         idx = batches[step]
         keep = (pred[idx].unsqueeze(0) != cls.unsqueeze(1)).float()  # [k, b]: not already the class
-        m, p = _squash(theta_m), cfg.lo + (cfg.hi - cfg.lo) * _squash(theta_p)
+        m, p = squash_mask(theta_m), cfg.lo + (cfg.hi - cfg.lo) * _squash(theta_p)
         xt = (1 - m.unsqueeze(1)) * x[idx].unsqueeze(0) + m.unsqueeze(1) * p.unsqueeze(1)
         out = model(xt.reshape(k * b, *x.shape[1:]), rows=idx.repeat(k))
         ce = F.cross_entropy(out, labels, reduction="none").view(k, b)
@@ -87,7 +91,7 @@ def _optimise_classes(model: Forward, x: Tensor, pred: Tensor, cls: Tensor, thet
             up, down = torch.where(up >= cfg.patience, 0, up), torch.where(down >= cfg.patience, 0, down)
     never = torch.isinf(best_norm)  # never reached the target rate: keep the last trigger
     with torch.no_grad():
-        best_m[never] = _squash(theta_m)[never]
+        best_m[never] = squash_mask(theta_m)[never]
         best_p[never] = (cfg.lo + (cfg.hi - cfg.lo) * _squash(theta_p))[never]
     return best_m, best_p, lam, ~never
 

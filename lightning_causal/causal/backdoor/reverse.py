@@ -1,0 +1,123 @@
+"""Reverse-engineer the trigger of one class (Neural Cleanse's optimisation for a single target),
+optionally confined to a region: e.g. to complete a partial trigger around where it was found."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from lightning_causal.causal.backdoor.neural_cleanse import (
+    _check_reverse_args,
+    _Config,
+    _init_theta,
+    _input_range,
+    _optimise_classes,
+)
+from lightning_causal.causal.backdoor.triggers import Trigger, _check_model, _logits
+from lightning_causal.causal.engine.batching import check_max_batch_size
+from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.causal.engine.forward import Forward, OutputSpec
+from lightning_causal.causal.engine.state import audit_mode, frozen_params
+
+__all__ = ["reverse_trigger"]
+
+
+def _check_region(region: Tensor | None, mshape: tuple[int, ...]) -> Tensor | None:
+    if region is None:
+        return None
+    if not isinstance(region, Tensor) or tuple(region.shape) != mshape or not bool(((region == 0) | (region == 1)).all()):
+        raise ValueError(f"Expected argument `region` to be None or a 0/1 tensor of the mask's shape {list(mshape)} "
+                         f"but got {getattr(region, 'shape', type(region))}")
+    if not region.any():
+        raise ValueError("Expected argument `region` to hold at least one 1")
+    return region
+
+
+def reverse_trigger(
+    model: nn.Module,
+    x: Tensor,
+    target: int,
+    steps: int = 300,
+    *,
+    region: Tensor | None = None,
+    lr: float = 0.1,
+    init_lambda: float = 1e-3,
+    target_asr: float = 0.99,
+    batch_size: int = 64,
+    patience: int = 10,
+    input_range: tuple[float, float] | None = None,
+    generator: torch.Generator | None = None,
+    max_batch_size: int | None = None,
+    output: OutputSpec = None,
+    additional_forward_args: Any = None,
+) -> Trigger:
+    """The smallest trigger sending ``x`` to class ``target``: Neural Cleanse's optimisation
+    (Wang et al. 2019) for one class, the mask optionally confined to ``region`` ``R``:
+
+    .. math:: \\min_{θ_m, p}\\ \\mathbb{E}_x\\, CE\\big(f((1 − m)\\,x + m\\,p),\\ t\\big) + λ \\lVert m \\rVert_1,
+              \\qquad m = R \\odot (\\tanh θ_m + 1)/2
+
+    with ``λ`` adapted to reach ``target_asr`` exactly as in
+    :func:`~lightning_causal.causal.backdoor.neural_cleanse.neural_cleanse`, which runs this for
+    every class and compares the masks; one class costs ``1/C`` of that run. A trigger reversed to
+    a low rate (how ``neural_cleanse`` detects) is often the part of a planted stamp that the
+    model learned best; reversing again to a high rate *inside a region around it* completes the
+    stamp without borrowing the class's natural strokes elsewhere
+    (``BackdoorSuppressionTerm(complete=...)``).
+
+    The model runs in eval mode with its parameters' ``requires_grad`` off, every flag restored
+    afterwards; the global RNG is never used (default generator: seed 0).
+
+    Args:
+        model: classifier returning logits ``[N, C]``.
+        x: clean inputs ``[N, ...]``.
+        target: the class (``0 <= target < C``).
+        steps: optimisation steps.
+        region: ``None`` or a 0/1 tensor of the mask's shape (``[1, H, W]`` for images): where
+            the mask may be non-zero.
+        lr, init_lambda, target_asr, batch_size, patience, input_range, generator,
+        max_batch_size, output, additional_forward_args: as in ``neural_cleanse``.
+
+    Returns:
+        the reversed :class:`~lightning_causal.causal.backdoor.triggers.Trigger`: the smallest
+        mask that reached ``target_asr`` (the last one if none did).
+
+    Raises:
+        ValueError: bad arguments, a ``region`` that is not 0/1 of the mask's shape or is empty,
+            ``target`` not a class of the model.
+
+    Examples:
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+        >>> x = torch.rand(8, 1, 2, 2, generator=torch.Generator().manual_seed(0))
+        >>> t = reverse_trigger(model, x, 2, steps=5, region=torch.tensor([[[1.0, 0.0], [0.0, 0.0]]]))
+        >>> t.target, tuple(t.mask.shape), float(t.mask[0, 1:].abs().sum())
+        (2, (1, 2, 2), 0.0)
+    """
+    _check_model(model)
+    check_int("target", target, minimum=0)
+    _check_reverse_args(x, max(target + 1, 2), steps, lr, init_lambda, target_asr, batch_size, patience, generator)
+    mbs = check_max_batch_size(max_batch_size)
+    mshape = (1, *x.shape[2:]) if x.dim() >= 3 else tuple(x.shape[1:])
+    region = _check_region(region, mshape)
+    fwd = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=x.shape[0])
+    lo, hi = _input_range(x, input_range)
+    g = generator if generator is not None else torch.Generator().manual_seed(0)
+    n, dev = x.shape[0], x.device
+    b = min(batch_size, mbs) if mbs is not None else batch_size
+    cfg = _Config(steps, float(lr), float(init_lambda), float(target_asr), b, patience, lo, hi)
+    with torch.inference_mode(False):
+        x = x.detach().clone()
+        batches = torch.randint(n, (steps, b), generator=g).to(dev)
+        theta_m = _init_theta((1, *mshape), g, dev).to(x.dtype)
+        theta_p = _init_theta((1, *x.shape[1:]), g, dev).to(x.dtype)
+        with audit_mode(model, grad=True), frozen_params(model), torch.enable_grad():
+            with torch.no_grad():
+                logits = _logits(model, x, mbs, forward=fwd)
+            if not target < logits.shape[1]:
+                raise ValueError(f"Expected argument `target` to be a class of the model's {logits.shape[1]} outputs but got {target}")
+            cls = torch.tensor([target], device=dev)
+            keep = None if region is None else region.to(device=dev, dtype=x.dtype).unsqueeze(0)
+            mask, pattern, _, _ = _optimise_classes(fwd, x, logits.argmax(1), cls, theta_m, theta_p, batches, cfg, keep)
+    return Trigger(mask[0].detach(), pattern[0].detach(), target)
