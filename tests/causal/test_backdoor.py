@@ -5,7 +5,14 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_causal.causal.backdoor.flagging import MAX_NORM_RATIO, MAX_RATIO, resolve_max_ratio
+from lightning_causal.causal.backdoor.flagging import (
+    MAX_NORM_RATIO,
+    MAX_RATIO,
+    PLAIN_TARGET_ASR,
+    TARGET_ASR,
+    resolve_max_ratio,
+    resolve_target_asr,
+)
 from lightning_causal.causal.backdoor.mask_statistics import compact_ratio, norm_ratio
 from lightning_causal.causal.backdoor.neural_cleanse import (
     ReversedTriggers,
@@ -229,6 +236,21 @@ def test_max_ratio_auto_picks_the_bound_of_the_score():
     assert neural_cleanse(nn.Linear(4, 3), torch.rand(8, 4), 3, max_ratio=None, **kw).max_ratio is None
     with pytest.raises(ValueError, match="max_ratio"):
         neural_cleanse(nn.Linear(4, 3), torch.rand(8, 4), 3, max_ratio="x", **kw)
+
+
+def test_target_rate_auto_and_the_tabular_default_raises_no_false_alarm(poisoned):
+    assert resolve_target_asr("auto", True) == TARGET_ASR == 0.5 and resolve_target_asr("auto", False) == PLAIN_TARGET_ASR == 0.99
+    assert resolve_target_asr(0.7, True) == 0.7
+    for bad in ("high", 0.0, 1.5):
+        with pytest.raises(ValueError, match="target_asr"):
+            resolve_target_asr(bad, False)
+    model, _, (_, _, xv, _) = poisoned
+    clean = train_poisoned_mlp(rate=0.0)[0]
+    tabular, g = xv[:256].reshape(-1, 64), lambda: torch.Generator().manual_seed(0)
+    assert neural_cleanse(model, tabular, 10, generator=g()).flagged == [TARGET]
+    assert neural_cleanse(clean, tabular, 10, generator=g()).flagged == []  # the defaults without images: 0.99 and 0.6
+    assert neural_cleanse(clean, tabular, 10, generator=g(), target_asr=0.5).flagged != []  # why not 0.5 there
+    assert neural_cleanse(clean, xv[:256], 10, generator=g()).flagged == []  # images: 0.5 and the compact score
 
 
 def test_neural_cleanse_through_forward_output_and_arguments(poisoned):

@@ -11,7 +11,8 @@ from lightning_causal.causal.backdoor.mask_statistics import divide_by_concentra
 from lightning_causal.causal.backdoor.triggers import Trigger
 from lightning_causal.causal.engine.checks import check_float
 
-__all__ = ["COMPACTNESS", "MAX_NORM_RATIO", "MAX_RATIO", "TARGET_ASR", "ReversedTriggers", "resolve_max_ratio"]
+__all__ = ["COMPACTNESS", "MAX_NORM_RATIO", "MAX_RATIO", "PLAIN_TARGET_ASR", "TARGET_ASR", "ReversedTriggers", "resolve_max_ratio",
+           "resolve_target_asr"]
 
 #: Default bound of the ratio rule on the compact score (image inputs, ``compactness > 0``).
 MAX_RATIO = 0.75
@@ -20,8 +21,25 @@ MAX_RATIO = 0.75
 MAX_NORM_RATIO = 0.6
 #: Default exponent of the concentration in the score (0: the plain norm ratio).
 COMPACTNESS = 1.0
-#: Default attack rate a reversed trigger must reach.
+#: Default attack rate a reversed trigger must reach when the compact score flags (images).
 TARGET_ASR = 0.5
+#: Default attack rate without the compact score (inputs that are not images, ``compactness=0``):
+#: Neural Cleanse's own.
+PLAIN_TARGET_ASR = 0.99
+
+
+def resolve_target_asr(target_asr: float | str, compact: bool) -> float:
+    """``"auto"`` → :data:`TARGET_ASR` (0.5) with the compact score, :data:`PLAIN_TARGET_ASR`
+    (0.99) without it; a number is returned as given, checked (in (0, 1]).
+
+    At 0.5 the reversed masks of clean classes are small too; the concentration is what keeps
+    them from being flagged. Without it (a flattened-digits MLP, no concentration) the 0.5 rate
+    flagged a class of a cleanly trained model at the 0.6 bound, the 0.99 rate did not."""
+    if target_asr == "auto":
+        return TARGET_ASR if compact else PLAIN_TARGET_ASR
+    if isinstance(target_asr, str):
+        raise ValueError(f"Expected argument `target_asr` to be 'auto' or a number in (0, 1] but got {target_asr!r}")
+    return check_float("target_asr", target_asr, minimum=0.0, maximum=1.0, open_min=True)
 
 
 def resolve_max_ratio(max_ratio: float | str | None, compact: bool) -> float | None:

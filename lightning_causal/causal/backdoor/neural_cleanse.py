@@ -18,6 +18,7 @@ from lightning_causal.causal.backdoor.flagging import (
     TARGET_ASR,
     ReversedTriggers,
     resolve_max_ratio,
+    resolve_target_asr,
 )
 from lightning_causal.causal.backdoor.mask_statistics import (
     compact_ratio,
@@ -180,7 +181,7 @@ def neural_cleanse(
     *,
     lr: float = 0.1,
     init_lambda: float = 1e-3,
-    target_asr: float = TARGET_ASR,
+    target_asr: float | str = "auto",
     batch_size: int = 64,
     patience: int = 10,
     threshold: float = 2.0,
@@ -220,7 +221,8 @@ def neural_cleanse(
       normal norms a clean model has some class at index 2 with probability
       ``≈ 1 − (1 − 0.023)^C`` (≈ 21% for 10 classes).
 
-    The defaults (``target_asr=0.5``, ``compactness=1``, the bounds above) were chosen on the
+    The defaults (``target_asr="auto"``: 0.5 with the compact score, 0.99 without;
+    ``compactness=1``; the bounds above) were chosen on the
     development cases of ``benchmarks/backdoor_protocol.py`` (two sets: 86 fold models whose
     patch backdoor was learned, 39 clean ones): Neural Cleanse's own 0.99 rate makes a weakly
     learned trigger (one that moves only 55–80% of inputs by itself) add a class's natural
@@ -254,7 +256,8 @@ def neural_cleanse(
         x: clean inputs ``[N, ...]`` (images ``[N, C, H, W]`` get a ``[1, H, W]`` mask).
         num_classes: number of classes (``>= 2``).
         steps: optimisation steps. lr: Adam learning rate. init_lambda: initial ``λ``.
-        target_asr: attack rate a trigger must reach. batch_size: inputs per step and class.
+        target_asr: attack rate a trigger must reach (``"auto"``: 0.5 with the compact score,
+            0.99 without). batch_size: inputs per step and class.
         patience: steps before ``λ`` changes. threshold: anomaly index of the index rule.
         input_range: ``(low, high)`` of the pattern (default: the range of ``x``).
         generator: private random generator. max_batch_size: rows per forward pass.
@@ -285,6 +288,8 @@ def neural_cleanse(
         (3, 2, torch.Size([3]))
     """
     _check_model(model)
+    compact = isinstance(x, Tensor) and x.dim() == 4 and check_float("compactness", compactness, minimum=0.0) > 0
+    target_asr = resolve_target_asr(target_asr, compact)
     _check_reverse_args(x, num_classes, steps, lr, init_lambda, target_asr, batch_size, patience, generator)
     check_float("threshold", threshold, minimum=0.0, open_min=True)
     check_int("window", window, minimum=1)
@@ -295,8 +300,7 @@ def neural_cleanse(
         check_float("min_concentration", min_concentration, minimum=0.0, maximum=1.0, open_min=True)
         if x.dim() != 4:
             raise ValueError(f"Expected image inputs [N, C, H, W] with `min_concentration` but got {list(x.shape)}")
-    check_float("compactness", compactness, minimum=0.0)
-    max_ratio = resolve_max_ratio(max_ratio, x.dim() == 4 and compactness > 0)
+    max_ratio = resolve_max_ratio(max_ratio, compact)
     mbs = check_max_batch_size(max_batch_size)
     fwd = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=x.shape[0])
     lo, hi = _input_range(x, input_range)
