@@ -21,7 +21,7 @@ from lightning_causal.causal.engine.forward import Forward, OutputSpec, check_ou
 from lightning_causal.causal.engine.interventions import capture, resolve_module
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.repair.augment import augmented_copies, resolve_augment
-from lightning_causal.repair.backdoor_triggers import _check_share, binarized, dilated
+from lightning_causal.repair.backdoor_triggers import _check_share, binarized, dilated, grown_mask
 from lightning_causal.repair.base import RepairTerm
 
 __all__ = ["BackdoorSuppressionTerm", "binarized", "dilated"]
@@ -244,8 +244,7 @@ class BackdoorSuppressionTerm(RepairTerm):
         support = (trigger.mask > (self.binarize or 0.25)).to(trigger.mask.dtype)
         if not support.any():
             support = (trigger.mask >= trigger.mask.max()).to(trigger.mask.dtype)
-        k = self.complete
-        region = F.max_pool2d(support.unsqueeze(0), 2 * k + 1, stride=1, padding=k)[0] if k else support
+        region = grown_mask(support, self.complete)
         keys = ("steps", "lr", "init_lambda", "batch_size", "patience", "input_range", "max_batch_size", "generator",
                 "output", "additional_forward_args")
         return reverse_trigger(model, train_inputs, trigger.target, region=region, target_asr=0.99,

@@ -10,7 +10,7 @@ from torch.nn import functional as F
 
 from lightning_causal.causal.backdoor.triggers import Trigger
 
-__all__ = ["binarized", "dilated"]
+__all__ = ["binarized", "dilated", "grown_mask"]
 
 
 def _mean_colour(mask: Tensor, pattern: Tensor) -> tuple[Tensor, Tensor]:
@@ -18,6 +18,19 @@ def _mean_colour(mask: Tensor, pattern: Tensor) -> tuple[Tensor, Tensor]:
     per channel ``[C, 1, 1]``."""
     m = mask.expand(torch.broadcast_shapes(mask.shape, pattern.shape))
     return m, (m * pattern).sum((-1, -2), keepdim=True) / m.sum((-1, -2), keepdim=True).clamp_min(1e-12)
+
+
+def grown_mask(mask: Tensor, pixels: int) -> Tensor:
+    """A 0/1 image mask ``[C, H, W]`` grown by ``pixels`` in every direction (a square
+    neighbourhood; ``pixels = 0`` returns it as it is).
+
+    Examples:
+        >>> grown_mask(torch.tensor([[[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 1.0]]]), 1)[0]
+        tensor([[0., 0., 0.],
+                [0., 1., 1.],
+                [0., 1., 1.]])
+    """
+    return F.max_pool2d(mask.unsqueeze(0), 2 * pixels + 1, stride=1, padding=pixels)[0] if pixels else mask
 
 
 def dilated(trigger: Trigger, pixels: int = 1) -> Trigger:
@@ -40,7 +53,7 @@ def dilated(trigger: Trigger, pixels: int = 1) -> Trigger:
     hard = (trigger.mask > 0.5).float()
     if not hard.any():
         return trigger
-    grown = F.max_pool2d(hard.unsqueeze(0), 2 * pixels + 1, stride=1, padding=pixels)[0]
+    grown = grown_mask(hard, pixels)
     m, colour = _mean_colour(trigger.mask, trigger.pattern)
     return Trigger(grown, colour.expand(m.shape).clone(), trigger.target)
 

@@ -236,6 +236,8 @@ def test_max_ratio_auto_picks_the_bound_of_the_score():
     assert neural_cleanse(nn.Linear(4, 3), torch.rand(8, 4), 3, max_ratio=None, **kw).max_ratio is None
     with pytest.raises(ValueError, match="max_ratio"):
         neural_cleanse(nn.Linear(4, 3), torch.rand(8, 4), 3, max_ratio="x", **kw)
+    with pytest.raises(ValueError, match="compactness"):  # checked for inputs that are not images too
+        neural_cleanse(nn.Linear(4, 3), torch.rand(8, 4), 3, compactness=-1.0, **kw)
 
 
 def test_target_rate_auto_and_the_tabular_default_raises_no_false_alarm(poisoned):

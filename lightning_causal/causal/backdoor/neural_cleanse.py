@@ -107,6 +107,35 @@ def _check_reverse_args(x: Tensor, num_classes: int, steps: int, lr: float, init
     check_type("generator", generator, torch.Generator, none_ok=True)
 
 
+@dataclass
+class _Setup:
+    """What every reversal run shares: the model call, the optimiser settings, the generator,
+    the rows per forward pass, the mask's shape and the minibatch indices of every step."""
+
+    fwd: Forward
+    cfg: _Config
+    generator: torch.Generator
+    max_batch_size: int | None
+    mshape: tuple[int, ...]
+    batches: Tensor
+
+
+def _prepare(model: nn.Module, x: Tensor, steps: int, lr: float, init_lambda: float, target_asr: float, batch_size: int,
+             patience: int, input_range: tuple[float, float] | None, generator: torch.Generator | None,
+             max_batch_size: int | None, output: OutputSpec, additional_forward_args: Any) -> _Setup:
+    """The shared set-up of :func:`neural_cleanse` and ``reverse_trigger`` (arguments already
+    checked); the minibatch indices are the generator's first draw."""
+    mbs = check_max_batch_size(max_batch_size)
+    fwd = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=x.shape[0])
+    lo, hi = _input_range(x, input_range)
+    g = generator if generator is not None else torch.Generator().manual_seed(0)
+    b = min(batch_size, mbs) if mbs is not None else batch_size
+    cfg = _Config(steps, float(lr), float(init_lambda), float(target_asr), b, patience, lo, hi)
+    mshape = (1, *x.shape[2:]) if x.dim() >= 3 else tuple(x.shape[1:])
+    batches = torch.randint(x.shape[0], (steps, b), generator=g).to(x.device)
+    return _Setup(fwd, cfg, g, mbs, mshape, batches)
+
+
 def _input_range(x: Tensor, input_range: tuple[float, float] | None) -> tuple[float, float]:
     if input_range is None:
         lo, hi = float(x.min()), float(x.max())
@@ -288,7 +317,8 @@ def neural_cleanse(
         (3, 2, torch.Size([3]))
     """
     _check_model(model)
-    compact = isinstance(x, Tensor) and x.dim() == 4 and check_float("compactness", compactness, minimum=0.0) > 0
+    check_float("compactness", compactness, minimum=0.0)
+    compact = isinstance(x, Tensor) and x.dim() == 4 and compactness > 0
     target_asr = resolve_target_asr(target_asr, compact)
     _check_reverse_args(x, num_classes, steps, lr, init_lambda, target_asr, batch_size, patience, generator)
     check_float("threshold", threshold, minimum=0.0, open_min=True)
@@ -301,17 +331,12 @@ def neural_cleanse(
         if x.dim() != 4:
             raise ValueError(f"Expected image inputs [N, C, H, W] with `min_concentration` but got {list(x.shape)}")
     max_ratio = resolve_max_ratio(max_ratio, compact)
-    mbs = check_max_batch_size(max_batch_size)
-    fwd = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=x.shape[0])
-    lo, hi = _input_range(x, input_range)
-    g = generator if generator is not None else torch.Generator().manual_seed(0)
-    n, dev = x.shape[0], x.device
-    b = min(batch_size, mbs) if mbs is not None else batch_size
-    cfg = _Config(steps, float(lr), float(init_lambda), float(target_asr), b, patience, lo, hi)
-    mshape = (1, *x.shape[2:]) if x.dim() >= 3 else tuple(x.shape[1:])
+    run = _prepare(model, x, steps, lr, init_lambda, target_asr, batch_size, patience, input_range, generator,
+                   max_batch_size, output, additional_forward_args)
+    fwd, cfg, g, mbs, mshape, batches, dev = run.fwd, run.cfg, run.generator, run.max_batch_size, run.mshape, run.batches, x.device
+    b = cfg.batch_size
     with torch.inference_mode(False):
         x = x.detach().clone()
-        batches = torch.randint(n, (steps, b), generator=g).to(dev)
         theta_m = [_init_theta((num_classes, *mshape), g, dev).to(x.dtype)]
         theta_p = [_init_theta((num_classes, *x.shape[1:]), g, dev).to(x.dtype)]
         for corner in _window_corners(x.shape[-2], x.shape[-1], starts - 1):  # drawn after start 0: it stays as it was

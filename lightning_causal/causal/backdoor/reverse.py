@@ -10,15 +10,13 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.backdoor.neural_cleanse import (
     _check_reverse_args,
-    _Config,
     _init_theta,
-    _input_range,
     _optimise_classes,
+    _prepare,
 )
 from lightning_causal.causal.backdoor.triggers import Trigger, _check_model, _logits
-from lightning_causal.causal.engine.batching import check_max_batch_size
 from lightning_causal.causal.engine.checks import check_int
-from lightning_causal.causal.engine.forward import Forward, OutputSpec
+from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.state import audit_mode, frozen_params
 
 __all__ = ["reverse_trigger"]
@@ -98,26 +96,20 @@ def reverse_trigger(
     _check_model(model)
     check_int("target", target, minimum=0)
     _check_reverse_args(x, max(target + 1, 2), steps, lr, init_lambda, target_asr, batch_size, patience, generator)
-    mbs = check_max_batch_size(max_batch_size)
-    mshape = (1, *x.shape[2:]) if x.dim() >= 3 else tuple(x.shape[1:])
-    region = _check_region(region, mshape)
-    fwd = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=x.shape[0])
-    lo, hi = _input_range(x, input_range)
-    g = generator if generator is not None else torch.Generator().manual_seed(0)
-    n, dev = x.shape[0], x.device
-    b = min(batch_size, mbs) if mbs is not None else batch_size
-    cfg = _Config(steps, float(lr), float(init_lambda), float(target_asr), b, patience, lo, hi)
+    run = _prepare(model, x, steps, lr, init_lambda, target_asr, batch_size, patience, input_range, generator,
+                   max_batch_size, output, additional_forward_args)
+    region = _check_region(region, run.mshape)
+    dev = x.device
     with torch.inference_mode(False):
         x = x.detach().clone()
-        batches = torch.randint(n, (steps, b), generator=g).to(dev)
-        theta_m = _init_theta((1, *mshape), g, dev).to(x.dtype)
-        theta_p = _init_theta((1, *x.shape[1:]), g, dev).to(x.dtype)
+        theta_m = _init_theta((1, *run.mshape), run.generator, dev).to(x.dtype)
+        theta_p = _init_theta((1, *x.shape[1:]), run.generator, dev).to(x.dtype)
         with audit_mode(model, grad=True), frozen_params(model), torch.enable_grad():
             with torch.no_grad():
-                logits = _logits(model, x, mbs, forward=fwd)
+                logits = _logits(model, x, run.max_batch_size, forward=run.fwd)
             if not target < logits.shape[1]:
                 raise ValueError(f"Expected argument `target` to be a class of the model's {logits.shape[1]} outputs but got {target}")
             cls = torch.tensor([target], device=dev)
             keep = None if region is None else region.to(device=dev, dtype=x.dtype).unsqueeze(0)
-            mask, pattern, _, _ = _optimise_classes(fwd, x, logits.argmax(1), cls, theta_m, theta_p, batches, cfg, keep)
+            mask, pattern, _, _ = _optimise_classes(run.fwd, x, logits.argmax(1), cls, theta_m, theta_p, run.batches, run.cfg, keep)
     return Trigger(mask[0].detach(), pattern[0].detach(), target)
