@@ -44,6 +44,7 @@ VIEWS = [
     ("tb_digits_custom_scalars", "digits", "#custom_scalars", 1000),
     ("tb_digits_text", "digits", "#text", 1000),
     ("tb_backdoor_triggers", "backdoor/poisoned", _TS + quote("backdoor_detect/(images|curves)") + "#timeseries", 1000),
+    ("tb_backdoor_text", "backdoor/poisoned", "#text", 1000),
     ("tb_tabular_maps", "tabular", _TS + quote("maps/top_features") + "#timeseries", 1000),
     ("tb_tabular_intervals", "tabular", _TS + quote("intervals|fairness/bars|unit_importance/bars/importance/model.net.3")
      + "#timeseries", 1000),

@@ -35,7 +35,8 @@ class BackdoorAudit(Audit):
     (:func:`~lightning_causal.causal.backdoor.neural_cleanse.neural_cleanse`; masks, patterns and stamped
     triggers as images), the anomaly index vector and per-class scalars
     ``anomaly_index/class_<c>``, ``max_anomaly_index``, ``flagged_count``, ``top_class``, a table
-    of flagged classes and a curve of the indices with the threshold; the ``norm_ratio`` vector
+    of flagged classes, a curve of the indices with the index rule's threshold and, under the ratio
+    rule (default), a curve ``flag_score`` of each class's score with the bound it is flagged at; the ``norm_ratio`` vector
     (each mask norm over the median) and the ``flag_score`` vector (what the ratio rule flags
     on: the norm ratio, divided by the mask's concentration for images); for images also each
     mask's concentration (vector ``mask_concentration``). If a class is flagged and ``layers``
@@ -168,15 +169,18 @@ class BackdoorAudit(Audit):
             result.scalars[f"anomaly_index/{item}"] = float(res.anomaly_index[k])
         result.tables["flagged_classes"] = [
             {"class": k, **({"name": labels[k]} if self.class_names is not None else {}),
+             "flag_score": float(res.score[k]),  # what the default rule flags on: first, so the text card shows it
              "anomaly_index": float(res.anomaly_index[k]), "mask_norm": float(res.mask_norms[k]),
-             "norm_ratio": float(res.norm_ratio[k]), "flag_score": float(res.score[k]),
+             "norm_ratio": float(res.norm_ratio[k]),
              "attack_rate": float(res.attack_rates[k]),
              **({"concentration": float(res.concentration[k])} if res.concentration is not None else {})}
             for k in res.flagged
         ]
         result.curves["anomaly_index"] = {"x": list(range(c)), "anomaly_index": res.anomaly_index.tolist(),
                                           "threshold": [self.threshold] * c}
-        result.meta.update(flagged=res.flagged, mask_norms=res.mask_norms.tolist())
+        if res.max_ratio is not None:  # the ratio rule flags: each class's score against its bound
+            result.curves["flag_score"] = {"x": list(range(c)), "flag_score": res.score.tolist(), "threshold": [res.max_ratio] * c}
+        result.meta.update(flagged=res.flagged, mask_norms=res.mask_norms.tolist(), max_ratio=res.max_ratio)
         if res.flagged:
             self._suspects(model, x, res.triggers[res.flagged[0]], result, mbs)
 

@@ -50,6 +50,7 @@ __all__ = ["scalar_tags", "TensorBoardRenderer", "markdown_summary", "figure_ima
 _PASSTHROUGH = ("compare/", "captum/", "causal/")
 _CURVE_AXES = {
     "anomaly_index": ("class", "anomaly index (MAD units)"),
+    "flag_score": ("class", "flag score (flag: <= threshold)"),
 }
 
 
@@ -198,10 +199,13 @@ def _group_name(names: list[str]) -> str:
 
 
 def _with_anomaly(labels: list[str], r: AuditResult) -> list[str]:
-    index = r.vectors.get("anomaly_index")
-    if index is None or index.numel() != len(labels):
+    """Class labels with the statistic that flags them: the flag score ``s`` under the ratio rule
+    (``meta["max_ratio"]`` set), else the anomaly index ``AI``."""
+    ratio_rule = r.meta.get("max_ratio") is not None and "flag_score" in r.vectors
+    values, tag, digits = (r.vectors["flag_score"], "s", 2) if ratio_rule else (r.vectors.get("anomaly_index"), "AI", 1)
+    if values is None or values.numel() != len(labels):
         return labels
-    return [f"{lab}\nAI {float(v):.1f}" for lab, v in zip(labels, index.tolist())]
+    return [f"{lab}\n{tag} {float(v):.{digits}f}" for lab, v in zip(labels, values.tolist())]
 
 
 def _class_names(r: AuditResult) -> list[str] | None:

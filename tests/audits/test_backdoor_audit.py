@@ -60,6 +60,9 @@ def test_reverse_engineering_flags_the_target_and_leaves_no_trace(poisoned):
     assert conc.shape == (10,) and r.tables["flagged_classes"][0]["concentration"] == float(conc[TARGET]) > 0.8
     assert torch.allclose(r.vectors["flag_score"], r.vectors["norm_ratio"] / conc)  # the default score: compactness 1
     assert r.tables["flagged_classes"][0]["flag_score"] == pytest.approx(float(r.vectors["flag_score"][TARGET]))
+    curve = r.curves["flag_score"]  # what the default rule decides on, with its bound
+    assert curve["flag_score"] == r.vectors["flag_score"].tolist() and curve["threshold"] == [r.meta["max_ratio"]] * 10
+    assert curve["flag_score"][TARGET] <= r.meta["max_ratio"] == 0.75
 
 
 def test_bad_configuration():

@@ -152,7 +152,11 @@ def test_backdoor_images_are_upscaled_labelled_grids():
     img = writer.images["causal/backdoor/images/reversed"]
     assert img.shape[0] >= 250 and img.shape[1] >= 250  # upscaled from 8x8 pixels
     from lightning_causal.reporting.figures import image_grid_figure
+    from lightning_causal.reporting.tensorboard import _with_anomaly
 
+    assert _with_anomaly(["cat", "dog", "eel"], r) == ["cat\nAI 0.5", "dog\nAI 3.2", "eel\nAI 0.1"]  # the index rule
+    r.vectors["flag_score"], r.meta["max_ratio"] = torch.tensor([0.9, 0.31, 1.2]), 0.75
+    assert _with_anomaly(["cat", "dog", "eel"], r) == ["cat\ns 0.90", "dog\ns 0.31", "eel\ns 1.20"]  # the ratio rule's score
     fig = image_grid_figure({"mask": masks}, ["cat", "dog\nAI 3.2", "eel"], highlight=[1])
     assert [ax.get_title() for ax in fig.axes] == ["cat", "dog\nAI 3.2", "eel"]
     assert fig.axes[1].title.get_color() == "tab:red"
