@@ -68,7 +68,7 @@ def _fine_tune(model: nn.Module, x: Tensor, y: Tensor, epochs: int, seed: int, l
 
 
 def nc_unlearning(model: nn.Module, triggers: Sequence[Trigger], x: Tensor, y: Tensor, epochs: int, seed: int,
-                  share: float = 0.2) -> nn.Module:
+                  share: float = 0.2, lr: float = 1e-3) -> nn.Module:
     """Neural Cleanse's unlearning: ``share`` of the repair rows carry a reversed trigger (the
     flagged classes' triggers in turn), labels unchanged; fine-tune on that set."""
     if not triggers:
@@ -80,7 +80,7 @@ def nc_unlearning(model: nn.Module, triggers: Sequence[Trigger], x: Tensor, y: T
         for k, trig in enumerate(triggers):
             rows = stamped[k :: len(triggers)]
             xs[rows] = trig.apply(x[rows])
-    return _fine_tune(copy.deepcopy(model), xs, y, epochs, seed)
+    return _fine_tune(copy.deepcopy(model), xs, y, epochs, seed, lr=lr)
 
 
 def _accuracy(model: nn.Module, x: Tensor, y: Tensor) -> float:
@@ -89,7 +89,7 @@ def _accuracy(model: nn.Module, x: Tensor, y: Tensor) -> float:
 
 
 def fine_pruning(model: nn.Module, x: Tensor, y: Tensor, epochs: int, seed: int, layer: str = "conv2",
-                 max_drop: float = 0.04) -> tuple[nn.Module, int]:
+                 max_drop: float = 0.04, lr: float = 1e-3) -> tuple[nn.Module, int]:
     """Fine-Pruning of ``layer``'s output channels; returns the repaired model and the number pruned."""
     model = copy.deepcopy(model).eval()
     conv = model.get_submodule(layer)
@@ -112,7 +112,7 @@ def fine_pruning(model: nn.Module, x: Tensor, y: Tensor, epochs: int, seed: int,
         keep, pruned = trial, pruned + 1
     prune.custom_from_mask(conv, "weight", keep.view(-1, 1, 1, 1).expand_as(conv.weight).clone())
     prune.custom_from_mask(conv, "bias", keep.clone())
-    return _fine_tune(model, x, y, epochs, seed), pruned
+    return _fine_tune(model, x, y, epochs, seed, lr=lr), pruned
 
 
 def _neuron_layers(model: nn.Module) -> list[nn.Module]:

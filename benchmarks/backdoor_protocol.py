@@ -60,6 +60,7 @@ REPAIR_FRACTION = 0.1
 REPAIR_FRACTIONS = (0.05, 0.1, 0.2)
 REPAIR_EPOCHS = 20
 REPAIR_EPOCH_GRID = (10, 20, 30)
+REPAIR_LR = 1e-3
 LEARNED_ASR = 0.5
 TARGETS = {"asr": 0.02, "asr_share": 0.95, "drop": 1.0, "drop_share": 0.90, "mean_drop": 0.5,
            "flag_share": 0.90, "false_alarms": 1, "clean_drop": 0.5}

@@ -2,7 +2,7 @@
 term against its peers, on the development or the test set of ``benchmarks/backdoor_protocol.py``.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_backdoor_protocol.py --set dev|dev2|test [--folds 0,1,2,3,4]
-        [--methods known,reversed,...] [--cases 0-5] [--tag NAME] [--term-options JSON] [--summary-only]
+        [--methods known,reversed,...] [--cases 0-5] [--tag NAME] [--term-options JSON] [--lr LR] [--summary-only]
 
 Every (case, fold, method) result is appended to ``benchmarks/.backdoor_cache/<set>-<tag>.jsonl``
 (ignored by git) as soon as it is measured, so an interrupted run resumes where it stopped;
@@ -77,8 +77,8 @@ def scores(model, before, trig, data: bp.FoldData) -> dict:
 class Fold:
     """One (case, fold): the data, the poisoned model and the set-up ``trigger=None`` terms."""
 
-    def __init__(self, case: bp.Case, fold: int, digits, options: dict) -> None:
-        self.case, self.fold, self.options = case, fold, options
+    def __init__(self, case: bp.Case, fold: int, digits, options: dict, lr: float = bp.REPAIR_LR) -> None:
+        self.case, self.fold, self.options, self.lr = case, fold, options, lr
         self.data = bp.fold_data(case, fold, digits)
         self.model = trained_model(case, fold, self.data)
         self.trigger = case.trigger()
@@ -111,19 +111,19 @@ class Fold:
         x, y = self.repair_set(fraction)
         seed = self.data.train_seed
         if base == "known":
-            return peers.repair_with_terms(self.model, [BackdoorSuppressionTerm(self.trigger, **self.options)], x, y, epochs, seed), {}
+            return peers.repair_with_terms(self.model, [BackdoorSuppressionTerm(self.trigger, **self.options)], x, y, epochs, seed, lr=self.lr), {}
         if base == "reversed":
             term = copy.deepcopy(self.reversed_term(fraction))
-            return peers.repair_with_terms(self.model, [term], x, y, epochs, seed, setup=False), {}
+            return peers.repair_with_terms(self.model, [term], x, y, epochs, seed, setup=False, lr=self.lr), {}
         if base == "ft":
-            return peers.repair_with_terms(self.model, [], x, y, epochs, seed), {}
+            return peers.repair_with_terms(self.model, [], x, y, epochs, seed, lr=self.lr), {}
         if method == "nc-unlearn:known":
-            return peers.nc_unlearning(self.model, [self.trigger], x, y, epochs, seed), {}
+            return peers.nc_unlearning(self.model, [self.trigger], x, y, epochs, seed, lr=self.lr), {}
         if method == "nc-unlearn:reversed":
             det = self.reversed_term(fraction).detection
-            return peers.nc_unlearning(self.model, [det.triggers[c] for c in det.flagged], x, y, epochs, seed), {}
+            return peers.nc_unlearning(self.model, [det.triggers[c] for c in det.flagged], x, y, epochs, seed, lr=self.lr), {}
         if base == "fine-pruning":
-            model, pruned = peers.fine_pruning(self.model, x, y, epochs, seed)
+            model, pruned = peers.fine_pruning(self.model, x, y, epochs, seed, lr=self.lr)
             return model, {"pruned": pruned}
         if base == "anp":
             model, pruned = peers.anp(self.model, x, y, seed)
@@ -144,7 +144,8 @@ def _done(path: Path) -> set[tuple[int, int, str]]:
     return {(r["seed"], r["fold"], r["method"]) for r in map(json.loads, path.read_text().splitlines())}
 
 
-def run_case(case: bp.Case, folds: list[int], methods: list[str], digits, options: dict, out: Path, floor_case: bp.Case | None) -> None:
+def run_case(case: bp.Case, folds: list[int], methods: list[str], digits, options: dict, out: Path, floor_case: bp.Case | None,
+             lr: float = bp.REPAIR_LR) -> None:
     done = _done(out)
     for fold in folds:
         todo = [m for m in ["none", "floor", *methods] if (case.seed, fold, m) not in done]
@@ -156,7 +157,7 @@ def run_case(case: bp.Case, folds: list[int], methods: list[str], digits, option
             todo = [m for m in todo if m != "floor"]
         if not todo:
             continue
-        f = Fold(case, fold, digits, options)
+        f = Fold(case, fold, digits, options, lr)
         for method in todo:
             t0 = time.perf_counter()
             if method == "none":
@@ -195,6 +196,7 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(("detection", *OURS, *PEERS)))
     parser.add_argument("--tag", default="default", help="results file name part (one per configuration)")
     parser.add_argument("--term-options", default="{}", help="JSON keyword arguments of BackdoorSuppressionTerm (dev experiments)")
+    parser.add_argument("--lr", type=float, default=bp.REPAIR_LR, help="Adam learning rate of every repair and peer (dev experiments)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--summary-only", action="store_true")
     args = parser.parse_args()
@@ -210,7 +212,7 @@ def main() -> None:
         options = json.loads(args.term_options)
         t0 = time.perf_counter()
         for case in _pick(cases, args.cases):
-            run_case(case, [int(k) for k in args.folds.split(",")], args.methods.split(","), digits, options, out, floor_case)
+            run_case(case, [int(k) for k in args.folds.split(",")], args.methods.split(","), digits, options, out, floor_case, args.lr)
         print(f"\nwall time {time.perf_counter() - t0:.0f} s, torch {torch.__version__}, {torch.get_num_threads()} thread(s)\n")
     print(summary(cases, out))
 

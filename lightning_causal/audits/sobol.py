@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -64,7 +65,10 @@ class SobolAudit(Audit):
         n_bootstrap: bootstrap resamples for the intervals.
         confidence: level of the intervals.
         top_k: groups reported as scalars.
-        probability: explain the softmax probability (True) or the raw logit (False).
+        probability: explain the softmax probability (True) or the raw output (False). A model
+            with one output is read as a binary classifier's logit and explained through its
+            sigmoid, with a warning: pass ``False`` for a regression model. ``meta["explained"]``
+            says which quantity was explained.
         seed: seed of the private generator (the global RNG is untouched).
         feature_names: one name per group (per column of tabular data by default), used in the
             scalar tags, the table and the figure.
@@ -166,6 +170,13 @@ class SobolAudit(Audit):
                 rows = rows_per_pass(func.model, (x,), max_batch_size, forward=lambda *t, rows: func.forward(*t))
             res = sobol_indices(func, source, self.n, mask.flatten(), n_bootstrap=self.n_bootstrap, max_batch_size=rows, seed=self.seed,
                                 confidence=self.confidence, names=self.feature_names)
+        self._explained = func.explained
+        if func.explained == "sigmoid probability":
+            warnings.warn(
+                f"SobolAudit {self.name!r} explains sigmoid(output) of a model with one output, i.e. a binary "
+                "classifier's probability; for a regression model pass `probability=False` to explain the output itself",
+                UserWarning, stacklevel=2,
+            )
         return res, func.target
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
@@ -189,7 +200,7 @@ class SobolAudit(Audit):
             result.maps["first"] = broadcast_groups(first.unsqueeze(0).to(x.device), mask, shape)
         result.meta.update(
             groups=len(res.names), n=res.n, n_evaluations=res.n_evaluations, method=res.method,
-            sampler=self.sampler, target=target, confidence=res.confidence,
+            sampler=self.sampler, target=target, confidence=res.confidence, explained=self._explained,
         )
         result.meta.update(names_meta(self.feature_names, self.class_names))
         if self.class_names is not None:

@@ -1,6 +1,7 @@
 """SobolAudit: analytic tabular and image cases, result layout, leave-no-trace, configuration errors."""
 
 import json
+import warnings
 
 import pytest
 import torch
@@ -148,3 +149,23 @@ def test_runs_on_the_probe_device_with_cpu_numbers(device):
     assert r.maps["total"].device.type == device.type
     assert ref.scalars["output_variance"] > 0
     assert torch.allclose(r.vectors["total"].cpu(), ref.vectors["total"], atol=1e-4)
+
+
+def test_one_output_model_warns_and_meta_names_what_was_explained():
+    """A one-output model is explained through its sigmoid (a binary classifier's probability)
+    with a warning that names `probability=False`; the raw output is explained without one, and
+    `meta["explained"]` says which. The sigmoid squashes w.x, so its output variance is smaller
+    than the raw one's (here w.x has variance > 1 and sigmoid' <= 1/4)."""
+    probe = _tabular_probe()
+    model = hand_linear([1.0, 1.0, -2.0], bias=0.3)
+    with pytest.warns(UserWarning, match="probability=False"):
+        squashed = SobolAudit(n=256).run(model, probe)
+    assert squashed.meta["explained"] == "sigmoid probability"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        raw = SobolAudit(n=256, probability=False).run(model, probe)
+        softmax = SobolAudit(n=256).run(nn.Linear(3, 2), probe)
+    assert raw.meta["explained"] == "raw output" and softmax.meta["explained"] == "softmax probability"
+    var = probe.first.var(0, unbiased=False)
+    assert raw.scalars["output_variance"] == pytest.approx(float((torch.tensor([1.0, 1.0, 4.0]) * var).sum()), rel=0.1)
+    assert squashed.scalars["output_variance"] < raw.scalars["output_variance"] / 16

@@ -236,6 +236,17 @@ class ClassProbability:
         self.forward = Forward(model, output=output, additional_forward_args=additional_forward_args)
         self.model, self.target, self.probability = self.forward.model, target, probability
         self.input_shape = tuple(int(s) for s in input_shape) if input_shape is not None else None
+        self.outputs: int | None = None  # the model's output width, known after the first call
+
+    @property
+    def explained(self) -> str:
+        """What a call returns: ``"softmax probability"``, ``"sigmoid probability"`` (one output),
+        ``"raw output"``, or ``"unknown"`` before the first call."""
+        if not self.probability:
+            return "raw output"
+        if self.outputs is None:
+            return "unknown"
+        return "sigmoid probability" if self.outputs == 1 else "softmax probability"
 
     def __call__(self, x: Tensor) -> Tensor:
         if self.input_shape is not None:
@@ -248,6 +259,7 @@ class ClassProbability:
             raise ValueError(
                 f"Expected the model to return [M, classes] with class {self.target} but got shape {list(out.shape)}"
             )
+        self.outputs = int(out.shape[1])
         if self.probability:
             out = out.sigmoid() if out.shape[1] == 1 else out.softmax(dim=1)
         return out[:, self.target]
