@@ -26,7 +26,10 @@ Evaluation, fixed before the test set was measured:
 - **Repair data.** The defender holds a clean random share of the fold's training images
   (:data:`REPAIR_FRACTION`, 10% = 143-144 images; 5% and 20% for the robustness rows; the
   subsets are nested). Repair runs :data:`REPAIR_EPOCHS` epochs (10 and 30 for the robustness
-  rows), Adam 1e-3, batch 32 (``CausalRepairModule``'s objective).
+  rows), Adam at :data:`REPAIR_LR`, batch 32 (``CausalRepairModule``'s objective); every peer
+  fine-tunes at the same rate. The rate was 1e-3 for the first two test measurements (v1, v2)
+  and 4e-3 from v3 on: chosen on the development cases (1e-3, 2e-3, 4e-3, 8e-3 on ``DEV_CASES``,
+  confirmed against 1e-3 on ``DEV2_CASES``), twice the rate the models were trained with.
 - **Counting.** Repair targets are counted per case (pooled folds); per-fold figures (359
   images each) are reported beside them. Detection is counted per fold model: a patch model
   counts if its backdoor was learned (ASR >= 50% before repair); a clean model raises a false
@@ -60,7 +63,7 @@ REPAIR_FRACTION = 0.1
 REPAIR_FRACTIONS = (0.05, 0.1, 0.2)
 REPAIR_EPOCHS = 20
 REPAIR_EPOCH_GRID = (10, 20, 30)
-REPAIR_LR = 1e-3
+REPAIR_LR = 4e-3
 LEARNED_ASR = 0.5
 TARGETS = {"asr": 0.02, "asr_share": 0.95, "drop": 1.0, "drop_share": 0.90, "mean_drop": 0.5,
            "flag_share": 0.90, "false_alarms": 1, "clean_drop": 0.5}
