@@ -12,7 +12,7 @@ __all__ = ["markdown_summary"]
 
 _HEADLINE = 4  # scalars per audit
 _TOP = 3  # items per table
-_WIDTH = 160  # characters per cell before it is cut
+_WIDTH = 160  # characters per part (scalars, tops) before it is cut
 
 
 def _fmt(v: Any) -> str:
@@ -22,7 +22,7 @@ def _fmt(v: Any) -> str:
 
 
 def _cut(text: str) -> str:
-    """One table cell: at most ``_WIDTH`` characters, pipes escaped."""
+    """One item's part: at most ``_WIDTH`` characters, pipes escaped (a pipe would start a table)."""
     text = text if len(text) <= _WIDTH else text[: _WIDTH - 1] + "…"
     return text.replace("|", "\\|")
 
@@ -71,8 +71,20 @@ def _comparison(r: AuditResult) -> list[str]:
     return lines + [""]
 
 
+def _audit_line(r: AuditResult) -> str:
+    """One audit as a list item: its name and seconds, its headline scalars, the top rows of its
+    tables. A list item wraps at the card's width; a table cell squeezed beside long cells broke
+    names and headers inside words in TensorBoard."""
+    seconds = r.meta.get("seconds")
+    head = f"- **{r.audit}**" + (f" ({seconds:.1f} s)" if isinstance(seconds, float) else "")
+    parts = [p for p in (_cut(_headline(r)), _cut(_tops(r))) if p]
+    if len(parts) == 2:
+        parts[1] = "top: " + parts[1]
+    return head + (": " + " · ".join(parts) if parts else "")
+
+
 def markdown_summary(epoch: int, results: list[AuditResult], step: int | None = None, report: str | None = None) -> str:
-    """A compact markdown summary of one audit epoch: one table row per audit (seconds, its first
+    """A compact markdown summary of one audit epoch: one list item per audit (seconds, its first
     scalars, the top rows of its tables), the causal-vs-Captum comparison table when there is one,
     and notes (NaN values, failures). About 10 + 2 x audits lines; the full detail is in the JSON
     report (``report``, its file name).
@@ -83,17 +95,13 @@ def markdown_summary(epoch: int, results: list[AuditResult], step: int | None = 
         >>> print(markdown_summary(2, [r], step=40))
         ### Causal audit, epoch 2 (step 40)
         <BLANKLINE>
-        | audit | seconds | scalars | top |
-        |---|---|---|---|
-        | ie | 0.5 | mean_abs_effect 0.123 | top_groups: age (mean_abs_effect 0.3) |
+        - **ie** (0.5 s): mean_abs_effect 0.123 · top: top_groups: age (mean_abs_effect 0.3)
     """
     at = f" (step {step})" if step is not None else ""
-    lines = [f"### Causal audit, epoch {epoch}{at}", "", "| audit | seconds | scalars | top |", "|---|---|---|---|"]
+    lines = [f"### Causal audit, epoch {epoch}{at}", ""]
     notes, extra = [], []
     for r in results:
-        seconds = r.meta.get("seconds")
-        secs = f"{seconds:.1f}" if isinstance(seconds, float) else "-"
-        lines.append(f"| {r.audit} | {secs} | {_cut(_headline(r))} | {_cut(_tops(r))} |")
+        lines.append(_audit_line(r))
         extra += _comparison(r)
         notes += [f"- {r.audit}: {_cut(str(n))}" for n in r.meta.get("notes", [])]
         if "error" in r.meta:

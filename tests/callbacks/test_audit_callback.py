@@ -300,7 +300,7 @@ def test_text_summary_and_custom_scalars_layout(tb_run):
         e.tensor_proto.string_val[0].decode() for e in acc.Tensors("causal/summary/text_summary")
     ]
     assert len(texts) == 2 and texts[1].startswith("### Causal audit, epoch 1 (step ")
-    row = next(line for line in texts[0].splitlines() if line.startswith("| unit_importance |"))
+    row = next(line for line in texts[0].splitlines() if line.startswith("- **unit_importance** ("))
     assert "top_units/model.conv1: " in row and "epoch_0000.json" in texts[0]
     config = acc.Tensors("custom_scalars__config__")[-1].tensor_proto.string_val[0]
     layout = layout_pb2.Layout.FromString(config)

@@ -108,7 +108,7 @@ def test_feature_and_class_names_in_tags_text_and_figures(tabular_run):
     text = acc.Tensors("causal/summary/text_summary")[-1].tensor_proto.string_val[0].decode()
     top = cb.last_results["input_effect"].tables["top_groups"][0]
     assert top["feature"] in FEATURES and f"top_groups: {top['feature']} (" in text
-    assert "indices: " in text and any(f in text.split("| sobol |")[1] for f in FEATURES)
+    assert "indices: " in text and any(f in text.split("- **sobol**")[1] for f in FEATURES)
     images = set(acc.Tags()["images"])
     assert {"causal/input_effect/maps/top_features", "causal/captum_baseline/maps/top_features"} <= images
     assert not any("sample_" in t for t in images)  # tabular: bar charts, no one-pixel strips

@@ -24,7 +24,7 @@ def test_markdown_summary_is_compact_and_names_features():
     lines = md.splitlines()
     assert len(lines) <= 40, len(lines)
     assert lines[0] == "### Causal audit, epoch 4 (step 120)"
-    row = next(line for line in lines if line.startswith("| audit3 |"))
+    row = next(line for line in lines if line.startswith("- **audit3** (0.2 s): "))
     assert "mean_abs_effect 3.5" in row and "feat0 (mean_abs_effect 1)" in row and "feat2" in row and "feat3" not in row
     assert "S/f0" not in md and "drift" not in md  # per-item and drift series stay in the JSON report
     assert md.endswith("Full detail: `epoch_0004.json`")
@@ -36,7 +36,7 @@ def test_markdown_summary_labels_graph_nodes_edges_and_tokens_by_name():
         "edges": [{"source": "net.1:18", "target": "output:1", "weight": 1.0, "effect": 0.5}],
         "top_tokens": [{"token": 7, "word": "great", "mean_abs_effect": 0.75, "count": 3}],
     })
-    row = next(line for line in markdown_summary(0, [r]).splitlines() if line.startswith("| g |"))
+    row = next(line for line in markdown_summary(0, [r]).splitlines() if line.startswith("- **g**: "))
     assert "nodes: net.1:18 (effect 0.25)" in row and "edges: net.1:18 → output:1 (weight 1)" in row
     assert "top_tokens: great (mean_abs_effect 0.75)" in row
 
