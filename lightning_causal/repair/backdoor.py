@@ -21,7 +21,7 @@ from lightning_causal.causal.engine.forward import Forward, OutputSpec, check_ou
 from lightning_causal.causal.engine.interventions import capture, resolve_module
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.repair.augment import augmented_copies, resolve_augment
-from lightning_causal.repair.backdoor_triggers import _check_share, binarized, dilated, grown_mask
+from lightning_causal.repair.backdoor_triggers import _check_share, binarized, dilated, grown_mask, search_regions
 from lightning_causal.repair.base import RepairTerm
 
 __all__ = ["BackdoorSuppressionTerm", "binarized", "dilated"]
@@ -85,13 +85,21 @@ class BackdoorSuppressionTerm(RepairTerm):
     flagged class's trigger, :func:`binarized` at ``binarize`` (``None``: the soft reversed
     trigger), plus, with ``complete``, the same class's trigger completed around it (below), and
     with ``dilate > 0``, :func:`dilated` copies (rows take the triggers in turn).
+    For image inputs, each flagged trigger's support grown by ``adversarial_region`` pixels is
+    also searched at every step (:meth:`adversarial_rows`): a minimax in the spirit of I-BAU
+    (Zeng et al. 2022) confined to the detected neighbourhood. From a random start, the region's
+    pixels take ``adversarial_steps`` signed-gradient steps (Madry et al. 2018) that raise
+    ``log p_t``; the unlearning and path parts are the means of their values on the stamped rows
+    and on these rows. Detection reverses to a low attack rate and finds the part of a planted
+    stamp the model learned best; the search finds what still flips the model around it.
     If no class is flagged, ``when_unflagged="skip"`` (default) suppresses nothing: the term then
     only holds the model to ``f_0`` (a no-op repair of a clean model); ``"top"`` suppresses the
     most anomalous class anyway. ``suspects`` given as layer names are found at setup by
     ``suspect_units`` (the flagged units, else the top one).
 
     Cost per batch: one forward of ``2(1 + K)N`` rows (``K`` augmentations; ``(1 + K)N`` without a
-    trigger) plus ``(1 + K)N`` rows of ``f_0``, and one copy of the model.
+    trigger) plus ``(1 + K)N`` rows of ``f_0``, and one copy of the model; with a region search,
+    ``adversarial_steps`` forward and input-gradient passes and one more forward of ``(1 + K)N`` rows.
     Measured defaults and their ablation: ``benchmarks/RESULTS.md`` (backdoor protocol).
 
     Args:
@@ -108,6 +116,10 @@ class BackdoorSuppressionTerm(RepairTerm):
             by this many pixels (:func:`~lightning_causal.causal.backdoor.reverse.reverse_trigger`),
             and suppressed too. Detection reverses to a low rate, which finds the part of a
             planted stamp the model learned best; the completion finds the rest of it nearby.
+        adversarial_region: ``None`` (off) or pixels by which each flagged trigger's support is
+            grown into the region searched at every step (``trigger=None``, image inputs).
+        adversarial_steps: signed-gradient steps of the search, each a quarter of the inputs'
+            range (4 reach either end of it from anywhere).
         reverse_options: keyword arguments of ``neural_cleanse`` for ``trigger=None``.
         name: tag in logs (default ``"backdoor_suppression"``).
         augment: ``"auto"`` (mixup, plus 1-pixel shifts for images), ``None`` / ``"none"``, or
@@ -147,6 +159,8 @@ class BackdoorSuppressionTerm(RepairTerm):
         dilate: int = 0,
         reverse_options: Mapping[str, Any] | None = None,
         complete: int | None = None,
+        adversarial_region: int | None = 1,
+        adversarial_steps: int = 5,
         name: str | None = None,
         augment: str | None = "auto",
         balance: bool = True,
@@ -168,6 +182,10 @@ class BackdoorSuppressionTerm(RepairTerm):
         check_int("dilate", dilate, minimum=0)
         check_int("seed", seed)
         self.complete = check_int("complete", complete, minimum=0, none_ok=True)
+        self.adversarial_region = check_int("adversarial_region", adversarial_region, minimum=0, none_ok=True)
+        self.adversarial_steps = check_int("adversarial_steps", adversarial_steps, minimum=1)
+        self.regions: list[Tensor] = []  # per flagged trigger: its support grown by `adversarial_region`, [1, H, W]
+        self._range: tuple[float, float] = (0.0, 1.0)
         if binarize is not None:
             _check_share(binarize, "binarize", allow_one=False, allow_none=True)
         if box_fill is not None:
@@ -231,6 +249,9 @@ class BackdoorSuppressionTerm(RepairTerm):
                           f"class {top} (index {float(self.detection.anomaly_index[top]):.2f})", stacklevel=3)
             flagged = [top]
         self.triggers = [self.detection.triggers[c] for c in flagged]
+        if self.adversarial_region is not None and train_inputs.dim() == 4:
+            self._range = (float(train_inputs.min()), float(train_inputs.max()))
+            self.regions = [grown_mask(self._support(t), self.adversarial_region).amax(0, keepdim=True) for t in self.triggers]
         if self.complete is not None and train_inputs.dim() == 4:
             self.triggers += [self._completed(model, train_inputs, t, options) for t in self.triggers]
         if self.binarize is not None:
@@ -238,13 +259,16 @@ class BackdoorSuppressionTerm(RepairTerm):
         if self.dilate and self.triggers[0].mask.dim() == 3:
             self.triggers += [dilated(t, self.dilate) for t in self.triggers]
 
+    def _support(self, trigger: Trigger) -> Tensor:
+        """A reversed trigger's support: mask above the ``binarize`` threshold (0.25 when off), else its
+        largest values."""
+        support = (trigger.mask > (self.binarize or 0.25)).to(trigger.mask.dtype)
+        return support if support.any() else (trigger.mask >= trigger.mask.max()).to(trigger.mask.dtype)
+
     def _completed(self, model: nn.Module, train_inputs: Tensor, trigger: Trigger, options: Mapping[str, Any]) -> Trigger:
         """The flagged class's trigger reversed again to a 0.99 attack rate, its mask confined to
         the detected trigger's support grown by ``complete`` pixels (:func:`reverse_trigger`)."""
-        support = (trigger.mask > (self.binarize or 0.25)).to(trigger.mask.dtype)
-        if not support.any():
-            support = (trigger.mask >= trigger.mask.max()).to(trigger.mask.dtype)
-        region = grown_mask(support, self.complete)
+        region = grown_mask(self._support(trigger), self.complete)
         keys = ("steps", "lr", "init_lambda", "batch_size", "patience", "input_range", "max_batch_size", "generator",
                 "output", "additional_forward_args")
         return reverse_trigger(model, train_inputs, trigger.target, region=region, target_asr=0.99,
@@ -330,10 +354,41 @@ class BackdoorSuppressionTerm(RepairTerm):
             unlearn = self._unlearn(out[m : m + n], y, idx[:n])
             if self.path in ("units", "logit") and self.path_weight > 0:
                 path = self._path(out[:m], out[m:], acts, keep, idx, n)
+        if suppress and self.regions:
+            adv = self.adversarial_rows(model, xs, idx.squeeze(1))
+            out_a = self._forward(model)(adv).float()
+            unlearn = 0.5 * (unlearn + self._unlearn(out_a[:n], y, idx[:n]))
+            if self.path in ("units", "logit") and self.path_weight > 0:
+                path = 0.5 * (path + self._path(out[:m], out_a, acts, keep, idx, n))
         if self.distill_weight > 0:
             distill = self._consistency(out[:m], xs, src_a, src_b, n)
         self.last_parts = {"unlearn": float(unlearn.detach()), "path": float(path.detach()), "distill": float(distill.detach())}
         return self.unlearn_weight * unlearn + self.path_weight * path + self.distill_weight * distill
+
+    def adversarial_rows(self, model: nn.Module, x: Tensor, targets: Tensor) -> Tensor:
+        """Copies of ``x`` whose flagged region (row ``i``: region ``i mod K``) is set, from a
+        uniform random start in the inputs' range, by ``adversarial_steps`` signed-gradient steps
+        of a quarter of that range that raise ``log p_targets``; every other pixel is the row's own.
+
+        The search runs with the model in eval mode (its modes restored, no parameter gradient):
+        no BatchNorm statistics move and no dropout draws from the global generator.
+
+        Examples:
+            >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+            >>> with torch.no_grad():
+            ...     _ = model[1].weight.copy_(torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]))
+            >>> term = BackdoorSuppressionTerm()
+            >>> term.regions, term._generator = [torch.tensor([[[0.0, 0.0], [0.0, 1.0]]])], torch.Generator().manual_seed(0)
+            >>> term.adversarial_rows(model, torch.zeros(1, 1, 2, 2), torch.tensor([1]))[0, 0]
+            tensor([[0., 0.],
+                    [0., 1.]])
+        """
+        if not self.regions:
+            raise ValueError("BackdoorSuppressionTerm has no region to search: it needs `setup` with trigger=None on image inputs "
+                             "and `adversarial_region` not None")
+        if self._generator is None:
+            self._generator = torch.Generator().manual_seed(self.seed)
+        return search_regions(self._forward(model), model, x, self.regions, targets, self._range, self.adversarial_steps, self._generator)
 
     def __repr__(self) -> str:
         return (f"BackdoorSuppressionTerm(triggers={self.triggers!r}, path={self.path!r}, unlearn_weight={self.unlearn_weight}, "

@@ -1,16 +1,20 @@
 """Reverse-engineered triggers made into the stamps a repair unlearns: :func:`binarized` (a
-full-strength stamp of the soft mask's support, patches with holes completed) and :func:`dilated`
-(the support grown by a few pixels)."""
+full-strength stamp of the soft mask's support, patches with holes completed), :func:`dilated`
+(the support grown by a few pixels) and :func:`search_regions` (the stamp that flips the model
+most inside a region around the support, searched by signed-gradient steps)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn import functional as F
 
 from lightning_causal.causal.backdoor.triggers import Trigger
+from lightning_causal.causal.engine.state import audit_mode, frozen_params
 
-__all__ = ["binarized", "dilated", "grown_mask"]
+__all__ = ["binarized", "dilated", "grown_mask", "search_regions"]
 
 
 def _mean_colour(mask: Tensor, pattern: Tensor) -> tuple[Tensor, Tensor]:
@@ -109,3 +113,28 @@ def binarized(trigger: Trigger, threshold: float = 0.25, box_fill: float | None 
         return Trigger(hard, trigger.pattern, trigger.target)
     m, colour = _mean_colour(hard, trigger.pattern)
     return Trigger(box, torch.where(m > 0, trigger.pattern.expand(m.shape), colour), trigger.target)
+
+
+def search_regions(forward: Callable[[Tensor], Tensor], model: nn.Module, x: Tensor, regions: Sequence[Tensor], targets: Tensor,
+                   value_range: tuple[float, float], steps: int, generator: torch.Generator) -> Tensor:
+    """Copies of ``x`` whose region (row ``i``: ``regions[i mod K]``, ``[1 or C, H, W]``) is set, from
+    a uniform random start in ``value_range`` drawn from ``generator``, by ``steps`` signed-gradient
+    steps of a quarter of the range that raise ``log softmax(forward(x'))[targets]`` (projected
+    gradient ascent, Madry et al. 2018); every other pixel is the row's own.
+
+    ``model`` (whose call ``forward`` wraps) runs in eval mode with its parameters frozen, modes
+    and flags restored: no BatchNorm statistics move, no dropout draws from the global generator
+    and no parameter gradient is made.
+    """
+    lo, hi = value_range
+    stacked = torch.stack(list(regions)).to(x.device)
+    region = stacked[torch.arange(x.shape[0], device=x.device) % len(regions)] > 0
+    x = x.detach()
+    xa = torch.where(region, torch.rand(x.shape, generator=generator).to(x) * (hi - lo) + lo, x)
+    with audit_mode(model, grad=True), frozen_params(model), torch.enable_grad():
+        for _ in range(steps):
+            xa.requires_grad_(True)
+            log_p = forward(xa).float().log_softmax(1).gather(1, targets.view(-1, 1)).sum()
+            (grad,) = torch.autograd.grad(log_p, xa)
+            xa = torch.where(region, (xa.detach() + 0.25 * (hi - lo) * grad.sign()).clamp(lo, hi), x)
+    return xa.detach()

@@ -241,6 +241,7 @@ def test_setup_reverse_engineers_the_trigger(poisoned):
             if dc:
                 shifted[:, :, 0 if dc > 0 else -1] = 0
             grown_support = torch.maximum(grown_support, shifted)
+    assert len(term.regions) == len(flagged) and torch.equal(term.regions[0], grown_support)  # adversarial_region=1
     again = completed.triggers[len(flagged)]
     assert again.target == TARGET and float(again.mask[grown_support == 0].sum()) == 0.0  # confined around the detection
     assert attack_success_rate(model, xv, yv, again) > 0.9
@@ -260,8 +261,83 @@ def test_dilated_grows_the_binarised_mask():
         dilated(Trigger(torch.zeros(3), torch.zeros(3), 0))
 
 
+def _region_model():
+    """Flatten -> BatchNorm (training mode) -> Linear(16, 2): class 1's logit is +1 x pixel (1, 1),
+    -1 x pixel (1, 2) and +5 x pixel (3, 3), which lies outside the region searched below."""
+    lin = nn.Linear(16, 2, bias=False)
+    with torch.no_grad():
+        lin.weight.zero_()
+        lin.weight[1, 5], lin.weight[1, 6], lin.weight[1, 15] = 1.0, -1.0, 5.0
+    bn = nn.BatchNorm1d(16, affine=False)
+    return nn.Sequential(nn.Flatten(), bn, lin).train()
+
+
+def test_adversarial_rows_search_only_the_region_and_push_the_target_to_its_optimum():
+    """The region (a 1-pixel support at (1, 1) grown by 1: rows 0-2, columns 0-2) is searched:
+    pixels that raise class 1's logit go to the top of the range, those that lower it to the
+    bottom, pixels without weight keep their random start; every pixel outside the region is the
+    row's own, even one that would raise the target more. Modes, BatchNorm statistics, parameter
+    gradients and the global RNG are untouched."""
+    from lightning_causal.repair.backdoor_triggers import grown_mask
+
+    model = _region_model()
+    stats = model[1].running_mean.clone()
+    support = torch.zeros(1, 4, 4)
+    support[0, 1, 1] = 1.0
+    term = BackdoorSuppressionTerm(adversarial_steps=4)  # 4 steps of a quarter of the range reach either end
+    term.regions, term._range = [grown_mask(support, 1)], (-1.0, 2.0)
+    x = torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(3))
+    rng = torch.get_rng_state()
+    xa = term.adversarial_rows(model, x, torch.ones(6, dtype=torch.long))
+    assert torch.equal(torch.get_rng_state(), rng) and model.training and model[1].training
+    assert torch.equal(model[1].running_mean, stats) and all(p.grad is None for p in model.parameters())
+    inside = torch.zeros(4, 4, dtype=torch.bool)
+    inside[:3, :3] = True
+    assert torch.equal(xa[:, 0][:, ~inside], x[:, 0][:, ~inside])  # (3, 3) included: outside, kept
+    assert (xa[:, 0, 1, 1] == 2.0).all() and (xa[:, 0, 1, 2] == -1.0).all()
+    assert ((xa[:, 0][:, inside] >= -1.0) & (xa[:, 0][:, inside] <= 2.0)).all()
+    again = BackdoorSuppressionTerm(adversarial_steps=4)
+    again.regions, again._range = term.regions, term._range
+    assert torch.equal(again.adversarial_rows(model, x, torch.ones(6, dtype=torch.long)), xa)  # seeded, reproducible
+    with pytest.raises(ValueError, match="no region"):
+        BackdoorSuppressionTerm().adversarial_rows(model, x, torch.ones(6, dtype=torch.long))
+
+
+def test_adversarial_rows_enter_unlearning_and_path_as_the_mean_with_the_stamp():
+    """With regions, the unlearning and path parts are the means of their values on the
+    stamped rows and on the adversarial rows (recomputed by hand from the same generator)."""
+    from lightning_causal.repair.backdoor_triggers import grown_mask
+
+    model = _region_model().eval()
+    mask = torch.zeros(1, 4, 4)
+    mask[0, 1, 1] = 1.0
+    t = Trigger(mask, torch.ones(1, 4, 4), target=1)
+    x = torch.rand(4, 1, 4, 4, generator=torch.Generator().manual_seed(4))
+    y = torch.zeros(4, dtype=torch.long)
+    opts = dict(unlearn_weight=0.5, path_weight=2.0, distill_weight=0.0, augment=None)
+    plain = BackdoorSuppressionTerm(t, **opts)
+    plain._generator = torch.Generator().manual_seed(0)
+    plain.loss(model, x, y)
+    term = BackdoorSuppressionTerm(t, **opts)
+    term.regions, term._generator = [grown_mask(mask, 1)], torch.Generator().manual_seed(0)
+    loss = term.loss(model, x, y)
+    hand = BackdoorSuppressionTerm(t, **opts)
+    hand.regions, hand._generator = term.regions, torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        za, zc = model(hand.adversarial_rows(model, x, torch.ones(4, dtype=torch.long))), model(x)
+    ce_a = torch.nn.functional.cross_entropy(za, y)
+    path_a = (za.softmax(1)[:, 1] - zc.softmax(1)[:, 1]).clamp_min(0).mean()
+    assert term.last_parts["unlearn"] == pytest.approx(0.5 * (plain.last_parts["unlearn"] + float(ce_a)), rel=1e-5)
+    assert term.last_parts["path"] == pytest.approx(0.5 * (plain.last_parts["path"] + float(path_a)), rel=1e-5)
+    assert float(loss) == pytest.approx(0.5 * term.last_parts["unlearn"] + 2.0 * term.last_parts["path"], rel=1e-5)
+
+
 def test_bad_configuration_and_inputs():
     t = Trigger(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 3.0]), target=1)
+    with pytest.raises(ValueError, match="`adversarial_region`"):
+        BackdoorSuppressionTerm(adversarial_region=-1)
+    with pytest.raises(ValueError, match="`adversarial_steps`"):
+        BackdoorSuppressionTerm(adversarial_steps=0)
     with pytest.raises(ValueError, match="`path`"):
         BackdoorSuppressionTerm(t, path="both")
     with pytest.raises(ValueError, match="`suspects`.*path='units'"):
