@@ -76,7 +76,10 @@ def _audit_line(r: AuditResult) -> str:
     tables. A list item wraps at the card's width; a table cell squeezed beside long cells broke
     names and headers inside words in TensorBoard."""
     seconds = r.meta.get("seconds")
-    head = f"- **{r.audit}**" + (f" ({seconds:.1f} s)" if isinstance(seconds, float) else "")
+    if isinstance(seconds, float):  # 0.032 s, not 0.0 s, for a fast audit
+        head = f"- **{r.audit}** ({seconds:.1f} s)" if seconds >= 0.1 else f"- **{r.audit}** ({seconds:.2g} s)"
+    else:
+        head = f"- **{r.audit}**"
     parts = [p for p in (_cut(_headline(r)), _cut(_tops(r))) if p]
     if len(parts) == 2:
         parts[1] = "top: " + parts[1]

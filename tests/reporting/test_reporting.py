@@ -48,6 +48,8 @@ def test_markdown_summary_comparison_notes_and_pipes():
     md = markdown_summary(0, [r])
     assert "| method | spearman |" in md and "| IG | 0.5 |" in md and "seconds |" not in md.split("causal vs Captum")[1]
     assert "- cb: a\\|b" in md
+    fast = markdown_summary(0, [AuditResult("f", scalars={"a": 1.0}, meta={"seconds": 0.0321})])
+    assert "- **f** (0.032 s): a 1" in fast
 
 
 def test_heatmap_row_figure():
