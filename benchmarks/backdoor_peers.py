@@ -2,7 +2,7 @@
 clean repair set.
 
 - :func:`repair_with_terms`: ``CausalRepairModule``'s objective (task cross-entropy + weighted
-  terms) in a plain loop, Adam 1e-3, batch 32 (the module's own ``objective``, without a Trainer:
+  terms) in a plain loop, Adam (``lr``; the protocol passes ``REPAIR_LR``), batch 32 (the module's own ``objective``, without a Trainer:
   a Trainer costs about a second per fit, thousands of fits here); no term = plain fine-tuning.
 - :func:`nc_unlearning`: Neural Cleanse's mitigation (Wang et al. 2019): fine-tune on the repair
   set with 20% of it stamped with the reversed trigger, true labels kept; the model is returned
