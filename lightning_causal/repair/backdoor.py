@@ -89,8 +89,8 @@ class BackdoorSuppressionTerm(RepairTerm):
     also searched at every step (:meth:`adversarial_rows`): a minimax in the spirit of I-BAU
     (Zeng et al. 2022) confined to the detected neighbourhood. From a random start, the region's
     pixels take ``adversarial_steps`` signed-gradient steps (Madry et al. 2018) that raise
-    ``log p_t``; the unlearning and path parts are the means of their values on the stamped rows
-    and on these rows. Detection reverses to a low attack rate and finds the part of a planted
+    ``log p_t``; the unlearning and (logit) path parts are the means of their values on the
+    stamped rows and on these rows. Detection reverses to a low attack rate and finds the part of a planted
     stamp the model learned best; the search finds what still flips the model around it.
     If no class is flagged, ``when_unflagged="skip"`` (default) suppresses nothing: the term then
     only holds the model to ``f_0`` (a no-op repair of a clean model); ``"top"`` suppresses the
@@ -185,6 +185,7 @@ class BackdoorSuppressionTerm(RepairTerm):
         self.adversarial_region = check_int("adversarial_region", adversarial_region, minimum=0, none_ok=True)
         self.adversarial_steps = check_int("adversarial_steps", adversarial_steps, minimum=1)
         self.regions: list[Tensor] = []  # per flagged trigger: its support grown by `adversarial_region`, [1, H, W]
+        self._region_targets: list[int] = []
         self._range: tuple[float, float] = (0.0, 1.0)
         if binarize is not None:
             _check_share(binarize, "binarize", allow_one=False, allow_none=True)
@@ -252,6 +253,7 @@ class BackdoorSuppressionTerm(RepairTerm):
         if self.adversarial_region is not None and train_inputs.dim() == 4:
             self._range = (float(train_inputs.min()), float(train_inputs.max()))
             self.regions = [grown_mask(self._support(t), self.adversarial_region).amax(0, keepdim=True) for t in self.triggers]
+            self._region_targets = [t.target for t in self.triggers]
         if self.complete is not None and train_inputs.dim() == 4:
             self.triggers += [self._completed(model, train_inputs, t, options) for t in self.triggers]
         if self.binarize is not None:
@@ -355,11 +357,12 @@ class BackdoorSuppressionTerm(RepairTerm):
             if self.path in ("units", "logit") and self.path_weight > 0:
                 path = self._path(out[:m], out[m:], acts, keep, idx, n)
         if suppress and self.regions:
-            adv = self.adversarial_rows(model, xs, idx.squeeze(1))
-            out_a = self._forward(model)(adv).float()
-            unlearn = 0.5 * (unlearn + self._unlearn(out_a[:n], y, idx[:n]))
-            if self.path in ("units", "logit") and self.path_weight > 0:
-                path = 0.5 * (path + self._path(out[:m], out_a, acts, keep, idx, n))
+            idx_r = torch.tensor(self._region_targets, device=x.device)[torch.arange(m, device=x.device) % len(self.regions)].unsqueeze(1)
+            keep_r = ((y[src_a] != idx_r.squeeze(1)) & (y[src_b] != idx_r.squeeze(1))).float()
+            out_a = self._forward(model)(self.adversarial_rows(model, xs, idx_r.squeeze(1))).float()
+            unlearn = 0.5 * (unlearn + self._unlearn(out_a[:n], y, idx_r[:n]))
+            if self.path == "logit" and self.path_weight > 0:  # the unit path has no activations of these rows
+                path = 0.5 * (path + self._path(out[:m], out_a, {}, keep_r, idx_r, n))
         if self.distill_weight > 0:
             distill = self._consistency(out[:m], xs, src_a, src_b, n)
         self.last_parts = {"unlearn": float(unlearn.detach()), "path": float(path.detach()), "distill": float(distill.detach())}
