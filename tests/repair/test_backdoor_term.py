@@ -332,7 +332,7 @@ def test_adversarial_rows_enter_unlearning_and_path_as_the_mean_with_the_stamp()
     path_a = (za.softmax(1)[:, 1] - zc.softmax(1)[:, 1]).clamp_min(0).mean()
     assert term.last_parts["unlearn"] == pytest.approx(0.5 * (plain.last_parts["unlearn"] + float(ce_a)), rel=1e-5)
     assert term.last_parts["path"] == pytest.approx(0.5 * (plain.last_parts["path"] + float(path_a)), rel=1e-5)
-    assert float(loss) == pytest.approx(0.5 * term.last_parts["unlearn"] + 2.0 * term.last_parts["path"], rel=1e-5)
+    assert float(loss.detach()) == pytest.approx(0.5 * term.last_parts["unlearn"] + 2.0 * term.last_parts["path"], rel=1e-5)
 
 
 def test_bad_configuration_and_inputs():
