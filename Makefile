@@ -53,6 +53,7 @@ bench: setup
 	$(PY) benchmarks/bench_screen.py
 	$(PY) benchmarks/bench_ddp.py
 	$(PY) benchmarks/bench_ranking.py
+	$(PY) benchmarks/bench_region_search.py
 
 clean:
 	rm -rf site runs lightning_logs .pytest_cache

@@ -21,7 +21,13 @@ from lightning_causal.causal.engine.forward import Forward, OutputSpec, check_ou
 from lightning_causal.causal.engine.interventions import capture, resolve_module
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.repair.augment import augmented_copies, resolve_augment
-from lightning_causal.repair.backdoor_triggers import _check_share, binarized, dilated, grown_mask, search_regions
+from lightning_causal.repair.backdoor_triggers import (
+    _check_share,
+    binarized,
+    dilated,
+    grown_mask,
+    search_regions,
+)
 from lightning_causal.repair.base import RepairTerm
 
 __all__ = ["BackdoorSuppressionTerm", "binarized", "dilated"]
