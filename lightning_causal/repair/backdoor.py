@@ -91,13 +91,11 @@ class BackdoorSuppressionTerm(RepairTerm):
     flagged class's trigger, :func:`binarized` at ``binarize`` (``None``: the soft reversed
     trigger), plus, with ``complete``, the same class's trigger completed around it (below), and
     with ``dilate > 0``, :func:`dilated` copies (rows take the triggers in turn).
-    For image inputs, each flagged trigger's support grown by ``adversarial_region`` pixels is
-    also searched at every step (:meth:`adversarial_rows`): a minimax in the spirit of I-BAU
-    (Zeng et al. 2022) confined to the detected neighbourhood. From a random start, the region's
-    pixels take ``adversarial_steps`` signed-gradient steps (Madry et al. 2018) that raise
-    ``log p_t``; the unlearning and (logit) path parts are the means of their values on the
-    stamped rows and on these rows. Detection reverses to a low attack rate and finds the part of a planted
-    stamp the model learned best; the search finds what still flips the model around it.
+    On images, each flagged trigger's support grown by ``adversarial_region`` pixels is searched
+    every step (:meth:`adversarial_rows`; I-BAU's minimax, Zeng et al. 2022, confined there): from a
+    random start, ``adversarial_steps`` signed-gradient steps (Madry et al. 2018) raise ``log p_t``;
+    unlearning and (logit) path average the stamped rows and these. Detection finds the part of a
+    planted stamp the model learned best; the search finds what still flips the model around it.
     If no class is flagged, ``when_unflagged="skip"`` (default) suppresses nothing: the term then
     only holds the model to ``f_0`` (a no-op repair of a clean model); ``"top"`` suppresses the
     most anomalous class anyway. ``suspects`` given as layer names are found at setup by
@@ -106,10 +104,8 @@ class BackdoorSuppressionTerm(RepairTerm):
     Cost per batch: one forward of ``2(1 + K)N`` rows (``K`` augmentations; ``(1 + K)N`` without a
     trigger) plus ``(1 + K)N`` rows of ``f_0``, and one copy of the model; with a region search,
     ``adversarial_steps`` forward and input-gradient passes and one more forward of ``(1 + K)N`` rows.
-    Measured defaults and their ablation: ``benchmarks/RESULTS.md`` (backdoor protocol). The
-    protocol fine-tunes at twice the rate the model was trained with (``lr=4e-3`` for a digits
-    CNN trained at 2e-3): at ``CausalRepairModule``'s default 1e-3, 10-epoch repairs were
-    under-trained and lost more accuracy.
+    Measured defaults and their ablation: ``benchmarks/RESULTS.md`` (backdoor protocol; it repairs at
+    twice the training rate, 4e-3: at 1e-3, 10-epoch repairs were under-trained and lost accuracy).
 
     Args:
         trigger: the known :class:`~lightning_causal.causal.backdoor.triggers.Trigger`, or ``None``.
@@ -271,8 +267,7 @@ class BackdoorSuppressionTerm(RepairTerm):
             self.triggers += [dilated(t, self.dilate) for t in self.triggers]
 
     def _support(self, trigger: Trigger) -> Tensor:
-        """A reversed trigger's support: mask above the ``binarize`` threshold (0.25 when off), else its
-        largest values."""
+        """A reversed trigger's support: mask above ``binarize`` (0.25 when off), else its maximum."""
         support = (trigger.mask > (self.binarize or 0.25)).to(trigger.mask.dtype)
         return support if support.any() else (trigger.mask >= trigger.mask.max()).to(trigger.mask.dtype)
 
@@ -378,12 +373,9 @@ class BackdoorSuppressionTerm(RepairTerm):
         return self.unlearn_weight * unlearn + self.path_weight * path + self.distill_weight * distill
 
     def adversarial_rows(self, model: nn.Module, x: Tensor, targets: Tensor) -> Tensor:
-        """Copies of ``x`` whose flagged region (row ``i``: region ``i mod K``) is set, from a
-        uniform random start in the inputs' range, by ``adversarial_steps`` signed-gradient steps
-        of a quarter of that range that raise ``log p_targets``; every other pixel is the row's own.
-
-        The search runs with the model in eval mode (its modes restored, no parameter gradient):
-        no BatchNorm statistics move and no dropout draws from the global generator.
+        """Copies of ``x`` whose flagged region (row ``i``: region ``i mod K``) is searched for the
+        stamp that raises ``log p_targets`` most (:func:`search_regions`: eval mode, parameters
+        frozen; every other pixel is the row's own).
 
         Examples:
             >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
