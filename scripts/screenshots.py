@@ -51,6 +51,7 @@ VIEWS = [
     ("tb_tabular_custom_scalars", "tabular", "#custom_scalars", 1100),
     ("tb_tabular_text", "tabular", "#text", 1300),
     ("tb_sequence_maps", "sequence", _TS + quote("maps/sample_0") + "#timeseries", 1100),
+    ("tb_sequence_text", "sequence", "#text", 1000),
     ("tb_repair_scalars", "tabular_repair", _TS + quote("^causal/fairness/(cf_gap|cf_flip_rate)$") + "#timeseries", 800),
     ("tb_text_tokens", "text/train", _TS + quote("tokens/maps/sample_[01]") + "#timeseries", 1000),
     ("tb_text_heads", "text/train", _TS + quote("(heads|neurons)/bars") + "#timeseries", 1000),

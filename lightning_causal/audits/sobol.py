@@ -155,7 +155,8 @@ class SobolAudit(Audit):
         """The :class:`~lightning_causal.causal.sensitivity.sobol.SobolResult` behind :meth:`run`."""
         return self._analyse(model, probe, max_batch_size)[0]
 
-    def _analyse(self, model: nn.Module, probe: Probe, max_batch_size: int | None) -> tuple[SobolResult, int]:
+    def _analyse(self, model: nn.Module, probe: Probe, max_batch_size: int | None) -> tuple[SobolResult, int, str]:
+        """The result, the explained class and what was explained (``ClassProbability.explained``)."""
         self.validate(model, probe)
         x = probe.first.detach()
         mask = self._mask(x)
@@ -170,18 +171,17 @@ class SobolAudit(Audit):
                 rows = rows_per_pass(func.model, (x,), max_batch_size, forward=lambda *t, rows: func.forward(*t))
             res = sobol_indices(func, source, self.n, mask.flatten(), n_bootstrap=self.n_bootstrap, max_batch_size=rows, seed=self.seed,
                                 confidence=self.confidence, names=self.feature_names)
-        self._explained = func.explained
         if func.explained == "sigmoid probability":
             warnings.warn(
                 f"SobolAudit {self.name!r} explains sigmoid(output) of a model with one output, i.e. a binary "
                 "classifier's probability; for a regression model pass `probability=False` to explain the output itself",
                 UserWarning, stacklevel=2,
             )
-        return res, func.target
+        return res, func.target, func.explained
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         x = probe.first
-        res, target = self._analyse(model, probe, max_batch_size)
+        res, target, explained = self._analyse(model, probe, max_batch_size)
         result = AuditResult(self.name)
         first, total = res.first.float(), res.total.float()
         result.vectors.update({"first": first, "total": total})
@@ -200,7 +200,7 @@ class SobolAudit(Audit):
             result.maps["first"] = broadcast_groups(first.unsqueeze(0).to(x.device), mask, shape)
         result.meta.update(
             groups=len(res.names), n=res.n, n_evaluations=res.n_evaluations, method=res.method,
-            sampler=self.sampler, target=target, confidence=res.confidence, explained=self._explained,
+            sampler=self.sampler, target=target, confidence=res.confidence, explained=explained,
         )
         result.meta.update(names_meta(self.feature_names, self.class_names))
         if self.class_names is not None:

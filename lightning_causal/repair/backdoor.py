@@ -190,7 +190,6 @@ class BackdoorSuppressionTerm(RepairTerm):
         self.adversarial_region = check_int("adversarial_region", adversarial_region, minimum=0, none_ok=True)
         self.adversarial_steps = check_int("adversarial_steps", adversarial_steps, minimum=1)
         self.regions: list[Tensor] = []  # per flagged trigger: its support grown by `adversarial_region`, [1, H, W]
-        self._region_targets: list[int] = []
         self._range: tuple[float, float] = (0.0, 1.0)
         if binarize is not None:
             _check_share(binarize, "binarize", allow_one=False, allow_none=True)
@@ -258,7 +257,6 @@ class BackdoorSuppressionTerm(RepairTerm):
         if self.adversarial_region is not None and train_inputs.dim() == 4:
             self._range = (float(train_inputs.min()), float(train_inputs.max()))
             self.regions = [grown_mask(self._support(t), self.adversarial_region).amax(0, keepdim=True) for t in self.triggers]
-            self._region_targets = [t.target for t in self.triggers]
         if self.complete is not None and train_inputs.dim() == 4:
             self.triggers += [self._completed(model, train_inputs, t, options) for t in self.triggers]
         if self.binarize is not None:
@@ -292,9 +290,16 @@ class BackdoorSuppressionTerm(RepairTerm):
             stamped = torch.stack([t.apply(x.detach()) for t in self.triggers])
             return stamped[rows, torch.arange(x.shape[0], device=x.device)]
 
-    def _targets(self, n: int, device: torch.device) -> Tensor:
-        t = torch.tensor([tr.target for tr in self.triggers], device=device)
-        return t[torch.arange(n, device=device) % len(self.triggers)]
+    def _targets(self, n: int, device: torch.device, k: int | None = None) -> Tensor:
+        """Row ``i``'s target ``[n, 1]``: trigger ``i mod k``'s (the first ``len(regions)`` are the regions')."""
+        k = k or len(self.triggers)
+        t = torch.tensor([tr.target for tr in self.triggers[:k]], device=device)
+        return t[torch.arange(n, device=device) % k].unsqueeze(1)
+
+    @staticmethod
+    def _keep(y: Tensor, src_a: Tensor, src_b: Tensor, idx: Tensor) -> Tensor:
+        """1 for rows neither of whose source labels is the row's target (the path counts them)."""
+        return ((y[src_a] != idx.squeeze(1)) & (y[src_b] != idx.squeeze(1))).float()
 
     def _rows(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """The clean rows and their augmented copies, with each row's two source rows."""
@@ -355,14 +360,14 @@ class BackdoorSuppressionTerm(RepairTerm):
         zero = out.new_zeros(())
         unlearn = path = distill = zero
         if suppress:
-            idx = self._targets(m, x.device).unsqueeze(1)
-            keep = ((y[src_a] != idx.squeeze(1)) & (y[src_b] != idx.squeeze(1))).float()
+            idx = self._targets(m, x.device)
+            keep = self._keep(y, src_a, src_b, idx)
             unlearn = self._unlearn(out[m : m + n], y, idx[:n])
             if self.path in ("units", "logit") and self.path_weight > 0:
                 path = self._path(out[:m], out[m:], acts, keep, idx, n)
         if suppress and self.regions:
-            idx_r = torch.tensor(self._region_targets, device=x.device)[torch.arange(m, device=x.device) % len(self.regions)].unsqueeze(1)
-            keep_r = ((y[src_a] != idx_r.squeeze(1)) & (y[src_b] != idx_r.squeeze(1))).float()
+            idx_r = self._targets(m, x.device, len(self.regions))
+            keep_r = self._keep(y, src_a, src_b, idx_r)
             out_a = self._forward(model)(self.adversarial_rows(model, xs, idx_r.squeeze(1))).float()
             unlearn = 0.5 * (unlearn + self._unlearn(out_a[:n], y, idx_r[:n]))
             if self.path == "logit" and self.path_weight > 0:  # the unit path has no activations of these rows
@@ -376,23 +381,13 @@ class BackdoorSuppressionTerm(RepairTerm):
         """Copies of ``x`` whose flagged region (row ``i``: region ``i mod K``) is searched for the
         stamp that raises ``log p_targets`` most (:func:`search_regions`: eval mode, parameters
         frozen; every other pixel is the row's own).
-
-        Examples:
-            >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
-            >>> with torch.no_grad():
-            ...     _ = model[1].weight.copy_(torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]))
-            >>> term = BackdoorSuppressionTerm()
-            >>> term.regions, term._generator = [torch.tensor([[[0.0, 0.0], [0.0, 1.0]]])], torch.Generator().manual_seed(0)
-            >>> term.adversarial_rows(model, torch.zeros(1, 1, 2, 2), torch.tensor([1]))[0, 0]
-            tensor([[0., 0.],
-                    [0., 1.]])
         """
         if not self.regions:
             raise ValueError("BackdoorSuppressionTerm has no region to search: it needs `setup` with trigger=None on image inputs "
                              "and `adversarial_region` not None")
         if self._generator is None:
             self._generator = torch.Generator().manual_seed(self.seed)
-        return search_regions(self._forward(model), model, x, self.regions, targets, self._range, self.adversarial_steps, self._generator)
+        return search_regions(self._forward(model), x, self.regions, targets, self._range, self.adversarial_steps, self._generator)
 
     def __repr__(self) -> str:
         return (f"BackdoorSuppressionTerm(triggers={self.triggers!r}, path={self.path!r}, unlearn_weight={self.unlearn_weight}, "

@@ -5,13 +5,14 @@ most inside a region around the support, searched by signed-gradient steps)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn import functional as F
 
 from lightning_causal.causal.backdoor.triggers import Trigger
+from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.state import audit_mode, frozen_params
 
 __all__ = ["binarized", "dilated", "grown_mask", "search_regions"]
@@ -115,23 +116,33 @@ def binarized(trigger: Trigger, threshold: float = 0.25, box_fill: float | None 
     return Trigger(box, torch.where(m > 0, trigger.pattern.expand(m.shape), colour), trigger.target)
 
 
-def search_regions(forward: Callable[[Tensor], Tensor], model: nn.Module, x: Tensor, regions: Sequence[Tensor], targets: Tensor,
-                   value_range: tuple[float, float], steps: int, generator: torch.Generator) -> Tensor:
+def search_regions(forward: Forward, x: Tensor, regions: Sequence[Tensor], targets: Tensor, value_range: tuple[float, float],
+                   steps: int, generator: torch.Generator) -> Tensor:
     """Copies of ``x`` whose region (row ``i``: ``regions[i mod K]``, ``[1 or C, H, W]``) is set, from
     a uniform random start in ``value_range`` drawn from ``generator``, by ``steps`` signed-gradient
     steps of a quarter of the range that raise ``log softmax(forward(x'))[targets]`` (projected
     gradient ascent, Madry et al. 2018); every other pixel is the row's own.
 
-    ``model`` (whose call ``forward`` wraps) runs in eval mode with its parameters frozen, modes
-    and flags restored: no BatchNorm statistics move, no dropout draws from the global generator
+    The model ``forward`` wraps runs in eval mode with its parameters frozen, modes and flags
+    restored: no BatchNorm statistics move, no dropout draws from the global generator
     and no parameter gradient is made.
+
+    Examples:
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+        >>> with torch.no_grad():  # class 1's logit is the bottom-right pixel
+        ...     _ = model[1].weight.copy_(torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]))
+        >>> region = torch.tensor([[[0.0, 0.0], [0.0, 1.0]]])
+        >>> search_regions(Forward(model), torch.zeros(1, 1, 2, 2), [region], torch.tensor([1]), (0.0, 1.0), 5,
+        ...                torch.Generator().manual_seed(0))[0, 0]
+        tensor([[0., 0.],
+                [0., 1.]])
     """
     lo, hi = value_range
     stacked = torch.stack(list(regions)).to(x.device)
     region = stacked[torch.arange(x.shape[0], device=x.device) % len(regions)] > 0
     x = x.detach()
     xa = torch.where(region, torch.rand(x.shape, generator=generator).to(x) * (hi - lo) + lo, x)
-    with audit_mode(model, grad=True), frozen_params(model), torch.enable_grad():
+    with audit_mode(forward.model, grad=True), frozen_params(forward.model), torch.enable_grad():
         for _ in range(steps):
             xa.requires_grad_(True)
             log_p = forward(xa).float().log_softmax(1).gather(1, targets.view(-1, 1)).sum()

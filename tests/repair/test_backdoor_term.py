@@ -246,7 +246,8 @@ def test_setup_reverse_engineers_the_trigger(poisoned):
     assert again.target == TARGET and float(again.mask[grown_support == 0].sum()) == 0.0  # confined around the detection
     assert attack_success_rate(model, xv, yv, again) > 0.9
     # 2K triggers (binarised, completed) and K regions: each region row targets its own trigger's class
-    assert len(completed.regions) == len(flagged) and completed._region_targets == [c for c in flagged]
+    assert len(completed.regions) == len(flagged)
+    assert completed._targets(2 * len(flagged), xt.device, len(completed.regions)).flatten().tolist() == flagged * 2
     assert torch.isfinite(completed.loss(copy.deepcopy(model).train(), xt[:8], yt[:8]))
     x_t = grown.stamp(xt[:4])
     assert torch.equal(x_t[0], grown.triggers[0].apply(xt[:1])[0]) and torch.equal(x_t[1], grown.triggers[1].apply(xt[1:2])[0])
@@ -322,7 +323,7 @@ def test_adversarial_rows_enter_unlearning_and_path_as_the_mean_with_the_stamp()
     plain._generator = torch.Generator().manual_seed(0)
     plain.loss(model, x, y)
     term = BackdoorSuppressionTerm(t, **opts)
-    term.regions, term._region_targets, term._generator = [grown_mask(mask, 1)], [1], torch.Generator().manual_seed(0)
+    term.regions, term._generator = [grown_mask(mask, 1)], torch.Generator().manual_seed(0)
     loss = term.loss(model, x, y)
     hand = BackdoorSuppressionTerm(t, **opts)
     hand.regions, hand._generator = term.regions, torch.Generator().manual_seed(0)
