@@ -329,7 +329,7 @@ class CausalAuditCallback(Callback):
         results = []
         with no_trace(model), sharded_rows(_shard(trainer)), self._warnings.collect(show=trainer.is_global_zero):
             bar = tqdm(self.audits, desc=f"causal audit (epoch {epoch})", delay=2.0, leave=False,
-                       disable=not trainer.is_global_zero)
+                       disable=not trainer.is_global_zero or trainer.progress_bar_callback is None)
             for audit in bar:
                 result = self._run_one(audit, model, epoch)
                 if result is not None:

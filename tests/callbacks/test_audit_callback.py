@@ -178,6 +178,20 @@ def test_fast_dev_run_writes_reports_under_default_root_dir(tmp_path, monkeypatc
     assert list(reports(cb.report_dir)) == ["epoch_0000_fit_end.json"]
 
 
+@pytest.mark.parametrize("enable_progress_bar", [False, True])
+def test_audit_progress_bar_follows_the_trainers(tmp_path, monkeypatch, enable_progress_bar):
+    import tqdm.auto
+
+    made = []
+    real = tqdm.auto.tqdm
+    monkeypatch.setattr(tqdm.auto, "tqdm", lambda *a, **k: made.append(k["disable"]) or real(*a, **k))
+    cb = CausalAuditCallback([InputEffectAudit(patch_size=4, ace_values=None)], every_n_epochs=1)
+    t = trainer(tmp_path, max_epochs=1, limit_train_batches=1, limit_val_batches=1, callbacks=[cb],
+                enable_progress_bar=enable_progress_bar)
+    t.fit(classifier(), *loaders())
+    assert made == [not enable_progress_bar]  # one audit bar, hidden when the Trainer's bar is off
+
+
 def test_nothing_rendered_nor_written_off_rank_zero(tmp_path, monkeypatch):
     x = digits()[2][:6]
     cb = CausalAuditCallback(

@@ -195,6 +195,22 @@ def test_output_selection_and_forward_arguments():
     assert wrapped.meta["faithfulness"] == pytest.approx(plain.meta["faithfulness"], rel=1e-5)
 
 
+def test_one_output_regression_graph_is_the_class_graph_of_that_column():
+    class OneColumn(nn.Module):  # a regression head: Planted's logit 0 as the only output
+        def __init__(self):
+            super().__init__()
+            self.inner = Planted()
+
+        def forward(self, x):
+            return self.inner(x)[:, :1]
+
+    x = planted_inputs()
+    cls0 = causal_graph(Planted(), x, ["a", "b"], target=0, top_k=None)
+    reg = causal_graph(OneColumn(), x, ["inner.a", "inner.b"], top_k=None)
+    assert [(s.replace("inner.", ""), t.replace("inner.", ""), w) for s, t, w in reg.edges] == cls0.edges
+    assert reg.edge_set() and all(t != "output:1" for _, t in reg.edge_set())
+
+
 def test_exports_round_trip():
     g = causal_graph(Planted(), planted_inputs(), ["a", "b"])
     d = json.loads(json.dumps(g.to_dict(), allow_nan=False))
@@ -267,14 +283,14 @@ def test_bad_arguments_fail_clearly(kwargs, match):
         causal_graph(Planted(), planted_inputs(8), **args)
 
 
-def test_reserved_repeated_and_non_classifier_outputs_fail_clearly():
+def test_reserved_repeated_and_non_matrix_outputs_fail_clearly():
     model = nn.Sequential()
     model.add_module("output", nn.Linear(3, 2))
     with pytest.raises(ValueError, match="reserved"):
         causal_graph(model, torch.rand(4, 3), ["output"])
-    reg = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 1))
-    with pytest.raises(ValueError, match=r"classifier returning logits \[N, classes >= 2\].*\(4, 1\)"):
-        causal_graph(reg, torch.rand(4, 3), ["0"])
+    flat = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 1), nn.Flatten(0))
+    with pytest.raises(ValueError, match=r"returning \[N, outputs\].*\(4,\)"):
+        causal_graph(flat, torch.rand(4, 3), ["0"])
     shared = nn.Linear(3, 3)
     twice = nn.Sequential(shared, nn.ReLU(), shared, nn.Linear(3, 2))
     with pytest.raises(ValueError, match="run once per forward pass"):

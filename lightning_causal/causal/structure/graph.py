@@ -240,7 +240,7 @@ def causal_graph(
     (:func:`~lightning_causal.causal.structure.faithfulness.graph_faithfulness`).
 
     Args:
-        model: a classifier returning logits ``[N, classes]`` (after ``output=``).
+        model: returns ``[N, outputs]`` (after ``output=``): class logits, or one column for a regression.
         inputs: a tensor ``[N, ...]`` or a tuple of tensors.
         layers: module names in forward order; outputs ``[N, units, ...]``, each module run once.
         top_k: at most this many nodes per layer (``None``: no cap).
@@ -251,7 +251,8 @@ def causal_graph(
             unit (edges), in ``[0, 1]``.
         correction: ``"bh"`` (false discovery rate), ``"holm"`` (family-wise error) or ``"none"``.
         alternative: ``"greater"`` (effects that support the explained output) or ``"two-sided"``
-            (inhibiting units and paths too, tested at ``Φ⁻¹(1 - alpha/2)``).
+            (inhibiting units and paths too, tested at ``Φ⁻¹(1 - alpha/2)``; a regression output
+            has no decided direction, so ``"two-sided"`` is the natural test there).
         baseline: the intervention value ``b``: ``"zero"``, ``"mean"`` (probe mean) or a number.
         ablation: the value of the units and paths outside the graph in the faithfulness run.
         max_batch_size: rows per forward pass.
@@ -263,7 +264,7 @@ def causal_graph(
 
     Raises:
         ValueError: unknown, repeated or misordered layers, bad option values, or a model that
-            does not return ``[N, classes]`` logits.
+            does not return ``[N, outputs]``.
 
     Examples:
         >>> model = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 2))

@@ -241,9 +241,9 @@ class GraphContext:
 
 
 def _check_clean_pass(out: Tensor, layers: list[str], acts: dict[str, Tensor], kinds: dict[str, list[type]]) -> None:
-    if not isinstance(out, Tensor) or out.dim() != 2 or out.shape[1] < 2:
+    if not isinstance(out, Tensor) or out.dim() != 2:
         shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-        raise ValueError(f"Expected a classifier returning logits [N, classes >= 2] but the model returned {shape}")
+        raise ValueError(f"Expected a model returning [N, outputs] (logits, or one column for a regression) but it returned {shape}")
     missing = [name for name in layers if name not in acts]
     if missing:
         raise ValueError(f"Expected every module of `layers` to run in the forward pass but {missing} did not")
