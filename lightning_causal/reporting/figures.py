@@ -148,7 +148,8 @@ def curves_figure(
     xticklabels: Sequence[str] | None = None,
 ) -> Figure:
     """Line plot of ``curves`` (key ``"x"`` holds the abscissa, every other key a series), with
-    axis labels, markers for short series and ``xticklabels`` at the abscissa (e.g. class names).
+    axis labels, markers for short series and ``xticklabels`` at the abscissa (e.g. class names);
+    a short whole-number abscissa (classes, epochs) gets a tick at each value and none between.
 
     Examples:
         >>> fig = curves_figure({"x": [0, 1], "anomaly": [0.5, 3.0]}, "anomaly index", "class", "index", xticklabels=["cat", "dog"])
@@ -170,6 +171,8 @@ def curves_figure(
         slanted = len(x) * max(len(str(t)) for t in xticklabels) > 40
         ax.set_xticks(list(x))
         ax.set_xticklabels([str(t) for t in xticklabels], fontsize=9, rotation=35 if slanted else 0, ha="right" if slanted else "center")
+    elif x is not None and 0 < len(x) <= 32 and all(float(v).is_integer() for v in x):  # classes, epochs: whole ticks only
+        ax.set_xticks([int(v) for v in x])
     ax.set_title(title, fontsize=11)
     ax.set_xlabel(xlabel, fontsize=10)
     ax.set_ylabel(ylabel, fontsize=10)

@@ -104,3 +104,5 @@ def test_curves_figure_has_axis_labels_and_class_ticks():
     ax = fig.axes[0]
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("class", "anomaly index")
     assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog", "eel"]
+    unnamed = curves_figure({"x": [0, 1, 2, 3], "flag_score": [2.3, 3.7, 1.4, 1.5]}, "s", "class", "score").axes[0]
+    assert unnamed.get_xticks().tolist() == [0, 1, 2, 3]  # classes, not 0.5 steps between them
