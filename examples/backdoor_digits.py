@@ -43,7 +43,7 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, trigger, 
     if res is None:
         res = neural_cleanse(model, x[:256], 10, batch_size=min(64, len(x)), steps=steps,
                              generator=torch.Generator().manual_seed(seed))
-    top = int(res.anomaly_index.argmax())
+    top = res.most_suspect  # the rule's first class, flagged or not
     su = suspect_units(model, x[:256], trigger, "conv2")
     return {"acc": acc, "asr": attack_success_rate(model, x, y, trigger), "flagged": res.flagged, "top": top,
             "index": float(res.anomaly_index[top]), "kappa": float(res.concentration[top]),

@@ -34,7 +34,8 @@ class BackdoorAudit(Audit):
     **Without** (``trigger=None``): every class's reverse-engineered trigger
     (:func:`~lightning_causal.causal.backdoor.neural_cleanse.neural_cleanse`; masks, patterns and stamped
     triggers as images), the anomaly index vector and per-class scalars
-    ``anomaly_index/class_<c>``, ``max_anomaly_index``, ``flagged_count``, ``top_class``, a table
+    ``anomaly_index/class_<c>``, ``max_anomaly_index``, ``flagged_count``, ``top_class`` (the class the rule ranks first,
+    flagged or not: :attr:`~lightning_causal.causal.backdoor.flagging.ReversedTriggers.most_suspect`), a table
     of flagged classes, a curve of the indices with the index rule's threshold and, under the ratio
     rule (default), a curve ``flag_score`` of each class's score with the bound it is flagged at; the ``norm_ratio`` vector
     (each mask norm over the median) and the ``flag_score`` vector (what the ratio rule flags
@@ -161,9 +162,8 @@ class BackdoorAudit(Audit):
                               norm_ratio=res.norm_ratio, flag_score=res.score)
         if res.concentration is not None:
             result.vectors["mask_concentration"] = res.concentration
-        top = int(res.anomaly_index.argmax())
-        result.scalars.update(max_anomaly_index=float(res.anomaly_index[top]), flagged_count=float(len(res.flagged)),
-                              top_class=float(top))
+        result.scalars.update(max_anomaly_index=float(res.anomaly_index.max()), flagged_count=float(len(res.flagged)),
+                              top_class=float(res.most_suspect))
         for k in range(c):
             item = tag_safe(labels[k]) if self.class_names is not None else f"class_{k}"
             result.scalars[f"anomaly_index/{item}"] = float(res.anomaly_index[k])

@@ -244,14 +244,15 @@ class BackdoorSuppressionTerm(RepairTerm):
         self.detection = neural_cleanse(model, train_inputs, num_classes, **options)
         flagged = self.detection.flagged
         if not flagged:
-            top = int(self.detection.anomaly_index.argmax())
+            top = self.detection.most_suspect
             if self.when_unflagged == "skip":
                 warnings.warn("BackdoorSuppressionTerm: no class flagged by Neural Cleanse; nothing is suppressed (the term "
                               f"only holds the model to its state before repair). The most anomalous class is {top}.", stacklevel=3)
                 self.triggers = []
                 return
             warnings.warn(f"BackdoorSuppressionTerm: no class flagged by Neural Cleanse; suppressing the most anomalous "
-                          f"class {top} (index {float(self.detection.anomaly_index[top]):.2f})", stacklevel=3)
+                          f"class {top} (flag score {float(self.detection.score[top]):.2f}, anomaly index "
+                          f"{float(self.detection.anomaly_index[top]):.2f})", stacklevel=3)
             flagged = [top]
         self.triggers = [self.detection.triggers[c] for c in flagged]
         if self.adversarial_region is not None and train_inputs.dim() == 4:

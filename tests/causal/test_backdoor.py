@@ -222,6 +222,16 @@ def test_compact_score_rule_by_hand():
         compact_ratio(norms, conc, -1.0)
 
 
+def test_most_suspect_is_the_rules_first_class_flagged_or_not():
+    norms = torch.tensor([6.0, 9.0, 10.0, 11.0, 8.0, 13.0])  # median 9.5
+    conc = torch.tensor([0.3, 0.5, 0.5, 0.5, 1.0, 1.0])  # class 0 has the smallest norm but is spread out
+    index = mad_anomaly_index(norms)
+    res = ReversedTriggers([], index, norms, torch.zeros(6), torch.zeros(6), 2.0, conc, max_ratio=0.5, compactness=1.0)
+    assert res.flagged == [] and int(index.argmax()) == 0
+    assert res.most_suspect == 4 == int(res.score.argmin())  # 8 / 9.5 / 1.0 = 0.84 < 6 / 9.5 / 0.3 = 2.1
+    assert ReversedTriggers([], index, norms, torch.zeros(6), torch.zeros(6), 2.0, conc).most_suspect == 0  # index rule
+
+
 def test_max_ratio_auto_picks_the_bound_of_the_score():
     assert resolve_max_ratio("auto", True) == MAX_RATIO and resolve_max_ratio("auto", False) == MAX_NORM_RATIO
     assert resolve_max_ratio(None, True) is None and resolve_max_ratio(0.5, False) == 0.5

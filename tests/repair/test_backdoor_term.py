@@ -147,7 +147,7 @@ def test_no_op_when_nothing_is_flagged():
     top = BackdoorSuppressionTerm(when_unflagged="top", reverse_options={"steps": 100, "batch_size": 32})
     with pytest.warns(UserWarning, match="most anomalous"):
         top.setup(clean, xv[:128])
-    assert [tr.target for tr in top.triggers] == [int(top.detection.anomaly_index.argmax())]
+    assert [tr.target for tr in top.triggers] == [int(top.detection.score.argmin())]  # the ratio rule's first class
     units = BackdoorSuppressionTerm(suspects=["2"], reverse_options={"steps": 100, "batch_size": 32})  # layer names to search
     with pytest.warns(UserWarning, match="nothing is suppressed"):
         units.setup(clean, xv[:128])  # no trigger to find suspects of: nothing to search, no error

@@ -108,4 +108,10 @@ class ReversedTriggers:
         self.flagged = [c for c in order if small[c]
                         and (self.min_concentration is None or float(self.concentration[c]) >= self.min_concentration)]  # type: ignore[index]
 
+    @property
+    def most_suspect(self) -> int:
+        """The class the rule ranks first, flagged or not: the lowest ``score`` under the ratio
+        rule, the highest ``anomaly_index`` under the index rule."""
+        return int(self.score.argmin()) if self.max_ratio is not None else int(self.anomaly_index.argmax())
+
 
