@@ -177,3 +177,17 @@ def test_conflicting_layouts_rejected():
     assert resolve_layout((2, 3, 8), num_heads=2) == (2, 4, 2)
     with pytest.raises(ValueError, match="UnitImportanceAudit|unit_dim"):
         UnitImportanceAudit(["a"], unit_dim={"b": -1})
+
+
+def test_heads_of_torch_multihead_attention_are_refused_not_sliced():
+    torch.manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+    model = torch.nn.Sequential(layer, torch.nn.Flatten(), torch.nn.Linear(8 * 3, 3)).eval()
+    x = torch.randn(5, 3, 8)
+    with pytest.raises(ValueError, match=r"'0.self_attn' is a torch.nn.MultiheadAttention.*out_proj"):
+        unit_effects(model, x, "0.self_attn", num_heads=2)  # its output is projected: halves of it are not heads
+    with pytest.raises(ValueError, match="MultiheadAttention"), intervene(model, {"0.self_attn": Zero(units=0, num_heads=2)}):
+        pass
+    assert all_hook_counts(model) == 0
+    features = unit_effects(model, x, "0.self_attn", unit_dim=-1)  # output features: allowed, and they do act
+    assert features.shape == (5, 8) and float(features.abs().sum()) > 0

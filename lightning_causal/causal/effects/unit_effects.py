@@ -16,7 +16,12 @@ from lightning_causal.causal.effects.unit_rows import unit_rows
 from lightning_causal.causal.engine.batching import map_rows
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
-from lightning_causal.causal.engine.interventions import Intervention, Zero
+from lightning_causal.causal.engine.interventions import (
+    Intervention,
+    Zero,
+    check_head_site,
+    resolve_module,
+)
 from lightning_causal.causal.engine.prefix_cache import PrefixCache, prefix_cache
 from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
 from lightning_causal.causal.engine.units import Layout, check_layout_options
@@ -186,6 +191,7 @@ def unit_effects(
     _check_options(method, screen, unit_dim, num_heads)
     ivs = [iv.with_layout(unit_dim, num_heads) for iv in ivs]
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0])
+    check_head_site(resolve_module(forward.model, layer), layer, ivs[0].num_heads)
     with audit_mode(forward.model):
         cache = prefix_cache(forward, xs, layer, path="auto" if use_suffix else "full")
         layout = ivs[0].layout(cache.value)

@@ -40,6 +40,7 @@ __all__ = [
     "intervene",
     "capture",
     "resolve_module",
+    "check_head_site",
 ]
 
 
@@ -60,6 +61,21 @@ def resolve_module(model: nn.Module, name: str) -> nn.Module:
         hint = f"close matches: {close}" if close else f"available: {names[:20]}"
         raise ValueError(f"Unknown module name {name!r} in model {type(model).__name__}; {hint}")
     return modules[name]
+
+
+def check_head_site(module: nn.Module, name: str, num_heads: int | None) -> None:
+    """Refuse ``num_heads`` on a ``torch.nn.MultiheadAttention``: it applies ``out_proj`` inside
+    its forward, so its output mixes the heads and contiguous slices of it are not heads.
+
+    Examples:
+        >>> check_head_site(nn.MultiheadAttention(4, 2), "attn", None)  # whole-output units: fine
+    """
+    if num_heads is not None and isinstance(module, nn.MultiheadAttention):
+        raise ValueError(
+            f"Expected `num_heads` on a module whose output is the heads side by side, but {name!r} is a "
+            "torch.nn.MultiheadAttention: its output is already projected by `out_proj`, which mixes the heads, so "
+            f"slices of it are not heads. Hook a module that returns the concatenated heads before the output projection "
+            "(Hugging Face's `attention.self`), or give the layer without `num_heads` to intervene on output features")
 
 
 def module_output(output: object, name: str = "module") -> Tensor:
@@ -302,6 +318,7 @@ def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> It
     try:
         for name, module in modules.items():
             intervention = interventions[name]
+            check_head_site(module, name, getattr(intervention, "num_heads", None))
             handles.append(module.register_forward_hook(
                 lambda _m, _i, out, iv=intervention, n=name: replace_output(out, iv(module_output(out, n)))
             ))
