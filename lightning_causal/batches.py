@@ -5,6 +5,7 @@ The default, :func:`default_unpack_batch`, understands
 
 - a tensor ``x`` (no labels);
 - ``(x,)`` and ``(x, y)`` (tuples or lists of tensors);
+- ``((x1, x2, ...), y)`` and ``((x1, x2, ...),)``: a model of several inputs, called ``model(x1, x2, ...)``;
 - a mapping: inputs are the first present of ``x``, ``inputs``, ``features``, ``input_ids``,
   ``pixel_values``; labels the first of ``y``, ``labels``, ``label``, ``target``; with
   ``input_ids``, the ``attention_mask`` and ``token_type_ids`` present are keyword forward
@@ -62,6 +63,11 @@ def _from_mapping(batch: Mapping) -> Unpacked:
     return batch[key], labels, kwargs or None
 
 
+def _tensors(value: Any) -> bool:
+    """Whether ``value`` is a non-empty tuple or list of tensors (the inputs of a model of several inputs)."""
+    return isinstance(value, (tuple, list)) and bool(value) and all(isinstance(t, Tensor) for t in value)
+
+
 def default_unpack_batch(batch: Any) -> Unpacked:
     """``(inputs, labels, additional_forward_args)`` of a batch under the default convention.
 
@@ -77,6 +83,8 @@ def default_unpack_batch(batch: Any) -> Unpacked:
             return batch[0], None, None
         if len(batch) == 2:
             return batch[0], batch[1], None
+    if isinstance(batch, (tuple, list)) and len(batch) in (1, 2) and _tensors(batch[0]) and all(isinstance(t, Tensor) for t in batch[1:]):
+        return tuple(batch[0]), (batch[1] if len(batch) == 2 else None), None  # ((x1, x2, ...), y): a model of several inputs
     raise ValueError(
         f"Expected a batch that is a tensor, (inputs, labels) or a mapping with an input key but got "
         f"{_describe(batch)}; {_FIX}"
@@ -87,6 +95,8 @@ def _check(result: Any) -> Unpacked:
     if not isinstance(result, (tuple, list)) or len(result) != 3:
         raise ValueError(f"Expected `unpack_batch` to return (inputs, labels, additional_forward_args) but got {_describe(result)}")
     inputs, labels, args = result
+    if isinstance(inputs, list) and _tensors(inputs):
+        inputs = tuple(inputs)  # a collated ((x1, x2), y) batch holds a list
     tensors = inputs if isinstance(inputs, tuple) else (inputs,)
     if not tensors or not all(isinstance(t, Tensor) for t in tensors):
         raise ValueError(f"Expected `unpack_batch` to return a tensor or a tuple of tensors as inputs but got {_describe(inputs)}")

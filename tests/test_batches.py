@@ -21,6 +21,14 @@ def test_default_rules():
     assert inputs is x and args is None  # keyword arguments only come with input_ids
 
 
+def test_several_inputs_as_a_collated_pair():
+    a, b, y = torch.zeros(3, 2), torch.ones(3, 4), torch.tensor([0, 1, 0])
+    inputs, labels, args = default_unpack_batch([[a, b], y])  # what a DataLoader makes of ((a, b), y) samples
+    assert isinstance(inputs, tuple) and inputs[0] is a and inputs[1] is b and labels is y and args is None
+    assert default_unpack_batch(((a, b),))[:2] == ((a, b), None)
+    assert unpack([[a, b], y], lambda batch: (batch[0], batch[1], None))[0] == (a, b)  # the documented one-liner, a list
+
+
 def test_first_input_and_label_keys_win():
     a, b = torch.zeros(2, 1), torch.ones(2, 1)
     inputs, labels, _ = default_unpack_batch({"inputs": b, "x": a, "labels": b, "y": a})
@@ -29,7 +37,8 @@ def test_first_input_and_label_keys_win():
 
 @pytest.mark.parametrize(
     "batch",
-    [(torch.zeros(2), torch.zeros(2), torch.zeros(2)), {"image": torch.zeros(2)}, "text", (torch.zeros(2), "label"), ()],
+    [(torch.zeros(2), torch.zeros(2), torch.zeros(2)), {"image": torch.zeros(2)}, "text", (torch.zeros(2), "label"), (),
+     ([torch.zeros(2), "x"], torch.zeros(2)), ([], torch.zeros(2)), ((torch.zeros(2),), torch.zeros(2), torch.zeros(2))],
 )
 def test_other_batches_name_unpack_batch_and_a_fix(batch):
     with pytest.raises(ValueError, match=r"`unpack_batch=lambda batch: \(batch\[0\], batch\[1\], None\)`"):

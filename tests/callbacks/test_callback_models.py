@@ -135,6 +135,54 @@ def test_unpack_batch_reads_three_tensor_batches(tmp_path):
     assert torch.equal(cb.probe.first, x[:8]) and torch.equal(cb.probe.labels, y[:8]) and cb.audited_epochs == [0]
 
 
+class TwoInputs(pl.LightningModule):
+    """``model(image, side)`` trained on ``((image, side), y)`` samples."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 8 * 8, 4))
+        self.side = nn.Linear(2, 4)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, image, side):
+        return self.head(torch.relu(torch.cat([self.conv(image), self.side(side)], 1)))
+
+    def training_step(self, batch, batch_idx):
+        (image, side), y = batch
+        return nn.functional.cross_entropy(self(image, side), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.05)
+
+
+class TwoInputData(Dataset):
+    def __init__(self) -> None:
+        g = torch.Generator().manual_seed(0)
+        self.image, self.side, self.y = torch.rand(40, 1, 8, 8, generator=g), torch.randn(40, 2, generator=g), torch.arange(40) % 3
+
+    def __len__(self) -> int:
+        return 40
+
+    def __getitem__(self, i):
+        return (self.image[i], self.side[i]), self.y[i]
+
+
+def test_several_inputs_by_the_default_unpack(tmp_path):
+    from lightning_causal.causal import unit_effects
+
+    data = TwoInputData()
+    cb = CausalAuditCallback([UnitImportanceAudit(["conv.0"])], probe_size=16, report_dir=tmp_path)
+    module = TwoInputs()
+    quick_trainer(callbacks=[cb], max_epochs=1).fit(module, DataLoader(data, batch_size=8), DataLoader(data, batch_size=8))
+    assert isinstance(cb.probe.inputs, tuple) and torch.equal(cb.probe.inputs[1], data.side[:16])
+    report = list(reports(tmp_path).values())[-1]
+    expected = unit_effects(module.eval(), (data.image[:16], data.side[:16]), "conv.0").abs().mean(0)
+    assert torch.allclose(torch.tensor(report["audits"]["unit_importance"]["vectors"]["importance/conv.0"]), expected, atol=1e-6)
+    refused = CausalAuditCallback([InputEffectAudit()], probe_size=16, report_dir=tmp_path / "b")
+    with pytest.raises(MisconfigurationException, match="single-tensor inputs"):
+        quick_trainer(callbacks=[refused], max_epochs=1).fit(TwoInputs(), DataLoader(data, batch_size=8), DataLoader(data, batch_size=8))
+
+
 def test_unpack_batch_must_be_callable():
     with pytest.raises(MisconfigurationException, match="`unpack_batch`"):
         CausalAuditCallback([InputEffectAudit()], unpack_batch="first")
