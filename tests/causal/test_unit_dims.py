@@ -191,3 +191,31 @@ def test_heads_of_torch_multihead_attention_are_refused_not_sliced():
     assert all_hook_counts(model) == 0
     features = unit_effects(model, x, "0.self_attn", unit_dim=-1)  # output features: allowed, and they do act
     assert features.shape == (5, 8) and float(features.abs().sum()) > 0
+
+
+class _LSTMClassifier(torch.nn.Module):
+    def __init__(self, read_h_n: bool) -> None:
+        super().__init__()
+        self.read_h_n = read_h_n
+        self.lstm = torch.nn.LSTM(5, 6, batch_first=True)
+        self.fc = torch.nn.Linear(6, 3)
+
+    def forward(self, x):
+        out, (h, _c) = self.lstm(x)
+        return self.fc(h[-1] if self.read_h_n else out[:, -1])
+
+
+def test_a_tuple_module_whose_element_zero_the_model_ignores_is_refused():
+    torch.manual_seed(0)
+    x = torch.randn(4, 7, 5)
+    with pytest.raises(ValueError, match=r"depend on element 0 of module 'lstm'.*h_n"):
+        unit_effects(_LSTMClassifier(read_h_n=True).eval(), x, "lstm", unit_dim=-1)  # every effect would be 0
+    model = _LSTMClassifier(read_h_n=False).eval()
+    effects = unit_effects(model, x, "lstm", unit_dim=-1)  # the output sequence is what the model reads
+    with torch.no_grad():
+        clean = model(x)
+        t = clean.argmax(1, keepdim=True)
+        hook = model.lstm.register_forward_hook(lambda _m, _i, out: (out[0].index_fill(-1, torch.tensor([2]), 0.0), out[1]))
+        brute = (clean.gather(1, t) - model(x).gather(1, t))[:, 0]
+        hook.remove()
+    assert torch.allclose(effects[:, 2], brute, atol=1e-6) and float(effects.abs().sum()) > 0

@@ -217,8 +217,28 @@ def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: 
                 reasons.append(f"{name}: {err}")
                 continue
             cache.reason = "; ".join(reasons)
-            return cache
-        return _full_cache(forward, xs, layer, module, "; ".join(reasons) or "forced")
+            return _check_element_zero_used(cache, xs, module)
+        return _check_element_zero_used(_full_cache(forward, xs, layer, module, "; ".join(reasons) or "forced"), xs, module)
+
+
+def _check_element_zero_used(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module) -> PrefixCache:
+    """A module that returns a tuple is cut at element 0; if the model's output does not move when
+    element 0 does (an LSTM whose model reads ``h_n`` from element 1), every effect would be 0:
+    raise instead of answering that silently."""
+    returns_tuple: list[bool] = []
+    handle = module.register_forward_hook(lambda _m, _i, out: returns_tuple.append(isinstance(out, (tuple, list)) and len(out) > 1))
+    try:
+        _, rows = trial_rows(cache.value.shape[0], cache.value.device)
+        moved = cache.forward.select(_FullRunner(cache.forward, xs, module)(1.0 - 0.5 * cache.value[rows], rows))
+    finally:
+        handle.remove()
+    if returns_tuple and returns_tuple[0] and close(moved, cache.output[rows]):
+        raise ValueError(
+            f"Expected the model's output to depend on element 0 of module {cache.layer!r}'s output (a tuple, cut at "
+            "element 0), but it did not change when element 0 did: the model uses another element (e.g. an LSTM's "
+            "(h_n, c_n)). Intervene on a module whose output the model uses, e.g. apply an nn.Identity to h_n in "
+            "the forward and name that module")
+    return cache
 
 
 def _check_against_full(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module) -> None:
