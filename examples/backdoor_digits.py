@@ -85,7 +85,7 @@ def _cells(r: dict) -> list[str]:
 
 
 def table(before: dict, after: dict) -> list[str]:
-    rows = ["| model | clean accuracy | ASR | flagged classes | most anomalous class (index, κ) | target's index | top suspect conv2 channels |",
+    rows = ["| model | clean accuracy | ASR | flagged classes | most suspect class (index, κ) | target's index | top suspect conv2 channels |",
             "|---|---|---|---|---|---|---|"]
     return rows + [f"| {name} | " + " | ".join(_cells(r)) + " |" for name, r in (("poisoned", before), ("repaired", after))]
 

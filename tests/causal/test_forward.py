@@ -112,8 +112,8 @@ def test_input_effects_with_model_output_and_keyword_mask_equal_brute_force(max_
                         additional_forward_args={"mask": mask})
     want = _brute_force_effects(model, x, mask, 0.5, target)
     torch.testing.assert_close(got, want, atol=1e-10, rtol=0)
-    masked = (mask == 0).repeat_interleave(3, dim=1)  # positions the mask hides: exactly no effect
-    assert masked.any() and (got[masked] == 0).all()
+    masked = (mask == 0).repeat_interleave(3, dim=1)  # positions the mask hides: no effect beyond float64 rounding
+    assert masked.any() and (got[masked].abs() <= 1e-12).all() and (got[~masked].abs() > 1e-6).any()  # (BLAS kernels differ by batch size)
 
 
 def test_unit_effects_pass_the_mask_through_full_forwards():
