@@ -150,6 +150,10 @@ class BackdoorAudit(Audit):
 
     def _reverse(self, model: nn.Module, x: Tensor, width: int, result: AuditResult, mbs: int | None) -> None:
         c = self.num_classes if self.num_classes is not None else width
+        if c < 2:
+            raise ValueError(f"BackdoorAudit without a trigger reverses one trigger per class and needs a model with at least 2 "
+                             f"outputs but it returns {width}; a binary classifier with one logit z can return "
+                             "torch.cat([-z, z], 1) (two-class logits)")
         options = {"steps": self.steps, "threshold": self.threshold, "max_ratio": self.max_ratio, **self.reverse_options}
         res = neural_cleanse(model, x, c, generator=torch.Generator().manual_seed(self.seed), max_batch_size=mbs, **options)
         masks = torch.stack([t.mask for t in res.triggers])

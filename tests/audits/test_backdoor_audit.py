@@ -84,6 +84,9 @@ def test_bad_configuration():
         BackdoorAudit(t).validate(model, Probe(torch.zeros(2, 1, 8, 8)))
     with pytest.raises(ValueError, match="Unknown module name"):
         BackdoorAudit(layers=["fc"]).validate(model, Probe(torch.zeros(2, 1, 8, 8)))
+    one_logit = nn.Sequential(nn.Flatten(), nn.Linear(64, 1))
+    with pytest.raises(ValueError, match=r"at least 2 outputs but it returns 1.*torch.cat\(\[-z, z\], 1\)"):
+        BackdoorAudit(steps=2).run(one_logit, Probe(torch.zeros(4, 1, 8, 8)))
 
 
 def test_runs_in_the_callback(tmp_path):
