@@ -241,6 +241,10 @@ class BackdoorSuppressionTerm(RepairTerm):
         options = {"output": self.output, "additional_forward_args": self.additional_forward_args, **self.reverse_options}
         with audit_mode(model):
             num_classes = self._forward(model)(train_inputs[:1]).shape[1]
+        if num_classes < 2:
+            raise ValueError(f"BackdoorSuppressionTerm(trigger=None) reverses one trigger per class and needs a model with at "
+                             f"least 2 outputs but it returns {num_classes}; a binary classifier with one logit z can return "
+                             "torch.cat([-z, z], 1) (two-class logits), or pass the trigger")
         self.detection = neural_cleanse(model, train_inputs, num_classes, **options)
         flagged = self.detection.flagged
         if not flagged:

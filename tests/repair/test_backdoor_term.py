@@ -368,6 +368,8 @@ def test_bad_configuration_and_inputs():
         BackdoorSuppressionTerm().loss(nn.Linear(2, 2), torch.zeros(2, 2), torch.zeros(2, dtype=torch.long))
     with pytest.raises(ValueError, match="train_inputs"):
         BackdoorSuppressionTerm().setup(nn.Linear(2, 2), None)
+    with pytest.raises(ValueError, match=r"at least 2 outputs but it returns 1.*or pass the trigger"):
+        BackdoorSuppressionTerm().setup(nn.Linear(2, 1), torch.zeros(4, 2))
     with pytest.raises(ValueError, match="`when_unflagged`"):
         BackdoorSuppressionTerm(t, when_unflagged="all")
     with pytest.raises(ValueError, match="`augment`"):
