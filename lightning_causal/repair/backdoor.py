@@ -223,7 +223,8 @@ class BackdoorSuppressionTerm(RepairTerm):
                 p.requires_grad_(False)
         if self.trigger is None:
             if train_inputs is None:
-                raise ValueError("BackdoorSuppressionTerm(trigger=None) needs `train_inputs` to reverse-engineer the trigger")
+                raise ValueError("BackdoorSuppressionTerm(trigger=None) needs `train_inputs` to reverse-engineer the trigger "
+                                 "(CausalRepairModule passes its first training inputs, none for a model of several inputs)")
             self._reverse_engineer(model, train_inputs)
         if isinstance(self.suspects, list):
             if train_inputs is None:
@@ -345,6 +346,9 @@ class BackdoorSuppressionTerm(RepairTerm):
     def loss(self, model: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
         """``β · P + α · unlearning + γ · consistency`` on the batch and its augmented copies;
         the parts are kept in ``last_parts``."""
+        if not isinstance(x, Tensor):
+            raise ValueError(f"BackdoorSuppressionTerm stamps its trigger on one input tensor but the batch holds "
+                             f"{type(x).__name__} inputs (a model of several inputs)")
         if y is None:
             raise ValueError("BackdoorSuppressionTerm needs the true labels `y` of the batch (unlearning keeps them on triggered copies)")
         if not self.triggers and self.detection is None:

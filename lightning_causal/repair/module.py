@@ -268,7 +268,11 @@ class CausalRepairModule(LightningModule):
             for batch in loader or ():
                 x = self.unpack(batch)[0]
                 if not isinstance(x, Tensor):
-                    return None  # several input tensors: terms get no setup inputs
+                    if not self.terms:
+                        return None
+                    raise MisconfigurationException(
+                        f"CausalRepairModule's terms ({', '.join(t.name for t in self.terms)}) act on one input tensor but "
+                        f"the training batches hold {len(x)} inputs (a model of several inputs), which they do not support")
                 taken.append(x.to(self.device))
                 count += x.shape[0]
                 if count >= SETUP_SAMPLES:

@@ -364,6 +364,8 @@ def test_bad_configuration_and_inputs():
         BackdoorSuppressionTerm("corner")
     with pytest.raises(ValueError, match="true labels"):
         BackdoorSuppressionTerm(t).loss(nn.Linear(2, 2), torch.zeros(2, 2), None)
+    with pytest.raises(ValueError, match="one input tensor but the batch holds tuple inputs"):
+        BackdoorSuppressionTerm(t).loss(nn.Linear(2, 2), (torch.zeros(2, 2), torch.zeros(2, 2)), torch.zeros(2, dtype=torch.long))
     with pytest.raises(ValueError, match="no trigger"):
         BackdoorSuppressionTerm().loss(nn.Linear(2, 2), torch.zeros(2, 2), torch.zeros(2, dtype=torch.long))
     with pytest.raises(ValueError, match="train_inputs"):

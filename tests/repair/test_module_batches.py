@@ -77,6 +77,25 @@ def test_three_tensor_batches_need_unpack_batch():
         module.objective((x, y, s))
 
 
+class _TwoInputs(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 2), nn.Linear(4, 2)
+
+    def forward(self, a, b):
+        return self.a(a) + self.b(b)
+
+
+def test_several_inputs_are_refused_before_the_first_step_when_terms_act(tmp_path):
+    x, y, _ = _data(16)
+    pairs = [((x[i], -x[i]), y[i]) for i in range(16)]  # collated to [[a, b], y]
+    module = CausalRepairModule(_TwoInputs(), [_Square()])
+    t = _trainer(tmp_path)
+    with pytest.raises(MisconfigurationException, match=r"terms \(square\) act on one input tensor.*2 inputs"):
+        t.fit(module, DataLoader(pairs, batch_size=8))
+    assert t.global_step == 0
+
+
 def test_output_selects_the_task_tensor():
     class Tuple(nn.Module):
         def __init__(self) -> None:
