@@ -37,7 +37,7 @@ class _LayerUnits(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         got: list[Tensor] = []
         handle = resolve_module(self.model, self.layer).register_forward_hook(
-            lambda _m, _i, o: got.append(module_output(o, self.layer)))
+            lambda _m, _i, o: got.append(module_output(o, self.layer).clone()))  # before any in-place op of the model
         try:
             self.model(x)
         finally:

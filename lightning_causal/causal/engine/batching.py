@@ -59,7 +59,7 @@ def rows_per_pass(
 
     handles = [m.register_forward_hook(hook) for m in module.modules()]
     try:
-        trial = tuple(t[:rows] for t in example)
+        trial = tuple(t[:rows].clone() for t in example)  # copies: the model may write to its inputs in place
         if forward is None:
             module(*trial)
         else:

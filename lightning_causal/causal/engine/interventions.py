@@ -94,7 +94,10 @@ def module_output(output: object, name: str = "module") -> Tensor:
 
 
 def replace_output(output: object, value: Tensor) -> object:
-    """``output`` with its tensor (itself, or element 0 of a tuple/list) replaced by ``value``."""
+    """``output`` with its tensor (itself, or element 0 of a tuple/list) replaced by a copy of
+    ``value``: the model may write to it in place (``ReLU(inplace=True)``), which must reach neither
+    a broadcast value (an error) nor a tensor the caller reuses (a silent change)."""
+    value = value.clone()
     if isinstance(output, Tensor):
         return value
     return type(output)((value, *output[1:])) if isinstance(output, tuple) else [value, *output[1:]]
@@ -331,7 +334,8 @@ def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> It
 
 @contextlib.contextmanager
 def capture(model: nn.Module, names: Sequence[str], detach: bool = True) -> Iterator[dict[str, Tensor]]:
-    """Record the outputs of the named modules during the ``with`` block.
+    """Record the outputs of the named modules during the ``with`` block, as each module returned
+    them: copies, which later in-place operations of the model (``ReLU(inplace=True)``) do not change.
 
     Examples:
         >>> m = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
@@ -349,8 +353,8 @@ def capture(model: nn.Module, names: Sequence[str], detach: bool = True) -> Iter
 
     def make_hook(name: str):
         def hook(_m: nn.Module, _i: object, out: object) -> None:
-            value = module_output(out, name)
-            store[name] = value.detach() if detach else value
+            value = module_output(out, name)  # copied: a later in-place op (ReLU(inplace=True)) must not reach it
+            store[name] = value.detach().clone() if detach else value.clone()
 
         return hook
 

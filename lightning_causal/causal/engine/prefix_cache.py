@@ -95,7 +95,7 @@ class _FxRunner:
         self.split, self.module, self.h, self.live, self.plans = split, module, h, live, plans
 
     def __call__(self, value: Tensor | Edit, rows: Tensor) -> Any:
-        first = value if isinstance(value, Tensor) else value(self.h[rows])
+        first = value.clone() if isinstance(value, Tensor) else value(self.h[rows])  # the suffix may write to it in place
         live = [take(p, v, rows) for p, v in zip(self.plans, self.live)]
         with _edit_calls(self.module, value, first_is_cut=False):
             return self.split.suffix(first, *live)

@@ -193,7 +193,7 @@ class GraphContext:
             later = self.layers[self.layers.index(layer) + 1:]
             if suffix is not None and later:
                 with capture(self.model, later) as got:
-                    suffix(self.acts[layer][:1])
+                    suffix(self.acts[layer][:1].clone())  # the suffix may write to its input (ReLU(inplace=True))
                 suffix = suffix if all(name in got for name in later) else None
             self._suffixes[layer] = suffix
         return self._suffixes[layer]
@@ -211,7 +211,7 @@ class GraphContext:
         suffix = self.suffix(layer)
         with hooked(self.model, hooks):
             if suffix is not None:
-                out = self.forward.select(suffix(patched))
+                out = self.forward.select(suffix(patched.clone()))  # the model's to overwrite in place, not ours
                 return gather_target(out, self.tidx[s])
         return self.logits(s, {**hooks, layer: lambda _h: patched})
 

@@ -59,7 +59,7 @@ class PathEffects:
 
 def _record(layer: str, store: dict[str, Tensor], clamp: Tensor | None) -> Hook:
     def fn(h: Tensor) -> Tensor | None:
-        store[layer] = h.detach()
+        store[layer] = h.detach().clone()  # a later in-place op (ReLU(inplace=True)) must not reach it
         return clamp
 
     return fn
