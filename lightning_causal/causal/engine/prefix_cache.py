@@ -210,45 +210,43 @@ def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: 
                 continue
             try:
                 cache = build(forward, xs, layer, module)
-                _check_against_full(cache, xs, module)
+                _check_against_full(cache, xs, module, compare=True)
             except SplitRefused as err:
                 if path == name:
                     raise ValueError(f"Cannot split the model at {layer!r} with path={name!r}: {err}") from err
                 reasons.append(f"{name}: {err}")
                 continue
             cache.reason = "; ".join(reasons)
-            return _check_element_zero_used(cache, xs, module)
-        return _check_element_zero_used(_full_cache(forward, xs, layer, module, "; ".join(reasons) or "forced"), xs, module)
+            return cache
+        cache = _full_cache(forward, xs, layer, module, "; ".join(reasons) or "forced")
+        _check_against_full(cache, xs, module, compare=False)
+        return cache
 
 
-def _check_element_zero_used(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module) -> PrefixCache:
-    """A module that returns a tuple is cut at element 0; if the model's output does not move when
-    element 0 does (an LSTM whose model reads ``h_n`` from element 1), every effect would be 0:
-    raise instead of answering that silently."""
+def _check_against_full(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module, *, compare: bool) -> None:
+    """One full forward pass of two trial rows with the layer's output moved by a hook.
+
+    - ``compare``: the suffix given the moved output must equal it (a model that skips the
+      layer's module on some code path, e.g. a fused fast path, is caught here).
+    - A module that returns a tuple is cut at element 0; if the model's output does not move when
+      element 0 does (an LSTM whose model reads ``h_n`` from element 1), every effect would be 0:
+      ``ValueError`` instead of answering that silently.
+    """
+    _, rows = trial_rows(cache.value.shape[0], cache.value.device)
+    moved = 1.0 - 0.5 * cache.value[rows]
     returns_tuple: list[bool] = []
     handle = module.register_forward_hook(lambda _m, _i, out: returns_tuple.append(isinstance(out, (tuple, list)) and len(out) > 1))
     try:
-        _, rows = trial_rows(cache.value.shape[0], cache.value.device)
-        moved = cache.forward.select(_FullRunner(cache.forward, xs, module)(1.0 - 0.5 * cache.value[rows], rows))
+        full = cache.forward.select(_FullRunner(cache.forward, xs, module)(moved, rows))
     finally:
         handle.remove()
-    if returns_tuple and returns_tuple[0] and close(moved, cache.output[rows]):
+    if returns_tuple and returns_tuple[0] and close(full, cache.output[rows]):
         raise ValueError(
             f"Expected the model's output to depend on element 0 of module {cache.layer!r}'s output (a tuple, cut at "
             "element 0), but it did not change when element 0 did: the model uses another element (e.g. an LSTM's "
             "(h_n, c_n)). Intervene on a module whose output the model uses, e.g. apply an nn.Identity to h_n in "
             "the forward and name that module")
-    return cache
-
-
-def _check_against_full(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module) -> None:
-    """On two trial rows, the suffix with a changed layer output equals the full forward pass with
-    the layer's output replaced by a hook (a model that skips the layer's module on some code
-    path, e.g. a fused fast path, is caught here)."""
-    _, rows = trial_rows(cache.value.shape[0], cache.value.device)
-    moved = 1.0 - 0.5 * cache.value[rows]
-    full = _FullRunner(cache.forward, xs, module)
-    if not close(cache(moved, rows), cache.forward.select(full(moved, rows))):
+    if compare and not close(cache(moved, rows), full):
         raise SplitRefused("the suffix does not follow a changed layer output as the full forward pass does")
 
 
