@@ -54,6 +54,7 @@ bench: setup
 	$(PY) benchmarks/bench_ddp.py
 	$(PY) benchmarks/bench_ranking.py
 	$(PY) benchmarks/bench_region_search.py
+	$(PY) benchmarks/bench_backdoor_rgb.py
 
 clean:
 	rm -rf site runs lightning_logs .pytest_cache
