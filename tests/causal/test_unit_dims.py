@@ -227,8 +227,10 @@ def test_heads_after_an_output_projection_are_refused():
     config = transformers.DistilBertConfig(vocab_size=50, dim=16, n_layers=1, n_heads=2, hidden_dim=32, max_position_embeddings=8)
     model = transformers.DistilBertForSequenceClassification(config).eval()
     ids = torch.randint(0, 50, (3, 6))
-    with pytest.raises(ValueError, match=r"comes from a linear layer inside it \(an output projection"):
+    with pytest.raises(ValueError, match=r"comes from a layer inside it that mixes features"):
         unit_effects(model, ids, "distilbert.transformer.layer.0.attention", num_heads=2)  # returns out_lin's output
     ids_b, mask_b = token_batch(n=3)
+    with pytest.raises(ValueError, match=r"'bert.encoder.layer.0.attention' comes from a layer inside it that mixes"):
+        unit_effects(tiny_bert(3), ids_b, "bert.encoder.layer.0.attention", num_heads=4)  # dense, residual, LayerNorm
     heads = unit_effects(tiny_bert(3), ids_b, SELF, num_heads=4, additional_forward_args={"attention_mask": mask_b})
     assert heads.shape == (3, 4)  # BERT's attention.self: the context before the projection, accepted

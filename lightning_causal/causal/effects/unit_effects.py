@@ -101,12 +101,20 @@ def _exact_effects(cache: PrefixCache, ivs: list[Intervention], units: Tensor, l
     return (curve.max(0).values - curve.min(0).values).T.contiguous()
 
 
+def _mixes_features(module: nn.Module) -> bool:
+    """A linear layer (``nn.Linear``, Hugging Face's ``Conv1D``) or a normalisation over features."""
+    name = type(module).__name__
+    return isinstance(module, (nn.Linear, nn.LayerNorm)) or name == "Conv1D" or name.endswith(("LayerNorm", "RMSNorm"))
+
+
 def _check_heads_unprojected(forward: Forward, xs: tuple[Tensor, ...], module: nn.Module, layer: str) -> None:
     """``num_heads`` splits a module's output into heads, which is right only before the output
-    projection (Hugging Face BERT's ``attention.self``). If the output is a linear layer's output
-    inside the module (DistilBERT's ``out_lin``, GPT-2's ``c_proj``, Llama's ``o_proj``), the heads
-    are already mixed: refuse, on one sample's forward pass."""
-    projections = [m for m in module.modules() if m is not module and (isinstance(m, nn.Linear) or type(m).__name__ == "Conv1D")]
+    projection (Hugging Face BERT's ``attention.self``). If the output is produced by a layer
+    inside the module that mixes features (a linear layer: DistilBERT's ``out_lin``, GPT-2's
+    ``c_proj``, Llama's ``o_proj``; or a normalisation: BERT's ``attention``, whose projection is
+    followed by a residual and LayerNorm), the heads are already mixed: refuse, on one sample's
+    forward pass."""
+    projections = [m for m in module.modules() if m is not module and _mixes_features(m)]
     produced: list[Tensor] = []
     handles = [m.register_forward_hook(lambda _m, _i, out: produced.append(out) if isinstance(out, Tensor) else None)
                for m in projections]
@@ -126,7 +134,7 @@ def _check_heads_unprojected(forward: Forward, xs: tuple[Tensor, ...], module: n
     if found and found[0]:
         raise ValueError(
             f"Expected `num_heads` on a module whose output is the heads side by side, but the output of {layer!r} comes "
-            "from a linear layer inside it (an output projection, which mixes the heads), so slices of it are not heads. "
+            "from a layer inside it that mixes features (an output projection or a normalisation), so slices of it are not heads. "
             "Name the module that returns the concatenated heads before that projection, or give the layer without "
             "`num_heads` to intervene on output features")
 
