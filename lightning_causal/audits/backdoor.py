@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.audits.options import check_names, class_label, tag_safe
 from lightning_causal.causal.backdoor.flagging import resolve_max_ratio
-from lightning_causal.causal.backdoor.neural_cleanse import neural_cleanse
+from lightning_causal.causal.backdoor.neural_cleanse import check_class_outputs, neural_cleanse
 from lightning_causal.causal.backdoor.suspects import suspect_units
 from lightning_causal.causal.backdoor.triggers import Trigger, attack_success_rate, trigger_effect
 from lightning_causal.causal.engine.checks import check_float, check_int, check_type
@@ -150,10 +150,7 @@ class BackdoorAudit(Audit):
 
     def _reverse(self, model: nn.Module, x: Tensor, width: int, result: AuditResult, mbs: int | None) -> None:
         c = self.num_classes if self.num_classes is not None else width
-        if c < 2:
-            raise ValueError(f"BackdoorAudit without a trigger reverses one trigger per class and needs a model with at least 2 "
-                             f"outputs but it returns {width}; a binary classifier with one logit z can return "
-                             "torch.cat([-z, z], 1) (two-class logits)")
+        check_class_outputs(c, "BackdoorAudit without a trigger")
         options = {"steps": self.steps, "threshold": self.threshold, "max_ratio": self.max_ratio, **self.reverse_options}
         res = neural_cleanse(model, x, c, generator=torch.Generator().manual_seed(self.seed), max_batch_size=mbs, **options)
         masks = torch.stack([t.mask for t in res.triggers])

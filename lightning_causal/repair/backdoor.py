@@ -12,7 +12,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from lightning_causal.causal.backdoor.neural_cleanse import ReversedTriggers, neural_cleanse
+from lightning_causal.causal.backdoor.neural_cleanse import (
+    ReversedTriggers,
+    check_class_outputs,
+    neural_cleanse,
+)
 from lightning_causal.causal.backdoor.reverse import reverse_trigger
 from lightning_causal.causal.backdoor.suspects import suspect_units
 from lightning_causal.causal.backdoor.triggers import Trigger
@@ -223,8 +227,7 @@ class BackdoorSuppressionTerm(RepairTerm):
                 p.requires_grad_(False)
         if self.trigger is None:
             if train_inputs is None:
-                raise ValueError("BackdoorSuppressionTerm(trigger=None) needs `train_inputs` to reverse-engineer the trigger "
-                                 "(CausalRepairModule passes its first training inputs, none for a model of several inputs)")
+                raise ValueError("BackdoorSuppressionTerm(trigger=None) needs `train_inputs` to reverse-engineer the trigger")
             self._reverse_engineer(model, train_inputs)
         if isinstance(self.suspects, list):
             if train_inputs is None:
@@ -242,10 +245,7 @@ class BackdoorSuppressionTerm(RepairTerm):
         options = {"output": self.output, "additional_forward_args": self.additional_forward_args, **self.reverse_options}
         with audit_mode(model):
             num_classes = self._forward(model)(train_inputs[:1]).shape[1]
-        if num_classes < 2:
-            raise ValueError(f"BackdoorSuppressionTerm(trigger=None) reverses one trigger per class and needs a model with at "
-                             f"least 2 outputs but it returns {num_classes}; a binary classifier with one logit z can return "
-                             "torch.cat([-z, z], 1) (two-class logits), or pass the trigger")
+        check_class_outputs(num_classes, "BackdoorSuppressionTerm(trigger=None)")
         self.detection = neural_cleanse(model, train_inputs, num_classes, **options)
         flagged = self.detection.flagged
         if not flagged:
@@ -347,8 +347,7 @@ class BackdoorSuppressionTerm(RepairTerm):
         """``β · P + α · unlearning + γ · consistency`` on the batch and its augmented copies;
         the parts are kept in ``last_parts``."""
         if not isinstance(x, Tensor):
-            raise ValueError(f"BackdoorSuppressionTerm stamps its trigger on one input tensor but the batch holds "
-                             f"{type(x).__name__} inputs (a model of several inputs)")
+            raise ValueError(f"BackdoorSuppressionTerm stamps one input tensor but the batch holds {type(x).__name__} inputs")
         if y is None:
             raise ValueError("BackdoorSuppressionTerm needs the true labels `y` of the batch (unlearning keeps them on triggered copies)")
         if not self.triggers and self.detection is None:

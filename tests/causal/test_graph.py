@@ -208,7 +208,7 @@ def test_one_output_regression_graph_is_the_class_graph_of_that_column():
     cls0 = causal_graph(Planted(), x, ["a", "b"], target=0, top_k=None)
     reg = causal_graph(OneColumn(), x, ["inner.a", "inner.b"], top_k=None)
     assert [(s.replace("inner.", ""), t.replace("inner.", ""), w) for s, t, w in reg.edges] == cls0.edges
-    assert reg.edge_set() and all(t != "output:1" for _, t in reg.edge_set())
+    assert reg.edge_set()  # not an empty graph equal to an empty one
 
 
 def test_exports_round_trip():

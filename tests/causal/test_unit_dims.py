@@ -184,7 +184,7 @@ def test_heads_of_torch_multihead_attention_are_refused_not_sliced():
     layer = torch.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
     model = torch.nn.Sequential(layer, torch.nn.Flatten(), torch.nn.Linear(8 * 3, 3)).eval()
     x = torch.randn(5, 3, 8)
-    with pytest.raises(ValueError, match=r"'0.self_attn' is a torch.nn.MultiheadAttention.*out_proj"):
+    with pytest.raises(ValueError, match=r"'0.self_attn' is not: a torch.nn.MultiheadAttention.*out_proj"):
         unit_effects(model, x, "0.self_attn", num_heads=2)  # its output is projected: halves of it are not heads
     with pytest.raises(ValueError, match="MultiheadAttention"), intervene(model, {"0.self_attn": Zero(units=0, num_heads=2)}):
         pass
@@ -230,7 +230,7 @@ def test_heads_after_an_output_projection_are_refused():
     with pytest.raises(ValueError, match=r"comes from a layer inside it that mixes features"):
         unit_effects(model, ids, "distilbert.transformer.layer.0.attention", num_heads=2)  # returns out_lin's output
     ids_b, mask_b = token_batch(n=3)
-    with pytest.raises(ValueError, match=r"'bert.encoder.layer.0.attention' comes from a layer inside it that mixes"):
+    with pytest.raises(ValueError, match=r"'bert.encoder.layer.0.attention' is not: its output comes from a layer inside it that mixes"):
         unit_effects(tiny_bert(3), ids_b, "bert.encoder.layer.0.attention", num_heads=4)  # dense, residual, LayerNorm
     heads = unit_effects(tiny_bert(3), ids_b, SELF, num_heads=4, additional_forward_args={"attention_mask": mask_b})
     assert heads.shape == (3, 4)  # BERT's attention.self: the context before the projection, accepted

@@ -97,6 +97,19 @@ def _optimise_classes(model: Forward, x: Tensor, pred: Tensor, cls: Tensor, thet
     return best_m, best_p, lam, ~never
 
 
+def check_class_outputs(width: int, caller: str) -> None:
+    """Neural Cleanse reverses one trigger per class: refuse a model of fewer than 2 outputs with
+    what to do (``caller`` names who asks).
+
+    Examples:
+        >>> check_class_outputs(10, "BackdoorAudit")
+    """
+    if width < 2:
+        raise ValueError(f"{caller} reverses one trigger per class and needs a model with at least 2 outputs but it "
+                         f"returns {width}; a binary classifier with one logit z can return torch.cat([-z, z], 1) "
+                         "(two-class logits), or pass the trigger")
+
+
 def _check_reverse_args(x: Tensor, num_classes: int, steps: int, lr: float, init_lambda: float, target_asr: float,
                         batch_size: int, patience: int, generator: torch.Generator | None) -> None:
     if not isinstance(x, Tensor) or x.dim() < 2 or x.shape[0] == 0 or not x.is_floating_point():

@@ -20,7 +20,6 @@ from lightning_causal.causal.engine.interventions import (
     Intervention,
     Zero,
     check_head_site,
-    module_output,
     resolve_module,
 )
 from lightning_causal.causal.engine.prefix_cache import PrefixCache, prefix_cache
@@ -99,44 +98,6 @@ def _exact_effects(cache: PrefixCache, ivs: list[Intervention], units: Tensor, l
     if k == 1:
         return (gather_target(cache.output, tidx).unsqueeze(0) - curve[0]).T.contiguous()
     return (curve.max(0).values - curve.min(0).values).T.contiguous()
-
-
-def _mixes_features(module: nn.Module) -> bool:
-    """A linear layer (``nn.Linear``, Hugging Face's ``Conv1D``) or a normalisation over features."""
-    name = type(module).__name__
-    return isinstance(module, (nn.Linear, nn.LayerNorm)) or name == "Conv1D" or name.endswith(("LayerNorm", "RMSNorm"))
-
-
-def _check_heads_unprojected(forward: Forward, xs: tuple[Tensor, ...], module: nn.Module, layer: str) -> None:
-    """``num_heads`` splits a module's output into heads, which is right only before the output
-    projection (Hugging Face BERT's ``attention.self``). If the output is produced by a layer
-    inside the module that mixes features (a linear layer: DistilBERT's ``out_lin``, GPT-2's
-    ``c_proj``, Llama's ``o_proj``; or a normalisation: BERT's ``attention``, whose projection is
-    followed by a residual and LayerNorm), the heads are already mixed: refuse, on one sample's
-    forward pass."""
-    projections = [m for m in module.modules() if m is not module and _mixes_features(m)]
-    produced: list[Tensor] = []
-    handles = [m.register_forward_hook(lambda _m, _i, out: produced.append(out) if isinstance(out, Tensor) else None)
-               for m in projections]
-    found: list[bool] = []
-
-    def top(_m: nn.Module, _i: Any, out: Any) -> None:
-        h = module_output(out, layer)
-        found.append(any(p.data_ptr() == h.data_ptr() and p.shape == h.shape for p in produced))
-
-    handles.append(module.register_forward_hook(top))
-    try:
-        with torch.no_grad():
-            forward(*(x[:1] for x in xs), rows=torch.zeros(1, dtype=torch.long, device=xs[0].device))
-    finally:
-        for handle in handles:
-            handle.remove()
-    if found and found[0]:
-        raise ValueError(
-            f"Expected `num_heads` on a module whose output is the heads side by side, but the output of {layer!r} comes "
-            "from a layer inside it that mixes features (an output projection or a normalisation), so slices of it are not heads. "
-            "Name the module that returns the concatenated heads before that projection, or give the layer without "
-            "`num_heads` to intervene on output features")
 
 
 def _check_options(method: str, screen: int | None, unit_dim: int | None, num_heads: int | None) -> None:
@@ -230,11 +191,10 @@ def unit_effects(
     _check_options(method, screen, unit_dim, num_heads)
     ivs = [iv.with_layout(unit_dim, num_heads) for iv in ivs]
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0])
-    module = resolve_module(forward.model, layer)
-    check_head_site(module, layer, ivs[0].num_heads)
     with audit_mode(forward.model):
-        if ivs[0].num_heads is not None:
-            _check_heads_unprojected(forward, xs, module, layer)
+        one = torch.zeros(1, dtype=torch.long, device=xs[0].device)
+        check_head_site(resolve_module(forward.model, layer), layer, ivs[0].num_heads,
+                        run=lambda: forward(*(x[:1] for x in xs), rows=one))
         cache = prefix_cache(forward, xs, layer, path="auto" if use_suffix else "full")
         layout = ivs[0].layout(cache.value)
         units = _units(ivs, layout, layer, cache.value.device)

@@ -210,7 +210,7 @@ def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: 
                 continue
             try:
                 cache = build(forward, xs, layer, module)
-                _check_against_full(cache, xs, module, compare=True)
+                _check_trial_pass(cache, xs, module, compare=True)
             except SplitRefused as err:
                 if path == name:
                     raise ValueError(f"Cannot split the model at {layer!r} with path={name!r}: {err}") from err
@@ -219,11 +219,11 @@ def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: 
             cache.reason = "; ".join(reasons)
             return cache
         cache = _full_cache(forward, xs, layer, module, "; ".join(reasons) or "forced")
-        _check_against_full(cache, xs, module, compare=False)
+        _check_trial_pass(cache, xs, module, compare=False)
         return cache
 
 
-def _check_against_full(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module, *, compare: bool) -> None:
+def _check_trial_pass(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module, *, compare: bool) -> None:
     """One full forward pass of two trial rows with the layer's output moved by a hook.
 
     - ``compare``: the suffix given the moved output must equal it (a model that skips the
