@@ -46,7 +46,8 @@ class UnitImportanceAudit(Audit):
         target: class to explain; ``None`` = the predicted class.
         name: tag of the audit (default ``"unit_importance"``).
         unit_dim: the dimension that indexes units, one for all layers or a mapping layer -> dim
-            (``-1`` for the neurons of ``[N, T, D]`` hidden states); default 1.
+            (``-1`` for the neurons of ``[N, T, D]`` hidden states); default 1, refused at set-up
+            where the layer's features are last (dimension 1 would be positions; see ``unit_effects``).
         num_heads: split the unit dimension into heads, for all layers or per layer (a mapping).
         method: ``"exact"`` or ``"attribution"`` (first-order estimate, one backward pass).
         screen: rank units by the estimate and intervene exactly on this many per layer only.

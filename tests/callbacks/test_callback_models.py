@@ -76,15 +76,25 @@ class TokenDataset(Dataset):
 def test_dict_token_batches_with_model_output(tmp_path):
     torch.manual_seed(0)
     module = TokenClassifier()
-    cb = CausalAuditCallback([InputEffectAudit(baseline=0, ace_values=None), UnitImportanceAudit(["hidden.1"])],
+    cb = CausalAuditCallback([InputEffectAudit(baseline=0, ace_values=None), UnitImportanceAudit(["hidden.1"], unit_dim=-1)],
                              probe_size=8, report_dir=tmp_path / "r")
     quick_trainer(callbacks=[cb], max_epochs=1).fit(module, DataLoader(TokenDataset(), batch_size=8))
     assert cb.audited_epochs == [0]
+    assert cb.last_results["unit_importance"].vectors["importance/hidden.1"].shape == (8,)  # neurons, not the 6 positions
     assert set(cb.probe.additional_forward_args) == {"attention_mask"}
     effects = cb.last_results["input_effect"].maps["effect"]  # [8, 6]: one group per position
     padded = cb.probe.additional_forward_args["attention_mask"] == 0
     assert effects.shape == (8, 6) and padded.any() and (effects[padded] == 0).all()
     assert "input_effect" in reports(tmp_path / "r")["epoch_0000.json"]["audits"]
+
+
+def test_neurons_of_a_token_model_need_unit_dim_and_fail_before_the_first_step(tmp_path):
+    # the default units (dimension 1) of the [N, 6, 8] output of Linear + ReLU would be the 6 positions
+    cb = CausalAuditCallback([UnitImportanceAudit(["hidden.1"])], probe_size=4, report_dir=tmp_path)
+    t = quick_trainer(callbacks=[cb], max_epochs=1)
+    with pytest.raises(MisconfigurationException, match=r"'hidden.1'.*features last.*`unit_dim=-1`"):
+        t.fit(TokenClassifier(), DataLoader(TokenDataset(), batch_size=8))
+    assert t.global_step == 0
 
 
 def test_a_float_baseline_for_token_inputs_fails_before_the_first_step(tmp_path):

@@ -119,7 +119,7 @@ def test_input_effects_with_model_output_and_keyword_mask_equal_brute_force(max_
 def test_unit_effects_pass_the_mask_through_full_forwards():
     model = seeded(MaskedMLP()).double().eval()
     x, mask = (v.double() for v in _data())
-    got = unit_effects(model, x, "act", target=0, additional_forward_args=(mask,))
+    got = unit_effects(model, x, "act", target=0, additional_forward_args=(mask,), unit_dim=1)  # positions, on purpose
     with torch.no_grad():
         f0 = model(x, mask).logits[:, 0]
         want = torch.stack([f0 - _unit_zeroed(model, x, mask, u) for u in range(4)], 1)  # dimension 1: positions

@@ -19,11 +19,15 @@ from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.interventions import (
     Intervention,
     Zero,
-    check_head_site,
     resolve_module,
 )
 from lightning_causal.causal.engine.prefix_cache import PrefixCache, prefix_cache
 from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
+from lightning_causal.causal.engine.unit_sites import (
+    check_default_units,
+    check_head_site,
+    inspect_site,
+)
 from lightning_causal.causal.engine.units import Layout, check_layout_options
 
 __all__ = ["unit_effects", "check_interventions", "UnitEffectsInfo", "METHODS"]
@@ -162,7 +166,11 @@ def unit_effects(
         intervention: an :class:`Intervention` (default ``Zero()``) or a list (do-grid); its
             ``units`` restrict the units evaluated.
         unit_dim: the dimension of the layer's output that indexes units (default 1; ``-1`` for the
-            neurons of ``[N, T, D]`` hidden states).
+            neurons of ``[N, T, D]`` hidden states). The default is refused, with a ``ValueError``
+            naming ``unit_dim``, where one sample's forward pass shows that the layer's features
+            are last (the ``[N, T, D]`` output of a linear, embedding, normalisation, attention or
+            recurrent layer, of a block of them, or of an activation applied to one): dimension 1
+            would be positions there. ``unit_dim=1`` asks for positions on purpose.
         num_heads: split the unit dimension (the last one if ``unit_dim`` is not given) into this
             many contiguous heads; a unit is then a head (``[N, T, H * d]`` self-attention outputs).
         method: ``"exact"`` (interventions), ``"attribution"`` or ``"atp"`` (first-order estimates).
@@ -193,8 +201,11 @@ def unit_effects(
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0])
     with audit_mode(forward.model):
         one = torch.zeros(1, dtype=torch.long, device=xs[0].device)
-        check_head_site(resolve_module(forward.model, layer), layer, ivs[0].num_heads,
-                        run=lambda: forward(*(x[:1] for x in xs), rows=one))
+        module = resolve_module(forward.model, layer)
+        facts = inspect_site(forward.model, layer, run=lambda: forward(*(x[:1] for x in xs), rows=one))
+        check_head_site(module, layer, ivs[0].num_heads, facts)
+        check_default_units(layer, facts, ivs[0].unit_dim, ivs[0].num_heads,
+                            "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to intervene on positions.")
         cache = prefix_cache(forward, xs, layer, path="auto" if use_suffix else "full")
         layout = ivs[0].layout(cache.value)
         units = _units(ivs, layout, layer, cache.value.device)

@@ -14,12 +14,13 @@ import contextlib
 import copy
 import difflib
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.eager import check_eager_possible, force_eager, named_modules
+from lightning_causal.causal.engine.unit_sites import check_head_site
 from lightning_causal.causal.engine.units import (
     Layout,
     check_layout_options,
@@ -40,7 +41,6 @@ __all__ = [
     "intervene",
     "capture",
     "resolve_module",
-    "check_head_site",
 ]
 
 
@@ -61,61 +61,6 @@ def resolve_module(model: nn.Module, name: str) -> nn.Module:
         hint = f"close matches: {close}" if close else f"available: {names[:20]}"
         raise ValueError(f"Unknown module name {name!r} in model {type(model).__name__}; {hint}")
     return modules[name]
-
-
-def _mixes_features(module: nn.Module) -> bool:
-    """A linear layer (``nn.Linear``, Hugging Face's ``Conv1D``) or a normalisation over features."""
-    name = type(module).__name__
-    return isinstance(module, (nn.Linear, nn.LayerNorm)) or name == "Conv1D" or name.endswith(("LayerNorm", "RMSNorm"))
-
-
-def _output_mixes_features(module: nn.Module, name: str, run: Callable[[], object]) -> bool:
-    """Whether, in the forward pass ``run()``, ``module``'s output is the output of a layer inside it
-    that mixes features (:func:`_mixes_features`)."""
-    inner = [m for m in module.modules() if m is not module and _mixes_features(m)]
-    produced: list[Tensor] = []
-    found: list[bool] = []
-
-    def top(_m: nn.Module, _i: object, out: object) -> None:
-        h = module_output(out, name)
-        found.append(any(p.data_ptr() == h.data_ptr() and p.shape == h.shape for p in produced))
-
-    handles = [m.register_forward_hook(lambda _m, _i, out: produced.append(out) if isinstance(out, Tensor) else None)
-               for m in inner]
-    handles.append(module.register_forward_hook(top))
-    try:
-        with torch.no_grad():
-            run()
-    finally:
-        for handle in handles:
-            handle.remove()
-    return bool(found) and found[0]
-
-
-def check_head_site(module: nn.Module, name: str, num_heads: int | None, run: Callable[[], object] | None = None) -> None:
-    """Refuse ``num_heads`` where the module's output is already projected, so that its contiguous
-    slices are not heads: a ``torch.nn.MultiheadAttention`` (it applies ``out_proj`` inside its
-    forward), and, given ``run`` (one forward pass of the model, e.g. on one sample), any module
-    whose output comes from a layer inside it that mixes features (DistilBERT's ``out_lin``,
-    GPT-2's ``c_proj``, Llama's ``o_proj``; BERT's ``attention``: projection, residual, LayerNorm).
-    Hugging Face BERT's ``attention.self`` returns the heads before the projection and passes.
-
-    Examples:
-        >>> check_head_site(nn.MultiheadAttention(4, 2), "attn", None)  # whole-output units: fine
-    """
-    if num_heads is None:
-        return
-    if isinstance(module, nn.MultiheadAttention):
-        why = "a torch.nn.MultiheadAttention, whose output is already projected by `out_proj`"
-    elif run is not None and _output_mixes_features(module, name, run):
-        why = "its output comes from a layer inside it that mixes features (an output projection or a normalisation)"
-    else:
-        return
-    raise ValueError(
-        f"Expected `num_heads` on a module whose output is the heads side by side, but {name!r} is not: {why}, so "
-        "slices of it are not heads. Name the module that returns the concatenated heads before the output "
-        "projection (Hugging Face BERT's `attention.self`), or give the layer without `num_heads` to intervene on "
-        "output features")
 
 
 def module_output(output: object, name: str = "module") -> Tensor:

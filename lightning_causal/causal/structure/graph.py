@@ -21,6 +21,7 @@ from lightning_causal.causal.engine.checks import check_choice, check_float, che
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import as_tuple, audit_mode
+from lightning_causal.causal.engine.unit_sites import check_default_units, inspect_site
 from lightning_causal.causal.structure.faithfulness import circuit_faithfulness
 from lightning_causal.causal.structure.graph_context import (
     GraphContext,
@@ -282,6 +283,12 @@ def causal_graph(
     xs = as_tuple(inputs)
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0])
     with audit_mode(forward.model):
+        one = torch.zeros(1, dtype=torch.long, device=xs[0].device)
+        for layer in layers:  # units are dimension 1 (channels, neurons): refuse the positions of [N, T, D]
+            facts = inspect_site(forward.model, layer, run=lambda: forward(*(x[:1] for x in xs), rows=one))
+            check_default_units(layer, facts, None, None, "`causal_graph` takes layers whose units are dimension 1 "
+                                "(conv channels, the neurons of [N, D]); for the neurons of a sequence use "
+                                "`unit_effects(..., unit_dim=-1)`.")
         ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size)
         nodes: dict[str, list[int]] = {}
         node_stats: dict[str, dict[str, Tensor]] = {}

@@ -1,0 +1,197 @@
+"""What one forward pass tells about a layer before its units are intervened on: whether its
+output is already projected (so that ``num_heads`` slices are not heads, :func:`check_head_site`)
+and whether its features are its last dimension (so that the default units, dimension 1, would be
+the positions of a ``[N, T, D]`` output, :func:`check_default_units`).
+
+Both read :func:`inspect_site`: every module of the model records the tensor it returns during
+one pass (e.g. on one sample), and the layer's output and input are matched to them by storage.
+
+Examples:
+    >>> model = nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 6), nn.GELU())
+    >>> site = inspect_site(model, "2", lambda: model(torch.zeros(1, 3, dtype=torch.long)))
+    >>> site.features_last, site.projected
+    (True, False)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.conv import _ConvNd
+from torch.nn.modules.instancenorm import _InstanceNorm
+
+from lightning_causal.causal.engine.eager import named_modules
+
+__all__ = ["SiteFacts", "check_default_units", "check_head_site", "inspect_site"]
+
+#: Layers whose output is ``[N, ..., D]`` with the features last (a ``[N, T, D]`` sequence of
+#: ``D``-dimensional vectors); Hugging Face's ``Conv1D`` (GPT-2) and norms are matched by name.
+_FEATURES_LAST = (nn.Linear, nn.Bilinear, nn.Embedding, nn.LayerNorm, nn.MultiheadAttention, nn.RNNBase)
+#: Layers whose output is ``[N, C, ...]`` with the channels first.
+_CHANNELS_FIRST = (_ConvNd, _BatchNorm, _InstanceNorm, nn.GroupNorm)
+
+
+def _mixes_features(module: nn.Module) -> bool:
+    """A linear layer (``nn.Linear``, Hugging Face's ``Conv1D``) or a normalisation over features."""
+    name = type(module).__name__
+    return isinstance(module, (nn.Linear, nn.LayerNorm)) or name == "Conv1D" or name.endswith(("LayerNorm", "RMSNorm"))
+
+
+def _features_last(module: nn.Module) -> bool:
+    return isinstance(module, _FEATURES_LAST) or _mixes_features(module)
+
+
+def _first_tensor(value: object) -> Tensor | None:
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (tuple, list)) and value and isinstance(value[0], Tensor):
+        return value[0]
+    return None
+
+
+def _same(a: Tensor, b: Tensor) -> bool:
+    return a.data_ptr() == b.data_ptr() and a.shape == b.shape
+
+
+@dataclass(frozen=True)
+class SiteFacts:
+    """What :func:`inspect_site` found about one layer.
+
+    Attributes:
+        projected: its output is the output of a layer inside it that mixes features (a linear
+            layer or a normalisation), or it is a ``torch.nn.MultiheadAttention``.
+        features_last: its output is laid out ``[N, ..., D]``: it is a linear, embedding,
+            normalisation, attention or recurrent layer; or a block without convolutions in which
+            such a layer returned a tensor of the output's shape; or a parameter-free layer (an
+            activation, dropout) applied to such a layer's output.
+        shape: the shape of its output in the pass.
+    """
+
+    projected: bool
+    features_last: bool
+    shape: tuple[int, ...]
+
+
+def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> SiteFacts:
+    """Run ``run()`` (a forward pass of ``model``) once under ``torch.no_grad`` with every
+    module's output recorded, and read off :class:`SiteFacts` for the module ``name``. Every hook
+    is removed, also on errors.
+
+    Raises:
+        ValueError: ``name`` is not a module of ``model``, or it was not called by ``run``.
+    """
+    modules = named_modules(model)
+    if name not in modules:
+        raise ValueError(f"Unknown module name {name!r} in model {type(model).__name__}")
+    site = modules[name]
+    outputs: list[tuple[nn.Module, Tensor]] = []
+    inputs: dict[int, Tensor | None] = {}
+    seen: dict[str, Tensor | None] = {}
+
+    def record(m: nn.Module, args: tuple, out: object) -> None:
+        t = _first_tensor(out)
+        if t is not None:
+            outputs.append((m, t))
+            inputs.setdefault(id(m), _first_tensor(args))
+
+    def enter(_m: nn.Module, args: tuple) -> None:
+        seen.setdefault("input", _first_tensor(args))
+
+    def leave(_m: nn.Module, _i: object, out: object) -> None:
+        seen.setdefault("output", _first_tensor(out))
+
+    handles = [m.register_forward_hook(record) for m in modules.values() if m is not site]
+    handles += [site.register_forward_pre_hook(enter), site.register_forward_hook(leave)]
+    try:
+        with torch.no_grad():
+            run()
+    finally:
+        for handle in handles:
+            handle.remove()
+    out = seen.get("output")
+    if out is None:
+        raise ValueError(f"Expected module {name!r} to be called by the forward pass and to return a tensor")
+    inner = {id(m) for m in site.modules() if m is not site}
+    inside = [(m, t) for m, t in outputs if id(m) in inner]
+    projected = isinstance(site, nn.MultiheadAttention) or any(_mixes_features(m) and _same(t, out) for m, t in inside)
+    return SiteFacts(projected, _is_features_last(site, out, seen.get("input"), inside, outputs, inputs), tuple(out.shape))
+
+
+def _passes_layout(module: nn.Module, inp: Tensor | None, out: Tensor) -> bool:
+    """A parameter-free leaf (an activation, dropout) that keeps its input's shape."""
+    return (inp is not None and inp.shape == out.shape and not any(True for _ in module.children())
+            and not any(True for _ in module.parameters()))
+
+
+def _is_features_last(site: nn.Module, out: Tensor, inp: Tensor | None, inside: list, outputs: list,
+                      inputs: dict[int, Tensor | None]) -> bool:
+    if _features_last(site):
+        return True
+    if isinstance(site, _CHANNELS_FIRST):
+        return False
+    if inside:  # a block: its own layers say, unless it convolves
+        if any(isinstance(m, _CHANNELS_FIRST) for m, _ in inside):
+            return False
+        return any(_features_last(m) and t.shape == out.shape for m, t in inside)
+    # parameter-free leaves (activations, dropout): the layout of the layer that produced the input
+    module, tensor = site, out
+    for _ in range(len(outputs)):
+        if not _passes_layout(module, inp, tensor):
+            return False
+        producers = [(m, t) for m, t in outputs if _same(t, inp) and m is not module]
+        if any(isinstance(m, _CHANNELS_FIRST) for m, _ in producers):
+            return False
+        if any(_features_last(m) for m, _ in producers):
+            return True
+        if len(producers) != 1:
+            return False
+        module, tensor = producers[0]
+        inp = inputs.get(id(module))
+    return False
+
+
+def check_head_site(module: nn.Module, name: str, num_heads: int | None, facts: SiteFacts | None = None) -> None:
+    """Refuse ``num_heads`` where the module's output is already projected, so that its contiguous
+    slices are not heads: a ``torch.nn.MultiheadAttention`` (it applies ``out_proj`` inside its
+    forward), and, given ``facts`` from :func:`inspect_site`, any module whose output comes from a
+    layer inside it that mixes features (DistilBERT's ``out_lin``, GPT-2's ``c_proj``, Llama's
+    ``o_proj``; BERT's ``attention``: projection, residual, LayerNorm). Hugging Face BERT's
+    ``attention.self`` returns the heads before the projection and passes.
+
+    Examples:
+        >>> check_head_site(nn.MultiheadAttention(4, 2), "attn", None)  # whole-output units: fine
+    """
+    if num_heads is None:
+        return
+    if isinstance(module, nn.MultiheadAttention):
+        why = "a torch.nn.MultiheadAttention, whose output is already projected by `out_proj`"
+    elif facts is not None and facts.projected:
+        why = "its output comes from a layer inside it that mixes features (an output projection or a normalisation)"
+    else:
+        return
+    raise ValueError(
+        f"Expected `num_heads` on a module whose output is the heads side by side, but {name!r} is not: {why}, so "
+        "slices of it are not heads. Name the module that returns the concatenated heads before the output "
+        "projection (Hugging Face BERT's `attention.self`), or give the layer without `num_heads` to intervene on "
+        "output features")
+
+
+def check_default_units(name: str, facts: SiteFacts, unit_dim: int | None, num_heads: int | None, fix: str) -> None:
+    """Refuse the default unit layout (dimension 1) where it would not be the layer's features: an
+    output of 3 or more dimensions whose features are last (:attr:`SiteFacts.features_last`: the
+    ``[N, T, D]`` output of a linear layer, an embedding, a transformer block), where dimension 1
+    holds positions. ``fix`` says what the caller takes instead (e.g. ``unit_dim=-1``).
+
+    Examples:
+        >>> check_default_units("fc", SiteFacts(False, True, (1, 5, 16)), unit_dim=-1, num_heads=None, fix="")
+    """
+    if unit_dim is not None or num_heads is not None or len(facts.shape) < 3 or not facts.features_last:
+        return
+    raise ValueError(
+        f"Expected the units of {name!r} on dimension 1 (the default: channels of [N, C, ...]) to be its features, "
+        f"but its output of shape {list(facts.shape)} has its features last (it comes from a linear, embedding, "
+        f"normalisation, attention or recurrent layer), so dimension 1 holds positions. {fix}")

@@ -1,0 +1,128 @@
+"""Where a layer's features are, read from one forward pass: the default units (dimension 1) are
+refused where they would be the positions of a ``[N, T, D]`` output (silently wrong before)."""
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from lightning_causal.causal import causal_graph, intervene, unit_effects
+from lightning_causal.causal.engine.interventions import Zero
+from lightning_causal.causal.engine.unit_sites import SiteFacts, check_default_units, inspect_site
+
+
+class TokenMLP(nn.Module):
+    """Embedding, a Linear + ReLU block on [N, T, D], mean over positions, a head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(20, 8)
+        self.fc = nn.Linear(8, 16)
+        self.act = nn.ReLU()
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, ids):
+        return self.head(self.act(self.fc(self.emb(ids))).mean(1))
+
+
+class Intermediate(nn.Module):
+    """BERT's intermediate block: a Linear and a functional activation (not a module)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dense = nn.Linear(8, 12)
+
+    def forward(self, h):
+        return F.gelu(self.dense(h))
+
+
+class ChannelsLast(nn.Module):
+    """A ConvNeXt-style block: a depthwise conv, then a Linear over channels in [N, H, W, C]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dw = nn.Conv2d(4, 4, 3, padding=1, groups=4)
+        self.pw = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.pw(self.dw(x).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def _facts(model, name, *x):
+    return inspect_site(model, name, lambda: model(*x))
+
+
+@pytest.mark.parametrize("build, name, x, last", [
+    (lambda: nn.Sequential(nn.Linear(8, 6)), "0", torch.rand(2, 5, 8), True),
+    (lambda: nn.Sequential(nn.Embedding(9, 4)), "0", torch.zeros(2, 5, dtype=torch.long), True),
+    (lambda: nn.Sequential(nn.Linear(8, 6), nn.GELU()), "1", torch.rand(2, 5, 8), True),  # activation after a Linear
+    (lambda: nn.Sequential(nn.Linear(8, 6), nn.ReLU(inplace=True)), "1", torch.rand(2, 5, 8), True),
+    (lambda: nn.Sequential(nn.Linear(8, 6), nn.Dropout(), nn.GELU(), nn.Tanh()), "3", torch.rand(2, 5, 8), True),  # traced back
+    (lambda: nn.Sequential(nn.Conv1d(3, 6, 3), nn.GELU(), nn.Tanh()), "2", torch.rand(2, 3, 9), False),
+    (lambda: nn.Sequential(Intermediate()), "0", torch.rand(2, 5, 8), True),  # a block: its Linear has the output's shape
+    (lambda: nn.Sequential(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)), "0", torch.rand(2, 5, 8), True),
+    (lambda: nn.Sequential(nn.LSTM(8, 6, batch_first=True)), "0", torch.rand(2, 5, 8), True),
+    (lambda: nn.Sequential(ChannelsLast()), "0.pw", torch.rand(2, 4, 5, 5), True),  # [N, H, W, C]
+    (lambda: nn.Sequential(nn.Conv1d(3, 6, 3)), "0", torch.rand(2, 3, 9), False),
+    (lambda: nn.Sequential(nn.Conv1d(3, 6, 3), nn.ReLU()), "1", torch.rand(2, 3, 9), False),
+    (lambda: nn.Sequential(nn.Sequential(nn.Conv1d(3, 6, 3), nn.Linear(7, 7))), "0", torch.rand(2, 3, 9), False),  # convolves
+    (lambda: nn.Sequential(nn.Conv1d(3, 6, 3), nn.BatchNorm1d(6)), "1", torch.rand(2, 3, 9), False),
+    (lambda: nn.Sequential(ChannelsLast()), "0", torch.rand(2, 4, 5, 5), False),  # back to [N, C, H, W]
+])
+def test_features_last_is_read_from_the_layer_and_what_feeds_it(build, name, x, last):
+    torch.manual_seed(0)
+    model = build().eval()
+    facts = _facts(model, name, x)
+    assert facts.features_last is last
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+
+
+def test_projected_is_the_output_of_a_mixing_layer_inside():
+    block = nn.Sequential(nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4)), nn.Sequential(nn.Linear(4, 4), nn.GELU()))
+    x = torch.rand(2, 3, 4)
+    assert _facts(block, "0", x).projected and not _facts(block, "1", x).projected
+
+
+def test_hooks_are_removed_when_the_pass_fails_and_an_uncalled_layer_is_named():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
+    with pytest.raises(RuntimeError):
+        inspect_site(model, "1", lambda: model(torch.rand(2, 3)))  # 3 features: the first Linear fails
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+    with pytest.raises(ValueError, match="'1' to be called"):
+        inspect_site(model, "1", lambda: model[0](torch.rand(2, 4)))
+
+
+def test_check_default_units_only_refuses_the_default_on_features_last_outputs():
+    seq = SiteFacts(projected=False, features_last=True, shape=(1, 5, 16))
+    with pytest.raises(ValueError, match=r"'fc'.*\[1, 5, 16\].*holds positions\. use this"):
+        check_default_units("fc", seq, None, None, "use this")
+    check_default_units("fc", seq, -1, None, "")  # chosen: neurons
+    check_default_units("fc", seq, 1, None, "")   # chosen: positions
+    check_default_units("fc", seq, None, 4, "")   # heads on the last dimension
+    check_default_units("fc", SiteFacts(False, True, (1, 16)), None, None, "")   # [N, D]: dimension 1 is the features
+    check_default_units("conv", SiteFacts(False, False, (1, 6, 9)), None, None, "")
+
+
+def test_unit_effects_refuse_positions_by_default_and_give_neurons_with_unit_dim():
+    torch.manual_seed(0)
+    model, ids = TokenMLP().eval(), torch.randint(0, 20, (4, 5))
+    for layer in ("fc", "act", "emb"):
+        with pytest.raises(ValueError, match=f"'{layer}'.*`unit_dim=-1`"):
+            unit_effects(model, ids, layer)
+    got = unit_effects(model, ids, "act", unit_dim=-1, target=0)
+    assert got.shape == (4, 16)
+    with torch.no_grad():
+        full = model(ids)[:, 0]
+        for u in (0, 7, 15):  # neuron u zeroed at every position, by hand
+            with intervene(model, {"act": Zero(units=[u], unit_dim=-1)}):
+                torch.testing.assert_close(got[:, u], full - model(ids)[:, 0])
+    assert unit_effects(model, ids, "act", unit_dim=1, target=0).shape == (4, 5)  # positions, asked for
+
+
+def test_causal_graph_refuses_sequence_layers_and_takes_conv1d_channels():
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match=r"'fc'.*features last.*`causal_graph` takes"):
+        causal_graph(TokenMLP().eval(), torch.randint(0, 20, (8, 5)), ["fc", "act"])
+    conv = nn.Sequential(nn.Conv1d(2, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 7, 2)).eval()
+    g = causal_graph(conv, torch.rand(16, 2, 9), ["1"], top_k=2)
+    assert all(n.startswith(("1:", "output:")) and (n.startswith("output") or int(n[2:]) < 4) for n in g.nodes)
