@@ -312,19 +312,46 @@ def test_reversed_patch_trigger_is_compact_and_survives_the_concentration_filter
         neural_cleanse(nn.Linear(4, 3), torch.rand(8, 4), 3, steps=1, min_concentration=0.8)
 
 
-def test_localised_starts_never_give_a_larger_mask_and_still_flag_the_target(poisoned):
+def test_localised_starts_never_give_a_worse_score_and_still_flag_the_target(poisoned):
     model, _, (_, _, xv, _) = poisoned
 
     def run(**kw):
         return neural_cleanse(model, xv[:128], 10, steps=150, batch_size=32, generator=torch.Generator().manual_seed(0), **kw)
 
+    def own_score(res):  # the score without the median, which all starts of a run share
+        return res.mask_norms / res.concentration
+
     one, six = run(), run(starts=6)
-    # start 0 of the batched run is the single-start run (up to batching round-off): the best over starts is no larger
-    assert bool((six.mask_norms <= one.mask_norms + 1e-3).all())
-    assert bool((six.mask_norms < one.mask_norms - 1e-3).any())  # some localised start found a smaller mask
+    # start 0 of the batched run is the single-start run (up to batching round-off): each class keeps
+    # the start of lowest |m|/κ, so that is no larger; the plain norm can be (a compact mask wins)
+    assert bool((own_score(six) <= own_score(one) + 1e-3).all())
+    assert bool((own_score(six) < own_score(one) - 1e-3).any())  # some localised start found a better mask
     assert six.flagged[:1] == [TARGET]
     chunked = run(starts=6, max_batch_size=64)  # two (class, start) rows per pass, same random draws
     assert torch.allclose(chunked.mask_norms, six.mask_norms, atol=1e-3)
+    # without the concentration in the score, the kept start is the smallest mask
+    one0, six0 = run(compactness=0.0), run(starts=6, compactness=0.0)
+    assert bool((six0.mask_norms <= one0.mask_norms + 1e-3).all())
+
+
+def test_best_start_picks_the_lowest_score_among_starts_that_reached_the_rate():
+    from lightning_causal.causal.backdoor.neural_cleanse import _best_start
+
+    masks = torch.zeros(6, 1, 6, 6)  # 3 starts x 2 classes, row s * 2 + c
+    masks[0, 0, :, 0] = 0.5          # start 0, class 0: a spread line, |m| 3, κ(3) 0.5 -> 6
+    masks[2, 0, :2, :2] = 1.0        # start 1, class 0: a 2x2 patch, |m| 4, κ 1 -> 4 (larger, but compact)
+    masks[4, 0, 0, :] = 0.1          # start 2, class 0: |m| 0.6, κ 0.5 -> 1.2, but it did not reach the rate
+    masks[1, 0, 0, 0] = 1.0          # start 0, class 1: |m| 1, κ 1 -> 1
+    masks[3, 0, 0, :2] = 0.2         # start 1, class 1: |m| 0.4, κ 1 -> 0.4, not reached
+    masks[5, 0, 5, 5] = 2.0          # start 2, class 1: |m| 2, κ 1 -> 2
+    patterns, lambdas = torch.arange(6.0).view(6, 1, 1, 1).expand(6, 1, 6, 6), torch.arange(6.0)
+    reached = torch.tensor([True, True, True, False, False, True])
+    m, p, lam = _best_start(masks, patterns, lambdas, reached, 2, window=3, compactness=1.0)
+    assert lam.tolist() == [2.0, 1.0] and torch.equal(m[0], masks[2]) and p[1, 0, 0, 0] == 1.0
+    m0, _, lam0 = _best_start(masks, patterns, lambdas, reached, 2, window=3, compactness=0.0)
+    assert lam0.tolist() == [0.0, 1.0]  # by norm: the spread line (3 < 4)
+    none, _, lam_none = _best_start(masks, patterns, lambdas, torch.zeros(6, dtype=torch.bool), 2, window=3, compactness=1.0)
+    assert lam_none.tolist() == [0.0, 1.0]  # no start reached the rate: start 0
 
 
 def test_localised_start_windows_and_initial_masks():

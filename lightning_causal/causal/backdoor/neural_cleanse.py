@@ -22,6 +22,7 @@ from lightning_causal.causal.backdoor.flagging import (
 )
 from lightning_causal.causal.backdoor.mask_statistics import (
     compact_ratio,
+    divide_by_concentration,
     mask_concentration,
     norm_ratio,
 )
@@ -189,13 +190,15 @@ def _local_theta(num_classes: int, mshape: tuple[int, ...], corner: tuple[int, i
     return torch.atanh(2 * m - 1).to(device)
 
 
-def _smallest_start(masks: Tensor, patterns: Tensor, lambdas: Tensor, reached: Tensor,
-                    num_classes: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Per class, the start with the smallest mask among those that reached the target rate
-    (start 0 if none did); rows are ordered ``s * C + c``."""
-    norms = masks.flatten(1).sum(1).view(-1, num_classes)
+def _best_start(masks: Tensor, patterns: Tensor, lambdas: Tensor, reached: Tensor, num_classes: int,
+                window: int, compactness: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Per class, the start with the lowest score ``|m|_1 / κ^p`` (the rule's score up to the
+    median, which all starts share; ``p = 0``: the smallest mask) among those that reached the
+    target rate (start 0 if none did); rows are ordered ``s * C + c``."""
+    score = divide_by_concentration(masks.flatten(1).sum(1), mask_concentration(masks, window), compactness)
+    score = score.view(-1, num_classes)
     ok = reached.view(-1, num_classes)
-    pick = torch.where(ok, norms, torch.full_like(norms, float("inf"))).argmin(0)
+    pick = torch.where(ok, score, torch.full_like(score, float("inf"))).argmin(0)
     pick = torch.where(ok.any(0), pick, torch.zeros_like(pick))
     rows = pick * num_classes + torch.arange(num_classes, device=masks.device)
     return masks[rows], patterns[rows], lambdas[rows]
@@ -283,7 +286,8 @@ def neural_cleanse(
     Localised starts (``starts > 1``): the objective is not convex, and from a uniform random
     mask the optimiser can settle on a class's natural strokes and miss a larger patch elsewhere.
     Starting also from masks concentrated in each part of the image finds a compact trigger
-    there if one exists, at ``starts`` times the rows per step.
+    there if one exists, at ``starts`` times the rows per step. Each class keeps the start its
+    score ranks best, so that a compact stamp is not traded for smaller spread-out strokes.
 
     All classes (and starts) are optimised together: one forward pass of
     ``C × starts × batch_size`` rows per step (the (class, start) pairs split into groups of
@@ -317,8 +321,9 @@ def neural_cleanse(
             is Neural Cleanse's random one (so ``starts=1`` is plain Neural Cleanse); start
             ``s >= 1`` puts the mask at 0.6 inside one window of half the image's side (the
             four corners, the centre, then the edge midpoints) and 0.02 elsewhere. All starts
-            run batched together; each class keeps the smallest mask over the starts that reached
-            ``target_asr`` (start 0's if none did).
+            run batched together; each class keeps, over the starts that reached ``target_asr``
+            (start 0's if none did), the mask of lowest ``|m|_1 / κ^p``: the rule's score (the
+            median is common to all starts), the smallest mask when the score is the norm ratio.
 
     Returns:
         :class:`ReversedTriggers`.
@@ -370,7 +375,8 @@ def neural_cleanse(
             ]
             masks, patterns, lambdas, reached = (torch.cat(t).detach() for t in zip(*parts))
             if starts > 1:
-                masks, patterns, lambdas = _smallest_start(masks, patterns, lambdas, reached, num_classes)
+                masks, patterns, lambdas = _best_start(masks, patterns, lambdas, reached, num_classes, window,
+                                                       float(compactness) if compact else 0.0)
             with torch.no_grad():
                 rates = _final_rates(fwd, x, pred, masks, patterns, mbs or rows_per_pass(model, (x,), forward=fwd))
     norms = masks.flatten(1).sum(1)
