@@ -21,6 +21,10 @@ from lightning_causal.causal.engine.state import audit_mode
 
 __all__ = ["BackdoorAudit"]
 
+#: Legend of the bound lines in the curves: the rule flags a class above (index) or below (score) them.
+INDEX_BOUND = "flagged at or above"
+SCORE_BOUND = "flagged at or below"
+
 
 class BackdoorAudit(Audit):
     """Backdoor audit: a known trigger's effect, or Neural Cleanse detection, plus CARE suspect units.
@@ -177,10 +181,12 @@ class BackdoorAudit(Audit):
              **({"concentration": float(res.concentration[k])} if res.concentration is not None else {})}
             for k in res.flagged
         ]
-        result.curves["anomaly_index"] = {"x": list(range(c)), "anomaly_index": res.anomaly_index.tolist(),
-                                          "threshold": [self.threshold] * c}
-        if res.max_ratio is not None:  # the ratio rule flags: each class's score against its bound
-            result.curves["flag_score"] = {"x": list(range(c)), "flag_score": res.score.tolist(), "threshold": [res.max_ratio] * c}
+        # the line of the rule in use only: a threshold that flags nothing would read as a missed flag
+        result.curves["anomaly_index"] = {"x": list(range(c)), "anomaly_index": res.anomaly_index.tolist()}
+        if res.max_ratio is None:  # the index rule flags: at or above its threshold
+            result.curves["anomaly_index"][INDEX_BOUND] = [self.threshold] * c
+        else:  # the ratio rule flags: each class's score at or below its bound
+            result.curves["flag_score"] = {"x": list(range(c)), "flag_score": res.score.tolist(), SCORE_BOUND: [res.max_ratio] * c}
         result.meta.update(flagged=res.flagged, mask_norms=res.mask_norms.tolist(), max_ratio=res.max_ratio)
         if res.flagged:
             self._suspects(model, x, res.triggers[res.flagged[0]], result, mbs)

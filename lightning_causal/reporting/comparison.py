@@ -11,6 +11,8 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from lightning_causal.reporting.figures import show_input
+
 __all__ = ["attribution_grid", "curves_figure"]
 
 
@@ -60,7 +62,10 @@ def attribution_grid(
     fig = Figure(figsize=(2.4 * cols, 2.3 * rows + 0.3))
     axes = fig.subplots(rows, cols, squeeze=False)
     for r in range(rows):
-        axes[r][0].imshow(_image(inputs[r]), cmap="gray")
+        if inputs[r].dim() >= 2:
+            show_input(axes[r][0], inputs[r])
+        else:  # a row of features
+            axes[r][0].imshow(_image(inputs[r]), cmap="gray")
         for c, (name, m) in enumerate(columns.items(), start=1):
             im = axes[r][c].imshow(_image(m[r]), cmap="RdBu_r", vmin=-vmax[name], vmax=vmax[name])
             if r == 0:

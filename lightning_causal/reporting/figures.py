@@ -8,13 +8,14 @@ bars each, labels of at least 9 points, and axis labels on every plot.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from matplotlib.figure import Figure
 from torch import Tensor
 
 __all__ = [
     "heatmap_row", "bar_figure", "interval_bar_figure", "interval_metrics", "curves_figure", "image_grid_figure",
-    "to_image",
+    "show_input", "to_image",
 ]
 
 WIDTH = 5.2  # inches at 100 dpi: 520 pixels, about the width of a TensorBoard image card
@@ -25,6 +26,27 @@ def to_image(x: Tensor) -> Tensor:
     """A 2-D image of one sample ``[C, H, W]`` / ``[H, W]`` (channels averaged)."""
     x = x.detach().float().cpu()
     return x.mean(0) if x.dim() == 3 else x
+
+
+def show_input(ax: Any, x: Tensor) -> None:
+    """Draw one input sample on ``ax``: ``[3, H, W]`` in colour, its range stretched to [0, 1] (the
+    colour is often what a class is about), any other ``[C, H, W]`` / ``[H, W]`` in grey with the
+    channels averaged; nearest-neighbour upscaling.
+
+    Examples:
+        >>> import torch
+        >>> ax = Figure().subplots()
+        >>> show_input(ax, torch.stack([torch.ones(2, 2), torch.zeros(2, 2), -torch.ones(2, 2)]))
+        >>> ax.get_images()[0].get_array()[0, 0].tolist()  # red, no green, no blue
+        [1.0, 0.5, 0.0]
+    """
+    x = x.detach().float().cpu()
+    if x.dim() == 3 and x.shape[0] == 3:
+        img = x.permute(1, 2, 0)
+        lo, hi = float(img.min()), float(img.max())
+        ax.imshow(((img - lo) / (hi - lo) if hi > lo else img * 0).numpy(), interpolation="nearest")
+    else:
+        ax.imshow(to_image(x), cmap="gray", interpolation="nearest")
 
 
 def heatmap_row(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float] | None = None, title: str | None = None) -> Figure:
@@ -41,7 +63,7 @@ def heatmap_row(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float] 
     n = 1 + len(maps)
     fig = Figure(figsize=(1.8 * n + 0.4, 2.5 if title else 2.2))
     axes = fig.subplots(1, n, squeeze=False)[0]
-    axes[0].imshow(to_image(sample), cmap="gray", interpolation="nearest")
+    show_input(axes[0], sample)
     axes[0].set_title("input", fontsize=10)
     for ax, (name, m) in zip(axes[1:], maps.items()):
         img = to_image(m)
@@ -203,11 +225,7 @@ def image_grid_figure(
     for r, name in enumerate(names):
         for c in range(k):
             ax = axes[r][c]
-            img = images[name][c].detach().float().cpu()
-            rgb = img.dim() == 3 and img.shape[0] == 3
-            img = img.permute(1, 2, 0) if rgb else to_image(img)
-            lo, hi = float(img.min()), float(img.max())
-            ax.imshow((img - lo) / (hi - lo) if hi > lo else img * 0, cmap=None if rgb else "gray", interpolation="nearest")
+            show_input(ax, images[name][c])
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:

@@ -55,13 +55,13 @@ def test_reverse_engineering_flags_the_target_and_leaves_no_trace(poisoned):
     assert r.scalars[f"anomaly_index/class_{TARGET}"] == r.scalars["max_anomaly_index"] >= 2
     assert r.images["reversed_masks"].shape == (10, 1, 8, 8) and r.images["reversed_patterns"].shape == (10, 1, 8, 8)
     assert r.vectors["anomaly_index"].shape == (10,) and "suspect_score/2" in r.vectors  # suspects of the reversed trigger
-    assert r.curves["anomaly_index"]["threshold"] == [2.0] * 10
+    assert set(r.curves["anomaly_index"]) == {"x", "anomaly_index"}  # the ratio rule decides: no index threshold drawn
     conc = r.vectors["mask_concentration"]
     assert conc.shape == (10,) and r.tables["flagged_classes"][0]["concentration"] == float(conc[TARGET]) > 0.8
     assert torch.allclose(r.vectors["flag_score"], r.vectors["norm_ratio"] / conc)  # the default score: compactness 1
     assert r.tables["flagged_classes"][0]["flag_score"] == pytest.approx(float(r.vectors["flag_score"][TARGET]))
     curve = r.curves["flag_score"]  # what the default rule decides on, with its bound
-    assert curve["flag_score"] == r.vectors["flag_score"].tolist() and curve["threshold"] == [r.meta["max_ratio"]] * 10
+    assert curve["flag_score"] == r.vectors["flag_score"].tolist() and curve["flagged at or below"] == [r.meta["max_ratio"]] * 10
     assert curve["flag_score"][TARGET] <= r.meta["max_ratio"] == 0.75
 
 
@@ -101,3 +101,13 @@ def test_runs_in_the_callback(tmp_path):
     r = cb.last_results["backdoor"]
     assert 0.0 <= r.scalars["asr"] <= 1.0 and r.vectors["suspect_score/model.conv2"].shape == (8,)
     assert len(list(tmp_path.glob("*.json"))) == 2
+
+
+def test_curves_draw_the_bound_of_the_rule_in_use_only():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3)).eval()
+    x = torch.rand(12, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    index_rule = BackdoorAudit(steps=3, threshold=1.5, max_ratio=None).run(model, Probe(x))
+    assert index_rule.curves["anomaly_index"]["flagged at or above"] == [1.5] * 3 and "flag_score" not in index_rule.curves
+    ratio_rule = BackdoorAudit(steps=3, max_ratio=0.5).run(model, Probe(x))
+    assert set(ratio_rule.curves["anomaly_index"]) == {"x", "anomaly_index"}
+    assert ratio_rule.curves["flag_score"]["flagged at or below"] == [0.5] * 3

@@ -60,6 +60,26 @@ def test_heatmap_row_figure():
     assert fig._suptitle.get_text() == "explains class 3"
 
 
+def test_rgb_inputs_are_drawn_in_colour_and_others_in_grey():
+    """A 3-channel input keeps its colours (stretched to [0, 1]) in the heatmap row, the Captum
+    comparison grid and the image grid; one channel stays grey; the maps stay one signed plane."""
+    from lightning_causal.reporting.comparison import attribution_grid
+    from lightning_causal.reporting.figures import heatmap_row, image_grid_figure
+
+    rgb = torch.zeros(3, 4, 4)
+    rgb[1, :2] = 2.0  # green top half, on a range [0, 2]
+    fig = heatmap_row(rgb, {"causal": torch.randn(3, 4, 4)})
+    shown = fig.axes[0].get_images()[0].get_array()
+    assert shown.shape == (4, 4, 3) and shown[0, 0].tolist() == [0.0, 1.0, 0.0] and shown[3, 3].tolist() == [0.0, 0.0, 0.0]
+    assert fig.axes[1].get_images()[0].get_array().shape == (4, 4)
+    grid = attribution_grid(rgb.unsqueeze(0), {"IG": torch.randn(1, 3, 4, 4)})
+    assert grid.axes[0].get_images()[0].get_array().shape == (4, 4, 3)
+    tiles = image_grid_figure({"pattern": rgb.unsqueeze(0)})
+    assert tiles.axes[0].get_images()[0].get_array()[0, 0].tolist() == [0.0, 1.0, 0.0]
+    grey = heatmap_row(torch.rand(1, 4, 4), {"causal": torch.randn(1, 4, 4)}).axes[0].get_images()[0]
+    assert grey.get_array().shape == (4, 4) and grey.get_cmap().name == "gray"
+
+
 def test_interval_bar_figure_draws_estimates_and_their_intervals():
     """Bar lengths are the estimates and the error bars span exactly [low, high], per metric;
     the first row is drawn on top, labelled by its name."""
