@@ -244,3 +244,16 @@ def test_compiled_submodule_is_intervened_on():
     with intervene(model, {"0": Zero(units=[0, 1, 2, 3, 4, 5, 6, 7])}):
         out = model(x)
     torch.testing.assert_close(out, eager[2](eager[1](torch.zeros(3, 8))))
+
+
+def test_a_segmentation_map_needs_output_and_the_message_says_so():
+    model = nn.Sequential(nn.Conv2d(1, 3, 1)).eval()  # [N, 3, H, W] class scores per pixel
+    x = torch.rand(2, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"\(2, 3, 4, 4\); pass `output=` a callable"):
+        input_effects(model, x, None)
+    got = input_effects(model, x, None, output=lambda out: out.mean((2, 3)), target=1)
+    with torch.no_grad():
+        full = model(x).mean((2, 3))[:, 1]
+        x0 = x.clone()
+        x0[:, 0, 1, 2] = 0.0  # feature 6 (row 1, column 2) set to the default baseline
+        torch.testing.assert_close(got[:, 6], full - model(x0).mean((2, 3))[:, 1])

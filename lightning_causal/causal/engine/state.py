@@ -93,7 +93,9 @@ def _as_logits(outputs: Tensor) -> Tensor:
         return outputs.unsqueeze(1)
     if outputs.dim() != 2:
         raise ValueError(
-            f"Expected the model output to be [N] or [N, classes] but got shape {tuple(outputs.shape)}"
+            f"Expected the model output to be [N] or [N, classes] but got shape {tuple(outputs.shape)}; pass `output=` "
+            "a callable out -> [N, classes] to choose what to explain (e.g. `output=lambda out: out.mean((2, 3))` "
+            "for the class scores of a segmentation map averaged over pixels)"
         )
     return outputs
 
