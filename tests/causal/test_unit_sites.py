@@ -126,3 +126,17 @@ def test_causal_graph_refuses_sequence_layers_and_takes_conv1d_channels():
     conv = nn.Sequential(nn.Conv1d(2, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 7, 2)).eval()
     g = causal_graph(conv, torch.rand(16, 2, 9), ["1"], top_k=2)
     assert all(n.startswith(("1:", "output:")) and (n.startswith("output") or int(n[2:]) < 4) for n in g.nodes)
+
+
+def test_the_pass_stops_once_the_layer_has_returned():
+    class SqueezesTheBatch(nn.Module):  # fails on one sample after the layer: never reached
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc, self.out = nn.Linear(4, 6), nn.Linear(6, 2)
+
+        def forward(self, x):
+            return self.out(self.fc(x).squeeze().mean(1))  # one sample: [5, 6] -> mean(1) -> [5], out fails
+
+    model = SqueezesTheBatch().eval()
+    facts = inspect_site(model, "fc", lambda: model(torch.rand(1, 5, 4)))
+    assert facts.features_last and facts.shape == (1, 5, 6)

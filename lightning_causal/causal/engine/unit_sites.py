@@ -76,10 +76,14 @@ class SiteFacts:
     shape: tuple[int, ...]
 
 
+class _Reached(Exception):
+    """Raised by the layer's hook to stop the pass once the layer has returned."""
+
+
 def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> SiteFacts:
-    """Run ``run()`` (a forward pass of ``model``) once under ``torch.no_grad`` with every
-    module's output recorded, and read off :class:`SiteFacts` for the module ``name``. Every hook
-    is removed, also on errors.
+    """Run ``run()`` (a forward pass of ``model``) under ``torch.no_grad`` with every module's
+    output recorded until the module ``name`` returns (the rest of the pass is skipped), and read
+    off :class:`SiteFacts` for it. Every hook is removed, also on errors.
 
     Raises:
         ValueError: ``name`` is not a module of ``model``, or it was not called by ``run``.
@@ -103,12 +107,15 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
 
     def leave(_m: nn.Module, _i: object, out: object) -> None:
         seen.setdefault("output", _first_tensor(out))
+        raise _Reached  # everything needed ran before the layer returned: the rest of the pass is skipped
 
     handles = [m.register_forward_hook(record) for m in modules.values() if m is not site]
     handles += [site.register_forward_pre_hook(enter), site.register_forward_hook(leave)]
     try:
         with torch.no_grad():
             run()
+    except _Reached:
+        pass
     finally:
         for handle in handles:
             handle.remove()
