@@ -31,7 +31,12 @@ from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import broadcast_groups, flat_mask
 from lightning_causal.causal.engine.ranking import rank_positions, spearman
-from lightning_causal.causal.engine.state import audit_mode, gather_target, resolve_target
+from lightning_causal.causal.engine.state import (
+    audit_mode,
+    check_logits,
+    gather_target,
+    resolve_target,
+)
 
 __all__ = [
     "perturbation_curve",
@@ -47,7 +52,7 @@ Explainer = Callable[[Tensor], Tensor]
 
 def _score(out: Tensor, tidx: Tensor, score: str) -> Tensor:
     if score == "softmax" or (score == "auto" and out.dim() == 2 and out.shape[1] > 1):
-        out = out.softmax(1)
+        out = check_logits(out, f"the perturbation curves (score={score!r}; score='raw' reads the output as it is)").softmax(1)
     return gather_target(out, tidx)
 
 

@@ -23,7 +23,7 @@ from lightning_causal.causal.backdoor.triggers import Trigger
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec, check_output_spec
 from lightning_causal.causal.engine.interventions import capture, resolve_module
-from lightning_causal.causal.engine.state import audit_mode
+from lightning_causal.causal.engine.state import audit_mode, check_logits
 from lightning_causal.repair.augment import augmented_copies, resolve_augment
 from lightning_causal.repair.backdoor_triggers import (
     _check_share,
@@ -244,7 +244,7 @@ class BackdoorSuppressionTerm(RepairTerm):
     def _reverse_engineer(self, model: nn.Module, train_inputs: Tensor) -> None:
         options = {"output": self.output, "additional_forward_args": self.additional_forward_args, **self.reverse_options}
         with audit_mode(model):
-            num_classes = self._forward(model)(train_inputs[:1]).shape[1]
+            num_classes = check_logits(self._forward(model)(train_inputs[:2]), "BackdoorSuppressionTerm").shape[1]
         check_class_outputs(num_classes, "BackdoorSuppressionTerm(trigger=None)")
         self.detection = neural_cleanse(model, train_inputs, num_classes, **options)
         flagged = self.detection.flagged
@@ -364,7 +364,7 @@ class BackdoorSuppressionTerm(RepairTerm):
             resolve_module(model, layer)
         ctx = capture(model, layers, detach=False) if layers else contextlib.nullcontext({})
         with ctx as acts:
-            out = self._forward(model)(torch.cat([xs, self.stamp(xs)]) if suppress else xs).float()
+            out = check_logits(self._forward(model)(torch.cat([xs, self.stamp(xs)]) if suppress else xs), "BackdoorSuppressionTerm").float()
         zero = out.new_zeros(())
         unlearn = path = distill = zero
         if suppress:

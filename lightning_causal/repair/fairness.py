@@ -14,6 +14,7 @@ from torch.nn import functional as F
 
 from lightning_causal.causal.engine.checks import check_float
 from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec
+from lightning_causal.causal.engine.state import check_logits
 from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual
 from lightning_causal.causal.scm.token_swap import TokenSwap
 from lightning_causal.repair.base import RepairTerm
@@ -28,6 +29,7 @@ DEFAULT_FAIRNESS_WEIGHT = 5.0
 def _as_float(outputs: Tensor) -> Tensor:
     if not isinstance(outputs, Tensor) or outputs.dim() not in (1, 2):
         raise ValueError(f"Expected model outputs [N] or [N, C] but got {getattr(outputs, 'shape', type(outputs))}")
+    check_logits(outputs, "CounterfactualFairnessTerm")
     return outputs.float() if outputs.dtype in (torch.float16, torch.bfloat16) else outputs
 
 

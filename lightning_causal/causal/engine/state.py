@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.eager import force_eager
 
-__all__ = ["frozen_params", "audit_mode", "gather_target", "resolve_target", "rng_preserved", "as_tuple"]
+__all__ = ["frozen_params", "audit_mode", "check_logits", "gather_target", "resolve_target", "rng_preserved", "as_tuple"]
 
 Target = int | Tensor | None
 
@@ -97,6 +97,37 @@ def _as_logits(outputs: Tensor) -> Tensor:
             "a callable out -> [N, classes] to choose what to explain (e.g. `output=lambda out: out.mean((2, 3))` "
             "for the class scores of a segmentation map averaged over pixels)"
         )
+    return outputs
+
+
+def check_logits(outputs: Tensor, caller: str) -> Tensor:
+    """``outputs`` as given, unless they are already class probabilities: ``[N, C]`` (``C >= 2``)
+    with every row non-negative and summing to 1 (a model ending in ``nn.Softmax``). ``caller``
+    applies a softmax to logits, and the softmax of probabilities flattens them (two classes: 0.2
+    and 0.8 become 0.35 and 0.65), so its figures would be silently too small.
+
+    Raises:
+        ValueError: naming ``output=`` and the exact fix, ``output=lambda out: out.log()``
+            (log-probabilities are logits: their softmax gives the probabilities back).
+
+    Examples:
+        >>> check_logits(torch.tensor([[2.0, -1.0]]), "it").shape
+        torch.Size([1, 2])
+        >>> check_logits(torch.tensor([[0.2, 0.8], [0.5, 0.5]]), "FairnessAudit")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected logits from the model, but every row of its output [2, 2] is non-negative and sums to 1: ...
+    """
+    if isinstance(outputs, Tensor) and outputs.dim() == 2 and outputs.shape[1] >= 2 and outputs.shape[0] > 0:
+        with torch.no_grad():
+            out = outputs.detach().float()
+            is_prob = bool((out >= 0).all()) and bool(((out.sum(1) - 1).abs() <= 1e-4).all())
+        if is_prob:
+            raise ValueError(
+                f"Expected logits from the model, but every row of its output {list(outputs.shape)} is non-negative and "
+                f"sums to 1: it returns probabilities already, and {caller} applies a softmax to logits (the softmax of "
+                "probabilities flattens them). Pass `output=lambda out: out.log()`: log-probabilities are logits whose "
+                "softmax gives the probabilities back")
     return outputs
 
 

@@ -26,7 +26,7 @@ from lightning_causal.causal.engine.interventions import (
     intervene,
     resolve_module,
 )
-from lightning_causal.causal.engine.state import audit_mode, resolve_target
+from lightning_causal.causal.engine.state import audit_mode, check_logits, resolve_target
 from lightning_causal.causal.engine.suffix import suffix_module
 from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual
 from lightning_causal.causal.scm.counterfactual import Counterfactual
@@ -56,7 +56,7 @@ def probabilities(outputs: Tensor) -> Tensor:
     if out.dim() == 1 or out.shape[1] == 1:
         p = torch.sigmoid(out.reshape(-1))
         return torch.stack([1 - p, p], 1)
-    return out.softmax(dim=1)
+    return check_logits(out, "the counterfactual fairness measures").softmax(dim=1)
 
 
 def counterfactual_inputs(counterfactual: Counterfactual, x: Tensor) -> Tensor:

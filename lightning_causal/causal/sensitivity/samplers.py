@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
-from lightning_causal.causal.engine.state import audit_mode
+from lightning_causal.causal.engine.state import audit_mode, check_logits
 
 __all__ = [
     "UniformCube",
@@ -261,7 +261,7 @@ class ClassProbability:
             )
         self.outputs = int(out.shape[1])
         if self.probability:
-            out = out.sigmoid() if out.shape[1] == 1 else out.softmax(dim=1)
+            out = out.sigmoid() if out.shape[1] == 1 else check_logits(out, "the Sobol' analysis (probability=True)").softmax(dim=1)
         return out[:, self.target]
 
 
