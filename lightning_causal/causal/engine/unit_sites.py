@@ -76,8 +76,9 @@ class SiteFacts:
     shape: tuple[int, ...]
 
 
-class _Reached(Exception):
-    """Raised by the layer's hook to stop the pass once the layer has returned."""
+class _Reached(BaseException):
+    """Raised by the layer's hook to stop the pass once the layer has returned (a `BaseException`, so that
+    a model's own `except Exception` cannot swallow it)."""
 
 
 def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> SiteFacts:
