@@ -135,6 +135,8 @@ class Fold:
         out = {"flagged": det.flagged, "index": det.anomaly_index.tolist(), "norms": det.mask_norms.tolist()}
         if det.concentration is not None:
             out["kappa"] = det.concentration.tolist()
+        # the masks themselves (3 decimals), so that other statistics of them can be compared offline
+        out["masks"] = [[round(float(v), 3) for v in t.mask.flatten()] for t in det.triggers]
         return out
 
 
