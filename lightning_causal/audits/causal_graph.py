@@ -3,7 +3,7 @@ and the edges gained and lost since the previous audit epoch."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from torch import nn
@@ -12,12 +12,15 @@ from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int
 from lightning_causal.causal.engine.forward import OutputSpec, check_output_spec
 from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.engine.units import check_layout_options, per_layer
 from lightning_causal.causal.structure.graph import causal_graph, graph_stability
 from lightning_causal.causal.structure.graph_context import ValueSpec, check_value_spec
 from lightning_causal.causal.structure.graph_data import CausalGraph
 from lightning_causal.causal.structure.significance import ALTERNATIVES, CORRECTIONS
 
 __all__ = ["CausalGraphAudit"]
+
+PerLayer = int | Mapping[str, int] | None
 
 _NODE_COLUMNS = ("effect", "class", "class_effect", "se", "z", "p_value", "share")
 _EDGE_COLUMNS = ("effect", "se", "z", "p_value", "p_adjusted", "share")
@@ -52,6 +55,10 @@ class CausalGraphAudit(Audit):
         output: which tensor of the model's return value to explain (see
             :class:`~lightning_causal.causal.engine.forward.Forward`).
         additional_forward_args: extra forward arguments (a tuple: positional, a Mapping: keywords).
+        unit_dim, num_heads: where the units of each layer are, for all layers or per layer (a
+            mapping): ``unit_dim=-1`` for the neurons of ``[N, T, D]`` hidden states,
+            ``num_heads=H`` for attention heads (as ``UnitImportanceAudit``); the default,
+            dimension 1, is refused at set-up on layers whose features are last.
         name: tag of the audit (default ``"causal_graph"``).
 
     Examples:
@@ -79,10 +86,15 @@ class CausalGraphAudit(Audit):
         seed: int = 0,
         output: OutputSpec = None,
         additional_forward_args: Any = None,
+        unit_dim: PerLayer = None,
+        num_heads: PerLayer = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name)
         self.layers = layer_names(layers)
+        dims, heads = per_layer("unit_dim", unit_dim, self.layers), per_layer("num_heads", num_heads, self.layers)
+        for layer in self.layers:
+            check_layout_options(dims[layer], heads[layer])
         self.options: dict[str, Any] = {
             "alpha": check_float("alpha", alpha, minimum=0.0, maximum=1.0, open_min=True),
             "min_share": check_float("min_share", min_share, minimum=0.0, maximum=1.0),
@@ -93,6 +105,8 @@ class CausalGraphAudit(Audit):
             "target": check_int("target", target, minimum=0, none_ok=True),
             "output": check_output_spec(output, ValueError),
             "additional_forward_args": additional_forward_args,
+            "unit_dim": unit_dim,
+            "num_heads": num_heads,
         }
         self.top_k = check_int("top_k", top_k, minimum=1, none_ok=True)
         self.stability_resamples = check_int("stability_resamples", stability_resamples, minimum=0)

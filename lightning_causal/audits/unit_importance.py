@@ -13,21 +13,11 @@ from lightning_causal.causal.effects.unit_effects import METHODS, check_interven
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.interventions import Intervention, resolve_module
-from lightning_causal.causal.engine.units import check_layout_options
+from lightning_causal.causal.engine.units import check_layout_options, per_layer
 
 __all__ = ["UnitImportanceAudit"]
 
 PerLayer = int | Mapping[str, int] | None
-
-
-def _per_layer(name: str, value: PerLayer, layers: list[str]) -> dict[str, int | None]:
-    """One value for every layer, or a mapping layer -> value (absent layers: None)."""
-    if isinstance(value, Mapping):
-        unknown = [k for k in value if k not in layers]
-        if unknown:
-            raise ValueError(f"Expected the keys of argument `{name}` to be among `layers` {layers} but got {unknown}")
-        return {layer: value.get(layer) for layer in layers}
-    return dict.fromkeys(layers, value)
 
 
 class UnitImportanceAudit(Audit):
@@ -84,8 +74,8 @@ class UnitImportanceAudit(Audit):
         if intervention is not None:
             check_interventions(intervention)
         self.layers, self.top_k, self.intervention, self.target = list(layers), top_k, intervention, check_target(target)
-        self.unit_dim = _per_layer("unit_dim", unit_dim, self.layers)
-        self.num_heads = _per_layer("num_heads", num_heads, self.layers)
+        self.unit_dim = per_layer("unit_dim", unit_dim, self.layers)
+        self.num_heads = per_layer("num_heads", num_heads, self.layers)
         for layer in self.layers:
             check_layout_options(self.unit_dim[layer], self.num_heads[layer])
         self.method = check_choice("method", method, METHODS)

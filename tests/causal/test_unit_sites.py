@@ -119,9 +119,9 @@ def test_unit_effects_refuse_positions_by_default_and_give_neurons_with_unit_dim
     assert unit_effects(model, ids, "act", unit_dim=1, target=0).shape == (4, 5)  # positions, asked for
 
 
-def test_causal_graph_refuses_sequence_layers_and_takes_conv1d_channels():
+def test_causal_graph_refuses_positions_by_default_and_takes_conv1d_channels():
     torch.manual_seed(0)
-    with pytest.raises(ValueError, match=r"'fc'.*features last.*`causal_graph` takes"):
+    with pytest.raises(ValueError, match=r"'fc'.*features last.*`unit_dim=-1` \(for all layers"):
         causal_graph(TokenMLP().eval(), torch.randint(0, 20, (8, 5)), ["fc", "act"])
     conv = nn.Sequential(nn.Conv1d(2, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 7, 2)).eval()
     g = causal_graph(conv, torch.rand(16, 2, 9), ["1"], top_k=2)

@@ -18,7 +18,7 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import torch
@@ -26,7 +26,8 @@ from torch import Tensor
 
 from lightning_causal.causal.engine.checks import check_int
 
-__all__ = ["Layout", "check_layout_options", "resolve_layout", "unit_positions_mask", "per_unit_values", "unit_sums"]
+__all__ = ["Layout", "check_layout_options", "from_units", "per_layer", "resolve_layout", "to_units", "unit_positions_mask",
+           "per_unit_values", "unit_sums"]
 
 
 class Layout(NamedTuple):
@@ -129,3 +130,47 @@ def unit_sums(values: Tensor, layout: Layout) -> Tensor:
     """
     moved = values.movedim(layout.dim, 1)
     return moved.reshape(moved.shape[0], layout.num_units, layout.unit_size, -1).sum((2, 3))
+
+
+def to_units(h: Tensor, layout: Layout) -> Tensor:
+    """``h`` ``[N, ...]`` viewed with its units on dimension 1: ``[N, U, ...]`` (a unit of several
+    positions, a head, keeps them as ``[N, U, unit_size, ...]``). The default layout (dimension 1,
+    one position per unit) returns ``h`` itself. :func:`from_units` inverts it.
+
+    Examples:
+        >>> h = torch.arange(12.0).view(1, 2, 6)      # [N, T, H * d], 3 heads of 2
+        >>> to_units(h, Layout(2, 2, 3))[0, 1]        # head 1: [d, T]
+        tensor([[2., 8.],
+                [3., 9.]])
+        >>> torch.equal(from_units(to_units(h, Layout(2, 2, 3)), Layout(2, 2, 3)), h)
+        True
+    """
+    if layout.dim == 1 and layout.unit_size == 1:
+        return h
+    moved = h.movedim(layout.dim, 1)
+    return moved.reshape(moved.shape[0], layout.num_units, layout.unit_size, *moved.shape[2:]) if layout.unit_size > 1 else moved
+
+
+def from_units(u: Tensor, layout: Layout) -> Tensor:
+    """The layer's own layout back from :func:`to_units`'s ``[N, U, ...]`` (contiguous, as models
+    that ``view`` their activations need)."""
+    if layout.dim == 1 and layout.unit_size == 1:
+        return u
+    if layout.unit_size > 1:
+        u = u.reshape(u.shape[0], layout.num_units * layout.unit_size, *u.shape[3:])
+    return u.movedim(1, layout.dim).contiguous()
+
+
+def per_layer(name: str, value: int | Mapping[str, int] | None, layers: Sequence[str]) -> dict[str, int | None]:
+    """One option value for every layer, or a mapping layer -> value (layers it leaves out: None).
+
+    Examples:
+        >>> per_layer("unit_dim", {"fc": -1}, ["conv", "fc"])
+        {'conv': None, 'fc': -1}
+    """
+    if isinstance(value, Mapping):
+        unknown = [k for k in value if k not in layers]
+        if unknown:
+            raise ValueError(f"Expected the keys of argument `{name}` to be among `layers` {list(layers)} but got {unknown}")
+        return {layer: value.get(layer) for layer in layers}
+    return dict.fromkeys(layers, value)

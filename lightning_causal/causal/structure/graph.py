@@ -10,7 +10,7 @@ as a circuit (:mod:`~lightning_causal.causal.structure.faithfulness`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,17 @@ from lightning_causal.causal.engine.checks import check_choice, check_float, che
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import as_tuple, audit_mode
-from lightning_causal.causal.engine.unit_sites import check_default_units, inspect_site
+from lightning_causal.causal.engine.unit_sites import (
+    check_default_units,
+    check_head_site,
+    inspect_site,
+)
+from lightning_causal.causal.engine.units import (
+    Layout,
+    check_layout_options,
+    per_layer,
+    resolve_layout,
+)
 from lightning_causal.causal.structure.faithfulness import circuit_faithfulness
 from lightning_causal.causal.structure.graph_context import (
     GraphContext,
@@ -199,6 +209,24 @@ def _assemble(ctx: GraphContext, nodes: dict[str, list[int]], node_stats: dict[s
     return CausalGraph(list(ctx.layers), ids, weighted, stats, edge_stats, {})
 
 
+def _layouts(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], dims: dict[str, int | None],
+             heads: dict[str, int | None]) -> dict[str, Layout]:
+    """Each layer's unit layout (only those that are not dimension 1), after the checks of one
+    sample's pass: heads only where the output is not projected, the default only where the
+    features are not last."""
+    one = torch.zeros(1, dtype=torch.long, device=xs[0].device)
+    layouts = {}
+    for layer in layers:
+        facts = inspect_site(forward.model, layer, run=lambda: forward(*(x[:1] for x in xs), rows=one))
+        check_head_site(resolve_module(forward.model, layer), layer, heads[layer], facts)
+        check_default_units(layer, facts, dims[layer], heads[layer],
+                            "Pass `unit_dim=-1` (for all layers, or a mapping layer -> dim) for its features (neurons).")
+        layout = resolve_layout(facts.shape, dims[layer], heads[layer])
+        if (layout.dim, layout.unit_size) != (1, 1):
+            layouts[layer] = layout
+    return layouts
+
+
 def causal_graph(
     model: nn.Module,
     inputs: Inputs,
@@ -215,6 +243,8 @@ def causal_graph(
     max_batch_size: int | None = None,
     output: OutputSpec = None,
     additional_forward_args: Any = None,
+    unit_dim: int | Mapping[str, int] | None = None,
+    num_heads: int | Mapping[str, int] | None = None,
 ) -> CausalGraph:
     """Causal explanatory graph of ``model`` on ``inputs`` by path interventions.
 
@@ -243,7 +273,8 @@ def causal_graph(
     Args:
         model: returns ``[N, outputs]`` (after ``output=``): class logits, or one column for a regression.
         inputs: a tensor ``[N, ...]`` or a tuple of tensors.
-        layers: module names in forward order; outputs ``[N, units, ...]``, each module run once.
+        layers: module names in forward order, each run once; units on dimension 1 of the output
+            (``[N, units, ...]``) unless ``unit_dim``/``num_heads`` say otherwise.
         top_k: at most this many nodes per layer (``None``: no cap).
         target: class index, per-sample indices ``[N]`` or ``None`` (predicted class).
         alpha: significance level of the node and edge tests (``1.0`` keeps every effect in the
@@ -259,6 +290,11 @@ def causal_graph(
         max_batch_size: rows per forward pass.
         output, additional_forward_args: as in
             :func:`~lightning_causal.causal.effects.input_effects.input_effects`.
+        unit_dim, num_heads: where each layer's units are, for all layers or per layer (a mapping
+            layer -> value), as in :func:`~lightning_causal.causal.effects.unit_effects.unit_effects`:
+            ``unit_dim=-1`` for the neurons of ``[N, T, D]`` hidden states, ``num_heads=H`` for the
+            heads of ``[N, T, H * d]`` self-attention outputs (nodes across a transformer's
+            residual stream). The default (dimension 1) is refused on layers whose features are last.
 
     Returns:
         :class:`CausalGraph` with every kept node's and edge's statistics.
@@ -280,16 +316,14 @@ def causal_graph(
     layers = _check_layers(model, layers)
     rule = _check_rule(top_k, alpha, min_share, correction, alternative)
     baseline, ablation = check_value_spec("baseline", baseline), check_value_spec("ablation", ablation)
+    dims, heads = per_layer("unit_dim", unit_dim, layers), per_layer("num_heads", num_heads, layers)
+    for layer in layers:
+        check_layout_options(dims[layer], heads[layer])
     xs = as_tuple(inputs)
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0])
     with audit_mode(forward.model):
-        one = torch.zeros(1, dtype=torch.long, device=xs[0].device)
-        for layer in layers:  # units are dimension 1 (channels, neurons): refuse the positions of [N, T, D]
-            facts = inspect_site(forward.model, layer, run=lambda: forward(*(x[:1] for x in xs), rows=one))
-            check_default_units(layer, facts, None, None, "`causal_graph` takes layers whose units are dimension 1 "
-                                "(conv channels, the neurons of [N, D]); for the neurons of a sequence use "
-                                "`unit_effects(..., unit_dim=-1)`.")
-        ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size)
+        layouts = _layouts(forward, xs, layers, dims, heads)
+        ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size, layouts=layouts)
         nodes: dict[str, list[int]] = {}
         node_stats: dict[str, dict[str, Tensor]] = {}
         blocks: dict[str, list[tuple]] = {}

@@ -28,6 +28,7 @@ from lightning_causal.causal.engine.interventions import (
 )
 from lightning_causal.causal.engine.state import gather_target, resolve_target
 from lightning_causal.causal.engine.suffix import suffix_module
+from lightning_causal.causal.engine.units import Layout, from_units, to_units
 
 __all__ = ["GraphContext", "ValueSpec", "bypassed", "check_value_spec", "hooked", "layer_values"]
 
@@ -136,7 +137,10 @@ class GraphContext:
         forward: how the model is called (``output=``, ``additional_forward_args=``).
         xs: the probe inputs.
         layers: the chosen layers, in forward order.
-        acts: clean activations ``[N, U, ...]`` of each chosen layer.
+        acts: clean activations ``[N, U, ...]`` of each chosen layer, units on dimension 1 whatever
+            the layer's own layout (:func:`~lightning_causal.causal.engine.units.to_units`).
+        layouts: where each layer's units are in its own output (absent: dimension 1). Every
+            value and hook of this class is in the ``[N, U, ...]`` view; the model sees its own.
         tidx: the explained class of each sample ``[N]``.
         f0: the clean target output ``f_t(x)`` ``[N]``.
         max_batch_size: rows per forward pass (``None``: sized by memory).
@@ -150,12 +154,14 @@ class GraphContext:
     f0: Tensor
     max_batch_size: int | None = None
     tensor_output: dict[str, bool] = field(default_factory=dict)
+    layouts: dict[str, Layout] = field(default_factory=dict)
     _suffixes: dict[str, nn.Module | None] = field(default_factory=dict)
 
     @classmethod
     def build(cls, forward: Forward, xs: tuple[Tensor, ...], layers: list[str], target: object, *,
-              max_batch_size: int | None = None) -> GraphContext:
+              max_batch_size: int | None = None, layouts: Mapping[str, Layout] | None = None) -> GraphContext:
         """Run the clean pass (inside the caller's ``audit_mode``) and check the layers."""
+        layouts = dict(layouts or {})
         kinds: dict[str, list[type]] = {name: [] for name in layers}
         probes = [resolve_module(forward.model, name).register_forward_hook(
             lambda _m, _i, o, k=kinds[name]: k.append(type(o))) for name in layers]
@@ -167,8 +173,28 @@ class GraphContext:
                 p.remove()
         _check_clean_pass(out, layers, dict(acts), kinds)
         tidx = resolve_target(out, target)  # type: ignore[arg-type]
-        return cls(forward=forward, xs=xs, layers=layers, acts=dict(acts), tidx=tidx, f0=gather_target(out, tidx),
-                   max_batch_size=max_batch_size, tensor_output={name: issubclass(kinds[name][0], Tensor) for name in layers})
+        acts = {name: to_units(h, layouts[name]) if name in layouts else h for name, h in acts.items()}
+        return cls(forward=forward, xs=xs, layers=layers, acts=acts, tidx=tidx, f0=gather_target(out, tidx),
+                   max_batch_size=max_batch_size, tensor_output={name: issubclass(kinds[name][0], Tensor) for name in layers},
+                   layouts=layouts)
+
+    def native(self, layer: str, h: Tensor) -> Tensor:
+        """``h`` in the ``[N, U, ...]`` view back in ``layer``'s own layout."""
+        return from_units(h, self.layouts[layer]) if layer in self.layouts else h
+
+    def _hooked(self, hooks: Mapping[str, Hook]) -> contextlib.AbstractContextManager[None]:
+        """:func:`hooked` with each hook reading and returning the ``[N, U, ...]`` view."""
+        def wrap(name: str, fn: Hook) -> Hook:
+            if name not in self.layouts:
+                return fn
+
+            def in_units(out: Tensor) -> Tensor | None:
+                new = fn(to_units(out, self.layouts[name]))
+                return None if new is None else from_units(new, self.layouts[name])
+
+            return in_units
+
+        return hooked(self.model, {name: wrap(name, fn) for name, fn in hooks.items()})
 
     @property
     def model(self) -> nn.Module:
@@ -193,7 +219,7 @@ class GraphContext:
             later = self.layers[self.layers.index(layer) + 1:]
             if suffix is not None and later:
                 with capture(self.model, later) as got:
-                    suffix(self.acts[layer][:1].clone())  # the suffix may write to its input (ReLU(inplace=True))
+                    suffix(self.native(layer, self.acts[layer][:1]).clone())  # the suffix may write to its input (ReLU(inplace=True))
                 suffix = suffix if all(name in got for name in later) else None
             self._suffixes[layer] = suffix
         return self._suffixes[layer]
@@ -202,22 +228,22 @@ class GraphContext:
         """Rows per pass for runs from ``layer`` (``None``: full forward passes)."""
         suffix = self.suffix(layer) if layer is not None else None
         if suffix is not None:
-            return rows_per_pass(suffix, (self.acts[layer],), self.max_batch_size)
+            return rows_per_pass(suffix, (self.native(layer, self.acts[layer]),), self.max_batch_size)
         return rows_per_pass(self.model, self.xs, self.max_batch_size, forward=self.forward)
 
     def logits_from(self, layer: str, patched: Tensor, s: Tensor, hooks: Mapping[str, Hook] | None = None) -> Tensor:
         """``f_t`` of rows whose activation of ``layer`` is ``patched`` (row ``r`` is sample ``s[r]``)."""
         hooks = dict(hooks or {})
         suffix = self.suffix(layer)
-        with hooked(self.model, hooks):
+        with self._hooked(hooks):
             if suffix is not None:
-                out = self.forward.select(suffix(patched.clone()))  # the model's to overwrite in place, not ours
+                out = self.forward.select(suffix(self.native(layer, patched).clone()))  # the model's to overwrite in place, not ours
                 return gather_target(out, self.tidx[s])
         return self.logits(s, {**hooks, layer: lambda _h: patched})
 
     def logits(self, s: Tensor, hooks: Mapping[str, Hook]) -> Tensor:
         """``f_t`` of a full forward pass over samples ``s`` with ``hooks``."""
-        with hooked(self.model, hooks):
+        with self._hooked(hooks):
             out = self.forward(*(x[s] for x in self.xs), rows=s)
         return gather_target(out, self.tidx[s])
 
@@ -231,7 +257,7 @@ class GraphContext:
             raise _Stop
 
         try:
-            with hooked(self.model, {**hooks, layer: stop}):
+            with self._hooked({**hooks, layer: stop}):
                 self.forward(*(x[s] for x in self.xs), rows=s)
         except _Stop:
             pass

@@ -1,0 +1,117 @@
+"""Causal graphs over neurons and heads of ``[N, T, D]`` layers (``unit_dim``, ``num_heads``)
+equal the graphs of the same network whose layers return their units on dimension 1."""
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal.audits import CausalGraphAudit, Probe
+from lightning_causal.causal import causal_graph
+
+
+class Units(nn.Module):
+    """Identity, or ``[N, T, H * d] -> [N, H, d, T]`` (units first; ``d = 1``: ``[N, D, T]``)."""
+
+    def __init__(self, first: bool, heads: int | None) -> None:
+        super().__init__()
+        self.first, self.heads = first, heads
+
+    def forward(self, h):
+        if not self.first:
+            return torch.relu(h)
+        n, t, d = h.shape
+        h = torch.relu(h)
+        return h.view(n, t, self.heads, d // self.heads).permute(0, 2, 3, 1) if self.heads else h.transpose(1, 2)
+
+
+def back(h, heads):
+    """Undo :class:`Units` (``[N, H, d, T]`` or ``[N, D, T]`` -> ``[N, T, D]``)."""
+    if heads:
+        n, hh, d, t = h.shape
+        return h.permute(0, 3, 1, 2).reshape(n, t, hh * d)
+    return h.transpose(1, 2)
+
+
+class Seq(nn.Module):
+    """Embedding, two Linear + ReLU blocks on [N, T, D] with a skip around the second, mean, head."""
+
+    def __init__(self, first: bool, heads: int | None = None) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb = nn.Embedding(12, 6)
+        self.fc1, self.fc2, self.head = nn.Linear(6, 6), nn.Linear(6, 6), nn.Linear(6, 3)
+        self.u1, self.u2 = Units(first, heads), Units(first, heads)
+        self.first, self.heads = first, heads
+
+    def forward(self, ids):
+        h1 = self.u1(self.fc1(self.emb(ids)))
+        h1 = back(h1, self.heads) if self.first else h1
+        h2 = self.u2(self.fc2(h1))
+        h2 = back(h2, self.heads) if self.first else h2
+        return self.head((h1 + h2).mean(1))
+
+
+def _same(a, b):
+    rename = {"u1": "u1", "u2": "u2"}
+    assert [n.split(":")[0] for n in a.nodes] == [n.split(":")[0] for n in b.nodes] and a.nodes == b.nodes
+    assert [e[:2] for e in a.edges] == [e[:2] for e in b.edges] and rename
+    torch.testing.assert_close(torch.tensor([e[2] for e in a.edges]), torch.tensor([e[2] for e in b.edges]))
+    for node in a.nodes:
+        for key in ("effect", "z"):
+            if key in a.node_stats[node]:
+                assert a.node_stats[node][key] == pytest.approx(b.node_stats[node][key], rel=1e-9, abs=1e-12)
+    assert a.meta["faithfulness"] == pytest.approx(b.meta["faithfulness"], rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("heads, options", [(None, {"unit_dim": -1}), (3, {"num_heads": 3}), (3, {"num_heads": {"u1": 3, "u2": 3}})])
+def test_graph_over_neurons_and_heads_equals_the_units_first_network(heads, options):
+    ids = torch.randint(0, 12, (24, 5), generator=torch.Generator().manual_seed(1))
+    last, first = Seq(False, heads).double().eval(), Seq(True, heads).double().eval()
+    got = causal_graph(last, ids, ["u1", "u2"], top_k=None, alpha=0.5, min_share=0.0, **options)
+    want = causal_graph(first, ids, ["u1", "u2"], top_k=None, alpha=0.5, min_share=0.0)
+    assert got.edges and len({n for n in got.nodes if n.startswith("u1")}) > 1  # a graph worth comparing
+    assert all(int(n.split(":")[1]) < (heads or 6) for n in got.nodes if not n.startswith("output"))
+    _same(got, want)
+
+
+def test_graph_refuses_positions_heads_on_projected_outputs_and_unknown_layers_in_options():
+    ids = torch.randint(0, 12, (8, 5), generator=torch.Generator().manual_seed(1))
+    model = Seq(False).eval()
+    with pytest.raises(ValueError, match=r"'u1'.*features last.*`unit_dim=-1`"):
+        causal_graph(model, ids, ["u1", "u2"])
+    normed = nn.Sequential(nn.Embedding(12, 6), nn.Sequential(nn.Linear(6, 6), nn.LayerNorm(6)), nn.Flatten(), nn.Linear(30, 3))
+    with pytest.raises(ValueError, match="`num_heads` on a module whose output is the heads"):
+        causal_graph(normed.eval(), ids, ["1"], num_heads=3)  # a LayerNorm's output: heads already mixed
+    with pytest.raises(ValueError, match="keys of argument `unit_dim`"):
+        causal_graph(model, ids, ["u1"], unit_dim={"u9": -1})
+
+
+def test_graph_audit_takes_unit_dim_per_layer():
+    ids = torch.randint(0, 12, (16, 5), generator=torch.Generator().manual_seed(1))
+    audit = CausalGraphAudit(["u1", "u2"], unit_dim={"u1": -1, "u2": -1}, stability_resamples=1)
+    r = audit.run(Seq(False).eval(), Probe(ids))
+    nodes = [row["node"] for row in r.tables["nodes"]]
+    want = causal_graph(Seq(False).eval(), ids, ["u1", "u2"], unit_dim=-1)
+    assert nodes and nodes == [n for n in want.nodes if not n.startswith("output")]
+    assert {"stability_resample", "stability_noise"} <= set(r.scalars)  # token ids: resampled, and noise-free
+    with pytest.raises(ValueError, match="keys of argument `num_heads`"):
+        CausalGraphAudit(["u1"], num_heads={"u2": 2})
+
+
+def test_bert_graph_nodes_are_heads_and_neurons_with_their_unit_effects():
+    from lightning_causal.causal import unit_effects
+    from tests.helpers.bert import tiny_bert, token_batch
+
+    model, (ids, mask) = tiny_bert(), token_batch(n=12)
+    heads, mlp = "bert.encoder.layer.0.attention.self", "bert.encoder.layer.1.intermediate"
+    afa = {"attention_mask": mask}
+    g = causal_graph(model, ids, [heads, mlp], top_k=None, alpha=1.0, min_share=0.0, additional_forward_args=afa,
+                     num_heads={heads: 4}, unit_dim={mlp: -1})
+    units = {heads: unit_effects(model, ids, heads, num_heads=4, additional_forward_args=afa),
+             mlp: unit_effects(model, ids, mlp, unit_dim=-1, additional_forward_args=afa)}
+    assert units[heads].shape == (12, 4) and units[mlp].shape == (12, 64)
+    nodes = [n for n in g.nodes if not n.startswith("output")]
+    assert {n.rsplit(":", 1)[0] for n in nodes} == {heads, mlp} and g.edges
+    for node in nodes:  # each node's effect is its unit's mean effect on the predicted class
+        layer, u = node.rsplit(":", 1)
+        assert g.node_stats[node]["effect"] == pytest.approx(float(units[layer][:, int(u)].mean()), rel=1e-6, abs=1e-9)
