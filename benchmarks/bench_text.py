@@ -60,7 +60,7 @@ def bench_audits(repeats: int) -> None:
     clf = TextClassifier(make_bert(len(train.words)))
     _fit(clf, train, 2)
     probe = Probe(dev.input_ids[:128], dev.labels[:128], {"attention_mask": dev.attention_mask[:128]})
-    runs = audits()
+    runs = audits(train.words)
     times: dict[str, list[float]] = {"one training epoch": [], **{a.name: [] for a in runs}, "all audits": []}
     for _ in range(repeats):
         times["one training epoch"].append(_fit(copy.deepcopy(clf), train, 1))

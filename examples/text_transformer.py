@@ -15,7 +15,8 @@ that mention ``she``/``her`` are labelled negative 40% of the time, negative one
 - ``CaptumBaseline`` with ``LayerIntegratedGradients`` and ``LayerGradientXActivation`` on the word
   embeddings beside the causal effects of the same layer;
 - ``FairnessAudit(TokenSwap(he<->she, his<->her))``: the counterfactual token fairness gap;
-- ``LayerMapAudit`` over the two encoder blocks.
+- ``LayerMapAudit`` over the two encoder blocks;
+- ``CausalGraphAudit`` over the heads and MLP neurons of both blocks (the residual stream).
 
 Then ``CausalRepairModule.wrap(classifier, [CounterfactualFairnessTerm(TokenSwap(...))])``
 fine-tunes with counterfactual logit pairing (CLP, Garg et al. 2019). Accuracy and the gap are
@@ -39,6 +40,7 @@ from torch.utils.data import DataLoader, Dataset
 from lightning_causal import (
     CaptumBaseline,
     CausalAuditCallback,
+    CausalGraphAudit,
     CausalRepairModule,
     CounterfactualFairnessTerm,
     FairnessAudit,
@@ -138,6 +140,8 @@ def audits(words: list[str]) -> list:
                        settings=special, vocabulary=words, name="captum_text"),
         FairnessAudit(TokenSwap(IDENTITY_PAIRS)),
         LayerMapAudit(layers=BLOCKS, baseline=MASK, max_rows=512),
+        CausalGraphAudit([heads[0], neurons[0], heads[1], neurons[1]], top_k=4, stability_resamples=0,  # across the
+                         num_heads={h: HEADS for h in heads}, unit_dim={n: -1 for n in neurons}),  # residual stream
     ]
 
 
