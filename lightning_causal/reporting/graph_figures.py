@@ -30,6 +30,38 @@ def _columns(graph: dict) -> list[tuple[str, list[dict]]]:
     return [(layer, [n for n in nodes if n["layer"] == layer]) for layer in layers]
 
 
+def column_labels(layers: list[str]) -> list[str]:
+    """Column titles: the layer names without the dotted prefix they all share (two or more
+    layers), long ones broken at dots, so that ``model.bert.encoder.layer.0.attention.self`` beside
+    ``...layer.1.intermediate`` reads ``0.attention.self`` and ``1.intermediate``.
+
+    Examples:
+        >>> column_labels(["model.enc.layer.0.attention.self", "model.enc.layer.1.intermediate", "output"])
+        ['0.attention.self', '1.intermediate', 'output']
+        >>> column_labels(["conv1", "conv2"]), column_labels(["model.a_very_long_block_name.sublayer"])
+        (['conv1', 'conv2'], ['model\\n.a_very_long_block_name\\n.sublayer'])
+    """
+    named = [n for n in layers if n != "output"]
+    parts = [n.split(".") for n in named]
+    common = 0
+    if len(parts) >= 2:
+        while all(len(p) > common + 1 and p[common] == parts[0][common] for p in parts):
+            common += 1
+    out = []
+    for name in layers:
+        label = name if name == "output" else ".".join(name.split(".")[common:])
+        lines, line = [], ""
+        for k, piece in enumerate(label.split(".")):
+            piece = piece if k == 0 else "." + piece
+            if line and len(line) + len(piece) > 18:
+                lines.append(line)
+                line = piece
+            else:
+                line += piece
+        out.append("\n".join([*lines, line]))
+    return out
+
+
 def _node_strength(node: dict) -> float:
     for key in ("effect", "importance", "samples"):
         v = _f(node.get(key))
@@ -40,6 +72,7 @@ def _node_strength(node: dict) -> float:
 
 def _draw_nodes(ax: Any, columns: list[tuple[str, list[dict]]], height: int) -> dict[str, tuple[float, float]]:
     pos: dict[str, tuple[float, float]] = {}
+    labels = column_labels([layer for layer, _ in columns])
     for x, (layer, nodes) in enumerate(columns):
         top = max([abs(_node_strength(n)) for n in nodes] + [1e-12])
         for k, n in enumerate(nodes):
@@ -49,7 +82,7 @@ def _draw_nodes(ax: Any, columns: list[tuple[str, list[dict]]], height: int) -> 
             face = "0.65" if layer == "output" else ("#f4c7c3" if v >= 0 else "#c6dbef")
             ax.scatter([x], [y], s=40 + 360 * abs(v) / top, color=face, edgecolors="0.2", zorder=3)
             ax.annotate(str(n["unit"]), (x, y), fontsize=7, ha="center", va="center", zorder=4)
-        ax.text(x, (height - 1) / 2.0 + 0.8, layer, ha="center", fontsize=8, fontweight="bold")
+        ax.text(x, (height - 1) / 2.0 + 0.7, labels[x], ha="center", va="bottom", fontsize=8, fontweight="bold")
     return pos
 
 
