@@ -234,3 +234,32 @@ def test_heads_after_an_output_projection_are_refused():
         unit_effects(tiny_bert(3), ids_b, "bert.encoder.layer.0.attention", num_heads=4)  # dense, residual, LayerNorm
     heads = unit_effects(tiny_bert(3), ids_b, SELF, num_heads=4, additional_forward_args={"attention_mask": mask_b})
     assert heads.shape == (3, 4)  # BERT's attention.self: the context before the projection, accepted
+
+
+def test_zeroing_a_heads_values_zeroes_the_head_where_no_module_returns_the_heads():
+    """transformers >= 5 attention (q/k/v/o_proj, the heads combined functionally): ``v_proj`` with
+    ``num_heads`` zero-ablates a head exactly (its output is attention-weighted values), as a hook
+    zeroing that head's slice of ``o_proj``'s input does."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.ViTConfig(image_size=8, patch_size=4, num_channels=1, hidden_size=16, num_hidden_layers=1,
+                                    num_attention_heads=4, intermediate_size=32, num_labels=3)
+    torch.manual_seed(0)
+    model = transformers.ViTForImageClassification(config).double().eval()
+    attn = next((m for n, m in model.named_modules() if n.endswith("attention") and hasattr(m, "v_proj") and hasattr(m, "o_proj")), None)
+    if attn is None:
+        pytest.skip("this transformers version has a module that returns the heads")
+    name = next(n for n, m in model.named_modules() if m is attn.v_proj)
+    x = torch.rand(5, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    got = unit_effects(model, x, name, num_heads=4, target=0)
+    with torch.no_grad():
+        full = model(x).logits[:, 0]
+        for h in range(4):
+            def zero_head(_m, args, h=h):
+                z = args[0].clone()
+                z[..., 4 * h:4 * (h + 1)] = 0
+                return (z, *args[1:])
+            handle = attn.o_proj.register_forward_pre_hook(zero_head)
+            try:
+                torch.testing.assert_close(got[:, h], full - model(x).logits[:, 0])
+            finally:
+                handle.remove()
