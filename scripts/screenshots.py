@@ -55,6 +55,7 @@ VIEWS = [
     ("tb_repair_scalars", "tabular_repair", _TS + quote("^causal/fairness/(cf_gap|cf_flip_rate)$") + "#timeseries", 800),
     ("tb_text_tokens", "text/train", _TS + quote("tokens/maps/sample_[01]") + "#timeseries", 1000),
     ("tb_text_heads", "text/train", _TS + quote("(heads|neurons)/bars") + "#timeseries", 1000),
+    ("tb_text_graph", "text/train", _TS + quote("causal_graph/graphs") + "#timeseries", 900),
 ]
 
 
