@@ -53,7 +53,7 @@ def column_labels(layers: list[str]) -> list[str]:
         lines, line = [], ""
         for k, piece in enumerate(label.split(".")):
             piece = piece if k == 0 else "." + piece
-            if line and len(line) + len(piece) > 18:
+            if line and len(line) + len(piece) > 16:
                 lines.append(line)
                 line = piece
             else:
@@ -119,7 +119,7 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     """
     columns = _columns(graph)
     height = max([len(ns) for _, ns in columns] + [1])
-    fig = Figure(figsize=(1.8 + 1.9 * len(columns), 1.4 + 0.45 * height))
+    fig = Figure(figsize=(1.0 + 1.15 * len(columns), 1.5 + 0.45 * height))  # ~5 inches (a card's width) for 3 columns
     ax = fig.subplots()
     pos = _draw_nodes(ax, columns, height)
     _draw_edges(ax, graph.get("edges", []), pos)
