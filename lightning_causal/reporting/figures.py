@@ -170,7 +170,8 @@ def curves_figure(
     xticklabels: Sequence[str] | None = None,
 ) -> Figure:
     """Line plot of ``curves`` (key ``"x"`` holds the abscissa, every other key a series), with
-    axis labels, markers for short series and ``xticklabels`` at the abscissa (e.g. class names);
+    axis labels, markers for short series (a constant series, such as a rule's bound, is a grey
+    dashed line) and ``xticklabels`` at the abscissa (e.g. class names);
     a short whole-number abscissa (classes, epochs) gets a tick at each value and none between.
 
     Examples:
@@ -185,7 +186,7 @@ def curves_figure(
         if name == "x":
             continue
         xs = x if x is not None and len(x) == len(ys) else list(range(len(ys)))
-        if name == "threshold":
+        if len(ys) > 1 and len(set(ys)) == 1:  # a constant series is a reference level (a rule's bound)
             ax.plot(xs, ys, label=name, color="0.4", linestyle="--", linewidth=1.0)
         else:
             ax.plot(xs, ys, label=name, marker="o" if len(ys) <= 32 else None, markersize=3)

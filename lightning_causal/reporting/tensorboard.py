@@ -50,7 +50,7 @@ __all__ = ["scalar_tags", "TensorBoardRenderer", "markdown_summary", "figure_ima
 _PASSTHROUGH = ("compare/", "captum/", "causal/")
 _CURVE_AXES = {
     "anomaly_index": ("class", "anomaly index (MAD units)"),
-    "flag_score": ("class", "flag score (flag: <= threshold)"),
+    "flag_score": ("class", "flag score (flagged at or below the line)"),
 }
 
 
