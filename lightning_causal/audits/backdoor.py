@@ -184,9 +184,9 @@ class BackdoorAudit(Audit):
         # the line of the rule in use only: a threshold that flags nothing would read as a missed flag
         result.curves["anomaly_index"] = {"x": list(range(c)), "anomaly_index": res.anomaly_index.tolist()}
         if res.max_ratio is None:  # the index rule flags: at or above its threshold
-            result.curves["anomaly_index"][INDEX_BOUND] = [self.threshold] * c
+            result.curves["anomaly_index"][INDEX_BOUND] = float(self.threshold)
         else:  # the ratio rule flags: each class's score at or below its bound
-            result.curves["flag_score"] = {"x": list(range(c)), "flag_score": res.score.tolist(), SCORE_BOUND: [res.max_ratio] * c}
+            result.curves["flag_score"] = {"x": list(range(c)), "flag_score": res.score.tolist(), SCORE_BOUND: float(res.max_ratio)}
         result.meta.update(flagged=res.flagged, mask_norms=res.mask_norms.tolist(), max_ratio=res.max_ratio)
         if res.flagged:
             self._suspects(model, x, res.triggers[res.flagged[0]], result, mbs)

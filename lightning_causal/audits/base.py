@@ -135,7 +135,8 @@ class AuditResult:
         images: name -> images ``[N, C, H, W]`` or ``[C, H, W]`` shown as they are.
         graphs: name -> JSON-able graph dicts (``CausalGraph.to_dict()``, layer maps).
         tables: name -> list of rows (dicts), rendered as markdown.
-        curves: name -> {"x": [...], series: [...]} plotted as line figures.
+        curves: name -> {"x": [...], series: [...]} plotted as line figures; a series given as one
+            number instead of a list is a reference level (a rule's bound), drawn dashed.
         meta: anything JSON-able describing the run (epoch, seconds, settings).
     """
 

@@ -364,7 +364,7 @@ class BackdoorSuppressionTerm(RepairTerm):
             resolve_module(model, layer)
         ctx = capture(model, layers, detach=False) if layers else contextlib.nullcontext({})
         with ctx as acts:
-            out = check_logits(self._forward(model)(torch.cat([xs, self.stamp(xs)]) if suppress else xs), "BackdoorSuppressionTerm").float()
+            out = self.checked_logits(self._forward(model)(torch.cat([xs, self.stamp(xs)]) if suppress else xs)).float()
         zero = out.new_zeros(())
         unlearn = path = distill = zero
         if suppress:

@@ -16,6 +16,7 @@ from lightning_causal.causal.engine.forward import (
     check_output_spec,
     select_output,
 )
+from lightning_causal.causal.engine.state import check_logits
 
 __all__ = ["RepairTerm"]
 
@@ -63,6 +64,17 @@ class RepairTerm(ABC):
         """``model``'s selected output (``output=``) on ``x`` with the batch's forward arguments."""
         fargs = ForwardArgs(additional_forward_args)
         return select_output(model(x, *fargs.args, **fargs.kwargs), self.output)
+
+    def checked_logits(self, outputs: Tensor) -> Tensor:
+        """``outputs`` as given; on the term's first call they are checked to be logits, not
+        probabilities (:func:`~lightning_causal.causal.engine.state.check_logits`). Once is
+        enough (a model does not start returning probabilities mid-training), and the check
+        reduces the batch and reads the answer on the host: a synchronisation every training
+        step on a GPU."""
+        if not getattr(self, "_logits_checked", False):
+            check_logits(outputs, type(self).__name__)
+            self._logits_checked = True
+        return outputs
 
     def setup(self, model: nn.Module, train_inputs: Tensor | None = None) -> None:  # noqa: B027
         """Prepare before fine-tuning starts (e.g. reverse-engineer a trigger from ``train_inputs``)."""

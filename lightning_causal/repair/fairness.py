@@ -14,7 +14,6 @@ from torch.nn import functional as F
 
 from lightning_causal.causal.engine.checks import check_float
 from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec
-from lightning_causal.causal.engine.state import check_logits
 from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual
 from lightning_causal.causal.scm.token_swap import TokenSwap
 from lightning_causal.repair.base import RepairTerm
@@ -29,7 +28,6 @@ DEFAULT_FAIRNESS_WEIGHT = 5.0
 def _as_float(outputs: Tensor) -> Tensor:
     if not isinstance(outputs, Tensor) or outputs.dim() not in (1, 2):
         raise ValueError(f"Expected model outputs [N] or [N, C] but got {getattr(outputs, 'shape', type(outputs))}")
-    check_logits(outputs, "CounterfactualFairnessTerm")
     return outputs.float() if outputs.dtype in (torch.float16, torch.bfloat16) else outputs
 
 
@@ -202,6 +200,7 @@ class CounterfactualFairnessTerm(RepairTerm):
     def loss_from_outputs(self, outputs: Tensor, extra_outputs: Tensor, y: Tensor | None) -> Tensor:
         """The distance between the model's outputs on ``x`` and on ``extra_inputs(x)`` (whose rows
         are the counterfactuals of the first rows of ``x``)."""
+        self.checked_logits(outputs)
         if outputs.shape[0] != extra_outputs.shape[0]:
             outputs = outputs[: extra_outputs.shape[0]]
         if self.distance == "abs_prob":

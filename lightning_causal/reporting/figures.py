@@ -165,19 +165,22 @@ def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top:
 
 
 def curves_figure(
-    curves: dict[str, list[float]], title: str, xlabel: str = "x", ylabel: str = "value",
+    curves: dict[str, list[float] | float], title: str, xlabel: str = "x", ylabel: str = "value",
     *,
     xticklabels: Sequence[str] | None = None,
 ) -> Figure:
-    """Line plot of ``curves`` (key ``"x"`` holds the abscissa, every other key a series), with
-    axis labels, markers for short series (a constant series, such as a rule's bound, is a grey
-    dashed line) and ``xticklabels`` at the abscissa (e.g. class names);
-    a short whole-number abscissa (classes, epochs) gets a tick at each value and none between.
+    """Line plot of ``curves`` (key ``"x"`` holds the abscissa, every other key a series of
+    values, or one number: a reference level such as a rule's bound, drawn as a grey dashed
+    line), with axis labels, markers for short series and ``xticklabels`` at the abscissa (e.g.
+    class names); a short whole-number abscissa (classes, epochs) gets a tick at each value and
+    none between.
 
     Examples:
-        >>> fig = curves_figure({"x": [0, 1], "anomaly": [0.5, 3.0]}, "anomaly index", "class", "index", xticklabels=["cat", "dog"])
+        >>> fig = curves_figure({"x": [0, 1], "anomaly": [0.5, 3.0], "bound": 2.0}, "anomaly index", "class", "index", xticklabels=["cat", "dog"])
         >>> fig.axes[0].get_xlabel(), [t.get_text() for t in fig.axes[0].get_xticklabels()]
         ('class', ['cat', 'dog'])
+        >>> [line.get_linestyle() for line in fig.axes[0].get_lines()]
+        ['-', '--']
     """
     x = curves.get("x")
     fig = Figure(figsize=(WIDTH, 3.4))
@@ -185,11 +188,11 @@ def curves_figure(
     for name, ys in curves.items():
         if name == "x":
             continue
+        if isinstance(ys, (int, float)):  # a reference level (a rule's bound), not a measurement
+            ax.axhline(float(ys), label=name, color="0.4", linestyle="--", linewidth=1.0)
+            continue
         xs = x if x is not None and len(x) == len(ys) else list(range(len(ys)))
-        if len(ys) > 1 and len(set(ys)) == 1:  # a constant series is a reference level (a rule's bound)
-            ax.plot(xs, ys, label=name, color="0.4", linestyle="--", linewidth=1.0)
-        else:
-            ax.plot(xs, ys, label=name, marker="o" if len(ys) <= 32 else None, markersize=3)
+        ax.plot(xs, ys, label=name, marker="o" if len(ys) <= 32 else None, markersize=3)
     if xticklabels is not None and x is not None and len(xticklabels) == len(x):
         slanted = len(x) * max(len(str(t)) for t in xticklabels) > 40
         ax.set_xticks(list(x))

@@ -61,7 +61,7 @@ def test_reverse_engineering_flags_the_target_and_leaves_no_trace(poisoned):
     assert torch.allclose(r.vectors["flag_score"], r.vectors["norm_ratio"] / conc)  # the default score: compactness 1
     assert r.tables["flagged_classes"][0]["flag_score"] == pytest.approx(float(r.vectors["flag_score"][TARGET]))
     curve = r.curves["flag_score"]  # what the default rule decides on, with its bound
-    assert curve["flag_score"] == r.vectors["flag_score"].tolist() and curve["flagged at or below"] == [r.meta["max_ratio"]] * 10
+    assert curve["flag_score"] == r.vectors["flag_score"].tolist() and curve["flagged at or below"] == r.meta["max_ratio"]
     assert curve["flag_score"][TARGET] <= r.meta["max_ratio"] == 0.75
 
 
@@ -107,7 +107,7 @@ def test_curves_draw_the_bound_of_the_rule_in_use_only():
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3)).eval()
     x = torch.rand(12, 1, 4, 4, generator=torch.Generator().manual_seed(0))
     index_rule = BackdoorAudit(steps=3, threshold=1.5, max_ratio=None).run(model, Probe(x))
-    assert index_rule.curves["anomaly_index"]["flagged at or above"] == [1.5] * 3 and "flag_score" not in index_rule.curves
+    assert index_rule.curves["anomaly_index"]["flagged at or above"] == 1.5 and "flag_score" not in index_rule.curves
     ratio_rule = BackdoorAudit(steps=3, max_ratio=0.5).run(model, Probe(x))
     assert set(ratio_rule.curves["anomaly_index"]) == {"x", "anomaly_index"}
-    assert ratio_rule.curves["flag_score"]["flagged at or below"] == [0.5] * 3
+    assert ratio_rule.curves["flag_score"]["flagged at or below"] == 0.5

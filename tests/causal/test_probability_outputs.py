@@ -8,6 +8,7 @@ from torch import nn
 
 from lightning_causal.baselines.metrics import perturbation_curve
 from lightning_causal.causal import AttributeFlip, counterfactual_fairness_gap
+from lightning_causal.causal.backdoor.triggers import Trigger
 from lightning_causal.causal.sensitivity.samplers import class_probability
 from lightning_causal.repair import BackdoorSuppressionTerm, CounterfactualFairnessTerm
 
@@ -65,3 +66,20 @@ def test_repair_terms_refuse_probabilities():
     cnn = nn.Sequential(nn.Flatten(), nn.Linear(16, 3), nn.Softmax(dim=1)).eval()
     with pytest.raises(ValueError, match="BackdoorSuppressionTerm"):
         BackdoorSuppressionTerm(reverse_options={"steps": 2}).setup(cnn, images)
+
+
+def test_repair_terms_check_the_outputs_once_not_every_training_step(monkeypatch):
+    import lightning_causal.repair.base as base
+
+    calls = []
+    monkeypatch.setattr(base, "check_logits", lambda out, caller: calls.append(caller) or out)
+    logits, _ = _models()
+    term = CounterfactualFairnessTerm(AttributeFlip(0, (0.0, 1.0)))
+    for _ in range(3):
+        term.loss(logits, _x(), None)
+    backdoor = BackdoorSuppressionTerm(Trigger(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 3.0]), target=1), augment=None)
+    linear = nn.Linear(2, 2)
+    backdoor.setup(linear)
+    for _ in range(3):
+        backdoor.loss(linear, torch.rand(4, 2), torch.zeros(4, dtype=torch.long))
+    assert calls == ["CounterfactualFairnessTerm", "BackdoorSuppressionTerm"]

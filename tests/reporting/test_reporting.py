@@ -128,11 +128,13 @@ def test_curves_figure_has_axis_labels_and_class_ticks():
     assert unnamed.get_xticks().tolist() == [0, 1, 2, 3]  # classes, not 0.5 steps between them
 
 
-def test_curves_draw_a_constant_series_as_a_dashed_reference_line():
+def test_curves_draw_a_reference_level_dashed_and_a_flat_measured_series_as_a_series():
     from lightning_causal.reporting.figures import curves_figure
 
-    fig = curves_figure({"x": [0, 1, 2], "flag_score": [0.2, 1.5, 1.1], "flagged at or below": [0.75] * 3}, "t")
-    score, bound = fig.axes[0].get_lines()
+    fig = curves_figure({"x": [0, 1, 2], "flag_score": [0.2, 1.5, 1.1], "flat ACE": [0.4] * 3, "flagged at or below": 0.75}, "t")
+    score, flat, bound = fig.axes[0].get_lines()
     assert score.get_linestyle() == "-" and score.get_marker() == "o"
+    assert flat.get_linestyle() == "-" and flat.get_marker() == "o"  # measured, merely constant
     assert bound.get_linestyle() == "--" and bound.get_marker() in ("None", None, "")
-    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["flag_score", "flagged at or below"]
+    assert list(bound.get_ydata()) == [0.75, 0.75]  # across the whole axis
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["flag_score", "flat ACE", "flagged at or below"]

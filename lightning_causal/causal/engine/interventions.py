@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.eager import check_eager_possible, force_eager, named_modules
-from lightning_causal.causal.engine.unit_sites import check_head_site
+from lightning_causal.causal.engine.unit_sites import check_head_site, first_tensor
 from lightning_causal.causal.engine.units import (
     Layout,
     check_layout_options,
@@ -71,10 +71,9 @@ def module_output(output: object, name: str = "module") -> Tensor:
         >>> module_output((torch.ones(1), None))
         tensor([1.])
     """
-    if isinstance(output, Tensor):
-        return output
-    if isinstance(output, (tuple, list)) and output and isinstance(output[0], Tensor):
-        return output[0]
+    tensor = first_tensor(output)
+    if tensor is not None:
+        return tensor
     raise TypeError(f"Expected module {name!r} to return a tensor or a tuple whose element 0 is a tensor but got {type(output).__name__}")
 
 

@@ -26,7 +26,7 @@ from torch.nn.modules.instancenorm import _InstanceNorm
 
 from lightning_causal.causal.engine.eager import named_modules
 
-__all__ = ["SiteFacts", "check_default_units", "check_head_site", "inspect_site"]
+__all__ = ["SiteFacts", "check_default_units", "check_head_site", "first_tensor", "inspect_site"]
 
 #: Layers whose output is ``[N, ..., D]`` with the features last (a ``[N, T, D]`` sequence of
 #: ``D``-dimensional vectors); Hugging Face's ``Conv1D`` (GPT-2) and norms are matched by name.
@@ -45,7 +45,9 @@ def _features_last(module: nn.Module) -> bool:
     return isinstance(module, _FEATURES_LAST) or _mixes_features(module)
 
 
-def _first_tensor(value: object) -> Tensor | None:
+def first_tensor(value: object) -> Tensor | None:
+    """The tensor a module returns (or takes): the value itself, or element 0 of a tuple or list
+    (Hugging Face blocks return ``(hidden, attention weights, ...)``); ``None`` otherwise."""
     if isinstance(value, Tensor):
         return value
     if isinstance(value, (tuple, list)) and value and isinstance(value[0], Tensor):
@@ -98,16 +100,16 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
     seen: dict[str, Tensor | None] = {}
 
     def record(m: nn.Module, args: tuple, out: object) -> None:
-        t = _first_tensor(out)
+        t = first_tensor(out)
         if t is not None:
             outputs.append((m, t))
-            inputs.setdefault(id(m), _first_tensor(args))
+            inputs.setdefault(id(m), first_tensor(args))
 
     def enter(_m: nn.Module, args: tuple) -> None:
-        seen.setdefault("input", _first_tensor(args))
+        seen.setdefault("input", first_tensor(args))
 
     def leave(_m: nn.Module, _i: object, out: object) -> None:
-        seen.setdefault("output", _first_tensor(out))
+        seen.setdefault("output", first_tensor(out))
         raise _Reached  # everything needed ran before the layer returned: the rest of the pass is skipped
 
     handles = [m.register_forward_hook(record) for m in modules.values() if m is not site]
