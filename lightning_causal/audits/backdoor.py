@@ -18,6 +18,7 @@ from lightning_causal.causal.backdoor.triggers import Trigger, attack_success_ra
 from lightning_causal.causal.engine.checks import check_float, check_int, check_type
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import audit_mode
+from lightning_causal.causal.engine.units import check_layout_options, per_layer
 
 __all__ = ["BackdoorAudit"]
 
@@ -72,6 +73,10 @@ class BackdoorAudit(Audit):
             Cleanse's index rule.
         class_names: one name per class: per-class scalars become ``anomaly_index/<name>``, the
             flagged-class table gains a ``name`` column and the reversed triggers are labelled.
+        unit_dim: the dimension of each layer's output that indexes its units, one for all
+            ``layers`` or a mapping layer -> dim (``-1`` for the neurons of ``[N, T, D]`` hidden
+            states); default 1 (see :func:`~lightning_causal.causal.unit_effects`).
+        num_heads: split the unit dimension into heads, for all layers or per layer (a mapping).
 
     Examples:
         >>> from lightning_causal.causal import Trigger
@@ -98,11 +103,17 @@ class BackdoorAudit(Audit):
         name: str | None = None,
         max_ratio: float | str | None = "auto",
         class_names: Sequence[str] | None = None,
+        unit_dim: int | Mapping[str, int] | None = None,
+        num_heads: int | Mapping[str, int] | None = None,
     ) -> None:
         super().__init__(name)
         self.class_names = check_names("class_names", class_names)
         self.trigger = check_type("trigger", trigger, Trigger, none_ok=True)
         self.layers = layer_names(layers, allow_empty=True)
+        self.unit_dim = per_layer("unit_dim", unit_dim, self.layers)
+        self.num_heads = per_layer("num_heads", num_heads, self.layers)
+        for layer in self.layers:
+            check_layout_options(self.unit_dim[layer], self.num_heads[layer])
         self.num_classes = check_int("num_classes", num_classes, minimum=2, none_ok=True)
         self.steps = check_int("steps", steps, minimum=1)
         self.max_samples = check_int("max_samples", max_samples, minimum=1)
@@ -193,7 +204,8 @@ class BackdoorAudit(Audit):
 
     def _suspects(self, model: nn.Module, x: Tensor, trigger: Trigger, result: AuditResult, mbs: int | None) -> None:
         for layer in self.layers:
-            su = suspect_units(model, x, trigger, layer, threshold=self.unit_threshold, max_batch_size=mbs)
+            su = suspect_units(model, x, trigger, layer, threshold=self.unit_threshold, max_batch_size=mbs,
+                               unit_dim=self.unit_dim[layer], num_heads=self.num_heads[layer])
             result.vectors[f"suspect_score/{layer}"] = su.score
             result.scalars[f"{layer}/flagged_units"] = float(len(su.flagged))
             result.tables[f"suspects/{layer}"] = [

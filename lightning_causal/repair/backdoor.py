@@ -24,6 +24,12 @@ from lightning_causal.causal.engine.checks import check_choice, check_float, che
 from lightning_causal.causal.engine.forward import Forward, OutputSpec, check_output_spec
 from lightning_causal.causal.engine.interventions import capture, resolve_module
 from lightning_causal.causal.engine.state import audit_mode, check_logits
+from lightning_causal.causal.engine.units import (
+    check_layout_options,
+    per_layer,
+    resolve_layout,
+    to_units,
+)
 from lightning_causal.repair.augment import augmented_copies, resolve_augment
 from lightning_causal.repair.backdoor_triggers import (
     _check_share,
@@ -139,6 +145,10 @@ class BackdoorSuppressionTerm(RepairTerm):
         output: which tensor of the model's return value holds the logits (see
             :class:`~lightning_causal.causal.engine.forward.Forward`).
         additional_forward_args: further arguments of every model call (Captum's convention).
+        unit_dim: the dimension of each suspect layer's output that indexes its units (one value,
+            or a mapping layer -> value; default 1, ``-1`` for the neurons of a ``[N, T, D]``
+            hidden state), as in :func:`~lightning_causal.causal.backdoor.suspects.suspect_units`.
+        num_heads: split the unit dimension into this many heads (one value or a mapping).
 
     Raises:
         ValueError: bad arguments; ``path="units"`` without suspects; ``loss`` without labels.
@@ -177,6 +187,8 @@ class BackdoorSuppressionTerm(RepairTerm):
         seed: int = 0,
         output: OutputSpec = None,
         additional_forward_args: Any = None,
+        unit_dim: int | Mapping[str, int] | None = None,
+        num_heads: int | Mapping[str, int] | None = None,
     ) -> None:
         super().__init__(weight, name)
         check_type("trigger", trigger, Trigger, none_ok=True)
@@ -187,6 +199,11 @@ class BackdoorSuppressionTerm(RepairTerm):
         self.suspects = _check_suspects(suspects)
         if path == "units" and self.suspects is None:
             raise ValueError("Expected argument `suspects` (layer -> units, or layer names) with path='units' but got None")
+        layers = list(self.suspects or [])
+        self.unit_dims = per_layer("unit_dim", unit_dim, layers)
+        self.head_counts = per_layer("num_heads", num_heads, layers)
+        for layer in layers:
+            check_layout_options(self.unit_dims[layer], self.head_counts[layer])
         check_type("reverse_options", reverse_options, Mapping, none_ok=True)
         check_int("dilate", dilate, minimum=0)
         check_int("seed", seed)
@@ -237,7 +254,8 @@ class BackdoorSuppressionTerm(RepairTerm):
                 return
             found = {}
             for layer in self.suspects:
-                su = suspect_units(model, train_inputs, self.triggers[0], layer)
+                su = suspect_units(model, train_inputs, self.triggers[0], layer,
+                                   unit_dim=self.unit_dims[layer], num_heads=self.head_counts[layer])
                 found[layer] = su.flagged or su.ranking()[:1]
             self.suspects = found
 
@@ -333,7 +351,10 @@ class BackdoorSuppressionTerm(RepairTerm):
     def _path(self, out_c: Tensor, out_t: Tensor, acts: Mapping[str, Tensor], keep: Tensor, idx: Tensor, n: int) -> Tensor:
         m = out_c.shape[0]
         if self.path == "units":
-            shifts = [(acts[k][m:, u] - acts[k][:m, u].detach()).float().pow(2).mean() for k, u in self.suspects.items()]  # type: ignore[union-attr]
+            shifts = []
+            for k, u in self.suspects.items():  # type: ignore[union-attr]
+                h = to_units(acts[k], resolve_layout(acts[k].shape, self.unit_dims[k], self.head_counts[k]))
+                shifts.append((h[m:, u] - h[:m, u].detach()).float().pow(2).mean())
             return torch.stack(shifts).mean()
         effect = out_t.softmax(1).gather(1, idx) - out_c.softmax(1).gather(1, idx).detach()
         return (effect.squeeze(1).clamp_min(0) * keep).sum() / n

@@ -13,6 +13,7 @@ from lightning_causal.causal.effects.unit_effects import unit_effects
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_type
 from lightning_causal.causal.engine.interventions import SetTo, capture, resolve_module
 from lightning_causal.causal.engine.state import audit_mode
+from lightning_causal.causal.engine.units import check_layout_options, resolve_layout, to_units
 
 __all__ = ["MAD_CONSISTENCY", "mad_anomaly_index", "SuspectUnits", "suspect_units"]
 
@@ -86,12 +87,13 @@ class SuspectUnits:
         return self.score.argsort(descending=True, stable=True).tolist()
 
 
-def _do_grid(h_clean: Tensor, h_trig: Tensor, num_values: int) -> list[SetTo]:
+def _do_grid(h_clean: Tensor, h_trig: Tensor, num_values: int, unit_dim: int | None = None,
+             num_heads: int | None = None) -> list[SetTo]:
     """``num_values`` per-unit values from each unit's mean on clean inputs to its mean on
-    triggered inputs (means over samples and positions; ``h`` is ``[N, U, ...]``)."""
+    triggered inputs (means over samples and positions; ``h`` is units-first ``[N, U, ...]``)."""
     dims = [0] + list(range(2, h_clean.dim()))
     lo, hi = h_clean.mean(dims), h_trig.mean(dims)
-    return [SetTo(lo + (hi - lo) * a) for a in torch.linspace(0, 1, num_values).tolist()]
+    return [SetTo(lo + (hi - lo) * a, unit_dim=unit_dim, num_heads=num_heads) for a in torch.linspace(0, 1, num_values).tolist()]
 
 
 def suspect_units(
@@ -103,6 +105,8 @@ def suspect_units(
     num_values: int = 8,
     threshold: float = 3.0,
     max_batch_size: int | None = None,
+    unit_dim: int | None = None,
+    num_heads: int | None = None,
 ) -> SuspectUnits:
     """Units of ``layer`` that carry the backdoor: causal effect on the target logit on triggered
     versus clean inputs (CARE, Sun et al. 2022), flagged by a MAD outlier test.
@@ -124,10 +128,15 @@ def suspect_units(
         model: the classifier.
         x_clean: clean inputs ``[N, ...]``.
         trigger: the (known or reverse-engineered) trigger.
-        layer: module name; its output is ``[N, U, ...]`` with U >= 2.
+        layer: module name; its output is ``[N, U, ...]`` with U >= 2 (or as ``unit_dim`` and
+            ``num_heads`` say).
         num_values: grid size K (>= 2).
         threshold: anomaly index that flags a unit.
         max_batch_size: rows per forward pass.
+        unit_dim: the dimension of the layer's output that indexes units, as in
+            :func:`~lightning_causal.causal.effects.unit_effects.unit_effects` (default 1; ``-1``
+            for the neurons of a ``[N, T, D]`` hidden state).
+        num_heads: split the unit dimension into this many contiguous heads (a unit is a head).
 
     Examples:
         >>> model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2))
@@ -140,6 +149,7 @@ def suspect_units(
     check_type("trigger", trigger, Trigger)
     check_int("num_values", num_values, minimum=2)
     check_float("threshold", threshold, minimum=0.0, open_min=True)
+    check_layout_options(unit_dim, num_heads)
     resolve_module(model, layer)
     x_trig = trigger.apply(x_clean).detach()
     with audit_mode(model), capture(model, [layer]) as acts:
@@ -148,11 +158,13 @@ def suspect_units(
         h_clean = acts[layer]
         model(x_trig)
         h_trig = acts[layer]
-    if h_clean.dim() < 2 or h_clean.shape[1] < 2:
+    layout = resolve_layout(h_clean.shape, unit_dim, num_heads)
+    if layout.num_units < 2:
         raise ValueError(f"Expected layer {layer!r} to output [N, U, ...] with at least 2 units but got {list(h_clean.shape)}")
-    grid = _do_grid(h_clean, h_trig, num_values)
+    grid = _do_grid(to_units(h_clean, layout), to_units(h_trig, layout), num_values, unit_dim, num_heads)
     effects = [
-        unit_effects(model, xs, layer, grid, target=trigger.target, max_batch_size=max_batch_size).mean(0)
+        unit_effects(model, xs, layer, grid, target=trigger.target, max_batch_size=max_batch_size,
+                     unit_dim=unit_dim, num_heads=num_heads).mean(0)
         for xs in (x_trig, x_clean)
     ]
     score = effects[0]
