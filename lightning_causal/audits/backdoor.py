@@ -16,7 +16,7 @@ from lightning_causal.causal.backdoor.neural_cleanse import check_class_outputs,
 from lightning_causal.causal.backdoor.suspects import suspect_units
 from lightning_causal.causal.backdoor.triggers import Trigger, attack_success_rate, trigger_effect
 from lightning_causal.causal.engine.checks import check_float, check_int, check_type
-from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.units import check_layout_options, per_layer
 
@@ -129,7 +129,7 @@ class BackdoorAudit(Audit):
         if isinstance(probe.inputs, tuple):
             raise ValueError("Expected a probe with a single input tensor for BackdoorAudit but got a tuple of inputs")
         for layer in self.layers:
-            resolve_module(model, layer)
+            check_site(model, layer)
         if self.trigger is not None:
             self.trigger.check(probe.first)
 

@@ -12,7 +12,8 @@ from lightning_causal.audits.options import check_target
 from lightning_causal.causal.effects.unit_effects import METHODS, check_interventions, unit_effects
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.forward import OutputSpec
-from lightning_causal.causal.engine.interventions import Intervention, resolve_module
+from lightning_causal.causal.engine.input_sites import check_site
+from lightning_causal.causal.engine.interventions import Intervention
 from lightning_causal.causal.engine.units import check_layout_options, per_layer
 
 __all__ = ["UnitImportanceAudit"]
@@ -86,7 +87,7 @@ class UnitImportanceAudit(Audit):
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         for layer in self.layers:
-            resolve_module(model, layer)
+            check_site(model, layer)
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         result = AuditResult(self.name)
@@ -108,6 +109,8 @@ class UnitImportanceAudit(Audit):
             result.scalars[f"{layer}/top{k}_share"] = float(top.values.sum()) / total if total > 0 else 0.0
             rows = [{"unit": int(u), "importance": float(imp[u]), "mean_effect": float(mean[u])} for u in top.indices.tolist()]
             result.meta[f"path/{layer}"] = info.path
+            if self.num_heads[layer] is not None or self.unit_dim[layer] is not None:  # what the figures call a unit
+                result.meta[f"unit_kind/{layer}"] = "head" if self.num_heads[layer] is not None else "neuron"
             if self.screen is not None or self.method != "exact":  # mark which values are estimates
                 result.meta[f"exact_units/{layer}"] = info.units[info.exact].tolist()
                 for row in rows:

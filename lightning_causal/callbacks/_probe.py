@@ -41,7 +41,7 @@ def _read(source: Any, size: int) -> Any:
     if isinstance(source, tuple) and source and all(isinstance(t, Tensor) for t in source):
         return tuple(t[:size] for t in source)
     raise MisconfigurationException(
-        "Expected argument `probe` to be a tensor, a tuple of tensors, a Dataset or a DataLoader "
+        "Expected argument `probe` to be a Probe, a tensor, a tuple of tensors, a Dataset or a DataLoader "
         f"but got {type(source).__name__}"
     )
 
@@ -49,12 +49,15 @@ def _read(source: Any, size: int) -> Any:
 def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None) -> Probe:
     """The first ``size`` samples of ``source`` in dataset order, split by ``unpack_batch``.
 
-    ``source`` is a tensor, a tuple of tensors (a batch), a ``Dataset``, a ``DataLoader`` (its
+    ``source`` is a :class:`Probe` (used as it is, its first ``size`` samples), a tensor, a tuple
+    of tensors (a batch), a ``Dataset``, a ``DataLoader`` (its
     dataset is read directly, so neither shuffling nor a distributed sampler's padding changes the
     probe: every rank gets the same samples) or a list of dataloaders (the first is used). Reading
     happens with the global random states saved and restored, so that a dataset that augments
     its samples at random does not shift training's random streams.
     """
+    if isinstance(source, Probe):
+        return source.subset(slice(0, size))
     with rng_preserved():
         batch = _read(source, size)
     try:

@@ -132,8 +132,10 @@ class TensorBoardRenderer:
                 if torch.isfinite(vec).all() and vec.numel() > 0:  # own namespace: a tag holds one kind of data
                     writer.add_histogram(f"{base}/histograms/{name}", vec.detach().float().cpu(), step)
                 if name.startswith("importance/"):
-                    fig = bar_figure(vec, f"{r.audit}: {name.split('/', 1)[1]}", self.bar_top,
-                                     value_label="mean |effect| of do(unit)")
+                    layer = name.split("/", 1)[1]
+                    kind = r.meta.get(f"unit_kind/{layer}", "unit")  # "head", "neuron" (sequence layers), else "unit"
+                    fig = bar_figure(vec, f"{r.audit}: {layer}", self.bar_top, value_label=f"mean |effect| of do({kind})",
+                                     item_label=kind)
                     self._figure(writer, f"{base}/bars/{name}", fig, step)
             self._maps(writer, base, r, probe_inputs, probe_labels, step)
             self._images(writer, base, r, step)

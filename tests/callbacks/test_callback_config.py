@@ -143,6 +143,15 @@ def test_explicit_probe_and_labels_are_used(tmp_path):
     assert torch.equal(cb.probe.first, x[:10]) and torch.equal(cb.probe.labels, y[:10])
 
 
+def test_a_probe_object_is_used_as_it_is(tmp_path):
+    from lightning_causal.audits import Probe
+
+    x, y = digits_like(12, seed=5)
+    cb = CausalAuditCallback([InputEffectAudit(patch_size=4)], probe=Probe(x, y), probe_size=10, report_dir=tmp_path)
+    quick_trainer(callbacks=[cb], max_epochs=1).fit(small_module(), *synthetic_loaders())
+    assert torch.equal(cb.probe.first, x[:10]) and torch.equal(cb.probe.labels, y[:10])
+
+
 def test_default_probe_is_validation_data_then_training_data(tmp_path):
     train, val = synthetic_loaders()
     cb = CausalAuditCallback([InputEffectAudit(patch_size=4)], probe_size=5, report_dir=tmp_path)

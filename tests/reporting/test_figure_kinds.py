@@ -160,3 +160,20 @@ def test_backdoor_images_are_upscaled_labelled_grids():
     fig = image_grid_figure({"mask": masks}, ["cat", "dog\nAI 3.2", "eel"], highlight=[1])
     assert [ax.get_title() for ax in fig.axes] == ["cat", "dog\nAI 3.2", "eel"]
     assert fig.axes[1].title.get_color() == "tab:red"
+
+
+def test_unit_bars_call_heads_and_neurons_by_name(monkeypatch):
+    import lightning_causal.reporting.tensorboard as tb
+    from lightning_causal.audits import Probe, UnitImportanceAudit
+
+    calls = {}
+    real = tb.bar_figure
+    monkeypatch.setattr(tb, "bar_figure", lambda v, title, *a, **k: calls.update({title: k}) or real(v, title, *a, **k))
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    probe = Probe(torch.rand(5, 3))
+    results = [UnitImportanceAudit(["1"], num_heads=2, name="heads").run(model, probe),
+               UnitImportanceAudit(["1"], unit_dim=-1, name="neurons").run(model, probe),
+               UnitImportanceAudit(["1"], name="units").run(model, probe)]
+    TensorBoardRenderer().render(Writer(), 0, results, None)
+    assert [(calls[f"{n}: 1"]["item_label"], calls[f"{n}: 1"]["value_label"]) for n in ("heads", "neurons", "units")] == [
+        ("head", "mean |effect| of do(head)"), ("neuron", "mean |effect| of do(neuron)"), ("unit", "mean |effect| of do(unit)")]

@@ -16,6 +16,7 @@ from lightning_causal.causal.effects.unit_rows import unit_rows
 from lightning_causal.causal.engine.batching import map_rows
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
+from lightning_causal.causal.engine.input_sites import input_sites
 from lightning_causal.causal.engine.interventions import (
     Intervention,
     Zero,
@@ -199,7 +200,7 @@ def unit_effects(
     _check_options(method, screen, unit_dim, num_heads)
     ivs = [iv.with_layout(unit_dim, num_heads) for iv in ivs]
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0])
-    with audit_mode(forward.model):
+    with audit_mode(forward.model), input_sites(forward.model, [layer]):
         one = torch.zeros(1, dtype=torch.long, device=xs[0].device)
         module = resolve_module(forward.model, layer)
         facts = inspect_site(forward.model, layer, run=lambda: forward(*(x[:1] for x in xs), rows=one))

@@ -1,8 +1,9 @@
 """The do-operator on hidden units: interventions, the :func:`intervene` context manager, and
 :func:`capture` to record activations.
 
-A *site* is a module path from ``model.named_modules()``; an intervention replaces that module's
-output (a tensor whose dimension 1 holds the units by default: conv channels or neurons),
+A *site* is a module path from ``model.named_modules()``, or ``"<module>:input"`` for the module's
+first positional input (:mod:`~lightning_causal.causal.engine.input_sites`); an intervention
+replaces that module's output (or input) (a tensor whose dimension 1 holds the units by default: conv channels or neurons),
 optionally only for a selection of ``units``. ``unit_dim=`` and ``num_heads=`` place the units
 elsewhere (the neurons of ``[N, T, D]`` hidden states with ``unit_dim=-1``; attention heads of
 ``[N, T, H * d]`` with ``num_heads=H``; see :mod:`~lightning_causal.causal.engine.units`).
@@ -20,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.eager import check_eager_possible, force_eager, named_modules
+from lightning_causal.causal.engine.input_sites import attached_site, input_parent, input_sites
 from lightning_causal.causal.engine.unit_sites import check_head_site, first_tensor
 from lightning_causal.causal.engine.units import (
     Layout,
@@ -54,6 +56,9 @@ def resolve_module(model: nn.Module, name: str) -> nn.Module:
     """
     if not isinstance(name, str):
         raise TypeError(f"Expected a module name (str) but got {type(name)}")
+    parent = input_parent(name)
+    if parent is not None:  # "<module>:input": the module's input, attached by `input_sites`
+        return attached_site(resolve_module(model, parent), name)
     modules = named_modules(model)
     if name not in modules:
         names = [n for n in modules if n]
@@ -299,21 +304,22 @@ def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> It
     """
     if not isinstance(interventions, Mapping):
         raise TypeError(f"Expected argument `interventions` to be a mapping name -> Intervention but got {type(interventions)}")
-    modules = _check_sites(model, interventions, Intervention)
-    check_eager_possible(model)
     handles = []
-    try:
-        for name, module in modules.items():
-            intervention = interventions[name]
-            check_head_site(module, name, getattr(intervention, "num_heads", None))
-            handles.append(module.register_forward_hook(
-                lambda _m, _i, out, iv=intervention, n=name: replace_output(out, iv(module_output(out, n)))
-            ))
-        with force_eager():
-            yield model
-    finally:
-        for h in handles:
-            h.remove()
+    with input_sites(model, list(interventions)):  # "<module>:input" sites exist for the block
+        modules = _check_sites(model, interventions, Intervention)
+        check_eager_possible(model)
+        try:
+            for name, module in modules.items():
+                intervention = interventions[name]
+                check_head_site(module, name, getattr(intervention, "num_heads", None))
+                handles.append(module.register_forward_hook(
+                    lambda _m, _i, out, iv=intervention, n=name: replace_output(out, iv(module_output(out, n)))
+                ))
+            with force_eager():
+                yield model
+        finally:
+            for h in handles:
+                h.remove()
 
 
 @contextlib.contextmanager
@@ -330,8 +336,6 @@ def capture(model: nn.Module, names: Sequence[str], detach: bool = True) -> Iter
     """
     if isinstance(names, str):
         names = [names]
-    modules = {n: resolve_module(model, n) for n in names}
-    check_eager_possible(model)
     store: dict[str, Tensor] = {}
     handles = []
 
@@ -342,11 +346,14 @@ def capture(model: nn.Module, names: Sequence[str], detach: bool = True) -> Iter
 
         return hook
 
-    try:
-        for name, module in modules.items():
-            handles.append(module.register_forward_hook(make_hook(name)))
-        with force_eager():
-            yield store
-    finally:
-        for h in handles:
-            h.remove()
+    with input_sites(model, names):  # "<module>:input" sites exist for the block
+        modules = {n: resolve_module(model, n) for n in names}
+        check_eager_possible(model)
+        try:
+            for name, module in modules.items():
+                handles.append(module.register_forward_hook(make_hook(name)))
+            with force_eager():
+                yield store
+        finally:
+            for h in handles:
+                h.remove()

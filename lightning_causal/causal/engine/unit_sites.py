@@ -25,6 +25,7 @@ from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.instancenorm import _InstanceNorm
 
 from lightning_causal.causal.engine.eager import named_modules
+from lightning_causal.causal.engine.input_sites import InputSite
 
 __all__ = ["SiteFacts", "check_default_units", "check_head_site", "first_tensor", "inspect_site"]
 
@@ -91,10 +92,10 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
     Raises:
         ValueError: ``name`` is not a module of ``model``, or it was not called by ``run``.
     """
+    from lightning_causal.causal.engine.interventions import resolve_module
+
     modules = named_modules(model)
-    if name not in modules:
-        raise ValueError(f"Unknown module name {name!r} in model {type(model).__name__}")
-    site = modules[name]
+    site = resolve_module(model, name)
     outputs: list[tuple[nn.Module, Tensor]] = []
     inputs: dict[int, Tensor | None] = {}
     seen: dict[str, Tensor | None] = {}
@@ -139,6 +140,12 @@ def _passes_layout(module: nn.Module, inp: Tensor | None, out: Tensor) -> bool:
 
 def _is_features_last(site: nn.Module, out: Tensor, inp: Tensor | None, inside: list, outputs: list,
                       inputs: dict[int, Tensor | None]) -> bool:
+    if isinstance(site, InputSite):  # the layer that reads the input says how (a linear layer: features last)
+        consumer = site.consumer
+        if isinstance(consumer, _CHANNELS_FIRST):
+            return False
+        if _features_last(consumer) and not isinstance(consumer, nn.Embedding):
+            return True
     if _features_last(site):
         return True
     if isinstance(site, _CHANNELS_FIRST):
@@ -201,7 +208,9 @@ def check_default_units(name: str, facts: SiteFacts, unit_dim: int | None, num_h
     """
     if unit_dim is not None or num_heads is not None or len(facts.shape) < 3 or not facts.features_last:
         return
+    why = ("it is the input of a layer that reads its features last" if name.endswith(":input") else
+           "it comes from a linear, embedding, normalisation, attention or recurrent layer")
     raise ValueError(
         f"Expected the units of {name!r} on dimension 1 (the default: channels of [N, C, ...]) to be its features, "
-        f"but its output of shape {list(facts.shape)} has its features last (it comes from a linear, embedding, "
-        f"normalisation, attention or recurrent layer), so dimension 1 holds positions. {fix}")
+        f"but its output of shape {list(facts.shape)} has its features last ({why}), so dimension 1 holds "
+        f"positions. {fix}")

@@ -1,0 +1,124 @@
+"""The input of a module as an intervention site: ``"<module>:input"``.
+
+Some units exist only as a module's input. Hugging Face ``transformers`` 5 combines the attention
+heads in functional code, so no module returns the heads side by side; they are the input of the
+output projection (Llama's ``self_attn.o_proj``, ViT's ``attention.output.dense``). Naming
+``"model.layers.0.self_attn.o_proj:input"`` makes that input a site of its own for the duration of
+a call: an ``nn.Identity`` (:class:`InputSite`) is attached to the module as a child, and a
+forward pre-hook passes the module's first positional argument through it. Every path of the
+engine (hooks, capture, the prefix cache) then sees an ordinary module whose output is the input.
+Both are removed on exit, also on errors: the model is left as it was.
+
+Examples:
+    >>> from lightning_causal.causal.engine.interventions import resolve_module
+    >>> model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    >>> with input_sites(model, ["2:input"]):
+    ...     resolve_module(model, "2:input")
+    InputSite(consumer=Linear)
+    >>> hasattr(model[2], CHILD), len(model[2]._forward_pre_hooks)
+    (False, 0)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+from torch import nn
+
+__all__ = ["CHILD", "SUFFIX", "InputSite", "attached_site", "check_site", "input_parent", "input_sites"]
+
+#: The suffix that names a module's input: ``"<module>:input"``.
+SUFFIX = ":input"
+#: The name of the child :class:`InputSite` while it is attached.
+CHILD = "lc_input_site"
+
+
+class InputSite(nn.Identity):
+    """The first positional input of ``consumer`` as a module of its own (it returns it as it is).
+    The consumer is kept outside the module tree (not a child), so that the model's modules and
+    parameters are listed once; the unit layout of the input is read from it (a linear layer takes
+    its features last)."""
+
+    def __init__(self, consumer: nn.Module) -> None:
+        super().__init__()
+        self._consumer = (consumer,)  # a tuple: not registered as a submodule
+
+    @property
+    def consumer(self) -> nn.Module:
+        return self._consumer[0]
+
+    def extra_repr(self) -> str:
+        return f"consumer={type(self.consumer).__name__}"
+
+
+def input_parent(name: str) -> str | None:
+    """The module name of an input site ``"<module>:input"``, else ``None``.
+
+    Examples:
+        >>> input_parent("layers.0.o_proj:input"), input_parent("layers.0.o_proj")
+        ('layers.0.o_proj', None)
+    """
+    return name[: -len(SUFFIX)] if isinstance(name, str) and name.endswith(SUFFIX) else None
+
+
+def check_site(model: nn.Module, name: str) -> None:
+    """Validate a site name before any call attaches it: a module of ``model``, or
+    ``"<module>:input"`` of one (``ValueError`` with close matches otherwise)."""
+    from lightning_causal.causal.engine.interventions import resolve_module
+
+    resolve_module(model, input_parent(name) or name)
+
+
+def attached_site(owner: nn.Module, name: str) -> InputSite:
+    """The :class:`InputSite` attached to ``owner`` for the site ``name`` (inside :func:`input_sites`)."""
+    site = getattr(owner, CHILD, None)
+    if not isinstance(site, InputSite):
+        raise ValueError(
+            f"Expected the input site {name!r} to be attached, but it is not: input sites exist during the calls that "
+            "take them (unit_effects, capture, intervene, UnitImportanceAudit). Enter `input_sites(model, [name])` to "
+            "use it elsewhere")
+    return site
+
+
+@contextlib.contextmanager
+def input_sites(model: nn.Module, names: Sequence[str]) -> Iterator[None]:
+    """Attach an :class:`InputSite` to every module named ``"<module>:input"`` in ``names`` for
+    the duration of the ``with`` block (other names are left alone; a site already attached by an
+    enclosing block is reused). The module must take its input as its first positional argument.
+
+    Raises:
+        ValueError: an unknown module; a module called without a positional argument.
+    """
+    from lightning_causal.causal.engine.interventions import resolve_module
+
+    attached = []
+    try:
+        for name in names:
+            parent = input_parent(name)
+            if parent is None:
+                continue
+            owner = resolve_module(model, parent)
+            if isinstance(getattr(owner, CHILD, None), InputSite):
+                continue
+            if hasattr(owner, CHILD):
+                raise ValueError(f"Expected module {parent!r} to have no attribute {CHILD!r} (the input site's name)")
+            site = InputSite(owner)
+            owner.add_module(CHILD, site)
+            attached.append((owner, site, owner.register_forward_pre_hook(_route(name), with_kwargs=True)))
+        yield
+    finally:
+        for owner, _site, handle in attached:
+            handle.remove()
+            delattr(owner, CHILD)
+
+
+def _route(name: str):
+    def pre(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        if not args:
+            raise ValueError(
+                f"Expected module {input_parent(name)!r} to be called with its input as a positional argument (the site "
+                f"{name!r}) but it was called with keyword arguments only: {sorted(kwargs)}")
+        return (getattr(module, CHILD)(args[0]), *args[1:]), kwargs
+
+    return pre

@@ -1,0 +1,135 @@
+"""``"<module>:input"`` sites: a module's first positional input as an intervention site, attached
+for the duration of a call (an ``nn.Identity`` child and a pre-hook) and removed afterwards, also
+on errors. Every result must equal the same intervention on the module that produces that input,
+or a brute-force pre-hook on the consuming module."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal.audits import Probe, UnitImportanceAudit
+from lightning_causal.causal import unit_effects
+from lightning_causal.causal.engine.input_sites import CHILD, input_sites
+from lightning_causal.causal.engine.interventions import (
+    MeanOf,
+    Zero,
+    capture,
+    intervene,
+    resolve_module,
+)
+
+
+def _mlp() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
+
+
+def _untouched(module: nn.Module) -> bool:
+    return not hasattr(module, CHILD) and not module._forward_pre_hooks and not module._forward_hooks
+
+
+def test_the_input_of_a_layer_gives_the_effects_of_the_layer_that_produces_it():
+    m, x = _mlp(), torch.rand(5, 3, dtype=torch.float64)
+    torch.testing.assert_close(unit_effects(m, x, "2:input"), unit_effects(m, x, "1"), rtol=0, atol=0)
+    ref = torch.rand(7, 3, dtype=torch.float64)
+    with capture(m, ["2:input", "1"]) as acts:
+        m(ref)
+    assert torch.equal(acts["2:input"], acts["1"])
+    mean = MeanOf(acts["1"])
+    torch.testing.assert_close(unit_effects(m, x, "2:input", mean), unit_effects(m, x, "1", mean), rtol=0, atol=0)
+    with intervene(m, {"2:input": Zero(units=[1])}):
+        got = m(x)
+    with intervene(m, {"1": Zero(units=[1])}):
+        torch.testing.assert_close(got, m(x), rtol=0, atol=0)
+    assert _untouched(m[2]) and "2.lc_input_site" not in dict(m.named_modules())
+
+
+def test_the_site_is_removed_on_errors_and_exists_only_inside_the_calls():
+    m = _mlp()
+    with pytest.raises(RuntimeError, match="boom"), intervene(m, {"2:input": Zero()}):
+        assert hasattr(m[2], CHILD)
+        raise RuntimeError("boom")
+    assert _untouched(m[2])
+    with pytest.raises(ValueError, match="attached"):
+        resolve_module(m, "2:input")
+    with pytest.raises(ValueError, match="Unknown module name '3'"):
+        unit_effects(m, torch.rand(2, 3, dtype=torch.float64), "3:input")
+
+
+def test_a_module_called_with_keywords_only_is_refused_with_the_site_name():
+    class KwOnly(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.fc(input=x)
+
+    model = KwOnly().double()
+    with pytest.raises(ValueError, match=r"'fc'.*positional.*'fc:input'"):
+        unit_effects(model, torch.rand(2, 3, dtype=torch.float64), "fc:input")
+    assert _untouched(model.fc)
+
+
+def test_sequence_inputs_of_a_linear_layer_refuse_positions_as_default_units():
+    m = _mlp()
+    x = torch.rand(4, 6, 3, dtype=torch.float64)
+    wrapped = nn.Sequential(m, nn.Flatten(1)).double()  # [N, T, 2] -> [N, 2T] logits: positions x classes
+    with pytest.raises(ValueError, match="unit_dim=-1"):
+        unit_effects(wrapped, x, "0.2:input")
+    torch.testing.assert_close(unit_effects(wrapped, x, "0.2:input", unit_dim=-1),
+                               unit_effects(wrapped, x, "0.1", unit_dim=-1), rtol=0, atol=0)
+
+
+def test_unit_importance_audit_takes_an_input_site():
+    m, x = _mlp(), torch.rand(6, 3, dtype=torch.float64)
+    r = UnitImportanceAudit(["2:input"], top_k=2).run(m, Probe(x))
+    torch.testing.assert_close(r.vectors["importance/2:input"], unit_effects(m, x, "1").abs().mean(0))
+    assert _untouched(m[2])
+
+
+def test_heads_of_transformers_attention_are_the_input_of_the_output_projection():
+    """transformers >= 5 attention combines the heads in functional code; the input of ``o_proj``
+    holds them side by side. Zero and mean ablation per head equal a brute-force pre-hook."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.ViTConfig(image_size=8, patch_size=4, num_channels=1, hidden_size=16, num_hidden_layers=1,
+                                    num_attention_heads=4, intermediate_size=32, num_labels=3)
+    torch.manual_seed(0)
+    model = transformers.ViTForImageClassification(config).double().eval()
+    proj = next((n for n, m in model.named_modules() if n.endswith("o_proj") or n.endswith("attention.output.dense")), None)
+    assert proj is not None
+    site, module = f"{proj}:input", resolve_module(model, proj)
+    x = torch.rand(5, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    ref = torch.rand(6, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    with capture(model, [site]) as acts, torch.no_grad():
+        model(ref)
+    mean = acts[site].mean(0)
+    zero = unit_effects(model, x, site, num_heads=4, target=0)
+    meaned = unit_effects(model, x, site, MeanOf(acts[site]), num_heads=4, target=0)
+    with torch.no_grad():
+        full = model(x).logits[:, 0]
+        for h in range(4):
+            for got, value in ((zero, None), (meaned, mean)):
+                def patch(_m, args, h=h, value=value):
+                    z = args[0].clone()
+                    z[..., 4 * h:4 * (h + 1)] = 0 if value is None else value[..., 4 * h:4 * (h + 1)]
+                    return (z, *args[1:])
+                handle = module.register_forward_pre_hook(patch)
+                try:
+                    torch.testing.assert_close(got[:, h], full - model(x).logits[:, 0])
+                finally:
+                    handle.remove()
+    assert zero.abs().max() > 0 and not torch.allclose(zero, meaned)
+    assert _untouched(module)
+
+
+def test_nested_blocks_share_one_attached_site():
+    m = _mlp()
+    with input_sites(m, ["2:input"]):
+        site = resolve_module(m, "2:input")
+        with capture(m, ["2:input"]) as acts:
+            m(torch.rand(2, 3, dtype=torch.float64))
+        assert resolve_module(m, "2:input") is site and acts["2:input"].shape == (2, 4)
+    assert _untouched(m[2])
