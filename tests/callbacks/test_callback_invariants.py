@@ -15,7 +15,7 @@ from lightning_causal.callbacks._probe import probe_from
 from tests.helpers.lightning import digits_like, quick_trainer, small_module, synthetic_loaders
 from tests.helpers.models import all_hook_counts
 
-LAYERS = ["model.conv1", "model.conv2"]
+LAYERS = ["model.conv1", "model.conv2", "model.fc2:input"]  # a module's input too (a site attached per call)
 
 
 def _audits():
@@ -39,6 +39,7 @@ def test_same_seed_gives_bit_identical_weights_and_buffers(tmp_path):
     for (na, pa), (_, pb) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(pa, pb), na
     assert all_hook_counts(b) == 0
+    assert [n for n, _ in b.named_modules()] == [n for n, _ in a.named_modules()]  # no input site left attached
 
 
 class _Snapshot(pl.Callback):
