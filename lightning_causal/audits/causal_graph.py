@@ -11,7 +11,7 @@ from torch import nn
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int
 from lightning_causal.causal.engine.forward import OutputSpec, check_output_spec
-from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.units import check_layout_options, per_layer
 from lightning_causal.causal.structure.graph import causal_graph, graph_stability
 from lightning_causal.causal.structure.graph_context import ValueSpec, check_value_spec
@@ -116,7 +116,7 @@ class CausalGraphAudit(Audit):
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         for layer in self.layers:
-            resolve_module(model, layer)
+            check_site(model, layer)
 
     def state_dict(self) -> dict[str, Any]:
         """The previous run's graph (``CausalGraph.to_dict()``: plain values), so that the edges

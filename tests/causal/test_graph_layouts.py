@@ -115,3 +115,23 @@ def test_bert_graph_nodes_are_heads_and_neurons_with_their_unit_effects():
     for node in nodes:  # each node's effect is its unit's mean effect on the predicted class
         layer, u = node.rsplit(":", 1)
         assert g.node_stats[node]["effect"] == pytest.approx(float(units[layer][:, int(u)].mean()), rel=1e-6, abs=1e-9)
+
+
+def test_graph_over_an_input_site_equals_the_graph_over_the_layer_that_feeds_it():
+    """``u2``'s input is ``fc2``'s output and nothing else reads it: the same nodes, edges and weights."""
+    ids = torch.randint(0, 12, (24, 5), generator=torch.Generator().manual_seed(1))
+    model = Seq(False).double().eval()
+    got = causal_graph(model, ids, ["u1", "u2:input"], top_k=None, alpha=0.5, min_share=0.0, unit_dim=-1)
+    want = causal_graph(model, ids, ["u1", "fc2"], top_k=None, alpha=0.5, min_share=0.0, unit_dim=-1)
+    assert any(n.startswith("u2:input:") for n in got.nodes) and got.edges
+
+    def renamed(node):
+        return node.replace("u2:input:", "fc2:")
+
+    assert [renamed(n) for n in got.nodes] == want.nodes
+    assert [(renamed(s), renamed(t)) for s, t, _ in got.edges] == [(s, t) for s, t, _ in want.edges]
+    torch.testing.assert_close(torch.tensor([e[2] for e in got.edges]), torch.tensor([e[2] for e in want.edges]))
+    assert got.meta["faithfulness"] == pytest.approx(want.meta["faithfulness"], rel=1e-9, abs=1e-12)
+    assert not hasattr(model.u2, "lc_input_site") and not model.u2._forward_pre_hooks
+    r = CausalGraphAudit(["u1", "u2:input"], unit_dim=-1, stability_resamples=0).run(model, Probe(ids))
+    assert any(row["node"].startswith("u2:input:") for row in r.tables["nodes"])

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
+from lightning_causal.causal.engine.input_sites import check_site, input_sites
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import as_tuple, audit_mode
 from lightning_causal.causal.engine.unit_sites import (
@@ -82,7 +83,7 @@ def _check_layers(model: nn.Module, layers: Sequence[str]) -> list[str]:
     if OUTPUT in layers:
         raise ValueError(f"Expected argument `layers` not to contain {OUTPUT!r}: that name is reserved for the class nodes")
     for name in layers:
-        resolve_module(model, name)
+        check_site(model, name)
     return list(layers)
 
 
@@ -321,7 +322,7 @@ def causal_graph(
         check_layout_options(dims[layer], heads[layer])
     xs = as_tuple(inputs)
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0])
-    with audit_mode(forward.model):
+    with audit_mode(forward.model), input_sites(forward.model, layers):  # "<module>:input" sites exist for the call
         layouts = _layouts(forward, xs, layers, dims, heads)
         ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size, layouts=layouts)
         nodes: dict[str, list[int]] = {}
