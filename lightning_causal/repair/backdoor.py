@@ -22,7 +22,8 @@ from lightning_causal.causal.backdoor.suspects import suspect_units
 from lightning_causal.causal.backdoor.triggers import Trigger
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec, check_output_spec
-from lightning_causal.causal.engine.interventions import capture, resolve_module
+from lightning_causal.causal.engine.input_sites import check_site
+from lightning_causal.causal.engine.interventions import capture
 from lightning_causal.causal.engine.state import audit_mode, check_logits
 from lightning_causal.causal.engine.units import (
     check_layout_options,
@@ -382,7 +383,7 @@ class BackdoorSuppressionTerm(RepairTerm):
             return x.new_zeros((), requires_grad=True)
         layers = list(self.suspects) if suppress and self.path == "units" and self.path_weight > 0 else []
         for layer in layers:
-            resolve_module(model, layer)
+            check_site(model, layer)
         ctx = capture(model, layers, detach=False) if layers else contextlib.nullcontext({})
         with ctx as acts:
             out = self.checked_logits(self._forward(model)(torch.cat([xs, self.stamp(xs)]) if suppress else xs)).float()

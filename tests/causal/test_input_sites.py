@@ -133,3 +133,20 @@ def test_nested_blocks_share_one_attached_site():
             m(torch.rand(2, 3, dtype=torch.float64))
         assert resolve_module(m, "2:input") is site and acts["2:input"].shape == (2, 4)
     assert _untouched(m[2])
+
+
+def test_backdoor_suspects_and_the_unit_path_take_an_input_site():
+    from lightning_causal.causal.backdoor.suspects import suspect_units
+    from lightning_causal.causal.backdoor.triggers import Trigger
+    from lightning_causal.repair import BackdoorSuppressionTerm
+
+    m, x = _mlp(), torch.rand(12, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    trigger = Trigger(torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64), torch.tensor([0.0, 3.0, 0.0], dtype=torch.float64), target=1)
+    got, want = suspect_units(m, x, trigger, "2:input"), suspect_units(m, x, trigger, "1")
+    torch.testing.assert_close(got.score, want.score, rtol=0, atol=0)
+    assert got.score.abs().max() > 0
+    y = torch.zeros(12, dtype=torch.long)
+    parts = {"unlearn_weight": 0.0, "distill_weight": 0.0, "path": "units", "augment": None}
+    loss = BackdoorSuppressionTerm(trigger, suspects={"2:input": [0, 2]}, **parts).loss(m, x, y)
+    torch.testing.assert_close(loss, BackdoorSuppressionTerm(trigger, suspects={"1": [0, 2]}, **parts).loss(m, x, y), rtol=0, atol=0)
+    assert float(loss.detach()) > 0 and _untouched(m[2])

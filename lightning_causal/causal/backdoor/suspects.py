@@ -11,7 +11,8 @@ from torch import Tensor, nn
 from lightning_causal.causal.backdoor.triggers import Trigger, _check_model, _check_target, _logits
 from lightning_causal.causal.effects.unit_effects import unit_effects
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_type
-from lightning_causal.causal.engine.interventions import SetTo, capture, resolve_module
+from lightning_causal.causal.engine.input_sites import check_site
+from lightning_causal.causal.engine.interventions import SetTo, capture
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.units import check_layout_options, resolve_layout, to_units
 
@@ -150,7 +151,7 @@ def suspect_units(
     check_int("num_values", num_values, minimum=2)
     check_float("threshold", threshold, minimum=0.0, open_min=True)
     check_layout_options(unit_dim, num_heads)
-    resolve_module(model, layer)
+    check_site(model, layer)
     x_trig = trigger.apply(x_clean).detach()
     with audit_mode(model), capture(model, [layer]) as acts:
         _check_target(trigger, _logits(model, x_clean[:1], None).shape[1])
