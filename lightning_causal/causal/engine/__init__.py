@@ -6,6 +6,8 @@ from each other's private names:
 - :mod:`~.interventions`: ``Intervention`` (``Zero``, ``SetTo``, ``MeanOf``, ``Resample``,
   ``Scale``), :func:`intervene` and :func:`capture` (hooks owned by a context manager),
   :func:`resolve_module` (module names as the user writes them), :func:`module_output`.
+- :mod:`~.input_sites`: ``"<module>:input"`` names a module's first positional input;
+  :func:`input_sites` attaches it for a call (every entry point that takes layer names enters it).
 - :mod:`~.forward`: :class:`Forward`, how the core calls a model (``output=`` selection,
   ``additional_forward_args=`` that follow their rows).
 - :mod:`~.batching`: the row engine, :func:`rows_per_pass` (chunk size from a memory budget) and
@@ -58,6 +60,7 @@ from lightning_causal.causal.engine.groups import (
     num_groups,
     patch_mask,
 )
+from lightning_causal.causal.engine.input_sites import InputSite, input_sites
 from lightning_causal.causal.engine.interventions import (
     Intervention,
     MeanOf,
@@ -90,6 +93,8 @@ from lightning_causal.causal.engine.suffix import suffix_module
 from lightning_causal.causal.engine.units import Layout, resolve_layout
 
 __all__ = [
+    "InputSite",
+    "input_sites",
     "DEFAULT_MEMORY_BUDGET",
     "Forward",
     "ForwardArgs",
