@@ -2,7 +2,7 @@
 
 Some units exist only as a module's input. Hugging Face ``transformers`` 5 combines the attention
 heads in functional code, so no module returns the heads side by side; they are the input of the
-output projection (Llama's ``self_attn.o_proj``, ViT's ``attention.output.dense``). Naming
+output projection (Llama's ``self_attn.o_proj``, ViT's ``attention.o_proj``). Naming
 ``"model.layers.0.self_attn.o_proj:input"`` makes that input a site of its own for the duration of
 a call: an ``nn.Identity`` (:class:`InputSite`) is attached to the module as a child, and a
 forward pre-hook passes the module's first positional argument through it. Every path of the
@@ -75,9 +75,9 @@ def attached_site(owner: nn.Module, name: str) -> InputSite:
     site = getattr(owner, CHILD, None)
     if not isinstance(site, InputSite):
         raise ValueError(
-            f"Expected the input site {name!r} to be attached, but it is not: input sites exist during the calls that "
-            "take them (unit_effects, capture, intervene, UnitImportanceAudit). Enter `input_sites(model, [name])` to "
-            "use it elsewhere")
+            f"Expected the input site {name!r} to be attached, but it is not: an input site exists during the calls "
+            "that take layer names (unit_effects, causal_graph, capture, intervene and the audits built on them). Enter "
+            "`input_sites(model, [name])` to use it elsewhere")
     return site
 
 
@@ -105,10 +105,10 @@ def input_sites(model: nn.Module, names: Sequence[str]) -> Iterator[None]:
                 raise ValueError(f"Expected module {parent!r} to have no attribute {CHILD!r} (the input site's name)")
             site = InputSite(owner)
             owner.add_module(CHILD, site)
-            attached.append((owner, site, owner.register_forward_pre_hook(_route(name), with_kwargs=True)))
+            attached.append((owner, owner.register_forward_pre_hook(_route(name), with_kwargs=True)))
         yield
     finally:
-        for owner, _site, handle in attached:
+        for owner, handle in attached:
             handle.remove()
             delattr(owner, CHILD)
 
