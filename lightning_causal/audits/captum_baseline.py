@@ -41,9 +41,11 @@ from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import aggregate_to_groups, broadcast_groups, group_mask
+from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.ranking import kendall, spearman, topk_overlap
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
+from lightning_causal.causal.engine.units import check_layout_options, per_layer
 
 __all__ = ["CaptumBaseline", "CompareSettings"]
 
@@ -167,7 +169,10 @@ class CaptumBaseline(Audit):
         top_k: groups compared by the top-k overlap (capped at the number of groups).
         noise_sigma: stability noise σ (default ``settings.noise_fraction`` × probe std).
         method_options: ``{method label: options}`` merged over ``methods``' options.
-        layers: hidden layers whose ``unit_effects`` are set beside ``settings.layer_method``.
+        layers: hidden layers whose ``unit_effects`` are set beside ``settings.layer_method``
+            (module names, or ``"<module>:input"``).
+        unit_dim, num_heads: where the units of ``layers`` are, one value or a mapping layer ->
+            value (``-1`` for the neurons of ``[N, T, D]`` layers; heads), as in ``unit_effects``.
         input_layer: module whose output the layer methods attribute and the causal effects
             intervene on (e.g. ``"bert.embeddings.word_embeddings"``); needed by layer methods.
         settings: :class:`CompareSettings`.
@@ -211,6 +216,8 @@ class CaptumBaseline(Audit):
         vocabulary: Sequence[str] | None = None,
         output: OutputSpec = None,
         name: str | None = None,
+        unit_dim: int | Mapping[str, int] | None = None,
+        num_heads: int | Mapping[str, int] | None = None,
     ) -> None:
         super().__init__(name, output=output)
         self.feature_names, self.class_names = check_names("feature_names", feature_names), check_names("class_names", class_names)
@@ -243,6 +250,9 @@ class CaptumBaseline(Audit):
         self.feature_mask, self.patch_size, self.baseline = feature_mask, patch_size, check_baseline(baseline)
         self.target = check_target(target)
         self.top_k, self.noise_sigma, self.layers, self.seed = top_k, noise_sigma, list(layers), seed
+        self.unit_dim, self.num_heads = per_layer("unit_dim", unit_dim, self.layers), per_layer("num_heads", num_heads, self.layers)
+        for layer in self.layers:
+            check_layout_options(self.unit_dim[layer], self.num_heads[layer])
         self.settings = settings or CompareSettings()
 
     def _mask(self, x: Tensor) -> Tensor:
@@ -252,8 +262,10 @@ class CaptumBaseline(Audit):
         if isinstance(probe.inputs, tuple):
             raise ValueError("CaptumBaseline explains single-tensor inputs; got a tuple probe")
         check_name_count("feature_names", self.feature_names, int(self._mask(probe.first).max()) + 1, "feature group")
-        for layer in [*self.layers, *([self.input_layer] if self.input_layer else [])]:
-            resolve_module(model, layer)
+        for layer in self.layers:
+            check_site(model, layer)
+        if self.input_layer:
+            resolve_module(model, self.input_layer)
         if not probe.first.is_floating_point():
             _check_token_options(self)
 
@@ -374,8 +386,10 @@ class CaptumBaseline(Audit):
         self, model: nn.Module, probe: Probe, layer: str, tidx: Tensor, k: int, mbs: int | None, result: AuditResult
     ) -> None:
         method, options = self.settings.layer_method, self.model_options(probe)
-        causal = unit_effects(model, probe.inputs, layer, target=tidx, max_batch_size=mbs, **options)
-        other = layer_attribute(model, probe.first, layer, method, target=tidx, baselines=self.baseline, max_batch_size=mbs, **options)
+        units = {"unit_dim": self.unit_dim[layer], "num_heads": self.num_heads[layer]}
+        causal = unit_effects(model, probe.inputs, layer, target=tidx, max_batch_size=mbs, **units, **options)
+        other = layer_attribute(model, probe.first, layer, method, target=tidx, baselines=self.baseline, max_batch_size=mbs,
+                                **units, **options)
         for metric, value in self._agreement(causal, other, min(k, causal.shape[1])).items():
             result.scalars[f"compare/{method}-{layer}/{metric}"] = value
 

@@ -50,8 +50,15 @@ from lightning_causal.causal.engine.forward import (
     check_output_spec,
     select_output,
 )
+from lightning_causal.causal.engine.input_sites import input_sites
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import audit_mode, resolve_target, rng_preserved
+from lightning_causal.causal.engine.unit_sites import (
+    check_default_units,
+    check_head_site,
+    inspect_site,
+)
+from lightning_causal.causal.engine.units import check_layout_options, resolve_layout, to_units
 
 __all__ = [
     "CaptumForward",
@@ -324,17 +331,22 @@ def layer_attribute(
     max_batch_size: int | None = None,
     output: OutputSpec = None,
     additional_forward_args: Any = None,
+    unit_dim: int | None = None,
+    num_heads: int | None = None,
 ) -> Tensor:
-    """Captum attribution of each unit (channel / neuron) of ``layer``: ``[N, U]``, to set beside
-    :func:`~lightning_causal.causal.effects.input_effects.unit_effects`.
+    """Captum attribution of each unit (channel, neuron or head) of ``layer``: ``[N, U]``, to set
+    beside :func:`~lightning_causal.causal.effects.input_effects.unit_effects` (the same units:
+    ``unit_dim``/``num_heads`` as there, refused by default where the features are last; a
+    ``"<module>:input"`` site).
 
     ``LayerConductance`` (Dhamdhere et al. 2018) sums over each channel's positions (the layer's
     share of IG's completeness); ``LayerActivation`` averages each channel's activation.
 
     Args:
-        layer: module name from ``model.named_modules()``.
+        layer: module name from ``model.named_modules()``, or ``"<module>:input"``.
         method: ``"LayerConductance"`` or ``"LayerActivation"``.
-        reduction: ``"sum"`` or ``"mean"`` over positions (default: per method, as above).
+        reduction: ``"sum"`` or ``"mean"`` over each unit's positions (default: per method, as above).
+        unit_dim, num_heads: where the units are (see ``unit_effects``).
         max_batch_size: rows per forward pass of LayerConductance (default: cache-friendly chunks).
 
     Examples:
@@ -351,10 +363,17 @@ def layer_attribute(
     unknown = sorted(set(options or {}) - set(defaults))
     if unknown:
         raise ValueError(f"Expected options of method {method!r} among {sorted(defaults)} but got unknown {unknown}")
+    check_layout_options(unit_dim, num_heads)
     forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args)
-    module = resolve_module(forward.model, layer)
-    with attribution_context(forward.model):
+    with input_sites(forward.model, [layer]), attribution_context(forward.model):
+        module = resolve_module(forward.model, layer)
         x, tidx = prepare_inputs(forward, inputs, target)
+        first, fargs = torch.zeros(1, dtype=torch.long, device=x.device), ForwardArgs(forward.captum_args() or (), x.shape[0])
+        with torch.no_grad():
+            facts = inspect_site(forward.model, layer, run=lambda: forward(x[:1], *fargs.take(first)[0]))
+        check_head_site(module, layer, num_heads, facts)
+        check_default_units(layer, facts, unit_dim, num_heads,
+                            "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to attribute to positions.")
         kw = {**defaults, **(options or {})}
         if kw.get("internal_batch_size", 0) is None:  # LayerConductance needs 2 rows per sample at least
             kw["internal_batch_size"] = max(forward.rows_per_pass(x, max_batch_size), 2 * x.shape[0])
@@ -366,5 +385,6 @@ def layer_attribute(
     out = out.detach()
     if out.dim() < 2:
         raise ValueError(f"Expected module {layer!r} to output a tensor [N, U, ...] but got shape {list(out.shape)}")
+    out = to_units(out, resolve_layout(out.shape, unit_dim, num_heads))
     flat = out.flatten(2) if out.dim() > 2 else out.unsqueeze(2)
     return flat.sum(2) if reduction == "sum" else flat.mean(2)

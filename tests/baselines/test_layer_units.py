@@ -1,0 +1,64 @@
+"""Captum's layer attributions on the same units as ``unit_effects``: neurons (``unit_dim=-1``) and
+heads (``num_heads``) of ``[N, T, D]`` layers, a module's input (``"<module>:input"``), and the
+default refused where it would be positions."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal.audits import CaptumBaseline, Probe
+from lightning_causal.baselines.captum_methods import layer_attribute
+from lightning_causal.causal.engine.interventions import capture
+
+
+class Seq(nn.Module):
+    """``[N, T, F]`` -> Linear + tanh per position ``[N, T, 6]`` -> mean over positions -> logits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.hidden = nn.Sequential(nn.Linear(3, 6), nn.Tanh())
+        self.head = nn.Linear(6, 2)
+
+    def forward(self, x):
+        return self.head(self.hidden(x).mean(1))
+
+
+def _x():
+    return torch.rand(5, 4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+
+
+def test_layer_activation_per_neuron_and_per_head_by_hand():
+    model, x = Seq().double(), _x()
+    with capture(model, ["hidden"]) as acts:
+        model(x)
+    h = acts["hidden"]  # [N, T, 6]
+    torch.testing.assert_close(layer_attribute(model, x, "hidden", "LayerActivation", unit_dim=-1), h.mean(1))
+    torch.testing.assert_close(layer_attribute(model, x, "hidden", "LayerActivation", num_heads=2),
+                               h.view(5, 4, 2, 3).mean((1, 3)))
+    with pytest.raises(ValueError, match="unit_dim=-1"):
+        layer_attribute(model, x, "hidden", "LayerActivation")
+
+
+def test_layer_conductance_regroups_the_same_total_and_reads_a_module_input():
+    model, x = Seq().double(), _x()
+    neurons = layer_attribute(model, x, "hidden", target=0, unit_dim=-1, options={"n_steps": 64})
+    heads = layer_attribute(model, x, "hidden", target=0, num_heads=2, options={"n_steps": 64})
+    torch.testing.assert_close(neurons.sum(1), heads.sum(1))  # one sum, grouped two ways
+    with torch.no_grad():
+        gap = model(x)[:, 0] - model(torch.zeros_like(x))[:, 0]
+    torch.testing.assert_close(neurons.sum(1), gap, atol=2e-3, rtol=0)  # completeness (IG through the layer)
+    mlp = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
+    flat = torch.rand(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(layer_attribute(mlp, flat, "2:input", target=1), layer_attribute(mlp, flat, "1", target=1))
+    assert not mlp[2]._forward_pre_hooks and not hasattr(mlp[2], "lc_input_site")
+
+
+def test_captum_baseline_sets_neuron_effects_beside_layer_conductance():
+    model, x = Seq().double(), _x()
+    r = CaptumBaseline(["Saliency"], layers=["hidden"], unit_dim={"hidden": -1}).run(model, Probe(x))
+    assert {"spearman", "kendall", "topk"} <= {k.rsplit("/", 1)[1] for k in r.scalars if k.startswith("compare/LayerConductance-hidden/")}
+    with pytest.raises(ValueError, match="unit_dim=-1"):
+        CaptumBaseline(["Saliency"], layers=["hidden"]).run(model, Probe(x))
