@@ -4,7 +4,7 @@ the unfairness (CARE), for tabular rows (a flipped column) and token ids (swappe
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from torch import Tensor, nn
 
@@ -12,8 +12,9 @@ from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.audits.options import check_name_count, check_names
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
-from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.state import audit_mode
+from lightning_causal.causal.engine.units import check_layout_options, per_layer
 from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual
 from lightning_causal.causal.scm.fairness import (
     carrier_unit_effects,
@@ -52,7 +53,9 @@ class FairnessAudit(Audit):
             (:func:`~lightning_causal.causal.scm.attribute_flip.resolve_counterfactual`).
         sensitive: the column to flip for an SCM (name or index); optional otherwise (a
             counterfactual knows its column; for a callable, the index of the group column).
-        layers: module names whose units are ranked as carriers (optional).
+        layers: module names whose units are ranked as carriers (optional), or ``"<module>:input"``.
+        unit_dim, num_heads: where the units of ``layers`` are, one value or a mapping layer ->
+            value (``-1`` for the neurons of ``[N, T, D]`` layers; heads), as in ``unit_effects``.
         top_k: carrier units per layer in the table.
         target: class whose probability is compared (``None`` = the predicted class).
         output: which tensor of the model's return value holds the logits (see :class:`Audit`).
@@ -84,6 +87,8 @@ class FairnessAudit(Audit):
         output: OutputSpec = None,
         feature_names: Sequence[str] | None = None,
         name: str | None = None,
+        unit_dim: int | Mapping[str, int] | None = None,
+        num_heads: int | Mapping[str, int] | None = None,
     ) -> None:
         super().__init__(name, output=output)
         self.feature_names = check_names("feature_names", feature_names)
@@ -94,6 +99,9 @@ class FairnessAudit(Audit):
         self.target = check_int("target", target, minimum=0, none_ok=True)
         self.sensitive = sensitive if sensitive is not None else self.column
         self.layers = list(layers)
+        self.unit_dim, self.num_heads = per_layer("unit_dim", unit_dim, self.layers), per_layer("num_heads", num_heads, self.layers)
+        for layer in self.layers:
+            check_layout_options(self.unit_dim[layer], self.num_heads[layer])
 
     def _inputs(self, probe: Probe) -> Tensor:
         x = probe.inputs
@@ -105,7 +113,7 @@ class FairnessAudit(Audit):
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         for layer in self.layers:
-            resolve_module(model, layer)
+            check_site(model, layer)
         check_name_count("feature_names", self.feature_names, self._inputs(probe).shape[1], "column")
         counterfactual_inputs(self.counterfactual, self._inputs(probe)[:8])
 
@@ -161,7 +169,7 @@ class FairnessAudit(Audit):
 
     def _carriers(self, model: nn.Module, probe: Probe, layer: str, mbs: int | None, result: AuditResult) -> None:
         eff = carrier_unit_effects(model, probe.first, self.counterfactual, layer, target=self.target, max_batch_size=mbs,
-                                   **self.model_options(probe))
+                                   unit_dim=self.unit_dim[layer], num_heads=self.num_heads[layer], **self.model_options(probe))
         imp, mean = eff.abs().mean(0), eff.mean(0)
         total = float(imp.sum())
         top = imp.topk(min(self.top_k, imp.numel()))

@@ -163,7 +163,9 @@ def unit_effects(
 
     Args:
         layer: module name from ``model.named_modules()``; a module that returns a tuple (Hugging
-            Face attention) is intervened on element 0.
+            Face attention) is intervened on element 0. ``"<module>:input"`` names the module's
+            first positional input (:mod:`~lightning_causal.causal.engine.input_sites`; e.g. the
+            heads of ``transformers`` 5 attention, ``"...self_attn.o_proj:input"``).
         intervention: an :class:`Intervention` (default ``Zero()``) or a list (do-grid); its
             ``units`` restrict the units evaluated.
         unit_dim: the dimension of the layer's output that indexes units (default 1; ``-1`` for the

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.ablation import replace_units
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
+from lightning_causal.causal.engine.input_sites import input_sites
 from lightning_causal.causal.engine.interventions import (
     Intervention,
     capture,
@@ -28,6 +29,12 @@ from lightning_causal.causal.engine.interventions import (
 )
 from lightning_causal.causal.engine.state import audit_mode, check_logits, resolve_target
 from lightning_causal.causal.engine.suffix import suffix_module
+from lightning_causal.causal.engine.unit_sites import (
+    check_default_units,
+    check_head_site,
+    inspect_site,
+)
+from lightning_causal.causal.engine.units import Layout, check_layout_options, resolve_layout
 from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual
 from lightning_causal.causal.scm.counterfactual import Counterfactual
 
@@ -229,13 +236,14 @@ def equalized_odds_difference(preds: Tensor, labels: Tensor, groups: Tensor, thr
 class _PatchRows(Intervention):
     """Row r of the module output gets unit ``units[r]`` from ``source[r]`` (set per chunk)."""
 
-    def __init__(self) -> None:
+    def __init__(self, layout: Layout) -> None:
         super().__init__(None)
         self.rows: tuple[Tensor, Tensor] | None = None
+        self.where = layout
 
     def __call__(self, output: Tensor) -> Tensor:
         units, source = self.rows  # type: ignore[misc]
-        return replace_units(output, units, source.to(output.dtype))
+        return replace_units(output, units, source.to(output.dtype), self.where.dim, unit_size=self.where.unit_size)
 
 
 def carrier_unit_effects(
@@ -250,6 +258,8 @@ def carrier_unit_effects(
     use_suffix: bool = True,
     output: OutputSpec = None,
     additional_forward_args: Any = None,
+    unit_dim: int | None = None,
+    num_heads: int | None = None,
 ) -> Tensor:
     r"""How much of the counterfactual change of the decision each unit of ``layer`` carries (CARE).
 
@@ -265,7 +275,11 @@ def carrier_unit_effects(
     Args:
         model: classifier; x: factual inputs ``[N, ...]``.
         counterfactual: as in :func:`counterfactual_fairness_gap` (``sensitive`` for an SCM).
-        layer: module name whose output ``[N, U, ...]`` holds the units (dimension 1).
+        layer: module name whose output ``[N, U, ...]`` holds the units (dimension 1), or
+            ``"<module>:input"`` (the module's first positional input).
+        unit_dim, num_heads: where the units are, as in
+            :func:`~lightning_causal.causal.effects.unit_effects.unit_effects` (``unit_dim=-1``
+            for the neurons of ``[N, T, D]`` layers; the default is refused there).
         target: class whose probability is compared; ``None`` = the class predicted on ``x``.
         max_batch_size: rows per forward pass.
         use_suffix: ``False`` forces full forward passes (same numbers).
@@ -284,11 +298,16 @@ def carrier_unit_effects(
         tensor([[0.3808, 0.0000]])
     """
     x_cf = counterfactual_inputs(resolve_counterfactual(counterfactual, sensitive), x)
+    check_layout_options(unit_dim, num_heads)
     n = x.shape[0]
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
     model = forward.model
-    module = resolve_module(model, layer)
-    with audit_mode(model):
+    with input_sites(model, [layer]), audit_mode(model):
+        module = resolve_module(model, layer)
+        facts = inspect_site(model, layer, run=lambda: forward(x[:1], rows=torch.zeros(1, dtype=torch.long, device=x.device)))
+        check_head_site(module, layer, num_heads, facts)
+        check_default_units(layer, facts, unit_dim, num_heads,
+                            "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to patch positions.")
         kinds: list[type] = []
         probe = module.register_forward_hook(lambda _m, _i, o: kinds.append(type(o)))
         try:
@@ -304,7 +323,8 @@ def carrier_unit_effects(
         p0 = probabilities(out)
         t = resolve_target(p0, target)
         f0 = p0.gather(1, t.view(-1, 1)).squeeze(1)
-        nu = h.shape[1]
+        layout = resolve_layout(h.shape, unit_dim, num_heads)
+        nu = layout.num_units
         plain = use_suffix and not forward.args and kinds and issubclass(kinds[0], Tensor)
         suffix = suffix_module(model, layer) if plain else None
         if suffix is not None:
@@ -312,12 +332,12 @@ def carrier_unit_effects(
 
             def evaluate(idx: Tensor) -> Tensor:
                 u, s = idx // n, idx % n
-                p = probabilities(forward.select(suffix(replace_units(h[s], u, h_cf[s]))))
+                p = probabilities(forward.select(suffix(replace_units(h[s], u, h_cf[s], layout.dim, unit_size=layout.unit_size))))
                 return p.gather(1, t[s].view(-1, 1)).squeeze(1)
 
             patched = map_rows(nu * n, rows, evaluate, h.device)
         else:
-            rows, patch = rows_per_pass(model, (x,), max_batch_size, forward=forward), _PatchRows()
+            rows, patch = rows_per_pass(model, (x,), max_batch_size, forward=forward), _PatchRows(layout)
 
             def evaluate(idx: Tensor) -> Tensor:
                 u, s = idx // n, idx % n
