@@ -1,6 +1,6 @@
 """Prefix-cache benchmark (issue 20): `unit_effects` inside residual blocks and transformer layers.
 
-    .venv/bin/python benchmarks/bench_prefix.py [--probe 4] [--text-probe 4] [--head-probe 128] [--repeats 3] [--only resnet|bert]
+    .venv/bin/python benchmarks/bench_prefix.py [--probe 4] [--text-probe 4] [--head-probe 128] [--repeats 3] [--only resnet|bert|llama]
 
 For each (model, layer), side by side in one run:
 
@@ -19,7 +19,9 @@ For each (model, layer), side by side in one run:
 Models (random weights: the cost does not depend on them): the ResNet-18-sized CNN of
 `lightning_causal.models.ResNet18` (11.2M parameters, 3x32x32) and a Hugging Face
 `BertForSequenceClassification` from a small `BertConfig` (hidden 128, 4 layers, 4 heads,
-intermediate 512, vocabulary 1000, 32 tokens with padding; nothing downloaded).
+intermediate 512, vocabulary 1000, 32 tokens with padding; nothing downloaded), and a
+`LlamaForSequenceClassification` of the same sizes, whose heads and MLP neurons exist only as the
+inputs of ``o_proj`` and ``down_proj`` (``"<module>:input"`` sites; Captum: ``attribute_to_layer_input``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from lightning_causal.causal import unit_effects  # noqa: E402
 from lightning_causal.causal.engine.ablation import replace_units  # noqa: E402
 from lightning_causal.causal.engine.batching import rows_per_pass  # noqa: E402
 from lightning_causal.causal.engine.forward import Forward  # noqa: E402
+from lightning_causal.causal.engine.input_sites import input_sites  # noqa: E402
 from lightning_causal.causal.engine.prefix_cache import cache_prefix  # noqa: E402
 from lightning_causal.causal.engine.state import audit_mode  # noqa: E402
 from lightning_causal.causal.engine.units import resolve_layout  # noqa: E402
@@ -79,7 +82,31 @@ def bert(probe: int):
     return model, (ids,), {"attention_mask": mask}
 
 
-MODELS = {"resnet": (resnet, CNN_LAYERS), "bert": (bert, BERT_LAYERS)}
+LLAMA_LAYERS = [  # transformers 5 attention: the heads are o_proj's input; the MLP neurons down_proj's input
+    ("model.layers.1.self_attn.o_proj:input", {"num_heads": 4}),
+    ("model.layers.2.self_attn.o_proj:input", {"num_heads": 4}),
+    ("model.layers.3.self_attn.o_proj:input", {"num_heads": 4}),
+    ("model.layers.1.mlp.down_proj:input", {"unit_dim": -1}),
+    ("model.layers.2.mlp.down_proj:input", {"unit_dim": -1}),
+]
+
+
+def llama(probe: int):
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=1000, hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4,
+                         intermediate_size=512, max_position_embeddings=64, num_labels=2, pad_token_id=0)
+    model = LlamaForSequenceClassification(config).eval()
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(1, 1000, (probe, 32), generator=g)
+    mask = torch.ones(probe, 32, dtype=torch.long)
+    mask[: probe // 2, 24:] = 0  # half the probe padded
+    ids[: probe // 2, 24:] = 0
+    return model, (ids,), {"attention_mask": mask}
+
+
+MODELS = {"resnet": (resnet, CNN_LAYERS), "bert": (bert, BERT_LAYERS), "llama": (llama, LLAMA_LAYERS)}
 
 
 def _seconds(fn) -> float:
@@ -89,14 +116,18 @@ def _seconds(fn) -> float:
 
 
 def _captum(model, xs, afa, layer, layout, rows, n):
-    module = model.get_submodule(layer)
-    if "num_heads" in layout:  # heads: the input of the attention output projection, one group per head
+    if layer.endswith(":input"):  # a module's input: Captum's attribute_to_layer_input on that module
+        module = model.get_submodule(layer[: -len(":input")])
+        width = module.in_features
+        size = width // layout["num_heads"] if "num_heads" in layout else 1
+        mask, to_input = (torch.arange(width) // size).view(1, 1, width), True
+    elif "num_heads" in layout:  # heads: the input of the attention output projection, one group per head
         module = model.get_submodule(layer.replace(".self", ".output.dense"))
         width = module.in_features
         mask = (torch.arange(width) // (width // layout["num_heads"])).view(1, 1, width)
         to_input = True
     else:
-        h = None
+        module, h = model.get_submodule(layer), None
 
         def grab(_m, _i, o):
             nonlocal h
@@ -126,7 +157,7 @@ def per_row(model, xs, afa, layer: str, layout: dict, rows: int) -> float:
     """Median over 5 interleaved repeats of (suffix chunk time) / (full-forward chunk time)."""
     n = xs[0].shape[0]
     forward = Forward(model, additional_forward_args=afa, num_samples=n)
-    with audit_mode(model):
+    with audit_mode(model), input_sites(model, [layer]):
         cache = cache_prefix(model, xs, layer, additional_forward_args=afa)
         lay = resolve_layout(cache.value.shape, layout.get("unit_dim"), layout.get("num_heads"))
         s = torch.arange(rows) % n
@@ -179,7 +210,7 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(MODELS))
     parser.add_argument("--memory", nargs=3, metavar=("MODEL", "LAYER", "LAYOUT"))
     args = parser.parse_args()
-    probes = {"resnet": args.probe, "bert": args.text_probe}
+    probes = {"resnet": args.probe, "bert": args.text_probe, "llama": args.text_probe}
 
     def probe_of(name: str, layout: dict) -> int:
         return args.head_probe if "num_heads" in layout else probes[name]
