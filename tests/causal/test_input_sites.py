@@ -150,3 +150,37 @@ def test_backdoor_suspects_and_the_unit_path_take_an_input_site():
     loss = BackdoorSuppressionTerm(trigger, suspects={"2:input": [0, 2]}, **parts).loss(m, x, y)
     torch.testing.assert_close(loss, BackdoorSuppressionTerm(trigger, suspects={"1": [0, 2]}, **parts).loss(m, x, y), rtol=0, atol=0)
     assert float(loss.detach()) > 0 and _untouched(m[2])
+
+
+def test_llama_heads_and_mlp_neurons_with_padding_equal_brute_force_pre_hooks():
+    """A Llama-style decoder with an attention mask (half the batch padded): the heads (``o_proj``'s
+    input) and MLP neurons (``down_proj``'s input) per unit equal a pre-hook that zeroes them."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.LlamaConfig(vocab_size=30, hidden_size=16, intermediate_size=24, num_hidden_layers=2,
+                                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=16,
+                                      num_labels=3, pad_token_id=0)
+    torch.manual_seed(0)
+    model = transformers.LlamaForSequenceClassification(config).double().eval()
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(1, 30, (4, 7), generator=g)
+    mask = torch.ones(4, 7, dtype=torch.long)
+    ids[:2, 5:], mask[:2, 5:] = 0, 0
+    afa = {"attention_mask": mask}
+    layer = model.model.layers[1]
+    for site, module, units, width, layout in (("model.layers.1.self_attn.o_proj:input", layer.self_attn.o_proj, 4, 4, {"num_heads": 4}),
+                                               ("model.layers.1.mlp.down_proj:input", layer.mlp.down_proj, 24, 1, {"unit_dim": -1})):
+        got = unit_effects(model, ids, site, target=2, additional_forward_args=afa, **layout)
+        assert got.shape == (4, units)
+        with torch.no_grad():
+            full = model(ids, attention_mask=mask).logits[:, 2]
+            for u in range(units):
+                def zero(_m, args, u=u):
+                    z = args[0].clone()
+                    z[..., width * u:width * (u + 1)] = 0
+                    return (z, *args[1:])
+                handle = module.register_forward_pre_hook(zero)
+                try:
+                    torch.testing.assert_close(got[:, u], full - model(ids, attention_mask=mask).logits[:, 2])
+                finally:
+                    handle.remove()
+        assert got.abs().max() > 0 and _untouched(module)
