@@ -156,7 +156,7 @@ def test_llama_heads_and_mlp_neurons_with_padding_equal_brute_force_pre_hooks():
     """A Llama-style decoder with an attention mask (half the batch padded): the heads (``o_proj``'s
     input) and MLP neurons (``down_proj``'s input) per unit equal a pre-hook that zeroes them."""
     transformers = pytest.importorskip("transformers")
-    config = transformers.LlamaConfig(vocab_size=30, hidden_size=16, intermediate_size=24, num_hidden_layers=2,
+    config = transformers.LlamaConfig(vocab_size=30, hidden_size=16, intermediate_size=12, num_hidden_layers=2,
                                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=16,
                                       num_labels=3, pad_token_id=0)
     torch.manual_seed(0)
@@ -168,13 +168,13 @@ def test_llama_heads_and_mlp_neurons_with_padding_equal_brute_force_pre_hooks():
     afa = {"attention_mask": mask}
     layer = model.model.layers[1]
     for site, module, units, width, layout in (("model.layers.1.self_attn.o_proj:input", layer.self_attn.o_proj, 4, 4, {"num_heads": 4}),
-                                               ("model.layers.1.mlp.down_proj:input", layer.mlp.down_proj, 24, 1, {"unit_dim": -1})):
+                                               ("model.layers.1.mlp.down_proj:input", layer.mlp.down_proj, 12, 1, {"unit_dim": -1})):
         got = unit_effects(model, ids, site, target=2, additional_forward_args=afa, **layout)
         assert got.shape == (4, units)
         with torch.no_grad():
             full = model(ids, attention_mask=mask).logits[:, 2]
             for u in range(units):
-                def zero(_m, args, u=u):
+                def zero(_m, args, u=u, width=width):
                     z = args[0].clone()
                     z[..., width * u:width * (u + 1)] = 0
                     return (z, *args[1:])
