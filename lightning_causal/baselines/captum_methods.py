@@ -53,11 +53,7 @@ from lightning_causal.causal.engine.forward import (
 from lightning_causal.causal.engine.input_sites import input_sites
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import audit_mode, resolve_target, rng_preserved
-from lightning_causal.causal.engine.unit_sites import (
-    check_default_units,
-    check_head_site,
-    inspect_site,
-)
+from lightning_causal.causal.engine.unit_sites import check_site_units
 from lightning_causal.causal.engine.units import check_layout_options, resolve_layout, to_units
 
 __all__ = [
@@ -369,11 +365,8 @@ def layer_attribute(
         module = resolve_module(forward.model, layer)
         x, tidx = prepare_inputs(forward, inputs, target)
         first, fargs = torch.zeros(1, dtype=torch.long, device=x.device), ForwardArgs(forward.captum_args() or (), x.shape[0])
-        with torch.no_grad():
-            facts = inspect_site(forward.model, layer, run=lambda: forward(x[:1], *fargs.take(first)[0]))
-        check_head_site(module, layer, num_heads, facts)
-        check_default_units(layer, facts, unit_dim, num_heads,
-                            "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to attribute to positions.")
+        check_site_units(forward.model, layer, lambda: forward(x[:1], *fargs.take(first)[0]), unit_dim, num_heads,
+                         "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to attribute to positions.")
         kw = {**defaults, **(options or {})}
         if kw.get("internal_batch_size", 0) is None:  # LayerConductance needs 2 rows per sample at least
             kw["internal_batch_size"] = max(forward.rows_per_pass(x, max_batch_size), 2 * x.shape[0])

@@ -20,15 +20,10 @@ from lightning_causal.causal.engine.input_sites import input_sites
 from lightning_causal.causal.engine.interventions import (
     Intervention,
     Zero,
-    resolve_module,
 )
 from lightning_causal.causal.engine.prefix_cache import PrefixCache, prefix_cache
 from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
-from lightning_causal.causal.engine.unit_sites import (
-    check_default_units,
-    check_head_site,
-    inspect_site,
-)
+from lightning_causal.causal.engine.unit_sites import check_site_units
 from lightning_causal.causal.engine.units import Layout, check_layout_options
 
 __all__ = ["unit_effects", "check_interventions", "UnitEffectsInfo", "METHODS"]
@@ -204,11 +199,8 @@ def unit_effects(
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0])
     with audit_mode(forward.model), input_sites(forward.model, [layer]):
         one = torch.zeros(1, dtype=torch.long, device=xs[0].device)
-        module = resolve_module(forward.model, layer)
-        facts = inspect_site(forward.model, layer, run=lambda: forward(*(x[:1] for x in xs), rows=one))
-        check_head_site(module, layer, ivs[0].num_heads, facts)
-        check_default_units(layer, facts, ivs[0].unit_dim, ivs[0].num_heads,
-                            "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to intervene on positions.")
+        check_site_units(forward.model, layer, lambda: forward(*(x[:1] for x in xs), rows=one), ivs[0].unit_dim,
+                         ivs[0].num_heads, "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to intervene on positions.")
         cache = prefix_cache(forward, xs, layer, path="auto" if use_suffix else "full")
         layout = ivs[0].layout(cache.value)
         units = _units(ivs, layout, layer, cache.value.device)

@@ -27,7 +27,7 @@ from torch.nn.modules.instancenorm import _InstanceNorm
 from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.input_sites import InputSite
 
-__all__ = ["SiteFacts", "check_default_units", "check_head_site", "first_tensor", "inspect_site"]
+__all__ = ["SiteFacts", "check_default_units", "check_head_site", "check_site_units", "first_tensor", "inspect_site"]
 
 #: Layers whose output is ``[N, ..., D]`` with the features last (a ``[N, T, D]`` sequence of
 #: ``D``-dimensional vectors); Hugging Face's ``Conv1D`` (GPT-2) and norms are matched by name.
@@ -214,3 +214,22 @@ def check_default_units(name: str, facts: SiteFacts, unit_dim: int | None, num_h
         f"Expected the units of {name!r} on dimension 1 (the default: channels of [N, C, ...]) to be its features, "
         f"but its output of shape {list(facts.shape)} has its features last ({why}), so dimension 1 holds "
         f"positions. {fix}")
+
+
+def check_site_units(model: nn.Module, name: str, run: Callable[[], object], unit_dim: int | None,
+                     num_heads: int | None, fix: str) -> SiteFacts:
+    """:func:`inspect_site` on one pass ``run()``, then :func:`check_head_site` and
+    :func:`check_default_units` (``fix`` says what the caller takes instead of the default): the
+    checks every estimator that takes units runs before intervening.
+
+    Examples:
+        >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> check_site_units(model, "1", lambda: model(torch.ones(1, 3)), None, None, "").shape
+        (1, 4)
+    """
+    from lightning_causal.causal.engine.interventions import resolve_module
+
+    facts = inspect_site(model, name, run)
+    check_head_site(resolve_module(model, name), name, num_heads, facts)
+    check_default_units(name, facts, unit_dim, num_heads, fix)
+    return facts

@@ -29,11 +29,7 @@ from lightning_causal.causal.engine.interventions import (
 )
 from lightning_causal.causal.engine.state import audit_mode, check_logits, resolve_target
 from lightning_causal.causal.engine.suffix import suffix_module
-from lightning_causal.causal.engine.unit_sites import (
-    check_default_units,
-    check_head_site,
-    inspect_site,
-)
+from lightning_causal.causal.engine.unit_sites import check_site_units
 from lightning_causal.causal.engine.units import Layout, check_layout_options, resolve_layout
 from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual
 from lightning_causal.causal.scm.counterfactual import Counterfactual
@@ -304,10 +300,8 @@ def carrier_unit_effects(
     model = forward.model
     with input_sites(model, [layer]), audit_mode(model):
         module = resolve_module(model, layer)
-        facts = inspect_site(model, layer, run=lambda: forward(x[:1], rows=torch.zeros(1, dtype=torch.long, device=x.device)))
-        check_head_site(module, layer, num_heads, facts)
-        check_default_units(layer, facts, unit_dim, num_heads,
-                            "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to patch positions.")
+        check_site_units(model, layer, lambda: forward(x[:1], rows=torch.zeros(1, dtype=torch.long, device=x.device)), unit_dim,
+                         num_heads, "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to patch positions.")
         kinds: list[type] = []
         probe = module.register_forward_hook(lambda _m, _i, o: kinds.append(type(o)))
         try:

@@ -20,13 +20,8 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site, input_sites
-from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import as_tuple, audit_mode
-from lightning_causal.causal.engine.unit_sites import (
-    check_default_units,
-    check_head_site,
-    inspect_site,
-)
+from lightning_causal.causal.engine.unit_sites import check_site_units
 from lightning_causal.causal.engine.units import (
     Layout,
     check_layout_options,
@@ -218,10 +213,8 @@ def _layouts(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], dims: 
     one = torch.zeros(1, dtype=torch.long, device=xs[0].device)
     layouts = {}
     for layer in layers:
-        facts = inspect_site(forward.model, layer, run=lambda: forward(*(x[:1] for x in xs), rows=one))
-        check_head_site(resolve_module(forward.model, layer), layer, heads[layer], facts)
-        check_default_units(layer, facts, dims[layer], heads[layer],
-                            "Pass `unit_dim=-1` (for all layers, or a mapping layer -> dim) for its features (neurons).")
+        facts = check_site_units(forward.model, layer, lambda: forward(*(x[:1] for x in xs), rows=one), dims[layer],
+                                 heads[layer], "Pass `unit_dim=-1` (for all layers, or a mapping layer -> dim) for its features (neurons).")
         layout = resolve_layout(facts.shape, dims[layer], heads[layer])
         if (layout.dim, layout.unit_size) != (1, 1):
             layouts[layer] = layout
