@@ -70,9 +70,12 @@ def _node_strength(node: dict) -> float:
     return 1.0
 
 
-def _draw_nodes(ax: Any, columns: list[tuple[str, list[dict]]], height: int) -> dict[str, tuple[float, float]]:
+def _draw_nodes(ax: Any, columns: list[tuple[str, list[dict]]], height: int,
+                kinds: dict[str, str] | None = None) -> dict[str, tuple[float, float]]:
     pos: dict[str, tuple[float, float]] = {}
-    labels = column_labels([layer for layer, _ in columns])
+    kinds = kinds or {}
+    labels = [label + (f"\n({kinds[layer]})" if layer in kinds else "")
+              for label, (layer, _) in zip(column_labels([layer for layer, _ in columns]), columns)]
     for x, (layer, nodes) in enumerate(columns):
         top = max([abs(_node_strength(n)) for n in nodes] + [1e-12])
         for k, n in enumerate(nodes):
@@ -119,9 +122,12 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     """
     columns = _columns(graph)
     height = max([len(ns) for _, ns in columns] + [1])
-    fig = Figure(figsize=(1.0 + 1.15 * len(columns), 1.5 + 0.45 * height))  # ~5 inches (a card's width) for 3 columns
+    kinds = graph.get("meta", {}).get("unit_kinds") or {}
+    lines = max(label.count("\n") + 1 + (layer in kinds) for label, (layer, _) in zip(column_labels([c for c, _ in columns]), columns))
+    extra = max(0, lines - 2)  # column titles of more than two lines: room above the nodes
+    fig = Figure(figsize=(1.0 + 1.15 * len(columns), 1.5 + 0.45 * height + 0.15 * extra))  # ~5 inches (a card's width) for 3 columns
     ax = fig.subplots()
-    pos = _draw_nodes(ax, columns, height)
+    pos = _draw_nodes(ax, columns, height, kinds)
     _draw_edges(ax, graph.get("edges", []), pos)
     faith = _f(graph.get("meta", {}).get("faithfulness"))
     hidden = sum(len(ns) for layer, ns in columns if layer != "output")
@@ -133,7 +139,7 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
                        Line2D([], [], color="0.4", lw=0.7, label="weak (width ∝ |effect|)")],
               loc="lower center", bbox_to_anchor=(0.5, -0.02), ncol=3, fontsize=7, frameon=False)
     ax.set_xlim(-0.6, len(columns) - 0.4)
-    ax.set_ylim(-(height - 1) / 2.0 - 1.1, (height - 1) / 2.0 + 1.2)
+    ax.set_ylim(-(height - 1) / 2.0 - 1.1, (height - 1) / 2.0 + 1.2 + 0.35 * extra)
     ax.axis("off")
     fig.tight_layout()
     return fig

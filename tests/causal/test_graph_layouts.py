@@ -72,6 +72,12 @@ def test_graph_over_neurons_and_heads_equals_the_units_first_network(heads, opti
     assert got.edges and len({n for n in got.nodes if n.startswith("u1")}) > 1  # a graph worth comparing
     assert all(int(n.split(":")[1]) < (heads or 6) for n in got.nodes if not n.startswith("output"))
     _same(got, want)
+    kind = "heads" if heads else "neurons"
+    assert got.meta["unit_kinds"] == {"u1": kind, "u2": kind} and want.meta["unit_kinds"] == {}  # the figure's column titles
+    from lightning_causal.reporting.graph_figures import graph_figure
+
+    titles = [t.get_text() for t in graph_figure(got.to_dict()).axes[0].texts if t.get_text().startswith("u")]
+    assert titles == [f"u1\n({kind})", f"u2\n({kind})"]
 
 
 def test_graph_refuses_positions_heads_on_projected_outputs_and_unknown_layers_in_options():
