@@ -19,30 +19,35 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.baselines.captum_methods import layer_attribute
+from lightning_causal.causal.engine.input_sites import input_sites
 from lightning_causal.causal.engine.interventions import module_output, resolve_module
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
+from lightning_causal.causal.engine.units import resolve_layout, to_units
 from lightning_causal.causal.structure.graph_data import OUTPUT, CausalGraph
 
 __all__ = ["attribution_graph"]
 
 
 class _LayerUnits(nn.Module):
-    """``x -> activation of `layer` summed over positions [N, U]``: a forward function whose
-    "classes" are the units of a hidden layer."""
+    """``x -> activation of `layer` summed over each unit's positions [N, U]``: a forward function
+    whose "classes" are the units of a hidden layer (``layout``: its ``unit_dim``/``num_heads``)."""
 
-    def __init__(self, model: nn.Module, layer: str) -> None:
+    def __init__(self, model: nn.Module, layer: str, layout: dict[str, Any] | None = None) -> None:
         super().__init__()
-        self.model, self.layer = model, layer
+        self.model, self.layer, self.layout = model, layer, dict(layout or {})
 
     def forward(self, x: Tensor) -> Tensor:
         got: list[Tensor] = []
-        handle = resolve_module(self.model, self.layer).register_forward_hook(
-            lambda _m, _i, o: got.append(module_output(o, self.layer).clone()))  # before any in-place op of the model
-        try:
-            self.model(x)
-        finally:
-            handle.remove()
+        with input_sites(self.model, [self.layer]):
+            handle = resolve_module(self.model, self.layer).register_forward_hook(
+                lambda _m, _i, o: got.append(module_output(o, self.layer).clone()))  # before any in-place op of the model
+            try:
+                self.model(x)
+            finally:
+                handle.remove()
         h = got[0]
+        if h.dim() > 2:
+            h = to_units(h, resolve_layout(h.shape, self.layout.get("unit_dim"), self.layout.get("num_heads")))
         return h.flatten(2).sum(2) if h.dim() > 2 else h
 
 
@@ -56,13 +61,13 @@ def _layer_pairs(like: CausalGraph) -> dict[tuple[str, str], int]:
 
 
 def _unit_to_unit(model: nn.Module, x: Tensor, source: str, target: str, units: list[int], n_steps: int,
-                  max_batch_size: int | None) -> Tensor:
+                  max_batch_size: int | None, layouts: dict[str, dict[str, Any]]) -> Tensor:
     """Mean conductance of every unit of ``source`` for each target unit's activation: ``[k_tgt, U_src]``."""
     k, n = len(units), x.shape[0]
     reps = x.repeat(k, *([1] * (x.dim() - 1)))
     tgt = torch.as_tensor(units, device=x.device).repeat_interleave(n)
-    cond = layer_attribute(_LayerUnits(model, target), reps, f"model.{source}", "LayerConductance", target=tgt,
-                           options={"n_steps": n_steps}, max_batch_size=max_batch_size)
+    cond = layer_attribute(_LayerUnits(model, target, layouts.get(target)), reps, f"model.{source}", "LayerConductance",
+                           target=tgt, options={"n_steps": n_steps}, max_batch_size=max_batch_size, **layouts.get(source, {}))
     return cond.view(k, n, -1).mean(1)
 
 
@@ -101,8 +106,9 @@ def attribution_graph(
     """
     with audit_mode(model):
         tidx = resolve_target(model(inputs), target)
-    node_score = {layer: layer_attribute(model, inputs, layer, "LayerConductance", target=tidx,
-                                         options={"n_steps": n_steps}, max_batch_size=max_batch_size) for layer in like.layers}
+    layouts = dict(like.meta.get("unit_layouts") or {})  # the causal graph's units (neurons, heads)
+    node_score = {layer: layer_attribute(model, inputs, layer, "LayerConductance", target=tidx, options={"n_steps": n_steps},
+                                         max_batch_size=max_batch_size, **layouts.get(layer, {})) for layer in like.layers}
     nodes: dict[str, list[int]] = {}
     for layer in like.layers:
         k = sum(1 for n in like.nodes if n.rsplit(":", 1)[0] == layer)
@@ -114,13 +120,13 @@ def attribution_graph(
         if source not in nodes or not nodes[source]:
             continue
         edges += _top_edges(model, inputs, source, tgt_layer, nodes, node_score, tidx, classes, count, n_steps,
-                            max_batch_size)
+                            max_batch_size, layouts)
     return _normalised(like.layers, nodes, classes, edges, node_score)
 
 
 def _top_edges(model: nn.Module, x: Tensor, source: str, tgt_layer: str, nodes: dict[str, list[int]],
                node_score: dict[str, Tensor], tidx: Tensor, classes: list[int], count: int, n_steps: int,
-               max_batch_size: int | None) -> list[tuple[str, str, float]]:
+               max_batch_size: int | None, layouts: dict[str, dict[str, Any]]) -> list[tuple[str, str, float]]:
     src = nodes[source]
     if tgt_layer == OUTPUT:
         scored = [(float(node_score[source][tidx == c][:, i].mean()), f"{source}:{i}", f"{OUTPUT}:{c}")
@@ -129,7 +135,7 @@ def _top_edges(model: nn.Module, x: Tensor, source: str, tgt_layer: str, nodes: 
         tgt = nodes.get(tgt_layer, [])
         if not tgt:
             return []
-        cond = _unit_to_unit(model, x, source, tgt_layer, tgt, n_steps, max_batch_size)  # [k_tgt, U_src]
+        cond = _unit_to_unit(model, x, source, tgt_layer, tgt, n_steps, max_batch_size, layouts)  # [k_tgt, U_src]
         scored = [(float(cond[b, i]), f"{source}:{i}", f"{tgt_layer}:{j}") for b, j in enumerate(tgt) for i in src]
     scored.sort(key=lambda e: (-e[0], e[1], e[2]))
     return [(s, t, score) for score, s, t in scored[:count]]

@@ -62,3 +62,41 @@ def test_captum_baseline_sets_neuron_effects_beside_layer_conductance():
     assert {"spearman", "kendall", "topk"} <= {k.rsplit("/", 1)[1] for k in r.scalars if k.startswith("compare/LayerConductance-hidden/")}
     with pytest.raises(ValueError, match="unit_dim=-1"):
         CaptumBaseline(["Saliency"], layers=["hidden"]).run(model, Probe(x))
+
+
+class _Transpose(nn.Module):
+    def forward(self, h):
+        return h.transpose(1, 2)
+
+
+class Two(nn.Module):
+    """Two Linear + tanh layers per position of ``[N, T, 3]``, mean, head; ``first``: each layer
+    returns its neurons on dimension 1 (``[N, 6, T]``), the units-first twin."""
+
+    def __init__(self, first: bool) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        tail = [_Transpose()] if first else []
+        self.l1 = nn.Sequential(nn.Linear(3, 6), nn.Tanh(), *tail)
+        self.l2 = nn.Sequential(nn.Linear(6, 6), nn.Tanh(), *tail)
+        self.head, self.first = nn.Linear(6, 2), first
+
+    def forward(self, x):
+        back = (lambda h: h.transpose(1, 2)) if self.first else (lambda h: h)
+        h1 = back(self.l1(x))
+        return self.head(back(self.l2(h1)).mean(1))
+
+
+def test_attribution_graph_over_neurons_equals_the_units_first_network():
+    from lightning_causal.baselines.attribution_graph import attribution_graph
+    from lightning_causal.causal import causal_graph
+
+    x = torch.rand(12, 4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    seq, twin = Two(False).double().eval(), Two(True).double().eval()
+    like = causal_graph(seq, x, ["l1", "l2"], top_k=3, unit_dim=-1)
+    like_twin = causal_graph(twin, x, ["l1", "l2"], top_k=3)
+    assert like.meta["unit_layouts"] == {"l1": {"unit_dim": -1, "num_heads": None}, "l2": {"unit_dim": -1, "num_heads": None}}
+    assert like.nodes == like_twin.nodes and any(s.startswith("l1:") and t.startswith("l2:") for s, t, _ in like.edges)
+    got, want = attribution_graph(seq, x, like, target=0, n_steps=8), attribution_graph(twin, x, like_twin, target=0, n_steps=8)
+    assert got.nodes == want.nodes and [e[:2] for e in got.edges] == [e[:2] for e in want.edges]
+    torch.testing.assert_close(torch.tensor([e[2] for e in got.edges]), torch.tensor([e[2] for e in want.edges]))

@@ -336,7 +336,9 @@ def causal_graph(
     graph.meta.update(candidates=candidates, top_k=rule.top_k, alpha=rule.alpha, min_share=rule.min_share,
                       correction=rule.correction, alternative=rule.alternative,
                       z_critical=plain_number(z_critical(rule.alpha, rule.alternative)), baseline=baseline,
-                      ablation=ablation, samples=ctx.n, unit_kinds=kinds)
+                      ablation=ablation, samples=ctx.n, unit_kinds=kinds,
+                      unit_layouts={layer: {"unit_dim": dims[layer], "num_heads": heads[layer]}  # as given, for a graph of the same units
+                                    for layer in layers if dims[layer] is not None or heads[layer] is not None})
     return graph
 
 
