@@ -45,7 +45,14 @@ def causal_unit_scores(
         >>> scores["net.0"].shape
         torch.Size([8])
     """
-    return {layer: unit_effects(model, probe_inputs, layer, None, target=target, max_batch_size=max_batch_size).abs().mean(0) for layer in layers}
+    return {layer: unit_effects(model, probe_inputs, layer, None, target=target, max_batch_size=max_batch_size,
+                                unit_dim=_pruned_dim(resolve_module(model, layer))).abs().mean(0) for layer in layers}
+
+
+def _pruned_dim(module: nn.Module) -> int | None:
+    """The output dimension whose units the rows of ``module.weight`` make: the last for a linear
+    layer (``[N, D]`` or a sequence ``[N, T, D]``), the channels (1, the default) for a convolution."""
+    return -1 if isinstance(module, nn.Linear) else None
 
 
 def _unit_params(model: nn.Module, layers: Sequence[str]) -> list[tuple[nn.Module, str]]:
@@ -56,6 +63,10 @@ def _unit_params(model: nn.Module, layers: Sequence[str]) -> list[tuple[nn.Modul
         except (ValueError, TypeError) as err:
             raise MisconfigurationException(f"Expected argument `layers` to name modules of the model: {err}") from err
         weight = getattr(module, "weight", None)
+        if type(module).__name__ == "Conv1D":  # Hugging Face's transposed linear layer (GPT-2): weight [in, out]
+            raise MisconfigurationException(
+                f"Expected argument `layers` to name layers whose weight rows are their output units, but {layer!r} is a "
+                "Hugging Face Conv1D (weight [in, out]): pruning its rows would cut input features")
         if not isinstance(weight, Tensor) or weight.dim() < 2:
             raise MisconfigurationException(
                 f"Expected argument `layers` to name convolutions or linear layers (a weight [units, ...]) "

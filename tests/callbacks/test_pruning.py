@@ -1,3 +1,5 @@
+import copy
+
 import lightning.pytorch as pl
 import pytest
 import torch
@@ -143,3 +145,35 @@ def test_amount_rules_follow_torch_pruning_without_its_private_helpers():
         _check_amount(-1)
     with pytest.raises(TypeError, match="`amount`"):
         _check_amount("half")
+
+
+def test_linear_layers_on_sequences_score_their_neurons_as_pruning_them_does():
+    """A Linear applied per position ``[N, T, D]``: its units are the D output neurons (the weight
+    rows), not the T positions; each score equals the logit change of pruning that row."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Flatten(1), nn.Linear(20, 2)).double()
+    x = torch.rand(8, 4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    scores = causal_unit_scores(model, x, ["0"])["0"]
+    assert scores.shape == (5,)
+    with torch.no_grad():
+        full = model(x)
+        t = full.argmax(1, keepdim=True)
+        for j in range(5):
+            pruned = copy.deepcopy(model)
+            pruned[0].weight[j] = 0.0
+            pruned[0].bias[j] = 0.0
+            assert float(scores[j]) == pytest.approx(float((full.gather(1, t) - pruned(x).gather(1, t)).abs().mean()), abs=1e-12)
+
+
+def test_hugging_face_conv1d_is_refused():
+    class Conv1D(nn.Module):  # GPT-2's layout: weight [in, out]
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.zeros(3, 4))
+
+        def forward(self, x):
+            return x @ self.weight
+
+    model = nn.Sequential(Conv1D(), nn.Linear(4, 2))
+    with pytest.raises(MisconfigurationException, match="Conv1D"):
+        causal_pruning_fn(model, torch.rand(2, 3), ["0"])
