@@ -68,18 +68,24 @@ def resnet(probe: int):
     return model, (x,), None
 
 
+def _tokens(probe: int, pad_id: int | None = None) -> tuple[tuple[torch.Tensor], dict]:
+    """``probe`` sequences of 32 token ids (vocabulary 1000), half the probe padded after 24 tokens
+    (``pad_id`` written there when given); the attention mask as a keyword forward argument."""
+    ids = torch.randint(1, 1000, (probe, 32), generator=torch.Generator().manual_seed(1))
+    mask = torch.ones(probe, 32, dtype=torch.long)
+    mask[: probe // 2, 24:] = 0
+    if pad_id is not None:
+        ids[: probe // 2, 24:] = pad_id
+    return (ids,), {"attention_mask": mask}
+
+
 def bert(probe: int):
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(0)
     config = BertConfig(vocab_size=1000, hidden_size=128, num_hidden_layers=4, num_attention_heads=4,
                         intermediate_size=512, max_position_embeddings=64, num_labels=2)
-    model = BertForSequenceClassification(config).eval()
-    g = torch.Generator().manual_seed(1)
-    ids = torch.randint(1, 1000, (probe, 32), generator=g)
-    mask = torch.ones(probe, 32, dtype=torch.long)
-    mask[: probe // 2, 24:] = 0  # half the probe padded
-    return model, (ids,), {"attention_mask": mask}
+    return BertForSequenceClassification(config).eval(), *_tokens(probe)
 
 
 LLAMA_LAYERS = [  # transformers 5 attention: the heads are o_proj's input; the MLP neurons down_proj's input
@@ -97,13 +103,7 @@ def llama(probe: int):
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=1000, hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4,
                          intermediate_size=512, max_position_embeddings=64, num_labels=2, pad_token_id=0)
-    model = LlamaForSequenceClassification(config).eval()
-    g = torch.Generator().manual_seed(1)
-    ids = torch.randint(1, 1000, (probe, 32), generator=g)
-    mask = torch.ones(probe, 32, dtype=torch.long)
-    mask[: probe // 2, 24:] = 0  # half the probe padded
-    ids[: probe // 2, 24:] = 0
-    return model, (ids,), {"attention_mask": mask}
+    return LlamaForSequenceClassification(config).eval(), *_tokens(probe, pad_id=0)  # Llama pools the last non-pad token
 
 
 MODELS = {"resnet": (resnet, CNN_LAYERS), "bert": (bert, BERT_LAYERS), "llama": (llama, LLAMA_LAYERS)}

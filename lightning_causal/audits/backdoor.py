@@ -18,7 +18,7 @@ from lightning_causal.causal.backdoor.triggers import Trigger, attack_success_ra
 from lightning_causal.causal.engine.checks import check_float, check_int, check_type
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.state import audit_mode
-from lightning_causal.causal.engine.units import check_layout_options, per_layer
+from lightning_causal.causal.engine.units import per_layer_layouts
 
 __all__ = ["BackdoorAudit"]
 
@@ -110,10 +110,7 @@ class BackdoorAudit(Audit):
         self.class_names = check_names("class_names", class_names)
         self.trigger = check_type("trigger", trigger, Trigger, none_ok=True)
         self.layers = layer_names(layers, allow_empty=True)
-        self.unit_dim = per_layer("unit_dim", unit_dim, self.layers)
-        self.num_heads = per_layer("num_heads", num_heads, self.layers)
-        for layer in self.layers:
-            check_layout_options(self.unit_dim[layer], self.num_heads[layer])
+        self.unit_dim, self.num_heads = per_layer_layouts(unit_dim, num_heads, self.layers)
         self.num_classes = check_int("num_classes", num_classes, minimum=2, none_ok=True)
         self.steps = check_int("steps", steps, minimum=1)
         self.max_samples = check_int("max_samples", max_samples, minimum=1)

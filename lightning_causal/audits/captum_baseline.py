@@ -45,7 +45,7 @@ from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.ranking import kendall, spearman, topk_overlap
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
-from lightning_causal.causal.engine.units import check_layout_options, per_layer
+from lightning_causal.causal.engine.units import per_layer_layouts
 
 __all__ = ["CaptumBaseline", "CompareSettings"]
 
@@ -250,9 +250,7 @@ class CaptumBaseline(Audit):
         self.feature_mask, self.patch_size, self.baseline = feature_mask, patch_size, check_baseline(baseline)
         self.target = check_target(target)
         self.top_k, self.noise_sigma, self.layers, self.seed = top_k, noise_sigma, list(layers), seed
-        self.unit_dim, self.num_heads = per_layer("unit_dim", unit_dim, self.layers), per_layer("num_heads", num_heads, self.layers)
-        for layer in self.layers:
-            check_layout_options(self.unit_dim[layer], self.num_heads[layer])
+        self.unit_dim, self.num_heads = per_layer_layouts(unit_dim, num_heads, self.layers)
         self.settings = settings or CompareSettings()
 
     def _mask(self, x: Tensor) -> Tensor:

@@ -12,7 +12,7 @@ from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int
 from lightning_causal.causal.engine.forward import OutputSpec, check_output_spec
 from lightning_causal.causal.engine.input_sites import check_site
-from lightning_causal.causal.engine.units import check_layout_options, per_layer
+from lightning_causal.causal.engine.units import per_layer_layouts
 from lightning_causal.causal.structure.graph import causal_graph, graph_stability
 from lightning_causal.causal.structure.graph_context import ValueSpec, check_value_spec
 from lightning_causal.causal.structure.graph_data import CausalGraph
@@ -92,9 +92,7 @@ class CausalGraphAudit(Audit):
     ) -> None:
         super().__init__(name)
         self.layers = layer_names(layers)
-        dims, heads = per_layer("unit_dim", unit_dim, self.layers), per_layer("num_heads", num_heads, self.layers)
-        for layer in self.layers:
-            check_layout_options(dims[layer], heads[layer])
+        dims, heads = per_layer_layouts(unit_dim, num_heads, self.layers)
         self.options: dict[str, Any] = {
             "alpha": check_float("alpha", alpha, minimum=0.0, maximum=1.0, open_min=True),
             "min_share": check_float("min_share", min_share, minimum=0.0, maximum=1.0),

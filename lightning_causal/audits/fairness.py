@@ -14,7 +14,7 @@ from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.state import audit_mode
-from lightning_causal.causal.engine.units import check_layout_options, per_layer
+from lightning_causal.causal.engine.units import per_layer_layouts
 from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual
 from lightning_causal.causal.scm.fairness import (
     carrier_unit_effects,
@@ -99,9 +99,7 @@ class FairnessAudit(Audit):
         self.target = check_int("target", target, minimum=0, none_ok=True)
         self.sensitive = sensitive if sensitive is not None else self.column
         self.layers = list(layers)
-        self.unit_dim, self.num_heads = per_layer("unit_dim", unit_dim, self.layers), per_layer("num_heads", num_heads, self.layers)
-        for layer in self.layers:
-            check_layout_options(self.unit_dim[layer], self.num_heads[layer])
+        self.unit_dim, self.num_heads = per_layer_layouts(unit_dim, num_heads, self.layers)
 
     def _inputs(self, probe: Probe) -> Tensor:
         x = probe.inputs

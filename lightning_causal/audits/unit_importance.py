@@ -14,7 +14,7 @@ from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import Intervention
-from lightning_causal.causal.engine.units import check_layout_options, per_layer
+from lightning_causal.causal.engine.units import per_layer_layouts, unit_kind
 
 __all__ = ["UnitImportanceAudit"]
 
@@ -75,10 +75,7 @@ class UnitImportanceAudit(Audit):
         if intervention is not None:
             check_interventions(intervention)
         self.layers, self.top_k, self.intervention, self.target = list(layers), top_k, intervention, check_target(target)
-        self.unit_dim = per_layer("unit_dim", unit_dim, self.layers)
-        self.num_heads = per_layer("num_heads", num_heads, self.layers)
-        for layer in self.layers:
-            check_layout_options(self.unit_dim[layer], self.num_heads[layer])
+        self.unit_dim, self.num_heads = per_layer_layouts(unit_dim, num_heads, self.layers)
         self.method = check_choice("method", method, METHODS)
         self.screen = check_int("screen", screen, minimum=1, none_ok=True)
         if screen is not None and method != "exact":
@@ -109,8 +106,9 @@ class UnitImportanceAudit(Audit):
             result.scalars[f"{layer}/top{k}_share"] = float(top.values.sum()) / total if total > 0 else 0.0
             rows = [{"unit": int(u), "importance": float(imp[u]), "mean_effect": float(mean[u])} for u in top.indices.tolist()]
             result.meta[f"path/{layer}"] = info.path
-            if self.num_heads[layer] is not None or self.unit_dim[layer] is not None:  # what the figures call a unit
-                result.meta[f"unit_kind/{layer}"] = "head" if self.num_heads[layer] is not None else "neuron"
+            kind = unit_kind(self.unit_dim[layer], self.num_heads[layer])
+            if kind is not None:  # what the figures call a unit
+                result.meta[f"unit_kind/{layer}"] = kind
             if self.screen is not None or self.method != "exact":  # mark which values are estimates
                 result.meta[f"exact_units/{layer}"] = info.units[info.exact].tolist()
                 for row in rows:

@@ -38,16 +38,13 @@ class _LayerUnits(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         got: list[Tensor] = []
-        with input_sites(self.model, [self.layer]):
-            handle = resolve_module(self.model, self.layer).register_forward_hook(
-                lambda _m, _i, o: got.append(module_output(o, self.layer).clone()))  # before any in-place op of the model
-            try:
-                self.model(x)
-            finally:
-                handle.remove()
-        h = got[0]
-        if h.dim() > 2:
-            h = to_units(h, resolve_layout(h.shape, self.layout.get("unit_dim"), self.layout.get("num_heads")))
+        handle = resolve_module(self.model, self.layer).register_forward_hook(
+            lambda _m, _i, o: got.append(module_output(o, self.layer).clone()))  # before any in-place op of the model
+        try:
+            self.model(x)
+        finally:
+            handle.remove()
+        h = to_units(got[0], resolve_layout(got[0].shape, self.layout.get("unit_dim"), self.layout.get("num_heads")))
         return h.flatten(2).sum(2) if h.dim() > 2 else h
 
 
@@ -66,8 +63,9 @@ def _unit_to_unit(model: nn.Module, x: Tensor, source: str, target: str, units: 
     k, n = len(units), x.shape[0]
     reps = x.repeat(k, *([1] * (x.dim() - 1)))
     tgt = torch.as_tensor(units, device=x.device).repeat_interleave(n)
-    cond = layer_attribute(_LayerUnits(model, target, layouts.get(target)), reps, f"model.{source}", "LayerConductance",
-                           target=tgt, options={"n_steps": n_steps}, max_batch_size=max_batch_size, **layouts.get(source, {}))
+    with input_sites(model, [target]):  # a target "<module>:input" exists for every Captum pass
+        cond = layer_attribute(_LayerUnits(model, target, layouts.get(target)), reps, f"model.{source}", "LayerConductance",
+                               target=tgt, options={"n_steps": n_steps}, max_batch_size=max_batch_size, **layouts.get(source, {}))
     return cond.view(k, n, -1).mean(1)
 
 

@@ -26,8 +26,7 @@ from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import capture
 from lightning_causal.causal.engine.state import audit_mode, check_logits
 from lightning_causal.causal.engine.units import (
-    check_layout_options,
-    per_layer,
+    per_layer_layouts,
     resolve_layout,
     to_units,
 )
@@ -201,10 +200,7 @@ class BackdoorSuppressionTerm(RepairTerm):
         if path == "units" and self.suspects is None:
             raise ValueError("Expected argument `suspects` (layer -> units, or layer names) with path='units' but got None")
         layers = list(self.suspects or [])
-        self.unit_dims = per_layer("unit_dim", unit_dim, layers)
-        self.head_counts = per_layer("num_heads", num_heads, layers)
-        for layer in layers:
-            check_layout_options(self.unit_dims[layer], self.head_counts[layer])
+        self.unit_dims, self.head_counts = per_layer_layouts(unit_dim, num_heads, layers)
         check_type("reverse_options", reverse_options, Mapping, none_ok=True)
         check_int("dilate", dilate, minimum=0)
         check_int("seed", seed)

@@ -12,6 +12,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, Rectangle
 
+from lightning_causal.causal.engine.units import unit_kind
+
 __all__ = ["graph_figure", "layer_map_figure"]
 
 _POS, _NEG = "tab:red", "tab:blue"
@@ -122,7 +124,8 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     """
     columns = _columns(graph)
     height = max([len(ns) for _, ns in columns] + [1])
-    kinds = graph.get("meta", {}).get("unit_kinds") or {}
+    layouts = graph.get("meta", {}).get("unit_layouts") or {}
+    kinds = {layer: f"{kind}s" for layer, o in layouts.items() if (kind := unit_kind(o.get("unit_dim"), o.get("num_heads")))}
     lines = max(label.count("\n") + 1 + (layer in kinds) for label, (layer, _) in zip(column_labels([c for c, _ in columns]), columns))
     extra = max(0, lines - 2)  # column titles of more than two lines: room above the nodes
     fig = Figure(figsize=(1.0 + 1.15 * len(columns), 1.5 + 0.45 * height + 0.15 * extra))  # ~5 inches (a card's width) for 3 columns

@@ -73,7 +73,8 @@ def test_graph_over_neurons_and_heads_equals_the_units_first_network(heads, opti
     assert all(int(n.split(":")[1]) < (heads or 6) for n in got.nodes if not n.startswith("output"))
     _same(got, want)
     kind = "heads" if heads else "neurons"
-    assert got.meta["unit_kinds"] == {"u1": kind, "u2": kind} and want.meta["unit_kinds"] == {}  # the figure's column titles
+    given = {"unit_dim": None if heads else -1, "num_heads": heads}
+    assert got.meta["unit_layouts"] == {"u1": given, "u2": given} and want.meta["unit_layouts"] == {}  # the figure reads them
     from lightning_causal.reporting.graph_figures import graph_figure
 
     titles = [t.get_text() for t in graph_figure(got.to_dict()).axes[0].texts if t.get_text().startswith("u")]

@@ -88,13 +88,12 @@ class SuspectUnits:
         return self.score.argsort(descending=True, stable=True).tolist()
 
 
-def _do_grid(h_clean: Tensor, h_trig: Tensor, num_values: int, unit_dim: int | None = None,
-             num_heads: int | None = None) -> list[SetTo]:
+def _do_grid(h_clean: Tensor, h_trig: Tensor, num_values: int) -> list[SetTo]:
     """``num_values`` per-unit values from each unit's mean on clean inputs to its mean on
     triggered inputs (means over samples and positions; ``h`` is units-first ``[N, U, ...]``)."""
     dims = [0] + list(range(2, h_clean.dim()))
     lo, hi = h_clean.mean(dims), h_trig.mean(dims)
-    return [SetTo(lo + (hi - lo) * a, unit_dim=unit_dim, num_heads=num_heads) for a in torch.linspace(0, 1, num_values).tolist()]
+    return [SetTo(lo + (hi - lo) * a) for a in torch.linspace(0, 1, num_values).tolist()]
 
 
 def suspect_units(
@@ -162,7 +161,7 @@ def suspect_units(
     layout = resolve_layout(h_clean.shape, unit_dim, num_heads)
     if layout.num_units < 2:
         raise ValueError(f"Expected layer {layer!r} to output [N, U, ...] with at least 2 units but got {list(h_clean.shape)}")
-    grid = _do_grid(to_units(h_clean, layout), to_units(h_trig, layout), num_values, unit_dim, num_heads)
+    grid = _do_grid(to_units(h_clean, layout), to_units(h_trig, layout), num_values)  # unit_effects gives it the layout
     effects = [
         unit_effects(model, xs, layer, grid, target=trigger.target, max_batch_size=max_batch_size,
                      unit_dim=unit_dim, num_heads=num_heads).mean(0)

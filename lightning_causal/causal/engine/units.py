@@ -26,7 +26,7 @@ from torch import Tensor
 
 from lightning_causal.causal.engine.checks import check_int
 
-__all__ = ["Layout", "check_layout_options", "from_units", "per_layer", "resolve_layout", "to_units", "unit_positions_mask",
+__all__ = ["Layout", "check_layout_options", "from_units", "per_layer", "per_layer_layouts", "resolve_layout", "to_units", "unit_kind", "unit_positions_mask",
            "per_unit_values", "unit_sums"]
 
 
@@ -174,3 +174,31 @@ def per_layer(name: str, value: int | Mapping[str, int] | None, layers: Sequence
             raise ValueError(f"Expected the keys of argument `{name}` to be among `layers` {list(layers)} but got {unknown}")
         return {layer: value.get(layer) for layer in layers}
     return dict.fromkeys(layers, value)
+
+
+def per_layer_layouts(unit_dim: int | Mapping[str, int] | None, num_heads: int | Mapping[str, int] | None,
+                      layers: Sequence[str]) -> tuple[dict[str, int | None], dict[str, int | None]]:
+    """``unit_dim`` and ``num_heads`` for every layer (:func:`per_layer`), each pair validated
+    (:func:`check_layout_options`): what every estimator and audit over several layers takes.
+
+    Examples:
+        >>> per_layer_layouts(-1, {"attn": 4}, ["attn", "mlp"])
+        ({'attn': -1, 'mlp': -1}, {'attn': 4, 'mlp': None})
+    """
+    dims, heads = per_layer("unit_dim", unit_dim, layers), per_layer("num_heads", num_heads, layers)
+    for layer in layers:
+        check_layout_options(dims[layer], heads[layer])
+    return dims, heads
+
+
+def unit_kind(unit_dim: int | None, num_heads: int | None) -> str | None:
+    """What figures call a layer's units: ``"head"`` (``num_heads``), ``"neuron"`` (units off
+    dimension 1, the features of ``[N, T, D]``), else ``None`` (channels, positions: "unit").
+
+    Examples:
+        >>> unit_kind(None, 4), unit_kind(-1, None), unit_kind(None, None), unit_kind(1, None)
+        ('head', 'neuron', None, None)
+    """
+    if num_heads is not None:
+        return "head"
+    return "neuron" if unit_dim is not None and unit_dim != 1 else None

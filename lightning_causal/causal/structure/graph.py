@@ -24,8 +24,7 @@ from lightning_causal.causal.engine.state import as_tuple, audit_mode
 from lightning_causal.causal.engine.unit_sites import check_site_units
 from lightning_causal.causal.engine.units import (
     Layout,
-    check_layout_options,
-    per_layer,
+    per_layer_layouts,
     resolve_layout,
 )
 from lightning_causal.causal.structure.faithfulness import circuit_faithfulness
@@ -206,22 +205,19 @@ def _assemble(ctx: GraphContext, nodes: dict[str, list[int]], node_stats: dict[s
 
 
 def _layouts(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], dims: dict[str, int | None],
-             heads: dict[str, int | None]) -> tuple[dict[str, Layout], dict[str, str]]:
+             heads: dict[str, int | None]) -> dict[str, Layout]:
     """Each layer's unit layout (only those that are not dimension 1), after the checks of one
     sample's pass: heads only where the output is not projected, the default only where the
-    features are not last; and what the units are where they are not dimension 1 ("heads", or
-    "neurons" on the last dimension), for the figure's column titles."""
+    features are not last."""
     one = torch.zeros(1, dtype=torch.long, device=xs[0].device)
-    layouts, kinds = {}, {}
+    layouts = {}
     for layer in layers:
         facts = check_site_units(forward.model, layer, lambda: forward(*(x[:1] for x in xs), rows=one), dims[layer],
                                  heads[layer], "Pass `unit_dim=-1` (for all layers, or a mapping layer -> dim) for its features (neurons).")
         layout = resolve_layout(facts.shape, dims[layer], heads[layer])
         if (layout.dim, layout.unit_size) != (1, 1):
             layouts[layer] = layout
-            if layout.unit_size > 1 or layout.dim == len(facts.shape) - 1:
-                kinds[layer] = "heads" if layout.unit_size > 1 else "neurons"
-    return layouts, kinds
+    return layouts
 
 
 def causal_graph(
@@ -313,13 +309,11 @@ def causal_graph(
     layers = _check_layers(model, layers)
     rule = _check_rule(top_k, alpha, min_share, correction, alternative)
     baseline, ablation = check_value_spec("baseline", baseline), check_value_spec("ablation", ablation)
-    dims, heads = per_layer("unit_dim", unit_dim, layers), per_layer("num_heads", num_heads, layers)
-    for layer in layers:
-        check_layout_options(dims[layer], heads[layer])
+    dims, heads = per_layer_layouts(unit_dim, num_heads, layers)
     xs = as_tuple(inputs)
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0])
     with audit_mode(forward.model), input_sites(forward.model, layers):  # "<module>:input" sites exist for the call
-        layouts, kinds = _layouts(forward, xs, layers, dims, heads)
+        layouts = _layouts(forward, xs, layers, dims, heads)
         ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size, layouts=layouts)
         nodes: dict[str, list[int]] = {}
         node_stats: dict[str, dict[str, Tensor]] = {}
@@ -336,7 +330,7 @@ def causal_graph(
     graph.meta.update(candidates=candidates, top_k=rule.top_k, alpha=rule.alpha, min_share=rule.min_share,
                       correction=rule.correction, alternative=rule.alternative,
                       z_critical=plain_number(z_critical(rule.alpha, rule.alternative)), baseline=baseline,
-                      ablation=ablation, samples=ctx.n, unit_kinds=kinds,
+                      ablation=ablation, samples=ctx.n,
                       unit_layouts={layer: {"unit_dim": dims[layer], "num_heads": heads[layer]}  # as given, for a graph of the same units
                                     for layer in layers if dims[layer] is not None or heads[layer] is not None})
     return graph
