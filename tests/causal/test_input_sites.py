@@ -1,4 +1,4 @@
-"""``"<module>:input"`` sites: a module's first positional input as an intervention site, attached
+"""``"<module>:input"`` sites: a module's first input as an intervention site, attached
 for the duration of a call (an ``nn.Identity`` child and a pre-hook) and removed afterwards, also
 on errors. Every result must equal the same intervention on the module that produces that input,
 or a brute-force pre-hook on the consuming module."""
@@ -58,19 +58,47 @@ def test_the_site_is_removed_on_errors_and_exists_only_inside_the_calls():
         unit_effects(m, torch.rand(2, 3, dtype=torch.float64), "3:input")
 
 
-def test_a_module_called_with_keywords_only_is_refused_with_the_site_name():
-    class KwOnly(nn.Module):
-        def __init__(self):
+def test_a_module_called_with_keywords_only_takes_the_keyword_of_its_first_parameter():
+    class Kw(nn.Module):
+        def __init__(self, by_keyword: bool):
             super().__init__()
-            self.fc = nn.Linear(3, 2)
+            self.fc, self.out, self.by_keyword = nn.Linear(3, 4), nn.Linear(4, 2), by_keyword
 
         def forward(self, x):
-            return self.fc(input=x)
+            h = torch.relu(self.fc(x))
+            return self.out(input=h) if self.by_keyword else self.out(h)
 
-    model = KwOnly().double()
-    with pytest.raises(ValueError, match=r"'fc'.*positional.*'fc:input'"):
-        unit_effects(model, torch.rand(2, 3, dtype=torch.float64), "fc:input")
-    assert _untouched(model.fc)
+    torch.manual_seed(0)
+    kw = Kw(True).double()
+    pos = Kw(False).double()
+    pos.load_state_dict(kw.state_dict())
+    x = torch.rand(5, 3, dtype=torch.float64)
+    got = unit_effects(kw, x, "out:input", Zero(), target=1)
+    assert torch.equal(got, unit_effects(pos, x, "out:input", Zero(), target=1))
+    with torch.no_grad():
+        h = torch.relu(kw.fc(x))
+        ref = torch.stack([kw.out(h)[:, 1] - kw.out(h.index_fill(1, torch.tensor([u]), 0.0))[:, 1] for u in range(4)], 1)
+    torch.testing.assert_close(got, ref, rtol=0, atol=1e-12)
+    assert _untouched(kw.out)
+
+
+def test_a_module_called_without_its_first_input_is_refused_with_the_site_name():
+    class Star(nn.Module):
+        def forward(self, *args, **kwargs):
+            return kwargs["a"] * 2
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.star = nn.Linear(3, 2), Star()
+
+        def forward(self, x):
+            return self.star(a=self.fc(x))
+
+    model = Model().double()
+    with pytest.raises(ValueError, match=r"'star'.*'star:input'.*first positional argument, but.*\['a'\]"):
+        unit_effects(model, torch.rand(2, 3, dtype=torch.float64), "star:input")
+    assert _untouched(model.star)
 
 
 def test_sequence_inputs_of_a_linear_layer_refuse_positions_as_default_units():

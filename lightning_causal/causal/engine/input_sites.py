@@ -5,7 +5,8 @@ heads in functional code, so no module returns the heads side by side; they are 
 output projection (Llama's ``self_attn.o_proj``, ViT's ``attention.o_proj``). Naming
 ``"model.layers.0.self_attn.o_proj:input"`` makes that input a site of its own for the duration of
 a call: an ``nn.Identity`` (:class:`InputSite`) is attached to the module as a child, and a
-forward pre-hook passes the module's first positional argument through it. Every path of the
+forward pre-hook passes the module's first input through it (its first positional argument, or,
+if it is called with keywords only, the keyword that names ``forward``'s first parameter). Every path of the
 engine (hooks, capture, the prefix cache) then sees an ordinary module whose output is the input.
 Both are removed on exit, also on errors: the model is left as it was.
 
@@ -22,6 +23,7 @@ Examples:
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterator, Sequence
 
 from torch import nn
@@ -35,7 +37,7 @@ CHILD = "lc_input_site"
 
 
 class InputSite(nn.Identity):
-    """The first positional input of ``consumer`` as a module of its own (it returns it as it is).
+    """The first input of ``consumer`` as a module of its own (it returns it as it is).
     The consumer is kept outside the module tree (not a child), so that the model's modules and
     parameters are listed once; the unit layout of the input is read from it (a linear layer takes
     its features last)."""
@@ -85,10 +87,11 @@ def attached_site(owner: nn.Module, name: str) -> InputSite:
 def input_sites(model: nn.Module, names: Sequence[str]) -> Iterator[None]:
     """Attach an :class:`InputSite` to every module named ``"<module>:input"`` in ``names`` for
     the duration of the ``with`` block (other names are left alone; a site already attached by an
-    enclosing block is reused). The module must take its input as its first positional argument.
+    enclosing block is reused). The site is the module's first input: its first positional argument,
+    or, in a call with keywords only, the keyword named as ``forward``'s first parameter.
 
     Raises:
-        ValueError: an unknown module; a module called without a positional argument.
+        ValueError: an unknown module; a module called without that input.
     """
     from lightning_causal.causal.engine.interventions import resolve_module
 
@@ -113,12 +116,28 @@ def input_sites(model: nn.Module, names: Sequence[str]) -> Iterator[None]:
             delattr(owner, CHILD)
 
 
+def first_parameter(module: nn.Module) -> str | None:
+    """The name of the first parameter of ``module.forward`` (``None`` if it takes only ``*args``/``**kwargs``)."""
+    try:
+        params = inspect.signature(module.forward).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    first = next(iter(params), None)
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return first.name if first is not None and first.kind in kinds else None
+
+
 def _route(name: str):
     def pre(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-        if not args:
+        site = getattr(module, CHILD)
+        if args:
+            return (site(args[0]), *args[1:]), kwargs
+        key = first_parameter(module)
+        if key is None or key not in kwargs:
+            allowed = "" if key is None else f" or as the keyword {key!r} (forward's first parameter)"
             raise ValueError(
-                f"Expected module {input_parent(name)!r} to be called with its input as a positional argument (the site "
-                f"{name!r}) but it was called with keyword arguments only: {sorted(kwargs)}")
-        return (getattr(module, CHILD)(args[0]), *args[1:]), kwargs
+                f"Expected module {input_parent(name)!r} to be called with its input (the site {name!r}) as its first "
+                f"positional argument{allowed}, but it was called with keyword arguments {sorted(kwargs)} only")
+        return args, {**kwargs, key: site(kwargs[key])}
 
     return pre
