@@ -165,6 +165,67 @@ def test_no_frontier_across_a_skip_connection():
                                atol=1e-12, rtol=0)
 
 
+class _Siamese(nn.Module):  # `act` runs twice per forward; the suffix after it is linear
+    def __init__(self) -> None:
+        super().__init__()
+        self.enc, self.act, self.head = nn.Linear(4, 6), nn.Tanh(), nn.Linear(12, 3)
+
+    def forward(self, x):
+        return self.head(torch.cat([self.act(self.enc(x[:, :4])), self.act(self.enc(x[:, 4:]))], 1))
+
+
+class _Unrolled(nn.Module):  # a linear cell called once per time step: h_t = W h_{t-1} + U x_t
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp, self.cell, self.head = nn.Linear(3, 5), nn.Linear(5, 5), nn.Linear(5, 2)
+
+    def forward(self, x):
+        h = torch.zeros(x.shape[0], 5, dtype=x.dtype)
+        for t in range(x.shape[1]):
+            h = self.cell(h) + self.inp(x[:, t])
+        return self.head(h)
+
+
+@pytest.mark.parametrize("method", ["attribution", "atp"])
+def test_attribution_of_a_layer_called_twice_in_parallel_sums_both_calls(method):
+    # linear after the layer and the two calls independent: the first-order estimate must equal
+    # the exact effect of setting the unit at both calls (a gradient at the first call only misses
+    # the second)
+    model, x = seeded(_Siamese(), 4).double().eval(), torch.randn(6, 8, generator=G, dtype=torch.float64)
+    exact = unit_effects(model, x, "act", Zero(), target=1)
+    with torch.no_grad():
+        base, brute = model(x)[:, 1], []
+        for u in range(6):
+            handle = model.act.register_forward_hook(lambda _m, _i, out, u=u: out.index_fill(1, torch.tensor([u]), 0.0))
+            brute.append(base - model(x)[:, 1])
+            handle.remove()
+    torch.testing.assert_close(exact, torch.stack(brute, 1), atol=1e-12, rtol=0)
+    torch.testing.assert_close(unit_effects(model, x, "act", Zero(), target=1, method=method), exact, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("intervention", [Zero(), SetTo(0.7)], ids=["zero", "set"])
+def test_attribution_of_a_cell_unrolled_over_time_is_the_derivative_along_every_call(intervention):
+    # the unit set at every one of T chained calls: f along h_u(α) = b + α (h_u − b) at every call is
+    # a polynomial in α, so no first-order estimate is exact; the estimate must be df/dα at α = 1
+    model, x = seeded(_Unrolled(), 5).double().eval(), torch.randn(6, 4, 3, generator=G, dtype=torch.float64)
+    b = 0.0 if isinstance(intervention, Zero) else float(intervention.value)  # SetTo keeps 0.7 in float32
+    one = torch.ones((), dtype=torch.float64)
+    ref = torch.stack([torch.autograd.functional.jacobian(lambda a, u=u: _along(model, x, u, b, a), one) for u in range(5)], 1)
+    got = unit_effects(model, x, "cell", intervention, target=1, method="atp")
+    torch.testing.assert_close(got, ref, atol=1e-12, rtol=0)
+    exact = unit_effects(model, x, "cell", intervention, target=1)
+    assert (got - exact).abs().max() > 1e-3  # chained calls: not exact, as documented
+
+
+def _along(model, x, u, b, alpha):
+    keep = torch.ones(5, dtype=x.dtype).index_fill(0, torch.tensor([u]), 0.0)
+    handle = model.cell.register_forward_hook(lambda _m, _i, out: out * keep + (1 - keep) * (b + alpha * (out - b)))
+    try:
+        return model(x)[:, 1]
+    finally:
+        handle.remove()
+
+
 def test_attribution_through_the_hook_split_equals_autograd_by_hand():
     model = tiny_bert(1)
     ids, mask = token_batch()

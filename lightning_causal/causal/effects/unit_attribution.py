@@ -19,7 +19,12 @@ is estimated to first order:
   estimates coincide.
 
 Both are exact when the suffix (from ``h``, resp. ``z``) is linear on the segment; they miss
-saturation and kinks further down. The gradient is taken at the layer's first call.
+saturation and kinks further down. A layer called more than once in a forward pass (shared
+weights, a cell unrolled over time) has no frontier; its estimate sums the first-order terms of
+every call, ``Σ_k (h_k − b_k) · ∂f_t/∂h_k``, as the exact interventions set the unit at every call:
+the derivative at ``α = 1`` of ``f_t`` with the unit at ``b + α (h_u − b)`` at every call. It is
+exact for independent calls (a siamese encoder) on a linear suffix; for chained calls (each call
+reading the last one's output) ``f_t`` is a polynomial in ``α`` and no first-order estimate is.
 """
 
 from __future__ import annotations
@@ -44,25 +49,46 @@ from lightning_causal.causal.engine.prefix_cache import PrefixCache
 from lightning_causal.causal.engine.state import gather_target
 from lightning_causal.causal.engine.units import Layout, unit_positions_mask, unit_sums
 
-__all__ = ["ESTIMATORS", "target_gradient", "attribution_estimates"]
+__all__ = ["ESTIMATORS", "call_gradients", "attribution_estimates"]
 
 ESTIMATORS = ("attribution", "atp")
 
 
-def target_gradient(cache: PrefixCache, target_idx: Tensor, max_batch_size: int | None = None) -> Tensor:
-    """``∂f_t/∂h`` ``[N, ...]`` of each sample's target output with respect to the layer's output,
-    by backpropagation through the suffix only (chunked; no parameter ``.grad`` is written)."""
+def call_gradients(cache: PrefixCache, target_idx: Tensor, max_batch_size: int | None = None) -> list[tuple[Tensor, Tensor]]:
+    """``[(h_k, ∂f_t/∂h_k)]``, one pair ``[N, ...]`` per call ``k`` of the layer in a forward pass: its
+    clean output and the gradient of each sample's target output with respect to it, by
+    backpropagation through the suffix only (chunked; no parameter ``.grad`` is written).
+
+    The gradient of call ``k`` is the total derivative of ``f_t`` with respect to an additive
+    perturbation of that call's output (through every later call too), so that
+    ``Σ_k (h_k − b_k) · ∂f_t/∂h_k`` is the first-order change when the unit is set at every call,
+    as the exact interventions do (a layer used twice, a cell unrolled over time)."""
     h = cache.value.detach()
     rows = max(1, cache.rows_per_pass(max_batch_size) // (1 if max_batch_size else 2))
+    shapes: list[torch.Size] = []
 
     def grad_rows(s: Tensor) -> Tensor:
-        with torch.enable_grad():
-            leaf = h[s].requires_grad_(True)
-            f = gather_target(cache(leaf.clone(), s), target_idx[s])
-            (g,) = torch.autograd.grad(f.sum(), leaf, allow_unused=True)
-        return torch.zeros_like(leaf) if g is None else g.detach()
+        values: list[Tensor] = []
+        shifts: list[Tensor] = []
 
-    return map_rows(h.shape[0], rows, grad_rows, h.device)
+        def shifted(v: Tensor) -> Tensor:  # every call's output plus a zero leaf: d f / d leaf is the call's gradient
+            values.append(v.detach())
+            shifts.append(torch.zeros_like(v, requires_grad=True))
+            return v + shifts[-1]
+
+        with torch.enable_grad():
+            f = gather_target(cache(shifted, s), target_idx[s])
+            grads = torch.autograd.grad(f.sum(), shifts, allow_unused=True)
+        if not shapes:
+            shapes.extend(v.shape[1:] for v in values)
+        if [v.shape[1:] for v in values] != shapes:
+            raise RuntimeError(f"Expected layer {cache.layer!r} to be called alike for every chunk of rows")
+        pairs = [(v, torch.zeros_like(v) if g is None else g.detach()) for v, g in zip(values, grads)]
+        return torch.cat([t.flatten(1) for pair in pairs for t in pair], 1)
+
+    flat = map_rows(h.shape[0], rows, grad_rows, h.device)
+    parts = flat.split([shape.numel() for shape in shapes for _ in range(2)], 1)
+    return [(parts[2 * k].view(-1, *shape), parts[2 * k + 1].view(-1, *shape)) for k, shape in enumerate(shapes)]
 
 
 def _range(estimates: list[Tensor]) -> Tensor:
@@ -106,8 +132,9 @@ def attribution_estimates(
     if estimator == "attribution":
         frontier = find_frontier(cache, resolve_module(cache.forward.model, cache.layer))
     if frontier is None or frontier.is_value:
-        g = target_gradient(cache, target_idx, max_batch_size)
-        return _range([unit_sums((h - iv.values(h).to(h.dtype).expand_as(h)) * g, layout)[:, units] for iv in interventions])
+        calls = call_gradients(cache, target_idx, max_batch_size)
+        return _range([sum(unit_sums((hk - iv.values(hk).to(hk.dtype).expand_as(hk)) * gk, layout) for hk, gk in calls)[:, units]
+                       for iv in interventions])
     n, rows = h.shape[0], cache.rows_per_pass(max_batch_size)
     samples = torch.arange(n, device=h.device).split(rows)
     z, g = (torch.cat(t) for t in zip(*(frontier_gradient(cache, frontier, target_idx, s) for s in samples)))
