@@ -146,7 +146,7 @@ class CausalRepairModule(LightningModule):
             >>> wrapped.model is inner
             True
         """
-        return _WrappedRepairModule(lightning_module, terms)
+        return _WrappedRepairModule(lightning_module, terms, **options)
 
     @property
     def audited_module(self) -> nn.Module:

@@ -176,3 +176,22 @@ def test_audits_of_a_wrapped_module_use_its_own_layer_names_and_tags(tmp_path):
     _trainer(tmp_path, callbacks=[cb]).fit(wrapped, loader)
     after = sorted(reports(tmp_path / "wrapped")["epoch_0000.json"]["audits"]["unit_importance"]["scalars"])
     assert before == after and "model.net.1/top1_importance" in after
+
+
+class _Weighted(LightningClassifier):
+    """Batches ``(x, y, sample_weight)``: the task loss weights each sample."""
+
+    def training_step(self, batch, batch_idx):
+        x, y, w = batch
+        return (F.cross_entropy(self(x), y, reduction="none") * w).mean()
+
+
+def test_wrap_passes_its_options_to_the_repair_module(tmp_path):
+    torch.manual_seed(0)
+    x, y, w = _data(32)
+    unpack = lambda batch: (batch[0], batch[1], None)  # noqa: E731
+    term = _Square(weight=0.1)
+    wrapped = CausalRepairModule.wrap(_Weighted(MLP(4, (8,)), lr=0.05, optimizer="sgd"), [term], unpack_batch=unpack)
+    assert wrapped.unpack_batch is unpack
+    _trainer(tmp_path).fit(wrapped, DataLoader(TensorDataset(x, y, w), batch_size=16))
+    assert term.seen_args == [None, None]  # both batches reached the term through `unpack`
