@@ -35,6 +35,7 @@ from lightning_causal.causal.engine.live_values import (
     check_rows,
     close,
     leaves,
+    rebuild,
     snapshot,
     take,
     trial_rows,
@@ -230,7 +231,7 @@ class HookSplit:
         rest = [take(p, v, rows, stub=self.cut_stub) for p, v in zip(self.cut_plan[1:], self.cut_output[1:])]
         if self.watch is not None:
             self.watch.add("layer", rest)
-        return type(self.cut_output)((value, *rest))
+        return rebuild(self.cut_output, (value, *rest))
 
     def _wrappers(self, value: Tensor | Edit, rows: Tensor) -> dict[nn.Module, Callable[..., Any]]:
         def cached(calls: dict[int, int]) -> Callable[..., Any]:

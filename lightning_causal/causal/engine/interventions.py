@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.eager import check_eager_possible, force_eager, named_modules
 from lightning_causal.causal.engine.input_sites import attached_site, input_parent, input_sites
+from lightning_causal.causal.engine.live_values import rebuild
 from lightning_causal.causal.engine.unit_sites import check_head_site, first_tensor
 from lightning_causal.causal.engine.units import (
     Layout,
@@ -89,7 +90,7 @@ def replace_output(output: object, value: Tensor) -> object:
     value = value.clone()
     if isinstance(output, Tensor):
         return value
-    return type(output)((value, *output[1:])) if isinstance(output, tuple) else [value, *output[1:]]
+    return rebuild(output, (value, *output[1:])) if isinstance(output, tuple) else [value, *output[1:]]
 
 
 Units = int | Sequence[int] | None

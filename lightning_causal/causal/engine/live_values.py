@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["ROWS", "SHARED", "CONST", "value_plan", "take", "leaves", "snapshot", "check_rows", "trial_rows", "close"]
+__all__ = ["ROWS", "SHARED", "CONST", "value_plan", "take", "leaves", "snapshot", "rebuild", "check_rows", "trial_rows", "close"]
 
 ROWS, SHARED, CONST = "rows", "shared", "const"
 _CONSTANTS = (int, float, bool, str, torch.dtype, torch.device, torch.Size)
@@ -58,6 +58,22 @@ def value_plan(one: Any, two: Any) -> Any:
     return None
 
 
+def rebuild(container: tuple | list, items: Any) -> tuple | list:
+    """A container of ``container``'s type holding ``items``: a list, a tuple, or a named tuple
+    (``collections.namedtuple``, ``typing.NamedTuple``, ``PackedSequence``), whose constructor
+    takes the fields as separate arguments.
+
+    Examples:
+        >>> from collections import namedtuple
+        >>> Pair = namedtuple("Pair", "a b")
+        >>> rebuild(Pair(1, 2), [3, 4]), rebuild((1, 2), [3, 4])
+        (Pair(a=3, b=4), (3, 4))
+    """
+    if isinstance(container, tuple) and hasattr(container, "_fields"):
+        return type(container)(*items)
+    return type(container)(items)
+
+
 def take(plan: Any, value: Any, rows: Tensor, *, stub: bool = False) -> Any:
     """``value`` for the samples ``rows``; with ``stub``, per-sample tensors become a zero-copy
     expansion of their first row (for values that no computation reads)."""
@@ -69,7 +85,7 @@ def take(plan: Any, value: Any, rows: Tensor, *, stub: bool = False) -> Any:
         return value.clone()
     if plan == CONST:
         return value
-    return type(value)(take(p, v, rows, stub=stub) for p, v in zip(plan, value))
+    return rebuild(value, [take(p, v, rows, stub=stub) for p, v in zip(plan, value)])
 
 
 def leaves(value: Any) -> list[Tensor]:
@@ -87,7 +103,7 @@ def snapshot(value: Any) -> Any:
     if isinstance(value, Tensor):
         return value.clone()
     if isinstance(value, (tuple, list)):
-        return type(value)(snapshot(v) for v in value)
+        return rebuild(value, [snapshot(v) for v in value])
     return value
 
 
