@@ -140,3 +140,26 @@ def test_the_pass_stops_once_the_layer_has_returned():
     model = SqueezesTheBatch().eval()
     facts = inspect_site(model, "fc", lambda: model(torch.rand(1, 5, 4)))
     assert facts.features_last and facts.shape == (1, 5, 6)
+
+
+class SeqFirstLSTM(nn.Module):
+    """PyTorch's default recurrent layout: the LSTM returns [T, N, H]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn, self.head = nn.LSTM(3, 5), nn.Linear(5, 3)
+
+    def forward(self, x):  # x: [N, T, F]
+        out, _ = self.rnn(x.transpose(0, 1))
+        return self.head(out[-1])
+
+
+@pytest.mark.parametrize("n, t", [(5, 5), (6, 7), (7, 1)])
+def test_a_layer_whose_dimension_0_is_not_the_samples_is_refused(n, t):
+    # it crashed deep in the row engine (IndexError, invalid view) or, with N == T, could mix samples and steps
+    model, x = SeqFirstLSTM().eval(), torch.randn(n, t, 3)
+    for use_suffix in (True, False):
+        with pytest.raises(ValueError, match=r"dimension 0 of the output of 'rnn' to be the samples.*batch_first=True"):
+            unit_effects(model, x, "rnn", unit_dim=-1, use_suffix=use_suffix)
+    with pytest.raises(ValueError, match="batch_first=True"):
+        causal_graph(model, x, ["rnn", "head"], unit_dim={"rnn": -1, "head": 1})

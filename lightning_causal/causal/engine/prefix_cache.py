@@ -62,6 +62,7 @@ from lightning_causal.causal.engine.live_values import (
 )
 from lightning_causal.causal.engine.state import as_tuple
 from lightning_causal.causal.engine.suffix import FxSplit, SplitRefused, fx_split
+from lightning_causal.causal.engine.unit_sites import check_samples_first
 
 __all__ = ["PATHS", "PrefixCache", "cache_prefix"]
 
@@ -262,5 +263,6 @@ def _full_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn
     except SplitRefused as err:
         raise ValueError(f"Expected module {layer!r} to be called by the model's forward") from err
     h = module_output(rec.cut_output, layer)
+    check_samples_first(layer, h.shape, xs[0].shape[0])
     return PrefixCache(forward, layer, _FullRunner(forward, xs, module), value=h,
                        output=forward.select(rec.output), path="full", reason=reason)

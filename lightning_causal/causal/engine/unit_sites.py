@@ -15,7 +15,7 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -27,7 +27,8 @@ from torch.nn.modules.instancenorm import _InstanceNorm
 from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.input_sites import InputSite
 
-__all__ = ["SiteFacts", "check_default_units", "check_head_site", "check_site_units", "first_tensor", "inspect_site"]
+__all__ = ["SiteFacts", "check_default_units", "check_head_site", "check_samples_first", "check_site_units", "first_tensor",
+           "inspect_site"]
 
 #: Layers whose output is ``[N, ..., D]`` with the features last (a ``[N, T, D]`` sequence of
 #: ``D``-dimensional vectors); Hugging Face's ``Conv1D`` (GPT-2) and norms are matched by name.
@@ -216,6 +217,25 @@ def check_default_units(name: str, facts: SiteFacts, unit_dim: int | None, num_h
         f"positions. {fix}")
 
 
+def check_samples_first(name: str, shape: Sequence[int], samples: int) -> None:
+    """Refuse a layer whose output does not hold one row per sample on dimension 0 (``shape`` is its
+    output on ``samples`` samples): a recurrent layer or ``nn.TransformerEncoderLayer`` with
+    ``batch_first=False`` returns ``[T, N, D]``.
+
+    Examples:
+        >>> check_samples_first("rnn", (1, 7, 5), 1)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected dimension 0 of the output of 'rnn' to be the samples (size 1 in a pass of 1 sample(s)) but its output has shape [1, 7, 5]: a layer with batch_first=False (recurrent layers, nn.TransformerEncoderLayer) returns [T, N, ...]. Build it with batch_first=True, or name a module that returns samples first
+    """
+    if len(shape) == 0 or shape[0] != samples:
+        raise ValueError(
+            f"Expected dimension 0 of the output of {name!r} to be the samples (size {samples} in a pass of {samples} "
+            f"sample(s)) but its output has shape {list(shape)}: a layer with batch_first=False (recurrent layers, "
+            "nn.TransformerEncoderLayer) returns [T, N, ...]. Build it with batch_first=True, or name a module that "
+            "returns samples first")
+
+
 def check_site_units(model: nn.Module, name: str, run: Callable[[], object], unit_dim: int | None,
                      num_heads: int | None, fix: str) -> SiteFacts:
     """:func:`inspect_site` on one pass ``run()``, then :func:`check_head_site` and
@@ -230,6 +250,7 @@ def check_site_units(model: nn.Module, name: str, run: Callable[[], object], uni
     from lightning_causal.causal.engine.interventions import resolve_module
 
     facts = inspect_site(model, name, run)
+    check_samples_first(name, facts.shape, 1)
     check_head_site(resolve_module(model, name), name, num_heads, facts)
     check_default_units(name, facts, unit_dim, num_heads, fix)
     return facts

@@ -28,6 +28,7 @@ from lightning_causal.causal.engine.interventions import (
 )
 from lightning_causal.causal.engine.state import gather_target, resolve_target
 from lightning_causal.causal.engine.suffix import suffix_module
+from lightning_causal.causal.engine.unit_sites import check_samples_first
 from lightning_causal.causal.engine.units import Layout, from_units, to_units
 
 __all__ = ["GraphContext", "ValueSpec", "bypassed", "check_value_spec", "hooked", "layer_values"]
@@ -280,5 +281,6 @@ def _check_clean_pass(out: Tensor, layers: list[str], acts: dict[str, Tensor], k
     if order != layers:
         raise ValueError(f"Expected argument `layers` in forward order {order} but got {layers}")
     for name, h in acts.items():
-        if h.dim() < 2 or h.shape[0] != out.shape[0]:
+        check_samples_first(name, h.shape, out.shape[0])
+        if h.dim() < 2:
             raise ValueError(f"Expected module {name!r} to output [N, units, ...] but got shape {tuple(h.shape)}")
