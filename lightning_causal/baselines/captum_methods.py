@@ -50,7 +50,7 @@ from lightning_causal.causal.engine.forward import (
     check_output_spec,
     select_output,
 )
-from lightning_causal.causal.engine.input_sites import input_sites
+from lightning_causal.causal.engine.input_sites import input_sites, output_site
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import audit_mode, resolve_target, rng_preserved
 from lightning_causal.causal.engine.unit_sites import check_site_units
@@ -370,11 +370,12 @@ def layer_attribute(
         kw = {**defaults, **(options or {})}
         if kw.get("internal_batch_size", 0) is None:  # LayerConductance needs 2 rows per sample at least
             kw["internal_batch_size"] = max(forward.rows_per_pass(x, max_batch_size), 2 * x.shape[0])
-        if method == "LayerConductance":
-            out = cls(forward, module).attribute(x, baselines=baselines, target=tidx,
-                                                  additional_forward_args=forward.captum_args(), **kw)
-        else:
-            out = cls(forward, module).attribute(x, additional_forward_args=forward.captum_args())
+        with output_site(module) as site:  # Captum hooks a tensor: element 0 of a tuple output (an LSTM's)
+            if method == "LayerConductance":
+                out = cls(forward, site).attribute(x, baselines=baselines, target=tidx,
+                                                    additional_forward_args=forward.captum_args(), **kw)
+            else:
+                out = cls(forward, site).attribute(x, additional_forward_args=forward.captum_args())
     out = out.detach()
     if out.dim() < 2:
         raise ValueError(f"Expected module {layer!r} to output a tensor [N, U, ...] but got shape {list(out.shape)}")

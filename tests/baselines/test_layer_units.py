@@ -100,3 +100,29 @@ def test_attribution_graph_over_neurons_equals_the_units_first_network():
     got, want = attribution_graph(seq, x, like, target=0, n_steps=8), attribution_graph(twin, x, like_twin, target=0, n_steps=8)
     assert got.nodes == want.nodes and [e[:2] for e in got.edges] == [e[:2] for e in want.edges]
     torch.testing.assert_close(torch.tensor([e[2] for e in got.edges]), torch.tensor([e[2] for e in want.edges]))
+
+
+class Recurrent(nn.Module):
+    """An LSTM (returns ``(out, (h, c))``), ``out`` also passed through an ``nn.Identity`` (a tensor twin)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.rnn, self.same, self.head = nn.LSTM(3, 5, batch_first=True), nn.Identity(), nn.Linear(5, 2)
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return self.head(self.same(out)[:, -1])
+
+
+@pytest.mark.parametrize("method", ["LayerConductance", "LayerActivation"])
+def test_a_layer_returning_a_tuple_is_attributed_at_its_element_0(method):
+    # Captum's layer methods need a tensor: they failed on an LSTM with "Given input is not a torch.Tensor"
+    model, x = Recurrent().double(), _x()
+    got = layer_attribute(model, x, "rnn", method, target=1, unit_dim=-1)
+    torch.testing.assert_close(got, layer_attribute(model, x, "same", method, target=1, unit_dim=-1), atol=1e-12, rtol=0)
+    if method == "LayerActivation":
+        with capture(model, ["rnn"]) as acts:
+            model(x)
+        torch.testing.assert_close(got, acts["rnn"].mean(1), atol=1e-12, rtol=0)
+    assert not hasattr(model.rnn, "lc_output_site") and not model.rnn._forward_hooks

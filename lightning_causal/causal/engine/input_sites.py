@@ -26,14 +26,18 @@ import contextlib
 import inspect
 from collections.abc import Iterator, Sequence
 
-from torch import nn
+import torch  # noqa: F401 (the examples use it)
+from torch import Tensor, nn
 
-__all__ = ["CHILD", "SUFFIX", "InputSite", "attached_site", "check_site", "input_parent", "input_sites"]
+__all__ = ["CHILD", "OUTPUT_CHILD", "SUFFIX", "InputSite", "attached_site", "check_site", "input_parent", "input_sites",
+           "output_site"]
 
 #: The suffix that names a module's input: ``"<module>:input"``.
 SUFFIX = ":input"
 #: The name of the child :class:`InputSite` while it is attached.
 CHILD = "lc_input_site"
+#: The name of the child that :func:`output_site` attaches.
+OUTPUT_CHILD = "lc_output_site"
 
 
 class InputSite(nn.Identity):
@@ -141,3 +145,39 @@ def _route(name: str):
         return args, {**kwargs, key: site(kwargs[key])}
 
     return pre
+
+
+@contextlib.contextmanager
+def output_site(module: nn.Module) -> Iterator[nn.Module]:
+    """A module whose output is ``module``'s tensor, for tools that hook a layer and need a tensor
+    (Captum's layer methods): for the ``with`` block an ``nn.Identity`` is attached to ``module``
+    as a child, and a forward hook passes its output through it (element 0 of a tuple or list,
+    e.g. an LSTM's ``(out, (h, c))``, the rest kept). Both are removed on exit, also on errors.
+
+    Examples:
+        >>> lstm = nn.LSTM(2, 3, batch_first=True)
+        >>> with output_site(lstm) as site:
+        ...     seen = []
+        ...     handle = site.register_forward_hook(lambda _m, _i, out: seen.append(out.shape))
+        ...     _ = lstm(torch.zeros(1, 4, 2)); handle.remove()
+        >>> seen, hasattr(lstm, OUTPUT_CHILD), len(lstm._forward_hooks)
+        ([torch.Size([1, 4, 3])], False, 0)
+    """
+    from lightning_causal.causal.engine.live_values import rebuild
+
+    if hasattr(module, OUTPUT_CHILD):
+        raise ValueError(f"Expected module {type(module).__name__} to have no attribute {OUTPUT_CHILD!r} (the output site's name)")
+    site = nn.Identity()
+
+    def route(_m: nn.Module, _args: tuple, out: object) -> object:
+        if isinstance(out, (tuple, list)) and out and isinstance(out[0], Tensor):
+            return rebuild(out, (site(out[0]), *out[1:]))
+        return site(out) if isinstance(out, Tensor) else None
+
+    module.add_module(OUTPUT_CHILD, site)
+    handle = module.register_forward_hook(route)
+    try:
+        yield site
+    finally:
+        handle.remove()
+        delattr(module, OUTPUT_CHILD)
