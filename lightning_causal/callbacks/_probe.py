@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -36,21 +37,42 @@ def _read(source: Any, size: int) -> Any:
         return _from_dataset(source.dataset, size, source.collate_fn)
     if isinstance(source, Dataset):
         return _from_dataset(source, size, None)
-    if isinstance(source, Tensor):
-        return source[:size]
-    if isinstance(source, tuple) and source and all(isinstance(t, Tensor) for t in source):
-        return tuple(t[:size] for t in source)
-    raise MisconfigurationException(
-        "Expected argument `probe` to be a Probe, a tensor, a tuple of tensors, a Dataset or a DataLoader "
-        f"but got {type(source).__name__}"
-    )
+    head = _batch_head(source, size)
+    if head is None:
+        raise MisconfigurationException(
+            "Expected argument `probe` to be a Probe, a tensor, a batch (a tuple, list or mapping of tensors, nested "
+            f"like the training batches, e.g. ((x1, x2), y)), a Dataset or a DataLoader but got {_describe(source)}"
+        )
+    return head
+
+
+def _batch_head(batch: Any, size: int) -> Any:
+    """The first ``size`` samples of a batch: every tensor of a nested tuple, list or mapping
+    sliced (``None`` if anything else is in it, or no tensor is)."""
+    if isinstance(batch, Tensor):
+        return batch[:size]
+    if isinstance(batch, Mapping):
+        items = {k: _batch_head(v, size) for k, v in batch.items()}
+        return items if items and all(v is not None for v in items.values()) else None
+    if isinstance(batch, (tuple, list)) and batch:
+        items = [_batch_head(v, size) for v in batch]
+        return type(batch)(items) if all(v is not None for v in items) else None
+    return None
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of [{', '.join(_describe(v) for v in value[:4])}{', ...' if len(value) > 4 else ''}]"
+    if isinstance(value, Mapping):
+        return f"a mapping with keys {list(value)[:6]}"
+    return type(value).__name__
 
 
 def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None) -> Probe:
     """The first ``size`` samples of ``source`` in dataset order, split by ``unpack_batch``.
 
-    ``source`` is a :class:`Probe` (used as it is, its first ``size`` samples), a tensor, a tuple
-    of tensors (a batch), a ``Dataset``, a ``DataLoader`` (its
+    ``source`` is a :class:`Probe` (used as it is, its first ``size`` samples), a tensor, a batch
+    (tensors in nested tuples, lists or mappings, as the training batches), a ``Dataset``, a ``DataLoader`` (its
     dataset is read directly, so neither shuffling nor a distributed sampler's padding changes the
     probe: every rank gets the same samples) or a list of dataloaders (the first is used). Reading
     happens with the global random states saved and restored, so that a dataset that augments

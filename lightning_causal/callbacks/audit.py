@@ -51,7 +51,8 @@ class CausalAuditCallback(Callback):
 
     Args:
         audits: the :class:`~lightning_causal.audits.Audit` objects to run.
-        probe: a :class:`~lightning_causal.audits.Probe`, a tensor, a tuple ``(inputs, labels)``, a ``Dataset`` or a ``DataLoader``; ``None``
+        probe: a :class:`~lightning_causal.audits.Probe`, a tensor, a batch nested like the training batches
+            (``(inputs, labels)``, ``((x1, x2), y)``, a mapping), a ``Dataset`` or a ``DataLoader``; ``None``
             takes the first ``probe_size`` samples of the validation data (else the training data).
         probe_size: number of probe samples.
         every_n_epochs: audit every n-th epoch (epochs ``n-1, 2n-1, ...``), or a callable

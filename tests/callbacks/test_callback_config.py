@@ -143,6 +143,18 @@ def test_explicit_probe_and_labels_are_used(tmp_path):
     assert torch.equal(cb.probe.first, x[:10]) and torch.equal(cb.probe.labels, y[:10])
 
 
+def test_a_probe_is_read_from_a_batch_nested_like_the_training_batches():
+    from lightning_causal.callbacks._probe import probe_from
+
+    x1, x2, y = torch.randn(12, 3), torch.randn(12, 2), torch.arange(12)
+    p = probe_from(((x1, x2), y), 10)  # ((x1, x2), y): a model of two inputs (it was refused)
+    assert torch.equal(p.inputs[0], x1[:10]) and torch.equal(p.inputs[1], x2[:10]) and torch.equal(p.labels, y[:10])
+    p = probe_from({"x": x1, "y": y}, 10)  # a mapping batch
+    assert torch.equal(p.inputs, x1[:10]) and torch.equal(p.labels, y[:10])
+    with pytest.raises(MisconfigurationException, match=r"`probe`.*nested.*a tuple of \[Tensor, str\]"):
+        probe_from((x1, "labels"), 10)
+
+
 def test_a_probe_object_is_used_as_it_is(tmp_path):
     from lightning_causal.audits import Probe
 
