@@ -12,7 +12,8 @@ The default, :func:`default_unpack_batch`, understands
   arguments (a Hugging Face tokenizer's batch).
 
 Anything else, ``(x, y, w)`` included, is refused with a message that names ``unpack_batch`` and
-shows a one-line fix: ``unpack_batch=lambda batch: (batch[0], batch[1], None)``.
+shows a one-line fix: ``unpack_batch=lambda batch: (batch[0], batch[1], None)`` (for a mapping, with its
+own keys).
 
 Examples:
     >>> import torch
@@ -57,7 +58,13 @@ def _describe(batch: Any) -> str:
 def _from_mapping(batch: Mapping) -> Unpacked:
     key = next((k for k in INPUT_KEYS if k in batch), None)
     if key is None:
-        raise ValueError(f"Expected a batch mapping with one of the input keys {list(INPUT_KEYS)} but got keys {list(batch)}; {_FIX}")
+        keys = list(batch)
+        x = f"batch[{keys[0]!r}]" if keys else "batch['<inputs>']"
+        y = f"batch[{keys[1]!r}]" if len(keys) > 1 else "None"
+        raise ValueError(
+            f"Expected a batch mapping with one of the input keys {list(INPUT_KEYS)} but got keys {keys}; pass "
+            f"`unpack_batch=` a callable batch -> (inputs, labels, additional_forward_args), e.g. "
+            f"`unpack_batch=lambda batch: ({x}, {y}, None)`")
     labels = next((batch[k] for k in LABEL_KEYS if k in batch), None)
     kwargs = {k: batch[k] for k in TOKEN_ARGUMENT_KEYS if k in batch} if key == "input_ids" else {}
     return batch[key], labels, kwargs or None

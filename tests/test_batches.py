@@ -37,12 +37,22 @@ def test_first_input_and_label_keys_win():
 
 @pytest.mark.parametrize(
     "batch",
-    [(torch.zeros(2), torch.zeros(2), torch.zeros(2)), {"image": torch.zeros(2)}, "text", (torch.zeros(2), "label"), (),
+    [(torch.zeros(2), torch.zeros(2), torch.zeros(2)), "text", (torch.zeros(2), "label"), (),
      ([torch.zeros(2), "x"], torch.zeros(2)), ([], torch.zeros(2)), ((torch.zeros(2),), torch.zeros(2), torch.zeros(2))],
 )
 def test_other_batches_name_unpack_batch_and_a_fix(batch):
     with pytest.raises(ValueError, match=r"`unpack_batch=lambda batch: \(batch\[0\], batch\[1\], None\)`"):
         default_unpack_batch(batch)
+
+
+def test_a_mapping_with_other_keys_is_shown_a_fix_with_its_own_keys():
+    batch = {"img": torch.zeros(2, 3), "label": torch.zeros(2)}
+    with pytest.raises(ValueError, match=r"`unpack_batch=lambda batch: \(batch\['img'\], batch\['label'\], None\)`") as err:
+        default_unpack_batch(batch)
+    fix = eval(str(err.value).rsplit("unpack_batch=", 1)[1].strip("`"))  # the fix shown runs on the batch
+    assert fix(batch)[0] is batch["img"] and fix(batch)[1] is batch["label"]
+    with pytest.raises(ValueError, match=r"lambda batch: \(batch\['image'\], None, None\)"):
+        default_unpack_batch({"image": torch.zeros(2)})
 
 
 def test_custom_unpack_is_checked():

@@ -97,7 +97,12 @@ class CounterfactualAudit(Audit):
         x, y = probe.first, probe.labels.to(probe.first.device)
         options = self.model_options(probe)
         with audit_mode(model):
-            pred = Forward(model, num_samples=len(probe), **options)(x).argmax(1)
+            out = Forward(model, num_samples=len(probe), **options)(x)
+        if out.dim() != 2 or out.shape[1] < 2:
+            raise ValueError(
+                f"CounterfactualAudit explains a classifier's decision and needs logits [N, classes >= 2] but the model "
+                f"returned shape {list(out.shape)}; a binary classifier with one logit z can return torch.cat([-z, z], 1)")
+        pred = out.argmax(1)
         wrong = (pred != y).nonzero().flatten()
         result = AuditResult(self.name)
         result.scalars["misclassified_rate"] = float(wrong.numel()) / x.shape[0]

@@ -65,6 +65,13 @@ def test_counterfactual_audit_tabular_and_nothing_to_explain():
     assert "changes" in r.tables["counterfactuals"][0] and not r.images
 
 
+@pytest.mark.parametrize("head", [nn.Flatten(0), nn.Identity()], ids=["[N]", "[N, 1]"])
+def test_counterfactual_audit_refuses_a_model_without_class_logits(head):
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1), head)
+    with pytest.raises(ValueError, match=r"logits \[N, classes >= 2\] but the model returned shape \[6"):
+        CounterfactualAudit(max_samples=2).run(model, Probe(torch.randn(6, 4), torch.zeros(6, dtype=torch.long)))
+
+
 def test_audits_leave_no_trace():
     model = seeded(DigitsCNN(channels=(4, 6), hidden=8, dropout=0.2), 0).train()
     params = [p.detach().clone() for p in model.parameters()]

@@ -4,8 +4,10 @@ named tuples), and the effects equal a brute-force hook."""
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
+import pytest
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
@@ -93,3 +95,29 @@ def test_a_layer_after_a_packed_sequence_equals_the_fallback_and_brute_force():
     for use_suffix in (True, False):
         got = unit_effects(model, x, "hn", Zero(), target=1, additional_forward_args=(lengths,), use_suffix=use_suffix)
         torch.testing.assert_close(got, ref, atol=1e-12, rtol=0)
+
+
+def test_capture_of_a_module_run_several_times_per_pass_keeps_the_last_call_and_warns():
+    cell = nn.GRUCell(3, 4)
+
+    class Loop(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.cell = cell
+
+        def forward(self, x):
+            h = x.new_zeros(x.shape[0], 4)
+            for t in range(x.shape[1]):
+                h = self.cell(x[:, t], h)
+            return h
+
+    model, x = Loop(), torch.randn(2, 5, 3, generator=G)
+    with pytest.warns(UserWarning, match="'cell' runs more than once per forward pass"), capture(model, ["cell"]) as acts:
+        out = model(x)
+    assert torch.equal(acts["cell"], out.detach())  # the last step's state
+    once = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with capture(once, ["1"]):
+            once(x[:, 0])
+            once(x[:, 1])  # two passes of the model, one call each: no warning

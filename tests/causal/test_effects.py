@@ -95,6 +95,17 @@ def test_per_sample_feature_mask():
     assert torch.equal(input_effects(model, x, mask), torch.tensor([[1.0, 10.0], [10.0, 1.0]]))
 
 
+def test_a_feature_mask_without_the_batch_dimension_is_broadcast_as_numpy_does():
+    # Captum's convention, "broadcastable to the input": [C, L] and [L] for inputs [N, C, L] (they were refused)
+    model = nn.Sequential(nn.Conv1d(2, 3, 3), nn.Flatten(), nn.Linear(18, 2)).double().eval()
+    x = torch.randn(4, 2, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    windows = torch.arange(8) // 2
+    full = input_effects(model, x, windows.expand(1, 2, 8))
+    assert torch.equal(input_effects(model, x, windows.repeat(2, 1)), full)
+    assert torch.equal(input_effects(model, x, windows), full)
+    assert full.shape == (4, 4)
+
+
 @pytest.mark.parametrize("mbs", [1, 7, 100_000])
 def test_batch_size_invariance(mbs):
     # float64: chunking must change nothing but float32 kernel-dependent rounding

@@ -86,7 +86,14 @@ def default_feature_mask(inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
 
 def check_feature_mask(inputs: tuple[Tensor, ...], feature_mask: Tensor | tuple[Tensor, ...] | None) -> tuple[Tensor, ...]:
     """Validate a feature mask against ``inputs`` and return it as a tuple of long tensors
-    (``None``: one group per element, :func:`default_feature_mask`)."""
+    (``None``: one group per element, :func:`default_feature_mask`). A mask with fewer dimensions
+    than its input is broadcast as NumPy does, from the last dimension (``[C, L]`` for inputs
+    ``[N, C, L]``: one sample's groups).
+
+    Examples:
+        >>> check_feature_mask((torch.zeros(4, 2, 3),), torch.tensor([0, 1, 1]))[0].shape
+        torch.Size([1, 1, 3])
+    """
     if feature_mask is None:
         return default_feature_mask(inputs)
     masks = feature_mask if isinstance(feature_mask, tuple) else (feature_mask,)
@@ -99,6 +106,8 @@ def check_feature_mask(inputs: tuple[Tensor, ...], feature_mask: Tensor | tuple[
     for x, m in zip(inputs, masks):
         if m.is_floating_point() or m.dtype == torch.bool:
             raise TypeError(f"Expected argument `feature_mask` to hold integer group ids but got dtype {m.dtype}")
+        if m.dim() < x.dim():
+            m = m.reshape((1,) * (x.dim() - m.dim()) + tuple(m.shape))
         if m.dim() != x.dim() or m.shape[0] not in (1, x.shape[0]):
             raise ValueError(
                 f"Expected argument `feature_mask` of shape [1 or {x.shape[0]}, ...] broadcastable to the input "

@@ -15,6 +15,7 @@ import contextlib
 import copy
 import difflib
 import math
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 
 import torch
@@ -328,6 +329,10 @@ def capture(model: nn.Module, names: Sequence[str], detach: bool = True) -> Iter
     """Record the outputs of the named modules during the ``with`` block, as each module returned
     them: copies, which later in-place operations of the model (``ReLU(inplace=True)``) do not change.
 
+    A module that runs several times in one forward pass (a shared encoder, a cell unrolled over
+    time) keeps its last call's output, with a ``UserWarning``: an intervention built from it
+    (``MeanOf``) is then applied at every call with the last call's statistics.
+
     Examples:
         >>> m = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
         >>> with capture(m, ["0"]) as acts:
@@ -339,11 +344,18 @@ def capture(model: nn.Module, names: Sequence[str], detach: bool = True) -> Iter
         names = [names]
     store: dict[str, Tensor] = {}
     handles = []
+    calls: dict[str, int] = {}  # per forward pass of the model
+    warned: set[str] = set()
 
     def make_hook(name: str):
         def hook(_m: nn.Module, _i: object, out: object) -> None:
             value = module_output(out, name)  # copied: a later in-place op (ReLU(inplace=True)) must not reach it
             store[name] = value.detach().clone() if detach else value.clone()
+            calls[name] = calls.get(name, 0) + 1
+            if calls[name] == 2 and name not in warned:
+                warned.add(name)
+                warnings.warn(f"Module {name!r} runs more than once per forward pass; capture keeps its last call's output",
+                              UserWarning, stacklevel=2)
 
         return hook
 
@@ -351,6 +363,7 @@ def capture(model: nn.Module, names: Sequence[str], detach: bool = True) -> Iter
         modules = {n: resolve_module(model, n) for n in names}
         check_eager_possible(model)
         try:
+            handles.append(model.register_forward_pre_hook(lambda *_: calls.clear()))
             for name, module in modules.items():
                 handles.append(module.register_forward_hook(make_hook(name)))
             with force_eager():

@@ -223,10 +223,10 @@ def check_samples_first(name: str, shape: Sequence[int], samples: int) -> None:
     ``batch_first=False`` returns ``[T, N, D]``.
 
     Examples:
-        >>> check_samples_first("rnn", (1, 7, 5), 1)
+        >>> check_samples_first("rnn", (7, 1, 5), 1)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ValueError: Expected dimension 0 of the output of 'rnn' to be the samples (size 1 in a pass of 1 sample(s)) but its output has shape [1, 7, 5]: a layer with batch_first=False (recurrent layers, nn.TransformerEncoderLayer) returns [T, N, ...]. Build it with batch_first=True, or name a module that returns samples first
+        ValueError: Expected dimension 0 of the output of 'rnn' to be the samples ... Build it with batch_first=True, ...
     """
     if len(shape) == 0 or shape[0] != samples:
         raise ValueError(
