@@ -6,7 +6,11 @@ kind        inputs                                  figure (tag ``causal/<audit>
 ``image``   ``[N, C, H, W]``, ``[N, H, W]``         per sample: input | each map as a heatmap
                                                     (``sample_<i>``), titled with the class explained
 ``sequence````[N, C, T]`` with ``C <= 16`` and        per sample: the input's channels as lines with each
-            ``T >= 4 C`` (1-D signals)              map overlaid as bars (``sample_<i>``)
+            ``T >= 4 C`` (1-D signals), or          map overlaid as bars (``sample_<i>``)
+            ``[N, T, F]`` with ``F <= 16`` and
+            ``T >= 4 F`` (features last: the
+            ``batch_first`` input of a recurrent
+            layer)
 ``tabular`` float ``[N, D]``                        one figure: horizontal bars of the top features by
                                                     mean |score|, one panel per map (causal beside each
                                                     Captum method) (``top_features``)
@@ -42,14 +46,15 @@ def infer_kind(x: Tensor) -> str | None:
     Examples:
         >>> infer_kind(torch.zeros(4, 1, 8, 8)), infer_kind(torch.zeros(4, 28, 28)), infer_kind(torch.zeros(4, 2, 100))
         ('image', 'image', 'sequence')
+        >>> infer_kind(torch.zeros(4, 40, 2))  # [N, T, F]: a recurrent layer's batch_first input
+        'sequence'
         >>> infer_kind(torch.zeros(4, 12)), infer_kind(torch.zeros(4, 12, dtype=torch.long)), infer_kind(torch.zeros(4))
         ('tabular', 'tokens', None)
     """
     if x.dim() == 2:
         return "tabular" if x.is_floating_point() else "tokens"
     if x.dim() == 3:
-        channels, length = int(x.shape[1]), int(x.shape[2])
-        return "sequence" if channels <= 16 and length >= 4 * channels else "image"
+        return "sequence" if _signal_layout(x.shape[1:]) is not None else "image"
     if x.dim() == 4:
         return "image"
     return None
@@ -121,21 +126,37 @@ def image_maps(data: MapData) -> list[tuple[str, Figure]]:
     return out
 
 
+def _signal_layout(shape: tuple[int, ...] | torch.Size) -> str | None:
+    """How one sample ``[A, B]`` holds a 1-D signal: ``"first"`` (``[C, T]``, channels first, as
+    ``Conv1d`` takes it: ``C <= 16``, ``T >= 4C``), ``"last"`` (``[T, F]``, features last, as a
+    ``batch_first`` recurrent layer takes it: ``F <= 16``, ``T >= 4F``), else ``None``."""
+    a, b = int(shape[0]), int(shape[1])
+    if a <= 16 and b >= 4 * a:
+        return "first"
+    if b <= 16 and a >= 4 * b:
+        return "last"
+    return None
+
+
 def sequence_maps(data: MapData) -> list[tuple[str, Figure]]:
-    """Per sample, one panel per map: the input's channels as lines (left axis) and the map as
-    bars (right axis, red positive, blue negative, one symmetric scale per map)."""
+    """Per sample, one panel per map: the input's channels (or features) as lines (left axis) and
+    the map as bars (right axis, red positive, blue negative, one symmetric scale per map). A
+    features-last sample ``[T, F]`` is drawn along ``T``."""
     n, glob = _samples(data)
+    last = data.inputs.dim() == 3 and _signal_layout(data.inputs.shape[1:]) == "last"
+    word = "feature" if last else "channel"
     out = []
     for i in range(n):
         x = data.inputs[i].detach().float().cpu()
-        x = x.unsqueeze(0) if x.dim() == 1 else x
+        x = x.unsqueeze(0) if x.dim() == 1 else x.T if last else x
         t = torch.arange(x.shape[-1]).tolist()
         fig = Figure(figsize=(WIDTH * 1.15, 0.8 + 1.2 * len(data.maps)))
         axes = fig.subplots(len(data.maps), 1, squeeze=False, sharex=True)
         for ax, (name, m) in zip(axes[:, 0], data.maps.items()):
-            effect = m[i].detach().float().cpu().reshape(x.shape).mean(0)
+            effect = m[i].detach().float().cpu().reshape(data.inputs.shape[1:])
+            effect = (effect.T if last else effect.reshape(x.shape)).mean(0)
             for c in range(min(4, x.shape[0])):
-                ax.plot(t, x[c].tolist(), color="black" if c == 0 else None, linewidth=1.1, label=f"channel {c}" if x.shape[0] > 1 else None)
+                ax.plot(t, x[c].tolist(), color="black" if c == 0 else None, linewidth=1.1, label=f"{word} {c}" if x.shape[0] > 1 else None)
             ax.set_ylabel("input", fontsize=9)
             twin = ax.twinx()
             lim = float(m[: max(1, n)].detach().abs().max()) or 1.0
@@ -144,7 +165,7 @@ def sequence_maps(data: MapData) -> list[tuple[str, Figure]]:
             twin.set_ylabel(name, fontsize=9)
             twin.tick_params(labelsize=8)
             ax.tick_params(labelsize=8)
-        axes[-1, 0].set_xlabel("position", fontsize=10)
+        axes[-1, 0].set_xlabel("time step" if last else "position", fontsize=10)
         fig.suptitle(_global_title(data) if glob else sample_title(data, i), fontsize=11)
         fig.tight_layout()
         out.append((f"maps/sample_{i}", fig))

@@ -21,6 +21,8 @@ from lightning_causal.reporting.tensorboard import TensorBoardRenderer
         ((6, 28, 28), torch.float32, "image"),
         ((6, 1, 100), torch.float32, "sequence"),
         ((6, 12, 200), torch.float32, "sequence"),
+        ((6, 40, 2), torch.float32, "sequence"),  # [N, T, F]: a batch_first recurrent layer's input (was an image 40x2)
+        ((6, 200, 12), torch.float32, "sequence"),
         ((6, 8, 8), torch.float32, "image"),
         ((6, 14), torch.float32, "tabular"),
         ((6, 14), torch.long, "tokens"),
@@ -86,6 +88,19 @@ def test_sequence_figure_draws_the_input_line_and_overlays_the_effect():
     heights = [p.get_height() for p in twin.patches]
     assert heights[10] == 3.0 and sum(abs(h) for h in heights) == 3.0
     assert ax.get_ylabel() == "input" and twin.get_ylabel() == "causal" and ax.get_xlabel() == "position"
+
+
+def test_a_features_last_sequence_is_drawn_along_its_time_steps():
+    x = torch.stack([torch.linspace(0, 1, 40), torch.linspace(1, 0, 40)], 1).repeat(2, 1, 1)  # [N=2, T=40, F=2]
+    effect = torch.zeros(2, 40, 2)
+    effect[:, 10, 1] = 4.0  # one time step of feature 1: the bar is the mean over the features
+    (_, fig), _ = map_figures(MapData(x, {"causal": effect}, "ie", {"targets": [1, 1]}))
+    ax, twin = fig.axes[0], fig.axes[1]
+    assert ax.lines[0].get_ydata().tolist() == pytest.approx(x[0, :, 0].tolist())
+    assert ax.lines[1].get_ydata().tolist() == pytest.approx(x[0, :, 1].tolist())
+    heights = [p.get_height() for p in twin.patches]
+    assert len(heights) == 40 and heights[10] == 2.0 and sum(abs(h) for h in heights) == 2.0
+    assert ax.get_xlabel() == "time step" and ax.lines[1].get_label() == "feature 1"
 
 
 def test_tabular_bars_rank_features_by_causal_effect_beside_each_method():
