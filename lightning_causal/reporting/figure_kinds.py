@@ -158,6 +158,8 @@ def sequence_maps(data: MapData) -> list[tuple[str, Figure]]:
             for c in range(min(4, x.shape[0])):
                 ax.plot(t, x[c].tolist(), color="black" if c == 0 else None, linewidth=1.1, label=f"{word} {c}" if x.shape[0] > 1 else None)
             ax.set_ylabel("input", fontsize=9)
+            if x.shape[0] > 1 and ax is axes[0, 0]:
+                ax.legend(fontsize=7, loc="upper left", ncol=min(4, x.shape[0]), frameon=False)
             twin = ax.twinx()
             lim = float(m[: max(1, n)].detach().abs().max()) or 1.0
             twin.bar(t, effect.tolist(), width=1.0, alpha=0.45, color=["tab:red" if v >= 0 else "tab:blue" for v in effect.tolist()])

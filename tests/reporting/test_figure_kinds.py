@@ -100,7 +100,7 @@ def test_a_features_last_sequence_is_drawn_along_its_time_steps():
     assert ax.lines[1].get_ydata().tolist() == pytest.approx(x[0, :, 1].tolist())
     heights = [p.get_height() for p in twin.patches]
     assert len(heights) == 40 and heights[10] == 2.0 and sum(abs(h) for h in heights) == 2.0
-    assert ax.get_xlabel() == "time step" and ax.lines[1].get_label() == "feature 1"
+    assert ax.get_xlabel() == "time step" and [t.get_text() for t in ax.get_legend().get_texts()] == ["feature 0", "feature 1"]
 
 
 def test_tabular_bars_rank_features_by_causal_effect_beside_each_method():
