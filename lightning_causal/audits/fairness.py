@@ -140,7 +140,7 @@ class FairnessAudit(Audit):
         with audit_mode(forward.model):
             preds = probabilities(forward(probe.first)).argmax(1)
         labels = probe.labels
-        keep = groups >= 0  # token swaps: sentences of one side only
+        keep = groups >= 0  # -1: no group (token swaps: sentences of neither side; a binary column's other values)
         if not bool(keep.any()):
             return
         preds, groups = preds[keep], groups[keep]
@@ -155,8 +155,11 @@ class FairnessAudit(Audit):
             result.scalars["equalized_odds_difference"] = max(_spread(rates["tpr"]), _spread(rates["fpr"]))
         keys = [k for k in ("positive_rate", "tpr", "fpr", "accuracy") if k in rates]
         rows = []
+        values = getattr(self.counterfactual, "values", None)  # a binary attribute's coding: group k holds values[k]
         for i, g in enumerate(rates["groups"].tolist()):
             row = {"group": g, "count": int(rates["count"][i])}
+            if isinstance(values, tuple) and len(values) == 2 and g in (0, 1):
+                row["value"] = values[g]
             for k in keys:
                 v = float(rates[k][i])
                 row[k] = v

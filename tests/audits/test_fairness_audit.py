@@ -106,3 +106,36 @@ def test_audit_runs_in_the_callback(tmp_path, data):
     assert cb.audited_epochs == [0]
     metrics = trainer.callback_metrics
     assert {"causal/fairness/cf_gap", "causal/fairness/positive_rate/group_1", "causal/fairness/model.net.1/top1_carrier_share"} <= set(metrics)
+
+
+class _Recoded(torch.nn.Module):
+    """The same classifier whatever the coding of its sensitive column 1: the column is mapped back to 0/1."""
+
+    def __init__(self, values):
+        super().__init__()
+        self.lin = torch.nn.Linear(2, 2)
+        with torch.no_grad():
+            self.lin.weight.copy_(torch.tensor([[0.0, 0.0], [1.0, 2.0]]))
+            self.lin.bias.copy_(torch.tensor([0.0, -0.5]))
+        self.values = values
+
+    def forward(self, x):
+        s = (x[:, 1] - self.values[0]) / (self.values[1] - self.values[0])
+        return self.lin(torch.stack([x[:, 0], s], 1))
+
+
+@pytest.mark.parametrize("values", [(-1.0, 1.0), (2.0, 0.0), (-1.0075222, 0.98757124)], ids=["pm1", "reversed", "standardised"])
+def test_group_metrics_do_not_depend_on_how_the_attribute_is_coded(values):
+    # coded -1/+1 the -1 group was dropped (read as "no group"), NaN parity; standardised it was refused
+    g = torch.Generator().manual_seed(0)
+    s, x0 = torch.randint(0, 2, (200,), generator=g).float(), torch.randn(200, generator=g)
+    y = ((x0 + 1.5 * s) > 0.7).long()
+    base = FairnessAudit(AttributeFlip(1)).run(_Recoded((0.0, 1.0)), Probe(torch.stack([x0, s], 1), y))
+    coded = torch.where(s == 0, torch.tensor(values[0]), torch.tensor(values[1]))
+    got = FairnessAudit(AttributeFlip(1, values=values)).run(_Recoded(values), Probe(torch.stack([x0, coded], 1), y))
+    assert base.scalars.keys() == got.scalars.keys() and "positive_rate/group_0" in got.scalars
+    for key, value in base.scalars.items():
+        assert got.scalars[key] == pytest.approx(value, abs=1e-6), key
+    pred = _Recoded((0.0, 1.0))(torch.stack([x0, s], 1)).argmax(1).float()
+    assert got.scalars["demographic_parity_difference"] == pytest.approx(abs(float(pred[s == 1].mean() - pred[s == 0].mean())))
+    assert [(r["group"], r["value"]) for r in got.tables["groups"]] == [(0, values[0]), (1, values[1])]

@@ -11,7 +11,11 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
-from lightning_causal.causal.scm.counterfactual import CallableCounterfactual, Counterfactual
+from lightning_causal.causal.scm.counterfactual import (
+    CallableCounterfactual,
+    Counterfactual,
+    binary_groups,
+)
 from lightning_causal.causal.scm.scm import (
     AdditiveNoiseSCM,
     Value,
@@ -72,6 +76,13 @@ class AttributeFlip(Counterfactual):
     def column(self) -> int:  # type: ignore[override]
         """Index of the flipped column."""
         return self.index_
+
+    def groups(self, x: Tensor) -> Tensor | None:
+        """Group ``k`` is the rows whose column holds ``values[k]`` (``-1`` elsewhere): the group
+        metrics do not depend on how the attribute is coded."""
+        if x.dim() != 2 or x.shape[1] <= self.column:
+            return None
+        return binary_groups(x[:, self.column], self.values)
 
     def check_sensitive(self, sensitive: str | int | None) -> None:
         self.index(sensitive)

@@ -14,9 +14,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
+import torch
 from torch import Tensor
 
-__all__ = ["Counterfactual", "CallableCounterfactual"]
+__all__ = ["Counterfactual", "CallableCounterfactual", "binary_groups"]
 
 
 class Counterfactual(ABC):
@@ -50,6 +51,19 @@ class Counterfactual(ABC):
                 f"Expected argument `sensitive` to be None or the counterfactual's own column {self.column!r} "
                 f"but got {sensitive!r}; the counterfactual already knows its column"
             )
+
+
+def binary_groups(column: Tensor, values: tuple[float, float]) -> Tensor:
+    """Group ids ``[N]`` of a binary attribute's column: ``0`` where it holds ``values[0]``, ``1``
+    where ``values[1]``, ``-1`` elsewhere (however the attribute is coded: 0/1, −1/+1, standardised).
+
+    Examples:
+        >>> binary_groups(torch.tensor([-1.0, 1.0, 1.0]), (-1.0, 1.0))
+        tensor([0, 1, 1])
+    """
+    ref = torch.tensor(values, dtype=column.dtype, device=column.device)
+    groups = torch.full(column.shape, -1, dtype=torch.long, device=column.device)
+    return groups.masked_fill(column == ref[0], 0).masked_fill(column == ref[1], 1)
 
 
 class CallableCounterfactual(Counterfactual):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from torch import Tensor
 
-from lightning_causal.causal.scm.counterfactual import Counterfactual
+from lightning_causal.causal.scm.counterfactual import Counterfactual, binary_groups
 
 if TYPE_CHECKING:
     from lightning_causal.causal.scm.scm import AdditiveNoiseSCM
@@ -51,6 +51,13 @@ class SCMFlip(Counterfactual):
 
     def flip_counterfactual(self, x: Tensor) -> Tensor:
         return self.scm._flip(x, self.column, self.values)
+
+    def groups(self, x: Tensor) -> Tensor | None:
+        """Group ``k`` is the rows whose column holds ``values[k]`` (``-1`` elsewhere): the group
+        metrics do not depend on how the attribute is coded."""
+        if x.dim() != 2 or x.shape[1] <= self.column:
+            return None
+        return binary_groups(x[:, self.column], self.values)
 
     def check_sensitive(self, sensitive: str | int | None) -> None:
         if sensitive is not None and self.scm.index(sensitive) != self.column:
