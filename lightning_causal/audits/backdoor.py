@@ -15,7 +15,12 @@ from lightning_causal.causal.backdoor.flagging import resolve_max_ratio
 from lightning_causal.causal.backdoor.neural_cleanse import check_class_outputs, neural_cleanse
 from lightning_causal.causal.backdoor.suspects import suspect_units
 from lightning_causal.causal.backdoor.triggers import Trigger, attack_success_rate, trigger_effect
-from lightning_causal.causal.engine.checks import check_float, check_int, check_type
+from lightning_causal.causal.engine.checks import (
+    check_class_labels,
+    check_float,
+    check_int,
+    check_type,
+)
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.units import per_layer_layouts
@@ -148,6 +153,7 @@ class BackdoorAudit(Audit):
     def _known(self, model: nn.Module, x: Tensor, labels: Tensor | None, logits: Tensor, result: AuditResult,
                mbs: int | None) -> None:
         trigger = self.trigger.to(x.device)  # type: ignore[union-attr]
+        check_class_labels("probe.labels", labels, int(logits.shape[1]))
         y = labels.to(x.device) if labels is not None else logits.argmax(1)
         if labels is None:
             result.meta["notes"] = ["no probe labels: the ASR counts samples by their predicted class"]

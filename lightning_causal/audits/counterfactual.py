@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
-from lightning_causal.causal.engine.checks import check_int, check_type
+from lightning_causal.causal.engine.checks import check_class_labels, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.structure.counterfactuals import (
@@ -102,6 +102,7 @@ class CounterfactualAudit(Audit):
             raise ValueError(
                 f"CounterfactualAudit explains a classifier's decision and needs logits [N, classes >= 2] but the model "
                 f"returned shape {list(out.shape)}; a binary classifier with one logit z can return torch.cat([-z, z], 1)")
+        check_class_labels("probe.labels", y, int(out.shape[1]))
         pred = out.argmax(1)
         wrong = (pred != y).nonzero().flatten()
         result = AuditResult(self.name)

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.audits.options import check_name_count, check_names
-from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.causal.engine.checks import check_class_labels, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.state import audit_mode
@@ -138,8 +138,10 @@ class FairnessAudit(Audit):
     def _group_metrics(self, model: nn.Module, probe: Probe, groups: Tensor, result: AuditResult) -> None:
         forward = Forward(model, num_samples=len(probe), **self.model_options(probe))
         with audit_mode(forward.model):
-            preds = probabilities(forward(probe.first)).argmax(1)
+            logits = forward(probe.first)
+        preds = probabilities(logits).argmax(1)
         labels = probe.labels
+        check_class_labels("probe.labels", labels, int(probabilities(logits[:1]).shape[1]))
         keep = groups >= 0  # -1: no group (token swaps: sentences of neither side; a binary column's other values)
         if not bool(keep.any()):
             return

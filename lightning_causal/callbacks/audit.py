@@ -21,7 +21,7 @@ from lightning_causal.callbacks._no_trace import no_trace
 from lightning_causal.callbacks._probe import probe_from
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
 from lightning_causal.causal.engine.batching import RowShard, sharded_rows
-from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.causal.engine.checks import check_class_labels, check_int
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.reporting.figure_kinds import KINDS
 from lightning_causal.reporting.json_report import report_path, try_write_probe_file, write_report
@@ -255,13 +255,15 @@ class CausalAuditCallback(Callback):
         probe = self._to_device(probe, trainer, pl_module)
         with no_trace(model), sharded_rows(_shard(trainer)), self._warnings.collect(show=trainer.is_global_zero):
             try:
-                Forward(model, num_samples=len(probe), **probe.forward_options)(
+                out = Forward(model, num_samples=len(probe), **probe.forward_options)(
                     *(probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,))
                 )
             except Exception as err:
                 raise MisconfigurationException(
                     f"The probe of shape {list(probe.first.shape)} is rejected by the model: {err}"
                 ) from err
+            if out.dim() == 2:
+                check_class_labels("the labels of `probe`", probe.labels, int(out.shape[1]), error=MisconfigurationException)
             for audit in self.audits:
                 self._dry_run(audit, model, probe)
         self.probe = probe

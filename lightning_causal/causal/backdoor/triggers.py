@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.batching import check_max_batch_size, map_rows, rows_per_pass
+from lightning_causal.causal.engine.checks import check_class_labels
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.state import audit_mode
 
@@ -152,6 +153,7 @@ def attack_success_rate(
     with audit_mode(model):
         out = _logits(model, trigger.apply(x[keep]), check_max_batch_size(max_batch_size))
     _check_target(trigger, out.shape[1])
+    check_class_labels("y", y, int(out.shape[1]))
     return float((out.argmax(1) == trigger.target).float().mean())
 
 

@@ -21,7 +21,7 @@ import math
 from collections.abc import Collection
 from typing import Any
 
-__all__ = ["check_int", "check_float", "check_choice", "check_type", "check_callable"]
+__all__ = ["check_int", "check_float", "check_choice", "check_type", "check_callable", "check_class_labels"]
 
 Error = type[Exception]
 
@@ -130,3 +130,24 @@ def check_callable(name: str, value: Any, what: str = "a callable", *, none_ok: 
     if not callable(value):
         raise error(f"Expected argument `{name}` to be {'None or ' if none_ok else ''}{what} but got {value!r}")
     return value
+
+
+def check_class_labels(name: str, labels: Any, width: int, *, error: Error = ValueError) -> None:
+    """Integer class labels must index a classifier's ``width`` outputs: ``0 .. width − 1`` (labels
+    numbered from 1, or a class the model does not have, would be read as other classes or as
+    wrong everywhere). Float labels (regression) and outputs of one column are not checked.
+
+    Examples:
+        >>> import torch
+        >>> check_class_labels("labels", torch.tensor([0, 2]), 3)
+        >>> check_class_labels("labels", torch.tensor([1, 2, 3]), 3)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected argument `labels` to hold classes 0 to 2 (the model returns 3 logits) but got [3] among them (e.g. labels numbered from 1)
+    """
+    if width < 2 or labels is None or getattr(labels, "numel", lambda: 0)() == 0 or labels.is_floating_point() or labels.dtype.is_complex:
+        return
+    bad = labels[(labels < 0) | (labels >= width)]
+    if bad.numel():
+        raise error(f"Expected {name if ' ' in name else f'argument `{name}`'} to hold classes 0 to {width - 1} (the model returns {width} logits) but got "
+                    f"{sorted(set(bad.tolist()))[:6]} among them (e.g. labels numbered from 1)")
