@@ -7,6 +7,7 @@ bars each, labels of at least 9 points, and axis labels on every plot.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,7 +62,9 @@ def heatmap_row(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float] 
         (3, 'explains class 3')
     """
     n = 1 + len(maps)
-    fig = Figure(figsize=(1.8 * n + 0.4, 2.5 if title else 2.2))
+    width = 1.8 * n + 0.4
+    lines = textwrap.wrap(title, max(16, int(width * 11))) if title else []  # about 11 characters of 11 pt per inch
+    fig = Figure(figsize=(width, 2.2 + 0.3 * len(lines)))
     axes = fig.subplots(1, n, squeeze=False)[0]
     show_input(axes[0], sample)
     axes[0].set_title("input", fontsize=10)
@@ -74,8 +77,8 @@ def heatmap_row(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float] 
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
-    if title:
-        fig.suptitle(title, fontsize=11)
+    if lines:
+        fig.suptitle("\n".join(lines), fontsize=11)
     fig.tight_layout()
     return fig
 

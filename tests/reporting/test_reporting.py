@@ -1,5 +1,6 @@
 """Scalar tags, the compact text card and the figures of reporting/figures.py."""
 
+import pytest
 import torch
 
 from lightning_causal.audits.base import AuditResult
@@ -58,6 +59,21 @@ def test_heatmap_row_figure():
     fig = heatmap_row(torch.rand(1, 8, 8), {"causal": torch.randn(1, 8, 8), "ig": torch.randn(1, 8, 8)}, title="explains class 3")
     assert len(fig.axes) == 5  # input + 2 maps + 2 colour bars
     assert fig._suptitle.get_text() == "explains class 3"
+
+
+@pytest.mark.parametrize("maps", [1, 3])
+def test_a_long_heatmap_title_is_wrapped_inside_the_figure(maps):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from lightning_causal.reporting.figures import heatmap_row
+
+    title = "input_effect, sample 0 (label 'positive review'): explains class 'negative review'"  # was cut at both edges
+    fig = heatmap_row(torch.rand(1, 12, 20), {f"m{i}": torch.randn(1, 12, 20) for i in range(maps)}, title=title)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    box = fig._suptitle.get_window_extent(canvas.get_renderer())
+    assert 0 <= box.x0 and box.x1 <= fig.get_figwidth() * fig.dpi
+    assert " ".join(fig._suptitle.get_text().split()) == title
 
 
 def test_rgb_inputs_are_drawn_in_colour_and_others_in_grey():
