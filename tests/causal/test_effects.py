@@ -234,7 +234,7 @@ def test_hooks_removed_after_forward_error_in_fallback():
         (lambda m: input_effects(m, X_IMG, torch.zeros(1, 1, 8, 8)), "integer group ids"),
         (lambda m: input_effects(m, X_IMG, torch.zeros(1, 1, 4, 4, dtype=torch.long)), "broadcastable"),
         (lambda m: input_effects(m, X_IMG, torch.full((1, 1, 8, 8), -1)), "non-negative"),
-        (lambda m: input_effects(m, X_IMG, patch_mask((1, 8, 8), 4), target=10), r"\[0, 9\]"),
+        (lambda m: input_effects(m, X_IMG, patch_mask((1, 8, 8), 4), target=10), r"\[0, 9\] but got \[10\] \("),  # once, not per sample
         (lambda m: input_effects(m, X_IMG, patch_mask((1, 8, 8), 4), target=1.5), "target"),
         (lambda m: input_effects(m, X_IMG, patch_mask((1, 8, 8), 4), max_batch_size=0), "max_batch_size"),
         (lambda m: input_effects(m, X_IMG, patch_mask((1, 8, 8), 4), baseline=float("nan")), "finite"),

@@ -153,7 +153,8 @@ def resolve_target(outputs: Tensor, target: Target) -> Tensor:
     if idx.numel() != n:
         raise ValueError(f"Expected argument `target` to have 1 or {n} entries but got {idx.numel()}")
     if (idx < 0).any() or (idx >= c).any():
-        raise ValueError(f"Expected argument `target` to be in [0, {c - 1}] but got {idx.tolist()[:8]}")
+        bad = sorted(set(idx[(idx < 0) | (idx >= c)].tolist()))
+        raise ValueError(f"Expected argument `target` to be in [0, {c - 1}] but got {bad[:8]} (the model returns {c} outputs)")
     return idx.clone()
 
 
