@@ -1,6 +1,7 @@
 """Sobol' indices: analytic values (Ishigami, linear, groups), SALib agreement, batching,
 vectorised bootstrap, samplers, and every validation error."""
 
+import copy
 import math
 
 import numpy as np
@@ -392,6 +393,17 @@ def test_class_probability_targets_and_modes():
     assert torch.allclose(logit(z), logit.model(z).sigmoid()[:, 0])
     raw = class_probability(nn.Linear(2, 3), target=1, probability=False)
     assert torch.allclose(raw(z), raw.model(z)[:, 1])
+
+
+def test_class_probability_takes_the_samplers_float64_rows_on_a_float32_model():
+    # UniformCube draws float64: a float32 model failed with "mat1 and mat2 must have the same dtype"
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    f = class_probability(model, target=1)
+    r = sobol_indices(f, UniformCube(3), n=256, n_bootstrap=0)
+    ref = sobol_indices(class_probability(copy.deepcopy(model).double(), target=1), UniformCube(3), n=256, n_bootstrap=0)
+    torch.testing.assert_close(r.first, ref.first, atol=1e-5, rtol=0)
+    assert model.weight.dtype == torch.float32
 
 
 def test_class_probability_errors():

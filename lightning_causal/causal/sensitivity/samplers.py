@@ -225,7 +225,8 @@ def _robust_cholesky(corr: Tensor, ridge: float) -> Tensor:
 class ClassProbability:
     """``x [M, D] -> p_target(x) [M]``: a classifier as the scalar function of a sensitivity analysis.
 
-    Each call reshapes the rows to ``input_shape``, runs ``model`` in eval mode under ``no_grad``
+    Each call reshapes the rows to ``input_shape``, casts them to the dtype of the model's
+    parameters (the samplers draw float64), runs ``model`` in eval mode under ``no_grad``
     (every submodule's training flag restored afterwards) and returns the softmax probability of
     class ``target`` (the sigmoid of the single logit for one-output models; the raw output when
     ``probability=False``).
@@ -251,6 +252,9 @@ class ClassProbability:
     def __call__(self, x: Tensor) -> Tensor:
         if self.input_shape is not None:
             x = x.reshape(x.shape[0], *self.input_shape)
+        dtype = next((p.dtype for p in self.model.parameters() if p.is_floating_point()), None)
+        if dtype is not None and x.is_floating_point() and x.dtype != dtype:
+            x = x.to(dtype)  # samplers draw float64; a float32 (bf16) model takes its own dtype
         with audit_mode(self.model):
             out = self.forward(x)
         if out.dim() == 1:

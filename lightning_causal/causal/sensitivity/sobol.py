@@ -217,9 +217,9 @@ def sobol_indices(
     Args:
         func: ``[M, D] -> [M]`` (or ``[M, 1]``); called on chunks of at most ``max_batch_size`` rows
             under ``torch.no_grad()``. The rows are float64 (the samplers draw in double precision):
-            a float32 model is called through
-            :func:`~lightning_causal.causal.sensitivity.samplers.class_probability` (which casts them
-            to the model's dtype and reshapes them), or cast in ``func``: ``lambda x: model(x.float())[:, 1]``.
+            :func:`~lightning_causal.causal.sensitivity.samplers.class_probability` casts them to the
+            model's dtype (and reshapes them); in a ``func`` of your own, cast them:
+            ``lambda x: model(x.float())[:, 1]``.
         sampler: independent inputs; an object with ``dim`` and ``icdf(u)`` (scrambled Sobol' points,
             quasi-Monte Carlo; ``n`` is rounded up to a power of two with a warning), or a callable
             ``(n, generator) -> [n, D]`` (plain Monte Carlo, called twice for ``A`` and ``B``).
