@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,10 @@ def try_write_probe_file(report_dir: str | os.PathLike) -> str | None:
 def load_report(path: str | os.PathLike) -> dict[str, Any]:
     """Read a report written by :class:`~lightning_causal.callbacks.CausalAuditCallback`.
 
+    The file is strict JSON, which has no NaN or infinity: they are written as the strings
+    ``"nan"``, ``"inf"``, ``"-inf"``, and read back as floats in each audit's ``scalars``,
+    ``vectors`` and ``maps``.
+
     Raises:
         ValueError: if the file is not a lightning_causal report or has an unknown schema version.
     """
@@ -75,4 +80,22 @@ def load_report(path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(
             f"Expected report schema_version {SCHEMA_VERSION} but got {doc.get('schema_version')!r} in {str(path)!r}"
         )
+    for result in doc["audits"].values():
+        for key in ("scalars", "vectors", "maps"):
+            if isinstance(result, dict) and key in result:
+                result[key] = _numbers(result[key])
     return doc
+
+
+_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def _numbers(value: Any) -> Any:
+    """``value`` with the strings that stand for NaN and infinities turned back into floats."""
+    if isinstance(value, str):
+        return _NON_FINITE.get(value, value)
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    return value

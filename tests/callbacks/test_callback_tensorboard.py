@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+import torch
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -83,6 +84,18 @@ def test_json_report_is_plain_json(run):
     maps = doc["audits"]["input_effect"]["maps"]["effect"]
     assert len(maps) == 8 and len(maps[0][0]) == 8  # [N, C, H, W] nested lists
     assert doc["audits"]["unit_importance"]["tables"]["top_units/model.conv1"][0].keys() == {"unit", "importance", "mean_effect"}
+
+
+def test_load_report_reads_non_finite_numbers_back_as_floats(tmp_path):
+    from lightning_causal.audits.base import AuditResult
+    from lightning_causal.reporting.json_report import write_report
+
+    r = AuditResult("a", scalars={"x": float("nan"), "y": 1.5, "z": float("-inf")}, vectors={"v": torch.tensor([1.0, float("inf")])})
+    path = write_report(tmp_path, 0, "fit", [r])
+    assert '"nan"' in path.read_text()  # strict JSON on disk
+    got = load_report(path)["audits"]["a"]
+    assert math.isnan(got["scalars"]["x"]) and got["scalars"]["y"] == 1.5 and got["scalars"]["z"] == -math.inf
+    assert got["vectors"]["v"] == [1.0, math.inf] and got["audit"] == "a"
 
 
 def test_load_report_rejects_other_files(tmp_path):
