@@ -16,7 +16,7 @@ from torch import Tensor
 
 __all__ = [
     "heatmap_row", "bar_figure", "interval_bar_figure", "interval_metrics", "curves_figure", "image_grid_figure",
-    "show_input", "to_image",
+    "show_input", "title_lines", "to_image",
 ]
 
 WIDTH = 5.2  # inches at 100 dpi: 520 pixels, about the width of a TensorBoard image card
@@ -50,6 +50,23 @@ def show_input(ax: Any, x: Tensor) -> None:
         ax.imshow(to_image(x), cmap="gray", interpolation="nearest")
 
 
+def title_lines(title: str, width: int) -> list[str]:
+    """``title`` in lines of at most ``width`` characters: one line if it fits, else broken after
+    its last ``": "`` when both parts fit (``"<audit>, sample 0 (label 3):"`` / ``"explains class 3"``),
+    else wrapped at spaces.
+
+    Examples:
+        >>> title_lines("ie, sample 0 (label 'pos'): explains class 'neg'", 30)
+        ["ie, sample 0 (label 'pos'):", "explains class 'neg'"]
+    """
+    if len(title) <= width:
+        return [title]
+    head, sep, tail = title.rpartition(": ")
+    if sep and len(head) + 1 <= width and len(tail) <= width:
+        return [head + ":", tail]
+    return textwrap.wrap(title, width)
+
+
 def heatmap_row(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float] | None = None, title: str | None = None) -> Figure:
     """One probe sample: ``input | map_1 | map_2 | ...``; signed maps on a symmetric diverging scale
     (not clipped), one colour scale per column (``vmax[name]``, default the map's own max |value|),
@@ -63,7 +80,7 @@ def heatmap_row(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float] 
     """
     n = 1 + len(maps)
     width = 1.8 * n + 0.4
-    lines = textwrap.wrap(title, max(16, int(width * 11))) if title else []  # about 11 characters of 11 pt per inch
+    lines = title_lines(title, max(16, int(width * 12))) if title else []  # about 12 characters of 11 pt per inch
     fig = Figure(figsize=(width, 2.2 + 0.3 * len(lines)))
     axes = fig.subplots(1, n, squeeze=False)[0]
     show_input(axes[0], sample)
