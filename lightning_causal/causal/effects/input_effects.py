@@ -26,7 +26,11 @@ from lightning_causal.causal.engine.ablation import (
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
-from lightning_causal.causal.engine.groups import check_feature_mask, num_groups
+from lightning_causal.causal.engine.groups import (
+    aggregate_to_groups,
+    check_feature_mask,
+    num_groups,
+)
 from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
 
 __all__ = ["input_effects", "interventional_expectations", "average_causal_effect"]
@@ -152,14 +156,12 @@ def _changed(
 ) -> Tensor:
     """``[N, G]``: does do(x_g := b) change any element of sample n (outside the ``padding``
     positions of the first input)? (O(N·D) memory)."""
-    n = xs[0].shape[0]
-    count = torch.zeros(n, g, device=xs[0].device)
+    count = 0
     for i, (x, m, b) in enumerate(zip(xs, masks, bases)):
         diff = x != b
         if i == 0 and padding is not None:
             diff = diff & ~padding
-        diff = diff.reshape(n, -1).float()
-        count.scatter_add_(1, m.expand_as(x).reshape(n, -1), diff)
+        count = count + aggregate_to_groups(diff.long(), m, num_groups=g)  # integer counts, whatever the default dtype
     return count > 0
 
 
@@ -169,7 +171,7 @@ def _grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor | st
         if values != "quantiles":
             raise ValueError(f"Expected argument `values` to be a tensor or 'quantiles' but got {values!r}")
         check_int("num_values", num_values, minimum=2)
-        levels = torch.linspace(0.05, 0.95, num_values, device=xs[0].device)
+        levels = torch.linspace(0.05, 0.95, num_values, device=xs[0].device, dtype=torch.float32)  # quantile() takes float32 here
         rows = []
         for grp in range(g):
             pooled = torch.cat([x.expand(torch.broadcast_shapes(m.shape, x.shape))[(m == grp).expand_as(x)] for x, m in zip(xs, masks)])

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.ablation import check_baselines, padding_positions, sample_rows
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.groups import aggregate_to_groups
 from lightning_causal.causal.engine.interventions import (
     capture,
     module_output,
@@ -80,13 +81,10 @@ def _check_layer_output(h: Tensor | None, x: Tensor, layer: str) -> Tensor:
 def _changed(h: Tensor, mask: Tensor, ref: Tensor, g: int, padding: Tensor | None) -> Tensor:
     """``[G, N]``: does replacing group g of sample n by the reference change the layer's output
     outside the padding positions?"""
-    n = h.shape[0]
     diff = h != ref
     if padding is not None:
         diff = diff & ~padding.view(*padding.shape[:2], *[1] * (h.dim() - 2))
-    diff = diff.reshape(n, -1).float()
-    count = torch.zeros(n, g, device=h.device).scatter_add_(1, mask.expand_as(h).reshape(n, -1), diff)
-    return (count > 0).T
+    return (aggregate_to_groups(diff.long(), mask, num_groups=g) > 0).T  # integer counts, whatever the default dtype
 
 
 def input_layer_effects(
