@@ -3,6 +3,7 @@ and the edges gained and lost since the previous audit epoch."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -35,7 +36,7 @@ class CausalGraphAudit(Audit):
     p-value, share); the scalars ``n_nodes``, ``n_edges``, ``edge_density`` (kept / candidate
     edges) and ``faithfulness`` (the graph run as a circuit); the stability of the edge set
     (``stability_resample`` and ``stability_noise``: Jaccard overlaps under probe resampling and
-    input noise) and, from the second run on, the edges gained and lost since the previous run
+    input noise; no ``stability_noise`` for token ids, with a note) and, from the second run on, the edges gained and lost since the previous run
     (``edge_changes`` table, ``edges_gained``, ``edges_lost``, ``edge_jaccard_previous``).
 
     Args:
@@ -137,7 +138,10 @@ class CausalGraphAudit(Audit):
             stab = graph_stability(model, probe.inputs, self.layers, self.top_k, resamples=self.stability_resamples,
                                    noise=self.noise, seed=self.seed, reference=graph, **options)
             result.scalars["stability_resample"] = stab["resample_jaccard"]
-            result.scalars["stability_noise"] = stab["noise_jaccard"]
+            if math.isnan(stab["noise_jaccard"]):
+                result.meta.setdefault("notes", []).append("no stability_noise: the probe holds token ids, which Gaussian noise does not apply to")
+            else:
+                result.scalars["stability_noise"] = stab["noise_jaccard"]
         result.tables["nodes"] = [{"node": n, **{k: graph.node_stats[n][k] for k in _NODE_COLUMNS}}
                                   for n in graph.nodes if n.rsplit(":", 1)[0] in self.layers]
         order = sorted(range(len(graph.edges)), key=lambda i: -abs(graph.edges[i][2]))

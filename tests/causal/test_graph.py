@@ -250,6 +250,30 @@ def test_stability_is_one_for_a_planted_graph_and_uses_no_global_rng():
     assert s == {"resample_jaccard": 1.0, "noise_jaccard": 1.0}
 
 
+class _Tokens(nn.Module):
+    """Token ids -> embedding -> Linear + ReLU per position -> mean -> logits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb, self.fc, self.act, self.head = nn.Embedding(30, 6), nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)
+
+    def forward(self, ids):
+        return self.head(self.act(self.fc(self.emb(ids))).mean(1))
+
+
+def test_noise_stability_is_not_reported_for_token_ids():
+    # Gaussian noise left token ids unchanged, so the "noisy" graph was the graph itself: 1.0 always
+    from lightning_causal.audits import CausalGraphAudit, Probe
+
+    model = seeded(_Tokens(), 0).eval()
+    ids = torch.randint(0, 30, (24, 6), generator=torch.Generator().manual_seed(0))
+    s = graph_stability(model, ids, ["act"], top_k=2, resamples=2, unit_dim={"act": -1})
+    assert math.isnan(s["noise_jaccard"]) and 0.0 <= s["resample_jaccard"] <= 1.0
+    r = CausalGraphAudit(["act"], top_k=2, stability_resamples=1, unit_dim=-1).run(model, Probe(ids))
+    assert "stability_noise" not in r.scalars and "stability_resample" in r.scalars
+    assert any("token ids" in note for note in r.meta["notes"])
+
+
 def test_restores_modes_and_leaves_no_hooks():
     model = seeded(DigitsCNN(channels=(4, 4), hidden=8, dropout=0.5), 0).train()
     x = torch.rand(6, 1, 8, 8)

@@ -10,6 +10,7 @@ as a circuit (:mod:`~lightning_causal.causal.structure.faithfulness`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -357,8 +358,9 @@ def graph_stability(
 
     ``resample_jaccard``: mean Jaccard overlap ``|E ∩ E'| / |E ∪ E'|`` of the edges of ``reference``
     (default: the graph on ``inputs``) with the graphs built on ``resamples`` bootstrap resamples
-    of the probe; ``noise_jaccard``: the same on ``x + noise · sd(x) · ε`` with Gaussian ``ε``.
-    All randomness comes from a private generator seeded by ``seed``.
+    of the probe; ``noise_jaccard``: the same on ``x + noise · sd(x) · ε`` with Gaussian ``ε`` (on
+    the floating-point inputs; NaN, and no noisy graph built, when there are none: token ids have no
+    Gaussian neighbourhood). All randomness comes from a private generator seeded by ``seed``.
 
     Args:
         model, inputs, layers, top_k: as in :func:`causal_graph`.
@@ -387,12 +389,14 @@ def graph_stability(
     fargs = fargs if isinstance(fargs, ForwardArgs) else ForwardArgs(fargs, n)
     per_sample_target = isinstance(target, Tensor) and target.numel() > 1
     boot, noisy = [], []
+    jitter = any(x.is_floating_point() for x in xs)
     for _ in range(resamples):
         idx = torch.randint(n, (n,), generator=gen)
         g = causal_graph(model, tuple(x[idx.to(x.device)] for x in xs), layers, top_k,
                          target=target[idx.to(target.device)] if per_sample_target else target,
                          additional_forward_args=fargs.subset(idx), **options)
         boot.append(ref.jaccard(g))
-        g = causal_graph(model, _jitter(xs, noise, gen), layers, top_k, target=target, additional_forward_args=fargs, **options)
-        noisy.append(ref.jaccard(g))
-    return {"resample_jaccard": sum(boot) / len(boot), "noise_jaccard": sum(noisy) / len(noisy)}
+        if jitter:
+            g = causal_graph(model, _jitter(xs, noise, gen), layers, top_k, target=target, additional_forward_args=fargs, **options)
+            noisy.append(ref.jaccard(g))
+    return {"resample_jaccard": sum(boot) / len(boot), "noise_jaccard": sum(noisy) / len(noisy) if noisy else math.nan}
