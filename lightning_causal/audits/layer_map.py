@@ -27,7 +27,8 @@ class LayerMapAudit(Audit):
     Args:
         feature_mask: integer group ids broadcastable to one input ``[1, ...]``.
         patch_size: square patches for image inputs (the default groups are single elements).
-        layers: module names; default: every leaf module with parameters.
+        layers: module names; default: every leaf module with parameters that runs in the forward
+            pass with one row per sample.
         threshold: CKA merge threshold.
         baseline: the input intervention value.
         target: class whose logit gives the output effects; ``None`` = predicted.

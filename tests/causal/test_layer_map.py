@@ -150,3 +150,26 @@ def test_bad_model_and_data():
         layer_causal_map(nn.Sequential(nn.Conv2d(1, 2, 1)), torch.rand(2, 1, 3, 3), patch_mask((1, 3, 3), 3), layers=["0"])
     with pytest.raises(ValueError, match="kind 'layer_map'"):
         LayerCausalMap.from_dict({"kind": "causal_graph"})
+
+
+class _Encoder(nn.Module):
+    """A Linear, one nn.TransformerEncoderLayer (its attention's out_proj never runs as a module), a head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp = nn.Linear(3, 8)
+        self.enc = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.head(self.enc(self.inp(x)).mean(1))
+
+
+def test_default_layers_leave_out_modules_that_never_run():
+    # the default took every leaf with parameters, out_proj included, and failed on it ("to run in the forward pass")
+    torch.manual_seed(0)
+    model, x = _Encoder().eval(), torch.randn(6, 5, 3)
+    lm = layer_causal_map(model, x, None)
+    assert "enc.self_attn.out_proj" not in lm.layers and {"inp", "enc.linear1", "head"} <= set(lm.layers)
+    with pytest.raises(ValueError, match=r"'enc.self_attn.out_proj'\] to run in the forward pass"):
+        layer_causal_map(model, x, None, ["inp", "enc.self_attn.out_proj"])

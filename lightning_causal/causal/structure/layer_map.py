@@ -122,16 +122,23 @@ def _default_layers(model: nn.Module) -> list[str]:
             if name and not list(m.children()) and any(True for _ in m.parameters(recurse=False))]
 
 
-def _clean(forward: Forward, xs: tuple[Tensor, ...], layers: list[str]) -> tuple[Tensor, dict[str, Tensor]]:
+def _clean(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], *, named: bool = True) -> tuple[Tensor, dict[str, Tensor]]:
+    """The model's output and the layers' activations on the probe, in forward order. ``named``:
+    the user named ``layers`` (each must run, with one row per sample); else (the default layers)
+    those that do not are left out (``nn.MultiheadAttention.out_proj``: its weight is used, the
+    module never runs)."""
     with capture(forward.model, layers) as acts:
         out = forward(*xs)
     if not isinstance(out, Tensor) or out.dim() != 2:
         shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
         raise ValueError(f"Expected a model returning [N, outputs] but it returned {shape}")
     missing = [n for n in layers if n not in acts or acts[n].shape[0] != out.shape[0]]
-    if missing:
+    if missing and named:
         raise ValueError(f"Expected the modules {missing} to run in the forward pass with outputs [N, ...]")
-    return out, {n: acts[n] for n in acts if n in layers}  # forward order
+    kept = {n: acts[n] for n in acts if n in layers and n not in missing}  # forward order
+    if not kept:
+        raise ValueError(f"Expected a leaf module with parameters that runs in the forward pass with outputs [N, ...]; name them with `layers=` (none of {missing[:6]} does)")
+    return out, kept
 
 
 def _gram_cka(grams: list[Tensor]) -> Tensor:
@@ -194,7 +201,8 @@ def layer_causal_map(
         inputs: a tensor ``[N, ...]`` or a tuple of tensors.
         feature_mask: integer group ids broadcastable to the inputs (Captum's convention);
             ``None``: one group per element.
-        layers: module names (sorted into forward order); default: every leaf module with parameters.
+        layers: module names (sorted into forward order); default: every leaf module with parameters
+            that runs in the forward pass with one row per sample.
         threshold: merge threshold on the CKA, in ``[0, 1]``.
         baseline: the intervention value ``b``.
         target: class whose logit gives the per-group output effects ``|δ_g|`` (``None``: predicted).
@@ -228,7 +236,7 @@ def layer_causal_map(
     for name in names:
         resolve_module(model, name)
     with audit_mode(model):
-        out, acts = _clean(forward, xs, names)
+        out, acts = _clean(forward, xs, names, named=layers is not None)
         order = list(acts)
         tidx = resolve_target(out, target)
         keep = _row_subset(g * n, max_rows, seed, xs[0].device)
