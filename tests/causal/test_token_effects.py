@@ -118,3 +118,26 @@ def test_input_layer_errors_name_the_argument(bert):
     with pytest.raises(ValueError, match="`baseline` to be an integer"):
         input_effects(bert, ids, baseline=0.5)
     assert all_hook_counts(bert) == 0
+
+
+class _ReadsPadding(torch.nn.Module):
+    """Ignores its attention mask: the pad tokens reach the output (as GPT-2 pooling by pad id does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb, self.head = torch.nn.Embedding(10, 4), torch.nn.Linear(4, 2)
+
+    def forward(self, ids, attention_mask=None):
+        return self.head(self.emb(ids).sum(1))
+
+
+def test_a_group_that_reaches_into_padding_replaces_its_real_tokens_only():
+    model = _ReadsPadding().double()
+    ids, att = torch.tensor([[3, 4, 5, 0]]), torch.tensor([[1, 1, 1, 0]])
+    words = torch.tensor([[0, 1, 2, 2]])  # word 2: position 2 and the pad at position 3
+    got = input_effects(model, ids, words, 7, target=1, additional_forward_args={"attention_mask": att})
+    with torch.no_grad():
+        base = model(ids)[0, 1]
+        ref = [base - model(ids.index_fill(1, torch.tensor([p]), 7))[0, 1] for p in range(3)]  # the pad stays 0
+    torch.testing.assert_close(got[0], torch.stack(ref), atol=1e-12, rtol=0)

@@ -130,7 +130,10 @@ def input_effects(
             return input_attribution_estimates(forward, xs, masks, bases, num_groups=g, target=target, max_batch_size=max_batch_size)
         tidx, f0 = clean_target(forward, xs, target)
         rows = max(1, rows_per_pass(forward.model, xs, max_batch_size, forward=forward))
-        changed = _changed(xs, masks, bases, g, padding_positions(xs[0], additional_forward_args)).T  # [G, N]
+        padding = padding_positions(xs[0], additional_forward_args)
+        changed = _changed(xs, masks, bases, g, padding).T  # [G, N]
+        if padding is not None:  # padded positions keep their tokens: a group that reaches into them changes its real ones only
+            masks = (masks[0].expand(xs[0].shape).masked_fill(padding.expand(xs[0].shape), g), *masks[1:])
 
         def evaluate(idx: Tensor) -> Tensor:
             grp, s = idx // n, idx % n
