@@ -297,8 +297,9 @@ def test_images_histograms_and_their_sizes(tb_run):
     for tag in maps:
         events = acc.Images(tag)
         assert [e.step for e in events] == steps
-        # input | effect map: 1.8 inches per column + 0.4, 2.5 inches high with the title naming the explained class
-        assert (events[0].width, events[0].height) == (round((2 * 1.8 + 0.4) * dpi), round(2.5 * dpi))
+        # input | effect map: 1.8 inches per column + 0.4; 2.2 inches high + 0.3 per line of the title naming the
+        # explained class, which breaks after its ": " at this width (about 12 characters per inch)
+        assert (events[0].width, events[0].height) == (round((2 * 1.8 + 0.4) * dpi), round((2.2 + 2 * 0.3) * dpi))
     bars = acc.Images("causal/unit_importance/bars/importance/model.conv1")
     assert (bars[0].width, bars[0].height) == (round(5.2 * dpi), round(2.7 * dpi))  # landscape, like a TensorBoard card
     hist = acc.Histograms("causal/unit_importance/histograms/importance/model.conv1")
