@@ -163,3 +163,19 @@ def test_a_layer_whose_dimension_0_is_not_the_samples_is_refused(n, t):
             unit_effects(model, x, "rnn", unit_dim=-1, use_suffix=use_suffix)
     with pytest.raises(ValueError, match="batch_first=True"):
         causal_graph(model, x, ["rnn", "head"], unit_dim={"rnn": -1, "head": 1})
+
+
+def test_the_out_proj_of_torch_attention_is_named_as_never_running():
+    # nn.MultiheadAttention uses out_proj's weight functionally: its input (the heads) is out of the hooks' reach
+    class Enc(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.enc, self.head = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True), nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.head(self.enc(x).mean(1))
+
+    model, x = Enc().eval(), torch.randn(3, 4, 8)
+    for site in ("enc.self_attn.out_proj:input", "enc.self_attn.out_proj"):
+        with pytest.raises(ValueError, match=r"out_proj of a torch.nn.MultiheadAttention.*never runs.*unit_dim=-1"):
+            unit_effects(model, x, site, num_heads=2)

@@ -85,6 +85,11 @@ class _Reached(BaseException):
     a model's own `except Exception` cannot swallow it)."""
 
 
+def _consumer(site: nn.Module) -> nn.Module:
+    """The module itself, or the module whose input an :class:`InputSite` is."""
+    return site.consumer if isinstance(site, InputSite) else site
+
+
 def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> SiteFacts:
     """Run ``run()`` (a forward pass of ``model``) under ``torch.no_grad`` with every module's
     output recorded until the module ``name`` returns (the rest of the pass is skipped), and read
@@ -126,7 +131,12 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
             handle.remove()
     out = seen.get("output")
     if out is None:
-        raise ValueError(f"Expected module {name!r} to be called by the forward pass and to return a tensor")
+        hint = ""
+        if any(isinstance(m, nn.MultiheadAttention) and m.out_proj is _consumer(site) for m in modules.values()):
+            hint = (": it is the out_proj of a torch.nn.MultiheadAttention, which uses its weight in functional code, so "
+                    "the module never runs and its input (the heads) cannot be reached by hooks. Audit the attention's "
+                    "output with unit_dim=-1, or use an attention module that calls its output projection")
+        raise ValueError(f"Expected module {name!r} to be called by the forward pass and to return a tensor{hint}")
     inner = {id(m) for m in site.modules() if m is not site}
     inside = [(m, t) for m, t in outputs if id(m) in inner]
     projected = isinstance(site, nn.MultiheadAttention) or any(_mixes_features(m) and _same(t, out) for m, t in inside)
