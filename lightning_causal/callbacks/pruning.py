@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.effects.unit_effects import unit_effects
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.engine.state import audit_mode
 
 __all__ = ["causal_unit_scores", "causal_pruning_fn"]
 
@@ -135,9 +136,23 @@ def causal_pruning_fn(
     if not layers:
         raise MisconfigurationException("Expected argument `layers` to be a non-empty list of module names")
     params = _unit_params(model, layers)
+    _check_probe(model, tensors)
     config = {"model": model, "probe": probe_inputs, "layers": list(layers), "target": target, "scope": scope,
               "max_batch_size": max_batch_size}
     return type("CausalUnitPruning", (_CausalUnitPruning,), {"parameters_to_prune": params, "config": config})
+
+
+def _check_probe(model: nn.Module, tensors: tuple[Tensor, ...]) -> None:
+    """Run the model on one probe row now, so that a probe it cannot take is refused here and not
+    after the first training epoch, inside ``ModelPruning`` (modes and grads restored)."""
+    device = next((p.device for p in model.parameters()), tensors[0].device)
+    try:
+        with audit_mode(model), torch.no_grad():
+            model(*(t[:1].to(device) for t in tensors))
+    except Exception as err:
+        raise MisconfigurationException(
+            f"Expected argument `probe_inputs` of shape {[list(t.shape) for t in tensors]} to be accepted by the model, "
+            f"but its forward pass raised: {err}") from err
 
 
 def _check_amount(amount: object) -> None:

@@ -99,6 +99,7 @@ def test_mismatched_parameters_fail_clearly():
         ({"layers": ["fc", "relu"]}, "Unknown module name"),
         ({"scope": "local"}, r"Expected argument `scope` to be one of \('global', 'layer'\)"),
         ({"probe_inputs": [1.0, 2.0]}, "Expected argument `probe_inputs`"),
+        ({"probe_inputs": torch.rand(4, 64)}, r"`probe_inputs` of shape \[\[4, 64\]\] to be accepted by the model"),  # was found a training epoch later
     ],
 )
 def test_bad_configuration(kwargs, match):

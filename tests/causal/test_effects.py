@@ -239,6 +239,8 @@ def test_hooks_removed_after_forward_error_in_fallback():
         (lambda m: input_effects(m, X_IMG, patch_mask((1, 8, 8), 4), max_batch_size=0), "max_batch_size"),
         (lambda m: input_effects(m, X_IMG, patch_mask((1, 8, 8), 4), baseline=float("nan")), "finite"),
         (lambda m: input_effects(m, X_IMG, patch_mask((1, 8, 8), 4), baseline=torch.zeros(3, 3)), "baseline"),
+        # 3 channels for a 1-channel input broadcast, growing the input (a conv error, or other inputs' effects)
+        (lambda m: input_effects(m, X_IMG, patch_mask((1, 8, 8), 4), baseline=torch.zeros(3, 8, 8)), "without growing it"),
         (lambda m: input_effects(m, X_IMG[:0], patch_mask((1, 8, 8), 4)), "at least one sample"),
         (lambda m: input_effects(m, "x", patch_mask((1, 8, 8), 4)), "tensor or a tuple"),
         (lambda m: average_causal_effect(m, X_IMG, patch_mask((1, 8, 8), 4), "median"), "quantiles"),

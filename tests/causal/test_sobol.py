@@ -406,6 +406,18 @@ def test_class_probability_takes_the_samplers_float64_rows_on_a_float32_model():
     assert model.weight.dtype == torch.float32
 
 
+def test_class_probability_of_a_bf16_model_takes_the_softmax_in_float32():
+    # a bf16 softmax kept a handful of distinct probabilities over a probe: the Sobol' variance was lost
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2).bfloat16()
+    x = torch.rand(256, 3, dtype=torch.float64)
+    got = class_probability(model, target=1)(x)
+    with torch.no_grad():
+        ref = model(x.bfloat16()).float().softmax(1)[:, 1]
+    assert got.dtype == torch.float32 and torch.equal(got, ref)
+    assert got.unique().numel() > 100
+
+
 def test_class_probability_errors():
     model = _classifier()
     with pytest.raises(ValueError, match="exactly one of `target` and `reference` but got neither"):

@@ -43,9 +43,12 @@ def _check_one(x: Tensor, b: object) -> Tensor:
     if b.dim() != x.dim() or b.shape[0] not in (1, x.shape[0]):
         raise ValueError(f"Expected argument `baseline` to be a scalar or broadcastable to {list(x.shape)} but got {list(b.shape)}")
     try:
-        torch.broadcast_shapes(b.shape, x.shape)
+        full = torch.broadcast_shapes(b.shape, x.shape)
     except RuntimeError as err:
         raise ValueError(f"Expected argument `baseline` broadcastable to {list(x.shape)} but got {list(b.shape)}") from err
+    if full != x.shape:  # e.g. 3 channels for a 1-channel input: it would grow the input
+        raise ValueError(f"Expected argument `baseline` broadcastable to the input's shape {list(x.shape)} without growing it "
+                         f"but got {list(b.shape)}")
     if b.is_floating_point() and not torch.isfinite(b).all():
         raise ValueError("Expected argument `baseline` to be finite but it holds NaN or infinity")
     return b

@@ -264,6 +264,8 @@ class ClassProbability:
                 f"Expected the model to return [M, classes] with class {self.target} but got shape {list(out.shape)}"
             )
         self.outputs = int(out.shape[1])
+        if out.dtype in (torch.float16, torch.bfloat16):
+            out = out.float()  # a half-precision softmax keeps a handful of distinct probabilities: the variance is lost
         if self.probability:
             out = out.sigmoid() if out.shape[1] == 1 else check_logits(out, "the Sobol' analysis (probability=True)").softmax(dim=1)
         return out[:, self.target]
