@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     from lightning_causal.models import MLP, LightningClassifier
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("csv", nargs="?", default=str(DEFAULT_CSV))
     parser.add_argument("--logdir", default="runs/adult")
     parser.add_argument("--epochs", type=int, default=10)

@@ -144,7 +144,7 @@ def figure(rows: list[dict], path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=15, help="training epochs of the digits CNN")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs/img/causal_pruning.png",
                         help="where to save the accuracy-vs-pruned-fraction figure (any Matplotlib image format: .png, .svg, ...)")

@@ -37,7 +37,7 @@ def _report(name: str, model: torch.nn.Module, test) -> None:  # noqa: ANN001
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--logdir", default="runs/synthetic")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--repair-epochs", type=int, default=5)

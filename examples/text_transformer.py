@@ -156,7 +156,7 @@ def _trainer(epochs: int, logdir: str, name: str, probe: SyntheticText, audit: b
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--logdir", default="runs/text")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--repair-epochs", type=int, default=REPAIR_EPOCHS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -12,6 +13,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from typing_extensions import override
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
@@ -185,6 +187,8 @@ class CausalAuditCallback(Callback):
         else:
             self.report_dir = self._report_dir_given
         self._check_report_dir(trainer)
+        if trainer.world_size > 1:
+            quiet_sync_dist_advice()
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -378,6 +382,14 @@ def _audited(pl_module: LightningModule) -> torch.nn.Module:
     ``CausalRepairModule.wrap`` explains the wrapped module, so layer names and tags do not change
     with wrapping), else ``pl_module`` itself."""
     return getattr(pl_module, "audited_module", pl_module)
+
+
+def quiet_sync_dist_advice() -> None:
+    """Silence Lightning's advice to log with ``sync_dist=True`` for the callback's own scalars:
+    every rank holds the same audit values (the audits gather their shards), and a collective
+    per scalar could hang a fit if one rank skipped an audit (its report failed to write)."""
+    warnings.filterwarnings("ignore", message=r"It is recommended to use `self\.log\('(causal|compare|captum)/",
+                            category=PossibleUserWarning)
 
 
 def _epoch_end_step(trainer: Trainer) -> int:

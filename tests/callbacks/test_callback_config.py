@@ -183,3 +183,19 @@ def test_nan_in_an_audit_is_reported(tmp_path):
         quick_trainer(callbacks=[cb], max_epochs=1, limit_train_batches=1).fit(module, *synthetic_loaders())
     assert "non-finite" in " ".join(cb.last_results["input_effect"].meta["notes"])
     pl.seed_everything(0, verbose=False)
+
+
+def test_sync_dist_advice_is_silenced_for_the_callbacks_scalars_only():
+    import warnings
+
+    from lightning.pytorch.utilities.warnings import PossibleUserWarning
+
+    from lightning_causal.callbacks.audit import quiet_sync_dist_advice
+
+    advice = "It is recommended to use `self.log({!r}, ..., sync_dist=True)` when logging on epoch level in distributed setting"
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        quiet_sync_dist_advice()
+        for tag in ("causal/input_effect/mean_abs_effect", "compare/IG/spearman", "captum/IG/sensitivity", "val_loss"):
+            warnings.warn(advice.format(tag), PossibleUserWarning, stacklevel=1)
+    assert [str(w.message).split("'")[1] for w in seen] == ["val_loss"]  # the user's own metrics keep the advice
