@@ -24,7 +24,8 @@ def spearman(a: Tensor, b: Tensor) -> float:
 
 
 def topk_jaccard(a: Tensor, b: Tensor, k: int) -> float:
-    """|top_k(a) ∩ top_k(b)| / |top_k(a) ∪ top_k(b)|.
+    """|top_k(a) ∩ top_k(b)| / |top_k(a) ∪ top_k(b)|, the ``k`` entries of largest magnitude (a
+    signed vector's strongest effects are its most negative as much as its most positive).
 
     Examples:
         >>> import torch
@@ -35,7 +36,7 @@ def topk_jaccard(a: Tensor, b: Tensor, k: int) -> float:
         raise ValueError(f"Expected two non-empty 1-D tensors of equal shape but got {list(a.shape)} and {list(b.shape)}")
     check_int("k", k, minimum=1)
     k = min(k, a.numel())
-    sa, sb = set(a.topk(k).indices.tolist()), set(b.topk(k).indices.tolist())
+    sa, sb = set(a.abs().topk(k).indices.tolist()), set(b.abs().topk(k).indices.tolist())
     return len(sa & sb) / len(sa | sb)
 
 

@@ -37,3 +37,13 @@ def test_vector_drift_only_for_matching_vectors():
     out = vector_drift({"a": torch.arange(4.0), "b": torch.ones(3)}, {"a": torch.arange(4.0), "b": torch.ones(2), "c": torch.ones(3)})
     assert set(out) == {"drift/a/spearman", "drift/a/topk_jaccard", "drift/a/shift"}
     assert out["drift/a/spearman"] == pytest.approx(1.0) and out["drift/a/shift"] == 0.0
+
+
+def test_topk_jaccard_ranks_by_magnitude():
+    # the two dominant effects are negative: signed ranking took the tiny positive ones as the "top"
+    from lightning_causal.audits.drift import topk_jaccard
+
+    a = torch.tensor([-5.0, -4.0, 0.1, 0.2, 0.0])
+    b = torch.tensor([-5.0, -4.0, 0.2, 0.0, 0.1])
+    assert topk_jaccard(a, b, 2) == 1.0
+    assert topk_jaccard(a, torch.tensor([0.1, -4.0, -5.0, 0.2, 0.0]), 2) == 1 / 3

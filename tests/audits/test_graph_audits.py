@@ -72,6 +72,20 @@ def test_counterfactual_audit_refuses_a_model_without_class_logits(head):
         CounterfactualAudit(max_samples=2).run(model, Probe(torch.randn(6, 4), torch.zeros(6, dtype=torch.long)))
 
 
+def test_counterfactual_audit_takes_per_feature_bounds():
+    # a [D] pair of bounds was refused at construction ("broadcastable to one input [1]")
+    model = seeded(MLP(4, (8,), 3), 0).eval()
+    x = torch.rand(10, 4, generator=torch.Generator().manual_seed(2))
+    labels = (model(x).argmax(1) + 1) % 3
+    lo, hi = torch.zeros(4), torch.tensor([1.0, 1.0, 0.5, 1.0])
+    r = CounterfactualAudit(settings=CounterfactualSettings(steps=30, lr=0.05), bounds=(lo, hi), max_samples=3).run(model, Probe(x, labels))
+    assert r.scalars["explained"] == 3.0
+    with pytest.raises(ValueError, match="low <= high"):
+        CounterfactualAudit(bounds=(hi, lo))
+    with pytest.raises(ValueError, match="broadcastable to one input"):
+        CounterfactualAudit(bounds=(torch.zeros(3), torch.ones(3))).run(model, Probe(x, labels))
+
+
 def test_audits_leave_no_trace():
     model = seeded(DigitsCNN(channels=(4, 6), hidden=8, dropout=0.2), 0).train()
     params = [p.detach().clone() for p in model.parameters()]
