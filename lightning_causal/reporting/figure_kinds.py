@@ -32,7 +32,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from lightning_causal.reporting.figures import WIDTH, heatmap_row
+from lightning_causal.reporting.figures import WIDTH, heatmap_row, short_labels, title_lines
 
 __all__ = ["KINDS", "MAP_FIGURES", "MapData", "infer_kind", "map_figures", "sample_title"]
 
@@ -202,11 +202,13 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
     Several maps (causal beside each Captum method): grouped bars, one per map and feature, each
     map's mean |score| relative to its own largest (the methods' units differ)."""
     columns, names = _column_groups(data, int(data.inputs.shape[-1]))
+    names = short_labels(names)  # full names: the JSON report and the text card
     scores = {k: v.detach().float().cpu().reshape(v.shape[0], -1)[:, columns] for k, v in data.maps.items()}
     first = next(iter(scores.values()))
     k, m = min(top, len(columns)), len(scores)
     order = first.abs().mean(0).topk(k).indices.tolist()
-    title = f"{data.audit}: top features over {int(first.shape[0])} probe samples\nexplaining {_explained(data)}"
+    title = "\n".join(title_lines(f"{data.audit}: top features over {int(first.shape[0])} probe samples", int(WIDTH * 12))
+                      + title_lines(f"explaining {_explained(data)}", int(WIDTH * 12)))  # 10 pt: about 12 characters per inch
     if m == 1:
         fig = Figure(figsize=(WIDTH, 1.3 + 0.27 * k))
         ax = fig.subplots()
@@ -215,7 +217,7 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
                 color=["tab:red" if float(mean[j]) >= 0 else "tab:blue" for j in order[::-1]])
         ax.set_yticks(range(k))
         ax.set_yticklabels([names[j] for j in order[::-1]], fontsize=9)
-        ax.set_xlabel("mean |effect| (red: raises the class score on average)", fontsize=9)
+        ax.set_xlabel("mean |effect| (red: raises the class score)", fontsize=9)
     else:
         slanted = max(len(names[j]) for j in order) * k > 48
         fig = Figure(figsize=(WIDTH * 1.1, 2.9 + (0.5 if slanted else 0.0)))
@@ -231,7 +233,7 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
         ax.set_ylabel("mean |score| / largest", fontsize=9)
         ax.legend(fontsize=8, ncol=min(m, 4), loc="upper right")
         ax.set_ylim(0, 1.3)
-    ax.set_title(title, fontsize=10)
+    fig.suptitle(title, fontsize=10)  # centred on the figure: long feature names narrow the axes
     ax.tick_params(labelsize=9)
     fig.tight_layout()
     return [("maps/top_features", fig)]

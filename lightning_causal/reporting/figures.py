@@ -7,6 +7,7 @@ bars each, labels of at least 9 points, and axis labels on every plot.
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Sequence
 from typing import Any
@@ -16,7 +17,7 @@ from torch import Tensor
 
 __all__ = [
     "heatmap_row", "bar_figure", "interval_bar_figure", "interval_metrics", "curves_figure", "image_grid_figure",
-    "show_input", "title_lines", "to_image",
+    "short_label", "short_labels", "show_input", "title_lines", "to_image",
 ]
 
 WIDTH = 5.2  # inches at 100 dpi: 520 pixels, about the width of a TensorBoard image card
@@ -48,6 +49,41 @@ def show_input(ax: Any, x: Tensor) -> None:
         ax.imshow(((img - lo) / (hi - lo) if hi > lo else img * 0).numpy(), interpolation="nearest")
     else:
         ax.imshow(to_image(x), cmap="gray", interpolation="nearest")
+
+
+def short_label(text: str, limit: int = 24) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis (axis labels of long feature names;
+    the full names are in the JSON report and the text card).
+
+    Examples:
+        >>> short_label("capital_gain_last_year_in_thousands", 16)
+        'capital_gain_la…'
+    """
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def short_labels(texts: Sequence[str], limit: int = 24) -> list[str]:
+    """Axis labels of at most ``limit`` characters that stay distinct: each cut at its end
+    (:func:`short_label`); if two coincide, cut in the middle (start … end); then without the start
+    the long ones share (``"…00_monthly_bal…"``); as a last resort numbered by position.
+
+    Examples:
+        >>> short_labels(["age", "income_per_household_member_2019", "income_per_household_member_2020"], 16)
+        ['age', 'income_…ber_2019', 'income_…ber_2020']
+    """
+    texts = [str(t) for t in texts]
+    ends = [short_label(t, limit) for t in texts]
+    if len(set(ends)) == len(ends):
+        return ends
+    head = (limit - 1) // 2
+    middles = [t if len(t) <= limit else t[:head] + "…" + t[len(t) - (limit - 1 - head):] for t in texts]
+    if len(set(middles)) == len(middles):
+        return middles
+    common = len(os.path.commonprefix([t for t in texts if len(t) > limit]))  # names that differ after a long shared start
+    tails = [t if len(t) <= limit else short_label("…" + t[common:], limit) for t in texts]
+    if len(set(tails)) == len(tails):
+        return tails
+    return [t if len(t) <= limit else short_label(f"{i}: {t}", limit) for i, t in enumerate(texts)]
 
 
 def title_lines(title: str, width: int) -> list[str]:
@@ -163,7 +199,8 @@ def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top:
     metrics = interval_metrics(rows)
     rows = rows[:top]
     k, width = len(rows), 0.8 / max(1, len(metrics))
-    fig = Figure(figsize=(WIDTH, 1.2 + (0.1 + 0.09 * len(metrics)) * k))
+    lines = title_lines(title, int(WIDTH * 11))
+    fig = Figure(figsize=(WIDTH, 1.2 + 0.25 * (len(lines) - 1) + (0.1 + 0.09 * len(metrics)) * k))
     ax = fig.subplots()
     position = [k - 1 - j for j in range(k)]  # first row on top
     for i, m in enumerate(metrics):
@@ -174,12 +211,12 @@ def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top:
         ax.barh(y, values, width, label=m)
         ax.errorbar(values, y, xerr=[low, high], fmt="none", ecolor="black", capsize=2, linewidth=0.8)
     ax.set_yticks(position)
-    ax.set_yticklabels([str(r.get(label, j)) for j, r in enumerate(rows)], fontsize=9)
+    ax.set_yticklabels(short_labels([str(r.get(label, j)) for j, r in enumerate(rows)]), fontsize=9)
     ax.axvline(0.0, color="0.3", linewidth=0.6)
-    ax.set_title(title, fontsize=11)
+    fig.suptitle("\n".join(lines), fontsize=11)  # centred on the figure: the row labels narrow the axes
     ax.set_xlabel(xlabel, fontsize=10)
     ax.set_ylabel(label, fontsize=10)
-    ax.legend(fontsize=9, loc="lower right")
+    ax.legend(fontsize=9, loc="best")
     fig.tight_layout()
     return fig
 

@@ -120,7 +120,7 @@ def test_tabular_bars_rank_features_by_causal_effect_beside_each_method():
     assert heights[:4] == pytest.approx([1.0, 1 / 3, 0.5 / 3, 0.0])  # causal, relative to its largest
     assert heights[4:] == pytest.approx([0.0, 0.5, 0.0, 1.0])  # IG in the causal order
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["causal", "IG"]
-    assert "class 'yes'" in ax.get_title()
+    assert "class 'yes'" in fig._suptitle.get_text()
     [(_, alone)] = map_figures(MapData(x, {"effect": causal}, "ie", meta))
     bars = alone.axes[0].patches
     assert [t.get_text() for t in alone.axes[0].get_yticklabels()] == ["age", "tenure", "hours", "income"]  # bottom-up
@@ -192,3 +192,31 @@ def test_unit_bars_call_heads_and_neurons_by_name(monkeypatch):
     TensorBoardRenderer().render(Writer(), 0, results, None)
     assert [(calls[f"{n}: 1"]["item_label"], calls[f"{n}: 1"]["value_label"]) for n in ("heads", "neurons", "units")] == [
         ("head", "mean |effect| of do(head)"), ("neuron", "mean |effect| of do(neuron)"), ("unit", "mean |effect| of do(unit)")]
+
+
+def test_long_feature_names_leave_the_titles_labels_and_bars_inside_the_figure():
+    # 50-character names: the 520-pixel figures kept them whole, so titles ran off the right edge
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from lightning_causal.reporting.figures import interval_bar_figure
+
+    names = [f"very_long_feature_name_number_{i:02d}_monthly_average_balance" for i in range(6)]
+    x, effect = torch.rand(4, 6), torch.rand(4, 6)
+    meta = {"feature_names": names, "targets": [1] * 4, "class_names": ["rejected_application", "accepted_application"]}
+    [(_, bars)] = map_figures(MapData(x, {"causal": effect}, "input_effect", meta))
+    rows = [{"group": n, "S": 0.1, "S_ci": [0.0, 0.2], "ST": 0.2, "ST_ci": [0.1, 0.3]} for n in names]
+    sobol = interval_bar_figure(rows, "sobol: indices of P(class 'accepted_application_class')")
+    for fig in (bars, sobol):
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        width = fig.get_figwidth() * fig.dpi
+        ax = fig.axes[0]
+        low, high = ax.get_xlim()
+        shown = [t for t in ax.get_xticklabels() if low <= t.get_position()[0] <= high]  # ticks off the axis are not drawn
+        texts = [fig._suptitle, *ax.get_yticklabels(), *shown, ax.xaxis.label]
+        for t in texts:
+            box = t.get_window_extent(canvas.get_renderer())
+            assert 0 <= box.x0 and box.x1 <= width, t.get_text()
+        assert fig.axes[0].get_window_extent().width > 0.35 * width  # room left for the bars
+    labels = [t.get_text() for t in sobol.axes[0].get_yticklabels()]
+    assert labels[0] == "…00_monthly_average_bal…" and len(set(labels)) == 6  # cut where the names differ
