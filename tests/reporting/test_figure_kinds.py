@@ -219,4 +219,4 @@ def test_long_feature_names_leave_the_titles_labels_and_bars_inside_the_figure()
             assert 0 <= box.x0 and box.x1 <= width, t.get_text()
         assert fig.axes[0].get_window_extent().width > 0.35 * width  # room left for the bars
     labels = [t.get_text() for t in sobol.axes[0].get_yticklabels()]
-    assert labels[0] == "…00_monthly_average_bal…" and len(set(labels)) == 6  # cut where the names differ
+    assert all(label.startswith(f"…{i}_monthly") for i, label in enumerate(labels))  # cut where the names differ
