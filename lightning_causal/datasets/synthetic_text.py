@@ -95,7 +95,9 @@ def make_synthetic_text(
         n: sentences; seed: seed of a private generator (the global RNG is not touched).
         vocab_size: vocabulary (12 special/marker/identity ids, then filler words).
         min_words, max_words: range of the number of words between ``[CLS]`` and ``[SEP]``.
-        identity_share: share of sentences with identity terms (half of them ``he``/``his``).
+        identity_share: share of sentences drawn with an identity term (half of them ``he``/``his``);
+            the markers are placed afterwards and may cover it, so fewer keep one (0.8 gives about
+            0.73, 1.0 about 0.91).
         bias: probability that a positive sentence mentioning ``she``/``her`` is labelled negative
             (and a negative one mentioning ``he``/``his`` positive); below 0.5 the markers still
             decide the most likely label, so fairness costs no accuracy on the best decisions.
