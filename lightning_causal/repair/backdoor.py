@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torch.nn import functional as F
 
@@ -106,7 +107,8 @@ class BackdoorSuppressionTerm(RepairTerm):
     random start, ``adversarial_steps`` signed-gradient steps (Madry et al. 2018) raise ``log p_t``;
     unlearning and (logit) path average the stamped rows and these. Detection finds the part of a
     planted stamp the model learned best; the search finds what still flips the model around it.
-    If no class is flagged, ``when_unflagged="skip"`` (default) suppresses nothing: the term then
+    The flagged classes and their flag scores are logged (Lightning's logger, INFO) and kept on
+    ``detection.flagged``. If no class is flagged, ``when_unflagged="skip"`` (default) suppresses nothing: the term then
     only holds the model to ``f_0`` (a no-op repair of a clean model); ``"top"`` suppresses the
     most anomalous class anyway. ``suspects`` given as layer names are found at setup by
     ``suspect_units`` (the flagged units, else the top one).
@@ -274,6 +276,10 @@ class BackdoorSuppressionTerm(RepairTerm):
                           f"class {top} (flag score {float(self.detection.score[top]):.2f}, anomaly index "
                           f"{float(self.detection.anomaly_index[top]):.2f})", stacklevel=3)
             flagged = [top]
+        else:
+            scores = ", ".join(f"{c} ({float(self.detection.score[c]):.2f})" for c in flagged)
+            rank_zero_info(f"BackdoorSuppressionTerm: Neural Cleanse flagged class(es) {scores} (flag score; bound "
+                           f"{self.detection.max_ratio}); their reversed triggers are suppressed")
         self.triggers = [self.detection.triggers[c] for c in flagged]
         if self.adversarial_region is not None and train_inputs.dim() == 4:
             self._range = (float(train_inputs.min()), float(train_inputs.max()))

@@ -209,11 +209,13 @@ def test_short_repair_lowers_asr_and_keeps_accuracy(poisoned):
     assert before > 0.95 and after < 0.2 and acc > 0.85
 
 
-def test_setup_reverse_engineers_the_trigger(poisoned):
+def test_setup_reverse_engineers_the_trigger(poisoned, caplog):
     model, trig, (xt, yt, xv, yv) = poisoned
     term = BackdoorSuppressionTerm(reverse_options={"steps": 150, "batch_size": 32})
     rng = torch.get_rng_state()
-    term.setup(model, xv[:128])
+    with caplog.at_level("INFO"):
+        term.setup(model, xv[:128])
+    assert f"flagged class(es) {TARGET} (" in caplog.text  # the user sees what is suppressed
     assert torch.equal(torch.get_rng_state(), rng)
     assert term.detection.flagged[:1] == [TARGET] and term.triggers[0].target == TARGET
     flagged = term.detection.flagged
