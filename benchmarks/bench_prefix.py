@@ -52,13 +52,14 @@ from lightning_causal.causal.engine.units import resolve_layout  # noqa: E402
 from lightning_causal.models import ResNet18  # noqa: E402
 
 CNN_LAYERS = [("layers.4.c1", {}), ("layers.6.c1", {}), ("layers.5", {})]
-BERT_LAYERS = [
-    ("bert.encoder.layer.1.attention.self", {"num_heads": 4}),
-    ("bert.encoder.layer.2.attention.self", {"num_heads": 4}),
-    ("bert.encoder.layer.3.attention.self", {"num_heads": 4}),
-    ("bert.encoder.layer.1.intermediate", {"unit_dim": -1}),
-    ("bert.encoder.layer.2.intermediate", {"unit_dim": -1}),
-]
+
+
+def _transformer_layers(heads: str, neurons: str) -> list[tuple[str, dict]]:
+    """The heads of layers 1-3 and the MLP neurons of layers 1-2 of a 4-layer model (``{}``: the layer index)."""
+    return [(heads.format(i), {"num_heads": 4}) for i in (1, 2, 3)] + [(neurons.format(i), {"unit_dim": -1}) for i in (1, 2)]
+
+
+BERT_LAYERS = _transformer_layers("bert.encoder.layer.{}.attention.self", "bert.encoder.layer.{}.intermediate")
 
 
 def resnet(probe: int):
@@ -88,13 +89,8 @@ def bert(probe: int):
     return BertForSequenceClassification(config).eval(), *_tokens(probe)
 
 
-LLAMA_LAYERS = [  # transformers 5 attention: the heads are o_proj's input; the MLP neurons down_proj's input
-    ("model.layers.1.self_attn.o_proj:input", {"num_heads": 4}),
-    ("model.layers.2.self_attn.o_proj:input", {"num_heads": 4}),
-    ("model.layers.3.self_attn.o_proj:input", {"num_heads": 4}),
-    ("model.layers.1.mlp.down_proj:input", {"unit_dim": -1}),
-    ("model.layers.2.mlp.down_proj:input", {"unit_dim": -1}),
-]
+# transformers 5 attention: the heads are o_proj's input; the MLP neurons down_proj's input
+LLAMA_LAYERS = _transformer_layers("model.layers.{}.self_attn.o_proj:input", "model.layers.{}.mlp.down_proj:input")
 
 
 def llama(probe: int):

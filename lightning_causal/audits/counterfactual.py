@@ -11,6 +11,7 @@ from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.structure.counterfactuals import (
     CounterfactualSettings,
+    check_bound_pair,
     check_bounds,
     counterfactual_explanation,
 )
@@ -78,15 +79,7 @@ class CounterfactualAudit(Audit):
         self.max_samples = check_int("max_samples", max_samples, minimum=1)
         self.settings = check_type("settings", settings, CounterfactualSettings, none_ok=True) or CounterfactualSettings()
         if bounds is not None:  # the pair and low <= high; the shape is checked against the probe in `validate`
-            if not isinstance(bounds, tuple) or len(bounds) != 2:
-                raise ValueError(f"Expected argument `bounds` to be None or a pair (low, high) but got {bounds!r}")
-            lo, hi = (torch.as_tensor(b, dtype=torch.float64) for b in bounds)
-            try:
-                if bool((lo > hi).any()):
-                    raise ValueError("Expected argument `bounds` to satisfy low <= high everywhere")
-            except RuntimeError as err:
-                raise ValueError(f"Expected argument `bounds` low and high of broadcastable shapes but got "
-                                 f"{list(lo.shape)} and {list(hi.shape)}") from err
+            check_bound_pair(bounds)
         check_type("mask", mask, Tensor, none_ok=True)
         self.bounds, self.mask = bounds, mask
 

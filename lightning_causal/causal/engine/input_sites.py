@@ -29,6 +29,8 @@ from collections.abc import Iterator, Sequence
 import torch  # noqa: F401 (the examples use it)
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.live_values import rebuild
+
 __all__ = ["CHILD", "OUTPUT_CHILD", "SUFFIX", "InputSite", "attached_site", "check_site", "input_parent", "input_sites",
            "output_site"]
 
@@ -163,8 +165,6 @@ def output_site(module: nn.Module) -> Iterator[nn.Module]:
         >>> seen, hasattr(lstm, OUTPUT_CHILD), len(lstm._forward_hooks)
         ([torch.Size([1, 4, 3])], False, 0)
     """
-    from lightning_causal.causal.engine.live_values import rebuild
-
     if hasattr(module, OUTPUT_CHILD):
         raise ValueError(f"Expected module {type(module).__name__} to have no attribute {OUTPUT_CHILD!r} (the output site's name)")
     site = nn.Identity()

@@ -97,19 +97,31 @@ class Counterfactuals:
 
 
 
-def check_bounds(bounds: tuple | None, x: Tensor) -> tuple[Tensor, Tensor]:
-    if bounds is None:
-        return torch.full_like(x[:1], -torch.inf), torch.full_like(x[:1], torch.inf)
+def check_bound_pair(bounds: object, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
+    """``bounds`` as tensors ``(low, high)``: a pair of numbers or tensors of broadcastable shapes
+    with ``low <= high`` everywhere (their shape against an input: :func:`check_bounds`)."""
     if not isinstance(bounds, tuple) or len(bounds) != 2:
         raise ValueError(f"Expected argument `bounds` to be None or a pair (low, high) but got {bounds!r}")
-    lo, hi = (torch.as_tensor(b, dtype=x.dtype, device=x.device) for b in bounds)
+    lo, hi = (torch.as_tensor(b, dtype=dtype, device=device) for b in bounds)
     try:
-        lo, hi = torch.broadcast_to(lo, x[:1].shape), torch.broadcast_to(hi, x[:1].shape)
+        below = bool((lo > hi).any())
     except RuntimeError as err:
-        raise ValueError(f"Expected argument `bounds` broadcastable to one input {list(x.shape[1:])}") from err
-    if (lo > hi).any():
+        raise ValueError(f"Expected argument `bounds` low and high of broadcastable shapes but got {list(lo.shape)} and "
+                         f"{list(hi.shape)}") from err
+    if below:
         raise ValueError("Expected argument `bounds` to satisfy low <= high everywhere")
     return lo, hi
+
+
+def check_bounds(bounds: tuple | None, x: Tensor) -> tuple[Tensor, Tensor]:
+    """``(low, high)`` broadcast to one input ``x[:1]`` (``None``: unbounded)."""
+    if bounds is None:
+        return torch.full_like(x[:1], -torch.inf), torch.full_like(x[:1], torch.inf)
+    lo, hi = check_bound_pair(bounds, x.dtype, x.device)
+    try:
+        return torch.broadcast_to(lo, x[:1].shape), torch.broadcast_to(hi, x[:1].shape)
+    except RuntimeError as err:
+        raise ValueError(f"Expected argument `bounds` broadcastable to one input {list(x.shape[1:])}") from err
 
 
 def _mutable(mask: Tensor | None, x: Tensor) -> Tensor:
