@@ -153,9 +153,10 @@ class CounterfactualFairnessTerm(RepairTerm):
     def fusable(self) -> bool:
         """Whether :class:`~lightning_causal.repair.module.CausalRepairModule` may evaluate the
         counterfactuals in the task loss's forward pass: only when every row changes (a flipped
-        column). Otherwise (token swaps) :meth:`loss` runs the changed rows alone, so that rows
-        without identity terms add nothing (not even dropout noise)."""
-        return self.counterfactual.column is not None
+        binary column: ``AttributeFlip``, ``scm.flip``). Otherwise (token swaps, callables, which
+        may leave rows as they are) :meth:`loss` runs the changed rows alone, so that unchanged
+        rows add nothing (not even dropout noise)."""
+        return self.counterfactual.changes_every_row
 
     def counterfactual_batch(self, x: Tensor) -> Tensor:
         """``x_cf`` for the batch ``x``: no gradient, computed in ``x``'s dtype outside autocast."""

@@ -148,3 +148,30 @@ def test_fraction_penalises_the_first_rows_only(data):
     assert float(half.loss(model, x, None).detach()) == pytest.approx(gap["mean_abs"], rel=1e-5)
     with pytest.raises(ValueError, match="`fraction` to be a number in \\(0.0, 1.0\\]"):
         CounterfactualFairnessTerm(data.scm, "a", fraction=0.0)
+
+
+def test_a_callable_that_edits_its_argument_in_place_sees_a_copy(data):
+    """``def cf(x): x[:, 0] = 1 - x[:, 0]; return x`` gave a gap and a loss of 0 (x_cf was x) and
+    flipped the caller's rows."""
+    torch.manual_seed(0)
+    model = nn.Linear(4, 2)
+    x = data.x[:64].clone()
+    before = x.clone()
+
+    def in_place(rows):
+        rows[:, 0] = 1 - rows[:, 0]
+        return rows
+
+    expected = CounterfactualFairnessTerm(AttributeFlip(0)).loss(model, x, None)
+    assert float(expected) > 0
+    torch.testing.assert_close(CounterfactualFairnessTerm(in_place, sensitive=0).loss(model, x, None), expected)
+    assert counterfactual_fairness_gap(model, x, in_place)["mean_abs"] == pytest.approx(float(expected), rel=1e-5)
+    assert torch.equal(x, before)
+
+
+def test_callables_are_not_fused_only_flips_of_a_binary_column_are(data):
+    """A callable may leave rows unchanged (do(race := 2) on a row of race 2): fusing it paired those
+    rows with themselves and, under dropout, penalised them."""
+    assert CounterfactualFairnessTerm(AttributeFlip(0)).fusable
+    assert CounterfactualFairnessTerm(data.scm, "a").fusable
+    assert not CounterfactualFairnessTerm(lambda x: x, sensitive=0).fusable

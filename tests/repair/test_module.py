@@ -167,3 +167,18 @@ def test_fused_forward_gives_the_same_objective_and_gradients(data):
     torch.testing.assert_close(grads[0][0], grads[1][0])
     for a, b in zip(grads[0][1], grads[1][1]):
         torch.testing.assert_close(a, b)
+
+
+def test_rows_a_callable_leaves_unchanged_add_nothing_with_the_fused_forward():
+    torch.manual_seed(0)
+    x = torch.randn(64, 3)
+    x[:, 0] = 2.0  # every row is in group 2 already
+
+    def to_group_2(rows):
+        return torch.cat([torch.full_like(rows[:, :1], 2.0), rows[:, 1:]], 1)
+
+    model = nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 2)).train()
+    term = CounterfactualFairnessTerm(to_group_2, sensitive=0)
+    for fuse in (True, False):
+        _, logs = CausalRepairModule(model, [term], fuse_forward=fuse).objective((x, torch.randint(0, 2, (64,))))
+        assert float(logs["repair/counterfactual_fairness"]) == 0.0

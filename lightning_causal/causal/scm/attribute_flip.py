@@ -44,6 +44,8 @@ class AttributeFlip(Counterfactual):
                 [1., 6.]])
     """
 
+    changes_every_row = True  # a binary column always takes its other value
+
     def __init__(self, column: str | int, values: Sequence[float] = (0.0, 1.0), columns: Sequence[str] | None = None) -> None:
         self.values = check_binary_values(values)
         self.columns = list(columns) if columns is not None else None

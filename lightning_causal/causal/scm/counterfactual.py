@@ -29,6 +29,9 @@ class Counterfactual(ABC):
     """
 
     column: int | None = None
+    #: whether every row's counterfactual differs from the row (a flipped binary column), so that a
+    #: repair may run every row's pair without checking which rows changed
+    changes_every_row: bool = False
 
     @abstractmethod
     def flip_counterfactual(self, x: Tensor) -> Tensor:
@@ -69,6 +72,10 @@ def binary_groups(column: Tensor, values: tuple[float, float]) -> Tensor:
 class CallableCounterfactual(Counterfactual):
     """A callable ``x -> x_cf`` as a :class:`Counterfactual`.
 
+    The callable gets a copy of ``x``: one that edits its argument in place (``x[:, 0] = 1 − x[:, 0];
+    return x``) would otherwise change the caller's rows and make ``x_cf`` equal ``x``. Rows it
+    leaves unchanged are not penalised or counted (``changes_every_row`` is false).
+
     Args:
         fn: the map ``x -> x_cf``.
         column: index of the sensitive column (for group metrics), or ``None``.
@@ -90,7 +97,7 @@ class CallableCounterfactual(Counterfactual):
         self.fn, self.column = fn, column
 
     def flip_counterfactual(self, x: Tensor) -> Tensor:
-        return self.fn(x)
+        return self.fn(x.clone())
 
     def __repr__(self) -> str:
         return f"CallableCounterfactual({getattr(self.fn, '__name__', type(self.fn).__name__)}, column={self.column})"

@@ -93,8 +93,16 @@ def _require_binary(col: Tensor, values: tuple[float, float], allowed: Tensor, n
 
 def check_binary(x: Tensor, j: int, values: tuple[float, float], name: str) -> Tensor:
     col = x[:, j]
-    _require_binary(col, values, torch.tensor(values, dtype=col.dtype, device=col.device), name)
-    return values[0] + values[1] - col
+    allowed = torch.tensor(values, dtype=col.dtype, device=col.device)
+    _require_binary(col, values, allowed, name)
+    return flipped_binary(col, allowed)
+
+
+def flipped_binary(col: Tensor, allowed: Tensor) -> Tensor:
+    """The other value of a binary column, exactly ``allowed[1]`` where ``col`` holds ``allowed[0]``
+    and ``allowed[0]`` elsewhere (``v0 + v1 − x`` would round for codes not exact in the dtype, and
+    the counterfactual of the counterfactual would then not be ``x``)."""
+    return torch.where(col == allowed[0], allowed[1], allowed[0])
 
 
 def check_binary_values(values: Sequence[float]) -> tuple[float, float]:
@@ -341,16 +349,18 @@ class AdditiveNoiseSCM:
 
     def _flip(self, x: Tensor, column: str | int, values: Sequence[float]) -> Tensor:
         """``x`` with the binary ``column`` swapped in every row and its descendants recomputed
-        (closed form ``x + (v0 + v1 − 2 x_s) cᵀ`` for a linear SCM; see :class:`SCMFlip`)."""
+        (closed form ``x + (x_s' − x_s) cᵀ`` for a linear SCM, ``x_s'`` the other value; see :class:`SCMFlip`)."""
         self._fitted()
         x = self._check_x(x)
         j, vals, allowed, effect = self._flip_plan(column, values, x)
         col = x[:, j]
         _require_binary(col, vals, allowed, self.columns[j])
+        flipped = flipped_binary(col, allowed)
         if effect is None:
-            return self.counterfactual(x, {j: vals[0] + vals[1] - col})
-        # new − old = v0 + v1 − 2·x_s, exact for the two binary values
-        return torch.addcmul(x, torch.rsub(col, vals[0] + vals[1], alpha=2).unsqueeze(1), effect)
+            return self.counterfactual(x, {j: flipped})
+        x_cf = torch.addcmul(x, (flipped - col).unsqueeze(1), effect)
+        x_cf[:, j] = flipped  # exact, whatever the rounding of the step
+        return x_cf
 
     def flip_effects(self, column: str | int) -> Tensor | None:
         """``c [D]`` (float64): the total effect of ``column`` on every column of a fitted linear

@@ -43,6 +43,8 @@ class SCMFlip(Counterfactual):
                 [0.0000, 0.0000]])
     """
 
+    changes_every_row = True  # a binary column always takes its other value
+
     def __init__(self, scm: AdditiveNoiseSCM, column: str | int, values: Sequence[float] = (0.0, 1.0)) -> None:
         self.scm = scm
         self.column = scm.index(column)

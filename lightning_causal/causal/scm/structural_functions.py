@@ -52,9 +52,20 @@ class LinearFunction:
         return (parents * w).sum(dim=1) + self.bias.to(device=parents.device, dtype=parents.dtype)
 
 
-class MLPFunction:
-    """A small MLP ``f(pa)`` fitted by full-batch Adam on squared error (a nonlinear alternative).
+def _std(t: Tensor, dim: int | None) -> Tensor:
+    """Standard deviation for standardising, 1 where it is 0 (a constant column stays as it is)."""
+    sd = t.std(dim=dim, unbiased=False) if dim is not None else t.std(unbiased=False)
+    return torch.where(sd > 0, sd, torch.ones_like(sd))
 
+
+class MLPFunction:
+    r"""A small MLP ``f(pa)`` fitted by full-batch Adam on squared error (a nonlinear alternative).
+
+    .. math:: f(pa) = \bar y + s_y \, g\big((pa − \bar{pa}) / s_{pa}\big)
+
+    The parents and the target are standardised with their fitted means and standard deviations
+    (``g`` is the MLP), so data in raw units (age in years, income in dollars) fit as well as
+    standardised data: a tanh layer on unscaled inputs saturates and biases the counterfactuals.
     Initialised and trained with a private generator (``seed``); the global RNG is untouched.
 
     Args:
@@ -62,6 +73,12 @@ class MLPFunction:
         steps: Adam steps.
         lr: learning rate.
         seed: seed of the initialisation.
+
+    Examples:
+        >>> a = torch.linspace(17, 90, 200).unsqueeze(1)
+        >>> f = MLPFunction(steps=400).fit(a, 0.5 * a.squeeze(1))
+        >>> abs(float(f(torch.tensor([[60.0]])) - f(torch.tensor([[50.0]]))) - 5.0) < 0.5  # slope 0.5
+        True
     """
 
     def __init__(self, hidden: int = 16, steps: int = 300, lr: float = 1e-2, seed: int = 0) -> None:
@@ -76,6 +93,9 @@ class MLPFunction:
         if pa.shape[1] == 0:
             self.net = None
             return self
+        self.scale = _std(y, dim=None)
+        self.pa_mean, self.pa_scale = pa.mean(0), _std(pa, dim=0)
+        pa, y = (pa - self.pa_mean) / self.pa_scale, (y - self.mean) / self.scale
         g = torch.Generator().manual_seed(self.seed)
         net = nn.Sequential(nn.Linear(pa.shape[1], self.hidden), nn.Tanh(), nn.Linear(self.hidden, 1))
         with torch.no_grad():
@@ -85,7 +105,7 @@ class MLPFunction:
         with torch.enable_grad():
             for _ in range(self.steps):
                 opt.zero_grad()
-                loss = (net(pa).squeeze(1) + self.mean - y).pow(2).mean()
+                loss = (net(pa).squeeze(1) - y).pow(2).mean()
                 loss.backward()
                 opt.step()
         self.net = net.requires_grad_(False)
@@ -94,8 +114,10 @@ class MLPFunction:
     def __call__(self, parents: Tensor) -> Tensor:
         if not hasattr(self, "mean"):
             raise RuntimeError("MLPFunction is not fitted; call `fit` first")
-        base = self.mean.to(device=parents.device, dtype=parents.dtype)
+        like = {"device": parents.device, "dtype": parents.dtype}
+        base = self.mean.to(**like)
         if self.net is None:
             return base.expand(parents.shape[0])
-        net = self.net.to(device=parents.device, dtype=parents.dtype)
-        return net(parents).squeeze(1) + base
+        net = self.net.to(**like)
+        pa = (parents - self.pa_mean.to(**like)) / self.pa_scale.to(**like)
+        return net(pa).squeeze(1) * self.scale.to(**like) + base
