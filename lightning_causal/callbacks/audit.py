@@ -24,7 +24,7 @@ from lightning_causal.callbacks._probe import probe_from
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
 from lightning_causal.causal.engine.batching import RowShard, sharded_rows
 from lightning_causal.causal.engine.checks import check_class_labels, check_int
-from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.forward import Forward, select_output
 from lightning_causal.reporting.figure_kinds import KINDS
 from lightning_causal.reporting.json_report import report_path, try_write_probe_file, write_report
 from lightning_causal.reporting.tensorboard import TensorBoardRenderer, scalar_tags
@@ -259,15 +259,22 @@ class CausalAuditCallback(Callback):
         probe = self._to_device(probe, trainer, pl_module)
         with no_trace(model), sharded_rows(_shard(trainer)), self._warnings.collect(show=trainer.is_global_zero):
             try:
-                out = Forward(model, num_samples=len(probe), **probe.forward_options)(
+                raw = Forward(model, num_samples=len(probe), **probe.forward_options).raw(
                     *(probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,))
                 )
             except Exception as err:
                 raise MisconfigurationException(
                     f"The probe of shape {list(probe.first.shape)} is rejected by the model: {err}"
                 ) from err
-            if out.dim() == 2:
-                check_class_labels("the labels of `probe`", probe.labels, int(out.shape[1]), error=MisconfigurationException)
+            widths = []
+            for audit in self.audits:  # each audit explains its own `output` of the return value
+                try:
+                    out = select_output(raw, audit.output)
+                except Exception as err:
+                    raise MisconfigurationException(f"Audit {audit.name!r} is misconfigured: {err}") from err
+                widths += [int(out.shape[1])] if out.dim() == 2 else []
+            if widths:  # the labels are classes of one of the explained heads (the widest)
+                check_class_labels("the labels of `probe`", probe.labels, max(widths), error=MisconfigurationException)
             for audit in self.audits:
                 self._dry_run(audit, model, probe)
         self.probe = probe

@@ -96,10 +96,23 @@ def sample_title(data: MapData, i: int) -> str:
         >>> sample_title(d, 1)
         "ie, sample 1 (label 'yes'): explains class 'no'"
     """
-    label = f" (label {data.class_name(int(data.labels[i]))})" if data.labels is not None and i < len(data.labels) else ""
+    label = _label_text(data, i)
     targets = data.meta.get("targets")
     explained = f": explains class {data.class_name(int(targets[i]))}" if targets is not None and i < len(targets) else ""
     return f"{data.audit}, sample {i}{label}{explained}"
+
+
+def _label_text(data: MapData, i: int) -> str:
+    """``" (label L)"`` for one class or one number per sample; nothing for labels with more than
+    one entry per sample (token tags ``[N, T]``, masks ``[N, H, W]``, multi-label rows)."""
+    labels = data.labels
+    if labels is not None and labels.dim() == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]  # regression targets [N, 1]
+    if labels is None or labels.dim() != 1 or i >= labels.shape[0]:
+        return ""
+    if labels.is_floating_point():
+        return f" (label {float(labels[i]):.3g})"
+    return f" (label {data.class_name(int(labels[i]))})"
 
 
 def _global_title(data: MapData) -> str:

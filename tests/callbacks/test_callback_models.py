@@ -361,3 +361,84 @@ def test_a_second_fit_starts_fresh(tmp_path):
     quick_trainer(callbacks=[cb], max_epochs=2).fit(small_module(), other, other)
     assert cb.audited_epochs == [0, 1]  # not skipped as "already audited"
     assert torch.equal(cb.probe.first, x[:8]) and not torch.equal(cb.probe.first, first_probe)
+
+
+# ------------------------------------------------------------------------ models with several heads
+class TwoHeads(pl.LightningModule):
+    """Returns ``{"cls": logits [N, 4], "reg": [N, 2]}``: no ``logits`` key, so every audit names its head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU())
+        self.cls, self.reg = nn.Linear(16, 4), nn.Linear(16, 2)
+
+    def forward(self, x):
+        h = self.body(x)
+        return {"cls": self.cls(h), "reg": self.reg(h)}
+
+    def training_step(self, batch, batch_idx):
+        return nn.functional.cross_entropy(self(batch[0])["cls"], batch[1])
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_each_audit_explains_its_own_output_of_a_model_with_several_heads(tmp_path):
+    """The set-up check called the model with the default output and refused every dict or tuple
+    of heads, although each audit was given `output=`."""
+    torch.manual_seed(0)
+    cb = CausalAuditCallback([InputEffectAudit(patch_size=4, ace_values=None, output="cls"),
+                              UnitImportanceAudit(["body.2"], output="reg", name="reg_units")], probe_size=8)
+    train, _ = synthetic_loaders(32)
+    quick_trainer(callbacks=[cb], max_epochs=1).fit(TwoHeads(), train)
+    assert cb.audited_epochs == [0]
+    assert cb.last_results["input_effect"].maps["effect"].shape[0] == 8
+    assert cb.last_results["reg_units"].vectors["importance/body.2"].shape == (16,)
+    with pytest.raises(MisconfigurationException, match="'input_effect'.*`output=`"):
+        quick_trainer(callbacks=[CausalAuditCallback([InputEffectAudit(ace_values=None)], probe_size=8)], max_epochs=1).fit(TwoHeads(), train)
+
+
+class PerPixelLabels(Dataset):
+    """8x8 images whose label is a mask [8, 8] (segmentation) or a float (regression)."""
+
+    def __init__(self, kind: str) -> None:
+        self.x, _ = digits_like(24)
+        self.kind = kind
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i):
+        y = (self.x[i, 0] > 0.5).long() if self.kind == "mask" else self.x[i].mean() * 3
+        return self.x[i], y
+
+
+@pytest.mark.parametrize("kind", ["mask", "float"])
+def test_maps_are_drawn_for_labels_that_are_not_one_class_per_sample(tmp_path, kind):
+    """A segmentation mask per sample crashed the per-sample figure titles after the first epoch
+    (`int(labels[i])`); float labels were cut to integers ('label 2' for 2.7)."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from lightning_causal.models import LightningClassifier
+    from lightning_causal.reporting.figure_kinds import sample_title
+
+    class Mean(nn.Module):
+        def forward(self, x):
+            return x.mean((2, 3))
+
+    class Module(LightningClassifier):
+        def training_step(self, batch, batch_idx):
+            return self(batch[0]).sum() * 0 + sum(p.sum() for p in self.parameters()) * 0
+
+    torch.manual_seed(0)
+    module = Module(nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), Mean()))
+    cb = CausalAuditCallback([InputEffectAudit(patch_size=4, ace_values=None)], probe_size=4)
+    trainer = quick_trainer(callbacks=[cb], max_epochs=1, logger=TensorBoardLogger(tmp_path), enable_checkpointing=False)
+    trainer.fit(module, DataLoader(PerPixelLabels(kind), batch_size=8))
+    assert cb.audited_epochs == [0]
+    result = cb.last_results["input_effect"]
+    from lightning_causal.reporting.figure_kinds import MapData
+
+    title = sample_title(MapData(cb.probe.inputs, result.maps, "ie", result.meta, cb.probe.labels), 0)
+    expected = f"(label {float(cb.probe.labels[0]):.3g})" if kind == "float" else "ie, sample 0:"
+    assert expected in title
