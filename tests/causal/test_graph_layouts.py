@@ -142,3 +142,21 @@ def test_graph_over_an_input_site_equals_the_graph_over_the_layer_that_feeds_it(
     assert not hasattr(model.u2, "lc_input_site") and not model.u2._forward_pre_hooks
     r = CausalGraphAudit(["u1", "u2:input"], unit_dim=-1, stability_resamples=0).run(model, Probe(ids))
     assert any(row["node"].startswith("u2:input:") for row in r.tables["nodes"])
+
+
+def test_graph_faithfulness_recomputes_the_graph_s_own_value_over_neurons_heads_and_input_sites():
+    """`graph_faithfulness` built its circuit over dimension 1 (token positions), whatever units
+    the graph was over: -1.05 for -0.66 on neurons, an IndexError with fewer positions than units,
+    and 'not attached' on an input site."""
+    from lightning_causal.causal.structure.faithfulness import graph_faithfulness
+
+    ids = torch.randint(0, 12, (24, 5), generator=torch.Generator().manual_seed(1))
+    model = Seq(False, 3).double().eval()
+    for layers, options in ((["u1", "u2"], {"unit_dim": -1}), (["u1", "u2"], {"num_heads": 3}),
+                            (["u1", "u2:input"], {"unit_dim": -1})):
+        g = causal_graph(model, ids, layers, top_k=2, alpha=0.5, min_share=0.0, ablation="zero", **options)
+        assert g.edges
+        again = graph_faithfulness(model, ids, g, ablation="zero")
+        assert again["faithfulness"] == pytest.approx(g.meta["faithfulness"], rel=1e-9, abs=1e-12)
+        explicit = graph_faithfulness(model, ids, g, ablation="zero", **options)
+        assert explicit["faithfulness"] == pytest.approx(g.meta["faithfulness"], rel=1e-9, abs=1e-12)

@@ -28,7 +28,7 @@ the explained logit is above its ablated value on average.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -36,13 +36,16 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.batching import map_rows
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
+from lightning_causal.causal.engine.input_sites import input_sites
 from lightning_causal.causal.engine.state import as_tuple, audit_mode
+from lightning_causal.causal.engine.units import per_layer_layouts
 from lightning_causal.causal.structure.graph_context import (
     GraphContext,
     Hook,
     ValueSpec,
     check_value_spec,
     layer_values,
+    unit_layouts,
 )
 from lightning_causal.causal.structure.graph_data import OUTPUT, CausalGraph, plain_number
 
@@ -129,6 +132,8 @@ def graph_faithfulness(
     max_batch_size: int | None = None,
     output: OutputSpec = None,
     additional_forward_args: Any = None,
+    unit_dim: int | Mapping[str, int] | None = None,
+    num_heads: int | Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """Faithfulness of ``graph`` (built by any method) on ``inputs``, run as a circuit.
 
@@ -147,6 +152,9 @@ def graph_faithfulness(
         max_batch_size: rows per forward pass.
         output, additional_forward_args: as in
             :func:`~lightning_causal.causal.effects.input_effects.input_effects`.
+        unit_dim, num_heads: the units of the graph's layers, as in
+            :func:`~lightning_causal.causal.structure.graph.causal_graph`; ``None`` (both): those
+            recorded in ``graph.meta["unit_layouts"]`` by ``causal_graph`` (channels otherwise).
 
     Returns:
         ``{"faithfulness", "logit_full", "logit_graph", "logit_empty"}`` (mean target outputs).
@@ -165,8 +173,15 @@ def graph_faithfulness(
     if not isinstance(graph, CausalGraph):
         raise TypeError(f"Expected argument `graph` to be a CausalGraph but got {type(graph).__name__}")
     ablation = check_value_spec("ablation", ablation)
+    layers = list(graph.layers)
+    if unit_dim is None and num_heads is None:
+        recorded = graph.meta.get("unit_layouts") or {}
+        unit_dim = {layer: v["unit_dim"] for layer, v in recorded.items() if v.get("unit_dim") is not None}
+        num_heads = {layer: v["num_heads"] for layer, v in recorded.items() if v.get("num_heads") is not None}
+    dims, heads = per_layer_layouts(unit_dim, num_heads, layers)
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0])
-    with audit_mode(forward.model):
-        ctx = GraphContext.build(forward, xs, list(graph.layers), target, max_batch_size=max_batch_size)
+    with audit_mode(forward.model), input_sites(forward.model, layers):  # "<module>:input" sites exist for the call
+        layouts = unit_layouts(forward, xs, layers, dims, heads)
+        ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size, layouts=layouts)
         ablated = {layer: layer_values(ctx.acts[layer], ablation) for layer in ctx.layers}
         return circuit_faithfulness(ctx, graph, ablated)

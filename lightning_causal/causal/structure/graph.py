@@ -22,11 +22,8 @@ from lightning_causal.causal.engine.checks import check_choice, check_float, che
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site, input_sites
 from lightning_causal.causal.engine.state import as_tuple, audit_mode
-from lightning_causal.causal.engine.unit_sites import check_site_units
 from lightning_causal.causal.engine.units import (
-    Layout,
     per_layer_layouts,
-    resolve_layout,
 )
 from lightning_causal.causal.structure.faithfulness import circuit_faithfulness
 from lightning_causal.causal.structure.graph_context import (
@@ -35,6 +32,7 @@ from lightning_causal.causal.structure.graph_context import (
     bypassed,
     check_value_spec,
     layer_values,
+    unit_layouts,
 )
 from lightning_causal.causal.structure.graph_data import OUTPUT, CausalGraph, plain_number
 from lightning_causal.causal.structure.path_effects import path_effects_from
@@ -205,22 +203,6 @@ def _assemble(ctx: GraphContext, nodes: dict[str, list[int]], node_stats: dict[s
     return CausalGraph(list(ctx.layers), ids, weighted, stats, edge_stats, {})
 
 
-def _layouts(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], dims: dict[str, int | None],
-             heads: dict[str, int | None]) -> dict[str, Layout]:
-    """Each layer's unit layout (only those that are not dimension 1), after the checks of one
-    sample's pass: heads only where the output is not projected, the default only where the
-    features are not last."""
-    one = torch.zeros(1, dtype=torch.long, device=xs[0].device)
-    layouts = {}
-    for layer in layers:
-        facts = check_site_units(forward.model, layer, lambda: forward(*(x[:1] for x in xs), rows=one), dims[layer],
-                                 heads[layer], "Pass `unit_dim=-1` (for all layers, or a mapping layer -> dim) for its features (neurons).")
-        layout = resolve_layout(facts.shape, dims[layer], heads[layer])
-        if (layout.dim, layout.unit_size) != (1, 1):
-            layouts[layer] = layout
-    return layouts
-
-
 def causal_graph(
     model: nn.Module,
     inputs: Inputs,
@@ -314,7 +296,7 @@ def causal_graph(
     xs = as_tuple(inputs)
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0])
     with audit_mode(forward.model), input_sites(forward.model, layers):  # "<module>:input" sites exist for the call
-        layouts = _layouts(forward, xs, layers, dims, heads)
+        layouts = unit_layouts(forward, xs, layers, dims, heads)
         ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size, layouts=layouts)
         nodes: dict[str, list[int]] = {}
         node_stats: dict[str, dict[str, Tensor]] = {}

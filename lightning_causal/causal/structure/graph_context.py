@@ -28,10 +28,10 @@ from lightning_causal.causal.engine.interventions import (
 )
 from lightning_causal.causal.engine.state import gather_target, resolve_target
 from lightning_causal.causal.engine.suffix import suffix_module
-from lightning_causal.causal.engine.unit_sites import check_samples_first
-from lightning_causal.causal.engine.units import Layout, from_units, to_units
+from lightning_causal.causal.engine.unit_sites import check_samples_first, check_site_units
+from lightning_causal.causal.engine.units import Layout, from_units, resolve_layout, to_units
 
-__all__ = ["GraphContext", "ValueSpec", "bypassed", "check_value_spec", "hooked", "layer_values"]
+__all__ = ["GraphContext", "ValueSpec", "bypassed", "check_value_spec", "hooked", "layer_values", "unit_layouts"]
 
 #: How an intervened or ablated unit is set: ``"zero"``, ``"mean"`` (its mean over the probe,
 #: per element: mean ablation) or a number.
@@ -284,3 +284,19 @@ def _check_clean_pass(out: Tensor, layers: list[str], acts: dict[str, Tensor], k
         check_samples_first(name, h.shape, out.shape[0])
         if h.dim() < 2:
             raise ValueError(f"Expected module {name!r} to output [N, units, ...] but got shape {tuple(h.shape)}")
+
+
+def unit_layouts(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], dims: Mapping[str, int | None],
+                 heads: Mapping[str, int | None]) -> dict[str, Layout]:
+    """Each layer's unit layout (only those that are not dimension 1), after the checks of one
+    sample's pass: heads only where the output is not projected, the default only where the
+    features are not last. Call it inside ``input_sites`` for ``"<module>:input"`` layers."""
+    one = torch.zeros(1, dtype=torch.long, device=xs[0].device)
+    layouts = {}
+    for layer in layers:
+        facts = check_site_units(forward.model, layer, lambda: forward(*(x[:1] for x in xs), rows=one), dims[layer],
+                                 heads[layer], "Pass `unit_dim=-1` (for all layers, or a mapping layer -> dim) for its features (neurons).")
+        layout = resolve_layout(facts.shape, dims[layer], heads[layer])
+        if (layout.dim, layout.unit_size) != (1, 1):
+            layouts[layer] = layout
+    return layouts
