@@ -312,9 +312,9 @@ def test_reserved_repeated_and_non_matrix_outputs_fail_clearly():
     model.add_module("output", nn.Linear(3, 2))
     with pytest.raises(ValueError, match="reserved"):
         causal_graph(model, torch.rand(4, 3), ["output"])
-    flat = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 1), nn.Flatten(0))
-    with pytest.raises(ValueError, match=r"returning \[N, outputs\].*\(4,\)"):
-        causal_graph(flat, torch.rand(4, 3), ["0"])
+    grid = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 4), nn.Unflatten(1, (2, 2)))  # [N] is one column; [N, 2, 2] is not
+    with pytest.raises(ValueError, match=r"returning \[N, outputs\].*\(4, 2, 2\)"):
+        causal_graph(grid, torch.rand(4, 3), ["0"])
     shared = nn.Linear(3, 3)
     twice = nn.Sequential(shared, nn.ReLU(), shared, nn.Linear(3, 2))
     with pytest.raises(ValueError, match="run once per forward pass"):

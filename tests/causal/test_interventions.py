@@ -124,3 +124,28 @@ def test_intervene_rejects_non_interventions():
     with pytest.raises(TypeError, match="Intervention"):
         with intervene(_net(), {"0": 0.0}):
             pass
+
+
+def test_a_site_that_never_runs_is_named_in_a_warning_once():
+    """The out_proj of nn.MultiheadAttention never runs as a module: intervene and capture on it
+    silently did nothing."""
+    import warnings
+
+    from lightning_causal.causal import Zero, capture, intervene
+
+    torch.manual_seed(0)
+    model = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 1).eval()
+    x = torch.randn(2, 3, 8)
+    for context in (lambda: intervene(model, {"layers.0.self_attn.out_proj": Zero()}),
+                    lambda: capture(model, ["layers.0.self_attn.out_proj"])):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with context():
+                model(x)
+                model(x)
+        assert [str(w.message) for w in caught if "did not run" in str(w.message)] == [
+            caught[0].message.args[0]] and "'layers.0.self_attn.out_proj'" in str(caught[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with intervene(model, {"layers.0.linear1": Zero()}), capture(model, ["layers.0"]):
+            model(x)

@@ -169,6 +169,8 @@ class Forward:
         output: which tensor of the return value to explain (see the module docstring).
         additional_forward_args: extra arguments (see :class:`ForwardArgs`) or a ``ForwardArgs``.
         num_samples: ``N``, the number of probe samples.
+        as_matrix: return a one-output model's ``[N]`` as ``[N, 1]`` (for estimators that read
+            output columns: causal graphs, the layer map).
     """
 
     def __init__(
@@ -178,11 +180,13 @@ class Forward:
         output: OutputSpec = None,
         additional_forward_args: Any = None,
         num_samples: int | None = None,
+        as_matrix: bool = False,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model).__name__}")
         self.model = eager_module(model)
         self.output = check_output_spec(output)
+        self.as_matrix = as_matrix
         self.args = (
             additional_forward_args
             if isinstance(additional_forward_args, ForwardArgs)
@@ -196,7 +200,8 @@ class Forward:
 
     def select(self, out: Any) -> Tensor:
         """The explained tensor of a return value."""
-        return select_output(out, self.output)
+        picked = select_output(out, self.output)
+        return picked.unsqueeze(1) if self.as_matrix and picked.dim() == 1 else picked
 
     def __call__(self, *inputs: Tensor, rows: Tensor | None = None) -> Tensor:
         return self.select(self.raw(*inputs, rows=rows))

@@ -289,6 +289,29 @@ def _check_sites(model: nn.Module, sites: Mapping[str, object], kind: type | tup
     return resolved
 
 
+def _warn_unreached(model: nn.Module, modules: Mapping[str, nn.Module], what: str) -> list:
+    """Hooks that warn, once per site, after a forward pass of ``model`` in which a named module
+    never ran (hooks on it do nothing: e.g. the ``out_proj`` of ``nn.MultiheadAttention``, whose
+    weight the attention uses in functional code). Register them after the sites' own hooks."""
+    ran: set[str] = set()
+    warned: set[str] = set()
+
+    def start(*_: object) -> None:
+        ran.clear()
+
+    def end(*_: object) -> None:
+        for name in modules:
+            if name not in ran and name not in warned:
+                warned.add(name)
+                warnings.warn(f"Module {name!r} did not run in the model's forward pass, so {what} on it had no effect "
+                              "(a module whose weights the model uses in functional code, such as the out_proj of "
+                              "torch.nn.MultiheadAttention, never runs)", UserWarning, stacklevel=2)
+
+    handles = [model.register_forward_pre_hook(start)]
+    handles += [m.register_forward_hook(lambda *_, n=name: ran.add(n)) for name, m in modules.items()]
+    return handles + [model.register_forward_hook(end)]
+
+
 @contextlib.contextmanager
 def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> Iterator[nn.Module]:
     """Apply interventions on named modules for the duration of the ``with`` block.
@@ -317,6 +340,7 @@ def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> It
                 handles.append(module.register_forward_hook(
                     lambda _m, _i, out, iv=intervention, n=name: replace_output(out, iv(module_output(out, n)))
                 ))
+            handles += _warn_unreached(model, modules, "the intervention")
             with force_eager():
                 yield model
         finally:
@@ -366,6 +390,7 @@ def capture(model: nn.Module, names: Sequence[str], detach: bool = True) -> Iter
             handles.append(model.register_forward_pre_hook(lambda *_: calls.clear()))
             for name, module in modules.items():
                 handles.append(module.register_forward_hook(make_hook(name)))
+            handles += _warn_unreached(model, modules, "capture")
             with force_eager():
                 yield store
         finally:

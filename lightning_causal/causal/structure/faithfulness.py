@@ -179,7 +179,7 @@ def graph_faithfulness(
         unit_dim = {layer: v["unit_dim"] for layer, v in recorded.items() if v.get("unit_dim") is not None}
         num_heads = {layer: v["num_heads"] for layer, v in recorded.items() if v.get("num_heads") is not None}
     dims, heads = per_layer_layouts(unit_dim, num_heads, layers)
-    forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0])
+    forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0], as_matrix=True)
     with audit_mode(forward.model), input_sites(forward.model, layers):  # "<module>:input" sites exist for the call
         layouts = unit_layouts(forward, xs, layers, dims, heads)
         ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size, layouts=layouts)

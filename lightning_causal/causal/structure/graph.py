@@ -294,7 +294,7 @@ def causal_graph(
     baseline, ablation = check_value_spec("baseline", baseline), check_value_spec("ablation", ablation)
     dims, heads = per_layer_layouts(unit_dim, num_heads, layers)
     xs = as_tuple(inputs)
-    forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0])
+    forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0], as_matrix=True)
     with audit_mode(forward.model), input_sites(forward.model, layers):  # "<module>:input" sites exist for the call
         layouts = unit_layouts(forward, xs, layers, dims, heads)
         ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size, layouts=layouts)

@@ -11,6 +11,7 @@ Every input group ``g`` of every sample ``x`` is set to the baseline (``do(x_g :
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -127,8 +128,11 @@ def _clean(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], *, named
     the user named ``layers`` (each must run, with one row per sample); else (the default layers)
     those that do not are left out (``nn.MultiheadAttention.out_proj``: its weight is used, the
     module never runs)."""
-    with capture(forward.model, layers) as acts:
-        out = forward(*xs)
+    with warnings.catch_warnings():
+        if not named:  # default layers that do not run are left out below, silently
+            warnings.filterwarnings("ignore", message=".*did not run in the model's forward pass")
+        with capture(forward.model, layers) as acts:
+            out = forward(*xs)
     if not isinstance(out, Tensor) or out.dim() != 2:
         shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
         raise ValueError(f"Expected a model returning [N, outputs] but it returned {shape}")
@@ -228,7 +232,7 @@ def layer_causal_map(
     masks = check_feature_mask(xs, feature_mask)
     bases = check_baselines(xs, baseline)
     g, n = num_groups(masks), xs[0].shape[0]
-    forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
+    forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n, as_matrix=True)
     model = forward.model
     names = _default_layers(model) if layers is None else ([layers] if isinstance(layers, str) else list(layers))
     if not names:
