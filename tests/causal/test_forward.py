@@ -257,3 +257,25 @@ def test_a_segmentation_map_needs_output_and_the_message_says_so():
         x0 = x.clone()
         x0[:, 0, 1, 2] = 0.0  # feature 6 (row 1, column 2) set to the default baseline
         torch.testing.assert_close(got[:, 6], full - model(x0).mean((2, 3))[:, 1])
+
+
+def test_an_output_without_one_row_per_sample_is_refused_with_a_fix():
+    """A tagger returning [N * T, C] (the shape cross_entropy takes) failed deep inside the estimators
+    with an expand error; [N, T, C] was told to use out.mean((2, 3)), which fails on it."""
+    from lightning_causal.causal import input_effects
+
+    class Flat(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb, self.head = nn.Embedding(10, 4), nn.Linear(4, 3)
+
+        def forward(self, ids):
+            return self.head(self.emb(ids)).reshape(-1, 3)
+
+    ids = torch.randint(0, 10, (4, 6), generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"one row per input row \(4\) but got shape \(24, 3\).*`output=`"):
+        input_effects(Flat(), ids, baseline=0)
+    effects = input_effects(Flat(), ids, baseline=0, output=lambda out: out.view(-1, 6, 3).mean(1))
+    assert effects.shape == (4, 6)
+    with pytest.raises(ValueError, match=r"out\.mean\(1\)"):
+        input_effects(Flat(), ids, baseline=0, output=lambda out: out.view(-1, 6, 3))

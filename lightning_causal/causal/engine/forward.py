@@ -204,7 +204,15 @@ class Forward:
         return picked.unsqueeze(1) if self.as_matrix and picked.dim() == 1 else picked
 
     def __call__(self, *inputs: Tensor, rows: Tensor | None = None) -> Tensor:
-        return self.select(self.raw(*inputs, rows=rows))
+        picked = self.select(self.raw(*inputs, rows=rows))
+        n = inputs[0].shape[0] if inputs and isinstance(inputs[0], Tensor) and inputs[0].dim() else None
+        if n is not None and (picked.dim() == 0 or picked.shape[0] != n):
+            raise ValueError(
+                f"Expected the explained output to have one row per input row ({n}) but got shape {tuple(picked.shape)}; "
+                "pass `output=` a callable out -> [N, ...] (e.g. `output=lambda out: out.view(-1, T, C).mean(1)` for "
+                "per-position scores flattened to [N * T, C])"
+            )
+        return picked
 
     def rows_for(self, count: int, device: torch.device) -> Tensor:
         """Sample indices of the first ``count`` rows of a trial pass."""

@@ -92,10 +92,12 @@ def _as_logits(outputs: Tensor) -> Tensor:
     if outputs.dim() == 1:
         return outputs.unsqueeze(1)
     if outputs.dim() != 2:
+        example = ("`output=lambda out: out.mean(1)` for per-position scores [N, T, C] averaged over positions, or "
+                   "`out[:, 0]` for the first position's" if outputs.dim() == 3 else
+                   "`output=lambda out: out.mean((2, 3))` for the class scores of a segmentation map averaged over pixels")
         raise ValueError(
             f"Expected the model output to be [N] or [N, classes] but got shape {tuple(outputs.shape)}; pass `output=` "
-            "a callable out -> [N, classes] to choose what to explain (e.g. `output=lambda out: out.mean((2, 3))` "
-            "for the class scores of a segmentation map averaged over pixels)"
+            f"a callable out -> [N, classes] to choose what to explain (e.g. {example})"
         )
     return outputs
 
