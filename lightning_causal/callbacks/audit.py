@@ -60,7 +60,8 @@ class CausalAuditCallback(Callback):
         every_n_epochs: audit every n-th epoch (epochs ``n-1, 2n-1, ...``), or a callable
             ``epoch -> bool``.
         epochs: explicit epochs to audit (overrides ``every_n_epochs``).
-        on_fit_end: also audit the last epoch when fit ends if the schedule skipped it.
+        on_fit_end: also audit the last epoch when training ends (``on_train_end``, while the model is still
+            on its training device) if the schedule skipped it; not after an exception or interrupt.
         max_batch_size: rows per forward pass of the interventions (default: memory budget).
         report_dir: where JSON reports go (default ``<log_dir>/causal_audit``).
         on_error: ``"raise"`` (stop training, naming the audit) or ``"warn"`` (log and continue;
@@ -204,7 +205,10 @@ class CausalAuditCallback(Callback):
         self._run(trainer, pl_module, trainer.current_epoch, "epoch_end")
 
     @override
-    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """The fit-end audit (``on_fit_end=True``) of a last epoch the schedule skipped. It runs here,
+        when training ends normally, because Lightning calls ``on_fit_end`` after its strategy's
+        teardown has moved the module off the training device (the probe stays there)."""
         last = max(trainer.current_epoch - 1, 0)
         if not self.on_fit_end_audit or last in self.audited_epochs or last in self.failed_epochs or self.probe is None:
             return
@@ -311,7 +315,7 @@ class CausalAuditCallback(Callback):
         scalars = {t: v for r in results for t, v in scalar_tags(r).items()}
         scalars["causal/audit_seconds"] = total
         self.last_scalars = scalars
-        if stage == "epoch_end":  # monitorable (callback_metrics); `log` is not allowed in on_fit_end
+        if stage == "epoch_end":  # monitorable (callback_metrics); `log` is not allowed in on_train_end
             pl_module.log_dict(scalars, on_step=False, on_epoch=True, sync_dist=False, logger=False)
         for logger in trainer.loggers:  # at the step of the rich content, one step per audit
             logger.log_metrics(scalars, step=_epoch_end_step(trainer))
@@ -400,8 +404,11 @@ def quiet_sync_dist_advice() -> None:
 
 
 def _epoch_end_step(trainer: Trainer) -> int:
-    """The step of Lightning's epoch-end metrics (``val_loss``): the epoch's last optimizer step."""
-    return max(trainer.global_step - 1, 0)
+    """The step at which Lightning logs an epoch's epoch-end metrics (``val_loss``, ``on_epoch``
+    scalars): its count of batches that stepped the optimizers, less one. This is not
+    ``global_step - 1``: ``global_step`` counts optimizer steps (two per batch with two optimizers
+    stepped by hand), Lightning's logging step counts batches (as ``LearningRateMonitor`` does)."""
+    return max(trainer.fit_loop.epoch_loop._batches_that_stepped - 1, 0)
 
 
 def _shard(trainer: Trainer) -> RowShard | None:

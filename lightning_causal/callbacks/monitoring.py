@@ -5,13 +5,15 @@ epoch end (``ModelCheckpoint`` by default after validation, before the audit of 
 run). With audits every ``n > 1`` epochs, a ``causal/...`` scalar is missing before the first audit
 (``EarlyStopping`` raises, ``ModelCheckpoint`` too once validation has run) and afterwards the last
 audit's value stays in ``callback_metrics``, so patience counts epochs that repeat one audit. The
-two subclasses here look at a causal scalar only at the epochs where a
-:class:`~lightning_causal.callbacks.audit.CausalAuditCallback` computed it: each audit's value is
-seen once, at its epoch, and ``patience`` counts audits.
+two subclasses here look at a causal scalar only at the epochs where the
+:class:`~lightning_causal.callbacks.audit.CausalAuditCallback` whose audits log it (``causal/<audit>/``)
+computed it, whatever other audit callbacks on other schedules do: each audit's value is seen once,
+at its epoch, and ``patience`` counts audits.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from lightning.pytorch import LightningModule, Trainer
@@ -21,14 +23,42 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lightning_causal.callbacks.audit import CausalAuditCallback
 
-__all__ = ["AuditEarlyStopping", "AuditModelCheckpoint", "audit_scalars_now"]
+__all__ = ["AuditEarlyStopping", "AuditModelCheckpoint", "audit_owners", "audit_scalars_now"]
 
 _SCHEDULE_OPTIONS = ("every_n_train_steps", "train_time_interval", "every_n_epochs", "save_on_train_epoch_end")
 
 
-def audit_scalars_now(trainer: Trainer) -> dict[str, float] | None:
-    """The scalars the trainer's audit callbacks logged at the current epoch, ``None`` when none
-    audited at this epoch.
+_SHARED_TAGS = ("compare/", "captum/")  # logged under their own name (CaptumBaseline), outside `causal/<audit>/`
+_EVERY_CALLBACK = "causal/audit_seconds"  # logged by every audit callback
+
+
+def audit_owners(monitor: str, callbacks: Iterable[Any]) -> list[CausalAuditCallback]:
+    """The :class:`CausalAuditCallback` objects among ``callbacks`` whose audits log ``monitor``:
+    those holding an audit named ``name`` for ``causal/<name>/...``; every one of them for
+    ``causal/audit_seconds`` and the ``compare/...`` and ``captum/...`` tags (named by the method).
+
+    Examples:
+        >>> from lightning_causal.audits import InputEffectAudit, UnitImportanceAudit
+        >>> dense = CausalAuditCallback([InputEffectAudit()])
+        >>> sparse = CausalAuditCallback([UnitImportanceAudit(["net.0"])], every_n_epochs=4)
+        >>> audit_owners("causal/unit_importance/net.0/top1_importance", [dense, sparse]) == [sparse]
+        True
+        >>> audit_owners("val_loss", [dense, sparse])
+        []
+    """
+    audit_callbacks = [cb for cb in callbacks if isinstance(cb, CausalAuditCallback)]
+    if monitor == _EVERY_CALLBACK or monitor.startswith(_SHARED_TAGS):
+        return audit_callbacks
+    return [cb for cb in audit_callbacks if any(monitor.startswith(f"causal/{a.name}/") for a in cb.audits)]
+
+
+def _audited_now(cb: CausalAuditCallback, epoch: int) -> bool:
+    return bool(cb.audited_epochs) and cb.audited_epochs[-1] == epoch
+
+
+def audit_scalars_now(trainer: Trainer, callbacks: Iterable[CausalAuditCallback] | None = None) -> dict[str, float] | None:
+    """The scalars that the trainer's audit callbacks (or only ``callbacks``) logged at the current
+    epoch, ``None`` when none of them audited at this epoch.
 
     Examples:
         >>> import types
@@ -40,27 +70,39 @@ def audit_scalars_now(trainer: Trainer) -> dict[str, float] | None:
         True
     """
     scalars: dict[str, float] | None = None
-    for cb in trainer.callbacks:
-        if isinstance(cb, CausalAuditCallback) and cb.audited_epochs and cb.audited_epochs[-1] == trainer.current_epoch:
+    for cb in trainer.callbacks if callbacks is None else callbacks:
+        if isinstance(cb, CausalAuditCallback) and _audited_now(cb, trainer.current_epoch):
             scalars = {**(scalars or {}), **cb.last_scalars}
     return scalars
 
 
-def _require_audit_callback(owner: str, trainer: Trainer) -> None:
-    if not any(isinstance(cb, CausalAuditCallback) for cb in trainer.callbacks):
+def _check_owned(owner: str, monitor: str, trainer: Trainer) -> None:
+    """At set-up: a ``CausalAuditCallback`` is among the Trainer's callbacks and one of its audits logs ``monitor``."""
+    audit_callbacks = [cb for cb in trainer.callbacks if isinstance(cb, CausalAuditCallback)]
+    if not audit_callbacks:
         raise MisconfigurationException(
             f"{owner} monitors a scalar of CausalAuditCallback but the Trainer's callbacks hold none; add one"
         )
+    if not audit_owners(monitor, audit_callbacks):
+        names = [a.name for cb in audit_callbacks for a in cb.audits]
+        raise MisconfigurationException(
+            f"Expected argument `monitor` of {owner} to be a scalar of an audit, `causal/<audit>/<metric>` with <audit> one "
+            f"of the Trainer's audits {names} (or `{_EVERY_CALLBACK}`, `compare/...`, `captum/...`), but got {monitor!r}")
 
 
 def _due(owner: str, monitor: str, trainer: Trainer, strict: bool) -> bool:
-    """Whether ``monitor`` was computed by an audit at this epoch. An audit epoch without it raises
-    (``strict``) naming the scalars the audits did log, unless an audit failed (``on_error="warn"``)."""
-    scalars = audit_scalars_now(trainer)
+    """Whether ``monitor`` was computed at this epoch by an audit of the callbacks that log it
+    (other callbacks' audits do not count). Such an audit epoch without it raises (``strict``)
+    naming the scalars those audits did log, unless an audit failed (``on_error="warn"``), or the
+    tag is shared by several callbacks and another one logs it (or has not audited yet)."""
+    owners = audit_owners(monitor, trainer.callbacks)
+    scalars = audit_scalars_now(trainer, owners)
     if scalars is None:
         return False
     if monitor in scalars:
         return True
+    if any(monitor in cb.last_scalars or not cb.last_scalars for cb in owners if not _audited_now(cb, trainer.current_epoch)):
+        return False
     failed = sorted(t for t in scalars if t.endswith("/failed"))
     message = (f"{owner}(monitor={monitor!r}) found no such scalar after the audit of epoch {trainer.current_epoch}; "
                f"the audits logged: {sorted(scalars)[:40]}")
@@ -72,16 +114,16 @@ def _due(owner: str, monitor: str, trainer: Trainer, strict: bool) -> bool:
 
 class _OnAudits:
     """What both monitoring callbacks add to Lightning's class (listed first among the bases):
-    at ``setup`` a ``CausalAuditCallback`` must be among the Trainer's callbacks, and
-    ``on_train_epoch_end`` runs only at epochs whose audit logged ``monitor`` (missing: an error
-    when ``strict``, a warning otherwise)."""
+    at ``setup`` a ``CausalAuditCallback`` among the Trainer's callbacks must hold an audit that logs
+    ``monitor``, and ``on_train_epoch_end`` runs only at epochs where that callback audited
+    (``monitor`` missing there: an error when ``strict``, a warning otherwise)."""
 
     monitor: str
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)  # type: ignore[misc]
         if stage == "fit":
-            _require_audit_callback(type(self).__name__, trainer)
+            _check_owned(type(self).__name__, self.monitor, trainer)
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if _due(type(self).__name__, self.monitor, trainer, getattr(self, "strict", True)):
@@ -92,8 +134,8 @@ class AuditEarlyStopping(_OnAudits, EarlyStopping):
     r"""Lightning's ``EarlyStopping`` on a scalar of
     :class:`~lightning_causal.callbacks.audit.CausalAuditCallback`, checked once per audit.
 
-    The check runs at the end of the training epochs that were audited (after the audit) and
-    only there: ``patience`` counts audits, not epochs, and ``min_delta``, ``mode``,
+    The check runs at the end of the training epochs audited by the callback whose audit logs
+    ``monitor`` (after the audit) and only there: ``patience`` counts audits, not epochs, and ``min_delta``, ``mode``,
     ``stopping_threshold``, ``divergence_threshold`` and ``check_finite`` keep their meaning.
 
     Args:
@@ -108,8 +150,8 @@ class AuditEarlyStopping(_OnAudits, EarlyStopping):
 
     Raises:
         MisconfigurationException: ``check_on_train_epoch_end=False`` (audits run at the end of the
-            training epoch); at ``setup``, no ``CausalAuditCallback`` among the Trainer's callbacks;
-            at an audit epoch, ``monitor`` missing (``strict``).
+            training epoch); at ``setup``, no ``CausalAuditCallback`` among the Trainer's callbacks or
+            none with an audit that logs ``monitor``; at an audit epoch, ``monitor`` missing (``strict``).
 
     Examples:
         >>> stop = AuditEarlyStopping("causal/input_effect/top5_share", mode="max", patience=2)
@@ -129,7 +171,7 @@ class AuditEarlyStopping(_OnAudits, EarlyStopping):
 class AuditModelCheckpoint(_OnAudits, ModelCheckpoint):
     r"""Lightning's ``ModelCheckpoint`` on a scalar of
     :class:`~lightning_causal.callbacks.audit.CausalAuditCallback`: the top-k checkpoints are
-    chosen among the audited epochs, each saved at the end of its epoch right after the audit
+    chosen among the epochs audited by the callback whose audit logs ``monitor``, each saved at the end of its epoch right after the audit
     (so the saved weights are the audited ones).
 
     The audit schedule decides when checkpoints are considered: ``every_n_epochs``,
@@ -147,7 +189,8 @@ class AuditModelCheckpoint(_OnAudits, ModelCheckpoint):
 
     Raises:
         MisconfigurationException: a schedule option; at ``setup``, no ``CausalAuditCallback``
-            among the Trainer's callbacks; at an audit epoch, ``monitor`` missing.
+            among the Trainer's callbacks or none with an audit that logs ``monitor``; at an audit
+            epoch, ``monitor`` missing.
 
     Examples:
         >>> ckpt = AuditModelCheckpoint("causal/captum_baseline/deletion_auc", mode="min", save_top_k=2)

@@ -32,6 +32,13 @@ def _accumulator(logger: TensorBoardLogger) -> EventAccumulator:
     return acc
 
 
+def _csv_rows(path) -> list[dict[str, str]]:  # noqa: ANN001
+    import csv
+
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
 @pytest.fixture(scope="module")
 def image_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("steps")
@@ -133,3 +140,82 @@ def test_tabular_warnings_once_per_fit(tmp_path):
             warnings.simplefilter("always")
             trainer(tmp_path, max_epochs=3, callbacks=[cb]).fit(classifier(), *loaders())
         assert sum("hooks on ReLU" in str(w.message) for w in caught) == 1 and cb.audited_epochs == [0, 1, 2]
+
+
+class TwoOptimizers(LightningClassifier):
+    """Manual optimisation stepping two optimizers per batch (GAN-style): ``global_step`` grows by
+    two per batch, Lightning's logging step by one."""
+
+    def __init__(self) -> None:
+        torch.manual_seed(0)
+        super().__init__(nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.ReLU(), nn.Linear(8, 10)), lr=0.05)
+        self.automatic_optimization = False
+
+    def training_step(self, batch, batch_idx):  # noqa: ANN001, ANN201
+        x, y = batch
+        for opt in self.optimizers():
+            opt.zero_grad()
+            self.manual_backward(nn.functional.cross_entropy(self(x), y))
+            opt.step()
+
+    def configure_optimizers(self):  # noqa: ANN201
+        return [torch.optim.SGD(self.model[1].parameters(), lr=0.05), torch.optim.SGD(self.model[3].parameters(), lr=0.05)]
+
+
+@pytest.mark.parametrize(("module", "options"), [(TwoOptimizers, {}), (classifier, {"accumulate_grad_batches": 2})],
+                         ids=["manual_two_optimizers", "accumulate_grad_batches"])
+def test_scalars_share_the_step_of_val_loss(tmp_path, module, options):
+    """Every audit, the fit-end one included, sits at the CSV step of its epoch's ``val_loss``."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    cb = CausalAuditCallback([InputEffectAudit(patch_size=4, ace_values=None)], every_n_epochs=2, probe_size=8)
+    t = trainer(tmp_path, max_epochs=3, logger=CSVLogger(tmp_path, name="csv", version=0), callbacks=[cb], **options)
+    t.fit(module(), *loaders(batch_size=16))
+    rows = _csv_rows(tmp_path / "csv" / "version_0" / "metrics.csv")
+    val = {int(r["epoch"]): int(r["step"]) for r in rows if r["val_loss"]}
+    audits = [int(r["step"]) for r in rows if r["causal/audit_seconds"]]
+    assert cb.audited_epochs == [1, 2] and audits == [val[1], val[2]]
+    per_epoch = 6 if module is TwoOptimizers else 3  # 6 batches: 6 logging steps (12 optimizer steps), or 3 when accumulating
+    assert audits == [2 * per_epoch - 1, 3 * per_epoch - 1]
+
+
+def test_the_fit_end_audit_runs_before_the_strategy_teardown(tmp_path):
+    """Lightning's ``Strategy.teardown`` moves the module to the CPU before ``on_fit_end``; the
+    fit-end audit runs before it, on the training device, and logs and reports as usual."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    from lightning_causal.audits.base import Audit, AuditResult
+    from tests.helpers.lightning import reports
+
+    torn_down, seen = [], []
+
+    class Spy(Audit):
+        def run(self, model, probe, *, max_batch_size=None):  # noqa: ANN001
+            seen.append((bool(torn_down), next(model.parameters()).device == probe.first.device))
+            return AuditResult(self.name, scalars={"x": 1.0})
+
+    cb = CausalAuditCallback([Spy("spy")], every_n_epochs=5, probe_size=4, report_dir=tmp_path / "r")
+    t = trainer(tmp_path, max_epochs=2, callbacks=[cb], logger=CSVLogger(tmp_path, name="csv", version=0))
+    teardown = t.strategy.teardown
+    t.strategy.teardown = lambda: (torn_down.append(True), teardown())[1]
+    t.fit(classifier(), *loaders())
+    assert torn_down and seen == [(False, True), (False, True)]  # the dry run, then the fit-end audit of epoch 1
+    assert cb.audited_epochs == [1] and list(reports(cb.report_dir)) == ["epoch_0001_fit_end.json"]
+    rows = _csv_rows(tmp_path / "csv" / "version_0" / "metrics.csv")
+    val_step = next(int(r["step"]) for r in rows if r["val_loss"] and r["epoch"] == "1")
+    assert [int(r["step"]) for r in rows if r["causal/spy/x"]] == [val_step]
+
+
+def test_no_fit_end_audit_after_an_exception(tmp_path):
+    class Crash(LightningClassifier):
+        def on_train_epoch_end(self) -> None:
+            if self.current_epoch == 1:
+                raise RuntimeError("boom")
+
+    torch.manual_seed(0)
+    module = Crash(classifier().model, lr=0.05)
+    cb = CausalAuditCallback([InputEffectAudit(patch_size=4, ace_values=None)], every_n_epochs=5, probe_size=4,
+                             report_dir=tmp_path / "r")
+    with pytest.raises(RuntimeError, match="boom"):
+        trainer(tmp_path, max_epochs=3, callbacks=[cb]).fit(module, *loaders())
+    assert cb.audited_epochs == [] and not list((tmp_path / "r").glob("*.json"))
