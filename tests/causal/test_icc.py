@@ -161,3 +161,21 @@ def test_fitted_additive_noise_scm_if_available():
     r = intrinsic_causal_contributions(lambda x: x @ w.to(x.dtype), scm, n=2**13)
     assert torch.allclose(r.shapley, expected, atol=0.03)
     assert torch.allclose(r.first, expected, atol=0.03)
+
+
+def test_the_scm_rows_take_the_model_s_dtype():
+    """An AdditiveNoiseSCM's float32 rows crashed a float64 or bf16 model ('mat1 and mat2 must have
+    the same dtype'); the Sobol' path cast them, ICC did not."""
+
+    class Float32Rows(LinearGaussianSCM):
+        def generate(self, noise):
+            return super().generate(noise).float()
+
+    scm = Float32Rows(CHAIN.columns, CHAIN.weights, CHAIN.noise_std)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    want = intrinsic_causal_contributions(model, scm, n=256, target=1, shapley=False, n_bootstrap=0)
+    got = intrinsic_causal_contributions(model.double(), scm, n=256, target=1, shapley=False, n_bootstrap=0)
+    assert torch.allclose(got.first, want.first, atol=1e-5) and torch.allclose(got.total, want.total, atol=1e-5)
+    half = intrinsic_causal_contributions(model.bfloat16(), scm, n=256, target=1, shapley=False, n_bootstrap=0)
+    assert torch.allclose(half.total, want.total, atol=0.05)

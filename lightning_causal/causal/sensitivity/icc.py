@@ -115,10 +115,15 @@ def _model_func(model_or_func: Any, target: int | None, output_spec: OutputSpec 
             raise TypeError(f"Expected argument `model_or_func` to be an nn.Module or a callable but got {type(model_or_func)}")
         return model_or_func
     forward = Forward(model_or_func, output=output_spec)
+    dtype = next((p.dtype for p in model_or_func.parameters() if p.is_floating_point()), None)
 
     def output(x: Tensor) -> Tensor:
+        if dtype is not None and x.is_floating_point() and x.dtype != dtype:
+            x = x.to(dtype)  # the SCM's rows are float32 (or float64): a float64 or bf16 model takes its own
         with audit_mode(forward.model):
             out = forward(x)
+        if out.dtype in (torch.float16, torch.bfloat16):
+            out = out.float()
         if out.dim() == 1 or (out.dim() == 2 and out.shape[1] == 1):
             return out.reshape(-1)
         if target is None:
@@ -163,8 +168,10 @@ def intrinsic_causal_contributions(
     without Shapley). Noises are drawn by ``scm.sample_noise`` (plain Monte Carlo).
 
     Args:
-        model_or_func: an ``nn.Module`` (output column ``target``, or its only output; run in
-            eval mode under ``no_grad``, modes restored) or a scalar function ``[M, D] -> [M]``.
+        model_or_func: an ``nn.Module`` (its raw output column ``target``, a logit for a
+            classifier, or its only output; the SCM's rows cast to the model's dtype; run in eval
+            mode under ``no_grad``, modes restored) or a scalar function ``[M, D] -> [M]``, e.g.
+            ``class_probability(model, t)`` to explain a class probability.
         scm: a fitted SCM with independent noises (``columns``, ``sample_noise``, ``generate``).
         n: noise samples per block.
         target: output column of a multi-output model (a class index for logits).
