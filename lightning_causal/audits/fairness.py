@@ -114,6 +114,15 @@ class FairnessAudit(Audit):
             check_site(model, layer)
         check_name_count("feature_names", self.feature_names, self._inputs(probe).shape[1], "column")
         counterfactual_inputs(self.counterfactual, self._inputs(probe)[:8])
+        groups = self.counterfactual.groups(self._inputs(probe))
+        if groups is not None and groups.is_floating_point() and not bool((groups == groups.round()).all()):
+            odd = groups[groups != groups.round()].unique()[:3].tolist()
+            raise ValueError(
+                f"Expected the sensitive column `sensitive={self.sensitive!r}` of the probe to hold integral group ids "
+                f"(for the group metrics) but got values such as {[round(v, 4) for v in odd]}; pass `sensitive=None` "
+                "(no group metrics), bin the column, or use AttributeFlip(column, values=(v0, v1)) for a binary "
+                "attribute coded otherwise (standardised)"
+            )
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         x = self._inputs(probe)

@@ -139,3 +139,14 @@ def test_group_metrics_do_not_depend_on_how_the_attribute_is_coded(values):
     pred = _Recoded((0.0, 1.0))(torch.stack([x0, s], 1)).argmax(1).float()
     assert got.scalars["demographic_parity_difference"] == pytest.approx(abs(float(pred[s == 1].mean() - pred[s == 0].mean())))
     assert [(r["group"], r["value"]) for r in got.tables["groups"]] == [(0, values[0]), (1, values[1])]
+
+
+def test_a_callable_on_a_continuous_sensitive_column_fails_in_validate_naming_sensitive(data):
+    """It failed in `run`, after the gap was computed, naming `groups`, a parameter nobody passed."""
+    x = data.x.clone()
+    x[:, 0] = (x[:, 0] - x[:, 0].mean()) / x[:, 0].std() + 0.1 * torch.linspace(-1, 1, x.shape[0])
+    audit = FairnessAudit(lambda rows: torch.cat([-rows[:, :1], rows[:, 1:]], 1), sensitive=0)
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match=r"`sensitive=0`.*integral group ids.*`sensitive=None`"):
+        audit.validate(MLP(4, (8,)), Probe(x, data.y))
+    FairnessAudit(lambda rows: torch.cat([-rows[:, :1], rows[:, 1:]], 1)).validate(MLP(4, (8,)), Probe(x, data.y))
