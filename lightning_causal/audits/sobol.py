@@ -38,9 +38,11 @@ _SAMPLERS = ("empirical", "copula")
 class SobolAudit(Audit):
     """Sobol' indices of input groups for the probability of one class, with bootstrap intervals.
 
-    The probe's inputs define the input distribution: each element (pixel, column) varies
-    independently over its observed values (:class:`~lightning_causal.causal.sensitivity.samplers.EmpiricalMarginals`),
-    or with the probe's rank correlation kept (``sampler="copula"``,
+    The probe's inputs define the input distribution: each group (feature mask, image patch, or
+    one element/column) varies independently of the others, as observed: its elements take their
+    values in one observed probe row together, so a one-hot block stays one-hot and a patch is a
+    patch of one image (:class:`~lightning_causal.causal.sensitivity.samplers.EmpiricalMarginals`
+    with ``groups``), or with the probe's rank correlation kept (``sampler="copula"``,
     :class:`~lightning_causal.causal.sensitivity.samplers.GaussianCopula`, where indices are those of the
     Cholesky innovations in column order). For each group ``g`` (feature mask, image patches, or one
     per element/column) it reports ``S_g = Var(E[p | X_g]) / Var p`` (first order, Saltelli 2010) and
@@ -61,7 +63,8 @@ class SobolAudit(Audit):
         patch_size: square patches for image inputs ``[N, C, H, W]``.
         target: class whose probability is explained; ``None`` = the class predicted most often on
             the probe (fixed for the whole analysis).
-        sampler: ``"empirical"`` (independent marginals) or ``"copula"``.
+        sampler: ``"empirical"`` (independent groups, each as observed) or ``"copula"`` (every
+            element's marginal, joined by the probe's rank correlation).
         n_bootstrap: bootstrap resamples for the intervals.
         confidence: level of the intervals.
         top_k: groups reported as scalars.
@@ -160,7 +163,7 @@ class SobolAudit(Audit):
         self.validate(model, probe)
         x = probe.first.detach()
         mask = self._mask(x)
-        source = GaussianCopula(x) if self.sampler == "copula" else EmpiricalMarginals(x)
+        source = GaussianCopula(x) if self.sampler == "copula" else EmpiricalMarginals(x, groups=mask.flatten())
         with rng_preserved():
             options = self.model_options(probe)
             if self.target is None:

@@ -117,28 +117,53 @@ def _check_data(data: Tensor) -> Tensor:
 
 
 class EmpiricalMarginals(_CubeSampler):
-    """Independent columns, each with the empirical distribution of ``data``.
+    """Independent columns (or independent groups of columns), each as observed in ``data``.
 
     ``icdf(u)_j`` is the ``ceil(u N)``-th smallest value of column ``j`` (the exact inverse of the
     empirical CDF), so draws resample every column independently from its observed values. Any
     dependence between the columns of ``data`` is dropped: the indices answer "what if the inputs
-    varied independently, each as observed".
+    varied independently, each as observed". With ``groups``, the columns of a group of several
+    columns are drawn together, as the group's values in one observed row (row ``ceil(u N)`` for
+    the ``u`` of the group's first column): a one-hot block stays one-hot, an image patch stays a
+    patch of one image; groups vary independently of each other, and a group's indices (whose
+    columns the pick-freeze design swaps together) are those of that joint variable.
 
     Args:
         data: ``[N, ...]`` observations (images are flattened to ``D = C H W`` columns).
+        groups: ``None`` or a group id per column (``D`` elements, as ``sobol_indices`` takes them).
 
     Examples:
         >>> s = EmpiricalMarginals(torch.tensor([[0.0, 10.0], [1.0, 20.0], [2.0, 30.0], [3.0, 40.0]]))
         >>> s.icdf(torch.tensor([[0.1, 0.99], [0.5, 0.26]], dtype=torch.float64))
         tensor([[ 0., 40.],
                 [ 2., 20.]])
+        >>> one_hot = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+        >>> EmpiricalMarginals(one_hot, groups=[0, 0]).icdf(torch.tensor([[0.3, 0.9]], dtype=torch.float64))
+        tensor([[0., 1.]])
     """
 
-    def __init__(self, data: Tensor) -> None:
+    def __init__(self, data: Tensor, groups: Tensor | Sequence[int] | None = None) -> None:
         data = _check_data(data)
         self.sample_shape = tuple(data.shape[1:])
-        self.sorted = data.detach().reshape(data.shape[0], -1).sort(dim=0).values  # [N, D]
+        flat = data.detach().reshape(data.shape[0], -1)
+        self.sorted = flat.sort(dim=0).values  # [N, D]
         self.dim = self.sorted.shape[1]
+        self.rows: Tensor | None = None  # [N, D'] the observed rows of the joint columns
+        self.joint: Tensor | None = None  # [D'] those columns
+        self.lead: Tensor | None = None  # [D'] the column whose u draws each one's row
+        if groups is not None:
+            ids = torch.as_tensor(groups).reshape(-1).long()
+            if ids.numel() != self.dim:
+                raise ValueError(f"Expected argument `groups` to hold one id per column ({self.dim}) but got {ids.numel()}")
+            first = {}
+            for j, g in enumerate(ids.tolist()):
+                first.setdefault(g, j)
+            sizes = torch.bincount(ids - ids.min())
+            joint = (sizes[ids - ids.min()] > 1).nonzero().flatten()
+            if joint.numel():
+                self.joint = joint
+                self.lead = torch.tensor([first[g] for g in ids[joint].tolist()], dtype=torch.long)
+                self.rows = flat[:, joint]
 
     def quantile(self, u: Tensor) -> Tensor:
         """Column-wise empirical quantiles of ``u`` ``[n, D]``."""
@@ -147,7 +172,13 @@ class EmpiricalMarginals(_CubeSampler):
         return self.sorted.gather(0, idx)
 
     def icdf(self, u: Tensor) -> Tensor:
-        return self.quantile(self._check_u(u))
+        u = self._check_u(u)
+        out = self.quantile(u)
+        if self.joint is not None:
+            n = self.sorted.shape[0]
+            row = (u[:, self.lead.to(u.device)].double() * n).floor().long().clamp_(0, n - 1).to(self.rows.device)
+            out[:, self.joint.to(out.device)] = self.rows.gather(0, row)
+        return out
 
 
 class GaussianCopula(EmpiricalMarginals):
