@@ -25,6 +25,7 @@ from lightning_causal.audits.options import (
     check_names,
     check_target,
     names_meta,
+    warn_softmax_of_regression,
 )
 from lightning_causal.baselines import metrics as M
 from lightning_causal.baselines.captum_methods import (
@@ -301,7 +302,10 @@ class CaptumBaseline(Audit):
         g = int(mask.max()) + 1
         options = self.model_options(probe)
         with audit_mode(model):
-            tidx = resolve_target(Forward(model, num_samples=len(probe), **options)(x), self.target)
+            out = Forward(model, num_samples=len(probe), **options)(x)
+        tidx = resolve_target(out, self.target)
+        if self.settings.score == "auto" and out.dim() == 2 and out.shape[1] > 1:
+            warn_softmax_of_regression(f"CaptumBaseline {self.name!r} (its deletion and insertion curves)", probe.labels, "`score='raw'`")
         explainers = self._explainers(model, probe, mask, max_batch_size)
         result = AuditResult(self.name)
         scores, seconds = {}, {}

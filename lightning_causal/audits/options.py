@@ -10,7 +10,7 @@ from torch import Tensor
 
 from lightning_causal.causal.engine.checks import check_int
 
-__all__ = ["check_target", "check_baseline", "check_mask_options", "check_names", "check_name_count", "tag_safe", "class_label", "names_meta"]
+__all__ = ["check_target", "check_baseline", "check_mask_options", "check_names", "check_name_count", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression"]
 
 
 def check_target(target: Any) -> int | None:
@@ -133,3 +133,18 @@ def names_meta(
     if vocabulary is not None and inputs is not None and not inputs.is_floating_point():
         meta["vocabulary"] = {str(t): vocabulary[t] for t in torch.unique(inputs).tolist() if 0 <= t < len(vocabulary)}
     return meta
+
+
+def warn_softmax_of_regression(audit: str, labels: Any, fix: str) -> None:
+    """Warn that ``audit`` applies a softmax to the model's outputs although the probe's labels are
+    floats (a multi-output regression, whose outputs are not logits: the softmax of ``(10 x0, x1)``
+    is explained by ``x0`` alone). Integer labels, and probes without labels, say nothing."""
+    if isinstance(labels, Tensor) and labels.is_floating_point():
+        import warnings
+
+        warnings.warn(
+            f"{audit} explains the softmax over the model's outputs, but the probe's labels are floats (a regression?): "
+            f"the softmax of outputs that are not logits mixes them; pass {fix} to explain the output itself",
+            UserWarning, stacklevel=3,
+        )
+

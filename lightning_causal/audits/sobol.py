@@ -17,6 +17,7 @@ from lightning_causal.audits.options import (
     class_label,
     names_meta,
     tag_safe,
+    warn_softmax_of_regression,
 )
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int
@@ -180,6 +181,8 @@ class SobolAudit(Audit):
                 "classifier's probability; for a regression model pass `probability=False` to explain the output itself",
                 UserWarning, stacklevel=2,
             )
+        if func.explained == "softmax probability":
+            warn_softmax_of_regression(f"SobolAudit {self.name!r}", probe.labels, "`probability=False`")
         return res, func.target, func.explained
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:

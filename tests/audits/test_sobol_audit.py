@@ -191,3 +191,25 @@ def test_a_one_hot_group_is_drawn_as_observed_rows_and_has_its_closed_form_index
 
     draws = EmpiricalMarginals(x, groups=[0, 0, 0, 1])(1000)
     assert bool((draws[:, :3].sum(1) == 1).all()) and set(draws[:, :3].unique().tolist()) == {0.0, 1.0}
+
+
+def test_the_softmax_of_a_multi_output_regression_is_named_in_a_warning():
+    """`(10 x0, x1)` regressed on float labels: the softmax of the two outputs is driven by x0
+    alone, and SobolAudit / CaptumBaseline's curves explained it without a word."""
+    import warnings
+
+    from lightning_causal.audits import CaptumBaseline
+
+    x = torch.rand(64, 2, generator=torch.Generator().manual_seed(0))
+    model = nn.Linear(2, 2)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[10.0, 0.0], [0.0, 1.0]]))
+        model.bias.zero_()
+    floats, classes = Probe(x, model(x).detach()), Probe(x, torch.arange(64) % 2)
+    for audit, fix in ((SobolAudit(n=64, target=1, n_bootstrap=0), "probability=False"),
+                       (CaptumBaseline(methods=("Saliency",), target=1), "score='raw'")):
+        with pytest.warns(UserWarning, match=f"labels are floats.*{fix}"):
+            audit.run(model, floats)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            audit.run(model, classes)
