@@ -121,3 +121,33 @@ def test_capture_of_a_module_run_several_times_per_pass_keeps_the_last_call_and_
         with capture(once, ["1"]):
             once(x[:, 0])
             once(x[:, 1])  # two passes of the model, one call each: no warning
+
+
+def test_a_module_returning_a_hugging_face_model_output_is_intervened_on_its_first_field():
+    """`bert.encoder` returns a ModelOutput (last_hidden_state first): it was refused as "not called
+    by the forward pass"."""
+    from lightning_causal.causal import capture, unit_effects
+    from tests.helpers.bert import tiny_bert, token_batch
+
+    model, (ids, mask) = tiny_bert(), token_batch(n=4)
+    afa, site = {"attention_mask": mask}, "bert.encoder"
+    got = unit_effects(model, ids, site, unit_dim=-1, additional_forward_args=afa)
+    module = model.get_submodule(site)
+    with torch.no_grad():
+        clean = model(ids, attention_mask=mask).logits
+        pred = clean.argmax(1)
+        want = torch.empty(4, 32, dtype=torch.float64)
+        for j in range(32):
+            def zero(_m, _i, out, j=j):
+                out.last_hidden_state = out.last_hidden_state.clone().index_fill_(-1, torch.tensor([j]), 0.0)
+                return out
+            handle = module.register_forward_hook(zero)
+            try:
+                want[:, j] = (clean - model(ids, attention_mask=mask).logits).gather(1, pred[:, None]).squeeze(1)
+            finally:
+                handle.remove()
+    assert float(want.abs().max()) > 1e-3
+    torch.testing.assert_close(got, want, atol=1e-10, rtol=1e-8)
+    with capture(model, [site, "bert"]) as acts:
+        model(ids, attention_mask=mask)
+    assert acts[site].shape == acts["bert"].shape == (4, 7, 32)

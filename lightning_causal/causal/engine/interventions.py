@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.eager import check_eager_possible, force_eager, named_modules
 from lightning_causal.causal.engine.input_sites import attached_site, input_parent, input_sites
 from lightning_causal.causal.engine.live_values import rebuild
-from lightning_causal.causal.engine.unit_sites import check_head_site, first_tensor
+from lightning_causal.causal.engine.unit_sites import check_head_site, first_tensor, is_model_output
 from lightning_causal.causal.engine.units import (
     Layout,
     check_layout_options,
@@ -81,7 +81,8 @@ def module_output(output: object, name: str = "module") -> Tensor:
     tensor = first_tensor(output)
     if tensor is not None:
         return tensor
-    raise TypeError(f"Expected module {name!r} to return a tensor or a tuple whose element 0 is a tensor but got {type(output).__name__}")
+    raise TypeError(f"Expected module {name!r} to return a tensor, a tuple whose element 0 is a tensor or a Hugging Face "
+                    f"ModelOutput whose first field is one but got {type(output).__name__}")
 
 
 def replace_output(output: object, value: Tensor) -> object:
@@ -91,6 +92,10 @@ def replace_output(output: object, value: Tensor) -> object:
     value = value.clone()
     if isinstance(output, Tensor):
         return value
+    if is_model_output(output):  # a Hugging Face ModelOutput: its first field replaced, in a copy
+        fields = dict(output)
+        fields[next(iter(fields))] = value
+        return type(output)(**fields)
     return rebuild(output, (value, *output[1:])) if isinstance(output, tuple) else [value, *output[1:]]
 
 

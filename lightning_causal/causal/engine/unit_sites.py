@@ -15,7 +15,7 @@ Examples:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -27,7 +27,7 @@ from torch.nn.modules.instancenorm import _InstanceNorm
 from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.input_sites import InputSite
 
-__all__ = ["SiteFacts", "check_default_units", "check_head_site", "check_samples_first", "check_site_units", "first_tensor",
+__all__ = ["SiteFacts", "check_default_units", "check_head_site", "check_samples_first", "check_site_units", "first_tensor", "is_model_output",
            "inspect_site"]
 
 #: Layers whose output is ``[N, ..., D]`` with the features last (a ``[N, T, D]`` sequence of
@@ -48,13 +48,21 @@ def _features_last(module: nn.Module) -> bool:
 
 
 def first_tensor(value: object) -> Tensor | None:
-    """The tensor a module returns (or takes): the value itself, or element 0 of a tuple or list
-    (Hugging Face blocks return ``(hidden, attention weights, ...)``); ``None`` otherwise."""
+    """The tensor a module returns (or takes): the value itself, element 0 of a tuple or list
+    (Hugging Face blocks return ``(hidden, attention weights, ...)``), or the first field of a Hugging
+    Face ``ModelOutput`` (``last_hidden_state`` of ``bert.encoder``); ``None`` otherwise."""
     if isinstance(value, Tensor):
         return value
     if isinstance(value, (tuple, list)) and value and isinstance(value[0], Tensor):
         return value[0]
+    if is_model_output(value) and len(value) and isinstance(first := next(iter(value.values())), Tensor):
+        return first
     return None
+
+
+def is_model_output(value: object) -> bool:
+    """A Hugging Face ``ModelOutput``: an ordered mapping of its set fields, also readable as a tuple."""
+    return isinstance(value, Mapping) and callable(getattr(value, "to_tuple", None))
 
 
 def _same(a: Tensor, b: Tensor) -> bool:
