@@ -21,7 +21,7 @@ from lightning_causal.audits.options import (
 )
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int
-from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec
+from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
 from lightning_causal.causal.engine.groups import broadcast_groups, make_feature_mask
 from lightning_causal.causal.engine.state import audit_mode, rng_preserved
 from lightning_causal.causal.sensitivity.samplers import (
@@ -154,6 +154,13 @@ class SobolAudit(Audit):
         if (mask < 0).any() or (torch.bincount(mask.flatten().cpu()) == 0).any():
             raise ValueError("Expected argument `feature_mask` to number its groups 0..G-1 without gaps")
         check_name_count("feature_names", self.feature_names, int(mask.max()) + 1, "group")
+        if self.target is not None:
+            with audit_mode(model), torch.no_grad():
+                out = Forward(model, **self.model_options(probe))(probe.first[:1])
+            width = 1 if out.dim() == 1 else int(out.shape[1])
+            allowed = max(width, 2 if self.probability else 1)  # one logit: the two classes of its sigmoid
+            if self.target >= allowed:
+                raise ValueError(f"Expected argument `target` to be a class of the model, 0 to {allowed - 1}, but got {self.target}")
 
     def analyse(self, model: nn.Module, probe: Probe, max_batch_size: int | None = None) -> SobolResult:
         """The :class:`~lightning_causal.causal.sensitivity.sobol.SobolResult` behind :meth:`run`."""

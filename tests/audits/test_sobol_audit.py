@@ -213,3 +213,13 @@ def test_the_softmax_of_a_multi_output_regression_is_named_in_a_warning():
         with warnings.catch_warnings():
             warnings.simplefilter("error", UserWarning)
             audit.run(model, classes)
+
+
+def test_a_target_the_model_does_not_have_fails_in_validate():
+    """SobolAudit(target=9) on a 2-class model passed validate and failed after sampling, without naming `target`."""
+    x = torch.rand(8, 3, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"`target`.*0 to 1.*9"):
+        SobolAudit(n=64, target=9).validate(nn.Linear(3, 2), Probe(x))
+    with pytest.raises(ValueError, match=r"`target`.*0 to 0.*1"):
+        SobolAudit(n=64, target=1, probability=False).validate(nn.Linear(3, 1), Probe(x))
+    SobolAudit(n=64, target=1).validate(nn.Linear(3, 1), Probe(x))  # one logit: the sigmoid's two classes

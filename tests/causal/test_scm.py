@@ -296,3 +296,8 @@ def test_flip_of_codes_not_exact_in_float32_is_exact_and_its_own_inverse():
         assert torch.equal(x_cf[:, 0], torch.where(x[:, 0] == coded[0], coded[1], coded[0]))
         assert bool((flip.groups(x_cf) >= 0).all())
         torch.testing.assert_close(flip(x_cf), x)
+
+
+def test_an_unknown_intercept_is_refused():
+    with pytest.raises(ValueError, match=r"`intercepts`.*\['A'\]"):
+        AdditiveNoiseSCM.linear(["a", "m"], {"m": {"a": 1.0}}, intercepts={"A": 3.0})  # was silently ignored

@@ -186,6 +186,9 @@ class AdditiveNoiseSCM:
         """
         scm = cls(columns, {c: list(w) for c, w in coefficients.items()})
         intercepts = dict(intercepts or {})
+        unknown = [c for c in intercepts if c not in scm.columns]
+        if unknown:
+            raise ValueError(f"Expected the keys of argument `intercepts` to be columns of the SCM, {scm.columns}, but got {unknown}")
         for j, c in enumerate(scm.columns):
             f = LinearFunction()
             f.weight = torch.tensor([float(coefficients.get(c, {})[p]) for p in scm.parents.get(c, [])], dtype=torch.float64)
