@@ -4,6 +4,7 @@ the unfairness (CARE), for tabular rows (a flipped column) and token ids (swappe
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 
 from torch import Tensor, nn
@@ -15,7 +16,11 @@ from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.units import per_layer_layouts
-from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual
+from lightning_causal.causal.scm.attribute_flip import (
+    AttributeFlip,
+    one_hot_block,
+    resolve_counterfactual,
+)
 from lightning_causal.causal.scm.fairness import (
     carrier_unit_effects,
     counterfactual_fairness_gap,
@@ -23,6 +28,7 @@ from lightning_causal.causal.scm.fairness import (
     group_rates,
     probabilities,
 )
+from lightning_causal.causal.scm.scm_flip import SCMFlip
 
 __all__ = ["FairnessAudit"]
 
@@ -124,8 +130,22 @@ class FairnessAudit(Audit):
                 "attribute coded otherwise (standardised)"
             )
 
+    def _warn_one_hot(self, x: Tensor) -> None:
+        """Warn when the flipped column is one column of a one-hot block (on probes of 16 rows or
+        more: fewer rows, such as the callback's 2-row dry run, say little about the encoding)."""
+        if not isinstance(self.counterfactual, (AttributeFlip, SCMFlip)) or x.shape[0] < 16:
+            return
+        block = one_hot_block(x, self.counterfactual.column)
+        if block:
+            warnings.warn(
+                f"FairnessAudit {self.name!r}: the flipped column {self.counterfactual.column} is one-hot encoded with "
+                f"columns {block} (they sum to 1 in every probe row); flipping it alone gives rows no encoder produces. "
+                "Keep one column of a binary attribute (drop the other), or pass a callable that changes the block "
+                "together (`lambda x: ...`, with `sensitive=` for the group metrics)", UserWarning, stacklevel=3)
+
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         x = self._inputs(probe)
+        self._warn_one_hot(x)
         options = self.model_options(probe)
         check_name_count("feature_names", self.feature_names, x.shape[1], "column")
         sensitive = self.feature_names[self.column] if self.feature_names is not None and self.column is not None else str(self.sensitive)

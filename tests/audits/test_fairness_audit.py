@@ -150,3 +150,22 @@ def test_a_callable_on_a_continuous_sensitive_column_fails_in_validate_naming_se
     with pytest.raises(ValueError, match=r"`sensitive=0`.*integral group ids.*`sensitive=None`"):
         audit.validate(MLP(4, (8,)), Probe(x, data.y))
     FairnessAudit(lambda rows: torch.cat([-rows[:, :1], rows[:, 1:]], 1)).validate(MLP(4, (8,)), Probe(x, data.y))
+
+
+def test_flipping_one_column_of_a_one_hot_block_is_named_in_a_warning(data):
+    """`pd.get_dummies` gives sex_Female / sex_Male: flipping sex_Male alone made rows summing to 0
+    or 2, and the gap was reported without a word."""
+    import warnings
+
+    from lightning_causal.causal.scm.attribute_flip import one_hot_block
+
+    male = data.x[:, 0]
+    x = torch.cat([1 - male[:, None], data.x], 1)  # column 0: the complement of column 1
+    torch.manual_seed(0)
+    model = MLP(5, (8,))
+    assert one_hot_block(x, 1) == [0] and one_hot_block(x, 2) == []
+    with pytest.warns(UserWarning, match=r"flipped column 1 is one-hot encoded with columns \[0\]"):
+        FairnessAudit(AttributeFlip(1)).run(model, Probe(x, data.y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        FairnessAudit(AttributeFlip(0)).run(MLP(4, (8,)), Probe(data.x, data.y))

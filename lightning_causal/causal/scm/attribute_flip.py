@@ -23,7 +23,7 @@ from lightning_causal.causal.scm.scm import (
     check_binary_values,
 )
 
-__all__ = ["AttributeFlip", "resolve_counterfactual"]
+__all__ = ["AttributeFlip", "one_hot_block", "resolve_counterfactual"]
 
 
 class AttributeFlip(Counterfactual):
@@ -136,3 +136,29 @@ def resolve_counterfactual(counterfactual: object, sensitive: str | int | None =
         "Expected argument `counterfactual` to be an AdditiveNoiseSCM (with `sensitive`), a Counterfactual (AttributeFlip, "
         f"scm.flip(column), TokenSwap) or a callable x -> x_cf but got {type(counterfactual).__name__}"
     )
+
+
+def one_hot_block(x: Tensor, column: int) -> list[int]:
+    """The other columns of the one-hot block that ``column`` belongs to in ``x`` ``[N, D]``: 0/1
+    columns never 1 together with it, which with it sum to 1 in every row (``[]`` if there are
+    none). Flipping one column of such a block alone gives rows no encoder produces (all zeros, or
+    two ones); the block must change together.
+
+    Examples:
+        >>> x = torch.tensor([[1.0, 0.0, 5.0], [0.0, 1.0, 6.0]])
+        >>> one_hot_block(x, 0), one_hot_block(x, 2)
+        ([1], [])
+    """
+    if x.dim() != 2 or x.shape[0] == 0:
+        return []
+    binary = ((x == 0) | (x == 1)).all(0)
+    if not bool(binary[column]):
+        return []
+    on = x[:, column] == 1
+    exclusive = binary & ~((x == 1) & on.unsqueeze(1)).any(0)
+    exclusive[column] = False
+    others = exclusive.nonzero().flatten()
+    if others.numel() == 0 or not bool(((x[:, others].sum(1) + x[:, column]) == 1).all()):
+        return []
+    return others.tolist()
+
