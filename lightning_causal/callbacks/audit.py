@@ -55,7 +55,8 @@ class CausalAuditCallback(Callback):
         audits: the :class:`~lightning_causal.audits.Audit` objects to run.
         probe: a :class:`~lightning_causal.audits.Probe`, a tensor, a batch nested like the training batches
             (``(inputs, labels)``, ``((x1, x2), y)``, a mapping), a ``Dataset`` or a ``DataLoader``; ``None``
-            takes the first ``probe_size`` samples of the validation data (else the training data).
+            takes the first ``probe_size`` samples of the validation data (else the training data),
+            on the indices its sampler draws from when the sampler selects part of the dataset.
         probe_size: number of probe samples.
         every_n_epochs: audit every n-th epoch (epochs ``n-1, 2n-1, ...``), or a callable
             ``epoch -> bool``.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -63,6 +64,10 @@ def _check_suspects(suspects: object) -> dict[str, list[int]] | list[str] | None
     if isinstance(suspects, Sequence) and suspects and all(isinstance(s, str) and s for s in suspects):
         return list(suspects)
     raise ValueError(f"Expected argument `suspects` to be None, a mapping layer -> units or a list of layer names but got {suspects!r}")
+
+
+def _trigger_state(trigger: Trigger) -> dict[str, Any]:
+    return {"mask": trigger.mask, "pattern": trigger.pattern, "target": trigger.target}
 
 
 class BackdoorSuppressionTerm(RepairTerm):
@@ -232,6 +237,50 @@ class BackdoorSuppressionTerm(RepairTerm):
 
     def _forward(self, model: nn.Module) -> Forward:
         return Forward(model, output=self.output, additional_forward_args=self.additional_forward_args)
+
+    @property
+    def needs_train_inputs(self) -> bool:
+        """``setup`` reads training inputs with ``trigger=None`` or suspect layer names only."""
+        return self.trigger is None or isinstance(self.suspects, list)
+
+    def state_dict(self) -> dict[str, Any]:
+        """What :meth:`setup` prepared, as plain values: the reference's weights, the triggers
+        (and regions, detection, suspect units found) and the augmentation generator's state."""
+        detection = None
+        if self.detection is not None:
+            detection = {f.name: getattr(self.detection, f.name) for f in dataclasses.fields(self.detection) if f.init}
+            detection["triggers"] = [_trigger_state(t) for t in self.detection.triggers]
+        return {
+            "reference": None if self.reference is None else dict(self.reference.state_dict()),
+            "triggers": [_trigger_state(t) for t in self.triggers],
+            "detection": detection,
+            "suspects": copy.deepcopy(self.suspects),
+            "regions": list(self.regions),
+            "range": list(self._range),
+            "generator": None if self._generator is None else self._generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any], model: nn.Module) -> None:
+        """Restore :meth:`state_dict`'s output (a resumed fit): the reference is a copy of
+        ``model`` given the saved weights, the generator continues where it was saved."""
+        self._generator = torch.Generator().manual_seed(self.seed)
+        if state["generator"] is not None:
+            self._generator.set_state(state["generator"])
+        self.reference = None
+        if state["reference"] is not None:
+            self.reference = copy.deepcopy(model).eval()
+            self.reference.load_state_dict(state["reference"])
+            for p in self.reference.parameters():
+                p.requires_grad_(False)
+        self.triggers = [Trigger(**t) for t in state["triggers"]]
+        self.detection = None
+        if state["detection"] is not None:
+            fields = dict(state["detection"])
+            fields["triggers"] = [Trigger(**t) for t in fields["triggers"]]
+            self.detection = ReversedTriggers(**fields)
+        self.suspects = copy.deepcopy(state["suspects"])
+        self.regions = list(state["regions"])
+        self._range = (float(state["range"][0]), float(state["range"][1]))
 
     def setup(self, model: nn.Module, train_inputs: Tensor | None = None) -> None:
         """Freeze a reference copy of ``model`` (``distill_weight > 0``), reverse-engineer the

@@ -79,6 +79,32 @@ class RepairTerm(ABC):
     def setup(self, model: nn.Module, train_inputs: Tensor | None = None) -> None:  # noqa: B027
         """Prepare before fine-tuning starts (e.g. reverse-engineer a trigger from ``train_inputs``)."""
 
+    @property
+    def needs_train_inputs(self) -> bool:
+        """Whether :meth:`setup` reads ``train_inputs`` (default: when a subclass overrides
+        ``setup``). :class:`~lightning_causal.repair.CausalRepairModule` reads training inputs
+        only for terms that need them."""
+        return type(self).setup is not RepairTerm.setup
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """What :meth:`setup` prepared, as plain values (tensors, numbers, strings, lists, dicts),
+        saved in the checkpoints of a :class:`~lightning_causal.repair.CausalRepairModule` fit.
+        ``None`` (default): nothing is saved and ``setup`` runs again when a fit resumes."""
+        return None
+
+    def load_state_dict(self, state: dict[str, Any], model: nn.Module) -> None:
+        """Restore :meth:`state_dict`'s output in place of :meth:`setup` (a resumed fit).
+
+        Args:
+            state: what ``state_dict`` returned.
+            model: the model being repaired, on its device, at the checkpoint's weights (to
+                rebuild copies of it, e.g. a frozen reference).
+
+        Raises:
+            NotImplementedError: a term that returns a ``state_dict`` must implement this too.
+        """
+        raise NotImplementedError(f"{type(self).__name__} returns a `state_dict` but does not implement `load_state_dict`")
+
     @abstractmethod
     def loss(self, model: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
         """Scalar, differentiable penalty on the batch ``(x, y)`` for ``model``. Terms that support

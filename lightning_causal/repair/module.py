@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -11,9 +12,11 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 from torch.nn import functional as F
+from torch.utils.data import DataLoader, IterableDataset
 from typing_extensions import override
 
 from lightning_causal.batches import UnpackBatch, num_rows, unpack
+from lightning_causal.callbacks._probe import read_samples, rngs_untouched
 from lightning_causal.causal.engine.checks import check_callable, check_float
 from lightning_causal.causal.engine.forward import (
     ForwardArgs,
@@ -21,13 +24,14 @@ from lightning_causal.causal.engine.forward import (
     check_output_spec,
     select_output,
 )
-from lightning_causal.causal.engine.state import rng_preserved
 from lightning_causal.repair.base import RepairTerm
 
 __all__ = ["CausalRepairModule"]
 
 #: Inputs gathered from the train dataloader for ``RepairTerm.setup`` (kept small: it is a hint).
 SETUP_SAMPLES = 512
+#: The checkpoint entry holding the terms' state (``RepairTerm.state_dict``).
+CHECKPOINT_KEY = "causal_repair"
 
 
 def _check_terms(terms: Sequence[RepairTerm]) -> list[RepairTerm]:
@@ -56,10 +60,22 @@ class CausalRepairModule(LightningModule):
     other data) and adds each term's weighted loss. A non-finite total raises an error naming
     the task loss or the term that is not finite (one check of the total per step).
     It logs ``repair/task_loss``, ``repair/<term name>`` (unweighted) and ``repair/total``. When
-    training starts (first fit only), each term's ``setup(model, train_inputs)`` runs once with up
-    to 512 inputs from the train dataloader (read with the global RNG state restored).
+    training starts (first fit only), each term's ``setup(model, train_inputs)`` runs once; for
+    terms that read them (``needs_train_inputs``), ``train_inputs`` holds up to 512 training
+    inputs, those of the train dataloader's first batches read by index from its dataset, with
+    every random state restored: neither the
+    global RNGs nor the loader's, the sampler's or the dataset's own generators move, so a term of
+    weight 0 leaves training bit-identical. Checkpoints hold each term's ``state_dict`` (e.g. the
+    frozen reference of :class:`~lightning_causal.repair.backdoor.BackdoorSuppressionTerm`); a fit
+    resumed with ``ckpt_path=`` restores it instead of running ``setup`` again (terms whose
+    ``state_dict`` is ``None`` are set up again).
     Terms whose weight is 0 at an epoch are skipped (not computed). Works with any precision
     plugin (e.g. ``"bf16-mixed"``) and strategy; terms compute their distances in float32.
+    ``predict_step`` returns the model's output on the batch's inputs.
+
+    The model and the terms are objects, not hyper-parameters: load a checkpoint with
+    ``CausalRepairModule.load_from_checkpoint(path, model=MyNet(), terms=[...])``, or load the
+    repaired model alone with ``MyNet().load_state_dict(CausalRepairModule.model_state_dict(path))``.
 
     Args:
         model: the network to repair (its parameters are optimised).
@@ -118,6 +134,7 @@ class CausalRepairModule(LightningModule):
         self.task_loss = task_loss
         self.lr = float(lr)
         self._setup_done = False
+        self._restored_terms: dict[str, Any] = {}  # term name -> state_dict, from a checkpoint
         self._fuse = bool(fuse_forward)
 
     @classmethod
@@ -132,6 +149,10 @@ class CausalRepairModule(LightningModule):
         :class:`~lightning_causal.callbacks.CausalAuditCallback` explains the wrapped module, so
         audits use its own layer names and log the same tags as before wrapping. A
         ``training_step`` returning ``None`` skips the batch; a dict's ``"loss"`` is the task loss.
+        ``predict_step`` is the wrapped module's too. Checkpoints hold the wrapped module's weights
+        under ``model.``: resume with ``trainer.fit(CausalRepairModule.wrap(MyModule(), terms),
+        ckpt_path=path)``, or load the module alone with
+        ``MyModule().load_state_dict(CausalRepairModule.model_state_dict(path))``.
         ``options`` (``unpack_batch``, ``output``) are those of :class:`CausalRepairModule`.
 
         Raises:
@@ -147,6 +168,57 @@ class CausalRepairModule(LightningModule):
             True
         """
         return _WrappedRepairModule(lightning_module, terms, **options)
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Lightning's ``load_from_checkpoint``; the model and the terms are not saved as
+        hyper-parameters, so pass them: ``load_from_checkpoint(path, model=MyNet(), terms=[...])``
+        (the weights are the checkpoint's; a checkpoint of a ``wrap()`` fit loads the same way,
+        with ``model=`` the wrapped module's class).
+
+        Raises:
+            MisconfigurationException: ``model=`` or ``terms=`` not given.
+        """
+        missing = [name for name in ("model", "terms") if name not in kwargs]
+        if missing:
+            raise MisconfigurationException(
+                f"Expected the arguments {', '.join(f'`{m}`' for m in missing)} in CausalRepairModule.load_from_checkpoint: "
+                "the model and the terms are objects, not saved hyper-parameters; pass them, e.g. "
+                "`CausalRepairModule.load_from_checkpoint(path, model=MyNet(), terms=[...])`, or load the model alone "
+                "with `MyNet().load_state_dict(CausalRepairModule.model_state_dict(path))`"
+            )
+        return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
+
+    @staticmethod
+    def model_state_dict(checkpoint: str | os.PathLike | Mapping[str, Any], map_location: Any = "cpu") -> dict[str, Tensor]:
+        """The repaired model's own state dict from a checkpoint of a :class:`CausalRepairModule`
+        (or :meth:`wrap`) fit: its ``model.`` entries without the prefix, for
+        ``MyNet().load_state_dict(...)`` (with ``wrap``, the wrapped LightningModule's class).
+
+        Args:
+            checkpoint: a checkpoint path, or a loaded checkpoint (a mapping with ``"state_dict"``).
+            map_location: ``torch.load``'s ``map_location`` for a path.
+
+        Raises:
+            MisconfigurationException: not a path or a checkpoint, or no ``model.`` entries in it.
+
+        Examples:
+            >>> module = CausalRepairModule(nn.Linear(3, 2), [])
+            >>> sd = CausalRepairModule.model_state_dict({"state_dict": module.state_dict()})
+            >>> sorted(sd), nn.Linear(3, 2).load_state_dict(sd)
+            (['bias', 'weight'], <All keys matched successfully>)
+        """
+        if isinstance(checkpoint, (str, os.PathLike)):
+            checkpoint = torch.load(checkpoint, map_location=map_location, weights_only=False)
+        state = checkpoint.get("state_dict") if isinstance(checkpoint, Mapping) else None
+        if not isinstance(state, Mapping):
+            raise MisconfigurationException(
+                f"Expected argument `checkpoint` to be a checkpoint path or a mapping with 'state_dict' but got {type(checkpoint).__name__}")
+        inner = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+        if not inner:
+            raise MisconfigurationException(
+                f"Expected a checkpoint of a CausalRepairModule fit (weights under 'model.') but got the keys {list(state)[:5]}")
+        return inner
 
     @property
     def audited_module(self) -> nn.Module:
@@ -247,37 +319,71 @@ class CausalRepairModule(LightningModule):
         self.log_dict({"val_loss": self.task_loss(out, y), "val_acc": (out.argmax(1) == y).float().mean()}, batch_size=x.shape[0])
 
     @override
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
+        """The model's output on the batch's inputs (``unpack_batch``; labels are ignored)."""
+        x, _, args = self.unpack(batch)
+        fargs = ForwardArgs(args)
+        return self.model(*(x if isinstance(x, tuple) else (x,)), *fargs.args, **fargs.kwargs)
+
+    @override
     def on_train_start(self) -> None:
         if self._setup_done:
             return
         self._setup_done = True
-        inputs = self._train_inputs()
+        restored, self._restored_terms = self._restored_terms, {}
+        fresh = [t for t in self.terms if t.name not in restored]
+        inputs = self._train_inputs(fresh, check_only=not any(t.needs_train_inputs for t in fresh)) if fresh else None
         for term in self.terms:
-            term.setup(self.model, inputs)
+            if term.name in restored:
+                term.load_state_dict(restored[term.name], self.model)
+            else:
+                term.setup(self.model, inputs)
 
-    def _train_inputs(self) -> Tensor | None:
-        """Up to ``SETUP_SAMPLES`` inputs from the first batches of the train dataloader."""
+    @override
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self._setup_done:
+            states = {t.name: state for t in self.terms if (state := t.state_dict()) is not None}
+            checkpoint[CHECKPOINT_KEY] = {"terms": states}
+
+    @override
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get(CHECKPOINT_KEY)
+        self._restored_terms = dict(saved["terms"]) if saved else {}  # restored at the next `on_train_start`
+        self._setup_done = False
+
+    def _train_inputs(self, terms: Sequence[RepairTerm], check_only: bool) -> Tensor | None:
+        """Up to ``SETUP_SAMPLES`` inputs of the train dataloader's data, read without moving any
+        random stream (:func:`~lightning_causal.callbacks._probe.read_samples`; an iterable dataset:
+        its first batches, with every generator reachable from the loader restored). With
+        ``check_only`` (no term reads them), one sample checks that the terms can act on the
+        batches (an iterable dataset is not read) and ``None`` is returned."""
         loader = getattr(self.trainer, "train_dataloader", None)
-        if loader is None:
-            return None
         if isinstance(loader, (list, tuple, dict)):
             loader = next(iter(loader.values() if isinstance(loader, dict) else loader), None)
-        taken: list[Tensor] = []
-        count = 0
-        with rng_preserved():  # a shuffling loader draws its seed from the global RNG
-            for batch in loader or ():
-                x = self.unpack(batch)[0]
-                if not isinstance(x, Tensor):
-                    if not self.terms:
-                        return None
-                    raise MisconfigurationException(
-                        f"CausalRepairModule's terms ({', '.join(t.name for t in self.terms)}) act on one input tensor but "
-                        f"the training batches hold {len(x)} inputs (a model of several inputs), which they do not support")
-                taken.append(x.to(self.device))
-                count += x.shape[0]
-                if count >= SETUP_SAMPLES:
-                    break
-        return torch.cat(taken)[:SETUP_SAMPLES] if taken else None
+        if loader is None:
+            return None
+        if isinstance(loader, DataLoader) and not isinstance(loader.dataset, IterableDataset):
+            batches: Any = [read_samples(loader, 1 if check_only else SETUP_SAMPLES, loader_order=True)]
+        elif check_only:
+            return None
+        else:
+            batches = []
+            with rngs_untouched(loader):
+                count = 0
+                for batch in loader:
+                    batches.append(batch)
+                    count += num_rows(self.unpack(batch)[0])
+                    if count >= SETUP_SAMPLES:
+                        break
+        taken = [self._setup_input(self.unpack(b)[0], terms) for b in batches]
+        return torch.cat(taken)[:SETUP_SAMPLES] if taken and not check_only else None
+
+    def _setup_input(self, x: Any, terms: Sequence[RepairTerm]) -> Tensor:
+        if not isinstance(x, Tensor):
+            raise MisconfigurationException(
+                f"CausalRepairModule's terms ({', '.join(t.name for t in terms)}) act on one input tensor but "
+                f"the training batches hold {len(x)} inputs (a model of several inputs), which they do not support")
+        return x.to(self.device)
 
     @override
     def configure_optimizers(self) -> Any:
@@ -331,6 +437,10 @@ class _WrappedRepairModule(CausalRepairModule):
     def test_step(self, batch: Any, batch_idx: int) -> Any:
         with _logs_through(self.model, self):
             return self.model.test_step(batch, batch_idx)
+
+    @override
+    def predict_step(self, *args: Any, **kwargs: Any) -> Any:
+        return self.model.predict_step(*args, **kwargs)
 
     @override
     def configure_optimizers(self) -> Any:

@@ -1,0 +1,121 @@
+"""The probe read from the trainer's data: no random stream moves, the sampler's split is honoured,
+iterable datasets are refused clearly."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    IterableDataset,
+    SubsetRandomSampler,
+    TensorDataset,
+)
+
+from lightning_causal.audits.input_effects import InputEffectAudit
+from lightning_causal.callbacks import CausalAuditCallback
+from lightning_causal.callbacks._probe import probe_from, read_samples
+from lightning_causal.models import LightningClassifier
+from tests.helpers.lightning import quick_trainer
+
+
+class _Augmenting(Dataset):
+    """Adds noise from generators of its own (NumPy, torch and Python's), as augmentations do."""
+
+    def __init__(self, n: int = 64) -> None:
+        self.x = torch.randn(n, 4, generator=torch.Generator().manual_seed(1))
+        self.y = (self.x[:, 0] > 0).long()
+        self.np_rng = np.random.default_rng(0)
+        self.transform = {"ops": [torch.Generator().manual_seed(2)]}  # nested, as in a transform object
+        self.py_rng = random.Random(3)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int):
+        noise = float(self.np_rng.normal()) + torch.rand((), generator=self.transform["ops"][0]) + self.py_rng.random()
+        return self.x[i] + 0.01 * noise, self.y[i]
+
+
+def _states(ds: _Augmenting):
+    return ds.np_rng.bit_generator.state, ds.transform["ops"][0].get_state(), ds.py_rng.getstate()
+
+
+def test_reading_the_probe_leaves_the_datasets_and_loaders_generators_alone():
+    ds = _Augmenting()
+    g = torch.Generator().manual_seed(5)
+    loader = DataLoader(ds, batch_size=8, shuffle=True, generator=g)
+    before, g_before, global_before = _states(ds), g.get_state(), torch.get_rng_state()
+    probe_from(loader, 16)
+    read_samples(loader, 16, loader_order=True)
+    after = _states(ds)
+    assert before[0] == after[0] and torch.equal(before[1], after[1]) and before[2] == after[2]
+    assert torch.equal(g.get_state(), g_before) and torch.equal(torch.get_rng_state(), global_before)
+
+
+def _fit(with_callback: bool, tmp_path):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 2))
+    module = LightningClassifier(net, lr=0.1)
+    callbacks = [CausalAuditCallback([InputEffectAudit(ace_values=None)], probe_size=16, report_dir=tmp_path)] if with_callback else []
+    quick_trainer(callbacks=callbacks, max_epochs=1).fit(module, DataLoader(_Augmenting(), batch_size=16, shuffle=True))
+    return [p.detach().clone() for p in net.parameters()]
+
+
+def test_callback_probing_an_augmenting_training_set_leaves_training_bit_identical(tmp_path):
+    plain, audited = _fit(False, tmp_path), _fit(True, tmp_path)
+    assert all(torch.equal(a, b) for a, b in zip(plain, audited))
+
+
+def _indexed(n: int = 100) -> TensorDataset:
+    return TensorDataset(torch.arange(n, dtype=torch.float32)[:, None].repeat(1, 4), torch.zeros(n, dtype=torch.long))
+
+
+def test_probe_follows_a_sampler_that_selects_part_of_the_dataset():
+    ds = _indexed()
+    val = list(range(80, 100))
+    for loader in (
+        DataLoader(ds, batch_size=16, sampler=val),  # a list of indices as sampler
+        DataLoader(ds, batch_size=16, sampler=SubsetRandomSampler(val)),
+        DataLoader(ds, batch_sampler=BatchSampler(val, batch_size=4, drop_last=False)),
+        DataLoader(ds, batch_sampler=[val[:4], val[4:8], val[8:]]),  # a custom batch sampler
+    ):
+        assert probe_from(loader, 8).first[:, 0].long().tolist() == val[:8]
+    rows = probe_from(DataLoader(ds, batch_size=16, shuffle=True), 8).first[:, 0].long().tolist()
+    assert rows == list(range(8))  # the whole dataset: its first samples
+
+
+def test_probe_from_a_custom_sampler_takes_its_first_indices_without_moving_its_generator():
+    ds = _indexed()
+    g = torch.Generator().manual_seed(0)
+    sampler = torch.utils.data.WeightedRandomSampler(torch.ones(100), 50, generator=g)
+    state = g.get_state()
+    expected = list(sampler)[:8]
+    g.set_state(state)
+    assert probe_from(DataLoader(ds, sampler=sampler), 8).first[:, 0].long().tolist() == expected
+    assert torch.equal(g.get_state(), state)
+
+
+class _SizedStream(IterableDataset):
+    def __iter__(self):
+        for i in range(8):
+            yield torch.full((4,), float(i)), torch.tensor(0)
+
+    def __len__(self) -> int:
+        return 8
+
+
+def test_a_sized_iterable_dataset_is_refused_with_a_clear_message():
+    with pytest.raises(MisconfigurationException, match=r"IterableDataset \(_SizedStream\).*tensors or a batch"):
+        probe_from(DataLoader(_SizedStream(), batch_size=4), 4)
+    with pytest.raises(MisconfigurationException, match="IterableDataset"):
+        probe_from(_SizedStream(), 4)
+
+
+def test_read_samples_validates_size():
+    with pytest.raises(MisconfigurationException, match="`size` to be a positive int but got 0"):
+        read_samples(_indexed(), 0)
