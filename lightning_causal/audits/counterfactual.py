@@ -16,7 +16,7 @@ from lightning_causal.causal.structure.counterfactuals import (
     counterfactual_explanation,
 )
 
-__all__ = ["CounterfactualAudit"]
+__all__ = ["CounterfactualAudit", "split_triptych"]
 
 
 def _panel(img: Tensor, lo: float, hi: float) -> Tensor:
@@ -35,6 +35,23 @@ def _triptych(x: Tensor, cf: Tensor) -> Tensor:
         gap = torch.ones(a.shape[0], a.shape[1], 1)
         rows.append(torch.cat([_panel(a, lo, hi), gap, _panel(b, lo, hi), gap, 0.5 + 0.5 * d / scale], dim=2))
     return torch.stack(rows)
+
+
+def split_triptych(images: Tensor) -> dict[str, Tensor]:
+    """The panels of :func:`_triptych`'s images, each ``[M, C, H, W]``: ``"input"`` and
+    ``"counterfactual"`` on one scale per sample in [0, 1], ``"difference"`` (counterfactual − input)
+    in [-1, 1] relative to each sample's largest change (what the TensorBoard figure draws).
+
+    Examples:
+        >>> x = torch.zeros(1, 1, 2, 2)
+        >>> cf = x.clone()
+        >>> cf[0, 0, 0, 0] = 1.0
+        >>> {k: v[0, 0].tolist() for k, v in split_triptych(_triptych(x, cf)).items()}
+        {'input': [[0.0, 0.0], [0.0, 0.0]], 'counterfactual': [[1.0, 0.0], [0.0, 0.0]], 'difference': [[1.0, 0.0], [0.0, 0.0]]}
+    """
+    w = (images.shape[-1] - 2) // 3
+    return {"input": images[..., :w], "counterfactual": images[..., w + 1: 2 * w + 1],
+            "difference": 2.0 * images[..., 2 * w + 2:] - 1.0}
 
 
 class CounterfactualAudit(Audit):

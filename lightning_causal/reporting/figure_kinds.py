@@ -3,8 +3,10 @@
 =========== ======================================= ==================================================
 kind        inputs                                  figure (tag ``causal/<audit>/maps/...``)
 =========== ======================================= ==================================================
-``image``   ``[N, C, H, W]``, ``[N, H, W]``         per sample: input | each map as a heatmap
-                                                    (``sample_<i>``), titled with the class explained
+``image``   ``[N, C, H, W]``, ``[N, H, W]``,        per sample: input | each map as a heatmap
+            ``[N, C, D, H, W]`` (volumes, as        (``sample_<i>``), titled with the class explained;
+            ``Conv3d`` takes them)                  of a volume the depth slice where the first map's
+                                                    mean |score| is largest, named in the title
 ``sequence````[N, C, T]`` with ``C <= 16`` and        per sample: the input's channels as lines with each
             ``T >= 4 C`` (1-D signals), or          map overlaid as bars (``sample_<i>``)
             ``[N, T, F]`` with ``F <= 16`` and
@@ -20,6 +22,7 @@ kind        inputs                                  figure (tag ``causal/<audit>
 
 :data:`MAP_FIGURES` maps a kind to its drawing function ``MapData -> [(tag suffix, Figure)]``; a new
 kind is one more entry (and, if it can be recognised from the shape, a rule in :func:`infer_kind`).
+Inputs a kind cannot draw (:func:`skip_reason`) are left out, and the renderer warns once.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from torch import Tensor
 
 from lightning_causal.reporting.figures import WIDTH, heatmap_row, short_labels, title_lines
 
-__all__ = ["KINDS", "MAP_FIGURES", "MapData", "infer_kind", "map_figures", "sample_title"]
+__all__ = ["KINDS", "MAP_FIGURES", "MapData", "infer_kind", "map_figures", "sample_title", "skip_reason"]
 
 KINDS = ("image", "sequence", "tabular", "tokens")
 _COLOURS = ("black", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
@@ -50,13 +53,39 @@ def infer_kind(x: Tensor) -> str | None:
         'sequence'
         >>> infer_kind(torch.zeros(4, 12)), infer_kind(torch.zeros(4, 12, dtype=torch.long)), infer_kind(torch.zeros(4))
         ('tabular', 'tokens', None)
+        >>> infer_kind(torch.zeros(4, 1, 6, 8, 8))  # [N, C, D, H, W]: a volume, drawn one depth slice at a time
+        'image'
     """
     if x.dim() == 2:
         return "tabular" if x.is_floating_point() else "tokens"
     if x.dim() == 3:
         return "sequence" if _signal_layout(x.shape[1:]) is not None else "image"
-    if x.dim() == 4:
+    if x.dim() in (4, 5):
         return "image"
+    return None
+
+
+_DIMS = {"image": (3, 4, 5), "sequence": (2, 3)}  # input dimensions (with N) a kind can draw; others: any
+
+
+def skip_reason(kind: str | None, inputs: Tensor) -> str | None:
+    """Why attribution maps of ``inputs`` ``[N, ...]`` cannot be drawn as ``kind``, ``None`` when they can.
+
+    Examples:
+        >>> skip_reason("image", torch.zeros(2, 1, 4, 8, 8)) is None
+        True
+        >>> skip_reason("image", torch.zeros(2, 1, 2, 4, 8, 8))
+        "figure kind 'image' draws inputs [N, H, W], [N, C, H, W] or [N, C, D, H, W] but the probe's inputs have shape [2, 1, 2, 4, 8, 8]"
+    """
+    shape = list(inputs.shape)
+    if kind is None:
+        return f"no figure kind recognised for inputs of shape {shape} (pass figure_kind= to choose one of {KINDS})"
+    if kind not in MAP_FIGURES:
+        return f"no drawing function for figure kind {kind!r}"
+    dims = _DIMS.get(kind)
+    if dims is not None and inputs.dim() not in dims:
+        shapes = {"image": "[N, H, W], [N, C, H, W] or [N, C, D, H, W]", "sequence": "[N, T], [N, C, T] or [N, T, F]"}[kind]
+        return f"figure kind {kind!r} draws inputs {shapes} but the probe's inputs have shape {shape}"
     return None
 
 
@@ -129,13 +158,21 @@ def _samples(data: MapData) -> tuple[int, bool]:
 
 
 def image_maps(data: MapData) -> list[tuple[str, Figure]]:
-    """One heatmap row per sample: input | each map, one symmetric colour scale per map shared by the samples."""
+    """One heatmap row per sample: input | each map, one symmetric colour scale per map shared by the
+    samples. A volume ``[C, D, H, W]`` is drawn at one depth slice: the one where the first map
+    (causal) has the largest mean |score|, named in the title."""
     n, glob = _samples(data)
     vmax = {k: float(v[:n].detach().abs().max()) or 1.0 for k, v in data.maps.items()}
     out = []
     for i in range(n):
         title = _global_title(data) if glob else sample_title(data, i)
-        out.append((f"maps/sample_{i}", heatmap_row(data.inputs[i], {k: v[i] for k, v in data.maps.items()}, vmax, title)))
+        sample, maps = data.inputs[i], {k: v[i] for k, v in data.maps.items()}
+        if sample.dim() == 4:  # [C, D, H, W]
+            first = next(iter(maps.values()))
+            d = int(first.detach().float().abs().mean(dim=(0, 2, 3)).argmax())
+            sample, maps = sample[:, d], {k: v[:, d] for k, v in maps.items()}
+            title = f"{title}, depth slice {d} of 0–{data.inputs.shape[2] - 1} (largest mean |{next(iter(data.maps))}|)"
+        out.append((f"maps/sample_{i}", heatmap_row(sample, maps, vmax, title)))
     return out
 
 
@@ -328,7 +365,7 @@ MAP_FIGURES: dict[str, Callable[[MapData], list[tuple[str, Figure]]]] = {
 
 def map_figures(data: MapData, kind: str | None = None) -> list[tuple[str, Figure]]:
     """The figures of ``data.maps`` for ``kind`` (default: :func:`infer_kind` of the inputs);
-    none for a kind without a drawing function or maps not shaped like the inputs.
+    none for inputs the kind cannot draw (:func:`skip_reason`) or maps not shaped like the inputs.
 
     Examples:
         >>> d = MapData(torch.rand(5, 3), {"causal": torch.randn(5, 3), "Saliency": torch.rand(5, 3)}, "cb")
@@ -336,8 +373,7 @@ def map_figures(data: MapData, kind: str | None = None) -> list[tuple[str, Figur
         (['maps/top_features'], ['maps/sample_0', 'maps/sample_1', 'maps/sample_2', 'maps/sample_3'])
     """
     kind = kind or infer_kind(data.inputs)
-    draw = MAP_FIGURES.get(kind) if kind is not None else None
     maps = {k: v for k, v in data.maps.items() if v.shape[1:] == data.inputs.shape[1:]}
-    if draw is None or not maps:
+    if kind is None or skip_reason(kind, data.inputs) is not None or not maps:
         return []
-    return draw(MapData(data.inputs, maps, data.audit, data.meta, data.labels, data.max_samples))
+    return MAP_FIGURES[kind](MapData(data.inputs, maps, data.audit, data.meta, data.labels, data.max_samples))

@@ -16,8 +16,8 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 __all__ = [
-    "heatmap_row", "bar_figure", "interval_bar_figure", "interval_metrics", "curves_figure", "image_grid_figure",
-    "short_label", "short_labels", "show_input", "title_lines", "to_image",
+    "heatmap_row", "bar_figure", "counterfactual_figure", "interval_bar_figure", "interval_metrics", "curves_figure",
+    "image_grid_figure", "short_label", "short_labels", "show_input", "title_lines", "to_image",
 ]
 
 WIDTH = 5.2  # inches at 100 dpi: 520 pixels, about the width of a TensorBoard image card
@@ -138,35 +138,62 @@ def heatmap_row(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float] 
 
 def bar_figure(
     values: Tensor, title: str, top: int = 16, labels: Sequence[str] | None = None, *, value_label: str = "importance",
-    item_label: str = "unit",
+    item_label: str = "unit", estimated: Sequence[bool] | None = None,
 ) -> Figure:
     """Bars of the ``top`` values of largest magnitude, largest first, labelled by ``labels[i]``
     (default the index ``i``); red positive, blue negative. Landscape (about 2:1), the shape of a
-    TensorBoard image card.
+    TensorBoard image card. ``estimated[i]`` marks value ``i`` as a first-order estimate (an
+    attribution screen's unscreened units): drawn light and hatched, with a legend ("exact (k of
+    U units)" / "first-order estimate"); when every value is an estimate the y-label says so.
 
     Examples:
         >>> import torch
         >>> fig = bar_figure(torch.tensor([0.1, -0.5, 0.3]), "conv1", top=2, labels=["a", "b", "c"])
         >>> [t.get_text() for t in fig.axes[0].get_xticklabels()], fig.axes[0].get_ylabel()
         (['b', 'c'], 'importance')
+        >>> fig = bar_figure(torch.tensor([0.1, -0.5, 0.3]), "conv1", estimated=[True, False, True])
+        >>> [p.get_hatch() for p in fig.axes[0].patches], [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        ([None, '///', '///'], ['exact (1 of 3 units)', 'first-order estimate'])
     """
     v = values.detach().float().cpu().reshape(-1)
     k = min(top, v.numel())
     order = v.abs().topk(k).indices.tolist()
     names = [str(labels[i]) if labels is not None else str(i) for i in order]
     slanted = max(len(n) for n in names) * k > 48
+    guess = [bool(e) for e in estimated] if estimated is not None else [False] * v.numel()
     fig = Figure(figsize=(WIDTH, 2.7 + (0.5 if slanted else 0.0)))
     ax = fig.subplots()
-    ax.bar(range(k), [float(v[i]) for i in order], color=[_POS if float(v[i]) >= 0 else _NEG for i in order])
+    bars = ax.bar(range(k), [float(v[i]) for i in order], color=[_POS if float(v[i]) >= 0 else _NEG for i in order])
+    for bar, i in zip(bars, order):
+        if guess[i]:  # a first-order estimate, not an intervention's effect
+            bar.set_alpha(0.45)
+            bar.set_hatch("///")
     ax.set_xticks(range(k))
     ax.set_xticklabels(names, fontsize=9, rotation=35 if slanted else 0, ha="right" if slanted else "center")
     ax.axhline(0.0, color="0.3", linewidth=0.6)
     ax.set_title(title, fontsize=11)
+    if any(guess):
+        _estimate_legend(ax, guess, [guess[i] for i in order], item_label)
+        value_label = f"{value_label}\n(first-order estimate)" if all(guess) else value_label
     ax.set_ylabel(value_label, fontsize=10)
     ax.set_xlabel(item_label, fontsize=10)
     ax.tick_params(axis="y", labelsize=9)
     fig.tight_layout()
     return fig
+
+
+def _estimate_legend(ax: Any, estimated: list[bool], drawn: list[bool], item_label: str) -> None:
+    """The legend of a bar chart mixing exact values and first-order estimates: an entry per kind
+    of bar drawn; the exact entry counts the exact values among all of them."""
+    from matplotlib.patches import Patch
+
+    exact = len(estimated) - sum(estimated)
+    handles = []
+    if not all(drawn):
+        handles.append(Patch(facecolor="0.35", label=f"exact ({exact} of {len(estimated)} {item_label}s)"))
+    if any(drawn):
+        handles.append(Patch(facecolor="0.35", alpha=0.45, hatch="///", label="first-order estimate"))
+    ax.legend(handles=handles, fontsize=9, loc="upper right", frameon=False)
 
 
 def interval_metrics(rows: list[dict]) -> list[str]:
@@ -300,4 +327,56 @@ def image_grid_figure(
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout(pad=0.4, h_pad=0.2, w_pad=0.2)
+    return fig
+
+
+def counterfactual_figure(
+    panels: dict[str, Tensor], labels: Sequence[str], failed: Sequence[int] = (), title: str | None = None,
+) -> Figure:
+    """Counterfactual explanations, one column per sample titled ``labels[k]`` (e.g. ``"label 3 → pred
+    5"`` / ``"→ cf 3 ✓"``), rows ``input`` and ``counterfactual`` in grey (or colour) on ``[0, 1]``
+    and ``difference`` (counterfactual − input, ``[-1, 1]``) on a diverging scale centred at 0,
+    all ``[K, C, H, W]`` as :func:`~lightning_causal.audits.counterfactual.split_triptych` gives
+    them. Columns in ``failed`` (no counterfactual found) are framed and titled in red. Cells keep
+    the images' aspect ratio.
+
+    Examples:
+        >>> import torch
+        >>> x = torch.rand(2, 1, 8, 16)
+        >>> fig = counterfactual_figure({"input": x, "counterfactual": x, "difference": x - x}, ["a", "b ✗"], failed=[1])
+        >>> [ax.get_ylabel() for ax in fig.axes[:6:2]], fig.axes[1].title.get_color()
+        (['input', 'counterfactual', 'difference\\n(cf − input)'], 'tab:red')
+    """
+    from matplotlib import colormaps
+
+    k = len(labels)
+    h, w = int(panels["input"].shape[-2]), int(panels["input"].shape[-1])
+    cell = max(1.3, 0.075 * max(len(line) for label in labels for line in str(label).split("\n")))  # 9 pt titles
+    lines = title_lines(title, int((1.2 + cell * k) * 11)) if title else []
+    height = min(cell * h / w, 2.0)
+    fig = Figure(figsize=(1.5 + cell * k, 0.75 + 0.3 * len(lines) + 3 * (height + 0.08)), layout="constrained")
+    axes = fig.subplots(3, k, squeeze=False)
+    for r, name in enumerate(("input", "counterfactual", "difference")):
+        for c in range(k):
+            ax, img = axes[r][c], panels[name][c].detach().float().cpu()
+            if name == "difference":
+                im = ax.imshow(to_image(img), cmap=colormaps["RdBu_r"], vmin=-1.0, vmax=1.0, interpolation="nearest")
+            elif img.dim() == 3 and img.shape[0] == 3:
+                ax.imshow(img.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
+            else:
+                ax.imshow(to_image(img), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c in failed:
+                for spine in ax.spines.values():
+                    spine.set_edgecolor(_POS)
+                    spine.set_linewidth(2.0)
+        axes[r][0].set_ylabel("difference\n(cf − input)" if name == "difference" else name, fontsize=10)
+    for c, label in enumerate(labels):
+        axes[0][c].set_title(str(label), fontsize=9, color=_POS if c in failed else "black")
+    bar = fig.colorbar(im, ax=list(axes[2]), shrink=0.9, pad=0.02)
+    bar.set_ticks([-1.0, 0.0, 1.0])
+    bar.set_ticklabels(["−max", "0", "+max"], fontsize=8)
+    if lines:
+        fig.suptitle("\n".join(lines), fontsize=11)
     return fig

@@ -14,7 +14,7 @@ from matplotlib.patches import FancyArrowPatch, Rectangle
 
 from lightning_causal.causal.engine.units import unit_kind
 
-__all__ = ["graph_figure", "layer_map_figure"]
+__all__ = ["column_labels", "graph_figure", "layer_labels", "layer_map_figure", "path_tail", "strip_common_prefix"]
 
 _POS, _NEG = "tab:red", "tab:blue"
 
@@ -32,10 +32,28 @@ def _columns(graph: dict) -> list[tuple[str, list[dict]]]:
     return [(layer, [n for n in nodes if n["layer"] == layer]) for layer in layers]
 
 
+def strip_common_prefix(names: list[str]) -> list[str]:
+    """The names without the dotted prefix they all share (two or more names; each keeps its last part).
+
+    Examples:
+        >>> strip_common_prefix(["model.vit.vit.layers.0.attention", "model.vit.vit.layers.1.mlp", "model.vit.classifier"])
+        ['vit.layers.0.attention', 'vit.layers.1.mlp', 'classifier']
+        >>> strip_common_prefix(["model.fc"])
+        ['model.fc']
+    """
+    parts = [n.split(".") for n in names]
+    common = 0
+    if len(parts) >= 2:
+        while all(len(p) > common + 1 and p[common] == parts[0][common] for p in parts):
+            common += 1
+    return [".".join(p[common:]) for p in parts]
+
+
 def column_labels(layers: list[str]) -> list[str]:
     """Column titles: the layer names without the dotted prefix they all share (two or more
-    layers), long ones broken at dots, so that ``model.bert.encoder.layer.0.attention.self`` beside
-    ``...layer.1.intermediate`` reads ``0.attention.self`` and ``1.intermediate``.
+    layers, :func:`strip_common_prefix`), long ones broken at dots, so that
+    ``model.bert.encoder.layer.0.attention.self`` beside ``...layer.1.intermediate`` reads
+    ``0.attention.self`` and ``1.intermediate``.
 
     Examples:
         >>> column_labels(["model.enc.layer.0.attention.self", "model.enc.layer.1.intermediate", "output"])
@@ -43,15 +61,10 @@ def column_labels(layers: list[str]) -> list[str]:
         >>> column_labels(["conv1", "conv2"]), column_labels(["model.a_very_long_block_name.sublayer"])
         (['conv1', 'conv2'], ['model\\n.a_very_long_block_name\\n.sublayer'])
     """
-    named = [n for n in layers if n != "output"]
-    parts = [n.split(".") for n in named]
-    common = 0
-    if len(parts) >= 2:
-        while all(len(p) > common + 1 and p[common] == parts[0][common] for p in parts):
-            common += 1
+    stripped = iter(strip_common_prefix([n for n in layers if n != "output"]))
     out = []
     for name in layers:
-        label = name if name == "output" else ".".join(name.split(".")[common:])
+        label = name if name == "output" else next(stripped)
         lines, line = [], ""
         for k, piece in enumerate(label.split(".")):
             piece = piece if k == 0 else "." + piece
@@ -148,56 +161,122 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     return fig
 
 
+def path_tail(name: str, limit: int = 28) -> str:
+    """A module path cut at its start to at most ``limit`` characters, keeping whole trailing parts
+    where it can (the end of a path names the module).
+
+    Examples:
+        >>> path_tail("vit.layers.0.attention.q_proj"), path_tail("fc1")
+        ('…layers.0.attention.q_proj', 'fc1')
+    """
+    if len(name) <= limit:
+        return name
+    tail = ""
+    for part in reversed(name.split(".")):
+        piece = part if not tail else f"{part}.{tail}"
+        if len(piece) + 1 > limit:
+            break
+        tail = piece
+    return "…" + (tail or name[len(name) - limit + 1:])
+
+
+def layer_labels(layers: list[str], limit: int = 28) -> list[str]:
+    """Short labels of module paths: without their shared prefix (:func:`strip_common_prefix`), long
+    ones cut at the start (:func:`path_tail`), or, where that makes two alike (paths that differ
+    before a long shared end), cut in the middle.
+
+    A bare number keeps the part before it (``layer.0``, not ``0``).
+
+    Examples:
+        >>> layer_labels(["m.blocks.0.residual_attention_projection", "m.blocks.1.residual_attention_projection"], 20)
+        ['0.residua…projection', '1.residua…projection']
+        >>> layer_labels(["model.bert.encoder.layer.0", "model.bert.encoder.layer.1"])
+        ['layer.0', 'layer.1']
+    """
+    stripped = strip_common_prefix(layers)
+    if any(t.isdigit() for t in stripped):
+        stripped = [".".join(name.split(".")[-t.count(".") - 2:]) for name, t in zip(layers, stripped)]
+    tails = [path_tail(t, limit) for t in stripped]
+    if len(set(tails)) == len(tails):
+        return tails
+    head = (limit - 1) // 2
+    return [t if len(t) <= limit else t[:head] + "…" + t[len(t) - (limit - 1 - head):] for t in stripped]
+
+
+def _node_label(node: dict, index: dict[str, int], names: list[str]) -> str:
+    """``"i: name"`` for one layer, ``"i–j: first"`` / ``"to last"`` for merged layers; the
+    numbers are the rows of the CKA matrix."""
+    members = node["layers"]
+    if not members:
+        return str(node["id"])
+    a, b = index[members[0]], index[members[-1]]
+    return f"{a}: {names[a]}" if a == b else f"{a}–{b}: {names[a]}\nto {names[b]}"
+
+
 def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
-    """Left: the CKA matrix of the layers' response profiles with the merged causal nodes boxed.
-    Right: the chain of causal nodes; node area ∝ relative response, edges labelled with the
-    response reaching the node and the gain.
+    """Left: the CKA matrix of the layers' response profiles with the merged causal nodes boxed,
+    rows labelled ``name i`` (:func:`layer_labels`: the layer names without their shared prefix,
+    at most 28 characters), columns by number. Right: the chain of causal nodes from top to bottom, each
+    labelled with its layer numbers and names; node area ∝ the relative response reaching it, edges
+    labelled with that response ``s`` and the gain. The canvas grows with the layers and nodes.
 
     Examples:
         >>> fig = layer_map_figure({"layers": ["a", "b"], "cka": [[1.0, 0.95], [0.95, 1.0]], "response": [0.5, 0.4],
         ...     "threshold": 0.9, "nodes": [{"id": "<input>", "layers": []}, {"id": "a..b", "layers": ["a", "b"]},
         ...     {"id": "<output>", "layers": []}], "edges": [{"source": "<input>", "target": "a..b", "weight": 0.5, "gain": 1.0},
         ...     {"source": "a..b", "target": "<output>", "weight": 0.1, "gain": 0.25}]})
-        >>> len(fig.axes)
-        3
+        >>> len(fig.axes), fig.axes[1].texts[1].get_text()
+        (3, '0–1: a\\nto b')
     """
     layers = list(layer_map["layers"])
-    cka = [[_f(v) for v in row] for row in layer_map["cka"]]
-    n = len(layers)
-    fig = Figure(figsize=(4.0 + 0.35 * n + 1.3 * len(layer_map['nodes']), 1.5 + max(3.0, 0.3 * n)))
-    (ax, ax2) = fig.subplots(1, 2, gridspec_kw={'width_ratios': [1.0, 1.6]})
-    im = ax.imshow(cka, vmin=0.0, vmax=1.0, cmap="viridis")
-    ax.set_xticks(range(n))
-    ax.set_yticks(range(n))
-    ax.set_xticklabels(layers, rotation=90, fontsize=7)
-    ax.set_yticklabels(layers, fontsize=7)
+    names = layer_labels(layers)
     index = {name: i for i, name in enumerate(layers)}
+    n, m = len(layers), len(layer_map["nodes"])
+    rows = [f"{name} {i}" for i, name in enumerate(names)]
+    side = max(1.8, 0.17 * n)  # the CKA matrix: one 8-point row per layer
+    labels = [_node_label(node, index, names) for node in layer_map["nodes"]]
+    chain = 2.4 + 0.07 * max(len(line) for label in labels for line in label.split("\n"))  # edge texts | node | labels
+    left = 0.4 + 0.067 * max(len(r) for r in rows)
+    step = 0.55 if any("\n" in label for label in labels) else 0.42  # room for a node's label and an edge's text
+    height = max(side + 1.0, step * m + 0.7)
+    fig = Figure(figsize=(left + side + 0.9 + chain, height), layout="constrained")
+    grid = fig.add_gridspec(2, 2, width_ratios=[left + side + 0.9, chain], height_ratios=[side + 1.0, height - side - 0.99])
+    ax, ax2 = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[:, 1])  # the matrix (and its colour bar) at the top
+    im = ax.imshow([[_f(v) for v in row] for row in layer_map["cka"]], vmin=0.0, vmax=1.0, cmap="viridis")
+    ax.set_xticks(range(n))
+    ax.set_xticklabels([str(i) for i in range(n)], fontsize=7 if n < 20 else 6)
+    ax.set_yticks(range(n))
+    ax.set_yticklabels(rows, fontsize=8)
+    ax.set_xlabel("layer", fontsize=8)
     for node in layer_map["nodes"]:
         if node["layers"]:
             a, b = index[node["layers"][0]], index[node["layers"][-1]]
             ax.add_patch(Rectangle((a - 0.5, a - 0.5), b - a + 1, b - a + 1, fill=False, ec="white", lw=2))
-    ax.set_title(f"linear CKA (merge >= {_f(layer_map.get('threshold')):.2f})", fontsize=8)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    _chain(ax2, layer_map)
-    ax2.set_title(title or f"layer causal map: {sum(1 for m in layer_map['nodes'] if m['layers'])} causal nodes", fontsize=9)
-    fig.tight_layout()
+    ax.set_title(f"linear CKA (merge >= {_f(layer_map.get('threshold')):.2f})", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=8)
+    _chain(ax2, layer_map, labels)
+    ax2.set_title(title or f"layer causal map: {sum(1 for node in layer_map['nodes'] if node['layers'])} causal nodes",
+                  fontsize=9)
     return fig
 
 
-def _chain(ax: Any, layer_map: dict) -> None:
-    nodes = [m["id"] for m in layer_map["nodes"]]
-    x = {name: i for i, name in enumerate(nodes)}
+def _chain(ax: Any, layer_map: dict, labels: list[str]) -> None:
+    """The nodes from top to bottom at x = 0: labels to the right, each edge's ``s`` and gain to the
+    left of its arrow, all 8 points."""
+    nodes = [node["id"] for node in layer_map["nodes"]]
+    y = {name: -float(i) for i, name in enumerate(nodes)}
     weight_in = {e["target"]: _f(e["weight"]) for e in layer_map["edges"]}
     top = max([w for w in weight_in.values() if math.isfinite(w)] + [1e-12])
-    for name in nodes:
+    for name, label in zip(nodes, labels):
         w = weight_in.get(name, top)
-        size = 80 + 900 * (w / top if math.isfinite(w) else 0.0)
-        ax.scatter([x[name]], [0], s=size, color="0.85", edgecolors="0.2", zorder=3)
-        ax.annotate(name, (x[name], -0.35), fontsize=7, ha="center", va="top", rotation=30)
+        ax.scatter([0.0], [y[name]], s=50 + 250 * (w / top if math.isfinite(w) else 0.0), color="0.85", edgecolors="0.2",
+                   zorder=3)
+        ax.annotate(label, (0.0, y[name]), xytext=(14, 0), textcoords="offset points", fontsize=8, ha="left", va="center")
     for e in layer_map["edges"]:
-        x0, x1 = x[e["source"]], x[e["target"]]
-        ax.annotate("", xy=(x1 - 0.12, 0), xytext=(x0 + 0.12, 0), arrowprops={"arrowstyle": "->", "color": "0.3"})
-        ax.text((x0 + x1) / 2, 0.18, f"s={_f(e['weight']):.2g}\ngain={_f(e.get('gain')):.2g}", fontsize=6, ha="center")
-    ax.set_xlim(-0.6, len(nodes) - 0.4)
-    ax.set_ylim(-1.2, 0.8)
+        y0, y1 = y[e["source"]], y[e["target"]]
+        ax.annotate("", xy=(0.0, y1 + 0.22), xytext=(0.0, y0 - 0.22), arrowprops={"arrowstyle": "->", "color": "0.3"})
+        ax.annotate(f"s {_f(e['weight']):.2g}, gain {_f(e.get('gain')):.2g}", (0.0, (y0 + y1) / 2), xytext=(-8, 0),
+                    textcoords="offset points", fontsize=8, ha="right", va="center", color="0.25")
+    ax.set_xlim(-1.0, 1.0)
+    ax.set_ylim(-len(nodes) + 0.5, 0.5)
     ax.axis("off")

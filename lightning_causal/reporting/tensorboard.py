@@ -8,8 +8,9 @@ rich content to a ``SummaryWriter``, every item of one audit epoch at the same `
 - attribution maps by kind of data (:mod:`~lightning_causal.reporting.figure_kinds`: heatmaps for
   images, lines with the effect overlaid for 1-D sequences, bars of the top features for tabular
   data, text strips for tokens) under ``causal/<audit>/maps/...``;
-- images (reversed triggers, ...) upscaled in labelled grids (``causal/<audit>/images/...``),
-  horizontal bars of unit importance (``bars/...``), bars with confidence intervals of tables
+- images (reversed triggers, ...) upscaled in labelled grids (``causal/<audit>/images/...``;
+  counterfactuals as rows input / counterfactual / difference, a column per sample), bars of unit
+  importance (``bars/...``; a screen's first-order estimates hatched), bars with confidence intervals of tables
   whose rows hold ``m`` and ``m_ci`` (Sobol' indices, ``intervals/...``), graph figures
   (``graphs/...``) and curves with axis labels (``curves/...``);
 - a compact markdown summary per audit epoch (``causal/summary``) and the custom-scalars layout
@@ -21,6 +22,7 @@ Figures are drawn on matplotlib's Agg canvas and written as images: no pyplot st
 from __future__ import annotations
 
 import os
+import warnings
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,9 +36,16 @@ from torch import Tensor
 from lightning_causal.audits.base import AuditResult
 from lightning_causal.audits.options import tag_safe
 from lightning_causal.reporting.comparison import curves_figure as comparison_curves
-from lightning_causal.reporting.figure_kinds import KINDS, MapData, map_figures
+from lightning_causal.reporting.figure_kinds import (
+    KINDS,
+    MapData,
+    infer_kind,
+    map_figures,
+    skip_reason,
+)
 from lightning_causal.reporting.figures import (
     bar_figure,
+    counterfactual_figure,
     curves_figure,
     image_grid_figure,
     interval_bar_figure,
@@ -106,18 +115,20 @@ class TensorBoardRenderer:
     """Writes results to a ``SummaryWriter`` (``TensorBoardLogger.experiment``).
 
     Args:
-        max_samples: probe samples drawn per audit (image, sequence and token maps).
+        max_samples: probe samples drawn per audit (image, sequence and token maps; counterfactuals).
         bar_top: bars per unit-importance figure (Sobol' figures show the 8 largest groups).
         figure_kind: the kind of data of the attribution maps (one of
             :data:`~lightning_causal.reporting.figure_kinds.KINDS`: ``"image"``, ``"sequence"``,
             ``"tabular"``, ``"tokens"``); ``None`` infers it from the probe's shape
-            (:func:`~lightning_causal.reporting.figure_kinds.infer_kind`).
+            (:func:`~lightning_causal.reporting.figure_kinds.infer_kind`). Maps of inputs the kind
+            cannot draw are left out with a warning, once per renderer and reason.
     """
 
     def __init__(self, max_samples: int = 4, bar_top: int = 16, figure_kind: str | None = None) -> None:
         if figure_kind is not None and figure_kind not in KINDS:
             raise ValueError(f"Expected argument `figure_kind` to be None or one of {KINDS} but got {figure_kind!r}")
         self.max_samples, self.bar_top, self.figure_kind = max_samples, bar_top, figure_kind
+        self._skipped: set[str] = set()  # reasons already warned about
 
     def render(
         self, writer: Any, epoch: int, results: list[AuditResult], probe_inputs: Tensor | None, *,
@@ -135,7 +146,7 @@ class TensorBoardRenderer:
                     layer = name.split("/", 1)[1]
                     kind = r.meta.get(f"unit_kind/{layer}", "unit")  # "head", "neuron" (sequence layers), else "unit"
                     fig = bar_figure(vec, f"{r.audit}: {layer}", self.bar_top, value_label=f"mean |effect| of do({kind})",
-                                     item_label=kind)
+                                     item_label=kind, estimated=_estimated(r, layer, vec.numel()))
                     self._figure(writer, f"{base}/bars/{name}", fig, step)
             self._maps(writer, base, r, probe_inputs, probe_labels, step)
             self._images(writer, base, r, step)
@@ -174,6 +185,12 @@ class TensorBoardRenderer:
     def _maps(self, writer: Any, base: str, r: AuditResult, inputs: Tensor | None, labels: Tensor | None, step: int) -> None:
         if not r.maps or inputs is None:
             return
+        reason = skip_reason(self.figure_kind or infer_kind(inputs), inputs)
+        if reason is not None:
+            if reason not in self._skipped:
+                self._skipped.add(reason)
+                warnings.warn(f"Attribution maps are not drawn in TensorBoard: {reason}", UserWarning, stacklevel=2)
+            return
         data = MapData(inputs, dict(r.maps), r.audit, r.meta, labels, self.max_samples)
         for suffix, fig in map_figures(data, self.figure_kind):
             self._figure(writer, f"{base}/{suffix}", fig, step)
@@ -182,7 +199,12 @@ class TensorBoardRenderer:
         """Images of the same count and labels share one upscaled, labelled grid."""
         labels = r.meta.get("image_labels") or {}
         groups: dict[tuple, dict[str, Tensor]] = {}
+        cf = _counterfactual_figure(r, self.max_samples)
+        if cf is not None:
+            self._figure(writer, f"{base}/images/counterfactuals", cf, step)
         for name, img in r.images.items():
+            if cf is not None and name == "counterfactuals":
+                continue
             img = img.unsqueeze(0) if img.dim() == 3 else img
             groups.setdefault((int(img.shape[0]), tuple(labels.get(name) or ())), {})[name] = img
         for (_, names), images in groups.items():
@@ -193,6 +215,43 @@ class TensorBoardRenderer:
             title = f"{r.audit}: {group}" + (" per class (red: flagged)" if flagged else " per class" if names else "")
             fig = image_grid_figure(rows, columns, title, flagged)
             self._figure(writer, f"{base}/images/{group}", fig, step)
+
+
+def _estimated(r: AuditResult, layer: str, units: int) -> list[bool] | None:
+    """Which units of ``layer`` hold first-order estimates: those not in ``meta["exact_units/<layer>"]``
+    (recorded with a screen or ``method="attribution"``); ``None`` when every value is exact."""
+    exact = r.meta.get(f"exact_units/{layer}")
+    if exact is None:
+        return None
+    exact = {int(u) for u in exact}
+    return [u not in exact for u in range(units)]
+
+
+def _counterfactual_figure(r: AuditResult, columns: int) -> Figure | None:
+    """CounterfactualAudit's pictures (``images["counterfactuals"]``, one input | counterfactual |
+    difference strip per row of ``tables["counterfactuals"]``) as rows of panels, one column per
+    sample titled with its label, prediction and the counterfactual's prediction; ``None`` for
+    other results."""
+    img, rows = r.images.get("counterfactuals"), r.tables.get("counterfactuals")
+    if img is None or not rows or img.dim() != 4 or img.shape[0] != len(rows) or (img.shape[-1] - 2) % 3:
+        return None
+    from lightning_causal.audits.counterfactual import split_triptych
+
+    k = min(columns, len(rows))
+    names = _class_names(r)
+
+    def name(c: int) -> str:
+        return repr(names[c]) if names is not None and 0 <= c < len(names) else str(c)
+
+    labels = []
+    for row in rows[:k]:
+        head = f"label {name(row['label'])} → pred {name(row['predicted'])}"
+        head = head if len(head) <= 20 else head.replace(" → ", "\n→ ")  # long class names: one per line
+        labels.append(f"{head}\n→ cf {name(row['counterfactual_predicted'])} " + ("✓" if row["success"] else "✗ not found"))
+    failed = [j for j, row in enumerate(rows[:k]) if not row["success"]]
+    shown = f" (the first {k} of {len(rows)})" if k < len(rows) else ""
+    title = f"{r.audit}: smallest changes giving each misclassified sample its label{shown}"
+    return counterfactual_figure({p: v[:k] for p, v in split_triptych(img).items()}, labels, failed, title)
 
 
 def _group_name(names: list[str]) -> str:

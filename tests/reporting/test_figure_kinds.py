@@ -26,6 +26,7 @@ from lightning_causal.reporting.tensorboard import TensorBoardRenderer
         ((6, 8, 8), torch.float32, "image"),
         ((6, 14), torch.float32, "tabular"),
         ((6, 14), torch.long, "tokens"),
+        ((6, 1, 4, 8, 8), torch.float32, "image"),  # [N, C, D, H, W]: a volume (Conv3d), drawn by depth slice
         ((6,), torch.float32, None),
     ],
 )
@@ -220,3 +221,61 @@ def test_long_feature_names_leave_the_titles_labels_and_bars_inside_the_figure()
         assert fig.axes[0].get_window_extent().width > 0.35 * width  # room left for the bars
     labels = [t.get_text() for t in sobol.axes[0].get_yticklabels()]
     assert all(label.startswith(f"…{i}_monthly") for i, label in enumerate(labels))  # cut where the names differ
+
+
+@pytest.mark.parametrize(("exact", "ylabel"), [([3, 5], "mean |effect| of do(unit)"),
+                                               ([], "mean |effect| of do(unit)\n(first-order estimate)")])
+def test_unit_bars_mark_first_order_estimates(monkeypatch, exact, ylabel):
+    # a screen's unscreened units (and every unit with method="attribution") were drawn like exact effects
+    import lightning_causal.reporting.tensorboard as tb
+
+    figures = {}
+    monkeypatch.setattr(tb.TensorBoardRenderer, "_figure", staticmethod(lambda writer, tag, fig, step: figures.update({tag: fig})))
+    importance = torch.tensor([0.5, 0.1, 0.0, 0.9, 0.3, 0.7])
+    r = AuditResult("ui", vectors={"importance/conv": importance}, meta={"exact_units/conv": exact})
+    TensorBoardRenderer().render(Writer(), 0, [r], None)
+    ax = figures["causal/ui/bars/importance/conv"].axes[0]
+    drawn = [int(t.get_text()) for t in ax.get_xticklabels()]
+    assert drawn == [3, 5, 0, 4, 1, 2]
+    assert [p.get_hatch() == "///" for p in ax.patches] == [u not in exact for u in drawn]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == (["exact (2 of 6 units)", "first-order estimate"] if exact else ["first-order estimate"])
+    assert ax.get_ylabel() == ylabel
+    exact_only = AuditResult("ui", vectors={"importance/conv": importance})  # no screen: no legend, no hatch
+    TensorBoardRenderer().render(Writer(), 0, [exact_only], None)
+    ax = figures["causal/ui/bars/importance/conv"].axes[0]
+    assert ax.get_legend() is None and {p.get_hatch() for p in ax.patches} == {None}
+
+
+@pytest.mark.parametrize("kind", [None, "image"])
+def test_volumes_are_drawn_at_the_depth_slice_of_largest_effect(kind):
+    # [N, C, D, H, W] (Conv3d) maps were left out silently, and figure_kind="image" crashed the fit in imshow
+    x = torch.rand(3, 1, 4, 8, 8)
+    causal = torch.zeros(3, 1, 4, 8, 8)
+    causal[:, :, 2, 3, 3] = 1.0
+    causal[1, :, 2] = 0.0
+    causal[1, :, 1, 5, 5] = -2.0  # sample 1: its largest effect in slice 1
+    maps = {"causal": causal, "Saliency": torch.rand(3, 1, 4, 8, 8)}
+    assert _tags(AuditResult("a", maps=maps), x, kind) == [f"causal/a/maps/sample_{i}" for i in range(3)]
+    figures = map_figures(MapData(x, maps, "ie", {"targets": [2, 0, 1]}), kind)
+    for i, d in ((0, 2), (1, 1)):
+        fig = figures[i][1]
+        assert fig._suptitle.get_text().endswith(f"depth slice {d} of 0–3 (largest mean |causal|)")
+        assert torch.allclose(torch.as_tensor(fig.axes[0].get_images()[0].get_array()), x[i, 0, d])
+        assert fig.axes[1].get_images()[0].get_array().tolist() == causal[i, 0, d].tolist()
+
+
+def test_inputs_a_kind_cannot_draw_are_skipped_with_one_warning():
+    x = torch.rand(4, 1, 2, 3, 4, 4)  # 6-D: no kind draws it
+    r = AuditResult("a", maps={"causal": torch.randn(x.shape)})
+    renderer, writer = TensorBoardRenderer(figure_kind="image"), Writer()
+    with pytest.warns(UserWarning, match=r"not drawn.*'image' draws inputs .* shape \[4, 1, 2, 3, 4, 4\]"):
+        renderer.render(writer, 0, [r], x)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        renderer.render(writer, 1, [r], x)  # once per renderer
+    assert not [t for t in writer.images if "/maps/" in t]
+    with pytest.warns(UserWarning, match=r"no figure kind recognised for inputs of shape \[4\]"):
+        TensorBoardRenderer().render(Writer(), 0, [AuditResult("a", maps={"causal": torch.randn(4)})], torch.rand(4))

@@ -1,0 +1,52 @@
+"""The layer causal map figure: short, numbered labels that never overlap, on a canvas sized to its content."""
+
+from __future__ import annotations
+
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+from lightning_causal.reporting.graph_figures import column_labels, layer_labels, layer_map_figure
+
+
+def _layer_map(groups: list[list[str]], layers: list[str]) -> dict:
+    ids = ["<input>"] + [g[0] if len(g) == 1 else f"{g[0]}..{g[-1]}" for g in groups] + ["<output>"]
+    nodes = [{"id": i, "layers": g} for i, g in zip(ids, [[], *groups, []])]
+    edges = [{"source": a, "target": b, "weight": 0.9 / (k + 1), "gain": 1.0 / (k + 1)} for k, (a, b) in enumerate(zip(ids, ids[1:]))]
+    cka = [[1.0 if i == j else 0.5 for j in range(len(layers))] for i in range(len(layers))]
+    return {"kind": "layer_map", "layers": layers, "cka": cka, "response": [0.5] * len(layers), "threshold": 0.9,
+            "nodes": nodes, "edges": edges}
+
+
+LONG = [f"model.vit.vit.encoder.layer.{i}.attention.output.dense_projection_after_attention" for i in range(12)]
+
+
+@pytest.mark.parametrize("merged", [False, True], ids=["12 nodes", "merged"])
+def test_a_long_named_layer_chain_has_labels_that_do_not_overlap(merged):
+    # ViT module paths were drawn whole, rotated and overlapping, the s/gain texts at 6 points, the canvas 2/3 empty
+    groups = [LONG[0:3], LONG[3:4], LONG[4:9], LONG[9:12]] if merged else [[name] for name in LONG]
+    fig = layer_map_figure(_layer_map(groups, LONG))
+    cka, chain = fig.axes[:2]
+    assert "causal nodes" in chain.get_title()
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    width, height = fig.get_size_inches() * fig.dpi
+    texts = [*chain.texts, chain.title, cka.title]
+    assert all(t.get_fontsize() >= 8 for t in chain.texts)
+    assert not any("model.vit" in t.get_text() for t in [*texts, *cka.get_yticklabels()])  # the shared prefix is gone
+    assert all(len(line) <= 40 for t in chain.texts for line in t.get_text().split("\n"))
+    for group in (texts, cka.get_yticklabels(), cka.get_xticklabels()):
+        boxes = [t.get_window_extent(renderer) for t in group if t.get_text()]
+        assert all(0 <= b.x0 and b.x1 <= width and 0 <= b.y0 and b.y1 <= height for b in boxes)
+        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    drawn = [t.get_window_extent(renderer) for t in chain.texts]
+    assert max(b.y1 for b in drawn) - min(b.y0 for b in drawn) > 0.6 * height  # the chain fills the canvas's height
+    assert width <= 11 * fig.dpi
+
+
+def test_layer_labels_strip_the_shared_prefix_like_the_graph_columns():
+    vit = ["model.vit.vit.embeddings.patch_embeddings.projection", "model.vit.vit.layers.0.attention.q_proj", "model.vit.classifier"]
+    assert layer_labels(vit) == ["…patch_embeddings.projection", "…layers.0.attention.q_proj", "classifier"]
+    assert [label.replace("\n", "") for label in column_labels(vit)] == ["vit.embeddings.patch_embeddings.projection",
+                                                                         "vit.layers.0.attention.q_proj", "classifier"]
+    assert layer_labels(LONG[:2], 24) == ["0.attention…er_attention", "1.attention…er_attention"]  # alike tails: cut in the middle
