@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
+from lightning_causal.audits.options import check_name_count, check_names, names_meta
 from lightning_causal.causal.engine.checks import check_class_labels, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.state import audit_mode
@@ -68,8 +71,11 @@ class CounterfactualAudit(Audit):
         settings: the optimisation (:class:`~lightning_causal.causal.structure.counterfactuals.CounterfactualSettings`:
             L1/L2 proximity weights, steps, learning rate, ...).
         bounds: optional ``(low, high)`` input bounds.
-        mask: optional mask of mutable features.
+        mask: optional mask of mutable features (nonzero: may change), broadcastable to one input
+            ``[1, ...]``: the same for every sample.
         output: which tensor of the model's return value holds the logits (see :class:`Audit`).
+        feature_names: names of the columns of tabular inputs (the table's ``changes`` use them).
+        class_names: one name per class (the figure's titles use them).
         name: tag of the audit (default ``"counterfactual"``).
 
     Examples:
@@ -91,8 +97,11 @@ class CounterfactualAudit(Audit):
         mask: Tensor | None = None,
         output: OutputSpec = None,
         name: str | None = None,
+        feature_names: Sequence[str] | None = None,
+        class_names: Sequence[str] | None = None,
     ) -> None:
         super().__init__(name, output=output)
+        self.feature_names, self.class_names = check_names("feature_names", feature_names), check_names("class_names", class_names)
         self.max_samples = check_int("max_samples", max_samples, minimum=1)
         self.settings = check_type("settings", settings, CounterfactualSettings, none_ok=True) or CounterfactualSettings()
         if bounds is not None:  # the pair and low <= high; the shape is checked against the probe in `validate`
@@ -107,8 +116,31 @@ class CounterfactualAudit(Audit):
             raise ValueError("CounterfactualAudit explains single-tensor inputs; got a tuple probe")
         if not probe.first.is_floating_point():
             raise ValueError(f"CounterfactualAudit optimises continuous inputs but the probe holds {probe.first.dtype}")
+        labels = probe.labels
+        if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.shape[0] != len(probe):
+            raise ValueError(
+                f"CounterfactualAudit needs one class label per probe sample, [{len(probe)}], but got "
+                f"{list(getattr(labels, 'shape', [])) or type(labels).__name__} (per-position or multi-label targets have no "
+                "single class to explain towards); pass `unpack_batch=` (or a `probe=`) whose labels are one class per sample"
+            )
         if self.bounds is not None:
             check_bounds(self.bounds, probe.first)
+        if self.mask is not None:
+            self._check_mask(probe.first)
+        if self.feature_names is not None and probe.first.dim() == 2:
+            check_name_count("feature_names", self.feature_names, probe.first.shape[1], "column")
+
+    def _check_mask(self, x: Tensor) -> None:
+        """The mutable mask is one mask for every sample: broadcastable to one probe sample."""
+        mask = self.mask
+        assert mask is not None
+        try:
+            ok = torch.broadcast_shapes(mask.shape, (1, *x.shape[1:])) == (1, *x.shape[1:])
+        except RuntimeError:
+            ok = False
+        if not ok:
+            raise ValueError(f"Expected argument `mask` broadcastable to one probe sample {[1, *x.shape[1:]]} (one mask "
+                             f"for every sample) but got {list(mask.shape)}")
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         self.validate(model, probe)
@@ -121,9 +153,11 @@ class CounterfactualAudit(Audit):
                 f"CounterfactualAudit explains a classifier's decision and needs logits [N, classes >= 2] but the model "
                 f"returned shape {list(out.shape)}; a binary classifier with one logit z can return torch.cat([-z, z], 1)")
         check_class_labels("probe.labels", y, int(out.shape[1]))
+        check_name_count("class_names", self.class_names, int(out.shape[1]), "class")
         pred = out.argmax(1)
         wrong = (pred != y).nonzero().flatten()
         result = AuditResult(self.name)
+        result.meta.update(names_meta(self.feature_names, self.class_names))
         result.scalars["misclassified_rate"] = float(wrong.numel()) / x.shape[0]
         idx = wrong[: self.max_samples]
         result.scalars["explained"] = float(idx.numel())
@@ -146,5 +180,8 @@ class CounterfactualAudit(Audit):
         elif x.dim() == 2:  # tabular: the largest changes, by column
             for row, d in zip(result.tables["counterfactuals"], cf.delta):
                 top = d.abs().topk(min(3, d.numel())).indices.tolist()
-                row["changes"] = ", ".join(f"x{c}: {float(d[c]):+.3g}" for c in top if d[c] != 0)
+                row["changes"] = ", ".join(f"{self._column(c)}: {float(d[c]):+.3g}" for c in top if d[c] != 0)
         return result
+
+    def _column(self, c: int) -> str:
+        return self.feature_names[c] if self.feature_names is not None else f"x{c}"

@@ -154,3 +154,24 @@ def test_tensorboard_renderer_draws_graph_and_layer_map(tmp_path):
     acc = EventAccumulator(str(tmp_path))
     acc.Reload()
     assert {"causal/causal_graph/graphs/causal_graph", "causal/layer_map/graphs/layer_map"} <= set(acc.Tags()["images"])
+
+
+def test_counterfactual_audit_names_columns_and_classes_and_checks_labels_and_mask_against_the_probe():
+    """The table said x40 for a named column; per-position labels [N, T] gave a shape error from
+    `pred != y`; a mask of the wrong shape was reported with the shape of the misclassified subset."""
+    model = seeded(MLP(4, (8,), 3), 0).eval()
+    x = torch.randn(10, 4, generator=torch.Generator().manual_seed(2))
+    labels = model(x).argmax(1)
+    labels[0] = (labels[0] + 1) % 3
+    audit = CounterfactualAudit(settings=CounterfactualSettings(steps=150, lr=0.05), feature_names=["age", "hours", "edu", "gain"],
+                                class_names=["a", "b", "c"])
+    r = audit.run(model, Probe(x, labels))
+    changes = r.tables["counterfactuals"][0]["changes"]
+    assert changes and all(part.split(":")[0] in {"age", "hours", "edu", "gain"} for part in changes.split(", "))
+    assert r.meta["class_names"] == ["a", "b", "c"] and r.meta["feature_names"] == ["age", "hours", "edu", "gain"]
+    with pytest.raises(ValueError, match=r"one class label per probe sample, \[10\], but got \[10, 3\]"):
+        audit.validate(model, Probe(x, torch.zeros(10, 3, dtype=torch.long)))
+    with pytest.raises(ValueError, match=r"`mask` broadcastable to one probe sample \[1, 4\].*\[10, 3\]"):
+        CounterfactualAudit(mask=torch.ones(10, 3)).validate(model, Probe(x, labels))
+    with pytest.raises(ValueError, match="`class_names`"):
+        CounterfactualAudit(class_names=["a", "b"]).run(model, Probe(x, labels))
