@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -63,12 +64,15 @@ class SobolAudit(Audit):
         feature_mask: one integer group id per input element, ``[1, ...]`` (Captum's convention).
         patch_size: square patches for image inputs ``[N, C, H, W]``.
         target: class whose probability is explained; ``None`` = the class predicted most often on
-            the probe (fixed for the whole analysis).
+            the probe at the first audit, kept for the later audits of the fit (and across a resume),
+            so that every scalar series and drift value compares one quantity.
         sampler: ``"empirical"`` (independent groups, each as observed) or ``"copula"`` (every
             element's marginal, joined by the probe's rank correlation).
         n_bootstrap: bootstrap resamples for the intervals.
         confidence: level of the intervals.
-        top_k: groups reported as scalars.
+        top_k: groups reported as scalars: those of largest total order at the first audit, the
+            same groups at every later audit (a series without gaps; the table and the vectors
+            hold every group).
         probability: explain the softmax probability (True) or the raw output (False). A model
             with one output is read as a binary classifier's logit and explained through its
             sigmoid, with a warning: pass ``False`` for a regression model. ``meta["explained"]``
@@ -125,6 +129,8 @@ class SobolAudit(Audit):
         self.n, self.feature_mask, self.patch_size, self.target = n, feature_mask, patch_size, target
         self.sampler, self.n_bootstrap, self.confidence, self.top_k = sampler, n_bootstrap, confidence, top_k
         self.probability, self.seed = bool(probability), seed
+        self._chosen_target: int | None = None  # target=None: the class chosen at the first audit
+        self._scalar_groups: list[int] | None = None  # the groups logged as scalars, chosen at the first audit
 
     def _mask(self, x: Tensor) -> Tensor:
         """Group ids ``[1, *sample_shape]`` shared by every sample."""
@@ -174,10 +180,11 @@ class SobolAudit(Audit):
         source = GaussianCopula(x) if self.sampler == "copula" else EmpiricalMarginals(x, groups=mask.flatten())
         with rng_preserved():
             options = self.model_options(probe)
-            if self.target is None:
+            target = self.target if self.target is not None else self._chosen_target
+            if target is None:
                 func = class_probability(model, reference=x, input_shape=x.shape[1:], probability=self.probability, **options)
             else:
-                func = class_probability(model, self.target, input_shape=x.shape[1:], probability=self.probability, **options)
+                func = class_probability(model, target, input_shape=x.shape[1:], probability=self.probability, **options)
             with audit_mode(func.model):
                 rows = rows_per_pass(func.model, (x,), max_batch_size, forward=lambda *t, rows: func.forward(*t))
             res = sobol_indices(func, source, self.n, mask.flatten(), n_bootstrap=self.n_bootstrap, max_batch_size=rows, seed=self.seed,
@@ -192,6 +199,20 @@ class SobolAudit(Audit):
             warn_softmax_of_regression(f"SobolAudit {self.name!r}", probe.labels, "`probability=False`")
         return res, func.target, func.explained
 
+    def state_dict(self) -> dict[str, Any]:
+        """The class chosen for ``target=None`` and the groups logged as scalars, fixed at the first audit."""
+        state: dict[str, Any] = {}
+        if self._chosen_target is not None:
+            state["target"] = self._chosen_target
+        if self._scalar_groups is not None:
+            state["scalar_groups"] = list(self._scalar_groups)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._chosen_target = state.get("target")
+        groups = state.get("scalar_groups")
+        self._scalar_groups = None if groups is None else [int(g) for g in groups]
+
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         x = probe.first
         res, target, explained = self._analyse(model, probe, max_batch_size)
@@ -199,7 +220,11 @@ class SobolAudit(Audit):
         first, total = res.first.float(), res.total.float()
         result.vectors.update({"first": first, "total": total})
         order = total.argsort(descending=True).tolist()
-        for g in order[: self.top_k]:
+        if self.target is None:
+            self._chosen_target = int(target)
+        if self._scalar_groups is None or max(self._scalar_groups) >= len(order):
+            self._scalar_groups = order[: self.top_k]
+        for g in self._scalar_groups:
             result.scalars[f"S/{tag_safe(res.names[g])}"] = float(first[g])
             result.scalars[f"ST/{tag_safe(res.names[g])}"] = float(total[g])
         result.scalars["sum_S"] = float(first.sum())

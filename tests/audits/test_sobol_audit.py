@@ -223,3 +223,29 @@ def test_a_target_the_model_does_not_have_fails_in_validate():
     with pytest.raises(ValueError, match=r"`target`.*0 to 0.*1"):
         SobolAudit(n=64, target=1, probability=False).validate(nn.Linear(3, 1), Probe(x))
     SobolAudit(n=64, target=1).validate(nn.Linear(3, 1), Probe(x))  # one logit: the sigmoid's two classes
+
+
+def test_target_none_and_the_scalar_groups_are_kept_from_the_first_audit():
+    """With target=None each audit re-picked the majority class (P(three), then P(nine) under one
+    tag, and drift between them), and the top-k groups logged as scalars changed (series with gaps)."""
+    x = torch.rand(64, 3, generator=torch.Generator().manual_seed(0))
+    model = nn.Linear(3, 2)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[3.0, 0.0, 0.0], [0.0, 0.0, 3.0]]))
+        model.bias.copy_(torch.tensor([1.0, 0.0]))  # class 0 most often predicted
+    audit = SobolAudit(n=64, top_k=1, n_bootstrap=0)
+    first = audit.run(model, Probe(x))
+    with torch.no_grad():
+        model.bias.copy_(torch.tensor([0.0, 2.0]))  # now class 1 is
+        model.weight.copy_(torch.tensor([[0.0, 0.0, 3.0], [3.0, 0.0, 0.0]]))
+    second = audit.run(model, Probe(x))
+    assert first.meta["target"] == second.meta["target"] == 0
+    group = int(first.vectors["total"].argmax())
+    assert set(first.scalars) == set(second.scalars) == {f"S/{group}", f"ST/{group}", "sum_S", "output_variance"}
+    state = audit.state_dict()
+    assert state == {"target": 0, "scalar_groups": [group]}
+    fresh = SobolAudit(n=64, top_k=1, n_bootstrap=0)
+    fresh.load_state_dict(state)
+    assert fresh.run(model, Probe(x)).meta["target"] == 0
+    fresh.load_state_dict({})
+    assert fresh.run(model, Probe(x)).meta["target"] == 1
