@@ -331,7 +331,7 @@ class CausalAuditCallback(Callback):
         if trainer.is_global_zero and self.report_dir is not None:
             try:
                 write_report(self.report_dir, epoch, stage, results, extra={"audit_seconds": total, "world_size": trainer.world_size})
-            except OSError as err:
+            except (OSError, TypeError, ValueError) as err:  # a full disk; a custom audit's value JSON cannot hold
                 error = repr(err)
         error = trainer.strategy.broadcast(error, src=0)
         if error is None:

@@ -68,7 +68,8 @@ def load_report(path: str | os.PathLike) -> dict[str, Any]:
 
     The file is strict JSON, which has no NaN or infinity: they are written as the strings
     ``"nan"``, ``"inf"``, ``"-inf"``, and read back as floats in each audit's ``scalars``,
-    ``vectors`` and ``maps``.
+    ``vectors``, ``maps``, ``tables``, ``curves`` and ``graphs`` (a group's rate with no rows, a
+    node's z with no variance); ``meta`` (names, words) is read as it is.
 
     Raises:
         ValueError: if the file is not a lightning_causal report or has an unknown schema version.
@@ -81,7 +82,7 @@ def load_report(path: str | os.PathLike) -> dict[str, Any]:
             f"Expected report schema_version {SCHEMA_VERSION} but got {doc.get('schema_version')!r} in {str(path)!r}"
         )
     for result in doc["audits"].values():
-        for key in ("scalars", "vectors", "maps"):
+        for key in ("scalars", "vectors", "maps", "tables", "curves", "graphs"):
             if isinstance(result, dict) and key in result:
                 result[key] = _numbers(result[key])
     return doc

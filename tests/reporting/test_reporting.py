@@ -154,3 +154,22 @@ def test_curves_draw_a_reference_level_dashed_and_a_flat_measured_series_as_a_se
     assert bound.get_linestyle() == "--" and bound.get_marker() in ("None", None, "")
     assert list(bound.get_ydata()) == [0.75, 0.75]  # across the whole axis
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["flag_score", "flat ACE", "flagged at or below"]
+
+
+def test_a_report_reads_back_nan_and_infinities_in_tables_curves_and_graphs_and_numpy_arrays_in_meta(tmp_path):
+    """A fairness group without positives has tpr NaN: it came back as the string 'nan' in the
+    table (max() over rows raised TypeError); a numpy array in meta raised in the writer."""
+    import math
+
+    import numpy as np
+
+    from lightning_causal.audits.base import AuditResult
+    from lightning_causal.reporting.json_report import load_report, write_report
+
+    result = AuditResult("a", scalars={"s": float("nan")}, tables={"groups": [{"group": "0", "tpr": float("nan")}]},
+                         curves={"deletion": {"x": [0.0, 1.0], "causal": [float("inf"), 1.0]}},
+                         graphs={"g": {"edges": [["a", "b", float("-inf")]]}}, meta={"names": np.array([1, 2]), "word": "nan"})
+    doc = load_report(write_report(tmp_path, 0, "epoch_end", [result]))["audits"]["a"]
+    assert math.isnan(doc["scalars"]["s"]) and math.isnan(doc["tables"]["groups"][0]["tpr"])
+    assert doc["curves"]["deletion"]["causal"] == [math.inf, 1.0] and doc["graphs"]["g"]["edges"][0][2] == -math.inf
+    assert doc["meta"] == {"names": [1, 2], "word": "nan"}
