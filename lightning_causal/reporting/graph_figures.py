@@ -49,6 +49,15 @@ def strip_common_prefix(names: list[str]) -> list[str]:
     return [".".join(p[common:]) for p in parts]
 
 
+def _numbers_named(layers: list[str], stripped: list[str]) -> list[str]:
+    """Stripped names where a bare number (``1`` of ``net.1``, easily read as a unit) keeps the
+    part before it (``net.1``), or, a top-level child of a ``Sequential``, says it is a layer."""
+    if not any(t.isdigit() for t in stripped):
+        return stripped
+    out = [".".join(name.split(".")[-t.count(".") - 2:]) for name, t in zip(layers, stripped)]
+    return [f"layer {t}" if t.isdigit() else t for t in out]
+
+
 def column_labels(layers: list[str]) -> list[str]:
     """Column titles: the layer names without the dotted prefix they all share (two or more
     layers, :func:`strip_common_prefix`), long ones broken at dots, so that
@@ -60,8 +69,11 @@ def column_labels(layers: list[str]) -> list[str]:
         ['0.attention.self', '1.intermediate', 'output']
         >>> column_labels(["conv1", "conv2"]), column_labels(["model.a_very_long_block_name.sublayer"])
         (['conv1', 'conv2'], ['model\\n.a_very_long_block_name\\n.sublayer'])
+        >>> column_labels(["net.1", "net.3", "output"]), column_labels(["0", "2"])
+        (['net.1', 'net.3', 'output'], ['layer 0', 'layer 2'])
     """
-    stripped = iter(strip_common_prefix([n for n in layers if n != "output"]))
+    named = [n for n in layers if n != "output"]
+    stripped = iter(_numbers_named(named, strip_common_prefix(named)))
     out = []
     for name in layers:
         label = name if name == "output" else next(stripped)
@@ -193,9 +205,7 @@ def layer_labels(layers: list[str], limit: int = 28) -> list[str]:
         >>> layer_labels(["model.bert.encoder.layer.0", "model.bert.encoder.layer.1"])
         ['layer.0', 'layer.1']
     """
-    stripped = strip_common_prefix(layers)
-    if any(t.isdigit() for t in stripped):
-        stripped = [".".join(name.split(".")[-t.count(".") - 2:]) for name, t in zip(layers, stripped)]
+    stripped = _numbers_named(layers, strip_common_prefix(layers))
     tails = [path_tail(t, limit) for t in stripped]
     if len(set(tails)) == len(tails):
         return tails
