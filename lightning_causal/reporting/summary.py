@@ -30,6 +30,8 @@ def _cut(text: str) -> str:
 def _headline(r: AuditResult) -> str:
     """The audit's first plain scalars (no drift, no per-item or per-method series)."""
     plain = [(k, v) for k, v in r.scalars.items() if "/" not in k]
+    if not plain:  # audits whose scalars are all per layer (``<layer>/top1_importance``)
+        plain = [(k, v) for k, v in r.scalars.items() if "drift" not in k and not k.startswith(("compare/", "captum/"))]
     return ", ".join(f"{k} {_fmt(float(v))}" for k, v in plain[:_HEADLINE])
 
 
@@ -38,7 +40,7 @@ _LABELS = ("feature", "name", "word", "node", "method", "group", "unit", "token"
 
 def _label_and_value(row: dict) -> tuple[str, str] | None:
     """A table row as ``(label, value)``: the most specific name-like column (an edge: ``source →
-    target``) and the first number after it."""
+    target``) and the number the audit ranks its rows by (``_VALUES``), else the first number."""
     if "source" in row and "target" in row:
         label_keys, label = {"source", "target"}, f"{row['source']} → {row['target']}"
     else:
@@ -46,8 +48,15 @@ def _label_and_value(row: dict) -> tuple[str, str] | None:
         if label_key is None:
             return None
         label_keys, label = {label_key}, _fmt(row[label_key])
-    value = next((f"{k} {_fmt(v)}" for k, v in row.items() if k not in label_keys and isinstance(v, float)), "")
-    return label, value
+    key = next((k for k in _VALUES if isinstance(row.get(k), float)), None)  # what the audits rank their rows by
+    if key is None:
+        key = next((k for k, v in row.items() if k not in label_keys and isinstance(v, float)), None)
+    return label, "" if key is None else f"{key} {_fmt(row[key])}"
+
+
+#: the columns the audits sort their table rows by (Sobol' total order, unit importance, effects, a
+#: group's rate of positive decisions, an edge's effect rather than its normalised weight)
+_VALUES = ("ST", "importance", "mean_abs_effect", "effect", "positive_rate", "score", "flag_score")
 
 
 def _tops(r: AuditResult) -> str:

@@ -38,7 +38,7 @@ def test_markdown_summary_labels_graph_nodes_edges_and_tokens_by_name():
         "top_tokens": [{"token": 7, "word": "great", "mean_abs_effect": 0.75, "count": 3}],
     })
     row = next(line for line in markdown_summary(0, [r]).splitlines() if line.startswith("- **g**: "))
-    assert "nodes: net.1:18 (effect 0.25)" in row and "edges: net.1:18 → output:1 (weight 1)" in row
+    assert "nodes: net.1:18 (effect 0.25)" in row and "edges: net.1:18 → output:1 (effect 0.5)" in row
     assert "top_tokens: great (mean_abs_effect 0.75)" in row
 
 
@@ -173,3 +173,16 @@ def test_a_report_reads_back_nan_and_infinities_in_tables_curves_and_graphs_and_
     assert math.isnan(doc["scalars"]["s"]) and math.isnan(doc["tables"]["groups"][0]["tpr"])
     assert doc["curves"]["deletion"]["causal"] == [math.inf, 1.0] and doc["graphs"]["g"]["edges"][0][2] == -math.inf
     assert doc["meta"] == {"names": [1, 2], "word": "nan"}
+
+
+def test_the_text_card_shows_the_value_each_table_is_ranked_by_and_per_layer_headlines():
+    """The card listed Sobol' rows ranked by ST with their S beside them (the order looked wrong),
+    fairness groups with their coded value, and nothing for an audit whose scalars are per layer."""
+    sobol = AuditResult("sobol", scalars={"sum_S": 0.2}, tables={"indices": [
+        {"group": "a", "S": 0.006, "S_ci": [0.0, 0.1], "ST": 0.76, "ST_ci": [0.7, 0.8]},
+        {"group": "c", "S": 0.216, "S_ci": [0.1, 0.3], "ST": 0.35, "ST_ci": [0.3, 0.4]}]})
+    fair = AuditResult("fairness", scalars={"cf_gap": 0.01}, tables={"groups": [{"group": 0, "count": 3, "value": 0.0, "positive_rate": 0.25}]})
+    units = AuditResult("unit_importance", scalars={"conv1/top1_importance": 0.17, "conv1/drift/spearman": 0.9})
+    card = markdown_summary(3, [sobol, fair, units])
+    assert "a (ST 0.76), c (ST 0.35)" in card and "0 (positive_rate 0.25)" in card
+    assert "conv1/top1_importance 0.17" in card and "spearman" not in card
