@@ -289,13 +289,27 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
     return [("maps/top_features", fig)]
 
 
-def _unpadded(ids: list[int], scores: list[Tensor]) -> int:
-    """How many leading tokens to draw: a trailing run of the last token id whose scores are all 0
-    is padding (padded positions are not run: their effect is exactly 0) and is left out."""
-    n = len(ids)
-    while n > 1 and ids[n - 1] == ids[-1] and all(float(v[n - 1]) == 0.0 for v in scores):
-        n -= 1
-    return n
+def _unpadded(ids: list[int], scores: list[Tensor]) -> tuple[int, int]:
+    """The tokens to draw, ``ids[start:end]``: a trailing run of the last token id (right padding)
+    and a leading run of the first (left padding, as GPT-2 and Llama batches are padded) whose
+    scores are all 0 are left out (padded positions are not run: their effect is exactly 0); a
+    leading run of one token is kept (a first token whose effect happens to be 0)."""
+    def blank(k: int) -> bool:
+        return all(float(v[k]) == 0.0 for v in scores)
+
+    end = len(ids)
+    while end > 1 and ids[end - 1] == ids[-1] and blank(end - 1):
+        end -= 1
+    start = 0
+    while start < end - 1 and ids[start] == ids[0] and blank(start):
+        start += 1
+    return (start if start >= 2 else 0), end  # one unscored first token ([CLS] of effect 0) is drawn
+
+
+def _cut(word: str, width: int) -> str:
+    """``word``, cut to ``width`` characters with an ellipsis (one long token, a URL, must not push
+    the strip's other words off the figure)."""
+    return word if len(word) <= width else word[: max(1, width - 1)] + "…"
 
 
 def _word(vocabulary: list[str] | dict[str, str] | None, token: int) -> str:
@@ -322,8 +336,9 @@ def _token_lines(words: list[str], chars_per_line: int) -> list[list[tuple[int, 
 def token_maps(data: MapData, chars_per_line: int = 56) -> list[tuple[str, Figure]]:
     """Per sample, one text strip per map: each token (its id, or its word in ``meta["vocabulary"]``)
     boxed in the colour of its score (red positive, blue negative, one symmetric scale per map),
-    in a monospace font laid out by word length and wrapped at ``chars_per_line``; trailing
-    padding (a run of the last id with all scores 0) is left out."""
+    in a monospace font laid out by word length and wrapped at ``chars_per_line`` (a word longer
+    than half a line is cut); padding at either end (a run of the first or last id with all scores
+    0) is left out."""
     from matplotlib import colormaps
 
     n, _ = _samples(data)
@@ -333,13 +348,14 @@ def token_maps(data: MapData, chars_per_line: int = 56) -> list[tuple[str, Figur
     for i in range(n):
         ids = data.inputs[i].reshape(-1).tolist()
         scores = {name: m[i].detach().float().cpu().reshape(-1) for name, m in data.maps.items()}
-        keep = _unpadded(ids, list(scores.values()))
-        words = [_word(vocab, t) for t in ids[:keep]]
+        start, end = _unpadded(ids, list(scores.values()))
+        words = [_cut(_word(vocab, t), chars_per_line // 2) for t in ids[start:end]]
+        scores = {name: v[start:end] for name, v in scores.items()}
         lines = _token_lines(words, chars_per_line)
         fig = Figure(figsize=(WIDTH * 1.15, 0.6 + (0.3 * len(lines) + 0.4) * len(scores)))
         axes = fig.subplots(len(scores), 1, squeeze=False)[:, 0]
         for ax, (name, v) in zip(axes, scores.items()):
-            lim = float(v[:keep].abs().max()) or 1.0
+            lim = float(v.abs().max()) or 1.0
             for row, line in enumerate(lines):
                 for j, col, text in line:
                     level = float(v[j]) / lim

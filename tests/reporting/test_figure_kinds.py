@@ -279,3 +279,19 @@ def test_inputs_a_kind_cannot_draw_are_skipped_with_one_warning():
     assert not [t for t in writer.images if "/maps/" in t]
     with pytest.warns(UserWarning, match=r"no figure kind recognised for inputs of shape \[4\]"):
         TensorBoardRenderer().render(Writer(), 0, [AuditResult("a", maps={"causal": torch.randn(4)})], torch.rand(4))
+
+
+def test_token_strips_leave_out_left_padding_and_cut_one_long_word():
+    """GPT-2 / Llama batches are padded on the left: 15 [PAD] boxes were drawn before a 6-word
+    sentence; a 90-character token ran off the figure and squeezed the other lines together."""
+    vocab = ["[PAD]", "[CLS]", "good", "film", "https://example.com/" + "x" * 70, "bad"]
+    ids = torch.tensor([[0, 0, 0, 1, 2, 3], [1, 4, 5, 0, 0, 0]])
+    effect = torch.tensor([[0.0, 0.0, 0.0, 0.1, 0.5, -0.2], [0.1, 0.3, -0.4, 0.0, 0.0, 0.0]])
+    figures = map_figures(MapData(ids, {"effect": effect}, "tokens", {"vocabulary": vocab}), "tokens")
+    texts = [[t.get_text() for t in fig.axes[0].texts] for _, fig in figures]
+    assert texts[0] == ["[CLS]", "good", "film"]
+    assert texts[1][0] == "[CLS]" and texts[1][2] == "bad" and texts[1][1].endswith("…") and len(texts[1][1]) == 28
+    fig = figures[1][1]
+    fig.canvas.draw()
+    right = fig.get_window_extent().x1
+    assert all(t.get_window_extent().x1 <= right for t in fig.axes[0].texts)
