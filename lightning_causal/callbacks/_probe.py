@@ -170,7 +170,17 @@ def _from_dataset(dataset: Dataset, size: int, collate: Any, indices: list[int] 
                 "`__len__`; pass the probe as tensors or a batch (`probe=`)"
             ) from err
     items = [dataset[i] for i in indices[:size]]
-    return (collate or torch.utils.data.default_collate)(items)
+    try:
+        return (collate or torch.utils.data.default_collate)(items)
+    except (RuntimeError, TypeError, ValueError) as err:
+        if collate is not None:
+            raise
+        raise MisconfigurationException(
+            f"Expected the samples of the `probe` dataset ({type(dataset).__name__}) to stack into one batch, but "
+            f"torch's default collate failed: {err}. Samples of different lengths (dynamic padding) need your "
+            "collate function: pass `probe=DataLoader(dataset, collate_fn=...)` (the training loader's, e.g. "
+            "transformers' DataCollatorWithPadding)"
+        ) from err
 
 
 def _read(source: Any, size: int, loader_order: bool = False) -> Any:

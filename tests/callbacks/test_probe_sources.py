@@ -119,3 +119,26 @@ def test_a_sized_iterable_dataset_is_refused_with_a_clear_message():
 def test_read_samples_validates_size():
     with pytest.raises(MisconfigurationException, match="`size` to be a positive int but got 0"):
         read_samples(_indexed(), 0)
+
+
+def test_a_dataset_of_samples_of_different_lengths_names_the_collate_function():
+    """torch's bare 'each element in list of batch should be of equal size' named neither `probe`
+    nor a collate function."""
+    from torch.utils.data import DataLoader, Dataset
+
+    class Ragged(Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return {"input_ids": torch.arange(3 + i), "labels": torch.tensor(i % 2)}
+
+    with pytest.raises(MisconfigurationException, match=r"`probe` dataset \(Ragged\).*collate_fn"):
+        probe_from(Ragged(), 4)
+
+    def pad(items):
+        ids = torch.nn.utils.rnn.pad_sequence([it["input_ids"] for it in items], batch_first=True)
+        return ids, torch.stack([it["labels"] for it in items])
+
+    probe = probe_from(DataLoader(Ragged(), collate_fn=pad), 4)
+    assert probe.first.shape == (4, 6)
