@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
+from lightning_causal.audits.input_effects import real_groups
 from lightning_causal.audits.options import (
     check_baseline,
     check_mask_options,
@@ -158,6 +159,11 @@ class CaptumBaseline(Audit):
     reference); the probe's ``attention_mask`` is passed through. Stability replaces a random
     ``settings.noise_fraction`` share of the tokens (never special tokens, the baseline token or
     padding) by tokens drawn from the probe (:func:`~lightning_causal.baselines.metrics.token_stability`).
+    Groups lying entirely in padding (``attention_mask`` 0: effect exactly 0 by design, see
+    :func:`~lightning_causal.audits.input_effects.real_groups`) are left out of every metric per
+    sample: the rankings of agreement and stability are over the real groups, the curves rank and
+    replace only them (``valid=``), and ``mean_abs/<label>`` averages each group over the samples
+    where it is real; so padding the same sentences to another length changes no metric.
 
     Args:
         methods: Captum methods: names, ``"NoiseTunnel(<name>)"`` or ``(name, options)`` pairs
@@ -307,6 +313,7 @@ class CaptumBaseline(Audit):
         if self.settings.score == "auto" and out.dim() == 2 and out.shape[1] > 1:
             warn_softmax_of_regression(f"CaptumBaseline {self.name!r} (its deletion and insertion curves)", probe.labels, "`score='raw'`")
         explainers = self._explainers(model, probe, mask, max_batch_size)
+        real = real_groups(x, mask, probe.additional_forward_args)  # None without padding
         result = AuditResult(self.name)
         scores, seconds = {}, {}
         for label, explain in explainers.items():
@@ -314,19 +321,20 @@ class CaptumBaseline(Audit):
             scores[label] = explain(x, tidx)
             seconds[label] = time.perf_counter() - t0
             result.maps[label] = broadcast_groups(scores[label], mask, x.shape)
-            result.vectors[f"mean_abs/{label}"] = scores[label].abs().mean(0)
-        rows = {label: self._faithfulness(model, probe, mask, scores[label], tidx, max_batch_size, result, label)
+            result.vectors[f"mean_abs/{label}"] = (scores[label].abs().mean(0) if real is None else
+                                                   (scores[label].abs() * real).sum(0) / real.sum(0).clamp_min(1))
+        rows = {label: self._faithfulness(model, probe, mask, scores[label], tidx, max_batch_size, result, label, real)
                 for label in scores}
         tokens = not x.is_floating_point()
         sigma = self.settings.noise_fraction if tokens else (
             self.noise_sigma if self.noise_sigma is not None else M.default_sigma(x, self.settings.noise_fraction))
         for label, explain in explainers.items():
-            rows[label]["stability"] = self._stability(explain, probe, tidx, scores[label], sigma)
+            rows[label]["stability"] = self._stability(explain, probe, tidx, scores[label], sigma, real)
             if self.settings.reference_metrics:
                 rows[label].update(self._reference(model, probe, mask, scores[label], tidx, explain, sigma))
         k = min(self.top_k, g)
         for spec in self.specs:
-            rows[spec.label] = {**self._agreement(scores["causal"], scores[spec.label], k), **rows[spec.label]}
+            rows[spec.label] = {**self._agreement(scores["causal"], scores[spec.label], k, real), **rows[spec.label]}
         self._write(result, rows, seconds)
         for layer in self.layers:
             self._layer(model, probe, layer, tidx, k, max_batch_size, result)
@@ -337,20 +345,21 @@ class CaptumBaseline(Audit):
 
     def _faithfulness(
         self, model: nn.Module, probe: Probe, mask: Tensor, s: Tensor, tidx: Tensor, mbs: int | None,
-        result: AuditResult, label: str,
+        result: AuditResult, label: str, real: Tensor | None = None,
     ) -> dict[str, float]:
         out = {}
         for mode in ("deletion", "insertion"):
             frac, curves = M.perturbation_curve(
                 model, probe.first, mask, s, mode=mode, baseline=self.baseline, target=tidx, steps=self.settings.steps,
-                score=self.settings.score, max_batch_size=mbs, **self.model_options(probe),
+                score=self.settings.score, max_batch_size=mbs, valid=real, **self.model_options(probe),
             )
             out[f"{mode}_auc"] = _nanmean(M.curve_auc(frac, curves))
-            curve = result.curves.setdefault(mode, {"x": frac.tolist()})
+            x_axis = frac if frac.dim() == 1 else frac.nanmean(0)  # per-sample fractions with padding: their mean
+            curve = result.curves.setdefault(mode, {"x": x_axis.tolist()})
             curve[label] = curves.mean(0).tolist()
         return out
 
-    def _stability(self, explain: Explainer, probe: Probe, tidx: Tensor, s: Tensor, sigma: float) -> float:
+    def _stability(self, explain: Explainer, probe: Probe, tidx: Tensor, s: Tensor, sigma: float, real: Tensor | None = None) -> float:
         absolute, x, repeats = self.settings.absolute, probe.first, self.settings.stability_repeats
 
         def ranked(z: Tensor) -> Tensor:
@@ -359,13 +368,13 @@ class CaptumBaseline(Audit):
 
         ref = s.abs() if absolute else s
         if x.is_floating_point():
-            return _nanmean(M.stability(ranked, x, sigma, n_repeats=repeats, seed=self.seed, reference=ref))
+            return _nanmean(M.stability(ranked, x, sigma, n_repeats=repeats, seed=self.seed, reference=ref, valid=real))
         kept = torch.tensor([*self.settings.special_tokens, int(self.baseline)], device=x.device, dtype=x.dtype)
         eligible = ~torch.isin(x, kept)
         padding = padding_positions(x, probe.additional_forward_args)
         if padding is not None:
             eligible &= ~padding
-        return _nanmean(M.token_stability(ranked, x, eligible, sigma, n_repeats=repeats, seed=self.seed, reference=ref))
+        return _nanmean(M.token_stability(ranked, x, eligible, sigma, n_repeats=repeats, seed=self.seed, reference=ref, valid=real))
 
     def _reference(
         self, model: nn.Module, probe: Probe, mask: Tensor, s: Tensor, tidx: Tensor, explain: Explainer, sigma: float
@@ -376,12 +385,14 @@ class CaptumBaseline(Audit):
                            **self.model_options(probe))
         return {"sensitivity_max": _nanmean(sens), "infidelity": _nanmean(inf)}
 
-    def _agreement(self, causal: Tensor, other: Tensor, k: int) -> dict[str, float]:
+    def _agreement(self, causal: Tensor, other: Tensor, k: int, real: Tensor | None = None) -> dict[str, float]:
+        """Mean per-sample Spearman, Kendall τ_b and top-k overlap, over each sample's ``real``
+        groups (all groups when ``None``)."""
         a, b = (causal.abs(), other.abs()) if self.settings.absolute else (causal, other)
         return {
-            "spearman": _nanmean(spearman(a, b)),
-            "kendall": _nanmean(kendall(a, b)),
-            "topk": _nanmean(topk_overlap(a, b, k)),
+            "spearman": _nanmean(spearman(a, b, real)),
+            "kendall": _nanmean(kendall(a, b, valid=real)),
+            "topk": _nanmean(topk_overlap(a, b, k, real)),
         }
 
     def _layer(

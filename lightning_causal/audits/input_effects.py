@@ -21,11 +21,35 @@ from lightning_causal.causal.effects.input_effects import average_causal_effect,
 from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
-from lightning_causal.causal.engine.groups import broadcast_groups, group_mask
+from lightning_causal.causal.engine.groups import broadcast_groups, flat_mask, group_mask
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
 
-__all__ = ["InputEffectAudit"]
+__all__ = ["InputEffectAudit", "real_groups"]
+
+
+def real_groups(inputs: Tensor, feature_mask: Tensor, additional_forward_args: object) -> Tensor | None:
+    """Which feature groups of each sample hold at least one real (non-padding) position: ``[N, G]``
+    booleans, ``G = max id + 1``; ``None`` when nothing is padding (no ``attention_mask``, or one
+    without zeros). A group lying entirely in padding has effect exactly 0 and is left out of the
+    audits' summaries (see :func:`~lightning_causal.causal.engine.ablation.padding_positions`).
+
+    .. math:: \\mathrm{real}_{n,g} = \\exists\\, i ∈ g : \\mathrm{attention\\_mask}_{n,i} = 1
+
+    Examples:
+        >>> ids = torch.zeros(2, 4, dtype=torch.long)
+        >>> real_groups(ids, torch.tensor([[0, 1, 1, 2]]), {"attention_mask": torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])})
+        tensor([[ True,  True, False],
+                [ True,  True,  True]])
+    """
+    padding = padding_positions(inputs, additional_forward_args)
+    if padding is None or not bool(padding.any()):
+        return None
+    n = inputs.shape[0]
+    m = flat_mask(feature_mask, inputs.shape).to(inputs.device).expand(n, -1)
+    real = (~padding).expand(inputs.shape).reshape(n, -1)
+    counts = torch.zeros(n, int(m.max()) + 1, dtype=torch.long, device=inputs.device).scatter_add_(1, m, real.long())
+    return counts > 0
 
 
 class InputEffectAudit(Audit):
@@ -38,6 +62,13 @@ class InputEffectAudit(Audit):
     the probe; floating point inputs only) and the top groups. For token ids it also reports the
     top tokens (table ``top_tokens``: each token id's mean |δ| over its occurrences in the probe,
     padding excluded), which are what a text model relies on whatever their positions.
+
+    With an ``attention_mask`` in the probe's forward arguments, groups lying entirely in padding
+    (:func:`real_groups`; effect exactly 0) are left out: the vectors are means over the samples
+    where the group is real, ``E_n[|δ_g| | real_{n,g}]`` (0 where it never is), the scalar
+    ``mean_abs_effect`` is ``Σ_{n,g} real_{n,g} |δ_{n,g}| / Σ_{n,g} real_{n,g}``, and the top
+    groups (ties: lower id first) are drawn from the groups real in some sample, so the summaries
+    do not change with the padding length.
 
     Args:
         feature_mask: integer group ids broadcastable to one input ``[1, ...]``.
@@ -119,17 +150,29 @@ class InputEffectAudit(Audit):
             targets = resolve_target(Forward(model, num_samples=len(probe), **options)(x), self.target)
         effects = input_effects(model, x, mask, self.baseline, target=targets, max_batch_size=max_batch_size,
                                 input_layer=self.input_layer, **options)
-        mean_abs, mean = effects.abs().mean(0), effects.mean(0)
+        real = real_groups(x, mask, probe.additional_forward_args)
+        if real is None:
+            mean_abs, mean = effects.abs().mean(0), effects.mean(0)
+            k = min(self.top_k, mean_abs.numel())
+            top_values, top_groups = mean_abs.topk(k)
+            mean_abs_effect = float(mean_abs.mean())
+        else:  # padding groups left out: means over the samples where each group is real
+            count = real.sum(0).clamp_min(1)
+            mean_abs = (effects.abs() * real).sum(0) / count
+            mean = (effects * real).sum(0) / count
+            somewhere = real.any(0)
+            k = min(self.top_k, int(somewhere.sum()))
+            top_groups = torch.sort(mean_abs.masked_fill(~somewhere, float("-inf")), descending=True, stable=True).indices[:k]
+            top_values = mean_abs[top_groups]
+            mean_abs_effect = float((effects.abs() * real).sum() / real.sum())
         result = AuditResult(self.name)
         result.vectors["mean_abs_effect"] = mean_abs
         result.vectors["mean_effect"] = mean
         result.maps["effect"] = broadcast_groups(effects, mask, x.shape)
         total = float(mean_abs.sum())
-        k = min(self.top_k, mean_abs.numel())
-        top = mean_abs.topk(k)
-        result.scalars["mean_abs_effect"] = float(mean_abs.mean())
+        result.scalars["mean_abs_effect"] = mean_abs_effect
         result.scalars["max_abs_effect"] = float(mean_abs.max())
-        result.scalars[f"top{k}_share"] = float(top.values.sum()) / total if total > 0 else 0.0
+        result.scalars[f"top{k}_share"] = float(top_values.sum()) / total if total > 0 else 0.0
         ace_range = self._ace(model, probe, mask, max_batch_size)
         if ace_range is not None:
             result.vectors["ace_range"] = ace_range
@@ -142,7 +185,7 @@ class InputEffectAudit(Audit):
                 "mean_effect": float(mean[g]),
                 **({"ace_range": float(ace_range[g])} if ace_range is not None else {}),
             }
-            for g in top.indices.tolist()
+            for g in top_groups.tolist()
         ]
         if not x.is_floating_point():
             result.tables["top_tokens"] = self._top_tokens(x, result.maps["effect"], probe)

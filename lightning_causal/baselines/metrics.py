@@ -13,6 +13,10 @@ score per group of a Captum-style ``feature_mask`` (:func:`aggregate_to_groups`)
 
 Every forward pass is batched over all steps and samples and chunked by ``max_batch_size``;
 randomness comes from private seeds (the global RNG is left as it was).
+
+The rank-based metrics take an optional ``valid`` mask ``[N, G]`` (bool): the groups of each row
+that count (for padded token inputs, the groups with a real token). Invalid groups are left out
+of the rankings and are never replaced by the curves.
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ def perturbation_curve(
     max_batch_size: int | None = None,
     output: OutputSpec = None,
     additional_forward_args: Any = None,
+    valid: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Deletion or insertion curve of an explanation ``scores`` ``[N, G]``.
 
@@ -79,25 +84,37 @@ def perturbation_curve(
     ``y_s = p_t(x^{(s)})``. A faithful explanation makes deletion fall fast (low area) and
     insertion rise fast (high area). The ``N (S + 1)`` perturbed inputs run in chunked passes.
 
+    With ``valid`` ``[N, G]``, row ``n`` ranks only its ``G_n`` valid groups and step ``s``
+    removes (deletion) or restores (insertion) ``k_{n,s} = round(s G_n / S)`` of them; its invalid
+    groups keep their values throughout, and its fractions are ``k_{n,s} / G_n`` (NaN when
+    ``G_n = 0``). Padding then changes neither the curves nor their areas.
+
     Args:
         scores: explanation per group ``[N, G]`` (see :func:`aggregate_to_groups`).
         mode: ``"deletion"`` or ``"insertion"``.
         baseline: value of removed features (the same as the causal effects' ``do(x_g := b)``).
         target: class index / per-sample indices / ``None`` (predicted class of ``inputs``).
-        steps: number of steps ``S`` (default ``min(G, 32)``).
+        steps: number of steps ``S`` (default ``min(G, 32)``; with ``valid``, ``min(max_n G_n, 32)``).
         score: ``"softmax"`` (probability of the target), ``"raw"`` (its logit / output) or
             ``"auto"`` (softmax when the model has several outputs).
         output, additional_forward_args: which tensor of the model's return value is scored, and
             extra forward arguments (see :class:`~lightning_causal.causal.engine.forward.Forward`).
+        valid: the groups of each row that are ranked and replaced (``None``: all of them).
 
     Returns:
-        ``(fractions [S + 1], curves [N, S + 1])`` with ``fractions = k_s / G``.
+        ``(fractions [S + 1], curves [N, S + 1])`` with ``fractions = k_s / G``; with ``valid``,
+        per-row fractions ``[N, S + 1]`` (:func:`curve_auc` takes both).
 
     Examples:
         >>> model = nn.Linear(2, 1, bias=False)
         >>> _ = model.weight.data.fill_(1.0)
         >>> perturbation_curve(model, torch.tensor([[1.0, 2.0]]), torch.tensor([[0, 1]]), torch.tensor([[0.0, 1.0]]))
         (tensor([0.0000, 0.5000, 1.0000]), tensor([[3., 1., 0.]]))
+        >>> model3 = nn.Linear(3, 1, bias=False)
+        >>> _ = model3.weight.data.fill_(1.0)
+        >>> perturbation_curve(model3, torch.tensor([[1.0, 2.0, 4.0]]), torch.tensor([[0, 1, 2]]), torch.tensor([[0.0, 1.0, 9.0]]),
+        ...                    valid=torch.tensor([[True, True, False]]))  # group 2 is padding: never removed
+        (tensor([[0.0000, 0.5000, 1.0000]]), tensor([[7., 5., 4.]]))
     """
     if mode not in ("deletion", "insertion"):
         raise ValueError(f"Expected argument `mode` to be 'deletion' or 'insertion' but got {mode!r}")
@@ -107,9 +124,19 @@ def perturbation_curve(
     if scores.dim() != 2 or scores.shape[0] != n or g < int(m.max()) + 1:
         raise ValueError(f"Expected argument `scores` of shape [{n}, G >= {int(m.max()) + 1}] but got {list(scores.shape)}")
     check_int("steps", steps, minimum=1, none_ok=True)
-    s = min(g, 32) if steps is None else steps
-    counts = torch.round(torch.linspace(0, g, s + 1, device=inputs.device)).long()
-    rank = rank_positions(scores.to(inputs.device))
+    if valid is not None and (not isinstance(valid, Tensor) or valid.dtype != torch.bool or valid.shape != scores.shape):
+        raise ValueError(f"Expected argument `valid` to be None or a boolean tensor of shape {list(scores.shape)} but got {valid!r:.80}")
+    if valid is None:
+        s = min(g, 32) if steps is None else steps
+        counts = torch.round(torch.linspace(0, g, s + 1, device=inputs.device)).long()
+        rank = rank_positions(scores.to(inputs.device))
+    else:
+        valid = valid.to(inputs.device)
+        sizes = valid.sum(1)  # G_n
+        s = max(1, min(int(sizes.max()), 32)) if steps is None else steps
+        products = torch.arange(s + 1, device=inputs.device).view(-1, 1) * sizes  # s G_n, exact integers
+        counts = torch.round(products.double() / s).long()  # [S + 1, N]: k_{n,s} (halves to even, as round)
+        rank = rank_positions(scores.to(inputs.device), valid)
     x = inputs.reshape(n, -1)
     b = torch.as_tensor(baseline, dtype=inputs.dtype, device=inputs.device)
     b = b.expand(inputs.shape).reshape(n, -1) if b.dim() else b
@@ -119,19 +146,27 @@ def perturbation_curve(
 
         def evaluate(idx: Tensor) -> Tensor:
             step, smp = idx // n, idx % n
-            top = rank[smp] < counts[step].unsqueeze(1)  # [R, G]: the k_s top groups
-            removed = top if mode == "deletion" else ~top
+            if valid is None:
+                top = rank[smp] < counts[step].unsqueeze(1)  # [R, G]: the k_s top groups
+                removed = top if mode == "deletion" else ~top
+            else:
+                top = rank[smp] < counts[step, smp].unsqueeze(1)  # the k_{n,s} top valid groups
+                removed = top if mode == "deletion" else ~top & valid[smp]
             elem = removed.gather(1, m[smp] if m.shape[0] > 1 else m.expand(len(idx), -1))
             xi = torch.where(elem, b[smp] if b.dim() else b, x[smp]).view(len(idx), *inputs.shape[1:])
             return _score(forward(xi, rows=smp), tidx[smp], score)
 
         rows = rows_per_pass(forward.model, (inputs,), max_batch_size, forward=forward)
         curves = map_rows(n * (s + 1), rows, evaluate, inputs.device).view(s + 1, n).T
-    return counts.to(inputs.dtype) / g, curves.contiguous()
+    if valid is None:
+        return counts.to(inputs.dtype) / g, curves.contiguous()
+    dtype = inputs.dtype if inputs.is_floating_point() else curves.dtype
+    return (counts.T.to(dtype) / sizes.view(-1, 1)).contiguous(), curves.contiguous()
 
 
 def curve_auc(fractions: Tensor, curves: Tensor) -> Tensor:
-    """Per-sample area under each curve, trapezoidal rule over ``fractions`` ``[S + 1]``: ``[N]``.
+    """Per-sample area under each curve, trapezoidal rule over ``fractions`` ``[S + 1]`` (or per
+    row, ``[N, S + 1]``): ``[N]``.
 
     Examples:
         >>> curve_auc(torch.tensor([0.0, 0.5, 1.0]), torch.tensor([[1.0, 0.5, 0.0]]))
@@ -159,6 +194,7 @@ def stability(
     n_repeats: int = 1,
     seed: int = 0,
     reference: Tensor | None = None,
+    valid: Tensor | None = None,
 ) -> Tensor:
     """Per-sample stability: Spearman ρ between ``explain(x)`` and ``explain(x + ε)``,
     ε ~ N(0, σ² I), averaged over ``n_repeats`` draws of a private generator.
@@ -167,6 +203,7 @@ def stability(
         explain: ``x [N, ...] -> scores [N, G]`` (the target must be fixed inside, not re-predicted).
         sigma: noise standard deviation (default ``noise_fraction`` × std of ``inputs``).
         reference: ``explain(inputs)`` if already computed.
+        valid: ``[N, G]`` groups that Spearman ranks (``None``: all; see :func:`~lightning_causal.causal.engine.ranking.spearman`).
 
     Examples:
         >>> stability(lambda x: x * 2, torch.tensor([[1.0, 2.0, 3.0]]), sigma=0.01)
@@ -182,7 +219,7 @@ def stability(
     total = torch.zeros(inputs.shape[0], dtype=ref.dtype, device=ref.device)
     for _ in range(n_repeats):
         noise = torch.randn(inputs.shape, generator=gen, device=inputs.device, dtype=inputs.dtype)
-        total += spearman(ref, explain(inputs + sigma * noise))
+        total += spearman(ref, explain(inputs + sigma * noise), valid)
     return total / n_repeats
 
 
@@ -195,6 +232,7 @@ def token_stability(
     n_repeats: int = 1,
     seed: int = 0,
     reference: Tensor | None = None,
+    valid: Tensor | None = None,
 ) -> Tensor:
     """Per-sample stability of an explanation of token ids: Spearman ρ between ``explain(x)`` and
     ``explain(x')``, where ``x'`` replaces each ``eligible`` token with probability ``share`` by a
@@ -202,7 +240,9 @@ def token_stability(
     stays in distribution and needs no vocabulary); ``n_repeats`` draws of a private generator.
 
     A discrete perturbation, the token analogue of ``x + ε``: special tokens (``[CLS]``, ``[SEP]``,
-    padding, the baseline token) are kept out of ``eligible`` by the caller.
+    padding, the baseline token) are kept out of ``eligible`` by the caller, and ``valid`` ``[N, G]``
+    restricts Spearman to the groups that count (padding groups, whose scores are 0 in both, would
+    otherwise add agreeing ties).
 
     Examples:
         >>> ids = torch.tensor([[1, 5, 6, 7, 2]])
@@ -224,7 +264,7 @@ def token_stability(
     for _ in range(n_repeats):
         swap = (torch.rand(inputs.shape, generator=gen) < share).to(inputs.device) & eligible
         draws = pool[torch.randint(pool.numel(), inputs.shape, generator=gen).to(inputs.device)]
-        total += spearman(ref, explain(torch.where(swap, draws, inputs)))
+        total += spearman(ref, explain(torch.where(swap, draws, inputs)), valid)
     return total / n_repeats
 
 

@@ -1,6 +1,11 @@
 """Rank statistics of explanations ``[N, G]`` (one ranking of G groups or units per row), exact and
 vectorised over rows: average ranks, Spearman's ρ, Kendall's τ_b, top-k overlap.
 
+Every function takes an optional ``valid`` mask ``[N, G]`` (bool): row ``n`` is then ranked over
+its valid groups ``V_n`` only (e.g. the real tokens of a padded sentence), as if the others were
+not there: the statistics equal SciPy's on ``a[n, V_n]``, ``b[n, V_n]``. Without ``valid`` every
+group counts.
+
 These are the statistics that compare explanations (Captum agreement, causal drift, stability).
 torchmetrics' ``spearman_corrcoef`` and ``kendall_rank_corrcoef`` compute the same quantities on
 one pair of vectors at a time (with an ε in Spearman's denominator); here every row of a batch is
@@ -23,69 +28,127 @@ def _check_pair(a: Tensor, b: Tensor) -> None:
         raise ValueError(f"Expected two explanations of the same shape [N, G] but got {list(a.shape)} and {list(b.shape)}")
 
 
-def _constant(a: Tensor) -> Tensor:
-    return (a == a[:, :1]).all(1)
+def _check_valid(valid: Tensor | None, a: Tensor) -> Tensor | None:
+    if valid is None:
+        return None
+    if not isinstance(valid, Tensor) or valid.dtype != torch.bool or valid.shape != a.shape:
+        raise ValueError(f"Expected argument `valid` to be None or a boolean tensor of shape {list(a.shape)} but got {valid!r:.80}")
+    return valid.to(a.device)
 
 
-def average_ranks(a: Tensor) -> Tensor:
+def _constant(a: Tensor, valid: Tensor | None = None) -> Tensor:
+    """Rows whose (valid) entries are all equal, or that have fewer than two valid entries."""
+    if valid is None:
+        return (a == a[:, :1]).all(1)
+    hi = a.masked_fill(~valid, _extreme(a, low=True)).amax(1)
+    lo = a.masked_fill(~valid, _extreme(a, low=False)).amin(1)
+    return (hi == lo) | (valid.sum(1) < 2)
+
+
+def _extreme(a: Tensor, *, low: bool) -> float | int:
+    """The lowest (``low``) or highest value of ``a``'s dtype: a filler that sorts last."""
+    if a.is_floating_point():
+        return float("-inf") if low else float("inf")
+    info = torch.iinfo(a.dtype) if a.dtype != torch.bool else torch.iinfo(torch.uint8)
+    return info.min if low else info.max
+
+
+def average_ranks(a: Tensor, valid: Tensor | None = None) -> Tensor:
     """Per-row ranks ``1..G`` of ``a`` ``[N, G]``, ties sharing their average rank.
+
+    .. math:: r_i = 1 + \\#\\{j ∈ V : a_j < a_i\\} + \\tfrac12 \\#\\{j ∈ V, j ≠ i : a_j = a_i\\}
+
+    over the row's valid groups ``V`` (all groups without ``valid``): ranks ``1..|V_n|`` among
+    them, NaN at the invalid groups. Vectorised: invalid entries are filled with the dtype's largest
+    value, so they sort last, and the counts of entries ``≤ a_i`` are capped at ``|V_n|``.
 
     Examples:
         >>> average_ranks(torch.tensor([[10.0, 30.0, 20.0, 20.0]]))
         tensor([[1.0000, 4.0000, 2.5000, 2.5000]])
+        >>> average_ranks(torch.tensor([[10.0, 30.0, 20.0, 0.0]]), torch.tensor([[True, True, True, False]]))
+        tensor([[1., 3., 2., nan]])
     """
-    srt = a.sort(dim=1).values.contiguous()
-    less = torch.searchsorted(srt, a.contiguous(), right=False)
-    leq = torch.searchsorted(srt, a.contiguous(), right=True)
-    return (less + leq + 1).to(a.dtype if a.is_floating_point() else torch.float) / 2
+    valid = _check_valid(valid, a)
+    dtype = a.dtype if a.is_floating_point() else torch.float
+    if valid is None:
+        srt = a.sort(dim=1).values.contiguous()
+        less = torch.searchsorted(srt, a.contiguous(), right=False)
+        leq = torch.searchsorted(srt, a.contiguous(), right=True)
+        return (less + leq + 1).to(dtype) / 2
+    filled = a.masked_fill(~valid, _extreme(a, low=False)).contiguous()
+    srt = filled.sort(dim=1).values.contiguous()
+    less = torch.searchsorted(srt, filled, right=False)
+    leq = torch.searchsorted(srt, filled, right=True).minimum(valid.sum(1, keepdim=True))
+    return ((less + leq + 1).to(dtype) / 2).masked_fill(~valid, float("nan"))
 
 
-def spearman(a: Tensor, b: Tensor) -> Tensor:
+def spearman(a: Tensor, b: Tensor, valid: Tensor | None = None) -> Tensor:
     """Per-sample Spearman rank correlation between the rows of ``a`` and ``b`` ``[N, G]``.
 
-    .. math:: ρ = \\frac{\\mathrm{cov}(r(a), r(b))}{σ_{r(a)} σ_{r(b)}}
+    .. math:: ρ = \\frac{\\sum_{i ∈ V} (r_i(a) - \\bar r(a)) (r_i(b) - \\bar r(b))}
+              {\\sqrt{\\sum_{i ∈ V} (r_i(a) - \\bar r(a))^2 \\sum_{i ∈ V} (r_i(b) - \\bar r(b))^2}}
 
     with average ranks for ties (as torchmetrics' ``spearman_corrcoef`` and SciPy, but exact:
-    no ε in the denominator, so identical rankings give exactly 1). NaN where a row is constant.
+    no ε in the denominator, so identical rankings give exactly 1), over the row's ``valid``
+    groups ``V`` (all groups by default; see :func:`average_ranks`). NaN where a row is constant
+    on ``V`` or has fewer than two valid groups.
 
     Examples:
         >>> a = torch.tensor([[1.0, 2.0, 3.0], [0.0, 5.0, 1.0]])
         >>> spearman(a, a), spearman(a, -a)
         (tensor([1., 1.]), tensor([-1., -1.]))
+        >>> spearman(a, torch.tensor([[1.0, 2.0, 0.0], [0.0, 5.0, 9.0]]), torch.tensor([[True, True, False]] * 2))
+        tensor([1., 1.])
     """
     _check_pair(a, b)
-    ra, rb = average_ranks(a.double()), average_ranks(b.double())
-    ra, rb = ra - ra.mean(1, keepdim=True), rb - rb.mean(1, keepdim=True)
+    valid = _check_valid(valid, a)
+    dtype = a.dtype if a.is_floating_point() else torch.float
+    if valid is None:
+        ra, rb = average_ranks(a.double()), average_ranks(b.double())
+        ra, rb = ra - ra.mean(1, keepdim=True), rb - rb.mean(1, keepdim=True)
+        rho = (ra * rb).sum(1) / torch.sqrt((ra * ra).sum(1) * (rb * rb).sum(1))
+        return rho.clamp(-1.0, 1.0).to(dtype).masked_fill(_constant(a) | _constant(b), float("nan"))
+    count = valid.sum(1, keepdim=True).clamp_min(1)
+    ra, rb = average_ranks(a.double(), valid).nan_to_num(0.0), average_ranks(b.double(), valid).nan_to_num(0.0)
+    ra = (ra - ra.sum(1, keepdim=True) / count) * valid  # centred over V, 0 elsewhere
+    rb = (rb - rb.sum(1, keepdim=True) / count) * valid
     rho = (ra * rb).sum(1) / torch.sqrt((ra * ra).sum(1) * (rb * rb).sum(1))
-    out = rho.clamp(-1.0, 1.0).to(a.dtype if a.is_floating_point() else torch.float)
-    return out.masked_fill(_constant(a) | _constant(b), float("nan"))
+    return rho.clamp(-1.0, 1.0).to(dtype).masked_fill(_constant(a, valid) | _constant(b, valid), float("nan"))
 
 
-def kendall(a: Tensor, b: Tensor, max_batch_size: int | None = None) -> Tensor:
+def kendall(a: Tensor, b: Tensor, max_batch_size: int | None = None, valid: Tensor | None = None) -> Tensor:
     """Per-sample Kendall τ_b between the rows of ``a`` and ``b`` ``[N, G]``.
 
     .. math:: τ_b = \\frac{\\sum_{i<j} \\mathrm{sgn}(a_i - a_j)\\,\\mathrm{sgn}(b_i - b_j)}
               {\\sqrt{\\sum_{i<j} |\\mathrm{sgn}(a_i - a_j)| \\sum_{i<j} |\\mathrm{sgn}(b_i - b_j)|}}
 
     (concordant minus discordant pairs over the tie-corrected pair counts; equals torchmetrics'
-    ``kendall_rank_corrcoef`` variant "b"). For few groups the ``[N, G, G]`` sign matrices are
+    ``kendall_rank_corrcoef`` variant "b"), the sums over the pairs of the row's ``valid``
+    groups (all pairs by default). For few groups the ``[N, G, G]`` sign matrices are
     formed in chunks of ``max_batch_size`` rows; for many groups (G > 128) the upper triangle of
     pairs is walked in blocks of groups with the samples contiguous (faster there; see
-    ``benchmarks/bench_ranking.py``). NaN where a row is constant.
+    ``benchmarks/bench_ranking.py``). NaN where a row is constant on its valid groups or has fewer
+    than two.
 
     Examples:
         >>> kendall(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[1.0, 3.0, 2.0]]))
         tensor([0.3333])
+        >>> kendall(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[1.0, 3.0, 2.0]]), valid=torch.tensor([[True, False, True]]))
+        tensor([1.])
     """
     _check_pair(a, b)
+    valid = _check_valid(valid, a)
     if a.shape[1] > 128:
-        return _kendall_many_groups(a, b)
+        return _kendall_many_groups(a, b, valid=valid)
     g = a.shape[1]
     rows = max_batch_size or max(1, (1 << 24) // max(1, g * g))
 
     def tau(idx: Tensor) -> Tensor:
         sa = torch.sign(a[idx].unsqueeze(2) - a[idx].unsqueeze(1))
         sb = torch.sign(b[idx].unsqueeze(2) - b[idx].unsqueeze(1))
+        if valid is not None:
+            pairs = valid[idx].unsqueeze(2) & valid[idx].unsqueeze(1)  # both groups of the pair valid
+            sa, sb = sa * pairs, sb * pairs
         num = (sa * sb).sum((1, 2))
         den = torch.sqrt(sa.abs().sum((1, 2)) * sb.abs().sum((1, 2)))
         return num / den  # every pair counted twice in numerator and denominator
@@ -93,10 +156,11 @@ def kendall(a: Tensor, b: Tensor, max_batch_size: int | None = None) -> Tensor:
     return map_rows(a.shape[0], rows, tau, a.device)
 
 
-def _kendall_many_groups(a: Tensor, b: Tensor, elements: int = 1 << 22) -> Tensor:
+def _kendall_many_groups(a: Tensor, b: Tensor, elements: int = 1 << 22, valid: Tensor | None = None) -> Tensor:
     """τ_b over the pairs ``i < j`` only, blocks of ``i`` against every later ``j``, samples last."""
     n, g = a.shape
     at, bt = a.T.contiguous(), b.T.contiguous()  # [G, N]
+    vt = valid.T.contiguous() if valid is not None else None
     num = torch.zeros(n, dtype=torch.float64, device=a.device)
     na, nb = torch.zeros_like(num), torch.zeros_like(num)
     block = max(1, elements // max(1, n * g))
@@ -106,28 +170,57 @@ def _kendall_many_groups(a: Tensor, b: Tensor, elements: int = 1 << 22) -> Tenso
         upper = (j_all[i0 + 1 :].view(1, -1) > j_all[i0:i1].view(-1, 1)).unsqueeze(-1)
         sa = torch.sign(at[i0:i1, None, :] - at[None, i0 + 1 :, :]) * upper  # [B, G - i0 - 1, N]
         sb = torch.sign(bt[i0:i1, None, :] - bt[None, i0 + 1 :, :]) * upper
+        if vt is not None:
+            pairs = vt[i0:i1, None, :] & vt[None, i0 + 1 :, :]
+            sa, sb = sa * pairs, sb * pairs
         num += (sa * sb).sum((0, 1), dtype=torch.float64)
         na += sa.abs().sum((0, 1), dtype=torch.float64)
         nb += sb.abs().sum((0, 1), dtype=torch.float64)
     return (num / torch.sqrt(na * nb)).to(a.dtype if a.is_floating_point() else torch.float)
 
 
-def topk_overlap(a: Tensor, b: Tensor, k: int) -> Tensor:
+def topk_overlap(a: Tensor, b: Tensor, k: int, valid: Tensor | None = None) -> Tensor:
     """Per-sample share of the ``k`` largest groups of ``a`` that are among the ``k`` largest of ``b``.
+
+    .. math:: O = |\\mathrm{top}_{k_n}(a) ∩ \\mathrm{top}_{k_n}(b)| / k_n, \\quad k_n = \\min(k, |V_n|)
+
+    With ``valid``, the top groups are taken among the row's valid groups ``V_n`` (ties: lower
+    group id first) and ``k`` is capped at their number; NaN for a row without valid groups.
+    Without it ``k_n = k`` (at most G) and ties are broken by ``torch.topk``.
 
     Examples:
         >>> topk_overlap(torch.tensor([[4.0, 3.0, 2.0, 1.0]]), torch.tensor([[4.0, 1.0, 3.0, 2.0]]), 2)
         tensor([0.5000])
+        >>> topk_overlap(torch.tensor([[4.0, 3.0, 2.0, 1.0]]), torch.tensor([[4.0, 1.0, 3.0, 2.0]]), 3,
+        ...              torch.tensor([[True, False, True, False]]))
+        tensor([1.])
     """
     _check_pair(a, b)
     check_int("k", k, minimum=1, maximum=a.shape[1])
-    ta = torch.zeros_like(a, dtype=torch.bool).scatter_(1, a.topk(k, dim=1).indices, True)
-    tb = torch.zeros_like(b, dtype=torch.bool).scatter_(1, b.topk(k, dim=1).indices, True)
-    return (ta & tb).sum(1).to(a.dtype) / k
+    valid = _check_valid(valid, a)
+    if valid is None:
+        ta = torch.zeros_like(a, dtype=torch.bool).scatter_(1, a.topk(k, dim=1).indices, True)
+        tb = torch.zeros_like(b, dtype=torch.bool).scatter_(1, b.topk(k, dim=1).indices, True)
+        return (ta & tb).sum(1).to(a.dtype) / k
+    kn = valid.sum(1, keepdim=True).clamp_max(k)
+    ta, tb = rank_positions(a, valid) < kn, rank_positions(b, valid) < kn  # invalid groups rank last
+    dtype = a.dtype if a.is_floating_point() else torch.float
+    return ((ta & tb).sum(1).to(dtype) / kn.squeeze(1)).masked_fill(kn.squeeze(1) == 0, float("nan"))
 
 
-def rank_positions(scores: Tensor) -> Tensor:
-    """Position of each group when sorted by decreasing score (ties: lower group id first)."""
+def rank_positions(scores: Tensor, valid: Tensor | None = None) -> Tensor:
+    """Position ``0..G-1`` of each group when sorted by decreasing score (ties: lower group id
+    first); with ``valid`` ``[N, G]`` the row's invalid groups come after all its valid ones.
+
+    Examples:
+        >>> rank_positions(torch.tensor([[1.0, 3.0, 2.0]]))
+        tensor([[2, 0, 1]])
+        >>> rank_positions(torch.tensor([[1.0, 3.0, 2.0]]), torch.tensor([[True, False, True]]))
+        tensor([[1, 2, 0]])
+    """
     order = torch.sort(scores, dim=1, descending=True, stable=True).indices
+    valid = _check_valid(valid, scores)
+    if valid is not None:  # a stable sort on "invalid" keeps the score order within each part
+        order = order.gather(1, torch.sort((~valid).gather(1, order).to(torch.uint8), dim=1, stable=True).indices)
     pos = torch.arange(scores.shape[1], device=scores.device).expand_as(order)
     return torch.empty_like(order).scatter_(1, order, pos)
