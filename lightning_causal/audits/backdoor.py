@@ -12,7 +12,11 @@ from torch import Tensor, nn
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.audits.options import check_names, class_label, tag_safe
 from lightning_causal.causal.backdoor.flagging import resolve_max_ratio
-from lightning_causal.causal.backdoor.neural_cleanse import check_class_outputs, neural_cleanse
+from lightning_causal.causal.backdoor.neural_cleanse import (
+    check_class_outputs,
+    check_reverse_options,
+    neural_cleanse,
+)
 from lightning_causal.causal.backdoor.suspects import suspect_units
 from lightning_causal.causal.backdoor.triggers import Trigger, attack_success_rate, trigger_effect
 from lightning_causal.causal.engine.checks import (
@@ -122,7 +126,7 @@ class BackdoorAudit(Audit):
         self.top_k = check_int("top_k", top_k, minimum=1)
         self.threshold = check_float("threshold", threshold, minimum=0, open_min=True)
         self.unit_threshold = check_float("unit_threshold", unit_threshold, minimum=0, open_min=True)
-        self.reverse_options = dict(check_type("reverse_options", reverse_options, Mapping, none_ok=True) or {})
+        self.reverse_options = check_reverse_options(reverse_options)
         self.seed = check_int("seed", seed)
         resolve_max_ratio(max_ratio, True)  # validates
         self.max_ratio = max_ratio

@@ -17,6 +17,7 @@ from torch.nn import functional as F
 from lightning_causal.causal.backdoor.neural_cleanse import (
     ReversedTriggers,
     check_class_outputs,
+    check_reverse_options,
     neural_cleanse,
 )
 from lightning_causal.causal.backdoor.reverse import reverse_trigger
@@ -229,7 +230,7 @@ class BackdoorSuppressionTerm(RepairTerm):
         self.triggers: list[Trigger] = [trigger] if trigger is not None else []
         self.unlearn_weight, self.path_weight, self.distill_weight = float(unlearn_weight), float(path_weight), float(distill_weight)
         self.path = ("units" if self.suspects is not None else "logit") if path == "auto" else path
-        self.reverse_options = dict(reverse_options or {})
+        self.reverse_options = check_reverse_options(reverse_options)
         self.detection: ReversedTriggers | None = None
         self.reference: nn.Module | None = None
         self.last_parts: dict[str, float] = {}

@@ -499,3 +499,45 @@ def test_reverse_trigger_region_of_ones_is_no_region_and_bad_regions_fail(poison
             reverse_trigger(model, xv[:8], 5, region=bad, steps=1)
     with pytest.raises(ValueError, match="`target`"):
         reverse_trigger(model, xv[:8], 10, steps=1)
+
+
+class _StepTrigger(nn.Module):
+    """Features-last sequences [N, 16, 1]: class 0 when steps 5-7 are all high (a planted trigger)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.w = nn.Parameter(torch.randn(3, 16, generator=g) * 0.3, requires_grad=False)
+
+    def forward(self, x):
+        z = x[:, :, 0] @ self.w.T
+        return z + torch.stack([12.0 * (x[:, 5:8, 0].min(1).values - 0.8), torch.zeros(len(x)), torch.zeros(len(x))], 1)
+
+
+def test_features_last_sequences_get_a_mask_over_time_steps_with_channel_dim():
+    """[N, T, F] inputs got a [1, F] mask, one entry per feature shared by every step (with F = 1,
+    one number for the whole input), silently."""
+    from lightning_causal.causal.backdoor.neural_cleanse import mask_shape, neural_cleanse
+
+    x = torch.rand(64, 16, 1, generator=torch.Generator().manual_seed(1)) * 0.5
+    assert mask_shape(torch.zeros(2, 3, 8, 8)) == (1, 8, 8) and mask_shape(x, -1) == (16, 1) and mask_shape(x, None) == (16, 1)
+    with pytest.warns(UserWarning, match="channel_dim=-1"):
+        assert mask_shape(x) == (1, 1)
+    res = neural_cleanse(_StepTrigger(), x, 3, steps=150, channel_dim=-1, input_range=(0.0, 1.0))
+    mask = res.triggers[0].mask
+    assert mask.shape == (16, 1)
+    assert {5, 6, 7} <= set((mask[:, 0] > 0.5).nonzero().flatten().tolist()) and float(mask.sum()) < 8  # of 16 steps
+    with pytest.raises(ValueError, match="`channel_dim`"):
+        mask_shape(x, 0)
+
+
+def test_reverse_options_are_checked_where_they_are_given():
+    """A misspelt key failed when training started, naming neural_cleanse() and not reverse_options."""
+    from lightning_causal.audits import BackdoorAudit
+    from lightning_causal.repair import BackdoorSuppressionTerm
+
+    for make in (lambda: BackdoorAudit(num_classes=3, reverse_options={"stepz": 3}),
+                 lambda: BackdoorSuppressionTerm(None, reverse_options={"stepz": 3})):
+        with pytest.raises(ValueError, match=r"`reverse_options`.*\['stepz'\]"):
+            make()
+    assert BackdoorSuppressionTerm(None, reverse_options={"channel_dim": -1}).reverse_options == {"channel_dim": -1}

@@ -4,6 +4,8 @@ of the mask norms, :func:`~lightning_causal.causal.backdoor.triggers.mad_anomaly
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +35,7 @@ from lightning_causal.causal.engine.checks import check_float, check_int, check_
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.state import audit_mode, frozen_params
 
-__all__ = ["COMPACTNESS", "MAX_NORM_RATIO", "MAX_RATIO", "TARGET_ASR", "ReversedTriggers", "compact_ratio", "mask_concentration",
+__all__ = ["COMPACTNESS", "MAX_NORM_RATIO", "MAX_RATIO", "TARGET_ASR", "ReversedTriggers", "check_reverse_options", "compact_ratio", "mask_concentration", "mask_shape",
            "neural_cleanse", "norm_ratio", "reverse_engineer_triggers"]
 
 
@@ -136,7 +138,7 @@ class _Setup:
 
 def _prepare(model: nn.Module, x: Tensor, steps: int, lr: float, init_lambda: float, target_asr: float, batch_size: int,
              patience: int, input_range: tuple[float, float] | None, generator: torch.Generator | None,
-             max_batch_size: int | None, output: OutputSpec, additional_forward_args: Any) -> _Setup:
+             max_batch_size: int | None, output: OutputSpec, additional_forward_args: Any, channel_dim: int | None = 1) -> _Setup:
     """The shared set-up of :func:`neural_cleanse` and ``reverse_trigger`` (arguments already
     checked); the minibatch indices are the generator's first draw."""
     mbs = check_max_batch_size(max_batch_size)
@@ -145,9 +147,40 @@ def _prepare(model: nn.Module, x: Tensor, steps: int, lr: float, init_lambda: fl
     g = generator if generator is not None else torch.Generator().manual_seed(0)
     b = min(batch_size, mbs) if mbs is not None else batch_size
     cfg = _Config(steps, float(lr), float(init_lambda), float(target_asr), b, patience, lo, hi)
-    mshape = (1, *x.shape[2:]) if x.dim() >= 3 else tuple(x.shape[1:])
+    mshape = mask_shape(x, channel_dim)
     batches = torch.randint(x.shape[0], (steps, b), generator=g).to(x.device)
     return _Setup(fwd, cfg, g, mbs, mshape, batches)
+
+
+def mask_shape(x: Tensor, channel_dim: int | None = 1) -> tuple[int, ...]:
+    """The shape of a reversed trigger's mask for inputs ``x`` ``[N, ...]``: one input's shape with
+    the ``channel_dim`` dimension (whose entries share one mask entry) of size 1; every element
+    for tabular ``[N, D]`` inputs or ``channel_dim=None``.
+
+    ``channel_dim=1`` (default) fits images ``[N, C, H, W]`` and ``Conv1d`` inputs ``[N, C, T]``;
+    features-last sequences ``[N, T, F]`` (recurrent and transformer inputs) need ``-1``, or the
+    mask would be one entry per feature shared by every step (a warning says so when dimension 1 is
+    the longer one).
+
+    Examples:
+        >>> mask_shape(torch.zeros(2, 3, 8, 8)), mask_shape(torch.zeros(2, 64, 1), -1), mask_shape(torch.zeros(2, 5))
+        ((1, 8, 8), (64, 1), (5,))
+    """
+    if x.dim() < 3 or channel_dim is None:
+        return tuple(x.shape[1:])
+    if isinstance(channel_dim, bool) or not isinstance(channel_dim, int) or not -(x.dim() - 1) <= channel_dim < x.dim() or channel_dim == 0 or channel_dim == -x.dim():
+        raise ValueError(f"Expected argument `channel_dim` to be None or a dimension of the inputs {list(x.shape)} other than "
+                         f"the samples' (1 to {x.dim() - 1}, or negative) but got {channel_dim!r}")
+    d = channel_dim % x.dim()
+    if x.dim() == 3 and d == 1 and x.shape[1] > x.shape[2]:
+        warnings.warn(
+            f"Neural Cleanse's mask for inputs {list(x.shape)} is shared along dimension 1 (channels, as [N, C, T]); "
+            f"here dimension 1 is the longer one, as in a features-last sequence [N, T, F], whose mask would then be one "
+            f"entry per feature shared by every step: pass `channel_dim=-1` (in `reverse_options` for the audit and the "
+            "repair term) if the features are last", UserWarning, stacklevel=3)
+    shape = list(x.shape[1:])
+    shape[d - 1] = 1
+    return tuple(shape)
 
 
 def _input_range(x: Tensor, input_range: tuple[float, float] | None) -> tuple[float, float]:
@@ -240,6 +273,7 @@ def neural_cleanse(
     compactness: float = COMPACTNESS,
     output: OutputSpec = None,
     additional_forward_args: Any = None,
+    channel_dim: int | None = 1,
 ) -> ReversedTriggers:
     """Reverse-engineer the smallest trigger of every class and flag anomalously small ones
     (Neural Cleanse, Wang et al. 2019).
@@ -299,7 +333,10 @@ def neural_cleanse(
 
     Args:
         model: classifier returning logits ``[N, num_classes]``.
-        x: clean inputs ``[N, ...]`` (images ``[N, C, H, W]`` get a ``[1, H, W]`` mask).
+        x: clean inputs ``[N, ...]`` (images ``[N, C, H, W]`` get a ``[1, H, W]`` mask; see
+            ``channel_dim``).
+        channel_dim: the input dimension whose entries share one mask entry (:func:`mask_shape`):
+            1 (default: channels), ``-1`` for features-last sequences ``[N, T, F]``, ``None``: none.
         num_classes: number of classes (``>= 2``).
         steps: optimisation steps. lr: Adam learning rate. init_lambda: initial ``λ``.
         target_asr: attack rate a trigger must reach (``"auto"``: 0.5 with the compact score,
@@ -350,7 +387,7 @@ def neural_cleanse(
             raise ValueError(f"Expected image inputs [N, C, H, W] with `min_concentration` but got {list(x.shape)}")
     max_ratio = resolve_max_ratio(max_ratio, compact)
     run = _prepare(model, x, steps, lr, init_lambda, target_asr, batch_size, patience, input_range, generator,
-                   max_batch_size, output, additional_forward_args)
+                   max_batch_size, output, additional_forward_args, channel_dim)
     fwd, cfg, g, mbs, mshape, batches, dev = run.fwd, run.cfg, run.generator, run.max_batch_size, run.mshape, run.batches, x.device
     b = cfg.batch_size
     with torch.inference_mode(False):
@@ -382,15 +419,25 @@ def neural_cleanse(
     norms = masks.flatten(1).sum(1)
     triggers = [Trigger(masks[c], patterns[c], c) for c in range(num_classes)]
     conc = mask_concentration(masks, window) if x.dim() == 4 else None
-    return ReversedTriggers(triggers, mad_anomaly_index(norms), norms, rates, lambdas, float(threshold), conc,
-                            None if min_concentration is None else float(min_concentration),
-                            max_ratio, compactness=float(compactness))
+    result = ReversedTriggers(triggers, mad_anomaly_index(norms), norms, rates, lambdas, float(threshold), conc,
+                              None if min_concentration is None else float(min_concentration),
+                              max_ratio, compactness=float(compactness))
+    if num_classes == 2 and result.flagged:
+        warnings.warn(
+            f"Neural Cleanse flagged class {result.flagged[0]} of a model with 2 classes: with two classes the rule can only "
+            "compare the two triggers' sizes, and a natural imbalance between the classes is flagged as well (a clean "
+            "binary tabular model was flagged in a trial). Confirm with a known trigger before repairing",
+            UserWarning, stacklevel=2)
+    return result
 
 
 def reverse_engineer_triggers(model: nn.Module, x: Tensor, num_classes: int, **options: Any) -> tuple[list[Trigger], Tensor]:
     """Neural Cleanse's per-class triggers and anomaly indices; see :func:`neural_cleanse`
     (which also returns the norms, attack rates and flagged classes; ``options`` are its keyword
-    arguments). A class is flagged at an index ``>= 2``.
+    arguments). Under plain Neural Cleanse's index rule a class is flagged at an index ``>= 2``;
+    the default rule (:func:`neural_cleanse`'s ``max_ratio``) flags by the trigger's size relative
+    to the median, and can flag classes whose index is below 2: read ``neural_cleanse(...).flagged``
+    for the classes it flags. With 2 classes the index is always ``±0.67``.
 
     Examples:
         >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
@@ -400,3 +447,25 @@ def reverse_engineer_triggers(model: nn.Module, x: Tensor, num_classes: int, **o
     """
     res = neural_cleanse(model, x, num_classes, **options)
     return res.triggers, res.anomaly_index
+
+
+def check_reverse_options(options: Any, name: str = "reverse_options") -> dict[str, Any]:
+    """``options`` as a dict of :func:`neural_cleanse`'s keyword arguments, so that a misspelt key
+    fails where it is given, not when training starts.
+
+    Examples:
+        >>> check_reverse_options({"steps": 50})
+        {'steps': 50}
+    """
+    import inspect
+
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise TypeError(f"Expected argument `{name}` to be None or a mapping of neural_cleanse's options but got {type(options).__name__}")
+    allowed = set(inspect.signature(neural_cleanse).parameters) - {"model", "x", "num_classes"}
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ValueError(f"Expected the keys of argument `{name}` to be options of neural_cleanse, {sorted(allowed)}, but got {unknown}")
+    return dict(options)
+

@@ -50,6 +50,7 @@ def reverse_trigger(
     max_batch_size: int | None = None,
     output: OutputSpec = None,
     additional_forward_args: Any = None,
+    channel_dim: int | None = 1,
 ) -> Trigger:
     """The smallest trigger sending ``x`` to class ``target``: Neural Cleanse's optimisation
     (Wang et al. 2019) for one class, the mask optionally confined to ``region`` ``R``:
@@ -72,6 +73,8 @@ def reverse_trigger(
         model: classifier returning logits ``[N, C]``.
         x: clean inputs ``[N, ...]``.
         target: the class (``0 <= target < C``).
+        channel_dim: the input dimension sharing one mask entry (1: channels; ``-1`` for
+            features-last sequences; :func:`~lightning_causal.causal.backdoor.neural_cleanse.mask_shape`).
         steps: optimisation steps.
         region: ``None`` or a 0/1 tensor of the mask's shape (``[1, H, W]`` for images): where
             the mask may be non-zero.
@@ -97,7 +100,7 @@ def reverse_trigger(
     check_int("target", target, minimum=0)
     _check_reverse_args(x, max(target + 1, 2), steps, lr, init_lambda, target_asr, batch_size, patience, generator)
     run = _prepare(model, x, steps, lr, init_lambda, target_asr, batch_size, patience, input_range, generator,
-                   max_batch_size, output, additional_forward_args)
+                   max_batch_size, output, additional_forward_args, channel_dim)
     region = _check_region(region, run.mshape)
     dev = x.device
     with torch.inference_mode(False):
