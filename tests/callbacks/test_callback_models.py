@@ -243,6 +243,7 @@ def test_augmenting_dataset_training_is_bit_identical_with_the_callback(tmp_path
         (lambda: LayerMapAudit(max_rows=0), ValueError, "`max_rows`"),
         (lambda: CounterfactualAudit(bounds=(1, 0)), ValueError, "low <= high"),
         (lambda: InputEffectAudit(output=3.5), ValueError, "`output`"),
+        (lambda: BackdoorAudit(reverse_options={"bogus": 1}, steps=2), ValueError, "bogus"),  # now at construction
     ],
 )
 def test_bad_settings_fail_at_construction(factory, error, match):
@@ -255,7 +256,6 @@ def test_bad_settings_fail_at_construction(factory, error, match):
     [
         (InputEffectAudit(patch_size=4, target=50, ace_values=None), r"`target` to be in \[0, 3\]"),
         (UnitImportanceAudit(["model.conv_9"]), "Unknown module name 'model.conv_9'"),
-        (BackdoorAudit(reverse_options={"bogus": 1}, steps=2), "bogus"),
         (InputEffectAudit(output="scores", ace_values=None), "`output='scores'`"),
         (InputEffectAudit(feature_mask=torch.zeros(1, 3, dtype=torch.long)), "`feature_mask`"),
     ],
