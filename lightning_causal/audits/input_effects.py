@@ -134,7 +134,14 @@ class InputEffectAudit(Audit):
         self.input_layer = input_layer
 
     def _mask(self, probe: Probe) -> Tensor:
-        return group_mask(probe.first, self.feature_mask, self.patch_size)
+        fm = self.feature_mask
+        if isinstance(fm, Tensor) and fm.dim() == probe.first.dim() and fm.shape[0] > 1:
+            raise ValueError(
+                f"Expected argument `feature_mask` of InputEffectAudit to be one mask shared by every probe sample "
+                f"[1, ...] but got {list(fm.shape)}; per-sample groups (e.g. word pieces grouped into words, [N, T]) "
+                "are taken by `input_effects(model, x, feature_mask)` on your own batch, not by the audit"
+            )
+        return group_mask(probe.first, fm, self.patch_size)
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if isinstance(probe.inputs, tuple):

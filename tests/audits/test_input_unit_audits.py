@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch import nn
 
 from lightning_causal.audits import InputEffectAudit, Probe, UnitImportanceAudit
 from lightning_causal.audits.base import AuditResult
@@ -80,3 +81,11 @@ def test_validate_rejects_bad_configuration():
         UnitImportanceAudit(["conv9"]).validate(DigitsCNN(), Probe(X))
     with pytest.raises(ValueError, match="patch_size"):
         InputEffectAudit(patch_size=2).validate(MLP(4), Probe(torch.zeros(2, 4)))
+
+
+def test_a_per_sample_feature_mask_is_refused_naming_input_effects():
+    """A [probe_size, T] word mask failed the callback's 2-row dry run with a message about a
+    shape [1 or 2, ...] the user never chose."""
+    audit = InputEffectAudit(feature_mask=torch.zeros(4, 6, dtype=torch.long), baseline=0, ace_values=None)
+    with pytest.raises(ValueError, match=r"one mask shared by every probe sample.*\[4, 6\].*input_effects"):
+        audit.validate(nn.Sequential(nn.Embedding(10, 4), nn.Flatten(), nn.Linear(24, 2)), Probe(torch.zeros(4, 6, dtype=torch.long)))
