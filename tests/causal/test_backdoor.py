@@ -541,3 +541,21 @@ def test_reverse_options_are_checked_where_they_are_given():
         with pytest.raises(ValueError, match=r"`reverse_options`.*\['stepz'\]"):
             make()
     assert BackdoorSuppressionTerm(None, reverse_options={"channel_dim": -1}).reverse_options == {"channel_dim": -1}
+
+
+class _TwoClasses(nn.Module):
+    """Tabular, 2 classes; class 0 moved by five columns, class 1 by one: a natural imbalance."""
+
+    def forward(self, x):
+        return torch.stack([8.0 * (x[:, 1:].mean(1) - 0.5), 20.0 * (x[:, 0] - 0.9)], 1)
+
+
+def test_a_flag_on_a_two_class_model_comes_with_a_warning():
+    """With two classes the rule can only compare the two triggers: a clean binary tabular model
+    (breast cancer) was flagged in a trial, silently."""
+    from lightning_causal.causal.backdoor.neural_cleanse import neural_cleanse
+
+    x = torch.rand(64, 6, generator=torch.Generator().manual_seed(0)) * 0.6
+    with pytest.warns(UserWarning, match="model with 2 classes"):
+        result = neural_cleanse(_TwoClasses(), x, 2, steps=150, input_range=(0.0, 1.0))
+    assert result.flagged
