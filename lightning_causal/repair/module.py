@@ -16,7 +16,6 @@ from torch.utils.data import DataLoader, IterableDataset
 from typing_extensions import override
 
 from lightning_causal.batches import UnpackBatch, num_rows, unpack
-from lightning_causal.callbacks._probe import read_samples, rngs_untouched
 from lightning_causal.causal.engine.checks import check_callable, check_float
 from lightning_causal.causal.engine.forward import (
     ForwardArgs,
@@ -24,6 +23,7 @@ from lightning_causal.causal.engine.forward import (
     check_output_spec,
     select_output,
 )
+from lightning_causal.data_reading import read_samples, rngs_untouched
 from lightning_causal.repair.base import RepairTerm
 
 __all__ = ["CausalRepairModule"]
@@ -353,7 +353,7 @@ class CausalRepairModule(LightningModule):
 
     def _train_inputs(self, terms: Sequence[RepairTerm], check_only: bool) -> Tensor | None:
         """Up to ``SETUP_SAMPLES`` inputs of the train dataloader's data, read without moving any
-        random stream (:func:`~lightning_causal.callbacks._probe.read_samples`; an iterable dataset:
+        random stream (:func:`~lightning_causal.data_reading.read_samples`; an iterable dataset:
         its first batches, with every generator reachable from the loader restored). With
         ``check_only`` (no term reads them), one sample checks that the terms can act on the
         batches (an iterable dataset is not read) and ``None`` is returned."""

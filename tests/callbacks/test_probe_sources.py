@@ -18,7 +18,8 @@ from torch.utils.data import (
 
 from lightning_causal.audits.input_effects import InputEffectAudit
 from lightning_causal.callbacks import CausalAuditCallback
-from lightning_causal.callbacks._probe import probe_from, read_samples
+from lightning_causal.callbacks._probe import probe_from
+from lightning_causal.data_reading import read_samples
 from lightning_causal.models import LightningClassifier
 from tests.helpers.lightning import quick_trainer
 

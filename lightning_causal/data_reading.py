@@ -1,0 +1,240 @@
+"""Reading samples from a user's data without moving any random stream: the global RNGs are
+restored (``rng_preserved``) and so is every generator object reachable from the source (a
+DataLoader's ``generator``, its sampler's, one a dataset keeps for its augmentations:
+:func:`rngs_untouched`), so the training that follows is the same with or without the read. Shared
+by :class:`~lightning_causal.callbacks.CausalAuditCallback` (its probe) and
+:class:`~lightning_causal.repair.CausalRepairModule` (its terms' training inputs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import types
+from collections.abc import Iterator, Mapping, Sequence
+from itertools import chain, islice
+from typing import Any
+
+import numpy as np
+import torch
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from torch import Tensor
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    DistributedSampler,
+    IterableDataset,
+    RandomSampler,
+    SequentialSampler,
+    TensorDataset,
+)
+
+from lightning_causal.causal.engine.state import rng_preserved
+
+__all__ = ["read_samples", "rngs_untouched"]
+
+_RNG_TYPES = (torch.Generator, random.Random, np.random.Generator, np.random.RandomState)
+_LEAVES = (str, bytes, int, float, complex, bool, type(None), Tensor, np.ndarray, type, types.ModuleType,
+           types.FunctionType, types.BuiltinFunctionType, types.MethodType)
+_DEPTH = 6  # loader -> batch_sampler -> sampler -> generator; dataset -> transform -> list -> op -> rng
+_ITEMS = 64  # items of one container searched (a list of a million file names is not walked)
+_SPREAD_SEED = 0  # the private generator that spreads a distributed loader's `loader_order` read over the data
+
+
+def _find_rngs(roots: Sequence[Any]) -> list[Any]:
+    """The generator objects reachable from ``roots`` through attributes and containers."""
+    found: list[Any] = []
+    seen: set[int] = set()
+
+    def visit(obj: Any, depth: int) -> None:
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, _RNG_TYPES):
+            found.append(obj)
+            return
+        if depth == 0 or isinstance(obj, _LEAVES):
+            return
+        if isinstance(obj, Mapping):
+            children: Any = obj.values()
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            children = obj
+        else:
+            children = getattr(obj, "__dict__", {}).values()
+        for child in islice(children, _ITEMS):
+            visit(child, depth - 1)
+
+    for root in roots:
+        visit(root, _DEPTH)
+    return found
+
+
+def _rng_state(rng: Any) -> Any:
+    if isinstance(rng, torch.Generator):
+        return rng.get_state()
+    if isinstance(rng, np.random.Generator):
+        return rng.bit_generator.state
+    if isinstance(rng, np.random.RandomState):
+        return rng.get_state()
+    try:
+        return rng.getstate()
+    except NotImplementedError:  # random.SystemRandom: no state to restore
+        return None
+
+
+def _set_rng_state(rng: Any, state: Any) -> None:
+    if state is None:
+        return
+    if isinstance(rng, torch.Generator):
+        rng.set_state(state)
+    elif isinstance(rng, np.random.Generator):
+        rng.bit_generator.state = state
+    elif isinstance(rng, np.random.RandomState):
+        rng.set_state(state)
+    else:
+        rng.setstate(state)
+
+
+@contextlib.contextmanager
+def rngs_untouched(*roots: Any) -> Iterator[None]:
+    """Restore, on exit, the global random states and those of every generator object
+    (``torch.Generator``, ``random.Random``, NumPy's ``Generator``/``RandomState``) reachable from
+    ``roots`` through attributes, lists and dicts: a DataLoader's ``generator``, its sampler's,
+    the one a dataset or its transform draws augmentations from."""
+    rngs = _find_rngs(roots)
+    states = [_rng_state(r) for r in rngs]
+    try:
+        with rng_preserved():
+            yield
+    finally:
+        for rng, state in zip(rngs, states):
+            _set_rng_state(rng, state)
+
+
+def _spread(pool: int, size: int) -> list[int] | None:
+    """``size`` positions in ``range(pool)`` drawn by a private seeded generator (``None``: all)."""
+    if pool <= size:
+        return None
+    return torch.randperm(pool, generator=torch.Generator().manual_seed(_SPREAD_SEED))[:size].tolist()
+
+
+def _sampler_indices(loader: DataLoader, size: int, loader_order: bool) -> list[int] | None:
+    """``size`` of the dataset indices the loader draws from (``None``: the whole dataset, read in
+    its own order). A sampler or batch sampler that selects part of the dataset (a
+    ``SubsetRandomSampler``, a list of indices, a custom sampler) gives its indices, so that a
+    loader over one split of a shared dataset is read on that split. ``loader_order``: the indices
+    of the loader's first batches instead (call under :func:`rngs_untouched`)."""
+    sampler: Any = loader.sampler
+    wrapped = getattr(getattr(sampler, "dataset", None), "_sampler", None)  # Lightning's DistributedSamplerWrapper
+    if isinstance(sampler, DistributedSampler) and wrapped is None:  # every rank reads the same samples
+        return _spread(len(loader.dataset), size) if loader_order else None  # type: ignore[arg-type]
+    if loader_order:
+        # the order of a new iterator: it draws its base seed (from the loader's generator) before the sampler draws
+        torch.empty((), dtype=torch.int64).random_(generator=loader.generator)
+        batches = loader.batch_sampler if wrapped is None else None
+        stream = chain.from_iterable(batches) if batches is not None else iter(wrapped if wrapped is not None else sampler)
+        return [int(i) for i in islice(stream, size)]
+    if isinstance(loader.batch_sampler, BatchSampler):
+        sampler = loader.batch_sampler.sampler  # the loader's own, or one the user batched
+    elif loader.batch_sampler is not None:
+        return list(islice(chain.from_iterable(loader.batch_sampler), size))  # a custom batch sampler
+    sampler = wrapped if wrapped is not None else sampler
+    if isinstance(sampler, (SequentialSampler, RandomSampler)) and sampler.data_source is loader.dataset:
+        return None
+    indices = getattr(sampler, "indices", sampler)  # SubsetRandomSampler, or a sequence of indices as sampler
+    if isinstance(indices, (Sequence, Tensor, np.ndarray)) and not isinstance(indices, (str, bytes)):
+        return [int(i) for i in indices[:size]]
+    return [int(i) for i in islice(iter(sampler), size)]
+
+
+def _from_dataset(dataset: Dataset, size: int, collate: Any, indices: list[int] | None = None) -> Any:
+    if isinstance(dataset, IterableDataset):  # before len(): a sized IterableDataset has no __getitem__
+        raise MisconfigurationException(
+            f"Expected `probe` data with indexed samples (a map-style Dataset) but got an IterableDataset "
+            f"({type(dataset).__name__}); pass the probe as tensors or a batch (`probe=`) for iterable datasets"
+        )
+    if isinstance(dataset, TensorDataset):  # slice or gather without a Python loop over samples
+        if indices is None:
+            return tuple(t[:size] for t in dataset.tensors)
+        rows = torch.as_tensor(indices[:size], dtype=torch.long)
+        return tuple(t[rows.to(t.device)] for t in dataset.tensors)
+    if indices is None:
+        try:
+            indices = list(range(min(size, len(dataset))))  # type: ignore[arg-type]
+        except TypeError as err:
+            raise MisconfigurationException(
+                f"Expected `probe` data with a length (a map-style Dataset) but got {type(dataset).__name__} without "
+                "`__len__`; pass the probe as tensors or a batch (`probe=`)"
+            ) from err
+    items = [dataset[i] for i in indices[:size]]
+    try:
+        return (collate or torch.utils.data.default_collate)(items)
+    except (RuntimeError, TypeError, ValueError) as err:
+        if collate is not None:
+            raise
+        raise MisconfigurationException(
+            f"Expected the samples of the `probe` dataset ({type(dataset).__name__}) to stack into one batch, but "
+            f"torch's default collate failed: {err}. Samples of different lengths (dynamic padding) need your "
+            "collate function: pass `probe=DataLoader(dataset, collate_fn=...)` (the training loader's, e.g. "
+            "transformers' DataCollatorWithPadding)"
+        ) from err
+
+
+def _read(source: Any, size: int, loader_order: bool = False) -> Any:
+    if isinstance(source, (list, tuple)) and source and all(isinstance(s, DataLoader) for s in source):
+        source = source[0]
+    if isinstance(source, DataLoader):
+        indices = None if isinstance(source.dataset, IterableDataset) else _sampler_indices(source, size, loader_order)
+        return _from_dataset(source.dataset, size, source.collate_fn, indices)
+    if isinstance(source, Dataset):
+        return _from_dataset(source, size, None)
+    head = _batch_head(source, size)
+    if head is None:
+        raise MisconfigurationException(
+            "Expected argument `probe` to be a Probe, a tensor, a batch (a tuple, list or mapping of tensors, nested "
+            f"like the training batches, e.g. ((x1, x2), y)), a Dataset or a DataLoader but got {_describe(source)}"
+        )
+    return head
+
+
+def read_samples(source: Any, size: int, *, loader_order: bool = False) -> Any:
+    """``size`` samples of ``source`` (a DataLoader, a Dataset, tensors or a batch) as one
+    collated batch, read without moving any random stream (:func:`rngs_untouched`).
+
+    A DataLoader's dataset is read by index (in this process: no worker starts), on the indices
+    its sampler draws from (the whole dataset for sequential, random and distributed samplers):
+    the first ``size`` of them, or with ``loader_order`` those of the loader's first batches, as a
+    new iterator of the loader would draw them now (a ``DistributedSampler``: ``size`` drawn by a
+    private seeded generator from the whole dataset, the same on every rank).
+
+    Raises:
+        MisconfigurationException: ``size`` not a positive int, an iterable dataset, or a source of
+            another kind.
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise MisconfigurationException(f"Expected argument `size` to be a positive int but got {size!r}")
+    with rngs_untouched(source):
+        return _read(source, size, loader_order)
+
+
+def _batch_head(batch: Any, size: int) -> Any:
+    """The first ``size`` samples of a batch: every tensor of a nested tuple, list or mapping
+    sliced (``None`` if anything else is in it, or no tensor is)."""
+    if isinstance(batch, Tensor):
+        return batch[:size]
+    if isinstance(batch, Mapping):
+        items = {k: _batch_head(v, size) for k, v in batch.items()}
+        return items if items and all(v is not None for v in items.values()) else None
+    if isinstance(batch, (tuple, list)) and batch:
+        items = [_batch_head(v, size) for v in batch]
+        return type(batch)(items) if all(v is not None for v in items) else None
+    return None
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of [{', '.join(_describe(v) for v in value[:4])}{', ...' if len(value) > 4 else ''}]"
+    if isinstance(value, Mapping):
+        return f"a mapping with keys {list(value)[:6]}"
+    return type(value).__name__
