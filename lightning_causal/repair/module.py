@@ -238,8 +238,12 @@ class CausalRepairModule(LightningModule):
 
     def model_outputs(self, x: Tensor, args: Any = None) -> Tensor:
         """The model's selected output (``output=``) on ``x`` with forward arguments ``args``."""
+        return select_output(self._call_model(x, args), self.output)
+
+    def _call_model(self, x: Tensor | tuple[Tensor, ...], args: Any = None) -> Any:
+        """The model's return value on the inputs ``x`` (one tensor, or a tuple: several inputs)."""
         fargs = ForwardArgs(args)
-        return select_output(self.model(x, *fargs.args, **fargs.kwargs), self.output)
+        return self.model(*(x if isinstance(x, tuple) else (x,)), *fargs.args, **fargs.kwargs)
 
     def task_step(self, batch: Any, batch_idx: int) -> Tensor | None:
         """The task loss of ``batch``: ``task_loss(model(x, *args), y)``; override for unlabeled
@@ -322,8 +326,7 @@ class CausalRepairModule(LightningModule):
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
         """The model's output on the batch's inputs (``unpack_batch``; labels are ignored)."""
         x, _, args = self.unpack(batch)
-        fargs = ForwardArgs(args)
-        return self.model(*(x if isinstance(x, tuple) else (x,)), *fargs.args, **fargs.kwargs)
+        return self._call_model(x, args)
 
     @override
     def on_train_start(self) -> None:

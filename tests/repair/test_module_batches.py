@@ -195,3 +195,23 @@ def test_wrap_passes_its_options_to_the_repair_module(tmp_path):
     assert wrapped.unpack_batch is unpack
     _trainer(tmp_path).fit(wrapped, DataLoader(TensorDataset(x, y, w), batch_size=16))
     assert term.seen_args == [None, None]  # both batches reached the term through `unpack`
+
+
+def test_the_task_loss_and_predict_step_call_a_model_of_several_inputs_with_each_input():
+    """`model_outputs` passed the tuple of inputs as one argument (`predict_step` unpacked it)."""
+
+    class TwoInputs(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = nn.Linear(3, 2), nn.Linear(4, 2)
+
+        def forward(self, x1, x2):
+            return self.a(x1) + self.b(x2)
+
+    torch.manual_seed(0)
+    model = TwoInputs()
+    x1, x2, y = torch.randn(5, 3), torch.randn(5, 4), torch.randint(0, 2, (5,))
+    module = CausalRepairModule(model, [])
+    want = nn.functional.cross_entropy(model(x1, x2), y)
+    torch.testing.assert_close(module.task_step(((x1, x2), y), 0), want)
+    torch.testing.assert_close(module.predict_step(((x1, x2), y), 0), model(x1, x2))
