@@ -262,9 +262,13 @@ def token_stability(
     gen = torch.Generator().manual_seed(int(seed))
     total = torch.zeros(inputs.shape[0], dtype=ref.dtype, device=ref.device)
     for _ in range(n_repeats):
-        swap = (torch.rand(inputs.shape, generator=gen) < share).to(inputs.device) & eligible
-        draws = pool[torch.randint(pool.numel(), inputs.shape, generator=gen).to(inputs.device)]
-        total += spearman(ref, explain(torch.where(swap, draws, inputs)), valid)
+        # One draw per eligible token, in reading order: how many padded positions surround the
+        # tokens (the padded length, left or right padding) does not change which tokens are swapped.
+        swap = (torch.rand(pool.numel(), generator=gen) < share).to(inputs.device)
+        draws = pool[torch.randint(pool.numel(), (pool.numel(),), generator=gen).to(inputs.device)]
+        perturbed = inputs.clone()
+        perturbed[eligible] = torch.where(swap, draws, pool)
+        total += spearman(ref, explain(perturbed), valid)
     return total / n_repeats
 
 

@@ -110,3 +110,24 @@ def test_token_configuration_errors_name_the_fix(bert):
     # FeatureAblation works on the token ids themselves (no gradient)
     r = CaptumBaseline(("FeatureAblation",), baseline=MASK).run(bert, _probe())
     torch.testing.assert_close(r.maps["FeatureAblation"], r.maps["causal"], atol=1e-10, rtol=0)
+
+
+def test_token_stability_does_not_depend_on_the_padded_length():
+    """The same sentences padded right to 7 or 12 tokens, or padded left, get the same swaps: the
+    draws are made per eligible token, not over the padded grid (they differed before)."""
+    words = [[5, 6, 7, 8, 9], [10, 11, 12]]
+
+    def padded(length, left=False):
+        rows = [[1, *w, 2] for w in words]
+        pads = [[0] * (length - len(r)) for r in rows]
+        return torch.tensor([p + r if left else r + p for r, p in zip(rows, pads)])
+
+    def swapped_words(ids):
+        seen = []
+        token_stability(lambda z: seen.append(z.clone()) or z.float(), ids, ids > 2, share=0.5, n_repeats=4, seed=3)
+        return [[z[n][ids[n] > 2].tolist() for n in range(len(words))] for z in seen[1:]]
+
+    short = swapped_words(padded(7))
+    assert short != [words] * 4  # something was swapped
+    assert swapped_words(padded(12)) == short
+    assert swapped_words(padded(12, left=True)) == short
