@@ -320,7 +320,7 @@ class CausalRepairModule(LightningModule):
         if y is None:
             return
         out = self.model_outputs(x, args)
-        self.log_dict({"val_loss": self.task_loss(out, y), "val_acc": (out.argmax(1) == y).float().mean()}, batch_size=x.shape[0])
+        self.log_dict({"val_loss": self.task_loss(out, y), "val_acc": (out.argmax(1) == y).float().mean()}, batch_size=num_rows(x))
 
     @override
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:

@@ -215,3 +215,26 @@ def test_the_task_loss_and_predict_step_call_a_model_of_several_inputs_with_each
     want = nn.functional.cross_entropy(model(x1, x2), y)
     torch.testing.assert_close(module.task_step(((x1, x2), y), 0), want)
     torch.testing.assert_close(module.predict_step(((x1, x2), y), 0), model(x1, x2))
+
+
+def test_validation_of_a_model_of_several_inputs_from_a_dict_batch(tmp_path):
+    """`validation_step` read `x.shape[0]` of the tuple of inputs (AttributeError: 'tuple' object
+    has no attribute 'shape') in the sanity check of any fit with ((cat, num), y) batches."""
+
+    class CatNum(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb, self.lin = nn.Embedding(3, 2), nn.Linear(2 + 4, 2)
+
+        def forward(self, cat, num):
+            return self.lin(torch.cat([self.emb(cat[:, 0]), num], 1))
+
+    torch.manual_seed(0)
+    model = CatNum()
+    cat, num, y = torch.randint(0, 3, (6, 1)), torch.randn(6, 4), torch.tensor([0, 1, 1, 0, 1, 0])
+    data = [{"cat": cat[i], "num": num[i], "y": y[i]} for i in range(6)]
+    module = CausalRepairModule(model, [], unpack_batch=lambda b: ((b["cat"], b["num"]), b["y"], None))
+    metrics = _trainer(tmp_path).validate(module, DataLoader(data, batch_size=6), verbose=False)[0]
+    out = model(cat, num)
+    assert metrics["val_loss"] == pytest.approx(float(F.cross_entropy(out, y)), abs=1e-6)
+    assert metrics["val_acc"] == pytest.approx(float((out.argmax(1) == y).float().mean()))
