@@ -151,3 +151,16 @@ def test_a_module_returning_a_hugging_face_model_output_is_intervened_on_its_fir
     with capture(model, [site, "bert"]) as acts:
         model(ids, attention_mask=mask)
     assert acts[site].shape == acts["bert"].shape == (4, 7, 32)
+
+
+def test_a_model_output_whose_first_field_the_model_does_not_read_is_refused_naming_the_fields():
+    """`bert` (the BertModel) returns last_hidden_state first, but the sequence classifier reads
+    pooler_output: every effect came back exactly 0 with nothing saying why."""
+    from tests.helpers.bert import tiny_bert, token_batch
+
+    model, (ids, mask) = tiny_bert(), token_batch(n=4)
+    afa = {"attention_mask": mask}
+    for use_suffix in (True, False):
+        with pytest.raises(ValueError, match=r"field 'last_hidden_state' of module 'bert'.*'pooler_output'"):
+            unit_effects(model, ids, "bert", unit_dim=-1, additional_forward_args=afa, use_suffix=use_suffix)
+    assert float(unit_effects(model, ids, "bert.pooler", unit_dim=-1, additional_forward_args=afa).abs().max()) > 1e-3

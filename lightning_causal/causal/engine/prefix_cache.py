@@ -62,7 +62,7 @@ from lightning_causal.causal.engine.live_values import (
 )
 from lightning_causal.causal.engine.state import as_tuple
 from lightning_causal.causal.engine.suffix import FxSplit, SplitRefused, fx_split
-from lightning_causal.causal.engine.unit_sites import check_samples_first
+from lightning_causal.causal.engine.unit_sites import check_samples_first, is_model_output
 
 __all__ = ["PATHS", "PrefixCache", "cache_prefix"]
 
@@ -231,17 +231,28 @@ def _check_trial_pass(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Mod
       layer's module on some code path, e.g. a fused fast path, is caught here).
     - A module that returns a tuple is cut at element 0; if the model's output does not move when
       element 0 does (an LSTM whose model reads ``h_n`` from element 1), every effect would be 0:
-      ``ValueError`` instead of answering that silently.
+      ``ValueError`` instead of answering that silently. The same for a Hugging Face
+      ``ModelOutput`` whose first field the model does not read (``bert``'s ``last_hidden_state``
+      under a classifier that reads ``pooler_output``).
     """
     _, rows = trial_rows(cache.value.shape[0], cache.value.device)
     moved = 1.0 - 0.5 * cache.value[rows]
-    returns_tuple: list[bool] = []
-    handle = module.register_forward_hook(lambda _m, _i, out: returns_tuple.append(isinstance(out, (tuple, list)) and len(out) > 1))
+    returned: list[object] = []
+    handle = module.register_forward_hook(lambda _m, _i, out: returned.append(out))
     try:
         full = cache.forward.select(_FullRunner(cache.forward, xs, module)(moved, rows))
     finally:
         handle.remove()
-    if returns_tuple and returns_tuple[0] and close(full, cache.output[rows]):
+    out = returned[0] if returned else None
+    if is_model_output(out) and len(out) > 1 and close(full, cache.output[rows]):
+        fields = list(out.keys())
+        raise ValueError(
+            f"Expected the model's output to depend on field {fields[0]!r} of module {cache.layer!r}'s output (a "
+            f"Hugging Face {type(out).__name__} with fields {fields}; the intervention sets its first field), but it "
+            f"did not change when {fields[0]!r} did: the model reads another field (a sequence classifier reads "
+            "`pooler_output`). Intervene on the module that computes the field the model uses (e.g. `bert.pooler` "
+            "or `bert.encoder`'s last layer)")
+    if isinstance(out, (tuple, list)) and len(out) > 1 and close(full, cache.output[rows]):
         raise ValueError(
             f"Expected the model's output to depend on element 0 of module {cache.layer!r}'s output (a tuple, cut at "
             "element 0), but it did not change when element 0 did: the model uses another element (e.g. an LSTM's "
