@@ -1,7 +1,12 @@
 """TensorBoard's custom-scalars layout for the audit scalars.
 
-Every chart holds one metric and is built from the tags that exist, each matched exactly
-(``^<escaped tag>$``), so a chart is never empty and never catches a tag it does not name:
+Every chart holds one metric and is built from the tags that exist (a chart is never empty). Its
+series are patterns of the metric's family, not the exact tags: ``^causal/<audit>/<metric>/[^/]+$``
+for per-item series, ``^causal/<audit>/(?!drift/).+/<metric>$`` for per-layer series, and for the
+comparison charts ``^compare/[^/]+/<metric>$`` (every method). Runs in one log directory whose
+audits logged other items, layers or methods then write the same chart, and TensorBoard, which
+merges the runs' layouts and drops only identical charts, shows one chart per metric instead of one
+per run. A pattern never catches a tag of another metric or a drift tag:
 
 - ``causal vs captum``: one chart per comparison metric ``m``: ``compare/<method>/m``,
   ``captum/<method>/m`` and the causal explanation's own ``causal/<audit>/m`` (never a drift tag).
@@ -45,8 +50,21 @@ def metric_family(path: str, items: Iterable[str] = ()) -> str:
     return parts[-1]
 
 
-def _charts(groups: dict[str, list[str]]) -> dict[str, list]:
-    return {title: ["Multiline", [_exact(t) for t in sorted(tags)]] for title, tags in sorted(groups.items())}
+def _charts(groups: dict[str, set[str]]) -> dict[str, list]:
+    return {title: ["Multiline", sorted(patterns)] for title, patterns in sorted(groups.items())}
+
+
+def _audit_pattern(audit: str, path: str, items: set[str]) -> str:
+    """The pattern of the series family of ``causal/<audit>/<path>``: every item of a per-item
+    metric, every layer of a per-layer metric, or the tag itself."""
+    parts = path.split("/")
+    family = metric_family(path, items)
+    head = f"^causal/{re.escape(audit)}/"
+    if family == path:
+        return _exact(f"causal/{audit}/{path}")
+    if len(parts) >= 2 and family == "/".join(parts[:-1]):  # per item: <metric>/<item>
+        return f"{head}{re.escape(family)}/[^/]+$"
+    return f"{head}(?!drift/).+/{re.escape(family)}$"  # per layer: <layer>/<metric>
 
 
 def custom_layout(tags: Iterable[str], items: Iterable[str] = ()) -> dict[str, dict[str, list]]:
@@ -56,18 +74,18 @@ def custom_layout(tags: Iterable[str], items: Iterable[str] = ()) -> dict[str, d
     Examples:
         >>> layout = custom_layout(["compare/IG/deletion_auc", "causal/cb/deletion_auc", "causal/cb/drift/mean_abs/causal/spearman"])
         >>> layout["causal vs captum"]["deletion_auc"]
-        ['Multiline', ['^causal/cb/deletion_auc$', '^compare/IG/deletion_auc$']]
+        ['Multiline', ['^causal/[^/]+/deletion_auc$', '^compare/[^/]+/deletion_auc$']]
         >>> sorted(layout)
         ['causal drift', 'causal vs captum', 'causal: cb']
     """
     tags, items = sorted(set(tags)), set(items)
-    compare: dict[str, list[str]] = {}
+    compare: dict[str, set[str]] = {}
     for t in tags:
         parts = t.split("/")
         if parts[0] in ("compare", "captum") and len(parts) == 3:
-            compare.setdefault(parts[2], []).append(t)
-    per_audit: dict[str, dict[str, list[str]]] = {}
-    drift: dict[str, list[str]] = {}
+            compare.setdefault(parts[2], set()).add(f"^{parts[0]}/[^/]+/{re.escape(parts[2])}$")
+    per_audit: dict[str, dict[str, set[str]]] = {}
+    drift: dict[str, set[str]] = {}
     for t in tags:
         parts = t.split("/")
         if parts[0] != "causal" or len(parts) < 3:
@@ -75,11 +93,12 @@ def custom_layout(tags: Iterable[str], items: Iterable[str] = ()) -> dict[str, d
         audit, path = parts[1], "/".join(parts[2:])
         match = _DRIFT.match(t)
         if match:
-            drift.setdefault(f"{match.group(1)}: {match.group(2)}", []).append(t)
+            pattern = f"^causal/{re.escape(audit)}/drift/.+/{re.escape(match.group(2))}$"
+            drift.setdefault(f"{match.group(1)}: {match.group(2)}", set()).add(pattern)
             continue
         if len(parts) == 3 and path in compare:
-            compare[path].append(t)
-        per_audit.setdefault(audit, {}).setdefault(metric_family(path, items), []).append(t)
+            compare[path].add(f"^causal/[^/]+/{re.escape(path)}$")  # the causal explanation's own, any audit
+        per_audit.setdefault(audit, {}).setdefault(metric_family(path, items), set()).add(_audit_pattern(audit, path, items))
     layout: dict[str, dict[str, list]] = {}
     if compare:
         layout["causal vs captum"] = _charts(compare)
