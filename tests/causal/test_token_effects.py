@@ -141,3 +141,27 @@ def test_a_group_that_reaches_into_padding_replaces_its_real_tokens_only():
         base = model(ids)[0, 1]
         ref = [base - model(ids.index_fill(1, torch.tensor([p]), 7))[0, 1] for p in range(3)]  # the pad stays 0
     torch.testing.assert_close(got[0], torch.stack(ref), atol=1e-12, rtol=0)
+
+
+class _EmbeddingPerColumn(torch.nn.Module):
+    """Three categorical columns, each with its own 3-dimensional embedding: ``embs.0`` returns
+    ``[N, 3]`` for codes ``[N, 3]`` though it reads column 0 only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embs = torch.nn.ModuleList(torch.nn.Embedding(4, 3) for _ in range(3))
+        self.head = torch.nn.Linear(9, 2)
+
+    def forward(self, codes):
+        return self.head(torch.cat([emb(codes[:, i]) for i, emb in enumerate(self.embs)], 1))
+
+
+def test_an_input_layer_that_reads_one_column_of_the_input_is_refused():
+    """`input_layer="embs.0"` of one embedding per categorical column passed the shape check
+    ([N, 3] output for [N, 3] codes) and returned the effects of zeroing the 3 coordinates of
+    column 0's embedding as the effects of the 3 columns, silently."""
+    model, codes = _EmbeddingPerColumn(), torch.tensor([[0, 1, 2], [3, 2, 1]])
+    with pytest.raises(ValueError, match=r"`input_layer`\) to read the whole input \[2, 3\].*shape \[2\]"):
+        input_effects(model, codes, input_layer="embs.0")
+    assert all_hook_counts(model) == 0

@@ -66,7 +66,12 @@ def layer_reference(forward: Forward, x: Tensor, h: Tensor, layer: str, *, basel
     return check_baselines((h,), baseline)[0]
 
 
-def _check_layer_output(h: Tensor | None, x: Tensor, layer: str) -> Tensor:
+def _first_tensor(args: tuple, kwargs: dict) -> Tensor | None:
+    """The first tensor a module is called with (positional first, then keywords)."""
+    return next((a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)), None)
+
+
+def _check_layer_output(h: Tensor | None, x: Tensor, layer: str, read: Tensor | None = None) -> Tensor:
     if h is None:
         raise ValueError(f"Expected module {layer!r} (`input_layer`) to run in the forward pass but it did not")
     if h.dim() < x.dim() or h.shape[: x.dim()] != x.shape or not h.is_floating_point():
@@ -74,6 +79,13 @@ def _check_layer_output(h: Tensor | None, x: Tensor, layer: str) -> Tensor:
         raise ValueError(
             f"Expected module {layer!r} (`input_layer`) to output a floating point tensor that starts with the "
             f"input's shape {list(x.shape)} (e.g. embeddings [N, T, D] of token ids [N, T]) but got {shape} of {h.dtype}"
+        )
+    if read is not None and read.shape[: x.dim()] != x.shape:  # e.g. one embedding per categorical column: emb_0(x[:, 0])
+        raise ValueError(
+            f"Expected module {layer!r} (`input_layer`) to read the whole input {list(x.shape)} (its output is grouped "
+            f"by the input's positions) but it reads a tensor of shape {list(read.shape)}, a part of the input (one "
+            "column of several, each with its own embedding?); intervene on the input itself (`input_layer=None`, "
+            "an integer baseline: a category code per column) or name one layer that embeds every column"
         )
     return h
 
@@ -108,9 +120,14 @@ def input_layer_effects(
     module = resolve_module(forward.model, layer)
     n = x.shape[0]
     with audit_mode(forward.model):
-        with capture(forward.model, [layer]) as acts:
-            out = forward(x)
-        h = _check_layer_output(acts.get(layer), x, layer)
+        seen: list[Tensor | None] = []
+        pre = module.register_forward_pre_hook(lambda _m, a, kw: seen.append(_first_tensor(a, kw)), with_kwargs=True)
+        try:
+            with capture(forward.model, [layer]) as acts:
+                out = forward(x)
+        finally:
+            pre.remove()
+        h = _check_layer_output(acts.get(layer), x, layer, seen[0] if seen else None)
         tidx = resolve_target(out, target)
         f0 = gather_target(out, tidx)
         ref = layer_reference(forward, x, h, layer, baseline=baseline).to(h.dtype)
