@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -30,8 +30,10 @@ __all__ = ["InputEffectAudit", "real_groups"]
 
 def real_groups(inputs: Tensor, feature_mask: Tensor, additional_forward_args: object) -> Tensor | None:
     """Which feature groups of each sample hold at least one real (non-padding) position: ``[N, G]``
-    booleans, ``G = max id + 1``; ``None`` when nothing is padding (no ``attention_mask``, or one
-    without zeros). A group lying entirely in padding has effect exactly 0 and is left out of the
+    booleans, ``G = max id + 1``; ``None`` when every group is real in every sample (no
+    ``attention_mask``, or one without zeros, and a shared mask or per-sample groups ``[N, ...]``
+    that all hold an element in every sample). With per-sample groups, a group a sample does not
+    have (the fifth word of a four-word sentence) is not real there either. A group lying entirely in padding has effect exactly 0 and is left out of the
     audits' summaries (see :func:`~lightning_causal.causal.engine.ablation.padding_positions`).
 
     .. math:: \\mathrm{real}_{n,g} = \\exists\\, i ∈ g : \\mathrm{attention\\_mask}_{n,i} = 1
@@ -42,13 +44,20 @@ def real_groups(inputs: Tensor, feature_mask: Tensor, additional_forward_args: o
         tensor([[ True,  True, False],
                 [ True,  True,  True]])
     """
+    n = inputs.shape[0]
+    m = flat_mask(feature_mask, inputs.shape).to(inputs.device)
+    per_sample = m.shape[0] > 1
+    m = m.expand(n, -1)
     padding = padding_positions(inputs, additional_forward_args)
     if padding is None or not bool(padding.any()):
-        return None
-    n = inputs.shape[0]
-    m = flat_mask(feature_mask, inputs.shape).to(inputs.device).expand(n, -1)
-    real = (~padding).expand(inputs.shape).reshape(n, -1)
+        if not per_sample:
+            return None
+        real = torch.ones_like(m, dtype=torch.bool)
+    else:
+        real = (~padding).expand(inputs.shape).reshape(n, -1)
     counts = torch.zeros(n, int(m.max()) + 1, dtype=torch.long, device=inputs.device).scatter_add_(1, m, real.long())
+    if per_sample and bool((counts > 0).all()):
+        return None
     return counts > 0
 
 
@@ -71,7 +80,11 @@ class InputEffectAudit(Audit):
     do not change with the padding length.
 
     Args:
-        feature_mask: integer group ids broadcastable to one input ``[1, ...]``.
+        feature_mask: integer group ids broadcastable to one input ``[1, ...]``, or a function of
+            the probe's inputs ``[N, ...]`` that returns them, ``[1, ...]`` or one mask per sample
+            ``[N, ...]`` (per-sample groups: e.g. word pieces grouped into words, where group ``g``
+            is each sentence's ``g``-th word; the vectors and tables then summarise the ``g``-th
+            word over the sentences that have one).
         patch_size: square patches for image inputs ``[N, C, H, W]``.
         baseline: the intervention value ``b`` (scalar or tensor broadcastable to the input; an
             integer token id for token inputs).
@@ -105,7 +118,7 @@ class InputEffectAudit(Audit):
 
     def __init__(
         self,
-        feature_mask: Tensor | None = None,
+        feature_mask: Tensor | Callable[[Tensor], Tensor] | None = None,
         patch_size: int | None = None,
         baseline: float | int | Tensor = 0.0,
         *,
@@ -121,7 +134,9 @@ class InputEffectAudit(Audit):
         name: str | None = None,
     ) -> None:
         super().__init__(name, output=output)
-        check_mask_options(feature_mask, patch_size)
+        check_mask_options(None if callable(feature_mask) and not isinstance(feature_mask, Tensor) else feature_mask, patch_size)
+        if callable(feature_mask) and not isinstance(feature_mask, Tensor) and patch_size is not None:
+            raise ValueError("Expected at most one of `feature_mask` and `patch_size` but got both")
         self.feature_names, self.class_names = check_names("feature_names", feature_names), check_names("class_names", class_names)
         self.vocabulary = check_names("vocabulary", vocabulary)
         self.feature_mask, self.patch_size, self.baseline = feature_mask, patch_size, check_baseline(baseline)
@@ -138,10 +153,26 @@ class InputEffectAudit(Audit):
         if isinstance(fm, Tensor) and fm.dim() == probe.first.dim() and fm.shape[0] > 1:
             raise ValueError(
                 f"Expected argument `feature_mask` of InputEffectAudit to be one mask shared by every probe sample "
-                f"[1, ...] but got {list(fm.shape)}; per-sample groups (e.g. word pieces grouped into words, [N, T]) "
-                "are taken by `input_effects(model, x, feature_mask)` on your own batch, not by the audit"
+                f"[1, ...] but got {list(fm.shape)}; for per-sample groups (e.g. word pieces grouped into words, "
+                "[N, T]) pass a function of the probe's inputs that returns them"
             )
+        if callable(fm) and not isinstance(fm, Tensor):
+            fm = self._mask_of(fm, probe.first)
         return group_mask(probe.first, fm, self.patch_size)
+
+    @staticmethod
+    def _mask_of(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+        """The groups ``fn`` gives the probe's inputs: one mask ``[1, ...]`` or one per sample ``[N, ...]``."""
+        mask = fn(x)
+        if not isinstance(mask, Tensor) or mask.is_floating_point() or mask.is_complex() or mask.dtype == torch.bool:
+            raise TypeError(f"Expected argument `feature_mask` (a function) to return an integer tensor of group ids "
+                            f"but it returned {mask!r:.80}")
+        if mask.dim() == x.dim() and mask.shape[0] not in (1, x.shape[0]):
+            raise ValueError(f"Expected argument `feature_mask` (a function) to return groups [1 or {x.shape[0]}, ...] for "
+                             f"the probe's {x.shape[0]} samples but it returned shape {list(mask.shape)}")
+        if mask.numel() and int(mask.min()) < 0:
+            raise ValueError(f"Expected argument `feature_mask` (a function) to return group ids >= 0 but got {int(mask.min())}")
+        return mask
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if isinstance(probe.inputs, tuple):

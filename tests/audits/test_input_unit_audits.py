@@ -83,9 +83,9 @@ def test_validate_rejects_bad_configuration():
         InputEffectAudit(patch_size=2).validate(MLP(4), Probe(torch.zeros(2, 4)))
 
 
-def test_a_per_sample_feature_mask_is_refused_naming_input_effects():
+def test_a_per_sample_feature_mask_is_refused_naming_the_mask_function():
     """A [probe_size, T] word mask failed the callback's 2-row dry run with a message about a
-    shape [1 or 2, ...] the user never chose."""
+    shape [1 or 2, ...] the user never chose; per-sample groups come from a function of the probe."""
     audit = InputEffectAudit(feature_mask=torch.zeros(4, 6, dtype=torch.long), baseline=0, ace_values=None)
-    with pytest.raises(ValueError, match=r"one mask shared by every probe sample.*\[4, 6\].*input_effects"):
+    with pytest.raises(ValueError, match=r"one mask shared by every probe sample.*\[4, 6\].*a function of the probe's inputs"):
         audit.validate(nn.Sequential(nn.Embedding(10, 4), nn.Flatten(), nn.Linear(24, 2)), Probe(torch.zeros(4, 6, dtype=torch.long)))

@@ -82,3 +82,41 @@ def test_input_effect_scalars_and_top_groups_average_over_real_tokens(bert):
         assert runs[t].scalars == pytest.approx(first.scalars, abs=1e-9), t
         assert [row["group"] for row in runs[t].tables["top_groups"]] == [row["group"] for row in first.tables["top_groups"]]
         assert torch.equal(runs[t].vectors["mean_abs_effect"][8:], torch.zeros(t - 8, dtype=effect.dtype))
+
+
+def test_input_effect_audit_takes_per_sample_word_groups_from_a_function_of_the_probe(bert):
+    """Word pieces grouped into words differ per sentence: a mask function of the probe's ids gives
+    them (a per-sample tensor fixed at construction could not match the callback's probe). Group g
+    is each sentence's g-th word; its summaries count the sentences that have a real g-th word."""
+    from lightning_causal.causal import input_effects
+
+    probe = _padded(12)
+    ids, att = probe.first, probe.additional_forward_args["attention_mask"]
+
+    def words(x):  # ids >= 40 continue the previous word (a "##" piece); specials and padding start one
+        return (x < 40).long().cumsum(1) - 1
+
+    audit = InputEffectAudit(feature_mask=words, baseline=MASK, top_k=3, ace_values=None)
+    result = audit.run(bert, probe)
+    w = words(ids)
+    assert (w != torch.arange(12)).any()  # some words have two pieces
+    with torch.no_grad():
+        pred = bert(ids, attention_mask=att).logits.argmax(1)
+    want = input_effects(bert, ids, w, MASK, target=pred, additional_forward_args={"attention_mask": att})
+    torch.testing.assert_close(result.maps["effect"], want.gather(1, w), atol=1e-12, rtol=0)
+    real = torch.zeros_like(want, dtype=torch.bool)
+    for n in range(6):
+        for t in range(12):
+            if att[n, t]:
+                real[n, w[n, t]] = True  # sentence n has a real word w[n, t]
+    assert not real.all()  # shorter sentences have fewer words
+    by_hand = torch.stack([want[real[:, g], g].abs().mean() if real[:, g].any() else torch.zeros((), dtype=want.dtype)
+                           for g in range(want.shape[1])])
+    torch.testing.assert_close(result.vectors["mean_abs_effect"], by_hand, atol=1e-12, rtol=0)
+    assert result.scalars["mean_abs_effect"] == pytest.approx(float(want.abs()[real].mean()), abs=1e-12)
+    with pytest.raises(ValueError, match="pass a function of the probe's inputs"):
+        InputEffectAudit(feature_mask=w, baseline=MASK).run(bert, probe)
+    with pytest.raises(ValueError, match=r"\[1 or 6, \.\.\.\].*\[3, 12\]"):
+        InputEffectAudit(feature_mask=lambda x: words(x)[:3], baseline=MASK).run(bert, probe)
+    with pytest.raises(TypeError, match="integer tensor of group ids"):
+        InputEffectAudit(feature_mask=lambda x: x.float(), baseline=MASK).run(bert, probe)
