@@ -153,3 +153,16 @@ def test_inputs_made_under_inference_mode_work():
         target = model(x).topk(2, dim=1).indices[:, 1]
     cf = counterfactual_explanation(model, x, target.clone(), settings=CounterfactualSettings(steps=60, lr=0.05))
     assert cf.success.any()
+
+
+def test_called_inside_inference_mode_gives_the_same_counterfactuals():
+    # the default bounds (±inf) and the mask were made under the caller's inference_mode, and autograd
+    # refused to save them for the backward pass ("Inference tensors cannot be saved for backward")
+    model = seeded(MLP(4, (8,), 3), 0).eval()
+    x = torch.randn(4, 4, generator=torch.Generator().manual_seed(0))
+    settings = CounterfactualSettings(steps=30, lr=0.05)
+    outside = counterfactual_explanation(model, x, 2, settings=settings, mask=torch.tensor([1, 1, 1, 0]))
+    with torch.inference_mode():
+        inside = counterfactual_explanation(model, x, 2, settings=settings, mask=torch.tensor([1, 1, 1, 0]))
+    torch.testing.assert_close(inside.counterfactuals, outside.counterfactuals, rtol=0, atol=0)
+    assert torch.equal(inside.success, outside.success)

@@ -197,11 +197,11 @@ def counterfactual_explanation(
         raise ValueError("Expected argument `target_class` to be a class index or a tensor of indices but got None")
     if not isinstance(inputs, Tensor) or inputs.dim() < 2 or not inputs.is_floating_point():
         raise TypeError("Expected argument `inputs` to be a floating tensor [N, ...]")
-    lo, hi = check_bounds(bounds, inputs)
-    mutable = _mutable(mask, inputs)
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=inputs.shape[0])
     with torch.inference_mode(False), audit_mode(forward.model), frozen_params(forward.model):
         x = inputs.detach().clone()  # a normal tensor even if `inputs` was made under inference_mode
+        lo, hi = check_bounds(bounds, x)  # made here, not under a caller's inference_mode: autograd saves them
+        mutable = _mutable(mask, x)
         logits = forward(x)
         if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.shape[1] < 2:
             shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
