@@ -96,9 +96,13 @@ class CausalRepairModule(LightningModule):
             rows in train mode (BatchNorm), where the joint pass would mix the batch statistics.
             Used by the default :meth:`task_step` only (not with ``wrap`` or an overridden ``task_step``).
 
+    With ``automatic_optimization = False`` (a subclass), override ``training_step`` to step the
+    optimizers: ``total, logs = self.objective(batch, batch_idx)``, ``self.manual_backward(total)``;
+    the default ``training_step`` refuses manual optimization (Lightning would ignore its loss).
+
     Raises:
-        MisconfigurationException: invalid arguments, or a batch without labels for the default
-            :meth:`task_step`.
+        MisconfigurationException: invalid arguments, a batch without labels for the default
+            :meth:`task_step`, or manual optimization with the default ``training_step``.
 
     Examples:
         >>> from lightning_causal.causal import AttributeFlip
@@ -258,6 +262,13 @@ class CausalRepairModule(LightningModule):
 
     @override
     def training_step(self, batch: Any, batch_idx: int) -> Tensor | None:
+        if not self.automatic_optimization:  # Lightning would ignore the returned loss: nothing would train
+            raise MisconfigurationException(
+                f"{type(self).__name__} has `automatic_optimization=False` but uses CausalRepairModule's "
+                "`training_step`, which returns the loss for Lightning to optimise: no weight would change. "
+                "Keep automatic optimization, or override `training_step` to step the optimizers yourself with "
+                "`total, logs = self.objective(batch, batch_idx)` and `self.manual_backward(total)`"
+            )
         step = self.objective(batch, batch_idx)
         if step is None:
             return None

@@ -213,3 +213,40 @@ def test_backdoor_term_state_round_trips_through_a_weights_only_checkpoint(tmp_p
     assert torch.equal(torch.rand(3, generator=again._generator), torch.rand(3, generator=term._generator))
     with pytest.raises(NotImplementedError, match="does not implement `load_state_dict`"):
         type("_Half", (_NeedsInputs,), {"state_dict": lambda self: {}})().load_state_dict({}, model)
+
+
+class _ManualRepair(CausalRepairModule):
+    """A subclass that turns automatic optimization off (as a user may, e.g. for several optimizers)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.automatic_optimization = False
+
+
+class _ManualRepairStepping(_ManualRepair):
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        total, _ = self.objective(batch, batch_idx)
+        opt.zero_grad()
+        self.manual_backward(total)
+        opt.step()
+
+
+def test_manual_optimization_with_the_default_training_step_is_refused_not_silently_untrained():
+    x, y = _Augmenting().x, _Augmenting().y
+    loader = DataLoader(TensorDataset(x, y), batch_size=32)
+    module = _ManualRepair(_Plain().net, [CounterfactualFairnessTerm(AttributeFlip(0), weight=1.0)])
+    # before the fix: the fit ran and no weight changed (Lightning ignores the loss returned under manual optimization)
+    with pytest.raises(MisconfigurationException, match=r"automatic_optimization=False.*objective\(batch, batch_idx\)"):
+        _trainer().fit(module, loader)
+
+
+def test_manual_optimization_through_objective_equals_automatic_optimization():
+    x, y = _Augmenting().x, _Augmenting().y
+    weights = []
+    for cls in (CausalRepairModule, _ManualRepairStepping):
+        pl.seed_everything(0, verbose=False)
+        module = cls(_Plain().net, [CounterfactualFairnessTerm(AttributeFlip(0), weight=1.0)], lr=1e-2)
+        _trainer().fit(module, DataLoader(TensorDataset(x, y), batch_size=32))
+        weights.append([p.detach().clone() for p in module.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*weights))
