@@ -332,3 +332,19 @@ def test_input_attribution_rejects_token_ids():
         input_effects(model, ids, baseline=0, method="attribution", additional_forward_args={"attention_mask": mask})
     with pytest.raises(ValueError, match="method"):
         input_effects(model, ids, baseline=0, method="gradient")
+
+
+def test_first_order_estimates_run_inside_inference_mode():
+    # they raised "element 0 of tensors does not require grad" under torch.inference_mode(): the
+    # backward pass through the suffix needs autograd, which inference mode switches off
+    model = seeded(DigitsCNN(batch_norm=True), 7).double().eval()
+    mlp, mask = _linear_suffix_mlp(), torch.tensor([[0, 0, 1, 2]])
+    expected = [unit_effects(model, X_IMG, "conv1", method="attribution"), unit_effects(model, X_IMG, "conv1", method="atp"),
+                unit_effects(model, X_IMG, "conv1", screen=3), input_effects(mlp, X_TAB, mask, method="attribution")]
+    with torch.inference_mode():
+        x_img, x_tab = X_IMG.clone(), X_TAB.clone()  # inference tensors
+        got = [unit_effects(model, x_img, "conv1", method="attribution"), unit_effects(model, x_img, "conv1", method="atp"),
+               unit_effects(model, x_img, "conv1", screen=3), input_effects(mlp, x_tab, mask, method="attribution")]
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+    assert all(p.grad is None for p in [*model.parameters(), *mlp.parameters()])

@@ -9,6 +9,7 @@ picks the explained tensor, ``additional_forward_args=`` travel with their rows.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -125,7 +126,8 @@ def input_effects(
                                    max_batch_size=max_batch_size, forward=forward, num_groups=g,
                                    forward_args=additional_forward_args)
     bases = check_baselines(xs, baseline)
-    with audit_mode(forward.model):
+    # the attribution estimate backpropagates: autograd must work even under a caller's inference_mode
+    with torch.inference_mode(False) if method == "attribution" else contextlib.nullcontext(), audit_mode(forward.model):
         if method == "attribution":
             return input_attribution_estimates(forward, xs, masks, bases, num_groups=g, target=target, max_batch_size=max_batch_size)
         tidx, f0 = clean_target(forward, xs, target)

@@ -4,6 +4,7 @@ exact or screened by first-order attribution patching (AtP, Kramár et al. 2024)
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -197,7 +198,10 @@ def unit_effects(
     _check_options(method, screen, unit_dim, num_heads)
     ivs = [iv.with_layout(unit_dim, num_heads) for iv in ivs]
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0])
-    with audit_mode(forward.model), input_sites(forward.model, [layer]):
+    # the first-order estimates backpropagate: autograd must work even under a caller's inference_mode
+    needs_grad = method != "exact" or screen is not None
+    with torch.inference_mode(False) if needs_grad else contextlib.nullcontext(), audit_mode(forward.model), \
+            input_sites(forward.model, [layer]):
         one = torch.zeros(1, dtype=torch.long, device=xs[0].device)
         check_site_units(forward.model, layer, lambda: forward(*(x[:1] for x in xs), rows=one), ivs[0].unit_dim,
                          ivs[0].num_heads, "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to intervene on positions.")
