@@ -55,7 +55,8 @@ class CausalGraphAudit(Audit):
         seed: seed of the private generator of the stability resamples.
         output: which tensor of the model's return value to explain (see
             :class:`~lightning_causal.causal.engine.forward.Forward`).
-        additional_forward_args: extra forward arguments (a tuple: positional, a Mapping: keywords).
+        additional_forward_args: extra forward arguments (a tuple: positional, a Mapping: keywords);
+            default: the probe's (an attention mask, sequence lengths).
         unit_dim, num_heads: where the units of each layer are, for all layers or per layer (a
             mapping): ``unit_dim=-1`` for the neurons of ``[N, T, D]`` hidden states,
             ``num_heads=H`` for attention heads (as ``UnitImportanceAudit``); the default,
@@ -128,6 +129,8 @@ class CausalGraphAudit(Audit):
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         options = {**self.options, "max_batch_size": max_batch_size}
+        if options["additional_forward_args"] is None:  # the probe's (an attention mask, sequence lengths)
+            options["additional_forward_args"] = probe.additional_forward_args
         graph = causal_graph(model, probe.inputs, self.layers, self.top_k, **options)
         result = AuditResult(self.name, graphs={"causal_graph": graph.to_dict()})
         result.scalars["faithfulness"] = float(graph.meta["faithfulness"])

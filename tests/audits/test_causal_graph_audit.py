@@ -112,3 +112,33 @@ def test_figure_shows_edge_strength_sign_and_skips():
     arcs = [p for p in fig.axes[0].patches if isinstance(p, FancyArrowPatch)]
     assert len(arcs) == 2 and len(fig.axes[0].lines) == 5  # a_0, a_1 -> output around b
     matplotlib.pyplot.close(fig)
+
+
+class _LengthsGRU(torch.nn.Module):
+    """A packed GRU over [N, T, 2] read at each sample's last real step: ``forward(x, lengths)``."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = torch.nn.GRU(2, 4, batch_first=True)
+        self.head = torch.nn.Linear(4, 2)
+
+    def forward(self, x, lengths):
+        packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, h = self.gru(packed)
+        return self.head(h[-1])
+
+
+def test_graph_audit_runs_the_model_with_the_probes_forward_arguments():
+    """The probe's forward arguments reach the model (they were dropped: a model of ``forward(x,
+    lengths)`` failed with "missing 1 required positional argument", and a model whose mask is
+    optional was explained without it); the graph is the one ``causal_graph`` builds with them."""
+    model = seeded(_LengthsGRU()).eval()
+    g = torch.Generator().manual_seed(0)
+    x, lengths = torch.randn(6, 5, 2, generator=g), torch.tensor([5, 3, 2, 5, 4, 1])
+    probe = Probe(x, additional_forward_args={"lengths": lengths})
+    r = CausalGraphAudit(["head:input"], unit_dim=-1, top_k=2, stability_resamples=1).run(model, probe)
+    want = causal_graph(model, x, ["head:input"], 2, unit_dim=-1, additional_forward_args={"lengths": lengths})
+    assert [row["node"] for row in r.tables["nodes"]] == [n for n in want.nodes if n.startswith("head:input")]
+    assert [row["effect"] for row in r.tables["nodes"]] == pytest.approx([want.node_stats[row["node"]]["effect"] for row in r.tables["nodes"]])
+    assert r.scalars["faithfulness"] == pytest.approx(want.meta["faithfulness"], nan_ok=True)
+    assert r.scalars["stability_resample"] >= 0.0
