@@ -301,3 +301,13 @@ def test_flip_of_codes_not_exact_in_float32_is_exact_and_its_own_inverse():
 def test_an_unknown_intercept_is_refused():
     with pytest.raises(ValueError, match=r"`intercepts`.*\['A'\]"):
         AdditiveNoiseSCM.linear(["a", "m"], {"m": {"a": 1.0}}, intercepts={"A": 3.0})  # was silently ignored
+
+
+def test_mlp_scm_fits_inside_inference_mode_as_outside():
+    # MLPFunction.fit raised "element 0 of tensors does not require grad" under torch.inference_mode()
+    x = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+    make = lambda: AdditiveNoiseSCM(["a", "m"], {"m": ["a"]}, regressor=lambda: MLPFunction(hidden=4, steps=20))  # noqa: E731
+    outside = make().fit(x)
+    with torch.inference_mode():
+        inside = make().fit(x)
+    assert torch.equal(inside.abduct(x), outside.abduct(x))

@@ -88,7 +88,10 @@ class MLPFunction:
         self.net: nn.Module | None = None
 
     def fit(self, parents: Tensor, target: Tensor) -> MLPFunction:
-        pa, y = parents.detach().float(), target.detach().float()
+        with torch.inference_mode(False):  # trained by autograd, even when fitted under a caller's inference_mode
+            return self._fit(parents.detach().float().clone(), target.detach().float().clone())
+
+    def _fit(self, pa: Tensor, y: Tensor) -> MLPFunction:
         self.mean = y.mean()
         if pa.shape[1] == 0:
             self.net = None
