@@ -149,3 +149,52 @@ def test_a_site_that_never_runs_is_named_in_a_warning_once():
         warnings.simplefilter("error")
         with intervene(model, {"layers.0.linear1": Zero()}), capture(model, ["layers.0"]):
             model(x)
+
+
+class _Codes(nn.Module):
+    """Category codes ``[N, 2]`` pass ``codes`` (an identity) into one embedding with offsets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.codes, self.emb, self.head = nn.Identity(), nn.Embedding(7, 2), nn.Linear(4, 1)
+        self.register_buffer("offsets", torch.tensor([0, 4]))
+
+    def forward(self, codes):
+        return self.head(self.emb(self.codes(codes) + self.offsets).flatten(1))
+
+
+@pytest.mark.parametrize("iv, match", [
+    (MeanOf(torch.tensor([[0, 1], [3, 2]]), units=0), r"MeanOf.*dtype torch.int64.*their mean, e.g. 1.5, is no code"),
+    (SetTo(1.5, units=0), r"SetTo\(1.5.*gives 1.5, which would be truncated to 1"),
+    (Scale(0.5, units=0), r"Scale.*gives 1.5, which would be truncated to 1"),
+])
+def test_fractional_values_at_an_integer_site_are_refused(iv, match):
+    """On category codes, MeanOf (mean code 1.5), SetTo(1.5) and Scale(0.5) (3 -> 1.5) were cast to
+    int64 and fed code 1, silently: the effect of another intervention."""
+    model, codes = _Codes(), torch.tensor([[3, 1], [2, 0]])
+    with pytest.raises(ValueError, match=match), intervene(model, {"codes": iv}):
+        model(codes)
+    assert all_hook_counts(model) == 0
+
+
+def test_integer_values_at_an_integer_site_equal_editing_the_codes():
+    model, codes = _Codes(), torch.tensor([[3, 1], [2, 0]])
+    reference = torch.tensor([[1, 2], [0, 2]])
+    with torch.no_grad():
+        for iv, column in [(SetTo(2, units=0), torch.tensor([2, 2])), (SetTo(torch.tensor([1.0, 2.0])), None)]:
+            with intervene(model, {"codes": iv}):
+                got = model(codes)
+            edited = codes.clone()
+            if column is None:
+                edited[:] = torch.tensor([1, 2])
+            else:
+                edited[:, 0] = column
+            torch.testing.assert_close(got, model(edited), rtol=0, atol=0)
+        drawn = Resample(reference, torch.Generator().manual_seed(3), units=1)
+        with intervene(model, {"codes": drawn}):
+            got = model(codes)
+        rows = torch.randint(2, (2,), generator=torch.Generator().manual_seed(3))
+        edited = codes.clone()
+        edited[:, 1] = reference[rows, 1]
+        torch.testing.assert_close(got, model(edited), rtol=0, atol=0)

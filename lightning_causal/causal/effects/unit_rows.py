@@ -20,11 +20,11 @@ Edit = Callable[[Tensor], Tensor]
 def row_values(ivs: Sequence[Intervention], k: Tensor, h: Tensor) -> Tensor:
     """Intervened values of each row ``r`` of ``h`` under intervention ``ivs[k[r]]``."""
     if len(ivs) == 1:
-        return ivs[0].values(h).to(h.dtype).expand_as(h)
+        return ivs[0].values_like(h).expand_as(h)
     vals = torch.empty_like(h)
     for kk in k.unique().tolist():
         sel = k == kk
-        vals[sel] = ivs[kk].values(h[sel]).to(h.dtype).expand_as(h[sel])
+        vals[sel] = ivs[kk].values_like(h[sel]).expand_as(h[sel])
     return vals
 
 

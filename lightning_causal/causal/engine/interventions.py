@@ -148,6 +148,31 @@ class Intervention:
         """The intervened values, broadcastable to ``output``."""
         raise NotImplementedError
 
+    def values_like(self, output: Tensor) -> Tensor:
+        """:meth:`values` in ``output``'s dtype. An integer output (category codes, token ids) takes
+        integer values only: a fractional value would be truncated to another code, silently.
+
+        Raises:
+            ValueError: fractional values for an integer output, or :class:`MeanOf` there (the mean
+                of codes is not a code).
+        """
+        values = self.values(output)
+        if output.is_floating_point() or output.is_complex() or output.dtype == torch.bool:
+            return values.to(output.dtype)
+        if isinstance(self, MeanOf):
+            raise ValueError(
+                f"Expected a floating point output for {self!r} but got integer values of dtype {output.dtype} "
+                f"(category codes or token ids: their mean, e.g. {self.mean.flatten()[0].item():g}, is no code); use "
+                "Resample(reference) to draw observed codes or SetTo(code)"
+            )
+        if values.is_floating_point() and not torch.equal(values, values.trunc()):
+            bad = values[values != values.trunc()].flatten()[0].item()
+            raise ValueError(
+                f"Expected integer values for the output of dtype {output.dtype} (category codes or token ids) but "
+                f"{self!r} gives {bad:g}, which would be truncated to {int(bad)}; use SetTo(code) or Resample(reference)"
+            )
+        return values.to(output.dtype)
+
     def unit_mask(self, output: Tensor) -> Tensor:
         """Boolean mask broadcastable to ``output`` that selects the intervened units."""
         return unit_positions_mask(output.shape, self.layout(output), self.units, output.device)
@@ -155,7 +180,7 @@ class Intervention:
     def __call__(self, output: Tensor) -> Tensor:
         if not isinstance(output, Tensor):
             raise TypeError(f"{type(self).__name__} can only replace tensor outputs but got {type(output)}")
-        return torch.where(self.unit_mask(output), self.values(output).to(output.dtype), output)
+        return torch.where(self.unit_mask(output), self.values_like(output), output)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(units={self.units})"

@@ -105,7 +105,8 @@ def per_unit_values(value: Tensor, output: Tensor, layout: Layout, name: str) ->
         >>> per_unit_values(torch.tensor([1.0, 2.0]), torch.zeros(1, 3, 4), Layout(2, 2, 2), "value")
         tensor([[[1., 1., 2., 2.]]])
     """
-    value = value.to(device=output.device, dtype=output.dtype)
+    keep = value.is_floating_point() and not output.is_floating_point()  # fractional codes are refused by the caller
+    value = value.to(device=output.device, dtype=value.dtype if keep else output.dtype)
     if value.dim() == 0:
         return value
     if value.shape == output.shape[1:]:
