@@ -59,8 +59,13 @@ def _from_mapping(batch: Mapping) -> Unpacked:
     key = next((k for k in INPUT_KEYS if k in batch), None)
     if key is None:
         keys = list(batch)
-        x = f"batch[{keys[0]!r}]" if keys else "batch['<inputs>']"
-        y = f"batch[{keys[1]!r}]" if len(keys) > 1 else "None"
+        label = next((k for k in LABEL_KEYS if k in batch), None)
+        rest = [k for k in keys if k != label]
+        if label is None and len(rest) > 1:  # e.g. {"image": ..., "class": ...}
+            label, rest = rest[1], rest[:1]
+        parts = [f"batch[{k!r}]" for k in rest]  # several: a model of several inputs, model(x1, x2, ...)
+        x = parts[0] if len(parts) == 1 else f"({', '.join(parts)})" if parts else "batch['<inputs>']"
+        y = f"batch[{label!r}]" if label is not None else "None"
         raise ValueError(
             f"Expected a batch mapping with one of the input keys {list(INPUT_KEYS)} but got keys {keys}; pass "
             f"`unpack_batch=` a callable batch -> (inputs, labels, additional_forward_args), e.g. "

@@ -55,6 +55,15 @@ def test_a_mapping_with_other_keys_is_shown_a_fix_with_its_own_keys():
         default_unpack_batch({"image": torch.zeros(2)})
 
 
+def test_the_fix_shown_for_a_mapping_of_several_inputs_keeps_its_label_key():
+    """{"cat", "num", "y"} was shown `(batch['cat'], batch['num'], None)`: the numeric columns as labels."""
+    batch = {"cat": torch.zeros(2, 3, dtype=torch.long), "num": torch.zeros(2, 5), "y": torch.zeros(2)}
+    with pytest.raises(ValueError, match=r"lambda batch: \(\(batch\['cat'\], batch\['num'\]\), batch\['y'\], None\)") as err:
+        default_unpack_batch(batch)
+    inputs, labels, args = unpack(batch, eval(str(err.value).rsplit("unpack_batch=", 1)[1].strip("`")))
+    assert inputs == (batch["cat"], batch["num"]) and labels is batch["y"] and args is None
+
+
 def test_custom_unpack_is_checked():
     x = torch.zeros(2, 3)
     assert unpack((x, 1), lambda b: (b[0], None, b[1]))[2] == (1,)  # one value: one positional argument
