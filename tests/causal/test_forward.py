@@ -279,3 +279,27 @@ def test_an_output_without_one_row_per_sample_is_refused_with_a_fix():
     assert effects.shape == (4, 6)
     with pytest.raises(ValueError, match=r"out\.mean\(1\)"):
         input_effects(Flat(), ids, baseline=0, output=lambda out: out.view(-1, 6, 3))
+
+
+@pytest.mark.parametrize("on_meta", ["model", "inputs"])
+def test_a_model_or_inputs_on_the_meta_device_are_refused_by_name(on_meta):
+    # they failed deep inside with "Tensor on device meta is not on the expected device cpu!" or
+    # "Tensor.item() cannot be called on meta tensors", naming neither the argument nor the fix
+    from lightning_causal.causal import causal_graph, counterfactual_explanation
+
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    x = torch.randn(5, 3)
+    if on_meta == "model":
+        model = model.to("meta")
+    else:
+        x = x.to("meta")
+    match = "`model` to hold its weights in memory but '0.weight' is on the meta device" if on_meta == "model" else \
+        "`inputs` to hold data but got a tensor on the meta device"
+    for call in (lambda: unit_effects(model, x, "1"), lambda: input_effects(model, x),
+                 lambda: average_causal_effect(model, x), lambda: causal_graph(model, x, ["1"]),
+                 lambda: layer_causal_map(model, x)):
+        with pytest.raises(ValueError, match=match):
+            call()
+    if on_meta == "model":
+        with pytest.raises(ValueError, match=match):
+            counterfactual_explanation(model, x, 1)

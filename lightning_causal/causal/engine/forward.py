@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.eager import eager_module
 
-__all__ = ["OutputSpec", "ForwardArgs", "Forward", "select_output", "check_output_spec"]
+__all__ = ["OutputSpec", "ForwardArgs", "Forward", "select_output", "check_output_spec", "check_not_meta"]
 
 OutputSpec = None | str | int | Callable[[Any], Tensor]
 
@@ -158,6 +158,25 @@ class ForwardArgs:
         return out
 
 
+def check_not_meta(model: nn.Module) -> None:
+    """Refuse a model whose parameters or buffers are on the ``meta`` device (shapes without data):
+    its forward pass fails deep inside with a device error that names neither the model nor the fix.
+
+    Examples:
+        >>> check_not_meta(nn.Linear(2, 1, device="meta"))
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected argument `model` to hold its weights in memory but 'weight' is on the meta device ...
+    """
+    named = (*model.named_parameters(), *model.named_buffers())
+    name = next((n for n, t in named if t.is_meta), None)
+    if name is not None:
+        raise ValueError(
+            f"Expected argument `model` to hold its weights in memory but {name!r} is on the meta device (a shape "
+            "without data); materialise the model first, e.g. `model.to_empty(device='cpu')` then `model.load_state_dict(...)`"
+        )
+
+
 class Forward:
     """``model`` called with forward arguments that follow their rows, returning the selected output.
 
@@ -185,6 +204,7 @@ class Forward:
         if not isinstance(model, nn.Module):
             raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model).__name__}")
         self.model = eager_module(model)
+        check_not_meta(self.model)
         self.output = check_output_spec(output)
         self.as_matrix = as_matrix
         self.args = (

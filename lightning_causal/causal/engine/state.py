@@ -22,6 +22,8 @@ def as_tuple(inputs: Tensor | tuple[Tensor, ...], name: str = "inputs") -> tuple
     tensors = inputs if isinstance(inputs, tuple) else (inputs,)
     if not tensors or not all(isinstance(t, Tensor) for t in tensors):
         raise TypeError(f"Expected argument `{name}` to be a tensor or a tuple of tensors but got {type(inputs)}")
+    if any(t.is_meta for t in tensors):
+        raise ValueError(f"Expected argument `{name}` to hold data but got a tensor on the meta device (a shape without values)")
     if any(t.dim() == 0 for t in tensors):
         raise ValueError(f"Expected argument `{name}` to have a batch dimension but got a 0-d tensor")
     n = tensors[0].shape[0]
