@@ -1,8 +1,8 @@
 """Figures comparing causal and Captum explanations (plain matplotlib ``Figure`` objects).
 
 - :func:`attribution_grid`: rows of probe samples, columns ``input | causal | each Captum method``,
-  signed maps on a symmetric diverging scale shared by each column (never clipped), one colourbar
-  per column.
+  signed maps on a symmetric diverging scale shared by each column, unsigned maps (Saliency) on a
+  sequential scale from 0 (never clipped), one colourbar per column.
 - :func:`curves_figure`: deletion and insertion curves of every explanation side by side.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from lightning_causal.reporting.figures import show_input
+from lightning_causal.reporting.figures import map_scale, show_input
 
 __all__ = ["attribution_grid", "curves_figure"]
 
@@ -31,9 +31,11 @@ def attribution_grid(
     ``max_samples``). By default ``[N, C, H, W]`` and tabular ``[N, D]`` are batches, ``[C, H, W]``
     and ``[D]`` one sample; pass ``batched`` for ``[N, H, W]`` or a single ``[H, W]`` image.
 
-    Each column shares one symmetric diverging colour scale ``[-v, v]`` with ``v`` the largest
-    |value| of that column over the rows drawn, so signs and relative magnitudes stay readable and
-    nothing is clipped; tabular inputs ``[D]`` are drawn as one-row strips.
+    Each column shares one colour scale with ``v`` the largest |value| of that column over the rows
+    drawn: symmetric and diverging, ``[-v, v]``, for a signed map, sequential ``[0, v]`` for a map
+    without negative values (:func:`~lightning_causal.reporting.figures.map_scale`), so signs and
+    relative magnitudes stay readable and nothing is clipped; pixels are drawn unsmoothed (nearest
+    neighbour); tabular inputs ``[D]`` are drawn as one-row strips.
 
     Args:
         input_image: one sample or a batch.
@@ -58,7 +60,7 @@ def attribution_grid(
         if m.shape != inputs.shape:
             raise ValueError(f"Expected map {name!r} shaped like the input {list(inputs.shape)} but got {list(m.shape)}")
     rows, cols = inputs.shape[0], 1 + len(columns)
-    vmax = {k: float(v.detach().abs().max()) or 1.0 for k, v in columns.items()}
+    scales = {k: map_scale(v) for k, v in columns.items()}  # diverging for signed maps, from 0 for unsigned ones
     fig = Figure(figsize=(2.4 * cols, 2.3 * rows + 0.3))
     axes = fig.subplots(rows, cols, squeeze=False)
     for r in range(rows):
@@ -67,7 +69,8 @@ def attribution_grid(
         else:  # a row of features
             axes[r][0].imshow(_image(inputs[r]), cmap="gray")
         for c, (name, m) in enumerate(columns.items(), start=1):
-            im = axes[r][c].imshow(_image(m[r]), cmap="RdBu_r", vmin=-vmax[name], vmax=vmax[name])
+            cmap, lo, hi = scales[name]
+            im = axes[r][c].imshow(_image(m[r]), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
             if r == 0:
                 axes[r][c].set_title(name, fontsize=9)
                 fig.colorbar(im, ax=[axes[i][c] for i in range(rows)], fraction=0.046, pad=0.04)

@@ -158,11 +158,14 @@ def _samples(data: MapData) -> tuple[int, bool]:
 
 
 def image_maps(data: MapData) -> list[tuple[str, Figure]]:
-    """One heatmap row per sample: input | each map, one symmetric colour scale per map shared by the
-    samples. A volume ``[C, D, H, W]`` is drawn at one depth slice: the one where the first map
+    """One heatmap figure per sample: input | each map (wrapped into rows of at most
+    :data:`~lightning_causal.reporting.figures.MAX_COLUMNS` panels), one colour scale per map shared by
+    the samples: symmetric and diverging for a signed map, from 0 for a map without negative values
+    (Saliency). A volume ``[C, D, H, W]`` is drawn at one depth slice: the one where the first map
     (causal) has the largest mean |score|, named in the title."""
     n, glob = _samples(data)
     vmax = {k: float(v[:n].detach().abs().max()) or 1.0 for k, v in data.maps.items()}
+    signed = {k: bool((v[:n].detach() < 0).any()) for k, v in data.maps.items()}  # one kind of scale per map for every sample
     out = []
     for i in range(n):
         title = _global_title(data) if glob else sample_title(data, i)
@@ -172,7 +175,7 @@ def image_maps(data: MapData) -> list[tuple[str, Figure]]:
             d = int(first.detach().float().abs().mean(dim=(0, 2, 3)).argmax())
             sample, maps = sample[:, d], {k: v[:, d] for k, v in maps.items()}
             title = f"{title}, depth slice {d} of 0–{data.inputs.shape[2] - 1} (largest mean |{next(iter(data.maps))}|)"
-        out.append((f"maps/sample_{i}", heatmap_row(sample, maps, vmax, title)))
+        out.append((f"maps/sample_{i}", heatmap_row(sample, maps, vmax, title, signed=signed)))
     return out
 
 

@@ -16,8 +16,8 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 __all__ = [
-    "heatmap_row", "bar_figure", "counterfactual_figure", "interval_bar_figure", "interval_metrics", "curves_figure",
-    "image_grid_figure", "short_label", "short_labels", "show_input", "title_lines", "to_image",
+    "heatmap_row", "map_scale", "bar_figure", "counterfactual_figure", "interval_bar_figure", "interval_metrics", "curves_figure",
+    "image_grid_figure", "largest_change", "short_label", "short_labels", "show_input", "title_lines", "to_image",
 ]
 
 WIDTH = 5.2  # inches at 100 dpi: 520 pixels, about the width of a TensorBoard image card
@@ -28,6 +28,24 @@ def to_image(x: Tensor) -> Tensor:
     """A 2-D image of one sample ``[C, H, W]`` / ``[H, W]`` (channels averaged)."""
     x = x.detach().float().cpu()
     return x.mean(0) if x.dim() == 3 else x
+
+
+def largest_change(d: Tensor) -> Tensor:
+    """A 2-D image of a signed change ``[C, H, W]`` / ``[H, W]``: per pixel the channel change of
+    largest magnitude, with its sign (a red bar turned magenta shows its blue change in full; the
+    channels' mean would show a third of it, and opposite changes of two channels would cancel).
+
+    Examples:
+        >>> import torch
+        >>> d = torch.zeros(3, 1, 2)
+        >>> d[2, 0, 0], d[0, 0, 1], d[1, 0, 1] = 1.0, -0.5, 0.5
+        >>> largest_change(d).tolist()
+        [[1.0, -0.5]]
+    """
+    d = d.detach().float().cpu()
+    if d.dim() != 3:
+        return d
+    return d.gather(0, d.abs().argmax(0, keepdim=True))[0]
 
 
 def show_input(ax: Any, x: Tensor) -> None:
@@ -103,10 +121,36 @@ def title_lines(title: str, width: int) -> list[str]:
     return textwrap.wrap(title, width)
 
 
-def heatmap_row(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float] | None = None, title: str | None = None) -> Figure:
-    """One probe sample: ``input | map_1 | map_2 | ...``; signed maps on a symmetric diverging scale
-    (not clipped), one colour scale per column (``vmax[name]``, default the map's own max |value|),
-    and ``title`` above (e.g. which class the maps explain).
+MAX_COLUMNS = 4  # panels per row of a heatmap figure: more would shrink each map below legibility in a TensorBoard card
+
+
+def map_scale(values: Tensor, limit: float | None = None) -> tuple[str, float, float]:
+    """The colour map and range of an attribution map: a signed map (any value below 0) on the
+    diverging ``RdBu_r`` centred at 0, ``[-v, v]``; an unsigned one (every value >= 0, such as
+    Saliency's |gradient|) on the sequential ``Reds``, ``[0, v]`` (white at 0 in both, so half of a
+    diverging scale is not spent on values that cannot occur); ``v = limit`` or the max |value|.
+
+    Examples:
+        >>> import torch
+        >>> map_scale(torch.tensor([-1.0, 0.5])), map_scale(torch.tensor([0.0, 2.0])), map_scale(torch.zeros(2))
+        (('RdBu_r', -1.0, 1.0), ('Reds', 0.0, 2.0), ('Reds', 0.0, 1.0))
+    """
+    v = values.detach().float()
+    lim = limit or float(v.abs().max()) or 1.0
+    return ("RdBu_r", -lim, lim) if bool((v < 0).any()) else ("Reds", 0.0, lim)
+
+
+def heatmap_row(
+    sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float] | None = None, title: str | None = None,
+    *, signed: dict[str, bool] | None = None,
+) -> Figure:
+    """One probe sample: ``input | map_1 | map_2 | ...``, wrapped after :data:`MAX_COLUMNS` panels
+    (input, causal and four Captum methods: two rows of panels, each still readable in a
+    TensorBoard card); signed maps on a symmetric diverging scale, unsigned maps on a sequential
+    scale from 0 (:func:`map_scale`; ``signed[name]`` decides, default: the map has a negative
+    value), never clipped, one colour scale per map (``vmax[name]``, default the map's own max
+    |value|). Panels keep the image's aspect ratio; ``title`` above (e.g. which class the maps
+    explain).
 
     Examples:
         >>> import torch
@@ -114,19 +158,33 @@ def heatmap_row(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float] 
         >>> len(fig.axes), fig._suptitle.get_text()  # input, map, colour bar
         (3, 'explains class 3')
     """
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
+
     n = 1 + len(maps)
-    width = 1.8 * n + 0.4
+    rows = -(-n // MAX_COLUMNS)
+    cols = -(-n // rows)
+    h, w = int(sample.shape[-2]), int(sample.shape[-1])
+    cell = 1.45  # inches of image per panel along its longer side (a colour bar beside each map)
+    height = cell * min(h / w, 1.0) + 0.45  # the panel's title above
+    width = (cell * min(w / h, 1.0) + 0.45) * cols + 0.4
     lines = title_lines(title, max(16, int(width * 12))) if title else []  # about 12 characters of 11 pt per inch
-    fig = Figure(figsize=(width, 2.2 + 0.3 * len(lines)))
-    axes = fig.subplots(1, n, squeeze=False)[0]
+    fig = Figure(figsize=(width, 0.25 + rows * height + 0.3 * len(lines)))
+    grid = fig.subplots(rows, cols, squeeze=False)
+    axes = [ax for row in grid for ax in row]
+    for ax in axes[n:]:
+        fig.delaxes(ax)
+    axes = axes[:n]
     show_input(axes[0], sample)
     axes[0].set_title("input", fontsize=10)
     for ax, (name, m) in zip(axes[1:], maps.items()):
         img = to_image(m)
-        lim = (vmax or {}).get(name) or float(img.abs().max()) or 1.0
-        im = ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
-        ax.set_title(name, fontsize=10)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=8)
+        cmap, lo, hi = map_scale(img, (vmax or {}).get(name))
+        if signed is not None and name in signed:
+            cmap, lo = ("RdBu_r", -hi) if signed[name] else ("Reds", 0.0)
+        im = ax.imshow(img, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+        ax.set_title(name, fontsize=10 if len(name) <= 16 else 8)
+        bar_ax = make_axes_locatable(ax).append_axes("right", size="6%", pad=0.06)  # as tall as the image, whatever its aspect
+        fig.colorbar(im, cax=bar_ax).ax.tick_params(labelsize=8)
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -335,7 +393,8 @@ def counterfactual_figure(
 ) -> Figure:
     """Counterfactual explanations, one column per sample titled ``labels[k]`` (e.g. ``"label 3 → pred
     5"`` / ``"→ cf 3 ✓"``), rows ``input`` and ``counterfactual`` in grey (or colour) on ``[0, 1]``
-    and ``difference`` (counterfactual − input, ``[-1, 1]``) on a diverging scale centred at 0,
+    and ``difference`` (counterfactual − input, ``[-1, 1]``; of colour images, each pixel's largest
+    channel change, :func:`largest_change`) on a diverging scale centred at 0,
     all ``[K, C, H, W]`` as :func:`~lightning_causal.audits.counterfactual.split_triptych` gives
     them. Columns in ``failed`` (no counterfactual found) are framed and titled in red. Cells keep
     the images' aspect ratio.
@@ -360,7 +419,7 @@ def counterfactual_figure(
         for c in range(k):
             ax, img = axes[r][c], panels[name][c].detach().float().cpu()
             if name == "difference":
-                im = ax.imshow(to_image(img), cmap=colormaps["RdBu_r"], vmin=-1.0, vmax=1.0, interpolation="nearest")
+                im = ax.imshow(largest_change(img), cmap=colormaps["RdBu_r"], vmin=-1.0, vmax=1.0, interpolation="nearest")
             elif img.dim() == 3 and img.shape[0] == 3:
                 ax.imshow(img.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
             else:
