@@ -72,12 +72,14 @@ class InputEffectAudit(Audit):
     top tokens (table ``top_tokens``: each token id's mean |δ| over its occurrences in the probe,
     padding excluded), which are what a text model relies on whatever their positions.
 
-    With an ``attention_mask`` in the probe's forward arguments, groups lying entirely in padding
+    With an ``attention_mask`` or ``lengths`` (packed sequences) keyword in the probe's forward
+    arguments (:func:`~lightning_causal.causal.engine.ablation.padding_positions`), groups lying entirely in padding
     (:func:`real_groups`; effect exactly 0) are left out: the vectors are means over the samples
     where the group is real, ``E_n[|δ_g| | real_{n,g}]`` (0 where it never is), the scalar
     ``mean_abs_effect`` is ``Σ_{n,g} real_{n,g} |δ_{n,g}| / Σ_{n,g} real_{n,g}``, and the top
-    groups (ties: lower id first) are drawn from the groups real in some sample, so the summaries
-    do not change with the padding length.
+    groups (ties: lower id first) are drawn from the groups real in some sample; the ACE curves
+    average the samples where the group is real and ``mean_ace_range`` the groups real in some
+    sample, so the summaries do not change with the padding length.
 
     Args:
         feature_mask: integer group ids broadcastable to one input ``[1, ...]``, or a function of
@@ -214,7 +216,8 @@ class InputEffectAudit(Audit):
         ace_range = self._ace(model, probe, mask, max_batch_size)
         if ace_range is not None:
             result.vectors["ace_range"] = ace_range
-            result.scalars["mean_ace_range"] = float(ace_range.mean())
+            reached = ace_range.new_ones(ace_range.shape, dtype=torch.bool) if real is None else real[: self.ace_samples].any(0)
+            result.scalars["mean_ace_range"] = float(ace_range[reached].mean()) if bool(reached.any()) else 0.0  # groups lying in padding left out
         result.tables["top_groups"] = [
             {
                 **({"feature": self.feature_names[g]} if self.feature_names is not None else {}),

@@ -170,8 +170,8 @@ def _changed(
     return count > 0
 
 
-def _grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor | str, num_values: int) -> Tensor:
-    g = num_groups(masks)
+def _grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor | str, num_values: int, g: int) -> Tensor:
+    """Values ``[G, K]``; the quantiles of a group pool its elements (elements of id ``G``, padding, are in no pool)."""
     if isinstance(values, str):
         if values != "quantiles":
             raise ValueError(f"Expected argument `values` to be a tensor or 'quantiles' but got {values!r}")
@@ -206,6 +206,12 @@ def interventional_expectations(
 ) -> tuple[Tensor, Tensor]:
     """μ_g(α) = E_x[f_t(x | do(x_g := α))] for each group g and value α (Chattopadhyay et al. 2019).
 
+    Padding (an ``attention_mask`` or ``lengths`` keyword, see
+    :func:`~lightning_causal.causal.engine.ablation.padding_positions`) is not part of any group:
+    padded positions keep their values, are left out of the quantiles, and ``E_x`` runs over the
+    samples where ``g`` holds a real position (``E[f_t(x)]`` where it holds none), so the curves do
+    not shrink with the share of samples too short to reach ``g``.
+
     Args:
         values: ``[K]`` values shared by all groups, ``[G, K]`` per group, or ``"quantiles"``
             (``num_values`` quantiles, 5% to 95%, of each group's values over ``inputs``).
@@ -218,29 +224,46 @@ def interventional_expectations(
     masks = check_feature_mask(xs, feature_mask)
     if not xs[0].is_floating_point():
         raise TypeError(f"Expected floating point `inputs` for interventional expectations over values but got dtype {xs[0].dtype}")
-    grid = _grid(xs, masks, values, num_values)
+    g = num_groups(masks)
+    padding = padding_positions(xs[0], additional_forward_args)
+    pooled = masks if padding is None else (masks[0].expand(xs[0].shape).masked_fill(padding.expand(xs[0].shape), g), *masks[1:])
+    grid = _grid(xs, pooled, values, num_values, g)  # padded positions: in no group's quantiles, never set
     if not torch.isfinite(grid).all():
         raise ValueError("Expected argument `values` to be finite but it holds NaN or infinity")
-    n, (g, k) = xs[0].shape[0], grid.shape
+    n, k = xs[0].shape[0], grid.shape[1]
     flat = grid.T.reshape(-1)  # row order: value k, group g
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
     with audit_mode(forward.model):
         tidx, f0 = clean_target(forward, xs, target)
         rows = max(1, rows_per_pass(forward.model, xs, max_batch_size, forward=forward))
-        # [K, G, N]: rows where x_g already equals α are no-ops and keep f0
+        # [K, G, N]: rows where x_g already equals α (or g lies in padding) are no-ops and keep f0
         changed = torch.stack(
-            [_changed(xs, masks, tuple(grid[:, kk][m].to(x.dtype) for x, m in zip(xs, masks)), g).T for kk in range(k)]
+            [_changed(xs, masks, tuple(grid[:, kk][m].to(x.dtype) for x, m in zip(xs, masks)), g, padding).T for kk in range(k)]
         )
 
         def evaluate(idx: Tensor) -> Tensor:
             kg, s = idx // n, idx % n
             grp = kg % g
             v = flat[kg].view([-1] + [1] * (xs[0].dim() - 1))
-            xi = tuple(ablate_groups(x, m, s, grp, values=v.to(x.dtype)) for x, m in zip(xs, masks))
+            xi = tuple(ablate_groups(x, m, s, grp, values=v.to(x.dtype)) for x, m in zip(xs, pooled))
             return gather_target(forward(*xi, rows=s), tidx[s])
 
         out = active_rows(changed, f0, rows, evaluate)
-    return out.mean(-1).T.contiguous(), grid
+    if padding is None:
+        return out.mean(-1).T.contiguous(), grid
+    real = _real(xs, masks, g, padding).T.to(out.dtype)  # [G, N]: the samples where g holds a real position
+    count = real.sum(-1)
+    mu = (out * real).sum(-1) / count.clamp_min(1)  # [K, G]
+    return torch.where(count > 0, mu, f0.mean()).T.contiguous(), grid  # a group real nowhere: μ_g = E[f_t(x)]
+
+
+def _real(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], g: int, padding: Tensor) -> Tensor:
+    """``[N, G]``: does group g hold an element of sample n outside the ``padding`` of the first input?"""
+    count = 0
+    for i, (x, m) in enumerate(zip(xs, masks)):
+        inside = ~padding.expand(x.shape) if i == 0 else torch.ones_like(x, dtype=torch.bool)
+        count = count + aggregate_to_groups(inside.long(), m, num_groups=g)
+    return count > 0
 
 
 def average_causal_effect(

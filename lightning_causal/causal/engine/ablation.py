@@ -77,20 +77,32 @@ def check_baselines(xs: tuple[Tensor, ...], baseline: BaselineLike) -> tuple[Ten
 
 def padding_positions(x: Tensor, additional_forward_args: object) -> Tensor | None:
     """Positions of ``x`` that the model is told to ignore: where the keyword forward argument
-    ``attention_mask`` (Hugging Face's name; a tensor with ``x``'s first two dimensions) is 0.
-    Returned as booleans broadcastable to ``x`` (``[N, T, 1, ...]``), or ``None`` without such a mask.
+    ``attention_mask`` (Hugging Face's name; a tensor with ``x``'s first two dimensions) is 0, or,
+    without one, the steps ``t >= lengths[n]`` of a keyword ``lengths`` (one integer per sample, as
+    ``pack_padded_sequence`` takes it; dimension 1 of ``x`` is time, ``batch_first``). Returned as
+    booleans broadcastable to ``x`` (``[N, T, 1, ...]``), or ``None`` without such an argument.
 
     Examples:
         >>> import torch
         >>> padding_positions(torch.zeros(1, 3, dtype=torch.long), {"attention_mask": torch.tensor([[1, 1, 0]])})
         tensor([[False, False,  True]])
+        >>> padding_positions(torch.zeros(2, 3, 4), {"lengths": torch.tensor([3, 1])}).shape
+        torch.Size([2, 3, 1])
+        >>> padding_positions(torch.zeros(2, 3, 4), {"lengths": torch.tensor([3, 1])})[..., 0]
+        tensor([[False, False, False],
+                [False,  True,  True]])
     """
     if not isinstance(additional_forward_args, Mapping) or x.dim() < 2:
         return None
     att = additional_forward_args.get("attention_mask")
-    if not isinstance(att, Tensor) or att.shape != x.shape[:2]:
+    if isinstance(att, Tensor) and att.shape == x.shape[:2]:
+        return (att == 0).to(x.device).view(*att.shape, *[1] * (x.dim() - 2))
+    lengths = additional_forward_args.get("lengths")
+    if not isinstance(lengths, Tensor) or lengths.shape != x.shape[:1] or lengths.is_floating_point() or lengths.dtype == torch.bool:
         return None
-    return (att == 0).to(x.device).view(*att.shape, *[1] * (x.dim() - 2))
+    steps = torch.arange(x.shape[1], device=x.device)
+    pad = steps.unsqueeze(0) >= lengths.to(x.device).unsqueeze(1)
+    return pad.view(*pad.shape, *[1] * (x.dim() - 2))
 
 
 def sample_rows(t: Tensor, s: Tensor) -> Tensor:
