@@ -327,3 +327,21 @@ def test_reserved_repeated_and_non_matrix_outputs_fail_clearly():
 def test_stability_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         graph_stability(Planted(), planted_inputs(8), ["a", "b"], **kwargs)
+
+
+def test_undefined_faithfulness_is_a_float_nan_and_round_trips_through_json():
+    # the full and the empty circuit give the same mean output (a read-out that ignores the layer's
+    # units): faithfulness is undefined. It came back as the string 'nan' (and alpha=1's z_critical
+    # as '-inf'), so `graph_faithfulness(...)["faithfulness"] > 0.9` raised TypeError
+    model = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 2))
+    with torch.no_grad():
+        model[2].weight.zero_()
+        model[2].bias.copy_(torch.tensor([1.0, 0.0]))
+    x = torch.randn(8, 2, generator=torch.Generator().manual_seed(0))
+    g = causal_graph(model, x, ["1"], alpha=1.0, ablation="zero")
+    faith = graph_faithfulness(model, x, CausalGraph(["1"], ["1:0", "output:0"], [("1:0", "output:0", 1.0)]))["faithfulness"]
+    assert isinstance(faith, float) and math.isnan(faith)
+    assert isinstance(g.meta["faithfulness"], float) and math.isnan(g.meta["faithfulness"])
+    assert g.meta["z_critical"] == -math.inf
+    back = CausalGraph.from_dict(json.loads(json.dumps(g.to_dict(), allow_nan=False)))
+    assert math.isnan(back.meta["faithfulness"]) and back.meta["z_critical"] == -math.inf

@@ -47,7 +47,7 @@ from lightning_causal.causal.structure.graph_context import (
     layer_values,
     unit_layouts,
 )
-from lightning_causal.causal.structure.graph_data import OUTPUT, CausalGraph, plain_number
+from lightning_causal.causal.structure.graph_data import OUTPUT, CausalGraph
 
 __all__ = ["graph_faithfulness", "circuit_faithfulness"]
 
@@ -119,7 +119,7 @@ def circuit_faithfulness(ctx: GraphContext, graph: CausalGraph, ablated: dict[st
     # a change of the mean output within round-off leaves the ratio undefined (e.g. mean ablation
     # of a linear read-out with one fixed target class: the probe means cancel)
     faith = (kept - empty) / (full - empty) if abs(full - empty) > ctx.output_tolerance() else math.nan
-    return {"faithfulness": plain_number(faith), "logit_full": full, "logit_graph": kept, "logit_empty": empty}
+    return {"faithfulness": faith, "logit_full": full, "logit_graph": kept, "logit_empty": empty}
 
 
 def graph_faithfulness(

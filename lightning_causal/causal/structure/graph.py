@@ -34,7 +34,7 @@ from lightning_causal.causal.structure.graph_context import (
     layer_values,
     unit_layouts,
 )
-from lightning_causal.causal.structure.graph_data import OUTPUT, CausalGraph, plain_number
+from lightning_causal.causal.structure.graph_data import OUTPUT, CausalGraph
 from lightning_causal.causal.structure.path_effects import path_effects_from
 from lightning_causal.causal.structure.significance import (
     ALTERNATIVES,
@@ -312,7 +312,7 @@ def causal_graph(
         graph.meta.update(circuit_faithfulness(ctx, graph, ablated))
     graph.meta.update(candidates=candidates, top_k=rule.top_k, alpha=rule.alpha, min_share=rule.min_share,
                       correction=rule.correction, alternative=rule.alternative,
-                      z_critical=plain_number(z_critical(rule.alpha, rule.alternative)), baseline=baseline,
+                      z_critical=z_critical(rule.alpha, rule.alternative), baseline=baseline,
                       ablation=ablation, samples=ctx.n,
                       unit_layouts={layer: {"unit_dim": dims[layer], "num_heads": heads[layer]}  # as given, for a graph of the same units
                                     for layer in layers if dims[layer] is not None or heads[layer] is not None})

@@ -13,6 +13,9 @@ __all__ = ["CausalGraph", "OUTPUT"]
 OUTPUT = "output"
 
 
+_NON_FINITE = ("nan", "inf", "-inf")  # how plain_number writes them
+
+
 def plain_number(v: float) -> float | str:
     """JSON-safe float: infinities and NaN become strings (``float()`` reads them back)."""
     return v if math.isfinite(v) else str(v)
@@ -111,7 +114,8 @@ class CausalGraph:
         node_stats = {n["id"]: {k: float(v) for k, v in n.items() if k not in node_keys} for n in data["nodes"]}
         edges = [(e["source"], e["target"], float(e["weight"])) for e in data["edges"]]
         edge_stats = [{k: float(v) for k, v in e.items() if k not in edge_keys} for e in data["edges"]]
-        return cls(list(data["layers"]), nodes, edges, node_stats, edge_stats, dict(data.get("meta", {})))
+        meta = {k: float(v) if isinstance(v, str) and v in _NON_FINITE else v for k, v in data.get("meta", {}).items()}
+        return cls(list(data["layers"]), nodes, edges, node_stats, edge_stats, meta)
 
     def to_networkx(self) -> Any:
         """A ``networkx.DiGraph`` with node attributes (layer, unit, stats) and edge attributes
