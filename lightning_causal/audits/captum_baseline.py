@@ -74,6 +74,10 @@ class CompareSettings:
         special_tokens: token ids the stability perturbation of token inputs never replaces
             (``[CLS]``, ``[SEP]``, pad; the baseline token and positions whose ``attention_mask``
             is 0 are never replaced either).
+        token_pool: where the stability perturbation of integer inputs draws its replacements:
+            ``"probe"`` (any eligible token of the probe: words of one vocabulary) or
+            ``"position"`` (the codes of the same column in other probe samples: categorical
+            columns ``[N, D]``, each with codes of its own).
     """
 
     steps: int | None = None
@@ -85,6 +89,7 @@ class CompareSettings:
     n_perturb_samples: int = 4
     layer_method: str = "LayerConductance"
     special_tokens: tuple[int, ...] = ()
+    token_pool: str = "probe"
 
     def __post_init__(self) -> None:
         self.special_tokens = tuple(self.special_tokens)
@@ -96,6 +101,7 @@ class CompareSettings:
         check_choice("score", self.score, ("auto", "softmax", "raw"))
         check_float("noise_fraction", self.noise_fraction, minimum=0.0, open_min=True)
         check_choice("layer_method", self.layer_method, ("LayerConductance", "LayerActivation"))
+        check_choice("token_pool", self.token_pool, ("probe", "position"))
 
 
 def _check_token_options(audit: CaptumBaseline) -> None:
@@ -374,7 +380,18 @@ class CaptumBaseline(Audit):
         padding = padding_positions(x, probe.additional_forward_args)
         if padding is not None:
             eligible &= ~padding
-        return _nanmean(M.token_stability(ranked, x, eligible, sigma, n_repeats=repeats, seed=self.seed, reference=ref, valid=real))
+        pool = self.settings.token_pool
+        try:
+            return _nanmean(M.token_stability(ranked, x, eligible, sigma, n_repeats=repeats, seed=self.seed, reference=ref,
+                                              valid=real, pool=pool))
+        except (IndexError, RuntimeError) as err:
+            if pool != "probe":
+                raise
+            raise ValueError(
+                f"CaptumBaseline's stability replaced tokens of the integer probe by tokens drawn from all its positions and the "
+                f"model failed on them ({type(err).__name__}: {err}); for categorical columns, each with codes of its own, "
+                "pass `settings=CompareSettings(token_pool='position')`"
+            ) from err
 
     def _reference(
         self, model: nn.Module, probe: Probe, mask: Tensor, s: Tensor, tidx: Tensor, explain: Explainer, sigma: float

@@ -233,6 +233,7 @@ def token_stability(
     seed: int = 0,
     reference: Tensor | None = None,
     valid: Tensor | None = None,
+    pool: str = "probe",
 ) -> Tensor:
     """Per-sample stability of an explanation of token ids: Spearman ρ between ``explain(x)`` and
     ``explain(x')``, where ``x'`` replaces each ``eligible`` token with probability ``share`` by a
@@ -243,6 +244,10 @@ def token_stability(
     padding, the baseline token) are kept out of ``eligible`` by the caller, and ``valid`` ``[N, G]``
     restricts Spearman to the groups that count (padding groups, whose scores are 0 in both, would
     otherwise add agreeing ties).
+
+    ``pool="position"`` draws each replacement from the eligible tokens at the same position of
+    the probe's samples instead of from all of them: for categorical codes ``[N, D]``, where each
+    column has codes of its own (a code of a 4-level column is out of range for a binary one).
 
     Examples:
         >>> ids = torch.tensor([[1, 5, 6, 7, 2]])
@@ -255,9 +260,17 @@ def token_stability(
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"Expected argument `share` to be in [0, 1] but got {share!r}")
     check_int("n_repeats", n_repeats, minimum=1)
+    check_choice("pool", pool, ("probe", "position"))
+    by_position = pool == "position"
     pool = inputs[eligible]
     if pool.numel() == 0:
         raise ValueError("Expected at least one eligible token to draw replacements from but got none")
+    if by_position:  # each eligible element's position, and the eligible tokens of every position
+        flat = eligible.reshape(eligible.shape[0], -1)
+        column = flat.nonzero()[:, 1]  # reading order, as inputs[eligible]
+        counts = flat.sum(0)
+        by_column = inputs.reshape(flat.shape).T[flat.T]  # eligible tokens, position by position
+        starts = (counts.cumsum(0) - counts)[column]
     ref = explain(inputs) if reference is None else reference
     gen = torch.Generator().manual_seed(int(seed))
     total = torch.zeros(inputs.shape[0], dtype=ref.dtype, device=ref.device)
@@ -265,7 +278,11 @@ def token_stability(
         # One draw per eligible token, in reading order: how many padded positions surround the
         # tokens (the padded length, left or right padding) does not change which tokens are swapped.
         swap = (torch.rand(pool.numel(), generator=gen) < share).to(inputs.device)
-        draws = pool[torch.randint(pool.numel(), (pool.numel(),), generator=gen).to(inputs.device)]
+        if by_position:
+            k = (torch.rand(pool.numel(), generator=gen, dtype=torch.float64).to(inputs.device) * counts[column]).long()
+            draws = by_column[starts + k.minimum(counts[column] - 1)]
+        else:
+            draws = pool[torch.randint(pool.numel(), (pool.numel(),), generator=gen).to(inputs.device)]
         perturbed = inputs.clone()
         perturbed[eligible] = torch.where(swap, draws, pool)
         total += spearman(ref, explain(perturbed), valid)

@@ -12,6 +12,7 @@ import torch
 
 from lightning_causal.audits.base import Probe
 from lightning_causal.audits.captum_baseline import CaptumBaseline, CompareSettings
+from lightning_causal.baselines import metrics as M
 from lightning_causal.causal.effects.input_effects import input_effects
 from lightning_causal.causal.engine.groups import broadcast_groups, patch_mask
 from lightning_causal.reporting.comparison import attribution_grid, curves_figure
@@ -187,3 +188,50 @@ def test_comparison_figures():
     plt.close(fig)
     with pytest.raises(ValueError, match="shaped like the input"):
         attribution_grid(x, {"causal": torch.zeros(6, 1, 4, 4)})
+
+
+class _Categorical(torch.nn.Module):
+    """Three categorical columns of 4, 3 and 2 levels, one embedding each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embs = torch.nn.ModuleList(torch.nn.Embedding(c, 2) for c in (4, 3, 2))
+        self.head = torch.nn.Linear(6, 2)
+
+    def forward(self, codes):
+        return self.head(torch.cat([emb(codes[:, i]) for i, emb in enumerate(self.embs)], 1))
+
+
+def _codes(n=16):
+    g = torch.Generator().manual_seed(0)
+    return torch.stack([torch.randint(0, c, (n,), generator=g) for c in (4, 3, 2)], 1)
+
+
+def test_stability_of_categorical_codes_draws_each_column_from_its_own_codes():
+    """The stability perturbation drew a binary column's replacement from every column's codes
+    (code 3 of the 4-level column): IndexError deep in the model's embedding, or a silently
+    invalid code where it was in range."""
+    model, codes = _Categorical(), _codes()
+    probe = Probe(codes)
+    with pytest.raises(ValueError, match=r"token_pool='position'"):
+        CaptumBaseline(methods=("FeatureAblation",), baseline=0, settings=CompareSettings(noise_fraction=0.9)).run(model, probe)
+    seen = []
+
+    def explain(z):
+        seen.append(z.clone())
+        return z.float()
+
+    eligible = torch.ones_like(codes, dtype=torch.bool)
+    eligible[0] = False
+    M.token_stability(explain, codes, eligible, 0.9, n_repeats=3, pool="position")
+    replaced = torch.stack(seen[1:]) != codes
+    assert replaced.any(dim=(0, 1)).all()  # every column gets new codes
+    for j in range(3):
+        assert set(torch.stack(seen)[..., j].unique().tolist()) <= set(codes[1:, j].tolist())
+    assert all(torch.equal(z[0], codes[0]) for z in seen)  # ineligible codes stay
+    settings = CompareSettings(noise_fraction=0.9, token_pool="position")
+    r = CaptumBaseline(methods=("FeatureAblation",), baseline=0, settings=settings).run(model, probe)
+    assert np.isfinite(r.scalars["stability"]) and r.scalars["compare/FeatureAblation/spearman"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="token_pool"):
+        CompareSettings(token_pool="column")
