@@ -198,3 +198,20 @@ def test_integer_values_at_an_integer_site_equal_editing_the_codes():
         edited = codes.clone()
         edited[:, 1] = reference[rows, 1]
         torch.testing.assert_close(got, model(edited), rtol=0, atol=0)
+
+
+def test_shape_errors_of_values_and_references_list_each_allowed_shape_once():
+    # SetTo read "a scalar, [6] (one value per unit), [6] or [6]" and Resample "[M, [6]]"
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3))
+    x = torch.randn(5, 4)
+    with pytest.raises(ValueError) as err, intervene(model, {"1": SetTo(torch.ones(5))}):
+        model(x)
+    assert str(err.value) == ("Expected argument `value` to be a scalar or of shape [6] (one value per unit) for an "
+                              "output of shape [5, 6] but got shape [5]")
+    with pytest.raises(ValueError, match=r"`reference` to be activations of shape \[M, 6\] \(the module's output "
+                                         r"without its first dimension\) but got \[10, 5\]"):
+        with intervene(model, {"1": Resample(torch.randn(10, 5))}):
+            model(x)
+    with pytest.raises(ValueError, match=r"shape \[2\] \(one value per unit\) or \[4\] \(one per position of the unit "
+                                         r"dimension\) or \[5, 4\] \(one sample's shape\) for an output of shape \[1, 5, 4\]"):
+        SetTo(torch.ones(3), num_heads=2)(torch.zeros(1, 5, 4))

@@ -284,7 +284,8 @@ class Resample(Intervention):
     def values(self, output: Tensor) -> Tensor:
         if self.reference.shape[1:] != output.shape[1:]:
             raise ValueError(
-                f"Expected `reference` activations of shape [M, {list(output.shape[1:])}] but got {list(self.reference.shape)}"
+                f"Expected argument `reference` to be activations of shape [M, {', '.join(map(str, output.shape[1:]))}] "
+                f"(the module's output without its first dimension) but got {list(self.reference.shape)}"
             )
         idx = torch.randint(self.reference.shape[0], (output.shape[0],), generator=self.generator)
         return self.reference[idx].to(device=output.device, dtype=output.dtype)

@@ -115,10 +115,12 @@ def per_unit_values(value: Tensor, output: Tensor, layout: Layout, name: str) ->
         return _along(value.repeat_interleave(layout.unit_size), output.dim(), layout.dim)
     if value.dim() == 1 and value.shape[0] == output.shape[layout.dim]:
         return _along(value, output.dim(), layout.dim)
+    shapes = [[layout.num_units], [output.shape[layout.dim]], list(output.shape[1:])]
+    what = ["one value per unit", "one per position of the unit dimension", "one sample's shape"]
+    allowed = [f"{shape} ({w})" for i, (shape, w) in enumerate(zip(shapes, what)) if shape not in shapes[:i]]
     raise ValueError(
-        f"Expected argument `{name}` to be a scalar, [{layout.num_units}] (one value per unit), "
-        f"[{output.shape[layout.dim]}] or {list(output.shape[1:])} for an output of shape {list(output.shape)} "
-        f"but got shape {list(value.shape)}"
+        f"Expected argument `{name}` to be a scalar or of shape {' or '.join(allowed)} for an output of shape "
+        f"{list(output.shape)} but got shape {list(value.shape)}"
     )
 
 
