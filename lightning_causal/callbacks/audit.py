@@ -79,6 +79,13 @@ class CausalAuditCallback(Callback):
     there, naming the parameter, instead of after the first epochs. A callback used for another
     ``fit`` starts fresh (probe, schedule, report directory).
 
+    Audits run during ``trainer.fit`` only; ``trainer.validate``/``test`` with the callback audit
+    nothing (a warning says so). Under mixed precision (``"bf16-mixed"``, ``"16-mixed"``) the audits
+    run outside autocast, on the float32 weights (the numbers of ``audit.run`` called by hand); under
+    ``"64-true"``/``"bf16-true"`` the probe is converted to the weights' dtype and the audits compute
+    in it. A callback that changes the weights when training ends (``StochasticWeightAveraging``)
+    does so after the last audit: the reports explain the trained weights, not the averaged ones.
+
     Raises:
         MisconfigurationException: for invalid arguments, at construction or before the first
             training step (unknown layers, empty probe, a probe the model rejects, an audit the
@@ -181,6 +188,11 @@ class CausalAuditCallback(Callback):
     @override
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if stage != "fit":
+            if not self.audited_epochs:  # e.g. `trainer.validate(model)` with the callback: it would run no audit, silently
+                rank_zero_warn(
+                    "CausalAuditCallback runs its audits during `trainer.fit` only (at the end of training epochs); "
+                    f"this `trainer.{getattr(stage, 'value', stage)}` run audits nothing. To audit a trained model, "
+                    "call `audit.run(model, Probe(x, y))` for each audit")
             return
         self._reset()  # a new fit starts fresh; a resumed one reloads its state after setup
         if self._report_dir_given is None:

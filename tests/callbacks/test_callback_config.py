@@ -199,3 +199,14 @@ def test_sync_dist_advice_is_silenced_for_the_callbacks_scalars_only():
         for tag in ("causal/input_effect/mean_abs_effect", "compare/IG/spearman", "captum/IG/sensitivity", "val_loss"):
             warnings.warn(advice.format(tag), PossibleUserWarning, stacklevel=1)
     assert [str(w.message).split("'")[1] for w in seen] == ["val_loss"]  # the user's own metrics keep the advice
+
+
+@pytest.mark.parametrize("stage", ["validate", "test"])
+def test_validate_or_test_without_fit_says_that_no_audit_runs(tmp_path, stage):
+    train, val = synthetic_loaders()
+    cb = CausalAuditCallback([InputEffectAudit(patch_size=4)], report_dir=tmp_path)
+    with pytest.warns(UserWarning, match=rf"during `trainer.fit` only.*this `trainer\.{stage}` run audits nothing"):
+        module = small_module()
+        module.test_step = module.validation_step
+        getattr(quick_trainer(callbacks=[cb]), stage)(module, val)
+    assert cb.audited_epochs == [] and cb.probe is None
