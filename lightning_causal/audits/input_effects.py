@@ -33,7 +33,9 @@ def real_groups(inputs: Tensor, feature_mask: Tensor, additional_forward_args: o
     booleans, ``G = max id + 1``; ``None`` when every group is real in every sample (no
     ``attention_mask``, or one without zeros, and a shared mask or per-sample groups ``[N, ...]``
     that all hold an element in every sample). With per-sample groups, a group a sample does not
-    have (the fifth word of a four-word sentence) is not real there either. A group lying entirely in padding has effect exactly 0 and is left out of the
+    have (the fifth word of a four-word sentence) is not real there either, and an id no element
+    carries (superpixels numbered from 1, as ``skimage.segmentation.slic`` numbers them, or with
+    gaps) is real nowhere: it would count as a group of effect 0 in every mean and ranking. A group lying entirely in padding has effect exactly 0 and is left out of the
     audits' summaries (see :func:`~lightning_causal.causal.engine.ablation.padding_positions`).
 
     .. math:: \\mathrm{real}_{n,g} = \\exists\\, i ∈ g : \\mathrm{attention\\_mask}_{n,i} = 1
@@ -46,17 +48,12 @@ def real_groups(inputs: Tensor, feature_mask: Tensor, additional_forward_args: o
     """
     n = inputs.shape[0]
     m = flat_mask(feature_mask, inputs.shape).to(inputs.device)
-    per_sample = m.shape[0] > 1
     m = m.expand(n, -1)
     padding = padding_positions(inputs, additional_forward_args)
-    if padding is None or not bool(padding.any()):
-        if not per_sample:
-            return None
-        real = torch.ones_like(m, dtype=torch.bool)
-    else:
-        real = (~padding).expand(inputs.shape).reshape(n, -1)
+    unpadded = padding is None or not bool(padding.any())
+    real = torch.ones_like(m, dtype=torch.bool) if unpadded else (~padding).expand(inputs.shape).reshape(n, -1)
     counts = torch.zeros(n, int(m.max()) + 1, dtype=torch.long, device=inputs.device).scatter_add_(1, m, real.long())
-    if per_sample and bool((counts > 0).all()):
+    if unpadded and bool((counts > 0).all()):
         return None
     return counts > 0
 
@@ -79,7 +76,9 @@ class InputEffectAudit(Audit):
     ``mean_abs_effect`` is ``Σ_{n,g} real_{n,g} |δ_{n,g}| / Σ_{n,g} real_{n,g}``, and the top
     groups (ties: lower id first) are drawn from the groups real in some sample; the ACE curves
     average the samples where the group is real and ``mean_ace_range`` the groups real in some
-    sample, so the summaries do not change with the padding length.
+    sample, so the summaries do not change with the padding length. Ids that no element carries
+    (superpixels numbered from 1, or with gaps) are left out the same way: renumbering the groups
+    changes no summary.
 
     Args:
         feature_mask: integer group ids broadcastable to one input ``[1, ...]``, or a function of

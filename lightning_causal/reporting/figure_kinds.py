@@ -8,7 +8,8 @@ kind        inputs                                  figure (tag ``causal/<audit>
             ``Conv3d`` takes them)                  of a volume the depth slice where the first map's
                                                     mean |score| is largest, named in the title
 ``sequence````[N, C, T]`` with ``C <= 16`` and        per sample: the input's channels as lines with each
-            ``T >= 4 C`` (1-D signals), or          map overlaid as bars (``sample_<i>``)
+            ``T >= 4 C`` (1-D signals), or          map overlaid as bars (one channel) or below
+                                                    as a channels x time heatmap (``sample_<i>``)
             ``[N, T, F]`` with ``F <= 16`` and
             ``T >= 4 F`` (features last: the
             ``batch_first`` input of a recurrent
@@ -35,7 +36,13 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from lightning_causal.reporting.figures import WIDTH, heatmap_row, short_labels, title_lines
+from lightning_causal.reporting.figures import (
+    WIDTH,
+    heatmap_row,
+    map_scale,
+    short_labels,
+    title_lines,
+)
 
 __all__ = ["KINDS", "MAP_FIGURES", "MapData", "infer_kind", "map_figures", "sample_title", "skip_reason"]
 
@@ -192,39 +199,85 @@ def _signal_layout(shape: tuple[int, ...] | torch.Size) -> str | None:
 
 
 def sequence_maps(data: MapData) -> list[tuple[str, Figure]]:
-    """Per sample, one panel per map: the input's channels (or features) as lines (left axis) and
-    the map as bars (right axis, red positive, blue negative, one symmetric scale per map). A
-    features-last sample ``[T, F]`` is drawn along ``T``."""
+    """Per sample, the input over time and each map beside it. One channel: the input as a line
+    (left axis) with each map as bars (right axis, red positive, blue negative, one symmetric scale
+    per map). Several channels or features: the input's first four as lines (a heatmap of all of
+    them beyond four), then each map as a heatmap with one row per channel or feature (so that the
+    figure shows which feature carries an effect, and no effects of opposite sign cancel), on one
+    scale per map shared by the samples: symmetric and diverging for a signed map, from 0 for a map
+    without negative values (Saliency). A features-last sample ``[T, F]`` is
+    drawn along ``T``."""
     n, glob = _samples(data)
     last = data.inputs.dim() == 3 and _signal_layout(data.inputs.shape[1:]) == "last"
     word = "feature" if last else "channel"
     out = []
     for i in range(n):
         x = data.inputs[i].detach().float().cpu()
-        x = x.unsqueeze(0) if x.dim() == 1 else x.T if last else x
-        t = torch.arange(x.shape[-1]).tolist()
-        fig = Figure(figsize=(WIDTH * 1.15, 0.8 + 1.2 * len(data.maps)))
-        axes = fig.subplots(len(data.maps), 1, squeeze=False, sharex=True)
-        for ax, (name, m) in zip(axes[:, 0], data.maps.items()):
-            effect = m[i].detach().float().cpu().reshape(data.inputs.shape[1:])
-            effect = (effect.T if last else effect.reshape(x.shape)).mean(0)
-            for c in range(min(4, x.shape[0])):
-                ax.plot(t, x[c].tolist(), color="black" if c == 0 else None, linewidth=1.1, label=f"{word} {c}" if x.shape[0] > 1 else None)
-            ax.set_ylabel("input", fontsize=9)
-            if x.shape[0] > 1 and ax is axes[0, 0]:
-                ax.legend(fontsize=7, loc="upper left", ncol=min(4, x.shape[0]), frameon=False)
-            twin = ax.twinx()
-            lim = float(m[: max(1, n)].detach().abs().max()) or 1.0
-            twin.bar(t, effect.tolist(), width=1.0, alpha=0.45, color=["tab:red" if v >= 0 else "tab:blue" for v in effect.tolist()])
-            twin.set_ylim(-lim, lim)
-            twin.set_ylabel(name, fontsize=9)
-            twin.tick_params(labelsize=8)
-            ax.tick_params(labelsize=8)
-        axes[-1, 0].set_xlabel("time step" if last else "position", fontsize=10)
+        x = x.unsqueeze(0) if x.dim() == 1 else x.T if last else x  # [C, T]
+        maps = {name: (m[i].detach().float().cpu().reshape(data.inputs.shape[1:]).T if last else
+                       m[i].detach().float().cpu().reshape(x.shape)) for name, m in data.maps.items()}
+        scales = {name: map_scale(m[: max(1, n)]) for name, m in data.maps.items()}  # one per map, shared by the samples
+        xlabel = "time step" if last else "position"
+        fig = _signal_bars(x, maps, scales, xlabel) if x.shape[0] == 1 else _signal_heatmaps(x, maps, scales, word, xlabel)
         fig.suptitle(_global_title(data) if glob else sample_title(data, i), fontsize=11)
         fig.tight_layout()
         out.append((f"maps/sample_{i}", fig))
     return out
+
+
+def _signal_bars(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple[str, float, float]], xlabel: str) -> Figure:
+    """One channel ``[1, T]``: a panel per map, the input as a line and the map as bars."""
+    t = list(range(x.shape[-1]))
+    fig = Figure(figsize=(WIDTH * 1.15, 0.8 + 1.2 * len(maps)))
+    axes = fig.subplots(len(maps), 1, squeeze=False, sharex=True)[:, 0]
+    for ax, (name, m) in zip(axes, maps.items()):
+        ax.plot(t, x[0].tolist(), color="black", linewidth=1.1)
+        ax.set_ylabel("input", fontsize=9)
+        twin = ax.twinx()
+        effect = m[0].tolist()
+        twin.bar(t, effect, width=1.0, alpha=0.45, color=["tab:red" if v >= 0 else "tab:blue" for v in effect])
+        twin.set_ylim(-scales[name][2], scales[name][2])
+        twin.set_ylabel(name, fontsize=9)
+        twin.tick_params(labelsize=8)
+        ax.tick_params(labelsize=8)
+    axes[-1].set_xlabel(xlabel, fontsize=10)
+    return fig
+
+
+def _signal_heatmaps(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple[str, float, float]], word: str,
+                     xlabel: str) -> Figure:
+    """Several channels ``[C, T]``: the input on top, then each map as a ``[C, T]`` heatmap."""
+    c, t = x.shape
+    extent = (-0.5, t - 0.5, c - 0.5, -0.5)
+    rows = 1 + len(maps)
+    fig = Figure(figsize=(WIDTH * 1.15, 0.9 + rows * (1.0 + 0.04 * c)))
+    axes = fig.subplots(rows, 1, squeeze=False, sharex=True)[:, 0]
+    if c <= 4:
+        for k in range(c):
+            axes[0].plot(range(t), x[k].tolist(), color=_COLOURS[k], linewidth=1.1, label=f"{word} {k}")
+        axes[0].legend(fontsize=7, loc="upper left", ncol=c, frameon=False)
+    else:
+        im = axes[0].imshow(x.numpy(), aspect="auto", cmap="viridis", interpolation="nearest", extent=extent)
+        _side_colorbar(fig, axes[0], im)
+    axes[0].set_ylabel("input", fontsize=9)
+    for ax, (name, m) in zip(axes[1:], maps.items()):
+        cmap, vmin, vmax = scales[name]
+        im = ax.imshow(m.numpy(), aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest", extent=extent)
+        _side_colorbar(fig, ax, im)
+        ax.set_ylabel(f"{name}\n{word}", fontsize=9)
+    for ax in axes[int(c <= 4):]:
+        step = max(1, (c + 7) // 8)  # at most 8 labelled rows
+        ax.set_yticks(list(range(0, c, step)))
+    for ax in axes:
+        ax.tick_params(labelsize=8)
+    axes[-1].set_xlabel(xlabel, fontsize=10)
+    return fig
+
+
+def _side_colorbar(fig: Figure, ax: Any, im: Any) -> None:
+    """A colour bar beside ``ax`` that leaves its width, so the panels' time axes stay aligned."""
+    cax = ax.inset_axes((1.01, 0.0, 0.02, 1.0))
+    fig.colorbar(im, cax=cax).ax.tick_params(labelsize=7)
 
 
 def _column_groups(data: MapData, d: int) -> tuple[list[int], list[str]]:

@@ -185,7 +185,7 @@ class TensorBoardRenderer:
     def _maps(self, writer: Any, base: str, r: AuditResult, inputs: Tensor | None, labels: Tensor | None, step: int) -> None:
         if not r.maps or inputs is None:
             return
-        reason = skip_reason(self.figure_kind or infer_kind(inputs), inputs)
+        reason = skip_reason(self.figure_kind or infer_kind(inputs, r.meta), inputs)
         if reason is not None:
             if reason not in self._skipped:
                 self._skipped.add(reason)

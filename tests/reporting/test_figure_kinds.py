@@ -91,17 +91,34 @@ def test_sequence_figure_draws_the_input_line_and_overlays_the_effect():
     assert ax.get_ylabel() == "input" and twin.get_ylabel() == "causal" and ax.get_xlabel() == "position"
 
 
-def test_a_features_last_sequence_is_drawn_along_its_time_steps():
+def test_a_features_last_sequence_draws_each_feature_as_a_row_of_the_map():
+    """[N, T, F]: the input's features as lines along T, then each map as an [F, T] heatmap on one
+    symmetric scale (the map was drawn as bars of its mean over the features: an effect of 4 on
+    feature 1 read 2 on no feature, and effects of opposite sign cancelled); a map without negative
+    values is drawn from 0."""
     x = torch.stack([torch.linspace(0, 1, 40), torch.linspace(1, 0, 40)], 1).repeat(2, 1, 1)  # [N=2, T=40, F=2]
     effect = torch.zeros(2, 40, 2)
-    effect[:, 10, 1] = 4.0  # one time step of feature 1: the bar is the mean over the features
-    (_, fig), _ = map_figures(MapData(x, {"causal": effect}, "ie", {"targets": [1, 1]}))
-    ax, twin = fig.axes[0], fig.axes[1]
+    effect[:, 10, 1] = 4.0
+    effect[:, 10, 0] = -4.0  # opposite signs at one step: their mean is 0
+    (_, fig), _ = map_figures(MapData(x, {"causal": effect, "Saliency": effect.abs()}, "ie", {"targets": [1, 1]}))
+    ax, heat, unsigned = fig.axes
     assert ax.lines[0].get_ydata().tolist() == pytest.approx(x[0, :, 0].tolist())
     assert ax.lines[1].get_ydata().tolist() == pytest.approx(x[0, :, 1].tolist())
-    heights = [p.get_height() for p in twin.patches]
-    assert len(heights) == 40 and heights[10] == 2.0 and sum(abs(h) for h in heights) == 2.0
-    assert ax.get_xlabel() == "time step" and [t.get_text() for t in ax.get_legend().get_texts()] == ["feature 0", "feature 1"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["feature 0", "feature 1"]
+    [img] = heat.images
+    assert img.get_array().shape == (2, 40) and img.get_array()[1, 10] == 4.0 and img.get_array()[0, 10] == -4.0
+    assert float(abs(img.get_array()).sum()) == 8.0 and img.get_clim() == (-4.0, 4.0)
+    assert unsigned.images[0].get_clim() == (0.0, 4.0)
+    assert unsigned.get_xlabel() == "time step" and heat.get_ylabel() == "causal\nfeature"
+
+
+def test_a_single_channel_keeps_its_line_with_the_map_as_bars():
+    x = torch.linspace(0, 1, 40).reshape(1, 40, 1).repeat(2, 1, 1)  # [N, T, F=1]
+    effect = torch.zeros(2, 40, 1)
+    effect[:, 10, 0] = -3.0
+    [(_, fig)] = map_figures(MapData(x, {"causal": effect}, "ie", {}, None, max_samples=1))
+    ax, twin = fig.axes
+    assert [p.get_height() for p in twin.patches][10] == -3.0 and ax.get_xlabel() == "time step"
 
 
 def test_tabular_bars_rank_features_by_causal_effect_beside_each_method():
