@@ -73,6 +73,12 @@ def load_report(path: str | os.PathLike) -> dict[str, Any]:
 
     Raises:
         ValueError: if the file is not a lightning_causal report or has an unknown schema version.
+
+    Examples:
+        >>> import tempfile
+        >>> path = write_report(tempfile.mkdtemp(), 3, "epoch_end", [AuditResult("demo", scalars={"z": float("inf")})])
+        >>> path.name, load_report(path)["audits"]["demo"]["scalars"]
+        ('epoch_0003.json', {'z': inf})
     """
     doc = json.loads(Path(path).read_text())
     if not isinstance(doc, dict) or "audits" not in doc:

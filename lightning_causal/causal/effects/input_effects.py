@@ -219,6 +219,18 @@ def interventional_expectations(
 
     Returns:
         ``(mu [G, K], values [G, K])``.
+
+    Examples:
+        For ``f(x) = 2 x_0 - x_1`` on two samples with ``x_1 = 1`` and ``E[x_0] = 2``,
+        ``μ_0(α) = 2α - 1`` and ``μ_1(α) = 4 - α``:
+
+        >>> model = nn.Linear(2, 1, bias=False)
+        >>> _ = model.weight.data.copy_(torch.tensor([[2.0, -1.0]]))
+        >>> mu, values = interventional_expectations(model, torch.tensor([[1.0, 1.0], [3.0, 1.0]]), torch.tensor([[0, 1]]),
+        ...                                          torch.tensor([0.0, 1.0]))
+        >>> mu
+        tensor([[-1.,  1.],
+                [ 4.,  3.]])
     """
     xs = as_tuple(inputs)
     masks = check_feature_mask(xs, feature_mask)

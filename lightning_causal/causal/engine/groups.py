@@ -49,7 +49,12 @@ def patch_mask(shape: Sequence[int], patch_size: int) -> Tensor:
 
 
 def column_mask(num_columns: int) -> Tensor:
-    """One group per column of a tabular input ``[N, D]``: ``[[0, 1, ..., D-1]]``."""
+    """One group per column of a tabular input ``[N, D]``: ``[[0, 1, ..., D-1]]``.
+
+    Examples:
+        >>> column_mask(3)
+        tensor([[0, 1, 2]])
+    """
     check_int("num_columns", num_columns, minimum=1)
     return torch.arange(num_columns).unsqueeze(0)
 

@@ -264,7 +264,25 @@ class MeanOf(Intervention):
 
 
 class Resample(Intervention):
-    """do(h_u := h_u(x')) with x' drawn at random from ``reference`` activations (a private generator)."""
+    """do(h_u := h_u(x')) with x' drawn at random from ``reference`` activations ``[M, ...]`` (the
+    module's outputs on reference data, e.g. from :func:`capture`), one draw per row.
+
+    The draws come from ``generator`` (default: a private one seeded with 0; the global RNG is never
+    used), which advances with every call: the same ``Resample`` object gives other draws on its
+    next use. For repeatable numbers, build a new one with a freshly seeded generator.
+
+    Examples:
+        >>> ref = torch.tensor([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]])  # 3 reference samples, 2 units
+        >>> iv = Resample(ref, torch.Generator().manual_seed(0), units=1)
+        >>> iv(torch.zeros(4, 2))
+        tensor([[ 0., 30.],
+                [ 0., 10.],
+                [ 0., 30.],
+                [ 0., 10.]])
+        >>> again = Resample(ref, torch.Generator().manual_seed(0), units=1)
+        >>> torch.equal(again(torch.zeros(4, 2)), torch.tensor([[0.0, 30.0], [0.0, 10.0], [0.0, 30.0], [0.0, 10.0]]))
+        True
+    """
 
     def __init__(
         self,
