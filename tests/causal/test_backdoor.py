@@ -7,6 +7,7 @@ from torch import nn
 
 from lightning_causal.causal.backdoor.flagging import (
     MAX_NORM_RATIO,
+    MAX_PLAIN_RATIO,
     MAX_RATIO,
     PLAIN_TARGET_ASR,
     TARGET_ASR,
@@ -242,7 +243,9 @@ def test_max_ratio_auto_picks_the_bound_of_the_score():
     images = neural_cleanse(nn.Flatten(), torch.rand(8, 1, 2, 2), 4, **kw)
     assert images.max_ratio == MAX_RATIO and images.compactness == 1.0 and images.concentration is not None
     assert neural_cleanse(nn.Flatten(), torch.rand(8, 1, 2, 2), 4, compactness=0.0, **kw).max_ratio == MAX_NORM_RATIO
-    assert neural_cleanse(nn.Linear(4, 3), torch.rand(8, 4), 3, **kw).max_ratio == MAX_NORM_RATIO
+    assert neural_cleanse(nn.Linear(4, 3), torch.rand(8, 4), 3, **kw).max_ratio == MAX_PLAIN_RATIO == 0.35  # not images
+    assert neural_cleanse(nn.Flatten(), torch.rand(8, 1, 3), 3, **kw).max_ratio == MAX_PLAIN_RATIO  # a 1-D signal
+    assert resolve_max_ratio("auto", False, image=False) == MAX_PLAIN_RATIO
     assert neural_cleanse(nn.Linear(4, 3), torch.rand(8, 4), 3, max_ratio=None, **kw).max_ratio is None
     with pytest.raises(ValueError, match="max_ratio"):
         neural_cleanse(nn.Linear(4, 3), torch.rand(8, 4), 3, max_ratio="x", **kw)
@@ -260,8 +263,8 @@ def test_target_rate_auto_and_the_tabular_default_raises_no_false_alarm(poisoned
     clean = train_poisoned_mlp(rate=0.0)[0]
     tabular, g = xv[:256].reshape(-1, 64), lambda: torch.Generator().manual_seed(0)
     assert neural_cleanse(model, tabular, 10, generator=g()).flagged == [TARGET]
-    assert neural_cleanse(clean, tabular, 10, generator=g()).flagged == []  # the defaults without images: 0.99 and 0.6
-    assert neural_cleanse(clean, tabular, 10, generator=g(), target_asr=0.5).flagged != []  # why not 0.5 there
+    assert neural_cleanse(clean, tabular, 10, generator=g()).flagged == []  # the defaults without images: 0.99 and 0.35
+    assert neural_cleanse(clean, tabular, 10, generator=g(), target_asr=0.5, max_ratio=MAX_NORM_RATIO).flagged != []  # why not 0.5 there
     assert neural_cleanse(clean, xv[:256], 10, generator=g()).flagged == []  # images: 0.5 and the compact score
 
 

@@ -11,14 +11,17 @@ from lightning_causal.causal.backdoor.mask_statistics import divide_by_concentra
 from lightning_causal.causal.backdoor.triggers import Trigger
 from lightning_causal.causal.engine.checks import check_float
 
-__all__ = ["COMPACTNESS", "MAX_NORM_RATIO", "MAX_RATIO", "PLAIN_TARGET_ASR", "TARGET_ASR", "ReversedTriggers", "resolve_max_ratio",
+__all__ = ["COMPACTNESS", "MAX_NORM_RATIO", "MAX_PLAIN_RATIO", "MAX_RATIO", "PLAIN_TARGET_ASR", "TARGET_ASR", "ReversedTriggers", "resolve_max_ratio",
            "resolve_target_asr"]
 
 #: Default bound of the ratio rule on the compact score (image inputs, ``compactness > 0``).
 MAX_RATIO = 0.75
-#: Default bound of the ratio rule when the score is the plain norm ratio (inputs that are not
-#: images, or ``compactness=0``).
+#: Default bound of the ratio rule when the score is the plain norm ratio on images (``compactness=0``).
 MAX_NORM_RATIO = 0.6
+#: Default bound of the ratio rule on inputs that are not images (signals, tabular rows), where the
+#: score is the plain norm ratio: chosen on the development set of
+#: ``benchmarks/bench_backdoor_nonimage.py``, where 0.6 flagged 5 of 12 clean models.
+MAX_PLAIN_RATIO = 0.35
 #: Default exponent of the concentration in the score (0: the plain norm ratio).
 COMPACTNESS = 1.0
 #: Default attack rate a reversed trigger must reach when the compact score flags (images).
@@ -42,11 +45,12 @@ def resolve_target_asr(target_asr: float | str, compact: bool) -> float:
     return check_float("target_asr", target_asr, minimum=0.0, maximum=1.0, open_min=True)
 
 
-def resolve_max_ratio(max_ratio: float | str | None, compact: bool) -> float | None:
+def resolve_max_ratio(max_ratio: float | str | None, compact: bool, image: bool = True) -> float | None:
     """``"auto"`` → :data:`MAX_RATIO` if the score uses the concentration (``compact``), else
-    :data:`MAX_NORM_RATIO`; a number or ``None`` (the index rule) is returned as given, checked."""
+    :data:`MAX_NORM_RATIO` for images and :data:`MAX_PLAIN_RATIO` for other inputs (``image``
+    false); a number or ``None`` (the index rule) is returned as given, checked."""
     if max_ratio == "auto":
-        return MAX_RATIO if compact else MAX_NORM_RATIO
+        return MAX_RATIO if compact else MAX_NORM_RATIO if image else MAX_PLAIN_RATIO
     if max_ratio is None:
         return None
     if isinstance(max_ratio, str):
