@@ -186,7 +186,7 @@ def run_case(family: str, classes: int, poisoned: bool, seed: int) -> dict:
     return record
 
 
-def summary(records: list[dict], bounds: tuple[float, ...] = (0.2, 0.3, 0.4, 0.5, 0.6)) -> str:
+def summary(records: list[dict], bounds: tuple[float, ...] = (0.2, 0.3, 0.35, 0.4, 0.5, 0.6)) -> str:
     lines = ["| bound on the norm ratio | clean models with a flag | learned targets flagged | poisoned models with another class flagged |",
              "|---|---|---|---|"]
     clean = [r for r in records if not r["poisoned"]]
