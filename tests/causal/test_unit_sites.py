@@ -179,3 +179,21 @@ def test_the_out_proj_of_torch_attention_is_named_as_never_running():
     for site in ("enc.self_attn.out_proj:input", "enc.self_attn.out_proj"):
         with pytest.raises(ValueError, match=r"out_proj of a torch.nn.MultiheadAttention.*never runs.*unit_dim=-1"):
             unit_effects(model, x, site, num_heads=2)
+
+
+def test_a_packed_recurrent_layer_is_named_as_returning_a_packed_sequence():
+    # an LSTM run on pack_padded_sequence returns (PackedSequence, (h, c)): the message said only
+    # "Expected module 'rnn' to be called by the forward pass", though the layer ran
+    class Packed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn, self.head = nn.LSTM(3, 4, batch_first=True), nn.Linear(4, 2)
+
+        def forward(self, x, lengths):
+            _, (h, _) = self.rnn(nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+            return self.head(h[-1])
+
+    model, x, lengths = Packed().eval(), torch.randn(3, 5, 3), torch.tensor([5, 2, 4])
+    with pytest.raises(ValueError, match=r"'rnn'.*returns a PackedSequence.*'head:input'"):
+        unit_effects(model, x, "rnn", unit_dim=-1, additional_forward_args={"lengths": lengths})
+    assert unit_effects(model, x, "head:input", unit_dim=-1, additional_forward_args={"lengths": lengths}).shape == (3, 4)

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.instancenorm import _InstanceNorm
+from torch.nn.utils.rnn import PackedSequence
 
 from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.input_sites import InputSite
@@ -125,6 +126,7 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
 
     def leave(_m: nn.Module, _i: object, out: object) -> None:
         seen.setdefault("output", first_tensor(out))
+        seen.setdefault("returned", out)
         raise _Reached  # everything needed ran before the layer returned: the rest of the pass is skipped
 
     handles = [m.register_forward_hook(record) for m in modules.values() if m is not site]
@@ -144,6 +146,12 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
             hint = (": it is the out_proj of a torch.nn.MultiheadAttention, which uses its weight in functional code, so "
                     "the module never runs and its input (the heads) cannot be reached by hooks. Audit the attention's "
                     "output with unit_dim=-1, or use an attention module that calls its output projection")
+        returned = seen.get("returned")
+        packed = isinstance(returned, (tuple, list)) and returned and isinstance(returned[0], PackedSequence)
+        if isinstance(returned, PackedSequence) or packed:
+            hint = (": it returns a PackedSequence (a recurrent layer run on pack_padded_sequence), whose hidden states are "
+                    "not one tensor [N, T, H]. Name a module that reads them as a tensor, e.g. the input of the layer applied "
+                    "to the last hidden state ('head:input'), or unpack them (pad_packed_sequence) in a submodule and name it")
         raise ValueError(f"Expected module {name!r} to be called by the forward pass and to return a tensor{hint}")
     inner = {id(m) for m in site.modules() if m is not site}
     inside = [(m, t) for m, t in outputs if id(m) in inner]
