@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -329,6 +330,7 @@ class CaptumBaseline(Audit):
             result.maps[label] = broadcast_groups(scores[label], mask, x.shape)
             result.vectors[f"mean_abs/{label}"] = (scores[label].abs().mean(0) if real is None else
                                                    (scores[label].abs() * real).sum(0) / real.sum(0).clamp_min(1))
+        self._warn_without_gradient(scores)
         rows = {label: self._faithfulness(model, probe, mask, scores[label], tidx, max_batch_size, result, label, real)
                 for label in scores}
         tokens = not x.is_floating_point()
@@ -364,6 +366,25 @@ class CaptumBaseline(Audit):
             curve = result.curves.setdefault(mode, {"x": x_axis.tolist()})
             curve[label] = curves.mean(0).tolist()
         return out
+
+    def _warn_without_gradient(self, scores: dict[str, Tensor]) -> None:
+        """Warn when a gradient method scores a group exactly 0 in every sample whose causal effect
+        is not 0: no gradient reaches it (a category code cast to an integer inside the model)."""
+        moved = scores["causal"].ne(0).any(0)
+        for spec in self.specs:
+            if spec.layer or spec.grouped:
+                continue
+            blind = (scores[spec.label] == 0).all(0) & moved
+            if blind.any():
+                ids = blind.nonzero().flatten().tolist()
+                names = [self.feature_names[i] if self.feature_names is not None else str(i) for i in ids]
+                warnings.warn(
+                    f"CaptumBaseline {self.name!r}: {spec.label} gives exactly 0 in every probe sample to the groups "
+                    f"{names[:10]}{' ...' if len(names) > 10 else ''} whose causal effect is not 0: no gradient reaches them "
+                    "(a category code cast to an integer inside the model, e.g. nn.Embedding(x[:, j].long())), so its "
+                    "agreement with the causal effects is low for that reason; compare such columns with FeatureAblation",
+                    UserWarning, stacklevel=3,
+                )
 
     def _stability(self, explain: Explainer, probe: Probe, tidx: Tensor, s: Tensor, sigma: float, real: Tensor | None = None) -> float:
         absolute, x, repeats = self.settings.absolute, probe.first, self.settings.stability_repeats

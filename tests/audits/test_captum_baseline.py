@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -235,3 +236,30 @@ def test_stability_of_categorical_codes_draws_each_column_from_its_own_codes():
     assert np.isfinite(r.scalars["stability"]) and r.scalars["compare/FeatureAblation/spearman"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="token_pool"):
         CompareSettings(token_pool="column")
+
+
+class _CodeColumn(torch.nn.Module):
+    """Column 0 of a float matrix is a category code, embedded through ``.long()``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb, self.head = torch.nn.Embedding(4, 2), torch.nn.Linear(2 + 3, 2)
+
+    def forward(self, x):
+        return self.head(torch.cat([self.emb(x[:, 0].long()), x[:, 1:]], 1))
+
+
+def test_a_gradient_method_blind_to_a_code_column_is_named_in_a_warning():
+    """IntegratedGradients gives exactly 0 to a code column read through .long() (as Captum does)
+    while its causal effect is the largest: the low agreement came with no word why."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.randint(1, 4, (8, 1), generator=g).float(), torch.randn(8, 3, generator=g)], 1)
+    audit = CaptumBaseline(methods=(("IntegratedGradients", {"n_steps": 8}), "Saliency"), feature_names=["colour", "a", "b", "c"])
+    with pytest.warns(UserWarning, match=r"IntegratedGradients gives exactly 0 .* \['colour'\]") as record:
+        r = audit.run(_CodeColumn(), Probe(x))
+    assert sum("Saliency gives exactly 0" in str(w.message) for w in record) == 1
+    assert r.vectors["mean_abs/IntegratedGradients"][0] == 0 and r.vectors["mean_abs/causal"][0] > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        CaptumBaseline(methods=(("IntegratedGradients", {"n_steps": 8}),)).run(seeded(MLP(4, (6,), 2), 0), Probe(x))
