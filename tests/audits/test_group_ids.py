@@ -50,3 +50,20 @@ def test_renumbered_superpixels_give_the_same_captum_agreement():
     for key in ("compare/IntegratedGradients/spearman", "compare/IntegratedGradients/kendall", "compare/IntegratedGradients/topk",
                 "compare/IntegratedGradients/deletion_auc", "deletion_auc"):
         assert got.scalars[key] == pytest.approx(ref.scalars[key], abs=1e-6), key
+
+
+def test_renumbered_superpixels_give_the_same_layer_map():
+    """Before: with ids 2g+3 the rows of the absent ids (no change anywhere) entered the CKA and the
+    means: output_response 0.0426 -> 0.0223 and every layer_response halved on a 3x32x32 model."""
+    from lightning_causal.audits import LayerMapAudit
+
+    x = torch.randn(8, 3, 6, 6, generator=torch.Generator().manual_seed(3))
+    model, probe, mask = _model(), Probe(x), _superpixels()
+    layers = ["0", "1", "4"]
+    for max_rows in (None, 20):  # all rows, and a random subset of them
+        ref = LayerMapAudit(feature_mask=mask, layers=layers, max_rows=max_rows).run(model, probe)
+        got = LayerMapAudit(feature_mask=2 * mask + 3, layers=layers, max_rows=max_rows).run(model, probe)
+        assert torch.allclose(got.vectors["layer_response"], ref.vectors["layer_response"])
+        assert got.scalars["output_response"] == pytest.approx(ref.scalars["output_response"], rel=1e-6)
+        if max_rows is None:
+            assert got.scalars["mean_adjacent_cka"] == pytest.approx(ref.scalars["mean_adjacent_cka"], rel=1e-6)

@@ -243,17 +243,37 @@ def layer_causal_map(
         out, acts = _clean(forward, xs, names, named=layers is not None)
         order = list(acts)
         tidx = resolve_target(out, target)
-        keep = _row_subset(g * n, max_rows, seed, xs[0].device)
+        real = _real_rows(xs, masks, g, n)
+        keep = _row_subset(g * n, max_rows, seed, xs[0].device, real)
         grams, norms, logit_delta, in_delta = _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size)
     cka = _gram_cka([grams[a] for a in order])
-    response = torch.stack([norms[a].mean() / acts[a].flatten(1).norm(dim=1).mean().clamp_min(1e-12) for a in order]).double()
+    response = torch.stack([norms[a][real].mean() / acts[a].flatten(1).norm(dim=1).mean().clamp_min(1e-12) for a in order]).double()
     groups = _merge(cka, float(threshold))
     f_t = gather_target(out, tidx).abs().mean()
-    return _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, float(threshold))
+    return _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, float(threshold), real)
 
 
-def _row_subset(total: int, max_rows: int | None, seed: int, device: torch.device) -> Tensor:
-    """Boolean mask of the rows that enter the CKA."""
+def _real_rows(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], g: int, n: int) -> Tensor:
+    """``[G * N]`` booleans, group-major: does group ``g`` hold an element of sample ``n``? An id no
+    element carries (superpixels numbered from 1, ids with gaps) has rows that change nothing; they
+    enter neither the CKA nor the mean responses."""
+    counts = torch.zeros(n, g, dtype=torch.long, device=xs[0].device)
+    for x, m in zip(xs, masks):
+        flat = m.expand(m.shape[0], *x.shape[1:]).reshape(m.shape[0], -1)
+        counts += torch.zeros(m.shape[0], g, dtype=torch.long, device=x.device).scatter_add_(1, flat, torch.ones_like(flat))
+    return (counts > 0).T.reshape(-1)
+
+
+def _row_subset(total: int, max_rows: int | None, seed: int, device: torch.device, real: Tensor | None = None) -> Tensor:
+    """Boolean mask of the rows that enter the CKA: the ``real`` rows, at most ``max_rows`` of them
+    drawn at random."""
+    if real is not None and not bool(real.all()):
+        rows = real.nonzero().flatten()
+        keep = torch.zeros(total, dtype=torch.bool, device=device)
+        if max_rows is not None and rows.numel() > max_rows:
+            rows = rows[torch.randperm(rows.numel(), generator=torch.Generator().manual_seed(seed))[:max_rows].to(device)]
+        keep[rows] = True
+        return keep
     keep = torch.ones(total, dtype=torch.bool, device=device)
     if max_rows is not None and total > max_rows:
         keep.zero_()
@@ -299,13 +319,13 @@ def _input_change(x: Tensor, xa: Tensor | None = None) -> Tensor:
     return (2.0 * (x != xa).flatten(1).sum(1).float()).sqrt()
 
 
-def _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, threshold) -> LayerCausalMap:
+def _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, threshold, real) -> LayerCausalMap:
     per_group = lambda rows: rows.view(g, n).mean(1).double()  # noqa: E731 - rows are group-major
     ids = [order[grp[0]] if len(grp) == 1 else f"{order[grp[0]]}..{order[grp[-1]]}" for grp in groups]
     nodes = {INPUT: [], **{i: [order[j] for j in grp] for i, grp in zip(ids, groups)}, OUTPUT: []}
     x_norm = torch.stack([_input_change(x) for x in xs]).norm(dim=0).mean().clamp_min(1e-12)
-    s_in = float(in_delta.mean() / x_norm)
-    s_out = float(logit_delta.mean() / f_t.clamp_min(1e-12))
+    s_in = float(in_delta[real].mean() / x_norm)
+    s_out = float(logit_delta[real].mean() / f_t.clamp_min(1e-12))
     effects = {INPUT: per_group(in_delta), OUTPUT: per_group(logit_delta)}
     heads = [(INPUT, s_in, None)] + [(i, float(response[grp[0]]), grp) for i, grp in zip(ids, groups)] + [(OUTPUT, s_out, None)]
     for i, grp in zip(ids, groups):
