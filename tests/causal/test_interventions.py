@@ -215,3 +215,14 @@ def test_shape_errors_of_values_and_references_list_each_allowed_shape_once():
     with pytest.raises(ValueError, match=r"shape \[2\] \(one value per unit\) or \[4\] \(one per position of the unit "
                                          r"dimension\) or \[5, 4\] \(one sample's shape\) for an output of shape \[1, 5, 4\]"):
         SetTo(torch.ones(3), num_heads=2)(torch.zeros(1, 5, 4))
+
+
+def test_a_layer_that_is_not_a_string_is_refused_with_its_value_and_example_names():
+    # it read "Expected a module name (str) but got <class 'list'>" for suspect_units(..., ["2"])
+    from lightning_causal.causal import unit_effects
+
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3))
+    with pytest.raises(TypeError, match=r"one module name \(str\), e.g. one of \['0', '1', '2'\], but got list \['1'\]"):
+        unit_effects(model, torch.randn(3, 4), ["1"])
+    with pytest.raises(TypeError, match=r"but got int 1$"):
+        resolve_module(model, 1)

@@ -57,7 +57,9 @@ def resolve_module(model: nn.Module, name: str) -> nn.Module:
         Linear(in_features=2, out_features=3, bias=True)
     """
     if not isinstance(name, str):
-        raise TypeError(f"Expected a module name (str) but got {type(name)}")
+        names = [n for n in named_modules(model) if n][:5]
+        raise TypeError(f"Expected a layer given as one module name (str), e.g. one of {names}, but got "
+                        f"{type(name).__name__} {name!r:.80}")
     parent = input_parent(name)
     if parent is not None:  # "<module>:input": the module's input, attached by `input_sites`
         return attached_site(resolve_module(model, parent), name)
