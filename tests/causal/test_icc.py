@@ -3,11 +3,13 @@ Sobol' indices for root nodes, exact Shapley weights, the AdditiveNoiseSCM contr
 
 import itertools
 import math
+import warnings
 
 import pytest
 import torch
 from torch import nn
 
+from lightning_causal.causal.scm.scm import AdditiveNoiseSCM
 from lightning_causal.causal.sensitivity.icc import intrinsic_causal_contributions, shapley_weights
 from lightning_causal.causal.sensitivity.sobol import sobol_indices
 
@@ -179,3 +181,19 @@ def test_the_scm_rows_take_the_model_s_dtype():
     assert torch.allclose(got.first, want.first, atol=1e-5) and torch.allclose(got.total, want.total, atol=1e-5)
     half = intrinsic_causal_contributions(model.bfloat16(), scm, n=256, target=1, shapley=False, n_bootstrap=0)
     assert torch.allclose(half.total, want.total, atol=0.05)
+
+
+def test_fractional_codes_generated_for_an_integer_column_are_named_in_a_warning():
+    """A category code (4 levels) under the default Gaussian noise was generated as -2.9 .. 5.8 and
+    fed to the model with no word (a model embedding x[:, 0].long() failed or read other codes)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.stack([torch.randint(0, 4, (200,), generator=g).float(), torch.randn(200, generator=g)], 1)
+    x[:, 1] += 0.5 * x[:, 0]
+    func = lambda z: z[:, 0].clamp(0, 3).long().float() + z[:, 1]  # noqa: E731  a model reading the code
+    gaussian = AdditiveNoiseSCM(["colour", "size"], {"size": ["colour"]}).fit(x)
+    with pytest.warns(UserWarning, match=r"\['colour'\] hold whole numbers .* noise='residuals'"):
+        intrinsic_causal_contributions(func, gaussian, n=64, shapley=False, n_bootstrap=0)
+    observed = AdditiveNoiseSCM(["colour", "size"], {"size": ["colour"]}, noise="residuals").fit(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        intrinsic_causal_contributions(func, observed, n=64, shapley=False, n_bootstrap=0)

@@ -247,6 +247,8 @@ class AdditiveNoiseSCM:
             self.functions[j].fit(x[:, self._pa_idx[j]], x[:, j])
         self.noise_std = torch.zeros(len(self.columns))  # marks fitted for abduct
         self._residuals = self.abduct(x).detach()
+        #: columns that hold whole numbers only in the data (category codes, counts): see `intrinsic_causal_contributions`
+        self.integer_columns = [j for j in range(len(self.columns)) if bool((x[:, j] == x[:, j].round()).all())]
         self.noise_std = self._residuals.float().std(dim=0, correction=0)
         return self
 

@@ -20,6 +20,7 @@ contributions are the Sobol' indices of the inputs.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -219,6 +220,7 @@ def intrinsic_causal_contributions(
     select = _subsets(d) if shapley else torch.cat(
         [torch.zeros(1, d, dtype=torch.bool), torch.ones(1, d, dtype=torch.bool), torch.eye(d, dtype=torch.bool)]
     )
+    _warn_fractional_codes(scm, a)
     rows = max_batch_size or 4096
     y = evaluate_pick_freeze(lambda noise: func(scm.generate(noise)), a, b, select, rows=rows)
     if is_constant(y, [str(s.nonzero().flatten().tolist()) for s in select]):
@@ -229,6 +231,26 @@ def intrinsic_causal_contributions(
     y = y - y.mean()
     counts = bootstrap_counts(n, n_bootstrap, gen) if n_bootstrap else None
     return _icc_result(y, d, shapley, counts, names, n, method, confidence)
+
+
+def _warn_fractional_codes(scm: NoiseSCM, noise: Tensor) -> None:
+    """Warn when columns that hold whole numbers in the SCM's data (``integer_columns``: category
+    codes) are generated with fractions: a model that reads codes (``.long()``, one-hot) sees
+    other codes, or fails on a negative one."""
+    integer = getattr(scm, "integer_columns", None)
+    if not integer:
+        return
+    x = scm.generate(noise).detach()
+    bad = [j for j in integer if not bool((x[:, j] == x[:, j].round()).all())]
+    if bad:
+        cols = [scm.columns[j] for j in bad]
+        lo, hi = float(x[:, bad[0]].min()), float(x[:, bad[0]].max())
+        warnings.warn(
+            f"intrinsic_causal_contributions: the columns {cols} hold whole numbers in the SCM's data (category codes?) "
+            f"but the SCM generates fractions for them ({cols[0]!r} from {lo:.3g} to {hi:.3g}); a model reading codes sees "
+            "other codes or fails. For a root column, `AdditiveNoiseSCM(..., noise='residuals')` draws the observed codes",
+            UserWarning, stacklevel=3,
+        )
 
 
 def _icc_result(y: Tensor, d: int, shapley: bool, counts: Tensor | None, names: list[str], n: int,
