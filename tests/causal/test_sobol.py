@@ -430,3 +430,22 @@ def test_class_probability_errors():
         class_probability(lambda x: x, 0)
     with pytest.raises(ValueError, match=r"\[M, classes\] with class 5"):
         class_probability(model, 5)(torch.zeros(2, 4))
+
+
+def test_a_module_passed_as_func_runs_in_eval_mode_in_its_own_dtype():
+    # a module in train mode updated its BatchNorm statistics and applied dropout to the samples
+    # (S_0 0.04 instead of 0.25), and a float32 module failed on the float64 samples
+    from tests.helpers.models import seeded
+
+    model = seeded(nn.Sequential(nn.Linear(3, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 1)), 0)
+    with torch.no_grad():
+        model.train()(torch.randn(64, 3, generator=torch.Generator().manual_seed(0)))  # running statistics
+    stats = [b.clone() for b in model.buffers()]
+    sampler = IndependentNormal([0.0, 0.0, 0.0])
+    in_train = sobol_indices(model, sampler, n=256, n_bootstrap=0)
+    assert model.training and all(torch.equal(a, b) for a, b in zip(stats, model.buffers()))
+    reference = sobol_indices(lambda x: model.eval()(x.float()).squeeze(1), sampler, n=256, n_bootstrap=0)
+    torch.testing.assert_close(in_train.first, reference.first, rtol=0, atol=1e-12)
+    linear = seeded(nn.Linear(3, 1), 1)  # float32: S_g = w_g^2 / sum w^2
+    w2 = linear.weight.detach().double().squeeze(0) ** 2
+    torch.testing.assert_close(sobol_indices(linear, sampler, n=4096, n_bootstrap=0).first, w2 / w2.sum(), atol=0.02, rtol=0)

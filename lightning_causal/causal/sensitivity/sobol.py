@@ -29,10 +29,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from lightning_causal.causal.engine.batching import check_max_batch_size
 from lightning_causal.causal.engine.checks import check_float, check_int
+from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.sensitivity.pick_freeze import (
     bootstrap_counts,
     evaluate_pick_freeze,
@@ -187,6 +189,24 @@ def saltelli_matrices(
     return a, b, n, "monte-carlo", None
 
 
+def module_func(func: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+    """``func`` itself, or for an ``nn.Module`` its output on the rows cast to its dtype (the samplers
+    draw float64), in eval mode with every submodule's mode restored after each call: a module in
+    train mode would otherwise update its BatchNorm statistics and apply dropout to the samples."""
+    if not isinstance(func, nn.Module):
+        return func
+    forward = Forward(func)
+    dtype = next((p.dtype for p in func.parameters() if p.is_floating_point()), None)
+
+    def call(x: Tensor) -> Tensor:
+        if dtype is not None and x.is_floating_point() and x.dtype != dtype:
+            x = x.to(dtype)
+        with audit_mode(forward.model):
+            return forward(x)
+
+    return call
+
+
 def check_sobol_options(n: int, n_bootstrap: int, confidence: float, max_batch_size: int | None) -> None:
     check_int("n", n, minimum=2)
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int) or n_bootstrap < 0 or n_bootstrap == 1:
@@ -219,7 +239,8 @@ def sobol_indices(
             under ``torch.no_grad()``. The rows are float64 (the samplers draw in double precision):
             :func:`~lightning_causal.causal.sensitivity.samplers.class_probability` casts them to the
             model's dtype (and reshapes them); in a ``func`` of your own, cast them:
-            ``lambda x: model(x.float())[:, 1]``.
+            ``lambda x: model(x.float())[:, 1]``. A one-output ``nn.Module`` may be passed as it
+            is: it gets the rows in its own dtype and runs in eval mode (modes restored).
         sampler: independent inputs; an object with ``dim`` and ``icdf(u)`` (scrambled Sobol' points,
             quasi-Monte Carlo; ``n`` is rounded up to a power of two with a warning), or a callable
             ``(n, generator) -> [n, D]`` (plain Monte Carlo, called twice for ``A`` and ``B``).
@@ -248,6 +269,7 @@ def sobol_indices(
         ([0.2, 0.8], [0.2, 0.8])
     """
     check_sobol_options(n, n_bootstrap, confidence, max_batch_size)
+    func = module_func(func)
     gen = make_generator(seed, generator)
     a, b, n, method, transform = saltelli_matrices(sampler, n, gen)
     ids = _check_groups(groups, a.shape[1])
