@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
@@ -60,7 +61,8 @@ def attribution_grid(
         if m.shape != inputs.shape:
             raise ValueError(f"Expected map {name!r} shaped like the input {list(inputs.shape)} but got {list(m.shape)}")
     rows, cols = inputs.shape[0], 1 + len(columns)
-    scales = {k: map_scale(v) for k, v in columns.items()}  # diverging for signed maps, from 0 for unsigned ones
+    # set on what is drawn (channels averaged), diverging for signed maps, from 0 for unsigned ones
+    scales = {k: map_scale(torch.stack([_image(v[r]) for r in range(rows)])) for k, v in columns.items()}
     fig = Figure(figsize=(2.4 * cols, 2.3 * rows + 0.3))
     axes = fig.subplots(rows, cols, squeeze=False)
     for r in range(rows):

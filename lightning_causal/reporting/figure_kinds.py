@@ -164,6 +164,15 @@ def _samples(data: MapData) -> tuple[int, bool]:
     return min(data.max_samples, int(data.inputs.shape[0]), *sizes), glob
 
 
+def _drawn_planes(maps: Tensor) -> Tensor:
+    """The values a heatmap draws of maps ``[N, C, H, W]`` / ``[N, C, D, H, W]``: the channels'
+    mean (:func:`~lightning_causal.reporting.figures.to_image`); ``[N, H, W]`` as they are. Colour
+    scales are set on these: set on the channels (a per-pixel RGB attribution), the mean used a third
+    of its scale."""
+    maps = maps.detach().float()
+    return maps.mean(1) if maps.dim() in (4, 5) else maps
+
+
 def image_maps(data: MapData) -> list[tuple[str, Figure]]:
     """One heatmap figure per sample: input | each map (wrapped into rows of at most
     :data:`~lightning_causal.reporting.figures.MAX_COLUMNS` panels), one colour scale per map shared by
@@ -171,8 +180,9 @@ def image_maps(data: MapData) -> list[tuple[str, Figure]]:
     (Saliency). A volume ``[C, D, H, W]`` is drawn at one depth slice: the one where the first map
     (causal) has the largest mean |score|, named in the title."""
     n, glob = _samples(data)
-    vmax = {k: float(v[:n].detach().abs().max()) or 1.0 for k, v in data.maps.items()}
-    signed = {k: bool((v[:n].detach() < 0).any()) for k, v in data.maps.items()}  # one kind of scale per map for every sample
+    planes = {k: _drawn_planes(v[:n]) for k, v in data.maps.items()}  # what is drawn: channels averaged
+    vmax = {k: float(v.abs().max()) or 1.0 for k, v in planes.items()}
+    signed = {k: bool((v < 0).any()) for k, v in planes.items()}  # one kind of scale per map for every sample
     out = []
     for i in range(n):
         title = _global_title(data) if glob else sample_title(data, i)
