@@ -154,3 +154,14 @@ def test_kendall_for_many_groups_equals_scipy():
     want = torch.tensor([stats.kendalltau(x, y, variant="b").statistic for x, y in zip(a, b)], dtype=torch.float64)
     torch.testing.assert_close(kendall(a, b), want, rtol=0, atol=1e-12)
     assert float(kendall(a, b)[1]) == 1.0
+
+
+def test_rank_statistics_of_1d_vectors_say_which_shape_they_need():
+    # two vectors [9] and [9] were refused with "the same shape [N, G] but got [9] and [9]"
+    from lightning_causal.causal.engine.ranking import kendall, spearman, topk_overlap
+
+    a, b = torch.arange(9.0), torch.arange(9.0).flip(0)
+    for call in (lambda: spearman(a, b), lambda: kendall(a, b), lambda: topk_overlap(a, b, 3)):
+        with pytest.raises(ValueError, match=r"one shape \[N, G\].*\[9\] and \[9\]; for one ranking of G groups pass a\[None\]"):
+            call()
+    assert spearman(a[None], b[None]).item() == -1.0

@@ -25,7 +25,9 @@ __all__ = ["average_ranks", "spearman", "kendall", "topk_overlap", "rank_positio
 
 def _check_pair(a: Tensor, b: Tensor) -> None:
     if a.dim() != 2 or a.shape != b.shape:
-        raise ValueError(f"Expected two explanations of the same shape [N, G] but got {list(a.shape)} and {list(b.shape)}")
+        hint = "; for one ranking of G groups pass a[None] and b[None]" if a.dim() == 1 and b.dim() == 1 else ""
+        raise ValueError(f"Expected `a` and `b` to be two explanations of one shape [N, G] (one row per sample) but got "
+                         f"{list(a.shape)} and {list(b.shape)}{hint}")
 
 
 def _check_valid(valid: Tensor | None, a: Tensor) -> Tensor | None:
