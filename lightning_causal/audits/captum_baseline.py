@@ -27,6 +27,7 @@ from lightning_causal.audits.options import (
     check_names,
     check_target,
     names_meta,
+    single_input_error,
     warn_softmax_of_regression,
 )
 from lightning_causal.baselines import metrics as M
@@ -272,7 +273,7 @@ class CaptumBaseline(Audit):
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if isinstance(probe.inputs, tuple):
-            raise ValueError("CaptumBaseline explains single-tensor inputs; got a tuple probe")
+            raise single_input_error("CaptumBaseline", probe.inputs)
         check_name_count("feature_names", self.feature_names, int(self._mask(probe.first).max()) + 1, "feature group")
         for layer in self.layers:
             check_site(model, layer)

@@ -8,7 +8,12 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
-from lightning_causal.audits.options import check_name_count, check_names, names_meta
+from lightning_causal.audits.options import (
+    check_name_count,
+    check_names,
+    names_meta,
+    single_input_error,
+)
 from lightning_causal.causal.engine.checks import check_class_labels, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.state import audit_mode
@@ -113,7 +118,7 @@ class CounterfactualAudit(Audit):
         if probe.labels is None:
             raise ValueError("CounterfactualAudit needs probe labels (the true classes to explain towards); got none")
         if isinstance(probe.inputs, tuple):
-            raise ValueError("CounterfactualAudit explains single-tensor inputs; got a tuple probe")
+            raise single_input_error("CounterfactualAudit", probe.inputs)
         if not probe.first.is_floating_point():
             raise ValueError(f"CounterfactualAudit optimises continuous inputs but the probe holds {probe.first.dtype}")
         labels = probe.labels

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
-from lightning_causal.audits.options import check_name_count, check_names
+from lightning_causal.audits.options import check_name_count, check_names, single_input_error
 from lightning_causal.causal.engine.checks import check_class_labels, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
@@ -110,7 +110,7 @@ class FairnessAudit(Audit):
     def _inputs(self, probe: Probe) -> Tensor:
         x = probe.inputs
         if not isinstance(x, Tensor):
-            raise ValueError("FairnessAudit explains single-tensor inputs; got a tuple probe")
+            raise single_input_error("FairnessAudit", x)
         if self.column is not None and (x.dim() != 2 or x.shape[1] <= self.column):
             raise ValueError(f"Expected a tabular probe [N, D] with D > {self.column} (the sensitive column) but got {list(x.shape)}")
         return x

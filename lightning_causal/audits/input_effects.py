@@ -16,6 +16,7 @@ from lightning_causal.audits.options import (
     check_names,
     check_target,
     names_meta,
+    single_input_error,
 )
 from lightning_causal.causal.effects.input_effects import average_causal_effect, input_effects
 from lightning_causal.causal.engine.ablation import padding_positions
@@ -177,7 +178,7 @@ class InputEffectAudit(Audit):
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if isinstance(probe.inputs, tuple):
-            raise ValueError("InputEffectAudit explains single-tensor inputs; got a tuple probe")
+            raise single_input_error("InputEffectAudit", probe.inputs)
         check_name_count("feature_names", self.feature_names, int(self._mask(probe).max()) + 1, "feature group")
         if self.input_layer is not None:
             resolve_module(model, self.input_layer)

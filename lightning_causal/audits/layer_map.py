@@ -7,7 +7,12 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
-from lightning_causal.audits.options import check_baseline, check_mask_options, check_target
+from lightning_causal.audits.options import (
+    check_baseline,
+    check_mask_options,
+    check_target,
+    single_input_error,
+)
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.groups import group_mask
@@ -66,7 +71,7 @@ class LayerMapAudit(Audit):
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if isinstance(probe.inputs, tuple):
-            raise ValueError("LayerMapAudit explains single-tensor inputs; got a tuple probe")
+            raise single_input_error("LayerMapAudit", probe.inputs)
         group_mask(probe.first, self.feature_mask, self.patch_size)
         for layer in self.layers or ():
             resolve_module(model, layer)

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from lightning_causal.causal.engine.checks import check_int
 
-__all__ = ["check_target", "check_baseline", "check_mask_options", "check_names", "check_name_count", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression"]
+__all__ = ["check_target", "check_baseline", "check_mask_options", "check_names", "check_name_count", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression", "single_input_error"]
 
 
 def check_target(target: Any) -> int | None:
@@ -148,3 +148,19 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str) -> None:
             UserWarning, stacklevel=3,
         )
 
+
+def single_input_error(audit: str, inputs: Any) -> ValueError:
+    """The error of an audit that explains one input tensor, given a probe of several inputs
+    (``((x1, x2, ...), y)`` batches), with the two ways out.
+
+    Examples:
+        >>> print(single_input_error("SobolAudit", (torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 5))))
+        Expected one input tensor for SobolAudit but the probe holds 2 inputs ([2, 3] of torch.int64, [2, 5] of torch.float32) ...
+    """
+    shapes = ", ".join(f"{list(t.shape)} of {t.dtype}" for t in inputs)
+    return ValueError(
+        f"Expected one input tensor for {audit} but the probe holds {len(inputs)} inputs ({shapes}) for a model called "
+        "model(x1, x2, ...); explain the first and pass the others as forward arguments, "
+        "`unpack_batch=lambda batch: (x1, y, (x2,))` (the model is called model(x1, x2)), or call "
+        "lightning_causal.causal.input_effects(model, (x1, x2), ...), which takes several inputs"
+    )

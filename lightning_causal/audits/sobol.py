@@ -17,6 +17,7 @@ from lightning_causal.audits.options import (
     check_target,
     class_label,
     names_meta,
+    single_input_error,
     tag_safe,
     warn_softmax_of_regression,
 )
@@ -151,7 +152,7 @@ class SobolAudit(Audit):
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if isinstance(probe.inputs, tuple):
-            raise ValueError("SobolAudit explains single-tensor inputs; got a tuple probe")
+            raise single_input_error("SobolAudit", probe.inputs)
         if len(probe) < 2:
             raise ValueError(f"SobolAudit needs a probe of at least 2 samples but got {len(probe)}")
         if ForwardArgs(probe.additional_forward_args, len(probe)).tensors():

@@ -165,7 +165,7 @@ def test_settings_validate(kwargs, match):
 
 def test_validate_checks_probe_and_layers():
     model, x = _cnn()
-    with pytest.raises(ValueError, match="single-tensor"):
+    with pytest.raises(ValueError, match="Expected one input tensor for CaptumBaseline"):
         CaptumBaseline().validate(model, Probe((x, x)))
     with pytest.raises(ValueError, match="conv"):
         CaptumBaseline(layers=["conv3"]).validate(model, Probe(x))

@@ -124,7 +124,7 @@ def test_validate_catches_bad_setups():
         LayerMapAudit(patch_size=2).validate(MLP(4), Probe(torch.rand(3, 4)))
     with pytest.raises(ValueError, match="needs probe labels"):
         CounterfactualAudit().validate(model, Probe(IMG))
-    with pytest.raises(ValueError, match="tuple probe"):
+    with pytest.raises(ValueError, match="Expected one input tensor for CounterfactualAudit"):
         CounterfactualAudit().validate(model, Probe((IMG, IMG), torch.zeros(12, dtype=torch.long)))
 
 
@@ -175,3 +175,28 @@ def test_counterfactual_audit_names_columns_and_classes_and_checks_labels_and_ma
         CounterfactualAudit(mask=torch.ones(10, 3)).validate(model, Probe(x, labels))
     with pytest.raises(ValueError, match="`class_names`"):
         CounterfactualAudit(class_names=["a", "b"]).run(model, Probe(x, labels))
+
+
+def test_a_probe_of_several_inputs_is_shown_the_ways_out_and_the_first_one_works():
+    """The audits that explain one input said only 'explains single-tensor inputs; got a tuple
+    probe' to a model(cat, num) user; the message now names the inputs and the two ways out."""
+    from lightning_causal.audits import FairnessAudit, InputEffectAudit, LayerMapAudit
+    from lightning_causal.causal import AttributeFlip, input_effects
+
+    class CatNum(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.emb, self.lin = nn.Embedding(3, 2), nn.Linear(2 + 2 + 4, 2)
+
+        def forward(self, cat, num):
+            return self.lin(torch.cat([self.emb(cat).flatten(1), num], 1))
+
+    model = CatNum()
+    cat, num = torch.tensor([[0, 1], [2, 1], [1, 0]]), torch.randn(3, 4, generator=torch.Generator().manual_seed(0))
+    for audit in (InputEffectAudit(baseline=0), LayerMapAudit(), FairnessAudit(AttributeFlip(1))):
+        with pytest.raises(ValueError, match=r"2 inputs \(\[3, 2\] of torch.int64, \[3, 4\] of torch.float32\).*unpack_batch=lambda batch: \(x1, y, \(x2,\)\)"):
+            audit.validate(model, Probe((cat, num)))
+    r = InputEffectAudit(baseline=0, ace_values=None).run(model, Probe(cat, additional_forward_args=(num,)))
+    want = input_effects(model, (cat, num), (torch.tensor([[0, 1]]), torch.full((1, 4), 2)), baseline=(0, 0.0))[:, :2]
+    assert torch.allclose(r.vectors["mean_abs_effect"], want.abs().mean(0))

@@ -129,7 +129,7 @@ def test_bad_probe_or_mask():
     probe = _tabular_probe()
     with pytest.raises(ValueError, match="`patch_size` needs image inputs"):
         SobolAudit(patch_size=2).validate(model, probe)
-    with pytest.raises(ValueError, match="single-tensor inputs"):
+    with pytest.raises(ValueError, match="Expected one input tensor for SobolAudit"):
         SobolAudit().validate(model, Probe((probe.first, probe.first)))
     with pytest.raises(ValueError, match="number its groups 0..G-1 without gaps"):
         SobolAudit(feature_mask=torch.tensor([[0, 2, 2]])).run(model, probe)

@@ -189,7 +189,7 @@ def test_several_inputs_by_the_default_unpack(tmp_path):
     expected = unit_effects(module.eval(), (data.image[:16], data.side[:16]), "conv.0").abs().mean(0)
     assert torch.allclose(torch.tensor(report["audits"]["unit_importance"]["vectors"]["importance/conv.0"]), expected, atol=1e-6)
     refused = CausalAuditCallback([InputEffectAudit()], probe_size=16, report_dir=tmp_path / "b")
-    with pytest.raises(MisconfigurationException, match="single-tensor inputs"):
+    with pytest.raises(MisconfigurationException, match="Expected one input tensor for InputEffectAudit"):
         quick_trainer(callbacks=[refused], max_epochs=1).fit(TwoInputs(), DataLoader(data, batch_size=8), DataLoader(data, batch_size=8))
 
 
