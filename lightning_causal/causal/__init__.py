@@ -63,6 +63,7 @@ from lightning_causal.causal.sensitivity import (
 from lightning_causal.causal.structure import (
     CausalGraph,
     Counterfactuals,
+    CounterfactualSettings,
     LayerCausalMap,
     causal_graph,
     counterfactual_explanation,
@@ -91,6 +92,7 @@ __all__ = [
     # structure
     "CausalGraph",
     "Counterfactuals",
+    "CounterfactualSettings",
     "LayerCausalMap",
     "causal_graph",
     "counterfactual_explanation",

@@ -3,6 +3,7 @@ counterfactual explanations."""
 
 from lightning_causal.causal.structure.counterfactuals import (
     Counterfactuals,
+    CounterfactualSettings,
     counterfactual_explanation,
 )
 from lightning_causal.causal.structure.faithfulness import graph_faithfulness
@@ -12,6 +13,7 @@ from lightning_causal.causal.structure.layer_map import LayerCausalMap, layer_ca
 
 __all__ = [
     "CausalGraph",
+    "CounterfactualSettings",
     "Counterfactuals",
     "LayerCausalMap",
     "causal_graph",
