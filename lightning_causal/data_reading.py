@@ -184,6 +184,8 @@ def _from_dataset(dataset: Dataset, size: int, collate: Any, indices: list[int] 
 def _read(source: Any, size: int, loader_order: bool = False) -> Any:
     if isinstance(source, (list, tuple)) and source and all(isinstance(s, DataLoader) for s in source):
         source = source[0]
+    if isinstance(source, Mapping) and source and all(isinstance(s, DataLoader) for s in source.values()):
+        source = next(iter(source.values()))  # Lightning's dict of dataloaders (e.g. `val_dataloaders`): the first
     if isinstance(source, DataLoader):
         indices = None if isinstance(source.dataset, IterableDataset) else _sampler_indices(source, size, loader_order)
         return _from_dataset(source.dataset, size, source.collate_fn, indices)
@@ -200,7 +202,8 @@ def _read(source: Any, size: int, loader_order: bool = False) -> Any:
 
 def read_samples(source: Any, size: int, *, loader_order: bool = False) -> Any:
     """``size`` samples of ``source`` (a DataLoader, a Dataset, tensors or a batch) as one
-    collated batch, read without moving any random stream (:func:`rngs_untouched`).
+    collated batch, read without moving any random stream (:func:`rngs_untouched`). A list, tuple
+    or dict of DataLoaders (Lightning's several dataloaders) is read from its first DataLoader.
 
     A DataLoader's dataset is read by index (in this process: no worker starts), on the indices
     its sampler draws from (the whole dataset for sequential, random and distributed samplers):

@@ -23,7 +23,7 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None) 
     dataset is read directly by index, so neither shuffling nor a distributed sampler's padding changes the
     probe: every rank gets the same samples; a sampler that selects part of the dataset, such as a
     ``SubsetRandomSampler`` or a list of indices, gives the first ``size`` of its indices) or a list
-    of dataloaders (the first is used). Reading restores the global random states and every
+    or dict of dataloaders (the first is used). Reading restores the global random states and every
     generator reachable from the source (:func:`rngs_untouched`), so that a dataset that augments
     its samples at random does not shift training's random streams.
     """

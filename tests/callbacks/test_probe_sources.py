@@ -143,3 +143,19 @@ def test_a_dataset_of_samples_of_different_lengths_names_the_collate_function():
 
     probe = probe_from(DataLoader(Ragged(), collate_fn=pad), 4)
     assert probe.first.shape == (4, 6)
+
+
+def test_validation_dataloaders_given_as_a_dict_give_the_probe_of_the_first(tmp_path):
+    from tests.helpers.lightning import small_module, synthetic_loaders
+
+    train, val = synthetic_loaders()
+    other = DataLoader(TensorDataset(val.dataset.tensors[0] * 0.5, val.dataset.tensors[1]), batch_size=8)
+    cb = CausalAuditCallback([InputEffectAudit(patch_size=4)], probe_size=5, report_dir=tmp_path)
+    # before the fix: MisconfigurationException "Expected argument `probe` to be ... but got a mapping with keys
+    # ['clean', 'dim']", about a `probe` the user never passed, for a dict Lightning accepts as `val_dataloaders`
+    module = small_module()
+    step = module.validation_step
+    module.validation_step = lambda batch, batch_idx, dataloader_idx=0: step(batch, batch_idx)
+    quick_trainer(callbacks=[cb], max_epochs=1, limit_train_batches=1).fit(module, train, {"clean": val, "dim": other})
+    assert torch.equal(cb.probe.first, val.dataset.tensors[0][:5]) and cb.audited_epochs == [0]
+    assert torch.equal(probe_from({"dim": other, "clean": val}, 3).first, other.dataset.tensors[0][:3])
