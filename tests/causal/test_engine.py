@@ -78,6 +78,15 @@ def test_check_baselines_shapes_and_tokens():
         check_baselines((x,), float("inf"))
 
 
+def test_mixed_inputs_with_one_baseline_are_shown_one_per_input():
+    """input_effects(model, (cat, num)) with the default baseline 0.0 said only that integer inputs
+    need an integer baseline, though the user had passed none."""
+    cat, num = torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 5)
+    with pytest.raises(ValueError, match=r"got 0.0; the inputs mix integer codes and floats: .* `baseline=\(0, 0.0\)`"):
+        check_baselines((cat, num), 0.0)
+    assert [b.dtype for b in check_baselines((cat, num), (0, 0.0))] == [torch.long, torch.float32]
+
+
 def test_group_resolution_is_one_function_for_every_audit():
     img = torch.zeros(2, 1, 4, 4)
     assert torch.equal(group_mask(img, patch_size=2)[0, 0], torch.tensor([[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]]))

@@ -72,7 +72,15 @@ def check_baselines(xs: tuple[Tensor, ...], baseline: BaselineLike) -> tuple[Ten
     bs = baseline if isinstance(baseline, tuple) else (baseline,) * len(xs)
     if len(bs) != len(xs):
         raise ValueError(f"Expected argument `baseline` to have one entry per input ({len(xs)}) but got {len(bs)}")
-    return tuple(_check_one(x, b) for x, b in zip(xs, bs))
+    mixed = len(xs) > 1 and not isinstance(baseline, tuple) and len({x.is_floating_point() for x in xs}) > 1
+    try:
+        return tuple(_check_one(x, b) for x, b in zip(xs, bs))
+    except ValueError as err:
+        if not mixed:
+            raise
+        example = ", ".join("0.0" if x.is_floating_point() else "0" for x in xs)
+        raise ValueError(f"{err}; the inputs mix integer codes and floats: pass one baseline per input, e.g. "
+                         f"`baseline=({example})`") from err
 
 
 def padding_positions(x: Tensor, additional_forward_args: object) -> Tensor | None:
