@@ -28,7 +28,7 @@ Inputs a kind cannot draw (:func:`skip_reason`) are left out, and the renderer w
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,14 +44,19 @@ from lightning_causal.reporting.figures import (
     title_lines,
 )
 
-__all__ = ["KINDS", "MAP_FIGURES", "MapData", "infer_kind", "map_figures", "sample_title", "skip_reason"]
+__all__ = ["KINDS", "MAP_FIGURES", "MapData", "explained_quantity", "infer_kind", "map_figures", "sample_title", "skip_reason"]
 
 KINDS = ("image", "sequence", "tabular", "tokens")
 _COLOURS = ("black", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
 
 
-def infer_kind(x: Tensor) -> str | None:
+def infer_kind(x: Tensor, meta: Mapping[str, Any] | None = None) -> str | None:
     """The kind of data of a probe's input tensor ``[N, ...]``, ``None`` when no rule applies.
+
+    Integer columns ``[N, D]`` are token ids, unless the audit's ``meta`` names its features
+    (``feature_names``) and holds no ``vocabulary``: then they are categorical codes, drawn as
+    tabular bars named after their columns (a token strip left out a trailing code whose effect
+    was 0 as padding and showed no column names).
 
     Examples:
         >>> infer_kind(torch.zeros(4, 1, 8, 8)), infer_kind(torch.zeros(4, 28, 28)), infer_kind(torch.zeros(4, 2, 100))
@@ -62,9 +67,12 @@ def infer_kind(x: Tensor) -> str | None:
         ('tabular', 'tokens', None)
         >>> infer_kind(torch.zeros(4, 1, 6, 8, 8))  # [N, C, D, H, W]: a volume, drawn one depth slice at a time
         'image'
+        >>> infer_kind(torch.zeros(4, 3, dtype=torch.long), {"feature_names": ["colour", "size", "sex"]})  # codes
+        'tabular'
     """
     if x.dim() == 2:
-        return "tabular" if x.is_floating_point() else "tokens"
+        named = meta is not None and bool(meta.get("feature_names")) and not meta.get("vocabulary")
+        return "tabular" if x.is_floating_point() or named else "tokens"
     if x.dim() == 3:
         return "sequence" if _signal_layout(x.shape[1:]) is not None else "image"
     if x.dim() in (4, 5):
@@ -151,10 +159,31 @@ def _label_text(data: MapData, i: int) -> str:
     return f" (label {data.class_name(int(labels[i]))})"
 
 
+def explained_quantity(meta: Mapping[str, Any], class_name: Callable[[int], str] | None = None) -> str:
+    """What a global analysis (Sobol') explained, from its ``meta``: ``"P(class C)"`` for a class
+    probability (named by ``class_name``, else ``meta["target_name"]``), ``"the output"`` (``"output
+    j"`` of several) where ``meta["explained"]`` is ``"raw output"`` (a regression model), ``""``
+    without a target.
+
+    Examples:
+        >>> explained_quantity({"target": 1, "explained": "softmax probability"})
+        'P(class 1)'
+        >>> explained_quantity({"target": 0, "explained": "raw output"})
+        'the output'
+    """
+    target = meta.get("target")
+    if not isinstance(target, int):
+        return ""
+    if meta.get("explained") == "raw output":
+        return "the output" if target == 0 else f"output {target}"
+    if class_name is not None:
+        return f"P(class {class_name(target)})"
+    return f"P(class {meta.get('target_name', target)})"
+
+
 def _global_title(data: MapData) -> str:
-    target = data.meta.get("target")
-    cls = f" of P(class {data.class_name(int(target))})" if isinstance(target, int) else ""
-    return f"{data.audit}: maps over the whole probe{cls} (input: sample 0)"
+    what = explained_quantity(data.meta, data.class_name)
+    return f"{data.audit}: maps over the whole probe{' of ' + what if what else ''} (input: sample 0)"
 
 
 def _samples(data: MapData) -> tuple[int, bool]:
@@ -454,7 +483,7 @@ def map_figures(data: MapData, kind: str | None = None) -> list[tuple[str, Figur
         >>> [tag for tag, _ in map_figures(d)], [tag for tag, _ in map_figures(d, "sequence")]
         (['maps/top_features'], ['maps/sample_0', 'maps/sample_1', 'maps/sample_2', 'maps/sample_3'])
     """
-    kind = kind or infer_kind(data.inputs)
+    kind = kind or infer_kind(data.inputs, data.meta)
     maps = {k: v for k, v in data.maps.items() if v.shape[1:] == data.inputs.shape[1:]}
     if kind is None or skip_reason(kind, data.inputs) is not None or not maps:
         return []

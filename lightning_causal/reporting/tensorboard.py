@@ -39,6 +39,7 @@ from lightning_causal.reporting.comparison import curves_figure as comparison_cu
 from lightning_causal.reporting.figure_kinds import (
     KINDS,
     MapData,
+    explained_quantity,
     infer_kind,
     map_figures,
     skip_reason,
@@ -283,8 +284,8 @@ def _curve_figure(r: AuditResult, name: str, curve: dict[str, list[float]]) -> F
 
 
 def _interval_figure(r: AuditResult, name: str, rows: list[dict]) -> Figure:
-    target = r.meta.get("target_name", r.meta.get("target"))
-    of = f" of P(class {target})" if target is not None else ""
+    what = explained_quantity(r.meta)
+    of = f" of {what}" if what else ""
     level = r.meta.get("confidence")
     ci = f", {level:.0%} intervals" if isinstance(level, float) else ""
     return interval_bar_figure(rows, f"{r.audit}: {name}{of}{ci}", xlabel="index")

@@ -312,3 +312,25 @@ def test_token_strips_leave_out_left_padding_and_cut_one_long_word():
     fig.canvas.draw()
     right = fig.get_window_extent().x1
     assert all(t.get_window_extent().x1 <= right for t in fig.axes[0].texts)
+
+
+def test_sobol_figures_of_a_regression_model_name_the_output_not_a_class_probability():
+    """SobolAudit(probability=False) explains a regression model's output itself; its map and
+    interval figures said "of P(class 0)"."""
+    from lightning_causal.audits import SobolAudit
+    from lightning_causal.audits.base import Probe
+    from lightning_causal.reporting.tensorboard import _interval_figure
+
+    class Reg(torch.nn.Module):
+        def forward(self, x):  # [N, T, F] -> [N]
+            return 2.0 * x[:, 3, 0] - x[:, 1, 1]
+
+    x = torch.randn(16, 8, 2, generator=torch.Generator().manual_seed(0))
+    r = SobolAudit(64, torch.arange(8).view(1, 8, 1).expand(1, 8, 2).contiguous(), probability=False, n_bootstrap=4).run(Reg(), Probe(x))
+    assert r.meta["explained"] == "raw output"
+    (_, fig), *_ = map_figures(MapData(x, r.maps, "sobol", r.meta))
+    title = _interval_figure(r, "indices", r.tables["indices"])._suptitle.get_text()
+    assert "P(class" not in fig._suptitle.get_text() + title
+    assert "of the output" in fig._suptitle.get_text() and "of the output" in title
+    r.meta.update(explained="softmax probability", target_name="high")
+    assert "of P(class high)" in _interval_figure(r, "indices", r.tables["indices"])._suptitle.get_text()
