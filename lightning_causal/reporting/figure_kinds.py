@@ -34,6 +34,7 @@ from typing import Any
 
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
 from lightning_causal.reporting.figures import (
@@ -280,6 +281,7 @@ def _signal_bars(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple[str
         twin.tick_params(labelsize=8)
         ax.tick_params(labelsize=8)
     axes[-1].set_xlabel(xlabel, fontsize=10)
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))  # steps, not 2.5
     return fig
 
 
@@ -310,6 +312,7 @@ def _signal_heatmaps(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
     for ax in axes:
         ax.tick_params(labelsize=8)
     axes[-1].set_xlabel(xlabel, fontsize=10)
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))  # steps, not 2.5
     return fig
 
 

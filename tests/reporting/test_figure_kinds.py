@@ -334,3 +334,12 @@ def test_sobol_figures_of_a_regression_model_name_the_output_not_a_class_probabi
     assert "of the output" in fig._suptitle.get_text() and "of the output" in title
     r.meta.update(explained="softmax probability", target_name="high")
     assert "of P(class high)" in _interval_figure(r, "indices", r.tables["indices"])._suptitle.get_text()
+
+
+@pytest.mark.parametrize("features", [1, 2])
+def test_sequence_time_axis_is_labelled_with_whole_steps(features):
+    x = torch.randn(1, 20, features)  # 20 steps: matplotlib's default ticks were 0.0, 2.5, 5.0, ...
+    [(_, fig)] = map_figures(MapData(x, {"causal": torch.randn(1, 20, features)}, "ie", {}))
+    fig.canvas.draw()
+    ticks = [t for t in fig.axes[-1].get_xticks() if 0 <= t <= 19]
+    assert ticks and all(float(t).is_integer() for t in ticks)
