@@ -258,3 +258,50 @@ def test_sequence_recipe_runs(monkeypatch, tmp_path):
     _quiet_trainer(monkeypatch, tmp_path)
     ns = _run_snippet(_page_blocks("recipes.md")[1], {}, SEQUENCE_FAST)
     assert ns["audit"].audited_epochs == [0]
+
+
+_ARGS = re.compile(r"^(?:Args|Arguments|Parameters):\s*\n(.*?)(?=^\S|\Z)", re.S | re.M)
+_ENTRY = re.compile(r"^ {4}(\**\w+(?:\s*,\s*\**\w+)*)\s*(?:\([^)]*\))?:", re.M)
+_PACKAGES = ["lightning_causal"] + [f"lightning_causal.{p}" for p in ("audits", "callbacks", "causal", "repair", "baselines", "datasets")]
+
+
+def _documented_parameters(obj: object) -> set[str]:
+    """Names of the ``Args:`` entries of a docstring (the class's and its ``__init__``'s)."""
+    import inspect
+
+    docs = [inspect.getdoc(obj) or ""]
+    if inspect.isclass(obj) and "__init__" in vars(obj) and obj.__init__.__doc__:
+        docs.append(inspect.getdoc(obj.__init__))
+    return {name.strip().lstrip("*") for doc in docs for block in _ARGS.findall(doc)
+            for entry in _ENTRY.findall(block) for name in entry.split(",")}
+
+
+def _public_callables():
+    import inspect
+
+    for package in _PACKAGES:
+        module = importlib.import_module(package)
+        for name in module.__all__:
+            obj = getattr(module, name)
+            try:
+                yield package, name, obj, inspect.signature(obj).parameters
+            except (TypeError, ValueError):  # constants and objects without a signature
+                continue
+
+
+def test_docstrings_document_no_parameter_that_does_not_exist():
+    """A removed or renamed parameter must leave the docstrings (and so the generated reference) too."""
+    phantoms = {f"{package}.{name}": sorted(_documented_parameters(obj) - set(params))
+                for package, name, obj, params in _public_callables()}
+    assert not {k: v for k, v in phantoms.items() if v}
+
+
+def test_top_level_classes_document_every_parameter():
+    import inspect
+
+    undocumented = {}
+    for package, name, obj, params in _public_callables():
+        documented = _documented_parameters(obj)
+        if package == "lightning_causal" and inspect.isclass(obj) and documented:
+            undocumented[name] = [p for p, v in params.items() if v.kind not in (v.VAR_POSITIONAL, v.VAR_KEYWORD) and p not in documented]
+    assert not {k: v for k, v in undocumented.items() if v}

@@ -197,6 +197,8 @@ class CaptumBaseline(Audit):
         class_names: one name per class of the model's output (to say which class is explained).
         vocabulary: for token inputs, the word of each token id (``vocabulary[id]``), shown on the
             token strips.
+        output: which tensor of the model's return value is explained, by the causal effects and by
+            every Captum method (see :class:`Audit`).
         name: tag of the audit (default ``"captum_baseline"``).
 
     Raises:

@@ -38,6 +38,7 @@ class LayerMapAudit(Audit):
         baseline: the input intervention value.
         target: class whose logit gives the output effects; ``None`` = predicted.
         max_rows: intervention rows entering the CKA.
+        output: which tensor of the model's return value is explained (see :class:`Audit`).
         name: tag of the audit (default ``"layer_map"``).
 
     Examples:

@@ -129,7 +129,9 @@ class BackdoorSuppressionTerm(RepairTerm):
         trigger: the known :class:`~lightning_causal.causal.backdoor.triggers.Trigger`, or ``None``.
         suspects: ``None``, a mapping layer name → unit indices, or layer names to search.
         weight: the term's weight in ``CausalRepairModule`` (constant or callable of the epoch).
-        unlearn_weight: ``α``. path_weight: ``β``. distill_weight: ``γ`` (0: no reference copy).
+        unlearn_weight: ``α``, the weight of unlearning ``U``.
+        path_weight: ``β``, the weight of the causal-path penalty ``P``.
+        distill_weight: ``γ``, the weight of the consistency term ``K`` (0: no reference copy).
         path: ``"auto"`` (units if suspects, else logit), ``"units"``, ``"logit"`` or ``"none"``.
         binarize: mask threshold of :func:`binarized` for reverse-engineered triggers (``None``: off).
         box_fill: :func:`binarized`'s ``box_fill`` (``None``: never complete the bounding box).
