@@ -64,7 +64,8 @@ class CausalAuditCallback(Callback):
         on_fit_end: also audit the last epoch when training ends (``on_train_end``, while the model is still
             on its training device) if the schedule skipped it; not after an exception or interrupt.
         max_batch_size: rows per forward pass of the interventions (default: memory budget).
-        report_dir: where JSON reports go (default ``<log_dir>/causal_audit``).
+        report_dir: where JSON reports go (default ``<log_dir>/causal_audit``; none under
+            ``fast_dev_run``, which writes no logs, unless ``report_dir`` is given).
         on_error: ``"raise"`` (stop training, naming the audit) or ``"warn"`` (log and continue;
             an epoch whose audit or report failed is recorded in ``failed_epochs``, not audited).
         unpack_batch: ``batch -> (inputs, labels, additional_forward_args)`` for the probe data
@@ -195,12 +196,15 @@ class CausalAuditCallback(Callback):
                     "call `audit.run(model, Probe(x, y))` for each audit")
             return
         self._reset()  # a new fit starts fresh; a resumed one reloads its state after setup
-        if self._report_dir_given is None:
-            root = trainer.log_dir if trainer.loggers else None  # None: e.g. fast_dev_run's DummyLogger
-            self.report_dir = os.path.join(root or trainer.default_root_dir, "causal_audit")
-        else:
+        if self._report_dir_given is not None:
             self.report_dir = self._report_dir_given
-        self._check_report_dir(trainer)
+        elif trainer.fast_dev_run:
+            self.report_dir = None  # fast_dev_run writes no logs nor checkpoints: no report either (audits still run)
+        else:
+            root = trainer.log_dir if trainer.loggers else None
+            self.report_dir = os.path.join(root or trainer.default_root_dir, "causal_audit")
+        if self.report_dir is not None:
+            self._check_report_dir(trainer)
         if trainer.world_size > 1:
             quiet_sync_dist_advice()
 

@@ -210,3 +210,13 @@ def test_validate_or_test_without_fit_says_that_no_audit_runs(tmp_path, stage):
         module.test_step = module.validation_step
         getattr(quick_trainer(callbacks=[cb]), stage)(module, val)
     assert cb.audited_epochs == [] and cb.probe is None
+
+
+def test_fast_dev_run_audits_but_writes_no_report_unless_report_dir_is_given(tmp_path):
+    cb = CausalAuditCallback([InputEffectAudit(patch_size=4)])
+    quick_trainer(callbacks=[cb], fast_dev_run=True, default_root_dir=tmp_path / "run").fit(small_module(), *synthetic_loaders())
+    assert cb.audited_epochs == [0] and cb.report_dir is None
+    assert not (tmp_path / "run").exists()  # before the fix: run/causal_audit/epoch_0000.json, where Lightning wrote nothing
+    given = CausalAuditCallback([InputEffectAudit(patch_size=4)], report_dir=tmp_path / "reports")
+    quick_trainer(callbacks=[given], fast_dev_run=True).fit(small_module(), *synthetic_loaders())
+    assert [p.name for p in (tmp_path / "reports").iterdir()] == ["epoch_0000.json"]
