@@ -178,7 +178,8 @@ class SobolAudit(Audit):
         self.validate(model, probe)
         x = probe.first.detach()
         mask = self._mask(x)
-        source = GaussianCopula(x) if self.sampler == "copula" else EmpiricalMarginals(x, groups=mask.flatten())
+        data = x if x.is_floating_point() else x.double()  # category codes: drawn as observed values, cast back per call
+        source = GaussianCopula(data) if self.sampler == "copula" else EmpiricalMarginals(data, groups=mask.flatten())
         with rng_preserved():
             options = self.model_options(probe)
             target = self.target if self.target is not None else self._chosen_target
@@ -186,6 +187,8 @@ class SobolAudit(Audit):
                 func = class_probability(model, reference=x, input_shape=x.shape[1:], probability=self.probability, **options)
             else:
                 func = class_probability(model, target, input_shape=x.shape[1:], probability=self.probability, **options)
+            if not x.is_floating_point():
+                func.input_dtype = x.dtype
             with audit_mode(func.model):
                 rows = rows_per_pass(func.model, (x,), max_batch_size, forward=lambda *t, rows: func.forward(*t))
             res = sobol_indices(func, source, self.n, mask.flatten(), n_bootstrap=self.n_bootstrap, max_batch_size=rows, seed=self.seed,

@@ -249,3 +249,36 @@ def test_target_none_and_the_scalar_groups_are_kept_from_the_first_audit():
     assert fresh.run(model, Probe(x)).meta["target"] == 0
     fresh.load_state_dict({})
     assert fresh.run(model, Probe(x)).meta["target"] == 1
+
+
+class _Codes(nn.Module):
+    """Two categorical columns (3 and 2 levels), one embedding each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.b, self.head = nn.Embedding(3, 2), nn.Embedding(2, 2), nn.Linear(4, 2)
+
+    def forward(self, codes):
+        return self.head(torch.cat([self.a(codes[:, 0]), self.b(codes[:, 1])], 1)) * 3
+
+
+def test_category_codes_get_the_exact_indices_of_their_observed_marginals():
+    """An integer probe failed in the sampler: TypeError 'Expected argument `data` to be a
+    floating-point tensor [N, ...] but got <class 'torch.Tensor'>'."""
+    g = torch.Generator().manual_seed(0)
+    codes = torch.stack([torch.randint(0, 3, (40,), generator=g), torch.randint(0, 2, (40,), generator=g)], 1)
+    model = _Codes()
+    r = SobolAudit(n=4096, target=1, n_bootstrap=0).run(model, Probe(codes))
+    # exact: every combination of the observed marginals, weighted by their frequencies
+    pa, pb = torch.bincount(codes[:, 0], minlength=3) / 40.0, torch.bincount(codes[:, 1], minlength=2) / 40.0
+    grid = torch.cartesian_prod(torch.arange(3), torch.arange(2))
+    with torch.no_grad():
+        f = torch.softmax(model(grid), 1)[:, 1].view(3, 2).double()
+    w = pa.double()[:, None] * pb.double()[None, :]
+    mean = (w * f).sum()
+    var = (w * (f - mean) ** 2).sum()
+    s_a = (pa.double() * ((f * pb.double()).sum(1) - mean) ** 2).sum() / var
+    s_b = (pb.double() * ((f * pa.double()[:, None]).sum(0) - mean) ** 2).sum() / var
+    torch.testing.assert_close(r.vectors["first"].double(), torch.stack([s_a, s_b]), atol=0.03, rtol=0)
+    torch.testing.assert_close(r.vectors["total"].double(), 1 - torch.stack([s_b, s_a]), atol=0.03, rtol=0)

@@ -269,6 +269,8 @@ class ClassProbability:
         self.model, self.target, self.probability = self.forward.model, target, probability
         self.input_shape = tuple(int(s) for s in input_shape) if input_shape is not None else None
         self.outputs: int | None = None  # the model's output width, known after the first call
+        #: an integer dtype: rows are category codes drawn as floats (observed values), cast back to it
+        self.input_dtype: torch.dtype | None = None
 
     @property
     def explained(self) -> str:
@@ -283,6 +285,8 @@ class ClassProbability:
     def __call__(self, x: Tensor) -> Tensor:
         if self.input_shape is not None:
             x = x.reshape(x.shape[0], *self.input_shape)
+        if self.input_dtype is not None and not self.input_dtype.is_floating_point:
+            x = x.round().to(self.input_dtype)
         dtype = next((p.dtype for p in self.model.parameters() if p.is_floating_point()), None)
         if dtype is not None and x.is_floating_point() and x.dtype != dtype:
             x = x.to(dtype)  # samplers draw float64; a float32 (bf16) model takes its own dtype
