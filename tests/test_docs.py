@@ -305,3 +305,15 @@ def test_top_level_classes_document_every_parameter():
         if package == "lightning_causal" and inspect.isclass(obj) and documented:
             undocumented[name] = [p for p, v in params.items() if v.kind not in (v.VAR_POSITIONAL, v.VAR_KEYWORD) and p not in documented]
     assert not {k: v for k, v in undocumented.items() if v}
+
+
+def test_benchmark_page_says_which_scripts_make_bench_runs():
+    """docs/benchmarks.md's first table is what ``make bench`` runs; every other benchmark script is in
+    the table of scripts run by hand."""
+    root = DOCS.parent
+    page = (DOCS / "benchmarks.md").read_text()
+    bench_table, hand_table = page.split("Run by hand", 1)
+    in_make = re.findall(r"benchmarks/(bench_\w+\.py)", re.search(r"^bench:.*?(?=^\S|\Z)", (root / "Makefile").read_text(), re.S | re.M).group(0))
+    listed, by_hand = set(re.findall(r"^\| `(bench_\w+\.py)`", bench_table, re.M)), set(re.findall(r"^\| `(bench_\w+\.py)`", hand_table, re.M))
+    assert listed == set(in_make), (sorted(listed - set(in_make)), sorted(set(in_make) - listed))
+    assert by_hand | listed == {p.name for p in (root / "benchmarks").glob("bench_*.py")} and not by_hand & listed
