@@ -303,3 +303,24 @@ def test_a_model_or_inputs_on_the_meta_device_are_refused_by_name(on_meta):
     if on_meta == "model":
         with pytest.raises(ValueError, match=match):
             counterfactual_explanation(model, x, 1)
+
+
+def test_a_dtype_mismatch_names_the_inputs_and_the_model_dtypes():
+    # torch's "mat1 and mat2 must have the same dtype, but got Double and Float" named neither
+    # `inputs` nor the fix
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(18, 2))
+    x = torch.rand(2, 1, 5, 5, dtype=torch.float64)
+    hint = r"Argument `inputs` is torch.float64 but the model's parameters are torch.float32: .*x.to\(torch.float32\)"
+    for call in (lambda: input_effects(model, x), lambda: unit_effects(model, x, "0"), lambda: layer_causal_map(model, x)):
+        with pytest.raises(RuntimeError, match=hint):
+            call()
+    mixed = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2).double())
+    with pytest.raises(RuntimeError, match=r"parameters have several dtypes \(\['torch.float32', 'torch.float64'\]\)"):
+        input_effects(mixed, torch.randn(2, 3))
+    with pytest.raises(RuntimeError, match=r"^boom$"):  # other errors pass through unchanged
+        input_effects(_Raises(), torch.randn(2, 3))
+
+
+class _Raises(nn.Module):
+    def forward(self, x):
+        raise RuntimeError("boom")

@@ -34,6 +34,7 @@ Examples:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -42,7 +43,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.eager import eager_module
 
-__all__ = ["OutputSpec", "ForwardArgs", "Forward", "select_output", "check_output_spec", "check_not_meta"]
+__all__ = ["OutputSpec", "ForwardArgs", "Forward", "select_output", "check_output_spec", "check_not_meta", "dtype_hint"]
 
 OutputSpec = None | str | int | Callable[[Any], Tensor]
 
@@ -177,6 +178,32 @@ def check_not_meta(model: nn.Module) -> None:
         )
 
 
+_DTYPE_ERROR = re.compile(r"same dtype|should be the same|expected scalar type|Input type \(", re.IGNORECASE)
+
+
+def dtype_hint(model: nn.Module, inputs: tuple[Any, ...], err: BaseException) -> str | None:
+    """What to do about a dtype error of the model's forward pass (torch's message names neither
+    the argument nor the dtypes involved), or ``None`` when ``err`` is not one.
+
+    Examples:
+        >>> err = RuntimeError("mat1 and mat2 must have the same dtype, but got Double and Float")
+        >>> print(dtype_hint(nn.Linear(2, 1), (torch.zeros(1, 2, dtype=torch.float64),), err))
+        Argument `inputs` is torch.float64 but the model's parameters are torch.float32: pass inputs of the model's dtype (`x.to(torch.float32)`) or convert the model (`model.to(torch.float64)`)
+    """
+    if not _DTYPE_ERROR.search(str(err)):
+        return None
+    params = {p.dtype for p in model.parameters() if p.is_floating_point()}
+    given = {x.dtype for x in inputs if isinstance(x, Tensor) and x.is_floating_point()}
+    if len(params) > 1:
+        return (f"The model's parameters have several dtypes ({sorted(map(str, params))}): convert the model to one "
+                "dtype (`model.to(torch.float32)`) or cast inside its forward")
+    if len(params) == 1 and given and given != params:
+        (p,), x = params, sorted(map(str, given))[0]
+        return (f"Argument `inputs` is {x} but the model's parameters are {p}: pass inputs of the model's dtype "
+                f"(`x.to({p})`) or convert the model (`model.to({x})`)")
+    return None
+
+
 class Forward:
     """``model`` called with forward arguments that follow their rows, returning the selected output.
 
@@ -216,7 +243,13 @@ class Forward:
     def raw(self, *inputs: Tensor, rows: Tensor | None = None) -> Any:
         """The model's return value for ``inputs`` whose row ``r`` belongs to sample ``rows[r]``."""
         args, kwargs = self.args.take(rows)
-        return self.model(*inputs, *args, **kwargs)
+        try:
+            return self.model(*inputs, *args, **kwargs)
+        except RuntimeError as err:
+            hint = dtype_hint(self.model, inputs, err)
+            if hint is None:
+                raise
+            raise RuntimeError(f"{err}. {hint}") from err
 
     def select(self, out: Any) -> Tensor:
         """The explained tensor of a return value."""
