@@ -63,7 +63,7 @@ def attribution_grid(
     rows, cols = inputs.shape[0], 1 + len(columns)
     # set on what is drawn (channels averaged), diverging for signed maps, from 0 for unsigned ones
     scales = {k: map_scale(torch.stack([_image(v[r]) for r in range(rows)])) for k, v in columns.items()}
-    fig = Figure(figsize=(2.4 * cols, 2.3 * rows + 0.3))
+    fig = Figure(figsize=(2.4 * cols, 2.3 * rows + 0.3), layout="constrained")  # room for each column's colour bar
     axes = fig.subplots(rows, cols, squeeze=False)
     for r in range(rows):
         if inputs[r].dim() >= 2:

@@ -100,3 +100,18 @@ def test_per_pixel_colour_maps_use_their_whole_colour_scale():
     grid = attribution_grid(torch.rand(2, 3, 8, 8, generator=g), {"IG": ig})
     shown = [ax.get_images()[0] for ax in grid.axes[:4] if ax.get_images() and ax.get_images()[0].get_array().ndim == 2]
     assert max(float(torch.as_tensor(im.get_array()).abs().max()) / im.get_clim()[1] for im in shown) == pytest.approx(1.0)
+
+
+def test_the_comparison_grid_colour_bars_overlap_no_map():
+    """attribution_grid's column colour bars (and their tick labels) were drawn over the next
+    column's maps."""
+    g = torch.Generator().manual_seed(0)
+    maps = {k: 0.01 * torch.randn(2, 3, 8, 8, generator=g) for k in ("causal", "IntegratedGradients", "DeepLift")}  # ticks like −0.02
+    fig = attribution_grid(torch.rand(2, 3, 8, 8, generator=g), maps)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    images = [ax.get_window_extent(renderer) for ax in fig.axes if ax.get_images() and ax.get_label() != "<colorbar>"]
+    bars = [ax.get_tightbbox(renderer) for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(images) == 8 and len(bars) == 3
+    assert not any(b.overlaps(i) for b in bars for i in images)
