@@ -134,6 +134,12 @@ class CausalGraphAudit(Audit):
         graph = causal_graph(model, probe.inputs, self.layers, self.top_k, **options)
         result = AuditResult(self.name, graphs={"causal_graph": graph.to_dict()})
         result.scalars["faithfulness"] = float(graph.meta["faithfulness"])
+        if math.isnan(result.scalars["faithfulness"]):
+            fix = "; pass ablation='zero'" if options["ablation"] == "mean" else ""
+            result.meta.setdefault("notes", []).append(
+                "faithfulness undefined (NaN): setting every unit of the layers to its ablation value leaves the mean explained "
+                "output unchanged (one explained class and a read-out linear in the last layer cancel the probe means)" + fix
+            )
         result.scalars["n_nodes"] = float(sum(1 for n in graph.nodes if n.rsplit(":", 1)[0] in self.layers))
         result.scalars["n_edges"] = float(len(graph.edges))
         result.scalars["edge_density"] = len(graph.edges) / max(1, graph.meta["candidates"])

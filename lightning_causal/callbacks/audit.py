@@ -385,7 +385,8 @@ class CausalAuditCallback(Callback):
         self._previous_vectors[audit.name] = {k: v.detach().cpu() for k, v in result.vectors.items() if v.dim() == 1}
         bad = result.non_finite()
         if bad:
-            rank_zero_warn(f"Causal audit {audit.name!r} at epoch {epoch} produced NaN or infinite values in {bad}")
+            why = "".join(f"; {note}" for note in result.meta.get("notes", []))  # the audit's own explanation, if any
+            rank_zero_warn(f"Causal audit {audit.name!r} at epoch {epoch} produced NaN or infinite values in {bad}{why}")
             result.meta.setdefault("notes", []).append(f"non-finite values in {bad}")
         self.last_results[audit.name] = result
         return result

@@ -142,3 +142,31 @@ def test_graph_audit_runs_the_model_with_the_probes_forward_arguments():
     assert [row["effect"] for row in r.tables["nodes"]] == pytest.approx([want.node_stats[row["node"]]["effect"] for row in r.tables["nodes"]])
     assert r.scalars["faithfulness"] == pytest.approx(want.meta["faithfulness"], nan_ok=True)
     assert r.scalars["stability_resample"] >= 0.0
+
+
+def test_an_undefined_faithfulness_says_why_and_what_to_pass():
+    """A GRU regressor with a linear read-out: mean ablation of its hidden states leaves the mean
+    output unchanged, so the faithfulness is NaN; the result and the callback's warning said only
+    'NaN or infinite values in [faithfulness]'."""
+    from lightning_causal.callbacks.audit import CausalAuditCallback
+
+    class Reg(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru, self.head = torch.nn.GRU(2, 4, batch_first=True), torch.nn.Linear(4, 1)
+
+        def forward(self, x):
+            return self.head(self.gru(x)[0][:, -1]).squeeze(-1)
+
+    model = seeded(Reg()).eval()
+    probe = Probe(torch.randn(8, 5, 2, generator=torch.Generator().manual_seed(0)))
+    audit = CausalGraphAudit(["gru"], unit_dim=-1, top_k=2, stability_resamples=0)
+    r = audit.run(model, probe)
+    assert r.scalars["faithfulness"] != r.scalars["faithfulness"]  # NaN
+    assert any("ablation='zero'" in note for note in r.meta["notes"])
+    callback = CausalAuditCallback([audit])
+    callback.probe = probe
+    with pytest.warns(UserWarning, match=r"NaN or infinite values in \['faithfulness'\]; faithfulness undefined.*ablation='zero'"):
+        callback._run_one(audit, model, 0)
+    zero = CausalGraphAudit(["gru"], unit_dim=-1, top_k=2, stability_resamples=0, ablation="zero").run(model, probe)
+    assert zero.scalars["faithfulness"] == zero.scalars["faithfulness"] and "notes" not in zero.meta
