@@ -216,7 +216,7 @@ def test_text_snippets_run_and_give_token_replacement_effects():
     first, *others = _page_blocks("text.md")
     ns = _run_snippet(first, _text_namespace())
     ids, mask, model = ns["input_ids"], ns["attention_mask"], ns["model"]
-    assert ns["effects"].shape == (4, 8) and ns["words"].shape == (4, 4)
+    assert ns["effects"].shape == (4, 8) and ns["by_word"].shape == (4, 4)
     for block in others:
         ns = _run_snippet(block, ns)
     with torch.no_grad():
