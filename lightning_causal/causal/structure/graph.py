@@ -254,7 +254,8 @@ def causal_graph(
         top_k: at most this many nodes per layer (``None``: no cap).
         target: class index, per-sample indices ``[N]`` or ``None`` (predicted class).
         alpha: significance level of the node and edge tests (``1.0`` keeps every effect in the
-            tested direction that reaches ``min_share``).
+            tested direction that reaches ``min_share``). A class explained by a single sample has
+            ``z = 0`` (no spread to test): a graph of one input has no units unless ``alpha=1.0``.
         min_share: smallest share of the strongest effect of its layer (nodes) or into its target
             unit (edges), in ``[0, 1]``.
         correction: ``"bh"`` (false discovery rate), ``"holm"`` (family-wise error) or ``"none"``.
