@@ -109,7 +109,11 @@ def check_bound_pair(bounds: object, dtype: torch.dtype = torch.float64, device:
         raise ValueError(f"Expected argument `bounds` low and high of broadcastable shapes but got {list(lo.shape)} and "
                          f"{list(hi.shape)}") from err
     if below:
-        raise ValueError("Expected argument `bounds` to satisfy low <= high everywhere")
+        lo_b, hi_b = torch.broadcast_tensors(lo, hi)
+        bad = (lo_b > hi_b).nonzero()[0].tolist()
+        where = f" at index {bad}" if bad else ""
+        raise ValueError(f"Expected argument `bounds` to satisfy low <= high everywhere but got low {lo_b[tuple(bad)].item():g} > "
+                         f"high {hi_b[tuple(bad)].item():g}{where} ({int((lo_b > hi_b).sum())} of {lo_b.numel()} elements)")
     return lo, hi
 
 
