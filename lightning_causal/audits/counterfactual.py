@@ -69,7 +69,8 @@ class CounterfactualAudit(Audit):
     model predict the true label (:func:`~lightning_causal.causal.structure.counterfactuals.counterfactual_explanation`).
     Reports ``misclassified_rate``, ``explained``, ``success_rate`` and, over the successes,
     ``mean_l1``, ``mean_l2`` and ``mean_sparsity``; a table per sample; for images, one picture
-    per sample: input | counterfactual | difference. Needs probe labels.
+    per sample: input | counterfactual | difference (a features-last sequence ``[N, T, F]`` is
+    drawn features x time). Needs probe labels.
 
     Args:
         max_samples: misclassified samples explained (the first ones of the probe).
@@ -181,7 +182,10 @@ class CounterfactualAudit(Audit):
             for j, i in enumerate(idx.tolist())
         ]
         if x.dim() in (3, 4):
-            result.images["counterfactuals"] = _triptych(x[idx], cf.counterfactuals)
+            a, b = x[idx], cf.counterfactuals
+            if x.dim() == 3 and x.shape[2] <= 16 and x.shape[1] >= 4 * x.shape[2]:  # features last [N, T, F]: time runs across
+                a, b = a.transpose(1, 2), b.transpose(1, 2)
+            result.images["counterfactuals"] = _triptych(a, b)
         elif x.dim() == 2:  # tabular: the largest changes, by column
             for row, d in zip(result.tables["counterfactuals"], cf.delta):
                 top = d.abs().topk(min(3, d.numel())).indices.tolist()

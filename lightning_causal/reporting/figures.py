@@ -412,18 +412,20 @@ def counterfactual_figure(
     h, w = int(panels["input"].shape[-2]), int(panels["input"].shape[-1])
     cell = max(1.3, 0.075 * max(len(line) for label in labels for line in str(label).split("\n")))  # 9 pt titles
     lines = title_lines(title, int((1.2 + cell * k) * 11)) if title else []
-    height = min(cell * h / w, 2.0)
+    stretched = not 0.25 <= h / w <= 4.0  # a signal [F, T] or [T, F]: kept to scale it would be a sliver
+    height = min(max(cell * h / w, 0.9), 2.0) if stretched else min(cell * h / w, 2.0)
+    aspect = "auto" if stretched else None
     fig = Figure(figsize=(1.5 + cell * k, 0.75 + 0.3 * len(lines) + 3 * (height + 0.08)), layout="constrained")
     axes = fig.subplots(3, k, squeeze=False)
     for r, name in enumerate(("input", "counterfactual", "difference")):
         for c in range(k):
             ax, img = axes[r][c], panels[name][c].detach().float().cpu()
             if name == "difference":
-                im = ax.imshow(largest_change(img), cmap=colormaps["RdBu_r"], vmin=-1.0, vmax=1.0, interpolation="nearest")
+                im = ax.imshow(largest_change(img), cmap=colormaps["RdBu_r"], vmin=-1.0, vmax=1.0, interpolation="nearest", aspect=aspect)
             elif img.dim() == 3 and img.shape[0] == 3:
-                ax.imshow(img.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
+                ax.imshow(img.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest", aspect=aspect)
             else:
-                ax.imshow(to_image(img), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+                ax.imshow(to_image(img), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest", aspect=aspect)
             ax.set_xticks([])
             ax.set_yticks([])
             if c in failed:
@@ -433,7 +435,7 @@ def counterfactual_figure(
         axes[r][0].set_ylabel("difference\n(cf − input)" if name == "difference" else name, fontsize=10)
     for c, label in enumerate(labels):
         axes[0][c].set_title(str(label), fontsize=9, color=_POS if c in failed else "black")
-    bar = fig.colorbar(im, ax=list(axes[2]), shrink=0.9, pad=0.02)
+    bar = fig.colorbar(im, ax=list(axes.ravel()), shrink=0.3, pad=0.02, anchor=(0.0, 0.0))  # every row keeps its width: the columns align
     bar.set_ticks([-1.0, 0.0, 1.0])
     bar.set_ticklabels(["−max", "0", "+max"], fontsize=8)
     if lines:
