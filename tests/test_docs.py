@@ -147,7 +147,7 @@ def test_readme_quick_start_runs(monkeypatch, tmp_path):
     assert len(list((tmp_path / "runs").rglob("causal_audit/epoch_0000*.json"))) == 1
 
 
-def test_index_snippets_run_and_match_a_brute_force_loop():
+def test_index_snippets_run_and_match_a_brute_force_loop(monkeypatch, tmp_path):
     """The callback set-up as printed, then the pure-PyTorch core on the digits CNN (1x8x8 inputs,
     32 filters in ``conv2``): the shapes in its comments, and the numbers of a hand-written loop."""
     import torch
@@ -155,6 +155,7 @@ def test_index_snippets_run_and_match_a_brute_force_loop():
     from lightning_causal.models import DigitsCNN, load_digits_tensors
 
     first, core = _page_blocks("index.md")
+    monkeypatch.chdir(tmp_path)  # its TensorBoardLogger("runs") writes nothing in the repository
     ns = _run_snippet(first, {})
     assert [type(a).__name__ for a in ns["callback"].audits] == ["InputEffectAudit", "UnitImportanceAudit"]
     torch.manual_seed(0)
