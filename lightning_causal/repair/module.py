@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.utilities.signature_utils import is_param_in_hook_signature
 from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, IterableDataset
@@ -326,7 +327,9 @@ class CausalRepairModule(LightningModule):
         return task, values
 
     @override
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
+    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        """Logs ``val_loss`` and ``val_acc`` (Lightning suffixes them with ``/dataloader_idx_<i>`` when
+        there are several validation dataloaders)."""
         x, y, args = self.unpack(batch)
         if y is None:
             return
@@ -443,14 +446,19 @@ class _WrappedRepairModule(CausalRepairModule):
         return loss
 
     @override
-    def validation_step(self, batch: Any, batch_idx: int) -> Any:
-        with _logs_through(self.model, self):
-            return self.model.validation_step(batch, batch_idx)
+    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
+        return self._delegated_step(self.model.validation_step, batch, batch_idx, dataloader_idx)
 
     @override
-    def test_step(self, batch: Any, batch_idx: int) -> Any:
+    def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
+        return self._delegated_step(self.model.test_step, batch, batch_idx, dataloader_idx)
+
+    def _delegated_step(self, step: Callable[..., Any], batch: Any, batch_idx: int, dataloader_idx: int) -> Any:
+        """The wrapped module's evaluation step, given ``dataloader_idx`` where its signature takes it
+        (several dataloaders), so that wrapping does not change which data loaders a module accepts."""
+        extra = (dataloader_idx,) if is_param_in_hook_signature(step, "dataloader_idx") else ()
         with _logs_through(self.model, self):
-            return self.model.test_step(batch, batch_idx)
+            return step(batch, batch_idx, *extra)
 
     @override
     def predict_step(self, *args: Any, **kwargs: Any) -> Any:

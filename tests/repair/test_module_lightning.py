@@ -250,3 +250,23 @@ def test_manual_optimization_through_objective_equals_automatic_optimization():
         _trainer().fit(module, DataLoader(TensorDataset(x, y), batch_size=32))
         weights.append([p.detach().clone() for p in module.parameters()])
     assert all(torch.equal(a, b) for a, b in zip(*weights))
+
+
+class _PlainWithValidation(_Plain):
+    def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        self.log("val_loss", F.cross_entropy(self(batch[0]), batch[1]))
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_two_validation_dataloaders_are_accepted_and_each_gets_its_val_loss(wrapped):
+    x, y = _Augmenting().x, _Augmenting().y
+    loaders = [DataLoader(TensorDataset(x[:64], y[:64]), batch_size=64), DataLoader(TensorDataset(x[64:], y[64:]), batch_size=64)]
+    inner = _PlainWithValidation()
+    module = CausalRepairModule.wrap(inner, _weight0()) if wrapped else CausalRepairModule(inner.net, _weight0())
+    # before the fix: RuntimeError "You provided multiple `val_dataloader`, but no `dataloader_idx` argument in
+    # `CausalRepairModule.validation_step()`" (also for a wrapped module whose own validation_step takes it)
+    out = _trainer().validate(module, loaders, verbose=False)
+    with torch.no_grad():
+        expected = [F.cross_entropy(inner.net(x[:64]), y[:64]), F.cross_entropy(inner.net(x[64:]), y[64:])]
+    for i, (metrics, value) in enumerate(zip(out, expected)):
+        assert metrics[f"val_loss/dataloader_idx_{i}"] == pytest.approx(float(value), abs=1e-6)
