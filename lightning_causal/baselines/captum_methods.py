@@ -42,6 +42,7 @@ from lightning_causal.baselines.method_specs import (
     resolve_method,
     unknown_name_error,
 )
+from lightning_causal.causal.engine.ablation import check_baselines
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.forward import (
@@ -219,6 +220,14 @@ def _tunnel_stdevs(x: Tensor, stdevs: float | None) -> float:
     return 0.15 * span if span > 0 else 0.15
 
 
+def _captum_baseline(x: Tensor, baseline: Tensor) -> Tensor:
+    """A tensor baseline as Captum takes it (shaped like ``x`` or like one sample ``[1, ...]``), from
+    any shape :func:`~lightning_causal.causal.engine.ablation.check_baselines` accepts (a 0-dim
+    tensor, one sample ``[...]``, ``[1 or N, ...]`` broadcastable to ``x``), as the causal effects take it."""
+    b = check_baselines((x,), baseline)[0]
+    return b.expand(x.shape) if b.shape[0] == x.shape[0] else b.expand(1, *x.shape[1:])
+
+
 def _kwargs(spec: MethodSpec, x: Tensor, feature_mask: Tensor | None, baselines: Any, rows: int) -> tuple[dict, dict]:
     """Captum keyword arguments; unset batching knobs are sized to ``rows`` rows per forward pass
     (cache-friendly passes measured faster than Captum's one pass over everything)."""
@@ -229,7 +238,7 @@ def _kwargs(spec: MethodSpec, x: Tensor, feature_mask: Tensor | None, baselines:
         tunnel["nt_samples_batch_size"] = max(1, min(tunnel["nt_samples"], rows // n))
     n_eff = n * tunnel["nt_samples_batch_size"] if spec.noise_tunnel else n  # rows the method itself sees
     if meta.baselines and kw.get("baselines") is None:
-        kw["baselines"] = baselines
+        kw["baselines"] = _captum_baseline(x, baselines) if isinstance(baselines, Tensor) else baselines
         if spec.name == "GradientShap":  # the constant baseline and the batch: expected gradients (Erion et al. 2021)
             b = torch.as_tensor(baselines, dtype=x.dtype, device=x.device)
             b = b if b.dim() == x.dim() and b.shape[0] > 1 else b.expand_as(x[:1])

@@ -234,3 +234,19 @@ def test_layer_conductance_completeness_and_layer_activation_means():
         model(x)
     assert torch.allclose(act, acts["relu2"].mean((2, 3)))
     assert all_hook_counts(model) == hooks
+
+
+@pytest.mark.parametrize("method", ["IntegratedGradients", "FeatureAblation", "DeepLift"])
+def test_a_tensor_baseline_of_one_sample_or_a_scalar_tensor_is_taken_as_the_causal_effects_take_it(method):
+    from captum.attr import DeepLift, FeatureAblation, IntegratedGradients
+
+    g = torch.Generator().manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 3)).eval()
+    x, mean = torch.rand(4, 6, generator=g), torch.rand(6, generator=g)
+    cls = {"IntegratedGradients": IntegratedGradients, "FeatureAblation": FeatureAblation, "DeepLift": DeepLift}[method]
+    direct = cls(model).attribute(x, baselines=mean[None].expand_as(x), target=1)
+    # before the fix: a baseline [6] for inputs [4, 6] raised Captum's AssertionError "Baseline can be provided as a
+    # tensor for just one input ..." and a 0-dim tensor an IndexError, though `input_effects` takes both
+    torch.testing.assert_close(attribute(model, x, method, target=1, baselines=mean), direct, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(attribute(model, x, method, target=1, baselines=torch.tensor(0.25)),
+                               attribute(model, x, method, target=1, baselines=0.25), atol=1e-6, rtol=1e-5)
