@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.utilities.model_helpers import is_overridden
 from lightning.pytorch.utilities.signature_utils import is_param_in_hook_signature
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -148,7 +149,8 @@ class CausalRepairModule(LightningModule):
 
         The task loss is the wrapped module's own ``training_step`` loss (its ``self.log`` calls
         still reach the trainer), ``forward``, ``validation_step``/``test_step`` and
-        ``configure_optimizers`` are the wrapped module's, and the terms see the wrapped module
+        ``configure_optimizers`` are the wrapped module's (``trainer.test`` of a module without
+        ``test_step`` is an error, as unwrapped), and the terms see the wrapped module
         as the model. The wrapped module's parameters are the ones updated: save or reuse it as
         before. Other hooks of the wrapped module are not called. A
         :class:`~lightning_causal.callbacks.CausalAuditCallback` explains the wrapped module, so
@@ -447,15 +449,25 @@ class _WrappedRepairModule(CausalRepairModule):
 
     @override
     def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
-        return self._delegated_step(self.model.validation_step, batch, batch_idx, dataloader_idx)
+        return self._delegated_step("validation_step", batch, batch_idx, dataloader_idx)
 
     @override
     def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
-        return self._delegated_step(self.model.test_step, batch, batch_idx, dataloader_idx)
+        return self._delegated_step("test_step", batch, batch_idx, dataloader_idx)
 
-    def _delegated_step(self, step: Callable[..., Any], batch: Any, batch_idx: int, dataloader_idx: int) -> Any:
+    def _delegated_step(self, hook: str, batch: Any, batch_idx: int, dataloader_idx: int) -> Any:
         """The wrapped module's evaluation step, given ``dataloader_idx`` where its signature takes it
-        (several dataloaders), so that wrapping does not change which data loaders a module accepts."""
+        (several dataloaders), so that wrapping does not change which data loaders a module accepts.
+        A step the wrapped module does not define: nothing during ``fit`` (Lightning skips such a
+        validation), an error for ``trainer.validate``/``test`` (Lightning's, instead of empty metrics)."""
+        if not is_overridden(hook, self.model):
+            fn = getattr(getattr(self._trainer, "state", None), "fn", None)
+            if fn is not None and getattr(fn, "value", fn) != "fit":
+                raise MisconfigurationException(
+                    f"No `{hook}()` method defined on the wrapped module {type(self.model).__name__} to run "
+                    f"`Trainer.{getattr(fn, 'value', fn)}`")
+            return None
+        step = getattr(self.model, hook)
         extra = (dataloader_idx,) if is_param_in_hook_signature(step, "dataloader_idx") else ()
         with _logs_through(self.model, self):
             return step(batch, batch_idx, *extra)

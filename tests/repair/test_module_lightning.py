@@ -270,3 +270,16 @@ def test_two_validation_dataloaders_are_accepted_and_each_gets_its_val_loss(wrap
         expected = [F.cross_entropy(inner.net(x[:64]), y[:64]), F.cross_entropy(inner.net(x[64:]), y[64:])]
     for i, (metrics, value) in enumerate(zip(out, expected)):
         assert metrics[f"val_loss/dataloader_idx_{i}"] == pytest.approx(float(value), abs=1e-6)
+
+
+def test_testing_a_wrapped_module_without_test_step_is_an_error_not_empty_metrics():
+    x, y = _Augmenting().x, _Augmenting().y
+    loader = DataLoader(TensorDataset(x, y), batch_size=64)
+    wrapped = CausalRepairModule.wrap(_Plain(), _weight0())  # _Plain defines neither validation_step nor test_step
+    # before the fix: trainer.test returned [{}] (the wrapper's test_step called Lightning's empty default)
+    with pytest.raises(MisconfigurationException, match=r"No `test_step\(\)` method defined on the wrapped module _Plain"):
+        _trainer().test(wrapped, loader, verbose=False)
+    with pytest.raises(MisconfigurationException, match=r"No `validation_step\(\)`.*`Trainer.validate`"):
+        _trainer().validate(wrapped, loader, verbose=False)
+    _trainer(max_epochs=1).fit(wrapped, loader, loader)  # fit with validation data: the missing step does nothing, as unwrapped
+    assert wrapped.trainer.state.finished
