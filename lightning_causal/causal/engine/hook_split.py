@@ -304,6 +304,8 @@ def hook_split(forward: Forward, xs: tuple[Tensor, ...], layer: nn.Module) -> tu
         raise SplitRefused("replaying the cached module calls does not reproduce the model's output")
     read = trial.watch.read
     full = record_calls(forward, xs, layer, None, keep=lambda seq: seq in read)
+    if not check_rows(cut_plan, full.cut_output, n):  # e.g. an expert of a mixture called on the rows routed to it
+        raise SplitRefused("the layer's output (element 0) does not have one row per sample")
     if full.names[: two.cut] != two.names[: two.cut] or not all(check_rows(plans[s], full.outputs[s], n) for s in read if s in plans):
         raise SplitRefused("the probe run's module calls differ from the trial runs'")
     values = {seq: full.outputs[seq] if seq in read else one.outputs[seq] for seq in plans}

@@ -218,10 +218,31 @@ def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: 
                 reasons.append(f"{name}: {err}")
                 continue
             cache.reason = "; ".join(reasons)
+            _check_samples_independent(cache, xs)
             return cache
         cache = _full_cache(forward, xs, layer, module, "; ".join(reasons) or "forced")
         _check_trial_pass(cache, xs, module, compare=False)
+        _check_samples_independent(cache, xs)
         return cache
+
+
+def _check_samples_independent(cache: PrefixCache, xs: tuple[Tensor, ...]) -> None:
+    """Every path runs intervened rows of many samples (and units) in one batch, so a sample's
+    output must not depend on the other samples of its batch. Two probe samples run alone must
+    give the probe's outputs for them; else (control flow on a batch statistic such as
+    ``if (confidence > t).all(): return early``, statistics over the batch) ``ValueError``: each
+    effect would mix the branches of whichever rows share its batch, silently."""
+    _, rows = trial_rows(cache.value.shape[0], cache.value.device)
+    alone = cache.forward(*(x[rows] for x in xs), rows=rows)
+    if not close(alone, cache.output[rows]):
+        diff = float((alone.double() - cache.output[rows].double()).abs().max()) if alone.shape == cache.output[rows].shape else float("nan")
+        raise ValueError(
+            f"Expected the model to treat samples independently, but the outputs of probe samples {rows.tolist()} "
+            f"run alone differ from their outputs in the batch of {cache.value.shape[0]} (max |difference| "
+            f"{diff:.3g}): its forward depends on the batch (control flow on a batch statistic, e.g. "
+            "`if (p > t).all(): return early`, or normalisation over the batch). Intervening on "
+            f"{cache.layer!r} runs rows of many samples in one batch, which would mix their branches silently; "
+            "make the forward per-sample (e.g. `torch.where` per row) or pass one sample at a time")
 
 
 def _check_trial_pass(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module, *, compare: bool) -> None:

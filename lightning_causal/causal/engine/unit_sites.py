@@ -152,6 +152,11 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
             hint = (": it returns a PackedSequence (a recurrent layer run on pack_padded_sequence), whose hidden states are "
                     "not one tensor [N, T, H]. Name a module that reads them as a tensor, e.g. the input of the layer applied "
                     "to the last hidden state ('head:input'), or unpack them (pad_packed_sequence) in a submodule and name it")
+        if not hint and returned is None:
+            hint = (": it did not run on the first probe sample. Hooks see only modules the model calls: a module used "
+                    "on some branches only (an early exit, an expert no row is routed to), one whose weights the model "
+                    "uses in functional code (F.linear(x, m.weight)) or whose forward it calls directly (m.forward(x)) "
+                    "cannot be intervened on. Name a module that the model calls for every sample")
         raise ValueError(f"Expected module {name!r} to be called by the forward pass and to return a tensor{hint}")
     inner = {id(m) for m in site.modules() if m is not site}
     inside = [(m, t) for m, t in outputs if id(m) in inner]
@@ -258,8 +263,10 @@ def check_samples_first(name: str, shape: Sequence[int], samples: int) -> None:
         raise ValueError(
             f"Expected dimension 0 of the output of {name!r} to be the samples (size {samples} in a pass of {samples} "
             f"sample(s)) but its output has shape {list(shape)}: a layer with batch_first=False (recurrent layers, "
-            "nn.TransformerEncoderLayer) returns [T, N, ...]. Build it with batch_first=True, or name a module that "
-            "returns samples first")
+            "nn.TransformerEncoderLayer) returns [T, N, ...], and a module called on some rows only (an expert of a "
+            "mixture on the rows routed to it, a module called per sample in a loop) returns fewer. Build it with "
+            "batch_first=True, or name a module that returns every sample first (e.g. where the experts' outputs are "
+            "combined)")
 
 
 def check_site_units(model: nn.Module, name: str, run: Callable[[], object], unit_dim: int | None,
