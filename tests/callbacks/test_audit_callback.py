@@ -163,7 +163,7 @@ def test_bf16_true_with_a_given_probe(tmp_path):
     assert isinstance(value, float) and value == value
 
 
-def test_fast_dev_run_writes_reports_under_default_root_dir(tmp_path, monkeypatch):
+def test_fast_dev_run_audits_and_writes_nothing_in_the_working_or_root_directory(tmp_path, monkeypatch):
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     monkeypatch.chdir(cwd)
@@ -174,8 +174,7 @@ def test_fast_dev_run_writes_reports_under_default_root_dir(tmp_path, monkeypatc
     t.fit(classifier(), *loaders())
     assert cb.audited_epochs == [0]  # the schedule skipped epoch 0, the on_fit_end audit did not
     assert list(cwd.iterdir()) == []
-    assert cb.report_dir == str(tmp_path / "root" / "causal_audit")
-    assert list(reports(cb.report_dir)) == ["epoch_0000_fit_end.json"]
+    assert cb.report_dir is None and not (tmp_path / "root" / "causal_audit").exists()  # as Lightning: no logs (0899c49)
 
 
 @pytest.mark.parametrize("enable_progress_bar", [False, True])
@@ -297,9 +296,9 @@ def test_images_histograms_and_their_sizes(tb_run):
     for tag in maps:
         events = acc.Images(tag)
         assert [e.step for e in events] == steps
-        # input | effect map: 1.8 inches per column + 0.4; 2.2 inches high + 0.3 per line of the title naming the
-        # explained class, which breaks after its ": " at this width (about 12 characters per inch)
-        assert (events[0].width, events[0].height) == (round((2 * 1.8 + 0.4) * dpi), round((2.2 + 2 * 0.3) * dpi))
+        # input | effect map (figures.heatmap_row): 1.45 inches of square image + 0.45 per panel, + 0.4; one row of
+        # panels 1.45 + 0.45 high, + 0.25, + 0.3 for the one line of the title naming the explained class
+        assert (events[0].width, events[0].height) == (round((2 * 1.9 + 0.4) * dpi), round((0.25 + 1.9 + 0.3) * dpi))
     bars = acc.Images("causal/unit_importance/bars/importance/model.conv1")
     assert (bars[0].width, bars[0].height) == (round(5.2 * dpi), round(2.7 * dpi))  # landscape, like a TensorBoard card
     hist = acc.Histograms("causal/unit_importance/histograms/importance/model.conv1")
@@ -328,8 +327,8 @@ def test_text_summary_and_custom_scalars_layout(tb_run):
         ("causal drift", "unit_importance: spearman"),
     } <= set(charts)
     scalar_tags = set(plugin_acc.PluginTagToContent("scalars"))
-    for key, patterns in charts.items():  # every chart shows some logged scalar, each series exactly one tag
-        assert patterns and all(sum(bool(re.match(p, t)) for t in scalar_tags) == 1 for p in patterns), key
+    for key, patterns in charts.items():  # every chart shows some logged scalar, each series at least one tag
+        assert patterns and all(any(re.match(p, t) for t in scalar_tags) for p in patterns), key
     assert charts[("causal: input_effect", "mean_abs_effect")] == ["^causal/input_effect/mean_abs_effect$"]
 
 
