@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_causal.causal import unit_effects
+from lightning_causal.causal import layer_causal_map, unit_effects
 from lightning_causal.causal.engine.interventions import (
     Intervention,
     Scale,
@@ -188,3 +188,33 @@ def test_a_module_used_in_functional_code_is_refused_naming_why():
     model = Functional().double().eval()
     with pytest.raises(ValueError, match=r"'fc' to be called.*functional code \(F\.linear"):
         unit_effects(model, torch.ones(2, 2, dtype=torch.float64), "fc")
+
+
+class RoutedOnInput(nn.Module):
+    """Top-1 routing on the sign of x[:, 0]: zeroing x[:, 0] moves a row to expert 1."""
+
+    def __init__(self):
+        super().__init__()
+        self.experts = nn.ModuleList([nn.Linear(2, 2), nn.Linear(2, 2)])
+        self.head = nn.Linear(2, 2)
+
+    def forward(self, x):
+        top = (x[:, 0] <= 0).long()
+        out = torch.zeros_like(x)
+        for e, expert in enumerate(self.experts):
+            rows = top == e
+            if rows.any():
+                out[rows] = expert(x[rows])
+        return self.head(out)
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_layer_map_refuses_an_expert_that_intervened_inputs_route_away(n):
+    # every probe row goes to expert 0, so it is a default layer; x_0 := 0 routes the row to expert 1.
+    # With 1 sample the map returned a response of 0.625 for experts.0 (its [1, 2] output of the
+    # other group's row broadcast against both rows); with 3 samples a RuntimeError on tensor sizes
+    x = torch.tensor([[1.0, 2.0], [0.5, -1.0], [2.0, 1.0]], dtype=torch.float64)[:n]
+    model = seeded(RoutedOnInput().double()).eval()
+    with pytest.raises(ValueError, match=rf"'experts\.0' to return \[{2 * n}, 2\].*returned \[{n}, 2\].*`layers=`"):
+        layer_causal_map(model, x)
+    assert all_hook_counts(model) == 0

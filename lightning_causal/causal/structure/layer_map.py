@@ -296,6 +296,7 @@ def _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size):
         with capture(forward.model, list(acts)) as got:
             oi = forward(*xi, rows=s)
         for a, h in acts.items():
+            _check_rows(a, got.get(a), h[s])
             delta = (h[s] - got[a]).flatten(1)
             norms[a].append(delta.norm(dim=1))
             profiles[a].append(delta[keep[idx]].float())
@@ -307,6 +308,19 @@ def _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size):
         x = x - x.mean(0)
         grams[a] = (x @ x.T).double()
     return grams, {a: torch.cat(v) for a, v in norms.items()}, torch.cat(logit_rows), torch.cat(input_rows)
+
+
+def _check_rows(layer: str, got: Tensor | None, clean: Tensor) -> None:
+    """A layer must return one row per intervened row, as it did on the probe: a module called on
+    some rows only (an expert of a mixture to which an intervention routes fewer rows, a branch)
+    would be compared with the wrong rows, broadcast silently."""
+    if got is None or got.shape != clean.shape:
+        shape = "nothing (it did not run)" if got is None else list(got.shape)
+        raise ValueError(
+            f"Expected module {layer!r} to return {list(clean.shape)} for a pass of {clean.shape[0]} intervened rows, "
+            f"as on the probe, but it returned {shape}: it runs on some rows only once inputs are intervened on (an "
+            "expert of a mixture, a branch). Name modules that run on every row with `layers=` (e.g. where the "
+            "experts' outputs are combined)")
 
 
 def _input_change(x: Tensor, xa: Tensor | None = None) -> Tensor:
