@@ -25,6 +25,7 @@ from lightning_causal.causal.engine.checks import (
     check_int,
     check_type,
 )
+from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.units import per_layer_layouts
@@ -86,6 +87,9 @@ class BackdoorAudit(Audit):
             ``layers`` or a mapping layer -> dim (``-1`` for the neurons of ``[N, T, D]`` hidden
             states); default 1 (see :func:`~lightning_causal.causal.unit_effects`).
         num_heads: split the unit dimension into heads, for all layers or per layer (a mapping).
+        output: which tensor of the model's return value holds the logits (default: a tensor,
+            ``.logits`` of a Hugging Face ``ModelOutput`` or ``["logits"]``; see :class:`Audit`); the
+            probe's forward arguments reach every forward pass.
 
     Examples:
         >>> from lightning_causal.causal import Trigger
@@ -114,8 +118,9 @@ class BackdoorAudit(Audit):
         class_names: Sequence[str] | None = None,
         unit_dim: int | Mapping[str, int] | None = None,
         num_heads: int | Mapping[str, int] | None = None,
+        output: OutputSpec = None,
     ) -> None:
-        super().__init__(name)
+        super().__init__(name, output=output)
         self.class_names = check_names("class_names", class_names)
         self.trigger = check_type("trigger", trigger, Trigger, none_ok=True)
         self.layers = layer_names(layers, allow_empty=True)
@@ -142,20 +147,23 @@ class BackdoorAudit(Audit):
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         self.validate(model, probe)
         x = probe.first[: self.max_samples]
+        probe = probe.subset(torch.arange(x.shape[0], device=x.device)) if x.shape[0] < len(probe) else probe
+        options = self.model_options(probe)
         with audit_mode(model):
-            logits = model(x)
+            logits = Forward(model, num_samples=x.shape[0], **options)(x)
         result = AuditResult(self.name, meta={"samples": x.shape[0]})
         if self.class_names is not None:
             result.meta["class_names"] = list(self.class_names)
         if self.trigger is not None:
             labels = probe.labels[: self.max_samples] if probe.labels is not None else None
-            self._known(model, x, labels, logits, result, max_batch_size)
+            self._known(model, probe, labels, logits, result, max_batch_size)
         else:
-            self._reverse(model, x, logits.shape[1], result, max_batch_size)
+            self._reverse(model, x, logits.shape[1], result, max_batch_size, options)
         return result
 
-    def _known(self, model: nn.Module, x: Tensor, labels: Tensor | None, logits: Tensor, result: AuditResult,
+    def _known(self, model: nn.Module, probe: Probe, labels: Tensor | None, logits: Tensor, result: AuditResult,
                mbs: int | None) -> None:
+        x, options = probe.first, self.model_options(probe)
         trigger = self.trigger.to(x.device)  # type: ignore[union-attr]
         check_class_labels("probe.labels", labels, int(logits.shape[1]))
         y = labels.to(x.device) if labels is not None else logits.argmax(1)
@@ -163,18 +171,22 @@ class BackdoorAudit(Audit):
             result.meta["notes"] = ["no probe labels: the ASR counts samples by their predicted class"]
         else:
             result.scalars["clean_accuracy"] = float((logits.argmax(1) == y).float().mean())
-        result.scalars["asr"] = attack_success_rate(model, x, y, trigger, max_batch_size=mbs)
-        result.scalars["trigger_ace"] = float(trigger_effect(model, x[y != trigger.target], trigger, mbs).mean())
+        result.scalars["asr"] = attack_success_rate(model, x, y, trigger, max_batch_size=mbs, **options)
+        keep = torch.nonzero(y != trigger.target).flatten()
+        kept = self.model_options(probe.subset(keep))  # forward arguments of the kept samples
+        result.scalars["trigger_ace"] = float(trigger_effect(model, x[keep], trigger, mbs, **kept).mean())
         if x.dim() == 4:
             result.images["trigger"] = (trigger.mask * trigger.pattern).expand(x.shape[1:]).unsqueeze(0)
             result.images["triggered_inputs"] = trigger.apply(x[:4]).detach()
-        self._suspects(model, x, trigger, result, mbs)
+        self._suspects(model, x, trigger, result, mbs, options)
 
-    def _reverse(self, model: nn.Module, x: Tensor, width: int, result: AuditResult, mbs: int | None) -> None:
+    def _reverse(self, model: nn.Module, x: Tensor, width: int, result: AuditResult, mbs: int | None,
+                 fwd_options: dict[str, Any]) -> None:
         c = self.num_classes if self.num_classes is not None else width
         check_class_outputs(c, "BackdoorAudit without a trigger")
         options = {"steps": self.steps, "threshold": self.threshold, "max_ratio": self.max_ratio, **self.reverse_options}
-        res = neural_cleanse(model, x, c, generator=torch.Generator().manual_seed(self.seed), max_batch_size=mbs, **options)
+        res = neural_cleanse(model, x, c, generator=torch.Generator().manual_seed(self.seed), max_batch_size=mbs,
+                             **{**fwd_options, **options})
         masks = torch.stack([t.mask for t in res.triggers])
         patterns = torch.stack([t.pattern for t in res.triggers])
         labels = [class_label(self.class_names, k) for k in range(c)]
@@ -207,12 +219,13 @@ class BackdoorAudit(Audit):
             result.curves["flag_score"] = {"x": list(range(c)), "flag_score": res.score.tolist(), SCORE_BOUND: float(res.max_ratio)}
         result.meta.update(flagged=res.flagged, mask_norms=res.mask_norms.tolist(), max_ratio=res.max_ratio)
         if res.flagged:
-            self._suspects(model, x, res.triggers[res.flagged[0]], result, mbs)
+            self._suspects(model, x, res.triggers[res.flagged[0]], result, mbs, fwd_options)
 
-    def _suspects(self, model: nn.Module, x: Tensor, trigger: Trigger, result: AuditResult, mbs: int | None) -> None:
+    def _suspects(self, model: nn.Module, x: Tensor, trigger: Trigger, result: AuditResult, mbs: int | None,
+                  fwd_options: dict[str, Any]) -> None:
         for layer in self.layers:
             su = suspect_units(model, x, trigger, layer, threshold=self.unit_threshold, max_batch_size=mbs,
-                               unit_dim=self.unit_dim[layer], num_heads=self.num_heads[layer])
+                               unit_dim=self.unit_dim[layer], num_heads=self.num_heads[layer], **fwd_options)
             result.vectors[f"suspect_score/{layer}"] = su.score
             result.scalars[f"{layer}/flagged_units"] = float(len(su.flagged))
             result.tables[f"suspects/{layer}"] = [

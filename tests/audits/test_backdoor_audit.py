@@ -111,3 +111,54 @@ def test_curves_draw_the_bound_of_the_rule_in_use_only():
     ratio_rule = BackdoorAudit(steps=3, max_ratio=0.5).run(model, Probe(x))
     assert set(ratio_rule.curves["anomaly_index"]) == {"x", "anomaly_index"}
     assert ratio_rule.curves["flag_score"]["flagged at or below"] == 0.5
+
+
+class _Logits:
+    """A Hugging Face-like return value: the logits are an attribute."""
+
+    def __init__(self, logits):
+        self.logits = logits
+
+
+class _ScaledByKeyword(nn.Module):
+    """``inner(x) * scale[:, None]`` returned as ``.logits``: a per-sample keyword argument that
+    must follow its rows (a negative scale turns a sample's argmax into its argmin)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x, scale):
+        return _Logits(self.inner(x) * scale[:, None])
+
+
+def test_a_model_output_with_logits_and_per_sample_keywords_reach_every_backdoor_forward_pass():
+    # BackdoorAudit on a Hugging Face classifier (returns ImageClassifierOutput) failed with
+    # "'ImageClassifierOutput' object has no attribute 'shape'"; attack_success_rate/trigger_effect/
+    # suspect_units took no `output=`/`additional_forward_args=` at all
+    from lightning_causal.causal.backdoor.suspects import suspect_units
+
+    torch.manual_seed(0)
+    inner = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3))
+    model = _ScaledByKeyword(inner)
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(40, 4, generator=g), torch.randint(0, 3, (40,), generator=g)
+    scale = torch.tensor([-1.0, 1.0, 2.0, 0.5])[torch.randint(0, 4, (40,), generator=g)]
+    trig = Trigger(torch.tensor([0.0, 0.0, 1.0, 1.0]), torch.tensor([0.0, 0.0, 3.0, -3.0]), target=2)
+    with torch.no_grad():  # brute force on the plain network
+        keep = y != 2
+        pred = (inner(trig.apply(x)) * scale[:, None]).argmax(1)
+        asr = float((pred[keep] == 2).float().mean())
+        ace = (inner(trig.apply(x))[:, 2] - inner(x)[:, 2]) * scale
+    args = {"scale": scale}
+    assert attack_success_rate(model, x, y, trig, additional_forward_args=args) == pytest.approx(asr)
+    assert torch.allclose(trigger_effect(model, x, trig, additional_forward_args=args), ace, atol=1e-6)
+    r = BackdoorAudit(trig, max_samples=30).run(model, Probe(x, y, args))  # forward args follow the first 30
+    keep30 = keep[:30]
+    assert r.scalars["asr"] == pytest.approx(float((pred[:30][keep30] == 2).float().mean()))
+    assert r.scalars["trigger_ace"] == pytest.approx(float(ace[:30][keep30].mean()), abs=1e-6)
+    ones = {"scale": torch.ones(40)}
+    su = suspect_units(model, x, trig, "inner.1", additional_forward_args=ones)
+    assert torch.allclose(su.score, suspect_units(inner, x, trig, "1").score, atol=1e-6)
+    r = BackdoorAudit(trig, layers=["inner.1"], output=lambda out: out.logits).run(model, Probe(x, y, ones))
+    assert torch.allclose(r.vectors["suspect_score/inner.1"], su.score, atol=1e-6)

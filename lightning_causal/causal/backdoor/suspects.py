@@ -4,13 +4,21 @@ outlier test) and CARE-style suspect units (Sun et al. 2022)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.backdoor.triggers import Trigger, _check_model, _check_target, _logits
+from lightning_causal.causal.backdoor.triggers import (
+    Trigger,
+    _check_model,
+    _check_target,
+    _logits,
+    _RowsOf,
+)
 from lightning_causal.causal.effects.unit_effects import unit_effects
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_type
+from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import SetTo, capture
 from lightning_causal.causal.engine.state import audit_mode
@@ -107,6 +115,8 @@ def suspect_units(
     max_batch_size: int | None = None,
     unit_dim: int | None = None,
     num_heads: int | None = None,
+    output: OutputSpec = None,
+    additional_forward_args: Any = None,
 ) -> SuspectUnits:
     """Units of ``layer`` that carry the backdoor: causal effect on the target logit on triggered
     versus clean inputs (CARE, Sun et al. 2022), flagged by a MAD outlier test.
@@ -137,6 +147,9 @@ def suspect_units(
             :func:`~lightning_causal.causal.effects.unit_effects.unit_effects` (default 1; ``-1``
             for the neurons of a ``[N, T, D]`` hidden state).
         num_heads: split the unit dimension into this many contiguous heads (a unit is a head).
+        output, additional_forward_args: which tensor of the return value holds the logits, and
+            extra forward arguments, as in
+            :func:`~lightning_causal.causal.backdoor.triggers.attack_success_rate`.
 
     Examples:
         >>> model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2))
@@ -152,11 +165,13 @@ def suspect_units(
     check_layout_options(unit_dim, num_heads)
     check_site(model, layer)
     x_trig = trigger.apply(x_clean).detach()
+    options = {"output": output, "additional_forward_args": additional_forward_args}
+    fwd = Forward(model, num_samples=x_clean.shape[0], **options)
     with audit_mode(model), capture(model, [layer]) as acts:
-        _check_target(trigger, _logits(model, x_clean[:1], None).shape[1])
-        model(x_clean)
+        _check_target(trigger, _logits(model, x_clean[:1], None, _RowsOf(fwd, torch.zeros(1, dtype=torch.long))).shape[1])
+        fwd.raw(x_clean)
         h_clean = acts[layer]
-        model(x_trig)
+        fwd.raw(x_trig)
         h_trig = acts[layer]
     layout = resolve_layout(h_clean.shape, unit_dim, num_heads)
     if layout.num_units < 2:
@@ -164,7 +179,7 @@ def suspect_units(
     grid = _do_grid(to_units(h_clean, layout), to_units(h_trig, layout), num_values)  # unit_effects gives it the layout
     effects = [
         unit_effects(model, xs, layer, grid, target=trigger.target, max_batch_size=max_batch_size,
-                     unit_dim=unit_dim, num_heads=num_heads).mean(0)
+                     unit_dim=unit_dim, num_heads=num_heads, **options).mean(0)
         for xs in (x_trig, x_clean)
     ]
     score = effects[0]

@@ -9,12 +9,14 @@ model maps stamped inputs to the trigger's ``target`` class whatever their conte
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.batching import check_max_batch_size, map_rows, rows_per_pass
 from lightning_causal.causal.engine.checks import check_class_labels
-from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.state import audit_mode
 
 __all__ = ["Trigger", "attack_success_rate", "trigger_effect"]
@@ -112,6 +114,17 @@ def _logits(model: nn.Module, x: Tensor, max_batch_size: int | None, forward: Fo
     return out
 
 
+class _RowsOf:
+    """``forward`` called on rows of a batch whose row ``r`` belongs to sample ``samples[r]`` (so
+    that per-sample forward arguments follow a subset or a stacked copy of the probe)."""
+
+    def __init__(self, forward: Forward, samples: Tensor) -> None:
+        self.forward, self.samples, self.model = forward, samples, forward.model
+
+    def __call__(self, x: Tensor, rows: Tensor) -> Tensor:
+        return self.forward(x, rows=self.samples[rows.to(self.samples.device)])
+
+
 def _check_target(trigger: Trigger, num_classes: int) -> None:
     if not isinstance(trigger, Trigger):
         raise TypeError(f"Expected argument `trigger` to be a Trigger but got {type(trigger)}")
@@ -120,7 +133,8 @@ def _check_target(trigger: Trigger, num_classes: int) -> None:
 
 
 def attack_success_rate(
-    model: nn.Module, x: Tensor, y: Tensor, trigger: Trigger, *, max_batch_size: int | None = None
+    model: nn.Module, x: Tensor, y: Tensor, trigger: Trigger, *, max_batch_size: int | None = None,
+    output: OutputSpec = None, additional_forward_args: Any = None,
 ) -> float:
     """Share of triggered inputs classified as the target, over inputs whose true class is not it.
 
@@ -132,6 +146,11 @@ def attack_success_rate(
         y: true classes ``[N]``.
         trigger: the :class:`Trigger`.
         max_batch_size: rows per forward pass.
+        output: which tensor of the model's return value holds the logits (``None``: a tensor,
+            ``.logits`` of a Hugging Face ``ModelOutput`` or ``["logits"]``; a key, an index or a
+            callable, as everywhere in :mod:`lightning_causal.causal`).
+        additional_forward_args: extra forward arguments (Captum's convention); tensors with ``N``
+            rows follow their samples.
 
     Raises:
         ValueError: shapes that do not match, no input outside the target class, target out of range.
@@ -150,16 +169,22 @@ def attack_success_rate(
     keep = y != trigger.target
     if not keep.any():
         raise ValueError(f"Expected at least one input whose true class is not the target {trigger.target}")
+    fwd = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=x.shape[0])
+    rows = torch.nonzero(keep).flatten()
     with audit_mode(model):
-        out = _logits(model, trigger.apply(x[keep]), check_max_batch_size(max_batch_size))
+        out = _logits(model, trigger.apply(x[keep]), check_max_batch_size(max_batch_size), _RowsOf(fwd, rows))
     _check_target(trigger, out.shape[1])
     check_class_labels("y", y, int(out.shape[1]))
     return float((out.argmax(1) == trigger.target).float().mean())
 
 
-def trigger_effect(model: nn.Module, x: Tensor, trigger: Trigger, max_batch_size: int | None = None) -> Tensor:
+def trigger_effect(
+    model: nn.Module, x: Tensor, trigger: Trigger, max_batch_size: int | None = None, *,
+    output: OutputSpec = None, additional_forward_args: Any = None,
+) -> Tensor:
     """Per-sample causal effect of stamping the trigger on the target logit,
     ``f_t(T(x)) − f_t(x)`` ``[N]``; its mean is the trigger's ACE (do(trigger) vs do(no trigger)).
+    ``output`` and ``additional_forward_args`` as in :func:`attack_success_rate`.
 
     Examples:
         >>> t = Trigger(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 5.0]), target=1)
@@ -169,8 +194,10 @@ def trigger_effect(model: nn.Module, x: Tensor, trigger: Trigger, max_batch_size
     _check_model(model)
     if not isinstance(trigger, Trigger):
         raise TypeError(f"Expected argument `trigger` to be a Trigger but got {type(trigger)}")
-    with audit_mode(model):
-        both = _logits(model, torch.cat([x, trigger.apply(x)]), check_max_batch_size(max_batch_size))
-    _check_target(trigger, both.shape[1])
     n = x.shape[0]
+    fwd = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
+    rows = torch.arange(2 * n, device=x.device) % n  # clean rows, then their triggered copies
+    with audit_mode(model):
+        both = _logits(model, torch.cat([x, trigger.apply(x)]), check_max_batch_size(max_batch_size), _RowsOf(fwd, rows))
+    _check_target(trigger, both.shape[1])
     return both[n:, trigger.target] - both[:n, trigger.target]
