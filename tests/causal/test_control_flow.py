@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_causal.causal import layer_causal_map, unit_effects
+from lightning_causal.causal import causal_graph, layer_causal_map, unit_effects
 from lightning_causal.causal.engine.interventions import (
     Intervention,
     Scale,
@@ -218,3 +218,39 @@ def test_layer_map_refuses_an_expert_that_intervened_inputs_route_away(n):
     with pytest.raises(ValueError, match=rf"'experts\.0' to return \[{2 * n}, 2\].*returned \[{n}, 2\].*`layers=`"):
         layer_causal_map(model, x)
     assert all_hook_counts(model) == 0
+
+
+class RoutedOnHidden(nn.Module):
+    """Top-1 routing on the sign of a hidden unit: do(a_0 := 0) moves a row to expert 1."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(2, 2)
+        self.experts = nn.ModuleList([nn.Linear(2, 2), nn.Linear(2, 2)])
+        self.head = nn.Linear(2, 2)
+
+    def forward(self, x):
+        h = self.a(x)
+        top = (h[:, 0] <= 0).long()
+        out = torch.zeros_like(h)
+        for e, expert in enumerate(self.experts):
+            rows = top == e
+            if rows.any():
+                out[rows] = expert(h[rows])
+        return self.head(out)
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_causal_graph_refuses_an_expert_that_an_intervention_routes_rows_away_from(n):
+    # it crashed inside the model's forward: "shape mismatch: value tensor of shape [2, 2] cannot be
+    # broadcast to indexing result of shape [1, 2]" (the clamp of experts.0 had every row)
+    x = torch.tensor([[1.0, 2.0], [0.5, -1.0], [2.0, 1.0]], dtype=torch.float64)[:n]
+    model = seeded(RoutedOnHidden().double()).eval()
+    with torch.no_grad():
+        model.a.weight.copy_(torch.eye(2))
+        model.a.bias.zero_()
+    with pytest.raises(ValueError, match=r"'experts\.0' to return one row per row of a pass \(\d+\).*returned \[\d+, 2\]"):
+        causal_graph(model, x, ["a", "experts.0"], alpha=1.0)
+    assert all_hook_counts(model) == 0
+    # the expert alone (no intervention routes rows away from it) is answered
+    assert causal_graph(model, x, ["experts.0"], alpha=1.0).nodes

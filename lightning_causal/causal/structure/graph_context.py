@@ -183,13 +183,19 @@ class GraphContext:
         """``h`` in the ``[N, U, ...]`` view back in ``layer``'s own layout."""
         return from_units(h, self.layouts[layer]) if layer in self.layouts else h
 
-    def _hooked(self, hooks: Mapping[str, Hook]) -> contextlib.AbstractContextManager[None]:
-        """:func:`hooked` with each hook reading and returning the ``[N, U, ...]`` view."""
+    def _hooked(self, hooks: Mapping[str, Hook], rows: int) -> contextlib.AbstractContextManager[None]:
+        """:func:`hooked` with each hook reading and returning the ``[N, U, ...]`` view; a chosen
+        layer must return one row per row of the pass (``rows``), as on the probe."""
         def wrap(name: str, fn: Hook) -> Hook:
-            if name not in self.layouts:
-                return fn
-
             def in_units(out: Tensor) -> Tensor | None:
+                if out.dim() == 0 or out.shape[0] != rows:
+                    raise ValueError(
+                        f"Expected module {name!r} to return one row per row of a pass ({rows}), as on the probe, but "
+                        f"it returned {list(out.shape)}: it runs on some rows only once units are intervened on (an "
+                        "expert of a mixture that an intervention routes rows away from, a branch). Choose `layers` "
+                        "that run on every row (e.g. where the experts' outputs are combined)")
+                if name not in self.layouts:
+                    return fn(out)
                 new = fn(to_units(out, self.layouts[name]))
                 return None if new is None else from_units(new, self.layouts[name])
 
@@ -236,7 +242,7 @@ class GraphContext:
         """``f_t`` of rows whose activation of ``layer`` is ``patched`` (row ``r`` is sample ``s[r]``)."""
         hooks = dict(hooks or {})
         suffix = self.suffix(layer)
-        with self._hooked(hooks):
+        with self._hooked(hooks, s.shape[0]):
             if suffix is not None:
                 out = self.forward.select(suffix(self.native(layer, patched).clone()))  # the model's to overwrite in place, not ours
                 return gather_target(out, self.tidx[s])
@@ -244,7 +250,7 @@ class GraphContext:
 
     def logits(self, s: Tensor, hooks: Mapping[str, Hook]) -> Tensor:
         """``f_t`` of a full forward pass over samples ``s`` with ``hooks``."""
-        with self._hooked(hooks):
+        with self._hooked(hooks, s.shape[0]):
             out = self.forward(*(x[s] for x in self.xs), rows=s)
         return gather_target(out, self.tidx[s])
 
@@ -258,7 +264,7 @@ class GraphContext:
             raise _Stop
 
         try:
-            with self._hooked({**hooks, layer: stop}):
+            with self._hooked({**hooks, layer: stop}, s.shape[0]):
                 self.forward(*(x[s] for x in self.xs), rows=s)
         except _Stop:
             pass
