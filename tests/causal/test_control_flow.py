@@ -254,3 +254,12 @@ def test_causal_graph_refuses_an_expert_that_an_intervention_routes_rows_away_fr
     assert all_hook_counts(model) == 0
     # the expert alone (no intervention routes rows away from it) is answered
     assert causal_graph(model, x, ["experts.0"], alpha=1.0).nodes
+
+
+def test_causal_graph_refuses_a_forward_that_depends_on_the_batch():
+    # the node effect of a:0 was the batched [-3, -6, 3] (mean -2) where per sample it is [1, 3, 3]
+    x = torch.tensor([[1.0], [2.0], [-1.0]], dtype=torch.float64)
+    model = ExitWhenAllConfident().double().eval()
+    with pytest.raises(ValueError, match=r"treat samples independently.*A causal graph runs rows"):
+        causal_graph(model, x, ["a"], target=0, alpha=1.0, alternative="two-sided")
+    assert all_hook_counts(model) == 0

@@ -64,7 +64,7 @@ from lightning_causal.causal.engine.state import as_tuple
 from lightning_causal.causal.engine.suffix import FxSplit, SplitRefused, fx_split
 from lightning_causal.causal.engine.unit_sites import check_samples_first, is_model_output
 
-__all__ = ["PATHS", "PrefixCache", "cache_prefix"]
+__all__ = ["PATHS", "PrefixCache", "cache_prefix", "check_samples_independent"]
 
 PATHS = ("auto", "fx", "hooks", "full")
 Edit = Callable[[Tensor], Tensor]
@@ -227,24 +227,29 @@ def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: 
 
 
 def _check_samples_independent(cache: PrefixCache, xs: tuple[Tensor, ...]) -> None:
-    """Every path runs intervened rows of many samples (and units) in one batch, so a sample's
-    output must not depend on the other samples of its batch. Two probe samples run alone must
-    give the probe's outputs for them; else (control flow on a batch statistic such as
-    ``if (confidence > t).all(): return early``, statistics over the batch) ``ValueError``: each
-    effect would mix the branches of whichever rows share its batch, silently. A model whose
-    forward draws noise (MC dropout kept on in eval) differs from itself run twice alone: that is
-    not the batch, so it passes (its effects are as noisy as its outputs)."""
-    _, rows = trial_rows(cache.value.shape[0], cache.value.device)
-    alone = cache.forward(*(x[rows] for x in xs), rows=rows)
-    if not close(alone, cache.output[rows]) and close(cache.forward(*(x[rows] for x in xs), rows=rows), alone):
-        diff = float((alone.double() - cache.output[rows].double()).abs().max()) if alone.shape == cache.output[rows].shape else float("nan")
+    check_samples_independent(cache.forward, xs, cache.output, f"Intervening on {cache.layer!r}")
+
+
+def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: Tensor, what: str) -> None:
+    """Refuse a model whose output for a sample depends on the other samples of its batch.
+
+    Every estimator runs intervened rows of many samples (and units) in one batch, so two probe
+    samples run alone must give the probe's (selected) ``output`` for them; else (control flow on a
+    batch statistic such as ``if (confidence > t).all(): return early``, statistics over the batch)
+    ``ValueError``: each effect would mix the branches of whichever rows share its batch, silently.
+    ``what`` names the estimator's action in the message.
+    """
+    _, rows = trial_rows(xs[0].shape[0], xs[0].device)
+    alone = forward(*(x[rows] for x in xs), rows=rows)
+    if not close(alone, output[rows]):
+        diff = float((alone.double() - output[rows].double()).abs().max()) if alone.shape == output[rows].shape else float("nan")
         raise ValueError(
             f"Expected the model to treat samples independently, but the outputs of probe samples {rows.tolist()} "
-            f"run alone differ from their outputs in the batch of {cache.value.shape[0]} (max |difference| "
+            f"run alone differ from their outputs in the batch of {xs[0].shape[0]} (max |difference| "
             f"{diff:.3g}): its forward depends on the batch (control flow on a batch statistic, e.g. "
-            "`if (p > t).all(): return early`, or normalisation over the batch). Intervening on "
-            f"{cache.layer!r} runs rows of many samples in one batch, which would mix their branches silently; "
-            "make the forward per-sample (e.g. `torch.where` per row) or pass one sample at a time")
+            f"`if (p > t).all(): return early`, or normalisation over the batch). {what} runs rows of many "
+            "samples in one batch, which would mix their branches silently; make the forward per-sample (e.g. "
+            "`torch.where` per row) or pass one sample at a time")
 
 
 def _check_trial_pass(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module, *, compare: bool) -> None:

@@ -26,6 +26,7 @@ from lightning_causal.causal.engine.interventions import (
     replace_output,
     resolve_module,
 )
+from lightning_causal.causal.engine.prefix_cache import check_samples_independent
 from lightning_causal.causal.engine.state import gather_target, resolve_target
 from lightning_causal.causal.engine.suffix import suffix_module
 from lightning_causal.causal.engine.unit_sites import check_samples_first, check_site_units
@@ -173,6 +174,7 @@ class GraphContext:
             for p in probes:
                 p.remove()
         _check_clean_pass(out, layers, dict(acts), kinds)
+        check_samples_independent(forward, xs, out, "A causal graph")
         tidx = resolve_target(out, target)  # type: ignore[arg-type]
         acts = {name: to_units(h, layouts[name]) if name in layouts else h for name, h in acts.items()}
         return cls(forward=forward, xs=xs, layers=layers, acts=acts, tidx=tidx, f0=gather_target(out, tidx),
