@@ -173,3 +173,42 @@ def test_default_layers_leave_out_modules_that_never_run():
     assert "enc.self_attn.out_proj" not in lm.layers and {"inp", "enc.linear1", "head"} <= set(lm.layers)
     with pytest.raises(ValueError, match=r"'enc.self_attn.out_proj'\] to run in the forward pass"):
         layer_causal_map(model, x, None, ["inp", "enc.self_attn.out_proj"])
+
+
+def test_padded_steps_keep_their_values_and_their_rows_are_left_out():
+    """A sequence model told its lengths ignores the padded steps, but a layer before the pooling
+    still reads them: replacing them by a nonzero baseline moved that layer for rows that are
+    padding only, and diluted or inflated its response. Padded steps keep their values now, as in
+    input_effects, and a group lying in padding is not a row of the map."""
+    from lightning_causal.causal import layer_causal_map
+
+    class Pooled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            g = torch.Generator().manual_seed(0)
+            self.step, self.head = torch.nn.Linear(2, 3), torch.nn.Linear(3, 2)
+            with torch.no_grad():
+                for p in self.parameters():
+                    p.copy_(torch.randn(p.shape, generator=g))
+
+        def forward(self, x, lengths):
+            h = torch.tanh(self.step(x))  # [N, T, 3], every step
+            real = (torch.arange(x.shape[1]) < lengths[:, None]).unsqueeze(-1)
+            return self.head((h * real).sum(1) / lengths[:, None])
+
+    model = Pooled().double()
+    lengths = torch.tensor([6, 4, 3, 5, 2])
+    x = torch.randn(5, 6, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    mask = torch.arange(6).view(1, 6, 1)  # one group per step
+    got = layer_causal_map(model, x, mask, ["step", "head"], baseline=1.0, additional_forward_args={"lengths": lengths})
+    with torch.no_grad():
+        clean = model.step(x)
+        deltas = []
+        for n in range(5):
+            for t in range(int(lengths[n])):  # real rows only
+                edited = x[n].clone()
+                edited[t] = 1.0
+                deltas.append((clean[n] - model.step(edited)).norm())
+        want = torch.stack(deltas).mean() / clean.flatten(1).norm(dim=1).mean()
+    assert float(got.response[0]) == pytest.approx(float(want), rel=1e-12)
+    assert got.meta["samples"] == 5 and got.meta["groups"] == 6

@@ -19,7 +19,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.ablation import ablate_groups, check_baselines, sample_rows
+from lightning_causal.causal.engine.ablation import (
+    ablate_groups,
+    check_baselines,
+    padding_positions,
+    sample_rows,
+)
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.eager import named_modules
@@ -208,7 +213,10 @@ def layer_causal_map(
         layers: module names (sorted into forward order); default: every leaf module with parameters
             that runs in the forward pass with one row per sample.
         threshold: merge threshold on the CKA, in ``[0, 1]``.
-        baseline: the intervention value ``b``.
+        baseline: the intervention value ``b``. Padded positions (a zero ``attention_mask`` or the
+            steps past ``lengths`` in ``additional_forward_args``, see
+            :func:`~lightning_causal.causal.engine.ablation.padding_positions`) keep their values,
+            as in :func:`~lightning_causal.causal.effects.input_effects.input_effects`.
         target: class whose logit gives the per-group output effects ``|δ_g|`` (``None``: predicted).
         max_batch_size: rows per forward pass.
         max_rows: rows ``(g, x)`` of the profiles entering the CKA (``None``: all; memory and time
@@ -239,6 +247,9 @@ def layer_causal_map(
         raise ValueError(f"Expected argument `layers` to name at least one module but got {layers!r}")
     for name in names:
         resolve_module(model, name)
+    padding = padding_positions(xs[0], additional_forward_args)
+    if padding is not None and bool(padding.any()):  # padded positions keep their values: no group holds them
+        masks = (masks[0].expand(xs[0].shape).masked_fill(padding.expand(xs[0].shape), g), *masks[1:])
     with audit_mode(model):
         out, acts = _clean(forward, xs, names, named=layers is not None)
         order = list(acts)
@@ -255,13 +266,14 @@ def layer_causal_map(
 
 def _real_rows(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], g: int, n: int) -> Tensor:
     """``[G * N]`` booleans, group-major: does group ``g`` hold an element of sample ``n``? An id no
-    element carries (superpixels numbered from 1, ids with gaps) has rows that change nothing; they
-    enter neither the CKA nor the mean responses."""
-    counts = torch.zeros(n, g, dtype=torch.long, device=xs[0].device)
+    element carries (superpixels numbered from 1, ids with gaps, a group lying in padding, whose
+    elements carry the id ``G``) has rows that change nothing; they enter neither the CKA nor the
+    mean responses."""
+    counts = torch.zeros(n, g + 1, dtype=torch.long, device=xs[0].device)
     for x, m in zip(xs, masks):
         flat = m.expand(m.shape[0], *x.shape[1:]).reshape(m.shape[0], -1)
-        counts += torch.zeros(m.shape[0], g, dtype=torch.long, device=x.device).scatter_add_(1, flat, torch.ones_like(flat))
-    return (counts > 0).T.reshape(-1)
+        counts += torch.zeros(m.shape[0], g + 1, dtype=torch.long, device=x.device).scatter_add_(1, flat, torch.ones_like(flat))
+    return (counts[:, :g] > 0).T.reshape(-1)
 
 
 def _row_subset(total: int, max_rows: int | None, seed: int, device: torch.device, real: Tensor | None = None) -> Tensor:
@@ -284,7 +296,8 @@ def _row_subset(total: int, max_rows: int | None, seed: int, device: torch.devic
 def _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size):
     """Run the ``G * N`` interventions; return each layer's centred Gram matrix of the kept rows,
     ``||Δ||`` per row and layer, ``|Δ target logit|`` rows and ``||Δ x||`` rows."""
-    n, g = xs[0].shape[0], num_groups(masks)
+    n = xs[0].shape[0]
+    g = keep.numel() // n  # not num_groups(masks): padded elements carry the id G
     profiles: dict[str, list[Tensor]] = {a: [] for a in acts}
     norms: dict[str, list[Tensor]] = {a: [] for a in acts}
     logit_rows, input_rows = [], []
