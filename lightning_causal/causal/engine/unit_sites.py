@@ -203,19 +203,33 @@ def _is_features_last(site: nn.Module, out: Tensor, inp: Tensor | None, inside: 
     return False
 
 
+#: Names of the linear layers that project an attention's concatenated heads (Llama/ViT ``o_proj``,
+#: PyTorch/CLIP ``out_proj``, DistilBERT ``out_lin``; GPT-2's ``c_proj`` also ends its MLP, whose
+#: output has no heads either): their output is never the heads side by side, their input is.
+OUTPUT_PROJECTIONS = frozenset({"o_proj", "out_proj", "out_lin", "c_proj"})
+
+
 def check_head_site(module: nn.Module, name: str, num_heads: int | None, facts: SiteFacts | None = None) -> None:
     """Refuse ``num_heads`` where the module's output is already projected, so that its contiguous
     slices are not heads: a ``torch.nn.MultiheadAttention`` (it applies ``out_proj`` inside its
     forward), and, given ``facts`` from :func:`inspect_site`, any module whose output comes from a
     layer inside it that mixes features (DistilBERT's ``out_lin``, GPT-2's ``c_proj``, Llama's
-    ``o_proj``; BERT's ``attention``: projection, residual, LayerNorm). Hugging Face BERT's
-    ``attention.self`` returns the heads before the projection and passes.
+    ``o_proj``; BERT's ``attention``: projection, residual, LayerNorm), and an output projection
+    itself, a linear layer named as in :data:`OUTPUT_PROJECTIONS` (its input ``"<name>:input"``
+    holds the heads). Hugging Face BERT's ``attention.self`` returns the heads before the
+    projection and passes.
 
     Examples:
         >>> check_head_site(nn.MultiheadAttention(4, 2), "attn", None)  # whole-output units: fine
     """
     if num_heads is None:
         return
+    last = name.rsplit(".", 1)[-1]
+    if last in OUTPUT_PROJECTIONS and (isinstance(module, nn.Linear) or type(module).__name__ == "Conv1D"):  # GPT-2 Conv1D
+        raise ValueError(
+            f"Expected `num_heads` on a module whose output is the heads side by side, but {name!r} is an attention "
+            "output projection: its output mixes the heads, so slices of it are not heads. The heads are its input: "
+            f"name the site {name + ':input'!r}")
     if isinstance(module, nn.MultiheadAttention):
         why = "a torch.nn.MultiheadAttention, whose output is already projected by `out_proj`"
     elif facts is not None and facts.projected:
