@@ -70,6 +70,11 @@ class InputEffectAudit(Audit):
     top tokens (table ``top_tokens``: each token id's mean |δ| over its occurrences in the probe,
     padding excluded), which are what a text model relies on whatever their positions.
 
+    Scalars: ``mean_abs_effect`` (mean |δ| over samples and groups), ``max_abs_effect`` (the
+    strongest group's mean |δ| over the samples, ``max_g E_n|δ_{n,g}|``: not the largest single
+    |δ|, which the per-sample maps show), ``top{k}_share`` (the ``top_k`` groups' share of
+    ``Σ_g E_n|δ_{n,g}|``) and ``mean_ace_range`` (the mean over groups of the ACE curve's range).
+
     With an ``attention_mask`` or ``lengths`` (packed sequences) keyword in the probe's forward
     arguments (:func:`~lightning_causal.causal.engine.ablation.padding_positions`), groups lying entirely in padding
     (:func:`real_groups`; effect exactly 0) are left out: the vectors are means over the samples
