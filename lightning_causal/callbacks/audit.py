@@ -22,7 +22,13 @@ from lightning_causal.batches import UnpackBatch
 from lightning_causal.callbacks._no_trace import no_trace
 from lightning_causal.callbacks._probe import probe_from
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
-from lightning_causal.causal.engine.batching import RowShard, sharded_rows
+from lightning_causal.causal.engine.batching import (
+    PeerFailure,
+    RowShard,
+    current_shard,
+    settle_shards,
+    sharded_rows,
+)
 from lightning_causal.causal.engine.checks import check_class_labels, check_int
 from lightning_causal.causal.engine.forward import Forward, select_output
 from lightning_causal.reporting.figure_kinds import KINDS
@@ -303,13 +309,17 @@ class CausalAuditCallback(Callback):
     @staticmethod
     def _dry_run(audit: Audit, model: torch.nn.Module, probe: Probe) -> None:
         state = audit.state_dict()
+        error: BaseException | None = None
         try:
             audit.validate(model, probe)
             audit.dry_run(model, probe)
         except Exception as err:
-            raise MisconfigurationException(f"Audit {audit.name!r} is misconfigured: {err}") from err
+            error = err
         finally:
             audit.load_state_dict(state)
+        error = settle_shards(error)  # under DDP every process learns whether one failed, and all raise alike
+        if error is not None:
+            raise MisconfigurationException(f"Audit {audit.name!r} is misconfigured: {error}") from error
 
     @staticmethod
     def _to_device(probe: Probe, trainer: Trainer, pl_module: LightningModule) -> Probe:
@@ -373,13 +383,23 @@ class CausalAuditCallback(Callback):
 
     def _run_one(self, audit: Audit, model: torch.nn.Module, epoch: int) -> AuditResult | None:
         t0 = time.perf_counter()
+        result, error = None, None
         try:
             result = audit.run(model, self.probe, max_batch_size=self.max_batch_size)  # type: ignore[arg-type]
         except Exception as err:
+            error = err
+        # under DDP, an audit that failed in one process fails in every one (with on_error="warn" the
+        # others would otherwise go on to the next audit's collectives while it still waits in this one's)
+        error = settle_shards(error)
+        if error is not None:
             if self.on_error == "raise":
-                raise RuntimeError(f"Causal audit {audit.name!r} failed at epoch {epoch}: {err}") from err
-            rank_zero_warn(f"Causal audit {audit.name!r} failed at epoch {epoch}: {err!r}; training continues")
-            return AuditResult(audit.name, scalars={"failed": 1.0}, meta={"error": repr(err), "epoch": epoch})
+                raise RuntimeError(f"Causal audit {audit.name!r} failed at epoch {epoch}: {error}") from error
+            rank_zero_warn(f"Causal audit {audit.name!r} failed at epoch {epoch}: {error!r}; training continues")
+            shard = current_shard()
+            if shard is not None and shard.rank != 0 and not isinstance(error, PeerFailure):  # rank 0 only names this process
+                warnings.warn(f"Causal audit {audit.name!r} failed at epoch {epoch} in process {shard.rank}: {error!r}", stacklevel=2)
+            return AuditResult(audit.name, scalars={"failed": 1.0}, meta={"error": repr(error), "epoch": epoch})
+        assert result is not None
         result.meta.update(epoch=epoch, seconds=time.perf_counter() - t0)
         result.scalars.update(vector_drift(self._previous_vectors.get(audit.name, {}), result.vectors))
         self._previous_vectors[audit.name] = {k: v.detach().cpu() for k, v in result.vectors.items() if v.dim() == 1}

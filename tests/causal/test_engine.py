@@ -143,12 +143,98 @@ def test_sharded_rows_split_the_work_and_gather_the_single_process_result():
         evaluated[rank] = sum(calls)
         return out
 
-    run(1, lambda t: parts.setdefault(1, t).expand(2, *t.shape))  # rank 1 alone: keep its part
-    got = run(0, lambda t: torch.stack([t, parts[1]]))
+    # rank 1 alone keeps its part (the float rows; the int64 status exchange before them is answered "all ok")
+    run(1, lambda t: parts.setdefault(t.dtype, t).expand(2, *t.shape))
+    got = run(0, lambda t: torch.stack([t, parts[t.dtype]]))
     torch.testing.assert_close(got, full, rtol=1e-6, atol=1e-7)
     rows = 6 * 10  # groups x samples, all active
     assert evaluated[0] < rows and evaluated[1] < rows  # each process ran about half the rows
     assert abs(evaluated[0] - evaluated[1]) <= 20  # plus the clean pass and the trial rows
+
+
+def _two_processes(work, timeout=10.0):
+    """Run ``work(rank, gather)`` in two threads whose ``gather`` is a real collective: it waits for
+    both (a collective one process never reaches times out instead of hanging the suite) and fails
+    when the two tensors differ in shape, as gloo does. Returns each rank's result or exception."""
+    import threading
+
+    barrier, slots, out = threading.Barrier(2, timeout=timeout), [None, None], [None, None]
+
+    def gather(rank):
+        def all_gather(t):
+            slots[rank] = t.clone()
+            barrier.wait()
+            a, b = slots
+            ok = a.shape == b.shape and a.dtype == b.dtype
+            both = torch.stack([a, b]) if ok else None
+            barrier.wait()
+            if both is None:
+                raise RuntimeError(f"collective mismatch: {list(a.shape)} {a.dtype} vs {list(b.shape)} {b.dtype}")
+            return both
+        return all_gather
+
+    def target(rank):
+        try:
+            out[rank] = work(rank, gather(rank))
+        except BaseException as err:  # noqa: BLE001 - reported to the test
+            out[rank] = err
+
+    threads = [threading.Thread(target=target, args=(r,)) for r in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(2 * timeout)
+    return out
+
+
+@pytest.mark.parametrize("where", ["rows", "before_rows"])
+def test_a_process_that_fails_makes_every_process_fail_the_same_block_and_the_next_block_is_exact(where):
+    """Under DDP with ``on_error="warn"``, an audit that failed in one process only (an error while
+    evaluating its rows, or before its first collective) left the other waiting in the gather while
+    the failed one went on to the next audit's collectives: gloo aborted the fit ('Received data
+    size doesn't match expected size'); with equal sizes the next audit would gather another
+    audit's rows silently. Now every process fails that block (its own error, or PeerFailure), and
+    the next block gathers the single-process result."""
+    from lightning_causal.causal.engine.batching import (
+        PeerFailure,
+        RowShard,
+        map_rows,
+        settle_shards,
+        sharded_rows,
+    )
+
+    rows = lambda idx: idx.double().unsqueeze(1) * 2  # noqa: E731
+    expected = map_rows(10, 3, rows, torch.device("cpu"))
+
+    def work(rank, gather):
+        with sharded_rows(RowShard(rank, 2, gather, min_rows=1)):
+            error = None
+            try:  # block 1: fails in process 1
+                if where == "before_rows" and rank == 1:
+                    raise ValueError("boom before the rows")
+
+                def first(idx):
+                    if rank == 1:
+                        raise ValueError("boom in the rows")
+                    return rows(idx)
+                map_rows(10, 3, first, torch.device("cpu"))
+            except Exception as err:
+                error = err
+            error = settle_shards(error)
+            return error, map_rows(10, 3, rows, torch.device("cpu"))  # block 2: every process, no failure
+
+    (err0, got0), (err1, got1) = _two_processes(work)
+    assert isinstance(err0, PeerFailure) and err0.ranks == [1], err0
+    assert isinstance(err1, ValueError) and "boom" in str(err1)
+    torch.testing.assert_close(got0, expected, rtol=0, atol=0)
+    torch.testing.assert_close(got1, expected, rtol=0, atol=0)
+
+
+def test_settle_shards_without_a_shard_returns_the_error_as_it_is():
+    from lightning_causal.causal.engine.batching import settle_shards
+
+    err = ValueError("x")
+    assert settle_shards(err) is err and settle_shards(None) is None
 
 
 def test_kendall_for_many_groups_equals_scipy():

@@ -13,7 +13,17 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.checks import check_int
 
-__all__ = ["DEFAULT_MEMORY_BUDGET", "RowShard", "check_max_batch_size", "current_shard", "map_rows", "rows_per_pass", "sharded_rows"]
+__all__ = [
+    "DEFAULT_MEMORY_BUDGET",
+    "PeerFailure",
+    "RowShard",
+    "check_max_batch_size",
+    "current_shard",
+    "map_rows",
+    "rows_per_pass",
+    "settle_shards",
+    "sharded_rows",
+]
 
 #: Bytes of activations one chunked forward pass may hold at most (512 MiB).
 DEFAULT_MEMORY_BUDGET = 512 * 2**20
@@ -136,17 +146,80 @@ def _map_chunks(start: int, stop: int, rows: int, fn: Callable[[Tensor], Tensor]
     return torch.cat([fn(torch.arange(s, min(s + rows, stop), device=device)) for s in range(start, stop, rows)])
 
 
+class PeerFailure(RuntimeError):
+    """Another process sharing the rows failed (:func:`map_rows`, :func:`settle_shards`): this
+    one stops the same computation, so that every process leaves it at the same collective.
+
+    Attributes:
+        ranks: the processes that failed.
+        settled: the failed processes had already left the block (their :func:`settle_shards`
+            exchange was answered here): this process must not settle it again.
+    """
+
+    def __init__(self, ranks: list[int], settled: bool = False) -> None:
+        super().__init__(f"process(es) {ranks} failed while sharing the rows of this computation (see their error); "
+                         "every process stops it")
+        self.ranks, self.settled = ranks, settled
+
+
+_ROWS, _END = 0, 1  # where a process exchanges its status: inside map_rows, or at the end of a block (settle_shards)
+
+
+def _exchange(shard: RowShard, phase: int, failed: bool) -> list[tuple[int, bool]]:
+    """Every process's ``(phase, failed)``, gathered by one collective of the same shape everywhere."""
+    mine = torch.tensor([[phase, int(failed)]], dtype=torch.int64, device=shard.device or "cpu")
+    status = shard.all_gather(mine).reshape(shard.world_size, 2).tolist()
+    return [(int(p), bool(f)) for p, f in status]
+
+
+def settle_shards(error: BaseException | None) -> BaseException | None:
+    """At the end of a block of :func:`map_rows` calls that every process runs (one audit): every
+    process learns whether any process failed in it, so that all of them go on (or fail) alike.
+
+    Without a shard (one process) ``error`` is returned as it is. Under :func:`sharded_rows`, one
+    status exchange: ``error`` is returned when this process failed, a :class:`PeerFailure` when
+    only another process did (or another one is still inside the block: it fails there), ``None``
+    when none did. A :class:`PeerFailure` that already settled the block is returned without a
+    collective. A process that fails outside :func:`map_rows` (before or after its collectives)
+    must call this, or the processes' collectives no longer pair up (a crash, a hang, or rows of
+    other computations gathered silently).
+    """
+    shard = _SHARD.get()
+    if shard is None or shard.world_size < 2 or (isinstance(error, PeerFailure) and error.settled):
+        return error
+    status = _exchange(shard, _END, error is not None)
+    if error is not None:
+        return error
+    others = [r for r, (phase, failed) in enumerate(status) if failed or phase != _END]
+    return PeerFailure(others) if others else None
+
+
 def map_rows(total: int, rows: int, fn: Callable[[Tensor], Tensor], device: torch.device) -> Tensor:
     """Concatenate ``fn(idx)`` over consecutive chunks of at most ``rows`` row indices.
 
     Under :func:`sharded_rows` each process evaluates its contiguous part of the rows and the
-    parts are gathered (padded to equal length for the collective, then trimmed).
+    parts are gathered (padded to equal length for the collective, then trimmed). The processes
+    first exchange whether they evaluated their part: if one failed, every one raises (that one
+    its error, the others :class:`PeerFailure`) instead of waiting in or mismatching the gather.
     """
     shard = _SHARD.get()
     if shard is None or shard.world_size < 2 or total < shard.world_size * shard.min_rows:
         return _map_chunks(0, total, rows, fn, device)
     start, stop = shard.part(total)
-    mine = _map_chunks(start, stop, rows, fn, device)
+    error: BaseException | None = None
+    try:
+        mine = _map_chunks(start, stop, rows, fn, device)
+    except Exception as err:
+        error = err
+    status = _exchange(shard, _ROWS, error is not None)
+    ended = [r for r, (phase, _) in enumerate(status) if phase != _ROWS]
+    if ended:  # a process left the block (it failed outside the rows): this exchange was its settle_shards
+        raise PeerFailure(ended, settled=True) from error
+    if error is not None:
+        raise error
+    failed = [r for r, (_, f) in enumerate(status) if f]
+    if failed:
+        raise PeerFailure(failed)
     longest = -(-total // shard.world_size)
     padded = torch.cat([mine, mine[:1].expand(longest - mine.shape[0], *mine.shape[1:])]) if mine.shape[0] < longest else mine
     parts = shard.all_gather(padded.to(shard.device or padded.device).contiguous()).to(mine.device)
