@@ -263,3 +263,55 @@ def test_causal_graph_refuses_a_forward_that_depends_on_the_batch():
     with pytest.raises(ValueError, match=r"treat samples independently.*A causal graph runs rows"):
         causal_graph(model, x, ["a"], target=0, alpha=1.0, alternative="two-sided")
     assert all_hook_counts(model) == 0
+
+
+class LateRead(nn.Module):
+    """A per-row branch after the layer that reads a value computed before it (`pre`'s output)
+    only for rows with h[i, 0] <= 0: the trial rows of the hook split do not take it."""
+
+    def __init__(self):
+        super().__init__()
+        self.pre, self.a, self.head = nn.Linear(2, 2), nn.Linear(2, 2), nn.Linear(2, 2)
+
+    def forward(self, x):
+        skip = self.pre(x)
+        h = self.a(x)
+        rows = [h[i:i + 1] if h[i, 0] > 0 else h[i:i + 1] + skip[i:i + 1] for i in range(h.shape[0])]
+        return self.head(torch.cat(rows))
+
+
+def test_a_branch_that_reads_a_value_the_trial_rows_did_not_read_falls_back_to_full_passes():
+    # samples 0 and 1 (the trial rows) keep h_0 > 0 even under the trial pass's moved value, so the
+    # hook split stubbed `pre`'s output with sample 0's row; do(h_0 := 0) sends every row down the
+    # branch that reads it: 5 of the 8 effects were wrong, by up to 3.47 (sample 3, unit 0)
+    model = seeded(LateRead().double()).eval()
+    with torch.no_grad():
+        model.a.weight.copy_(torch.eye(2))
+        model.a.bias.zero_()
+    x = torch.tensor([[1.5, 2.0], [1.8, -1.0], [-1.0, 0.5], [-2.0, 3.0]], dtype=torch.float64)
+    ref = per_sample_reference_2(model, x, "a")
+    out, info = unit_effects(model, x, "a", return_info=True)
+    torch.testing.assert_close(out, ref, atol=1e-12, rtol=0)
+    assert info.path == "full" and "hooks: " in info.reason and "some rows only" in info.reason
+    assert all_hook_counts(model) == 0 and not any("forward" in m.__dict__ for m in model.modules())
+
+
+def per_sample_reference_2(model: nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
+    module = resolve_module(model, layer)
+    with torch.no_grad():
+        out = torch.zeros(x.shape[0], 2, dtype=x.dtype)
+        for i, xi in enumerate(x.split(1)):
+            f0 = model(xi)[0]
+            t = f0.argmax()
+            for u in range(2):
+                def zero(_m, _i, o, u=u):
+                    o = o.clone()
+                    o[:, u] = 0.0
+                    return o
+
+                handle = module.register_forward_hook(zero)
+                try:
+                    out[i, u] = f0[t] - model(xi)[0, t]
+                finally:
+                    handle.remove()
+    return out

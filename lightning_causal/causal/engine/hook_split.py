@@ -13,7 +13,7 @@ layer, so its output can be recorded once for the probe and replayed by row. The
 
 A suffix run calls the model on the rows' inputs (forward arguments taken by row) with the
 cached modules' ``forward`` replaced by a lookup (the outputs nothing reads become zero-copy
-stubs) and the layer's first call answered with the intervened value; the ancestors' own code
+stubs, watched: a run that reads one raises :class:`StubRead`) and the layer's first call answered with the intervened value; the ancestors' own code
 after the cut and every later module runs as usual. Exactness needs what the full-forward
 fallback needs too: the model treats samples independently (evaluation mode).
 """
@@ -43,12 +43,13 @@ from lightning_causal.causal.engine.live_values import (
 )
 from lightning_causal.causal.engine.suffix import SplitRefused
 
-__all__ = ["HookSplit", "hook_split", "record_calls", "CallRecord"]
+__all__ = ["HookSplit", "hook_split", "record_calls", "CallRecord", "StubRead"]
 
 Edit = Callable[[Tensor], Tensor]
 _METADATA = {
     Tensor.shape.__get__, Tensor.dtype.__get__, Tensor.device.__get__, Tensor.ndim.__get__,
     Tensor.requires_grad.__get__, Tensor.size, Tensor.dim, Tensor.__len__, Tensor.numel, Tensor.is_floating_point,
+    Tensor.element_size, Tensor.nbytes.__get__, Tensor.itemsize.__get__,  # the memory budget's probe reads these
 }
 
 
@@ -198,6 +199,10 @@ class _Watch(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+class StubRead(Exception):
+    """A hook-split run read a cached output that was not recorded for the probe (see :meth:`HookSplit.run`)."""
+
+
 def _no_op(_module: nn.Module, _args: Any, _output: Any) -> None:
     return None
 
@@ -264,15 +269,30 @@ class HookSplit:
 
     def run(self, value: Tensor | Edit, rows: Tensor) -> Any:
         """The model's raw output for the samples ``rows`` with the layer's first call answered by
-        ``value`` (a tensor, or an edit of the recorded output applied to every call)."""
+        ``value`` (a tensor, or an edit of the recorded output applied to every call).
+
+        Raises:
+            StubRead: the run read a cached output that the trial replay did not read (a stub, not
+                recorded for the probe): a branch taken by these rows only (``if h[i, 0] > 0``
+                per row after the layer) reads what the trial rows' branch did not.
+        """
         # a no-op hook on the layer, as the full-forward path has: code that takes a fused fast
         # path only when no hooks are attached (torch's TransformerEncoderLayer) still calls it
+        stubbed = set(self.stubs) | ({"layer"} if self.cut_stub else set())
+        watching = self.watch is None and bool(stubbed)
+        if watching:
+            self.watch = _Watch()
         handle = self.layer.register_forward_hook(_no_op)
         try:
-            with _patched(self._wrappers(value, rows)):
-                return self.forward.raw(*(x[rows] for x in self.xs), rows=rows)
+            with _patched(self._wrappers(value, rows)), self.watch if watching else contextlib.nullcontext():
+                out = self.forward.raw(*(x[rows] for x in self.xs), rows=rows)
+            if watching and self.watch.read & stubbed:
+                raise StubRead(f"a run of {rows.numel()} rows read cached module outputs that the trial rows did not read")
+            return out
         finally:
             handle.remove()
+            if watching:
+                self.watch = None
 
 
 def hook_split(forward: Forward, xs: tuple[Tensor, ...], layer: nn.Module) -> tuple[HookSplit, CallRecord]:

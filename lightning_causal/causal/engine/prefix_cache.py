@@ -11,7 +11,9 @@ ran, ``cache.reason`` why the faster ones did not):
 - ``"fx"``: a ``torch.fx`` split (:mod:`~.suffix`); only the graph after the cut runs, with every
   value live at the cut (skip connections, attention masks) cached;
 - ``"hooks"``: a module-hook split (:mod:`~.hook_split`) for models that do not trace (Hugging
-  Face); module calls completed before the cut are answered from the cache;
+  Face); module calls completed before the cut are answered from the cache. A run that reads a
+  cached value the trial rows did not read (a branch taken by some rows only) switches the cache
+  to full passes (``path`` becomes ``"full"``, ``reason`` says why);
 - ``"full"``: full forward passes with the layer's output replaced by a hook.
 
 Every path gives the numbers of the full path (tested in float64); each fast path is checked
@@ -47,7 +49,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_choice
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
-from lightning_causal.causal.engine.hook_split import hook_split, record_calls
+from lightning_causal.causal.engine.hook_split import StubRead, hook_split, record_calls
 from lightning_causal.causal.engine.interventions import (
     module_output,
     replace_output,
@@ -123,8 +125,9 @@ class PrefixCache:
     """
 
     def __init__(self, forward: Forward, layer: str, runner: Callable[[Any, Tensor], Any], *,
-                 value: Tensor, output: Tensor, path: str, reason: str) -> None:
-        self.forward, self.layer, self._runner = forward, layer, runner
+                 value: Tensor, output: Tensor, path: str, reason: str,
+                 fallback: Callable[[Any, Tensor], Any] | None = None) -> None:
+        self.forward, self.layer, self._runner, self._fallback = forward, layer, runner, fallback
         self.value, self.output, self.path, self.reason = value, output, path, reason
 
     def __call__(self, value: Tensor | Edit, rows: Tensor) -> Tensor:
@@ -136,7 +139,14 @@ class PrefixCache:
                 too (a layer used twice), as the full-forward intervention hook does.
             rows: the probe sample of each row (cached values and forward arguments follow it).
         """
-        return self.forward.select(self._runner(value, rows))
+        try:
+            return self.forward.select(self._runner(value, rows))
+        except StubRead as err:  # the hook split cannot answer these rows: full passes from now on
+            if self._fallback is None:
+                raise
+            self._runner, self._fallback, self.path = self._fallback, None, "full"
+            self.reason = "; ".join(r for r in (self.reason, f"hooks: {err} (a branch taken by some rows only)") if r)
+            return self.forward.select(self._runner(value, rows))
 
     def rows_per_pass(self, max_batch_size: int | None = None) -> int:
         """Rows per suffix call within the engine's memory budget (or ``max_batch_size``)."""
@@ -293,7 +303,8 @@ def _check_trial_pass(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Mod
 def _hooks_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn.Module) -> PrefixCache:
     split, rec = hook_split(forward, xs, module)
     return PrefixCache(forward, layer, split.run, value=module_output(rec.cut_output, layer),
-                       output=forward.select(rec.output), path="hooks", reason="")
+                       output=forward.select(rec.output), path="hooks", reason="",
+                       fallback=_FullRunner(forward, xs, module))
 
 
 def _full_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn.Module, reason: str) -> PrefixCache:
