@@ -31,6 +31,7 @@ from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import check_feature_mask, num_groups
 from lightning_causal.causal.engine.interventions import capture, resolve_module
+from lightning_causal.causal.engine.prefix_cache import check_samples_independent
 from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
 
 __all__ = ["LayerCausalMap", "layer_causal_map", "linear_cka"]
@@ -252,6 +253,7 @@ def layer_causal_map(
         masks = (masks[0].expand(xs[0].shape).masked_fill(padding.expand(xs[0].shape), g), *masks[1:])
     with audit_mode(model):
         out, acts = _clean(forward, xs, names, named=layers is not None)
+        check_samples_independent(forward, xs, out, "A layer causal map")
         order = list(acts)
         tidx = resolve_target(out, target)
         real = _real_rows(xs, masks, g, n)
