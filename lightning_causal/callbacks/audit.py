@@ -335,6 +335,8 @@ class CausalAuditCallback(Callback):
         t0 = time.perf_counter()
         results = self._audit_all(trainer, _audited(pl_module), epoch)
         total = time.perf_counter() - t0
+        if trainer.world_size > 1:  # one value on every process (rank 0's, the one in its report): monitors agree
+            total = float(trainer.strategy.broadcast(total, src=0))
         if not self._write_report(trainer, epoch, stage, results, total):
             self.failed_epochs.append(epoch)
             return
