@@ -234,3 +234,28 @@ def test_llama_heads_and_mlp_neurons_with_padding_equal_brute_force_pre_hooks():
                 finally:
                     handle.remove()
         assert got.abs().max() > 0 and _untouched(module)
+
+
+def test_swin_window_attention_heads_are_refused_with_the_windows_named_and_its_mlp_neurons_work():
+    """Swin's attention runs on ``[N·windows, T, D]``: ``o_proj:input`` has 4 rows per sample here.
+    It was refused with advice about ``batch_first`` and experts only; the message now names the
+    folded windows and the sites that work, and ``mlp.fc1`` neurons equal a brute-force hook."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.SwinConfig(image_size=8, patch_size=2, num_channels=1, embed_dim=8, depths=[1],
+                                     num_heads=[2], window_size=2, num_labels=3)
+    torch.manual_seed(0)
+    model = transformers.SwinForImageClassification(config).double().eval()
+    block = next(n for n, _ in model.named_modules() if n.endswith("blocks.0"))
+    x = torch.rand(3, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    with pytest.raises(ValueError, match=r"4 rows per sample.*window attention folds its windows.*mlp.fc1' with unit_dim=-1"):
+        unit_effects(model, x, f"{block}.attention.o_proj:input", num_heads=2, target=0)
+    got = unit_effects(model, x, f"{block}.mlp.fc1", unit_dim=-1, target=0)
+    fc1 = resolve_module(model, f"{block}.mlp.fc1")
+    with torch.no_grad():
+        full = model(x).logits[:, 0]
+        for j in (0, 5, got.shape[1] - 1):
+            handle = fc1.register_forward_hook(lambda _m, _i, out, j=j: out.index_fill(-1, torch.tensor([j]), 0.0))
+            try:
+                torch.testing.assert_close(got[:, j], full - model(x).logits[:, 0])
+            finally:
+                handle.remove()

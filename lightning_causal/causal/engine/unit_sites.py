@@ -280,7 +280,16 @@ def check_samples_first(name: str, shape: Sequence[int], samples: int) -> None:
             "nn.TransformerEncoderLayer) returns [T, N, ...], and a module called on some rows only (an expert of a "
             "mixture on the rows routed to it, a module called per sample in a loop) returns fewer. Build it with "
             "batch_first=True, or name a module that returns every sample first (e.g. where the experts' outputs are "
-            "combined)")
+            f"combined){_folded_hint(shape, samples)}")
+
+
+def _folded_hint(shape: Sequence[int], samples: int) -> str:
+    """A sentence for a dimension 0 that is a multiple of the samples: something folded into the batch."""
+    if not len(shape) or shape[0] <= samples or shape[0] % samples:
+        return ""
+    return (f". With {shape[0] // samples} rows per sample, the model may fold something into the batch there: "
+            "Swin's window attention folds its windows ([N·windows, T, D] at 'attention.o_proj:input'); name a module "
+            "with one row per sample instead (the whole block, or its 'mlp.fc1' with unit_dim=-1)")
 
 
 def check_site_units(model: nn.Module, name: str, run: Callable[[], object], unit_dim: int | None,
