@@ -133,8 +133,8 @@ def attribution_estimates(
         frontier = find_frontier(cache, resolve_module(cache.forward.model, cache.layer))
     if frontier is None or frontier.is_value:
         calls = call_gradients(cache, target_idx, max_batch_size)
-        return _range([sum(unit_sums((hk - iv.values(hk).to(hk.dtype).expand_as(hk)) * gk, layout) for hk, gk in calls)[:, units]
-                       for iv in interventions])
+        return _range([sum(unit_sums((hk - iv.values(hk).to(hk.dtype).expand_as(hk)) * gk, _call_layout(iv, hk, layout))
+                           for hk, gk in calls)[:, units] for iv in interventions])
     n, rows = h.shape[0], cache.rows_per_pass(max_batch_size)
     samples = torch.arange(n, device=h.device).split(rows)
     z, g = (torch.cat(t) for t in zip(*(frontier_gradient(cache, frontier, target_idx, s) for s in samples)))
@@ -149,6 +149,17 @@ def attribution_estimates(
     k, nu = len(interventions), units.numel()
     est = map_rows(k * nu * n, rows, evaluate, h.device).view(k, nu, n).transpose(1, 2)
     return _range(list(est))
+
+
+def _call_layout(iv: Intervention, h: Tensor, layout: Layout) -> Layout:
+    """The units of one call's output ``h``, found in it as the exact interventions find them (a
+    shared layer applied to ``[N, D]`` and to ``[N, T, D]``: the last dimension both times for
+    ``unit_dim=-1``); its number of units must be the first call's."""
+    lay = iv.layout(h) if h.dim() > 1 else layout
+    if lay.num_units != layout.num_units:
+        raise ValueError(f"Expected every call of the layer to have {layout.num_units} units, as its first call does, but "
+                         f"a later call returned {list(h.shape)} ({lay.num_units} units on dimension {lay.dim})")
+    return lay
 
 
 def _unit_local(cache: PrefixCache, frontier: Frontier, ivs: Sequence[Intervention], units: Tensor, layout: Layout,

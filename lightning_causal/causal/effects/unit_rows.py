@@ -30,11 +30,25 @@ def row_values(ivs: Sequence[Intervention], k: Tensor, h: Tensor) -> Tensor:
 
 def unit_rows(ivs: Sequence[Intervention], units: Tensor, layout: Layout, n: int, *, idx: Tensor) -> tuple[Edit, Tensor]:
     """``(edit, samples)`` of the flat rows ``idx``: ``edit(h)`` replaces unit ``u`` of each row by
-    its intervention's value (applied to the layer's output of those rows)."""
+    its intervention's value (applied to the layer's output of those rows).
+
+    A layer called again in the forward pass gets the edit at every call, as :func:`intervene`
+    applies it: the units are found in each call's own output (a shared linear applied to
+    ``[N, D]`` and then to ``[N, T, D]`` with ``unit_dim=-1``: the last dimension both times). A
+    call whose output does not hold one row per row, or another number of units, is refused.
+    """
     ku, s = idx // n, idx % n
     kk, u = ku // units.numel(), units[ku % units.numel()]
 
     def edit(h: Tensor) -> Tensor:
-        return replace_units(h, u, row_values(ivs, kk, h), layout.dim, unit_size=layout.unit_size)
+        lay = ivs[0].layout(h) if h.dim() > 1 else layout
+        if h.shape[0] != u.shape[0] or lay.num_units != layout.num_units:
+            raise ValueError(
+                f"Expected every call of the layer in a forward pass to return one row per row of the pass "
+                f"({u.shape[0]}) with {layout.num_units} units, as its first call does, but a later call returned "
+                f"{list(h.shape)} ({lay.num_units} units on dimension {lay.dim}): a module shared across inputs of "
+                "other shapes (rows flattened into the batch). Name a module called once, or one whose calls all "
+                "keep the samples on dimension 0")
+        return replace_units(h, u, row_values(ivs, kk, h), lay.dim, unit_size=lay.unit_size)
 
     return edit, s
