@@ -370,3 +370,21 @@ def test_a_layer_shared_across_shapes_is_intervened_on_its_units_at_every_call()
     with pytest.raises(ValueError, match=r"one row per row of the pass \(\d+\) with 4 units.*later call returned \[\d+, 4\]"):
         unit_effects(flat, x, "fc", unit_dim=-1)
     assert all_hook_counts(model) == 0 and all_hook_counts(flat) == 0
+
+
+class KernelRounding(nn.Module):
+    """Outputs that move with the batch size by a rounding-sized amount, as TF32 or split-K kernels
+    of an accelerator do (a refusal there would stop every audit of a float32 CNN on a GPU)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.head = nn.Linear(2, 2), nn.Linear(2, 2)
+
+    def forward(self, x):
+        return self.head(torch.tanh(self.a(x))) + 1e-3 * x.shape[0]  # 7 rows vs 2: 5e-3
+
+
+def test_rounding_sized_batch_differences_are_not_taken_for_batch_dependence():
+    model = seeded(KernelRounding().double()).eval()
+    x = torch.randn(7, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    assert unit_effects(model, x, "a").shape == (7, 2)
