@@ -93,7 +93,8 @@ class RowShard:
     Args:
         rank: this process's index in ``[0, world_size)``.
         world_size: the number of processes sharing the rows.
-        all_gather: the collective that gathers one tensor of equal shape from every process.
+        all_gather: the collective that gathers one tensor of equal shape from every process (the
+            rows' results, and before them each process's status: an int64 ``[1, 2]`` tensor).
         min_rows: totals below ``world_size * min_rows`` rows are not split (every process
             evaluates them: the collective would cost more than it saves).
         device: where the collective runs (NCCL gathers CUDA tensors only); ``None``: where the
@@ -130,7 +131,8 @@ def sharded_rows(shard: RowShard | None) -> Iterator[None]:
     the floating point effects of other chunk sizes. ``None`` leaves the rows unsplit.
 
     Examples:
-        >>> gather = lambda t: torch.stack([t, t + 100])  # two "processes": the other adds 100
+        >>> # two "processes": the other's rows are 100 more; its status (int64, before each gather) is "ok" too
+        >>> gather = lambda t: torch.stack([t, t + 100 if t.is_floating_point() else t])
         >>> with sharded_rows(RowShard(0, 2, gather, min_rows=1)):
         ...     map_rows(5, 2, lambda idx: idx * 1.0, torch.device("cpu"))
         tensor([  0.,   1.,   2., 100., 101.])
