@@ -388,3 +388,32 @@ def test_rounding_sized_batch_differences_are_not_taken_for_batch_dependence():
     model = seeded(KernelRounding().double()).eval()
     x = torch.randn(7, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     assert unit_effects(model, x, "a").shape == (7, 2)
+
+
+class DetachedAfter(nn.Module):
+    """The values of `a` flow on, its gradient does not (a stop-gradient after the layer)."""
+
+    def __init__(self, no_grad: bool = False):
+        super().__init__()
+        self.no_grad = no_grad
+        self.a, self.head = nn.Linear(3, 3), nn.Linear(3, 2)
+
+    def forward(self, x):
+        h = self.a(x)
+        if self.no_grad:
+            with torch.no_grad():
+                return self.head(h)
+        return self.head(h.detach())
+
+
+@pytest.mark.parametrize(("no_grad", "use_suffix"), [(False, True), (False, False), (True, False)])
+def test_first_order_estimates_refuse_a_forward_that_cuts_the_gradient_after_the_layer(no_grad, use_suffix):
+    # the estimates were all 0 (exact effects up to 0.1) after .detach(), and a screen ranked units
+    # by those zeros; under torch.no_grad() the full path crashed in autograd.grad
+    model = seeded(DetachedAfter(no_grad).double()).eval()
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert unit_effects(model, x, "a", target=0, use_suffix=use_suffix).abs().max() > 1e-2
+    for kwargs in ({"method": "atp"}, {"method": "attribution"}, {"screen": 1}):
+        with pytest.raises(ValueError, match=r"gradient of the model's output to reach layer 'a'.*method='exact'"):
+            unit_effects(model, x, "a", target=0, use_suffix=use_suffix, **kwargs)
+    assert all_hook_counts(model) == 0

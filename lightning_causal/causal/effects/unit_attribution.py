@@ -78,7 +78,9 @@ def call_gradients(cache: PrefixCache, target_idx: Tensor, max_batch_size: int |
 
         with torch.enable_grad():
             f = gather_target(cache(shifted, s), target_idx[s])
-            grads = torch.autograd.grad(f.sum(), shifts, allow_unused=True)
+            grads = torch.autograd.grad(f.sum(), shifts, allow_unused=True) if f.requires_grad else [None] * len(shifts)
+        if all(g is None for g in grads):
+            _check_no_gradient_means_no_effect(cache, f, target_idx, s)
         if not shapes:
             shapes.extend(v.shape[1:] for v in values)
         if [v.shape[1:] for v in values] != shapes:
@@ -89,6 +91,19 @@ def call_gradients(cache: PrefixCache, target_idx: Tensor, max_batch_size: int |
     flat = map_rows(h.shape[0], rows, grad_rows, h.device)
     parts = flat.split([shape.numel() for shape in shapes for _ in range(2)], 1)
     return [(parts[2 * k].view(-1, *shape), parts[2 * k + 1].view(-1, *shape)) for k, shape in enumerate(shapes)]
+
+
+def _check_no_gradient_means_no_effect(cache: PrefixCache, f: Tensor, target_idx: Tensor, s: Tensor) -> None:
+    """No gradient reaches the layer: right only if the output does not depend on it. A forward
+    that cuts the gradient after the layer (``.detach()``, ``torch.no_grad()``) while its values
+    flow on would give first-order estimates of 0 for effects that are not: ``ValueError``."""
+    with torch.no_grad():
+        moved = gather_target(cache(lambda v: 1.0 - 0.5 * v, s), target_idx[s])
+    if not close(moved, f.detach()):
+        raise ValueError(
+            f"Expected the gradient of the model's output to reach layer {cache.layer!r}, whose output it depends "
+            "on, but none does: the forward cuts the gradient after the layer (a .detach() or torch.no_grad()), so "
+            "every first-order estimate would be 0. Use method='exact' (and no screen)")
 
 
 def _range(estimates: list[Tensor]) -> Tensor:
