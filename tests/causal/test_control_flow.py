@@ -199,12 +199,16 @@ class RoutedOnInput(nn.Module):
         self.head = nn.Linear(2, 2)
 
     def forward(self, x):
-        top = (x[:, 0] <= 0).long()
-        out = torch.zeros_like(x)
+        return self.route(x)
+
+    def route(self, h):
+        """Each row to expert 0 if ``h[:, 0] > 0`` else expert 1, called on its rows only."""
+        top = (h[:, 0] <= 0).long()
+        out = torch.zeros_like(h)
         for e, expert in enumerate(self.experts):
             rows = top == e
             if rows.any():
-                out[rows] = expert(x[rows])
+                out[rows] = expert(h[rows])
         return self.head(out)
 
 
@@ -220,24 +224,15 @@ def test_layer_map_refuses_an_expert_that_intervened_inputs_route_away(n):
     assert all_hook_counts(model) == 0
 
 
-class RoutedOnHidden(nn.Module):
+class RoutedOnHidden(RoutedOnInput):
     """Top-1 routing on the sign of a hidden unit: do(a_0 := 0) moves a row to expert 1."""
 
     def __init__(self):
         super().__init__()
         self.a = nn.Linear(2, 2)
-        self.experts = nn.ModuleList([nn.Linear(2, 2), nn.Linear(2, 2)])
-        self.head = nn.Linear(2, 2)
 
     def forward(self, x):
-        h = self.a(x)
-        top = (h[:, 0] <= 0).long()
-        out = torch.zeros_like(h)
-        for e, expert in enumerate(self.experts):
-            rows = top == e
-            if rows.any():
-                out[rows] = expert(h[rows])
-        return self.head(out)
+        return self.route(self.a(x))
 
 
 @pytest.mark.parametrize("n", [1, 3])
