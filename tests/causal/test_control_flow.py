@@ -412,3 +412,21 @@ def test_first_order_estimates_refuse_a_forward_that_cuts_the_gradient_after_the
         with pytest.raises(ValueError, match=r"gradient of the model's output to reach layer 'a'.*method='exact'"):
             unit_effects(model, x, "a", target=0, use_suffix=use_suffix, **kwargs)
     assert all_hook_counts(model) == 0
+
+
+def test_a_model_that_draws_noise_in_eval_is_not_taken_for_batch_dependence():
+    """MC dropout kept on in eval differs from itself run twice alone: not refused (its effects are
+    as noisy as its outputs), while a batch-dependent forward still is (tests above)."""
+
+    class MCDropout(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.head = nn.Linear(4, 8), nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.head(nn.functional.dropout(torch.relu(self.fc(x)), 0.5, training=True))
+
+    model = seeded(MCDropout().double()).eval()
+    torch.manual_seed(0)
+    effects = unit_effects(model, torch.randn(6, 4, dtype=torch.float64) * 3, "fc")
+    assert effects.shape == (6, 8)
