@@ -22,7 +22,7 @@ from lightning_causal.causal.effects.input_effects import average_causal_effect,
 from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
-from lightning_causal.causal.engine.groups import broadcast_groups, flat_mask, group_mask
+from lightning_causal.causal.engine.groups import broadcast_groups, group_counts, group_mask
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
 
@@ -47,13 +47,9 @@ def real_groups(inputs: Tensor, feature_mask: Tensor, additional_forward_args: o
         tensor([[ True,  True, False],
                 [ True,  True,  True]])
     """
-    n = inputs.shape[0]
-    m = flat_mask(feature_mask, inputs.shape).to(inputs.device)
-    m = m.expand(n, -1)
     padding = padding_positions(inputs, additional_forward_args)
     unpadded = padding is None or not bool(padding.any())
-    real = torch.ones_like(m, dtype=torch.bool) if unpadded else (~padding).expand(inputs.shape).reshape(n, -1)
-    counts = torch.zeros(n, int(m.max()) + 1, dtype=torch.long, device=inputs.device).scatter_add_(1, m, real.long())
+    counts = group_counts(inputs, feature_mask, keep=None if unpadded else ~padding)
     if unpadded and bool((counts > 0).all()):
         return None
     return counts > 0

@@ -21,6 +21,7 @@ __all__ = [
     "group_mask",
     "aggregate_to_groups",
     "broadcast_groups",
+    "group_counts",
 ]
 
 
@@ -229,3 +230,60 @@ def broadcast_groups(values: Tensor, feature_mask: Tensor, shape: torch.Size | t
     shape = torch.Size(shape)
     m = flat_mask(feature_mask, shape).to(values.device)
     return values.gather(1, m.expand(values.shape[0], -1)).view(shape)
+
+
+def group_counts(
+    inputs: Tensor | tuple[Tensor, ...],
+    feature_mask: Tensor | tuple[Tensor, ...],
+    num_groups: int | None = None,
+    keep: Tensor | tuple[Tensor | None, ...] | None = None,
+) -> Tensor:
+    """How many elements of each sample each group holds, over all inputs: ``[N, G]`` integers,
+
+    .. math:: c_{n,g} = \\sum_k \\#\\{i : m^{(k)}_{n,i} = g,\\ \\mathrm{keep}^{(k)}_{n,i}\\}
+
+    where ``m^{(k)}`` is the mask of input ``k`` (shared ``[1, ...]`` or per sample ``[N, ...]``)
+    and ``keep`` (booleans broadcastable to the input, one per input or ``None``) says which
+    elements count (e.g. not padding). A group that a sample does not have, or whose elements all
+    lie outside ``keep``, counts 0 there; ``c_{n,g} > 0`` says whether group ``g`` is real in
+    sample ``n``.
+
+    Args:
+        inputs: a tensor ``[N, ...]`` or a tuple of tensors sharing ``N``.
+        feature_mask: integer group ids, one mask per input, each broadcastable to its input.
+        num_groups: ``G`` (default ``max id + 1`` over the masks); every id must be below it.
+        keep: which elements count (default: all of them).
+
+    Examples:
+        >>> ids = torch.zeros(2, 4, dtype=torch.long)
+        >>> words = torch.tensor([[0, 0, 1, 2], [0, 1, 1, 1]])  # per-sample groups
+        >>> group_counts(ids, words, keep=torch.tensor([[True, True, True, False], [True, True, True, True]]))
+        tensor([[2, 1, 0],
+                [1, 3, 0]])
+    """
+    xs = inputs if isinstance(inputs, tuple) else (inputs,)
+    masks = feature_mask if isinstance(feature_mask, tuple) else (feature_mask,)
+    keeps = (None,) * len(xs) if keep is None else keep if isinstance(keep, tuple) else (keep,)
+    if not xs or not all(isinstance(x, Tensor) and x.dim() >= 1 for x in xs):
+        raise TypeError(f"Expected argument `inputs` to be a tensor [N, ...] or a tuple of them but got {inputs!r:.80}")
+    if len(masks) != len(xs) or len(keeps) != len(xs):
+        raise ValueError(f"Expected argument `feature_mask` (and `keep`) to give one tensor per input ({len(xs)}) but got "
+                         f"{len(masks)} masks and {len(keeps)} keep masks")
+    n = xs[0].shape[0]
+    flats = [flat_mask(m, x.shape).to(x.device) for x, m in zip(xs, masks)]
+    top = max((int(f.max()) + 1 for f in flats if f.numel()), default=0)
+    g = top if num_groups is None else check_int("num_groups", num_groups, minimum=0)
+    if top > g:
+        raise ValueError(f"Expected argument `num_groups` above every group id (at least {top}) but got {g}")
+    counts = torch.zeros(n, g, dtype=torch.long, device=xs[0].device)
+    for x, f, k in zip(xs, flats, keeps):
+        if k is None:
+            weight = torch.ones_like(f)
+        else:
+            if not isinstance(k, Tensor) or k.dtype != torch.bool or k.dim() != x.dim() or k.shape[0] not in (1, n):
+                raise ValueError(f"Expected argument `keep` to be booleans [1 or {n}, ...] broadcastable to the input "
+                                 f"{list(x.shape)} but got {k!r:.80}")
+            f = f.expand(n, -1)
+            weight = k.to(x.device).expand(x.shape).reshape(n, -1).long()
+        counts += torch.zeros(f.shape[0], g, dtype=torch.long, device=x.device).scatter_add_(1, f, weight)
+    return counts
