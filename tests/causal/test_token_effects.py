@@ -8,7 +8,7 @@ import torch
 
 from lightning_causal.causal import input_effects
 from tests.helpers.models import all_hook_counts
-from tests.helpers.text import MASK, PAD, tiny_bert_classifier, token_batch
+from tests.helpers.text import MASK, PAD, VOCAB, tiny_bert_classifier, token_batch
 
 WORDS = "bert.embeddings.word_embeddings"
 
@@ -165,3 +165,55 @@ def test_an_input_layer_that_reads_one_column_of_the_input_is_refused():
     with pytest.raises(ValueError, match=r"`input_layer`\) to read the whole input \[2, 3\].*shape \[2\]"):
         input_effects(model, codes, input_layer="embs.0")
     assert all_hook_counts(model) == 0
+
+
+@pytest.mark.parametrize("input_layer", [None, WORDS])
+@pytest.mark.parametrize("baseline", [VOCAB, -1, 5000])
+def test_a_token_baseline_outside_the_vocabulary_is_refused_naming_it(bert, input_layer, baseline):
+    ids, att = token_batch(2, 6)
+    with pytest.raises(ValueError, match=rf"`baseline` to be a token id in \[0, {VOCAB}\) .*'{WORDS}'.* got {baseline}$"):
+        input_effects(bert, ids, baseline=baseline, input_layer=input_layer, additional_forward_args={"attention_mask": att})
+    assert all_hook_counts(bert) == 0
+
+
+class _PerColumn(torch.nn.Module):
+    """Two categorical columns, each with its own embedding (3 and 50 categories)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.b, self.head = torch.nn.Embedding(3, 2), torch.nn.Embedding(50, 2), torch.nn.Linear(4, 1)
+
+    def forward(self, x):
+        return self.head(torch.cat([self.a(x[:, 0]), self.b(x[:, 1])], 1)).squeeze(-1)
+
+
+def test_a_per_column_token_baseline_is_checked_against_the_embedding_of_its_column():
+    x = torch.tensor([[0, 10], [2, 49], [1, 0]])
+    model = _PerColumn()
+    got = input_effects(model, x, baseline=torch.tensor([0, 40]))  # in range for each column's own embedding
+    with torch.no_grad():
+        ref = torch.stack([model(x) - model(torch.stack([torch.zeros(3, dtype=torch.long), x[:, 1]], 1)),
+                           model(x) - model(torch.stack([x[:, 0], torch.full((3,), 40)], 1))], 1)
+    torch.testing.assert_close(got, ref)
+    with pytest.raises(ValueError, match=r"`baseline` to be a token id in \[0, 3\) .*'a'.* got 5$"):
+        input_effects(model, x, baseline=torch.tensor([5, 40]))
+
+
+class _Shifted(torch.nn.Module):
+    """Looks up ``ids + 1``: the vocabulary bound of the ids is not the embedding's size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb, self.head = torch.nn.Embedding(10, 4), torch.nn.Linear(4, 2)
+
+    def forward(self, ids):
+        return self.head(self.emb(ids + 1).sum(1))
+
+
+def test_a_token_baseline_the_model_cannot_look_up_after_shifting_is_named():
+    ids = torch.tensor([[1, 2, 3], [4, 5, 6]])
+    assert input_effects(_Shifted(), ids, baseline=-1).shape == (2, 3)  # looks up 0: allowed
+    with pytest.raises(ValueError, match="`baseline` to hold token ids the model can look up .* got 9: .*IndexError"):
+        input_effects(_Shifted(), ids, baseline=9)

@@ -33,6 +33,11 @@ from lightning_causal.causal.engine.groups import (
     num_groups,
 )
 from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
+from lightning_causal.causal.engine.token_ids import (
+    check_token_baselines,
+    embedding_readers,
+    token_baseline_error,
+)
 
 __all__ = ["input_effects", "interventional_expectations", "average_causal_effect"]
 
@@ -130,9 +135,11 @@ def input_effects(
     with torch.inference_mode(False) if method == "attribution" else contextlib.nullcontext(), audit_mode(forward.model):
         if method == "attribution":
             return input_attribution_estimates(forward, xs, masks, bases, num_groups=g, target=target, max_batch_size=max_batch_size)
-        tidx, f0 = clean_target(forward, xs, target)
-        rows = max(1, rows_per_pass(forward.model, xs, max_batch_size, forward=forward))
+        with embedding_readers(forward.model, xs) as readers:  # the clean pass only: which embeddings read the ids
+            tidx, f0 = clean_target(forward, xs, target)
         padding = padding_positions(xs[0], additional_forward_args)
+        check_token_baselines(xs, bases, readers, padding)
+        rows = max(1, rows_per_pass(forward.model, xs, max_batch_size, forward=forward))
         changed = _changed(xs, masks, bases, g, padding).T  # [G, N]
         if padding is not None:  # padded positions keep their tokens: a group that reaches into them changes its real ones only
             masks = (masks[0].expand(xs[0].shape).masked_fill(padding.expand(xs[0].shape), g), *masks[1:])
@@ -140,7 +147,13 @@ def input_effects(
         def evaluate(idx: Tensor) -> Tensor:
             grp, s = idx // n, idx % n
             xi = tuple(ablate_groups(x, m, s, grp, values=sample_rows(b, s)) for x, m, b in zip(xs, masks, bases))
-            return gather_target(forward(*xi, rows=s), tidx[s])
+            try:
+                return gather_target(forward(*xi, rows=s), tidx[s])
+            except IndexError as err:  # an embedding the readers did not see (indices computed from the ids)
+                named = token_baseline_error(err, bases)
+                if named is None:
+                    raise
+                raise named from err
 
         ablated = active_rows(changed, f0, rows, evaluate)
     return (f0.unsqueeze(0) - ablated).T.contiguous()

@@ -33,6 +33,11 @@ from lightning_causal.causal.engine.interventions import (
     resolve_module,
 )
 from lightning_causal.causal.engine.state import audit_mode, gather_target, resolve_target
+from lightning_causal.causal.engine.token_ids import (
+    check_token_baselines,
+    embedding_readers,
+    token_baseline_error,
+)
 
 __all__ = ["input_layer_effects", "layer_reference"]
 
@@ -46,18 +51,26 @@ def _is_token_id(x: Tensor, baseline: Any) -> bool:
     return isinstance(baseline, int) and not isinstance(baseline, bool)
 
 
-def layer_reference(forward: Forward, x: Tensor, h: Tensor, layer: str, *, baseline: Any) -> Tensor:
+def layer_reference(
+    forward: Forward, x: Tensor, h: Tensor, layer: str, *, baseline: Any, readers: list | None = None
+) -> Tensor:
     """The reference value ``e`` of the layer's output, ``[1 or N, *h.shape[1:]]``.
 
     An integer baseline for integer inputs is a token id: ``e`` is the layer's output on the input
     filled with it (per sample: forward arguments such as token types follow their samples).
     Otherwise ``baseline`` is a value of the layer's output: a number, a vector ``[D]`` over the
-    last dimension, or a tensor broadcastable to ``h``.
+    last dimension, or a tensor broadcastable to ``h``. ``readers``: the embeddings that read ``x``
+    in its clean pass (:func:`~lightning_causal.causal.engine.token_ids.embedding_readers`); a token
+    id outside their vocabulary is refused before the pass.
     """
     if _is_token_id(x, baseline):
         b = check_baselines((x,), baseline)[0]
-        with capture(forward.model, [layer]) as acts:
-            forward(torch.broadcast_to(b, x.shape).contiguous())
+        check_token_baselines((x,), (b,), readers or [])
+        try:
+            with capture(forward.model, [layer]) as acts:
+                forward(torch.broadcast_to(b, x.shape).contiguous())
+        except IndexError as err:
+            raise token_baseline_error(err, (b,)) from err
         return acts[layer]
     if isinstance(baseline, Tensor) and baseline.dim() == 1 and h.dim() > 2 and baseline.shape[0] == h.shape[-1]:
         baseline = baseline.view([1] * (h.dim() - 1) + [-1])
@@ -123,14 +136,14 @@ def input_layer_effects(
         seen: list[Tensor | None] = []
         pre = module.register_forward_pre_hook(lambda _m, a, kw: seen.append(_first_tensor(a, kw)), with_kwargs=True)
         try:
-            with capture(forward.model, [layer]) as acts:
+            with capture(forward.model, [layer]) as acts, embedding_readers(forward.model, (x,)) as readers:
                 out = forward(x)
         finally:
             pre.remove()
         h = _check_layer_output(acts.get(layer), x, layer, seen[0] if seen else None)
         tidx = resolve_target(out, target)
         f0 = gather_target(out, tidx)
-        ref = layer_reference(forward, x, h, layer, baseline=baseline).to(h.dtype)
+        ref = layer_reference(forward, x, h, layer, baseline=baseline, readers=readers).to(h.dtype)
         m = mask.view(*mask.shape, *[1] * (h.dim() - x.dim()))
         changed = _changed(h, m, ref, num_groups, padding_positions(x, forward_args))
         rows = max(1, rows_per_pass(forward.model, (x,), max_batch_size, forward=forward))

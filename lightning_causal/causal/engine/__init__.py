@@ -14,6 +14,8 @@ from each other's private names:
   :func:`map_rows` (evaluate a flat index of (intervention, sample) rows chunk by chunk).
 - :mod:`~.ablation`: the do-operator on rows (:func:`ablate_groups`, :func:`replace_units`) and
   :func:`check_baselines`.
+- :mod:`~.token_ids`: integer baselines checked against the embeddings that read the token ids
+  (:func:`embedding_readers` on the clean pass, :func:`check_token_baselines`).
 - :mod:`~.groups`: feature groups (Captum's ``feature_mask``): :func:`group_mask`,
   :func:`aggregate_to_groups`, :func:`broadcast_groups`.
 - :mod:`~.ranking`: exact, row-vectorised Spearman, Kendall τ_b and top-k overlap.

@@ -1,0 +1,133 @@
+"""Integer baselines of token (or category) inputs checked against the embeddings that read them.
+
+An integer baseline (a pad or ``[MASK]`` id) outside an embedding's vocabulary makes the
+intervened forward pass fail deep inside ``nn.Embedding`` (``IndexError: index out of range in
+self`` on a CPU, a device-side assert that spoils the process on a GPU). The clean pass, which
+every estimator runs anyway, is watched by :func:`embedding_readers` (forward pre-hooks on the
+embeddings, for that pass only: the intervened passes run without them); the embeddings whose
+indices *are* the input (a view of its storage, e.g. Hugging Face's ``word_embeddings``) tell the
+vocabulary, and :func:`check_token_baselines` refuses an out-of-range baseline before any
+intervention runs, naming ``baseline``, its value, the embedding and its size. Where the model
+computes the indices from the input (an offset, a lookup), the bound is unknown in general:
+:func:`token_baseline_error` turns the embedding's ``IndexError`` at an intervened pass into an
+error that names ``baseline``.
+
+Examples:
+    >>> import torch
+    >>> from torch import nn
+    >>> model = nn.Sequential(nn.Embedding(10, 2), nn.Flatten(), nn.Linear(6, 1))
+    >>> x = torch.tensor([[1, 2, 3]])
+    >>> with embedding_readers(model, (x,)) as readers:
+    ...     _ = model(x)
+    >>> check_token_baselines((x,), (torch.tensor([[12]]),), readers)
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected argument `baseline` to be a token id in [0, 10) (the vocabulary of Embedding '0', which reads the input) but got 12
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["EmbeddingReader", "embedding_readers", "check_token_baselines", "token_baseline_error"]
+
+
+@dataclass(frozen=True)
+class EmbeddingReader:
+    """An embedding whose indices were a view of input ``input_index``: that view's layout."""
+
+    name: str
+    kind: str
+    num_embeddings: int
+    input_index: int
+    size: tuple[int, ...]
+    stride: tuple[int, ...]
+    offset: int
+
+
+def _is_integer(x: object) -> bool:
+    return isinstance(x, Tensor) and not x.is_floating_point() and not x.is_complex() and x.dtype != torch.bool
+
+
+@contextmanager
+def embedding_readers(model: nn.Module, xs: tuple[Tensor, ...]) -> Iterator[list[EmbeddingReader]]:
+    """Record, for the passes run inside, each ``nn.Embedding``/``nn.EmbeddingBag`` of ``model``
+    whose indices are a view of an integer input of ``xs`` (the hooks are removed on exit)."""
+    found: list[EmbeddingReader] = []
+    storages = {i: x.untyped_storage().data_ptr() for i, x in enumerate(xs) if _is_integer(x) and x.numel()}
+    handles = []
+    if storages:
+        for name, module in model.named_modules():
+            if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
+                handles.append(module.register_forward_pre_hook(_recorder(name, module, storages, found)))
+    try:
+        yield found
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _recorder(name: str, module: nn.Module, storages: dict[int, int], found: list[EmbeddingReader]):  # noqa: ANN202
+    kind, num = type(module).__name__, int(module.num_embeddings)
+
+    def hook(_module: nn.Module, args: tuple) -> None:
+        idx = args[0] if args else None
+        if not _is_integer(idx) or not idx.numel():
+            return
+        ptr = idx.untyped_storage().data_ptr()
+        for i, p in storages.items():
+            if ptr == p:
+                found.append(EmbeddingReader(name, kind, num, i, tuple(idx.shape), tuple(idx.stride()), idx.storage_offset()))
+
+    return hook
+
+
+def _read_values(x: Tensor, b: Tensor, reader: EmbeddingReader) -> Tensor:
+    """The baseline values that land where ``reader`` reads ``x`` (all of them when the view cannot be mapped)."""
+    full = torch.empty_like(x).copy_(b.expand(x.shape))  # laid out like x (empty_like keeps a dense layout)
+    if full.stride() != x.stride():
+        return full
+    try:
+        return full.as_strided(reader.size, reader.stride, reader.offset - x.storage_offset())
+    except RuntimeError:  # the view reaches beyond x: read every value
+        return full
+
+
+def check_token_baselines(
+    xs: tuple[Tensor, ...], bases: tuple[Tensor, ...], readers: list[EmbeddingReader], padding: Tensor | None = None
+) -> None:
+    """Refuse an integer baseline that an embedding found by :func:`embedding_readers` cannot look
+    up (``< 0`` or ``>= num_embeddings``) where it reads the input. ``padding`` (booleans
+    broadcastable to ``xs[0]``) marks positions of the first input that keep their tokens."""
+    for r in readers:
+        x, b = xs[r.input_index], bases[r.input_index]
+        if r.input_index == 0 and padding is not None:
+            b = torch.where(padding, x, b)
+        values = _read_values(x, b, r)
+        bad = (values < 0) | (values >= r.num_embeddings)
+        if bool(bad.any()):
+            which = "" if len(xs) == 1 else f" (input {r.input_index})"
+            raise ValueError(
+                f"Expected argument `baseline`{which} to be a token id in [0, {r.num_embeddings}) (the vocabulary of "
+                f"{r.kind} {r.name!r}, which reads the input) but got "
+                f"{int(values[bad][0])}"
+            )
+
+
+def token_baseline_error(err: IndexError, bases: tuple[Tensor, ...]) -> ValueError | None:
+    """An error naming ``baseline`` for an ``IndexError`` of an intervened pass whose clean pass
+    ran (the integer baseline is what changed), or ``None`` when no baseline is integer."""
+    ints = [b for b in bases if _is_integer(b)]
+    if not ints:
+        return None
+    values = sorted({int(v) for b in ints for v in b.unique()[:8].tolist()})
+    return ValueError(
+        f"Expected argument `baseline` to hold token ids the model can look up (0 <= id < the vocabulary size of the "
+        f"embedding that reads them) but got {values if len(values) > 1 else values[0]}: the clean forward pass ran and "
+        f"the pass with the baseline failed with IndexError: {err}"
+    )
