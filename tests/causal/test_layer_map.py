@@ -212,3 +212,25 @@ def test_padded_steps_keep_their_values_and_their_rows_are_left_out():
         want = torch.stack(deltas).mean() / clean.flatten(1).norm(dim=1).mean()
     assert float(got.response[0]) == pytest.approx(float(want), rel=1e-12)
     assert got.meta["samples"] == 5 and got.meta["groups"] == 6
+
+
+class _ShiftedIds(nn.Module):
+    """Looks up ``ids + 1`` in a vocabulary of 10: the baseline's bound is not the embedding's size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb, self.hidden, self.head = nn.Embedding(10, 2), nn.Linear(6, 4), nn.Linear(4, 2)
+
+    def forward(self, ids):
+        return self.head(torch.relu(self.hidden(self.emb(ids + 1).flatten(1))))
+
+
+def test_a_token_baseline_outside_the_vocabulary_is_refused_naming_it():
+    model = nn.Sequential(nn.Embedding(10, 2), nn.Flatten(), nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 2))
+    ids = torch.tensor([[1, 2, 3], [4, 5, 6]])
+    with pytest.raises(ValueError, match=r"`baseline` to be a token id in \[0, 10\) .*'0'.* got 10$"):
+        layer_causal_map(model, ids, baseline=10)
+    with pytest.raises(ValueError, match="`baseline` to hold token ids the model can look up .* got 9: .*IndexError"):
+        layer_causal_map(_ShiftedIds(), ids, baseline=9)
+    assert layer_causal_map(_ShiftedIds(), ids, baseline=-1).nodes  # looks up 0: allowed

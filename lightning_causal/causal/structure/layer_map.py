@@ -27,12 +27,12 @@ from lightning_causal.causal.engine.ablation import (
 )
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_float, check_int
+from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
-from lightning_causal.causal.engine.groups import check_feature_mask, group_counts, num_groups
+from lightning_causal.causal.engine.groups import check_feature_mask, num_groups
 from lightning_causal.causal.engine.interventions import capture, resolve_module
 from lightning_causal.causal.engine.prefix_cache import check_samples_independent
 from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
-from lightning_causal.causal.structure.default_layers import default_layers
 
 __all__ = ["LayerCausalMap", "layer_causal_map", "linear_cka"]
 
@@ -121,6 +121,12 @@ class LayerCausalMap:
         cka = torch.tensor([fl(r) for r in data["cka"]], dtype=torch.float64)
         return cls(list(data["layers"]), cka, nodes, edges, stats, torch.tensor(fl(data["response"]), dtype=torch.float64),
                    groups, float(data["threshold"]), dict(data.get("meta", {})))
+
+
+def _default_layers(model: nn.Module) -> list[str]:
+    """Leaf modules that own parameters (convolutions, linear layers, normalisations)."""
+    return [name for name, m in named_modules(model).items()
+            if name and not list(m.children()) and any(True for _ in m.parameters(recurse=False))]
 
 
 def _clean(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], *, named: bool = True) -> tuple[Tensor, dict[str, Tensor]]:
@@ -237,24 +243,20 @@ def layer_causal_map(
     g, n = num_groups(masks), xs[0].shape[0]
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n, as_matrix=True)
     model = forward.model
-    names = None if layers is None else ([layers] if isinstance(layers, str) else list(layers))
-    if names is not None and not names:
+    names = _default_layers(model) if layers is None else ([layers] if isinstance(layers, str) else list(layers))
+    if not names:
         raise ValueError(f"Expected argument `layers` to name at least one module but got {layers!r}")
-    for name in names or ():
+    for name in names:
         resolve_module(model, name)
     padding = padding_positions(xs[0], additional_forward_args)
     if padding is not None and bool(padding.any()):  # padded positions keep their values: no group holds them
         masks = (masks[0].expand(xs[0].shape).masked_fill(padding.expand(xs[0].shape), g), *masks[1:])
     with audit_mode(model):
-        if names is None:
-            names = default_layers(forward, xs)
-            if not names:
-                raise ValueError(f"Expected argument `layers` to name at least one module but got {layers!r}")
         out, acts = _clean(forward, xs, names, named=layers is not None)
         check_samples_independent(forward, xs, out, "A layer causal map")
         order = list(acts)
         tidx = resolve_target(out, target)
-        real = _real_rows(xs, masks, g)
+        real = _real_rows(xs, masks, g, n)
         keep = _row_subset(g * n, max_rows, seed, xs[0].device, real)
         grams, norms, logit_delta, in_delta = _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size)
     cka = _gram_cka([grams[a] for a in order])
@@ -264,12 +266,16 @@ def layer_causal_map(
     return _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, float(threshold), real)
 
 
-def _real_rows(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], g: int) -> Tensor:
+def _real_rows(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], g: int, n: int) -> Tensor:
     """``[G * N]`` booleans, group-major: does group ``g`` hold an element of sample ``n``? An id no
     element carries (superpixels numbered from 1, ids with gaps, a group lying in padding, whose
     elements carry the id ``G``) has rows that change nothing; they enter neither the CKA nor the
     mean responses."""
-    return (group_counts(xs, masks, g + 1)[:, :g] > 0).T.reshape(-1)
+    counts = torch.zeros(n, g + 1, dtype=torch.long, device=xs[0].device)
+    for x, m in zip(xs, masks):
+        flat = m.expand(m.shape[0], *x.shape[1:]).reshape(m.shape[0], -1)
+        counts += torch.zeros(m.shape[0], g + 1, dtype=torch.long, device=x.device).scatter_add_(1, flat, torch.ones_like(flat))
+    return (counts[:, :g] > 0).T.reshape(-1)
 
 
 def _row_subset(total: int, max_rows: int | None, seed: int, device: torch.device, real: Tensor | None = None) -> Tensor:
