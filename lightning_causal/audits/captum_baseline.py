@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
-from lightning_causal.audits.input_effects import real_groups
+from lightning_causal.audits.input_effects import real_groups, real_mean
 from lightning_causal.audits.options import (
     check_baseline,
     check_mask_options,
@@ -331,8 +331,7 @@ class CaptumBaseline(Audit):
             scores[label] = explain(x, tidx)
             seconds[label] = time.perf_counter() - t0
             result.maps[label] = broadcast_groups(scores[label], mask, x.shape)
-            result.vectors[f"mean_abs/{label}"] = (scores[label].abs().mean(0) if real is None else
-                                                   (scores[label].abs() * real).sum(0) / real.sum(0).clamp_min(1))
+            result.vectors[f"mean_abs/{label}"] = real_mean(scores[label].abs(), real)
         self._warn_without_gradient(scores)
         rows = {label: self._faithfulness(model, probe, mask, scores[label], tidx, max_batch_size, result, label, real)
                 for label in scores}

@@ -26,7 +26,7 @@ from lightning_causal.causal.engine.groups import broadcast_groups, group_counts
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
 
-__all__ = ["InputEffectAudit", "real_groups"]
+__all__ = ["InputEffectAudit", "real_groups", "real_mean"]
 
 
 def real_groups(inputs: Tensor, feature_mask: Tensor, additional_forward_args: object) -> Tensor | None:
@@ -53,6 +53,22 @@ def real_groups(inputs: Tensor, feature_mask: Tensor, additional_forward_args: o
     if unpadded and bool((counts > 0).all()):
         return None
     return counts > 0
+
+
+def real_mean(values: Tensor, real: Tensor | None) -> Tensor:
+    """Each group's mean over the samples where it is real, ``[G]`` from ``[N, G]``:
+    ``Σ_n real_{n,g} v_{n,g} / max(1, Σ_n real_{n,g})`` (0 where it is real nowhere), the plain mean
+    over samples when ``real`` is ``None`` (:func:`real_groups`). The vectors of
+    :class:`InputEffectAudit` and :class:`~lightning_causal.audits.captum_baseline.CaptumBaseline`
+    whose drift the callback follows across epochs.
+
+    Examples:
+        >>> real_mean(torch.tensor([[1.0, 4.0], [3.0, 0.0]]), torch.tensor([[True, True], [True, False]]))
+        tensor([2., 4.])
+    """
+    if real is None:
+        return values.mean(0)
+    return (values * real).sum(0) / real.sum(0).clamp_min(1)
 
 
 class InputEffectAudit(Audit):
@@ -192,15 +208,12 @@ class InputEffectAudit(Audit):
         effects = input_effects(model, x, mask, self.baseline, target=targets, max_batch_size=max_batch_size,
                                 input_layer=self.input_layer, **options)
         real = real_groups(x, mask, probe.additional_forward_args)
+        mean_abs, mean = real_mean(effects.abs(), real), real_mean(effects, real)  # padding groups left out
         if real is None:
-            mean_abs, mean = effects.abs().mean(0), effects.mean(0)
             k = min(self.top_k, mean_abs.numel())
             top_values, top_groups = mean_abs.topk(k)
             mean_abs_effect = float(mean_abs.mean())
-        else:  # padding groups left out: means over the samples where each group is real
-            count = real.sum(0).clamp_min(1)
-            mean_abs = (effects.abs() * real).sum(0) / count
-            mean = (effects * real).sum(0) / count
+        else:
             somewhere = real.any(0)
             k = min(self.top_k, int(somewhere.sum()))
             top_groups = torch.sort(mean_abs.masked_fill(~somewhere, float("-inf")), descending=True, stable=True).indices[:k]
