@@ -29,10 +29,15 @@ from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
-from lightning_causal.causal.engine.groups import check_feature_mask, num_groups
+from lightning_causal.causal.engine.groups import check_feature_mask, group_counts, num_groups
 from lightning_causal.causal.engine.interventions import capture, resolve_module
 from lightning_causal.causal.engine.prefix_cache import check_samples_independent
 from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
+from lightning_causal.causal.engine.token_ids import (
+    check_token_baselines,
+    embedding_readers,
+    token_baseline_error,
+)
 
 __all__ = ["LayerCausalMap", "layer_causal_map", "linear_cka"]
 
@@ -252,11 +257,13 @@ def layer_causal_map(
     if padding is not None and bool(padding.any()):  # padded positions keep their values: no group holds them
         masks = (masks[0].expand(xs[0].shape).masked_fill(padding.expand(xs[0].shape), g), *masks[1:])
     with audit_mode(model):
-        out, acts = _clean(forward, xs, names, named=layers is not None)
+        with embedding_readers(model, xs) as readers:  # the clean pass only: which embeddings read token ids
+            out, acts = _clean(forward, xs, names, named=layers is not None)
+        check_token_baselines(xs, bases, readers, padding)
         check_samples_independent(forward, xs, out, "A layer causal map")
         order = list(acts)
         tidx = resolve_target(out, target)
-        real = _real_rows(xs, masks, g, n)
+        real = _real_rows(xs, masks, g)
         keep = _row_subset(g * n, max_rows, seed, xs[0].device, real)
         grams, norms, logit_delta, in_delta = _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size)
     cka = _gram_cka([grams[a] for a in order])
@@ -266,16 +273,12 @@ def layer_causal_map(
     return _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, float(threshold), real)
 
 
-def _real_rows(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], g: int, n: int) -> Tensor:
+def _real_rows(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], g: int) -> Tensor:
     """``[G * N]`` booleans, group-major: does group ``g`` hold an element of sample ``n``? An id no
     element carries (superpixels numbered from 1, ids with gaps, a group lying in padding, whose
     elements carry the id ``G``) has rows that change nothing; they enter neither the CKA nor the
     mean responses."""
-    counts = torch.zeros(n, g + 1, dtype=torch.long, device=xs[0].device)
-    for x, m in zip(xs, masks):
-        flat = m.expand(m.shape[0], *x.shape[1:]).reshape(m.shape[0], -1)
-        counts += torch.zeros(m.shape[0], g + 1, dtype=torch.long, device=x.device).scatter_add_(1, flat, torch.ones_like(flat))
-    return (counts[:, :g] > 0).T.reshape(-1)
+    return (group_counts(xs, masks, g + 1)[:, :g] > 0).T.reshape(-1)
 
 
 def _row_subset(total: int, max_rows: int | None, seed: int, device: torch.device, real: Tensor | None = None) -> Tensor:
@@ -308,8 +311,14 @@ def _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size):
         idx = torch.arange(start, min(start + rows, g * n), device=xs[0].device)
         grp, s = idx // n, idx % n
         xi = tuple(ablate_groups(x, m, s, grp, values=sample_rows(b, s)) for x, m, b in zip(xs, masks, bases))
-        with capture(forward.model, list(acts)) as got:
-            oi = forward(*xi, rows=s)
+        try:
+            with capture(forward.model, list(acts)) as got:
+                oi = forward(*xi, rows=s)
+        except IndexError as err:  # an embedding that reads indices computed from the ids
+            named = token_baseline_error(err, bases)
+            if named is None:
+                raise
+            raise named from err
         for a, h in acts.items():
             _check_rows(a, got.get(a), h[s])
             delta = (h[s] - got[a]).flatten(1)
