@@ -27,7 +27,6 @@ from lightning_causal.causal.engine.ablation import (
 )
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_float, check_int
-from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import check_feature_mask, group_counts, num_groups
 from lightning_causal.causal.engine.interventions import capture, resolve_module
@@ -38,6 +37,7 @@ from lightning_causal.causal.engine.token_ids import (
     embedding_readers,
     token_baseline_error,
 )
+from lightning_causal.causal.structure.default_layers import default_layers
 
 __all__ = ["LayerCausalMap", "layer_causal_map", "linear_cka"]
 
@@ -126,12 +126,6 @@ class LayerCausalMap:
         cka = torch.tensor([fl(r) for r in data["cka"]], dtype=torch.float64)
         return cls(list(data["layers"]), cka, nodes, edges, stats, torch.tensor(fl(data["response"]), dtype=torch.float64),
                    groups, float(data["threshold"]), dict(data.get("meta", {})))
-
-
-def _default_layers(model: nn.Module) -> list[str]:
-    """Leaf modules that own parameters (convolutions, linear layers, normalisations)."""
-    return [name for name, m in named_modules(model).items()
-            if name and not list(m.children()) and any(True for _ in m.parameters(recurse=False))]
 
 
 def _clean(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], *, named: bool = True) -> tuple[Tensor, dict[str, Tensor]]:
@@ -248,15 +242,19 @@ def layer_causal_map(
     g, n = num_groups(masks), xs[0].shape[0]
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n, as_matrix=True)
     model = forward.model
-    names = _default_layers(model) if layers is None else ([layers] if isinstance(layers, str) else list(layers))
-    if not names:
+    names = None if layers is None else ([layers] if isinstance(layers, str) else list(layers))
+    if names is not None and not names:
         raise ValueError(f"Expected argument `layers` to name at least one module but got {layers!r}")
-    for name in names:
+    for name in names or ():
         resolve_module(model, name)
     padding = padding_positions(xs[0], additional_forward_args)
     if padding is not None and bool(padding.any()):  # padded positions keep their values: no group holds them
         masks = (masks[0].expand(xs[0].shape).masked_fill(padding.expand(xs[0].shape), g), *masks[1:])
     with audit_mode(model):
+        if names is None:
+            names = default_layers(forward, xs)
+            if not names:
+                raise ValueError(f"Expected argument `layers` to name at least one module but got {layers!r}")
         with embedding_readers(model, xs) as readers:  # the clean pass only: which embeddings read token ids
             out, acts = _clean(forward, xs, names, named=layers is not None)
         check_token_baselines(xs, bases, readers, padding)
