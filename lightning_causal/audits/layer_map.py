@@ -32,8 +32,13 @@ class LayerMapAudit(Audit):
     Args:
         feature_mask: integer group ids broadcastable to one input ``[1, ...]``.
         patch_size: square patches for image inputs (the default groups are single elements).
-        layers: module names; default: every leaf module with parameters that runs in the forward
-            pass with one row per sample.
+        layers: module names. Default: the repeated blocks of the model when they run as a chain
+            (a transformer's residual stream: ``vit.layers.<i>``, ``bert.encoder.layer.<i>``,
+            ``model.layers.<i>``, ``encoder.layers.<i>`` of ``nn.TransformerEncoder``; a ResNet's
+            blocks), as the layers inside a block do not form one (q, k and v run side by side);
+            otherwise (plain CNNs and MLPs) every leaf module with parameters that runs in the
+            forward pass with one row per sample. See
+            :func:`~lightning_causal.causal.structure.default_layers.default_layers`.
         threshold: CKA merge threshold.
         baseline: the input intervention value.
         target: class whose logit gives the output effects; ``None`` = predicted.

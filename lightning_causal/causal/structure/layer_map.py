@@ -210,8 +210,13 @@ def layer_causal_map(
         inputs: a tensor ``[N, ...]`` or a tuple of tensors.
         feature_mask: integer group ids broadcastable to the inputs (Captum's convention);
             ``None``: one group per element.
-        layers: module names (sorted into forward order); default: every leaf module with parameters
-            that runs in the forward pass with one row per sample.
+        layers: module names (sorted into forward order). Default
+            (:func:`~lightning_causal.causal.structure.default_layers.default_layers`): the repeated
+            blocks of the model when they run as a chain (the residual stream: ``vit.layers.<i>``,
+            ``bert.encoder.layer.<i>``, ``model.layers.<i>`` of a Llama, ``encoder.layers.<i>`` of an
+            ``nn.TransformerEncoder``, a ResNet's blocks), since the layers inside a block do not (q,
+            k and v run side by side); otherwise (plain CNNs, MLPs) every leaf module with
+            parameters that runs in the forward pass with one row per sample.
         threshold: merge threshold on the CKA, in ``[0, 1]``.
         baseline: the intervention value ``b``. Padded positions (a zero ``attention_mask`` or the
             steps past ``lengths`` in ``additional_forward_args``, see
