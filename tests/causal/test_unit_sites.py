@@ -197,3 +197,29 @@ def test_a_packed_recurrent_layer_is_named_as_returning_a_packed_sequence():
     with pytest.raises(ValueError, match=r"'rnn'.*returns a PackedSequence.*'head:input'"):
         unit_effects(model, x, "rnn", unit_dim=-1, additional_forward_args={"lengths": lengths})
     assert unit_effects(model, x, "head:input", unit_dim=-1, additional_forward_args={"lengths": lengths}).shape == (3, 4)
+
+
+class _Squeeze(nn.Module):
+    def forward(self, x):
+        return x.squeeze(-1)
+
+
+def _scalar_regressor() -> nn.Sequential:
+    """A regression head registered as modules: Linear(4, 1) then squeeze(-1), so '3' returns [N]."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1), _Squeeze())
+
+
+def test_a_one_dimensional_site_is_refused_naming_the_layer_and_its_shape():
+    model, x = _scalar_regressor(), torch.randn(5, 3)
+    named = r"output of '3' to have a unit dimension \(\[N, U, \.\.\.\].* shape \[{}\]{}.*, one value per sample.*'3:input'"
+    with pytest.raises(ValueError, match=named.format(1, " in a pass of 1 sample")):
+        unit_effects(model, x, "3")
+    with pytest.raises(ValueError, match=named.format(1, " in a pass of 1 sample")):
+        causal_graph(model, x, ["0", "3"])
+    with pytest.raises(ValueError, match=named.format(5, "")), intervene(model, {"3": Zero(units=0)}):
+        model(x)
+    assert sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules()) == 0
+    got = unit_effects(model, x, "2")  # the [N, 1] Linear before the squeeze: one unit
+    with torch.no_grad():
+        torch.testing.assert_close(got, model(x).unsqueeze(1))  # do(h := 0) makes the output 0

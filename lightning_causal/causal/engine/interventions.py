@@ -24,7 +24,12 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.eager import check_eager_possible, force_eager, named_modules
 from lightning_causal.causal.engine.input_sites import attached_site, input_parent, input_sites
 from lightning_causal.causal.engine.live_values import rebuild
-from lightning_causal.causal.engine.unit_sites import check_head_site, first_tensor, is_model_output
+from lightning_causal.causal.engine.unit_sites import (
+    check_head_site,
+    check_unit_dimension,
+    first_tensor,
+    is_model_output,
+)
 from lightning_causal.causal.engine.units import (
     Layout,
     check_layout_options,
@@ -363,6 +368,13 @@ def _warn_unreached(model: nn.Module, modules: Mapping[str, nn.Module], what: st
     return handles + [model.register_forward_hook(end)]
 
 
+def _unit_output(value: Tensor, name: str) -> Tensor:
+    """``value``, the output of module ``name``, once it is known to hold units (``[N, U, ...]``)."""
+    if isinstance(value, Tensor) and value.dim() < 2:
+        check_unit_dimension(name, value.shape)
+    return value
+
+
 @contextlib.contextmanager
 def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> Iterator[nn.Module]:
     """Apply interventions on named modules for the duration of the ``with`` block.
@@ -389,7 +401,7 @@ def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> It
                 intervention = interventions[name]
                 check_head_site(module, name, getattr(intervention, "num_heads", None))
                 handles.append(module.register_forward_hook(
-                    lambda _m, _i, out, iv=intervention, n=name: replace_output(out, iv(module_output(out, n)))
+                    lambda _m, _i, out, iv=intervention, n=name: replace_output(out, iv(_unit_output(module_output(out, n), n)))
                 ))
             handles += _warn_unreached(model, modules, "the intervention")
             with force_eager():

@@ -28,7 +28,7 @@ from torch.nn.utils.rnn import PackedSequence
 from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.input_sites import InputSite
 
-__all__ = ["SiteFacts", "check_default_units", "check_head_site", "check_samples_first", "check_site_units", "first_tensor", "is_model_output",
+__all__ = ["SiteFacts", "check_default_units", "check_head_site", "check_samples_first", "check_site_units", "check_unit_dimension", "first_tensor", "is_model_output",
            "inspect_site"]
 
 #: Layers whose output is ``[N, ..., D]`` with the features last (a ``[N, T, D]`` sequence of
@@ -283,6 +283,26 @@ def check_samples_first(name: str, shape: Sequence[int], samples: int) -> None:
             f"combined){_folded_hint(shape, samples)}")
 
 
+def check_unit_dimension(name: str, shape: Sequence[int], samples: int | None = None) -> None:
+    """Refuse a layer whose output has no dimension besides the samples (``[N]``: one value per
+    sample, e.g. ``Linear(d, 1)`` then ``squeeze(-1)``): there are no units to choose among.
+
+    Examples:
+        >>> check_unit_dimension("head", (5,))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected the output of 'head' to have a unit dimension ([N, U, ...]: channels, neurons or heads) but it has shape [5], ...
+    """
+    if len(shape) >= 2:
+        return
+    raise ValueError(
+        f"Expected the output of {name!r} to have a unit dimension ([N, U, ...]: channels, neurons or heads) but it has "
+        f"shape {list(shape)}{'' if samples is None else f' in a pass of {samples} sample(s)'}, one value per sample (a Linear(d, 1) followed by squeeze(-1)?): it holds no units to "
+        f"intervene on. Name the module whose output is [N, 1] (the Linear before the squeeze: one unit), or the "
+        f"site '{name}:input' (the module's input) when that is [N, U]"
+    )
+
+
 def _folded_hint(shape: Sequence[int], samples: int) -> str:
     """A sentence for a dimension 0 that is a multiple of the samples: something folded into the batch."""
     if not len(shape) or shape[0] <= samples or shape[0] % samples:
@@ -307,6 +327,7 @@ def check_site_units(model: nn.Module, name: str, run: Callable[[], object], uni
 
     facts = inspect_site(model, name, run)
     check_samples_first(name, facts.shape, 1)
+    check_unit_dimension(name, facts.shape, 1)
     check_head_site(resolve_module(model, name), name, num_heads, facts)
     check_default_units(name, facts, unit_dim, num_heads, fix)
     return facts
