@@ -170,3 +170,37 @@ def test_a_resnet_defaults_to_its_blocks_not_its_shortcuts_drawn_in_a_chain():
     lm = layer_causal_map(model, x, patch_mask((3, 32, 32), 16))
     assert lm.layers == [f"layers.{i}" for i in range(8)]
     assert model.training and all(m.training for m in model.modules()) and all_hook_counts(model) == 0
+
+
+class _KeywordBlocks(nn.Module):
+    """Residual blocks called with keywords, a mask tensor before the hidden states (as some
+    Hugging Face models call their layers); ``fail`` raises in the second block."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.inp, self.head, self.fail = nn.Linear(3, 4), nn.Linear(4, 2), fail
+        self.blocks = nn.ModuleList(_MaskedBlock() for _ in range(3))
+
+    def forward(self, x):
+        h, mask = self.inp(x), torch.ones(x.shape[0], 4)
+        for i, block in enumerate(self.blocks):
+            if self.fail and i == 1:
+                raise RuntimeError("boom")
+            h = block(mask=mask, hidden_states=h)
+        return self.head(h)
+
+
+class _MaskedBlock(_Branch):
+    def forward(self, mask, hidden_states):
+        return hidden_states + mask * super().forward(hidden_states)
+
+
+def test_blocks_called_with_keywords_are_a_chain_and_a_failing_forward_leaves_no_hooks():
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
+    model = _KeywordBlocks().eval()
+    assert layer_causal_map(model, x).layers == ["blocks.0", "blocks.1", "blocks.2"]
+    failing = _KeywordBlocks(fail=True).eval()
+    with pytest.raises(RuntimeError, match="boom"):
+        layer_causal_map(failing, x)
+    assert all_hook_counts(failing) == 0 and all_hook_counts(model) == 0

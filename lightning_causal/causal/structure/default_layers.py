@@ -68,19 +68,19 @@ def _is_chain(blocks: list[str], calls: dict[str, list[tuple[bool, int]]], n: in
     return all(rows == n and (i == 0 or chained) for i, (chained, rows) in enumerate(calls[b][0] for b in blocks))
 
 
-def _first_input(args: tuple, kwargs: dict) -> Tensor | None:
-    for value in (*args, *kwargs.values()):
-        if isinstance(value, Tensor):
-            return value
-    return None
+def _takes(args: tuple, kwargs: dict, prev: Tensor | None) -> bool:
+    """Whether one of the tensor arguments (positional or keyword: ``layer(hidden_states=h, ...)``)
+    equals ``prev``."""
+    return prev is not None and any(isinstance(v, Tensor) and v.shape == prev.shape and bool(torch.equal(v, prev))
+                                    for v in (*args, *kwargs.values()))
 
 
 def default_layers(forward: Forward, xs: tuple[Tensor, ...]) -> list[str]:
     """The default layers of :func:`~lightning_causal.causal.structure.layer_map.layer_causal_map`.
 
     The first of :func:`block_candidates` whose blocks run as a chain on the probe (one forward
-    pass, hooks removed after it: each block runs once, returns one row per sample, and its first
-    tensor input equals the previous block's output, element 0 of a tuple) — the residual stream of
+    pass, hooks removed after it: each block runs once, returns one row per sample, and takes the
+    previous block's output, element 0 of a tuple, as one of its tensor arguments) — the residual stream of
     a ViT, BERT, Llama or ``nn.TransformerEncoder``, the blocks of a ResNet. Otherwise (plain CNNs
     and MLPs; parallel branches or experts, whose inputs are not each other's outputs) every leaf
     module with parameters, :func:`leaf_layers`. Call inside ``audit_mode``.
@@ -108,9 +108,7 @@ def default_layers(forward: Forward, xs: tuple[Tensor, ...]) -> list[str]:
 
     def pre_hook(name: str):
         def hook(_m: nn.Module, args: tuple, kwargs: dict) -> None:
-            x, prev = _first_input(args, kwargs), outputs.get(before[name] or "")
-            chained = x is not None and prev is not None and x.shape == prev.shape and bool(torch.equal(x, prev))
-            calls.setdefault(name, []).append((chained, -1))
+            calls.setdefault(name, []).append((_takes(args, kwargs, outputs.get(before[name] or "")), -1))
         return hook
 
     def post_hook(name: str):
