@@ -33,7 +33,7 @@ from lightning_causal.baselines.captum_methods import CaptumForward, seeded_rng
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
-from lightning_causal.causal.engine.groups import broadcast_groups, flat_mask
+from lightning_causal.causal.engine.groups import broadcast_groups, flat_mask, group_counts
 from lightning_causal.causal.engine.ranking import rank_positions, spearman
 from lightning_causal.causal.engine.state import (
     audit_mode,
@@ -345,9 +345,7 @@ def infidelity(
         raise ValueError(f"Expected argument `removal_probability` in (0, 1] but got {removal_probability!r}")
     m = flat_mask(feature_mask, inputs.shape).to(inputs.device)
     g = scores.shape[1]
-    sizes = torch.zeros(g, dtype=scores.dtype, device=inputs.device).scatter_add_(
-        0, m.reshape(-1), torch.ones(m.numel(), dtype=scores.dtype, device=inputs.device)
-    ) / m.shape[0]
+    sizes = group_counts(inputs, feature_mask, g).to(scores.dtype)  # each sample's own group sizes
     per_elem = broadcast_groups(scores / sizes.clamp_min(1), m, (inputs.shape[0], m.shape[1])).view_as(inputs)
     b = torch.as_tensor(baseline, dtype=inputs.dtype, device=inputs.device)
 
