@@ -106,6 +106,8 @@ class UnitImportanceAudit(Audit):
             result.scalars[f"{layer}/top{k}_share"] = float(top.values.sum()) / total if total > 0 else 0.0
             rows = [{"unit": int(u), "importance": float(imp[u]), "mean_effect": float(mean[u])} for u in top.indices.tolist()]
             result.meta[f"path/{layer}"] = info.path
+            if info.read_positions:  # the modules after the layer run at the read positions only
+                result.meta[f"read_positions/{layer}"] = list(info.read_positions)
             kind = unit_kind(self.unit_dim[layer], self.num_heads[layer])
             if kind is not None:  # what the figures call a unit
                 result.meta[f"unit_kind/{layer}"] = kind

@@ -61,6 +61,8 @@ class UnitEffectsInfo:
             estimates, the ``screen`` highest-ranked for a screen.
         estimate: the first-order estimates ``[N, U]`` when they were computed, else ``None``.
         layout: where the units are (``dim``, ``unit_size``, ``num_units``).
+        read_positions: the modules after the layer that ran at the positions the output reads
+            only, one line each (a sequence classifier's last layer; empty on the full path).
     """
 
     path: str
@@ -70,6 +72,7 @@ class UnitEffectsInfo:
     exact: Tensor
     estimate: Tensor | None
     layout: Layout
+    read_positions: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary (the estimate left out)."""
@@ -81,6 +84,7 @@ class UnitEffectsInfo:
             "exact_units": self.units[self.exact].tolist(),
             "unit_dim": self.layout.dim,
             "unit_size": self.layout.unit_size,
+            "read_positions": list(self.read_positions),
         }
 
 
@@ -226,4 +230,5 @@ def unit_effects(
             effects = _exact_effects(cache, ivs, units, layout, tidx, max_batch_size)
     if not return_info:
         return effects
-    return effects, UnitEffectsInfo(cache.path, cache.reason, method, units, exact, estimate, layout)
+    return effects, UnitEffectsInfo(cache.path, cache.reason, method, units, exact, estimate, layout,
+                                    tuple(cache.reads.describe()))

@@ -16,8 +16,10 @@ ran, ``cache.reason`` why the faster ones did not):
   to full passes (``path`` becomes ``"full"``, ``reason`` says why);
 - ``"full"``: full forward passes with the layer's output replaced by a hook.
 
-Every path gives the numbers of the full path (tested in float64); each fast path is checked
-against the model on two trial rows before it is used.
+On the fast paths, the modules after the layer that can run at the positions the model's output
+reads (a sequence classifier's last layer after its attention: :mod:`~.read_positions`) run there
+only (``cache.reads``). Every path gives the numbers of the full path (tested in float64); each fast
+path is checked against the model on two trial rows before it is used.
 
 Examples:
     >>> import torch
@@ -62,6 +64,7 @@ from lightning_causal.causal.engine.live_values import (
     trial_rows,
     value_plan,
 )
+from lightning_causal.causal.engine.read_positions import ReadSlices, find_read_slices
 from lightning_causal.causal.engine.state import as_tuple
 from lightning_causal.causal.engine.suffix import FxSplit, SplitRefused, fx_split
 from lightning_causal.causal.engine.unit_sites import check_samples_first, is_model_output
@@ -120,6 +123,8 @@ class PrefixCache:
         value: the layer's output ``h`` on the probe (element 0 of a tuple; its first call's).
         output: the model's (selected) output on the probe.
         path: ``"fx"``, ``"hooks"`` or ``"full"``: how suffixes run.
+        reads: the modules after the layer that suffixes run at the positions the output reads
+            only (:mod:`~.read_positions`; empty on the ``"full"`` path, the reference).
         reason: why the faster paths were not taken (``""`` when ``path == "fx"``).
         layer: the layer's name.
     """
@@ -129,6 +134,7 @@ class PrefixCache:
                  fallback: Callable[[Any, Tensor], Any] | None = None) -> None:
         self.forward, self.layer, self._runner, self._fallback = forward, layer, runner, fallback
         self.value, self.output, self.path, self.reason = value, output, path, reason
+        self.reads = ReadSlices([])
 
     def __call__(self, value: Tensor | Edit, rows: Tensor) -> Tensor:
         """The model's (selected) output for ``R`` rows of samples ``rows`` ``[R]``.
@@ -139,14 +145,15 @@ class PrefixCache:
                 too (a layer used twice), as the full-forward intervention hook does.
             rows: the probe sample of each row (cached values and forward arguments follow it).
         """
-        try:
-            return self.forward.select(self._runner(value, rows))
-        except StubRead as err:  # the hook split cannot answer these rows: full passes from now on
-            if self._fallback is None:
-                raise
-            self._runner, self._fallback, self.path = self._fallback, None, "full"
-            self.reason = "; ".join(r for r in (self.reason, f"hooks: {err} (a branch taken by some rows only)") if r)
-            return self.forward.select(self._runner(value, rows))
+        with self.reads.applied():
+            try:
+                return self.forward.select(self._runner(value, rows))
+            except StubRead as err:  # the hook split cannot answer these rows: full passes from now on
+                if self._fallback is None:
+                    raise
+                self._runner, self._fallback, self.path = self._fallback, None, "full"
+                self.reason = "; ".join(r for r in (self.reason, f"hooks: {err} (a branch taken by some rows only)") if r)
+                return self.forward.select(self._runner(value, rows))
 
     def rows_per_pass(self, max_batch_size: int | None = None) -> int:
         """Rows per suffix call within the engine's memory budget (or ``max_batch_size``)."""
@@ -229,11 +236,24 @@ def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: 
                 continue
             cache.reason = "; ".join(reasons)
             _check_samples_independent(cache, xs)
+            _use_read_slices(cache, xs, module)
             return cache
         cache = _full_cache(forward, xs, layer, module, "; ".join(reasons) or "forced")
         _check_trial_pass(cache, xs, module, compare=False)
         _check_samples_independent(cache, xs)
         return cache
+
+
+def _use_read_slices(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module) -> None:
+    """Run the suffix's last modules at the read positions only, if that passes the trial pass too."""
+    reads = find_read_slices(cache.forward, xs, module)
+    if not reads:
+        return
+    cache.reads = reads
+    try:
+        _check_trial_pass(cache, xs, module, compare=True)
+    except SplitRefused:
+        cache.reads = ReadSlices([])
 
 
 def _check_samples_independent(cache: PrefixCache, xs: tuple[Tensor, ...]) -> None:

@@ -1,0 +1,252 @@
+"""Run the tail of a sequence model at the positions its output reads, not at every position.
+
+A sequence classifier reads its last layer at a few positions (BERT's pooler: position 0; a
+decoder's score head: the last token) yet computes every layer at all ``T`` positions. Once no
+module mixes positions any more (after the last attention has combined its values), the rest of
+the model works position by position, so it can run on the read positions alone and give the same
+output. A suffix row of a unit intervention pays for the whole tail, so this saves most of the
+last layer in every row: about one sixth of a 4-layer BERT's forward pass.
+
+:func:`find_read_slices` finds such modules on a few probe samples, by three checks for each module
+called after the cut (its first positional input ``[R, T, ...]``, positions along dimension 1):
+
+1. **gradient**: the positions ``P`` at which the output's gradient (for a random cotangent) is
+   nonzero in some feature; a module is a candidate when ``P`` is the same for every sample and
+   leaves some position out;
+2. **noise**: large random values written at the other positions leave the output unchanged (a
+   position that counts only through a max or a ReLU that happens to be off on these samples fails
+   here);
+3. **slicing**: the model run with the module's sequence-shaped arguments (every tensor argument
+   ``[R, T, ...]``) cut to ``P`` gives the same output (code after it that assumes the full length,
+   e.g. a reshape, fails here).
+
+Candidates are taken in call order, each checked with the ones already chosen, and a module inside
+a chosen one is not considered. :meth:`ReadSlices.applied` cuts the chosen modules' arguments by
+forward pre-hooks; the prefix cache applies it to its suffix runs (never to the full-forward
+fallback, the reference) after a trial against the unsliced model.
+
+Examples:
+    >>> import torch
+    >>> from torch import nn
+    >>> class Reader(nn.Module):  # mixes positions, then a position-wise tail read at position 0
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.mix, self.tail, self.head = nn.Linear(4, 4), nn.Linear(3, 3), nn.Linear(3, 2)
+    ...     def forward(self, x):  # x: [N, T=4, 3]
+    ...         mixed = self.mix(x.transpose(1, 2)).transpose(1, 2)
+    ...         return self.head(self.tail(mixed)[:, 0])
+    >>> from lightning_causal.causal.engine.forward import Forward
+    >>> model, x = Reader(), torch.randn(5, 4, 3)
+    >>> reads = find_read_slices(Forward(model), (x,), model.mix)
+    >>> reads.describe()
+    ["'tail' at positions [0] of 4"]
+    >>> with torch.no_grad(), reads.applied():
+    ...     sliced = model(x)
+    >>> torch.allclose(sliced, model(x))
+    True
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.live_values import close
+
+__all__ = ["ReadSlice", "ReadSlices", "find_read_slices", "probe_rows"]
+
+MAX_ROWS = 8
+
+
+@dataclass(frozen=True)
+class ReadSlice:
+    """One module whose sequence-shaped arguments are cut to ``positions`` (dimension 1, length ``length``)."""
+
+    name: str
+    module: nn.Module
+    length: int
+    positions: Tensor
+
+
+def _cut(length: int, positions: Tensor) -> Callable[..., tuple[tuple[Any, ...], dict[str, Any]]]:
+    def cut(value: Any) -> Any:
+        if isinstance(value, Tensor) and value.dim() >= 3 and value.shape[1] == length:
+            return value.index_select(1, positions.to(value.device))
+        return value
+
+    def hook(_module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return tuple(cut(a) for a in args), {k: cut(v) for k, v in kwargs.items()}
+
+    return hook
+
+
+@contextlib.contextmanager
+def _pre_hooks(hooks: list[tuple[nn.Module, Callable[..., Any]]]) -> Iterator[None]:
+    handles = []
+    try:
+        for module, hook in hooks:
+            handles.append(module.register_forward_pre_hook(hook, with_kwargs=True))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+class ReadSlices:
+    """The modules a suffix runs at the read positions only (see the module's docstring)."""
+
+    def __init__(self, slices: list[ReadSlice]) -> None:
+        self.slices = slices
+
+    def __bool__(self) -> bool:
+        return bool(self.slices)
+
+    @contextlib.contextmanager
+    def applied(self) -> Iterator[None]:
+        """Cut the chosen modules' sequence arguments while the context is open (hooks removed on exit)."""
+        with _pre_hooks([(s.module, _cut(s.length, s.positions)) for s in self.slices]):
+            yield
+
+    def describe(self) -> list[str]:
+        """One line per module: its name and the positions it runs at."""
+        return [f"{s.name!r} at positions {s.positions.tolist()} of {s.length}" for s in self.slices]
+
+
+def probe_rows(n: int, device: torch.device) -> Tensor:
+    """Up to :data:`MAX_ROWS` probe samples spread over the probe (first and last included)."""
+    return torch.linspace(0, n - 1, min(n, MAX_ROWS), device=device).round().long().unique()
+
+
+def _read_positions(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, cut: nn.Module
+                    ) -> tuple[list[nn.Module], dict[int, tuple[int, Tensor]], Tensor | None]:
+    """One forward and backward pass on the rows. Returns the modules whose every call starts after
+    the cut's last call ended and that are called once, in call order; for those whose first input
+    is ``[R, T, ...]`` floating point, ``(T, P)`` with ``P`` the positions at which the output's
+    gradient is nonzero, when ``P`` is the same for every row and leaves some position out; and the
+    model's output on the rows (``None`` when autograd cannot run here)."""
+    events: list[tuple[bool, nn.Module]] = []
+    leaves: dict[int, Tensor] = {}
+
+    def pre(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        events.append((True, module))
+        first = args[0] if args else None
+        if id(module) in leaves or not (isinstance(first, Tensor) and first.is_floating_point() and first.dim() >= 3):
+            return None
+        leaf = torch.zeros_like(first, requires_grad=True)
+        leaves[id(module)] = leaf
+        return (first + leaf, *args[1:])
+
+    handles = []
+    for module in {id(m): m for m in forward.model.modules()}.values():
+        handles.append(module.register_forward_pre_hook(pre))
+        handles.append(module.register_forward_hook(lambda m, _a, _o: events.append((False, m))))
+    try:
+        with torch.enable_grad():
+            out = forward(*(x[rows] for x in xs), rows=rows)
+            ends = [i for i, (start, m) in enumerate(events) if not start and m is cut]
+            calls: dict[int, list[int]] = {}
+            for i, (start, m) in enumerate(events):
+                if start:
+                    calls.setdefault(id(m), []).append(i)
+            after = [m for i, (start, m) in enumerate(events) if start and ends and i > ends[-1]
+                     and len(calls[id(m)]) == 1]
+            wanted = [m for m in after if id(m) in leaves]
+            if not wanted or not (out.is_floating_point() and out.requires_grad):
+                return after, {}, out.detach()
+            cotangent = torch.randn(out.shape, generator=torch.Generator().manual_seed(0), dtype=out.dtype).to(out.device)
+            grads = torch.autograd.grad(out, [leaves[id(m)] for m in wanted], cotangent, allow_unused=True)
+    except RuntimeError:  # no autograd here (a caller's inference_mode, a non-differentiable model): run it all
+        return [], {}, None
+    finally:
+        for handle in handles:
+            handle.remove()
+    found = {}
+    for module, grad in zip(wanted, grads):
+        if grad is None:
+            continue
+        read = grad.abs().flatten(2).amax(2) > 0  # [R, T]
+        if bool((read == read[:1]).all()) and 0 < int(read[0].sum()) < read.shape[1]:
+            found[id(module)] = (read.shape[1], read[0].nonzero().flatten())
+    return after, found, out.detach()
+
+
+def _noise(length: int, positions: Tensor, generator: torch.Generator) -> Callable[..., tuple[tuple[Any, ...], dict[str, Any]]]:
+    def hook(_module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        first = args[0]
+        other = torch.ones(length, dtype=torch.bool)
+        other[positions.cpu()] = False
+        scale = 10.0 * (1.0 + float(first.detach().abs().max()))
+        noisy = first.clone()
+        noise = torch.randn(noisy[:, other.to(first.device)].shape, generator=generator, dtype=first.dtype)
+        noisy[:, other.to(first.device)] = scale * noise.to(first.device)
+        return (noisy, *args[1:]), kwargs
+
+    return hook
+
+
+def _same_output(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, clean: Tensor,
+                 hooks: list[tuple[nn.Module, Callable[..., Any]]]) -> bool:
+    try:
+        with torch.no_grad(), _pre_hooks(hooks):
+            return close(forward(*(x[rows] for x in xs), rows=rows), clean)
+    except Exception:  # noqa: BLE001 -- code after the module that assumes the full length: not sliceable
+        return False
+
+
+def _full_length(candidates: list[ReadSlice]) -> Callable[[ReadSlice], Callable[..., None]]:
+    """Pre-hooks that record which candidates receive their full-length sequence (``seen``)."""
+    seen: set[int] = set()
+
+    def watch(c: ReadSlice) -> Callable[..., None]:
+        def hook(_module: nn.Module, args: tuple[Any, ...], _kwargs: dict[str, Any]) -> None:
+            if args and isinstance(args[0], Tensor) and args[0].dim() >= 3 and args[0].shape[1] == c.length:
+                seen.add(id(c.module))
+        return hook
+
+    watch.seen = seen  # type: ignore[attr-defined]
+    return watch
+
+
+def find_read_slices(forward: Forward, xs: tuple[Tensor, ...], cut: nn.Module) -> ReadSlices:
+    """The modules after ``cut`` that can run at the positions the output reads (module docstring).
+
+    The checks cost one forward and backward pass of up to :data:`MAX_ROWS` probe samples, and two
+    forward passes of them per module tried: a module whose input is already short because of a
+    chosen one is not tried.
+
+    Args:
+        forward: the prepared model call (its ``select`` picks the explained output).
+        xs: the probe inputs ``[N, ...]``; the checks run on up to :data:`MAX_ROWS` of its samples.
+        cut: the module the suffix starts after (only modules called after its last call qualify).
+
+    Returns:
+        :class:`ReadSlices`, empty (falsy) when no module qualifies.
+    """
+    rows = probe_rows(xs[0].shape[0], xs[0].device)
+    after, found, clean = _read_positions(forward, xs, rows, cut)
+    if not found or clean is None:
+        return ReadSlices([])
+    names = {id(m): name for name, m in forward.model.named_modules()}
+    candidates = [ReadSlice(names[id(m)], m, *found[id(m)]) for m in after if id(m) in found and id(m) in names]
+    chosen: list[ReadSlice] = []
+    full = {id(c.module) for c in candidates}  # the candidates that receive the full length with `chosen` cut
+    generator = torch.Generator().manual_seed(0)
+    for candidate in candidates:
+        if id(candidate.module) not in full or any(candidate.name.startswith(c.name + ".") for c in chosen):
+            continue
+        trial = [*chosen, candidate]
+        watch = _full_length(candidates)
+        cuts = [(s.module, _cut(s.length, s.positions)) for s in trial]
+        watches = [(c.module, watch(c)) for c in candidates]
+        if not _same_output(forward, xs, rows, clean, cuts + watches):
+            continue
+        if not _same_output(forward, xs, rows, clean, [(candidate.module, _noise(candidate.length, candidate.positions, generator))]):
+            continue
+        chosen, full = trial, watch.seen  # type: ignore[attr-defined]
+    return ReadSlices(chosen)
