@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
-from lightning_causal.audits.input_effects import real_groups, real_mean
+from lightning_causal.audits.input_effects import probe_groups, real_groups, real_mean
 from lightning_causal.audits.options import (
     check_baseline,
     check_mask_options,
@@ -44,7 +44,7 @@ from lightning_causal.causal.effects.unit_effects import unit_effects
 from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
-from lightning_causal.causal.engine.groups import aggregate_to_groups, broadcast_groups, group_mask
+from lightning_causal.causal.engine.groups import aggregate_to_groups, broadcast_groups
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.ranking import kendall, spearman, topk_overlap
@@ -158,7 +158,7 @@ class CaptumBaseline(Audit):
     Deletion AUC: lower is more faithful; insertion AUC: higher is more faithful; stability
     (Spearman between the explanations of x and x + ε): higher is more stable.
 
-    Token ids ``[N, T]`` (text): groups are positions (or words, by ``feature_mask``), ``baseline``
+    Token ids ``[N, T]`` (text): groups are positions (or words, by a ``feature_mask`` function of the ids), ``baseline``
     is a token id (pad or ``[MASK]``) that deletion/insertion put in place of removed tokens, and
     the methods are Captum's layer methods on ``input_layer`` (the word embeddings:
     ``LayerIntegratedGradients``, ``LayerGradientXActivation``, ``LayerFeatureAblation``; see
@@ -176,7 +176,13 @@ class CaptumBaseline(Audit):
     Args:
         methods: Captum methods: names, ``"NoiseTunnel(<name>)"`` or ``(name, options)`` pairs
             (:func:`~lightning_causal.baselines.captum_methods.resolve_method`).
-        feature_mask: integer group ids broadcastable to one input ``[1, ...]``.
+        feature_mask: integer group ids broadcastable to one input ``[1, ...]``, or a function of
+            the probe's inputs ``[N, ...]`` that returns them, ``[1, ...]`` or one mask per sample
+            ``[N, ...]`` (per-sample groups: word pieces grouped into words, group ``g`` being each
+            sentence's ``g``-th word), as in :class:`~lightning_causal.audits.input_effects.InputEffectAudit`
+            (:func:`~lightning_causal.audits.input_effects.probe_groups`). Every explanation of a
+            sample is reduced to that sample's own groups, and perturbed inputs (stability,
+            sensitivity) keep the groups of the probe sample they perturb.
         patch_size: square patches for image inputs ``[N, C, H, W]``.
         baseline: ``b`` of the causal effects, of the deletion/insertion curves and of Captum's
             ``baselines``.
@@ -216,7 +222,7 @@ class CaptumBaseline(Audit):
     def __init__(
         self,
         methods: Sequence[MethodLike] = ("IntegratedGradients", "Saliency"),
-        feature_mask: Tensor | None = None,
+        feature_mask: Tensor | Callable[[Tensor], Tensor] | None = None,
         patch_size: int | None = None,
         baseline: float | Tensor = 0.0,
         *,
@@ -258,7 +264,7 @@ class CaptumBaseline(Audit):
             raise ValueError(f"Expected argument `input_layer` (e.g. the word embeddings) for the layer methods {labels}")
         check_type("input_layer", input_layer, str, none_ok=True)
         self.input_layer = input_layer
-        check_mask_options(feature_mask, patch_size)
+        check_mask_options(feature_mask, patch_size, function_ok=True)
         check_int("top_k", top_k, minimum=1)
         check_float("noise_sigma", noise_sigma, minimum=0.0, none_ok=True)
         check_int("seed", seed)
@@ -271,7 +277,7 @@ class CaptumBaseline(Audit):
         self.settings = settings or CompareSettings()
 
     def _mask(self, x: Tensor) -> Tensor:
-        return group_mask(x, self.feature_mask, self.patch_size)
+        return probe_groups("CaptumBaseline", self.feature_mask, self.patch_size, x)
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if isinstance(probe.inputs, tuple):
@@ -290,22 +296,28 @@ class CaptumBaseline(Audit):
         sample ``k`` times), so that per-sample forward arguments follow their rows."""
         g, n = int(mask.max()) + 1, len(probe)
 
+        def rows(z: Tensor) -> Tensor:
+            return torch.arange(z.shape[0], device=z.device) // max(1, z.shape[0] // n)
+
         def options(z: Tensor) -> dict[str, Any]:
-            rows = torch.arange(z.shape[0], device=z.device) // max(1, z.shape[0] // n)
-            return self.model_options(probe if z.shape[0] == n else probe.subset(rows))
+            return self.model_options(probe if z.shape[0] == n else probe.subset(rows(z)))
+
+        def groups(z: Tensor) -> Tensor:  # per-sample groups follow their rows too
+            return mask if z.shape[0] == n or mask.shape[0] == 1 else mask[rows(z).to(mask.device)]
 
         def causal(z: Tensor, target: Tensor) -> Tensor:
-            return input_effects(model, z, mask, self.baseline, target=target, max_batch_size=mbs,
+            return input_effects(model, z, groups(z), self.baseline, target=target, max_batch_size=mbs,
                                  input_layer=self.input_layer, **options(z))
 
         def captum(spec: MethodSpec) -> Explainer:
             def explain(z: Tensor, target: Tensor) -> Tensor:
+                m = groups(z)
                 if spec.layer:
-                    amap = input_layer_attribute(model, z, self.input_layer, spec, target=target, feature_mask=mask,  # type: ignore[arg-type]
+                    amap = input_layer_attribute(model, z, self.input_layer, spec, target=target, feature_mask=m,  # type: ignore[arg-type]
                                                  generator=self.seed, baseline=self.baseline, max_batch_size=mbs, **options(z))
                 else:
-                    amap = attribute(model, z, spec, target, feature_mask=mask, generator=self.seed, baselines=self.baseline, max_batch_size=mbs, **options(z))
-                return aggregate_to_groups(amap, mask, "mean" if spec.grouped else "sum", num_groups=g)
+                    amap = attribute(model, z, spec, target, feature_mask=m, generator=self.seed, baselines=self.baseline, max_batch_size=mbs, **options(z))
+                return aggregate_to_groups(amap, m, "mean" if spec.grouped else "sum", num_groups=g)
 
             return explain
 

@@ -26,7 +26,49 @@ from lightning_causal.causal.engine.groups import broadcast_groups, group_counts
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
 
-__all__ = ["InputEffectAudit", "real_groups", "real_mean"]
+__all__ = ["InputEffectAudit", "probe_groups", "real_groups", "real_mean"]
+
+
+def probe_groups(
+    audit: str, feature_mask: Tensor | Callable[[Tensor], Tensor] | None, patch_size: int | None, inputs: Tensor
+) -> Tensor:
+    """The feature groups of a probe's inputs ``[N, ...]``, ``[1 or N, ...]`` on their device, as
+    :class:`InputEffectAudit` and :class:`~lightning_causal.audits.captum_baseline.CaptumBaseline`
+    resolve their ``feature_mask=``/``patch_size=``: a mask shared by every sample (``[1, ...]`` or
+    one sample's shape), a function of the inputs that returns one mask ``[1, ...]`` or one per
+    sample ``[N, ...]`` (word pieces grouped into words: group ``g`` is each sentence's ``g``-th
+    word), square patches, or one group per element (:func:`group_mask`).
+
+    A tensor of per-sample masks ``[N, ...]`` is refused: the callback draws the probe, so groups
+    fixed at construction could not follow its samples (they would group other sentences' pieces).
+
+    Args:
+        audit: the audit's class name, for the messages.
+
+    Examples:
+        >>> ids = torch.tensor([[1, 7, 41, 2], [1, 41, 8, 2]])
+        >>> probe_groups("InputEffectAudit", lambda x: (x < 40).long().cumsum(1) - 1, None, ids)
+        tensor([[0, 1, 1, 2],
+                [0, 0, 1, 2]])
+    """
+    fm = feature_mask
+    if isinstance(fm, Tensor) and fm.dim() == inputs.dim() and fm.shape[0] > 1:
+        raise ValueError(
+            f"Expected argument `feature_mask` of {audit} to be one mask shared by every probe sample "
+            f"[1, ...] but got {list(fm.shape)}; for per-sample groups (e.g. word pieces grouped into words, "
+            "[N, T]) pass a function of the probe's inputs that returns them"
+        )
+    if callable(fm) and not isinstance(fm, Tensor):
+        fm = fm(inputs)
+        if not isinstance(fm, Tensor) or fm.is_floating_point() or fm.is_complex() or fm.dtype == torch.bool:
+            raise TypeError(f"Expected argument `feature_mask` (a function) to return an integer tensor of group ids "
+                            f"but it returned {fm!r:.80}")
+        if fm.dim() == inputs.dim() and fm.shape[0] not in (1, inputs.shape[0]):
+            raise ValueError(f"Expected argument `feature_mask` (a function) to return groups [1 or {inputs.shape[0]}, ...] "
+                             f"for the probe's {inputs.shape[0]} samples but it returned shape {list(fm.shape)}")
+        if fm.numel() and int(fm.min()) < 0:
+            raise ValueError(f"Expected argument `feature_mask` (a function) to return group ids >= 0 but got {int(fm.min())}")
+    return group_mask(inputs, fm, patch_size)
 
 
 def real_groups(inputs: Tensor, feature_mask: Tensor, additional_forward_args: object) -> Tensor | None:
@@ -153,9 +195,7 @@ class InputEffectAudit(Audit):
         name: str | None = None,
     ) -> None:
         super().__init__(name, output=output)
-        check_mask_options(None if callable(feature_mask) and not isinstance(feature_mask, Tensor) else feature_mask, patch_size)
-        if callable(feature_mask) and not isinstance(feature_mask, Tensor) and patch_size is not None:
-            raise ValueError("Expected at most one of `feature_mask` and `patch_size` but got both")
+        check_mask_options(feature_mask, patch_size, function_ok=True)
         self.feature_names, self.class_names = check_names("feature_names", feature_names), check_names("class_names", class_names)
         self.vocabulary = check_names("vocabulary", vocabulary)
         self.feature_mask, self.patch_size, self.baseline = feature_mask, patch_size, check_baseline(baseline)
@@ -168,30 +208,7 @@ class InputEffectAudit(Audit):
         self.input_layer = input_layer
 
     def _mask(self, probe: Probe) -> Tensor:
-        fm = self.feature_mask
-        if isinstance(fm, Tensor) and fm.dim() == probe.first.dim() and fm.shape[0] > 1:
-            raise ValueError(
-                f"Expected argument `feature_mask` of InputEffectAudit to be one mask shared by every probe sample "
-                f"[1, ...] but got {list(fm.shape)}; for per-sample groups (e.g. word pieces grouped into words, "
-                "[N, T]) pass a function of the probe's inputs that returns them"
-            )
-        if callable(fm) and not isinstance(fm, Tensor):
-            fm = self._mask_of(fm, probe.first)
-        return group_mask(probe.first, fm, self.patch_size)
-
-    @staticmethod
-    def _mask_of(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
-        """The groups ``fn`` gives the probe's inputs: one mask ``[1, ...]`` or one per sample ``[N, ...]``."""
-        mask = fn(x)
-        if not isinstance(mask, Tensor) or mask.is_floating_point() or mask.is_complex() or mask.dtype == torch.bool:
-            raise TypeError(f"Expected argument `feature_mask` (a function) to return an integer tensor of group ids "
-                            f"but it returned {mask!r:.80}")
-        if mask.dim() == x.dim() and mask.shape[0] not in (1, x.shape[0]):
-            raise ValueError(f"Expected argument `feature_mask` (a function) to return groups [1 or {x.shape[0]}, ...] for "
-                             f"the probe's {x.shape[0]} samples but it returned shape {list(mask.shape)}")
-        if mask.numel() and int(mask.min()) < 0:
-            raise ValueError(f"Expected argument `feature_mask` (a function) to return group ids >= 0 but got {int(mask.min())}")
-        return mask
+        return probe_groups("InputEffectAudit", self.feature_mask, self.patch_size, probe.first)
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if isinstance(probe.inputs, tuple):

@@ -33,11 +33,12 @@ def check_baseline(baseline: Any) -> Any:
     return baseline
 
 
-def check_mask_options(feature_mask: Any, patch_size: Any) -> None:
-    """At most one of ``feature_mask`` (an integer tensor) and ``patch_size`` (a positive int)."""
+def check_mask_options(feature_mask: Any, patch_size: Any, *, function_ok: bool = False) -> None:
+    """At most one of ``feature_mask`` (an integer tensor, or with ``function_ok`` a function of the
+    probe's inputs that returns one) and ``patch_size`` (a positive int)."""
     if feature_mask is not None and patch_size is not None:
         raise ValueError("Expected at most one of `feature_mask` and `patch_size` but got both")
-    if feature_mask is not None:
+    if feature_mask is not None and not (function_ok and callable(feature_mask) and not isinstance(feature_mask, Tensor)):
         if not isinstance(feature_mask, Tensor):
             raise TypeError(f"Expected argument `feature_mask` to be an integer tensor but got {type(feature_mask).__name__}")
         if feature_mask.is_floating_point() or feature_mask.is_complex() or feature_mask.dtype.is_floating_point:

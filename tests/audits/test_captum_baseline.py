@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import warnings
 
@@ -10,10 +11,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
+from captum.metrics import sensitivity_max
 
 from lightning_causal.audits.base import Probe
 from lightning_causal.audits.captum_baseline import CaptumBaseline, CompareSettings
 from lightning_causal.baselines import metrics as M
+from lightning_causal.baselines.captum_methods import seeded_rng
 from lightning_causal.causal.effects.input_effects import input_effects
 from lightning_causal.causal.engine.groups import broadcast_groups, patch_mask
 from lightning_causal.reporting.comparison import attribution_grid, curves_figure
@@ -263,3 +266,34 @@ def test_a_gradient_method_blind_to_a_code_column_is_named_in_a_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         CaptumBaseline(methods=(("IntegratedGradients", {"n_steps": 8}),)).run(seeded(MLP(4, (6,), 2), 0), Probe(x))
+
+
+def test_per_sample_groups_of_float_inputs_follow_their_rows_in_the_reference_metrics():
+    """Per-sample groups (a function of the probe) on float inputs: Captum's sensitivity repeats each
+    sample k times, and each repeated row keeps its sample's groups (it crashed: groups [3, 4] for
+    12 rows); sensitivity equals Captum's sensitivity_max of the causal effects computed by hand."""
+    model = seeded(MLP(4, (8,), 3), 0).double()
+    x = torch.randn(3, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    mask = torch.tensor([[0, 0, 0, 1], [0, 1, 1, 1], [0, 1, 2, 2]])  # group 2 absent from two samples
+    r = CaptumBaseline(("Saliency",), feature_mask=lambda z: mask,
+                       settings=CompareSettings(reference_metrics=True, n_perturb_samples=4)).run(model, Probe(x))
+    with torch.no_grad():
+        target = model(x).argmax(1)
+
+    def causal(z, t):  # rows repeat the samples: row r keeps the groups of sample r // k
+        z = z[0] if isinstance(z, tuple) else z
+        k, out = z.shape[0] // 3, torch.zeros(z.shape[0], 3, dtype=z.dtype)
+        with torch.no_grad():
+            for row in range(z.shape[0]):
+                for g in mask[row // k].unique().tolist():
+                    cut = z[row].clone()
+                    cut[mask[row // k] == g] = 0.0
+                    out[row, g] = model(z[row:row + 1])[0, t[row]] - model(cut[None])[0, t[row]]
+        return out
+
+    torch.testing.assert_close(r.maps["causal"], causal(x, target).gather(1, mask), atol=1e-12, rtol=0)
+    with seeded_rng(0):
+        want = sensitivity_max(lambda z, target: (causal(z, target),) if isinstance(z, tuple) else causal(z, target),
+                               x, perturb_radius=r.meta["sigma"], n_perturb_samples=4, target=target)
+    assert r.scalars["sensitivity_max"] == pytest.approx(float(want.mean()), abs=1e-10)
+    assert math.isfinite(r.scalars["captum/Saliency/sensitivity_max"]) and math.isfinite(r.scalars["infidelity"])

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from captum.attr import LayerIntegratedGradients
+from captum.attr import LayerGradientXActivation, LayerIntegratedGradients
+from scipy import stats
 
 from lightning_causal.audits.base import Probe
 from lightning_causal.audits.captum_baseline import CaptumBaseline, CompareSettings
@@ -131,3 +132,56 @@ def test_token_stability_does_not_depend_on_the_padded_length():
     assert short != [words] * 4  # something was swapped
     assert swapped_words(padded(12)) == short
     assert swapped_words(padded(12, left=True)) == short
+
+
+def test_per_sample_word_groups_from_a_function_of_the_ids(bert):
+    """Word pieces grouped into words differ per sentence: ``feature_mask`` is a function of the
+    probe's ids, as in InputEffectAudit. Each sentence's explanations are reduced to its own words
+    (checked against Captum called directly and token replacement by hand), and its metrics cover
+    only its real words (against SciPy); a per-sample tensor is refused with that advice."""
+    ids, att = token_batch(5, 8, seed=2)
+    ids[ids >= 40] = 40  # some continuation pieces ("##..."): they join the previous word
+
+    def words(x):
+        return (x != 40).long().cumsum(1) - 1
+
+    w = words(ids)
+    assert (w != torch.arange(8)).any() and (w[:, -1] != w[0, -1]).any()  # several pieces per word, per-sample groups
+    probe = Probe(ids, additional_forward_args={"attention_mask": att})
+    audit = CaptumBaseline(("LayerIntegratedGradients", "LayerGradientXActivation"), words, baseline=MASK, input_layer=WORDS,
+                           settings=CompareSettings(special_tokens=(PAD, CLS, SEP)))
+    r = audit.run(bert, probe)
+    n, g = 5, int(w.max()) + 1
+    real = torch.zeros(n, g, dtype=torch.bool)
+    for i in range(n):
+        real[i, w[i][att[i] == 1]] = True  # sentence i has a real word w[i, t]
+    assert not real.all()
+    with torch.no_grad():
+        logits = bert(ids, attention_mask=att).logits
+    target = logits.argmax(1)
+    causal = torch.zeros(n, g, dtype=logits.dtype)  # each word's real tokens replaced by [MASK]
+    for i in range(n):
+        for k in range(g):
+            x = ids[i:i + 1].clone()
+            x[0, (w[i] == k) & (att[i] == 1)] = MASK
+            with torch.no_grad():
+                causal[i, k] = logits[i, target[i]] - bert(x, attention_mask=att[i:i + 1]).logits[0, target[i]]
+    fwd, emb = (lambda x, a: bert(x, attention_mask=a).logits), bert.bert.embeddings.word_embeddings
+    lig = LayerIntegratedGradients(fwd, emb).attribute(ids, baselines=torch.full_like(ids, MASK), target=target,
+                                                       additional_forward_args=(att,), n_steps=16, method="gausslegendre")
+    gxa = LayerGradientXActivation(fwd, emb).attribute(ids, target=target, additional_forward_args=(att,))
+    refs = {"causal": causal}
+    for label, a in (("LayerIntegratedGradients", lig), ("LayerGradientXActivation", gxa)):
+        refs[label] = torch.zeros(n, g, dtype=a.dtype).scatter_add_(1, w, a.detach().sum(-1))  # each sentence's own words
+    for label, ref in refs.items():
+        torch.testing.assert_close(r.maps[label], ref.gather(1, w), atol=1e-8, rtol=1e-6)
+        torch.testing.assert_close(r.vectors[f"mean_abs/{label}"], (ref.abs() * real).sum(0) / real.sum(0).clamp_min(1),
+                                   atol=1e-8, rtol=1e-6)
+    for label in ("LayerIntegratedGradients", "LayerGradientXActivation"):
+        rho = [stats.spearmanr(causal[i][real[i]].abs(), refs[label][i][real[i]].abs()).statistic for i in range(n)]
+        assert r.scalars[f"compare/{label}/spearman"] == pytest.approx(sum(rho) / n, abs=1e-9)
+    assert r.meta["groups"] == g and r.non_finite() == [] and all_hook_counts(bert) == 0
+    with pytest.raises(ValueError, match="pass a function of the probe's inputs"):
+        CaptumBaseline(("LayerGradientXActivation",), w, baseline=MASK, input_layer=WORDS).run(bert, probe)
+    with pytest.raises(TypeError, match="integer tensor of group ids"):
+        CaptumBaseline(("LayerGradientXActivation",), lambda x: x.float(), baseline=MASK, input_layer=WORDS).run(bert, probe)
