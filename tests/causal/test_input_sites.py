@@ -19,6 +19,7 @@ from lightning_causal.causal.engine.interventions import (
     intervene,
     resolve_module,
 )
+from tests.helpers.bert import tiny_llama
 
 
 def _mlp() -> nn.Sequential:
@@ -205,12 +206,7 @@ def test_backdoor_suspects_and_the_unit_path_take_an_input_site():
 def test_llama_heads_and_mlp_neurons_with_padding_equal_brute_force_pre_hooks():
     """A Llama-style decoder with an attention mask (half the batch padded): the heads (``o_proj``'s
     input) and MLP neurons (``down_proj``'s input) per unit equal a pre-hook that zeroes them."""
-    transformers = pytest.importorskip("transformers")
-    config = transformers.LlamaConfig(vocab_size=30, hidden_size=16, intermediate_size=12, num_hidden_layers=2,
-                                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=16,
-                                      num_labels=3, pad_token_id=0)
-    torch.manual_seed(0)
-    model = transformers.LlamaForSequenceClassification(config).double().eval()
+    model = tiny_llama()
     g = torch.Generator().manual_seed(1)
     ids = torch.randint(1, 30, (4, 7), generator=g)
     mask = torch.ones(4, 7, dtype=torch.long)

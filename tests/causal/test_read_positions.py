@@ -1,7 +1,6 @@
 """The tail of a sequence model run at the positions its output reads: which modules qualify, and
 every effect computed that way equals the full forward passes."""
 
-import pytest
 import torch
 from torch import nn
 
@@ -10,7 +9,7 @@ from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.prefix_cache import cache_prefix
 from lightning_causal.causal.engine.read_positions import find_read_slices
 from lightning_causal.causal.engine.state import audit_mode
-from tests.helpers.bert import tiny_bert, token_batch
+from tests.helpers.bert import tiny_bert, tiny_llama, token_batch
 from tests.helpers.models import all_hook_counts
 
 T, D = 6, 3
@@ -139,12 +138,7 @@ def test_the_full_path_is_never_cut():
 
 
 def test_a_decoder_read_at_its_last_token_equals_full_passes():
-    transformers = pytest.importorskip("transformers")
-    config = transformers.LlamaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                                      num_key_value_heads=2, intermediate_size=32, max_position_embeddings=16,
-                                      num_labels=2, pad_token_id=0)
-    torch.manual_seed(0)
-    model = transformers.LlamaForSequenceClassification(config).double().eval()
+    model = tiny_llama(vocab=50, intermediate=32, heads=2, classes=2)
     ids = torch.randint(1, 50, (4, 5), generator=torch.Generator().manual_seed(2))  # no padding: the last token everywhere
     layer = "model.layers.0.mlp.down_proj:input"
     fast, info = unit_effects(model, ids, layer, unit_dim=-1, target=1, return_info=True)

@@ -30,3 +30,15 @@ def token_batch(n: int = 5, length: int = 7, seed: int = 1) -> tuple[torch.Tenso
     mask[0, -2:] = 0
     ids[0, -2:] = 0
     return ids, mask
+
+
+def tiny_llama(*, vocab: int = 30, hidden: int = 16, intermediate: int = 12, heads: int = 4, kv_heads: int = 2,
+               layers: int = 2, classes: int = 3, seed: int = 0):
+    """``LlamaForSequenceClassification`` (pad id 0, so it pools each sequence's last non-pad token),
+    float64, weights from ``torch.manual_seed(seed)``, in eval mode."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=intermediate,
+                                      num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
+                                      max_position_embeddings=16, num_labels=classes, pad_token_id=0)
+    torch.manual_seed(seed)
+    return transformers.LlamaForSequenceClassification(config).double().eval()
