@@ -137,7 +137,7 @@ def input_effects(
             return input_attribution_estimates(forward, xs, masks, bases, num_groups=g, target=target, max_batch_size=max_batch_size)
         with embedding_readers(forward.model, xs) as readers:  # the clean pass only: which embeddings read the ids
             tidx, f0 = clean_target(forward, xs, target)
-        padding = padding_positions(xs[0], additional_forward_args)
+        padding = padding_positions(xs[0], additional_forward_args, model=forward.model, num_inputs=len(xs))
         check_token_baselines(xs, bases, readers, padding)
         rows = max(1, rows_per_pass(forward.model, xs, max_batch_size, forward=forward))
         changed = _changed(xs, masks, bases, g, padding).T  # [G, N]
@@ -219,7 +219,7 @@ def interventional_expectations(
 ) -> tuple[Tensor, Tensor]:
     """μ_g(α) = E_x[f_t(x | do(x_g := α))] for each group g and value α (Chattopadhyay et al. 2019).
 
-    Padding (an ``attention_mask`` or ``lengths`` keyword, see
+    Padding (an ``attention_mask`` or ``lengths`` argument, a keyword or a positional one so named by the forward, see
     :func:`~lightning_causal.causal.engine.ablation.padding_positions`) is not part of any group:
     padded positions keep their values, are left out of the quantiles, and ``E_x`` runs over the
     samples where ``g`` holds a real position (``E[f_t(x)]`` where it holds none), so the curves do
@@ -250,7 +250,7 @@ def interventional_expectations(
     if not xs[0].is_floating_point():
         raise TypeError(f"Expected floating point `inputs` for interventional expectations over values but got dtype {xs[0].dtype}")
     g = num_groups(masks)
-    padding = padding_positions(xs[0], additional_forward_args)
+    padding = padding_positions(xs[0], additional_forward_args, model=model, num_inputs=len(xs))
     pooled = masks if padding is None else (masks[0].expand(xs[0].shape).masked_fill(padding.expand(xs[0].shape), g), *masks[1:])
     grid = _grid(xs, pooled, values, num_values, g)  # padded positions: in no group's quantiles, never set
     if not torch.isfinite(grid).all():

@@ -145,7 +145,7 @@ def input_layer_effects(
         f0 = gather_target(out, tidx)
         ref = layer_reference(forward, x, h, layer, baseline=baseline, readers=readers).to(h.dtype)
         m = mask.view(*mask.shape, *[1] * (h.dim() - x.dim()))
-        changed = _changed(h, m, ref, num_groups, padding_positions(x, forward_args))
+        changed = _changed(h, m, ref, num_groups, padding_positions(x, forward_args, model=forward.model))
         rows = max(1, rows_per_pass(forward.model, (x,), max_batch_size, forward=forward))
         chunk: dict[str, Tensor] = {}
 

@@ -15,12 +15,15 @@ Examples:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-__all__ = ["check_baselines", "sample_rows", "ablate_groups", "replace_units", "padding_positions"]
+from lightning_causal.causal.engine.eager import eager_module
+
+__all__ = ["check_baselines", "sample_rows", "ablate_groups", "replace_units", "padding_arguments", "padding_positions"]
 
 BaselineLike = float | int | Tensor | Sequence
 
@@ -83,12 +86,49 @@ def check_baselines(xs: tuple[Tensor, ...], baseline: BaselineLike) -> tuple[Ten
                          f"`baseline=({example})`") from err
 
 
-def padding_positions(x: Tensor, additional_forward_args: object) -> Tensor | None:
-    """Positions of ``x`` that the model is told to ignore: where the keyword forward argument
+_PADDING_NAMES = ("attention_mask", "lengths")
+
+
+def padding_arguments(model: nn.Module | None, additional_forward_args: object, num_inputs: int = 1) -> Mapping | None:
+    """The forward arguments that can mark padding, by name: a ``Mapping`` (keywords) as it is;
+    positional arguments (a tuple, or one value) named by the parameters of ``model.forward`` they
+    bind to after the ``num_inputs`` inputs (``forward(self, x, lengths)`` called with
+    ``additional_forward_args=(lengths,)``); ``None`` when there are none or they cannot be named.
+
+    Examples:
+        >>> import torch
+        >>> class Packed(nn.Module):
+        ...     def forward(self, x, lengths):
+        ...         return x
+        >>> padding_arguments(Packed(), (torch.tensor([2, 1]),))
+        {'lengths': tensor([2, 1])}
+    """
+    if isinstance(additional_forward_args, Mapping) or additional_forward_args is None:
+        return additional_forward_args
+    if model is None:
+        return None
+    args = additional_forward_args if isinstance(additional_forward_args, tuple) else (additional_forward_args,)
+    try:
+        bound = inspect.signature(eager_module(model).forward).bind_partial(*([None] * num_inputs), *args)
+    except (TypeError, ValueError):  # a signature that takes no such call, or none to read
+        return None
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    params = bound.signature.parameters
+    return {k: v for k, v in bound.arguments.items() if k in _PADDING_NAMES and params[k].kind in positional}
+
+
+def padding_positions(
+    x: Tensor, additional_forward_args: object, *, model: nn.Module | None = None, num_inputs: int = 1
+) -> Tensor | None:
+    """Positions of ``x`` that the model is told to ignore: where the forward argument
     ``attention_mask`` (Hugging Face's name; a tensor with ``x``'s first two dimensions) is 0, or,
-    without one, the steps ``t >= lengths[n]`` of a keyword ``lengths`` (one integer per sample, as
-    ``pack_padded_sequence`` takes it; dimension 1 of ``x`` is time, ``batch_first``). Returned as
-    booleans broadcastable to ``x`` (``[N, T, 1, ...]``), or ``None`` without such an argument.
+    without one, the steps ``t >= lengths[n]`` of an argument ``lengths`` (one integer per sample, as
+    ``pack_padded_sequence`` takes it; dimension 1 of ``x`` is time, ``batch_first``). Keyword
+    arguments (a ``Mapping``) are read by their keys; positional ones (a tuple) by the name of the
+    parameter of ``model.forward`` they bind to (:func:`padding_arguments`; ``num_inputs`` inputs
+    come first), so ``model(x, lengths)`` with ``additional_forward_args=(lengths,)`` is read as
+    ``{"lengths": lengths}``. Returned as booleans broadcastable to ``x`` (``[N, T, 1, ...]``), or
+    ``None`` without such an argument.
 
     Examples:
         >>> import torch
@@ -100,6 +140,7 @@ def padding_positions(x: Tensor, additional_forward_args: object) -> Tensor | No
         tensor([[False, False, False],
                 [False,  True,  True]])
     """
+    additional_forward_args = padding_arguments(model, additional_forward_args, num_inputs)
     if not isinstance(additional_forward_args, Mapping) or x.dim() < 2:
         return None
     att = additional_forward_args.get("attention_mask")

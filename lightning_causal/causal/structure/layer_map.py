@@ -252,7 +252,7 @@ def layer_causal_map(
         raise ValueError(f"Expected argument `layers` to name at least one module but got {layers!r}")
     for name in names or ():
         resolve_module(model, name)
-    padding = padding_positions(xs[0], additional_forward_args)
+    padding = padding_positions(xs[0], additional_forward_args, model=model, num_inputs=len(xs))
     if padding is not None and bool(padding.any()):  # padded positions keep their values: no group holds them
         masks = (masks[0].expand(xs[0].shape).masked_fill(padding.expand(xs[0].shape), g), *masks[1:])
     with audit_mode(model):
