@@ -204,3 +204,71 @@ def test_blocks_called_with_keywords_are_a_chain_and_a_failing_forward_leaves_no
     with pytest.raises(RuntimeError, match="boom"):
         layer_causal_map(failing, x)
     assert all_hook_counts(failing) == 0 and all_hook_counts(model) == 0
+
+
+class _StagedResNet(nn.Module):
+    """torchvision's layout: stages ``layer1`` ... ``layer3``, each an nn.Sequential of basic blocks
+    (no single list holds half of the layers)."""
+
+    def __init__(self) -> None:
+        from lightning_causal.models import BasicBlock
+
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4)
+        self.layer1 = nn.Sequential(BasicBlock(4, 4), BasicBlock(4, 4))
+        self.layer2 = nn.Sequential(BasicBlock(4, 8, 2), BasicBlock(8, 8))
+        self.layer3 = nn.Sequential(BasicBlock(8, 8, 2))
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x):
+        h = self.layer3(self.layer2(self.layer1(torch.relu(self.bn1(self.conv1(x))))))
+        return self.fc(h.mean((2, 3)))
+
+
+class _Stage(nn.Module):
+    """Two residual blocks, then a downsampling linear layer (Swin's, ConvNeXt's stage)."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(_MaskedBlockAt(width) for _ in range(2))
+        self.down = nn.Linear(width, width)
+
+    def forward(self, h):
+        for block in self.blocks:
+            h = block(h)
+        return self.down(h)
+
+
+class _MaskedBlockAt(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(width, width), nn.Linear(width, width)
+
+    def forward(self, h):
+        return h + self.b(torch.tanh(self.a(h)))
+
+
+class _Hierarchical(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp, self.stages, self.head = nn.Linear(3, 4), nn.ModuleList(_Stage(4) for _ in range(2)), nn.Linear(4, 2)
+
+    def forward(self, x):
+        h = self.inp(x)
+        for stage in self.stages:
+            h = stage(h)
+        return self.head(h)
+
+
+def test_blocks_of_one_class_across_stages_form_the_chain_and_stages_do_where_they_do_not():
+    torch.manual_seed(0)
+    resnet = _StagedResNet().eval()
+    lm = layer_causal_map(resnet, torch.rand(2, 3, 8, 8), patch_mask((3, 8, 8), 4))
+    assert lm.layers == ["layer1.0", "layer1.1", "layer2.0", "layer2.1", "layer3.0"]
+    # Swin-like: the stages hold their downsampling layers too, so they come before the blocks (which
+    # do not chain across stages: blocks.1 -> down -> the next stage's blocks.0)
+    model = _Hierarchical().eval()
+    assert block_candidates(model) == [["stages.0", "stages.1"], ["stages.0.blocks.0", "stages.0.blocks.1", "stages.1.blocks.0",
+                                                                   "stages.1.blocks.1"]]
+    assert layer_causal_map(model, torch.randn(4, 3)).layers == ["stages.0", "stages.1"]
+    assert all_hook_counts(model) == 0 and all_hook_counts(resnet) == 0

@@ -10,6 +10,8 @@ block's input is the previous block's output — so they are the default where t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
@@ -34,11 +36,13 @@ def leaf_layers(model: nn.Module) -> list[str]:
 def block_candidates(model: nn.Module) -> list[list[str]]:
     """Lists of repeated blocks that may form the model's chain, most promising first.
 
-    A candidate is the children of an ``nn.ModuleList`` or ``nn.Sequential`` with at least two
-    children, all of one class, each holding at least two leaf modules with parameters (a block of
-    layers, not a single layer: the leaves of a plain MLP or CNN already form its chain), which
-    together hold more than half of the model's leaf modules with parameters. Ordered by the
-    number of leaves they hold (an outer list of stages before the blocks of one stage).
+    A *block* is a child of an ``nn.ModuleList`` or ``nn.Sequential`` whose children are all of one
+    class, holding at least two leaf modules with parameters (a block of layers, not a single
+    layer: the leaves of a plain MLP or CNN already form its chain). Candidates: the blocks of one
+    container (at least two), and the blocks of one class (not a plain container class) across
+    containers (a ResNet's stages ``layer1`` ... ``layer4``); each must hold more than half of the
+    model's leaf modules with parameters. Ordered by the leaves they hold, then by their number
+    (an outer list of stages before the blocks of one stage).
 
     Examples:
         >>> block = lambda: nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4))
@@ -48,42 +52,54 @@ def block_candidates(model: nn.Module) -> list[list[str]]:
     """
     modules = named_modules(model)
     leaves = leaf_layers(model)
-    found = []
+    held = lambda block: sum(1 for leaf in leaves if leaf.startswith(block + "."))  # noqa: E731
+    lists = []
     for name, container in modules.items():
-        if not isinstance(container, (nn.ModuleList, nn.Sequential)) or len(container) < 2:
+        if not isinstance(container, (nn.ModuleList, nn.Sequential)) or not len(container):
             continue
         children = [f"{name}.{child}" if name else child for child, _ in container.named_children()]
-        if len({type(modules.get(c)) for c in children}) != 1 or any(c not in modules for c in children):
+        if any(c not in modules for c in children) or len({type(modules[c]) for c in children}) != 1:
             continue
-        held = [sum(1 for leaf in leaves if leaf.startswith(c + ".")) for c in children]
-        if min(held) >= 2 and 2 * sum(held) > len(leaves):
-            found.append((sum(held), children))
-    return [children for _, children in sorted(found, key=lambda f: -f[0])]
-
-
-def _is_chain(blocks: list[str], calls: dict[str, list[tuple[bool, int]]], n: int) -> bool:
-    """Every block ran once, on ``n`` rows, taking the previous block's output as its input."""
-    if any(len(calls.get(b, ())) != 1 for b in blocks):
-        return False
-    return all(rows == n and (i == 0 or chained) for i, (chained, rows) in enumerate(calls[b][0] for b in blocks))
+        if all(held(c) >= 2 for c in children):
+            lists.append(children)
+    by_class: dict[type, list[str]] = {}
+    for children in lists:
+        kind = type(modules[children[0]])
+        if not issubclass(kind, (nn.ModuleList, nn.Sequential, nn.ModuleDict)):
+            by_class.setdefault(kind, []).extend(children)
+    found = {tuple(c) for c in lists if len(c) >= 2} | {tuple(c) for c in by_class.values() if len(c) >= 2}
+    found = [(sum(held(b) for b in c), len(c), list(c)) for c in found]
+    return [c for total, _, c in sorted(found, key=lambda f: (-f[0], -f[1], f[2])) if 2 * total > len(leaves)]
 
 
 def _takes(args: tuple, kwargs: dict, prev: Tensor | None) -> bool:
     """Whether one of the tensor arguments (positional or keyword: ``layer(hidden_states=h, ...)``)
-    equals ``prev``."""
-    return prev is not None and any(isinstance(v, Tensor) and v.shape == prev.shape and bool(torch.equal(v, prev))
+    is or equals ``prev``."""
+    return prev is not None and any(isinstance(v, Tensor) and (v is prev or (v.shape == prev.shape and bool(torch.equal(v, prev))))
                                     for v in (*args, *kwargs.values()))
+
+
+@dataclass
+class _Chain:
+    """The run of one candidate so far: the next block expected, the last block's output (a
+    reference, not a copy), and whether it still runs as a chain."""
+
+    blocks: list[str]
+    next: int = 0
+    last: Tensor | None = None
+    ok: bool = True
 
 
 def default_layers(forward: Forward, xs: tuple[Tensor, ...]) -> list[str]:
     """The default layers of :func:`~lightning_causal.causal.structure.layer_map.layer_causal_map`.
 
     The first of :func:`block_candidates` whose blocks run as a chain on the probe (one forward
-    pass, hooks removed after it: each block runs once, returns one row per sample, and takes the
-    previous block's output, element 0 of a tuple, as one of its tensor arguments) — the residual stream of
-    a ViT, BERT, Llama or ``nn.TransformerEncoder``, the blocks of a ResNet. Otherwise (plain CNNs
-    and MLPs; parallel branches or experts, whose inputs are not each other's outputs) every leaf
-    module with parameters, :func:`leaf_layers`. Call inside ``audit_mode``.
+    pass, hooks removed after it: the blocks run once each, in order, each returns one row per
+    sample, and each takes the previous block's output, element 0 of a tuple, as one of its
+    tensor arguments) — the residual stream of a ViT, BERT, Llama or ``nn.TransformerEncoder``,
+    the blocks of a ResNet. Otherwise (plain CNNs and MLPs; parallel branches or experts, whose
+    inputs are not each other's outputs) every leaf module with parameters, :func:`leaf_layers`.
+    Call inside ``audit_mode``.
 
     Examples:
         >>> class Block(nn.Module):
@@ -98,36 +114,36 @@ def default_layers(forward: Forward, xs: tuple[Tensor, ...]) -> list[str]:
         ['1.0', '1.1']
     """
     model = forward.model
-    candidates = block_candidates(model)
-    if not candidates:
+    chains = [_Chain(c) for c in block_candidates(model)]
+    if not chains:
         return leaf_layers(model)
-    modules = named_modules(model)
-    outputs: dict[str, Tensor] = {}
-    calls: dict[str, list[tuple[bool, int]]] = {}
-    before = {b: (c[i - 1] if i else None) for c in candidates for i, b in enumerate(c)}
+    modules, n = named_modules(model), xs[0].shape[0]
+    member: dict[str, list[tuple[_Chain, int]]] = {}
+    for chain in chains:
+        for i, b in enumerate(chain.blocks):
+            member.setdefault(b, []).append((chain, i))
 
     def pre_hook(name: str):
         def hook(_m: nn.Module, args: tuple, kwargs: dict) -> None:
-            calls.setdefault(name, []).append((_takes(args, kwargs, outputs.get(before[name] or "")), -1))
+            for chain, i in member[name]:
+                chain.ok = chain.ok and chain.next == i and (i == 0 or _takes(args, kwargs, chain.last))
         return hook
 
     def post_hook(name: str):
         def hook(_m: nn.Module, _i: object, out: object) -> None:
             y = first_tensor(out)
-            chained, _ = calls[name][-1]
-            calls[name][-1] = (chained, -1 if y is None or y.dim() == 0 else y.shape[0])
-            if y is not None:
-                outputs[name] = y.detach().clone()  # a later in-place op must not change it
+            for chain, i in member[name]:
+                chain.ok = chain.ok and y is not None and y.dim() > 0 and y.shape[0] == n
+                chain.next, chain.last = i + 1, y
         return hook
 
     handles = []
     try:
-        for b in before:
+        for b in member:
             handles.append(modules[b].register_forward_pre_hook(pre_hook(b), with_kwargs=True))
             handles.append(modules[b].register_forward_hook(post_hook(b)))
         forward(*xs)
     finally:
         for h in handles:
             h.remove()
-    n = xs[0].shape[0]
-    return next((c for c in candidates if _is_chain(c, calls, n)), None) or leaf_layers(model)
+    return next((c.blocks for c in chains if c.ok and c.next == len(c.blocks)), None) or leaf_layers(model)
