@@ -80,7 +80,8 @@ class LayerCausalMap:
         edge_stats: parallel to ``edges``: ``gain`` (relative response of the target over that of
             the source) and ``cka`` (between the source's last and the target's first layer).
         response: relative response of each layer ``[L]``.
-        group_effects: node id -> mean ``||Δ||`` per input group ``[G]`` (the output: mean ``|δ_g|``).
+        group_effects: node id -> mean ``||Δ||`` per input group ``[G]`` (the output: mean ``|δ_g|``)
+            over the samples in which the group holds an element (padding excluded; 0 where it holds none).
         threshold: the merge threshold.
     """
 
@@ -361,7 +362,8 @@ def _input_change(x: Tensor, xa: Tensor | None = None) -> Tensor:
 
 
 def _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, threshold, real) -> LayerCausalMap:
-    per_group = lambda rows: rows.view(g, n).mean(1).double()  # noqa: E731 - rows are group-major
+    held = real.view(g, n)  # group-major: does group g hold an element of sample s (not padding only)?
+    per_group = lambda rows: torch.where(held, rows.view(g, n), 0).double().sum(1) / held.sum(1).clamp_min(1)  # noqa: E731
     ids = [order[grp[0]] if len(grp) == 1 else f"{order[grp[0]]}..{order[grp[-1]]}" for grp in groups]
     nodes = {INPUT: [], **{i: [order[j] for j in grp] for i, grp in zip(ids, groups)}, OUTPUT: []}
     x_norm = torch.stack([_input_change(x) for x in xs]).norm(dim=0).mean().clamp_min(1e-12)
