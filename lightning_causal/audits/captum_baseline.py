@@ -335,7 +335,7 @@ class CaptumBaseline(Audit):
         if self.settings.score == "auto" and out.dim() == 2 and out.shape[1] > 1:
             warn_softmax_of_regression(f"CaptumBaseline {self.name!r} (its deletion and insertion curves)", probe.labels, "`score='raw'`")
         explainers = self._explainers(model, probe, mask, max_batch_size)
-        real = real_groups(x, mask, probe.additional_forward_args)  # None without padding
+        real = real_groups(x, mask, probe.additional_forward_args, model)  # None without padding
         result = AuditResult(self.name)
         scores, seconds = {}, {}
         for label, explain in explainers.items():
@@ -351,7 +351,7 @@ class CaptumBaseline(Audit):
         sigma = self.settings.noise_fraction if tokens else (
             self.noise_sigma if self.noise_sigma is not None else M.default_sigma(x, self.settings.noise_fraction))
         for label, explain in explainers.items():
-            rows[label]["stability"] = self._stability(explain, probe, tidx, scores[label], sigma, real)
+            rows[label]["stability"] = self._stability(explain, probe, tidx, scores[label], sigma, real, model)
             if self.settings.reference_metrics:
                 rows[label].update(self._reference(model, probe, mask, scores[label], tidx, explain, sigma))
         k = min(self.top_k, g)
@@ -400,7 +400,8 @@ class CaptumBaseline(Audit):
                     UserWarning, stacklevel=3,
                 )
 
-    def _stability(self, explain: Explainer, probe: Probe, tidx: Tensor, s: Tensor, sigma: float, real: Tensor | None = None) -> float:
+    def _stability(self, explain: Explainer, probe: Probe, tidx: Tensor, s: Tensor, sigma: float, real: Tensor | None = None,
+                   model: nn.Module | None = None) -> float:
         absolute, x, repeats = self.settings.absolute, probe.first, self.settings.stability_repeats
 
         def ranked(z: Tensor) -> Tensor:
@@ -412,7 +413,7 @@ class CaptumBaseline(Audit):
             return _nanmean(M.stability(ranked, x, sigma, n_repeats=repeats, seed=self.seed, reference=ref, valid=real))
         kept = torch.tensor([*self.settings.special_tokens, int(self.baseline)], device=x.device, dtype=x.dtype)
         eligible = ~torch.isin(x, kept)
-        padding = padding_positions(x, probe.additional_forward_args)
+        padding = padding_positions(x, probe.additional_forward_args, model=model)
         if padding is not None:
             eligible &= ~padding
         pool = self.settings.token_pool

@@ -71,7 +71,7 @@ def probe_groups(
     return group_mask(inputs, fm, patch_size)
 
 
-def real_groups(inputs: Tensor, feature_mask: Tensor, additional_forward_args: object) -> Tensor | None:
+def real_groups(inputs: Tensor, feature_mask: Tensor, additional_forward_args: object, model: nn.Module | None = None) -> Tensor | None:
     """Which feature groups of each sample hold at least one real (non-padding) position: ``[N, G]``
     booleans, ``G = max id + 1``; ``None`` when every group is real in every sample (no
     ``attention_mask``, or one without zeros, and a shared mask or per-sample groups ``[N, ...]``
@@ -79,7 +79,8 @@ def real_groups(inputs: Tensor, feature_mask: Tensor, additional_forward_args: o
     have (the fifth word of a four-word sentence) is not real there either, and an id no element
     carries (superpixels numbered from 1, as ``skimage.segmentation.slic`` numbers them, or with
     gaps) is real nowhere: it would count as a group of effect 0 in every mean and ranking. A group lying entirely in padding has effect exactly 0 and is left out of the
-    audits' summaries (see :func:`~lightning_causal.causal.engine.ablation.padding_positions`).
+    audits' summaries (see :func:`~lightning_causal.causal.engine.ablation.padding_positions`; with
+    ``model``, positional forward arguments are read by the names of its ``forward``'s parameters).
 
     .. math:: \\mathrm{real}_{n,g} = \\exists\\, i ∈ g : \\mathrm{attention\\_mask}_{n,i} = 1
 
@@ -89,7 +90,7 @@ def real_groups(inputs: Tensor, feature_mask: Tensor, additional_forward_args: o
         tensor([[ True,  True, False],
                 [ True,  True,  True]])
     """
-    padding = padding_positions(inputs, additional_forward_args)
+    padding = padding_positions(inputs, additional_forward_args, model=model)
     unpadded = padding is None or not bool(padding.any())
     counts = group_counts(inputs, feature_mask, keep=None if unpadded else ~padding)
     if unpadded and bool((counts > 0).all()):
@@ -224,7 +225,7 @@ class InputEffectAudit(Audit):
             targets = resolve_target(Forward(model, num_samples=len(probe), **options)(x), self.target)
         effects = input_effects(model, x, mask, self.baseline, target=targets, max_batch_size=max_batch_size,
                                 input_layer=self.input_layer, **options)
-        real = real_groups(x, mask, probe.additional_forward_args)
+        real = real_groups(x, mask, probe.additional_forward_args, model)
         mean_abs, mean = real_mean(effects.abs(), real), real_mean(effects, real)  # padding groups left out
         if real is None:
             k = min(self.top_k, mean_abs.numel())
@@ -260,15 +261,15 @@ class InputEffectAudit(Audit):
             for g in top_groups.tolist()
         ]
         if not x.is_floating_point():
-            result.tables["top_tokens"] = self._top_tokens(x, result.maps["effect"], probe)
+            result.tables["top_tokens"] = self._top_tokens(x, result.maps["effect"], probe, model)
         result.meta.update(groups=int(mean_abs.numel()), samples=int(x.shape[0]))
         result.meta.update(names_meta(self.feature_names, self.class_names, targets, mask, inputs=x, vocabulary=self.vocabulary))
         return result
 
-    def _top_tokens(self, ids: Tensor, effect: Tensor, probe: Probe) -> list[dict]:
+    def _top_tokens(self, ids: Tensor, effect: Tensor, probe: Probe, model: nn.Module | None = None) -> list[dict]:
         """The ``top_k`` token ids by mean |δ| over their occurrences (padding excluded)."""
         keep = torch.ones_like(ids, dtype=torch.bool)
-        padding = padding_positions(ids, probe.additional_forward_args)
+        padding = padding_positions(ids, probe.additional_forward_args, model=model)
         if padding is not None:
             keep &= ~padding
         tok, val = ids[keep].long(), effect[keep].abs().double()

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from lightning_causal.audits import InputEffectAudit
+from lightning_causal.audits import CaptumBaseline, InputEffectAudit
 from lightning_causal.audits.base import Probe
 from lightning_causal.causal import average_causal_effect, input_effects
 from tests.helpers.models import seeded
@@ -45,13 +45,14 @@ def _brute(model: nn.Module, x: torch.Tensor, step: int, value: float, pred: tor
         return model(z, LENGTHS).gather(1, pred.view(-1, 1))[:, 0]
 
 
-def test_audit_means_count_the_samples_that_reach_each_step_whatever_the_padding():
+@pytest.mark.parametrize("args", [{"lengths": LENGTHS}, (LENGTHS,)], ids=["keyword", "positional"])
+def test_audit_means_count_the_samples_that_reach_each_step_whatever_the_padding(args):
     model = seeded(PackedGRU()).eval()
     runs = {}
     for t in (5, 8):
         x = _padded(t)
         mask = torch.arange(t).view(1, t, 1)  # one group per time step
-        runs[t] = InputEffectAudit(mask, ace_values=3, top_k=3).run(model, Probe(x, additional_forward_args={"lengths": LENGTHS}))
+        runs[t] = InputEffectAudit(mask, ace_values=3, top_k=3).run(model, Probe(x, additional_forward_args=args))
     x = _padded(5)
     with torch.no_grad():
         pred = model(x, LENGTHS).argmax(1)
@@ -116,3 +117,12 @@ def test_positional_lengths_named_by_the_forward_signature_are_padding_as_the_ke
     mu_pos = average_causal_effect(model, x, mask, num_values=3, additional_forward_args=(LENGTHS,))
     mu_kw = average_causal_effect(model, x, mask, num_values=3, additional_forward_args={"lengths": LENGTHS})
     torch.testing.assert_close(mu_pos, mu_kw, atol=0, rtol=0)  # the quantiles and means leave the padding out
+
+
+def test_captum_baseline_reads_positional_lengths_as_the_keyword():
+    model = seeded(PackedGRU()).eval()
+    x = _padded(8)
+    audit = CaptumBaseline(methods=("Saliency",), feature_mask=torch.arange(8).view(1, 8, 1))
+    kw = audit.run(model, Probe(x, additional_forward_args={"lengths": LENGTHS}))
+    pos = audit.run(model, Probe(x, additional_forward_args=(LENGTHS,)))
+    assert pos.scalars == pytest.approx(kw.scalars, abs=1e-6)  # padded steps 5-7 left out of every metric in both
