@@ -363,7 +363,7 @@ def _input_change(x: Tensor, xa: Tensor | None = None) -> Tensor:
 
 def _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, threshold, real) -> LayerCausalMap:
     held = real.view(g, n)  # group-major: does group g hold an element of sample s (not padding only)?
-    per_group = lambda rows: torch.where(held, rows.view(g, n), 0).double().sum(1) / held.sum(1).clamp_min(1)  # noqa: E731
+    per_group = lambda rows: (torch.where(held, rows.view(g, n), 0).sum(1) / held.sum(1).clamp_min(1)).double()  # noqa: E731
     ids = [order[grp[0]] if len(grp) == 1 else f"{order[grp[0]]}..{order[grp[-1]]}" for grp in groups]
     nodes = {INPUT: [], **{i: [order[j] for j in grp] for i, grp in zip(ids, groups)}, OUTPUT: []}
     x_norm = torch.stack([_input_change(x) for x in xs]).norm(dim=0).mean().clamp_min(1e-12)
