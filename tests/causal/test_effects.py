@@ -136,6 +136,24 @@ def test_interventional_expectation_and_quantile_grid():
     torch.testing.assert_close(mu[1], torch.full((3,), 0.5))
 
 
+def test_interventional_expectations_of_per_sample_groups_average_the_samples_that_have_the_group():
+    """Per-sample groups without padding: group 2 exists in sample 2 only, so mu_2(a) is f(x_2 | do(x_g := a))
+    (it was averaged with the three samples it leaves unchanged: [2.5, 3.375] for [0, 3.5])."""
+    model = hand_linear([1.0, -2.0, 0.5, 3.0])
+    x = torch.tensor([[1.0, 2.0, -1.0, 0.5], [0.5, -1.0, 2.0, 1.0], [2.0, 1.0, 1.0, -1.0], [0.0, 1.0, 3.0, 2.0]])
+    mask = torch.tensor([[0, 0, 0, 1], [0, 1, 1, 1], [0, 1, 2, 2], [0, 0, 1, 1]])
+    mu, _ = interventional_expectations(model, x, mask, torch.tensor([0.0, 1.0]), target=0)
+    want = torch.zeros(3, 2)  # brute force: mean over the samples that have g of f(x | do(x_g := a))
+    for g in range(3):
+        have = [n for n in range(4) if (mask[n] == g).any()]
+        for k, a in enumerate((0.0, 1.0)):
+            z = x[have].clone()
+            z[mask[have] == g] = a
+            want[g, k] = model(z)[:, 0].mean()
+    assert want[2].tolist() == [0.0, 3.5]
+    torch.testing.assert_close(mu, want, atol=1e-6, rtol=0)
+
+
 def test_unit_effects_equal_captum_layer_feature_ablation(device):
     model = seeded(DigitsCNN(), 5).double().eval().to(device)
     x = X_IMG.double().to(device)

@@ -28,8 +28,8 @@ from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import (
-    aggregate_to_groups,
     check_feature_mask,
+    group_counts,
     num_groups,
 )
 from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
@@ -174,13 +174,10 @@ def _changed(
 ) -> Tensor:
     """``[N, G]``: does do(x_g := b) change any element of sample n (outside the ``padding``
     positions of the first input)? (O(N·D) memory)."""
-    count = 0
-    for i, (x, m, b) in enumerate(zip(xs, masks, bases)):
-        diff = x != b
-        if i == 0 and padding is not None:
-            diff = diff & ~padding
-        count = count + aggregate_to_groups(diff.long(), m, num_groups=g)  # integer counts, whatever the default dtype
-    return count > 0
+    differ = [x != b for x, b in zip(xs, bases)]
+    if padding is not None:
+        differ[0] = differ[0] & ~padding
+    return group_counts(xs, masks, g, tuple(differ)) > 0
 
 
 def _grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor | str, num_values: int, g: int) -> Tensor:
@@ -223,7 +220,9 @@ def interventional_expectations(
     :func:`~lightning_causal.causal.engine.ablation.padding_positions`) is not part of any group:
     padded positions keep their values, are left out of the quantiles, and ``E_x`` runs over the
     samples where ``g`` holds a real position (``E[f_t(x)]`` where it holds none), so the curves do
-    not shrink with the share of samples too short to reach ``g``.
+    not shrink with the share of samples too short to reach ``g``. Per-sample groups ``[N, ...]``
+    count the same way, padded or not: a sample that does not have group ``g`` (the fifth word of a
+    four-word sentence, a superpixel id absent from an image) is left out of ``μ_g``.
 
     Args:
         values: ``[K]`` values shared by all groups, ``[G, K]`` per group, or ``"quantiles"``
@@ -274,21 +273,14 @@ def interventional_expectations(
             return gather_target(forward(*xi, rows=s), tidx[s])
 
         out = active_rows(changed, f0, rows, evaluate)
-    if padding is None:
+    keep = None if padding is None else (~padding, *(None,) * (len(xs) - 1))
+    real = group_counts(xs, masks, g, keep) > 0  # [N, G]: the samples where g holds a real element
+    if padding is None and bool(real.all()):
         return out.mean(-1).T.contiguous(), grid
-    real = _real(xs, masks, g, padding).T.to(out.dtype)  # [G, N]: the samples where g holds a real position
+    real = real.T.to(out.dtype)
     count = real.sum(-1)
     mu = (out * real).sum(-1) / count.clamp_min(1)  # [K, G]
     return torch.where(count > 0, mu, f0.mean()).T.contiguous(), grid  # a group real nowhere: μ_g = E[f_t(x)]
-
-
-def _real(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], g: int, padding: Tensor) -> Tensor:
-    """``[N, G]``: does group g hold an element of sample n outside the ``padding`` of the first input?"""
-    count = 0
-    for i, (x, m) in enumerate(zip(xs, masks)):
-        inside = ~padding.expand(x.shape) if i == 0 else torch.ones_like(x, dtype=torch.bool)
-        count = count + aggregate_to_groups(inside.long(), m, num_groups=g)
-    return count > 0
 
 
 def average_causal_effect(
