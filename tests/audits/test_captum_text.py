@@ -10,11 +10,12 @@ from scipy import stats
 
 from lightning_causal.audits.base import Probe
 from lightning_causal.audits.captum_baseline import CaptumBaseline, CompareSettings
+from lightning_causal.baselines import input_layer_attribute
 from lightning_causal.baselines.metrics import perturbation_curve, token_stability
 from lightning_causal.causal import input_effects
 from lightning_causal.causal.engine.groups import broadcast_groups
 from tests.helpers.models import all_hook_counts
-from tests.helpers.text import CLS, MASK, PAD, SEP, tiny_bert_classifier, token_batch
+from tests.helpers.text import CLS, MASK, PAD, SEP, VOCAB, tiny_bert_classifier, token_batch
 
 WORDS = "bert.embeddings.word_embeddings"
 LAYER_METHODS = ("LayerIntegratedGradients", "LayerGradientXActivation", "LayerFeatureAblation")
@@ -185,3 +186,13 @@ def test_per_sample_word_groups_from_a_function_of_the_ids(bert):
         CaptumBaseline(("LayerGradientXActivation",), w, baseline=MASK, input_layer=WORDS).run(bert, probe)
     with pytest.raises(TypeError, match="integer tensor of group ids"):
         CaptumBaseline(("LayerGradientXActivation",), lambda x: x.float(), baseline=MASK, input_layer=WORDS).run(bert, probe)
+
+
+@pytest.mark.parametrize("method", ["LayerIntegratedGradients", "LayerFeatureAblation"])
+def test_input_layer_attribute_refuses_a_token_baseline_outside_the_vocabulary(bert, method):
+    ids, att = token_batch(2, 6)
+    with pytest.raises(ValueError, match=rf"`baseline` to be a token id in \[0, {VOCAB}\) .*'{WORDS}'.* got {VOCAB}$"):
+        input_layer_attribute(bert, ids, WORDS, method, baseline=VOCAB, target=0, additional_forward_args={"attention_mask": att})
+    assert all_hook_counts(bert) == 0
+    got = input_layer_attribute(bert, ids, WORDS, method, baseline=MASK, target=0, additional_forward_args={"attention_mask": att})
+    assert got.shape == ids.shape
