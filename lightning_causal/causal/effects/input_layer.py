@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.ablation import check_baselines, padding_positions, sample_rows
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.forward import Forward
-from lightning_causal.causal.engine.groups import aggregate_to_groups
+from lightning_causal.causal.engine.groups import group_counts
 from lightning_causal.causal.engine.interventions import (
     capture,
     module_output,
@@ -109,7 +109,7 @@ def _changed(h: Tensor, mask: Tensor, ref: Tensor, g: int, padding: Tensor | Non
     diff = h != ref
     if padding is not None:
         diff = diff & ~padding.view(*padding.shape[:2], *[1] * (h.dim() - 2))
-    return (aggregate_to_groups(diff.long(), mask, num_groups=g) > 0).T  # integer counts, whatever the default dtype
+    return (group_counts(h, mask, g, diff) > 0).T
 
 
 def input_layer_effects(
