@@ -130,8 +130,9 @@ class InputEffectAudit(Audit):
     |δ|, which the per-sample maps show), ``top{k}_share`` (the ``top_k`` groups' share of
     ``Σ_g E_n|δ_{n,g}|``) and ``mean_ace_range`` (the mean over groups of the ACE curve's range).
 
-    With an ``attention_mask`` or ``lengths`` (packed sequences) keyword in the probe's forward
-    arguments (:func:`~lightning_causal.causal.engine.ablation.padding_positions`), groups lying entirely in padding
+    With an ``attention_mask`` or ``lengths`` (packed sequences) in the probe's forward arguments (a
+    keyword, or positional where the model's ``forward`` names its parameter so;
+    :func:`~lightning_causal.causal.engine.ablation.padding_positions`), groups lying entirely in padding
     (:func:`real_groups`; effect exactly 0) are left out: the vectors are means over the samples
     where the group is real, ``E_n[|δ_g| | real_{n,g}]`` (0 where it never is), the scalar
     ``mean_abs_effect`` is ``Σ_{n,g} real_{n,g} |δ_{n,g}| / Σ_{n,g} real_{n,g}``, and the top
