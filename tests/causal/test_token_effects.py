@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lightning_causal.audits import InputEffectAudit
+from lightning_causal.audits.base import Probe
 from lightning_causal.causal import input_effects
 from tests.helpers.models import all_hook_counts
 from tests.helpers.text import MASK, PAD, VOCAB, tiny_bert_classifier, token_batch
@@ -217,3 +219,12 @@ def test_a_token_baseline_the_model_cannot_look_up_after_shifting_is_named():
     assert input_effects(_Shifted(), ids, baseline=-1).shape == (2, 3)  # looks up 0: allowed
     with pytest.raises(ValueError, match="`baseline` to hold token ids the model can look up .* got 9: .*IndexError"):
         input_effects(_Shifted(), ids, baseline=9)
+
+
+def test_a_positional_attention_mask_is_padding_as_the_keyword_is(bert):
+    ids, att = token_batch(4, 8)  # BertForSequenceClassification.forward(input_ids, attention_mask, ...)
+    kw = input_effects(bert, ids, baseline=MASK, additional_forward_args={"attention_mask": att})
+    assert torch.equal(input_effects(bert, ids, baseline=MASK, additional_forward_args=(att,)), kw)
+    audit = InputEffectAudit(baseline=MASK)
+    pos = audit.run(bert, Probe(ids, additional_forward_args=(att,))).scalars
+    assert pos == audit.run(bert, Probe(ids, additional_forward_args={"attention_mask": att})).scalars  # was 0.00405 vs 0.00447
