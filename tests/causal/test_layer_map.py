@@ -234,3 +234,31 @@ def test_a_token_baseline_outside_the_vocabulary_is_refused_naming_it():
     with pytest.raises(ValueError, match="`baseline` to hold token ids the model can look up .* got 9: .*IndexError"):
         layer_causal_map(_ShiftedIds(), ids, baseline=9)
     assert layer_causal_map(_ShiftedIds(), ids, baseline=-1).nodes  # looks up 0: allowed
+
+
+class _SequenceFirst(nn.Module):
+    """nn.TransformerEncoder built with batch_first=False: its layers return [T, N, D]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp, self.head = nn.Linear(3, 8), nn.Linear(8, 2)
+        self.enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0), 2, enable_nested_tensor=False)
+
+    def forward(self, x):
+        return self.head(self.enc(self.inp(x).transpose(0, 1)).mean(0))
+
+
+def test_a_layer_that_returns_steps_first_is_refused_even_when_steps_and_samples_are_as_many():
+    # 4 samples of 4 steps, 2 groups, 4 rows per pass: [T, N, D] passed every shape check and the map
+    # returned a response of 0.3844 for enc.layers.0 where reading it per sample gives 0.4718
+    torch.manual_seed(0)
+    model, x = _SequenceFirst().eval(), torch.randn(4, 4, 3, generator=torch.Generator().manual_seed(1))
+    mask = torch.tensor([0, 0, 1, 1]).view(1, 4, 1)
+    with pytest.raises(ValueError, match=r"'enc.layers.0' returned \[4, 4, 8\] for 4 samples but \[4, 2, 8\] for 2.*batch_first=True"):
+        layer_causal_map(model, x, mask, ["enc.layers.0"], max_batch_size=4)
+    with pytest.raises(ValueError, match=r"'enc.layers.0' returned \[5, 4, 8\] for 4 samples.*batch_first=False"):
+        layer_causal_map(model, torch.randn(4, 5, 3), None, ["inp", "enc.layers.0"])
+    # the default layers leave the encoder out, now with a warning that names its modules and why
+    with pytest.warns(UserWarning, match=r"leaves out .*'enc.layers.0.linear1' returned \[5, 4, 16\].*batch_first"):
+        assert layer_causal_map(model, torch.randn(4, 5, 3), None).layers == ["inp", "head"]
+    assert all_hook_counts(model) == 0

@@ -42,6 +42,9 @@ from lightning_causal.causal.structure.default_layers import default_layers
 __all__ = ["LayerCausalMap", "layer_causal_map", "linear_cka"]
 
 INPUT, OUTPUT = "<input>", "<output>"
+_BATCH_FIRST = ("A layer built with batch_first=False (nn.TransformerEncoderLayer, recurrent layers) returns [T, N, ...] "
+                "(build it with batch_first=True), and a module called on some rows only (an expert of a mixture) returns "
+                "fewer: name modules that return every sample first with `layers=`")
 
 
 def linear_cka(x: Tensor, y: Tensor) -> float:
@@ -142,13 +145,41 @@ def _clean(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], *, named
     if not isinstance(out, Tensor) or out.dim() != 2:
         shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
         raise ValueError(f"Expected a model returning [N, outputs] but it returned {shape}")
-    missing = [n for n in layers if n not in acts or acts[n].shape[0] != out.shape[0]]
+    n = out.shape[0]
+    folded = {k: f"{list(v.shape)} for {n} samples" for k, v in acts.items() if k in layers and v.shape[0] != n}
+    folded |= _not_samples_first(forward, xs, {k: v for k, v in acts.items() if k in layers and k not in folded})
+    missing = [k for k in layers if k not in acts or k in folded]
     if missing and named:
-        raise ValueError(f"Expected the modules {missing} to run in the forward pass with outputs [N, ...]")
-    kept = {n: acts[n] for n in acts if n in layers and n not in missing}  # forward order
+        why = "; ".join(f"{k!r} returned {folded[k]}" if k in folded else f"{k!r} did not run" for k in missing)
+        raise ValueError(f"Expected the modules {missing} to run in the forward pass with outputs [N, ...] (N = {n} "
+                         f"samples) but {why}." + (f" {_BATCH_FIRST}" if folded else ""))
+    if folded:
+        shown = "; ".join(f"{k!r} returned {v}" for k, v in list(folded.items())[:6]) + (" ..." if len(folded) > 6 else "")
+        warnings.warn(f"The layer map leaves out the modules whose outputs do not hold the samples on dimension 0: "
+                      f"{shown}. {_BATCH_FIRST}", UserWarning, stacklevel=3)
+    kept = {k: acts[k] for k in acts if k in layers and k not in missing}  # forward order
     if not kept:
-        raise ValueError(f"Expected a leaf module with parameters that runs in the forward pass with outputs [N, ...]; name them with `layers=` (none of {missing[:6]} does)")
+        raise ValueError(f"Expected a leaf module with parameters that runs in the forward pass with outputs [N, ...]; name them with "
+                         f"`layers=` (none of {missing[:6]} does)" + (f". {_BATCH_FIRST}" if folded else ""))
     return out, kept
+
+
+def _not_samples_first(forward: Forward, xs: tuple[Tensor, ...], acts: dict[str, Tensor]) -> dict[str, str]:
+    """Layers whose probe output has as many rows as samples by coincidence (``[T, N, ...]`` with
+    ``T = N``): on the first two samples alone (one more pass; the first sample alone for a probe
+    of two, as a model that squeezes a batch of one would change shapes) they do not return as
+    many rows."""
+    n = xs[0].shape[0]
+    if not acts or n == 1:
+        return {}
+    rows = torch.arange(2 if n > 2 else 1, device=xs[0].device)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*did not run in the model's forward pass")
+        with capture(forward.model, list(acts)) as few:
+            forward(*(x[rows] for x in xs), rows=rows)
+    r = len(rows)
+    return {k: f"{list(v.shape)} for {n} samples but {list(few[k].shape)} for {r}" for k, v in acts.items()
+            if k in few and (few[k].dim() == 0 or few[k].shape[0] != r)}
 
 
 def _gram_cka(grams: list[Tensor]) -> Tensor:
@@ -344,6 +375,11 @@ def _check_rows(layer: str, got: Tensor | None, clean: Tensor) -> None:
     would be compared with the wrong rows, broadcast silently."""
     if got is None or got.shape != clean.shape:
         shape = "nothing (it did not run)" if got is None else list(got.shape)
+        if got is not None and got.dim() >= 2 and got.shape[1] == clean.shape[0] != got.shape[0]:
+            raise ValueError(
+                f"Expected module {layer!r} to return {list(clean.shape)} for a pass of {clean.shape[0]} intervened rows "
+                f"but it returned {shape}: its dimension 1 holds the rows, so its probe output [T, N, ...] was read as "
+                f"samples first, as its first dimensions were equal. {_BATCH_FIRST}")
         raise ValueError(
             f"Expected module {layer!r} to return {list(clean.shape)} for a pass of {clean.shape[0]} intervened rows, "
             f"as on the probe, but it returned {shape}: it runs on some rows only once inputs are intervened on (an "
