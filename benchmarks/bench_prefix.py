@@ -5,6 +5,8 @@
 For each (model, layer), side by side in one run:
 
 - ours: `unit_effects` (automatic path: "fx" for the CNN, "hooks" for BERT);
+- ours without the read-position cut: the same with `find_read_slices` answering "nothing" (the
+  suffix's last modules at every position, as before the cut existed), to measure what the cut saves;
 - fallback: `unit_effects(use_suffix=False)` (full forward passes with a hook);
 - Captum `LayerFeatureAblation` with one group per unit (a `layer_mask`; heads through
   `attribute_to_layer_input=True` on the attention output projection), `perturbations_per_eval`
@@ -42,11 +44,13 @@ from captum.attr import LayerFeatureAblation  # noqa: E402
 
 from benchmarks._timing import peak_rss_growth  # noqa: E402
 from lightning_causal.causal import unit_effects  # noqa: E402
+from lightning_causal.causal.engine import prefix_cache as prefix_module  # noqa: E402
 from lightning_causal.causal.engine.ablation import replace_units  # noqa: E402
 from lightning_causal.causal.engine.batching import rows_per_pass  # noqa: E402
 from lightning_causal.causal.engine.forward import Forward  # noqa: E402
 from lightning_causal.causal.engine.input_sites import input_sites  # noqa: E402
 from lightning_causal.causal.engine.prefix_cache import cache_prefix  # noqa: E402
+from lightning_causal.causal.engine.read_positions import ReadSlices  # noqa: E402
 from lightning_causal.causal.engine.state import audit_mode  # noqa: E402
 from lightning_causal.causal.engine.units import resolve_layout  # noqa: E402
 from lightning_causal.models import ResNet18  # noqa: E402
@@ -174,8 +178,17 @@ def time_layer(name: str, probe: int, layer: str, layout: dict, repeats: int) ->
     unit_effects(model, tuple(x[:2] for x in xs), layer, target=1, **layout,
                  additional_forward_args=None if afa is None else {"attention_mask": afa["attention_mask"][:2]})  # warm-up
     eff, info = unit_effects(model, xs, layer, target=1, additional_forward_args=afa, return_info=True, **layout)
+    def uncut():
+        find = prefix_module.find_read_slices
+        prefix_module.find_read_slices = lambda *_a: ReadSlices([])
+        try:
+            return unit_effects(model, xs, layer, target=1, additional_forward_args=afa, **layout)
+        finally:
+            prefix_module.find_read_slices = find
+
     calls = {
         "ours": lambda: unit_effects(model, xs, layer, target=1, additional_forward_args=afa, **layout),
+        "uncut": uncut,
         "fallback": lambda: unit_effects(model, xs, layer, target=1, additional_forward_args=afa, use_suffix=False, **layout),
         "captum": _captum(model, xs, afa, layer, layout, rows, n),
     }
@@ -184,7 +197,7 @@ def time_layer(name: str, probe: int, layer: str, layout: dict, repeats: int) ->
         for k, fn in calls.items():
             times[k].append(_seconds(fn))
     out = {k: statistics.median(v) for k, v in times.items()}
-    out.update(layer=layer, units=eff.shape[1], rows=eff.numel(), path=info.path,
+    out.update(layer=layer, units=eff.shape[1], rows=eff.numel(), path=info.path + ("+cut" if info.read_positions else ""),
                per_row=per_row(model, xs, afa, layer, layout, rows))
     return out
 
@@ -216,9 +229,9 @@ def main() -> None:
         print(json.dumps(peak_memory(name, probe_of(name, json.loads(layout)), layer, json.loads(layout))))
         return
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, probes {probes}, heads {args.head_probe}\n")
-    print("| model | layer | units | rows U·N | path | ours (s) | fallback (s) | Captum LFA (s) "
-          "| ours/fallback | ours/Captum | suffix row / forward row | peak MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| model | layer | units | rows U·N | path | ours (s) | without cut (s) | fallback (s) | Captum LFA (s) "
+          "| ours/fallback | ours/Captum | without cut/fallback | suffix row / forward row | peak MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, (_, layers) in MODELS.items():
         if args.only and name != args.only:
             continue
@@ -228,8 +241,8 @@ def main() -> None:
                    "--text-probe", str(args.text_probe), "--head-probe", str(args.head_probe)]
             mem = float(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip())
             print(f"| {name} | {layer} {layout or ''} | {r['units']} | {r['rows']} | {r['path']} | {r['ours']:.2f} "
-                  f"| {r['fallback']:.2f} | {r['captum']:.2f} | {r['ours'] / r['fallback']:.2f}x "
-                  f"| {r['ours'] / r['captum']:.2f}x | {r['per_row']:.2f}x | {mem:.0f} |", flush=True)
+                  f"| {r['uncut']:.2f} | {r['fallback']:.2f} | {r['captum']:.2f} | {r['ours'] / r['fallback']:.2f}x "
+                  f"| {r['ours'] / r['captum']:.2f}x | {r['uncut'] / r['fallback']:.2f}x | {r['per_row']:.2f}x | {mem:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
