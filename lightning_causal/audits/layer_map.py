@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
+from lightning_causal.audits.input_effects import probe_groups
 from lightning_causal.audits.options import (
     check_baseline,
     check_mask_options,
@@ -15,7 +16,6 @@ from lightning_causal.audits.options import (
 )
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.forward import OutputSpec
-from lightning_causal.causal.engine.groups import group_mask
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.structure.layer_map import layer_causal_map
 
@@ -30,7 +30,11 @@ class LayerMapAudit(Audit):
     ``layer_response``, compared across epochs as drift) and a table of the nodes.
 
     Args:
-        feature_mask: integer group ids broadcastable to one input ``[1, ...]``.
+        feature_mask: integer group ids broadcastable to one input ``[1, ...]``, or a function of
+            the probe's inputs that returns them, ``[1, ...]`` or one mask per sample ``[N, ...]``
+            (word pieces grouped into words), as in
+            :class:`~lightning_causal.audits.input_effects.InputEffectAudit`; the rows of the map are
+            the (group, sample) pairs where the sample has the group.
         patch_size: square patches for image inputs (the default groups are single elements).
         layers: module names. Default: the repeated blocks of the model when they run as a chain
             (a transformer's residual stream: ``vit.layers.<i>``, ``bert.encoder.layer.<i>``,
@@ -56,7 +60,7 @@ class LayerMapAudit(Audit):
 
     def __init__(
         self,
-        feature_mask: Tensor | None = None,
+        feature_mask: Tensor | Callable[[Tensor], Tensor] | None = None,
         patch_size: int | None = None,
         layers: Sequence[str] | None = None,
         *,
@@ -68,7 +72,7 @@ class LayerMapAudit(Audit):
         name: str | None = None,
     ) -> None:
         super().__init__(name, output=output)
-        check_mask_options(feature_mask, patch_size)
+        check_mask_options(feature_mask, patch_size, function_ok=True)
         check_float("threshold", threshold, minimum=0.0, maximum=1.0)
         self.layers = None if layers is None else layer_names(layers)
         self.max_rows = check_int("max_rows", max_rows, minimum=2, none_ok=True)
@@ -78,14 +82,14 @@ class LayerMapAudit(Audit):
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if isinstance(probe.inputs, tuple):
             raise single_input_error("LayerMapAudit", probe.inputs)
-        group_mask(probe.first, self.feature_mask, self.patch_size)
+        probe_groups("LayerMapAudit", self.feature_mask, self.patch_size, probe.first)
         for layer in self.layers or ():
             resolve_module(model, layer)
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         self.validate(model, probe)
         x = probe.first
-        lm = layer_causal_map(model, x, group_mask(x, self.feature_mask, self.patch_size), self.layers,
+        lm = layer_causal_map(model, x, probe_groups("LayerMapAudit", self.feature_mask, self.patch_size, x), self.layers,
                               threshold=self.threshold, baseline=self.baseline, target=self.target,
                               max_batch_size=max_batch_size, max_rows=self.max_rows, **self.model_options(probe))
         result = AuditResult(self.name, graphs={"layer_map": lm.to_dict()})

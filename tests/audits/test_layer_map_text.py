@@ -126,3 +126,39 @@ def test_group_effects_average_over_the_samples_where_the_position_is_not_paddin
     node = next(k for k, v in lm.nodes.items() if v and v[0] == BLOCKS[0])
     torch.testing.assert_close(lm.group_effects["<output>"], torch.tensor(want["<output>"], dtype=torch.float64), rtol=1e-9, atol=1e-12)
     torch.testing.assert_close(lm.group_effects[node], torch.tensor(want[BLOCKS[0]], dtype=torch.float64), rtol=1e-5, atol=1e-9)
+
+
+def test_layer_map_audit_takes_per_sample_word_groups_from_a_function_of_the_ids():
+    """As InputEffectAudit and CaptumBaseline: word pieces grouped into words per sentence; the rows
+    of the map are the (word, sentence) pairs where the sentence has a real word (brute force)."""
+    model = tiny_bert_classifier(seed=4, classes=3)
+    ids, att = token_batch(4, 6, seed=6)
+    ids[ids >= 40] = 40  # continuation pieces join the previous word
+
+    def words(x):
+        return (x != 40).long().cumsum(1) - 1
+
+    w = words(ids)
+    assert (w != torch.arange(6)).any()
+    r = LayerMapAudit(words, layers=BLOCKS, baseline=MASK, max_rows=None).run(model, Probe(ids, additional_forward_args={"attention_mask": att}))
+    clean, logits = _blocks(model, ids, att)
+    t = logits.argmax(1)
+    norms, logit_delta = {b: [] for b in BLOCKS}, []
+    for g in range(int(w.max()) + 1):
+        for i in range(4):
+            sel = (w[i] == g) & (att[i] == 1)
+            if not sel.any():  # the sentence has no real word g: not a row
+                continue
+            changed = ids[i : i + 1].clone()
+            changed[0, sel] = MASK
+            acts, out = _blocks(model, changed, att[i : i + 1])
+            for b in BLOCKS:
+                norms[b].append(float((clean[b][i] - acts[b][0]).norm()))
+            logit_delta.append(float((logits[i, t[i]] - out[0, t[i]]).abs()))
+    for k, b in enumerate(BLOCKS):
+        want = sum(norms[b]) / len(norms[b]) / float(clean[b].flatten(1).norm(dim=1).mean())
+        assert float(r.vectors["layer_response"][k]) == pytest.approx(want, rel=1e-5)
+    f_t = float(logits.gather(1, t.view(-1, 1)).abs().mean())
+    assert r.scalars["output_response"] == pytest.approx(sum(logit_delta) / len(logit_delta) / f_t, rel=1e-9)
+    with pytest.raises(ValueError, match="pass a function of the probe's inputs"):
+        LayerMapAudit(w, layers=BLOCKS, baseline=MASK).run(model, Probe(ids, additional_forward_args={"attention_mask": att}))
