@@ -228,3 +228,28 @@ def test_a_positional_attention_mask_is_padding_as_the_keyword_is(bert):
     audit = InputEffectAudit(baseline=MASK)
     pos = audit.run(bert, Probe(ids, additional_forward_args=(att,))).scalars
     assert pos == audit.run(bert, Probe(ids, additional_forward_args={"attention_mask": att})).scalars  # was 0.00405 vs 0.00447
+
+
+class _TwoInputs(torch.nn.Module):
+    """Two token inputs, each with its own embedding (3 and 50 ids)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.b, self.head = torch.nn.Embedding(3, 2), torch.nn.Embedding(50, 2), torch.nn.Linear(4, 1)
+
+    def forward(self, u, v):
+        return self.head(torch.cat([self.a(u).mean(1), self.b(v).mean(1)], 1)).squeeze(-1)
+
+
+def test_token_baselines_of_two_inputs_that_share_one_tensor_are_checked_per_input():
+    ids = torch.tensor([[0, 1, 10, 20], [2, 2, 30, 49], [1, 0, 0, 5]])
+    u, v = ids[:, :2], ids[:, 2:]  # views of one storage: each embedding reads its own part
+    got = input_effects(_TwoInputs(), (u, v), baseline=(2, 40))  # valid for each input's embedding
+    with torch.no_grad():
+        m = _TwoInputs()
+        ref = torch.stack([m(u, v) - m(torch.where(torch.arange(2) == i, 2, u), v) for i in range(2)]
+                          + [m(u, v) - m(u, torch.where(torch.arange(2) == i, 40, v)) for i in range(2)], 1)
+    torch.testing.assert_close(got, ref)
+    with pytest.raises(ValueError, match=r"`baseline` \(input 0\) to be a token id in \[0, 3\) .*'a'.* got 4$"):
+        input_effects(_TwoInputs(), (u, v), baseline=(4, 40))

@@ -59,7 +59,7 @@ def embedding_readers(model: nn.Module, xs: tuple[Tensor, ...]) -> Iterator[list
     """Record, for the passes run inside, each ``nn.Embedding``/``nn.EmbeddingBag`` of ``model``
     whose indices are a view of an integer input of ``xs`` (the hooks are removed on exit)."""
     found: list[EmbeddingReader] = []
-    storages = {i: x.untyped_storage().data_ptr() for i, x in enumerate(xs) if _is_integer(x) and x.numel()}
+    storages = {i: x for i, x in enumerate(xs) if _is_integer(x) and x.numel()}
     handles = []
     if storages:
         for name, module in model.named_modules():
@@ -72,16 +72,23 @@ def embedding_readers(model: nn.Module, xs: tuple[Tensor, ...]) -> Iterator[list
             h.remove()
 
 
-def _recorder(name: str, module: nn.Module, storages: dict[int, int], found: list[EmbeddingReader]):  # noqa: ANN202
+def _span(t: Tensor) -> tuple[int, int, int]:
+    """``(storage address, first, last element offset)`` that ``t`` reads (non-negative strides)."""
+    last = t.storage_offset() + sum((n - 1) * abs(st) for n, st in zip(t.shape, t.stride()))
+    return t.untyped_storage().data_ptr(), t.storage_offset(), last
+
+
+def _recorder(name: str, module: nn.Module, storages: dict[int, Tensor], found: list[EmbeddingReader]):  # noqa: ANN202
     kind, num = type(module).__name__, int(module.num_embeddings)
 
     def hook(_module: nn.Module, args: tuple) -> None:
         idx = args[0] if args else None
         if not _is_integer(idx) or not idx.numel():
             return
-        ptr = idx.untyped_storage().data_ptr()
-        for i, p in storages.items():
-            if ptr == p:
+        ptr, first, last = _span(idx)
+        for i, x in storages.items():
+            xp, xfirst, xlast = _span(x)
+            if ptr == xp and xfirst <= first and last <= xlast:  # a view of input i (not of another part of its storage)
                 found.append(EmbeddingReader(name, kind, num, i, tuple(idx.shape), tuple(idx.stride()), idx.storage_offset()))
 
     return hook
