@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 from torch import Tensor, nn
@@ -26,7 +27,8 @@ class LayerMapAudit(Audit):
     """TRACER's layer causal map (:func:`~lightning_causal.causal.structure.layer_map.layer_causal_map`).
 
     Reports the map (``graphs["layer_map"]``: CKA matrix and merged nodes), ``n_nodes`` (causal
-    nodes after merging), ``mean_adjacent_cka``, the relative response of every layer (vector
+    nodes after merging), ``mean_adjacent_cka`` (over the adjacent pairs of layers whose CKA is
+    defined: a layer no intervention moves has none), the relative response of every layer (vector
     ``layer_response``, compared across epochs as drift) and a table of the nodes.
 
     Args:
@@ -94,7 +96,8 @@ class LayerMapAudit(Audit):
                               max_batch_size=max_batch_size, max_rows=self.max_rows, **self.model_options(probe))
         result = AuditResult(self.name, graphs={"layer_map": lm.to_dict()})
         hidden = [k for k, v in lm.nodes.items() if v]
-        adjacent = [float(lm.cka[i, i + 1]) for i in range(len(lm.layers) - 1)]
+        # a layer no intervention moves (dead units, an input-independent branch) has no CKA (NaN): left out
+        adjacent = [float(lm.cka[i, i + 1]) for i in range(len(lm.layers) - 1) if not math.isnan(float(lm.cka[i, i + 1]))]
         result.scalars["n_nodes"] = float(len(hidden))
         result.scalars["n_layers"] = float(len(lm.layers))
         if adjacent:

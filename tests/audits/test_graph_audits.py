@@ -200,3 +200,23 @@ def test_a_probe_of_several_inputs_is_shown_the_ways_out_and_the_first_one_works
     r = InputEffectAudit(baseline=0, ace_values=None).run(model, Probe(cat, additional_forward_args=(num,)))
     want = input_effects(model, (cat, num), (torch.tensor([[0, 1]]), torch.full((1, 4), 2)), baseline=(0, 0.0))[:, :2]
     assert torch.allclose(r.vectors["mean_abs_effect"], want.abs().mean(0))
+
+
+class _ConstantBranch(nn.Module):
+    """``b(relu(a(x)) + c(1))``: no intervention on x moves ``c``, whose CKA is undefined (NaN)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.c, self.b = nn.Linear(4, 8), nn.Linear(1, 8), nn.Linear(8, 3)
+
+    def forward(self, x):
+        const = self.c(torch.ones(x.shape[0], 1))
+        return self.b(torch.relu(self.a(x)) + const)
+
+
+def test_mean_adjacent_cka_leaves_out_a_layer_no_intervention_moves():
+    # it was NaN for every epoch: one undefined pair (c, a) made the mean of all pairs NaN
+    r = LayerMapAudit().run(seeded(_ConstantBranch(), 0).eval(), Probe(torch.randn(8, 4, generator=torch.Generator().manual_seed(0))))
+    lm = r.graphs["layer_map"]
+    assert lm["layers"] == ["c", "a", "b"] and lm["cka"][0][1] == "nan" and r.vectors["layer_response"][0] == 0
+    assert r.scalars["mean_adjacent_cka"] == pytest.approx(lm["cka"][1][2], rel=1e-12)
