@@ -562,3 +562,25 @@ def test_a_flag_on_a_two_class_model_comes_with_a_warning():
     with pytest.warns(UserWarning, match="model with 2 classes"):
         result = neural_cleanse(_TwoClasses(), x, 2, steps=150, input_range=(0.0, 1.0))
     assert result.flagged
+
+
+class _Squeeze(nn.Module):
+    def forward(self, x):
+        return x.squeeze(-1)
+
+
+class _OneValueSite(nn.Module):
+    """A layer 'sq' whose output is [N] (Linear(4, 1) then a registered squeeze)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.sq, self.head = nn.Linear(4, 1), _Squeeze(), nn.Linear(1, 3)
+
+    def forward(self, x):
+        return self.head(self.sq(self.a(x)).unsqueeze(1))
+
+
+def test_suspect_units_on_a_one_value_site_name_the_layer_and_its_shape():
+    with pytest.raises(ValueError, match=r"output of 'sq' to have a unit dimension .* shape \[8\].*'sq:input'"):
+        suspect_units(_OneValueSite(), torch.randn(8, 4), Trigger(torch.ones(4), torch.ones(4), 1), "sq")

@@ -22,6 +22,7 @@ from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import SetTo, capture
 from lightning_causal.causal.engine.state import audit_mode
+from lightning_causal.causal.engine.unit_sites import check_unit_dimension
 from lightning_causal.causal.engine.units import check_layout_options, resolve_layout, to_units
 
 __all__ = ["MAD_CONSISTENCY", "mad_anomaly_index", "SuspectUnits", "suspect_units"]
@@ -173,6 +174,7 @@ def suspect_units(
         h_clean = acts[layer]
         fwd.raw(x_trig)
         h_trig = acts[layer]
+    check_unit_dimension(layer, h_clean.shape)
     layout = resolve_layout(h_clean.shape, unit_dim, num_heads)
     if layout.num_units < 2:
         raise ValueError(f"Expected layer {layer!r} to output [N, U, ...] with at least 2 units but got {list(h_clean.shape)}")
