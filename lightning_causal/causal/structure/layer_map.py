@@ -248,7 +248,9 @@ def layer_causal_map(
             ``bert.encoder.layer.<i>``, ``model.layers.<i>`` of a Llama, ``encoder.layers.<i>`` of an
             ``nn.TransformerEncoder``, a ResNet's blocks), since the layers inside a block do not (q,
             k and v run side by side); otherwise (plain CNNs, MLPs) every leaf module with
-            parameters that runs in the forward pass with one row per sample.
+            parameters that runs in the forward pass with one row per sample (those whose outputs
+            do not hold the samples first, ``[T, N, ...]``, are left out with a ``UserWarning``).
+            Named layers must hold the samples on dimension 0, also on a pass of two probe samples.
         threshold: merge threshold on the CKA, in ``[0, 1]``.
         baseline: the intervention value ``b``. Padded positions (a zero ``attention_mask`` or the
             steps past ``lengths`` in ``additional_forward_args``, see
