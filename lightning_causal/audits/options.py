@@ -41,8 +41,10 @@ def check_mask_options(feature_mask: Any, patch_size: Any, *, function_ok: bool 
     if feature_mask is not None and not (function_ok and callable(feature_mask) and not isinstance(feature_mask, Tensor)):
         if not isinstance(feature_mask, Tensor):
             raise TypeError(f"Expected argument `feature_mask` to be an integer tensor but got {type(feature_mask).__name__}")
-        if feature_mask.is_floating_point() or feature_mask.is_complex() or feature_mask.dtype.is_floating_point:
+        if feature_mask.is_floating_point() or feature_mask.is_complex() or feature_mask.dtype == torch.bool:
             raise TypeError(f"Expected argument `feature_mask` to hold integer group ids but got dtype {feature_mask.dtype}")
+        if feature_mask.numel() and int(feature_mask.min()) < 0:
+            raise ValueError(f"Expected argument `feature_mask` to hold group ids >= 0 but got {int(feature_mask.min())}")
     check_int("patch_size", patch_size, minimum=1, none_ok=True)
 
 
