@@ -13,7 +13,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from lightning_causal.audits import CaptumBaseline, InputEffectAudit
 from lightning_causal.audits.base import Probe
-from lightning_causal.causal import average_causal_effect, input_effects
+from lightning_causal.causal import average_causal_effect, input_effects, layer_causal_map
 from tests.helpers.models import seeded
 
 LENGTHS = torch.tensor([5, 2, 3, 5, 1, 4])
@@ -126,3 +126,22 @@ def test_captum_baseline_reads_positional_lengths_as_the_keyword():
     kw = audit.run(model, Probe(x, additional_forward_args={"lengths": LENGTHS}))
     pos = audit.run(model, Probe(x, additional_forward_args=(LENGTHS,)))
     assert pos.scalars == pytest.approx(kw.scalars, abs=1e-6)  # padded steps 5-7 left out of every metric in both
+
+
+class ProjectedGRU(PackedGRU):
+    """A Linear on every step before the packed GRU (a layer the layer map can trace)."""
+
+    def __init__(self):
+        super().__init__()
+        self.inp = nn.Linear(2, 2)
+
+    def forward(self, x, lengths):
+        return super().forward(self.inp(x), lengths)
+
+
+def test_layer_map_reads_positional_lengths_as_the_keyword():
+    model = seeded(ProjectedGRU()).eval()
+    x, mask = _padded(7), torch.arange(7).view(1, 7, 1)
+    kw = layer_causal_map(model, x, mask, layers=["inp", "head"], additional_forward_args={"lengths": LENGTHS})
+    pos = layer_causal_map(model, x, mask, layers=["inp", "head"], additional_forward_args=(LENGTHS,))
+    assert pos.to_dict() == kw.to_dict()  # padded steps keep their values in both (before 3a4e772 they did not)
