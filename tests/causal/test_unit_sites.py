@@ -7,7 +7,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from lightning_causal.causal import causal_graph, intervene, unit_effects
-from lightning_causal.causal.engine.interventions import Zero
+from lightning_causal.causal.engine.interventions import Intervention, Zero
 from lightning_causal.causal.engine.unit_sites import SiteFacts, check_default_units, inspect_site
 
 
@@ -223,3 +223,18 @@ def test_a_one_dimensional_site_is_refused_naming_the_layer_and_its_shape():
     got = unit_effects(model, x, "2")  # the [N, 1] Linear before the squeeze: one unit
     with torch.no_grad():
         torch.testing.assert_close(got, model(x).unsqueeze(1))  # do(h := 0) makes the output 0
+
+
+class _ClampAtZero(Intervention):
+    """A user's intervention with its own ``__call__``: it needs no units."""
+
+    def __call__(self, output):
+        return output.clamp(max=0.0)
+
+
+def test_an_intervention_with_its_own_call_still_edits_a_one_dimensional_site():
+    model, x = _scalar_regressor(), torch.randn(5, 3)
+    with torch.no_grad(), intervene(model, {"3": _ClampAtZero()}):
+        got = model(x)
+    with torch.no_grad():
+        torch.testing.assert_close(got, model(x).clamp(max=0.0))

@@ -368,11 +368,12 @@ def _warn_unreached(model: nn.Module, modules: Mapping[str, nn.Module], what: st
     return handles + [model.register_forward_hook(end)]
 
 
-def _unit_output(value: Tensor, name: str) -> Tensor:
-    """``value``, the output of module ``name``, once it is known to hold units (``[N, U, ...]``)."""
-    if isinstance(value, Tensor) and value.dim() < 2:
+def _apply(iv: Intervention, value: object, name: str) -> Tensor:
+    """``iv`` applied to ``value``, the output of module ``name``; an output without units (``[N]``)
+    is refused naming the module, unless ``iv`` replaces outputs its own way (its own ``__call__``)."""
+    if isinstance(value, Tensor) and value.dim() < 2 and type(iv).__call__ is Intervention.__call__:
         check_unit_dimension(name, value.shape)
-    return value
+    return iv(value)
 
 
 @contextlib.contextmanager
@@ -401,7 +402,7 @@ def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> It
                 intervention = interventions[name]
                 check_head_site(module, name, getattr(intervention, "num_heads", None))
                 handles.append(module.register_forward_hook(
-                    lambda _m, _i, out, iv=intervention, n=name: replace_output(out, iv(_unit_output(module_output(out, n), n)))
+                    lambda _m, _i, out, iv=intervention, n=name: replace_output(out, _apply(iv, module_output(out, n), n))
                 ))
             handles += _warn_unreached(model, modules, "the intervention")
             with force_eager():
