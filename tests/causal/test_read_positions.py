@@ -1,13 +1,14 @@
 """The tail of a sequence model run at the positions its output reads: which modules qualify, and
 every effect computed that way equals the full forward passes."""
 
+import pytest
 import torch
 from torch import nn
 
 from lightning_causal.causal import unit_effects
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.prefix_cache import cache_prefix
-from lightning_causal.causal.engine.read_positions import find_read_slices
+from lightning_causal.causal.engine.read_positions import _positions, find_read_slices
 from lightning_causal.causal.engine.state import audit_mode
 from tests.helpers.bert import tiny_bert, tiny_llama, token_batch
 from tests.helpers.models import all_hook_counts
@@ -146,6 +147,37 @@ def test_a_decoder_read_at_its_last_token_equals_full_passes():
     assert any("at positions [4] of 5" in line for line in info.read_positions), info.read_positions
     torch.testing.assert_close(fast, full, atol=1e-10, rtol=0)
     assert fast.abs().max() > 1e-6
+
+
+@pytest.mark.parametrize(("layer", "layout", "per_sample"), [
+    ("model.layers.0.mlp.down_proj:input", {"unit_dim": -1}, True),  # 32 neurons: 32 rows per sample pay for the pass
+    ("model.layers.0.self_attn.o_proj:input", {"num_heads": 2}, False),  # 2 heads: they would not
+])
+def test_a_decoder_under_right_padding_reads_each_sample_s_last_token(layer, layout, per_sample):
+    model = tiny_llama(vocab=50, intermediate=32, heads=2, classes=2)
+    ids = torch.randint(1, 50, (6, 7), generator=torch.Generator().manual_seed(2))
+    mask = torch.ones_like(ids)
+    mask[:3, 4:] = 0  # half the batch padded on the right: the last real token is 3 there, 6 elsewhere
+    ids[:3, 4:] = 0
+    afa = {"attention_mask": mask}
+    fast, info = unit_effects(model, ids, layer, target=1, return_info=True, additional_forward_args=afa, **layout)
+    full = unit_effects(model, ids, layer, target=1, use_suffix=False, additional_forward_args=afa, **layout)
+    assert any("per sample" in line for line in info.read_positions) == per_sample, info.read_positions
+    torch.testing.assert_close(fast, full, atol=1e-10, rtol=0)
+    assert fast.abs().max() > 1e-4
+    assert all_hook_counts(model) == 0
+
+
+def test_read_positions_from_gradients_by_hand():
+    grad = torch.zeros(3, 5, 2)
+    grad[:, 0, 1] = 1.0
+    assert _positions(grad).tolist() == [0]  # the same position in every row
+    grad = torch.zeros(3, 5, 2)
+    grad[0, 4, 0], grad[1, 2, 1], grad[2, 4, 1] = 1.0, -2.0, 3.0
+    assert _positions(grad).tolist() == [[4], [2], [4]]  # one position per row, its own
+    grad[1, 3, 0] = 1.0
+    assert _positions(grad) is None  # counts differ
+    assert _positions(torch.ones(2, 5, 2)) is None  # every position read: nothing to cut
 
 
 def test_inference_mode_skips_the_gradient_check_and_cuts_nothing():

@@ -64,7 +64,11 @@ from lightning_causal.causal.engine.live_values import (
     trial_rows,
     value_plan,
 )
-from lightning_causal.causal.engine.read_positions import ReadSlices, find_read_slices
+from lightning_causal.causal.engine.read_positions import (
+    ReadSlices,
+    extend_to_probe,
+    find_read_slices,
+)
 from lightning_causal.causal.engine.state import as_tuple
 from lightning_causal.causal.engine.suffix import FxSplit, SplitRefused, fx_split
 from lightning_causal.causal.engine.unit_sites import check_samples_first, is_model_output
@@ -72,6 +76,10 @@ from lightning_causal.causal.engine.unit_sites import check_samples_first, is_mo
 __all__ = ["PATHS", "PrefixCache", "cache_prefix", "check_samples_independent"]
 
 PATHS = ("auto", "fx", "hooks", "full")
+#: Suffix rows per probe sample from which per-sample read positions are found and used (the pass
+#: over the probe that finds them costs about one suffix row per sample; the cut saves a fraction
+#: of each row).
+PER_SAMPLE_MIN_ROWS = 8
 Edit = Callable[[Tensor], Tensor]
 
 
@@ -135,6 +143,7 @@ class PrefixCache:
         self.forward, self.layer, self._runner, self._fallback = forward, layer, runner, fallback
         self.value, self.output, self.path, self.reason = value, output, path, reason
         self.reads = ReadSlices([])
+        self._recheck: Callable[[], None] = lambda: None
 
     def __call__(self, value: Tensor | Edit, rows: Tensor) -> Tensor:
         """The model's (selected) output for ``R`` rows of samples ``rows`` ``[R]``.
@@ -145,7 +154,7 @@ class PrefixCache:
                 too (a layer used twice), as the full-forward intervention hook does.
             rows: the probe sample of each row (cached values and forward arguments follow it).
         """
-        with self.reads.applied():
+        with self.reads.applied(rows):
             try:
                 return self.forward.select(self._runner(value, rows))
             except StubRead as err:  # the hook split cannot answer these rows: full passes from now on
@@ -154,6 +163,25 @@ class PrefixCache:
                 self._runner, self._fallback, self.path = self._fallback, None, "full"
                 self.reason = "; ".join(r for r in (self.reason, f"hooks: {err} (a branch taken by some rows only)") if r)
                 return self.forward.select(self._runner(value, rows))
+
+    def prepare(self, total_rows: int, max_batch_size: int | None = None) -> None:
+        """Before ``total_rows`` suffix rows: use read positions that differ between samples (a
+        decoder's last token under right padding) when the rows pay for the pass over the probe that
+        finds them for every sample (at least :data:`PER_SAMPLE_MIN_ROWS` per sample)."""
+        n = self.value.shape[0]
+        if not self.reads.pending or total_rows < PER_SAMPLE_MIN_ROWS * n:
+            return
+        before = self.reads
+        self.reads = ReadSlices(before.slices)
+        with torch.no_grad():
+            extended = extend_to_probe(before, lambda r: self(self.value[r], r), n, self.rows_per_pass(max_batch_size))
+        if len(extended.slices) == len(before.slices):
+            return
+        self.reads = extended
+        try:
+            self._recheck()
+        except SplitRefused:
+            self.reads = ReadSlices(before.slices)
 
     def rows_per_pass(self, max_batch_size: int | None = None) -> int:
         """Rows per suffix call within the engine's memory budget (or ``max_batch_size``)."""
@@ -247,11 +275,13 @@ def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: 
 def _use_read_slices(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module) -> None:
     """Run the suffix's last modules at the read positions only, if that passes the trial pass too."""
     reads = find_read_slices(cache.forward, xs, module)
+    cache._recheck = lambda: _check_trial_pass(cache, xs, module, compare=True)
     if not reads:
+        cache.reads = ReadSlices([], reads.pending, reads.rows)  # per-sample positions: see PrefixCache.prepare
         return
     cache.reads = reads
     try:
-        _check_trial_pass(cache, xs, module, compare=True)
+        cache._recheck()
     except SplitRefused:
         cache.reads = ReadSlices([])
 

@@ -59,26 +59,40 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.live_values import close
 
-__all__ = ["ReadSlice", "ReadSlices", "find_read_slices", "probe_rows"]
+__all__ = ["ReadSlice", "ReadSlices", "extend_to_probe", "find_read_slices", "probe_rows"]
 
 MAX_ROWS = 8
 
 
 @dataclass(frozen=True)
 class ReadSlice:
-    """One module whose sequence-shaped arguments are cut to ``positions`` (dimension 1, length ``length``)."""
+    """One module whose sequence-shaped arguments are cut to ``positions`` along dimension 1 (of
+    length ``length``): ``[k]``, the same for every sample, or ``[N, k]``, per probe sample."""
 
     name: str
     module: nn.Module
     length: int
     positions: Tensor
 
+    def index(self, rows: Tensor | None) -> Tensor:
+        """The positions of each of the batch's rows (``rows``: their probe samples): ``[k]`` or ``[R, k]``."""
+        return self.positions if self.positions.dim() == 1 or rows is None else self.positions[rows.to(self.positions.device)]
 
-def _cut(length: int, positions: Tensor) -> Callable[..., tuple[tuple[Any, ...], dict[str, Any]]]:
+
+def _take(value: Tensor, index: Tensor) -> Tensor:
+    if index.dim() == 1:
+        return value.index_select(1, index.to(value.device))
+    index = index.to(value.device).view(*index.shape, *([1] * (value.dim() - 2)))
+    return value.gather(1, index.expand(-1, -1, *value.shape[2:]))
+
+
+def _cut(length: int, index: Tensor) -> Callable[..., tuple[tuple[Any, ...], dict[str, Any]]]:
     def cut(value: Any) -> Any:
-        if isinstance(value, Tensor) and value.dim() >= 3 and value.shape[1] == length:
-            return value.index_select(1, positions.to(value.device))
-        return value
+        if not (isinstance(value, Tensor) and value.dim() >= 3 and value.shape[1] == length):
+            return value
+        if index.dim() == 2 and value.shape[0] != index.shape[0]:
+            return value  # not one row per sample: left whole (the checks judge the result)
+        return _take(value, index)
 
     def hook(_module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         return tuple(cut(a) for a in args), {k: cut(v) for k, v in kwargs.items()}
@@ -99,23 +113,33 @@ def _pre_hooks(hooks: list[tuple[nn.Module, Callable[..., Any]]]) -> Iterator[No
 
 
 class ReadSlices:
-    """The modules a suffix runs at the read positions only (see the module's docstring)."""
+    """The modules a suffix runs at the read positions only (see the module's docstring).
 
-    def __init__(self, slices: list[ReadSlice]) -> None:
-        self.slices = slices
+    ``slices`` are in use; ``pending`` read positions that differ between samples (a decoder's
+    last token under right padding): they are known on the check rows only, and
+    :func:`extend_to_probe` finds them for every probe sample, at the cost of one pass over the
+    probe, before they are used.
+    """
+
+    def __init__(self, slices: list[ReadSlice], pending: list[ReadSlice] | None = None, rows: Tensor | None = None) -> None:
+        self.slices, self.pending = slices, pending or []
+        self.rows = rows  # the probe samples the pending positions were found on
 
     def __bool__(self) -> bool:
         return bool(self.slices)
 
     @contextlib.contextmanager
-    def applied(self) -> Iterator[None]:
-        """Cut the chosen modules' sequence arguments while the context is open (hooks removed on exit)."""
-        with _pre_hooks([(s.module, _cut(s.length, s.positions)) for s in self.slices]):
+    def applied(self, rows: Tensor | None = None) -> Iterator[None]:
+        """Cut the modules' sequence arguments while the context is open (hooks removed on exit);
+        ``rows``: the probe sample of each row of the batch (needed by per-sample positions)."""
+        with _pre_hooks([(s.module, _cut(s.length, s.index(rows))) for s in self.slices]):
             yield
 
     def describe(self) -> list[str]:
-        """One line per module: its name and the positions it runs at."""
-        return [f"{s.name!r} at positions {s.positions.tolist()} of {s.length}" for s in self.slices]
+        """One line per module in use: its name and the positions it runs at."""
+        return [f"{s.name!r} at positions {s.positions.tolist()} of {s.length}" if s.positions.dim() == 1 else
+                f"{s.name!r} at {s.positions.shape[1]} of {s.length} positions per sample (where its output reads)"
+                for s in self.slices]
 
 
 def probe_rows(n: int, device: torch.device) -> Tensor:
@@ -168,23 +192,34 @@ def _read_positions(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, cut:
             handle.remove()
     found = {}
     for module, grad in zip(wanted, grads):
-        if grad is None:
-            continue
-        read = grad.abs().flatten(2).amax(2) > 0  # [R, T]
-        if bool((read == read[:1]).all()) and 0 < int(read[0].sum()) < read.shape[1]:
-            found[id(module)] = (read.shape[1], read[0].nonzero().flatten())
+        positions = None if grad is None else _positions(grad)
+        if positions is not None:
+            found[id(module)] = (grad.shape[1], positions)
     return after, found, out.detach()
 
 
-def _noise(length: int, positions: Tensor, generator: torch.Generator) -> Callable[..., tuple[tuple[Any, ...], dict[str, Any]]]:
+def _positions(grad: Tensor) -> Tensor | None:
+    """The positions with a nonzero gradient: ``[k]`` when the same for every row, ``[R, k]`` when
+    every row has ``k`` of them; ``None`` when the counts differ, or ``k`` is 0 or ``T``."""
+    read = grad.abs().flatten(2).amax(2) > 0  # [R, T]
+    counts = read.sum(1)
+    if not bool((counts == counts[0]).all()) or not 0 < int(counts[0]) < read.shape[1]:
+        return None
+    if bool((read == read[:1]).all()):
+        return read[0].nonzero().flatten()
+    return read.nonzero()[:, 1].view(read.shape[0], -1)  # row-major: each row's positions in order
+
+
+def _noise(length: int, index: Tensor, generator: torch.Generator) -> Callable[..., tuple[tuple[Any, ...], dict[str, Any]]]:
     def hook(_module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         first = args[0]
-        other = torch.ones(length, dtype=torch.bool)
-        other[positions.cpu()] = False
+        other = torch.ones(first.shape[0], length, dtype=torch.bool)
+        other[torch.arange(first.shape[0])[:, None], index.cpu().view(-1 if index.dim() == 2 else 1, index.shape[-1])] = False
+        other = other.to(first.device)
         scale = 10.0 * (1.0 + float(first.detach().abs().max()))
         noisy = first.clone()
-        noise = torch.randn(noisy[:, other.to(first.device)].shape, generator=generator, dtype=first.dtype)
-        noisy[:, other.to(first.device)] = scale * noise.to(first.device)
+        noise = torch.randn(noisy[other].shape, generator=generator, dtype=first.dtype)
+        noisy[other] = scale * noise.to(first.device)
         return (noisy, *args[1:]), kwargs
 
     return hook
@@ -249,4 +284,65 @@ def find_read_slices(forward: Forward, xs: tuple[Tensor, ...], cut: nn.Module) -
         if not _same_output(forward, xs, rows, clean, [(candidate.module, _noise(candidate.length, candidate.positions, generator))]):
             continue
         chosen, full = trial, watch.seen  # type: ignore[attr-defined]
-    return ReadSlices(chosen)
+    return ReadSlices([c for c in chosen if c.positions.dim() == 1], [c for c in chosen if c.positions.dim() == 2], rows)
+
+
+def extend_to_probe(reads: ReadSlices, run: Callable[[Tensor], Tensor], n: int, chunk: int) -> ReadSlices:
+    """``reads`` with its pending per-sample slices in use, their positions found on every probe sample.
+
+    One pass over the probe (``run(rows)``: the explained output of probe samples ``rows``, e.g. a
+    suffix run of the clean rows), autograd on from the pending modules on only, in chunks of
+    ``chunk`` rows. Every sample must have the check rows' count of read positions, and the check
+    rows their positions; else the pending slices are dropped (they were checked together).
+    """
+    if not reads.pending:
+        return reads
+    found: list[list[Tensor]] = [[] for _ in reads.pending]
+    for rows in torch.arange(n, device=reads.rows.device).split(max(1, chunk)):
+        grads = _tail_gradients(reads.pending, run, rows)
+        if grads is None:
+            return ReadSlices(reads.slices)
+        for got, grad in zip(found, grads):
+            got.append(grad.abs().flatten(2).amax(2) > 0)
+    extended = []
+    for pending, masks in zip(reads.pending, found):
+        read = torch.cat(masks)  # [N, T]
+        k = pending.positions.shape[1]
+        if not bool((read.sum(1) == k).all()):
+            return ReadSlices(reads.slices)
+        positions = read.nonzero()[:, 1].view(n, k)
+        if not torch.equal(positions[reads.rows], pending.positions.to(positions.device)):
+            return ReadSlices(reads.slices)
+        extended.append(ReadSlice(pending.name, pending.module, pending.length, positions))
+    return ReadSlices(reads.slices + extended)
+
+
+def _tail_gradients(pending: list[ReadSlice], run: Callable[[Tensor], Tensor], rows: Tensor) -> list[Tensor] | None:
+    """The output's gradients (random cotangent) at the pending modules' first inputs for ``rows``;
+    autograd records from the first pending module on only (the rest of the model runs without it)."""
+    leaves: dict[int, Tensor] = {}
+
+    def pre(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        first = args[0] if args else None
+        if id(module) in leaves or not (isinstance(first, Tensor) and first.is_floating_point()):
+            return None
+        torch.set_grad_enabled(True)
+        leaves[id(module)] = torch.zeros_like(first, requires_grad=True)
+        return (first + leaves[id(module)], *args[1:])
+
+    previous = torch.is_grad_enabled()
+    handles = [s.module.register_forward_pre_hook(pre) for s in pending]
+    try:
+        torch.set_grad_enabled(False)
+        out = run(rows)
+        if len(leaves) != len(pending) or not out.requires_grad:
+            return None
+        cotangent = torch.randn(out.shape, generator=torch.Generator().manual_seed(1), dtype=out.dtype).to(out.device)
+        grads = torch.autograd.grad(out, [leaves[id(s.module)] for s in pending], cotangent, allow_unused=True)
+    except RuntimeError:  # no autograd here (a caller's inference_mode)
+        return None
+    finally:
+        torch.set_grad_enabled(previous)
+        for handle in handles:
+            handle.remove()
+    return None if any(g is None for g in grads) else [g.detach() for g in grads]
