@@ -53,6 +53,13 @@ class FullLengthReshape(FirstPosition):
         return self.head(h.reshape(x.shape[0], T, D)[:, 0])
 
 
+class ReadsWherePointed(FirstPosition):
+    """The head reads each sample's position ``pos`` (a per-sample forward argument)."""
+
+    def forward(self, x, pos):
+        return self.head(self.tail(self.mix(x))[torch.arange(x.shape[0]), pos])
+
+
 def _model(cls, seed=0):
     torch.manual_seed(seed)
     return cls().double().eval()
@@ -73,11 +80,30 @@ def test_a_tail_read_at_one_position_runs_there_only_and_gives_the_same_effects(
     assert seen == [torch.Size([5, 1, D])]  # the tail ran at position 0 only
     torch.testing.assert_close(sliced, model(X), atol=1e-12, rtol=0)
     assert all_hook_counts(model) == 0
-    fast, info = unit_effects(model, X, "mix", unit_dim=-1, target=0, return_info=True)
-    full = unit_effects(model, X, "mix", unit_dim=-1, target=0, use_suffix=False)
-    assert info.read_positions == ("'tail' at positions [0] of 6",)
-    torch.testing.assert_close(fast, full, atol=1e-12, rtol=0)
-    assert fast.abs().max() > 1e-3
+    with audit_mode(model):
+        hooks = cache_prefix(model, X, "mix", path="hooks")  # a traced graph (the "fx" path) is never cut
+        full = cache_prefix(model, X, "mix", path="full")
+    assert hooks.reads.describe() == ["'tail' at positions [0] of 6"] and not full.reads
+    rows = torch.tensor([0, 4, 4, 2])
+    moved = torch.randn(4, T, D, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    torch.testing.assert_close(hooks(moved, rows), full(moved, rows), atol=1e-12, rtol=0)
+    assert all_hook_counts(model) == 0
+
+
+def test_a_position_read_by_samples_the_checks_did_not_see_is_caught_on_the_whole_probe():
+    model = _model(ReadsWherePointed)
+    x = torch.randn(12, T, D, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    pos = torch.zeros(12, dtype=torch.long)
+    pos[[4, 7, 10]] = 3  # not among the check rows (0, 2, 3, 5, 6, 8, 9, 11) nor the trial rows (0, 1)
+    reads = find_read_slices(Forward(model, additional_forward_args=(pos,), num_samples=12), (x,), model.mix)
+    assert reads.describe() == ["'tail' at positions [0] of 6"]  # what the check rows show
+    with audit_mode(model):
+        hooks = cache_prefix(model, x, "mix", path="hooks", additional_forward_args=(pos,))
+        full = cache_prefix(model, x, "mix", path="full", additional_forward_args=(pos,))
+    assert not hooks.reads  # samples 4, 7 and 10 read position 3: the probe run's check drops the cut
+    rows = torch.arange(12)
+    moved = torch.randn(12, T, D, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    torch.testing.assert_close(hooks(moved, rows), full(moved, rows), atol=1e-12, rtol=0)
 
 
 def test_a_position_that_counts_only_through_a_max_is_not_cut():
@@ -149,11 +175,11 @@ def test_a_decoder_read_at_its_last_token_equals_full_passes():
     assert fast.abs().max() > 1e-6
 
 
-@pytest.mark.parametrize(("layer", "layout", "per_sample"), [
-    ("model.layers.0.mlp.down_proj:input", {"unit_dim": -1}, True),  # 32 neurons: 32 rows per sample pay for the pass
-    ("model.layers.0.self_attn.o_proj:input", {"num_heads": 2}, False),  # 2 heads: they would not
+@pytest.mark.parametrize(("layer", "layout"), [
+    ("model.layers.0.mlp.down_proj:input", {"unit_dim": -1}),
+    ("model.layers.0.self_attn.o_proj:input", {"num_heads": 2}),
 ])
-def test_a_decoder_under_right_padding_reads_each_sample_s_last_token(layer, layout, per_sample):
+def test_a_decoder_under_right_padding_reads_each_sample_s_last_token(layer, layout):
     model = tiny_llama(vocab=50, intermediate=32, heads=2, classes=2)
     ids = torch.randint(1, 50, (6, 7), generator=torch.Generator().manual_seed(2))
     mask = torch.ones_like(ids)
@@ -162,7 +188,7 @@ def test_a_decoder_under_right_padding_reads_each_sample_s_last_token(layer, lay
     afa = {"attention_mask": mask}
     fast, info = unit_effects(model, ids, layer, target=1, return_info=True, additional_forward_args=afa, **layout)
     full = unit_effects(model, ids, layer, target=1, use_suffix=False, additional_forward_args=afa, **layout)
-    assert any("per sample" in line for line in info.read_positions) == per_sample, info.read_positions
+    assert any("per sample" in line for line in info.read_positions), info.read_positions
     torch.testing.assert_close(fast, full, atol=1e-10, rtol=0)
     assert fast.abs().max() > 1e-4
     assert all_hook_counts(model) == 0
@@ -180,10 +206,14 @@ def test_read_positions_from_gradients_by_hand():
     assert _positions(torch.ones(2, 5, 2)) is None  # every position read: nothing to cut
 
 
-def test_inference_mode_skips_the_gradient_check_and_cuts_nothing():
-    model = _model(FirstPosition)
+def test_inference_mode_skips_the_gradient_checks_and_cuts_nothing():
+    model = tiny_bert(layers=2)
+    ids, mask = token_batch()
+    afa = {"attention_mask": mask}
     with torch.inference_mode():
-        fast, info = unit_effects(model, X, "mix", unit_dim=-1, target=0, return_info=True)
-    full = unit_effects(model, X, "mix", unit_dim=-1, target=0, use_suffix=False)
-    torch.testing.assert_close(fast, full, atol=1e-12, rtol=0)
+        fast, info = unit_effects(model, ids, "bert.encoder.layer.0.intermediate", unit_dim=-1, return_info=True,
+                                  additional_forward_args=afa)
+    full = unit_effects(model, ids, "bert.encoder.layer.0.intermediate", unit_dim=-1, use_suffix=False, additional_forward_args=afa)
+    assert info.path == "hooks" and info.read_positions == ()
+    torch.testing.assert_close(fast, full, atol=1e-10, rtol=0)
     assert all_hook_counts(model) == 0

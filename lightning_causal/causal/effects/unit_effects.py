@@ -93,7 +93,6 @@ def _exact_effects(cache: PrefixCache, ivs: list[Intervention], units: Tensor, l
     """``[N, U]``: one suffix row per (intervention, unit, sample), chunked to the memory budget."""
     h = cache.value
     n, nu, k = h.shape[0], units.numel(), len(ivs)
-    cache.prepare(k * nu * n, max_batch_size)
     rows = cache.rows_per_pass(max_batch_size)
 
     def evaluate(idx: Tensor) -> Tensor:

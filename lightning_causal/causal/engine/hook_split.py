@@ -295,10 +295,12 @@ class HookSplit:
                 self.watch = None
 
 
-def hook_split(forward: Forward, xs: tuple[Tensor, ...], layer: nn.Module) -> tuple[HookSplit, CallRecord]:
+def hook_split(forward: Forward, xs: tuple[Tensor, ...], layer: nn.Module,
+               around: contextlib.AbstractContextManager | None = None) -> tuple[HookSplit, CallRecord]:
     """Plan and check the hook split on two trial runs, then record the probe once.
 
-    Returns the split and the probe run's record (its ``output`` and ``cut_output``).
+    Returns the split and the probe run's record (its ``output`` and ``cut_output``). ``around``:
+    a context the probe run runs in (the read positions' check on every sample).
 
     Raises:
         SplitRefused: the layer is not called, its output (element 0) is not one row per sample,
@@ -323,7 +325,8 @@ def hook_split(forward: Forward, xs: tuple[Tensor, ...], layer: nn.Module) -> tu
     if not close(forward.select(replayed), forward.select(two.output)):
         raise SplitRefused("replaying the cached module calls does not reproduce the model's output")
     read = trial.watch.read
-    full = record_calls(forward, xs, layer, None, keep=lambda seq: seq in read)
+    with around or contextlib.nullcontext():
+        full = record_calls(forward, xs, layer, None, keep=lambda seq: seq in read)
     if not check_rows(cut_plan, full.cut_output, n):  # e.g. an expert of a mixture called on the rows routed to it
         raise SplitRefused("the layer's output (element 0) does not have one row per sample")
     if full.names[: two.cut] != two.names[: two.cut] or not all(check_rows(plans[s], full.outputs[s], n) for s in read if s in plans):

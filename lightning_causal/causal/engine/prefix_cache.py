@@ -16,9 +16,10 @@ ran, ``cache.reason`` why the faster ones did not):
   to full passes (``path`` becomes ``"full"``, ``reason`` says why);
 - ``"full"``: full forward passes with the layer's output replaced by a hook.
 
-On the fast paths, the modules after the layer that can run at the positions the model's output
-reads (a sequence classifier's last layer after its attention: :mod:`~.read_positions`) run there
-only (``cache.reads``). Every path gives the numbers of the full path (tested in float64); each fast
+On the ``"hooks"`` path, the modules after the layer that can run at the positions the model's
+output reads (a sequence classifier's last layer after its attention: :mod:`~.read_positions`;
+found on a few probe samples, checked on every sample during the probe run) run there only
+(``cache.reads``). Every path gives the numbers of the full path (tested in float64); each fast
 path is checked against the model on two trial rows before it is used.
 
 Examples:
@@ -64,11 +65,7 @@ from lightning_causal.causal.engine.live_values import (
     trial_rows,
     value_plan,
 )
-from lightning_causal.causal.engine.read_positions import (
-    ReadSlices,
-    extend_to_probe,
-    find_read_slices,
-)
+from lightning_causal.causal.engine.read_positions import ProbeCheck, ReadSlices, find_read_slices
 from lightning_causal.causal.engine.state import as_tuple
 from lightning_causal.causal.engine.suffix import FxSplit, SplitRefused, fx_split
 from lightning_causal.causal.engine.unit_sites import check_samples_first, is_model_output
@@ -76,10 +73,6 @@ from lightning_causal.causal.engine.unit_sites import check_samples_first, is_mo
 __all__ = ["PATHS", "PrefixCache", "cache_prefix", "check_samples_independent"]
 
 PATHS = ("auto", "fx", "hooks", "full")
-#: Suffix rows per probe sample from which per-sample read positions are found and used (the pass
-#: over the probe that finds them costs about one suffix row per sample; the cut saves a fraction
-#: of each row).
-PER_SAMPLE_MIN_ROWS = 8
 Edit = Callable[[Tensor], Tensor]
 
 
@@ -132,7 +125,8 @@ class PrefixCache:
         output: the model's (selected) output on the probe.
         path: ``"fx"``, ``"hooks"`` or ``"full"``: how suffixes run.
         reads: the modules after the layer that suffixes run at the positions the output reads
-            only (:mod:`~.read_positions`; empty on the ``"full"`` path, the reference).
+            only (:mod:`~.read_positions`; on the ``"hooks"`` path only: ``"full"`` is the reference,
+            and a traced graph inlines the modules).
         reason: why the faster paths were not taken (``""`` when ``path == "fx"``).
         layer: the layer's name.
     """
@@ -143,7 +137,6 @@ class PrefixCache:
         self.forward, self.layer, self._runner, self._fallback = forward, layer, runner, fallback
         self.value, self.output, self.path, self.reason = value, output, path, reason
         self.reads = ReadSlices([])
-        self._recheck: Callable[[], None] = lambda: None
 
     def __call__(self, value: Tensor | Edit, rows: Tensor) -> Tensor:
         """The model's (selected) output for ``R`` rows of samples ``rows`` ``[R]``.
@@ -164,31 +157,13 @@ class PrefixCache:
                 self.reason = "; ".join(r for r in (self.reason, f"hooks: {err} (a branch taken by some rows only)") if r)
                 return self.forward.select(self._runner(value, rows))
 
-    def prepare(self, total_rows: int, max_batch_size: int | None = None) -> None:
-        """Before ``total_rows`` suffix rows: use read positions that differ between samples (a
-        decoder's last token under right padding) when the rows pay for the pass over the probe that
-        finds them for every sample (at least :data:`PER_SAMPLE_MIN_ROWS` per sample)."""
-        n = self.value.shape[0]
-        if not self.reads.pending or total_rows < PER_SAMPLE_MIN_ROWS * n:
-            return
-        before = self.reads
-        self.reads = ReadSlices(before.slices)
-        with torch.no_grad():
-            extended = extend_to_probe(before, lambda r: self(self.value[r], r), n, self.rows_per_pass(max_batch_size))
-        if len(extended.slices) == len(before.slices):
-            return
-        self.reads = extended
-        try:
-            self._recheck()
-        except SplitRefused:
-            self.reads = ReadSlices(before.slices)
-
     def rows_per_pass(self, max_batch_size: int | None = None) -> int:
         """Rows per suffix call within the engine's memory budget (or ``max_batch_size``)."""
         return rows_per_pass(self.forward.model, (self.value,), max_batch_size, forward=self)
 
 
-def _fx_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn.Module) -> PrefixCache:
+def _fx_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn.Module) -> tuple[PrefixCache, ReadSlices]:
+    """The torch.fx split (no read-position cut: a traced graph inlines the modules it would hook)."""
     args, kwargs = forward.args.take(None)
     split = fx_split(forward.model, layer, (*xs, *args), kwargs)
     n = xs[0].shape[0]
@@ -212,7 +187,7 @@ def _fx_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn.M
     runner = _FxRunner(split, module, h, live, plans)
     if not close(forward.select(runner(h[rows_two], rows_two)), forward.select(out)[rows_two]):
         raise SplitRefused("the suffix does not reproduce the model's output")
-    return PrefixCache(forward, layer, runner, value=h, output=forward.select(out), path="fx", reason="")
+    return PrefixCache(forward, layer, runner, value=h, output=forward.select(out), path="fx", reason=""), ReadSlices([])
 
 
 def cache_prefix(
@@ -255,7 +230,7 @@ def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: 
             if path not in ("auto", name):
                 continue
             try:
-                cache = build(forward, xs, layer, module)
+                cache, reads = build(forward, xs, layer, module)
                 _check_trial_pass(cache, xs, module, compare=True)
             except SplitRefused as err:
                 if path == name:
@@ -264,7 +239,7 @@ def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: 
                 continue
             cache.reason = "; ".join(reasons)
             _check_samples_independent(cache, xs)
-            _use_read_slices(cache, xs, module)
+            _use_read_slices(cache, xs, module, reads)
             return cache
         cache = _full_cache(forward, xs, layer, module, "; ".join(reasons) or "forced")
         _check_trial_pass(cache, xs, module, compare=False)
@@ -272,16 +247,13 @@ def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: 
         return cache
 
 
-def _use_read_slices(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module) -> None:
+def _use_read_slices(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module, reads: ReadSlices) -> None:
     """Run the suffix's last modules at the read positions only, if that passes the trial pass too."""
-    reads = find_read_slices(cache.forward, xs, module)
-    cache._recheck = lambda: _check_trial_pass(cache, xs, module, compare=True)
     if not reads:
-        cache.reads = ReadSlices([], reads.pending, reads.rows)  # per-sample positions: see PrefixCache.prepare
         return
     cache.reads = reads
     try:
-        cache._recheck()
+        _check_trial_pass(cache, xs, module, compare=True)
     except SplitRefused:
         cache.reads = ReadSlices([])
 
@@ -367,11 +339,16 @@ def _check_trial_pass(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Mod
         raise SplitRefused("the suffix does not follow a changed layer output as the full forward pass does")
 
 
-def _hooks_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn.Module) -> PrefixCache:
-    split, rec = hook_split(forward, xs, module)
-    return PrefixCache(forward, layer, split.run, value=module_output(rec.cut_output, layer),
-                       output=forward.select(rec.output), path="hooks", reason="",
-                       fallback=_FullRunner(forward, xs, module))
+def _hooks_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn.Module) -> tuple[PrefixCache, ReadSlices]:
+    """The hook split, and the modules after the layer that can run at the read positions only
+    (found on a few probe samples, checked on every sample during the probe run)."""
+    check = ProbeCheck(find_read_slices(forward, xs, module))
+    split, rec = hook_split(forward, xs, module, around=check.context())
+    output = forward.select(rec.output)
+    reads = check.finish(output)
+    cache = PrefixCache(forward, layer, split.run, value=module_output(rec.cut_output, layer),
+                        output=output.detach(), path="hooks", reason="", fallback=_FullRunner(forward, xs, module))
+    return cache, reads
 
 
 def _full_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn.Module, reason: str) -> PrefixCache:

@@ -21,9 +21,13 @@ called after the cut (its first positional input ``[R, T, ...]``, positions alon
    e.g. a reshape, fails here).
 
 Candidates are taken in call order, each checked with the ones already chosen, and a module inside
-a chosen one is not considered. :meth:`ReadSlices.applied` cuts the chosen modules' arguments by
-forward pre-hooks; the prefix cache applies it to its suffix runs (never to the full-forward
-fallback, the reference) after a trial against the unsliced model.
+a chosen one is not considered. Positions may differ between samples (a decoder's last token under
+right padding) when every check row reads the same number of them. The prefix cache then checks
+the choice on every probe sample during the probe run it makes anyway (:class:`ProbeCheck`: the
+gradient at each chosen module, autograd on from there only; a sample reading a position outside
+a shared choice drops the cut), fills in each sample's positions, and cuts the modules' arguments
+by forward pre-hooks in every suffix run (:meth:`ReadSlices.applied`) after a trial pass against the
+unsliced model. The full-forward fallback, the reference, is never cut.
 
 Examples:
     >>> import torch
@@ -59,7 +63,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.live_values import close
 
-__all__ = ["ReadSlice", "ReadSlices", "extend_to_probe", "find_read_slices", "probe_rows"]
+__all__ = ["ProbeCheck", "ReadSlice", "ReadSlices", "find_read_slices", "probe_rows"]
 
 MAX_ROWS = 8
 
@@ -115,10 +119,10 @@ def _pre_hooks(hooks: list[tuple[nn.Module, Callable[..., Any]]]) -> Iterator[No
 class ReadSlices:
     """The modules a suffix runs at the read positions only (see the module's docstring).
 
-    ``slices`` are in use; ``pending`` read positions that differ between samples (a decoder's
-    last token under right padding): they are known on the check rows only, and
-    :func:`extend_to_probe` finds them for every probe sample, at the cost of one pass over the
-    probe, before they are used.
+    ``slices``: positions shared by every sample (``[k]``) or found for every probe sample
+    (``[N, k]``); ``pending`` (from :func:`find_read_slices`): read positions that differ between
+    samples (a decoder's last token under right padding), known on the check rows ``rows`` only
+    until :class:`ProbeCheck` finds them for every sample.
     """
 
     def __init__(self, slices: list[ReadSlice], pending: list[ReadSlice] | None = None, rows: Tensor | None = None) -> None:
@@ -287,62 +291,69 @@ def find_read_slices(forward: Forward, xs: tuple[Tensor, ...], cut: nn.Module) -
     return ReadSlices([c for c in chosen if c.positions.dim() == 1], [c for c in chosen if c.positions.dim() == 2], rows)
 
 
-def extend_to_probe(reads: ReadSlices, run: Callable[[Tensor], Tensor], n: int, chunk: int) -> ReadSlices:
-    """``reads`` with its pending per-sample slices in use, their positions found on every probe sample.
+class ProbeCheck:
+    """Checks tentative read slices on every probe sample, during a run of the whole probe that
+    happens anyway (the prefix cache's probe run): :meth:`context` adds a zero leaf to each module's
+    first input and switches autograd on from the first of them (the rest of the model runs without
+    it); :meth:`finish` takes the run's explained output and returns the slices that hold for every
+    sample (all of them or none: they were checked together), per-sample positions filled in.
 
-    One pass over the probe (``run(rows)``: the explained output of probe samples ``rows``, e.g. a
-    suffix run of the clean rows), autograd on from the pending modules on only, in chunks of
-    ``chunk`` rows. Every sample must have the check rows' count of read positions, and the check
-    rows their positions; else the pending slices are dropped (they were checked together).
+    A shared slice holds when no sample reads a position outside it; a per-sample slice when every
+    sample reads the check rows' number of positions, and the check rows theirs.
     """
-    if not reads.pending:
-        return reads
-    found: list[list[Tensor]] = [[] for _ in reads.pending]
-    for rows in torch.arange(n, device=reads.rows.device).split(max(1, chunk)):
-        grads = _tail_gradients(reads.pending, run, rows)
-        if grads is None:
-            return ReadSlices(reads.slices)
-        for got, grad in zip(found, grads):
-            got.append(grad.abs().flatten(2).amax(2) > 0)
-    extended = []
-    for pending, masks in zip(reads.pending, found):
-        read = torch.cat(masks)  # [N, T]
-        k = pending.positions.shape[1]
-        if not bool((read.sum(1) == k).all()):
-            return ReadSlices(reads.slices)
-        positions = read.nonzero()[:, 1].view(n, k)
-        if not torch.equal(positions[reads.rows], pending.positions.to(positions.device)):
-            return ReadSlices(reads.slices)
-        extended.append(ReadSlice(pending.name, pending.module, pending.length, positions))
-    return ReadSlices(reads.slices + extended)
 
+    def __init__(self, reads: ReadSlices) -> None:
+        self.reads, self.leaves = reads, {}
+        self.modules = [s.module for s in (*reads.slices, *reads.pending)]
 
-def _tail_gradients(pending: list[ReadSlice], run: Callable[[Tensor], Tensor], rows: Tensor) -> list[Tensor] | None:
-    """The output's gradients (random cotangent) at the pending modules' first inputs for ``rows``;
-    autograd records from the first pending module on only (the rest of the model runs without it)."""
-    leaves: dict[int, Tensor] = {}
+    @contextlib.contextmanager
+    def context(self) -> Iterator[None]:
+        """Open around the probe run (autograd restored and hooks removed on exit)."""
 
-    def pre(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        first = args[0] if args else None
-        if id(module) in leaves or not (isinstance(first, Tensor) and first.is_floating_point()):
-            return None
-        torch.set_grad_enabled(True)
-        leaves[id(module)] = torch.zeros_like(first, requires_grad=True)
-        return (first + leaves[id(module)], *args[1:])
+        def pre(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+            first = args[0] if args else None
+            if id(module) in self.leaves or not (isinstance(first, Tensor) and first.is_floating_point()):
+                return None
+            torch.set_grad_enabled(True)
+            self.leaves[id(module)] = torch.zeros_like(first, requires_grad=True)
+            return (first + self.leaves[id(module)], *args[1:])
 
-    previous = torch.is_grad_enabled()
-    handles = [s.module.register_forward_pre_hook(pre) for s in pending]
-    try:
-        torch.set_grad_enabled(False)
-        out = run(rows)
-        if len(leaves) != len(pending) or not out.requires_grad:
-            return None
-        cotangent = torch.randn(out.shape, generator=torch.Generator().manual_seed(1), dtype=out.dtype).to(out.device)
-        grads = torch.autograd.grad(out, [leaves[id(s.module)] for s in pending], cotangent, allow_unused=True)
-    except RuntimeError:  # no autograd here (a caller's inference_mode)
-        return None
-    finally:
-        torch.set_grad_enabled(previous)
-        for handle in handles:
-            handle.remove()
-    return None if any(g is None for g in grads) else [g.detach() for g in grads]
+        previous = torch.is_grad_enabled()
+        handles = [] if torch.is_inference_mode_enabled() else [m.register_forward_pre_hook(pre) for m in self.modules]
+        try:
+            yield
+        finally:
+            torch.set_grad_enabled(previous)
+            for handle in handles:
+                handle.remove()
+
+    def finish(self, output: Tensor) -> ReadSlices:
+        """The slices that hold on every probe sample, given the probe run's explained ``output``."""
+        if not self.modules or len(self.leaves) != len(self.modules) or not output.requires_grad:
+            return ReadSlices([])
+        try:
+            cotangent = torch.randn(output.shape, generator=torch.Generator().manual_seed(1), dtype=output.dtype)
+            grads = torch.autograd.grad(output, [self.leaves[id(m)] for m in self.modules], cotangent.to(output.device),
+                                        allow_unused=True)
+        except RuntimeError:
+            return ReadSlices([])
+        finally:
+            self.leaves = {}
+        held = []
+        for s, grad in zip((*self.reads.slices, *self.reads.pending), grads):
+            read = torch.zeros(1, s.length, dtype=torch.bool) if grad is None else grad.abs().flatten(2).amax(2) > 0
+            if s.positions.dim() == 1:  # shared: nothing read outside it
+                outside = torch.ones(s.length, dtype=torch.bool, device=read.device)
+                outside[s.positions.to(read.device)] = False
+                if bool(read[:, outside].any()):
+                    return ReadSlices([])
+                held.append(s)
+                continue
+            k = s.positions.shape[1]
+            if grad is None or not bool((read.sum(1) == k).all()):
+                return ReadSlices([])
+            positions = read.nonzero()[:, 1].view(read.shape[0], k)
+            if not torch.equal(positions[self.reads.rows.to(positions.device)], s.positions.to(positions.device)):
+                return ReadSlices([])
+            held.append(ReadSlice(s.name, s.module, s.length, positions))
+        return ReadSlices(held)
