@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_causal.causal import unit_effects
+from lightning_causal.causal import Zero, unit_effects
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.prefix_cache import cache_prefix
 from lightning_causal.causal.engine.read_positions import _positions, find_read_slices
@@ -81,7 +81,7 @@ def test_a_tail_read_at_one_position_runs_there_only_and_gives_the_same_effects(
     torch.testing.assert_close(sliced, model(X), atol=1e-12, rtol=0)
     assert all_hook_counts(model) == 0
     with audit_mode(model):
-        hooks = cache_prefix(model, X, "mix", path="hooks")  # a traced graph (the "fx" path) is never cut
+        hooks = cache_prefix(model, X, "mix", path="hooks", rows_per_sample=8)  # a traced graph ("fx") is never cut
         full = cache_prefix(model, X, "mix", path="full")
     assert hooks.reads.describe() == ["'tail' at positions [0] of 6"] and not full.reads
     rows = torch.tensor([0, 4, 4, 2])
@@ -98,7 +98,7 @@ def test_a_position_read_by_samples_the_checks_did_not_see_is_caught_on_the_whol
     reads = find_read_slices(Forward(model, additional_forward_args=(pos,), num_samples=12), (x,), model.mix)
     assert reads.describe() == ["'tail' at positions [0] of 6"]  # what the check rows show
     with audit_mode(model):
-        hooks = cache_prefix(model, x, "mix", path="hooks", additional_forward_args=(pos,))
+        hooks = cache_prefix(model, x, "mix", path="hooks", additional_forward_args=(pos,), rows_per_sample=8)
         full = cache_prefix(model, x, "mix", path="full", additional_forward_args=(pos,))
     assert not hooks.reads  # samples 4, 7 and 10 read position 3: the probe run's check drops the cut
     rows = torch.arange(12)
@@ -133,15 +133,27 @@ def test_bert_runs_its_last_layer_at_the_cls_position_and_the_effects_equal_full
     model = tiny_bert(layers=3)
     ids, mask = token_batch(n=6)
     afa = {"attention_mask": mask}
-    fast, info = unit_effects(model, ids, "bert.encoder.layer.0.attention.self", num_heads=4, return_info=True,
-                              additional_forward_args=afa)
-    full = unit_effects(model, ids, "bert.encoder.layer.0.attention.self", num_heads=4, use_suffix=False,
-                        additional_forward_args=afa)
+    layer = "bert.encoder.layer.0.intermediate"  # 64 neurons: 64 suffix rows per sample
+    fast, info = unit_effects(model, ids, layer, unit_dim=-1, return_info=True, additional_forward_args=afa)
+    full = unit_effects(model, ids, layer, unit_dim=-1, use_suffix=False, additional_forward_args=afa)
     assert info.path == "hooks"
     assert info.read_positions[0] == "'bert.encoder.layer.2.attention.output' at positions [0] of 7"
     assert info.to_dict()["read_positions"] == list(info.read_positions)
     torch.testing.assert_close(fast, full, atol=1e-10, rtol=0)
     assert all_hook_counts(model) == 0
+
+
+@pytest.mark.parametrize(("units", "cut"), [(None, False), ([0, 1, 2], False), (None, True)])
+def test_the_cut_is_looked_for_from_8_suffix_rows_per_sample(units, cut):
+    model = tiny_bert(layers=3)
+    ids, mask = token_batch(n=6)
+    afa = {"attention_mask": mask}
+    layer = "bert.encoder.layer.0.attention.self"
+    ivs = [Zero(units=units, num_heads=4)] * (2 if cut else 1)  # 4 heads: 4 rows per sample; a 2-point grid: 8
+    fast, info = unit_effects(model, ids, layer, ivs, return_info=True, additional_forward_args=afa)
+    full = unit_effects(model, ids, layer, ivs, use_suffix=False, additional_forward_args=afa)
+    assert bool(info.read_positions) == cut
+    torch.testing.assert_close(fast, full, atol=1e-10, rtol=0)
 
 
 def test_the_unit_importance_audit_records_the_modules_run_at_read_positions():
@@ -175,11 +187,11 @@ def test_a_decoder_read_at_its_last_token_equals_full_passes():
     assert fast.abs().max() > 1e-6
 
 
-@pytest.mark.parametrize(("layer", "layout"), [
-    ("model.layers.0.mlp.down_proj:input", {"unit_dim": -1}),
-    ("model.layers.0.self_attn.o_proj:input", {"num_heads": 2}),
+@pytest.mark.parametrize(("layer", "layout", "cut"), [
+    ("model.layers.0.mlp.down_proj:input", {"unit_dim": -1}, True),
+    ("model.layers.0.self_attn.o_proj:input", {"num_heads": 2}, False),  # 2 rows per sample: not looked for
 ])
-def test_a_decoder_under_right_padding_reads_each_sample_s_last_token(layer, layout):
+def test_a_decoder_under_right_padding_reads_each_sample_s_last_token(layer, layout, cut):
     model = tiny_llama(vocab=50, intermediate=32, heads=2, classes=2)
     ids = torch.randint(1, 50, (6, 7), generator=torch.Generator().manual_seed(2))
     mask = torch.ones_like(ids)
@@ -188,7 +200,7 @@ def test_a_decoder_under_right_padding_reads_each_sample_s_last_token(layer, lay
     afa = {"attention_mask": mask}
     fast, info = unit_effects(model, ids, layer, target=1, return_info=True, additional_forward_args=afa, **layout)
     full = unit_effects(model, ids, layer, target=1, use_suffix=False, additional_forward_args=afa, **layout)
-    assert any("per sample" in line for line in info.read_positions), info.read_positions
+    assert any("per sample" in line for line in info.read_positions) == cut, info.read_positions
     torch.testing.assert_close(fast, full, atol=1e-10, rtol=0)
     assert fast.abs().max() > 1e-4
     assert all_hook_counts(model) == 0

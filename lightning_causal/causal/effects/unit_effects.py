@@ -25,7 +25,7 @@ from lightning_causal.causal.engine.interventions import (
 from lightning_causal.causal.engine.prefix_cache import PrefixCache, prefix_cache
 from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
 from lightning_causal.causal.engine.unit_sites import check_site_units
-from lightning_causal.causal.engine.units import Layout, check_layout_options
+from lightning_causal.causal.engine.units import Layout, check_layout_options, resolve_layout
 
 __all__ = ["unit_effects", "check_interventions", "UnitEffectsInfo", "METHODS"]
 
@@ -111,6 +111,14 @@ def _check_options(method: str, screen: int | None, unit_dim: int | None, num_he
     if screen is not None and method != "exact":
         raise ValueError(f"Expected argument `screen` to be None with method={method!r} (a screen runs exact interventions)")
     check_layout_options(unit_dim, num_heads)
+
+
+def _exact_rows_per_sample(ivs: list[Intervention], shape: tuple[int, ...], method: str, screen: int | None) -> int:
+    """The exact suffix rows each probe sample will run (0 for the first-order estimates alone)."""
+    if method != "exact":
+        return 0
+    num_units = len(ivs[0].units) if ivs[0].units is not None else resolve_layout(shape, ivs[0].unit_dim, ivs[0].num_heads).num_units
+    return len(ivs) * (num_units if screen is None else min(screen, num_units))
 
 
 def _units(ivs: list[Intervention], layout: Layout, layer: str, device: torch.device) -> Tensor:
@@ -207,9 +215,10 @@ def unit_effects(
     with torch.inference_mode(False) if needs_grad else contextlib.nullcontext(), audit_mode(forward.model), \
             input_sites(forward.model, [layer]):
         one = torch.zeros(1, dtype=torch.long, device=xs[0].device)
-        check_site_units(forward.model, layer, lambda: forward(*(x[:1] for x in xs), rows=one), ivs[0].unit_dim,
-                         ivs[0].num_heads, "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to intervene on positions.")
-        cache = prefix_cache(forward, xs, layer, path="auto" if use_suffix else "full")
+        site = check_site_units(forward.model, layer, lambda: forward(*(x[:1] for x in xs), rows=one), ivs[0].unit_dim,
+                                ivs[0].num_heads, "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to intervene on positions.")
+        cache = prefix_cache(forward, xs, layer, path="auto" if use_suffix else "full",
+                             rows_per_sample=_exact_rows_per_sample(ivs, site.shape, method, screen))
         layout = ivs[0].layout(cache.value)
         units = _units(ivs, layout, layer, cache.value.device)
         tidx = resolve_target(cache.output, target)
