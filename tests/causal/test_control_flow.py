@@ -291,6 +291,33 @@ def test_a_branch_that_reads_a_value_the_trial_rows_did_not_read_falls_back_to_f
     assert all_hook_counts(model) == 0 and not any("forward" in m.__dict__ for m in model.modules())
 
 
+class LateReadSwallowed(LateRead):
+    """LateRead whose code catches any error of the late read and goes on without it."""
+
+    def forward(self, x):
+        skip = self.pre(x)
+        h = self.a(x)
+        rows = []
+        for i in range(h.shape[0]):
+            try:
+                rows.append(h[i:i + 1] if h[i, 0] > 0 else h[i:i + 1] + skip[i:i + 1])
+            except Exception:  # noqa: BLE001 -- what model code may do
+                rows.append(h[i:i + 1])
+        return self.head(torch.cat(rows))
+
+
+def test_a_late_read_the_model_s_own_code_swallows_still_falls_back_to_full_passes():
+    # the stub raises inside the model's try block; the split counts the read and refuses the run
+    model = seeded(LateReadSwallowed().double()).eval()
+    with torch.no_grad():
+        model.a.weight.copy_(torch.eye(2))
+        model.a.bias.zero_()
+    x = torch.tensor([[1.5, 2.0], [1.8, -1.0], [-1.0, 0.5], [-2.0, 3.0]], dtype=torch.float64)
+    out, info = unit_effects(model, x, "a", return_info=True)
+    torch.testing.assert_close(out, per_sample_reference_2(model, x, "a"), atol=1e-12, rtol=0)
+    assert info.path == "full" and "some rows only" in info.reason
+
+
 def per_sample_reference_2(model: nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
     module = resolve_module(model, layer)
     with torch.no_grad():

@@ -13,14 +13,17 @@ layer, so its output can be recorded once for the probe and replayed by row. The
 
 A suffix run calls the model on the rows' inputs (forward arguments taken by row) with the
 cached modules' ``forward`` replaced by a lookup (the outputs nothing reads become zero-copy
-stubs, watched: a run that reads one raises :class:`StubRead`) and the layer's first call answered with the intervened value; the ancestors' own code
-after the cut and every later module runs as usual. Exactness needs what the full-forward
+stubs, a tensor subclass: a run that reads one raises :class:`StubRead`, counted so that a model
+that catches it is refused too; no ``TorchFunctionMode`` slows the suffix's other operations) and
+the layer's first call answered with the intervened value; the ancestors' own code after the cut
+and every later module runs as usual. Exactness needs what the full-forward
 fallback needs too: the model treats samples independently (evaluation mode).
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -203,6 +206,30 @@ class StubRead(Exception):
     """A hook-split run read a cached output that was not recorded for the probe (see :meth:`HookSplit.run`)."""
 
 
+_READS = threading.local()  # how many times a stub was read in this thread (model code may swallow the error)
+
+
+class Stub(Tensor):
+    """A cached output the trial rows did not read, standing in by a zero-copy expansion: any torch
+    function on it but metadata raises :class:`StubRead` (and is counted). Only the stubs pay for
+    the check: the suffix's other operations run at full speed, unlike under a ``TorchFunctionMode``."""
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN206, D105
+        if func not in _METADATA:
+            _READS.count = getattr(_READS, "count", 0) + 1
+            raise StubRead("a run read cached module outputs that the trial rows did not read")
+        return super().__torch_function__(func, types, args, kwargs)
+
+
+def _stubbed(value: Any) -> Any:
+    if isinstance(value, Tensor):
+        return value.as_subclass(Stub)
+    if isinstance(value, (tuple, list)):
+        return rebuild(value, [_stubbed(v) for v in value])
+    return value
+
+
 def _no_op(_module: nn.Module, _args: Any, _output: Any) -> None:
     return None
 
@@ -226,6 +253,8 @@ class HookSplit:
 
     def _answer(self, seq: int, rows: Tensor) -> Any:
         out = take(self.plans[seq], self.values[seq], rows, stub=seq in self.stubs)
+        if seq in self.stubs:
+            out = _stubbed(out)
         if self.watch is not None:
             self.watch.add(seq, out)
         return out
@@ -234,6 +263,8 @@ class HookSplit:
         if self.cut_plan == ROWS:
             return value
         rest = [take(p, v, rows, stub=self.cut_stub) for p, v in zip(self.cut_plan[1:], self.cut_output[1:])]
+        if self.cut_stub:
+            rest = [_stubbed(r) for r in rest]
         if self.watch is not None:
             self.watch.add("layer", rest)
         return rebuild(self.cut_output, (value, *rest))
@@ -278,21 +309,18 @@ class HookSplit:
         """
         # a no-op hook on the layer, as the full-forward path has: code that takes a fused fast
         # path only when no hooks are attached (torch's TransformerEncoderLayer) still calls it
-        stubbed = set(self.stubs) | ({"layer"} if self.cut_stub else set())
-        watching = self.watch is None and bool(stubbed)
-        if watching:
-            self.watch = _Watch()
+        reads = getattr(_READS, "count", 0)
         handle = self.layer.register_forward_hook(_no_op)
         try:
-            with _patched(self._wrappers(value, rows)), self.watch if watching else contextlib.nullcontext():
+            with _patched(self._wrappers(value, rows)):
                 out = self.forward.raw(*(x[rows] for x in self.xs), rows=rows)
-            if watching and self.watch.read & stubbed:
-                raise StubRead(f"a run of {rows.numel()} rows read cached module outputs that the trial rows did not read")
-            return out
+        except StubRead as err:
+            raise StubRead(f"a run of {rows.numel()} rows read cached module outputs that the trial rows did not read") from err
         finally:
             handle.remove()
-            if watching:
-                self.watch = None
+        if getattr(_READS, "count", 0) != reads:  # the model's code caught the StubRead and went on
+            raise StubRead(f"a run of {rows.numel()} rows read cached module outputs that the trial rows did not read")
+        return out
 
 
 def hook_split(forward: Forward, xs: tuple[Tensor, ...], layer: nn.Module,

@@ -40,6 +40,7 @@ Examples:
     ...         mixed = self.mix(x.transpose(1, 2)).transpose(1, 2)
     ...         return self.head(self.tail(mixed)[:, 0])
     >>> from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.hook_split import Stub
     >>> model, x = Reader(), torch.randn(5, 4, 3)
     >>> reads = find_read_slices(Forward(model), (x,), model.mix)
     >>> reads.describe()
@@ -61,6 +62,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.hook_split import Stub
 from lightning_causal.causal.engine.live_values import close
 
 __all__ = ["ProbeCheck", "ReadSlice", "ReadSlices", "find_read_slices", "probe_rows"]
@@ -92,8 +94,8 @@ def _take(value: Tensor, index: Tensor) -> Tensor:
 
 def _cut(length: int, index: Tensor) -> Callable[..., tuple[tuple[Any, ...], dict[str, Any]]]:
     def cut(value: Any) -> Any:
-        if not (isinstance(value, Tensor) and value.dim() >= 3 and value.shape[1] == length):
-            return value
+        if not (isinstance(value, Tensor) and value.dim() >= 3 and value.shape[1] == length) or isinstance(value, Stub):
+            return value  # a stub (a cached output nothing reads) stays unread
         if index.dim() == 2 and value.shape[0] != index.shape[0]:
             return value  # not one row per sample: left whole (the checks judge the result)
         return _take(value, index)
