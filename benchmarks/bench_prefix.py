@@ -158,8 +158,10 @@ def per_row(model, xs, afa, layer: str, layout: dict, rows: int) -> float:
     n = xs[0].shape[0]
     forward = Forward(model, additional_forward_args=afa, num_samples=n)
     with audit_mode(model), input_sites(model, [layer]):
-        cache = cache_prefix(model, xs, layer, additional_forward_args=afa)
-        lay = resolve_layout(cache.value.shape, layout.get("unit_dim"), layout.get("num_heads"))
+        lay = resolve_layout(cache_prefix(model, xs, layer, additional_forward_args=afa).value.shape, layout.get("unit_dim"),
+                             layout.get("num_heads"))
+        # as unit_effects builds it: one suffix row per unit and sample (the read-position cut from 8 on)
+        cache = cache_prefix(model, xs, layer, additional_forward_args=afa, rows_per_sample=lay.num_units)
         s = torch.arange(rows) % n
         u = torch.arange(rows) % lay.num_units
         ratios = []
