@@ -40,7 +40,6 @@ Examples:
     ...         mixed = self.mix(x.transpose(1, 2)).transpose(1, 2)
     ...         return self.head(self.tail(mixed)[:, 0])
     >>> from lightning_causal.causal.engine.forward import Forward
-from lightning_causal.causal.engine.hook_split import Stub
     >>> model, x = Reader(), torch.randn(5, 4, 3)
     >>> reads = find_read_slices(Forward(model), (x,), model.mix)
     >>> reads.describe()
