@@ -3,6 +3,7 @@ recall of causal graph edges on planted networks of growing size.
 
     .venv/bin/python benchmarks/bench_graph.py [--repeats 3] [--probe 256] [--reference-rev REV] [--threads 1]
     .venv/bin/python benchmarks/bench_graph.py --planted [--seeds 100 ... 119]
+    .venv/bin/python benchmarks/bench_graph.py --bert [--probe 64] [--repeats 3] [--threads 2]
 
 Costs. Models: the digits LeNet (``DigitsCNN``) and the deeper plain CNN (``DeepCNN``, 6 conv
 layers). One training epoch = 1,437 digits, batch 64, Adam (forward + backward + step). Measured
@@ -18,6 +19,10 @@ Planted networks (``tests/helpers/planted.py``): layered ReLU MLPs (3 layers of 
 ``max(3, width / 4)`` classes) with known strong wiring and two leak inputs per unit of 0.1-1% of
 the strong weight, positive inputs; the graph (defaults, ``top_k=None``) is scored against the
 strong edges between units that reach an explained class.
+``--bert``: ``causal_graph`` over the heads of two layers of bench_prefix's 4-layer BERT (hidden
+128, 32 tokens, half the probe padded; random weights) and over its layer-1 heads and layer-2 MLP
+neurons, each run from the prefix cache (the module-hook split: only the suffix after each source
+layer runs) and with full forward passes (the cache switched off), interleaved.
 Prints markdown tables.
 """
 
@@ -114,6 +119,39 @@ def costs(args: argparse.Namespace) -> None:
                     f"{t['cf']:.3f} | {t['cf'] / e:.2f} |")
 
 
+def bert_graphs(args: argparse.Namespace) -> None:
+    from bench_prefix import bert
+
+    from lightning_causal.causal.structure import graph_context
+
+    model, xs, afa = bert(args.probe)
+    h = "bert.encoder.layer.{}.attention.self"
+    cases = [("heads of layers 1 and 2", [h.format(1), h.format(2)], {h.format(1): 4, h.format(2): 4}, {}),
+             ("layer-1 heads, layer-2 MLP neurons", [h.format(1), "bert.encoder.layer.2.intermediate"], {h.format(1): 4},
+              {"bert.encoder.layer.2.intermediate": -1})]
+    cache = graph_context.prefix_cache
+
+    def full(*_a, **_k):
+        raise ValueError("switched off: full forward passes")
+
+    def graph(layers, heads, dims, split):
+        graph_context.prefix_cache = cache if split else full
+        try:
+            return causal_graph(model, xs[0], layers, target=1, additional_forward_args=afa, num_heads=heads, unit_dim=dims)
+        finally:
+            graph_context.prefix_cache = cache
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, probe {args.probe}, repeats {args.repeats} (interleaved)\n")
+    print("| layers | prefix cache (s) | full passes (s) | cache / full | same edges |")
+    print("|---|---|---|---|---|")
+    for name, layers, heads, dims in cases:
+        a, b = graph(layers, heads, dims, True), graph(layers, heads, dims, False)
+        same = a.edge_set() == b.edge_set()
+        t = interleaved_medians({"cache": lambda c=(layers, heads, dims): graph(*c, True),
+                                 "full": lambda c=(layers, heads, dims): graph(*c, False)}, args.repeats)
+        print(f"| {name} | {t['cache']:.2f} | {t['full']:.2f} | {t['cache'] / t['full']:.2f}x | {same} |", flush=True)
+
+
 def planted(args: argparse.Namespace) -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, seeds {args.seeds[0]}..{args.seeds[-1]}\n")
     print("| widths | classes | probe | true edges (mean) | candidates (mean) | kept (mean) | precision | recall | exact recoveries "
@@ -153,9 +191,14 @@ def main() -> None:
     parser.add_argument("--planted", action="store_true")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(100, 120)))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--bert", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    planted(args) if args.planted else costs(args)
+    if args.bert:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        bert_graphs(args)
+    else:
+        planted(args) if args.planted else costs(args)
 
 
 if __name__ == "__main__":

@@ -160,3 +160,36 @@ def test_graph_faithfulness_recomputes_the_graph_s_own_value_over_neurons_heads_
         assert again["faithfulness"] == pytest.approx(g.meta["faithfulness"], rel=1e-9, abs=1e-12)
         explicit = graph_faithfulness(model, ids, g, ablation="zero", **options)
         assert explicit["faithfulness"] == pytest.approx(g.meta["faithfulness"], rel=1e-9, abs=1e-12)
+
+
+def test_bert_graph_runs_the_hook_split_and_equals_full_passes(monkeypatch):
+    """Path interventions from a Hugging Face layer run only the suffix after it (the prefix cache's
+    hook split: nothing of BERT traces), with the same nodes, edges and weights as full passes."""
+    from lightning_causal.causal.engine import prefix_cache as engine
+    from lightning_causal.causal.structure import graph_context
+    from tests.helpers.bert import tiny_bert, token_batch
+
+    model, (ids, mask) = tiny_bert(layers=3), token_batch(n=8)
+    heads, mlp = "bert.encoder.layer.0.attention.self", "bert.encoder.layer.1.intermediate"
+    kwargs = dict(top_k=None, alpha=1.0, min_share=0.0, additional_forward_args={"attention_mask": mask},
+                  num_heads={heads: 4}, unit_dim={mlp: -1})
+    paths = []
+
+    def spy(*args, **kw):
+        cache = engine.prefix_cache(*args, **kw)
+        paths.append(cache.path)
+        return cache
+
+    monkeypatch.setattr(graph_context, "prefix_cache", spy)
+    fast = causal_graph(model, ids, [heads, mlp], **kwargs)
+    assert paths and set(paths) == {"hooks"}
+
+    def no_split(*_a, **_k):
+        raise ValueError("forced: full forward passes")
+
+    monkeypatch.setattr(graph_context, "prefix_cache", no_split)
+    slow = causal_graph(model, ids, [heads, mlp], **kwargs)
+    assert fast.nodes == slow.nodes and fast.edges and fast.edge_set() == slow.edge_set()
+    torch.testing.assert_close(torch.tensor([st["effect"] for st in fast.edge_stats], dtype=torch.float64),
+                               torch.tensor([st["effect"] for st in slow.edge_stats], dtype=torch.float64), rtol=0, atol=1e-10)
+    assert fast.meta["faithfulness"] == pytest.approx(slow.meta["faithfulness"], abs=1e-10)

@@ -3,9 +3,11 @@ chosen layers, explained class, clean target output), the intervention values, a
 model from a layer with row-specific hooks.
 
 A run "from layer ``L``" evaluates the model on rows whose activation of ``L`` is given: only the
-``torch.fx`` suffix after ``L`` runs where the model splits there exactly
-(:func:`~lightning_causal.causal.engine.suffix.suffix_module`), else a full forward pass with a
-hook that replaces ``L``'s output. Both give the same numbers; hooks on later modules fire in both.
+suffix after ``L`` runs where the prefix cache splits the model there
+(:func:`~lightning_causal.causal.engine.prefix_cache.prefix_cache`: a ``torch.fx`` split with the
+skip tensors that cross ``L`` cached, or a module-hook split for models that do not trace, e.g.
+Hugging Face), else a full forward pass with a hook that replaces ``L``'s output. All give the same
+numbers; hooks on later modules fire in all.
 """
 
 from __future__ import annotations
@@ -26,9 +28,12 @@ from lightning_causal.causal.engine.interventions import (
     replace_output,
     resolve_module,
 )
-from lightning_causal.causal.engine.prefix_cache import check_samples_independent
+from lightning_causal.causal.engine.prefix_cache import (
+    PrefixCache,
+    check_samples_independent,
+    prefix_cache,
+)
 from lightning_causal.causal.engine.state import gather_target, resolve_target
-from lightning_causal.causal.engine.suffix import suffix_module
 from lightning_causal.causal.engine.unit_sites import check_samples_first, check_site_units
 from lightning_causal.causal.engine.units import Layout, from_units, resolve_layout, to_units
 
@@ -157,7 +162,7 @@ class GraphContext:
     max_batch_size: int | None = None
     tensor_output: dict[str, bool] = field(default_factory=dict)
     layouts: dict[str, Layout] = field(default_factory=dict)
-    _suffixes: dict[str, nn.Module | None] = field(default_factory=dict)
+    _suffixes: dict[str, PrefixCache | None] = field(default_factory=dict)
 
     @classmethod
     def build(cls, forward: Forward, xs: tuple[Tensor, ...], layers: list[str], target: object, *,
@@ -221,23 +226,33 @@ class GraphContext:
         """Per-sample changes of a unit of ``layer`` at or below this are round-off."""
         return ROUND_OFF * float(self.acts[layer].abs().max()) + torch.finfo(self.acts[layer].dtype).tiny
 
-    def suffix(self, layer: str) -> nn.Module | None:
-        """The fx suffix after ``layer`` if it exists and still calls every later chosen layer."""
+    def suffix(self, layer: str) -> PrefixCache | None:
+        """The prefix cache after ``layer`` (its ``"fx"`` or ``"hooks"`` path: skip connections and
+        Hugging Face layers included) if it still calls every later chosen layer, else ``None``
+        (full passes). It is never cut to the read positions: hooks on later layers see whole values."""
         if layer not in self._suffixes:
-            suffix = suffix_module(self.model, layer) if self.tensor_output[layer] else None
+            cache = None
+            if self.tensor_output[layer]:
+                try:
+                    cache = prefix_cache(self.forward, self.xs, layer)
+                except ValueError:  # the model cannot be split there: full passes
+                    cache = None
             later = self.layers[self.layers.index(layer) + 1:]
-            if suffix is not None and later:
-                with capture(self.model, later) as got:
-                    suffix(self.native(layer, self.acts[layer][:1]).clone())  # the suffix may write to its input (ReLU(inplace=True))
-                suffix = suffix if all(name in got for name in later) else None
-            self._suffixes[layer] = suffix
+            if cache is not None and cache.path == "full":
+                cache = None
+            if cache is not None and later:
+                one = torch.zeros(1, dtype=torch.long, device=cache.value.device)
+                with capture(self.model, later) as got:  # a traced graph inlines the modules it does not call
+                    cache(cache.value[one].clone(), one)
+                cache = cache if all(name in got for name in later) else None
+            self._suffixes[layer] = cache
         return self._suffixes[layer]
 
     def rows(self, layer: str | None) -> int:
         """Rows per pass for runs from ``layer`` (``None``: full forward passes)."""
         suffix = self.suffix(layer) if layer is not None else None
         if suffix is not None:
-            return rows_per_pass(suffix, (self.native(layer, self.acts[layer]),), self.max_batch_size)
+            return suffix.rows_per_pass(self.max_batch_size)
         return rows_per_pass(self.model, self.xs, self.max_batch_size, forward=self.forward)
 
     def logits_from(self, layer: str, patched: Tensor, s: Tensor, hooks: Mapping[str, Hook] | None = None) -> Tensor:
@@ -246,7 +261,7 @@ class GraphContext:
         suffix = self.suffix(layer)
         with self._hooked(hooks, s.shape[0]):
             if suffix is not None:
-                out = self.forward.select(suffix(self.native(layer, patched).clone()))  # the model's to overwrite in place, not ours
+                out = suffix(self.native(layer, patched).clone(), s)  # the model's to overwrite in place, not ours
                 return gather_target(out, self.tidx[s])
         return self.logits(s, {**hooks, layer: lambda _h: patched})
 
