@@ -102,6 +102,7 @@ def _no_split(*_args, **_kwargs):
 @pytest.mark.parametrize("use_suffix", [True, False])
 def test_residual_block_links_non_consecutive_layers(monkeypatch, use_suffix):
     if not use_suffix:
+        monkeypatch.setattr(graph_context, "suffix_module", lambda *a: None)
         monkeypatch.setattr(graph_context, "prefix_cache", _no_split)
     model = ResidualBlock()
     x = planted_inputs(32)[:, :2]
@@ -173,6 +174,7 @@ def test_suffix_and_full_passes_agree_on_cnn(monkeypatch):
     model = seeded(DigitsCNN(channels=(6, 8), hidden=16), 3).eval()
     x = torch.rand(10, 1, 8, 8, generator=torch.Generator().manual_seed(1))
     fast = causal_graph(model, x, ["conv1", "conv2", "fc1"], top_k=3, max_batch_size=13)
+    monkeypatch.setattr(graph_context, "suffix_module", lambda *a: None)
     monkeypatch.setattr(graph_context, "prefix_cache", _no_split)
     slow = causal_graph(model, x, ["conv1", "conv2", "fc1"], top_k=3)
     assert fast.nodes == slow.nodes and fast.edges and fast.edge_set() == slow.edge_set()

@@ -3,11 +3,12 @@ chosen layers, explained class, clean target output), the intervention values, a
 model from a layer with row-specific hooks.
 
 A run "from layer ``L``" evaluates the model on rows whose activation of ``L`` is given: only the
-suffix after ``L`` runs where the prefix cache splits the model there
-(:func:`~lightning_causal.causal.engine.prefix_cache.prefix_cache`: a ``torch.fx`` split with the
-skip tensors that cross ``L`` cached, or a module-hook split for models that do not trace, e.g.
-Hugging Face), else a full forward pass with a hook that replaces ``L``'s output. All give the same
-numbers; hooks on later modules fire in all.
+suffix after ``L`` runs where the model splits there (the ``torch.fx`` suffix,
+:func:`~lightning_causal.causal.engine.suffix.suffix_module`; else, for enough rows, the prefix
+cache, :func:`~lightning_causal.causal.engine.prefix_cache.prefix_cache`: skip tensors that cross
+``L`` cached, or a module-hook split for models that do not trace, e.g. Hugging Face), else a
+full forward pass with a hook that replaces ``L``'s output. All give the same numbers; hooks on
+later modules fire in all.
 """
 
 from __future__ import annotations
@@ -34,10 +35,17 @@ from lightning_causal.causal.engine.prefix_cache import (
     prefix_cache,
 )
 from lightning_causal.causal.engine.state import gather_target, resolve_target
+from lightning_causal.causal.engine.suffix import suffix_module
 from lightning_causal.causal.engine.unit_sites import check_samples_first, check_site_units
 from lightning_causal.causal.engine.units import Layout, from_units, resolve_layout, to_units
 
 __all__ = ["GraphContext", "ValueSpec", "bypassed", "check_value_spec", "hooked", "layer_values", "unit_layouts"]
+
+#: Rows per probe sample from which runs from a layer that ``torch.fx`` cannot split plainly (a skip
+#: tensor crosses it, or the model does not trace) use the prefix cache: its probe run and checks
+#: cost about a forward pass of the probe (on bench_graph's BERT, a graph over 4 heads per layer
+#: was 1.10x slower with it than with full passes).
+CACHE_MIN_ROWS = 8
 
 #: How an intervened or ablated unit is set: ``"zero"``, ``"mean"`` (its mean over the probe,
 #: per element: mean ablation) or a number.
@@ -162,7 +170,8 @@ class GraphContext:
     max_batch_size: int | None = None
     tensor_output: dict[str, bool] = field(default_factory=dict)
     layouts: dict[str, Layout] = field(default_factory=dict)
-    _suffixes: dict[str, PrefixCache | None] = field(default_factory=dict)
+    _suffixes: dict[str, nn.Module | PrefixCache | None] = field(default_factory=dict)
+    _traced: dict[str, nn.Module | None] = field(default_factory=dict)
 
     @classmethod
     def build(cls, forward: Forward, xs: tuple[Tensor, ...], layers: list[str], target: object, *,
@@ -226,43 +235,64 @@ class GraphContext:
         """Per-sample changes of a unit of ``layer`` at or below this are round-off."""
         return ROUND_OFF * float(self.acts[layer].abs().max()) + torch.finfo(self.acts[layer].dtype).tiny
 
-    def suffix(self, layer: str) -> PrefixCache | None:
-        """The prefix cache after ``layer`` (its ``"fx"`` or ``"hooks"`` path: skip connections and
-        Hugging Face layers included) if it still calls every later chosen layer, else ``None``
-        (full passes). It is never cut to the read positions: hooks on later layers see whole values."""
-        if layer not in self._suffixes:
-            cache = None
-            if self.tensor_output[layer]:
-                try:
-                    cache = prefix_cache(self.forward, self.xs, layer)
-                except ValueError:  # the model cannot be split there: full passes
-                    cache = None
-            later = self.layers[self.layers.index(layer) + 1:]
-            if cache is not None and cache.path == "full":
-                cache = None
-            if cache is not None and later:
-                one = torch.zeros(1, dtype=torch.long, device=cache.value.device)
-                with capture(self.model, later) as got:  # a traced graph inlines the modules it does not call
-                    cache(cache.value[one].clone(), one)
-                cache = cache if all(name in got for name in later) else None
-            self._suffixes[layer] = cache
-        return self._suffixes[layer]
+    def suffix(self, layer: str, total_rows: int = 0) -> nn.Module | PrefixCache | None:
+        """How runs from ``layer`` go, decided on its first call that can (``None``: full passes):
 
-    def rows(self, layer: str | None) -> int:
-        """Rows per pass for runs from ``layer`` (``None``: full forward passes)."""
-        suffix = self.suffix(layer) if layer is not None else None
-        if suffix is not None:
+        - the ``torch.fx`` suffix after ``layer`` when the model traces and no skip tensor crosses
+          it (cheap to build: nothing runs);
+        - else, once a call brings at least :data:`CACHE_MIN_ROWS` rows per probe sample
+          (``total_rows``), the prefix cache (:func:`prefix_cache`: the fx split with the skip
+          tensors cached, or the hook split for models that do not trace, e.g. Hugging Face), whose
+          probe run and checks those rows pay for; never cut to the read positions (hooks on later
+          layers see whole values); until then full passes, undecided;
+
+        either only if it still calls every later chosen layer (a traced graph inlines the modules).
+        """
+        if layer in self._suffixes or not self.tensor_output[layer]:
+            return self._suffixes.get(layer)
+        if layer not in self._traced:
+            self._traced[layer] = suffix_module(self.model, layer)
+        found: nn.Module | PrefixCache | None = self._traced[layer]
+        if found is None:
+            if total_rows < CACHE_MIN_ROWS * self.n:
+                return None
+            try:
+                found = prefix_cache(self.forward, self.xs, layer)
+            except ValueError:  # the model cannot be split there: full passes
+                found = None
+            if found is not None and found.path == "full":
+                found = None
+        later = self.layers[self.layers.index(layer) + 1:]
+        if found is not None and later:
+            one = torch.zeros(1, dtype=torch.long, device=self.acts[layer].device)
+            with capture(self.model, later) as got:
+                self._run(found, self.native(layer, self.acts[layer][one]), one)
+            found = found if all(name in got for name in later) else None
+        self._suffixes[layer] = found
+        return found
+
+    def _run(self, suffix: nn.Module | PrefixCache, value: Tensor, s: Tensor) -> Tensor:
+        value = value.clone()  # the model's to overwrite in place (ReLU(inplace=True)), not ours
+        return suffix(value, s) if isinstance(suffix, PrefixCache) else self.forward.select(suffix(value))
+
+    def rows(self, layer: str | None, total_rows: int = 0) -> int:
+        """Rows per pass for runs from ``layer`` (``None``: full forward passes) of ``total_rows``
+        rows in all (which decide how they run: :meth:`suffix`)."""
+        suffix = self.suffix(layer, total_rows) if layer is not None else None
+        if isinstance(suffix, PrefixCache):
             return suffix.rows_per_pass(self.max_batch_size)
+        if suffix is not None:
+            return rows_per_pass(suffix, (self.native(layer, self.acts[layer]),), self.max_batch_size)
         return rows_per_pass(self.model, self.xs, self.max_batch_size, forward=self.forward)
 
     def logits_from(self, layer: str, patched: Tensor, s: Tensor, hooks: Mapping[str, Hook] | None = None) -> Tensor:
-        """``f_t`` of rows whose activation of ``layer`` is ``patched`` (row ``r`` is sample ``s[r]``)."""
+        """``f_t`` of rows whose activation of ``layer`` is ``patched`` (row ``r`` is sample ``s[r]``),
+        run as :meth:`rows` decided for ``layer``."""
         hooks = dict(hooks or {})
-        suffix = self.suffix(layer)
-        with self._hooked(hooks, s.shape[0]):
-            if suffix is not None:
-                out = suffix(self.native(layer, patched).clone(), s)  # the model's to overwrite in place, not ours
-                return gather_target(out, self.tidx[s])
+        suffix = self._suffixes.get(layer)
+        if suffix is not None:
+            with self._hooked(hooks, s.shape[0]):
+                return gather_target(self._run(suffix, self.native(layer, patched), s), self.tidx[s])
         return self.logits(s, {**hooks, layer: lambda _h: patched})
 
     def logits(self, s: Tensor, hooks: Mapping[str, Hook]) -> Tensor:

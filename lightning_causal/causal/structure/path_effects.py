@@ -99,7 +99,7 @@ def path_effects_from(
     hidden = {t: torch.zeros(k, len(js), n, dtype=ctx.f0.dtype, device=h.device) for t, js in targets.items()}
     exists = {t: torch.zeros(k, len(js), dtype=torch.bool, device=h.device) for t, js in targets.items()}
     change = torch.zeros(k, n, dtype=ctx.f0.dtype, device=h.device)
-    rows = ctx.rows(source)
+    rows = ctx.rows(source, k * n)
     for start in range(0, k * n, rows):
         idx = torch.arange(start, min(start + rows, k * n), device=h.device)
         i_idx, s = idx // n, idx % n
@@ -131,5 +131,5 @@ def _patch_targets(ctx: GraphContext, layer: str, js: list[int], reached: Tensor
         patched = replace_units(ctx.acts[layer][ss], tgt[jj], values[rr, jj].unsqueeze(1))
         return ctx.f0[ss] - ctx.logits_from(layer, patched, ss, None)
 
-    p = map_rows(r_idx.numel(), ctx.rows(layer), evaluate, reached.device)
+    p = map_rows(r_idx.numel(), ctx.rows(layer, r_idx.numel()), evaluate, reached.device)
     effects[i_idx[r_idx], j_idx, s[r_idx]] = p.to(effects.dtype)
