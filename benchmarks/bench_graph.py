@@ -21,8 +21,9 @@ the strong weight, positive inputs; the graph (defaults, ``top_k=None``) is scor
 strong edges between units that reach an explained class.
 ``--bert``: ``causal_graph`` over the heads of two layers of bench_prefix's 4-layer BERT (hidden
 128, 32 tokens, half the probe padded; random weights) and over its layer-1 heads and layer-2 MLP
-neurons, each run from the prefix cache (the module-hook split: only the suffix after each source
-layer runs) and with full forward passes (the cache switched off), interleaved.
+neurons, each with the defaults (runs from a layer that bring at least 8 rows per sample use the
+prefix cache's module-hook split: only the suffix after the layer runs) and with the cache switched
+off (full forward passes), interleaved.
 Prints markdown tables.
 """
 
