@@ -16,6 +16,7 @@ from lightning_causal.causal.engine.groups import patch_mask
 from lightning_causal.causal.structure.default_layers import block_candidates, leaf_layers
 from lightning_causal.causal.structure.layer_map import layer_causal_map
 from lightning_causal.models import MLP, DeepCNN, DigitsCNN, ResNet18
+from tests.helpers.bert import tiny_llama
 from tests.helpers.models import all_hook_counts
 from tests.helpers.text import MASK, tiny_bert_classifier, token_batch
 
@@ -37,12 +38,7 @@ def _bert():
 
 
 def _llama():
-    transformers = pytest.importorskip("transformers")
-    config = transformers.LlamaConfig(vocab_size=30, hidden_size=16, intermediate_size=12, num_hidden_layers=2,
-                                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=16,
-                                      num_labels=3, pad_token_id=0)
-    torch.manual_seed(0)
-    model = transformers.LlamaForSequenceClassification(config).double().eval()
+    model = tiny_llama()
     ids = torch.randint(1, 30, (3, 5), generator=torch.Generator().manual_seed(1))
     return model, ids, None, {}, 1, ["model.layers.0", "model.layers.1"]
 
