@@ -52,6 +52,8 @@ def test_text_audits_leave_a_bert_fit_bit_identical(tmp_path):
     heads = trainer.callbacks[0].last_results["unit_importance"].vectors
     assert heads["importance/model.bert.encoder.layer.0.attention.self"].shape == (2,)  # one value per head
     assert heads["importance/model.bert.encoder.layer.1.intermediate"].shape[0] > 2  # one per MLP neuron
+    meta = trainer.callbacks[0].last_results["unit_importance"].meta  # the neurons' suffix ran cut to [CLS]
+    assert meta["read_positions/model.bert.encoder.layer.1.intermediate"], meta
     probe = trainer.callbacks[0].probe
     assert set(probe.additional_forward_args) == {"attention_mask"}  # the default unpack_batch's dict batch
     for (name, pa), (_, pb) in zip(a.state_dict().items(), b.state_dict().items()):
