@@ -1,0 +1,54 @@
+"""The prefix cache and the causal graph against brute-force interventions on small models whose
+forward does something a splitter can get wrong (values that number the batch's rows)."""
+
+import torch
+from torch import nn
+
+from lightning_causal.causal import unit_effects
+
+
+class ReadsPointedWithArange(nn.Module):
+    """Reads each sample's position ``pos`` as ``h[torch.arange(N), pos]``: the ``arange`` is
+    computed before the cut, and numbers the rows of the batch, not the samples."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb, self.mix, self.head = nn.Linear(3, 3), nn.Linear(5, 5), nn.Linear(3, 2)
+
+    def forward(self, x, pos):
+        which = torch.arange(x.shape[0])
+        h = self.emb(x)
+        mixed = torch.tanh(self.mix(h.transpose(1, 2)).transpose(1, 2))
+        return self.head(mixed[which, pos])
+
+
+def _brute_force(model, x, pos, units):
+    with torch.no_grad():
+        base = model(x, pos)
+        target = base.argmax(1, keepdim=True)
+        effects = torch.zeros(x.shape[0], units, dtype=x.dtype)
+        for u in range(units):
+            def zero(_m, _i, out, u=u):
+                out = out.clone()
+                out[..., u] = 0
+                return out
+            handle = model.emb.register_forward_hook(zero)
+            try:
+                out = model(x, pos)
+            finally:
+                handle.remove()
+            effects[:, u] = (base.gather(1, target) - out.gather(1, target))[:, 0]
+    return effects
+
+
+def test_a_value_numbering_the_batch_rows_is_not_taken_by_sample():
+    torch.manual_seed(0)
+    model = ReadsPointedWithArange().double().eval()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(6, 5, 3, generator=g, dtype=torch.float64)
+    pos = torch.randint(0, 5, (6,), generator=g)
+    effects = unit_effects(model, x, "emb", additional_forward_args={"pos": pos}, unit_dim=-1)
+    # was 0.25 off on the fx path: arange(6) taken by sample indexed the wrong rows of the batch
+    assert torch.allclose(effects, _brute_force(model, x, pos, 3), atol=1e-10)
+    one = unit_effects(model, x[:1], "emb", additional_forward_args={"pos": pos[:1]}, unit_dim=-1)
+    assert torch.allclose(one, _brute_force(model, x[:1], pos[:1], 3), atol=1e-10)
