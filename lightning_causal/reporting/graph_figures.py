@@ -116,13 +116,23 @@ def _draw_nodes(ax: Any, columns: list[tuple[str, list[dict]]], height: int,
     return pos
 
 
+def _edge_strengths(edges: list[dict]) -> list[float]:
+    """Each edge's drawn strength in ``[-1, 1]``: its path effect relative to the largest ``|effect|``
+    of the graph (every path effect is a change of the same explained output, so widths compare
+    across layers), or its ``weight`` (relative to the strongest edge into its layer) where an edge
+    has no finite ``effect``."""
+    effects = [_f(e.get("effect")) for e in edges]
+    if edges and all(math.isfinite(v) for v in effects):
+        top = max(abs(v) for v in effects)
+        return [v / top if top > 0 else 0.0 for v in effects]
+    return [w if math.isfinite(w := _f(e.get("weight"))) else 0.0 for e in edges]
+
+
 def _draw_edges(ax: Any, edges: list[dict], pos: dict[str, tuple[float, float]]) -> None:
     """Weakest first, so that strong edges lie on top; edges that skip a column are drawn as arcs."""
-    for e in sorted(edges, key=lambda e: abs(_f(e["weight"])) if math.isfinite(_f(e["weight"])) else 0.0):
+    for e, w in sorted(zip(edges, _edge_strengths(edges)), key=lambda ew: abs(ew[1])):
         if e["source"] not in pos or e["target"] not in pos:
             continue
-        w = _f(e["weight"])
-        w = w if math.isfinite(w) else 0.0
         (x0, y0), (x1, y1) = pos[e["source"]], pos[e["target"]]
         style = {"color": _POS if w >= 0 else _NEG, "lw": 0.4 + 3.2 * min(abs(w), 1.0), "alpha": 0.3 + 0.6 * min(abs(w), 1.0)}
         if x1 - x0 > 1:
@@ -135,9 +145,11 @@ def _draw_edges(ax: Any, edges: list[dict], pos: dict[str, tuple[float, float]])
 def graph_figure(graph: dict, title: str | None = None) -> Figure:
     """The causal graph as layered columns: one column per layer (strongest unit on top), node
     area ∝ |mean effect| (relative to the layer's strongest node; output nodes ∝ samples), node
-    colour = sign of the unit effect; edge width and opacity ∝ |weight| (the path effect relative
-    to the strongest edge into the same layer), red = positive (the path supports the explained
-    output), blue = negative; edges that skip a column (paths around the layers in between) are
+    colour = sign of the unit effect; edge width and opacity ∝ |path effect| (relative to the
+    strongest edge of the graph: every path effect is a change of the explained output, so an edge
+    into a hidden unit that moves the output by 1e-5 is drawn thin even when it is the strongest
+    into its layer, ``weight`` 1; graphs without ``effect`` on the edges: ∝ |weight|), red =
+    positive (the path supports the explained output), blue = negative; edges that skip a column (paths around the layers in between) are
     arcs. The title gives the numbers of nodes and edges and the faithfulness.
 
     Examples:

@@ -50,3 +50,20 @@ def test_layer_labels_strip_the_shared_prefix_like_the_graph_columns():
     assert [label.replace("\n", "") for label in column_labels(vit)] == ["vit.embeddings.patch_embeddings.projection",
                                                                          "vit.layers.0.attention.q_proj", "classifier"]
     assert layer_labels(LONG[:2], 24) == ["0.attention…er_attention", "1.attention…er_attention"]  # alike tails: cut in the middle
+
+
+def test_graph_edge_widths_follow_the_path_effect_not_the_per_layer_weight():
+    """Every path effect is a change of the explained output: an edge into a hidden unit that moves it by
+    1e-5 (``weight`` 1.0, the strongest into its layer) is drawn thin next to an edge of effect 0.5."""
+    from lightning_causal.reporting.graph_figures import graph_figure
+
+    graph = {"layers": ["a", "b"], "meta": {},
+             "nodes": [{"id": "a:0", "layer": "a", "unit": 0, "effect": 0.5}, {"id": "b:0", "layer": "b", "unit": 0, "effect": 0.5},
+                       {"id": "output:0", "layer": "output", "unit": 0, "samples": 4}],
+             "edges": [{"source": "a:0", "target": "b:0", "weight": 1.0, "effect": 1e-5},
+                       {"source": "b:0", "target": "output:0", "weight": 1.0, "effect": 0.5}]}
+    widths = {tuple(line.get_xdata()): line.get_linewidth() for line in graph_figure(graph).axes[0].lines}
+    assert widths[(0, 1)] == pytest.approx(0.4, abs=1e-3) and widths[(1, 2)] == pytest.approx(3.6)
+    del graph["edges"][0]["effect"]  # no path effects (an attribution graph's scores): the weights
+    widths = {tuple(line.get_xdata()): line.get_linewidth() for line in graph_figure(graph).axes[0].lines}
+    assert widths[(0, 1)] == widths[(1, 2)] == pytest.approx(3.6)
