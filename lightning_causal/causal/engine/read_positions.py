@@ -21,7 +21,10 @@ called after the cut (its first positional input ``[R, T, ...]``, positions alon
    e.g. a reshape, fails here).
 
 Candidates are taken in call order, each checked with the ones already chosen, and a module inside
-a chosen one is not considered. Positions may differ between samples (a decoder's last token under
+a chosen one is not considered. Last, the positions must not follow the intervened values: with the
+cut's output moved by noise of its own scale, the chosen modules' outputs must still be read at
+their positions only (a head that reads where some hidden value peaks, through a one-hot sum that
+passes the checks above, would read elsewhere in an intervened row): else nothing is cut. Positions may differ between samples (a decoder's last token under
 right padding) when every check row reads the same number of them. The prefix cache then checks
 the choice on every probe sample during the probe run it makes anyway (:class:`ProbeCheck`: the
 gradient at each chosen module, autograd on from there only; a sample reading a position outside
@@ -62,6 +65,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.hook_split import Stub
+from lightning_causal.causal.engine.interventions import module_output, replace_output
 from lightning_causal.causal.engine.live_values import close
 
 __all__ = ["ProbeCheck", "ReadSlice", "ReadSlices", "find_read_slices", "probe_rows"]
@@ -253,12 +257,63 @@ def _full_length(candidates: list[ReadSlice]) -> Callable[[ReadSlice], Callable[
     return watch
 
 
+def _reads_ignore_cut(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, cut: nn.Module,
+                      chosen: list[ReadSlice], generator: torch.Generator) -> bool:
+    """Whether the chosen modules' outputs are still read at their positions only (or fewer) when
+    the cut's output is moved by noise of its own scale: the positions an intervened row reads
+    must not depend on the values the intervention changes (a head that picks the position where
+    some hidden value peaks would read elsewhere, and a cut at the clean positions answer wrongly)."""
+    leaves: dict[int, Tensor] = {}
+    wanted = {id(c.module) for c in chosen}
+
+    def pre(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        first = args[0] if args else None
+        if id(module) not in wanted or id(module) in leaves or not (isinstance(first, Tensor) and first.is_floating_point()):
+            return None
+        leaves[id(module)] = torch.zeros_like(first, requires_grad=True)
+        return (first + leaves[id(module)], *args[1:])
+
+    def moved(_module: nn.Module, _args: tuple[Any, ...], out: Any) -> Any:
+        h = module_output(out)
+        if not h.is_floating_point():
+            return None
+        noise = torch.randn(h.shape, generator=generator, dtype=h.dtype).to(h.device)
+        return replace_output(out, h + (float(h.detach().std()) if h.numel() > 1 else 1.0) * noise)
+
+    handles = [c.module.register_forward_pre_hook(pre) for c in chosen]
+    handles.append(cut.register_forward_hook(moved))
+    try:
+        with torch.enable_grad():
+            out = forward(*(x[rows] for x in xs), rows=rows)
+            if len(leaves) != len(chosen) or not out.requires_grad:
+                return False
+            cotangent = torch.randn(out.shape, generator=generator, dtype=out.dtype).to(out.device)
+            grads = torch.autograd.grad(out, [leaves[id(c.module)] for c in chosen], cotangent, allow_unused=True)
+    except Exception:  # noqa: BLE001 -- the model does not run on moved values: no cut
+        return False
+    finally:
+        for handle in handles:
+            handle.remove()
+    for c, grad in zip(chosen, grads):
+        if grad is None:
+            continue
+        read = grad.abs().flatten(2).amax(2) > 0  # [R, T]
+        allowed = torch.zeros_like(read)
+        if c.positions.dim() == 1:
+            allowed[:, c.positions.to(read.device)] = True
+        else:
+            allowed.scatter_(1, c.positions.to(read.device), True)
+        if bool((read & ~allowed).any()):
+            return False
+    return True
+
+
 def find_read_slices(forward: Forward, xs: tuple[Tensor, ...], cut: nn.Module) -> ReadSlices:
     """The modules after ``cut`` that can run at the positions the output reads (module docstring).
 
-    The checks cost one forward and backward pass of up to :data:`MAX_ROWS` probe samples, and two
-    forward passes of them per module tried: a module whose input is already short because of a
-    chosen one is not tried.
+    The checks cost two forward and backward passes of up to :data:`MAX_ROWS` probe samples (the
+    second with the cut's output moved), and two forward passes of them per module tried: a module
+    whose input is already short because of a chosen one is not tried.
 
     Args:
         forward: the prepared model call (its ``select`` picks the explained output).
@@ -289,6 +344,8 @@ def find_read_slices(forward: Forward, xs: tuple[Tensor, ...], cut: nn.Module) -
         if not _same_output(forward, xs, rows, clean, [(candidate.module, _noise(candidate.length, candidate.positions, generator))]):
             continue
         chosen, full = trial, watch.seen  # type: ignore[attr-defined]
+    if chosen and not _reads_ignore_cut(forward, xs, rows, cut, chosen, generator):
+        return ReadSlices([])
     return ReadSlices([c for c in chosen if c.positions.dim() == 1], [c for c in chosen if c.positions.dim() == 2], rows)
 
 
