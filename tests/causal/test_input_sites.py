@@ -19,7 +19,7 @@ from lightning_causal.causal.engine.interventions import (
     intervene,
     resolve_module,
 )
-from tests.helpers.bert import tiny_llama
+from tests.helpers.bert import tiny_bert, tiny_llama, token_batch
 
 
 def _mlp() -> nn.Sequential:
@@ -255,3 +255,17 @@ def test_swin_window_attention_heads_are_refused_with_the_windows_named_and_its_
                 torch.testing.assert_close(got[:, j], full - model(x).logits[:, 0])
             finally:
                 handle.remove()
+
+
+def test_heads_on_bert_attention_output_dense_are_refused_naming_its_input_site():
+    """BERT's output projection is ``attention.output.dense`` (``dense`` also names its MLP layers):
+    ``num_heads=4`` on it ranked four slices of the projected output as heads, with no error."""
+    model = tiny_bert(layers=1)
+    ids, mask = token_batch()
+    proj = "bert.encoder.layer.0.attention.output.dense"
+    with pytest.raises(ValueError, match=rf"{proj}' is an attention output projection.*name the site '{proj}:input'"):
+        unit_effects(model, ids, proj, num_heads=4, additional_forward_args={"attention_mask": mask})
+    heads = unit_effects(model, ids, f"{proj}:input", num_heads=4, additional_forward_args={"attention_mask": mask})
+    same = unit_effects(model, ids, "bert.encoder.layer.0.attention.self", num_heads=4, additional_forward_args={"attention_mask": mask})
+    assert heads.shape == (5, 4) and torch.allclose(heads, same)  # the input site holds the heads of attention.self
+    assert unit_effects(model, ids, proj, unit_dim=-1, additional_forward_args={"attention_mask": mask}).shape == (5, 32)

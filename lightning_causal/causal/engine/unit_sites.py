@@ -208,6 +208,10 @@ def _is_features_last(site: nn.Module, out: Tensor, inp: Tensor | None, inside: 
 #: output has no heads either): their output is never the heads side by side, their input is.
 OUTPUT_PROJECTIONS = frozenset({"o_proj", "out_proj", "out_lin", "c_proj"})
 
+#: Name endings of the output projection of BERT-family attention (BERT, RoBERTa, ELECTRA, DeBERTa:
+#: ``attention.output.dense``, after ``attention.self``), whose bare name ``dense`` also names MLP layers.
+OUTPUT_PROJECTION_PATHS = ("attention.output.dense",)
+
 
 def check_head_site(module: nn.Module, name: str, num_heads: int | None, facts: SiteFacts | None = None) -> None:
     """Refuse ``num_heads`` where the module's output is already projected, so that its contiguous
@@ -215,8 +219,8 @@ def check_head_site(module: nn.Module, name: str, num_heads: int | None, facts: 
     forward), and, given ``facts`` from :func:`inspect_site`, any module whose output comes from a
     layer inside it that mixes features (DistilBERT's ``out_lin``, GPT-2's ``c_proj``, Llama's
     ``o_proj``; BERT's ``attention``: projection, residual, LayerNorm), and an output projection
-    itself, a linear layer named as in :data:`OUTPUT_PROJECTIONS` (its input ``"<name>:input"``
-    holds the heads). Hugging Face BERT's ``attention.self`` returns the heads before the
+    itself, a linear layer named as in :data:`OUTPUT_PROJECTIONS` or ending as in
+    :data:`OUTPUT_PROJECTION_PATHS` (its input ``"<name>:input"`` holds the heads). Hugging Face BERT's ``attention.self`` returns the heads before the
     projection and passes.
 
     Examples:
@@ -225,7 +229,7 @@ def check_head_site(module: nn.Module, name: str, num_heads: int | None, facts: 
     if num_heads is None:
         return
     last = name.rsplit(".", 1)[-1]
-    if last in OUTPUT_PROJECTIONS and (isinstance(module, nn.Linear) or type(module).__name__ == "Conv1D"):  # GPT-2 Conv1D
+    if (last in OUTPUT_PROJECTIONS or name.endswith(OUTPUT_PROJECTION_PATHS)) and (isinstance(module, nn.Linear) or type(module).__name__ == "Conv1D"):  # GPT-2 Conv1D
         raise ValueError(
             f"Expected `num_heads` on a module whose output is the heads side by side, but {name!r} is an attention "
             "output projection: its output mixes the heads, so slices of it are not heads. The heads are its input: "
