@@ -94,3 +94,30 @@ def test_positions_picked_from_the_layers_values_are_not_cut():
     assert info.path == "hooks"
     assert info.read_positions == ()  # was: 'tail' cut at the clean pick, effects 0.15 off
     assert torch.allclose(effects, reference, atol=1e-10)
+
+
+class ReadsFirst(nn.Module):
+    """Mixes positions, then a position-wise tail read at position 0 (a [CLS] classifier)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb, self.mix = nn.Linear(8, 8), nn.Linear(5, 5)
+        self.tail, self.head = nn.Sequential(nn.Linear(8, 8), nn.Tanh()), nn.Linear(8, 3)
+
+    def forward(self, x):
+        h = self.emb(x)
+        if bool(h.isnan().any()):  # data-dependent control flow: torch.fx cannot trace it (the hook split runs)
+            return h.sum(1)[:, :3]
+        return self.head(self.tail(torch.tanh(self.mix(h.transpose(1, 2)).transpose(1, 2)))[:, 0])
+
+
+def test_the_read_position_cut_is_kept_under_an_output_callable():
+    torch.manual_seed(0)
+    model = ReadsFirst().double().eval()
+    x = torch.randn(6, 5, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    probs = lambda out: out.softmax(-1)  # noqa: E731
+    effects, info = unit_effects(model, x, "emb", unit_dim=-1, output=probs, return_info=True)
+    # was (): the probe check's output was selected after autograd was switched off, so it could not backpropagate
+    assert info.read_positions == ("'tail' at positions [0] of 5",)
+    reference = unit_effects(model, x, "emb", unit_dim=-1, output=probs, use_suffix=False)
+    assert torch.allclose(effects, reference, atol=1e-12)

@@ -362,7 +362,8 @@ def _hooks_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: n
     only (found on a few probe samples, checked on every sample during the probe run)."""
     check = ProbeCheck(find_read_slices(forward, xs, module) if cut else ReadSlices([]))
     split, rec = hook_split(forward, xs, module, around=check.context())
-    output = forward.select(rec.output)
+    with torch.enable_grad():  # the check backpropagates through the output's selection (`output=` a callable) too
+        output = forward.select(rec.output)
     reads = check.finish(output)
     cache = PrefixCache(forward, layer, split.run, value=module_output(rec.cut_output, layer),
                         output=output.detach(), path="hooks", reason="", fallback=_FullRunner(forward, xs, module))
