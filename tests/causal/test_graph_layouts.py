@@ -194,3 +194,35 @@ def test_bert_graph_runs_the_hook_split_and_equals_full_passes(monkeypatch):
     torch.testing.assert_close(torch.tensor([st["effect"] for st in fast.edge_stats], dtype=torch.float64),
                                torch.tensor([st["effect"] for st in slow.edge_stats], dtype=torch.float64), rtol=0, atol=1e-10)
     assert fast.meta["faithfulness"] == pytest.approx(slow.meta["faithfulness"], abs=1e-10)
+
+
+def test_a_graph_runs_from_hugging_face_attention_which_returns_a_tuple_through_the_cache(monkeypatch):
+    """``attention.self`` returns a tuple (context, weights): the plain fx suffix cannot take it, the
+    prefix cache cuts at element 0; as the target of 64 neurons' paths it brings enough rows."""
+    from lightning_causal.causal.engine import prefix_cache as engine
+    from lightning_causal.causal.structure import graph_context
+    from tests.helpers.bert import tiny_bert, token_batch
+
+    model, (ids, mask) = tiny_bert(layers=2), token_batch(n=6)
+    mlp, heads = "bert.encoder.layer.0.intermediate", "bert.encoder.layer.1.attention.self"
+    kwargs = dict(top_k=None, alpha=1.0, min_share=0.0, additional_forward_args={"attention_mask": mask},
+                  num_heads={heads: 4}, unit_dim={mlp: -1})
+    paths = []
+
+    def spy(*args, **kw):
+        cache = engine.prefix_cache(*args, **kw)
+        paths.append((args[2], cache.path))
+        return cache
+
+    monkeypatch.setattr(graph_context, "prefix_cache", spy)
+    fast = causal_graph(model, ids, [mlp, heads], **kwargs)
+    assert (heads, "hooks") in paths
+
+    def no_split(*_a, **_k):
+        raise ValueError("forced: full forward passes")
+
+    monkeypatch.setattr(graph_context, "prefix_cache", no_split)
+    slow = causal_graph(model, ids, [mlp, heads], **kwargs)
+    assert fast.nodes == slow.nodes and fast.edges and fast.edge_set() == slow.edge_set()
+    torch.testing.assert_close(torch.tensor([st["effect"] for st in fast.edge_stats], dtype=torch.float64),
+                               torch.tensor([st["effect"] for st in slow.edge_stats], dtype=torch.float64), rtol=0, atol=1e-10)

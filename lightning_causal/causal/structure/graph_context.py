@@ -248,12 +248,12 @@ class GraphContext:
 
         either only if it still calls every later chosen layer (a traced graph inlines the modules).
         """
-        if layer in self._suffixes or not self.tensor_output[layer]:
-            return self._suffixes.get(layer)
-        if layer not in self._traced:
-            self._traced[layer] = suffix_module(self.model, layer)
+        if layer in self._suffixes:
+            return self._suffixes[layer]
+        if layer not in self._traced:  # the plain fx suffix takes a tensor output only
+            self._traced[layer] = suffix_module(self.model, layer) if self.tensor_output[layer] else None
         found: nn.Module | PrefixCache | None = self._traced[layer]
-        if found is None:
+        if found is None:  # the prefix cache cuts a tuple at element 0 (Hugging Face attention)
             if total_rows < CACHE_MIN_ROWS * self.n:
                 return None
             try:
