@@ -162,17 +162,12 @@ def test_graph_faithfulness_recomputes_the_graph_s_own_value_over_neurons_heads_
         assert explicit["faithfulness"] == pytest.approx(g.meta["faithfulness"], rel=1e-9, abs=1e-12)
 
 
-def test_bert_graph_runs_the_hook_split_and_equals_full_passes(monkeypatch):
-    """Path interventions from a Hugging Face layer run only the suffix after it (the prefix cache's
-    hook split: nothing of BERT traces), with the same nodes, edges and weights as full passes."""
+def _with_and_without_the_cache(monkeypatch, model, ids, layers, **kwargs):
+    """``causal_graph`` with its defaults (the layers whose runs built a prefix cache recorded with
+    its path) and with the cache and the fx suffix switched off (full passes); checks they agree."""
     from lightning_causal.causal.engine import prefix_cache as engine
     from lightning_causal.causal.structure import graph_context
-    from tests.helpers.bert import tiny_bert, token_batch
 
-    model, (ids, mask) = tiny_bert(layers=3), token_batch(n=8)
-    heads, mlp = "bert.encoder.layer.0.attention.self", "bert.encoder.layer.1.intermediate"
-    kwargs = dict(top_k=None, alpha=1.0, min_share=0.0, additional_forward_args={"attention_mask": mask},
-                  num_heads={heads: 4}, unit_dim={mlp: -1})
     paths = []
 
     def spy(*args, **kw):
@@ -180,49 +175,43 @@ def test_bert_graph_runs_the_hook_split_and_equals_full_passes(monkeypatch):
         paths.append((args[2], cache.path))
         return cache
 
-    monkeypatch.setattr(graph_context, "prefix_cache", spy)
-    fast = causal_graph(model, ids, [heads, mlp], **kwargs)
-    # the 4 heads bring 4 rows per sample (full passes: the cache would not pay); the 64 neurons, many
-    assert paths == [(mlp, "hooks")]
-
     def no_split(*_a, **_k):
         raise ValueError("forced: full forward passes")
 
+    monkeypatch.setattr(graph_context, "prefix_cache", spy)
+    fast = causal_graph(model, ids, layers, **kwargs)
     monkeypatch.setattr(graph_context, "prefix_cache", no_split)
-    slow = causal_graph(model, ids, [heads, mlp], **kwargs)
+    monkeypatch.setattr(graph_context, "suffix_module", lambda *a: None)
+    slow = causal_graph(model, ids, layers, **kwargs)
     assert fast.nodes == slow.nodes and fast.edges and fast.edge_set() == slow.edge_set()
     torch.testing.assert_close(torch.tensor([st["effect"] for st in fast.edge_stats], dtype=torch.float64),
                                torch.tensor([st["effect"] for st in slow.edge_stats], dtype=torch.float64), rtol=0, atol=1e-10)
     assert fast.meta["faithfulness"] == pytest.approx(slow.meta["faithfulness"], abs=1e-10)
+    return paths
+
+
+def test_bert_graph_runs_the_hook_split_and_equals_full_passes(monkeypatch):
+    """Path interventions from a Hugging Face layer run only the suffix after it (the prefix cache's
+    hook split: nothing of BERT traces), with the same nodes, edges and weights as full passes."""
+    from tests.helpers.bert import tiny_bert, token_batch
+
+    model, (ids, mask) = tiny_bert(layers=3), token_batch(n=8)
+    heads, mlp = "bert.encoder.layer.0.attention.self", "bert.encoder.layer.1.intermediate"
+    paths = _with_and_without_the_cache(monkeypatch, model, ids, [heads, mlp], top_k=None, alpha=1.0, min_share=0.0,
+                                        additional_forward_args={"attention_mask": mask}, num_heads={heads: 4},
+                                        unit_dim={mlp: -1})
+    # the 4 heads bring 4 rows per sample (full passes: the cache would not pay); the 64 neurons, many
+    assert paths == [(mlp, "hooks")]
 
 
 def test_a_graph_runs_from_hugging_face_attention_which_returns_a_tuple_through_the_cache(monkeypatch):
     """``attention.self`` returns a tuple (context, weights): the plain fx suffix cannot take it, the
     prefix cache cuts at element 0; as the target of 64 neurons' paths it brings enough rows."""
-    from lightning_causal.causal.engine import prefix_cache as engine
-    from lightning_causal.causal.structure import graph_context
     from tests.helpers.bert import tiny_bert, token_batch
 
     model, (ids, mask) = tiny_bert(layers=2), token_batch(n=6)
     mlp, heads = "bert.encoder.layer.0.intermediate", "bert.encoder.layer.1.attention.self"
-    kwargs = dict(top_k=None, alpha=1.0, min_share=0.0, additional_forward_args={"attention_mask": mask},
-                  num_heads={heads: 4}, unit_dim={mlp: -1})
-    paths = []
-
-    def spy(*args, **kw):
-        cache = engine.prefix_cache(*args, **kw)
-        paths.append((args[2], cache.path))
-        return cache
-
-    monkeypatch.setattr(graph_context, "prefix_cache", spy)
-    fast = causal_graph(model, ids, [mlp, heads], **kwargs)
+    paths = _with_and_without_the_cache(monkeypatch, model, ids, [mlp, heads], top_k=None, alpha=1.0, min_share=0.0,
+                                        additional_forward_args={"attention_mask": mask}, num_heads={heads: 4},
+                                        unit_dim={mlp: -1})
     assert (heads, "hooks") in paths
-
-    def no_split(*_a, **_k):
-        raise ValueError("forced: full forward passes")
-
-    monkeypatch.setattr(graph_context, "prefix_cache", no_split)
-    slow = causal_graph(model, ids, [mlp, heads], **kwargs)
-    assert fast.nodes == slow.nodes and fast.edges and fast.edge_set() == slow.edge_set()
-    torch.testing.assert_close(torch.tensor([st["effect"] for st in fast.edge_stats], dtype=torch.float64),
-                               torch.tensor([st["effect"] for st in slow.edge_stats], dtype=torch.float64), rtol=0, atol=1e-10)

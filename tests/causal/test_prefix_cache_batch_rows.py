@@ -54,19 +54,29 @@ def test_a_value_numbering_the_batch_rows_is_not_taken_by_sample():
     assert torch.allclose(one, _brute_force(model, x[:1], pos[:1], 3), atol=1e-10)
 
 
-class ReadsWhereUnitsDisagree(nn.Module):
-    """Reads the position where units 0 and 1 of ``emb`` differ most (a hard pick that depends on
-    the layer's values: zeroing unit 0 or 1 moves it), through a one-hot sum that broadcasts."""
+class ReadsFirst(nn.Module):
+    """Mixes positions, then a position-wise tail read at position 0 (a [CLS] classifier)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.emb, self.mix = nn.Linear(8, 8), nn.Linear(5, 5)
-        self.tail, self.head = nn.Sequential(nn.Linear(8, 8), nn.Tanh()), nn.Linear(8, 2)
+        self.tail, self.head = nn.Sequential(nn.Linear(8, 8), nn.Tanh()), nn.Linear(8, 3)
 
     def forward(self, x):
         h = self.emb(x)
         if bool(h.isnan().any()):  # data-dependent control flow: torch.fx cannot trace it (the hook split runs)
-            return h.sum(1)[:, :2]
+            return h.sum(1)[:, :3]
+        return self.head(self.tail(torch.tanh(self.mix(h.transpose(1, 2)).transpose(1, 2)))[:, 0])
+
+
+class ReadsWhereUnitsDisagree(ReadsFirst):
+    """Reads the position where units 0 and 1 of ``emb`` differ most (a hard pick that depends on
+    the layer's values: zeroing unit 0 or 1 moves it), through a one-hot sum that broadcasts."""
+
+    def forward(self, x):
+        h = self.emb(x)
+        if bool(h.isnan().any()):  # data-dependent control flow: torch.fx cannot trace it (the hook split runs)
+            return h.sum(1)[:, :3]
         pick = torch.nn.functional.one_hot(((h[..., 0] - h[..., 1]) ** 2).argmax(1), x.shape[1]).to(h.dtype)
         mixed = torch.tanh(self.mix(h.transpose(1, 2)).transpose(1, 2))
         return self.head((self.tail(mixed) * pick[..., None]).sum(1))
@@ -94,21 +104,6 @@ def test_positions_picked_from_the_layers_values_are_not_cut():
     assert info.path == "hooks"
     assert info.read_positions == ()  # was: 'tail' cut at the clean pick, effects 0.15 off
     assert torch.allclose(effects, reference, atol=1e-10)
-
-
-class ReadsFirst(nn.Module):
-    """Mixes positions, then a position-wise tail read at position 0 (a [CLS] classifier)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.emb, self.mix = nn.Linear(8, 8), nn.Linear(5, 5)
-        self.tail, self.head = nn.Sequential(nn.Linear(8, 8), nn.Tanh()), nn.Linear(8, 3)
-
-    def forward(self, x):
-        h = self.emb(x)
-        if bool(h.isnan().any()):  # data-dependent control flow: torch.fx cannot trace it (the hook split runs)
-            return h.sum(1)[:, :3]
-        return self.head(self.tail(torch.tanh(self.mix(h.transpose(1, 2)).transpose(1, 2)))[:, 0])
 
 
 def test_the_read_position_cut_is_kept_under_an_output_callable():
