@@ -23,8 +23,10 @@ class ReadsPointedWithArange(nn.Module):
 
 
 def _brute_force(model, x, pos, units):
+    """f_t(x) - f_t(x | do(emb_u := 0)) by one full forward per unit (``pos=None``: ``model(x)``)."""
+    args = (x,) if pos is None else (x, pos)
     with torch.no_grad():
-        base = model(x, pos)
+        base = model(*args)
         target = base.argmax(1, keepdim=True)
         effects = torch.zeros(x.shape[0], units, dtype=x.dtype)
         for u in range(units):
@@ -34,7 +36,7 @@ def _brute_force(model, x, pos, units):
                 return out
             handle = model.emb.register_forward_hook(zero)
             try:
-                out = model(x, pos)
+                out = model(*args)
             finally:
                 handle.remove()
             effects[:, u] = (base.gather(1, target) - out.gather(1, target))[:, 0]
@@ -87,20 +89,7 @@ def test_positions_picked_from_the_layers_values_are_not_cut():
     model = ReadsWhereUnitsDisagree().double().eval()
     x = torch.randn(6, 5, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     effects, info = unit_effects(model, x, "emb", unit_dim=-1, return_info=True)
-    with torch.no_grad():
-        base = model(x)
-        target = base.argmax(1, keepdim=True)
-        reference = torch.zeros(6, 8, dtype=torch.float64)
-        for u in range(8):
-            def zero(_m, _i, out, u=u):
-                out = out.clone()
-                out[..., u] = 0
-                return out
-            handle = model.emb.register_forward_hook(zero)
-            try:
-                reference[:, u] = (base.gather(1, target) - model(x).gather(1, target))[:, 0]
-            finally:
-                handle.remove()
+    reference = _brute_force(model, x, None, 8)
     assert info.path == "hooks"
     assert info.read_positions == ()  # was: 'tail' cut at the clean pick, effects 0.15 off
     assert torch.allclose(effects, reference, atol=1e-10)
