@@ -151,6 +151,37 @@ class ReadSlices:
                 for s in self.slices]
 
 
+def _read_mask(grad: Tensor) -> Tensor:
+    """``[R, T]``: the positions whose gradient is nonzero in some feature."""
+    return grad.abs().flatten(2).amax(2) > 0
+
+
+def _reads_outside(read: Tensor, positions: Tensor) -> bool:
+    """Whether ``read`` ``[R, T]`` holds a position outside ``positions`` (``[k]`` shared or ``[R, k]``)."""
+    allowed = torch.zeros_like(read)
+    if positions.dim() == 1:
+        allowed[:, positions.to(read.device)] = True
+    else:
+        allowed.scatter_(1, positions.to(read.device), True)
+    return bool((read & ~allowed).any())
+
+
+def _add_leaf(leaves: dict[int, Tensor], module: nn.Module, args: tuple[Any, ...], min_dim: int = 0) -> tuple[Any, ...] | None:
+    """``args`` with a zero leaf (requires grad) added to the first, recorded in ``leaves`` (the
+    module's first call only; a first argument that is not floating point is left alone)."""
+    first = args[0] if args else None
+    if id(module) in leaves or not (isinstance(first, Tensor) and first.is_floating_point() and first.dim() >= min_dim):
+        return None
+    leaves[id(module)] = torch.zeros_like(first, requires_grad=True)
+    return (first + leaves[id(module)], *args[1:])
+
+
+def _gradients(out: Tensor, leaves: list[Tensor], generator: torch.Generator) -> tuple[Tensor | None, ...]:
+    """The gradients of ``out`` (a random cotangent, so that no gradient cancels) at ``leaves``."""
+    cotangent = torch.randn(out.shape, generator=generator, dtype=out.dtype).to(out.device)
+    return torch.autograd.grad(out, leaves, cotangent, allow_unused=True)
+
+
 def probe_rows(n: int, device: torch.device) -> Tensor:
     """Up to :data:`MAX_ROWS` probe samples spread over the probe (first and last included)."""
     return torch.linspace(0, n - 1, min(n, MAX_ROWS), device=device).round().long().unique()
@@ -168,12 +199,7 @@ def _read_positions(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, cut:
 
     def pre(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
         events.append((True, module))
-        first = args[0] if args else None
-        if id(module) in leaves or not (isinstance(first, Tensor) and first.is_floating_point() and first.dim() >= 3):
-            return None
-        leaf = torch.zeros_like(first, requires_grad=True)
-        leaves[id(module)] = leaf
-        return (first + leaf, *args[1:])
+        return _add_leaf(leaves, module, args, min_dim=3)
 
     handles = []
     for module in {id(m): m for m in forward.model.modules()}.values():
@@ -192,8 +218,7 @@ def _read_positions(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, cut:
             wanted = [m for m in after if id(m) in leaves]
             if not wanted or not (out.is_floating_point() and out.requires_grad):
                 return after, {}, out.detach()
-            cotangent = torch.randn(out.shape, generator=torch.Generator().manual_seed(0), dtype=out.dtype).to(out.device)
-            grads = torch.autograd.grad(out, [leaves[id(m)] for m in wanted], cotangent, allow_unused=True)
+            grads = _gradients(out, [leaves[id(m)] for m in wanted], torch.Generator().manual_seed(0))
     except RuntimeError:  # no autograd here (a caller's inference_mode, a non-differentiable model): run it all
         return [], {}, None
     finally:
@@ -210,7 +235,7 @@ def _read_positions(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, cut:
 def _positions(grad: Tensor) -> Tensor | None:
     """The positions with a nonzero gradient: ``[k]`` when the same for every row, ``[R, k]`` when
     every row has ``k`` of them; ``None`` when the counts differ, or ``k`` is 0 or ``T``."""
-    read = grad.abs().flatten(2).amax(2) > 0  # [R, T]
+    read = _read_mask(grad)
     counts = read.sum(1)
     if not bool((counts == counts[0]).all()) or not 0 < int(counts[0]) < read.shape[1]:
         return None
@@ -264,14 +289,9 @@ def _reads_ignore_cut(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, cu
     must not depend on the values the intervention changes (a head that picks the position where
     some hidden value peaks would read elsewhere, and a cut at the clean positions answer wrongly)."""
     leaves: dict[int, Tensor] = {}
-    wanted = {id(c.module) for c in chosen}
 
     def pre(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        first = args[0] if args else None
-        if id(module) not in wanted or id(module) in leaves or not (isinstance(first, Tensor) and first.is_floating_point()):
-            return None
-        leaves[id(module)] = torch.zeros_like(first, requires_grad=True)
-        return (first + leaves[id(module)], *args[1:])
+        return _add_leaf(leaves, module, args)
 
     def moved(_module: nn.Module, _args: tuple[Any, ...], out: Any) -> Any:
         h = module_output(out)
@@ -287,25 +307,13 @@ def _reads_ignore_cut(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, cu
             out = forward(*(x[rows] for x in xs), rows=rows)
             if len(leaves) != len(chosen) or not out.requires_grad:
                 return False
-            cotangent = torch.randn(out.shape, generator=generator, dtype=out.dtype).to(out.device)
-            grads = torch.autograd.grad(out, [leaves[id(c.module)] for c in chosen], cotangent, allow_unused=True)
+            grads = _gradients(out, [leaves[id(c.module)] for c in chosen], generator)
     except Exception:  # noqa: BLE001 -- the model does not run on moved values: no cut
         return False
     finally:
         for handle in handles:
             handle.remove()
-    for c, grad in zip(chosen, grads):
-        if grad is None:
-            continue
-        read = grad.abs().flatten(2).amax(2) > 0  # [R, T]
-        allowed = torch.zeros_like(read)
-        if c.positions.dim() == 1:
-            allowed[:, c.positions.to(read.device)] = True
-        else:
-            allowed.scatter_(1, c.positions.to(read.device), True)
-        if bool((read & ~allowed).any()):
-            return False
-    return True
+    return not any(grad is not None and _reads_outside(_read_mask(grad), c.positions) for c, grad in zip(chosen, grads))
 
 
 def find_read_slices(forward: Forward, xs: tuple[Tensor, ...], cut: nn.Module) -> ReadSlices:
@@ -369,12 +377,8 @@ class ProbeCheck:
         """Open around the probe run (autograd restored and hooks removed on exit)."""
 
         def pre(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
-            first = args[0] if args else None
-            if id(module) in self.leaves or not (isinstance(first, Tensor) and first.is_floating_point()):
-                return None
-            torch.set_grad_enabled(True)
-            self.leaves[id(module)] = torch.zeros_like(first, requires_grad=True)
-            return (first + self.leaves[id(module)], *args[1:])
+            torch.set_grad_enabled(True)  # from the first chosen module on (the prefix ran without autograd)
+            return _add_leaf(self.leaves, module, args)
 
         previous = torch.is_grad_enabled()
         handles = [] if torch.is_inference_mode_enabled() else [m.register_forward_pre_hook(pre) for m in self.modules]
@@ -390,20 +394,16 @@ class ProbeCheck:
         if not self.modules or len(self.leaves) != len(self.modules) or not output.requires_grad:
             return ReadSlices([])
         try:
-            cotangent = torch.randn(output.shape, generator=torch.Generator().manual_seed(1), dtype=output.dtype)
-            grads = torch.autograd.grad(output, [self.leaves[id(m)] for m in self.modules], cotangent.to(output.device),
-                                        allow_unused=True)
+            grads = _gradients(output, [self.leaves[id(m)] for m in self.modules], torch.Generator().manual_seed(1))
         except RuntimeError:
             return ReadSlices([])
         finally:
             self.leaves = {}
         held = []
         for s, grad in zip((*self.reads.slices, *self.reads.pending), grads):
-            read = torch.zeros(1, s.length, dtype=torch.bool) if grad is None else grad.abs().flatten(2).amax(2) > 0
+            read = torch.zeros(1, s.length, dtype=torch.bool) if grad is None else _read_mask(grad)
             if s.positions.dim() == 1:  # shared: nothing read outside it
-                outside = torch.ones(s.length, dtype=torch.bool, device=read.device)
-                outside[s.positions.to(read.device)] = False
-                if bool(read[:, outside].any()):
+                if _reads_outside(read, s.positions):
                     return ReadSlices([])
                 held.append(s)
                 continue
