@@ -16,7 +16,7 @@ from lightning_causal.causal.engine.interventions import (
     Zero,
     resolve_module,
 )
-from tests.helpers.models import all_hook_counts, seeded
+from tests.helpers.models import all_hook_counts, seeded, zeroed_feature_effects
 
 D = 4
 X = torch.randn(6, D, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 1.5
@@ -368,21 +368,8 @@ def test_a_layer_shared_across_shapes_is_intervened_on_its_units_at_every_call()
     # linear suffix) wrong as well
     model = seeded(SharedOnTwoShapes().double()).eval()
     x = torch.randn(5, 3, D, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    with torch.no_grad():
-        f0 = model(x)[:, 0]
-        ref = []
-        for u in range(D):
-            def zero(_m, _i, o, u=u):
-                o = o.clone()
-                o[..., u] = 0.0
-                return o
-
-            handle = model.fc.register_forward_hook(zero)
-            try:
-                ref.append(f0 - model(x)[:, 0])  # samples are independent: the batch is the per-sample loop
-            finally:
-                handle.remove()
-        ref = torch.stack(ref, 1)
+    # samples are independent: the batch is the per-sample loop
+    ref = zeroed_feature_effects(model, model.fc, (x,), torch.zeros(5, dtype=torch.long), D)
     for use_suffix in (True, False):
         torch.testing.assert_close(unit_effects(model, x, "fc", unit_dim=-1, target=0, use_suffix=use_suffix), ref,
                                    atol=1e-12, rtol=0)

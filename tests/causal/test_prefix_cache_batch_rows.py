@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from lightning_causal.causal import unit_effects
+from tests.helpers.models import zeroed_feature_effects
 
 
 class ReadsPointedWithArange(nn.Module):
@@ -23,24 +24,11 @@ class ReadsPointedWithArange(nn.Module):
 
 
 def _brute_force(model, x, pos, units):
-    """f_t(x) - f_t(x | do(emb_u := 0)) by one full forward per unit (``pos=None``: ``model(x)``)."""
+    """f_t(x) - f_t(x | do(emb_u := 0)) for the predicted class (``pos=None``: ``model(x)``)."""
     args = (x,) if pos is None else (x, pos)
     with torch.no_grad():
-        base = model(*args)
-        target = base.argmax(1, keepdim=True)
-        effects = torch.zeros(x.shape[0], units, dtype=x.dtype)
-        for u in range(units):
-            def zero(_m, _i, out, u=u):
-                out = out.clone()
-                out[..., u] = 0
-                return out
-            handle = model.emb.register_forward_hook(zero)
-            try:
-                out = model(*args)
-            finally:
-                handle.remove()
-            effects[:, u] = (base.gather(1, target) - out.gather(1, target))[:, 0]
-    return effects
+        target = model(*args).argmax(1)
+    return zeroed_feature_effects(model, model.emb, args, target, units)
 
 
 def test_a_value_numbering_the_batch_rows_is_not_taken_by_sample():

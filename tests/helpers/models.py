@@ -46,3 +46,23 @@ def all_hook_counts(model: nn.Module) -> int:
     return sum(
         len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in model.modules()
     )
+
+
+def zeroed_feature_effects(model: nn.Module, module: nn.Module, args: tuple, target: torch.Tensor, units: int) -> torch.Tensor:
+    """``[N, units]``: ``f_t(x) - f_t(x | do(h[..., u] := 0))`` for each feature ``u`` of ``module``'s
+    output, one full forward pass per unit with a forward hook (``target``: the class of each sample)."""
+    with torch.no_grad():
+        base = model(*args).gather(1, target[:, None])[:, 0]
+        cols = []
+        for u in range(units):
+            def zero(_m, _i, out, u=u):
+                out = out.clone()
+                out[..., u] = 0
+                return out
+
+            handle = module.register_forward_hook(zero)
+            try:
+                cols.append(base - model(*args).gather(1, target[:, None])[:, 0])
+            finally:
+                handle.remove()
+    return torch.stack(cols, 1)
