@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.audits.options import check_name_count, check_names, single_input_error
+from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_class_labels, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
@@ -48,7 +49,8 @@ class FairnessAudit(Audit):
     ``demographic_parity_difference`` and, when the probe has labels,
     ``equalized_odds_difference``, plus ``positive_rate/group_<g>`` (``tpr``, ``fpr``,
     ``accuracy`` with labels) per sensitive group (the values of the sensitive column; for a token
-    swap, sentences with first / second terms only). Vectors: ``cf_delta`` (per-sample Δp, a
+    swap, sentences with first / second terms only among their real tokens: an attention mask's
+    padded positions are neither swapped nor read). Vectors: ``cf_delta`` (per-sample Δp, a
     histogram) and, per layer, ``carriers/<layer>`` = E|c_u|
     (:func:`~lightning_causal.causal.scm.fairness.carrier_unit_effects`: the part of Δ each unit
     carries); tables ``top_carriers/<layer>`` and ``groups``.
@@ -119,8 +121,10 @@ class FairnessAudit(Audit):
         for layer in self.layers:
             check_site(model, layer)
         check_name_count("feature_names", self.feature_names, self._inputs(probe).shape[1], "column")
-        counterfactual_inputs(self.counterfactual, self._inputs(probe)[:8])
-        groups = self.counterfactual.groups(self._inputs(probe))
+        x = self._inputs(probe)
+        pad = self._padding(model, probe)
+        counterfactual_inputs(self.counterfactual, x[:8], None if pad is None else pad[:8])
+        groups = self.counterfactual.groups(x)
         if groups is not None and groups.is_floating_point() and not bool((groups == groups.round()).all()):
             odd = groups[groups != groups.round()].unique()[:3].tolist()
             raise ValueError(
@@ -129,6 +133,10 @@ class FairnessAudit(Audit):
                 "(no group metrics), bin the column, or use AttributeFlip(column, values=(v0, v1)) for a binary "
                 "attribute coded otherwise (standardised)"
             )
+
+    def _padding(self, model: nn.Module, probe: Probe) -> Tensor | None:
+        """The probe's padded positions (attention mask 0), or ``None``."""
+        return padding_positions(probe.first, probe.additional_forward_args, model=model)
 
     def _warn_one_hot(self, x: Tensor) -> None:
         """Warn when the flipped column is one column of a one-hot block (on probes of 16 rows or
@@ -157,6 +165,9 @@ class FairnessAudit(Audit):
         result.scalars.update(cf_gap=gap["mean_abs"], cf_gap_max=gap["max_abs"], cf_flip_rate=gap["flip_rate"],
                               cf_changed=gap["changed"])
         result.vectors["cf_delta"] = gap["delta"]
+        pad = self._padding(model, probe)
+        if pad is not None and self.counterfactual.per_position:  # a swap's groups: the terms among the real tokens
+            x = x.masked_fill(pad.expand_as(x), -1)
         groups = self.counterfactual.groups(x)
         if groups is not None:
             self._group_metrics(model, probe, groups, result)

@@ -12,9 +12,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_float
 from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec
 from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual
+from lightning_causal.causal.scm.fairness import keep_padding
 from lightning_causal.causal.scm.token_swap import TokenSwap
 from lightning_causal.repair.base import RepairTerm
 
@@ -92,7 +94,10 @@ class CounterfactualFairnessTerm(RepairTerm):
     over changed rows (rows the counterfactual leaves unchanged, e.g. sentences without identity
     terms, add 0 and are not run). Both branches carry gradient; distances are computed in at
     least float32 (stable under ``bf16-mixed``). Batches with forward arguments (an attention
-    mask) pass them with ``additional_forward_args=``; they follow their rows into ``x_cf``.
+    mask) pass them with ``additional_forward_args=``; they follow their rows into ``x_cf``, which
+    runs with ``x``'s mask: a token swap changes the real tokens only, and a counterfactual that
+    writes into padded positions is refused
+    (:func:`~lightning_causal.causal.scm.fairness.counterfactual_inputs`).
 
     The default ``weight=5.0`` (with ``abs_prob``) was chosen on the synthetic SCM and on UCI
     Adult with ``benchmarks/bench_repair.py``; the gaps and accuracies it gives, beside weights 1
@@ -176,6 +181,9 @@ class CounterfactualFairnessTerm(RepairTerm):
         counterfactuals (their forward arguments gathered by row)."""
         x_cf = self.extra_inputs(x)
         k = x_cf.shape[0]
+        if additional_forward_args is not None:  # x_cf runs with x's attention mask: padding stays as it is
+            pad = padding_positions(x, additional_forward_args, model=model)
+            x_cf = x_cf if pad is None else keep_padding(self.counterfactual, x[:k], x_cf, pad[:k])
         rows = (x_cf != x[:k]).reshape(k, -1).any(1).nonzero().squeeze(1)
         if rows.numel() == 0:
             return torch.zeros((), device=x.device)  # nothing to pair in this batch

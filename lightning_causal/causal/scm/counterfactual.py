@@ -32,6 +32,9 @@ class Counterfactual(ABC):
     #: whether every row's counterfactual differs from the row (a flipped binary column), so that a
     #: repair may run every row's pair without checking which rows changed
     changes_every_row: bool = False
+    #: whether each position's counterfactual depends on that position alone (a token swap), so that
+    #: the counterfactual of a sentence's real tokens is ``x_cf`` with its padded positions kept as in ``x``
+    per_position: bool = False
 
     @abstractmethod
     def flip_counterfactual(self, x: Tensor) -> Tensor:

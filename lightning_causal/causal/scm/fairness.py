@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.ablation import replace_units
+from lightning_causal.causal.engine.ablation import padding_positions, replace_units
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import input_sites
@@ -37,6 +37,7 @@ from lightning_causal.causal.scm.counterfactual import Counterfactual
 __all__ = [
     "probabilities",
     "counterfactual_inputs",
+    "keep_padding",
     "counterfactual_fairness_gap",
     "group_rates",
     "demographic_parity_difference",
@@ -62,15 +63,61 @@ def probabilities(outputs: Tensor) -> Tensor:
     return check_logits(out, "the counterfactual fairness measures").softmax(dim=1)
 
 
-def counterfactual_inputs(counterfactual: Counterfactual, x: Tensor) -> Tensor:
-    """``x_cf`` for ``x`` (no gradient), checked to have ``x``'s shape and dtype."""
+def _check_x(x: object) -> None:
     if not isinstance(x, Tensor) or x.dim() < 2 or x.shape[0] == 0:
         raise ValueError(f"Expected argument `x` to be a tensor [N, ...] with N >= 1 but got {getattr(x, 'shape', type(x))}")
+
+
+def counterfactual_inputs(counterfactual: Counterfactual, x: Tensor, padding: Tensor | None = None) -> Tensor:
+    """``x_cf`` for ``x`` (no gradient), checked to have ``x``'s shape and dtype.
+
+    Args:
+        counterfactual: the counterfactual object.
+        x: factual inputs ``[N, ...]``.
+        padding: positions the model is told to ignore (``True`` where the attention mask is 0;
+            :func:`~lightning_causal.causal.engine.ablation.padding_positions`), broadcastable to
+            ``x``, or ``None``. ``x_cf`` runs with ``x``'s attention mask, so a counterfactual must
+            leave these positions as they are: a per-position one (a
+            :class:`~lightning_causal.causal.scm.token_swap.TokenSwap`) keeps them (only the real
+            tokens are swapped); any other that changes one is refused.
+
+    Raises:
+        ValueError: ``x_cf`` of another shape, or a counterfactual that writes into padded positions
+            (e.g. a callable that replaces a term by one of more word pieces and shifts the sentence).
+    """
+    _check_x(x)
     with torch.no_grad():
         x_cf = counterfactual(x)
     if not isinstance(x_cf, Tensor) or x_cf.shape != x.shape:
         raise ValueError(f"Expected the counterfactual of `x` {list(x.shape)} to have the same shape but got {getattr(x_cf, 'shape', type(x_cf))}")
-    return x_cf if x_cf.dtype == x.dtype else x_cf.to(x.dtype)
+    x_cf = x_cf if x_cf.dtype == x.dtype else x_cf.to(x.dtype)
+    return x_cf if padding is None else keep_padding(counterfactual, x, x_cf, padding)
+
+
+def keep_padding(counterfactual: Counterfactual, x: Tensor, x_cf: Tensor, padding: Tensor) -> Tensor:
+    """``x_cf`` with the positions in ``padding`` (broadcastable to ``x``) as in ``x`` where the
+    counterfactual is per-position (a token swap); any other counterfactual that changes them is
+    refused with a ``ValueError``: ``x_cf`` runs with ``x``'s attention mask.
+
+    Examples:
+        >>> from lightning_causal.causal.scm.token_swap import TokenSwap
+        >>> x, pad = torch.tensor([[5, 2, 5]]), torch.tensor([[False, False, True]])
+        >>> keep_padding(TokenSwap([(5, 7)]), x, torch.tensor([[7, 2, 7]]), pad)
+        tensor([[7, 2, 5]])
+    """
+    pad = padding.to(x.device).expand_as(x)
+    if getattr(counterfactual, "per_position", False):
+        return torch.where(pad, x, x_cf)
+    moved = (x_cf != x) & pad
+    if not bool(moved.any()):
+        return x_cf
+    rows = moved.reshape(x.shape[0], -1).any(1).nonzero().squeeze(1)
+    raise ValueError(
+        f"Expected the counterfactual {counterfactual!r:.80} to leave padded positions (attention mask 0) as they are, "
+        f"but it changed {int(moved.sum())} of them in rows {rows[:5].tolist()}; x_cf runs with x's attention mask, "
+        "so tokens written there are not read. Keep every sentence's length (pair terms with the same number of "
+        "word pieces) and leave padding as it is"
+    )
 
 
 def _probabilities(forward: Forward, x: Tensor, rows: Tensor, max_batch_size: int | None) -> Tensor:
@@ -99,7 +146,10 @@ def counterfactual_fairness_gap(
     over the samples that the counterfactual changes (every row for a flipped column; for a
     :class:`~lightning_causal.causal.scm.token_swap.TokenSwap`, the sentences with identity terms:
     Garg et al. 2019's counterfactual token fairness gap); unchanged samples have Δ = 0 exactly and
-    are not run. Eval mode without gradients; training flags are restored.
+    are not run. With an attention mask among the forward arguments, the counterfactual runs with
+    ``x``'s mask: a token swap changes the real tokens only (a sentence whose identity terms lie only
+    in padding is unchanged), and a counterfactual that writes into padded positions is refused
+    (:func:`counterfactual_inputs`). Eval mode without gradients; training flags are restored.
 
     Args:
         model: classifier; ``output`` selects its logits ``[N, C]`` (or a single logit ``[N]``/``[N, 1]``).
@@ -127,9 +177,10 @@ def counterfactual_fairness_gap(
         (0.2311, 1.0)
     """
     cf = resolve_counterfactual(counterfactual, sensitive)
-    x_cf = counterfactual_inputs(cf, x)
+    _check_x(x)
     n = x.shape[0]
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
+    x_cf = counterfactual_inputs(cf, x, padding_positions(x, additional_forward_args, model=forward.model))
     changed = (x_cf != x).reshape(n, -1).any(1)
     idx = changed.nonzero().squeeze(1)
     with audit_mode(forward.model):
@@ -293,11 +344,13 @@ def carrier_unit_effects(
         >>> carrier_unit_effects(model, x, lambda x: x.flip(1), "1", target=1)
         tensor([[0.3808, 0.0000]])
     """
-    x_cf = counterfactual_inputs(resolve_counterfactual(counterfactual, sensitive), x)
     check_layout_options(unit_dim, num_heads)
+    cf = resolve_counterfactual(counterfactual, sensitive)
+    _check_x(x)
     n = x.shape[0]
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
     model = forward.model
+    x_cf = counterfactual_inputs(cf, x, padding_positions(x, additional_forward_args, model=model))
     with input_sites(model, [layer]), audit_mode(model):
         module = resolve_module(model, layer)
         check_site_units(model, layer, lambda: forward(x[:1], rows=torch.zeros(1, dtype=torch.long, device=x.device)), unit_dim,

@@ -39,7 +39,10 @@ class TokenSwap(Counterfactual):
     (:func:`~lightning_causal.causal.scm.fairness.counterfactual_fairness_gap`);
     ``CounterfactualFairnessTerm(TokenSwap(...))`` is their counterfactual logit pairing (CLP).
     Each term must be one token (a whole word in the vocabulary; for a term split into word
-    pieces, pair the pieces or use a callable counterfactual).
+    pieces, pair the pieces one to one, or use a callable counterfactual that keeps every sentence's
+    length: ``x_cf`` runs with ``x``'s attention mask). Where the model's forward arguments carry an
+    attention mask, tokens at padded positions are not swapped (a stale identity term there is no
+    part of the sentence) and sentences whose terms lie only there count as unchanged.
 
     Group metrics compare the sentences that mention only the first terms of the pairs
     (group 0) with those that mention only the second ones (group 1); other sentences belong to
@@ -56,6 +59,8 @@ class TokenSwap(Counterfactual):
         >>> swap.groups(torch.tensor([[1, 5], [7, 3], [5, 7], [1, 2]]))
         tensor([ 0,  1, -1, -1])
     """
+
+    per_position = True  # padded positions (attention mask 0) are not swapped: see counterfactual_inputs
 
     def __init__(self, pairs: Iterable[Sequence[int]]) -> None:
         self.pairs = _check_pairs(pairs)
