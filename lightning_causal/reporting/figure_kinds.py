@@ -461,7 +461,7 @@ def token_maps(data: MapData, chars_per_line: int = 56) -> list[tuple[str, Figur
                             ha="left", va="center", color="white" if abs(level) > 0.6 else "black",
                             bbox={"facecolor": cmap(0.5 + 0.5 * level), "edgecolor": "none", "pad": 1.5})
             ax.set_xlim(0, 1)
-            ax.set_title(f"{name} (max |score| {lim:.3g})", fontsize=9, loc="left")
+            ax.set_title(f"{name} (max |score| {lim:.3g}; red +, blue −)", fontsize=9, loc="left")  # no colour bar
             ax.axis("off")
         fig.suptitle(sample_title(data, i), fontsize=10)
         fig.tight_layout()

@@ -227,3 +227,14 @@ def test_text_audits_and_clp_leave_a_fit_bit_identical(arch, left, tmp_path):
         assert torch.equal(pa, pb), name
     assert torch.equal(rng_a, rng_b) and all_hook_counts(b) == 0
     assert [m.training for m in a.modules()] == [m.training for m in b.modules()]
+
+
+def test_token_strips_say_which_colour_is_which_sign():
+    """A token strip has no colour bar: before, a user could not tell a token that raises the
+    explained score (red) from one that lowers it (blue); the strip's title now says so."""
+    from lightning_causal.reporting.figure_kinds import MapData, map_figures
+
+    ids, mask = _sentences(n=1)
+    effect = torch.linspace(-1, 1, ids.shape[1]).unsqueeze(0) * mask
+    (_, fig), = map_figures(MapData(ids, {"causal": effect}, "tokens"), "tokens")
+    assert "red +, blue −" in fig.axes[0].get_title(loc="left")
