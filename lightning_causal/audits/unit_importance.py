@@ -108,6 +108,8 @@ class UnitImportanceAudit(Audit):
             result.meta[f"path/{layer}"] = info.path
             if info.read_positions:  # the modules after the layer run at the read positions only
                 result.meta[f"read_positions/{layer}"] = list(info.read_positions)
+            if info.linear_updates:  # the linear layers reading it answered by the update
+                result.meta[f"linear_updates/{layer}"] = list(info.linear_updates)
             kind = unit_kind(self.unit_dim[layer], self.num_heads[layer])
             if kind is not None:  # what the figures call a unit
                 result.meta[f"unit_kind/{layer}"] = kind

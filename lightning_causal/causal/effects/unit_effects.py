@@ -63,6 +63,9 @@ class UnitEffectsInfo:
         layout: where the units are (``dim``, ``unit_size``, ``num_units``).
         read_positions: the modules after the layer that ran at the positions the output reads
             only, one line each (a sequence classifier's last layer; empty on the full path).
+        linear_updates: the ``nn.Linear`` layers reading the layer's output that were answered as
+            their probe output plus the changed units' columns (MLP neurons; empty on the full
+            path and for units wider than an eighth of the layer: :mod:`~..engine.linear_update`).
     """
 
     path: str
@@ -73,6 +76,7 @@ class UnitEffectsInfo:
     estimate: Tensor | None
     layout: Layout
     read_positions: tuple[str, ...] = ()
+    linear_updates: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary (the estimate left out)."""
@@ -85,6 +89,7 @@ class UnitEffectsInfo:
             "unit_dim": self.layout.dim,
             "unit_size": self.layout.unit_size,
             "read_positions": list(self.read_positions),
+            "linear_updates": list(self.linear_updates),
         }
 
 
@@ -239,5 +244,6 @@ def unit_effects(
             effects = _exact_effects(cache, ivs, units, layout, tidx, max_batch_size)
     if not return_info:
         return effects
+    updates = tuple(cache.linear.describe()) if cache.linear.answers(layout.dim, layout.unit_size) else ()
     return effects, UnitEffectsInfo(cache.path, cache.reason, method, units, exact, estimate, layout,
-                                    tuple(cache.reads.describe()))
+                                    tuple(cache.reads.describe()), updates)

@@ -51,4 +51,5 @@ def unit_rows(ivs: Sequence[Intervention], units: Tensor, layout: Layout, n: int
                 "keep the samples on dimension 0")
         return replace_units(h, u, row_values(ivs, kk, h), lay.dim, unit_size=lay.unit_size)
 
+    edit.changed_units = (u, layout.dim, layout.unit_size)  # type: ignore[attr-defined]  # what the prefix cache's linear update reads
     return edit, s

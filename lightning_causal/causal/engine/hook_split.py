@@ -47,7 +47,7 @@ from lightning_causal.causal.engine.live_values import (
 )
 from lightning_causal.causal.engine.suffix import SplitRefused
 
-__all__ = ["HookSplit", "hook_split", "record_calls", "CallRecord", "StubRead"]
+__all__ = ["HookSplit", "hook_split", "patched_forwards", "record_calls", "CallRecord", "StubRead"]
 
 Edit = Callable[[Tensor], Tensor]
 _METADATA = {
@@ -162,7 +162,7 @@ def _call_indices(rec: CallRecord, cached: dict[int, Any]) -> dict[str, dict[int
 
 
 @contextlib.contextmanager
-def _patched(wrappers: dict[nn.Module, Callable[..., Any]]) -> Iterator[None]:
+def patched_forwards(wrappers: dict[nn.Module, Callable[..., Any]]) -> Iterator[None]:
     """Replace the ``forward`` of modules for the duration of the block (restored in ``finally``)."""
     missing = object()
     saved = []
@@ -313,7 +313,7 @@ class HookSplit:
         reads = getattr(_READS, "count", 0)
         handle = self.layer.register_forward_hook(_no_op)
         try:
-            with _patched(self._wrappers(value, rows)):
+            with patched_forwards(self._wrappers(value, rows)):
                 out = self.forward.raw(*(x[rows] for x in self.xs), rows=rows)
         except StubRead as err:
             raise StubRead(f"a run of {rows.numel()} rows read cached module outputs that the trial rows did not read") from err

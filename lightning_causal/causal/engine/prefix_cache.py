@@ -58,6 +58,7 @@ from lightning_causal.causal.engine.interventions import (
     replace_output,
     resolve_module,
 )
+from lightning_causal.causal.engine.linear_update import LinearReaders
 from lightning_causal.causal.engine.live_values import (
     check_rows,
     close,
@@ -142,6 +143,7 @@ class PrefixCache:
         self.forward, self.layer, self._runner, self._fallback = forward, layer, runner, fallback
         self.value, self.output, self.path, self.reason = value, output, path, reason
         self.reads = ReadSlices([])
+        self.linear = LinearReaders(nn.Identity())
 
     def __call__(self, value: Tensor | Edit, rows: Tensor) -> Tensor:
         """The model's (selected) output for ``R`` rows of samples ``rows`` ``[R]``.
@@ -152,13 +154,14 @@ class PrefixCache:
                 too (a layer used twice), as the full-forward intervention hook does.
             rows: the probe sample of each row (cached values and forward arguments follow it).
         """
-        with self.reads.applied(rows):
+        with self.reads.applied(rows), self.linear.applied(rows, value):
             try:
                 return self.forward.select(self._runner(value, rows))
             except StubRead as err:  # the hook split cannot answer these rows: full passes from now on
                 if self._fallback is None:
                     raise
                 self._runner, self._fallback, self.path = self._fallback, None, "full"
+                self.linear.clear()
                 self.reason = "; ".join(r for r in (self.reason, f"hooks: {err} (a branch taken by some rows only)") if r)
                 return self.forward.select(self._runner(value, rows))
 
@@ -258,6 +261,7 @@ def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: 
             cache.reason = "; ".join(reasons)
             _check_samples_independent(cache, xs)
             _use_read_slices(cache, xs, module, reads)
+            _check_linear_update(cache, xs)
             return cache
         cache = _full_cache(forward, xs, layer, module, "; ".join(reasons) or "forced")
         _check_trial_pass(cache, xs, module, compare=False)
@@ -274,6 +278,30 @@ def _use_read_slices(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Modu
         _check_trial_pass(cache, xs, module, compare=True)
     except SplitRefused:
         cache.reads = ReadSlices([])
+
+
+def _check_linear_update(cache: PrefixCache, xs: tuple[Tensor, ...]) -> None:
+    """Keep the linear layers' update (:mod:`~.linear_update`) only if two trial rows with one input
+    of theirs moved give the output the layers' own product gives."""
+    if not cache.linear:
+        return
+    _, rows = trial_rows(cache.value.shape[0], cache.value.device)
+
+    def one_moved(h: Tensor) -> Tensor:
+        moved = h.clone()
+        moved[..., 0] = 1.0 - 0.5 * moved[..., 0]
+        return moved
+
+    one_moved.changed_units = (torch.zeros_like(rows), -1, 1)  # type: ignore[attr-defined]
+
+    updated = cache(one_moved, rows)
+    linear, cache.linear = cache.linear, LinearReaders(nn.Identity())
+    try:
+        plain = cache(one_moved, rows)
+    finally:
+        cache.linear = linear
+    if not close(updated, plain):
+        cache.linear.clear()
 
 
 def _check_samples_independent(cache: PrefixCache, xs: tuple[Tensor, ...]) -> None:
@@ -357,16 +385,26 @@ def _check_trial_pass(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Mod
         raise SplitRefused("the suffix does not follow a changed layer output as the full forward pass does")
 
 
+@contextlib.contextmanager
+def _together(*contexts: contextlib.AbstractContextManager) -> Iterator[None]:
+    with contextlib.ExitStack() as stack:
+        for context in contexts:
+            stack.enter_context(context)
+        yield
+
+
 def _hooks_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn.Module, cut: bool) -> tuple[PrefixCache, ReadSlices]:
     """The hook split, and (``cut``) the modules after the layer that can run at the read positions
     only (found on a few probe samples, checked on every sample during the probe run)."""
     check = ProbeCheck(find_read_slices(forward, xs, module) if cut else ReadSlices([]))
-    split, rec = hook_split(forward, xs, module, around=check.context())
+    readers = LinearReaders(module)
+    split, rec = hook_split(forward, xs, module, around=_together(check.context(), readers.recording(forward.model)))
     with torch.enable_grad():  # the check backpropagates through the output's selection (`output=` a callable) too
         output = forward.select(rec.output)
     reads = check.finish(output)
     cache = PrefixCache(forward, layer, split.run, value=module_output(rec.cut_output, layer),
                         output=output.detach(), path="hooks", reason="", fallback=_FullRunner(forward, xs, module))
+    readers.value, cache.linear = cache.value, readers
     return cache, reads
 
 

@@ -1,0 +1,195 @@
+"""Answer the linear layers that read the intervened layer's output by updating their probe output.
+
+A unit intervention changes a few inputs of every ``nn.Linear`` that reads the layer's output
+unchanged (BERT's ``output.dense`` after ``intermediate``; Llama's ``down_proj`` after its MLP
+neurons; the ``o_proj`` after its heads). For such a linear layer ``y = h W^T + b``, the
+intervened row's output is its probe output plus the change of the changed inputs ``S`` only:
+
+.. math::
+
+    y' = h' W^T + b = y + (h' - h) W^T = y + (h' - h)_S \\, (W_{:, S})^T,
+
+so a suffix row costs ``|S| D_out`` multiply-adds per position there instead of ``I D_out``: one
+neuron of 512 intervened is 1/512 of the layer's matrix product. ``S`` is what the edit says it
+changes (``edit.changed_units``: the hidden-unit estimators' rows, :func:`~..effects.unit_rows.unit_rows`,
+replace one unit of the last dimension per row); an edit that does not say, or units wider than
+``1 / MAX_SHARE`` of the inputs (a head of 4), run the layer as usual. Rounding aside this is the
+layer's own product (the tests compare with the full forward passes in float64).
+
+:class:`LinearReaders` records, during the prefix cache's probe run, every ``nn.Linear`` (exactly
+that type: subclasses such as LoRA or quantised layers run as usual) whose input *is* the layer's
+output tensor (not a copy, not modified in place since: ``Tensor._version``) together with its
+output on the probe; :meth:`LinearReaders.applied` patches their ``forward`` during a suffix run
+so that a call whose input is the run's intervened tensor is answered by the update. Anything
+else (another input, autograd or autocast on, extra arguments) calls the layer.
+
+Examples:
+    >>> import torch
+    >>> from torch import nn
+    >>> from lightning_causal.causal.engine.prefix_cache import cache_prefix
+    >>> class Mlp(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.up, self.act, self.down = nn.Linear(4, 64), nn.GELU(), nn.Linear(64, 4)
+    ...     def forward(self, x):
+    ...         return self.down(self.act(self.up(x))).sum(1)
+    >>> model, x = Mlp().eval(), torch.randn(3, 5, 4)
+    >>> def zero_7(h):  # neuron 7 zeroed in every row, and the edit says so
+    ...     return h.index_fill(-1, torch.tensor([7]), 0.0)
+    >>> zero_7.changed_units = (torch.full((3,), 7), -1, 1)  # (unit of each row, unit_dim, unit_size)
+    >>> with torch.no_grad():
+    ...     cache = cache_prefix(model, x, "act", path="hooks")
+    ...     out = cache(zero_7, torch.arange(3))
+    ...     expected = model.down(zero_7(model.act(model.up(x)))).sum(1)
+    >>> cache.linear.describe(), torch.allclose(out, expected, atol=1e-6)
+    (["'down'"], True)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from lightning_causal.causal.engine.hook_split import patched_forwards
+from lightning_causal.causal.engine.unit_sites import first_tensor
+
+__all__ = ["MAX_SHARE", "LinearReaders"]
+
+#: The update runs when a row changes at most ``in_features / MAX_SHARE`` inputs of the layer
+#: (the gathers and the batched product cost more than the plain product beyond that).
+MAX_SHARE = 8
+
+
+def _version(t: Tensor) -> int | None:
+    """The tensor's in-place version counter (``None`` for an inference tensor, which has none)."""
+    return None if t.is_inference() else t._version
+
+
+def _unchanged(t: Tensor, version: int | None) -> bool:
+    """Whether ``t`` was not changed in place since its version was read (unknown: no)."""
+    return version is not None and _version(t) == version
+
+
+class LinearReaders:
+    """The ``nn.Linear`` modules that read a layer's output as it is (see the module docstring).
+
+    Args:
+        layer: the intervened module (its first call's output, element 0 of a tuple, is ``h``).
+    """
+
+    def __init__(self, layer: nn.Module) -> None:
+        self.layer = layer
+        self.names: dict[int, str] = {}
+        self.outputs: dict[nn.Module, Tensor] = {}  # module -> its output on the probe
+        self.value: Tensor | None = None  # h on the probe (the prefix cache's value)
+
+    def __bool__(self) -> bool:
+        return bool(self.outputs)
+
+    def describe(self) -> list[str]:
+        """The names of the linear layers answered by the update."""
+        return [repr(self.names.get(id(m), type(m).__name__)) for m in self.outputs]
+
+    @contextlib.contextmanager
+    def recording(self, model: nn.Module) -> Iterator[None]:
+        """Open around the probe run: records each ``nn.Linear`` whose first positional argument is
+        the layer's first output, unchanged (hooks removed on exit)."""
+        seen: dict[str, Any] = {}
+        pending: dict[int, nn.Module] = {}
+
+        def layer_hook(_m: nn.Module, _args: Any, out: Any) -> None:
+            h = first_tensor(out)
+            if "h" not in seen and h is not None:
+                seen["h"], seen["version"] = h, _version(h)
+
+        def pre(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            h = seen.get("h")
+            if (h is not None and len(args) == 1 and not kwargs and args[0] is h and _unchanged(h, seen["version"])
+                    and module not in self.outputs and not torch.is_autocast_enabled()):
+                pending[id(module)] = module
+
+        def post(module: nn.Module, _args: Any, out: Any) -> None:
+            if pending.pop(id(module), None) is not None and isinstance(out, Tensor):
+                self.outputs[module] = out.detach()
+
+        linears = {name: m for name, m in model.named_modules() if type(m) is nn.Linear}
+        self.names = {id(m): name for name, m in linears.items()}
+        handles = [self.layer.register_forward_hook(layer_hook)]
+        for module in linears.values():
+            handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
+            handles.append(module.register_forward_hook(post))
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def answers(self, unit_dim: int, unit_size: int) -> bool:
+        """Whether rows that change one unit (``unit_size`` wide) of dimension ``unit_dim`` are
+        answered by the update: units of the last dimension, at most ``1 / MAX_SHARE`` of it."""
+        return (bool(self.outputs) and self.value is not None and unit_dim % self.value.dim() == self.value.dim() - 1
+                and unit_size * MAX_SHARE <= self.value.shape[-1])
+
+    def clear(self) -> None:
+        """Answer no layer by the update from now on (the cache fell back to full passes)."""
+        self.outputs = {}
+
+    @contextlib.contextmanager
+    def applied(self, rows: Tensor, edit: object = None) -> Iterator[None]:
+        """During a suffix run of the probe samples ``rows`` whose layer output is ``edit``: a recorded
+        layer called on the run's first output of the intervened layer is answered by the update
+        when ``edit`` says which units of the last dimension it changes (``edit.changed_units``:
+        ``(units [R], unit_dim, unit_size)``, set by the hidden-unit estimators; hooks restored on exit)."""
+        hint = getattr(edit, "changed_units", None)
+        if not self.outputs or self.value is None or hint is None:
+            yield
+            return
+        units, unit_dim, unit_size = hint
+        if not self.answers(unit_dim, unit_size) or units.shape != rows.shape:
+            yield
+            return
+        columns = units.view(-1, 1) * unit_size + torch.arange(unit_size, device=units.device)  # [R, k]
+        current: dict[str, Any] = {}
+
+        def layer_hook(_m: nn.Module, _args: Any, out: Any) -> None:
+            h = first_tensor(out)
+            if "h" not in current and h is not None:
+                current["h"], current["version"] = h, _version(h)
+
+        def wrap(module: nn.Module) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+            def make(original: Callable[..., Any]) -> Callable[..., Any]:
+                def forward(*args: Any, **kwargs: Any) -> Any:
+                    h = current.get("h")
+                    if (h is None or len(args) != 1 or kwargs or args[0] is not h or not _unchanged(h, current["version"])
+                            or h.shape[1:] != self.value.shape[1:] or h.shape[0] != rows.shape[0] or h.dtype != self.value.dtype
+                            or torch.is_grad_enabled() or torch.is_autocast_enabled()):
+                        return original(*args, **kwargs)
+                    return self._update(module, h, rows, columns)
+
+                return forward
+
+            return make
+
+        handle = self.layer.register_forward_hook(layer_hook)
+        try:
+            with patched_forwards({m: wrap(m) for m in self.outputs}):
+                yield
+        finally:
+            handle.remove()
+
+    def _update(self, module: nn.Linear, h: Tensor, rows: Tensor, columns: Tensor) -> Tensor:
+        """``y[rows] + (h - value[rows])_S W_S^T``, ``S``: each row's changed ``columns`` ``[R, k]``."""
+        device = self.value.device
+        rows, columns = rows.to(device), columns.to(device)
+        r, width = h.shape[0], h.shape[-1]
+        positions = h.numel() // (r * width)
+        new = h.reshape(r, positions, width).gather(2, columns[:, None, :].expand(-1, positions, -1))  # [R, P, k]
+        old = self.value.reshape(self.value.shape[0], positions, width)[
+            rows[:, None, None], torch.arange(positions, device=device)[None, :, None], columns[:, None, :]]
+        w = module.weight.t()[columns]  # [R, k, D_out]
+        out = self.outputs[module][rows]
+        return out + torch.bmm(new - old, w.to(new.dtype)).view(out.shape)
