@@ -57,6 +57,17 @@ _RANK_METRICS = ("spearman", "kendall", "topk")
 Explainer = Callable[[Tensor, Tensor], Tensor]
 
 
+def _overlap_k(top_k: int, n: int) -> int:
+    """The ``k`` of a top-k overlap of ``n`` groups or units: at most ``n - 1`` (a top-k of all ``n`` is
+    shared by any two rankings, so four heads or quadrants compared with ``top_k=5`` gave 1.0 always).
+
+    Examples:
+        >>> _overlap_k(5, 4), _overlap_k(5, 64), _overlap_k(5, 1)
+        (3, 5, 1)
+    """
+    return max(1, min(top_k, n - 1))
+
+
 @dataclass
 class CompareSettings:
     """How explanations are compared (shared by every method).
@@ -187,7 +198,8 @@ class CaptumBaseline(Audit):
         baseline: ``b`` of the causal effects, of the deletion/insertion curves and of Captum's
             ``baselines``.
         target: class to explain; ``None`` = the class predicted on each clean probe sample.
-        top_k: groups compared by the top-k overlap (capped at the number of groups).
+        top_k: groups (and units of ``layers``) compared by the top-k overlap, capped at one less than
+            their number: a top-k holding all of them is shared by any two rankings (overlap 1.0).
         noise_sigma: stability noise σ (default ``settings.noise_fraction`` × probe std).
         method_options: ``{method label: options}`` merged over ``methods``' options.
         layers: hidden layers whose ``unit_effects`` are set beside ``settings.layer_method``
@@ -354,12 +366,12 @@ class CaptumBaseline(Audit):
             rows[label]["stability"] = self._stability(explain, probe, tidx, scores[label], sigma, real, model)
             if self.settings.reference_metrics:
                 rows[label].update(self._reference(model, probe, mask, scores[label], tidx, explain, sigma))
-        k = min(self.top_k, g)
+        k = _overlap_k(self.top_k, g)
         for spec in self.specs:
             rows[spec.label] = {**self._agreement(scores["causal"], scores[spec.label], k, real), **rows[spec.label]}
         self._write(result, rows, seconds)
         for layer in self.layers:
-            self._layer(model, probe, layer, tidx, k, max_batch_size, result)
+            self._layer(model, probe, layer, tidx, max_batch_size, result)
         result.meta.update(groups=g, samples=int(x.shape[0]), sigma=sigma, seconds=seconds, top_k=k,
                            methods=[s.label for s in self.specs])
         result.meta.update(names_meta(self.feature_names, self.class_names, tidx, mask, inputs=x, vocabulary=self.vocabulary))
@@ -449,14 +461,14 @@ class CaptumBaseline(Audit):
         }
 
     def _layer(
-        self, model: nn.Module, probe: Probe, layer: str, tidx: Tensor, k: int, mbs: int | None, result: AuditResult
+        self, model: nn.Module, probe: Probe, layer: str, tidx: Tensor, mbs: int | None, result: AuditResult
     ) -> None:
         method, options = self.settings.layer_method, self.model_options(probe)
         units = {"unit_dim": self.unit_dim[layer], "num_heads": self.num_heads[layer]}
         causal = unit_effects(model, probe.inputs, layer, target=tidx, max_batch_size=mbs, **units, **options)
         other = layer_attribute(model, probe.first, layer, method, target=tidx, baselines=self.baseline, max_batch_size=mbs,
                                 **units, **options)
-        for metric, value in self._agreement(causal, other, min(k, causal.shape[1])).items():
+        for metric, value in self._agreement(causal, other, _overlap_k(self.top_k, causal.shape[1])).items():
             result.scalars[f"compare/{method}-{layer}/{metric}"] = value
 
     def _write(self, result: AuditResult, rows: dict[str, dict[str, float]], seconds: dict[str, float]) -> None:

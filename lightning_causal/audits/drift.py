@@ -51,7 +51,17 @@ def importance_shift(a: Tensor, b: Tensor) -> float:
 
 
 def vector_drift(previous: dict[str, Tensor], current: dict[str, Tensor], k: int = 5) -> dict[str, float]:
-    """Drift scalars ``drift/<vector>/{spearman,topk_jaccard,shift}`` for vectors present in both runs."""
+    """Drift scalars ``drift/<vector>/{spearman,topk_jaccard,shift}`` for vectors present in both runs.
+
+    ``topk_jaccard`` compares the top ``min(k, U - 1)`` of a vector of ``U`` entries: with ``k >= U``
+    both top sets would be the whole vector, 1.0 whatever the change (the 2-4 heads of a tiny
+    vision transformer, DeiT-tiny's 3).
+
+    Examples:
+        >>> import torch
+        >>> vector_drift({"heads": torch.tensor([4.0, 3.0, 2.0, 1.0])}, {"heads": torch.tensor([1.0, 2.0, 3.0, 4.0])})["drift/heads/topk_jaccard"]
+        0.5
+    """
     out: dict[str, float] = {}
     for name, cur in current.items():
         prev = previous.get(name)
@@ -59,6 +69,6 @@ def vector_drift(previous: dict[str, Tensor], current: dict[str, Tensor], k: int
             continue
         prev, cur = prev.detach().cpu().double(), cur.detach().cpu().double()
         out[f"drift/{name}/spearman"] = spearman(prev, cur)
-        out[f"drift/{name}/topk_jaccard"] = topk_jaccard(prev, cur, k)
+        out[f"drift/{name}/topk_jaccard"] = topk_jaccard(prev, cur, min(k, cur.numel() - 1))
         out[f"drift/{name}/shift"] = importance_shift(prev, cur)
     return out
