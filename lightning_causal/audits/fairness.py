@@ -22,6 +22,10 @@ from lightning_causal.causal.scm.attribute_flip import (
     one_hot_block,
     resolve_counterfactual,
 )
+from lightning_causal.causal.scm.counterfactual_checks import (
+    check_counterfactual_ids,
+    token_readers,
+)
 from lightning_causal.causal.scm.fairness import (
     carrier_unit_effects,
     counterfactual_fairness_gap,
@@ -123,7 +127,8 @@ class FairnessAudit(Audit):
         check_name_count("feature_names", self.feature_names, self._inputs(probe).shape[1], "column")
         x = self._inputs(probe)
         pad = self._padding(model, probe)
-        counterfactual_inputs(self.counterfactual, x[:8], None if pad is None else pad[:8])
+        x_cf = counterfactual_inputs(self.counterfactual, x, pad)  # token ids outside the vocabulary fail here, at setup
+        check_counterfactual_ids(self.counterfactual, x_cf, token_readers(Forward(model, num_samples=len(probe), **self.model_options(probe)), x))
         groups = self.counterfactual.groups(x)
         if groups is not None and groups.is_floating_point() and not bool((groups == groups.round()).all()):
             odd = groups[groups != groups.round()].unique()[:3].tolist()

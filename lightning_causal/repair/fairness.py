@@ -16,7 +16,7 @@ from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_float
 from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec
 from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual
-from lightning_causal.causal.scm.fairness import keep_padding
+from lightning_causal.causal.scm.counterfactual_checks import keep_padding
 from lightning_causal.causal.scm.token_swap import TokenSwap
 from lightning_causal.repair.base import RepairTerm
 
@@ -189,7 +189,18 @@ class CounterfactualFairnessTerm(RepairTerm):
             return torch.zeros((), device=x.device)  # nothing to pair in this batch
         both = torch.cat([rows, rows])
         args, kwargs = ForwardArgs(additional_forward_args, x.shape[0]).take(both)
-        out = self.outputs(model, torch.cat([x[rows], x_cf[rows]]), kwargs if kwargs else args or None)
+        both_inputs = torch.cat([x[rows], x_cf[rows]])
+        try:
+            out = self.outputs(model, both_inputs, kwargs if kwargs else args or None)
+        except IndexError as err:  # nn.Embedding's "index out of range in self", which names nothing
+            if both_inputs.is_floating_point():
+                raise
+            raise ValueError(
+                f"Expected the counterfactual {self.counterfactual!r:.120} to give token ids the model can look up, but "
+                f"the forward pass on the batch and its counterfactuals failed with IndexError: {err} (largest id: "
+                f"{int(x[rows].max())} in the batch, {int(x_cf[rows].max())} in the counterfactuals); check its ids "
+                "against the vocabulary (e.g. with counterfactual_fairness_gap, which names the embedding)"
+            ) from err
         m = rows.numel()
         return self.loss_from_outputs(out[:m], out[m:], y) * (m / k)
 

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 from lightning_causal.audits import CaptumBaseline, FairnessAudit, InputEffectAudit, Probe
 from lightning_causal.callbacks.audit import CausalAuditCallback
 from lightning_causal.causal import TokenSwap, counterfactual_fairness_gap, input_effects
+from lightning_causal.causal.scm.fairness import carrier_unit_effects
 from lightning_causal.repair import CausalRepairModule, CounterfactualFairnessTerm
 from tests.helpers.models import all_hook_counts
 
@@ -238,3 +239,21 @@ def test_token_strips_say_which_colour_is_which_sign():
     effect = torch.linspace(-1, 1, ids.shape[1]).unsqueeze(0) * mask
     (_, fig), = map_figures(MapData(ids, {"causal": effect}, "tokens"), "tokens")
     assert "red +, blue −" in fig.axes[0].get_title(loc="left")
+
+
+def test_a_swap_to_an_id_outside_the_vocabulary_is_named():
+    """Before: IndexError 'index out of range in self' from deep inside nn.Embedding (a device-side
+    assert on a GPU) in the gap, the audit and the CLP term, naming neither the swap nor the vocabulary."""
+    model = _model("roberta")
+    ids, mask = _sentences(n=7)
+    args = {"attention_mask": mask}
+    swap = TokenSwap([(HE, VOCAB + 3)])
+    named = rf"TokenSwap\(pairs=\[\(4, {VOCAB + 3}\)\]\) to give token ids in \[0, {VOCAB}\).*word_embeddings"
+    with pytest.raises(ValueError, match=named):
+        counterfactual_fairness_gap(model, ids, swap, additional_forward_args=args)
+    with pytest.raises(ValueError, match=named):
+        FairnessAudit(swap).validate(model, Probe(ids, additional_forward_args=args))
+    with pytest.raises(ValueError, match=named):
+        carrier_unit_effects(model, ids, swap, "roberta.encoder.layer.0", unit_dim=-1, additional_forward_args=args)
+    with pytest.raises(ValueError, match=rf"TokenSwap.*look up.*{VOCAB + 3} in the counterfactuals"):
+        CounterfactualFairnessTerm(swap).loss(model, ids, None, additional_forward_args=args)

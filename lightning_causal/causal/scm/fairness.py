@@ -29,15 +29,20 @@ from lightning_causal.causal.engine.interventions import (
 )
 from lightning_causal.causal.engine.state import audit_mode, check_logits, resolve_target
 from lightning_causal.causal.engine.suffix import suffix_module
+from lightning_causal.causal.engine.token_ids import embedding_readers
 from lightning_causal.causal.engine.unit_sites import check_site_units
 from lightning_causal.causal.engine.units import Layout, check_layout_options, resolve_layout
 from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual
 from lightning_causal.causal.scm.counterfactual import Counterfactual
+from lightning_causal.causal.scm.counterfactual_checks import (
+    check_counterfactual_ids,
+    keep_padding,
+    token_readers,
+)
 
 __all__ = [
     "probabilities",
     "counterfactual_inputs",
-    "keep_padding",
     "counterfactual_fairness_gap",
     "group_rates",
     "demographic_parity_difference",
@@ -92,32 +97,6 @@ def counterfactual_inputs(counterfactual: Counterfactual, x: Tensor, padding: Te
         raise ValueError(f"Expected the counterfactual of `x` {list(x.shape)} to have the same shape but got {getattr(x_cf, 'shape', type(x_cf))}")
     x_cf = x_cf if x_cf.dtype == x.dtype else x_cf.to(x.dtype)
     return x_cf if padding is None else keep_padding(counterfactual, x, x_cf, padding)
-
-
-def keep_padding(counterfactual: Counterfactual, x: Tensor, x_cf: Tensor, padding: Tensor) -> Tensor:
-    """``x_cf`` with the positions in ``padding`` (broadcastable to ``x``) as in ``x`` where the
-    counterfactual is per-position (a token swap); any other counterfactual that changes them is
-    refused with a ``ValueError``: ``x_cf`` runs with ``x``'s attention mask.
-
-    Examples:
-        >>> from lightning_causal.causal.scm.token_swap import TokenSwap
-        >>> x, pad = torch.tensor([[5, 2, 5]]), torch.tensor([[False, False, True]])
-        >>> keep_padding(TokenSwap([(5, 7)]), x, torch.tensor([[7, 2, 7]]), pad)
-        tensor([[7, 2, 5]])
-    """
-    pad = padding.to(x.device).expand_as(x)
-    if getattr(counterfactual, "per_position", False):
-        return torch.where(pad, x, x_cf)
-    moved = (x_cf != x) & pad
-    if not bool(moved.any()):
-        return x_cf
-    rows = moved.reshape(x.shape[0], -1).any(1).nonzero().squeeze(1)
-    raise ValueError(
-        f"Expected the counterfactual {counterfactual!r:.80} to leave padded positions (attention mask 0) as they are, "
-        f"but it changed {int(moved.sum())} of them in rows {rows[:5].tolist()}; x_cf runs with x's attention mask, "
-        "so tokens written there are not read. Keep every sentence's length (pair terms with the same number of "
-        "word pieces) and leave padding as it is"
-    )
 
 
 def _probabilities(forward: Forward, x: Tensor, rows: Tensor, max_batch_size: int | None) -> Tensor:
@@ -184,6 +163,8 @@ def counterfactual_fairness_gap(
     changed = (x_cf != x).reshape(n, -1).any(1)
     idx = changed.nonzero().squeeze(1)
     with audit_mode(forward.model):
+        if idx.numel():
+            check_counterfactual_ids(cf, x_cf[idx], token_readers(forward, x))
         p = _probabilities(forward, x, torch.arange(n, device=x.device), max_batch_size)
         p_cf = p.clone()
         if idx.numel():
@@ -359,8 +340,10 @@ def carrier_unit_effects(
         probe = module.register_forward_hook(lambda _m, _i, o: kinds.append(type(o)))
         try:
             with capture(model, [layer]) as acts:
-                out = forward(x)
+                with embedding_readers(model, (x,)) as readers:
+                    out = forward(x)
                 h = acts.get(layer)
+                check_counterfactual_ids(cf, x_cf, [r for r in readers if r.size[1:] == tuple(x.shape[1:])])
                 forward(x_cf)
                 h_cf = acts.get(layer)
         finally:
