@@ -66,7 +66,7 @@ def test_heads_wider_than_an_eighth_of_the_inputs_run_the_layer(updates):
                                   additional_forward_args={"attention_mask": mask})
     torch.testing.assert_close(fast, full, rtol=0, atol=1e-10)
     assert info.linear_updates == ()
-    assert updates["rows"] == TRIAL  # a head is 8 of 32 inputs: the plain product is cheaper
+    assert updates["rows"] == 0  # a head is 8 of 32 inputs: the plain product is cheaper (and no trial is run)
 
 
 class Mlp(nn.Module):

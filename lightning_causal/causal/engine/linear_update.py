@@ -86,6 +86,7 @@ class LinearReaders:
         self.names: dict[int, str] = {}
         self.outputs: dict[nn.Module, Tensor] = {}  # module -> its output on the probe
         self.value: Tensor | None = None  # h on the probe (the prefix cache's value)
+        self.checked = False  # whether the prefix cache has tried the update on its trial rows
 
     def __bool__(self) -> bool:
         return bool(self.outputs)
@@ -134,6 +135,11 @@ class LinearReaders:
         return (bool(self.outputs) and self.value is not None and unit_dim % self.value.dim() == self.value.dim() - 1
                 and unit_size * MAX_SHARE <= self.value.shape[-1])
 
+    def used_by(self, edit: object) -> bool:
+        """Whether a suffix run of ``edit`` would be answered by the update (its hint qualifies)."""
+        hint = getattr(edit, "changed_units", None)
+        return hint is not None and self.answers(hint[1], hint[2])
+
     def clear(self) -> None:
         """Answer no layer by the update from now on (the cache fell back to full passes)."""
         self.outputs = {}
@@ -144,14 +150,10 @@ class LinearReaders:
         layer called on the run's first output of the intervened layer is answered by the update
         when ``edit`` says which units of the last dimension it changes (``edit.changed_units``:
         ``(units [R], unit_dim, unit_size)``, set by the hidden-unit estimators; hooks restored on exit)."""
-        hint = getattr(edit, "changed_units", None)
-        if not self.outputs or self.value is None or hint is None:
+        if not self.used_by(edit) or edit.changed_units[0].shape != rows.shape:  # type: ignore[attr-defined]
             yield
             return
-        units, unit_dim, unit_size = hint
-        if not self.answers(unit_dim, unit_size) or units.shape != rows.shape:
-            yield
-            return
+        units, _, unit_size = edit.changed_units  # type: ignore[attr-defined]
         columns = units.view(-1, 1) * unit_size + torch.arange(unit_size, device=units.device)  # [R, k]
         current: dict[str, Any] = {}
 

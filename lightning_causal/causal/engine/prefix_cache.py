@@ -154,6 +154,9 @@ class PrefixCache:
                 too (a layer used twice), as the full-forward intervention hook does.
             rows: the probe sample of each row (cached values and forward arguments follow it).
         """
+        if self.linear and not self.linear.checked and self.linear.used_by(value):
+            self.linear.checked = True
+            _check_linear_update(self)  # on the first rows that would use it (heads never do: no check run)
         with self.reads.applied(rows), self.linear.applied(rows, value):
             try:
                 return self.forward.select(self._runner(value, rows))
@@ -261,7 +264,6 @@ def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: 
             cache.reason = "; ".join(reasons)
             _check_samples_independent(cache, xs)
             _use_read_slices(cache, xs, module, reads)
-            _check_linear_update(cache, xs)
             return cache
         cache = _full_cache(forward, xs, layer, module, "; ".join(reasons) or "forced")
         _check_trial_pass(cache, xs, module, compare=False)
@@ -280,11 +282,9 @@ def _use_read_slices(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Modu
         cache.reads = ReadSlices([])
 
 
-def _check_linear_update(cache: PrefixCache, xs: tuple[Tensor, ...]) -> None:
+def _check_linear_update(cache: PrefixCache) -> None:
     """Keep the linear layers' update (:mod:`~.linear_update`) only if two trial rows with one input
     of theirs moved give the output the layers' own product gives."""
-    if not cache.linear:
-        return
     _, rows = trial_rows(cache.value.shape[0], cache.value.device)
 
     def one_moved(h: Tensor) -> Tensor:
@@ -294,12 +294,14 @@ def _check_linear_update(cache: PrefixCache, xs: tuple[Tensor, ...]) -> None:
 
     one_moved.changed_units = (torch.zeros_like(rows), -1, 1)  # type: ignore[attr-defined]
 
-    updated = cache(one_moved, rows)
-    linear, cache.linear = cache.linear, LinearReaders(nn.Identity())
-    try:
-        plain = cache(one_moved, rows)
-    finally:
-        cache.linear = linear
+    linear = cache.linear
+    with torch.no_grad():  # as the suffix runs that use it (under autograd the layers run as usual)
+        updated = cache(one_moved, rows)
+        cache.linear = LinearReaders(nn.Identity())
+        try:
+            plain = cache(one_moved, rows)
+        finally:
+            cache.linear = linear
     if not close(updated, plain):
         cache.linear.clear()
 

@@ -188,48 +188,68 @@ def probe_rows(n: int, device: torch.device) -> Tensor:
 
 
 def _read_positions(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, cut: nn.Module
-                    ) -> tuple[list[nn.Module], dict[int, tuple[int, Tensor]], Tensor | None]:
-    """One forward and backward pass on the rows. Returns the modules whose every call starts after
-    the cut's last call ended and that are called once, in call order; for those whose first input
-    is ``[R, T, ...]`` floating point, ``(T, P)`` with ``P`` the positions at which the output's
-    gradient is nonzero, when ``P`` is the same for every row and leaves some position out; and the
-    model's output on the rows (``None`` when autograd cannot run here)."""
+                    ) -> tuple[list[nn.Module], dict[int, tuple[int, Tensor]], Tensor | None, dict[int, Tensor]]:
+    """One forward and backward pass of the rows twice over: as they are, then with the cut's
+    output moved by noise of its own scale (autograd on from the cut's first call on only).
+
+    Returns the modules whose every call starts after the cut's last call ended and that are called
+    once, in call order; for those whose first input is ``[R, T, ...]`` floating point, ``(T, P)``
+    with ``P`` the positions at which the clean rows' output gradient is nonzero, when ``P`` is the
+    same for every row and leaves some position out; the model's output on the clean rows
+    (``None`` when autograd cannot run here); and each such module's read mask ``[R, T]`` on the
+    moved rows (what :func:`_reads_ignore_cut` judges)."""
+    k = rows.numel()
     events: list[tuple[bool, nn.Module]] = []
     leaves: dict[int, Tensor] = {}
+    generator = torch.Generator().manual_seed(0)
 
     def pre(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
         events.append((True, module))
-        return _add_leaf(leaves, module, args, min_dim=3)
+        return _add_leaf(leaves, module, args, min_dim=3) if torch.is_grad_enabled() else None
+
+    def moved(_module: nn.Module, _args: tuple[Any, ...], out: Any) -> Any:
+        torch.set_grad_enabled(True)  # from the cut on (the prefix ran without autograd)
+        h = module_output(out)
+        if not h.is_floating_point() or h.shape[0] != 2 * k:
+            return None
+        half = h[k:].detach()
+        noise = torch.randn(half.shape, generator=generator, dtype=h.dtype).to(h.device)
+        scale = float(half.std()) if half.numel() > 1 else 1.0
+        return replace_output(out, torch.cat([h[:k], h[k:] + scale * noise]))
 
     handles = []
     for module in {id(m): m for m in forward.model.modules()}.values():
         handles.append(module.register_forward_pre_hook(pre))
         handles.append(module.register_forward_hook(lambda m, _a, _o: events.append((False, m))))
+    handles.append(cut.register_forward_hook(moved))  # after the event hook: the cut's end is recorded first
+    previous = torch.is_grad_enabled()
+    both = torch.cat([rows, rows])
     try:
-        with torch.enable_grad():
-            out = forward(*(x[rows] for x in xs), rows=rows)
-            ends = [i for i, (start, m) in enumerate(events) if not start and m is cut]
-            calls: dict[int, list[int]] = {}
-            for i, (start, m) in enumerate(events):
-                if start:
-                    calls.setdefault(id(m), []).append(i)
-            after = [m for i, (start, m) in enumerate(events) if start and ends and i > ends[-1]
-                     and len(calls[id(m)]) == 1]
-            wanted = [m for m in after if id(m) in leaves]
-            if not wanted or not (out.is_floating_point() and out.requires_grad):
-                return after, {}, out.detach()
-            grads = _gradients(out, [leaves[id(m)] for m in wanted], torch.Generator().manual_seed(0))
+        torch.set_grad_enabled(False)
+        out = forward(*(x[both] for x in xs), rows=both)
+        ends = [i for i, (start, m) in enumerate(events) if not start and m is cut]
+        calls: dict[int, list[int]] = {}
+        for i, (start, m) in enumerate(events):
+            if start:
+                calls.setdefault(id(m), []).append(i)
+        after = [m for i, (start, m) in enumerate(events) if start and ends and i > ends[-1] and len(calls[id(m)]) == 1]
+        wanted = [m for m in after if id(m) in leaves]
+        if not wanted or not (out.is_floating_point() and out.requires_grad and out.shape[0] == 2 * k):
+            return after, {}, out[:k].detach() if out.shape[:1] == (2 * k,) else None, {}
+        grads = _gradients(out, [leaves[id(m)] for m in wanted], torch.Generator().manual_seed(0))
     except RuntimeError:  # no autograd here (a caller's inference_mode, a non-differentiable model): run it all
-        return [], {}, None
+        return [], {}, None, {}
     finally:
+        torch.set_grad_enabled(previous)
         for handle in handles:
             handle.remove()
-    found = {}
+    found, moved_reads = {}, {}
     for module, grad in zip(wanted, grads):
-        positions = None if grad is None else _positions(grad)
+        positions = None if grad is None else _positions(grad[:k])
         if positions is not None:
             found[id(module)] = (grad.shape[1], positions)
-    return after, found, out.detach()
+            moved_reads[id(module)] = _read_mask(grad[k:])
+    return after, found, out[:k].detach(), moved_reads
 
 
 def _positions(grad: Tensor) -> Tensor | None:
@@ -282,46 +302,22 @@ def _full_length(candidates: list[ReadSlice]) -> Callable[[ReadSlice], Callable[
     return watch
 
 
-def _reads_ignore_cut(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, cut: nn.Module,
-                      chosen: list[ReadSlice], generator: torch.Generator) -> bool:
+def _reads_ignore_cut(chosen: list[ReadSlice], moved_reads: dict[int, Tensor]) -> bool:
     """Whether the chosen modules' outputs are still read at their positions only (or fewer) when
-    the cut's output is moved by noise of its own scale: the positions an intervened row reads
-    must not depend on the values the intervention changes (a head that picks the position where
-    some hidden value peaks would read elsewhere, and a cut at the clean positions answer wrongly)."""
-    leaves: dict[int, Tensor] = {}
-
-    def pre(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        return _add_leaf(leaves, module, args)
-
-    def moved(_module: nn.Module, _args: tuple[Any, ...], out: Any) -> Any:
-        h = module_output(out)
-        if not h.is_floating_point():
-            return None
-        noise = torch.randn(h.shape, generator=generator, dtype=h.dtype).to(h.device)
-        return replace_output(out, h + (float(h.detach().std()) if h.numel() > 1 else 1.0) * noise)
-
-    handles = [c.module.register_forward_pre_hook(pre) for c in chosen]
-    handles.append(cut.register_forward_hook(moved))
-    try:
-        with torch.enable_grad():
-            out = forward(*(x[rows] for x in xs), rows=rows)
-            if len(leaves) != len(chosen) or not out.requires_grad:
-                return False
-            grads = _gradients(out, [leaves[id(c.module)] for c in chosen], generator)
-    except Exception:  # noqa: BLE001 -- the model does not run on moved values: no cut
-        return False
-    finally:
-        for handle in handles:
-            handle.remove()
-    return not any(grad is not None and _reads_outside(_read_mask(grad), c.positions) for c, grad in zip(chosen, grads))
+    the cut's output is moved by noise of its own scale (``moved_reads``, from :func:`_read_positions`):
+    the positions an intervened row reads must not depend on the values the intervention changes (a
+    head that picks the position where some hidden value peaks would read elsewhere, and a cut at
+    the clean positions answer wrongly)."""
+    return not any(_reads_outside(moved_reads[id(c.module)], c.positions) for c in chosen)
 
 
 def find_read_slices(forward: Forward, xs: tuple[Tensor, ...], cut: nn.Module) -> ReadSlices:
     """The modules after ``cut`` that can run at the positions the output reads (module docstring).
 
-    The checks cost two forward and backward passes of up to :data:`MAX_ROWS` probe samples (the
-    second with the cut's output moved), and two forward passes of them per module tried: a module
-    whose input is already short because of a chosen one is not tried.
+    The checks cost one forward and backward pass of up to :data:`MAX_ROWS` probe samples twice
+    over (the second copy with the cut's output moved; autograd from the cut on), and two forward
+    passes of them per module tried: a module whose input is already short because of a chosen one
+    is not tried.
 
     Args:
         forward: the prepared model call (its ``select`` picks the explained output).
@@ -332,7 +328,7 @@ def find_read_slices(forward: Forward, xs: tuple[Tensor, ...], cut: nn.Module) -
         :class:`ReadSlices`, empty (falsy) when no module qualifies.
     """
     rows = probe_rows(xs[0].shape[0], xs[0].device)
-    after, found, clean = _read_positions(forward, xs, rows, cut)
+    after, found, clean, moved_reads = _read_positions(forward, xs, rows, cut)
     if not found or clean is None:
         return ReadSlices([])
     names = {id(m): name for name, m in forward.model.named_modules()}
@@ -352,7 +348,7 @@ def find_read_slices(forward: Forward, xs: tuple[Tensor, ...], cut: nn.Module) -
         if not _same_output(forward, xs, rows, clean, [(candidate.module, _noise(candidate.length, candidate.positions, generator))]):
             continue
         chosen, full = trial, watch.seen  # type: ignore[attr-defined]
-    if chosen and not _reads_ignore_cut(forward, xs, rows, cut, chosen, generator):
+    if chosen and not _reads_ignore_cut(chosen, moved_reads):
         return ReadSlices([])
     return ReadSlices([c for c in chosen if c.positions.dim() == 1], [c for c in chosen if c.positions.dim() == 2], rows)
 
