@@ -34,6 +34,7 @@ from lightning_causal.causal.scm.fairness import (
     probabilities,
 )
 from lightning_causal.causal.scm.scm_flip import SCMFlip
+from lightning_causal.causal.scm.token_swap import TokenSwap
 
 __all__ = ["FairnessAudit"]
 
@@ -53,8 +54,8 @@ class FairnessAudit(Audit):
     ``demographic_parity_difference`` and, when the probe has labels,
     ``equalized_odds_difference``, plus ``positive_rate/group_<g>`` (``tpr``, ``fpr``,
     ``accuracy`` with labels) per sensitive group (the values of the sensitive column; for a token
-    swap, sentences with first / second terms only among their real tokens: an attention mask's
-    padded positions are neither swapped nor read). Vectors: ``cf_delta`` (per-sample Δp, a
+    swap, sentences with first / second terms only among their real tokens, the table row named
+    by the terms' ids: an attention mask's padded positions are neither swapped nor read). Vectors: ``cf_delta`` (per-sample Δp, a
     histogram) and, per layer, ``carriers/<layer>`` = E|c_u|
     (:func:`~lightning_causal.causal.scm.fairness.carrier_unit_effects`: the part of Δ each unit
     carries); tables ``top_carriers/<layer>`` and ``groups``.
@@ -207,6 +208,8 @@ class FairnessAudit(Audit):
             row = {"group": g, "count": int(rates["count"][i])}
             if isinstance(values, tuple) and len(values) == 2 and g in (0, 1):
                 row["value"] = values[g]
+            if isinstance(self.counterfactual, TokenSwap) and g in (0, 1):  # which sentences: the summary shows this name
+                row["name"] = f"{('first', 'second')[g]} terms {[p[g] for p in self.counterfactual.pairs]}"
             for k in keys:
                 v = float(rates[k][i])
                 row[k] = v

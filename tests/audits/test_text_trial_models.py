@@ -257,3 +257,15 @@ def test_a_swap_to_an_id_outside_the_vocabulary_is_named():
         carrier_unit_effects(model, ids, swap, "roberta.encoder.layer.0", unit_dim=-1, additional_forward_args=args)
     with pytest.raises(ValueError, match=rf"TokenSwap.*look up.*{VOCAB + 3} in the counterfactuals"):
         CounterfactualFairnessTerm(swap).loss(model, ids, None, additional_forward_args=args)
+
+
+def test_the_groups_of_a_token_swap_are_named_by_their_terms():
+    """Before, the summary read 'groups: 0 (positive_rate 1), 1 (positive_rate 0)': which
+    sentences a group holds was in the docs only. Now each row names its terms' ids."""
+    from lightning_causal.reporting.summary import markdown_summary
+
+    model = _model("distilbert")
+    ids, mask = _sentences(n=7)
+    result = FairnessAudit(TokenSwap(PAIRS)).run(model, Probe(ids, additional_forward_args={"attention_mask": mask}))
+    assert [row["name"] for row in result.tables["groups"]] == [f"first terms {[HE, HIS]}", f"second terms {[SHE, HER]}"]
+    assert f"groups: first terms {[HE, HIS]} (positive_rate" in markdown_summary(0, [result])
