@@ -7,13 +7,17 @@ For each (model, layer), side by side in one run:
 - ours: `unit_effects` (automatic path: "fx" for the CNN, "hooks" for BERT);
 - ours without the read-position cut: the same with `find_read_slices` answering "nothing" (the
   suffix's last modules at every position, as before the cut existed), to measure what the cut saves;
+- ours without the linear update: the same with `linear_update.MAX_SHARE` so large that no
+  linear layer reading the intervened one is answered by the update (each runs its whole product, as
+  before the update existed), to measure what the update saves;
 - fallback: `unit_effects(use_suffix=False)` (full forward passes with a hook);
 - Captum `LayerFeatureAblation` with one group per unit (a `layer_mask`; heads through
   `attribute_to_layer_input=True` on the attention output projection), `perturbations_per_eval`
   sized to the same rows per pass as our fallback (all units at once would not fit in memory),
   target class 1 for all three (Captum rejects per-sample targets there); the three calls
   interleaved, `--repeats` times, medians;
-- per row: one chunk of suffix rows (the cache, one unit zeroed per row) against one chunk of
+- per row: one chunk of suffix rows (the cache, one unit zeroed per row, with the read-position
+  cut and the linear update where `unit_effects` takes them) against one chunk of
   full forward rows of the same size, interleaved, median of 5 each: the per-row cost of the
   suffix in full forwards, measured so that the machine's load drifts affect both alike.
 - peak memory: RSS growth during our call, sampled by a thread, in a fresh process.
@@ -44,6 +48,7 @@ from captum.attr import LayerFeatureAblation  # noqa: E402
 
 from benchmarks._timing import peak_rss_growth  # noqa: E402
 from lightning_causal.causal import unit_effects  # noqa: E402
+from lightning_causal.causal.engine import linear_update  # noqa: E402
 from lightning_causal.causal.engine import prefix_cache as prefix_module  # noqa: E402
 from lightning_causal.causal.engine.ablation import replace_units  # noqa: E402
 from lightning_causal.causal.engine.batching import rows_per_pass  # noqa: E402
@@ -164,9 +169,14 @@ def per_row(model, xs, afa, layer: str, layout: dict, rows: int) -> float:
         cache = cache_prefix(model, xs, layer, additional_forward_args=afa, rows_per_sample=lay.num_units)
         s = torch.arange(rows) % n
         u = torch.arange(rows) % lay.num_units
+
+        def zeroed(h):
+            return replace_units(h, u, torch.zeros(()), lay.dim, unit_size=lay.unit_size)
+
+        zeroed.changed_units = (u, lay.dim, lay.unit_size)  # as unit_rows says it: the linear update may answer
         ratios = []
         for _ in range(5):
-            t_suffix = _seconds(lambda: cache(lambda h: replace_units(h, u, torch.zeros(()), lay.dim, unit_size=lay.unit_size), s))
+            t_suffix = _seconds(lambda: cache(zeroed, s))
             t_full = _seconds(lambda: forward(*(x[s] for x in xs), rows=s))
             ratios.append(t_suffix / t_full)
     return sorted(ratios)[2]
@@ -188,9 +198,18 @@ def time_layer(name: str, probe: int, layer: str, layout: dict, repeats: int) ->
         finally:
             prefix_module.find_read_slices = find
 
+    def plain():
+        share = linear_update.MAX_SHARE
+        linear_update.MAX_SHARE = 1 << 40
+        try:
+            return unit_effects(model, xs, layer, target=1, additional_forward_args=afa, **layout)
+        finally:
+            linear_update.MAX_SHARE = share
+
     calls = {
         "ours": lambda: unit_effects(model, xs, layer, target=1, additional_forward_args=afa, **layout),
         "uncut": uncut,
+        "plain": plain,
         "fallback": lambda: unit_effects(model, xs, layer, target=1, additional_forward_args=afa, use_suffix=False, **layout),
         "captum": _captum(model, xs, afa, layer, layout, rows, n),
     }
@@ -199,7 +218,7 @@ def time_layer(name: str, probe: int, layer: str, layout: dict, repeats: int) ->
         for k, fn in calls.items():
             times[k].append(_seconds(fn))
     out = {k: statistics.median(v) for k, v in times.items()}
-    out.update(layer=layer, units=eff.shape[1], rows=eff.numel(), path=info.path + ("+cut" if info.read_positions else ""),
+    out.update(layer=layer, units=eff.shape[1], rows=eff.numel(), path=info.path + ("+cut" if info.read_positions else "") + ("+update" if info.linear_updates else ""),
                per_row=per_row(model, xs, afa, layer, layout, rows))
     return out
 
@@ -231,9 +250,10 @@ def main() -> None:
         print(json.dumps(peak_memory(name, probe_of(name, json.loads(layout)), layer, json.loads(layout))))
         return
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, probes {probes}, heads {args.head_probe}\n")
-    print("| model | layer | units | rows U·N | path | ours (s) | without cut (s) | fallback (s) | Captum LFA (s) "
-          "| ours/fallback | ours/Captum | without cut/fallback | suffix row / forward row | peak MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| model | layer | units | rows U·N | path | ours (s) | without cut (s) | without update (s) | fallback (s) "
+          "| Captum LFA (s) | ours/fallback | ours/Captum | without cut/fallback | without update/fallback "
+          "| suffix row / forward row | peak MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, (_, layers) in MODELS.items():
         if args.only and name != args.only:
             continue
@@ -243,8 +263,9 @@ def main() -> None:
                    "--text-probe", str(args.text_probe), "--head-probe", str(args.head_probe)]
             mem = float(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip())
             print(f"| {name} | {layer} {layout or ''} | {r['units']} | {r['rows']} | {r['path']} | {r['ours']:.2f} "
-                  f"| {r['uncut']:.2f} | {r['fallback']:.2f} | {r['captum']:.2f} | {r['ours'] / r['fallback']:.2f}x "
-                  f"| {r['ours'] / r['captum']:.2f}x | {r['uncut'] / r['fallback']:.2f}x | {r['per_row']:.2f}x | {mem:.0f} |", flush=True)
+                  f"| {r['uncut']:.2f} | {r['plain']:.2f} | {r['fallback']:.2f} | {r['captum']:.2f} "
+                  f"| {r['ours'] / r['fallback']:.2f}x | {r['ours'] / r['captum']:.2f}x | {r['uncut'] / r['fallback']:.2f}x "
+                  f"| {r['plain'] / r['fallback']:.2f}x | {r['per_row']:.2f}x | {mem:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
