@@ -2,12 +2,10 @@
 
 A unit intervention changes a few inputs of every ``nn.Linear`` that reads the layer's output
 unchanged (BERT's ``output.dense`` after ``intermediate``; Llama's ``down_proj`` after its MLP
-neurons; the ``o_proj`` after its heads). For such a linear layer ``y = h W^T + b``, the
-intervened row's output is its probe output plus the change of the changed inputs ``S`` only:
+neurons). For such a linear layer ``y = h W^T + b``, the
+intervened row's output is its probe output plus the change of the changed inputs ``S`` only::
 
-.. math::
-
-    y' = h' W^T + b = y + (h' - h) W^T = y + (h' - h)_S \\, (W_{:, S})^T,
+    y' = h' W^T + b = y + (h' - h) W^T = y + (h' - h)_S (W_S)^T    (W_S: the columns S of W)
 
 so a suffix row costs ``|S| D_out`` multiply-adds per position there instead of ``I D_out``: one
 neuron of 512 intervened is 1/512 of the layer's matrix product. ``S`` is what the edit says it
