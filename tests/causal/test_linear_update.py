@@ -176,3 +176,18 @@ def test_the_unit_importance_audit_records_the_updated_linear_layers():
         model, Probe(ids, additional_forward_args={"attention_mask": mask}))
     assert result.meta[f"linear_updates/{layers[0]}"] == ["'bert.encoder.layer.0.output.dense'"]
     assert f"linear_updates/{layers[1]}" not in result.meta  # heads: the plain product
+
+
+def test_gpt2_conv1d_neurons_equal_the_full_passes(updates):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.GPT2Config(vocab_size=40, n_positions=16, n_embd=16, n_layer=2, n_head=2, num_labels=2,
+                                     pad_token_id=0, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    torch.manual_seed(0)
+    model = transformers.GPT2ForSequenceClassification(config).double().eval()  # mlp: c_fc, act, c_proj (Conv1D)
+    ids, mask = token_batch(n=3, length=6)
+    ids = ids % 40
+    (fast, info), full = _effects(model, (ids,), "transformer.h.0.mlp.act", unit_dim=-1,
+                                  additional_forward_args={"attention_mask": mask})
+    torch.testing.assert_close(fast, full, rtol=0, atol=1e-10)
+    assert info.linear_updates == ("'transformer.h.0.mlp.c_proj'",)
+    assert updates["rows"] == 3 * 64 + TRIAL  # n_inner: 4 x 16

@@ -15,7 +15,8 @@ replace one unit of the last dimension per row); an edit that does not say, or u
 layer's own product (the tests compare with the full forward passes in float64).
 
 :class:`LinearReaders` records, during the prefix cache's probe run, every ``nn.Linear`` (exactly
-that type: subclasses such as LoRA or quantised layers run as usual) whose input *is* the layer's
+that type: subclasses such as LoRA or quantised layers run as usual; also Hugging Face's
+``Conv1D``, GPT-2's linear layer with its weight stored ``[in, out]``) whose input *is* the layer's
 output tensor (not a copy, not modified in place since: ``Tensor._version``) together with its
 output on the probe; :meth:`LinearReaders.applied` patches their ``forward`` during a suffix run
 so that a call whose input is the run's intervened tensor is answered by the update. Anything
@@ -60,6 +61,24 @@ __all__ = ["MAX_SHARE", "LinearReaders"]
 #: The update runs when a row changes at most ``in_features / MAX_SHARE`` inputs of the layer
 #: (the gathers and the batched product cost more than the plain product beyond that).
 MAX_SHARE = 8
+
+
+def _conv1d_type() -> type | None:
+    try:
+        from transformers.pytorch_utils import Conv1D
+    except Exception:  # noqa: BLE001 -- transformers not installed (or broken): no such layers to answer
+        return None
+    return Conv1D
+
+
+def _is_linear(module: nn.Module) -> bool:
+    """``nn.Linear`` or Hugging Face's ``Conv1D``, exactly (a subclass may change the product)."""
+    return type(module) is nn.Linear or (type(module).__name__ == "Conv1D" and type(module) is _conv1d_type())
+
+
+def _input_major(module: nn.Module) -> Tensor:
+    """The weight as ``[in_features, out_features]`` (``Conv1D`` stores it so; ``nn.Linear`` transposed)."""
+    return module.weight.t() if type(module) is nn.Linear else module.weight
 
 
 def _version(t: Tensor) -> int | None:
@@ -115,7 +134,7 @@ class LinearReaders:
             if pending.pop(id(module), None) is not None and isinstance(out, Tensor):
                 self.outputs[module] = out.detach()
 
-        linears = {name: m for name, m in model.named_modules() if type(m) is nn.Linear}
+        linears = {name: m for name, m in model.named_modules() if _is_linear(m)}
         self.names = {id(m): name for name, m in linears.items()}
         handles = [self.layer.register_forward_hook(layer_hook)]
         for module in linears.values():
@@ -181,7 +200,7 @@ class LinearReaders:
         finally:
             handle.remove()
 
-    def _update(self, module: nn.Linear, h: Tensor, rows: Tensor, columns: Tensor) -> Tensor:
+    def _update(self, module: nn.Module, h: Tensor, rows: Tensor, columns: Tensor) -> Tensor:
         """``y[rows] + (h - value[rows])_S W_S^T``, ``S``: each row's changed ``columns`` ``[R, k]``."""
         device = self.value.device
         rows, columns = rows.to(device), columns.to(device)
@@ -190,6 +209,6 @@ class LinearReaders:
         new = h.reshape(r, positions, width).gather(2, columns[:, None, :].expand(-1, positions, -1))  # [R, P, k]
         old = self.value.reshape(self.value.shape[0], positions, width)[
             rows[:, None, None], torch.arange(positions, device=device)[None, :, None], columns[:, None, :]]
-        w = module.weight.t()[columns]  # [R, k, D_out]
+        w = _input_major(module)[columns]  # [R, k, D_out]
         out = self.outputs[module][rows]
         return out + torch.bmm(new - old, w.to(new.dtype)).view(out.shape)
