@@ -12,16 +12,17 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from lightning_causal.reporting.figures import map_scale, show_input
+from lightning_causal.reporting.figures import map_scale, show_input, strongest_channel
 
 __all__ = ["attribution_grid", "curves_figure"]
 
 
 def _image(x: Tensor) -> Tensor:
-    """A 2-D image of one sample ``[C, H, W]`` / ``[H, W]`` (channels averaged) or a 1-D row ``[D]``."""
+    """A 2-D image of one sample ``[C, H, W]`` / ``[H, W]`` (each pixel's channel of largest |value|,
+    :func:`~lightning_causal.reporting.figures.strongest_channel`) or a 1-D row ``[D]``."""
     x = x.detach().float().cpu()
     if x.dim() == 3:
-        x = x.mean(0)
+        x = strongest_channel(x, 0)
     return x.unsqueeze(0) if x.dim() == 1 else x
 
 
@@ -61,7 +62,7 @@ def attribution_grid(
         if m.shape != inputs.shape:
             raise ValueError(f"Expected map {name!r} shaped like the input {list(inputs.shape)} but got {list(m.shape)}")
     rows, cols = inputs.shape[0], 1 + len(columns)
-    # set on what is drawn (channels averaged), diverging for signed maps, from 0 for unsigned ones
+    # set on what is drawn (each pixel's strongest channel), diverging for signed maps, from 0 for unsigned ones
     scales = {k: map_scale(torch.stack([_image(v[r]) for r in range(rows)])) for k, v in columns.items()}
     fig = Figure(figsize=(2.4 * cols, 2.3 * rows + 0.3), layout="constrained")  # room for each column's colour bar
     axes = fig.subplots(rows, cols, squeeze=False)

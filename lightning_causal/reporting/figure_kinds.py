@@ -42,6 +42,7 @@ from lightning_causal.reporting.figures import (
     heatmap_row,
     map_scale,
     short_labels,
+    strongest_channel,
     title_lines,
 )
 
@@ -195,12 +196,12 @@ def _samples(data: MapData) -> tuple[int, bool]:
 
 
 def _drawn_planes(maps: Tensor) -> Tensor:
-    """The values a heatmap draws of maps ``[N, C, H, W]`` / ``[N, C, D, H, W]``: the channels'
-    mean (:func:`~lightning_causal.reporting.figures.to_image`); ``[N, H, W]`` as they are. Colour
-    scales are set on these: set on the channels (a per-pixel RGB attribution), the mean used a third
-    of its scale."""
+    """The values a heatmap draws of maps ``[N, C, H, W]`` / ``[N, C, D, H, W]``: each pixel's
+    channel of largest magnitude (:func:`~lightning_causal.reporting.figures.strongest_channel`; the
+    channels' mean drew a group of one colour channel at a third of its effect, and opposite groups
+    cancelled); ``[N, H, W]`` as they are. Colour scales are set on these values."""
     maps = maps.detach().float()
-    return maps.mean(1) if maps.dim() in (4, 5) else maps
+    return strongest_channel(maps, 1) if maps.dim() in (4, 5) else maps
 
 
 def image_maps(data: MapData) -> list[tuple[str, Figure]]:
@@ -210,7 +211,7 @@ def image_maps(data: MapData) -> list[tuple[str, Figure]]:
     (Saliency). A volume ``[C, D, H, W]`` is drawn at one depth slice: the one where the first map
     (causal) has the largest mean |score|, named in the title."""
     n, glob = _samples(data)
-    planes = {k: _drawn_planes(v[:n]) for k, v in data.maps.items()}  # what is drawn: channels averaged
+    planes = {k: _drawn_planes(v[:n]) for k, v in data.maps.items()}  # what is drawn: each pixel's strongest channel
     vmax = {k: float(v.abs().max()) or 1.0 for k, v in planes.items()}
     signed = {k: bool((v < 0).any()) for k, v in planes.items()}  # one kind of scale per map for every sample
     out = []

@@ -17,7 +17,8 @@ from torch import Tensor
 
 __all__ = [
     "heatmap_row", "map_scale", "bar_figure", "counterfactual_figure", "interval_bar_figure", "interval_metrics", "curves_figure",
-    "image_grid_figure", "largest_change", "short_label", "short_labels", "show_input", "title_lines", "to_image",
+    "image_grid_figure", "largest_change", "short_label", "short_labels", "show_input", "strongest_channel", "title_lines",
+    "to_image",
 ]
 
 WIDTH = 5.2  # inches at 100 dpi: 520 pixels, about the width of a TensorBoard image card
@@ -45,7 +46,22 @@ def largest_change(d: Tensor) -> Tensor:
     d = d.detach().float().cpu()
     if d.dim() != 3:
         return d
-    return d.gather(0, d.abs().argmax(0, keepdim=True))[0]
+    return strongest_channel(d, 0)
+
+
+def strongest_channel(maps: Tensor, dim: int) -> Tensor:
+    """``maps`` without dimension ``dim`` (the colour channels): at each position the value of the
+    channel of largest magnitude, with its sign. What an RGB attribution or effect map draws: the
+    channels' mean diluted a group of one channel to a third and let opposite groups cancel (a red
+    group at 0.9 over a blue one at -0.6 drew 0.1); for a map equal across channels (a patch
+    group) it is that value.
+
+    Examples:
+        >>> import torch
+        >>> strongest_channel(torch.tensor([[[0.9]], [[0.0]], [[-0.6]]]), 0).tolist()
+        [[0.8999999761581421]]
+    """
+    return maps.gather(dim, maps.abs().argmax(dim, keepdim=True)).squeeze(dim)
 
 
 def show_input(ax: Any, x: Tensor) -> None:
@@ -177,7 +193,7 @@ def heatmap_row(
     show_input(axes[0], sample)
     axes[0].set_title("input", fontsize=10)
     for ax, (name, m) in zip(axes[1:], maps.items()):
-        img = to_image(m)
+        img = largest_change(m)  # [C, H, W]: each pixel's channel of largest |value|
         cmap, lo, hi = map_scale(img, (vmax or {}).get(name))
         if signed is not None and name in signed:
             cmap, lo = ("RdBu_r", -hi) if signed[name] else ("Reds", 0.0)

@@ -80,3 +80,26 @@ def test_captum_layer_topk_overlap_of_four_units_is_informative():
     settings = CompareSettings(layer_method="LayerActivation")
     r = CaptumBaseline(("Saliency",), patch_size=2, target=1, layers=["hidden"], settings=settings).run(_FourNeurons(), Probe(x))
     assert r.scalars["compare/LayerActivation-hidden/topk"] == pytest.approx(2 / 3)
+
+
+def test_image_maps_of_per_channel_groups_show_each_groups_effect():
+    """A feature mask with one group per colour channel and quadrant: the red group of the top-left
+    quadrant has effect 0.9, the blue group of the same pixels -0.6, the blue group of the bottom-right
+    quadrant -0.7. The heatmap drew the channels' mean, 0.1 and -0.23 (the two effects nearly
+    cancelled, each group at a third); it draws each pixel's channel of largest |value|, 0.9 and
+    -0.7, as the counterfactual differences do."""
+    from lightning_causal.reporting.comparison import attribution_grid
+    from lightning_causal.reporting.figure_kinds import MapData, map_figures
+
+    effect = torch.zeros(2, 3, 8, 8)
+    effect[:, 0, :4, :4], effect[:, 2, :4, :4], effect[:, 2, 4:, 4:] = 0.9, -0.6, -0.7
+    inputs = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    figs = dict(map_figures(MapData(inputs, {"causal": effect}, "input_effect")))
+    drawn = [im for ax in figs["maps/sample_0"].axes if ax.get_title() == "causal" for im in ax.get_images()][0]
+    values = torch.as_tensor(drawn.get_array())
+    assert float(values[0, 0]) == pytest.approx(0.9) and float(values[7, 7]) == pytest.approx(-0.7) and float(values[0, 7]) == 0.0
+    assert drawn.get_clim() == pytest.approx((-0.9, 0.9))
+    grid = attribution_grid(inputs, {"causal": effect})
+    shown = [torch.as_tensor(ax.get_images()[0].get_array()) for ax in grid.axes if ax.get_images() and ax.get_title() != "input"
+             and ax.get_label() != "<colorbar>" and torch.as_tensor(ax.get_images()[0].get_array()).dim() == 2]
+    assert shown and all(float(s[0, 0]) == pytest.approx(0.9) and float(s[7, 7]) == pytest.approx(-0.7) for s in shown)
