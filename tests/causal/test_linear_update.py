@@ -191,3 +191,12 @@ def test_gpt2_conv1d_neurons_equal_the_full_passes(updates):
     torch.testing.assert_close(fast, full, rtol=0, atol=1e-10)
     assert info.linear_updates == ("'transformer.h.0.mlp.c_proj'",)
     assert updates["rows"] == 3 * 64 + TRIAL  # n_inner: 4 x 16
+
+
+def test_cpu_autocast_runs_the_layer(updates):
+    model, x = _mlp_case()
+    model, x = model.float(), x.float()
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the layer's product in bfloat16: not the probe's float32 output
+        (fast, info), full = _effects(model, (x,), "act", unit_dim=-1)
+    torch.testing.assert_close(fast, full, rtol=0, atol=0)
+    assert updates["rows"] == 0 and info.linear_updates == ()

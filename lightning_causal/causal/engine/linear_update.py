@@ -81,6 +81,14 @@ def _input_major(module: nn.Module) -> Tensor:
     return module.weight.t() if type(module) is nn.Linear else module.weight
 
 
+def _autocast_on(device: torch.device) -> bool:
+    """Whether autocast is on for ``device`` (the layer's product would run in another dtype)."""
+    try:
+        return torch.is_autocast_enabled(device.type)
+    except TypeError:  # torch < 2.4: no device argument
+        return torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled()
+
+
 def _version(t: Tensor) -> int | None:
     """The tensor's in-place version counter (``None`` for an inference tensor, which has none)."""
     return None if t.is_inference() else t._version
@@ -127,7 +135,7 @@ class LinearReaders:
         def pre(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
             h = seen.get("h")
             if (h is not None and len(args) == 1 and not kwargs and args[0] is h and _unchanged(h, seen["version"])
-                    and module not in self.outputs and not torch.is_autocast_enabled()):
+                    and module not in self.outputs and not _autocast_on(h.device)):
                 pending[id(module)] = module
 
         def post(module: nn.Module, _args: Any, out: Any) -> None:
@@ -185,7 +193,7 @@ class LinearReaders:
                     h = current.get("h")
                     if (h is None or len(args) != 1 or kwargs or args[0] is not h or not _unchanged(h, current["version"])
                             or h.shape[1:] != self.value.shape[1:] or h.shape[0] != rows.shape[0] or h.dtype != self.value.dtype
-                            or torch.is_grad_enabled() or torch.is_autocast_enabled()):
+                            or torch.is_grad_enabled() or _autocast_on(h.device)):
                         return original(*args, **kwargs)
                     return self._update(module, h, rows, columns)
 
