@@ -260,3 +260,41 @@ def test_rank_statistics_of_1d_vectors_say_which_shape_they_need():
         with pytest.raises(ValueError, match=r"one shape \[N, G\].*\[9\] and \[9\]; for one ranking of G groups pass a\[None\]"):
             call()
     assert spearman(a[None], b[None]).item() == -1.0
+
+
+@pytest.mark.parametrize("shape,dim,size", [((5, 6), 1, 1), ((5, 3, 8), -1, 1), ((5, 3, 8), -1, 4), ((5, 4, 3, 3), 1, 1),
+                                            ((5, 3, 8), 1, 1)])
+def test_replace_units_in_place_equals_replace_units(shape, dim, size):
+    from lightning_causal.causal.engine.ablation import replace_units, replace_units_
+
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(shape, generator=g, dtype=torch.float64)
+    units = torch.randint(0, shape[dim] // size, (shape[0],), generator=g)
+    for values in (torch.zeros(()), torch.randn(shape, generator=g, dtype=torch.float64), 3.0 * h,
+                   torch.randn(shape[1:], generator=g, dtype=torch.float64).unsqueeze(0)):
+        expected = replace_units(h, units, values, dim, unit_size=size)
+        got = replace_units_(h.clone(), units, values, dim, unit_size=size)
+        assert torch.equal(got, expected)
+
+
+def test_unit_rows_in_place_edit_equals_the_edit():
+    from lightning_causal.causal.effects.unit_rows import unit_rows
+    from lightning_causal.causal.engine.interventions import MeanOf, Resample, Scale, Zero
+    from lightning_causal.causal.engine.units import resolve_layout
+
+    g = torch.Generator().manual_seed(1)
+    h = torch.randn(4, 3, 8, generator=g, dtype=torch.float64)
+    ref = torch.randn(6, 3, 8, generator=g, dtype=torch.float64)
+    layout = resolve_layout(h.shape, -1, 2)  # 2 heads of 4 on the last dimension
+    units = torch.arange(layout.num_units)
+    for ivs in ([Zero(unit_dim=-1, num_heads=2)], [Scale(2.0, unit_dim=-1, num_heads=2)],
+                [MeanOf(ref, unit_dim=-1, num_heads=2)], [Zero(unit_dim=-1, num_heads=2), Scale(-1.0, unit_dim=-1, num_heads=2)]):
+        idx = torch.arange(len(ivs) * layout.num_units * 4)
+        edit, s = unit_rows(ivs, units, layout, 4, idx=idx)
+        assert torch.equal(edit.in_place(h[s].clone()), edit(h[s]))
+    def resampled(write):  # the same draws: a freshly seeded generator each time
+        iv = Resample(ref, torch.Generator().manual_seed(3), unit_dim=-1, num_heads=2)
+        edit, s = unit_rows([iv], units, layout, 4, idx=torch.arange(8))
+        return edit.in_place(h[s].clone()) if write else edit(h[s])
+
+    assert torch.equal(resampled(True), resampled(False))

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from lightning_causal.causal.engine.ablation import replace_units
+from lightning_causal.causal.engine.ablation import replace_units, replace_units_
 from lightning_causal.causal.engine.interventions import Intervention
 from lightning_causal.causal.engine.units import Layout
 
@@ -40,7 +40,7 @@ def unit_rows(ivs: Sequence[Intervention], units: Tensor, layout: Layout, n: int
     ku, s = idx // n, idx % n
     kk, u = ku // units.numel(), units[ku % units.numel()]
 
-    def edit(h: Tensor) -> Tensor:
+    def checked_layout(h: Tensor) -> Layout:
         lay = ivs[0].layout(h) if h.dim() > 1 else layout
         if h.shape[0] != u.shape[0] or lay.num_units != layout.num_units:
             raise ValueError(
@@ -49,7 +49,16 @@ def unit_rows(ivs: Sequence[Intervention], units: Tensor, layout: Layout, n: int
                 f"{list(h.shape)} ({lay.num_units} units on dimension {lay.dim}): a module shared across inputs of "
                 "other shapes (rows flattened into the batch). Name a module called once, or one whose calls all "
                 "keep the samples on dimension 0")
+        return lay
+
+    def edit(h: Tensor) -> Tensor:
+        lay = checked_layout(h)
         return replace_units(h, u, row_values(ivs, kk, h), lay.dim, unit_size=lay.unit_size)
 
+    def in_place(h: Tensor) -> Tensor:  # the same, written into a fresh copy of the layer's output
+        lay = checked_layout(h)
+        return replace_units_(h, u, row_values(ivs, kk, h), lay.dim, unit_size=lay.unit_size)
+
+    edit.in_place = in_place  # type: ignore[attr-defined]  # what the prefix cache's runners call on their own copy
     edit.changed_units = (u, layout.dim, layout.unit_size)  # type: ignore[attr-defined]  # what the prefix cache's linear update reads
     return edit, s

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.eager import eager_module
+from lightning_causal.causal.engine.live_values import rows_of
 
 __all__ = ["check_baselines", "sample_rows", "ablate_groups", "replace_units", "padding_arguments", "padding_positions"]
 
@@ -156,14 +157,14 @@ def padding_positions(
 
 def sample_rows(t: Tensor, s: Tensor) -> Tensor:
     """Rows ``s`` of a per-sample tensor, or the tensor itself when it is shared (first dim 1)."""
-    return t if t.shape[0] == 1 else t[s]
+    return t if t.shape[0] == 1 else rows_of(t, s)
 
 
 def ablate_groups(x: Tensor, mask: Tensor, s: Tensor, groups: Tensor, *, values: Tensor) -> Tensor:
     """``x[s]`` with the elements of group ``groups[r]`` of row ``r`` replaced by ``values``
     (broadcastable to the rows: a scalar, ``[1 or R, ...]``)."""
     selected = sample_rows(mask, s) == groups.view([-1] + [1] * (x.dim() - 1))
-    return torch.where(selected, values, x[s])
+    return torch.where(selected, values, rows_of(x, s))
 
 
 def replace_units(h: Tensor, units: Tensor, values: Tensor, unit_dim: int = 1, *, unit_size: int = 1) -> Tensor:
@@ -180,3 +181,24 @@ def replace_units(h: Tensor, units: Tensor, values: Tensor, unit_dim: int = 1, *
     shape = [h.shape[0]] + [1] * (h.dim() - 1)
     shape[dim] = h.shape[dim]
     return torch.where(onehot.view(shape), values, h)
+
+
+def replace_units_(h: Tensor, units: Tensor, values: Tensor, unit_dim: int = 1, *, unit_size: int = 1) -> Tensor:
+    """:func:`replace_units` written into ``h`` (which the caller owns: a fresh copy), one unit per
+    row: only the replaced slices are touched, not every element. Returns ``h``.
+
+    Examples:
+        >>> h = torch.zeros(2, 4)
+        >>> replace_units_(h, torch.tensor([1, 3]), torch.tensor(5.0))
+        tensor([[0., 5., 0., 0.],
+                [0., 0., 0., 5.]])
+    """
+    dim = unit_dim % h.dim()
+    if dim == 0:
+        raise ValueError("Expected argument `unit_dim` not to be the batch dimension 0")
+    r = torch.arange(h.shape[0], device=h.device).unsqueeze(1)
+    columns = units.to(h.device).view(-1, 1) * unit_size + torch.arange(unit_size, device=h.device)  # [R, size]
+    target = h.movedim(dim, 1)  # a view: writing it writes h
+    source = values.to(h.dtype).expand_as(h).movedim(dim, 1)
+    target[r, columns] = source[r, columns]
+    return h

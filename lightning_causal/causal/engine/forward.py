@@ -42,6 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.eager import eager_module
+from lightning_causal.causal.engine.live_values import rows_of
 
 __all__ = ["OutputSpec", "ForwardArgs", "Forward", "select_output", "check_output_spec", "check_not_meta", "dtype_hint"]
 
@@ -143,7 +144,7 @@ class ForwardArgs:
             return self.args, self.kwargs
 
         def pick(v: Any) -> Any:
-            return v[rows.to(v.device)] if self._per_sample(v) else v
+            return rows_of(v, rows) if self._per_sample(v) else v
 
         return tuple(pick(a) for a in self.args), {k: pick(v) for k, v in self.kwargs.items()}
 

@@ -40,6 +40,7 @@ from lightning_causal.causal.engine.live_values import (
     close,
     leaves,
     rebuild,
+    rows_of,
     snapshot,
     take,
     trial_rows,
@@ -47,7 +48,7 @@ from lightning_causal.causal.engine.live_values import (
 )
 from lightning_causal.causal.engine.suffix import SplitRefused
 
-__all__ = ["HookSplit", "hook_split", "patched_forwards", "record_calls", "CallRecord", "StubRead"]
+__all__ = ["HookSplit", "edit_copy", "hook_split", "patched_forwards", "record_calls", "CallRecord", "StubRead"]
 
 Edit = Callable[[Tensor], Tensor]
 _METADATA = {
@@ -203,6 +204,13 @@ class _Watch(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+def edit_copy(edit: Edit, h: Tensor) -> Tensor:
+    """``edit(h)`` for an ``h`` the caller owns (a fresh copy of the layer's output): written into it
+    when the edit offers that (``edit.in_place``, the hidden-unit estimators' rows: only the replaced
+    units are touched, not every element)."""
+    return getattr(edit, "in_place", edit)(h)
+
+
 class StubRead(Exception):
     """A hook-split run read a cached output that was not recorded for the probe (see :meth:`HookSplit.run`)."""
 
@@ -288,8 +296,8 @@ class HookSplit:
 
             def forward(*args: Any, **kwargs: Any) -> Any:
                 if next(count) == 0:
-                    h = module_output(self.cut_output)[rows]
-                    return self._layer_output(value if isinstance(value, Tensor) else value(h), rows)
+                    h = rows_of(module_output(self.cut_output), rows)
+                    return self._layer_output(value if isinstance(value, Tensor) else edit_copy(value, h), rows)
                 out = original(*args, **kwargs)
                 return out if isinstance(value, Tensor) else replace_output(out, value(module_output(out)))
 
@@ -314,7 +322,7 @@ class HookSplit:
         handle = self.layer.register_forward_hook(_no_op)
         try:
             with patched_forwards(self._wrappers(value, rows)):
-                out = self.forward.raw(*(x[rows] for x in self.xs), rows=rows)
+                out = self.forward.raw(*(rows_of(x, rows) for x in self.xs), rows=rows)
         except StubRead as err:
             raise StubRead(f"a run of {rows.numel()} rows read cached module outputs that the trial rows did not read") from err
         finally:

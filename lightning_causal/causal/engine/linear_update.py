@@ -54,6 +54,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.hook_split import patched_forwards
+from lightning_causal.causal.engine.live_values import rows_of
 from lightning_causal.causal.engine.unit_sites import first_tensor
 
 __all__ = ["MAX_SHARE", "LinearReaders"]
@@ -217,6 +218,7 @@ class LinearReaders:
         new = h.reshape(r, positions, width).gather(2, columns[:, None, :].expand(-1, positions, -1))  # [R, P, k]
         old = self.value.reshape(self.value.shape[0], positions, width)[
             rows[:, None, None], torch.arange(positions, device=device)[None, :, None], columns[:, None, :]]
-        w = _input_major(module)[columns]  # [R, k, D_out]
-        out = self.outputs[module][rows]
+        weight = _input_major(module)
+        w = weight.index_select(0, columns.flatten()).view(r, columns.shape[1], weight.shape[1])  # [R, k, D_out]
+        out = rows_of(self.outputs[module], rows)
         return out + torch.bmm(new - old, w.to(new.dtype)).view(out.shape)

@@ -34,7 +34,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["ROWS", "SHARED", "CONST", "value_plan", "take", "leaves", "snapshot", "rebuild", "check_rows", "trial_rows", "close"]
+__all__ = ["ROWS", "SHARED", "CONST", "value_plan", "take", "rows_of", "leaves", "snapshot", "rebuild", "check_rows", "trial_rows",
+           "close"]
 
 ROWS, SHARED, CONST = "rows", "shared", "const"
 _CONSTANTS = (int, float, bool, str, torch.dtype, torch.device, torch.Size)
@@ -74,13 +75,29 @@ def rebuild(container: tuple | list, items: Any) -> tuple | list:
     return type(container)(items)
 
 
+def rows_of(value: Tensor, rows: Tensor) -> Tensor:
+    """``value[rows]`` for a 1-D integer ``rows``, by ``index_select`` (the same numbers; on CPU
+    several times faster than advanced indexing for rows of a few MB, which every suffix chunk
+    takes from the cache).
+
+    Examples:
+        >>> rows_of(torch.tensor([[1.0], [2.0]]), torch.tensor([1, 1, 0]))
+        tensor([[2.],
+                [2.],
+                [1.]])
+    """
+    if rows.dim() != 1 or rows.dtype not in (torch.long, torch.int) or value.dim() == 0:
+        return value[rows]
+    return value.index_select(0, rows.to(value.device))
+
+
 def take(plan: Any, value: Any, rows: Tensor, *, stub: bool = False) -> Any:
     """``value`` for the samples ``rows``; with ``stub``, per-sample tensors become a zero-copy
     expansion of their first row (for values that no computation reads)."""
     if plan == ROWS:
         if stub:
             return value[:1].expand(rows.shape[0], *value.shape[1:])
-        return value[rows.to(value.device)]
+        return rows_of(value, rows)
     if plan == SHARED:
         return value.clone()
     if plan == CONST:

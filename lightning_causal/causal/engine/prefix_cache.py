@@ -52,7 +52,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
-from lightning_causal.causal.engine.hook_split import StubRead, hook_split, record_calls
+from lightning_causal.causal.engine.hook_split import StubRead, edit_copy, hook_split, record_calls
 from lightning_causal.causal.engine.interventions import (
     module_output,
     replace_output,
@@ -63,6 +63,7 @@ from lightning_causal.causal.engine.live_values import (
     check_rows,
     close,
     leaves,
+    rows_of,
     take,
     trial_rows,
     value_plan,
@@ -108,7 +109,7 @@ class _FxRunner:
         self.split, self.module, self.h, self.live, self.plans = split, module, h, live, plans
 
     def __call__(self, value: Tensor | Edit, rows: Tensor) -> Any:
-        first = value.clone() if isinstance(value, Tensor) else value(self.h[rows])  # the suffix may write to it in place
+        first = value.clone() if isinstance(value, Tensor) else edit_copy(value, rows_of(self.h, rows))  # the suffix may write to it in place
         live = [take(p, v, rows) for p, v in zip(self.plans, self.live)]
         with _edit_calls(self.module, value, first_is_cut=False):
             return self.split.suffix(first, *live)
@@ -120,7 +121,7 @@ class _FullRunner:
 
     def __call__(self, value: Tensor | Edit, rows: Tensor) -> Any:
         with _edit_calls(self.module, value, first_is_cut=True):
-            return self.forward.raw(*(x[rows] for x in self.xs), rows=rows)
+            return self.forward.raw(*(rows_of(x, rows) for x in self.xs), rows=rows)
 
 
 class PrefixCache:
