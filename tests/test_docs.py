@@ -177,33 +177,27 @@ def test_index_snippets_run_and_match_a_brute_force_loop(monkeypatch, tmp_path):
 
 def _text_namespace() -> dict:
     """What the text snippets take as given: a tiny BERT classifier, a padded batch, token ids."""
-    import lightning.pytorch as pl
     import torch
 
-    from tests.helpers.text import CLS, MASK, PAD, SEP, tiny_bert_classifier, token_batch
+    from tests.helpers.text import (
+        CLS,
+        MASK,
+        PAD,
+        SEP,
+        hf_classifier_module,
+        tiny_bert_classifier,
+        token_batch,
+    )
 
     model = tiny_bert_classifier(dtype=torch.float32)
     ids, mask = token_batch(n=4, length=8)
 
-    class Classifier(pl.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids, attention_mask=None):
-            return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
-
-        def training_step(self, batch, batch_idx):
-            return self.model(**batch).loss
-
-        def configure_optimizers(self):
-            return torch.optim.Adam(self.parameters())
 
     tokenizer = type("Tokenizer", (), {"pad_token_id": PAD})()
     return {"model": model, "tokenizer": tokenizer, "input_ids": ids, "attention_mask": mask, "ids": ids, "mask": mask,
             "batch": {"input_ids": ids, "attention_mask": mask}, "word_ids": torch.arange(8).expand(4, 8) // 2,
             "mask_id": MASK, "pad_id": PAD, "cls_id": CLS, "sep_id": SEP, "he_id": 4, "she_id": 5, "his_id": 6,
-            "her_id": 7, "classifier": Classifier(), "vocabulary": [f"##w{i}" if i % 3 == 0 else f"w{i}" for i in range(64)]}
+            "her_id": 7, "classifier": hf_classifier_module(model, torch.optim.Adam), "vocabulary": [f"##w{i}" if i % 3 == 0 else f"w{i}" for i in range(64)]}
 
 
 def test_your_model_snippet_runs_on_a_hugging_face_classifier():

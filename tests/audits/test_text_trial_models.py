@@ -17,6 +17,7 @@ from lightning_causal.causal import TokenSwap, counterfactual_fairness_gap, inpu
 from lightning_causal.causal.scm.fairness import carrier_unit_effects
 from lightning_causal.repair import CausalRepairModule, CounterfactualFairnessTerm
 from tests.helpers.models import all_hook_counts
+from tests.helpers.text import hf_classifier_module
 
 transformers = pytest.importorskip("transformers")
 
@@ -187,21 +188,6 @@ def test_a_counterfactual_that_writes_into_padding_is_refused():
     assert counterfactual_fairness_gap(model, ids, _man_to_woman)["changed"] > 0
 
 
-class _Classifier(pl.LightningModule):
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids, attention_mask=None):
-        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
-
-    def training_step(self, batch, batch_idx):
-        return self.model(**batch).loss
-
-    def configure_optimizers(self):
-        return torch.optim.AdamW(self.parameters(), lr=1e-2)
-
-
 @pytest.mark.parametrize(("arch", "left"), [("roberta", False), ("gpt2", True)])
 def test_text_audits_and_clp_leave_a_fit_bit_identical(arch, left, tmp_path):
     ids, mask = _sentences(n=16, left=left, specials=arch != "gpt2", seed=3)
@@ -210,7 +196,7 @@ def test_text_audits_and_clp_leave_a_fit_bit_identical(arch, left, tmp_path):
     def fit(audit: bool):
         pl.seed_everything(0)
         transformers_model = _model(arch).float().train()  # dropout on: the audits must not draw from the RNG
-        module = CausalRepairModule.wrap(_Classifier(transformers_model), [CounterfactualFairnessTerm(TokenSwap(PAIRS), weight=0.5)])
+        module = CausalRepairModule.wrap(hf_classifier_module(transformers_model, lr=1e-2), [CounterfactualFairnessTerm(TokenSwap(PAIRS), weight=0.5)])
         audits = [InputEffectAudit(_words, baseline=MASK, top_k=3), FairnessAudit(TokenSwap(PAIRS)),
                   CaptumBaseline((("LayerIntegratedGradients", {"n_steps": 2}),), _words, baseline=MASK,
                                  input_layer="model." + EMBEDDINGS[arch])]

@@ -40,14 +40,15 @@ def token_batch(n: int = 4, length: int = 8, seed: int = 1) -> tuple[torch.Tenso
     return ids, mask
 
 
-def text_module(seed: int = 0):
-    """A LightningModule around a float32 tiny BERT (dropout on) trained on Hugging Face dict batches."""
+def hf_classifier_module(model, optimizer=torch.optim.AdamW, **optimizer_options):
+    """A LightningModule around a Hugging Face sequence classifier: ``forward(input_ids,
+    attention_mask)`` returns the logits, ``training_step`` the model's own loss on a dict batch."""
     import lightning.pytorch as pl
 
-    class TextModule(pl.LightningModule):
+    class HFClassifier(pl.LightningModule):
         def __init__(self) -> None:
             super().__init__()
-            self.model = tiny_bert_classifier(seed, classes=2, dtype=torch.float32, scale=0.1).train()
+            self.model = model
 
         def forward(self, input_ids, attention_mask=None):
             return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
@@ -56,9 +57,14 @@ def text_module(seed: int = 0):
             return self.model(**batch).loss
 
         def configure_optimizers(self):
-            return torch.optim.AdamW(self.parameters(), lr=1e-2)
+            return optimizer(self.parameters(), **optimizer_options)
 
-    return TextModule()
+    return HFClassifier()
+
+
+def text_module(seed: int = 0):
+    """A LightningModule around a float32 tiny BERT (dropout on) trained on Hugging Face dict batches."""
+    return hf_classifier_module(tiny_bert_classifier(seed, classes=2, dtype=torch.float32, scale=0.1).train(), lr=1e-2)
 
 
 def text_loader(n: int = 32, batch_size: int = 8, seed: int = 0):
