@@ -244,6 +244,8 @@ def unit_effects(
             effects = _exact_effects(cache, ivs, units, layout, tidx, max_batch_size)
     if not return_info:
         return effects
-    updates = tuple(cache.linear.describe()) if cache.linear.answers(layout.dim, layout.unit_size) else ()
+    # the first-order estimates run no intervened rows: no layer was answered by the update then
+    ran_rows = bool(exact.any())
+    updates = tuple(cache.linear.describe()) if ran_rows and cache.linear.answers(layout.dim, layout.unit_size) else ()
     return effects, UnitEffectsInfo(cache.path, cache.reason, method, units, exact, estimate, layout,
                                     tuple(cache.reads.describe()), updates)

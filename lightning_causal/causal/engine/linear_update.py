@@ -17,8 +17,10 @@ layer's own product (the tests compare with the full forward passes in float64).
 :class:`LinearReaders` records, during the prefix cache's probe run, every ``nn.Linear`` (exactly
 that type: subclasses such as LoRA or quantised layers run as usual; also Hugging Face's
 ``Conv1D``, GPT-2's linear layer with its weight stored ``[in, out]``) whose input *is* the layer's
-output tensor (not a copy, not modified in place since: ``Tensor._version``) together with its
-output on the probe; :meth:`LinearReaders.applied` patches their ``forward`` during a suffix run
+output tensor (not a copy, not modified in place since: ``Tensor._version``) together with a copy
+of its forward's output on the probe (taken before its forward hooks run: a hook, or the model's code
+changing it in place later, acts on the update's answer in a suffix run as it acts on the layer's
+output); :meth:`LinearReaders.applied` patches their ``forward`` during a suffix run
 so that a call whose input is the run's intervened tensor is answered by the update. Anything
 else (another input, autograd or autocast on, extra arguments) calls the layer.
 
@@ -141,14 +143,18 @@ class LinearReaders:
 
         def post(module: nn.Module, _args: Any, out: Any) -> None:
             if pending.pop(id(module), None) is not None and isinstance(out, Tensor):
-                self.outputs[module] = out.detach()
+                # a copy: the model may change the output in place later (``y.clamp_(max=c)``, ``y += x``),
+                # and the update adds to the layer's own product, not to what the model made of it
+                self.outputs[module] = out.detach().clone()
 
         linears = {name: m for name, m in model.named_modules() if _is_linear(m)}
         self.names = {id(m): name for name, m in linears.items()}
         handles = [self.layer.register_forward_hook(layer_hook)]
         for module in linears.values():
             handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
-            handles.append(module.register_forward_hook(post))
+            # first among the module's forward hooks: the forward's own output, before a user's hook changes it
+            # (the update answers the forward; the hooks run on its answer in a suffix run as usual)
+            handles.append(module.register_forward_hook(post, prepend=True))
         try:
             yield
         finally:
