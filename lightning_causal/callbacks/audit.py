@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -58,7 +59,9 @@ class CausalAuditCallback(Callback):
     parameters' ``requires_grad`` and ``.grad``, all buffers and the global RNG states restored.
 
     Args:
-        audits: the :class:`~lightning_causal.audits.Audit` objects to run.
+        audits: the :class:`~lightning_causal.audits.Audit` objects to run, with distinct names. Several
+            callbacks on one trainer hold audits of different names (``name=``): the names make the
+            checkpoint's ``state_key`` (Lightning refuses two callbacks of one key), the tags and the report names.
         probe: a :class:`~lightning_causal.audits.Probe`, a tensor, a batch nested like the training batches
             (``(inputs, labels)``, ``((x1, x2), y)``, a mapping), a ``Dataset`` or a ``DataLoader``; ``None``
             takes the first ``probe_size`` samples of the validation data (else the training data),
@@ -71,7 +74,9 @@ class CausalAuditCallback(Callback):
             on its training device) if the schedule skipped it; not after an exception or interrupt.
         max_batch_size: rows per forward pass of the interventions (default: memory budget).
         report_dir: where JSON reports go (default ``<log_dir>/causal_audit``; none under
-            ``fast_dev_run``, which writes no logs, unless ``report_dir`` is given).
+            ``fast_dev_run``, which writes no logs, unless ``report_dir`` is given): ``epoch_0003.json``;
+            a later audit callback of the trainer writing to the same directory names its reports
+            after its audits (``epoch_0003_sobol+layer_map.json``), so that neither replaces the other's.
         on_error: ``"raise"`` (stop training, naming the audit) or ``"warn"`` (log and continue;
             an epoch whose audit or report failed is recorded in ``failed_epochs``, not audited).
         unpack_batch: ``batch -> (inputs, labels, additional_forward_args)`` for the probe data
@@ -163,6 +168,7 @@ class CausalAuditCallback(Callback):
         self.max_batch_size = max_batch_size
         self._report_dir_given = os.fspath(report_dir) if report_dir is not None else None
         self.report_dir = self._report_dir_given
+        self._report_tag = ""  # see _shared_report_tag
         self.on_error = on_error
         self.unpack_batch = unpack_batch
         self.probe: Probe | None = None
@@ -202,13 +208,8 @@ class CausalAuditCallback(Callback):
                     "call `audit.run(model, Probe(x, y))` for each audit")
             return
         self._reset()  # a new fit starts fresh; a resumed one reloads its state after setup
-        if self._report_dir_given is not None:
-            self.report_dir = self._report_dir_given
-        elif trainer.fast_dev_run:
-            self.report_dir = None  # fast_dev_run writes no logs nor checkpoints: no report either (audits still run)
-        else:
-            root = trainer.log_dir if trainer.loggers else None
-            self.report_dir = os.path.join(root or trainer.default_root_dir, "causal_audit")
+        self.report_dir = self._resolved_report_dir(trainer)
+        self._report_tag = self._shared_report_tag(trainer)
         if self.report_dir is not None:
             self._check_report_dir(trainer)
         if trainer.world_size > 1:
@@ -266,6 +267,29 @@ class CausalAuditCallback(Callback):
         self._warnings.reset()
         for audit in self.audits:
             audit.load_state_dict({})
+
+    def _resolved_report_dir(self, trainer: Trainer) -> str | None:
+        """``report_dir`` as given, else ``<log_dir>/causal_audit`` (none under ``fast_dev_run``)."""
+        if self._report_dir_given is not None:
+            return self._report_dir_given
+        if trainer.fast_dev_run:
+            return None  # fast_dev_run writes no logs nor checkpoints: no report either (audits still run)
+        root = trainer.log_dir if trainer.loggers else None
+        return os.path.join(root or trainer.default_root_dir, "causal_audit")
+
+    def _shared_report_tag(self, trainer: Trainer) -> str:
+        """``""`` for the first audit callback of the trainer writing to this ``report_dir``; for a
+        later one, its audits' names, which name its report files (``epoch_0003_<names>.json``):
+        callbacks auditing the same epoch would otherwise replace each other's reports."""
+        mine = self._resolved_report_dir(trainer)
+        if mine is None:
+            return ""
+        sharing = [cb for cb in trainer.callbacks if isinstance(cb, CausalAuditCallback)
+                   and cb._resolved_report_dir(trainer) is not None
+                   and os.path.abspath(cb._resolved_report_dir(trainer)) == os.path.abspath(mine)]  # type: ignore[arg-type]
+        if not sharing or sharing[0] is self:
+            return ""
+        return "+".join(re.sub(r"[^\w.-]+", "-", a.name) for a in self.audits)
 
     def _check_report_dir(self, trainer: Trainer) -> None:
         """Write and remove a file in ``report_dir`` on rank 0; every rank learns the outcome."""
@@ -358,7 +382,8 @@ class CausalAuditCallback(Callback):
         error = None
         if trainer.is_global_zero and self.report_dir is not None:
             try:
-                write_report(self.report_dir, epoch, stage, results, extra={"audit_seconds": total, "world_size": trainer.world_size})
+                write_report(self.report_dir, epoch, stage, results, tag=self._report_tag,
+                             extra={"audit_seconds": total, "world_size": trainer.world_size})
             except (OSError, TypeError, ValueError) as err:  # a full disk; a custom audit's value JSON cannot hold
                 error = repr(err)
         error = trainer.strategy.broadcast(error, src=0)
@@ -423,7 +448,7 @@ class CausalAuditCallback(Callback):
                                "(scalars still go to every logger, reports to JSON)")
                 self._warned_no_tb = True
             return
-        probe, report = self.probe, report_path(self.report_dir, epoch, stage) if self.report_dir is not None else None
+        probe, report = self.probe, report_path(self.report_dir, epoch, stage, tag=self._report_tag) if self.report_dir is not None else None
         self._renderer.render(tb.experiment, epoch, results, probe.first if probe else None, step=_epoch_end_step(trainer),
                               probe_labels=probe.labels if probe else None, report=report)
 

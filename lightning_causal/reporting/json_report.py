@@ -13,16 +13,20 @@ from lightning_causal.audits.base import SCHEMA_VERSION, AuditResult
 __all__ = ["write_report", "load_report", "report_path", "try_write_probe_file"]
 
 
-def report_path(report_dir: str | os.PathLike, epoch: int, stage: str) -> Path:
-    suffix = "" if stage == "epoch_end" else f"_{stage}"
+def report_path(report_dir: str | os.PathLike, epoch: int, stage: str, *, tag: str = "") -> Path:
+    """``<report_dir>/epoch_<epoch>[_<tag>][_<stage>].json`` (no stage suffix for ``"epoch_end"``): ``tag``
+    tells apart the reports of several audit callbacks that write to one directory."""
+    suffix = ("" if not tag else f"_{tag}") + ("" if stage == "epoch_end" else f"_{stage}")
     return Path(report_dir) / f"epoch_{epoch:04d}{suffix}.json"
 
 
 def write_report(
-    report_dir: str | os.PathLike, epoch: int, stage: str, results: list[AuditResult], *, extra: dict | None = None
+    report_dir: str | os.PathLike, epoch: int, stage: str, results: list[AuditResult], *, extra: dict | None = None,
+    tag: str = "",
 ) -> Path:
-    """Write ``{"schema_version", "epoch", "stage", "audits": {name: result}}``; return the path."""
-    path = report_path(report_dir, epoch, stage)
+    """Write ``{"schema_version", "epoch", "stage", "audits": {name: result}}`` to
+    :func:`report_path` (``tag``: see there); return the path."""
+    path = report_path(report_dir, epoch, stage, tag=tag)
     path.parent.mkdir(parents=True, exist_ok=True)
     doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,

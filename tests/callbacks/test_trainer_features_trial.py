@@ -1,0 +1,75 @@
+"""The callback and the repair module under Trainer features users turn on: several audit callbacks,
+checkpoint and resume, manual optimization with two optimizers, loggers. A tiny MLP with BatchNorm
+on scikit-learn's iris (150 rows, 4 columns), a few steps per run."""
+
+from __future__ import annotations
+
+import functools
+
+import lightning.pytorch as pl
+import torch
+from sklearn.datasets import load_iris
+from torch import Tensor, nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_causal import CausalAuditCallback, InputEffectAudit, UnitImportanceAudit, load_report
+
+
+@functools.lru_cache(maxsize=1)
+def _iris() -> tuple[Tensor, Tensor]:
+    data = load_iris()
+    x = torch.tensor(data.data, dtype=torch.float32)
+    x = (x - x.mean(0)) / x.std(0)
+    order = torch.randperm(150, generator=torch.Generator().manual_seed(0))
+    return x[order], torch.tensor(data.target)[order]
+
+
+def iris_loaders(shuffle: bool = False) -> tuple[DataLoader, DataLoader]:
+    x, y = _iris()
+    return (DataLoader(TensorDataset(x[:64], y[:64]), batch_size=16, shuffle=shuffle),
+            DataLoader(TensorDataset(x[120:], y[120:]), batch_size=30))
+
+
+class IrisMLP(pl.LightningModule):
+    """Linear -> BatchNorm -> ReLU -> Linear, SGD with momentum."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return F.cross_entropy(self(batch[0]), batch[1])
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self.log("val_loss", F.cross_entropy(self(batch[0]), batch[1]))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.1, momentum=0.9)
+
+
+def fit(root, callbacks, max_epochs: int = 2, ckpt_path=None, **trainer_options) -> IrisMLP:
+    pl.seed_everything(0, verbose=False)
+    model = IrisMLP()
+    trainer = pl.Trainer(default_root_dir=str(root), max_epochs=max_epochs, accelerator="cpu", deterministic=True,
+                         logger=False, enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks,
+                         **trainer_options)
+    trainer.fit(model, *iris_loaders(), ckpt_path=ckpt_path)
+    return model
+
+
+def test_two_audit_callbacks_keep_each_others_reports(tmp_path):
+    """Two callbacks on one run (cheap audits every epoch, costly ones every second epoch, as in the
+    tabular recipe) write to the same default ``report_dir``; at an epoch both audit, the second's
+    report replaced the first's ``epoch_0001.json``, losing its audits (and the first's text card
+    named a file without them)."""
+    every = CausalAuditCallback([InputEffectAudit()], probe_size=8)
+    second = CausalAuditCallback([UnitImportanceAudit(["net.2"])], probe_size=8, every_n_epochs=2)
+    fit(tmp_path, [every, second], enable_checkpointing=False)
+    assert every.report_dir == second.report_dir
+    files = {p.name: list(load_report(p)["audits"]) for p in sorted((tmp_path / "causal_audit").glob("*.json"))}
+    assert files == {"epoch_0000.json": ["input_effect"], "epoch_0001.json": ["input_effect"],
+                     "epoch_0001_unit_importance.json": ["unit_importance"]}
