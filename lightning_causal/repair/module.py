@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -203,11 +204,13 @@ class CausalRepairModule(LightningModule):
         ``MyNet().load_state_dict(...)`` (with ``wrap``, the wrapped LightningModule's class).
 
         Args:
-            checkpoint: a checkpoint path, or a loaded checkpoint (a mapping with ``"state_dict"``).
+            checkpoint: a checkpoint path (read with ``torch.load(weights_only=True)``: tensors and plain
+                values only), or a loaded checkpoint (a mapping with ``"state_dict"``).
             map_location: ``torch.load``'s ``map_location`` for a path.
 
         Raises:
-            MisconfigurationException: not a path or a checkpoint, or no ``model.`` entries in it.
+            MisconfigurationException: not a path or a checkpoint, a file holding objects other than
+                tensors and plain values, or no ``model.`` entries in it.
 
         Examples:
             >>> module = CausalRepairModule(nn.Linear(3, 2), [])
@@ -216,7 +219,15 @@ class CausalRepairModule(LightningModule):
             (['bias', 'weight'], <All keys matched successfully>)
         """
         if isinstance(checkpoint, (str, os.PathLike)):
-            checkpoint = torch.load(checkpoint, map_location=map_location, weights_only=False)
+            try:  # tensors and plain values only: a shared checkpoint runs no pickled code
+                checkpoint = torch.load(checkpoint, map_location=map_location, weights_only=True)
+            except pickle.UnpicklingError as err:
+                why = next((line.strip() for line in str(err).splitlines() if "Unsupported global" in line), "unsupported objects")
+                raise MisconfigurationException(
+                    f"Expected argument `checkpoint` {os.fspath(checkpoint)!r} to hold tensors and plain values only (it is "
+                    f"read with `torch.load(weights_only=True)`) but it holds other objects ({why.split('. Please use')[0]}). "
+                    "If you trust the file, load it yourself (`torch.load(path, weights_only=False)`) and pass the mapping"
+                ) from err
         state = checkpoint.get("state_dict") if isinstance(checkpoint, Mapping) else None
         if not isinstance(state, Mapping):
             raise MisconfigurationException(

@@ -73,3 +73,36 @@ def test_two_audit_callbacks_keep_each_others_reports(tmp_path):
     files = {p.name: list(load_report(p)["audits"]) for p in sorted((tmp_path / "causal_audit").glob("*.json"))}
     assert files == {"epoch_0000.json": ["input_effect"], "epoch_0001.json": ["input_effect"],
                      "epoch_0001_unit_importance.json": ["unit_importance"]}
+
+
+class _RunsOnUnpickling:
+    """An object whose unpickling calls ``_record`` (what a hostile checkpoint would run)."""
+
+    calls: list[str] = []
+
+    def __reduce__(self):
+        return (_record, ("unpickled",))
+
+
+def _record(value: str) -> str:
+    _RunsOnUnpickling.calls.append(value)
+    return value
+
+
+def test_the_repaired_models_weights_are_read_without_unpickling_objects(tmp_path):
+    """``CausalRepairModule.model_state_dict(path)`` loaded the checkpoint with ``weights_only=False``:
+    a shared checkpoint ran its pickled code on loading (the design allows ``weights_only=True`` only)."""
+    from lightning.pytorch.utilities.exceptions import MisconfigurationException
+
+    from lightning_causal import CausalRepairModule
+
+    path = tmp_path / "repair.ckpt"
+    torch.save({"state_dict": {"model.weight": torch.ones(2)}, "hyper_parameters": {"x": _RunsOnUnpickling()}}, path)
+    _RunsOnUnpickling.calls.clear()
+    try:
+        CausalRepairModule.model_state_dict(path)
+    except MisconfigurationException as err:
+        assert "weights_only" in str(err) and "torch.load" in str(err)
+    assert _RunsOnUnpickling.calls == []
+    torch.save({"state_dict": {"model.weight": torch.ones(2)}, "epoch": 3}, path)  # a plain checkpoint still loads
+    assert torch.equal(CausalRepairModule.model_state_dict(path)["weight"], torch.ones(2))
