@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.hook_split import Stub
 from lightning_causal.causal.engine.live_values import close
 from lightning_causal.causal.engine.prefix_cache import PrefixCache
 from lightning_causal.causal.engine.state import gather_target
@@ -105,10 +106,16 @@ def find_frontier(cache: PrefixCache, layer: nn.Module) -> Frontier | None:
     changed, _ = _first_args(cache, moved, rows)
     if len(clean) != len(changed) or any(a[0] is not b[0] for a, b in zip(clean, changed)):
         return None
-    if any(m is layer for m, _, _ in clean):
+    # the hook split's and the full path's runs call the layer once, as the cut (its output answered), after
+    # the calls before it (whose unread cached arguments are stubs there); a traced suffix starts after it
+    cut = [i for i, (m, _, _) in enumerate(clean) if m is layer]
+    if len(cut) > (0 if cache.path == "fx" else 1):
         return None  # the layer is called again after the cut
-    for (module, k, z), (_, _, z_moved) in zip(clean, changed):
-        if z is None or z_moved is None or z.shape != z_moved.shape or torch.equal(z, z_moved):
+    after = cut[0] + 1 if cut else 0
+    for (module, k, z), (_, _, z_moved) in zip(clean[after:], changed[after:]):
+        if z is None or z_moved is None or isinstance(z, Stub) or isinstance(z_moved, Stub):
+            continue
+        if z.shape != z_moved.shape or torch.equal(z, z_moved):
             continue
         if isinstance(module, LOCAL_MODULES):
             continue
@@ -148,6 +155,7 @@ def frontier_inputs(cache: PrefixCache, frontier: Frontier, value: Any, rows: Te
     def stop(args: Any) -> Any:
         raise _Stop(args[0])
 
+    cache.prepare(value)  # the linear update's trial runs, outside the stop (they would stop there, and count its calls)
     try:
         with _at_frontier(frontier, stop):
             cache(value, rows)

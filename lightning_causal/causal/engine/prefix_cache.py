@@ -155,9 +155,7 @@ class PrefixCache:
                 too (a layer used twice), as the full-forward intervention hook does.
             rows: the probe sample of each row (cached values and forward arguments follow it).
         """
-        if self.linear and not self.linear.checked and self.linear.used_by(value):
-            self.linear.checked = True
-            _check_linear_update(self)  # on the first rows that would use it (heads never do: no check run)
+        self.prepare(value)
         with self.reads.applied(rows), self.linear.applied(rows, value):
             try:
                 return self.forward.select(self._runner(value, rows))
@@ -168,6 +166,16 @@ class PrefixCache:
                 self.linear.clear()
                 self.reason = "; ".join(r for r in (self.reason, f"hooks: {err} (a branch taken by some rows only)") if r)
                 return self.forward.select(self._runner(value, rows))
+
+    def prepare(self, value: Tensor | Edit) -> None:
+        """Run the one-time check that a run of ``value`` needs first: the linear update is tried on
+        two trial rows before the first run that would use it (heads never do: no check run).
+        :meth:`__call__` calls it; a caller that wraps its calls in hooks that count or stop module
+        calls (the attribution frontier stops at its module) calls it before entering them, so that
+        the trial runs neither stop there nor advance the hooks' counts."""
+        if self.linear and not self.linear.checked and self.linear.used_by(value):
+            self.linear.checked = True
+            _check_linear_update(self)
 
     def rows_per_pass(self, max_batch_size: int | None = None) -> int:
         """Rows per suffix call within the engine's memory budget (or ``max_batch_size``)."""
