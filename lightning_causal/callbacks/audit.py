@@ -47,8 +47,9 @@ class CausalAuditCallback(Callback):
     Each audit epoch, every audit explains the model on a fixed probe set. Scalars
     ``causal/<audit>/<metric>`` go to ``trainer.callback_metrics`` (monitored on any schedule by
     :class:`~lightning_causal.callbacks.monitoring.AuditEarlyStopping` and ``AuditModelCheckpoint``)
-    and to every logger; rich content (histograms, maps drawn by kind of data, figures, a compact
-    text card, a custom-scalars layout) goes to the ``TensorBoardLogger``, all at the step of that
+    and to every logger (other than TensorBoard, with an ``epoch`` value, as Lightning's own rows);
+    rich content (histograms, maps drawn by kind of data, figures, a compact text card, a
+    custom-scalars layout) goes to the ``TensorBoardLogger``, all at the step of that
     epoch's ``val_loss``; one JSON report per audit epoch goes to ``report_dir``. Warnings raised
     inside the audits (e.g. by Captum) show once per fit. From the second audit on, each audit also
     reports its causal drift (``drift/<vector>/{spearman,topk_jaccard,shift}``). The checkpoint
@@ -371,7 +372,10 @@ class CausalAuditCallback(Callback):
         if stage == "epoch_end":  # monitorable (callback_metrics); `log` is not allowed in on_train_end
             pl_module.log_dict(scalars, on_step=False, on_epoch=True, sync_dist=False, logger=False)
         for logger in trainer.loggers:  # at the step of the rich content, one step per audit
-            logger.log_metrics(scalars, step=_epoch_end_step(trainer))
+            # with the epoch, as Lightning's own rows (a CSV row without it is lost to a group-by-epoch);
+            # TensorBoard already has an `epoch` point at this step (the card names the epoch too)
+            epoch_column = {} if isinstance(logger, TensorBoardLogger) else {"epoch": epoch}
+            logger.log_metrics({**scalars, **epoch_column}, step=_epoch_end_step(trainer))
         self._render(trainer, epoch, results, stage)
         if total > 2.0:
             rank_zero_info(f"Causal audit at epoch {epoch} took {total:.1f} s")

@@ -54,9 +54,9 @@ class IrisMLP(pl.LightningModule):
 def fit(root, callbacks, max_epochs: int = 2, ckpt_path=None, **trainer_options) -> IrisMLP:
     pl.seed_everything(0, verbose=False)
     model = IrisMLP()
+    options = {"logger": False, **trainer_options}
     trainer = pl.Trainer(default_root_dir=str(root), max_epochs=max_epochs, accelerator="cpu", deterministic=True,
-                         logger=False, enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks,
-                         **trainer_options)
+                         enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks, **options)
     trainer.fit(model, *iris_loaders(), ckpt_path=ckpt_path)
     return model
 
@@ -106,3 +106,20 @@ def test_the_repaired_models_weights_are_read_without_unpickling_objects(tmp_pat
     assert _RunsOnUnpickling.calls == []
     torch.save({"state_dict": {"model.weight": torch.ones(2)}, "epoch": 3}, path)  # a plain checkpoint still loads
     assert torch.equal(CausalRepairModule.model_state_dict(path)["weight"], torch.ones(2))
+
+
+def test_csv_rows_of_the_audits_name_their_epoch(tmp_path):
+    """In a ``CSVLogger``'s metrics.csv, the rows the callback logged had an empty ``epoch`` column
+    (Lightning's own rows carry it): grouping the file by epoch dropped every causal scalar."""
+    import csv
+
+    from lightning.pytorch.loggers import CSVLogger
+
+    cb = CausalAuditCallback([InputEffectAudit(ace_values=None)], probe_size=8, every_n_epochs=2)
+    fit(tmp_path, [cb], max_epochs=3, logger=CSVLogger(tmp_path, name="csv", version=0), enable_checkpointing=False)
+    with open(tmp_path / "csv" / "version_0" / "metrics.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    audited = [(r["step"], r["epoch"]) for r in rows if r["causal/input_effect/mean_abs_effect"]]
+    val = {r["epoch"]: r["step"] for r in rows if r["val_loss"]}
+    assert cb.audited_epochs == [1, 2]  # epoch 2: the fit-end audit
+    assert audited == [(val["1"], "1"), (val["2"], "2")]
