@@ -123,3 +123,35 @@ def test_csv_rows_of_the_audits_name_their_epoch(tmp_path):
     val = {r["epoch"]: r["step"] for r in rows if r["val_loss"]}
     assert cb.audited_epochs == [1, 2]  # epoch 2: the fit-end audit
     assert audited == [(val["1"], "1"), (val["2"], "2")]
+
+
+def _audit_callback(root) -> CausalAuditCallback:
+    return CausalAuditCallback([InputEffectAudit(ace_values=None), UnitImportanceAudit(["net.2"], top_k=3)], probe_size=8,
+                               report_dir=root / "reports")
+
+
+def _scalars(report_dir, epoch: int) -> dict[str, float]:
+    doc = load_report(report_dir / f"epoch_{epoch:04d}.json")
+    return {f"{a}/{k}": v for a, r in doc["audits"].items() for k, v in r["scalars"].items()}
+
+
+def test_a_resumed_fit_with_the_callback_equals_the_uninterrupted_one(tmp_path):
+    """Checkpoints written at validation end (``check_val_every_n_epoch=2``: before that epoch's audit)
+    and resumed: same weights and BatchNorm statistics bit for bit, same audited epochs and the same
+    reports, drift included, as one uninterrupted fit (as without the callback)."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    options = {"check_val_every_n_epoch": 2}
+    reference = _audit_callback(whole)
+    full = fit(whole, [reference], max_epochs=3, enable_checkpointing=False, **options)
+    fit(cut, [_audit_callback(cut), ModelCheckpoint(dirpath=cut / "ckpt", save_top_k=-1)], max_epochs=2, **options)
+    (path,) = (cut / "ckpt").glob("epoch=1-*.ckpt")
+    resumed_cb = _audit_callback(cut)
+    resumed = fit(cut, [resumed_cb], max_epochs=3, ckpt_path=path, enable_checkpointing=False, **options)
+    for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert reference.audited_epochs == resumed_cb.audited_epochs == [0, 1, 2]
+    for epoch in (1, 2):
+        assert _scalars(whole / "reports", epoch) == _scalars(cut / "reports", epoch)
+    assert "input_effect/drift/mean_abs_effect/spearman" in _scalars(cut / "reports", 2)
