@@ -153,7 +153,9 @@ class CausalRepairModule(LightningModule):
         ``configure_optimizers`` are the wrapped module's (``trainer.test`` of a module without
         ``test_step`` is an error, as unwrapped), and the terms see the wrapped module
         as the model. The wrapped module's parameters are the ones updated: save or reuse it as
-        before. Other hooks of the wrapped module are not called. A
+        before. Its hooks run as unwrapped (epoch and batch hooks, ``on_before_optimizer_step``,
+        ``configure_gradient_clipping``, ``lr_scheduler_step``, ``on_save_checkpoint``/``on_load_checkpoint``,
+        ``setup``/``teardown``: :data:`DELEGATED_HOOKS`); its dataloader and batch-transfer hooks are not called. A
         :class:`~lightning_causal.callbacks.CausalAuditCallback` explains the wrapped module, so
         audits use its own layer names and log the same tags as before wrapping. A
         ``training_step`` returning ``None`` skips the batch; a dict's ``"loss"`` is the task loss.
@@ -490,3 +492,42 @@ class _WrappedRepairModule(CausalRepairModule):
     @override
     def configure_optimizers(self) -> Any:
         return self.model.configure_optimizers()
+
+
+#: The wrapped module's hooks that a ``wrap()`` fit calls (its training loop's behaviour: epoch and batch
+#: hooks, gradient clipping, scheduler steps, checkpoint hooks, ``setup``/``teardown``).
+DELEGATED_HOOKS = (
+    "setup", "teardown", "on_fit_start", "on_fit_end", "on_train_start", "on_train_end",
+    "on_train_epoch_start", "on_train_epoch_end", "on_train_batch_start", "on_train_batch_end",
+    "on_validation_start", "on_validation_end", "on_validation_epoch_start", "on_validation_epoch_end",
+    "on_validation_batch_start", "on_validation_batch_end", "on_test_start", "on_test_end",
+    "on_test_epoch_start", "on_test_epoch_end", "on_test_batch_start", "on_test_batch_end",
+    "on_predict_start", "on_predict_end", "on_predict_epoch_start", "on_predict_epoch_end",
+    "on_predict_batch_start", "on_predict_batch_end", "on_before_zero_grad", "on_before_backward",
+    "on_after_backward", "on_before_optimizer_step", "configure_gradient_clipping", "lr_scheduler_step",
+    "on_save_checkpoint", "on_load_checkpoint",
+)
+#: Hooks where the repair module does its own work (set up the terms, checkpoint their state) before the wrapped module's.
+_OWN_FIRST = ("on_train_start", "on_save_checkpoint", "on_load_checkpoint")
+
+
+def _delegating(name: str) -> Callable[..., Any]:
+    """The hook ``name`` of a ``wrap()`` module: the wrapped module's own where it overrides it (its
+    ``log`` reaching the trainer), after the repair module's part for :data:`_OWN_FIRST`; else the default."""
+    own = getattr(CausalRepairModule, name)
+
+    def hook(self: _WrappedRepairModule, *args: Any, **kwargs: Any) -> Any:
+        if not is_overridden(name, self.model):
+            return own(self, *args, **kwargs)
+        if name in _OWN_FIRST:
+            own(self, *args, **kwargs)
+        with _logs_through(self.model, self):
+            return getattr(self.model, name)(*args, **kwargs)
+
+    hook.__name__ = hook.__qualname__ = name
+    hook.__doc__ = f"The wrapped module's ``{name}`` (where it defines one)."
+    return hook
+
+
+for _name in DELEGATED_HOOKS:
+    setattr(_WrappedRepairModule, _name, _delegating(_name))

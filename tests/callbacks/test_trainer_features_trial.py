@@ -155,3 +155,38 @@ def test_a_resumed_fit_with_the_callback_equals_the_uninterrupted_one(tmp_path):
     for epoch in (1, 2):
         assert _scalars(whole / "reports", epoch) == _scalars(cut / "reports", epoch)
     assert "input_effect/drift/mean_abs_effect/spearman" in _scalars(cut / "reports", 2)
+
+
+class _OwnHooks(IrisMLP):
+    """A module whose training depends on its own hooks: an lr decay at each epoch end and a
+    gradient clipping of its own."""
+
+    def on_train_epoch_end(self) -> None:
+        for group in self.optimizers().param_groups:
+            group["lr"] *= 0.1
+        self.log("decayed_lr", self.optimizers().param_groups[0]["lr"])
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:  # noqa: ANN001
+        self.clip_gradients(optimizer, gradient_clip_val=0.01, gradient_clip_algorithm="norm")
+
+
+def test_a_wrapped_modules_own_hooks_run_as_unwrapped(tmp_path):
+    """``CausalRepairModule.wrap`` called none of the wrapped module's hooks: its lr decay and its
+    gradient clipping were skipped, so a repair whose term has weight 0 trained other weights than
+    the module alone (max |difference| 0.72 after 3 epochs), without a word."""
+    from lightning_causal import CausalRepairModule, CounterfactualFairnessTerm
+    from lightning_causal.causal import AttributeFlip
+
+    def run(wrap: bool) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        pl.seed_everything(0, verbose=False)
+        module = _OwnHooks()
+        fitted = CausalRepairModule.wrap(module, [CounterfactualFairnessTerm(AttributeFlip(0), 0, weight=0.0)]) if wrap else module
+        trainer = pl.Trainer(default_root_dir=str(tmp_path), max_epochs=3, accelerator="cpu", logger=False,
+                             enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+        trainer.fit(fitted, *iris_loaders())
+        return module.state_dict(), dict(trainer.callback_metrics)
+
+    (plain, plain_metrics), (wrapped, wrapped_metrics) = run(False), run(True)
+    for name, value in plain.items():
+        assert torch.equal(value, wrapped[name]), name
+    assert float(wrapped_metrics["decayed_lr"]) == float(plain_metrics["decayed_lr"])  # its log reaches the trainer
