@@ -151,6 +151,8 @@ class CausalAuditCallback(Callback):
             if any(isinstance(e, bool) or not isinstance(e, int) or e < 0 for e in epochs):
                 raise MisconfigurationException(f"Expected argument `epochs` to hold non-negative ints but got {epochs}")
         check_int("max_batch_size", max_batch_size, minimum=1, none_ok=True, error=MisconfigurationException)
+        if report_dir is not None and not isinstance(report_dir, (str, os.PathLike)):
+            raise MisconfigurationException(f"Expected argument `report_dir` to be None, a str or an os.PathLike but got {report_dir!r}")
         if on_error not in _ON_ERROR:
             raise MisconfigurationException(f"Expected argument `on_error` to be one of {_ON_ERROR} but got {on_error!r}")
         if unpack_batch is not None and not callable(unpack_batch):

@@ -190,3 +190,12 @@ def test_a_wrapped_modules_own_hooks_run_as_unwrapped(tmp_path):
     for name, value in plain.items():
         assert torch.equal(value, wrapped[name]), name
     assert float(wrapped_metrics["decayed_lr"]) == float(plain_metrics["decayed_lr"])  # its log reaches the trainer
+
+
+def test_a_report_dir_of_the_wrong_type_is_named():
+    """``report_dir=3`` raised Python's ``TypeError: expected str, bytes or os.PathLike object, not int``."""
+    import pytest
+    from lightning.pytorch.utilities.exceptions import MisconfigurationException
+
+    with pytest.raises(MisconfigurationException, match=r"`report_dir` to be None, a str or an os.PathLike but got 3"):
+        CausalAuditCallback([InputEffectAudit()], report_dir=3)
