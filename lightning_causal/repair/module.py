@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule
+from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from lightning.pytorch.utilities.signature_utils import is_param_in_hook_signature
@@ -155,7 +156,8 @@ class CausalRepairModule(LightningModule):
         as the model. The wrapped module's parameters are the ones updated: save or reuse it as
         before. Its hooks run as unwrapped (epoch and batch hooks, ``on_before_optimizer_step``,
         ``configure_gradient_clipping``, ``lr_scheduler_step``, ``on_save_checkpoint``/``on_load_checkpoint``,
-        ``setup``/``teardown``: :data:`DELEGATED_HOOKS`); its dataloader and batch-transfer hooks are not called. A
+        ``setup``/``teardown``, ``optimizer_step``: :data:`DELEGATED_HOOKS`); its dataloader and batch-transfer
+        hooks are not called (:data:`UNDELEGATED_HOOKS`: a warning names those it defines). A
         :class:`~lightning_causal.callbacks.CausalAuditCallback` explains the wrapped module, so
         audits use its own layer names and log the same tags as before wrapping. A
         ``training_step`` returning ``None`` skips the batch; a dict's ``"loss"`` is the task loss.
@@ -425,7 +427,11 @@ class CausalRepairModule(LightningModule):
 @contextlib.contextmanager
 def _logs_through(inner: LightningModule, outer: LightningModule) -> Iterator[None]:
     """While the outer module runs a hook, ``inner.log`` / ``inner.log_dict`` are the outer
-    module's: the wrapped module's logging reaches the trainer through the public ``log`` API."""
+    module's: the wrapped module's logging reaches the trainer through the public ``log`` API.
+    Reentrant: a delegated ``optimizer_step`` runs the training step (its closure) inside it."""
+    if "log" in vars(inner):  # already routed by an enclosing hook
+        yield
+        return
     inner.log, inner.log_dict = outer.log, outer.log_dict  # instance attributes shadow the methods
     try:
         yield
@@ -441,6 +447,13 @@ class _WrappedRepairModule(CausalRepairModule):
             raise MisconfigurationException(f"Expected argument `lightning_module` to be a LightningModule but got {type(lightning_module)}")
         if not lightning_module.automatic_optimization:
             raise MisconfigurationException("Expected argument `lightning_module` to use automatic optimization; manual optimization cannot be wrapped")
+        skipped = [hook for hook in UNDELEGATED_HOOKS if is_overridden(hook, lightning_module)]
+        if skipped:
+            rank_zero_warn(
+                f"CausalRepairModule.wrap: {type(lightning_module).__name__} defines {', '.join(f'`{h}`' for h in skipped)}, "
+                "which the repair fit does not call (it calls the wrapped module's steps, `configure_optimizers` and the "
+                "hooks in `lightning_causal.repair.module.DELEGATED_HOOKS`); pass its dataloaders to `trainer.fit`, move "
+                "batch transforms into a LightningDataModule, or subclass CausalRepairModule")
         super().__init__(lightning_module, terms, **options)
 
     @property
@@ -505,7 +518,15 @@ DELEGATED_HOOKS = (
     "on_predict_start", "on_predict_end", "on_predict_epoch_start", "on_predict_epoch_end",
     "on_predict_batch_start", "on_predict_batch_end", "on_before_zero_grad", "on_before_backward",
     "on_after_backward", "on_before_optimizer_step", "configure_gradient_clipping", "lr_scheduler_step",
-    "on_save_checkpoint", "on_load_checkpoint",
+    "optimizer_step", "optimizer_zero_grad", "on_save_checkpoint", "on_load_checkpoint",
+)
+#: The wrapped module's hooks a ``wrap()`` fit does not call (a datamodule may define the batch-transfer
+#: hooks, which the wrapper would hide); a module defining one is warned about at ``wrap()``.
+UNDELEGATED_HOOKS = (
+    "on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer", "train_dataloader",
+    "val_dataloader", "test_dataloader", "predict_dataloader", "prepare_data", "backward",
+    "on_validation_model_eval", "on_validation_model_train", "on_test_model_eval", "on_test_model_train",
+    "on_predict_model_eval", "configure_callbacks", "configure_model",
 )
 #: Hooks where the repair module does its own work (set up the terms, checkpoint their state) before the wrapped module's.
 _OWN_FIRST = ("on_train_start", "on_save_checkpoint", "on_load_checkpoint")

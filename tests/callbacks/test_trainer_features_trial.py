@@ -158,8 +158,8 @@ def test_a_resumed_fit_with_the_callback_equals_the_uninterrupted_one(tmp_path):
 
 
 class _OwnHooks(IrisMLP):
-    """A module whose training depends on its own hooks: an lr decay at each epoch end and a
-    gradient clipping of its own."""
+    """A module whose training depends on its own hooks: an lr decay at each epoch end, a gradient
+    clipping of its own and a warm-up in ``optimizer_step``."""
 
     def on_train_epoch_end(self) -> None:
         for group in self.optimizers().param_groups:
@@ -168,6 +168,11 @@ class _OwnHooks(IrisMLP):
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:  # noqa: ANN001
         self.clip_gradients(optimizer, gradient_clip_val=0.01, gradient_clip_algorithm="norm")
+
+    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:  # noqa: ANN001
+        if self.trainer.global_step < 3:  # learning-rate warm-up, as in Lightning's docs
+            optimizer.param_groups[0]["momentum"] = 0.5
+        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
 
 
 def test_a_wrapped_modules_own_hooks_run_as_unwrapped(tmp_path):
@@ -199,3 +204,17 @@ def test_a_report_dir_of_the_wrong_type_is_named():
 
     with pytest.raises(MisconfigurationException, match=r"`report_dir` to be None, a str or an os.PathLike but got 3"):
         CausalAuditCallback([InputEffectAudit()], report_dir=3)
+
+
+def test_wrapping_a_module_with_hooks_the_repair_does_not_call_warns():
+    import pytest
+
+    from lightning_causal import CausalRepairModule, CounterfactualFairnessTerm
+    from lightning_causal.causal import AttributeFlip
+
+    class Normalising(IrisMLP):
+        def on_after_batch_transfer(self, batch, dataloader_idx):  # noqa: ANN001, ANN201
+            return batch[0] * 2, batch[1]
+
+    with pytest.warns(UserWarning, match="defines `on_after_batch_transfer`, which the repair fit does not call"):
+        CausalRepairModule.wrap(Normalising(), [CounterfactualFairnessTerm(AttributeFlip(0), 0)])
