@@ -155,9 +155,10 @@ class CausalRepairModule(LightningModule):
         ``test_step`` is an error, as unwrapped), and the terms see the wrapped module
         as the model. The wrapped module's parameters are the ones updated: save or reuse it as
         before. Its hooks run as unwrapped (epoch and batch hooks, ``on_before_optimizer_step``,
-        ``configure_gradient_clipping``, ``lr_scheduler_step``, ``on_save_checkpoint``/``on_load_checkpoint``,
-        ``setup``/``teardown``, ``optimizer_step``: :data:`DELEGATED_HOOKS`); its dataloader and batch-transfer
-        hooks are not called (:data:`UNDELEGATED_HOOKS`: a warning names those it defines). A
+        ``configure_gradient_clipping``, ``optimizer_step``, ``lr_scheduler_step``, ``on_save_checkpoint``/
+        ``on_load_checkpoint``, ``setup``/``teardown``: :data:`~lightning_causal.repair.module.DELEGATED_HOOKS`);
+        its dataloader and batch-transfer hooks are not called (a warning names those it defines:
+        :data:`~lightning_causal.repair.module.UNDELEGATED_HOOKS`). A
         :class:`~lightning_causal.callbacks.CausalAuditCallback` explains the wrapped module, so
         audits use its own layer names and log the same tags as before wrapping. A
         ``training_step`` returning ``None`` skips the batch; a dict's ``"loss"`` is the task loss.

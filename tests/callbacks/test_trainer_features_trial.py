@@ -170,7 +170,7 @@ class _OwnHooks(IrisMLP):
         self.clip_gradients(optimizer, gradient_clip_val=0.01, gradient_clip_algorithm="norm")
 
     def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:  # noqa: ANN001
-        if self.trainer.global_step < 3:  # learning-rate warm-up, as in Lightning's docs
+        if self.trainer.global_step < 3:  # a warm-up (of the momentum here), as Lightning's docs write one
             optimizer.param_groups[0]["momentum"] = 0.5
         super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
 
