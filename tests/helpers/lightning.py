@@ -186,9 +186,9 @@ class WriteSpy(pl.Callback):
         real_write = audit_mod.write_report
         real_render = audit_mod.TensorBoardRenderer.render
 
-        def write_report(report_dir, epoch, stage, results, extra=None):  # noqa: ANN001
+        def write_report(report_dir, epoch, stage, results, **options):  # noqa: ANN001
             record("report", epoch=epoch, stage=stage)
-            return real_write(report_dir, epoch, stage, results, extra=extra)
+            return real_write(report_dir, epoch, stage, results, **options)
 
         def render(self_, writer, epoch, results, probe_inputs, **options):  # noqa: ANN001
             record("render", epoch=epoch, writer=type(writer).__name__)
