@@ -269,3 +269,19 @@ def test_heads_on_bert_attention_output_dense_are_refused_naming_its_input_site(
     same = unit_effects(model, ids, "bert.encoder.layer.0.attention.self", num_heads=4, additional_forward_args={"attention_mask": mask})
     assert heads.shape == (5, 4) and torch.allclose(heads, same)  # the input site holds the heads of attention.self
     assert unit_effects(model, ids, proj, unit_dim=-1, additional_forward_args={"attention_mask": mask}).shape == (5, 32)
+
+
+def test_opt_mlp_folded_positions_are_refused_with_sites_that_work():
+    transformers = pytest.importorskip("transformers")
+    from lightning_causal.causal import unit_effects
+
+    config = transformers.OPTConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, ffn_dim=32, num_attention_heads=2,
+                                    max_position_embeddings=32, num_labels=2, pad_token_id=1, word_embed_proj_dim=16)
+    torch.manual_seed(0)
+    model = transformers.OPTForSequenceClassification(config).double().eval()
+    ids = torch.randint(2, 50, (3, 6))
+    with pytest.raises(ValueError, match=r"OPT's decoder layer flattens its positions.*'self_attn.out_proj:input' with num_heads"):
+        unit_effects(model, ids, "model.decoder.layers.0.fc1", unit_dim=-1)
+    for site, layout in (("model.decoder.layers.0.self_attn.out_proj:input", {"num_heads": 2}), ("model.decoder.layers.0", {"unit_dim": -1})):
+        fast = unit_effects(model, ids, site, **layout)  # the advised sites run, and equal full passes
+        torch.testing.assert_close(fast, unit_effects(model, ids, site, use_suffix=False, **layout), rtol=0, atol=1e-10)

@@ -312,8 +312,10 @@ def _folded_hint(shape: Sequence[int], samples: int) -> str:
     if not len(shape) or shape[0] <= samples or shape[0] % samples:
         return ""
     return (f". With {shape[0] // samples} rows per sample, the model may fold something into the batch there: "
-            "Swin's window attention folds its windows ([N·windows, T, D] at 'attention.o_proj:input'); name a module "
-            "with one row per sample instead (the whole block, or its 'mlp.fc1' with unit_dim=-1)")
+            "Swin's window attention folds its windows ([N·windows, T, D] at 'attention.o_proj:input'), OPT's decoder "
+            "layer flattens its positions before the MLP ([N·T, D] at 'fc1', 'fc2'); name a module with one row per "
+            "sample instead (the whole block or layer; Swin's 'mlp.fc1' with unit_dim=-1; OPT's 'self_attn.out_proj:input' with "
+            "num_heads, or the layer with unit_dim=-1 for its hidden features)")
 
 
 def check_site_units(model: nn.Module, name: str, run: Callable[[], object], unit_dim: int | None,
