@@ -78,10 +78,14 @@ class CounterfactualAudit(Audit):
             L1/L2 proximity weights, steps, learning rate, ...).
         bounds: optional ``(low, high)`` input bounds.
         mask: optional mask of mutable features (nonzero: may change), broadcastable to one input
-            ``[1, ...]``: the same for every sample.
+            ``[1, ...]``: the same for every sample. The search moves every mutable element
+            continuously: one-hot columns of a categorical feature may end up fractional
+            (``color=green: +0.08``), so freeze them here (mask 0) when a counterfactual must keep
+            valid categories.
         output: which tensor of the model's return value holds the logits (see :class:`Audit`).
         feature_names: names of the columns of tabular inputs (the table's ``changes`` use them).
-        class_names: one name per class (the figure's titles use them).
+        class_names: one name per class (the figure's titles use them; for tabular inputs the text
+            card's rows ``#index predicted → counterfactual class: changes``).
         name: tag of the audit (default ``"counterfactual"``).
 
     Examples:

@@ -59,10 +59,24 @@ def _label_and_value(row: dict) -> tuple[str, str] | None:
 _VALUES = ("ST", "importance", "mean_abs_effect", "effect", "positive_rate", "score", "flag_score")
 
 
+def _counterfactual_row(row: dict, class_names: list | None) -> str:
+    """A tabular counterfactual (a row of CounterfactualAudit's ``counterfactuals`` table with its
+    ``changes``) as ``#index label → cf class: changes``, classes by name when the audit has them."""
+    def name(c: object) -> str:
+        return str(class_names[c]) if isinstance(c, int) and class_names is not None and 0 <= c < len(class_names) else str(c)
+
+    found = "" if row.get("success", True) else " (not found)"
+    return f"#{row['index']} {name(row['predicted'])} → {name(row['counterfactual_predicted'])}{found}: {row['changes'] or 'no change'}"
+
+
 def _tops(r: AuditResult) -> str:
     parts = []
     for name, rows in r.tables.items():
         if not rows or name == "comparison":
+            continue
+        if all(isinstance(row, dict) and {"index", "predicted", "counterfactual_predicted", "changes"} <= row.keys() for row in rows[:2]):
+            # two samples' changes fit the part's width; the rest are in the JSON report
+            parts.append(f"{name}: " + "; ".join(_counterfactual_row(row, r.meta.get("class_names")) for row in rows[:2]))
             continue
         items = [lv for lv in (_label_and_value(row) for row in rows[:_TOP]) if lv is not None]
         if items:
