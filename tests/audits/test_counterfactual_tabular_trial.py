@@ -3,6 +3,7 @@ the counterfactuals flip the model, their reported distances are the user's own,
 columns stay put, grouped (one-hot) effects equal a replacement loop, and the text card names
 the columns and classes of each counterfactual."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -81,3 +82,9 @@ def test_grouped_one_hot_effects_equal_a_replacement_loop_with_the_same_baseline
     assert torch.allclose(r.vectors["mean_abs_effect"], ref.abs().mean(0), atol=1e-6)
     assert torch.allclose(r.vectors["mean_effect"], ref.mean(0), atol=1e-6)
     assert r.tables["top_groups"][0]["feature"] == ["age", "color", "income"][int(ref.abs().mean(0).argmax())]
+
+
+def test_bounds_of_the_wrong_shape_are_named_with_their_shapes():
+    """The message said what was expected ("broadcastable to one input [4]") but not what it got."""
+    with pytest.raises(ValueError, match=r"broadcastable to one input \[4\] but got low of shape \[3\] and high of shape \[3\]"):
+        CounterfactualAudit(bounds=(torch.zeros(3), torch.ones(3))).run(_model(), _probe())

@@ -125,7 +125,8 @@ def check_bounds(bounds: tuple | None, x: Tensor) -> tuple[Tensor, Tensor]:
     try:
         return torch.broadcast_to(lo, x[:1].shape), torch.broadcast_to(hi, x[:1].shape)
     except RuntimeError as err:
-        raise ValueError(f"Expected argument `bounds` broadcastable to one input {list(x.shape[1:])}") from err
+        raise ValueError(f"Expected argument `bounds` broadcastable to one input {list(x.shape[1:])} but got low of shape "
+                         f"{list(lo.shape)} and high of shape {list(hi.shape)}") from err
 
 
 def _mutable(mask: Tensor | None, x: Tensor) -> Tensor:
