@@ -165,6 +165,9 @@ class BackdoorAudit(Audit):
                mbs: int | None) -> None:
         x, options = probe.first, self.model_options(probe)
         trigger = self.trigger.to(x.device)  # type: ignore[union-attr]
+        if labels is not None and (labels.is_floating_point() or labels.dtype.is_complex):
+            raise ValueError(f"Expected argument `probe.labels` to hold integer class indices (e.g. torch.long) for BackdoorAudit's "
+                             f"attack success rate but got dtype {labels.dtype}; convert them with `.long()`")
         check_class_labels("probe.labels", labels, int(logits.shape[1]))
         y = labels.to(x.device) if labels is not None else logits.argmax(1)
         if labels is None:

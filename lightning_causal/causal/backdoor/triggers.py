@@ -164,8 +164,9 @@ def attack_success_rate(
     """
     _check_model(model)
     trigger.check(x) if isinstance(trigger, Trigger) else _check_target(trigger, 2)
-    if not isinstance(y, Tensor) or y.dim() != 1 or y.shape[0] != x.shape[0] or y.is_floating_point():
-        raise ValueError(f"Expected argument `y` to be integer classes [{x.shape[0]}] but got {getattr(y, 'shape', type(y))}")
+    if not isinstance(y, Tensor) or y.dim() != 1 or y.shape[0] != x.shape[0] or y.is_floating_point() or y.dtype.is_complex:
+        got = f"{list(y.shape)} of dtype {y.dtype}" if isinstance(y, Tensor) else type(y).__name__
+        raise ValueError(f"Expected argument `y` to be integer class labels of shape [{x.shape[0]}] but got {got}")
     keep = y != trigger.target
     if not keep.any():
         raise ValueError(f"Expected at least one input whose true class is not the target {trigger.target}")
