@@ -153,7 +153,11 @@ class InputEffectAudit(Audit):
             integer token id for token inputs).
         target: class to explain; ``None`` = the predicted class of each probe sample.
         top_k: number of top groups in the table.
-        ace_values: number of quantile values of the ACE curve (``None`` skips ACE).
+        ace_values: number of quantile values of the ACE curve (``None`` skips ACE). The curve sets
+            every element of a group to the same value ``α`` (quantiles of the group's pooled
+            elements): for a group of one-hot columns (a categorical feature) that is all of its
+            categories off or all on at once, not a valid category, so its ``ace_range`` is no
+            effect of the feature; read ``mean_abs_effect`` (with a one-hot ``baseline``) there.
         ace_samples: probe samples over which the interventional expectations of the ACE are
             averaged (the first ones; ``None`` = all). ACE costs ``ace_values`` times
             ``ace_samples`` forward rows per group.
