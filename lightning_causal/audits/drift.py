@@ -50,12 +50,18 @@ def importance_shift(a: Tensor, b: Tensor) -> float:
     return float(0.5 * (pa / pa.sum() - pb / pb.sum()).abs().sum())
 
 
+def _constant(v: Tensor) -> bool:
+    return bool((v == v[0]).all())
+
+
 def vector_drift(previous: dict[str, Tensor], current: dict[str, Tensor], k: int = 5) -> dict[str, float]:
     """Drift scalars ``drift/<vector>/{spearman,topk_jaccard,shift}`` for vectors present in both runs.
 
     ``topk_jaccard`` compares the top ``min(k, U - 1)`` of a vector of ``U`` entries: with ``k >= U``
     both top sets would be the whole vector, 1.0 whatever the change (the 2-4 heads of a tiny
-    vision transformer, DeiT-tiny's 3).
+    vision transformer, DeiT-tiny's 3). ``spearman`` is left out when either vector is constant
+    (e.g. Neural Cleanse's ``reversed_asr`` when every reversed trigger reaches a rate of 1): it
+    has no ranking, and its NaN made the callback warn of non-finite values at every epoch.
 
     Examples:
         >>> import torch
@@ -68,7 +74,8 @@ def vector_drift(previous: dict[str, Tensor], current: dict[str, Tensor], k: int
         if prev is None or prev.shape != cur.shape or cur.dim() != 1 or cur.numel() < 2:
             continue
         prev, cur = prev.detach().cpu().double(), cur.detach().cpu().double()
-        out[f"drift/{name}/spearman"] = spearman(prev, cur)
+        if not (_constant(prev) or _constant(cur)):  # no ranking to compare: NaN would warn at every epoch
+            out[f"drift/{name}/spearman"] = spearman(prev, cur)
         out[f"drift/{name}/topk_jaccard"] = topk_jaccard(prev, cur, min(k, cur.numel() - 1))
         out[f"drift/{name}/shift"] = importance_shift(prev, cur)
     return out

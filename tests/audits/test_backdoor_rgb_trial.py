@@ -67,3 +67,14 @@ def test_attack_success_rate_names_the_dtype_of_float_labels():
     model, x, y, trigger = _rgb_setup()
     with pytest.raises(ValueError, match=r"`y`.*\[24\] of dtype torch.float32"):
         attack_success_rate(model, x, y.float(), trigger)
+
+
+def test_drift_of_a_constant_vector_has_no_nan_spearman():
+    # Neural Cleanse's reversed_asr is often [1, 1, 1] at two epochs in a row: its Spearman is undefined
+    from lightning_causal.audits.drift import vector_drift
+
+    out = vector_drift({"reversed_asr": torch.ones(3), "mask_norm": torch.tensor([1.0, 2.0, 3.0])},
+                       {"reversed_asr": torch.ones(3), "mask_norm": torch.tensor([3.0, 2.0, 1.0])})
+    assert "drift/reversed_asr/spearman" not in out
+    assert all(v == v for v in out.values())  # no NaN
+    assert out["drift/reversed_asr/shift"] == 0.0 and out["drift/mask_norm/spearman"] == pytest.approx(-1.0)
