@@ -133,6 +133,13 @@ class CounterfactualAudit(Audit):
                 f"{list(getattr(labels, 'shape', [])) or type(labels).__name__} (per-position or multi-label targets have no "
                 "single class to explain towards); pass `unpack_batch=` (or a `probe=`) whose labels are one class per sample"
             )
+        if labels.is_floating_point() or labels.is_complex():  # BCE-style 0./1. targets: resolve_target named `target`
+            values = sorted(set(labels[:1000].tolist()))
+            raise ValueError(
+                f"CounterfactualAudit needs integer class labels in `probe.labels` (the classes to explain towards) but got "
+                f"dtype {labels.dtype} (values {values[:4]}{' ...' if len(values) > 4 else ''}); pass labels of class indices, "
+                "e.g. `labels.long()`, through `unpack_batch=` (or a `probe=`)"
+            )
         if self.bounds is not None:
             check_bounds(self.bounds, probe.first)
         if self.mask is not None:

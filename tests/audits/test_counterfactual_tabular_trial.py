@@ -88,3 +88,11 @@ def test_bounds_of_the_wrong_shape_are_named_with_their_shapes():
     """The message said what was expected ("broadcastable to one input [4]") but not what it got."""
     with pytest.raises(ValueError, match=r"broadcastable to one input \[4\] but got low of shape \[3\] and high of shape \[3\]"):
         CounterfactualAudit(bounds=(torch.zeros(3), torch.ones(3))).run(_model(), _probe())
+
+
+def test_float_probe_labels_are_named_as_the_probes_labels():
+    """Binary tabular data trained with BCE keeps 0./1. float labels; the audit failed with
+    'Expected argument `target` to hold integer class indices', a parameter the user never passed."""
+    probe = _probe()
+    with pytest.raises(ValueError, match=r"integer class labels in `probe.labels`.*float32 \(values \[0.0, 1.0\]\).*labels.long\(\)"):
+        CounterfactualAudit().run(_model(), Probe(probe.first, probe.labels.float()))
