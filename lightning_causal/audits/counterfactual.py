@@ -68,9 +68,10 @@ class CounterfactualAudit(Audit):
     For up to ``max_samples`` misclassified probe samples, the smallest change that makes the
     model predict the true label (:func:`~lightning_causal.causal.structure.counterfactuals.counterfactual_explanation`).
     Reports ``misclassified_rate``, ``explained``, ``success_rate`` and, over the successes,
-    ``mean_l1``, ``mean_l2`` and ``mean_sparsity``; a table per sample; for images, one picture
-    per sample: input | counterfactual | difference (a features-last sequence ``[N, T, F]`` is
-    drawn features x time). Needs probe labels.
+    ``mean_l1``, ``mean_l2`` and ``mean_sparsity`` (the fraction of input elements changed, frozen
+    ones included: lower is sparser); a table per sample (tabular inputs: ``changes``, the three
+    largest changes by column); for images, one picture per sample: input | counterfactual |
+    difference (a features-last sequence ``[N, T, F]`` is drawn features x time). Needs probe labels.
 
     Args:
         max_samples: misclassified samples explained (the first ones of the probe).
