@@ -382,7 +382,9 @@ def image_grid_figure(
     """
     names = list(images)
     k = min(max_columns, min(int(v.shape[0]) for v in images.values()))
-    fig = Figure(figsize=(1.0 + 0.62 * k, 0.45 + 0.78 * len(names) + (0.3 if title else 0.0)))
+    width = 1.0 + 0.62 * k
+    lines = title_lines(title, max(12, int(width * 11))) if title else []  # a 3-class title ran past both edges
+    fig = Figure(figsize=(width, 0.45 + 0.78 * len(names) + 0.3 * len(lines)))
     axes = fig.subplots(len(names), k, squeeze=False)
     for r, name in enumerate(names):
         for c in range(k):
@@ -398,8 +400,8 @@ def image_grid_figure(
                     spine.set_edgecolor(_POS)
                     spine.set_linewidth(2.0)
         axes[r][0].set_ylabel(name, fontsize=10, rotation=0, ha="right", va="center")
-    if title:
-        fig.suptitle(title, fontsize=11)
+    if lines:
+        fig.suptitle("\n".join(lines), fontsize=11)
     fig.tight_layout(pad=0.4, h_pad=0.2, w_pad=0.2)
     return fig
 

@@ -78,3 +78,17 @@ def test_drift_of_a_constant_vector_has_no_nan_spearman():
     assert "drift/reversed_asr/spearman" not in out
     assert all(v == v for v in out.values())  # no NaN
     assert out["drift/reversed_asr/shift"] == 0.0 and out["drift/mask_norm/spearman"] == pytest.approx(-1.0)
+
+
+def test_reversed_trigger_grid_title_fits_in_the_figure():
+    # the title the TensorBoard renderer gives a 3-class BackdoorAudit's grid ran past both edges of the image
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from lightning_causal.reporting.figures import image_grid_figure
+
+    images = {"masks": torch.rand(3, 1, 8, 8), "patterns": torch.rand(3, 3, 8, 8)}
+    fig = image_grid_figure(images, ["red", "green", "blue"], "backdoor: reversed per class (red: flagged)", [0])
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    box = fig._suptitle.get_window_extent(canvas.get_renderer())
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width and box.y1 <= fig.bbox.height
