@@ -444,6 +444,10 @@ class BackdoorSuppressionTerm(RepairTerm):
         zero = out.new_zeros(())
         unlearn = path = distill = zero
         if suppress:
+            bad = sorted({t.target for t in self.triggers if t.target >= out.shape[1]})
+            if bad:  # else an index error deep in the unlearning loss
+                raise ValueError(f"Expected the trigger's `target` in [0, {out.shape[1] - 1}] for a model of {out.shape[1]} "
+                                 f"classes but got {bad[0]}")
             idx = self._targets(m, x.device)
             keep = self._keep(y, src_a, src_b, idx)
             unlearn = self._unlearn(out[m : m + n], y, idx[:n])

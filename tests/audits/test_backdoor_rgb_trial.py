@@ -92,3 +92,14 @@ def test_reversed_trigger_grid_title_fits_in_the_figure():
     canvas.draw()
     box = fig._suptitle.get_window_extent(canvas.get_renderer())
     assert box.x0 >= 0 and box.x1 <= fig.bbox.width and box.y1 <= fig.bbox.height
+
+
+def test_repair_term_names_a_trigger_target_the_model_does_not_have():
+    # was "RuntimeError: index 7 is out of bounds for dimension 1 with size 3" from inside the unlearning loss
+    from lightning_causal.repair import BackdoorSuppressionTerm
+
+    model, x, y, trigger = _rgb_setup()
+    term = BackdoorSuppressionTerm(Trigger(trigger.mask, trigger.pattern, target=7))
+    term.setup(model)
+    with pytest.raises(ValueError, match=r"`target` in \[0, 2\].*but got 7"):
+        term.loss(model, x[:6], y[:6])
