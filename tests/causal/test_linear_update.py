@@ -18,20 +18,6 @@ from tests.helpers.bert import tiny_bert, tiny_llama, token_batch
 TRIAL = 2  # rows of the cache's trial check of the update, per prefix cache built
 
 
-@pytest.fixture
-def updates(monkeypatch):
-    """Counts the rows answered by the update."""
-    counted = {"rows": 0}
-    original = LinearReaders._update
-
-    def counting(self, module, h, rows, columns):
-        counted["rows"] += h.shape[0]
-        return original(self, module, h, rows, columns)
-
-    monkeypatch.setattr(LinearReaders, "_update", counting)
-    return counted
-
-
 def _effects(model, xs, layer, **kw):
     fast = unit_effects(model, xs, layer, target=1, return_info=True, **kw)
     full = unit_effects(model, xs, layer, target=1, use_suffix=False, **kw)

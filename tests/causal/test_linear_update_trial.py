@@ -10,22 +10,7 @@ from torch import nn
 
 from lightning_causal.causal import unit_effects
 from lightning_causal.causal.engine.interventions import Scale, SetTo, Zero
-from lightning_causal.causal.engine.linear_update import LinearReaders
 from lightning_causal.causal.engine.live_values import close
-
-
-@pytest.fixture
-def updates(monkeypatch):
-    """Counts the rows answered by the update."""
-    counted = {"rows": 0}
-    original = LinearReaders._update
-
-    def counting(self, module, h, rows, columns):
-        counted["rows"] += h.shape[0]
-        return original(self, module, h, rows, columns)
-
-    monkeypatch.setattr(LinearReaders, "_update", counting)
-    return counted
 
 
 def _ids(n: int = 4, length: int = 6, *, left: bool = False, eos: int | None = None, vocab: int = 60):
