@@ -1,6 +1,7 @@
 """The prefix cache and the causal graph against brute-force interventions on small models whose
 forward does something a splitter can get wrong (values that number the batch's rows)."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -29,19 +30,6 @@ def _brute_force(model, x, pos, units):
     with torch.no_grad():
         target = model(*args).argmax(1)
     return zeroed_feature_effects(model, model.emb, args, target, units)
-
-
-def test_a_value_numbering_the_batch_rows_is_not_taken_by_sample():
-    torch.manual_seed(0)
-    model = ReadsPointedWithArange().double().eval()
-    g = torch.Generator().manual_seed(1)
-    x = torch.randn(6, 5, 3, generator=g, dtype=torch.float64)
-    pos = torch.randint(0, 5, (6,), generator=g)
-    effects = unit_effects(model, x, "emb", additional_forward_args={"pos": pos}, unit_dim=-1)
-    # was 0.25 off on the fx path: arange(6) taken by sample indexed the wrong rows of the batch
-    assert torch.allclose(effects, _brute_force(model, x, pos, 3), atol=1e-10)
-    one = unit_effects(model, x[:1], "emb", additional_forward_args={"pos": pos[:1]}, unit_dim=-1)
-    assert torch.allclose(one, _brute_force(model, x[:1], pos[:1], 3), atol=1e-10)
 
 
 class ReadsFirst(nn.Module):
@@ -117,13 +105,20 @@ class ReadsPointedWithRowModule(ReadsPointedWithArange):
         return self.head(mixed[which, pos])
 
 
-def test_a_module_output_numbering_the_batch_rows_is_not_taken_by_sample():
+@pytest.mark.parametrize(("model_class", "path"), [
+    # was 0.25 off on the fx path (arange(6) taken by sample indexed the wrong rows): fx refuses it now
+    (ReadsPointedWithArange, "hooks"),
+    # was 0.29 off on the hooks path (RowIndex's cached arange(6) taken by sample): hooks refuses it now
+    (ReadsPointedWithRowModule, "full"),
+])
+def test_a_value_numbering_the_batch_rows_is_not_taken_by_sample(model_class, path):
     torch.manual_seed(0)
-    model = ReadsPointedWithRowModule().double().eval()
+    model = model_class().double().eval()
     g = torch.Generator().manual_seed(1)
     x = torch.randn(6, 5, 3, generator=g, dtype=torch.float64)
     pos = torch.randint(0, 5, (6,), generator=g)
     effects, info = unit_effects(model, x, "emb", additional_forward_args={"pos": pos}, unit_dim=-1, return_info=True)
-    # was 0.29 off on the hooks path: RowIndex's cached arange(6) taken by sample indexed other rows
-    assert info.path != "fx"
+    assert info.path == path
     assert torch.allclose(effects, _brute_force(model, x, pos, 3), atol=1e-10)
+    one = unit_effects(model, x[:1], "emb", additional_forward_args={"pos": pos[:1]}, unit_dim=-1)
+    assert torch.allclose(one, _brute_force(model, x[:1], pos[:1], 3), atol=1e-10)
