@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
@@ -38,7 +37,9 @@ from lightning_causal.causal.engine.live_values import (
     ROWS,
     check_rows,
     close,
+    follows_samples,
     leaves,
+    mixed_rows,
     rebuild,
     rows_of,
     snapshot,
@@ -369,14 +370,11 @@ def hook_split(forward: Forward, xs: tuple[Tensor, ...], layer: nn.Module,
     if full.names[: two.cut] != two.names[: two.cut] or not all(check_rows(plans[s], full.outputs[s], n) for s in read if s in plans):
         raise SplitRefused("the probe run's module calls differ from the trial runs'")
     values = {seq: full.outputs[seq] if seq in read else one.outputs[seq] for seq in plans}
-    # rows out of order and repeated, as an intervened batch has them: an output that numbers the
-    # batch's rows (``torch.arange(x.shape[0])``) passes the [0] / [0, 1] trials as per-sample, but
-    # taken by sample it would index other rows of the batch
-    rows_mixed = torch.tensor([n - 1, 0, 0], device=xs[0].device)
+    rows_mixed = mixed_rows(n, xs[0].device)  # rows as an intervened batch has them (follows_samples)
     mixed = record_calls(forward, xs, layer, rows_mixed, keep=lambda seq: seq in read)
-    if mixed.names[: two.cut] != two.names[: two.cut] or not all(
-            close(a, b) for seq in read if seq in plans
-            for a, b in zip(leaves(mixed.outputs[seq]), leaves(take(plans[seq], values[seq], rows_mixed)))):
+    checked = [seq for seq in read if seq in plans]
+    if mixed.names[: two.cut] != two.names[: two.cut] or not follows_samples(
+            [plans[s] for s in checked], [values[s] for s in checked], [mixed.outputs[s] for s in checked], rows_mixed):
         raise SplitRefused("cached module outputs depend on the rows' places in the batch, not on their samples")
     split = HookSplit(forward, xs, layer, modules, plans, values, set(plans) - read, index, cut_plan,
                       full.cut_output, "layer" not in read)

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["ROWS", "SHARED", "CONST", "value_plan", "take", "rows_of", "leaves", "snapshot", "rebuild", "check_rows", "trial_rows",
-           "close"]
+           "mixed_rows", "follows_samples", "close"]
 
 ROWS, SHARED, CONST = "rows", "shared", "const"
 _CONSTANTS = (int, float, bool, str, torch.dtype, torch.device, torch.Size)
@@ -136,6 +136,20 @@ def check_rows(plan: Any, value: Any, n: int) -> bool:
 def trial_rows(n: int, device: torch.device) -> tuple[Tensor, Tensor]:
     """Sample indices of the two trial runs: ``[0]`` and ``[0, 1]`` (``[0, 0]`` when ``n`` is 1)."""
     return torch.zeros(1, dtype=torch.long, device=device), torch.tensor([0, min(1, n - 1)], device=device)
+
+
+def mixed_rows(n: int, device: torch.device) -> Tensor:
+    """Sample indices of the third trial run: ``[n - 1, 0, 0]``, rows out of order and repeated as
+    an intervened batch has them (see :func:`follows_samples`)."""
+    return torch.tensor([n - 1, 0, 0], device=device)
+
+
+def follows_samples(plans: list[Any], values: list[Any], recorded: list[Any], rows: Tensor) -> bool:
+    """Whether the values ``recorded`` in a run of the samples ``rows`` (:func:`mixed_rows`) equal
+    the probe's ``values`` taken by their ``plans``: a value that numbers the batch's rows
+    (``torch.arange(x.shape[0])`` for per-row indexing) passes the ``[0]`` / ``[0, 1]`` trials as
+    per-sample, but taken by sample it would index other rows of the batch."""
+    return all(close(a, b) for p, v, m in zip(plans, values, recorded) for a, b in zip(leaves(m), leaves(take(p, v, rows))))
 
 
 def close(a: Tensor, b: Tensor) -> bool:

@@ -62,7 +62,8 @@ from lightning_causal.causal.engine.linear_update import LinearReaders
 from lightning_causal.causal.engine.live_values import (
     check_rows,
     close,
-    leaves,
+    follows_samples,
+    mixed_rows,
     rows_of,
     take,
     trial_rows,
@@ -204,13 +205,8 @@ def _fx_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn.M
     out, h, *live = record(None)
     if not all(check_rows(p, v, n) for p, v in zip(plans, live)):
         raise SplitRefused("values crossing the cut do not have one row per sample")
-    # Rows out of order and repeated, as an intervened batch has them: a value that numbers the
-    # batch's rows (``torch.arange(x.shape[0])`` for per-row indexing) passes the [0] / [0, 1] trials
-    # as per-sample, but taken by sample it would index other rows of the batch.
-    rows_mixed = torch.tensor([n - 1, 0, 0], device=xs[0].device)
-    mixed = record(rows_mixed)[2:]
-    if not all(close(a, b) for p, v, m in zip(plans, live, mixed)
-               for a, b in zip(leaves(m), leaves(take(p, v, rows_mixed)))):
+    rows_mixed = mixed_rows(n, xs[0].device)
+    if not follows_samples(plans, live, record(rows_mixed)[2:], rows_mixed):
         raise SplitRefused("values crossing the cut depend on the rows' places in the batch, not on their samples")
     runner = _FxRunner(split, module, h, live, plans)
     if not close(forward.select(runner(h[rows_two], rows_two)), forward.select(out)[rows_two]):
