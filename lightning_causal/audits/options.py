@@ -141,15 +141,29 @@ def names_meta(
 def warn_softmax_of_regression(audit: str, labels: Any, fix: str) -> None:
     """Warn that ``audit`` applies a softmax to the model's outputs although the probe's labels are
     floats (a multi-output regression, whose outputs are not logits: the softmax of ``(10 x0, x1)``
-    is explained by ``x0`` alone). Integer labels, and probes without labels, say nothing."""
+    is explained by ``x0`` alone). Integer labels, and probes without labels, say nothing.
+
+    Multi-hot labels ``[N, C]`` of zeros and ones are taken for a multi-label classifier (trained
+    with ``BCEWithLogitsLoss``): each output's own sigmoid is its probability, and the softmax over
+    the ``C`` outputs is neither; the warning then says how to explain one label's sigmoid.
+    """
     if isinstance(labels, Tensor) and labels.is_floating_point():
         import warnings
 
-        warnings.warn(
-            f"{audit} explains the softmax over the model's outputs, but the probe's labels are floats (a regression?): "
-            f"the softmax of outputs that are not logits mixes them; pass {fix} to explain the output itself",
-            UserWarning, stacklevel=3,
-        )
+        multi_hot = labels.dim() == 2 and labels.shape[1] > 1 and bool(((labels == 0) | (labels == 1)).all())
+        if multi_hot:
+            message = (
+                f"{audit} explains the softmax over the model's outputs, but the probe's labels are multi-hot "
+                f"{list(labels.shape)} (a multi-label classifier?): each output's sigmoid is its own probability and "
+                f"their softmax is not one; pass `output=lambda out: out[:, [k]]` to explain label k's sigmoid, "
+                f"or {fix} to explain the outputs themselves"
+            )
+        else:
+            message = (
+                f"{audit} explains the softmax over the model's outputs, but the probe's labels are floats (a regression?): "
+                f"the softmax of outputs that are not logits mixes them; pass {fix} to explain the output itself"
+            )
+        warnings.warn(message, UserWarning, stacklevel=3)
 
 
 def single_input_error(audit: str, inputs: Any) -> ValueError:

@@ -388,9 +388,9 @@ def test_class_probability_targets_and_modes():
     assert model.training and model[2].training
     ref = class_probability(model, reference=x)
     assert ref.target == int(model.eval()(x).argmax(1).mode().values)
-    logit = class_probability(nn.Linear(2, 1), target=0)
     z = torch.randn(5, 2)
-    assert torch.allclose(logit(z), logit.model(z).sigmoid()[:, 0])
+    one = nn.Linear(2, 1)
+    assert torch.allclose(class_probability(one, target=1)(z), one(z).sigmoid()[:, 0])
     raw = class_probability(nn.Linear(2, 3), target=1, probability=False)
     assert torch.allclose(raw(z), raw.model(z)[:, 1])
 
@@ -449,3 +449,25 @@ def test_a_module_passed_as_func_runs_in_eval_mode_in_its_own_dtype():
     linear = seeded(nn.Linear(3, 1), 1)  # float32: S_g = w_g^2 / sum w^2
     w2 = linear.weight.detach().double().squeeze(0) ** 2
     torch.testing.assert_close(sobol_indices(linear, sampler, n=4096, n_bootstrap=0).first, w2 / w2.sum(), atol=0.02, rtol=0)
+
+
+def test_a_single_logit_has_the_two_classes_of_its_sigmoid():
+    """One output z: target 0 returned sigmoid(z), i.e. P(class 1), under the name of class 0 (a
+    figure titled "P(rejected)" showed P(accepted)), and target 1, which SobolAudit's validate
+    allows ("the two classes of its sigmoid"), failed after sampling. Now P(1) = sigmoid(z),
+    P(0) = sigmoid(-z), and a reference's target is the class its sigmoid predicts."""
+    model = nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[2.0, -1.0]]))
+        model.bias.fill_(0.5)
+    z = torch.randn(7, 2, generator=torch.Generator().manual_seed(0))
+    logit = 2.0 * z[:, 0] - z[:, 1] + 0.5
+    assert torch.allclose(class_probability(model, target=1)(z), torch.sigmoid(logit))
+    assert torch.allclose(class_probability(model, target=0)(z), 1 - torch.sigmoid(logit))
+    assert class_probability(model, reference=torch.tensor([[1.0, 0.0], [2.0, 0.0], [-3.0, 0.0]])).target == 1
+    assert class_probability(model, reference=torch.tensor([[-1.0, 0.0], [-2.0, 0.0], [3.0, 0.0]])).target == 0
+    assert class_probability(model, reference=z, probability=False).target == 0  # the raw output: one column
+    with pytest.raises(ValueError, match=r"class 2 .*one output: the classes 0 and 1 of its sigmoid"):
+        class_probability(model, target=2)(z)
+    with pytest.raises(ValueError, match=r"class 1 but got shape \[7, 1\]"):
+        class_probability(model, target=1, probability=False)(z)

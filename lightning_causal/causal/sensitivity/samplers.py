@@ -259,8 +259,9 @@ class ClassProbability:
     Each call reshapes the rows to ``input_shape``, casts them to the dtype of the model's
     parameters (the samplers draw float64), runs ``model`` in eval mode under ``no_grad``
     (every submodule's training flag restored afterwards) and returns the softmax probability of
-    class ``target`` (the sigmoid of the single logit for one-output models; the raw output when
-    ``probability=False``).
+    class ``target`` (the raw output when ``probability=False``). A model with one output is a
+    binary classifier's single logit ``z``: its classes are 0 and 1, with ``p_1 = sigmoid(z)`` and
+    ``p_0 = sigmoid(-z)``.
     """
 
     def __init__(self, model: nn.Module, target: int, input_shape: Sequence[int] | None = None,
@@ -294,15 +295,19 @@ class ClassProbability:
             out = self.forward(x)
         if out.dim() == 1:
             out = out.unsqueeze(1)
-        if out.dim() != 2 or not 0 <= self.target < out.shape[1]:
+        classes = 2 if self.probability and out.dim() == 2 and out.shape[1] == 1 else out.shape[-1]
+        if out.dim() != 2 or not 0 <= self.target < classes:
             raise ValueError(
                 f"Expected the model to return [M, classes] with class {self.target} but got shape {list(out.shape)}"
+                + (" (one output: the classes 0 and 1 of its sigmoid)" if classes == 2 and out.shape[-1] == 1 else "")
             )
         self.outputs = int(out.shape[1])
         if out.dtype in (torch.float16, torch.bfloat16):
             out = out.float()  # a half-precision softmax keeps a handful of distinct probabilities: the variance is lost
         if self.probability:
-            out = out.sigmoid() if out.shape[1] == 1 else check_logits(out, "the Sobol' analysis (probability=True)").softmax(dim=1)
+            if out.shape[1] == 1:  # one logit z: P(class 1) = sigmoid(z), P(class 0) = sigmoid(-z)
+                return (out[:, 0] if self.target == 1 else -out[:, 0]).sigmoid()
+            out = check_logits(out, "the Sobol' analysis (probability=True)").softmax(dim=1)
         return out[:, self.target]
 
 
@@ -324,7 +329,8 @@ def class_probability(
         reference: inputs ``[R, ...]``; the target is their most frequent predicted class
             (the predicted class of a single reference input).
         input_shape: sample shape the flattened rows are reshaped to (e.g. ``(1, 8, 8)``).
-        probability: softmax (sigmoid for one output) if True, the raw output otherwise.
+        probability: softmax if True (one output ``z``: ``P(class 1) = sigmoid(z)``, ``P(class 0) =
+            sigmoid(-z)``), the raw output otherwise.
         output: which tensor of the model's return value holds the logits.
         additional_forward_args: extra forward arguments shared by every row (the rows are new
             inputs drawn by a sampler: per-sample arguments cannot follow them).
@@ -350,7 +356,10 @@ def class_probability(
         forward = Forward(model, output=output, additional_forward_args=additional_forward_args)
         with audit_mode(forward.model):
             out = forward(reference)
-        target = int(out.argmax(1).mode().values) if out.dim() == 2 and out.shape[1] > 1 else 0
+        if out.dim() == 2 and out.shape[1] > 1:
+            target = int(out.argmax(1).mode().values)
+        else:  # one logit: the class its sigmoid predicts (the raw output has the one column 0)
+            target = int((out.reshape(-1) > 0).long().mode().values) if probability else 0
     check_int("target", target, minimum=0)
     return ClassProbability(model, target, input_shape, probability, output=output,
                             additional_forward_args=additional_forward_args)
