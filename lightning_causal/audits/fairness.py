@@ -32,6 +32,7 @@ from lightning_causal.causal.scm.fairness import (
     counterfactual_inputs,
     group_rates,
     probabilities,
+    worst_spread,
 )
 from lightning_causal.causal.scm.scm_flip import SCMFlip
 from lightning_causal.causal.scm.token_swap import TokenSwap
@@ -200,7 +201,7 @@ class FairnessAudit(Audit):
         rates = group_rates(preds, groups, labels)
         result.scalars["demographic_parity_difference"] = _spread(rates["positive_rate"])
         if labels is not None:
-            result.scalars["equalized_odds_difference"] = max(_spread(rates["tpr"]), _spread(rates["fpr"]))
+            result.scalars["equalized_odds_difference"] = worst_spread(_spread(rates["tpr"]), _spread(rates["fpr"]))
         keys = [k for k in ("positive_rate", "tpr", "fpr", "accuracy") if k in rates]
         rows = []
         values = getattr(self.counterfactual, "values", None)  # a binary attribute's coding: group k holds values[k]

@@ -12,6 +12,7 @@ The model is called through :class:`~lightning_causal.causal.engine.forward.Forw
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -252,13 +253,28 @@ def demographic_parity_difference(preds: Tensor, groups: Tensor, threshold: floa
 def equalized_odds_difference(preds: Tensor, labels: Tensor, groups: Tensor, threshold: float = 0.5) -> float:
     """``max(spread of TPR, spread of FPR)`` over groups (Hardt et al. 2016; fairlearn's definition).
 
+    A spread needs two groups with such rows: where fewer than two groups hold a positive label
+    (a rare class), the TPR spread is undefined and the FPR spread is returned (and vice versa);
+    NaN only when both are undefined.
+
     Examples:
         >>> y = torch.tensor([1, 0, 1, 0]); g = torch.tensor([0, 0, 1, 1])
         >>> equalized_odds_difference(torch.tensor([1, 0, 1, 1]), y, g)
         1.0
     """
     r = group_rates(preds, groups, labels, threshold)
-    return max(_spread(r["tpr"]), _spread(r["fpr"]))
+    return worst_spread(_spread(r["tpr"]), _spread(r["fpr"]))
+
+
+def worst_spread(*spreads: float) -> float:
+    """The largest of the defined ``spreads`` (NaN: fewer than two groups had such rows), NaN if none
+    is defined. ``max`` alone is not: ``max(nan, 0.5)`` is NaN but ``max(0.5, nan)`` is 0.5.
+
+    Examples:
+        >>> worst_spread(float("nan"), 0.5), worst_spread(0.5, float("nan"))
+        (0.5, 0.5)
+    """
+    return max((s for s in spreads if not math.isnan(s)), default=float("nan"))
 
 
 class _PatchRows(Intervention):

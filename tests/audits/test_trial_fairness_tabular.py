@@ -1,0 +1,41 @@
+"""FairnessAudit and the group metrics on tabular probes a new user meets: a rare class (a group
+without positives), regression labels, one-hot columns, a binary attribute coded otherwise."""
+
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal.audits.base import Probe
+from lightning_causal.audits.fairness import FairnessAudit
+from lightning_causal.causal.scm.attribute_flip import AttributeFlip
+from lightning_causal.causal.scm.fairness import equalized_odds_difference
+
+
+def _rare_class_probe():
+    """Group 0 (a = 0) holds the only positive labels; group 1 has none, so its TPR is undefined."""
+    a = torch.tensor([0.0] * 6 + [1.0] * 6)
+    y = torch.tensor([1, 1, 0, 0, 0, 0] + [0] * 6)
+    preds = torch.tensor([1, 0, 1, 0, 0, 0] + [1, 1, 1, 0, 0, 0])  # FPR: 1/4 in group 0, 3/6 in group 1
+    return a, y, preds
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_equalized_odds_ignores_the_undefined_spread_in_either_order(swap):
+    a, y, preds = _rare_class_probe()
+    if swap:  # the same data with classes swapped: now the FPR spread is the undefined one
+        y, preds = 1 - y, 1 - preds
+    # by hand: the defined spread is |1/4 - 3/6| = 0.25 (FPR; TPR after the swap)
+    assert equalized_odds_difference(preds, y, a) == pytest.approx(0.25)
+
+
+def test_audit_equalized_odds_with_a_group_without_positives():
+    a, y, preds = _rare_class_probe()
+    x = torch.stack([a, preds.float()], 1)
+    model = nn.Linear(2, 2)  # predicts class 1 exactly where column 1 is 1
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[0.0, -5.0], [0.0, 5.0]]))
+        model.bias.copy_(torch.tensor([2.5, -2.5]))
+    r = FairnessAudit(AttributeFlip(0)).run(model, Probe(x, y))
+    assert "tpr/group_1" not in r.scalars  # undefined: no positives in group 1
+    assert r.scalars["equalized_odds_difference"] == pytest.approx(0.25)
