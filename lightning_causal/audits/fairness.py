@@ -59,7 +59,9 @@ class FairnessAudit(Audit):
     by the terms' ids: an attention mask's padded positions are neither swapped nor read). Vectors: ``cf_delta`` (per-sample Δp, a
     histogram) and, per layer, ``carriers/<layer>`` = E|c_u|
     (:func:`~lightning_causal.causal.scm.fairness.carrier_unit_effects`: the part of Δ each unit
-    carries); tables ``top_carriers/<layer>`` and ``groups``.
+    carries); tables ``top_carriers/<layer>`` and ``groups``. The audit explains a classifier: a
+    probe whose labels are fractional floats (a regression target) gets a warning and no label
+    metrics.
 
     Args:
         counterfactual: ``scm.flip(column)``, an ``AttributeFlip``, a ``TokenSwap``, a callable
@@ -177,17 +179,33 @@ class FairnessAudit(Audit):
             x = x.masked_fill(pad.expand_as(x), -1)
         groups = self.counterfactual.groups(x)
         if groups is not None:
-            self._group_metrics(model, probe, groups, result)
+            self._group_metrics(model, probe, groups, result, self._class_labels(probe))
         for layer in self.layers:
             self._carriers(model, probe, layer, max_batch_size, result)
         return result
 
-    def _group_metrics(self, model: nn.Module, probe: Probe, groups: Tensor, result: AuditResult) -> None:
+    def _class_labels(self, probe: Probe) -> Tensor | None:
+        """The probe's labels, or ``None`` with a warning when they are no classes but fractional
+        floats (a regression target): the audit compares class probabilities, and the sigmoid of a
+        regression output is no measure of its change."""
+        labels = probe.labels
+        if labels is None or not labels.is_floating_point() or bool((labels == labels.round()).all()):
+            return labels
+        odd = labels[labels != labels.round()][:3].tolist()
+        warnings.warn(
+            f"FairnessAudit {self.name!r} compares class probabilities (the softmax of the outputs, the sigmoid of a "
+            f"single output), but the probe's labels are fractional floats such as {[round(v, 4) for v in odd]} "
+            "(a regression target?): the sigmoid of a regression output is no measure of its change (an output moved "
+            "from 10 to 13 changes its sigmoid by 4e-5), so cf_gap is not the change of the output, and the label "
+            "metrics (equalized odds, TPR, FPR, accuracy) are left out. For a regression model compare "
+            "model(x) with model(counterfactual(x)) directly", UserWarning, stacklevel=3)
+        return None
+
+    def _group_metrics(self, model: nn.Module, probe: Probe, groups: Tensor, result: AuditResult, labels: Tensor | None) -> None:
         forward = Forward(model, num_samples=len(probe), **self.model_options(probe))
         with audit_mode(forward.model):
             logits = forward(probe.first)
         preds = probabilities(logits).argmax(1)
-        labels = probe.labels
         check_class_labels("probe.labels", labels, int(probabilities(logits[:1]).shape[1]))
         keep = groups >= 0  # -1: no group (token swaps: sentences of neither side; a binary column's other values)
         if not bool(keep.any()):

@@ -39,3 +39,31 @@ def test_audit_equalized_odds_with_a_group_without_positives():
     r = FairnessAudit(AttributeFlip(0)).run(model, Probe(x, y))
     assert "tpr/group_1" not in r.scalars  # undefined: no positives in group 1
     assert r.scalars["equalized_odds_difference"] == pytest.approx(0.25)
+
+
+def _regression_probe():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randint(0, 2, (40,), generator=g).float()
+    x = torch.stack([a, torch.randn(40, generator=g)], 1)
+    model = nn.Linear(2, 1)  # y = 10 + 3 a + x1: flipping a moves the output by 3
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[3.0, 1.0]]))
+        model.bias.fill_(10.0)
+    return model, x, (model(x)[:, 0] + 0.1 * torch.randn(40, generator=g)).detach()
+
+
+def test_regression_labels_warn_and_leave_out_the_label_metrics():
+    model, x, y = _regression_probe()
+    with pytest.warns(UserWarning, match=r"fractional floats .*regression target"):
+        r = FairnessAudit(AttributeFlip(0)).run(model, Probe(x, y))
+    assert r.scalars["cf_gap"] < 1e-3  # sigmoid(10 + ...) is saturated: why the user is warned
+    assert "equalized_odds_difference" not in r.scalars and "accuracy/group_0" not in r.scalars
+    assert "demographic_parity_difference" in r.scalars  # decisions only, no labels
+
+
+def test_float_class_labels_are_not_taken_for_a_regression(recwarn):
+    model, x, _ = _regression_probe()
+    y = (x[:, 1] > 0).float()  # BCE-style 0./1. targets
+    r = FairnessAudit(AttributeFlip(0)).run(model, Probe(x, y))
+    assert not [w for w in recwarn if "regression" in str(w.message)]
+    assert "equalized_odds_difference" in r.scalars
