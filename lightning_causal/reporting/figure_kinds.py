@@ -241,13 +241,13 @@ def _signal_layout(shape: tuple[int, ...] | torch.Size) -> str | None:
 
 def sequence_maps(data: MapData) -> list[tuple[str, Figure]]:
     """Per sample, the input over time and each map beside it. One channel: the input as a line
-    (left axis) with each map as bars (right axis, red positive, blue negative, one symmetric scale
-    per map). Several channels or features: the input's first four as lines (a heatmap of all of
-    them beyond four), then each map as a heatmap with one row per channel or feature (so that the
-    figure shows which feature carries an effect, and no effects of opposite sign cancel), on one
-    scale per map shared by the samples: symmetric and diverging for a signed map, from 0 for a map
-    without negative values (Saliency). A features-last sample ``[T, F]`` is
-    drawn along ``T``."""
+    (left axis) with each map as bars (right axis, red positive, blue negative, one scale per map:
+    symmetric for a signed map, from 0 for a map without negative values). Several channels or
+    features: the input's first four as lines (a heatmap of all of them beyond four), then each
+    map as a heatmap with one row per channel or feature (so that the figure shows which feature
+    carries an effect, and no effects of opposite sign cancel), on one scale per map shared by the
+    samples: symmetric and diverging for a signed map, from 0 for a map without negative values
+    (Saliency). A features-last sample ``[T, F]`` is drawn along ``T``."""
     n, glob = _samples(data)
     last = data.inputs.dim() == 3 and _signal_layout(data.inputs.shape[1:]) == "last"
     word = "feature" if last else "channel"
@@ -277,7 +277,8 @@ def _signal_bars(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple[str
         twin = ax.twinx()
         effect = m[0].tolist()
         twin.bar(t, effect, width=1.0, alpha=0.45, color=["tab:red" if v >= 0 else "tab:blue" for v in effect])
-        twin.set_ylim(-scales[name][2], scales[name][2])
+        _, low, high = scales[name]
+        twin.set_ylim(low, high)  # an unsigned map (Saliency, a total Sobol' index) from 0: no negative half
         twin.set_ylabel(name, fontsize=9)
         twin.tick_params(labelsize=8)
         ax.tick_params(labelsize=8)
