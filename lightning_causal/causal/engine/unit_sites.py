@@ -208,9 +208,10 @@ def _is_features_last(site: nn.Module, out: Tensor, inp: Tensor | None, inside: 
 #: output has no heads either): their output is never the heads side by side, their input is.
 OUTPUT_PROJECTIONS = frozenset({"o_proj", "out_proj", "out_lin", "c_proj"})
 
-#: Name endings of the output projection of BERT-family attention (BERT, RoBERTa, ELECTRA, DeBERTa:
-#: ``attention.output.dense``, after ``attention.self``), whose bare name ``dense`` also names MLP layers.
-OUTPUT_PROJECTION_PATHS = ("attention.output.dense",)
+#: Name endings of attention output projections named ``dense``, a bare name that also names MLP
+#: layers: BERT-family attention (BERT, RoBERTa, ELECTRA, DeBERTa: ``attention.output.dense``, after
+#: ``attention.self``), ALBERT's ``attention.dense``, Phi's ``self_attn.dense``.
+OUTPUT_PROJECTION_PATHS = ("attention.output.dense", "attention.dense", "self_attn.dense")
 
 
 def check_head_site(module: nn.Module, name: str, num_heads: int | None, facts: SiteFacts | None = None) -> None:
@@ -228,8 +229,7 @@ def check_head_site(module: nn.Module, name: str, num_heads: int | None, facts: 
     """
     if num_heads is None:
         return
-    last = name.rsplit(".", 1)[-1]
-    if (last in OUTPUT_PROJECTIONS or name.endswith(OUTPUT_PROJECTION_PATHS)) and (isinstance(module, nn.Linear) or type(module).__name__ == "Conv1D"):  # GPT-2 Conv1D
+    if _is_output_projection(module, name):
         raise ValueError(
             f"Expected `num_heads` on a module whose output is the heads side by side, but {name!r} is an attention "
             "output projection: its output mixes the heads, so slices of it are not heads. The heads are its input: "
@@ -240,11 +240,28 @@ def check_head_site(module: nn.Module, name: str, num_heads: int | None, facts: 
         why = "its output comes from a layer inside it that mixes features (an output projection or a normalisation)"
     else:
         return
+    sites = [] if isinstance(module, nn.MultiheadAttention) else _head_input_sites(module, name)
+    where = (f"The heads are the input of its attention output projection: name the site {sites[0]!r}" if len(sites) == 1 else
+             f"The heads are the inputs of its attention output projections: name one of the sites {sites}" if sites else
+             "Name the module that returns the concatenated heads before the output projection (Hugging Face BERT's "
+             "`attention.self`)")
     raise ValueError(
         f"Expected `num_heads` on a module whose output is the heads side by side, but {name!r} is not: {why}, so "
-        "slices of it are not heads. Name the module that returns the concatenated heads before the output "
-        "projection (Hugging Face BERT's `attention.self`), or give the layer without `num_heads` to intervene on "
-        "output features")
+        f"slices of it are not heads. {where}, or give the layer without `num_heads` to intervene on output features")
+
+
+def _is_output_projection(module: nn.Module, name: str) -> bool:
+    """A linear layer (or GPT-2's ``Conv1D``) named as an attention output projection."""
+    named = name.rsplit(".", 1)[-1] in OUTPUT_PROJECTIONS or name.endswith(OUTPUT_PROJECTION_PATHS)
+    return named and (isinstance(module, nn.Linear) or type(module).__name__ == "Conv1D")
+
+
+def _head_input_sites(module: nn.Module, name: str) -> list[str]:
+    """``"<projection>:input"`` for the attention output projections inside ``module`` (GPT-2's
+    ``attn.c_proj``, DistilBERT's ``attention.out_lin``, Llama's ``self_attn.o_proj``), leaving out
+    those of an MLP (GPT-2's ``mlp.c_proj``): the sites whose input holds the heads side by side."""
+    found = [f"{name}.{sub}" for sub, child in module.named_modules() if sub and _is_output_projection(child, f"{name}.{sub}")]
+    return [f"{site}:input" for site in found if any("att" in part.lower() for part in site.split(".")[:-1])]
 
 
 def check_default_units(name: str, facts: SiteFacts, unit_dim: int | None, num_heads: int | None, fix: str) -> None:
