@@ -11,6 +11,7 @@ from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.options import (
     check_name_count,
     check_names,
+    check_one_label_per_sample,
     names_meta,
     single_input_error,
 )
@@ -128,12 +129,7 @@ class CounterfactualAudit(Audit):
         if not probe.first.is_floating_point():
             raise ValueError(f"CounterfactualAudit optimises continuous inputs but the probe holds {probe.first.dtype}")
         labels = probe.labels
-        if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.shape[0] != len(probe):
-            raise ValueError(
-                f"CounterfactualAudit needs one class label per probe sample, [{len(probe)}], but got "
-                f"{list(getattr(labels, 'shape', [])) or type(labels).__name__} (per-position or multi-label targets have no "
-                "single class to explain towards); pass `unpack_batch=` (or a `probe=`) whose labels are one class per sample"
-            )
+        check_one_label_per_sample("CounterfactualAudit", labels, len(probe), "to explain towards")
         if labels.is_floating_point() or labels.is_complex():  # BCE-style 0./1. targets: resolve_target named `target`
             values = sorted(set(labels[:1000].tolist()))
             raise ValueError(

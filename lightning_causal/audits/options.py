@@ -10,7 +10,7 @@ from torch import Tensor
 
 from lightning_causal.causal.engine.checks import check_int
 
-__all__ = ["check_target", "check_baseline", "check_mask_options", "check_names", "check_name_count", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression", "single_input_error"]
+__all__ = ["check_target", "check_baseline", "check_mask_options", "check_names", "check_name_count", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression", "single_input_error", "check_one_label_per_sample"]
 
 
 def check_target(target: Any) -> int | None:
@@ -164,6 +164,24 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str) -> None:
                 f"the softmax of outputs that are not logits mixes them; pass {fix} to explain the output itself"
             )
         warnings.warn(message, UserWarning, stacklevel=3)
+
+
+def check_one_label_per_sample(audit: str, labels: Any, n: int, why: str) -> None:
+    """``ValueError`` unless ``labels`` is one class per probe sample, ``[n]`` (per-position
+    ``[N, T]`` or multi-hot ``[N, C]`` labels have no single class; ``why`` says what needs it).
+
+    Examples:
+        >>> check_one_label_per_sample("FairnessAudit", torch.zeros(4, 3), 4, "to compare decisions with")
+        Traceback (most recent call last):
+        ...
+        ValueError: FairnessAudit needs one class label per probe sample, [4], but got [4, 3] (per-position or multi-label ...
+    """
+    if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.shape[0] != n:
+        raise ValueError(
+            f"{audit} needs one class label per probe sample, [{n}], but got "
+            f"{list(getattr(labels, 'shape', [])) or type(labels).__name__} (per-position or multi-label targets have no "
+            f"single class {why}); pass `unpack_batch=` (or a `probe=`) whose labels are one class per sample"
+        )
 
 
 def single_input_error(audit: str, inputs: Any) -> ValueError:
