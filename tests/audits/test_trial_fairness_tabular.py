@@ -67,3 +67,13 @@ def test_float_class_labels_are_not_taken_for_a_regression(recwarn):
     r = FairnessAudit(AttributeFlip(0)).run(model, Probe(x, y))
     assert not [w for w in recwarn if "regression" in str(w.message)]
     assert "equalized_odds_difference" in r.scalars
+
+
+def test_one_hot_warning_names_only_the_block_of_the_flipped_column():
+    g = torch.Generator().manual_seed(0)
+    race = torch.randint(0, 3, (32,), generator=g)
+    x = torch.cat([torch.nn.functional.one_hot(race, 3).float(),  # columns 0-2: one categorical feature
+                   torch.zeros(32, 1),                             # column 3: a category of another feature absent here
+                   torch.randn(32, 1, generator=g)], 1)
+    with pytest.warns(UserWarning, match=r"one-hot encoded with columns \[1, 2\] "):
+        FairnessAudit(AttributeFlip(0)).run(nn.Linear(5, 2), Probe(x))

@@ -142,10 +142,11 @@ def one_hot_block(x: Tensor, column: int) -> list[int]:
     """The other columns of the one-hot block that ``column`` belongs to in ``x`` ``[N, D]``: 0/1
     columns never 1 together with it, which with it sum to 1 in every row (``[]`` if there are
     none). Flipping one column of such a block alone gives rows no encoder produces (all zeros, or
-    two ones); the block must change together.
+    two ones); the block must change together. Columns that are 0 in every row (a category absent
+    from ``x``, of this or any other one-hot feature) say nothing of the block and are left out.
 
     Examples:
-        >>> x = torch.tensor([[1.0, 0.0, 5.0], [0.0, 1.0, 6.0]])
+        >>> x = torch.tensor([[1.0, 0.0, 5.0, 0.0], [0.0, 1.0, 6.0, 0.0]])
         >>> one_hot_block(x, 0), one_hot_block(x, 2)
         ([1], [])
     """
@@ -155,7 +156,7 @@ def one_hot_block(x: Tensor, column: int) -> list[int]:
     if not bool(binary[column]):
         return []
     on = x[:, column] == 1
-    exclusive = binary & ~((x == 1) & on.unsqueeze(1)).any(0)
+    exclusive = binary & (x == 1).any(0) & ~((x == 1) & on.unsqueeze(1)).any(0)
     exclusive[column] = False
     others = exclusive.nonzero().flatten()
     if others.numel() == 0 or not bool(((x[:, others].sum(1) + x[:, column]) == 1).all()):
