@@ -77,3 +77,16 @@ def test_one_hot_warning_names_only_the_block_of_the_flipped_column():
                    torch.randn(32, 1, generator=g)], 1)
     with pytest.warns(UserWarning, match=r"one-hot encoded with columns \[1, 2\] "):
         FairnessAudit(AttributeFlip(0)).run(nn.Linear(5, 2), Probe(x))
+
+
+def test_a_standardised_binary_column_is_refused_with_the_way_out():
+    x = torch.tensor([[-1.46, 0.3], [0.69, 0.1], [0.69, -0.2]])  # sex 0/1 after standardisation
+    with pytest.raises(ValueError, match=r"pass its two codes as `values=`"):
+        FairnessAudit(AttributeFlip(0)).run(nn.Linear(2, 2), Probe(x))
+    r = FairnessAudit(AttributeFlip(0, values=(-1.46, 0.69))).run(nn.Linear(2, 2), Probe(x))
+    assert r.scalars["cf_changed"] == 1.0
+
+
+def test_a_column_name_without_columns_names_the_missing_argument():
+    with pytest.raises(ValueError, match=r"Expected argument `columns` .* with the column name 'sex'"):
+        AttributeFlip("sex")

@@ -50,7 +50,10 @@ class AttributeFlip(Counterfactual):
         self.values = check_binary_values(values)
         self.columns = list(columns) if columns is not None else None
         if isinstance(column, str):
-            if self.columns is None or column not in self.columns:
+            if self.columns is None:
+                raise ValueError(f"Expected argument `columns` (the column names in tensor order) with the column name "
+                                 f"{column!r}, or `column` as an index")
+            if column not in self.columns:
                 raise ValueError(f"Expected argument `column` {column!r} to be one of `columns` {self.columns}")
             self.index_ = self.columns.index(column)
         elif isinstance(column, int) and not isinstance(column, bool) and column >= 0:

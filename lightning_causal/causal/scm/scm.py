@@ -88,7 +88,11 @@ def _require_binary(col: Tensor, values: tuple[float, float], allowed: Tensor, n
     if not bool(torch.isin(col, allowed).all()):
         ok = (col == values[0]) | (col == values[1])
         bad = col[~ok][:4].tolist()
-        raise ValueError(f"Expected column {name!r} to hold only the values {values} but got e.g. {bad}")
+        raise ValueError(
+            f"Expected column {name!r} to hold only the values {values} but got e.g. {bad}; for a binary attribute coded "
+            "otherwise (standardised, -1/+1) pass its two codes as `values=`: AttributeFlip(column, values=(v0, v1)) "
+            "or scm.flip(column, values=(v0, v1))"
+        )
 
 
 def check_binary(x: Tensor, j: int, values: tuple[float, float], name: str) -> Tensor:
