@@ -23,3 +23,33 @@ def test_a_signals_unsigned_map_is_drawn_from_zero_and_a_signed_one_symmetric():
     assert signed.get_ylim() == (-peak, peak)
     assert unsigned.get_ylim() == (0.0, float(saliency[:1].max()))
     assert min(p.get_height() for p in unsigned.patches) >= 0.0
+
+
+def test_a_univariate_signals_counterfactual_is_drawn_as_lines_not_a_one_pixel_strip():
+    """CounterfactualAudit on signals [N, 1, 200] gave panels [K, 1, 1, 200], drawn as images one
+    pixel high stretched to each cell: grey barcodes in which the input's shape and the change could
+    not be read. Each cell is now the signal as a line along T (the counterfactual over the input),
+    the difference as bars of its signed value."""
+    from lightning_causal.audits.counterfactual import _triptych, split_triptych
+    from lightning_causal.reporting.figures import counterfactual_figure
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 1, 200, generator=g)
+    cf = x.clone()
+    cf[:, 0, 50] += 2.0
+    cf[:, 0, 120] -= 1.0
+    panels = split_triptych(_triptych(x, cf))
+    assert panels["input"].shape == (2, 1, 1, 200)
+    fig = counterfactual_figure(panels, ["label 1 → pred 0\n→ cf 1 ✓"] * 2)
+    cells = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert len(cells) == 6 and not any(ax.images for ax in cells)
+    by_row = {ax.get_subplotspec().rowspan.start: [] for ax in cells}
+    for ax in cells:
+        by_row[ax.get_subplotspec().rowspan.start].append(ax)
+    (inputs, counterfactuals, differences) = (by_row[0], by_row[1], by_row[2])
+    for k in range(2):
+        assert inputs[k].lines[-1].get_ydata().tolist() == panels["input"][k, 0, 0].tolist()
+        assert counterfactuals[k].lines[-1].get_ydata().tolist() == panels["counterfactual"][k, 0, 0].tolist()
+        heights = [p.get_height() for p in differences[k].patches]
+        assert heights == panels["difference"][k, 0, 0].tolist()
+        assert heights[50] == 1.0 and heights[120] == -0.5 and sum(h != 0 for h in heights) == 2
