@@ -27,6 +27,7 @@ Examples:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -48,6 +49,9 @@ _FIX = (
 
 
 def _describe(batch: Any) -> str:
+    fields = _dataclass_fields(batch)
+    if fields is not None:
+        return f"a dataclass {type(batch).__name__} with tensor fields {fields}"
     if isinstance(batch, Mapping):
         return f"a {type(batch).__name__} with keys {list(batch)}"
     if isinstance(batch, (tuple, list)):
@@ -55,21 +59,35 @@ def _describe(batch: Any) -> str:
     return f"a {type(batch).__name__}"
 
 
+def _named_fix(names: list[str], access: Callable[[str], str]) -> str:
+    """``(inputs, labels, None)`` of a batch whose parts have names (a mapping's keys, a dataclass's
+    fields), written with ``access(name)``: labels are the first of :data:`LABEL_KEYS` (else the
+    second part), inputs the others (several: a model of several inputs, ``model(x1, x2, ...)``)."""
+    label = next((k for k in LABEL_KEYS if k in names), None)
+    rest = [k for k in names if k != label]
+    if label is None and len(rest) > 1:  # e.g. {"image": ..., "class": ...}
+        label, rest = rest[1], rest[:1]
+    parts = [access(k) for k in rest]
+    x = parts[0] if len(parts) == 1 else f"({', '.join(parts)})" if parts else access("<inputs>")
+    y = access(label) if label is not None else "None"
+    return f"({x}, {y}, None)"
+
+
+def _dataclass_fields(batch: Any) -> list[str] | None:
+    """The names of a dataclass batch's tensor fields (``None``: not a dataclass instance)."""
+    if not dataclasses.is_dataclass(batch) or isinstance(batch, type):
+        return None
+    return [f.name for f in dataclasses.fields(batch) if isinstance(getattr(batch, f.name, None), Tensor)]
+
+
 def _from_mapping(batch: Mapping) -> Unpacked:
     key = next((k for k in INPUT_KEYS if k in batch), None)
     if key is None:
         keys = list(batch)
-        label = next((k for k in LABEL_KEYS if k in batch), None)
-        rest = [k for k in keys if k != label]
-        if label is None and len(rest) > 1:  # e.g. {"image": ..., "class": ...}
-            label, rest = rest[1], rest[:1]
-        parts = [f"batch[{k!r}]" for k in rest]  # several: a model of several inputs, model(x1, x2, ...)
-        x = parts[0] if len(parts) == 1 else f"({', '.join(parts)})" if parts else "batch['<inputs>']"
-        y = f"batch[{label!r}]" if label is not None else "None"
         raise ValueError(
             f"Expected a batch mapping with one of the input keys {list(INPUT_KEYS)} but got keys {keys}; pass "
             f"`unpack_batch=` a callable batch -> (inputs, labels, additional_forward_args), e.g. "
-            f"`unpack_batch=lambda batch: ({x}, {y}, None)`")
+            f"`unpack_batch=lambda batch: {_named_fix(keys, lambda k: f'batch[{k!r}]')}`")
     labels = next((batch[k] for k in LABEL_KEYS if k in batch), None)
     kwargs = {k: batch[k] for k in TOKEN_ARGUMENT_KEYS if k in batch} if key == "input_ids" else {}
     return batch[key], labels, kwargs or None
@@ -97,9 +115,13 @@ def default_unpack_batch(batch: Any) -> Unpacked:
             return batch[0], batch[1], None
     if isinstance(batch, (tuple, list)) and len(batch) in (1, 2) and _tensors(batch[0]) and all(isinstance(t, Tensor) for t in batch[1:]):
         return tuple(batch[0]), (batch[1] if len(batch) == 2 else None), None  # ((x1, x2, ...), y): a model of several inputs
+    fields = _dataclass_fields(batch)
+    fix = _FIX if fields is None else (  # a dataclass is not indexed: name its fields
+        "pass `unpack_batch=` a callable batch -> (inputs, labels, additional_forward_args), e.g. "
+        f"`unpack_batch=lambda batch: {_named_fix(fields, lambda k: f'batch.{k}')}`")
     raise ValueError(
         f"Expected a batch that is a tensor, (inputs, labels) or a mapping with an input key but got "
-        f"{_describe(batch)}; {_FIX}"
+        f"{_describe(batch)}; {fix}"
     )
 
 
