@@ -58,7 +58,9 @@ class SobolAudit(Audit):
     is the interaction share) and ``output_variance``, a table ``indices`` (group, S, S_ci, ST, ST_ci)
     sorted by total order (drawn in TensorBoard as bars of S and ST with their intervals,
     ``causal/<name>/intervals/indices``), and for images maps ``total``/``first`` ``[1, *input_shape]`` (each element
-    holds its group's index).
+    holds its group's index), drawn on one colour scale (``meta["shared_map_scale"]``: both are
+    shares of the output variance, so a first-order index of 0.2 must not look as strong as a
+    total index of 0.4).
 
     Args:
         n: base sample size (a power of two; others are rounded up with a warning).
@@ -240,6 +242,7 @@ class SobolAudit(Audit):
             shape = torch.Size((1, *x.shape[1:]))
             result.maps["total"] = broadcast_groups(total.unsqueeze(0).to(x.device), mask, shape)
             result.maps["first"] = broadcast_groups(first.unsqueeze(0).to(x.device), mask, shape)
+            result.meta["shared_map_scale"] = True  # both maps are shares of the output variance: one colour scale
         result.meta.update(
             groups=len(res.names), n=res.n, n_evaluations=res.n_evaluations, method=res.method,
             sampler=self.sampler, target=target, confidence=res.confidence, explained=explained,

@@ -116,7 +116,8 @@ class MapData:
             whole probe such as Sobol' indices); ``"causal"`` first by convention.
         audit: the audit's name (figure titles).
         meta: the result's ``meta`` (``feature_names``, ``class_names``, ``targets``,
-            ``feature_groups``, ``target``/``target_name``, ``vocabulary``).
+            ``feature_groups``, ``target``/``target_name``, ``vocabulary``; ``shared_map_scale``:
+            the maps are of one unit and share one colour scale).
         labels: the probe's labels ``[N]``, if any.
         max_samples: samples drawn by the per-sample kinds.
     """
@@ -195,6 +196,18 @@ def _samples(data: MapData) -> tuple[int, bool]:
     return min(data.max_samples, int(data.inputs.shape[0]), *sizes), glob
 
 
+def _limits(data: MapData, values: dict[str, Tensor]) -> dict[str, float]:
+    """Each map's colour-scale limit: its own largest |value| (maps of different units, such as the
+    causal effect beside Captum's attributions), or, when ``meta["shared_map_scale"]`` is set (maps
+    of one unit, such as Sobol' first-order and total indices, both shares of the output variance),
+    the largest over the maps, so that equal values look equal in every panel."""
+    own = {k: float(v.detach().float().abs().max()) if v.numel() else 0.0 for k, v in values.items()}
+    if data.meta.get("shared_map_scale"):
+        peak = max(own.values(), default=0.0)
+        own = dict.fromkeys(own, peak)
+    return {k: v or 1.0 for k, v in own.items()}
+
+
 def _drawn_planes(maps: Tensor) -> Tensor:
     """The values a heatmap draws of maps ``[N, C, H, W]`` / ``[N, C, D, H, W]``: each pixel's
     channel of largest magnitude (:func:`~lightning_causal.reporting.figures.strongest_channel`; the
@@ -212,7 +225,7 @@ def image_maps(data: MapData) -> list[tuple[str, Figure]]:
     (causal) has the largest mean |score|, named in the title."""
     n, glob = _samples(data)
     planes = {k: _drawn_planes(v[:n]) for k, v in data.maps.items()}  # what is drawn: each pixel's strongest channel
-    vmax = {k: float(v.abs().max()) or 1.0 for k, v in planes.items()}
+    vmax = _limits(data, planes)
     signed = {k: bool((v < 0).any()) for k, v in planes.items()}  # one kind of scale per map for every sample
     out = []
     for i in range(n):
@@ -257,7 +270,8 @@ def sequence_maps(data: MapData) -> list[tuple[str, Figure]]:
         x = x.unsqueeze(0) if x.dim() == 1 else x.T if last else x  # [C, T]
         maps = {name: (m[i].detach().float().cpu().reshape(data.inputs.shape[1:]).T if last else
                        m[i].detach().float().cpu().reshape(x.shape)) for name, m in data.maps.items()}
-        scales = {name: map_scale(m[: max(1, n)]) for name, m in data.maps.items()}  # one per map, shared by the samples
+        limits = _limits(data, {name: m[: max(1, n)] for name, m in data.maps.items()})
+        scales = {name: map_scale(m[: max(1, n)], limits[name]) for name, m in data.maps.items()}  # one per map, shared by the samples
         xlabel = "time step" if last else "position"
         fig = _signal_bars(x, maps, scales, xlabel) if x.shape[0] == 1 else _signal_heatmaps(x, maps, scales, word, xlabel)
         fig.suptitle(_global_title(data) if glob else sample_title(data, i), fontsize=11)

@@ -17,7 +17,7 @@ def test_a_signals_unsigned_map_is_drawn_from_zero_and_a_signed_one_symmetric():
     causal = torch.randn(2, 1, 200, generator=g)
     saliency = causal.abs() * 0.5
     [(_, fig)] = map_figures(MapData(x, {"causal": causal, "Saliency": saliency}, "cb", {"targets": [0, 0]}, None, 1))
-    signed, unsigned = fig.axes[2], fig.axes[3]  # each panel: the input's axis, then its map's twin
+    signed, unsigned = fig.axes[2], fig.axes[3]  # the panels' input axes, then their maps' twins
     assert signed.get_ylabel() == "causal" and unsigned.get_ylabel() == "Saliency"
     peak = float(causal[:1].abs().max())
     assert signed.get_ylim() == (-peak, peak)
@@ -53,3 +53,37 @@ def test_a_univariate_signals_counterfactual_is_drawn_as_lines_not_a_one_pixel_s
         heights = [p.get_height() for p in differences[k].patches]
         assert heights == panels["difference"][k, 0, 0].tolist()
         assert heights[50] == 1.0 and heights[120] == -0.5 and sum(h != 0 for h in heights) == 2
+
+
+def _sobol_maps(x: torch.Tensor, **options):
+    from lightning_causal.audits import Probe, SobolAudit
+
+    weights = torch.zeros(x.shape[1:])
+    weights.view(-1)[: weights.numel() // 4] = 4.0 / weights.numel()  # the first quarter of the elements decides
+
+    class Model(torch.nn.Module):
+        def forward(self, z):
+            s = ((z - 0.5) * weights).flatten(1).sum(1)
+            return torch.stack([s, -s + 2.0 * z.flatten(1)[:, -1] * z.flatten(1)[:, 0]], 1)  # an interaction
+
+    r = SobolAudit(n=64, n_bootstrap=0, **options).run(Model(), Probe(x))
+    return r, map_figures(MapData(x, dict(r.maps), r.audit, r.meta, None, 1))
+
+
+def test_sobol_first_and_total_maps_share_one_colour_scale():
+    """Sobol' maps beside each other (32x32 RGB patches; a signal [N, 1, 200] in windows): each was
+    drawn on its own colour scale, so a first-order index of 0.22 was as dark as a total index of
+    0.38 and the panels could not be compared, though both are shares of the output variance."""
+    g = torch.Generator().manual_seed(0)
+    image, = _sobol_maps(torch.rand(32, 3, 32, 32, generator=g), patch_size=8)[1]
+    panels = [ax for ax in image[1].axes if ax.images][1:]  # input, total, first (colour bars have no images)
+    [total], [first] = (p.images for p in panels)
+    assert total.get_clim()[1] == first.get_clim()[1]
+    assert total.get_clim()[1] == float(torch.tensor(total.get_array()).abs().max())
+    assert total.get_clim()[0] == 0.0  # unsigned total: from 0
+    windows = (torch.arange(200) // 20).reshape(1, 1, 200)
+    r, [(_, signal)] = _sobol_maps(torch.randn(32, 1, 200, generator=g), feature_mask=windows)
+    twins = signal.axes[2:]  # the panels' input axes, then their maps' twins
+    top = max(float(r.vectors["total"].abs().max()), float(r.vectors["first"].abs().max()))
+    assert [t.get_ylabel() for t in twins] == ["total", "first"]
+    assert [t.get_ylim()[1] for t in twins] == [top, top]
