@@ -62,3 +62,23 @@ def test_num_heads_on_the_albert_output_projection_is_refused():
     (before: 2 "heads" were returned silently)."""
     with pytest.raises(ValueError, match=rf"is an attention output projection.*'{ALBERT}\.attention\.dense:input'"):
         unit_effects(_model("albert"), torch.randint(2, VOCAB, (2, 6)), f"{ALBERT}.attention.dense", num_heads=2)
+
+
+def test_a_value_head_of_grouped_query_attention_is_its_group_of_query_heads():
+    """docs/methods.md: under grouped-query attention (Qwen2, 4 query heads, 2 value heads), zeroing value
+    head k at ``v_proj`` (``num_heads=2``) equals zeroing query heads 2k and 2k+1 together at ``o_proj:input``."""
+    from lightning_causal.causal import Zero, intervene
+
+    torch.manual_seed(0)
+    model = transformers.Qwen2ForSequenceClassification(transformers.Qwen2Config(
+        vocab_size=VOCAB, pad_token_id=PAD, num_labels=2, hidden_size=16, num_hidden_layers=1, num_attention_heads=4,
+        num_key_value_heads=2, intermediate_size=32, max_position_embeddings=16)).double().eval()
+    ids, mask = torch.randint(2, VOCAB, (3, 6)), torch.ones(3, 6, dtype=torch.long)
+    effects = unit_effects(model, ids, "model.layers.0.self_attn.v_proj", num_heads=2, target=1,
+                           additional_forward_args={"attention_mask": mask})
+    with torch.no_grad():
+        clean = model(input_ids=ids, attention_mask=mask).logits[:, 1]
+        for k in range(2):
+            with intervene(model, {"model.layers.0.self_attn.o_proj:input": Zero(units=[2 * k, 2 * k + 1], num_heads=4)}):
+                both = model(input_ids=ids, attention_mask=mask).logits[:, 1]
+            torch.testing.assert_close(effects[:, k], clean - both, atol=1e-10, rtol=0)
