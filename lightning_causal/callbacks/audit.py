@@ -6,7 +6,7 @@ import os
 import re
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -66,7 +66,9 @@ class CausalAuditCallback(Callback):
         probe: a :class:`~lightning_causal.audits.Probe`, a tensor, a batch nested like the training batches
             (``(inputs, labels)``, ``((x1, x2), y)``, a mapping), a ``Dataset`` or a ``DataLoader``; ``None``
             takes the first ``probe_size`` samples of the validation data (else the training data),
-            on the indices its sampler draws from when the sampler selects part of the dataset.
+            on the indices its sampler draws from when the sampler selects part of the dataset; of
+            several validation dataloaders, the first (``probe_origin`` and each report's
+            ``probe.source`` name it: ``"val_dataloaders[0] of 2"``).
         probe_size: number of probe samples.
         every_n_epochs: audit every n-th epoch (epochs ``n-1, 2n-1, ...``), or a callable
             ``epoch -> bool``.
@@ -175,6 +177,7 @@ class CausalAuditCallback(Callback):
         self.on_error = on_error
         self.unpack_batch = unpack_batch
         self.probe: Probe | None = None
+        self.probe_origin = ""  # where the probe was read: "probe", "val_dataloaders", "val_dataloaders[0] of 2", ...
         self.audited_epochs: list[int] = []
         self.failed_epochs: list[int] = []
         self.last_results: dict[str, AuditResult] = {}
@@ -220,9 +223,11 @@ class CausalAuditCallback(Callback):
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        source = self._probe_source if self._probe_source is not None else _trainer_data(trainer)
+        source, self.probe_origin = (self._probe_source, "probe") if self._probe_source is not None else _trainer_data(trainer)
         if source is None:
             return  # no data to probe: audits are skipped with a warning when they are due
+        if " of " in self.probe_origin:  # several dataloaders: say which one the audits explain
+            rank_zero_info(f"CausalAuditCallback explains {self.probe_origin}; pass `probe=` to explain other data")
         self._set_probe(probe_from(source, self.probe_size, self.unpack_batch), trainer, pl_module)
 
     @override
@@ -263,7 +268,7 @@ class CausalAuditCallback(Callback):
 
     # ------------------------------------------------------------------ set-up
     def _reset(self) -> None:
-        self.probe = None
+        self.probe, self.probe_origin = None, ""
         self.audited_epochs, self.failed_epochs = [], []
         self.last_results, self.last_scalars, self._previous_vectors = {}, {}, {}
         self._warned_no_tb = False
@@ -388,8 +393,9 @@ class CausalAuditCallback(Callback):
         error = None
         if trainer.is_global_zero and self.report_dir is not None:
             try:
+                probe = {"source": self.probe_origin, "samples": len(self.probe) if self.probe is not None else 0}
                 write_report(self.report_dir, epoch, stage, results, tag=self._report_tag,
-                             extra={"audit_seconds": total, "world_size": trainer.world_size})
+                             extra={"audit_seconds": total, "world_size": trainer.world_size, "probe": probe})
             except (OSError, TypeError, ValueError) as err:  # a full disk; a custom audit's value JSON cannot hold
                 error = repr(err)
         error = trainer.strategy.broadcast(error, src=0)
@@ -491,9 +497,16 @@ def _shard(trainer: Trainer) -> RowShard | None:
     return RowShard(trainer.global_rank, trainer.world_size, lambda t: strategy.all_gather(t), device=strategy.root_device)
 
 
-def _trainer_data(trainer: Trainer) -> Any:
-    """The validation data if any, else the training data, else ``None``."""
-    for source in (trainer.val_dataloaders, trainer.train_dataloader):
-        if source is not None and (not isinstance(source, (list, tuple)) or source):
-            return source
-    return None
+def _trainer_data(trainer: Trainer) -> tuple[Any, str]:
+    """The validation data if any, else the training data, else ``None``; and where the probe is read
+    from it: ``"val_dataloaders"``, or the first of several (``"val_dataloaders[0] of 2"``,
+    ``"val_dataloaders['ood'] of 2"``), as :func:`~lightning_causal.data_reading.read_samples` reads them."""
+    for name, source in (("val_dataloaders", trainer.val_dataloaders), ("train_dataloader", trainer.train_dataloader)):
+        if source is None or isinstance(source, (list, tuple, Mapping)) and not source:
+            continue
+        if isinstance(source, (list, tuple)) and len(source) > 1:
+            return source, f"{name}[0] of {len(source)}"
+        if isinstance(source, Mapping) and len(source) > 1:
+            return source, f"{name}[{next(iter(source))!r}] of {len(source)}"
+        return source, name
+    return None, ""

@@ -11,9 +11,9 @@ import pytest
 import torch
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from lightning_causal import CausalAuditCallback, UnitImportanceAudit
+from lightning_causal import CausalAuditCallback, UnitImportanceAudit, load_report
 from tests.helpers.lightning import quick_trainer
 
 
@@ -91,3 +91,38 @@ def _fit(unpack_batch, root) -> CausalAuditCallback:
                              report_dir=root, on_fit_end=False)
     quick_trainer(max_epochs=1, callbacks=[cb], default_root_dir=root).fit(DataclassModule(), _loader())
     return cb
+
+
+# ------------------------------------------------------------------ which dataloader the probe comes from
+class ImageModule(pl.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 64, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return nn.functional.cross_entropy(self(batch[0]), batch[1])
+
+    def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self.log("val_loss", nn.functional.cross_entropy(self(batch[0]), batch[1]))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.05)
+
+
+def _images(seed: int, n: int = 32) -> DataLoader:
+    g = torch.Generator().manual_seed(seed)
+    return DataLoader(TensorDataset(torch.randn(n, 1, 8, 8, generator=g), torch.randint(0, 3, (n,), generator=g)), batch_size=16)
+
+
+@pytest.mark.parametrize("several", [True, False])
+def test_reports_name_the_validation_dataloader_the_probe_comes_from(tmp_path, several):
+    train, first, second = _images(0), _images(1), _images(2)
+    cb = CausalAuditCallback([UnitImportanceAudit(["model.0"])], probe_size=8, report_dir=tmp_path, on_fit_end=False)
+    quick_trainer(max_epochs=1, callbacks=[cb]).fit(ImageModule(), train, [first, second] if several else first)
+    assert torch.equal(cb.probe.first, first.dataset.tensors[0][:8])  # the first validation dataloader's samples
+    source = "val_dataloaders[0] of 2" if several else "val_dataloaders"
+    assert cb.probe_origin == source
+    assert load_report(tmp_path / "epoch_0000.json")["probe"] == {"source": source, "samples": 8}
