@@ -113,6 +113,8 @@ def _draw_nodes(ax: Any, columns: list[tuple[str, list[dict]]], height: int,
             ax.scatter([x], [y], s=40 + 360 * abs(v) / top, color=face, edgecolors="0.2", zorder=3)
             ax.annotate(str(n["unit"]), (x, y), fontsize=7, ha="center", va="center", zorder=4)
         ax.text(x, (height - 1) / 2.0 + 0.7, labels[x], ha="center", va="bottom", fontsize=8, fontweight="bold")
+        if not nodes:  # a layer none of whose units entered the graph: say so, not an unexplained empty column
+            ax.text(x, 0.0, "no unit\nkept", ha="center", va="center", fontsize=7, color="0.45", style="italic")
     return pos
 
 
@@ -150,7 +152,8 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     into a hidden unit that moves the output by 1e-5 is drawn thin even when it is the strongest
     into its layer, ``weight`` 1; graphs without ``effect`` on the edges: ∝ |weight|), red =
     positive (the path supports the explained output), blue = negative; edges that skip a column (paths around the layers in between) are
-    arcs. The title gives the numbers of nodes and edges and the faithfulness.
+    arcs; a layer with no unit in the graph reads "no unit kept". The title gives the numbers of
+    nodes and edges and the faithfulness.
 
     Examples:
         >>> fig = graph_figure({"layers": ["fc"], "nodes": [{"id": "fc:0", "layer": "fc", "unit": 0, "effect": 1.0},

@@ -87,3 +87,18 @@ def test_sobol_first_and_total_maps_share_one_colour_scale():
     top = max(float(r.vectors["total"].abs().max()), float(r.vectors["first"].abs().max()))
     assert [t.get_ylabel() for t in twins] == ["total", "first"]
     assert [t.get_ylim()[1] for t in twins] == [top, top]
+
+
+def test_a_graph_layer_without_kept_units_says_so():
+    """A 1-D signal CNN's causal graph kept 3 units of model.3 and none of model.0: the figure drew
+    the column title 'model.0' over an empty column, with nothing to say the layer was audited and
+    none of its units entered the graph."""
+    from lightning_causal.reporting.graph_figures import graph_figure
+
+    graph = {"layers": ["model.0", "model.3"], "meta": {"faithfulness": 0.11},
+             "nodes": [{"id": "model.3:4", "layer": "model.3", "unit": 4, "effect": 0.04},
+                       {"id": "output:0", "layer": "output", "unit": 0, "samples": 8}],
+             "edges": [{"source": "model.3:4", "target": "output:0", "weight": 1.0, "effect": 0.04}]}
+    ax = graph_figure(graph).axes[0]
+    notes = [t for t in ax.texts if "no unit" in t.get_text()]
+    assert len(notes) == 1 and notes[0].get_position()[0] == 0  # under model.0's column only
