@@ -10,7 +10,7 @@ from torch import Tensor
 
 from lightning_causal.causal.engine.checks import check_int
 
-__all__ = ["check_target", "check_baseline", "check_mask_options", "check_names", "check_name_count", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression", "single_input_error", "check_one_label_per_sample"]
+__all__ = ["check_target", "check_baseline", "check_mask_options", "check_names", "check_name_count", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression", "single_input_error", "ONE_INPUT_WAYS_OUT", "check_one_label_per_sample"]
 
 
 def check_target(target: Any) -> int | None:
@@ -184,18 +184,29 @@ def check_one_label_per_sample(audit: str, labels: Any, n: int, why: str) -> Non
         )
 
 
-def single_input_error(audit: str, inputs: Any) -> ValueError:
+def single_input_error(audit: str, inputs: Any, *, forward_args: bool = True) -> ValueError:
     """The error of an audit that explains one input tensor, given a probe of several inputs
-    (``((x1, x2, ...), y)`` batches), with the two ways out.
+    (``((x1, x2, ...), y)`` batches), with the two ways out. ``forward_args=False``: the audit draws
+    new inputs (``SobolAudit``), so per-sample forward arguments cannot follow them either, and the
+    ways out are a model of one input or the estimator with a function of one's own.
 
     Examples:
-        >>> print(single_input_error("SobolAudit", (torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 5))))
-        Expected one input tensor for SobolAudit but the probe holds 2 inputs ([2, 3] of torch.int64, [2, 5] of torch.float32) ...
+        >>> print(single_input_error("LayerMapAudit", (torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 5))))
+        Expected one input tensor for LayerMapAudit but the probe holds 2 inputs ([2, 3] of torch.int64, [2, 5] of torch.float32) ...
     """
     shapes = ", ".join(f"{list(t.shape)} of {t.dtype}" for t in inputs)
+    head = f"Expected one input tensor for {audit} but the probe holds {len(inputs)} inputs ({shapes}) for a model called model(x1, x2, ...)"
+    if not forward_args:
+        return ValueError(f"{head}; {audit} draws new inputs, so {ONE_INPUT_WAYS_OUT}")
     return ValueError(
-        f"Expected one input tensor for {audit} but the probe holds {len(inputs)} inputs ({shapes}) for a model called "
-        "model(x1, x2, ...); explain the first and pass the others as forward arguments, "
+        f"{head}; explain the first and pass the others as forward arguments, "
         "`unpack_batch=lambda batch: (x1, y, (x2,))` (the model is called model(x1, x2)), or call "
         "lightning_causal.causal.input_effects(model, (x1, x2), ...), which takes several inputs"
     )
+
+
+ONE_INPUT_WAYS_OUT = (
+    "neither other inputs nor forward arguments with one row per sample can follow them: explain a model of one input "
+    "(a module whose forward takes the inputs concatenated, torch.cat([x1.flatten(1), x2], 1), and splits them), or call "
+    "lightning_causal.causal.sobol_indices(func, sampler) with a func [M, D] -> [M] of your own"
+)

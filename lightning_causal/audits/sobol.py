@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.options import (
+    ONE_INPUT_WAYS_OUT,
     check_mask_options,
     check_name_count,
     check_names,
@@ -154,11 +155,11 @@ class SobolAudit(Audit):
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if isinstance(probe.inputs, tuple):
-            raise single_input_error("SobolAudit", probe.inputs)
+            raise single_input_error("SobolAudit", probe.inputs, forward_args=False)
         if len(probe) < 2:
             raise ValueError(f"SobolAudit needs a probe of at least 2 samples but got {len(probe)}")
         if ForwardArgs(probe.additional_forward_args, len(probe)).tensors():
-            raise ValueError("SobolAudit samples new inputs: forward arguments with one row per probe sample cannot follow them")
+            raise ValueError(f"SobolAudit draws new inputs, so {ONE_INPUT_WAYS_OUT}")
         mask = self._mask(probe.first)
         if (mask < 0).any() or (torch.bincount(mask.flatten().cpu()) == 0).any():
             raise ValueError("Expected argument `feature_mask` to number its groups 0..G-1 without gaps")
