@@ -80,8 +80,10 @@ class CausalAuditCallback(Callback):
             ``fast_dev_run``, which writes no logs, unless ``report_dir`` is given): ``epoch_0003.json``;
             a later audit callback of the trainer writing to the same directory names its reports
             after its audits (``epoch_0003_sobol+layer_map.json``), so that neither replaces the other's.
-        on_error: ``"raise"`` (stop training, naming the audit) or ``"warn"`` (log and continue;
-            an epoch whose audit or report failed is recorded in ``failed_epochs``, not audited).
+        on_error: ``"raise"`` (stop training, naming the audit) or ``"warn"`` (log and continue:
+            a failed audit logs ``causal/<name>/failed`` = 1 and its error in the report, the other
+            audits of the epoch their results, and the epoch is audited; an epoch whose report could not
+            be written is recorded in ``failed_epochs``, not audited).
         unpack_batch: ``batch -> (inputs, labels, additional_forward_args)`` for the probe data
             (default: :func:`~lightning_causal.batches.default_unpack_batch`: a tensor, ``(x, y)``,
             or a mapping with ``x``/``input_ids``/... and ``y``/``labels``/...).
