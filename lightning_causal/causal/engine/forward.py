@@ -258,9 +258,17 @@ class Forward:
         return picked.unsqueeze(1) if self.as_matrix and picked.dim() == 1 else picked
 
     def __call__(self, *inputs: Tensor, rows: Tensor | None = None) -> Tensor:
-        picked = self.select(self.raw(*inputs, rows=rows))
+        raw = self.raw(*inputs, rows=rows)
+        picked = self.select(raw)
         n = inputs[0].shape[0] if inputs and isinstance(inputs[0], Tensor) and inputs[0].dim() else None
         if n is not None and (picked.dim() == 0 or picked.shape[0] != n):
+            if isinstance(raw, Tensor) and isinstance(self.output, int) and not isinstance(self.output, bool):
+                raise ValueError(  # output=0 meant for a tuple (logits, features), given a model that returns one tensor
+                    f"Expected the explained output to have one row per input row ({n}) but `output={self.output}` indexed "
+                    f"the model's output, itself a tensor of shape {tuple(raw.shape)}, and took its row {self.output} "
+                    f"(shape {tuple(picked.shape)}); a model that returns one tensor needs no `output=` (a column: "
+                    f"`output=lambda out: out[:, {self.output}:{self.output + 1}]`)"
+                )
             raise ValueError(
                 f"Expected the explained output to have one row per input row ({n}) but got shape {tuple(picked.shape)}; "
                 "pass `output=` a callable out -> [N, ...] (e.g. `output=lambda out: out.view(-1, T, C).mean(1)` for "
