@@ -325,7 +325,7 @@ class CausalAuditCallback(Callback):
                 )
             except Exception as err:
                 raise MisconfigurationException(
-                    f"The probe of shape {list(probe.first.shape)} is rejected by the model: {err}"
+                    f"The probe of shape {list(probe.first.shape)} is rejected by the model: {err}. {_call_hint(model, probe)}"
                 ) from err
             widths = []
             for audit in self.audits:  # each audit explains its own `output` of the return value
@@ -512,3 +512,20 @@ def _trainer_data(trainer: Trainer) -> tuple[Any, str]:
             return source, f"{name}[{next(iter(source))!r}] of {len(source)}"
         return source, name
     return None, ""
+
+
+def _call_hint(model: torch.nn.Module, probe: Probe) -> str:
+    """How the audits call the model on the probe, and what decides it (``unpack_batch=``)."""
+    inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
+    args = probe.additional_forward_args
+    call = ", ".join(f"<tensor {list(x.shape)}>" for x in inputs)
+    if isinstance(args, Mapping):
+        call += "".join(f", {k}=..." for k in args)
+    elif isinstance(args, tuple):
+        call += "".join(", ..." for _ in args)
+    elif args is not None:
+        call += ", ..."
+    return (f"The audits call {type(model).__name__}.forward as `model({call})`, the inputs and forward arguments that "
+            "`unpack_batch` read from the batch: give `forward` these parameters (e.g. `forward(self, input_ids, "
+            "attention_mask=None)` for a Hugging Face batch), or pass `unpack_batch=` a callable batch -> (inputs, labels, "
+            "additional_forward_args) that matches it")
