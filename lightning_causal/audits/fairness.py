@@ -61,7 +61,8 @@ class FairnessAudit(Audit):
     (:func:`~lightning_causal.causal.scm.fairness.carrier_unit_effects`: the part of Δ each unit
     carries); tables ``top_carriers/<layer>`` and ``groups``. The audit explains a classifier: a
     probe whose labels are fractional floats (a regression target) gets a warning and no label
-    metrics.
+    metrics. The group metrics compare binary decisions: with more than two classes a positive
+    decision (and label) is class 1, every other class negative.
 
     Args:
         counterfactual: ``scm.flip(column)``, an ``AttributeFlip``, a ``TokenSwap``, a callable
