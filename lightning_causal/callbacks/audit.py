@@ -64,7 +64,8 @@ class CausalAuditCallback(Callback):
             callbacks on one trainer hold audits of different names (``name=``): the names make the
             checkpoint's ``state_key`` (Lightning refuses two callbacks of one key), the tags and the report names.
         probe: a :class:`~lightning_causal.audits.Probe`, a tensor, a batch nested like the training batches
-            (``(inputs, labels)``, ``((x1, x2), y)``, a mapping), a ``Dataset`` or a ``DataLoader``; ``None``
+            (``(inputs, labels)``, ``((x1, x2), y)``, a mapping), a ``Dataset``, a list of samples (as
+            ``DataLoader(samples)`` takes them: dicts, or tuples with 0-dim labels) or a ``DataLoader``; ``None``
             takes the first ``probe_size`` samples of the validation data (else the training data),
             on the indices its sampler draws from when the sampler selects part of the dataset; of
             several validation dataloaders, the first (``probe_origin`` and each report's
@@ -99,8 +100,8 @@ class CausalAuditCallback(Callback):
     Audits run during ``trainer.fit`` only; ``trainer.validate``/``test`` with the callback audit
     nothing (a warning says so). Under mixed precision (``"bf16-mixed"``, ``"16-mixed"``) the audits
     run outside autocast, on the float32 weights (the numbers of ``audit.run`` called by hand); under
-    ``"64-true"``/``"bf16-true"`` the probe is converted to the weights' dtype and the audits compute
-    in it. A callback that changes the weights when training ends (``StochasticWeightAveraging``)
+    ``"64-true"``/``"bf16-true"`` the probe (its inputs and floating forward arguments, as Lightning
+    converts a training batch) is converted to the weights' dtype and the audits compute in it. A callback that changes the weights when training ends (``StochasticWeightAveraging``)
     does so after the last audit: the reports explain the trained weights, not the averaged ones.
 
     Raises:
@@ -358,8 +359,9 @@ class CausalAuditCallback(Callback):
     @staticmethod
     def _to_device(probe: Probe, trainer: Trainer, pl_module: LightningModule) -> Probe:
         probe = probe.to(pl_module.device)
-        convert = trainer.precision_plugin.convert_input
-        return Probe(convert(probe.inputs), probe.labels, probe.additional_forward_args)
+        convert = trainer.precision_plugin.convert_input  # floating tensors to the weights' dtype under "64-true"/"bf16-true"
+        args = probe.additional_forward_args  # a float side input (model(img, meta)) is the model's input too, as in training
+        return Probe(convert(probe.inputs), probe.labels, convert(args) if args is not None else None)
 
     # ------------------------------------------------------------------ run
     def _run(self, trainer: Trainer, pl_module: LightningModule, epoch: int, stage: str) -> None:

@@ -13,7 +13,8 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from lightning_causal import CausalAuditCallback, UnitImportanceAudit, load_report
+from lightning_causal import CausalAuditCallback, InputEffectAudit, UnitImportanceAudit, load_report
+from lightning_causal.audits import Probe
 from tests.helpers.lightning import quick_trainer
 
 
@@ -126,3 +127,37 @@ def test_reports_name_the_validation_dataloader_the_probe_comes_from(tmp_path, s
     source = "val_dataloaders[0] of 2" if several else "val_dataloaders"
     assert cb.probe_origin == source
     assert load_report(tmp_path / "epoch_0000.json")["probe"] == {"source": source, "samples": 8}
+
+
+# ------------------------------------------------------------------ a float side input under "64-true"
+class TwoInputModule(pl.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = ImageAndMeta()
+
+    def forward(self, img: torch.Tensor, meta: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.model(img, meta)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        img, meta, y = batch
+        return nn.functional.cross_entropy(self(img, meta)["logits"], y)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.05)
+
+
+@pytest.mark.parametrize("precision", ["64-true", "bf16-true"])
+def test_a_float_forward_argument_takes_the_weights_dtype_as_in_training(tmp_path, precision):
+    data = Samples()
+    loader = DataLoader(TensorDataset(data.img, data.meta, data.y), batch_size=16)
+    audit = InputEffectAudit(patch_size=4, ace_values=None)
+    cb = CausalAuditCallback([audit, UnitImportanceAudit(["model.meta"])], probe_size=8, report_dir=tmp_path, on_fit_end=False,
+                             unpack_batch=lambda batch: (batch[0], batch[2], (batch[1],)))
+    module = TwoInputModule()
+    # Lightning converts the whole batch to the weights' dtype; the probe's forward argument (meta) stayed
+    # float32 and the set-up refused the model: 'mat1 and mat2 must have the same dtype'
+    quick_trainer(max_epochs=1, callbacks=[cb], precision=precision).fit(module, loader)
+    dtype = next(module.parameters()).dtype
+    assert cb.probe.additional_forward_args[0].dtype == dtype
+    by_hand = audit.run(module, Probe(data.img[:8].to(dtype), data.y[:8], (data.meta[:8].to(dtype),)))
+    assert torch.equal(cb.last_results["input_effect"].maps["effect"], by_hand.maps["effect"])
