@@ -189,7 +189,7 @@ def _read(source: Any, size: int, loader_order: bool = False) -> Any:
     if isinstance(source, DataLoader):
         indices = None if isinstance(source.dataset, IterableDataset) else _sampler_indices(source, size, loader_order)
         return _from_dataset(source.dataset, size, source.collate_fn, indices)
-    if isinstance(source, Dataset):
+    if isinstance(source, Dataset) or _is_sample_list(source):
         return _from_dataset(source, size, None)
     head = _batch_head(source, size)
     if head is None:
@@ -201,7 +201,7 @@ def _read(source: Any, size: int, loader_order: bool = False) -> Any:
 
 
 def read_samples(source: Any, size: int, *, loader_order: bool = False) -> Any:
-    """``size`` samples of ``source`` (a DataLoader, a Dataset, tensors or a batch) as one
+    """``size`` samples of ``source`` (a DataLoader, a Dataset, a list of samples, tensors or a batch) as one
     collated batch, read without moving any random stream (:func:`rngs_untouched`). A list, tuple
     or dict of DataLoaders (Lightning's several dataloaders) is read from its first DataLoader.
 
@@ -219,6 +219,18 @@ def read_samples(source: Any, size: int, *, loader_order: bool = False) -> Any:
         raise MisconfigurationException(f"Expected argument `size` to be a positive int but got {size!r}")
     with rngs_untouched(source):
         return _read(source, size, loader_order)
+
+
+def _is_sample_list(source: Any) -> bool:
+    """A list of samples (what ``DataLoader(samples)`` takes as its dataset), not a batch: every item a
+    mapping (``{"input_ids": [T], "labels": []}``, a tokenizer's samples), or every item a tuple
+    holding a 0-dim tensor (a label of one sample; a batch has a first dimension of samples)."""
+    if not isinstance(source, list) or not source:
+        return False
+    if all(isinstance(s, Mapping) for s in source):
+        return True
+    return all(isinstance(s, tuple) for s in source) and any(
+        isinstance(t, Tensor) and t.dim() == 0 for s in source for t in s)
 
 
 def _batch_head(batch: Any, size: int) -> Any:
