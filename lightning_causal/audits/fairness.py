@@ -60,9 +60,10 @@ class FairnessAudit(Audit):
     histogram) and, per layer, ``carriers/<layer>`` = E|c_u|
     (:func:`~lightning_causal.causal.scm.fairness.carrier_unit_effects`: the part of Δ each unit
     carries); tables ``top_carriers/<layer>`` and ``groups``. The audit explains a classifier: a
-    probe whose labels are fractional floats (a regression target) gets a warning and no label
-    metrics. The group metrics compare binary decisions: with more than two classes a positive
-    decision (and label) is class 1, every other class negative.
+    probe whose labels are fractional floats beyond [0, 1] (a regression target) gets a warning and
+    no label metrics (soft labels in [0, 1] are thresholded at 0.5). The group metrics compare
+    binary decisions: with more than two classes a positive decision (and label) is class 1, every
+    other class negative.
 
     Args:
         counterfactual: ``scm.flip(column)``, an ``AttributeFlip``, a ``TokenSwap``, a callable
@@ -187,15 +188,18 @@ class FairnessAudit(Audit):
 
     def _class_labels(self, probe: Probe) -> Tensor | None:
         """The probe's labels, or ``None`` with a warning when they are no classes but fractional
-        floats (a regression target): the audit compares class probabilities, and the sigmoid of a
-        regression output is no measure of its change."""
+        floats beyond [0, 1] (a regression target): the audit compares class probabilities, and the
+        sigmoid of a regression output is no measure of its change. Soft labels in [0, 1] (label
+        smoothing) are kept: the group rates threshold them at 0.5."""
         labels = probe.labels
         if labels is None or not labels.is_floating_point() or bool((labels == labels.round()).all()):
+            return labels
+        if bool(((labels >= 0) & (labels <= 1)).all()):
             return labels
         odd = labels[labels != labels.round()][:3].tolist()
         warnings.warn(
             f"FairnessAudit {self.name!r} compares class probabilities (the softmax of the outputs, the sigmoid of a "
-            f"single output), but the probe's labels are fractional floats such as {[round(v, 4) for v in odd]} "
+            f"single output), but the probe's labels are fractional floats beyond [0, 1] such as {[round(v, 4) for v in odd]} "
             "(a regression target?): the sigmoid of a regression output is no measure of its change (an output moved "
             "from 10 to 13 changes its sigmoid by 4e-5), so cf_gap is not the change of the output, and the label "
             "metrics (equalized odds, TPR, FPR, accuracy) are left out. For a regression model compare "

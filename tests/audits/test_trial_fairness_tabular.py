@@ -54,19 +54,21 @@ def _regression_probe():
 
 def test_regression_labels_warn_and_leave_out_the_label_metrics():
     model, x, y = _regression_probe()
-    with pytest.warns(UserWarning, match=r"fractional floats .*regression target"):
+    with pytest.warns(UserWarning, match=r"fractional floats beyond \[0, 1\] .*regression target"):
         r = FairnessAudit(AttributeFlip(0)).run(model, Probe(x, y))
     assert r.scalars["cf_gap"] < 1e-3  # sigmoid(10 + ...) is saturated: why the user is warned
     assert "equalized_odds_difference" not in r.scalars and "accuracy/group_0" not in r.scalars
     assert "demographic_parity_difference" in r.scalars  # decisions only, no labels
 
 
-def test_float_class_labels_are_not_taken_for_a_regression(recwarn):
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_float_class_labels_are_not_taken_for_a_regression(recwarn, smoothing):
     model, x, _ = _regression_probe()
-    y = (x[:, 1] > 0).float()  # BCE-style 0./1. targets
-    r = FairnessAudit(AttributeFlip(0)).run(model, Probe(x, y))
+    hard = (x[:, 1] > 0).float()  # BCE-style 0./1. targets, or smoothed ones (0.05 / 0.95)
+    r = FairnessAudit(AttributeFlip(0)).run(model, Probe(x, hard * (1 - smoothing) + smoothing / 2))
     assert not [w for w in recwarn if "regression" in str(w.message)]
-    assert "equalized_odds_difference" in r.scalars
+    ref = FairnessAudit(AttributeFlip(0)).run(model, Probe(x, hard.long()))
+    assert r.scalars["equalized_odds_difference"] == ref.scalars["equalized_odds_difference"]
 
 
 def test_one_hot_warning_names_only_the_block_of_the_flipped_column():
