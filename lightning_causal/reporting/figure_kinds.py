@@ -449,7 +449,9 @@ def _token_lines(words: list[str], chars_per_line: int) -> list[list[tuple[int, 
 
 def token_maps(data: MapData, chars_per_line: int = 56) -> list[tuple[str, Figure]]:
     """Per sample, one text strip per map: each token (its id, or its word in ``meta["vocabulary"]``)
-    boxed in the colour of its score (red positive, blue negative, one symmetric scale per map),
+    boxed in the colour of its score (red positive, blue negative, one symmetric scale per map
+    shared by the drawn sentences, as for images: a sentence whose effects are all near 0 stays
+    pale; each strip's title gives its own largest |score| and the scale where they differ),
     in a monospace font laid out by word length and wrapped at ``chars_per_line`` (a word longer
     than half a line is cut); padding at either end (a run of the first or last id with all scores
     0) is left out."""
@@ -458,6 +460,7 @@ def token_maps(data: MapData, chars_per_line: int = 56) -> list[tuple[str, Figur
     n, _ = _samples(data)
     vocab = data.meta.get("vocabulary")
     cmap = colormaps["RdBu_r"]
+    limits = _limits(data, {name: m[:n] for name, m in data.maps.items()})  # one scale per map for every drawn sentence
     out = []
     for i in range(n):
         ids = data.inputs[i].reshape(-1).tolist()
@@ -469,7 +472,7 @@ def token_maps(data: MapData, chars_per_line: int = 56) -> list[tuple[str, Figur
         fig = Figure(figsize=(WIDTH * 1.15, 0.6 + (0.3 * len(lines) + 0.4) * len(scores)))
         axes = fig.subplots(len(scores), 1, squeeze=False)[:, 0]
         for ax, (name, v) in zip(axes, scores.items()):
-            lim = float(v.abs().max()) or 1.0
+            lim, own = limits[name], float(v.abs().max())
             for row, line in enumerate(lines):
                 for j, col, text in line:
                     level = float(v[j]) / lim
@@ -477,7 +480,8 @@ def token_maps(data: MapData, chars_per_line: int = 56) -> list[tuple[str, Figur
                             ha="left", va="center", color="white" if abs(level) > 0.6 else "black",
                             bbox={"facecolor": cmap(0.5 + 0.5 * level), "edgecolor": "none", "pad": 1.5})
             ax.set_xlim(0, 1)
-            ax.set_title(f"{name} (max |score| {lim:.3g}; red +, blue −)", fontsize=9, loc="left")  # no colour bar
+            scale = "" if own == lim else f", colour scale ±{lim:.3g}"
+            ax.set_title(f"{name} (max |score| {own:.3g}{scale}; red +, blue −)", fontsize=9, loc="left")  # no colour bar
             ax.axis("off")
         fig.suptitle(sample_title(data, i), fontsize=10)
         fig.tight_layout()

@@ -102,3 +102,24 @@ def test_a_graph_layer_without_kept_units_says_so():
     ax = graph_figure(graph).axes[0]
     notes = [t for t in ax.texts if "no unit" in t.get_text()]
     assert len(notes) == 1 and notes[0].get_position()[0] == 0  # under model.0's column only
+
+
+def test_token_strips_share_one_colour_scale_across_the_drawn_sentences():
+    """T=64 token strips were coloured on each sentence's own scale: a sentence whose effects were
+    all near 0 (largest 0.01) drew its strongest token as dark as a decisive marker (2.0) in
+    another sentence. Images and signals share one scale per map across the drawn samples; token
+    strips now do too, and say so in the strip's title."""
+    from matplotlib import colormaps
+
+    ids = torch.randint(5, 60, (2, 64), generator=torch.Generator().manual_seed(0))
+    effect = torch.zeros(2, 64)
+    effect[0, 10], effect[1, 20] = 2.0, 0.01
+    figs = dict(map_figures(MapData(ids, {"causal": effect}, "ie", {"targets": [1, 1]}), "tokens"))
+    weak = figs["maps/sample_1"].axes[0]
+    boxes = [t.get_bbox_patch().get_facecolor() for t in weak.texts]
+    strongest = boxes[20]
+    assert strongest == colormaps["RdBu_r"](0.5 + 0.5 * 0.01 / 2.0)  # pale: 0.5 % of the scale
+    assert "max |score| 0.01" in weak.get_title(loc="left") and "±2" in weak.get_title(loc="left")
+    strong = figs["maps/sample_0"].axes[0]
+    assert strong.texts[10].get_bbox_patch().get_facecolor() == colormaps["RdBu_r"](1.0)
+    assert "±" not in strong.get_title(loc="left")  # its own max is the scale
