@@ -466,6 +466,7 @@ def counterfactual_figure(
     bar = fig.colorbar(scale, ax=list(axes.ravel()), shrink=0.3, pad=0.02, anchor=(0.0, 0.0))  # every row keeps its width: the columns align
     bar.set_ticks([-1.0, 0.0, 1.0])
     bar.set_ticklabels(["−max", "0", "+max"], fontsize=8)
+    bar.set_label("max: the column's\nlargest change", fontsize=8)  # each sample's difference on its own scale
     if lines:
         fig.suptitle("\n".join(lines), fontsize=11)
     return fig

@@ -123,3 +123,19 @@ def test_token_strips_share_one_colour_scale_across_the_drawn_sentences():
     strong = figs["maps/sample_0"].axes[0]
     assert strong.texts[10].get_bbox_patch().get_facecolor() == colormaps["RdBu_r"](1.0)
     assert "±" not in strong.get_title(loc="left")  # its own max is the scale
+
+
+def test_the_counterfactual_difference_colour_bar_says_whose_max_it_is():
+    """The difference row is scaled to each sample's own largest change, but its colour bar read
+    only '−max / 0 / +max': a column with a change of 0.01 looked as strong as one of 1. The bar
+    now says that max is the column's own."""
+    from lightning_causal.audits.counterfactual import _triptych, split_triptych
+    from lightning_causal.reporting.figures import counterfactual_figure
+
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    cf = x.clone()
+    cf[0, 0, 4, 4] += 1.0
+    cf[1, 2, 9, 9] += 0.01
+    fig = counterfactual_figure(split_triptych(_triptych(x, cf)), ["a", "b"])
+    [bar] = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert "column's" in bar.get_ylabel() and "largest change" in bar.get_ylabel()
