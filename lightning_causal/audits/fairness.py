@@ -10,7 +10,12 @@ from collections.abc import Mapping, Sequence
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
-from lightning_causal.audits.options import check_name_count, check_names, single_input_error
+from lightning_causal.audits.options import (
+    check_name_count,
+    check_names,
+    check_one_label_per_sample,
+    single_input_error,
+)
 from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_class_labels, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
@@ -211,6 +216,8 @@ class FairnessAudit(Audit):
         with audit_mode(forward.model):
             logits = forward(probe.first)
         preds = probabilities(logits).argmax(1)
+        if labels is not None:  # the group rates (true/false positive rates, accuracy) compare decisions with them
+            check_one_label_per_sample("FairnessAudit", labels, len(probe), "to compare each group's decisions with")
         check_class_labels("probe.labels", labels, int(probabilities(logits[:1]).shape[1]))
         keep = groups >= 0  # -1: no group (token swaps: sentences of neither side; a binary column's other values)
         if not bool(keep.any()):

@@ -52,3 +52,22 @@ def test_one_label_sigmoid_is_explained_by_its_own_column():
     with pytest.warns(UserWarning, match="multi-label"):
         mixed = SobolAudit(n=2048, target=1, n_bootstrap=0).run(model, Probe(x, labels))
     assert float(mixed.vectors["total"][0]) > 0.1 and float(mixed.vectors["total"][2]) > 0.05
+
+
+def test_fairness_audit_names_multi_hot_labels():
+    """FairnessAudit on a multi-label probe failed deep in the group rates with "Expected argument
+    `preds` to be a 1-d tensor but got torch.Size([6, 3])": no parameter of the user's was named."""
+    from lightning_causal.audits import FairnessAudit
+
+    model, x, labels = _labels_model()
+    x = x[:6].clone()
+    x[:, 0] = torch.tensor([0.0, 1.0, 0.0, 1.0, 0.0, 1.0])
+
+    def flip(rows):
+        rows = rows.clone()
+        rows[:, 0] = 1 - rows[:, 0]
+        return rows
+
+    with pytest.raises(ValueError, match=r"FairnessAudit needs one class label per probe sample, \[6\], but got \[6, 3\].*multi-label"):
+        FairnessAudit(flip, sensitive=0).run(model, Probe(x, labels[:6]))
+    FairnessAudit(flip, sensitive=0).run(model, Probe(x, (x[:, 1] > 0.5).long()))  # one class per sample: runs
