@@ -5,6 +5,7 @@ counterfactual logit pairing)."""
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -98,6 +99,10 @@ class CounterfactualFairnessTerm(RepairTerm):
     runs with ``x``'s mask: a token swap changes the real tokens only, and a counterfactual that
     writes into padded positions is refused
     (:func:`~lightning_causal.causal.scm.fairness.counterfactual_inputs`).
+
+    For a regression model (one output, labels beyond [0, 1]) pass ``distance="logit"``: it
+    penalises ``|f(x) − f(x_cf)|`` of the output itself, where the probabilities of ``abs_prob`` and
+    ``sym_kl`` would be a saturated sigmoid (the term warns on such labels).
 
     The default ``weight=5.0`` (with ``abs_prob``) was chosen on the synthetic SCM and on UCI
     Adult with ``benchmarks/bench_repair.py``; the gaps and accuracies it gives, beside weights 1
@@ -221,6 +226,7 @@ class CounterfactualFairnessTerm(RepairTerm):
         """The distance between the model's outputs on ``x`` and on ``extra_inputs(x)`` (whose rows
         are the counterfactuals of the first rows of ``x``)."""
         self.checked_logits(outputs)
+        self._check_labels(y)
         if outputs.shape[0] != extra_outputs.shape[0]:
             outputs = outputs[: extra_outputs.shape[0]]
         if self.distance == "abs_prob":
@@ -229,6 +235,23 @@ class CounterfactualFairnessTerm(RepairTerm):
             return _logit_pairing(outputs, extra_outputs)
         lp, lq = _log_probs(outputs), _log_probs(extra_outputs)
         return 0.5 * ((lp.exp() - lq.exp()) * (lp - lq)).sum(1).mean()
+
+    def _check_labels(self, y: Tensor | None) -> None:
+        """On the first call: warn when the labels are a regression target (fractional floats beyond
+        [0, 1]) and the distance compares probabilities, whose sigmoid saturates on such outputs."""
+        if getattr(self, "_labels_checked", False):
+            return
+        self._labels_checked = True
+        if self.distance == "logit" or not isinstance(y, Tensor) or not y.is_floating_point():
+            return
+        if bool((y == y.round()).all()) or bool(((y >= 0) & (y <= 1)).all()):
+            return
+        warnings.warn(
+            f"CounterfactualFairnessTerm with distance={self.distance!r} compares class probabilities (the softmax of "
+            "the outputs, the sigmoid of a single output), but the batch's labels are fractional floats beyond [0, 1] "
+            "(a regression target?): the sigmoid of a regression output saturates (an output moved from 10 to 13 changes "
+            "its sigmoid by 4e-5), so the penalty barely moves the model. Pass distance='logit' to penalise "
+            "|f(x) − f(x_cf)| of the output itself", UserWarning, stacklevel=2)
 
     def _class_signs(self, like: Tensor) -> Tensor:
         """``(−1, 1)`` in ``like``'s dtype and device (cached): ``logits @ s = z_1 − z_0``."""
