@@ -144,6 +144,9 @@ def _draw_edges(ax: Any, edges: list[dict], pos: dict[str, tuple[float, float]])
             ax.plot([x0, x1], [y0, y1], zorder=2, **style)
 
 
+_MIN_WIDTH = 4.45  # inches: the legend's three entries and the title fit (a graph of one layer has two columns)
+
+
 def graph_figure(graph: dict, title: str | None = None) -> Figure:
     """The causal graph as layered columns: one column per layer (strongest unit on top), node
     area ∝ |mean effect| (relative to the layer's strongest node; output nodes ∝ samples), node
@@ -168,7 +171,8 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     kinds = {layer: f"{kind}s" for layer, o in layouts.items() if (kind := unit_kind(o.get("unit_dim"), o.get("num_heads")))}
     lines = max(label.count("\n") + 1 + (layer in kinds) for label, (layer, _) in zip(column_labels([c for c, _ in columns]), columns))
     extra = max(0, lines - 2)  # column titles of more than two lines: room above the nodes
-    fig = Figure(figsize=(1.0 + 1.15 * len(columns), 1.5 + 0.45 * height + 0.15 * extra))  # ~5 inches (a card's width) for 3 columns
+    width = max(1.0 + 1.15 * len(columns), _MIN_WIDTH)  # ~5 inches (a card's width) for 3 columns; one layer: room for the legend
+    fig = Figure(figsize=(width, 1.5 + 0.45 * height + 0.15 * extra))
     ax = fig.subplots()
     pos = _draw_nodes(ax, columns, height, kinds)
     _draw_edges(ax, graph.get("edges", []), pos)

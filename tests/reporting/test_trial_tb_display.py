@@ -139,3 +139,24 @@ def test_the_counterfactual_difference_colour_bar_says_whose_max_it_is():
     fig = counterfactual_figure(split_triptych(_triptych(x, cf)), ["a", "b"])
     [bar] = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
     assert "column's" in bar.get_ylabel() and "largest change" in bar.get_ylabel()
+
+
+def test_a_graph_of_one_layer_keeps_its_legend_and_title_inside_the_figure():
+    """CausalGraphAudit(["0"]) on a 1-D signal CNN: a graph of one layer has two columns and was
+    drawn 3.3 inches wide, so the legend ('positive path effect', ..., 'weak (width ∝ |effect|)')
+    and the title ran past both edges of the figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from lightning_causal.reporting.graph_figures import graph_figure
+
+    nodes = [{"id": f"0:{u}", "layer": "0", "unit": u, "effect": 1.0 - 0.1 * u} for u in range(8)]
+    graph = {"layers": ["0"], "meta": {"faithfulness": 0.93},
+             "nodes": nodes + [{"id": "output:1", "layer": "output", "unit": 1, "samples": 24}],
+             "edges": [{"source": n["id"], "target": "output:1", "weight": 1.0, "effect": n["effect"]} for n in nodes]}
+    fig = graph_figure(graph)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    for artist in (ax.get_legend(), ax.title):
+        box = artist.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.x1 <= fig.bbox.width, (artist, box)
