@@ -291,7 +291,7 @@ def interval_metrics(rows: list[dict]) -> list[str]:
 def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top: int = 8, *, xlabel: str = "index") -> Figure:
     """Grouped horizontal bars of every :func:`interval_metrics` metric of the first ``top`` rows
     (first row on top), each with its confidence interval as an error bar; rows labelled by
-    ``row[label]``.
+    ``row[label]``. When rows are left out the title says so (``top 8 of 9``).
 
     Examples:
         >>> rows = [{"group": "3", "S": 0.5, "S_ci": [0.4, 0.6], "ST": 0.7, "ST_ci": [0.6, 0.8]}]
@@ -300,6 +300,8 @@ def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top:
         [1, 3, 1, 3]
     """
     metrics = interval_metrics(rows)
+    if len(rows) > top:  # a group missing from the figure must not read as one never analysed
+        title = f"{title} (top {top} of {len(rows)})"
     rows = rows[:top]
     k, width = len(rows), 0.8 / max(1, len(metrics))
     lines = title_lines(title, int(WIDTH * 11))
