@@ -374,7 +374,8 @@ class CaptumBaseline(Audit):
             self._layer(model, probe, layer, tidx, max_batch_size, result)
         result.meta.update(groups=g, samples=int(x.shape[0]), sigma=sigma, seconds=seconds, top_k=k,
                            methods=[s.label for s in self.specs])
-        result.meta.update(names_meta(self.feature_names, self.class_names, tidx, mask, inputs=x, vocabulary=self.vocabulary))
+        result.meta.update(names_meta(self.feature_names, self.class_names, tidx, mask, inputs=x, vocabulary=self.vocabulary,
+                                      outputs=out))
         return result
 
     def _faithfulness(

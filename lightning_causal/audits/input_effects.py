@@ -227,7 +227,8 @@ class InputEffectAudit(Audit):
         self.validate(model, probe)
         x, mask, options = probe.first, self._mask(probe), self.model_options(probe)
         with audit_mode(model):
-            targets = resolve_target(Forward(model, num_samples=len(probe), **options)(x), self.target)
+            out = Forward(model, num_samples=len(probe), **options)(x)
+        targets = resolve_target(out, self.target)
         effects = input_effects(model, x, mask, self.baseline, target=targets, max_batch_size=max_batch_size,
                                 input_layer=self.input_layer, **options)
         real = real_groups(x, mask, probe.additional_forward_args, model)
@@ -268,7 +269,8 @@ class InputEffectAudit(Audit):
         if not x.is_floating_point():
             result.tables["top_tokens"] = self._top_tokens(x, result.maps["effect"], probe, model)
         result.meta.update(groups=int(mean_abs.numel()), samples=int(x.shape[0]))
-        result.meta.update(names_meta(self.feature_names, self.class_names, targets, mask, inputs=x, vocabulary=self.vocabulary))
+        result.meta.update(names_meta(self.feature_names, self.class_names, targets, mask, inputs=x, vocabulary=self.vocabulary,
+                                      outputs=out))
         return result
 
     def _top_tokens(self, ids: Tensor, effect: Tensor, probe: Probe, model: nn.Module | None = None) -> list[dict]:

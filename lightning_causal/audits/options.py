@@ -106,13 +106,16 @@ def names_meta(
     *,
     inputs: Tensor | None = None,
     vocabulary: list[str] | None = None,
+    outputs: Tensor | None = None,
 ) -> dict[str, Any]:
     """The ``AuditResult.meta`` entries that the reporting layer reads to name what it draws:
     ``feature_names``, ``class_names`` (when given), ``targets`` (the class explained for each probe
     sample) and, for tabular inputs ``[N, D]`` with one mask for all samples, ``feature_groups``
     (the group of each column), and with a ``vocabulary`` (a list, ``vocabulary[id]`` the word of
     token ``id``) the words of the token ids in ``inputs`` (``{"<id>": word}``: a report holds the
-    probe's words, not a tokenizer's whole vocabulary).
+    probe's words, not a tokenizer's whole vocabulary). ``outputs``: the explained output of the
+    probe; one of a single column (a regression, a one-logit classifier) is recorded as
+    ``outputs: 1``, so that figures say "the output" rather than "class 0".
 
     Raises:
         ValueError: a target class has no name in ``class_names``.
@@ -135,6 +138,8 @@ def names_meta(
         meta["feature_groups"] = [int(g) for g in mask[0].tolist()]
     if vocabulary is not None and inputs is not None and not inputs.is_floating_point():
         meta["vocabulary"] = {str(t): vocabulary[t] for t in torch.unique(inputs).tolist() if 0 <= t < len(vocabulary)}
+    if outputs is not None and (outputs.dim() == 1 or outputs.dim() == 2 and outputs.shape[1] == 1):
+        meta["outputs"] = 1
     return meta
 
 

@@ -116,7 +116,8 @@ class MapData:
             whole probe such as Sobol' indices); ``"causal"`` first by convention.
         audit: the audit's name (figure titles).
         meta: the result's ``meta`` (``feature_names``, ``class_names``, ``targets``,
-            ``feature_groups``, ``target``/``target_name``, ``vocabulary``; ``shared_map_scale``:
+            ``feature_groups``, ``target``/``target_name``, ``vocabulary``; ``outputs``: 1 for a model of
+            one output, whose maps explain "the output", not a class; ``shared_map_scale``:
             the maps are of one unit and share one colour scale).
         labels: the probe's labels ``[N]``, if any.
         max_samples: samples drawn by the per-sample kinds.
@@ -146,6 +147,8 @@ def sample_title(data: MapData, i: int) -> str:
     label = _label_text(data, i)
     targets = data.meta.get("targets")
     explained = f": explains class {data.class_name(int(targets[i]))}" if targets is not None and i < len(targets) else ""
+    if explained and data.meta.get("outputs") == 1:  # a regression or one-logit model: its output, not a class
+        explained = ": explains the output"
     return f"{data.audit}, sample {i}{label}{explained}"
 
 
@@ -354,6 +357,8 @@ def _column_groups(data: MapData, d: int) -> tuple[list[int], list[str]]:
 
 
 def _explained(data: MapData) -> str:
+    if data.meta.get("outputs") == 1:
+        return "the output"
     targets = data.meta.get("targets")
     if targets and len(set(targets)) == 1:
         return f"class {data.class_name(int(targets[0]))}"
@@ -381,7 +386,8 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
                 color=["tab:red" if float(mean[j]) >= 0 else "tab:blue" for j in order[::-1]])
         ax.set_yticks(range(k))
         ax.set_yticklabels([names[j] for j in order[::-1]], fontsize=9)
-        ax.set_xlabel("mean |effect| (red: raises the class score)", fontsize=9)
+        raised = "the output" if data.meta.get("outputs") == 1 else "the class score"
+        ax.set_xlabel(f"mean |effect| (red: raises {raised})", fontsize=9)
     else:
         slanted = max(len(names[j]) for j in order) * k > 48
         fig = Figure(figsize=(WIDTH * 1.1, 2.9 + (0.5 if slanted else 0.0)))
