@@ -181,12 +181,13 @@ class FairnessAudit(Audit):
         result.scalars.update(cf_gap=gap["mean_abs"], cf_gap_max=gap["max_abs"], cf_flip_rate=gap["flip_rate"],
                               cf_changed=gap["changed"])
         result.vectors["cf_delta"] = gap["delta"]
+        labels = self._class_labels(probe)  # warns on a regression target, whose cf_gap is a saturated sigmoid's
         pad = self._padding(model, probe)
         if pad is not None and self.counterfactual.per_position:  # a swap's groups: the terms among the real tokens
             x = x.masked_fill(pad.expand_as(x), -1)
         groups = self.counterfactual.groups(x)
         if groups is not None:
-            self._group_metrics(model, probe, groups, result, self._class_labels(probe))
+            self._group_metrics(model, probe, groups, result, labels)
         for layer in self.layers:
             self._carriers(model, probe, layer, max_batch_size, result)
         return result

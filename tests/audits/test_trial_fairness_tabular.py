@@ -92,3 +92,10 @@ def test_a_standardised_binary_column_is_refused_with_the_way_out():
 def test_a_column_name_without_columns_names_the_missing_argument():
     with pytest.raises(ValueError, match=r"Expected argument `columns` .* with the column name 'sex'"):
         AttributeFlip("sex")
+
+
+def test_regression_labels_warn_without_group_metrics_too():
+    model, x, y = _regression_probe()
+    with pytest.warns(UserWarning, match=r"regression target"):  # a callable without `sensitive`: no groups
+        r = FairnessAudit(lambda x: torch.cat([1 - x[:, :1], x[:, 1:]], 1)).run(model, Probe(x, y))
+    assert r.scalars["cf_gap"] < 1e-3 and "demographic_parity_difference" not in r.scalars
