@@ -26,7 +26,7 @@ def _blocks(model, ids, att):
     finally:
         for h in handles:
             h.remove()
-    return out, logits
+    return {b: v * att[..., None].to(v.dtype) for b, v in out.items()}, logits  # the map reads the real positions only
 
 
 def test_layer_map_over_blocks_equals_brute_force_profiles():

@@ -255,7 +255,10 @@ def layer_causal_map(
         baseline: the intervention value ``b``. Padded positions (a zero ``attention_mask`` or the
             steps past ``lengths`` in ``additional_forward_args``, see
             :func:`~lightning_causal.causal.engine.ablation.padding_positions`) keep their values,
-            as in :func:`~lightning_causal.causal.effects.input_effects.input_effects`.
+            as in :func:`~lightning_causal.causal.effects.input_effects.input_effects`, and a layer
+            output ``[N, T, ...]`` over the input's positions is read at the real ones only (``Δ_L``,
+            ``h_L`` and the CKA leave the padded positions' hidden states out): the same sentences
+            padded to another length give the same map.
         target: class whose logit gives the per-group output effects ``|δ_g|`` (``None``: predicted).
         max_batch_size: rows per forward pass.
         max_rows: rows ``(g, x)`` of the profiles entering the CKA (``None``: all; memory and time
@@ -296,13 +299,16 @@ def layer_causal_map(
                 raise ValueError(f"Expected argument `layers` to name at least one module but got {layers!r}")
         with embedding_readers(model, xs) as readers:  # the clean pass only: which embeddings read token ids
             out, acts = _clean(forward, xs, names, named=layers is not None)
+        real_positions = None if padding is None else ~padding.reshape(padding.shape[:2])
+        acts = {a: _real_positions(h, real_positions) for a, h in acts.items()}
         check_token_baselines(xs, bases, readers, padding)
         check_samples_independent(forward, xs, out, "A layer causal map")
         order = list(acts)
         tidx = resolve_target(out, target)
         real = _real_rows(xs, masks, g)
         keep = _row_subset(g * n, max_rows, seed, xs[0].device, real)
-        grams, norms, logit_delta, in_delta = _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size)
+        grams, norms, logit_delta, in_delta = _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size,
+                                                     real_positions)
     cka = _gram_cka([grams[a] for a in order])
     response = torch.stack([norms[a][real].mean() / acts[a].flatten(1).norm(dim=1).mean().clamp_min(1e-12) for a in order]).double()
     groups = _merge(cka, float(threshold))
@@ -335,9 +341,21 @@ def _row_subset(total: int, max_rows: int | None, seed: int, device: torch.devic
     return keep
 
 
-def _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size):
+def _real_positions(h: Tensor, real: Tensor | None) -> Tensor:
+    """``h`` with the padded positions of a ``[N, T, ...]`` output set to 0 (``real``: ``[N, T]``
+    booleans of the input's real positions); other outputs (pooled ``[N, D]``) as they are. The
+    explained output does not read padded positions, so their hidden states (which move when a real
+    token does: a padded query still attends to the real keys) are no response: counted, they made
+    the map depend on the length the probe is padded to."""
+    if real is None or h.dim() < 3 or h.shape[:2] != real.shape:
+        return h
+    return torch.where(real.view(*real.shape, *[1] * (h.dim() - 2)), h, torch.zeros((), dtype=h.dtype, device=h.device))
+
+
+def _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size, real_positions=None):
     """Run the ``G * N`` interventions; return each layer's centred Gram matrix of the kept rows,
-    ``||Δ||`` per row and layer, ``|Δ target logit|`` rows and ``||Δ x||`` rows."""
+    ``||Δ||`` per row and layer, ``|Δ target logit|`` rows and ``||Δ x||`` rows (at the real
+    positions of ``[N, T, ...]`` outputs: :func:`_real_positions`)."""
     n = xs[0].shape[0]
     g = keep.numel() // n  # not num_groups(masks): padded elements carry the id G
     profiles: dict[str, list[Tensor]] = {a: [] for a in acts}
@@ -358,7 +376,7 @@ def _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size):
             raise named from err
         for a, h in acts.items():
             _check_rows(a, got.get(a), h[s])
-            delta = (h[s] - got[a]).flatten(1)
+            delta = (h[s] - _real_positions(got[a], None if real_positions is None else real_positions[s])).flatten(1)
             norms[a].append(delta.norm(dim=1))
             profiles[a].append(delta[keep[idx]].float())
         logit_rows.append((gather_target(out[s], tidx[s]) - gather_target(oi, tidx[s])).abs())
