@@ -54,6 +54,7 @@ from lightning_causal.causal.engine.units import per_layer_layouts
 __all__ = ["CaptumBaseline", "CompareSettings"]
 
 _RANK_METRICS = ("spearman", "kendall", "topk")
+_DEFAULT_NAME = "captum_baseline"  # its `compare/<M>/...` tags carry no audit name; another name= is put in them
 Explainer = Callable[[Tensor, Tensor], Tensor]
 
 
@@ -160,7 +161,10 @@ class CaptumBaseline(Audit):
       ``captum/<M>/{sensitivity_max,infidelity}`` (and the plain keys for causal) when
       ``settings.reference_metrics``. Per layer of ``layers``:
       ``compare/<layer method>-<layer>/{spearman,kendall,topk}`` between ``unit_effects`` and the
-      Captum layer attribution.
+      Captum layer attribution. These keys are logged as they are, beside every other audit's; an
+      audit given another ``name=`` puts it before the method, ``compare/<name>:<M>/...`` (and
+      ``captum/<name>:<M>/...``), so that two ``CaptumBaseline`` audits of one run (two patch sizes,
+      say) never log the same tag (one would silently replace the other).
     - ``curves``: ``{"deletion"|"insertion": {"x": fractions, "causal": [...], "<M>": [...]}}``
       (means over the probe).
     - ``vectors`` ``mean_abs/<causal|M>`` (mean |score| per group); ``tables["comparison"]``;
@@ -470,7 +474,12 @@ class CaptumBaseline(Audit):
         other = layer_attribute(model, probe.first, layer, method, target=tidx, baselines=self.baseline, max_batch_size=mbs,
                                 **units, **options)
         for metric, value in self._agreement(causal, other, _overlap_k(self.top_k, causal.shape[1])).items():
-            result.scalars[f"compare/{method}-{layer}/{metric}"] = value
+            result.scalars[f"compare/{self._tagged(f'{method}-{layer}')}/{metric}"] = value
+
+    def _tagged(self, label: str) -> str:
+        """The method part of a ``compare/``/``captum/`` key: the label, led by the audit's name when
+        it is not the default (those keys are logged outside ``causal/<audit>/``)."""
+        return label if self.name == _DEFAULT_NAME else f"{self.name}:{label}"
 
     def _write(self, result: AuditResult, rows: dict[str, dict[str, float]], seconds: dict[str, float]) -> None:
         reference = ("sensitivity_max", "infidelity")
@@ -480,9 +489,9 @@ class CaptumBaseline(Audit):
                 if label == "causal":
                     result.scalars[metric] = value
                 elif metric in reference:
-                    result.scalars[f"captum/{label}/{metric}"] = value
+                    result.scalars[f"captum/{self._tagged(label)}/{metric}"] = value
                 else:
-                    result.scalars[f"compare/{label}/{metric}"] = value
+                    result.scalars[f"compare/{self._tagged(label)}/{metric}"] = value
             table.append({"method": label, **{m: row.get(m, "-") for m in _RANK_METRICS}, **{
                 m: v for m, v in row.items() if m not in _RANK_METRICS}, "seconds": seconds[label]})
         causal_row = table.pop(0)

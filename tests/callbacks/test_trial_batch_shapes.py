@@ -13,7 +13,13 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from lightning_causal import CausalAuditCallback, InputEffectAudit, UnitImportanceAudit, load_report
+from lightning_causal import (
+    CaptumBaseline,
+    CausalAuditCallback,
+    InputEffectAudit,
+    UnitImportanceAudit,
+    load_report,
+)
 from lightning_causal.audits import Probe
 from tests.helpers.lightning import quick_trainer
 
@@ -161,3 +167,22 @@ def test_a_float_forward_argument_takes_the_weights_dtype_as_in_training(tmp_pat
     assert cb.probe.additional_forward_args[0].dtype == dtype
     by_hand = audit.run(module, Probe(data.img[:8].to(dtype), data.y[:8], (data.meta[:8].to(dtype),)))
     assert torch.equal(cb.last_results["input_effect"].maps["effect"], by_hand.maps["effect"])
+
+
+# ------------------------------------------------------------------ two CaptumBaseline audits in one run
+def test_two_captum_baselines_log_their_comparisons_under_their_own_names(tmp_path):
+    fine, coarse = (CaptumBaseline(("Saliency",), patch_size=p, name=n) for p, n in ((2, "captum_fine"), (4, "captum_coarse")))
+    cb = CausalAuditCallback([fine, coarse], probe_size=8, report_dir=tmp_path, on_fit_end=False)
+    trainer = quick_trainer(max_epochs=1, callbacks=[cb])
+    trainer.fit(ImageModule(), _images(0), _images(1))
+    report = load_report(tmp_path / "epoch_0000.json")["audits"]
+    for name in ("captum_fine", "captum_coarse"):
+        # both logged 'compare/Saliency/spearman': the second audit's value replaced the first's in
+        # callback_metrics, the loggers and TensorBoard, while the report held both
+        own = {k: v for k, v in report[name]["scalars"].items() if k.startswith("compare/")}
+        assert own and all(k.startswith(f"compare/{name}:Saliency/") for k in own)
+        for key, value in own.items():
+            assert cb.last_scalars[key] == value and float(trainer.callback_metrics[key]) == pytest.approx(value)
+    assert not any(k.startswith("compare/Saliency/") for k in cb.last_scalars)
+    # the default name keeps the documented tags
+    assert "compare/Saliency/spearman" in CaptumBaseline(("Saliency",), patch_size=4).run(ImageModule(), Probe(*_images(2).dataset.tensors)).scalars
