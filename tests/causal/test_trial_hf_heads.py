@@ -82,3 +82,12 @@ def test_a_value_head_of_grouped_query_attention_is_its_group_of_query_heads():
             with intervene(model, {"model.layers.0.self_attn.o_proj:input": Zero(units=[2 * k, 2 * k + 1], num_heads=4)}):
                 both = model(input_ids=ids, attention_mask=mask).logits[:, 1]
             torch.testing.assert_close(effects[:, k], clean - both, atol=1e-10, rtol=0)
+
+
+def test_the_out_proj_of_a_torch_multihead_attention_is_not_named_as_the_heads():
+    """nn.MultiheadAttention never runs its ``out_proj`` module (it uses the weight), so its input is no
+    site: the message for a ``TransformerEncoderLayer`` must not send the user there."""
+    model = nn.Sequential(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True, dropout=0.0), nn.Flatten(), nn.Linear(40, 2)).eval()
+    with pytest.raises(ValueError, match="slices of it are not heads") as err:
+        unit_effects(model, torch.randn(3, 5, 8), "0", num_heads=2)
+    assert "out_proj:input" not in str(err.value)

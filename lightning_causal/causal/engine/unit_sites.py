@@ -259,8 +259,13 @@ def _is_output_projection(module: nn.Module, name: str) -> bool:
 def _head_input_sites(module: nn.Module, name: str) -> list[str]:
     """``"<projection>:input"`` for the attention output projections inside ``module`` (GPT-2's
     ``attn.c_proj``, DistilBERT's ``attention.out_lin``, Llama's ``self_attn.o_proj``), leaving out
-    those of an MLP (GPT-2's ``mlp.c_proj``): the sites whose input holds the heads side by side."""
-    found = [f"{name}.{sub}" for sub, child in module.named_modules() if sub and _is_output_projection(child, f"{name}.{sub}")]
+    those of an MLP (GPT-2's ``mlp.c_proj``) and of an ``nn.MultiheadAttention`` (it uses ``out_proj``'s
+    weight in functional code: that input never runs): the sites whose input holds the heads side by side."""
+    def parent(sub: str) -> nn.Module:
+        return module.get_submodule(sub.rsplit(".", 1)[0]) if "." in sub else module
+
+    found = [f"{name}.{sub}" for sub, child in module.named_modules()
+             if sub and _is_output_projection(child, f"{name}.{sub}") and not isinstance(parent(sub), nn.MultiheadAttention)]
     return [f"{site}:input" for site in found if any("att" in part.lower() for part in site.split(".")[:-1])]
 
 
