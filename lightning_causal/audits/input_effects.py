@@ -153,7 +153,9 @@ class InputEffectAudit(Audit):
             integer token id for token inputs).
         target: class to explain; ``None`` = the predicted class of each probe sample.
         top_k: number of top groups in the table.
-        ace_values: number of quantile values of the ACE curve (``None`` skips ACE). The curve sets
+        ace_values: number of quantile values of the ACE curve (``None`` skips ACE; integer inputs,
+            token ids, skip it too: a quantile of token ids is no token, and no ``ace_range`` or
+            ``mean_ace_range`` is logged for them). The curve sets
             every element of a group to the same value ``α`` (quantiles of the group's pooled
             elements): for a group of one-hot columns (a categorical feature) that is all of its
             categories off or all on at once, not a valid category, so its ``ace_range`` is no
