@@ -191,6 +191,21 @@ def _gram_cka(grams: list[Tensor]) -> Tensor:
     return torch.where(denom > 0, inner / denom.clamp_min(1e-300), torch.full_like(inner, math.nan))
 
 
+def _without_rounding_profiles(cka: Tensor, response: Tensor, dtypes: list[torch.dtype]) -> Tensor:
+    """NaN rows and columns (besides the diagonal) for layers that no intervention reaches: a
+    layer whose relative response is within rounding (``4 eps`` of its dtype; a side branch fed by
+    forward arguments only, ``meta -> Linear``) has a profile of rounding noise when the
+    intervened rows run in other batch compositions than the clean pass (``max_batch_size``), and
+    CKA would compare that noise with the other layers (0.1 instead of the NaN of an exact zero)."""
+    dead = torch.tensor([float(r) <= 4 * torch.finfo(d).eps for r, d in zip(response.tolist(), dtypes)], device=cka.device)
+    if not bool(dead.any()):
+        return cka
+    cka = cka.clone()
+    cka[dead, :] = math.nan
+    cka[:, dead] = math.nan
+    return cka
+
+
 def _merge(cka: Tensor, threshold: float) -> list[list[int]]:
     """Contiguous groups, complete linkage: a layer joins the current group if its CKA with every member is >= threshold."""
     groups = [[0]]
@@ -311,6 +326,7 @@ def layer_causal_map(
                                                      real_positions)
     cka = _gram_cka([grams[a] for a in order])
     response = torch.stack([norms[a][real].mean() / acts[a].flatten(1).norm(dim=1).mean().clamp_min(1e-12) for a in order]).double()
+    cka = _without_rounding_profiles(cka, response, [acts[a].dtype for a in order])
     groups = _merge(cka, float(threshold))
     f_t = gather_target(out, tidx).abs().mean()
     return _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, float(threshold), real)
