@@ -130,6 +130,8 @@ class CounterfactualAudit(Audit):
             raise ValueError(f"CounterfactualAudit optimises continuous inputs but the probe holds {probe.first.dtype}")
         labels = probe.labels
         check_one_label_per_sample("CounterfactualAudit", labels, len(probe), "to explain towards")
+        with audit_mode(model), torch.no_grad():  # the model's kind before the labels': a regression's float labels are not the fault
+            _check_logits(Forward(model, num_samples=len(probe), **self.model_options(probe))(probe.first))
         if labels.is_floating_point() or labels.is_complex():  # BCE-style 0./1. targets: resolve_target named `target`
             values = sorted(set(labels[:1000].tolist()))
             raise ValueError(
@@ -162,10 +164,7 @@ class CounterfactualAudit(Audit):
         options = self.model_options(probe)
         with audit_mode(model):
             out = Forward(model, num_samples=len(probe), **options)(x)
-        if out.dim() != 2 or out.shape[1] < 2:
-            raise ValueError(
-                f"CounterfactualAudit explains a classifier's decision and needs logits [N, classes >= 2] but the model "
-                f"returned shape {list(out.shape)}; a binary classifier with one logit z can return torch.cat([-z, z], 1)")
+        _check_logits(out)
         check_class_labels("probe.labels", y, int(out.shape[1]))
         check_name_count("class_names", self.class_names, int(out.shape[1]), "class")
         pred = out.argmax(1)
@@ -202,3 +201,11 @@ class CounterfactualAudit(Audit):
 
     def _column(self, c: int) -> str:
         return self.feature_names[c] if self.feature_names is not None else f"x{c}"
+
+
+def _check_logits(out: Tensor) -> None:
+    if out.dim() != 2 or out.shape[1] < 2:
+        raise ValueError(
+            f"CounterfactualAudit explains a classifier's decision and needs logits [N, classes >= 2] but the model "
+            f"returned shape {list(out.shape)} (a regression has no class to flip to); a binary classifier with one "
+            "logit z can return torch.cat([-z, z], 1)")
