@@ -220,16 +220,27 @@ def _drawn_planes(maps: Tensor) -> Tensor:
     return strongest_channel(maps, 1) if maps.dim() in (4, 5) else maps
 
 
+def _sign_note(signed: dict[str, bool]) -> str | None:
+    """What red and blue mean in maps of a class's score, ``None`` without a signed map; maps
+    without negative values (Saliency's |gradient|) are named as showing size only."""
+    if not any(signed.values()):
+        return None
+    unsigned = [name for name, s in signed.items() if not s]
+    return "red: raises the explained class's score, blue: lowers it" + (f"; {', '.join(unsigned)}: size only" if unsigned else "")
+
+
 def image_maps(data: MapData) -> list[tuple[str, Figure]]:
     """One heatmap figure per sample: input | each map (wrapped into rows of at most
     :data:`~lightning_causal.reporting.figures.MAX_COLUMNS` panels), one colour scale per map shared by
     the samples: symmetric and diverging for a signed map, from 0 for a map without negative values
     (Saliency). A volume ``[C, D, H, W]`` is drawn at one depth slice: the one where the first map
-    (causal) has the largest mean |score|, named in the title."""
+    (causal) has the largest mean |score|, named in the title. Signed maps of a class's score
+    (``meta["targets"]``: effects, attributions) say below what red and blue mean."""
     n, glob = _samples(data)
     planes = {k: _drawn_planes(v[:n]) for k, v in data.maps.items()}  # what is drawn: each pixel's strongest channel
     vmax = _limits(data, planes)
     signed = {k: bool((v < 0).any()) for k, v in planes.items()}  # one kind of scale per map for every sample
+    note = _sign_note(signed) if data.meta.get("targets") else None  # per-sample scores of a class
     out = []
     for i in range(n):
         title = _global_title(data) if glob else sample_title(data, i)
@@ -239,7 +250,7 @@ def image_maps(data: MapData) -> list[tuple[str, Figure]]:
             d = int(first.detach().float().abs().mean(dim=(0, 2, 3)).argmax())
             sample, maps = sample[:, d], {k: v[:, d] for k, v in maps.items()}
             title = f"{title}, depth slice {d} of 0–{data.inputs.shape[2] - 1} (largest mean |{next(iter(data.maps))}|)"
-        out.append((f"maps/sample_{i}", heatmap_row(sample, maps, vmax, title, signed=signed)))
+        out.append((f"maps/sample_{i}", heatmap_row(sample, maps, vmax, title, signed=signed, note=note)))
     return out
 
 
@@ -263,7 +274,8 @@ def sequence_maps(data: MapData) -> list[tuple[str, Figure]]:
     map as a heatmap with one row per channel or feature (so that the figure shows which feature
     carries an effect, and no effects of opposite sign cancel), on one scale per map shared by the
     samples: symmetric and diverging for a signed map, from 0 for a map without negative values
-    (Saliency). A features-last sample ``[T, F]`` is drawn along ``T``."""
+    (Saliency). A features-last sample ``[T, F]`` is drawn along ``T``. Signed maps of a class's
+    score (``meta["targets"]``) say below what red and blue mean."""
     n, glob = _samples(data)
     last = data.inputs.dim() == 3 and _signal_layout(data.inputs.shape[1:]) == "last"
     word = "feature" if last else "channel"
@@ -278,7 +290,11 @@ def sequence_maps(data: MapData) -> list[tuple[str, Figure]]:
         xlabel = "time step" if last else "position"
         fig = _signal_bars(x, maps, scales, xlabel) if x.shape[0] == 1 else _signal_heatmaps(x, maps, scales, word, xlabel)
         fig.suptitle(_global_title(data) if glob else sample_title(data, i), fontsize=11)
-        fig.tight_layout()
+        note = _sign_note({name: scale[0] == "RdBu_r" for name, scale in scales.items()}) if data.meta.get("targets") else None
+        if note:  # one small line below: what red and blue mean
+            fig.set_figheight(fig.get_figheight() + 0.2)
+            fig.text(0.5, 0.02, note, ha="center", va="bottom", fontsize=8, color="0.3")
+        fig.tight_layout(rect=(0.0, 0.2 / fig.get_figheight() if note else 0.0, 1.0, 1.0))
         out.append((f"maps/sample_{i}", fig))
     return out
 

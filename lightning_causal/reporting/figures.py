@@ -160,7 +160,7 @@ def map_scale(values: Tensor, limit: float | None = None) -> tuple[str, float, f
 
 def heatmap_row(
     sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float] | None = None, title: str | None = None,
-    *, signed: dict[str, bool] | None = None,
+    *, signed: dict[str, bool] | None = None, note: str | None = None,
 ) -> Figure:
     """One probe sample: ``input | map_1 | map_2 | ...``, wrapped after :data:`MAX_COLUMNS` panels
     (input, causal and four Captum methods: two rows of panels, each still readable in a
@@ -168,7 +168,7 @@ def heatmap_row(
     scale from 0 (:func:`map_scale`; ``signed[name]`` decides, default: the map has a negative
     value), never clipped, one colour scale per map (``vmax[name]``, default the map's own max
     |value|). Panels keep the image's aspect ratio; ``title`` above (e.g. which class the maps
-    explain).
+    explain), ``note`` in one small line below (e.g. what the colours of a signed map mean).
 
     Examples:
         >>> import torch
@@ -186,7 +186,8 @@ def heatmap_row(
     height = cell * min(h / w, 1.0) + 0.45  # the panel's title above
     width = (cell * min(w / h, 1.0) + 0.45) * cols + 0.4
     lines = title_lines(title, max(16, int(width * 12))) if title else []  # about 12 characters of 11 pt per inch
-    fig = Figure(figsize=(width, 0.25 + rows * height + 0.3 * len(lines)))
+    below = 0.2 if note else 0.0
+    fig = Figure(figsize=(width, 0.25 + rows * height + 0.3 * len(lines) + below))
     grid = fig.subplots(rows, cols, squeeze=False)
     axes = [ax for row in grid for ax in row]
     for ax in axes[n:]:
@@ -208,7 +209,9 @@ def heatmap_row(
         ax.set_yticks([])
     if lines:
         fig.suptitle("\n".join(lines), fontsize=11)
-    fig.tight_layout()
+    if note:
+        fig.text(0.5, 0.02, note, ha="center", va="bottom", fontsize=8, color="0.3")
+    fig.tight_layout(rect=(0.0, below / fig.get_figheight(), 1.0, 1.0))
     return fig
 
 

@@ -160,3 +160,19 @@ def test_a_graph_of_one_layer_keeps_its_legend_and_title_inside_the_figure():
     for artist in (ax.get_legend(), ax.title):
         box = artist.get_window_extent(renderer)
         assert box.x0 >= 0 and box.x1 <= fig.bbox.width, (artist, box)
+
+
+def test_maps_of_a_class_score_say_what_red_and_blue_mean():
+    """Image heatmaps (32x32 RGB, 28x28 grey) and signal bars of effects and attributions drew red
+    and blue with nothing saying which sign raises the explained class (the tabular bars and token
+    strips say it); Saliency's red is a size, not a direction. A line below each figure now says."""
+    g = torch.Generator().manual_seed(0)
+    meta = {"targets": [0, 0]}
+    for x in (torch.rand(2, 3, 32, 32, generator=g), torch.rand(2, 1, 28, 28, generator=g), torch.randn(2, 1, 200, generator=g)):
+        causal = torch.randn(x.shape, generator=g)
+        maps = {"causal": causal, "Saliency": causal.abs()}
+        [(_, fig), *_] = map_figures(MapData(x, maps, "cb", meta, None, 1))
+        notes = [t.get_text() for t in fig.texts if t is not fig._suptitle]
+        assert notes == ["red: raises the explained class's score, blue: lowers it; Saliency: size only"], x.shape
+        unsigned = map_figures(MapData(x, {"Saliency": causal.abs()}, "cb", meta, None, 1))[0][1]
+        assert [t for t in unsigned.texts if t is not unsigned._suptitle] == []  # nothing signed: no line
