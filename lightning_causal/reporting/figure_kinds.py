@@ -220,13 +220,15 @@ def _drawn_planes(maps: Tensor) -> Tensor:
     return strongest_channel(maps, 1) if maps.dim() in (4, 5) else maps
 
 
-def _sign_note(signed: dict[str, bool]) -> str | None:
-    """What red and blue mean in maps of a class's score, ``None`` without a signed map; maps
-    without negative values (Saliency's |gradient|) are named as showing size only."""
+def _sign_note(signed: dict[str, bool], data: MapData) -> str | None:
+    """What red and blue mean in maps of a class's score (of the output, for a model of one output),
+    ``None`` without a signed map; maps without negative values (Saliency's |gradient|) are named as
+    showing size only."""
     if not any(signed.values()):
         return None
+    what = "the output" if data.meta.get("outputs") == 1 else "the explained class's score"
     unsigned = [name for name, s in signed.items() if not s]
-    return "red: raises the explained class's score, blue: lowers it" + (f"; {', '.join(unsigned)}: size only" if unsigned else "")
+    return f"red: raises {what}, blue: lowers it" + (f"; {', '.join(unsigned)}: size only" if unsigned else "")
 
 
 def image_maps(data: MapData) -> list[tuple[str, Figure]]:
@@ -240,7 +242,7 @@ def image_maps(data: MapData) -> list[tuple[str, Figure]]:
     planes = {k: _drawn_planes(v[:n]) for k, v in data.maps.items()}  # what is drawn: each pixel's strongest channel
     vmax = _limits(data, planes)
     signed = {k: bool((v < 0).any()) for k, v in planes.items()}  # one kind of scale per map for every sample
-    note = _sign_note(signed) if data.meta.get("targets") else None  # per-sample scores of a class
+    note = _sign_note(signed, data) if data.meta.get("targets") else None  # per-sample scores of a class
     out = []
     for i in range(n):
         title = _global_title(data) if glob else sample_title(data, i)
@@ -290,7 +292,7 @@ def sequence_maps(data: MapData) -> list[tuple[str, Figure]]:
         xlabel = "time step" if last else "position"
         fig = _signal_bars(x, maps, scales, xlabel) if x.shape[0] == 1 else _signal_heatmaps(x, maps, scales, word, xlabel)
         fig.suptitle(_global_title(data) if glob else sample_title(data, i), fontsize=11)
-        note = _sign_note({name: scale[0] == "RdBu_r" for name, scale in scales.items()}) if data.meta.get("targets") else None
+        note = _sign_note({name: scale[0] == "RdBu_r" for name, scale in scales.items()}, data) if data.meta.get("targets") else None
         if note:  # one small line below: what red and blue mean
             fig.set_figheight(fig.get_figheight() + 0.2)
             fig.text(0.5, 0.02, note, ha="center", va="bottom", fontsize=8, color="0.3")

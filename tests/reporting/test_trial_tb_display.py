@@ -176,3 +176,10 @@ def test_maps_of_a_class_score_say_what_red_and_blue_mean():
         assert notes == ["red: raises the explained class's score, blue: lowers it; Saliency: size only"], x.shape
         unsigned = map_figures(MapData(x, {"Saliency": causal.abs()}, "cb", meta, None, 1))[0][1]
         assert [t for t in unsigned.texts if t is not unsigned._suptitle] == []  # nothing signed: no line
+
+
+def test_the_colour_line_of_a_one_output_model_names_the_output_not_a_class():
+    x = torch.randn(2, 1, 200, generator=torch.Generator().manual_seed(0))
+    [(_, fig)] = map_figures(MapData(x, {"causal": x.clone()}, "ie", {"targets": [0, 0], "outputs": 1}, None, 1))
+    [note] = [t.get_text() for t in fig.texts if t is not fig._suptitle]
+    assert note == "red: raises the output, blue: lowers it"
