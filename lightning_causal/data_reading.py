@@ -9,6 +9,7 @@ by :class:`~lightning_causal.callbacks.CausalAuditCallback` (its probe) and
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 import types
 from collections.abc import Iterator, Mapping, Sequence
@@ -194,7 +195,7 @@ def _read(source: Any, size: int, loader_order: bool = False) -> Any:
     head = _batch_head(source, size)
     if head is None:
         raise MisconfigurationException(
-            "Expected argument `probe` to be a Probe, a tensor, a batch (a tuple, list or mapping of tensors, nested "
+            "Expected argument `probe` to be a Probe, a tensor, a batch (a tuple, list, mapping or dataclass of tensors, nested "
             f"like the training batches, e.g. ((x1, x2), y)), a Dataset or a DataLoader but got {_describe(source)}"
         )
     return head
@@ -235,9 +236,14 @@ def _is_sample_list(source: Any) -> bool:
 
 def _batch_head(batch: Any, size: int) -> Any:
     """The first ``size`` samples of a batch: every tensor of a nested tuple, list or mapping
-    sliced (``None`` if anything else is in it, or no tensor is)."""
+    sliced, and of a dataclass's fields (others kept; ``None`` if anything else is in it, or no
+    tensor is)."""
     if isinstance(batch, Tensor):
         return batch[:size]
+    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):  # a collated dataclass batch
+        heads = {f.name: _batch_head(getattr(batch, f.name), size) for f in dataclasses.fields(batch) if f.init}
+        sliced = {k: v for k, v in heads.items() if v is not None}
+        return dataclasses.replace(batch, **sliced) if sliced else None
     if isinstance(batch, Mapping):
         items = {k: _batch_head(v, size) for k, v in batch.items()}
         return items if items and all(v is not None for v in items.values()) else None

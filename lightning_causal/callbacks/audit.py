@@ -64,7 +64,7 @@ class CausalAuditCallback(Callback):
             callbacks on one trainer hold audits of different names (``name=``): the names make the
             checkpoint's ``state_key`` (Lightning refuses two callbacks of one key), the tags and the report names.
         probe: a :class:`~lightning_causal.audits.Probe`, a tensor, a batch nested like the training batches
-            (``(inputs, labels)``, ``((x1, x2), y)``, a mapping), a ``Dataset``, a list of samples (as
+            (``(inputs, labels)``, ``((x1, x2), y)``, a mapping, a dataclass), a ``Dataset``, a list of samples (as
             ``DataLoader(samples)`` takes them: dicts, or tuples with 0-dim labels) or a ``DataLoader``; ``None``
             takes the first ``probe_size`` samples of the validation data (else the training data),
             on the indices its sampler draws from when the sampler selects part of the dataset; of

@@ -186,3 +186,13 @@ def test_two_captum_baselines_log_their_comparisons_under_their_own_names(tmp_pa
     assert not any(k.startswith("compare/Saliency/") for k in cb.last_scalars)
     # the default name keeps the documented tags
     assert "compare/Saliency/spearman" in CaptumBaseline(("Saliency",), patch_size=4).run(ImageModule(), Probe(*_images(2).dataset.tensors)).scalars
+
+
+def test_a_collated_dataclass_batch_is_a_probe(tmp_path):
+    batch = collate([Samples()[i] for i in range(12)])
+    cb = CausalAuditCallback([UnitImportanceAudit(["model.conv", "model.meta"])], probe=batch, probe_size=5, report_dir=tmp_path,
+                             on_fit_end=False, unpack_batch=lambda b: ((b.img, b.meta), b.y, None))
+    # refused: 'Expected argument `probe` to be a Probe, a tensor, a batch (a tuple, list or mapping ...) ... but got Batch'
+    quick_trainer(max_epochs=1, callbacks=[cb]).fit(DataclassModule(), _loader())
+    assert torch.equal(cb.probe.inputs[0], batch.img[:5]) and torch.equal(cb.probe.inputs[1], batch.meta[:5])
+    assert torch.equal(cb.probe.labels, batch.y[:5]) and cb.audited_epochs == [0]
