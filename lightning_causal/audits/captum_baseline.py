@@ -400,7 +400,8 @@ class CaptumBaseline(Audit):
 
     def _warn_without_gradient(self, scores: dict[str, Tensor]) -> None:
         """Warn when a gradient method scores a group exactly 0 in every sample whose causal effect
-        is not 0: no gradient reaches it (a category code cast to an integer inside the model)."""
+        is not 0: no gradient reaches it (a max-pooling or ReLU that passes none from there, as in an
+        image CNN's border patches; a category code cast to an integer inside the model)."""
         moved = scores["causal"].ne(0).any(0)
         for spec in self.specs:
             if spec.layer or spec.grouped:
@@ -412,8 +413,9 @@ class CaptumBaseline(Audit):
                 warnings.warn(
                     f"CaptumBaseline {self.name!r}: {spec.label} gives exactly 0 in every probe sample to the groups "
                     f"{names[:10]}{' ...' if len(names) > 10 else ''} whose causal effect is not 0: no gradient reaches them "
-                    "(a category code cast to an integer inside the model, e.g. nn.Embedding(x[:, j].long())), so its "
-                    "agreement with the causal effects is low for that reason; compare such columns with FeatureAblation",
+                    "(a max-pooling or ReLU that passes none from there at these inputs, or a category code cast to an "
+                    "integer inside the model, e.g. nn.Embedding(x[:, j].long())), so its agreement with the causal effects "
+                    "is low for that reason; compare such groups with FeatureAblation",
                     UserWarning, stacklevel=3,
                 )
 
