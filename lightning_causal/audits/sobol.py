@@ -141,8 +141,8 @@ class SobolAudit(Audit):
         if self.patch_size is not None and x.dim() not in (3, 4):
             raise ValueError(f"`patch_size` needs image inputs [N, C, H, W] or [N, H, W] but got shape {list(x.shape)}")
         mask = make_feature_mask(x.shape[1:], self.feature_mask, self.patch_size)
-        if mask.dim() == x.dim() - 1:
-            mask = mask.unsqueeze(0)
+        if mask.dim() < x.dim():  # right-aligned, as Captum broadcasts: [H, W] for [N, C, H, W] (the other audits take it)
+            mask = mask.reshape((1,) * (x.dim() - mask.dim()) + tuple(mask.shape))
         if mask.dim() != x.dim() or mask.shape[0] != 1:
             raise ValueError(
                 f"Expected argument `feature_mask` of shape [1, ...] shared by all samples of {list(x.shape)} "

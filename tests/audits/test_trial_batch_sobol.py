@@ -45,3 +45,17 @@ def test_the_advice_for_a_two_input_model_is_what_sobol_takes():
     joined = Probe(torch.cat([img.flatten(1), meta], 1))
     result = SobolAudit(n=256, n_bootstrap=0, probability=False).run(Concatenated(model), joined)  # the way out runs
     assert result.scalars["sum_S"] == pytest.approx(1.0, abs=0.1)  # a logit linear in the inputs: additive, sum S = 1
+
+
+def test_an_image_mask_of_the_image_shape_is_taken_as_the_other_audits_take_it():
+    from lightning_causal.audits import InputEffectAudit
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Flatten(), nn.Linear(2 * 64, 3))
+    x = torch.randn(16, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    quadrants = (torch.arange(8)[:, None] // 4) * 2 + torch.arange(8)[None, :] // 4  # [H, W], for [N, 1, H, W] inputs
+    assert InputEffectAudit(feature_mask=quadrants, ace_values=None).run(model, Probe(x)).meta["groups"] == 4
+    # SobolAudit refused it: "Expected argument `feature_mask` of shape [1, ...] shared by all samples ... but got [8, 8]"
+    got = SobolAudit(n=64, feature_mask=quadrants, n_bootstrap=0).run(model, Probe(x))
+    want = SobolAudit(n=64, feature_mask=quadrants[None, None], n_bootstrap=0).run(model, Probe(x))
+    assert got.scalars == want.scalars and got.meta["groups"] == 4
