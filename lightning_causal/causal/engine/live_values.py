@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["ROWS", "SHARED", "CONST", "value_plan", "take", "rows_of", "leaves", "snapshot", "rebuild", "check_rows", "trial_rows",
-           "mixed_rows", "follows_samples", "close"]
+           "mixed_rows", "follows_samples", "close", "moved"]
 
 ROWS, SHARED, CONST = "rows", "shared", "const"
 _CONSTANTS = (int, float, bool, str, torch.dtype, torch.device, torch.Size)
@@ -150,6 +150,29 @@ def follows_samples(plans: list[Any], values: list[Any], recorded: list[Any], ro
     (``torch.arange(x.shape[0])`` for per-row indexing) passes the ``[0]`` / ``[0, 1]`` trials as
     per-sample, but taken by sample it would index other rows of the batch."""
     return all(close(a, b) for p, v, m in zip(plans, values, recorded) for a, b in zip(leaves(m), leaves(take(p, v, rows))))
+
+
+def moved(value: Tensor, observed: Tensor | None = None) -> Tensor:
+    """A copy of ``value`` with every element changed, of its dtype and within what the model takes
+    there: ``1 - value / 2`` for floating point; for integers (token ids, category codes at an
+    integer site) the smallest of the ``observed`` values (default: ``value``'s own) where the
+    element is not it, else the largest, so that every moved element is a value the layer produced;
+    ``~value`` for booleans. Elements stay put only where nothing else was observed.
+
+    Examples:
+        >>> moved(torch.tensor([[3, 1], [2, 0]]))
+        tensor([[0, 0],
+                [0, 3]])
+    """
+    if value.is_floating_point() or value.is_complex():
+        return 1.0 - 0.5 * value
+    if value.dtype == torch.bool:
+        return ~value
+    seen = value if observed is None else observed
+    if seen.numel() == 0:
+        return value.clone()
+    low, high = seen.min(), seen.max()
+    return torch.where(value == low, high, low)
 
 
 def close(a: Tensor, b: Tensor) -> bool:

@@ -69,6 +69,9 @@ from lightning_causal.causal.engine.live_values import (
     trial_rows,
     value_plan,
 )
+from lightning_causal.causal.engine.live_values import (
+    moved as moved_value,
+)
 from lightning_causal.causal.engine.read_positions import ProbeCheck, ReadSlices, find_read_slices
 from lightning_causal.causal.engine.state import as_tuple
 from lightning_causal.causal.engine.suffix import FxSplit, SplitRefused, fx_split
@@ -366,7 +369,7 @@ def _check_trial_pass(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Mod
       under a classifier that reads ``pooler_output``).
     """
     _, rows = trial_rows(cache.value.shape[0], cache.value.device)
-    moved = 1.0 - 0.5 * cache.value[rows]
+    moved = moved_value(cache.value[rows], cache.value)  # integer sites (ids, codes) stay integers
     returned: list[object] = []
     handle = module.register_forward_hook(lambda _m, _i, out: returned.append(out))
     try:

@@ -67,6 +67,7 @@ from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.hook_split import Stub
 from lightning_causal.causal.engine.interventions import module_output, replace_output
 from lightning_causal.causal.engine.live_values import close
+from lightning_causal.causal.engine.live_values import moved as moved_value
 
 __all__ = ["ProbeCheck", "ReadSlice", "ReadSlices", "find_read_slices", "probe_rows"]
 
@@ -210,9 +211,11 @@ def _read_positions(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, cut:
     def moved(_module: nn.Module, _args: tuple[Any, ...], out: Any) -> Any:
         torch.set_grad_enabled(True)  # from the cut on (the prefix ran without autograd)
         h = module_output(out)
-        if not h.is_floating_point() or h.shape[0] != 2 * k:
+        if h.shape[0] != 2 * k:
             return None
         half = h[k:].detach()
+        if not h.is_floating_point():  # ids or codes: other values the layer produced (noise is no id)
+            return replace_output(out, torch.cat([h[:k], moved_value(half, h)]))
         noise = torch.randn(half.shape, generator=generator, dtype=h.dtype).to(h.device)
         scale = float(half.std()) if half.numel() > 1 else 1.0
         return replace_output(out, torch.cat([h[:k], h[k:] + scale * noise]))
