@@ -67,3 +67,21 @@ def test_moved_integers_stay_observed_values():
     assert out.dtype == ids.dtype and torch.equal(out, torch.tensor([[0, 3]]))
     assert torch.equal(moved(torch.tensor([True, False])), torch.tensor([False, True]))
     assert torch.allclose(moved(torch.tensor([2.0])), torch.tensor([0.0]))
+
+
+def test_a_causal_graph_from_category_codes():
+    """The graph's default ablation, the probe mean, failed on ids with 'mean(): could not infer
+    output dtype'; it is now refused by name, and with ablation='zero' the code nodes' effects are
+    unit_effects' at that site."""
+    from lightning_causal.causal import causal_graph
+
+    model = Codes().double().eval()
+    codes = torch.tensor([[3, 1], [2, 0], [6, 5], [4, 4]])
+    with pytest.raises(ValueError, match=r"`ablation`.*'codes'.*integers.*got 'mean'"):
+        causal_graph(model, codes, ["codes", "head"], target=0)
+    with pytest.raises(ValueError, match=r"`baseline`.*'codes'.*got 2.5.*fraction"):
+        causal_graph(model, codes, ["codes", "head"], target=0, baseline=2.5, ablation="zero")
+    graph = causal_graph(model, codes, ["codes", "head"], target=0, ablation="zero", alpha=1.0, min_share=0.0)
+    expected = unit_effects(model, codes, "codes", target=0).mean(0)
+    for u in (0, 1):
+        assert graph.node_stats[f"codes:{u}"]["effect"] == pytest.approx(float(expected[u]), abs=1e-9)

@@ -183,5 +183,5 @@ def graph_faithfulness(
     with audit_mode(forward.model), input_sites(forward.model, layers):  # "<module>:input" sites exist for the call
         layouts = unit_layouts(forward, xs, layers, dims, heads)
         ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size, layouts=layouts)
-        ablated = {layer: layer_values(ctx.acts[layer], ablation) for layer in ctx.layers}
+        ablated = {layer: layer_values(ctx.acts[layer], ablation, layer) for layer in ctx.layers}
         return circuit_faithfulness(ctx, graph, ablated)

@@ -304,12 +304,12 @@ def causal_graph(
         blocks: dict[str, list[tuple]] = {}
         for a in reversed(range(len(layers))):  # the nodes of later layers are the targets of a sweep
             layer = layers[a]
-            effects, hidden, exists, out = _sweep(ctx, a, nodes, layer_values(ctx.acts[layer], baseline))
+            effects, hidden, exists, out = _sweep(ctx, a, nodes, layer_values(ctx.acts[layer], baseline, layer, "baseline"))
             nodes[layer], node_stats[layer] = _select_nodes(effects, ctx.tidx, rule)
             blocks[layer] = _candidates(ctx, nodes, layer, hidden, exists, out, rule.alternative) if nodes[layer] else []
         edges, edge_stats, candidates = _test_edges([b for layer in layers for b in blocks[layer]], rule)
         graph = _assemble(ctx, nodes, node_stats, edges, edge_stats)
-        ablated = {layer: layer_values(ctx.acts[layer], ablation) for layer in layers}
+        ablated = {layer: layer_values(ctx.acts[layer], ablation, layer) for layer in layers}
         graph.meta.update(circuit_faithfulness(ctx, graph, ablated))
     graph.meta.update(candidates=candidates, top_k=rule.top_k, alpha=rule.alpha, min_share=rule.min_share,
                       correction=rule.correction, alternative=rule.alternative,

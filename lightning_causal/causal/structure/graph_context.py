@@ -71,9 +71,20 @@ def check_value_spec(name: str, value: object) -> ValueSpec:
     raise ValueError(f"Expected argument `{name}` to be 'zero', 'mean' or a finite number but got {value!r}")
 
 
-def layer_values(h: Tensor, spec: ValueSpec) -> Tensor:
+def layer_values(h: Tensor, spec: ValueSpec, layer: str = "", parameter: str = "ablation") -> Tensor:
     """The value a unit of activations ``h [N, U, ...]`` is set to: ``[1, U, ...]`` for ``"mean"``
-    (the probe mean of each element), a 0-d tensor otherwise."""
+    (the probe mean of each element), a 0-d tensor otherwise.
+
+    Integer activations (token ids, category codes at an integer site) take ``"zero"`` or an
+    integral number; the mean of ids, or a fraction, is no id: ``ValueError`` naming ``parameter``
+    and ``layer``."""
+    integer = not (h.is_floating_point() or h.is_complex())
+    if integer and (spec == "mean" or (spec != "zero" and float(spec) != round(float(spec)))):
+        raise ValueError(
+            f"Expected argument `{parameter}` to be 'zero' or an integral value for layer {layer!r}, whose values are "
+            f"integers ({h.dtype}: token ids or category codes), but got {spec!r}: "
+            + ("the probe mean of ids is no id" if spec == "mean" else "a fraction is no id")
+            + f"; pass `{parameter}='zero'` or an id (e.g. the pad or [MASK] id)")
     if spec == "mean":
         return h.mean(0, keepdim=True)
     return torch.tensor(0.0 if spec == "zero" else float(spec), dtype=h.dtype, device=h.device)
