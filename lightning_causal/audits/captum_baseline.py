@@ -139,6 +139,15 @@ def _nanmean(v: Tensor) -> float:
     return float(v.nanmean()) if v.numel() else float("nan")
 
 
+def _resolve_entry(method: Any) -> MethodSpec:
+    """:func:`resolve_method` for one entry of ``CaptumBaseline(methods=...)``: its errors name
+    ``methods`` (the parameter the user passed), not the core's ``method``."""
+    try:
+        return resolve_method(method)
+    except (ValueError, TypeError) as err:
+        raise type(err)(str(err).replace("argument `method`", "each entry of argument `methods`", 1)) from None
+
+
 class CaptumBaseline(Audit):
     """Captum attributions beside the causal effects δ_g(x) = f_t(x) − f_t(x | do(x_g := b)).
 
@@ -267,7 +276,7 @@ class CaptumBaseline(Audit):
             methods = [methods]
         if not methods:
             raise ValueError("Expected argument `methods` to name at least one Captum method but got none")
-        specs = [resolve_method(m) for m in methods]
+        specs = [_resolve_entry(m) for m in methods]
         extra = dict(method_options or {})
         unknown = sorted(set(extra) - {s.label for s in specs} - {s.name for s in specs if not s.noise_tunnel})
         if unknown:

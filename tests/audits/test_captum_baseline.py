@@ -300,3 +300,14 @@ def test_per_sample_groups_of_float_inputs_follow_their_rows_in_the_reference_me
                                x, perturb_radius=r.meta["sigma"], n_perturb_samples=4, target=target)
     assert r.scalars["sensitivity_max"] == pytest.approx(float(want.mean()), abs=1e-10)
     assert math.isfinite(r.scalars["captum/Saliency/sensitivity_max"]) and math.isfinite(r.scalars["infidelity"])
+
+
+def test_an_unknown_method_names_the_methods_parameter():
+    """CaptumBaseline(methods=("Saliency", "GuidedBackprop")) said "Expected argument `method`": the
+    parameter the user passed is `methods`."""
+    from lightning_causal.audits import CaptumBaseline
+
+    with pytest.raises(ValueError, match=r"each entry of argument `methods` to be one of .* but got 'IntegratedGradient'\. Did you mean 'IntegratedGradients'\?"):
+        CaptumBaseline(("IntegratedGradient",))
+    with pytest.raises(TypeError, match=r"each entry of argument `methods` to be a name or a \(name, options\) pair but got 3"):
+        CaptumBaseline(("Saliency", 3))
