@@ -25,6 +25,7 @@ from lightning_causal.causal.engine.eager import check_eager_possible, force_eag
 from lightning_causal.causal.engine.input_sites import attached_site, input_parent, input_sites
 from lightning_causal.causal.engine.live_values import rebuild
 from lightning_causal.causal.engine.unit_sites import (
+    check_fused_projection,
     check_head_site,
     check_unit_dimension,
     first_tensor,
@@ -401,6 +402,7 @@ def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> It
             for name, module in modules.items():
                 intervention = interventions[name]
                 check_head_site(module, name, getattr(intervention, "num_heads", None))
+                check_fused_projection(model, name, getattr(intervention, "num_heads", None))
                 handles.append(module.register_forward_hook(
                     lambda _m, _i, out, iv=intervention, n=name: replace_output(out, _apply(iv, module_output(out, n), n))
                 ))

@@ -250,6 +250,64 @@ def check_head_site(module: nn.Module, name: str, num_heads: int | None, facts: 
         f"slices of it are not heads. {where}, or give the layer without `num_heads` to intervene on output features")
 
 
+#: Attribute names under which attention modules keep their head count (GPT-2, Falcon, Bloom, ...).
+HEAD_COUNT_ATTRIBUTES = ("num_heads", "n_head", "num_attention_heads", "n_heads")
+
+
+def _linear_widths(module: nn.Module) -> tuple[int, int] | None:
+    """``(in, out)`` of an ``nn.Linear`` or a Hugging Face ``Conv1D`` (weight ``[in, out]``), else None."""
+    if isinstance(module, nn.Linear):
+        return module.in_features, module.out_features
+    weight = getattr(module, "weight", None)
+    if type(module).__name__ == "Conv1D" and isinstance(weight, torch.Tensor) and weight.dim() == 2:
+        return int(weight.shape[0]), int(weight.shape[1])
+    return None
+
+
+def check_fused_projection(model: nn.Module, name: str, num_heads: int | None) -> None:
+    """Refuse (or, without a known head count, warn about) ``num_heads`` on the output of a fused
+    query/key/value projection: a linear layer three times as wide as its input (GPT-2's ``c_attn``)
+    returns ``[q | k | v]``, which ``num_heads=H`` cuts into slices of ``3D/H`` that are not heads
+    (each spans parts of two heads, or of q and k). Its heads are ``num_heads=3H`` (units ``0..H-1``
+    queries, ``H..2H-1`` keys, ``2H..3H-1`` values), which passes; the heads' outputs are the input
+    of the attention output projection.
+
+    Examples:
+        >>> attn = nn.Module()
+        >>> attn.c_attn, attn.num_heads = nn.Linear(8, 24), 2
+        >>> check_fused_projection(nn.ModuleDict({"attn": attn}), "attn.c_attn", 6)  # q, k and v heads: fine
+        >>> check_fused_projection(nn.ModuleDict({"attn": attn}), "attn.c_attn", 2)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `num_heads` on a module whose output is the heads side by side, but 'attn.c_attn' is a fused ...
+    """
+    if num_heads is None or name.endswith(":input"):
+        return
+    from lightning_causal.causal.engine.interventions import resolve_module
+
+    widths = _linear_widths(resolve_module(model, name))
+    if widths is None or widths[1] != 3 * widths[0]:
+        return
+    parent_name = name.rsplit(".", 1)[0] if "." in name else ""
+    parent = model.get_submodule(parent_name) if parent_name else model
+    heads = next((int(v) for a in HEAD_COUNT_ATTRIBUTES if isinstance(v := getattr(parent, a, None), int) and v > 0), None)
+    if heads is not None and num_heads == 3 * heads:
+        return
+    sites = _head_input_sites(parent, parent_name) if parent_name else []
+    count = f"num_heads={3 * heads}" if heads is not None else "num_heads = 3 x the model's heads"
+    message = (
+        f"'{name}' is a fused query/key/value projection (its output, {widths[1]} = 3 x {widths[0]} wide, is [q | k | v] "
+        f"side by side), so num_heads={num_heads} cuts it into slices of {widths[1] // num_heads if widths[1] % num_heads == 0 else widths[1] / num_heads} "
+        f"that are not heads. Its query, key and value heads are {count} (the first third of the units the queries, "
+        "then the keys, then the values)"
+        + (f"; the heads' outputs are the input of the attention output projection: name {sites[0]!r}" if len(sites) == 1 else ""))
+    if heads is not None:
+        raise ValueError(f"Expected `num_heads` on a module whose output is the heads side by side, but {message}")
+    import warnings
+
+    warnings.warn(message, UserWarning, stacklevel=3)
+
+
 def _is_output_projection(module: nn.Module, name: str) -> bool:
     """A linear layer (or GPT-2's ``Conv1D``) named as an attention output projection."""
     named = name.rsplit(".", 1)[-1] in OUTPUT_PROJECTIONS or name.endswith(OUTPUT_PROJECTION_PATHS)
@@ -357,5 +415,6 @@ def check_site_units(model: nn.Module, name: str, run: Callable[[], object], uni
     check_samples_first(name, facts.shape, 1)
     check_unit_dimension(name, facts.shape, 1)
     check_head_site(resolve_module(model, name), name, num_heads, facts)
+    check_fused_projection(model, name, num_heads)
     check_default_units(name, facts, unit_dim, num_heads, fix)
     return facts
