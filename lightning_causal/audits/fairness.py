@@ -27,6 +27,7 @@ from lightning_causal.causal.scm.attribute_flip import (
     one_hot_block,
     resolve_counterfactual,
 )
+from lightning_causal.causal.scm.counterfactual import Counterfactual
 from lightning_causal.causal.scm.counterfactual_checks import (
     check_counterfactual_ids,
     token_readers,
@@ -39,6 +40,7 @@ from lightning_causal.causal.scm.fairness import (
     probabilities,
     worst_spread,
 )
+from lightning_causal.causal.scm.scm import AdditiveNoiseSCM
 from lightning_causal.causal.scm.scm_flip import SCMFlip
 from lightning_causal.causal.scm.token_swap import TokenSwap
 
@@ -75,7 +77,8 @@ class FairnessAudit(Audit):
             ``x -> x_cf``, or an ``AdditiveNoiseSCM`` with ``sensitive``
             (:func:`~lightning_causal.causal.scm.attribute_flip.resolve_counterfactual`).
         sensitive: the column to flip for an SCM (name or index); optional otherwise (a
-            counterfactual knows its column; for a callable, the index of the group column).
+            counterfactual knows its column; for a callable, the group column: an index, or a name of
+            `feature_names`).
         layers: module names whose units are ranked as carriers (optional), or ``"<module>:input"``.
         unit_dim, num_heads: where the units of ``layers`` are, one value or a mapping layer ->
             value (``-1`` for the neurons of ``[N, T, D]`` layers; heads), as in ``unit_effects``.
@@ -115,7 +118,7 @@ class FairnessAudit(Audit):
     ) -> None:
         super().__init__(name, output=output)
         self.feature_names = check_names("feature_names", feature_names)
-        self.counterfactual = resolve_counterfactual(counterfactual, sensitive)
+        self.counterfactual = resolve_counterfactual(counterfactual, self._column_of(counterfactual, sensitive))
         self.column = self.counterfactual.column
         layers = layer_names(layers, allow_empty=True)
         self.top_k = check_int("top_k", top_k, minimum=1)
@@ -123,6 +126,19 @@ class FairnessAudit(Audit):
         self.sensitive = sensitive if sensitive is not None else self.column
         self.layers = list(layers)
         self.unit_dim, self.num_heads = per_layer_layouts(unit_dim, num_heads, self.layers)
+
+    def _column_of(self, counterfactual: object, sensitive: str | int | None) -> str | int | None:
+        """A callable counterfactual's ``sensitive`` column given by name: its index in
+        ``feature_names`` (the other counterfactuals resolve names themselves)."""
+        if not isinstance(sensitive, str) or isinstance(counterfactual, (Counterfactual, AdditiveNoiseSCM)) or not callable(counterfactual):
+            return sensitive
+        if self.feature_names is None:
+            raise ValueError(f"Expected argument `sensitive` to be a column index (int) for a callable counterfactual but got "
+                             f"{sensitive!r}; a column name needs `feature_names=` to find it")
+        if sensitive not in self.feature_names:
+            raise ValueError(f"Expected argument `sensitive` to be one of `feature_names` {list(self.feature_names)[:12]}"
+                             f"{' ...' if len(self.feature_names) > 12 else ''} or a column index but got {sensitive!r}")
+        return list(self.feature_names).index(sensitive)
 
     def _inputs(self, probe: Probe) -> Tensor:
         x = probe.inputs
