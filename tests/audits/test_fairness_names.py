@@ -32,3 +32,12 @@ def test_a_callable_counterfactual_takes_the_sensitive_column_by_name():
         FairnessAudit(_flip, sensitive="z", feature_names=names)
     with pytest.raises(ValueError, match=r"a column name needs `feature_names=`"):
         FairnessAudit(_flip, sensitive="b")
+
+
+def test_a_target_out_of_range_on_a_one_output_model_names_its_two_classes():
+    """A one-output model's out-of-range target was reported as "(the model returns 2 outputs)"."""
+    x = torch.rand(8, 3)
+    x[:, 1] = torch.tensor([0.0, 1.0] * 4)
+    model = nn.Linear(3, 1)
+    with pytest.raises(ValueError, match=r"`target` to be in \[0, 1\] but got \[3\] \(the model has 2 classes: two outputs, or one output"):
+        FairnessAudit(_flip, sensitive=1, target=3).run(model, Probe(x))

@@ -135,8 +135,10 @@ def check_logits(outputs: Tensor, caller: str) -> Tensor:
     return outputs
 
 
-def resolve_target(outputs: Tensor, target: Target) -> Tensor:
+def resolve_target(outputs: Tensor, target: Target, *, classes: str | None = None) -> Tensor:
     """Per-sample class indices ``[N]``: ``None`` means the predicted class of ``outputs``.
+    ``classes`` says what the columns of ``outputs`` are in an out-of-range message (default: the
+    model's outputs).
 
     Examples:
         >>> resolve_target(torch.tensor([[0.1, 0.9], [2.0, 1.0]]), None)
@@ -158,7 +160,7 @@ def resolve_target(outputs: Tensor, target: Target) -> Tensor:
         raise ValueError(f"Expected argument `target` to have 1 or {n} entries but got {idx.numel()}")
     if (idx < 0).any() or (idx >= c).any():
         bad = sorted(set(idx[(idx < 0) | (idx >= c)].tolist()))
-        raise ValueError(f"Expected argument `target` to be in [0, {c - 1}] but got {bad[:8]} (the model returns {c} outputs)")
+        raise ValueError(f"Expected argument `target` to be in [0, {c - 1}] but got {bad[:8]} ({classes or f'the model returns {c} outputs'})")
     return idx.clone()
 
 

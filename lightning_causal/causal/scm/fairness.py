@@ -69,6 +69,16 @@ def probabilities(outputs: Tensor) -> Tensor:
     return check_logits(out, "the counterfactual fairness measures").softmax(dim=1)
 
 
+def _classes(outputs: Tensor) -> str:
+    """What the classes of :func:`probabilities` are, for a message about ``target``: ``outputs``
+    the model's (or their probabilities, where one output's sigmoid gave two columns)."""
+    if outputs.dim() == 1 or outputs.shape[1] == 1:
+        return "the model has one output: the classes 0 and 1 of its sigmoid"
+    if outputs.shape[1] == 2:
+        return "the model has 2 classes: two outputs, or one output whose sigmoid gives the classes 0 and 1"
+    return f"the model returns {outputs.shape[1]} outputs"
+
+
 def _check_x(x: object) -> None:
     if not isinstance(x, Tensor) or x.dim() < 2 or x.shape[0] == 0:
         raise ValueError(f"Expected argument `x` to be a tensor [N, ...] with N >= 1 but got {getattr(x, 'shape', type(x))}")
@@ -170,7 +180,7 @@ def counterfactual_fairness_gap(
         p_cf = p.clone()
         if idx.numel():
             p_cf[idx] = _probabilities(forward, x_cf[idx], idx, max_batch_size)
-    t = resolve_target(p, target)
+    t = resolve_target(p, target, classes=_classes(p))
     delta = p_cf.gather(1, t.view(-1, 1)).squeeze(1) - p.gather(1, t.view(-1, 1)).squeeze(1)
     flips = (p.argmax(1) != p_cf.argmax(1)).float()
     some = idx.numel() > 0
@@ -367,7 +377,7 @@ def carrier_unit_effects(
         if h is None or h.dim() < 2:
             raise ValueError(f"Expected module {layer!r} ({type(module).__name__}) to output a tensor [N, U, ...]")
         p0 = probabilities(out)
-        t = resolve_target(p0, target)
+        t = resolve_target(p0, target, classes=_classes(out))
         f0 = p0.gather(1, t.view(-1, 1)).squeeze(1)
         layout = resolve_layout(h.shape, unit_dim, num_heads)
         nu = layout.num_units
