@@ -103,6 +103,13 @@ def _due(owner: str, monitor: str, trainer: Trainer, strict: bool) -> bool:
         return True
     if any(monitor in cb.last_scalars or not cb.last_scalars for cb in owners if not _audited_now(cb, trainer.current_epoch)):
         return False
+    drift = _drift_not_logged(monitor, scalars, [cb for cb in owners if _audited_now(cb, trainer.current_epoch)])
+    if drift == "first":
+        return False
+    if drift == "constant":
+        rank_zero_warn(f"{owner}(monitor={monitor!r}): the audit of epoch {trainer.current_epoch} left out this Spearman "
+                       "drift (the vector or the previous audit's was constant: no ranking to compare); this audit is skipped")
+        return False
     failed = sorted(t for t in scalars if t.endswith("/failed"))
     message = (f"{owner}(monitor={monitor!r}) found no such scalar after the audit of epoch {trainer.current_epoch}; "
                f"the audits logged: {sorted(scalars)[:40]}")
@@ -110,6 +117,44 @@ def _due(owner: str, monitor: str, trainer: Trainer, strict: bool) -> bool:
         raise MisconfigurationException(message)
     rank_zero_warn(f"{message}; this audit is skipped" + (f" (failed audits: {failed})" if failed else ""))
     return False
+
+
+def _drift_not_logged(monitor: str, scalars: dict[str, float], audited: list[CausalAuditCallback]) -> str | None:
+    """Why a drift scalar ``causal/<audit>/drift/<vector>/<metric>`` is absent from an audit, where
+    the callback leaves it out by design: ``"first"`` at the callback's first audit (nothing to
+    compare with yet), ``"constant"`` for a ``spearman`` whose vector's other drift scalars were
+    logged (a constant vector has no ranking); ``None`` otherwise (a wrong tag)."""
+    if "/drift/" not in monitor or not monitor.startswith("causal/"):
+        return None
+    if any(len(cb.audited_epochs) == 1 for cb in audited):
+        return "first"
+    if monitor.endswith("/spearman") and monitor[: -len("spearman")] + "shift" in scalars:
+        return "constant"
+    return None
+
+
+def _check_scheduled(owner: str, monitor: str, trainer: Trainer) -> None:
+    """At set-up: warn when the callbacks whose audits log ``monitor`` audit no epoch before
+    ``max_epochs`` (the audit at the end of fit is not monitored): nothing would be checked."""
+    max_epochs = trainer.max_epochs
+    if trainer.fast_dev_run or max_epochs is None or max_epochs < 1 or max_epochs > 100_000:
+        return
+    owners = audit_owners(monitor, trainer.callbacks)
+    if any(callable(cb.every_n_epochs) and cb.epochs is None for cb in owners):
+        return  # a callable schedule is the user's code: not called here
+    if any(cb.should_audit(epoch) for cb in owners for epoch in range(max_epochs)):
+        return
+    schedules = [f"epochs={cb.epochs}" if cb.epochs is not None else f"every_n_epochs={cb.every_n_epochs}" for cb in owners]
+    rank_zero_warn(
+        f"{owner}(monitor={monitor!r}) will check nothing: the CausalAuditCallback whose audits log it ({', '.join(schedules)}) "
+        f"audits no epoch before max_epochs={max_epochs}, and the audit at the end of fit is not monitored; "
+        "audit more often or train longer")
+
+
+def _check_monitor(owner: str, monitor: object) -> None:
+    if not isinstance(monitor, str) or not monitor:
+        raise MisconfigurationException(
+            f"Expected argument `monitor` of {owner} to be a scalar tag of the audits, `causal/<audit>/<metric>`, but got {monitor!r}")
 
 
 class _OnAudits:
@@ -124,6 +169,7 @@ class _OnAudits:
         super().setup(trainer, pl_module, stage)  # type: ignore[misc]
         if stage == "fit":
             _check_owned(type(self).__name__, self.monitor, trainer)
+            _check_scheduled(type(self).__name__, self.monitor, trainer)
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if _due(type(self).__name__, self.monitor, trainer, getattr(self, "strict", True)):
@@ -148,10 +194,16 @@ class AuditEarlyStopping(_OnAudits, EarlyStopping):
         kwargs: further ``EarlyStopping`` options (``verbose``, ``check_finite``,
             ``stopping_threshold``, ``divergence_threshold``, ...).
 
+    A drift scalar (``causal/<audit>/drift/...``) exists from its audit's second run on: it is
+    checked from then on; a ``spearman`` drift left out because a vector was constant skips that
+    audit with a warning. When the audits that log ``monitor`` are scheduled at no epoch before
+    ``max_epochs``, ``setup`` warns (the audit at the end of fit is not monitored).
+
     Raises:
-        MisconfigurationException: ``check_on_train_epoch_end=False`` (audits run at the end of the
-            training epoch); at ``setup``, no ``CausalAuditCallback`` among the Trainer's callbacks or
-            none with an audit that logs ``monitor``; at an audit epoch, ``monitor`` missing (``strict``).
+        MisconfigurationException: ``monitor`` not a non-empty string; ``check_on_train_epoch_end=False``
+            (audits run at the end of the training epoch); at ``setup``, no ``CausalAuditCallback`` among
+            the Trainer's callbacks or none with an audit that logs ``monitor``; at an audit epoch,
+            ``monitor`` missing (``strict``).
 
     Examples:
         >>> stop = AuditEarlyStopping("causal/input_effect/top5_share", mode="max", patience=2)
@@ -165,6 +217,7 @@ class AuditEarlyStopping(_OnAudits, EarlyStopping):
             raise MisconfigurationException(
                 "Expected argument `check_on_train_epoch_end` to be True for AuditEarlyStopping (audits run at the end of "
                 "the training epoch)")
+        _check_monitor("AuditEarlyStopping", monitor)
         super().__init__(monitor, min_delta, patience, mode=mode, strict=strict, check_on_train_epoch_end=True, **kwargs)
 
 
@@ -188,7 +241,7 @@ class AuditModelCheckpoint(_OnAudits, ModelCheckpoint):
         kwargs: further ``ModelCheckpoint`` options (``save_last``, ``save_weights_only``, ``verbose``, ...).
 
     Raises:
-        MisconfigurationException: a schedule option; at ``setup``, no ``CausalAuditCallback``
+        MisconfigurationException: ``monitor`` not a non-empty string; a schedule option; at ``setup``, no ``CausalAuditCallback``
             among the Trainer's callbacks or none with an audit that logs ``monitor``; at an audit
             epoch, ``monitor`` missing.
 
@@ -204,7 +257,6 @@ class AuditModelCheckpoint(_OnAudits, ModelCheckpoint):
         if given:
             raise MisconfigurationException(
                 f"Expected no schedule options for AuditModelCheckpoint (the audit schedule decides) but got {given}")
-        if not isinstance(monitor, str) or not monitor:
-            raise MisconfigurationException(f"Expected argument `monitor` to be a scalar tag of the audits but got {monitor!r}")
+        _check_monitor("AuditModelCheckpoint", monitor)
         super().__init__(dirpath, filename, monitor, save_top_k=save_top_k, mode=mode, every_n_epochs=1,
                          save_on_train_epoch_end=True, **kwargs)

@@ -1,0 +1,101 @@
+"""Monitoring trial (AuditEarlyStopping / AuditModelCheckpoint driven by audits): drift scalars as
+monitors, a monitor that is not a tag, a monitored audit that never runs before ``max_epochs``."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from scipy.stats import spearmanr
+
+from lightning_causal import AuditEarlyStopping, AuditModelCheckpoint, CausalAuditCallback
+from lightning_causal.audits.base import Audit, AuditResult
+from tests.helpers.lightning import classifier, loaders, trainer
+
+VECTORS = [[4.0, 3.0, 2.0, 1.0, 0.0], [4.0, 2.0, 3.0, 1.0, 0.0], [0.0, 1.0, 2.0, 3.0, 4.0], [1.0, 0.0, 2.0, 3.0, 4.0]]
+DRIFT = "causal/ranked/drift/imp/spearman"
+
+
+class RankedAudit(Audit):
+    """Returns the next vector of ``script`` at each audit (its call count is its state)."""
+
+    def __init__(self, script: list[list[float]]) -> None:
+        super().__init__("ranked")
+        self.script, self.calls = script, 0
+
+    def run(self, model, probe, *, max_batch_size=None) -> AuditResult:  # noqa: ANN001
+        vector = torch.tensor(self.script[min(self.calls, len(self.script) - 1)])
+        self.calls += 1
+        return AuditResult(self.name, scalars={"top": float(vector.max())}, vectors={"imp": vector})
+
+    def state_dict(self) -> dict:
+        return {"calls": self.calls}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.calls = int(state.get("calls", 0))
+
+
+class Seen(AuditEarlyStopping):
+    """Records the value of the monitor at each check."""
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.seen: list[tuple[int, float]] = []
+
+    def _run_early_stopping_check(self, trainer) -> None:  # noqa: ANN001
+        self.seen.append((trainer.current_epoch, float(trainer.callback_metrics[self.monitor])))
+        super()._run_early_stopping_check(trainer)
+
+
+def _fit(tmp_path, script, *monitors, every=2, max_epochs=8):
+    cb = CausalAuditCallback([RankedAudit(script)], every_n_epochs=every, probe_size=8, report_dir=tmp_path / "r")
+    checkpoints = any(isinstance(m, AuditModelCheckpoint) for m in monitors)
+    trainer(tmp_path, max_epochs=max_epochs, callbacks=[cb, *monitors], enable_checkpointing=checkpoints).fit(classifier(), *loaders())
+    return cb
+
+
+def test_a_drift_monitor_is_checked_from_the_second_audit_on(tmp_path):
+    """Drift exists from an audit's second run on: the first audit is not a missing monitor."""
+    stop = Seen(DRIFT, mode="min", patience=1)
+    cb = _fit(tmp_path, VECTORS, stop)
+    assert cb.audited_epochs == [1, 3, 5, 7]
+    expected = [spearmanr(a, b).statistic for a, b in zip(VECTORS, VECTORS[1:])]  # 0.9, -0.9, 0.9
+    assert [e for e, _ in stop.seen] == [3, 5, 7]
+    assert [v for _, v in stop.seen] == pytest.approx(expected)
+    assert stop.stopped_epoch == 7 and float(stop.best_score) == pytest.approx(-0.9)
+
+
+def test_a_spearman_drift_of_a_constant_vector_is_skipped_with_a_warning(tmp_path):
+    """``spearman`` is left out for a constant vector (no ranking) while ``shift`` is logged."""
+    stop = Seen(DRIFT, mode="max", patience=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _fit(tmp_path, [[1.0, 2.0, 3.0], [1.0, 1.0, 1.0], [3.0, 2.0, 1.0]], stop, max_epochs=6)
+    assert stop.seen == []  # audit 1: no drift yet; audit 2: constant; audit 3: compared with a constant vector
+    assert sum("left out this Spearman drift" in str(w.message) for w in caught) == 2
+
+
+def test_a_wrong_drift_tag_still_fails_at_the_second_audit(tmp_path):
+    with pytest.raises(MisconfigurationException, match=r"drift/imp/spearmann'\) found no such scalar.*epoch 3"):
+        _fit(tmp_path, VECTORS, AuditEarlyStopping(DRIFT + "n"))
+
+
+@pytest.mark.parametrize("monitor", [None, 3, ""])
+@pytest.mark.parametrize("cls", [AuditEarlyStopping, AuditModelCheckpoint])
+def test_a_monitor_that_is_not_a_tag_is_refused_at_construction(cls, monitor):
+    with pytest.raises(MisconfigurationException, match=rf"`monitor` of {cls.__name__} .*but got {monitor!r}"):
+        cls(monitor)
+
+
+def test_a_monitored_audit_that_never_runs_before_max_epochs_warns_at_setup(tmp_path):
+    stop, ckpt = AuditEarlyStopping("causal/ranked/top", patience=1), AuditModelCheckpoint("causal/ranked/top", tmp_path / "c")
+    with pytest.warns(UserWarning, match=r"AuditEarlyStopping\(monitor='causal/ranked/top'\) will check nothing.*"
+                                         r"every_n_epochs=4.*max_epochs=3"):
+        _fit(tmp_path, VECTORS, stop, ckpt, every=4, max_epochs=3)
+    assert ckpt.best_model_path == ""  # what the warning announced: no checkpoint
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.filterwarnings("ignore", message=r"(?!.*will check nothing)")
+        _fit(tmp_path, VECTORS, AuditEarlyStopping("causal/ranked/top"), every=4, max_epochs=4)  # epoch 3 audited
