@@ -47,7 +47,8 @@ class CausalGraphAudit(Audit):
         correction: multiple-testing correction over the candidate edges (``"bh"``, ``"holm"``, ``"none"``).
         alternative: ``"greater"`` or ``"two-sided"`` (inhibiting units and paths too).
         baseline: intervention value of the effects (``"zero"``, ``"mean"`` or a number).
-        ablation: value of what is not in the graph in the faithfulness run (default ``"mean"``).
+        ablation: value of what is not in the graph in the faithfulness run (default ``"mean"``; on
+            a padded probe the mean over the samples whose position is real).
         target: class to explain; ``None`` = the predicted class of each probe sample.
         stability_resamples: bootstrap / noise repetitions for the stability scalars (0 = skip;
             each costs two more graphs).

@@ -24,7 +24,8 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.live_values import rows_of
 
-__all__ = ["check_baselines", "sample_rows", "ablate_groups", "replace_units", "padding_arguments", "padding_positions"]
+__all__ = ["check_baselines", "sample_rows", "ablate_groups", "replace_units", "padding_arguments", "padding_positions",
+           "position_mean"]
 
 BaselineLike = float | int | Tensor | Sequence
 
@@ -153,6 +154,38 @@ def padding_positions(
     steps = torch.arange(x.shape[1], device=x.device)
     pad = steps.unsqueeze(0) >= lengths.to(x.device).unsqueeze(1)
     return pad.view(*pad.shape, *[1] * (x.dim() - 2))
+
+
+def position_mean(h: Tensor, real: Tensor | None) -> Tensor:
+    """The mean over samples of activations ``h`` ``[N, ...]`` per element, ``[1, ...]``; for a
+    padded output ``[N, T, ...]`` over the input's positions (``real``: ``[N, T]`` booleans, ``True``
+    at a real position, e.g. ``~padding_positions(...)``) the mean at position ``t`` counts only the
+    samples whose ``t`` is real: ``m[t] = Σ_n r[n,t] h[n,t] / Σ_n r[n,t]``. A padded position's
+    hidden state is never read by the output but moves with the real tokens (and with the pad id
+    there), so counted it mixed garbage into the value every real token at ``t`` is set to. A
+    position no sample has real (padding only) gets the mean over all real tokens: no real
+    position reads it. Other outputs (``real`` ``None``, pooled ``[N, D]``, a shape whose first two
+    dimensions are not ``real``'s) take the plain mean ``h.mean(0)``.
+
+    Examples:
+        >>> h = torch.tensor([[[1.0], [4.0], [9.0]], [[3.0], [99.0], [99.0]]])  # [N=2, T=3, D=1]
+        >>> real = torch.tensor([[True, True, False], [True, False, False]])
+        >>> position_mean(h, real).flatten()  # t=1: sample 0 only; t=2: no real sample, (1 + 4 + 3) / 3
+        tensor([2.0000, 4.0000, 2.6667])
+        >>> position_mean(h, None).flatten()
+        tensor([ 2.0000, 51.5000, 54.0000])
+    """
+    if real is None or h.dim() < 3 or tuple(h.shape[:2]) != tuple(real.shape) or bool(real.all()):
+        return h.mean(0, keepdim=True)
+    w = real.to(h.device).view(*real.shape, *[1] * (h.dim() - 2))
+    zero = torch.zeros((), dtype=h.dtype, device=h.device)
+    total = torch.where(w, h, zero).sum(0, keepdim=True)  # [1, T, ...]
+    count = w.sum(0, keepdim=True)  # [1, T, 1, ...]
+    tokens = int(count.sum())
+    if tokens == 0:  # nothing real at all: no position is read
+        return h.mean(0, keepdim=True)
+    pooled = total.sum(1, keepdim=True) / tokens  # the mean over every real token
+    return torch.where(count > 0, total / count.clamp_min(1).to(h.dtype), pooled)
 
 
 def sample_rows(t: Tensor, s: Tensor) -> Tensor:

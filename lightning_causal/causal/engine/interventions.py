@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.ablation import position_mean
 from lightning_causal.causal.engine.eager import check_eager_possible, force_eager, named_modules
 from lightning_causal.causal.engine.input_sites import attached_site, input_parent, input_sites
 from lightning_causal.causal.engine.live_values import rebuild
@@ -246,29 +247,73 @@ class MeanOf(Intervention):
     otherwise (sequences of another length) per position of the unit dimension, over every other
     dimension (the mean over all tokens of each neuron).
 
+    Padded reference sequences: pass their ``attention_mask`` (``[M, T]``, 1 at a real token, 0 at
+    padding, as the tokenizer returns it) and the mean counts real tokens only (per element: at
+    each position the samples whose position is real, :func:`~lightning_causal.causal.engine.ablation.position_mean`;
+    another length: every real token). The hidden state of a padded position is never read by the
+    model's output but moves with the real tokens and with the pad id there: without the mask it
+    enters the mean, so the value depends on how far the reference was padded.
+
+    Args:
+        reference: activations ``[M, ...]`` of the module on reference data.
+        units, unit_dim, num_heads: as in :class:`Intervention`.
+        attention_mask: ``None`` (every position counts) or the reference's ``[M, T]`` mask
+            (``reference`` ``[M, T, ...]``, positions on dimension 1, as Hugging Face hidden states).
+
     Examples:
         >>> ref = torch.tensor([[[1.0, 10.0]], [[3.0, 30.0]]])  # [M=2, T=1, D=2]
         >>> MeanOf(ref, units=1, unit_dim=-1)(torch.zeros(1, 3, 2))
         tensor([[[ 0., 20.],
                  [ 0., 20.],
                  [ 0., 20.]]])
+        >>> padded = torch.tensor([[[1.0], [5.0]], [[3.0], [99.0]]])  # [M=2, T=2, D=1], sample 1 padded at t=1
+        >>> MeanOf(padded, unit_dim=-1, attention_mask=torch.tensor([[1, 1], [1, 0]])).mean.flatten()
+        tensor([2., 5.])
     """
 
-    def __init__(self, reference: Tensor, units: Units = None, *, unit_dim: int | None = None, num_heads: int | None = None) -> None:
+    def __init__(self, reference: Tensor, units: Units = None, *, unit_dim: int | None = None, num_heads: int | None = None,
+                 attention_mask: Tensor | None = None) -> None:
         super().__init__(units, unit_dim=unit_dim, num_heads=num_heads)
         if not isinstance(reference, Tensor) or reference.dim() < 2 or reference.shape[0] == 0:
             raise ValueError("Expected argument `reference` to be a tensor of activations [M, U, ...] with M >= 1")
         if not torch.isfinite(reference).all():
             raise ValueError("Expected argument `reference` to be finite but it holds NaN or infinity")
         ref = reference.detach()
-        self.mean = ref.mean(0) if ref.is_floating_point() else ref.float().mean(0)
+        ref = ref if ref.is_floating_point() else ref.float()
+        real = _check_reference_mask(attention_mask, ref)
+        self.mean = position_mean(ref, real)[0]
+        # the mean over every real token (for outputs of another length): [*ref.shape[2:]]
+        self._token_mean = None if real is None else ref[real.to(ref.device)].mean(0)
 
     def values(self, output: Tensor) -> Tensor:
         if self.mean.dim() == output.dim() - 1 and self.mean.shape != output.shape[1:]:
             dim = self.layout(output).dim - 1  # the unit dimension of one sample
             if self.mean.shape[dim] == output.shape[dim + 1]:
-                return _per_unit(self.mean.movedim(dim, 0).flatten(1).mean(1), output, "reference", self)
+                if self._token_mean is not None and dim > 0:  # units past the positions: real tokens only
+                    per_unit = self._token_mean.movedim(dim - 1, 0).reshape(self.mean.shape[dim], -1).mean(1)
+                else:
+                    per_unit = self.mean.movedim(dim, 0).flatten(1).mean(1)
+                return _per_unit(per_unit, output, "reference", self)
         return _per_unit(self.mean, output, "reference", self)
+
+
+def _check_reference_mask(attention_mask: Tensor | None, ref: Tensor) -> Tensor | None:
+    """``[M, T]`` booleans (``True``: a real token) from :class:`MeanOf`'s ``attention_mask``."""
+    if attention_mask is None:
+        return None
+    if not isinstance(attention_mask, Tensor):
+        raise TypeError(f"Expected argument `attention_mask` to be None or a tensor [M, T] but got {type(attention_mask).__name__}")
+    if ref.dim() < 3 or attention_mask.shape != ref.shape[:2]:
+        raise ValueError(
+            f"Expected argument `attention_mask` of shape [M, T] = {list(ref.shape[:2])} (the first two dimensions of a "
+            f"reference [M, T, ...] of sequences) but got {list(attention_mask.shape)} for a reference of shape {list(ref.shape)}")
+    if attention_mask.is_complex() or not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
+        raise ValueError(f"Expected argument `attention_mask` to hold 0 (padding) and 1 (a real token) only but got dtype "
+                         f"{attention_mask.dtype} with values {attention_mask.unique()[:5].tolist()}")
+    real = attention_mask != 0
+    if not bool(real.any()):
+        raise ValueError("Expected argument `attention_mask` to mark at least one real token (a 1) but it is all 0")
+    return real
 
 
 class Resample(Intervention):

@@ -44,7 +44,6 @@ from lightning_causal.causal.structure.graph_context import (
     Hook,
     ValueSpec,
     check_value_spec,
-    layer_values,
     unit_layouts,
 )
 from lightning_causal.causal.structure.graph_data import OUTPUT, CausalGraph
@@ -148,7 +147,8 @@ def graph_faithfulness(
         graph: a :class:`CausalGraph` over layers of ``model`` (node ids ``"<layer>:<unit>"``,
             ``"output:<class>"``).
         target: class index, per-sample indices ``[N]`` or ``None`` (predicted class).
-        ablation: ``"mean"`` (the probe mean of each element: mean ablation), ``"zero"`` or a number.
+        ablation: ``"mean"`` (the probe mean of each element: mean ablation; with padding, the
+            mean over the samples whose position is real), ``"zero"`` or a number.
         max_batch_size: rows per forward pass.
         output, additional_forward_args: as in
             :func:`~lightning_causal.causal.effects.input_effects.input_effects`.
@@ -183,5 +183,5 @@ def graph_faithfulness(
     with audit_mode(forward.model), input_sites(forward.model, layers):  # "<module>:input" sites exist for the call
         layouts = unit_layouts(forward, xs, layers, dims, heads)
         ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size, layouts=layouts)
-        ablated = {layer: layer_values(ctx.acts[layer], ablation, layer) for layer in ctx.layers}
+        ablated = {layer: ctx.values(layer, ablation) for layer in ctx.layers}
         return circuit_faithfulness(ctx, graph, ablated)

@@ -31,7 +31,6 @@ from lightning_causal.causal.structure.graph_context import (
     ValueSpec,
     bypassed,
     check_value_spec,
-    layer_values,
     unit_layouts,
 )
 from lightning_causal.causal.structure.graph_data import OUTPUT, CausalGraph
@@ -263,7 +262,11 @@ def causal_graph(
             (inhibiting units and paths too, tested at ``Φ⁻¹(1 - alpha/2)``; a regression output
             has no decided direction, so ``"two-sided"`` is the natural test there).
         baseline: the intervention value ``b``: ``"zero"``, ``"mean"`` (probe mean) or a number.
-        ablation: the value of the units and paths outside the graph in the faithfulness run.
+        ablation: the value of the units and paths outside the graph in the faithfulness run. With
+            padding in ``additional_forward_args`` (a zero ``attention_mask``, steps past
+            ``lengths``) the ``"mean"`` of an output ``[N, T, ...]`` counts at each position only
+            the samples whose position is real
+            (:func:`~lightning_causal.causal.structure.graph_context.layer_values`).
         max_batch_size: rows per forward pass.
         output, additional_forward_args: as in
             :func:`~lightning_causal.causal.effects.input_effects.input_effects`.
@@ -304,12 +307,12 @@ def causal_graph(
         blocks: dict[str, list[tuple]] = {}
         for a in reversed(range(len(layers))):  # the nodes of later layers are the targets of a sweep
             layer = layers[a]
-            effects, hidden, exists, out = _sweep(ctx, a, nodes, layer_values(ctx.acts[layer], baseline, layer, "baseline"))
+            effects, hidden, exists, out = _sweep(ctx, a, nodes, ctx.values(layer, baseline, "baseline"))
             nodes[layer], node_stats[layer] = _select_nodes(effects, ctx.tidx, rule)
             blocks[layer] = _candidates(ctx, nodes, layer, hidden, exists, out, rule.alternative) if nodes[layer] else []
         edges, edge_stats, candidates = _test_edges([b for layer in layers for b in blocks[layer]], rule)
         graph = _assemble(ctx, nodes, node_stats, edges, edge_stats)
-        ablated = {layer: layer_values(ctx.acts[layer], ablation, layer) for layer in layers}
+        ablated = {layer: ctx.values(layer, ablation) for layer in layers}
         graph.meta.update(circuit_faithfulness(ctx, graph, ablated))
     graph.meta.update(candidates=candidates, top_k=rule.top_k, alpha=rule.alpha, min_share=rule.min_share,
                       correction=rule.correction, alternative=rule.alternative,

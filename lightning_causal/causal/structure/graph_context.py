@@ -21,6 +21,7 @@ import torch
 import torch.fx as fx
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.ablation import padding_positions, position_mean
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.interventions import (
@@ -71,9 +72,18 @@ def check_value_spec(name: str, value: object) -> ValueSpec:
     raise ValueError(f"Expected argument `{name}` to be 'zero', 'mean' or a finite number but got {value!r}")
 
 
-def layer_values(h: Tensor, spec: ValueSpec, layer: str = "", parameter: str = "ablation") -> Tensor:
+def layer_values(h: Tensor, spec: ValueSpec, layer: str = "", parameter: str = "ablation", *,
+                 real: Tensor | None = None, layout: Layout | None = None) -> Tensor:
     """The value a unit of activations ``h [N, U, ...]`` is set to: ``[1, U, ...]`` for ``"mean"``
     (the probe mean of each element), a 0-d tensor otherwise.
+
+    With padding (``real``: ``[N, T]`` booleans of the input's real positions), the mean of an
+    output ``[N, T, ...]`` over the input's positions counts at each position only the samples
+    whose position is real (:func:`~lightning_causal.causal.engine.ablation.position_mean`): the
+    hidden states of padded positions, which the output never reads, are no part of it, and the
+    same sentences padded otherwise (another length, another pad id) get the same values.
+    ``layout``: where ``h``'s units are in the layer's own output (``h`` is the
+    :func:`~lightning_causal.causal.engine.units.to_units` view; ``None``: dimension 1).
 
     Integer activations (token ids, category codes at an integer site) take ``"zero"`` or an
     integral number; the mean of ids, or a fraction, is no id: ``ValueError`` naming ``parameter``
@@ -86,7 +96,11 @@ def layer_values(h: Tensor, spec: ValueSpec, layer: str = "", parameter: str = "
             + ("the probe mean of ids is no id" if spec == "mean" else "a fraction is no id")
             + f"; pass `{parameter}='zero'` or an id (e.g. the pad or [MASK] id)")
     if spec == "mean":
-        return h.mean(0, keepdim=True)
+        if real is None:
+            return h.mean(0, keepdim=True)
+        native = h if layout is None else from_units(h, layout)
+        mean = position_mean(native, real)
+        return mean if layout is None else to_units(mean, layout)
     return torch.tensor(0.0 if spec == "zero" else float(spec), dtype=h.dtype, device=h.device)
 
 
@@ -170,6 +184,9 @@ class GraphContext:
         tidx: the explained class of each sample ``[N]``.
         f0: the clean target output ``f_t(x)`` ``[N]``.
         max_batch_size: rows per forward pass (``None``: sized by memory).
+        real: ``[N, T]`` booleans of the input's real positions when the forward arguments mark
+            padding (a zero ``attention_mask``, steps past ``lengths``), else ``None``: the mean
+            values of :meth:`values` count real positions only.
     """
 
     forward: Forward
@@ -181,6 +198,7 @@ class GraphContext:
     max_batch_size: int | None = None
     tensor_output: dict[str, bool] = field(default_factory=dict)
     layouts: dict[str, Layout] = field(default_factory=dict)
+    real: Tensor | None = None
     _suffixes: dict[str, nn.Module | PrefixCache | None] = field(default_factory=dict)
     _traced: dict[str, nn.Module | None] = field(default_factory=dict)
 
@@ -202,9 +220,15 @@ class GraphContext:
         check_samples_independent(forward, xs, out, "A causal graph")
         tidx = resolve_target(out, target)  # type: ignore[arg-type]
         acts = {name: to_units(h, layouts[name]) if name in layouts else h for name, h in acts.items()}
+        fargs = forward.args.kwargs or forward.args.args or None
+        padding = padding_positions(xs[0], fargs, model=forward.model, num_inputs=len(xs))
         return cls(forward=forward, xs=xs, layers=layers, acts=acts, tidx=tidx, f0=gather_target(out, tidx),
                    max_batch_size=max_batch_size, tensor_output={name: issubclass(kinds[name][0], Tensor) for name in layers},
-                   layouts=layouts)
+                   layouts=layouts, real=None if padding is None else ~padding.reshape(padding.shape[:2]))
+
+    def values(self, layer: str, spec: ValueSpec, parameter: str = "ablation") -> Tensor:
+        """:func:`layer_values` of ``layer``'s clean activations (``"mean"``: at real positions only)."""
+        return layer_values(self.acts[layer], spec, layer, parameter, real=self.real, layout=self.layouts.get(layer))
 
     def native(self, layer: str, h: Tensor) -> Tensor:
         """``h`` in the ``[N, U, ...]`` view back in ``layer``'s own layout."""
