@@ -213,7 +213,7 @@ class AuditEarlyStopping(_OnAudits, EarlyStopping):
 
     def __init__(self, monitor: str, min_delta: float = 0.0, patience: int = 3, *, mode: str = "min", strict: bool = True,
                  **kwargs: Any) -> None:
-        if kwargs.pop("check_on_train_epoch_end", True) is not True:
+        if kwargs.pop("check_on_train_epoch_end", None) not in (None, True):  # None: Lightning's default
             raise MisconfigurationException(
                 "Expected argument `check_on_train_epoch_end` to be True for AuditEarlyStopping (audits run at the end of "
                 "the training epoch)")
@@ -257,6 +257,7 @@ class AuditModelCheckpoint(_OnAudits, ModelCheckpoint):
         if given:
             raise MisconfigurationException(
                 f"Expected no schedule options for AuditModelCheckpoint (the audit schedule decides) but got {given}")
+        kwargs = {k: v for k, v in kwargs.items() if k not in _SCHEDULE_OPTIONS}  # None, ModelCheckpoint's defaults
         _check_monitor("AuditModelCheckpoint", monitor)
         super().__init__(dirpath, filename, monitor, save_top_k=save_top_k, mode=mode, every_n_epochs=1,
                          save_on_train_epoch_end=True, **kwargs)

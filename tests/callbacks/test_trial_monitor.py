@@ -99,3 +99,16 @@ def test_a_monitored_audit_that_never_runs_before_max_epochs_warns_at_setup(tmp_
         warnings.simplefilter("error", UserWarning)
         warnings.filterwarnings("ignore", message=r"(?!.*will check nothing)")
         _fit(tmp_path, VECTORS, AuditEarlyStopping("causal/ranked/top"), every=4, max_epochs=4)  # epoch 3 audited
+
+
+@pytest.mark.parametrize("option", ["every_n_epochs", "save_on_train_epoch_end", "every_n_train_steps", "train_time_interval"])
+def test_the_checkpoint_accepts_lightnings_default_none_for_a_schedule_option(option):
+    """``None`` is ModelCheckpoint's own default (no schedule given): it failed with 'got multiple values'."""
+    ckpt = AuditModelCheckpoint("causal/ranked/top", **{option: None})
+    assert ckpt._every_n_epochs == 1 and ckpt._save_on_train_epoch_end is True
+
+
+def test_early_stopping_accepts_lightnings_default_none_for_check_on_train_epoch_end():
+    assert AuditEarlyStopping("causal/ranked/top", check_on_train_epoch_end=None)._check_on_train_epoch_end is True
+    with pytest.raises(MisconfigurationException, match="`check_on_train_epoch_end` to be True"):
+        AuditEarlyStopping("causal/ranked/top", check_on_train_epoch_end=False)
