@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-__all__ = ["check_eager_possible", "eager_module", "force_eager", "is_compiled", "named_modules"]
+__all__ = ["check_eager_possible", "eager_module", "force_eager", "is_compiled", "named_modules", "user_name"]
 
 _ORIG = "_orig_mod"
 
@@ -69,6 +69,17 @@ def named_modules(model: nn.Module) -> dict[str, nn.Module]:
         clean = ".".join(part for part in name.split(".") if part and part != _ORIG)
         out.setdefault(clean, module)
     return out
+
+
+def user_name(name: str) -> str:
+    """``name`` with its ``_orig_mod`` components dropped: a name copied from a compiled model's own
+    ``named_modules()`` (``"body._orig_mod.conv1"``) names the layer :func:`named_modules` calls ``"body.conv1"``.
+
+    Examples:
+        >>> user_name("body._orig_mod.conv1"), user_name("_orig_mod.fc:input")
+        ('body.conv1', 'fc:input')
+    """
+    return ".".join(part for part in name.split(".") if part != _ORIG) if _ORIG in name.split(".") else name
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.ablation import position_mean
-from lightning_causal.causal.engine.eager import check_eager_possible, force_eager, named_modules
+from lightning_causal.causal.engine.eager import check_eager_possible, force_eager, named_modules, user_name
 from lightning_causal.causal.engine.input_sites import attached_site, input_parent, input_sites
 from lightning_causal.causal.engine.live_values import rebuild
 from lightning_causal.causal.engine.unit_sites import (
@@ -71,6 +71,7 @@ def resolve_module(model: nn.Module, name: str) -> nn.Module:
     if parent is not None:  # "<module>:input": the module's input, attached by `input_sites`
         return attached_site(resolve_module(model, parent), name)
     modules = named_modules(model)
+    name = user_name(name)
     if name not in modules:
         names = [n for n in modules if n]
         close = difflib.get_close_matches(name, names, n=5, cutoff=0.4)
