@@ -106,6 +106,10 @@ def _due(owner: str, monitor: str, trainer: Trainer, strict: bool) -> bool:
     drift = _drift_not_logged(monitor, scalars, [cb for cb in owners if _audited_now(cb, trainer.current_epoch)])
     if drift == "first":
         return False
+    if drift == "none":
+        rank_zero_warn(f"{owner}(monitor={monitor!r}): the audit of epoch {trainer.current_epoch} logged no drift scalars "
+                       "(no earlier run of it to compare with, e.g. that run failed); this audit is skipped")
+        return False
     if drift == "constant":
         rank_zero_warn(f"{owner}(monitor={monitor!r}): the audit of epoch {trainer.current_epoch} left out this Spearman "
                        "drift (the vector or the previous audit's was constant: no ranking to compare); this audit is skipped")
@@ -122,12 +126,13 @@ def _due(owner: str, monitor: str, trainer: Trainer, strict: bool) -> bool:
 def _drift_not_logged(monitor: str, scalars: dict[str, float], audited: list[CausalAuditCallback]) -> str | None:
     """Why a drift scalar ``causal/<audit>/drift/<vector>/<metric>`` is absent from an audit, where
     the callback leaves it out by design: ``"first"`` at the callback's first audit (nothing to
-    compare with yet), ``"constant"`` for a ``spearman`` whose vector's other drift scalars were
-    logged (a constant vector has no ranking); ``None`` otherwise (a wrong tag)."""
+    compare with yet), ``"none"`` when the audit logged no drift at all (its earlier runs failed),
+    ``"constant"`` for a ``spearman`` whose vector's other drift scalars were logged (a constant
+    vector has no ranking); ``None`` otherwise (a wrong tag)."""
     if "/drift/" not in monitor or not monitor.startswith("causal/"):
         return None
-    if any(len(cb.audited_epochs) == 1 for cb in audited):
-        return "first"
+    if not any(tag.startswith(monitor.split("/drift/")[0] + "/drift/") for tag in scalars):
+        return "first" if any(len(cb.audited_epochs) == 1 for cb in audited) else "none"
     if monitor.endswith("/spearman") and monitor[: -len("spearman")] + "shift" in scalars:
         return "constant"
     return None

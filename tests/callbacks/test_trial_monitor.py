@@ -21,13 +21,15 @@ DRIFT = "causal/ranked/drift/imp/spearman"
 class RankedAudit(Audit):
     """Returns the next vector of ``script`` at each audit (its call count is its state)."""
 
-    def __init__(self, script: list[list[float]]) -> None:
+    def __init__(self, script: list[list[float]], fail_at: int | None = None) -> None:
         super().__init__("ranked")
-        self.script, self.calls = script, 0
+        self.script, self.calls, self.fail_at = script, 0, fail_at
 
     def run(self, model, probe, *, max_batch_size=None) -> AuditResult:  # noqa: ANN001
         vector = torch.tensor(self.script[min(self.calls, len(self.script) - 1)])
         self.calls += 1
+        if self.calls - 1 == self.fail_at and len(probe) > 2:  # not in the callback's dry run on 2 samples
+            raise RuntimeError("scripted failure")
         return AuditResult(self.name, scalars={"top": float(vector.max())}, vectors={"imp": vector})
 
     def state_dict(self) -> dict:
@@ -49,8 +51,9 @@ class Seen(AuditEarlyStopping):
         super()._run_early_stopping_check(trainer)
 
 
-def _fit(tmp_path, script, *monitors, every=2, max_epochs=8):
-    cb = CausalAuditCallback([RankedAudit(script)], every_n_epochs=every, probe_size=8, report_dir=tmp_path / "r")
+def _fit(tmp_path, script, *monitors, every=2, max_epochs=8, fail_at=None):
+    cb = CausalAuditCallback([RankedAudit(script, fail_at)], every_n_epochs=every, probe_size=8, report_dir=tmp_path / "r",
+                             on_error="raise" if fail_at is None else "warn")
     checkpoints = any(isinstance(m, AuditModelCheckpoint) for m in monitors)
     trainer(tmp_path, max_epochs=max_epochs, callbacks=[cb, *monitors], enable_checkpointing=checkpoints).fit(classifier(), *loaders())
     return cb
@@ -75,6 +78,17 @@ def test_a_spearman_drift_of_a_constant_vector_is_skipped_with_a_warning(tmp_pat
         _fit(tmp_path, [[1.0, 2.0, 3.0], [1.0, 1.0, 1.0], [3.0, 2.0, 1.0]], stop, max_epochs=6)
     assert stop.seen == []  # audit 1: no drift yet; audit 2: constant; audit 3: compared with a constant vector
     assert sum("left out this Spearman drift" in str(w.message) for w in caught) == 2
+
+
+def test_a_drift_monitor_after_a_failed_first_audit_skips_the_audit_without_drift(tmp_path):
+    """Audit 1 fails (on_error="warn"): audit 2 has nothing to compare with, audit 3 is checked."""
+    stop = Seen(DRIFT, mode="min", patience=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cb = _fit(tmp_path, VECTORS, stop, max_epochs=6, fail_at=0)
+    assert cb.audited_epochs == [1, 3, 5]
+    assert stop.seen == [(5, pytest.approx(spearmanr(VECTORS[1], VECTORS[2]).statistic))]
+    assert sum("logged no drift scalars" in str(w.message) for w in caught) == 1
 
 
 def test_a_wrong_drift_tag_still_fails_at_the_second_audit(tmp_path):
