@@ -240,7 +240,10 @@ class AuditModelCheckpoint(_OnAudits, ModelCheckpoint):
     Args:
         monitor: a scalar tag logged by the audits, e.g. ``"causal/captum_baseline/deletion_auc"``.
         dirpath: directory of the checkpoints (default: the logger's ``checkpoints/``).
-        filename: file name template (default ``"{epoch}-{step}"``).
+        filename: file name template (default ``"{epoch}-{step}"``). A causal tag holds ``/``, which
+            Lightning's inserted ``name=`` turns into folders (``epoch=3-causal/units/...=0.51.ckpt``):
+            name it yourself with ``auto_insert_metric_name=False``, e.g.
+            ``filename="{epoch}-share={causal/units/net.2/top3_share:.4f}"`` gives ``3-share=0.5123.ckpt``.
         save_top_k: how many of the best audited epochs to keep (``-1``: all).
         mode: ``"min"`` or ``"max"``.
         kwargs: further ``ModelCheckpoint`` options (``save_last``, ``save_weights_only``, ``verbose``, ...).
