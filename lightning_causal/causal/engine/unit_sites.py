@@ -241,8 +241,14 @@ def check_head_site(module: nn.Module, name: str, num_heads: int | None, facts: 
     else:
         return
     sites = [] if isinstance(module, nn.MultiheadAttention) else _head_input_sites(module, name)
+    torch_mha = [f"{name}.{sub}" if sub else name for sub, child in module.named_modules()
+                 if isinstance(child, nn.MultiheadAttention)]
     where = (f"The heads are the input of its attention output projection: name the site {sites[0]!r}" if len(sites) == 1 else
              f"The heads are the inputs of its attention output projections: name one of the sites {sites}" if sites else
+             f"The heads of a torch.nn.MultiheadAttention ({', '.join(map(repr, torch_mha[:2]))}) are combined in functional "
+             "code (`F.multi_head_attention_forward` applies `out_proj`'s weight), so no module returns or receives them "
+             "and hooks cannot reach one head; use an attention module that calls its output projection (then "
+             "'<projection>:input' with `num_heads`)" if torch_mha else
              "Name the module that returns the concatenated heads before the output projection (Hugging Face BERT's "
              "`attention.self`)")
     raise ValueError(
