@@ -223,6 +223,9 @@ class CausalAuditCallback(Callback):
             self._check_report_dir(trainer)
         if trainer.world_size > 1:
             quiet_sync_dist_advice()
+        from lightning_causal.callbacks import monitoring  # imported here: it imports this module
+
+        monitoring.advise_lightning_monitors(self, trainer)
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:

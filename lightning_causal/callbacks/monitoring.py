@@ -23,7 +23,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lightning_causal.callbacks.audit import CausalAuditCallback
 
-__all__ = ["AuditEarlyStopping", "AuditModelCheckpoint", "audit_owners", "audit_scalars_now"]
+__all__ = ["AuditEarlyStopping", "AuditModelCheckpoint", "advise_lightning_monitors", "audit_owners", "audit_scalars_now"]
 
 _SCHEDULE_OPTIONS = ("every_n_train_steps", "train_time_interval", "every_n_epochs", "save_on_train_epoch_end")
 
@@ -154,6 +154,30 @@ def _check_scheduled(owner: str, monitor: str, trainer: Trainer) -> None:
         f"{owner}(monitor={monitor!r}) will check nothing: the CausalAuditCallback whose audits log it ({', '.join(schedules)}) "
         f"audits no epoch before max_epochs={max_epochs}, and the audit at the end of fit is not monitored; "
         "audit more often or train longer")
+
+
+def advise_lightning_monitors(audit_callback: CausalAuditCallback, trainer: Trainer) -> None:
+    """At the set-up of ``audit_callback`` on a sparse schedule: warn when Lightning's own
+    ``EarlyStopping`` or ``ModelCheckpoint`` (without a schedule of its own) monitors one of its
+    scalars, naming the class to use instead. Lightning's error at the first epoch end only asks
+    whether the scalar was logged."""
+    if audit_callback.epochs is None and audit_callback.every_n_epochs == 1:
+        return
+    schedule = (f"epochs={audit_callback.epochs}" if audit_callback.epochs is not None
+                else f"every_n_epochs={getattr(audit_callback.every_n_epochs, '__name__', audit_callback.every_n_epochs)}")
+    for cb in trainer.callbacks:
+        if isinstance(cb, _OnAudits) or not isinstance(cb, (EarlyStopping, ModelCheckpoint)) or not cb.monitor:
+            continue
+        if isinstance(cb, ModelCheckpoint) and (getattr(cb, "_every_n_train_steps", 0) or getattr(cb, "_train_time_interval", None)
+                                                or getattr(cb, "_every_n_epochs", 1) != 1):
+            continue  # a schedule of its own, chosen by the user
+        if audit_callback in audit_owners(cb.monitor, [audit_callback]) and cb.monitor != _EVERY_CALLBACK:
+            name = type(cb).__name__
+            rank_zero_warn(
+                f"{name}(monitor={cb.monitor!r}) reads the scalar at every epoch end, but CausalAuditCallback logs it only at "
+                f"its audited epochs ({schedule}): it is missing before the first audit, then the last audit's value is "
+                f"seen again. Use lightning_causal.Audit{'EarlyStopping' if isinstance(cb, EarlyStopping) else 'ModelCheckpoint'}"
+                " (the same arguments), which checks it once per audit")
 
 
 def _check_monitor(owner: str, monitor: object) -> None:

@@ -7,6 +7,7 @@ import warnings
 
 import pytest
 import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from scipy.stats import spearmanr
 
@@ -54,7 +55,7 @@ class Seen(AuditEarlyStopping):
 def _fit(tmp_path, script, *monitors, every=2, max_epochs=8, fail_at=None):
     cb = CausalAuditCallback([RankedAudit(script, fail_at)], every_n_epochs=every, probe_size=8, report_dir=tmp_path / "r",
                              on_error="raise" if fail_at is None else "warn")
-    checkpoints = any(isinstance(m, AuditModelCheckpoint) for m in monitors)
+    checkpoints = any(isinstance(m, ModelCheckpoint) for m in monitors)
     trainer(tmp_path, max_epochs=max_epochs, callbacks=[cb, *monitors], enable_checkpointing=checkpoints).fit(classifier(), *loaders())
     return cb
 
@@ -126,3 +127,21 @@ def test_early_stopping_accepts_lightnings_default_none_for_check_on_train_epoch
     assert AuditEarlyStopping("causal/ranked/top", check_on_train_epoch_end=None)._check_on_train_epoch_end is True
     with pytest.raises(MisconfigurationException, match="`check_on_train_epoch_end` to be True"):
         AuditEarlyStopping("causal/ranked/top", check_on_train_epoch_end=False)
+
+
+@pytest.mark.parametrize("make", [lambda: EarlyStopping("causal/ranked/top"), lambda: ModelCheckpoint(monitor="causal/ranked/top")])
+def test_lightnings_own_monitor_on_a_sparse_audit_is_told_which_class_to_use(tmp_path, make):
+    """Lightning fails at epoch 0 asking whether the scalar was logged; the warning at set-up names the fix."""
+    plain = make()
+    with pytest.warns(UserWarning, match=rf"{type(plain).__name__}\(monitor='causal/ranked/top'\) reads .*every_n_epochs=2.*"
+                                         rf"lightning_causal.Audit{type(plain).__name__}"):
+        with pytest.raises(Exception, match="causal/ranked/top"):  # Lightning's own error, after the warning
+            _fit(tmp_path, VECTORS, plain)
+
+
+def test_no_advice_for_every_epoch_audits_or_an_audit_monitor(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.filterwarnings("ignore", message=r"(?!.*reads the scalar at every epoch end)")
+        _fit(tmp_path, VECTORS, EarlyStopping("causal/ranked/top", check_on_train_epoch_end=True), every=1, max_epochs=2)
+        _fit(tmp_path, VECTORS, AuditEarlyStopping("causal/ranked/top"), max_epochs=2)
