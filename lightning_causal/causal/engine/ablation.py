@@ -25,7 +25,7 @@ from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.live_values import rows_of
 
 __all__ = ["check_baselines", "sample_rows", "ablate_groups", "replace_units", "padding_arguments", "padding_positions",
-           "position_mean"]
+           "position_mean", "reference_mask"]
 
 BaselineLike = float | int | Tensor | Sequence
 
@@ -235,3 +235,23 @@ def replace_units_(h: Tensor, units: Tensor, values: Tensor, unit_dim: int = 1, 
     source = values.to(h.dtype).expand_as(h).movedim(dim, 1)
     target[r, columns] = source[r, columns]
     return h
+
+
+def reference_mask(attention_mask: Tensor | None, ref: Tensor) -> Tensor | None:
+    """``[M, T]`` booleans (``True``: a real token) from the ``attention_mask`` of a reference
+    ``ref [M, T, ...]`` (:class:`~lightning_causal.causal.engine.interventions.MeanOf`), checked by name."""
+    if attention_mask is None:
+        return None
+    if not isinstance(attention_mask, Tensor):
+        raise TypeError(f"Expected argument `attention_mask` to be None or a tensor [M, T] but got {type(attention_mask).__name__}")
+    if ref.dim() < 3 or attention_mask.shape != ref.shape[:2]:
+        raise ValueError(
+            f"Expected argument `attention_mask` of shape [M, T] = {list(ref.shape[:2])} (the first two dimensions of a "
+            f"reference [M, T, ...] of sequences) but got {list(attention_mask.shape)} for a reference of shape {list(ref.shape)}")
+    if attention_mask.is_complex() or not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
+        raise ValueError(f"Expected argument `attention_mask` to hold 0 (padding) and 1 (a real token) only but got dtype "
+                         f"{attention_mask.dtype} with values {attention_mask.unique()[:5].tolist()}")
+    real = attention_mask != 0
+    if not bool(real.any()):
+        raise ValueError("Expected argument `attention_mask` to mark at least one real token (a 1) but it is all 0")
+    return real

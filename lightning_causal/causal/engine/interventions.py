@@ -21,8 +21,13 @@ from collections.abc import Iterator, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.ablation import position_mean
-from lightning_causal.causal.engine.eager import check_eager_possible, force_eager, named_modules, user_name
+from lightning_causal.causal.engine.ablation import position_mean, reference_mask
+from lightning_causal.causal.engine.eager import (
+    check_eager_possible,
+    force_eager,
+    named_modules,
+    user_name,
+)
 from lightning_causal.causal.engine.input_sites import attached_site, input_parent, input_sites
 from lightning_causal.causal.engine.live_values import rebuild
 from lightning_causal.causal.engine.unit_sites import (
@@ -281,7 +286,7 @@ class MeanOf(Intervention):
             raise ValueError("Expected argument `reference` to be finite but it holds NaN or infinity")
         ref = reference.detach()
         ref = ref if ref.is_floating_point() else ref.float()
-        real = _check_reference_mask(attention_mask, ref)
+        real = reference_mask(attention_mask, ref)
         self.mean = position_mean(ref, real)[0]
         # the mean over every real token (for outputs of another length): [*ref.shape[2:]]
         self._token_mean = None if real is None else ref[real.to(ref.device)].mean(0)
@@ -296,25 +301,6 @@ class MeanOf(Intervention):
                     per_unit = self.mean.movedim(dim, 0).flatten(1).mean(1)
                 return _per_unit(per_unit, output, "reference", self)
         return _per_unit(self.mean, output, "reference", self)
-
-
-def _check_reference_mask(attention_mask: Tensor | None, ref: Tensor) -> Tensor | None:
-    """``[M, T]`` booleans (``True``: a real token) from :class:`MeanOf`'s ``attention_mask``."""
-    if attention_mask is None:
-        return None
-    if not isinstance(attention_mask, Tensor):
-        raise TypeError(f"Expected argument `attention_mask` to be None or a tensor [M, T] but got {type(attention_mask).__name__}")
-    if ref.dim() < 3 or attention_mask.shape != ref.shape[:2]:
-        raise ValueError(
-            f"Expected argument `attention_mask` of shape [M, T] = {list(ref.shape[:2])} (the first two dimensions of a "
-            f"reference [M, T, ...] of sequences) but got {list(attention_mask.shape)} for a reference of shape {list(ref.shape)}")
-    if attention_mask.is_complex() or not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
-        raise ValueError(f"Expected argument `attention_mask` to hold 0 (padding) and 1 (a real token) only but got dtype "
-                         f"{attention_mask.dtype} with values {attention_mask.unique()[:5].tolist()}")
-    real = attention_mask != 0
-    if not bool(real.any()):
-        raise ValueError("Expected argument `attention_mask` to mark at least one real token (a 1) but it is all 0")
-    return real
 
 
 class Resample(Intervention):
