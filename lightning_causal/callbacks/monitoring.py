@@ -147,7 +147,8 @@ def _check_scheduled(owner: str, monitor: str, trainer: Trainer) -> None:
     owners = audit_owners(monitor, trainer.callbacks)
     if any(callable(cb.every_n_epochs) and cb.epochs is None for cb in owners):
         return  # a callable schedule is the user's code: not called here
-    if any(cb.should_audit(epoch) for cb in owners for epoch in range(max_epochs)):
+    if any(min(cb.epochs, default=max_epochs) < max_epochs if cb.epochs is not None else cb.every_n_epochs <= max_epochs
+           for cb in owners):  # the schedule alone: a callback used for an earlier fit still holds its audited epochs
         return
     schedules = [f"epochs={cb.epochs}" if cb.epochs is not None else f"every_n_epochs={cb.every_n_epochs}" for cb in owners]
     rank_zero_warn(

@@ -145,3 +145,14 @@ def test_no_advice_for_every_epoch_audits_or_an_audit_monitor(tmp_path):
         warnings.filterwarnings("ignore", message=r"(?!.*reads the scalar at every epoch end)")
         _fit(tmp_path, VECTORS, EarlyStopping("causal/ranked/top", check_on_train_epoch_end=True), every=1, max_epochs=2)
         _fit(tmp_path, VECTORS, AuditEarlyStopping("causal/ranked/top"), max_epochs=2)
+
+
+def test_the_schedule_check_ignores_the_epochs_audited_by_an_earlier_fit(tmp_path):
+    """The monitor's set-up may run before the audit callback's (which starts a new fit afresh)."""
+    audit = CausalAuditCallback([RankedAudit(VECTORS)], every_n_epochs=2, probe_size=8, report_dir=tmp_path / "r")
+    trainer(tmp_path, max_epochs=2, callbacks=[audit]).fit(classifier(), *loaders())
+    assert audit.audited_epochs == [1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.filterwarnings("ignore", message=r"(?!.*will check nothing)")
+        trainer(tmp_path, max_epochs=2, callbacks=[AuditEarlyStopping("causal/ranked/top"), audit]).fit(classifier(), *loaders())
