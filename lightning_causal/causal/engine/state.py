@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.eager import force_eager
 
-__all__ = ["frozen_params", "audit_mode", "check_logits", "gather_target", "resolve_target", "rng_preserved", "as_tuple"]
+__all__ = ["frozen_params", "audit_mode", "check_logits", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple"]
 
 Target = int | Tensor | None
 
@@ -88,18 +88,28 @@ def rng_preserved(devices: list[int] | None = None) -> Iterator[None]:
                 np.random.set_state(np_state)
 
 
+def output_fix(outputs: Tensor) -> str:
+    """How to choose what to explain from an output of more than two dimensions (per-position
+    scores, a segmentation map): ``"pass `output=` a callable out -> [N, classes] ..."``.
+
+    Examples:
+        >>> output_fix(torch.zeros(2, 3, 4, 4))[:25]
+        'pass `output=` a callable'
+    """
+    example = ("`output=lambda out: out.mean(1)` for per-position scores [N, T, C] averaged over positions, or "
+               "`out[:, 0]` for the first position's" if outputs.dim() == 3 else
+               "`output=lambda out: out.mean((2, 3))` for the class scores of a segmentation map averaged over pixels")
+    return f"pass `output=` a callable out -> [N, classes] to choose what to explain (e.g. {example})"
+
+
 def _as_logits(outputs: Tensor) -> Tensor:
     if not isinstance(outputs, Tensor):
         raise TypeError(f"Expected the model to return a tensor but got {type(outputs)}")
     if outputs.dim() == 1:
         return outputs.unsqueeze(1)
     if outputs.dim() != 2:
-        example = ("`output=lambda out: out.mean(1)` for per-position scores [N, T, C] averaged over positions, or "
-                   "`out[:, 0]` for the first position's" if outputs.dim() == 3 else
-                   "`output=lambda out: out.mean((2, 3))` for the class scores of a segmentation map averaged over pixels")
         raise ValueError(
-            f"Expected the model output to be [N] or [N, classes] but got shape {tuple(outputs.shape)}; pass `output=` "
-            f"a callable out -> [N, classes] to choose what to explain (e.g. {example})"
+            f"Expected the model output to be [N] or [N, classes] but got shape {tuple(outputs.shape)}; {output_fix(outputs)}"
         )
     return outputs
 

@@ -35,7 +35,7 @@ from lightning_causal.causal.engine.prefix_cache import (
     check_samples_independent,
     prefix_cache,
 )
-from lightning_causal.causal.engine.state import gather_target, resolve_target
+from lightning_causal.causal.engine.state import gather_target, output_fix, resolve_target
 from lightning_causal.causal.engine.suffix import suffix_module
 from lightning_causal.causal.engine.unit_sites import check_samples_first, check_site_units
 from lightning_causal.causal.engine.units import Layout, from_units, resolve_layout, to_units
@@ -358,7 +358,8 @@ class GraphContext:
 def _check_clean_pass(out: Tensor, layers: list[str], acts: dict[str, Tensor], kinds: dict[str, list[type]]) -> None:
     if not isinstance(out, Tensor) or out.dim() != 2:
         shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-        raise ValueError(f"Expected a model returning [N, outputs] (logits, or one column for a regression) but it returned {shape}")
+        fix = f"; {output_fix(out)}" if isinstance(out, Tensor) and out.dim() > 2 else ""
+        raise ValueError(f"Expected a model returning [N, outputs] (logits, or one column for a regression) but it returned {shape}{fix}")
     missing = [name for name in layers if name not in acts]
     if missing:
         raise ValueError(f"Expected every module of `layers` to run in the forward pass but {missing} did not")

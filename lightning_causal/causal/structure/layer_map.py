@@ -31,7 +31,13 @@ from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import check_feature_mask, group_counts, num_groups
 from lightning_causal.causal.engine.interventions import capture, resolve_module
 from lightning_causal.causal.engine.prefix_cache import check_samples_independent
-from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
+from lightning_causal.causal.engine.state import (
+    as_tuple,
+    audit_mode,
+    gather_target,
+    output_fix,
+    resolve_target,
+)
 from lightning_causal.causal.engine.token_ids import (
     check_token_baselines,
     embedding_readers,
@@ -144,7 +150,8 @@ def _clean(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], *, named
             out = forward(*xs)
     if not isinstance(out, Tensor) or out.dim() != 2:
         shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-        raise ValueError(f"Expected a model returning [N, outputs] but it returned {shape}")
+        fix = f"; {output_fix(out)}" if isinstance(out, Tensor) and out.dim() > 2 else ""
+        raise ValueError(f"Expected a model returning [N, outputs] but it returned {shape}{fix}")
     n = out.shape[0]
     folded = {k: f"{list(v.shape)} for {n} samples" for k, v in acts.items() if k in layers and v.shape[0] != n}
     folded |= _not_samples_first(forward, xs, {k: v for k, v in acts.items() if k in layers and k not in folded})
