@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.effects.unit_effects import unit_effects
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.interventions import resolve_module
-from lightning_causal.causal.engine.state import audit_mode
+from lightning_causal.causal.engine.state import audit_mode, resolve_target
 
 __all__ = ["causal_unit_scores", "causal_pruning_fn"]
 
@@ -114,7 +114,8 @@ def causal_pruning_fn(
 
     Raises:
         MisconfigurationException: unknown layers, layers without a ``[units, ...]`` weight, an
-            unknown ``scope`` or a probe that is not a tensor.
+            unknown ``scope``, a probe that is not a tensor or that the model rejects, a ``target``
+            out of the model's classes.
 
     Examples:
         >>> from lightning.pytorch.callbacks import ModelPruning
@@ -136,23 +137,29 @@ def causal_pruning_fn(
     if not layers:
         raise MisconfigurationException("Expected argument `layers` to be a non-empty list of module names")
     params = _unit_params(model, layers)
-    _check_probe(model, tensors)
+    _check_probe(model, tensors, target)
     config = {"model": model, "probe": probe_inputs, "layers": list(layers), "target": target, "scope": scope,
               "max_batch_size": max_batch_size}
     return type("CausalUnitPruning", (_CausalUnitPruning,), {"parameters_to_prune": params, "config": config})
 
 
-def _check_probe(model: nn.Module, tensors: tuple[Tensor, ...]) -> None:
-    """Run the model on one probe row now, so that a probe it cannot take is refused here and not
-    after the first training epoch, inside ``ModelPruning`` (modes and grads restored)."""
+def _check_probe(model: nn.Module, tensors: tuple[Tensor, ...], target: int | Tensor | None) -> None:
+    """Run the model on one probe row now, so that a probe it cannot take (or a ``target`` out of
+    its classes) is refused here and not after the first training epoch, inside ``ModelPruning``
+    (modes and grads restored)."""
     device = next((p.device for p in model.parameters()), tensors[0].device)
     try:
         with audit_mode(model), torch.no_grad():
-            model(*(t[:1].to(device) for t in tensors))
+            out = model(*(t[:1].to(device) for t in tensors))
     except Exception as err:
         raise MisconfigurationException(
             f"Expected argument `probe_inputs` of shape {[list(t.shape) for t in tensors]} to be accepted by the model, "
             f"but its forward pass raised: {err}") from err
+    if target is not None and isinstance(out, Tensor) and out.dim() == 2:
+        try:  # the class range and the number of entries, as the scores at each pruning check them
+            resolve_target(out.expand(len(tensors[0]), -1), target)
+        except (TypeError, ValueError) as err:
+            raise MisconfigurationException(str(err)) from err
 
 
 def _check_amount(amount: object) -> None:
