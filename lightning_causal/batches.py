@@ -33,7 +33,7 @@ from typing import Any
 
 from torch import Tensor
 
-__all__ = ["INPUT_KEYS", "LABEL_KEYS", "TOKEN_ARGUMENT_KEYS", "Unpacked", "default_unpack_batch", "unpack"]
+__all__ = ["INPUT_KEYS", "LABEL_KEYS", "TOKEN_ARGUMENT_KEYS", "Unpacked", "default_unpack_batch", "unpack", "unread_keys"]
 
 INPUT_KEYS = ("x", "inputs", "features", "input_ids", "pixel_values")
 LABEL_KEYS = ("y", "labels", "label", "target")
@@ -91,6 +91,25 @@ def _from_mapping(batch: Mapping) -> Unpacked:
     labels = next((batch[k] for k in LABEL_KEYS if k in batch), None)
     kwargs = {k: batch[k] for k in TOKEN_ARGUMENT_KEYS if k in batch} if key == "input_ids" else {}
     return batch[key], labels, kwargs or None
+
+
+def unread_keys(batch: Any) -> list[str]:
+    """The tensor entries of a mapping batch that :func:`default_unpack_batch` passes nowhere (not
+    the input, the labels or, for token ids, the token arguments): a model whose ``forward`` needs
+    one of them would not get it.
+
+    Examples:
+        >>> import torch
+        >>> unread_keys({"x": torch.zeros(2, 3), "meta": torch.zeros(2, 5), "y": torch.zeros(2)})
+        ['meta']
+    """
+    if not isinstance(batch, Mapping):
+        return []
+    key = next((k for k in INPUT_KEYS if k in batch), None)
+    used = {key, next((k for k in LABEL_KEYS if k in batch), None)}
+    if key == "input_ids":
+        used |= set(TOKEN_ARGUMENT_KEYS)
+    return [str(k) for k, v in batch.items() if isinstance(v, Tensor) and k not in used]
 
 
 def _tensors(value: Any) -> bool:

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor
 
 from lightning_causal.audits.base import Probe
-from lightning_causal.batches import UnpackBatch, unpack
+from lightning_causal.batches import INPUT_KEYS, LABEL_KEYS, UnpackBatch, unpack, unread_keys
 from lightning_causal.data_reading import read_samples
 
 __all__ = ["probe_from"]
@@ -34,6 +35,16 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None) 
         inputs, labels, args = unpack(batch, unpack_batch)
     except ValueError as err:
         raise MisconfigurationException(f"CausalAuditCallback cannot read the probe batch: {err}") from err
+    unread = unread_keys(batch) if unpack_batch is None else []
+    if unread:
+        key = next(k for k in INPUT_KEYS if k in batch)
+        label = next((k for k in LABEL_KEYS if k in batch), None)
+        warnings.warn(
+            f"The probe's batches hold {unread} besides the inputs {key!r}" + (f" and the labels {label!r}" if label else "")
+            + f": the default `unpack_batch` passes them to no model call (the audits call `model(batch[{key!r}])`). If "
+            f"forward needs them, pass `unpack_batch=lambda batch: (batch[{key!r}], "
+            + (f"batch[{label!r}]" if label else "None") + ", {" + ", ".join(f"{k!r}: batch[{k!r}]" for k in unread) + "})`",
+            UserWarning, stacklevel=3)
     first = inputs if isinstance(inputs, Tensor) else inputs[0]
     if first.dim() == 0 or first.shape[0] == 0:
         raise MisconfigurationException(f"Expected a non-empty `probe` but got {first.shape[0] if first.dim() else 0} samples")
