@@ -17,9 +17,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from lightning.pytorch import LightningModule, Trainer
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, ModelPruning
 from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from typing_extensions import override
 
 from lightning_causal.callbacks.audit import CausalAuditCallback
 
@@ -251,6 +252,23 @@ class AuditEarlyStopping(_OnAudits, EarlyStopping):
         super().__init__(monitor, min_delta, patience, mode=mode, strict=strict, check_on_train_epoch_end=True, **kwargs)
 
 
+def _check_pruning_order(monitor: str, trainer: Trainer) -> None:
+    """At set-up: warn when a ``ModelPruning`` that prunes at the end of the training epoch comes
+    after the audit callback that logs ``monitor``: it prunes after the audit, so the checkpoint
+    (saved after every other callback) would hold weights the audit did not see."""
+    owners = audit_owners(monitor, trainer.callbacks)
+    if not owners:
+        return
+    first = min(trainer.callbacks.index(cb) for cb in owners)
+    late = [cb for cb in trainer.callbacks[first + 1:] if isinstance(cb, ModelPruning)
+            and getattr(cb, "_prune_on_train_epoch_end", True)]
+    if late:
+        rank_zero_warn(
+            f"AuditModelCheckpoint(monitor={monitor!r}): ModelPruning comes after the CausalAuditCallback among the Trainer's "
+            "callbacks, so it prunes after the audit of each epoch and the checkpoints hold pruned weights the audit did not "
+            "see (the score would not be theirs); list ModelPruning before the CausalAuditCallback")
+
+
 class AuditModelCheckpoint(_OnAudits, ModelCheckpoint):
     r"""Lightning's ``ModelCheckpoint`` on a scalar of
     :class:`~lightning_causal.callbacks.audit.CausalAuditCallback`: the top-k checkpoints are
@@ -260,7 +278,9 @@ class AuditModelCheckpoint(_OnAudits, ModelCheckpoint):
     The audit schedule decides when checkpoints are considered: ``every_n_epochs``,
     ``every_n_train_steps``, ``train_time_interval`` and ``save_on_train_epoch_end`` are not
     accepted. ``save_last`` saves the last checkpoint at audited epochs; add a plain
-    ``ModelCheckpoint(save_last=True)`` for one every epoch.
+    ``ModelCheckpoint(save_last=True)`` for one every epoch. With Lightning's ``ModelPruning``, list
+    it before the ``CausalAuditCallback``: pruning after the audit would save weights the audit did
+    not see (``setup`` warns).
 
     Args:
         monitor: a scalar tag logged by the audits, e.g. ``"causal/captum_baseline/deletion_auc"``.
@@ -294,3 +314,9 @@ class AuditModelCheckpoint(_OnAudits, ModelCheckpoint):
         _check_monitor("AuditModelCheckpoint", monitor)
         super().__init__(dirpath, filename, monitor, save_top_k=save_top_k, mode=mode, every_n_epochs=1,
                          save_on_train_epoch_end=True, **kwargs)
+
+    @override
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        if stage == "fit":
+            _check_pruning_order(self.monitor, trainer)
