@@ -311,6 +311,12 @@ class Resample(Intervention):
     used), which advances with every call: the same ``Resample`` object gives other draws on its
     next use. For repeatable numbers, build a new one with a freshly seeded generator.
 
+    Padded reference sequences: pass their ``attention_mask`` (``[M, T]``, 0 at padding) and a
+    drawn sample's padded positions hold the reference's mean at that position over the samples
+    real there (:func:`~lightning_causal.causal.engine.ablation.position_mean`), not its padded
+    hidden state (never read by the model's output, and moved by the pad id): a row whose position
+    is real would otherwise be set to it.
+
     Examples:
         >>> ref = torch.tensor([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]])  # 3 reference samples, 2 units
         >>> iv = Resample(ref, torch.Generator().manual_seed(0), units=1)
@@ -329,14 +335,19 @@ class Resample(Intervention):
         reference: Tensor,
         generator: torch.Generator | None = None,
         units: Units = None,
-        *, unit_dim: int | None = None, num_heads: int | None = None,
+        *, unit_dim: int | None = None, num_heads: int | None = None, attention_mask: Tensor | None = None,
     ) -> None:
         super().__init__(units, unit_dim=unit_dim, num_heads=num_heads)
         if not isinstance(reference, Tensor) or reference.dim() < 2 or reference.shape[0] == 0:
             raise ValueError("Expected argument `reference` to be a tensor of activations [M, U, ...] with M >= 1")
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"Expected argument `generator` to be a torch.Generator but got {type(generator)}")
-        self.reference = reference.detach()
+        ref = reference.detach()
+        real = reference_mask(attention_mask, ref)
+        if real is not None:  # padded positions: the mean of the samples real there
+            shaped = real.to(ref.device).view(*real.shape, *[1] * (ref.dim() - 2))
+            ref = torch.where(shaped, ref, position_mean(ref, real).to(ref.dtype))
+        self.reference = ref
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
 
     def values(self, output: Tensor) -> Tensor:
