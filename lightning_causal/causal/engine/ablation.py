@@ -40,7 +40,9 @@ def _check_one(x: Tensor, b: object) -> Tensor:
                 f"Expected argument `baseline` to be an integer (a token id) for integer inputs of dtype {x.dtype} "
                 f"but got {b!r:.80}"
             )
-    b = torch.as_tensor(b, device=x.device).to(x.dtype)
+    # a Python number straight in the input's dtype: through the default float32 a float64 input's
+    # baseline 0.7 became 0.699999988 (effects off by ~1e-9, float32 precision in a float64 model)
+    b = torch.as_tensor(b, dtype=None if isinstance(b, Tensor) else x.dtype, device=x.device).to(x.dtype)
     if b.dim() == x.dim() - 1:
         b = b.unsqueeze(0)
     if b.dim() == 0:
