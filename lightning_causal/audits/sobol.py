@@ -27,6 +27,7 @@ from lightning_causal.causal.engine.checks import check_choice, check_float, che
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
 from lightning_causal.causal.engine.groups import broadcast_groups, make_feature_mask
 from lightning_causal.causal.engine.state import audit_mode, rng_preserved
+from lightning_causal.causal.scm.attribute_flip import one_hot_block
 from lightning_causal.causal.sensitivity.samplers import (
     EmpiricalMarginals,
     GaussianCopula,
@@ -172,6 +173,24 @@ class SobolAudit(Audit):
             if self.target >= allowed:
                 raise ValueError(f"Expected argument `target` to be a class of the model, 0 to {allowed - 1}, but got {self.target}")
 
+    def _warn_one_hot(self, x: Tensor) -> None:
+        """The copula draws every column's marginal: a one-hot block of a tabular probe gets rows no
+        encoder produces (all zeros, several ones), silently; the empirical sampler keeps groups."""
+        if x.dim() != 2:
+            return
+        for column in range(x.shape[1]):
+            block = one_hot_block(x, column)
+            if block:
+                columns = sorted([column, *block])
+                per_column = self.feature_names is not None and len(self.feature_names) == x.shape[1]  # names are per group
+                names = [self.feature_names[c] for c in columns] if per_column else columns
+                warnings.warn(
+                    f"SobolAudit {self.name!r} with sampler='copula' draws each column on its own, so the one-hot block "
+                    f"{names} gets rows no encoder produces (all zeros, or several ones) and the indices explain the model "
+                    "off its data; sampler='empirical' with the block as one group (feature_mask) draws it as observed",
+                    UserWarning, stacklevel=3)
+                return
+
     def analyse(self, model: nn.Module, probe: Probe, max_batch_size: int | None = None) -> SobolResult:
         """The :class:`~lightning_causal.causal.sensitivity.sobol.SobolResult` behind :meth:`run`."""
         return self._analyse(model, probe, max_batch_size)[0]
@@ -182,6 +201,8 @@ class SobolAudit(Audit):
         x = probe.first.detach()
         mask = self._mask(x)
         data = x if x.is_floating_point() else x.double()  # category codes: drawn as observed values, cast back per call
+        if self.sampler == "copula":
+            self._warn_one_hot(data)
         source = GaussianCopula(data) if self.sampler == "copula" else EmpiricalMarginals(data, groups=mask.flatten())
         with rng_preserved():
             options = self.model_options(probe)

@@ -282,3 +282,19 @@ def test_category_codes_get_the_exact_indices_of_their_observed_marginals():
     s_b = (pb.double() * ((f * pa.double()[:, None]).sum(0) - mean) ** 2).sum() / var
     torch.testing.assert_close(r.vectors["first"].double(), torch.stack([s_a, s_b]), atol=0.03, rtol=0)
     torch.testing.assert_close(r.vectors["total"].double(), 1 - torch.stack([s_b, s_a]), atol=0.03, rtol=0)
+
+
+def test_the_copula_sampler_names_a_one_hot_block_it_breaks():
+    """sampler='copula' drew each column of a one-hot block on its own (12% of a trial's rows had
+    no category or two), silently; the empirical sampler keeps the block as observed."""
+    g = torch.Generator().manual_seed(0)
+    cat = torch.arange(60) % 3
+    x = torch.cat([nn.functional.one_hot(cat, 3).float(), torch.randn(60, 1, generator=g)], 1)
+    model = nn.Linear(4, 2)
+    names = ["red", "green", "blue", "size"]
+    with pytest.warns(UserWarning, match=r"sampler='copula' .* one-hot block \['red', 'green', 'blue'\]"):
+        SobolAudit(n=64, sampler="copula", n_bootstrap=0, feature_names=names).run(model, Probe(x))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        SobolAudit(n=64, n_bootstrap=0, feature_names=names).run(model, Probe(x))  # empirical: no warning
+        SobolAudit(n=64, sampler="copula", n_bootstrap=0).run(model, Probe(torch.randn(60, 4, generator=g)))  # no block
