@@ -232,7 +232,9 @@ class SetTo(Intervention):
         super().__init__(units, unit_dim=unit_dim, num_heads=num_heads)
         if isinstance(value, bool) or not isinstance(value, (int, float, Tensor)):
             raise TypeError(f"Expected argument `value` to be a number or a tensor but got {type(value)}")
-        value = torch.as_tensor(value, dtype=torch.get_default_dtype() if not isinstance(value, Tensor) else None)
+        # a Python number in float64, cast to the output's dtype when applied: through the default float32
+        # SetTo(0.7) set 0.699999988 in a float64 model
+        value = torch.as_tensor(value, dtype=torch.float64 if not isinstance(value, Tensor) else None)
         if not torch.isfinite(value).all():
             raise ValueError(f"Expected argument `value` to be finite but got {value}")
         self.value = value
