@@ -54,7 +54,9 @@ class CausalAuditCallback(Callback):
     inside the audits (e.g. by Captum) show once per fit. From the second audit on, each audit also
     reports its causal drift (``drift/<vector>/{spearman,topk_jaccard,shift}``). The checkpoint
     state (plain values and tensors: audited epochs, drift vectors, each audit's ``state_dict()``)
-    lets a resumed run neither audit an epoch twice nor lose the comparisons with the last audit.
+    lets a resumed run neither audit an epoch twice nor lose the comparisons with the last audit;
+    the extra audit at the end of fit is compared with the last scheduled one but is no base for
+    later ones (a fit resumed from a checkpoint saved after it goes on as the uninterrupted fit).
 
     An audit leaves no trace on training: it runs in eval mode with every submodule's mode, the
     parameters' ``requires_grad`` and ``.grad``, all buffers and the global RNG states restored.
@@ -372,7 +374,12 @@ class CausalAuditCallback(Callback):
             rank_zero_warn("CausalAuditCallback found no probe data (no probe, no validation or training data); skipping")
             return
         t0 = time.perf_counter()
+        bases = (dict(self._previous_vectors), {a.name: a.state_dict() for a in self.audits}) if stage == "fit_end" else None
         results = self._audit_all(trainer, _audited(pl_module), epoch)
+        if bases is not None:  # the fit-end audit is compared with the last one, but is no base for later audits:
+            self._previous_vectors = bases[0]  # a fit resumed from a checkpoint saved after it goes on as an uninterrupted one
+            for audit in self.audits:
+                audit.load_state_dict(bases[1][audit.name])
         total = time.perf_counter() - t0
         if trainer.world_size > 1:  # one value on every process (rank 0's, the one in its report): monitors agree
             total = float(trainer.strategy.broadcast(total, src=0))

@@ -156,3 +156,24 @@ def test_the_schedule_check_ignores_the_epochs_audited_by_an_earlier_fit(tmp_pat
         warnings.simplefilter("error", UserWarning)
         warnings.filterwarnings("ignore", message=r"(?!.*will check nothing)")
         trainer(tmp_path, max_epochs=2, callbacks=[AuditEarlyStopping("causal/ranked/top"), audit]).fit(classifier(), *loaders())
+
+
+def test_a_fit_resumed_after_the_fit_end_audit_drifts_as_the_uninterrupted_fit(tmp_path):
+    """Audits every 2nd epoch: epoch 1, then epoch 2 at the end of a 3-epoch fit. A 5-epoch fit
+    resumed from a checkpoint saved after that fit-end audit compares epoch 3 with epoch 1, as the
+    uninterrupted fit does (Lightning's last.ckpt is saved in on_train_end, after it)."""
+    def fit(root, max_epochs, ckpt_path=None):
+        cb = CausalAuditCallback([RankedAudit(VECTORS)], every_n_epochs=2, probe_size=8, report_dir=root / "r")
+        t = trainer(root, max_epochs=max_epochs, callbacks=[cb])
+        t.fit(classifier(), *loaders(), ckpt_path=ckpt_path)
+        return t, cb
+
+    _, whole = fit(tmp_path / "a", 5)
+    t, first = fit(tmp_path / "b", 3)
+    assert first.audited_epochs == [1, 2]  # epoch 2: the fit-end audit
+    t.save_checkpoint(tmp_path / "b" / "after.ckpt")
+    _, resumed = fit(tmp_path / "b", 5, ckpt_path=tmp_path / "b" / "after.ckpt")
+    assert [e for e in whole.audited_epochs] == [1, 3, 4] and resumed.audited_epochs == [1, 2, 3, 4]
+    drift = {k: v for k, v in whole.last_results["ranked"].scalars.items() if "drift" in k}
+    assert drift == {k: v for k, v in resumed.last_results["ranked"].scalars.items() if "drift" in k}
+    assert drift["drift/imp/spearman"] == pytest.approx(spearmanr(VECTORS[1], VECTORS[2]).statistic)
