@@ -173,7 +173,7 @@ def advise_lightning_monitors(audit_callback: CausalAuditCallback, trainer: Trai
         if isinstance(cb, ModelCheckpoint) and (getattr(cb, "_every_n_train_steps", 0) or getattr(cb, "_train_time_interval", None)
                                                 or getattr(cb, "_every_n_epochs", 1) != 1):
             continue  # a schedule of its own, chosen by the user
-        if audit_callback in audit_owners(cb.monitor, [audit_callback]) and cb.monitor != _EVERY_CALLBACK:
+        if any(cb.monitor.startswith(f"causal/{a.name}/") for a in audit_callback.audits):  # its own tags, not shared ones
             name = type(cb).__name__
             rank_zero_warn(
                 f"{name}(monitor={cb.monitor!r}) reads the scalar at every epoch end, but CausalAuditCallback logs it only at "

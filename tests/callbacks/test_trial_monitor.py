@@ -177,3 +177,12 @@ def test_a_fit_resumed_after_the_fit_end_audit_drifts_as_the_uninterrupted_fit(t
     drift = {k: v for k, v in whole.last_results["ranked"].scalars.items() if "drift" in k}
     assert drift == {k: v for k, v in resumed.last_results["ranked"].scalars.items() if "drift" in k}
     assert drift["drift/imp/spearman"] == pytest.approx(spearmanr(VECTORS[1], VECTORS[2]).statistic)
+
+
+def test_no_advice_from_a_sparse_callback_for_a_tag_shared_by_all_callbacks(tmp_path):
+    """``compare/...`` (CaptumBaseline) may come from a dense callback: the sparse one does not claim it."""
+    sparse = CausalAuditCallback([RankedAudit(VECTORS)], every_n_epochs=2, probe_size=8, report_dir=tmp_path / "r")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.filterwarnings("ignore", message=r"(?!.*reads the scalar at every epoch end)")
+        sparse.setup(trainer(tmp_path, callbacks=[sparse, EarlyStopping("compare/deletion_auc_gap")]), classifier(), "fit")
