@@ -28,7 +28,7 @@ from torch.nn.utils.rnn import PackedSequence
 from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.input_sites import InputSite
 
-__all__ = ["SiteFacts", "check_default_units", "check_head_site", "check_samples_first", "check_site_units", "check_unit_dimension", "first_tensor", "is_model_output",
+__all__ = ["SiteFacts", "check_default_units", "check_head_dimension", "check_head_site", "check_samples_first", "check_site_units", "check_unit_dimension", "first_tensor", "is_model_output",
            "inspect_site"]
 
 #: Layers whose output is ``[N, ..., D]`` with the features last (a ``[N, T, D]`` sequence of
@@ -82,11 +82,15 @@ class SiteFacts:
             such a layer returned a tensor of the output's shape; or a parameter-free layer (an
             activation, dropout) applied to such a layer's output.
         shape: the shape of its output in the pass.
+        channels_first: its output is laid out ``[N, C, ...]``: it is a convolution or a channel
+            normalisation (batch, instance, group norm), a block whose output one of them returned, the
+            input of one, or a parameter-free layer applied to such an output.
     """
 
     projected: bool
     features_last: bool
     shape: tuple[int, ...]
+    channels_first: bool = False
 
 
 class _Reached(BaseException):
@@ -161,7 +165,19 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
     inner = {id(m) for m in site.modules() if m is not site}
     inside = [(m, t) for m, t in outputs if id(m) in inner]
     projected = isinstance(site, nn.MultiheadAttention) or any(_mixes_features(m) and _same(t, out) for m, t in inside)
-    return SiteFacts(projected, _is_features_last(site, out, seen.get("input"), inside, outputs, inputs), tuple(out.shape))
+    return SiteFacts(projected, _is_features_last(site, out, seen.get("input"), inside, outputs, inputs), tuple(out.shape),
+                     _is_channels_first(site, out, seen.get("input"), inside, outputs))
+
+
+def _is_channels_first(site: nn.Module, out: Tensor, inp: Tensor | None, inside: list, outputs: list) -> bool:
+    if isinstance(site, InputSite):
+        return isinstance(site.consumer, _CHANNELS_FIRST)
+    if isinstance(site, _CHANNELS_FIRST):
+        return True
+    if inside:
+        return any(isinstance(m, _CHANNELS_FIRST) and _same(t, out) for m, t in inside)
+    # a parameter-free leaf (an activation) right after a convolution or channel normalisation
+    return _passes_layout(site, inp, out) and any(isinstance(m, _CHANNELS_FIRST) and _same(t, inp) for m, t in outputs)
 
 
 def _passes_layout(module: nn.Module, inp: Tensor | None, out: Tensor) -> bool:
@@ -423,4 +439,25 @@ def check_site_units(model: nn.Module, name: str, run: Callable[[], object], uni
     check_head_site(resolve_module(model, name), name, num_heads, facts)
     check_fused_projection(model, name, num_heads)
     check_default_units(name, facts, unit_dim, num_heads, fix)
+    check_head_dimension(name, facts, unit_dim, num_heads)
     return facts
+
+
+def check_head_dimension(name: str, facts: SiteFacts, unit_dim: int | None, num_heads: int | None) -> None:
+    """Refuse ``num_heads`` without ``unit_dim`` on a channels-first output (:attr:`SiteFacts.channels_first`,
+    a convolution's ``[N, C, H, W]``): there ``num_heads`` alone splits the last dimension, the
+    width, into slices of columns, where groups of channels were meant.
+
+    Examples:
+        >>> check_head_dimension("conv", SiteFacts(False, False, (1, 16, 8, 8), True), unit_dim=1, num_heads=4)
+    """
+    if num_heads is None or unit_dim is not None or len(facts.shape) < 3 or not facts.channels_first:
+        return
+    channels = facts.shape[1]
+    groups = f"groups of {channels // num_heads} channels" if channels % num_heads == 0 else f"groups of its {channels} channels"
+    raise ValueError(
+        f"Expected `num_heads` without `unit_dim` on an output whose features are last ([N, T, D]: it splits the last "
+        f"dimension), but {name!r} returns {list(facts.shape)} with its channels on dimension 1 (a convolution or a "
+        f"channel normalisation), so num_heads={num_heads} would cut the width into slices of columns. Pass "
+        f"`unit_dim=1` for {groups} as units (e.g. the groups of a grouped convolution), or `unit_dim=-1` to split "
+        "the last dimension")
