@@ -15,6 +15,15 @@ from torch import nn
 from lightning_causal.causal import causal_graph, unit_effects
 
 
+class _Residual(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(8, 8, 3, padding=1, groups=4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.conv(x) + x)
+
+
 class _GroupedCNN(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -22,14 +31,15 @@ class _GroupedCNN(nn.Module):
         self.gconv = nn.Conv2d(8, 8, 3, padding=1, groups=4)
         self.act = nn.ReLU()
         self.norm = nn.GroupNorm(4, 8)
+        self.block = _Residual()
         self.head = nn.Linear(8, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.norm(self.act(self.gconv(torch.relu(self.stem(x)))))
+        h = self.block(self.norm(self.act(self.gconv(torch.relu(self.stem(x))))))
         return self.head(h.mean((2, 3)))
 
 
-@pytest.mark.parametrize("site", ["gconv", "act", "norm", "gconv:input"])
+@pytest.mark.parametrize("site", ["gconv", "act", "norm", "gconv:input", "block"])
 def test_num_heads_without_unit_dim_on_channels_is_refused(site):
     model, x = _GroupedCNN().eval(), torch.randn(2, 3, 8, 8)
     with pytest.raises(ValueError, match=r"channels on dimension 1 .* Pass `unit_dim=1` for groups of 2 channels"):

@@ -83,8 +83,9 @@ class SiteFacts:
             activation, dropout) applied to such a layer's output.
         shape: the shape of its output in the pass.
         channels_first: its output is laid out ``[N, C, ...]``: it is a convolution or a channel
-            normalisation (batch, instance, group norm), a block whose output one of them returned, the
-            input of one, or a parameter-free layer applied to such an output.
+            normalisation (batch, instance, group norm), a block in which one of them returned a
+            tensor of the output's shape (a residual block), the input of one, or a parameter-free
+            layer applied to such an output.
     """
 
     projected: bool
@@ -174,8 +175,8 @@ def _is_channels_first(site: nn.Module, out: Tensor, inp: Tensor | None, inside:
         return isinstance(site.consumer, _CHANNELS_FIRST)
     if isinstance(site, _CHANNELS_FIRST):
         return True
-    if inside:
-        return any(isinstance(m, _CHANNELS_FIRST) and _same(t, out) for m, t in inside)
+    if inside:  # a block that convolves, one of whose layers returned a tensor of the output's shape
+        return any(isinstance(m, _CHANNELS_FIRST) and t.shape == out.shape for m, t in inside)
     # a parameter-free leaf (an activation) right after a convolution or channel normalisation
     return _passes_layout(site, inp, out) and any(isinstance(m, _CHANNELS_FIRST) and _same(t, inp) for m, t in outputs)
 
