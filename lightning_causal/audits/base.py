@@ -224,10 +224,12 @@ class Audit(ABC):
         """Keyword arguments for the core's estimators: ``output`` and the probe's forward arguments."""
         return {"output": self.output, **probe.forward_options}
 
-    def dry_run(self, model: nn.Module, probe: Probe) -> None:
+    def dry_run(self, model: nn.Module, probe: Probe) -> AuditResult | None:
         """Run the audit on (at most) 2 probe samples, so that misconfigurations raise before
-        training. Audits whose full run is costly override this with a cheaper configuration."""
-        self.run(model, probe.subset(slice(0, 2)))
+        training. Audits whose full run is costly override this with a cheaper configuration.
+        Returns the result (its scalar names let monitors check their tag before training), or
+        ``None``."""
+        return self.run(model, probe.subset(slice(0, 2)))
 
     def validate(self, model: nn.Module, probe: Probe) -> None:  # noqa: B027 - optional hook
         """Check the configuration against ``model`` and ``probe``; raise ``ValueError`` if bad."""

@@ -187,6 +187,7 @@ class CausalAuditCallback(Callback):
         self.failed_epochs: list[int] = []
         self.last_results: dict[str, AuditResult] = {}
         self.last_scalars: dict[str, float] = {}
+        self.dry_run_tags: set[str] = set()  # the scalar tags of the dry run before training
         self._previous_vectors: dict[str, dict[str, torch.Tensor]] = {}
         self._renderer = TensorBoardRenderer(figure_kind=figure_kind)
         self._warned_no_tb = False
@@ -237,6 +238,9 @@ class CausalAuditCallback(Callback):
         if " of " in self.probe_origin:  # several dataloaders: say which one the audits explain
             rank_zero_info(f"CausalAuditCallback explains {self.probe_origin}; pass `probe=` to explain other data")
         self._set_probe(probe_from(source, self.probe_size, self.unpack_batch), trainer, pl_module)
+        from lightning_causal.callbacks import monitoring  # imported here: it imports this module
+
+        monitoring.check_monitors_after_dry_run(self, trainer)
 
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -279,6 +283,7 @@ class CausalAuditCallback(Callback):
         self.probe, self.probe_origin = None, ""
         self.audited_epochs, self.failed_epochs = [], []
         self.last_results, self.last_scalars, self._previous_vectors = {}, {}, {}
+        self.dry_run_tags = set()
         self._warned_no_tb = False
         self._warnings.reset()
         for audit in self.audits:
@@ -342,17 +347,18 @@ class CausalAuditCallback(Callback):
                 widths += [int(out.shape[1])] if out.dim() == 2 else []
             if widths:  # the labels are classes of one of the explained heads (the widest)
                 check_class_labels("the labels of `probe`", probe.labels, max(widths), error=MisconfigurationException)
-            for audit in self.audits:
-                self._dry_run(audit, model, probe)
+            dry = [self._dry_run(audit, model, probe) for audit in self.audits]
+        self.dry_run_tags = {tag for result in dry if result is not None for tag in scalar_tags(result)}
         self.probe = probe
 
     @staticmethod
-    def _dry_run(audit: Audit, model: torch.nn.Module, probe: Probe) -> None:
+    def _dry_run(audit: Audit, model: torch.nn.Module, probe: Probe) -> AuditResult | None:
         state = audit.state_dict()
         error: BaseException | None = None
+        result = None
         try:
             audit.validate(model, probe)
-            audit.dry_run(model, probe)
+            result = audit.dry_run(model, probe)
         except Exception as err:
             error = err
         finally:
@@ -360,6 +366,7 @@ class CausalAuditCallback(Callback):
         error = settle_shards(error)  # under DDP every process learns whether one failed, and all raise alike
         if error is not None:
             raise MisconfigurationException(f"Audit {audit.name!r} is misconfigured: {error}") from error
+        return result if isinstance(result, AuditResult) else None
 
     @staticmethod
     def _to_device(probe: Probe, trainer: Trainer, pl_module: LightningModule) -> Probe:

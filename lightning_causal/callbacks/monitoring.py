@@ -24,7 +24,14 @@ from typing_extensions import override
 
 from lightning_causal.callbacks.audit import CausalAuditCallback
 
-__all__ = ["AuditEarlyStopping", "AuditModelCheckpoint", "advise_lightning_monitors", "audit_owners", "audit_scalars_now"]
+__all__ = [
+    "AuditEarlyStopping",
+    "AuditModelCheckpoint",
+    "advise_lightning_monitors",
+    "audit_owners",
+    "audit_scalars_now",
+    "check_monitors_after_dry_run",
+]
 
 _SCHEDULE_OPTIONS = ("every_n_train_steps", "train_time_interval", "every_n_epochs", "save_on_train_epoch_end")
 
@@ -180,6 +187,24 @@ def advise_lightning_monitors(audit_callback: CausalAuditCallback, trainer: Trai
                 f"its audited epochs ({schedule}): it is missing before the first audit, then the last audit's value is "
                 f"seen again. Use lightning_causal.Audit{'EarlyStopping' if isinstance(cb, EarlyStopping) else 'ModelCheckpoint'}"
                 " (the same arguments), which checks it once per audit")
+
+
+def check_monitors_after_dry_run(audit_callback: CausalAuditCallback, trainer: Trainer) -> None:
+    """Before the first training step, after ``audit_callback``'s dry run (2 probe samples): warn
+    for each ``AuditEarlyStopping``/``AuditModelCheckpoint`` on one of its audits' tags that the dry
+    run did not log, listing those it did, instead of only at the first audit (possibly many epochs
+    later). Drift scalars are left out (they come from the second audit on); a tag that depends on the
+    samples (a group's rate) may still come with the whole probe, hence a warning, not an error."""
+    if not audit_callback.dry_run_tags:
+        return
+    for cb in trainer.callbacks:
+        if not isinstance(cb, _OnAudits) or "/drift/" in cb.monitor or cb.monitor in audit_callback.dry_run_tags:
+            continue
+        if any(cb.monitor.startswith(f"causal/{a.name}/") for a in audit_callback.audits):
+            rank_zero_warn(
+                f"{type(cb).__name__}(monitor={cb.monitor!r}) is not among the scalars of the audits' dry run before training; "
+                f"unless the whole probe gives it, the first audit will raise. The dry run logged: "
+                f"{sorted(audit_callback.dry_run_tags)[:40]}")
 
 
 def _check_monitor(owner: str, monitor: object) -> None:

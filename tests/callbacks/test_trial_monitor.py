@@ -186,3 +186,18 @@ def test_no_advice_from_a_sparse_callback_for_a_tag_shared_by_all_callbacks(tmp_
         warnings.simplefilter("error", UserWarning)
         warnings.filterwarnings("ignore", message=r"(?!.*reads the scalar at every epoch end)")
         sparse.setup(trainer(tmp_path, callbacks=[sparse, EarlyStopping("compare/deletion_auc_gap")]), classifier(), "fit")
+
+
+def test_a_monitor_tag_missing_from_the_dry_run_warns_before_training(tmp_path):
+    """Audits every 2nd epoch, 1 epoch: no scheduled audit, yet the typo is reported before training."""
+    with pytest.warns(UserWarning, match=r"AuditEarlyStopping\(monitor='causal/ranked/tops'\) is not among the scalars of the "
+                                         r"audits' dry run.*\['causal/ranked/top'\]"):
+        _fit(tmp_path, VECTORS, AuditEarlyStopping("causal/ranked/tops"), max_epochs=1)
+
+
+@pytest.mark.parametrize("monitor", ["causal/ranked/top", DRIFT])
+def test_no_dry_run_warning_for_a_tag_the_audit_logs_or_a_drift_tag(tmp_path, monitor):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.filterwarnings("ignore", message=r"(?!.*dry run before training)")
+        _fit(tmp_path, VECTORS, AuditEarlyStopping(monitor), max_epochs=2)
