@@ -64,3 +64,17 @@ def test_groups_of_channels_with_unit_dim_1_equal_a_hook_loop():
             handle.remove()
     torch.testing.assert_close(got, torch.stack(cols, 1))
     assert unit_effects(model, x, "gconv", unit_dim=-1, num_heads=4, target=2).shape == (3, 4)  # the width, on purpose
+
+
+@pytest.mark.parametrize("site", ["gconv", "norm", "gconv:input"])
+def test_intervene_refuses_num_heads_without_unit_dim_on_channels(site):
+    from lightning_causal.causal import Zero, intervene
+
+    model, x = _GroupedCNN().eval(), torch.randn(2, 3, 8, 8)
+    with pytest.raises(ValueError, match=r"channels on dimension 1 .* `unit_dim=1` for groups of 2 channels"):
+        with intervene(model, {site: Zero(units=[0], num_heads=4)}):
+            model(x)
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+    with torch.no_grad(), intervene(model, {"gconv": Zero(units=[1], unit_dim=1, num_heads=4)}), \
+            intervene(model, {"stem": Zero(units=[0])}):
+        model(x)  # groups of channels on purpose, and a plain channel: fine

@@ -28,7 +28,7 @@ from torch.nn.utils.rnn import PackedSequence
 from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.input_sites import InputSite
 
-__all__ = ["SiteFacts", "check_default_units", "check_head_dimension", "check_head_site", "check_samples_first", "check_site_units", "check_unit_dimension", "first_tensor", "is_model_output",
+__all__ = ["SiteFacts", "check_default_units", "check_head_dimension", "check_head_module", "check_head_site", "check_samples_first", "check_site_units", "check_unit_dimension", "first_tensor", "is_model_output",
            "inspect_site"]
 
 #: Layers whose output is ``[N, ..., D]`` with the features last (a ``[N, T, D]`` sequence of
@@ -444,6 +444,20 @@ def check_site_units(model: nn.Module, name: str, run: Callable[[], object], uni
     return facts
 
 
+def check_head_module(module: nn.Module, name: str, unit_dim: int | None, num_heads: int | None) -> None:
+    """:func:`check_head_dimension` without a forward pass (:func:`~lightning_causal.causal.engine.interventions.intervene`):
+    ``num_heads`` without ``unit_dim`` refused on a convolution or channel normalisation, or on its input.
+
+    Examples:
+        >>> check_head_module(nn.Conv2d(3, 8, 3), "conv", unit_dim=1, num_heads=4)
+    """
+    layer = _consumer(module)
+    if num_heads is not None and unit_dim is None and isinstance(layer, _CHANNELS_FIRST):
+        side = "in_channels" if layer is not module else "out_channels"
+        channels = getattr(layer, side, None) or getattr(layer, "num_features", None) or getattr(layer, "num_channels", 0)
+        check_head_dimension(name, SiteFacts(False, False, (1, int(channels), 0), True), unit_dim, num_heads)
+
+
 def check_head_dimension(name: str, facts: SiteFacts, unit_dim: int | None, num_heads: int | None) -> None:
     """Refuse ``num_heads`` without ``unit_dim`` on a channels-first output (:attr:`SiteFacts.channels_first`,
     a convolution's ``[N, C, H, W]``): there ``num_heads`` alone splits the last dimension, the
@@ -455,10 +469,12 @@ def check_head_dimension(name: str, facts: SiteFacts, unit_dim: int | None, num_
     if num_heads is None or unit_dim is not None or len(facts.shape) < 3 or not facts.channels_first:
         return
     channels = facts.shape[1]
-    groups = f"groups of {channels // num_heads} channels" if channels % num_heads == 0 else f"groups of its {channels} channels"
+    groups = (f"groups of {channels // num_heads} channels" if channels and channels % num_heads == 0 else
+              f"groups of its {channels} channels" if channels else "groups of channels")
+    returns = f"returns {list(facts.shape)}" if all(facts.shape) else "returns its output"
     raise ValueError(
         f"Expected `num_heads` without `unit_dim` on an output whose features are last ([N, T, D]: it splits the last "
-        f"dimension), but {name!r} returns {list(facts.shape)} with its channels on dimension 1 (a convolution or a "
+        f"dimension), but {name!r} {returns} with its channels on dimension 1 (a convolution or a "
         f"channel normalisation), so num_heads={num_heads} would cut the width into slices of columns. Pass "
         f"`unit_dim=1` for {groups} as units (e.g. the groups of a grouped convolution), or `unit_dim=-1` to split "
         "the last dimension")
