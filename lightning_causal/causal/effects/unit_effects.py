@@ -189,6 +189,8 @@ def unit_effects(
             would be positions there. ``unit_dim=1`` asks for positions on purpose.
         num_heads: split the unit dimension (the last one if ``unit_dim`` is not given) into this
             many contiguous heads; a unit is then a head (``[N, T, H * d]`` self-attention outputs).
+            Without ``unit_dim`` it is refused on a convolution's ``[N, C, H, W]`` (the last
+            dimension is the width): ``unit_dim=1`` takes groups of channels as units.
         method: ``"exact"`` (interventions), ``"attribution"`` or ``"atp"`` (first-order estimates).
         screen: with ``method="exact"``, the number of units (ranked by the estimate) to intervene on.
         use_suffix: set ``False`` to force full forward passes.
