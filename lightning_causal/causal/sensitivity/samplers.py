@@ -87,12 +87,20 @@ class UniformCube(_CubeSampler):
 class IndependentNormal(_CubeSampler):
     """Independent Gaussian inputs ``X_j ~ N(mean_j, std_j^2)``.
 
+    Unlike :class:`UniformCube`, the first argument is the means, not the dimension: an ``int``
+    there is refused (``IndependentNormal([0.0] * 3)`` draws three standard normal inputs).
+
     Examples:
         >>> IndependentNormal([0.0, 1.0], [1.0, 2.0]).icdf(torch.tensor([[0.5, 0.5]], dtype=torch.float64))
         tensor([[0., 1.]], dtype=torch.float64)
     """
 
     def __init__(self, mean: Sequence[float] | Tensor, std: float | Sequence[float] | Tensor = 1.0) -> None:
+        if isinstance(mean, int) and not isinstance(mean, bool):  # `IndependentNormal(3)` as `UniformCube(3)`: one input of mean 3
+            raise TypeError(
+                f"Expected argument `mean` to be the D means (a sequence or tensor) but got the int {mean!r}, which would "
+                f"give one input of mean {mean}; for {mean} standard normal inputs use IndependentNormal([0.0] * {mean})"
+            )
         self.mean = torch.as_tensor(mean, dtype=torch.float64).reshape(-1)
         if self.mean.numel() < 1 or not torch.isfinite(self.mean).all():
             raise ValueError(f"Expected argument `mean` to hold finite values but got {mean!r}")
