@@ -190,6 +190,11 @@ def _grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor | st
         rows = []
         for grp in range(g):
             pooled = torch.cat([x.expand(torch.broadcast_shapes(m.shape, x.shape))[(m == grp).expand_as(x)] for x, m in zip(xs, masks)])
+            if not bool(torch.isfinite(pooled).all()):  # else a NaN quantile, reported as a bad `values` the caller never gave
+                raise ValueError(
+                    f"Expected finite `inputs` for values='quantiles' but group {grp} holds NaN or infinity; pass the values "
+                    "as a tensor or drop the non-finite samples"
+                )
             rows.append(torch.quantile(pooled.float(), levels) if pooled.numel() else torch.zeros_like(levels))
         return torch.stack(rows).to(xs[0].dtype)
     if not isinstance(values, Tensor):
