@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import time
@@ -56,7 +57,8 @@ class CausalAuditCallback(Callback):
     state (plain values and tensors: audited epochs, drift vectors, each audit's ``state_dict()``)
     lets a resumed run neither audit an epoch twice nor lose the comparisons with the last audit;
     the extra audit at the end of fit is compared with the last scheduled one but is no base for
-    later ones (a fit resumed from a checkpoint saved after it goes on as the uninterrupted fit).
+    later ones (a fit resumed from a checkpoint saved after it goes on as the uninterrupted fit). A fit resumed
+    with a changed set of audits restores that state for the audits of the same name, with a warning.
 
     An audit leaves no trace on training: it runs in eval mode with every submodule's mode, the
     parameters' ``requires_grad`` and ``.grad``, all buffers and the global RNG states restored.
@@ -270,13 +272,46 @@ class CausalAuditCallback(Callback):
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        mine = {a.name for a in self.audits}  # a removed audit's drift base is not carried into later checkpoints
         self.audited_epochs = [int(e) for e in state_dict.get("audited_epochs", [])]
         self.failed_epochs = [int(e) for e in state_dict.get("failed_epochs", [])]
-        self._previous_vectors = {a: dict(vs) for a, vs in state_dict.get("previous_vectors", {}).items()}
+        self._previous_vectors = {a: dict(vs) for a, vs in state_dict.get("previous_vectors", {}).items() if a in mine}
         audit_states = state_dict.get("audit_states", {})
         for audit in self.audits:
             if audit.name in audit_states:
                 audit.load_state_dict(audit_states[audit.name])
+
+    @override
+    def on_load_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
+        """A fit resumed with a changed set of audits (one added, removed or renamed): the ``state_key``
+        names the audits, so Lightning finds no state of this key and would restore nothing, silently
+        (no drift at the first resumed audit, a ``SobolAudit`` re-choosing its class). When the
+        checkpoint holds one audit callback's state that no callback of the trainer claims, it is
+        restored here for the audits of the same name (schedule, drift bases, audit states), with a
+        warning naming the audits that start fresh and those whose state is dropped."""
+        states = checkpoint.get("callbacks") or {}
+        if self.state_key in states:
+            return  # Lightning restores it (load_state_dict)
+        claimed = {cb.state_key for cb in trainer.callbacks}
+        prefix = f"{type(self).__qualname__}{{"
+        unclaimed = [k for k in states if isinstance(k, str) and k.startswith(prefix) and k not in claimed]
+        if not unclaimed:
+            return
+        if len(unclaimed) > 1:
+            rank_zero_warn(f"CausalAuditCallback with audits {[a.name for a in self.audits]} restores no state from the "
+                           f"checkpoint: it holds several audit callbacks' states ({unclaimed}) and none of this key; "
+                           "its audits start fresh (no drift at the first audit)")
+            return
+        state = states[unclaimed[0]]
+        try:  # "CausalAuditCallback{'audits': [...]}" (see state_key)
+            old = [str(a) for a in ast.literal_eval(unclaimed[0][len(prefix) - 1:])["audits"]]
+        except (ValueError, SyntaxError, KeyError, TypeError):
+            old = list(dict.fromkeys([*state.get("previous_vectors", {}), *state.get("audit_states", {})]))
+        mine = [a.name for a in self.audits]
+        self.load_state_dict(state)
+        rank_zero_warn(f"CausalAuditCallback: the checkpoint's audit callback state {unclaimed[0]!r} is restored for the "
+                       f"audits {[a for a in mine if a in old]} (schedule, drift, audit states); "
+                       f"start fresh: {[a for a in mine if a not in old]}; dropped: {[a for a in old if a not in mine]}")
 
     # ------------------------------------------------------------------ set-up
     def _reset(self) -> None:
