@@ -191,6 +191,7 @@ class CausalAuditCallback(Callback):
         self.last_scalars: dict[str, float] = {}
         self.dry_run_tags: set[str] = set()  # the scalar tags of the dry run before training
         self._previous_vectors: dict[str, dict[str, torch.Tensor]] = {}
+        self._checkpoint_probe: dict[str, Any] | None = None  # the probe of the audits a resumed fit compares with
         self._renderer = TensorBoardRenderer(figure_kind=figure_kind)
         self._warned_no_tb = False
         self._warnings = WarningsOncePerFit()
@@ -240,6 +241,7 @@ class CausalAuditCallback(Callback):
         if " of " in self.probe_origin:  # several dataloaders: say which one the audits explain
             rank_zero_info(f"CausalAuditCallback explains {self.probe_origin}; pass `probe=` to explain other data")
         self._set_probe(probe_from(source, self.probe_size, self.unpack_batch), trainer, pl_module)
+        self._check_resumed_probe()
         from lightning_causal.callbacks import monitoring  # imported here: it imports this module
 
         monitoring.check_monitors_after_dry_run(self, trainer)
@@ -268,6 +270,7 @@ class CausalAuditCallback(Callback):
             "failed_epochs": list(self.failed_epochs),
             "previous_vectors": {a: {k: v.detach().cpu() for k, v in vs.items()} for a, vs in self._previous_vectors.items()},
             "audit_states": audit_states,
+            "probe": self._probe_summary() if self.probe is not None else self._checkpoint_probe,
         }
 
     @override
@@ -275,6 +278,7 @@ class CausalAuditCallback(Callback):
         mine = {a.name for a in self.audits}  # a removed audit's drift base is not carried into later checkpoints
         self.audited_epochs = [int(e) for e in state_dict.get("audited_epochs", [])]
         self.failed_epochs = [int(e) for e in state_dict.get("failed_epochs", [])]
+        self._checkpoint_probe = state_dict.get("probe")
         self._previous_vectors = {a: dict(vs) for a, vs in state_dict.get("previous_vectors", {}).items() if a in mine}
         audit_states = state_dict.get("audit_states", {})
         for audit in self.audits:
@@ -313,12 +317,30 @@ class CausalAuditCallback(Callback):
                        f"audits {[a for a in mine if a in old]} (schedule, drift, audit states); "
                        f"start fresh: {[a for a in mine if a not in old]}; dropped: {[a for a in old if a not in mine]}")
 
+    def _probe_summary(self) -> dict[str, Any]:
+        assert self.probe is not None
+        return {"samples": len(self.probe), "shape": list(self.probe.first.shape[1:]), "source": self.probe_origin}
+
+    def _check_resumed_probe(self) -> None:
+        """A fit resumed with another probe (a changed ``probe_size``, other data): its first audits'
+        drift, and the carried states (a causal graph's edges gained and lost), would compare audits of
+        different samples; a warning says so."""
+        before, self._checkpoint_probe = self._checkpoint_probe, None
+        if before is None or self.probe is None or not (self._previous_vectors or any(a.state_dict() for a in self.audits)):
+            return
+        now = self._probe_summary()
+        if before != now:
+            rank_zero_warn(f"CausalAuditCallback resumes with another probe ({now}) than the checkpoint's audits ({before}): "
+                           "the first resumed audit's drift compares audits of different samples; keep `probe` and "
+                           "`probe_size` to compare the model alone")
+
     # ------------------------------------------------------------------ set-up
     def _reset(self) -> None:
         self.probe, self.probe_origin = None, ""
         self.audited_epochs, self.failed_epochs = [], []
         self.last_results, self.last_scalars, self._previous_vectors = {}, {}, {}
         self.dry_run_tags = set()
+        self._checkpoint_probe = None
         self._warned_no_tb = False
         self._warnings.reset()
         for audit in self.audits:

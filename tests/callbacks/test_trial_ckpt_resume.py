@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -29,9 +31,9 @@ class CountingAudit(Audit):
         self.calls = int(state.get("calls", 0))
 
 
-def _fit(tmp_path, names, max_epochs, ckpt_path=None):  # noqa: ANN001, ANN202
+def _fit(tmp_path, names, max_epochs, ckpt_path=None, probe_size=8):  # noqa: ANN001, ANN202
     train, val = loaders(shuffle=False)
-    cb = CausalAuditCallback([CountingAudit(n) for n in names], probe_size=8, report_dir=tmp_path / "reports")
+    cb = CausalAuditCallback([CountingAudit(n) for n in names], probe_size=probe_size, report_dir=tmp_path / "reports")
     mc = ModelCheckpoint(dirpath=tmp_path / "ckpt", filename="{epoch}", save_top_k=-1)
     trainer(tmp_path, max_epochs=max_epochs, callbacks=[cb, mc], enable_checkpointing=True).fit(
         classifier(), train, val, ckpt_path=ckpt_path)
@@ -48,3 +50,16 @@ def test_resume_with_changed_audits_restores_the_kept_audits_state(tmp_path):
     assert "drift/imp/spearman" in scalars["keep"]["scalars"]  # compared with its audit at epoch 1
     assert "drift/imp/spearman" not in scalars["new"]["scalars"]
     assert set(cb.state_dict()["previous_vectors"]) == {"keep", "new"}  # the removed audit's base is not carried on
+
+
+def test_resume_with_another_probe_size_warns_that_drift_compares_different_samples(tmp_path):
+    _fit(tmp_path, ["keep"], max_epochs=2)
+    ckpt = tmp_path / "ckpt" / "epoch=1.ckpt"
+    assert torch.load(ckpt, weights_only=True)["callbacks"]["CausalAuditCallback{'audits': ['keep']}"]["probe"] == {
+        "samples": 8, "shape": [1, 8, 8], "source": "val_dataloaders"}
+    with pytest.warns(UserWarning, match=r"resumes with another probe \(\{'samples': 4.*\{'samples': 8"):
+        _fit(tmp_path, ["keep"], max_epochs=3, ckpt_path=ckpt, probe_size=4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _fit(tmp_path, ["keep"], max_epochs=3, ckpt_path=ckpt)  # the same probe: no warning
+    assert not [w for w in caught if "another probe" in str(w.message)]
