@@ -128,7 +128,7 @@ class InputEffectAudit(Audit):
     Scalars: ``mean_abs_effect`` (mean |δ| over samples and groups), ``max_abs_effect`` (the
     strongest group's mean |δ| over the samples, ``max_g E_n|δ_{n,g}|``: not the largest single
     |δ|, which the per-sample maps show), ``top{k}_share`` (the ``top_k`` groups' share of
-    ``Σ_g E_n|δ_{n,g}|``) and ``mean_ace_range`` (the mean over groups of the ACE curve's range).
+    ``Σ_g E_n|δ_{n,g}|``; k at most all groups but one, whose share would always be 1) and ``mean_ace_range`` (the mean over groups of the ACE curve's range).
 
     With an ``attention_mask`` or ``lengths`` (packed sequences) in the probe's forward arguments (a
     keyword, or positional where the model's ``forward`` names its parameter so;
@@ -252,7 +252,8 @@ class InputEffectAudit(Audit):
         total = float(mean_abs.sum())
         result.scalars["mean_abs_effect"] = mean_abs_effect
         result.scalars["max_abs_effect"] = float(mean_abs.max())
-        result.scalars[f"top{k}_share"] = float(top_values.sum()) / total if total > 0 else 0.0
+        share_k = max(1, min(k, (mean_abs.numel() if real is None else int(somewhere.sum())) - 1))  # all: always 1
+        result.scalars[f"top{share_k}_share"] = float(top_values[:share_k].sum()) / total if total > 0 else 0.0
         ace_range = self._ace(model, probe, mask, max_batch_size)
         if ace_range is not None:
             result.vectors["ace_range"] = ace_range

@@ -26,7 +26,8 @@ class UnitImportanceAudit(Audit):
 
     For each layer, ``importance_u = E_x |f_t(x) − f_t(x | do(h_u := a))|`` over the probe, with
     ``a`` given by ``intervention`` (default zero). Reports the importance vector per layer
-    (histograms, bar figures, drift), the top-k units and the share of the top-k in the total;
+    (histograms, bar figures, drift), the top-k units and the share of the top-k in the total
+    (``<layer>/top{k}_share``, k at most all units but one: the share of all of them is always 1);
     ``meta`` records how each layer was computed (``path/<layer>``: the prefix cache's path;
     ``exact_units/<layer>`` with a screen).
 
@@ -103,7 +104,8 @@ class UnitImportanceAudit(Audit):
             total = float(imp.sum())
             result.vectors[f"importance/{layer}"] = imp
             result.scalars[f"{layer}/top1_importance"] = float(top.values[0])
-            result.scalars[f"{layer}/top{k}_share"] = float(top.values.sum()) / total if total > 0 else 0.0
+            share_k = max(1, min(k, imp.numel() - 1))  # all units would be a constant share of 1
+            result.scalars[f"{layer}/top{share_k}_share"] = float(top.values[:share_k].sum()) / total if total > 0 else 0.0
             rows = [{"unit": int(u), "importance": float(imp[u]), "mean_effect": float(mean[u])} for u in top.indices.tolist()]
             result.meta[f"path/{layer}"] = info.path
             if info.read_positions:  # the modules after the layer run at the read positions only
