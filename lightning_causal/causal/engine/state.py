@@ -139,8 +139,8 @@ def check_logits(outputs: Tensor, caller: str) -> Tensor:
         if is_prob:
             raise ValueError(
                 f"Expected logits from the model, but every row of its output {list(outputs.shape)} is non-negative and "
-                f"sums to 1: it returns probabilities already, and {caller} applies a softmax to logits (the softmax of "
-                "probabilities flattens them). Pass `output=lambda out: out.log()`: log-probabilities are logits whose "
+                f"sums to 1: it returns probabilities already, and a softmax is applied to its output by {caller}, which "
+                "expects logits (the softmax of probabilities flattens them). Pass `output=lambda out: out.log()`: log-probabilities are logits whose "
                 "softmax gives the probabilities back")
     return outputs
 
