@@ -9,6 +9,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import skip_init
 
 from lightning_causal.causal.engine.checks import check_int
 
@@ -100,7 +101,8 @@ class MLPFunction:
         self.pa_mean, self.pa_scale = pa.mean(0), _std(pa, dim=0)
         pa, y = (pa - self.pa_mean) / self.pa_scale, (y - self.mean) / self.scale
         g = torch.Generator().manual_seed(self.seed)
-        net = nn.Sequential(nn.Linear(pa.shape[1], self.hidden), nn.Tanh(), nn.Linear(self.hidden, 1))
+        # skip_init: nn.Linear's default initialisation would draw from the global RNG; the weights are set below
+        net = nn.Sequential(skip_init(nn.Linear, pa.shape[1], self.hidden), nn.Tanh(), skip_init(nn.Linear, self.hidden, 1))
         with torch.no_grad():
             for p in net.parameters():
                 p.copy_((torch.rand(p.shape, generator=g) * 2 - 1) / math.sqrt(max(1, p.shape[-1])))
