@@ -1,5 +1,6 @@
 """Trial (core): the SCM tools as a researcher calls them, against known structural equations."""
 
+import pytest
 import torch
 
 from lightning_causal.causal import AdditiveNoiseSCM
@@ -22,3 +23,16 @@ def test_mlp_function_fit_leaves_the_global_rng_alone():
     # and the fit is still its seed's: the same numbers again
     g = MLPFunction(hidden=8, steps=5).fit(x[:, :1], x[:, 1])
     assert torch.equal(f(x[:5, :1]), g(x[:5, :1]))
+
+
+def test_counterfactual_values_of_the_wrong_length_or_not_finite_are_refused_by_name():
+    # before: a raw RuntimeError from expand() for a wrong length; NaN gave NaN rows silently
+    scm = AdditiveNoiseSCM.linear(["a", "m"], {"m": {"a": 2.0}})
+    x = torch.tensor([[0.0, 0.5], [1.0, 2.0], [0.0, -1.0]])
+    with pytest.raises(ValueError, match=r"intervention 'a'.*shape \[3\].*\[2\]"):
+        scm.counterfactual(x, {"a": torch.ones(2)})
+    with pytest.raises(ValueError, match=r"intervention 'a' to be finite"):
+        scm.counterfactual(x, {"a": float("nan")})
+    # numbers, [N] and one-element tensors: m_cf = m + 2 (a_cf - a)
+    for value in (1.0, torch.tensor([1.0]), torch.ones(3)):
+        torch.testing.assert_close(scm.counterfactual(x, {"a": value}), torch.tensor([[1.0, 2.5], [1.0, 2.0], [1.0, 1.0]]))

@@ -297,12 +297,15 @@ class AdditiveNoiseSCM:
         Returns:
             ``[N, D]``: intervened columns set, their descendants recomputed with the abducted
             noises, all other columns equal to ``x``.
+
+        Raises:
+            ValueError: an unknown column, or a value that is not finite or not of shape ``[N]``.
         """
         self._fitted()
         x = self._check_x(x)
         if not isinstance(interventions, Mapping) or not interventions:
             raise ValueError(f"Expected argument `interventions` to be a non-empty mapping column -> value but got {interventions!r}")
-        fixed = {self.index(k): torch.as_tensor(v, dtype=x.dtype, device=x.device).expand(x.shape[0]) for k, v in interventions.items()}
+        fixed = {self.index(k): self._intervention_value(k, v, x) for k, v in interventions.items()}
         if all(type(f) is LinearFunction for f in self.functions):
             return self._linear_counterfactual(x, fixed)
         changed = set(fixed).union(*(self.descendants(k) for k in fixed)) - set(fixed)
@@ -314,6 +317,20 @@ class AdditiveNoiseSCM:
             elif j in changed:
                 cols[j] = self._f(j, cols) + u[j]
         return torch.stack(cols, 1)
+
+    def _intervention_value(self, column: str | int, value: Value, x: Tensor) -> Tensor:
+        """``value`` of ``do(column := value)`` as ``[N]``: a finite number or ``N`` finite values."""
+        v = torch.as_tensor(value, dtype=x.dtype, device=x.device)
+        if v.numel() == 1:
+            v = v.reshape(())
+        elif tuple(v.shape) != (x.shape[0],):
+            raise ValueError(
+                f"Expected the value of intervention {column!r} to be a number or one value per row of `x`, shape "
+                f"[{x.shape[0]}], but got shape {list(v.shape)}"
+            )
+        if not bool(torch.isfinite(v).all()):
+            raise ValueError(f"Expected the value of intervention {column!r} to be finite but it holds NaN or infinity")
+        return v.expand(x.shape[0])
 
     def _propagator(self, fixed: frozenset[int]) -> Tensor:
         """``M [D, D]``: total effect of column k on column j once the columns ``fixed`` are cut
