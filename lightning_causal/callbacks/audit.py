@@ -84,7 +84,8 @@ class CausalAuditCallback(Callback):
         report_dir: where JSON reports go (default ``<log_dir>/causal_audit``; none under
             ``fast_dev_run``, which writes no logs, unless ``report_dir`` is given): ``epoch_0003.json``;
             a later audit callback of the trainer writing to the same directory names its reports
-            after its audits (``epoch_0003_sobol+layer_map.json``), so that neither replaces the other's.
+            after its audits (``epoch_0003_sobol+layer_map.json``), so that neither replaces the other's. Reports
+            already there of the epochs this fit may audit (an earlier run's) are named in a warning before training.
         on_error: ``"raise"`` (stop training, naming the audit) or ``"warn"`` (log and continue:
             a failed audit logs ``causal/<name>/failed`` = 1 and its error in the report, the other
             audits of the epoch their results, and the epoch is audited; an epoch whose report could not
@@ -235,6 +236,7 @@ class CausalAuditCallback(Callback):
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._warn_earlier_reports(trainer)
         source, self.probe_origin = (self._probe_source, "probe") if self._probe_source is not None else _trainer_data(trainer)
         if source is None:
             return  # no data to probe: audits are skipped with a warning when they are due
@@ -382,6 +384,22 @@ class CausalAuditCallback(Callback):
             raise MisconfigurationException(message)
         rank_zero_warn(f"{message}; JSON reports will be skipped (on_error='warn')")
         self.report_dir = None
+
+    def _warn_earlier_reports(self, trainer: Trainer) -> None:
+        """Reports of this callback's names in ``report_dir`` for epochs this fit may audit (an earlier
+        run's, in a reused directory): they would mix with this fit's, replaced where it audits the same
+        epoch and left where it does not (another schedule, fewer epochs)."""
+        if self.report_dir is None or not trainer.is_global_zero or not os.path.isdir(self.report_dir):
+            return
+        tag = f"_{re.escape(self._report_tag)}" if self._report_tag else ""
+        pattern = re.compile(rf"epoch_(\d+){tag}(?:_fit_end)?\.json")
+        start = trainer.current_epoch  # a resumed fit: the reports of the epochs before it are its own
+        earlier = sorted({int(m.group(1)) for name in os.listdir(self.report_dir)
+                          if (m := pattern.fullmatch(name)) and int(m.group(1)) >= start})
+        if earlier:
+            rank_zero_warn(f"CausalAuditCallback: `report_dir` {self.report_dir!r} already holds reports of epochs {earlier} "
+                           f"(of an earlier run), at or after the epoch this fit starts at ({start}): this fit replaces those "
+                           "of the epochs it audits and leaves the others; pass another `report_dir` to keep runs apart")
 
     def _set_probe(self, probe: Probe, trainer: Trainer, pl_module: LightningModule) -> None:
         model = _audited(pl_module)

@@ -63,3 +63,16 @@ def test_resume_with_another_probe_size_warns_that_drift_compares_different_samp
         warnings.simplefilter("always")
         _fit(tmp_path, ["keep"], max_epochs=3, ckpt_path=ckpt)  # the same probe: no warning
     assert not [w for w in caught if "another probe" in str(w.message)]
+
+
+def test_a_fit_into_a_report_dir_holding_an_earlier_runs_later_epochs_warns(tmp_path):
+    _fit(tmp_path, ["keep"], max_epochs=3)  # reports of epochs 0, 1, 2
+    with pytest.warns(UserWarning, match=r"already holds reports of epochs \[2\] \(of an earlier run\), at or after the epoch "
+                                         r"this fit starts at \(2\)"):
+        _fit(tmp_path, ["keep"], max_epochs=3, ckpt_path=tmp_path / "ckpt" / "epoch=1.ckpt")
+    with warnings.catch_warnings(record=True) as caught:  # resumed after its last report: its own, no warning
+        warnings.simplefilter("always")
+        _fit(tmp_path, ["keep"], max_epochs=4, ckpt_path=tmp_path / "ckpt" / "epoch=2.ckpt")
+    assert not [w for w in caught if "already holds reports" in str(w.message)]
+    with pytest.warns(UserWarning, match=r"already holds reports of epochs \[0, 1, 2, 3\]"):  # a new fit into the directory
+        _fit(tmp_path, ["keep"], max_epochs=1)
