@@ -292,8 +292,8 @@ class CausalAuditCallback(Callback):
         """A fit resumed with a changed set of audits (one added, removed or renamed): the ``state_key``
         names the audits, so Lightning finds no state of this key and would restore nothing, silently
         (no drift at the first resumed audit, a ``SobolAudit`` re-choosing its class). When the
-        checkpoint holds one audit callback's state that no callback of the trainer claims, it is
-        restored here for the audits of the same name (schedule, drift bases, audit states), with a
+        checkpoint holds one audit callback's state that no callback of the trainer claims, and it has
+        audits of this callback's names, it is restored here for them (schedule, drift bases, audit states), with a
         warning naming the audits that start fresh and those whose state is dropped."""
         states = checkpoint.get("callbacks") or {}
         if self.state_key in states:
@@ -314,6 +314,8 @@ class CausalAuditCallback(Callback):
         except (ValueError, SyntaxError, KeyError, TypeError):
             old = list(dict.fromkeys([*state.get("previous_vectors", {}), *state.get("audit_states", {})]))
         mine = [a.name for a in self.audits]
+        if not set(mine) & set(old):
+            return  # another callback's audits (one removed, this one new): nothing of it is this callback's
         self.load_state_dict(state)
         rank_zero_warn(f"CausalAuditCallback: the checkpoint's audit callback state {unclaimed[0]!r} is restored for the "
                        f"audits {[a for a in mine if a in old]} (schedule, drift, audit states); "

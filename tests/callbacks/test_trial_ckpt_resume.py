@@ -76,3 +76,12 @@ def test_a_fit_into_a_report_dir_holding_an_earlier_runs_later_epochs_warns(tmp_
     assert not [w for w in caught if "already holds reports" in str(w.message)]
     with pytest.warns(UserWarning, match=r"already holds reports of epochs \[0, 1, 2, 3\]"):  # a new fit into the directory
         _fit(tmp_path, ["keep"], max_epochs=1)
+
+
+def test_resume_with_entirely_other_audits_restores_nothing(tmp_path):
+    _fit(tmp_path, ["gone"], max_epochs=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cb = _fit(tmp_path, ["new"], max_epochs=3, ckpt_path=tmp_path / "ckpt" / "epoch=1.ckpt")
+    assert not [w for w in caught if "is restored for the audits" in str(w.message)]
+    assert cb.audits[0].calls == 1 and set(cb.state_dict()["previous_vectors"]) == {"new"}
