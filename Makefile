@@ -1,6 +1,8 @@
 # Two set-up commands work on a fresh machine: `make demo` and `make test`.
-# Both create .venv if it is missing and install (torch's CPU wheel first); re-running installs
-# nothing when pyproject.toml has not changed.
+# Both create .venv if it is missing and install (torch first, the `TORCH` pin, from pip's configured index:
+# on Linux PyPI's wheel is the CUDA build; for the CPU one run e.g.
+# `PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu TORCH=torch==2.13.0+cpu make demo`);
+# re-running installs nothing when pyproject.toml has not changed.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
