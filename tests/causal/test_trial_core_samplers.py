@@ -23,3 +23,27 @@ def test_independent_normal_still_takes_means_and_a_float_scalar():
     r = sobol_indices(lambda x: x[:, 0] + 2 * x[:, 1] + 3 * x[:, 0] * x[:, 2], IndependentNormal([0.0] * 3), n=2**12,
                       n_bootstrap=0)
     torch.testing.assert_close(r.total, torch.tensor([10.0, 4.0, 9.0], dtype=torch.float64) / 14, atol=0.03, rtol=0)
+
+
+def _cnn() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(2 * 4 * 4, 3))
+
+
+def test_class_probability_of_an_image_model_takes_the_reference_shape_or_says_input_shape():
+    # before: class_probability(cnn, reference=images) reshaped nothing, and sobol_indices failed inside
+    # conv2d ("Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: [.., 16]")
+    from lightning_causal.causal import ClassProbability, EmpiricalMarginals
+    from lightning_causal.causal.sensitivity.samplers import class_probability
+
+    model, images = _cnn(), torch.rand(8, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    f = class_probability(model, reference=images)
+    assert f.input_shape == (1, 4, 4)
+    flat = images.reshape(8, -1).double()
+    with torch.no_grad():
+        expected = torch.softmax(model(images), 1)[:, f.target]
+    torch.testing.assert_close(f(flat), expected)
+    r = sobol_indices(f, EmpiricalMarginals(images), n=16, n_bootstrap=0)
+    assert r.first.shape == (16,)
+    with pytest.raises(ValueError, match=r"flat rows of shape \[8, 16\].*`input_shape=`"):
+        ClassProbability(model, 1)(flat)

@@ -300,7 +300,16 @@ class ClassProbability:
         if dtype is not None and x.is_floating_point() and x.dtype != dtype:
             x = x.to(dtype)  # samplers draw float64; a float32 (bf16) model takes its own dtype
         with audit_mode(self.model):
-            out = self.forward(x)
+            try:
+                out = self.forward(x)
+            except RuntimeError as err:  # flat rows [M, D] into a model of images or sequences
+                if self.input_shape is not None or x.dim() != 2:
+                    raise
+                raise ValueError(
+                    f"The model failed on the sampler's flat rows of shape {list(x.shape)} ({err}); if it takes "
+                    "samples of another shape ([M, C, H, W]), pass `input_shape=` (e.g. (1, 8, 8)) to ClassProbability or "
+                    "class_probability, or class_probability(model, reference=x), which takes the shape of x"
+                ) from err
         if out.dim() == 1:
             out = out.unsqueeze(1)
         classes = 2 if self.probability and out.dim() == 2 and out.shape[1] == 1 else out.shape[-1]
@@ -336,7 +345,8 @@ def class_probability(
         target: the class; give exactly one of ``target`` and ``reference``.
         reference: inputs ``[R, ...]``; the target is their most frequent predicted class
             (the predicted class of a single reference input).
-        input_shape: sample shape the flattened rows are reshaped to (e.g. ``(1, 8, 8)``).
+        input_shape: sample shape the flattened rows are reshaped to (e.g. ``(1, 8, 8)``); default
+            with ``reference``: the shape of its samples.
         probability: softmax if True (one output ``z``: ``P(class 1) = sigmoid(z)``, ``P(class 0) =
             sigmoid(-z)``), the raw output otherwise.
         output: which tensor of the model's return value holds the logits.
@@ -368,6 +378,8 @@ def class_probability(
             target = int(out.argmax(1).mode().values)
         else:  # one logit: the class its sigmoid predicts (the raw output has the one column 0)
             target = int((out.reshape(-1) > 0).long().mode().values) if probability else 0
+        if input_shape is None and reference.dim() > 2:  # images, sequences: the flat rows take the reference's shape
+            input_shape = tuple(reference.shape[1:])
     check_int("target", target, minimum=0)
     return ClassProbability(model, target, input_shape, probability, output=output,
                             additional_forward_args=additional_forward_args)
