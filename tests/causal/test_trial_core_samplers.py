@@ -47,3 +47,18 @@ def test_class_probability_of_an_image_model_takes_the_reference_shape_or_says_i
     assert r.first.shape == (16,)
     with pytest.raises(ValueError, match=r"flat rows of shape \[8, 16\].*`input_shape=`"):
         ClassProbability(model, 1)(flat)
+
+
+def test_a_one_output_image_module_gets_the_samplers_rows_in_the_image_shape():
+    # samplers.py: "images are handled flattened; sample_shape remembers the shape". A one-output
+    # module passed as it is got the flat rows and failed inside conv2d.
+    from lightning_causal.causal import EmpiricalMarginals
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 2), torch.nn.Flatten(), torch.nn.Linear(9, 1)).double()
+    images = torch.rand(8, 1, 4, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    sampler = EmpiricalMarginals(images)
+    r = sobol_indices(model, sampler, n=16, n_bootstrap=0)
+    ref = sobol_indices(lambda x: model(x.reshape(-1, 1, 4, 4)).detach()[:, 0], sampler, n=16, n_bootstrap=0)
+    torch.testing.assert_close(r.first, ref.first, rtol=0, atol=1e-12)
+    torch.testing.assert_close(r.total, ref.total, rtol=0, atol=1e-12)

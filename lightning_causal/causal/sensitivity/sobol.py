@@ -189,18 +189,22 @@ def saltelli_matrices(
     return a, b, n, "monte-carlo", None
 
 
-def module_func(func: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+def module_func(func: Callable[[Tensor], Tensor], sample_shape: Sequence[int] | None = None) -> Callable[[Tensor], Tensor]:
     """``func`` itself, or for an ``nn.Module`` its output on the rows cast to its dtype (the samplers
-    draw float64), in eval mode with every submodule's mode restored after each call: a module in
+    draw float64) and reshaped to ``sample_shape`` (a sampler's ``sample_shape``: images drawn as
+    flat rows), in eval mode with every submodule's mode restored after each call: a module in
     train mode would otherwise update its BatchNorm statistics and apply dropout to the samples."""
     if not isinstance(func, nn.Module):
         return func
     forward = Forward(func)
     dtype = next((p.dtype for p in func.parameters() if p.is_floating_point()), None)
+    shape = tuple(int(v) for v in sample_shape) if sample_shape is not None and len(sample_shape) > 1 else None
 
     def call(x: Tensor) -> Tensor:
         if dtype is not None and x.is_floating_point() and x.dtype != dtype:
             x = x.to(dtype)
+        if shape is not None:
+            x = x.reshape(x.shape[0], *shape)
         with audit_mode(forward.model):
             return forward(x)
 
@@ -240,7 +244,8 @@ def sobol_indices(
             :func:`~lightning_causal.causal.sensitivity.samplers.class_probability` casts them to the
             model's dtype (and reshapes them); in a ``func`` of your own, cast them:
             ``lambda x: model(x.float())[:, 1]``. A one-output ``nn.Module`` may be passed as it
-            is: it gets the rows in its own dtype and runs in eval mode (modes restored).
+            is: it gets the rows in its own dtype, reshaped to the sampler's ``sample_shape`` (the
+            images of :class:`EmpiricalMarginals`), and runs in eval mode (modes restored).
         sampler: independent inputs; an object with ``dim`` and ``icdf(u)`` (scrambled Sobol' points,
             quasi-Monte Carlo; ``n`` is rounded up to a power of two with a warning), or a callable
             ``(n, generator) -> [n, D]`` (plain Monte Carlo, called twice for ``A`` and ``B``).
@@ -269,7 +274,7 @@ def sobol_indices(
         ([0.2, 0.8], [0.2, 0.8])
     """
     check_sobol_options(n, n_bootstrap, confidence, max_batch_size)
-    func = module_func(func)
+    func = module_func(func, getattr(sampler, "sample_shape", None))
     gen = make_generator(seed, generator)
     a, b, n, method, transform = saltelli_matrices(sampler, n, gen)
     ids = _check_groups(groups, a.shape[1])
