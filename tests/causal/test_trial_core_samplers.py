@@ -62,3 +62,14 @@ def test_a_one_output_image_module_gets_the_samplers_rows_in_the_image_shape():
     ref = sobol_indices(lambda x: model(x.reshape(-1, 1, 4, 4)).detach()[:, 0], sampler, n=16, n_bootstrap=0)
     torch.testing.assert_close(r.first, ref.first, rtol=0, atol=1e-12)
     torch.testing.assert_close(r.total, ref.total, rtol=0, atol=1e-12)
+
+
+def test_messages_name_the_parameter_and_what_was_given():
+    # before: "'int' object is not iterable" and "... but got <class 'torch.Tensor'>" (the type, not the dtype)
+    from lightning_causal.causal import EmpiricalMarginals, patch_mask
+
+    with pytest.raises(TypeError, match=r"`shape` to be \(C, H, W\) or \(H, W\) but got 8"):
+        patch_mask(8, 2)
+    with pytest.raises(TypeError, match=r"`data` to be a floating-point tensor.*dtype torch.int64"):
+        EmpiricalMarginals(torch.zeros(4, 3, dtype=torch.long))
+    assert patch_mask(torch.Size([1, 4, 4]), 2).shape == (1, 1, 4, 4)

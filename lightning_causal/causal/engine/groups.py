@@ -37,6 +37,8 @@ def patch_mask(shape: Sequence[int], patch_size: int) -> Tensor:
                 [2, 2, 3, 3],
                 [2, 2, 3, 3]])
     """
+    if isinstance(shape, (int, float)) or not hasattr(shape, "__len__"):
+        raise TypeError(f"Expected argument `shape` to be (C, H, W) or (H, W) but got {shape!r}")
     shape = tuple(int(s) for s in shape)
     if len(shape) not in (2, 3) or min(shape) < 1:
         raise ValueError(f"Expected argument `shape` to be (C, H, W) or (H, W) but got {shape}")

@@ -116,7 +116,8 @@ class IndependentNormal(_CubeSampler):
 
 def _check_data(data: Tensor) -> Tensor:
     if not isinstance(data, Tensor) or not data.is_floating_point():
-        raise TypeError(f"Expected argument `data` to be a floating-point tensor [N, ...] but got {type(data)}")
+        got = f"a tensor of dtype {data.dtype}" if isinstance(data, Tensor) else type(data).__name__
+        raise TypeError(f"Expected argument `data` to be a floating-point tensor [N, ...] but got {got}")
     if data.dim() < 2 or data.shape[0] < 2:
         raise ValueError(f"Expected argument `data` of shape [N >= 2, ...] but got {list(data.shape)}")
     if not torch.isfinite(data).all():
