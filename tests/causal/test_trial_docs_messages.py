@@ -20,3 +20,14 @@ def test_probability_refusal_names_the_caller_grammatically():
     assert "measures applies" not in message
     assert "a softmax is applied to its output by the counterfactual fairness measures, which expects logits" in message
     assert "`output=lambda out: out.log()`" in message
+
+
+def test_ace_on_token_ids_says_what_to_use_instead():
+    """docs/your_model.md: gradient attributions and the ACE curve are refused for token ids "with a
+    message": the gradient methods' message names the alternative, the ACE's only named the dtype."""
+    from lightning_causal.causal import average_causal_effect
+
+    model = nn.Sequential(nn.Embedding(12, 4), nn.Flatten(), nn.Linear(12, 2)).eval()
+    ids = torch.randint(0, 12, (5, 3))
+    with pytest.raises(TypeError, match=r"dtype torch.int64; token ids .*`input_effects\(model, ids, baseline=<\[MASK\] id>\)`.*input_layer="):
+        average_causal_effect(model, ids)

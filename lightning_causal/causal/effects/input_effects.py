@@ -252,7 +252,9 @@ def interventional_expectations(
     xs = as_tuple(inputs)
     masks = check_feature_mask(xs, feature_mask)
     if not xs[0].is_floating_point():
-        raise TypeError(f"Expected floating point `inputs` for interventional expectations over values but got dtype {xs[0].dtype}")
+        raise TypeError(f"Expected floating point `inputs` for interventional expectations over values but got dtype {xs[0].dtype}; "
+                        "token ids have no values between tokens to set: for their effects use `input_effects(model, ids, "
+                        "baseline=<[MASK] id>)`, or at the embeddings `input_effects(..., input_layer=<embedding layer>)`")
     g = num_groups(masks)
     padding = padding_positions(xs[0], additional_forward_args, model=model, num_inputs=len(xs))
     pooled = masks if padding is None else (masks[0].expand(xs[0].shape).masked_fill(padding.expand(xs[0].shape), g), *masks[1:])
