@@ -28,6 +28,7 @@ the explained logit is above its ablated value on average.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -183,5 +184,21 @@ def graph_faithfulness(
     with audit_mode(forward.model), input_sites(forward.model, layers):  # "<module>:input" sites exist for the call
         layouts = unit_layouts(forward, xs, layers, dims, heads)
         ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size, layouts=layouts)
+        _warn_unexplained_classes(graph, ctx.tidx)
         ablated = {layer: ctx.values(layer, ablation) for layer in ctx.layers}
         return circuit_faithfulness(ctx, graph, ablated)
+
+
+def _warn_unexplained_classes(graph: CausalGraph, tidx: Tensor) -> None:
+    """Warn when samples are explained as classes without an ``output:<class>`` node in ``graph``:
+    nothing of the graph reaches their output, so they count as the empty circuit (F pulled to 0);
+    a graph built with ``target=c`` but run with the predicted classes, say."""
+    explained = {int(n.split(":", 1)[1]) for n in graph.nodes if n.startswith(f"{OUTPUT}:") and n.split(":", 1)[1].isdigit()}
+    counts = torch.bincount(tidx.flatten().cpu())
+    missing = [c for c in counts.nonzero().flatten().tolist() if c not in explained]
+    if explained and missing:
+        warnings.warn(
+            f"{sum(int(counts[c]) for c in missing)} of {tidx.numel()} samples are explained as classes {missing}, which "
+            f"have no output node in the graph (it explains {sorted(explained)}): they run as the empty circuit. Pass "
+            "`target=` as when the graph was built", UserWarning, stacklevel=3,
+        )
