@@ -186,7 +186,9 @@ def _grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor | st
         if values != "quantiles":
             raise ValueError(f"Expected argument `values` to be a tensor or 'quantiles' but got {values!r}")
         check_int("num_values", num_values, minimum=2)
-        levels = torch.linspace(0.05, 0.95, num_values, device=xs[0].device, dtype=torch.float32)  # quantile() takes float32 here
+        # quantile() takes float32 or float64: half inputs in float32, float64 ones in their own precision
+        qtype = torch.float64 if xs[0].dtype == torch.float64 else torch.float32
+        levels = torch.linspace(0.05, 0.95, num_values, device=xs[0].device, dtype=qtype)
         rows = []
         for grp in range(g):
             pooled = torch.cat([x.expand(torch.broadcast_shapes(m.shape, x.shape))[(m == grp).expand_as(x)] for x, m in zip(xs, masks)])
@@ -195,7 +197,7 @@ def _grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor | st
                     f"Expected finite `inputs` for values='quantiles' but group {grp} holds NaN or infinity; pass the values "
                     "as a tensor or drop the non-finite samples"
                 )
-            rows.append(torch.quantile(pooled.float(), levels) if pooled.numel() else torch.zeros_like(levels))
+            rows.append(torch.quantile(pooled.to(qtype), levels) if pooled.numel() else torch.zeros_like(levels))
         return torch.stack(rows).to(xs[0].dtype)
     if not isinstance(values, Tensor):
         raise TypeError(f"Expected argument `values` to be a tensor or 'quantiles' but got {type(values)}")
