@@ -36,3 +36,20 @@ def test_counterfactual_values_of_the_wrong_length_or_not_finite_are_refused_by_
     # numbers, [N] and one-element tensors: m_cf = m + 2 (a_cf - a)
     for value in (1.0, torch.tensor([1.0]), torch.ones(3)):
         torch.testing.assert_close(scm.counterfactual(x, {"a": value}), torch.tensor([[1.0, 2.5], [1.0, 2.0], [1.0, 1.0]]))
+
+
+def test_fairness_gap_shares_are_exact_fractions():
+    # flip_rate and changed were float32 means: 21 flips of 50 read 0.41999998688697815 in reports
+    from torch import nn
+
+    from lightning_causal.causal import AttributeFlip, counterfactual_fairness_gap
+
+    model = nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[0.0, 0.0], [1.0, 2.0]]))
+    s = torch.tensor([1.0] * 21 + [0.0] * 29)
+    # logit_1 = s + 2 z: the 21 rows (s=1, z=0) go from class 1 to a tie (class 0); the 29 (s=0, z=1) stay class 1
+    x = torch.stack([s, 1.0 - s], 1)
+    gap = counterfactual_fairness_gap(model, x, AttributeFlip(0), target=1)
+    assert gap["flip_rate"] == 21 / 50
+    assert gap["changed"] == 1.0
