@@ -31,9 +31,7 @@ from lightning_causal.causal.engine.eager import (
 from lightning_causal.causal.engine.input_sites import attached_site, input_parent, input_sites
 from lightning_causal.causal.engine.live_values import rebuild
 from lightning_causal.causal.engine.unit_sites import (
-    check_fused_projection,
-    check_head_module,
-    check_head_site,
+    check_heads,
     check_unit_dimension,
     first_tensor,
     is_model_output,
@@ -447,9 +445,7 @@ def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> It
         try:
             for name, module in modules.items():
                 intervention = interventions[name]
-                check_head_site(module, name, getattr(intervention, "num_heads", None))
-                check_head_module(module, name, getattr(intervention, "unit_dim", None), getattr(intervention, "num_heads", None))
-                check_fused_projection(model, name, getattr(intervention, "num_heads", None))
+                check_heads(model, name, module, getattr(intervention, "unit_dim", None), getattr(intervention, "num_heads", None))
                 handles.append(module.register_forward_hook(
                     lambda _m, _i, out, iv=intervention, n=name: replace_output(out, _apply(iv, module_output(out, n), n))
                 ))

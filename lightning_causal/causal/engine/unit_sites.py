@@ -28,7 +28,7 @@ from torch.nn.utils.rnn import PackedSequence
 from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.input_sites import InputSite
 
-__all__ = ["SiteFacts", "check_default_units", "check_head_dimension", "check_head_module", "check_head_site", "check_samples_first", "check_site_units", "check_unit_dimension", "first_tensor", "is_model_output",
+__all__ = ["SiteFacts", "check_default_units", "check_head_dimension", "check_head_module", "check_head_site", "check_heads", "check_samples_first", "check_site_units", "check_unit_dimension", "first_tensor", "is_model_output",
            "inspect_site"]
 
 #: Layers whose output is ``[N, ..., D]`` with the features last (a ``[N, T, D]`` sequence of
@@ -423,7 +423,7 @@ def _folded_hint(shape: Sequence[int], samples: int) -> str:
 
 def check_site_units(model: nn.Module, name: str, run: Callable[[], object], unit_dim: int | None,
                      num_heads: int | None, fix: str) -> SiteFacts:
-    """:func:`inspect_site` on one pass ``run()``, then :func:`check_head_site` and
+    """:func:`inspect_site` on one pass ``run()``, then :func:`check_heads` and
     :func:`check_default_units` (``fix`` says what the caller takes instead of the default): the
     checks every estimator that takes units runs before intervening.
 
@@ -437,11 +437,31 @@ def check_site_units(model: nn.Module, name: str, run: Callable[[], object], uni
     facts = inspect_site(model, name, run)
     check_samples_first(name, facts.shape, 1)
     check_unit_dimension(name, facts.shape, 1)
-    check_head_site(resolve_module(model, name), name, num_heads, facts)
-    check_fused_projection(model, name, num_heads)
+    check_heads(model, name, resolve_module(model, name), unit_dim, num_heads, facts)
     check_default_units(name, facts, unit_dim, num_heads, fix)
-    check_head_dimension(name, facts, unit_dim, num_heads)
     return facts
+
+
+def check_heads(model: nn.Module, name: str, module: nn.Module, unit_dim: int | None, num_heads: int | None,
+                facts: SiteFacts | None = None) -> None:
+    """Every refusal of ``num_heads`` where contiguous slices are not heads, in one call (estimators
+    with the ``facts`` of a forward pass, :func:`~lightning_causal.causal.engine.interventions.intervene`
+    without): an output already projected (:func:`check_head_site`), a fused query/key/value
+    projection (:func:`check_fused_projection`), a channels-first output without ``unit_dim``
+    (:func:`check_head_dimension`, or :func:`check_head_module` from the module alone).
+
+    Examples:
+        >>> model = nn.Sequential(nn.Conv2d(3, 8, 3))
+        >>> check_heads(model, "0", model[0], unit_dim=1, num_heads=4)  # groups of 2 channels: fine
+    """
+    if num_heads is None:
+        return
+    check_head_site(module, name, num_heads, facts)
+    check_fused_projection(model, name, num_heads)
+    if facts is None:
+        check_head_module(module, name, unit_dim, num_heads)
+    else:
+        check_head_dimension(name, facts, unit_dim, num_heads)
 
 
 def check_head_module(module: nn.Module, name: str, unit_dim: int | None, num_heads: int | None) -> None:
