@@ -263,3 +263,17 @@ def test_a_layer_that_returns_steps_first_is_refused_even_when_steps_and_samples
     with pytest.warns(UserWarning, match=r"leaves out .*'enc.layers.0.linear1' returned \[5, 4, 16\].*batch_first"):
         assert layer_causal_map(model, torch.randn(4, 5, 3), None).layers == ["inp", "head"]
     assert all_hook_counts(model) == 0
+
+
+def test_float64_model_keeps_float64_profiles_so_cka_is_exact():
+    """A float64 model's response profiles were cast to float32 before the Gram matrices: CKA was
+    exact to about 1e-8 only. They keep the model's precision now (float32 at least)."""
+    model = Dup().double()
+    x = X.double()
+    m = layer_causal_map(model, x, COLS, max_rows=None)
+    with torch.no_grad():
+        prof = {name: _profiles(model, x, name) for name in m.layers}
+    assert m.cka.dtype == torch.float64
+    for i, a in enumerate(m.layers):
+        for j, b in enumerate(m.layers):
+            assert float(m.cka[i, j]) == pytest.approx(linear_cka(prof[a], prof[b]), abs=1e-12)

@@ -401,12 +401,12 @@ def _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size, rea
             _check_rows(a, got.get(a), h[s])
             delta = (h[s] - _real_positions(got[a], None if real_positions is None else real_positions[s])).flatten(1)
             norms[a].append(delta.norm(dim=1))
-            profiles[a].append(delta[keep[idx]].float())
+            profiles[a].append(delta[keep[idx]].to(torch.promote_types(delta.dtype, torch.float32)))
         logit_rows.append((gather_target(out[s], tidx[s]) - gather_target(oi, tidx[s])).abs())
         input_rows.append(torch.stack([_input_change(x[s], xa) for x, xa in zip(xs, xi)]).norm(dim=0))
     grams = {}
     for a, v in profiles.items():
-        x = torch.cat(v)
+        x = torch.cat(v)  # float32, or float64 for a float64 model
         x = x - x.mean(0)
         grams[a] = (x @ x.T).double()
     return grams, {a: torch.cat(v) for a, v in norms.items()}, torch.cat(logit_rows), torch.cat(input_rows)
