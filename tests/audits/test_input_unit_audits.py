@@ -89,3 +89,17 @@ def test_a_per_sample_feature_mask_is_refused_naming_the_mask_function():
     audit = InputEffectAudit(feature_mask=torch.zeros(4, 6, dtype=torch.long), baseline=0, ace_values=None)
     with pytest.raises(ValueError, match=r"one mask shared by every probe sample.*\[4, 6\].*a function of the probe's inputs"):
         audit.validate(nn.Sequential(nn.Embedding(10, 4), nn.Flatten(), nn.Linear(24, 2)), Probe(torch.zeros(4, 6, dtype=torch.long)))
+
+
+def test_input_effect_audit_does_not_warn_for_an_image_border_that_never_varies():
+    """The core warns of a group constant over the probe (a flat ACE curve); an image's blank border is
+    such a group every epoch, and the audit shows its range 0 as it is, without the warning."""
+    import warnings
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    x = torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    x[..., 0] = 0.0  # a blank column, as the digits' borders are
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = InputEffectAudit(patch_size=1, ace_values=4).run(model, Probe(x))
+    assert float(r.vectors["ace_range"].view(4, 4)[:, 0].abs().max()) < 1e-6

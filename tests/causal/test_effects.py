@@ -1,3 +1,5 @@
+import warnings
+
 import pytest
 import torch
 from captum.attr import FeatureAblation, LayerFeatureAblation
@@ -293,3 +295,22 @@ def test_noop_interventions_are_skipped_but_reported_as_zero():
     # with max_batch_size given there is no trial pass: the clean forward (2 rows), then one pass
     # over the 2 rows (of 4) whose intervention changes the input
     assert rows == [2, 2]
+
+
+def test_ace_warns_when_a_group_is_constant_over_the_probe():
+    """A feature constant over `inputs` gets equal quantile values: its ACE curve is flat whatever the
+    model does with it (here weight 5, the largest). That zero used to come without a word."""
+    model = nn.Linear(3, 1, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, 5.0, -2.0]]))
+    x = torch.randn(20, 3, generator=torch.Generator().manual_seed(0))
+    x[:, 1] = 0.7
+    with pytest.warns(UserWarning, match=r"Group\(s\) 1 \(= 0.7\) take one value over `inputs`") as got:
+        ace = average_causal_effect(model, x)
+    assert len(got) == 1
+    assert float(ace[1].abs().max()) < 1e-6 and float(ace[0].abs().max()) > 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        average_causal_effect(model, x, values=torch.tensor([0.0, 1.0]))  # values given: nothing to say
+        average_causal_effect(model, torch.randn(20, 3))  # every feature varies
+

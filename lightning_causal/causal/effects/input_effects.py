@@ -10,6 +10,7 @@ picks the explained tensor, ``additional_forward_args=`` travel with their rows.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -198,7 +199,9 @@ def _grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor | st
                     "as a tensor or drop the non-finite samples"
                 )
             rows.append(torch.quantile(pooled.to(qtype), levels) if pooled.numel() else torch.zeros_like(levels))
-        return torch.stack(rows).to(xs[0].dtype)
+        grid = torch.stack(rows)
+        _warn_constant_groups(grid)
+        return grid.to(xs[0].dtype)
     if not isinstance(values, Tensor):
         raise TypeError(f"Expected argument `values` to be a tensor or 'quantiles' but got {type(values)}")
     values = values.to(device=xs[0].device, dtype=xs[0].dtype)
@@ -207,6 +210,19 @@ def _grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor | st
     if values.dim() == 2 and values.shape[0] == g:
         return values
     raise ValueError(f"Expected argument `values` of shape [K] or [{g}, K] but got {list(values.shape)}")
+
+
+def _warn_constant_groups(grid: Tensor) -> None:
+    """Warn when a group's quantiles are one value: it is constant over the probe, so every value
+    set is the one it has, and its ACE is 0 whatever the model does with the feature."""
+    flat = (grid == grid[:, :1]).all(1).nonzero().flatten().tolist()
+    if flat:
+        shown = ", ".join(f"{i} (= {float(grid[i, 0]):g})" for i in flat[:5]) + (" ..." if len(flat) > 5 else "")
+        warnings.warn(
+            f"Group(s) {shown} take one value over `inputs`, so their quantile values are all equal and their "
+            "interventional curve is flat: ACE 0 says nothing of the model there. Pass `values` (a tensor of the "
+            "values to set, e.g. the feature's range in the training data) or a probe where the feature varies",
+            UserWarning, stacklevel=3)
 
 
 def interventional_expectations(
@@ -233,7 +249,8 @@ def interventional_expectations(
 
     Args:
         values: ``[K]`` values shared by all groups, ``[G, K]`` per group, or ``"quantiles"``
-            (``num_values`` quantiles, 5% to 95%, of each group's values over ``inputs``).
+            (``num_values`` quantiles, 5% to 95%, of each group's values over ``inputs``; a group
+            constant over ``inputs`` gets one value, a flat curve, and a ``UserWarning`` says so).
         target, max_batch_size, output, additional_forward_args: as in :func:`input_effects`.
 
     Returns:
