@@ -5,6 +5,8 @@ Data ships with scikit-learn (``load_digits``: 1,797 8x8 images); nothing is dow
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -237,15 +239,37 @@ class LightningClassifier(_lightning_classifier_base()):
         model: the network.
         lr: learning rate.
         optimizer: ``"adam"`` or ``"sgd"`` (momentum 0.9).
+
+    Checkpoints hold ``lr`` and ``optimizer`` as hyper-parameters; the network is an object, not a
+    hyper-parameter (its weights are in the state dict): load with
+    ``LightningClassifier.load_from_checkpoint(path, model=MyNet())``.
     """
 
     def __init__(self, model: nn.Module, lr: float = 1e-3, optimizer: str = "adam") -> None:
         super().__init__()
         if optimizer not in ("adam", "sgd"):
             raise ValueError(f"Expected argument `optimizer` to be 'adam' or 'sgd' but got {optimizer!r}")
+        self.save_hyperparameters(ignore=["model"])
         self.model = model
         self.lr = lr
         self.optimizer_name = optimizer
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Lightning's ``load_from_checkpoint`` (``lr`` and ``optimizer`` are the checkpoint's); the
+        network is not a saved hyper-parameter, so pass it: ``load_from_checkpoint(path, model=MyNet())``.
+
+        Raises:
+            MisconfigurationException: ``model=`` not given.
+        """
+        if "model" not in kwargs:
+            from lightning.pytorch.utilities.exceptions import MisconfigurationException
+
+            raise MisconfigurationException(
+                f"Expected the argument `model` in {cls.__name__}.load_from_checkpoint: the network is an object, not a saved "
+                f"hyper-parameter (its weights are in the checkpoint); pass it, e.g. "
+                f"`{cls.__name__}.load_from_checkpoint(path, model=MyNet())`")
+        return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)

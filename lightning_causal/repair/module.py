@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
+from lightning.fabric.utilities.cloud_io import _load as pl_load
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
@@ -77,7 +79,7 @@ class CausalRepairModule(LightningModule):
     plugin (e.g. ``"bf16-mixed"``) and strategy; terms compute their distances in float32.
     ``predict_step`` returns the model's output on the batch's inputs.
 
-    The model and the terms are objects, not hyper-parameters: load a checkpoint with
+    The model and the terms are objects, not hyper-parameters (``lr`` and ``fuse_forward`` are saved): load a checkpoint with
     ``CausalRepairModule.load_from_checkpoint(path, model=MyNet(), terms=[...])``, or load the
     repaired model alone with ``MyNet().load_state_dict(CausalRepairModule.model_state_dict(path))``.
 
@@ -144,6 +146,12 @@ class CausalRepairModule(LightningModule):
         self._setup_done = False
         self._restored_terms: dict[str, Any] = {}  # term name -> state_dict, from a checkpoint
         self._fuse = bool(fuse_forward)
+        if self._saves_hyperparameters:  # the plain options; the objects (model, terms, callables) are not
+            self.save_hyperparameters("lr", "fuse_forward")
+
+    #: Whether ``__init__`` saves ``lr`` and ``fuse_forward`` as hyper-parameters (a ``wrap()`` module
+    #: saves the wrapped module's instead, under ``checkpoint["causal_repair"]["wrapped"]``).
+    _saves_hyperparameters = True
 
     @classmethod
     def wrap(cls, lightning_module: LightningModule, terms: Sequence[RepairTerm], **options: Any) -> CausalRepairModule:
@@ -163,8 +171,10 @@ class CausalRepairModule(LightningModule):
         audits use its own layer names and log the same tags as before wrapping. A
         ``training_step`` returning ``None`` skips the batch; a dict's ``"loss"`` is the task loss.
         ``predict_step`` is the wrapped module's too. Checkpoints hold the wrapped module's weights
-        under ``model.``: resume with ``trainer.fit(CausalRepairModule.wrap(MyModule(), terms),
-        ckpt_path=path)``, or load the module alone with
+        under ``model.`` and its hyper-parameters (``self.save_hyperparameters()``): resume with
+        ``trainer.fit(CausalRepairModule.wrap(MyModule(), terms), ckpt_path=path)``, load the wrap with
+        ``CausalRepairModule.load_from_checkpoint(path, model=MyModule, terms=terms)`` (``MyModule``
+        built from them), or load the module's weights alone with
         ``MyModule().load_state_dict(CausalRepairModule.model_state_dict(path))``.
         ``options`` (``unpack_batch``, ``output``) are those of :class:`CausalRepairModule`.
 
@@ -186,11 +196,16 @@ class CausalRepairModule(LightningModule):
     def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         """Lightning's ``load_from_checkpoint``; the model and the terms are not saved as
         hyper-parameters, so pass them: ``load_from_checkpoint(path, model=MyNet(), terms=[...])``
-        (the weights are the checkpoint's; a checkpoint of a ``wrap()`` fit loads the same way,
-        with ``model=`` the wrapped module's class).
+        (the weights are the checkpoint's, and so are ``lr`` and ``fuse_forward``).
+
+        A checkpoint of a ``wrap()`` fit loads as the wrap (the wrapped module's steps, optimizers
+        and hooks), with ``model=`` the wrapped module's class, built from the hyper-parameters it
+        saved (``self.save_hyperparameters()``), ``load_from_checkpoint(path, model=MyModule,
+        terms=[...])``, or an instance of it.
 
         Raises:
-            MisconfigurationException: ``model=`` or ``terms=`` not given.
+            MisconfigurationException: ``model=`` or ``terms=`` not given, or ``model=`` a class
+                for a checkpoint that is not of a ``wrap()`` fit.
         """
         missing = [name for name in ("model", "terms") if name not in kwargs]
         if missing:
@@ -200,7 +215,20 @@ class CausalRepairModule(LightningModule):
                 "`CausalRepairModule.load_from_checkpoint(path, model=MyNet(), terms=[...])`, or load the model alone "
                 "with `MyNet().load_state_dict(CausalRepairModule.model_state_dict(path))`"
             )
-        return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
+        wrapped = _wrapped_entry(checkpoint_path, kwargs.get("weights_only")) if cls is CausalRepairModule else None
+        model = kwargs["model"]
+        if isinstance(model, type):
+            if wrapped is None or not issubclass(model, LightningModule):
+                raise MisconfigurationException(
+                    f"Expected argument `model` of CausalRepairModule.load_from_checkpoint to be a module instance but got the "
+                    f"class {model.__name__}: a class (built from its saved hyper-parameters) is for a checkpoint of a wrap() fit "
+                    "and a LightningModule class, and this checkpoint is not a wrap() fit"
+                    + ("" if wrapped is None else f" ({model.__name__} is not a LightningModule)"))
+            kwargs["model"] = model = model(**wrapped["hyper_parameters"])
+        if wrapped is None:
+            return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
+        kwargs["lightning_module"] = kwargs.pop("model")  # loads as the wrap: the wrapped module's steps and optimizers
+        return super(CausalRepairModule, _WrappedRepairModule).load_from_checkpoint(checkpoint_path, *args, **kwargs)
 
     @staticmethod
     def model_state_dict(checkpoint: str | os.PathLike | Mapping[str, Any], map_location: Any = "cpu") -> dict[str, Tensor]:
@@ -376,14 +404,19 @@ class CausalRepairModule(LightningModule):
 
     @override
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        entry: dict[str, Any] = {}
         if self._setup_done:
-            states = {t.name: state for t in self.terms if (state := t.state_dict()) is not None}
-            checkpoint[CHECKPOINT_KEY] = {"terms": states}
+            entry["terms"] = {t.name: state for t in self.terms if (state := t.state_dict()) is not None}
+        if isinstance(self, _WrappedRepairModule):  # what `load_from_checkpoint(path, model=MyModule)` rebuilds it from
+            entry["wrapped"] = {"class": f"{type(self.model).__module__}.{type(self.model).__qualname__}",
+                                "hyper_parameters": dict(self.model.hparams)}
+        if entry:
+            checkpoint[CHECKPOINT_KEY] = entry
 
     @override
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        saved = checkpoint.get(CHECKPOINT_KEY)
-        self._restored_terms = dict(saved["terms"]) if saved else {}  # restored at the next `on_train_start`
+        saved = checkpoint.get(CHECKPOINT_KEY) or {}
+        self._restored_terms = dict(saved.get("terms", {}))  # restored at the next `on_train_start`
         self._setup_done = False
 
     def _train_inputs(self, terms: Sequence[RepairTerm], check_only: bool) -> Tensor | None:
@@ -440,8 +473,23 @@ def _logs_through(inner: LightningModule, outer: LightningModule) -> Iterator[No
         del inner.log, inner.log_dict
 
 
+def _wrapped_entry(checkpoint_path: Any, weights_only: bool | None) -> dict[str, Any] | None:
+    """The ``wrapped`` entry (the wrapped module's class and hyper-parameters) of a checkpoint of a
+    ``wrap()`` fit, or ``None``; a file object is read back to where it was."""
+    start = checkpoint_path.tell() if hasattr(checkpoint_path, "seek") else None
+    with warnings.catch_warnings():  # Lightning's note on `weights_only`: it comes once, when Lightning loads the file
+        warnings.simplefilter("ignore")
+        checkpoint = pl_load(checkpoint_path, map_location="cpu", weights_only=weights_only)
+    if start is not None:
+        checkpoint_path.seek(start)
+    saved = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, Mapping) else None
+    return saved.get("wrapped") if isinstance(saved, Mapping) else None
+
+
 class _WrappedRepairModule(CausalRepairModule):
     """:meth:`CausalRepairModule.wrap`: delegates the task loss, forward, evaluation steps and optimizers."""
+
+    _saves_hyperparameters = False  # the wrapped module's are checkpointed (``on_save_checkpoint``)
 
     def __init__(self, lightning_module: LightningModule, terms: Sequence[RepairTerm], **options: Any) -> None:
         if not isinstance(lightning_module, LightningModule):
