@@ -190,7 +190,7 @@ def _grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor | st
         # quantile() takes float32 or float64: half inputs in float32, float64 ones in their own precision
         qtype = torch.float64 if xs[0].dtype == torch.float64 else torch.float32
         levels = torch.linspace(0.05, 0.95, num_values, device=xs[0].device, dtype=qtype)
-        rows = []
+        rows, empty = [], set()
         for grp in range(g):
             pooled = torch.cat([x.expand(torch.broadcast_shapes(m.shape, x.shape))[(m == grp).expand_as(x)] for x, m in zip(xs, masks)])
             if not bool(torch.isfinite(pooled).all()):  # else a NaN quantile, reported as a bad `values` the caller never gave
@@ -199,8 +199,10 @@ def _grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor | st
                     "as a tensor or drop the non-finite samples"
                 )
             rows.append(torch.quantile(pooled.to(qtype), levels) if pooled.numel() else torch.zeros_like(levels))
+            if not pooled.numel():
+                empty.add(grp)
         grid = torch.stack(rows)
-        _warn_constant_groups(grid)
+        _warn_constant_groups(grid, empty)
         return grid.to(xs[0].dtype)
     if not isinstance(values, Tensor):
         raise TypeError(f"Expected argument `values` to be a tensor or 'quantiles' but got {type(values)}")
@@ -212,10 +214,11 @@ def _grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor | st
     raise ValueError(f"Expected argument `values` of shape [K] or [{g}, K] but got {list(values.shape)}")
 
 
-def _warn_constant_groups(grid: Tensor) -> None:
+def _warn_constant_groups(grid: Tensor, empty: set[int]) -> None:
     """Warn when a group's quantiles are one value: it is constant over the probe, so every value
-    set is the one it has, and its ACE is 0 whatever the model does with the feature."""
-    flat = (grid == grid[:, :1]).all(1).nonzero().flatten().tolist()
+    set is the one it has, and its ACE is 0 whatever the model does with the feature (groups with
+    no real element, ``empty``, padding everywhere, are not constant but absent)."""
+    flat = [g for g in (grid == grid[:, :1]).all(1).nonzero().flatten().tolist() if g not in empty]
     if flat:
         shown = ", ".join(f"{i} (= {float(grid[i, 0]):g})" for i in flat[:5]) + (" ..." if len(flat) > 5 else "")
         warnings.warn(
