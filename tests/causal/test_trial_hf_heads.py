@@ -84,10 +84,11 @@ def test_a_value_head_of_grouped_query_attention_is_its_group_of_query_heads():
             torch.testing.assert_close(effects[:, k], clean - both, atol=1e-10, rtol=0)
 
 
-def test_the_out_proj_of_a_torch_multihead_attention_is_not_named_as_the_heads():
-    """nn.MultiheadAttention never runs its ``out_proj`` module (it uses the weight), so its input is no
-    site: the message for a ``TransformerEncoderLayer`` must not send the user there."""
+def test_the_out_proj_of_a_torch_multihead_attention_is_named_as_the_heads():
+    """nn.MultiheadAttention calls its ``out_proj`` as a module while its input site exists: the message for a
+    ``TransformerEncoderLayer`` sends the user there, and the site works."""
     model = nn.Sequential(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True, dropout=0.0), nn.Flatten(), nn.Linear(40, 2)).eval()
     with pytest.raises(ValueError, match="slices of it are not heads") as err:
         unit_effects(model, torch.randn(3, 5, 8), "0", num_heads=2)
-    assert "out_proj:input" not in str(err.value)
+    assert "'0.self_attn.out_proj:input'" in str(err.value)
+    assert unit_effects(model, torch.randn(3, 5, 8), "0.self_attn.out_proj:input", num_heads=2).shape == (3, 2)

@@ -1,9 +1,10 @@
 """Findings of the vision trial: heads of a ViT built from torch's own transformer layers.
 
 ``nn.TransformerEncoderLayer`` attends with ``nn.MultiheadAttention``, which combines its heads in
-functional code: no module returns or receives them. ``num_heads`` there was refused with "Name the
+functional code: no module returns them. ``num_heads`` there was refused with "Name the
 module that returns the concatenated heads before the output projection (Hugging Face BERT's
-`attention.self`)", a module such a model does not have.
+`attention.self`)", a module such a model does not have; the heads are the input of ``out_proj``,
+which the attention calls as a module while that site exists.
 """
 
 from __future__ import annotations
@@ -28,13 +29,12 @@ class _TinyViT(nn.Module):
 
 
 @pytest.mark.parametrize("site", ["encoder.layers.0.self_attn", "encoder.layers.0"])
-def test_heads_of_a_torch_multihead_attention_are_refused_saying_why(site):
+def test_heads_of_a_torch_multihead_attention_are_sent_to_the_out_proj_input(site):
     model, x = _TinyViT().eval(), torch.randn(2, 1, 4, 4)
     with pytest.raises(ValueError, match="num_heads") as err:
         unit_effects(model, x, site, num_heads=2)
     message = str(err.value)
-    assert "'encoder.layers.0.self_attn'" in message and "functional code" in message
-    assert "hooks cannot reach one head" in message
+    assert "'encoder.layers.0.self_attn.out_proj:input'" in message
     assert "attention.self" not in message  # no such module in this model
 
 

@@ -165,8 +165,9 @@ def test_a_layer_whose_dimension_0_is_not_the_samples_is_refused(n, t):
         causal_graph(model, x, ["rnn", "head"], unit_dim={"rnn": -1, "head": 1})
 
 
-def test_the_out_proj_of_torch_attention_is_named_as_never_running():
-    # nn.MultiheadAttention uses out_proj's weight functionally: its input (the heads) is out of the hooks' reach
+def test_the_out_proj_of_torch_attention_sends_num_heads_to_its_input():
+    # nn.MultiheadAttention uses out_proj's weight functionally; its input (the heads) is a site, its
+    # output is refused with num_heads (an output projection mixes the heads) naming that site
     class Enc(nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -176,9 +177,9 @@ def test_the_out_proj_of_torch_attention_is_named_as_never_running():
             return self.head(self.enc(x).mean(1))
 
     model, x = Enc().eval(), torch.randn(3, 4, 8)
-    for site in ("enc.self_attn.out_proj:input", "enc.self_attn.out_proj"):
-        with pytest.raises(ValueError, match=r"out_proj of a torch.nn.MultiheadAttention.*never runs.*unit_dim=-1"):
-            unit_effects(model, x, site, num_heads=2)
+    with pytest.raises(ValueError, match=r"out_proj of a torch.nn.MultiheadAttention.*name the site 'enc.self_attn.out_proj:input'"):
+        unit_effects(model, x, "enc.self_attn.out_proj", num_heads=2)
+    assert unit_effects(model, x, "enc.self_attn.out_proj:input", num_heads=2).shape == (3, 2)
 
 
 def test_a_packed_recurrent_layer_is_named_as_returning_a_packed_sequence():

@@ -2,7 +2,9 @@
 
 Some units exist only as a module's input. Hugging Face ``transformers`` 5 combines the attention
 heads in functional code, so no module returns the heads side by side; they are the input of the
-output projection (Llama's ``self_attn.o_proj``, ViT's ``attention.o_proj``). Naming
+output projection (Llama's ``self_attn.o_proj``, ViT's ``attention.o_proj``; PyTorch's own
+``nn.MultiheadAttention``'s ``out_proj``, which its forward then calls as a module while the site
+exists: :mod:`~lightning_causal.causal.engine.torch_attention`). Naming
 ``"model.layers.0.self_attn.o_proj:input"`` makes that input a site of its own for the duration of
 a call: an ``nn.Identity`` (:class:`InputSite`) is attached to the module as a child, and a
 forward pre-hook passes the module's first input through it (its first positional argument, or,
@@ -30,6 +32,7 @@ import torch  # noqa: F401 (the examples use it)
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.live_values import rebuild
+from lightning_causal.causal.engine.torch_attention import out_proj_called, owning_attention
 
 __all__ = ["CHILD", "OUTPUT_CHILD", "SUFFIX", "InputSite", "attached_site", "check_site", "input_parent", "input_sites",
            "output_site"]
@@ -102,24 +105,28 @@ def input_sites(model: nn.Module, names: Sequence[str]) -> Iterator[None]:
     from lightning_causal.causal.engine.interventions import resolve_module
 
     attached = []
-    try:
-        for name in names:
-            parent = input_parent(name)
-            if parent is None:
-                continue
-            owner = resolve_module(model, parent)
-            if isinstance(getattr(owner, CHILD, None), InputSite):
-                continue
-            if hasattr(owner, CHILD):
-                raise ValueError(f"Expected module {parent!r} to have no attribute {CHILD!r} (the input site's name)")
-            site = InputSite(owner)
-            owner.add_module(CHILD, site)
-            attached.append((owner, owner.register_forward_pre_hook(_route(name), with_kwargs=True)))
-        yield
-    finally:
-        for owner, handle in attached:
-            handle.remove()
-            delattr(owner, CHILD)
+    with contextlib.ExitStack() as routes:
+        try:
+            for name in names:
+                parent = input_parent(name)
+                if parent is None:
+                    continue
+                owner = resolve_module(model, parent)
+                if isinstance(getattr(owner, CHILD, None), InputSite):
+                    continue
+                if hasattr(owner, CHILD):
+                    raise ValueError(f"Expected module {parent!r} to have no attribute {CHILD!r} (the input site's name)")
+                site = InputSite(owner)
+                owner.add_module(CHILD, site)
+                attached.append((owner, owner.register_forward_pre_hook(_route(name), with_kwargs=True)))
+                attention = owning_attention(model, parent)
+                if attention is not None:  # nn.MultiheadAttention's out_proj: called as a module while the site exists
+                    routes.enter_context(out_proj_called(attention))
+            yield
+        finally:
+            for owner, handle in attached:
+                handle.remove()
+                delattr(owner, CHILD)
 
 
 def first_parameter(module: nn.Module) -> str | None:

@@ -406,7 +406,8 @@ def _warn_unreached(model: nn.Module, modules: Mapping[str, nn.Module], what: st
                 warned.add(name)
                 warnings.warn(f"Module {name!r} did not run in the model's forward pass, so {what} on it had no effect "
                               "(a module whose weights the model uses in functional code, such as the out_proj of "
-                              "torch.nn.MultiheadAttention, never runs)", UserWarning, stacklevel=2)
+                              "torch.nn.MultiheadAttention, never runs; that out_proj's input, the heads, is the site "
+                              "'<attention>.out_proj:input')", UserWarning, stacklevel=2)
 
     handles = [model.register_forward_pre_hook(start)]
     handles += [m.register_forward_hook(lambda *_, n=name: ran.add(n)) for name, m in modules.items()]

@@ -149,8 +149,9 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
         hint = ""
         if any(isinstance(m, nn.MultiheadAttention) and m.out_proj is _consumer(site) for m in modules.values()):
             hint = (": it is the out_proj of a torch.nn.MultiheadAttention, which uses its weight in functional code, so "
-                    "the module never runs and its input (the heads) cannot be reached by hooks. Audit the attention's "
-                    "output with unit_dim=-1, or use an attention module that calls its output projection")
+                    "the module does not run. Its input holds the heads: name the site "
+                    f"{name.removesuffix(':input') + ':input'!r} (the attention calls out_proj as a module while that "
+                    "site exists), with `num_heads` for one unit per head, or the attention itself for its output features")
         returned = seen.get("returned")
         packed = isinstance(returned, (tuple, list)) and returned and isinstance(returned[0], PackedSequence)
         if isinstance(returned, PackedSequence) or packed:
@@ -257,15 +258,9 @@ def check_head_site(module: nn.Module, name: str, num_heads: int | None, facts: 
         why = "its output comes from a layer inside it that mixes features (an output projection or a normalisation)"
     else:
         return
-    sites = [] if isinstance(module, nn.MultiheadAttention) else _head_input_sites(module, name)
-    torch_mha = [f"{name}.{sub}" if sub else name for sub, child in module.named_modules()
-                 if isinstance(child, nn.MultiheadAttention)]
+    sites = _head_input_sites(module, name)
     where = (f"The heads are the input of its attention output projection: name the site {sites[0]!r}" if len(sites) == 1 else
              f"The heads are the inputs of its attention output projections: name one of the sites {sites}" if sites else
-             f"The heads of a torch.nn.MultiheadAttention ({', '.join(map(repr, torch_mha[:2]))}) are combined in functional "
-             "code (`F.multi_head_attention_forward` applies `out_proj`'s weight), so no module returns or receives them "
-             "and hooks cannot reach one head; use an attention module that calls its output projection (then "
-             "'<projection>:input' with `num_heads`)" if torch_mha else
              "Name the module that returns the concatenated heads before the output projection (Hugging Face BERT's "
              "`attention.self`)")
     raise ValueError(
@@ -339,15 +334,18 @@ def _is_output_projection(module: nn.Module, name: str) -> bool:
 
 def _head_input_sites(module: nn.Module, name: str) -> list[str]:
     """``"<projection>:input"`` for the attention output projections inside ``module`` (GPT-2's
-    ``attn.c_proj``, DistilBERT's ``attention.out_lin``, Llama's ``self_attn.o_proj``), leaving out
-    those of an MLP (GPT-2's ``mlp.c_proj``) and of an ``nn.MultiheadAttention`` (it uses ``out_proj``'s
-    weight in functional code: that input never runs): the sites whose input holds the heads side by side."""
+    ``attn.c_proj``, DistilBERT's ``attention.out_lin``, Llama's ``self_attn.o_proj``, the ``out_proj`` of
+    an ``nn.MultiheadAttention``, ``module`` itself included), leaving out those of an MLP (GPT-2's
+    ``mlp.c_proj``): the sites whose input holds the heads side by side."""
     def parent(sub: str) -> nn.Module:
         return module.get_submodule(sub.rsplit(".", 1)[0]) if "." in sub else module
 
-    found = [f"{name}.{sub}" for sub, child in module.named_modules()
-             if sub and _is_output_projection(child, f"{name}.{sub}") and not isinstance(parent(sub), nn.MultiheadAttention)]
-    return [f"{site}:input" for site in found if any("att" in part.lower() for part in site.split(".")[:-1])]
+    prefix = f"{name}." if name else ""
+    torch_mha = [f"{prefix}{sub}" for sub, child in module.named_modules()
+                 if sub.rsplit(".", 1)[-1] == "out_proj" and isinstance(parent(sub), nn.MultiheadAttention)]
+    found = [f"{prefix}{sub}" for sub, child in module.named_modules() if sub and _is_output_projection(child, f"{prefix}{sub}")]
+    attention = [site for site in found if site in torch_mha or any("att" in part.lower() for part in site.split(".")[:-1])]
+    return [f"{site}:input" for site in attention]
 
 
 def check_default_units(name: str, facts: SiteFacts, unit_dim: int | None, num_heads: int | None, fix: str) -> None:

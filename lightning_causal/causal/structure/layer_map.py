@@ -142,7 +142,7 @@ def _clean(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], *, named
     """The model's output and the layers' activations on the probe, in forward order. ``named``:
     the user named ``layers`` (each must run, with one row per sample); else (the default layers)
     those that do not are left out (``nn.MultiheadAttention.out_proj``: its weight is used, the
-    module never runs)."""
+    module does not run unless its ``:input`` site is named)."""
     with warnings.catch_warnings():
         if not named:  # default layers that do not run are left out below, silently
             warnings.filterwarnings("ignore", message=".*did not run in the model's forward pass")
