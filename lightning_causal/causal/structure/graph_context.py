@@ -53,8 +53,17 @@ CACHE_MIN_ROWS = 8
 ValueSpec = str | float
 
 #: Per-sample changes smaller than this fraction of ``E|f_t(x)|`` (outputs) or of the layer's
-#: largest activation (hidden units) are float round-off and count as 0.
+#: largest activation (hidden units) are float round-off and count as 0 (float32 and narrower).
 ROUND_OFF = 1e-5
+#: The same for float64 models, which compute to about 1e-16: ``ROUND_OFF`` would zero real path
+#: effects there (a weak path's per-sample effect of 1e-6 of the output), not round-off.
+ROUND_OFF_FLOAT64 = 1e-11
+
+
+def round_off(dtype: torch.dtype) -> float:
+    """The relative round-off of a computation in ``dtype``: :data:`ROUND_OFF_FLOAT64` for float64
+    (and complex128), else :data:`ROUND_OFF`."""
+    return ROUND_OFF_FLOAT64 if dtype in (torch.float64, torch.complex128) else ROUND_OFF
 
 Hook = Callable[[Tensor], Tensor | None]
 
@@ -263,12 +272,12 @@ class GraphContext:
         return int(self.f0.shape[0])
 
     def output_tolerance(self) -> float:
-        """Per-sample output changes at or below this are round-off (``ROUND_OFF · E|f_t(x)|``)."""
-        return ROUND_OFF * float(self.f0.abs().mean()) + torch.finfo(self.f0.dtype).tiny
+        """Per-sample output changes at or below this are round-off (``round_off · E|f_t(x)|``)."""
+        return round_off(self.f0.dtype) * float(self.f0.abs().mean()) + torch.finfo(self.f0.dtype).tiny
 
     def unit_tolerance(self, layer: str) -> float:
         """Per-sample changes of a unit of ``layer`` at or below this are round-off."""
-        return ROUND_OFF * float(self.acts[layer].abs().max()) + torch.finfo(self.acts[layer].dtype).tiny
+        return round_off(self.acts[layer].dtype) * float(self.acts[layer].abs().max()) + torch.finfo(self.acts[layer].dtype).tiny
 
     def suffix(self, layer: str, total_rows: int = 0) -> nn.Module | PrefixCache | None:
         """How runs from ``layer`` go, decided on its first call that can (``None``: full passes):
