@@ -11,7 +11,7 @@ from torch import nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int
-from lightning_causal.causal.engine.forward import OutputSpec, check_output_spec
+from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.units import per_layer_layouts
 from lightning_causal.causal.structure.graph import causal_graph, graph_stability
@@ -93,7 +93,7 @@ class CausalGraphAudit(Audit):
         num_heads: PerLayer = None,
         name: str | None = None,
     ) -> None:
-        super().__init__(name)
+        super().__init__(name, output=output)
         self.layers = layer_names(layers)
         dims, heads = per_layer_layouts(unit_dim, num_heads, self.layers)
         self.options: dict[str, Any] = {
@@ -104,7 +104,7 @@ class CausalGraphAudit(Audit):
             "baseline": check_value_spec("baseline", baseline),
             "ablation": check_value_spec("ablation", ablation),
             "target": check_int("target", target, minimum=0, none_ok=True),
-            "output": check_output_spec(output, ValueError),
+            "output": self.output,
             "additional_forward_args": additional_forward_args,
             "unit_dim": unit_dim,
             "num_heads": num_heads,
