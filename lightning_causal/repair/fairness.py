@@ -16,8 +16,13 @@ from torch.nn import functional as F
 from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_float
 from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec
-from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual
+from lightning_causal.causal.scm.attribute_flip import (
+    AttributeFlip,
+    one_hot_block,
+    resolve_counterfactual,
+)
 from lightning_causal.causal.scm.counterfactual_checks import keep_padding
+from lightning_causal.causal.scm.scm_flip import SCMFlip
 from lightning_causal.causal.scm.token_swap import TokenSwap
 from lightning_causal.repair.base import RepairTerm
 
@@ -218,9 +223,28 @@ class CounterfactualFairnessTerm(RepairTerm):
         """
         if not isinstance(x, Tensor) or x.dim() < 2:
             raise ValueError(f"Expected a batch `x` [N, ...] (tabular rows or token ids) but got {getattr(x, 'shape', type(x))}")
+        self._check_one_hot(x)
         n = x.shape[0]
         k = n if self.fraction == 1.0 else max(1, math.ceil(self.fraction * n))
         return self.counterfactual_batch(x if k == n else x[:k])
+
+    def _check_one_hot(self, x: Tensor) -> None:
+        """Once (on the first batch of 16 rows or more): warn when the flipped column is one column of
+        a one-hot block, as :class:`~lightning_causal.audits.FairnessAudit` does: the penalty would pull
+        the model's outputs on rows together with rows no encoder produces (all zeros, or two ones)."""
+        if getattr(self, "_one_hot_checked", False) or x.dim() != 2 or x.shape[0] < 16:
+            return
+        self._one_hot_checked = True
+        if not isinstance(self.counterfactual, (AttributeFlip, SCMFlip)):
+            return
+        block = one_hot_block(x.detach(), self.counterfactual.column)
+        if block:
+            warnings.warn(
+                f"CounterfactualFairnessTerm {self.name!r}: the flipped column {self.counterfactual.column} is one-hot "
+                f"encoded with columns {block} (they sum to 1 in every row of the batch); flipping it alone gives rows no "
+                "encoder produces, and the penalty pulls the model's outputs on those together with the real rows'. Keep "
+                "one column of a binary attribute (drop the other), or pass a callable that changes the block together "
+                "(`lambda x: ...`, with `sensitive=`)", UserWarning, stacklevel=3)
 
     def loss_from_outputs(self, outputs: Tensor, extra_outputs: Tensor, y: Tensor | None) -> Tensor:
         """The distance between the model's outputs on ``x`` and on ``extra_inputs(x)`` (whose rows
