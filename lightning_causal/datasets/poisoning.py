@@ -65,10 +65,12 @@ def patch_trigger(
         r, col = position
         if not (0 <= r <= h - ph and 0 <= col <= w - pw):
             raise ValueError(f"Expected argument `position` so that a {ph}x{pw} patch fits in {h}x{w} but got {position!r}")
-    mask = torch.zeros(1, h, w)
+    # a floating pattern tensor keeps its precision (a float64 pattern stamped in float32 moved 0.1 by 1e-9)
+    dtype = value.dtype if isinstance(value, Tensor) and value.is_floating_point() else torch.get_default_dtype()
+    mask = torch.zeros(1, h, w, dtype=dtype)
     mask[:, r : r + ph, col : col + pw] = 1.0
-    pattern = torch.zeros(c, h, w)
-    pattern[:, r : r + ph, col : col + pw] = torch.as_tensor(value, dtype=torch.float32)
+    pattern = torch.zeros(c, h, w, dtype=dtype)
+    pattern[:, r : r + ph, col : col + pw] = torch.as_tensor(value, dtype=dtype)
     return Trigger(mask, pattern, target)
 
 

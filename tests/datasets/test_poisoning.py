@@ -75,3 +75,13 @@ def test_poisoning_with_a_blended_trigger_relabels_and_blends():
     xp, yp, hit = poison(x, y, t, 0.3, generator=torch.Generator().manual_seed(0))
     assert int(hit.sum()) == 3 and bool((y[hit] == 0).all()) and bool((yp[hit] == 1).all())
     assert torch.allclose(xp[hit], torch.full((3, 1, 2, 2), 0.1)) and bool((xp[~hit] == 0).all())
+
+
+def test_a_float64_pattern_keeps_its_precision():
+    """The pattern was built in float32: a float64 image stamped with 0.1 held 0.10000000149."""
+    value = torch.full((1, 2, 2), 0.1, dtype=torch.float64)
+    t = patch_trigger((1, 4, 4), size=2, value=value)
+    x = torch.zeros(1, 1, 4, 4, dtype=torch.float64)
+    assert float(t.apply(x)[0, 0, 3, 3]) == 0.1
+    assert t.mask.dtype == t.pattern.dtype == torch.float64
+    assert patch_trigger((1, 4, 4), value=0.5).pattern.dtype == torch.get_default_dtype()  # a number: the default dtype
