@@ -9,7 +9,9 @@ that replaces the layer's output at the elements of group ``g`` by the reference
 The layer's output must start with the input's shape (``[N, T, D]`` for token ids ``[N, T]``):
 each element belongs to the group of its input position. The reference ``e`` is a constant (a
 zero vector by default) or, for token inputs and an integer baseline ``b``, the layer's output on
-the input with every token set to ``b`` (the embedding of ``[MASK]`` or pad at each position).
+the input with every token set to ``b`` (the embedding of ``[MASK]`` or pad at each position; that
+pass stops at the layer, so a model that would refuse such ids, as BART and T5 refuse ids without an
+end-of-sequence token, is not run on them).
 All rows run batched through the row engine; rows whose group already equals the reference, or
 lies in padding (a keyword forward argument ``attention_mask`` is 0 there), are not run (effect
 exactly 0).
@@ -67,16 +69,36 @@ def layer_reference(
         b = check_baselines((x,), baseline)[0]
         check_token_baselines((x,), (b,), readers or [])
         try:
-            with capture(forward.model, [layer]) as acts:
-                forward(torch.broadcast_to(b, x.shape).contiguous())
+            return _layer_output(forward, layer, torch.broadcast_to(b, x.shape).contiguous())
         except IndexError as err:
             raise token_baseline_error(err, (b,)) from err
-        return acts[layer]
     if isinstance(baseline, Tensor) and baseline.dim() == 1 and h.dim() > 2 and baseline.shape[0] == h.shape[-1]:
         baseline = baseline.view([1] * (h.dim() - 1) + [-1])
     if isinstance(baseline, int) and not isinstance(baseline, bool):
         baseline = float(baseline)
     return check_baselines((h,), baseline)[0]
+
+
+class _Reached(Exception):
+    """Ends the reference pass once the layer has returned."""
+
+
+def _layer_output(forward: Forward, layer: str, x: Tensor) -> Tensor:
+    """The output of ``layer``'s first call on input ``x``; the pass stops there. The rest of the model
+    need not run, and may refuse ``x``: an encoder-decoder classifier (BART, T5) reads the end-of-sequence
+    token of its ids, which ids filled with the baseline token lack."""
+    def stop(_m: nn.Module, _i: object, _o: object) -> None:
+        raise _Reached
+
+    with capture(forward.model, [layer]) as acts:
+        handle = resolve_module(forward.model, layer).register_forward_hook(stop)  # after capture's hook
+        try:
+            forward(x)
+        except _Reached:
+            pass
+        finally:
+            handle.remove()
+    return acts[layer]
 
 
 def _first_tensor(args: tuple, kwargs: dict) -> Tensor | None:

@@ -1,0 +1,65 @@
+"""Encoder-decoder classifiers (BART, T5): their forward reads the end-of-sequence token of the input
+ids (the decoder's input is the ids shifted right; the classifier reads the last ``</s>``), so ids
+without one are refused by the model itself. Checked against hand-written hook loops in float64."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal.causal import input_effects
+
+transformers = pytest.importorskip("transformers")
+
+VOCAB, PAD, EOS, MASK = 30, 1, 2, 3
+
+
+def _bart() -> nn.Module:
+    """A tiny ``BartForSequenceClassification`` (d_model 16, 1 + 1 layers, 2 heads), float64, eval."""
+    torch.manual_seed(0)
+    config = transformers.BartConfig(
+        vocab_size=VOCAB, d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
+        encoder_ffn_dim=32, decoder_ffn_dim=32, num_labels=3, pad_token_id=PAD, bos_token_id=0, eos_token_id=EOS,
+        max_position_embeddings=16, init_std=0.3)
+    return transformers.BartForSequenceClassification(config).double().eval()
+
+
+def _sentences() -> tuple[torch.Tensor, torch.Tensor]:
+    """Three right-padded sentences of 7, 5 and 4 tokens, each ending in ``</s>``."""
+    torch.manual_seed(1)
+    ids = torch.randint(4, VOCAB, (3, 7))
+    mask = (torch.arange(7) < torch.tensor([[7], [5], [4]])).long()
+    ids[mask == 0] = PAD
+    ids[torch.arange(3), mask.sum(1) - 1] = EOS
+    return ids, mask
+
+
+def test_input_layer_with_a_token_baseline_runs_on_bart_and_equals_a_hook_loop():
+    """The reference of a token baseline (its embedding) was taken from a full forward pass on ids filled with
+    the baseline, which BART refuses ("Each example must contain at least one <eos> token"): ``input_layer=``
+    with a token id failed on every encoder-decoder classifier. The pass now stops at the layer."""
+    model, (ids, mask) = _bart(), _sentences()
+    layer = "model.encoder.embed_tokens"
+    effects = input_effects(model, ids, baseline=MASK, target=0, input_layer=layer,
+                            additional_forward_args={"attention_mask": mask})
+    embed = model.get_submodule(layer)
+    with torch.no_grad():
+        reference = embed(torch.tensor([MASK]))[0]
+        clean = model(input_ids=ids, attention_mask=mask).logits[:, 0]
+        expected = torch.zeros(3, 7, dtype=torch.float64)
+        for n in range(3):
+            for t in range(int(mask[n].sum())):
+                def patch(_m, _i, out, t=t):
+                    out = out.clone()
+                    out[0, t] = reference
+                    return out
+
+                handle = embed.register_forward_hook(patch)
+                try:
+                    expected[n, t] = clean[n] - model(input_ids=ids[n:n + 1], attention_mask=mask[n:n + 1]).logits[0, 0]
+                finally:
+                    handle.remove()
+    torch.testing.assert_close(effects, expected, atol=1e-10, rtol=0)
+    assert (effects[mask == 0] == 0).all()
+    assert expected.abs().max() > 1e-2
