@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.ablation import replace_units, replace_units_
-from lightning_causal.causal.engine.interventions import Intervention
+from lightning_causal.causal.engine.interventions import Intervention, Resample
 from lightning_causal.causal.engine.units import Layout
 
 __all__ = ["row_values", "unit_rows"]
@@ -17,14 +17,28 @@ __all__ = ["row_values", "unit_rows"]
 Edit = Callable[[Tensor], Tensor]
 
 
-def row_values(ivs: Sequence[Intervention], k: Tensor, h: Tensor) -> Tensor:
-    """Intervened values of each row ``r`` of ``h`` under intervention ``ivs[k[r]]``."""
+def row_values(ivs: Sequence[Intervention], k: Tensor, h: Tensor, drawn: dict | None = None) -> Tensor:
+    """Intervened values of each row ``r`` of ``h`` under intervention ``ivs[k[r]]``.
+
+    ``drawn`` (a dict the caller keeps for one set of rows) holds the values of a
+    :class:`Resample` once drawn, so that every call of a layer that runs several times per pass
+    gets the same donor per row ("one draw per row", whatever the chunking), not a new draw per call.
+    """
+
+    def values(iv: Intervention, part: Tensor) -> Tensor:
+        if drawn is None or not isinstance(iv, Resample):
+            return iv.values_like(part)
+        key = (id(iv), tuple(part.shape), part.dtype, part.device)
+        if key not in drawn:
+            drawn[key] = iv.values_like(part)
+        return drawn[key]
+
     if len(ivs) == 1:
-        return ivs[0].values_like(h).expand_as(h)
+        return values(ivs[0], h).expand_as(h)
     vals = torch.empty_like(h)
     for kk in k.unique().tolist():
         sel = k == kk
-        vals[sel] = ivs[kk].values_like(h[sel]).expand_as(h[sel])
+        vals[sel] = values(ivs[kk], h[sel]).expand_as(h[sel])
     return vals
 
 
@@ -35,7 +49,8 @@ def unit_rows(ivs: Sequence[Intervention], units: Tensor, layout: Layout, n: int
     A layer called again in the forward pass gets the edit at every call, as :func:`intervene`
     applies it: the units are found in each call's own output (a shared linear applied to
     ``[N, D]`` and then to ``[N, T, D]`` with ``unit_dim=-1``: the last dimension both times). A
-    call whose output does not hold one row per row, or another number of units, is refused.
+    call whose output does not hold one row per row, or another number of units, is refused. A
+    :class:`Resample` draws its donors once for these rows, used at every call and every run of them.
     """
     ku, s = idx // n, idx % n
     kk, u = ku // units.numel(), units[ku % units.numel()]
@@ -51,13 +66,15 @@ def unit_rows(ivs: Sequence[Intervention], units: Tensor, layout: Layout, n: int
                 "keep the samples on dimension 0")
         return lay
 
+    drawn: dict = {}  # Resample's donors of these rows, drawn at the first call
+
     def edit(h: Tensor) -> Tensor:
         lay = checked_layout(h)
-        return replace_units(h, u, row_values(ivs, kk, h), lay.dim, unit_size=lay.unit_size)
+        return replace_units(h, u, row_values(ivs, kk, h, drawn), lay.dim, unit_size=lay.unit_size)
 
     def in_place(h: Tensor) -> Tensor:  # the same, written into a fresh copy of the layer's output
         lay = checked_layout(h)
-        return replace_units_(h, u, row_values(ivs, kk, h), lay.dim, unit_size=lay.unit_size)
+        return replace_units_(h, u, row_values(ivs, kk, h, drawn), lay.dim, unit_size=lay.unit_size)
 
     edit.in_place = in_place  # type: ignore[attr-defined]  # what the prefix cache's runners call on their own copy
     edit.changed_units = (u, layout.dim, layout.unit_size)  # type: ignore[attr-defined]  # what the prefix cache's linear update reads

@@ -310,7 +310,10 @@ class Resample(Intervention):
 
     The draws come from ``generator`` (default: a private one seeded with 0; the global RNG is never
     used), which advances with every call: the same ``Resample`` object gives other draws on its
-    next use. For repeatable numbers, build a new one with a freshly seeded generator.
+    next use. For repeatable numbers, build a new one with a freshly seeded generator. In
+    :func:`~lightning_causal.causal.effects.unit_effects.unit_effects` a layer that runs several
+    times per pass (weight-tied depth) gets each row's donor at every call, and the numbers do not
+    depend on ``max_batch_size``; :func:`intervene` draws anew at each call of the module.
 
     Padded reference sequences: pass their ``attention_mask`` (``[M, T]``, 0 at padding) and a
     drawn sample's padded positions hold the reference's mean at that position over the samples
