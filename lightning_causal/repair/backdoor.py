@@ -67,6 +67,12 @@ def _check_suspects(suspects: object) -> dict[str, list[int]] | list[str] | None
     raise ValueError(f"Expected argument `suspects` to be None, a mapping layer -> units or a list of layer names but got {suspects!r}")
 
 
+def _at_least_float32(t: Tensor) -> Tensor:
+    """``t`` in float32 if it is half or bfloat16 (stable under mixed precision), else as it is (a
+    float64 model's term stays float64)."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
 def _trigger_state(trigger: Trigger) -> dict[str, Any]:
     return {"mask": trigger.mask, "pattern": trigger.pattern, "target": trigger.target}
 
@@ -395,7 +401,7 @@ class BackdoorSuppressionTerm(RepairTerm):
         if self.reference is None:
             raise ValueError("BackdoorSuppressionTerm with distill_weight > 0 needs `setup(model)` first (it copies the model before repair)")
         with torch.no_grad():
-            ref = self._forward(self.reference)(xs).float().log_softmax(1)
+            ref = _at_least_float32(self._forward(self.reference)(xs)).log_softmax(1)
         kl = (ref.exp() * (ref - out.log_softmax(1))).sum(1)
         if self.triggers and xs.shape[0] > n:
             targets = torch.tensor(sorted({t.target for t in self.triggers}), device=xs.device)
@@ -409,7 +415,7 @@ class BackdoorSuppressionTerm(RepairTerm):
             shifts = []
             for k, u in self.suspects.items():  # type: ignore[union-attr]
                 h = to_units(acts[k], resolve_layout(acts[k].shape, self.unit_dims[k], self.head_counts[k]))
-                shifts.append((h[m:, u] - h[:m, u].detach()).float().pow(2).mean())
+                shifts.append(_at_least_float32(h[m:, u] - h[:m, u].detach()).pow(2).mean())
             return torch.stack(shifts).mean()
         effect = out_t.softmax(1).gather(1, idx) - out_c.softmax(1).gather(1, idx).detach()
         return (effect.squeeze(1).clamp_min(0) * keep).sum() / n
@@ -440,7 +446,7 @@ class BackdoorSuppressionTerm(RepairTerm):
             check_site(model, layer)
         ctx = capture(model, layers, detach=False) if layers else contextlib.nullcontext({})
         with ctx as acts:
-            out = self.checked_logits(self._forward(model)(torch.cat([xs, self.stamp(xs)]) if suppress else xs)).float()
+            out = _at_least_float32(self.checked_logits(self._forward(model)(torch.cat([xs, self.stamp(xs)]) if suppress else xs)))
         zero = out.new_zeros(())
         unlearn = path = distill = zero
         if suppress:
@@ -456,7 +462,7 @@ class BackdoorSuppressionTerm(RepairTerm):
         if suppress and self.regions:
             idx_r = self._targets(m, x.device, len(self.regions))
             keep_r = self._keep(y, src_a, src_b, idx_r)
-            out_a = self._forward(model)(self.adversarial_rows(model, xs, idx_r.squeeze(1))).float()
+            out_a = _at_least_float32(self._forward(model)(self.adversarial_rows(model, xs, idx_r.squeeze(1))))
             unlearn = 0.5 * (unlearn + self._unlearn(out_a[:n], y, idx_r[:n]))
             if self.path == "logit" and self.path_weight > 0:  # the unit path has no activations of these rows
                 path = 0.5 * (path + self._path(out[:m], out_a, {}, keep_r, idx_r, n))

@@ -76,7 +76,7 @@ class CausalRepairModule(LightningModule):
     resumed with ``ckpt_path=`` restores it instead of running ``setup`` again (terms whose
     ``state_dict`` is ``None`` are set up again).
     Terms whose weight is 0 at an epoch are skipped (not computed). Works with any precision
-    plugin (e.g. ``"bf16-mixed"``) and strategy; terms compute their distances in float32.
+    plugin (e.g. ``"bf16-mixed"``) and strategy; terms compute their distances in at least float32.
     ``predict_step`` returns the model's output on the batch's inputs.
 
     The model and the terms are objects, not hyper-parameters (``lr`` and ``fuse_forward`` are saved): load a checkpoint with
