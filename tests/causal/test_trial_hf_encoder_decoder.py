@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_causal.causal import input_effects
+from lightning_causal.causal import input_effects, unit_effects
 
 transformers = pytest.importorskip("transformers")
 
@@ -63,3 +63,31 @@ def test_input_layer_with_a_token_baseline_runs_on_bart_and_equals_a_hook_loop()
     torch.testing.assert_close(effects, expected, atol=1e-10, rtol=0)
     assert (effects[mask == 0] == 0).all()
     assert expected.abs().max() > 1e-2
+
+
+def _t5() -> nn.Module:
+    """A tiny ``T5ForSequenceClassification`` (d_model 16, 2 heads of 8, 1 + 1 blocks), float64, eval."""
+    torch.manual_seed(0)
+    config = transformers.T5Config(vocab_size=VOCAB, d_model=16, d_kv=8, d_ff=32, num_layers=1, num_decoder_layers=1, num_heads=2,
+                                   num_labels=3, pad_token_id=0, eos_token_id=EOS, decoder_start_token_id=0)
+    return transformers.T5ForSequenceClassification(config).double().eval()
+
+
+T5_ATTENTION = "transformer.encoder.block.0.layer.0.SelfAttention"
+
+
+def test_num_heads_on_the_t5_output_projection_is_refused_and_its_input_named():
+    """T5 projects its heads with a linear layer named ``o``: ``num_heads`` on it returned 2 "heads" (slices of
+    the projected output) silently, and on the whole attention the message named no site (BERT's ``attention.self``
+    instead of ``SelfAttention.o:input``)."""
+    model, (ids, mask) = _t5(), _sentences()
+    ids[mask == 0] = 0
+    args = {"attention_mask": mask}
+    with pytest.raises(ValueError, match=rf"is an attention output projection.*'{T5_ATTENTION}\.o:input'"):
+        unit_effects(model, ids, f"{T5_ATTENTION}.o", num_heads=2, additional_forward_args=args)
+    with pytest.raises(ValueError, match=rf"name the site '{T5_ATTENTION}\.o:input'"):
+        unit_effects(model, ids, T5_ATTENTION, num_heads=2, additional_forward_args=args)
+    cross = "transformer.decoder.block.0.layer.1.EncDecAttention.o"
+    with pytest.raises(ValueError, match="is an attention output projection"):
+        unit_effects(model, ids, cross, num_heads=2, additional_forward_args=args)
+    assert unit_effects(model, ids, f"{T5_ATTENTION}.o:input", num_heads=2, additional_forward_args=args).shape == (3, 2)

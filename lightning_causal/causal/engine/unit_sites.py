@@ -226,10 +226,11 @@ def _is_features_last(site: nn.Module, out: Tensor, inp: Tensor | None, inside: 
 #: output has no heads either): their output is never the heads side by side, their input is.
 OUTPUT_PROJECTIONS = frozenset({"o_proj", "out_proj", "out_lin", "c_proj"})
 
-#: Name endings of attention output projections named ``dense``, a bare name that also names MLP
-#: layers: BERT-family attention (BERT, RoBERTa, ELECTRA, DeBERTa: ``attention.output.dense``, after
-#: ``attention.self``), ALBERT's ``attention.dense``, Phi's ``self_attn.dense``.
-OUTPUT_PROJECTION_PATHS = ("attention.output.dense", "attention.dense", "self_attn.dense")
+#: Name endings of attention output projections with a bare name (``dense`` also names MLP layers):
+#: BERT-family attention (BERT, RoBERTa, ELECTRA, DeBERTa: ``attention.output.dense``, after
+#: ``attention.self``), ALBERT's ``attention.dense``, Phi's ``self_attn.dense``, T5's ``SelfAttention.o``
+#: and ``EncDecAttention.o``.
+OUTPUT_PROJECTION_PATHS = ("attention.output.dense", "attention.dense", "self_attn.dense", "SelfAttention.o", "EncDecAttention.o")
 
 
 def check_head_site(module: nn.Module, name: str, num_heads: int | None, facts: SiteFacts | None = None) -> None:
