@@ -224,7 +224,12 @@ class CausalRepairModule(LightningModule):
                     f"class {model.__name__}: a class (built from its saved hyper-parameters) is for a checkpoint of a wrap() fit "
                     "and a LightningModule class, and this checkpoint is not a wrap() fit"
                     + ("" if wrapped is None else f" ({model.__name__} is not a LightningModule)"))
-            kwargs["model"] = model = model(**wrapped["hyper_parameters"])
+            try:
+                kwargs["model"] = model = model(**wrapped["hyper_parameters"])
+            except TypeError as err:  # e.g. an argument it does not save (an nn.Module, `ignore=`d)
+                raise MisconfigurationException(
+                    f"Could not build `model` {model.__name__} from the hyper-parameters its wrap() checkpoint saved "
+                    f"({sorted(wrapped['hyper_parameters'])}): {err}; pass an instance, `model={model.__name__}(...)`") from err
         if wrapped is None:
             return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
         kwargs["lightning_module"] = kwargs.pop("model")  # loads as the wrap: the wrapped module's steps and optimizers

@@ -100,3 +100,11 @@ def test_a_class_for_a_plain_repair_checkpoint_is_refused(tmp_path):
     path = _fit(CausalRepairModule(nn.Linear(3, 2), _terms()), tmp_path)
     with pytest.raises(MisconfigurationException, match=r"`model`.*class.*not a wrap\(\) fit"):
         CausalRepairModule.load_from_checkpoint(path, model=nn.Linear, terms=_terms())
+
+
+def test_a_wrapped_class_that_cannot_be_built_from_its_saved_hyper_parameters_says_pass_an_instance(tmp_path):
+    path = _fit(CausalRepairModule.wrap(LightningClassifier(nn.Linear(3, 2), lr=0.02), _terms()), tmp_path)
+    with pytest.raises(MisconfigurationException, match=r"build `model` LightningClassifier.*\['lr', 'optimizer'\].*model=LightningClassifier\(\.\.\.\)"):
+        CausalRepairModule.load_from_checkpoint(path, model=LightningClassifier, terms=_terms())
+    loaded = CausalRepairModule.load_from_checkpoint(path, model=LightningClassifier(nn.Linear(3, 2)), terms=_terms())
+    assert loaded.model.lr == 0.001  # an instance is used as given (its own arguments)
