@@ -44,7 +44,8 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.live_values import rows_of
 
-__all__ = ["OutputSpec", "ForwardArgs", "Forward", "select_output", "check_output_spec", "check_not_meta", "dtype_hint"]
+__all__ = ["OutputSpec", "ForwardArgs", "Forward", "select_output", "check_output_spec", "check_not_meta", "dtype_hint",
+           "kept_inputs", "restore_inputs"]
 
 OutputSpec = None | str | int | Callable[[Any], Tensor]
 
@@ -205,6 +206,24 @@ def dtype_hint(model: nn.Module, inputs: tuple[Any, ...], err: BaseException) ->
     return None
 
 
+def kept_inputs(values: list[Any]) -> list[tuple[Tensor, int, Tensor]]:
+    """``(tensor, version, copy)`` of the tensors passed to a model call, so that
+    :func:`restore_inputs` can undo what the model modified in place (``x.sub_(mean)``)."""
+    kept = []
+    for v in values:
+        if isinstance(v, Tensor) and not v.is_inference() and v.layout == torch.strided and v.device.type != "meta":
+            kept.append((v, v._version, v.detach().clone()))
+    return kept
+
+
+def restore_inputs(kept: list[tuple[Tensor, int, Tensor]]) -> None:
+    """Write back the tensors a model call modified in place (their version moved)."""
+    for v, version, copy in kept:
+        if v._version != version:
+            with torch.no_grad():
+                v.copy_(copy)
+
+
 class Forward:
     """``model`` called with forward arguments that follow their rows, returning the selected output.
 
@@ -242,8 +261,14 @@ class Forward:
         )
 
     def raw(self, *inputs: Tensor, rows: Tensor | None = None) -> Any:
-        """The model's return value for ``inputs`` whose row ``r`` belongs to sample ``rows[r]``."""
+        """The model's return value for ``inputs`` whose row ``r`` belongs to sample ``rows[r]``.
+
+        A model that modifies its inputs in place (``x.sub_(mean).div_(std)``, ``x /= 255``) gets
+        them back as they were after the call (also on errors): every pass reads the probe as given,
+        and the caller's tensors are left unchanged.
+        """
         args, kwargs = self.args.take(rows)
+        kept = kept_inputs([*inputs, *args, *kwargs.values()])
         try:
             return self.model(*inputs, *args, **kwargs)
         except RuntimeError as err:
@@ -251,6 +276,8 @@ class Forward:
             if hint is None:
                 raise
             raise RuntimeError(f"{err}. {hint}") from err
+        finally:
+            restore_inputs(kept)
 
     def select(self, out: Any) -> Tensor:
         """The explained tensor of a return value."""

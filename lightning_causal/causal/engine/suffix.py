@@ -34,6 +34,7 @@ from typing import Any
 import torch.fx as fx
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.forward import kept_inputs, restore_inputs
 from lightning_causal.causal.engine.live_values import snapshot
 
 __all__ = ["FxSplit", "fx_split", "suffix_module", "SplitRefused"]
@@ -201,19 +202,36 @@ def _holds_tensor(value: Any) -> bool:
     return False
 
 
+class _InputsKept:
+    """The recorder graph called with its input tensors restored afterwards: a model that modifies
+    its inputs in place (``x.sub_(mean)``) leaves the probe as it was, as a call through
+    :class:`~lightning_causal.causal.engine.forward.Forward` does."""
+
+    def __init__(self, graph: fx.GraphModule) -> None:
+        self.graph = graph
+
+    def __call__(self, *args: Any) -> Any:
+        kept = kept_inputs(list(args))
+        try:
+            return self.graph(*args)
+        finally:
+            restore_inputs(kept)
+
+
 @dataclass
 class FxSplit:
     """A model split at a layer by :func:`fx_split`.
 
     Attributes:
-        recorder: ``recorder(*tensor_args) -> (output, layer output, *live values)``.
+        recorder: ``recorder(*tensor_args) -> (output, layer output, *live values)`` (the input
+            tensors left as they were).
         suffix: ``suffix(value, *live values) -> output``.
         binding: turns ``(args, kwargs)`` of a model call into ``tensor_args``.
         live_names: the graph names of the live values (for messages).
         later_calls: how many more times the suffix calls the layer's module.
     """
 
-    recorder: fx.GraphModule
+    recorder: _InputsKept
     suffix: fx.GraphModule
     binding: _Binding
     live_names: list[str]
@@ -237,7 +255,7 @@ def fx_split(model: nn.Module, layer: str, args: Sequence[Any], kwargs: Mapping[
         suffix = _build_suffix(root, cut, {n: v for n, v in env.items() if n.op == "placeholder" and not isinstance(v, fx.Node)})
     except Exception as err:  # noqa: BLE001 - code generation of exotic constants
         raise SplitRefused(f"the split graph cannot be built ({type(err).__name__}: {str(err)[:120]})") from err
-    return FxSplit(recorder, suffix, binding, [n.name for n in cut.live], cut.later_calls)
+    return FxSplit(_InputsKept(recorder), suffix, binding, [n.name for n in cut.live], cut.later_calls)
 
 
 def suffix_module(model: nn.Module, layer: str) -> nn.Module | None:

@@ -1,0 +1,72 @@
+"""Trial (inplace): a model that normalises its input in place (``x.sub_(mean).div_(std)``)."""
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal.causal import input_effects, layer_causal_map, patch_mask, unit_effects
+
+
+class NormalisesInPlace(nn.Module):
+    def __init__(self, traceable: bool = True) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor([0.5, -0.2]).view(1, 2, 1, 1))
+        self.register_buffer("std", torch.tensor([2.0, 0.5]).view(1, 2, 1, 1))
+        self.conv, self.fc = nn.Conv2d(2, 3, 3, padding=1), nn.Linear(3, 2)
+        self.traceable = traceable
+
+    def forward(self, x):
+        x.sub_(self.mean).div_(self.std)
+        if not self.traceable and x.abs().sum() < 0:  # data-dependent control flow: torch.fx cannot trace
+            return self.fc(x.mean((2, 3)))
+        return self.fc(torch.tanh(self.conv(x)).mean((2, 3)))
+
+
+def _model(traceable: bool = True) -> nn.Module:
+    torch.manual_seed(0)
+    return NormalisesInPlace(traceable).double().eval()
+
+
+def _x() -> torch.Tensor:
+    return torch.randn(4, 2, 4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+
+
+def _logit(model, x, target):
+    with torch.no_grad():
+        return model(x.clone()).gather(1, target[:, None])[:, 0]  # a fresh copy per pass
+
+
+@pytest.mark.parametrize(("traceable", "use_suffix", "path"), [(True, True, "fx"), (False, True, "hooks"), (True, False, "full")])
+def test_unit_effects_of_a_model_that_modifies_its_input_in_place(traceable, use_suffix, path):
+    # every pass normalised the caller's probe tensor once more: the estimators refused the model
+    # as "its forward depends on the batch" (samples run alone differed from the batch) and the
+    # caller's tensor came back normalised
+    model, x = _model(traceable), _x()
+    given = x.clone()
+    target = torch.ones(4, dtype=torch.long)
+    got, info = unit_effects(model, x, "conv", target=target, use_suffix=use_suffix, max_batch_size=3, return_info=True)
+    assert info.path == path
+    assert torch.equal(x, given)
+    f0, cols = _logit(model, x, target), []
+    for u in range(3):
+        def zero(_m, _i, out, u=u):
+            out = out.clone()
+            out[:, u] = 0
+            return out
+        handle = model.conv.register_forward_hook(zero)
+        cols.append(f0 - _logit(model, x, target))
+        handle.remove()
+    torch.testing.assert_close(got, torch.stack(cols, 1), atol=1e-12, rtol=0)
+
+
+def test_input_effects_and_layer_map_leave_the_probe_as_given():
+    model, x = _model(), _x()
+    given = x.clone()
+    mask = patch_mask((2, 4, 4), 2)
+    target = torch.zeros(4, dtype=torch.long)
+    got = input_effects(model, x, mask, target=target)
+    f0 = _logit(model, x, target)
+    expected = torch.stack([f0 - _logit(model, torch.where(mask == g, 0.0, x), target) for g in range(4)], 1)
+    torch.testing.assert_close(got, expected, atol=1e-12, rtol=0)
+    layer_causal_map(model, x, mask, ["conv", "fc"])
+    assert torch.equal(x, given)
