@@ -4,13 +4,21 @@
 from __future__ import annotations
 
 import lightning.pytorch as pl
+import pytest
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_causal import CausalAuditCallback, CausalGraphAudit
 from lightning_causal.audits import Probe
-from lightning_causal.causal import causal_graph
+from lightning_causal.baselines import attribute
+from lightning_causal.causal import (
+    CounterfactualSettings,
+    causal_graph,
+    counterfactual_explanation,
+    input_effects,
+    unit_effects,
+)
 from tests.helpers.lightning import quick_trainer
 
 
@@ -58,3 +66,67 @@ def test_causal_graph_audit_takes_output_for_a_model_returning_logits_and_state(
     assert result.scalars["faithfulness"] == graph.meta["faithfulness"]
     direct = audit.run(module, Probe(x[:8]))
     assert direct.scalars["n_edges"] == len(graph.edges)
+
+
+# ------------------------------------------------------------ gradients through an RNN in eval mode
+class SpyLSTM(nn.LSTM):
+    """An LSTM that records whether cuDNN was enabled at each forward pass that autograd tracks:
+    cuDNN's RNN backward raises in eval mode ('cudnn RNN backward can only be called in training
+    mode'), so a forward that is backpropagated in eval mode must not run on cuDNN."""
+
+    seen: list[bool]
+
+    def forward(self, *args, **kwargs):
+        if torch.is_grad_enabled() and not self.training:
+            self.seen.append(torch.backends.cudnn.enabled)
+        return super().forward(*args, **kwargs)
+
+
+class SpyLSTMClassifier(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = SpyLSTM(3, 4, batch_first=True)
+        self.lstm.seen = []
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.head(self.lstm(x)[0][:, -1])
+
+
+def _gradient_paths():
+    mask = torch.arange(10).reshape(1, 10, 1) // 5
+    return {
+        "Saliency": lambda m, x: attribute(m, x, "Saliency", target=1),
+        "IntegratedGradients": lambda m, x: attribute(m, x, "IntegratedGradients", target=1),
+        "unit_effects atp": lambda m, x: unit_effects(m, x, "lstm", unit_dim=-1, method="atp"),
+        "unit_effects screen": lambda m, x: unit_effects(m, x, "lstm", unit_dim=-1, screen=2),
+        "input_effects attribution": lambda m, x: input_effects(m, x, mask, method="attribution"),
+        "counterfactual": lambda m, x: counterfactual_explanation(m, x, 1, CounterfactualSettings(steps=3)),
+    }
+
+
+def test_gradient_paths_run_an_lstm_in_eval_mode_without_cudnn():
+    """On a GPU, every estimator that backpropagates (Captum's methods, AtP / attribution estimates,
+    the counterfactual search) raised 'cudnn RNN backward can only be called in training mode' on an
+    LSTM, GRU or RNN: they run the model in eval mode with cuDNN on. They now switch cuDNN off
+    around the backward passes of models with recurrent layers (and restore it)."""
+    torch.manual_seed(0)
+    x, _ = _signals(4)
+    for name, run in _gradient_paths().items():
+        model = SpyLSTMClassifier().train()
+        model.lstm.seen = []
+        run(model, x)
+        assert model.lstm.seen, name
+        assert not any(model.lstm.seen), f"{name} backpropagated through the LSTM in eval mode with cuDNN enabled"
+        assert torch.backends.cudnn.enabled, name
+        assert model.training and model.lstm.training, name
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="cuDNN needs a CUDA device")
+def test_gradient_paths_backpropagate_through_a_cuda_lstm():
+    torch.manual_seed(0)
+    x, _ = _signals(4)
+    for name, run in _gradient_paths().items():
+        model = SpyLSTMClassifier().cuda()
+        run(model, x.cuda())  # raised RuntimeError: cudnn RNN backward can only be called in training mode
+        assert torch.backends.cudnn.enabled, name

@@ -33,7 +33,13 @@ from lightning_causal.causal.engine.groups import (
     group_counts,
     num_groups,
 )
-from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
+from lightning_causal.causal.engine.state import (
+    as_tuple,
+    audit_mode,
+    gather_target,
+    resolve_target,
+    rnn_backward,
+)
 from lightning_causal.causal.engine.token_ids import (
     check_token_baselines,
     embedding_readers,
@@ -133,7 +139,8 @@ def input_effects(
                                    forward_args=additional_forward_args)
     bases = check_baselines(xs, baseline)
     # the attribution estimate backpropagates: autograd must work even under a caller's inference_mode
-    with torch.inference_mode(False) if method == "attribution" else contextlib.nullcontext(), audit_mode(forward.model):
+    with torch.inference_mode(False) if method == "attribution" else contextlib.nullcontext(), audit_mode(forward.model), \
+            rnn_backward(forward.model, method == "attribution"):
         if method == "attribution":
             return input_attribution_estimates(forward, xs, masks, bases, num_groups=g, target=target, max_batch_size=max_batch_size)
         with embedding_readers(forward.model, xs) as readers:  # the clean pass only: which embeddings read the ids

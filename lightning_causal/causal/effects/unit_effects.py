@@ -23,7 +23,13 @@ from lightning_causal.causal.engine.interventions import (
     Zero,
 )
 from lightning_causal.causal.engine.prefix_cache import PrefixCache, prefix_cache
-from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
+from lightning_causal.causal.engine.state import (
+    as_tuple,
+    audit_mode,
+    gather_target,
+    resolve_target,
+    rnn_backward,
+)
 from lightning_causal.causal.engine.unit_sites import check_site_units
 from lightning_causal.causal.engine.units import Layout, check_layout_options, resolve_layout
 
@@ -220,7 +226,7 @@ def unit_effects(
     # the first-order estimates backpropagate: autograd must work even under a caller's inference_mode
     needs_grad = method != "exact" or screen is not None
     with torch.inference_mode(False) if needs_grad else contextlib.nullcontext(), audit_mode(forward.model), \
-            input_sites(forward.model, [layer]):
+            rnn_backward(forward.model, needs_grad), input_sites(forward.model, [layer]):
         one = torch.zeros(1, dtype=torch.long, device=xs[0].device)
         site = check_site_units(forward.model, layer, lambda: forward(*(x[:1] for x in xs), rows=one), ivs[0].unit_dim,
                                 ivs[0].num_heads, "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to intervene on positions.")

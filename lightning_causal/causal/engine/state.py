@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.eager import force_eager
 
-__all__ = ["frozen_params", "audit_mode", "check_logits", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple"]
+__all__ = ["frozen_params", "audit_mode", "rnn_backward", "check_logits", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple"]
 
 Target = int | Tensor | None
 
@@ -56,7 +56,7 @@ def audit_mode(model: nn.Module, grad: bool = False) -> Iterator[nn.Module]:
     if not isinstance(model, nn.Module):
         raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
     modes = [(m, m.training) for m in model.modules()]
-    grad_ctx = contextlib.nullcontext() if grad else torch.no_grad()
+    grad_ctx = rnn_backward(model) if grad else torch.no_grad()
     try:
         model.eval()
         with grad_ctx, force_eager():
@@ -64,6 +64,35 @@ def audit_mode(model: nn.Module, grad: bool = False) -> Iterator[nn.Module]:
     finally:
         for m, mode in modes:
             m.training = mode
+
+
+@contextlib.contextmanager
+def rnn_backward(model: nn.Module, enabled: bool = True) -> Iterator[None]:
+    """Let autograd run through ``model``'s recurrent layers in eval mode: cuDNN computes the backward
+    pass of ``nn.RNN``/``nn.LSTM``/``nn.GRU`` in training mode only (``RuntimeError: cudnn RNN backward
+    can only be called in training mode``), and the gradient paths (Captum's methods, first-order
+    estimates, counterfactual search, Neural Cleanse) backpropagate in eval mode. With such a layer in
+    ``model`` (and ``enabled``), cuDNN is switched off inside, so those layers run PyTorch's own
+    kernels (same numbers, the outputs to rounding); its previous setting is restored on exit. A
+    model without recurrent layers, and a CPU model, run as before.
+
+    Examples:
+        >>> with rnn_backward(nn.LSTM(2, 3)):
+        ...     torch.backends.cudnn.enabled
+        False
+        >>> with rnn_backward(nn.Linear(2, 3)):
+        ...     torch.backends.cudnn.enabled
+        True
+    """
+    if not enabled or not any(isinstance(m, nn.RNNBase) for m in model.modules()):
+        yield
+        return
+    previous = torch.backends.cudnn.enabled
+    torch.backends.cudnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.enabled = previous
 
 
 @contextlib.contextmanager
