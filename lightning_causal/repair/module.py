@@ -176,10 +176,11 @@ class CausalRepairModule(LightningModule):
         ``CausalRepairModule.load_from_checkpoint(path, model=MyModule, terms=terms)`` (``MyModule``
         built from them), or load the module's weights alone with
         ``MyModule().load_state_dict(CausalRepairModule.model_state_dict(path))``.
-        ``options`` (``unpack_batch``, ``output``) are those of :class:`CausalRepairModule`.
+        ``options`` (``unpack_batch``, ``output``) are those of :class:`CausalRepairModule`; ``lr``,
+        ``task_loss`` and ``fuse_forward`` are refused (the wrapped module's optimizers and task loss are used).
 
         Raises:
-            MisconfigurationException: not a ``LightningModule``, or manual optimization.
+            MisconfigurationException: not a ``LightningModule``, manual optimization, or another option.
 
         Examples:
             >>> from lightning_causal.models import LightningClassifier
@@ -501,6 +502,12 @@ class _WrappedRepairModule(CausalRepairModule):
             raise MisconfigurationException(f"Expected argument `lightning_module` to be a LightningModule but got {type(lightning_module)}")
         if not lightning_module.automatic_optimization:
             raise MisconfigurationException("Expected argument `lightning_module` to use automatic optimization; manual optimization cannot be wrapped")
+        unused = {k: v for k, v in options.items() if k not in WRAP_OPTIONS}
+        if unused:  # lr, task_loss, fuse_forward: the wrapped module's optimizers and training_step are used instead
+            raise MisconfigurationException(
+                f"Expected the options of CausalRepairModule.wrap to be among {list(WRAP_OPTIONS)} but got "
+                f"{', '.join(f'{k}={v!r}' for k, v in unused.items())}: a wrap() fit uses the wrapped module's "
+                "`configure_optimizers` (its learning rate) and its `training_step` (its task loss); set them there")
         skipped = [hook for hook in UNDELEGATED_HOOKS if is_overridden(hook, lightning_module)]
         if skipped:
             rank_zero_warn(
@@ -561,6 +568,9 @@ class _WrappedRepairModule(CausalRepairModule):
         return self.model.configure_optimizers()
 
 
+#: The options :meth:`CausalRepairModule.wrap` takes (the others, ``lr``, ``task_loss`` and ``fuse_forward``,
+#: are the wrapped module's business: its ``configure_optimizers`` and ``training_step``).
+WRAP_OPTIONS = ("unpack_batch", "output")
 #: The wrapped module's hooks that a ``wrap()`` fit calls (its training loop's behaviour: epoch and batch
 #: hooks, gradient clipping, scheduler steps, checkpoint hooks, ``setup``/``teardown``).
 DELEGATED_HOOKS = (

@@ -108,3 +108,9 @@ def test_a_wrapped_class_that_cannot_be_built_from_its_saved_hyper_parameters_sa
         CausalRepairModule.load_from_checkpoint(path, model=LightningClassifier, terms=_terms())
     loaded = CausalRepairModule.load_from_checkpoint(path, model=LightningClassifier(nn.Linear(3, 2)), terms=_terms())
     assert loaded.model.lr == 0.001  # an instance is used as given (its own arguments)
+
+
+@pytest.mark.parametrize(("option", "value"), [("lr", 1e-4), ("task_loss", F.nll_loss), ("fuse_forward", False), ("lrr", 3)])
+def test_wrap_refuses_options_it_would_ignore(option, value):
+    with pytest.raises(MisconfigurationException, match=rf"wrap to be among \['unpack_batch', 'output'\] but got {option}=.*configure_optimizers"):
+        CausalRepairModule.wrap(_Mine(), _terms(), **{option: value})
