@@ -516,6 +516,13 @@ class _WrappedRepairModule(CausalRepairModule):
                 "hooks in `lightning_causal.repair.module.DELEGATED_HOOKS`); pass its dataloaders to `trainer.fit`, move "
                 "batch transforms into a LightningDataModule, or subclass CausalRepairModule")
         super().__init__(lightning_module, terms, **options)
+        self._log_hyperparams = lightning_module._log_hyperparams  # the loggers get its hyper-parameters, as unwrapped
+
+    @property
+    def hparams_initial(self) -> Any:  # type: ignore[override]
+        """The wrapped module's initial hyper-parameters: what the loggers record, as before wrapping
+        (its current ones are checkpointed under ``checkpoint["causal_repair"]["wrapped"]``)."""
+        return self.model.hparams_initial
 
     @property
     def audited_module(self) -> nn.Module:

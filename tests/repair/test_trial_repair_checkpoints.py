@@ -114,3 +114,29 @@ def test_a_wrapped_class_that_cannot_be_built_from_its_saved_hyper_parameters_sa
 def test_wrap_refuses_options_it_would_ignore(option, value):
     with pytest.raises(MisconfigurationException, match=rf"wrap to be among \['unpack_batch', 'output'\] but got {option}=.*configure_optimizers"):
         CausalRepairModule.wrap(_Mine(), _terms(), **{option: value})
+
+
+class _HparamsLogger(pl.loggers.Logger):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hparams: list[dict] = []
+
+    name, version = "spy", 0
+
+    def log_hyperparams(self, params, *args, **kwargs) -> None:
+        self.hparams.append(dict(params))
+
+    def log_metrics(self, metrics, step=None) -> None:
+        pass
+
+
+def test_a_wrap_fit_logs_the_wrapped_modules_hyper_parameters_as_unwrapped(tmp_path):
+    logged = {}
+    for wrapped in (False, True):
+        spy = _HparamsLogger()
+        inner = _Mine(hidden=6, lr=0.3)
+        trainer = pl.Trainer(max_epochs=1, logger=spy, enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False, default_root_dir=tmp_path)
+        trainer.fit(CausalRepairModule.wrap(inner, _terms()) if wrapped else inner, _data())
+        logged[wrapped] = spy.hparams
+    assert logged[True] == logged[False] == [{"hidden": 6, "lr": 0.3, "gamma": 0.5}]
