@@ -193,7 +193,7 @@ def _text_namespace() -> dict:
     ids, mask = token_batch(n=4, length=8)
 
 
-    tokenizer = type("Tokenizer", (), {"pad_token_id": PAD})()
+    tokenizer = type("Tokenizer", (), {"pad_token_id": PAD, "eos_token_id": SEP})()
     return {"model": model, "tokenizer": tokenizer, "input_ids": ids, "attention_mask": mask, "ids": ids, "mask": mask,
             "batch": {"input_ids": ids, "attention_mask": mask}, "word_ids": torch.arange(8).expand(4, 8) // 2,
             "mask_id": MASK, "pad_id": PAD, "cls_id": CLS, "sep_id": SEP, "he_id": 4, "she_id": 5, "his_id": 6,

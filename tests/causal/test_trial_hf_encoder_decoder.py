@@ -91,3 +91,24 @@ def test_num_heads_on_the_t5_output_projection_is_refused_and_its_input_named():
     with pytest.raises(ValueError, match="is an attention output projection"):
         unit_effects(model, ids, cross, num_heads=2, additional_forward_args=args)
     assert unit_effects(model, ids, f"{T5_ATTENTION}.o:input", num_heads=2, additional_forward_args=args).shape == (3, 2)
+
+
+def test_a_baseline_that_keeps_the_end_of_sequence_token_equals_replacing_the_other_tokens_by_hand():
+    """docs/text.md: on BART a scalar token baseline replaces ``</s>`` and the model refuses the ids; the
+    per-position baseline ``where(ids == eos, eos, mask)`` gives each other real token's replacement effect
+    (hand-written loop), ``</s>`` and padding exactly 0."""
+    model, (ids, mask) = _bart(), _sentences()
+    args = {"attention_mask": mask}
+    with pytest.raises(ValueError, match="eos"):
+        input_effects(model, ids, baseline=MASK, target=1, additional_forward_args=args)
+    effects = input_effects(model, ids, baseline=torch.where(ids == EOS, EOS, MASK), target=1, additional_forward_args=args)
+    expected = torch.zeros(3, 7, dtype=torch.float64)
+    with torch.no_grad():
+        clean = model(input_ids=ids, attention_mask=mask).logits[:, 1]
+        for n in range(3):
+            for t in range(int(mask[n].sum()) - 1):  # the last real token is </s>
+                replaced = ids[n:n + 1].clone()
+                replaced[0, t] = MASK
+                expected[n, t] = clean[n] - model(input_ids=replaced, attention_mask=mask[n:n + 1]).logits[0, 1]
+    torch.testing.assert_close(effects, expected, atol=1e-10, rtol=0)
+    assert (effects[ids == EOS] == 0).all() and expected.abs().max() > 1e-2
