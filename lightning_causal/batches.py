@@ -138,6 +138,9 @@ def default_unpack_batch(batch: Any) -> Unpacked:
     fix = _FIX if fields is None else (  # a dataclass is not indexed: name its fields
         "pass `unpack_batch=` a callable batch -> (inputs, labels, additional_forward_args), e.g. "
         f"`unpack_batch=lambda batch: {_named_fix(fields, lambda k: f'batch.{k}')}`")
+    if fields is None and isinstance(batch, (tuple, list)) and len(batch) == 3:  # (x, y, w) or (x, lengths, y)
+        fix += (" for batches (x, y, w); for (x, lengths, y) of a padded sequence model forward(x, lengths), "
+                "`unpack_batch=lambda batch: (batch[0], batch[2], {'lengths': batch[1]})`")
     raise ValueError(
         f"Expected a batch that is a tensor, (inputs, labels) or a mapping with an input key but got "
         f"{_describe(batch)}; {fix}"

@@ -130,3 +130,23 @@ def test_gradient_paths_backpropagate_through_a_cuda_lstm():
         model = SpyLSTMClassifier().cuda()
         run(model, x.cuda())  # raised RuntimeError: cudnn RNN backward can only be called in training mode
         assert torch.backends.cudnn.enabled, name
+
+
+def test_a_three_tensor_batch_is_answered_with_the_lengths_fix_too():
+    """A batch (ids, lengths, y) was answered with only `lambda batch: (batch[0], batch[1], None)`,
+    which takes the lengths for labels; the message now also gives the (x, lengths, y) form that
+    docs/your_model.md recommends, and that form reads the batch as the model needs."""
+    from lightning_causal.batches import default_unpack_batch, unpack
+
+    ids, lengths, y = torch.randint(1, 9, (4, 6)), torch.tensor([6, 3, 2, 5]), torch.tensor([0, 1, 1, 0])
+    with pytest.raises(ValueError) as info:
+        default_unpack_batch((ids, lengths, y))
+    message = str(info.value)
+    assert "`unpack_batch=lambda batch: (batch[0], batch[1], None)` for batches (x, y, w)" in message
+    fix = "lambda batch: (batch[0], batch[2], {'lengths': batch[1]})"
+    assert f"for (x, lengths, y) of a padded sequence model forward(x, lengths), `unpack_batch={fix}`" in message
+    inputs, labels, args = unpack((ids, lengths, y), lambda batch: (batch[0], batch[2], {'lengths': batch[1]}))
+    assert inputs is ids and labels is y and args["lengths"] is lengths
+    with pytest.raises(ValueError) as info:  # other lengths keep the one fix
+        default_unpack_batch((ids, lengths, y, y))
+    assert "lengths" not in str(info.value)
