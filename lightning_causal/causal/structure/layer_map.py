@@ -10,9 +10,11 @@ Every input group ``g`` of every sample ``x`` is set to the baseline (``do(x_g :
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,7 +149,8 @@ def _clean(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], *, named
         if not named:  # default layers that do not run are left out below, silently
             warnings.filterwarnings("ignore", message=".*did not run in the model's forward pass")
         with capture(forward.model, layers) as acts:
-            out = forward(*xs)
+            with _last_calls(forward.model, [k for k in layers if _resolves(forward.model, k)]) as last:
+                out = forward(*xs)
     if not isinstance(out, Tensor) or out.dim() != 2:
         shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
         fix = f"; {output_fix(out)}" if isinstance(out, Tensor) and out.dim() > 2 else ""
@@ -164,11 +167,48 @@ def _clean(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], *, named
         shown = "; ".join(f"{k!r} returned {v}" for k, v in list(folded.items())[:6]) + (" ..." if len(folded) > 6 else "")
         warnings.warn(f"The layer map leaves out the modules whose outputs do not hold the samples on dimension 0: "
                       f"{shown}. {_BATCH_FIRST}", UserWarning, stacklevel=3)
-    kept = {k: acts[k] for k in acts if k in layers and k not in missing}  # forward order
+    # forward order, a module that runs several times at its last call: the one capture keeps
+    kept = {k: acts[k] for k in sorted(acts, key=lambda k: last.get(k, (0, 0))[0]) if k in layers and k not in missing}
+    repeated = {k: last[k][1] for k in kept if last.get(k, (0, 1))[1] > 1}
+    if repeated:
+        shown = ", ".join(f"{k!r} runs {c} times" for k, c in list(repeated.items())[:6])
+        warnings.warn(f"The layer map reads a module that runs several times per forward pass at its last call and "
+                      f"places it there in the chain of layers: {shown} per forward pass", UserWarning, stacklevel=3)
     if not kept:
         raise ValueError(f"Expected a leaf module with parameters that runs in the forward pass with outputs [N, ...]; name them with "
                          f"`layers=` (none of {missing[:6]} does)" + (f". {_BATCH_FIRST}" if folded else ""))
     return out, kept
+
+
+#: capture's warning about a module that runs several times per pass
+_REPEATED_CAPTURE = "Module .* runs more than once per forward pass"
+
+
+def _resolves(model: nn.Module, name: str) -> bool:
+    try:
+        resolve_module(model, name)
+    except (AttributeError, KeyError, ValueError):
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _last_calls(model: nn.Module, names: list[str]) -> Iterator[dict[str, tuple[int, int]]]:
+    """``name -> (index of its last call in the pass, number of calls)``, filled during the block."""
+    seen: dict[str, tuple[int, int]] = {}
+    ticks = itertools.count()
+
+    def hook(name: str):  # noqa: ANN202
+        def note(*_: object) -> None:
+            seen[name] = (next(ticks), seen.get(name, (0, 0))[1] + 1)
+        return note
+
+    handles = [resolve_module(model, name).register_forward_hook(hook(name)) for name in names]
+    try:
+        yield seen
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def _not_samples_first(forward: Forward, xs: tuple[Tensor, ...], acts: dict[str, Tensor]) -> dict[str, str]:
@@ -264,7 +304,8 @@ def layer_causal_map(
         inputs: a tensor ``[N, ...]`` or a tuple of tensors.
         feature_mask: integer group ids broadcastable to the inputs (Captum's convention);
             ``None``: one group per element.
-        layers: module names (sorted into forward order). Default
+        layers: module names (sorted into forward order; a module that runs several times per pass
+            is read at its last call and placed there, with a ``UserWarning``). Default
             (:func:`~lightning_causal.causal.structure.default_layers.default_layers`): the repeated
             blocks of the model when they run as a chain (the residual stream: ``vit.layers.<i>``,
             ``bert.encoder.layer.<i>``, ``model.layers.<i>`` of a Llama, ``encoder.layers.<i>`` of an
@@ -314,7 +355,9 @@ def layer_causal_map(
     padding = padding_positions(xs[0], additional_forward_args, model=model, num_inputs=len(xs))
     if padding is not None and bool(padding.any()):  # padded positions keep their values: no group holds them
         masks = (masks[0].expand(xs[0].shape).masked_fill(padding.expand(xs[0].shape), g), *masks[1:])
-    with audit_mode(model):
+    with audit_mode(model), warnings.catch_warnings():
+        # said once, by _clean, with where the map places such a module
+        warnings.filterwarnings("ignore", message=_REPEATED_CAPTURE)
         if names is None:
             names = default_layers(forward, xs)
             if not names:
