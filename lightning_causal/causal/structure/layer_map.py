@@ -156,7 +156,8 @@ def _clean(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], *, named
         fix = f"; {output_fix(out)}" if isinstance(out, Tensor) and out.dim() > 2 else ""
         raise ValueError(f"Expected a model returning [N, outputs] but it returned {shape}{fix}")
     n = out.shape[0]
-    folded = {k: f"{list(v.shape)} for {n} samples" for k, v in acts.items() if k in layers and v.shape[0] != n}
+    folded = {k: f"{list(v.shape)} for {n} samples" + _calls_note(last.get(k, (0, 1))[1])
+              for k, v in acts.items() if k in layers and v.shape[0] != n}
     folded |= _not_samples_first(forward, xs, {k: v for k, v in acts.items() if k in layers and k not in folded})
     missing = [k for k in layers if k not in acts or k in folded]
     if missing and named:
@@ -178,6 +179,11 @@ def _clean(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], *, named
         raise ValueError(f"Expected a leaf module with parameters that runs in the forward pass with outputs [N, ...]; name them with "
                          f"`layers=` (none of {missing[:6]} does)" + (f". {_BATCH_FIRST}" if folded else ""))
     return out, kept
+
+
+def _calls_note(calls: int) -> str:
+    """Why a module that runs several times per pass returns too few rows."""
+    return "" if calls < 2 else f" at each of its {calls} calls per pass (a module called per sample or per step in a loop)"
 
 
 #: capture's warning about a module that runs several times per pass
