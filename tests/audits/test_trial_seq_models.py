@@ -150,3 +150,29 @@ def test_a_three_tensor_batch_is_answered_with_the_lengths_fix_too():
     with pytest.raises(ValueError) as info:  # other lengths keep the one fix
         default_unpack_batch((ids, lengths, y, y))
     assert "lengths" not in str(info.value)
+
+
+def test_counterfactual_sparsity_is_an_exact_fraction():
+    """The share of changed elements was a float32 mean: a counterfactual that changed 8 of a
+    [3, 120] signal's 360 values reported sparsity 0.02222222276031971 (per row, and as the
+    CounterfactualAudit's mean_sparsity); the summary's means were float32 too. Both are now
+    float64 means (8 / 360 = 0.0222...)."""
+    from lightning_causal.audits import CounterfactualAudit
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(360, 2)).double()
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].bias.copy_(torch.tensor([0.5, 0.0], dtype=torch.float64))
+        model[1].weight[1].view(3, 120)[1, 60:68] = 1.0  # class 1 when channel 1's window 60-67 sums above 0.5
+    x = torch.zeros(2, 3, 120, dtype=torch.float64)
+    cf = counterfactual_explanation(model, x, 1, CounterfactualSettings(steps=200, lr=0.05, l1=0.0))
+    assert cf.success.all()
+    changed = (cf.delta != 0).flatten(1).sum(1)
+    assert changed.tolist() == [8, 8]
+    assert cf.sparsity.tolist() == [8 / 360, 8 / 360]
+    assert cf.summary()["sparsity"] == 8 / 360
+    result = CounterfactualAudit(max_samples=2, settings=CounterfactualSettings(steps=200, lr=0.05, l1=0.0)).run(
+        model, Probe(x, torch.tensor([1, 1])))
+    assert result.scalars["mean_sparsity"] == 8 / 360
+    assert [row["sparsity"] for row in result.tables["counterfactuals"]] == [8 / 360, 8 / 360]
