@@ -51,6 +51,25 @@ def _check_terms(terms: Sequence[RepairTerm]) -> list[RepairTerm]:
     return list(terms)
 
 
+@contextlib.contextmanager
+def _forward_arguments_checked(args: Any, who: str) -> Iterator[None]:
+    """A model call with the batch's keyword forward arguments ``args``: a ``TypeError`` saying the
+    forward does not take one of them becomes an error naming it, where it came from (``unpack_batch``)
+    and an ``unpack_batch=`` without it."""
+    try:
+        yield
+    except TypeError as err:
+        key = next((k for k in args if f"unexpected keyword argument '{k}'" in str(err)), None) if isinstance(args, Mapping) else None
+        if key is None:
+            raise
+        kept = ", ".join(f"{k!r}: b[{k!r}]" for k in args if k != key)
+        raise MisconfigurationException(
+            f"CausalRepairModule's {who} calls the model with the batch's forward arguments {sorted(args)} (read from "
+            "the batch by `unpack_batch`: a mapping's 'attention_mask' and 'token_type_ids' are keyword arguments), but "
+            f"the model's forward does not take {key!r} ({err}). Pass `unpack_batch=` without it, e.g. "
+            f"`unpack_batch=lambda b: (b['input_ids'], b['labels'], {{{kept}}})`, or let the model's forward take it") from err
+
+
 def _fusable(term: RepairTerm) -> bool:
     fns = callable(getattr(term, "extra_inputs", None)) and callable(getattr(term, "loss_from_outputs", None))
     return fns and getattr(term, "fusable", True)
@@ -311,7 +330,9 @@ class CausalRepairModule(LightningModule):
                 "CausalRepairModule's default `task_step` needs batches with labels but got a batch without labels; "
                 "pass labelled data, `unpack_batch=` or override `task_step`"
             )
-        return self.task_loss(self.model_outputs(x, args), y)
+        with _forward_arguments_checked(args, "default `task_step`"):
+            out = self.model_outputs(x, args)
+        return self.task_loss(out, y)
 
     @override
     def training_step(self, batch: Any, batch_idx: int) -> Tensor | None:
@@ -356,7 +377,8 @@ class CausalRepairModule(LightningModule):
             elif args is None:
                 value = term.loss(self.model, x, y)
             else:
-                value = term.loss(self.model, x, y, additional_forward_args=args)
+                with _forward_arguments_checked(args, f"term {term.name!r}"):
+                    value = term.loss(self.model, x, y, additional_forward_args=args)
             total = torch.add(total, value, alpha=w)  # total + w·value in one autograd node
             logs[f"repair/{term.name}"] = value.detach()
         if not torch.isfinite(total):
