@@ -39,7 +39,9 @@ def as_tuple(inputs: Tensor | tuple[Tensor, ...], name: str = "inputs") -> tuple
 @contextlib.contextmanager
 def audit_mode(model: nn.Module, grad: bool = False) -> Iterator[nn.Module]:
     """Put ``model`` in eval mode (and ``torch.no_grad`` unless ``grad``), then restore every
-    submodule's ``training`` flag, also on exceptions. Compiled code runs eagerly inside, so that
+    submodule's ``training`` flag and every buffer, also on exceptions: a buffer that the model
+    updates in each forward pass whatever its mode (a call counter, an enabled quantisation
+    observer's running range) ends as it began, the very tensor with its values. Compiled code runs eagerly inside, so that
     interventions on ``torch.compile``'d models take effect
     (:func:`~lightning_causal.causal.engine.eager.force_eager`).
 
@@ -56,6 +58,7 @@ def audit_mode(model: nn.Module, grad: bool = False) -> Iterator[nn.Module]:
     if not isinstance(model, nn.Module):
         raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
     modes = [(m, m.training) for m in model.modules()]
+    buffers = _kept_buffers(model)
     grad_ctx = rnn_backward(model) if grad else torch.no_grad()
     try:
         model.eval()
@@ -64,6 +67,27 @@ def audit_mode(model: nn.Module, grad: bool = False) -> Iterator[nn.Module]:
     finally:
         for m, mode in modes:
             m.training = mode
+        _restore_buffers(buffers)
+
+
+def _kept_buffers(model: nn.Module) -> list[tuple[nn.Module, str, Tensor, int, Tensor]]:
+    """``(module, name, buffer, version, copy)`` of every buffer that :func:`_restore_buffers` can restore."""
+    kept = []
+    for m in model.modules():
+        for name, b in m._buffers.items():
+            if b is not None and not b.is_inference() and b.device.type != "meta":
+                kept.append((m, name, b, b._version, b.detach().clone()))
+    return kept
+
+
+def _restore_buffers(kept: list[tuple[nn.Module, str, Tensor, int, Tensor]]) -> None:
+    """Put back buffers a forward pass reassigned (``self.x = ...``) and undo in-place updates (``self.x += 1``)."""
+    with torch.no_grad():
+        for m, name, b, version, copy in kept:
+            if m._buffers.get(name) is not b:
+                m._buffers[name] = b
+            if b._version != version:
+                b.copy_(copy)
 
 
 @contextlib.contextmanager
