@@ -28,3 +28,4 @@ def test_monitoring_example_runs_as_printed(tmp_path, monkeypatch):
     best = trainer.checkpoint_callback.best_model_path
     assert re.search(r"epoch=([258])-step=\d+\.ckpt$", best) and best in out.getvalue()
     assert (tmp_path / "runs" / "monitoring").is_dir()
+    assert namespace["best"].lr == 2e-3  # the checkpoint's hyper-parameters, the network passed
