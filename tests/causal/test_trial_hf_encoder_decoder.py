@@ -15,11 +15,11 @@ transformers = pytest.importorskip("transformers")
 VOCAB, PAD, EOS, MASK = 30, 1, 2, 3
 
 
-def _bart() -> nn.Module:
-    """A tiny ``BartForSequenceClassification`` (d_model 16, 1 + 1 layers, 2 heads), float64, eval."""
+def _bart(layers: int = 1) -> nn.Module:
+    """A tiny ``BartForSequenceClassification`` (d_model 16, ``layers`` + ``layers`` layers, 2 heads), float64, eval."""
     torch.manual_seed(0)
     config = transformers.BartConfig(
-        vocab_size=VOCAB, d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
+        vocab_size=VOCAB, d_model=16, encoder_layers=layers, decoder_layers=layers, encoder_attention_heads=2, decoder_attention_heads=2,
         encoder_ffn_dim=32, decoder_ffn_dim=32, num_labels=3, pad_token_id=PAD, bos_token_id=0, eos_token_id=EOS,
         max_position_embeddings=16, init_std=0.3)
     return transformers.BartForSequenceClassification(config).double().eval()
@@ -112,3 +112,15 @@ def test_a_baseline_that_keeps_the_end_of_sequence_token_equals_replacing_the_ot
                 expected[n, t] = clean[n] - model(input_ids=replaced, attention_mask=mask[n:n + 1]).logits[0, 1]
     torch.testing.assert_close(effects, expected, atol=1e-10, rtol=0)
     assert (effects[ids == EOS] == 0).all() and expected.abs().max() > 1e-2
+
+
+def test_the_default_layers_of_an_encoder_decoder_name_the_stack_they_leave_out():
+    """Without ``layers=`` the layer map of BART took the decoder's blocks (more leaves), leaving out the
+    encoder, where the tokens enter, without a word. It still takes one stack, and warns naming the other."""
+    from lightning_causal.causal import layer_causal_map
+
+    model, (ids, mask) = _bart(layers=2), _sentences()
+    keep_eos = torch.where(ids == EOS, EOS, MASK)
+    with pytest.warns(UserWarning, match=r"'model\.encoder\.layers\.0'.*also run.*`layers=`"):
+        result = layer_causal_map(model, ids, baseline=keep_eos, additional_forward_args={"attention_mask": mask})
+    assert result.layers == ["model.decoder.layers.0", "model.decoder.layers.1"]

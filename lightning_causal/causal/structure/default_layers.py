@@ -33,7 +33,7 @@ def leaf_layers(model: nn.Module) -> list[str]:
             if name and not list(m.children()) and any(True for _ in m.parameters(recurse=False))]
 
 
-def block_candidates(model: nn.Module) -> list[list[str]]:
+def block_candidates(model: nn.Module, *, all_sizes: bool = False) -> list[list[str]]:
     """Lists of repeated blocks that may form the model's chain, most promising first.
 
     A *block* is a child of an ``nn.ModuleList`` or ``nn.Sequential`` whose children are all of one
@@ -42,7 +42,8 @@ def block_candidates(model: nn.Module) -> list[list[str]]:
     container (at least two), and the blocks of one class (not a plain container class) across
     containers (a ResNet's stages ``layer1`` ... ``layer4``); each must hold more than half of the
     model's leaf modules with parameters. Ordered by the leaves they hold, then by their number
-    (an outer list of stages before the blocks of one stage).
+    (an outer list of stages before the blocks of one stage). ``all_sizes=True`` keeps the lists that
+    hold fewer leaves too (an encoder-decoder's smaller stack).
 
     Examples:
         >>> block = lambda: nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4))
@@ -69,7 +70,7 @@ def block_candidates(model: nn.Module) -> list[list[str]]:
             by_class.setdefault(kind, []).extend(children)
     found = {tuple(c) for c in lists if len(c) >= 2} | {tuple(c) for c in by_class.values() if len(c) >= 2}
     found = [(sum(held(b) for b in c), len(c), list(c)) for c in found]
-    return [c for total, _, c in sorted(found, key=lambda f: (-f[0], -f[1], f[2])) if 2 * total > len(leaves)]
+    return [c for total, _, c in sorted(found, key=lambda f: (-f[0], -f[1], f[2])) if all_sizes or 2 * total > len(leaves)]
 
 
 def _takes(args: tuple, kwargs: dict, prev: Tensor | None) -> bool:
@@ -114,9 +115,10 @@ def default_layers(forward: Forward, xs: tuple[Tensor, ...]) -> list[str]:
         ['1.0', '1.1']
     """
     model = forward.model
-    chains = [_Chain(c) for c in block_candidates(model)]
-    if not chains:
+    candidates = block_candidates(model)
+    if not candidates:
         return leaf_layers(model)
+    chains = [_Chain(c) for c in candidates + [c for c in block_candidates(model, all_sizes=True) if c not in candidates]]
     modules, n = named_modules(model), xs[0].shape[0]
     member: dict[str, list[tuple[_Chain, int]]] = {}
     for chain in chains:
@@ -146,4 +148,26 @@ def default_layers(forward: Forward, xs: tuple[Tensor, ...]) -> list[str]:
     finally:
         for h in handles:
             h.remove()
-    return next((c.blocks for c in chains if c.ok and c.next == len(c.blocks)), None) or leaf_layers(model)
+    ran = [c.blocks for c in chains if c.ok and c.next == len(c.blocks)]
+    if not ran or ran[0] not in candidates:
+        return leaf_layers(model)
+    _warn_other_stacks(ran[0], ran[1:])
+    return ran[0]
+
+
+def _warn_other_stacks(chosen: list[str], others: list[list[str]]) -> None:
+    """Warn when blocks apart from ``chosen`` (none inside or around them) also ran as a chain: the
+    other stack of an encoder-decoder (BART, T5: the decoder's blocks, with more leaves, are taken,
+    the encoder's, where the tokens enter, left out)."""
+    def apart(a: str, b: str) -> bool:
+        return a != b and not a.startswith(b + ".") and not b.startswith(a + ".")
+
+    left = [c for c in others if all(apart(a, b) for a in c for b in chosen)]
+    if left:
+        import warnings
+
+        stacks = "; ".join(f"{c[0]!r} ... {c[-1]!r}" for c in left)
+        warnings.warn(
+            f"The layer map's default layers are the blocks {chosen[0]!r} ... {chosen[-1]!r}; the blocks {stacks} "
+            "also run as a chain (the other stack of an encoder-decoder) and are left out: name `layers=` to map them "
+            "(the blocks of both stacks, in forward order, for one map)", UserWarning, stacklevel=4)
