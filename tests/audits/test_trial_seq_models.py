@@ -176,3 +176,46 @@ def test_counterfactual_sparsity_is_an_exact_fraction():
         model, Probe(x, torch.tensor([1, 1])))
     assert result.scalars["mean_sparsity"] == 8 / 360
     assert [row["sparsity"] for row in result.tables["counterfactuals"]] == [8 / 360, 8 / 360]
+
+
+def test_lengths_given_as_a_list_are_refused_naming_the_argument():
+    """`additional_forward_args={"lengths": [6, 3, ...]}` (a list, as `[len(s) for s in sentences]`
+    gives it) reached every forward pass whole, beside batches of other rows: a packed GRU failed
+    with 'IndexError: index out of range in self' from pack_padded_sequence, or (max_batch_size=N)
+    with 'Expected argument `baseline` to hold token ids the model can look up', blaming a valid
+    baseline. One number per sample in a list, tuple or NumPy array is now refused
+    naming the argument and the fix (a tensor); the tensor gives the brute-force effects."""
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    class PackedGRU(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = nn.Embedding(10, 4)
+            self.gru = nn.GRU(4, 5, batch_first=True)
+            self.head = nn.Linear(5, 2)
+
+        def forward(self, ids, lengths):
+            packed = pack_padded_sequence(self.emb(ids), torch.as_tensor(lengths).cpu(), batch_first=True, enforce_sorted=False)
+            return self.head(self.gru(packed)[1][-1])
+
+    torch.manual_seed(0)
+    model = PackedGRU().double().eval()
+    ids = torch.randint(1, 9, (5, 6))
+    lengths = torch.tensor([6, 3, 2, 5, 4])
+    ids[torch.arange(6) >= lengths[:, None]] = 0
+    for afa, name in [({"lengths": lengths.tolist()}, "the forward argument 'lengths'"),
+                      ((tuple(lengths.tolist()),), "the positional forward argument 0"),
+                      ({"lengths": lengths.numpy()}, "the forward argument 'lengths'")]:
+        with pytest.raises(ValueError, match="to be a tensor but got") as info:
+            input_effects(model, ids, baseline=9, additional_forward_args=afa)
+        assert str(info.value).startswith(f"Expected {name} to be a tensor")
+        assert "torch.tensor(lengths)" in str(info.value)
+    effects = input_effects(model, ids, baseline=9, additional_forward_args={"lengths": lengths})
+    with torch.no_grad():
+        out = model(ids, lengths)
+        pred = out.argmax(1, keepdim=True)
+        for t in range(6):
+            swapped = ids.clone()
+            swapped[:, t] = torch.where(t < lengths, 9, ids[:, t])
+            ref = (out.gather(1, pred) - model(swapped, lengths).gather(1, pred))[:, 0]
+            torch.testing.assert_close(effects[:, t], ref, rtol=0, atol=1e-12)

@@ -105,6 +105,26 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
     return picked
 
 
+def _check_not_listed_per_sample(name: str, value: Any, num_samples: int | None) -> None:
+    """Refuse one value per sample held in a list, tuple or NumPy array (``lengths=[5, 3, ...]``):
+    only tensors travel with their rows, so the model would get all ``N`` values beside a batch of
+    other rows (an error deep in the model, or silently the wrong samples' values)."""
+    if num_samples is None or num_samples < 2 or isinstance(value, (str, bytes, Tensor)):
+        return
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", 0) > 0 and len(value) == num_samples:
+        kind = f"a NumPy array of shape {list(value.shape)}"
+    elif (isinstance(value, (list, tuple)) and len(value) == num_samples
+          and all(isinstance(v, (int, float)) or (isinstance(v, Tensor) and v.dim() == 0) for v in value)):
+        kind = f"a {type(value).__name__} of {num_samples} numbers"
+    else:
+        return
+    raise ValueError(
+        f"Expected {name} to be a tensor but got {kind}, one per sample (e.g. sequence lengths): "
+        f"only tensors whose first dimension is the number of samples ({num_samples}) travel with their samples when "
+        "the estimators batch rows of several samples; pass it as a tensor, e.g. "
+        "`additional_forward_args={'lengths': torch.tensor(lengths)}`")
+
+
 class ForwardArgs:
     """Additional forward arguments, with the tensors of one entry per sample gathered by row.
 
@@ -132,6 +152,10 @@ class ForwardArgs:
         else:
             self.args, self.kwargs = (value,), {}
         self.num_samples = num_samples
+        named = [*((f"the positional forward argument {i}", v) for i, v in enumerate(self.args)),
+                 *((f"the forward argument {k!r}", v) for k, v in self.kwargs.items())]
+        for name, v in named:
+            _check_not_listed_per_sample(name, v, num_samples)
 
     def __bool__(self) -> bool:
         return bool(self.args or self.kwargs)
