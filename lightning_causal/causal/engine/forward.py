@@ -106,17 +106,20 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
 
 
 def _check_not_listed_per_sample(name: str, value: Any, num_samples: int | None) -> None:
-    """Refuse one value per sample held in a list, tuple or NumPy array (``lengths=[5, 3, ...]``):
+    """Refuse one integer per sample held in a list, tuple or NumPy array (``lengths=[5, 3, ...]``):
     only tensors travel with their rows, so the model would get all ``N`` values beside a batch of
     other rows (an error deep in the model, or silently the wrong samples' values)."""
     if num_samples is None or num_samples < 2 or isinstance(value, (str, bytes, Tensor)):
         return
-    if type(value).__module__ == "numpy" and getattr(value, "ndim", 0) > 0 and len(value) == num_samples:
+    if (type(value).__module__ == "numpy" and getattr(value, "ndim", 0) > 0 and len(value) == num_samples
+            and value.dtype.kind in "iu"):
         kind = f"a NumPy array of shape {list(value.shape)}"
     elif (isinstance(value, (list, tuple)) and len(value) == num_samples
-          and all(isinstance(v, (int, float)) or (isinstance(v, Tensor) and v.dim() == 0) for v in value)):
-        kind = f"a {type(value).__name__} of {num_samples} numbers"
-    else:
+          and all((isinstance(v, int) and not isinstance(v, bool))
+                  or (isinstance(v, Tensor) and v.dim() == 0 and not v.is_floating_point() and v.dtype != torch.bool)
+                  for v in value)):
+        kind = f"a {type(value).__name__} of {num_samples} integers"
+    else:  # constants (a list of floats, strings, flags) pass as they are
         return
     raise ValueError(
         f"Expected {name} to be a tensor but got {kind}, one per sample (e.g. sequence lengths): "
