@@ -173,7 +173,7 @@ class BackdoorAudit(Audit):
         if labels is None:
             result.meta["notes"] = ["no probe labels: the ASR counts samples by their predicted class"]
         else:
-            result.scalars["clean_accuracy"] = float((logits.argmax(1) == y).float().mean())
+            result.scalars["clean_accuracy"] = float((logits.argmax(1) == y).double().mean())  # an exact share
         result.scalars["asr"] = attack_success_rate(model, x, y, trigger, max_batch_size=mbs, **options)
         keep = torch.nonzero(y != trigger.target).flatten()
         kept = self.model_options(probe.subset(keep))  # forward arguments of the kept samples

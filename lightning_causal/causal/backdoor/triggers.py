@@ -176,7 +176,7 @@ def attack_success_rate(
         out = _logits(model, trigger.apply(x[keep]), check_max_batch_size(max_batch_size), _RowsOf(fwd, rows))
     _check_target(trigger, out.shape[1])
     check_class_labels("y", y, int(out.shape[1]))
-    return float((out.argmax(1) == trigger.target).float().mean())
+    return float((out.argmax(1) == trigger.target).double().mean())  # an exact share: 5 of 19 is 0.2631578947368421
 
 
 def trigger_effect(
