@@ -219,3 +219,23 @@ def test_lengths_given_as_a_list_are_refused_naming_the_argument():
             swapped[:, t] = torch.where(t < lengths, 9, ids[:, t])
             ref = (out.gather(1, pred) - model(swapped, lengths).gather(1, pred))[:, 0]
             torch.testing.assert_close(effects[:, t], ref, rtol=0, atol=1e-12)
+
+
+def test_a_constant_list_of_floats_as_long_as_the_probe_still_passes():
+    """The refusal above is for integers per sample; a constant list of floats of N values passes."""
+
+    class Scaled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(3, 2)
+
+        def forward(self, x, scales):
+            return self.lin(x) * torch.tensor(scales)
+
+    torch.manual_seed(0)
+    model, x = Scaled().double(), torch.randn(2, 3, dtype=torch.float64)
+    effects = input_effects(model, x, additional_forward_args=([0.5, 2.0],), target=1)
+    with torch.no_grad():
+        ref = torch.stack([model(x, [0.5, 2.0])[:, 1] - model(x.index_fill(1, torch.tensor([j]), 0.0), [0.5, 2.0])[:, 1]
+                           for j in range(3)], 1)
+    torch.testing.assert_close(effects, ref, rtol=0, atol=1e-12)
