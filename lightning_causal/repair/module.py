@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import pickle
 import warnings
@@ -237,6 +238,11 @@ class CausalRepairModule(LightningModule):
             )
         wrapped = _wrapped_entry(checkpoint_path, kwargs.get("weights_only")) if cls is CausalRepairModule else None
         model = kwargs["model"]
+        if isinstance(model, type) and wrapped is not None and wrapped.get("unsaved"):
+            raise MisconfigurationException(
+                f"Could not build `model` {model.__name__} from the hyper-parameters its wrap() checkpoint saved: "
+                f"{wrapped['unsaved']} are objects, not plain values, and were not saved (the checkpoint stays readable "
+                f"with `weights_only=True`); pass an instance, `model={model.__name__}(...)`")
         if isinstance(model, type):
             if wrapped is None or not issubclass(model, LightningModule):
                 raise MisconfigurationException(
@@ -436,8 +442,9 @@ class CausalRepairModule(LightningModule):
         if self._setup_done:
             entry["terms"] = {t.name: state for t in self.terms if (state := t.state_dict()) is not None}
         if isinstance(self, _WrappedRepairModule):  # what `load_from_checkpoint(path, model=MyModule)` rebuilds it from
+            plain, other = _plain_values(dict(self.model.hparams))
             entry["wrapped"] = {"class": f"{type(self.model).__module__}.{type(self.model).__qualname__}",
-                                "hyper_parameters": dict(self.model.hparams)}
+                                "hyper_parameters": plain, "unsaved": other}
         if entry:
             checkpoint[CHECKPOINT_KEY] = entry
 
@@ -499,6 +506,24 @@ def _logs_through(inner: LightningModule, outer: LightningModule) -> Iterator[No
         yield
     finally:
         del inner.log, inner.log_dict
+
+
+def _plain_values(hparams: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``hparams`` split into the values ``torch.load(weights_only=True)`` reads back (numbers, strings,
+    tensors, containers of them) and the names of the others (modules, callables: objects), which a
+    checkpoint does not keep, so that it stays readable without running pickled code."""
+    plain, other = {}, []
+    for key, value in hparams.items():
+        buffer = io.BytesIO()
+        try:
+            torch.save(value, buffer)
+            buffer.seek(0)
+            torch.load(buffer, weights_only=True)
+        except Exception:  # noqa: BLE001 - anything that does not round-trip as plain data
+            other.append(key)
+        else:
+            plain[key] = value
+    return plain, other
 
 
 def _wrapped_entry(checkpoint_path: Any, weights_only: bool | None) -> dict[str, Any] | None:

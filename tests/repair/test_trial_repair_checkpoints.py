@@ -140,3 +140,23 @@ def test_a_wrap_fit_logs_the_wrapped_modules_hyper_parameters_as_unwrapped(tmp_p
         trainer.fit(CausalRepairModule.wrap(inner, _terms()) if wrapped else inner, _data())
         logged[wrapped] = spy.hparams
     assert logged[True] == logged[False] == [{"hidden": 6, "lr": 0.3, "gamma": 0.5}]
+
+
+class _WithObjects(_Mine):
+    def __init__(self, hidden: int = 4, criterion: nn.Module | None = None) -> None:
+        super().__init__(hidden=hidden)
+        self.save_hyperparameters()  # a module among them (Lightning warns, and saves it)
+
+
+def test_a_wrap_checkpoint_of_a_module_with_object_hyper_parameters_stays_readable_with_weights_only(tmp_path):
+    with pytest.warns(UserWarning):  # Lightning's: 'criterion' is an instance of `nn.Module`
+        inner = _WithObjects(hidden=5, criterion=nn.CrossEntropyLoss())
+    path = _fit(CausalRepairModule.wrap(inner, _terms()), tmp_path)
+    weights = CausalRepairModule.model_state_dict(path)  # torch.load(weights_only=True)
+    assert torch.equal(weights["head.weight"], inner.head.weight)
+    saved = torch.load(path, weights_only=True)["causal_repair"]["wrapped"]
+    assert saved["hyper_parameters"] == {"hidden": 5, "lr": 0.05, "gamma": 0.5} and saved["unsaved"] == ["criterion"]
+    with pytest.raises(MisconfigurationException, match=r"\['criterion'\] are objects.*model=_WithObjects\(\.\.\.\)"):
+        CausalRepairModule.load_from_checkpoint(path, model=_WithObjects, terms=_terms())
+    loaded = CausalRepairModule.load_from_checkpoint(path, model=_WithObjects(hidden=5), terms=_terms())
+    assert torch.equal(loaded.model.head.weight, inner.head.weight)
