@@ -28,7 +28,7 @@ from torch.nn.utils.rnn import PackedSequence
 from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.input_sites import InputSite
 
-__all__ = ["SiteFacts", "check_default_units", "check_head_dimension", "check_head_module", "check_head_site", "check_heads", "check_samples_first", "check_site_units", "check_unit_dimension", "first_tensor", "is_model_output",
+__all__ = ["SiteFacts", "check_default_units", "check_head_dimension", "check_head_module", "check_head_site", "check_head_width", "check_heads", "check_samples_first", "check_site_units", "check_unit_dimension", "first_tensor", "is_model_output",
            "inspect_site"]
 
 #: Layers whose output is ``[N, ..., D]`` with the features last (a ``[N, T, D]`` sequence of
@@ -461,6 +461,53 @@ def check_heads(model: nn.Module, name: str, module: nn.Module, unit_dim: int | 
         check_head_module(module, name, unit_dim, num_heads)
     else:
         check_head_dimension(name, facts, unit_dim, num_heads)
+        dim = -1 if unit_dim is None else unit_dim
+        if -len(facts.shape) <= dim < len(facts.shape):
+            check_head_width(model, name, num_heads, facts.shape[dim])
+
+
+#: Attribute names under which attention modules keep the width of one head (Llama, Mistral, Qwen2,
+#: ViT, BART, GPT-2, ``nn.MultiheadAttention``: ``head_dim``; BERT, DeBERTa: ``attention_head_size``;
+#: T5: ``key_value_proj_dim``).
+HEAD_WIDTH_ATTRIBUTES = ("head_dim", "attention_head_size", "key_value_proj_dim")
+
+
+def check_head_width(model: nn.Module, name: str, num_heads: int | None, width: int) -> None:
+    """Warn where the slices ``num_heads`` cuts the ``width`` features into are parts of heads: where
+    the site or the module holding it (the attention of ``o_proj:input``, ``v_proj``) keeps its head
+    width (:data:`HEAD_WIDTH_ATTRIBUTES`), a slice of a whole number of heads is a head or a group of
+    heads; a smaller one is not (still computed: ``num_heads`` cuts contiguous slices of any site).
+    Under grouped-query attention ``v_proj`` holds the key/value heads only, so the query-head count
+    cuts each in parts.
+
+    Examples:
+        >>> attn = nn.Module()
+        >>> attn.v_proj, attn.head_dim = nn.Linear(32, 16), 8
+        >>> check_head_width(nn.ModuleDict({"attn": attn}), "attn.v_proj", 2, 16)  # 2 heads of 8: fine
+    """
+    if num_heads is None or width <= 0 or width % num_heads:
+        return
+    from lightning_causal.causal.engine.interventions import resolve_module
+
+    base = name.removesuffix(":input")
+    owners = [base] + ([base.rsplit(".", 1)[0]] if "." in base else [])
+    for owner in owners:
+        module = resolve_module(model, owner)
+        head = next(((a, v) for a in HEAD_WIDTH_ATTRIBUTES if isinstance(v := getattr(module, a, None), int)
+                     and not isinstance(v, bool) and v > 0), None)
+        if head is None:
+            continue
+        attribute, size = head
+        if width % size or (width // num_heads) % size == 0:
+            return
+        import warnings
+
+        warnings.warn(
+            f"The {width} features of {name!r} are {width // size} heads of {size} (`{attribute}` of {owner!r}), so "
+            f"num_heads={num_heads} cuts them into slices of {width // num_heads}, parts of heads, which are its units. "
+            f"Pass num_heads={width // size} for one unit per head (or a divisor of it for groups of heads)",
+            UserWarning, stacklevel=4)
+        return
 
 
 def check_head_module(module: nn.Module, name: str, unit_dim: int | None, num_heads: int | None) -> None:
