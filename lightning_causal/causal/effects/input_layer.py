@@ -79,8 +79,9 @@ def layer_reference(
     return check_baselines((h,), baseline)[0]
 
 
-class _Reached(Exception):
-    """Ends the reference pass once the layer has returned."""
+class _Reached(BaseException):
+    """Ends the reference pass once the layer has returned (a ``BaseException``, so that a model's own
+    ``except Exception`` cannot swallow it)."""
 
 
 def _layer_output(forward: Forward, layer: str, x: Tensor) -> Tensor:
