@@ -117,9 +117,10 @@ class CausalRepairModule(LightningModule):
             (``extra_inputs(x)`` / ``loss_from_outputs(out, extra_out, y)``, e.g. the
             counterfactuals of :class:`~lightning_causal.repair.fairness.CounterfactualFairnessTerm`)
             in one forward pass, shared with the task loss (same objective, fewer kernel launches:
-            the speed-up is in ``benchmarks/RESULTS.md``); set ``False`` for models whose output on a
-            row depends on the other
-            rows in train mode (BatchNorm), where the joint pass would mix the batch statistics.
+            the speed-up is in ``benchmarks/RESULTS.md``). Models with BatchNorm layers that use the
+            batch's statistics (training mode) are run unfused whatever this says (the joint pass
+            would mix the batch statistics and change the task loss); set ``False`` for other models
+            whose output on a row depends on the other rows in train mode.
             Used by the default :meth:`task_step` only (not with ``wrap`` or an overridden ``task_step``).
 
     With ``automatic_optimization = False`` (a subclass), override ``training_step`` to step the
@@ -369,7 +370,8 @@ class CausalRepairModule(LightningModule):
         x, y, args = self.unpack(batch)
         active = [(t, w) for t in self.terms if (w := t.weight_at(self.current_epoch)) != 0.0]
         default_task = type(self).task_step is CausalRepairModule.task_step
-        fused = [t for t, _ in active if _fusable(t)] if self._fuse and default_task and args is None else []
+        fuse = self._fuse and default_task and args is None and not self._batch_statistics_in_use()
+        fused = [t for t, _ in active if _fusable(t)] if fuse else []
         if fused and y is not None:
             task, values = self._fused_step(x, y, fused)
         else:
@@ -392,6 +394,15 @@ class CausalRepairModule(LightningModule):
             raise FloatingPointError(f"CausalRepairModule: non-finite loss at epoch {self.current_epoch} from {bad}")
         logs["repair/total"] = total.detach()
         return total, logs
+
+    def _batch_statistics_in_use(self) -> bool:
+        """Whether a BatchNorm layer of the model normalises by the batch's statistics now (training
+        mode, or no running statistics): a joint forward pass of ``x`` and the counterfactuals would
+        mix them, and the task loss would not be the one of ``x`` alone."""
+        norms = getattr(self, "_batch_norms", None)
+        if norms is None:
+            norms = self._batch_norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        return any(m.training or not m.track_running_stats for m in norms)
 
     def _fused_step(self, x: Tensor, y: Tensor, terms: list[RepairTerm]) -> tuple[Tensor, dict[str, Tensor]]:
         """One forward pass over ``x`` and every term's extra inputs; task loss on the ``x`` rows."""
