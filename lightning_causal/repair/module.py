@@ -155,6 +155,14 @@ class CausalRepairModule(LightningModule):
             raise MisconfigurationException(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
         if not callable(task_loss):
             raise MisconfigurationException(f"Expected argument `task_loss` to be a callable (outputs, y) -> loss but got {task_loss!r}")
+        if isinstance(model, LightningModule) and not isinstance(self, _WrappedRepairModule):
+            own = [hook for hook in ("training_step", "configure_optimizers") if is_overridden(hook, model)]
+            if own:
+                rank_zero_warn(
+                    f"CausalRepairModule(model=...) got the LightningModule {type(model).__name__}, which it uses as a network "
+                    f"only: its {' and '.join(f'`{h}`' for h in own)} are not called (the repair trains "
+                    f"`task_loss(model(x), y)` with Adam at lr={lr}). To fine-tune it with its own task loss, optimizers "
+                    "and hooks, use `CausalRepairModule.wrap(module, terms)`")
         check_float("lr", lr, minimum=0.0, open_min=True, error=MisconfigurationException)
         check_callable("unpack_batch", unpack_batch, "a callable batch -> (inputs, labels, additional_forward_args)",
                        none_ok=True, error=MisconfigurationException)

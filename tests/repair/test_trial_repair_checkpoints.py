@@ -4,6 +4,8 @@ as the wrap (the wrapped module's steps and optimizers), not as a plain CausalRe
 
 from __future__ import annotations
 
+import warnings
+
 import lightning.pytorch as pl
 import pytest
 import torch
@@ -160,3 +162,12 @@ def test_a_wrap_checkpoint_of_a_module_with_object_hyper_parameters_stays_readab
         CausalRepairModule.load_from_checkpoint(path, model=_WithObjects, terms=_terms())
     loaded = CausalRepairModule.load_from_checkpoint(path, model=_WithObjects(hidden=5), terms=_terms())
     assert torch.equal(loaded.model.head.weight, inner.head.weight)
+
+
+def test_a_lightning_module_passed_as_the_model_is_warned_about_and_wrap_is_named():
+    with pytest.warns(UserWarning, match=r"LightningModule _Mine.*`training_step` and `configure_optimizers` are not called.*wrap\(module, terms\)"):
+        CausalRepairModule(_Mine(), _terms())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        CausalRepairModule.wrap(_Mine(), _terms())  # the route that keeps them: no warning
+        CausalRepairModule(_Mine().body, _terms())  # a plain network: no warning
