@@ -407,10 +407,8 @@ class CausalRepairModule(LightningModule):
         """Whether a BatchNorm layer of the model normalises by the batch's statistics now (training
         mode, or no running statistics): a joint forward pass of ``x`` and the counterfactuals would
         mix them, and the task loss would not be the one of ``x`` alone."""
-        norms = getattr(self, "_batch_norms", None)
-        if norms is None:
-            norms = self._batch_norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        return any(m.training or not m.track_running_stats for m in norms)
+        return any(isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or not m.track_running_stats)
+                   for m in self.model.modules())  # not cached: `sync_batchnorm=True` replaces the modules at set-up
 
     def _fused_step(self, x: Tensor, y: Tensor, terms: list[RepairTerm]) -> tuple[Tensor, dict[str, Tensor]]:
         """One forward pass over ``x`` and every term's extra inputs; task loss on the ``x`` rows."""
