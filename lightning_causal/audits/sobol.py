@@ -72,7 +72,9 @@ class SobolAudit(Audit):
             the probe at the first audit, kept for the later audits of the fit (and across a resume),
             so that every scalar series and drift value compares one quantity.
         sampler: ``"empirical"`` (independent groups, each as observed) or ``"copula"`` (every
-            element's marginal, joined by the probe's rank correlation).
+            element's marginal, joined by the probe's rank correlation; it needs more probe samples
+            than varying input elements, else the correlation is singular, the first elements' groups
+            take nearly all of the variance, and a ``UserWarning`` says so).
         n_bootstrap: bootstrap resamples for the intervals.
         confidence: level of the intervals.
         top_k: groups reported as scalars: those of largest total order at the first audit, the

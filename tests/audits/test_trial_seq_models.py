@@ -239,3 +239,32 @@ def test_a_constant_list_of_floats_as_long_as_the_probe_still_passes():
         ref = torch.stack([model(x, [0.5, 2.0])[:, 1] - model(x.index_fill(1, torch.tensor([j]), 0.0), [0.5, 2.0])[:, 1]
                            for j in range(3)], 1)
     torch.testing.assert_close(effects, ref, rtol=0, atol=1e-12)
+
+
+def test_copula_sobol_warns_when_the_probe_has_fewer_samples_than_columns():
+    """SobolAudit(sampler='copula') on a [3, 40] signal from 16 samples fits a 120-column rank
+    correlation of rank at most 15: the Cholesky innovations of the later columns are nearly 0, so
+    the first columns' windows took the variance and the window the model reads got none, silently.
+    It now warns naming the numbers; a probe with more samples than columns does not warn and finds
+    the window (the analytic total index of a model reading one window of independent inputs is 1)."""
+    import warnings
+
+    from lightning_causal.audits import SobolAudit
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(120, 2)).double()
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].bias.zero_()
+        model[1].weight[1].view(3, 40)[1, 30:40] = 1.0  # the output reads window 3 of channel 1 only
+    windows = (torch.arange(40) // 10).reshape(1, 1, 40)
+    g = torch.Generator().manual_seed(0)
+    audit = SobolAudit(n=256, feature_mask=windows, sampler="copula", target=1, probability=False, n_bootstrap=0)
+    small = torch.randn(16, 3, 40, generator=g, dtype=torch.float64)
+    with pytest.warns(UserWarning, match=r"correlation of 120 varying columns estimated from 16 samples is singular"):
+        wrong = audit.run(model, Probe(small))
+    assert float(wrong.vectors["total"][3]) < 0.5  # the artifact the warning is about
+    large = torch.randn(400, 3, 40, generator=g, dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        right = audit.run(model, Probe(large))
+    assert float(right.vectors["total"][3]) > 0.8

@@ -10,6 +10,7 @@ then groups of columns: ``groups = patch_mask((C, H, W), p)``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -223,13 +224,33 @@ class GaussianCopula(EmpiricalMarginals):
     def __init__(self, data: Tensor, ridge: float = 1e-6) -> None:
         super().__init__(data)
         check_float("ridge", ridge, minimum=0.0)
-        self.correlation = _normal_score_correlation(data.detach().reshape(data.shape[0], -1))
+        flat = data.detach().reshape(data.shape[0], -1)
+        self.correlation = _normal_score_correlation(flat)
         self.cholesky = _robust_cholesky(self.correlation, float(ridge))
+        _warn_singular(flat)
 
     def icdf(self, u: Tensor) -> Tensor:
         u = self._check_u(u)
         z = _NORMAL.icdf(u.double().cpu()) @ self.cholesky.T
         return self.quantile(_NORMAL.cdf(z).clamp(0.0, 1.0 - 2.0**-53))
+
+
+def _warn_singular(flat: Tensor) -> None:
+    """Warn when the ``N`` samples cannot determine the correlation of the ``D`` varying columns
+    (``D >= N``: its rank is at most ``N - 1``). Each later column's innovation ``u_j`` is then
+    (almost) nothing, so Sobol' indices with this sampler give (nearly) all of the variance to the
+    groups of the first ``N - 1`` columns, whatever the model reads (a [3, 120] signal from 32 samples:
+    every total index on the first 4 of 12 windows, none on the window the model uses)."""
+    n = flat.shape[0]
+    varying = int((flat != flat[:1]).any(0).sum())
+    if varying >= n:
+        warnings.warn(
+            f"GaussianCopula: the correlation of {varying} varying columns estimated from {n} samples is singular (rank "
+            f"at most {n - 1}): every column after the first {n - 1} is drawn as (nearly) a function of the earlier ones, "
+            "so Sobol' indices with this sampler give the groups of the first columns nearly all of the variance, "
+            f"whatever the model reads. Use more samples than varying columns (over {varying}), fewer columns, or "
+            "independent groups (EmpiricalMarginals; SobolAudit(sampler='empirical'))",
+            UserWarning, stacklevel=3)
 
 
 def _normal_score_correlation(data: Tensor) -> Tensor:
