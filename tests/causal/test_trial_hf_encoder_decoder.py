@@ -124,3 +124,11 @@ def test_the_default_layers_of_an_encoder_decoder_name_the_stack_they_leave_out(
     with pytest.warns(UserWarning, match=r"'model\.encoder\.layers\.0'.*also run.*`layers=`"):
         result = layer_causal_map(model, ids, baseline=keep_eos, additional_forward_args={"attention_mask": mask})
     assert result.layers == ["model.decoder.layers.0", "model.decoder.layers.1"]
+
+
+def test_num_heads_on_a_t5_layer_that_adds_the_residual_is_refused():
+    """``layer.0`` of a T5 block returns its input plus the projected attention: slices of it are no heads."""
+    model, (ids, mask) = _t5(), _sentences()
+    ids[mask == 0] = 0
+    with pytest.raises(ValueError, match=rf"it holds an attention output projection.*'{T5_ATTENTION}\.o:input'"):
+        unit_effects(model, ids, "transformer.encoder.block.0.layer.0", num_heads=2, additional_forward_args={"attention_mask": mask})

@@ -49,3 +49,12 @@ def test_whole_heads_and_groups_of_heads_pass_without_a_warning(site, num_heads)
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*parts of heads")
         assert unit_effects(model, ids, site, num_heads=num_heads, additional_forward_args=args).shape == (3, num_heads)
+
+
+def test_num_heads_on_a_whole_decoder_layer_is_refused_naming_the_heads_site():
+    """A Llama decoder layer returns the residual stream (its input plus attention and MLP outputs): its slices
+    were returned as 4 'heads' without a word. A module that holds an attention output projection is refused."""
+    model, (ids, args) = _llama(), _ids()
+    with pytest.raises(ValueError, match=rf"'model\.layers\.0' is not: it holds an attention output projection.*'{ATTENTION}\.o_proj:input'"):
+        unit_effects(model, ids, "model.layers.0", num_heads=4, additional_forward_args=args)
+    assert unit_effects(model, ids, "model.layers.0", unit_dim=-1, additional_forward_args=args).shape == (3, 32)

@@ -238,7 +238,8 @@ def check_head_site(module: nn.Module, name: str, num_heads: int | None, facts: 
     slices are not heads: a ``torch.nn.MultiheadAttention`` (it applies ``out_proj`` inside its
     forward), and, given ``facts`` from :func:`inspect_site`, any module whose output comes from a
     layer inside it that mixes features (DistilBERT's ``out_lin``, GPT-2's ``c_proj``, Llama's
-    ``o_proj``; BERT's ``attention``: projection, residual, LayerNorm), and an output projection
+    ``o_proj``; BERT's ``attention``: projection, residual, LayerNorm) or that holds an attention output
+    projection (a Llama decoder layer, T5's ``layer.0``: the residual stream), and an output projection
     itself, a linear layer named as in :data:`OUTPUT_PROJECTIONS` or ending as in
     :data:`OUTPUT_PROJECTION_PATHS` (its input ``"<name>:input"`` holds the heads). Hugging Face BERT's ``attention.self`` returns the heads before the
     projection and passes.
@@ -257,6 +258,9 @@ def check_head_site(module: nn.Module, name: str, num_heads: int | None, facts: 
         why = "a torch.nn.MultiheadAttention, whose output is already projected by `out_proj`"
     elif facts is not None and facts.projected:
         why = "its output comes from a layer inside it that mixes features (an output projection or a normalisation)"
+    elif facts is not None and _head_input_sites(module, name):
+        why = ("it holds an attention output projection, so its output comes after the heads are mixed (a transformer "
+               "layer's residual stream)")
     else:
         return
     sites = _head_input_sites(module, name)
