@@ -268,3 +268,40 @@ def test_copula_sobol_warns_when_the_probe_has_fewer_samples_than_columns():
         warnings.simplefilter("error", UserWarning)
         right = audit.run(model, Probe(large))
     assert float(right.vectors["total"][3]) > 0.8
+
+
+def test_causal_graph_names_the_calls_of_a_cell_unrolled_over_time_and_the_fix():
+    """causal_graph on a GRUCell unrolled over 5 steps said only "['cell'] ran more than once",
+    while docs/your_model.md listed a cell unrolled over time among the modules the hidden-unit
+    estimators intervene on at every call. The message now says how often it ran and what to name
+    instead (a module that runs once, e.g. an nn.Identity on the last hidden state); the graph over
+    that Identity runs, and unit_effects on the cell equals a hook loop zeroing it at every step."""
+
+    class Unrolled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.cell = nn.GRUCell(3, 4)
+            self.last = nn.Identity()
+            self.head = nn.Linear(4, 2)
+
+        def forward(self, x):
+            h = x.new_zeros(x.shape[0], 4)
+            for t in range(x.shape[1]):
+                h = self.cell(x[:, t], h)
+            return self.head(self.last(h))
+
+    torch.manual_seed(0)
+    model = Unrolled().double().eval()
+    x = torch.randn(6, 5, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"'cell' 5 times: a shared layer, or a cell unrolled over time.*nn\.Identity"):
+        causal_graph(model, x, ["cell", "head"])
+    assert causal_graph(model, x, ["last", "head"]).layers == ["last", "head"]
+    effects = unit_effects(model, x, "cell")
+    with torch.no_grad():
+        out = model(x)
+        pred = out.argmax(1, keepdim=True)
+        for u in range(4):
+            handle = model.cell.register_forward_hook(lambda m, i, o, u=u: o.index_fill(1, torch.tensor([u]), 0.0))
+            ref = (out.gather(1, pred) - model(x).gather(1, pred))[:, 0]
+            handle.remove()
+            torch.testing.assert_close(effects[:, u], ref, rtol=0, atol=1e-12)

@@ -374,7 +374,12 @@ def _check_clean_pass(out: Tensor, layers: list[str], acts: dict[str, Tensor], k
         raise ValueError(f"Expected every module of `layers` to run in the forward pass but {missing} did not")
     twice = [name for name in layers if len(kinds[name]) > 1]
     if twice:
-        raise ValueError(f"Expected every module of `layers` to run once per forward pass but {twice} ran more than once")
+        calls = ", ".join(f"{name!r} {len(kinds[name])} times" for name in twice)
+        raise ValueError(
+            f"Expected every module of `layers` to run once per forward pass but {twice} ran more than once ({calls}: "
+            "a shared layer, or a cell unrolled over time): a graph node is one activation per unit, so name a module "
+            "that runs once, e.g. an nn.Identity applied to the last hidden state in the forward (unit_effects "
+            "intervenes on every call of such a module)")
     order = list(acts)
     if order != layers:
         raise ValueError(f"Expected argument `layers` in forward order {order} but got {layers}")
