@@ -112,9 +112,14 @@ def _check_layer_output(h: Tensor | None, x: Tensor, layer: str, read: Tensor | 
         raise ValueError(f"Expected module {layer!r} (`input_layer`) to run in the forward pass but it did not")
     if h.dim() < x.dim() or h.shape[: x.dim()] != x.shape or not h.is_floating_point():
         shape = list(h.shape)
+        tokens = ("; its output is a sequence of tokens made from the input (a vision transformer's patch "
+                  f"embeddings): unit_effects(model, x, {layer!r}, unit_dim=1) intervenes on each of its {shape[1]} "
+                  "tokens, and input_effects with feature_mask=patch_mask(...) on the pixels of each patch"
+                  if h.is_floating_point() and h.dim() == 3 and x.dim() >= 3 and h.shape[0] == x.shape[0] else "")
         raise ValueError(
             f"Expected module {layer!r} (`input_layer`) to output a floating point tensor that starts with the "
             f"input's shape {list(x.shape)} (e.g. embeddings [N, T, D] of token ids [N, T]) but got {shape} of {h.dtype}"
+            + tokens
         )
     if read is not None and read.shape[: x.dim()] != x.shape:  # e.g. one embedding per categorical column: emb_0(x[:, 0])
         raise ValueError(
