@@ -102,7 +102,8 @@ def _check_no_gradient_means_no_effect(cache: PrefixCache, f: Tensor, target_idx
     if not close(moved, f.detach()):
         raise ValueError(
             f"Expected the gradient of the model's output to reach layer {cache.layer!r}, whose output it depends "
-            "on, but none does: the forward cuts the gradient after the layer (a .detach() or torch.no_grad()), so "
+            "on, but none does: the forward cuts the gradient after the layer (a .detach() or torch.no_grad(), or "
+            "torch.utils.checkpoint(..., use_reentrant=True) around it: use_reentrant=False lets gradients through), so "
             "every first-order estimate would be 0. Use method='exact' (and no screen)")
 
 
