@@ -70,3 +70,32 @@ def test_input_effects_and_layer_map_leave_the_probe_as_given():
     torch.testing.assert_close(got, expected, atol=1e-12, rtol=0)
     layer_causal_map(model, x, mask, ["conv", "fc"])
     assert torch.equal(x, given)
+
+
+class ScalesInPlace(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(3, 4), nn.Linear(4, 2)
+
+    def forward(self, x, scale):
+        scale.mul_(2.0)  # a per-sample forward argument modified in place
+        return self.b(torch.tanh(self.a(x)) * scale)
+
+
+def test_a_per_sample_forward_argument_modified_in_place_is_given_back():
+    torch.manual_seed(0)
+    model = ScalesInPlace().double().eval()
+    x = torch.randn(5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    scale = torch.rand(5, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) + 0.5
+    given = scale.clone()
+    target = torch.zeros(5, dtype=torch.long)
+    got = unit_effects(model, x, "a", target=target, additional_forward_args={"scale": scale}, max_batch_size=3)
+    assert torch.equal(scale, given)
+    with torch.no_grad():
+        f0 = model(x, scale.clone())[:, 0]
+        cols = []
+        for u in range(4):
+            handle = model.a.register_forward_hook(lambda _m, _i, out, u=u: out.index_fill(1, torch.tensor([u]), 0.0))
+            cols.append(f0 - model(x, scale.clone())[:, 0])
+            handle.remove()
+    torch.testing.assert_close(got, torch.stack(cols, 1), atol=1e-12, rtol=0)

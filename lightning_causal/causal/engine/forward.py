@@ -290,12 +290,14 @@ class Forward:
     def raw(self, *inputs: Tensor, rows: Tensor | None = None) -> Any:
         """The model's return value for ``inputs`` whose row ``r`` belongs to sample ``rows[r]``.
 
-        A model that modifies its inputs in place (``x.sub_(mean).div_(std)``, ``x /= 255``) gets
-        them back as they were after the call (also on errors): every pass reads the probe as given,
-        and the caller's tensors are left unchanged.
+        A model that modifies its inputs (or a per-sample forward argument) in place
+        (``x.sub_(mean).div_(std)``, ``x /= 255``) gets them back as they were after the call (also
+        on errors): every pass reads the probe as given, and the caller's tensors are left unchanged.
         """
         args, kwargs = self.args.take(rows)
-        kept = kept_inputs([*inputs, *args, *kwargs.values()])
+        # the inputs and the caller's per-sample arguments (rows of a chunk are copies already); not a large
+        # shared argument (a graph's adjacency), which a copy per call would cost
+        kept = kept_inputs([*inputs, *(v for v in (*args, *kwargs.values()) if self.args._per_sample(v))])
         try:
             return self.model(*inputs, *args, **kwargs)
         except RuntimeError as err:
