@@ -169,5 +169,5 @@ def _warn_other_stacks(chosen: list[str], others: list[list[str]]) -> None:
         stacks = "; ".join(f"{c[0]!r} ... {c[-1]!r}" for c in left)
         warnings.warn(
             f"The layer map's default layers are the blocks {chosen[0]!r} ... {chosen[-1]!r}; the blocks {stacks} "
-            "also run as a chain (the other stack of an encoder-decoder) and are left out: name `layers=` to map them "
+            "also run as a chain (e.g. the other stack of an encoder-decoder) and are left out: name `layers=` to map them "
             "(the blocks of both stacks, in forward order, for one map)", UserWarning, stacklevel=4)
