@@ -85,7 +85,9 @@ class CausalRepairModule(LightningModule):
     ``task_loss(model(x, *args), y)`` with ``(x, y, args) = unpack_batch(batch)``; override it for
     other data) and adds each term's weighted loss. A non-finite total raises an error naming
     the task loss or the term that is not finite (one check of the total per step).
-    It logs ``repair/task_loss``, ``repair/<term name>`` (unweighted) and ``repair/total``. When
+    It logs ``repair/task_loss``, ``repair/<term name>`` (unweighted), the parts of a term that
+    keeps them in ``last_parts`` (``BackdoorSuppressionTerm``: ``repair/<name>/unlearn``, ``/path``,
+    ``/distill``, unweighted) and ``repair/total``. When
     training starts (first fit only), each term's ``setup(model, train_inputs)`` runs once; for
     terms that read them (``needs_train_inputs``), ``train_inputs`` holds up to 512 training
     inputs, those of the train dataloader's first batches read by index from its dataset, with
@@ -388,6 +390,7 @@ class CausalRepairModule(LightningModule):
                 return None
         total, logs = task, {"repair/task_loss": task.detach()}
         for term, w in active:
+            before = getattr(term, "last_parts", None)
             if term.name in values:
                 value = values[term.name]
             elif args is None:
@@ -397,6 +400,9 @@ class CausalRepairModule(LightningModule):
                     value = term.loss(self.model, x, y, additional_forward_args=args)
             total = torch.add(total, value, alpha=w)  # total + w·value in one autograd node
             logs[f"repair/{term.name}"] = value.detach()
+            parts = getattr(term, "last_parts", None)
+            if isinstance(parts, Mapping) and parts is not before:  # a term's parts of this step (BackdoorSuppressionTerm's)
+                logs.update({f"repair/{term.name}/{k}": torch.as_tensor(float(v)) for k, v in parts.items()})
         if not torch.isfinite(total):
             bad = [k.removeprefix("repair/") for k, v in logs.items() if not torch.isfinite(v).all()]
             raise FloatingPointError(f"CausalRepairModule: non-finite loss at epoch {self.current_epoch} from {bad}")

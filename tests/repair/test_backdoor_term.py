@@ -443,3 +443,18 @@ def test_consistency_reference_with_a_wrapped_lightning_module(poisoned):
         assert torch.allclose(term.reference(xv[:16]), model(xv[:16]), atol=1e-6)
         assert not torch.allclose(inner(xv[:16]), model(xv[:16]), atol=1e-3)
     assert all(not p.requires_grad for p in term.reference.parameters()) and all_hook_counts(inner) == 0
+
+
+def test_the_module_logs_the_terms_parts_of_the_step():
+    """The term's total was logged alone: a user could not tell unlearning from the path part. The parts of the
+    step are logged as repair/<name>/<part>, and weighted they sum to the term's value."""
+    model, t, x, y = _identity_setup()
+    term = BackdoorSuppressionTerm(t, unlearn_weight=0.5, path_weight=2.0, distill_weight=0.0, augment=None, name="bd")
+    _, logs = CausalRepairModule(model, [term]).objective((x, y))
+    zt, zc = torch.tensor([[1.0, 3.0], [2.0, 3.0]]), torch.tensor([[1.0, 0.0], [2.0, 0.0]])
+    ce = torch.nn.functional.cross_entropy(zt, y)
+    path = (zt.softmax(1)[:, 1] - zc.softmax(1)[:, 1]).clamp_min(0).mean()
+    assert float(logs["repair/bd/unlearn"]) == pytest.approx(float(ce))
+    assert float(logs["repair/bd/path"]) == pytest.approx(float(path))
+    assert float(logs["repair/bd/distill"]) == 0.0
+    assert float(logs["repair/bd"]) == pytest.approx(0.5 * float(ce) + 2.0 * float(path))
