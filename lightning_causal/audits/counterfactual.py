@@ -72,7 +72,10 @@ class CounterfactualAudit(Audit):
     ``mean_l1``, ``mean_l2`` and ``mean_sparsity`` (the fraction of input elements changed, frozen
     ones included: lower is sparser); a table per sample (tabular inputs: ``changes``, the three
     largest changes by column); for images, one picture per sample: input | counterfactual |
-    difference (a features-last sequence ``[N, T, F]`` is drawn features x time). Needs probe labels.
+    difference (a features-last sequence ``[N, T, F]`` is drawn features x time; ``meta["counterfactual_inputs"]``
+    says whether the pictures are of the inputs ``"as_given"``, ``"transposed"`` or of ``[N, D]``
+    ``"columns"`` as one channel ``[M, 1, 1, D]``, which TensorBoard draws only under
+    ``figure_kind="sequence"``: a univariate series ``[N, T]``). Needs probe labels.
 
     Args:
         max_samples: misclassified samples explained (the first ones of the probe).
@@ -190,10 +193,15 @@ class CounterfactualAudit(Audit):
         ]
         if x.dim() in (3, 4):
             a, b = x[idx], cf.counterfactuals
+            result.meta["counterfactual_inputs"] = "as_given"
             if x.dim() == 3 and x.shape[2] <= 16 and x.shape[1] >= 4 * x.shape[2]:  # features last [N, T, F]: time runs across
                 a, b = a.transpose(1, 2), b.transpose(1, 2)
+                result.meta["counterfactual_inputs"] = "transposed"
             result.images["counterfactuals"] = _triptych(a, b)
         elif x.dim() == 2:  # tabular: the largest changes, by column
+            # as one channel over time [M, 1, 1, T]: TensorBoard draws it for figure_kind="sequence" (a univariate series)
+            result.images["counterfactuals"] = _triptych(x[idx].unsqueeze(1), cf.counterfactuals.unsqueeze(1))
+            result.meta["counterfactual_inputs"] = "columns"
             for row, d in zip(result.tables["counterfactuals"], cf.delta):
                 top = d.abs().topk(min(3, d.numel())).indices.tolist()
                 row["changes"] = ", ".join(f"{self._column(c)}: {float(d[c]):+.3g}" for c in top if d[c] != 0)

@@ -93,8 +93,12 @@ class CausalAuditCallback(Callback):
         unpack_batch: ``batch -> (inputs, labels, additional_forward_args)`` for the probe data
             (default: :func:`~lightning_causal.batches.default_unpack_batch`: a tensor, ``(x, y)``,
             or a mapping with ``x``/``input_ids``/... and ``y``/``labels``/...).
-        figure_kind: how maps are drawn in TensorBoard (``"image"``, ``"sequence"``, ``"tabular"``,
-            ``"tokens"``); ``None``: from the probe's shape (:func:`~lightning_causal.reporting.figure_kinds.infer_kind`).
+        figure_kind: how maps are drawn in TensorBoard (``"image"``, ``"sequence"``,
+            ``"sequence_features_last"``, ``"tabular"``, ``"tokens"``); ``None``: from the probe's shape
+            (:func:`~lightning_causal.reporting.figure_kinds.infer_kind`). ``"sequence_features_last"``
+            draws ``[N, T, F]`` along ``T`` whatever its shape (``"sequence"`` reads ``[N, A, B]`` as
+            ``[N, C, T]`` unless ``A >= 4 B``); a sequence kind draws ``[N, T]`` along ``T`` in every
+            audit (Sobol' maps and counterfactuals included).
 
     Before the first training step (``on_train_start``), the probe is read, every audit is
     validated against the real model and run once on 2 probe samples (a dry run that leaves no

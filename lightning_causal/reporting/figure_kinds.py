@@ -13,13 +13,18 @@ kind        inputs                                  figure (tag ``causal/<audit>
             ``[N, T, F]`` with ``F <= 16`` and
             ``T >= 4 F`` (features last: the
             ``batch_first`` input of a recurrent
-            layer)
+            layer); ``[N, T]`` (one channel) when
+            chosen
 ``tabular`` float ``[N, D]``                        one figure: horizontal bars of the top features by
                                                     mean |score|, one panel per map (causal beside each
                                                     Captum method) (``top_features``)
 ``tokens``  integer ``[N, T]`` (token ids)          per sample: the tokens as a text strip coloured by
                                                     each map (``sample_<i>``)
 =========== ======================================= ==================================================
+
+``sequence_features_last`` (chosen, never inferred) draws ``[N, T, F]`` features last whatever its
+shape, e.g. an LSTM's input of fewer than ``4 F`` steps: ``sequence`` draws such a shape channels
+first (``T`` channels along ``F`` steps; the renderer warns once, naming this kind).
 
 :data:`MAP_FIGURES` maps a kind to its drawing function ``MapData -> [(tag suffix, Figure)]``; a new
 kind is one more entry (and, if it can be recognised from the shape, a rule in :func:`infer_kind`).
@@ -46,9 +51,12 @@ from lightning_causal.reporting.figures import (
     title_lines,
 )
 
-__all__ = ["KINDS", "MAP_FIGURES", "MapData", "explained_quantity", "infer_kind", "map_figures", "sample_title", "skip_reason"]
+__all__ = [
+    "KINDS", "MAP_FIGURES", "MapData", "ambiguous_sequence", "explained_quantity", "infer_kind", "map_figures", "sample_title",
+    "sequence_layout", "skip_reason",
+]
 
-KINDS = ("image", "sequence", "tabular", "tokens")
+KINDS = ("image", "sequence", "sequence_features_last", "tabular", "tokens")
 _COLOURS = ("black", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
 
 
@@ -82,7 +90,7 @@ def infer_kind(x: Tensor, meta: Mapping[str, Any] | None = None) -> str | None:
     return None
 
 
-_DIMS = {"image": (3, 4, 5), "sequence": (2, 3)}  # input dimensions (with N) a kind can draw; others: any
+_DIMS = {"image": (3, 4, 5), "sequence": (2, 3), "sequence_features_last": (2, 3)}  # input dimensions (with N) a kind can draw; others: any
 
 
 def skip_reason(kind: str | None, inputs: Tensor) -> str | None:
@@ -101,7 +109,8 @@ def skip_reason(kind: str | None, inputs: Tensor) -> str | None:
         return f"no drawing function for figure kind {kind!r}"
     dims = _DIMS.get(kind)
     if dims is not None and inputs.dim() not in dims:
-        shapes = {"image": "[N, H, W], [N, C, H, W] or [N, C, D, H, W]", "sequence": "[N, T], [N, C, T] or [N, T, F]"}[kind]
+        shapes = {"image": "[N, H, W], [N, C, H, W] or [N, C, D, H, W]", "sequence": "[N, T], [N, C, T] or [N, T, F]",
+                  "sequence_features_last": "[N, T] or [N, T, F]"}[kind]
         return f"figure kind {kind!r} draws inputs {shapes} but the probe's inputs have shape {shape}"
     return None
 
@@ -268,7 +277,44 @@ def _signal_layout(shape: tuple[int, ...] | torch.Size) -> str | None:
     return None
 
 
-def sequence_maps(data: MapData) -> list[tuple[str, Figure]]:
+def sequence_layout(kind: str | None, inputs: Tensor) -> str:
+    """How the drawn samples of ``inputs`` ``[N, T]`` / ``[N, A, B]`` hold time: ``"last"`` (features
+    last ``[N, T, F]``: ``kind="sequence_features_last"``, or ``"sequence"`` where :func:`infer_kind`'s
+    rule reads the shape as ``[N, T, F]``), else ``"first"`` (``[N, C, T]``; ``[N, T]`` is one channel).
+
+    Examples:
+        >>> sequence_layout("sequence", torch.zeros(2, 10, 8)), sequence_layout("sequence_features_last", torch.zeros(2, 10, 8))
+        ('first', 'last')
+        >>> sequence_layout("sequence", torch.zeros(2, 40, 2))
+        'last'
+    """
+    if inputs.dim() != 3:
+        return "first"
+    if kind == "sequence_features_last":
+        return "last"
+    return "last" if _signal_layout(inputs.shape[1:]) == "last" else "first"
+
+
+def ambiguous_sequence(kind: str | None, inputs: Tensor) -> str | None:
+    """A note for ``figure_kind="sequence"`` on ``[N, A, B]`` inputs whose shape does not say which
+    axis is time (neither ``[N, C, T]`` with ``T >= 4C`` nor ``[N, T, F]`` with ``T >= 4F``): they are
+    drawn channels first, and the note says how to draw them features last; ``None`` otherwise.
+
+    Examples:
+        >>> ambiguous_sequence("sequence", torch.zeros(2, 10, 8)).split(" (")[0]
+        "figure kind 'sequence' draws inputs of shape [2, 10, 8] channels first"
+        >>> ambiguous_sequence("sequence", torch.zeros(2, 3, 40)) is None, ambiguous_sequence("sequence_features_last", torch.zeros(2, 10, 8)) is None
+        (True, True)
+    """
+    if kind != "sequence" or inputs.dim() != 3 or _signal_layout(inputs.shape[1:]) is not None:
+        return None
+    a, b = int(inputs.shape[1]), int(inputs.shape[2])
+    return (f"figure kind 'sequence' draws inputs of shape {list(inputs.shape)} channels first ([N, C, T]: {a} channels "
+            f"along {b} time steps); for features last ([N, T, F], as a batch_first recurrent layer takes them: {a} "
+            f"time steps of {b} features) pass figure_kind='sequence_features_last'")
+
+
+def sequence_maps(data: MapData, layout: str | None = None) -> list[tuple[str, Figure]]:
     """Per sample, the input over time and each map beside it. One channel: the input as a line
     (left axis) with each map as bars (right axis, red positive, blue negative, one scale per map:
     symmetric for a signed map, from 0 for a map without negative values). Several channels or
@@ -276,10 +322,11 @@ def sequence_maps(data: MapData) -> list[tuple[str, Figure]]:
     map as a heatmap with one row per channel or feature (so that the figure shows which feature
     carries an effect, and no effects of opposite sign cancel), on one scale per map shared by the
     samples: symmetric and diverging for a signed map, from 0 for a map without negative values
-    (Saliency). A features-last sample ``[T, F]`` is drawn along ``T``. Signed maps of a class's
-    score (``meta["targets"]``) say below what red and blue mean."""
+    (Saliency). A features-last sample ``[T, F]`` is drawn along ``T``: ``layout="last"``, or by
+    default where :func:`sequence_layout` reads the shape so. Signed maps of a class's score
+    (``meta["targets"]``) say below what red and blue mean."""
     n, glob = _samples(data)
-    last = data.inputs.dim() == 3 and _signal_layout(data.inputs.shape[1:]) == "last"
+    last = data.inputs.dim() == 3 and (layout or sequence_layout("sequence", data.inputs)) == "last"
     word = "feature" if last else "channel"
     out = []
     for i in range(n):
@@ -516,6 +563,7 @@ def token_maps(data: MapData, chars_per_line: int = 56) -> list[tuple[str, Figur
 MAP_FIGURES: dict[str, Callable[[MapData], list[tuple[str, Figure]]]] = {
     "image": image_maps,
     "sequence": sequence_maps,
+    "sequence_features_last": lambda data: sequence_maps(data, "last"),
     "tabular": tabular_maps,
     "tokens": token_maps,
 }

@@ -39,9 +39,11 @@ from lightning_causal.reporting.comparison import curves_figure as comparison_cu
 from lightning_causal.reporting.figure_kinds import (
     KINDS,
     MapData,
+    ambiguous_sequence,
     explained_quantity,
     infer_kind,
     map_figures,
+    sequence_layout,
     skip_reason,
 )
 from lightning_causal.reporting.figures import (
@@ -120,9 +122,12 @@ class TensorBoardRenderer:
         bar_top: bars per unit-importance figure (Sobol' figures show the 8 largest groups).
         figure_kind: the kind of data of the attribution maps (one of
             :data:`~lightning_causal.reporting.figure_kinds.KINDS`: ``"image"``, ``"sequence"``,
-            ``"tabular"``, ``"tokens"``); ``None`` infers it from the probe's shape
-            (:func:`~lightning_causal.reporting.figure_kinds.infer_kind`). Maps of inputs the kind
-            cannot draw are left out with a warning, once per renderer and reason.
+            ``"sequence_features_last"``, ``"tabular"``, ``"tokens"``); ``None`` infers it from the
+            probe's shape (:func:`~lightning_causal.reporting.figure_kinds.infer_kind`). Maps of
+            inputs the kind cannot draw are left out with a warning, once per renderer and reason.
+            A sequence kind also draws ``[N, T]`` inputs as one channel over time: the Sobol' maps
+            and the counterfactuals of such a probe (tabular data has neither figure; its Sobol'
+            indices are drawn as bars with intervals).
     """
 
     def __init__(self, max_samples: int = 4, bar_top: int = 16, figure_kind: str | None = None) -> None:
@@ -150,7 +155,7 @@ class TensorBoardRenderer:
                                      item_label=kind, estimated=_estimated(r, layer, vec.numel()))
                     self._figure(writer, f"{base}/bars/{name}", fig, step)
             self._maps(writer, base, r, probe_inputs, probe_labels, step)
-            self._images(writer, base, r, step)
+            self._images(writer, base, r, step, probe_inputs)
             for name, graph in r.graphs.items():
                 fig = _graph_figure(graph)
                 if fig is not None:
@@ -186,21 +191,36 @@ class TensorBoardRenderer:
     def _maps(self, writer: Any, base: str, r: AuditResult, inputs: Tensor | None, labels: Tensor | None, step: int) -> None:
         if not r.maps or inputs is None:
             return
-        reason = skip_reason(self.figure_kind or infer_kind(inputs, r.meta), inputs)
+        kind = self.figure_kind or infer_kind(inputs, r.meta)
+        if kind == "tabular" and all(m.shape[0] == 1 for m in r.maps.values()) and inputs.shape[0] > 1:
+            return  # maps over the whole probe of columns (Sobol' indices): the intervals figure draws them
+        reason = skip_reason(kind, inputs)
         if reason is not None:
             if reason not in self._skipped:
                 self._skipped.add(reason)
                 warnings.warn(f"Attribution maps are not drawn in TensorBoard: {reason}", UserWarning, stacklevel=2)
             return
+        note = ambiguous_sequence(kind, inputs)
+        if note is not None and note not in self._skipped:
+            self._skipped.add(note)
+            warnings.warn(note, UserWarning, stacklevel=2)
         data = MapData(inputs, dict(r.maps), r.audit, r.meta, labels, self.max_samples)
         for suffix, fig in map_figures(data, self.figure_kind):
             self._figure(writer, f"{base}/{suffix}", fig, step)
 
-    def _images(self, writer: Any, base: str, r: AuditResult, step: int) -> None:
-        """Images of the same count and labels share one upscaled, labelled grid."""
+    def _images(self, writer: Any, base: str, r: AuditResult, step: int, inputs: Tensor | None = None) -> None:
+        """Images of the same count and labels share one upscaled, labelled grid. Counterfactuals of
+        ``[N, T]`` inputs (one channel over time) are drawn only under a sequence figure kind; of
+        ``[N, T, F]`` inputs, along ``T`` (:func:`~lightning_causal.reporting.figure_kinds.sequence_layout`)."""
         labels = r.meta.get("image_labels") or {}
         groups: dict[tuple, dict[str, Tensor]] = {}
-        cf = _counterfactual_figure(r, self.max_samples)
+        kind = self.figure_kind or (infer_kind(inputs, r.meta) if inputs is not None else None)
+        sequence = kind in ("sequence", "sequence_features_last")
+        if r.meta.get("counterfactual_inputs") == "columns" and not sequence:
+            return  # [N, D] columns: the table names the changes; a strip of columns is no picture of them
+        transpose = (sequence and inputs is not None and inputs.dim() == 3 and r.meta.get("counterfactual_inputs") == "as_given"
+                     and sequence_layout(kind, inputs) == "last")
+        cf = _counterfactual_figure(r, self.max_samples, transpose)
         if cf is not None:
             self._figure(writer, f"{base}/images/counterfactuals", cf, step)
         for name, img in r.images.items():
@@ -228,11 +248,12 @@ def _estimated(r: AuditResult, layer: str, units: int) -> list[bool] | None:
     return [u not in exact for u in range(units)]
 
 
-def _counterfactual_figure(r: AuditResult, columns: int) -> Figure | None:
+def _counterfactual_figure(r: AuditResult, columns: int, transpose: bool = False) -> Figure | None:
     """CounterfactualAudit's pictures (``images["counterfactuals"]``, one input | counterfactual |
     difference strip per row of ``tables["counterfactuals"]``) as rows of panels, one column per
     sample titled with its label, prediction and the counterfactual's prediction; ``None`` for
-    other results."""
+    other results. ``transpose``: each panel ``[.., A, B]`` drawn as ``[.., B, A]`` (a features-last
+    sequence ``[T, F]`` stored as given, drawn with time across)."""
     img, rows = r.images.get("counterfactuals"), r.tables.get("counterfactuals")
     if img is None or not rows or img.dim() != 4 or img.shape[0] != len(rows) or (img.shape[-1] - 2) % 3:
         return None
@@ -252,7 +273,8 @@ def _counterfactual_figure(r: AuditResult, columns: int) -> Figure | None:
     failed = [j for j, row in enumerate(rows[:k]) if not row["success"]]
     shown = f" (the first {k} of {len(rows)})" if k < len(rows) else ""
     title = f"{r.audit}: smallest changes giving each misclassified sample its label{shown}"
-    return counterfactual_figure({p: v[:k] for p, v in split_triptych(img).items()}, labels, failed, title)
+    panels = {p: v[:k].transpose(-1, -2) if transpose else v[:k] for p, v in split_triptych(img).items()}
+    return counterfactual_figure(panels, labels, failed, title)
 
 
 def _group_name(names: list[str]) -> str:

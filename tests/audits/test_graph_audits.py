@@ -62,7 +62,8 @@ def test_counterfactual_audit_tabular_and_nothing_to_explain():
     labels = pred.clone()
     labels[0] = (pred[0] + 1) % 3
     r = CounterfactualAudit(settings=CounterfactualSettings(steps=150, lr=0.05)).run(model, Probe(x, labels))
-    assert "changes" in r.tables["counterfactuals"][0] and not r.images
+    # [N, D]: the changes by column; the pictures (one channel [M, 1, 1, D]) are drawn only under figure_kind="sequence"
+    assert "changes" in r.tables["counterfactuals"][0] and r.meta["counterfactual_inputs"] == "columns"
 
 
 @pytest.mark.parametrize("head", [nn.Flatten(0), nn.Identity()], ids=["[N]", "[N, 1]"])

@@ -35,7 +35,8 @@ def test_tabular_linear_output_matches_empirical_variances():
     rows = r.tables["indices"]
     assert [row["group"] for row in rows] == [str(g) for g in expected.argsort(descending=True).tolist()]
     assert set(rows[0]) == {"group", "S", "S_ci", "ST", "ST_ci"} and rows[0]["ST_ci"][0] <= rows[0]["ST"]
-    assert r.maps == {} and r.meta["n_evaluations"] == 5 * 4096
+    # [N, D]: maps over the whole probe ([1, D], each column its group's index), drawn only under figure_kind="sequence"
+    assert torch.equal(r.maps["total"], r.vectors["total"].unsqueeze(0)) and r.meta["n_evaluations"] == 5 * 4096
     json.dumps(r.to_dict())
 
 
