@@ -243,12 +243,15 @@ def kept_inputs(values: list[Any]) -> list[tuple[Tensor, int, Tensor]]:
     return kept
 
 
-def restore_inputs(kept: list[tuple[Tensor, int, Tensor]]) -> None:
-    """Write back the tensors a model call modified in place (their version moved)."""
+def restore_inputs(kept: list[tuple[Tensor, int, Tensor]]) -> bool:
+    """Write back the tensors a model call modified in place (their version moved); whether any was."""
+    moved = False
     for v, version, copy in kept:
         if v._version != version:
+            moved = True
             with torch.no_grad():
                 v.copy_(copy)
+    return moved
 
 
 class Forward:
@@ -286,6 +289,10 @@ class Forward:
             if isinstance(additional_forward_args, ForwardArgs)
             else ForwardArgs(additional_forward_args, num_samples)
         )
+        #: Whether calls copy the inputs to give back what the model modifies in place: until a call
+        #: shows it does not (``False``: versions are still checked, a copy per call costs up to a fifth
+        #: of a small model's pass), for good once one shows it does (``True``).
+        self.copies_inputs: bool | None = None
 
     def raw(self, *inputs: Tensor, rows: Tensor | None = None) -> Any:
         """The model's return value for ``inputs`` whose row ``r`` belongs to sample ``rows[r]``.
@@ -297,7 +304,9 @@ class Forward:
         args, kwargs = self.args.take(rows)
         # the inputs and the caller's per-sample arguments (rows of a chunk are copies already); not a large
         # shared argument (a graph's adjacency), which a copy per call would cost
-        kept = kept_inputs([*inputs, *(v for v in (*args, *kwargs.values()) if self.args._per_sample(v))])
+        values = [*inputs, *(v for v in (*args, *kwargs.values()) if self.args._per_sample(v))]
+        kept = kept_inputs(values) if self.copies_inputs is not False else []
+        versions = [(v, v._version) for v in values if isinstance(v, Tensor)] if not kept else []
         try:
             return self.model(*inputs, *args, **kwargs)
         except RuntimeError as err:
@@ -306,7 +315,15 @@ class Forward:
                 raise
             raise RuntimeError(f"{err}. {hint}") from err
         finally:
-            restore_inputs(kept)
+            if kept:
+                self.copies_inputs = restore_inputs(kept) or bool(self.copies_inputs)
+            elif any(v._version != version for v, version in versions):
+                self.copies_inputs = True
+                raise RuntimeError(
+                    "The model modified its input in place in a forward pass after earlier passes that left it "
+                    "unchanged (a branch taken for some inputs only), so the tensor it was given could not be put "
+                    "back. Clone the input in the model before changing it (`x = x.clone()`), or change it out of "
+                    "place (`x = (x - mean) / std`)")
 
     def select(self, out: Any) -> Tensor:
         """The explained tensor of a return value."""
