@@ -415,6 +415,7 @@ def image_grid_figure(
 
 def counterfactual_figure(
     panels: dict[str, Tensor], labels: Sequence[str], failed: Sequence[int] = (), title: str | None = None,
+    *, sequence_axes: tuple[str, str] | None = None,
 ) -> Figure:
     """Counterfactual explanations, one column per sample titled ``labels[k]`` (e.g. ``"label 3 → pred
     5"`` / ``"→ cf 3 ✓"``), rows ``input`` and ``counterfactual`` in grey (or colour) on ``[0, 1]``
@@ -425,7 +426,9 @@ def counterfactual_figure(
     the images' aspect ratio. A univariate signal (one channel of one row, ``[K, 1, 1, T]``, from
     inputs ``[N, 1, T]``) is drawn as lines along ``T``: the input, the counterfactual over the
     input in grey, and the difference as bars on the same ``[-1, 1]`` scale (as a one-pixel-high
-    image stretched to the cell it was an unreadable barcode).
+    image stretched to the cell it was an unreadable barcode). ``sequence_axes=(xlabel, row word)`` labels a
+    sequence's panels (e.g. ``("time step", "feature")``): the bottom row's step axis, and of
+    several channels the first column's rows (without it, no ticks: an image has no units).
 
     Examples:
         >>> import torch
@@ -460,11 +463,14 @@ def counterfactual_figure(
                 ax.imshow(to_image(img), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest", aspect=aspect)
             ax.set_xticks([])
             ax.set_yticks([])
+            if sequence_axes is not None:
+                _sequence_ticks(ax, r == 2, c == 0 and not signal, sequence_axes[0])
             if c in failed:
                 for spine in ax.spines.values():
                     spine.set_edgecolor(_POS)
                     spine.set_linewidth(2.0)
-        axes[r][0].set_ylabel("difference\n(cf − input)" if name == "difference" else name, fontsize=10)
+        row = "difference\n(cf − input)" if name == "difference" else name
+        axes[r][0].set_ylabel(f"{row}\n{sequence_axes[1]}" if sequence_axes is not None and not signal else row, fontsize=10)
     for c, label in enumerate(labels):
         axes[0][c].set_title(str(label), fontsize=9, color=_POS if c in failed else "black")
     scale = ScalarMappable(Normalize(-1.0, 1.0), diverging)
@@ -475,6 +481,19 @@ def counterfactual_figure(
     if lines:
         fig.suptitle("\n".join(lines), fontsize=11)
     return fig
+
+
+def _sequence_ticks(ax: Any, steps: bool, rows: bool, xlabel: str) -> None:
+    """Integer ticks of a sequence's counterfactual panel: along the steps (``steps``: the bottom row,
+    labelled ``xlabel``) and along its channels or features (``rows``: the first column)."""
+    from matplotlib.ticker import MaxNLocator
+
+    if steps:
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
+        ax.set_xlabel(xlabel, fontsize=9)
+    if rows:
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
+    ax.tick_params(labelsize=7)
 
 
 def _signal_cell(ax: Any, name: str, values: Tensor, inputs: Tensor, cmap: Any) -> None:

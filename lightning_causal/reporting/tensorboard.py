@@ -220,7 +220,12 @@ class TensorBoardRenderer:
             return  # [N, D] columns: the table names the changes; a strip of columns is no picture of them
         transpose = (sequence and inputs is not None and inputs.dim() == 3 and r.meta.get("counterfactual_inputs") == "as_given"
                      and sequence_layout(kind, inputs) == "last")
-        cf = _counterfactual_figure(r, self.max_samples, transpose)
+        if sequence and inputs is not None and inputs.dim() in (2, 3):  # label the steps (and the channels or features)
+            last = sequence_layout(kind, inputs) == "last"
+            axes = ("time step", "feature") if last else ("position", "channel")
+        else:
+            axes = None
+        cf = _counterfactual_figure(r, self.max_samples, transpose, axes)
         if cf is not None:
             self._figure(writer, f"{base}/images/counterfactuals", cf, step)
         for name, img in r.images.items():
@@ -248,12 +253,14 @@ def _estimated(r: AuditResult, layer: str, units: int) -> list[bool] | None:
     return [u not in exact for u in range(units)]
 
 
-def _counterfactual_figure(r: AuditResult, columns: int, transpose: bool = False) -> Figure | None:
+def _counterfactual_figure(r: AuditResult, columns: int, transpose: bool = False,
+                           sequence_axes: tuple[str, str] | None = None) -> Figure | None:
     """CounterfactualAudit's pictures (``images["counterfactuals"]``, one input | counterfactual |
     difference strip per row of ``tables["counterfactuals"]``) as rows of panels, one column per
     sample titled with its label, prediction and the counterfactual's prediction; ``None`` for
     other results. ``transpose``: each panel ``[.., A, B]`` drawn as ``[.., B, A]`` (a features-last
-    sequence ``[T, F]`` stored as given, drawn with time across)."""
+    sequence ``[T, F]`` stored as given, drawn with time across); ``sequence_axes``: the labels of a
+    sequence's axes (:func:`~lightning_causal.reporting.figures.counterfactual_figure`)."""
     img, rows = r.images.get("counterfactuals"), r.tables.get("counterfactuals")
     if img is None or not rows or img.dim() != 4 or img.shape[0] != len(rows) or (img.shape[-1] - 2) % 3:
         return None
@@ -274,7 +281,7 @@ def _counterfactual_figure(r: AuditResult, columns: int, transpose: bool = False
     shown = f" (the first {k} of {len(rows)})" if k < len(rows) else ""
     title = f"{r.audit}: smallest changes giving each misclassified sample its label{shown}"
     panels = {p: v[:k].transpose(-1, -2) if transpose else v[:k] for p, v in split_triptych(img).items()}
-    return counterfactual_figure(panels, labels, failed, title)
+    return counterfactual_figure(panels, labels, failed, title, sequence_axes=sequence_axes)
 
 
 def _group_name(names: list[str]) -> str:

@@ -117,3 +117,19 @@ def test_counterfactuals_of_features_last_inputs_follow_the_figure_kind(kind):
     figures, _ = _render(kind, [cf], x, labels)
     panel = figures["causal/counterfactual/images/counterfactuals"].axes[0].get_images()[0].get_array()
     assert panel.shape == ((F, T) if kind == "sequence_features_last" else (T, F))
+
+
+def test_counterfactuals_of_sequences_label_their_step_and_row_axes():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(T * F, 2))
+    x = torch.randn(8, T, F, generator=torch.Generator().manual_seed(2))
+    labels = 1 - model(x).argmax(1)
+    cf = CounterfactualAudit(max_samples=2, settings=CounterfactualSettings(steps=10)).run(model, Probe(x, labels))
+    fig = _render("sequence_features_last", [cf], x, labels)[0]["causal/counterfactual/images/counterfactuals"]
+    grid = [ax for ax in fig.axes if ax.get_images()]  # 3 rows x 2 samples, row by row
+    assert [ax.get_xlabel() for ax in grid[4:6]] == ["time step", "time step"]
+    assert [ax.get_ylabel().split("\n")[-1] for ax in grid[::2]] == ["feature"] * 3
+    ticks = [float(t) for t in grid[4].get_xticks() if -0.5 <= t <= T - 0.5]
+    assert ticks and all(t.is_integer() for t in ticks) and len(grid[0].get_yticks()) > 1
+    fig = _render("image", [cf], x, labels)[0]["causal/counterfactual/images/counterfactuals"]  # an image: no ticks, as before
+    assert all(len(ax.get_xticks()) == 0 for ax in fig.axes if ax.get_images())
