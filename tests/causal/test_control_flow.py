@@ -444,3 +444,15 @@ def test_a_model_that_draws_noise_in_eval_is_not_taken_for_batch_dependence():
     torch.manual_seed(0)
     effects = unit_effects(model, torch.randn(6, 4, dtype=torch.float64) * 3, "fc")
     assert effects.shape == (6, 8)
+
+
+def test_a_batch_norm_without_running_stats_is_named_in_the_refusal():
+    """A BatchNorm built with track_running_stats=False normalises by the batch even in eval mode; the
+    refusal blamed a generic 'normalisation over the batch' without naming the layer or the option."""
+    from lightning_causal.causal import unit_effects
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3, track_running_stats=False), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(12, 2)).eval()
+    with pytest.raises(ValueError, match=r"\['1'\] have track_running_stats=False.*LayerNorm"):
+        unit_effects(model, torch.randn(8, 1, 4, 4), "0")

@@ -338,11 +338,17 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     if not same and not _same_outputs(forward(*(x[rows] for x in xs), rows=rows), alone)[1]:
         return  # the model differs from itself run twice alone (it draws noise: MC dropout kept on), not by the batch
     if not same:
+        batch_norms = [name for name, m in forward.model.named_modules()
+                       if isinstance(m, nn.modules.batchnorm._BatchNorm) and not m.track_running_stats]
+        cause = (f"its normalisation layer(s) {batch_norms[:3]} have track_running_stats=False, so even in eval mode "
+                 "they normalise by the batch's statistics; build them with track_running_stats=True (and train "
+                 "them), or use a per-sample normalisation (LayerNorm, GroupNorm)" if batch_norms else
+                 "its forward depends on the batch (control flow on a batch statistic, e.g. "
+                 "`if (p > t).all(): return early`, or normalisation over the batch)")
         raise ValueError(
             f"Expected the model to treat samples independently, but the outputs of probe samples {rows.tolist()} "
             f"run alone differ from their outputs in the batch of {xs[0].shape[0]} (max |difference| "
-            f"{diff:.3g}): its forward depends on the batch (control flow on a batch statistic, e.g. "
-            f"`if (p > t).all(): return early`, or normalisation over the batch). {what} runs rows of many "
+            f"{diff:.3g}): {cause}. {what} runs rows of many "
             "samples in one batch, which would mix their branches silently; make the forward per-sample (e.g. "
             "`torch.where` per row) or pass one sample at a time")
 
