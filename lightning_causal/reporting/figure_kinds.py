@@ -338,7 +338,9 @@ def sequence_maps(data: MapData, layout: str | None = None) -> list[tuple[str, F
         scales = {name: map_scale(m[: max(1, n)], limits[name]) for name, m in data.maps.items()}  # one per map, shared by the samples
         xlabel = "time step" if last else "position"
         fig = _signal_bars(x, maps, scales, xlabel) if x.shape[0] == 1 else _signal_heatmaps(x, maps, scales, word, xlabel)
-        fig.suptitle(_global_title(data) if glob else sample_title(data, i), fontsize=11)
+        lines = title_lines(_global_title(data) if glob else sample_title(data, i), int(fig.get_figwidth() * 11))
+        fig.set_figheight(fig.get_figheight() + 0.25 * (len(lines) - 1))  # a long title wrapped, not cut at both edges
+        fig.suptitle("\n".join(lines), fontsize=11)
         note = _sign_note({name: scale[0] == "RdBu_r" for name, scale in scales.items()}, data) if data.meta.get("targets") else None
         if note:  # one small line below: what red and blue mean
             fig.set_figheight(fig.get_figheight() + 0.2)

@@ -133,3 +133,19 @@ def test_counterfactuals_of_sequences_label_their_step_and_row_axes():
     assert ticks and all(t.is_integer() for t in ticks) and len(grid[0].get_yticks()) > 1
     fig = _render("image", [cf], x, labels)[0]["causal/counterfactual/images/counterfactuals"]  # an image: no ticks, as before
     assert all(len(ax.get_xticks()) == 0 for ax in fig.axes if ax.get_images())
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_long_sequence_title_is_wrapped_inside_the_figure(channels):
+    from lightning_causal.reporting.figure_kinds import MapData, map_figures
+    from lightning_causal.reporting.tensorboard import figure_image
+
+    meta = {"targets": [1, 1], "class_names": ["normal sinus rhythm", "atrial fibrillation episode"]}
+    g = torch.Generator().manual_seed(0)
+    data = MapData(torch.randn(2, channels, 64, generator=g), {"causal": torch.randn(2, channels, 64, generator=g)},
+                   "input_effect_ecg_windows", meta, torch.tensor([0, 1]))
+    (_, fig), *_ = map_figures(data, "sequence")
+    figure_image(fig)  # draws it
+    box, width = fig._suptitle.get_window_extent(), fig.get_figwidth() * fig.dpi
+    assert box.x0 >= 0 and box.x1 <= width, (box, width)
+    assert "explains class 'atrial fibrillation episode'" in fig._suptitle.get_text()
