@@ -386,7 +386,7 @@ def _signal_heatmaps(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
     else:
         im = axes[0].imshow(x.numpy(), aspect="auto", cmap="viridis", interpolation="nearest", extent=extent)
         _side_colorbar(fig, axes[0], im)
-    axes[0].set_ylabel("input", fontsize=9)
+    axes[0].set_ylabel("input" if c <= 4 else f"input\n{word}", fontsize=9)  # a heatmap's rows: channels or features
     for ax, (name, m) in zip(axes[1:], maps.items()):
         cmap, vmin, vmax = scales[name]
         im = ax.imshow(m.numpy(), aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest", extent=extent)

@@ -149,3 +149,9 @@ def test_a_long_sequence_title_is_wrapped_inside_the_figure(channels):
     box, width = fig._suptitle.get_window_extent(), fig.get_figwidth() * fig.dpi
     assert box.x0 >= 0 and box.x1 <= width, (box, width)
     assert "explains class 'atrial fibrillation episode'" in fig._suptitle.get_text()
+
+
+def test_the_input_heatmap_of_a_sequence_names_its_rows():
+    x, r = _features_last_result()  # 8 features: the input is drawn as a heatmap, one row per feature
+    fig = _render("sequence_features_last", [r], x)[0]["causal/input_effect/maps/sample_0"]
+    assert fig.axes[0].get_images()[0].get_array().shape == (F, T) and fig.axes[0].get_ylabel() == "input\nfeature"
