@@ -216,8 +216,8 @@ class TensorBoardRenderer:
         groups: dict[tuple, dict[str, Tensor]] = {}
         kind = self.figure_kind or (infer_kind(inputs, r.meta) if inputs is not None else None)
         sequence = kind in ("sequence", "sequence_features_last")
-        if r.meta.get("counterfactual_inputs") == "columns" and not sequence:
-            return  # [N, D] columns: the table names the changes; a strip of columns is no picture of them
+        columns = r.meta.get("counterfactual_inputs") == "columns" and not sequence  # [N, D] columns: the table names the
+        # changes; a strip of columns is no picture of them
         transpose = (sequence and inputs is not None and inputs.dim() == 3 and r.meta.get("counterfactual_inputs") == "as_given"
                      and sequence_layout(kind, inputs) == "last")
         if sequence and inputs is not None and inputs.dim() in (2, 3):  # label the steps (and the channels or features)
@@ -225,11 +225,11 @@ class TensorBoardRenderer:
             axes = ("time step", "feature") if last else ("position", "channel")
         else:
             axes = None
-        cf = _counterfactual_figure(r, self.max_samples, transpose, axes)
+        cf = None if columns else _counterfactual_figure(r, self.max_samples, transpose, axes)
         if cf is not None:
             self._figure(writer, f"{base}/images/counterfactuals", cf, step)
         for name, img in r.images.items():
-            if cf is not None and name == "counterfactuals":
+            if (cf is not None or columns) and name == "counterfactuals":
                 continue
             img = img.unsqueeze(0) if img.dim() == 3 else img
             groups.setdefault((int(img.shape[0]), tuple(labels.get(name) or ())), {})[name] = img
