@@ -155,3 +155,14 @@ def test_the_input_heatmap_of_a_sequence_names_its_rows():
     x, r = _features_last_result()  # 8 features: the input is drawn as a heatmap, one row per feature
     fig = _render("sequence_features_last", [r], x)[0]["causal/input_effect/maps/sample_0"]
     assert fig.axes[0].get_images()[0].get_array().shape == (F, T) and fig.axes[0].get_ylabel() == "input\nfeature"
+
+
+def test_the_callback_takes_the_features_last_kind_and_names_it_when_refusing_another():
+    from lightning.pytorch.utilities.exceptions import MisconfigurationException
+
+    from lightning_causal import CausalAuditCallback, InputEffectAudit
+
+    cb = CausalAuditCallback([InputEffectAudit()], figure_kind="sequence_features_last")
+    assert cb._renderer.figure_kind == "sequence_features_last"
+    with pytest.raises(MisconfigurationException, match="'sequence_features_last'.*but got 'lstm'"):
+        CausalAuditCallback([InputEffectAudit()], figure_kind="lstm")
