@@ -31,7 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.batching import check_max_batch_size
+from lightning_causal.causal.engine.batching import check_max_batch_size, rows_per_pass
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.state import audit_mode
@@ -253,7 +253,10 @@ def sobol_indices(
         groups: group id per column ``[D]`` (or any shape with ``D`` elements, e.g. a patch mask);
             the columns of a group are swapped together. ``None``: one group per column.
         n_bootstrap: bootstrap resamples for the intervals (0: none, intervals NaN).
-        max_batch_size: rows per call of ``func`` (default 4096, fewer for wide inputs).
+        max_batch_size: rows per call of ``func`` (default 4096, fewer for wide inputs; for an
+            ``nn.Module`` also no more than the engine's activation budget allows,
+            :func:`~lightning_causal.causal.engine.batching.rows_per_pass`; a ``func`` of your own
+            that runs a large model should pass it).
         seed: seeds a private generator (the global RNG is never used) unless ``generator`` is given.
         generator: a ``torch.Generator`` for the scrambling, Monte Carlo draws and bootstrap.
         confidence: level of the intervals.
@@ -274,6 +277,7 @@ def sobol_indices(
         ([0.2, 0.8], [0.2, 0.8])
     """
     check_sobol_options(n, n_bootstrap, confidence, max_batch_size)
+    module = func if isinstance(func, nn.Module) else None
     func = module_func(func, getattr(sampler, "sample_shape", None))
     gen = make_generator(seed, generator)
     a, b, n, method, transform = saltelli_matrices(sampler, n, gen)
@@ -283,6 +287,9 @@ def sobol_indices(
     select = torch.cat([torch.zeros(1, ids.numel(), dtype=torch.bool), torch.ones(1, ids.numel(), dtype=torch.bool),
                         ids.unsqueeze(0) == torch.arange(g).unsqueeze(1)])
     rows = max_batch_size or max(1, min(_DEFAULT_ROWS, _MAX_ELEMENTS // a.shape[1]))
+    if max_batch_size is None and module is not None:  # a model: its activations, not its inputs, fill the memory
+        example = a[:4] if transform is None else transform(a[:4])
+        rows = min(rows, rows_per_pass(module, (example,), forward=lambda x, rows: func(x)))
     y = evaluate_pick_freeze(func, a, b, select, rows=rows, transform=transform)
     result = SobolResult(*_zero_result(g), names, n, int(y.numel()), 0.0, float(confidence), method)
     if is_constant(y, ["A", "B"] + [f"AB[{name}]" for name in names]):

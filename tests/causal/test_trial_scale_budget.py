@@ -1,0 +1,36 @@
+"""Chunk sizes on inputs larger than the fixtures: the memory budget of the row engine
+(``rows_per_pass``) must bound every forward pass, and chunk boundaries must not change a number."""
+
+import torch
+from torch import Tensor, nn
+
+from lightning_causal.causal import EmpiricalMarginals, sobol_indices
+from lightning_causal.causal.engine.batching import DEFAULT_MEMORY_BUDGET
+
+
+class _WideActivation(nn.Module):
+    """A cheap module whose output the engine counts as 4 MiB per row (an expanded view): a stand-in
+    for a CNN whose activations are far larger than its inputs."""
+
+    width = 1 << 20
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x[:, :1].expand(-1, self.width)
+
+
+class _Head(nn.Module):
+    def forward(self, h: Tensor) -> Tensor:
+        return h[:, 0] * 2.0
+
+
+def test_sobol_indices_on_a_module_chunks_to_the_activation_budget():
+    model = nn.Sequential(_WideActivation(), _Head())
+    x = torch.randn(32, 8, generator=torch.Generator().manual_seed(0))
+    sizes: list[int] = []
+    model.register_forward_pre_hook(lambda _m, args: sizes.append(args[0].shape[0]))
+    res = sobol_indices(model, EmpiricalMarginals(x), n=64, groups=torch.arange(8) // 2, n_bootstrap=0)
+    per_row = _WideActivation.width * 4
+    assert max(sizes) <= DEFAULT_MEMORY_BUDGET // per_row  # 128 rows, not the 4096 of an input-only default
+    assert abs(float(res.first[0]) - 1.0) < 0.1 and float(res.first[1:].abs().max()) < 1e-9  # f = 2 x0
+    ref = sobol_indices(model, EmpiricalMarginals(x), n=64, groups=torch.arange(8) // 2, n_bootstrap=0, max_batch_size=7)
+    assert torch.allclose(res.first, ref.first, atol=1e-10, rtol=0) and torch.allclose(res.total, ref.total, atol=1e-10, rtol=0)
