@@ -70,10 +70,10 @@ def attribution_grid(
         if inputs[r].dim() >= 2:
             show_input(axes[r][0], inputs[r])
         else:  # a row of features
-            axes[r][0].imshow(_image(inputs[r]), cmap="gray")
+            axes[r][0].imshow(_image(inputs[r]).numpy(), cmap="gray")
         for c, (name, m) in enumerate(columns.items(), start=1):
             cmap, lo, hi = scales[name]
-            im = axes[r][c].imshow(_image(m[r]), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+            im = axes[r][c].imshow(_image(m[r]).numpy(), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
             if r == 0:
                 axes[r][c].set_title(name, fontsize=9)
                 fig.colorbar(im, ax=[axes[i][c] for i in range(rows)], fraction=0.046, pad=0.04)

@@ -84,7 +84,7 @@ def show_input(ax: Any, x: Tensor) -> None:
         lo, hi = float(img.min()), float(img.max())
         ax.imshow(((img - lo) / (hi - lo) if hi > lo else img * 0).numpy(), interpolation="nearest")
     else:
-        ax.imshow(to_image(x), cmap="gray", interpolation="nearest")
+        ax.imshow(to_image(x).numpy(), cmap="gray", interpolation="nearest")
 
 
 def short_label(text: str, limit: int = 24) -> str:
@@ -200,7 +200,7 @@ def heatmap_row(
         cmap, lo, hi = map_scale(img, (vmax or {}).get(name))
         if signed is not None and name in signed:
             cmap, lo = ("RdBu_r", -hi) if signed[name] else ("Reds", 0.0)
-        im = ax.imshow(img, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+        im = ax.imshow(img.numpy(), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
         ax.set_title(name, fontsize=10 if len(name) <= 16 else 8)
         bar_ax = make_axes_locatable(ax).append_axes("right", size="6%", pad=0.06)  # as tall as the image, whatever its aspect
         fig.colorbar(im, cax=bar_ax).ax.tick_params(labelsize=8)
@@ -456,11 +456,11 @@ def counterfactual_figure(
             if signal:
                 _signal_cell(ax, name, img[0, 0], panels["input"][c, 0, 0].detach().float().cpu(), diverging)
             elif name == "difference":
-                ax.imshow(largest_change(img), cmap=diverging, vmin=-1.0, vmax=1.0, interpolation="nearest", aspect=aspect)
+                ax.imshow(largest_change(img).numpy(), cmap=diverging, vmin=-1.0, vmax=1.0, interpolation="nearest", aspect=aspect)
             elif img.dim() == 3 and img.shape[0] == 3:
                 ax.imshow(img.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest", aspect=aspect)
             else:
-                ax.imshow(to_image(img), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest", aspect=aspect)
+                ax.imshow(to_image(img).numpy(), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest", aspect=aspect)
             ax.set_xticks([])
             ax.set_yticks([])
             if sequence_axes is not None:
