@@ -49,6 +49,7 @@ from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.ranking import kendall, spearman, topk_overlap
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
+from lightning_causal.causal.engine.token_ids import special_token_baseline
 from lightning_causal.causal.engine.units import per_layer_layouts
 
 __all__ = ["CaptumBaseline", "CompareSettings"]
@@ -85,9 +86,12 @@ class CompareSettings:
         reference_metrics: also compute Captum's ``sensitivity_max`` and ``infidelity``.
         n_perturb_samples: perturbations per sample of the reference metrics.
         layer_method: Captum layer method set beside ``unit_effects`` for ``layers``.
-        special_tokens: token ids the stability perturbation of token inputs never replaces
-            (``[CLS]``, ``[SEP]``, pad; the baseline token and positions whose ``attention_mask``
-            is 0 are never replaced either).
+        special_tokens: token ids that nothing replaces in token inputs: neither the causal effects,
+            Captum's baselines (``FeatureAblation``, the layer methods' reference embeddings), the
+            deletion/insertion curves nor the stability perturbation (``[CLS]``, ``[SEP]``, pad; the
+            ``</s>`` that BART and T5 classifiers must read). A group of them only scores 0 under every
+            method and is left out of the metrics, as padding is; the baseline token and positions whose
+            ``attention_mask`` is 0 are never replaced either.
         token_pool: where the stability perturbation of integer inputs draws its replacements:
             ``"probe"`` (any eligible token of the probe: words of one vocabulary) or
             ``"position"`` (the codes of the same column in other probe samples: categorical
@@ -304,6 +308,14 @@ class CaptumBaseline(Audit):
     def _mask(self, x: Tensor) -> Tensor:
         return probe_groups("CaptumBaseline", self.feature_mask, self.patch_size, x)
 
+    def _baseline(self, x: Tensor) -> Any:
+        """The baseline of token inputs ``x`` with ``settings.special_tokens`` kept (``[N, T]``): they are
+        replaced by no method, curve or metric, as the causal effects leave them."""
+        return special_token_baseline(x, self.baseline, self.settings.special_tokens)
+
+    def _special(self, x: Tensor) -> tuple[int, ...]:
+        return () if x.is_floating_point() else self.settings.special_tokens
+
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if isinstance(probe.inputs, tuple):
             raise single_input_error("CaptumBaseline", probe.inputs)
@@ -332,16 +344,16 @@ class CaptumBaseline(Audit):
 
         def causal(z: Tensor, target: Tensor) -> Tensor:
             return input_effects(model, z, groups(z), self.baseline, target=target, max_batch_size=mbs,
-                                 input_layer=self.input_layer, **options(z))
+                                 input_layer=self.input_layer, special_tokens=self._special(z), **options(z))
 
         def captum(spec: MethodSpec) -> Explainer:
             def explain(z: Tensor, target: Tensor) -> Tensor:
-                m = groups(z)
+                m, b = groups(z), self._baseline(z)
                 if spec.layer:
                     amap = input_layer_attribute(model, z, self.input_layer, spec, target=target, feature_mask=m,  # type: ignore[arg-type]
-                                                 generator=self.seed, baseline=self.baseline, max_batch_size=mbs, **options(z))
+                                                 generator=self.seed, baseline=b, max_batch_size=mbs, **options(z))
                 else:
-                    amap = attribute(model, z, spec, target, feature_mask=m, generator=self.seed, baselines=self.baseline, max_batch_size=mbs, **options(z))
+                    amap = attribute(model, z, spec, target, feature_mask=m, generator=self.seed, baselines=b, max_batch_size=mbs, **options(z))
                 return aggregate_to_groups(amap, m, "mean" if spec.grouped else "sum", num_groups=g)
 
             return explain
@@ -360,7 +372,7 @@ class CaptumBaseline(Audit):
         if self.settings.score == "auto" and out.dim() == 2 and out.shape[1] > 1:
             warn_softmax_of_regression(f"CaptumBaseline {self.name!r} (its deletion and insertion curves)", probe.labels, "`score='raw'`")
         explainers = self._explainers(model, probe, mask, max_batch_size)
-        real = real_groups(x, mask, probe.additional_forward_args, model)  # None without padding
+        real = real_groups(x, mask, probe.additional_forward_args, model, self._special(x))  # None without padding
         result = AuditResult(self.name)
         scores, seconds = {}, {}
         for label, explain in explainers.items():
@@ -398,7 +410,7 @@ class CaptumBaseline(Audit):
         out = {}
         for mode in ("deletion", "insertion"):
             frac, curves = M.perturbation_curve(
-                model, probe.first, mask, s, mode=mode, baseline=self.baseline, target=tidx, steps=self.settings.steps,
+                model, probe.first, mask, s, mode=mode, baseline=self._baseline(probe.first), target=tidx, steps=self.settings.steps,
                 score=self.settings.score, max_batch_size=mbs, valid=real, **self.model_options(probe),
             )
             out[f"{mode}_auc"] = _nanmean(M.curve_auc(frac, curves))
@@ -462,7 +474,7 @@ class CaptumBaseline(Audit):
     ) -> dict[str, float]:
         n, x = self.settings.n_perturb_samples, probe.first
         sens = M.sensitivity(explain, x, tidx, radius=sigma, n_perturb_samples=n, seed=self.seed)
-        inf = M.infidelity(model, x, s, mask, target=tidx, baseline=self.baseline, n_perturb_samples=n, seed=self.seed,
+        inf = M.infidelity(model, x, s, mask, target=tidx, baseline=self._baseline(x), n_perturb_samples=n, seed=self.seed,
                            **self.model_options(probe))
         return {"sensitivity_max": _nanmean(sens), "infidelity": _nanmean(inf)}
 
@@ -482,7 +494,7 @@ class CaptumBaseline(Audit):
         method, options = self.settings.layer_method, self.model_options(probe)
         units = {"unit_dim": self.unit_dim[layer], "num_heads": self.num_heads[layer]}
         causal = unit_effects(model, probe.inputs, layer, target=tidx, max_batch_size=mbs, **units, **options)
-        other = layer_attribute(model, probe.first, layer, method, target=tidx, baselines=self.baseline, max_batch_size=mbs,
+        other = layer_attribute(model, probe.first, layer, method, target=tidx, baselines=self._baseline(probe.first), max_batch_size=mbs,
                                 **units, **options)
         for metric, value in self._agreement(causal, other, _overlap_k(self.top_k, causal.shape[1])).items():
             result.scalars[f"compare/{self._tagged(f'{method}-{layer}')}/{metric}"] = value

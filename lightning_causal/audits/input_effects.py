@@ -26,6 +26,7 @@ from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import broadcast_groups, group_counts, group_mask
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
+from lightning_causal.causal.engine.token_ids import check_special_tokens
 
 __all__ = ["InputEffectAudit", "probe_groups", "real_groups", "real_mean"]
 
@@ -72,7 +73,10 @@ def probe_groups(
     return group_mask(inputs, fm, patch_size)
 
 
-def real_groups(inputs: Tensor, feature_mask: Tensor, additional_forward_args: object, model: nn.Module | None = None) -> Tensor | None:
+def real_groups(
+    inputs: Tensor, feature_mask: Tensor, additional_forward_args: object, model: nn.Module | None = None,
+    special_tokens: Sequence[int] = (),
+) -> Tensor | None:
     """Which feature groups of each sample hold at least one real (non-padding) position: ``[N, G]``
     booleans, ``G = max id + 1``; ``None`` when every group is real in every sample (no
     ``attention_mask``, or one without zeros, and a shared mask or per-sample groups ``[N, ...]``
@@ -82,6 +86,8 @@ def real_groups(inputs: Tensor, feature_mask: Tensor, additional_forward_args: o
     gaps) is real nowhere: it would count as a group of effect 0 in every mean and ranking. A group lying entirely in padding has effect exactly 0 and is left out of the
     audits' summaries (see :func:`~lightning_causal.causal.engine.ablation.padding_positions`; with
     ``model``, positional forward arguments are read by the names of its ``forward``'s parameters).
+    Positions that hold one of ``special_tokens`` (token ids no intervention replaces) are not real
+    either: a group of special tokens only has effect exactly 0 too.
 
     .. math:: \\mathrm{real}_{n,g} = \\exists\\, i ∈ g : \\mathrm{attention\\_mask}_{n,i} = 1
 
@@ -92,6 +98,9 @@ def real_groups(inputs: Tensor, feature_mask: Tensor, additional_forward_args: o
                 [ True,  True,  True]])
     """
     padding = padding_positions(inputs, additional_forward_args, model=model)
+    if special_tokens and not inputs.is_floating_point():
+        special = torch.isin(inputs, torch.tensor(tuple(special_tokens), dtype=inputs.dtype, device=inputs.device))
+        padding = special if padding is None else padding | special
     unpadded = padding is None or not bool(padding.any())
     counts = group_counts(inputs, feature_mask, keep=None if unpadded else ~padding)
     if unpadded and bool((counts > 0).all()):
@@ -172,6 +181,9 @@ class InputEffectAudit(Audit):
             the ``top_tokens`` table (column ``word``) and on the token strips.
         input_layer: intervene on this module's output instead of the input (e.g. the word
             embeddings; see :func:`~lightning_causal.causal.effects.input_effects.input_effects`).
+        special_tokens: token ids no intervention replaces (e.g. ``(eos_id,)`` for BART or T5
+            classifiers, which must read their ``</s>``; ``[CLS]``/``[SEP]``): they keep their
+            tokens, have effect 0 and are left out of the summaries, as padded positions are.
         output: which tensor of the model's return value is explained (see :class:`Audit`).
         name: tag of the audit (default ``"input_effect"``).
 
@@ -200,11 +212,13 @@ class InputEffectAudit(Audit):
         class_names: Sequence[str] | None = None,
         vocabulary: Sequence[str] | None = None,
         input_layer: str | None = None,
+        special_tokens: Sequence[int] = (),
         output: OutputSpec = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name, output=output)
         check_mask_options(feature_mask, patch_size, function_ok=True)
+        self.special_tokens = check_special_tokens(special_tokens)
         self.feature_names, self.class_names = check_names("feature_names", feature_names), check_names("class_names", class_names)
         self.vocabulary = check_names("vocabulary", vocabulary)
         self.feature_mask, self.patch_size, self.baseline = feature_mask, patch_size, check_baseline(baseline)
@@ -233,8 +247,8 @@ class InputEffectAudit(Audit):
             out = Forward(model, num_samples=len(probe), **options)(x)
         targets = resolve_target(out, self.target)
         effects = input_effects(model, x, mask, self.baseline, target=targets, max_batch_size=max_batch_size,
-                                input_layer=self.input_layer, **options)
-        real = real_groups(x, mask, probe.additional_forward_args, model)
+                                input_layer=self.input_layer, special_tokens=self.special_tokens, **options)
+        real = real_groups(x, mask, probe.additional_forward_args, model, self.special_tokens)
         mean_abs, mean = real_mean(effects.abs(), real), real_mean(effects, real)  # padding groups left out
         if real is None:
             k = min(self.top_k, mean_abs.numel())
@@ -283,6 +297,8 @@ class InputEffectAudit(Audit):
         padding = padding_positions(ids, probe.additional_forward_args, model=model)
         if padding is not None:
             keep &= ~padding
+        if self.special_tokens:
+            keep &= ~torch.isin(ids, torch.tensor(self.special_tokens, dtype=ids.dtype, device=ids.device))
         tok, val = ids[keep].long(), effect[keep].abs().double()
         if tok.numel() == 0 or int(tok.min()) < 0:
             return []

@@ -18,6 +18,7 @@ from lightning_causal.audits.options import (
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.engine.token_ids import check_special_tokens
 from lightning_causal.causal.structure.layer_map import layer_causal_map
 
 __all__ = ["LayerMapAudit"]
@@ -49,6 +50,8 @@ class LayerMapAudit(Audit):
         baseline: the input intervention value.
         target: class whose logit gives the output effects; ``None`` = predicted.
         max_rows: intervention rows entering the CKA.
+        special_tokens: token ids no intervention replaces (e.g. ``(eos_id,)`` for BART or T5
+            classifiers, which must read their ``</s>``); a group of them only is no row of the map.
         output: which tensor of the model's return value is explained (see :class:`Audit`).
         name: tag of the audit (default ``"layer_map"``).
 
@@ -70,10 +73,12 @@ class LayerMapAudit(Audit):
         baseline: float | Tensor = 0.0,
         target: int | None = None,
         max_rows: int | None = 1024,
+        special_tokens: Sequence[int] = (),
         output: OutputSpec = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name, output=output)
+        self.special_tokens = check_special_tokens(special_tokens)
         check_mask_options(feature_mask, patch_size, function_ok=True)
         check_float("threshold", threshold, minimum=0.0, maximum=1.0)
         self.layers = None if layers is None else layer_names(layers)
@@ -92,7 +97,7 @@ class LayerMapAudit(Audit):
         self.validate(model, probe)
         x = probe.first
         lm = layer_causal_map(model, x, probe_groups("LayerMapAudit", self.feature_mask, self.patch_size, x), self.layers,
-                              threshold=self.threshold, baseline=self.baseline, target=self.target,
+                              threshold=self.threshold, baseline=self.baseline, target=self.target, special_tokens=self.special_tokens,
                               max_batch_size=max_batch_size, max_rows=self.max_rows, **self.model_options(probe))
         result = AuditResult(self.name, graphs={"layer_map": lm.to_dict()})
         hidden = [k for k, v in lm.nodes.items() if v]

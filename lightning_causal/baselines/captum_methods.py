@@ -42,7 +42,7 @@ from lightning_causal.baselines.method_specs import (
     resolve_method,
     unknown_name_error,
 )
-from lightning_causal.causal.engine.ablation import check_baselines
+from lightning_causal.causal.engine.ablation import check_baselines, padding_positions
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.forward import (
@@ -51,6 +51,7 @@ from lightning_causal.causal.engine.forward import (
     check_output_spec,
     select_output,
 )
+from lightning_causal.causal.engine.groups import group_counts
 from lightning_causal.causal.engine.input_sites import input_sites, output_site
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import audit_mode, resolve_target, rng_preserved
@@ -228,6 +229,25 @@ def _captum_baseline(x: Tensor, baseline: Tensor) -> Tensor:
     return b.expand(x.shape) if b.shape[0] == x.shape[0] else b.expand(1, *x.shape[1:])
 
 
+def _padding_keeps_tokens(model: nn.Module, x: Tensor, baselines: Any, additional_forward_args: Any) -> tuple[Any, Tensor | None]:
+    """Token ids ``[N, T]`` with an ``attention_mask`` (or ``lengths``): a baseline that holds each padded
+    position's own token, so that the perturbation methods leave padding as it is (attribution exactly 0
+    there), as :func:`~lightning_causal.causal.effects.input_effects.input_effects` does. Replacing a pad
+    id is no change of the sentence, but it can move what the model reads: Llama and GPT-2 classifiers
+    read the last token before the first pad id, RoBERTa counts positions over non-pad tokens. Also
+    returns which elements keep their tokens (``None`` for inputs that are no token ids)."""
+    if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool or isinstance(baselines, (tuple, list)):
+        return baselines, None
+    b = torch.as_tensor(baselines, device=x.device)
+    if b.is_floating_point() and not bool((b == b.round()).all()):  # no token id: Captum refuses it as before
+        return baselines, None
+    b = check_baselines((x,), b.to(x.dtype))[0].expand(x.shape)
+    padding = padding_positions(x, additional_forward_args, model=model)
+    if padding is not None and bool(padding.any()):
+        baselines = b = torch.where(padding.expand(x.shape), x, b)
+    return baselines, b == x
+
+
 def _kwargs(spec: MethodSpec, x: Tensor, feature_mask: Tensor | None, baselines: Any, rows: int) -> tuple[dict, dict]:
     """Captum keyword arguments; unset batching knobs are sized to ``rows`` rows per forward pass
     (cache-friendly passes measured faster than Captum's one pass over everything)."""
@@ -281,7 +301,9 @@ def attribute(
         feature_mask: Captum feature mask (integer group ids broadcastable to ``inputs``).
         generator: private seed (int or ``torch.Generator``) of the randomised methods.
         baselines: reference value of IG, DeepLift, GradientShap and the perturbation methods
-            (overridden by an explicit ``baselines`` option).
+            (overridden by an explicit ``baselines`` option). For token ids with an
+            ``attention_mask`` in ``additional_forward_args``, the perturbation methods keep the
+            padded positions' tokens (attribution exactly 0 there), as the causal effects do.
         max_batch_size: rows per forward pass where the method batches internally
             (``internal_batch_size``, ``perturbations_per_eval``, ``nt_samples_batch_size``, unless
             set in the options); default: the engine's cache-friendly chunk (a 32 MiB activation
@@ -309,6 +331,9 @@ def attribute(
     forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args)
     with attribution_context(forward.model, seed):
         x, tidx = prepare_inputs(forward, inputs, target, integer_ok=spec.grouped and not spec.noise_tunnel)  # ablation: token ids too
+        kept = None  # token ids: the elements that keep their tokens (padding, special tokens kept by the baseline)
+        if spec.grouped:
+            baselines, kept = _padding_keeps_tokens(model, x, baselines, additional_forward_args)
         kw, nt = _kwargs(spec, x, feature_mask, baselines, forward.rows_per_pass(x, max_batch_size))
         kw["additional_forward_args"] = forward.captum_args()
         if not spec.grouped:
@@ -320,7 +345,21 @@ def attribute(
             out = NoiseTunnel(algo).attribute(x, target=tidx, **nt, **kw)
         else:
             out = algo.attribute(x, target=tidx, **kw)
-    return out.detach()
+    out = out.detach()
+    if kept is not None:  # a group that changes no token is exactly 0 (Captum's batched passes leave rounding there)
+        out = out.masked_fill(_unchanged_groups(x, feature_mask, kept), 0)
+    return out
+
+
+def _unchanged_groups(x: Tensor, feature_mask: Tensor | None, kept: Tensor) -> Tensor:
+    """Booleans like ``x``: the elements whose group (of ``feature_mask``; one per element without) keeps
+    every one of its elements in that sample."""
+    if feature_mask is None:
+        return kept
+    m = feature_mask.to(x.device).long()
+    m = m.reshape((1,) * (x.dim() - m.dim()) + tuple(m.shape)).expand(x.shape)
+    changed = group_counts(x, m, int(m.max()) + 1, ~kept) > 0  # [N, G]
+    return ~changed.gather(1, m.reshape(x.shape[0], -1)).view(x.shape)
 
 
 def layer_attribute(

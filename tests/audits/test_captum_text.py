@@ -40,14 +40,16 @@ def test_layer_methods_on_the_embeddings_beside_the_causal_effects(bert):
     att = probe.additional_forward_args["attention_mask"]
     with torch.no_grad():
         target = bert(probe.inputs, attention_mask=att).logits.argmax(1)
-    causal = input_effects(bert, probe.inputs, words, MASK, target=target, additional_forward_args={"attention_mask": att})
+    causal = input_effects(bert, probe.inputs, words, MASK, target=target, additional_forward_args={"attention_mask": att},
+                           special_tokens=(PAD, CLS, SEP))  # the special tokens keep their tokens in every replacement
     torch.testing.assert_close(r.maps["causal"], broadcast_groups(causal, words, probe.inputs.shape))
     # ablating the embeddings of a word = the causal effect of that word: exact agreement
     torch.testing.assert_close(r.maps["LayerFeatureAblation"], r.maps["causal"], atol=1e-10, rtol=0)
     assert r.scalars["compare/LayerFeatureAblation/spearman"] == pytest.approx(1.0)
     # Captum's LayerIntegratedGradients by hand, summed over the embedding and over each word
     lig = LayerIntegratedGradients(lambda ids, a: bert(ids, attention_mask=a).logits, bert.bert.embeddings.word_embeddings)
-    attr = lig.attribute(probe.inputs, baselines=torch.full_like(probe.inputs, MASK), target=target,
+    kept = torch.isin(probe.inputs, torch.tensor([PAD, CLS, SEP]))
+    attr = lig.attribute(probe.inputs, baselines=torch.where(kept, probe.inputs, MASK), target=target,
                          additional_forward_args=(att,), n_steps=16, method="gausslegendre").sum(-1)
     per_word = torch.zeros(5, 6, dtype=attr.dtype).index_add_(1, words[0], attr)
     torch.testing.assert_close(r.maps["LayerIntegratedGradients"], broadcast_groups(per_word, words, probe.inputs.shape),
@@ -153,9 +155,10 @@ def test_per_sample_word_groups_from_a_function_of_the_ids(bert):
                            settings=CompareSettings(special_tokens=(PAD, CLS, SEP)))
     r = audit.run(bert, probe)
     n, g = 5, int(w.max()) + 1
+    special = torch.isin(ids, torch.tensor([PAD, CLS, SEP]))  # kept in every replacement, left out of the metrics
     real = torch.zeros(n, g, dtype=torch.bool)
     for i in range(n):
-        real[i, w[i][att[i] == 1]] = True  # sentence i has a real word w[i, t]
+        real[i, w[i][(att[i] == 1) & ~special[i]]] = True  # sentence i has a real word w[i, t]
     assert not real.all()
     with torch.no_grad():
         logits = bert(ids, attention_mask=att).logits
@@ -164,11 +167,11 @@ def test_per_sample_word_groups_from_a_function_of_the_ids(bert):
     for i in range(n):
         for k in range(g):
             x = ids[i:i + 1].clone()
-            x[0, (w[i] == k) & (att[i] == 1)] = MASK
+            x[0, (w[i] == k) & (att[i] == 1) & ~special[i]] = MASK
             with torch.no_grad():
                 causal[i, k] = logits[i, target[i]] - bert(x, attention_mask=att[i:i + 1]).logits[0, target[i]]
     fwd, emb = (lambda x, a: bert(x, attention_mask=a).logits), bert.bert.embeddings.word_embeddings
-    lig = LayerIntegratedGradients(fwd, emb).attribute(ids, baselines=torch.full_like(ids, MASK), target=target,
+    lig = LayerIntegratedGradients(fwd, emb).attribute(ids, baselines=torch.where(special, ids, MASK), target=target,
                                                        additional_forward_args=(att,), n_steps=16, method="gausslegendre")
     gxa = LayerGradientXActivation(fwd, emb).attribute(ids, target=target, additional_forward_args=(att,))
     refs = {"causal": causal}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -41,8 +41,10 @@ from lightning_causal.causal.engine.state import (
     rnn_backward,
 )
 from lightning_causal.causal.engine.token_ids import (
+    check_special_tokens,
     check_token_baselines,
     embedding_readers,
+    keep_special_tokens,
     token_baseline_error,
 )
 
@@ -72,6 +74,7 @@ def input_effects(
     additional_forward_args: Any = None,
     input_layer: str | None = None,
     method: str = "exact",
+    special_tokens: Sequence[int] = (),
 ) -> Tensor:
     r"""Per-sample effect of do(x_g := b) on the target output, for each feature group g.
 
@@ -105,6 +108,11 @@ def input_effects(
         method: ``"exact"`` (interventions), or ``"attribution"``: the first-order estimate
             ``Σ_{i∈g} (x_i − b_i) ∂f_t/∂x_i`` from one forward and one backward pass
             (:mod:`~lightning_causal.causal.effects.input_attribution`; floating point inputs).
+        special_tokens: token ids that no intervention replaces (token inputs only): the
+            end-of-sequence token ``</s>`` that an encoder-decoder classifier (BART, T5) must read,
+            ``[CLS]``/``[SEP]``. A position holding one keeps its token (its group of one has effect
+            0); a group that holds one replaces its other tokens only. The same name and meaning as
+            :class:`~lightning_causal.audits.captum_baseline.CompareSettings`'s ``special_tokens``.
 
     Returns:
         Tensor ``[N, G]``.
@@ -128,6 +136,7 @@ def input_effects(
     n, g = xs[0].shape[0], num_groups(masks)
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
     check_choice("method", method, ("exact", "attribution"))
+    masks = keep_special_tokens(xs, masks, check_special_tokens(special_tokens), g)  # special tokens: in no group
     if input_layer is not None:
         if len(xs) != 1 or not isinstance(input_layer, str) or method != "exact":
             raise ValueError(
@@ -185,7 +194,7 @@ def _changed(
     differ = [x != b for x, b in zip(xs, bases)]
     if padding is not None:
         differ[0] = differ[0] & ~padding
-    return group_counts(xs, masks, g, tuple(differ)) > 0
+    return group_counts(xs, masks, g + 1, tuple(differ))[:, :g] > 0  # id G: kept special tokens, in no group
 
 
 def _grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor | str, num_values: int, g: int) -> Tensor:

@@ -137,7 +137,7 @@ def _changed(h: Tensor, mask: Tensor, ref: Tensor, g: int, padding: Tensor | Non
     diff = h != ref
     if padding is not None:
         diff = diff & ~padding.view(*padding.shape[:2], *[1] * (h.dim() - 2))
-    return (group_counts(h, mask, g, diff) > 0).T
+    return (group_counts(h, mask, g + 1, diff)[:, :g] > 0).T  # id G: kept special tokens, in no group
 
 
 def input_layer_effects(

@@ -34,7 +34,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-__all__ = ["EmbeddingReader", "embedding_readers", "check_token_baselines", "token_baseline_error"]
+__all__ = [
+    "EmbeddingReader", "embedding_readers", "check_token_baselines", "token_baseline_error", "check_special_tokens",
+    "keep_special_tokens", "special_token_baseline",
+]
 
 
 @dataclass(frozen=True)
@@ -138,3 +141,54 @@ def token_baseline_error(err: IndexError, bases: tuple[Tensor, ...]) -> ValueErr
         f"embedding that reads them) but got {values if len(values) > 1 else values[0]}: the clean forward pass ran and "
         f"the pass with the baseline failed with IndexError: {err}"
     )
+
+
+def check_special_tokens(special_tokens: object) -> tuple[int, ...]:
+    """``special_tokens`` as a tuple of non-negative token ids (``()``: none), or a ``ValueError`` naming it."""
+    if isinstance(special_tokens, Tensor):
+        special_tokens = special_tokens.flatten().tolist()
+    if isinstance(special_tokens, int) and not isinstance(special_tokens, bool):
+        special_tokens = (special_tokens,)
+    try:
+        out = tuple(special_tokens)  # type: ignore[arg-type]
+    except TypeError:
+        out = None
+    if out is None or isinstance(special_tokens, (str, bytes)) or not all(
+            isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in out):
+        raise ValueError(f"Expected argument `special_tokens` to be non-negative token ids (ints) but got {special_tokens!r}")
+    return out
+
+
+def keep_special_tokens(
+    xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], special_tokens: tuple[int, ...], g: int
+) -> tuple[Tensor, ...]:
+    """The groups ``masks`` with the positions of integer inputs that hold one of ``special_tokens``
+    given the id ``g`` (in no group): no intervention replaces them (an encoder-decoder classifier's
+    ``</s>``, ``[CLS]``). A group of special tokens only is empty (effect 0); a group that holds some
+    replaces its other tokens only. Refuses ``special_tokens`` when no input holds integer ids."""
+    if not special_tokens:
+        return masks
+    ints = [i for i, x in enumerate(xs) if _is_integer(x)]
+    if not ints:
+        raise ValueError(
+            f"Expected argument `special_tokens` only with token (integer) inputs but got {special_tokens!r} with inputs of "
+            f"dtypes {[x.dtype for x in xs]}"
+        )
+    out = list(masks)
+    for i in ints:
+        kept = torch.tensor(special_tokens, dtype=xs[i].dtype, device=xs[i].device)
+        special = torch.isin(xs[i], kept)
+        if bool(special.any()):
+            out[i] = out[i].to(xs[i].device).expand(xs[i].shape).masked_fill(special, g)
+    return tuple(out)
+
+
+def special_token_baseline(x: Tensor, baseline: object, special_tokens: tuple[int, ...]) -> object:
+    """A token baseline ``[N, T]`` that holds ``x``'s own token where it is one of ``special_tokens``
+    (``baseline`` unchanged without them or for non-integer ``x``): Captum's baselines and the
+    deletion/insertion curves then leave special tokens in place, as :func:`keep_special_tokens` does."""
+    if not special_tokens or not _is_integer(x):
+        return baseline
+    b = torch.as_tensor(baseline, device=x.device).to(x.dtype)
+    kept = torch.tensor(special_tokens, dtype=x.dtype, device=x.device)
+    return torch.where(torch.isin(x, kept), x, b.expand(x.shape))

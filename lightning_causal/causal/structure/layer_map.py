@@ -41,8 +41,10 @@ from lightning_causal.causal.engine.state import (
     resolve_target,
 )
 from lightning_causal.causal.engine.token_ids import (
+    check_special_tokens,
     check_token_baselines,
     embedding_readers,
+    keep_special_tokens,
     token_baseline_error,
 )
 from lightning_causal.causal.structure.default_layers import default_layers
@@ -292,6 +294,7 @@ def layer_causal_map(
     seed: int = 0,
     output: OutputSpec = None,
     additional_forward_args: Any = None,
+    special_tokens: Sequence[int] = (),
 ) -> LayerCausalMap:
     """TRACER's layer causal map: intervene on each input group, trace the change through the layers.
 
@@ -333,6 +336,9 @@ def layer_causal_map(
         max_rows: rows ``(g, x)`` of the profiles entering the CKA (``None``: all; memory and time
             grow with its square).
         seed: seed of the private generator of the row subset.
+        special_tokens: token ids no intervention replaces (``</s>`` of BART and T5 classifiers,
+            which must read it; see :func:`~lightning_causal.causal.effects.input_effects.input_effects`):
+            they keep their tokens, and a group of special tokens only is no row of the map.
         output, additional_forward_args: see :class:`~lightning_causal.causal.engine.forward.Forward`.
 
     Returns:
@@ -361,6 +367,7 @@ def layer_causal_map(
     padding = padding_positions(xs[0], additional_forward_args, model=model, num_inputs=len(xs))
     if padding is not None and bool(padding.any()):  # padded positions keep their values: no group holds them
         masks = (masks[0].expand(xs[0].shape).masked_fill(padding.expand(xs[0].shape), g), *masks[1:])
+    masks = keep_special_tokens(xs, masks, check_special_tokens(special_tokens), g)  # kept tokens: in no group, no row
     with audit_mode(model), warnings.catch_warnings():
         # said once, by _clean, with where the map places such a module
         warnings.filterwarnings("ignore", message=_REPEATED_CAPTURE)
