@@ -166,3 +166,16 @@ def test_attribute_feature_ablation_on_right_padded_llama_is_zero_at_padding():
     # without an attention mask nothing is kept: the pad ids are tokens like any other
     plain = attribute(model, ids, "FeatureAblation", target=0, baselines=MASK)
     assert bool((plain[1, 3:] != 0).any())
+
+
+@pytest.mark.parametrize("build", [_bart, _t5])
+def test_without_special_tokens_the_refusal_of_the_model_names_the_option(build):
+    """The model's own message ("All examples must have the same number of <eos> tokens") said nothing about the
+    library's way out."""
+    model, sp = build()
+    ids, mask = _sentences(sp)
+    probe = Probe(ids, additional_forward_args={"attention_mask": mask})
+    with pytest.raises(ValueError, match=r"(?s)eos.*special_tokens=\(eos_id,\)"):
+        input_effects(model, ids, baseline=MASK, additional_forward_args={"attention_mask": mask})
+    with pytest.raises(ValueError, match=r"(?s)eos.*special_tokens=\(eos_id,\)"):
+        LayerMapAudit(baseline=MASK).run(model, probe)

@@ -45,6 +45,7 @@ from lightning_causal.causal.engine.token_ids import (
     check_token_baselines,
     embedding_readers,
     keep_special_tokens,
+    special_token_hint,
     token_baseline_error,
 )
 
@@ -171,6 +172,11 @@ def input_effects(
                 if named is None:
                     raise
                 raise named from err
+            except ValueError as err:  # the model refuses the ids: an encoder-decoder without its </s>
+                hint = special_token_hint(err, bases)
+                if hint is None:
+                    raise
+                raise hint from err
 
         ablated = active_rows(changed, f0, rows, evaluate)
     return (f0.unsqueeze(0) - ablated).T.contiguous()

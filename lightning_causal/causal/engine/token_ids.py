@@ -36,7 +36,7 @@ from torch import Tensor, nn
 
 __all__ = [
     "EmbeddingReader", "embedding_readers", "check_token_baselines", "token_baseline_error", "check_special_tokens",
-    "keep_special_tokens", "special_token_baseline",
+    "keep_special_tokens", "special_token_baseline", "special_token_hint",
 ]
 
 
@@ -192,3 +192,16 @@ def special_token_baseline(x: Tensor, baseline: object, special_tokens: tuple[in
     b = torch.as_tensor(baseline, device=x.device).to(x.dtype)
     kept = torch.tensor(special_tokens, dtype=x.dtype, device=x.device)
     return torch.where(torch.isin(x, kept), x, b.expand(x.shape))
+
+
+def special_token_hint(err: ValueError, bases: tuple[Tensor, ...]) -> ValueError | None:
+    """The model's refusal of ids whose end-of-sequence token the baseline replaced (BART and T5
+    classifiers: "All examples must have the same number of <eos> tokens"), with the way out:
+    ``special_tokens=(eos_id,)``. ``None`` for any other error or without an integer baseline."""
+    if not any(_is_integer(b) for b in bases) or "eos" not in str(err).lower():
+        return None
+    return ValueError(
+        f"{err} (the model refused the ids after the token baseline replaced a token it must read, its end-of-sequence "
+        "token `</s>`: an encoder-decoder classifier such as BART or T5 reads it; keep it with "
+        "`special_tokens=(eos_id,)`; in CaptumBaseline `settings=CompareSettings(special_tokens=(eos_id,))`)"
+    )

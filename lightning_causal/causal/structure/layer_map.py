@@ -45,6 +45,7 @@ from lightning_causal.causal.engine.token_ids import (
     check_token_baselines,
     embedding_readers,
     keep_special_tokens,
+    special_token_hint,
     token_baseline_error,
 )
 from lightning_causal.causal.structure.default_layers import default_layers
@@ -453,6 +454,11 @@ def _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size, rea
             if named is None:
                 raise
             raise named from err
+        except ValueError as err:  # the model refuses the ids: an encoder-decoder without its </s>
+            hint = special_token_hint(err, bases)
+            if hint is None:
+                raise
+            raise hint from err
         for a, h in acts.items():
             _check_rows(a, got.get(a), h[s])
             delta = (h[s] - _real_positions(got[a], None if real_positions is None else real_positions[s])).flatten(1)
