@@ -1,11 +1,14 @@
 """Chunk sizes on inputs larger than the fixtures: the memory budget of the row engine
 (``rows_per_pass``) must bound every forward pass, and chunk boundaries must not change a number."""
 
+import warnings
+
+import pytest
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal import EmpiricalMarginals, sobol_indices
-from lightning_causal.causal.engine.batching import DEFAULT_MEMORY_BUDGET
+from lightning_causal.causal import EmpiricalMarginals, input_effects, sobol_indices
+from lightning_causal.causal.engine.batching import DEFAULT_MEMORY_BUDGET, rows_per_pass
 
 
 class _WideActivation(nn.Module):
@@ -34,3 +37,21 @@ def test_sobol_indices_on_a_module_chunks_to_the_activation_budget():
     assert abs(float(res.first[0]) - 1.0) < 0.1 and float(res.first[1:].abs().max()) < 1e-9  # f = 2 x0
     ref = sobol_indices(model, EmpiricalMarginals(x), n=64, groups=torch.arange(8) // 2, n_bootstrap=0, max_batch_size=7)
     assert torch.allclose(res.first, ref.first, atol=1e-10, rtol=0) and torch.allclose(res.total, ref.total, atol=1e-10, rtol=0)
+
+
+class _HugeActivation(_WideActivation):
+    width = 1 << 28  # 1 GiB per row as the engine counts it (an expanded view: no memory)
+
+
+def test_a_row_larger_than_the_budget_warns_and_says_what_to_do():
+    model = nn.Sequential(_HugeActivation(), _Head())
+    x = torch.randn(3, 8, generator=torch.Generator().manual_seed(0))
+    with pytest.warns(UserWarning, match=r"1024 MiB.*512 MiB budget.*max_batch_size=1"):
+        rows = rows_per_pass(model, (x,))
+    assert rows == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert rows_per_pass(model, (x,), 1) == 1  # the user's choice: no trial, no warning
+        ref = input_effects(model, x, max_batch_size=1)
+    with pytest.warns(UserWarning, match="max_batch_size=1"):
+        assert torch.equal(input_effects(model, x), ref)

@@ -4,6 +4,7 @@ evaluated in large forward passes chunked to a memory budget."""
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -52,7 +53,9 @@ def rows_per_pass(
 ) -> int:
     """Rows per forward pass: ``max_batch_size`` if given, else ``working_set / bytes per row``
     (at least 64 rows, at most ``budget / bytes per row``), bytes per row measured by a trial
-    forward over at most 4 rows of ``example`` (every submodule's output counted).
+    forward over at most 4 rows of ``example`` (every submodule's output counted; tensors made
+    inside a module's ``forward`` and never returned by a submodule, such as attention scores of a
+    fused attention module, are not). A row larger than the budget runs alone, with a warning.
 
     ``forward`` (default: ``module`` itself) runs the trial; a
     :class:`~lightning_causal.causal.engine.forward.Forward` is called with ``rows=`` so that its
@@ -79,6 +82,13 @@ def rows_per_pass(
             h.remove()
     total += sum(t[:rows].numel() * t.element_size() for t in example)
     per_row = max(1, total // rows)
+    if per_row > budget_bytes:
+        warnings.warn(
+            f"One row of this forward pass holds about {per_row / 2**20:.0f} MiB of activations (a trial forward, every "
+            f"submodule's output counted), more than the {budget_bytes / 2**20:.0f} MiB budget of a pass: the rows run one "
+            "per pass and may still run out of memory. Use smaller inputs (a lower resolution, shorter sequences) or "
+            "fewer layers, or pass `max_batch_size=1` to run one row per pass without this check",
+            UserWarning, stacklevel=3)
     cap = max(1, min(_MAX_ROWS, budget_bytes // per_row))
     return int(min(cap, max(_MIN_ROWS, working_set_bytes // per_row)))
 
