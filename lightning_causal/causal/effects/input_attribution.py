@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from lightning_causal.causal.effects.gradient_check import Edit, check_gradient_path
 from lightning_causal.causal.engine.ablation import sample_rows
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
 from lightning_causal.causal.engine.forward import Forward
@@ -32,6 +33,9 @@ def input_attribution_estimates(
     max_batch_size: int | None = None,
 ) -> Tensor:
     """``[N, G]`` first-order estimates of the group effects (call inside ``audit_mode``).
+
+    Warns (:func:`~lightning_causal.causal.effects.gradient_check.check_gradient_path`) when
+    autograd misses part of the output's dependence on the inputs (a detached branch).
 
     Raises:
         TypeError: an input is not floating point (token ids have no gradient; intervene on the
@@ -56,4 +60,12 @@ def input_attribution_estimates(
                 out.scatter_add_(1, groups, contrib.to(out.dtype))
         return out
 
-    return map_rows(n, rows, estimate, xs[0].device)
+    out = map_rows(n, rows, estimate, xs[0].device)
+    probe = torch.arange(min(2, n), device=xs[0].device)
+
+    def run(edit: Edit) -> Tensor:
+        return gather_target(forward(*(edit(k, x[probe]) for k, x in enumerate(xs)), rows=probe), tidx[probe])
+
+    check_gradient_path(run, "the inputs", "the first-order estimates of method='attribution'", "use method='exact'",
+                        stacklevel=3)
+    return out

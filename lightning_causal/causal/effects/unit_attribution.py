@@ -35,8 +35,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from lightning_causal.causal.effects.gradient_check import Edit, check_gradient_path
 from lightning_causal.causal.effects.unit_frontier import (
     Frontier,
+    _at_frontier,
     find_frontier,
     frontier_gradient,
     frontier_inputs,
@@ -149,11 +151,13 @@ def attribution_estimates(
         frontier = find_frontier(cache, resolve_module(cache.forward.model, cache.layer))
     if frontier is None or frontier.is_value:
         calls = call_gradients(cache, target_idx, max_batch_size)
+        _check_paths(cache, None, target_idx, estimator)
         return _range([sum(unit_sums((hk - iv.values(hk).to(hk.dtype).expand_as(hk)) * gk, _call_layout(iv, hk, layout))
                            for hk, gk in calls)[:, units] for iv in interventions])
     n, rows = h.shape[0], cache.rows_per_pass(max_batch_size)
     samples = torch.arange(n, device=h.device).split(rows)
     z, g = (torch.cat(t) for t in zip(*(frontier_gradient(cache, frontier, target_idx, s) for s in samples)))
+    _check_paths(cache, frontier, target_idx, estimator)
     if _unit_local(cache, frontier, interventions, units, layout, z):
         moved = [torch.cat([frontier_inputs(cache, frontier, iv, s) for s in samples]) for iv in interventions]
         return _range([unit_sums((z - zk) * g, layout)[:, units] for zk in moved])
@@ -165,6 +169,26 @@ def attribution_estimates(
     k, nu = len(interventions), units.numel()
     est = map_rows(k * nu * n, rows, evaluate, h.device).view(k, nu, n).transpose(1, 2)
     return _range(list(est))
+
+
+def _check_paths(cache: PrefixCache, frontier: Frontier | None, target_idx: Tensor, estimator: str) -> None:
+    """Warn when autograd misses part of the output's dependence on the point the estimate
+    linearises at (the layer's output at every call, or the frontier), checked on two probe rows
+    (:func:`~lightning_causal.causal.effects.gradient_check.check_gradient_path`)."""
+    rows = torch.arange(min(2, cache.value.shape[0]), device=cache.value.device)
+
+    def at_layer(edit: Edit) -> Tensor:
+        count = iter(range(1 << 62))
+        return gather_target(cache(lambda v: edit(next(count), v), rows), target_idx[rows])
+
+    def at_frontier(edit: Edit) -> Tensor:
+        with _at_frontier(frontier, lambda args: (edit(0, args[0]), *args[1:])):
+            return gather_target(cache(cache.value[rows], rows), target_idx[rows])
+
+    where = f"layer {cache.layer!r}" if frontier is None else f"the input of {type(frontier.module).__name__} after layer {cache.layer!r}"
+    check_gradient_path(at_layer if frontier is None else at_frontier, where,
+                        f"the first-order estimates ({estimator!r}: what method={estimator!r} returns and screen= ranks by)",
+                        "use method='exact' without screen=", stacklevel=4)
 
 
 def _call_layout(iv: Intervention, h: Tensor, layout: Layout) -> Layout:
