@@ -332,9 +332,13 @@ def attribute(
     with attribution_context(forward.model, seed):
         x, tidx = prepare_inputs(forward, inputs, target, integer_ok=spec.grouped and not spec.noise_tunnel)  # ablation: token ids too
         kept = None  # token ids: the elements that keep their tokens (padding, special tokens kept by the baseline)
+        explicit = spec.options.get("baselines")  # an explicit ``baselines`` option overrides the argument
         if spec.grouped:
-            baselines, kept = _padding_keeps_tokens(model, x, baselines, additional_forward_args)
+            chosen, kept = _padding_keeps_tokens(model, x, baselines if explicit is None else explicit, additional_forward_args)
+            baselines = chosen if explicit is None else baselines
         kw, nt = _kwargs(spec, x, feature_mask, baselines, forward.rows_per_pass(x, max_batch_size))
+        if spec.grouped and explicit is not None:
+            kw["baselines"] = chosen
         kw["additional_forward_args"] = forward.captum_args()
         if not spec.grouped:
             x.requires_grad_(True)

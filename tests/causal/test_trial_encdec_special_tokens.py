@@ -179,3 +179,25 @@ def test_without_special_tokens_the_refusal_of_the_model_names_the_option(build)
         input_effects(model, ids, baseline=MASK, additional_forward_args={"attention_mask": mask})
     with pytest.raises(ValueError, match=r"(?s)eos.*special_tokens=\(eos_id,\)"):
         LayerMapAudit(baseline=MASK).run(model, probe)
+
+
+def test_attribute_keeps_padding_with_the_baselines_given_as_an_option():
+    """The padded positions keep their tokens whichever way the baseline is given; the explicit option is the
+    baseline (positions holding the argument's default 0 are not taken as kept)."""
+    class Masked(nn.Module):  # reads the padded position (its pad id), as a Llama classifier does
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb, self.out = nn.Embedding(10, 3), nn.Linear(12, 2)
+
+        def forward(self, ids, attention_mask):
+            return self.out(self.emb(ids).flatten(1))
+
+    torch.manual_seed(0)
+    model = Masked().double()
+    ids = torch.tensor([[0, 4, 5, 0], [3, 0, 2, 1]])
+    args = {"attention_mask": torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])}
+    expected = input_effects(model, ids, baseline=3, target=0, additional_forward_args=args)
+    for kw in ({"baselines": 3}, {"options": {"baselines": 3}}):
+        got = attribute(model, ids, "FeatureAblation", 0, additional_forward_args=args, **kw)
+        torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-12)
+    assert expected[0, 0] != 0 and expected[1, 3] == 0
