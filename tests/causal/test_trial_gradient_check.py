@@ -168,3 +168,15 @@ def test_a_model_that_draws_noise_is_not_checked():
 
     _, caught = _caught(lambda: unit_effects(seeded(Noisy(), 7).double().eval(), X, "act", method="atp"))
     assert not caught
+
+
+def test_effects_run_on_inference_tensors():
+    # Forward compared the inputs' version counters after each pass (a74e236): inference tensors
+    # (made under torch.inference_mode(), as in Lightning's validation) track none, and every call raised
+    model = seeded(nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2)), 8).double().eval()
+    expected = [unit_effects(model, X, "1"), input_effects(model, X), unit_effects(model, X, "1", method="atp")]
+    with torch.inference_mode():
+        x = X.clone()
+        got = [unit_effects(model, x, "1"), input_effects(model, x), unit_effects(model, x, "1", method="atp")]
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)

@@ -306,7 +306,8 @@ class Forward:
         # shared argument (a graph's adjacency), which a copy per call would cost
         values = [*inputs, *(v for v in (*args, *kwargs.values()) if self.args._per_sample(v))]
         kept = kept_inputs(values) if self.copies_inputs is not False else []
-        versions = [(v, v._version) for v in values if isinstance(v, Tensor)] if not kept else []
+        # inference tensors (made under torch.inference_mode()) track no version: nothing to compare
+        versions = [(v, v._version) for v in values if isinstance(v, Tensor) and not v.is_inference()] if not kept else []
         try:
             return self.model(*inputs, *args, **kwargs)
         except RuntimeError as err:
