@@ -88,6 +88,20 @@ def test_special_tokens_change_nothing_where_no_input_holds_them_and_refuse_bad_
     kept = input_effects(model, ids, baseline=0, special_tokens=(int(ids[0, 1]),))
     assert bool((kept[ids == ids[0, 1]] == 0).all())
     assert torch.equal(kept[ids != ids[0, 1]], plain[ids != ids[0, 1]])
+    # a second integer input (token types) holds no tokens: its values are replaced as before
+    types = torch.randint(0, 2, (5, 4))
+
+    class Typed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb, self.types, self.out = nn.Embedding(10, 3), nn.Embedding(2, 3), nn.Linear(12, 2)
+
+        def forward(self, ids, token_type_ids):
+            return self.out((self.emb(ids) + self.types(token_type_ids)).flatten(1))
+
+    typed = Typed().double()
+    both = input_effects(typed, (ids, types), baseline=(0, 0), special_tokens=(1,))
+    torch.testing.assert_close(both[:, 4:], input_effects(typed, (ids, types), baseline=(0, 0))[:, 4:], rtol=0, atol=0)
     with pytest.raises(ValueError, match="special_tokens.*'eos'"):
         input_effects(model, ids, baseline=0, special_tokens="eos")
     with pytest.raises(ValueError, match="special_tokens.*token"):

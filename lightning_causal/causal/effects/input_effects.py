@@ -109,7 +109,7 @@ def input_effects(
         method: ``"exact"`` (interventions), or ``"attribution"``: the first-order estimate
             ``Σ_{i∈g} (x_i − b_i) ∂f_t/∂x_i`` from one forward and one backward pass
             (:mod:`~lightning_causal.causal.effects.input_attribution`; floating point inputs).
-        special_tokens: token ids that no intervention replaces (token inputs only): the
+        special_tokens: token ids that no intervention replaces in the first input (token ids): the
             end-of-sequence token ``</s>`` that an encoder-decoder classifier (BART, T5) must read,
             ``[CLS]``/``[SEP]``. A position holding one keeps its token (its group of one has effect
             0); a group that holds one replaces its other tokens only. The same name and meaning as

@@ -162,25 +162,24 @@ def check_special_tokens(special_tokens: object) -> tuple[int, ...]:
 def keep_special_tokens(
     xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], special_tokens: tuple[int, ...], g: int
 ) -> tuple[Tensor, ...]:
-    """The groups ``masks`` with the positions of integer inputs that hold one of ``special_tokens``
-    given the id ``g`` (in no group): no intervention replaces them (an encoder-decoder classifier's
-    ``</s>``, ``[CLS]``). A group of special tokens only is empty (effect 0); a group that holds some
-    replaces its other tokens only. Refuses ``special_tokens`` when no input holds integer ids."""
+    """The groups ``masks`` with the positions of the first input (the token ids, as the attention mask
+    applies to it; a second integer input such as ``token_type_ids`` holds no tokens) that hold one of
+    ``special_tokens`` given the id ``g`` (in no group): no intervention replaces them (an
+    encoder-decoder classifier's ``</s>``, ``[CLS]``). A group of special tokens only is empty (effect 0);
+    a group that holds some replaces its other tokens only. Refuses ``special_tokens`` when the first
+    input holds no integer ids."""
     if not special_tokens:
         return masks
-    ints = [i for i, x in enumerate(xs) if _is_integer(x)]
-    if not ints:
+    x = xs[0]
+    if not _is_integer(x):
         raise ValueError(
-            f"Expected argument `special_tokens` only with token (integer) inputs but got {special_tokens!r} with inputs of "
-            f"dtypes {[x.dtype for x in xs]}"
+            f"Expected argument `special_tokens` only with token (integer) inputs but got {special_tokens!r} with an input "
+            f"of dtype {x.dtype}"
         )
-    out = list(masks)
-    for i in ints:
-        kept = torch.tensor(special_tokens, dtype=xs[i].dtype, device=xs[i].device)
-        special = torch.isin(xs[i], kept)
-        if bool(special.any()):
-            out[i] = out[i].to(xs[i].device).expand(xs[i].shape).masked_fill(special, g)
-    return tuple(out)
+    special = torch.isin(x, torch.tensor(special_tokens, dtype=x.dtype, device=x.device))
+    if not bool(special.any()):
+        return masks
+    return (masks[0].to(x.device).expand(x.shape).masked_fill(special, g), *masks[1:])
 
 
 def special_token_baseline(x: Tensor, baseline: object, special_tokens: tuple[int, ...]) -> object:
