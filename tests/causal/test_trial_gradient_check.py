@@ -180,3 +180,19 @@ def test_effects_run_on_inference_tensors():
         got = [unit_effects(model, x, "1"), input_effects(model, x), unit_effects(model, x, "1", method="atp")]
     for a, b in zip(got, expected):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("kwargs", [{"method": "attribution"}, {"screen": 2}])
+def test_a_complete_cut_behind_the_frontier_is_refused_naming_the_layer(kwargs):
+    # method="atp" refused it; the frontier estimate raised autograd's "element 0 of tensors does not
+    # require grad" (l1 -> batch norm -> tanh are unit-local: the frontier is the input of `a`)
+    class Cut(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.l1, self.bn, self.act, self.a, self.b = nn.Linear(6, 5), nn.BatchNorm1d(5), nn.Tanh(), nn.Linear(5, 1), nn.Linear(6, 1)
+
+        def forward(self, x):
+            return self.a(self.act(self.bn(self.l1(x)))).detach() + self.b(x)
+
+    with pytest.raises(ValueError, match="reach layer 'l1'.*method='exact'"):
+        unit_effects(seeded(Cut(), 9).double().eval(), X, "l1", **kwargs)

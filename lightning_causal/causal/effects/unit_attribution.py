@@ -156,7 +156,13 @@ def attribution_estimates(
                            for hk, gk in calls)[:, units] for iv in interventions])
     n, rows = h.shape[0], cache.rows_per_pass(max_batch_size)
     samples = torch.arange(n, device=h.device).split(rows)
-    z, g = (torch.cat(t) for t in zip(*(frontier_gradient(cache, frontier, target_idx, s) for s in samples)))
+    pairs = [frontier_gradient(cache, frontier, target_idx, s) for s in samples]
+    for (_, gs), s in zip(pairs, samples):
+        if gs is None:  # no gradient reaches the frontier: right only if the output does not depend on the layer
+            with torch.no_grad():
+                clean = gather_target(cache(cache.value[s], s), target_idx[s])
+            _check_no_gradient_means_no_effect(cache, clean, target_idx, s)
+    z, g = (torch.cat(t) for t in zip(*((zs, torch.zeros_like(zs) if gs is None else gs) for zs, gs in pairs)))
     _check_paths(cache, frontier, target_idx, estimator)
     if _unit_local(cache, frontier, interventions, units, layout, z):
         moved = [torch.cat([frontier_inputs(cache, frontier, iv, s) for s in samples]) for iv in interventions]

@@ -164,8 +164,9 @@ def frontier_inputs(cache: PrefixCache, frontier: Frontier, value: Any, rows: Te
     raise RuntimeError("the forward pass did not reach the frontier module")
 
 
-def frontier_gradient(cache: PrefixCache, frontier: Frontier, target_idx: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
-    """``(z, ∂f_t/∂z)`` of the clean rows of samples ``rows`` (backpropagation from the output to ``z`` only)."""
+def frontier_gradient(cache: PrefixCache, frontier: Frontier, target_idx: Tensor, rows: Tensor) -> tuple[Tensor, Tensor | None]:
+    """``(z, ∂f_t/∂z)`` of the clean rows of samples ``rows`` (backpropagation from the output to ``z`` only);
+    ``None`` for the gradient when none reaches ``z`` (a forward that cuts it, or does not depend on ``z``)."""
     leaf: list[Tensor] = []
 
     def grab(args: Any) -> Any:
@@ -174,6 +175,5 @@ def frontier_gradient(cache: PrefixCache, frontier: Frontier, target_idx: Tensor
 
     with torch.enable_grad(), _at_frontier(frontier, grab):
         f = gather_target(cache(cache.value[rows], rows), target_idx[rows])
-        (g,) = torch.autograd.grad(f.sum(), leaf[0], allow_unused=True)
-    z = leaf[0].detach()
-    return z, torch.zeros_like(z) if g is None else g
+        (g,) = torch.autograd.grad(f.sum(), leaf[0], allow_unused=True) if f.requires_grad else (None,)
+    return leaf[0].detach(), g
