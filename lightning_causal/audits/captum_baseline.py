@@ -390,7 +390,7 @@ class CaptumBaseline(Audit):
         for label, explain in explainers.items():
             rows[label]["stability"] = self._stability(explain, probe, tidx, scores[label], sigma, real, model)
             if self.settings.reference_metrics:
-                rows[label].update(self._reference(model, probe, mask, scores[label], tidx, explain, sigma))
+                rows[label].update(self._reference(model, probe, mask, scores[label], tidx, explain, sigma, max_batch_size))
         k = _overlap_k(self.top_k, g)
         for spec in self.specs:
             rows[spec.label] = {**self._agreement(scores["causal"], scores[spec.label], k, real), **rows[spec.label]}
@@ -470,11 +470,13 @@ class CaptumBaseline(Audit):
             ) from err
 
     def _reference(
-        self, model: nn.Module, probe: Probe, mask: Tensor, s: Tensor, tidx: Tensor, explain: Explainer, sigma: float
+        self, model: nn.Module, probe: Probe, mask: Tensor, s: Tensor, tidx: Tensor, explain: Explainer, sigma: float,
+        max_batch_size: int | None = None,
     ) -> dict[str, float]:
         n, x = self.settings.n_perturb_samples, probe.first
         sens = M.sensitivity(explain, x, tidx, radius=sigma, n_perturb_samples=n, seed=self.seed)
         inf = M.infidelity(model, x, s, mask, target=tidx, baseline=self._baseline(x), n_perturb_samples=n, seed=self.seed,
+                           max_batch_size=max_batch_size,
                            **self.model_options(probe))
         return {"sensitivity_max": _nanmean(sens), "infidelity": _nanmean(inf)}
 

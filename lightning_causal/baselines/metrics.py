@@ -319,7 +319,7 @@ def sensitivity(
 def infidelity(
     model: nn.Module, inputs: Tensor, scores: Tensor, feature_mask: Tensor, *, target: int | Tensor | None = None,
     baseline: float | Tensor = 0.0, removal_probability: float = 0.5, n_perturb_samples: int = 8, seed: int = 0,
-    normalize: bool = True, output: OutputSpec = None, additional_forward_args: Any = None,
+    normalize: bool = True, output: OutputSpec = None, additional_forward_args: Any = None, max_batch_size: int | None = None,
 ) -> Tensor:
     """Captum's ``infidelity`` (Yeh et al. 2019) of group scores ``s`` ``[N, G]`` under random
     removal of feature groups, ``[N]``:
@@ -332,6 +332,12 @@ def infidelity(
     ``x − b``). It asks how well the explanation's sum over any removed set predicts the effect of
     removing that set — the same baseline as the causal effects. With ``normalize`` the scores are
     first rescaled by Yeh's optimal factor β, so explanations in different units compare.
+
+    The ``N · n_perturb_samples`` perturbed inputs run in passes of at most ``max_batch_size``
+    rows (default: the engine's memory budget,
+    :func:`~lightning_causal.causal.engine.batching.rows_per_pass`) but of whole probes at least
+    (Captum's loop perturbs every sample in each pass, and adds a pass over the ``N`` inputs); each
+    sample's perturbations are drawn once, so the passes do not change them.
 
     Examples:
         >>> model = nn.Linear(2, 1, bias=False)
@@ -349,16 +355,25 @@ def infidelity(
     per_elem = broadcast_groups(scores / sizes.clamp_min(1), m, (inputs.shape[0], m.shape[1])).view_as(inputs)
     b = torch.as_tensor(baseline, dtype=inputs.dtype, device=inputs.device)
 
+    n = inputs.shape[0]
+    done = [0]  # perturbations per sample handed out so far: Captum asks for them in consecutive slices
+
     def perturb(x: Tensor) -> tuple[Tensor, Tensor]:
-        z = (torch.rand(x.shape[0], g, device=x.device) < removal_probability).to(x.dtype)
-        mm = m.expand(x.shape[0], -1) if m.shape[0] == 1 else m.repeat_interleave(n_perturb_samples, 0)
+        k = x.shape[0] // n  # Captum's rows: each sample repeated k times (repeat_interleave)
+        z = draws[:, done[0]:done[0] + k].reshape(n * k, g).to(x.dtype)
+        done[0] += k
+        mm = m.expand(x.shape[0], -1) if m.shape[0] == 1 else m.repeat_interleave(k, 0)
         zi = z.gather(1, mm).view_as(x)
         return zi, torch.where(zi.bool(), b, x)
 
     forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args)
     with audit_mode(forward.model), seeded_rng(seed):
         tidx = resolve_target(forward(inputs, *(forward.captum_args() or ())), target)
+        rows = forward.rows_per_pass(inputs, max_batch_size)
+        # every perturbation drawn at once (the draws of one pass of all of them): [N, n_perturb_samples, G]
+        draws = (torch.rand(n * n_perturb_samples, g, device=inputs.device) < removal_probability).view(n, n_perturb_samples, g)
         return _captum_infidelity(
             lambda x, *args: forward(x, *args).reshape(x.shape[0], -1), perturb, inputs, per_elem, target=tidx,
             additional_forward_args=forward.captum_args(), n_perturb_samples=n_perturb_samples, normalize=normalize,
+            max_examples_per_batch=min(max(rows, n), n * n_perturb_samples),
         )
