@@ -32,6 +32,7 @@ from lightning_causal.audits.options import (
 )
 from lightning_causal.baselines import metrics as M
 from lightning_causal.baselines.captum_methods import (
+    CaptumForward,
     MethodLike,
     MethodSpec,
     attribute,
@@ -474,7 +475,8 @@ class CaptumBaseline(Audit):
         max_batch_size: int | None = None,
     ) -> dict[str, float]:
         n, x = self.settings.n_perturb_samples, probe.first
-        sens = M.sensitivity(explain, x, tidx, radius=sigma, n_perturb_samples=n, seed=self.seed)
+        rows = CaptumForward(model, **self.model_options(probe)).rows_per_pass(x, max_batch_size)
+        sens = M.sensitivity(explain, x, tidx, radius=sigma, n_perturb_samples=n, seed=self.seed, max_examples_per_batch=rows)
         inf = M.infidelity(model, x, s, mask, target=tidx, baseline=self._baseline(x), n_perturb_samples=n, seed=self.seed,
                            max_batch_size=max_batch_size,
                            **self.model_options(probe))

@@ -294,7 +294,10 @@ def sensitivity(
     n_perturb_samples: int = 8, seed: int = 0, max_examples_per_batch: int | None = None,
 ) -> Tensor:
     """Captum's ``sensitivity_max`` (Yeh et al. 2019): ``max_{‖δ‖_∞ ≤ r} ‖Φ(x + δ) − Φ(x)‖ / ‖Φ(x)‖``
-    estimated from ``n_perturb_samples`` uniform draws, ``[N]``; RNG-preserved and seeded.
+    estimated from ``n_perturb_samples`` uniform draws, ``[N]``; RNG-preserved and seeded. The
+    ``N · n_perturb_samples`` perturbed inputs are explained in calls of ``max_examples_per_batch``
+    rows (at least ``N``: Captum perturbs every sample in each call; ``None``: all at once); the
+    perturbations are drawn once, so the calls do not change them.
 
     Args:
         explain: ``(x [M, ...], target [M]) -> scores [M, G]`` (Captum repeats ``inputs`` and ``target``).
@@ -305,14 +308,28 @@ def sensitivity(
         torch.Size([2])
     """
     check_int("n_perturb_samples", n_perturb_samples, minimum=1)
+    n = inputs.shape[0]
+    drawn: list[Tensor] = []  # every perturbation, drawn at Captum's first call as its default draws them unsliced
+    done = [0]
 
     def fn(x: Tensor | tuple[Tensor, ...], target: Tensor) -> Tensor | tuple[Tensor]:
         return (explain(x[0], target),) if isinstance(x, tuple) else explain(x, target)  # Captum keeps the structure
 
+    def perturb(x: Tensor, perturb_radius: float) -> tuple[Tensor]:
+        k = x.shape[0] // n  # Captum's rows: each sample repeated k times (repeat_interleave)
+        if not drawn:  # Captum's default_perturb_func on all N * n_perturb_samples rows: float32 uniform draws
+            size = (n * n_perturb_samples, *x.shape[1:])
+            drawn.append(torch.FloatTensor(*size).uniform_(-perturb_radius, perturb_radius).to(x.device)
+                         .view(n, n_perturb_samples, *x.shape[1:]))
+        delta = drawn[0][:, done[0]:done[0] + k].reshape(x.shape)
+        done[0] += k
+        return (x + delta,)
+
     with seeded_rng(seed):
+        per_pass = None if max_examples_per_batch is None else min(max(max_examples_per_batch, n), n * n_perturb_samples)
         return _captum_sensitivity_max(
-            fn, inputs, perturb_radius=radius, n_perturb_samples=n_perturb_samples,
-            max_examples_per_batch=max_examples_per_batch, target=target,
+            fn, inputs, perturb_func=perturb, perturb_radius=radius, n_perturb_samples=n_perturb_samples,
+            max_examples_per_batch=per_pass, target=target,
         )
 
 

@@ -1,4 +1,4 @@
-"""Captum's infidelity ran all ``N * n_perturb_samples`` perturbed inputs in one forward pass,
+"""Captum's infidelity (and sensitivity_max) ran all ``N * n_perturb_samples`` perturbed inputs in one forward pass,
 whatever ``max_batch_size``: the passes now follow the memory budget, and do not change a number."""
 
 import torch
@@ -32,3 +32,23 @@ def test_infidelity_runs_in_passes_of_max_batch_size_and_chunks_change_no_number
         assert max(sizes) <= 16  # one pass per perturbation of every sample (Captum's least), not 128 rows
         assert torch.allclose(chunked, whole, atol=1e-10, rtol=0)
         assert torch.allclose(M.infidelity(model, x, scores, mask, **kw, max_batch_size=40), whole, atol=1e-10, rtol=0)
+
+
+def test_sensitivity_in_slices_of_max_examples_per_batch_gives_the_same_numbers():
+    model, x, _, _ = _setup()
+    rows: list[int] = []
+
+    def explain(z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:  # gradient summed over groups of 4 inputs
+        rows.append(z.shape[0])
+        z = z.detach().requires_grad_(True)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(model(z).gather(1, target.view(-1, 1)).sum(), z)
+        return grad.view(z.shape[0], 5, 4).sum(2)
+
+    target = torch.arange(16) % 3
+    whole = M.sensitivity(explain, x, target, 0.5, n_perturb_samples=8)
+    for per_call in (7, 40):
+        rows.clear()
+        sliced = M.sensitivity(explain, x, target, 0.5, n_perturb_samples=8, max_examples_per_batch=per_call)
+        assert max(rows) <= max(per_call, 16)
+        assert torch.allclose(sliced, whole, atol=1e-10, rtol=0)  # the same perturbations of every sample
