@@ -49,7 +49,9 @@ class LayerMapAudit(Audit):
         threshold: CKA merge threshold.
         baseline: the input intervention value.
         target: class whose logit gives the output effects; ``None`` = predicted.
-        max_rows: intervention rows entering the CKA.
+        max_rows: intervention rows entering the CKA; their activation changes at every layer are
+            held until the end (``max_rows`` times the layers' summed widths, outside the memory
+            budget of a pass: lower it for large image layers; see ``layer_causal_map``).
         special_tokens: token ids no intervention replaces (e.g. ``(eos_id,)`` for BART or T5
             classifiers, which must read their ``</s>``); a group of them only is no row of the map.
         output: which tensor of the model's return value is explained (see :class:`Audit`).

@@ -334,8 +334,12 @@ def layer_causal_map(
             padded to another length give the same map.
         target: class whose logit gives the per-group output effects ``|δ_g|`` (``None``: predicted).
         max_batch_size: rows per forward pass.
-        max_rows: rows ``(g, x)`` of the profiles entering the CKA (``None``: all; memory and time
-            grow with its square).
+        max_rows: rows ``(g, x)`` of the profiles entering the CKA (``None``: all). Their activation
+            changes are kept until the end, outside the memory budget of a forward pass:
+            ``max_rows`` times the summed widths of the layers (a CNN on 3x96x96 images with
+            layers of 295k, 147k and 295k values: about 3 GiB in float32 at 1024 rows, and one
+            layer's copy while its Gram matrix is made); the Gram matrices grow with its square.
+            Lower it for large layers.
         seed: seed of the private generator of the row subset.
         special_tokens: token ids no intervention replaces (``</s>`` of BART and T5 classifiers,
             which must read it; see :func:`~lightning_causal.causal.effects.input_effects.input_effects`):
@@ -467,10 +471,11 @@ def _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size, rea
         logit_rows.append((gather_target(out[s], tidx[s]) - gather_target(oi, tidx[s])).abs())
         input_rows.append(torch.stack([_input_change(x[s], xa) for x, xa in zip(xs, xi)]).norm(dim=0))
     grams = {}
-    for a, v in profiles.items():
-        x = torch.cat(v)  # float32, or float64 for a float64 model
-        x = x - x.mean(0)
+    for a in list(profiles):  # one layer's profiles at a time: each layer's chunks go as its whole is made
+        x = torch.cat(profiles.pop(a))  # float32, or float64 for a float64 model; a fresh tensor
+        x -= x.mean(0)  # centred in place: no second copy
         grams[a] = (x @ x.T).double()
+        del x
     return grams, {a: torch.cat(v) for a, v in norms.items()}, torch.cat(logit_rows), torch.cat(input_rows)
 
 
