@@ -26,7 +26,10 @@ __all__ = [
     "sharded_rows",
 ]
 
-#: Bytes of activations one chunked forward pass may hold at most (512 MiB).
+#: Bytes of activations one chunked forward pass of intervention rows may hold at most (512 MiB).
+#: Not covered: the clean passes over the ``N`` inputs themselves (the explained outputs, the
+#: activations a prefix cache keeps), which run whole, and what an estimator keeps across chunks
+#: (``layer_causal_map``'s profiles): with a large probe of large inputs, pass fewer samples.
 DEFAULT_MEMORY_BUDGET = 512 * 2**20
 #: Preferred bytes of activations per pass: chunks this size stay cache-friendly and measured
 #: 1.5-2x faster on CPU than one huge pass (benchmarks/RESULTS.md).
