@@ -55,3 +55,23 @@ def test_a_row_larger_than_the_budget_warns_and_says_what_to_do():
         ref = input_effects(model, x, max_batch_size=1)
     with pytest.warns(UserWarning, match="max_batch_size=1"):
         assert torch.equal(input_effects(model, x), ref)
+
+
+class _TupleActivation(_WideActivation):
+    def forward(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor]]:  # as nn.LSTM: (output, (h, c))
+        return super().forward(x), (x[:, :1], x[:, :1])
+
+
+class _FirstOfTuple(nn.Module):
+    def forward(self, out: tuple[Tensor, tuple[Tensor, Tensor]]) -> Tensor:
+        return out[0][:, 0] * 2.0
+
+
+def test_rows_per_pass_counts_activations_returned_in_tuples():
+    model = nn.Sequential(_TupleActivation(), _FirstOfTuple())
+    x = torch.randn(3, 8, generator=torch.Generator().manual_seed(0))
+    assert rows_per_pass(model, (x,)) <= DEFAULT_MEMORY_BUDGET // (_WideActivation.width * 4)  # 4 MiB a row: not 65536 rows
+    lstm = nn.LSTM(4, 256, batch_first=True)
+    seq = torch.randn(2, 512, 4, generator=torch.Generator().manual_seed(0))
+    per_row = 512 * 256 * 4  # the LSTM's output [T, H] of one row, float32: 512 KiB
+    assert rows_per_pass(lstm, (seq,), budget_bytes=64 * per_row, working_set_bytes=1 << 40) <= 64

@@ -45,6 +45,18 @@ def check_max_batch_size(max_batch_size: int | None) -> int | None:
     return max_batch_size
 
 
+def _output_bytes(out: object) -> int:
+    """Bytes of the tensors in a module's output, also inside tuples, lists and mappings (an
+    ``nn.LSTM``'s ``(output, (h, c))``, a transformer block's tuple, a ``ModelOutput``)."""
+    if isinstance(out, Tensor):
+        return out.numel() * out.element_size()
+    if isinstance(out, (tuple, list)):
+        return sum(_output_bytes(v) for v in out)
+    if isinstance(out, dict):
+        return sum(_output_bytes(v) for v in out.values())
+    return 0
+
+
 def rows_per_pass(
     module: nn.Module,
     example: tuple[Tensor, ...],
@@ -56,7 +68,7 @@ def rows_per_pass(
 ) -> int:
     """Rows per forward pass: ``max_batch_size`` if given, else ``working_set / bytes per row``
     (at least 64 rows, at most ``budget / bytes per row``), bytes per row measured by a trial
-    forward over at most 4 rows of ``example`` (every submodule's output counted; tensors made
+    forward over at most 4 rows of ``example`` (every submodule's output counted, tuples too; tensors made
     inside a module's ``forward`` and never returned by a submodule, such as attention scores of a
     fused attention module, are not). A row larger than the budget runs alone, with a warning.
 
@@ -70,8 +82,7 @@ def rows_per_pass(
 
     def hook(_m: nn.Module, _i: object, out: object) -> None:
         nonlocal total
-        if isinstance(out, Tensor):
-            total += out.numel() * out.element_size()
+        total += _output_bytes(out)
 
     handles = [m.register_forward_hook(hook) for m in module.modules()]
     try:
