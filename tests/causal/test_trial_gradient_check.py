@@ -154,11 +154,11 @@ def test_plain_models_do_not_warn():
               lambda: input_effects(mlp, X.float(), method="attribution")]
     checked = []
     with pytest.MonkeyPatch.context() as mp:  # every call runs the check, and none warns
-        mp.setattr(gradient_check, "probe_gaps", lambda run, probe=gradient_check.probe_gaps: checked.append(probe(run)) or checked[-1])
+        mp.setattr(gradient_check, "probe_gaps", lambda run, probe=gradient_check.probe_gaps, **kw: checked.append(probe(run, **kw)) or checked[-1])
         for call in calls:
             _, caught = _caught(call)
             assert not caught
-    assert len(checked) == len(calls) and all(g is not None and float(g.max()) < 0.02 for g in checked)
+    assert len(checked) == len(calls) and all(g is not None and float(g.max()) <= gradient_check.TOLERANCE for g in checked)
 
 
 def test_a_model_that_draws_noise_is_not_checked():
@@ -196,3 +196,20 @@ def test_a_complete_cut_behind_the_frontier_is_refused_naming_the_layer(kwargs):
 
     with pytest.raises(ValueError, match="reach layer 'l1'.*method='exact'"):
         unit_effects(seeded(Cut(), 9).double().eval(), X, "l1", **kwargs)
+
+
+@pytest.mark.parametrize("seed", [0, 3, 4])
+def test_max_pooling_ties_on_blank_digit_backgrounds_do_not_warn(seed):
+    # with a Gaussian direction the check fired on these (tied maxima of the blank background, dead
+    # ReLU units: no derivative there); along the value times random factors per channel they stay tied
+    from sklearn.datasets import load_digits
+
+    x = torch.tensor(load_digits().data, dtype=torch.float32).view(-1, 1, 8, 8) / 16
+    torch.manual_seed(seed)
+    cnn = DigitsCNN(batch_norm=True).train()
+    with torch.no_grad():
+        cnn(x[:256])
+    cnn.eval()
+    for layer in ("conv1", "bn1", "relu1"):
+        _, caught = _caught(lambda layer=layer: unit_effects(cnn, x[seed * 16:(seed + 1) * 16], layer, method="atp"))
+        assert not caught, layer
