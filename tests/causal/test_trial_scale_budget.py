@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal import EmpiricalMarginals, input_effects, sobol_indices
 from lightning_causal.causal.engine.batching import DEFAULT_MEMORY_BUDGET, rows_per_pass
+from lightning_causal.causal.sensitivity.icc import intrinsic_causal_contributions
 
 
 class _WideActivation(nn.Module):
@@ -75,3 +76,26 @@ def test_rows_per_pass_counts_activations_returned_in_tuples():
     seq = torch.randn(2, 512, 4, generator=torch.Generator().manual_seed(0))
     per_row = 512 * 256 * 4  # the LSTM's output [T, H] of one row, float32: 512 KiB
     assert rows_per_pass(lstm, (seq,), budget_bytes=64 * per_row, working_set_bytes=1 << 40) <= 64
+
+
+class _IndependentSCM:
+    """Three independent standard normal columns (``x = u``): the smallest SCM contract."""
+
+    columns = ["x0", "x1", "x2"]
+
+    def sample_noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return torch.randn(n, 3, generator=generator, dtype=torch.float64)
+
+    def generate(self, noise: Tensor) -> Tensor:
+        return noise.clone()
+
+
+def test_icc_on_a_module_chunks_to_the_activation_budget():
+    model = nn.Sequential(_WideActivation(), _Head())  # f = 2 x0, 8 MiB a row as counted (float64)
+    sizes: list[int] = []
+    model.register_forward_pre_hook(lambda _m, args: sizes.append(args[0].shape[0]))
+    res = intrinsic_causal_contributions(model, _IndependentSCM(), n=64, shapley=False, n_bootstrap=0)
+    assert max(sizes) <= DEFAULT_MEMORY_BUDGET // (_WideActivation.width * 8)  # 64 rows, not all 320 at once
+    ref = intrinsic_causal_contributions(model, _IndependentSCM(), n=64, shapley=False, n_bootstrap=0, max_batch_size=7)
+    assert torch.allclose(res.first, ref.first, atol=1e-10, rtol=0) and torch.allclose(res.total, ref.total, atol=1e-10, rtol=0)
+    assert abs(float(res.total[0]) - 1.0) < 0.1 and float(res.total[1:].abs().max()) < 1e-9

@@ -27,6 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.state import audit_mode, gather_target, resolve_target
 from lightning_causal.causal.sensitivity.pick_freeze import (
@@ -178,7 +179,9 @@ def intrinsic_causal_contributions(
         target: output column of a multi-output model (a class index for logits).
         shapley: also compute the Shapley ICC (needs ``D <= 10``).
         n_bootstrap: bootstrap resamples (0: no intervals).
-        max_batch_size: rows per model call.
+        max_batch_size: rows per model call (default 4096; for an ``nn.Module`` no more than the
+            engine's activation budget allows,
+            :func:`~lightning_causal.causal.engine.batching.rows_per_pass`).
         seed: seeds a private generator unless ``generator`` is given (global RNG untouched).
         generator: a ``torch.Generator`` for noises and bootstrap.
         confidence: level of the intervals.
@@ -222,6 +225,10 @@ def intrinsic_causal_contributions(
     )
     _warn_fractional_codes(scm, a)
     rows = max_batch_size or 4096
+    if max_batch_size is None and isinstance(model_or_func, nn.Module):  # no more than the activation budget allows
+        with torch.no_grad():
+            example = scm.generate(a[:4])
+        rows = min(rows, rows_per_pass(model_or_func, (example,), forward=lambda x, rows: func(x)))
     y = evaluate_pick_freeze(lambda noise: func(scm.generate(noise)), a, b, select, rows=rows)
     if is_constant(y, [str(s.nonzero().flatten().tolist()) for s in select]):
         z = torch.zeros(d, dtype=torch.float64)
