@@ -94,6 +94,7 @@ def test_atp_on_a_detached_branch_warns_naming_the_layer_and_keeps_its_numbers()
                         for e in torch.eye(5, dtype=torch.float64)], 1).detach()
     assert (est - true).norm() > 0.3 * true.norm()
     assert torch.equal(rng, torch.get_rng_state()) and all_hook_counts(model) == 0
+    assert all(p.grad is None for p in model.parameters()) and not model.training
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -159,6 +160,13 @@ def test_plain_models_do_not_warn():
             _, caught = _caught(call)
             assert not caught
     assert len(checked) == len(calls) and all(g is not None and float(g.max()) <= gradient_check.TOLERANCE for g in checked)
+
+
+def test_half_precision_is_not_checked():
+    # a central difference in half precision is mostly rounding: the check stays out
+    model = seeded(Detached(), 10).to(torch.bfloat16).eval()
+    _, caught = _caught(lambda: unit_effects(model, X.to(torch.bfloat16), "act", method="atp"))
+    assert not caught
 
 
 def test_a_model_that_draws_noise_is_not_checked():
