@@ -221,3 +221,14 @@ def test_max_pooling_ties_on_blank_digit_backgrounds_do_not_warn(seed):
     for layer in ("conv1", "bn1", "relu1"):
         _, caught = _caught(lambda layer=layer: unit_effects(cnn, x[seed * 16:(seed + 1) * 16], layer, method="atp"))
         assert not caught, layer
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_detached_branch_of_a_tenth_of_the_derivative_warns(seed):
+    # the size a trial measured: the `b` branch (autograd misses it) is 0.1 x the `a` branch, plus noise
+    torch.manual_seed(seed)
+    model = Detached().double().eval()
+    with torch.no_grad():
+        model.b.weight.copy_(0.1 * model.a.weight + 0.1 * model.a.weight.abs().mean() * torch.randn_like(model.a.weight))
+    _, caught = _caught(lambda: unit_effects(model, X, "act", method="atp"))
+    assert len(caught) == 1
