@@ -179,6 +179,9 @@ def unit_effects(
     ``screen=m`` ranks the units by the mean ``|ê_u|`` (``"attribution"``) over the samples and
     runs exact interventions on the ``m`` highest only: their columns are exact, the others hold
     the estimate (``info.exact`` marks which).
+    The estimates follow autograd: a ``UserWarning`` names the layer when a check on two rows finds
+    that autograd misses part of the output's dependence on it (a detached branch, a
+    straight-through estimator; :mod:`~lightning_causal.causal.effects.gradient_check`).
 
     Args:
         layer: module name from ``model.named_modules()``; a module that returns a tuple (Hugging
