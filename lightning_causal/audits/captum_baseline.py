@@ -475,7 +475,8 @@ class CaptumBaseline(Audit):
         max_batch_size: int | None = None,
     ) -> dict[str, float]:
         n, x = self.settings.n_perturb_samples, probe.first
-        rows = CaptumForward(model, **self.model_options(probe)).rows_per_pass(x, max_batch_size)
+        with audit_mode(model):  # its trial pass: eval mode (a BatchNorm in train mode would update its statistics)
+            rows = CaptumForward(model, **self.model_options(probe)).rows_per_pass(x, max_batch_size)
         sens = M.sensitivity(explain, x, tidx, radius=sigma, n_perturb_samples=n, seed=self.seed, max_examples_per_batch=rows)
         inf = M.infidelity(model, x, s, mask, target=tidx, baseline=self._baseline(x), n_perturb_samples=n, seed=self.seed,
                            max_batch_size=max_batch_size,

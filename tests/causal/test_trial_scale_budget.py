@@ -99,3 +99,15 @@ def test_icc_on_a_module_chunks_to_the_activation_budget():
     ref = intrinsic_causal_contributions(model, _IndependentSCM(), n=64, shapley=False, n_bootstrap=0, max_batch_size=7)
     assert torch.allclose(res.first, ref.first, atol=1e-10, rtol=0) and torch.allclose(res.total, ref.total, atol=1e-10, rtol=0)
     assert abs(float(res.total[0]) - 1.0) < 0.1 and float(res.total[1:].abs().max()) < 1e-9
+
+
+def test_the_row_measurement_leaves_a_training_model_as_it_was():
+    """rows_per_pass measures bytes per row with a trial forward; called on a model in train mode (by
+    CaptumBaseline's reference metrics, outside the estimators' eval mode) its BatchNorm learned the
+    trial rows."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 2)).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert rows_per_pass(model, (torch.randn(8, 4),)) >= 1
+    assert model.training and all(m.training for m in model.modules())
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())

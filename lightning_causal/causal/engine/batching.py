@@ -84,13 +84,16 @@ def rows_per_pass(
         nonlocal total
         total += _output_bytes(out)
 
+    from lightning_causal.causal.engine.state import audit_mode
+
     handles = [m.register_forward_hook(hook) for m in module.modules()]
     try:
         trial = tuple(t[:rows].clone() for t in example)  # copies: the model may write to its inputs in place
-        if forward is None:
-            module(*trial)
-        else:
-            forward(*trial, rows=torch.arange(rows, device=example[0].device))
+        with audit_mode(module):  # eval, no grad, buffers kept: a BatchNorm in train mode must not learn the trial rows
+            if forward is None:
+                module(*trial)
+            else:
+                forward(*trial, rows=torch.arange(rows, device=example[0].device))
     finally:
         for h in handles:
             h.remove()

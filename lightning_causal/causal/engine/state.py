@@ -75,7 +75,8 @@ def _kept_buffers(model: nn.Module) -> list[tuple[nn.Module, str, Tensor, int, T
     kept = []
     for m in model.modules():
         for name, b in m._buffers.items():
-            if b is not None and not b.is_inference() and b.device.type != "meta":
+            # a torch.fx Proxy left by a trace that reassigned the buffer is no tensor: an enclosing block restores it
+            if isinstance(b, Tensor) and not b.is_inference() and b.device.type != "meta":
                 kept.append((m, name, b, b._version, b.detach().clone()))
     return kept
 
