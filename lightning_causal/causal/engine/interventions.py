@@ -28,10 +28,10 @@ from lightning_causal.causal.engine.eager import (
     named_modules,
     user_name,
 )
+from lightning_causal.causal.engine.head_sites import check_heads
 from lightning_causal.causal.engine.input_sites import attached_site, input_parent, input_sites
 from lightning_causal.causal.engine.live_values import rebuild
 from lightning_causal.causal.engine.unit_sites import (
-    check_heads,
     check_unit_dimension,
     first_tensor,
     is_model_output,
