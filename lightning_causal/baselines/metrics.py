@@ -95,8 +95,8 @@ def perturbation_curve(
         baseline: value of removed features (the same as the causal effects' ``do(x_g := b)``).
         target: class index / per-sample indices / ``None`` (predicted class of ``inputs``).
         steps: number of steps ``S`` (default ``min(G, 32)``; with ``valid``, ``min(max_n G_n, 32)``).
-        score: ``"softmax"`` (probability of the target), ``"raw"`` (its logit / output) or
-            ``"auto"`` (softmax when the model has several outputs).
+        score: ``"softmax"`` (probability of the target; a model with several outputs only), ``"raw"``
+            (its logit / output) or ``"auto"`` (softmax when the model has several outputs).
         output, additional_forward_args: which tensor of the model's return value is scored, and
             extra forward arguments (see :class:`~lightning_causal.causal.engine.forward.Forward`).
         valid: the groups of each row that are ranked and replaced (``None``: all of them).
@@ -142,7 +142,13 @@ def perturbation_curve(
     b = b.expand(inputs.shape).reshape(n, -1) if b.dim() else b
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
     with audit_mode(forward.model):
-        tidx = resolve_target(forward(inputs), target)
+        clean = forward(inputs)
+        if score == "softmax" and (clean.dim() != 2 or clean.shape[1] < 2):
+            raise ValueError(
+                f"Expected argument `score='softmax'` only for a model with several outputs [N, C >= 2] but its output is "
+                f"{list(clean.shape)}: the softmax of one output is 1 whatever the input (flat curves); use score='raw' or 'auto'"
+            )
+        tidx = resolve_target(clean, target)
 
         def evaluate(idx: Tensor) -> Tensor:
             step, smp = idx // n, idx % n
