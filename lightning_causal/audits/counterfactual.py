@@ -90,7 +90,8 @@ class CounterfactualAudit(Audit):
         output: which tensor of the model's return value holds the logits (see :class:`Audit`).
         feature_names: names of the columns of tabular inputs (the table's ``changes`` use them).
         class_names: one name per class (the figure's titles use them; for tabular inputs the text
-            card's rows ``#index predicted → counterfactual class: changes``).
+            card's rows ``#index predicted → counterfactual class: changes``; ``#index predicted → label (not found)``
+            where no counterfactual was found).
         name: tag of the audit (default ``"counterfactual"``).
 
     Examples:

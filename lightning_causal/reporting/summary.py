@@ -61,12 +61,15 @@ _VALUES = ("ST", "importance", "mean_abs_effect", "effect", "positive_rate", "sc
 
 def _counterfactual_row(row: dict, class_names: list | None) -> str:
     """A tabular counterfactual (a row of CounterfactualAudit's ``counterfactuals`` table with its
-    ``changes``) as ``#index label → cf class: changes``, classes by name when the audit has them."""
+    ``changes``) as ``#index predicted → cf class: changes``, classes by name when the audit has them;
+    where none was found, ``#index predicted → label (not found)``: the class it could not reach."""
     def name(c: object) -> str:
         return str(class_names[c]) if isinstance(c, int) and class_names is not None and 0 <= c < len(class_names) else str(c)
 
-    found = "" if row.get("success", True) else " (not found)"
-    return f"#{row['index']} {name(row['predicted'])} → {name(row['counterfactual_predicted'])}{found}: {row['changes'] or 'no change'}"
+    found = row.get("success", True)
+    reached = row["counterfactual_predicted"] if found else row.get("label", row["counterfactual_predicted"])
+    return (f"#{row['index']} {name(row['predicted'])} → {name(reached)}{'' if found else ' (not found)'}: "
+            f"{row['changes'] or 'no change'}")
 
 
 def _tops(r: AuditResult) -> str:

@@ -1,0 +1,33 @@
+"""CounterfactualAudit on a model whose misclassified samples cannot be flipped: the report says
+which class each failed sample could not reach."""
+
+import torch
+from torch import nn
+
+from lightning_causal.audits import CounterfactualAudit
+from lightning_causal.audits.base import Probe
+from lightning_causal.causal.structure.counterfactuals import CounterfactualSettings
+from lightning_causal.reporting.summary import markdown_summary
+
+CLASSES = ["setosa", "versicolor", "virginica"]
+
+
+def _model() -> nn.Module:
+    """Class c where ``x_c`` is largest (logits = x)."""
+    model = nn.Linear(3, 3, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.eye(3))
+    return model.eval()
+
+
+def test_the_text_card_names_the_class_a_failed_counterfactual_could_not_reach():
+    x = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    probe = Probe(x, torch.tensor([2, 1, 0]))  # rows 0 (setosa, label virginica) and 2 (virginica, label setosa) wrong
+    audit = CounterfactualAudit(settings=CounterfactualSettings(steps=20), mask=torch.zeros(1, 3), class_names=CLASSES)
+    r = audit.run(_model(), probe)  # every column frozen: nothing can be flipped
+    rows = r.tables["counterfactuals"]
+    assert [(row["index"], row["success"], row["counterfactual_predicted"]) for row in rows] == [(0, False, 0), (2, False, 2)]
+    text = markdown_summary(0, [r])
+    # before: "#0 setosa → setosa (not found)", which names no class the search was after
+    assert "#0 setosa → virginica (not found): no change" in text
+    assert "#2 virginica → setosa (not found): no change" in text
