@@ -48,7 +48,7 @@ from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import aggregate_to_groups, broadcast_groups
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import resolve_module
-from lightning_causal.causal.engine.ranking import kendall, spearman, topk_overlap
+from lightning_causal.causal.engine.ranking import kendall, rank_positions, spearman, topk_overlap
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
 from lightning_causal.causal.engine.token_ids import special_token_baseline
 from lightning_causal.causal.engine.units import per_layer_layouts
@@ -69,6 +69,23 @@ def _overlap_k(top_k: int, n: int) -> int:
         (3, 5, 1)
     """
     return max(1, min(top_k, n - 1))
+
+
+def _real_topk_overlap(a: Tensor, b: Tensor, k: int, real: Tensor) -> Tensor:
+    """Top-k overlap over each sample's real groups with ``k_n = max(1, min(k, |V_n| - 1))``: the cap of
+    :func:`_overlap_k` per sample (a padded sentence of three real tokens compared at ``k = 5`` had
+    ``k_n = 3``, all of them, and an overlap of 1.0 whatever the rankings); NaN without real groups.
+
+    Examples:
+        >>> real = torch.tensor([[True, True, True, False]])
+        >>> _real_topk_overlap(torch.tensor([[3.0, 2.0, 1.0, 0.0]]), torch.tensor([[1.0, 2.0, 3.0, 0.0]]), 5, real)
+        tensor([0.5000])
+    """
+    size = real.sum(1)
+    kn = (size - 1).clamp(min=1).clamp_max(k)
+    ta, tb = rank_positions(a, real) < kn.view(-1, 1), rank_positions(b, real) < kn.view(-1, 1)
+    dtype = a.dtype if a.is_floating_point() else torch.float
+    return ((ta & tb).sum(1).to(dtype) / kn).masked_fill(size == 0, float("nan"))
 
 
 @dataclass
@@ -217,7 +234,8 @@ class CaptumBaseline(Audit):
             ``baselines``.
         target: class to explain; ``None`` = the class predicted on each clean probe sample.
         top_k: groups (and units of ``layers``) compared by the top-k overlap, capped at one less than
-            their number: a top-k holding all of them is shared by any two rankings (overlap 1.0).
+            their number (per sample: its real groups, with padding): a top-k holding all of them is
+            shared by any two rankings (overlap 1.0).
         noise_sigma: stability noise σ (default ``settings.noise_fraction`` × probe std).
         method_options: ``{method label: options}`` merged over ``methods``' options.
         layers: hidden layers whose ``unit_effects`` are set beside ``settings.layer_method``
@@ -490,7 +508,7 @@ class CaptumBaseline(Audit):
         return {
             "spearman": _nanmean(spearman(a, b, real)),
             "kendall": _nanmean(kendall(a, b, valid=real)),
-            "topk": _nanmean(topk_overlap(a, b, k, real)),
+            "topk": _nanmean(topk_overlap(a, b, k) if real is None else _real_topk_overlap(a, b, k, real)),
         }
 
     def _layer(
