@@ -1,12 +1,16 @@
 """CounterfactualAudit on a model whose misclassified samples cannot be flipped: the report says
-which class each failed sample could not reach."""
+which class each failed sample could not reach; a wrong `target_class` is named as such."""
 
+import pytest
 import torch
 from torch import nn
 
 from lightning_causal.audits import CounterfactualAudit
 from lightning_causal.audits.base import Probe
-from lightning_causal.causal.structure.counterfactuals import CounterfactualSettings
+from lightning_causal.causal.structure.counterfactuals import (
+    CounterfactualSettings,
+    counterfactual_explanation,
+)
 from lightning_causal.reporting.summary import markdown_summary
 
 CLASSES = ["setosa", "versicolor", "virginica"]
@@ -31,3 +35,15 @@ def test_the_text_card_names_the_class_a_failed_counterfactual_could_not_reach()
     # before: "#0 setosa → setosa (not found)", which names no class the search was after
     assert "#0 setosa → virginica (not found): no change" in text
     assert "#2 virginica → setosa (not found): no change" in text
+
+
+@pytest.mark.parametrize(("target_class", "error", "message"), [
+    (torch.tensor([1.0, 0.0, 2.0]), TypeError, "`target_class` to hold integer class indices"),
+    (5, ValueError, r"`target_class` to be in \[0, 2\] but got \[5\]"),
+    (torch.tensor([0, 1]), ValueError, "`target_class` to have 1 or 3 entries but got 2"),
+])
+def test_a_wrong_target_class_is_named_as_the_parameter_the_user_passed(target_class, error, message):
+    # before: "Expected argument `target` ...", a parameter counterfactual_explanation does not have
+    x = torch.eye(3)
+    with pytest.raises(error, match=message):
+        counterfactual_explanation(_model(), x, target_class, CounterfactualSettings(steps=1))

@@ -122,7 +122,7 @@ def test_summary_and_seeded_start_are_deterministic():
         ({"bounds": (torch.zeros(3), 1.0)}, ValueError, "broadcastable"),
         ({"mask": torch.ones(1, 3)}, ValueError, "Expected argument `mask`"),
         ({"mask": [1, 0, 1, 0]}, TypeError, "Expected argument `mask`"),
-        ({"target_class": 5}, ValueError, r"Expected argument `target` to be in \[0, 2\]"),
+        ({"target_class": 5}, ValueError, r"Expected argument `target_class` to be in \[0, 2\]"),
         ({"target_class": None}, ValueError, "target_class"),
     ],
 )

@@ -199,10 +199,10 @@ def check_logits(outputs: Tensor, caller: str) -> Tensor:
     return outputs
 
 
-def resolve_target(outputs: Tensor, target: Target, *, classes: str | None = None) -> Tensor:
+def resolve_target(outputs: Tensor, target: Target, *, classes: str | None = None, name: str = "target") -> Tensor:
     """Per-sample class indices ``[N]``: ``None`` means the predicted class of ``outputs``.
     ``classes`` says what the columns of ``outputs`` are in an out-of-range message (default: the
-    model's outputs).
+    model's outputs); ``name`` is the caller's parameter the messages name (default ``target``).
 
     Examples:
         >>> resolve_target(torch.tensor([[0.1, 0.9], [2.0, 1.0]]), None)
@@ -213,18 +213,18 @@ def resolve_target(outputs: Tensor, target: Target, *, classes: str | None = Non
     if target is None:
         return logits.argmax(dim=1) if c > 1 else torch.zeros(n, dtype=torch.long, device=logits.device)
     if isinstance(target, bool) or not isinstance(target, (int, Tensor)):
-        raise TypeError(f"Expected argument `target` to be None, an int or a tensor of class indices but got {type(target)}")
+        raise TypeError(f"Expected argument `{name}` to be None, an int or a tensor of class indices but got {type(target)}")
     idx = torch.as_tensor(target, device=logits.device)
     if idx.is_floating_point():
-        raise TypeError(f"Expected argument `target` to hold integer class indices but got dtype {idx.dtype}")
+        raise TypeError(f"Expected argument `{name}` to hold integer class indices but got dtype {idx.dtype}")
     idx = idx.long().reshape(-1)
     if idx.numel() == 1:
         idx = idx.expand(n)
     if idx.numel() != n:
-        raise ValueError(f"Expected argument `target` to have 1 or {n} entries but got {idx.numel()}")
+        raise ValueError(f"Expected argument `{name}` to have 1 or {n} entries but got {idx.numel()}")
     if (idx < 0).any() or (idx >= c).any():
         bad = sorted(set(idx[(idx < 0) | (idx >= c)].tolist()))
-        raise ValueError(f"Expected argument `target` to be in [0, {c - 1}] but got {bad[:8]} ({classes or f'the model returns {c} outputs'})")
+        raise ValueError(f"Expected argument `{name}` to be in [0, {c - 1}] but got {bad[:8]} ({classes or f'the model returns {c} outputs'})")
     return idx.clone()
 
 

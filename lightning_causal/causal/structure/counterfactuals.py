@@ -216,7 +216,7 @@ def counterfactual_explanation(
         if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.shape[1] < 2:
             shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
             raise ValueError(f"Expected a classifier returning logits [N, classes >= 2] but the model returned {shape}")
-        target = resolve_target(logits, target_class)
+        target = resolve_target(logits, target_class, name="target_class")
         best = _optimise(forward, x, target, mutable, (lo, hi), settings, generator)
         with torch.no_grad():
             predicted = forward(best).argmax(1)
