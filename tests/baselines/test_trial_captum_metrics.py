@@ -33,3 +33,13 @@ def test_deletion_curve_of_a_linear_model_equals_the_hand_computed_one():
     # most important first: remove group 2 (3), then 1 (2), then 0 (1)
     assert curves.tolist() == [[6.0, 3.0, 1.0, 0.0]]
     assert torch.allclose(curve_auc(frac, curves), torch.tensor([(4.5 + 2.0 + 0.5) / 3], dtype=torch.float64))
+
+
+def test_curves_figure_legend_tells_apart_areas_the_table_tells_apart():
+    # AUCs 0.128 and 0.135 (the comparison table's 3 digits) both read "AUC 0.13" in the legend.
+    from lightning_causal.reporting.comparison import curves_figure
+
+    x = [0.0, 1.0]
+    fig = curves_figure({"deletion": {"x": x, "causal": [0.128, 0.128], "Saliency": [0.135, 0.135]}})
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["causal (AUC 0.128)", "Saliency (AUC 0.135)"]
