@@ -47,3 +47,15 @@ def test_a_wrong_target_class_is_named_as_the_parameter_the_user_passed(target_c
     x = torch.eye(3)
     with pytest.raises(error, match=message):
         counterfactual_explanation(_model(), x, target_class, CounterfactualSettings(steps=1))
+
+
+@pytest.mark.parametrize(("l1", "l2"), [(0.0, 0.01), (0.0, 0.0)])
+def test_a_random_start_leaves_an_input_already_of_the_target_class_unchanged(l1, l2):
+    # before: with init_noise > 0 the search never looked at x itself, so an input of the target
+    # class came back moved (L1 0.03 and every element changed with l2 only; the noise itself with no penalty)
+    x = torch.tensor([[0.0, 3.0, 0.0], [1.0, 0.0, 0.0]])
+    settings = CounterfactualSettings(l1=l1, l2=l2, steps=100, lr=0.05, init_noise=0.3)
+    cf = counterfactual_explanation(_model(), x, 1, settings)
+    assert cf.success.tolist() == [True, True]
+    assert torch.equal(cf.counterfactuals[0], x[0]) and cf.l1[0] == 0 and cf.sparsity[0] == 0
+    assert cf.l1[1] > 0  # row 1 (class 0) still moves

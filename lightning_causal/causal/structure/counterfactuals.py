@@ -37,7 +37,8 @@ class CounterfactualSettings:
         margin: the hinge's margin ``κ`` in logits.
         weight: initial weight ``λ`` of the prediction term.
         growth: factor of the ``λ`` schedule (> 1).
-        init_noise: standard deviation of a random start ``δ_0`` (0: start at ``x``).
+        init_noise: standard deviation of a random start ``δ_0`` (0: start at ``x``); an input the model
+            already gives the target class (inside ``bounds``) keeps ``x`` either way.
 
     Examples:
         >>> CounterfactualSettings(steps=0)
@@ -254,6 +255,10 @@ def _optimise(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box:
     lam = torch.full((n,), float(weight), device=x.device, dtype=x.dtype)
     best, best_cost = x.clone(), torch.full((n,), torch.inf, device=x.device, dtype=x.dtype)
     found = torch.zeros(n, dtype=torch.bool, device=x.device)
+    if init_noise > 0:  # a random start never visits x itself: an input of the target class inside the bounds keeps δ = 0
+        with torch.no_grad():
+            found = (forward(x).argmax(1) == target) & (_project(x, torch.zeros_like(x), mutable, lo, hi) == x).flatten(1).all(1)
+        best_cost[found] = 0.0
     period = max(1, steps // 20)
     for step in range(steps + 1):
         with torch.enable_grad():
