@@ -59,3 +59,11 @@ def test_a_random_start_leaves_an_input_already_of_the_target_class_unchanged(l1
     assert cf.success.tolist() == [True, True]
     assert torch.equal(cf.counterfactuals[0], x[0]) and cf.l1[0] == 0 and cf.sparsity[0] == 0
     assert cf.l1[1] > 0  # row 1 (class 0) still moves
+
+
+def test_bounds_given_as_a_list_are_refused_with_the_type_named():
+    # before: "to be None or a pair (low, high) but got [0, 1]", and [0, 1] is a pair
+    with pytest.raises(ValueError, match=r"a tuple \(low, high\) but got list \[0, 1\]"):
+        counterfactual_explanation(_model(), torch.eye(3), 1, CounterfactualSettings(steps=1), bounds=[0, 1])
+    with pytest.raises(ValueError, match=r"a tuple \(low, high\) but got list \[0, 1\]"):
+        CounterfactualAudit(bounds=[0, 1])

@@ -107,7 +107,7 @@ def check_bound_pair(bounds: object, dtype: torch.dtype = torch.float64, device:
     """``bounds`` as tensors ``(low, high)``: a pair of numbers or tensors of broadcastable shapes
     with ``low <= high`` everywhere (their shape against an input: :func:`check_bounds`)."""
     if not isinstance(bounds, tuple) or len(bounds) != 2:
-        raise ValueError(f"Expected argument `bounds` to be None or a pair (low, high) but got {bounds!r}")
+        raise ValueError(f"Expected argument `bounds` to be None or a tuple (low, high) but got {type(bounds).__name__} {bounds!r}")
     lo, hi = (torch.as_tensor(b, dtype=dtype, device=device) for b in bounds)
     try:
         below = bool((lo > hi).any())
