@@ -503,12 +503,16 @@ class CaptumBaseline(Audit):
 
     def _agreement(self, causal: Tensor, other: Tensor, k: int, real: Tensor | None = None) -> dict[str, float]:
         """Mean per-sample Spearman, Kendall τ_b and top-k overlap, over each sample's ``real``
-        groups (all groups when ``None``)."""
+        groups (all groups when ``None``) and the samples where they are defined (neither explanation
+        constant: docs/methods.md)."""
         a, b = (causal.abs(), other.abs()) if self.settings.absolute else (causal, other)
+        rho = spearman(a, b, real)  # NaN where either is constant (or fewer than two groups)
+        topk = topk_overlap(a, b, k) if real is None else _real_topk_overlap(a, b, k, real)
         return {
-            "spearman": _nanmean(spearman(a, b, real)),
+            "spearman": _nanmean(rho),
             "kendall": _nanmean(kendall(a, b, valid=real)),
-            "topk": _nanmean(topk_overlap(a, b, k) if real is None else _real_topk_overlap(a, b, k, real)),
+            # a constant explanation has no top k (ties broken by group id: two all-zero maps overlapped 1.0)
+            "topk": _nanmean(topk.masked_fill(rho.isnan(), float("nan"))),
         }
 
     def _layer(

@@ -41,3 +41,28 @@ def test_topk_of_short_padded_sentences_is_not_one_by_construction():
         expected.append(len(top[0] & top[1]) / k)
     assert abs(result.scalars["compare/LayerGradientXActivation/topk"] - sum(expected) / 4) < 1e-6
     assert result.scalars["compare/LayerGradientXActivation/topk"] < 1.0
+
+
+class _ReluInputs(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(5, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(torch.relu(x))
+
+
+def test_topk_leaves_out_samples_whose_explanations_are_constant():
+    # Samples with every input negative: every explanation is 0 (no effect, no gradient through the
+    # ReLU). Their Spearman is NaN (documented: undefined for a constant explanation), but the top-k
+    # of two all-zero maps (ties broken by group id) overlapped 1.0 and raised the mean.
+    torch.manual_seed(0)
+    x = -torch.rand(6, 5)
+    x[:3] = torch.rand(3, 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = CaptumBaseline(methods=("Saliency",), top_k=2).run(_ReluInputs(), Probe(x))
+    causal, other = result.maps["causal"].abs(), result.maps["Saliency"].abs()
+    assert (causal[3:] == 0).all() and (other[3:] == 0).all()
+    expected = [len(set(causal[n].topk(2).indices.tolist()) & set(other[n].topk(2).indices.tolist())) / 2 for n in range(3)]
+    assert abs(result.scalars["compare/Saliency/topk"] - sum(expected) / 3) < 1e-6
