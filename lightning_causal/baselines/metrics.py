@@ -373,12 +373,14 @@ def infidelity(
     if not 0 < removal_probability <= 1:
         raise ValueError(f"Expected argument `removal_probability` in (0, 1] but got {removal_probability!r}")
     m = flat_mask(feature_mask, inputs.shape).to(inputs.device)
+    n = inputs.shape[0]
+    if not isinstance(scores, Tensor) or scores.dim() != 2 or scores.shape[0] != n or scores.shape[1] < int(m.max()) + 1:
+        raise ValueError(f"Expected argument `scores` of shape [{n}, G >= {int(m.max()) + 1}] but got {list(getattr(scores, 'shape', []))}")
     g = scores.shape[1]
     sizes = group_counts(inputs, feature_mask, g).to(scores.dtype)  # each sample's own group sizes
     per_elem = broadcast_groups(scores / sizes.clamp_min(1), m, (inputs.shape[0], m.shape[1])).view_as(inputs)
     b = torch.as_tensor(baseline, dtype=inputs.dtype, device=inputs.device)
 
-    n = inputs.shape[0]
     done = [0]  # perturbations per sample handed out so far: Captum asks for them in consecutive slices
 
     def perturb(x: Tensor) -> tuple[Tensor, Tensor]:

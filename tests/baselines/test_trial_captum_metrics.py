@@ -43,3 +43,13 @@ def test_curves_figure_legend_tells_apart_areas_the_table_tells_apart():
     fig = curves_figure({"deletion": {"x": x, "causal": [0.128, 0.128], "Saliency": [0.135, 0.135]}})
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels == ["causal (AUC 0.128)", "Saliency (AUC 0.135)"]
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (2, 2), (2,)])
+def test_infidelity_names_scores_of_a_wrong_shape(shape):
+    # [3, 3] scores for 2 samples failed inside Captum with "The size of tensor a (3) must match ...",
+    # and [2, 2] for 3 groups named `num_groups`, an argument the caller never passed.
+    from lightning_causal.baselines.metrics import infidelity
+
+    with pytest.raises(ValueError, match=r"`scores` of shape \[2, G >= 3\]"):
+        infidelity(nn.Linear(3, 2), torch.randn(2, 3), torch.randn(*shape), torch.arange(3)[None])
