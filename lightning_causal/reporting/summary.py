@@ -93,8 +93,11 @@ def _comparison(r: AuditResult) -> list[str]:
         return []
     cols = [c for c in rows[0] if c != "seconds"]
     lines = [f"**{r.audit}: causal vs Captum**", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_fmt(row.get(c, "")) for c in cols) + " |" for row in rows[:6]]
-    return lines + [""]
+    # at most 6 rows; the last one (CaptumBaseline's causal reference, which every method is read against) always shown
+    shown = rows if len(rows) <= 6 else rows[:5] + rows[-1:]
+    lines += ["| " + " | ".join(_fmt(row.get(c, "")) for c in cols) + " |" for row in shown]
+    more = [f"({len(rows) - len(shown)} more rows in the JSON report)"] if len(shown) < len(rows) else []
+    return lines + [""] + more + ([""] if more else [])
 
 
 def _audit_line(r: AuditResult) -> str:
