@@ -48,7 +48,7 @@ from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import aggregate_to_groups, broadcast_groups
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import resolve_module
-from lightning_causal.causal.engine.ranking import kendall, rank_positions, spearman, topk_overlap
+from lightning_causal.causal.engine.ranking import kendall, spearman, topk_overlap
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
 from lightning_causal.causal.engine.token_ids import special_token_baseline
 from lightning_causal.causal.engine.units import per_layer_layouts
@@ -69,23 +69,6 @@ def _overlap_k(top_k: int, n: int) -> int:
         (3, 5, 1)
     """
     return max(1, min(top_k, n - 1))
-
-
-def _real_topk_overlap(a: Tensor, b: Tensor, k: int, real: Tensor) -> Tensor:
-    """Top-k overlap over each sample's real groups with ``k_n = max(1, min(k, |V_n| - 1))``: the cap of
-    :func:`_overlap_k` per sample (a padded sentence of three real tokens compared at ``k = 5`` had
-    ``k_n = 3``, all of them, and an overlap of 1.0 whatever the rankings); NaN without real groups.
-
-    Examples:
-        >>> real = torch.tensor([[True, True, True, False]])
-        >>> _real_topk_overlap(torch.tensor([[3.0, 2.0, 1.0, 0.0]]), torch.tensor([[1.0, 2.0, 3.0, 0.0]]), 5, real)
-        tensor([0.5000])
-    """
-    size = real.sum(1)
-    kn = (size - 1).clamp(min=1).clamp_max(k)
-    ta, tb = rank_positions(a, real) < kn.view(-1, 1), rank_positions(b, real) < kn.view(-1, 1)
-    dtype = a.dtype if a.is_floating_point() else torch.float
-    return ((ta & tb).sum(1).to(dtype) / kn).masked_fill(size == 0, float("nan"))
 
 
 @dataclass
@@ -493,8 +476,7 @@ class CaptumBaseline(Audit):
         max_batch_size: int | None = None,
     ) -> dict[str, float]:
         n, x = self.settings.n_perturb_samples, probe.first
-        with audit_mode(model):  # its trial pass: eval mode (a BatchNorm in train mode would update its statistics)
-            rows = CaptumForward(model, **self.model_options(probe)).rows_per_pass(x, max_batch_size)
+        rows = CaptumForward(model, **self.model_options(probe)).rows_per_pass(x, max_batch_size)
         sens = M.sensitivity(explain, x, tidx, radius=sigma, n_perturb_samples=n, seed=self.seed, max_examples_per_batch=rows)
         inf = M.infidelity(model, x, s, mask, target=tidx, baseline=self._baseline(x), n_perturb_samples=n, seed=self.seed,
                            max_batch_size=max_batch_size,
@@ -507,7 +489,7 @@ class CaptumBaseline(Audit):
         constant: docs/methods.md)."""
         a, b = (causal.abs(), other.abs()) if self.settings.absolute else (causal, other)
         rho = spearman(a, b, real)  # NaN where either is constant (or fewer than two groups)
-        topk = topk_overlap(a, b, k) if real is None else _real_topk_overlap(a, b, k, real)
+        topk = topk_overlap(a, b, k, real, proper=True)  # per sample: never all of its real groups
         return {
             "spearman": _nanmean(rho),
             "kendall": _nanmean(kendall(a, b, valid=real)),

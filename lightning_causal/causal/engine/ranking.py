@@ -181,14 +181,17 @@ def _kendall_many_groups(a: Tensor, b: Tensor, elements: int = 1 << 22, valid: T
     return (num / torch.sqrt(na * nb)).to(a.dtype if a.is_floating_point() else torch.float)
 
 
-def topk_overlap(a: Tensor, b: Tensor, k: int, valid: Tensor | None = None) -> Tensor:
+def topk_overlap(a: Tensor, b: Tensor, k: int, valid: Tensor | None = None, *, proper: bool = False) -> Tensor:
     """Per-sample share of the ``k`` largest groups of ``a`` that are among the ``k`` largest of ``b``.
 
     .. math:: O = |\\mathrm{top}_{k_n}(a) ∩ \\mathrm{top}_{k_n}(b)| / k_n, \\quad k_n = \\min(k, |V_n|)
 
     With ``valid``, the top groups are taken among the row's valid groups ``V_n`` (ties: lower
     group id first) and ``k`` is capped at their number; NaN for a row without valid groups.
-    Without it ``k_n = k`` (at most G) and ties are broken by ``torch.topk``.
+    ``proper=True`` caps it at ``max(1, |V_n| - 1)`` instead: a top-k holding every valid group is
+    shared by any two rankings (overlap 1.0 by construction, e.g. a padded sentence of three real
+    tokens compared at ``k = 5``). Without ``valid`` ``k_n = k`` (at most G) and ties are broken by
+    ``torch.topk``.
 
     Examples:
         >>> topk_overlap(torch.tensor([[4.0, 3.0, 2.0, 1.0]]), torch.tensor([[4.0, 1.0, 3.0, 2.0]]), 2)
@@ -196,6 +199,9 @@ def topk_overlap(a: Tensor, b: Tensor, k: int, valid: Tensor | None = None) -> T
         >>> topk_overlap(torch.tensor([[4.0, 3.0, 2.0, 1.0]]), torch.tensor([[4.0, 1.0, 3.0, 2.0]]), 3,
         ...              torch.tensor([[True, False, True, False]]))
         tensor([1.])
+        >>> topk_overlap(torch.tensor([[3.0, 2.0, 1.0, 0.0]]), torch.tensor([[1.0, 2.0, 3.0, 0.0]]), 4,
+        ...              torch.tensor([[True, True, True, False]]), proper=True)
+        tensor([0.5000])
     """
     _check_pair(a, b)
     check_int("k", k, minimum=1, maximum=a.shape[1])
@@ -204,10 +210,11 @@ def topk_overlap(a: Tensor, b: Tensor, k: int, valid: Tensor | None = None) -> T
         ta = torch.zeros_like(a, dtype=torch.bool).scatter_(1, a.topk(k, dim=1).indices, True)
         tb = torch.zeros_like(b, dtype=torch.bool).scatter_(1, b.topk(k, dim=1).indices, True)
         return (ta & tb).sum(1).to(a.dtype) / k
-    kn = valid.sum(1, keepdim=True).clamp_max(k)
+    size = valid.sum(1, keepdim=True)
+    kn = ((size - 1).clamp(min=1) if proper else size).clamp_max(k)
     ta, tb = rank_positions(a, valid) < kn, rank_positions(b, valid) < kn  # invalid groups rank last
     dtype = a.dtype if a.is_floating_point() else torch.float
-    return ((ta & tb).sum(1).to(dtype) / kn.squeeze(1)).masked_fill(kn.squeeze(1) == 0, float("nan"))
+    return ((ta & tb).sum(1).to(dtype) / kn.squeeze(1)).masked_fill(size.squeeze(1) == 0, float("nan"))
 
 
 def rank_positions(scores: Tensor, valid: Tensor | None = None) -> Tensor:
