@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.forward import Forward
@@ -22,15 +23,32 @@ from lightning_causal.causal.engine.unit_sites import first_tensor
 __all__ = ["block_candidates", "default_layers", "leaf_layers"]
 
 
+def _parametrization_modules(model: nn.Module) -> set[int]:
+    """Ids of the modules that hold weight parametrizations (``torch.nn.utils.parametrize``: the
+    ``parametrizations`` of a ``weight_norm``/``spectral_norm``-ed layer and everything in them):
+    they compute a weight when it is read, not a layer's output."""
+    return {id(m) for layer in model.modules() if parametrize.is_parametrized(layer)
+            for m in layer.parametrizations.modules()}
+
+
 def leaf_layers(model: nn.Module) -> list[str]:
     """Leaf modules that own parameters (convolutions, linear layers, normalisations), by name.
+
+    A layer with parametrized weights (``torch.nn.utils.parametrizations.weight_norm``,
+    ``spectral_norm``, ``parametrize.register_parametrization``) is a leaf that owns them: its
+    ``parametrizations`` submodules compute its weight and are not layers.
 
     Examples:
         >>> leaf_layers(nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)))
         ['0', '2']
+        >>> model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.utils.parametrizations.weight_norm(nn.Linear(3, 1)))
+        >>> leaf_layers(model)
+        ['0', '2']
     """
+    hidden = _parametrization_modules(model)
     return [name for name, m in named_modules(model).items()
-            if name and not list(m.children()) and any(True for _ in m.parameters(recurse=False))]
+            if name and id(m) not in hidden and not any(id(c) not in hidden for c in m.children())
+            and (any(True for _ in m.parameters(recurse=False)) or parametrize.is_parametrized(m))]
 
 
 def block_candidates(model: nn.Module, *, all_sizes: bool = False) -> list[list[str]]:
