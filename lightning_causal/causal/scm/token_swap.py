@@ -4,6 +4,7 @@ Classification through Robustness", AIES)."""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -14,20 +15,41 @@ from lightning_causal.causal.scm.counterfactual import Counterfactual
 __all__ = ["TokenSwap"]
 
 
+def _token_id(t: object) -> int | None:
+    """``t`` as a token id (a Python, NumPy or 0-d tensor integer, not a bool), or ``None``."""
+    if isinstance(t, (bool, str, bytes)) or type(t).__name__ == "bool_" or (isinstance(t, Tensor) and t.dtype == torch.bool):
+        return None
+    try:
+        return operator.index(t)  # int, numpy.int64, a 0-d integer tensor
+    except TypeError:
+        return None
+
+
 def _check_pairs(pairs: Iterable[Sequence[int]]) -> list[tuple[int, int]]:
     try:
-        out = [tuple(p) for p in pairs]
+        given = [tuple(p) for p in pairs]
     except TypeError as err:
         raise TypeError(f"Expected argument `pairs` to be a sequence of (token id, token id) pairs but got {pairs!r:.80}") from err
-    ok = out and all(
-        len(p) == 2 and all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in p) and p[0] != p[1] for p in out
-    )
-    if not ok:
+    if not given:
         raise ValueError(f"Expected argument `pairs` to be non-empty pairs of two distinct non-negative token ids but got {pairs!r:.80}")
-    ids = [t for p in out for t in p]
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"Expected every token id to appear in one pair only but got {out}")
-    return out  # type: ignore[return-value]
+    out = []
+    for p in given:
+        ids = [_token_id(t) for t in p]
+        if len(p) == 2 and any(isinstance(t, (tuple, list, Tensor)) and not (isinstance(t, Tensor) and t.dim() == 0) for t in p):
+            raise ValueError(f"Expected argument `pairs` to hold one token id per term but got the pair {p!r:.80}: a term "
+                             "of several word pieces is swapped piece by piece, so pair the pieces one to one "
+                             "([(a1, b1), (a2, b2)]) where both terms have as many pieces")
+        if len(p) != 2 or any(t is None or t < 0 for t in ids) or ids[0] == ids[1]:
+            raise ValueError(f"Expected argument `pairs` to be non-empty pairs of two distinct non-negative token ids (integers) "
+                             f"but got the pair {p!r:.80}" + (" (words: look their ids up in the vocabulary, e.g. with a "
+                                                               "tokenizer's convert_tokens_to_ids)" if any(isinstance(t, str) for t in p) else ""))
+        out.append((ids[0], ids[1]))
+    flat = [t for p in out for t in p]
+    twice = sorted({t for t in flat if flat.count(t) > 1})
+    if twice:
+        raise ValueError(f"Expected every token id to appear in one pair only but got {out} (token ids {twice} appear more "
+                         "than once): a swap exchanges the two terms of each pair, so a chain a→b, b→c is no swap")
+    return out
 
 
 class TokenSwap(Counterfactual):
@@ -49,7 +71,9 @@ class TokenSwap(Counterfactual):
     no group (``-1``).
 
     Args:
-        pairs: ``(a, b)`` token id pairs, e.g. ``[(he, she), (his, her), (man, woman)]``.
+        pairs: ``(a, b)`` token id pairs, e.g. ``[(he, she), (his, her), (man, woman)]`` (Python, NumPy
+            or 0-d tensor integers); each id in one pair only. Token ids of any integer dtype are swapped
+            (``int16`` or ``uint8`` ids too; the counterfactual keeps their dtype).
 
     Examples:
         >>> swap = TokenSwap([(5, 7)])
@@ -80,10 +104,14 @@ class TokenSwap(Counterfactual):
     def flip_counterfactual(self, x: Tensor) -> Tensor:
         """``x`` with the two terms of every pair swapped."""
         x = self._check(x)
-        table = self._table.to(device=x.device, dtype=x.dtype)
+        table = self._table.to(x.device)
         top = table.shape[0] - 1
-        inside = (x >= 0) & (x <= top)
-        return torch.where(inside, table[x.clamp(0, top)], x)
+        ids = x.long()  # any integer dtype indexes as int64 (int16, int8 or uint8 ids would not, or pick a mask)
+        out = torch.where((ids >= 0) & (ids <= top), table[ids.clamp(0, top)], ids)
+        if x.dtype != torch.int64 and bool((out.to(x.dtype).long() != out).any()):
+            raise ValueError(f"Expected token ids of dtype {x.dtype} to hold every id of {self!r:.80} but the swap gives "
+                             f"{int(out[out.to(x.dtype).long() != out][0])}, which {x.dtype} cannot hold; pass int32 or int64 ids")
+        return out.to(x.dtype)
 
     def groups(self, x: Tensor) -> Tensor:
         """``[N]``: 0 if a sentence mentions first terms only, 1 if second terms only, else -1."""
