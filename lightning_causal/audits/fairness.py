@@ -88,6 +88,10 @@ class FairnessAudit(Audit):
         name: tag (default ``"fairness"``).
         feature_names: one name per column of the probe; names the sensitive column in the report.
 
+    ``validate`` (run by the callback on the whole probe before training) warns when the counterfactual
+    changes no probe sample (a token swap whose terms no sentence holds): the gap would read 0 with
+    nothing measured.
+
     Raises:
         ValueError: ``sensitive`` not a column; bad ``layers``/``top_k``; at ``validate``/``run``:
             a probe the counterfactual cannot flip (a sensitive column that is not binary, floats
@@ -156,6 +160,8 @@ class FairnessAudit(Audit):
         pad = self._padding(model, probe)
         x_cf = counterfactual_inputs(self.counterfactual, x, pad)  # token ids outside the vocabulary fail here, at setup
         check_counterfactual_ids(self.counterfactual, x_cf, token_readers(Forward(model, num_samples=len(probe), **self.model_options(probe)), x))
+        if not bool((x_cf != x).any()):
+            self._warn_nothing_changed(x.shape[0])
         groups = self.counterfactual.groups(x)
         if groups is not None and groups.is_floating_point() and not bool((groups == groups.round()).all()):
             odd = groups[groups != groups.round()].unique()[:3].tolist()
@@ -165,6 +171,16 @@ class FairnessAudit(Audit):
                 "(no group metrics), bin the column, or use AttributeFlip(column, values=(v0, v1)) for a binary "
                 "attribute coded otherwise (standardised)"
             )
+
+    def _warn_nothing_changed(self, n: int) -> None:
+        """Warn (at set-up) that the counterfactual changes no probe sample: the gap is a mean over
+        the changed samples, so it would read 0 with nothing measured."""
+        why = (" (no sentence holds a term of its pairs among its real tokens: check the ids against the tokenizer's "
+               "vocabulary, e.g. 'He' and 'he' are different tokens of a cased one)") if isinstance(self.counterfactual, TokenSwap) else ""
+        warnings.warn(
+            f"FairnessAudit {self.name!r}: the counterfactual {self.counterfactual!r:.100} changes none of the {n} probe "
+            f"samples{why}, so cf_gap, cf_gap_max and cf_flip_rate read 0 with nothing measured (cf_changed 0). Give a "
+            "probe with samples the counterfactual changes", UserWarning, stacklevel=3)
 
     def _padding(self, model: nn.Module, probe: Probe) -> Tensor | None:
         """The probe's padded positions (attention mask 0), or ``None``."""

@@ -1,0 +1,50 @@
+"""FairnessAudit with a TokenSwap as a user meets it: a probe that no swap changes (ids of another
+tokenizer, identity terms only in stale padding) is named at set-up, instead of a gap of 0 that
+measured nothing."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal.audits import FairnessAudit
+from lightning_causal.audits.base import Probe
+from lightning_causal.causal import TokenSwap
+
+HE, SHE = 5, 6
+
+
+class _Bag(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb, self.out = nn.Embedding(12, 4), nn.Linear(4, 2)
+
+    def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        m = attention_mask.unsqueeze(-1).float()
+        return self.out((self.emb(ids) * m).sum(1) / m.sum(1))
+
+
+def _probe(ids: torch.Tensor) -> Probe:
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0], [1, 1, 1, 1]])
+    return Probe(ids, torch.tensor([0, 1, 1]), additional_forward_args={"attention_mask": mask})
+
+
+@pytest.mark.parametrize("ids", [
+    torch.tensor([[1, 3, 2, 0], [1, 4, 0, 0], [1, 7, 8, 2]]),  # no identity term at all
+    torch.tensor([[1, 3, 2, SHE], [1, 4, HE, 0], [1, 7, 8, 2]]),  # only in padding: no part of a sentence
+])
+def test_a_probe_that_the_swap_leaves_unchanged_is_named_at_set_up(ids):
+    audit = FairnessAudit(TokenSwap([(HE, SHE)]))
+    with pytest.warns(UserWarning, match=r"changes none of the 3 probe samples .*no sentence holds a term"):
+        audit.validate(_Bag(), _probe(ids))
+    assert audit.run(_Bag(), _probe(ids)).scalars["cf_changed"] == 0.0
+
+
+def test_a_probe_with_identity_terms_validates_quietly():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        FairnessAudit(TokenSwap([(HE, SHE)])).validate(_Bag(), _probe(torch.tensor([[1, HE, 2, 0], [1, 4, 0, 0], [1, 7, 8, 2]])))
