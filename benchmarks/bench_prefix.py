@@ -20,7 +20,11 @@ For each (model, layer), side by side in one run:
   cut and the linear update where `unit_effects` takes them) against one chunk of
   full forward rows of the same size, interleaved, median of 5 each: the per-row cost of the
   suffix in full forwards, measured so that the machine's load drifts affect both alike.
-- peak memory: RSS growth during our call, sampled by a thread, in a fresh process.
+- peak memory: RSS growth during our call, sampled by a thread, in a fresh process;
+- FLOPs: the matrix products and attention of one call of ours, the fallback and Captum, counted by
+  `torch.utils.flop_counter.FlopCounterMode` (exact and load-free, unlike the times: the arithmetic
+  each path must do, so a time ratio far above the FLOP ratio is overhead, and a target below the
+  FLOP ratio cannot be met by running fewer rows faster).
 
 Models (random weights: the cost does not depend on them): the ResNet-18-sized CNN of
 `lightning_causal.models.ResNet18` (11.2M parameters, 3x32x32) and a Hugging Face
@@ -41,6 +45,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -112,6 +117,12 @@ def llama(probe: int):
 
 
 MODELS = {"resnet": (resnet, CNN_LAYERS), "bert": (bert, BERT_LAYERS), "llama": (llama, LLAMA_LAYERS)}
+
+
+def _flops(fn) -> int:
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        fn()
+    return counter.get_total_flops()
 
 
 def _seconds(fn) -> float:
@@ -218,6 +229,8 @@ def time_layer(name: str, probe: int, layer: str, layout: dict, repeats: int) ->
         for k, fn in calls.items():
             times[k].append(_seconds(fn))
     out = {k: statistics.median(v) for k, v in times.items()}
+    flops = {k: _flops(calls[k]) for k in ("ours", "fallback", "captum")}
+    out.update(flops_fallback=flops["ours"] / flops["fallback"], flops_captum=flops["ours"] / flops["captum"])
     out.update(layer=layer, units=eff.shape[1], rows=eff.numel(), path=info.path + ("+cut" if info.read_positions else "") + ("+update" if info.linear_updates else ""),
                per_row=per_row(model, xs, afa, layer, layout, rows))
     return out
@@ -252,8 +265,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, probes {probes}, heads {args.head_probe}\n")
     print("| model | layer | units | rows U·N | path | ours (s) | without cut (s) | without update (s) | fallback (s) "
           "| Captum LFA (s) | ours/fallback | ours/Captum | without cut/fallback | without update/fallback "
-          "| suffix row / forward row | peak MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| suffix row / forward row | FLOPs ours/fallback | FLOPs ours/Captum | peak MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, (_, layers) in MODELS.items():
         if args.only and name != args.only:
             continue
@@ -265,7 +278,7 @@ def main() -> None:
             print(f"| {name} | {layer} {layout or ''} | {r['units']} | {r['rows']} | {r['path']} | {r['ours']:.2f} "
                   f"| {r['uncut']:.2f} | {r['plain']:.2f} | {r['fallback']:.2f} | {r['captum']:.2f} "
                   f"| {r['ours'] / r['fallback']:.2f}x | {r['ours'] / r['captum']:.2f}x | {r['uncut'] / r['fallback']:.2f}x "
-                  f"| {r['plain'] / r['fallback']:.2f}x | {r['per_row']:.2f}x | {mem:.0f} |", flush=True)
+                  f"| {r['plain'] / r['fallback']:.2f}x | {r['per_row']:.2f}x | {r['flops_fallback']:.2f}x | {r['flops_captum']:.2f}x | {mem:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
