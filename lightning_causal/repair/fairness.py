@@ -95,10 +95,12 @@ class CounterfactualFairnessTerm(RepairTerm):
         \text{logit}: \; \frac{1}{N}\sum_i \lVert \tilde z(x_i) − \tilde z(x_{cf,i}) \rVert_1
 
     with ``z̃ = z − mean_c z`` the centred logits (for two classes ``|Δ(z_1 − z_0)|``: Garg et al.'s
-    CLP, ``|g(x) − g(x')|`` on the logit ``g``). For two classes ``abs_prob`` is exactly the mean
-    ``|Δp|`` that :func:`~lightning_causal.causal.scm.fairness.counterfactual_fairness_gap` reports
-    over changed rows (rows the counterfactual leaves unchanged, e.g. sentences without identity
-    terms, add 0 and are not run). Both branches carry gradient; distances are computed in at
+    CLP, ``|g(x) − g(x')|`` on the logit ``g``). The mean is over all ``N`` rows: rows the
+    counterfactual leaves unchanged (e.g. sentences without identity terms) add 0 and are not run.
+    For two classes ``abs_prob`` is therefore the mean ``|Δp|`` of
+    :func:`~lightning_causal.causal.scm.fairness.counterfactual_fairness_gap` over the batch,
+    its ``mean_abs`` (a mean over the changed rows only) times ``changed`` (their share): the two
+    are equal only where every row changes (a flipped column), not for a token swap. Both branches carry gradient; distances are computed in at
     least float32 (stable under ``bf16-mixed``). Batches with forward arguments (an attention
     mask) pass them with ``additional_forward_args=``; they follow their rows into ``x_cf``, which
     runs with ``x``'s mask: a token swap changes the real tokens only, and a counterfactual that
