@@ -138,7 +138,7 @@ def audits(words: list[str]) -> list:
         InputEffectAudit(baseline=MASK, top_k=8, vocabulary=words, name="tokens"),  # top_tokens with words
         CaptumBaseline(("LayerIntegratedGradients", "LayerGradientXActivation"), baseline=MASK, input_layer=WORDS,
                        settings=special, vocabulary=words, name="captum_text"),
-        FairnessAudit(TokenSwap(IDENTITY_PAIRS)),
+        FairnessAudit(TokenSwap(IDENTITY_PAIRS), vocabulary=words),  # groups named by their words
         LayerMapAudit(layers=BLOCKS, baseline=MASK, max_rows=512),
         CausalGraphAudit([heads[0], neurons[0], heads[1], neurons[1]], top_k=4, stability_resamples=0,  # across the
                          num_heads={h: HEADS for h in heads}, unit_dim={n: -1 for n in neurons}),  # residual stream

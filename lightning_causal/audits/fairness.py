@@ -87,6 +87,10 @@ class FairnessAudit(Audit):
         output: which tensor of the model's return value holds the logits (see :class:`Audit`).
         name: tag (default ``"fairness"``).
         feature_names: one name per column of the probe; names the sensitive column in the report.
+        vocabulary: for a ``TokenSwap``, the word of each token id (``vocabulary[id]``; with a Hugging
+            Face tokenizer ``tokenizer.convert_ids_to_tokens(list(range(tokenizer.vocab_size)))``): the
+            ``groups`` table and the text summary name the terms by their words (``first terms ['he',
+            'his']``), and ``meta["pairs"]`` lists the pairs as words; without it, by their ids.
 
     ``validate`` (run by the callback on the whole probe before training) warns when the counterfactual
     changes no probe sample (a token swap whose terms no sentence holds): the gap would read 0 with
@@ -119,10 +123,12 @@ class FairnessAudit(Audit):
         name: str | None = None,
         unit_dim: int | Mapping[str, int] | None = None,
         num_heads: int | Mapping[str, int] | None = None,
+        vocabulary: Sequence[str] | None = None,
     ) -> None:
         super().__init__(name, output=output)
         self.feature_names = check_names("feature_names", feature_names)
         self.counterfactual = resolve_counterfactual(counterfactual, self._column_of(counterfactual, sensitive))
+        self.vocabulary = self._check_vocabulary(vocabulary)
         self.column = self.counterfactual.column
         layers = layer_names(layers, allow_empty=True)
         self.top_k = check_int("top_k", top_k, minimum=1)
@@ -130,6 +136,25 @@ class FairnessAudit(Audit):
         self.sensitive = sensitive if sensitive is not None else self.column
         self.layers = list(layers)
         self.unit_dim, self.num_heads = per_layer_layouts(unit_dim, num_heads, self.layers)
+
+    def _check_vocabulary(self, vocabulary: Sequence[str] | None) -> list[str] | None:
+        """``vocabulary`` as a list, for a ``TokenSwap`` whose every term it names."""
+        words = check_names("vocabulary", vocabulary)
+        if words is None:
+            return None
+        if not isinstance(self.counterfactual, TokenSwap):
+            raise ValueError(f"Expected argument `vocabulary` to be None for the counterfactual {self.counterfactual!r:.80} "
+                             "(it names the terms of a TokenSwap)")
+        top = max(t for p in self.counterfactual.pairs for t in p)
+        if top >= len(words):
+            raise ValueError(f"Expected argument `vocabulary` to name every token id of {self.counterfactual!r:.80} but it holds "
+                             f"{len(words)} words and the pairs reach id {top}")
+        return words
+
+    def _terms(self, group: int) -> list[int] | list[str]:
+        """A token swap's terms on side ``group`` (0: first, 1: second), as words or ids."""
+        ids = [p[group] for p in self.counterfactual.pairs]  # type: ignore[attr-defined]
+        return ids if self.vocabulary is None else [self.vocabulary[t] for t in ids]
 
     def _column_of(self, counterfactual: object, sensitive: str | int | None) -> str | int | None:
         """A callable counterfactual's ``sensitive`` column given by name: its index in
@@ -209,6 +234,8 @@ class FairnessAudit(Audit):
                                               "n": x.shape[0]})
         if self.feature_names is not None:
             result.meta["feature_names"] = list(self.feature_names)
+        if isinstance(self.counterfactual, TokenSwap):
+            result.meta["pairs"] = [list(p) for p in zip(self._terms(0), self._terms(1))]
         gap = counterfactual_fairness_gap(model, x, self.counterfactual, target=self.target, max_batch_size=max_batch_size, **options)
         result.scalars.update(cf_gap=gap["mean_abs"], cf_gap_max=gap["max_abs"], cf_flip_rate=gap["flip_rate"],
                               cf_changed=gap["changed"])
@@ -273,7 +300,7 @@ class FairnessAudit(Audit):
             if isinstance(values, tuple) and len(values) == 2 and g in (0, 1):
                 row["value"] = values[g]
             if isinstance(self.counterfactual, TokenSwap) and g in (0, 1):  # which sentences: the summary shows this name
-                row["name"] = f"{('first', 'second')[g]} terms {[p[g] for p in self.counterfactual.pairs]}"
+                row["name"] = f"{('first', 'second')[g]} terms {self._terms(g)}"
             for k in keys:
                 v = float(rates[k][i])
                 row[k] = v

@@ -48,3 +48,20 @@ def test_a_probe_with_identity_terms_validates_quietly():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         FairnessAudit(TokenSwap([(HE, SHE)])).validate(_Bag(), _probe(torch.tensor([[1, HE, 2, 0], [1, 4, 0, 0], [1, 7, 8, 2]])))
+
+
+def test_a_vocabulary_names_the_terms_in_the_groups_table_the_summary_and_the_report():
+    from lightning_causal.reporting.summary import markdown_summary
+
+    words = ["[PAD]", "[CLS]", "[SEP]", "the", "film", "he", "she", "his", "her", "was", "good", "bad"]
+    ids = torch.tensor([[1, HE, 10, 0], [1, 8, 0, 0], [1, 6, 11, 2]])
+    audit = FairnessAudit(TokenSwap([(HE, SHE), (7, 8)]), vocabulary=words)
+    result = audit.run(_Bag(), _probe(ids))
+    assert [row["name"] for row in result.tables["groups"]] == ["first terms ['he', 'his']", "second terms ['she', 'her']"]
+    assert result.meta["pairs"] == [["he", "she"], ["his", "her"]]
+    assert "first terms ['he', 'his'] (positive_rate" in markdown_summary(0, [result])
+    assert FairnessAudit(TokenSwap([(HE, SHE)])).run(_Bag(), _probe(ids)).meta["pairs"] == [[HE, SHE]]
+    with pytest.raises(ValueError, match="holds 6 words and the pairs reach id 8"):
+        FairnessAudit(TokenSwap([(HE, SHE), (7, 8)]), vocabulary=words[:6])
+    with pytest.raises(ValueError, match="`vocabulary` to be None for the counterfactual"):
+        FairnessAudit(lambda x: 1 - x, vocabulary=words)
