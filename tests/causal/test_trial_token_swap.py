@@ -79,5 +79,7 @@ def test_messages_say_what_a_pair_must_be():
         TokenSwap([("he", "she")])
     with pytest.raises(ValueError, match=r"token ids \[6\] appear more than once"):
         TokenSwap([(5, 6), (6, 7)])
+    with pytest.raises(ValueError, match=r"both ways, so give each pair once"):
+        TokenSwap([(5, 6), (6, 5)])
     with pytest.raises(ValueError, match=r"the pair \(True, 7\)"):
         TokenSwap([(True, 7)])

@@ -48,7 +48,8 @@ def _check_pairs(pairs: Iterable[Sequence[int]]) -> list[tuple[int, int]]:
     twice = sorted({t for t in flat if flat.count(t) > 1})
     if twice:
         raise ValueError(f"Expected every token id to appear in one pair only but got {out} (token ids {twice} appear more "
-                         "than once): a swap exchanges the two terms of each pair, so a chain a→b, b→c is no swap")
+                         "than once): a swap exchanges the two terms of each pair both ways, so give each pair once ((a, b), not also "
+                         "(b, a)); a chain a→b, b→c is no swap")
     return out
 
 
