@@ -71,6 +71,15 @@ def _forward_arguments_checked(args: Any, who: str) -> Iterator[None]:
             f"`unpack_batch=lambda b: (b['input_ids'], b['labels'], {{{kept}}})`, or let the model's forward take it") from err
 
 
+def _eager_step(step: Callable[..., Any]) -> Callable[..., Any]:
+    """``step`` run eagerly under ``torch.compile``: ``trainer.fit(torch.compile(repair))`` compiles the
+    module's steps, and TorchDynamo cannot trace the repair's own work (the terms' hooks, the compiled-model
+    stance of the estimators, the wrapped module's logging routed through this one): it failed with an
+    internal error. The step's Python runs eagerly; a network compiled inside (``self.net = torch.compile(net)``)
+    still runs its compiled code."""
+    return torch.compiler.disable(step)
+
+
 def _fusable(term: RepairTerm) -> bool:
     fns = callable(getattr(term, "extra_inputs", None)) and callable(getattr(term, "loss_from_outputs", None))
     return fns and getattr(term, "fusable", True)
@@ -100,6 +109,9 @@ class CausalRepairModule(LightningModule):
     Terms whose weight is 0 at an epoch are skipped (not computed). Works with any precision
     plugin (e.g. ``"bf16-mixed"``) and strategy; terms compute their distances in at least float32.
     ``predict_step`` returns the model's output on the batch's inputs.
+    ``trainer.fit(torch.compile(repair))`` runs the steps eagerly (TorchDynamo cannot trace the
+    terms' work) and gives the weights of the uncompiled fit; a network compiled inside the model
+    runs its compiled code either way.
 
     The model and the terms are objects, not hyper-parameters (``lr`` and ``fuse_forward`` are saved): load a checkpoint with
     ``CausalRepairModule.load_from_checkpoint(path, model=MyNet(), terms=[...])``, or load the
@@ -352,6 +364,7 @@ class CausalRepairModule(LightningModule):
         return self.task_loss(out, y)
 
     @override
+    @_eager_step
     def training_step(self, batch: Any, batch_idx: int) -> Tensor | None:
         if not self.automatic_optimization:  # Lightning would ignore the returned loss: nothing would train
             raise MisconfigurationException(
@@ -430,6 +443,7 @@ class CausalRepairModule(LightningModule):
         return task, values
 
     @override
+    @_eager_step
     def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
         """Logs ``val_loss`` and ``val_acc`` (Lightning suffixes them with ``/dataloader_idx_<i>`` when
         there are several validation dataloaders)."""
@@ -440,6 +454,7 @@ class CausalRepairModule(LightningModule):
         self.log_dict({"val_loss": self.task_loss(out, y), "val_acc": (out.argmax(1) == y).float().mean()}, batch_size=num_rows(x))
 
     @override
+    @_eager_step
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
         """The model's output on the batch's inputs (``unpack_batch``; labels are ignored)."""
         x, _, args = self.unpack(batch)
@@ -569,7 +584,13 @@ class _WrappedRepairModule(CausalRepairModule):
 
     def __init__(self, lightning_module: LightningModule, terms: Sequence[RepairTerm], **options: Any) -> None:
         if not isinstance(lightning_module, LightningModule):
-            raise MisconfigurationException(f"Expected argument `lightning_module` to be a LightningModule but got {type(lightning_module)}")
+            hint = ""
+            if isinstance(getattr(lightning_module, "_orig_mod", None), LightningModule):  # torch.compile(module)
+                hint = ("; it is a torch.compile'd LightningModule: wrap the module itself, "
+                        "`torch.compile(CausalRepairModule.wrap(module, terms))` (the repair's steps run eagerly; a "
+                        "network compiled inside the module, `self.net = torch.compile(net)`, runs compiled)")
+            raise MisconfigurationException(
+                f"Expected argument `lightning_module` to be a LightningModule but got {type(lightning_module)}{hint}")
         if not lightning_module.automatic_optimization:
             raise MisconfigurationException("Expected argument `lightning_module` to use automatic optimization; manual optimization cannot be wrapped")
         unused = {k: v for k, v in options.items() if k not in WRAP_OPTIONS}
@@ -612,10 +633,12 @@ class _WrappedRepairModule(CausalRepairModule):
         return loss
 
     @override
+    @_eager_step
     def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
         return self._delegated_step("validation_step", batch, batch_idx, dataloader_idx)
 
     @override
+    @_eager_step
     def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
         return self._delegated_step("test_step", batch, batch_idx, dataloader_idx)
 
@@ -637,6 +660,7 @@ class _WrappedRepairModule(CausalRepairModule):
             return step(batch, batch_idx, *extra)
 
     @override
+    @_eager_step
     def predict_step(self, *args: Any, **kwargs: Any) -> Any:
         return self.model.predict_step(*args, **kwargs)
 
