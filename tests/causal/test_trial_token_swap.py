@@ -75,6 +75,10 @@ def test_pairs_of_numpy_and_tensor_integers_are_token_ids():
 def test_messages_say_what_a_pair_must_be():
     with pytest.raises(ValueError, match="one token id per term .* pair the pieces one to one"):
         TokenSwap([((10, 11), (12, 13))])
+    with pytest.raises(ValueError, match="terms of different lengths cannot be swapped in place"):
+        TokenSwap([([9], [10, 11])])  # 'man' -> 'wo', '##man'
+    with pytest.raises(ValueError, match=r"the pair \(1, 1\) \(one id twice: .*unknown token"):
+        TokenSwap([(1, 1)])  # both words unknown to the tokenizer: [UNK] twice
     with pytest.raises(ValueError, match="convert_tokens_to_ids"):
         TokenSwap([("he", "she")])
     with pytest.raises(ValueError, match=r"token ids \[6\] appear more than once"):

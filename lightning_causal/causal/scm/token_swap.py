@@ -25,6 +25,16 @@ def _token_id(t: object) -> int | None:
         return None
 
 
+def _pair_hint(pair: tuple, ids: list[int | None]) -> str:
+    """What is likely wrong with a refused ``pair`` (its items as token ids: ``ids``)."""
+    if any(isinstance(t, str) for t in pair):
+        return " (words: look their ids up in the vocabulary, e.g. with a tokenizer's convert_tokens_to_ids)"
+    if len(ids) == 2 and ids[0] is not None and ids[0] == ids[1]:
+        return (" (one id twice: two words the tokenizer maps to one id, such as its unknown token, or a term that "
+                "is not in its vocabulary)")
+    return ""
+
+
 def _check_pairs(pairs: Iterable[Sequence[int]]) -> list[tuple[int, int]]:
     try:
         given = [tuple(p) for p in pairs]
@@ -38,18 +48,19 @@ def _check_pairs(pairs: Iterable[Sequence[int]]) -> list[tuple[int, int]]:
         if len(p) == 2 and any(isinstance(t, (tuple, list, Tensor)) and not (isinstance(t, Tensor) and t.dim() == 0) for t in p):
             raise ValueError(f"Expected argument `pairs` to hold one token id per term but got the pair {p!r:.80}: a term "
                              "of several word pieces is swapped piece by piece, so pair the pieces one to one "
-                             "([(a1, b1), (a2, b2)]) where both terms have as many pieces")
+                             "([(a1, b1), (a2, b2)]) where both terms have as many pieces; terms of different lengths cannot "
+                             "be swapped in place (a counterfactual keeps each sentence's length and attention mask)")
         if len(p) != 2 or any(t is None or t < 0 for t in ids) or ids[0] == ids[1]:
             raise ValueError(f"Expected argument `pairs` to be non-empty pairs of two distinct non-negative token ids (integers) "
-                             f"but got the pair {p!r:.80}" + (" (words: look their ids up in the vocabulary, e.g. with a "
-                                                               "tokenizer's convert_tokens_to_ids)" if any(isinstance(t, str) for t in p) else ""))
+                             f"but got the pair {p!r:.80}" + _pair_hint(p, ids))
         out.append((ids[0], ids[1]))
     flat = [t for p in out for t in p]
     twice = sorted({t for t in flat if flat.count(t) > 1})
     if twice:
         raise ValueError(f"Expected every token id to appear in one pair only but got {out} (token ids {twice} appear more "
                          "than once): a swap exchanges the two terms of each pair both ways, so give each pair once ((a, b), not also "
-                         "(b, a)); a chain a→b, b→c is no swap")
+                         "(b, a)); a chain a→b, b→c is no swap; words the tokenizer maps to one id (its unknown token) "
+                         "cannot be told apart")
     return out
 
 
