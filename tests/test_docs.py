@@ -238,7 +238,7 @@ def test_tabular_recipe_and_its_repair_continuation_run(monkeypatch, tmp_path):
     import warnings
 
     _quiet_trainer(monkeypatch, tmp_path)
-    tabular, _, wrap = _page_blocks("recipes.md")
+    tabular, _, _, wrap = _page_blocks("recipes.md")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Neural Cleanse on a two-class model warns (the recipe says so)
         ns = _run_snippet(tabular, {}, TABULAR_FAST)
@@ -251,8 +251,17 @@ def test_tabular_recipe_and_its_repair_continuation_run(monkeypatch, tmp_path):
 
 def test_sequence_recipe_runs(monkeypatch, tmp_path):
     _quiet_trainer(monkeypatch, tmp_path)
-    ns = _run_snippet(_page_blocks("recipes.md")[1], {}, SEQUENCE_FAST)
+    ns = _run_snippet(_page_blocks("recipes.md")[2], {}, SEQUENCE_FAST)
     assert ns["audit"].audited_epochs == [0]
+
+
+def test_one_hot_and_integer_counterfactual_recipe_prints_what_the_page_says(capsys):
+    ns = _run_snippet(_page_blocks("recipes.md")[1], {})
+    printed = capsys.readouterr().out
+    assert printed == "True {'hours': 1.0, 'score': 0.761}\nTrue {'score': 0.801}\n"
+    assert "It prints `True {'hours': 1.0, 'score': 0.761}` and `True {'score': 0.801}`" in " ".join(RECIPES.split())
+    group = ns["cf"].counterfactuals[:, 1:4]
+    assert ((group == 0) | (group == 1)).all() and (group.sum(1) == 1).all()
 
 
 _ARGS = re.compile(r"^(?:Args|Arguments|Parameters):\s*\n(.*?)(?=^\S|\Z)", re.S | re.M)

@@ -18,6 +18,7 @@ from lightning_causal.audits.options import (
 from lightning_causal.causal.engine.checks import check_class_labels, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.state import audit_mode
+from lightning_causal.causal.structure.counterfactual_refine import check_discrete
 from lightning_causal.causal.structure.counterfactuals import (
     CounterfactualSettings,
     check_bound_pair,
@@ -85,8 +86,14 @@ class CounterfactualAudit(Audit):
         mask: optional mask of mutable features (nonzero: may change), broadcastable to one input
             ``[1, ...]``: the same for every sample. The search moves every mutable element
             continuously: one-hot columns of a categorical feature may end up fractional
-            (``color=green: +0.08``), so freeze them here (mask 0) when a counterfactual must keep
-            valid categories.
+            (``color=green: +0.08``) unless declared in ``categorical``.
+        categorical: one-hot groups of tabular columns, each a sequence of >= 2 column indices
+            (e.g. ``[[3, 4, 5]]``): the counterfactuals stay one-hot there (a category switches
+            whole: ``color=red: -1, color=green: +1``).
+        integer: integer columns (indices, or a tensor broadcastable to one sample): the
+            counterfactuals stay integral there. Both as in
+            :func:`~lightning_causal.causal.structure.counterfactuals.counterfactual_explanation`;
+            a sample whose rounded points never reach its label is reported as not found.
         output: which tensor of the model's return value holds the logits (see :class:`Audit`).
         feature_names: names of the columns of tabular inputs (the table's ``changes`` use them).
         class_names: one name per class (the figure's titles use them; for tabular inputs the text
@@ -115,6 +122,8 @@ class CounterfactualAudit(Audit):
         name: str | None = None,
         feature_names: Sequence[str] | None = None,
         class_names: Sequence[str] | None = None,
+        categorical: Sequence[Sequence[int]] | None = None,
+        integer: Sequence[int] | Tensor | None = None,
     ) -> None:
         super().__init__(name, output=output)
         self.feature_names, self.class_names = check_names("feature_names", feature_names), check_names("class_names", class_names)
@@ -124,6 +133,7 @@ class CounterfactualAudit(Audit):
             check_bound_pair(bounds)
         check_type("mask", mask, Tensor, none_ok=True)
         self.bounds, self.mask = bounds, mask
+        self.categorical, self.integer = categorical, integer
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if probe.labels is None:
@@ -147,6 +157,7 @@ class CounterfactualAudit(Audit):
             check_bounds(self.bounds, probe.first)
         if self.mask is not None:
             self._check_mask(probe.first)
+        check_discrete(self.categorical, self.integer, probe.first, *check_bounds(self.bounds, probe.first))
         if self.feature_names is not None and probe.first.dim() == 2:
             check_name_count("feature_names", self.feature_names, probe.first.shape[1], "column")
 
@@ -182,7 +193,7 @@ class CounterfactualAudit(Audit):
             return result
         sub = probe.subset(idx)
         cf = counterfactual_explanation(model, x[idx], y[idx], self.settings, mask=self.mask, bounds=self.bounds,
-                                        **self.model_options(sub))
+                                        categorical=self.categorical, integer=self.integer, **self.model_options(sub))
         summary = cf.summary()
         result.scalars["success_rate"] = summary["success_rate"]
         if cf.success.any():

@@ -7,6 +7,7 @@ valid counterfactual so far.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,11 @@ from lightning_causal.causal.engine.state import (
     frozen_params,
     resolve_target,
     rnn_backward,
+)
+from lightning_causal.causal.structure.counterfactual_refine import (
+    DiscreteFeatures,
+    check_discrete,
+    polish,
 )
 
 __all__ = ["CounterfactualSettings", "Counterfactuals", "counterfactual_explanation"]
@@ -39,6 +45,10 @@ class CounterfactualSettings:
         growth: factor of the ``λ`` schedule (> 1).
         init_noise: standard deviation of a random start ``δ_0`` (0: start at ``x``); an input the model
             already gives the target class (inside ``bounds``) keeps ``x`` either way.
+        polish: Newton steps after the search (0: none) towards the minimum of the proximity cost: each
+            the cheapest change under the decision margin linearised at the current point (for
+            ``l2 = 0`` all of it on the features of largest gradient first); a step's point replaces
+            the best one only if valid and cheaper.
 
     Examples:
         >>> CounterfactualSettings(steps=0)
@@ -55,9 +65,11 @@ class CounterfactualSettings:
     weight: float = 1.0
     growth: float = 2.0
     init_noise: float = 0.0
+    polish: int = 5
 
     def __post_init__(self) -> None:
         check_int("steps", self.steps, minimum=1)
+        check_int("polish", self.polish, minimum=0)
         check_float("lr", self.lr, minimum=0.0, open_min=True)
         for name in ("l1", "l2", "margin", "weight", "init_noise"):
             check_float(name, getattr(self, name), minimum=0.0)
@@ -161,6 +173,8 @@ def counterfactual_explanation(
     *,
     mask: Tensor | None = None,
     bounds: tuple[float | Tensor, float | Tensor] | None = None,
+    categorical: Sequence[Sequence[int]] | None = None,
+    integer: Sequence[int] | Tensor | None = None,
     generator: torch.Generator | None = None,
     output: OutputSpec = None,
     additional_forward_args: Any = None,
@@ -176,7 +190,17 @@ def counterfactual_explanation(
     (the others keep their exact values) and ``x + δ`` is projected into ``bounds`` after every
     step. Every ``steps // 20`` steps the weight ``λ_i`` of each input without a valid counterfactual
     is multiplied by ``growth`` (Wachter's schedule on λ). The result keeps, per input, the valid
-    counterfactual (predicted class = target) of smallest ``l1 ||δ||_1 + l2 ||δ||_2^2`` seen.
+    counterfactual (predicted class = target) of smallest ``l1 ||δ||_1 + l2 ||δ||_2^2`` seen;
+    ``settings.polish`` Newton steps then move it towards the minimum of that cost (each the exact
+    minimiser under the decision margin linearised at the current point; kept only if valid and cheaper).
+
+    Tabular inputs may declare ``categorical`` one-hot groups and ``integer`` features: the search
+    moves them continuously (one-hot columns inside ``[0, 1]``), but every point it keeps is first
+    projected (each group one-hot at its largest entry, integers rounded into ``bounds``) and its
+    class and cost are those of the projected point, checked with a plain forward pass: the result
+    is exactly one-hot and integral, and an input whose projected points never reach the target is
+    reported as failed (``x' = x``). Polishing also tries each group switched to the category of largest
+    linearised gain, and rounds integers away from ``x``.
 
     Runs in eval mode; the parameters' ``requires_grad`` is switched off meanwhile and restored
     (their ``.grad`` is never touched); no global RNG is used.
@@ -188,6 +212,13 @@ def counterfactual_explanation(
         settings: :class:`CounterfactualSettings` (proximity weights, steps, learning rate, ...).
         mask: mutable features (nonzero = may change), broadcastable to ``inputs``.
         bounds: ``(low, high)`` scalars or tensors broadcastable to one input.
+        categorical: one-hot groups, each a sequence of >= 2 column indices of ``inputs.flatten(1)``
+            (e.g. ``[[3, 4, 5]]``: one feature of three categories); every input must be one-hot
+            there, ``bounds`` must allow 0 and 1, and ``mask`` 0 on a column keeps that category
+            from being switched on (on the input's own category: the group never changes).
+        integer: integer features: column indices of ``inputs.flatten(1)``, or a tensor (nonzero:
+            integer) broadcastable to one input; the inputs must be integral there and ``bounds``
+            hold an integer.
         generator: private generator for ``settings.init_noise``.
         output, additional_forward_args: see :class:`~lightning_causal.causal.engine.forward.Forward`.
 
@@ -213,12 +244,19 @@ def counterfactual_explanation(
         x = inputs.detach().clone()  # a normal tensor even if `inputs` was made under inference_mode
         lo, hi = check_bounds(bounds, x)  # made here, not under a caller's inference_mode: autograd saves them
         mutable = _mutable(mask, x)
+        discrete = check_discrete(categorical, integer, x, lo, hi)
+        if discrete is not None and discrete.groups:  # the one-hot columns move inside [0, 1]
+            onehot = discrete.fixed(x[0].numel(), x.device).view_as(lo)
+            lo, hi = torch.where(onehot, lo.clamp_min(0.0), lo), torch.where(onehot, hi.clamp_max(1.0), hi)
         logits = forward(x)
         if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.shape[1] < 2:
             shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
             raise ValueError(f"Expected a classifier returning logits [N, classes >= 2] but the model returned {shape}")
         target = resolve_target(logits, target_class, name="target_class")
-        best = _optimise(forward, x, target, mutable, (lo, hi), settings, generator)
+        best, best_cost, last = _optimise(forward, x, target, mutable, (lo, hi), settings, generator, discrete)
+        if settings.polish:
+            polish(forward, x, target, mutable, (lo, hi), discrete, (settings.l1, settings.l2), torch.where(
+                torch.isfinite(best_cost).view(-1, *[1] * (x.dim() - 1)), best, last), best, best_cost, settings.polish)
         with torch.no_grad():
             predicted = forward(best).argmax(1)
     delta = (best - x).flatten(1)
@@ -243,7 +281,9 @@ def _soft_threshold(delta: Tensor, tau: float, state: dict, defaults: dict) -> T
 
 
 def _optimise(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box: tuple[Tensor, Tensor],
-              s: CounterfactualSettings, generator: torch.Generator | None) -> Tensor:
+              s: CounterfactualSettings, generator: torch.Generator | None,
+              discrete: DiscreteFeatures | None) -> tuple[Tensor, Tensor, Tensor]:
+    """The best valid (projected) point, its cost (inf: none found) and the last projected point."""
     (lo, hi), (l1, l2, margin, weight, growth) = box, (s.l1, s.l2, s.margin, s.weight, s.growth)
     steps, lr, init_noise = s.steps, s.lr, s.init_noise
     n = x.shape[0]
@@ -264,12 +304,13 @@ def _optimise(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box:
         with torch.enable_grad():
             xc = _project(x, delta, mutable, lo, hi)
             logits = forward(xc)
-        with torch.no_grad():  # bookkeeping on the current point: the best valid counterfactual so far
-            valid = logits.argmax(1) == target
-            d = (xc - x).flatten(1)
+        with torch.no_grad():  # bookkeeping on the current (projected) point: the best valid counterfactual so far
+            xd = xc if discrete is None else discrete.project(xc, x, mutable)
+            valid = (logits if discrete is None else forward(xd)).argmax(1) == target
+            d = (xd - x).flatten(1)
             cost = l1 * d.abs().sum(1) + l2 * d.pow(2).sum(1)
             better = valid & (cost < best_cost)
-            best[better], best_cost[better] = xc[better], cost[better]
+            best[better], best_cost[better] = xd[better], cost[better]
             found |= valid
             if step > 0 and step % period == 0:
                 lam = torch.where(found, lam, lam * growth)
@@ -283,4 +324,4 @@ def _optimise(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box:
         with torch.no_grad():
             delta.copy_(_soft_threshold(delta, lr * l1, opt.state[delta], opt.defaults))
             delta.copy_(_project(x, delta, mutable, lo, hi) - x)
-    return best
+    return best, best_cost, xd.detach()

@@ -1,0 +1,266 @@
+"""Discrete features and the final polishing of :func:`~lightning_causal.causal.structure.counterfactuals.counterfactual_explanation`.
+
+:class:`DiscreteFeatures` holds the one-hot groups (categorical features) and the integer features
+of tabular inputs: it validates them against the inputs and bounds and projects a point onto them
+(each group one-hot at its largest entry, integers rounded into their bounds). :func:`polish`
+moves the counterfactuals towards the minimum of ``l1 ||δ||_1 + l2 ||δ||²``: Newton steps on the
+linearised decision margin, each the exact minimiser of the proximity cost under one linear
+constraint (for ``l2 = 0`` the fractional knapsack: the budget goes to the features of largest
+gradient first; otherwise the elastic-net solution found by bisection on its multiplier).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from lightning_causal.causal.engine.forward import Forward
+
+__all__ = ["DiscreteFeatures", "check_discrete", "polish"]
+
+
+@dataclass(frozen=True)
+class DiscreteFeatures:
+    """One-hot groups and integer features of the flattened inputs ``[N, D]``.
+
+    Attributes:
+        groups: the column indices of each one-hot group.
+        integer: ``[D]`` whether a column is an integer feature.
+        int_lo, int_hi: ``[D]`` the integers of the bounds (``ceil(low)``, ``floor(high)``).
+    """
+
+    groups: tuple[Tensor, ...]
+    integer: Tensor
+    int_lo: Tensor
+    int_hi: Tensor
+
+    def project(self, xc: Tensor, x: Tensor, mutable: Tensor) -> Tensor:
+        """``xc`` with every group one-hot at its largest mutable entry (ties keep ``x``'s category;
+        a column frozen by ``mutable`` is never switched on) and the integer features rounded into
+        their bounds; the other features as they are."""
+        f, x0 = xc.flatten(1).clone(), x.flatten(1)
+        free = mutable.flatten(1).expand_as(f)
+        if self.integer.any():
+            rounded = torch.minimum(torch.maximum(f.round(), self.int_lo), self.int_hi)
+            f = torch.where(self.integer & free, rounded, f)
+        for cols in self.groups:
+            v, orig = f[:, cols], x0[:, cols].argmax(1, keepdim=True)
+            score = torch.where(free[:, cols] | (x0[:, cols] == 1), v, -torch.inf)
+            pick = score.argmax(1, keepdim=True)
+            pick = torch.where(score.gather(1, orig) >= score.gather(1, pick), orig, pick)
+            f[:, cols] = torch.zeros_like(v).scatter_(1, pick, 1.0)
+        return f.view_as(xc)
+
+    def fixed(self, d: int, device: torch.device) -> Tensor:
+        """``[D]`` the columns polishing keeps: the one-hot ones."""
+        out = torch.zeros(d, dtype=torch.bool, device=device)
+        for cols in self.groups:
+            out[cols] = True
+        return out
+
+
+def _columns(name: str, value: object, d: int) -> list[int]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"Expected argument `{name}` to be a sequence of column indices but got {type(value).__name__} {value!r}")
+    bad = [c for c in value if not isinstance(c, int) or isinstance(c, bool) or not 0 <= c < d]
+    if bad:
+        raise ValueError(f"Expected argument `{name}` to hold column indices in [0, {d}) (columns of inputs.flatten(1)) but got "
+                         f"{bad[0]!r}")
+    if len(set(value)) != len(value):
+        raise ValueError(f"Expected argument `{name}` to name each column once but got {list(value)}")
+    return list(value)
+
+
+def check_discrete(categorical: object, integer: object, x: Tensor, lo: Tensor, hi: Tensor) -> DiscreteFeatures | None:
+    """``categorical`` (a sequence of one-hot groups, each a sequence of >= 2 column indices of
+    ``inputs.flatten(1)``) and ``integer`` (a sequence of column indices, or a tensor of nonzero =
+    integer broadcastable to one input) checked against the inputs ``x`` and the bounds ``(lo, hi)``
+    (broadcast to one input); ``None`` where both are ``None``."""
+    if categorical is None and integer is None:
+        return None
+    f, d = x.flatten(1), x[0].numel()
+    lo_f, hi_f = lo.flatten(1)[0], hi.flatten(1)[0]
+    groups: list[list[int]] = []
+    if categorical is not None:
+        if isinstance(categorical, (str, bytes, Tensor)) or not isinstance(categorical, Sequence):
+            raise TypeError("Expected argument `categorical` to be None or a sequence of one-hot groups, each a sequence of column "
+                            f"indices (e.g. [[3, 4, 5]]), but got {type(categorical).__name__}")
+        seen: dict[int, int] = {}
+        for k, group in enumerate(categorical):
+            cols = _columns(f"categorical[{k}]", group, d)
+            if len(cols) < 2:
+                raise ValueError(f"Expected argument `categorical` groups of at least 2 columns but group {k} is {cols}")
+            for c in cols:
+                if c in seen:
+                    raise ValueError(f"Expected argument `categorical` groups sharing no column but column {c} is in groups "
+                                     f"{seen[c]} and {k}")
+                seen[c] = k
+            groups.append(cols)
+    is_int = torch.zeros(d, dtype=torch.bool, device=x.device)
+    if integer is not None:
+        if isinstance(integer, Tensor):
+            try:
+                is_int = torch.broadcast_to(integer.to(x.device).bool(), x[:1].shape).flatten()
+            except RuntimeError as err:
+                raise ValueError(f"Expected argument `integer` broadcastable to one input {list(x.shape[1:])} but got "
+                                 f"{list(integer.shape)}") from err
+        else:
+            is_int[_columns("integer", integer, d)] = True
+        both = [c for g in groups for c in g if is_int[c]]
+        if both:
+            raise ValueError(f"Expected arguments `integer` and `categorical` to share no column but column {both[0]} is in both "
+                             "(one-hot columns are integral already)")
+    for k, cols in enumerate(groups):
+        v = f[:, cols]
+        bad = (~((v == 0) | (v == 1)).all(1) | (v.sum(1) != 1)).nonzero().flatten()
+        if bad.numel():
+            i = int(bad[0])
+            raise ValueError(f"Expected argument `categorical` to name one-hot columns (one 1, the rest 0, in every row) but "
+                             f"group {k} (columns {cols}) holds {v[i].tolist()} in row {i} ({bad.numel()} of {len(v)} rows)")
+        outside = ((lo_f[cols] > 0) | (hi_f[cols] < 1)).nonzero().flatten()
+        if outside.numel():
+            c = cols[int(outside[0])]
+            raise ValueError(f"Expected argument `bounds` to allow 0 and 1 on the one-hot columns of `categorical` but column {c} "
+                             f"has [{float(lo_f[c]):g}, {float(hi_f[c]):g}]; freeze a category with `mask=` instead")
+    frac = (f != f.round()) & is_int
+    if frac.any():
+        i, c = frac.nonzero()[0].tolist()
+        raise ValueError(f"Expected argument `integer` to name columns of integral values but inputs row {i} holds "
+                         f"{float(f[i, c]):g} in column {c} ({int(frac.any(1).sum())} of {len(f)} rows)")
+    int_lo, int_hi = lo_f.ceil(), hi_f.floor()
+    empty = (is_int & (int_lo > int_hi)).nonzero().flatten()
+    if empty.numel():
+        c = int(empty[0])
+        raise ValueError(f"Expected argument `bounds` to hold an integer on every `integer` column but column {c} has "
+                         f"[{float(lo_f[c]):g}, {float(hi_f[c]):g}]")
+    cols = tuple(torch.tensor(g, device=x.device) for g in groups)
+    return DiscreteFeatures(cols, is_int, int_lo, int_hi)
+
+
+def _margin(logits: Tensor, target: Tensor) -> Tensor:
+    """``z_t - max_{c != t} z_c`` per row (> 0: the model predicts ``t``)."""
+    z_t = logits.gather(1, target.view(-1, 1)).squeeze(1)
+    return z_t - logits.scatter(1, target.view(-1, 1), -torch.inf).max(1).values
+
+
+def _solve(a: Tensor, cap: Tensor, need: Tensor, l1: float, l2: float) -> Tensor:
+    """Magnitudes ``δ >= 0`` ``[N, D]`` minimising ``Σ l1 δ_j + l2 δ_j²`` subject to
+    ``Σ a_j δ_j >= need`` and ``δ <= cap`` (a row that cannot reach ``need`` gets the most it can).
+
+    ``l2 = 0``: the fractional knapsack (features by decreasing ``a``, each up to its cap);
+    otherwise ``δ_j(μ) = clip((μ a_j - l1) / (2 l2), 0, cap_j)`` with ``μ`` bisected.
+
+    Examples:
+        >>> a, cap = torch.tensor([[1.0, 2.0, 0.5]]), torch.tensor([[9.0, 0.5, 9.0]])
+        >>> _solve(a, cap, torch.tensor([2.0]), l1=1.0, l2=0.0).tolist()  # 0.5 of the best feature, then 1 of the next
+        [[1.0, 0.5, 0.0]]
+    """
+    use = a > 0
+    gain_max = torch.where(use, a * cap, 0.0).sum(1)
+    need = torch.minimum(need.clamp_min(0.0), gain_max)
+    if l2 == 0:
+        a_s, order = a.sort(1, descending=True)
+        cap_s = cap.gather(1, order)
+        full = torch.where(a_s > 0, a_s * cap_s, 0.0)
+        before = torch.cat([torch.zeros_like(full[:, :1]), full.cumsum(1)[:, :-1]], 1)  # not cumsum - full: inf - inf
+        rest = (need.unsqueeze(1) - before).clamp_min(0.0)
+        take = torch.where(a_s > 0, torch.minimum(cap_s, rest / a_s.clamp_min(1e-300)), 0.0)
+        return torch.zeros_like(a).scatter(1, order, take)
+
+    def amount(mu: Tensor) -> Tensor:
+        return torch.where(use, ((mu.unsqueeze(1) * a - l1) / (2 * l2)).clamp_min(0.0), 0.0).minimum(cap)
+
+    a_max = a.max(1).values.clamp_min(1e-300)
+    mu_lo, mu_hi = torch.zeros_like(need), (l1 + 2 * l2) / a_max
+    for _ in range(200):  # grow the bracket until it holds the solution
+        short = (amount(mu_hi) * a).sum(1) < need
+        if not short.any():
+            break
+        mu_lo, mu_hi = torch.where(short, mu_hi, mu_lo), torch.where(short, 2 * mu_hi, mu_hi)
+    for _ in range(60):
+        mid = 0.5 * (mu_lo + mu_hi)
+        enough = (amount(mid) * a).sum(1) >= need
+        mu_lo, mu_hi = torch.where(enough, mu_lo, mid), torch.where(enough, mid, mu_hi)
+    return amount(mu_hi)
+
+
+def polish(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box: tuple[Tensor, Tensor],
+           discrete: DiscreteFeatures | None, costs: tuple[float, float], start: Tensor, best: Tensor, best_cost: Tensor,
+           iterations: int) -> None:
+    """``iterations`` Newton steps from ``start`` on the margin linearised at the current point,
+    each the cheapest change under that constraint (:func:`_solve`; integer features rounded away
+    from ``x``, then the continuous ones re-solved); ``best`` and ``best_cost`` (the valid points of
+    smallest cost, on the discrete features' projection) are updated in place."""
+    (lo, hi), (l1, l2) = box, costs
+    n, d = x.shape[0], x[0].numel()
+    x0 = x.flatten(1).double()
+    free = mutable.flatten(1).expand(n, d).clone()
+    is_int = torch.zeros(d, dtype=torch.bool, device=x.device)
+    if discrete is not None:
+        free &= ~discrete.fixed(d, x.device)
+        is_int = discrete.integer
+    lo_f, hi_f = lo.flatten(1).double().expand(n, d), hi.flatten(1).double().expand(n, d)
+    if discrete is not None:
+        lo_f = torch.where(is_int, discrete.int_lo.double(), lo_f)
+        hi_f = torch.where(is_int, discrete.int_hi.double(), hi_f)
+    with torch.no_grad():
+        m0 = _margin(forward(x), target).double()
+    slack = 1e-3 * m0.abs() + 1e-6  # the margin aimed at beyond the boundary, grown where a step lands short
+    point = start.detach().clone()
+    groups = discrete.groups if discrete is not None else ()
+    mut = mutable.flatten(1).expand(n, d)
+    for _ in range(iterations):
+        with torch.enable_grad():
+            xs = point.detach().requires_grad_(True)
+            m = _margin(forward(xs), target)
+            (g,) = torch.autograd.grad(m.sum(), xs)
+        g, m, base = g.flatten(1).double(), m.detach().double(), xs.detach().flatten(1).double()
+        sign = torch.where(g >= 0, 1.0, -1.0)
+        cap = torch.where(sign > 0, hi_f - x0, x0 - lo_f).clamp_min(0.0)
+        a = torch.where(free, g.abs(), 0.0)
+        need = slack - m + (a * sign * (base - x0)).sum(1)  # Σ_free g_j δ_j needed for the margin `slack`
+        starts, gains = [base], [torch.zeros_like(m)]
+        for cols in groups:  # each group switched to the category of largest linearised gain
+            v, gc = base[:, cols], g[:, cols]
+            cur = v.argmax(1, keepdim=True)
+            gain = torch.where(mut[:, cols] & (v == 0), gc - gc.gather(1, cur), -torch.inf)
+            top, pick = gain.max(1, keepdim=True)
+            switch = (top > 0) & mut[:, cols].gather(1, cur)
+            cand = base.clone()
+            cand[:, cols] = torch.where(switch, torch.zeros_like(v).scatter_(1, pick, 1.0), v)
+            starts.append(cand)
+            gains.append(torch.where(switch, top, 0.0).squeeze(1))
+        chosen, chosen_cost = None, torch.full_like(best_cost, torch.inf)
+        for start_k, gain_k in zip(starts, gains):
+            point_k = _step(start_k, need - gain_k, a, sign, cap, free, is_int, (l1, l2), x0)
+            point_k = torch.where(mutable, torch.maximum(torch.minimum(point_k.view_as(x).to(x.dtype), hi), lo), x)
+            if discrete is not None:
+                point_k = discrete.project(point_k, x, mutable)
+            with torch.no_grad():
+                valid = forward(point_k).argmax(1) == target
+            dd = (point_k - x).flatten(1).double()
+            cost = torch.where(valid, l1 * dd.abs().sum(1) + l2 * dd.pow(2).sum(1), torch.inf).to(best_cost.dtype)
+            if chosen is None:  # the next point: the cheapest valid one of this step, else the step keeping the categories
+                chosen, ok_any = point_k, valid
+            take = cost < chosen_cost
+            chosen = torch.where(take.view(-1, *[1] * (x.dim() - 1)), point_k, chosen)
+            chosen_cost, ok_any = torch.where(take, cost, chosen_cost), ok_any | valid
+        better = chosen_cost < best_cost
+        best[better], best_cost[better] = chosen[better], chosen_cost[better]
+        slack = torch.where(ok_any, slack, 4 * slack)
+        point = chosen
+
+
+def _step(start: Tensor, need: Tensor, a: Tensor, sign: Tensor, cap: Tensor, free: Tensor, is_int: Tensor,
+          costs: tuple[float, float], x0: Tensor) -> Tensor:
+    """``start`` with its free features replaced by the cheapest change of gain ``need`` (integers
+    rounded up, away from ``x0``: the gain only grows; then the continuous features re-solved)."""
+    step = _solve(a, cap, need, *costs)
+    if is_int.any():
+        whole = torch.where(is_int, (step - 1e-9).ceil().clamp_min(0.0).minimum(cap.floor()), 0.0)
+        rest = _solve(torch.where(is_int, 0.0, a), cap, need - (a * whole).sum(1), *costs)
+        step = torch.where(is_int, whole, rest)
+    return torch.where(free, x0 + sign * step, start)
