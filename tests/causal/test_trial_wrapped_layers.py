@@ -43,3 +43,35 @@ def test_parametrized_layers_stay_in_the_layer_map_default_layers_with_the_plain
         assert got.layers == want.layers == ["0", "2", "4"]
         torch.testing.assert_close(got.response, want.response)
         torch.testing.assert_close(got.cka, want.cka)
+
+
+def test_a_weight_parametrization_is_refused_as_a_site_naming_its_layer():
+    import pytest
+
+    from lightning_causal.causal import Zero, capture, intervene, unit_effects
+
+    model, x = _mlp(), torch.randn(4, 6, dtype=torch.float64)
+    parametrizations.weight_norm(model[2])
+    for name in ("2.parametrizations.weight", "2.parametrizations.weight.0", "2.parametrizations.weight.original0"):
+        # before: intervene zeroed the layer's weight and capture recorded it [5, 8] as if an activation, silently;
+        # unit_effects blamed batch_first=False
+        with pytest.raises(ValueError, match=r"weight parametrizations of module '2'.*name the layer '2'"):
+            with intervene(model, {name: Zero()}):
+                model(x)
+        with pytest.raises(ValueError, match=r"weight parametrizations of module '2'"):
+            with capture(model, [name]):
+                model(x)
+        with pytest.raises(ValueError, match=r"name the layer '2'"):
+            unit_effects(model, x, name, target=0)
+
+
+def test_a_parameter_name_is_answered_with_its_module():
+    import pytest
+    from torch.nn.utils import prune
+
+    from lightning_causal.causal import unit_effects
+
+    model = _mlp()
+    prune.l1_unstructured(model[2], "weight", 0.5)
+    with pytest.raises(ValueError, match=r"'2.weight_orig' is a tensor \('weight_orig'\) of module '2'; name the module '2'"):
+        unit_effects(model, torch.randn(4, 6, dtype=torch.float64), "2.weight_orig", target=0)

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from lightning_causal.causal.engine.ablation import position_mean, reference_mask
 from lightning_causal.causal.engine.eager import (
@@ -29,7 +30,12 @@ from lightning_causal.causal.engine.eager import (
     user_name,
 )
 from lightning_causal.causal.engine.head_sites import check_heads
-from lightning_causal.causal.engine.input_sites import attached_site, input_parent, input_sites
+from lightning_causal.causal.engine.input_sites import (
+    SUFFIX,
+    attached_site,
+    input_parent,
+    input_sites,
+)
 from lightning_causal.causal.engine.live_values import rebuild
 from lightning_causal.causal.engine.unit_sites import (
     check_unit_dimension,
@@ -62,6 +68,10 @@ __all__ = [
 def resolve_module(model: nn.Module, name: str) -> nn.Module:
     """Return the submodule called ``name``; unknown names raise ``ValueError`` with close matches.
 
+    A module inside a layer's weight parametrizations (``"2.parametrizations.weight"`` of a
+    ``weight_norm``-ed layer ``"2"``: it computes the weight, not activations) and the name of a
+    parameter or buffer (``"2.weight_orig"`` of a pruned layer) raise a ``ValueError`` naming the layer.
+
     Examples:
         >>> m = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
         >>> resolve_module(m, "0")
@@ -76,12 +86,34 @@ def resolve_module(model: nn.Module, name: str) -> nn.Module:
         return attached_site(resolve_module(model, parent), name)
     modules = named_modules(model)
     name = user_name(name)
+    layer = _parametrized_layer(modules, name)
+    if layer is not None:  # a module of a weight parametrization (or its parameter): it computes a weight, not activations
+        raise ValueError(
+            f"Expected a layer's name but {name!r} lies in the weight parametrizations of module {layer!r} "
+            "(torch.nn.utils.parametrize: weight_norm, spectral_norm, register_parametrization), which compute that "
+            f"layer's weight when it is read, not an activation of the samples; name the layer {layer!r} for its output "
+            f"(or {layer + SUFFIX!r} for its input)")
     if name not in modules:
-        names = [n for n in modules if n]
+        owner, _, attr = name.rpartition(".")
+        if isinstance(getattr(modules.get(owner), attr, None), Tensor):  # a parameter or buffer ("2.weight_orig")
+            raise ValueError(f"Expected a module name but {name!r} is a tensor ({attr!r}) of module {owner!r}; name the "
+                             f"module {owner!r} for its output (or {owner + SUFFIX!r} for its input)")
+        names = [n for n in modules if n and _parametrized_layer(modules, n) is None]
         close = difflib.get_close_matches(name, names, n=5, cutoff=0.4)
         hint = f"close matches: {close}" if close else f"available: {names[:20]}"
         raise ValueError(f"Unknown module name {name!r} in model {type(model).__name__}; {hint}")
     return modules[name]
+
+
+def _parametrized_layer(modules: Mapping[str, nn.Module], name: str) -> str | None:
+    """The layer in whose ``parametrizations`` (``torch.nn.utils.parametrize``) ``name`` lies
+    (``"2"`` for ``"2.parametrizations.weight"`` or ``"2.parametrizations.weight.original0"``), else ``None``."""
+    parts = name.split(".")
+    for i, part in enumerate(parts):
+        layer = ".".join(parts[:i])
+        if part == "parametrizations" and layer in modules and parametrize.is_parametrized(modules[layer]):
+            return layer
+    return None
 
 
 def module_output(output: object, name: str = "module") -> Tensor:
