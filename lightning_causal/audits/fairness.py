@@ -156,6 +156,14 @@ class FairnessAudit(Audit):
         ids = [p[group] for p in self.counterfactual.pairs]  # type: ignore[attr-defined]
         return ids if self.vocabulary is None else [self.vocabulary[t] for t in ids]
 
+    def _group_name(self, group: int) -> str:
+        """The name of a token swap's group in the table and the summary: its first three terms (a
+        summary line holds both groups' names, so a long list of pairs is not written out there;
+        ``meta["pairs"]`` has them all)."""
+        terms = self._terms(group)
+        more = f", … {len(terms)} in all" if len(terms) > 3 else ""
+        return f"{('first', 'second')[group]} terms [{', '.join(repr(t) for t in terms[:3])}{more}]"
+
     def _column_of(self, counterfactual: object, sensitive: str | int | None) -> str | int | None:
         """A callable counterfactual's ``sensitive`` column given by name: its index in
         ``feature_names`` (the other counterfactuals resolve names themselves)."""
@@ -300,7 +308,7 @@ class FairnessAudit(Audit):
             if isinstance(values, tuple) and len(values) == 2 and g in (0, 1):
                 row["value"] = values[g]
             if isinstance(self.counterfactual, TokenSwap) and g in (0, 1):  # which sentences: the summary shows this name
-                row["name"] = f"{('first', 'second')[g]} terms {self._terms(g)}"
+                row["name"] = self._group_name(g)
             for k in keys:
                 v = float(rates[k][i])
                 row[k] = v

@@ -65,3 +65,33 @@ def test_a_vocabulary_names_the_terms_in_the_groups_table_the_summary_and_the_re
         FairnessAudit(TokenSwap([(HE, SHE), (7, 8)]), vocabulary=words[:6])
     with pytest.raises(ValueError, match="`vocabulary` to be None for the counterfactual"):
         FairnessAudit(lambda x: 1 - x, vocabulary=words)
+
+
+def test_the_summary_names_both_groups_of_a_long_list_of_pairs():
+    from lightning_causal.reporting.summary import markdown_summary
+
+    words = [f"word{i}" for i in range(60)]
+    pairs = [(10 + i, 30 + i) for i in range(15)]  # Garg et al. swap dozens of identity terms
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(4, 60, (30, 4), generator=g)
+    ids[:10, 0], ids[10:20, 0] = 12, 33  # sentences of each side
+    ids[:20, 1:] = ids[:20, 1:].clamp(max=9)
+    mask = torch.ones(30, 4, dtype=torch.long)
+
+    class Bag(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.emb, self.out = nn.Embedding(60, 4), nn.Linear(4, 2)
+
+        def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.out(self.emb(ids).mean(1))
+
+    probe = Probe(ids, torch.randint(0, 2, (30,), generator=g), additional_forward_args={"attention_mask": mask})
+    result = FairnessAudit(TokenSwap(pairs), vocabulary=words).run(Bag(), probe)
+    names = [row["name"] for row in result.tables["groups"]]
+    assert names == ["first terms ['word10', 'word11', 'word12', … 15 in all]",
+                     "second terms ['word30', 'word31', 'word32', … 15 in all]"]
+    assert len(result.meta["pairs"]) == 15
+    text = markdown_summary(0, [result])
+    assert all(f"{name} (positive_rate" in text for name in names)
