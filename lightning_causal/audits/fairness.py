@@ -63,7 +63,8 @@ class FairnessAudit(Audit):
     ``equalized_odds_difference``, plus ``positive_rate/group_<g>`` (``tpr``, ``fpr``,
     ``accuracy`` with labels) per sensitive group (the values of the sensitive column; for a token
     swap, sentences with first / second terms only among their real tokens, the table row named
-    by the terms' ids: an attention mask's padded positions are neither swapped nor read). Vectors: ``cf_delta`` (per-sample Δp, a
+    by its terms, words with ``vocabulary`` or ids, the first three of a longer list: an attention
+    mask's padded positions are neither swapped nor read). Vectors: ``cf_delta`` (per-sample Δp, a
     histogram) and, per layer, ``carriers/<layer>`` = E|c_u|
     (:func:`~lightning_causal.causal.scm.fairness.carrier_unit_effects`: the part of Δ each unit
     carries); tables ``top_carriers/<layer>`` and ``groups``. The audit explains a classifier: a
