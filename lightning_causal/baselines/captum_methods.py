@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -366,6 +367,25 @@ def _unchanged_groups(x: Tensor, feature_mask: Tensor | None, kept: Tensor) -> T
     return ~changed.gather(1, m.reshape(x.shape[0], -1)).view(x.shape)
 
 
+def _warn_repeated_layer(module: nn.Module, layer: str, method: str, run: Any) -> None:
+    """Warn when ``module`` runs several times in the pass ``run()`` (a shared layer, a cell unrolled
+    over time): Captum's layer methods hook one tensor, the last call's, while
+    :func:`~lightning_causal.causal.effects.unit_effects.unit_effects` intervenes at every call."""
+    calls = [0]
+    handle = module.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    try:
+        with torch.no_grad():
+            run()
+    finally:
+        handle.remove()
+    if calls[0] > 1:
+        warnings.warn(
+            f"Module {layer!r} runs {calls[0]} times per forward pass; {method} reads its last call only (Captum's layer "
+            "methods hook one output), while unit_effects intervenes on the units at every call, so the two explain "
+            "different things. Name a module that runs once (e.g. an nn.Identity applied to the last call's output)",
+            UserWarning, stacklevel=3)
+
+
 def layer_attribute(
     model: nn.Module,
     inputs: Tensor,
@@ -419,6 +439,7 @@ def layer_attribute(
         first, fargs = torch.zeros(1, dtype=torch.long, device=x.device), ForwardArgs(forward.captum_args() or (), x.shape[0])
         check_site_units(forward.model, layer, lambda: forward(x[:1], *fargs.take(first)[0]), unit_dim, num_heads,
                          "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to attribute to positions.")
+        _warn_repeated_layer(module, layer, method, lambda: forward(x[:1], *fargs.take(first)[0]))
         kw = {**defaults, **(options or {})}
         if kw.get("internal_batch_size", 0) is None:  # LayerConductance needs 2 rows per sample at least
             kw["internal_batch_size"] = max(forward.rows_per_pass(x, max_batch_size), 2 * x.shape[0])
