@@ -114,9 +114,13 @@ def layer_values(h: Tensor, spec: ValueSpec, layer: str = "", parameter: str = "
 
 
 @contextlib.contextmanager
-def hooked(model: nn.Module, hooks: Mapping[str, Hook]) -> Iterator[None]:
+def hooked(model: nn.Module, hooks: Mapping[str, Hook],
+           resolve: Callable[[str], nn.Module] | None = None) -> Iterator[None]:
     """Forward hooks ``name -> fn(output) -> replacement or None`` for the ``with`` block; exactly
-    these handles are removed on exit, also on exceptions."""
+    these handles are removed on exit, also on exceptions. ``resolve`` finds a module by name
+    (default: :func:`resolve_module` on ``model``; a caller that hooks the same layers in every run
+    passes a cached one)."""
+    resolve = resolve or (lambda name: resolve_module(model, name))
     handles = []
 
     def make(name: str, fn: Hook):
@@ -128,7 +132,7 @@ def hooked(model: nn.Module, hooks: Mapping[str, Hook]) -> Iterator[None]:
 
     try:
         for name, fn in hooks.items():
-            handles.append(resolve_module(model, name).register_forward_hook(make(name, fn)))
+            handles.append(resolve(name).register_forward_hook(make(name, fn)))
         yield
     finally:
         for h in handles:
@@ -210,6 +214,8 @@ class GraphContext:
     real: Tensor | None = None
     _suffixes: dict[str, nn.Module | PrefixCache | None] = field(default_factory=dict)
     _traced: dict[str, nn.Module | None] = field(default_factory=dict)
+    _modules: dict[str, nn.Module] = field(default_factory=dict)
+    _rows: dict[tuple[str | None, int, str | None], int] = field(default_factory=dict)
 
     @classmethod
     def build(cls, forward: Forward, xs: tuple[Tensor, ...], layers: list[str], target: object, *,
@@ -261,7 +267,13 @@ class GraphContext:
 
             return in_units
 
-        return hooked(self.model, {name: wrap(name, fn) for name, fn in hooks.items()})
+        return hooked(self.model, {name: wrap(name, fn) for name, fn in hooks.items()}, self._module)
+
+    def _module(self, name: str) -> nn.Module:
+        """``resolve_module`` of ``name``, looked up once per graph (every run hooks the same layers)."""
+        if name not in self._modules:
+            self._modules[name] = resolve_module(self.model, name)
+        return self._modules[name]
 
     @property
     def model(self) -> nn.Module:
@@ -323,11 +335,17 @@ class GraphContext:
         """Rows per pass for runs from ``layer`` (``None``: full forward passes) of ``total_rows``
         rows in all (which decide how they run: :meth:`suffix`)."""
         suffix = self.suffix(layer, total_rows) if layer is not None else None
-        if isinstance(suffix, PrefixCache):
-            return suffix.rows_per_pass(self.max_batch_size)
-        if suffix is not None:
-            return rows_per_pass(suffix, (self.native(layer, self.acts[layer]),), self.max_batch_size)
-        return rows_per_pass(self.model, self.xs, self.max_batch_size, forward=self.forward)
+        # measured once per way of running (each measurement is a trial pass); a prefix cache that fell
+        # back to full passes (its path) is another way
+        key = (layer if suffix is not None else None, id(suffix), getattr(suffix, "path", None))
+        if key not in self._rows:
+            if isinstance(suffix, PrefixCache):
+                self._rows[key] = suffix.rows_per_pass(self.max_batch_size)
+            elif suffix is not None:
+                self._rows[key] = rows_per_pass(suffix, (self.native(layer, self.acts[layer]),), self.max_batch_size)
+            else:
+                self._rows[key] = rows_per_pass(self.model, self.xs, self.max_batch_size, forward=self.forward)
+        return self._rows[key]
 
     def logits_from(self, layer: str, patched: Tensor, s: Tensor, hooks: Mapping[str, Hook] | None = None) -> Tensor:
         """``f_t`` of rows whose activation of ``layer`` is ``patched`` (row ``r`` is sample ``s[r]``),
