@@ -111,7 +111,10 @@ class CausalAuditCallback(Callback):
     run outside autocast, on the float32 weights (the numbers of ``audit.run`` called by hand); under
     ``"64-true"``/``"bf16-true"`` the probe (its inputs and floating forward arguments, as Lightning
     converts a training batch) is converted to the weights' dtype and the audits compute in it. A callback that changes the weights when training ends (``StochasticWeightAveraging``)
-    does so after the last audit: the reports explain the trained weights, not the averaged ones.
+    does so after the last audit when it comes after this callback in ``callbacks=``: the reports explain the trained
+    weights, not the averaged ones. Listed before it, it swaps the averaged weights in before the fit-end audit of a
+    last epoch off the schedule (both run in ``on_train_end``, in the order of ``callbacks=``), which then explains
+    them; a warning at set-up says so.
 
     Raises:
         MisconfigurationException: for invalid arguments, at construction or before the first
@@ -234,9 +237,28 @@ class CausalAuditCallback(Callback):
             self._check_report_dir(trainer)
         if trainer.world_size > 1:
             quiet_sync_dist_advice()
+        self._warn_averaging_before(trainer)
         from lightning_causal.callbacks import monitoring  # imported here: it imports this module
 
         monitoring.advise_lightning_monitors(self, trainer)
+
+    def _warn_averaging_before(self, trainer: Trainer) -> None:
+        """``StochasticWeightAveraging`` listed before this callback swaps the averaged weights in at
+        ``on_train_end`` before the fit-end audit runs there: that audit explains other weights than
+        the epoch audits (which see the trained ones), unless the user says so."""
+        from lightning.pytorch.callbacks import StochasticWeightAveraging
+
+        if not self.on_fit_end_audit:
+            return
+        callbacks = list(trainer.callbacks)
+        mine = next((i for i, cb in enumerate(callbacks) if cb is self), len(callbacks))
+        if any(isinstance(cb, StochasticWeightAveraging) for cb in callbacks[:mine]):
+            rank_zero_warn(
+                "CausalAuditCallback comes after StochasticWeightAveraging in `callbacks=`: when training ends, the "
+                "averaging swaps its averaged weights in before the fit-end audit (of a last epoch off the schedule), "
+                "which then explains the averaged weights while every other audit explains the trained ones. List "
+                "CausalAuditCallback before StochasticWeightAveraging to explain the trained weights throughout, or "
+                "pass `on_fit_end=False`")
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
