@@ -6,7 +6,7 @@ of tabular inputs: it validates them against the inputs and bounds and projects 
 moves the counterfactuals towards the minimum of ``l1 ||δ||_1 + l2 ||δ||²``: Newton steps on the
 linearised decision margin, each the exact minimiser of the proximity cost under one linear
 constraint (for ``l2 = 0`` the fractional knapsack: the budget goes to the features of largest
-gradient first; otherwise the elastic-net solution found by bisection on its multiplier).
+gradient first; otherwise the elastic-net solution, exact on its piecewise linear multiplier).
 """
 
 from __future__ import annotations
@@ -151,7 +151,8 @@ def _solve(a: Tensor, cap: Tensor, need: Tensor, l1: float, l2: float) -> Tensor
     ``Σ a_j δ_j >= need`` and ``δ <= cap`` (a row that cannot reach ``need`` gets the most it can).
 
     ``l2 = 0``: the fractional knapsack (features by decreasing ``a``, each up to its cap);
-    otherwise ``δ_j(μ) = clip((μ a_j - l1) / (2 l2), 0, cap_j)`` with ``μ`` bisected.
+    otherwise ``δ_j(μ) = clip((μ a_j - l1) / (2 l2), 0, cap_j)`` with ``μ`` solved exactly on the
+    piecewise linear ``Σ a_j δ_j(μ)``.
 
     Examples:
         >>> a, cap = torch.tensor([[1.0, 2.0, 0.5]]), torch.tensor([[9.0, 0.5, 9.0]])
@@ -170,21 +171,24 @@ def _solve(a: Tensor, cap: Tensor, need: Tensor, l1: float, l2: float) -> Tensor
         take = torch.where(a_s > 0, torch.minimum(cap_s, rest / a_s.clamp_min(1e-300)), 0.0)
         return torch.zeros_like(a).scatter(1, order, take)
 
-    def amount(mu: Tensor) -> Tensor:
-        return torch.where(use, ((mu.unsqueeze(1) * a - l1) / (2 * l2)).clamp_min(0.0), 0.0).minimum(cap)
-
-    a_max = a.max(1).values.clamp_min(1e-300)
-    mu_lo, mu_hi = torch.zeros_like(need), (l1 + 2 * l2) / a_max
-    for _ in range(200):  # grow the bracket until it holds the solution
-        short = (amount(mu_hi) * a).sum(1) < need
-        if not short.any():
-            break
-        mu_lo, mu_hi = torch.where(short, mu_hi, mu_lo), torch.where(short, 2 * mu_hi, mu_hi)
-    for _ in range(60):
-        mid = 0.5 * (mu_lo + mu_hi)
-        enough = (amount(mid) * a).sum(1) >= need
-        mu_lo, mu_hi = torch.where(enough, mu_lo, mid), torch.where(enough, mid, mu_hi)
-    return amount(mu_hi)
+    # gain(μ) = Σ a_j δ_j(μ) is piecewise linear: δ_j grows from μ = l1 / a_j, stops at its cap
+    k = 2 * l2
+    start = torch.where(use, l1 / a.clamp_min(1e-300), torch.inf)
+    stop = torch.where(use, (l1 + k * cap) / a.clamp_min(1e-300), torch.inf)
+    capped = use & torch.isfinite(stop)
+    rate, offset = a * a / k, -a * l1 / k
+    events = torch.cat([start, stop], 1)
+    slope_step = torch.cat([torch.where(use, rate, 0.0), torch.where(capped, -rate, 0.0)], 1)
+    offset_step = torch.cat([torch.where(use, offset, 0.0), torch.where(capped, -offset + a * cap, 0.0)], 1)
+    events, order = events.sort(1)
+    slope, intercept = slope_step.gather(1, order).cumsum(1), offset_step.gather(1, order).cumsum(1)
+    gain = torch.where(torch.isfinite(events), slope * events + intercept, torch.inf)  # at each event, after it
+    at = (gain >= need.unsqueeze(1)).int().argmax(1, keepdim=True)  # the first event that reaches `need`
+    before = (at - 1).clamp_min(0)
+    s_prev, i_prev = slope.gather(1, before).squeeze(1), intercept.gather(1, before).squeeze(1)
+    mu = torch.where((at.squeeze(1) > 0) & (s_prev > 0), (need - i_prev) / torch.where(s_prev > 0, s_prev, 1.0),
+                     events.gather(1, at).squeeze(1))
+    return torch.where(use, ((mu.unsqueeze(1) * a - l1) / k).clamp_min(0.0), 0.0).minimum(cap)
 
 
 def polish(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box: tuple[Tensor, Tensor],
@@ -215,8 +219,14 @@ def polish(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box: tu
     for _ in range(iterations):
         with torch.enable_grad():
             xs = point.detach().requires_grad_(True)
-            m = _margin(forward(xs), target)
-            (g,) = torch.autograd.grad(m.sum(), xs)
+            logits = forward(xs)
+            z_t, others = logits.gather(1, target.view(-1, 1)).squeeze(1), logits.scatter(1, target.view(-1, 1), -torch.inf)
+            rivals = others.topk(min(2, logits.shape[1] - 1), dim=1).indices  # the two largest other classes
+            m = z_t - others.gather(1, rivals[:, :1]).squeeze(1)
+            (g,) = torch.autograd.grad(m.sum(), xs, retain_graph=rivals.shape[1] > 1)
+            if rivals.shape[1] > 1:
+                m2 = z_t - others.gather(1, rivals[:, 1:]).squeeze(1)
+                (g2,) = torch.autograd.grad(m2.sum(), xs)
         g, m, base = g.flatten(1).double(), m.detach().double(), xs.detach().flatten(1).double()
         sign = torch.where(g >= 0, 1.0, -1.0)
         cap = torch.where(sign > 0, hi_f - x0, x0 - lo_f).clamp_min(0.0)
@@ -233,9 +243,20 @@ def polish(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box: tu
             cand[:, cols] = torch.where(switch, torch.zeros_like(v).scatter_(1, pick, 1.0), v)
             starts.append(cand)
             gains.append(torch.where(switch, top, 0.0).squeeze(1))
+        points = [_step(start_k, need - gain_k, a, sign, cap, free, is_int, (l1, l2), x0) for start_k, gain_k in zip(starts, gains)]
+        if rivals.shape[1] > 1:  # both rivals' margins at once where the first step falls short of the second's
+            g2 = torch.where(free, g2.flatten(1).double(), 0.0)  # (one at a time alternates where they tie at the optimum)
+            m2 = m2.detach().double()
+            rows = (m2 + (g2 * (points[0] - base)).sum(1) < slack).nonzero().flatten()
+            if rows.numel():
+                need2 = slack[rows] - m2[rows] + (g2[rows] * (base[rows] - x0[rows])).sum(1)
+                both = _solve_two(torch.where(free, g, 0.0)[rows], g2[rows], need[rows], need2, x0[rows], lo_f[rows], hi_f[rows],
+                                  (l1, l2))
+                two = points[0].clone()  # the other rows: the first step again
+                two[rows] = torch.where(free[rows], x0[rows] + both, base[rows])
+                points.append(two)
         chosen, chosen_cost = None, torch.full_like(best_cost, torch.inf)
-        for start_k, gain_k in zip(starts, gains):
-            point_k = _step(start_k, need - gain_k, a, sign, cap, free, is_int, (l1, l2), x0)
+        for point_k in points:
             point_k = torch.where(mutable, torch.maximum(torch.minimum(point_k.view_as(x).to(x.dtype), hi), lo), x)
             if discrete is not None:
                 point_k = discrete.project(point_k, x, mutable)
@@ -264,3 +285,55 @@ def _step(start: Tensor, need: Tensor, a: Tensor, sign: Tensor, cap: Tensor, fre
         rest = _solve(torch.where(is_int, 0.0, a), cap, need - (a * whole).sum(1), *costs)
         step = torch.where(is_int, whole, rest)
     return torch.where(free, x0 + sign * step, start)
+
+
+def _solve_two(g1: Tensor, g2: Tensor, n1: Tensor, n2: Tensor, x0: Tensor, lo: Tensor, hi: Tensor,
+               costs: tuple[float, float]) -> Tensor:
+    """The change ``δ`` ``[N, D]`` of least cost with ``g1·δ >= n1`` and ``g2·δ >= n2`` inside the
+    bounds: the surrogate constraint ``θ g1 + (1 - θ) g2`` whose cheapest solution costs most (the
+    surrogate dual, exact for convex costs; golden-section search on θ, the dual being quasi-concave),
+    then the mix of the solutions on both sides of that θ that meets both constraints at least cost.
+
+    Examples:
+        >>> g1, g2 = torch.tensor([[1.0, 0.0, 2.0]]).double(), torch.tensor([[0.0, 1.0, -2.0]]).double()
+        >>> one, inf = torch.ones(1).double(), torch.full((1, 3), torch.inf).double()
+        >>> _solve_two(g1, g2, one, one, 0 * g1, -inf, inf, (1.0, 0.0)).round(decimals=6).tolist()  # each alone: 0.5 of x2
+        [[1.0, 1.0, 0.0]]
+    """
+    l1, l2 = costs
+
+    def at(theta: Tensor) -> tuple[Tensor, Tensor]:
+        h = theta.unsqueeze(1) * g1 + (1 - theta).unsqueeze(1) * g2
+        sign = torch.where(h >= 0, 1.0, -1.0)
+        a, cap = h.abs(), torch.where(h >= 0, hi - x0, x0 - lo).clamp_min(0.0)
+        need = theta * n1 + (1 - theta) * n2
+        mag = _solve(a, cap, need, l1, l2)
+        reach = torch.where(a > 0, a * cap, 0.0).sum(1) >= need
+        return sign * mag, torch.where(reach, l1 * mag.sum(1) + l2 * mag.pow(2).sum(1), torch.inf)
+
+    r = (5**0.5 - 1) / 2
+    left, right = torch.zeros_like(n1), torch.ones_like(n1)
+    c, d = right - r * (right - left), left + r * (right - left)
+    fc, fd = at(c)[1], at(d)[1]
+    for _ in range(40):  # keep the side of the larger value: the maximum of the dual lies there
+        up = fc >= fd  # the maximum is in [left, d]
+        left, right = torch.where(up, left, c), torch.where(up, d, right)
+        new = torch.where(up, right - r * (right - left), left + r * (right - left))
+        f_new = at(new)[1]
+        c, d, fc, fd = (torch.where(up, new, d), torch.where(up, c, new), torch.where(up, f_new, fd),
+                        torch.where(up, fc, f_new))
+    da, db = at(left)[0], at(right)[0]
+    lo_a, hi_a = torch.zeros_like(n1), torch.ones_like(n1)  # α: the share of `da` in the mix, both constraints kept
+    for g, n in ((g1, n1), (g2, n2)):
+        ra, rb = (g * da).sum(1) - n, (g * db).sum(1) - n
+        slope = ra - rb
+        bound = -rb / torch.where(slope == 0, 1.0, slope)
+        lo_a = torch.where(slope > 0, torch.maximum(lo_a, bound), lo_a)
+        hi_a = torch.where(slope < 0, torch.minimum(hi_a, bound), hi_a)
+        hi_a = torch.where((slope == 0) & (rb < 0), -1.0, hi_a)  # never met: no mix
+    close = (lo_a > hi_a) & (lo_a - hi_a < 1e-6)  # met at one α, up to rounding
+    lo_a, hi_a = torch.where(close, hi_a, lo_a), torch.where(close, lo_a, hi_a)
+    mixes = [alpha.unsqueeze(1) * da + (1 - alpha).unsqueeze(1) * db for alpha in (lo_a, hi_a)]
+    cost = [l1 * m.abs().sum(1) + l2 * m.pow(2).sum(1) for m in mixes]
+    out = torch.where((cost[0] <= cost[1]).unsqueeze(1), mixes[0], mixes[1])
+    return torch.where((lo_a <= hi_a).unsqueeze(1), out, da)
