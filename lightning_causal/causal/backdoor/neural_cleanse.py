@@ -56,11 +56,19 @@ def _squash(theta: Tensor) -> Tensor:
     return (torch.tanh(theta) + 1) / 2
 
 
+def _optimisation_dtype(x: Tensor) -> torch.dtype:
+    """The dtype a trigger is optimised in: ``x``'s, at least float32. Adam's ``eps`` (1e-8) is 0 in
+    float16 (its steps became 0/0 = NaN) and bfloat16 resolves a mask entry to 2-3 digits, so the
+    masks of a half-precision model are optimised in float32 and stamped in the model's dtype."""
+    return torch.promote_types(x.dtype, torch.float32)
+
+
 def _optimise_classes(model: Forward, x: Tensor, pred: Tensor, cls: Tensor, theta_m: Tensor, theta_p: Tensor,
                       batches: Tensor, cfg: _Config, region: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Neural Cleanse for the classes ``cls`` at once (a class may repeat: one row per start);
     returns the best (mask, pattern, lambda) and whether the target rate was ever reached. With
-    ``region`` (0/1, broadcast over the masks) the masks are confined to it."""
+    ``region`` (0/1, broadcast over the masks) the masks are confined to it. The parameters are in
+    :func:`_optimisation_dtype`; the stamped rows reach the model in ``x``'s dtype."""
     def squash_mask(theta: Tensor) -> Tensor:
         return _squash(theta) if region is None else _squash(theta) * region
 
@@ -71,14 +79,14 @@ def _optimise_classes(model: Forward, x: Tensor, pred: Tensor, cls: Tensor, thet
     up = torch.zeros(k, dtype=torch.long, device=x.device)
     down = torch.zeros_like(up)
     best_m, best_p = squash_mask(theta_m).detach().clone(), _squash(theta_p).detach().clone()
-    best_norm = torch.full((k,), float("inf"), device=x.device)
+    best_norm = torch.full((k,), float("inf"), device=x.device, dtype=best_m.dtype)  # the parameters' dtype
     labels = cls.repeat_interleave(b)
     for step in range(cfg.steps):
         idx = batches[step]
         keep = (pred[idx].unsqueeze(0) != cls.unsqueeze(1)).float()  # [k, b]: not already the class
         m, p = squash_mask(theta_m), cfg.lo + (cfg.hi - cfg.lo) * _squash(theta_p)
         xt = (1 - m.unsqueeze(1)) * x[idx].unsqueeze(0) + m.unsqueeze(1) * p.unsqueeze(1)
-        out = model(xt.reshape(k * b, *x.shape[1:]), rows=idx.repeat(k))
+        out = model(xt.reshape(k * b, *x.shape[1:]).to(x.dtype), rows=idx.repeat(k))
         ce = F.cross_entropy(out, labels, reduction="none").view(k, b)
         norm = m.flatten(1).sum(1)
         loss = ((ce * keep).sum(1) / keep.sum(1).clamp_min(1) + lam * norm).sum()
@@ -245,7 +253,7 @@ def _final_rates(model: Forward, x: Tensor, pred: Tensor, masks: Tensor, pattern
     def evaluate(idx: Tensor) -> Tensor:
         cls, s = idx // n, idx % n
         xt = (1 - masks[cls]) * x[s] + masks[cls] * patterns[cls]
-        return (model(xt, rows=s).argmax(1) == cls).float()
+        return (model(xt.to(x.dtype), rows=s).argmax(1) == cls).float()
 
     hit = map_rows(c * n, rows, evaluate, x.device).view(c, n)
     keep = (pred.unsqueeze(0) != torch.arange(c, device=x.device).unsqueeze(1)).float()
@@ -320,6 +328,10 @@ def neural_cleanse(
     (e.g. 0.8) flags a class only if its trigger is also that compact (a hard cut instead of
     the score's weight). Both cost triggers that are not patches (blended, spread-out): use
     ``compactness=0`` for those.
+
+    ``θ_m`` and ``θ_p`` are optimised in the model's dtype, at least float32: on a bfloat16 or
+    float16 model the stamped inputs are cast to the model's dtype (Adam's steps in float16 would be
+    NaN), the triggers are returned in the model's dtype and their norms and indices in float32.
 
     Localised starts (``starts > 1``): the objective is not convex, and from a uniform random
     mask the optimiser can settle on a class's natural strokes and miss a larger patch elsewhere.
@@ -396,11 +408,12 @@ def neural_cleanse(
     b = cfg.batch_size
     with torch.inference_mode(False):
         x = x.detach().clone()
-        theta_m = [_init_theta((num_classes, *mshape), g, dev).to(x.dtype)]
-        theta_p = [_init_theta((num_classes, *x.shape[1:]), g, dev).to(x.dtype)]
+        opt = _optimisation_dtype(x)
+        theta_m = [_init_theta((num_classes, *mshape), g, dev).to(opt)]
+        theta_p = [_init_theta((num_classes, *x.shape[1:]), g, dev).to(opt)]
         for corner in _window_corners(x.shape[-2], x.shape[-1], starts - 1):  # drawn after start 0: it stays as it was
-            theta_m.append(_local_theta(num_classes, mshape, corner, dev).to(x.dtype))
-            theta_p.append(_init_theta((num_classes, *x.shape[1:]), g, dev).to(x.dtype))
+            theta_m.append(_local_theta(num_classes, mshape, corner, dev).to(opt))
+            theta_p.append(_init_theta((num_classes, *x.shape[1:]), g, dev).to(opt))
         theta_m, theta_p = torch.cat(theta_m), torch.cat(theta_p)  # row s * C + c: start s of class c
         row_class = torch.arange(num_classes, device=dev).repeat(starts)
         with audit_mode(model, grad=True), frozen_params(model), torch.enable_grad():
@@ -418,9 +431,10 @@ def neural_cleanse(
             if starts > 1:
                 masks, patterns, lambdas = _best_start(masks, patterns, lambdas, reached, num_classes, window,
                                                        float(compactness) if compact else 0.0)
+            masks, patterns = masks.to(x.dtype), patterns.to(x.dtype)  # the triggers in the model's dtype, their norms in >= float32
             with torch.no_grad():
                 rates = _final_rates(fwd, x, pred, masks, patterns, mbs or rows_per_pass(model, (x,), forward=fwd))
-    norms = masks.flatten(1).sum(1)
+    norms = masks.flatten(1).to(_optimisation_dtype(x)).sum(1)
     triggers = [Trigger(masks[c], patterns[c], c) for c in range(num_classes)]
     conc = mask_concentration(masks, window) if x.dim() == 4 else None
     result = ReversedTriggers(triggers, mad_anomaly_index(norms), norms, rates, lambdas, float(threshold), conc,

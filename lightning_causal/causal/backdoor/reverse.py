@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.backdoor.neural_cleanse import (
     _check_reverse_args,
     _init_theta,
+    _optimisation_dtype,
     _optimise_classes,
     _prepare,
 )
@@ -105,14 +106,15 @@ def reverse_trigger(
     dev = x.device
     with torch.inference_mode(False):
         x = x.detach().clone()
-        theta_m = _init_theta((1, *run.mshape), run.generator, dev).to(x.dtype)
-        theta_p = _init_theta((1, *x.shape[1:]), run.generator, dev).to(x.dtype)
+        opt = _optimisation_dtype(x)  # at least float32; the trigger is returned in x's dtype
+        theta_m = _init_theta((1, *run.mshape), run.generator, dev).to(opt)
+        theta_p = _init_theta((1, *x.shape[1:]), run.generator, dev).to(opt)
         with audit_mode(model, grad=True), frozen_params(model), torch.enable_grad():
             with torch.no_grad():
                 logits = _logits(model, x, run.max_batch_size, forward=run.fwd)
             if not target < logits.shape[1]:
                 raise ValueError(f"Expected argument `target` to be a class of the model's {logits.shape[1]} outputs but got {target}")
             cls = torch.tensor([target], device=dev)
-            keep = None if region is None else region.to(device=dev, dtype=x.dtype).unsqueeze(0)
+            keep = None if region is None else region.to(device=dev, dtype=opt).unsqueeze(0)
             mask, pattern, _, _ = _optimise_classes(run.fwd, x, logits.argmax(1), cls, theta_m, theta_p, run.batches, run.cfg, keep)
-    return Trigger(mask[0].detach(), pattern[0].detach(), target)
+    return Trigger(mask[0].detach().to(x.dtype), pattern[0].detach().to(x.dtype), target)
