@@ -16,6 +16,7 @@ import torch
 import torch.nn.utils.prune as pytorch_prune
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from lightning_causal.causal.effects.unit_effects import unit_effects
 from lightning_causal.causal.engine.checks import check_float, check_int
@@ -73,9 +74,16 @@ def _unit_params(model: nn.Module, layers: Sequence[str]) -> list[tuple[nn.Modul
                 f"Expected argument `layers` to name convolutions or linear layers (a weight [units, ...]) "
                 f"but {layer!r} is a {type(module).__name__}"
             )
-        params.append((module, "weight"))
-        if isinstance(getattr(module, "bias", None), Tensor):
-            params.append((module, "bias"))
+        names = ["weight"] + (["bias"] if isinstance(getattr(module, "bias", None), Tensor) else [])
+        parametrized = [name for name in names if parametrize.is_parametrized(module, name)]
+        if parametrized:  # torch's pruning would fail at the first prune, inside ModelPruning, after an epoch
+            raise MisconfigurationException(
+                f"Expected argument `layers` to name layers whose weights torch.nn.utils.prune can mask, but {layer!r} has "
+                f"a parametrized {' and '.join(parametrized)} (weight_norm, spectral_norm, register_parametrization): "
+                "pruning replaces a parameter by `<name>_orig * <name>_mask`, which a parametrization's computed tensor "
+                "does not allow. Leave the layer out, or remove its parametrization first "
+                "(torch.nn.utils.parametrize.remove_parametrizations)")
+        params += [(module, name) for name in names]
     return params
 
 
@@ -113,7 +121,8 @@ def causal_pruning_fn(
         max_batch_size: rows per forward pass of the interventions.
 
     Raises:
-        MisconfigurationException: unknown layers, layers without a ``[units, ...]`` weight, an
+        MisconfigurationException: unknown layers, layers without a ``[units, ...]`` weight or with a
+            parametrized one (``weight_norm``, ``spectral_norm``: torch's pruning cannot mask it), an
             unknown ``scope``, a probe that is not a tensor or that the model rejects, a ``target``
             out of the model's classes.
 
