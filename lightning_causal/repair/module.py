@@ -524,7 +524,8 @@ class CausalRepairModule(LightningModule):
             raise MisconfigurationException(
                 f"CausalRepairModule's terms ({', '.join(t.name for t in terms)}) act on one input tensor but "
                 f"the training batches hold {len(x)} inputs (a model of several inputs), which they do not support")
-        return x.to(self.device)
+        # in the dtype training batches reach the model in: float64 under "64-true", bfloat16 under "bf16-true"
+        return self.trainer.precision_plugin.convert_input(x.to(self.device))
 
     @override
     def configure_optimizers(self) -> Any:
