@@ -495,8 +495,9 @@ class CausalRepairModule(LightningModule):
     def _train_inputs(self, terms: Sequence[RepairTerm], check_only: bool) -> Tensor | None:
         """Up to ``SETUP_SAMPLES`` inputs of the train dataloader's data, read without moving any
         random stream (:func:`~lightning_causal.data_reading.read_samples`; an iterable dataset:
-        its first batches, with every generator reachable from the loader restored). With
-        ``check_only`` (no term reads them), one sample checks that the terms can act on the
+        its first batches, with every generator reachable from the loader restored), on the module's
+        device and in the dtype Lightning gives training batches (``precision_plugin.convert_input``:
+        float64 under ``"64-true"``, bfloat16 under ``"bf16-true"``). With ``check_only`` (no term reads them), one sample checks that the terms can act on the
         batches (an iterable dataset is not read) and ``None`` is returned."""
         loader = getattr(self.trainer, "train_dataloader", None)
         if isinstance(loader, (list, tuple, dict)):
