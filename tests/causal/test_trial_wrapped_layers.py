@@ -75,3 +75,26 @@ def test_a_parameter_name_is_answered_with_its_module():
     prune.l1_unstructured(model[2], "weight", 0.5)
     with pytest.raises(ValueError, match=r"'2.weight_orig' is a tensor \('weight_orig'\) of module '2'; name the module '2'"):
         unit_effects(model, torch.randn(4, 6, dtype=torch.float64), "2.weight_orig", target=0)
+
+
+def test_the_input_of_a_sequential_block_is_intervened_on_once_at_its_input():
+    from lightning_causal.causal import Zero, capture, intervene, unit_effects
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Sequential(nn.Linear(8, 8), nn.Tanh()), nn.Linear(8, 2)).double().eval()
+    x = torch.randn(5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        base, want = model(x)[:, 0], torch.zeros(5, 8, dtype=torch.float64)
+        for u in range(8):  # brute force: a pre-hook zeroing unit u of the block's input
+            handle = model[1].register_forward_pre_hook(lambda _m, args, u=u: (args[0].index_fill(1, torch.tensor([u]), 0.0),))
+            want[:, u] = base - model(x)[:, 0]
+            handle.remove()
+        # before: the site, attached to the nn.Sequential as a child, also ran as its last layer (on its output [5, 8]):
+        # interventions hit the block's input and output, capture kept the output (errors up to 0.2)
+        torch.testing.assert_close(unit_effects(model, x, "1:input", target=0), want)
+        with intervene(model, {"1:input": Zero(units=[0])}):
+            torch.testing.assert_close(model(x)[:, 0], base - want[:, 0])
+        with capture(model, ["1:input"]) as acts:
+            model(x)
+        torch.testing.assert_close(acts["1:input"], model[0](x))
+    assert "forward" not in vars(model[1]) and len(model[1]) == 2  # left as it was
