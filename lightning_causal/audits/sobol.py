@@ -76,7 +76,7 @@ class SobolAudit(Audit):
             element's marginal, joined by the probe's rank correlation; it needs more probe samples
             than varying input elements, else the correlation is singular, the first elements' groups
             take nearly all of the variance, and a ``UserWarning`` says so).
-        n_bootstrap: bootstrap resamples for the intervals.
+        n_bootstrap: bootstrap resamples for the intervals (0: none, the intervals NaN; 1 is refused).
         confidence: level of the intervals.
         top_k: groups reported as scalars: those of largest total order at the first audit, the
             same groups at every later audit (a series without gaps; the table and the vectors
@@ -129,6 +129,8 @@ class SobolAudit(Audit):
         check_int("n", n, minimum=2)
         check_int("top_k", top_k, minimum=1)
         check_int("n_bootstrap", n_bootstrap, minimum=0)
+        if n_bootstrap == 1:  # as sobol_indices: one resample has no spread (else refused only at the first audit)
+            raise ValueError("Expected argument `n_bootstrap` to be 0 (no intervals) or an int >= 2 but got 1")
         check_mask_options(feature_mask, patch_size)
         check_target(target)
         check_choice("sampler", sampler, _SAMPLERS)

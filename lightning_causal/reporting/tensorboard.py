@@ -317,6 +317,9 @@ def _interval_figure(r: AuditResult, name: str, rows: list[dict]) -> Figure:
     of = f" of {what}" if what else ""
     level = r.meta.get("confidence")
     ci = f", {level:.0%} intervals" if isinstance(level, float) else ""
+    bounds = [float(b) for row in rows for m in interval_metrics(rows) for b in row[f"{m}_ci"]]
+    if bounds and not np.isfinite(bounds).any():  # NaN intervals (SobolAudit(n_bootstrap=0)): none is drawn
+        ci = ", no intervals"
     return interval_bar_figure(rows, f"{r.audit}: {name}{of}{ci}", xlabel="index")
 
 
