@@ -98,3 +98,36 @@ def test_the_input_of_a_sequential_block_is_intervened_on_once_at_its_input():
             model(x)
         torch.testing.assert_close(acts["1:input"], model[0](x))
     assert "forward" not in vars(model[1]) and len(model[1]) == 2  # left as it was
+
+
+class _Stem(nn.Module):
+    def __init__(self, compiled):
+        super().__init__()
+        torch.manual_seed(0)
+        self.stem, self.head = nn.Linear(6, 12), nn.Linear(10, 3)
+        body = nn.Sequential(nn.Tanh(), nn.Linear(12, 10), nn.Tanh())
+        self.body = torch.compile(body, backend="eager") if compiled else body
+
+    def forward(self, x):
+        return self.head(self.body(self.stem(x)))
+
+
+def test_the_attribution_estimate_looks_inside_a_container_on_every_path():
+    from lightning_causal.causal import unit_effects
+
+    x = torch.randn(6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    model = _Stem(compiled=False).double().eval()
+    # brute force: the first-order step at z = tanh(h), the input of body.1 (the first module that mixes units),
+    # with z's change computed exactly: e_u = sum_i (z_i(h) - z_i(h | h_u := 0)) df_0/dz_i
+    with torch.no_grad():
+        h = model.stem(x)
+    z = torch.tanh(h).requires_grad_(True)
+    (grad,) = torch.autograd.grad(model.head(model.body[2](model.body[1](z)))[:, 0].sum(), z)
+    want = torch.stack([((torch.tanh(h) - torch.tanh(h.index_fill(1, torch.tensor([u]), 0.0))) * grad).sum(1)
+                        for u in range(12)], 1)
+    torch.testing.assert_close(unit_effects(model, x, "stem", target=0, method="attribution"), want)
+    # before: on the full path (and for a compiled body, which runs on the hook path) the nn.Sequential (or the
+    # compiled wrapper) was taken for the module that mixes units, and the estimate was AtP's at h (off by 0.09)
+    torch.testing.assert_close(unit_effects(model, x, "stem", target=0, method="attribution", use_suffix=False), want)
+    compiled = _Stem(compiled=True).double().eval()
+    torch.testing.assert_close(unit_effects(compiled, x, "stem", target=0, method="attribution"), want)

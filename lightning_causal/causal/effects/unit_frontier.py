@@ -13,7 +13,9 @@ first order.
 :func:`find_frontier` finds ``z`` on two trial rows: the first module call after the layer, not
 a known unit-local module, whose first argument changes when the layer's output changes; and it
 checks that ``z`` carries all of the layer's influence (the output is unchanged when ``h`` changes
-but ``z`` is held at its clean value). Otherwise (skip connections around the module, a layer
+but ``z`` is held at its clean value). A module that holds others (an ``nn.Sequential``, a block, a
+``torch.compile`` wrapper) gives way to the first such call inside it that carries all of the
+influence too, as in a traced model, which inlines it (else the container's input is ``z``). Otherwise (skip connections around the module, a layer
 used twice, ``z`` passed by keyword) there is no frontier and the estimate is taken at ``h``.
 """
 
@@ -112,6 +114,7 @@ def find_frontier(cache: PrefixCache, layer: nn.Module) -> Frontier | None:
     if len(cut) > (0 if cache.path == "fx" else 1):
         return None  # the layer is called again after the cut
     after = cut[0] + 1 if cut else 0
+    outer = None  # a container or wrapper that carries the layer's influence, until a module inside it does
     for (module, k, z), (_, _, z_moved) in zip(clean[after:], changed[after:]):
         if z is None or z_moved is None or isinstance(z, Stub) or isinstance(z_moved, Stub):
             continue
@@ -120,10 +123,14 @@ def find_frontier(cache: PrefixCache, layer: nn.Module) -> Frontier | None:
         if isinstance(module, LOCAL_MODULES):
             continue
         if not _dominates(cache, module, k, z, moved, rows, out):
-            return None
+            return outer
         same = z.shape == h.shape and torch.equal(z, h) and torch.equal(z_moved, moved)
-        return Frontier(module, k, same)
-    return None
+        if not any(True for _ in module.children()):
+            return Frontier(module, k, same)
+        # an nn.Sequential, a block or a torch.compile wrapper: its first call takes the layer's output as it is, and
+        # the unit-local modules inside it run before the module that mixes units (as a traced model, which inlines it)
+        outer = outer or Frontier(module, k, same)
+    return outer
 
 
 @contextlib.contextmanager
