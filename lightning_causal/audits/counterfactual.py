@@ -90,7 +90,7 @@ class CounterfactualAudit(Audit):
         categorical: one-hot groups of tabular columns, each a sequence of >= 2 column indices
             (e.g. ``[[3, 4, 5]]``): the counterfactuals stay one-hot there (a category switches
             whole: ``color=red: -1, color=green: +1``).
-        integer: integer columns (indices, or a tensor broadcastable to one sample): the
+        integer: integer columns (indices, or a boolean tensor broadcastable to one sample): the
             counterfactuals stay integral there. Both as in
             :func:`~lightning_causal.causal.structure.counterfactuals.counterfactual_explanation`;
             a sample whose rounded points never reach its label is reported as not found.

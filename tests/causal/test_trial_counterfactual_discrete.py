@@ -160,7 +160,8 @@ def test_polishing_never_makes_a_counterfactual_worse():
         ({"categorical": [GROUP], "bounds": (0.0, 0.5)}, ValueError, r"`bounds` to allow 0 and 1 .* column 1 has \[0, 0.5\]"),
         ({"integer": [4]}, ValueError, r"`integer` to name columns of integral values but inputs row 0 holds 0.5 in column 4"),
         ({"integer": [0], "categorical": [[0, 1]]}, ValueError, "share no column but column 0 is in both"),
-        ({"integer": torch.ones(3)}, ValueError, r"`integer` broadcastable to one input \[5\] but got \[3\]"),
+        ({"integer": torch.ones(3, dtype=torch.bool)}, ValueError, r"`integer` broadcastable to one input \[5\] but got \[3\]"),
+        ({"integer": torch.ones(5)}, TypeError, r"`integer` to be a sequence of column indices but got Tensor"),
         ({"integer": [0], "bounds": (torch.tensor([0.2, -9, -9, -9, -9]), torch.tensor([0.8, 9, 9, 9, 9]))}, ValueError,
          r"hold an integer on every `integer` column but column 0 has \[0.2, 0.8\]"),
         ({"integer": [True]}, ValueError, r"column indices in \[0, 5\) .* but got True"),
@@ -206,3 +207,16 @@ def test_the_l1_optimum_where_two_rival_classes_tie_is_reached():
     cf = counterfactual_explanation(lin, x, 0, CounterfactualSettings(l2=0.0))
     ratio = cf.l1.double() / (n1 + n2)
     assert cf.success.all() and (ratio >= 1 - 1e-6).all() and (ratio <= 1.003).all(), ratio
+
+
+def test_indices_may_be_numpy_arrays_or_integer_tensors_and_a_boolean_tensor_is_a_mask():
+    """Column indices from NumPy (``np.where(...)[0]``, ``np.int64``) were refused as not ints; an
+    integer tensor is indices, only a boolean tensor is a mask (``torch.tensor([0, 4])`` read as a
+    mask would have marked column 1 of a 2-column input)."""
+    np = pytest.importorskip("numpy")
+    model, x = _tabular_model(), _tabular_inputs()
+    ref = counterfactual_explanation(model, x, 1, CounterfactualSettings(steps=40), categorical=[GROUP], integer=[AGE])
+    for categorical, integer in (([np.array(GROUP)], np.array([AGE])), ([[np.int64(c) for c in GROUP]], torch.tensor([AGE])),
+                                 ([torch.tensor(GROUP)], torch.tensor([True, False, False, False, False]))):
+        cf = counterfactual_explanation(model, x, 1, CounterfactualSettings(steps=40), categorical=categorical, integer=integer)
+        assert torch.equal(cf.counterfactuals, ref.counterfactuals)

@@ -11,6 +11,7 @@ gradient first; otherwise the elastic-net solution, exact on its piecewise linea
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -63,21 +64,25 @@ class DiscreteFeatures:
 
 
 def _columns(name: str, value: object, d: int) -> list[int]:
+    """Column indices: a sequence, a NumPy array or an integer tensor of ints in ``[0, d)``, each once."""
+    if isinstance(value, Tensor) and not value.is_floating_point() and value.dtype != torch.bool or type(value).__module__ == "numpy":
+        value = value.tolist()  # type: ignore[union-attr]
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise TypeError(f"Expected argument `{name}` to be a sequence of column indices but got {type(value).__name__} {value!r}")
-    bad = [c for c in value if not isinstance(c, int) or isinstance(c, bool) or not 0 <= c < d]
+    bad = [c for c in value if not isinstance(c, numbers.Integral) or isinstance(c, bool) or not 0 <= c < d]
     if bad:
         raise ValueError(f"Expected argument `{name}` to hold column indices in [0, {d}) (columns of inputs.flatten(1)) but got "
                          f"{bad[0]!r}")
-    if len(set(value)) != len(value):
-        raise ValueError(f"Expected argument `{name}` to name each column once but got {list(value)}")
-    return list(value)
+    cols = [int(c) for c in value]
+    if len(set(cols)) != len(cols):
+        raise ValueError(f"Expected argument `{name}` to name each column once but got {cols}")
+    return cols
 
 
 def check_discrete(categorical: object, integer: object, x: Tensor, lo: Tensor, hi: Tensor) -> DiscreteFeatures | None:
     """``categorical`` (a sequence of one-hot groups, each a sequence of >= 2 column indices of
-    ``inputs.flatten(1)``) and ``integer`` (a sequence of column indices, or a tensor of nonzero =
-    integer broadcastable to one input) checked against the inputs ``x`` and the bounds ``(lo, hi)``
+    ``inputs.flatten(1)``) and ``integer`` (column indices, or a boolean tensor broadcastable to one
+    input) checked against the inputs ``x`` and the bounds ``(lo, hi)``
     (broadcast to one input); ``None`` where both are ``None``."""
     if categorical is None and integer is None:
         return None
@@ -101,7 +106,7 @@ def check_discrete(categorical: object, integer: object, x: Tensor, lo: Tensor, 
             groups.append(cols)
     is_int = torch.zeros(d, dtype=torch.bool, device=x.device)
     if integer is not None:
-        if isinstance(integer, Tensor):
+        if isinstance(integer, Tensor) and integer.dtype == torch.bool:  # a mask; an integer tensor holds indices
             try:
                 is_int = torch.broadcast_to(integer.to(x.device).bool(), x[:1].shape).flatten()
             except RuntimeError as err:

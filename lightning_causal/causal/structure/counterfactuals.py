@@ -212,13 +212,13 @@ def counterfactual_explanation(
         settings: :class:`CounterfactualSettings` (proximity weights, steps, learning rate, ...).
         mask: mutable features (nonzero = may change), broadcastable to ``inputs``.
         bounds: ``(low, high)`` scalars or tensors broadcastable to one input.
-        categorical: one-hot groups, each a sequence of >= 2 column indices of ``inputs.flatten(1)``
+        categorical: one-hot groups, each >= 2 column indices of ``inputs.flatten(1)`` (a sequence, array or tensor)
             (e.g. ``[[3, 4, 5]]``: one feature of three categories); every input must be one-hot
             there, ``bounds`` must allow 0 and 1, and ``mask`` 0 on a column keeps that category
             from being switched on (on the input's own category: the group never changes).
-        integer: integer features: column indices of ``inputs.flatten(1)``, or a tensor (nonzero:
-            integer) broadcastable to one input; the inputs must be integral there and ``bounds``
-            hold an integer.
+        integer: integer features: column indices of ``inputs.flatten(1)`` (a sequence, array or
+            integer tensor), or a boolean tensor broadcastable to one input (``True``: integer); the
+            inputs must be integral there and ``bounds`` hold an integer.
         generator: private generator for ``settings.init_noise``.
         output, additional_forward_args: see :class:`~lightning_causal.causal.engine.forward.Forward`.
 
