@@ -105,7 +105,7 @@ def _select_nodes(e: Tensor, tidx: Tensor, rule: _Rule) -> tuple[list[int], dict
     overall = e.mean(-1)
     strength = overall if rule.alternative == "greater" else overall.abs()
     order = sorted((u for u in range(e.shape[0]) if keep[:, u].any()), key=lambda u: (-float(strength[u]), u))
-    stats = {"effect": overall, "importance": e.abs().mean(-1), "class": torch.as_tensor(classes)[best],
+    stats = {"effect": overall, "importance": e.abs().mean(-1), "class": torch.as_tensor(classes, device=best.device)[best],
              "class_effect": mean, "se": se, "z": z, "p_value": p, "share": share}
     return order[: rule.top_k] if rule.top_k is not None else order, stats
 
