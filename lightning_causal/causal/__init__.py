@@ -57,6 +57,7 @@ from lightning_causal.causal.sensitivity import (
     IndependentNormal,
     SobolResult,
     UniformCube,
+    class_probability,
     intrinsic_causal_contributions,
     sobol_indices,
 )
@@ -107,6 +108,7 @@ __all__ = [
     "IndependentNormal",
     "SobolResult",
     "UniformCube",
+    "class_probability",
     "intrinsic_causal_contributions",
     "sobol_indices",
     # SCMs and fairness
