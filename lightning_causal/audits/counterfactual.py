@@ -215,9 +215,23 @@ class CounterfactualAudit(Audit):
             result.images["counterfactuals"] = _triptych(x[idx].unsqueeze(1), cf.counterfactuals.unsqueeze(1))
             result.meta["counterfactual_inputs"] = "columns"
             for row, d in zip(result.tables["counterfactuals"], cf.delta):
-                top = d.abs().topk(min(3, d.numel())).indices.tolist()
-                row["changes"] = ", ".join(f"{self._column(c)}: {float(d[c]):+.3g}" for c in top if d[c] != 0)
+                row["changes"] = self._changes(d)
         return result
+
+    def _changes(self, d: Tensor) -> str:
+        """The three largest changes of one tabular counterfactual: a column ``name: +0.5``, or a
+        switch of a ``categorical`` group ``old → new`` (counted as a change of 1), so that the new
+        category is never cut off the list while its old one is shown."""
+        grouped = {int(c) for group in self.categorical or () for c in group}
+        items = [(float(d[c].abs()), f"{self._column(c)}: {float(d[c]):+.3g}") for c in d.nonzero().flatten().tolist()
+                 if c not in grouped]
+        for group in self.categorical or ():
+            cols = [int(c) for c in group]
+            old, new = [c for c in cols if d[c] < 0], [c for c in cols if d[c] > 0]
+            if old and new:
+                items.append((1.0, f"{self._column(old[0])} → {self._column(new[0])}"))
+        items.sort(key=lambda item: -item[0])  # stable: columns in order among equal changes
+        return ", ".join(text for _, text in items[:3])
 
     def _column(self, c: int) -> str:
         return self.feature_names[c] if self.feature_names is not None else f"x{c}"

@@ -220,3 +220,19 @@ def test_indices_may_be_numpy_arrays_or_integer_tensors_and_a_boolean_tensor_is_
                                  ([torch.tensor(GROUP)], torch.tensor([True, False, False, False, False]))):
         cf = counterfactual_explanation(model, x, 1, CounterfactualSettings(steps=40), categorical=categorical, integer=integer)
         assert torch.equal(cf.counterfactuals, ref.counterfactuals)
+
+
+def test_the_audit_names_a_category_switch_as_one_change_even_beside_larger_ones():
+    """Columns ranked by |change| alone cut one side of a switch off the three shown ('hours: +8, age: +3,
+    color=green: +1': from which colour?); a switch is one item 'old → new'."""
+    lin = nn.Linear(5, 2)
+    with torch.no_grad():  # class 1 needs age, green and hours together
+        lin.weight.copy_(torch.tensor([[0.0] * 5, [0.2, 0.0, 1.0, 0.0, 0.2]]))
+        lin.bias.copy_(torch.tensor([0.0, -3.0]))
+    x = torch.tensor([[0.0, 1.0, 0.0, 0.0, 0.0]])
+    names = ["age", "color=red", "color=green", "color=blue", "hours"]
+    audit = CounterfactualAudit(categorical=[GROUP], integer=[0, 4], bounds=(torch.tensor([0.0, 0, 0, 0, 0]), torch.tensor([3.0, 1, 1, 1, 9])),
+                                feature_names=names, settings=CounterfactualSettings(l2=0.0))
+    row = audit.run(lin, Probe(x, torch.ones(1, dtype=torch.long))).tables["counterfactuals"][0]
+    assert row["success"] and "color=red → color=green" in row["changes"], row["changes"]
+    assert "color=red: -1" not in row["changes"]
