@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -268,7 +269,7 @@ class InputEffectAudit(Audit):
         result.scalars["mean_abs_effect"] = mean_abs_effect
         result.scalars["max_abs_effect"] = float(mean_abs.max())
         share_k = max(1, min(k, (mean_abs.numel() if real is None else int(somewhere.sum())) - 1))  # all: always 1
-        result.scalars[f"top{share_k}_share"] = float(top_values[:share_k].sum()) / total if total > 0 else 0.0
+        result.scalars[f"top{share_k}_share"] = float(top_values[:share_k].sum()) / total if total > 0 else (0.0 if total == 0 else math.nan)  # NaN effects: NaN, not a share of 0
         ace_range = self._ace(model, probe, mask, max_batch_size)
         if ace_range is not None:
             result.vectors["ace_range"] = ace_range

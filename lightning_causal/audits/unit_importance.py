@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -105,7 +106,7 @@ class UnitImportanceAudit(Audit):
             result.vectors[f"importance/{layer}"] = imp
             result.scalars[f"{layer}/top1_importance"] = float(top.values[0])
             share_k = max(1, min(k, imp.numel() - 1))  # all units would be a constant share of 1
-            result.scalars[f"{layer}/top{share_k}_share"] = float(top.values[:share_k].sum()) / total if total > 0 else 0.0
+            result.scalars[f"{layer}/top{share_k}_share"] = float(top.values[:share_k].sum()) / total if total > 0 else (0.0 if total == 0 else math.nan)  # NaN effects: NaN, not a share of 0
             rows = [{"unit": int(u), "importance": float(imp[u]), "mean_effect": float(mean[u])} for u in top.indices.tolist()]
             result.meta[f"path/{layer}"] = info.path
             if info.read_positions:  # the modules after the layer run at the read positions only
