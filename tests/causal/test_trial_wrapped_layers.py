@@ -131,3 +131,37 @@ def test_the_attribution_estimate_looks_inside_a_container_on_every_path():
     torch.testing.assert_close(unit_effects(model, x, "stem", target=0, method="attribution", use_suffix=False), want)
     compiled = _Stem(compiled=True).double().eval()
     torch.testing.assert_close(unit_effects(compiled, x, "stem", target=0, method="attribution"), want)
+
+
+class _Quantized(nn.Module):
+    def __init__(self):
+        super().__init__()
+        import torch.ao.quantization as quantization
+
+        torch.manual_seed(0)
+        self.quant, self.dequant = quantization.QuantStub(), quantization.DeQuantStub()
+        self.fc1, self.act, self.fc2 = nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.dequant(self.fc2(self.act(self.fc1(self.quant(x)))))
+
+
+def test_quantization_aware_layers_stay_in_the_layer_map_default_layers():
+    import warnings
+
+    import pytest
+    import torch.ao.quantization as quantization
+
+    model = _Quantized().train()
+    model.qconfig = quantization.get_default_qat_qconfig("fbgemm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantization.prepare_qat(model, inplace=True)  # fc1, fc2 gain weight_fake_quant / activation_post_process
+    x = torch.randn(10, 6, generator=torch.Generator().manual_seed(0))
+    model(x)
+    model.eval()
+    # before: no leaf layer (fc1 and fc2 hold fake-quant submodules), and the error blamed `layers`, never passed
+    assert leaf_layers(model) == ["fc1", "fc2"]
+    assert layer_causal_map(model, x).layers == ["fc1", "fc2"]
+    with pytest.raises(ValueError, match=r"holds none; name the layers with `layers=`"):
+        layer_causal_map(nn.Sequential(nn.Flatten(), nn.ReLU()), x)

@@ -34,9 +34,11 @@ def _parametrization_modules(model: nn.Module) -> set[int]:
 def leaf_layers(model: nn.Module) -> list[str]:
     """Leaf modules that own parameters (convolutions, linear layers, normalisations), by name.
 
-    A layer with parametrized weights (``torch.nn.utils.parametrizations.weight_norm``,
-    ``spectral_norm``, ``parametrize.register_parametrization``) is a leaf that owns them: its
-    ``parametrizations`` submodules compute its weight and are not layers.
+    A layer is a module that owns parameters none of whose submodules does: its submodules are
+    then auxiliary, not layers. A layer with parametrized weights (``torch.nn.utils.parametrizations.weight_norm``,
+    ``spectral_norm``, ``parametrize.register_parametrization``) owns them (its ``parametrizations``
+    compute its weight and are not layers), and so does a quantization-aware layer (``prepare_qat``:
+    its ``weight_fake_quant`` and ``activation_post_process`` hold buffers only).
 
     Examples:
         >>> leaf_layers(nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)))
@@ -46,9 +48,10 @@ def leaf_layers(model: nn.Module) -> list[str]:
         ['0', '2']
     """
     hidden = _parametrization_modules(model)
+    owns = {id(m) for m in model.modules()
+            if id(m) not in hidden and (any(True for _ in m.parameters(recurse=False)) or parametrize.is_parametrized(m))}
     return [name for name, m in named_modules(model).items()
-            if name and id(m) not in hidden and not any(id(c) not in hidden for c in m.children())
-            and (any(True for _ in m.parameters(recurse=False)) or parametrize.is_parametrized(m))]
+            if name and id(m) in owns and not any(id(d) in owns for d in m.modules() if d is not m)]
 
 
 def block_candidates(model: nn.Module, *, all_sizes: bool = False) -> list[list[str]]:

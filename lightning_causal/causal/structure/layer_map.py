@@ -378,8 +378,9 @@ def layer_causal_map(
         warnings.filterwarnings("ignore", message=_REPEATED_CAPTURE)
         if names is None:
             names = default_layers(forward, xs)
-            if not names:
-                raise ValueError(f"Expected argument `layers` to name at least one module but got {layers!r}")
+            if not names:  # nothing the default could read: say so, not that the `layers` never given were empty
+                raise ValueError(f"Expected the model {type(model).__name__} to hold a module with parameters that the "
+                                 "default layers read, but it holds none; name the layers with `layers=`")
         with embedding_readers(model, xs) as readers:  # the clean pass only: which embeddings read token ids
             out, acts = _clean(forward, xs, names, named=layers is not None)
         real_positions = None if padding is None else ~padding.reshape(padding.shape[:2])
