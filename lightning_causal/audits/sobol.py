@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -31,6 +32,7 @@ from lightning_causal.causal.scm.attribute_flip import one_hot_block
 from lightning_causal.causal.sensitivity.samplers import (
     EmpiricalMarginals,
     GaussianCopula,
+    _warn_singular,
     class_probability,
 )
 from lightning_causal.causal.sensitivity.sobol import SobolResult, sobol_indices
@@ -195,6 +197,21 @@ class SobolAudit(Audit):
                     "off its data; sampler='empirical' with the block as one group (feature_mask) draws it as observed",
                     UserWarning, stacklevel=3)
                 return
+
+    def dry_run(self, model: nn.Module, probe: Probe) -> AuditResult | None:
+        """The run on 2 probe samples (:meth:`Audit.dry_run`), whose copula warnings would speak of those 2
+        (a correlation of D columns from 2 samples is always singular; two binary columns can look one-hot
+        on 2 rows): they are checked on the whole probe instead, and the 2-sample run is silent about them."""
+        if self.sampler == "copula":
+            x = probe.first.detach()
+            data = x if x.is_floating_point() else x.double()
+            self._warn_one_hot(data)
+            _warn_singular(data.reshape(data.shape[0], -1))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="GaussianCopula: the correlation", category=UserWarning)
+            warnings.filterwarnings("ignore", message=re.escape(f"SobolAudit {self.name!r} with sampler='copula'"), category=UserWarning)
+            warnings.filterwarnings("ignore", message="`func` is constant on the sample", category=UserWarning)
+            return super().dry_run(model, probe)
 
     def analyse(self, model: nn.Module, probe: Probe, max_batch_size: int | None = None) -> SobolResult:
         """The :class:`~lightning_causal.causal.sensitivity.sobol.SobolResult` behind :meth:`run`."""
