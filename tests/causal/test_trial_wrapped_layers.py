@@ -165,3 +165,18 @@ def test_quantization_aware_layers_stay_in_the_layer_map_default_layers():
     assert layer_causal_map(model, x).layers == ["fc1", "fc2"]
     with pytest.raises(ValueError, match=r"holds none; name the layers with `layers=`"):
         layer_causal_map(nn.Sequential(nn.Flatten(), nn.ReLU()), x)
+
+
+def test_the_attribution_estimate_takes_a_parametrized_layer_as_the_layer_that_mixes_units():
+    from lightning_causal.causal import unit_effects
+
+    x = torch.randn(8, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    for wrap in (parametrizations.weight_norm, lambda m: parametrize.register_parametrization(m, "weight", _Double())):
+        model = _mlp()
+        wrap(model[2])  # its `parametrizations` are submodules, but it is a layer, not a container
+        with torch.no_grad():
+            twin = _mlp()
+            twin[2].weight.copy_(model[2].weight)
+        for path in (True, False):
+            torch.testing.assert_close(unit_effects(model, x, "0", target=1, method="attribution", use_suffix=path),
+                                       unit_effects(twin, x, "0", target=1, method="attribution", use_suffix=path))

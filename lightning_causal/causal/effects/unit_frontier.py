@@ -13,8 +13,8 @@ first order.
 :func:`find_frontier` finds ``z`` on two trial rows: the first module call after the layer, not
 a known unit-local module, whose first argument changes when the layer's output changes; and it
 checks that ``z`` carries all of the layer's influence (the output is unchanged when ``h`` changes
-but ``z`` is held at its clean value). A module that holds others (an ``nn.Sequential``, a block, a
-``torch.compile`` wrapper) gives way to the first such call inside it that carries all of the
+but ``z`` is held at its clean value). A module that only holds others (an ``nn.Sequential``, a block
+without weights of its own, a ``torch.compile`` wrapper) gives way to the first such call inside it that carries all of the
 influence too, as in a traced model, which inlines it (else the container's input is ``z``). Otherwise (skip connections around the module, a layer
 used twice, ``z`` passed by keyword) there is no frontier and the estimate is taken at ``h``.
 """
@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from lightning_causal.causal.engine.hook_split import Stub
 from lightning_causal.causal.engine.live_values import close
@@ -125,12 +126,19 @@ def find_frontier(cache: PrefixCache, layer: nn.Module) -> Frontier | None:
         if not _dominates(cache, module, k, z, moved, rows, out):
             return outer
         same = z.shape == h.shape and torch.equal(z, h) and torch.equal(z_moved, moved)
-        if not any(True for _ in module.children()):
+        if not _container(module):
             return Frontier(module, k, same)
         # an nn.Sequential, a block or a torch.compile wrapper: its first call takes the layer's output as it is, and
         # the unit-local modules inside it run before the module that mixes units (as a traced model, which inlines it)
         outer = outer or Frontier(module, k, same)
     return outer
+
+
+def _container(module: nn.Module) -> bool:
+    """A module that only holds others: submodules, and no weights of its own (a layer with parametrized
+    or fake-quantized weights, or an adapter with its own low-rank weights, computes with them itself)."""
+    return (any(True for _ in module.children()) and not any(True for _ in module.parameters(recurse=False))
+            and not parametrize.is_parametrized(module))
 
 
 @contextlib.contextmanager
