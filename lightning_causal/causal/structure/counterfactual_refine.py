@@ -248,7 +248,7 @@ def polish(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box: tu
             cand[:, cols] = torch.where(switch, torch.zeros_like(v).scatter_(1, pick, 1.0), v)
             starts.append(cand)
             gains.append(torch.where(switch, top, 0.0).squeeze(1))
-        points = [_step(start_k, need - gain_k, a, sign, cap, free, is_int, (l1, l2), x0) for start_k, gain_k in zip(starts, gains)]
+        points = [p for start_k, gain_k in zip(starts, gains) for p in _step(start_k, need - gain_k, a, sign, cap, free, is_int, (l1, l2), x0)]
         if rivals.shape[1] > 1:  # both rivals' margins at once where the first step falls short of the second's
             g2 = torch.where(free, g2.flatten(1).double(), 0.0)  # (one at a time alternates where they tie at the optimum)
             m2 = m2.detach().double()
@@ -281,15 +281,19 @@ def polish(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box: tu
 
 
 def _step(start: Tensor, need: Tensor, a: Tensor, sign: Tensor, cap: Tensor, free: Tensor, is_int: Tensor,
-          costs: tuple[float, float], x0: Tensor) -> Tensor:
-    """``start`` with its free features replaced by the cheapest change of gain ``need`` (integers
-    rounded up, away from ``x0``: the gain only grows; then the continuous features re-solved)."""
+          costs: tuple[float, float], x0: Tensor) -> list[Tensor]:
+    """``start`` with its free features replaced by the cheapest change of gain ``need``; with integer
+    features two points: the integers rounded up (away from ``x0``: the gain only grows) and rounded
+    down (towards ``x0``), the continuous features re-solved for the rest in each."""
     step = _solve(a, cap, need, *costs)
-    if is_int.any():
-        whole = torch.where(is_int, (step - 1e-9).ceil().clamp_min(0.0).minimum(cap.floor()), 0.0)
+    if not is_int.any():
+        return [torch.where(free, x0 + sign * step, start)]
+    out = []
+    for whole in ((step - 1e-9).ceil(), (step + 1e-9).floor()):
+        whole = torch.where(is_int, whole.clamp_min(0.0).minimum(cap.floor()), 0.0)
         rest = _solve(torch.where(is_int, 0.0, a), cap, need - (a * whole).sum(1), *costs)
-        step = torch.where(is_int, whole, rest)
-    return torch.where(free, x0 + sign * step, start)
+        out.append(torch.where(free, x0 + sign * torch.where(is_int, whole, rest), start))
+    return out
 
 
 def _solve_two(g1: Tensor, g2: Tensor, n1: Tensor, n2: Tensor, x0: Tensor, lo: Tensor, hi: Tensor,

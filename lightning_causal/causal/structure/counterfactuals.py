@@ -200,7 +200,7 @@ def counterfactual_explanation(
     class and cost are those of the projected point, checked with a plain forward pass: the result
     is exactly one-hot and integral, and an input whose projected points never reach the target is
     reported as failed (``x' = x``). Polishing also tries each group switched to the category of largest
-    linearised gain, and rounds integers away from ``x``.
+    linearised gain, and rounds the integers of each step both up and down.
 
     Runs in eval mode; the parameters' ``requires_grad`` is switched off meanwhile and restored
     (their ``.grad`` is never touched); no global RNG is used.
