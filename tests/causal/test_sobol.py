@@ -343,7 +343,7 @@ def test_constant_column_in_copula_is_harmless():
         (torch.zeros(1, 3), ValueError, r"\[N >= 2, ...\] but got \[1, 3\]"),
         (torch.zeros(5), ValueError, r"\[N >= 2, ...\] but got \[5\]"),
         (torch.tensor([[1.0, float("nan")], [0.0, 0.0]]), ValueError, "finite"),
-        (torch.zeros(4, 2, dtype=torch.long), TypeError, "floating-point tensor"),
+        (torch.zeros(4, 2, dtype=torch.bool), TypeError, "floating-point or integer tensor"),  # codes are data (test_trial_sobol_codes.py)
     ],
 )
 def test_bad_sampler_data(data, error, match):

@@ -116,9 +116,9 @@ class IndependentNormal(_CubeSampler):
 
 
 def _check_data(data: Tensor) -> Tensor:
-    if not isinstance(data, Tensor) or not data.is_floating_point():
+    if not isinstance(data, Tensor) or data.dtype == torch.bool or data.is_complex():
         got = f"a tensor of dtype {data.dtype}" if isinstance(data, Tensor) else type(data).__name__
-        raise TypeError(f"Expected argument `data` to be a floating-point tensor [N, ...] but got {got}")
+        raise TypeError(f"Expected argument `data` to be a floating-point or integer tensor [N, ...] but got {got}")
     if data.dim() < 2 or data.shape[0] < 2:
         raise ValueError(f"Expected argument `data` of shape [N >= 2, ...] but got {list(data.shape)}")
     if not torch.isfinite(data).all():
@@ -139,7 +139,8 @@ class EmpiricalMarginals(_CubeSampler):
     columns the pick-freeze design swaps together) are those of that joint variable.
 
     Args:
-        data: ``[N, ...]`` observations (images are flattened to ``D = C H W`` columns).
+        data: ``[N, ...]`` observations (images are flattened to ``D = C H W`` columns). Integer data
+            (category codes) is drawn in its own dtype, observed codes that a model embedding them takes.
         groups: ``None`` or a group id per column (``D`` elements, as ``sobol_indices`` takes them).
 
     Examples:

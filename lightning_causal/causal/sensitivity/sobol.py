@@ -240,7 +240,8 @@ def sobol_indices(
 
     Args:
         func: ``[M, D] -> [M]`` (or ``[M, 1]``); called on chunks of at most ``max_batch_size`` rows
-            under ``torch.no_grad()``. The rows are float64 (the samplers draw in double precision):
+            under ``torch.no_grad()``. The rows are float64 (the samplers draw in double precision; the
+            draws of :class:`EmpiricalMarginals` of integer data are codes in that dtype):
             :func:`~lightning_causal.causal.sensitivity.samplers.class_probability` casts them to the
             model's dtype (and reshapes them); in a ``func`` of your own, cast them:
             ``lambda x: model(x.float())[:, 1]``. A one-output ``nn.Module`` may be passed as it
