@@ -110,7 +110,7 @@ class CausalAuditCallback(Callback):
     nothing (a warning says so). Under mixed precision (``"bf16-mixed"``, ``"16-mixed"``) the audits
     run outside autocast, on the float32 weights (the numbers of ``audit.run`` called by hand); under
     ``"64-true"``/``"bf16-true"`` the probe (its inputs and floating forward arguments, as Lightning
-    converts a training batch) is converted to the weights' dtype and the audits compute in it. A callback that changes the weights when training ends (``StochasticWeightAveraging``)
+    converts a training batch) is converted to the weights' dtype and the audits compute in it. A callback that changes the weights when training ends (``StochasticWeightAveraging``, ``EMAWeightAveraging``)
     does so after the last audit when it comes after this callback in ``callbacks=``: the reports explain the trained
     weights, not the averaged ones. Listed before it, it swaps the averaged weights in before the fit-end audit of a
     last epoch off the schedule (both run in ``on_train_end``, in the order of ``callbacks=``), which then explains
@@ -246,19 +246,23 @@ class CausalAuditCallback(Callback):
         """``StochasticWeightAveraging`` listed before this callback swaps the averaged weights in at
         ``on_train_end`` before the fit-end audit runs there: that audit explains other weights than
         the epoch audits (which see the trained ones), unless the user says so."""
-        from lightning.pytorch.callbacks import StochasticWeightAveraging
+        from lightning.pytorch import callbacks as lightning_callbacks
 
         if not self.on_fit_end_audit:
             return
+        # Lightning's averaging callbacks (WeightAveraging, EMAWeightAveraging: Lightning >= 2.6) copy the average in there
+        kinds = tuple(getattr(lightning_callbacks, k) for k in ("StochasticWeightAveraging", "WeightAveraging")
+                      if hasattr(lightning_callbacks, k))
         callbacks = list(trainer.callbacks)
         mine = next((i for i, cb in enumerate(callbacks) if cb is self), len(callbacks))
-        if any(isinstance(cb, StochasticWeightAveraging) for cb in callbacks[:mine]):
+        before = [type(cb).__name__ for cb in callbacks[:mine] if isinstance(cb, kinds)]
+        if before:
             rank_zero_warn(
-                "CausalAuditCallback comes after StochasticWeightAveraging in `callbacks=`: when training ends, the "
-                "averaging swaps its averaged weights in before the fit-end audit (of a last epoch off the schedule), "
-                "which then explains the averaged weights while every other audit explains the trained ones. List "
-                "CausalAuditCallback before StochasticWeightAveraging to explain the trained weights throughout, or "
-                "pass `on_fit_end=False`")
+                f"CausalAuditCallback comes after {before[0]} in `callbacks=`: when training ends, the averaging "
+                "swaps its averaged weights in before the fit-end audit (of a last epoch off the schedule), which then "
+                "explains the averaged weights while every other audit explains the trained ones. List "
+                f"CausalAuditCallback before {before[0]} to explain the trained weights throughout, or pass "
+                "`on_fit_end=False`")
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
