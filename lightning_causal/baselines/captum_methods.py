@@ -160,7 +160,9 @@ class CaptumForward(nn.Module):
     Captum passes ``additional_forward_args`` positionally and expands their per-sample tensors
     with the inputs (integration steps, noise samples, perturbations); keyword arguments (a
     Mapping) are therefore handed to Captum as trailing positional values and turned back into
-    keywords here (:meth:`captum_args`).
+    keywords here (:meth:`captum_args`). With ``input_dtype`` set, floating inputs reach the model
+    in that dtype: Captum's float32 noise (``NoiseTunnel``, ``GradientShap``) promotes the rows of
+    a bfloat16 or float16 model to float32, which the model refuses.
 
     Examples:
         >>> f = CaptumForward(nn.Linear(3, 2), additional_forward_args=None)
@@ -177,6 +179,7 @@ class CaptumForward(nn.Module):
         self._positional, self._keywords = tuple(fargs.args), tuple(fargs.kwargs)
         self._values = (*fargs.args, *fargs.kwargs.values())
         self._num_inputs = num_inputs
+        self.input_dtype: torch.dtype | None = None
 
     def captum_args(self) -> tuple[Any, ...] | None:
         """What to pass as Captum's ``additional_forward_args`` (``None`` when there are none)."""
@@ -185,6 +188,8 @@ class CaptumForward(nn.Module):
     def forward(self, *args: Any) -> Tensor:
         k, npos = self._num_inputs, len(self._positional)
         inputs, positional, keywords = args[:k], args[k : k + npos], dict(zip(self._keywords, args[k + npos :]))
+        if self.input_dtype is not None:
+            inputs = tuple(t.to(self.input_dtype) if isinstance(t, Tensor) and t.is_floating_point() else t for t in inputs)
         out = select_output(self.model(*inputs, *positional, **keywords), self.output)
         return out.unsqueeze(1) if out.dim() == 1 else out
 
@@ -332,6 +337,7 @@ def attribute(
     forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args)
     with attribution_context(forward.model, seed):
         x, tidx = prepare_inputs(forward, inputs, target, integer_ok=spec.grouped and not spec.noise_tunnel)  # ablation: token ids too
+        forward.input_dtype = x.dtype if x.is_floating_point() else None  # the rows Captum builds, back in x's dtype
         kept = None  # token ids: the elements that keep their tokens (padding, special tokens kept by the baseline)
         explicit = spec.options.get("baselines")  # an explicit ``baselines`` option overrides the argument
         if spec.grouped:
