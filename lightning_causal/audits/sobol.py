@@ -42,6 +42,20 @@ __all__ = ["SobolAudit"]
 _SAMPLERS = ("empirical", "copula")
 
 
+def _check_distinct_tags(names: list[str] | None) -> None:
+    """The scalars ``S/<name>`` of two groups whose names are one tag would overwrite each other."""
+    seen: dict[str, str] = {}
+    for name in names or ():
+        tag = tag_safe(name)
+        if tag in seen:
+            raise ValueError(
+                f"Expected argument `feature_names` to name every group apart but {seen[tag]!r} and {name!r} both give "
+                f"the scalar tags S/{tag} and ST/{tag} (names are tags with characters other than letters, digits, "
+                "'_', '.' and '-' made '_'), so one group's series would overwrite the other's"
+            )
+        seen[tag] = name
+
+
 class SobolAudit(Audit):
     """Sobol' indices of input groups for the probability of one class, with bootstrap intervals.
 
@@ -89,7 +103,7 @@ class SobolAudit(Audit):
             says which quantity was explained.
         seed: seed of the private generator (the global RNG is untouched).
         feature_names: one name per group (per column of tabular data by default), used in the
-            scalar tags, the table and the figure.
+            scalar tags, the table and the figure; names that give the same tag (``"a b"``, ``"a_b"``) are refused.
         class_names: one name per class (names the explained class in the report and figure).
         output: which tensor of the model's return value holds the logits (see :class:`Audit`).
         name: tag of the audit (default ``"sobol"``).
@@ -128,6 +142,7 @@ class SobolAudit(Audit):
     ) -> None:
         super().__init__(name, output=output)
         self.feature_names, self.class_names = check_names("feature_names", feature_names), check_names("class_names", class_names)
+        _check_distinct_tags(self.feature_names)
         check_int("n", n, minimum=2)
         check_int("top_k", top_k, minimum=1)
         check_int("n_bootstrap", n_bootstrap, minimum=0)
