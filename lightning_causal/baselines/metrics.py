@@ -329,7 +329,7 @@ def sensitivity(
                          .view(n, n_perturb_samples, *x.shape[1:]))
         delta = drawn[0][:, done[0]:done[0] + k].reshape(x.shape)
         done[0] += k
-        return (x + delta,)
+        return (x + delta.to(x.dtype),)  # float32 draws: a bfloat16 or float16 probe stays in its dtype
 
     with seeded_rng(seed):
         per_pass = None if max_examples_per_batch is None else min(max(max_examples_per_batch, n), n * n_perturb_samples)
