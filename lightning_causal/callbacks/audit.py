@@ -65,7 +65,8 @@ class CausalAuditCallback(Callback):
 
     Args:
         audits: the :class:`~lightning_causal.audits.Audit` objects to run, with distinct names. Several
-            callbacks on one trainer hold audits of different names (``name=``): the names make the
+            callbacks on one trainer hold audits of different names (``name=``; one name in two callbacks is
+            refused at set-up, as their scalars and drift would mix in one series): the names make the
             checkpoint's ``state_key`` (Lightning refuses two callbacks of one key), the tags and the report names.
         probe: a :class:`~lightning_causal.audits.Probe`, a tensor, a batch nested like the training batches
             (``(inputs, labels)``, ``((x1, x2), y)``, a mapping, a dataclass), a ``Dataset``, a list of samples (as
@@ -230,6 +231,7 @@ class CausalAuditCallback(Callback):
                     f"this `trainer.{getattr(stage, 'value', stage)}` run audits nothing. To audit a trained model, "
                     "call `audit.run(model, Probe(x, y))` for each audit")
             return
+        self._check_names_across_callbacks(trainer)
         self._reset()  # a new fit starts fresh; a resumed one reloads its state after setup
         self.report_dir = self._resolved_report_dir(trainer)
         self._report_tag = self._shared_report_tag(trainer)
@@ -241,6 +243,20 @@ class CausalAuditCallback(Callback):
         from lightning_causal.callbacks import monitoring  # imported here: it imports this module
 
         monitoring.advise_lightning_monitors(self, trainer)
+
+    def _check_names_across_callbacks(self, trainer: Trainer) -> None:
+        """Audits of one name in two audit callbacks of the trainer log the same tags
+        (``causal/<name>/...``): their values would mix in one series, at the same steps where both
+        audit, and each callback's drift compares with its own previous audit (another epoch, another
+        probe), so the series would jump between two bases."""
+        others = [cb for cb in trainer.callbacks if isinstance(cb, CausalAuditCallback) and cb is not self]
+        mine = [a.name for a in self.audits]
+        shared = [name for name in mine if any(name in [a.name for a in cb.audits] for cb in others)]
+        if shared:
+            raise MisconfigurationException(
+                f"Expected the audit callbacks of one trainer to hold audits of distinct names but {shared} are in "
+                f"more than one: their scalars (causal/{shared[0]}/...) and drift would mix in one series; pass "
+                "`name=` to the audits of one callback to tell them apart")
 
     def _warn_averaging_before(self, trainer: Trainer) -> None:
         """``StochasticWeightAveraging`` listed before this callback swaps the averaged weights in at
