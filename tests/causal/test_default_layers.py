@@ -271,3 +271,47 @@ def test_blocks_of_one_class_across_stages_form_the_chain_and_stages_do_where_th
                                                                    "stages.1.blocks.1"]]
     assert layer_causal_map(model, torch.randn(4, 3)).layers == ["stages.0", "stages.1"]
     assert all_hook_counts(model) == 0 and all_hook_counts(resnet) == 0
+
+
+class _Lora(nn.Module):
+    """PEFT's layout of a LoRA-wrapped linear layer, written by hand: the frozen ``base_layer``
+    and the adapter ``lora_B(lora_A(x))`` beside it, on the same input."""
+
+    def __init__(self, base: nn.Linear, r: int = 2) -> None:
+        super().__init__()
+        self.base_layer = base
+        self.lora_A = nn.ModuleDict({"default": nn.Linear(base.in_features, r, bias=False)})
+        self.lora_B = nn.ModuleDict({"default": nn.Linear(r, base.out_features, bias=False)})
+        nn.init.normal_(self.lora_B["default"].weight)  # PEFT starts B at 0; trained, it is not
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base_layer(x) + 0.5 * self.lora_B["default"](self.lora_A["default"](x))
+
+
+class _Backbone(nn.Module):
+    """A user's module that happens to call a submodule ``base_layer`` (no adapter): not one layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.base_layer, self.head = nn.Linear(4, 6), nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.tanh(self.base_layer(x)))
+
+
+def test_a_lora_wrapped_layer_is_one_layer_of_the_map_not_three_in_a_chain():
+    """The default layers of a model with LoRA adapters (PEFT's ``base_layer``/``lora_A``/``lora_B``)
+    were the frozen base layer and the two adapter matrices of each wrapped layer, drawn as a chain
+    though they run side by side, and the wrapper's output (base + adapter: what the next layer
+    reads) was in no layer of the map. The wrapper is now the layer: the default map equals the
+    map over the wrappers named by hand."""
+    torch.manual_seed(0)
+    model = nn.Sequential(_Lora(nn.Linear(4, 8)), nn.ReLU(), _Lora(nn.Linear(8, 3))).eval()
+    x = torch.randn(12, 4, generator=torch.Generator().manual_seed(1))
+    assert leaf_layers(model) == ["0", "2"]
+    got = layer_causal_map(model, x, max_rows=None)
+    named = layer_causal_map(model, x, layers=["0", "2"], max_rows=None)
+    assert got.layers == ["0", "2"]
+    torch.testing.assert_close(got.cka, named.cka, rtol=0, atol=0)
+    torch.testing.assert_close(got.response, named.response, rtol=0, atol=0)
+    assert leaf_layers(_Backbone()) == ["base_layer", "head"]  # a submodule called base_layer alone is no adapter

@@ -31,6 +31,23 @@ def _parametrization_modules(model: nn.Module) -> set[int]:
             for m in layer.parametrizations.modules()}
 
 
+def _adapter_parts(model: nn.Module) -> set[int]:
+    """Ids of the modules inside an adapter-wrapped layer: a module with a ``base_layer`` submodule
+    (PEFT's convention for LoRA, IA3, DoRA, ...: ``base_layer`` the frozen layer, ``lora_A``/``lora_B``
+    the adapter beside it) computes ``base_layer(x) + B(A(x))`` from one input, so its parts run side
+    by side, not one after another: the wrapper is the layer, its output the one the model uses."""
+    return {id(d) for m in model.modules() if _is_adapter(m) for d in m.modules() if d is not m}
+
+
+def _is_adapter(module: nn.Module) -> bool:
+    """A PEFT tuner layer (a ``BaseTunerLayer``), or a module with ``base_layer``, ``lora_A`` and
+    ``lora_B`` (the same layout written by hand)."""
+    if not isinstance(getattr(module, "base_layer", None), nn.Module):
+        return False
+    return any(c.__name__ == "BaseTunerLayer" for c in type(module).__mro__) or (
+        isinstance(getattr(module, "lora_A", None), nn.Module) and isinstance(getattr(module, "lora_B", None), nn.Module))
+
+
 def leaf_layers(model: nn.Module) -> list[str]:
     """Leaf modules that own parameters (convolutions, linear layers, normalisations), by name.
 
@@ -38,7 +55,10 @@ def leaf_layers(model: nn.Module) -> list[str]:
     then auxiliary, not layers. A layer with parametrized weights (``torch.nn.utils.parametrizations.weight_norm``,
     ``spectral_norm``, ``parametrize.register_parametrization``) owns them (its ``parametrizations``
     compute its weight and are not layers), and so does a quantization-aware layer (``prepare_qat``:
-    its ``weight_fake_quant`` and ``activation_post_process`` hold buffers only).
+    its ``weight_fake_quant`` and ``activation_post_process`` hold buffers only). A layer wrapped by
+    an adapter (PEFT's LoRA: a module with a ``base_layer`` beside ``lora_A``/``lora_B``) is one
+    layer, the wrapper: its parts run side by side on the same input, and the wrapper's output is
+    what the next layer reads.
 
     Examples:
         >>> leaf_layers(nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)))
@@ -47,9 +67,10 @@ def leaf_layers(model: nn.Module) -> list[str]:
         >>> leaf_layers(model)
         ['0', '2']
     """
-    hidden = _parametrization_modules(model)
+    hidden = _parametrization_modules(model) | _adapter_parts(model)
     owns = {id(m) for m in model.modules()
-            if id(m) not in hidden and (any(True for _ in m.parameters(recurse=False)) or parametrize.is_parametrized(m))}
+            if id(m) not in hidden and (any(True for _ in m.parameters(recurse=False)) or parametrize.is_parametrized(m)
+                                        or _is_adapter(m))}
     return [name for name, m in named_modules(model).items()
             if name and id(m) in owns and not any(id(d) in owns for d in m.modules() if d is not m)]
 
