@@ -238,16 +238,23 @@ def polish(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box: tu
         a = torch.where(free, g.abs(), 0.0)
         need = slack - m + (a * sign * (base - x0)).sum(1)  # Σ_free g_j δ_j needed for the margin `slack`
         starts, gains = [base], [torch.zeros_like(m)]
-        for cols in groups:  # each group switched to the category of largest linearised gain
-            v, gc = base[:, cols], g[:, cols]
-            cur = v.argmax(1, keepdim=True)
-            gain = torch.where(mut[:, cols] & (v == 0), gc - gc.gather(1, cur), -torch.inf)
+        blocks, block_gain = [], []
+        for cols in groups:  # each group's switch from the input's category to the one of largest linearised gain
+            v, gc = x0[:, cols], g[:, cols]
+            own = v.argmax(1, keepdim=True)
+            gain = torch.where(mut[:, cols] & (v == 0), gc - gc.gather(1, own), -torch.inf)
             top, pick = gain.max(1, keepdim=True)
-            switch = (top > 0) & mut[:, cols].gather(1, cur)
-            cand = base.clone()
-            cand[:, cols] = torch.where(switch, torch.zeros_like(v).scatter_(1, pick, 1.0), v)
-            starts.append(cand)
-            gains.append(torch.where(switch, top, 0.0).squeeze(1))
+            switch = (top > 0) & mut[:, cols].gather(1, own)
+            blocks.append(torch.where(switch, torch.zeros_like(v).scatter_(1, pick, 1.0), v))
+            block_gain.append(torch.where(switch, top, 0.0).squeeze(1))
+        if groups:  # every switch costs 2 in L1: the best k switches are those of the k largest gains (k = 0: none)
+            rank = torch.stack(block_gain, 1).argsort(1, descending=True).argsort(1)
+            for k in range(len(groups) + 1):
+                cand = base.clone()
+                for j, cols in enumerate(groups):
+                    cand[:, cols] = torch.where(rank[:, j:j + 1] < k, blocks[j], x0[:, cols])
+                starts.append(cand)
+                gains.append((g * (cand - base)).sum(1))  # only the one-hot columns differ from `base`
         points = [p for start_k, gain_k in zip(starts, gains) for p in _step(start_k, need - gain_k, a, sign, cap, free, is_int, (l1, l2), x0)]
         if rivals.shape[1] > 1:  # both rivals' margins at once where the first step falls short of the second's
             g2 = torch.where(free, g2.flatten(1).double(), 0.0)  # (one at a time alternates where they tie at the optimum)

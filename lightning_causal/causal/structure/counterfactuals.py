@@ -199,8 +199,9 @@ def counterfactual_explanation(
     projected (each group one-hot at its largest entry, integers rounded into ``bounds``) and its
     class and cost are those of the projected point, checked with a plain forward pass: the result
     is exactly one-hot and integral, and an input whose projected points never reach the target is
-    reported as failed (``x' = x``). Polishing also tries each group switched to the category of largest
-    linearised gain, and rounds the integers of each step both up and down.
+    reported as failed (``x' = x``). Polishing also tries the switches of the k groups of largest
+    linearised gain from the input's own categories (k = 0..G), and rounds the integers of each step
+    both up and down.
 
     Runs in eval mode; the parameters' ``requires_grad`` is switched off meanwhile and restored
     (their ``.grad`` is never touched); no global RNG is used.
