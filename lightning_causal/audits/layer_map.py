@@ -84,6 +84,9 @@ class LayerMapAudit(Audit):
         check_mask_options(feature_mask, patch_size, function_ok=True)
         check_float("threshold", threshold, minimum=0.0, maximum=1.0)
         self.layers = None if layers is None else layer_names(layers)
+        twice = sorted({name for name in self.layers or () if self.layers.count(name) > 1})
+        if twice:
+            raise ValueError(f"Expected argument `layers` to name each module once but got {twice} more than once")
         self.max_rows = check_int("max_rows", max_rows, minimum=2, none_ok=True)
         self.feature_mask, self.patch_size, self.threshold = feature_mask, patch_size, float(threshold)
         self.baseline, self.target = check_baseline(baseline), check_target(target)

@@ -314,7 +314,7 @@ def layer_causal_map(
         inputs: a tensor ``[N, ...]`` or a tuple of tensors.
         feature_mask: integer group ids broadcastable to the inputs (Captum's convention);
             ``None``: one group per element.
-        layers: module names (sorted into forward order; a module that runs several times per pass
+        layers: module names, each once (sorted into forward order; a module that runs several times per pass
             is read at its last call and placed there, with a ``UserWarning``). Default
             (:func:`~lightning_causal.causal.structure.default_layers.default_layers`): the repeated
             blocks of the model when they run as a chain (the residual stream: ``vit.layers.<i>``,
@@ -369,6 +369,9 @@ def layer_causal_map(
         raise ValueError(f"Expected argument `layers` to name at least one module but got {layers!r}")
     for name in names or ():
         resolve_module(model, name)
+    twice = sorted({name for name in names or () if names.count(name) > 1})
+    if twice:  # each name's hook counted a call: the map warned that the module runs twice per pass
+        raise ValueError(f"Expected argument `layers` to name each module once but got {twice} more than once")
     padding = padding_positions(xs[0], additional_forward_args, model=model, num_inputs=len(xs))
     if padding is not None and bool(padding.any()):  # padded positions keep their values: no group holds them
         masks = (masks[0].expand(xs[0].shape).masked_fill(padding.expand(xs[0].shape), g), *masks[1:])
