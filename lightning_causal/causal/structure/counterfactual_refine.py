@@ -199,10 +199,14 @@ def _solve(a: Tensor, cap: Tensor, need: Tensor, l1: float, l2: float) -> Tensor
 def polish(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box: tuple[Tensor, Tensor],
            discrete: DiscreteFeatures | None, costs: tuple[float, float], start: Tensor, best: Tensor, best_cost: Tensor,
            iterations: int) -> None:
-    """``iterations`` Newton steps from ``start`` on the margin linearised at the current point,
-    each the cheapest change under that constraint (:func:`_solve`; integer features rounded away
-    from ``x``, then the continuous ones re-solved); ``best`` and ``best_cost`` (the valid points of
-    smallest cost, on the discrete features' projection) are updated in place."""
+    """``iterations`` Newton steps from ``start`` on the margin linearised at the current point.
+
+    Each step's candidates: the cheapest change under that constraint (:func:`_solve`) from the
+    current point's categories and from each set of switches of :func:`_category_starts`, with
+    integers rounded up and down (:func:`_step`), and, with three or more classes, the cheapest
+    change under both largest rivals' margins (:func:`_solve_two`). Each is projected, checked
+    with a forward pass, and the cheapest valid one is the next point (else the first). ``best``
+    and ``best_cost`` are updated in place where a candidate is valid and cheaper."""
     (lo, hi), (l1, l2) = box, costs
     n, d = x.shape[0], x[0].numel()
     x0 = x.flatten(1).double()
@@ -238,23 +242,9 @@ def polish(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box: tu
         a = torch.where(free, g.abs(), 0.0)
         need = slack - m + (a * sign * (base - x0)).sum(1)  # Σ_free g_j δ_j needed for the margin `slack`
         starts, gains = [base], [torch.zeros_like(m)]
-        blocks, block_gain = [], []
-        for cols in groups:  # each group's switch from the input's category to the one of largest linearised gain
-            v, gc = x0[:, cols], g[:, cols]
-            own = v.argmax(1, keepdim=True)
-            gain = torch.where(mut[:, cols] & (v == 0), gc - gc.gather(1, own), -torch.inf)
-            top, pick = gain.max(1, keepdim=True)
-            switch = (top > 0) & mut[:, cols].gather(1, own)
-            blocks.append(torch.where(switch, torch.zeros_like(v).scatter_(1, pick, 1.0), v))
-            block_gain.append(torch.where(switch, top, 0.0).squeeze(1))
-        if groups:  # every switch costs 2 in L1: the best k switches are those of the k largest gains (k = 0: none)
-            rank = torch.stack(block_gain, 1).argsort(1, descending=True).argsort(1)
-            for k in range(len(groups) + 1):
-                cand = base.clone()
-                for j, cols in enumerate(groups):
-                    cand[:, cols] = torch.where(rank[:, j:j + 1] < k, blocks[j], x0[:, cols])
-                starts.append(cand)
-                gains.append((g * (cand - base)).sum(1))  # only the one-hot columns differ from `base`
+        for cand in _category_starts(groups, base, x0, g, mut):
+            starts.append(cand)
+            gains.append((g * (cand - base)).sum(1))  # only the one-hot columns differ from `base`
         points = [p for start_k, gain_k in zip(starts, gains) for p in _step(start_k, need - gain_k, a, sign, cap, free, is_int, (l1, l2), x0)]
         if rivals.shape[1] > 1:  # both rivals' margins at once where the first step falls short of the second's
             g2 = torch.where(free, g2.flatten(1).double(), 0.0)  # (one at a time alternates where they tie at the optimum)
@@ -285,6 +275,31 @@ def polish(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box: tu
         best[better], best_cost[better] = chosen[better], chosen_cost[better]
         slack = torch.where(ok_any, slack, 4 * slack)
         point = chosen
+
+
+def _category_starts(groups: tuple[Tensor, ...], base: Tensor, x0: Tensor, g: Tensor, mut: Tensor) -> list[Tensor]:
+    """``base`` with the k groups of largest linearised gain switched from the input's own category
+    to their best one and the other groups at the input's, for k = 0..G (every switch costs 2 in L1,
+    so for a linear model these are the best sets of k switches)."""
+    if not groups:
+        return []
+    blocks, block_gain = [], []
+    for cols in groups:
+        v, gc = x0[:, cols], g[:, cols]
+        own = v.argmax(1, keepdim=True)
+        gain = torch.where(mut[:, cols] & (v == 0), gc - gc.gather(1, own), -torch.inf)
+        top, pick = gain.max(1, keepdim=True)
+        switch = (top > 0) & mut[:, cols].gather(1, own)  # never a group whose own category is frozen
+        blocks.append(torch.where(switch, torch.zeros_like(v).scatter_(1, pick, 1.0), v))
+        block_gain.append(torch.where(switch, top, 0.0).squeeze(1))
+    rank = torch.stack(block_gain, 1).argsort(1, descending=True).argsort(1)
+    out = []
+    for k in range(len(groups) + 1):
+        cand = base.clone()
+        for j, cols in enumerate(groups):
+            cand[:, cols] = torch.where(rank[:, j:j + 1] < k, blocks[j], x0[:, cols])
+        out.append(cand)
+    return out
 
 
 def _step(start: Tensor, need: Tensor, a: Tensor, sign: Tensor, cap: Tensor, free: Tensor, is_int: Tensor,
