@@ -50,6 +50,7 @@ from lightning_causal.causal.engine.forward import (
     ForwardArgs,
     OutputSpec,
     check_output_spec,
+    dtype_hint,
     select_output,
 )
 from lightning_causal.causal.engine.groups import group_counts
@@ -215,7 +216,13 @@ def prepare_inputs(forward: CaptumForward, inputs: Tensor, target: int | Tensor 
         )
     x = inputs.detach().clone()
     with torch.no_grad():
-        out = forward(x, *(forward.captum_args() or ()))
+        try:
+            out = forward(x, *(forward.captum_args() or ()))
+        except RuntimeError as err:  # float32 inputs of a float64 model: say which argument and what to do, as the estimators do
+            hint = dtype_hint(forward.model, (x,), err)
+            if hint is None:
+                raise
+            raise RuntimeError(f"{err}. {hint}") from err
     return x, resolve_target(out, target)
 
 

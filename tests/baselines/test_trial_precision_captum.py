@@ -33,3 +33,9 @@ def test_captum_baseline_with_gradient_shap_runs_on_a_bf16_model():
     probe = Probe(X.bfloat16(), torch.zeros(8, dtype=torch.long))
     result = CaptumBaseline(("GradientShap",)).run(_model().bfloat16(), probe)
     assert bool(torch.isfinite(result.maps["GradientShap"].float()).all())
+
+
+def test_inputs_of_another_dtype_are_refused_with_what_to_do():
+    # the estimators name the argument and the fix; attribute() gave torch's bare 'mat1 and mat2 must have the same dtype'
+    with pytest.raises(RuntimeError, match=r"Argument `inputs` is torch.float32 but the model's parameters are torch.float64"):
+        attribute(_model().double(), X, "Saliency", target=1)
