@@ -62,6 +62,10 @@ def vector_drift(previous: dict[str, Tensor], current: dict[str, Tensor], k: int
     vision transformer, DeiT-tiny's 3). ``spearman`` is left out when either vector is constant
     (e.g. Neural Cleanse's ``reversed_asr`` when every reversed trigger reaches a rate of 1): it
     has no ranking, and its NaN made the callback warn of non-finite values at every epoch.
+    ``topk_jaccard`` is left out when either vector is constant in magnitude (a layer whose units
+    all have importance 0): its top ``k`` would be whichever entries ``torch.topk`` returns among
+    equal values, and the overlap an artefact of that order (0.67 for a zero vector against
+    ``arange(8)``, 0.25 against it reversed).
 
     Examples:
         >>> import torch
@@ -76,6 +80,7 @@ def vector_drift(previous: dict[str, Tensor], current: dict[str, Tensor], k: int
         prev, cur = prev.detach().cpu().double(), cur.detach().cpu().double()
         if not (_constant(prev) or _constant(cur)):  # no ranking to compare: NaN would warn at every epoch
             out[f"drift/{name}/spearman"] = spearman(prev, cur)
-        out[f"drift/{name}/topk_jaccard"] = topk_jaccard(prev, cur, min(k, cur.numel() - 1))
+        if not (_constant(prev.abs()) or _constant(cur.abs())):  # no top k among equal magnitudes
+            out[f"drift/{name}/topk_jaccard"] = topk_jaccard(prev, cur, min(k, cur.numel() - 1))
         out[f"drift/{name}/shift"] = importance_shift(prev, cur)
     return out

@@ -119,7 +119,8 @@ def _due(owner: str, monitor: str, trainer: Trainer, strict: bool) -> bool:
                        "(no earlier run of it to compare with, e.g. that run failed); this audit is skipped")
         return False
     if drift == "constant":
-        rank_zero_warn(f"{owner}(monitor={monitor!r}): the audit of epoch {trainer.current_epoch} left out this Spearman "
+        kind = "Spearman" if monitor.endswith("/spearman") else "top-k"
+        rank_zero_warn(f"{owner}(monitor={monitor!r}): the audit of epoch {trainer.current_epoch} left out this {kind} "
                        "drift (the vector or the previous audit's was constant: no ranking to compare); this audit is skipped")
         return False
     failed = sorted(t for t in scalars if t.endswith("/failed"))
@@ -135,14 +136,15 @@ def _drift_not_logged(monitor: str, scalars: dict[str, float], audited: list[Cau
     """Why a drift scalar ``causal/<audit>/drift/<vector>/<metric>`` is absent from an audit, where
     the callback leaves it out by design: ``"first"`` at the callback's first audit (nothing to
     compare with yet), ``"none"`` when the audit logged no drift at all (its earlier runs failed),
-    ``"constant"`` for a ``spearman`` whose vector's other drift scalars were logged (a constant
-    vector has no ranking); ``None`` otherwise (a wrong tag)."""
+    ``"constant"`` for a ``spearman`` or ``topk_jaccard`` whose vector's ``shift`` was logged (a
+    constant vector has no ranking); ``None`` otherwise (a wrong tag)."""
     if "/drift/" not in monitor or not monitor.startswith("causal/"):
         return None
     if not any(tag.startswith(monitor.split("/drift/")[0] + "/drift/") for tag in scalars):
         return "first" if any(len(cb.audited_epochs) == 1 for cb in audited) else "none"
-    if monitor.endswith("/spearman") and monitor[: -len("spearman")] + "shift" in scalars:
-        return "constant"
+    for metric in ("spearman", "topk_jaccard"):
+        if monitor.endswith("/" + metric) and monitor[: -len(metric)] + "shift" in scalars:
+            return "constant"
     return None
 
 
@@ -251,8 +253,8 @@ class AuditEarlyStopping(_OnAudits, EarlyStopping):
             ``stopping_threshold``, ``divergence_threshold``, ...).
 
     A drift scalar (``causal/<audit>/drift/...``) exists from its audit's second run on: it is
-    checked from then on; a ``spearman`` drift left out because a vector was constant skips that
-    audit with a warning. When the audits that log ``monitor`` are scheduled at no epoch before
+    checked from then on; a ``spearman`` or ``topk_jaccard`` drift left out because a vector was
+    constant skips that audit with a warning. When the audits that log ``monitor`` are scheduled at no epoch before
     ``max_epochs``, ``setup`` warns (the audit at the end of fit is not monitored).
 
     Raises:
