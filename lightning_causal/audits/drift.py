@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from torch import Tensor
 
 from lightning_causal.causal.engine.checks import check_int
@@ -11,7 +13,7 @@ __all__ = ["spearman", "topk_jaccard", "importance_shift", "vector_drift"]
 
 
 def spearman(a: Tensor, b: Tensor) -> float:
-    """Spearman rank correlation of two 1-D tensors (NaN when either is constant).
+    """Spearman rank correlation of two 1-D tensors (NaN when either is constant or holds a NaN).
 
     Examples:
         >>> import torch
@@ -20,12 +22,15 @@ def spearman(a: Tensor, b: Tensor) -> float:
     """
     if a.shape != b.shape or a.dim() != 1:
         raise ValueError(f"Expected two 1-D tensors of equal shape but got {list(a.shape)} and {list(b.shape)}")
+    if bool(a.isnan().any() or b.isnan().any()):  # the ranks would place NaN above every number
+        return math.nan
     return float(rank_correlation(a.double().unsqueeze(0), b.double().unsqueeze(0))[0])
 
 
 def topk_jaccard(a: Tensor, b: Tensor, k: int) -> float:
     """|top_k(a) ∩ top_k(b)| / |top_k(a) ∪ top_k(b)|, the ``k`` entries of largest magnitude (a
-    signed vector's strongest effects are its most negative as much as its most positive).
+    signed vector's strongest effects are its most negative as much as its most positive); NaN
+    when either holds a NaN (``topk`` would take it for the largest entry).
 
     Examples:
         >>> import torch
@@ -35,6 +40,8 @@ def topk_jaccard(a: Tensor, b: Tensor, k: int) -> float:
     if a.shape != b.shape or a.dim() != 1 or a.numel() == 0:
         raise ValueError(f"Expected two non-empty 1-D tensors of equal shape but got {list(a.shape)} and {list(b.shape)}")
     check_int("k", k, minimum=1)
+    if bool(a.isnan().any() or b.isnan().any()):
+        return math.nan
     k = min(k, a.numel())
     sa, sb = set(a.abs().topk(k).indices.tolist()), set(b.abs().topk(k).indices.tolist())
     return len(sa & sb) / len(sa | sb)
@@ -65,7 +72,8 @@ def vector_drift(previous: dict[str, Tensor], current: dict[str, Tensor], k: int
     ``topk_jaccard`` is left out when either vector is constant in magnitude (a layer whose units
     all have importance 0): its top ``k`` would be whichever entries ``torch.topk`` returns among
     equal values, and the overlap an artefact of that order (0.67 for a zero vector against
-    ``arange(8)``, 0.25 against it reversed).
+    ``arange(8)``, 0.25 against it reversed). A vector holding a NaN (a diverged model) gives NaN
+    drift scalars, not a ranking that places the NaN entries first.
 
     Examples:
         >>> import torch

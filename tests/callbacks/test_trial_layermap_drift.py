@@ -53,3 +53,16 @@ def test_a_topk_drift_monitor_skips_the_audit_of_a_constant_vector_with_a_warnin
         _fit(tmp_path, [[1.0, 2.0, 3.0], [1.0, 1.0, 1.0], [3.0, 2.0, 1.0]], stop, max_epochs=6)
     assert stop.seen == []  # audit 1: no drift yet; audits 2 and 3: a constant vector on one side
     assert sum("left out this top-k drift" in str(w.message) for w in caught) == 2
+
+
+def test_drift_of_a_vector_holding_nan_is_nan_not_a_ranking_with_nan_first():
+    # before: spearman([1, 2, 3, 4], [4, 3, nan, 1]) = -0.415 and topk_jaccard 0.5 (NaN ranked as the largest
+    # entry), so a monitor with check_finite=True went on after the model diverged; scipy says NaN
+    from lightning_causal.audits.drift import spearman, topk_jaccard, vector_drift
+
+    a, b = torch.tensor([1.0, 2.0, 3.0, 4.0]), torch.tensor([4.0, 3.0, float("nan"), 1.0])
+    assert spearman(a, b) != spearman(a, b) and topk_jaccard(a, b, 2) != topk_jaccard(a, b, 2)
+    out = vector_drift({"v": a}, {"v": b})
+    assert set(out) == {"drift/v/spearman", "drift/v/topk_jaccard", "drift/v/shift"}
+    assert all(v != v for v in out.values())
+    assert spearman(a, torch.tensor([4.0, 3.0, float("inf"), 1.0])) == pytest.approx(-0.4)  # infinity still ranks
