@@ -94,7 +94,7 @@ class LayerCausalMap:
         edge_stats: parallel to ``edges``: ``gain`` (relative response of the target over that of
             the source) and ``cka`` (between the source's last and the target's first layer).
         response: relative response of each layer ``[L]``.
-        group_effects: node id -> mean ``||Δ||`` per input group ``[G]`` (the output: mean ``|δ_g|``)
+        group_effects: node id -> mean ``||Δ||`` per input group ``[G]`` at its first layer, as its ``s`` (the output: mean ``|δ_g|``)
             over the samples in which the group holds an element (padding excluded; 0 where it holds none).
         threshold: the merge threshold.
     """
