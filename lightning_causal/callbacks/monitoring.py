@@ -119,9 +119,9 @@ def _due(owner: str, monitor: str, trainer: Trainer, strict: bool) -> bool:
                        "(no earlier run of it to compare with, e.g. that run failed); this audit is skipped")
         return False
     if drift == "constant":
-        kind = "Spearman" if monitor.endswith("/spearman") else "top-k"
+        kind, how = ("Spearman", "constant") if monitor.endswith("/spearman") else ("top-k", "constant in magnitude")
         rank_zero_warn(f"{owner}(monitor={monitor!r}): the audit of epoch {trainer.current_epoch} left out this {kind} "
-                       "drift (the vector or the previous audit's was constant: no ranking to compare); this audit is skipped")
+                       f"drift (the vector or the previous audit's was {how}: no ranking to compare); this audit is skipped")
         return False
     failed = sorted(t for t in scalars if t.endswith("/failed"))
     message = (f"{owner}(monitor={monitor!r}) found no such scalar after the audit of epoch {trainer.current_epoch}; "
