@@ -248,7 +248,7 @@ def _gram_cka(grams: list[Tensor]) -> Tensor:
 
 
 def _without_rounding_profiles(cka: Tensor, response: Tensor, dtypes: list[torch.dtype]) -> Tensor:
-    """NaN rows and columns (besides the diagonal) for layers that no intervention reaches: a
+    """NaN rows and columns (the diagonal entry too, as for a profile of exact zeros) for layers that no intervention reaches: a
     layer whose relative response is within rounding (``4 eps`` of its dtype; a side branch fed by
     forward arguments only, ``meta -> Linear``) has a profile of rounding noise when the
     intervened rows run in other batch compositions than the clean pass (``max_batch_size``), and
