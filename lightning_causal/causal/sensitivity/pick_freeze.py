@@ -150,8 +150,10 @@ def check_outputs(y: Tensor, labels: Sequence[str]) -> float:
 
 
 def is_constant(y: Tensor, labels: Sequence[str]) -> bool:
-    """Check the outputs are finite; warn and return True if they are constant (indices undefined)."""
-    if check_outputs(y, labels) <= 1e-12 * max(1.0, float(y.abs().max())):
+    """Check the outputs are finite; warn and return True if they are constant (indices undefined):
+    their range is within round-off of their magnitude (relative, as the indices are scale-invariant:
+    a rare class's probability of 1e-11 that varies by 1% is not constant)."""
+    if check_outputs(y, labels) <= 1e-12 * float(y.abs().max()):
         warnings.warn("`func` is constant on the sample; all indices are set to 0", UserWarning, stacklevel=3)
         return True
     return False
