@@ -167,7 +167,9 @@ def intrinsic_causal_contributions(
     (pick-freeze; first order Saltelli et al. 2010, total order Jansen 1999); the Shapley ICC
     (Janzing et al. 2024) uses the closed indices ``v(T) = Var(E[Y | N_T]) / Var Y`` of all ``2^D``
     noise subsets, evaluated in one batched pass (``2^D n`` evaluations; ``D + 2`` blocks of ``n``
-    without Shapley). Noises are drawn by ``scm.sample_noise`` (plain Monte Carlo).
+    without Shapley), each over the same estimator's value for the set of all nodes, so that the
+    Shapley ICC sums to 1 and a node the model ignores gets 0 (up to round-off). Noises are drawn
+    by ``scm.sample_noise`` (plain Monte Carlo).
 
     Args:
         model_or_func: an ``nn.Module`` (its raw output column ``target``, a logit for a
@@ -264,7 +266,7 @@ def _icc_result(y: Tensor, d: int, shapley: bool, counts: Tensor | None, names: 
                 method: str, confidence: float) -> ICCResult:
     if shapley:  # rows are the subsets; 0 = {} (A), 2^D - 1 = all (B), 2^j = {j}
         y_a, y_b, single = y[0], y[-1], y[2 ** torch.arange(d)]
-        closed = y[1:-1]
+        closed = y[1:]  # the proper non-empty subsets, then all (its estimate normalises the others)
     else:  # rows: A, B, {0}, ..., {D-1}
         y_a, y_b, single = y[0], y[1], y[2:]
         closed = single
@@ -276,7 +278,12 @@ def _icc_result(y: Tensor, d: int, shapley: bool, counts: Tensor | None, names: 
     if shapley:
         weights = shapley_weights(d)
 
-        def sh(v: Tensor) -> Tensor:  # v(T) for the proper non-empty subsets; v({}) = 0, v(all) = 1
+        def sh(v: Tensor) -> Tensor:
+            # v(T) of the proper non-empty subsets over the same estimator's v(all) (the last column): a
+            # node the model ignores leaves every f(A_B^T) unchanged, so v(T + j) = v(T) exactly, also for
+            # T + j = all, and its Shapley ICC is 0 (up to round-off); v({}) = 0, v(all) = 1
+            whole = v[..., -1:]
+            v = torch.where(whole > 0, v[..., :-1] / whole.clamp_min(1e-300), v[..., :-1])
             full = torch.ones(*v.shape[:-1], 1, dtype=v.dtype)
             zero = torch.zeros_like(full)
             return torch.cat([zero, v, full], dim=-1) @ weights
