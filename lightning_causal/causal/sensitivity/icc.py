@@ -117,13 +117,14 @@ def _model_func(model_or_func: Any, target: int | None, output_spec: OutputSpec 
             raise TypeError(f"Expected argument `model_or_func` to be an nn.Module or a callable but got {type(model_or_func)}")
         return model_or_func
     forward = Forward(model_or_func, output=output_spec)
-    dtype = next((p.dtype for p in model_or_func.parameters() if p.is_floating_point()), None)
+    param = next((p for p in model_or_func.parameters() if p.is_floating_point()), None)
 
     def output(x: Tensor) -> Tensor:
-        if dtype is not None and x.is_floating_point() and x.dtype != dtype:
-            x = x.to(dtype)  # the SCM's rows are float32 (or float64): a float64 or bf16 model takes its own
+        home = x.device  # the SCM's (CPU): the values go back there
+        if param is not None and x.is_floating_point() and (x.dtype != param.dtype or x.device != param.device):
+            x = x.to(device=param.device, dtype=param.dtype)  # the SCM's float32 rows: a float64, bf16 or CUDA model takes its own
         with audit_mode(forward.model):
-            out = forward(x)
+            out = forward(x).to(home)
         if out.dtype in (torch.float16, torch.bfloat16):
             out = out.float()
         if out.dim() == 1 or (out.dim() == 2 and out.shape[1] == 1):

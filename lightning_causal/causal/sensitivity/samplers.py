@@ -319,12 +319,13 @@ class ClassProbability:
             x = x.reshape(x.shape[0], *self.input_shape)
         if self.input_dtype is not None and not self.input_dtype.is_floating_point:
             x = x.round().to(self.input_dtype)
-        dtype = next((p.dtype for p in self.model.parameters() if p.is_floating_point()), None)
-        if dtype is not None and x.is_floating_point() and x.dtype != dtype:
-            x = x.to(dtype)  # samplers draw float64; a float32 (bf16) model takes its own dtype
+        home = x.device
+        param = next((p for p in self.model.parameters() if p.is_floating_point()), None)
+        if param is not None:  # samplers draw float64 on the CPU: a float32 (bf16) model takes its dtype, a CUDA model its device
+            x = x.to(device=param.device, dtype=param.dtype if x.is_floating_point() else x.dtype)
         with audit_mode(self.model):
             try:
-                out = self.forward(x)
+                out = self.forward(x).to(home)
             except RuntimeError as err:  # flat rows [M, D] into a model of images or sequences
                 if self.input_shape is not None or x.dim() != 2:
                     raise

@@ -190,23 +190,25 @@ def saltelli_matrices(
 
 
 def module_func(func: Callable[[Tensor], Tensor], sample_shape: Sequence[int] | None = None) -> Callable[[Tensor], Tensor]:
-    """``func`` itself, or for an ``nn.Module`` its output on the rows cast to its dtype (the samplers
-    draw float64) and reshaped to ``sample_shape`` (a sampler's ``sample_shape``: images drawn as
+    """``func`` itself, or for an ``nn.Module`` its output on the rows cast to its dtype and moved to
+    its device (the samplers draw float64, on the CPU unless built from data elsewhere; the output
+    comes back to the rows' device) and reshaped to ``sample_shape`` (a sampler's ``sample_shape``: images drawn as
     flat rows), in eval mode with every submodule's mode restored after each call: a module in
     train mode would otherwise update its BatchNorm statistics and apply dropout to the samples."""
     if not isinstance(func, nn.Module):
         return func
     forward = Forward(func)
-    dtype = next((p.dtype for p in func.parameters() if p.is_floating_point()), None)
+    param = next((p for p in func.parameters() if p.is_floating_point()), None)
     shape = tuple(int(v) for v in sample_shape) if sample_shape is not None and len(sample_shape) > 1 else None
 
     def call(x: Tensor) -> Tensor:
-        if dtype is not None and x.is_floating_point() and x.dtype != dtype:
-            x = x.to(dtype)
+        home = x.device
+        if param is not None:  # a float64 or bf16 model takes its dtype, a CUDA model its device
+            x = x.to(device=param.device, dtype=param.dtype if x.is_floating_point() else x.dtype)
         if shape is not None:
             x = x.reshape(x.shape[0], *shape)
         with audit_mode(forward.model):
-            return forward(x)
+            return forward(x).to(home)
 
     return call
 
