@@ -70,6 +70,6 @@ def test_messages_name_the_parameter_and_what_was_given():
 
     with pytest.raises(TypeError, match=r"`shape` to be \(C, H, W\) or \(H, W\) but got 8"):
         patch_mask(8, 2)
-    with pytest.raises(TypeError, match=r"`data` to be a floating-point tensor.*dtype torch.int64"):
-        EmpiricalMarginals(torch.zeros(4, 3, dtype=torch.long))
+    with pytest.raises(TypeError, match=r"`data` to be a floating-point or integer tensor.*dtype torch.bool"):
+        EmpiricalMarginals(torch.zeros(4, 3, dtype=torch.bool))  # integer codes are data since 064385f
     assert patch_mask(torch.Size([1, 4, 4]), 2).shape == (1, 1, 4, 4)
