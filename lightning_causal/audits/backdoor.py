@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
-from lightning_causal.audits.options import check_names, class_label, tag_safe
+from lightning_causal.audits.options import check_distinct_tags, check_names, class_label, tag_safe
 from lightning_causal.causal.backdoor.flagging import resolve_max_ratio
 from lightning_causal.causal.backdoor.neural_cleanse import (
     check_class_outputs,
@@ -122,6 +122,7 @@ class BackdoorAudit(Audit):
     ) -> None:
         super().__init__(name, output=output)
         self.class_names = check_names("class_names", class_names)
+        check_distinct_tags("class_names", self.class_names, "anomaly_index/<name>", "class")
         self.trigger = check_type("trigger", trigger, Trigger, none_ok=True)
         self.layers = layer_names(layers, allow_empty=True)
         self.unit_dim, self.num_heads = per_layer_layouts(unit_dim, num_heads, self.layers)

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from lightning_causal.causal.engine.checks import check_int
 
-__all__ = ["check_target", "check_baseline", "check_mask_options", "check_names", "check_name_count", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression", "single_input_error", "ONE_INPUT_WAYS_OUT", "check_one_label_per_sample"]
+__all__ = ["check_target", "check_baseline", "check_mask_options", "check_names", "check_name_count", "check_distinct_tags", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression", "single_input_error", "ONE_INPUT_WAYS_OUT", "check_one_label_per_sample"]
 
 
 def check_target(target: Any) -> int | None:
@@ -79,6 +79,29 @@ def tag_safe(name: object) -> str:
         ('hours_week', 'capital_gain', '3')
     """
     return re.sub(r"[^\w.\-]+", "_", str(name)).strip("_") or "_"
+
+
+def check_distinct_tags(parameter: str, names: list[str] | None, tags: str, what: str = "item") -> None:
+    """Refuse two ``names`` that :func:`tag_safe` makes one tag: their scalar series (``tags``, with
+    ``<name>`` for the tag) would overwrite each other in the logger, silently.
+
+    Examples:
+        >>> check_distinct_tags("class_names", ["cat", "dog"], "anomaly_index/<name>", "class")
+        >>> check_distinct_tags("class_names", ["hot dog", "hot_dog"], "anomaly_index/<name>", "class")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected argument `class_names` to name every class apart but 'hot dog' and 'hot_dog' both give the scalar tag anomaly_index/hot_dog (names are tags with characters other than letters, digits, '_', '.' and '-' made '_'), so one series would overwrite the other
+    """
+    seen: dict[str, str] = {}
+    for name in names or ():
+        tag = tag_safe(name)
+        if tag in seen:
+            shown = tags.replace("<name>", tag)
+            raise ValueError(
+                f"Expected argument `{parameter}` to name every {what} apart but {seen[tag]!r} and {name!r} both give the "
+                f"scalar tag{'s' if ' and ' in tags else ''} {shown} (names are tags with characters other than letters, "
+                "digits, '_', '.' and '-' made '_'), so one series would overwrite the other")
+        seen[tag] = name
 
 
 def class_label(class_names: list[str] | None, index: int) -> str:

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.options import (
     ONE_INPUT_WAYS_OUT,
+    check_distinct_tags,
     check_mask_options,
     check_name_count,
     check_names,
@@ -40,20 +41,6 @@ from lightning_causal.causal.sensitivity.sobol import SobolResult, sobol_indices
 __all__ = ["SobolAudit"]
 
 _SAMPLERS = ("empirical", "copula")
-
-
-def _check_distinct_tags(names: list[str] | None) -> None:
-    """The scalars ``S/<name>`` of two groups whose names are one tag would overwrite each other."""
-    seen: dict[str, str] = {}
-    for name in names or ():
-        tag = tag_safe(name)
-        if tag in seen:
-            raise ValueError(
-                f"Expected argument `feature_names` to name every group apart but {seen[tag]!r} and {name!r} both give "
-                f"the scalar tags S/{tag} and ST/{tag} (names are tags with characters other than letters, digits, "
-                "'_', '.' and '-' made '_'), so one group's series would overwrite the other's"
-            )
-        seen[tag] = name
 
 
 class SobolAudit(Audit):
@@ -142,7 +129,7 @@ class SobolAudit(Audit):
     ) -> None:
         super().__init__(name, output=output)
         self.feature_names, self.class_names = check_names("feature_names", feature_names), check_names("class_names", class_names)
-        _check_distinct_tags(self.feature_names)
+        check_distinct_tags("feature_names", self.feature_names, "S/<name> and ST/<name>", "group")
         check_int("n", n, minimum=2)
         check_int("top_k", top_k, minimum=1)
         check_int("n_bootstrap", n_bootstrap, minimum=0)

@@ -23,3 +23,15 @@ def test_every_top_group_keeps_its_own_scalar():
     first = {row["group"]: row["S"] for row in r.tables["indices"]}
     for name, tag in (("capital gain", "capital_gain"), ("capital loss", "capital_loss"), ("hours/week", "hours_week")):
         assert r.scalars[f"S/{tag}"] == pytest.approx(first[name], abs=1e-6)
+
+
+def test_backdoor_class_names_that_make_one_tag_are_refused():
+    """BackdoorAudit logs ``anomaly_index/<class name>`` per class (names made tag-safe): two class
+    names that give one tag wrote both classes' indices to one series, the later overwriting the
+    earlier, silently (found by the Sobol' trial beside the same fault in SobolAudit)."""
+    from lightning_causal.audits import BackdoorAudit
+
+    with pytest.raises(ValueError, match=r"`class_names` to name every class apart but 'hot dog' and 'hot_dog' both give "
+                                         r"the scalar tag anomaly_index/hot_dog"):
+        BackdoorAudit(class_names=["cat", "hot dog", "hot_dog"])
+    assert BackdoorAudit(class_names=["cat", "hot dog"]).class_names == ["cat", "hot dog"]
