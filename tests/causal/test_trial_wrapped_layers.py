@@ -180,3 +180,40 @@ def test_the_attribution_estimate_takes_a_parametrized_layer_as_the_layer_that_m
         for path in (True, False):
             torch.testing.assert_close(unit_effects(model, x, "0", target=1, method="attribution", use_suffix=path),
                                        unit_effects(twin, x, "0", target=1, method="attribution", use_suffix=path))
+
+
+class _Stack(nn.Sequential):
+    """A container with a forward of its own that runs its children in turn (as diffusion models'
+    ``TimestepEmbedSequential`` does): it meets an attached input site as its last child."""
+
+    def forward(self, x):
+        for layer in self:
+            x = layer(x)
+        return x
+
+
+def test_the_input_of_a_sequential_subclass_with_its_own_forward_is_intervened_on_once():
+    """The fix of the plain ``nn.Sequential`` (6d0ad7a) swapped in the children it had; a subclass
+    with its own forward still ran the attached site as its last child, on the block's output:
+    unit effects off from a brute-force pre-hook, silently (found by the wrappers trial, left then).
+    The site now passes a value through untouched, without hooks, when the consumer's own forward
+    calls it after its input was routed through it."""
+    from lightning_causal.causal import Zero, capture, intervene, unit_effects
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), _Stack(nn.Linear(8, 8), nn.Tanh()), nn.Linear(8, 2)).double().eval()
+    x = torch.randn(5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        base, want = model(x)[:, 0], torch.zeros(5, 8, dtype=torch.float64)
+        for u in range(8):  # brute force: a pre-hook zeroing unit u of the block's input
+            handle = model[1].register_forward_pre_hook(lambda _m, args, u=u: (args[0].index_fill(1, torch.tensor([u]), 0.0),))
+            want[:, u] = base - model(x)[:, 0]
+            handle.remove()
+        for use_suffix in (True, False):  # the hooks path and full passes
+            torch.testing.assert_close(unit_effects(model, x, "1:input", target=0, use_suffix=use_suffix), want)
+        with intervene(model, {"1:input": Zero(units=[0])}):
+            torch.testing.assert_close(model(x)[:, 0], base - want[:, 0])
+        with capture(model, ["1:input"]) as acts:
+            model(x)
+        torch.testing.assert_close(acts["1:input"], model[0](x))
+    assert len(model[1]) == 2 and not model[1]._forward_hooks and not model[1]._forward_pre_hooks  # left as it was

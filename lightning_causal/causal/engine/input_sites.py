@@ -54,6 +54,16 @@ class InputSite(nn.Identity):
     def __init__(self, consumer: nn.Module) -> None:
         super().__init__()
         self._consumer = (consumer,)  # a tuple: not registered as a submodule
+        self.routed = False  # the consumer's input has gone through the site; its own forward is running
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        """The site's call, with its hooks, when the consumer's pre-hook routes its input through it;
+        the value as it is, and no hooks, when the consumer's own forward calls it after that (a
+        container that runs its children in turn, ``for m in self: x = m(x)``, meets the site as its
+        last child, on its output: not the input the site stands for)."""
+        if self.routed:
+            return args[0] if args else next(iter(kwargs.values()))
+        return super().__call__(*args, **kwargs)
 
     @property
     def consumer(self) -> nn.Module:
@@ -120,6 +130,7 @@ def input_sites(model: nn.Module, names: Sequence[str]) -> Iterator[None]:
                 routes.enter_context(_children_without_site(owner))
                 owner.add_module(CHILD, site)
                 attached.append((owner, owner.register_forward_pre_hook(_route(name), with_kwargs=True)))
+                attached.append((owner, owner.register_forward_hook(_unrouted, always_call=True)))
                 attention = owning_attention(model, parent)
                 if attention is not None:  # nn.MultiheadAttention's out_proj: called as a module while the site exists
                     routes.enter_context(out_proj_called(attention))
@@ -127,7 +138,8 @@ def input_sites(model: nn.Module, names: Sequence[str]) -> Iterator[None]:
         finally:
             for owner, handle in attached:
                 handle.remove()
-                delattr(owner, CHILD)
+                if isinstance(getattr(owner, CHILD, None), InputSite):
+                    delattr(owner, CHILD)
 
 
 @contextlib.contextmanager
@@ -166,17 +178,27 @@ def first_parameter(module: nn.Module) -> str | None:
 def _route(name: str):
     def pre(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
         site = getattr(module, CHILD)
+        site.routed = False  # this call's input goes through the site (an earlier call may have raised)
         if args:
-            return (site(args[0]), *args[1:]), kwargs
-        key = first_parameter(module)
-        if key is None or key not in kwargs:
-            allowed = "" if key is None else f" or as the keyword {key!r} (forward's first parameter)"
-            raise ValueError(
-                f"Expected module {input_parent(name)!r} to be called with its input (the site {name!r}) as its first "
-                f"positional argument{allowed}, but it was called with keyword arguments {sorted(kwargs)} only")
-        return args, {**kwargs, key: site(kwargs[key])}
+            out = (site(args[0]), *args[1:]), kwargs
+        else:
+            key = first_parameter(module)
+            if key is None or key not in kwargs:
+                allowed = "" if key is None else f" or as the keyword {key!r} (forward's first parameter)"
+                raise ValueError(
+                    f"Expected module {input_parent(name)!r} to be called with its input (the site {name!r}) as its first "
+                    f"positional argument{allowed}, but it was called with keyword arguments {sorted(kwargs)} only")
+            out = args, {**kwargs, key: site(kwargs[key])}
+        site.routed = True  # until the module's call ends (_unrouted)
+        return out
 
     return pre
+
+
+def _unrouted(module: nn.Module, _args: object, _output: object) -> None:
+    site = getattr(module, CHILD, None)
+    if isinstance(site, InputSite):
+        site.routed = False
 
 
 @contextlib.contextmanager
