@@ -238,7 +238,8 @@ class FairnessAudit(Audit):
         self._warn_one_hot(x)
         options = self.model_options(probe)
         check_name_count("feature_names", self.feature_names, x.shape[1], "column")
-        sensitive = self.feature_names[self.column] if self.feature_names is not None and self.column is not None else str(self.sensitive)
+        sensitive = (self.feature_names[self.column] if self.feature_names is not None and self.column is not None
+                     else None if self.sensitive is None else str(self.sensitive))  # a TokenSwap has none: null, not "None"
         result = AuditResult(self.name, meta={"sensitive": sensitive, "counterfactual": repr(self.counterfactual),
                                               "n": x.shape[0]})
         if self.feature_names is not None:

@@ -67,6 +67,13 @@ def test_a_vocabulary_names_the_terms_in_the_groups_table_the_summary_and_the_re
         FairnessAudit(lambda x: 1 - x, vocabulary=words)
 
 
+def test_a_token_swap_has_no_sensitive_column_in_the_report():
+    """A TokenSwap names no sensitive column: the report's meta said the string 'None' (JSON "None",
+    a column of that name to a reader); it is null now (found by the tokenswap trial)."""
+    ids = torch.tensor([[1, HE, 3, 0], [1, SHE, 0, 0], [1, 7, 8, 2]])
+    assert FairnessAudit(TokenSwap([(HE, SHE)])).run(_Bag(), _probe(ids)).meta["sensitive"] is None
+
+
 def test_the_summary_names_both_groups_of_a_long_list_of_pairs():
     from lightning_causal.reporting.summary import markdown_summary
 
