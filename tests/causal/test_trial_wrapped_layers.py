@@ -1,6 +1,7 @@
 """Models as users wrap them: weight parametrizations (``torch.nn.utils.parametrize``) in the layer
 map's default layers."""
 
+import pytest
 import torch
 from torch import nn
 from torch.nn.utils import parametrizations, parametrize
@@ -77,11 +78,27 @@ def test_a_parameter_name_is_answered_with_its_module():
         unit_effects(model, torch.randn(4, 6, dtype=torch.float64), "2.weight_orig", target=0)
 
 
-def test_the_input_of_a_sequential_block_is_intervened_on_once_at_its_input():
+class _Stack(nn.Sequential):
+    """A container with a forward of its own that runs its children in turn (as diffusion models'
+    ``TimestepEmbedSequential`` does): it meets an attached input site as its last child."""
+
+    def forward(self, x):
+        for layer in self:
+            x = layer(x)
+        return x
+
+
+@pytest.mark.parametrize("block", [nn.Sequential, _Stack], ids=["sequential", "subclass_with_own_forward"])
+def test_the_input_of_a_sequential_block_is_intervened_on_once_at_its_input(block):
+    """The site, attached to the block as a child, also ran as its last layer (on its output): interventions hit
+    the block's input and output and capture kept the output (errors up to 0.2). 6d0ad7a mended the plain
+    nn.Sequential only (by swapping in the children it had); a subclass with its own forward still ran the site
+    (off by up to 0.16). Now the site passes a value through untouched, without hooks, when the consumer's own
+    forward calls it after its input was routed through it."""
     from lightning_causal.causal import Zero, capture, intervene, unit_effects
 
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(4, 8), nn.Sequential(nn.Linear(8, 8), nn.Tanh()), nn.Linear(8, 2)).double().eval()
+    model = nn.Sequential(nn.Linear(4, 8), block(nn.Linear(8, 8), nn.Tanh()), nn.Linear(8, 2)).double().eval()
     x = torch.randn(5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         base, want = model(x)[:, 0], torch.zeros(5, 8, dtype=torch.float64)
@@ -89,15 +106,15 @@ def test_the_input_of_a_sequential_block_is_intervened_on_once_at_its_input():
             handle = model[1].register_forward_pre_hook(lambda _m, args, u=u: (args[0].index_fill(1, torch.tensor([u]), 0.0),))
             want[:, u] = base - model(x)[:, 0]
             handle.remove()
-        # before: the site, attached to the nn.Sequential as a child, also ran as its last layer (on its output [5, 8]):
-        # interventions hit the block's input and output, capture kept the output (errors up to 0.2)
-        torch.testing.assert_close(unit_effects(model, x, "1:input", target=0), want)
+        for use_suffix in (True, False):  # the hooks path and full passes
+            torch.testing.assert_close(unit_effects(model, x, "1:input", target=0, use_suffix=use_suffix), want)
         with intervene(model, {"1:input": Zero(units=[0])}):
             torch.testing.assert_close(model(x)[:, 0], base - want[:, 0])
         with capture(model, ["1:input"]) as acts:
             model(x)
         torch.testing.assert_close(acts["1:input"], model[0](x))
-    assert "forward" not in vars(model[1]) and len(model[1]) == 2  # left as it was
+    # left as it was
+    assert "forward" not in vars(model[1]) and len(model[1]) == 2 and not model[1]._forward_hooks and not model[1]._forward_pre_hooks
 
 
 class _Stem(nn.Module):
@@ -181,39 +198,3 @@ def test_the_attribution_estimate_takes_a_parametrized_layer_as_the_layer_that_m
             torch.testing.assert_close(unit_effects(model, x, "0", target=1, method="attribution", use_suffix=path),
                                        unit_effects(twin, x, "0", target=1, method="attribution", use_suffix=path))
 
-
-class _Stack(nn.Sequential):
-    """A container with a forward of its own that runs its children in turn (as diffusion models'
-    ``TimestepEmbedSequential`` does): it meets an attached input site as its last child."""
-
-    def forward(self, x):
-        for layer in self:
-            x = layer(x)
-        return x
-
-
-def test_the_input_of_a_sequential_subclass_with_its_own_forward_is_intervened_on_once():
-    """The fix of the plain ``nn.Sequential`` (6d0ad7a) swapped in the children it had; a subclass
-    with its own forward still ran the attached site as its last child, on the block's output:
-    unit effects off from a brute-force pre-hook, silently (found by the wrappers trial, left then).
-    The site now passes a value through untouched, without hooks, when the consumer's own forward
-    calls it after its input was routed through it."""
-    from lightning_causal.causal import Zero, capture, intervene, unit_effects
-
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(4, 8), _Stack(nn.Linear(8, 8), nn.Tanh()), nn.Linear(8, 2)).double().eval()
-    x = torch.randn(5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        base, want = model(x)[:, 0], torch.zeros(5, 8, dtype=torch.float64)
-        for u in range(8):  # brute force: a pre-hook zeroing unit u of the block's input
-            handle = model[1].register_forward_pre_hook(lambda _m, args, u=u: (args[0].index_fill(1, torch.tensor([u]), 0.0),))
-            want[:, u] = base - model(x)[:, 0]
-            handle.remove()
-        for use_suffix in (True, False):  # the hooks path and full passes
-            torch.testing.assert_close(unit_effects(model, x, "1:input", target=0, use_suffix=use_suffix), want)
-        with intervene(model, {"1:input": Zero(units=[0])}):
-            torch.testing.assert_close(model(x)[:, 0], base - want[:, 0])
-        with capture(model, ["1:input"]) as acts:
-            model(x)
-        torch.testing.assert_close(acts["1:input"], model[0](x))
-    assert len(model[1]) == 2 and not model[1]._forward_hooks and not model[1]._forward_pre_hooks  # left as it was

@@ -127,7 +127,6 @@ def input_sites(model: nn.Module, names: Sequence[str]) -> Iterator[None]:
                 if hasattr(owner, CHILD):
                     raise ValueError(f"Expected module {parent!r} to have no attribute {CHILD!r} (the input site's name)")
                 site = InputSite(owner)
-                routes.enter_context(_children_without_site(owner))
                 owner.add_module(CHILD, site)
                 attached.append((owner, owner.register_forward_pre_hook(_route(name), with_kwargs=True)))
                 attached.append((owner, owner.register_forward_hook(_unrouted, always_call=True)))
@@ -140,28 +139,6 @@ def input_sites(model: nn.Module, names: Sequence[str]) -> Iterator[None]:
                 handle.remove()
                 if isinstance(getattr(owner, CHILD, None), InputSite):
                     delattr(owner, CHILD)
-
-
-@contextlib.contextmanager
-def _children_without_site(owner: nn.Module) -> Iterator[None]:
-    """An ``nn.Sequential`` runs its children in turn: the site attached to it as a child would run
-    as its last layer, on its output, and take interventions there too. For the block, such an
-    owner runs the children it had before (its ``forward`` as an instance attribute)."""
-    if type(owner).forward is not nn.Sequential.forward:
-        yield
-        return
-    layers = list(owner)
-
-    def forward(input: Tensor) -> Tensor:  # noqa: A002 - nn.Sequential.forward's parameter name
-        for layer in layers:
-            input = layer(input)
-        return input
-
-    owner.forward = forward
-    try:
-        yield
-    finally:
-        del owner.forward
 
 
 def first_parameter(module: nn.Module) -> str | None:
