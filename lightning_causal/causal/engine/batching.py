@@ -86,17 +86,20 @@ def rows_per_pass(
 
     from lightning_causal.causal.engine.state import audit_mode
 
-    handles = [m.register_forward_hook(hook) for m in module.modules()]
+    # TorchScript modules take no hooks (their submodules run inside the compiled graph): the output alone is counted
+    handles = [m.register_forward_hook(hook) for m in module.modules() if not isinstance(m, torch.jit.ScriptModule)]
     try:
         trial = tuple(t[:rows].clone() for t in example)  # copies: the model may write to its inputs in place
         with audit_mode(module):  # eval, no grad, buffers kept: a BatchNorm in train mode must not learn the trial rows
             if forward is None:
-                module(*trial)
+                out = module(*trial)
             else:
-                forward(*trial, rows=torch.arange(rows, device=example[0].device))
+                out = forward(*trial, rows=torch.arange(rows, device=example[0].device))
     finally:
         for h in handles:
             h.remove()
+    if isinstance(module, torch.jit.ScriptModule):
+        total += _output_bytes(out)
     total += sum(t[:rows].numel() * t.element_size() for t in example)
     per_row = max(1, total // rows)
     if per_row > budget_bytes:

@@ -102,7 +102,24 @@ def resolve_module(model: nn.Module, name: str) -> nn.Module:
         close = difflib.get_close_matches(name, names, n=5, cutoff=0.4)
         hint = f"close matches: {close}" if close else f"available: {names[:20]}"
         raise ValueError(f"Unknown module name {name!r} in model {type(model).__name__}; {hint}")
+    _check_eager(model, modules, name)
     return modules[name]
+
+
+def _check_eager(model: nn.Module, modules: Mapping[str, nn.Module], name: str) -> None:
+    """Refuse a layer that is, or lies inside, a TorchScript module (``torch.jit.script``/``trace``):
+    its submodules run inside the compiled graph, where forward hooks can neither see nor replace their
+    outputs (a scripted module refuses hooks; a traced one never calls them)."""
+    parts = name.split(".") if name else []
+    for path in ["", *(".".join(parts[: i + 1]) for i in range(len(parts)))]:
+        module = model if not path else modules.get(path)
+        if isinstance(module, torch.jit.ScriptModule):
+            where = "the model" if not path else f"module {path!r}"
+            raise ValueError(
+                f"Expected layer {name!r} in an eager nn.Module, but {where} is a TorchScript module "
+                f"({type(module).__name__}, made by torch.jit.script or torch.jit.trace): its submodules run inside the "
+                "compiled graph, where forward hooks cannot see or replace their outputs. Pass the eager module you "
+                "scripted or traced (input-level methods such as input_effects accept TorchScript models)")
 
 
 def _parametrized_layer(modules: Mapping[str, nn.Module], name: str) -> str | None:
