@@ -35,6 +35,23 @@ def _pair_hint(pair: tuple, ids: list[int | None]) -> str:
     return ""
 
 
+def _word_id(word: str, convert: object, tokenize: object, unk: int | None, special: set[int]) -> int:
+    """The token id of ``word``; a word the vocabulary lacks, splits, or holds as a special token raises."""
+    pieces = tokenize(word) if callable(tokenize) else [word]
+    if len(pieces) != 1:
+        raise ValueError(f"Expected every word of argument `pairs` to be one token of the tokenizer's vocabulary but {word!r} "
+                         f"is split into the word pieces {pieces}: pair the pieces one to one with another term of as many "
+                         "pieces (TokenSwap([(a1, b1), (a2, b2)]) of ids), or choose terms the vocabulary holds whole")
+    token = _token_id(convert(pieces[0]))  # type: ignore[operator]
+    if token is None or (unk is not None and token == unk):
+        raise ValueError(f"Expected every word of argument `pairs` to be in the tokenizer's vocabulary but {word!r} maps to the "
+                         f"unknown token (id {token}): a pair holding it would swap every unknown word of every sentence")
+    if token in special:
+        raise ValueError(f"Expected every word of argument `pairs` to be an identity term but {word!r} is a special token "
+                         f"of the tokenizer (id {token})")
+    return token
+
+
 def _check_pairs(pairs: Iterable[Sequence[int]]) -> list[tuple[int, int]]:
     try:
         given = [tuple(p) for p in pairs]
@@ -106,6 +123,49 @@ class TokenSwap(Counterfactual):
         table = torch.arange(int(max(first.max(), second.max())) + 1)
         table[first], table[second] = second, first
         self._table = table
+
+    @classmethod
+    def from_words(cls, pairs: Iterable[Sequence[str]], tokenizer: object) -> TokenSwap:
+        """A ``TokenSwap`` of word pairs, looked up in ``tokenizer``'s vocabulary; refuses words that are no
+        single token of it.
+
+        A word outside the vocabulary maps to the unknown token (``[UNK]``), and a pair holding it would
+        swap every unknown word of every sentence; a word the tokenizer splits into word pieces cannot be
+        swapped as one token; a special token (``[CLS]``, ``[PAD]``) is no identity term. Each is refused
+        here, naming the word.
+
+        Args:
+            pairs: ``(word, word)`` pairs, e.g. ``[("he", "she"), ("his", "her")]``. For a byte-level BPE
+                tokenizer (GPT-2, RoBERTa, Llama) a word inside a sentence is its own token with the leading
+                space: give ``(" he", " she")``.
+            tokenizer: a Hugging Face tokenizer, or any object with ``convert_tokens_to_ids`` (and, when it
+                has them, ``tokenize``, ``unk_token_id`` and ``all_special_ids``).
+
+        Examples:
+            >>> class Vocab:  # a tokenizer's lookup, for the example
+            ...     ids = {"[UNK]": 1, "he": 5, "she": 7}
+            ...     unk_token_id, all_special_ids = 1, [0, 1]
+            ...     def convert_tokens_to_ids(self, word): return self.ids.get(word, 1)
+            >>> TokenSwap.from_words([("he", "she")], Vocab())
+            TokenSwap(pairs=[(5, 7)])
+        """
+        convert = getattr(tokenizer, "convert_tokens_to_ids", None)
+        if not callable(convert):
+            raise TypeError(f"Expected argument `tokenizer` to have a convert_tokens_to_ids method (a Hugging Face tokenizer) "
+                            f"but got {type(tokenizer).__name__}")
+        try:
+            given = [p if isinstance(p, str) else tuple(p) for p in pairs]
+        except TypeError as err:
+            raise TypeError(f"Expected argument `pairs` to be a sequence of (word, word) pairs but got {pairs!r:.80}") from err
+        unk = getattr(tokenizer, "unk_token_id", None)
+        special = set(getattr(tokenizer, "all_special_ids", None) or [])
+        tokenize = getattr(tokenizer, "tokenize", None)
+        ids = []
+        for pair in given:
+            if isinstance(pair, str) or len(pair) != 2 or not all(isinstance(w, str) for w in pair):
+                raise ValueError(f"Expected argument `pairs` to hold (word, word) pairs of strings but got {pair!r:.80}")
+            ids.append(tuple(_word_id(w, convert, tokenize, unk, special) for w in pair))
+        return cls(ids)
 
     def _check(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor) or x.dim() < 2 or x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
