@@ -86,7 +86,8 @@ class SobolAudit(Audit):
             hold every group).
         probability: explain the softmax probability (True) or the raw output (False). A model
             with one output is read as a binary classifier's logit and explained through its
-            sigmoid, with a warning: pass ``False`` for a regression model. ``meta["explained"]``
+            sigmoid, with a warning: pass ``False`` for a regression model, and ``output=lambda out: out.logit()``
+            for a model that ends in a sigmoid already. ``meta["explained"]``
             says which quantity was explained.
         seed: seed of the private generator (the global RNG is untouched).
         feature_names: one name per group (per column of tabular data by default), used in the
@@ -244,7 +245,9 @@ class SobolAudit(Audit):
         if func.explained == "sigmoid probability":
             warnings.warn(
                 f"SobolAudit {self.name!r} explains sigmoid(output) of a model with one output, i.e. a binary "
-                "classifier's probability; for a regression model pass `probability=False` to explain the output itself",
+                "classifier's probability; for a regression model pass `probability=False` to explain the output itself, and "
+                "for a model that ends in a sigmoid already (it returns the probability) pass `output=lambda out: out.logit()` "
+                "(the logit of the probability: its sigmoid gives the probability back), else the probability gets a second sigmoid",
                 UserWarning, stacklevel=2,
             )
         if func.explained == "softmax probability":
