@@ -60,7 +60,7 @@ def check_head_site(module: nn.Module, name: str, num_heads: int | None, facts: 
         why = "a torch.nn.MultiheadAttention, whose output is already projected by `out_proj`"
     elif facts is not None and facts.projected:
         why = "its output comes from a layer inside it that mixes features (an output projection or a normalisation)"
-    elif facts is not None and _head_input_sites(module, name):
+    elif _head_input_sites(module, name):
         why = ("it holds an attention output projection, so its output comes after the heads are mixed (a transformer "
                "layer's residual stream)")
     else:

@@ -16,7 +16,7 @@ import copy
 import difflib
 import math
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -29,7 +29,7 @@ from lightning_causal.causal.engine.eager import (
     named_modules,
     user_name,
 )
-from lightning_causal.causal.engine.head_sites import check_heads
+from lightning_causal.causal.engine.head_sites import check_head_width, check_heads
 from lightning_causal.causal.engine.input_sites import (
     SUFFIX,
     attached_site,
@@ -474,12 +474,39 @@ def _apply(iv: Intervention, value: object, name: str) -> Tensor:
     return iv(value)
 
 
+def _replacing_hook(model: nn.Module, name: str, iv: Intervention) -> Callable[..., object]:
+    """The forward hook of :func:`intervene` at ``name``: the output replaced by ``iv``. At its first call, an
+    intervention per head warns where its slices are parts of heads (:func:`check_head_width`: the width is known
+    only from the output, e.g. a grouped-query ``v_proj`` holds fewer heads than the model has)."""
+    num_heads = getattr(iv, "num_heads", None)
+    checked = num_heads is None
+
+    def hook(_m: nn.Module, _i: object, out: object) -> object:
+        nonlocal checked
+        value = module_output(out, name)
+        if not checked and isinstance(value, Tensor):
+            checked = True
+            unit_dim = getattr(iv, "unit_dim", None)
+            dim = -1 if unit_dim is None else unit_dim
+            if -value.dim() <= dim < value.dim():
+                check_head_width(model, name, num_heads, value.shape[dim])
+        return replace_output(out, _apply(iv, value, name))
+
+    return hook
+
+
 @contextlib.contextmanager
 def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> Iterator[nn.Module]:
     """Apply interventions on named modules for the duration of the ``with`` block.
 
     Registers one forward hook per site that replaces the module's output; exactly those handles
     are removed on exit, also on exceptions and ``KeyboardInterrupt``. Other hooks are untouched.
+    An intervention per head (``num_heads=``) is refused up front where slices of the output are no
+    heads (an output projection, a ``torch.nn.MultiheadAttention``, a module holding an attention output
+    projection such as a whole transformer layer, a fused query/key/value projection, a convolution
+    without ``unit_dim``), and warns at the first pass where its slices are parts of heads (a grouped-query
+    ``v_proj`` cut by the query-head count). A module whose output comes from a normalisation inside it
+    is refused by the estimators, which inspect a pass, not here.
 
     Examples:
         >>> m = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
@@ -499,9 +526,7 @@ def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> It
             for name, module in modules.items():
                 intervention = interventions[name]
                 check_heads(model, name, module, getattr(intervention, "unit_dim", None), getattr(intervention, "num_heads", None))
-                handles.append(module.register_forward_hook(
-                    lambda _m, _i, out, iv=intervention, n=name: replace_output(out, _apply(iv, module_output(out, n), n))
-                ))
+                handles.append(module.register_forward_hook(_replacing_hook(model, name, intervention)))
             handles += _warn_unreached(model, modules, "the intervention")
             with force_eager():
                 yield model
