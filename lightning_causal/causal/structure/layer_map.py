@@ -29,6 +29,7 @@ from lightning_causal.causal.engine.ablation import (
 )
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_float, check_int
+from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import check_feature_mask, group_counts, num_groups
 from lightning_causal.causal.engine.interventions import capture, resolve_module
@@ -262,11 +263,18 @@ def _without_rounding_profiles(cka: Tensor, response: Tensor, dtypes: list[torch
     return cka
 
 
+#: CKA within this of the threshold counts as reaching it: the CKA of two equal profiles is 1 only up to
+#: rounding (``<K, K> / (sqrt<K, K> sqrt<K, K>)``, and float32 profiles of one layer from other batch
+#: compositions), so ``threshold=1.0`` would otherwise never merge exact copies.
+CKA_ROUNDING = 1e-6
+
+
 def _merge(cka: Tensor, threshold: float) -> list[list[int]]:
-    """Contiguous groups, complete linkage: a layer joins the current group if its CKA with every member is >= threshold."""
+    """Contiguous groups, complete linkage: a layer joins the current group if its CKA with every member is >= threshold
+    (up to :data:`CKA_ROUNDING`)."""
     groups = [[0]]
     for i in range(1, cka.shape[0]):
-        if all(float(cka[i, j]) >= threshold for j in groups[-1]):  # NaN never merges
+        if all(float(cka[i, j]) >= threshold - CKA_ROUNDING for j in groups[-1]):  # NaN never merges
             groups[-1].append(i)
         else:
             groups.append([i])
@@ -392,6 +400,7 @@ def layer_causal_map(
         check_samples_independent(forward, xs, out, "A layer causal map")
         order = list(acts)
         tidx = resolve_target(out, target)
+        check_finite_samples(xs, gather_target(out, tidx))
         real = _real_rows(xs, masks, g)
         keep = _row_subset(g * n, max_rows, seed, xs[0].device, real)
         grams, norms, logit_delta, in_delta = _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size,
