@@ -22,7 +22,7 @@ from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.drift import vector_drift
 from lightning_causal.batches import UnpackBatch
 from lightning_causal.callbacks._no_trace import no_trace
-from lightning_causal.callbacks._probe import probe_from
+from lightning_causal.callbacks._probe import check_finite_probe, probe_from
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
 from lightning_causal.causal.engine.batching import (
     PeerFailure,
@@ -71,7 +71,8 @@ class CausalAuditCallback(Callback):
         probe: a :class:`~lightning_causal.audits.Probe`, a tensor, a batch nested like the training batches
             (``(inputs, labels)``, ``((x1, x2), y)``, a mapping, a dataclass), a ``Dataset``, a list of samples (as
             ``DataLoader(samples)`` takes them: dicts, or tuples with 0-dim labels) or a ``DataLoader``; ``None``
-            takes the first ``probe_size`` samples of the validation data (else the training data),
+            takes the first ``probe_size`` samples of the validation data (loaded at the start of fit also when the
+            first epoch does not validate; else, in a fit without validation, the training data),
             on the indices its sampler draws from when the sampler selects part of the dataset; of
             several validation dataloaders, the first (``probe_origin`` and each report's
             ``probe.source`` name it: ``"val_dataloaders[0] of 2"``).
@@ -283,11 +284,17 @@ class CausalAuditCallback(Callback):
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._warn_earlier_reports(trainer)
+        if self._probe_source is None:
+            _load_validation_data(trainer)
         source, self.probe_origin = (self._probe_source, "probe") if self._probe_source is not None else _trainer_data(trainer)
         if source is None:
             return  # no data to probe: audits are skipped with a warning when they are due
         if " of " in self.probe_origin:  # several dataloaders: say which one the audits explain
             rank_zero_info(f"CausalAuditCallback explains {self.probe_origin}; pass `probe=` to explain other data")
+        elif self.probe_origin == "train_dataloader":
+            rank_zero_info("CausalAuditCallback explains the first samples of the training data: this fit validates on "
+                           "no data (no `val_dataloaders`, `limit_val_batches=0` or no `validation_step`); pass `probe=` "
+                           "to explain other data")
         self._set_probe(probe_from(source, self.probe_size, self.unpack_batch), trainer, pl_module)
         self._check_resumed_probe()
         from lightning_causal.callbacks import monitoring  # imported here: it imports this module
@@ -467,6 +474,7 @@ class CausalAuditCallback(Callback):
                     out = select_output(raw, audit.output)
                 except Exception as err:
                     raise MisconfigurationException(f"Audit {audit.name!r} is misconfigured: {err}") from err
+                check_finite_probe(probe, out, self.probe_origin)
                 widths += [int(out.shape[1])] if out.dim() == 2 else []
             if widths:  # the labels are classes of one of the explained heads (the widest)
                 check_class_labels("the labels of `probe`", probe.labels, max(widths), error=MisconfigurationException)
@@ -639,6 +647,27 @@ def _shard(trainer: Trainer) -> RowShard | None:
         return None
     strategy = trainer.strategy
     return RowShard(trainer.global_rank, trainer.world_size, lambda t: strategy.all_gather(t), device=strategy.root_device)
+
+
+def _load_validation_data(trainer: Trainer) -> None:
+    """Load the fit's validation dataloaders before the probe is read, where Lightning has not yet.
+
+    Lightning loads them before ``on_train_start`` only when the first epoch validates (or in the
+    sanity check): with ``check_val_every_n_epoch > 1`` and ``num_sanity_val_steps=0`` the probe was
+    the training data, silently. This loads them as Lightning itself does at the start of a fit whose
+    first epoch validates (validation then uses these loaders); the epoch of the last load is left as
+    it was, so that ``reload_dataloaders_every_n_epochs`` reloads them when it would have."""
+    if trainer.val_dataloaders is not None or not trainer.enable_validation:
+        return
+    val_loop = trainer.fit_loop.epoch_loop.val_loop
+    last_reload = getattr(val_loop, "_last_val_dl_reload_epoch", None)
+    trainer.validating = True
+    try:
+        val_loop.setup_data()
+    finally:
+        trainer.training = True
+    if hasattr(val_loop, "_last_val_dl_reload_epoch"):
+        val_loop._last_val_dl_reload_epoch = last_reload
 
 
 def _trainer_data(trainer: Trainer) -> tuple[Any, str]:
