@@ -6,14 +6,16 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import torch
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor
 
 from lightning_causal.audits.base import Probe
 from lightning_causal.batches import INPUT_KEYS, LABEL_KEYS, UnpackBatch, unpack, unread_keys
+from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.data_reading import read_samples
 
-__all__ = ["probe_from"]
+__all__ = ["check_finite_probe", "probe_from"]
 
 
 def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None) -> Probe:
@@ -53,3 +55,24 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None) 
     except (TypeError, ValueError) as err:
         raise MisconfigurationException(f"CausalAuditCallback cannot build the probe: {err}") from err
     return probe.subset(slice(0, size))
+
+
+def check_finite_probe(probe: Probe, outputs: Tensor, origin: str) -> None:
+    """Refuse probe samples whose inputs hold NaN or infinity that reach the model's ``outputs``
+    (``[N, ...]``, on the probe): every audit's means, rankings and shares would be NaN at every
+    epoch, and audits that read the probe's values (Sobol' marginals, Neural Cleanse's pattern
+    range) would fail on arguments the user never passed. A model that reads NaN as a missing
+    value (finite outputs) is accepted.
+
+    Raises:
+        MisconfigurationException: naming the probe's source and the samples.
+    """
+    if not isinstance(outputs, Tensor) or outputs.dim() == 0 or outputs.shape[0] != len(probe) or not outputs.is_floating_point():
+        return
+    rows = outputs.detach().reshape(len(probe), -1)
+    worst = rows.masked_fill(torch.isfinite(rows), 0.0).sum(1)  # non-finite where any output of the sample is
+    inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
+    try:
+        check_finite_samples(inputs, worst, name="probe")
+    except ValueError as err:
+        raise MisconfigurationException(f"The probe ({origin}) cannot be audited: {err}") from err

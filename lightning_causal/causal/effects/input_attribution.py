@@ -16,6 +16,7 @@ from torch import Tensor
 from lightning_causal.causal.effects.gradient_check import Edit, check_gradient_path
 from lightning_causal.causal.engine.ablation import sample_rows
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
+from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.state import gather_target, resolve_target
 
@@ -44,7 +45,9 @@ def input_attribution_estimates(
     if not all(x.is_floating_point() for x in xs):
         raise TypeError("Expected floating point `inputs` for method='attribution' (token ids have no gradient)")
     n = xs[0].shape[0]
-    tidx = resolve_target(forward(*xs), target)
+    out = forward(*xs)
+    tidx = resolve_target(out, target)
+    check_finite_samples(xs, gather_target(out, tidx))
     rows = max(1, rows_per_pass(forward.model, xs, max_batch_size, forward=forward) // (1 if max_batch_size else 2))
 
     def estimate(s: Tensor) -> Tensor:

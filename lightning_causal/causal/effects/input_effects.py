@@ -27,6 +27,7 @@ from lightning_causal.causal.engine.ablation import (
 )
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
 from lightning_causal.causal.engine.checks import check_choice, check_int
+from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import (
     check_feature_mask,
@@ -60,7 +61,9 @@ def clean_target(forward: Forward, xs: tuple[Tensor, ...], target: Target) -> tu
     """``(class indices [N], target outputs f_t(x) [N])`` of the clean inputs."""
     out = forward(*xs)
     idx = resolve_target(out, target)
-    return idx, gather_target(out, idx)
+    f0 = gather_target(out, idx)
+    check_finite_samples(xs, f0)
+    return idx, f0
 
 
 def input_effects(

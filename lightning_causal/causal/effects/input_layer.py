@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.ablation import check_baselines, padding_positions, sample_rows
 from lightning_causal.causal.engine.batching import rows_per_pass
+from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.groups import group_counts
 from lightning_causal.causal.engine.interventions import (
@@ -171,6 +172,7 @@ def input_layer_effects(
         h = _check_layer_output(acts.get(layer), x, layer, seen[0] if seen else None)
         tidx = resolve_target(out, target)
         f0 = gather_target(out, tidx)
+        check_finite_samples((x,), f0)
         ref = layer_reference(forward, x, h, layer, baseline=baseline, readers=readers).to(h.dtype)
         m = mask.view(*mask.shape, *[1] * (h.dim() - x.dim()))
         changed = _changed(h, m, ref, num_groups, padding_positions(x, forward_args, model=forward.model))

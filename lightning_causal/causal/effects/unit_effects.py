@@ -16,6 +16,7 @@ from lightning_causal.causal.effects.unit_attribution import attribution_estimat
 from lightning_causal.causal.effects.unit_rows import unit_rows
 from lightning_causal.causal.engine.batching import map_rows
 from lightning_causal.causal.engine.checks import check_choice, check_int
+from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import input_sites
 from lightning_causal.causal.engine.interventions import (
@@ -238,6 +239,7 @@ def unit_effects(
         layout = ivs[0].layout(cache.value)
         units = _units(ivs, layout, layer, cache.value.device)
         tidx = resolve_target(cache.output, target)
+        check_finite_samples(xs, gather_target(cache.output, tidx))
         estimate = None
         exact = torch.full((units.numel(),), method == "exact", dtype=torch.bool)
         if method != "exact" or screen is not None:

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.ablation import padding_positions, position_mean
 from lightning_causal.causal.engine.batching import rows_per_pass
+from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.interventions import (
     capture,
@@ -234,6 +235,7 @@ class GraphContext:
         _check_clean_pass(out, layers, dict(acts), kinds)
         check_samples_independent(forward, xs, out, "A causal graph")
         tidx = resolve_target(out, target)  # type: ignore[arg-type]
+        check_finite_samples(xs, gather_target(out, tidx))
         acts = {name: to_units(h, layouts[name]) if name in layouts else h for name, h in acts.items()}
         fargs = forward.args.kwargs or forward.args.args or None
         padding = padding_positions(xs[0], fargs, model=forward.model, num_inputs=len(xs))
