@@ -226,6 +226,28 @@ def fit_classifier(model: nn.Module, x: Tensor, y: Tensor, epochs: int, *, seed:
     return model.eval()
 
 
+#: The hyper-parameter Lightning adds to a module that ``LightningCLI`` builds (``load_from_checkpoint`` rebuilds
+#: the module, nested class configs included, with it).
+_CLI_INSTANTIATOR = "_instantiator"
+
+
+def _saved_network_config(checkpoint_path: Any, weights_only: bool | None) -> bool:
+    """Whether the checkpoint's hyper-parameters hold the network's config (a fit run by ``LightningCLI``);
+    a file object is read back to where it was."""
+    import warnings
+
+    from lightning.fabric.utilities.cloud_io import _load as pl_load
+
+    start = checkpoint_path.tell() if hasattr(checkpoint_path, "seek") else None
+    with warnings.catch_warnings():  # Lightning's note on `weights_only`: it comes once, when Lightning loads the file
+        warnings.simplefilter("ignore")
+        checkpoint = pl_load(checkpoint_path, map_location="cpu", weights_only=weights_only)
+    if start is not None:
+        checkpoint_path.seek(start)
+    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
+    return isinstance(hparams, dict) and _CLI_INSTANTIATOR in hparams and isinstance(hparams.get("model"), dict)
+
+
 def _lightning_classifier_base():  # keep `import lightning` lazy for users of the plain models
     import lightning.pytorch as pl
 
@@ -242,7 +264,10 @@ class LightningClassifier(_lightning_classifier_base()):
 
     Checkpoints hold ``lr`` and ``optimizer`` as hyper-parameters; the network is an object, not a
     hyper-parameter (its weights are in the state dict): load with
-    ``LightningClassifier.load_from_checkpoint(path, model=MyNet())``.
+    ``LightningClassifier.load_from_checkpoint(path, model=MyNet())``. A classifier built by
+    ``LightningCLI`` from a config (``model: {class_path: ..., init_args: ...}``) also saves the
+    network's config, a plain value there, so its checkpoints load with
+    ``LightningClassifier.load_from_checkpoint(path)`` alone (the network rebuilt from the config).
     """
 
     def __init__(self, model: nn.Module, lr: float = 1e-3, optimizer: str = "adam") -> None:
@@ -250,6 +275,8 @@ class LightningClassifier(_lightning_classifier_base()):
         if optimizer not in ("adam", "sgd"):
             raise ValueError(f"Expected argument `optimizer` to be 'adam' or 'sgd' but got {optimizer!r}")
         self.save_hyperparameters(ignore=["model"])
+        if _CLI_INSTANTIATOR in self.hparams:  # built by LightningCLI: the network's config is a plain value, keep it
+            self.save_hyperparameters()
         self.model = model
         self.lr = lr
         self.optimizer_name = optimizer
@@ -257,12 +284,14 @@ class LightningClassifier(_lightning_classifier_base()):
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         """Lightning's ``load_from_checkpoint`` (``lr`` and ``optimizer`` are the checkpoint's); the
-        network is not a saved hyper-parameter, so pass it: ``load_from_checkpoint(path, model=MyNet())``.
+        network is not a saved hyper-parameter, so pass it: ``load_from_checkpoint(path, model=MyNet())``,
+        unless the classifier was built by ``LightningCLI``, whose checkpoints hold the network's config
+        (``model=`` then replaces it).
 
         Raises:
-            MisconfigurationException: ``model=`` not given.
+            MisconfigurationException: ``model=`` not given for a checkpoint without the network's config.
         """
-        if "model" not in kwargs:
+        if "model" not in kwargs and not _saved_network_config(checkpoint_path, kwargs.get("weights_only")):
             from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
             raise MisconfigurationException(
