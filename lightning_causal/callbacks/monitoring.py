@@ -1,8 +1,8 @@
 """Early stopping and checkpointing on a causal scalar, whatever the audit schedule.
 
 Lightning's ``EarlyStopping`` and ``ModelCheckpoint`` read ``trainer.callback_metrics`` at every
-epoch end (``ModelCheckpoint`` by default after validation, before the audit of that epoch has
-run). With audits every ``n > 1`` epochs, a ``causal/...`` scalar is missing before the first audit
+epoch end (after that epoch's audit; but when validation ends, before it, where validation does not
+run once an epoch at its end: ``val_check_interval``, ``check_val_every_n_epoch``). With audits every ``n > 1`` epochs, a ``causal/...`` scalar is missing before the first audit
 (``EarlyStopping`` raises, ``ModelCheckpoint`` too once validation has run) and afterwards the last
 audit's value stays in ``callback_metrics``, so patience counts epochs that repeat one audit. The
 two subclasses here look at a causal scalar only at the epochs where the
@@ -168,12 +168,16 @@ def _check_scheduled(owner: str, monitor: str, trainer: Trainer) -> None:
 
 
 def advise_lightning_monitors(audit_callback: CausalAuditCallback, trainer: Trainer) -> None:
-    """At the set-up of ``audit_callback`` on a sparse schedule: warn when Lightning's own
-    ``EarlyStopping`` or ``ModelCheckpoint`` (without a schedule of its own) monitors one of its
-    scalars, naming the class to use instead. Lightning's error at the first epoch end only asks
-    whether the scalar was logged."""
-    if audit_callback.epochs is None and audit_callback.every_n_epochs == 1:
-        return
+    """At the set-up of ``audit_callback``: warn when Lightning's own ``EarlyStopping`` or
+    ``ModelCheckpoint`` (without a schedule of its own) monitors one of its scalars where it cannot
+    see each audit once, right after it, naming the class to use instead. On a sparse schedule it
+    reads the scalar at every epoch end (missing before the first audit, then the last audit's value
+    again); where it reads it when validation ends (``val_check_interval`` < 1 or steps,
+    ``check_val_every_n_epoch`` > 1, ``check_on_train_epoch_end=False``, ``save_on_train_epoch_end=False``),
+    that is before the audit at the end of the epoch: it sees the previous audit's value (a checkpoint
+    scored by another epoch's audit) or none. Lightning's error at the first check only asks whether
+    the scalar was logged."""
+    sparse = not (audit_callback.epochs is None and audit_callback.every_n_epochs == 1)
     schedule = (f"epochs={audit_callback.epochs}" if audit_callback.epochs is not None
                 else f"every_n_epochs={getattr(audit_callback.every_n_epochs, '__name__', audit_callback.every_n_epochs)}")
     for cb in trainer.callbacks:
@@ -182,13 +186,39 @@ def advise_lightning_monitors(audit_callback: CausalAuditCallback, trainer: Trai
         if isinstance(cb, ModelCheckpoint) and (getattr(cb, "_every_n_train_steps", 0) or getattr(cb, "_train_time_interval", None)
                                                 or getattr(cb, "_every_n_epochs", 1) != 1):
             continue  # a schedule of its own, chosen by the user
-        if any(cb.monitor.startswith(f"causal/{a.name}/") for a in audit_callback.audits):  # its own tags, not shared ones
-            name = type(cb).__name__
+        if not any(cb.monitor.startswith(f"causal/{a.name}/") for a in audit_callback.audits):  # its own tags, not shared ones
+            continue
+        name, ours = type(cb).__name__, "EarlyStopping" if isinstance(cb, EarlyStopping) else "ModelCheckpoint"
+        at_validation = _reads_at_validation_end(cb, trainer)
+        if at_validation:
+            rank_zero_warn(
+                f"{name}(monitor={cb.monitor!r}) reads the scalar when validation ends ({at_validation}), but CausalAuditCallback "
+                "audits at the end of the training epoch, after that epoch's validation: it sees the previous audit's value (a "
+                f"checkpoint scored by another epoch's audit, silently) or none before the first audit. Use "
+                f"lightning_causal.Audit{ours} (the same arguments), which checks it once per audit, right after it")
+        elif sparse:
             rank_zero_warn(
                 f"{name}(monitor={cb.monitor!r}) reads the scalar at every epoch end, but CausalAuditCallback logs it only at "
                 f"its audited epochs ({schedule}): it is missing before the first audit, then the last audit's value is "
-                f"seen again. Use lightning_causal.Audit{'EarlyStopping' if isinstance(cb, EarlyStopping) else 'ModelCheckpoint'}"
-                " (the same arguments), which checks it once per audit")
+                f"seen again. Use lightning_causal.Audit{ours} (the same arguments), which checks it once per audit")
+
+
+def _reads_at_validation_end(cb: EarlyStopping | ModelCheckpoint, trainer: Trainer) -> str:
+    """Why Lightning's ``cb`` reads its monitor when validation ends rather than at the end of the
+    training epoch (``""`` where it reads it at the epoch end): its own option set to ``False``, or
+    left to Lightning's default, which reads at the epoch end only when validation runs once an epoch, at its end."""
+    option = "check_on_train_epoch_end" if isinstance(cb, EarlyStopping) else "save_on_train_epoch_end"
+    flag = getattr(cb, f"_{option}", None)
+    if flag is not None:
+        return "" if flag else f"{option}=False"
+    if isinstance(cb, ModelCheckpoint) and not trainer.enable_validation:
+        return ""  # ModelCheckpoint's default: at the epoch end in a fit without validation
+    interval = getattr(trainer, "val_check_interval", 1.0)  # set when the fit starts where it is a time (Lightning >= 2.6)
+    reasons = [f"val_check_interval={interval}"] if interval != 1.0 else []
+    if getattr(trainer, "_val_check_time_interval", None) is not None:
+        reasons = ["a time-based val_check_interval"]
+    reasons += [f"check_val_every_n_epoch={trainer.check_val_every_n_epoch}"] if trainer.check_val_every_n_epoch != 1 else []
+    return ", ".join(reasons)
 
 
 def check_monitors_after_dry_run(audit_callback: CausalAuditCallback, trainer: Trainer) -> None:
