@@ -93,7 +93,8 @@ class LayerCausalMap:
         edges: ``(source, target, weight)`` along the chain ``input -> node ... -> output``;
             ``weight`` = relative response of the target node (see :func:`layer_causal_map`).
         edge_stats: parallel to ``edges``: ``gain`` (relative response of the target over that of
-            the source) and ``cka`` (between the source's last and the target's first layer).
+            the source; infinite where only the target responds, NaN where neither does) and
+            ``cka`` (between the source's last and the target's first layer).
         response: relative response of each layer ``[L]``.
         group_effects: node id -> mean ``||Δ||`` per input group ``[G]`` at its first layer, as its ``s`` (the output: mean ``|δ_g|``)
             over the samples in which the group holds an element (padding excluded; 0 where it holds none).
@@ -535,7 +536,8 @@ def _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, 
     edges, stats = [], []
     for (src, s_src, g_src), (dst, s_dst, g_dst) in zip(heads, heads[1:]):
         tail = float(response[g_src[-1]]) if g_src is not None else s_src
-        st = {"gain": s_dst / tail if tail > 0 else math.inf}
+        # nothing reaches the source: an infinite gain where the target still moves (a skip around it), else undefined
+        st = {"gain": s_dst / tail if tail > 0 else (math.inf if s_dst > 0 else math.nan)}
         if g_src is not None and g_dst is not None:
             st["cka"] = float(cka[g_src[-1], g_dst[0]])
         edges.append((src, dst, s_dst))
