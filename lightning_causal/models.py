@@ -226,28 +226,6 @@ def fit_classifier(model: nn.Module, x: Tensor, y: Tensor, epochs: int, *, seed:
     return model.eval()
 
 
-#: The hyper-parameter Lightning adds to a module that ``LightningCLI`` builds (``load_from_checkpoint`` rebuilds
-#: the module, nested class configs included, with it).
-_CLI_INSTANTIATOR = "_instantiator"
-
-
-def _saved_network_config(checkpoint_path: Any, weights_only: bool | None) -> bool:
-    """Whether the checkpoint's hyper-parameters hold the network's config (a fit run by ``LightningCLI``);
-    a file object is read back to where it was."""
-    import warnings
-
-    from lightning.fabric.utilities.cloud_io import _load as pl_load
-
-    start = checkpoint_path.tell() if hasattr(checkpoint_path, "seek") else None
-    with warnings.catch_warnings():  # Lightning's note on `weights_only`: it comes once, when Lightning loads the file
-        warnings.simplefilter("ignore")
-        checkpoint = pl_load(checkpoint_path, map_location="cpu", weights_only=weights_only)
-    if start is not None:
-        checkpoint_path.seek(start)
-    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
-    return isinstance(hparams, dict) and _CLI_INSTANTIATOR in hparams and isinstance(hparams.get("model"), dict)
-
-
 def _lightning_classifier_base():  # keep `import lightning` lazy for users of the plain models
     import lightning.pytorch as pl
 
@@ -274,9 +252,10 @@ class LightningClassifier(_lightning_classifier_base()):
         super().__init__()
         if optimizer not in ("adam", "sgd"):
             raise ValueError(f"Expected argument `optimizer` to be 'adam' or 'sgd' but got {optimizer!r}")
-        self.save_hyperparameters(ignore=["model"])
-        if _CLI_INSTANTIATOR in self.hparams:  # built by LightningCLI: the network's config is a plain value, keep it
-            self.save_hyperparameters()
+        from lightning_causal._cli import built_by_cli
+
+        # built by LightningCLI, the network is a config (plain data): kept, for load_from_checkpoint(path)
+        self.save_hyperparameters(ignore=None if built_by_cli() else ["model"])
         self.model = model
         self.lr = lr
         self.optimizer_name = optimizer
@@ -291,7 +270,10 @@ class LightningClassifier(_lightning_classifier_base()):
         Raises:
             MisconfigurationException: ``model=`` not given for a checkpoint without the network's config.
         """
-        if "model" not in kwargs and not _saved_network_config(checkpoint_path, kwargs.get("weights_only")):
+        from lightning_causal._cli import peek_checkpoint, saved_cli_config
+
+        config = saved_cli_config(peek_checkpoint(checkpoint_path, kwargs.get("weights_only"))) if "model" not in kwargs else None
+        if "model" not in kwargs and (config is None or "model" not in config):
             from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
             raise MisconfigurationException(

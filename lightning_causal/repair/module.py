@@ -6,12 +6,10 @@ import contextlib
 import io
 import os
 import pickle
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
-from lightning.fabric.utilities.cloud_io import _load as pl_load
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
@@ -22,6 +20,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, IterableDataset
 from typing_extensions import override
 
+from lightning_causal._cli import built_by_cli, peek_checkpoint, saved_cli_config
 from lightning_causal.batches import UnpackBatch, num_rows, unpack
 from lightning_causal.causal.engine.checks import check_callable, check_float
 from lightning_causal.causal.engine.forward import (
@@ -116,6 +115,8 @@ class CausalRepairModule(LightningModule):
     The model and the terms are objects, not hyper-parameters (``lr`` and ``fuse_forward`` are saved): load a checkpoint with
     ``CausalRepairModule.load_from_checkpoint(path, model=MyNet(), terms=[...])``, or load the
     repaired model alone with ``MyNet().load_state_dict(CausalRepairModule.model_state_dict(path))``.
+    A module that ``LightningCLI`` builds from a config saves the config (the model and the terms
+    are plain data there), so its checkpoints load with ``CausalRepairModule.load_from_checkpoint(path)``.
 
     Args:
         model: the network to repair (its parameters are optimised).
@@ -189,7 +190,9 @@ class CausalRepairModule(LightningModule):
         self._setup_done = False
         self._restored_terms: dict[str, Any] = {}  # term name -> state_dict, from a checkpoint
         self._fuse = bool(fuse_forward)
-        if self._saves_hyperparameters:  # the plain options; the objects (model, terms, callables) are not
+        if self._saves_hyperparameters and built_by_cli():  # a config: the model and the terms as plain data too
+            self.save_hyperparameters()
+        elif self._saves_hyperparameters:  # the plain options; the objects (model, terms, callables) are not
             self.save_hyperparameters("lr", "fuse_forward")
 
     #: Whether ``__init__`` saves ``lr`` and ``fuse_forward`` as hyper-parameters (a ``wrap()`` module
@@ -242,16 +245,23 @@ class CausalRepairModule(LightningModule):
         hyper-parameters, so pass them: ``load_from_checkpoint(path, model=MyNet(), terms=[...])``
         (the weights are the checkpoint's, and so are ``lr`` and ``fuse_forward``).
 
+        A module built by ``LightningCLI`` is built again from the config it saved:
+        ``load_from_checkpoint(path)`` (``model=``, ``terms=`` replace the config's).
+
         A checkpoint of a ``wrap()`` fit loads as the wrap (the wrapped module's steps, optimizers
         and hooks), with ``model=`` the wrapped module's class, built from the hyper-parameters it
         saved (``self.save_hyperparameters()``), ``load_from_checkpoint(path, model=MyModule,
         terms=[...])``, or an instance of it.
 
         Raises:
-            MisconfigurationException: ``model=`` or ``terms=`` not given, or ``model=`` a class
-                for a checkpoint that is not of a ``wrap()`` fit.
+            MisconfigurationException: ``model=`` or ``terms=`` not given (for a checkpoint without
+                them in a CLI config), or ``model=`` a class for a checkpoint that is not of a ``wrap()`` fit.
         """
         missing = [name for name in ("model", "terms") if name not in kwargs]
+        checkpoint = peek_checkpoint(checkpoint_path, kwargs.get("weights_only"))
+        config = saved_cli_config(checkpoint)
+        if missing and config is not None and all(name in config for name in missing):
+            return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)  # built from its config, as in the fit
         if missing:
             raise MisconfigurationException(
                 f"Expected the arguments {', '.join(f'`{m}`' for m in missing)} in CausalRepairModule.load_from_checkpoint: "
@@ -259,7 +269,7 @@ class CausalRepairModule(LightningModule):
                 "`CausalRepairModule.load_from_checkpoint(path, model=MyNet(), terms=[...])`, or load the model alone "
                 "with `MyNet().load_state_dict(CausalRepairModule.model_state_dict(path))`"
             )
-        wrapped = _wrapped_entry(checkpoint_path, kwargs.get("weights_only")) if cls is CausalRepairModule else None
+        wrapped = _wrapped_entry(checkpoint) if cls is CausalRepairModule else None
         model = kwargs["model"]
         if isinstance(model, type) and wrapped is not None and wrapped.get("unsaved"):
             raise MisconfigurationException(
@@ -566,16 +576,10 @@ def _plain_values(hparams: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return plain, other
 
 
-def _wrapped_entry(checkpoint_path: Any, weights_only: bool | None) -> dict[str, Any] | None:
+def _wrapped_entry(checkpoint: Mapping[str, Any]) -> dict[str, Any] | None:
     """The ``wrapped`` entry (the wrapped module's class and hyper-parameters) of a checkpoint of a
-    ``wrap()`` fit, or ``None``; a file object is read back to where it was."""
-    start = checkpoint_path.tell() if hasattr(checkpoint_path, "seek") else None
-    with warnings.catch_warnings():  # Lightning's note on `weights_only`: it comes once, when Lightning loads the file
-        warnings.simplefilter("ignore")
-        checkpoint = pl_load(checkpoint_path, map_location="cpu", weights_only=weights_only)
-    if start is not None:
-        checkpoint_path.seek(start)
-    saved = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, Mapping) else None
+    ``wrap()`` fit, or ``None``."""
+    saved = checkpoint.get(CHECKPOINT_KEY)
     return saved.get("wrapped") if isinstance(saved, Mapping) else None
 
 

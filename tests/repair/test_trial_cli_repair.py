@@ -1,0 +1,74 @@
+"""CLI trial (repair): a CausalRepairModule that LightningCLI builds from a config (the model and the
+terms given by class path) loads from its checkpoint with ``load_from_checkpoint(path)`` alone, as
+Lightning's CLI-built modules do: the config is plain data, saved as hyper-parameters."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_causal import CausalRepairModule, CounterfactualFairnessTerm
+from lightning_causal.causal import AttributeFlip
+from lightning_causal.models import MLP
+
+_MODEL = {
+    "class_path": "lightning_causal.CausalRepairModule",
+    "init_args": {
+        "model": {"class_path": "lightning_causal.models.MLP", "init_args": {"in_features": 3, "hidden": [5]}},
+        "terms": [{"class_path": "lightning_causal.CounterfactualFairnessTerm",
+                   "init_args": {"counterfactual": {"class_path": "lightning_causal.causal.AttributeFlip",
+                                                    "init_args": {"column": 0}},
+                                 "weight": 2.5, "name": "cf"}}],
+        "lr": 0.02,
+    },
+}
+
+
+def _loader() -> DataLoader:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(32, 3, generator=g)
+    x[:, 0] = (x[:, 0] > 0.5).float()
+    return DataLoader(TensorDataset(x, (x[:, 1] > 0.5).long()), batch_size=16)
+
+
+def _fit(tmp_path, monkeypatch, model: dict) -> tuple[str, CausalRepairModule]:  # noqa: ANN001
+    monkeypatch.setattr(sys, "argv", ["fit.py"])  # the config comes from `args` alone
+    trainer = {"max_epochs": 1, "logger": False, "enable_checkpointing": False, "enable_progress_bar": False,
+               "enable_model_summary": False, "accelerator": "cpu", "default_root_dir": str(tmp_path)}
+    cli = LightningCLI(args={"trainer": trainer, "model": model}, run=False, save_config_callback=None,
+                       seed_everything_default=0)
+    cli.trainer.fit(cli.model, _loader())
+    path = str(tmp_path / "repair.ckpt")
+    cli.trainer.save_checkpoint(path)
+    return path, cli.model
+
+
+def test_a_cli_built_repair_loads_without_passing_the_model_and_terms(tmp_path, monkeypatch):
+    path, trained = _fit(tmp_path, monkeypatch, _MODEL)
+    loaded = CausalRepairModule.load_from_checkpoint(path, weights_only=True)  # the config is plain data
+    assert isinstance(loaded.model, MLP) and loaded.model.net[0].out_features == 5
+    (term,) = loaded.terms
+    assert isinstance(term, CounterfactualFairnessTerm) and (term.name, term.weight) == ("cf", 2.5)
+    assert isinstance(term.counterfactual, AttributeFlip) and loaded.lr == 0.02
+    for (name, a), b in zip(trained.state_dict().items(), loaded.state_dict().values()):
+        assert torch.equal(a, b), name
+    own = CausalRepairModule.load_from_checkpoint(path, model=MLP(3, hidden=(5,)))  # model= replaces the config's
+    assert torch.equal(own.model.net[0].weight, trained.model.net[0].weight) and own.terms[0].name == "cf"
+
+
+def test_a_repair_built_in_python_still_asks_for_the_model(tmp_path):
+    import lightning.pytorch as pl
+
+    trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(CausalRepairModule(nn.Linear(3, 2), [CounterfactualFairnessTerm(AttributeFlip(0))]), _loader())
+    trainer.save_checkpoint(tmp_path / "plain.ckpt")
+    assert torch.load(tmp_path / "plain.ckpt", weights_only=True)["hyper_parameters"] == {"lr": 0.001, "fuse_forward": True}
+    with pytest.raises(MisconfigurationException, match=r"Expected the arguments `model`"):
+        CausalRepairModule.load_from_checkpoint(tmp_path / "plain.ckpt")
