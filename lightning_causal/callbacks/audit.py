@@ -78,7 +78,10 @@ class CausalAuditCallback(Callback):
             ``probe.source`` name it: ``"val_dataloaders[0] of 2"``).
         probe_size: number of probe samples.
         every_n_epochs: audit every n-th epoch (epochs ``n-1, 2n-1, ...``), or a callable
-            ``epoch -> bool``.
+            ``epoch -> bool``: training epochs, audited at their end whether they validate or not
+            (``check_val_every_n_epoch``), once however often they validate (``val_check_interval``); an epoch
+            cut by ``max_steps`` or early stopping is the last one (a training dataloader without a length: one
+            audit, at the end of fit, with a warning).
         epochs: explicit epochs to audit (overrides ``every_n_epochs``).
         on_fit_end: also audit the last epoch when training ends (``on_train_end``, while the model is still
             on its training device) if the schedule skipped it; not after an exception or interrupt.
@@ -284,6 +287,7 @@ class CausalAuditCallback(Callback):
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._warn_earlier_reports(trainer)
+        _warn_endless_epochs(trainer)
         if self._probe_source is None:
             _load_validation_data(trainer)
         source, self.probe_origin = (self._probe_source, "probe") if self._probe_source is not None else _trainer_data(trainer)
@@ -647,6 +651,18 @@ def _shard(trainer: Trainer) -> RowShard | None:
         return None
     strategy = trainer.strategy
     return RowShard(trainer.global_rank, trainer.world_size, lambda t: strategy.all_gather(t), device=strategy.root_device)
+
+
+def _warn_endless_epochs(trainer: Trainer) -> None:
+    """Audits run at the end of training epochs: a training dataloader without a length (an
+    ``IterableDataset`` stream, trained with ``max_steps``) may never end its first epoch, so a fit of
+    any number of steps gets one audit, at its end. A warning says so and how to get epochs."""
+    if trainer.num_training_batches != float("inf"):
+        return
+    rank_zero_warn("CausalAuditCallback audits at the end of training epochs, but the training dataloader has no length: if "
+                   "it never runs out (a stream trained with `max_steps`), its first epoch ends only when training stops, "
+                   "and the callback audits once, at the end of fit. For audits during training, give the Trainer "
+                   "`limit_train_batches=<int>` (epochs of that many batches, audited on the schedule) or the dataset a `__len__`")
 
 
 def _load_validation_data(trainer: Trainer) -> None:
