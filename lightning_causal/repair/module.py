@@ -189,6 +189,7 @@ class CausalRepairModule(LightningModule):
         self.lr = float(lr)
         self._setup_done = False
         self._restored_terms: dict[str, Any] = {}  # term name -> state_dict, from a checkpoint
+        self._checkpoint_terms: list[str] = []  # the names of the terms of the fit that saved the checkpoint
         self._fuse = bool(fuse_forward)
         if self._saves_hyperparameters and built_by_cli():  # a config: the model and the terms as plain data too
             self.save_hyperparameters()
@@ -243,7 +244,9 @@ class CausalRepairModule(LightningModule):
     def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         """Lightning's ``load_from_checkpoint``; the model and the terms are not saved as
         hyper-parameters, so pass them: ``load_from_checkpoint(path, model=MyNet(), terms=[...])``
-        (the weights are the checkpoint's, and so are ``lr`` and ``fuse_forward``).
+        (the weights are the checkpoint's, and so are ``lr`` and ``fuse_forward``). The terms matter
+        for training only: without ``terms=`` the module loads without terms, for inference
+        (``forward``, ``predict_step``, audits); a fit of it warns that the checkpoint's terms are not trained.
 
         A module built by ``LightningCLI`` is built again from the config it saved:
         ``load_from_checkpoint(path)`` (``model=``, ``terms=`` replace the config's).
@@ -254,21 +257,21 @@ class CausalRepairModule(LightningModule):
         terms=[...])``, or an instance of it.
 
         Raises:
-            MisconfigurationException: ``model=`` or ``terms=`` not given (for a checkpoint without
-                them in a CLI config), or ``model=`` a class for a checkpoint that is not of a ``wrap()`` fit.
+            MisconfigurationException: ``model=`` not given (for a checkpoint without it in a CLI
+                config), or ``model=`` a class for a checkpoint that is not of a ``wrap()`` fit.
         """
-        missing = [name for name in ("model", "terms") if name not in kwargs]
         checkpoint = peek_checkpoint(checkpoint_path, kwargs.get("weights_only"))
         config = saved_cli_config(checkpoint)
-        if missing and config is not None and all(name in config for name in missing):
+        if config is not None and all(name in kwargs or name in config for name in ("model", "terms")):
             return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)  # built from its config, as in the fit
-        if missing:
+        if "model" not in kwargs:
             raise MisconfigurationException(
-                f"Expected the arguments {', '.join(f'`{m}`' for m in missing)} in CausalRepairModule.load_from_checkpoint: "
-                "the model and the terms are objects, not saved hyper-parameters; pass them, e.g. "
-                "`CausalRepairModule.load_from_checkpoint(path, model=MyNet(), terms=[...])`, or load the model alone "
-                "with `MyNet().load_state_dict(CausalRepairModule.model_state_dict(path))`"
+                "Expected the argument `model` in CausalRepairModule.load_from_checkpoint: the model is an object, not a "
+                "saved hyper-parameter; pass it, e.g. `CausalRepairModule.load_from_checkpoint(path, model=MyNet())` "
+                "(`terms=[...]` too to train on), or load the model alone with "
+                "`MyNet().load_state_dict(CausalRepairModule.model_state_dict(path))`"
             )
+        kwargs.setdefault("terms", [])  # for inference: the terms act in training only
         wrapped = _wrapped_entry(checkpoint) if cls is CausalRepairModule else None
         model = kwargs["model"]
         if isinstance(model, type) and wrapped is not None and wrapped.get("unsaved"):
@@ -476,6 +479,13 @@ class CausalRepairModule(LightningModule):
             return
         self._setup_done = True
         restored, self._restored_terms = self._restored_terms, {}
+        saved, self._checkpoint_terms = self._checkpoint_terms, []
+        absent = [name for name in saved if name not in {t.name for t in self.terms}]
+        if absent:  # e.g. a module loaded for inference (no `terms=`) and then fit
+            rank_zero_warn(
+                f"CausalRepairModule: the checkpoint was saved by a fit with the repair terms {absent}, which this module does "
+                f"not have (its terms: {[t.name for t in self.terms]}); they are not trained. Pass them, "
+                "`terms=[...]`, to go on repairing")
         fresh = [t for t in self.terms if t.name not in restored]
         inputs = self._train_inputs(fresh, check_only=not any(t.needs_train_inputs for t in fresh)) if fresh else None
         for term in self.terms:
@@ -486,20 +496,20 @@ class CausalRepairModule(LightningModule):
 
     @override
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        entry: dict[str, Any] = {}
+        entry: dict[str, Any] = {"term_names": [t.name for t in self.terms]}
         if self._setup_done:
             entry["terms"] = {t.name: state for t in self.terms if (state := t.state_dict()) is not None}
         if isinstance(self, _WrappedRepairModule):  # what `load_from_checkpoint(path, model=MyModule)` rebuilds it from
             plain, other = _plain_values(dict(self.model.hparams))
             entry["wrapped"] = {"class": f"{type(self.model).__module__}.{type(self.model).__qualname__}",
                                 "hyper_parameters": plain, "unsaved": other}
-        if entry:
-            checkpoint[CHECKPOINT_KEY] = entry
+        checkpoint[CHECKPOINT_KEY] = entry
 
     @override
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         saved = checkpoint.get(CHECKPOINT_KEY) or {}
         self._restored_terms = dict(saved.get("terms", {}))  # restored at the next `on_train_start`
+        self._checkpoint_terms = [str(n) for n in saved.get("term_names", self._restored_terms)]
         self._setup_done = False
 
     def _train_inputs(self, terms: Sequence[RepairTerm], check_only: bool) -> Tensor | None:

@@ -129,7 +129,7 @@ def test_checkpoint_loading_and_the_inner_models_weights(tmp_path):
     trainer = _trainer(default_root_dir=tmp_path, enable_checkpointing=True)
     trainer.fit(CausalRepairModule.wrap(inner, _weight0()), DataLoader(TensorDataset(x, y), batch_size=32))
     path = trainer.checkpoint_callback.best_model_path
-    with pytest.raises(MisconfigurationException, match=r"`model`, `terms`.*load_from_checkpoint\(path, model=MyNet\(\)"):
+    with pytest.raises(MisconfigurationException, match=r"argument `model`.*load_from_checkpoint\(path, model=MyNet\(\)"):
         CausalRepairModule.load_from_checkpoint(path)
     loaded = CausalRepairModule.load_from_checkpoint(path, model=_Plain(), terms=_weight0())
     mine = _Plain()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 
+import lightning.pytorch as pl
 import pytest
 import torch
 from lightning.pytorch.cli import LightningCLI
@@ -70,5 +71,45 @@ def test_a_repair_built_in_python_still_asks_for_the_model(tmp_path):
     trainer.fit(CausalRepairModule(nn.Linear(3, 2), [CounterfactualFairnessTerm(AttributeFlip(0))]), _loader())
     trainer.save_checkpoint(tmp_path / "plain.ckpt")
     assert torch.load(tmp_path / "plain.ckpt", weights_only=True)["hyper_parameters"] == {"lr": 0.001, "fuse_forward": True}
-    with pytest.raises(MisconfigurationException, match=r"Expected the arguments `model`"):
+    with pytest.raises(MisconfigurationException, match=r"Expected the argument `model`"):
         CausalRepairModule.load_from_checkpoint(tmp_path / "plain.ckpt")
+
+
+class _Mine(pl.LightningModule):
+    """A user's module saving its hyper-parameters (a wrap() checkpoint rebuilds it from them)."""
+
+    def __init__(self, hidden: int = 4) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = nn.Sequential(nn.Linear(3, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+
+    def forward(self, x):  # noqa: ANN001, ANN201
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):  # noqa: ANN001, ANN201
+        x, y = batch
+        return nn.functional.cross_entropy(self(x), y)
+
+    def configure_optimizers(self):  # noqa: ANN201
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def _plain_trainer(tmp_path) -> pl.Trainer:  # noqa: ANN001
+    return pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, default_root_dir=tmp_path)
+
+
+def test_a_repair_checkpoint_loads_for_inference_without_its_terms(tmp_path):
+    """The terms act in training only: a wrap() (or plain) checkpoint loads with ``model=`` alone, and a
+    fit of the module so loaded warns that the checkpoint's terms are not trained."""
+    inner = _Mine(hidden=6)
+    trainer = _plain_trainer(tmp_path)
+    trainer.fit(CausalRepairModule.wrap(inner, [CounterfactualFairnessTerm(AttributeFlip(0), weight=3.0, name="cf")]), _loader())
+    trainer.save_checkpoint(tmp_path / "wrap.ckpt")
+    loaded = CausalRepairModule.load_from_checkpoint(tmp_path / "wrap.ckpt", model=_Mine)
+    assert loaded.terms == [] and isinstance(loaded.model, _Mine) and loaded.model.hparams.hidden == 6
+    x = _loader().dataset.tensors[0]
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), inner(x), rtol=0, atol=0)  # the repaired weights
+    with pytest.warns(UserWarning, match=r"saved by a fit with the repair terms \['cf'\].*its terms: \[\].*not trained"):
+        _plain_trainer(tmp_path).fit(loaded, _loader())
