@@ -193,7 +193,9 @@ def _text_namespace() -> dict:
     ids, mask = token_batch(n=4, length=8)
 
 
-    tokenizer = type("Tokenizer", (), {"pad_token_id": PAD, "eos_token_id": SEP})()
+    words = {"he": 4, "she": 5, "his": 6, "her": 7}  # the ids of he_id, she_id, his_id, her_id below
+    tokenizer = type("Tokenizer", (), {"pad_token_id": PAD, "eos_token_id": SEP, "unk_token_id": 63,
+                                       "convert_tokens_to_ids": lambda self, word: words.get(word, 63)})()
     return {"model": model, "tokenizer": tokenizer, "input_ids": ids, "attention_mask": mask, "ids": ids, "mask": mask,
             "batch": {"input_ids": ids, "attention_mask": mask}, "word_ids": torch.arange(8).expand(4, 8) // 2,
             "mask_id": MASK, "pad_id": PAD, "cls_id": CLS, "sep_id": SEP, "he_id": 4, "she_id": 5, "his_id": 6,
@@ -214,6 +216,8 @@ def test_text_snippets_run_and_give_token_replacement_effects():
     assert ns["effects"].shape == (4, 8) and ns["by_word"].shape == (4, 4)
     for block in others:
         ns = _run_snippet(block, ns)
+        if "TokenSwap.from_words" in block:  # the word pairs give the ids of the line above
+            assert ns["swap"].pairs == [(ns["he_id"], ns["she_id"]), (ns["his_id"], ns["her_id"])]
     with torch.no_grad():
         clean = model(ids, attention_mask=mask).logits
         t = clean.argmax(1, keepdim=True)
