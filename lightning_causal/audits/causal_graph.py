@@ -4,9 +4,12 @@ and the edges gained and lost since the previous audit epoch."""
 from __future__ import annotations
 
 import math
+import re
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import torch
 from torch import nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
@@ -27,6 +30,25 @@ _NODE_COLUMNS = ("effect", "class", "class_effect", "se", "z", "p_value", "share
 _EDGE_COLUMNS = ("effect", "se", "z", "p_value", "p_adjusted", "share")
 
 
+def _without_spread(probe: Probe) -> str:
+    """``"one sample"`` or ``"N identical samples"`` (every input tensor equal across the samples), else ``""``."""
+    n = len(probe)
+    if n < 2:
+        return "one sample"
+    xs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
+    if all(torch.equal(x, x[:1].expand_as(x)) for x in xs):
+        return f"{n} identical samples"
+    return ""
+
+
+def _spreadless_note(spreadless: str) -> str:
+    """What a probe without spread does to the graph's tests and its faithfulness."""
+    tests = ("the paired z-tests have no spread to test (z = 0: a unit is kept only with alpha=1.0)" if spreadless == "one sample"
+             else "the paired z-tests see no spread (every non-zero effect has z = inf, p = 0: kept as if certain)")
+    return (f"{tests}, and the mean ablation sets every unit to its own value (faithfulness undefined unless "
+            "ablation='zero'); audit more, different samples")
+
+
 class CausalGraphAudit(Audit):
     """Causal explanatory graph of chosen layers (:func:`~lightning_causal.causal.structure.graph.causal_graph`).
 
@@ -37,7 +59,10 @@ class CausalGraphAudit(Audit):
     edges) and ``faithfulness`` (the graph run as a circuit); the stability of the edge set
     (``stability_resample`` and ``stability_noise``: Jaccard overlaps under probe resampling and
     input noise; no ``stability_noise`` for token ids, with a note) and, from the second run on, the edges gained and lost since the previous run
-    (``edge_changes`` table, ``edges_gained``, ``edges_lost``, ``edge_jaccard_previous``).
+    (``edge_changes`` table, ``edges_gained``, ``edges_lost``, ``edge_jaccard_previous``). A probe
+    of one sample, or of copies of one sample, has no spread for the tests (one sample: no unit is
+    kept; copies: every non-zero effect has z = inf) nor for the mean ablation: a ``UserWarning``
+    (at set-up in a fit) and a note say so.
 
     Args:
         layers: module names in forward order.
@@ -119,6 +144,18 @@ class CausalGraphAudit(Audit):
         for layer in self.layers:
             check_site(model, layer)
 
+    def dry_run(self, model: nn.Module, probe: Probe) -> AuditResult | None:
+        """The run on 2 probe samples (:meth:`Audit.dry_run`), whose spread (two equal rows) says nothing of the
+        whole probe's: the spread warning is checked on the whole probe instead."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=re.escape(f"CausalGraphAudit {self.name!r}: the probe holds"), category=UserWarning)
+            result = super().dry_run(model, probe)
+        spreadless = _without_spread(probe)
+        if spreadless:
+            warnings.warn(f"CausalGraphAudit {self.name!r}: the probe holds {spreadless}, so " + _spreadless_note(spreadless),
+                          UserWarning, stacklevel=2)
+        return result
+
     def state_dict(self) -> dict[str, Any]:
         """The previous run's graph (``CausalGraph.to_dict()``: plain values), so that the edges
         gained and lost continue across a resume from a checkpoint."""
@@ -135,7 +172,12 @@ class CausalGraphAudit(Audit):
         graph = causal_graph(model, probe.inputs, self.layers, self.top_k, **options)
         result = AuditResult(self.name, graphs={"causal_graph": graph.to_dict()})
         result.scalars["faithfulness"] = float(graph.meta["faithfulness"])
-        if math.isnan(result.scalars["faithfulness"]):
+        spreadless = _without_spread(probe)
+        if spreadless:  # the z-tests and the mean ablation have nothing to work with: say why, not a generic cause
+            note = f"CausalGraphAudit {self.name!r}: the probe holds {spreadless}, so " + _spreadless_note(spreadless)
+            result.meta.setdefault("notes", []).append(note)
+            warnings.warn(note, UserWarning, stacklevel=2)
+        if math.isnan(result.scalars["faithfulness"]) and not spreadless:
             fix = "; pass ablation='zero'" if options["ablation"] == "mean" else ""
             result.meta.setdefault("notes", []).append(
                 "faithfulness undefined (NaN): setting every unit of the layers to its ablation value leaves the mean explained "
