@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.audits.options import check_target
@@ -14,12 +16,34 @@ from lightning_causal.causal.effects.unit_effects import METHODS, check_interven
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
-from lightning_causal.causal.engine.interventions import Intervention
+from lightning_causal.causal.engine.interventions import Intervention, Resample
 from lightning_causal.causal.engine.units import per_layer_layouts, unit_kind
 
 __all__ = ["UnitImportanceAudit"]
 
 PerLayer = int | Mapping[str, int] | None
+
+
+def _generator_states(intervention: Intervention | Sequence[Intervention] | None) -> list[Tensor | None]:
+    """The state of each :class:`Resample`'s generator (``None`` for other interventions)."""
+    ivs = [] if intervention is None else [intervention] if isinstance(intervention, Intervention) else list(intervention)
+    return [iv.generator.get_state() if isinstance(iv, Resample) else None for iv in ivs]
+
+
+def _replayed(intervention: Intervention | Sequence[Intervention] | None, states: list[Tensor | None]) -> Any:
+    """``intervention`` with each :class:`Resample` copied onto a generator restarted from ``states``
+    (the same donors at every run; the caller's object is left as it is)."""
+    if intervention is None or not any(s is not None for s in states):
+        return intervention
+    ivs = [intervention] if isinstance(intervention, Intervention) else list(intervention)
+    fresh = []
+    for iv, state in zip(ivs, states):
+        if state is not None:
+            iv = copy.copy(iv)
+            iv.generator = torch.Generator(device=iv.generator.device)
+            iv.generator.set_state(state)
+        fresh.append(iv)
+    return fresh[0] if isinstance(intervention, Intervention) else fresh
 
 
 class UnitImportanceAudit(Audit):
@@ -35,7 +59,11 @@ class UnitImportanceAudit(Audit):
     Args:
         layers: module names from ``model.named_modules()``.
         top_k: number of top units per layer in the table.
-        intervention: the do-intervention (default ``Zero()``; a list for a CARE do-grid).
+        intervention: the do-intervention (default ``Zero()``; a list for a CARE do-grid). A
+            :class:`~lightning_causal.causal.Resample` draws the same donors at every run of the
+            audit (its generator restarts, for each layer, from its state when the audit was built):
+            two runs on the same weights give the same numbers, the dry run at set-up moves nothing,
+            and the epochs of a fit compare the same donors.
         target: class to explain; ``None`` = the predicted class.
         name: tag of the audit (default ``"unit_importance"``).
         unit_dim: the dimension that indexes units, one for all layers or a mapping layer -> dim
@@ -77,6 +105,7 @@ class UnitImportanceAudit(Audit):
         if intervention is not None:
             check_interventions(intervention)
         self.layers, self.top_k, self.intervention, self.target = list(layers), top_k, intervention, check_target(target)
+        self._donors = _generator_states(intervention)
         self.unit_dim, self.num_heads = per_layer_layouts(unit_dim, num_heads, self.layers)
         self.method = check_choice("method", method, METHODS)
         self.screen = check_int("screen", screen, minimum=1, none_ok=True)
@@ -95,7 +124,7 @@ class UnitImportanceAudit(Audit):
             afa = getattr(probe, "additional_forward_args", None)
         for layer in self.layers:
             eff, info = unit_effects(
-                model, probe.inputs, layer, self.intervention, target=self.target, max_batch_size=max_batch_size,
+                model, probe.inputs, layer, _replayed(self.intervention, self._donors), target=self.target, max_batch_size=max_batch_size,
                 output=self.output, additional_forward_args=afa, unit_dim=self.unit_dim[layer],
                 num_heads=self.num_heads[layer], method=self.method, screen=self.screen, return_info=True,
             )

@@ -56,6 +56,7 @@ from lightning_causal.causal.engine.forward import (
 from lightning_causal.causal.engine.groups import group_counts
 from lightning_causal.causal.engine.input_sites import input_sites, output_site
 from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.engine.noise import warn_separate_noise
 from lightning_causal.causal.engine.state import audit_mode, resolve_target, rng_preserved
 from lightning_causal.causal.engine.unit_sites import check_site_units
 from lightning_causal.causal.engine.units import check_layout_options, resolve_layout, to_units
@@ -193,6 +194,13 @@ class CaptumForward(nn.Module):
             inputs = tuple(t.to(self.input_dtype) if isinstance(t, Tensor) and t.is_floating_point() else t for t in inputs)
         out = select_output(self.model(*inputs, *positional, **keywords), self.output)
         return out.unsqueeze(1) if out.dim() == 1 else out
+
+    def warn_noise(self, x: Tensor, what: str) -> None:
+        """Warn when the model draws noise in eval mode: Captum compares passes that draw it separately
+        (:func:`~lightning_causal.causal.engine.noise.warn_separate_noise`)."""
+        args = ForwardArgs(self._values, x.shape[0])
+        with torch.no_grad():
+            warn_separate_noise(lambda *t, rows: self(*t, *args.take(rows)[0]), (x.detach(),), what, stacklevel=4)
 
     def rows_per_pass(self, x: Tensor, max_batch_size: int | None) -> int:
         """Rows per pass of the engine's cache-friendly chunk, measured with these arguments."""
@@ -345,6 +353,7 @@ def attribute(
     with attribution_context(forward.model, seed):
         x, tidx = prepare_inputs(forward, inputs, target, integer_ok=spec.grouped and not spec.noise_tunnel)  # ablation: token ids too
         forward.input_dtype = x.dtype if x.is_floating_point() else None  # the rows Captum builds, back in x's dtype
+        forward.warn_noise(x, f"Captum's {spec.label}")
         kept = None  # token ids: the elements that keep their tokens (padding, special tokens kept by the baseline)
         explicit = spec.options.get("baselines")  # an explicit ``baselines`` option overrides the argument
         if spec.grouped:

@@ -17,7 +17,8 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.batching import check_max_batch_size, map_rows, rows_per_pass
 from lightning_causal.causal.engine.checks import check_class_labels
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
-from lightning_causal.causal.engine.state import audit_mode
+from lightning_causal.causal.engine.noise import CommonNoise, noise_scale, warn_noise
+from lightning_causal.causal.engine.state import audit_mode, model_devices
 
 __all__ = ["Trigger", "attack_success_rate", "trigger_effect"]
 
@@ -108,7 +109,10 @@ def _logits(model: nn.Module, x: Tensor, max_batch_size: int | None, forward: Fo
     per-sample arguments follow the rows of ``x``); checks a ``[N, C]`` output."""
     rows = rows_per_pass(model, (x,), max_batch_size, forward=forward)
     call = (lambda idx: forward(x[idx], rows=idx)) if forward is not None else (lambda idx: model(x[idx]))
-    out = map_rows(x.shape[0], rows, call, x.device)
+    return _class_logits(map_rows(x.shape[0], rows, call, x.device))
+
+
+def _class_logits(out: Tensor) -> Tensor:
     if out.dim() != 2 or out.shape[1] < 2:
         raise ValueError(f"Expected the model to return class logits [N, C] with C >= 2 but got {list(out.shape)}")
     return out
@@ -199,6 +203,15 @@ def trigger_effect(
     fwd = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
     rows = torch.arange(2 * n, device=x.device) % n  # clean rows, then their triggered copies
     with audit_mode(model):
-        both = _logits(model, torch.cat([x, trigger.apply(x)]), check_max_batch_size(max_batch_size), _RowsOf(fwd, rows))
+        scale = noise_scale(fwd, (x,))
+        if scale:  # common random numbers: a sample and its triggered copy draw one noise
+            warn_noise(scale, "trigger_effect", how="a sample and its triggered copy draw the same noise, so an effect is "
+                       "the trigger's at fixed noise, for one draw of it")
+            noise = CommonNoise(n, rows_per_pass(model, (x,), check_max_batch_size(max_batch_size), forward=fwd), model_devices(model))
+            stamped = trigger.apply(x)
+            clean = noise.clean(lambda s: fwd(x[s], rows=s), x.device)
+            both = _class_logits(torch.cat([clean, noise.rows(1, lambda _, s: fwd(stamped[s], rows=s), x.device)[0]]))
+        else:
+            both = _logits(model, torch.cat([x, trigger.apply(x)]), check_max_batch_size(max_batch_size), _RowsOf(fwd, rows))
     _check_target(trigger, both.shape[1])
     return both[n:, trigger.target] - both[:n, trigger.target]

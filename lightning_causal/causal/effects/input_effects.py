@@ -34,6 +34,7 @@ from lightning_causal.causal.engine.groups import (
     group_counts,
     num_groups,
 )
+from lightning_causal.causal.engine.noise import CommonNoise, common_noise
 from lightning_causal.causal.engine.state import (
     as_tuple,
     audit_mode,
@@ -57,9 +58,10 @@ Target = int | Tensor | None
 Mask = Tensor | tuple[Tensor, ...] | None
 
 
-def clean_target(forward: Forward, xs: tuple[Tensor, ...], target: Target) -> tuple[Tensor, Tensor]:
-    """``(class indices [N], target outputs f_t(x) [N])`` of the clean inputs."""
-    out = forward(*xs)
+def clean_target(forward: Forward, xs: tuple[Tensor, ...], target: Target, noise: CommonNoise | None = None) -> tuple[Tensor, Tensor]:
+    """``(class indices [N], target outputs f_t(x) [N])`` of the clean inputs (with ``noise``: each
+    block of samples run from its seed, :class:`~lightning_causal.causal.engine.noise.CommonNoise`)."""
+    out = forward(*xs) if noise is None else noise.clean(lambda s: forward(*(x[s] for x in xs), rows=s), xs[0].device)
     idx = resolve_target(out, target)
     f0 = gather_target(out, idx)
     check_finite_samples(xs, f0)
@@ -88,6 +90,9 @@ def input_effects(
     interventions; Chattopadhyay et al. 2019). All ``G * N`` interventions run in batched forward
     passes of at most ``max_batch_size`` rows (default: a 512 MiB activation budget); a row whose
     intervention changes nothing (the group already equals the baseline) is not run (effect 0).
+    A model that draws random numbers in eval mode (MC dropout kept on) runs with common random
+    numbers, each sample drawing one noise in its clean and intervened passes, with a
+    ``UserWarning`` (:mod:`~lightning_causal.causal.engine.noise`).
 
     Args:
         model: any module; ``output`` selects the ``[N, classes]`` (or ``[N]``) tensor it returns.
@@ -161,6 +166,9 @@ def input_effects(
         padding = padding_positions(xs[0], additional_forward_args, model=forward.model, num_inputs=len(xs))
         check_token_baselines(xs, bases, readers, padding)
         rows = max(1, rows_per_pass(forward.model, xs, max_batch_size, forward=forward))
+        noise = common_noise(forward, forward.model, xs, rows, "input_effects")  # None unless the model draws noise
+        if noise is not None:
+            tidx, f0 = clean_target(forward, xs, target, noise)
         changed = _changed(xs, masks, bases, g, padding).T  # [G, N]
         if padding is not None:  # padded positions keep their tokens: a group that reaches into them changes its real ones only
             masks = (masks[0].expand(xs[0].shape).masked_fill(padding.expand(xs[0].shape), g), *masks[1:])
@@ -181,7 +189,7 @@ def input_effects(
                     raise
                 raise hint from err
 
-        ablated = active_rows(changed, f0, rows, evaluate)
+        ablated = active_rows(changed, f0, rows, evaluate) if noise is None else noise.active(changed, f0, evaluate)
     return (f0.unsqueeze(0) - ablated).T.contiguous()
 
 
@@ -312,8 +320,9 @@ def interventional_expectations(
     flat = grid.T.reshape(-1)  # row order: value k, group g
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
     with audit_mode(forward.model):
-        tidx, f0 = clean_target(forward, xs, target)
         rows = max(1, rows_per_pass(forward.model, xs, max_batch_size, forward=forward))
+        noise = common_noise(forward, forward.model, xs, rows, "interventional_expectations")  # None unless the model draws noise
+        tidx, f0 = clean_target(forward, xs, target, noise)
         # [K, G, N]: rows where x_g already equals α (or g lies in padding) are no-ops and keep f0
         changed = torch.stack(
             [_changed(xs, masks, tuple(grid[:, kk][m].to(x.dtype) for x, m in zip(xs, masks)), g, padding).T for kk in range(k)]
@@ -326,7 +335,7 @@ def interventional_expectations(
             xi = tuple(ablate_groups(x, m, s, grp, values=v.to(x.dtype)) for x, m in zip(xs, pooled))
             return gather_target(forward(*xi, rows=s), tidx[s])
 
-        out = active_rows(changed, f0, rows, evaluate)
+        out = active_rows(changed, f0, rows, evaluate) if noise is None else noise.active(changed, f0, evaluate)
     keep = None if padding is None else (~padding, *(None,) * (len(xs) - 1))
     real = group_counts(xs, masks, g, keep) > 0  # [N, G]: the samples where g holds a real element
     if padding is None and bool(real.all()):

@@ -23,11 +23,13 @@ from lightning_causal.causal.engine.interventions import (
     Intervention,
     Zero,
 )
+from lightning_causal.causal.engine.noise import CommonNoise, noise_scale, warn_noise
 from lightning_causal.causal.engine.prefix_cache import PrefixCache, prefix_cache
 from lightning_causal.causal.engine.state import (
     as_tuple,
     audit_mode,
     gather_target,
+    model_devices,
     resolve_target,
     rnn_backward,
 )
@@ -101,19 +103,23 @@ class UnitEffectsInfo:
 
 
 def _exact_effects(cache: PrefixCache, ivs: list[Intervention], units: Tensor, layout: Layout, tidx: Tensor,
-                   max_batch_size: int | None) -> Tensor:
-    """``[N, U]``: one suffix row per (intervention, unit, sample), chunked to the memory budget."""
+                   max_batch_size: int | None, noise: CommonNoise | None = None, clean: Tensor | None = None) -> Tensor:
+    """``[N, U]``: one suffix row per (intervention, unit, sample), chunked to the memory budget
+    (with ``noise``: blocks of samples from their seeds, compared with ``clean``, the clean outputs
+    of the same seeds)."""
     h = cache.value
     n, nu, k = h.shape[0], units.numel(), len(ivs)
-    rows = cache.rows_per_pass(max_batch_size)
 
     def evaluate(idx: Tensor) -> Tensor:
         edit, s = unit_rows(ivs, units, layout, n, idx=idx)
         return gather_target(cache(edit, s), tidx[s])
 
-    curve = map_rows(k * nu * n, rows, evaluate, h.device).view(k, nu, n)
+    if noise is None:
+        curve = map_rows(k * nu * n, cache.rows_per_pass(max_batch_size), evaluate, h.device).view(k, nu, n)
+    else:
+        curve = noise.rows(k * nu, lambda b, s: evaluate(b * n + s), h.device).view(k, nu, n)
     if k == 1:
-        return (gather_target(cache.output, tidx).unsqueeze(0) - curve[0]).T.contiguous()
+        return (gather_target(cache.output if clean is None else clean, tidx).unsqueeze(0) - curve[0]).T.contiguous()
     return (curve.max(0).values - curve.min(0).values).T.contiguous()
 
 
@@ -168,7 +174,10 @@ def unit_effects(
     only the suffix runs on the batch expanded with one unit intervened per copy, with every value
     that crosses the layer (skip connections, attention masks) cached and taken by row. Models
     ``torch.fx`` cannot trace (Hugging Face) are split with module hooks; full forward passes
-    remain for what neither path can split. The numbers are the same on every path.
+    remain for what neither path can split. The numbers are the same on every path. A model that
+    draws random numbers in eval mode (MC dropout kept on) runs full passes with common random
+    numbers, each sample drawing one noise in its clean and intervened passes, with a
+    ``UserWarning`` (:mod:`~lightning_causal.causal.engine.noise`).
 
     ``method="atp"`` returns the first-order estimate ``ê_u = Σ_{i∈u} (h_i − a_i) ∂f_t/∂h_i``
     (attribution patching, Kramár et al. 2024) from one forward and one backward pass through the
@@ -234,11 +243,19 @@ def unit_effects(
         one = torch.zeros(1, dtype=torch.long, device=xs[0].device)
         site = check_site_units(forward.model, layer, lambda: forward(*(x[:1] for x in xs), rows=one), ivs[0].unit_dim,
                                 ivs[0].num_heads, "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to intervene on positions.")
-        cache = prefix_cache(forward, xs, layer, path="auto" if use_suffix else "full",
+        scale = noise_scale(forward, xs)  # a model that draws noise runs full passes with common random numbers
+        if scale:
+            warn_noise(scale, "unit_effects", stacklevel=3)
+        cache = prefix_cache(forward, xs, layer, path="auto" if use_suffix and not scale else "full",
                              rows_per_sample=_exact_rows_per_sample(ivs, site.shape, method, screen))
+        noise, clean = None, cache.output
+        if scale:
+            cache.reason = "the model draws random numbers in eval mode: full passes with common random numbers"
+            noise = CommonNoise(xs[0].shape[0], cache.rows_per_pass(max_batch_size), model_devices(forward.model))
+            clean = noise.clean(lambda s: forward(*(x[s] for x in xs), rows=s), xs[0].device)
         layout = ivs[0].layout(cache.value)
         units = _units(ivs, layout, layer, cache.value.device)
-        tidx = resolve_target(cache.output, target)
+        tidx = resolve_target(clean, target)
         check_finite_samples(xs, gather_target(cache.output, tidx))
         estimate = None
         exact = torch.full((units.numel(),), method == "exact", dtype=torch.bool)
@@ -252,9 +269,9 @@ def unit_effects(
             exact = torch.zeros_like(exact)
             exact[chosen.cpu()] = True
             effects = estimate.clone()
-            effects[:, chosen] = _exact_effects(cache, ivs, units[chosen], layout, tidx, max_batch_size)
+            effects[:, chosen] = _exact_effects(cache, ivs, units[chosen], layout, tidx, max_batch_size, noise, clean)
         else:
-            effects = _exact_effects(cache, ivs, units, layout, tidx, max_batch_size)
+            effects = _exact_effects(cache, ivs, units, layout, tidx, max_batch_size, noise, clean)
     if not return_info:
         return effects
     # the first-order estimates run no intervened rows: no layer was answered by the update then

@@ -27,6 +27,8 @@ from each other's private names:
   paths: :mod:`~.suffix` (``torch.fx`` split; :func:`suffix_module`, the strict original),
   :mod:`~.hook_split` (module hooks, for models that do not trace), full forward passes;
   :mod:`~.live_values` (how a cached value travels with its rows).
+- :mod:`~.noise`: models that draw random numbers in eval mode (MC dropout kept on): detection
+  (:func:`noise_scale`) and common random numbers (:class:`CommonNoise`).
 - :mod:`~.units`: where a layer's units are (``unit_dim``, ``num_heads``): :func:`resolve_layout`.
 - :mod:`~.eager`: compiled models seen as their eager originals.
 - :mod:`~.checks`: argument checks with one message style.

@@ -12,7 +12,8 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.eager import force_eager
 
-__all__ = ["frozen_params", "audit_mode", "rnn_backward", "check_logits", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple"]
+__all__ = ["frozen_params", "audit_mode", "rnn_backward", "check_logits", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple",
+           "model_devices"]
 
 Target = int | Tensor | None
 
@@ -36,12 +37,25 @@ def as_tuple(inputs: Tensor | tuple[Tensor, ...], name: str = "inputs") -> tuple
     return tensors
 
 
+def model_devices(model: nn.Module) -> list[int]:
+    """Indices of the CUDA devices holding ``model``'s parameters or buffers, plus the current CUDA
+    device when CUDA is initialised: the generators a forward pass of the model may draw from."""
+    devices = {t.device.index for t in (*model.parameters(), *model.buffers()) if t.device.type == "cuda"}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        devices.add(torch.cuda.current_device())
+    return sorted(d for d in devices if d is not None)
+
+
 @contextlib.contextmanager
-def audit_mode(model: nn.Module, grad: bool = False) -> Iterator[nn.Module]:
+def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterator[nn.Module]:
     """Put ``model`` in eval mode (and ``torch.no_grad`` unless ``grad``), then restore every
     submodule's ``training`` flag and every buffer, also on exceptions: a buffer that the model
     updates in each forward pass whatever its mode (a call counter, an enabled quantisation
-    observer's running range) ends as it began, the very tensor with its values. Compiled code runs eagerly inside, so that
+    observer's running range) ends as it began, the very tensor with its values; the global random
+    generators too (:func:`rng_preserved` on the CPU and the model's CUDA devices): a model that
+    draws noise in eval mode (MC dropout kept on) leaves the caller's streams where they were
+    (``rng=False`` for a wrapper around each of many calls, whose caller restores them once: each
+    call must draw fresh noise, not the same). Compiled code runs eagerly inside, so that
     interventions on ``torch.compile``'d models take effect
     (:func:`~lightning_causal.causal.engine.eager.force_eager`).
 
@@ -62,7 +76,7 @@ def audit_mode(model: nn.Module, grad: bool = False) -> Iterator[nn.Module]:
     grad_ctx = rnn_backward(model) if grad else torch.no_grad()
     try:
         model.eval()
-        with grad_ctx, force_eager():
+        with grad_ctx, force_eager(), rng_preserved(model_devices(model)) if rng else contextlib.nullcontext():
             yield model
     finally:
         for m, mode in modes:

@@ -28,7 +28,13 @@ from lightning_causal.causal.engine.interventions import (
     intervene,
     resolve_module,
 )
-from lightning_causal.causal.engine.state import audit_mode, check_logits, resolve_target
+from lightning_causal.causal.engine.noise import CommonNoise, noise_scale, warn_noise
+from lightning_causal.causal.engine.state import (
+    audit_mode,
+    check_logits,
+    model_devices,
+    resolve_target,
+)
 from lightning_causal.causal.engine.suffix import suffix_module
 from lightning_causal.causal.engine.token_ids import embedding_readers
 from lightning_causal.causal.engine.unit_sites import check_site_units
@@ -116,6 +122,16 @@ def _probabilities(forward: Forward, x: Tensor, rows: Tensor, max_batch_size: in
     return map_rows(x.shape[0], per_pass, lambda i: probabilities(forward(x[i], rows=rows[i])), x.device)
 
 
+def _common_noise(forward: Forward, x: Tensor, max_batch_size: int | None) -> CommonNoise | None:
+    """Common random numbers for a model that draws noise (:mod:`~lightning_causal.causal.engine.noise`), with its warning."""
+    scale = noise_scale(forward, (x,))
+    if not scale:
+        return None
+    warn_noise(scale, "counterfactual_fairness_gap", stacklevel=4,
+               how="a sample and its counterfactual draw the same noise, so Δ(x) is the change at fixed noise, for one draw of it")
+    return CommonNoise(x.shape[0], rows_per_pass(forward.model, (x,), max_batch_size, forward=forward), model_devices(forward.model))
+
+
 def counterfactual_fairness_gap(
     model: nn.Module,
     x: Tensor,
@@ -176,10 +192,15 @@ def counterfactual_fairness_gap(
     with audit_mode(forward.model):
         if idx.numel():
             check_counterfactual_ids(cf, x_cf[idx], token_readers(forward, x))
-        p = _probabilities(forward, x, torch.arange(n, device=x.device), max_batch_size)
-        p_cf = p.clone()
-        if idx.numel():
-            p_cf[idx] = _probabilities(forward, x_cf[idx], idx, max_batch_size)
+        noise = _common_noise(forward, x, max_batch_size)
+        if noise is not None:  # a sample and its counterfactual draw one noise
+            p = noise.clean(lambda s: probabilities(forward(x[s], rows=s)), x.device)
+            p_cf = torch.where(changed.view(-1, 1), noise.rows(1, lambda _, s: probabilities(forward(x_cf[s], rows=s)), x.device)[0], p)
+        else:
+            p = _probabilities(forward, x, torch.arange(n, device=x.device), max_batch_size)
+            p_cf = p.clone()
+            if idx.numel():
+                p_cf[idx] = _probabilities(forward, x_cf[idx], idx, max_batch_size)
     t = resolve_target(p, target, classes=_classes(p))
     delta = p_cf.gather(1, t.view(-1, 1)).squeeze(1) - p.gather(1, t.view(-1, 1)).squeeze(1)
     flips = (p.argmax(1) != p_cf.argmax(1)).double()  # shares as exact as a float holds them: 21/50 is 0.42, not 0.41999998

@@ -29,9 +29,16 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
-from lightning_causal.causal.engine.state import audit_mode, gather_target, resolve_target
+from lightning_causal.causal.engine.state import (
+    audit_mode,
+    gather_target,
+    model_devices,
+    resolve_target,
+    rng_preserved,
+)
 from lightning_causal.causal.sensitivity.pick_freeze import (
     bootstrap_counts,
+    check_func_noise,
     evaluate_pick_freeze,
     is_constant,
     make_generator,
@@ -123,7 +130,7 @@ def _model_func(model_or_func: Any, target: int | None, output_spec: OutputSpec 
         home = x.device  # the SCM's (CPU): the values go back there
         if param is not None and x.is_floating_point() and (x.dtype != param.dtype or x.device != param.device):
             x = x.to(device=param.device, dtype=param.dtype)  # the SCM's float32 rows: a float64, bf16 or CUDA model takes its own
-        with audit_mode(forward.model):
+        with audit_mode(forward.model, rng=False):  # restored once around all calls: each draws its own noise
             out = forward(x).to(home)
         if out.dtype in (torch.float16, torch.bfloat16):
             out = out.float()
@@ -232,7 +239,11 @@ def intrinsic_causal_contributions(
         with torch.no_grad():
             example = scm.generate(a[:4])
         rows = min(rows, rows_per_pass(model_or_func, (example,), forward=lambda x, rows: func(x)))
-    y = evaluate_pick_freeze(lambda noise: func(scm.generate(noise)), a, b, select, rows=rows)
+    module = model_or_func if isinstance(model_or_func, nn.Module) else None
+    devices = model_devices(module) if module is not None else None
+    with rng_preserved(devices):  # a model's own noise draws
+        noise = check_func_noise(func, a, rows, "intrinsic_causal_contributions", scm.generate, devices)
+        y = evaluate_pick_freeze(func, a, b, select, rows=rows, transform=scm.generate, noise=noise)
     if is_constant(y, [str(s.nonzero().flatten().tolist()) for s in select]):
         z = torch.zeros(d, dtype=torch.float64)
         zi = torch.zeros(d, 2, dtype=torch.float64)

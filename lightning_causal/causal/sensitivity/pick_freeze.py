@@ -13,10 +13,12 @@ from torch import Tensor
 
 from lightning_causal.causal.engine.batching import map_rows
 from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.causal.engine.noise import CommonNoise, noise_scale, warn_noise
 
 __all__ = [
     "scrambled_sobol",
     "evaluate_pick_freeze",
+    "check_func_noise",
     "bootstrap_counts",
     "pick_freeze_indices",
     "normal_ci",
@@ -70,6 +72,7 @@ def evaluate_pick_freeze(
     *,
     rows: int,
     transform: Callable[[Tensor], Tensor] | None = None,
+    noise: CommonNoise | None = None,
 ) -> Tensor:
     """``func(transform(row))`` on every row of every mixed matrix: block ``k`` takes column ``j``
     from ``b`` where ``select[k, j]`` and from ``a`` elsewhere. Returns ``[K, n]`` (float64, CPU).
@@ -77,6 +80,10 @@ def evaluate_pick_freeze(
     The ``K n`` rows are enumerated lazily and evaluated in chunks of ``rows`` rows by the row
     engine (:func:`~lightning_causal.causal.engine.batching.map_rows`), so memory stays at one
     chunk of inputs whatever ``K`` and the rows are shared out under a distributed strategy.
+
+    ``noise`` (a ``func`` that draws noise, :func:`check_func_noise`): common random numbers, each
+    block in passes of the same rows from the same seeds; row ``i`` of ``A`` and of every mixed
+    block draws one noise, ``B`` (every column from ``b``) draws its own stream.
     """
     k_blocks, n = select.shape[0], a.shape[0]
     select = select.to(a.device)
@@ -87,7 +94,34 @@ def evaluate_pick_freeze(
         return _call(func, transform(x) if transform is not None else x)
 
     with torch.no_grad():
+        if noise is not None:
+            streams = select.all(1).long().tolist()  # B alone: its own noise
+            return noise.rows(k_blocks, lambda k, i: evaluate(k * n + i), a.device, streams=streams).view(k_blocks, n)
         return map_rows(k_blocks * n, rows, evaluate, a.device).view(k_blocks, n)
+
+
+def check_func_noise(func: Callable[[Tensor], Tensor], a: Tensor, rows: int, what: str,
+                     transform: Callable[[Tensor], Tensor] | None = None, devices: list[int] | None = None) -> CommonNoise | None:
+    """A :class:`~lightning_causal.causal.engine.noise.CommonNoise` over the ``n`` rows of ``a`` in
+    blocks of ``rows``, with a ``UserWarning`` naming ``what``, when ``func`` gives two answers for
+    the first rows of ``a`` (it draws noise); ``None`` otherwise. Call it where the RNG is restored."""
+    def forward(x: Tensor, rows: Tensor) -> Tensor:
+        return _call(func, transform(x) if transform is not None else x)
+
+    try:
+        with torch.no_grad():
+            scale = noise_scale(forward, (a,))
+    except (TypeError, ValueError, RuntimeError):  # a bad func or sampler: the evaluation of all rows says so, with their count
+        return None
+    if not scale:
+        return None
+    warn_noise(scale, what, stacklevel=4, how=_SOBOL)
+    return CommonNoise(a.shape[0], rows, devices if devices is not None else [])
+
+
+_SOBOL = ("row i of A draws the same noise in every matrix that mixes A with B (B draws its own), so a total index "
+          "is the input's at fixed noise (0 for an input the model ignores) and the noise's share of Var Y is left "
+          "to no input")
 
 
 def bootstrap_counts(n: int, n_bootstrap: int, generator: torch.Generator) -> Tensor:

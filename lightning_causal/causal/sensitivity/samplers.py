@@ -323,7 +323,7 @@ class ClassProbability:
         param = next((p for p in self.model.parameters() if p.is_floating_point()), None)
         if param is not None:  # samplers draw float64 on the CPU: a float32 (bf16) model takes its dtype, a CUDA model its device
             x = x.to(device=param.device, dtype=param.dtype if x.is_floating_point() else x.dtype)
-        with audit_mode(self.model):
+        with audit_mode(self.model, rng=False):  # called per chunk: sobol_indices restores the RNG around all calls
             try:
                 out = self.forward(x).to(home)
             except RuntimeError as err:  # flat rows [M, D] into a model of images or sequences

@@ -34,9 +34,10 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.batching import check_max_batch_size, rows_per_pass
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.forward import Forward
-from lightning_causal.causal.engine.state import audit_mode
+from lightning_causal.causal.engine.state import audit_mode, model_devices, rng_preserved
 from lightning_causal.causal.sensitivity.pick_freeze import (
     bootstrap_counts,
+    check_func_noise,
     evaluate_pick_freeze,
     is_constant,
     make_generator,
@@ -207,7 +208,7 @@ def module_func(func: Callable[[Tensor], Tensor], sample_shape: Sequence[int] | 
             x = x.to(device=param.device, dtype=param.dtype if x.is_floating_point() else x.dtype)
         if shape is not None:
             x = x.reshape(x.shape[0], *shape)
-        with audit_mode(forward.model):
+        with audit_mode(forward.model, rng=False):  # sobol_indices restores the RNG once: each call draws its own noise
             return forward(x).to(home)
 
     return call
@@ -293,7 +294,10 @@ def sobol_indices(
     if max_batch_size is None and module is not None:  # a model: its activations, not its inputs, fill the memory
         example = a[:4] if transform is None else transform(a[:4])
         rows = min(rows, rows_per_pass(module, (example,), forward=lambda x, rows: func(x)))
-    y = evaluate_pick_freeze(func, a, b, select, rows=rows, transform=transform)
+    devices = model_devices(module) if module is not None else None
+    with rng_preserved(devices):  # a model's own noise draws
+        noise = check_func_noise(func, a, rows, "sobol_indices", transform, devices)
+        y = evaluate_pick_freeze(func, a, b, select, rows=rows, transform=transform, noise=noise)
     result = SobolResult(*_zero_result(g), names, n, int(y.numel()), 0.0, float(confidence), method)
     if is_constant(y, ["A", "B"] + [f"AB[{name}]" for name in names]):
         return result

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
+from lightning_causal.causal.engine.noise import warn_separate_noise
 from lightning_causal.causal.engine.state import (
     audit_mode,
     frozen_params,
@@ -242,6 +243,7 @@ def counterfactual_explanation(
         raise TypeError("Expected argument `inputs` to be a floating tensor [N, ...]")
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=inputs.shape[0])
     with torch.inference_mode(False), audit_mode(forward.model), rnn_backward(forward.model), frozen_params(forward.model):
+        warn_separate_noise(forward, (inputs.detach(),), "counterfactual_explanation")
         x = inputs.detach().clone()  # a normal tensor even if `inputs` was made under inference_mode
         lo, hi = check_bounds(bounds, x)  # made here, not under a caller's inference_mode: autograd saves them
         mutable = _mutable(mask, x)

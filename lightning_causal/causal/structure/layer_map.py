@@ -33,6 +33,7 @@ from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import check_feature_mask, group_counts, num_groups
 from lightning_causal.causal.engine.interventions import capture, resolve_module
+from lightning_causal.causal.engine.noise import warn_separate_noise
 from lightning_causal.causal.engine.prefix_cache import check_samples_independent
 from lightning_causal.causal.engine.state import (
     as_tuple,
@@ -388,6 +389,7 @@ def layer_causal_map(
     with audit_mode(model), warnings.catch_warnings():
         # said once, by _clean, with where the map places such a module
         warnings.filterwarnings("ignore", message=_REPEATED_CAPTURE)
+        warn_separate_noise(forward, xs, "layer_causal_map")
         if names is None:
             names = default_layers(forward, xs)
             if not names:  # nothing the default could read: say so, not that the `layers` never given were empty

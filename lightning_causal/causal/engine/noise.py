@@ -1,0 +1,189 @@
+"""Models whose forward pass draws random numbers in eval mode: detection and common random numbers.
+
+A model may sample in every forward pass, eval mode included: Monte Carlo dropout kept on
+(``F.dropout(h, p, training=True)``), a variational encoder's latent ``z = mu + sigma * eps``,
+stochastic depth or noise layers that ignore ``self.training``. The effect
+``f_t(x) - f_t(x | do(.))`` then compares two passes that draw their own noise: most of it is the
+difference of two noise draws, and which draws a row gets depends on its place in a chunk
+(``max_batch_size``) and on the path taken.
+
+The estimators that run interventions row by row (:func:`~..effects.input_effects.input_effects`,
+:func:`~..effects.input_effects.interventional_expectations`,
+:func:`~..effects.unit_effects.unit_effects`) detect such a model (:func:`noise_scale`: two passes
+of the same samples differ) and use **common random numbers** (:class:`CommonNoise`): the samples
+run in consecutive blocks ``[a, b)``; the block's clean pass and each of its intervened passes
+start from one seed, so sample ``i`` draws the same noise in the clean and in every intervened
+pass. The effect is then that of the intervention at fixed noise (a feature the model ignores
+gets exactly 0), for one draw of the noise per sample. The seeds come from the global generator
+as the caller left it (its state is restored afterwards): the same state gives the same numbers,
+another state another draw. A ``UserWarning`` (:func:`warn_noise`) says so once per call. So do
+:func:`~..sensitivity.sobol.sobol_indices` and
+:func:`~..sensitivity.icc.intrinsic_causal_contributions` (row ``i`` of ``A`` and of every matrix
+mixing ``A`` with ``B`` draws one noise, ``B`` its own), and
+:func:`~..scm.fairness.counterfactual_fairness_gap` and :func:`~..backdoor.triggers.trigger_effect`
+(a sample and its counterfactual or triggered copy draw one noise).
+
+The estimators that compare passes in ways that do not line up with blocks of samples (the causal
+graph's path interventions and faithfulness, the layer map, the counterfactual search, Captum's
+attributions) warn instead that their figures hold differences of noise draws
+(:func:`warn_separate_noise`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from lightning_causal.causal.engine.batching import map_rows
+from lightning_causal.causal.engine.state import model_devices
+
+__all__ = ["CommonNoise", "common_noise", "noise_scale", "warn_noise", "warn_separate_noise", "NOISE_SAMPLES"]
+
+#: Samples of the probe run twice to detect a model that draws noise (two clean passes).
+NOISE_SAMPLES = 8
+
+
+def noise_scale(forward: Callable[..., Tensor], xs: tuple[Tensor, ...], samples: int = NOISE_SAMPLES) -> float:
+    """``max |f(x) - f(x)|`` of two passes of the first ``samples`` samples (``forward`` called with
+    ``rows=``, as :class:`~.forward.Forward`), or ``0.0`` when they agree to rounding (``1e-4`` of
+    the output's scale ``1 + max |f(x)|``; ``1e-2`` in half precision): a model that gives two
+    answers for one input draws random numbers in its forward pass. Call it inside
+    :func:`~.state.audit_mode` (the global generators are restored there)."""
+    m = min(samples, xs[0].shape[0])
+    rows = torch.arange(m, device=xs[0].device)
+    one = forward(*(x[:m] for x in xs), rows=rows)
+    two = forward(*(x[:m] for x in xs), rows=rows)
+    if not (isinstance(one, Tensor) and isinstance(two, Tensor) and one.is_floating_point() and one.shape == two.shape):
+        return 0.0
+    a, b = one.detach().double(), two.detach().double()
+    if not bool(torch.isfinite(a).all() and torch.isfinite(b).all()):
+        a, b = torch.nan_to_num(a, 0.0, 0.0, 0.0), torch.nan_to_num(b, 0.0, 0.0, 0.0)
+    diff = float((a - b).abs().max()) if a.numel() else 0.0
+    tol = (1e-2 if one.element_size() < 4 else 1e-4) * (1.0 + float(a.abs().max() if a.numel() else 0.0))
+    return diff if diff > tol else 0.0
+
+
+_EFFECTS = ("each sample draws the same noise in its clean pass and in every intervened pass, so an effect is the "
+            "intervention's at fixed noise, for one draw of it")
+
+
+def warn_noise(scale: float, what: str, stacklevel: int = 3, how: str = _EFFECTS) -> None:
+    """The ``UserWarning`` of an estimator that found the model drawing noise (``scale > 0`` from
+    :func:`noise_scale`) and runs it with common random numbers; ``what`` names the estimator, ``how``
+    says what the numbers mean then (default: effects at fixed noise). The
+    text holds no number, so that a callback showing each warning once per fit shows it once."""
+    warnings.warn(
+        "The model draws random numbers in eval mode (two passes of the same samples give different outputs: "
+        "dropout with training=True, a sampled latent z = mu + sigma * eps, noise that ignores self.training). "
+        f"{what} uses common random numbers: {how}; the draw follows the "
+        "global RNG state (restored afterwards) and `max_batch_size`. For the model without noise make the forward "
+        "deterministic in eval mode (`F.dropout(h, p, training=self.training)`, `z = mu` when not self.training); "
+        "for the mean over the noise, average the results of calls made after different `torch.manual_seed(k)`",
+        UserWarning, stacklevel=stacklevel)
+
+
+def common_noise(forward: Callable[..., Tensor], model: nn.Module, xs: tuple[Tensor, ...], rows: int, what: str) -> CommonNoise | None:
+    """A :class:`CommonNoise` of blocks of ``rows`` samples, with :func:`warn_noise` naming ``what``,
+    when ``model`` (called by ``forward``) draws noise (:func:`noise_scale`); ``None`` otherwise."""
+    scale = noise_scale(forward, xs)
+    if not scale:
+        return None
+    warn_noise(scale, what, stacklevel=4)
+    return CommonNoise(xs[0].shape[0], rows, model_devices(model))
+
+
+def warn_separate_noise(forward: Callable[..., Tensor], xs: tuple[Tensor, ...], what: str, stacklevel: int = 3) -> bool:
+    """Warn when the model called by ``forward`` draws noise (:func:`noise_scale`) and ``what`` (an
+    estimator that does not use common random numbers) will compare passes that draw it
+    separately; return whether it does. Call it inside :func:`~.state.audit_mode`."""
+    if not noise_scale(forward, xs):
+        return False
+    warnings.warn(
+        "The model draws random numbers in eval mode (two passes of the same samples give different outputs: dropout "
+        "with training=True, a sampled latent z = mu + sigma * eps, noise that ignores self.training). "
+        f"{what} does not use common random numbers: the passes it compares draw their noise separately, so its "
+        "figures hold differences of noise draws, which change with `max_batch_size` and the global RNG state "
+        "(restored afterwards). Make the forward deterministic in eval mode (`F.dropout(h, p, training=self.training)`, "
+        "`z = mu` when not self.training); input_effects, unit_effects, interventional_expectations, sobol_indices, "
+        "intrinsic_causal_contributions, counterfactual_fairness_gap and trigger_effect use common random numbers",
+        UserWarning, stacklevel=stacklevel)
+    return True
+
+
+class CommonNoise:
+    """Common random numbers for a model that draws noise: the ``n`` samples run in consecutive
+    blocks of ``size`` (``min(rows, n)``), and every pass of block ``k`` (the clean one and each
+    intervened one) starts from the seed ``base + k``, so that each sample draws the same noise in
+    all of them (noise drawn in shapes that follow the batch, in the same order in every pass).
+
+    ``base`` is drawn from the global CPU generator (in :func:`~.state.audit_mode`, which restores
+    it): the caller's RNG state chooses the draw. Seeds are set on the CPU generator and on the
+    CUDA ``devices`` only (:func:`model_devices`), the ones the caller's state is restored for.
+
+    Examples:
+        >>> class Noisy(nn.Module):
+        ...     def forward(self, x):
+        ...         return x.sum(1, keepdim=True) + torch.randn(x.shape[0], 1)
+        >>> model, x = Noisy(), torch.ones(5, 2)
+        >>> crn = CommonNoise(5, rows=2, devices=[])
+        >>> clean = crn.clean(lambda s: model(x[s]))[:, 0]
+        >>> moved = crn.rows(1, lambda b, s: model(x[s] * 0)[:, 0])  # do(x := 0)
+        >>> torch.allclose(clean - moved[0], torch.full((5,), 2.0))
+        True
+    """
+
+    def __init__(self, n: int, rows: int, devices: list[int]) -> None:
+        self.n, self.size = n, max(1, min(rows, n))
+        self.count = -(-n // self.size)
+        self.devices = devices
+        self.base = int(torch.randint(0, 2**62, (1,)))
+
+    def seed(self, block: int, stream: int = 0) -> None:
+        """Set the generators to the seed of sample block ``block`` (in noise stream ``stream``)."""
+        seed = self.base + stream * self.count + block
+        torch.default_generator.manual_seed(seed)
+        for d in self.devices:
+            torch.cuda.default_generators[d].manual_seed(seed)
+
+    def samples(self, block: int, device: torch.device) -> Tensor:
+        """The sample indices of block ``block``."""
+        return torch.arange(block * self.size, min((block + 1) * self.size, self.n), device=device)
+
+    def clean(self, fn: Callable[[Tensor], Tensor], device: torch.device | None = None) -> Tensor:
+        """``fn(samples)`` of every block, each run from its block's seed, concatenated ``[n, ...]``."""
+        parts = []
+        for k in range(self.count):
+            self.seed(k)
+            parts.append(fn(self.samples(k, device or torch.device("cpu"))))
+        return torch.cat(parts)
+
+    def rows(self, blocks: int, fn: Callable[[int, Tensor], Tensor], device: torch.device | None = None,
+             streams: Sequence[int] | None = None) -> Tensor:
+        """``[blocks, n, ...]``: ``fn(b, samples)`` for each intervention block ``b`` (rows ``b·n + s`` of
+        the caller's flat index) and sample block, run from the sample block's seed (through
+        :func:`~.batching.map_rows`, so a distributed run shares the passes out). ``streams[b]``
+        (default 0, the clean passes' stream) gives block ``b`` noise of another stream: independent
+        of the others' (Sobol' indices' matrix ``B``)."""
+        device = device or torch.device("cpu")
+
+        def evaluate(idx: Tensor) -> Tensor:
+            b, k = divmod(int(idx[0]), self.count)
+            self.seed(k, 0 if streams is None else int(streams[b]))
+            out = fn(b, self.samples(k, device))
+            short = self.size - out.shape[0]  # the last block: padded to the common size, trimmed below
+            return torch.cat([out, out[-1:].expand(short, *out.shape[1:])]).unsqueeze(0) if short else out.unsqueeze(0)
+
+        flat = map_rows(blocks * self.count, 1, evaluate, device)
+        return flat.reshape(blocks, self.count * self.size, *flat.shape[2:])[:, : self.n]
+
+    def active(self, changed: Tensor, clean: Tensor, evaluate: Callable[[Tensor], Tensor]) -> Tensor:
+        """``changed``-shaped ``[..., n]`` outputs of the rows of a flat index ``r = b·n + s``
+        (``evaluate(r)``), each block of samples from its seed; rows that change nothing keep
+        ``clean`` ``[n]`` (the clean outputs of the same seeds), as the deterministic path does."""
+        flat = changed.reshape(-1, self.n)
+        device = clean.device
+        out = self.rows(flat.shape[0], lambda b, s: evaluate(b * self.n + s), device)
+        return torch.where(flat.to(device), out, clean.expand_as(out)).reshape(changed.shape)
