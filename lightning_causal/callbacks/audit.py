@@ -51,7 +51,7 @@ class CausalAuditCallback(Callback):
     and to every logger (other than TensorBoard, with an ``epoch`` value, as Lightning's own rows);
     rich content (histograms, maps drawn by kind of data, figures, a compact text card, a
     custom-scalars layout) goes to the ``TensorBoardLogger``, all at the step of that
-    epoch's ``val_loss``; one JSON report per audit epoch goes to ``report_dir``. Warnings raised
+    epoch's end (that of its ``val_loss`` where validation ends the epoch); one JSON report per audit epoch goes to ``report_dir``. Warnings raised
     inside the audits (e.g. by Captum) show once per fit. From the second audit on, each audit also
     reports its causal drift (``drift/<vector>/{spearman,topk_jaccard,shift}``). The checkpoint
     state (plain values and tensors: audited epochs, drift vectors, each audit's ``state_dict()``)
