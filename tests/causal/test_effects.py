@@ -293,7 +293,7 @@ def test_noop_interventions_are_skipped_but_reported_as_zero():
     out = input_effects(model, x, torch.tensor([[0, 1, 1]]), max_batch_size=100)
     assert torch.equal(out, torch.tensor([[0.0, 5.0], [2.0, 0.0]]))
     # with max_batch_size given there is no trial pass: the clean forward (2 rows), two passes of the
-    # first (up to 8) samples that find the model draws no noise, then one pass over the 2 rows (of 4)
+    # first (up to 32) samples that find the model draws no noise, then one pass over the 2 rows (of 4)
     # whose intervention changes the input
     assert rows == [2, 2, 2, 2]
 

@@ -172,3 +172,25 @@ def test_flipping_or_stamping_a_column_mc_dropout_ignores_changes_nothing():
     with pytest.warns(UserWarning, match="trigger_effect uses common random numbers"):
         effect = trigger_effect(model, x, Trigger(mask, 5.0, target=1), max_batch_size=3)
     assert torch.equal(effect, torch.zeros(7, dtype=torch.float64))
+
+
+class SkipsABlock(nn.Module):
+    """A residual block skipped per sample with probability 0.1 in every pass (stochastic depth
+    that ignores self.training): noise of one bit per sample, which 8 samples often do not show."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.inp, self.block, self.out = nn.Linear(4, 8), nn.Linear(8, 8), nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.inp(x)
+        return self.out(h + (torch.rand(x.shape[0], 1) > 0.1).to(h.dtype) * self.block(h))
+
+
+def test_noise_drawn_once_per_sample_is_found_whatever_the_seed():
+    model, x = SkipsABlock(), torch.randn(32, 4, generator=torch.Generator().manual_seed(5))
+    for seed in range(20):
+        torch.manual_seed(seed)
+        with pytest.warns(UserWarning, match="input_effects uses common random numbers"):
+            input_effects(model, x, target=0)
