@@ -124,8 +124,17 @@ def check_class_outputs(width: int, caller: str) -> None:
 
 def _check_reverse_args(x: Tensor, num_classes: int, steps: int, lr: float, init_lambda: float, target_asr: float,
                         batch_size: int, patience: int, generator: torch.Generator | None) -> None:
-    if not isinstance(x, Tensor) or x.dim() < 2 or x.shape[0] == 0 or not x.is_floating_point():
+    if not isinstance(x, Tensor) or x.dim() < 2 or x.shape[0] == 0:
         raise ValueError(f"Expected argument `x` to be a non-empty floating-point batch [N, ...] but got {getattr(x, 'shape', type(x))}")
+    if not x.is_floating_point():  # the shape alone read as the fault
+        raise ValueError(f"Expected argument `x` to be a floating-point batch but got dtype {x.dtype} (shape {list(x.shape)}): a "
+                         "trigger's mask and pattern are optimised over continuous inputs; for integer inputs (token ids, "
+                         "category codes) audit a known trigger instead (BackdoorAudit(trigger=...))")
+    bad = (~torch.isfinite(x.detach())).flatten(1).any(1)
+    if bool(bad.any()):  # else the pattern's range, drawn from x, is refused as a non-finite `pattern` the caller never gave
+        rows = bad.nonzero().flatten().tolist()
+        raise ValueError(f"Expected argument `x` to be finite but samples {rows[:8]}{' ...' if len(rows) > 8 else ''} of "
+                         f"{x.shape[0]} hold NaN or infinity; drop or impute them")
     check_int("num_classes", num_classes, minimum=2)
     check_int("steps", steps, minimum=1), check_int("batch_size", batch_size, minimum=1), check_int("patience", patience, minimum=1)
     check_float("lr", lr, minimum=0.0, open_min=True), check_float("init_lambda", init_lambda, minimum=0.0, open_min=True), check_float("target_asr", target_asr, minimum=0.0, maximum=1.0, open_min=True)
