@@ -169,6 +169,12 @@ class SobolAudit(Audit):
             raise single_input_error("SobolAudit", probe.inputs, forward_args=False)
         if len(probe) < 2:
             raise ValueError(f"SobolAudit needs a probe of at least 2 samples but got {len(probe)}")
+        x = probe.first.detach()
+        bad = (~torch.isfinite(x)).flatten(1).any(1) if x.is_floating_point() else None
+        if bad is not None and bool(bad.any()):  # else EmpiricalMarginals refuses an argument `data` the user never passed
+            rows = bad.nonzero().flatten().tolist()
+            raise ValueError(f"SobolAudit draws its inputs from the probe's values, which must be finite, but samples "
+                             f"{rows[:8]}{' ...' if len(rows) > 8 else ''} of {len(probe)} hold NaN or infinity; drop or impute them")
         if ForwardArgs(probe.additional_forward_args, len(probe)).tensors():
             raise ValueError(f"SobolAudit draws new inputs, so {ONE_INPUT_WAYS_OUT}")
         mask = self._mask(probe.first)
