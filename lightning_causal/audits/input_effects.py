@@ -316,6 +316,12 @@ class InputEffectAudit(Audit):
         if self.ace_values is None or not probe.first.is_floating_point():
             return None
         sub = probe.subset(slice(0, self.ace_samples))
+        bad = (~torch.isfinite(sub.first.detach())).flatten(1).any(1)
+        if bool(bad.any()):  # else the core's advice, `values` as a tensor, which this audit does not take
+            rows = bad.nonzero().flatten().tolist()
+            raise ValueError(f"InputEffectAudit's ACE curve sets groups to quantiles of the probe's values, which must be finite, "
+                             f"but samples {rows[:8]}{' ...' if len(rows) > 8 else ''} of its first {len(sub)} hold NaN or "
+                             "infinity; pass `ace_values=None` (a model that reads NaN as missing), or drop or impute them")
         ace_mask = mask if mask.shape[0] == 1 else mask[: self.ace_samples]
         options: dict[str, Any] = self.model_options(sub)
         with warnings.catch_warnings():  # a constant group (an image's blank border) has range 0, shown as such
