@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 import contextlib
+import random
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 
 from lightning_causal.causal.engine.state import rng_preserved
 
-__all__ = ["no_trace"]
+__all__ = ["AUDIT_SEED", "audit_seed", "no_trace"]
+
+#: The seed of the global generators every audit of a fit starts from.
+AUDIT_SEED = 0
+
+
+@contextlib.contextmanager
+def audit_seed(seed: int = AUDIT_SEED) -> Iterator[None]:
+    """Run an audit from the global torch (CPU and CUDA), NumPy and ``random`` generators seeded with
+    ``seed``, their states restored afterwards. The audits draw from private generators; what
+    draws from these is a model that samples in eval mode (MC dropout kept on): every audit of the
+    same weights then sees the same noise, whatever training drew before (epochs compare effects at
+    one noise, a resumed fit gives the uninterrupted fit's numbers, every process draws alike)."""
+    with rng_preserved():
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        random.seed(seed)
+        yield
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ from typing_extensions import override
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.drift import vector_drift
 from lightning_causal.batches import UnpackBatch
-from lightning_causal.callbacks._no_trace import no_trace
+from lightning_causal.callbacks._no_trace import audit_seed, no_trace
 from lightning_causal.callbacks._probe import check_finite_probe, probe_from
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
 from lightning_causal.causal.engine.batching import (
@@ -62,6 +62,9 @@ class CausalAuditCallback(Callback):
 
     An audit leaves no trace on training: it runs in eval mode with every submodule's mode, the
     parameters' ``requires_grad`` and ``.grad``, all buffers and the global RNG states restored.
+    Each audit starts from the global generators seeded with 0 (``_no_trace.AUDIT_SEED``): a model
+    that draws noise in eval mode (MC dropout kept on) draws the same noise at every audit of the
+    same weights, whatever training drew before.
 
     Args:
         audits: the :class:`~lightning_causal.audits.Audit` objects to run, with distinct names. Several
@@ -580,7 +583,8 @@ class CausalAuditCallback(Callback):
         t0 = time.perf_counter()
         result, error = None, None
         try:
-            result = audit.run(model, self.probe, max_batch_size=self.max_batch_size)  # type: ignore[arg-type]
+            with audit_seed():  # a model's own noise: the same draws at every audit of the same weights
+                result = audit.run(model, self.probe, max_batch_size=self.max_batch_size)  # type: ignore[arg-type]
         except Exception as err:
             error = err
         # under DDP, an audit that failed in one process fails in every one (with on_error="warn" the

@@ -81,3 +81,16 @@ def test_a_resample_audit_draws_the_same_donors_at_every_run(tmp_path):
     by_hand = audit.run(module, Probe(X[64:80])).scalars
     assert all(cb.last_scalars[f"causal/unit_importance/{k}"] == v for k, v in by_hand.items())
     assert by_hand == audit.run(module, Probe(X[64:80])).scalars
+
+
+def test_an_audit_of_a_noisy_model_draws_from_seed_0_not_from_where_training_left_the_stream(tmp_path):
+    torch.manual_seed(0)
+    module = LightningClassifier(MCDropoutVAE(), lr=0.05)
+    audit = InputEffectAudit(ace_values=None)
+    cb = CausalAuditCallback([audit], probe=X[64:80], report_dir=tmp_path / "reports")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer(tmp_path, max_epochs=1, callbacks=[cb]).fit(module, *_loaders())
+        torch.manual_seed(0)
+        by_hand = audit.run(module, Probe(X[64:80])).scalars
+    assert by_hand and all(cb.last_scalars[f"causal/input_effect/{k}"] == v for k, v in by_hand.items())
