@@ -194,3 +194,24 @@ def test_noise_drawn_once_per_sample_is_found_whatever_the_seed():
         torch.manual_seed(seed)
         with pytest.warns(UserWarning, match="input_effects uses common random numbers"):
             input_effects(model, x, target=0)
+
+
+class NoisyEmbedding(nn.Module):
+    """Token ids -> embeddings -> dropout kept on -> the first position's -> linear: the other
+    positions do not matter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb, self.head = nn.Embedding(5, 6), nn.Linear(6, 2)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.head(F.dropout(self.emb(ids), 0.3, training=True)[:, 0])
+
+
+def test_effects_at_the_embedding_layer_use_common_noise():
+    model, ids = NoisyEmbedding(), torch.randint(1, 5, (6, 4), generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    with pytest.warns(UserWarning, match="input_effects uses common random numbers"):
+        eff = input_effects(model, ids, input_layer="emb", target=0, max_batch_size=5)
+    assert torch.equal(eff[:, 1:], torch.zeros(6, 3)) and bool((eff[:, 0].abs() > 0).any())

@@ -35,6 +35,7 @@ from lightning_causal.causal.engine.interventions import (
     replace_output,
     resolve_module,
 )
+from lightning_causal.causal.engine.noise import common_noise
 from lightning_causal.causal.engine.state import audit_mode, gather_target, resolve_target
 from lightning_causal.causal.engine.token_ids import (
     check_token_baselines,
@@ -177,6 +178,11 @@ def input_layer_effects(
         m = mask.view(*mask.shape, *[1] * (h.dim() - x.dim()))
         changed = _changed(h, m, ref, num_groups, padding_positions(x, forward_args, model=forward.model))
         rows = max(1, rows_per_pass(forward.model, (x,), max_batch_size, forward=forward))
+        noise = common_noise(forward, forward.model, (x,), rows, "input_effects")  # None unless the model draws noise
+        if noise is not None:  # the clean outputs of the blocks' seeds (the patch hook is not on yet)
+            out = noise.clean(lambda s: forward(x[s], rows=s), x.device)
+            tidx = resolve_target(out, target)
+            f0 = gather_target(out, tidx)
         chunk: dict[str, Tensor] = {}
 
         def patch(_m: nn.Module, _i: object, o: object) -> object:
@@ -191,7 +197,7 @@ def input_layer_effects(
 
         handle = module.register_forward_hook(patch)
         try:
-            ablated = active_rows(changed, f0, rows, evaluate)
+            ablated = active_rows(changed, f0, rows, evaluate) if noise is None else noise.active(changed, f0, evaluate)
         finally:
             handle.remove()
     return (f0.unsqueeze(0) - ablated).T.contiguous()
