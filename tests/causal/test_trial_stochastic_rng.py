@@ -37,6 +37,7 @@ CALLS = {
     "trigger_effect": lambda m: C.trigger_effect(m, X, TRIGGER),
     "attack_success_rate": lambda m: C.attack_success_rate(m, X, torch.zeros(6, dtype=torch.long), TRIGGER),
     "suspect_units": lambda m: C.suspect_units(m, X, TRIGGER, "fc1"),
+    "carrier_unit_effects": lambda m: C.carrier_unit_effects(m, X, lambda x: x.flip(1), "fc1"),
 }
 
 
@@ -57,7 +58,7 @@ def test_a_noisy_model_leaves_the_global_random_streams_alone(name):
     assert np.array_equal(before[1], after[1]) and before[2] == after[2]
 
 
-@pytest.mark.parametrize("name", ["causal_graph", "layer_causal_map", "counterfactual_explanation"])
+@pytest.mark.parametrize("name", ["causal_graph", "layer_causal_map", "counterfactual_explanation", "carrier_unit_effects"])
 def test_estimators_without_common_noise_say_their_figures_hold_noise(name):
     with pytest.warns(UserWarning, match=f"{name} does not use common random numbers"):
         CALLS[name](MCDropout())

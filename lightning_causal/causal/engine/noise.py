@@ -24,8 +24,8 @@ mixing ``A`` with ``B`` draws one noise, ``B`` its own), and
 (a sample and its counterfactual or triggered copy draw one noise).
 
 The estimators that compare passes in ways that do not line up with blocks of samples (the causal
-graph's path interventions and faithfulness, the layer map, the counterfactual search, Captum's
-attributions) warn instead that their figures hold differences of noise draws
+graph's path interventions and faithfulness, the layer map, the counterfactual search, the carrier
+units of a fairness counterfactual, Captum's attributions) warn instead that their figures hold differences of noise draws
 (:func:`warn_separate_noise`).
 """
 

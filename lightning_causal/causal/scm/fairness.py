@@ -28,7 +28,12 @@ from lightning_causal.causal.engine.interventions import (
     intervene,
     resolve_module,
 )
-from lightning_causal.causal.engine.noise import CommonNoise, noise_scale, warn_noise
+from lightning_causal.causal.engine.noise import (
+    CommonNoise,
+    noise_scale,
+    warn_noise,
+    warn_separate_noise,
+)
 from lightning_causal.causal.engine.state import (
     audit_mode,
     check_logits,
@@ -380,6 +385,7 @@ def carrier_unit_effects(
     model = forward.model
     x_cf = counterfactual_inputs(cf, x, padding_positions(x, additional_forward_args, model=model))
     with input_sites(model, [layer]), audit_mode(model):
+        warn_separate_noise(forward, (x,), "carrier_unit_effects")
         module = resolve_module(model, layer)
         check_site_units(model, layer, lambda: forward(x[:1], rows=torch.zeros(1, dtype=torch.long, device=x.device)), unit_dim,
                          num_heads, "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to patch positions.")
