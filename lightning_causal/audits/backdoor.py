@@ -152,6 +152,12 @@ class BackdoorAudit(Audit):
         options = self.model_options(probe)
         with audit_mode(model):
             logits = Forward(model, num_samples=x.shape[0], **options)(x)
+        if logits.dim() == 1:  # one value per sample ([N], a squeezed logit): one output, as [N, 1] (not an IndexError)
+            logits = logits.unsqueeze(1)
+        if self.trigger is not None and logits.shape[1] < 2:
+            raise ValueError(f"BackdoorAudit with a trigger measures the share of triggered samples classified as the target "
+                             f"class and needs class logits [N, classes >= 2] but the model returned {logits.shape[1]} output "
+                             "per sample; a binary classifier with one logit z can return torch.cat([-z, z], 1)")
         result = AuditResult(self.name, meta={"samples": x.shape[0]})
         if self.class_names is not None:
             result.meta["class_names"] = list(self.class_names)
