@@ -83,7 +83,7 @@ class CausalAuditCallback(Callback):
         every_n_epochs: audit every n-th epoch (epochs ``n-1, 2n-1, ...``), or a callable
             ``epoch -> bool``: training epochs, audited at their end whether they validate or not
             (``check_val_every_n_epoch``), once however often they validate (``val_check_interval``); an epoch
-            cut by ``max_steps`` or early stopping is the last one (a training dataloader without a length: one
+            cut by ``max_steps`` or early stopping is the last one (a training dataloader without a length: at most one
             audit, at the end of fit, with a warning).
         epochs: explicit epochs to audit (overrides ``every_n_epochs``).
         on_fit_end: also audit the last epoch when training ends (``on_train_end``, while the model is still
@@ -660,12 +660,12 @@ def _shard(trainer: Trainer) -> RowShard | None:
 def _warn_endless_epochs(trainer: Trainer) -> None:
     """Audits run at the end of training epochs: a training dataloader without a length (an
     ``IterableDataset`` stream, trained with ``max_steps``) may never end its first epoch, so a fit of
-    any number of steps gets one audit, at its end. A warning says so and how to get epochs."""
+    any number of steps gets at most one audit, at its end. A warning says so and how to get epochs."""
     if trainer.num_training_batches != float("inf"):
         return
     rank_zero_warn("CausalAuditCallback audits at the end of training epochs, but the training dataloader has no length: if "
                    "it never runs out (a stream trained with `max_steps`), its first epoch ends only when training stops, "
-                   "and the callback audits once, at the end of fit. For audits during training, give the Trainer "
+                   "and the callback audits at most once, at the end of fit. For audits during training, give the Trainer "
                    "`limit_train_batches=<int>` (epochs of that many batches, audited on the schedule) or the dataset a `__len__`")
 
 
