@@ -71,3 +71,29 @@ def test_captum_attributions_of_a_noisy_model_say_their_figures_hold_noise():
     with pytest.warns(UserWarning, match="Captum's FeatureAblation does not use common random numbers"):
         attribute(MCDropout(), X, "FeatureAblation", 0, feature_mask=C.column_mask(4))
     assert torch.equal(torch.get_rng_state(), state)
+
+
+class FailsLater(nn.Module):
+    """Draws noise in every pass and raises on the fourth pass (inside the estimator's rows)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc, self.calls = nn.Linear(4, 2), 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        noise = torch.randn_like(x)
+        if self.calls > 3:
+            raise RuntimeError("out of memory (simulated)")
+        return self.fc(x + noise)
+
+
+def test_an_estimator_that_fails_midway_still_restores_the_random_streams():
+    model = FailsLater()
+    torch.manual_seed(5)
+    before = _states()
+    with pytest.raises(RuntimeError, match="simulated"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        C.input_effects(model, X, max_batch_size=2)
+    after = _states()
+    assert torch.equal(before[0], after[0]) and np.array_equal(before[1], after[1]) and before[2] == after[2]
