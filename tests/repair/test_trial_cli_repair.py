@@ -113,3 +113,28 @@ def test_a_repair_checkpoint_loads_for_inference_without_its_terms(tmp_path):
         torch.testing.assert_close(loaded(x), inner(x), rtol=0, atol=0)  # the repaired weights
     with pytest.warns(UserWarning, match=r"saved by a fit with the repair terms \['cf'\].*its terms: \[\].*not trained"):
         _plain_trainer(tmp_path).fit(loaded, _loader())
+
+
+def test_the_repair_config_example_runs_and_its_best_checkpoint_loads_alone(tmp_path, monkeypatch):
+    """examples/config_fairness_repair.yaml (shortened): the best audited checkpoint loads with the path
+    alone, and its fairness gap recomputed by hand (flip column ``a`` of the probe, mean |Δp(class 1)|)
+    is the score it was kept for."""
+    from pathlib import Path
+
+    from lightning_causal.callbacks import AuditModelCheckpoint
+    from lightning_causal.datasets import make_synthetic_fairness
+
+    config = Path(__file__).resolve().parents[2] / "examples" / "config_fairness_repair.yaml"
+    monkeypatch.setattr(sys, "argv", ["fit.py"])
+    cli = LightningCLI(args=["fit", "--config", str(config), "--trainer.max_epochs=2", "--data.init_args.n=400",
+                             f"--trainer.logger.init_args.save_dir={tmp_path}", "--trainer.enable_model_summary=false"],
+                       save_config_callback=None)
+    best = next(c for c in cli.trainer.callbacks if isinstance(c, AuditModelCheckpoint))
+    loaded = CausalRepairModule.load_from_checkpoint(best.best_model_path, weights_only=True).eval()
+    assert [(t.name, t.weight) for t in loaded.terms] == [("counterfactual_fairness", 5.0)]
+    x = make_synthetic_fairness(n=400, seed=0).x[320:]  # the validation rows: the probe
+    flipped = x.clone()
+    flipped[:, 0] = 1 - flipped[:, 0]
+    with torch.no_grad():
+        gap = (loaded(x).softmax(-1)[:, 1] - loaded(flipped).softmax(-1)[:, 1]).abs().mean()
+    torch.testing.assert_close(gap, best.best_model_score.to(gap.dtype), rtol=1e-5, atol=1e-7)
