@@ -371,5 +371,10 @@ def average_causal_effect(
         tensor([[-1.0000,  1.0000],
                 [ 0.5000, -0.5000]])
     """
+    if isinstance(values, Tensor) and values.dim() in (1, 2) and values.shape[-1] == 1:  # as num_values >= 2 for quantiles
+        raise ValueError(
+            f"Expected argument `values` to hold at least 2 intervention values per group but got shape {list(values.shape)}: "
+            "the curve is centred on its own mean, so one value gives ACE = 0 for every group; "
+            "interventional_expectations gives mu_g(alpha) at one value")
     mu, _ = interventional_expectations(model, inputs, feature_mask, values, **options)
     return mu - mu.mean(dim=1, keepdim=True)
