@@ -34,6 +34,7 @@ from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import broadcast_groups, flat_mask, group_counts
+from lightning_causal.causal.engine.noise import common_noise
 from lightning_causal.causal.engine.ranking import rank_positions, spearman
 from lightning_causal.causal.engine.state import (
     audit_mode,
@@ -163,7 +164,13 @@ def perturbation_curve(
             return _score(forward(xi, rows=smp), tidx[smp], score)
 
         rows = rows_per_pass(forward.model, (inputs,), max_batch_size, forward=forward)
-        curves = map_rows(n * (s + 1), rows, evaluate, inputs.device).view(s + 1, n).T
+        noise = common_noise(forward, forward.model, (inputs,), rows, f"the {mode} curve",
+                             how="every point of a sample's curve draws the same noise, so a curve is the model's at "
+                                 "fixed noise, for one draw of it")
+        if noise is None:
+            curves = map_rows(n * (s + 1), rows, evaluate, inputs.device).view(s + 1, n).T
+        else:  # a model that draws noise in eval mode: common random numbers along each curve
+            curves = noise.rows(s + 1, lambda step, smp: evaluate(step * n + smp), inputs.device).T
     if valid is None:
         return counts.to(inputs.dtype) / g, curves.contiguous()
     dtype = inputs.dtype if inputs.is_floating_point() else curves.dtype

@@ -97,3 +97,17 @@ def test_an_estimator_that_fails_midway_still_restores_the_random_streams():
         C.input_effects(model, X, max_batch_size=2)
     after = _states()
     assert torch.equal(before[0], after[0]) and np.array_equal(before[1], after[1]) and before[2] == after[2]
+
+
+def test_deletion_curves_of_a_noisy_model_hold_one_noise_per_sample():
+    from lightning_causal.baselines.metrics import perturbation_curve
+
+    class AddsNoise(nn.Module):  # x0 + x1 + eps: removing x2 and x3, which it ignores, moves nothing
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return (x[:, 0] + x[:, 1] + torch.randn(x.shape[0])).unsqueeze(1)
+
+    scores = torch.tensor([[0.0, 0.1, 4.0, 3.0]]).expand(6, 4)  # x2, x3 ranked first: removed at steps 1 and 2
+    with pytest.warns(UserWarning, match="the deletion curve uses common random numbers"):
+        _, curves = perturbation_curve(AddsNoise(), X, C.column_mask(4), scores, score="raw", max_batch_size=4)
+    assert torch.equal(curves[:, 1], curves[:, 0]) and torch.equal(curves[:, 2], curves[:, 0])
+    torch.testing.assert_close(curves[:, 0] - curves[:, 4], X[:, 0] + X[:, 1])

@@ -21,7 +21,8 @@ another state another draw. A ``UserWarning`` (:func:`warn_noise`) says so once 
 :func:`~..sensitivity.icc.intrinsic_causal_contributions` (row ``i`` of ``A`` and of every matrix
 mixing ``A`` with ``B`` draws one noise, ``B`` its own), and
 :func:`~..scm.fairness.counterfactual_fairness_gap` and :func:`~..backdoor.triggers.trigger_effect`
-(a sample and its counterfactual or triggered copy draw one noise).
+(a sample and its counterfactual or triggered copy draw one noise), and the baselines' deletion and
+insertion curves (every point of a sample's curve draws one noise).
 
 The estimators that compare passes in ways that do not line up with blocks of samples (the causal
 graph's path interventions and faithfulness, the layer map, the counterfactual search, the carrier
@@ -86,13 +87,14 @@ def warn_noise(scale: float, what: str, stacklevel: int = 3, how: str = _EFFECTS
         UserWarning, stacklevel=stacklevel)
 
 
-def common_noise(forward: Callable[..., Tensor], model: nn.Module, xs: tuple[Tensor, ...], rows: int, what: str) -> CommonNoise | None:
-    """A :class:`CommonNoise` of blocks of ``rows`` samples, with :func:`warn_noise` naming ``what``,
-    when ``model`` (called by ``forward``) draws noise (:func:`noise_scale`); ``None`` otherwise."""
+def common_noise(forward: Callable[..., Tensor], model: nn.Module, xs: tuple[Tensor, ...], rows: int, what: str,
+                 how: str = _EFFECTS) -> CommonNoise | None:
+    """A :class:`CommonNoise` of blocks of ``rows`` samples, with :func:`warn_noise` naming ``what``
+    (and ``how``), when ``model`` (called by ``forward``) draws noise (:func:`noise_scale`); ``None`` otherwise."""
     scale = noise_scale(forward, xs)
     if not scale:
         return None
-    warn_noise(scale, what, stacklevel=4)
+    warn_noise(scale, what, stacklevel=4, how=how)
     return CommonNoise(xs[0].shape[0], rows, model_devices(model))
 
 
