@@ -170,6 +170,11 @@ def input_effects(
         if noise is not None:
             tidx, f0 = clean_target(forward, xs, target, noise)
         changed = _changed(xs, masks, bases, g, padding).T  # [G, N]
+        if not bool(changed.any()):  # a probe of zeros with the default baseline 0: the zeros would read as "no effect"
+            warnings.warn(
+                "input_effects: every group of every sample already equals `baseline`, so no intervention changes the input "
+                "and every effect is exactly 0 (whatever the model); pass a `baseline` the inputs differ from",
+                UserWarning, stacklevel=2)
         if padding is not None:  # padded positions keep their tokens: a group that reaches into them changes its real ones only
             masks = (masks[0].expand(xs[0].shape).masked_fill(padding.expand(xs[0].shape), g), *masks[1:])
 
