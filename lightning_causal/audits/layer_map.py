@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 
 from torch import Tensor, nn
@@ -97,6 +98,13 @@ class LayerMapAudit(Audit):
         probe_groups("LayerMapAudit", self.feature_mask, self.patch_size, probe.first)
         for layer in self.layers or ():
             resolve_module(model, layer)
+
+    def dry_run(self, model: nn.Module, probe: Probe) -> AuditResult | None:
+        """The run on 2 probe samples (:meth:`Audit.dry_run`), whose few CKA rows (2 with one feature group) say
+        nothing of the whole probe's: the warning about too few rows is left to the audits of the fit."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="layer_causal_map compares layers by the CKA", category=UserWarning)
+            return super().dry_run(model, probe)
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         self.validate(model, probe)

@@ -271,6 +271,11 @@ def _without_rounding_profiles(cka: Tensor, response: Tensor, dtypes: list[torch
 CKA_ROUNDING = 1e-6
 
 
+#: Profile rows CKA needs to tell layers apart: the centred Gram matrix of 2 rows is ``[[a, -a], [-a, a]]``
+#: for every layer, so the CKA of any two layers is 1 (and undefined for 1 row).
+MIN_CKA_ROWS = 3
+
+
 def _merge(cka: Tensor, threshold: float) -> list[list[int]]:
     """Contiguous groups, complete linkage: a layer joins the current group if its CKA with every member is >= threshold
     (up to :data:`CKA_ROUNDING`)."""
@@ -409,6 +414,14 @@ def layer_causal_map(
         grams, norms, logit_delta, in_delta = _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size,
                                                      real_positions)
     cka = _gram_cka([grams[a] for a in order])
+    rows = int(keep.sum())
+    if rows < MIN_CKA_ROWS:  # every 2-row centred Gram matrix is one matrix up to scale: CKA 1 for any two layers
+        warnings.warn(
+            f"layer_causal_map compares layers by the CKA of their responses over {rows} intervention row(s) (input groups x "
+            f"samples, {g} x {n}); with fewer than {MIN_CKA_ROWS} every CKA is 1 (2 rows: any two layers) or undefined (1 row), "
+            "so it is left undefined (NaN) and no layers merge: pass more samples or more feature groups",
+            UserWarning, stacklevel=2)
+        cka = torch.full_like(cka, math.nan)
     response = torch.stack([norms[a][real].mean() / acts[a].flatten(1).norm(dim=1).mean().clamp_min(1e-12) for a in order]).double()
     cka = _without_rounding_profiles(cka, response, [acts[a].dtype for a in order])
     groups = _merge(cka, float(threshold))
