@@ -300,6 +300,11 @@ class FairnessAudit(Audit):
             labels = (labels == 1).long() if labels is not None else None
         rates = group_rates(preds, groups, labels)
         result.scalars["demographic_parity_difference"] = _spread(rates["positive_rate"])
+        if rates["groups"].numel() < 2:  # else a NaN the callback reports without a cause
+            only = self._group_name(int(rates["groups"][0])) if isinstance(self.counterfactual, TokenSwap) else f"group {int(rates['groups'][0])}"
+            result.meta.setdefault("notes", []).append(
+                f"every probe sample with a group is in one group ({only}): the group differences (demographic parity, "
+                "equalized odds) compare groups and are undefined (NaN); audit a probe that holds both groups")
         if labels is not None:
             result.scalars["equalized_odds_difference"] = worst_spread(_spread(rates["tpr"]), _spread(rates["fpr"]))
         keys = [k for k in ("positive_rate", "tpr", "fpr", "accuracy") if k in rates]
