@@ -40,7 +40,9 @@ def as_tuple(inputs: Tensor | tuple[Tensor, ...], name: str = "inputs") -> tuple
 def model_devices(model: nn.Module) -> list[int]:
     """Indices of the CUDA devices holding ``model``'s parameters or buffers, plus the current CUDA
     device when CUDA is initialised: the generators a forward pass of the model may draw from."""
-    devices = {t.device.index for t in (*model.parameters(), *model.buffers()) if t.device.type == "cuda"}
+    # a buffer reassigned during a torch.fx trace is a Proxy, no tensor: only tensors have a device
+    tensors = [*model.parameters(), *(b for b in model.buffers() if isinstance(b, Tensor))]
+    devices = {t.device.index for t in tensors if t.device.type == "cuda"}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         devices.add(torch.cuda.current_device())
     return sorted(d for d in devices if d is not None)
