@@ -302,9 +302,13 @@ class Forward:
         on errors): every pass reads the probe as given, and the caller's tensors are left unchanged.
         """
         args, kwargs = self.args.take(rows)
-        # the inputs and the caller's per-sample arguments (rows of a chunk are copies already); not a large
-        # shared argument (a graph's adjacency), which a copy per call would cost
-        values = [*inputs, *(v for v in (*args, *kwargs.values()) if self.args._per_sample(v))]
+        sources = (*self.args.args, *self.args.kwargs.values())
+        per_sample = [v for v, src in zip((*args, *kwargs.values()), sources) if self.args._per_sample(src)]
+        # the inputs and the caller's per-sample arguments; with `rows` those are gathered rows, copies already
+        # (even of N rows): not given back, but a change to them shows that the model writes to its arguments.
+        # Not a large shared argument (a graph's adjacency), which a copy per call would cost
+        values = [*inputs, *(per_sample if rows is None else ())]
+        gathered = [(v, v._version) for v in per_sample if rows is not None and isinstance(v, Tensor) and not v.is_inference()]
         kept = kept_inputs(values) if self.copies_inputs is not False else []
         # inference tensors (made under torch.inference_mode()) track no version: nothing to compare
         versions = [(v, v._version) for v in values if isinstance(v, Tensor) and not v.is_inference()] if not kept else []
@@ -316,6 +320,8 @@ class Forward:
                 raise
             raise RuntimeError(f"{err}. {hint}") from err
         finally:
+            if any(v._version != version for v, version in gathered):
+                self.copies_inputs = True  # later calls with the caller's own tensors copy them
             if kept:
                 self.copies_inputs = restore_inputs(kept) or bool(self.copies_inputs)
             elif any(v._version != version for v, version in versions):
