@@ -111,7 +111,8 @@ def warn_separate_noise(forward: Callable[..., Tensor], xs: tuple[Tensor, ...], 
         "figures hold differences of noise draws, which change with `max_batch_size` and the global RNG state "
         "(restored afterwards). Make the forward deterministic in eval mode (`F.dropout(h, p, training=self.training)`, "
         "`z = mu` when not self.training); input_effects, unit_effects, interventional_expectations, sobol_indices, "
-        "intrinsic_causal_contributions, counterfactual_fairness_gap and trigger_effect use common random numbers",
+        "intrinsic_causal_contributions, counterfactual_fairness_gap, trigger_effect and the deletion/insertion curves "
+        "use common random numbers",
         UserWarning, stacklevel=stacklevel)
     return True
 
