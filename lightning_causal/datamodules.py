@@ -28,7 +28,7 @@ class DigitsDataModule(pl.LightningDataModule):
         self.batch_size, self.val_fraction, self.seed = batch_size, val_fraction, seed
 
     def setup(self, stage: str) -> None:
-        xt, yt, xv, yv = load_digits_tensors(self.val_fraction, self.seed)
+        xt, yt, xv, yv = load_digits_tensors(self.val_fraction, self.seed)  # every stage: fit, validate, predict
         self.train_set, self.val_set = TensorDataset(xt, yt), TensorDataset(xv, yv)
 
     def train_dataloader(self) -> DataLoader:
@@ -36,6 +36,10 @@ class DigitsDataModule(pl.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val_set, batch_size=256)
+
+    def predict_dataloader(self) -> DataLoader:
+        """The validation split (``trainer.predict``, ``LightningCLI``'s ``predict``), in its order."""
+        return self.val_dataloader()
 
 
 class FairnessDataModule(pl.LightningDataModule):
@@ -76,3 +80,7 @@ class FairnessDataModule(pl.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val_set, batch_size=256)
+
+    def predict_dataloader(self) -> DataLoader:
+        """The validation split (``trainer.predict``, ``LightningCLI``'s ``predict``), in its order."""
+        return self.val_dataloader()

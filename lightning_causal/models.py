@@ -299,6 +299,11 @@ class LightningClassifier(_lightning_classifier_base()):
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._step(batch, "val")
 
+    def predict_step(self, batch: Tensor | tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        """The network's logits on the batch's inputs (a tensor, or ``(x, y)`` whose labels are ignored):
+        ``trainer.predict``, and ``LightningCLI``'s ``predict --ckpt_path path``."""
+        return self(batch[0] if isinstance(batch, (tuple, list)) else batch)
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
         if self.optimizer_name == "sgd":
             return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=0.9)

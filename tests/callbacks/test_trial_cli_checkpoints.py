@@ -50,3 +50,26 @@ def test_a_classifier_built_in_python_still_asks_for_the_network(tmp_path):
     assert "model" not in torch.load(tmp_path / "plain.ckpt", weights_only=True)["hyper_parameters"]
     with pytest.raises(MisconfigurationException, match=r"Expected the argument `model`"):
         LightningClassifier.load_from_checkpoint(tmp_path / "plain.ckpt")
+
+
+def test_cli_predict_from_a_checkpoint_gives_the_loaded_classifiers_logits(tmp_path, monkeypatch):
+    """``predict --config examples/config_digits.yaml --ckpt_path path`` (the CLI's inference route) ran
+    into Lightning's 'predict_dataloader must be implemented': the datamodule now predicts on its
+    validation split and LightningClassifier's predict_step returns the logits of the inputs."""
+    from pathlib import Path
+
+    from lightning_causal.models import load_digits_tensors
+
+    monkeypatch.setattr(sys, "argv", ["main.py"])
+    config = Path(__file__).resolve().parents[2] / "examples" / "config_digits.yaml"
+    common = ["--config", str(config), f"--trainer.logger.init_args.save_dir={tmp_path}", "--trainer.enable_model_summary=false",
+              "--trainer.callbacks.init_args.probe_size=16"]
+    fit = LightningCLI(args=["fit", *common, "--trainer.max_steps=2"], save_config_callback=None)
+    path = tmp_path / "fit.ckpt"
+    fit.trainer.save_checkpoint(path)
+    with pytest.warns(UserWarning, match="audits nothing"):  # the config's audit callback, outside fit
+        predicted = LightningCLI(args=["predict", *common, f"--ckpt_path={path}"], save_config_callback=None)
+    logits = torch.cat(predicted.trainer.predict_loop.predictions)
+    loaded = LightningClassifier.load_from_checkpoint(path).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(logits, loaded(load_digits_tensors()[2]))  # the validation images, in order
