@@ -316,7 +316,7 @@ class InputEffectAudit(Audit):
         if self.ace_values is None or not probe.first.is_floating_point():
             return None
         sub = probe.subset(slice(0, self.ace_samples))
-        bad = (~torch.isfinite(sub.first.detach())).flatten(1).any(1)
+        bad = (~torch.isfinite(sub.first.detach())).reshape(len(sub), -1).any(1)  # [N]: one value per sample
         if bool(bad.any()):  # else the core's advice, `values` as a tensor, which this audit does not take
             rows = bad.nonzero().flatten().tolist()
             raise ValueError(f"InputEffectAudit's ACE curve sets groups to quantiles of the probe's values, which must be finite, "

@@ -170,7 +170,7 @@ class SobolAudit(Audit):
         if len(probe) < 2:
             raise ValueError(f"SobolAudit needs a probe of at least 2 samples but got {len(probe)}")
         x = probe.first.detach()
-        bad = (~torch.isfinite(x)).flatten(1).any(1) if x.is_floating_point() else None
+        bad = (~torch.isfinite(x)).reshape(len(probe), -1).any(1) if x.is_floating_point() else None  # [N] too
         if bad is not None and bool(bad.any()):  # else EmpiricalMarginals refuses an argument `data` the user never passed
             rows = bad.nonzero().flatten().tolist()
             raise ValueError(f"SobolAudit draws its inputs from the probe's values, which must be finite, but samples "
