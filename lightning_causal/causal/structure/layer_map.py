@@ -422,7 +422,7 @@ def layer_causal_map(
             "so it is left undefined (NaN) and no layers merge: pass more samples or more feature groups",
             UserWarning, stacklevel=2)
         cka = torch.full_like(cka, math.nan)
-    response = torch.stack([norms[a][real].mean() / acts[a].flatten(1).norm(dim=1).mean().clamp_min(1e-12) for a in order]).double()
+    response = torch.stack([norms[a][real].mean() / acts[a].reshape(n, -1).norm(dim=1).mean().clamp_min(1e-12) for a in order]).double()
     cka = _without_rounding_profiles(cka, response, [acts[a].dtype for a in order])
     groups = _merge(cka, float(threshold))
     f_t = gather_target(out, tidx).abs().mean()
@@ -494,7 +494,7 @@ def _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size, rea
             raise hint from err
         for a, h in acts.items():
             _check_rows(a, got.get(a), h[s])
-            delta = (h[s] - _real_positions(got[a], None if real_positions is None else real_positions[s])).flatten(1)
+            delta = (h[s] - _real_positions(got[a], None if real_positions is None else real_positions[s])).reshape(len(s), -1)  # [N] too
             norms[a].append(delta.norm(dim=1))
             profiles[a].append(delta[keep[idx]].to(torch.promote_types(delta.dtype, torch.float32)))
         logit_rows.append((gather_target(out[s], tidx[s]) - gather_target(oi, tidx[s])).abs())
@@ -530,10 +530,10 @@ def _input_change(x: Tensor, xa: Tensor | None = None) -> Tensor:
     """``||x − xa||`` per row (``||x||`` without ``xa``); token ids are seen one-hot: a changed
     token moves by √2, a sequence of T tokens has norm √T."""
     if x.is_floating_point() or x.is_complex():
-        return (x if xa is None else x - xa).flatten(1).norm(dim=1)
+        return (x if xa is None else x - xa).reshape(x.shape[0], -1).norm(dim=1)  # one value per sample ([N]) too
     if xa is None:
         return torch.full((x.shape[0],), float(x[0].numel()), device=x.device).sqrt()
-    return (2.0 * (x != xa).flatten(1).sum(1).float()).sqrt()
+    return (2.0 * (x != xa).reshape(x.shape[0], -1).sum(1).float()).sqrt()
 
 
 def _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, threshold, real) -> LayerCausalMap:
