@@ -169,6 +169,10 @@ class SobolAudit(Audit):
             raise single_input_error("SobolAudit", probe.inputs, forward_args=False)
         if len(probe) < 2:
             raise ValueError(f"SobolAudit needs a probe of at least 2 samples but got {len(probe)}")
+        if probe.first.dim() < 2:  # else EmpiricalMarginals refuses an argument `data` the user never passed
+            raise ValueError(f"SobolAudit needs inputs [N, D, ...] (samples, then features) but the probe's are of shape "
+                             f"{list(probe.first.shape)}; one input has no share to apportion (its S and ST are 1): for one value "
+                             "per sample, audit a model that reads x.unsqueeze(1)")
         x = probe.first.detach()
         bad = (~torch.isfinite(x)).reshape(len(probe), -1).any(1) if x.is_floating_point() else None  # [N] too
         if bad is not None and bool(bad.any()):  # else EmpiricalMarginals refuses an argument `data` the user never passed

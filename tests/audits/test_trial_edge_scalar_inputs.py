@@ -1,14 +1,20 @@
 """Trial "edge": a model of one scalar input per sample, ``x`` of shape ``[N]``. The layer map
-crashed on it (IndexError), and InputEffectAudit's
-finiteness check of its ACE probe (6baeda2) and SobolAudit's (462dec2) flattened ``x.flatten(1)``
-and crashed with an IndexError on such inputs; InputEffectAudit ran before. Its effect is the
-hand-computed f_t(x) - f_t(x | do(x := 0))."""
+crashed on it (IndexError), and so did InputEffectAudit's finiteness check of its ACE probe
+(6baeda2, ``x.flatten(1)``; the audit ran before): both run now, against hand-computed values. The
+audits that need a feature dimension (Sobol', counterfactuals, Neural Cleanse) say so."""
 
 import pytest
 import torch
 from torch import nn
 
-from lightning_causal.audits import InputEffectAudit, LayerMapAudit, Probe, SobolAudit
+from lightning_causal.audits import (
+    BackdoorAudit,
+    CounterfactualAudit,
+    InputEffectAudit,
+    LayerMapAudit,
+    Probe,
+    SobolAudit,
+)
 from lightning_causal.causal import layer_causal_map
 
 
@@ -31,13 +37,6 @@ def test_input_effects_of_a_scalar_input_per_sample():
     assert "mean_ace_range" in result.scalars
 
 
-def test_sobol_of_a_scalar_input_per_sample_gets_past_its_probe_check():
-    x = torch.randn(6, generator=torch.Generator().manual_seed(1))
-    x[2] = float("nan")
-    with pytest.raises(ValueError, match=r"samples \[2\] of 6 hold NaN"):
-        SobolAudit(n=64).run(Univariate().eval(), Probe(x))
-
-
 def test_the_layer_map_of_a_scalar_input_per_sample():
     # before: IndexError (x.flatten(1) of the input change and the layers' norms)
     model, x = Univariate().double().eval(), torch.randn(6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
@@ -48,3 +47,12 @@ def test_the_layer_map_of_a_scalar_input_per_sample():
     assert abs(float(lm.response[0]) - expected) < 1e-12
     assert abs(lm.meta["input_response"] - 1.0) < 1e-12  # do(x := 0) moves the input by |x|, its own norm
     assert LayerMapAudit().run(Univariate().eval(), Probe(x.float())).scalars["n_layers"] == 2.0
+
+
+@pytest.mark.parametrize("audit", [SobolAudit(n=64), CounterfactualAudit(), BackdoorAudit(steps=2)], ids=["sobol", "counterfactual", "backdoor"])
+def test_audits_that_need_a_feature_dimension_say_so(audit):
+    # before: "argument `data` of shape [N >= 2, ...]" (Sobol: an argument the user never passed), "a floating tensor
+    # [N, ...]" (counterfactual: the input is floating), "batch [N, ...] but got torch.Size([6])" (Neural Cleanse)
+    x = torch.randn(6, generator=torch.Generator().manual_seed(1))
+    with pytest.raises((ValueError, TypeError), match=r"\[N, D, \.\.\.\] \(samples, then features\).*\[6\]"):
+        audit.run(Univariate().eval(), Probe(x, torch.zeros(6, dtype=torch.long)))

@@ -125,7 +125,8 @@ def check_class_outputs(width: int, caller: str) -> None:
 def _check_reverse_args(x: Tensor, num_classes: int, steps: int, lr: float, init_lambda: float, target_asr: float,
                         batch_size: int, patience: int, generator: torch.Generator | None) -> None:
     if not isinstance(x, Tensor) or x.dim() < 2 or x.shape[0] == 0:
-        raise ValueError(f"Expected argument `x` to be a non-empty floating-point batch [N, ...] but got {getattr(x, 'shape', type(x))}")
+        got = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"Expected argument `x` to be a non-empty floating-point batch [N, D, ...] (samples, then features) but got {got}")
     if not x.is_floating_point():  # the shape alone read as the fault
         raise ValueError(f"Expected argument `x` to be a floating-point batch but got dtype {x.dtype} (shape {list(x.shape)}): a "
                          "trigger's mask and pattern are optimised over continuous inputs; for integer inputs (token ids, "

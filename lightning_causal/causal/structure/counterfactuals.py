@@ -239,8 +239,12 @@ def counterfactual_explanation(
         raise TypeError(f"Expected argument `settings` to be a CounterfactualSettings but got {type(settings).__name__}")
     if target_class is None:
         raise ValueError("Expected argument `target_class` to be a class index or a tensor of indices but got None")
-    if not isinstance(inputs, Tensor) or inputs.dim() < 2 or not inputs.is_floating_point():
-        raise TypeError("Expected argument `inputs` to be a floating tensor [N, ...]")
+    if not isinstance(inputs, Tensor) or not inputs.is_floating_point():
+        got = f"dtype {inputs.dtype}" if isinstance(inputs, Tensor) else type(inputs).__name__
+        raise TypeError(f"Expected argument `inputs` to be a floating tensor [N, D, ...] but got {got}")
+    if inputs.dim() < 2:  # the shape, not the dtype, is what is wrong: say so
+        raise ValueError(f"Expected argument `inputs` to be a floating tensor [N, D, ...] (samples, then features) but got shape "
+                         f"{list(inputs.shape)}; for one value per sample pass x.unsqueeze(1) to a model that reads [N, 1]")
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=inputs.shape[0])
     with torch.inference_mode(False), audit_mode(forward.model), rnn_backward(forward.model), frozen_params(forward.model):
         warn_separate_noise(forward, (inputs.detach(),), "counterfactual_explanation")
