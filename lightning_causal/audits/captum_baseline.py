@@ -530,4 +530,7 @@ class CaptumBaseline(Audit):
         result.tables["comparison"] = table + [causal_row]
         undefined = [label for label, row in rows.items() if any(isinstance(v, float) and math.isnan(v) for v in row.values())]
         if undefined:
-            result.meta["notes"] = [f"undefined (NaN) metrics for {undefined}: constant explanations or curves"]
+            causal = result.vectors.get("mean_abs/causal")
+            cause = ("one feature group, which has no ranking to compare (pass a `feature_mask` or `patch_size` of several "
+                     "groups)") if causal is not None and causal.numel() == 1 else "constant explanations or curves"
+            result.meta["notes"] = [f"undefined (NaN) metrics for {undefined}: {cause}"]
