@@ -12,7 +12,7 @@ from torch import Tensor
 
 from lightning_causal.audits.base import Probe
 from lightning_causal.batches import INPUT_KEYS, LABEL_KEYS, UnpackBatch, unpack, unread_keys
-from lightning_causal.causal.engine.finite import check_finite_samples
+from lightning_causal.causal.engine.finite import check_finite_samples, per_sample_tensors
 from lightning_causal.data_reading import read_samples
 
 __all__ = ["check_finite_probe", "probe_from"]
@@ -72,7 +72,9 @@ def check_finite_probe(probe: Probe, outputs: Tensor, origin: str) -> None:
     rows = outputs.detach().reshape(len(probe), -1)
     worst = rows.masked_fill(torch.isfinite(rows), 0.0).sum(1)  # non-finite where any output of the sample is
     inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
+    extra = per_sample_tensors(probe.additional_forward_args, len(probe)) if probe.additional_forward_args is not None else []
+    names = [f"input {k}" if len(inputs) > 1 else "the inputs" for k in range(len(inputs))] + [name for name, _ in extra]
     try:
-        check_finite_samples(inputs, worst, name="probe")
+        check_finite_samples((*inputs, *(t for _, t in extra)), worst, name="probe", names=names)
     except ValueError as err:
         raise MisconfigurationException(f"The probe ({origin}) cannot be audited: {err}") from err

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import torch
 from torch import Tensor
 
-__all__ = ["check_finite_samples"]
+__all__ = ["check_finite_samples", "per_sample_tensors"]
 
 
-def check_finite_samples(xs: tuple[Tensor, ...], explained: Tensor, name: str = "inputs") -> None:
+def check_finite_samples(xs: tuple[Tensor, ...], explained: Tensor, name: str = "inputs", names: Sequence[str] | None = None) -> None:
     """Refuse samples whose inputs hold NaN or infinity and whose explained output ``[N]`` is not
     finite: every effect of such a sample is NaN, and the means, rankings and shares of every
     estimator that averages over samples become NaN with it. A sample the model reads NaN in as
     missing (a finite output) is accepted, and so is a non-finite output of finite inputs (a
     diverged model: its NaN effects are reported, not refused).
+
+    ``names``: what to call each tensor of ``xs`` in the message (default: ``input k of the tuple``
+    when there are several).
 
     Raises:
         ValueError: naming ``name``, the samples, the input that holds the values and the outputs.
@@ -35,7 +40,7 @@ def check_finite_samples(xs: tuple[Tensor, ...], explained: Tensor, name: str = 
             continue
         rows = (~torch.isfinite(x.detach())).reshape(n, -1).any(1).to(bad_out.device) & bad_out
         if bool(rows.any()):
-            holders.append(f"input {k} of the tuple" if len(xs) > 1 else "")
+            holders.append(names[k] if names is not None else f"input {k} of the tuple" if len(xs) > 1 else "")
             bad_in |= rows
     samples = bad_in.nonzero().flatten().tolist()
     if not samples:
@@ -48,3 +53,17 @@ def check_finite_samples(xs: tuple[Tensor, ...], explained: Tensor, name: str = 
         f"hold{'' if len(samples) > 1 else 's'} NaN or infinity{where} and the explained output there is {values}: "
         "every effect of such a sample is NaN, and so is every mean over the samples. Drop or impute those samples "
         "(a model that reads NaN as a missing value and returns a finite output is accepted)")
+
+
+def per_sample_tensors(args: object, n: int, prefix: str = "additional_forward_args") -> list[tuple[str, Tensor]]:
+    """The floating tensors of ``n`` rows in forward arguments (a tuple: positional, a Mapping:
+    keywords, or one tensor), each with its name, e.g. ``additional_forward_args['meta']``.
+
+    Examples:
+        >>> [k for k, _ in per_sample_tensors({"meta": torch.zeros(3, 2), "mask": torch.ones(3, 2, dtype=torch.long)}, 3)]
+        ["additional_forward_args['meta']"]
+    """
+    items = (list(args.items()) if isinstance(args, Mapping) else list(enumerate(args)) if isinstance(args, (tuple, list))
+             else [(None, args)])
+    return [(prefix if key is None else f"{prefix}[{key!r}]", t) for key, t in items
+            if isinstance(t, Tensor) and (t.is_floating_point() or t.is_complex()) and t.dim() > 0 and t.shape[0] == n]
