@@ -164,9 +164,7 @@ def perturbation_curve(
             return _score(forward(xi, rows=smp), tidx[smp], score)
 
         rows = rows_per_pass(forward.model, (inputs,), max_batch_size, forward=forward)
-        noise = common_noise(forward, forward.model, (inputs,), rows, f"the {mode} curve",
-                             how="every point of a sample's curve draws the same noise, so a curve is the model's at "
-                                 "fixed noise, for one draw of it")
+        noise = common_noise(forward, forward.model, (inputs,), rows)  # every point of a sample's curve: one noise
         if noise is None:
             curves = map_rows(n * (s + 1), rows, evaluate, inputs.device).view(s + 1, n).T
         else:  # a model that draws noise in eval mode: common random numbers along each curve

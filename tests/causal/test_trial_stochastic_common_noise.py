@@ -66,7 +66,7 @@ def test_effects_of_a_sampled_latent_model_cancel_its_noise(max_batch_size):
 def test_interventional_curves_of_a_sampled_latent_model_hold_one_noise_per_sample():
     model = SampledLatent()
     values = torch.tensor([-1.0, 0.0, 2.0], dtype=torch.float64)
-    with pytest.warns(UserWarning, match="common random numbers"):
+    with pytest.warns(UserWarning, match="run with common random numbers"):
         mu, _ = interventional_expectations(model, X, values=values, target=0, max_batch_size=4)
     model.sample = False
     plain, _ = interventional_expectations(model, X, values=values, target=0)
@@ -109,7 +109,7 @@ def test_noisy_estimators_leave_the_global_rng_and_repeat_bit_identically():
 def test_unit_effects_of_a_noisy_model_say_the_path_and_a_deterministic_model_gives_no_warning():
     model = MCDropout()
     torch.manual_seed(0)
-    with pytest.warns(UserWarning, match="unit_effects uses common random numbers"):
+    with pytest.warns(UserWarning, match="run with common random numbers"):
         _, info = unit_effects(model, X, "fc1", return_info=True)
     assert info.path == "full" and "draws random numbers" in info.reason
     plain = nn.Sequential(nn.Linear(5, 3), nn.Dropout(0.5), nn.Linear(3, 2)).train()  # dropout off in eval mode
@@ -131,7 +131,7 @@ def test_sobol_indices_of_a_noisy_model_give_an_ignored_input_no_share():
 
     torch.manual_seed(0)
     state = torch.get_rng_state()
-    with pytest.warns(UserWarning, match="sobol_indices uses common random numbers"):
+    with pytest.warns(UserWarning, match="run with common random numbers"):
         res = sobol_indices(NoisySum(), UniformCube(3), 4096, n_bootstrap=0, max_batch_size=1000)
     assert torch.equal(torch.get_rng_state(), state)
     # A and every A_B^i share their noise: the ignored input's total index is exactly 0 (fresh noise
@@ -147,7 +147,7 @@ def test_icc_of_a_noisy_model_gives_a_node_it_ignores_no_share():
     data = torch.randn(500, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     scm = AdditiveNoiseSCM(["a", "b", "c"], {}).fit(data)
     torch.manual_seed(0)
-    with pytest.warns(UserWarning, match="intrinsic_causal_contributions uses common random numbers"):
+    with pytest.warns(UserWarning, match="run with common random numbers"):
         res = intrinsic_causal_contributions(NoisySum(), scm, n=1024, n_bootstrap=0)
     assert float(res.total[2]) == 0.0 and float(res.total[1]) > float(res.total[0]) > 0.05
 
@@ -164,12 +164,12 @@ def test_flipping_or_stamping_a_column_mc_dropout_ignores_changes_nothing():
     x = X.clone()
     x[:, 4] = (x[:, 4] > 0).double()  # a binary column the model ignores
     torch.manual_seed(0)
-    with pytest.warns(UserWarning, match="counterfactual_fairness_gap uses common random numbers"):
+    with pytest.warns(UserWarning, match="run with common random numbers"):
         gap = counterfactual_fairness_gap(model, x, AttributeFlip(4), target=0, max_batch_size=3)
     assert torch.equal(gap["delta"], torch.zeros(7, dtype=torch.float64)) and gap["flip_rate"] == 0.0
     mask = torch.zeros(5, dtype=torch.float64)
     mask[4] = 1.0
-    with pytest.warns(UserWarning, match="trigger_effect uses common random numbers"):
+    with pytest.warns(UserWarning, match="run with common random numbers"):
         effect = trigger_effect(model, x, Trigger(mask, 5.0, target=1), max_batch_size=3)
     assert torch.equal(effect, torch.zeros(7, dtype=torch.float64))
 
@@ -192,7 +192,7 @@ def test_noise_drawn_once_per_sample_is_found_whatever_the_seed():
     model, x = SkipsABlock(), torch.randn(32, 4, generator=torch.Generator().manual_seed(5))
     for seed in range(20):
         torch.manual_seed(seed)
-        with pytest.warns(UserWarning, match="input_effects uses common random numbers"):
+        with pytest.warns(UserWarning, match="run with common random numbers"):
             input_effects(model, x, target=0)
 
 
@@ -212,6 +212,6 @@ class NoisyEmbedding(nn.Module):
 def test_effects_at_the_embedding_layer_use_common_noise():
     model, ids = NoisyEmbedding(), torch.randint(1, 5, (6, 4), generator=torch.Generator().manual_seed(1))
     torch.manual_seed(0)
-    with pytest.warns(UserWarning, match="input_effects uses common random numbers"):
+    with pytest.warns(UserWarning, match="run with common random numbers"):
         eff = input_effects(model, ids, input_layer="emb", target=0, max_batch_size=5)
     assert torch.equal(eff[:, 1:], torch.zeros(6, 3)) and bool((eff[:, 0].abs() > 0).any())

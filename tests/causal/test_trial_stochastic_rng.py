@@ -107,7 +107,7 @@ def test_deletion_curves_of_a_noisy_model_hold_one_noise_per_sample():
             return (x[:, 0] + x[:, 1] + torch.randn(x.shape[0])).unsqueeze(1)
 
     scores = torch.tensor([[0.0, 0.1, 4.0, 3.0]]).expand(6, 4)  # x2, x3 ranked first: removed at steps 1 and 2
-    with pytest.warns(UserWarning, match="the deletion curve uses common random numbers"):
+    with pytest.warns(UserWarning, match="run with common random numbers"):
         _, curves = perturbation_curve(AddsNoise(), X, C.column_mask(4), scores, score="raw", max_batch_size=4)
     assert torch.equal(curves[:, 1], curves[:, 0]) and torch.equal(curves[:, 2], curves[:, 0])
     torch.testing.assert_close(curves[:, 0] - curves[:, 4], X[:, 0] + X[:, 1])

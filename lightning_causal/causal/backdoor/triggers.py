@@ -205,8 +205,7 @@ def trigger_effect(
     with audit_mode(model):
         scale = noise_scale(fwd, (x,))
         if scale:  # common random numbers: a sample and its triggered copy draw one noise
-            warn_noise(scale, "trigger_effect", how="a sample and its triggered copy draw the same noise, so an effect is "
-                       "the trigger's at fixed noise, for one draw of it")
+            warn_noise()  # a sample and its triggered copy draw the same noise
             noise = CommonNoise(n, rows_per_pass(model, (x,), check_max_batch_size(max_batch_size), forward=fwd), model_devices(model))
             stamped = trigger.apply(x)
             clean = noise.clean(lambda s: fwd(x[s], rows=s), x.device)

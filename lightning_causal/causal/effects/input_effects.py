@@ -166,7 +166,7 @@ def input_effects(
         padding = padding_positions(xs[0], additional_forward_args, model=forward.model, num_inputs=len(xs))
         check_token_baselines(xs, bases, readers, padding)
         rows = max(1, rows_per_pass(forward.model, xs, max_batch_size, forward=forward))
-        noise = common_noise(forward, forward.model, xs, rows, "input_effects")  # None unless the model draws noise
+        noise = common_noise(forward, forward.model, xs, rows)  # None unless the model draws noise
         if noise is not None:
             tidx, f0 = clean_target(forward, xs, target, noise)
         changed = _changed(xs, masks, bases, g, padding).T  # [G, N]
@@ -326,7 +326,7 @@ def interventional_expectations(
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
     with audit_mode(forward.model):
         rows = max(1, rows_per_pass(forward.model, xs, max_batch_size, forward=forward))
-        noise = common_noise(forward, forward.model, xs, rows, "interventional_expectations")  # None unless the model draws noise
+        noise = common_noise(forward, forward.model, xs, rows)  # None unless the model draws noise
         tidx, f0 = clean_target(forward, xs, target, noise)
         # [K, G, N]: rows where x_g already equals α (or g lies in padding) are no-ops and keep f0
         changed = torch.stack(

@@ -178,7 +178,7 @@ def input_layer_effects(
         m = mask.view(*mask.shape, *[1] * (h.dim() - x.dim()))
         changed = _changed(h, m, ref, num_groups, padding_positions(x, forward_args, model=forward.model))
         rows = max(1, rows_per_pass(forward.model, (x,), max_batch_size, forward=forward))
-        noise = common_noise(forward, forward.model, (x,), rows, "input_effects")  # None unless the model draws noise
+        noise = common_noise(forward, forward.model, (x,), rows)  # None unless the model draws noise
         if noise is not None:  # the clean outputs of the blocks' seeds (the patch hook is not on yet)
             out = noise.clean(lambda s: forward(x[s], rows=s), x.device)
             tidx = resolve_target(out, target)

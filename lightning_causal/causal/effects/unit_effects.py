@@ -245,7 +245,7 @@ def unit_effects(
                                 ivs[0].num_heads, "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to intervene on positions.")
         scale = noise_scale(forward, xs)  # a model that draws noise runs full passes with common random numbers
         if scale:
-            warn_noise(scale, "unit_effects", stacklevel=3)
+            warn_noise(stacklevel=3)
         cache = prefix_cache(forward, xs, layer, path="auto" if use_suffix and not scale else "full",
                              rows_per_sample=_exact_rows_per_sample(ivs, site.shape, method, screen))
         noise, clean = None, cache.output

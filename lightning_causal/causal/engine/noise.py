@@ -16,7 +16,7 @@ start from one seed, so sample ``i`` draws the same noise in the clean and in ev
 pass. The effect is then that of the intervention at fixed noise (a feature the model ignores
 gets exactly 0), for one draw of the noise per sample. The seeds come from the global generator
 as the caller left it (its state is restored afterwards): the same state gives the same numbers,
-another state another draw. A ``UserWarning`` (:func:`warn_noise`) says so once per call. So do
+another state another draw. A ``UserWarning`` (:func:`warn_noise`) says so. So do
 :func:`~..sensitivity.sobol.sobol_indices` and
 :func:`~..sensitivity.icc.intrinsic_causal_contributions` (row ``i`` of ``A`` and of every matrix
 mixing ``A`` with ``B`` draws one noise, ``B`` its own), and
@@ -68,33 +68,31 @@ def noise_scale(forward: Callable[..., Tensor], xs: tuple[Tensor, ...], samples:
     return diff if diff > tol else 0.0
 
 
-_EFFECTS = ("each sample draws the same noise in its clean pass and in every intervened pass, so an effect is the "
-            "intervention's at fixed noise, for one draw of it")
-
-
-def warn_noise(scale: float, what: str, stacklevel: int = 3, how: str = _EFFECTS) -> None:
-    """The ``UserWarning`` of an estimator that found the model drawing noise (``scale > 0`` from
-    :func:`noise_scale`) and runs it with common random numbers; ``what`` names the estimator, ``how``
-    says what the numbers mean then (default: effects at fixed noise). The
-    text holds no number, so that a callback showing each warning once per fit shows it once."""
+def warn_noise(stacklevel: int = 3) -> None:
+    """The ``UserWarning`` of an estimator that found the model drawing noise (:func:`noise_scale`)
+    and runs it with common random numbers. One text for all of them, with no number: a fit of
+    several audits (shown once per fit by the callback) says it once."""
     warnings.warn(
         "The model draws random numbers in eval mode (two passes of the same samples give different outputs: "
         "dropout with training=True, a sampled latent z = mu + sigma * eps, noise that ignores self.training). "
-        f"{what} uses common random numbers: {how}; the draw follows the "
-        "global RNG state (restored afterwards) and `max_batch_size`. For the model without noise make the forward "
-        "deterministic in eval mode (`F.dropout(h, p, training=self.training)`, `z = mu` when not self.training); "
-        "for the mean over the noise, average the results of calls made after different `torch.manual_seed(k)`",
+        "Effects, interventional curves, deletion/insertion curves, Sobol' indices and ICC run with common random "
+        "numbers: the passes compared for a sample draw the same noise (its clean and intervened passes, the points of "
+        "its curve, its counterfactual or triggered copy; row i of A and of every matrix mixing A with B in the "
+        "Sobol' design, B its own), so they are the interventions' at fixed noise, for one draw of it; the draw "
+        "follows the global RNG state (restored afterwards; seed 0 for each audit of a fit) and `max_batch_size`. "
+        "For the model without noise make the forward deterministic in eval mode "
+        "(`F.dropout(h, p, training=self.training)`, `z = mu` when not self.training); for the mean over the noise, "
+        "average the results of calls made after different `torch.manual_seed(k)`",
         UserWarning, stacklevel=stacklevel)
 
 
-def common_noise(forward: Callable[..., Tensor], model: nn.Module, xs: tuple[Tensor, ...], rows: int, what: str,
-                 how: str = _EFFECTS) -> CommonNoise | None:
-    """A :class:`CommonNoise` of blocks of ``rows`` samples, with :func:`warn_noise` naming ``what``
-    (and ``how``), when ``model`` (called by ``forward``) draws noise (:func:`noise_scale`); ``None`` otherwise."""
+def common_noise(forward: Callable[..., Tensor], model: nn.Module, xs: tuple[Tensor, ...], rows: int) -> CommonNoise | None:
+    """A :class:`CommonNoise` of blocks of ``rows`` samples, with :func:`warn_noise`, when ``model``
+    (called by ``forward``) draws noise (:func:`noise_scale`); ``None`` otherwise."""
     scale = noise_scale(forward, xs)
     if not scale:
         return None
-    warn_noise(scale, what, stacklevel=4, how=how)
+    warn_noise(stacklevel=4)
     return CommonNoise(xs[0].shape[0], rows, model_devices(model))
 
 

@@ -132,8 +132,7 @@ def _common_noise(forward: Forward, x: Tensor, max_batch_size: int | None) -> Co
     scale = noise_scale(forward, (x,))
     if not scale:
         return None
-    warn_noise(scale, "counterfactual_fairness_gap", stacklevel=4,
-               how="a sample and its counterfactual draw the same noise, so Δ(x) is the change at fixed noise, for one draw of it")
+    warn_noise(stacklevel=4)  # a sample and its counterfactual draw the same noise
     return CommonNoise(x.shape[0], rows_per_pass(forward.model, (x,), max_batch_size, forward=forward), model_devices(forward.model))
 
 

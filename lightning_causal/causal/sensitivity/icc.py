@@ -242,7 +242,7 @@ def intrinsic_causal_contributions(
     module = model_or_func if isinstance(model_or_func, nn.Module) else None
     devices = model_devices(module) if module is not None else None
     with rng_preserved(devices):  # a model's own noise draws
-        noise = check_func_noise(func, a, rows, "intrinsic_causal_contributions", scm.generate, devices)
+        noise = check_func_noise(func, a, rows, scm.generate, devices)
         y = evaluate_pick_freeze(func, a, b, select, rows=rows, transform=scm.generate, noise=noise)
     if is_constant(y, [str(s.nonzero().flatten().tolist()) for s in select]):
         z = torch.zeros(d, dtype=torch.float64)

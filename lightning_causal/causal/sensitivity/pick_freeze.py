@@ -100,10 +100,10 @@ def evaluate_pick_freeze(
         return map_rows(k_blocks * n, rows, evaluate, a.device).view(k_blocks, n)
 
 
-def check_func_noise(func: Callable[[Tensor], Tensor], a: Tensor, rows: int, what: str,
+def check_func_noise(func: Callable[[Tensor], Tensor], a: Tensor, rows: int,
                      transform: Callable[[Tensor], Tensor] | None = None, devices: list[int] | None = None) -> CommonNoise | None:
     """A :class:`~lightning_causal.causal.engine.noise.CommonNoise` over the ``n`` rows of ``a`` in
-    blocks of ``rows``, with a ``UserWarning`` naming ``what``, when ``func`` gives two answers for
+    blocks of ``rows``, with a ``UserWarning``, when ``func`` gives two answers for
     the first rows of ``a`` (it draws noise); ``None`` otherwise. Call it where the RNG is restored."""
     def forward(x: Tensor, rows: Tensor) -> Tensor:
         return _call(func, transform(x) if transform is not None else x)
@@ -115,13 +115,9 @@ def check_func_noise(func: Callable[[Tensor], Tensor], a: Tensor, rows: int, wha
         return None
     if not scale:
         return None
-    warn_noise(scale, what, stacklevel=4, how=_SOBOL)
+    warn_noise(stacklevel=4)
     return CommonNoise(a.shape[0], rows, devices if devices is not None else [])
 
-
-_SOBOL = ("row i of A draws the same noise in every matrix that mixes A with B (B draws its own), so a total index "
-          "is the input's at fixed noise (0 for an input the model ignores) and the noise's share of Var Y is left "
-          "to no input")
 
 
 def bootstrap_counts(n: int, n_bootstrap: int, generator: torch.Generator) -> Tensor:

@@ -296,7 +296,7 @@ def sobol_indices(
         rows = min(rows, rows_per_pass(module, (example,), forward=lambda x, rows: func(x)))
     devices = model_devices(module) if module is not None else None
     with rng_preserved(devices):  # a model's own noise draws
-        noise = check_func_noise(func, a, rows, "sobol_indices", transform, devices)
+        noise = check_func_noise(func, a, rows, transform, devices)
         y = evaluate_pick_freeze(func, a, b, select, rows=rows, transform=transform, noise=noise)
     result = SobolResult(*_zero_result(g), names, n, int(y.numel()), 0.0, float(confidence), method)
     if is_constant(y, ["A", "B"] + [f"AB[{name}]" for name in names]):
