@@ -224,6 +224,7 @@ class SobolAudit(Audit):
             warnings.filterwarnings("ignore", message="GaussianCopula: the correlation", category=UserWarning)
             warnings.filterwarnings("ignore", message=re.escape(f"SobolAudit {self.name!r} with sampler='copula'"), category=UserWarning)
             warnings.filterwarnings("ignore", message="`func` is constant on the sample", category=UserWarning)
+            warnings.filterwarnings("ignore", message=re.escape(f"SobolAudit {self.name!r}: the "), category=UserWarning)
             return super().dry_run(model, probe)
 
     def analyse(self, model: nn.Module, probe: Probe, max_batch_size: int | None = None) -> SobolResult:
@@ -250,8 +251,13 @@ class SobolAudit(Audit):
                 func.input_dtype = x.dtype
             with audit_mode(func.model):
                 rows = rows_per_pass(func.model, (x,), max_batch_size, forward=lambda *t, rows: func.forward(*t))
-            res = sobol_indices(func, source, self.n, mask.flatten(), n_bootstrap=self.n_bootstrap, max_batch_size=rows, seed=self.seed,
-                                confidence=self.confidence, names=self.feature_names)
+            with warnings.catch_warnings():  # said below in the audit's words: the user passed no `func`
+                warnings.filterwarnings("ignore", message="`func` is constant on the sample", category=UserWarning)
+                res = sobol_indices(func, source, self.n, mask.flatten(), n_bootstrap=self.n_bootstrap, max_batch_size=rows,
+                                    seed=self.seed, confidence=self.confidence, names=self.feature_names)
+        if res.variance == 0.0:
+            warnings.warn(f"SobolAudit {self.name!r}: {self._constant_cause(x, func.explained)}; every index is set to 0",
+                          UserWarning, stacklevel=2)
         if func.explained == "sigmoid probability":
             warnings.warn(
                 f"SobolAudit {self.name!r} explains sigmoid(output) of a model with one output, i.e. a binary "
@@ -263,6 +269,14 @@ class SobolAudit(Audit):
         if func.explained == "softmax probability":
             warn_softmax_of_regression(f"SobolAudit {self.name!r}", probe.labels, "`probability=False`")
         return res, func.target, func.explained
+
+    @staticmethod
+    def _constant_cause(x: Tensor, explained: str) -> str:
+        """Why the explained output did not vary over the drawn inputs: the probe (identical samples
+        give one input to draw) or the model."""
+        if torch.equal(x, x[:1].expand_as(x)):
+            return f"the probe's {x.shape[0]} samples are identical, so every drawn input is that sample and the {explained} cannot vary"
+        return f"the {explained} is constant over the inputs drawn from the probe (a model whose output ignores them)"
 
     def state_dict(self) -> dict[str, Any]:
         """The class chosen for ``target=None`` and the groups logged as scalars, fixed at the first audit."""
@@ -282,6 +296,8 @@ class SobolAudit(Audit):
         x = probe.first
         res, target, explained = self._analyse(model, probe, max_batch_size)
         result = AuditResult(self.name)
+        if res.variance == 0.0:  # the report and the text card say why every index is 0
+            result.meta["notes"] = [f"{self._constant_cause(x.detach(), explained)}; every index is 0"]
         first, total = res.first.float(), res.total.float()
         result.vectors.update({"first": first, "total": total})
         order = total.argsort(descending=True).tolist()
