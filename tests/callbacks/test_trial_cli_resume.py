@@ -5,6 +5,7 @@ the monitors' state (patience count, best score and path)."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -57,3 +58,29 @@ def test_two_audit_callbacks_and_their_monitors_resume_as_the_uninterrupted_fit(
     assert stop.wait_count == whole_cbs[2].wait_count and torch.equal(stop.best_score, whole_cbs[2].best_score)
     assert best.best_model_path == whole_cbs[3].best_model_path  # an epoch before the cut: restored, not saved again
     assert torch.equal(best.best_model_score, whole_cbs[3].best_model_score)
+
+
+def _mid_epoch_fit(root, audit: bool, validate: bool, ckpt_path=None):  # noqa: ANN001, ANN202
+    train, val = loaders(batch_size=16, shuffle=True)  # 6 batches an epoch, shuffled by the global RNG
+    callbacks = [ModelCheckpoint(dirpath=root / "steps", filename="{step}", every_n_train_steps=4, save_top_k=-1)]
+    if audit:
+        callbacks.insert(0, CausalAuditCallback([InputEffectAudit(patch_size=2, ace_values=None)], probe_size=16,
+                                                report_dir=root / "reports"))
+    t = trainer(root, max_epochs=3, callbacks=callbacks, enable_checkpointing=True)
+    model = classifier(seed=1)
+    t.fit(model, train, val if validate else None, ckpt_path=ckpt_path)
+    return model
+
+
+@pytest.mark.parametrize("validate", [True, False], ids=["probe from the validation data", "probe from the training data"])
+def test_a_mid_epoch_resume_with_the_audits_equals_the_same_resume_without_them(tmp_path, validate):
+    """A resume from a mid-epoch checkpoint (step 4 of 6 in epoch 0) is not the uninterrupted fit
+    (Lightning restarts the epoch's data and does not checkpoint the global RNG that shuffles it), but the
+    audits add nothing to that: the resumed fit with them gives the weights of the resumed fit without them."""
+    fits = {}
+    for audit in (True, False):
+        root = tmp_path / f"audit={audit}"
+        _mid_epoch_fit(root, audit, validate)
+        fits[audit] = _mid_epoch_fit(root, audit, validate, ckpt_path=root / "steps" / "step=4.ckpt")
+    for (name, a), b in zip(fits[True].state_dict().items(), fits[False].state_dict().values()):
+        assert torch.equal(a, b), name
