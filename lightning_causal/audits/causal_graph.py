@@ -177,11 +177,17 @@ class CausalGraphAudit(Audit):
             note = f"CausalGraphAudit {self.name!r}: the probe holds {spreadless}, so " + _spreadless_note(spreadless)
             result.meta.setdefault("notes", []).append(note)
             warnings.warn(note, UserWarning, stacklevel=2)
-        if math.isnan(result.scalars["faithfulness"]) and not spreadless:
+        ends = [float(graph.meta.get(k, math.nan)) for k in ("logit_full", "logit_empty")]
+        if math.isnan(result.scalars["faithfulness"]) and not all(math.isfinite(v) for v in ends):  # a diverged model
+            result.meta.setdefault("notes", []).append(
+                f"faithfulness undefined (NaN): the mean explained output is not finite (full model {ends[0]}, every unit "
+                f"ablated {ends[1]}), as with NaN weights")
+        elif math.isnan(result.scalars["faithfulness"]) and not spreadless:
             fix = "; pass ablation='zero'" if options["ablation"] == "mean" else ""
             result.meta.setdefault("notes", []).append(
                 "faithfulness undefined (NaN): setting every unit of the layers to its ablation value leaves the mean explained "
-                "output unchanged (one explained class and a read-out linear in the last layer cancel the probe means)" + fix
+                "output unchanged (one explained class and a read-out linear in the last layer cancel the probe means, or the "
+                "output does not depend on these layers)" + fix
             )
         result.scalars["n_nodes"] = float(sum(1 for n in graph.nodes if n.rsplit(":", 1)[0] in self.layers))
         result.scalars["n_edges"] = float(len(graph.edges))

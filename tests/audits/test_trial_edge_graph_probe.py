@@ -44,3 +44,13 @@ def test_a_probe_with_spread_and_its_dry_run_on_two_equal_rows_say_nothing():
         audit.dry_run(_model(), Probe(x))
         result = audit.run(_model(), Probe(x))
     assert not any("probe holds" in n for n in result.meta.get("notes", []))
+
+
+def test_a_diverged_model_is_named_as_the_cause_of_nan_faithfulness():
+    # before: the note blamed "one explained class and a read-out linear in the last layer", with NaN logits
+    model = _model()
+    with torch.no_grad():
+        model[2].bias[0] = float("nan")
+    result = CausalGraphAudit(["0"], target=0, stability_resamples=0).run(model, Probe(_x(6)))
+    notes = " ".join(result.meta["notes"])
+    assert "not finite" in notes and "read-out linear" not in notes
