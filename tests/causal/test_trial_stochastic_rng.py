@@ -38,6 +38,8 @@ CALLS = {
     "attack_success_rate": lambda m: C.attack_success_rate(m, X, torch.zeros(6, dtype=torch.long), TRIGGER),
     "suspect_units": lambda m: C.suspect_units(m, X, TRIGGER, "fc1"),
     "carrier_unit_effects": lambda m: C.carrier_unit_effects(m, X, lambda x: x.flip(1), "fc1"),
+    "neural_cleanse": lambda m: C.neural_cleanse(m, X, 3, steps=2, channel_dim=None),
+    "reverse_trigger": lambda m: C.reverse_trigger(m, X, 1, steps=2, channel_dim=None),
 }
 
 
@@ -58,7 +60,8 @@ def test_a_noisy_model_leaves_the_global_random_streams_alone(name):
     assert np.array_equal(before[1], after[1]) and before[2] == after[2]
 
 
-@pytest.mark.parametrize("name", ["causal_graph", "layer_causal_map", "counterfactual_explanation", "carrier_unit_effects"])
+@pytest.mark.parametrize("name", ["causal_graph", "layer_causal_map", "counterfactual_explanation", "carrier_unit_effects",
+                                  "neural_cleanse", "reverse_trigger"])
 def test_estimators_without_common_noise_say_their_figures_hold_noise(name):
     with pytest.warns(UserWarning, match=f"{name} does not use common random numbers"):
         CALLS[name](MCDropout())

@@ -34,6 +34,7 @@ from lightning_causal.causal.backdoor.triggers import Trigger, _check_model, _lo
 from lightning_causal.causal.engine.batching import check_max_batch_size, map_rows, rows_per_pass
 from lightning_causal.causal.engine.checks import check_float, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
+from lightning_causal.causal.engine.noise import warn_separate_noise
 from lightning_causal.causal.engine.state import audit_mode, frozen_params
 
 __all__ = ["COMPACTNESS", "MAX_NORM_RATIO", "MAX_PLAIN_RATIO", "MAX_RATIO", "TARGET_ASR", "ReversedTriggers", "check_reverse_options", "compact_ratio", "mask_concentration", "mask_shape",
@@ -428,6 +429,7 @@ def neural_cleanse(
         row_class = torch.arange(num_classes, device=dev).repeat(starts)
         with audit_mode(model, grad=True), frozen_params(model), torch.enable_grad():
             with torch.no_grad():
+                warn_separate_noise(fwd, (x,), "neural_cleanse")  # each step of the search sees another draw
                 pred = _logits(model, x, mbs, forward=fwd)
             if pred.shape[1] != num_classes:
                 raise ValueError(f"Expected argument `num_classes` to match the model's {pred.shape[1]} outputs but got {num_classes}")

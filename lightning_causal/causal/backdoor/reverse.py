@@ -18,6 +18,7 @@ from lightning_causal.causal.backdoor.neural_cleanse import (
 from lightning_causal.causal.backdoor.triggers import Trigger, _check_model, _logits
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.forward import OutputSpec
+from lightning_causal.causal.engine.noise import warn_separate_noise
 from lightning_causal.causal.engine.state import audit_mode, frozen_params
 
 __all__ = ["reverse_trigger"]
@@ -111,6 +112,7 @@ def reverse_trigger(
         theta_p = _init_theta((1, *x.shape[1:]), run.generator, dev).to(opt)
         with audit_mode(model, grad=True), frozen_params(model), torch.enable_grad():
             with torch.no_grad():
+                warn_separate_noise(run.fwd, (x,), "reverse_trigger")  # each step of the search sees another draw
                 logits = _logits(model, x, run.max_batch_size, forward=run.fwd)
             if not target < logits.shape[1]:
                 raise ValueError(f"Expected argument `target` to be a class of the model's {logits.shape[1]} outputs but got {target}")

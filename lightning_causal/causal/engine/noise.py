@@ -26,7 +26,7 @@ insertion curves (every point of a sample's curve draws one noise).
 
 The estimators that compare passes in ways that do not line up with blocks of samples (the causal
 graph's path interventions and faithfulness, the layer map, the counterfactual search, the carrier
-units of a fairness counterfactual, Captum's attributions) warn instead that their figures hold differences of noise draws
+units of a fairness counterfactual, Neural Cleanse's trigger search, Captum's attributions) warn instead that their figures hold differences of noise draws
 (:func:`warn_separate_noise`).
 """
 
