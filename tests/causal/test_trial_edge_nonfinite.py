@@ -10,6 +10,7 @@ from torch import nn
 from lightning_causal.causal import (
     average_causal_effect,
     causal_graph,
+    counterfactual_explanation,
     input_effects,
     layer_causal_map,
     unit_effects,
@@ -69,3 +70,10 @@ def test_a_diverged_model_of_finite_inputs_is_reported_not_refused():
         model[2].bias[0] = float("nan")
     x = torch.randn(5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     assert torch.isnan(input_effects(model, x, target=0)).all()
+
+
+def test_a_counterfactual_of_a_nan_sample_is_refused_not_a_success():
+    # before: the NaN sample's logits argmax to class 0, so it was a "success" with its input unchanged
+    x = _inputs().float()
+    with pytest.raises(ValueError, match=r"sample \[2\] of 6 holds NaN or infinity"):
+        counterfactual_explanation(_model().float(), x, 0)

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.checks import check_float, check_int
+from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.noise import warn_separate_noise
 from lightning_causal.causal.engine.state import (
@@ -260,6 +261,8 @@ def counterfactual_explanation(
             shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
             raise ValueError(f"Expected a classifier returning logits [N, classes >= 2] but the model returned {shape}")
         target = resolve_target(logits, target_class, name="target_class")
+        rows = logits.detach()  # a NaN row has no decision to flip: its argmax (0) read as a success, silently
+        check_finite_samples((x,), rows.masked_fill(torch.isfinite(rows), 0.0).sum(1))
         best, best_cost, last = _optimise(forward, x, target, mutable, (lo, hi), settings, generator, discrete)
         if settings.polish:
             polish(forward, x, target, mutable, (lo, hi), discrete, (settings.l1, settings.l2), torch.where(
