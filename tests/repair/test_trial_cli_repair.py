@@ -126,6 +126,7 @@ def test_the_repair_config_example_runs_and_its_best_checkpoint_loads_alone(tmp_
 
     config = Path(__file__).resolve().parents[2] / "examples" / "config_fairness_repair.yaml"
     monkeypatch.setattr(sys, "argv", ["fit.py"])
+    monkeypatch.chdir(tmp_path)  # the config's relative directories (checkpoints)
     cli = LightningCLI(args=["fit", "--config", str(config), "--trainer.max_epochs=2", "--data.init_args.n=400",
                              f"--trainer.logger.init_args.save_dir={tmp_path}", "--trainer.enable_model_summary=false"],
                        save_config_callback=None)
