@@ -215,3 +215,20 @@ def test_effects_at_the_embedding_layer_use_common_noise():
     with pytest.warns(UserWarning, match="run with common random numbers"):
         eff = input_effects(model, ids, input_layer="emb", target=0, max_batch_size=5)
     assert torch.equal(eff[:, 1:], torch.zeros(6, 3)) and bool((eff[:, 0].abs() > 0).any())
+
+
+def test_the_layer_map_of_mc_dropout_gives_an_ignored_feature_no_response():
+    from lightning_causal.causal import column_mask, layer_causal_map
+
+    model = MCDropout()
+    torch.manual_seed(0)
+    with pytest.warns(UserWarning, match="run with common random numbers"):
+        lmap = layer_causal_map(model, X, column_mask(5), layers=["fc1", "out"], max_batch_size=3)
+    # input 4 has zero weights: with one noise per sample in the clean and the intervened passes
+    # nothing after it moves, the dropped-out layer `out` and the output included
+    assert set(lmap.group_effects) >= {"<output>"} and len(lmap.group_effects) >= 2
+    for node, effects in lmap.group_effects.items():
+        if node == "<input>":  # ||Δx||: the input itself moves
+            continue
+        assert float(effects[4]) == 0.0, node
+        assert float(effects[:4].abs().sum()) > 0, node

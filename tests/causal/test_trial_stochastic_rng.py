@@ -60,7 +60,7 @@ def test_a_noisy_model_leaves_the_global_random_streams_alone(name):
     assert np.array_equal(before[1], after[1]) and before[2] == after[2]
 
 
-@pytest.mark.parametrize("name", ["causal_graph", "layer_causal_map", "counterfactual_explanation", "carrier_unit_effects",
+@pytest.mark.parametrize("name", ["causal_graph", "counterfactual_explanation", "carrier_unit_effects",
                                   "neural_cleanse", "reverse_trigger"])
 def test_estimators_without_common_noise_say_their_figures_hold_noise(name):
     with pytest.warns(UserWarning, match=f"{name} does not use common random numbers"):

@@ -21,11 +21,12 @@ another state another draw. A ``UserWarning`` (:func:`warn_noise`) says so. So d
 :func:`~..sensitivity.icc.intrinsic_causal_contributions` (row ``i`` of ``A`` and of every matrix
 mixing ``A`` with ``B`` draws one noise, ``B`` its own), and
 :func:`~..scm.fairness.counterfactual_fairness_gap` and :func:`~..backdoor.triggers.trigger_effect`
-(a sample and its counterfactual or triggered copy draw one noise), and the baselines' deletion and
-insertion curves (every point of a sample's curve draws one noise).
+(a sample and its counterfactual or triggered copy draw one noise), the layer map
+(:func:`~..structure.layer_map.layer_causal_map`: a sample's clean and intervened activations), and
+the baselines' deletion and insertion curves (every point of a sample's curve draws one noise).
 
 The estimators that compare passes in ways that do not line up with blocks of samples (the causal
-graph's path interventions and faithfulness, the layer map, the counterfactual search, the carrier
+graph's path interventions and faithfulness, the counterfactual search, the carrier
 units of a fairness counterfactual, Neural Cleanse's trigger search, Captum's attributions) warn instead that their figures hold differences of noise draws
 (:func:`warn_separate_noise`).
 """
@@ -75,8 +76,8 @@ def warn_noise(stacklevel: int = 3) -> None:
     warnings.warn(
         "The model draws random numbers in eval mode (two passes of the same samples give different outputs: "
         "dropout with training=True, a sampled latent z = mu + sigma * eps, noise that ignores self.training). "
-        "Effects, interventional curves, deletion/insertion curves, Sobol' indices and ICC run with common random "
-        "numbers: the passes compared for a sample draw the same noise (its clean and intervened passes, the points of "
+        "Effects, interventional curves, the layer map, deletion/insertion curves, Sobol' indices and ICC run with common "
+        "random numbers: the passes compared for a sample draw the same noise (its clean and intervened passes, the points of "
         "its curve, its counterfactual or triggered copy; row i of A and of every matrix mixing A with B in the "
         "Sobol' design, B its own), so they are the interventions' at fixed noise, for one draw of it; the draw "
         "follows the global RNG state (restored afterwards; seed 0 for each audit of a fit) and `max_batch_size`. "
@@ -109,8 +110,8 @@ def warn_separate_noise(forward: Callable[..., Tensor], xs: tuple[Tensor, ...], 
         "figures hold differences of noise draws, which change with `max_batch_size` and the global RNG state "
         "(restored afterwards). Make the forward deterministic in eval mode (`F.dropout(h, p, training=self.training)`, "
         "`z = mu` when not self.training); input_effects, unit_effects, interventional_expectations, sobol_indices, "
-        "intrinsic_causal_contributions, counterfactual_fairness_gap, trigger_effect and the deletion/insertion curves "
-        "use common random numbers",
+        "intrinsic_causal_contributions, counterfactual_fairness_gap, trigger_effect, layer_causal_map and the "
+        "deletion/insertion curves use common random numbers",
         UserWarning, stacklevel=stacklevel)
     return True
 

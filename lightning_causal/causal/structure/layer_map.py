@@ -33,12 +33,13 @@ from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import check_feature_mask, group_counts, num_groups
 from lightning_causal.causal.engine.interventions import capture, resolve_module
-from lightning_causal.causal.engine.noise import warn_separate_noise
+from lightning_causal.causal.engine.noise import CommonNoise, noise_scale, warn_noise
 from lightning_causal.causal.engine.prefix_cache import check_samples_independent
 from lightning_causal.causal.engine.state import (
     as_tuple,
     audit_mode,
     gather_target,
+    model_devices,
     output_fix,
     resolve_target,
 )
@@ -394,7 +395,7 @@ def layer_causal_map(
     with audit_mode(model), warnings.catch_warnings():
         # said once, by _clean, with where the map places such a module
         warnings.filterwarnings("ignore", message=_REPEATED_CAPTURE)
-        warn_separate_noise(forward, xs, "layer_causal_map")
+        noisy = noise_scale(forward, xs)  # a model that draws noise in eval mode: common random numbers
         if names is None:
             names = default_layers(forward, xs)
             if not names:  # nothing the default could read: say so, not that the `layers` never given were empty
@@ -402,6 +403,11 @@ def layer_causal_map(
                                  "default layers read, but it holds none; name the layers with `layers=`")
         with embedding_readers(model, xs) as readers:  # the clean pass only: which embeddings read token ids
             out, acts = _clean(forward, xs, names, named=layers is not None)
+        noise = None
+        if noisy:
+            warn_noise()
+            noise = CommonNoise(n, rows_per_pass(model, xs, max_batch_size, forward=forward), model_devices(model))
+            out, acts = _seeded_clean(forward, xs, list(acts), noise)
         real_positions = None if padding is None else ~padding.reshape(padding.shape[:2])
         acts = {a: _real_positions(h, real_positions) for a, h in acts.items()}
         check_token_baselines(xs, bases, readers, padding)
@@ -412,7 +418,7 @@ def layer_causal_map(
         real = _real_rows(xs, masks, g)
         keep = _row_subset(g * n, max_rows, seed, xs[0].device, real)
         grams, norms, logit_delta, in_delta = _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size,
-                                                     real_positions)
+                                                     real_positions, noise)
     cka = _gram_cka([grams[a] for a in order])
     rows = int(keep.sum())
     if rows < MIN_CKA_ROWS:  # every 2-row centred Gram matrix is one matrix up to scale: CKA 1 for any two layers
@@ -465,18 +471,46 @@ def _real_positions(h: Tensor, real: Tensor | None) -> Tensor:
     return torch.where(real.view(*real.shape, *[1] * (h.dim() - 2)), h, torch.zeros((), dtype=h.dtype, device=h.device))
 
 
-def _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size, real_positions=None):
+def _seeded_clean(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], noise: CommonNoise) -> tuple[Tensor, dict[str, Tensor]]:
+    """The output and the ``layers``' activations of the probe, each block of samples run from its
+    seed (common random numbers with :func:`_trace`'s passes)."""
+    outs, got = [], {a: [] for a in layers}
+    for k in range(noise.count):
+        noise.seed(k)
+        s = noise.samples(k, xs[0].device)
+        with capture(forward.model, layers) as acts:
+            outs.append(forward(*(x[s] for x in xs), rows=s))
+        for a in layers:
+            got[a].append(acts[a])
+    return torch.cat(outs), {a: torch.cat(v) for a, v in got.items()}
+
+
+def _chunks(g: int, n: int, rows: int, noise: CommonNoise | None, device: torch.device) -> Iterator[tuple[Tensor, int | None]]:
+    """``(rows of the flat index, block)`` of each pass of :func:`_trace`: chunks of ``rows``, or with
+    ``noise`` one block of samples of one group at a time (``block`` is its seed's)."""
+    if noise is None:
+        for start in range(0, g * n, rows):
+            yield torch.arange(start, min(start + rows, g * n), device=device), None
+        return
+    for grp in range(g):
+        for k in range(noise.count):
+            yield grp * n + noise.samples(k, device), k
+
+
+def _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size, real_positions=None, noise=None):
     """Run the ``G * N`` interventions; return each layer's centred Gram matrix of the kept rows,
     ``||Δ||`` per row and layer, ``|Δ target logit|`` rows and ``||Δ x||`` rows (at the real
-    positions of ``[N, T, ...]`` outputs: :func:`_real_positions`)."""
+    positions of ``[N, T, ...]`` outputs: :func:`_real_positions`). With ``noise`` (a model that
+    draws noise in eval mode) each pass is a block of samples from its seed, as the clean ``acts``."""
     n = xs[0].shape[0]
     g = keep.numel() // n  # not num_groups(masks): padded elements carry the id G
     profiles: dict[str, list[Tensor]] = {a: [] for a in acts}
     norms: dict[str, list[Tensor]] = {a: [] for a in acts}
     logit_rows, input_rows = [], []
-    rows = rows_per_pass(forward.model, xs, max_batch_size, forward=forward)
-    for start in range(0, g * n, rows):
-        idx = torch.arange(start, min(start + rows, g * n), device=xs[0].device)
+    rows = noise.size if noise is not None else rows_per_pass(forward.model, xs, max_batch_size, forward=forward)
+    for idx, block in _chunks(g, n, rows, noise, xs[0].device):
+        if block is not None:
+            noise.seed(block)
         grp, s = idx // n, idx % n
         xi = tuple(ablate_groups(x, m, s, grp, values=sample_rows(b, s)) for x, m, b in zip(xs, masks, bases))
         try:
