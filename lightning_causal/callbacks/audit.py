@@ -32,7 +32,7 @@ from lightning_causal.causal.engine.batching import (
     sharded_rows,
 )
 from lightning_causal.causal.engine.checks import check_class_labels, check_int
-from lightning_causal.causal.engine.forward import Forward, select_output
+from lightning_causal.causal.engine.forward import Forward, dtype_hint, select_output
 from lightning_causal.reporting.figure_kinds import KINDS
 from lightning_causal.reporting.json_report import report_path, try_write_probe_file, write_report
 from lightning_causal.reporting.tensorboard import TensorBoardRenderer, scalar_tags
@@ -472,8 +472,10 @@ class CausalAuditCallback(Callback):
                     *(probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,))
                 )
             except Exception as err:
+                inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
+                hint = "" if dtype_hint(model, inputs, err) is not None else f" {_call_hint(model, probe)}"  # a dtype: said in err
                 raise MisconfigurationException(
-                    f"The probe of shape {list(probe.first.shape)} is rejected by the model: {err}. {_call_hint(model, probe)}"
+                    f"The probe of shape {list(probe.first.shape)} is rejected by the model: {err}.{hint}"
                 ) from err
             widths = []
             for audit in self.audits:  # each audit explains its own `output` of the return value
