@@ -28,6 +28,7 @@ from lightning_causal.audits.options import (
     check_target,
     names_meta,
     single_input_error,
+    warn_predicted_class_of_regression,
     warn_softmax_of_regression,
 )
 from lightning_causal.baselines import metrics as M
@@ -371,6 +372,8 @@ class CaptumBaseline(Audit):
         with audit_mode(model):
             out = Forward(model, num_samples=len(probe), **options)(x)
         tidx = resolve_target(out, self.target)
+        if self.target is None:
+            warn_predicted_class_of_regression(f"CaptumBaseline {self.name!r}", probe.labels, out)
         if self.settings.score == "auto" and out.dim() == 2 and out.shape[1] > 1:
             warn_softmax_of_regression(f"CaptumBaseline {self.name!r} (its deletion and insertion curves)", probe.labels, "`score='raw'`")
         explainers = self._explainers(model, probe, mask, max_batch_size)

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
+from lightning_causal.audits.options import first_row_outputs, warn_predicted_class_of_regression
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
@@ -169,6 +170,8 @@ class CausalGraphAudit(Audit):
         options = {**self.options, "max_batch_size": max_batch_size}
         if options["additional_forward_args"] is None:  # the probe's (an attention mask, sequence lengths)
             options["additional_forward_args"] = probe.additional_forward_args
+        if options["target"] is None:
+            warn_predicted_class_of_regression(f"CausalGraphAudit {self.name!r}", probe.labels, first_row_outputs(model, probe, self.output))
         graph = causal_graph(model, probe.inputs, self.layers, self.top_k, **options)
         result = AuditResult(self.name, graphs={"causal_graph": graph.to_dict()})
         result.scalars["faithfulness"] = float(graph.meta["faithfulness"])

@@ -19,6 +19,7 @@ from lightning_causal.audits.options import (
     check_target,
     names_meta,
     single_input_error,
+    warn_predicted_class_of_regression,
 )
 from lightning_causal.causal.effects.input_effects import average_causal_effect, input_effects
 from lightning_causal.causal.engine.ablation import padding_positions
@@ -247,6 +248,8 @@ class InputEffectAudit(Audit):
         with audit_mode(model):
             out = Forward(model, num_samples=len(probe), **options)(x)
         targets = resolve_target(out, self.target)
+        if self.target is None:
+            warn_predicted_class_of_regression(f"InputEffectAudit {self.name!r}", probe.labels, out)
         effects = input_effects(model, x, mask, self.baseline, target=targets, max_batch_size=max_batch_size,
                                 input_layer=self.input_layer, special_tokens=self.special_tokens, **options)
         real = real_groups(x, mask, probe.additional_forward_args, model, self.special_tokens)

@@ -14,7 +14,9 @@ from lightning_causal.audits.options import (
     check_baseline,
     check_mask_options,
     check_target,
+    first_row_outputs,
     single_input_error,
+    warn_predicted_class_of_regression,
 )
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.forward import OutputSpec
@@ -109,6 +111,8 @@ class LayerMapAudit(Audit):
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         self.validate(model, probe)
         x = probe.first
+        if self.target is None:
+            warn_predicted_class_of_regression(f"LayerMapAudit {self.name!r}", probe.labels, first_row_outputs(model, probe, self.output))
         lm = layer_causal_map(model, x, probe_groups("LayerMapAudit", self.feature_mask, self.patch_size, x), self.layers,
                               threshold=self.threshold, baseline=self.baseline, target=self.target, special_tokens=self.special_tokens,
                               max_batch_size=max_batch_size, max_rows=self.max_rows, **self.model_options(probe))

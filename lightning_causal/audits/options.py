@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -10,7 +12,7 @@ from torch import Tensor
 
 from lightning_causal.causal.engine.checks import check_int
 
-__all__ = ["check_target", "check_baseline", "check_mask_options", "check_names", "check_name_count", "check_distinct_tags", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression", "single_input_error", "ONE_INPUT_WAYS_OUT", "check_one_label_per_sample"]
+__all__ = ["check_target", "check_baseline", "check_mask_options", "check_names", "check_name_count", "check_distinct_tags", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression", "regression_labels", "warn_predicted_class_of_regression", "first_row_outputs", "single_input_error", "ONE_INPUT_WAYS_OUT", "check_one_label_per_sample"]
 
 
 def check_target(target: Any) -> int | None:
@@ -192,6 +194,67 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str) -> None:
                 f"the softmax of outputs that are not logits mixes them; pass {fix} to explain the output itself"
             )
         warnings.warn(message, UserWarning, stacklevel=3)
+
+
+def regression_labels(labels: Any) -> bool:
+    """Whether the probe's ``labels`` are a regression target: floats that are not class-like.
+    Class-like floats are zeros and ones (binary, one-hot, multi-hot), soft labels ``[N, C]`` (rows
+    non-negative and summing to 1) and whole numbers ``[N]`` >= 0 (class indices stored as floats;
+    integer counts read as those too).
+
+    Examples:
+        >>> regression_labels(torch.tensor([[0.3, -1.2], [2.5, 0.1]])), regression_labels(torch.tensor([0.0, 2.0, 1.0]))
+        (True, False)
+        >>> regression_labels(torch.tensor([[0.2, 0.8]])), regression_labels(torch.tensor([1, 0]))
+        (False, False)
+    """
+    if not isinstance(labels, Tensor) or not labels.is_floating_point() or labels.numel() == 0:
+        return False
+    lab = labels.detach()
+    if bool(((lab == 0) | (lab == 1)).all()):
+        return False
+    if lab.dim() == 2 and bool((lab >= 0).all()) and bool(((lab.sum(1) - 1).abs() <= 1e-4).all()):
+        return False
+    return not (lab.dim() == 1 and bool((lab >= 0).all()) and bool((lab == lab.round()).all()))
+
+
+def first_row_outputs(model: Any, probe: Any, output: Any) -> Callable[[], Tensor]:
+    """A callable giving the model's explained output (``output``: the audit's ``output=``) on the
+    probe's first sample, with its forward arguments, for :func:`warn_predicted_class_of_regression`;
+    it leaves no trace."""
+    def outputs() -> Tensor:
+        from lightning_causal.causal.engine.forward import Forward
+        from lightning_causal.causal.engine.state import audit_mode
+
+        sub = probe.subset(slice(0, 1))
+        inputs = sub.inputs if isinstance(sub.inputs, tuple) else (sub.inputs,)
+        with audit_mode(model):
+            return Forward(model, num_samples=1, output=output, **sub.forward_options)(*inputs)
+    return outputs
+
+
+def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor | Callable[[], Tensor], *, per_sample: bool = True) -> None:
+    """Warn that ``audit``, given ``target=None``, explains the predicted class (the largest output)
+    of a model whose probe labels are a regression target (:func:`regression_labels`) and which has
+    several outputs (a forecast of ``H`` horizons, a multi-output regression): the largest output is
+    no class, and the audit would explain horizon 0 for some samples and horizon 2 for others.
+    ``outputs``: the model's explained output on some probe rows, or a callable that computes it (run
+    only for a regression probe). ``per_sample``: the class is chosen per sample (else once, the one
+    predicted most often). A model with one output, class labels and a probe without labels say nothing.
+    """
+    if not regression_labels(labels):
+        return
+    out = outputs() if callable(outputs) else outputs
+    width = int(out.shape[1]) if isinstance(out, Tensor) and out.dim() >= 2 else 1
+    if width < 2:
+        return
+    how = ("each sample is explained at whichever of its outputs is largest, so the figures mix outputs across samples"
+           if per_sample else "the output that is largest on most probe samples is explained, whichever that is")
+    warnings.warn(
+        f"{audit} explains the predicted class (`target=None`: the largest of the model's {width} outputs), but the "
+        f"probe's labels are real-valued {list(labels.shape)} (a regression, e.g. a forecast of {width} horizons?): {how}. "
+        f"Pass `target=k` to explain output k (one audit per output, each with its own `name=`)",
+        UserWarning, stacklevel=3)
 
 
 def check_one_label_per_sample(audit: str, labels: Any, n: int, why: str) -> None:

@@ -19,9 +19,11 @@ from lightning_causal.audits.options import (
     check_names,
     check_target,
     class_label,
+    first_row_outputs,
     names_meta,
     single_input_error,
     tag_safe,
+    warn_predicted_class_of_regression,
     warn_softmax_of_regression,
 )
 from lightning_causal.causal.engine.batching import rows_per_pass
@@ -244,6 +246,8 @@ class SobolAudit(Audit):
             options = self.model_options(probe)
             target = self.target if self.target is not None else self._chosen_target
             if target is None:
+                warn_predicted_class_of_regression(f"SobolAudit {self.name!r}", probe.labels, first_row_outputs(model, probe, self.output),
+                                                   per_sample=False)
                 func = class_probability(model, reference=x, input_shape=x.shape[1:], probability=self.probability, **options)
             else:
                 func = class_probability(model, target, input_shape=x.shape[1:], probability=self.probability, **options)

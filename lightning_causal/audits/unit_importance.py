@@ -11,7 +11,11 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
-from lightning_causal.audits.options import check_target
+from lightning_causal.audits.options import (
+    check_target,
+    first_row_outputs,
+    warn_predicted_class_of_regression,
+)
 from lightning_causal.causal.effects.unit_effects import METHODS, check_interventions, unit_effects
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.forward import OutputSpec
@@ -122,6 +126,9 @@ class UnitImportanceAudit(Audit):
         afa = self.additional_forward_args
         if afa is None:
             afa = getattr(probe, "additional_forward_args", None)
+        if self.target is None:
+            warn_predicted_class_of_regression(f"UnitImportanceAudit {self.name!r}", probe.labels,
+                                               first_row_outputs(model, Probe(probe.inputs, probe.labels, afa), self.output))
         for layer in self.layers:
             eff, info = unit_effects(
                 model, probe.inputs, layer, _replayed(self.intervention, self._donors), target=self.target, max_batch_size=max_batch_size,
