@@ -182,6 +182,49 @@ def _from_dataset(dataset: Dataset, size: int, collate: Any, indices: list[int] 
         ) from err
 
 
+def _rows(batch: Any) -> int:
+    """The samples in a batch: the first dimension of its first tensor (0 without one)."""
+    if isinstance(batch, Tensor):
+        return int(batch.shape[0]) if batch.dim() else 0
+    values = batch.values() if isinstance(batch, Mapping) else batch if isinstance(batch, (tuple, list)) else ()
+    return next((r for r in map(_rows, values) if r), 0)
+
+
+def _concat(batches: list[Any]) -> Any:
+    """Batches of one structure joined along their samples (tensors concatenated; other values: the first's)."""
+    first = batches[0]
+    if isinstance(first, Tensor):
+        return torch.cat(batches) if first.dim() else first
+    if isinstance(first, Mapping):
+        return {k: _concat([b[k] for b in batches]) for k in first}
+    if isinstance(first, (tuple, list)) and not hasattr(first, "_fields"):
+        return type(first)(_concat([b[i] for b in batches]) for i in range(len(first)))
+    return first
+
+
+def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] | None) -> Any:
+    """The first ``size`` samples of a dataset whose items are batches (a ``DataLoader(batch_size=None)``,
+    which converts but does not collate): items read in the loader's order until they hold ``size``."""
+    if indices is None:
+        try:
+            indices = list(range(len(dataset)))  # type: ignore[arg-type]
+        except TypeError as err:
+            raise MisconfigurationException(
+                f"Expected `probe` data with a length (a map-style Dataset) but got {type(dataset).__name__} without "
+                "`__len__`; pass the probe as tensors or a batch (`probe=`)"
+            ) from err
+    batches, rows = [], 0
+    for i in indices:
+        batches.append(convert(dataset[i]) if convert is not None else dataset[i])
+        rows += _rows(batches[-1])
+        if rows >= size:
+            break
+    if not batches:
+        return _from_dataset(dataset, size, convert, indices)  # an empty dataset: the usual message
+    head = _batch_head(_concat(batches), size)
+    return head if head is not None else batches[0]
+
+
 def _read(source: Any, size: int, loader_order: bool = False) -> Any:
     if isinstance(source, (list, tuple)) and source and all(isinstance(s, DataLoader) for s in source):
         source = source[0]
@@ -189,6 +232,8 @@ def _read(source: Any, size: int, loader_order: bool = False) -> Any:
         source = next(iter(source.values()))  # Lightning's dict of dataloaders (e.g. `val_dataloaders`): the first
     if isinstance(source, DataLoader):
         indices = None if isinstance(source.dataset, IterableDataset) else _sampler_indices(source, size, loader_order)
+        if source.batch_size is None and source.batch_sampler is None and not isinstance(source.dataset, IterableDataset):
+            return _from_batches(source.dataset, size, source.collate_fn, indices)  # no auto-collation: items are batches
         return _from_dataset(source.dataset, size, source.collate_fn, indices)
     if isinstance(source, Dataset) or _is_sample_list(source):
         return _from_dataset(source, size, None)
