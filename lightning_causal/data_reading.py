@@ -255,7 +255,9 @@ def read_samples(source: Any, size: int, *, loader_order: bool = False) -> Any:
     its sampler draws from (the whole dataset for sequential, random and distributed samplers):
     the first ``size`` of them, or with ``loader_order`` those of the loader's first batches, as a
     new iterator of the loader would draw them now (a ``DistributedSampler``: ``size`` drawn by a
-    private seeded generator from the whole dataset, the same on every rank).
+    private seeded generator from the whole dataset, the same on every rank). A loader without
+    auto-collation (``batch_size=None``, a dataset whose items are batches) is read item by item, in
+    its order, until the items hold ``size`` samples; they are joined along the samples.
 
     Raises:
         MisconfigurationException: ``size`` not a positive int, an iterable dataset, or a source of
