@@ -405,7 +405,7 @@ class CaptumBaseline(Audit):
         result.meta.update(groups=g, samples=int(x.shape[0]), sigma=sigma, seconds=seconds, top_k=k,
                            methods=[s.label for s in self.specs])
         result.meta.update(names_meta(self.feature_names, self.class_names, tidx, mask, inputs=x, vocabulary=self.vocabulary,
-                                      outputs=out))
+                                      outputs=out, labels=probe.labels))
         return result
 
     def _faithfulness(

@@ -292,7 +292,7 @@ class InputEffectAudit(Audit):
             result.tables["top_tokens"] = self._top_tokens(x, result.maps["effect"], probe, model)
         result.meta.update(groups=int(mean_abs.numel()), samples=int(x.shape[0]))
         result.meta.update(names_meta(self.feature_names, self.class_names, targets, mask, inputs=x, vocabulary=self.vocabulary,
-                                      outputs=out))
+                                      outputs=out, labels=probe.labels))
         return result
 
     def _top_tokens(self, ids: Tensor, effect: Tensor, probe: Probe, model: nn.Module | None = None) -> list[dict]:

@@ -132,6 +132,7 @@ def names_meta(
     inputs: Tensor | None = None,
     vocabulary: list[str] | None = None,
     outputs: Tensor | None = None,
+    labels: Tensor | None = None,
 ) -> dict[str, Any]:
     """The ``AuditResult.meta`` entries that the reporting layer reads to name what it draws:
     ``feature_names``, ``class_names`` (when given), ``targets`` (the class explained for each probe
@@ -140,7 +141,9 @@ def names_meta(
     token ``id``) the words of the token ids in ``inputs`` (``{"<id>": word}``: a report holds the
     probe's words, not a tokenizer's whole vocabulary). ``outputs``: the explained output of the
     probe; one of a single column (a regression, a one-logit classifier) is recorded as
-    ``outputs: 1``, so that figures say "the output" rather than "class 0".
+    ``outputs: 1``, so that figures say "the output" rather than "class 0"; several columns and real-valued
+    ``labels`` (:func:`regression_labels`: a multi-output regression, a forecast of several horizons) as
+    ``regression: True``, so that figures say "output k" rather than "class k".
 
     Raises:
         ValueError: a target class has no name in ``class_names``.
@@ -165,6 +168,8 @@ def names_meta(
         meta["vocabulary"] = {str(t): vocabulary[t] for t in torch.unique(inputs).tolist() if 0 <= t < len(vocabulary)}
     if outputs is not None and (outputs.dim() == 1 or outputs.dim() == 2 and outputs.shape[1] == 1):
         meta["outputs"] = 1
+    elif outputs is not None and outputs.dim() == 2 and regression_labels(labels):
+        meta["regression"] = True
     return meta
 
 

@@ -126,7 +126,8 @@ class MapData:
         audit: the audit's name (figure titles).
         meta: the result's ``meta`` (``feature_names``, ``class_names``, ``targets``,
             ``feature_groups``, ``target``/``target_name``, ``vocabulary``; ``outputs``: 1 for a model of
-            one output, whose maps explain "the output", not a class; ``shared_map_scale``:
+            one output, whose maps explain "the output", not a class; ``regression``: several outputs
+            of a regression (a forecast of several horizons), ``targets`` index outputs, not classes; ``shared_map_scale``:
             the maps are of one unit and share one colour scale).
         labels: the probe's labels ``[N]``, if any.
         max_samples: samples drawn by the per-sample kinds.
@@ -155,7 +156,8 @@ def sample_title(data: MapData, i: int) -> str:
     """
     label = _label_text(data, i)
     targets = data.meta.get("targets")
-    explained = f": explains class {data.class_name(int(targets[i]))}" if targets is not None and i < len(targets) else ""
+    noun = "output" if data.meta.get("regression") else "class"
+    explained = f": explains {noun} {data.class_name(int(targets[i]))}" if targets is not None and i < len(targets) else ""
     if explained and data.meta.get("outputs") == 1:  # a regression or one-logit model: its output, not a class
         explained = ": explains the output"
     return f"{data.audit}, sample {i}{label}{explained}"
@@ -235,7 +237,7 @@ def _sign_note(signed: dict[str, bool], data: MapData) -> str | None:
     showing size only."""
     if not any(signed.values()):
         return None
-    what = "the output" if data.meta.get("outputs") == 1 else "the explained class's score"
+    what = "the output" if data.meta.get("outputs") == 1 else "the explained output" if data.meta.get("regression") else "the explained class's score"
     unsigned = [name for name, s in signed.items() if not s]
     return f"red: raises {what}, blue: lowers it" + (f"; {', '.join(unsigned)}: size only" if unsigned else "")
 
@@ -427,8 +429,11 @@ def _explained(data: MapData) -> str:
     if data.meta.get("outputs") == 1:
         return "the output"
     targets = data.meta.get("targets")
+    noun = "output" if data.meta.get("regression") else "class"
     if targets and len(set(targets)) == 1:
-        return f"class {data.class_name(int(targets[0]))}"
+        return f"{noun} {data.class_name(int(targets[0]))}"
+    if data.meta.get("regression"):
+        return "each sample's largest output" if targets else "the target output"
     return "each sample's predicted class" if targets else "the target class"
 
 
@@ -453,7 +458,7 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
                 color=["tab:red" if float(mean[j]) >= 0 else "tab:blue" for j in order[::-1]])
         ax.set_yticks(range(k))
         ax.set_yticklabels([names[j] for j in order[::-1]], fontsize=9)
-        raised = "the output" if data.meta.get("outputs") == 1 else "the class score"
+        raised = "the output" if data.meta.get("outputs") == 1 or data.meta.get("regression") else "the class score"
         ax.set_xlabel(f"mean |effect| (red: raises {raised})", fontsize=9)
     else:
         slanted = max(len(names[j]) for j in order) * k > 48
