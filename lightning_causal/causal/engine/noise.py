@@ -33,6 +33,7 @@ units of a fairness counterfactual, Neural Cleanse's trigger search, Captum's at
 
 from __future__ import annotations
 
+import random
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -42,19 +43,65 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.batching import map_rows
 from lightning_causal.causal.engine.state import model_devices
 
-__all__ = ["CommonNoise", "common_noise", "noise_scale", "warn_noise", "warn_separate_noise", "NOISE_SAMPLES"]
+__all__ = ["CommonNoise", "common_noise", "draws_random_numbers", "generator_states", "noise_scale", "warn_noise", "warn_separate_noise", "NOISE_SAMPLES"]
 
 #: Samples of the probe run twice to detect a model that draws noise (two clean passes): noise drawn
 #: once per sample (a block skipped with p = 0.1) leaves 8 samples unchanged in a third of the pairs.
 NOISE_SAMPLES = 32
 
 
+#: Samples of the one pass that looks for a draw from the global generators (:func:`draws_random_numbers`).
+DRAW_SAMPLES = 8
+
+
+def generator_states() -> tuple[object, ...]:
+    """The global generators' states: torch's CPU and initialised CUDA ones, NumPy's and ``random``'s."""
+    states: list[object] = [torch.default_generator.get_state()]
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states += [g.get_state() for g in torch.cuda.default_generators]
+    try:
+        import numpy as np
+
+        kind, keys, pos, *_ = np.random.get_state()
+        states.append((kind, keys.tobytes(), pos))
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        pass
+    states.append(random.getstate())
+    return tuple(s.numpy().tobytes() if isinstance(s, Tensor) else s for s in states)
+
+
+def draws_random_numbers(forward: Callable[..., Tensor], xs: tuple[Tensor, ...], samples: int = DRAW_SAMPLES) -> bool:
+    """Whether one pass of the first ``samples`` samples (``forward`` called with ``rows=``) draws from a
+    global generator (torch's CPU or CUDA ones, NumPy's, ``random``'s): their states change. A model
+    that draws from none (every model deterministic in eval mode) is known so after one small pass; a
+    model drawing from a generator of its own is not seen here. Call it inside
+    :func:`~.state.audit_mode` (the generators are restored there).
+
+    Examples:
+        >>> class Noisy(nn.Module):
+        ...     def forward(self, x):
+        ...         return x + torch.randn_like(x)
+        >>> x = torch.ones(3, 2)
+        >>> draws_random_numbers(lambda x, rows: Noisy()(x), (x,)), draws_random_numbers(lambda x, rows: nn.Identity()(x), (x,))
+        (True, False)
+    """
+    m = min(samples, xs[0].shape[0])
+    rows = torch.arange(m, device=xs[0].device)
+    before = generator_states()
+    forward(*(x[:m] for x in xs), rows=rows)
+    return generator_states() != before
+
+
 def noise_scale(forward: Callable[..., Tensor], xs: tuple[Tensor, ...], samples: int = NOISE_SAMPLES) -> float:
     """``max |f(x) - f(x)|`` of two passes of the first ``samples`` samples (``forward`` called with
     ``rows=``, as :class:`~.forward.Forward`), or ``0.0`` when they agree to rounding (``1e-4`` of
     the output's scale ``1 + max |f(x)|``; ``1e-2`` in half precision): a model that gives two
-    answers for one input draws random numbers in its forward pass. Call it inside
+    answers for one input draws random numbers in its forward pass. The two passes run only for a
+    model that draws from a global generator (:func:`draws_random_numbers`, one pass of
+    :data:`DRAW_SAMPLES` samples): a deterministic model costs that one small pass. Call it inside
     :func:`~.state.audit_mode` (the global generators are restored there)."""
+    if not draws_random_numbers(forward, xs):
+        return 0.0
     m = min(samples, xs[0].shape[0])
     rows = torch.arange(m, device=xs[0].device)
     one = forward(*(x[:m] for x in xs), rows=rows)

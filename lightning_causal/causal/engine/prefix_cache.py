@@ -72,6 +72,7 @@ from lightning_causal.causal.engine.live_values import (
 from lightning_causal.causal.engine.live_values import (
     moved as moved_value,
 )
+from lightning_causal.causal.engine.noise import generator_states
 from lightning_causal.causal.engine.read_positions import ProbeCheck, ReadSlices, find_read_slices
 from lightning_causal.causal.engine.state import as_tuple
 from lightning_causal.causal.engine.suffix import FxSplit, SplitRefused, fx_split
@@ -328,15 +329,20 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     ``what`` names the estimator's action in the message. Differences within 1% of the output's
     scale (``1 + max |output|``; 16 ulps for half precision) are taken for the rounding of
     batch-size dependent kernels (TF32 convolutions, split-K matrix products on accelerators). A
-    model that differs from itself when the two samples run alone twice draws noise (MC dropout
-    kept on in eval): that is not the batch's doing, and it passes.
+    model that draws from a global generator while the two samples run alone (MC dropout kept on in
+    eval; :func:`~.noise.generator_states`), or that differs from itself when they run alone twice,
+    draws noise: that is not the batch's doing, and it passes (noise with few draws per sample made
+    the two runs alone agree by chance, and such models were refused).
     """
     _, rows = trial_rows(xs[0].shape[0], xs[0].device)
+    before = generator_states()
     alone = forward(*(x[rows] for x in xs), rows=rows)
+    if generator_states() != before:
+        return  # the model draws random numbers (MC dropout kept on): its outputs differ by the draw, not by the batch
     clean = output[rows]
     diff, same = _same_outputs(alone, clean)
     if not same and not _same_outputs(forward(*(x[rows] for x in xs), rows=rows), alone)[1]:
-        return  # the model differs from itself run twice alone (it draws noise: MC dropout kept on), not by the batch
+        return  # the model differs from itself run twice alone (noise from a generator of its own), not by the batch
     if not same:
         batch_norms = [name for name, m in forward.model.named_modules()
                        if isinstance(m, nn.modules.batchnorm._BatchNorm) and not m.track_running_stats]
