@@ -12,6 +12,7 @@ repair term take (see :func:`~lightning_causal.causal.scm.attribute_flip.resolve
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -254,6 +255,14 @@ class AdditiveNoiseSCM:
         #: columns that hold whole numbers only in the data (category codes, counts): see `intrinsic_causal_contributions`
         self.integer_columns = [j for j in range(len(self.columns)) if bool((x[:, j] == x[:, j].round()).all())]
         self.noise_std = self._residuals.float().std(dim=0, correction=0)
+        # a node with P parents has P + 1 linear parameters (more for an MLP): on that few rows the fit interpolates
+        exact = [self.columns[j] for j in range(len(self.columns)) if self._pa_idx[j] and x.shape[0] <= len(self._pa_idx[j]) + 1]
+        if exact:
+            warnings.warn(
+                f"AdditiveNoiseSCM.fit: {x.shape[0]} rows fit the structural functions of {exact}, each with at least as "
+                "many parameters as rows (its parents' weights and an intercept), so they reproduce the rows exactly: their "
+                "noise is 0 and the SCM treats them as exact functions of their parents (no intrinsic contribution, noiseless "
+                "counterfactuals). Fit on more rows", UserWarning, stacklevel=2)
         return self
 
     def abduct(self, x: Tensor) -> Tensor:
