@@ -24,10 +24,18 @@ def _model() -> nn.Sequential:
                                          (1, torch.zeros(1, 3, dtype=torch.long))], ids=["2x1", "1x2", "1x1"])
 def test_fewer_than_three_rows_merge_nothing_and_warn(n, mask):
     x = torch.randn(n, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-    with pytest.warns(UserWarning, match=r"CKA of their responses over \d intervention row"):
+    with pytest.warns(UserWarning, match=r"CKA of their responses over \d distinct intervention row"):
         lm = layer_causal_map(_model(), x, mask, layers=["0", "2", "4"])
     assert all(math.isnan(v) for v in lm.cka.flatten().tolist())
     assert [v for k, v in lm.nodes.items() if not k.startswith("<")] == [["0"], ["2"], ["4"]]  # before: one node 0..4
+
+
+def test_copies_of_one_sample_count_once():
+    # before: 5 copies of one sample with two groups gave 10 rows of 2 distinct profiles: every CKA 1, one node
+    x = torch.randn(1, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1)).expand(5, 3)
+    with pytest.warns(UserWarning, match=r"over 2 distinct intervention row\(s\) \(input groups x distinct samples, 2 x 1\)"):
+        lm = layer_causal_map(_model(), x, torch.tensor([[0, 0, 1]]), layers=["0", "2", "4"])
+    assert len([k for k in lm.nodes if not k.startswith("<")]) == 3
 
 
 def test_three_rows_compare_layers_and_say_nothing():

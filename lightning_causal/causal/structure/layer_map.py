@@ -420,13 +420,14 @@ def layer_causal_map(
         grams, norms, logit_delta, in_delta = _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size,
                                                      real_positions, noise)
     cka = _gram_cka([grams[a] for a in order])
-    rows = int(keep.sum())
+    distinct = _distinct_samples(xs)  # copies of one sample repeat its rows: they add none to the comparison
+    rows = min(int(keep.sum()), g * distinct)
     if rows < MIN_CKA_ROWS:  # every 2-row centred Gram matrix is one matrix up to scale: CKA 1 for any two layers
         warnings.warn(
-            f"layer_causal_map compares layers by the CKA of their responses over {rows} intervention row(s) (input groups x "
-            f"samples, {g} x {n}); with fewer than {MIN_CKA_ROWS} every CKA is 1 (2 rows: any two layers) or undefined (1 row), "
-            "so it is left undefined (NaN) and no layers merge: pass more samples or more feature groups",
-            UserWarning, stacklevel=2)
+            f"layer_causal_map compares layers by the CKA of their responses over {rows} distinct intervention row(s) (input "
+            f"groups x distinct samples, {g} x {distinct}); with fewer than {MIN_CKA_ROWS} every CKA is 1 (2 rows: any two "
+            "layers) or undefined (1 row), so it is left undefined (NaN) and no layers merge: pass more (different) samples or "
+            "more feature groups", UserWarning, stacklevel=2)
         cka = torch.full_like(cka, math.nan)
     response = torch.stack([norms[a][real].mean() / acts[a].reshape(n, -1).norm(dim=1).mean().clamp_min(1e-12) for a in order]).double()
     cka = _without_rounding_profiles(cka, response, [acts[a].dtype for a in order])
@@ -441,6 +442,15 @@ def _real_rows(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], g: int) -> Ten
     elements carry the id ``G``) has rows that change nothing; they enter neither the CKA nor the
     mean responses."""
     return (group_counts(xs, masks, g + 1)[:, :g] > 0).T.reshape(-1)
+
+
+def _distinct_samples(xs: tuple[Tensor, ...]) -> int:
+    """The number of distinct samples (rows equal in every input tensor count once)."""
+    n = xs[0].shape[0]
+    if n < 2:
+        return n
+    flat = torch.cat([x.detach().reshape(n, -1).double() for x in xs], 1)
+    return int(torch.unique(flat, dim=0).shape[0])
 
 
 def _row_subset(total: int, max_rows: int | None, seed: int, device: torch.device, real: Tensor | None = None) -> Tensor:
