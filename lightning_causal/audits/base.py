@@ -52,7 +52,10 @@ class Probe:
             raise TypeError(
                 f"Expected argument `inputs` to be a tensor or a tuple of tensors but got {type(self.inputs)}"
             )
-        n = tensors[0].shape[0] if tensors[0].dim() else 0
+        if any(t.dim() == 0 for t in tensors):  # one number: no samples dimension (not an empty probe)
+            raise ValueError("Expected argument `inputs` to have a batch dimension [N, ...] but got a 0-d tensor; one sample "
+                             "is x.unsqueeze(0)")
+        n = tensors[0].shape[0]
         if n == 0:
             raise ValueError("Expected argument `inputs` to hold at least one sample but got an empty probe")
         if any(t.shape[0] != n for t in tensors):

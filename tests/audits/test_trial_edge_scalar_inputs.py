@@ -56,3 +56,10 @@ def test_audits_that_need_a_feature_dimension_say_so(audit):
     x = torch.randn(6, generator=torch.Generator().manual_seed(1))
     with pytest.raises((ValueError, TypeError), match=r"\[N, D, \.\.\.\] \(samples, then features\).*\[6\]"):
         audit.run(Univariate().eval(), Probe(x, torch.zeros(6, dtype=torch.long)))
+
+
+def test_a_probe_of_one_number_names_the_missing_batch_dimension():
+    # before: "Expected argument `inputs` to hold at least one sample but got an empty probe"
+    with pytest.raises(ValueError, match=r"batch dimension \[N, \.\.\.\] but got a 0-d tensor"):
+        Probe(torch.tensor(1.5))
+    assert len(Probe(torch.tensor(1.5).unsqueeze(0))) == 1
