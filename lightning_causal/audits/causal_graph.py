@@ -15,8 +15,9 @@ from torch import nn
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.audits.options import first_row_outputs, warn_predicted_class_of_regression
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int
-from lightning_causal.causal.engine.forward import OutputSpec
+from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
+from lightning_causal.causal.engine.state import audit_mode, gather_target, resolve_target
 from lightning_causal.causal.engine.units import per_layer_layouts
 from lightning_causal.causal.structure.graph import causal_graph, graph_stability
 from lightning_causal.causal.structure.graph_context import ValueSpec, check_value_spec
@@ -166,6 +167,27 @@ class CausalGraphAudit(Audit):
         previous = state.get("previous")
         self._previous = None if previous is None else CausalGraph.from_dict(previous)
 
+    def _note_small_shift(self, model: nn.Module, probe: Probe, options: dict[str, Any], ends: list[float],
+                          result: AuditResult) -> None:
+        """Note and warn when the faithfulness ratio divides by a shift of the mean explained output
+        (full model minus every unit ablated) below a tenth of that output's standard deviation over
+        the probe: a regression output (a forecast), whose ablated mean stays near its mean, gave
+        -18 on a TCN forecaster, and such a ratio says nothing of the graph."""
+        inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
+        with audit_mode(model):
+            out = Forward(model, output=self.output, additional_forward_args=options["additional_forward_args"],
+                          num_samples=len(probe))(*inputs)
+        explained = gather_target(out, resolve_target(out, options["target"])).double()
+        spread = float(explained.std()) if explained.numel() > 1 else 0.0
+        shift = abs(ends[0] - ends[1])
+        if math.isfinite(spread) and spread > 0 and shift < 0.1 * spread:
+            note = (f"CausalGraphAudit {self.name!r}: faithfulness {result.scalars['faithfulness']:.3g} divides by the shift "
+                    f"of the mean explained output when every unit of the layers is ablated, {shift:.3g}, under a tenth of "
+                    f"that output's standard deviation over the probe ({spread:.3g}), so the ratio says little of the graph "
+                    "(as for a regression output, whose ablated mean stays near its mean); read the edges and node effects")
+            result.meta.setdefault("notes", []).append(note)
+            warnings.warn(note, UserWarning, stacklevel=3)
+
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         options = {**self.options, "max_batch_size": max_batch_size}
         if options["additional_forward_args"] is None:  # the probe's (an attention mask, sequence lengths)
@@ -192,6 +214,8 @@ class CausalGraphAudit(Audit):
                 "output unchanged (one explained class and a read-out linear in the last layer cancel the probe means, or the "
                 "output does not depend on these layers)" + fix
             )
+        elif not spreadless and math.isfinite(result.scalars["faithfulness"]):
+            self._note_small_shift(model, probe, options, ends, result)
         result.scalars["n_nodes"] = float(sum(1 for n in graph.nodes if n.rsplit(":", 1)[0] in self.layers))
         result.scalars["n_edges"] = float(len(graph.edges))
         result.scalars["edge_density"] = len(graph.edges) / max(1, graph.meta["candidates"])
