@@ -286,7 +286,7 @@ def _batch_head(batch: Any, size: int) -> Any:
     sliced, and of a dataclass's fields (others kept; ``None`` if anything else is in it, or no
     tensor is)."""
     if isinstance(batch, Tensor):
-        return batch[:size]
+        return batch[:size] if batch.dim() else batch  # a 0-d value (a batch-wide scalar) has no samples to slice
     if dataclasses.is_dataclass(batch) and not isinstance(batch, type):  # a collated dataclass batch
         heads = {f.name: _batch_head(getattr(batch, f.name), size) for f in dataclasses.fields(batch) if f.init}
         sliced = {k: v for k, v in heads.items() if v is not None}

@@ -48,7 +48,10 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None) 
             + (f"batch[{label!r}]" if label else "None") + ", {" + ", ".join(f"{k!r}: batch[{k!r}]" for k in unread) + "})`",
             UserWarning, stacklevel=3)
     first = inputs if isinstance(inputs, Tensor) else inputs[0]
-    if first.dim() == 0 or first.shape[0] == 0:
+    if first.dim() == 0:
+        raise MisconfigurationException("Expected `probe` inputs with a batch dimension [N, ...] but got a 0-d tensor (one "
+                                        "number); one sample is x.unsqueeze(0)")
+    if first.shape[0] == 0:
         raise MisconfigurationException(f"Expected a non-empty `probe` but got {first.shape[0] if first.dim() else 0} samples")
     try:
         probe = Probe(inputs, labels, args)

@@ -8,6 +8,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_causal import BackdoorAudit, CausalAuditCallback, SobolAudit, UnitImportanceAudit
+from lightning_causal.data_reading import read_samples
 from lightning_causal.models import MLP, LightningClassifier
 from tests.helpers.lightning import quick_trainer
 
@@ -64,3 +65,19 @@ def test_a_nan_in_a_forward_argument_of_the_probe_is_named():
     cb = CausalAuditCallback([UnitImportanceAudit(["x"])], unpack_batch=lambda b: (b[0], b[2], (b[1],)))
     with pytest.raises(MisconfigurationException, match=r"sample \[2\] of 5 holds NaN or infinity \(in additional_forward_args\[0\]\)"):
         quick_trainer(callbacks=[cb], max_epochs=1, num_sanity_val_steps=0).fit(ImageAndMeta(), train, val)
+
+
+@pytest.mark.parametrize("probe", [torch.tensor(1.5), (torch.tensor(1.5), torch.tensor(0))], ids=["tensor", "(x, y)"])
+def test_a_probe_of_one_number_names_the_missing_batch_dimension(probe):
+    # before: IndexError "slice() cannot be applied to a 0-dim tensor" from reading the probe
+    cb = CausalAuditCallback([UnitImportanceAudit(["model.net.0"])], probe=probe)
+    torch.manual_seed(0)
+    with pytest.raises(MisconfigurationException, match=r"batch dimension \[N, \.\.\.\] but got a 0-d tensor"):
+        quick_trainer(callbacks=[cb], max_epochs=1, num_sanity_val_steps=0).fit(
+            LightningClassifier(MLP(4, (8,), 3), lr=0.05), _loaders(torch.randn(4, 4))[0])
+
+
+def test_a_batch_wide_scalar_in_a_probe_batch_is_kept():
+    # before: IndexError slicing the 0-d value of a mapping batch
+    batch = read_samples({"x": torch.arange(10.0).view(5, 2), "temperature": torch.tensor(0.5)}, 3)
+    assert torch.equal(batch["x"], torch.arange(6.0).view(3, 2)) and float(batch["temperature"]) == 0.5
