@@ -53,3 +53,13 @@ def test_the_audits_dry_run_on_two_samples_does_not_warn_for_the_whole_probe():
         warnings.filterwarnings("error", message="layer_causal_map compares", category=UserWarning)
         audit.dry_run(_model().float(), Probe(x))
         audit.run(_model().float(), Probe(x))
+
+
+def test_inputs_that_require_grad_give_the_same_map_without_a_torch_warning():
+    # before: torch's "Converting a tensor with requires_grad=True to a scalar" from the input response
+    x = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    plain = layer_causal_map(_model(), x, None, layers=["0", "2"])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*requires_grad", category=UserWarning)
+        grad = layer_causal_map(_model(), x.clone().requires_grad_(), None, layers=["0", "2"])
+    assert grad.meta["input_response"] == plain.meta["input_response"] and torch.equal(grad.response, plain.response)

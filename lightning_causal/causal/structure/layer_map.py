@@ -573,8 +573,8 @@ def _check_rows(layer: str, got: Tensor | None, clean: Tensor) -> None:
 def _input_change(x: Tensor, xa: Tensor | None = None) -> Tensor:
     """``||x − xa||`` per row (``||x||`` without ``xa``); token ids are seen one-hot: a changed
     token moves by √2, a sequence of T tokens has norm √T."""
-    if x.is_floating_point() or x.is_complex():
-        return (x if xa is None else x - xa).reshape(x.shape[0], -1).norm(dim=1)  # one value per sample ([N]) too
+    if x.is_floating_point() or x.is_complex():  # detached: inputs that require grad made float() of s warn in torch
+        return (x if xa is None else x - xa).detach().reshape(x.shape[0], -1).norm(dim=1)  # one value per sample ([N]) too
     if xa is None:
         return torch.full((x.shape[0],), float(x[0].numel()), device=x.device).sqrt()
     return (2.0 * (x != xa).reshape(x.shape[0], -1).sum(1).float()).sqrt()
