@@ -278,6 +278,11 @@ class InputEffectAudit(Audit):
             result.vectors["ace_range"] = ace_range
             reached = ace_range.new_ones(ace_range.shape, dtype=torch.bool) if real is None else real[: self.ace_samples].any(0)
             result.scalars["mean_ace_range"] = float(ace_range[reached].mean()) if bool(reached.any()) else 0.0  # groups lying in padding left out
+            head = x[: self.ace_samples].detach()
+            if torch.equal(head, head[:1].expand_as(head)):  # quantiles of one value: a flat grid, 0 whatever the model
+                result.meta.setdefault("notes", []).append(
+                    f"ace_range is 0 for every group: the ACE curve sets groups to quantiles of the probe's first {head.shape[0]} "
+                    "sample(s), which are one sample or copies of it, so every group's grid is one value; audit more, different samples")
         result.tables["top_groups"] = [
             {
                 **({"feature": self.feature_names[g]} if self.feature_names is not None else {}),

@@ -39,3 +39,13 @@ def test_without_the_ace_the_effects_of_a_model_that_imputes_are_exact():
     result = InputEffectAudit(ace_values=None, target=0).run(Imputing(), Probe(x))
     expected = (torch.nan_to_num(x, nan=0.0) * torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)).abs().mean(0)
     torch.testing.assert_close(result.vectors["mean_abs_effect"].double(), expected, rtol=0, atol=1e-12)
+
+
+def test_the_ace_of_one_sample_says_why_it_is_zero():
+    # before: mean_ace_range 0 for every group of a one-sample probe, read as "no effect", without a word
+    model = Imputing()
+    one = InputEffectAudit(target=0).run(model, Probe(torch.tensor([[0.5, -1.0, 2.0]], dtype=torch.float64)))
+    assert one.scalars["mean_ace_range"] == 0.0 and "ace_range is 0 for every group" in " ".join(one.meta["notes"])
+    x = torch.tensor([[0.5, -1.0, 2.0], [1.5, 1.0, 0.0], [-0.5, 0.0, 1.0]], dtype=torch.float64)
+    many = InputEffectAudit(target=0).run(model, Probe(x))
+    assert many.scalars["mean_ace_range"] > 0 and "notes" not in many.meta
