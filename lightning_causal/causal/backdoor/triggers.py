@@ -17,8 +17,8 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.batching import check_max_batch_size, map_rows, rows_per_pass
 from lightning_causal.causal.engine.checks import check_class_labels
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
-from lightning_causal.causal.engine.noise import CommonNoise, noise_scale, warn_noise
-from lightning_causal.causal.engine.state import audit_mode, model_devices
+from lightning_causal.causal.engine.noise import common_noise
+from lightning_causal.causal.engine.state import audit_mode
 
 __all__ = ["Trigger", "attack_success_rate", "trigger_effect"]
 
@@ -203,10 +203,9 @@ def trigger_effect(
     fwd = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
     rows = torch.arange(2 * n, device=x.device) % n  # clean rows, then their triggered copies
     with audit_mode(model):
-        scale = noise_scale(fwd, (x,))
-        if scale:  # common random numbers: a sample and its triggered copy draw one noise
-            warn_noise()  # a sample and its triggered copy draw the same noise
-            noise = CommonNoise(n, rows_per_pass(model, (x,), check_max_batch_size(max_batch_size), forward=fwd), model_devices(model))
+        # common random numbers for a model that draws noise: a sample and its triggered copy draw one noise
+        noise = common_noise(fwd, model, (x,), lambda: rows_per_pass(model, (x,), check_max_batch_size(max_batch_size), forward=fwd))
+        if noise is not None:
             stamped = trigger.apply(x)
             clean = noise.clean(lambda s: fwd(x[s], rows=s), x.device)
             both = _class_logits(torch.cat([clean, noise.rows(1, lambda _, s: fwd(stamped[s], rows=s), x.device)[0]]))

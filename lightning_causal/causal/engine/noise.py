@@ -134,14 +134,16 @@ def warn_noise(stacklevel: int = 3) -> None:
         UserWarning, stacklevel=stacklevel)
 
 
-def common_noise(forward: Callable[..., Tensor], model: nn.Module, xs: tuple[Tensor, ...], rows: int) -> CommonNoise | None:
+def common_noise(forward: Callable[..., Tensor], model: nn.Module, xs: tuple[Tensor, ...],
+                 rows: int | Callable[[], int], stacklevel: int = 4) -> CommonNoise | None:
     """A :class:`CommonNoise` of blocks of ``rows`` samples, with :func:`warn_noise`, when ``model``
-    (called by ``forward``) draws noise (:func:`noise_scale`); ``None`` otherwise."""
+    (called by ``forward``) draws noise (:func:`noise_scale`); ``None`` otherwise. ``rows`` may be a
+    callable, called only for a model that draws (a block size that costs a trial pass to find)."""
     scale = noise_scale(forward, xs)
     if not scale:
         return None
-    warn_noise(stacklevel=4)
-    return CommonNoise(xs[0].shape[0], rows, model_devices(model))
+    warn_noise(stacklevel=stacklevel)
+    return CommonNoise(xs[0].shape[0], rows() if callable(rows) else rows, model_devices(model))
 
 
 def warn_separate_noise(forward: Callable[..., Tensor], xs: tuple[Tensor, ...], what: str, stacklevel: int = 3) -> bool:

@@ -29,15 +29,12 @@ from lightning_causal.causal.engine.interventions import (
     resolve_module,
 )
 from lightning_causal.causal.engine.noise import (
-    CommonNoise,
-    noise_scale,
-    warn_noise,
+    common_noise,
     warn_separate_noise,
 )
 from lightning_causal.causal.engine.state import (
     audit_mode,
     check_logits,
-    model_devices,
     resolve_target,
 )
 from lightning_causal.causal.engine.suffix import suffix_module
@@ -127,15 +124,6 @@ def _probabilities(forward: Forward, x: Tensor, rows: Tensor, max_batch_size: in
     return map_rows(x.shape[0], per_pass, lambda i: probabilities(forward(x[i], rows=rows[i])), x.device)
 
 
-def _common_noise(forward: Forward, x: Tensor, max_batch_size: int | None) -> CommonNoise | None:
-    """Common random numbers for a model that draws noise (:mod:`~lightning_causal.causal.engine.noise`), with its warning."""
-    scale = noise_scale(forward, (x,))
-    if not scale:
-        return None
-    warn_noise(stacklevel=4)  # a sample and its counterfactual draw the same noise
-    return CommonNoise(x.shape[0], rows_per_pass(forward.model, (x,), max_batch_size, forward=forward), model_devices(forward.model))
-
-
 def counterfactual_fairness_gap(
     model: nn.Module,
     x: Tensor,
@@ -196,7 +184,8 @@ def counterfactual_fairness_gap(
     with audit_mode(forward.model):
         if idx.numel():
             check_counterfactual_ids(cf, x_cf[idx], token_readers(forward, x))
-        noise = _common_noise(forward, x, max_batch_size)
+        noise = common_noise(forward, forward.model, (x,),
+                             lambda: rows_per_pass(forward.model, (x,), max_batch_size, forward=forward))
         if noise is not None:  # a sample and its counterfactual draw one noise
             p = noise.clean(lambda s: probabilities(forward(x[s], rows=s)), x.device)
             p_cf = torch.where(changed.view(-1, 1), noise.rows(1, lambda _, s: probabilities(forward(x_cf[s], rows=s)), x.device)[0], p)
