@@ -216,7 +216,9 @@ class CausalRepairModule(LightningModule):
         :data:`~lightning_causal.repair.module.UNDELEGATED_HOOKS`). A
         :class:`~lightning_causal.callbacks.CausalAuditCallback` explains the wrapped module, so
         audits use its own layer names and log the same tags as before wrapping. A
-        ``training_step`` returning ``None`` skips the batch; a dict's ``"loss"`` is the task loss.
+        ``training_step`` returning ``None`` skips the batch; a dict's ``"loss"`` is the task loss, and its
+        other keys (e.g. predictions) reach its ``on_train_batch_end(outputs, ...)`` and the callbacks' as
+        unwrapped, with ``outputs["loss"]`` the total (task loss and weighted terms) that is optimised.
         ``predict_step`` is the wrapped module's too. Checkpoints hold the wrapped module's weights
         under ``model.`` and its hyper-parameters (``self.save_hyperparameters()``): resume with
         ``trainer.fit(CausalRepairModule.wrap(MyModule(), terms), ckpt_path=path)``, load the wrap with
@@ -623,6 +625,7 @@ class _WrappedRepairModule(CausalRepairModule):
                 "hooks in `lightning_causal.repair.module.DELEGATED_HOOKS`); pass its dataloaders to `trainer.fit`, move "
                 "batch transforms into a LightningDataModule, or subclass CausalRepairModule")
         super().__init__(lightning_module, terms, **options)
+        self._step_extras: dict[str, Any] | None = None  # the other keys of the wrapped training_step's dict
         self._log_hyperparams = lightning_module._log_hyperparams  # the loggers get its hyper-parameters, as unwrapped
 
     @property
@@ -636,6 +639,23 @@ class _WrappedRepairModule(CausalRepairModule):
         """The wrapped module: audits see its own layer names and log the same tags as before wrapping."""
         return self.model
 
+    @override
+    @_eager_step
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor | dict[str, Any] | None:
+        """The repair's training step; where the wrapped module's ``training_step`` returns a dict,
+        its other keys are returned with the total loss as ``"loss"``, so that they reach its
+        ``on_train_batch_end(outputs, ...)`` (and the callbacks') as unwrapped."""
+        if not self.model.automatic_optimization:  # set after `wrap()`: its steps would step the optimizers too
+            raise MisconfigurationException(
+                f"The wrapped module {type(self.model).__name__} has `automatic_optimization=False`, which "
+                "CausalRepairModule.wrap does not support (the repair adds its terms to the loss that Lightning "
+                "optimises); keep automatic optimization, or subclass CausalRepairModule and step the optimizers "
+                "in its `training_step` with `total, logs = self.objective(batch, batch_idx)`")
+        self._step_extras = None
+        total = super().training_step(batch, batch_idx)
+        extras, self._step_extras = self._step_extras, None
+        return total if total is None or not extras else {**extras, "loss": total}
+
     def task_step(self, batch: Any, batch_idx: int) -> Tensor | None:
         with _logs_through(self.model, self):
             out = self.model.training_step(batch, batch_idx)
@@ -646,6 +666,8 @@ class _WrappedRepairModule(CausalRepairModule):
             raise MisconfigurationException(
                 f"Expected the wrapped module's `training_step` to return a loss tensor, a dict with 'loss' or None but got {type(out)}"
             )
+        # its dict's other keys (e.g. predictions): returned by `training_step` for its `on_train_batch_end`
+        self._step_extras = {k: v for k, v in out.items() if k != "loss"} if isinstance(out, Mapping) else None
         return loss
 
     @override

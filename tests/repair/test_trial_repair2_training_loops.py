@@ -1,0 +1,75 @@
+"""CausalRepairModule.wrap() inside real training loops: what the wrapped module's own loop sees."""
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_causal import CausalRepairModule, CounterfactualFairnessTerm
+from lightning_causal.causal import AttributeFlip
+
+
+def _data(n: int = 32) -> TensorDataset:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 4, generator=g)
+    x[:, 0] = (x[:, 0] > 0).float()
+    return TensorDataset(x, ((x[:, 1] + x[:, 0]) > 0.5).long())
+
+
+class _DictStep(pl.LightningModule):
+    """Returns a dict from training_step and reads its own keys back in on_train_batch_end."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(1)
+        self.net = nn.Linear(4, 2)
+        self.seen: list = []
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        out = self(x)
+        return {"loss": F.cross_entropy(out, y), "preds": out.detach().argmax(1), "n": x.shape[0]}
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self.seen.append(outputs)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def _fit(module: pl.LightningModule) -> None:
+    trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False)
+    trainer.fit(module, DataLoader(_data(), batch_size=8))
+
+
+def test_the_wrapped_training_steps_dict_reaches_its_on_train_batch_end():
+    plain, inner = _DictStep(), _DictStep()
+    _fit(plain)
+    term = CounterfactualFairnessTerm(AttributeFlip(0), weight=2.0)
+    _fit(CausalRepairModule.wrap(inner, [term]))
+    assert len(inner.seen) == len(plain.seen) == 4
+    # before the fix: on_train_batch_end got {"loss": total} only (KeyError on "preds")
+    assert [sorted(o) for o in inner.seen] == [sorted(o) for o in plain.seen] == [["loss", "n", "preds"]] * 4
+    assert all(o["n"] == 8 and o["preds"].shape == (8,) for o in inner.seen)
+    # "loss" is the optimised total: the task loss plus 2 x the term, not the task loss alone
+    x, y = _data()[:8]
+    with torch.no_grad():
+        probe = _DictStep()
+        z, zc = probe(x), probe(torch.cat([1 - x[:, :1], x[:, 1:]], 1))
+        expected = F.cross_entropy(z, y) + 2.0 * (z.softmax(1) - zc.softmax(1)).abs().sum(1).mean() / 2
+    assert torch.allclose(inner.seen[0]["loss"], expected, atol=1e-6)
+
+
+def test_manual_optimization_set_after_wrapping_is_refused_when_fitting():
+    inner = _DictStep()
+    repair = CausalRepairModule.wrap(inner, [CounterfactualFairnessTerm(AttributeFlip(0), weight=1.0)])
+    inner.automatic_optimization = False  # e.g. set in the module's setup()
+    with pytest.raises(MisconfigurationException, match="automatic_optimization=False"):
+        _fit(repair)
