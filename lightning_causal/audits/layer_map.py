@@ -22,7 +22,7 @@ from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.token_ids import check_special_tokens
-from lightning_causal.causal.structure.layer_map import layer_causal_map
+from lightning_causal.causal.structure.layer_map import MIN_CKA_ROWS, layer_causal_map
 
 __all__ = ["LayerMapAudit"]
 
@@ -52,7 +52,7 @@ class LayerMapAudit(Audit):
         threshold: CKA merge threshold.
         baseline: the input intervention value.
         target: class whose logit gives the output effects; ``None`` = predicted.
-        max_rows: intervention rows entering the CKA; their activation changes at every layer are
+        max_rows: intervention rows entering the CKA (at least 3: with 2 every CKA is 1); their activation changes at every layer are
             held until the end (``max_rows`` times the layers' summed widths, outside the memory
             budget of a pass: lower it for large image layers; see ``layer_causal_map``).
         special_tokens: token ids no intervention replaces (e.g. ``(eos_id,)`` for BART or T5
@@ -90,7 +90,7 @@ class LayerMapAudit(Audit):
         twice = sorted({name for name in self.layers or () if self.layers.count(name) > 1})
         if twice:
             raise ValueError(f"Expected argument `layers` to name each module once but got {twice} more than once")
-        self.max_rows = check_int("max_rows", max_rows, minimum=2, none_ok=True)
+        self.max_rows = check_int("max_rows", max_rows, minimum=MIN_CKA_ROWS, none_ok=True)  # 2 rows: every CKA is 1
         self.feature_mask, self.patch_size, self.threshold = feature_mask, patch_size, float(threshold)
         self.baseline, self.target = check_baseline(baseline), check_target(target)
 

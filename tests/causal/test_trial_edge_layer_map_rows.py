@@ -63,3 +63,13 @@ def test_inputs_that_require_grad_give_the_same_map_without_a_torch_warning():
         warnings.filterwarnings("error", message=".*requires_grad", category=UserWarning)
         grad = layer_causal_map(_model(), x.clone().requires_grad_(), None, layers=["0", "2"])
     assert grad.meta["input_response"] == plain.meta["input_response"] and torch.equal(grad.response, plain.response)
+
+
+def test_max_rows_of_two_is_refused():
+    # before: accepted (minimum 2), and every CKA of two rows is 1: all layers merged
+    x = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    with pytest.raises(ValueError, match=r"`max_rows` to be .*>= 3"):
+        layer_causal_map(_model(), x, None, max_rows=2)
+    with pytest.raises(ValueError, match=r"`max_rows` to be .*>= 3"):
+        LayerMapAudit(max_rows=2)
+    assert layer_causal_map(_model(), x, None, layers=["0", "2"], max_rows=3).cka.shape == (2, 2)

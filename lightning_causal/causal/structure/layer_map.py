@@ -293,7 +293,7 @@ def _check(model, threshold, max_rows, seed) -> None:
     if not isinstance(model, nn.Module):
         raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
     check_float("threshold", threshold, minimum=0.0, maximum=1.0)
-    check_int("max_rows", max_rows, minimum=2, none_ok=True)
+    check_int("max_rows", max_rows, minimum=MIN_CKA_ROWS, none_ok=True)  # 2 rows: every CKA is 1
     check_int("seed", seed, minimum=0)
 
 
@@ -350,7 +350,8 @@ def layer_causal_map(
             padded to another length give the same map.
         target: class whose logit gives the per-group output effects ``|δ_g|`` (``None``: predicted).
         max_batch_size: rows per forward pass.
-        max_rows: rows ``(g, x)`` of the profiles entering the CKA (``None``: all). Their activation
+        max_rows: rows ``(g, x)`` of the profiles entering the CKA (``None``: all; at least 3, as with 2 every CKA
+            is 1). Their activation
             changes are kept until the end, outside the memory budget of a forward pass:
             ``max_rows`` times the summed widths of the layers (a CNN on 3x96x96 images with
             layers of 295k, 147k and 295k values: about 3 GiB in float32 at 1024 rows, and one
