@@ -78,7 +78,8 @@ def _keep(values: Tensor, ablated: Tensor, mask: Tensor) -> Hook:
 def circuit_faithfulness(ctx: GraphContext, graph: CausalGraph, ablated: dict[str, Tensor]) -> dict[str, Any]:
     """The circuit run of ``graph`` on the clean pass ``ctx`` with ablation values ``ablated``
     (layer -> ``[1, U, ...]`` or 0-d). Returns ``faithfulness`` and the mean target outputs
-    ``logit_full``, ``logit_graph``, ``logit_empty``."""
+    ``logit_full``, ``logit_graph``, ``logit_empty``, and ``logit_full_sd`` (the standard deviation of
+    the clean target output over the samples; 0 for one sample)."""
     n, device = ctx.n, ctx.f0.device
     nodes = {layer: sorted(u for lay, u in map(_split, graph.nodes) if lay == layer) for layer in ctx.layers}
     circuit: dict[str, Tensor] = {}
@@ -120,7 +121,8 @@ def circuit_faithfulness(ctx: GraphContext, graph: CausalGraph, ablated: dict[st
     # a change of the mean output within round-off leaves the ratio undefined (e.g. mean ablation
     # of a linear read-out with one fixed target class: the probe means cancel)
     faith = (kept - empty) / (full - empty) if abs(full - empty) > ctx.output_tolerance() else math.nan
-    return {"faithfulness": faith, "logit_full": full, "logit_graph": kept, "logit_empty": empty}
+    sd = float(ctx.f0.double().std()) if n > 1 else 0.0  # what a shift full - empty is small against
+    return {"faithfulness": faith, "logit_full": full, "logit_graph": kept, "logit_empty": empty, "logit_full_sd": sd}
 
 
 def graph_faithfulness(
@@ -159,7 +161,8 @@ def graph_faithfulness(
             recorded in ``graph.meta["unit_layouts"]`` by ``causal_graph`` (channels otherwise).
 
     Returns:
-        ``{"faithfulness", "logit_full", "logit_graph", "logit_empty"}`` (mean target outputs).
+        ``{"faithfulness", "logit_full", "logit_graph", "logit_empty"}`` (mean target outputs) and
+        ``"logit_full_sd"`` (the clean target output's standard deviation over the samples).
 
     Examples:
         >>> model = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 2))
