@@ -144,14 +144,16 @@ class CounterfactualAudit(Audit):
         if not probe.first.is_floating_point():
             raise ValueError(f"CounterfactualAudit optimises continuous inputs but the probe holds {probe.first.dtype}")
         labels = probe.labels
-        if regression_labels(labels):  # not 'per-position or multi-label' labels, nor class indices to cast with .long()
+        regression = regression_labels(labels)  # said after the model's kind: not 'per-position or multi-label' labels
+        if not regression:
+            check_one_label_per_sample("CounterfactualAudit", labels, len(probe), "to explain towards")
+        with audit_mode(model), torch.no_grad():  # the model's kind before the labels': a regression's float labels are not the fault
+            _check_logits(Forward(model, num_samples=len(probe), **self.model_options(probe))(probe.first))
+        if regression:  # no class indices to cast with .long() either
             raise ValueError(
                 f"CounterfactualAudit explains a classifier's decision (the smallest change that flips its class) but the "
                 f"probe's labels are real-valued {list(labels.shape)} (a regression, e.g. a forecast?): a regression has no "
                 "class to flip to; explain it with InputEffectAudit or SobolAudit(probability=False), `target=` an output")
-        check_one_label_per_sample("CounterfactualAudit", labels, len(probe), "to explain towards")
-        with audit_mode(model), torch.no_grad():  # the model's kind before the labels': a regression's float labels are not the fault
-            _check_logits(Forward(model, num_samples=len(probe), **self.model_options(probe))(probe.first))
         if labels.is_floating_point() or labels.is_complex():  # BCE-style 0./1. targets: resolve_target named `target`
             values = sorted(set(labels[:1000].tolist()))
             raise ValueError(
