@@ -207,7 +207,8 @@ class CausalRepairModule(LightningModule):
         The task loss is the wrapped module's own ``training_step`` loss (its ``self.log`` calls
         still reach the trainer), ``forward``, ``validation_step``/``test_step`` and
         ``configure_optimizers`` are the wrapped module's (``trainer.test`` of a module without
-        ``test_step`` is an error, as unwrapped), and the terms see the wrapped module
+        ``test_step`` is an error, as unwrapped; its steps get the arguments Lightning would give them,
+        ``batch_idx`` only where they take it), and the terms see the wrapped module
         as the model. The wrapped module's parameters are the ones updated: save or reuse it as
         before. Its hooks run as unwrapped (epoch and batch hooks, ``on_before_optimizer_step``,
         ``configure_gradient_clipping``, ``optimizer_step``, ``lr_scheduler_step``, ``on_save_checkpoint``/
@@ -570,6 +571,13 @@ def _logs_through(inner: LightningModule, outer: LightningModule) -> Iterator[No
         del inner.log, inner.log_dict
 
 
+def _with_batch_idx(step: Callable[..., Any], batch: Any, batch_idx: Any) -> tuple[Any, ...]:
+    """The leading arguments Lightning gives the step ``step`` of a module: ``(batch, batch_idx)``, or
+    ``(batch,)`` where its signature takes one argument (``def training_step(self, batch)``: Lightning
+    passes ``batch_idx`` only to steps that take two arguments or name it)."""
+    return (batch, batch_idx) if is_param_in_hook_signature(step, "batch_idx", min_args=2) else (batch,)
+
+
 def _plain_values(hparams: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """``hparams`` split into the values ``torch.load(weights_only=True)`` reads back (numbers, strings,
     tensors, containers of them) and the names of the others (modules, callables: objects), which a
@@ -658,7 +666,7 @@ class _WrappedRepairModule(CausalRepairModule):
 
     def task_step(self, batch: Any, batch_idx: int) -> Tensor | None:
         with _logs_through(self.model, self):
-            out = self.model.training_step(batch, batch_idx)
+            out = self.model.training_step(*_with_batch_idx(self.model.training_step, batch, batch_idx))
         if out is None:
             return None  # Lightning's "skip this batch"
         loss = out.get("loss") if isinstance(out, Mapping) else out
@@ -695,11 +703,13 @@ class _WrappedRepairModule(CausalRepairModule):
         step = getattr(self.model, hook)
         extra = (dataloader_idx,) if is_param_in_hook_signature(step, "dataloader_idx") else ()
         with _logs_through(self.model, self):
-            return step(batch, batch_idx, *extra)
+            return step(*_with_batch_idx(step, batch, batch_idx), *extra)
 
     @override
     @_eager_step
     def predict_step(self, *args: Any, **kwargs: Any) -> Any:
+        if len(args) >= 2:  # (batch, batch_idx[, dataloader_idx]), as Lightning gives them: batch_idx where it takes one
+            args = (*_with_batch_idx(self.model.predict_step, args[0], args[1]), *args[2:])
         return self.model.predict_step(*args, **kwargs)
 
     @override

@@ -73,3 +73,51 @@ def test_manual_optimization_set_after_wrapping_is_refused_when_fitting():
     inner.automatic_optimization = False  # e.g. set in the module's setup()
     with pytest.raises(MisconfigurationException, match="automatic_optimization=False"):
         _fit(repair)
+
+
+class _NoBatchIdx(pl.LightningModule):
+    """Steps without `batch_idx`, which Lightning allows (it passes it only to steps that take it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(1)
+        self.net = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch):
+        x, y = batch
+        return F.cross_entropy(self(x), y)
+
+    def validation_step(self, batch):
+        x, y = batch
+        self.log("val_loss", F.cross_entropy(self(x), y))
+
+    def test_step(self, batch):
+        x, y = batch
+        self.log("test_loss", F.cross_entropy(self(x), y))
+
+    def predict_step(self, batch):
+        return self(batch[0])
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_steps_without_batch_idx_run_wrapped_as_unwrapped():
+    results = []
+    for wrap in (False, True):
+        inner = _NoBatchIdx()
+        module = CausalRepairModule.wrap(inner, [CounterfactualFairnessTerm(AttributeFlip(0), weight=0.0)]) if wrap else inner
+        trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False)
+        # before the fix: TypeError "validation_step() takes 2 positional arguments but 3 were given" (and the same
+        # for training_step, test_step and predict_step)
+        trainer.fit(module, DataLoader(_data(), batch_size=8), DataLoader(_data(16), batch_size=8))
+        tested = trainer.test(module, DataLoader(_data(16), batch_size=8), verbose=False)[0]["test_loss"]
+        predicted = torch.cat(trainer.predict(module, DataLoader(_data(16), batch_size=8)))
+        results.append((list(inner.parameters()), tested, predicted))
+    (w0, t0, p0), (w1, t1, p1) = results
+    assert all(torch.equal(a, b) for a, b in zip(w0, w1))  # weight 0: the fit of the unwrapped module
+    assert t0 == t1 and torch.equal(p0, p1)
