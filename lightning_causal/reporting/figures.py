@@ -186,7 +186,10 @@ def heatmap_row(
     height = cell * min(h / w, 1.0) + 0.45  # the panel's title above
     width = (cell * min(w / h, 1.0) + 0.45) * cols + 0.4
     lines = title_lines(title, max(16, int(width * 12))) if title else []  # about 12 characters of 11 pt per inch
-    below = 0.2 if note else 0.0
+    # the note wrapped to the figure's width (about 16 characters of 8 pt per inch): one line was cut at both
+    # edges of a narrow figure (a map of [C, 1], a sequence of one step)
+    notes = textwrap.wrap(note, max(16, int(width * 16))) if note else []
+    below = 0.05 + 0.15 * len(notes) if notes else 0.0
     fig = Figure(figsize=(width, 0.25 + rows * height + 0.3 * len(lines) + below))
     grid = fig.subplots(rows, cols, squeeze=False)
     axes = [ax for row in grid for ax in row]
@@ -209,8 +212,8 @@ def heatmap_row(
         ax.set_yticks([])
     if lines:
         fig.suptitle("\n".join(lines), fontsize=11)
-    if note:
-        fig.text(0.5, 0.02, note, ha="center", va="bottom", fontsize=8, color="0.3")
+    if notes:
+        fig.text(0.5, 0.02, "\n".join(notes), ha="center", va="bottom", fontsize=8, color="0.3")
     fig.tight_layout(rect=(0.0, below / fig.get_figheight(), 1.0, 1.0))
     return fig
 
