@@ -292,11 +292,10 @@ def test_noop_interventions_are_skipped_but_reported_as_zero():
     x = torch.tensor([[0.0, 1.0, 1.0], [2.0, 0.0, 0.0]])  # group 0 is already 0 in sample 0, group 1 in sample 1
     out = input_effects(model, x, torch.tensor([[0, 1, 1]]), max_batch_size=100)
     assert torch.equal(out, torch.tensor([[0.0, 5.0], [2.0, 0.0]]))
-    # with max_batch_size given there is no trial pass: the clean forward (2 rows), one pass of the
-    # first (up to 8) samples that finds the model draws no random numbers (no generator moves; the two
-    # passes comparing outputs run only for a model that draws), then one pass over the 2 rows (of 4)
-    # whose intervention changes the input
-    assert rows == [2, 2, 2]
+    # with max_batch_size given there is no trial pass: the clean forward (2 rows), in which no global
+    # generator moves (so no detection pass: the passes comparing outputs run only for a model that
+    # draws), then one pass over the 2 rows (of 4) whose intervention changes the input
+    assert rows == [2, 2]
 
 
 def test_ace_warns_when_a_group_is_constant_over_the_probe():

@@ -34,7 +34,7 @@ from lightning_causal.causal.engine.groups import (
     group_counts,
     num_groups,
 )
-from lightning_causal.causal.engine.noise import CommonNoise, common_noise
+from lightning_causal.causal.engine.noise import CommonNoise, GeneratorWatch, common_noise
 from lightning_causal.causal.engine.state import (
     as_tuple,
     audit_mode,
@@ -161,12 +161,13 @@ def input_effects(
             rnn_backward(forward.model, method == "attribution"):
         if method == "attribution":
             return input_attribution_estimates(forward, xs, masks, bases, num_groups=g, target=target, max_batch_size=max_batch_size)
-        with embedding_readers(forward.model, xs) as readers:  # the clean pass only: which embeddings read the ids
+        # the clean pass only: which embeddings read the ids, and whether the model draws from a global generator
+        with embedding_readers(forward.model, xs) as readers, GeneratorWatch() as clean_pass:
             tidx, f0 = clean_target(forward, xs, target)
         padding = padding_positions(xs[0], additional_forward_args, model=forward.model, num_inputs=len(xs))
         check_token_baselines(xs, bases, readers, padding)
         rows = max(1, rows_per_pass(forward.model, xs, max_batch_size, forward=forward))
-        noise = common_noise(forward, forward.model, xs, rows)  # None unless the model draws noise
+        noise = common_noise(forward, forward.model, xs, rows, drew=clean_pass.moved)  # None unless the model draws noise
         if noise is not None:
             tidx, f0 = clean_target(forward, xs, target, noise)
         changed = _changed(xs, masks, bases, g, padding).T  # [G, N]
@@ -325,9 +326,12 @@ def interventional_expectations(
     flat = grid.T.reshape(-1)  # row order: value k, group g
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
     with audit_mode(forward.model):
+        with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator
+            tidx, f0 = clean_target(forward, xs, target)
         rows = max(1, rows_per_pass(forward.model, xs, max_batch_size, forward=forward))
-        noise = common_noise(forward, forward.model, xs, rows)  # None unless the model draws noise
-        tidx, f0 = clean_target(forward, xs, target, noise)
+        noise = common_noise(forward, forward.model, xs, rows, drew=clean_pass.moved)  # None unless the model draws noise
+        if noise is not None:
+            tidx, f0 = clean_target(forward, xs, target, noise)
         # [K, G, N]: rows where x_g already equals α (or g lies in padding) are no-ops and keep f0
         changed = torch.stack(
             [_changed(xs, masks, tuple(grid[:, kk][m].to(x.dtype) for x, m in zip(xs, masks)), g, padding).T for kk in range(k)]

@@ -10,7 +10,8 @@ difference of two noise draws, and which draws a row gets depends on its place i
 The estimators that run interventions row by row (:func:`~..effects.input_effects.input_effects`,
 :func:`~..effects.input_effects.interventional_expectations`,
 :func:`~..effects.unit_effects.unit_effects`) detect such a model (:func:`noise_scale`: two passes
-of the same samples differ) and use **common random numbers** (:class:`CommonNoise`): the samples
+of the same samples differ, run only for a model seen drawing from a global generator, in a pass of
+its own of 8 samples or in the estimator's clean pass, :class:`GeneratorWatch`) and use **common random numbers** (:class:`CommonNoise`): the samples
 run in consecutive blocks ``[a, b)``; the block's clean pass and each of its intervened passes
 start from one seed, so sample ``i`` draws the same noise in the clean and in every intervened
 pass. The effect is then that of the intervention at fixed noise (a feature the model ignores
@@ -43,7 +44,8 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.batching import map_rows
 from lightning_causal.causal.engine.state import model_devices
 
-__all__ = ["CommonNoise", "common_noise", "draws_random_numbers", "generator_states", "noise_scale", "warn_noise", "warn_separate_noise", "NOISE_SAMPLES"]
+__all__ = ["CommonNoise", "GeneratorWatch", "common_noise", "draws_random_numbers", "generator_states", "noise_scale", "warn_noise",
+           "warn_separate_noise", "NOISE_SAMPLES"]
 
 #: Samples of the probe run twice to detect a model that draws noise (two clean passes): noise drawn
 #: once per sample (a block skipped with p = 0.1) leaves 8 samples unchanged in a third of the pairs.
@@ -70,6 +72,29 @@ def generator_states() -> tuple[object, ...]:
     return tuple(s.numpy().tobytes() if isinstance(s, Tensor) else s for s in states)
 
 
+class GeneratorWatch:
+    """``with GeneratorWatch() as watch:`` around a pass the estimator runs anyway (its clean pass):
+    ``watch.moved`` says whether a global generator (:func:`generator_states`) moved inside, so a
+    model that draws nothing there costs no detection pass (``drew=watch.moved`` for
+    :func:`noise_scale`, :func:`common_noise`, :func:`warn_separate_noise`).
+
+    Examples:
+        >>> with GeneratorWatch() as watch:
+        ...     _ = nn.Linear(2, 2)(torch.ones(1, 2))
+        >>> watch.moved
+        False
+    """
+
+    moved: bool | None = None
+
+    def __enter__(self) -> GeneratorWatch:
+        self._before = generator_states()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.moved = generator_states() != self._before
+
+
 def draws_random_numbers(forward: Callable[..., Tensor], xs: tuple[Tensor, ...], samples: int = DRAW_SAMPLES) -> bool:
     """Whether one pass of the first ``samples`` samples (``forward`` called with ``rows=``) draws from a
     global generator (torch's CPU or CUDA ones, NumPy's, ``random``'s): their states change. A model
@@ -92,15 +117,17 @@ def draws_random_numbers(forward: Callable[..., Tensor], xs: tuple[Tensor, ...],
     return generator_states() != before
 
 
-def noise_scale(forward: Callable[..., Tensor], xs: tuple[Tensor, ...], samples: int = NOISE_SAMPLES) -> float:
+def noise_scale(forward: Callable[..., Tensor], xs: tuple[Tensor, ...], samples: int = NOISE_SAMPLES,
+                drew: bool | None = None) -> float:
     """``max |f(x) - f(x)|`` of two passes of the first ``samples`` samples (``forward`` called with
     ``rows=``, as :class:`~.forward.Forward`), or ``0.0`` when they agree to rounding (``1e-4`` of
     the output's scale ``1 + max |f(x)|``; ``1e-2`` in half precision): a model that gives two
     answers for one input draws random numbers in its forward pass. The two passes run only for a
     model that draws from a global generator (:func:`draws_random_numbers`, one pass of
-    :data:`DRAW_SAMPLES` samples): a deterministic model costs that one small pass. Call it inside
-    :func:`~.state.audit_mode` (the global generators are restored there)."""
-    if not draws_random_numbers(forward, xs):
+    :data:`DRAW_SAMPLES` samples): a deterministic model costs that one small pass, or none where
+    ``drew`` says already whether the model drew in a pass of the caller's (:class:`GeneratorWatch`).
+    Call it inside :func:`~.state.audit_mode` (the global generators are restored there)."""
+    if drew is False or (drew is None and not draws_random_numbers(forward, xs)):
         return 0.0
     m = min(samples, xs[0].shape[0])
     rows = torch.arange(m, device=xs[0].device)
@@ -135,22 +162,24 @@ def warn_noise(stacklevel: int = 3) -> None:
 
 
 def common_noise(forward: Callable[..., Tensor], model: nn.Module, xs: tuple[Tensor, ...],
-                 rows: int | Callable[[], int], stacklevel: int = 4) -> CommonNoise | None:
+                 rows: int | Callable[[], int], stacklevel: int = 4, drew: bool | None = None) -> CommonNoise | None:
     """A :class:`CommonNoise` of blocks of ``rows`` samples, with :func:`warn_noise`, when ``model``
     (called by ``forward``) draws noise (:func:`noise_scale`); ``None`` otherwise. ``rows`` may be a
-    callable, called only for a model that draws (a block size that costs a trial pass to find)."""
-    scale = noise_scale(forward, xs)
+    callable, called only for a model that draws (a block size that costs a trial pass to find);
+    ``drew`` as in :func:`noise_scale`."""
+    scale = noise_scale(forward, xs, drew=drew)
     if not scale:
         return None
     warn_noise(stacklevel=stacklevel)
     return CommonNoise(xs[0].shape[0], rows() if callable(rows) else rows, model_devices(model))
 
 
-def warn_separate_noise(forward: Callable[..., Tensor], xs: tuple[Tensor, ...], what: str, stacklevel: int = 3) -> bool:
-    """Warn when the model called by ``forward`` draws noise (:func:`noise_scale`) and ``what`` (an
-    estimator that does not use common random numbers) will compare passes that draw it
+def warn_separate_noise(forward: Callable[..., Tensor], xs: tuple[Tensor, ...], what: str, stacklevel: int = 3,
+                        drew: bool | None = None) -> bool:
+    """Warn when the model called by ``forward`` draws noise (:func:`noise_scale`; ``drew`` as there) and
+    ``what`` (an estimator that does not use common random numbers) compares passes that draw it
     separately; return whether it does. Call it inside :func:`~.state.audit_mode`."""
-    if not noise_scale(forward, xs):
+    if not noise_scale(forward, xs, drew=drew):
         return False
     warnings.warn(
         "The model draws random numbers in eval mode (two passes of the same samples give different outputs: dropout "

@@ -38,7 +38,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.batching import map_rows
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import input_sites
-from lightning_causal.causal.engine.noise import warn_separate_noise
+from lightning_causal.causal.engine.noise import GeneratorWatch, warn_separate_noise
 from lightning_causal.causal.engine.state import as_tuple, audit_mode
 from lightning_causal.causal.engine.units import per_layer_layouts
 from lightning_causal.causal.structure.graph_context import (
@@ -186,9 +186,10 @@ def graph_faithfulness(
     dims, heads = per_layer_layouts(unit_dim, num_heads, layers)
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0], as_matrix=True)
     with audit_mode(forward.model), input_sites(forward.model, layers):  # "<module>:input" sites exist for the call
-        warn_separate_noise(forward, xs, "graph_faithfulness")
-        layouts = unit_layouts(forward, xs, layers, dims, heads)
-        ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size, layouts=layouts)
+        with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator: no pass of its own
+            layouts = unit_layouts(forward, xs, layers, dims, heads)
+            ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size, layouts=layouts)
+        warn_separate_noise(forward, xs, "graph_faithfulness", drew=clean_pass.moved)
         _warn_unexplained_classes(graph, ctx.tidx)
         ablated = {layer: ctx.values(layer, ablation) for layer in ctx.layers}
         return circuit_faithfulness(ctx, graph, ablated)

@@ -33,13 +33,12 @@ from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import check_feature_mask, group_counts, num_groups
 from lightning_causal.causal.engine.interventions import capture, resolve_module
-from lightning_causal.causal.engine.noise import CommonNoise, noise_scale, warn_noise
+from lightning_causal.causal.engine.noise import CommonNoise, GeneratorWatch, common_noise
 from lightning_causal.causal.engine.prefix_cache import check_samples_independent
 from lightning_causal.causal.engine.state import (
     as_tuple,
     audit_mode,
     gather_target,
-    model_devices,
     output_fix,
     resolve_target,
 )
@@ -396,18 +395,18 @@ def layer_causal_map(
     with audit_mode(model), warnings.catch_warnings():
         # said once, by _clean, with where the map places such a module
         warnings.filterwarnings("ignore", message=_REPEATED_CAPTURE)
-        noisy = noise_scale(forward, xs)  # a model that draws noise in eval mode: common random numbers
-        if names is None:
-            names = default_layers(forward, xs)
-            if not names:  # nothing the default could read: say so, not that the `layers` never given were empty
-                raise ValueError(f"Expected the model {type(model).__name__} to hold a module with parameters that the "
-                                 "default layers read, but it holds none; name the layers with `layers=`")
-        with embedding_readers(model, xs) as readers:  # the clean pass only: which embeddings read token ids
-            out, acts = _clean(forward, xs, names, named=layers is not None)
-        noise = None
-        if noisy:
-            warn_noise()
-            noise = CommonNoise(n, rows_per_pass(model, xs, max_batch_size, forward=forward), model_devices(model))
+        with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator: no pass of its own
+            if names is None:
+                names = default_layers(forward, xs)
+                if not names:  # nothing the default could read: say so, not that the `layers` never given were empty
+                    raise ValueError(f"Expected the model {type(model).__name__} to hold a module with parameters that the "
+                                     "default layers read, but it holds none; name the layers with `layers=`")
+            with embedding_readers(model, xs) as readers:  # the clean pass only: which embeddings read token ids
+                out, acts = _clean(forward, xs, names, named=layers is not None)
+        # a model that draws noise in eval mode: common random numbers, the clean pass again from the blocks' seeds
+        noise = common_noise(forward, model, xs, lambda: rows_per_pass(model, xs, max_batch_size, forward=forward),
+                             drew=clean_pass.moved)
+        if noise is not None:
             out, acts = _seeded_clean(forward, xs, list(acts), noise)
         real_positions = None if padding is None else ~padding.reshape(padding.shape[:2])
         acts = {a: _real_positions(h, real_positions) for a, h in acts.items()}
