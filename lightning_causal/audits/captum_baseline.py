@@ -9,6 +9,7 @@ Captum map.
 from __future__ import annotations
 
 import math
+import re
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -423,6 +424,15 @@ class CaptumBaseline(Audit):
             curve = result.curves.setdefault(mode, {"x": x_axis.tolist()})
             curve[label] = curves.mean(0).tolist()
         return out
+
+    def dry_run(self, model: nn.Module, probe: Probe) -> AuditResult | None:
+        """The run on 2 probe samples (:meth:`Audit.dry_run`), which says nothing of "every probe sample":
+        a group no gradient reaches in those 2 (two samples whose ReLUs are all off) is warned about by the
+        audits of the whole probe, if it is one there."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=re.escape(f"CaptumBaseline {self.name!r}: ") + r".* gives exactly 0 in every probe sample",
+                                    category=UserWarning)
+            return super().dry_run(model, probe)
 
     def _warn_without_gradient(self, scores: dict[str, Tensor]) -> None:
         """Warn when a gradient method scores a group exactly 0 in every sample whose causal effect
