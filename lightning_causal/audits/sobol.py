@@ -326,6 +326,9 @@ class SobolAudit(Audit):
             groups=len(res.names), n=res.n, n_evaluations=res.n_evaluations, method=res.method,
             sampler=self.sampler, target=target, confidence=res.confidence, explained=explained,
         )
+        if explained == "raw output":  # "output 0" of several (horizon 0 of a forecast), not "the output"
+            out = first_row_outputs(model, probe, self.output)()
+            result.meta["outputs"] = int(out.shape[1]) if out.dim() == 2 else 1
         result.meta.update(names_meta(self.feature_names, self.class_names))
         if self.class_names is not None:
             result.meta["target_name"] = class_label(self.class_names, target)

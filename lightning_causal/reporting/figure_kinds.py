@@ -178,21 +178,23 @@ def _label_text(data: MapData, i: int) -> str:
 
 def explained_quantity(meta: Mapping[str, Any], class_name: Callable[[int], str] | None = None) -> str:
     """What a global analysis (Sobol') explained, from its ``meta``: ``"P(class C)"`` for a class
-    probability (named by ``class_name``, else ``meta["target_name"]``), ``"the output"`` (``"output
-    j"`` of several) where ``meta["explained"]`` is ``"raw output"`` (a regression model), ``""``
-    without a target.
+    probability (named by ``class_name``, else ``meta["target_name"]``), ``"the output"`` of a model of
+    one output (``"output j"`` where ``j > 0`` or ``meta["outputs"] > 1``) where ``meta["explained"]``
+    is ``"raw output"`` (a regression model), ``""`` without a target.
 
     Examples:
         >>> explained_quantity({"target": 1, "explained": "softmax probability"})
         'P(class 1)'
         >>> explained_quantity({"target": 0, "explained": "raw output"})
         'the output'
+        >>> explained_quantity({"target": 0, "explained": "raw output", "outputs": 3})  # horizon 0 of 3
+        'output 0'
     """
     target = meta.get("target")
     if not isinstance(target, int):
         return ""
     if meta.get("explained") == "raw output":
-        return "the output" if target == 0 else f"output {target}"
+        return "the output" if target == 0 and meta.get("outputs", 1) == 1 else f"output {target}"
     if class_name is not None:
         return f"P(class {class_name(target)})"
     return f"P(class {meta.get('target_name', target)})"

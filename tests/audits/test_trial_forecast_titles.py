@@ -53,3 +53,18 @@ def test_a_classifier_keeps_its_classes() -> None:
     assert "regression" not in result.meta
     (_, fig), *_ = map_figures(MapData(probe.first, result.maps, "ie", result.meta), kind="sequence_features_last")
     assert "explains class 1" in _texts(fig)
+
+
+def test_sobol_maps_of_horizon_0_name_output_0_not_the_output() -> None:
+    from lightning_causal.audits import SobolAudit
+    from lightning_causal.reporting.figure_kinds import explained_quantity
+
+    model, probe = _forecaster_probe()
+    features = torch.arange(5).expand(1, 24, 5)
+    result = SobolAudit(n=64, feature_mask=features, probability=False, target=0, n_bootstrap=0).run(model, probe)
+    assert result.meta["outputs"] == 3 and explained_quantity(result.meta) == "output 0"
+    (_, fig), *_ = map_figures(MapData(probe.first, result.maps, "sobol", result.meta), kind="sequence_features_last")
+    assert "of output 0" in _texts(fig), _texts(fig)
+    one = nn.Sequential(nn.Flatten(), nn.Linear(24 * 5, 1))  # one output: still "the output"
+    single = SobolAudit(n=64, feature_mask=features, probability=False, target=0, n_bootstrap=0).run(one, Probe(probe.first, probe.labels[:, 0]))
+    assert single.meta["outputs"] == 1 and explained_quantity(single.meta) == "the output"
