@@ -23,7 +23,8 @@ def _model() -> nn.Sequential:
 
 
 def test_two_dead_samples_of_the_dry_run_do_not_speak_for_the_probe():
-    x = torch.tensor([[-1.0, -2.0], [-0.5, -1.0], [1.0, 2.0], [0.5, 0.3], [2.0, -1.0]])
+    # the first 2 samples: ReLU off (Saliency 0), yet do(x_0 := 0) turns it on (a causal effect); the others pass it
+    x = torch.tensor([[-1.0, 0.5], [-0.6, 0.3], [1.0, 2.0], [0.5, 0.3], [2.0, -1.0]])
     audit = CaptumBaseline(methods=("Saliency",), target=0)
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*gives exactly 0 in every probe sample", category=UserWarning)
