@@ -216,7 +216,8 @@ class CausalRepairModule(LightningModule):
         its dataloader and batch-transfer hooks are not called (a warning names those it defines:
         :data:`~lightning_causal.repair.module.UNDELEGATED_HOOKS`). A
         :class:`~lightning_causal.callbacks.CausalAuditCallback` explains the wrapped module, so
-        audits use its own layer names and log the same tags as before wrapping. A
+        audits use its own layer names and log the same tags as before wrapping; its submodules are attributes
+        of the wrap (``wrapped.backbone``, for callbacks such as Lightning's ``BackboneFinetuning``). A
         ``training_step`` returning ``None`` skips the batch; a dict's ``"loss"`` is the task loss, and its
         other keys (e.g. predictions) reach its ``on_train_batch_end(outputs, ...)`` and the callbacks' as
         unwrapped, with ``outputs["loss"]`` the total (task loss and weighted terms) that is optimised.
@@ -635,6 +636,20 @@ class _WrappedRepairModule(CausalRepairModule):
         super().__init__(lightning_module, terms, **options)
         self._step_extras: dict[str, Any] | None = None  # the other keys of the wrapped training_step's dict
         self._log_hyperparams = lightning_module._log_hyperparams  # the loggers get its hyper-parameters, as unwrapped
+
+    def __getattr__(self, name: str) -> Any:
+        """The wrapped module's own submodules as attributes of the wrap (``pl_module.backbone``): callbacks
+        that reach into the LightningModule, e.g. Lightning's ``BackboneFinetuning`` (freezes and unfreezes
+        ``pl_module.backbone``), act on the wrapped module's layers as unwrapped. Other attributes are not
+        forwarded (tensors would be counted twice by code that walks the modules)."""
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            inner = self.__dict__.get("_modules", {}).get("model")
+            child = inner.__dict__.get("_modules", {}).get(name) if isinstance(inner, nn.Module) else None
+            if child is None or name.startswith(("_", "lc_")):  # lc_: the causal engine's own site modules
+                raise
+            return child
 
     @property
     def hparams_initial(self) -> Any:  # type: ignore[override]

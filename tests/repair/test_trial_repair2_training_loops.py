@@ -121,3 +121,60 @@ def test_steps_without_batch_idx_run_wrapped_as_unwrapped():
     (w0, t0, p0), (w1, t1, p1) = results
     assert all(torch.equal(a, b) for a, b in zip(w0, w1))  # weight 0: the fit of the unwrapped module
     assert t0 == t1 and torch.equal(p0, p1)
+
+
+class _Backbone(pl.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(1)
+        self.backbone = nn.Sequential(nn.Linear(4, 8), nn.ReLU())
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.head(self.backbone(x))
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return F.cross_entropy(self(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD([p for p in self.parameters() if p.requires_grad], lr=0.1)
+
+
+class _Frozen(pl.Callback):
+    """Records at each epoch's end whether ``backbone`` still holds the weights ``before``."""
+
+    def __init__(self, backbone: nn.Module, before: list) -> None:
+        self.backbone, self.before, self.seen = backbone, before, []
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.seen.append(all(torch.equal(a, b) for a, b in zip(self.before, self.backbone.parameters())))
+
+
+def test_backbone_finetuning_freezes_and_unfreezes_the_wrapped_modules_backbone():
+    from lightning.pytorch.callbacks import BackboneFinetuning
+
+    weights = []
+    for wrap in (False, True):
+        inner = _Backbone()
+        before = [p.detach().clone() for p in inner.backbone.parameters()]
+        module = CausalRepairModule.wrap(inner, [CounterfactualFairnessTerm(AttributeFlip(0), weight=0.0)]) if wrap else inner
+        frozen = _Frozen(inner.backbone, before)
+        trainer = pl.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False, callbacks=[BackboneFinetuning(unfreeze_backbone_at_epoch=2), frozen])
+        torch.manual_seed(3)
+        # before the fix: AttributeError "'_WrappedRepairModule' object has no attribute 'backbone'"
+        trainer.fit(module, DataLoader(_data(), batch_size=8, shuffle=True))
+        assert frozen.seen == [True, True, False]  # frozen for epochs 0 and 1, trained from epoch 2
+        weights.append([p.detach().clone() for p in inner.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*weights))
+
+
+def test_only_the_wrapped_modules_submodules_are_forwarded():
+    inner = _Backbone()
+    inner.scale = torch.ones(1)
+    wrapped = CausalRepairModule.wrap(inner, [])
+    assert wrapped.backbone is inner.backbone and wrapped.head is inner.head
+    with pytest.raises(AttributeError, match="scale"):
+        wrapped.scale  # noqa: B018 - a tensor attribute is not forwarded
+    assert sum(1 for m in wrapped.modules() if m is inner.backbone) == 1
