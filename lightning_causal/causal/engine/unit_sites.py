@@ -135,7 +135,8 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
         seen.setdefault("returned", out)
         raise _Reached  # everything needed ran before the layer returned: the rest of the pass is skipped
 
-    handles = [m.register_forward_hook(record) for m in modules.values() if m is not site]
+    # a TorchScript submodule (a scripted backbone beside the layer) takes no hooks, and runs compiled: nothing to record
+    handles = [m.register_forward_hook(record) for m in modules.values() if m is not site and not isinstance(m, torch.jit.ScriptModule)]
     handles += [site.register_forward_pre_hook(enter), site.register_forward_hook(leave)]
     try:
         with torch.no_grad():

@@ -58,7 +58,8 @@ def leaf_layers(model: nn.Module) -> list[str]:
     its ``weight_fake_quant`` and ``activation_post_process`` hold buffers only). A layer wrapped by
     an adapter (PEFT's LoRA: a module with a ``base_layer`` beside ``lora_A``/``lora_B``) is one
     layer, the wrapper: its parts run side by side on the same input, and the wrapper's output is
-    what the next layer reads.
+    what the next layer reads. A TorchScript submodule of an eager model (``torch.jit.script``/``trace``:
+    a scripted backbone) and what it holds are no layers: they run compiled, where hooks cannot reach.
 
     Examples:
         >>> leaf_layers(nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)))
@@ -68,11 +69,13 @@ def leaf_layers(model: nn.Module) -> list[str]:
         ['0', '2']
     """
     hidden = _parametrization_modules(model) | _adapter_parts(model)
+    scripted = isinstance(model, torch.jit.ScriptModule)  # all of it: its layers, which the estimators refuse, naming why
     owns = {id(m) for m in model.modules()
             if id(m) not in hidden and (any(True for _ in m.parameters(recurse=False)) or parametrize.is_parametrized(m)
                                         or _is_adapter(m))}
     return [name for name, m in named_modules(model).items()
-            if name and id(m) in owns and not any(id(d) in owns for d in m.modules() if d is not m)]
+            if name and id(m) in owns and not any(id(d) in owns for d in m.modules() if d is not m)
+            and (scripted or not isinstance(m, torch.jit.ScriptModule))]
 
 
 def block_candidates(model: nn.Module, *, all_sizes: bool = False) -> list[list[str]]:
