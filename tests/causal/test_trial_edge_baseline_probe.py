@@ -39,3 +39,14 @@ def test_a_probe_that_differs_somewhere_is_silent_and_exact():
         expected = model(x)[:, 0] - model(ablated)[:, 0]
     torch.testing.assert_close(effects[:, 1], expected, rtol=0, atol=1e-12)
     assert torch.count_nonzero(effects[:, [0, 2, 3]]) == 0
+
+
+def test_the_dry_run_of_two_zero_samples_does_not_speak_for_the_probe():
+    # the callback's dry run on the first 2 samples, both zeros, warned that every sample equals the baseline
+    x = torch.zeros(6, 4)
+    x[3:, 1] = 1.0
+    audit = InputEffectAudit(ace_values=None)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*already equals `baseline`", category=UserWarning)
+        audit.dry_run(_model().float(), Probe(x))
+        audit.run(_model().float(), Probe(x))
