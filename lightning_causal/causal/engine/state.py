@@ -166,9 +166,13 @@ def output_fix(outputs: Tensor) -> str:
         >>> output_fix(torch.zeros(2, 3, 4, 4))[:25]
         'pass `output=` a callable'
     """
-    example = ("`output=lambda out: out.mean(1)` for per-position scores [N, T, C] averaged over positions, or "
-               "`out[:, 0]` for the first position's" if outputs.dim() == 3 else
-               "`output=lambda out: out.mean((2, 3))` for the class scores of a segmentation map averaged over pixels")
+    if outputs.dim() == 3 and outputs.shape[-1] == 1:  # a forecast [N, H, 1]: averaging its horizons is no answer
+        example = "`output=lambda out: out[..., 0]` for one value per horizon or step [N, H, 1], then `target=h` for horizon h"
+    elif outputs.dim() == 3:
+        example = ("`output=lambda out: out.mean(1)` for per-position scores [N, T, C] averaged over positions, or "
+                   "`out[:, 0]` for the first position's")
+    else:
+        example = "`output=lambda out: out.mean((2, 3))` for the class scores of a segmentation map averaged over pixels"
     return f"pass `output=` a callable out -> [N, classes] to choose what to explain (e.g. {example})"
 
 
