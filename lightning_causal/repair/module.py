@@ -418,6 +418,10 @@ class CausalRepairModule(LightningModule):
             task, values = self.task_step(batch, batch_idx), {}
             if task is None:
                 return None
+            if not isinstance(task, Tensor):  # e.g. a dict, as a LightningModule's training_step may return
+                raise MisconfigurationException(
+                    f"Expected `{type(self).__name__}.task_step` to return the task loss as a tensor (or None to skip the "
+                    f"batch) but got {type(task).__name__}" + (": return its 'loss'" if isinstance(task, Mapping) else ""))
         total, logs = task, {"repair/task_loss": task.detach()}
         for term, w in active:
             before = getattr(term, "last_parts", None)
@@ -619,7 +623,11 @@ class _WrappedRepairModule(CausalRepairModule):
             raise MisconfigurationException(
                 f"Expected argument `lightning_module` to be a LightningModule but got {type(lightning_module)}{hint}")
         if not lightning_module.automatic_optimization:
-            raise MisconfigurationException("Expected argument `lightning_module` to use automatic optimization; manual optimization cannot be wrapped")
+            raise MisconfigurationException(
+                f"Expected argument `lightning_module` to use automatic optimization but {type(lightning_module).__name__} has "
+                "`automatic_optimization=False`: manual optimization cannot be wrapped (the repair adds its terms to the loss "
+                "that Lightning optimises). Subclass CausalRepairModule instead and step the optimizers in its "
+                "`training_step` with `total, logs = self.objective(batch, batch_idx)` and `self.manual_backward(total)`")
         unused = {k: v for k, v in options.items() if k not in WRAP_OPTIONS}
         if unused:  # lr, task_loss, fuse_forward: the wrapped module's optimizers and training_step are used instead
             raise MisconfigurationException(

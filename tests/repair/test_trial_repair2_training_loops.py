@@ -178,3 +178,24 @@ def test_only_the_wrapped_modules_submodules_are_forwarded():
     with pytest.raises(AttributeError, match="scale"):
         wrapped.scale  # noqa: B018 - a tensor attribute is not forwarded
     assert sum(1 for m in wrapped.modules() if m is inner.backbone) == 1
+
+
+class _DictTask(CausalRepairModule):
+    def task_step(self, batch, batch_idx):
+        x, y = batch
+        return {"loss": F.cross_entropy(self.model(x), y)}  # a training_step habit
+
+
+def test_a_task_step_returning_a_dict_is_named_not_an_attribute_error():
+    x, y = _data(8)[:]
+    module = _DictTask(nn.Linear(4, 2), [CounterfactualFairnessTerm(AttributeFlip(0), weight=1.0)])
+    # before the fix: AttributeError "'dict' object has no attribute 'detach'"
+    with pytest.raises(MisconfigurationException, match=r"_DictTask.task_step` to return the task loss .* got dict: return its 'loss'"):
+        module.objective((x, y))
+
+
+def test_wrapping_a_manual_optimization_module_names_the_setting_and_the_alternative():
+    inner = _DictStep()
+    inner.automatic_optimization = False
+    with pytest.raises(MisconfigurationException, match=r"`automatic_optimization=False`.*self\.objective\(batch, batch_idx\)"):
+        CausalRepairModule.wrap(inner, [])
