@@ -1,12 +1,15 @@
 """Turn what a user passes as ``probe`` (or the trainer's data) into a fixed :class:`Probe`
-(read by :func:`~lightning_causal.data_reading.read_samples`, which moves no random stream)."""
+(read by :func:`~lightning_causal.data_reading.read_samples`, which moves no random stream): which
+of the fit's data it comes from, and how the audits call the model on it."""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import torch
+from lightning.pytorch import Trainer
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor
 
@@ -15,7 +18,7 @@ from lightning_causal.batches import INPUT_KEYS, LABEL_KEYS, UnpackBatch, unpack
 from lightning_causal.causal.engine.finite import check_finite_samples, per_sample_tensors
 from lightning_causal.data_reading import read_samples
 
-__all__ = ["check_finite_probe", "probe_from"]
+__all__ = ["call_hint", "check_finite_probe", "load_validation_data", "probe_from", "trainer_data"]
 
 
 def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None) -> Probe:
@@ -81,3 +84,56 @@ def check_finite_probe(probe: Probe, outputs: Tensor, origin: str) -> None:
         check_finite_samples((*inputs, *(t for _, t in extra)), worst, name="probe", names=names)
     except ValueError as err:
         raise MisconfigurationException(f"The probe ({origin}) cannot be audited: {err}") from err
+
+
+def load_validation_data(trainer: Trainer) -> None:
+    """Load the fit's validation dataloaders before the probe is read, where Lightning has not yet.
+
+    Lightning loads them before ``on_train_start`` only when the first epoch validates (or in the
+    sanity check): with ``check_val_every_n_epoch > 1`` and ``num_sanity_val_steps=0`` the probe was
+    the training data, silently. This loads them as Lightning itself does at the start of a fit whose
+    first epoch validates (validation then uses these loaders); the epoch of the last load is left as
+    it was, so that ``reload_dataloaders_every_n_epochs`` reloads them when it would have."""
+    if trainer.val_dataloaders is not None or not trainer.enable_validation:
+        return
+    val_loop = trainer.fit_loop.epoch_loop.val_loop
+    last_reload = getattr(val_loop, "_last_val_dl_reload_epoch", None)
+    trainer.validating = True
+    try:
+        val_loop.setup_data()
+    finally:
+        trainer.training = True
+    if hasattr(val_loop, "_last_val_dl_reload_epoch"):
+        val_loop._last_val_dl_reload_epoch = last_reload
+
+
+def trainer_data(trainer: Trainer) -> tuple[Any, str]:
+    """The validation data if any, else the training data, else ``None``; and where the probe is read
+    from it: ``"val_dataloaders"``, or the first of several (``"val_dataloaders[0] of 2"``,
+    ``"val_dataloaders['ood'] of 2"``), as :func:`~lightning_causal.data_reading.read_samples` reads them."""
+    for name, source in (("val_dataloaders", trainer.val_dataloaders), ("train_dataloader", trainer.train_dataloader)):
+        if source is None or isinstance(source, (list, tuple, Mapping)) and not source:
+            continue
+        if isinstance(source, (list, tuple)) and len(source) > 1:
+            return source, f"{name}[0] of {len(source)}"
+        if isinstance(source, Mapping) and len(source) > 1:
+            return source, f"{name}[{next(iter(source))!r}] of {len(source)}"
+        return source, name
+    return None, ""
+
+
+def call_hint(model: torch.nn.Module, probe: Probe) -> str:
+    """How the audits call the model on the probe, and what decides it (``unpack_batch=``)."""
+    inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
+    args = probe.additional_forward_args
+    call = ", ".join(f"<tensor {list(x.shape)}>" for x in inputs)
+    if isinstance(args, Mapping):
+        call += "".join(f", {k}=..." for k in args)
+    elif isinstance(args, tuple):
+        call += "".join(", ..." for _ in args)
+    elif args is not None:
+        call += ", ..."
+    return (f"The audits call {type(model).__name__}.forward as `model({call})`, the inputs and forward arguments that "
+            "`unpack_batch` read from the batch: give `forward` these parameters (e.g. `forward(self, input_ids, "
+            "attention_mask=None)` for a Hugging Face batch), or pass `unpack_batch=` a callable batch -> (inputs, labels, "
+            "additional_forward_args) that matches it")

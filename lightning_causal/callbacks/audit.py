@@ -7,7 +7,7 @@ import os
 import re
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
@@ -22,7 +22,13 @@ from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.drift import vector_drift
 from lightning_causal.batches import UnpackBatch
 from lightning_causal.callbacks._no_trace import audit_seed, no_trace
-from lightning_causal.callbacks._probe import check_finite_probe, probe_from
+from lightning_causal.callbacks._probe import (
+    call_hint,
+    check_finite_probe,
+    load_validation_data,
+    probe_from,
+    trainer_data,
+)
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
 from lightning_causal.causal.engine.batching import (
     PeerFailure,
@@ -292,8 +298,8 @@ class CausalAuditCallback(Callback):
         self._warn_earlier_reports(trainer)
         _warn_endless_epochs(trainer)
         if self._probe_source is None:
-            _load_validation_data(trainer)
-        source, self.probe_origin = (self._probe_source, "probe") if self._probe_source is not None else _trainer_data(trainer)
+            load_validation_data(trainer)
+        source, self.probe_origin = (self._probe_source, "probe") if self._probe_source is not None else trainer_data(trainer)
         if source is None:
             return  # no data to probe: audits are skipped with a warning when they are due
         if " of " in self.probe_origin:  # several dataloaders: say which one the audits explain
@@ -473,7 +479,7 @@ class CausalAuditCallback(Callback):
                 )
             except Exception as err:
                 inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
-                hint = "" if dtype_hint(model, inputs, err) is not None else f" {_call_hint(model, probe)}"  # a dtype: said in err
+                hint = "" if dtype_hint(model, inputs, err) is not None else f" {call_hint(model, probe)}"  # a dtype: said in err
                 raise MisconfigurationException(
                     f"The probe of shape {list(probe.first.shape)} is rejected by the model: {err}.{hint}"
                 ) from err
@@ -669,56 +675,3 @@ def _warn_endless_epochs(trainer: Trainer) -> None:
                    "it never runs out (a stream trained with `max_steps`), its first epoch ends only when training stops, "
                    "and the callback audits at most once, at the end of fit. For audits during training, give the Trainer "
                    "`limit_train_batches=<int>` (epochs of that many batches, audited on the schedule) or the dataset a `__len__`")
-
-
-def _load_validation_data(trainer: Trainer) -> None:
-    """Load the fit's validation dataloaders before the probe is read, where Lightning has not yet.
-
-    Lightning loads them before ``on_train_start`` only when the first epoch validates (or in the
-    sanity check): with ``check_val_every_n_epoch > 1`` and ``num_sanity_val_steps=0`` the probe was
-    the training data, silently. This loads them as Lightning itself does at the start of a fit whose
-    first epoch validates (validation then uses these loaders); the epoch of the last load is left as
-    it was, so that ``reload_dataloaders_every_n_epochs`` reloads them when it would have."""
-    if trainer.val_dataloaders is not None or not trainer.enable_validation:
-        return
-    val_loop = trainer.fit_loop.epoch_loop.val_loop
-    last_reload = getattr(val_loop, "_last_val_dl_reload_epoch", None)
-    trainer.validating = True
-    try:
-        val_loop.setup_data()
-    finally:
-        trainer.training = True
-    if hasattr(val_loop, "_last_val_dl_reload_epoch"):
-        val_loop._last_val_dl_reload_epoch = last_reload
-
-
-def _trainer_data(trainer: Trainer) -> tuple[Any, str]:
-    """The validation data if any, else the training data, else ``None``; and where the probe is read
-    from it: ``"val_dataloaders"``, or the first of several (``"val_dataloaders[0] of 2"``,
-    ``"val_dataloaders['ood'] of 2"``), as :func:`~lightning_causal.data_reading.read_samples` reads them."""
-    for name, source in (("val_dataloaders", trainer.val_dataloaders), ("train_dataloader", trainer.train_dataloader)):
-        if source is None or isinstance(source, (list, tuple, Mapping)) and not source:
-            continue
-        if isinstance(source, (list, tuple)) and len(source) > 1:
-            return source, f"{name}[0] of {len(source)}"
-        if isinstance(source, Mapping) and len(source) > 1:
-            return source, f"{name}[{next(iter(source))!r}] of {len(source)}"
-        return source, name
-    return None, ""
-
-
-def _call_hint(model: torch.nn.Module, probe: Probe) -> str:
-    """How the audits call the model on the probe, and what decides it (``unpack_batch=``)."""
-    inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
-    args = probe.additional_forward_args
-    call = ", ".join(f"<tensor {list(x.shape)}>" for x in inputs)
-    if isinstance(args, Mapping):
-        call += "".join(f", {k}=..." for k in args)
-    elif isinstance(args, tuple):
-        call += "".join(", ..." for _ in args)
-    elif args is not None:
-        call += ", ..."
-    return (f"The audits call {type(model).__name__}.forward as `model({call})`, the inputs and forward arguments that "
-            "`unpack_batch` read from the batch: give `forward` these parameters (e.g. `forward(self, input_ids, "
-            "attention_mask=None)` for a Hugging Face batch), or pass `unpack_batch=` a callable batch -> (inputs, labels, "
-            "additional_forward_args) that matches it")
