@@ -13,7 +13,26 @@ from lightning_causal.models import load_digits_tensors
 __all__ = ["DigitsDataModule", "FairnessDataModule"]
 
 
-class DigitsDataModule(pl.LightningDataModule):
+class _SplitDataModule(pl.LightningDataModule):
+    """The loaders of a module whose ``setup`` makes ``train_set`` and ``val_set``: training batches of
+    ``batch_size``, shuffled; validation and prediction batches of 256, in order."""
+
+    batch_size: int
+    train_set: TensorDataset
+    val_set: TensorDataset
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.val_set, batch_size=256)
+
+    def predict_dataloader(self) -> DataLoader:
+        """The validation split (``trainer.predict``, ``LightningCLI``'s ``predict``), in its order."""
+        return self.val_dataloader()
+
+
+class DigitsDataModule(_SplitDataModule):
     """8x8 digits as ``[N, 1, 8, 8]`` tensors in [0, 1]; a fixed train/validation split.
 
     Args:
@@ -31,18 +50,8 @@ class DigitsDataModule(pl.LightningDataModule):
         xt, yt, xv, yv = load_digits_tensors(self.val_fraction, self.seed)  # every stage: fit, validate, predict
         self.train_set, self.val_set = TensorDataset(xt, yt), TensorDataset(xv, yv)
 
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val_set, batch_size=256)
-
-    def predict_dataloader(self) -> DataLoader:
-        """The validation split (``trainer.predict``, ``LightningCLI``'s ``predict``), in its order."""
-        return self.val_dataloader()
-
-
-class FairnessDataModule(pl.LightningDataModule):
+class FairnessDataModule(_SplitDataModule):
     """The synthetic fairness data of :func:`~lightning_causal.datasets.make_synthetic_fairness` (columns
     ``a`` (sensitive), ``m1``, ``m2``, ``x3`` as ``[N, 4]`` floats; a binary label), split into training
     and validation rows, for configs such as ``examples/config_fairness_repair.yaml``.
@@ -74,13 +83,3 @@ class FairnessDataModule(pl.LightningDataModule):
         self.columns = list(data.columns)
         k = self.n - max(1, int(self.n * self.val_fraction))
         self.train_set, self.val_set = TensorDataset(data.x[:k], data.y[:k]), TensorDataset(data.x[k:], data.y[k:])
-
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val_set, batch_size=256)
-
-    def predict_dataloader(self) -> DataLoader:
-        """The validation split (``trainer.predict``, ``LightningCLI``'s ``predict``), in its order."""
-        return self.val_dataloader()
