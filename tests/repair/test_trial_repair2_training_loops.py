@@ -199,3 +199,84 @@ def test_wrapping_a_manual_optimization_module_names_the_setting_and_the_alterna
     inner.automatic_optimization = False
     with pytest.raises(MisconfigurationException, match=r"`automatic_optimization=False`.*self\.objective\(batch, batch_idx\)"):
         CausalRepairModule.wrap(inner, [])
+
+
+class _RealLoop(pl.LightningModule):
+    """A frozen backbone, two param groups, a scheduler; ``hand`` adds the fairness term by hand (float64)."""
+
+    def __init__(self, scheduler: str, hand=None) -> None:
+        super().__init__()
+        torch.manual_seed(1)
+        self.scheduler, self.hand = scheduler, hand
+        self.backbone = nn.Linear(4, 8)
+        self.backbone.requires_grad_(False)
+        self.head = nn.Sequential(nn.Tanh(), nn.Linear(8, 2))
+
+    def forward(self, x):
+        return self.head(self.backbone(x))
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        z = self(x)
+        loss = F.cross_entropy(z, y)
+        self.log("train_loss", loss, on_epoch=True)
+        if self.hand is not None:  # the docs' abs_prob: mean ½‖p(x) − p(x_cf)‖₁ with column 0 flipped
+            zc = self(torch.cat([1 - x[:, :1], x[:, 1:]], 1))
+            loss = loss + self.hand(self.current_epoch) * 0.5 * (z.softmax(1) - zc.softmax(1)).abs().sum(1).mean()
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val_loss", F.cross_entropy(self(x), y))
+
+    def configure_optimizers(self):
+        opt = torch.optim.SGD([{"params": self.head.parameters(), "lr": 0.3},
+                               {"params": self.backbone.parameters(), "lr": 1.0}], momentum=0.9)
+        if self.scheduler == "plateau":
+            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", patience=0)  # lowers the rate every epoch
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val_loss"}}
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[0.5, 1.0], total_steps=self.trainer.estimated_stepping_batches)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def _loop_fit(module, inner, **trainer_kwargs):
+    lrs = []
+
+    class _Rates(pl.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            lrs.append(tuple(g["lr"] for g in trainer.optimizers[0].param_groups))
+
+    frozen = [p.detach().clone() for p in inner.backbone.parameters()]
+    trainer = pl.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, callbacks=[_Rates()], **trainer_kwargs)
+    torch.manual_seed(3)
+    trainer.fit(module, DataLoader(_data(48), batch_size=8, shuffle=True), DataLoader(_data(16), batch_size=8))
+    assert all(torch.equal(a, b) for a, b in zip(frozen, inner.backbone.parameters()))
+    return [p.detach().clone() for p in inner.parameters()], lrs, set(trainer.callback_metrics)
+
+
+@pytest.mark.parametrize("scheduler", ["plateau", "onecycle"])
+def test_weight_0_is_the_unwrapped_fit_with_schedulers_param_groups_accumulation_and_clipping(scheduler):
+    kwargs = {"accumulate_grad_batches": 2, "gradient_clip_val": 0.2, "deterministic": True}
+    plain = _RealLoop(scheduler)
+    w0, lrs0, metrics0 = _loop_fit(plain, plain, **kwargs)
+    inner = _RealLoop(scheduler)
+    w1, lrs1, metrics1 = _loop_fit(CausalRepairModule.wrap(inner, [CounterfactualFairnessTerm(AttributeFlip(0), weight=0.0)]),
+                                   inner, **kwargs)
+    assert all(torch.equal(a, b) for a, b in zip(w0, w1))
+    assert lrs0 == lrs1 and len(set(lrs0)) >= 2  # the scheduler stepped, as unwrapped (not twice, not never)
+    assert metrics0 <= metrics1 and {"train_loss", "val_loss", "repair/total"} <= metrics1
+
+
+def test_the_optimised_objective_is_the_task_loss_plus_the_scheduled_term_computed_by_hand():
+    def schedule(epoch):
+        return [0.5, 2.0, 1.0][epoch]
+
+    kwargs = {"accumulate_grad_batches": 3, "gradient_clip_val": 0.2, "precision": "64-true"}
+    plain = _RealLoop("onecycle", hand=schedule)
+    w0, _, _ = _loop_fit(plain, plain, **kwargs)
+    inner = _RealLoop("onecycle")
+    w1, _, _ = _loop_fit(CausalRepairModule.wrap(inner, [CounterfactualFairnessTerm(AttributeFlip(0), weight=schedule)]),
+                         inner, **kwargs)
+    assert all(torch.allclose(a, b, rtol=0, atol=1e-12) for a, b in zip(w0, w1))
+    assert not torch.allclose(w1[2], _RealLoop("onecycle").head[1].weight.double(), atol=1e-3)  # it trained
