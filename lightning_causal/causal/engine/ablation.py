@@ -43,6 +43,8 @@ def _check_one(x: Tensor, b: object) -> Tensor:
     # a Python number straight in the input's dtype: through the default float32 a float64 input's
     # baseline 0.7 became 0.699999988 (effects off by ~1e-9, float32 precision in a float64 model)
     b = torch.as_tensor(b, dtype=None if isinstance(b, Tensor) else x.dtype, device=x.device).to(x.dtype)
+    if 0 < b.dim() < x.dim() - 1:  # fewer dimensions than a sample: leading ones, as torch broadcasts ([F] of [N, T, F])
+        b = b.view([1] * (x.dim() - 1 - b.dim()) + list(b.shape))
     if b.dim() == x.dim() - 1:
         b = b.unsqueeze(0)
     if b.dim() == 0:
@@ -64,8 +66,9 @@ def _check_one(x: Tensor, b: object) -> Tensor:
 def check_baselines(xs: tuple[Tensor, ...], baseline: BaselineLike) -> tuple[Tensor, ...]:
     """One baseline per input, each ``[1 or N, ...]`` broadcastable to its input.
 
-    ``baseline`` is a number, a tensor broadcastable to the input (or to one sample), or a tuple
-    with one of those per input. Integer inputs (token ids) need an integer baseline.
+    ``baseline`` is a number, a tensor broadcastable to the input (or to one sample; fewer dimensions
+    are aligned on the last ones, as torch broadcasts: per-feature values ``[F]`` for ``[N, T, F]``),
+    or a tuple with one of those per input. Integer inputs (token ids) need an integer baseline.
 
     Examples:
         >>> import torch
