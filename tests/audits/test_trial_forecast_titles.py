@@ -68,3 +68,10 @@ def test_sobol_maps_of_horizon_0_name_output_0_not_the_output() -> None:
     one = nn.Sequential(nn.Flatten(), nn.Linear(24 * 5, 1))  # one output: still "the output"
     single = SobolAudit(n=64, feature_mask=features, probability=False, target=0, n_bootstrap=0).run(one, Probe(probe.first, probe.labels[:, 0]))
     assert single.meta["outputs"] == 1 and explained_quantity(single.meta) == "the output"
+
+
+def test_class_names_name_the_horizons() -> None:
+    model, probe = _forecaster_probe()
+    result = InputEffectAudit(target=1, ace_values=None, class_names=["t+1", "t+2", "t+3"]).run(model, probe)
+    (_, fig), *_ = map_figures(MapData(probe.first, result.maps, "ie", result.meta), kind="sequence_features_last")
+    assert "explains output 't+2'" in _texts(fig)
