@@ -231,7 +231,9 @@ def dtype_hint(model: nn.Module, inputs: tuple[Any, ...], err: BaseException) ->
         return (f"Argument `inputs` is {x} but the model's parameters are {p}: pass inputs of the model's dtype "
                 f"(`x.to({p})`) or convert the model (`model.to({x})`)")
     integer = sorted({str(x.dtype) for x in inputs if isinstance(x, Tensor) and not x.is_floating_point() and not x.is_complex()})
-    if len(params) == 1 and integer and not given:  # else the caller's generic advice (forward's parameters) misleads
+    # a model with an embedding reads its token ids there: the dtype fault lies elsewhere (a forward argument), not in them
+    reads_ids = any(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in model.modules())
+    if len(params) == 1 and integer and not given and not reads_ids:  # else the caller's generic advice (forward's parameters) misleads
         (p,) = params
         return (f"Argument `inputs` is {integer[0]} (integer: category codes or token ids) but the model's parameters are {p}: "
                 f"cast inside the model's forward (`x.to({p})`) for features, or read token ids with an nn.Embedding")
