@@ -331,8 +331,10 @@ class FairnessAudit(Audit):
         total = float(imp.sum())
         top = imp.topk(min(self.top_k, imp.numel()))
         result.vectors[f"carriers/{layer}"] = imp
-        result.scalars[f"{layer}/top1_carrier_share"] = float(top.values[0]) / total if total > 0 else 0.0
+        # NaN effects (a diverged model) give NaN shares, not a share of 0 that a monitor would take for a value
+        share = lambda v: v / total if total > 0 else (0.0 if total == 0 else math.nan)  # noqa: E731
+        result.scalars[f"{layer}/top1_carrier_share"] = share(float(top.values[0]))
         result.tables[f"top_carriers/{layer}"] = [
-            {"unit": int(u), "carried": float(imp[u]), "mean_effect": float(mean[u]), "share": float(imp[u]) / total if total > 0 else 0.0}
+            {"unit": int(u), "carried": float(imp[u]), "mean_effect": float(mean[u]), "share": share(float(imp[u]))}
             for u in top.indices.tolist()
         ]
