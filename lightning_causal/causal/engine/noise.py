@@ -79,8 +79,9 @@ class GeneratorWatch:
     :func:`noise_scale`, :func:`common_noise`, :func:`warn_separate_noise`).
 
     Examples:
+        >>> layer = nn.Linear(2, 2)  # its initialisation draws; its forward does not
         >>> with GeneratorWatch() as watch:
-        ...     _ = nn.Linear(2, 2)(torch.ones(1, 2))
+        ...     _ = layer(torch.ones(1, 2))
         >>> watch.moved
         False
     """
