@@ -13,7 +13,11 @@ import torch
 from torch import nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
-from lightning_causal.audits.options import first_row_outputs, warn_predicted_class_of_regression
+from lightning_causal.audits.options import (
+    first_row_outputs,
+    regression_labels,
+    warn_predicted_class_of_regression,
+)
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
@@ -203,6 +207,9 @@ class CausalGraphAudit(Audit):
                 f"ablated {ends[1]}), as with NaN weights")
         elif math.isnan(result.scalars["faithfulness"]) and not spreadless:
             fix = "; pass ablation='zero'" if options["ablation"] == "mean" else ""
+            if regression_labels(probe.labels):  # zero ablation moves a regression's mean output by chance: no ratio to read
+                fix = ("; the probe's labels are real-valued (a regression), whose mean output ablating a layer barely moves with "
+                       "either ablation, so read the edges and node effects rather than this ratio")
             result.meta.setdefault("notes", []).append(
                 "faithfulness undefined (NaN): setting every unit of the layers to its ablation value leaves the mean explained "
                 "output unchanged (one explained class and a read-out linear in the last layer cancel the probe means, or the "

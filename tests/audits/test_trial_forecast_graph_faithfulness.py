@@ -48,3 +48,17 @@ def test_a_large_shift_says_nothing() -> None:
     meta = result.graphs["causal_graph"]["meta"]
     assert abs(meta["logit_full"] - meta["logit_empty"]) > 2.5
     assert messages == [] and "notes" not in result.meta
+
+
+def test_a_linear_head_on_a_regression_is_not_sent_to_zero_ablation() -> None:
+    """Behind a linear head the mean-ablated faithfulness is NaN; the note sent a regression to
+    ablation='zero', whose ratio is as meaningless for it (-9.8 on the TCN forecaster)."""
+    model = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1)).double().eval()
+    x = torch.randn(32, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        regression = CausalGraphAudit(["1"], stability_resamples=0).run(model, Probe(x, 1.7 * x[:, 0]))
+        classifier = CausalGraphAudit(["1"], stability_resamples=0).run(model, Probe(x, (x[:, 0] > 0).long()))
+    (note,) = regression.meta["notes"]
+    assert note.startswith("faithfulness undefined (NaN)") and "ablation='zero'" not in note and "a regression" in note
+    assert classifier.meta["notes"][0].endswith("pass ablation='zero'")
