@@ -14,6 +14,7 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.model_helpers import is_overridden
+from lightning.pytorch.utilities.parsing import lightning_getattr, lightning_setattr
 from lightning.pytorch.utilities.signature_utils import is_param_in_hook_signature
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -186,7 +187,8 @@ class CausalRepairModule(LightningModule):
         self.model = model
         self.terms = _check_terms(terms)
         self.task_loss = task_loss
-        self.lr = float(lr)
+        if not isinstance(self, _WrappedRepairModule):  # a wrap's `lr` is the wrapped module's (a property)
+            self.lr = float(lr)
         self._setup_done = False
         self._restored_terms: dict[str, Any] = {}  # term name -> state_dict, from a checkpoint
         self._checkpoint_terms: list[str] = []  # the names of the terms of the fit that saved the checkpoint
@@ -658,6 +660,26 @@ class _WrappedRepairModule(CausalRepairModule):
             if child is None or name.startswith(("_", "lc_")):  # lc_: the causal engine's own site modules
                 raise
             return child
+
+    @property
+    def lr(self) -> Any:
+        """The wrapped module's learning rate: its ``lr`` attribute or ``hparams.lr`` (Lightning's
+        ``lightning_getattr``), so that ``Tuner(trainer).lr_find(wrapped)`` reads and sets the rate its
+        ``configure_optimizers`` uses, as unwrapped. ``AttributeError`` where it has none."""
+        return lightning_getattr(self.model, "lr")
+
+    @lr.setter
+    def lr(self, value: Any) -> None:
+        lightning_setattr(self.model, "lr", value)
+
+    @property
+    def learning_rate(self) -> Any:
+        """The wrapped module's ``learning_rate`` (attribute or hyper-parameter), as :attr:`lr`."""
+        return lightning_getattr(self.model, "learning_rate")
+
+    @learning_rate.setter
+    def learning_rate(self, value: Any) -> None:
+        lightning_setattr(self.model, "learning_rate", value)
 
     @property
     def hparams_initial(self) -> Any:  # type: ignore[override]

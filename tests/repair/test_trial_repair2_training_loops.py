@@ -280,3 +280,39 @@ def test_the_optimised_objective_is_the_task_loss_plus_the_scheduled_term_comput
                          inner, **kwargs)
     assert all(torch.allclose(a, b, rtol=0, atol=1e-12) for a, b in zip(w0, w1))
     assert not torch.allclose(w1[2], _RealLoop("onecycle").head[1].weight.double(), atol=1e-3)  # it trained
+
+
+class _HparamsLr(pl.LightningModule):
+    def __init__(self, lr: float = 1e-5) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        torch.manual_seed(1)
+        self.net = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return F.cross_entropy(self(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+
+def test_lr_find_sets_the_rate_the_wrapped_modules_optimizer_uses():
+    from lightning.pytorch.tuner import Tuner
+
+    inner = _HparamsLr()
+    wrapped = CausalRepairModule.wrap(inner, [CounterfactualFairnessTerm(AttributeFlip(0), weight=1.0)])
+    trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False)
+    found = Tuner(trainer).lr_find(wrapped, DataLoader(_data(256), batch_size=8), num_training=20)
+    # before the fix: the suggestion went to the wrap's own unused `lr` (1e-3 by default) and the wrapped
+    # module kept hparams.lr=1e-5, silently
+    assert found.suggestion() is not None and inner.hparams.lr == found.suggestion() != 1e-5
+    wrapped.lr = 0.25
+    assert inner.hparams.lr == 0.25 and wrapped.lr == 0.25
+    assert inner.configure_optimizers().param_groups[0]["lr"] == 0.25
+    with pytest.raises(AttributeError):
+        CausalRepairModule.wrap(_DictStep(), []).lr  # noqa: B018 - a module without a rate: none on the wrap either
