@@ -202,8 +202,9 @@ class CommonNoise:
     all of them (noise drawn in shapes that follow the batch, in the same order in every pass).
 
     ``base`` is drawn from the global CPU generator (in :func:`~.state.audit_mode`, which restores
-    it): the caller's RNG state chooses the draw. Seeds are set on the CPU generator and on the
-    CUDA ``devices`` only (:func:`model_devices`), the ones the caller's state is restored for.
+    it): the caller's RNG state chooses the draw. Seeds are set on the CPU generator, on the CUDA
+    ``devices`` only (:func:`model_devices`, the ones the caller's state is restored for), and on
+    NumPy's and ``random``'s generators (restored there too).
 
     Examples:
         >>> class Noisy(nn.Module):
@@ -224,11 +225,20 @@ class CommonNoise:
         self.base = int(torch.randint(0, 2**62, (1,)))
 
     def seed(self, block: int, stream: int = 0) -> None:
-        """Set the generators to the seed of sample block ``block`` (in noise stream ``stream``)."""
+        """Set the generators to the seed of sample block ``block`` (in noise stream ``stream``): torch's
+        CPU one and those of the CUDA ``devices``, NumPy's and ``random``'s (a model may draw from any
+        of them, :func:`generator_states`)."""
         seed = self.base + stream * self.count + block
         torch.default_generator.manual_seed(seed)
         for d in self.devices:
             torch.cuda.default_generators[d].manual_seed(seed)
+        random.seed(seed)
+        try:
+            import numpy as np
+
+            np.random.seed(seed % 2**32)
+        except ImportError:  # pragma: no cover - numpy is a dependency
+            pass
 
     def samples(self, block: int, device: torch.device) -> Tensor:
         """The sample indices of block ``block``."""
