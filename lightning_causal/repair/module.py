@@ -662,6 +662,16 @@ class _WrappedRepairModule(CausalRepairModule):
             return child
 
     @property
+    def example_input_array(self) -> Any:
+        """The wrapped module's ``example_input_array`` (the wrap's ``forward`` is its): the model summary's
+        sizes and TensorBoard's ``log_graph=True`` work as unwrapped."""
+        return self.model.example_input_array
+
+    @example_input_array.setter
+    def example_input_array(self, example: Any) -> None:
+        self.model.example_input_array = example
+
+    @property
     def lr(self) -> Any:
         """The wrapped module's learning rate: its ``lr`` attribute or ``hparams.lr`` (Lightning's
         ``lightning_getattr``), so that ``Tuner(trainer).lr_find(wrapped)`` reads and sets the rate its

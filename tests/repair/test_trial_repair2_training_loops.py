@@ -316,3 +316,26 @@ def test_lr_find_sets_the_rate_the_wrapped_modules_optimizer_uses():
     assert inner.configure_optimizers().param_groups[0]["lr"] == 0.25
     with pytest.raises(AttributeError):
         CausalRepairModule.wrap(_DictStep(), []).lr  # noqa: B018 - a module without a rate: none on the wrap either
+
+
+def test_the_wrapped_modules_example_input_array_reaches_the_summary_and_the_tensorboard_graph(tmp_path):
+    from lightning.pytorch.loggers import TensorBoardLogger
+    from lightning.pytorch.utilities.model_summary import ModelSummary
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    inner = _Backbone()
+    inner.example_input_array = torch.zeros(2, 4)
+    wrapped = CausalRepairModule.wrap(inner, [CounterfactualFairnessTerm(AttributeFlip(0), weight=1.0)])
+    # before the fix: None, so no sizes in the summary and no graph in TensorBoard (only a warning)
+    assert wrapped.example_input_array is inner.example_input_array
+    summary = ModelSummary(wrapped, max_depth=1)
+    assert summary.in_sizes == [[2, 4]] and summary.out_sizes == [[2, 2]]
+    logger = TensorBoardLogger(tmp_path, name="", version="", log_graph=True)
+    trainer = pl.Trainer(max_epochs=1, logger=logger, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False)
+    trainer.fit(wrapped, DataLoader(_data(16), batch_size=8))
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    assert events.Tags()["graph"]
+    wrapped.example_input_array = torch.ones(3, 4)
+    assert inner.example_input_array.shape == (3, 4)
