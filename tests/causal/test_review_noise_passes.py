@@ -1,6 +1,7 @@
 """Review of 1f26650: every estimator call ran a detection pass of 8 probe samples (does a global
 generator move?) before its clean pass, which already answers that. input_effects,
-interventional_expectations, layer_causal_map, causal_graph and graph_faithfulness now watch the
+interventional_expectations (and input_effects at an input_layer), layer_causal_map, causal_graph and
+graph_faithfulness now watch the
 generators over their clean pass (noise.GeneratorWatch): a deterministic model costs no pass of
 its own, and a model that draws is still found (common random numbers, or the warning)."""
 
@@ -72,6 +73,31 @@ def test_a_deterministic_model_costs_no_detection_pass(name):
 def test_a_model_that_draws_is_still_found(name):
     with pytest.warns(UserWarning, match="The model draws random numbers in eval mode"):
         CALLS[name](_mlp(drop=True))
+
+
+class Tokens(nn.Module):
+    def __init__(self, drop: bool) -> None:
+        super().__init__()
+        self.drop, self.emb, self.out = drop, nn.Embedding(7, 4), nn.Linear(4, 2)
+
+    def forward(self, ids):
+        h = self.emb(ids)
+        h = nn.functional.dropout(h, 0.3, training=True) if self.drop else h
+        return self.out(h.mean(1))
+
+
+@pytest.mark.parametrize("drop", [False, True], ids=["deterministic", "draws"])
+def test_effects_at_an_embedding_layer_detect_noise_in_their_clean_pass(drop):
+    torch.manual_seed(0)
+    model, ids = Tokens(drop).eval(), torch.randint(1, 7, (N, 5), generator=torch.Generator().manual_seed(2))
+    rows: list[int] = []
+    model.register_forward_pre_hook(lambda _m, inp: rows.append(inp[0].shape[0]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        input_effects(model, ids, input_layer="emb", target=0, max_batch_size=4096)
+    noted = any("The model draws random numbers in eval mode" in str(w.message) for w in caught)
+    # no 8-sample pass either way: the clean pass shows the draw (then two passes of the probe compare outputs)
+    assert noted == drop and DRAW_SAMPLES not in rows
 
 
 def test_common_noise_still_gives_an_input_the_model_ignores_no_effect():

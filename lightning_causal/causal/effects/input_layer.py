@@ -35,7 +35,7 @@ from lightning_causal.causal.engine.interventions import (
     replace_output,
     resolve_module,
 )
-from lightning_causal.causal.engine.noise import common_noise
+from lightning_causal.causal.engine.noise import GeneratorWatch, common_noise
 from lightning_causal.causal.engine.state import audit_mode, gather_target, resolve_target
 from lightning_causal.causal.engine.token_ids import (
     check_token_baselines,
@@ -166,7 +166,8 @@ def input_layer_effects(
         seen: list[Tensor | None] = []
         pre = module.register_forward_pre_hook(lambda _m, a, kw: seen.append(_first_tensor(a, kw)), with_kwargs=True)
         try:
-            with capture(forward.model, [layer]) as acts, embedding_readers(forward.model, (x,)) as readers:
+            with capture(forward.model, [layer]) as acts, embedding_readers(forward.model, (x,)) as readers, \
+                    GeneratorWatch() as clean_pass:  # whether the model draws from a global generator: no pass of its own
                 out = forward(x)
         finally:
             pre.remove()
@@ -178,7 +179,7 @@ def input_layer_effects(
         m = mask.view(*mask.shape, *[1] * (h.dim() - x.dim()))
         changed = _changed(h, m, ref, num_groups, padding_positions(x, forward_args, model=forward.model))
         rows = max(1, rows_per_pass(forward.model, (x,), max_batch_size, forward=forward))
-        noise = common_noise(forward, forward.model, (x,), rows)  # None unless the model draws noise
+        noise = common_noise(forward, forward.model, (x,), rows, drew=clean_pass.moved)  # None unless the model draws noise
         if noise is not None:  # the clean outputs of the blocks' seeds (the patch hook is not on yet)
             out = noise.clean(lambda s: forward(x[s], rows=s), x.device)
             tidx = resolve_target(out, target)
