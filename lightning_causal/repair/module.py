@@ -468,13 +468,18 @@ class CausalRepairModule(LightningModule):
     @override
     @_eager_step
     def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        """Logs ``val_loss`` and ``val_acc`` (Lightning suffixes them with ``/dataloader_idx_<i>`` when
-        there are several validation dataloaders)."""
+        """Logs ``val_loss`` and, for class logits ``[N, C]`` (``C >= 2``) with class-index labels ``[N]``,
+        ``val_acc`` (Lightning suffixes them with ``/dataloader_idx_<i>`` when there are several validation
+        dataloaders). A single output (a binary logit, a probability, a regression) or soft labels ``[N, C]``
+        log ``val_loss`` only: an argmax over one column, or against soft labels, is no accuracy."""
         x, y, args = self.unpack(batch)
         if y is None:
             return
         out = self.model_outputs(x, args)
-        self.log_dict({"val_loss": self.task_loss(out, y), "val_acc": (out.argmax(1) == y).float().mean()}, batch_size=num_rows(x))
+        logs = {"val_loss": self.task_loss(out, y)}
+        if out.dim() == 2 and out.shape[1] >= 2 and y.dim() == 1 and not y.is_floating_point():
+            logs["val_acc"] = (out.argmax(1) == y).float().mean()
+        self.log_dict(logs, batch_size=num_rows(x))
 
     @override
     @_eager_step

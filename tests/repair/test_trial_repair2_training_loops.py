@@ -339,3 +339,40 @@ def test_the_wrapped_modules_example_input_array_reaches_the_summary_and_the_ten
     assert events.Tags()["graph"]
     wrapped.example_input_array = torch.ones(3, 4)
     assert inner.example_input_array.shape == (3, 4)
+
+
+class _OneLogit(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 1)
+        with torch.no_grad():  # a perfect classifier of y = (x1 > 0)
+            self.lin.weight.copy_(torch.tensor([[0.0, 10.0, 0.0, 0.0]]))
+            self.lin.bias.zero_()
+
+    def forward(self, x):
+        return self.lin(x)
+
+
+def _validate(module, y_of):
+    x = _data(64).tensors[0]
+    trainer = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    return trainer.validate(module, DataLoader(TensorDataset(x, y_of(x)), batch_size=16), verbose=False)[0]
+
+
+def test_val_acc_is_logged_for_class_logits_only_never_as_a_wrong_number():
+    def bce(out, y):
+        return F.binary_cross_entropy_with_logits(out.squeeze(1), y.float())
+
+    binary = _validate(CausalRepairModule(_OneLogit(), [], task_loss=bce), lambda x: (x[:, 1] > 0).long())
+    # before the fix: val_acc 0.47 (the argmax of one column is always class 0) for a model right on every row
+    assert "val_acc" not in binary and binary["val_loss"] < 0.1
+
+    def mse(out, y):
+        return F.mse_loss(out.squeeze(1), y)
+
+    assert set(_validate(CausalRepairModule(_OneLogit(), [], task_loss=mse), lambda x: 3 * x[:, 1])) == {"val_loss"}
+    torch.manual_seed(0)
+    net = nn.Linear(4, 2)
+    two = _validate(CausalRepairModule(net, []), lambda x: (x[:, 1] > 0).long())
+    x = _data(64).tensors[0]
+    assert two["val_acc"] == pytest.approx(float((net(x).argmax(1) == (x[:, 1] > 0).long()).float().mean()))
