@@ -54,8 +54,13 @@ class RepairTerm(ABC):
 
     def weight_at(self, epoch: int) -> float:
         """The term's weight at ``epoch``."""
-        w = self.weight(epoch) if callable(self.weight) else self.weight
-        w = float(w)
+        value = self.weight(epoch) if callable(self.weight) else self.weight
+        try:
+            w = float(value)
+        except (TypeError, ValueError) as err:  # e.g. None from a schedule `{0: 0.0, 5: 1.0}.get(epoch)`
+            raise ValueError(
+                f"Expected the weight of term `{self.name}` at epoch {epoch} to be a finite number >= 0 but its schedule "
+                f"returned {value!r}; the callable must give a number for every epoch") from err
         if not math.isfinite(w) or w < 0:
             raise ValueError(f"Expected the weight of term `{self.name}` at epoch {epoch} to be finite and >= 0 but got {w}")
         return w
