@@ -214,7 +214,8 @@ class CausalRepairModule(LightningModule):
         as the model. The wrapped module's parameters are the ones updated: save or reuse it as
         before. Its hooks run as unwrapped (epoch and batch hooks, ``on_before_optimizer_step``,
         ``configure_gradient_clipping``, ``optimizer_step``, ``lr_scheduler_step``, ``on_save_checkpoint``/
-        ``on_load_checkpoint``, ``setup``/``teardown``: :data:`~lightning_causal.repair.module.DELEGATED_HOOKS`);
+        ``on_load_checkpoint``, ``setup``/``teardown``, ``configure_model``, ``configure_callbacks``:
+        :data:`~lightning_causal.repair.module.DELEGATED_HOOKS`);
         its dataloader and batch-transfer hooks are not called (a warning names those it defines:
         :data:`~lightning_causal.repair.module.UNDELEGATED_HOOKS`). A
         :class:`~lightning_causal.callbacks.CausalAuditCallback` explains the wrapped module, so
@@ -781,7 +782,8 @@ class _WrappedRepairModule(CausalRepairModule):
 #: are the wrapped module's business: its ``configure_optimizers`` and ``training_step``).
 WRAP_OPTIONS = ("unpack_batch", "output")
 #: The wrapped module's hooks that a ``wrap()`` fit calls (its training loop's behaviour: epoch and batch
-#: hooks, gradient clipping, scheduler steps, checkpoint hooks, ``setup``/``teardown``).
+#: hooks, gradient clipping, scheduler steps, checkpoint hooks, ``setup``/``teardown``, the layers it builds in
+#: ``configure_model`` and the callbacks it returns from ``configure_callbacks``).
 DELEGATED_HOOKS = (
     "setup", "teardown", "on_fit_start", "on_fit_end", "on_train_start", "on_train_end",
     "on_train_epoch_start", "on_train_epoch_end", "on_train_batch_start", "on_train_batch_end",
@@ -791,7 +793,8 @@ DELEGATED_HOOKS = (
     "on_predict_start", "on_predict_end", "on_predict_epoch_start", "on_predict_epoch_end",
     "on_predict_batch_start", "on_predict_batch_end", "on_before_zero_grad", "on_before_backward",
     "on_after_backward", "on_before_optimizer_step", "configure_gradient_clipping", "lr_scheduler_step",
-    "optimizer_step", "optimizer_zero_grad", "on_save_checkpoint", "on_load_checkpoint",
+    "optimizer_step", "optimizer_zero_grad", "on_save_checkpoint", "on_load_checkpoint", "configure_model",
+    "configure_callbacks",
 )
 #: The wrapped module's hooks a ``wrap()`` fit does not call (a datamodule may define the batch-transfer
 #: hooks, which the wrapper would hide); a module defining one is warned about at ``wrap()``.
@@ -799,7 +802,7 @@ UNDELEGATED_HOOKS = (
     "on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer", "train_dataloader",
     "val_dataloader", "test_dataloader", "predict_dataloader", "prepare_data", "backward",
     "on_validation_model_eval", "on_validation_model_train", "on_test_model_eval", "on_test_model_train",
-    "on_predict_model_eval", "configure_callbacks", "configure_model",
+    "on_predict_model_eval",
 )
 #: Hooks where the repair module does its own work (set up the terms, checkpoint their state) before the wrapped module's.
 _OWN_FIRST = ("on_train_start", "on_save_checkpoint", "on_load_checkpoint")

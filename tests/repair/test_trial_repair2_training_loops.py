@@ -376,3 +376,56 @@ def test_val_acc_is_logged_for_class_logits_only_never_as_a_wrong_number():
     two = _validate(CausalRepairModule(net, []), lambda x: (x[:, 1] > 0).long())
     x = _data(64).tensors[0]
     assert two["val_acc"] == pytest.approx(float((net(x).argmax(1) == (x[:, 1] > 0).long()).float().mean()))
+
+
+class _Calls(pl.Callback):
+    def __init__(self) -> None:
+        self.epochs = 0
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.epochs += 1
+
+
+class _BuiltLate(pl.LightningModule):
+    """Builds its layers in `configure_model` and returns a callback from `configure_callbacks`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = None
+        self.calls = _Calls()
+
+    def configure_model(self):
+        if self.net is None:
+            torch.manual_seed(1)
+            self.net = nn.Linear(4, 2)
+
+    def configure_callbacks(self):
+        return [self.calls]
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return F.cross_entropy(self(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_configure_model_and_configure_callbacks_run_wrapped_as_unwrapped():
+    import warnings
+
+    weights = []
+    for wrap in (False, True):
+        inner = _BuiltLate()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # before the fix: a warning that neither hook is called
+            module = CausalRepairModule.wrap(inner, [CounterfactualFairnessTerm(AttributeFlip(0), weight=0.0)]) if wrap else inner
+        trainer = pl.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False)
+        # before the fix: "optimizer got an empty parameter list" (configure_model not called)
+        trainer.fit(module, DataLoader(_data(), batch_size=8))
+        assert inner.calls.epochs == 2 and inner.calls in trainer.callbacks
+        weights.append([p.detach().clone() for p in inner.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*weights))
