@@ -225,6 +225,20 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
     return head if head is not None else batches[0]
 
 
+def _items_are_samples(dataset: Dataset, indices: list[int] | None) -> bool:
+    """Whether the items of a loader without auto-collation are single samples, not batches: the rows
+    of a ``TensorDataset``, or items holding a 0-dim tensor (a sample's label; a batch's labels have a
+    first dimension of samples)."""
+    if isinstance(dataset, TensorDataset):
+        return True
+    try:
+        item = dataset[indices[0] if indices else 0]
+    except (IndexError, KeyError, TypeError):  # an empty dataset: the batches' path says so
+        return False
+    values = item.values() if isinstance(item, Mapping) else item if isinstance(item, (tuple, list)) else (item,)
+    return any(isinstance(v, Tensor) and v.dim() == 0 for v in values)
+
+
 def _read(source: Any, size: int, loader_order: bool = False) -> Any:
     if isinstance(source, (list, tuple)) and source and all(isinstance(s, DataLoader) for s in source):
         source = source[0]
@@ -233,6 +247,8 @@ def _read(source: Any, size: int, loader_order: bool = False) -> Any:
     if isinstance(source, DataLoader):
         indices = None if isinstance(source.dataset, IterableDataset) else _sampler_indices(source, size, loader_order)
         if source.batch_size is None and source.batch_sampler is None and not isinstance(source.dataset, IterableDataset):
+            if _items_are_samples(source.dataset, indices):  # no auto-collation of single samples: stacked here
+                return _from_dataset(source.dataset, size, None, indices)
             return _from_batches(source.dataset, size, source.collate_fn, indices)  # no auto-collation: items are batches
         return _from_dataset(source.dataset, size, source.collate_fn, indices)
     if isinstance(source, Dataset) or _is_sample_list(source):
@@ -257,7 +273,8 @@ def read_samples(source: Any, size: int, *, loader_order: bool = False) -> Any:
     new iterator of the loader would draw them now (a ``DistributedSampler``: ``size`` drawn by a
     private seeded generator from the whole dataset, the same on every rank). A loader without
     auto-collation (``batch_size=None``, a dataset whose items are batches) is read item by item, in
-    its order, until the items hold ``size`` samples; they are joined along the samples.
+    its order, until the items hold ``size`` samples; they are joined along the samples (items that
+    are single samples, the rows of a ``TensorDataset`` or items holding a 0-dim label, are stacked).
 
     Raises:
         MisconfigurationException: ``size`` not a positive int, an iterable dataset, or a source of
