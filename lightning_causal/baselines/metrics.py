@@ -34,7 +34,7 @@ from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import broadcast_groups, flat_mask, group_counts
-from lightning_causal.causal.engine.noise import common_noise
+from lightning_causal.causal.engine.noise import GeneratorWatch, common_noise
 from lightning_causal.causal.engine.ranking import rank_positions, spearman
 from lightning_causal.causal.engine.state import (
     audit_mode,
@@ -143,7 +143,8 @@ def perturbation_curve(
     b = b.expand(inputs.shape).reshape(n, -1) if b.dim() else b
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
     with audit_mode(forward.model):
-        clean = forward(inputs)
+        with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator: no pass of its own
+            clean = forward(inputs)
         if score == "softmax" and (clean.dim() != 2 or clean.shape[1] < 2):
             raise ValueError(
                 f"Expected argument `score='softmax'` only for a model with several outputs [N, C >= 2] but its output is "
@@ -164,7 +165,8 @@ def perturbation_curve(
             return _score(forward(xi, rows=smp), tidx[smp], score)
 
         rows = rows_per_pass(forward.model, (inputs,), max_batch_size, forward=forward)
-        noise = common_noise(forward, forward.model, (inputs,), rows)  # every point of a sample's curve: one noise
+        # every point of a sample's curve: one noise
+        noise = common_noise(forward, forward.model, (inputs,), rows, drew=clean_pass.moved)
         if noise is None:
             curves = map_rows(n * (s + 1), rows, evaluate, inputs.device).view(s + 1, n).T
         else:  # a model that draws noise in eval mode: common random numbers along each curve

@@ -1,7 +1,7 @@
 """Review of 1f26650: every estimator call ran a detection pass of 8 probe samples (does a global
 generator move?) before its clean pass, which already answers that. input_effects,
-interventional_expectations (and input_effects at an input_layer), layer_causal_map, causal_graph and
-graph_faithfulness now watch the
+interventional_expectations (and input_effects at an input_layer), layer_causal_map, causal_graph,
+graph_faithfulness and the deletion/insertion curves now watch the
 generators over their clean pass (noise.GeneratorWatch): a deterministic model costs no pass of
 its own, and a model that draws is still found (common random numbers, or the warning)."""
 
@@ -48,6 +48,14 @@ def _graph(m):
     return causal_graph(m, X, ["fc1", "fc2"], top_k=2, target=0, max_batch_size=4096)
 
 
+def _curve(m):
+    from lightning_causal.baselines.metrics import perturbation_curve
+    from lightning_causal.causal import column_mask
+
+    scores = torch.arange(4, dtype=torch.float64).expand(N, 4)
+    return perturbation_curve(m, X, column_mask(4), scores, target=0, score="raw", max_batch_size=4096)
+
+
 CALLS = {
     "input_effects": lambda m: input_effects(m, X, target=0, max_batch_size=4096),
     "interventional_expectations": lambda m: interventional_expectations(m, X, values=torch.tensor([0.0, 1.0]), target=0,
@@ -55,6 +63,7 @@ CALLS = {
     "layer_causal_map": lambda m: layer_causal_map(m, X, max_batch_size=4096),
     "causal_graph": _graph,
     "graph_faithfulness": lambda m: graph_faithfulness(m, X, _graph(m), target=0, max_batch_size=4096),
+    "perturbation_curve": _curve,
 }
 
 
