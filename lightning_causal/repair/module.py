@@ -220,7 +220,8 @@ class CausalRepairModule(LightningModule):
         :data:`~lightning_causal.repair.module.UNDELEGATED_HOOKS`). A
         :class:`~lightning_causal.callbacks.CausalAuditCallback` explains the wrapped module, so
         audits use its own layer names and log the same tags as before wrapping; its submodules are attributes
-        of the wrap (``wrapped.backbone``, for callbacks such as Lightning's ``BackboneFinetuning``). A
+        of the wrap (``wrapped.backbone``, for callbacks such as Lightning's ``BackboneFinetuning``), and so are
+        the methods and properties its class adds to ``LightningModule``. A
         ``training_step`` returning ``None`` skips the batch; a dict's ``"loss"`` is the task loss, and its
         other keys (e.g. predictions) reach its ``on_train_batch_end(outputs, ...)`` and the callbacks' as
         unwrapped, with ``outputs["loss"]`` the total (task loss and weighted terms) that is optimised.
@@ -654,18 +655,24 @@ class _WrappedRepairModule(CausalRepairModule):
         self._log_hyperparams = lightning_module._log_hyperparams  # the loggers get its hyper-parameters, as unwrapped
 
     def __getattr__(self, name: str) -> Any:
-        """The wrapped module's own submodules as attributes of the wrap (``pl_module.backbone``): callbacks
-        that reach into the LightningModule, e.g. Lightning's ``BackboneFinetuning`` (freezes and unfreezes
-        ``pl_module.backbone``), act on the wrapped module's layers as unwrapped. Other attributes are not
-        forwarded (tensors would be counted twice by code that walks the modules)."""
+        """The wrapped module's own submodules (``pl_module.backbone``) and the methods and properties its
+        class adds to ``LightningModule`` (``pl_module.sample(...)``) as attributes of the wrap: callbacks that
+        reach into the LightningModule, e.g. Lightning's ``BackboneFinetuning`` (freezes and unfreezes
+        ``pl_module.backbone``), act on the wrapped module as unwrapped. Its plain instance attributes
+        (tensors, numbers, ``hparams``) are not forwarded (tensors would be counted twice by code that walks
+        the modules), nor private names."""
         try:
             return super().__getattr__(name)
         except AttributeError:
             inner = self.__dict__.get("_modules", {}).get("model")
-            child = inner.__dict__.get("_modules", {}).get(name) if isinstance(inner, nn.Module) else None
-            if child is None or name.startswith(("_", "lc_")):  # lc_: the causal engine's own site modules
+            if not isinstance(inner, nn.Module) or name.startswith(("_", "lc_")):  # lc_: the causal engine's site modules
                 raise
-            return child
+            child = inner.__dict__.get("_modules", {}).get(name)
+            if child is not None:
+                return child
+            if hasattr(type(inner), name) and not hasattr(LightningModule, name):  # its class's methods and properties
+                return getattr(inner, name)
+            raise
 
     @property
     def example_input_array(self) -> Any:

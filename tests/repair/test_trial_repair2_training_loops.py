@@ -429,3 +429,22 @@ def test_configure_model_and_configure_callbacks_run_wrapped_as_unwrapped():
         assert inner.calls.epochs == 2 and inner.calls in trainer.callbacks
         weights.append([p.detach().clone() for p in inner.parameters()])
     assert all(torch.equal(a, b) for a, b in zip(*weights))
+
+
+class _WithMethod(_Backbone):
+    @property
+    def width(self) -> int:
+        return self.head.in_features
+
+    def sample(self, n: int):
+        return self(torch.zeros(n, 4)).argmax(1)
+
+
+def test_a_callback_calling_the_wrapped_modules_own_methods_works_as_unwrapped():
+    inner = _WithMethod()
+    wrapped = CausalRepairModule.wrap(inner, [])
+    # before the fix: AttributeError "'_WrappedRepairModule' object has no attribute 'sample'"
+    assert wrapped.width == 8 and torch.equal(wrapped.sample(3), inner.sample(3))
+    assert wrapped.training_step.__self__ is wrapped  # LightningModule's own names stay the wrap's
+    with pytest.raises(AttributeError):
+        wrapped._private  # noqa: B018
