@@ -1,7 +1,7 @@
 """Review of 1f26650: every estimator call ran a detection pass of 8 probe samples (does a global
 generator move?) before its clean pass, which already answers that. input_effects,
 interventional_expectations (and input_effects at an input_layer), layer_causal_map, causal_graph,
-graph_faithfulness and the deletion/insertion curves now watch the
+graph_faithfulness, the deletion/insertion curves and counterfactual_fairness_gap now watch the
 generators over their clean pass (noise.GeneratorWatch): a deterministic model costs no pass of
 its own, and a model that draws is still found (common random numbers, or the warning)."""
 
@@ -14,7 +14,9 @@ import torch
 from torch import nn
 
 from lightning_causal.causal import (
+    AttributeFlip,
     causal_graph,
+    counterfactual_fairness_gap,
     graph_faithfulness,
     input_effects,
     interventional_expectations,
@@ -42,6 +44,7 @@ def _mlp(drop: bool = False) -> nn.Module:
 
 
 X = torch.randn(N, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+XA = torch.cat([(X[:, :1] > 0).double(), X[:, 1:]], 1)  # column 0 a binary sensitive attribute
 
 
 def _graph(m):
@@ -64,6 +67,7 @@ CALLS = {
     "causal_graph": _graph,
     "graph_faithfulness": lambda m: graph_faithfulness(m, X, _graph(m), target=0, max_batch_size=4096),
     "perturbation_curve": _curve,
+    "counterfactual_fairness_gap": lambda m: counterfactual_fairness_gap(m, XA, AttributeFlip(0), target=0, max_batch_size=4096),
 }
 
 

@@ -29,6 +29,7 @@ from lightning_causal.causal.engine.interventions import (
     resolve_module,
 )
 from lightning_causal.causal.engine.noise import (
+    GeneratorWatch,
     common_noise,
     warn_separate_noise,
 )
@@ -184,13 +185,14 @@ def counterfactual_fairness_gap(
     with audit_mode(forward.model):
         if idx.numel():
             check_counterfactual_ids(cf, x_cf[idx], token_readers(forward, x))
+        with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator: no pass of its own
+            p = _probabilities(forward, x, torch.arange(n, device=x.device), max_batch_size)
         noise = common_noise(forward, forward.model, (x,),
-                             lambda: rows_per_pass(forward.model, (x,), max_batch_size, forward=forward))
+                             lambda: rows_per_pass(forward.model, (x,), max_batch_size, forward=forward), drew=clean_pass.moved)
         if noise is not None:  # a sample and its counterfactual draw one noise
             p = noise.clean(lambda s: probabilities(forward(x[s], rows=s)), x.device)
             p_cf = torch.where(changed.view(-1, 1), noise.rows(1, lambda _, s: probabilities(forward(x_cf[s], rows=s)), x.device)[0], p)
         else:
-            p = _probabilities(forward, x, torch.arange(n, device=x.device), max_batch_size)
             p_cf = p.clone()
             if idx.numel():
                 p_cf[idx] = _probabilities(forward, x_cf[idx], idx, max_batch_size)
