@@ -1,7 +1,7 @@
 """Review of 1f26650: every estimator call ran a detection pass of 8 probe samples (does a global
 generator move?) before its clean pass, which already answers that. input_effects,
 interventional_expectations (and input_effects at an input_layer), layer_causal_map, causal_graph,
-graph_faithfulness, the deletion/insertion curves and counterfactual_fairness_gap now watch the
+graph_faithfulness, the deletion/insertion curves, counterfactual_fairness_gap and trigger_effect now watch the
 generators over their clean pass (noise.GeneratorWatch): a deterministic model costs no pass of
 its own, and a model that draws is still found (common random numbers, or the warning)."""
 
@@ -22,6 +22,7 @@ from lightning_causal.causal import (
     interventional_expectations,
     layer_causal_map,
 )
+from lightning_causal.causal.backdoor.triggers import Trigger, trigger_effect
 from lightning_causal.causal.engine.noise import DRAW_SAMPLES
 
 N = 20  # more than DRAW_SAMPLES: a detection pass is the only pass of DRAW_SAMPLES rows
@@ -68,6 +69,7 @@ CALLS = {
     "graph_faithfulness": lambda m: graph_faithfulness(m, X, _graph(m), target=0, max_batch_size=4096),
     "perturbation_curve": _curve,
     "counterfactual_fairness_gap": lambda m: counterfactual_fairness_gap(m, XA, AttributeFlip(0), target=0, max_batch_size=4096),
+    "trigger_effect": lambda m: trigger_effect(m, X, Trigger(torch.tensor([1.0, 0.0, 0.0, 0.0]), 2.0, 1), max_batch_size=4096),
 }
 
 

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.batching import check_max_batch_size, map_rows, rows_per_pass
 from lightning_causal.causal.engine.checks import check_class_labels
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
-from lightning_causal.causal.engine.noise import common_noise
+from lightning_causal.causal.engine.noise import GeneratorWatch, common_noise
 from lightning_causal.causal.engine.state import audit_mode
 
 __all__ = ["Trigger", "attack_success_rate", "trigger_effect"]
@@ -203,13 +203,14 @@ def trigger_effect(
     fwd = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
     rows = torch.arange(2 * n, device=x.device) % n  # clean rows, then their triggered copies
     with audit_mode(model):
+        with GeneratorWatch() as passes:  # whether the model draws from a global generator: no pass of its own
+            both = _logits(model, torch.cat([x, trigger.apply(x)]), check_max_batch_size(max_batch_size), _RowsOf(fwd, rows))
         # common random numbers for a model that draws noise: a sample and its triggered copy draw one noise
-        noise = common_noise(fwd, model, (x,), lambda: rows_per_pass(model, (x,), check_max_batch_size(max_batch_size), forward=fwd))
+        noise = common_noise(fwd, model, (x,), lambda: rows_per_pass(model, (x,), check_max_batch_size(max_batch_size), forward=fwd),
+                             drew=passes.moved)
         if noise is not None:
             stamped = trigger.apply(x)
             clean = noise.clean(lambda s: fwd(x[s], rows=s), x.device)
             both = _class_logits(torch.cat([clean, noise.rows(1, lambda _, s: fwd(stamped[s], rows=s), x.device)[0]]))
-        else:
-            both = _logits(model, torch.cat([x, trigger.apply(x)]), check_max_batch_size(max_batch_size), _RowsOf(fwd, rows))
     _check_target(trigger, both.shape[1])
     return both[n:, trigger.target] - both[:n, trigger.target]
