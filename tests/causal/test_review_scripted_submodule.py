@@ -43,3 +43,14 @@ def test_the_default_layers_of_the_map_leave_out_the_scripted_part() -> None:
         warnings.simplefilter("ignore")
         result = layer_causal_map(model, X)
     assert result.layers == ["1", "3"]
+
+
+def test_full_passes_and_the_hook_split_beside_a_scripted_submodule_match_brute_force() -> None:
+    """use_suffix=False (full passes) crashed in the hook split's call recording, which hooked the scripted
+    submodule too; the recording now passes it by."""
+    eager, model = _models()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        auto = unit_effects(model, X, "1", target=0)
+        full = unit_effects(model, X, "1", target=0, use_suffix=False)
+    assert torch.allclose(full, auto, atol=1e-12, rtol=0)

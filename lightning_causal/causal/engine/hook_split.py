@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
@@ -97,6 +98,8 @@ def _hooks(model: nn.Module, layer: nn.Module, rec: CallRecord, keep: Callable[[
 
     try:
         for name, module in model.named_modules():
+            if isinstance(module, torch.jit.ScriptModule):  # takes no hooks; its calls are seen from its eager parent
+                continue
             handles.append(module.register_forward_pre_hook(pre(name)))
             handles.append(module.register_forward_hook(post))
         yield
