@@ -11,6 +11,7 @@ as a circuit (:mod:`~lightning_causal.causal.structure.faithfulness`).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -109,6 +110,19 @@ def _select_nodes(e: Tensor, tidx: Tensor, rule: _Rule) -> tuple[list[int], dict
     stats = {"effect": overall, "importance": e.abs().mean(-1), "class": torch.as_tensor(classes, device=best.device)[best],
              "class_effect": mean, "se": se, "z": z, "p_value": p, "share": share}
     return order[: rule.top_k] if rule.top_k is not None else order, stats
+
+
+def _warn_single_sample_classes(tidx: Tensor) -> None:
+    """Warn when every explained class has one sample of the probe (and the probe more than one): the node
+    test is per class, a paired z-test has no standard error from one sample, so no unit can pass it and
+    the graph comes out empty whatever the model does."""
+    _, counts = torch.unique(tidx.flatten(), return_counts=True)
+    if tidx.numel() > 1 and int(counts.max()) < 2:
+        warnings.warn(
+            f"Each of the {counts.numel()} explained classes has one sample of the probe of {tidx.numel()}: the node test is "
+            "a paired z-test per explained class, which one sample cannot pass (no standard error), so the graph has no "
+            "nodes. Use a larger probe (several samples per class) or one explained class for all samples "
+            "(`target=k`)", UserWarning, stacklevel=3)
 
 
 def _round_off(d: Tensor, tol: float) -> Tensor:
@@ -305,6 +319,7 @@ def causal_graph(
             layouts = unit_layouts(forward, xs, layers, dims, heads)
             ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size, layouts=layouts)
         warn_separate_noise(forward, xs, "causal_graph", drew=clean_pass.moved)
+        _warn_single_sample_classes(ctx.tidx)
         nodes: dict[str, list[int]] = {}
         node_stats: dict[str, dict[str, Tensor]] = {}
         blocks: dict[str, list[tuple]] = {}
