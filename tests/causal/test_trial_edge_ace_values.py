@@ -8,14 +8,11 @@ import torch
 from torch import nn
 
 from lightning_causal.causal import average_causal_effect, interventional_expectations
+from tests.helpers.models import hand_linear
 
 
 def _linear() -> nn.Linear:
-    model = nn.Linear(3, 1).double()
-    with torch.no_grad():
-        model.weight.copy_(torch.tensor([[1.0, -2.0, 0.5]], dtype=torch.float64))
-        model.bias.fill_(0.3)
-    return model
+    return hand_linear([1.0, -2.0, 0.5], bias=0.3).double()  # f(x) = x0 - 2 x1 + 0.5 x2 + 0.3 (exact in float32)
 
 
 @pytest.mark.parametrize("values", [torch.tensor([1.0]), torch.tensor([[1.0], [2.0], [3.0]])], ids=["[1]", "[G, 1]"])

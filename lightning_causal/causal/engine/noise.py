@@ -38,6 +38,7 @@ import random
 import warnings
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -61,13 +62,8 @@ def generator_states() -> tuple[object, ...]:
     states: list[object] = [torch.default_generator.get_state()]
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         states += [g.get_state() for g in torch.cuda.default_generators]
-    try:
-        import numpy as np
-
-        kind, keys, pos, *_ = np.random.get_state()
-        states.append((kind, keys.tobytes(), pos))
-    except ImportError:  # pragma: no cover - numpy is a dependency
-        pass
+    kind, keys, pos, *_ = np.random.get_state()
+    states.append((kind, keys.tobytes(), pos))
     states.append(random.getstate())
     return tuple(s.numpy().tobytes() if isinstance(s, Tensor) else s for s in states)
 
@@ -112,10 +108,9 @@ def draws_random_numbers(forward: Callable[..., Tensor], xs: tuple[Tensor, ...],
         (True, False)
     """
     m = min(samples, xs[0].shape[0])
-    rows = torch.arange(m, device=xs[0].device)
-    before = generator_states()
-    forward(*(x[:m] for x in xs), rows=rows)
-    return generator_states() != before
+    with GeneratorWatch() as watch:
+        forward(*(x[:m] for x in xs), rows=torch.arange(m, device=xs[0].device))
+    return bool(watch.moved)
 
 
 def noise_scale(forward: Callable[..., Tensor], xs: tuple[Tensor, ...], samples: int = NOISE_SAMPLES,
@@ -233,12 +228,7 @@ class CommonNoise:
         for d in self.devices:
             torch.cuda.default_generators[d].manual_seed(seed)
         random.seed(seed)
-        try:
-            import numpy as np
-
-            np.random.seed(seed % 2**32)
-        except ImportError:  # pragma: no cover - numpy is a dependency
-            pass
+        np.random.seed(seed % 2**32)
 
     def samples(self, block: int, device: torch.device) -> Tensor:
         """The sample indices of block ``block``."""

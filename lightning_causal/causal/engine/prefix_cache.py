@@ -72,7 +72,7 @@ from lightning_causal.causal.engine.live_values import (
 from lightning_causal.causal.engine.live_values import (
     moved as moved_value,
 )
-from lightning_causal.causal.engine.noise import generator_states
+from lightning_causal.causal.engine.noise import GeneratorWatch
 from lightning_causal.causal.engine.read_positions import ProbeCheck, ReadSlices, find_read_slices
 from lightning_causal.causal.engine.state import as_tuple
 from lightning_causal.causal.engine.suffix import FxSplit, SplitRefused, fx_split
@@ -330,14 +330,14 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     scale (``1 + max |output|``; 16 ulps for half precision) are taken for the rounding of
     batch-size dependent kernels (TF32 convolutions, split-K matrix products on accelerators). A
     model that draws from a global generator while the two samples run alone (MC dropout kept on in
-    eval; :func:`~.noise.generator_states`), or that differs from itself when they run alone twice,
+    eval; :class:`~.noise.GeneratorWatch`), or that differs from itself when they run alone twice,
     draws noise: that is not the batch's doing, and it passes (noise with few draws per sample made
     the two runs alone agree by chance, and such models were refused).
     """
     _, rows = trial_rows(xs[0].shape[0], xs[0].device)
-    before = generator_states()
-    alone = forward(*(x[rows] for x in xs), rows=rows)
-    if generator_states() != before:
+    with GeneratorWatch() as watch:
+        alone = forward(*(x[rows] for x in xs), rows=rows)
+    if watch.moved:
         return  # the model draws random numbers (MC dropout kept on): its outputs differ by the draw, not by the batch
     clean = output[rows]
     diff, same = _same_outputs(alone, clean)

@@ -7,6 +7,7 @@ import contextlib
 import random
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -139,13 +140,7 @@ def rnn_backward(model: nn.Module, enabled: bool = True) -> Iterator[None]:
 @contextlib.contextmanager
 def rng_preserved(devices: list[int] | None = None) -> Iterator[None]:
     """Save and restore the global torch (CPU and CUDA), NumPy and ``random`` RNG states."""
-    py_state = random.getstate()
-    try:
-        import numpy as np
-
-        np_state = np.random.get_state()
-    except ImportError:  # pragma: no cover - numpy is a dependency
-        np = None  # type: ignore[assignment]
+    py_state, np_state = random.getstate(), np.random.get_state()
     cuda_devices = devices if devices is not None else (
         list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
     )
@@ -154,8 +149,7 @@ def rng_preserved(devices: list[int] | None = None) -> Iterator[None]:
             yield
         finally:
             random.setstate(py_state)
-            if np is not None:
-                np.random.set_state(np_state)
+            np.random.set_state(np_state)
 
 
 def output_fix(outputs: Tensor) -> str:
