@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.checks import check_int
@@ -32,6 +33,13 @@ def topk_jaccard(a: Tensor, b: Tensor, k: int) -> float:
     signed vector's strongest effects are its most negative as much as its most positive); NaN
     when either holds a NaN (``topk`` would take it for the largest entry).
 
+    Ties are kept whole: ``top_k(a)`` is every entry at least as large in magnitude as the ``k``-th
+    largest, so it may hold more than ``k``, and entries of magnitude 0 (dead units, features
+    without effect) are in no top set. ``torch.topk`` alone picks among equal values in an order of
+    its own: ``[5, 3, 0, 0, 0, 0]`` against its reverse at ``k = 5`` overlapped on three zeros
+    (0.67), although the two units with an effect changed places (0.0). Two vectors without any
+    non-zero entry have equal (empty) top sets: 1.0.
+
     Examples:
         >>> import torch
         >>> topk_jaccard(torch.tensor([3.0, 2.0, 1.0, 0.0]), torch.tensor([3.0, 0.0, 2.0, 1.0]), 2)
@@ -43,8 +51,15 @@ def topk_jaccard(a: Tensor, b: Tensor, k: int) -> float:
     if bool(a.isnan().any() or b.isnan().any()):
         return math.nan
     k = min(k, a.numel())
-    sa, sb = set(a.abs().topk(k).indices.tolist()), set(b.abs().topk(k).indices.tolist())
-    return len(sa & sb) / len(sa | sb)
+    sa, sb = _top_set(a, k), _top_set(b, k)
+    return len(sa & sb) / len(sa | sb) if sa | sb else 1.0
+
+
+def _top_set(v: Tensor, k: int) -> set[int]:
+    """The entries of ``v`` whose magnitude is at least its ``k``-th largest and not 0 (ties whole)."""
+    m = v.abs()
+    kth = m.topk(k).values[-1]
+    return set(torch.nonzero((m >= kth) & (m > 0)).flatten().tolist())
 
 
 def importance_shift(a: Tensor, b: Tensor) -> float:
