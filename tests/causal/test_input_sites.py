@@ -232,10 +232,12 @@ def test_llama_heads_and_mlp_neurons_with_padding_equal_brute_force_pre_hooks():
         assert got.abs().max() > 0 and _untouched(module)
 
 
-def test_swin_window_attention_heads_are_refused_with_the_windows_named_and_its_mlp_neurons_work():
+def test_swin_window_attention_heads_fold_the_windows_and_equal_brute_force_hooks():
     """Swin's attention runs on ``[N·windows, T, D]``: ``o_proj:input`` has 4 rows per sample here.
-    It was refused with advice about ``batch_first`` and experts only; the message now names the
-    folded windows and the sites that work, and ``mlp.fc1`` neurons equal a brute-force hook."""
+    It was refused with advice about ``batch_first`` and experts only, then with the folded windows
+    named; ``unit_effects`` now takes the folded layer (a head is the head in every window of the
+    sample) and equals a brute-force hook, as ``mlp.fc1``'s neurons do. Estimators that need one row
+    per sample still refuse it, naming the folded windows."""
     transformers = pytest.importorskip("transformers")
     config = transformers.SwinConfig(image_size=8, patch_size=2, num_channels=1, embed_dim=8, depths=[1],
                                      num_heads=[2], window_size=2, num_labels=3)
@@ -243,8 +245,25 @@ def test_swin_window_attention_heads_are_refused_with_the_windows_named_and_its_
     model = transformers.SwinForImageClassification(config).double().eval()
     block = next(n for n, _ in model.named_modules() if n.endswith("blocks.0"))
     x = torch.rand(3, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    from lightning_causal.causal import causal_graph
+
     with pytest.raises(ValueError, match=r"4 rows per sample.*window attention folds its windows.*mlp.fc1' with unit_dim=-1"):
-        unit_effects(model, x, f"{block}.attention.o_proj:input", num_heads=2, target=0)
+        causal_graph(model, x, [f"{block}.attention.o_proj:input"], num_heads=2, target=0)
+    heads, info = unit_effects(model, x, f"{block}.attention.o_proj:input", num_heads=2, target=0, return_info=True)
+    assert info.path == "full" and "folds 4 rows per sample" in info.reason
+    o_proj = resolve_module(model, f"{block}.attention.o_proj")
+    with torch.no_grad():
+        full = model(x).logits[:, 0]
+        for j in range(2):  # head j: columns [4j, 4j + 4) of the input of every window's o_proj
+            def zero_head(_m, args, j=j):
+                h = args[0].clone()
+                h[..., 4 * j:4 * j + 4] = 0.0
+                return (h,)
+            handle = o_proj.register_forward_pre_hook(zero_head)
+            try:
+                torch.testing.assert_close(heads[:, j], full - model(x).logits[:, 0])
+            finally:
+                handle.remove()
     got = unit_effects(model, x, f"{block}.mlp.fc1", unit_dim=-1, target=0)
     fc1 = resolve_module(model, f"{block}.mlp.fc1")
     with torch.no_grad():
@@ -271,7 +290,9 @@ def test_heads_on_bert_attention_output_dense_are_refused_naming_its_input_site(
     assert unit_effects(model, ids, proj, unit_dim=-1, additional_forward_args={"attention_mask": mask}).shape == (5, 32)
 
 
-def test_opt_mlp_folded_positions_are_refused_with_sites_that_work():
+def test_opt_mlp_neurons_fold_the_positions_and_equal_brute_force_hooks():
+    """OPT's decoder layer runs its MLP on ``[N·T, D]``: ``fc1``'s neurons were refused; they now run
+    on full passes and equal a brute-force hook (padding included), and the other sites still work."""
     transformers = pytest.importorskip("transformers")
     from lightning_causal.causal import unit_effects
 
@@ -280,8 +301,19 @@ def test_opt_mlp_folded_positions_are_refused_with_sites_that_work():
     torch.manual_seed(0)
     model = transformers.OPTForSequenceClassification(config).double().eval()
     ids = torch.randint(2, 50, (3, 6))
-    with pytest.raises(ValueError, match=r"OPT's decoder layer flattens its positions.*'self_attn.out_proj:input' with num_heads"):
-        unit_effects(model, ids, "model.decoder.layers.0.fc1", unit_dim=-1)
+    mask = torch.ones_like(ids)
+    ids[0, 4:], mask[0, 4:] = 1, 0
+    got = unit_effects(model, ids, "model.decoder.layers.0.fc1", target=1, additional_forward_args={"attention_mask": mask})
+    fc1 = model.model.decoder.layers[0].fc1
+    with torch.no_grad():
+        full = model(ids, attention_mask=mask).logits[:, 1]
+        for j in (0, 7, 31):
+            handle = fc1.register_forward_hook(lambda _m, _i, out, j=j: out.index_fill(-1, torch.tensor([j]), 0.0))
+            try:
+                torch.testing.assert_close(got[:, j], full - model(ids, attention_mask=mask).logits[:, 1], rtol=0, atol=1e-12)
+            finally:
+                handle.remove()
+    assert got.abs().max() > 1e-4
     for site, layout in (("model.decoder.layers.0.self_attn.out_proj:input", {"num_heads": 2}), ("model.decoder.layers.0", {"unit_dim": -1})):
         fast = unit_effects(model, ids, site, **layout)  # the advised sites run, and equal full passes
         torch.testing.assert_close(fast, unit_effects(model, ids, site, use_suffix=False, **layout), rtol=0, atol=1e-10)

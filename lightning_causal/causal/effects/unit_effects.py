@@ -17,6 +17,11 @@ from lightning_causal.causal.effects.unit_rows import unit_rows
 from lightning_causal.causal.engine.batching import map_rows
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.finite import check_finite_samples
+from lightning_causal.causal.engine.folded_rows import (
+    check_folded_interventions,
+    check_sample_major,
+    unfolded_intervention,
+)
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import input_sites
 from lightning_causal.causal.engine.interventions import (
@@ -103,7 +108,8 @@ class UnitEffectsInfo:
 
 
 def _exact_effects(cache: PrefixCache, ivs: list[Intervention], units: Tensor, layout: Layout, tidx: Tensor,
-                   max_batch_size: int | None, noise: CommonNoise | None = None, clean: Tensor | None = None) -> Tensor:
+                   max_batch_size: int | None, noise: CommonNoise | None = None, clean: Tensor | None = None,
+                   fold: int = 1) -> Tensor:
     """``[N, U]``: one suffix row per (intervention, unit, sample), chunked to the memory budget
     (with ``noise``: blocks of samples from their seeds, compared with ``clean``, the clean outputs
     of the same seeds)."""
@@ -111,7 +117,7 @@ def _exact_effects(cache: PrefixCache, ivs: list[Intervention], units: Tensor, l
     n, nu, k = h.shape[0], units.numel(), len(ivs)
 
     def evaluate(idx: Tensor) -> Tensor:
-        edit, s = unit_rows(ivs, units, layout, n, idx=idx)
+        edit, s = unit_rows(ivs, units, layout, n, idx=idx, fold=fold)
         return gather_target(cache(edit, s), tidx[s])
 
     if noise is None:
@@ -197,7 +203,10 @@ def unit_effects(
         layer: module name from ``model.named_modules()``; a module that returns a tuple (Hugging
             Face attention) is intervened on element 0. ``"<module>:input"`` names the module's
             first positional input (:mod:`~lightning_causal.causal.engine.input_sites`; e.g. the
-            heads of ``transformers`` 5 attention, ``"...self_attn.o_proj:input"``).
+            heads of ``transformers`` 5 attention, ``"...self_attn.o_proj:input"``). A layer that
+            folds ``k`` rows per sample into the batch (OPT's ``fc1`` on ``[N·T, D]``) is intervened
+            on in all of a sample's rows, on full passes, exact ``Zero``/``SetTo``/``Scale`` only
+            (:mod:`~lightning_causal.causal.engine.folded_rows`).
         intervention: an :class:`Intervention` (default ``Zero()``) or a list (do-grid); its
             ``units`` restrict the units evaluated.
         unit_dim: the dimension of the layer's output that indexes units (default 1; ``-1`` for the
@@ -242,12 +251,19 @@ def unit_effects(
             rnn_backward(forward.model, needs_grad), input_sites(forward.model, [layer]):
         one = torch.zeros(1, dtype=torch.long, device=xs[0].device)
         site = check_site_units(forward.model, layer, lambda: forward(*(x[:1] for x in xs), rows=one), ivs[0].unit_dim,
-                                ivs[0].num_heads, "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to intervene on positions.")
+                                ivs[0].num_heads, "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to intervene on positions.",
+                                folded=True)
+        fold = site.shape[0]  # rows per sample: > 1 where the layer folds positions into the batch (OPT's fc1)
+        if fold > 1:
+            check_folded_interventions(layer, ivs, fold, method, screen)
+            check_sample_major(layer, lambda r: forward(*(x[r] for x in xs), rows=r), forward.model, xs, fold)
+            ivs = [unfolded_intervention(iv) for iv in ivs]
         scale = noise_scale(forward, xs)  # a model that draws noise runs full passes with common random numbers
         if scale:
             warn_noise(stacklevel=3)
         cache = prefix_cache(forward, xs, layer, path="auto" if use_suffix and not scale else "full",
-                             rows_per_sample=_exact_rows_per_sample(ivs, site.shape, method, screen))
+                             rows_per_sample=_exact_rows_per_sample(ivs, (1, *site.shape) if fold > 1 else site.shape, method, screen),
+                             fold=fold)
         noise, clean = None, cache.output
         if scale:
             cache.reason = "the model draws random numbers in eval mode: full passes with common random numbers"
@@ -269,9 +285,9 @@ def unit_effects(
             exact = torch.zeros_like(exact)
             exact[chosen.cpu()] = True
             effects = estimate.clone()
-            effects[:, chosen] = _exact_effects(cache, ivs, units[chosen], layout, tidx, max_batch_size, noise, clean)
+            effects[:, chosen] = _exact_effects(cache, ivs, units[chosen], layout, tidx, max_batch_size, noise, clean, fold)
         else:
-            effects = _exact_effects(cache, ivs, units, layout, tidx, max_batch_size, noise, clean)
+            effects = _exact_effects(cache, ivs, units, layout, tidx, max_batch_size, noise, clean, fold)
     if not return_info:
         return effects
     # the first-order estimates run no intervened rows: no layer was answered by the update then

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.ablation import replace_units, replace_units_
+from lightning_causal.causal.engine.folded_rows import unfold
 from lightning_causal.causal.engine.interventions import Intervention, Resample
 from lightning_causal.causal.engine.units import Layout
 
@@ -42,9 +43,15 @@ def row_values(ivs: Sequence[Intervention], k: Tensor, h: Tensor, drawn: dict | 
     return vals
 
 
-def unit_rows(ivs: Sequence[Intervention], units: Tensor, layout: Layout, n: int, *, idx: Tensor) -> tuple[Edit, Tensor]:
+def unit_rows(ivs: Sequence[Intervention], units: Tensor, layout: Layout, n: int, *, idx: Tensor,
+              fold: int = 1) -> tuple[Edit, Tensor]:
     """``(edit, samples)`` of the flat rows ``idx``: ``edit(h)`` replaces unit ``u`` of each row by
     its intervention's value (applied to the layer's output of those rows).
+
+    ``fold > 1``: the layer's output holds ``fold`` rows per row of the pass, one row's after the
+    other (``[R·fold, ...]``, :mod:`~lightning_causal.causal.engine.folded_rows`); the edit works on
+    its view ``[R, fold, ...]``, on which ``ivs`` and ``layout`` name the units
+    (:func:`~lightning_causal.causal.engine.folded_rows.unfolded_intervention`).
 
     A layer called again in the forward pass gets the edit at every call, as :func:`intervene`
     applies it: the units are found in each call's own output (a shared linear applied to
@@ -57,7 +64,7 @@ def unit_rows(ivs: Sequence[Intervention], units: Tensor, layout: Layout, n: int
 
     def checked_layout(h: Tensor) -> Layout:
         lay = ivs[0].layout(h) if h.dim() > 1 else layout
-        if h.shape[0] != u.shape[0] or lay.num_units != layout.num_units:
+        if h.shape[0] != u.shape[0] or fold > 1 and h.shape[1] != fold or lay.num_units != layout.num_units:
             raise ValueError(
                 f"Expected every call of the layer in a forward pass to return one row per row of the pass "
                 f"({u.shape[0]}) with {layout.num_units} units, as its first call does, but a later call returned "
@@ -68,13 +75,18 @@ def unit_rows(ivs: Sequence[Intervention], units: Tensor, layout: Layout, n: int
 
     drawn: dict = {}  # Resample's donors of these rows, drawn at the first call
 
+    def view(h: Tensor) -> Tensor:  # [R·fold, ...] as [R, fold, ...]; a wrong row count is left for checked_layout
+        return h if fold == 1 or h.shape[0] != u.shape[0] * fold else unfold(h, u.shape[0])
+
     def edit(h: Tensor) -> Tensor:
-        lay = checked_layout(h)
-        return replace_units(h, u, row_values(ivs, kk, h, drawn), lay.dim, unit_size=lay.unit_size)
+        v = view(h)
+        lay = checked_layout(v)
+        return replace_units(v, u, row_values(ivs, kk, v, drawn), lay.dim, unit_size=lay.unit_size).reshape(h.shape)
 
     def in_place(h: Tensor) -> Tensor:  # the same, written into a fresh copy of the layer's output
-        lay = checked_layout(h)
-        return replace_units_(h, u, row_values(ivs, kk, h, drawn), lay.dim, unit_size=lay.unit_size)
+        v = view(h)
+        lay = checked_layout(v)
+        return replace_units_(v, u, row_values(ivs, kk, v, drawn), lay.dim, unit_size=lay.unit_size).reshape(h.shape)
 
     edit.in_place = in_place  # type: ignore[attr-defined]  # what the prefix cache's runners call on their own copy
     edit.changed_units = (u, layout.dim, layout.unit_size)  # type: ignore[attr-defined]  # what the prefix cache's linear update reads

@@ -51,6 +51,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_choice, check_int
+from lightning_causal.causal.engine.folded_rows import unfold
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.hook_split import StubRead, edit_copy, hook_split, record_calls
 from lightning_causal.causal.engine.interventions import (
@@ -121,10 +122,12 @@ class _FxRunner:
 
 
 class _FullRunner:
-    def __init__(self, forward: Forward, xs: tuple[Tensor, ...], module: nn.Module) -> None:
-        self.forward, self.xs, self.module = forward, xs, module
+    def __init__(self, forward: Forward, xs: tuple[Tensor, ...], module: nn.Module, fold: int = 1) -> None:
+        self.forward, self.xs, self.module, self.fold = forward, xs, module, fold
 
     def __call__(self, value: Tensor | Edit, rows: Tensor) -> Any:
+        if self.fold > 1 and isinstance(value, Tensor):  # the cache's [R, k, ...] view of a folded layer's [R·k, ...]
+            value = value.reshape(-1, *value.shape[2:])
         with _edit_calls(self.module, value, first_is_cut=True):
             return self.forward.raw(*(rows_of(x, rows) for x in self.xs), rows=rows)
 
@@ -150,6 +153,7 @@ class PrefixCache:
         self.value, self.output, self.path, self.reason = value, output, path, reason
         self.reads = ReadSlices([])
         self.linear = LinearReaders(nn.Identity())
+        self.fold = 1  # rows per sample of the layer's output ([N·fold, ...]; ``value`` is then its [N, fold, ...] view)
 
     def __call__(self, value: Tensor | Edit, rows: Tensor) -> Tensor:
         """The model's (selected) output for ``R`` rows of samples ``rows`` ``[R]``.
@@ -253,14 +257,18 @@ def cache_prefix(
 
 
 def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: str = "auto",
-                 rows_per_sample: int = 0) -> PrefixCache:
-    """:func:`cache_prefix` for a prepared :class:`Forward` (what the estimators call)."""
+                 rows_per_sample: int = 0, fold: int = 1) -> PrefixCache:
+    """:func:`cache_prefix` for a prepared :class:`Forward` (what the estimators call).
+
+    ``fold > 1``: the layer's output folds ``fold`` rows per sample into the batch
+    (:mod:`~.folded_rows`); full passes only, and the cache's ``value`` is its ``[N, fold, ...]`` view.
+    """
     check_choice("path", path, PATHS)
     module = resolve_module(forward.model, layer)
-    reasons = []
+    reasons = [f"the layer folds {fold} rows per sample into the batch: full passes"] if fold > 1 else []
     with torch.no_grad():
         for name, build in (("fx", _fx_cache), ("hooks", _hooks_cache)):
-            if path not in ("auto", name):
+            if path not in ("auto", name) or fold > 1:
                 continue
             try:
                 cache, reads = build(forward, xs, layer, module, rows_per_sample >= READ_CUT_MIN_ROWS)
@@ -274,7 +282,7 @@ def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: 
             _check_samples_independent(cache, xs)
             _use_read_slices(cache, xs, module, reads)
             return cache
-        cache = _full_cache(forward, xs, layer, module, "; ".join(reasons) or "forced")
+        cache = _full_cache(forward, xs, layer, module, "; ".join(reasons) or "forced", fold)
         _check_trial_pass(cache, xs, module, compare=False)
         _check_samples_independent(cache, xs)
         return cache
@@ -385,7 +393,7 @@ def _check_trial_pass(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Mod
     returned: list[object] = []
     handle = module.register_forward_hook(lambda _m, _i, out: returned.append(out))
     try:
-        full = cache.forward.select(_FullRunner(cache.forward, xs, module)(moved, rows))
+        full = cache.forward.select(_FullRunner(cache.forward, xs, module, cache.fold)(moved, rows))
     finally:
         handle.remove()
     out = returned[0] if returned else None
@@ -430,12 +438,18 @@ def _hooks_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: n
     return cache, reads
 
 
-def _full_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn.Module, reason: str) -> PrefixCache:
+def _full_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn.Module, reason: str,
+                fold: int = 1) -> PrefixCache:
     try:
         rec = record_calls(forward, xs, module, None, keep=lambda _seq: False)
     except SplitRefused as err:
         raise ValueError(f"Expected module {layer!r} to be called by the model's forward") from err
     h = module_output(rec.cut_output, layer)
-    check_samples_first(layer, h.shape, xs[0].shape[0])
-    return PrefixCache(forward, layer, _FullRunner(forward, xs, module), value=h,
-                       output=forward.select(rec.output), path="full", reason=reason)
+    n = xs[0].shape[0]
+    if fold > 1 and h.shape[0] == n * fold:
+        h = unfold(h, n)
+    check_samples_first(layer, h.shape, n)
+    cache = PrefixCache(forward, layer, _FullRunner(forward, xs, module, fold), value=h,
+                        output=forward.select(rec.output), path="full", reason=reason)
+    cache.fold = fold
+    return cache

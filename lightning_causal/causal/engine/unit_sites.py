@@ -289,17 +289,20 @@ def _folded_hint(shape: Sequence[int], samples: int) -> str:
         return ""
     return (f". With {shape[0] // samples} rows per sample, the model may fold something into the batch there: "
             "Swin's window attention folds its windows ([N·windows, T, D] at 'attention.o_proj:input'), OPT's decoder "
-            "layer flattens its positions before the MLP ([N·T, D] at 'fc1', 'fc2'); name a module with one row per "
+            "layer flattens its positions before the MLP ([N·T, D] at 'fc1', 'fc2'). unit_effects and UnitImportanceAudit "
+            "take such a layer (exact effects on full passes); here, name a module with one row per "
             "sample instead (the whole block or layer; Swin's 'mlp.fc1' with unit_dim=-1; OPT's 'self_attn.out_proj:input' with "
             "num_heads, or the layer with unit_dim=-1 for its hidden features)")
 
 
 def check_site_units(model: nn.Module, name: str, run: Callable[[], object], unit_dim: int | None,
-                     num_heads: int | None, fix: str) -> SiteFacts:
-    """:func:`inspect_site` on one pass ``run()``, then
+                     num_heads: int | None, fix: str, *, folded: bool = False) -> SiteFacts:
+    """:func:`inspect_site` on one pass ``run()`` (of one sample), then
     :func:`~lightning_causal.causal.engine.head_sites.check_heads` and
     :func:`check_default_units` (``fix`` says what the caller takes instead of the default): the
-    checks every estimator that takes units runs before intervening.
+    checks every estimator that takes units runs before intervening. ``folded``: the caller
+    handles layers that fold ``k`` rows per sample into the batch (:mod:`~.folded_rows`), so an
+    output of ``k > 1`` rows on the one sample is taken as such (its ``shape[0]``), not refused.
 
     Examples:
         >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
@@ -310,7 +313,8 @@ def check_site_units(model: nn.Module, name: str, run: Callable[[], object], uni
     from lightning_causal.causal.engine.interventions import resolve_module
 
     facts = inspect_site(model, name, run)
-    check_samples_first(name, facts.shape, 1)
+    if not (folded and len(facts.shape) > 1 and facts.shape[0] > 1):
+        check_samples_first(name, facts.shape, 1)
     check_unit_dimension(name, facts.shape, 1)
     check_heads(model, name, resolve_module(model, name), unit_dim, num_heads, facts)
     check_default_units(name, facts, unit_dim, num_heads, fix)

@@ -1,0 +1,105 @@
+"""Layers that fold something into the batch dimension: ``[N·k, ...]`` for ``N`` samples.
+
+Some models reshape inside a layer so that its output holds ``k`` rows per sample, sample after
+sample: OPT's decoder layer runs its MLP on ``hidden.reshape(-1, D)`` (``fc1`` returns
+``[N·T, ffn]``, one row per position), Swin's window attention on ``[N·windows, T, D]``. A unit of
+such a layer (an MLP neuron) is a column of every one of a sample's ``k`` rows. The row engine
+intervenes on it by viewing the output as ``[R, k, ...]``, one block per row of the pass, once it
+has checked that the rows are indeed laid out sample after sample (:func:`check_sample_major`): a
+layer that interleaves them (``[k·N, ...]``, positions first) is refused, as its blocks are not the
+samples' rows.
+
+Examples:
+    >>> import torch
+    >>> fold_of((6, 48), 1), fold_of((1, 48), 1)
+    (6, 1)
+    >>> unfold(torch.arange(12.0).view(6, 2), 2).shape
+    torch.Size([2, 3, 2])
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from lightning_causal.causal.engine.interventions import Intervention, MeanOf, Resample, capture
+from lightning_causal.causal.engine.unit_sites import check_samples_first
+
+__all__ = ["fold_of", "unfold", "unfolded_intervention", "check_sample_major", "check_folded_interventions"]
+
+
+def fold_of(shape: Sequence[int], samples: int) -> int:
+    """Rows per sample, ``shape[0] / samples``, of an output of ``shape`` on a pass of ``samples``
+    samples (1 for a layer that keeps the samples on dimension 0; 0 when it is no whole multiple)."""
+    if not len(shape) or shape[0] % samples:
+        return 0
+    return int(shape[0]) // samples
+
+
+def unfold(h: Tensor, rows: int) -> Tensor:
+    """``h`` ``[rows·k, ...]`` viewed as ``[rows, k, ...]`` (a view when ``h`` allows one)."""
+    return h.reshape(rows, h.shape[0] // rows, *h.shape[1:])
+
+
+def unfolded_intervention(iv: Intervention) -> Intervention:
+    """``iv`` with its unit dimension moved to the unfolded view ``[R, k, ...]`` of a folded
+    output ``[R·k, ...]``: dimension ``d > 0`` of the output is dimension ``d + 1`` of the view (the
+    default ``unit_dim`` 1 is 2, the features of ``[N·T, D]``); a negative one names the same."""
+    dim = iv.unit_dim if iv.unit_dim is not None else (-1 if iv.num_heads is not None else 1)
+    new = copy.copy(iv)
+    new.unit_dim = dim + 1 if dim > 0 else dim
+    return new
+
+
+def check_folded_interventions(layer: str, ivs: Sequence[Intervention], fold: int, method: str, screen: int | None) -> None:
+    """Refuse what a folded layer (``fold`` rows per sample) cannot answer: the first-order
+    estimates (their gradients are taken per sample row) and interventions whose values come from
+    other rows of the layer (:class:`MeanOf`, :class:`Resample`: references hold folded rows)."""
+    if method != "exact" or screen is not None:
+        raise ValueError(
+            f"Expected method='exact' without `screen` for layer {layer!r}, whose output folds {fold} rows per sample into "
+            f"the batch ([N·{fold}, ...]), but got method={method!r}, screen={screen!r}: the first-order estimates need "
+            "one row per sample there. Run the exact effects, or name a module with one row per sample")
+    bad = [type(iv).__name__ for iv in ivs if isinstance(iv, (MeanOf, Resample))]
+    if bad:
+        raise ValueError(
+            f"Expected Zero, SetTo or Scale interventions for layer {layer!r}, whose output folds {fold} rows per sample "
+            f"into the batch ([N·{fold}, ...]), but got {bad[0]}: its reference values are rows of that folded output, "
+            "not samples. Pass SetTo(values) with the values you want, or name a module with one row per sample")
+
+
+def check_sample_major(layer: str, run: Callable[[Tensor], object], model: torch.nn.Module, xs: tuple[Tensor, ...],
+                       fold: int) -> None:
+    """``ValueError`` unless ``layer``'s output on two distinct probe samples run together is their
+    outputs alone, one after the other (``fold`` rows each): the blocks of ``[R·k, ...]`` are then
+    the rows of the pass. ``run(rows)`` runs the model on those probe rows. A probe whose samples
+    are all equal cannot show the order, and is refused too."""
+    n = xs[0].shape[0]
+    flat = torch.cat([x.detach().reshape(n, -1).double() for x in xs], 1)
+    other = torch.nonzero((flat != flat[:1]).any(1)).flatten()
+    if not other.numel():
+        raise ValueError(
+            f"Expected at least two distinct probe samples for layer {layer!r}, whose output folds {fold} rows per sample "
+            "into the batch: two samples run together show whether the rows are laid out sample after sample. Pass a "
+            "probe of two or more different samples")
+    pair = torch.stack([torch.zeros_like(other[0]), other[0]]).to(xs[0].device)
+    alone = []
+    with torch.no_grad():
+        for rows in (pair[:1], pair[1:], pair):
+            with capture(model, [layer]) as seen:
+                run(rows)
+            alone.append(seen[layer])
+    first, second, both = alone
+    if both.shape[0] != 2 * fold:  # not k rows per sample: [T, N, ...] of batch_first=False, or rows routed elsewhere
+        check_samples_first(layer, both.shape, 2)
+    expected = torch.cat([first, second])
+    scale = 1e-5 * (1.0 + float(expected.abs().max())) if expected.is_floating_point() else 0.0
+    if both.shape != expected.shape or not bool(((both - expected).abs() <= scale).all()):
+        raise ValueError(
+            f"Expected the output of {layer!r} to hold each sample's {fold} rows one after the other ([N·{fold}, ...], "
+            f"sample after sample) but two samples run together gave {list(both.shape)} with their rows interleaved or "
+            "changed (a [T·N, ...] layout, positions first, as a batch_first=False model flattens, or rows that depend on "
+            "the other sample): its rows cannot be told apart by sample. Name a module with one row per sample")
