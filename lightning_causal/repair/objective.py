@@ -1,0 +1,144 @@
+"""The parts of :class:`~lightning_causal.repair.module.CausalRepairModule`'s objective: the terms
+checked (:func:`check_terms`), the fused forward pass of the task and the terms' extra inputs
+(:func:`fusable`, :func:`batch_statistics_in_use`, :func:`fused_losses`), the weighted terms added to
+the task loss with their logs (:func:`add_terms`), the model calls whose forward arguments came from
+the batch (:func:`forward_arguments_checked`) and the steps run eagerly under ``torch.compile``
+(:func:`eager_step`)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import torch
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from torch import Tensor, nn
+
+from lightning_causal.repair.base import RepairTerm
+
+__all__ = [
+    "add_terms",
+    "batch_statistics_in_use",
+    "check_terms",
+    "eager_step",
+    "forward_arguments_checked",
+    "fused_losses",
+    "fusable",
+]
+
+
+def check_terms(terms: Sequence[RepairTerm]) -> list[RepairTerm]:
+    """``terms`` as a list (one term alone too), checked: ``RepairTerm`` objects with unique names."""
+    if isinstance(terms, RepairTerm):
+        terms = [terms]
+    if isinstance(terms, (str, bytes)) or not isinstance(terms, Sequence) or not all(isinstance(t, RepairTerm) for t in terms):
+        raise MisconfigurationException(f"Expected argument `terms` to be a sequence of RepairTerm objects but got {terms!r}")
+    names = [t.name for t in terms]
+    if len(set(names)) != len(names):
+        raise MisconfigurationException(f"Expected argument `terms` to have unique names (logged as repair/<name>) but got {names}")
+    return list(terms)
+
+
+@contextlib.contextmanager
+def forward_arguments_checked(args: Any, who: str) -> Iterator[None]:
+    """A model call with the batch's keyword forward arguments ``args``: a ``TypeError`` saying the
+    forward does not take one of them becomes an error naming it, where it came from (``unpack_batch``)
+    and an ``unpack_batch=`` without it."""
+    try:
+        yield
+    except TypeError as err:
+        key = next((k for k in args if f"unexpected keyword argument '{k}'" in str(err)), None) if isinstance(args, Mapping) else None
+        if key is None:
+            raise
+        kept = ", ".join(f"{k!r}: b[{k!r}]" for k in args if k != key)
+        raise MisconfigurationException(
+            f"CausalRepairModule's {who} calls the model with the batch's forward arguments {sorted(args)} (read from "
+            "the batch by `unpack_batch`: a mapping's 'attention_mask' and 'token_type_ids' are keyword arguments), but "
+            f"the model's forward does not take {key!r} ({err}). Pass `unpack_batch=` without it, e.g. "
+            f"`unpack_batch=lambda b: (b['input_ids'], b['labels'], {{{kept}}})`, or let the model's forward take it") from err
+
+
+def eager_step(step: Callable[..., Any]) -> Callable[..., Any]:
+    """``step`` run eagerly under ``torch.compile``: ``trainer.fit(torch.compile(repair))`` compiles the
+    module's steps, and TorchDynamo cannot trace the repair's own work (the terms' hooks, the compiled-model
+    stance of the estimators, the wrapped module's logging routed through this one): it failed with an
+    internal error. The step's Python runs eagerly; a network compiled inside (``self.net = torch.compile(net)``)
+    still runs its compiled code."""
+    return torch.compiler.disable(step)
+
+
+def fusable(term: RepairTerm) -> bool:
+    """Whether ``term`` declares extra inputs (``extra_inputs``/``loss_from_outputs``) that may run in
+    the task's forward pass (and does not opt out with ``fusable = False``)."""
+    fns = callable(getattr(term, "extra_inputs", None)) and callable(getattr(term, "loss_from_outputs", None))
+    return fns and getattr(term, "fusable", True)
+
+
+def batch_statistics_in_use(model: nn.Module) -> bool:
+    """Whether a BatchNorm layer of ``model`` normalises by the batch's statistics now (training
+    mode, or no running statistics): a joint forward pass of ``x`` and the counterfactuals would
+    mix them, and the task loss would not be the one of ``x`` alone."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or not m.track_running_stats)
+               for m in model.modules())  # not cached: `sync_batchnorm=True` replaces the modules at set-up
+
+
+def fused_losses(
+    model_outputs: Callable[[Tensor], Tensor],
+    task_loss: Callable[[Tensor, Tensor], Tensor],
+    x: Tensor,
+    y: Tensor,
+    terms: Sequence[RepairTerm],
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """One forward pass (``model_outputs``) over ``x`` and every term's extra inputs: the task loss
+    on the ``x`` rows and each term's value by name."""
+    extras = [t.extra_inputs(x) for t in terms]  # type: ignore[attr-defined]
+    out = model_outputs(torch.cat([x, *extras]))
+    n = x.shape[0]
+    head = out[:n]  # one slice shared by the task loss and every term
+    task = task_loss(head, y)
+    values, start = {}, n
+    for term, extra in zip(terms, extras):
+        values[term.name] = term.loss_from_outputs(head, out[start : start + extra.shape[0]], y)  # type: ignore[attr-defined]
+        start += extra.shape[0]
+    return task, values
+
+
+def add_terms(
+    model: nn.Module,
+    task: Tensor,
+    active: Sequence[tuple[RepairTerm, float]],
+    values: Mapping[str, Tensor],
+    batch: tuple[Tensor, Tensor | None, Any],
+    epoch: int,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """``task + Σ w · term`` over the ``active`` ``(term, weight)`` pairs and its detached logs
+    (``repair/task_loss``, ``repair/<name>``, a term's ``last_parts`` of this step, ``repair/total``).
+    A term's value is taken from ``values`` (the fused pass) or computed on ``batch``
+    (``(x, y, additional_forward_args)``).
+
+    Raises:
+        FloatingPointError: the total is not finite; the message names the task loss or the terms
+            that are not (``epoch`` says when).
+    """
+    x, y, args = batch
+    total, logs = task, {"repair/task_loss": task.detach()}
+    for term, w in active:
+        before = getattr(term, "last_parts", None)
+        if term.name in values:
+            value = values[term.name]
+        elif args is None:
+            value = term.loss(model, x, y)
+        else:
+            with forward_arguments_checked(args, f"term {term.name!r}"):
+                value = term.loss(model, x, y, additional_forward_args=args)
+        total = torch.add(total, value, alpha=w)  # total + w·value in one autograd node
+        logs[f"repair/{term.name}"] = value.detach()
+        parts = getattr(term, "last_parts", None)
+        if isinstance(parts, Mapping) and parts is not before:  # a term's parts of this step (BackdoorSuppressionTerm's)
+            logs.update({f"repair/{term.name}/{k}": torch.as_tensor(float(v)) for k, v in parts.items()})
+    if not torch.isfinite(total):
+        bad = [k.removeprefix("repair/") for k, v in logs.items() if not torch.isfinite(v).all()]
+        raise FloatingPointError(f"CausalRepairModule: non-finite loss at epoch {epoch} from {bad}")
+    logs["repair/total"] = total.detach()
+    return total, logs
