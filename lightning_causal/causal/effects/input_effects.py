@@ -221,7 +221,33 @@ def _changed(
 
 
 def _grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor | str, num_values: int, g: int) -> Tensor:
-    """Values ``[G, K]``; the quantiles of a group pool its elements (elements of id ``G``, padding, are in no pool)."""
+    """Values ``[G, K]``; the quantiles of a group pool its elements (elements of id ``G``, padding, are in no pool).
+
+    A group with elements in an integer input (category codes of a tuple ``(x_cont, x_cat)``) takes
+    whole values only, since they are set as codes: its quantiles are the nearest observed codes (a
+    linear interpolation, 0.92 between codes 0 and 1, was run as code 0 and reported as 0.92), and
+    a fractional value passed for it is refused.
+    """
+    coded = torch.zeros(g, dtype=torch.bool, device=xs[0].device)  # groups with an element in an integer input
+    for x, m in zip(xs, masks):
+        if not x.is_floating_point():
+            ids = m.expand(torch.broadcast_shapes(m.shape, x.shape)).reshape(-1)
+            ids = ids[ids < g]
+            coded[ids.to(coded.device)] = True
+    grid = _values_grid(xs, masks, values, num_values, g, coded)
+    bad = coded.unsqueeze(1) & (grid != grid.round())
+    if bool(bad.any()):
+        grp, kk = (int(i) for i in bad.nonzero()[0])
+        raise ValueError(
+            f"Expected whole numbers in argument `values` for group {grp}, which lies in an integer input (category codes), "
+            f"but got {float(grid[grp, kk])}: a code is set as it is, and a fraction would run as another code. Pass the "
+            "codes to set (`values=torch.tensor([0., 1., 2.])` for a 3-level column, or per group `[G, K]`)")
+    return grid
+
+
+def _values_grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor | str, num_values: int, g: int,
+                 coded: Tensor) -> Tensor:
+    """:func:`_grid` before the check of the groups in integer inputs (``coded``)."""
     if isinstance(values, str):
         if values != "quantiles":
             raise ValueError(f"Expected argument `values` to be a tensor or 'quantiles' but got {values!r}")
@@ -237,7 +263,8 @@ def _grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor | st
                     f"Expected finite `inputs` for values='quantiles' but group {grp} holds NaN or infinity; pass the values "
                     "as a tensor or drop the non-finite samples"
                 )
-            rows.append(torch.quantile(pooled.to(qtype), levels) if pooled.numel() else torch.zeros_like(levels))
+            how = "nearest" if bool(coded[grp]) else "linear"  # codes: observed codes, never a value between two
+            rows.append(torch.quantile(pooled.to(qtype), levels, interpolation=how) if pooled.numel() else torch.zeros_like(levels))
             if not pooled.numel():
                 empty.add(grp)
         grid = torch.stack(rows)
@@ -264,7 +291,7 @@ def _warn_constant_groups(grid: Tensor, empty: set[int]) -> None:
             f"Group(s) {shown} take one value over `inputs`, so their quantile values are all equal and their "
             "interventional curve is flat: ACE 0 says nothing of the model there. Pass `values` (a tensor of the "
             "values to set, e.g. the feature's range in the training data) or a probe where the feature varies",
-            UserWarning, stacklevel=3)
+            UserWarning, stacklevel=4)
 
 
 def interventional_expectations(
@@ -293,6 +320,9 @@ def interventional_expectations(
         values: ``[K]`` values shared by all groups, ``[G, K]`` per group, or ``"quantiles"``
             (``num_values`` quantiles, 5% to 95%, of each group's values over ``inputs``; a group
             constant over ``inputs`` gets one value, a flat curve, and a ``UserWarning`` says so).
+            A group in an integer input of a tuple (category codes ``x_cat`` beside ``x_cont``)
+            takes whole values only: its quantiles are observed codes (nearest rank), and a
+            fraction in ``values`` for it is a ``ValueError``.
         target, max_batch_size, output, additional_forward_args: as in :func:`input_effects`.
 
     Returns:
