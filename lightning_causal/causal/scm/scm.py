@@ -89,6 +89,17 @@ def _require_binary(col: Tensor, values: tuple[float, float], allowed: Tensor, n
     if not bool(torch.isin(col, allowed).all()):
         ok = (col == values[0]) | (col == values[1])
         bad = col[~ok][:4].tolist()
+        levels = torch.unique(col[torch.isfinite(col)])
+        if levels.numel() > 2:  # a categorical attribute: no pair of `values=` makes a flip of every row
+            shown = ", ".join(f"{v:g}" for v in levels[:8].tolist()) + (", ..." if levels.numel() > 8 else "")
+            raise ValueError(
+                f"Expected column {name!r} to hold only the values {values} but it holds {levels.numel()} levels ({shown}): a "
+                "flip swaps the two values of a binary attribute. For an attribute of three or more levels pass a callable "
+                "counterfactual that gives every row another level, e.g. `lambda x: scm.counterfactual(x, {column: "
+                "(x[:, j] + 1) % k})` (descendants recomputed) or an edited copy of x (the naive one), with `sensitive=j` "
+                "for the group metrics; one callable per level, `lambda x: scm.counterfactual(x, {column: "
+                "torch.full_like(x[:, j], level)})`, compares every other row with that level (rows already at it are left out of the means)"
+            )
         raise ValueError(
             f"Expected column {name!r} to hold only the values {values} but got e.g. {bad}; for a binary attribute coded "
             "otherwise (standardised, -1/+1) pass its two codes as `values=`: AttributeFlip(column, values=(v0, v1)) "
