@@ -10,76 +10,57 @@ Every input group ``g`` of every sample ``x`` is set to the baseline (``do(x_g :
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import math
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.ablation import (
-    ablate_groups,
-    check_baselines,
-    padding_positions,
-    sample_rows,
-)
+from lightning_causal.causal.engine.ablation import check_baselines, padding_positions
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
-from lightning_causal.causal.engine.groups import check_feature_mask, group_counts, num_groups
-from lightning_causal.causal.engine.interventions import capture, resolve_module
-from lightning_causal.causal.engine.noise import CommonNoise, GeneratorWatch, common_noise
+from lightning_causal.causal.engine.groups import check_feature_mask, num_groups
+from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.engine.noise import GeneratorWatch, common_noise
 from lightning_causal.causal.engine.prefix_cache import check_samples_independent
-from lightning_causal.causal.engine.state import (
-    as_tuple,
-    audit_mode,
-    gather_target,
-    output_fix,
-    resolve_target,
-)
+from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
 from lightning_causal.causal.engine.token_ids import (
     check_special_tokens,
     check_token_baselines,
     embedding_readers,
     keep_special_tokens,
-    special_token_hint,
-    token_baseline_error,
+)
+from lightning_causal.causal.structure.cka import (
+    CKA_ROUNDING,  # noqa: F401 - kept importable from here
+    MIN_CKA_ROWS,
+    gram_cka,
+    linear_cka,
+    merge_contiguous,
+    without_rounding_profiles,
 )
 from lightning_causal.causal.structure.default_layers import default_layers
+from lightning_causal.causal.structure.layer_activations import (
+    REPEATED_CAPTURE,
+    clean_activations,
+    real_positions_only,
+    seeded_clean_activations,
+)
+from lightning_causal.causal.structure.layer_trace import (
+    distinct_samples,
+    input_change,
+    real_rows,
+    row_subset,
+    trace_interventions,
+)
 
 __all__ = ["LayerCausalMap", "layer_causal_map", "linear_cka"]
 
 INPUT, OUTPUT = "<input>", "<output>"
-_BATCH_FIRST = ("A layer built with batch_first=False (nn.TransformerEncoderLayer, recurrent layers) returns [T, N, ...] "
-                "(build it with batch_first=True), and a module called on some rows only (an expert of a mixture) returns "
-                "fewer: name modules that return every sample first with `layers=`")
-
-
-def linear_cka(x: Tensor, y: Tensor) -> float:
-    """Linear centred kernel alignment of two representations with the same rows (Kornblith et al. 2019).
-
-    .. math:: CKA(X, Y) = \\frac{\\|Y_c^T X_c\\|_F^2}{\\|X_c^T X_c\\|_F \\, \\|Y_c^T Y_c\\|_F}
-
-    with column-centred ``X_c``, ``Y_c``. Invariant to orthogonal transforms and isotropic scaling;
-    ``nan`` when either representation is constant.
-
-    Examples:
-        >>> x = torch.randn(20, 3, generator=torch.Generator().manual_seed(0))
-        >>> round(linear_cka(x, 2 * x), 6), round(linear_cka(x, x @ torch.linalg.qr(torch.randn(3, 3))[0]), 4)
-        (1.0, 1.0)
-    """
-    if x.dim() != 2 or y.dim() != 2 or x.shape[0] != y.shape[0]:
-        raise ValueError(f"Expected two matrices with the same rows but got {list(x.shape)} and {list(y.shape)}")
-    xc, yc = (x - x.mean(0)).double(), (y - y.mean(0)).double()
-    denom = torch.linalg.matrix_norm(xc.T @ xc) * torch.linalg.matrix_norm(yc.T @ yc)
-    if denom <= 0:
-        return math.nan
-    return float(torch.linalg.matrix_norm(yc.T @ xc) ** 2 / denom)
 
 
 @dataclass
@@ -144,148 +125,6 @@ class LayerCausalMap:
         cka = torch.tensor([fl(r) for r in data["cka"]], dtype=torch.float64)
         return cls(list(data["layers"]), cka, nodes, edges, stats, torch.tensor(fl(data["response"]), dtype=torch.float64),
                    groups, float(data["threshold"]), dict(data.get("meta", {})))
-
-
-def _clean(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], *, named: bool = True) -> tuple[Tensor, dict[str, Tensor]]:
-    """The model's output and the layers' activations on the probe, in forward order. ``named``:
-    the user named ``layers`` (each must run, with one row per sample); else (the default layers)
-    those that do not are left out (``nn.MultiheadAttention.out_proj``: its weight is used, the
-    module does not run unless its ``:input`` site is named)."""
-    with warnings.catch_warnings():
-        if not named:  # default layers that do not run are left out below, silently
-            warnings.filterwarnings("ignore", message=".*did not run in the model's forward pass")
-        with capture(forward.model, layers) as acts:
-            with _last_calls(forward.model, [k for k in layers if _resolves(forward.model, k)]) as last:
-                out = forward(*xs)
-    if not isinstance(out, Tensor) or out.dim() != 2:
-        shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-        fix = f"; {output_fix(out)}" if isinstance(out, Tensor) and out.dim() > 2 else ""
-        raise ValueError(f"Expected a model returning [N, outputs] but it returned {shape}{fix}")
-    n = out.shape[0]
-    folded = {k: f"{list(v.shape)} for {n} samples" + _calls_note(last.get(k, (0, 1))[1])
-              for k, v in acts.items() if k in layers and v.shape[0] != n}
-    folded |= _not_samples_first(forward, xs, {k: v for k, v in acts.items() if k in layers and k not in folded})
-    missing = [k for k in layers if k not in acts or k in folded]
-    if missing and named:
-        why = "; ".join(f"{k!r} returned {folded[k]}" if k in folded else f"{k!r} did not run" for k in missing)
-        raise ValueError(f"Expected the modules {missing} to run in the forward pass with outputs [N, ...] (N = {n} "
-                         f"samples) but {why}." + (f" {_BATCH_FIRST}" if folded else ""))
-    if folded:
-        shown = "; ".join(f"{k!r} returned {v}" for k, v in list(folded.items())[:6]) + (" ..." if len(folded) > 6 else "")
-        warnings.warn(f"The layer map leaves out the modules whose outputs do not hold the samples on dimension 0: "
-                      f"{shown}. {_BATCH_FIRST}", UserWarning, stacklevel=3)
-    # forward order, a module that runs several times at its last call: the one capture keeps
-    kept = {k: acts[k] for k in sorted(acts, key=lambda k: last.get(k, (0, 0))[0]) if k in layers and k not in missing}
-    repeated = {k: last[k][1] for k in kept if last.get(k, (0, 1))[1] > 1}
-    if repeated:
-        shown = ", ".join(f"{k!r} runs {c} times" for k, c in list(repeated.items())[:6])
-        warnings.warn(f"The layer map reads a module that runs several times per forward pass at its last call and "
-                      f"places it there in the chain of layers: {shown} per forward pass", UserWarning, stacklevel=3)
-    if not kept:
-        raise ValueError(f"Expected a leaf module with parameters that runs in the forward pass with outputs [N, ...]; name them with "
-                         f"`layers=` (none of {missing[:6]} does)" + (f". {_BATCH_FIRST}" if folded else ""))
-    return out, kept
-
-
-def _calls_note(calls: int) -> str:
-    """Why a module that runs several times per pass returns too few rows."""
-    return "" if calls < 2 else f" at each of its {calls} calls per pass (a module called per sample or per step in a loop)"
-
-
-#: capture's warning about a module that runs several times per pass
-_REPEATED_CAPTURE = "Module .* runs more than once per forward pass"
-
-
-def _resolves(model: nn.Module, name: str) -> bool:
-    try:
-        resolve_module(model, name)
-    except (AttributeError, KeyError, ValueError):
-        return False
-    return True
-
-
-@contextlib.contextmanager
-def _last_calls(model: nn.Module, names: list[str]) -> Iterator[dict[str, tuple[int, int]]]:
-    """``name -> (index of its last call in the pass, number of calls)``, filled during the block."""
-    seen: dict[str, tuple[int, int]] = {}
-    ticks = itertools.count()
-
-    def hook(name: str):  # noqa: ANN202
-        def note(*_: object) -> None:
-            seen[name] = (next(ticks), seen.get(name, (0, 0))[1] + 1)
-        return note
-
-    handles = [resolve_module(model, name).register_forward_hook(hook(name)) for name in names]
-    try:
-        yield seen
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-def _not_samples_first(forward: Forward, xs: tuple[Tensor, ...], acts: dict[str, Tensor]) -> dict[str, str]:
-    """Layers whose probe output has as many rows as samples by coincidence (``[T, N, ...]`` with
-    ``T = N``): on the first two samples alone (one more pass; the first sample alone for a probe
-    of two, as a model that squeezes a batch of one would change shapes) they do not return as
-    many rows."""
-    n = xs[0].shape[0]
-    if not acts or n == 1:
-        return {}
-    rows = torch.arange(2 if n > 2 else 1, device=xs[0].device)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*did not run in the model's forward pass")
-        with capture(forward.model, list(acts)) as few:
-            forward(*(x[rows] for x in xs), rows=rows)
-    r = len(rows)
-    return {k: f"{list(v.shape)} for {n} samples but {list(few[k].shape)} for {r}" for k, v in acts.items()
-            if k in few and (few[k].dim() == 0 or few[k].shape[0] != r)}
-
-
-def _gram_cka(grams: list[Tensor]) -> Tensor:
-    """``[L, L]`` linear CKA from centred Gram matrices: ``<K_a, K_b>_F / (||K_a||_F ||K_b||_F)``."""
-    flat = torch.stack([k.reshape(-1) for k in grams])
-    inner = flat @ flat.T
-    norms = inner.diagonal().sqrt()
-    denom = norms.unsqueeze(0) * norms.unsqueeze(1)
-    return torch.where(denom > 0, inner / denom.clamp_min(1e-300), torch.full_like(inner, math.nan))
-
-
-def _without_rounding_profiles(cka: Tensor, response: Tensor, dtypes: list[torch.dtype]) -> Tensor:
-    """NaN rows and columns (the diagonal entry too, as for a profile of exact zeros) for layers that no intervention reaches: a
-    layer whose relative response is within rounding (``4 eps`` of its dtype; a side branch fed by
-    forward arguments only, ``meta -> Linear``) has a profile of rounding noise when the
-    intervened rows run in other batch compositions than the clean pass (``max_batch_size``), and
-    CKA would compare that noise with the other layers (0.1 instead of the NaN of an exact zero)."""
-    dead = torch.tensor([float(r) <= 4 * torch.finfo(d).eps for r, d in zip(response.tolist(), dtypes)], device=cka.device)
-    if not bool(dead.any()):
-        return cka
-    cka = cka.clone()
-    cka[dead, :] = math.nan
-    cka[:, dead] = math.nan
-    return cka
-
-
-#: CKA within this of the threshold counts as reaching it: the CKA of two equal profiles is 1 only up to
-#: rounding (``<K, K> / (sqrt<K, K> sqrt<K, K>)``, and float32 profiles of one layer from other batch
-#: compositions), so ``threshold=1.0`` would otherwise never merge exact copies.
-CKA_ROUNDING = 1e-6
-
-
-#: Profile rows CKA needs to tell layers apart: the centred Gram matrix of 2 rows is ``[[a, -a], [-a, a]]``
-#: for every layer, so the CKA of any two layers is 1 (and undefined for 1 row).
-MIN_CKA_ROWS = 3
-
-
-def _merge(cka: Tensor, threshold: float) -> list[list[int]]:
-    """Contiguous groups, complete linkage: a layer joins the current group if its CKA with every member is >= threshold
-    (up to :data:`CKA_ROUNDING`)."""
-    groups = [[0]]
-    for i in range(1, cka.shape[0]):
-        if all(float(cka[i, j]) >= threshold - CKA_ROUNDING for j in groups[-1]):  # NaN never merges
-            groups[-1].append(i)
-        else:
-            groups.append([i])
-    return groups
 
 
 def _check(model, threshold, max_rows, seed) -> None:
@@ -393,8 +232,8 @@ def layer_causal_map(
         masks = (masks[0].expand(xs[0].shape).masked_fill(padding.expand(xs[0].shape), g), *masks[1:])
     masks = keep_special_tokens(xs, masks, check_special_tokens(special_tokens), g)  # kept tokens: in no group, no row
     with audit_mode(model), warnings.catch_warnings():
-        # said once, by _clean, with where the map places such a module
-        warnings.filterwarnings("ignore", message=_REPEATED_CAPTURE)
+        # said once, by clean_activations, with where the map places such a module
+        warnings.filterwarnings("ignore", message=REPEATED_CAPTURE)
         with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator: no pass of its own
             if names is None:
                 names = default_layers(forward, xs)
@@ -402,25 +241,25 @@ def layer_causal_map(
                     raise ValueError(f"Expected the model {type(model).__name__} to hold a module with parameters that the "
                                      "default layers read, but it holds none; name the layers with `layers=`")
             with embedding_readers(model, xs) as readers:  # the clean pass only: which embeddings read token ids
-                out, acts = _clean(forward, xs, names, named=layers is not None)
+                out, acts = clean_activations(forward, xs, names, named=layers is not None)
         # a model that draws noise in eval mode: common random numbers, the clean pass again from the blocks' seeds
         noise = common_noise(forward, model, xs, lambda: rows_per_pass(model, xs, max_batch_size, forward=forward),
                              drew=clean_pass.moved)
         if noise is not None:
-            out, acts = _seeded_clean(forward, xs, list(acts), noise)
+            out, acts = seeded_clean_activations(forward, xs, list(acts), noise)
         real_positions = None if padding is None else ~padding.reshape(padding.shape[:2])
-        acts = {a: _real_positions(h, real_positions) for a, h in acts.items()}
+        acts = {a: real_positions_only(h, real_positions) for a, h in acts.items()}
         check_token_baselines(xs, bases, readers, padding)
         check_samples_independent(forward, xs, out, "A layer causal map")
         order = list(acts)
         tidx = resolve_target(out, target)
         check_finite_samples(xs, gather_target(out, tidx))
-        real = _real_rows(xs, masks, g)
-        keep = _row_subset(g * n, max_rows, seed, xs[0].device, real)
-        grams, norms, logit_delta, in_delta = _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size,
+        real = real_rows(xs, masks, g)
+        keep = row_subset(g * n, max_rows, seed, xs[0].device, real)
+        grams, norms, logit_delta, in_delta = trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size,
                                                      real_positions, noise)
-    cka = _gram_cka([grams[a] for a in order])
-    distinct = _distinct_samples(xs)  # copies of one sample repeat its rows: they add none to the comparison
+    cka = gram_cka([grams[a] for a in order])
+    distinct = distinct_samples(xs)  # copies of one sample repeat its rows: they add none to the comparison
     rows = min(int(keep.sum()), g * distinct)
     if rows < MIN_CKA_ROWS:  # every 2-row centred Gram matrix is one matrix up to scale: CKA 1 for any two layers
         warnings.warn(
@@ -430,154 +269,10 @@ def layer_causal_map(
             "more feature groups", UserWarning, stacklevel=2)
         cka = torch.full_like(cka, math.nan)
     response = torch.stack([norms[a][real].mean() / acts[a].reshape(n, -1).norm(dim=1).mean().clamp_min(1e-12) for a in order]).double()
-    cka = _without_rounding_profiles(cka, response, [acts[a].dtype for a in order])
-    groups = _merge(cka, float(threshold))
+    cka = without_rounding_profiles(cka, response, [acts[a].dtype for a in order])
+    groups = merge_contiguous(cka, float(threshold))
     f_t = gather_target(out, tidx).abs().mean()
     return _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, float(threshold), real)
-
-
-def _real_rows(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], g: int) -> Tensor:
-    """``[G * N]`` booleans, group-major: does group ``g`` hold an element of sample ``n``? An id no
-    element carries (superpixels numbered from 1, ids with gaps, a group lying in padding, whose
-    elements carry the id ``G``) has rows that change nothing; they enter neither the CKA nor the
-    mean responses."""
-    return (group_counts(xs, masks, g + 1)[:, :g] > 0).T.reshape(-1)
-
-
-def _distinct_samples(xs: tuple[Tensor, ...]) -> int:
-    """The number of distinct samples (rows equal in every input tensor count once)."""
-    n = xs[0].shape[0]
-    if n < 2:
-        return n
-    flat = torch.cat([x.detach().reshape(n, -1).double() for x in xs], 1)
-    return int(torch.unique(flat, dim=0).shape[0])
-
-
-def _row_subset(total: int, max_rows: int | None, seed: int, device: torch.device, real: Tensor | None = None) -> Tensor:
-    """Boolean mask of the rows that enter the CKA: the ``real`` rows, at most ``max_rows`` of them
-    drawn at random."""
-    if real is not None and not bool(real.all()):
-        rows = real.nonzero().flatten()
-        keep = torch.zeros(total, dtype=torch.bool, device=device)
-        if max_rows is not None and rows.numel() > max_rows:
-            rows = rows[torch.randperm(rows.numel(), generator=torch.Generator().manual_seed(seed))[:max_rows].to(device)]
-        keep[rows] = True
-        return keep
-    keep = torch.ones(total, dtype=torch.bool, device=device)
-    if max_rows is not None and total > max_rows:
-        keep.zero_()
-        keep[torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:max_rows].to(device)] = True
-    return keep
-
-
-def _real_positions(h: Tensor, real: Tensor | None) -> Tensor:
-    """``h`` with the padded positions of a ``[N, T, ...]`` output set to 0 (``real``: ``[N, T]``
-    booleans of the input's real positions); other outputs (pooled ``[N, D]``) as they are. The
-    explained output does not read padded positions, so their hidden states (which move when a real
-    token does: a padded query still attends to the real keys) are no response: counted, they made
-    the map depend on the length the probe is padded to."""
-    if real is None or h.dim() < 3 or h.shape[:2] != real.shape:
-        return h
-    return torch.where(real.view(*real.shape, *[1] * (h.dim() - 2)), h, torch.zeros((), dtype=h.dtype, device=h.device))
-
-
-def _seeded_clean(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], noise: CommonNoise) -> tuple[Tensor, dict[str, Tensor]]:
-    """The output and the ``layers``' activations of the probe, each block of samples run from its
-    seed (common random numbers with :func:`_trace`'s passes)."""
-    outs, got = [], {a: [] for a in layers}
-    for k in range(noise.count):
-        noise.seed(k)
-        s = noise.samples(k, xs[0].device)
-        with capture(forward.model, layers) as acts:
-            outs.append(forward(*(x[s] for x in xs), rows=s))
-        for a in layers:
-            got[a].append(acts[a])
-    return torch.cat(outs), {a: torch.cat(v) for a, v in got.items()}
-
-
-def _chunks(g: int, n: int, rows: int, noise: CommonNoise | None, device: torch.device) -> Iterator[tuple[Tensor, int | None]]:
-    """``(rows of the flat index, block)`` of each pass of :func:`_trace`: chunks of ``rows``, or with
-    ``noise`` one block of samples of one group at a time (``block`` is its seed's)."""
-    if noise is None:
-        for start in range(0, g * n, rows):
-            yield torch.arange(start, min(start + rows, g * n), device=device), None
-        return
-    for grp in range(g):
-        for k in range(noise.count):
-            yield grp * n + noise.samples(k, device), k
-
-
-def _trace(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size, real_positions=None, noise=None):
-    """Run the ``G * N`` interventions; return each layer's centred Gram matrix of the kept rows,
-    ``||Δ||`` per row and layer, ``|Δ target logit|`` rows and ``||Δ x||`` rows (at the real
-    positions of ``[N, T, ...]`` outputs: :func:`_real_positions`). With ``noise`` (a model that
-    draws noise in eval mode) each pass is a block of samples from its seed, as the clean ``acts``."""
-    n = xs[0].shape[0]
-    g = keep.numel() // n  # not num_groups(masks): padded elements carry the id G
-    profiles: dict[str, list[Tensor]] = {a: [] for a in acts}
-    norms: dict[str, list[Tensor]] = {a: [] for a in acts}
-    logit_rows, input_rows = [], []
-    rows = noise.size if noise is not None else rows_per_pass(forward.model, xs, max_batch_size, forward=forward)
-    for idx, block in _chunks(g, n, rows, noise, xs[0].device):
-        if block is not None:
-            noise.seed(block)
-        grp, s = idx // n, idx % n
-        xi = tuple(ablate_groups(x, m, s, grp, values=sample_rows(b, s)) for x, m, b in zip(xs, masks, bases))
-        try:
-            with capture(forward.model, list(acts)) as got:
-                oi = forward(*xi, rows=s)
-        except IndexError as err:  # an embedding that reads indices computed from the ids
-            named = token_baseline_error(err, bases)
-            if named is None:
-                raise
-            raise named from err
-        except ValueError as err:  # the model refuses the ids: an encoder-decoder without its </s>
-            hint = special_token_hint(err, bases)
-            if hint is None:
-                raise
-            raise hint from err
-        for a, h in acts.items():
-            _check_rows(a, got.get(a), h[s])
-            delta = (h[s] - _real_positions(got[a], None if real_positions is None else real_positions[s])).reshape(len(s), -1)  # [N] too
-            norms[a].append(delta.norm(dim=1))
-            profiles[a].append(delta[keep[idx]].to(torch.promote_types(delta.dtype, torch.float32)))
-        logit_rows.append((gather_target(out[s], tidx[s]) - gather_target(oi, tidx[s])).abs())
-        input_rows.append(torch.stack([_input_change(x[s], xa) for x, xa in zip(xs, xi)]).norm(dim=0))
-    grams = {}
-    for a in list(profiles):  # one layer's profiles at a time: each layer's chunks go as its whole is made
-        x = torch.cat(profiles.pop(a))  # float32, or float64 for a float64 model; a fresh tensor
-        x -= x.mean(0)  # centred in place: no second copy
-        grams[a] = (x @ x.T).double()
-        del x
-    return grams, {a: torch.cat(v) for a, v in norms.items()}, torch.cat(logit_rows), torch.cat(input_rows)
-
-
-def _check_rows(layer: str, got: Tensor | None, clean: Tensor) -> None:
-    """A layer must return one row per intervened row, as it did on the probe: a module called on
-    some rows only (an expert of a mixture to which an intervention routes fewer rows, a branch)
-    would be compared with the wrong rows, broadcast silently."""
-    if got is None or got.shape != clean.shape:
-        shape = "nothing (it did not run)" if got is None else list(got.shape)
-        if got is not None and got.dim() >= 2 and got.shape[1] == clean.shape[0] != got.shape[0]:
-            raise ValueError(
-                f"Expected module {layer!r} to return {list(clean.shape)} for a pass of {clean.shape[0]} intervened rows "
-                f"but it returned {shape}: its dimension 1 holds the rows, so its probe output [T, N, ...] was read as "
-                f"samples first, as its first dimensions were equal. {_BATCH_FIRST}")
-        raise ValueError(
-            f"Expected module {layer!r} to return {list(clean.shape)} for a pass of {clean.shape[0]} intervened rows, "
-            f"as on the probe, but it returned {shape}: it runs on some rows only once inputs are intervened on (an "
-            "expert of a mixture, a branch). Name modules that run on every row with `layers=` (e.g. where the "
-            "experts' outputs are combined)")
-
-
-def _input_change(x: Tensor, xa: Tensor | None = None) -> Tensor:
-    """``||x − xa||`` per row (``||x||`` without ``xa``); token ids are seen one-hot: a changed
-    token moves by √2, a sequence of T tokens has norm √T."""
-    if x.is_floating_point() or x.is_complex():  # detached: inputs that require grad made float() of s warn in torch
-        return (x if xa is None else x - xa).detach().reshape(x.shape[0], -1).norm(dim=1)  # one value per sample ([N]) too
-    if xa is None:
-        return torch.full((x.shape[0],), float(x[0].numel()), device=x.device).sqrt()
-    return (2.0 * (x != xa).reshape(x.shape[0], -1).sum(1).float()).sqrt()
 
 
 def _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, threshold, real) -> LayerCausalMap:
@@ -585,7 +280,7 @@ def _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, 
     per_group = lambda rows: (torch.where(held, rows.view(g, n), 0).sum(1) / held.sum(1).clamp_min(1)).double()  # noqa: E731
     ids = [order[grp[0]] if len(grp) == 1 else f"{order[grp[0]]}..{order[grp[-1]]}" for grp in groups]
     nodes = {INPUT: [], **{i: [order[j] for j in grp] for i, grp in zip(ids, groups)}, OUTPUT: []}
-    x_norm = torch.stack([_input_change(x) for x in xs]).norm(dim=0).mean().clamp_min(1e-12)
+    x_norm = torch.stack([input_change(x) for x in xs]).norm(dim=0).mean().clamp_min(1e-12)
     s_in = float(in_delta[real].mean() / x_norm)
     s_out = float(logit_delta[real].mean() / f_t.clamp_min(1e-12))
     effects = {INPUT: per_group(in_delta), OUTPUT: per_group(logit_delta)}

@@ -1,0 +1,147 @@
+"""The layers' clean activations on the probe for the layer causal map
+(:func:`~lightning_causal.causal.structure.layer_map.layer_causal_map`): which modules it reads (those
+that run, with the samples on dimension 0, also on a pass of two probe samples; a module that runs
+several times per pass at its last call), in forward order (:func:`clean_activations`); the clean pass
+of a model that draws noise, block by block from its seeds (:func:`seeded_clean_activations`); padded
+positions left out of a layer's output (:func:`real_positions_only`)."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import warnings
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor, nn
+
+from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.interventions import capture, resolve_module
+from lightning_causal.causal.engine.noise import CommonNoise
+from lightning_causal.causal.engine.state import output_fix
+
+__all__ = ["BATCH_FIRST", "REPEATED_CAPTURE", "clean_activations", "real_positions_only", "seeded_clean_activations"]
+
+BATCH_FIRST = ("A layer built with batch_first=False (nn.TransformerEncoderLayer, recurrent layers) returns [T, N, ...] "
+                "(build it with batch_first=True), and a module called on some rows only (an expert of a mixture) returns "
+                "fewer: name modules that return every sample first with `layers=`")
+
+
+def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], *, named: bool = True) -> tuple[Tensor, dict[str, Tensor]]:
+    """The model's output and the layers' activations on the probe, in forward order. ``named``:
+    the user named ``layers`` (each must run, with one row per sample); else (the default layers)
+    those that do not are left out (``nn.MultiheadAttention.out_proj``: its weight is used, the
+    module does not run unless its ``:input`` site is named)."""
+    with warnings.catch_warnings():
+        if not named:  # default layers that do not run are left out below, silently
+            warnings.filterwarnings("ignore", message=".*did not run in the model's forward pass")
+        with capture(forward.model, layers) as acts:
+            with _last_calls(forward.model, [k for k in layers if _resolves(forward.model, k)]) as last:
+                out = forward(*xs)
+    if not isinstance(out, Tensor) or out.dim() != 2:
+        shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        fix = f"; {output_fix(out)}" if isinstance(out, Tensor) and out.dim() > 2 else ""
+        raise ValueError(f"Expected a model returning [N, outputs] but it returned {shape}{fix}")
+    n = out.shape[0]
+    folded = {k: f"{list(v.shape)} for {n} samples" + _calls_note(last.get(k, (0, 1))[1])
+              for k, v in acts.items() if k in layers and v.shape[0] != n}
+    folded |= _not_samples_first(forward, xs, {k: v for k, v in acts.items() if k in layers and k not in folded})
+    missing = [k for k in layers if k not in acts or k in folded]
+    if missing and named:
+        why = "; ".join(f"{k!r} returned {folded[k]}" if k in folded else f"{k!r} did not run" for k in missing)
+        raise ValueError(f"Expected the modules {missing} to run in the forward pass with outputs [N, ...] (N = {n} "
+                         f"samples) but {why}." + (f" {BATCH_FIRST}" if folded else ""))
+    if folded:
+        shown = "; ".join(f"{k!r} returned {v}" for k, v in list(folded.items())[:6]) + (" ..." if len(folded) > 6 else "")
+        warnings.warn(f"The layer map leaves out the modules whose outputs do not hold the samples on dimension 0: "
+                      f"{shown}. {BATCH_FIRST}", UserWarning, stacklevel=3)
+    # forward order, a module that runs several times at its last call: the one capture keeps
+    kept = {k: acts[k] for k in sorted(acts, key=lambda k: last.get(k, (0, 0))[0]) if k in layers and k not in missing}
+    repeated = {k: last[k][1] for k in kept if last.get(k, (0, 1))[1] > 1}
+    if repeated:
+        shown = ", ".join(f"{k!r} runs {c} times" for k, c in list(repeated.items())[:6])
+        warnings.warn(f"The layer map reads a module that runs several times per forward pass at its last call and "
+                      f"places it there in the chain of layers: {shown} per forward pass", UserWarning, stacklevel=3)
+    if not kept:
+        raise ValueError(f"Expected a leaf module with parameters that runs in the forward pass with outputs [N, ...]; name them with "
+                         f"`layers=` (none of {missing[:6]} does)" + (f". {BATCH_FIRST}" if folded else ""))
+    return out, kept
+
+
+def _calls_note(calls: int) -> str:
+    """Why a module that runs several times per pass returns too few rows."""
+    return "" if calls < 2 else f" at each of its {calls} calls per pass (a module called per sample or per step in a loop)"
+
+
+#: capture's warning about a module that runs several times per pass
+REPEATED_CAPTURE = "Module .* runs more than once per forward pass"
+
+
+def _resolves(model: nn.Module, name: str) -> bool:
+    try:
+        resolve_module(model, name)
+    except (AttributeError, KeyError, ValueError):
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _last_calls(model: nn.Module, names: list[str]) -> Iterator[dict[str, tuple[int, int]]]:
+    """``name -> (index of its last call in the pass, number of calls)``, filled during the block."""
+    seen: dict[str, tuple[int, int]] = {}
+    ticks = itertools.count()
+
+    def hook(name: str):  # noqa: ANN202
+        def note(*_: object) -> None:
+            seen[name] = (next(ticks), seen.get(name, (0, 0))[1] + 1)
+        return note
+
+    handles = [resolve_module(model, name).register_forward_hook(hook(name)) for name in names]
+    try:
+        yield seen
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _not_samples_first(forward: Forward, xs: tuple[Tensor, ...], acts: dict[str, Tensor]) -> dict[str, str]:
+    """Layers whose probe output has as many rows as samples by coincidence (``[T, N, ...]`` with
+    ``T = N``): on the first two samples alone (one more pass; the first sample alone for a probe
+    of two, as a model that squeezes a batch of one would change shapes) they do not return as
+    many rows."""
+    n = xs[0].shape[0]
+    if not acts or n == 1:
+        return {}
+    rows = torch.arange(2 if n > 2 else 1, device=xs[0].device)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*did not run in the model's forward pass")
+        with capture(forward.model, list(acts)) as few:
+            forward(*(x[rows] for x in xs), rows=rows)
+    r = len(rows)
+    return {k: f"{list(v.shape)} for {n} samples but {list(few[k].shape)} for {r}" for k, v in acts.items()
+            if k in few and (few[k].dim() == 0 or few[k].shape[0] != r)}
+
+
+def seeded_clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], noise: CommonNoise) -> tuple[Tensor, dict[str, Tensor]]:
+    """The output and the ``layers``' activations of the probe, each block of samples run from its
+    seed (common random numbers with :func:`~lightning_causal.causal.structure.layer_trace.trace_interventions`'s passes)."""
+    outs, got = [], {a: [] for a in layers}
+    for k in range(noise.count):
+        noise.seed(k)
+        s = noise.samples(k, xs[0].device)
+        with capture(forward.model, layers) as acts:
+            outs.append(forward(*(x[s] for x in xs), rows=s))
+        for a in layers:
+            got[a].append(acts[a])
+    return torch.cat(outs), {a: torch.cat(v) for a, v in got.items()}
+
+
+def real_positions_only(h: Tensor, real: Tensor | None) -> Tensor:
+    """``h`` with the padded positions of a ``[N, T, ...]`` output set to 0 (``real``: ``[N, T]``
+    booleans of the input's real positions); other outputs (pooled ``[N, D]``) as they are. The
+    explained output does not read padded positions, so their hidden states (which move when a real
+    token does: a padded query still attends to the real keys) are no response: counted, they made
+    the map depend on the length the probe is padded to."""
+    if real is None or h.dim() < 3 or h.shape[:2] != real.shape:
+        return h
+    return torch.where(real.view(*real.shape, *[1] * (h.dim() - 2)), h, torch.zeros((), dtype=h.dtype, device=h.device))

@@ -1,0 +1,143 @@
+"""The interventions of the layer causal map
+(:func:`~lightning_causal.causal.structure.layer_map.layer_causal_map`): the ``G * N`` rows
+``do(x_g := b)`` run in passes (:func:`trace_interventions`: each layer's centred Gram matrix of the
+kept rows, ``||Δ||`` per row, the target logit's and the inputs' changes), the rows that enter them
+(:func:`real_rows`, :func:`row_subset`, :func:`distinct_samples`) and the size of an input change
+(:func:`input_change`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+
+from lightning_causal.causal.engine.ablation import ablate_groups, sample_rows
+from lightning_causal.causal.engine.batching import rows_per_pass
+from lightning_causal.causal.engine.groups import group_counts
+from lightning_causal.causal.engine.interventions import capture
+from lightning_causal.causal.engine.noise import CommonNoise
+from lightning_causal.causal.engine.state import gather_target
+from lightning_causal.causal.engine.token_ids import special_token_hint, token_baseline_error
+from lightning_causal.causal.structure.layer_activations import BATCH_FIRST, real_positions_only
+
+__all__ = ["check_rows", "distinct_samples", "input_change", "real_rows", "row_subset", "trace_interventions"]
+
+
+def real_rows(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], g: int) -> Tensor:
+    """``[G * N]`` booleans, group-major: does group ``g`` hold an element of sample ``n``? An id no
+    element carries (superpixels numbered from 1, ids with gaps, a group lying in padding, whose
+    elements carry the id ``G``) has rows that change nothing; they enter neither the CKA nor the
+    mean responses."""
+    return (group_counts(xs, masks, g + 1)[:, :g] > 0).T.reshape(-1)
+
+
+def distinct_samples(xs: tuple[Tensor, ...]) -> int:
+    """The number of distinct samples (rows equal in every input tensor count once)."""
+    n = xs[0].shape[0]
+    if n < 2:
+        return n
+    flat = torch.cat([x.detach().reshape(n, -1).double() for x in xs], 1)
+    return int(torch.unique(flat, dim=0).shape[0])
+
+
+def row_subset(total: int, max_rows: int | None, seed: int, device: torch.device, real: Tensor | None = None) -> Tensor:
+    """Boolean mask of the rows that enter the CKA: the ``real`` rows, at most ``max_rows`` of them
+    drawn at random."""
+    if real is not None and not bool(real.all()):
+        rows = real.nonzero().flatten()
+        keep = torch.zeros(total, dtype=torch.bool, device=device)
+        if max_rows is not None and rows.numel() > max_rows:
+            rows = rows[torch.randperm(rows.numel(), generator=torch.Generator().manual_seed(seed))[:max_rows].to(device)]
+        keep[rows] = True
+        return keep
+    keep = torch.ones(total, dtype=torch.bool, device=device)
+    if max_rows is not None and total > max_rows:
+        keep.zero_()
+        keep[torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:max_rows].to(device)] = True
+    return keep
+
+
+def _chunks(g: int, n: int, rows: int, noise: CommonNoise | None, device: torch.device) -> Iterator[tuple[Tensor, int | None]]:
+    """``(rows of the flat index, block)`` of each pass of :func:`trace_interventions`: chunks of ``rows``, or with
+    ``noise`` one block of samples of one group at a time (``block`` is its seed's)."""
+    if noise is None:
+        for start in range(0, g * n, rows):
+            yield torch.arange(start, min(start + rows, g * n), device=device), None
+        return
+    for grp in range(g):
+        for k in range(noise.count):
+            yield grp * n + noise.samples(k, device), k
+
+
+def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size, real_positions=None, noise=None):
+    """Run the ``G * N`` interventions; return each layer's centred Gram matrix of the kept rows,
+    ``||Δ||`` per row and layer, ``|Δ target logit|`` rows and ``||Δ x||`` rows (at the real
+    positions of ``[N, T, ...]`` outputs: :func:`real_positions_only`). With ``noise`` (a model that
+    draws noise in eval mode) each pass is a block of samples from its seed, as the clean ``acts``."""
+    n = xs[0].shape[0]
+    g = keep.numel() // n  # not num_groups(masks): padded elements carry the id G
+    profiles: dict[str, list[Tensor]] = {a: [] for a in acts}
+    norms: dict[str, list[Tensor]] = {a: [] for a in acts}
+    logit_rows, input_rows = [], []
+    rows = noise.size if noise is not None else rows_per_pass(forward.model, xs, max_batch_size, forward=forward)
+    for idx, block in _chunks(g, n, rows, noise, xs[0].device):
+        if block is not None:
+            noise.seed(block)
+        grp, s = idx // n, idx % n
+        xi = tuple(ablate_groups(x, m, s, grp, values=sample_rows(b, s)) for x, m, b in zip(xs, masks, bases))
+        try:
+            with capture(forward.model, list(acts)) as got:
+                oi = forward(*xi, rows=s)
+        except IndexError as err:  # an embedding that reads indices computed from the ids
+            named = token_baseline_error(err, bases)
+            if named is None:
+                raise
+            raise named from err
+        except ValueError as err:  # the model refuses the ids: an encoder-decoder without its </s>
+            hint = special_token_hint(err, bases)
+            if hint is None:
+                raise
+            raise hint from err
+        for a, h in acts.items():
+            check_rows(a, got.get(a), h[s])
+            delta = (h[s] - real_positions_only(got[a], None if real_positions is None else real_positions[s])).reshape(len(s), -1)  # [N] too
+            norms[a].append(delta.norm(dim=1))
+            profiles[a].append(delta[keep[idx]].to(torch.promote_types(delta.dtype, torch.float32)))
+        logit_rows.append((gather_target(out[s], tidx[s]) - gather_target(oi, tidx[s])).abs())
+        input_rows.append(torch.stack([input_change(x[s], xa) for x, xa in zip(xs, xi)]).norm(dim=0))
+    grams = {}
+    for a in list(profiles):  # one layer's profiles at a time: each layer's chunks go as its whole is made
+        x = torch.cat(profiles.pop(a))  # float32, or float64 for a float64 model; a fresh tensor
+        x -= x.mean(0)  # centred in place: no second copy
+        grams[a] = (x @ x.T).double()
+        del x
+    return grams, {a: torch.cat(v) for a, v in norms.items()}, torch.cat(logit_rows), torch.cat(input_rows)
+
+
+def check_rows(layer: str, got: Tensor | None, clean: Tensor) -> None:
+    """A layer must return one row per intervened row, as it did on the probe: a module called on
+    some rows only (an expert of a mixture to which an intervention routes fewer rows, a branch)
+    would be compared with the wrong rows, broadcast silently."""
+    if got is None or got.shape != clean.shape:
+        shape = "nothing (it did not run)" if got is None else list(got.shape)
+        if got is not None and got.dim() >= 2 and got.shape[1] == clean.shape[0] != got.shape[0]:
+            raise ValueError(
+                f"Expected module {layer!r} to return {list(clean.shape)} for a pass of {clean.shape[0]} intervened rows "
+                f"but it returned {shape}: its dimension 1 holds the rows, so its probe output [T, N, ...] was read as "
+                f"samples first, as its first dimensions were equal. {BATCH_FIRST}")
+        raise ValueError(
+            f"Expected module {layer!r} to return {list(clean.shape)} for a pass of {clean.shape[0]} intervened rows, "
+            f"as on the probe, but it returned {shape}: it runs on some rows only once inputs are intervened on (an "
+            "expert of a mixture, a branch). Name modules that run on every row with `layers=` (e.g. where the "
+            "experts' outputs are combined)")
+
+
+def input_change(x: Tensor, xa: Tensor | None = None) -> Tensor:
+    """``||x − xa||`` per row (``||x||`` without ``xa``); token ids are seen one-hot: a changed
+    token moves by √2, a sequence of T tokens has norm √T."""
+    if x.is_floating_point() or x.is_complex():  # detached: inputs that require grad made float() of s warn in torch
+        return (x if xa is None else x - xa).detach().reshape(x.shape[0], -1).norm(dim=1)  # one value per sample ([N]) too
+    if xa is None:
+        return torch.full((x.shape[0],), float(x[0].numel()), device=x.device).sqrt()
+    return (2.0 * (x != xa).reshape(x.shape[0], -1).sum(1).float()).sqrt()
