@@ -3,12 +3,12 @@
 Answers, per epoch and per method: do causal and gradient explanations agree, and which one is
 more faithful and more stable on this model? Every metric of
 :mod:`lightning_causal.baselines.metrics` is applied identically to the causal effects and to each
-Captum map.
+Captum map (``captum_metrics.py``); ``captum_report.py`` writes the result's keys and table and
+``captum_checks.py`` resolves the methods.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import time
 import warnings
@@ -20,6 +20,16 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
+from lightning_causal.audits.captum_checks import check_token_options, resolve_methods
+from lightning_causal.audits.captum_metrics import (
+    Explainer,
+    agreement,
+    faithfulness,
+    overlap_k,
+    reference_metrics,
+    stability,
+)
+from lightning_causal.audits.captum_report import warn_without_gradient, write_comparison
 from lightning_causal.audits.input_effects import probe_groups, real_groups, real_mean
 from lightning_causal.audits.options import (
     check_baseline,
@@ -34,43 +44,26 @@ from lightning_causal.audits.options import (
 )
 from lightning_causal.baselines import metrics as M
 from lightning_causal.baselines.captum_methods import (
-    CaptumForward,
     MethodLike,
     MethodSpec,
     attribute,
     layer_attribute,
-    resolve_method,
 )
 from lightning_causal.baselines.input_layer_methods import input_layer_attribute
 from lightning_causal.causal.effects.input_effects import input_effects
 from lightning_causal.causal.effects.unit_effects import unit_effects
-from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import aggregate_to_groups, broadcast_groups
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import resolve_module
-from lightning_causal.causal.engine.ranking import kendall, spearman, topk_overlap
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
 from lightning_causal.causal.engine.token_ids import special_token_baseline
 from lightning_causal.causal.engine.units import per_layer_layouts
 
 __all__ = ["CaptumBaseline", "CompareSettings"]
 
-_RANK_METRICS = ("spearman", "kendall", "topk")
 _DEFAULT_NAME = "captum_baseline"  # its `compare/<M>/...` tags carry no audit name; another name= is put in them
-Explainer = Callable[[Tensor, Tensor], Tensor]
-
-
-def _overlap_k(top_k: int, n: int) -> int:
-    """The ``k`` of a top-k overlap of ``n`` groups or units: at most ``n - 1`` (a top-k of all ``n`` is
-    shared by any two rankings, so four heads or quadrants compared with ``top_k=5`` gave 1.0 always).
-
-    Examples:
-        >>> _overlap_k(5, 4), _overlap_k(5, 64), _overlap_k(5, 1)
-        (3, 5, 1)
-    """
-    return max(1, min(top_k, n - 1))
 
 
 @dataclass
@@ -123,36 +116,6 @@ class CompareSettings:
         check_float("noise_fraction", self.noise_fraction, minimum=0.0, open_min=True)
         check_choice("layer_method", self.layer_method, ("LayerConductance", "LayerActivation"))
         check_choice("token_pool", self.token_pool, ("probe", "position"))
-
-
-def _check_token_options(audit: CaptumBaseline) -> None:
-    """What token ids ``[N, T]`` need: an integer baseline (a token id), methods that take no
-    gradient with respect to the inputs, and no continuous perturbations."""
-    b = audit.baseline
-    if not (isinstance(b, int) and not isinstance(b, bool) or isinstance(b, Tensor) and b.numel() == 1 and not b.is_floating_point()):
-        raise ValueError(f"Expected argument `baseline` to be a token id (an int: pad or [MASK]) for token inputs but got {b!r}")
-    gradient = [s.label for s in audit.specs if not s.layer and not s.grouped]
-    if gradient:
-        raise ValueError(
-            f"Expected methods that token ids support but got the gradient methods {gradient}; use layer methods on the "
-            "embeddings, e.g. CaptumBaseline(methods=('LayerIntegratedGradients',), input_layer='bert.embeddings.word_embeddings')"
-        )
-    if audit.layers or audit.settings.reference_metrics:
-        raise ValueError("Expected no `layers` and no `settings.reference_metrics` for token inputs (they perturb inputs continuously)")
-
-
-def _nanmean(v: Tensor) -> float:
-    v = v.double()
-    return float(v.nanmean()) if v.numel() else float("nan")
-
-
-def _resolve_entry(method: Any) -> MethodSpec:
-    """:func:`resolve_method` for one entry of ``CaptumBaseline(methods=...)``: its errors name
-    ``methods`` (the parameter the user passed), not the core's ``method``."""
-    try:
-        return resolve_method(method)
-    except (ValueError, TypeError) as err:
-        raise type(err)(str(err).replace("argument `method`", "each entry of argument `methods`", 1)) from None
 
 
 class CaptumBaseline(Audit):
@@ -278,21 +241,8 @@ class CaptumBaseline(Audit):
         super().__init__(name, output=output)
         self.feature_names, self.class_names = check_names("feature_names", feature_names), check_names("class_names", class_names)
         self.vocabulary = check_names("vocabulary", vocabulary)
-        if isinstance(methods, (str, tuple)) and len(methods) == 2 and isinstance(methods[1], Mapping):
-            methods = [methods]  # a single (name, options) pair
-        elif isinstance(methods, str):
-            methods = [methods]
-        if not methods:
-            raise ValueError("Expected argument `methods` to name at least one Captum method but got none")
-        specs = [_resolve_entry(m) for m in methods]
-        extra = dict(method_options or {})
-        unknown = sorted(set(extra) - {s.label for s in specs} - {s.name for s in specs if not s.noise_tunnel})
-        if unknown:
-            raise ValueError(f"Expected keys of `method_options` among {[s.label for s in specs]} but got {unknown}")
-        self.specs: list[MethodSpec] = [resolve_method(s, extra.get(s.label, extra.get(s.name) if not s.noise_tunnel else None)) for s in specs]
+        self.specs: list[MethodSpec] = resolve_methods(methods, method_options)
         labels = [s.label for s in self.specs]
-        if len(set(labels)) != len(labels):
-            raise ValueError(f"Expected argument `methods` to name each method once but got {labels}")
         if input_layer is None and any(s.layer for s in self.specs):
             raise ValueError(f"Expected argument `input_layer` (e.g. the word embeddings) for the layer methods {labels}")
         check_type("input_layer", input_layer, str, none_ok=True)
@@ -329,7 +279,7 @@ class CaptumBaseline(Audit):
         if self.input_layer:
             resolve_module(model, self.input_layer)
         if not probe.first.is_floating_point():
-            _check_token_options(self)
+            check_token_options(self)
 
     def _explainers(self, model: nn.Module, probe: Probe, mask: Tensor, mbs: int | None) -> dict[str, Explainer]:
         """``(inputs, target) -> scores [M, G]`` of the causal effects and of each Captum method, for
@@ -387,20 +337,20 @@ class CaptumBaseline(Audit):
             seconds[label] = time.perf_counter() - t0
             result.maps[label] = broadcast_groups(scores[label], mask, x.shape)
             result.vectors[f"mean_abs/{label}"] = real_mean(scores[label].abs(), real)
-        self._warn_without_gradient(scores)
-        rows = {label: self._faithfulness(model, probe, mask, scores[label], tidx, max_batch_size, result, label, real)
+        warn_without_gradient(self, scores)
+        rows = {label: faithfulness(self, model, probe, mask, scores[label], tidx, max_batch_size, result, label, real)
                 for label in scores}
         tokens = not x.is_floating_point()
         sigma = self.settings.noise_fraction if tokens else (
             self.noise_sigma if self.noise_sigma is not None else M.default_sigma(x, self.settings.noise_fraction))
         for label, explain in explainers.items():
-            rows[label]["stability"] = self._stability(explain, probe, tidx, scores[label], sigma, real, model)
+            rows[label]["stability"] = stability(self, explain, probe, tidx, scores[label], sigma, real, model)
             if self.settings.reference_metrics:
-                rows[label].update(self._reference(model, probe, mask, scores[label], tidx, explain, sigma, max_batch_size))
-        k = _overlap_k(self.top_k, g)
+                rows[label].update(reference_metrics(self, model, probe, mask, scores[label], tidx, explain, sigma, max_batch_size))
+        k = overlap_k(self.top_k, g)
         for spec in self.specs:
-            rows[spec.label] = {**self._agreement(scores["causal"], scores[spec.label], k, real), **rows[spec.label]}
-        self._write(result, rows, seconds)
+            rows[spec.label] = {**agreement(self, scores["causal"], scores[spec.label], k, real), **rows[spec.label]}
+        write_comparison(self, result, rows, seconds)
         for layer in self.layers:
             self._layer(model, probe, layer, tidx, max_batch_size, result)
         result.meta.update(groups=g, samples=int(x.shape[0]), sigma=sigma, seconds=seconds, top_k=k,
@@ -408,22 +358,6 @@ class CaptumBaseline(Audit):
         result.meta.update(names_meta(self.feature_names, self.class_names, tidx, mask, inputs=x, vocabulary=self.vocabulary,
                                       outputs=out, labels=probe.labels))
         return result
-
-    def _faithfulness(
-        self, model: nn.Module, probe: Probe, mask: Tensor, s: Tensor, tidx: Tensor, mbs: int | None,
-        result: AuditResult, label: str, real: Tensor | None = None,
-    ) -> dict[str, float]:
-        out = {}
-        for mode in ("deletion", "insertion"):
-            frac, curves = M.perturbation_curve(
-                model, probe.first, mask, s, mode=mode, baseline=self._baseline(probe.first), target=tidx, steps=self.settings.steps,
-                score=self.settings.score, max_batch_size=mbs, valid=real, **self.model_options(probe),
-            )
-            out[f"{mode}_auc"] = _nanmean(M.curve_auc(frac, curves))
-            x_axis = frac if frac.dim() == 1 else frac.nanmean(0)  # per-sample fractions with padding: their mean
-            curve = result.curves.setdefault(mode, {"x": x_axis.tolist()})
-            curve[label] = curves.mean(0).tolist()
-        return out
 
     def dry_run(self, model: nn.Module, probe: Probe) -> AuditResult | None:
         """The run on 2 probe samples (:meth:`Audit.dry_run`), which says nothing of "every probe sample":
@@ -434,82 +368,6 @@ class CaptumBaseline(Audit):
                                     category=UserWarning)
             return super().dry_run(model, probe)
 
-    def _warn_without_gradient(self, scores: dict[str, Tensor]) -> None:
-        """Warn when a gradient method scores a group exactly 0 in every sample whose causal effect
-        is not 0: no gradient reaches it (a max-pooling or ReLU that passes none from there, as in an
-        image CNN's border patches; a category code cast to an integer inside the model)."""
-        moved = scores["causal"].ne(0).any(0)
-        for spec in self.specs:
-            if spec.layer or spec.grouped:
-                continue
-            blind = (scores[spec.label] == 0).all(0) & moved
-            if blind.any():
-                ids = blind.nonzero().flatten().tolist()
-                names = [self.feature_names[i] if self.feature_names is not None else str(i) for i in ids]
-                warnings.warn(
-                    f"CaptumBaseline {self.name!r}: {spec.label} gives exactly 0 in every probe sample to the groups "
-                    f"{names[:10]}{' ...' if len(names) > 10 else ''} whose causal effect is not 0: no gradient reaches them "
-                    "(a max-pooling or ReLU that passes none from there at these inputs, or a category code cast to an "
-                    "integer inside the model, e.g. nn.Embedding(x[:, j].long())), so its agreement with the causal effects "
-                    "is low for that reason; compare such groups with FeatureAblation",
-                    UserWarning, stacklevel=3,
-                )
-
-    def _stability(self, explain: Explainer, probe: Probe, tidx: Tensor, s: Tensor, sigma: float, real: Tensor | None = None,
-                   model: nn.Module | None = None) -> float:
-        absolute, x, repeats = self.settings.absolute, probe.first, self.settings.stability_repeats
-
-        def ranked(z: Tensor) -> Tensor:
-            out = explain(z, tidx)
-            return out.abs() if absolute else out
-
-        ref = s.abs() if absolute else s
-        if x.is_floating_point():
-            return _nanmean(M.stability(ranked, x, sigma, n_repeats=repeats, seed=self.seed, reference=ref, valid=real))
-        kept = torch.tensor([*self.settings.special_tokens, int(self.baseline)], device=x.device, dtype=x.dtype)
-        eligible = ~torch.isin(x, kept)
-        padding = padding_positions(x, probe.additional_forward_args, model=model)
-        if padding is not None:
-            eligible &= ~padding
-        pool = self.settings.token_pool
-        try:
-            return _nanmean(M.token_stability(ranked, x, eligible, sigma, n_repeats=repeats, seed=self.seed, reference=ref,
-                                              valid=real, pool=pool))
-        except (IndexError, RuntimeError) as err:
-            if pool != "probe":
-                raise
-            raise ValueError(
-                f"CaptumBaseline's stability replaced tokens of the integer probe by tokens drawn from all its positions and the "
-                f"model failed on them ({type(err).__name__}: {err}); for categorical columns, each with codes of its own, "
-                "pass `settings=CompareSettings(token_pool='position')`"
-            ) from err
-
-    def _reference(
-        self, model: nn.Module, probe: Probe, mask: Tensor, s: Tensor, tidx: Tensor, explain: Explainer, sigma: float,
-        max_batch_size: int | None = None,
-    ) -> dict[str, float]:
-        n, x = self.settings.n_perturb_samples, probe.first
-        rows = CaptumForward(model, **self.model_options(probe)).rows_per_pass(x, max_batch_size)
-        sens = M.sensitivity(explain, x, tidx, radius=sigma, n_perturb_samples=n, seed=self.seed, max_examples_per_batch=rows)
-        inf = M.infidelity(model, x, s, mask, target=tidx, baseline=self._baseline(x), n_perturb_samples=n, seed=self.seed,
-                           max_batch_size=max_batch_size,
-                           **self.model_options(probe))
-        return {"sensitivity_max": _nanmean(sens), "infidelity": _nanmean(inf)}
-
-    def _agreement(self, causal: Tensor, other: Tensor, k: int, real: Tensor | None = None) -> dict[str, float]:
-        """Mean per-sample Spearman, Kendall τ_b and top-k overlap, over each sample's ``real``
-        groups (all groups when ``None``) and the samples where they are defined (neither explanation
-        constant: docs/methods.md)."""
-        a, b = (causal.abs(), other.abs()) if self.settings.absolute else (causal, other)
-        rho = spearman(a, b, real)  # NaN where either is constant (or fewer than two groups)
-        topk = topk_overlap(a, b, k, real, proper=True)  # per sample: never all of its real groups
-        return {
-            "spearman": _nanmean(rho),
-            "kendall": _nanmean(kendall(a, b, valid=real)),
-            # a constant explanation has no top k (ties broken by group id: two all-zero maps overlapped 1.0)
-            "topk": _nanmean(topk.masked_fill(rho.isnan(), float("nan"))),
-        }
-
     def _layer(
         self, model: nn.Module, probe: Probe, layer: str, tidx: Tensor, mbs: int | None, result: AuditResult
     ) -> None:
@@ -518,32 +376,10 @@ class CaptumBaseline(Audit):
         causal = unit_effects(model, probe.inputs, layer, target=tidx, max_batch_size=mbs, **units, **options)
         other = layer_attribute(model, probe.first, layer, method, target=tidx, baselines=self._baseline(probe.first), max_batch_size=mbs,
                                 **units, **options)
-        for metric, value in self._agreement(causal, other, _overlap_k(self.top_k, causal.shape[1])).items():
+        for metric, value in agreement(self, causal, other, overlap_k(self.top_k, causal.shape[1])).items():
             result.scalars[f"compare/{self._tagged(f'{method}-{layer}')}/{metric}"] = value
 
     def _tagged(self, label: str) -> str:
         """The method part of a ``compare/``/``captum/`` key: the label, led by the audit's name when
         it is not the default (those keys are logged outside ``causal/<audit>/``)."""
         return label if self.name == _DEFAULT_NAME else f"{self.name}:{label}"
-
-    def _write(self, result: AuditResult, rows: dict[str, dict[str, float]], seconds: dict[str, float]) -> None:
-        reference = ("sensitivity_max", "infidelity")
-        table = []
-        for label, row in rows.items():
-            for metric, value in row.items():
-                if label == "causal":
-                    result.scalars[metric] = value
-                elif metric in reference:
-                    result.scalars[f"captum/{self._tagged(label)}/{metric}"] = value
-                else:
-                    result.scalars[f"compare/{self._tagged(label)}/{metric}"] = value
-            table.append({"method": label, **{m: row.get(m, "-") for m in _RANK_METRICS}, **{
-                m: v for m, v in row.items() if m not in _RANK_METRICS}, "seconds": seconds[label]})
-        causal_row = table.pop(0)
-        result.tables["comparison"] = table + [causal_row]
-        undefined = [label for label, row in rows.items() if any(isinstance(v, float) and math.isnan(v) for v in row.values())]
-        if undefined:
-            causal = result.vectors.get("mean_abs/causal")
-            cause = ("one feature group, which has no ranking to compare (pass a `feature_mask` or `patch_size` of several "
-                     "groups)") if causal is not None and causal.numel() == 1 else "constant explanations or curves"
-            result.meta["notes"] = [f"undefined (NaN) metrics for {undefined}: {cause}"]

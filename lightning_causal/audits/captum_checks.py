@@ -1,0 +1,68 @@
+"""The checks of :class:`~lightning_causal.audits.captum_baseline.CaptumBaseline`'s arguments that need more
+than one line: its ``methods`` and ``method_options`` resolved to method specs (:func:`resolve_methods`),
+and what token-id inputs require (:func:`check_token_options`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from torch import Tensor
+
+from lightning_causal.baselines.captum_methods import MethodLike, MethodSpec, resolve_method
+
+if TYPE_CHECKING:
+    from lightning_causal.audits.captum_baseline import CaptumBaseline
+
+__all__ = ["check_token_options", "resolve_methods"]
+
+
+def resolve_methods(methods: Sequence[MethodLike], method_options: Mapping[str, Mapping[str, Any]] | None) -> list[MethodSpec]:
+    """The specs of ``methods`` (names, ``"NoiseTunnel(<name>)"``, ``(name, options)`` pairs, or one of
+    them alone) with ``method_options`` merged over their options.
+
+    Raises:
+        ValueError: no method, an unknown method or option, a key of ``method_options`` naming no
+            method, or a method named twice.
+    """
+    if isinstance(methods, (str, tuple)) and len(methods) == 2 and isinstance(methods[1], Mapping):
+        methods = [methods]  # a single (name, options) pair
+    elif isinstance(methods, str):
+        methods = [methods]
+    if not methods:
+        raise ValueError("Expected argument `methods` to name at least one Captum method but got none")
+    specs = [_resolve_entry(m) for m in methods]
+    extra = dict(method_options or {})
+    unknown = sorted(set(extra) - {s.label for s in specs} - {s.name for s in specs if not s.noise_tunnel})
+    if unknown:
+        raise ValueError(f"Expected keys of `method_options` among {[s.label for s in specs]} but got {unknown}")
+    resolved = [resolve_method(s, extra.get(s.label, extra.get(s.name) if not s.noise_tunnel else None)) for s in specs]
+    labels = [s.label for s in resolved]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"Expected argument `methods` to name each method once but got {labels}")
+    return resolved
+
+
+def _resolve_entry(method: Any) -> MethodSpec:
+    """:func:`resolve_method` for one entry of ``CaptumBaseline(methods=...)``: its errors name
+    ``methods`` (the parameter the user passed), not the core's ``method``."""
+    try:
+        return resolve_method(method)
+    except (ValueError, TypeError) as err:
+        raise type(err)(str(err).replace("argument `method`", "each entry of argument `methods`", 1)) from None
+
+
+def check_token_options(audit: CaptumBaseline) -> None:
+    """What token ids ``[N, T]`` need: an integer baseline (a token id), methods that take no
+    gradient with respect to the inputs, and no continuous perturbations."""
+    b = audit.baseline
+    if not (isinstance(b, int) and not isinstance(b, bool) or isinstance(b, Tensor) and b.numel() == 1 and not b.is_floating_point()):
+        raise ValueError(f"Expected argument `baseline` to be a token id (an int: pad or [MASK]) for token inputs but got {b!r}")
+    gradient = [s.label for s in audit.specs if not s.layer and not s.grouped]
+    if gradient:
+        raise ValueError(
+            f"Expected methods that token ids support but got the gradient methods {gradient}; use layer methods on the "
+            "embeddings, e.g. CaptumBaseline(methods=('LayerIntegratedGradients',), input_layer='bert.embeddings.word_embeddings')"
+        )
+    if audit.layers or audit.settings.reference_metrics:
+        raise ValueError("Expected no `layers` and no `settings.reference_metrics` for token inputs (they perturb inputs continuously)")

@@ -1,0 +1,119 @@
+"""The metrics :class:`~lightning_causal.audits.captum_baseline.CaptumBaseline` applies alike to the causal
+effects and to each Captum map: faithfulness (:func:`faithfulness`: deletion and insertion curves and
+their AUC), :func:`stability`, Captum's :func:`reference_metrics` (``sensitivity_max``, ``infidelity``)
+and the rank :func:`agreement` of two explanations (with :func:`overlap_k`, the ``k`` of its top-k
+overlap); every value a mean over the samples where it is defined (:func:`nanmean`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor, nn
+
+from lightning_causal.audits.base import AuditResult, Probe
+from lightning_causal.baselines import metrics as M
+from lightning_causal.baselines.captum_methods import CaptumForward
+from lightning_causal.causal.engine.ablation import padding_positions
+from lightning_causal.causal.engine.ranking import kendall, spearman, topk_overlap
+
+if TYPE_CHECKING:
+    from lightning_causal.audits.captum_baseline import CaptumBaseline
+
+__all__ = ["agreement", "faithfulness", "nanmean", "overlap_k", "reference_metrics", "stability"]
+
+#: ``(inputs, target) -> scores [M, G]``: the causal effects or a Captum method.
+Explainer = Callable[[Tensor, Tensor], Tensor]
+
+
+def overlap_k(top_k: int, n: int) -> int:
+    """The ``k`` of a top-k overlap of ``n`` groups or units: at most ``n - 1`` (a top-k of all ``n`` is
+    shared by any two rankings, so four heads or quadrants compared with ``top_k=5`` gave 1.0 always).
+
+    Examples:
+        >>> overlap_k(5, 4), overlap_k(5, 64), overlap_k(5, 1)
+        (3, 5, 1)
+    """
+    return max(1, min(top_k, n - 1))
+
+
+def nanmean(v: Tensor) -> float:
+    """The mean of ``v``'s defined (not NaN) values, in float64; NaN for an empty ``v``."""
+    v = v.double()
+    return float(v.nanmean()) if v.numel() else float("nan")
+
+
+def faithfulness(
+    audit: CaptumBaseline, model: nn.Module, probe: Probe, mask: Tensor, s: Tensor, tidx: Tensor, mbs: int | None,
+    result: AuditResult, label: str, real: Tensor | None = None,
+) -> dict[str, float]:
+    out = {}
+    for mode in ("deletion", "insertion"):
+        frac, curves = M.perturbation_curve(
+            model, probe.first, mask, s, mode=mode, baseline=audit._baseline(probe.first), target=tidx, steps=audit.settings.steps,
+            score=audit.settings.score, max_batch_size=mbs, valid=real, **audit.model_options(probe),
+        )
+        out[f"{mode}_auc"] = nanmean(M.curve_auc(frac, curves))
+        x_axis = frac if frac.dim() == 1 else frac.nanmean(0)  # per-sample fractions with padding: their mean
+        curve = result.curves.setdefault(mode, {"x": x_axis.tolist()})
+        curve[label] = curves.mean(0).tolist()
+    return out
+
+
+def stability(audit: CaptumBaseline, explain: Explainer, probe: Probe, tidx: Tensor, s: Tensor, sigma: float, real: Tensor | None = None,
+               model: nn.Module | None = None) -> float:
+    absolute, x, repeats = audit.settings.absolute, probe.first, audit.settings.stability_repeats
+
+    def ranked(z: Tensor) -> Tensor:
+        out = explain(z, tidx)
+        return out.abs() if absolute else out
+
+    ref = s.abs() if absolute else s
+    if x.is_floating_point():
+        return nanmean(M.stability(ranked, x, sigma, n_repeats=repeats, seed=audit.seed, reference=ref, valid=real))
+    kept = torch.tensor([*audit.settings.special_tokens, int(audit.baseline)], device=x.device, dtype=x.dtype)
+    eligible = ~torch.isin(x, kept)
+    padding = padding_positions(x, probe.additional_forward_args, model=model)
+    if padding is not None:
+        eligible &= ~padding
+    pool = audit.settings.token_pool
+    try:
+        return nanmean(M.token_stability(ranked, x, eligible, sigma, n_repeats=repeats, seed=audit.seed, reference=ref,
+                                          valid=real, pool=pool))
+    except (IndexError, RuntimeError) as err:
+        if pool != "probe":
+            raise
+        raise ValueError(
+            f"CaptumBaseline's stability replaced tokens of the integer probe by tokens drawn from all its positions and the "
+            f"model failed on them ({type(err).__name__}: {err}); for categorical columns, each with codes of its own, "
+            "pass `settings=CompareSettings(token_pool='position')`"
+        ) from err
+
+
+def reference_metrics(
+    audit: CaptumBaseline, model: nn.Module, probe: Probe, mask: Tensor, s: Tensor, tidx: Tensor, explain: Explainer, sigma: float,
+    max_batch_size: int | None = None,
+) -> dict[str, float]:
+    n, x = audit.settings.n_perturb_samples, probe.first
+    rows = CaptumForward(model, **audit.model_options(probe)).rows_per_pass(x, max_batch_size)
+    sens = M.sensitivity(explain, x, tidx, radius=sigma, n_perturb_samples=n, seed=audit.seed, max_examples_per_batch=rows)
+    inf = M.infidelity(model, x, s, mask, target=tidx, baseline=audit._baseline(x), n_perturb_samples=n, seed=audit.seed,
+                       max_batch_size=max_batch_size,
+                       **audit.model_options(probe))
+    return {"sensitivity_max": nanmean(sens), "infidelity": nanmean(inf)}
+
+
+def agreement(audit: CaptumBaseline, causal: Tensor, other: Tensor, k: int, real: Tensor | None = None) -> dict[str, float]:
+    """Mean per-sample Spearman, Kendall τ_b and top-k overlap, over each sample's ``real``
+    groups (all groups when ``None``) and the samples where they are defined (neither explanation
+    constant: docs/methods.md)."""
+    a, b = (causal.abs(), other.abs()) if audit.settings.absolute else (causal, other)
+    rho = spearman(a, b, real)  # NaN where either is constant (or fewer than two groups)
+    topk = topk_overlap(a, b, k, real, proper=True)  # per sample: never all of its real groups
+    return {
+        "spearman": nanmean(rho),
+        "kendall": nanmean(kendall(a, b, valid=real)),
+        # a constant explanation has no top k (ties broken by group id: two all-zero maps overlapped 1.0)
+        "topk": nanmean(topk.masked_fill(rho.isnan(), float("nan"))),
+    }

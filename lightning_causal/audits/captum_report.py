@@ -1,0 +1,66 @@
+"""What :class:`~lightning_causal.audits.captum_baseline.CaptumBaseline` writes into its result and says:
+the ``compare/``, ``captum/`` and plain keys, the comparison table and the notes on undefined metrics
+(:func:`write_comparison`); the warning about groups no gradient reaches (:func:`warn_without_gradient`)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import TYPE_CHECKING
+
+from torch import Tensor
+
+from lightning_causal.audits.base import AuditResult
+
+if TYPE_CHECKING:
+    from lightning_causal.audits.captum_baseline import CaptumBaseline
+
+__all__ = ["RANK_METRICS", "warn_without_gradient", "write_comparison"]
+
+#: The rank-agreement metrics (columns of the comparison table; the causal row has none).
+RANK_METRICS = ("spearman", "kendall", "topk")
+
+
+def write_comparison(audit: CaptumBaseline, result: AuditResult, rows: dict[str, dict[str, float]], seconds: dict[str, float]) -> None:
+    reference = ("sensitivity_max", "infidelity")
+    table = []
+    for label, row in rows.items():
+        for metric, value in row.items():
+            if label == "causal":
+                result.scalars[metric] = value
+            elif metric in reference:
+                result.scalars[f"captum/{audit._tagged(label)}/{metric}"] = value
+            else:
+                result.scalars[f"compare/{audit._tagged(label)}/{metric}"] = value
+        table.append({"method": label, **{m: row.get(m, "-") for m in RANK_METRICS}, **{
+            m: v for m, v in row.items() if m not in RANK_METRICS}, "seconds": seconds[label]})
+    causal_row = table.pop(0)
+    result.tables["comparison"] = table + [causal_row]
+    undefined = [label for label, row in rows.items() if any(isinstance(v, float) and math.isnan(v) for v in row.values())]
+    if undefined:
+        causal = result.vectors.get("mean_abs/causal")
+        cause = ("one feature group, which has no ranking to compare (pass a `feature_mask` or `patch_size` of several "
+                 "groups)") if causal is not None and causal.numel() == 1 else "constant explanations or curves"
+        result.meta["notes"] = [f"undefined (NaN) metrics for {undefined}: {cause}"]
+
+
+def warn_without_gradient(audit: CaptumBaseline, scores: dict[str, Tensor]) -> None:
+    """Warn when a gradient method scores a group exactly 0 in every sample whose causal effect
+    is not 0: no gradient reaches it (a max-pooling or ReLU that passes none from there, as in an
+    image CNN's border patches; a category code cast to an integer inside the model)."""
+    moved = scores["causal"].ne(0).any(0)
+    for spec in audit.specs:
+        if spec.layer or spec.grouped:
+            continue
+        blind = (scores[spec.label] == 0).all(0) & moved
+        if blind.any():
+            ids = blind.nonzero().flatten().tolist()
+            names = [audit.feature_names[i] if audit.feature_names is not None else str(i) for i in ids]
+            warnings.warn(
+                f"CaptumBaseline {audit.name!r}: {spec.label} gives exactly 0 in every probe sample to the groups "
+                f"{names[:10]}{' ...' if len(names) > 10 else ''} whose causal effect is not 0: no gradient reaches them "
+                "(a max-pooling or ReLU that passes none from there at these inputs, or a category code cast to an "
+                "integer inside the model, e.g. nn.Embedding(x[:, j].long())), so its agreement with the causal effects "
+                "is low for that reason; compare such groups with FeatureAblation",
+                UserWarning, stacklevel=3,
+            )
