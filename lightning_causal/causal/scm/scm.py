@@ -121,6 +121,23 @@ def flipped_binary(col: Tensor, allowed: Tensor) -> Tensor:
     return torch.where(col == allowed[0], allowed[1], allowed[0])
 
 
+def warn_fractional_codes(scm: AdditiveNoiseSCM, columns: Sequence[int], example: tuple[float, float] | None = None,
+                          stacklevel: int = 3) -> None:
+    """Warn that a counterfactual gives fractions in ``columns``, which hold whole numbers only in the
+    data the SCM was fitted on (category codes, flags): a model that reads codes (``.long()``, an
+    embedding, one-hot) runs another code, so a gap measured on it is not that of the counterfactual."""
+    names = [scm.columns[j] for j in columns]
+    shown = "" if example is None else f" (e.g. {names[0]!r} {example[0]:g} -> {example[1]:.4g})"
+    warnings.warn(
+        f"AdditiveNoiseSCM: the counterfactual gives fractions in the columns {names}{shown}, which hold whole numbers "
+        "only in the data the SCM was fitted on (category codes, flags?). A model that reads codes (`.long()`, an "
+        "embedding, one-hot) runs another code there, so the counterfactual's effect on it is not the one measured. "
+        "An additive-noise SCM models numeric columns: declare a nominal code column without parents (it keeps its "
+        "code; the SCM then assumes the intervened attribute does not cause it), or give the model a numeric input for it",
+        UserWarning, stacklevel=stacklevel,
+    )
+
+
 def check_binary_values(values: Sequence[float]) -> tuple[float, float]:
     vals = tuple(values) if isinstance(values, (tuple, list)) else ()
     if len(vals) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in vals) or vals[0] == vals[1]:
@@ -326,17 +343,27 @@ class AdditiveNoiseSCM:
         if not isinstance(interventions, Mapping) or not interventions:
             raise ValueError(f"Expected argument `interventions` to be a non-empty mapping column -> value but got {interventions!r}")
         fixed = {self.index(k): self._intervention_value(k, v, x) for k, v in interventions.items()}
-        if all(type(f) is LinearFunction for f in self.functions):
-            return self._linear_counterfactual(x, fixed)
         changed = set(fixed).union(*(self.descendants(k) for k in fixed)) - set(fixed)
-        u = {j: x[:, j] - self._f(j, x) for j in changed}  # abduction, only where needed
-        cols = list(x.unbind(1))
-        for j in self.order:
-            if j in fixed:
-                cols[j] = fixed[j]
-            elif j in changed:
-                cols[j] = self._f(j, cols) + u[j]
-        return torch.stack(cols, 1)
+        if all(type(f) is LinearFunction for f in self.functions):
+            x_cf = self._linear_counterfactual(x, fixed)
+        else:
+            u = {j: x[:, j] - self._f(j, x) for j in changed}  # abduction, only where needed
+            cols = list(x.unbind(1))
+            for j in self.order:
+                if j in fixed:
+                    cols[j] = fixed[j]
+                elif j in changed:
+                    cols[j] = self._f(j, cols) + u[j]
+            x_cf = torch.stack(cols, 1)
+        codes = [j for j in getattr(self, "integer_columns", ()) if j in changed]  # descendants coded as whole numbers
+        if codes:
+            part = x_cf[:, codes].detach()
+            off = part != part.round()
+            if bool(off.any()):
+                row, col = (int(i) for i in off.nonzero()[0])
+                bad = [j for j, hit in zip(codes, off.any(0).tolist()) if hit]
+                warn_fractional_codes(self, bad, (float(x[row, codes[col]]), float(part[row, col])) if codes[col] == bad[0] else None)
+        return x_cf
 
     def _intervention_value(self, column: str | int, value: Value, x: Tensor) -> Tensor:
         """``value`` of ``do(column := value)`` as ``[N]``: a finite number or ``N`` finite values."""
@@ -437,6 +464,11 @@ class AdditiveNoiseSCM:
             vals = check_binary_values(values)
             j = self.index(column)
             effect = self.flip_effects(j)
+            if effect is not None:  # a flip moves column k by ±(v1 - v0) c_k: fractions in codes unless that is whole
+                step = effect * (vals[1] - vals[0])
+                bad = [k for k in getattr(self, "integer_columns", ()) if k != j and bool(step[k] != step[k].round())]
+                if bad:
+                    warn_fractional_codes(self, bad, stacklevel=5)  # the caller of flip_counterfactual
             allowed = torch.tensor(vals, dtype=x.dtype, device=x.device)
             plan = (j, vals, allowed, None if effect is None else effect.to(device=x.device, dtype=x.dtype))
             if key is not None:
