@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import warnings
 from collections.abc import Sequence
@@ -195,36 +196,51 @@ class SobolAudit(Audit):
             if self.target >= allowed:
                 raise ValueError(f"Expected argument `target` to be a class of the model, 0 to {allowed - 1}, but got {self.target}")
 
-    def _warn_one_hot(self, x: Tensor) -> None:
-        """The copula draws every column's marginal: a one-hot block of a tabular probe gets rows no
-        encoder produces (all zeros, several ones), silently; the empirical sampler keeps groups."""
+    def _warn_one_hot(self, x: Tensor, groups: Tensor) -> None:
+        """A one-hot block of a tabular probe drawn column by column gets rows no encoder produces (all
+        zeros, several ones), silently: the copula draws every column's marginal, the empirical sampler
+        every group's (``groups``, one id per column), so there only a block split over groups."""
         if x.dim() != 2:
             return
+        ids = groups.reshape(-1).tolist()
         for column in range(x.shape[1]):
             block = one_hot_block(x, column)
-            if block:
-                columns = sorted([column, *block])
-                per_column = self.feature_names is not None and len(self.feature_names) == x.shape[1]  # names are per group
-                names = [self.feature_names[c] for c in columns] if per_column else columns
+            if not block:
+                continue
+            columns = sorted([column, *block])
+            if self.sampler == "empirical" and len({ids[c] for c in columns}) == 1:
+                continue  # drawn together, as one observed row's block
+            per_column = self.feature_names is not None and len(self.feature_names) == x.shape[1]  # names are per group
+            names = [self.feature_names[c] for c in columns] if per_column else columns
+            if self.sampler == "copula":
                 warnings.warn(
                     f"SobolAudit {self.name!r} with sampler='copula' draws each column on its own, so the one-hot block "
                     f"{names} gets rows no encoder produces (all zeros, or several ones) and the indices explain the model "
                     "off its data; sampler='empirical' with the block as one group (feature_mask) draws it as observed",
                     UserWarning, stacklevel=3)
-                return
+            else:
+                warnings.warn(
+                    f"SobolAudit {self.name!r} with sampler='empirical' draws the one-hot block {names} in "
+                    f"{len({ids[c] for c in columns})} groups, each on its own, so it gets rows no encoder produces (all "
+                    "zeros, or several ones) and the indices explain the model off its data; pass a `feature_mask` that "
+                    f"gives the columns {columns} one group id: the block is then drawn as observed, one category at a time",
+                    UserWarning, stacklevel=3)
+            return
 
     def dry_run(self, model: nn.Module, probe: Probe) -> AuditResult | None:
         """The run on 2 probe samples (:meth:`Audit.dry_run`), whose copula warnings would speak of those 2
         (a correlation of D columns from 2 samples is always singular; two binary columns can look one-hot
         on 2 rows): they are checked on the whole probe instead, and the 2-sample run is silent about them."""
+        x = probe.first.detach()
+        data = x if x.is_floating_point() else x.double()
+        if x.dim() == 2 and not isinstance(probe.inputs, tuple):  # a bad mask or inputs: the run below says so
+            with contextlib.suppress(ValueError, TypeError):
+                self._warn_one_hot(data, self._mask(x))
         if self.sampler == "copula":
-            x = probe.first.detach()
-            data = x if x.is_floating_point() else x.double()
-            self._warn_one_hot(data)
             _warn_singular(data.reshape(data.shape[0], -1))
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="GaussianCopula: the correlation", category=UserWarning)
-            warnings.filterwarnings("ignore", message=re.escape(f"SobolAudit {self.name!r} with sampler='copula'"), category=UserWarning)
+            warnings.filterwarnings("ignore", message=re.escape(f"SobolAudit {self.name!r} with sampler="), category=UserWarning)
             warnings.filterwarnings("ignore", message="`func` is constant on the sample", category=UserWarning)
             warnings.filterwarnings("ignore", message=re.escape(f"SobolAudit {self.name!r}: the "), category=UserWarning)
             return super().dry_run(model, probe)
@@ -239,8 +255,7 @@ class SobolAudit(Audit):
         x = probe.first.detach()
         mask = self._mask(x)
         data = x if x.is_floating_point() else x.double()  # category codes: drawn as observed values, cast back per call
-        if self.sampler == "copula":
-            self._warn_one_hot(data)
+        self._warn_one_hot(data, mask)
         source = GaussianCopula(data) if self.sampler == "copula" else EmpiricalMarginals(data, groups=mask.flatten())
         with rng_preserved():
             options = self.model_options(probe)
