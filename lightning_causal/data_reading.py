@@ -97,20 +97,41 @@ def _set_rng_state(rng: Any, state: Any) -> None:
         rng.setstate(state)
 
 
+def _persistent_loaders(roots: Sequence[Any]) -> list[DataLoader]:
+    """The DataLoaders with ``persistent_workers`` among ``roots`` (and in lists, tuples and dicts of them)."""
+    found: list[DataLoader] = []
+    for root in roots:
+        items = root.values() if isinstance(root, Mapping) else root if isinstance(root, (list, tuple)) else (root,)
+        found += [d for d in items if isinstance(d, DataLoader) and d.persistent_workers and d.num_workers > 0]
+    return found
+
+
 @contextlib.contextmanager
 def rngs_untouched(*roots: Any) -> Iterator[None]:
     """Restore, on exit, the global random states and those of every generator object
     (``torch.Generator``, ``random.Random``, NumPy's ``Generator``/``RandomState``) reachable from
     ``roots`` through attributes, lists and dicts: a DataLoader's ``generator``, its sampler's,
-    the one a dataset or its transform draws augmentations from."""
+    the one a dataset or its transform draws augmentations from.
+
+    A DataLoader with ``persistent_workers`` among ``roots`` keeps the iterator it had: one that
+    iterating it inside the block creates (with workers, their random streams and the base seed
+    drawn) is shut down on exit, and one it held before is set aside, not reset nor advanced. Training
+    then starts that loader's workers as it would have without the read."""
     rngs = _find_rngs(roots)
     states = [_rng_state(r) for r in rngs]
+    loaders = [(d, d._iterator) for d in _persistent_loaders(roots)]
+    for loader, _ in loaders:
+        loader._iterator = None  # the read iterates a fresh iterator, not the one training holds
     try:
         with rng_preserved():
             yield
     finally:
         for rng, state in zip(rngs, states):
             _set_rng_state(rng, state)
+        for loader, before in loaders:
+            made, loader._iterator = loader._iterator, before
+            if made is not None and made is not before:
+                made._shutdown_workers()
 
 
 def _spread(pool: int, size: int) -> list[int] | None:
