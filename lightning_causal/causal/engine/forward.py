@@ -43,6 +43,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.live_values import rows_of
+from lightning_causal.causal.engine.quantized import warn_dynamic_quantized
 
 __all__ = ["OutputSpec", "ForwardArgs", "Forward", "select_output", "check_output_spec", "check_not_meta", "dtype_hint",
            "kept_inputs", "restore_inputs"]
@@ -266,6 +267,8 @@ class Forward:
 
     A compiled model (``torch.compile``) is called through its original module, so that hooks see
     every call (see :mod:`lightning_causal.causal.engine.eager`).
+    A model with dynamically quantized layers (``quantize_dynamic``), whose rows depend on the
+    others of their batch, is warned about once (see :mod:`lightning_causal.causal.engine.quantized`).
 
     Args:
         model: any ``nn.Module``.
@@ -289,6 +292,7 @@ class Forward:
             raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model).__name__}")
         self.model = eager_module(model)
         check_not_meta(self.model)
+        warn_dynamic_quantized(self.model)  # its rows depend on their batch: the effects hold quantization noise
         self.output = check_output_spec(output)
         self.as_matrix = as_matrix
         self.args = (
