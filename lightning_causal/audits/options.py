@@ -12,7 +12,7 @@ from torch import Tensor
 
 from lightning_causal.causal.engine.checks import check_int
 
-__all__ = ["check_target", "check_baseline", "check_mask_options", "check_names", "check_name_count", "check_distinct_tags", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression", "regression_labels", "warn_predicted_class_of_regression", "first_row_outputs", "single_input_error", "ONE_INPUT_WAYS_OUT", "check_one_label_per_sample"]
+__all__ = ["check_target", "check_baseline", "check_mask_options", "check_names", "check_name_count", "check_distinct_tags", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression", "regression_labels", "multi_hot_labels", "warn_predicted_class_of_regression", "first_row_outputs", "single_input_error", "ONE_INPUT_WAYS_OUT", "check_one_label_per_sample"]
 
 
 def check_target(target: Any) -> int | None:
@@ -175,30 +175,48 @@ def names_meta(
 
 def warn_softmax_of_regression(audit: str, labels: Any, fix: str) -> None:
     """Warn that ``audit`` applies a softmax to the model's outputs although the probe's labels are
-    floats (a multi-output regression, whose outputs are not logits: the softmax of ``(10 x0, x1)``
-    is explained by ``x0`` alone). Integer labels, and probes without labels, say nothing.
+    a regression target (:func:`regression_labels`: a multi-output regression, whose outputs are not
+    logits: the softmax of ``(10 x0, x1)`` is explained by ``x0`` alone). Integer labels, class-like
+    floats (one-hot or soft labels, class indices stored as floats) and probes without labels say nothing.
 
-    Multi-hot labels ``[N, C]`` of zeros and ones are taken for a multi-label classifier (trained
+    Multi-hot labels (:func:`multi_hot_labels`) are taken for a multi-label classifier (trained
     with ``BCEWithLogitsLoss``): each output's own sigmoid is its probability, and the softmax over
-    the ``C`` outputs is neither; the warning then says how to explain one label's sigmoid.
+    the ``C`` outputs is neither; the warning then says how to explain one label's sigmoid. One-hot
+    float labels (one class per sample, a softmax classifier's) say nothing.
     """
     if isinstance(labels, Tensor) and labels.is_floating_point():
         import warnings
 
-        multi_hot = labels.dim() == 2 and labels.shape[1] > 1 and bool(((labels == 0) | (labels == 1)).all())
-        if multi_hot:
+        if multi_hot_labels(labels):
             message = (
                 f"{audit} explains the softmax over the model's outputs, but the probe's labels are multi-hot "
                 f"{list(labels.shape)} (a multi-label classifier?): each output's sigmoid is its own probability and "
                 f"their softmax is not one; pass `output=lambda out: out[:, [k]]` to explain label k's sigmoid, "
                 f"or {fix} to explain the outputs themselves"
             )
-        else:
+        elif regression_labels(labels):
             message = (
                 f"{audit} explains the softmax over the model's outputs, but the probe's labels are floats (a regression?): "
                 f"the softmax of outputs that are not logits mixes them; pass {fix} to explain the output itself"
             )
+        else:
+            return
         warnings.warn(message, UserWarning, stacklevel=3)
+
+
+def multi_hot_labels(labels: Any) -> bool:
+    """Whether the probe's ``labels`` are those of a multi-label classifier: floats ``[N, C]``
+    (``C >= 2``) of zeros and ones, not all one-hot (some row holds no 1 or several: one-hot rows
+    are one class per sample, a softmax classifier's labels).
+
+    Examples:
+        >>> multi_hot_labels(torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0]])), multi_hot_labels(torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
+        (True, False)
+    """
+    if not isinstance(labels, Tensor) or not labels.is_floating_point() or labels.dim() != 2 or labels.shape[1] < 2:
+        return False
+    lab = labels.detach()
+    return bool(((lab == 0) | (lab == 1)).all()) and not bool((lab.sum(1) == 1).all())
 
 
 def regression_labels(labels: Any) -> bool:
@@ -243,11 +261,14 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
     of a model whose probe labels are a regression target (:func:`regression_labels`) and which has
     several outputs (a forecast of ``H`` horizons, a multi-output regression): the largest output is
     no class, and the audit would explain horizon 0 for some samples and horizon 2 for others.
+    Multi-hot labels (:func:`multi_hot_labels`, a multi-label classifier) are warned about alike:
+    each label is its own decision, and the largest logit picks one label per sample.
     ``outputs``: the model's explained output on some probe rows, or a callable that computes it (run
     only for a regression probe). ``per_sample``: the class is chosen per sample (else once, the one
     predicted most often). A model with one output, class labels and a probe without labels say nothing.
     """
-    if not regression_labels(labels):
+    multi_label = multi_hot_labels(labels)
+    if not multi_label and not regression_labels(labels):
         return
     out = outputs() if callable(outputs) else outputs
     width = int(out.shape[1]) if isinstance(out, Tensor) and out.dim() >= 2 else 1
@@ -255,6 +276,13 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
         return
     how = ("each sample is explained at whichever of its outputs is largest, so the figures mix outputs across samples"
            if per_sample else "the output that is largest on most probe samples is explained, whichever that is")
+    if multi_label:
+        warnings.warn(
+            f"{audit} explains the predicted class (`target=None`: the largest of the model's {width} outputs), but the "
+            f"probe's labels are multi-hot {list(labels.shape)} (a multi-label classifier?): each label is its own "
+            f"decision, not one class among {width}, and {how}. Pass `target=k` to explain label k's logit (one audit "
+            "per label, each with its own `name=`)", UserWarning, stacklevel=3)
+        return
     warnings.warn(
         f"{audit} explains the predicted class (`target=None`: the largest of the model's {width} outputs), but the "
         f"probe's labels are real-valued {list(labels.shape)} (a regression, e.g. a forecast of {width} horizons?): {how}. "
