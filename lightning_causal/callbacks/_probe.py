@@ -4,8 +4,9 @@ of the fit's data it comes from, and how the audits call the model on it."""
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -16,9 +17,9 @@ from torch import Tensor
 from lightning_causal.audits.base import Probe
 from lightning_causal.batches import INPUT_KEYS, LABEL_KEYS, UnpackBatch, unpack, unread_keys
 from lightning_causal.causal.engine.finite import check_finite_samples, per_sample_tensors
-from lightning_causal.data_reading import read_samples
+from lightning_causal.data_reading import read_samples, rngs_untouched
 
-__all__ = ["call_hint", "check_finite_probe", "load_validation_data", "probe_from", "trainer_data"]
+__all__ = ["call_hint", "check_finite_probe", "probe_from", "trainer_data", "validation_data"]
 
 
 def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None) -> Probe:
@@ -86,25 +87,37 @@ def check_finite_probe(probe: Probe, outputs: Tensor, origin: str) -> None:
         raise MisconfigurationException(f"The probe ({origin}) cannot be audited: {err}") from err
 
 
-def load_validation_data(trainer: Trainer) -> None:
-    """Load the fit's validation dataloaders before the probe is read, where Lightning has not yet.
+@contextlib.contextmanager
+def validation_data(trainer: Trainer) -> Iterator[None]:
+    """The fit's validation dataloaders loaded for the probe to be read in the block, where Lightning
+    has not loaded them yet; unloaded again on exit.
 
     Lightning loads them before ``on_train_start`` only when the first epoch validates (or in the
     sanity check): with ``check_val_every_n_epoch > 1`` and ``num_sanity_val_steps=0`` the probe was
-    the training data, silently. This loads them as Lightning itself does at the start of a fit whose
-    first epoch validates (validation then uses these loaders); the epoch of the last load is left as
-    it was, so that ``reload_dataloaders_every_n_epochs`` reloads them when it would have."""
+    the training data, silently. They are requested here as Lightning requests them (the
+    ``val_dataloader`` hook, the trainer's own processing), with the global random states and those
+    of the datamodule's generators restored afterwards, and the validation loop is then left as it
+    was: Lightning requests them again when the fit first validates, at the same point of the random
+    streams as without the callback. A hook that draws at random (a random subset of the validation
+    set) would otherwise shift training's streams, and validate on other samples than the same fit
+    without the callback."""
     if trainer.val_dataloaders is not None or not trainer.enable_validation:
+        yield
         return
     val_loop = trainer.fit_loop.epoch_loop.val_loop
-    last_reload = getattr(val_loop, "_last_val_dl_reload_epoch", None)
-    trainer.validating = True
+    names = ("_combined_loader", "_max_batches", "_last_val_dl_reload_epoch", "_seen_batches_per_dataloader")
+    saved = {name: getattr(val_loop, name) for name in names if hasattr(val_loop, name)}
     try:
-        val_loop.setup_data()
+        with rngs_untouched(trainer.datamodule):
+            trainer.validating = True
+            try:
+                val_loop.setup_data()
+            finally:
+                trainer.training = True
+        yield
     finally:
-        trainer.training = True
-    if hasattr(val_loop, "_last_val_dl_reload_epoch"):
-        val_loop._last_val_dl_reload_epoch = last_reload
+        for name, value in saved.items():
+            setattr(val_loop, name, value)
 
 
 def trainer_data(trainer: Trainer) -> tuple[Any, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
 import re
 import time
@@ -25,9 +26,9 @@ from lightning_causal.callbacks._no_trace import audit_seed, no_trace
 from lightning_causal.callbacks._probe import (
     call_hint,
     check_finite_probe,
-    load_validation_data,
     probe_from,
     trainer_data,
+    validation_data,
 )
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
 from lightning_causal.causal.engine.batching import (
@@ -80,8 +81,9 @@ class CausalAuditCallback(Callback):
         probe: a :class:`~lightning_causal.audits.Probe`, a tensor, a batch nested like the training batches
             (``(inputs, labels)``, ``((x1, x2), y)``, a mapping, a dataclass), a ``Dataset``, a list of samples (as
             ``DataLoader(samples)`` takes them: dicts, or tuples with 0-dim labels) or a ``DataLoader``; ``None``
-            takes the first ``probe_size`` samples of the validation data (loaded at the start of fit also when the
-            first epoch does not validate; else, in a fit without validation, the training data),
+            takes the first ``probe_size`` samples of the validation data (requested at the start of fit also when the
+            first epoch does not validate, its random draws undone, and requested again by the fit when it first
+            validates; else, in a fit without validation, the training data),
             on the indices its sampler draws from when the sampler selects part of the dataset; of
             several validation dataloaders, the first (``probe_origin`` and each report's
             ``probe.source`` name it: ``"val_dataloaders[0] of 2"``).
@@ -297,18 +299,18 @@ class CausalAuditCallback(Callback):
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._warn_earlier_reports(trainer)
         _warn_endless_epochs(trainer)
-        if self._probe_source is None:
-            load_validation_data(trainer)
-        source, self.probe_origin = (self._probe_source, "probe") if self._probe_source is not None else trainer_data(trainer)
-        if source is None:
-            return  # no data to probe: audits are skipped with a warning when they are due
-        if " of " in self.probe_origin:  # several dataloaders: say which one the audits explain
-            rank_zero_info(f"CausalAuditCallback explains {self.probe_origin}; pass `probe=` to explain other data")
-        elif self.probe_origin == "train_dataloader":
-            rank_zero_info("CausalAuditCallback explains the first samples of the training data: this fit validates on "
-                           "no data (no `val_dataloaders`, `limit_val_batches=0` or no `validation_step`); pass `probe=` "
-                           "to explain other data")
-        self._set_probe(probe_from(source, self.probe_size, self.unpack_batch), trainer, pl_module)
+        with validation_data(trainer) if self._probe_source is None else contextlib.nullcontext():
+            source, self.probe_origin = (self._probe_source, "probe") if self._probe_source is not None else trainer_data(trainer)
+            if source is None:
+                return  # no data to probe: audits are skipped with a warning when they are due
+            if " of " in self.probe_origin:  # several dataloaders: say which one the audits explain
+                rank_zero_info(f"CausalAuditCallback explains {self.probe_origin}; pass `probe=` to explain other data")
+            elif self.probe_origin == "train_dataloader":
+                rank_zero_info("CausalAuditCallback explains the first samples of the training data: this fit validates on "
+                               "no data (no `val_dataloaders`, `limit_val_batches=0` or no `validation_step`); pass `probe=` "
+                               "to explain other data")
+            probe = probe_from(source, self.probe_size, self.unpack_batch)
+        self._set_probe(probe, trainer, pl_module)
         self._check_resumed_probe()
         from lightning_causal.callbacks import monitoring  # imported here: it imports this module
 
