@@ -17,6 +17,8 @@ but ``z`` is held at its clean value). A module that only holds others (an ``nn.
 without weights of its own, a ``torch.compile`` wrapper) gives way to the first such call inside it that carries all of the
 influence too, as in a traced model, which inlines it (else the container's input is ``z``). Otherwise (skip connections around the module, a layer
 used twice, ``z`` passed by keyword) there is no frontier and the estimate is taken at ``h``.
+The trial rows run on copies and each call's argument is recorded as a copy, so a model that modifies
+the layer's output in place after it (``ReLU(inplace=True)``, ``g.add_(1)``) is compared as it ran.
 """
 
 from __future__ import annotations
@@ -93,10 +95,12 @@ def _first_args(cache: PrefixCache, value: Tensor, rows: Tensor) -> tuple[list[t
 
     def record(module: nn.Module, k: int, args: Any) -> None:
         first = args[0] if isinstance(args, tuple) and args and isinstance(args[0], Tensor) else None
+        if first is not None and not isinstance(first, Stub):  # as the call got it: later in-place ops must not reach it
+            first = first.detach().clone()
         calls.append((module, k, first))
 
     with _pre_hooks(cache.forward.model, record):
-        out = cache(value, rows)
+        out = cache(value.clone(), rows)  # a copy: the model may modify the layer's output in place (g.add_(1))
     return calls, out
 
 
@@ -158,8 +162,8 @@ def _at_frontier(frontier: Frontier, hook: Callable[[Any], Any]) -> Iterator[Non
 
 def _dominates(cache: PrefixCache, module: nn.Module, k: int, z: Tensor, moved: Tensor, rows: Tensor, out: Tensor) -> bool:
     """Holding ``z`` at its clean value while the layer's output moves leaves the output clean."""
-    with _at_frontier(Frontier(module, k, False), lambda args: (z, *args[1:])):
-        held = cache(moved, rows)
+    with _at_frontier(Frontier(module, k, False), lambda args: (z.clone(), *args[1:])):
+        held = cache(moved.clone(), rows)
     return close(held, out)
 
 
