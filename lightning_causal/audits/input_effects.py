@@ -29,6 +29,7 @@ from lightning_causal.causal.engine.groups import broadcast_groups, group_counts
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
 from lightning_causal.causal.engine.token_ids import check_special_tokens
+from lightning_causal.causal.scm.attribute_flip import one_hot_block
 
 __all__ = ["InputEffectAudit", "probe_groups", "real_groups", "real_mean"]
 
@@ -162,7 +163,10 @@ class InputEffectAudit(Audit):
             word over the sentences that have one).
         patch_size: square patches for image inputs ``[N, C, H, W]``.
         baseline: the intervention value ``b`` (scalar or tensor broadcastable to the input; an
-            integer token id for token inputs).
+            integer token id for token inputs). A one-hot block of tabular columns needs one group
+            in ``feature_mask`` and a tensor baseline holding a reference category's one-hot vector
+            there; a block split over groups or set to a non-one-hot baseline (``0``: no category)
+            gives a ``UserWarning`` naming the block (probes of 16 rows or more).
         target: class to explain; ``None`` = the predicted class of each probe sample.
         top_k: number of top groups in the table.
         ace_values: number of quantile values of the ACE curve (``None`` skips ACE; integer inputs,
@@ -242,9 +246,47 @@ class InputEffectAudit(Audit):
         if self.input_layer is not None:
             resolve_module(model, self.input_layer)
 
+    def _warn_one_hot(self, x: Tensor, mask: Tensor) -> None:
+        """Warn when an intervention turns a one-hot block of a tabular probe ``[N, D]`` into a row no
+        encoder produces: a block split over several groups (one column set to the baseline alone), or a
+        block set to a baseline that is no one-hot vector (``0``: no category). Probes of 16 rows or
+        more only: fewer (the callback's 2-row dry run) say little about the encoding."""
+        if x.dim() != 2 or not x.is_floating_point() or x.shape[0] < 16 or self.input_layer is not None:
+            return
+        x = x.detach()
+        seen: set[int] = set()
+        ids = mask.expand(x.shape)
+        try:
+            base = torch.as_tensor(self.baseline, dtype=x.dtype, device=x.device).expand(x.shape)
+        except RuntimeError:  # a baseline that does not broadcast: input_effects names it
+            return
+        for column in range(x.shape[1]):
+            if column in seen:
+                continue
+            block = sorted([column, *one_hot_block(x, column)])
+            if len(block) < 2:
+                continue
+            seen.update(block)
+            names = [self.feature_names[c] for c in block] if self.feature_names is not None and len(self.feature_names) == x.shape[1] else block
+            if bool((ids[:, block] != ids[:, block[:1]]).any()):
+                problem = "sets each of its columns to the baseline on its own (a group per column)"
+            else:
+                b = base[:, block]
+                if bool((((b == 0) | (b == 1)).all(1) & (b.sum(1) == 1)).all()):
+                    continue
+                problem = f"sets it to the baseline {b[0].tolist()}, no one-hot row"
+            warnings.warn(
+                f"InputEffectAudit {self.name!r}: columns {names} are a one-hot block (0/1, one 1 per probe row) and the "
+                f"intervention {problem}: the intervened rows have no category or two, which no encoder produces, so "
+                "their effects are the model's response off its data. Give the block one group id in `feature_mask` and "
+                "a tensor `baseline` holding the one-hot vector of a reference category on its columns, e.g. "
+                f"`baseline = torch.zeros({x.shape[1]}); baseline[{block[0]}] = 1.0` (reference {names[0]!r}, 0 on the "
+                "other columns)", UserWarning, stacklevel=3)
+
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         self.validate(model, probe)
         x, mask, options = probe.first, self._mask(probe), self.model_options(probe)
+        self._warn_one_hot(x, mask)
         with audit_mode(model):
             out = Forward(model, num_samples=len(probe), **options)(x)
         targets = resolve_target(out, self.target)
