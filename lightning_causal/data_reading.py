@@ -1,7 +1,8 @@
 """Reading samples from a user's data without moving any random stream: the global RNGs are
 restored (``rng_preserved``) and so is every generator object reachable from the source (a
 DataLoader's ``generator``, its sampler's, one a dataset keeps for its augmentations:
-:func:`rngs_untouched`), so the training that follows is the same with or without the read. Shared
+:func:`rngs_untouched`), samplers are iterated on copies and a loader's persistent-workers iterator is
+kept, so the training that follows is the same with or without the read. Shared
 by :class:`~lightning_causal.callbacks.CausalAuditCallback` (its probe) and
 :class:`~lightning_causal.repair.CausalRepairModule` (its terms' training inputs).
 """
@@ -9,6 +10,7 @@ by :class:`~lightning_causal.callbacks.CausalAuditCallback` (its probe) and
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import random
 import types
@@ -27,6 +29,7 @@ from torch.utils.data import (
     DistributedSampler,
     IterableDataset,
     RandomSampler,
+    Sampler,
     SequentialSampler,
     TensorDataset,
 )
@@ -141,6 +144,21 @@ def _spread(pool: int, size: int) -> list[int] | None:
     return torch.randperm(pool, generator=torch.Generator().manual_seed(_SPREAD_SEED))[:size].tolist()
 
 
+def _detached(sampler: Any) -> Any:
+    """A shallow copy of a sampler or batch sampler (and of the samplers it holds) to iterate, so that
+    one that advances its own attributes in ``__iter__`` (an epoch counter it seeds its order with) is
+    left as it was for training; the generators it shares with the original are restored by
+    :func:`rngs_untouched`. One that cannot be copied is iterated as it is."""
+    try:
+        twin = copy.copy(sampler)
+    except Exception:  # noqa: BLE001 - any failure to copy: iterate the original, as before
+        return sampler
+    for name, value in list(getattr(twin, "__dict__", {}).items()):
+        if isinstance(value, Sampler) and value is not sampler:
+            setattr(twin, name, _detached(value))
+    return twin
+
+
 def _sampler_indices(loader: DataLoader, size: int, loader_order: bool) -> list[int] | None:
     """``size`` of the dataset indices the loader draws from (``None``: the whole dataset, read in
     its own order). A sampler or batch sampler that selects part of the dataset (a
@@ -154,20 +172,20 @@ def _sampler_indices(loader: DataLoader, size: int, loader_order: bool) -> list[
     if loader_order:
         # the order of a new iterator: it draws its base seed (from the loader's generator) before the sampler draws
         torch.empty((), dtype=torch.int64).random_(generator=loader.generator)
-        batches = loader.batch_sampler if wrapped is None else None
-        stream = chain.from_iterable(batches) if batches is not None else iter(wrapped if wrapped is not None else sampler)
+        batches = _detached(loader.batch_sampler) if wrapped is None and loader.batch_sampler is not None else None
+        stream = chain.from_iterable(batches) if batches is not None else iter(_detached(wrapped if wrapped is not None else sampler))
         return [int(i) for i in islice(stream, size)]
     if isinstance(loader.batch_sampler, BatchSampler):
         sampler = loader.batch_sampler.sampler  # the loader's own, or one the user batched
     elif loader.batch_sampler is not None:
-        return list(islice(chain.from_iterable(loader.batch_sampler), size))  # a custom batch sampler
+        return list(islice(chain.from_iterable(_detached(loader.batch_sampler)), size))  # a custom batch sampler
     sampler = wrapped if wrapped is not None else sampler
     if isinstance(sampler, (SequentialSampler, RandomSampler)) and sampler.data_source is loader.dataset:
         return None
     indices = getattr(sampler, "indices", sampler)  # SubsetRandomSampler, or a sequence of indices as sampler
     if isinstance(indices, (Sequence, Tensor, np.ndarray)) and not isinstance(indices, (str, bytes)):
         return [int(i) for i in indices[:size]]
-    return [int(i) for i in islice(iter(sampler), size)]
+    return [int(i) for i in islice(iter(_detached(sampler)), size)]
 
 
 def _from_dataset(dataset: Dataset, size: int, collate: Any, indices: list[int] | None = None) -> Any:
@@ -292,7 +310,9 @@ def read_samples(source: Any, size: int, *, loader_order: bool = False) -> Any:
     its sampler draws from (the whole dataset for sequential, random and distributed samplers):
     the first ``size`` of them, or with ``loader_order`` those of the loader's first batches, as a
     new iterator of the loader would draw them now (a ``DistributedSampler``: ``size`` drawn by a
-    private seeded generator from the whole dataset, the same on every rank). A loader without
+    private seeded generator from the whole dataset, the same on every rank). Samplers are iterated on
+    shallow copies, so that one that advances its own state in ``__iter__`` (an epoch counter) gives
+    training the order it would have given it without the read. A loader without
     auto-collation (``batch_size=None``, a dataset whose items are batches) is read item by item, in
     its order, until the items hold ``size`` samples; they are joined along the samples (items that
     are single samples, the rows of a ``TensorDataset`` or items holding a 0-dim label, are stacked).
