@@ -37,6 +37,7 @@ from lightning_causal.causal.engine.input_sites import (
     input_sites,
 )
 from lightning_causal.causal.engine.live_values import rebuild
+from lightning_causal.causal.engine.quantized import check_not_quantized
 from lightning_causal.causal.engine.unit_sites import (
     check_unit_dimension,
     first_tensor,
@@ -471,6 +472,8 @@ def _apply(iv: Intervention, value: object, name: str) -> Tensor:
     is refused naming the module, unless ``iv`` replaces outputs its own way (its own ``__call__``)."""
     if isinstance(value, Tensor) and value.dim() < 2 and type(iv).__call__ is Intervention.__call__:
         check_unit_dimension(name, value.shape)
+    if isinstance(value, Tensor):
+        check_not_quantized(name, value)  # a statically quantized model: torch's own error names no site
     return iv(value)
 
 

@@ -9,7 +9,10 @@ batches than the clean pass (that is how they batch), so an effect holds that no
 intervention's: on a ReLU MLP of 16 units, zeroing a unit that was already 0 — no change at all —
 gave effects up to a fifth of the mean ``|effect|``. :func:`warn_dynamic_quantized` says so, naming
 the layers. Quantized layers (dynamic or static) have no gradient either: the first-order estimates
-name them (:func:`quantized_layers`) when no gradient reaches a layer.
+name them (:func:`quantized_layers`) when no gradient reaches a layer. A statically quantized
+model (``torch.ao.quantization.prepare``/``convert``) passes quantized tensors between its layers:
+torch has no ``where``, ``zero_`` or arithmetic on them, so a site there is refused, naming it
+(:func:`check_not_quantized`), before torch's ``Could not run 'aten::where.self' ... 'QuantizedCPU'``.
 
 The checks read the modules' classes only (``type(m).__module__``): nothing of ``torch.ao`` is imported.
 
@@ -24,11 +27,11 @@ from __future__ import annotations
 import warnings
 import weakref
 
-from torch import nn
+from torch import Tensor, nn
 
 from lightning_causal.causal.engine.eager import named_modules
 
-__all__ = ["dynamic_quantized", "quantized_layers", "warn_dynamic_quantized"]
+__all__ = ["check_not_quantized", "dynamic_quantized", "quantized_layers", "warn_dynamic_quantized"]
 
 _warned: weakref.WeakSet[nn.Module] = weakref.WeakSet()
 
@@ -79,3 +82,24 @@ def warn_dynamic_quantized(model: nn.Module, stacklevel: int = 3) -> None:
         "Audit the float model that was quantized (quantize_dynamic returns a copy), or a statically quantized one "
         "(calibrated, fixed scales)",
         UserWarning, stacklevel=stacklevel)
+
+
+def check_not_quantized(name: str, value: Tensor) -> None:
+    """Refuse a site whose output ``value`` is a quantized tensor (a statically quantized model):
+    no intervention can be applied to it (``TypeError`` naming the site and the way out).
+
+    Examples:
+        >>> import torch
+        >>> q = torch.quantize_per_tensor(torch.zeros(1, 2), 0.1, 0, torch.quint8)
+        >>> check_not_quantized("fc", q)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        TypeError: Expected the output of 'fc' to be a float tensor but it is quantized (torch.quint8, ...
+    """
+    if not value.is_quantized:
+        return
+    raise TypeError(
+        f"Expected the output of {name!r} to be a float tensor but it is quantized ({value.dtype}, a statically quantized "
+        "model: torch.ao.quantization.convert): torch has no arithmetic on quantized tensors, so no unit of it can be set, "
+        "scaled or replaced. Intervene on the float model before quantization (prepare/convert return or modify the "
+        "model: keep a copy), or at a float site outside the quantized region (a DeQuantStub's output)")

@@ -28,6 +28,7 @@ from torch.nn.utils.rnn import PackedSequence
 
 from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.input_sites import InputSite
+from lightning_causal.causal.engine.quantized import check_not_quantized
 
 __all__ = ["SiteFacts", "check_default_units", "check_samples_first", "check_site_units", "check_unit_dimension", "first_tensor",
            "inspect_site", "is_model_output"]
@@ -166,6 +167,7 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
                     "uses in functional code (F.linear(x, m.weight)) or whose forward it calls directly (m.forward(x)) "
                     "cannot be intervened on. Name a module that the model calls for every sample")
         raise ValueError(f"Expected module {name!r} to be called by the forward pass and to return a tensor{hint}")
+    check_not_quantized(name, out)  # a statically quantized model: no intervention can apply
     inner = {id(m) for m in site.modules() if m is not site}
     inside = [(m, t) for m, t in outputs if id(m) in inner]
     projected = isinstance(site, nn.MultiheadAttention) or any(_mixes_features(m) and _same(t, out) for m, t in inside)
