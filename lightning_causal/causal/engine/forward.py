@@ -94,7 +94,10 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
         )
     try:
         if callable(output):
-            picked = output(out)
+            try:
+                picked = output(out)
+            except RuntimeError as err:  # a shape mismatch: mostly a tensor of the probe's samples read by the callable
+                raise RuntimeError(f"{err}. {ROW_WISE_OUTPUT}") from err
         elif isinstance(output, str):
             picked = out[output] if isinstance(out, Mapping) else getattr(out, output)
         else:
@@ -103,7 +106,34 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
         raise TypeError(f"Expected argument `output={output!r}` to select a tensor from {_describe(out)} but it failed: {err!r}") from err
     if not isinstance(picked, Tensor):
         raise TypeError(f"Expected argument `output={output!r}` to select a tensor from {_describe(out)} but got {type(picked).__name__}")
+    if callable(output) and picked.dim() and picked.shape[0] > 1 and _one_row(out):
+        # a pass of one row whose selected output has several: the callable broadcast the row against a tensor of
+        # its own (one entry per probe sample), so every row but one would be another sample's number
+        raise ValueError(
+            f"Expected the explained output to have one row per input row (1) but `output=` returned shape "
+            f"{tuple(picked.shape)} for a pass of one row. {ROW_WISE_OUTPUT}")
     return picked
+
+
+ROW_WISE_OUTPUT = (
+    "A callable `output=` is called on the model's output for batches of rows that the estimators choose (any number "
+    "of rows, the samples in any order, repeated, intervened): it must compute each row from that row alone. A tensor "
+    "of one entry per probe sample that it reads (a mask per image, a position per sample) cannot follow the rows: "
+    "pass it to the model as a forward argument instead, whose rows follow their samples (a wrapper module with "
+    "`forward(self, x, masks)` returning the region's mean score, and `additional_forward_args={'masks': masks}`)")
+
+
+def _one_row(out: Any) -> bool:
+    """Whether the model's return value holds one row: the tensor it is, or every tensor of it (of
+    one dimension or more), has one entry on dimension 0."""
+    if isinstance(out, Tensor):
+        values: Any = (out,)
+    elif isinstance(out, Mapping):
+        values = out.values()
+    else:
+        values = out if isinstance(out, (tuple, list)) else (getattr(out, "logits", None),)
+    sizes = {int(v.shape[0]) for v in values if isinstance(v, Tensor) and v.dim()}
+    return sizes == {1}
 
 
 def _check_not_listed_per_sample(name: str, value: Any, num_samples: int | None) -> None:
