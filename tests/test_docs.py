@@ -242,7 +242,7 @@ def test_tabular_recipe_and_its_repair_continuation_run(monkeypatch, tmp_path):
     import warnings
 
     _quiet_trainer(monkeypatch, tmp_path)
-    tabular, _, _, wrap = _page_blocks("recipes.md")
+    tabular, _, _, wrap = _page_blocks("recipes.md")[:4]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Neural Cleanse on a two-class model warns (the recipe says so)
         ns = _run_snippet(tabular, {}, TABULAR_FAST)
@@ -266,6 +266,33 @@ def test_one_hot_and_integer_counterfactual_recipe_prints_what_the_page_says(cap
     assert "It prints `True {'hours': 1.0, 'score': 0.761}` and `True {'score': 0.801}`" in " ".join(RECIPES.split())
     group = ns["cf"].counterfactuals[:, 1:4]
     assert ((group == 0) | (group == 1)).all() and (group.sum(1) == 1).all()
+
+
+def test_mixed_tabular_recipe_matches_brute_force_and_keeps_its_blocks():
+    """The mixed-tabular recipe: do(workclass := private) and do(region := 0) equal edits by hand, the
+    audit's means are those effects', and neither the audit nor SobolAudit warns of a broken block."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ns = _run_snippet(_page_blocks("recipes.md")[4], {})
+    assert not [w for w in caught if "one-hot block" in str(w.message)]
+    model, x, effects = ns["model"], ns["x"], ns["effects"]
+    with torch.no_grad():
+        out = model(x)
+        t = out.argmax(1, keepdim=True)
+        private, region0 = x.clone(), x.clone()
+        private[:, 2:5] = torch.tensor([1.0, 0.0, 0.0])
+        region0[:, 5] = 0.0
+        rolled = ns["next_workclass"](x)
+        p, p_cf = out.softmax(1).gather(1, t), model(rolled).softmax(1).gather(1, t)
+    torch.testing.assert_close(effects[:, 2:3], out.gather(1, t) - model(private).gather(1, t))
+    torch.testing.assert_close(effects[:, 3:4], out.gather(1, t) - model(region0).gather(1, t))
+    torch.testing.assert_close(ns["result"].vectors["mean_abs_effect"], effects.abs().mean(0))
+    assert ((rolled[:, 2:5].sum(1) == 1) & (rolled[:, 2:5] != x[:, 2:5]).any(1)).all()
+    assert ns["gap"] == pytest.approx(float((p_cf - p).abs().mean()), rel=1e-5)
 
 
 _ARGS = re.compile(r"^(?:Args|Arguments|Parameters):\s*\n(.*?)(?=^\S|\Z)", re.S | re.M)
