@@ -109,6 +109,20 @@ def _persistent_loaders(roots: Sequence[Any]) -> list[DataLoader]:
     return found
 
 
+def _stateful_parts(roots: Sequence[Any]) -> list[Any]:
+    """The datasets, samplers and batch samplers of the DataLoaders among ``roots`` (and datasets
+    given as roots) that keep a state of their own (``state_dict`` and ``load_state_dict``, the
+    protocol Lightning saves a resumable stream's position with)."""
+    parts: list[Any] = []
+    for root in roots:
+        items = root.values() if isinstance(root, Mapping) else root if isinstance(root, (list, tuple)) else (root,)
+        for item in items:
+            candidates = [item.dataset, item.sampler, item.batch_sampler] if isinstance(item, DataLoader) else [item]
+            parts += [c for c in candidates if all(callable(getattr(c, k, None)) for k in ("state_dict", "load_state_dict"))
+                      and not isinstance(c, (DataLoader, torch.nn.Module)) and all(c is not p for p in parts)]
+    return parts
+
+
 @contextlib.contextmanager
 def rngs_untouched(*roots: Any) -> Iterator[None]:
     """Restore, on exit, the global random states and those of every generator object
@@ -119,9 +133,12 @@ def rngs_untouched(*roots: Any) -> Iterator[None]:
     A DataLoader with ``persistent_workers`` among ``roots`` keeps the iterator it had: one that
     iterating it inside the block creates (with workers, their random streams and the base seed
     drawn) is shut down on exit, and one it held before is set aside, not reset nor advanced. Training
-    then starts that loader's workers as it would have without the read."""
+    then starts that loader's workers as it would have without the read. Its dataset, sampler and batch
+    sampler, where they keep a state (``state_dict``/``load_state_dict``: a resumable stream's
+    position), get their state back on exit."""
     rngs = _find_rngs(roots)
     states = [_rng_state(r) for r in rngs]
+    stateful = [(part, copy.deepcopy(part.state_dict())) for part in _stateful_parts(roots)]
     loaders = [(d, d._iterator) for d in _persistent_loaders(roots)]
     for loader, _ in loaders:
         loader._iterator = None  # the read iterates a fresh iterator, not the one training holds
@@ -131,6 +148,8 @@ def rngs_untouched(*roots: Any) -> Iterator[None]:
     finally:
         for rng, state in zip(rngs, states):
             _set_rng_state(rng, state)
+        for part, state in stateful:
+            part.load_state_dict(state)
         for loader, before in loaders:
             made, loader._iterator = loader._iterator, before
             if made is not None and made is not before:

@@ -1,7 +1,9 @@
 """Reading a term's training inputs from a stream (an ``IterableDataset``) with ``persistent_workers=True``
-left the loader's persistent iterator behind: training reused it (no base seed drawn from the global
-generator, workers' random streams already advanced), so a term of weight 0 changed the weights and the
-batches. ``rngs_untouched`` now reads such a loader on a fresh iterator and shuts it down."""
+iterated the loader's persistent iterator, the one training holds (Lightning creates it, and fetches a
+first batch, before ``on_train_start``): it was reset and advanced, so a term of weight 0 changed the
+batches (5 of 8 trained) and the weights; a read before training's first iterator left one for training
+to reuse (no base seed drawn, workers' streams advanced). ``rngs_untouched`` now reads such a loader on
+a fresh iterator, shuts it down and gives the loader back the iterator it held."""
 
 from __future__ import annotations
 
