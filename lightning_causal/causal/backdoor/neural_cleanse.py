@@ -1,17 +1,18 @@
 """Neural Cleanse (Wang et al. 2019): reverse-engineer, for every class, the smallest trigger that
 sends inputs to it, and flag the classes whose trigger is anomalously small (MAD anomaly index
-of the mask norms, :func:`~lightning_causal.causal.backdoor.triggers.mad_anomaly_index`)."""
+of the mask norms, :func:`~lightning_causal.causal.backdoor.triggers.mad_anomaly_index`).
+
+The search itself (shared with :func:`~lightning_causal.causal.backdoor.reverse.reverse_trigger`) is in
+``trigger_search.py``, the localised starts in ``search_starts.py``."""
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from lightning_causal.causal.backdoor.flagging import (
     COMPACTNESS,
@@ -25,89 +26,34 @@ from lightning_causal.causal.backdoor.flagging import (
 )
 from lightning_causal.causal.backdoor.mask_statistics import (
     compact_ratio,
-    divide_by_concentration,
     mask_concentration,
     norm_ratio,
 )
+from lightning_causal.causal.backdoor.search_starts import (
+    MAX_STARTS,
+    _best_start,
+    _local_theta,
+    _window_corners,
+)
 from lightning_causal.causal.backdoor.suspects import mad_anomaly_index
+from lightning_causal.causal.backdoor.trigger_search import (  # noqa: F401 - _squash kept importable from here
+    _check_reverse_args,
+    _init_theta,
+    _optimisation_dtype,
+    _optimise_classes,
+    _prepare,
+    _squash,
+    mask_shape,
+)
 from lightning_causal.causal.backdoor.triggers import Trigger, _check_model, _logits
-from lightning_causal.causal.engine.batching import check_max_batch_size, map_rows, rows_per_pass
-from lightning_causal.causal.engine.checks import check_float, check_int, check_type
+from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
+from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.noise import warn_separate_noise
 from lightning_causal.causal.engine.state import audit_mode, frozen_params
 
 __all__ = ["COMPACTNESS", "MAX_NORM_RATIO", "MAX_PLAIN_RATIO", "MAX_RATIO", "TARGET_ASR", "ReversedTriggers", "check_reverse_options", "compact_ratio", "mask_concentration", "mask_shape",
            "neural_cleanse", "norm_ratio", "reverse_engineer_triggers"]
-
-
-@dataclass
-class _Config:
-    steps: int
-    lr: float
-    init_lambda: float
-    target_asr: float
-    batch_size: int
-    patience: int
-    lo: float
-    hi: float
-
-
-def _squash(theta: Tensor) -> Tensor:
-    return (torch.tanh(theta) + 1) / 2
-
-
-def _optimisation_dtype(x: Tensor) -> torch.dtype:
-    """The dtype a trigger is optimised in: ``x``'s, at least float32. Adam's ``eps`` (1e-8) is 0 in
-    float16 (its steps became 0/0 = NaN) and bfloat16 resolves a mask entry to 2-3 digits, so the
-    masks of a half-precision model are optimised in float32 and stamped in the model's dtype."""
-    return torch.promote_types(x.dtype, torch.float32)
-
-
-def _optimise_classes(model: Forward, x: Tensor, pred: Tensor, cls: Tensor, theta_m: Tensor, theta_p: Tensor,
-                      batches: Tensor, cfg: _Config, region: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Neural Cleanse for the classes ``cls`` at once (a class may repeat: one row per start);
-    returns the best (mask, pattern, lambda) and whether the target rate was ever reached. With
-    ``region`` (0/1, broadcast over the masks) the masks are confined to it. The parameters are in
-    :func:`_optimisation_dtype`; the stamped rows reach the model in ``x``'s dtype."""
-    def squash_mask(theta: Tensor) -> Tensor:
-        return _squash(theta) if region is None else _squash(theta) * region
-
-    k, b = cls.numel(), batches.shape[1]
-    theta_m, theta_p = theta_m.clone().requires_grad_(True), theta_p.clone().requires_grad_(True)
-    opt = torch.optim.Adam([theta_m, theta_p], lr=cfg.lr, betas=(0.5, 0.9))
-    lam = torch.full((k,), cfg.init_lambda, device=x.device)
-    up = torch.zeros(k, dtype=torch.long, device=x.device)
-    down = torch.zeros_like(up)
-    best_m, best_p = squash_mask(theta_m).detach().clone(), _squash(theta_p).detach().clone()
-    best_norm = torch.full((k,), float("inf"), device=x.device, dtype=best_m.dtype)  # the parameters' dtype
-    labels = cls.repeat_interleave(b)
-    for step in range(cfg.steps):
-        idx = batches[step]
-        keep = (pred[idx].unsqueeze(0) != cls.unsqueeze(1)).float()  # [k, b]: not already the class
-        m, p = squash_mask(theta_m), cfg.lo + (cfg.hi - cfg.lo) * _squash(theta_p)
-        xt = (1 - m.unsqueeze(1)) * x[idx].unsqueeze(0) + m.unsqueeze(1) * p.unsqueeze(1)
-        out = model(xt.reshape(k * b, *x.shape[1:]).to(x.dtype), rows=idx.repeat(k))
-        ce = F.cross_entropy(out, labels, reduction="none").view(k, b)
-        norm = m.flatten(1).sum(1)
-        loss = ((ce * keep).sum(1) / keep.sum(1).clamp_min(1) + lam * norm).sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            hit = (out.argmax(1).view(k, b) == cls.unsqueeze(1)).float()
-            asr = (hit * keep).sum(1) / keep.sum(1).clamp_min(1)
-            ok = asr >= cfg.target_asr
-            better = ok & (norm < best_norm)
-            best_m[better], best_p[better], best_norm[better] = m[better], p[better], norm[better]
-            up, down = torch.where(ok, up + 1, 0), torch.where(ok, 0, down + 1)
-            lam = torch.where(up >= cfg.patience, lam * 1.5, torch.where(down >= cfg.patience, lam / 1.5**1.5, lam))
-            up, down = torch.where(up >= cfg.patience, 0, up), torch.where(down >= cfg.patience, 0, down)
-    never = torch.isinf(best_norm)  # never reached the target rate: keep the last trigger
-    with torch.no_grad():
-        best_m[never] = squash_mask(theta_m)[never]
-        best_p[never] = (cfg.lo + (cfg.hi - cfg.lo) * _squash(theta_p))[never]
-    return best_m, best_p, lam, ~never
 
 
 def check_class_outputs(width: int, caller: str) -> None:
@@ -121,140 +67,6 @@ def check_class_outputs(width: int, caller: str) -> None:
         raise ValueError(f"{caller} reverses one trigger per class and needs a model with at least 2 outputs but it "
                          f"returns {width}; a binary classifier with one logit z can return torch.cat([-z, z], 1) "
                          "(two-class logits), or pass the trigger")
-
-
-def _check_reverse_args(x: Tensor, num_classes: int, steps: int, lr: float, init_lambda: float, target_asr: float,
-                        batch_size: int, patience: int, generator: torch.Generator | None) -> None:
-    if not isinstance(x, Tensor) or x.dim() < 2 or x.shape[0] == 0:
-        got = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"Expected argument `x` to be a non-empty floating-point batch [N, D, ...] (samples, then features) but got {got}")
-    if not x.is_floating_point():  # the shape alone read as the fault
-        raise ValueError(f"Expected argument `x` to be a floating-point batch but got dtype {x.dtype} (shape {list(x.shape)}): a "
-                         "trigger's mask and pattern are optimised over continuous inputs; for integer inputs (token ids, "
-                         "category codes) audit a known trigger instead (BackdoorAudit(trigger=...))")
-    bad = (~torch.isfinite(x.detach())).flatten(1).any(1)
-    if bool(bad.any()):  # else the pattern's range, drawn from x, is refused as a non-finite `pattern` the caller never gave
-        rows = bad.nonzero().flatten().tolist()
-        raise ValueError(f"Expected argument `x` to be finite but samples {rows[:8]}{' ...' if len(rows) > 8 else ''} of "
-                         f"{x.shape[0]} hold NaN or infinity; drop or impute them")
-    check_int("num_classes", num_classes, minimum=2)
-    check_int("steps", steps, minimum=1), check_int("batch_size", batch_size, minimum=1), check_int("patience", patience, minimum=1)
-    check_float("lr", lr, minimum=0.0, open_min=True), check_float("init_lambda", init_lambda, minimum=0.0, open_min=True), check_float("target_asr", target_asr, minimum=0.0, maximum=1.0, open_min=True)
-    check_type("generator", generator, torch.Generator, none_ok=True)
-
-
-@dataclass
-class _Setup:
-    """What every reversal run shares: the model call, the optimiser settings, the generator,
-    the rows per forward pass, the mask's shape and the minibatch indices of every step."""
-
-    fwd: Forward
-    cfg: _Config
-    generator: torch.Generator
-    max_batch_size: int | None
-    mshape: tuple[int, ...]
-    batches: Tensor
-
-
-def _prepare(model: nn.Module, x: Tensor, steps: int, lr: float, init_lambda: float, target_asr: float, batch_size: int,
-             patience: int, input_range: tuple[float, float] | None, generator: torch.Generator | None,
-             max_batch_size: int | None, output: OutputSpec, additional_forward_args: Any, channel_dim: int | None = 1) -> _Setup:
-    """The shared set-up of :func:`neural_cleanse` and ``reverse_trigger`` (arguments already
-    checked); the minibatch indices are the generator's first draw."""
-    mbs = check_max_batch_size(max_batch_size)
-    fwd = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=x.shape[0])
-    lo, hi = _input_range(x, input_range)
-    g = generator if generator is not None else torch.Generator().manual_seed(0)
-    b = min(batch_size, mbs) if mbs is not None else batch_size
-    cfg = _Config(steps, float(lr), float(init_lambda), float(target_asr), b, patience, lo, hi)
-    mshape = mask_shape(x, channel_dim)
-    batches = torch.randint(x.shape[0], (steps, b), generator=g).to(x.device)
-    return _Setup(fwd, cfg, g, mbs, mshape, batches)
-
-
-def mask_shape(x: Tensor, channel_dim: int | None = 1) -> tuple[int, ...]:
-    """The shape of a reversed trigger's mask for inputs ``x`` ``[N, ...]``: one input's shape with
-    the ``channel_dim`` dimension (whose entries share one mask entry) of size 1; every element
-    for tabular ``[N, D]`` inputs or ``channel_dim=None``.
-
-    ``channel_dim=1`` (default) fits images ``[N, C, H, W]`` and ``Conv1d`` inputs ``[N, C, T]``;
-    features-last sequences ``[N, T, F]`` (recurrent and transformer inputs) need ``-1``, or the
-    mask would be one entry per feature shared by every step (a warning says so when dimension 1 is
-    the longer one).
-
-    Examples:
-        >>> mask_shape(torch.zeros(2, 3, 8, 8)), mask_shape(torch.zeros(2, 64, 1), -1), mask_shape(torch.zeros(2, 5))
-        ((1, 8, 8), (64, 1), (5,))
-    """
-    if x.dim() < 3 or channel_dim is None:
-        return tuple(x.shape[1:])
-    if isinstance(channel_dim, bool) or not isinstance(channel_dim, int) or not -(x.dim() - 1) <= channel_dim < x.dim() or channel_dim == 0 or channel_dim == -x.dim():
-        raise ValueError(f"Expected argument `channel_dim` to be None or a dimension of the inputs {list(x.shape)} other than "
-                         f"the samples' (1 to {x.dim() - 1}, or negative) but got {channel_dim!r}")
-    d = channel_dim % x.dim()
-    if x.dim() == 3 and d == 1 and x.shape[1] > x.shape[2]:
-        warnings.warn(
-            f"Neural Cleanse's mask for inputs {list(x.shape)} is shared along dimension 1 (channels, as [N, C, T]); "
-            f"here dimension 1 is the longer one, as in a features-last sequence [N, T, F], whose mask would then be one "
-            f"entry per feature shared by every step: pass `channel_dim=-1` (in `reverse_options` for the audit and the "
-            "repair term) if the features are last", UserWarning, stacklevel=3)
-    shape = list(x.shape[1:])
-    shape[d - 1] = 1
-    return tuple(shape)
-
-
-def _input_range(x: Tensor, input_range: tuple[float, float] | None) -> tuple[float, float]:
-    if input_range is None:
-        lo, hi = float(x.min()), float(x.max())
-        return (lo, hi) if hi > lo else (lo, lo + 1.0)
-    if not isinstance(input_range, (tuple, list)) or len(input_range) != 2 or not float(input_range[0]) < float(input_range[1]):
-        raise ValueError(f"Expected argument `input_range` to be None or a pair (low, high) with low < high but got {input_range!r}")
-    return float(input_range[0]), float(input_range[1])
-
-
-def _init_theta(shape: tuple[int, ...], g: torch.Generator, device: torch.device) -> Tensor:
-    """Parameters whose squashed value is uniform on (0, 1) (Neural Cleanse's random start)."""
-    return torch.atanh((2 * torch.rand(shape, generator=g) - 1) * 0.99).to(device)
-
-
-MAX_STARTS = 10
-
-
-def _half_window(h: int, w: int) -> tuple[int, int]:
-    """Side of a localised start's window: ``ceil(h/2) x ceil(w/2)``."""
-    return -(-h // 2), -(-w // 2)
-
-
-def _window_corners(h: int, w: int, count: int) -> list[tuple[int, int]]:
-    """Top-left corners of ``count`` windows of :func:`_half_window`'s size: the four corners,
-    the centre, then the four edge midpoints."""
-    wh, ww = _half_window(h, w)
-    top, left, mid_r, mid_c = h - wh, w - ww, (h - wh) // 2, (w - ww) // 2
-    spots = [(0, 0), (0, left), (top, 0), (top, left), (mid_r, mid_c), (0, mid_c), (top, mid_c), (mid_r, 0), (mid_r, left)]
-    return spots[:count]
-
-
-def _local_theta(num_classes: int, mshape: tuple[int, ...], corner: tuple[int, int], device: torch.device) -> Tensor:
-    """Mask parameters squashing to 0.6 inside one window and 0.02 outside (a localised start)."""
-    wh, ww = _half_window(mshape[-2], mshape[-1])
-    m = torch.full((num_classes, *mshape), 0.02)
-    r, c = corner
-    m[..., r : r + wh, c : c + ww] = 0.6
-    return torch.atanh(2 * m - 1).to(device)
-
-
-def _best_start(masks: Tensor, patterns: Tensor, lambdas: Tensor, reached: Tensor, num_classes: int,
-                window: int, compactness: float) -> tuple[Tensor, Tensor, Tensor]:
-    """Per class, the start with the lowest score ``|m|_1 / κ^p`` (the rule's score up to the
-    median, which all starts share; ``p = 0``: the smallest mask) among those that reached the
-    target rate (start 0 if none did); rows are ordered ``s * C + c``."""
-    score = divide_by_concentration(masks.flatten(1).sum(1), mask_concentration(masks, window), compactness)
-    score = score.view(-1, num_classes)
-    ok = reached.view(-1, num_classes)
-    pick = torch.where(ok, score, torch.full_like(score, float("inf"))).argmin(0)
-    pick = torch.where(ok.any(0), pick, torch.zeros_like(pick))
-    rows = pick * num_classes + torch.arange(num_classes, device=masks.device)
-    return masks[rows], patterns[rows], lambdas[rows]
 
 
 def _final_rates(model: Forward, x: Tensor, pred: Tensor, masks: Tensor, patterns: Tensor, rows: int) -> Tensor:

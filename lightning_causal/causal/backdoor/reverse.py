@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.backdoor.neural_cleanse import (
+from lightning_causal.causal.backdoor.trigger_search import (
     _check_reverse_args,
     _init_theta,
     _optimisation_dtype,
