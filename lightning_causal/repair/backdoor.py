@@ -33,7 +33,7 @@ from lightning_causal.causal.engine.units import (
     resolve_layout,
     to_units,
 )
-from lightning_causal.repair.augment import augmented_copies, resolve_augment
+from lightning_causal.repair.augment import INVARIANT, augmented_copies, resolve_augment
 from lightning_causal.repair.backdoor_triggers import (
     _check_share,
     binarized,
@@ -154,7 +154,10 @@ class BackdoorSuppressionTerm(RepairTerm):
         reverse_options: keyword arguments of ``neural_cleanse`` for ``trigger=None``.
         name: tag in logs (default ``"backdoor_suppression"``).
         augment: ``"auto"`` (mixup, plus 1-pixel shifts for images), ``None`` / ``"none"``, or
-            ``"mixup"``, ``"shift"``, ``"mixup+shift"``.
+            names from ``"mixup"``, ``"shift"``, ``"patch"`` joined by ``+``. ``"patch"`` (images;
+            opt-in): copies with a small random stamp, held to ``f_0``'s prediction on the
+            unstamped row, which trains away responses to stamps that detection did not flag
+            (``"mixup+shift+patch"``; measured on development cases only, see docs/methods.md).
         balance: unlearning counts the target class's rows as a group of their own.
         when_unflagged: ``"skip"`` or ``"top"`` (``trigger=None`` and no class flagged).
         seed: seed of the private generator of the augmentations.
@@ -386,22 +389,29 @@ class BackdoorSuppressionTerm(RepairTerm):
         """1 for rows neither of whose source labels is the row's target (the path counts them)."""
         return ((y[src_a] != idx.squeeze(1)) & (y[src_b] != idx.squeeze(1))).float()
 
-    def _rows(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """The clean rows and their augmented copies, with each row's two source rows."""
+    def _rows(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The clean rows and their augmented copies, with each row's two source rows and whether
+        the row is held to its source's prediction (:data:`~..augment.INVARIANT` kinds)."""
         if self._generator is None:
             self._generator = torch.Generator().manual_seed(self.seed)
         n = x.shape[0]
-        copies, src_a, src_b = augmented_copies(x.detach(), resolve_augment(self.augment, x), self._generator)
+        kinds = resolve_augment(self.augment, x)
+        copies, src_a, src_b = augmented_copies(x.detach(), kinds, self._generator)
         own = torch.arange(n, device=x.device)
-        return torch.cat([x, copies]), torch.cat([own, src_a]), torch.cat([own, src_b])
+        invariant = torch.tensor([False] + [k in INVARIANT for k in kinds], device=x.device).repeat_interleave(n)
+        return torch.cat([x, copies]), torch.cat([own, src_a]), torch.cat([own, src_b]), invariant
 
-    def _consistency(self, out: Tensor, xs: Tensor, src_a: Tensor, src_b: Tensor, n: int) -> Tensor:
+    def _consistency(self, out: Tensor, xs: Tensor, src_a: Tensor, src_b: Tensor, n: int,
+                     invariant: Tensor | None = None) -> Tensor:
         """Mean KL of ``f_0`` from ``f`` over the rows; augmented rows on which ``f_0``'s
-        prediction is a suppressed target that neither source row had count 0."""
+        prediction is a suppressed target that neither source row had count 0. ``invariant``
+        rows (stamped copies) are held to ``f_0`` on their source row, not on themselves."""
         if self.reference is None:
             raise ValueError("BackdoorSuppressionTerm with distill_weight > 0 needs `setup(model)` first (it copies the model before repair)")
         with torch.no_grad():
             ref = _at_least_float32(self._forward(self.reference)(xs)).log_softmax(1)
+            if invariant is not None and bool(invariant.any()):
+                ref = torch.where(invariant.unsqueeze(1), ref[src_a], ref)
         kl = (ref.exp() * (ref - out.log_softmax(1))).sum(1)
         if self.triggers and xs.shape[0] > n:
             targets = torch.tensor(sorted({t.target for t in self.triggers}), device=xs.device)
@@ -432,10 +442,16 @@ class BackdoorSuppressionTerm(RepairTerm):
             raise ValueError(f"BackdoorSuppressionTerm stamps one input tensor but the batch holds {type(x).__name__} inputs")
         if y is None:
             raise ValueError("BackdoorSuppressionTerm needs the true labels `y` of the batch (unlearning keeps them on triggered copies)")
+        if not isinstance(y, Tensor) or y.dim() != 1 or y.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"BackdoorSuppressionTerm needs one class index per sample of the batch, y [{x.shape[0]}], but got "
+                f"{list(getattr(y, 'shape', [])) or type(y).__name__} (multi-hot labels of a multi-label classifier, "
+                "per-position labels?): its unlearning is a cross-entropy towards each sample's true class and a trigger "
+                "targets one class; pass `unpack_batch=` giving class indices [N]")
         if not self.triggers and self.detection is None:
             raise ValueError("BackdoorSuppressionTerm has no trigger yet: pass `trigger=` or call `setup(model, train_inputs)`")
         n = x.shape[0]
-        xs, src_a, src_b = self._rows(x)
+        xs, src_a, src_b, invariant = self._rows(x)
         m = xs.shape[0]
         suppress = bool(self.triggers) and (self.unlearn_weight > 0 or self.path in ("units", "logit") and self.path_weight > 0)
         if not suppress and self.distill_weight == 0:
@@ -467,7 +483,7 @@ class BackdoorSuppressionTerm(RepairTerm):
             if self.path == "logit" and self.path_weight > 0:  # the unit path has no activations of these rows
                 path = 0.5 * (path + self._path(out[:m], out_a, {}, keep_r, idx_r, n))
         if self.distill_weight > 0:
-            distill = self._consistency(out[:m], xs, src_a, src_b, n)
+            distill = self._consistency(out[:m], xs, src_a, src_b, n, invariant)
         self.last_parts = {"unlearn": float(unlearn.detach()), "path": float(path.detach()), "distill": float(distill.detach())}
         return self.unlearn_weight * unlearn + self.path_weight * path + self.distill_weight * distill
 

@@ -252,7 +252,7 @@ class CounterfactualFairnessTerm(RepairTerm):
         """The distance between the model's outputs on ``x`` and on ``extra_inputs(x)`` (whose rows
         are the counterfactuals of the first rows of ``x``)."""
         self.checked_logits(outputs)
-        self._check_labels(y)
+        self._check_labels(y, outputs)
         if outputs.shape[0] != extra_outputs.shape[0]:
             outputs = outputs[: extra_outputs.shape[0]]
         if self.distance == "abs_prob":
@@ -262,12 +262,25 @@ class CounterfactualFairnessTerm(RepairTerm):
         lp, lq = _log_probs(outputs), _log_probs(extra_outputs)
         return 0.5 * ((lp.exp() - lq.exp()) * (lp - lq)).sum(1).mean()
 
-    def _check_labels(self, y: Tensor | None) -> None:
-        """On the first call: warn when the labels are a regression target (fractional floats beyond
-        [0, 1]) and the distance compares probabilities, whose sigmoid saturates on such outputs."""
+    def _check_labels(self, y: Tensor | None, outputs: Tensor) -> None:
+        """On the first call: warn when the labels are multi-hot (a multi-label classifier) and the
+        model has several outputs, whose softmax or centred logits every distance compares; or when
+        the labels are a regression target (fractional floats beyond [0, 1]) and the distance
+        compares probabilities, whose sigmoid saturates on such outputs."""
         if getattr(self, "_labels_checked", False):
             return
         self._labels_checked = True
+        from lightning_causal.audits.options import multi_hot_labels
+
+        if multi_hot_labels(y) and outputs.dim() == 2 and outputs.shape[1] >= 2:
+            warnings.warn(
+                f"CounterfactualFairnessTerm {self.name!r} (distance={self.distance!r}) compares the softmax over the "
+                f"model's {outputs.shape[1]} outputs (distance='logit': their centred logits), but the batch's labels are "
+                f"multi-hot {list(y.shape)} (a multi-label classifier?): each label's sigmoid is its own probability, and "
+                "the softmax is blind to a flip that moves every label's logit alike (every label more likely for one "
+                "group: penalty 0). Pass one term per label, `output=lambda out: out[:, [k]]` (each with its own "
+                "`name=`), which compares label k's sigmoid", UserWarning, stacklevel=2)
+            return
         if self.distance == "logit" or not isinstance(y, Tensor) or not y.is_floating_point():
             return
         if bool((y == y.round()).all()) or bool(((y >= 0) & (y <= 1)).all()):
