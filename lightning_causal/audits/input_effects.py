@@ -29,7 +29,7 @@ from lightning_causal.causal.engine.groups import broadcast_groups, group_counts
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
 from lightning_causal.causal.engine.token_ids import check_special_tokens
-from lightning_causal.causal.scm.attribute_flip import one_hot_block
+from lightning_causal.causal.scm.attribute_flip import one_hot_blocks
 
 __all__ = ["InputEffectAudit", "probe_groups", "real_groups", "real_mean"]
 
@@ -254,19 +254,12 @@ class InputEffectAudit(Audit):
         if x.dim() != 2 or not x.is_floating_point() or x.shape[0] < 16 or self.input_layer is not None:
             return
         x = x.detach()
-        seen: set[int] = set()
         ids = mask.expand(x.shape)
         try:
             base = torch.as_tensor(self.baseline, dtype=x.dtype, device=x.device).expand(x.shape)
         except RuntimeError:  # a baseline that does not broadcast: input_effects names it
             return
-        for column in range(x.shape[1]):
-            if column in seen:
-                continue
-            block = sorted([column, *one_hot_block(x, column)])
-            if len(block) < 2:
-                continue
-            seen.update(block)
+        for block in one_hot_blocks(x):
             names = [self.feature_names[c] for c in block] if self.feature_names is not None and len(self.feature_names) == x.shape[1] else block
             if bool((ids[:, block] != ids[:, block[:1]]).any()):
                 problem = "sets each of its columns to the baseline on its own (a group per column)"

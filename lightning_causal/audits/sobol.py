@@ -32,7 +32,7 @@ from lightning_causal.causal.engine.checks import check_choice, check_float, che
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
 from lightning_causal.causal.engine.groups import broadcast_groups, make_feature_mask
 from lightning_causal.causal.engine.state import audit_mode, rng_preserved
-from lightning_causal.causal.scm.attribute_flip import one_hot_block
+from lightning_causal.causal.scm.attribute_flip import one_hot_blocks
 from lightning_causal.causal.sensitivity.samplers import (
     EmpiricalMarginals,
     GaussianCopula,
@@ -203,11 +203,7 @@ class SobolAudit(Audit):
         if x.dim() != 2:
             return
         ids = groups.reshape(-1).tolist()
-        for column in range(x.shape[1]):
-            block = one_hot_block(x, column)
-            if not block:
-                continue
-            columns = sorted([column, *block])
+        for columns in one_hot_blocks(x):
             if self.sampler == "empirical" and len({ids[c] for c in columns}) == 1:
                 continue  # drawn together, as one observed row's block
             per_column = self.feature_names is not None and len(self.feature_names) == x.shape[1]  # names are per group

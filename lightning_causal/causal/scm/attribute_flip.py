@@ -23,7 +23,7 @@ from lightning_causal.causal.scm.scm import (
     check_binary_values,
 )
 
-__all__ = ["AttributeFlip", "one_hot_block", "resolve_counterfactual"]
+__all__ = ["AttributeFlip", "one_hot_block", "one_hot_blocks", "resolve_counterfactual"]
 
 
 class AttributeFlip(Counterfactual):
@@ -165,4 +165,30 @@ def one_hot_block(x: Tensor, column: int) -> list[int]:
     if others.numel() == 0 or not bool(((x[:, others].sum(1) + x[:, column]) == 1).all()):
         return []
     return others.tolist()
+
+
+def one_hot_blocks(x: Tensor, max_columns: int = 4096) -> list[list[int]]:
+    """Every one-hot block of ``x`` ``[N, D]`` at once: sorted lists of 0/1 columns (each 1 in some
+    row) that are never 1 together and sum to 1 in every row, the blocks :func:`one_hot_block`
+    finds column by column, from two matrix products (``O(N B^2)`` for ``B`` such columns, where
+    :func:`one_hot_block` per column costs ``O(N D)`` each). More than ``max_columns`` 0/1
+    columns (a bag of words, not a tabular encoding) are not searched: ``[]``.
+
+    Examples:
+        >>> one_hot_blocks(torch.tensor([[1.0, 0.0, 5.0, 0.0], [0.0, 1.0, 6.0, 0.0]]))
+        [[0, 1]]
+        >>> one_hot_blocks(torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]))
+        [[0, 1, 2]]
+    """
+    if x.dim() != 2 or x.shape[0] == 0:
+        return []
+    binary = ((x == 0) | (x == 1)).all(0) & (x == 1).any(0)
+    idx = binary.nonzero().flatten()
+    if idx.numel() < 2 or idx.numel() > max_columns:
+        return []
+    xb = x[:, idx].to(torch.float64 if x.dtype == torch.float64 else torch.float32)
+    apart = (xb.T @ xb) == 0  # [B, B]: never 1 in the same row (the diagonal counts each column's ones, > 0)
+    whole = ((xb @ apart.to(xb.dtype) + xb) == 1).all(0)  # each column with the columns apart from it: one 1 per row
+    blocks = {tuple(sorted([int(idx[i]), *idx[apart[i]].tolist()])) for i in whole.nonzero().flatten().tolist()}
+    return [list(b) for b in sorted(blocks) if len(b) > 1]  # a column of ones alone is no block
 
