@@ -87,24 +87,28 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
         _restore_buffers(buffers)
 
 
-def _kept_buffers(model: nn.Module) -> list[tuple[nn.Module, str, Tensor, int, Tensor]]:
-    """``(module, name, buffer, version, copy)`` of every buffer that :func:`_restore_buffers` can restore."""
-    kept = []
+def _kept_buffers(model: nn.Module) -> list[tuple[nn.Module, str, Tensor | None, int, Tensor | None]]:
+    """``(module, name, buffer, version, copy)`` of every buffer that :func:`_restore_buffers` can restore;
+    a buffer registered as ``None`` (a cache or statistic the forward pass fills lazily) is kept as ``None``."""
+    kept: list[tuple[nn.Module, str, Tensor | None, int, Tensor | None]] = []
     for m in model.modules():
         for name, b in m._buffers.items():
+            if b is None:
+                kept.append((m, name, None, 0, None))
             # a torch.fx Proxy left by a trace that reassigned the buffer is no tensor: an enclosing block restores it
-            if isinstance(b, Tensor) and not b.is_inference() and b.device.type != "meta":
+            elif isinstance(b, Tensor) and not b.is_inference() and b.device.type != "meta":
                 kept.append((m, name, b, b._version, b.detach().clone()))
     return kept
 
 
-def _restore_buffers(kept: list[tuple[nn.Module, str, Tensor, int, Tensor]]) -> None:
-    """Put back buffers a forward pass reassigned (``self.x = ...``) and undo in-place updates (``self.x += 1``)."""
+def _restore_buffers(kept: list[tuple[nn.Module, str, Tensor | None, int, Tensor | None]]) -> None:
+    """Put back buffers a forward pass reassigned (``self.x = ...``, a ``None`` buffer filled, a torch.fx
+    trace's Proxy) and undo in-place updates (``self.x += 1``)."""
     with torch.no_grad():
         for m, name, b, version, copy in kept:
             if m._buffers.get(name) is not b:
                 m._buffers[name] = b
-            if b._version != version:
+            if b is not None and b._version != version:
                 b.copy_(copy)
 
 
