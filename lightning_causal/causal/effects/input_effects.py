@@ -47,8 +47,7 @@ from lightning_causal.causal.engine.token_ids import (
     check_token_baselines,
     embedding_readers,
     keep_special_tokens,
-    special_token_hint,
-    token_baseline_error,
+    token_errors_named,
 )
 
 __all__ = ["input_effects", "interventional_expectations", "average_causal_effect"]
@@ -182,18 +181,8 @@ def input_effects(
         def evaluate(idx: Tensor) -> Tensor:
             grp, s = idx // n, idx % n
             xi = tuple(ablate_groups(x, m, s, grp, values=sample_rows(b, s)) for x, m, b in zip(xs, masks, bases))
-            try:
+            with token_errors_named(bases):  # an embedding the readers did not see; an encoder-decoder without its </s>
                 return gather_target(forward(*xi, rows=s), tidx[s])
-            except IndexError as err:  # an embedding the readers did not see (indices computed from the ids)
-                named = token_baseline_error(err, bases)
-                if named is None:
-                    raise
-                raise named from err
-            except ValueError as err:  # the model refuses the ids: an encoder-decoder without its </s>
-                hint = special_token_hint(err, bases)
-                if hint is None:
-                    raise
-                raise hint from err
 
         ablated = active_rows(changed, f0, rows, evaluate) if noise is None else noise.active(changed, f0, evaluate)
     return (f0.unsqueeze(0) - ablated).T.contiguous()

@@ -36,7 +36,7 @@ from torch import Tensor, nn
 
 __all__ = [
     "EmbeddingReader", "embedding_readers", "check_token_baselines", "token_baseline_error", "check_special_tokens",
-    "keep_special_tokens", "special_token_baseline", "special_token_hint",
+    "keep_special_tokens", "special_token_baseline", "special_token_hint", "token_errors_named",
 ]
 
 
@@ -141,6 +141,26 @@ def token_baseline_error(err: IndexError, bases: tuple[Tensor, ...]) -> ValueErr
         f"embedding that reads them) but got {values if len(values) > 1 else values[0]}: the clean forward pass ran and "
         f"the pass with the baseline failed with IndexError: {err}"
     )
+
+
+@contextmanager
+def token_errors_named(bases: tuple[Tensor, ...]) -> Iterator[None]:
+    """An intervened pass whose failure a token baseline may explain: an ``IndexError`` (an embedding
+    that reads indices computed from the ids) becomes :func:`token_baseline_error`, a ``ValueError``
+    (the model refuses the ids: an encoder-decoder without its ``</s>``) :func:`special_token_hint`;
+    other errors, and these without an integer baseline, pass unchanged."""
+    try:
+        yield
+    except IndexError as err:
+        named = token_baseline_error(err, bases)
+        if named is None:
+            raise
+        raise named from err
+    except ValueError as err:
+        hint = special_token_hint(err, bases)
+        if hint is None:
+            raise
+        raise hint from err
 
 
 def check_special_tokens(special_tokens: object) -> tuple[int, ...]:

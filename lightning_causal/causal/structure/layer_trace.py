@@ -18,7 +18,7 @@ from lightning_causal.causal.engine.groups import group_counts
 from lightning_causal.causal.engine.interventions import capture
 from lightning_causal.causal.engine.noise import CommonNoise
 from lightning_causal.causal.engine.state import gather_target
-from lightning_causal.causal.engine.token_ids import special_token_hint, token_baseline_error
+from lightning_causal.causal.engine.token_ids import token_errors_named
 from lightning_causal.causal.structure.layer_activations import BATCH_FIRST, real_positions_only
 
 __all__ = ["check_rows", "distinct_samples", "input_change", "real_rows", "row_subset", "trace_interventions"]
@@ -86,19 +86,8 @@ def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_ba
             noise.seed(block)
         grp, s = idx // n, idx % n
         xi = tuple(ablate_groups(x, m, s, grp, values=sample_rows(b, s)) for x, m, b in zip(xs, masks, bases))
-        try:
-            with capture(forward.model, list(acts)) as got:
-                oi = forward(*xi, rows=s)
-        except IndexError as err:  # an embedding that reads indices computed from the ids
-            named = token_baseline_error(err, bases)
-            if named is None:
-                raise
-            raise named from err
-        except ValueError as err:  # the model refuses the ids: an encoder-decoder without its </s>
-            hint = special_token_hint(err, bases)
-            if hint is None:
-                raise
-            raise hint from err
+        with token_errors_named(bases), capture(forward.model, list(acts)) as got:
+            oi = forward(*xi, rows=s)
         for a, h in acts.items():
             check_rows(a, got.get(a), h[s])
             delta = (h[s] - real_positions_only(got[a], None if real_positions is None else real_positions[s])).reshape(len(s), -1)  # [N] too
