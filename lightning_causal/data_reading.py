@@ -32,6 +32,7 @@ from torch.utils.data import (
     Sampler,
     SequentialSampler,
     TensorDataset,
+    WeightedRandomSampler,
 )
 
 from lightning_causal.causal.engine.state import rng_preserved
@@ -201,6 +202,8 @@ def _sampler_indices(loader: DataLoader, size: int, loader_order: bool) -> list[
     sampler = wrapped if wrapped is not None else sampler
     if isinstance(sampler, (SequentialSampler, RandomSampler)) and sampler.data_source is loader.dataset:
         return None
+    if isinstance(sampler, WeightedRandomSampler):  # draws (with replacement) from the samples of non-zero weight
+        return torch.nonzero(sampler.weights > 0).flatten()[:size].tolist()
     indices = getattr(sampler, "indices", sampler)  # SubsetRandomSampler, or a sequence of indices as sampler
     if isinstance(indices, (Sequence, Tensor, np.ndarray)) and not isinstance(indices, (str, bytes)):
         return [int(i) for i in indices[:size]]
@@ -326,7 +329,8 @@ def read_samples(source: Any, size: int, *, loader_order: bool = False) -> Any:
     or dict of DataLoaders (Lightning's several dataloaders) is read from its first DataLoader.
 
     A DataLoader's dataset is read by index (in this process: no worker starts), on the indices
-    its sampler draws from (the whole dataset for sequential, random and distributed samplers):
+    its sampler draws from (the whole dataset for sequential, random and distributed samplers; those
+    of non-zero weight, in dataset order, for a ``WeightedRandomSampler``, which would repeat samples):
     the first ``size`` of them, or with ``loader_order`` those of the loader's first batches, as a
     new iterator of the loader would draw them now (a ``DistributedSampler``: ``size`` drawn by a
     private seeded generator from the whole dataset, the same on every rank). Samplers are iterated on

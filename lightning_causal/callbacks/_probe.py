@@ -29,7 +29,8 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None) 
     (tensors in nested tuples, lists or mappings, as the training batches), a ``Dataset``, a ``DataLoader`` (its
     dataset is read directly by index, so neither shuffling nor a distributed sampler's padding changes the
     probe: every rank gets the same samples; a sampler that selects part of the dataset, such as a
-    ``SubsetRandomSampler`` or a list of indices, gives the first ``size`` of its indices) or a list
+    ``SubsetRandomSampler`` or a list of indices, gives the first ``size`` of its indices; a
+    ``WeightedRandomSampler`` the first of non-zero weight, without its repeats) or a list
     or dict of dataloaders (the first is used). Reading restores the global random states and every
     generator reachable from the source (:func:`rngs_untouched`), so that a dataset that augments
     its samples at random does not shift training's random streams.

@@ -84,7 +84,8 @@ class CausalAuditCallback(Callback):
             takes the first ``probe_size`` samples of the validation data (requested at the start of fit also when the
             first epoch does not validate, its random draws undone, and requested again by the fit when it first
             validates; else, in a fit without validation, the training data),
-            on the indices its sampler draws from when the sampler selects part of the dataset; of
+            on the indices its sampler draws from when the sampler selects part of the dataset (a
+            ``WeightedRandomSampler``: the samples of non-zero weight, in dataset order); of
             several validation dataloaders, the first (``probe_origin`` and each report's
             ``probe.source`` name it: ``"val_dataloaders[0] of 2"``).
         probe_size: number of probe samples.

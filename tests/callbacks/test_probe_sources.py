@@ -90,10 +90,23 @@ def test_probe_follows_a_sampler_that_selects_part_of_the_dataset():
     assert rows == list(range(8))  # the whole dataset: its first samples
 
 
+class _DrawnSampler(torch.utils.data.Sampler):
+    """50 of 100 indices drawn from its own generator at each iteration (a custom sampler)."""
+
+    def __init__(self, generator: torch.Generator) -> None:
+        self.generator = generator
+
+    def __len__(self) -> int:
+        return 50
+
+    def __iter__(self):
+        return iter(torch.randperm(100, generator=self.generator)[:50].tolist())
+
+
 def test_probe_from_a_custom_sampler_takes_its_first_indices_without_moving_its_generator():
     ds = _indexed()
     g = torch.Generator().manual_seed(0)
-    sampler = torch.utils.data.WeightedRandomSampler(torch.ones(100), 50, generator=g)
+    sampler = _DrawnSampler(g)  # (a WeightedRandomSampler gives its samples of non-zero weight instead of its draws)
     state = g.get_state()
     expected = list(sampler)[:8]
     g.set_state(state)
