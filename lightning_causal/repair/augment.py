@@ -5,10 +5,15 @@ generator.
 - ``"mixup"``: ``λ·x_i + (1 − λ)·x_j`` with ``j`` a random row of the same batch and
   ``λ ~ U(0, 1)`` per row (Zhang et al. 2018), for any floating-point inputs;
 - ``"shift"``: each image moved by one pixel or none in each direction (zero padded), for image
-  batches ``[N, C, H, W]``.
+  batches ``[N, C, H, W]``;
+- ``"patch"``: each image with a small random stamp (:func:`patched`), for image batches. A term
+  holds the model's prediction on such a copy to the one *before* repair on its unstamped source
+  (:data:`INVARIANT`: a small stamp should say nothing), which trains away a response to stamps
+  that no detection flagged (opt-in: ``augment="mixup+shift+patch"``).
 
-Each copy remembers its source rows (``(i, j)``; ``(i, i)`` for a shift), so that a term can
-tell which labels an augmented row mixes.
+Each copy remembers its source rows (``(i, j)``; ``(i, i)`` for a shift or a stamp), so that a term
+can tell which labels an augmented row mixes. The copies come kind after kind, ``N`` rows each, in
+the order of the kinds.
 """
 
 from __future__ import annotations
@@ -17,18 +22,22 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-__all__ = ["AUGMENTATIONS", "augmented_copies", "resolve_augment", "shifted"]
+__all__ = ["AUGMENTATIONS", "INVARIANT", "augmented_copies", "patched", "resolve_augment", "shifted"]
 
-AUGMENTATIONS = ("mixup", "shift")
+AUGMENTATIONS = ("mixup", "shift", "patch")
+#: Kinds whose copies are held to the source row's prediction before repair (not their own).
+INVARIANT = ("patch",)
+#: Largest side of a :func:`patched` stamp's box, in pixels.
+PATCH_SIDE = 3
 
 
 def resolve_augment(augment: str | None, x: Tensor) -> tuple[str, ...]:
     """The augmentations of ``augment`` for the batch ``x``: ``"auto"`` is mixup plus shifts for
     image batches ``[N, C, H, W]`` and mixup otherwise; ``None`` or ``"none"``: no copies; else
-    names joined by ``+`` (e.g. ``"mixup+shift"``).
+    names joined by ``+`` (e.g. ``"mixup+shift+patch"``; a name twice gives two copies of that kind).
 
     Raises:
-        ValueError: an unknown name, or ``"shift"`` for inputs that are not ``[N, C, H, W]``.
+        ValueError: an unknown name, or ``"shift"``/``"patch"`` for inputs that are not ``[N, C, H, W]``.
 
     Examples:
         >>> resolve_augment("auto", torch.zeros(2, 1, 4, 4)), resolve_augment("auto", torch.zeros(2, 3))
@@ -41,8 +50,9 @@ def resolve_augment(augment: str | None, x: Tensor) -> tuple[str, ...]:
     kinds = tuple(augment.split("+")) if isinstance(augment, str) else ()
     if not kinds or any(k not in AUGMENTATIONS for k in kinds):
         raise ValueError(f"Expected argument `augment` to be None, 'none', 'auto' or names from {AUGMENTATIONS} joined by '+' but got {augment!r}")
-    if "shift" in kinds and x.dim() != 4:
-        raise ValueError(f"Expected image inputs [N, C, H, W] for the 'shift' augmentation but got {list(x.shape)}")
+    for kind in ("shift", "patch"):
+        if kind in kinds and x.dim() != 4:
+            raise ValueError(f"Expected image inputs [N, C, H, W] for the {kind!r} augmentation but got {list(x.shape)}")
     return kinds
 
 
@@ -64,6 +74,44 @@ def shifted(x: Tensor, dy: Tensor, dx: Tensor) -> Tensor:
     return padded[batch, chan, rows, cols]
 
 
+def patched(x: Tensor, generator: torch.Generator) -> Tensor:
+    """Images ``x`` ``[N, C, H, W]``, each with a random stamp: a box of ``h x w`` pixels (each side
+    drawn from 1 to :data:`PATCH_SIDE`) at a random place, whose pixels are all set (half the rows)
+    or each set with probability 1/2 (at least one), in every channel, to one value: the batch's
+    minimum or its maximum. Every other pixel is the image's own.
+
+    The stamps are of the kind backdoors use (BadNets' white square, Gu et al. 2017; a few pixels
+    in a corner), drawn anywhere: a model before repair that answers one of them with a class the
+    unstamped image does not have holds a response to stamps.
+
+    Examples:
+        >>> x = torch.full((3, 1, 8, 8), 0.5); x[0, 0, 0, 0], x[0, 0, 0, 1] = 0.0, 1.0
+        >>> y = patched(x, torch.Generator().manual_seed(0))
+        >>> changed = (y != x).flatten(1).sum(1)
+        >>> bool(((changed >= 1) & (changed <= 9)).all()), set(y[x != y].tolist()) <= {0.0, 1.0}
+        (True, True)
+    """
+    n, c, h, w = x.shape
+    k = PATCH_SIDE
+    lo, hi = x.amin(), x.amax()
+    bh, bw = (torch.randint(1, min(k, side) + 1, (n,), generator=generator) for side in (h, w))
+    y0 = (torch.rand(n, generator=generator) * (h - bh + 1)).long()
+    x0 = (torch.rand(n, generator=generator) * (w - bw + 1)).long()
+    solid = torch.rand(n, generator=generator) < 0.5
+    grid = torch.arange(k)
+    inside = (grid.view(1, k, 1) < bh.view(n, 1, 1)) & (grid.view(1, 1, k) < bw.view(n, 1, 1))
+    on = ((torch.rand(n, k, k, generator=generator) < 0.5) | solid.view(n, 1, 1)) & inside
+    on[:, 0, 0] |= ~on.flatten(1).any(1)  # at least one pixel
+    low = (torch.rand(n, generator=generator) < 0.5).view(n, 1, 1).expand(n, k, k)
+    b = torch.arange(n).view(n, 1, 1).expand(n, k, k)[on].to(x.device)
+    i = (y0.view(n, 1, 1) + grid.view(1, k, 1)).expand(n, k, k)[on].to(x.device)
+    j = (x0.view(n, 1, 1) + grid.view(1, 1, k)).expand(n, k, k)[on].to(x.device)
+    value = torch.where(low[on].to(x.device), lo, hi).to(x.dtype)
+    out = x.clone()
+    out[b, :, i, j] = value.unsqueeze(1).expand(-1, c)
+    return out
+
+
 def augmented_copies(x: Tensor, kinds: tuple[str, ...], generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
     """One augmented copy of every row of ``x`` per kind: ``(copies [K·N, ...], source_a, source_b)``.
 
@@ -83,6 +131,10 @@ def augmented_copies(x: Tensor, kinds: tuple[str, ...], generator: torch.Generat
             copies.append(lam * x + (1 - lam) * x[partner])
             src_a.append(rows)
             src_b.append(partner)
+        elif kind == "patch":
+            copies.append(patched(x, generator))
+            src_a.append(rows)
+            src_b.append(rows)
         else:
             dy, dx = (torch.randint(-1, 2, (n,), generator=generator).to(dev) for _ in range(2))
             copies.append(shifted(x, dy, dx))

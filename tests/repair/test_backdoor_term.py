@@ -112,7 +112,7 @@ def test_augmented_rows_enter_every_part():
     x, y = torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(0)), torch.zeros(6, dtype=torch.long)
     term = BackdoorSuppressionTerm(t)
     term.setup(model)
-    xs, src_a, src_b = term._rows(x)
+    xs, src_a, src_b, _ = term._rows(x)
     assert xs.shape[0] == 18 and torch.equal(xs[:6], x)  # the batch, a mixup copy and a shifted copy of each row
     assert torch.equal(src_a[:6], torch.arange(6)) and torch.equal(src_a[12:], src_b[12:])
     counts = []
