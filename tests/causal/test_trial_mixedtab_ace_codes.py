@@ -60,3 +60,25 @@ def test_fractional_value_for_a_code_group_is_refused() -> None:
         interventional_expectations(model, (x_cont, x_cat), MASK, values, target=0)
     mu, _ = interventional_expectations(model, (x_cont, x_cat), MASK, values.round(), target=0)  # whole codes run
     assert mu[2].tolist() == pytest.approx([model(x_cont, torch.full_like(x_cat, c)).mean().item() for c in (0, 2)])
+
+
+class CodesFirst(nn.Module):
+    """The same model with the codes first, ``model(x_cat, x_cont)``."""
+
+    def __init__(self, inner: Mixed) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x_cat: torch.Tensor, x_cont: torch.Tensor) -> torch.Tensor:
+        return self.inner(x_cont, x_cat)
+
+
+def test_codes_first_give_the_same_curves() -> None:
+    """The codes may come first: they were taken for token ids (a TypeError), and the grid took their dtype."""
+    inner, (x_cont, x_cat) = Mixed(), _inputs()
+    mu, values = interventional_expectations(inner, (x_cont, x_cat), MASK, num_values=5, target=0)
+    mu_first, values_first = interventional_expectations(CodesFirst(inner), (x_cat, x_cont), (MASK[1], MASK[0]), num_values=5,
+                                                         target=0)
+    assert values_first.dtype == torch.float64
+    torch.testing.assert_close(values_first, values)
+    torch.testing.assert_close(mu_first, mu)

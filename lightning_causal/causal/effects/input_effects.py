@@ -242,7 +242,7 @@ def _values_grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tens
             raise ValueError(f"Expected argument `values` to be a tensor or 'quantiles' but got {values!r}")
         check_int("num_values", num_values, minimum=2)
         # quantile() takes float32 or float64: half inputs in float32, float64 ones in their own precision
-        qtype = torch.float64 if xs[0].dtype == torch.float64 else torch.float32
+        qtype = torch.float64 if _value_dtype(xs) == torch.float64 else torch.float32
         levels = torch.linspace(0.05, 0.95, num_values, device=xs[0].device, dtype=qtype)
         rows, empty = [], set()
         for grp in range(g):
@@ -258,15 +258,21 @@ def _values_grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tens
                 empty.add(grp)
         grid = torch.stack(rows)
         _warn_constant_groups(grid, empty)
-        return grid.to(xs[0].dtype)
+        return grid.to(_value_dtype(xs))
     if not isinstance(values, Tensor):
         raise TypeError(f"Expected argument `values` to be a tensor or 'quantiles' but got {type(values)}")
-    values = values.to(device=xs[0].device, dtype=xs[0].dtype)
+    values = values.to(device=xs[0].device, dtype=_value_dtype(xs))
     if values.dim() == 1 and values.numel() >= 1:
         return values.unsqueeze(0).expand(g, -1)
     if values.dim() == 2 and values.shape[0] == g:
         return values
     raise ValueError(f"Expected argument `values` of shape [K] or [{g}, K] but got {list(values.shape)}")
+
+
+def _value_dtype(xs: tuple[Tensor, ...]) -> torch.dtype:
+    """The dtype of the values grid: that of the first floating point input (category codes ``x_cat``
+    may come first, ``model(x_cat, x_cont)``; their groups' values are whole numbers in it)."""
+    return next(x.dtype for x in xs if x.is_floating_point())
 
 
 def _warn_constant_groups(grid: Tensor, empty: set[int]) -> None:
@@ -331,7 +337,7 @@ def interventional_expectations(
     """
     xs = as_tuple(inputs)
     masks = check_feature_mask(xs, feature_mask)
-    if not xs[0].is_floating_point():
+    if not any(x.is_floating_point() for x in xs):
         raise TypeError(f"Expected floating point `inputs` for interventional expectations over values but got dtype {xs[0].dtype}; "
                         "token ids have no values between tokens to set: for their effects use `input_effects(model, ids, "
                         "baseline=<[MASK] id>)`, or at the embeddings `input_effects(..., input_layer=<embedding layer>)`")
