@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import functools
 import random
 import types
 from collections.abc import Iterator, Mapping, Sequence
@@ -41,10 +42,29 @@ __all__ = ["read_samples", "rngs_untouched"]
 
 _RNG_TYPES = (torch.Generator, random.Random, np.random.Generator, np.random.RandomState)
 _LEAVES = (str, bytes, int, float, complex, bool, type(None), Tensor, np.ndarray, type, types.ModuleType,
-           types.FunctionType, types.BuiltinFunctionType, types.MethodType)
+           types.BuiltinFunctionType)
 _DEPTH = 6  # loader -> batch_sampler -> sampler -> generator; dataset -> transform -> list -> op -> rng
 _ITEMS = 64  # items of one container searched (a list of a million file names is not walked)
 _SPREAD_SEED = 0  # the private generator that spreads a distributed loader's `loader_order` read over the data
+
+
+def _callable_parts(obj: Any) -> list[Any]:
+    """What a transform given as a function holds: a closure's captured values and a function's
+    defaults (``lambda x: x + torch.randn(x.shape, generator=g)``), a ``functools.partial``'s function
+    and arguments, a bound method's object (not a function's globals)."""
+    if isinstance(obj, types.FunctionType):
+        cells = []
+        for cell in obj.__closure__ or ():
+            try:
+                cells.append(cell.cell_contents)
+            except ValueError:  # an empty cell (a name not yet bound)
+                pass
+        return [*cells, *(obj.__defaults__ or ()), *(obj.__kwdefaults__ or {}).values()]
+    if isinstance(obj, functools.partial):
+        return [obj.func, *obj.args, *obj.keywords.values()]
+    if isinstance(obj, types.MethodType):
+        return [obj.__self__, obj.__func__]
+    return []
 
 
 def _find_rngs(roots: Sequence[Any]) -> list[Any]:
@@ -66,7 +86,7 @@ def _find_rngs(roots: Sequence[Any]) -> list[Any]:
         elif isinstance(obj, (list, tuple, set, frozenset)):
             children = obj
         else:
-            children = getattr(obj, "__dict__", {}).values()
+            children = chain(_callable_parts(obj), getattr(obj, "__dict__", {}).values())
         for child in islice(children, _ITEMS):
             visit(child, depth - 1)
 
@@ -128,8 +148,9 @@ def _stateful_parts(roots: Sequence[Any]) -> list[Any]:
 def rngs_untouched(*roots: Any) -> Iterator[None]:
     """Restore, on exit, the global random states and those of every generator object
     (``torch.Generator``, ``random.Random``, NumPy's ``Generator``/``RandomState``) reachable from
-    ``roots`` through attributes, lists and dicts: a DataLoader's ``generator``, its sampler's,
-    the one a dataset or its transform draws augmentations from.
+    ``roots`` through attributes, lists, dicts and functions (closures, defaults, ``functools.partial``
+    arguments, bound methods' objects): a DataLoader's ``generator``, its sampler's, the one a dataset
+    or its transform draws augmentations from.
 
     A DataLoader with ``persistent_workers`` among ``roots`` keeps the iterator it had: one that
     iterating it inside the block creates (with workers, their random streams and the base seed
