@@ -10,7 +10,13 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
-from lightning_causal.audits.options import check_distinct_tags, check_names, class_label, tag_safe
+from lightning_causal.audits.options import (
+    check_distinct_tags,
+    check_names,
+    class_label,
+    multi_hot_labels,
+    tag_safe,
+)
 from lightning_causal.causal.backdoor.flagging import resolve_max_ratio
 from lightning_causal.causal.backdoor.neural_cleanse import (
     check_class_outputs,
@@ -158,6 +164,13 @@ class BackdoorAudit(Audit):
             raise ValueError(f"BackdoorAudit with a trigger measures the share of triggered samples classified as the target "
                              f"class and needs class logits [N, classes >= 2] but the model returned {logits.shape[1]} output "
                              "per sample; a binary classifier with one logit z can return torch.cat([-z, z], 1)")
+        if multi_hot_labels(probe.labels) and logits.shape[1] >= 2:
+            raise ValueError(
+                f"BackdoorAudit counts a sample as attacked when its predicted class (the largest of the model's "
+                f"{logits.shape[1]} outputs) is the target, but the probe's labels are multi-hot {list(probe.labels.shape)} "
+                "(a multi-label classifier?): each label is its own decision. Audit label k as a binary classifier, "
+                "`output=lambda out: torch.cat([-out[:, [k]], out[:, [k]]], 1)` (class 1: label k on) with labels "
+                "`y[:, k].long()` (`unpack_batch=`)")
         result = AuditResult(self.name, meta={"samples": x.shape[0]})
         if self.class_names is not None:
             result.meta["class_names"] = list(self.class_names)
