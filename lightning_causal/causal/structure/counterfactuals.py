@@ -18,6 +18,7 @@ from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.noise import warn_separate_noise
+from lightning_causal.causal.engine.quantized import quantized_layers
 from lightning_causal.causal.engine.state import (
     audit_mode,
     frozen_params,
@@ -290,6 +291,23 @@ def _soft_threshold(delta: Tensor, tau: float, state: dict, defaults: dict) -> T
     return torch.sign(delta) * (delta.abs() - tau / (v_hat.sqrt() + eps)).clamp_min(0.0)
 
 
+def _check_input_gradient(forward: Forward, logits: Tensor, delta: Tensor) -> None:
+    """The search follows the gradient of the logits with respect to the change ``delta`` of the inputs:
+    refuse a model whose logits have none (quantized layers, whose ops torch runs without a gradient
+    even where the output requires one; a ``.detach()`` or ``torch.no_grad()`` in its forward): its
+    search would only shrink the change, then fail inside torch's autograd. One backward pass."""
+    if logits.requires_grad:
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(logits.sum(), delta, retain_graph=True, allow_unused=True)
+        if grad is not None:
+            return
+    quantized = quantized_layers(forward.model)
+    cause = (f"quantized layers, which have no gradient ({', '.join(map(repr, quantized[:5]))}{', ...' if len(quantized) > 5 else ''}; "
+             "search the float model that was quantized)" if quantized else "a .detach() or torch.no_grad() in its forward")
+    raise ValueError(f"Expected the model's output to have a gradient with respect to its inputs, which the counterfactual "
+                     f"search follows, but it has none: the forward cuts it ({cause})")
+
+
 def _optimise(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box: tuple[Tensor, Tensor],
               s: CounterfactualSettings, generator: torch.Generator | None,
               discrete: DiscreteFeatures | None) -> tuple[Tensor, Tensor, Tensor]:
@@ -314,6 +332,8 @@ def _optimise(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box:
         with torch.enable_grad():
             xc = _project(x, delta, mutable, lo, hi)
             logits = forward(xc)
+        if step == 0:
+            _check_input_gradient(forward, logits, delta)
         with torch.no_grad():  # bookkeeping on the current (projected) point: the best valid counterfactual so far
             xd = xc if discrete is None else discrete.project(xc, x, mutable)
             valid = (logits if discrete is None else forward(xd)).argmax(1) == target
