@@ -77,3 +77,35 @@ def test_first_order_estimates_name_the_quantized_layers_that_have_no_gradient(m
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError, match=r"quantized layers, which have no gradient \('0', '2', '4'"):
             unit_effects(q, x, "1", method=method)
+
+
+class _DetachedInput(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = _float_mlp()
+
+    def forward(self, x):
+        return self.net(x.detach())
+
+
+class _IgnoresInput(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.tensor([0.5, -1.0, 2.0]))
+
+    def forward(self, x):
+        return self.bias.expand(x.shape[0], 3) + 0 * x.detach().sum(1, keepdim=True)
+
+
+def test_input_attribution_without_a_gradient_is_refused_not_returned_as_zeros():
+    """input_effects(method='attribution') returned all zeros, silently, where no gradient reaches
+    the inputs although the output depends on them (quantized layers, a detached input)."""
+    x = _probe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match=r"reach the inputs.*quantized layers, which have no gradient \('0', '2', '4'"):
+            input_effects(_quantized_mlp(), x, method="attribution")
+    with pytest.raises(ValueError, match=r"reach the inputs, on which it depends, but none does.*\(a \.detach\(\)"):
+        input_effects(_DetachedInput(), x, method="attribution")
+    # an output that does not depend on the inputs: zeros are its effects, exact ones
+    assert torch.equal(input_effects(_IgnoresInput(), x, method="attribution"), torch.zeros(8, 4))

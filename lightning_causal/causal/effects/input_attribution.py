@@ -18,9 +18,28 @@ from lightning_causal.causal.engine.ablation import sample_rows
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.live_values import close
+from lightning_causal.causal.engine.quantized import quantized_layers
 from lightning_causal.causal.engine.state import gather_target, resolve_target
 
 __all__ = ["input_attribution_estimates"]
+
+
+def _check_no_gradient_means_no_effect(forward: Forward, xs: tuple[Tensor, ...], s: Tensor, tidx: Tensor, f: Tensor) -> None:
+    """No gradient reaches the inputs: right only if the output does not depend on them. A forward
+    that cuts it (quantized layers, ``.detach()``, ``torch.no_grad()``) while the values flow on
+    would give estimates of 0 for effects that are not: ``ValueError``."""
+    with torch.no_grad():
+        moved = gather_target(forward(*(1.0 - 0.5 * x[s] for x in xs), rows=s), tidx[s])
+    if close(moved, f.detach()):
+        return
+    quantized = quantized_layers(forward.model)
+    cause = (f"quantized layers, which have no gradient ({', '.join(map(repr, quantized[:5]))}"
+             f"{', ...' if len(quantized) > 5 else ''}: quantize_dynamic or static quantization), or " if quantized else "")
+    raise ValueError(
+        "Expected the gradient of the model's output to reach the inputs, on which it depends, but none does: the "
+        f"forward cuts it ({cause}a .detach() or torch.no_grad()), so every first-order estimate would be 0. "
+        "Use method='exact'")
 
 
 def input_attribution_estimates(
@@ -54,7 +73,9 @@ def input_attribution_estimates(
         with torch.enable_grad():
             leaves = tuple(x[s].requires_grad_(True) for x in xs)
             f = gather_target(forward(*leaves, rows=s), tidx[s])
-            grads = torch.autograd.grad(f.sum(), leaves, allow_unused=True)
+            grads = torch.autograd.grad(f.sum(), leaves, allow_unused=True) if f.requires_grad else (None,) * len(leaves)
+        if all(g is None for g in grads):
+            _check_no_gradient_means_no_effect(forward, xs, s, tidx, f)
         out = torch.zeros(len(s), num_groups, dtype=xs[0].dtype, device=xs[0].device)
         for x, g, m, b in zip(leaves, grads, masks, bases):
             if g is not None:
