@@ -146,7 +146,8 @@ class CounterfactualAudit(Audit):
         labels = probe.labels
         regression = regression_labels(labels)  # said after the model's kind: not 'per-position or multi-label' labels
         if not regression:
-            check_one_label_per_sample("CounterfactualAudit", labels, len(probe), "to explain towards")
+            check_one_label_per_sample("CounterfactualAudit", labels, len(probe), "to explain towards",
+                                       multi_label_output="lambda out: torch.cat([-out[:, [k]], out[:, [k]]], 1)")
         with audit_mode(model), torch.no_grad():  # the model's kind before the labels': a regression's float labels are not the fault
             _check_logits(Forward(model, num_samples=len(probe), **self.model_options(probe))(probe.first))
         if regression:  # no class indices to cast with .long() either

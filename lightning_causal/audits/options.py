@@ -290,9 +290,12 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
         UserWarning, stacklevel=3)
 
 
-def check_one_label_per_sample(audit: str, labels: Any, n: int, why: str) -> None:
+def check_one_label_per_sample(audit: str, labels: Any, n: int, why: str, *, multi_label_output: str | None = None) -> None:
     """``ValueError`` unless ``labels`` is one class per probe sample, ``[n]`` (per-position
     ``[N, T]`` or multi-hot ``[N, C]`` labels have no single class; ``why`` says what needs it).
+    ``multi_label_output``: the ``output=`` that makes label ``k`` of a multi-label classifier the
+    audit's binary classifier, named for multi-hot labels (labels ``y[:, k]`` alone would leave
+    the audit explaining all the model's outputs as classes of one decision).
 
     Examples:
         >>> check_one_label_per_sample("FairnessAudit", torch.zeros(4, 3), 4, "to compare decisions with")
@@ -301,10 +304,15 @@ def check_one_label_per_sample(audit: str, labels: Any, n: int, why: str) -> Non
         ValueError: FairnessAudit needs one class label per probe sample, [4], but got [4, 3] (per-position or multi-label ...
     """
     if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.shape[0] != n:
+        fix = ""
+        if multi_label_output is not None and multi_hot_labels(labels):
+            fix = (f"; for a multi-label classifier audit label k as a binary classifier, `output={multi_label_output}` with "
+                   "labels `y[:, k].long()`: the labels alone would leave the model's outputs explained as the classes of "
+                   "one decision")
         raise ValueError(
             f"{audit} needs one class label per probe sample, [{n}], but got "
             f"{list(getattr(labels, 'shape', [])) or type(labels).__name__} (per-position or multi-label targets have no "
-            f"single class {why}); pass `unpack_batch=` (or a `probe=`) whose labels are one class per sample"
+            f"single class {why}); pass `unpack_batch=` (or a `probe=`) whose labels are one class per sample{fix}"
         )
 
 
