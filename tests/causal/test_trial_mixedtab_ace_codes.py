@@ -82,3 +82,11 @@ def test_codes_first_give_the_same_curves() -> None:
     assert values_first.dtype == torch.float64
     torch.testing.assert_close(values_first, values)
     torch.testing.assert_close(mu_first, mu)
+
+
+def test_a_code_the_embedding_cannot_look_up_is_named() -> None:
+    """A value beyond the embedding's codes failed with torch's bare 'IndexError: index out of range in self'."""
+    model, (x_cont, x_cat) = Mixed(), _inputs()
+    values = torch.tensor([[0.0, 1.0], [0.0, 1.0], [0.0, 5.0]], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"`values` \(column 1\).*a code in \[0, 4\).*Embedding 'table'.*got 5"):
+        interventional_expectations(model, (x_cont, x_cat), MASK, values, target=0)

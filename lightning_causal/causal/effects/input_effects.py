@@ -351,16 +351,22 @@ def interventional_expectations(
     flat = grid.T.reshape(-1)  # row order: value k, group g
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
     with audit_mode(forward.model):
-        with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator
+        # the clean pass only: which embeddings read integer inputs (codes), and whether the model draws from a global generator
+        with embedding_readers(forward.model, xs) as readers, GeneratorWatch() as clean_pass:
             tidx, f0 = clean_target(forward, xs, target)
         rows = max(1, rows_per_pass(forward.model, xs, max_batch_size, forward=forward))
         noise = common_noise(forward, forward.model, xs, rows, drew=clean_pass.moved)  # None unless the model draws noise
         if noise is not None:
             tidx, f0 = clean_target(forward, xs, target, noise)
         # [K, G, N]: rows where x_g already equals α (or g lies in padding) are no-ops and keep f0
-        changed = torch.stack(
-            [_changed(xs, masks, tuple(grid[:, kk][m].to(x.dtype) for x, m in zip(xs, masks)), g, padding).T for kk in range(k)]
-        )
+        settings = [tuple(grid[:, kk][m].to(x.dtype) for x, m in zip(xs, masks)) for kk in range(k)]
+        for kk, bases in enumerate(settings):  # a code no embedding can look up: named before any intervened pass
+            try:
+                check_token_baselines(xs, bases, readers, padding)
+            except ValueError as err:
+                raise ValueError(str(err).replace("Expected argument `baseline`", f"Expected argument `values` (column {kk})", 1)
+                                 .replace("a token id", "a code", 1)) from err
+        changed = torch.stack([_changed(xs, masks, bases, g, padding).T for bases in settings])
 
         def evaluate(idx: Tensor) -> Tensor:
             kg, s = idx // n, idx % n
