@@ -16,6 +16,7 @@ from torch import Tensor
 
 from lightning_causal.audits.base import Probe
 from lightning_causal.batches import INPUT_KEYS, LABEL_KEYS, UnpackBatch, unpack, unread_keys
+from lightning_causal.callbacks._no_trace import audit_seed
 from lightning_causal.causal.engine.finite import check_finite_samples, per_sample_tensors
 from lightning_causal.data_reading import read_samples, rngs_untouched
 
@@ -33,11 +34,15 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None) 
     ``WeightedRandomSampler`` the first of non-zero weight, without its repeats) or a list
     or dict of dataloaders (the first is used). Reading restores the global random states and every
     generator reachable from the source (:func:`rngs_untouched`), so that a dataset that augments
-    its samples at random does not shift training's random streams.
+    its samples at random does not shift training's random streams; it reads from the global
+    generators seeded with ``AUDIT_SEED`` (:func:`~lightning_causal.callbacks._no_trace.audit_seed`),
+    so that such a dataset gives the same probe whatever the fit's seed, in a resumed fit as in the
+    uninterrupted one, and on every rank.
     """
     if isinstance(source, Probe):
         return source.subset(slice(0, size))
-    batch = read_samples(source, size)
+    with audit_seed():  # an augmenting dataset's draws: the same probe in every fit, resumed or not, and on every rank
+        batch = read_samples(source, size)
     try:
         inputs, labels, args = unpack(batch, unpack_batch)
     except ValueError as err:

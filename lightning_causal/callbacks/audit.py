@@ -85,7 +85,9 @@ class CausalAuditCallback(Callback):
             first epoch does not validate, its random draws undone, and requested again by the fit when it first
             validates; else, in a fit without validation, the training data),
             on the indices its sampler draws from when the sampler selects part of the dataset (a
-            ``WeightedRandomSampler``: the samples of non-zero weight, in dataset order); of
+            ``WeightedRandomSampler``: the samples of non-zero weight, in dataset order; a dataset that augments
+            at random draws from the global generators seeded with 0, as the audits, so every fit, resumed or not,
+            explains the same probe); of
             several validation dataloaders, the first (``probe_origin`` and each report's
             ``probe.source`` name it: ``"val_dataloaders[0] of 2"``).
         probe_size: number of probe samples.
