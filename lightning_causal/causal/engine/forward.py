@@ -46,7 +46,7 @@ from lightning_causal.causal.engine.live_values import rows_of
 from lightning_causal.causal.engine.quantized import warn_dynamic_quantized
 
 __all__ = ["OutputSpec", "ForwardArgs", "Forward", "select_output", "check_output_spec", "check_not_meta", "dtype_hint",
-           "kept_inputs", "restore_inputs"]
+           "kept_inputs", "meta_tensor", "restore_inputs"]
 
 OutputSpec = None | str | int | Callable[[Any], Tensor]
 
@@ -219,9 +219,18 @@ class ForwardArgs:
         return out
 
 
+def meta_tensor(model: nn.Module) -> str | None:
+    """The name of the first parameter or buffer of ``model`` on the ``meta`` device, or ``None``."""
+    named = (*model.named_parameters(), *model.named_buffers())
+    return next((n for n, t in named if t.is_meta), None)
+
+
 def check_not_meta(model: nn.Module) -> None:
     """Refuse a model whose parameters or buffers are on the ``meta`` device (shapes without data):
     its forward pass fails deep inside with a device error that names neither the model nor the fix.
+    :class:`Forward` raises it when a pass of such a model fails on a meta tensor: a model that holds
+    a meta module only as the skeleton of ``torch.func.functional_call`` (the model-ensembling recipe,
+    ``stack_module_state`` and ``vmap``) runs, and is not refused.
 
     Examples:
         >>> check_not_meta(nn.Linear(2, 1, device="meta"))
@@ -229,8 +238,7 @@ def check_not_meta(model: nn.Module) -> None:
         ...
         ValueError: Expected argument `model` to hold its weights in memory but 'weight' is on the meta device ...
     """
-    named = (*model.named_parameters(), *model.named_buffers())
-    name = next((n for n, t in named if t.is_meta), None)
+    name = meta_tensor(model)
     if name is not None:
         raise ValueError(
             f"Expected argument `model` to hold its weights in memory but {name!r} is on the meta device (a shape "
@@ -321,7 +329,9 @@ class Forward:
         if not isinstance(model, nn.Module):
             raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model).__name__}")
         self.model = eager_module(model)
-        check_not_meta(self.model)
+        #: a parameter or buffer on the meta device: a pass that fails on a meta tensor is refused naming it
+        #: (:func:`check_not_meta`); a model using a meta skeleton through functional_call runs
+        self.meta = meta_tensor(self.model)
         warn_dynamic_quantized(self.model)  # its rows depend on their batch: the effects hold quantization noise
         self.output = check_output_spec(output)
         self.as_matrix = as_matrix
@@ -355,7 +365,11 @@ class Forward:
         versions = [(v, v._version) for v in values if isinstance(v, Tensor) and not v.is_inference()] if not kept else []
         try:
             return self.model(*inputs, *args, **kwargs)
-        except RuntimeError as err:
+        except Exception as err:
+            if self.meta is not None and ("meta" in str(err) or "storage" in str(err)):  # "Tensor on device meta is not on ..."
+                check_not_meta(self.model)
+            if not isinstance(err, RuntimeError):
+                raise
             hint = dtype_hint(self.model, inputs, err)
             if hint is None:
                 raise

@@ -29,6 +29,7 @@ from lightning_causal.causal.engine.eager import (
     named_modules,
     user_name,
 )
+from lightning_causal.causal.engine.forward import check_not_meta
 from lightning_causal.causal.engine.head_sites import check_head_width, check_heads
 from lightning_causal.causal.engine.input_sites import (
     SUFFIX,
@@ -104,7 +105,27 @@ def resolve_module(model: nn.Module, name: str) -> nn.Module:
         hint = f"close matches: {close}" if close else f"available: {names[:20]}"
         raise ValueError(f"Unknown module name {name!r} in model {type(model).__name__}; {hint}")
     _check_eager(model, modules, name)
+    _check_not_meta_site(model, modules, name)
     return modules[name]
+
+
+def _check_not_meta_site(model: nn.Module, modules: Mapping[str, nn.Module], name: str) -> None:
+    """Refuse a layer that is, or lies inside, a module with weights on the ``meta`` device: in a model
+    that runs, such a module is the skeleton that ``torch.func.functional_call`` runs with other weights
+    (the model-ensembling recipe: ``stack_module_state`` and ``vmap``), where hooks see vmapped tensors;
+    a model that is meta throughout gets :func:`~lightning_causal.causal.engine.forward.check_not_meta`'s message."""
+    parts = name.split(".") if name else []
+    for path in (".".join(parts[: i + 1]) for i in range(len(parts))):
+        module = modules.get(path)
+        if module is None or not any(t.is_meta for t in (*module.parameters(), *module.buffers())):
+            continue
+        if all(t.is_meta for t in (*model.parameters(), *model.buffers())):
+            check_not_meta(model)
+        raise ValueError(
+            f"Expected layer {name!r} to run with weights of its own, but module {path!r} holds its weights on the meta "
+            "device (shapes without data): it runs only through torch.func.functional_call with other weights (under "
+            "vmap for an ensemble), where hooks cannot intervene per sample. Name a site outside it (the input of the "
+            "module that reads its result, '<module>:input'), or materialise it (`to_empty` then `load_state_dict`)")
 
 
 def _check_eager(model: nn.Module, modules: Mapping[str, nn.Module], name: str) -> None:

@@ -60,6 +60,8 @@ def leaf_layers(model: nn.Module) -> list[str]:
     layer, the wrapper: its parts run side by side on the same input, and the wrapper's output is
     what the next layer reads. A TorchScript submodule of an eager model (``torch.jit.script``/``trace``:
     a scripted backbone) and what it holds are no layers: they run compiled, where hooks cannot reach.
+    A module whose weights are on the ``meta`` device in a model that also holds real ones is the skeleton
+    ``torch.func.functional_call`` runs with stacked weights (the model-ensembling recipe): no layer.
 
     Examples:
         >>> leaf_layers(nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)))
@@ -73,9 +75,12 @@ def leaf_layers(model: nn.Module) -> list[str]:
     owns = {id(m) for m in model.modules()
             if id(m) not in hidden and (any(True for _ in m.parameters(recurse=False)) or parametrize.is_parametrized(m)
                                         or _is_adapter(m))}
+    # a module with meta weights in a model that runs is a functional_call skeleton (an ensemble's, under vmap): no layer
+    meta = {id(m) for m in model.modules() if any(t.is_meta for t in (*m.parameters(), *m.buffers()))}
+    everything_meta = meta and all(t.is_meta for t in (*model.parameters(), *model.buffers()))  # refused by name later
     return [name for name, m in named_modules(model).items()
             if name and id(m) in owns and not any(id(d) in owns for d in m.modules() if d is not m)
-            and (scripted or not isinstance(m, torch.jit.ScriptModule))]
+            and (scripted or not isinstance(m, torch.jit.ScriptModule)) and (everything_meta or id(m) not in meta)]
 
 
 def block_candidates(model: nn.Module, *, all_sizes: bool = False) -> list[list[str]]:
