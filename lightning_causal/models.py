@@ -236,7 +236,8 @@ class LightningClassifier(_lightning_classifier_base()):
     """Minimal ``LightningModule`` around a classifier: cross-entropy, accuracy, Adam or SGD.
 
     Args:
-        model: the network.
+        model: the network; one of several inputs (``model(x_cont, x_cat)``) trains on batches
+            ``((x_cont, x_cat), y)``, and the audits call it with the inputs as they come.
         lr: learning rate.
         optimizer: ``"adam"`` or ``"sgd"`` (momentum 0.9).
 
@@ -282,8 +283,13 @@ class LightningClassifier(_lightning_classifier_base()):
                 f"`{cls.__name__}.load_from_checkpoint(path, model=MyNet())`")
         return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.model(x)
+    def forward(self, *inputs: Any) -> Tensor:
+        """The network on the inputs: ``self(x)``; for a network of several inputs (``model(x_cont,
+        x_cat)``) ``self(x_cont, x_cat)`` as the audits call it, or ``self((x_cont, x_cat))`` as the
+        steps do with batches ``((x_cont, x_cat), y)``."""
+        if len(inputs) == 1 and isinstance(inputs[0], (tuple, list)):
+            return self.model(*inputs[0])
+        return self.model(*inputs)
 
     def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
         x, y = batch
