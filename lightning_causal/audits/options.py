@@ -170,6 +170,8 @@ def names_meta(
         meta["outputs"] = 1
     elif outputs is not None and outputs.dim() == 2 and regression_labels(labels):
         meta["regression"] = True
+    elif outputs is not None and outputs.dim() == 2 and multi_hot_labels(labels):
+        meta["multi_label"] = True  # figures say "label k", not "class k"
     return meta
 
 

@@ -156,7 +156,7 @@ def sample_title(data: MapData, i: int) -> str:
     """
     label = _label_text(data, i)
     targets = data.meta.get("targets")
-    noun = "output" if data.meta.get("regression") else "class"
+    noun = _noun(data)
     explained = f": explains {noun} {data.class_name(int(targets[i]))}" if targets is not None and i < len(targets) else ""
     if explained and data.meta.get("outputs") == 1:  # a regression or one-logit model: its output, not a class
         explained = ": explains the output"
@@ -239,7 +239,8 @@ def _sign_note(signed: dict[str, bool], data: MapData) -> str | None:
     showing size only."""
     if not any(signed.values()):
         return None
-    what = "the output" if data.meta.get("outputs") == 1 else "the explained output" if data.meta.get("regression") else "the explained class's score"
+    what = ("the output" if data.meta.get("outputs") == 1 else "the explained output" if data.meta.get("regression")
+            else "the explained label's logit" if data.meta.get("multi_label") else "the explained class's score")
     unsigned = [name for name, s in signed.items() if not s]
     return f"red: raises {what}, blue: lowers it" + (f"; {', '.join(unsigned)}: size only" if unsigned else "")
 
@@ -431,12 +432,20 @@ def _explained(data: MapData) -> str:
     if data.meta.get("outputs") == 1:
         return "the output"
     targets = data.meta.get("targets")
-    noun = "output" if data.meta.get("regression") else "class"
+    noun = _noun(data)
     if targets and len(set(targets)) == 1:
         return f"{noun} {data.class_name(int(targets[0]))}"
     if data.meta.get("regression"):
         return "each sample's largest output" if targets else "the target output"
+    if data.meta.get("multi_label"):
+        return "each sample's label of largest logit" if targets else "the target label"
     return "each sample's predicted class" if targets else "the target class"
+
+
+def _noun(data: MapData) -> str:
+    """What an explained output is called: ``"output"`` (a regression), ``"label"`` (a multi-label
+    classifier: multi-hot probe labels) or ``"class"``."""
+    return "output" if data.meta.get("regression") else "label" if data.meta.get("multi_label") else "class"
 
 
 def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
@@ -460,7 +469,8 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
                 color=["tab:red" if float(mean[j]) >= 0 else "tab:blue" for j in order[::-1]])
         ax.set_yticks(range(k))
         ax.set_yticklabels([names[j] for j in order[::-1]], fontsize=9)
-        raised = "the output" if data.meta.get("outputs") == 1 or data.meta.get("regression") else "the class score"
+        raised = ("the output" if data.meta.get("outputs") == 1 or data.meta.get("regression")
+                  else "the label's logit" if data.meta.get("multi_label") else "the class score")
         ax.set_xlabel(f"mean |effect| (red: raises {raised})", fontsize=9)
     else:
         slanted = max(len(names[j]) for j in order) * k > 48
