@@ -161,6 +161,10 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
             hint = (": it returns a PackedSequence (a recurrent layer run on pack_padded_sequence), whose hidden states are "
                     "not one tensor [N, T, H]. Name a module that reads them as a tensor, e.g. the input of the layer applied "
                     "to the last hidden state ('head:input'), or unpack them (pad_packed_sequence) in a submodule and name it")
+        if not hint and returned is not None:  # it ran, and returned no tensor where one is read (a plain dict, an object)
+            hint = (f": it ran but returned {type(returned).__name__}, not a tensor, a tuple or list whose element 0 is one, "
+                    "or a Hugging Face ModelOutput. Name the submodule that computes the tensor you mean, or the input "
+                    "of the module that reads it ('<module>:input')")
         if not hint and returned is None:
             hint = (": it did not run on the first probe sample. Hooks see only modules the model calls: a module used "
                     "on some branches only (an early exit, an expert no row is routed to), one whose weights the model "
