@@ -568,12 +568,21 @@ def capture(model: nn.Module, names: Sequence[str], detach: bool = True) -> Iter
     time) keeps its last call's output, with a ``UserWarning``: an intervention built from it
     (``MeanOf``) is then applied at every call with the last call's statistics.
 
+    With :func:`intervene` on the same module, hooks run in the order they were registered: ``capture``
+    inside ``intervene``'s block records the intervened output, ``capture`` around it (entered first)
+    the module's own output, before the intervention replaced it; what the model computes afterwards
+    is the intervened run either way.
+
     Examples:
         >>> m = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
         >>> with capture(m, ["0"]) as acts:
         ...     _ = m(torch.ones(4, 2))
         >>> acts["0"].shape
         torch.Size([4, 3])
+        >>> with intervene(m, {"0": SetTo(5.0, units=[0])}), capture(m, ["0"]) as acts:
+        ...     _ = m(torch.ones(4, 2))
+        >>> acts["0"][0, 0].item()
+        5.0
     """
     if isinstance(names, str):
         names = [names]
