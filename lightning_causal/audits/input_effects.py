@@ -127,6 +127,39 @@ def real_mean(values: Tensor, real: Tensor | None) -> Tensor:
     return (values * real).sum(0) / real.sum(0).clamp_min(1)
 
 
+def warn_one_hot_interventions(who: str, x: Tensor, mask: Tensor, baseline: Any, feature_names: Sequence[str] | None) -> None:
+    """Warn when an intervention of ``baseline`` on the groups of ``mask`` turns a one-hot block of a
+    tabular probe ``[N, D]`` into a row no encoder produces: a block split over several groups (one
+    column set to the baseline alone), or a block set to a baseline that is no one-hot vector (``0``:
+    no category). Probes of 16 rows or more only: fewer (the callback's 2-row dry run) say little
+    about the encoding. ``who`` opens the message (``"InputEffectAudit 'input_effect'"``); the
+    audits that set groups to a baseline (``InputEffectAudit``, and ``CaptumBaseline`` for its
+    causal effects and curves) call it."""
+    if x.dim() != 2 or not x.is_floating_point() or x.shape[0] < 16:
+        return
+    x = x.detach()
+    ids = mask.expand(x.shape)
+    try:
+        base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand(x.shape)
+    except (RuntimeError, TypeError, ValueError):  # a baseline that does not broadcast (or a tuple): input_effects names it
+        return
+    for block in one_hot_blocks(x):
+        names = [feature_names[c] for c in block] if feature_names is not None and len(feature_names) == x.shape[1] else block
+        if bool((ids[:, block] != ids[:, block[:1]]).any()):
+            problem = "sets each of its columns to the baseline on its own (a group per column)"
+        else:
+            b = base[:, block]
+            if bool((((b == 0) | (b == 1)).all(1) & (b.sum(1) == 1)).all()):
+                continue
+            problem = f"sets it to the baseline {b[0].tolist()}, no one-hot row"
+        warnings.warn(
+            f"{who}: columns {names} are a one-hot block (0/1, one 1 per probe row) and the intervention {problem}: the "
+            "intervened rows have no category or two, which no encoder produces, so their effects are the model's "
+            "response off its data. Give the block one group id in `feature_mask` and a tensor `baseline` holding the "
+            f"one-hot vector of a reference category on its columns, e.g. `baseline = torch.zeros({x.shape[1]}); "
+            f"baseline[{block[0]}] = 1.0` (reference {names[0]!r}, 0 on the other columns)", UserWarning, stacklevel=3)
+
+
 class InputEffectAudit(Audit):
     """Interventions on input feature groups: δ_g(x) = f_t(x) − f_t(x | do(x_g := b)).
 
@@ -246,40 +279,11 @@ class InputEffectAudit(Audit):
         if self.input_layer is not None:
             resolve_module(model, self.input_layer)
 
-    def _warn_one_hot(self, x: Tensor, mask: Tensor) -> None:
-        """Warn when an intervention turns a one-hot block of a tabular probe ``[N, D]`` into a row no
-        encoder produces: a block split over several groups (one column set to the baseline alone), or a
-        block set to a baseline that is no one-hot vector (``0``: no category). Probes of 16 rows or
-        more only: fewer (the callback's 2-row dry run) say little about the encoding."""
-        if x.dim() != 2 or not x.is_floating_point() or x.shape[0] < 16 or self.input_layer is not None:
-            return
-        x = x.detach()
-        ids = mask.expand(x.shape)
-        try:
-            base = torch.as_tensor(self.baseline, dtype=x.dtype, device=x.device).expand(x.shape)
-        except RuntimeError:  # a baseline that does not broadcast: input_effects names it
-            return
-        for block in one_hot_blocks(x):
-            names = [self.feature_names[c] for c in block] if self.feature_names is not None and len(self.feature_names) == x.shape[1] else block
-            if bool((ids[:, block] != ids[:, block[:1]]).any()):
-                problem = "sets each of its columns to the baseline on its own (a group per column)"
-            else:
-                b = base[:, block]
-                if bool((((b == 0) | (b == 1)).all(1) & (b.sum(1) == 1)).all()):
-                    continue
-                problem = f"sets it to the baseline {b[0].tolist()}, no one-hot row"
-            warnings.warn(
-                f"InputEffectAudit {self.name!r}: columns {names} are a one-hot block (0/1, one 1 per probe row) and the "
-                f"intervention {problem}: the intervened rows have no category or two, which no encoder produces, so "
-                "their effects are the model's response off its data. Give the block one group id in `feature_mask` and "
-                "a tensor `baseline` holding the one-hot vector of a reference category on its columns, e.g. "
-                f"`baseline = torch.zeros({x.shape[1]}); baseline[{block[0]}] = 1.0` (reference {names[0]!r}, 0 on the "
-                "other columns)", UserWarning, stacklevel=3)
-
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         self.validate(model, probe)
         x, mask, options = probe.first, self._mask(probe), self.model_options(probe)
-        self._warn_one_hot(x, mask)
+        if self.input_layer is None:
+            warn_one_hot_interventions(f"InputEffectAudit {self.name!r}", x, mask, self.baseline, self.feature_names)
         with audit_mode(model):
             out = Forward(model, num_samples=len(probe), **options)(x)
         targets = resolve_target(out, self.target)

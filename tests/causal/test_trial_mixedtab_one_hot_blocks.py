@@ -6,7 +6,8 @@ import time
 
 import torch
 
-from lightning_causal import InputEffectAudit, SobolAudit
+from lightning_causal import SobolAudit
+from lightning_causal.audits.input_effects import warn_one_hot_interventions
 from lightning_causal.causal.scm.attribute_flip import one_hot_block, one_hot_blocks
 
 
@@ -42,6 +43,6 @@ def test_the_audits_check_a_wide_binary_probe_quickly() -> None:
     x = (torch.rand(256, 2000, generator=torch.Generator().manual_seed(0)) < 0.05).float()
     groups = torch.arange(2000).unsqueeze(0)
     start = time.perf_counter()
-    InputEffectAudit(ace_values=None)._warn_one_hot(x, groups)
+    warn_one_hot_interventions("InputEffectAudit 'input_effect'", x, groups, 0.0, None)
     SobolAudit(n=64)._warn_one_hot(x, groups)
     assert time.perf_counter() - start < 5.0  # column by column: over 30 s
