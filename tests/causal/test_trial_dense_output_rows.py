@@ -113,3 +113,27 @@ def test_the_docs_region_mean_snippet_runs_and_equals_a_float64_loop():
         clean = model(x, masks)[:, 1]
         ref = torch.stack([clean - model(torch.where((fm == g).expand_as(x), 0.0, x), masks)[:, 1] for g in range(4)], 1)
     torch.testing.assert_close(ns["effects"], ref, rtol=0, atol=1e-12)
+
+
+def test_the_fix_for_a_tagger_returning_a_mapping_names_its_logits():
+    """A tagger returning {"logits": [N, T, C]} was told `output=lambda out: out.mean(1)`, which
+    fails again on the mapping the callable receives; the message names `out['logits']` now, and
+    that callable runs."""
+
+    class _Tagger(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb, self.head = nn.Embedding(10, 8), nn.Linear(8, 3)
+
+        def forward(self, ids: torch.Tensor) -> dict[str, torch.Tensor]:
+            return {"logits": self.head(self.emb(ids))}
+
+    torch.manual_seed(0)
+    model, ids = _Tagger().double(), torch.randint(1, 10, (4, 6))
+    with pytest.raises(ValueError, match=r"got shape \(4, 6, 3\).*out\.mean\(1\).*`out\['logits'\]` where that is a Hugging Face output or a mapping"):
+        input_effects(model, ids, baseline=0)
+    effects = input_effects(model, ids, baseline=0, target=2, output=lambda out: out["logits"][:, 3])
+    with torch.no_grad():
+        clean = model(ids)["logits"][:, 3, 2]
+        ref = torch.stack([clean - model(ids.index_fill(1, torch.tensor([t]), 0))["logits"][:, 3, 2] for t in range(6)], 1)
+    torch.testing.assert_close(effects, ref, rtol=0, atol=1e-12)

@@ -171,7 +171,8 @@ def output_fix(outputs: Tensor) -> str:
                    "`out[:, 0]` for the first position's")
     else:
         example = "`output=lambda out: out.mean((2, 3))` for the class scores of a segmentation map averaged over pixels"
-    return f"pass `output=` a callable out -> [N, classes] to choose what to explain (e.g. {example})"
+    return (f"pass `output=` a callable out -> [N, classes] to choose what to explain (e.g. {example}; the callable "
+            "gets the model's return value: `out.logits` or `out['logits']` where that is a Hugging Face output or a mapping)")
 
 
 def _as_logits(outputs: Tensor) -> Tensor:
