@@ -29,7 +29,7 @@ def _quantized() -> tuple[nn.Module, torch.Tensor]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notices
         model = _Net().eval()
-        model.qconfig = torch.ao.quantization.get_default_qconfig("fbgemm")
+        model.qconfig = torch.ao.quantization.get_default_qconfig(torch.backends.quantized.engine)
         prepared = torch.ao.quantization.prepare(model)
         prepared(x)  # calibration
         return torch.ao.quantization.convert(prepared).eval(), x[:6]
