@@ -127,23 +127,24 @@ def real_mean(values: Tensor, real: Tensor | None) -> Tensor:
     return (values * real).sum(0) / real.sum(0).clamp_min(1)
 
 
-def warn_one_hot_interventions(who: str, x: Tensor, mask: Tensor, baseline: Any, feature_names: Sequence[str] | None) -> None:
+def warn_one_hot_interventions(who: str, x: Tensor, mask: Tensor, baseline: Any, feature_names: Sequence[str] | None) -> list[list[int]]:
     """Warn when an intervention of ``baseline`` on the groups of ``mask`` turns a one-hot block of a
     tabular probe ``[N, D]`` into a row no encoder produces: a block split over several groups (one
     column set to the baseline alone), or a block set to a baseline that is no one-hot vector (``0``:
     no category). Probes of 16 rows or more only: fewer (the callback's 2-row dry run) say little
     about the encoding. ``who`` opens the message (``"InputEffectAudit 'input_effect'"``); the
     audits that set groups to a baseline (``InputEffectAudit``, and ``CaptumBaseline`` for its
-    causal effects and curves) call it."""
+    causal effects and curves) call it. Returns the blocks (``[]`` where nothing was checked)."""
     if x.dim() != 2 or not x.is_floating_point() or x.shape[0] < 16:
-        return
+        return []
     x = x.detach()
     ids = mask.expand(x.shape)
     try:
         base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand(x.shape)
     except (RuntimeError, TypeError, ValueError):  # a baseline that does not broadcast (or a tuple): input_effects names it
-        return
-    for block in one_hot_blocks(x):
+        return []
+    blocks = one_hot_blocks(x)
+    for block in blocks:
         names = [feature_names[c] for c in block] if feature_names is not None and len(feature_names) == x.shape[1] else block
         if bool((ids[:, block] != ids[:, block[:1]]).any()):
             problem = "sets each of its columns to the baseline on its own (a group per column)"
@@ -158,6 +159,7 @@ def warn_one_hot_interventions(who: str, x: Tensor, mask: Tensor, baseline: Any,
             "response off its data. Give the block one group id in `feature_mask` and a tensor `baseline` holding the "
             f"one-hot vector of a reference category on its columns, e.g. `baseline = torch.zeros({x.shape[1]}); "
             f"baseline[{block[0]}] = 1.0` (reference {names[0]!r}, 0 on the other columns)", UserWarning, stacklevel=3)
+    return blocks
 
 
 class InputEffectAudit(Audit):
@@ -208,7 +210,8 @@ class InputEffectAudit(Audit):
             every element of a group to the same value ``α`` (quantiles of the group's pooled
             elements): for a group of one-hot columns (a categorical feature) that is all of its
             categories off or all on at once, not a valid category, so its ``ace_range`` is no
-            effect of the feature; read ``mean_abs_effect`` (with a one-hot ``baseline``) there.
+            effect of the feature (a ``UserWarning`` names such blocks of a tabular probe); read
+            ``mean_abs_effect`` (with a one-hot ``baseline``) there.
         ace_samples: probe samples over which the interventional expectations of the ACE are
             averaged (the first ones; ``None`` = all). ACE costs ``ace_values`` times
             ``ace_samples`` forward rows per group.
@@ -283,7 +286,13 @@ class InputEffectAudit(Audit):
         self.validate(model, probe)
         x, mask, options = probe.first, self._mask(probe), self.model_options(probe)
         if self.input_layer is None:
-            warn_one_hot_interventions(f"InputEffectAudit {self.name!r}", x, mask, self.baseline, self.feature_names)
+            blocks = warn_one_hot_interventions(f"InputEffectAudit {self.name!r}", x, mask, self.baseline, self.feature_names)
+            if blocks and self.ace_values is not None:  # the ACE curve sets a whole group to one value α
+                warnings.warn(
+                    f"InputEffectAudit {self.name!r}: the ACE curve sets every element of a group to one value, so the one-hot "
+                    f"block(s) {blocks} are all 0 or all 1 at once (no category, or all) at its points and their ace_range is "
+                    "no effect of the feature; pass ace_values=None, and read mean_abs_effect with a one-hot baseline",
+                    UserWarning, stacklevel=2)
         with audit_mode(model):
             out = Forward(model, num_samples=len(probe), **options)(x)
         targets = resolve_target(out, self.target)

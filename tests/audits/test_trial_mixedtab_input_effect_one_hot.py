@@ -64,3 +64,14 @@ def test_block_as_one_group_with_a_one_hot_baseline_is_silent_and_matches_brute_
         swapped[:, 2:] = baseline[2:]
         effect = out.gather(1, target) - model(swapped).gather(1, target)  # do(workclass := private), by hand
     assert result.vectors["mean_abs_effect"][2].item() == pytest.approx(effect.abs().mean().item(), abs=1e-12)
+
+
+def test_ace_of_a_one_hot_block_warns() -> None:
+    """The ACE curve set the grouped block to all 0 / all 1: its ace_range was reported as the feature's, silently."""
+    baseline = torch.zeros(5, dtype=torch.float64)
+    baseline[2] = 1.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        InputEffectAudit(feature_mask=torch.tensor([[0, 1, 2, 2, 2]]), baseline=baseline).run(_model(), _probe())
+    messages = [str(w.message) for w in caught if "ACE curve" in str(w.message)]
+    assert len(messages) == 1 and "[[2, 3, 4]]" in messages[0] and "ace_values=None" in messages[0]
