@@ -97,6 +97,8 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
             try:
                 picked = output(out)
             except RuntimeError as err:  # a shape mismatch: mostly a tensor of the probe's samples read by the callable
+                if type(err) is not RuntimeError:  # torch.OutOfMemoryError and the like keep their type (batch halving)
+                    raise
                 raise RuntimeError(f"{err}. {ROW_WISE_OUTPUT}") from err
         elif isinstance(output, str):
             picked = out[output] if isinstance(out, Mapping) else getattr(out, output)
