@@ -149,6 +149,22 @@ def attribution_estimates(
         >>> attribution_estimates(cache, [Zero()], torch.arange(2), layout, target_idx=torch.zeros(1, dtype=torch.long))
         tensor([[ 3., -2.]])
     """
+    try:
+        return _estimates(cache, interventions, units, layout, target_idx, max_batch_size, estimator)
+    except RuntimeError as err:
+        if "torch.utils.checkpoint" not in str(err):
+            raise
+        raise ValueError(
+            f"Expected the first-order estimates of layer {cache.layer!r} (method='attribution'/'atp', screen=) to follow "
+            "autograd, but the model checkpoints activations (torch.utils.checkpoint), whose backward pass recomputes the "
+            "checkpointed segment without the estimates' edits of the layer's output or of the next layer's input, and "
+            f"torch refused the recomputation ({str(err).splitlines()[0]}). Use method='exact' (no backward pass), or "
+            "call the segment without checkpoint for the audit") from err
+
+
+def _estimates(cache: PrefixCache, interventions: Sequence[Intervention], units: Tensor, layout: Layout,
+               target_idx: Tensor, max_batch_size: int | None, estimator: str) -> Tensor:
+    """:func:`attribution_estimates` without the translation of a checkpoint's refusal."""
     h = cache.value.detach()
     frontier = None
     if estimator == "attribution":
