@@ -30,7 +30,12 @@ from lightning_causal.audits.captum_metrics import (
     stability,
 )
 from lightning_causal.audits.captum_report import warn_without_gradient, write_comparison
-from lightning_causal.audits.input_effects import probe_groups, real_groups, real_mean
+from lightning_causal.audits.input_effects import (
+    probe_groups,
+    real_groups,
+    real_mean,
+    warn_one_hot_interventions,
+)
 from lightning_causal.audits.options import (
     check_baseline,
     check_mask_options,
@@ -320,6 +325,8 @@ class CaptumBaseline(Audit):
         mask = self._mask(x)
         g = int(mask.max()) + 1
         options = self.model_options(probe)
+        if not self.input_layer:  # the causal effects, the ablation methods and the curves set groups to `baseline`
+            warn_one_hot_interventions(f"CaptumBaseline {self.name!r}", x, mask, self.baseline, self.feature_names)
         with audit_mode(model):
             out = Forward(model, num_samples=len(probe), **options)(x)
         tidx = resolve_target(out, self.target)
