@@ -76,7 +76,9 @@ class CausalRepairModule(LightningModule):
     ``/distill``, unweighted) and ``repair/total``. When
     training starts (first fit only), each term's ``setup(model, train_inputs)`` runs once; for
     terms that read them (``needs_train_inputs``), ``train_inputs`` holds up to 512 training
-    inputs, those of the train dataloader's first batches read by index from its dataset, with
+    inputs, the first batches a new iterator of the train dataloader would draw at that point, read
+    by index from its dataset (Lightning has already created training's first iterator, so for a
+    loader shuffled from the global generator they are not the first epoch's batches), with
     every random state restored: neither the
     global RNGs nor the loader's, the sampler's or the dataset's own generators move, so a term of
     weight 0 leaves training bit-identical. Checkpoints hold each term's ``state_dict`` (e.g. the
