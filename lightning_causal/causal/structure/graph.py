@@ -36,6 +36,7 @@ from lightning_causal.causal.structure.graph_context import (
     unit_layouts,
 )
 from lightning_causal.causal.structure.graph_data import OUTPUT, CausalGraph
+from lightning_causal.causal.structure.layer_trace import distinct_samples
 from lightning_causal.causal.structure.path_effects import path_effects_from
 from lightning_causal.causal.structure.significance import (
     ALTERNATIVES,
@@ -132,11 +133,7 @@ def _warn_repeated_samples(xs: tuple[Tensor, ...]) -> None:
     twice, by about ``sqrt(2)``) and units pass that the distinct samples would not support. A few
     copies, as real data has (one in Iris's 150 rows), change the z-scores by a few percent: no
     warning."""
-    n = xs[0].shape[0]
-    if n < 2:
-        return
-    flat = torch.cat([x.detach().reshape(n, -1).double() for x in xs], 1)
-    distinct = int(torch.unique(flat, dim=0).shape[0])
+    n, distinct = xs[0].shape[0], distinct_samples(xs)
     if n - distinct >= 0.1 * n:
         warnings.warn(
             f"{n - distinct} of the probe's {n} samples repeat others ({distinct} distinct): the node and edge tests "
