@@ -137,3 +137,23 @@ def test_the_fix_for_a_tagger_returning_a_mapping_names_its_logits():
         clean = model(ids)["logits"][:, 3, 2]
         ref = torch.stack([clean - model(ids.index_fill(1, torch.tensor([t]), 0))["logits"][:, 3, 2] for t in range(6)], 1)
     torch.testing.assert_close(effects, ref, rtol=0, atol=1e-12)
+
+
+def test_forward_select_checks_the_rows_of_a_pass_when_given_them():
+    """``Forward.select(out, rows=R)`` (for suffix passes, which call ``select`` directly) refuses a
+    callable output whose rows are not the pass's (here one row too many)."""
+    from lightning_causal.causal.engine.forward import Forward
+
+    seg, x, _ = _data(4)
+
+    def region(out):
+        scores = out[:, :1, 0, 0]
+        return torch.cat([scores, scores[:1]])  # a row more than the pass
+
+    forward = Forward(seg, output=region)
+    with torch.no_grad():
+        raw = seg(x[:3])
+    with pytest.raises(ValueError, match=r"one row per input row \(3\) but got shape \(4, 1\)\. A callable `output=`"):
+        forward.select(raw, rows=3)
+    assert forward.select(raw).shape == (4, 1)  # without rows: as before
+    assert Forward(seg, output=lambda out: out.mean((2, 3))).select(raw, rows=3).shape == (3, 2)

@@ -389,9 +389,14 @@ class Forward:
                     "back. Clone the input in the model before changing it (`x = x.clone()`), or change it out of "
                     "place (`x = (x - mean) / std`)")
 
-    def select(self, out: Any) -> Tensor:
-        """The explained tensor of a return value."""
+    def select(self, out: Any, rows: int | None = None) -> Tensor:
+        """The explained tensor of a return value; ``rows``: the number of rows of the pass that
+        gave it, checked against the tensor's (a callable ``output=`` must keep one row per row)."""
         picked = select_output(out, self.output)
+        if rows is not None and (picked.dim() == 0 or picked.shape[0] != rows):
+            raise ValueError(
+                f"Expected the explained output to have one row per input row ({rows}) but got shape "
+                f"{tuple(picked.shape)}. {ROW_WISE_OUTPUT}")
         return picked.unsqueeze(1) if self.as_matrix and picked.dim() == 1 else picked
 
     def __call__(self, *inputs: Tensor, rows: Tensor | None = None) -> Tensor:
