@@ -69,3 +69,15 @@ def test_input_effects_on_a_statically_quantized_model_equal_brute_force():
         expected = torch.stack([(clean.gather(1, t) - model(x.index_fill(1, torch.tensor([g]), 0.0)).gather(1, t))[:, 0]
                                 for g in range(4)], 1)
     torch.testing.assert_close(input_effects(model, x), expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("site", ["a", "relu"])
+def test_the_layer_map_refuses_a_quantized_layer_naming_it(site):
+    # it failed inside torch (aten::sub.out on QuantizedCPU) without naming the layer
+    from lightning_causal.causal import layer_causal_map
+
+    model, x = _quantized()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(TypeError, match=rf"output of '{site}' to be a float tensor but it is quantized"):
+            layer_causal_map(model, x, layers=[site, "b"])

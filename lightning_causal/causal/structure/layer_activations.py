@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.interventions import capture, resolve_module
 from lightning_causal.causal.engine.noise import CommonNoise
+from lightning_causal.causal.engine.quantized import check_not_quantized
 from lightning_causal.causal.engine.state import output_fix
 
 __all__ = ["BATCH_FIRST", "REPEATED_CAPTURE", "clean_activations", "real_positions_only", "seeded_clean_activations"]
@@ -57,6 +58,8 @@ def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
                       f"{shown}. {BATCH_FIRST}", UserWarning, stacklevel=3)
     # forward order, a module that runs several times at its last call: the one capture keeps
     kept = {k: acts[k] for k in sorted(acts, key=lambda k: last.get(k, (0, 0))[0]) if k in layers and k not in missing}
+    for k, h in kept.items():  # a statically quantized layer: torch has no arithmetic on its output
+        check_not_quantized(k, h)
     repeated = {k: last[k][1] for k in kept if last.get(k, (0, 1))[1] > 1}
     if repeated:
         shown = ", ".join(f"{k!r} runs {c} times" for k, c in list(repeated.items())[:6])
