@@ -109,7 +109,10 @@ class CounterfactualFairnessTerm(RepairTerm):
 
     For a regression model (one output, labels beyond [0, 1]) pass ``distance="logit"``: it
     penalises ``|f(x) − f(x_cf)|`` of the output itself, where the probabilities of ``abs_prob`` and
-    ``sym_kl`` would be a saturated sigmoid (the term warns on such labels).
+    ``sym_kl`` would be a saturated sigmoid (the term warns on such labels). Several outputs are
+    compared centred (``z̃`` above), blind to a flip that moves all of them alike: for a regression
+    of several outputs (or a multi-label classifier) give one term per output,
+    ``output=lambda out: out[:, [k]]`` (the term warns on such labels).
 
     The default ``weight=5.0`` (with ``abs_prob``) was chosen on the synthetic SCM and on UCI
     Adult with ``benchmarks/bench_repair.py``; the gaps and accuracies it gives, beside weights 1
@@ -281,16 +284,28 @@ class CounterfactualFairnessTerm(RepairTerm):
                 "group: penalty 0). Pass one term per label, `output=lambda out: out[:, [k]]` (each with its own "
                 "`name=`), which compares label k's sigmoid", UserWarning, stacklevel=2)
             return
-        if self.distance == "logit" or not isinstance(y, Tensor) or not y.is_floating_point():
+        if not isinstance(y, Tensor) or not y.is_floating_point():
             return
         if bool((y == y.round()).all()) or bool(((y >= 0) & (y <= 1)).all()):
+            return
+        several = outputs.dim() == 2 and outputs.shape[1] >= 2
+        per_output = ("one term per output, `output=lambda out: out[:, [k]]` with distance='logit' (each with its own "
+                      "`name=`), which penalises |f_k(x) − f_k(x_cf)|")
+        if self.distance == "logit":
+            if several:  # centred: a shift of every output alike is no change to CLP
+                warnings.warn(
+                    f"CounterfactualFairnessTerm {self.name!r} with distance='logit' compares the model's "
+                    f"{outputs.shape[1]} outputs centred (logits less their mean, as counterfactual logit pairing does), "
+                    "but the batch's labels are fractional floats beyond [0, 1] (a regression of several outputs?): a "
+                    "flip that moves every output alike gets penalty 0. Pass " + per_output, UserWarning, stacklevel=2)
             return
         warnings.warn(
             f"CounterfactualFairnessTerm with distance={self.distance!r} compares class probabilities (the softmax of "
             "the outputs, the sigmoid of a single output), but the batch's labels are fractional floats beyond [0, 1] "
             "(a regression target?): the sigmoid of a regression output saturates (an output moved from 10 to 13 changes "
-            "its sigmoid by 4e-5), so the penalty barely moves the model. Pass distance='logit' to penalise "
-            "|f(x) − f(x_cf)| of the output itself", UserWarning, stacklevel=2)
+            "its sigmoid by 4e-5), so the penalty barely moves the model. Pass "
+            + (per_output if several else "distance='logit' to penalise |f(x) − f(x_cf)| of the output itself"),
+            UserWarning, stacklevel=2)
 
     def _class_signs(self, like: Tensor) -> Tensor:
         """``(−1, 1)`` in ``like``'s dtype and device (cached): ``logits @ s = z_1 − z_0``."""
