@@ -16,8 +16,24 @@ __all__ = ["check_target", "check_baseline", "check_mask_options", "check_names"
 
 
 def check_target(target: Any) -> int | None:
-    """``None`` (the predicted class) or a class index >= 0."""
+    """``None`` (the predicted class) or a class index >= 0. A tuple (Captum's target of a dense
+    output, ``(class, i, j)`` for a pixel) is refused naming ``output=`` with ``target=class``.
+
+    Examples:
+        >>> check_target((1, 5, 2))
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected argument `target` to be None or a non-negative int but got (1, 5, 2); ...
+    """
+    if isinstance(target, (tuple, list)):
+        raise ValueError(f"Expected argument `target` to be None or a non-negative int but got {target!r}; {DENSE_TARGET}")
     return check_int("target", target, minimum=0, none_ok=True)
+
+
+#: How Captum's tuple target of a dense output is said here (``check_target``, ``resolve_target``).
+DENSE_TARGET = ("a tuple such as Captum's `(class, i, j)` for a pixel of a dense output is said with `output=` "
+                "choosing the position and `target=` the class: `output=lambda out: out[:, :, i, j], target=class` "
+                "(a token t of [N, T, C] scores: `out[:, t]`)")
 
 
 def check_baseline(baseline: Any) -> Any:

@@ -232,7 +232,10 @@ def resolve_target(outputs: Tensor, target: Target, *, classes: str | None = Non
     if target is None:
         return logits.argmax(dim=1) if c > 1 else torch.zeros(n, dtype=torch.long, device=logits.device)
     if isinstance(target, bool) or not isinstance(target, (int, Tensor)):
-        raise TypeError(f"Expected argument `{name}` to be None, an int or a tensor of class indices but got {type(target)}")
+        dense = ("; a tuple such as Captum's `(class, i, j)` for a position of a dense output is said with `output=` "
+                 "choosing the position and the class as the target: `output=lambda out: out[:, :, i, j]`, "
+                 f"`{name}=class`") if isinstance(target, (tuple, list)) else ""
+        raise TypeError(f"Expected argument `{name}` to be None, an int or a tensor of class indices but got {type(target)}{dense}")
     idx = torch.as_tensor(target, device=logits.device)
     if idx.is_floating_point():
         raise TypeError(f"Expected argument `{name}` to hold integer class indices but got dtype {idx.dtype}")
