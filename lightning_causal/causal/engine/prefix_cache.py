@@ -167,14 +167,14 @@ class PrefixCache:
         self.prepare(value)
         with self.reads.applied(rows), self.linear.applied(rows, value):
             try:
-                return self.forward.select(self._runner(value, rows))
+                return self.forward.select(self._runner(value, rows), rows=rows.numel())
             except StubRead as err:  # the hook split cannot answer these rows: full passes from now on
                 if self._fallback is None:
                     raise
                 self._runner, self._fallback, self.path = self._fallback, None, "full"
                 self.linear.clear()
                 self.reason = "; ".join(r for r in (self.reason, f"hooks: {err} (a branch taken by some rows only)") if r)
-                return self.forward.select(self._runner(value, rows))
+                return self.forward.select(self._runner(value, rows), rows=rows.numel())
 
     def prepare(self, value: Tensor | Edit) -> None:
         """Run the one-time check that a run of ``value`` needs first: the linear update is tried on
