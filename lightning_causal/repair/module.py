@@ -116,7 +116,8 @@ class CausalRepairModule(LightningModule):
             batch's statistics (training mode) are run unfused whatever this says (the joint pass
             would mix the batch statistics and change the task loss); set ``False`` for other models
             whose output on a row depends on the other rows in train mode.
-            Used by the default :meth:`task_step` only (not with ``wrap`` or an overridden ``task_step``).
+            Used by the default :meth:`task_step` only (not with ``wrap`` or an overridden ``task_step``);
+            a term with its own ``output=`` runs its own pass (the joint pass gives the module's output).
 
     With ``automatic_optimization = False`` (a subclass), override ``training_step`` to step the
     optimizers: ``total, logs = self.objective(batch, batch_idx)``, ``self.manual_backward(total)``;

@@ -70,9 +70,11 @@ def eager_step(step: Callable[..., Any]) -> Callable[..., Any]:
 
 def fusable(term: RepairTerm) -> bool:
     """Whether ``term`` declares extra inputs (``extra_inputs``/``loss_from_outputs``) that may run in
-    the task's forward pass (and does not opt out with ``fusable = False``)."""
+    the task's forward pass (and does not opt out with ``fusable = False``). A term with its own
+    ``output=`` (e.g. one label's logit, ``out[:, [k]]``) runs its own pass: the fused pass gives every
+    term the module's output, the tensor the task loss takes."""
     fns = callable(getattr(term, "extra_inputs", None)) and callable(getattr(term, "loss_from_outputs", None))
-    return fns and getattr(term, "fusable", True)
+    return fns and getattr(term, "fusable", True) and getattr(term, "output", None) is None
 
 
 def batch_statistics_in_use(model: nn.Module) -> bool:

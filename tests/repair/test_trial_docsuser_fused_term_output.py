@@ -1,0 +1,50 @@
+"""Docs trial: a fairness term's own ``output=`` inside ``CausalRepairModule``.
+
+docs/your_model.md ("Multi-label classifiers", "Repair") gives a multi-label model one
+``CounterfactualFairnessTerm(flip, output=lambda out, k=k: out[:, [k]])`` per label. With a flipped
+binary column the module evaluated the counterfactuals in the task loss's forward pass (fused) and
+handed every term the module's outputs, all K logits: the term's ``output=`` was ignored, each
+per-label term compared the softmax over the K logits (penalty 0 for a flip moving every label
+alike) and warned that it did.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lightning_causal import AttributeFlip, CausalRepairModule, CounterfactualFairnessTerm
+
+
+def _multi_label():
+    """z_k = 2 x_0 + x_1 - x_2 + c_k: flipping the binary column 0 moves every label's logit by ±2."""
+    model = nn.Linear(4, 3).double()
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[2.0, 1.0, -1.0, 0.0]] * 3, dtype=torch.float64))
+        model.bias.copy_(torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64))
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(16, 4, generator=g, dtype=torch.float64)
+    x[:, 0] = (torch.arange(16) % 2).double()
+    labels = (model(x) > 0).double().detach()
+    return model, x, labels
+
+
+def test_per_label_terms_in_the_module_compare_each_labels_sigmoid():
+    model, x, labels = _multi_label()
+    terms = [CounterfactualFairnessTerm(AttributeFlip(0), output=lambda out, k=k: out[:, [k]], name=f"fair_label{k}")
+             for k in range(3)]
+    module = CausalRepairModule(model, terms, task_loss=F.binary_cross_entropy_with_logits)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        _, logs = module.objective((x, labels))
+    assert not [str(w.message) for w in record if "multi-hot" in str(w.message)]
+    z = model(x).detach()
+    z_cf = z + torch.where(x[:, :1] == 0, 2.0, -2.0)  # the flip's exact effect on every logit
+    for k in range(3):
+        hand = (torch.sigmoid(z_cf[:, k]) - torch.sigmoid(z[:, k])).abs().mean()
+        assert float(logs[f"repair/fair_label{k}"]) == pytest.approx(float(hand), rel=1e-9)
+    assert float(logs["repair/task_loss"]) == pytest.approx(float(F.binary_cross_entropy_with_logits(z, labels)), rel=1e-12)
