@@ -5,6 +5,7 @@ Data ships with scikit-learn (``load_digits``: 1,797 8x8 images); nothing is dow
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -232,6 +233,27 @@ def _lightning_classifier_base():  # keep `import lightning` lazy for users of t
     return pl.LightningModule
 
 
+def _takes_one_of(model: nn.Module, count: int) -> bool:
+    """Whether ``model``'s forward takes one positional input where ``count`` (> 1) were given: it
+    binds one argument and not ``count`` (a forward of ``(self, xs)`` unpacking a pair itself). A
+    forward whose signature cannot be read is called with the inputs as positional arguments."""
+    try:
+        sig = inspect.signature(model.forward)
+    except (TypeError, ValueError):
+        return False
+    try:
+        sig.bind(*range(count))
+    except TypeError:
+        pass
+    else:
+        return False
+    try:
+        sig.bind(0)
+    except TypeError:
+        return False
+    return True
+
+
 class LightningClassifier(_lightning_classifier_base()):
     """Minimal ``LightningModule`` around a classifier: cross-entropy, accuracy, Adam or SGD.
 
@@ -286,9 +308,13 @@ class LightningClassifier(_lightning_classifier_base()):
     def forward(self, *inputs: Any) -> Tensor:
         """The network on the inputs: ``self(x)``; for a network of several inputs (``model(x_cont,
         x_cat)``) ``self(x_cont, x_cat)`` as the audits call it, or ``self((x_cont, x_cat))`` as the
-        steps do with batches ``((x_cont, x_cat), y)``."""
+        steps do with batches ``((x_cont, x_cat), y)``. A network whose forward takes the inputs as
+        one tuple or list (``forward(self, xs)``) gets them so in both calls."""
         if len(inputs) == 1 and isinstance(inputs[0], (tuple, list)):
-            return self.model(*inputs[0])
+            several = inputs[0]
+            return self.model(several) if _takes_one_of(self.model, len(several)) else self.model(*several)
+        if len(inputs) > 1 and _takes_one_of(self.model, len(inputs)):
+            return self.model(inputs)
         return self.model(*inputs)
 
     def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
