@@ -22,7 +22,7 @@ from lightning_causal.causal.engine.checks import check_choice, check_float, che
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.units import per_layer_layouts
-from lightning_causal.causal.structure.graph import causal_graph, graph_stability
+from lightning_causal.causal.structure.graph import REPEATED_SAMPLES, causal_graph, graph_stability
 from lightning_causal.causal.structure.graph_context import ValueSpec, check_value_spec
 from lightning_causal.causal.structure.graph_data import CausalGraph
 from lightning_causal.causal.structure.significance import ALTERNATIVES, CORRECTIONS
@@ -156,6 +156,7 @@ class CausalGraphAudit(Audit):
             warnings.filterwarnings("ignore", message=re.escape(f"CausalGraphAudit {self.name!r}: the probe holds"), category=UserWarning)
             # two samples of two explained classes say nothing of the whole probe's classes
             warnings.filterwarnings("ignore", message=r"Each of the \d+ explained classes has one sample", category=UserWarning)
+            warnings.filterwarnings("ignore", message=REPEATED_SAMPLES, category=UserWarning)  # nor two equal samples of its repeats
             result = super().dry_run(model, probe)
         spreadless = _without_spread(probe)
         if spreadless:
@@ -194,10 +195,13 @@ class CausalGraphAudit(Audit):
             options["additional_forward_args"] = probe.additional_forward_args
         if options["target"] is None:
             warn_predicted_class_of_regression(f"CausalGraphAudit {self.name!r}", probe.labels, first_row_outputs(model, probe, self.output))
-        graph = causal_graph(model, probe.inputs, self.layers, self.top_k, **options)
+        spreadless = _without_spread(probe)
+        with warnings.catch_warnings():
+            if spreadless:  # identical samples: the audit's own note below says it, and why
+                warnings.filterwarnings("ignore", message=REPEATED_SAMPLES, category=UserWarning)
+            graph = causal_graph(model, probe.inputs, self.layers, self.top_k, **options)
         result = AuditResult(self.name, graphs={"causal_graph": graph.to_dict()})
         result.scalars["faithfulness"] = float(graph.meta["faithfulness"])
-        spreadless = _without_spread(probe)
         if spreadless:  # the z-tests and the mean ablation have nothing to work with: say why, not a generic cause
             note = f"CausalGraphAudit {self.name!r}: the probe holds {spreadless}, so " + _spreadless_note(spreadless)
             result.meta.setdefault("notes", []).append(note)

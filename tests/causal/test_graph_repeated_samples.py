@@ -42,3 +42,25 @@ def test_a_few_copies_as_real_data_has_do_not_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         causal_graph(model, torch.cat([x, x[:1]]), ["1"], target=0)  # 1 of 21 repeats (under a tenth)
+
+
+def test_the_audit_says_it_once_and_not_for_its_dry_run():
+    from lightning_causal.audits import CausalGraphAudit, Probe
+
+    model, x = _model(), _probe(20)
+    x[1] = x[0]  # the dry run's two samples are equal, the probe (1 copy in 20) is fine
+    audit = CausalGraphAudit(["1"], target=0, stability_resamples=0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=r".* samples repeat others", category=UserWarning)
+        audit.dry_run(model, Probe(x))
+        audit.run(model, Probe(x))
+    # a probe of identical samples: the audit's own note, not this warning besides
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        audit.run(model, Probe(x[:1].expand(6, -1)))
+    texts = [str(w.message) for w in caught]
+    assert any("the probe holds 6 identical samples" in t for t in texts)
+    assert not any("samples repeat others" in t for t in texts)
+    # a probe repeated twice: the audit passes the warning on
+    with pytest.warns(UserWarning, match=r"20 of the probe's 40 samples repeat others"):
+        audit.run(model, Probe(torch.cat([_probe(20), _probe(20)])))

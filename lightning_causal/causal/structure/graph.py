@@ -126,6 +126,10 @@ def _warn_single_sample_classes(tidx: Tensor) -> None:
             "(`target=k`)", UserWarning, stacklevel=3)
 
 
+#: The message of :func:`_warn_repeated_samples`, for filters.
+REPEATED_SAMPLES = r".* of the probe's .* samples repeat others"
+
+
 def _warn_repeated_samples(xs: tuple[Tensor, ...]) -> None:
     """Warn when a tenth or more of the probe's samples are copies of others (equal in every input
     tensor): the node and edge tests take the ``n`` samples as independent draws, and a sample
@@ -415,7 +419,7 @@ def graph_stability(
     for _ in range(resamples):
         idx = torch.randint(n, (n,), generator=gen)
         with warnings.catch_warnings():  # a bootstrap resample repeats samples by design: not the user's probe
-            warnings.filterwarnings("ignore", message=r".* of the probe's .* samples repeat others", category=UserWarning)
+            warnings.filterwarnings("ignore", message=REPEATED_SAMPLES, category=UserWarning)
             g = causal_graph(model, tuple(x[idx.to(x.device)] for x in xs), layers, top_k,
                              target=target[idx.to(target.device)] if per_sample_target else target,
                              additional_forward_args=fargs.subset(idx), **options)
