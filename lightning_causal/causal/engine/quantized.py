@@ -24,6 +24,8 @@ Examples:
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 import weakref
 
@@ -57,10 +59,11 @@ def dynamic_quantized(model: nn.Module) -> list[str]:
             if _quantized(m) and ".quantized.dynamic" in type(m).__module__]
 
 
-def warn_dynamic_quantized(model: nn.Module, stacklevel: int = 3) -> None:
+def warn_dynamic_quantized(model: nn.Module, stacklevel: int | None = None) -> None:
     """``UserWarning``, once per model, when ``model`` holds dynamically quantized layers: the effects
     computed on it hold the change of their activation scales between batches besides the
-    intervention's (see the module docstring)."""
+    intervention's (see the module docstring). ``stacklevel``: ``None`` points the warning at the
+    first caller outside this package (:class:`~.forward.Forward` is built at various depths)."""
     try:
         if model in _warned:
             return
@@ -81,7 +84,17 @@ def warn_dynamic_quantized(model: nn.Module, stacklevel: int = 3) -> None:
         "quantization noise beside the intervention's effect (an intervention that changes nothing can show an effect). "
         "Audit the float model that was quantized (quantize_dynamic returns a copy), or a statically quantized one "
         "(calibrated, fixed scales)",
-        UserWarning, stacklevel=stacklevel)
+        UserWarning, stacklevel=_outside_package() if stacklevel is None else stacklevel)
+
+
+def _outside_package() -> int:
+    """The ``stacklevel`` of the first frame outside ``lightning_causal``, for a ``warnings.warn``
+    in the function that calls this one."""
+    package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) + os.sep
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def check_not_quantized(name: str, value: Tensor) -> None:
