@@ -31,7 +31,7 @@ from lightning_causal.causal.engine.input_sites import InputSite
 from lightning_causal.causal.engine.quantized import check_not_quantized
 
 __all__ = ["SiteFacts", "check_default_units", "check_samples_first", "check_site_units", "check_unit_dimension", "first_tensor",
-           "inspect_site", "is_model_output"]
+           "folded_hint", "inspect_site", "is_model_output"]
 
 #: Layers whose output is ``[N, ..., D]`` with the features last (a ``[N, T, D]`` sequence of
 #: ``D``-dimensional vectors); Hugging Face's ``Conv1D`` (GPT-2) and norms are matched by name.
@@ -266,7 +266,7 @@ def check_samples_first(name: str, shape: Sequence[int], samples: int) -> None:
             "nn.TransformerEncoderLayer) returns [T, N, ...], and a module called on some rows only (an expert of a "
             "mixture on the rows routed to it, a module called per sample in a loop) returns fewer. Build it with "
             "batch_first=True, or name a module that returns every sample first (e.g. where the experts' outputs are "
-            f"combined){_folded_hint(shape, samples)}")
+            f"combined){folded_hint(shape, samples)}")
 
 
 def check_unit_dimension(name: str, shape: Sequence[int], samples: int | None = None) -> None:
@@ -289,8 +289,9 @@ def check_unit_dimension(name: str, shape: Sequence[int], samples: int | None = 
     )
 
 
-def _folded_hint(shape: Sequence[int], samples: int) -> str:
-    """A sentence for a dimension 0 that is a multiple of the samples: something folded into the batch."""
+def folded_hint(shape: Sequence[int], samples: int) -> str:
+    """A sentence for a dimension 0 that is a multiple of the samples: something folded into the batch
+    (``""`` otherwise); said by the estimators that need one row per sample (the graph, the layer map)."""
     if not len(shape) or shape[0] <= samples or shape[0] % samples:
         return ""
     return (f". With {shape[0] // samples} rows per sample, the model may fold something into the batch there: "

@@ -20,6 +20,7 @@ from lightning_causal.causal.engine.interventions import capture, resolve_module
 from lightning_causal.causal.engine.noise import CommonNoise
 from lightning_causal.causal.engine.quantized import check_not_quantized
 from lightning_causal.causal.engine.state import output_fix
+from lightning_causal.causal.engine.unit_sites import folded_hint
 
 __all__ = ["BATCH_FIRST", "REPEATED_CAPTURE", "clean_activations", "real_positions_only", "seeded_clean_activations"]
 
@@ -50,8 +51,9 @@ def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
     missing = [k for k in layers if k not in acts or k in folded]
     if missing and named:
         why = "; ".join(f"{k!r} returned {folded[k]}" if k in folded else f"{k!r} did not run" for k in missing)
+        fold = next((h for k in missing if k in acts and (h := folded_hint(acts[k].shape, n))), "")
         raise ValueError(f"Expected the modules {missing} to run in the forward pass with outputs [N, ...] (N = {n} "
-                         f"samples) but {why}." + (f" {BATCH_FIRST}" if folded else ""))
+                         f"samples) but {why}." + (f" {BATCH_FIRST}" if folded else "") + fold)
     if folded:
         shown = "; ".join(f"{k!r} returned {v}" for k, v in list(folded.items())[:6]) + (" ..." if len(folded) > 6 else "")
         warnings.warn(f"The layer map leaves out the modules whose outputs do not hold the samples on dimension 0: "
