@@ -19,7 +19,7 @@ from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.live_values import close
-from lightning_causal.causal.engine.quantized import quantized_layers
+from lightning_causal.causal.engine.quantized import no_gradient_cause
 from lightning_causal.causal.engine.state import gather_target, resolve_target
 
 __all__ = ["input_attribution_estimates"]
@@ -33,9 +33,8 @@ def _check_no_gradient_means_no_effect(forward: Forward, xs: tuple[Tensor, ...],
         moved = gather_target(forward(*(1.0 - 0.5 * x[s] for x in xs), rows=s), tidx[s])
     if close(moved, f.detach()):
         return
-    quantized = quantized_layers(forward.model)
-    cause = (f"quantized layers, which have no gradient ({', '.join(map(repr, quantized[:5]))}"
-             f"{', ...' if len(quantized) > 5 else ''}: quantize_dynamic or static quantization), or " if quantized else "")
+    cause = no_gradient_cause(forward.model)
+    cause = f"{cause}, or " if cause else ""
     raise ValueError(
         "Expected the gradient of the model's output to reach the inputs, on which it depends, but none does: the "
         f"forward cuts it ({cause}a .detach() or torch.no_grad()), so every first-order estimate would be 0. "

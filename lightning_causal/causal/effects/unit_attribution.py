@@ -48,7 +48,7 @@ from lightning_causal.causal.engine.batching import map_rows
 from lightning_causal.causal.engine.interventions import Intervention, resolve_module
 from lightning_causal.causal.engine.live_values import close
 from lightning_causal.causal.engine.prefix_cache import PrefixCache
-from lightning_causal.causal.engine.quantized import quantized_layers
+from lightning_causal.causal.engine.quantized import no_gradient_cause
 from lightning_causal.causal.engine.state import gather_target
 from lightning_causal.causal.engine.units import Layout, unit_positions_mask, unit_sums
 
@@ -103,9 +103,8 @@ def _check_no_gradient_means_no_effect(cache: PrefixCache, f: Tensor, target_idx
     with torch.no_grad():
         moved = gather_target(cache(lambda v: 1.0 - 0.5 * v, s), target_idx[s])
     if not close(moved, f.detach()):
-        quantized = quantized_layers(cache.forward.model)
-        cause = (f"quantized layers, which have no gradient ({', '.join(map(repr, quantized[:5]))}"
-                 f"{', ...' if len(quantized) > 5 else ''}: quantize_dynamic or static quantization), or " if quantized else "")
+        cause = no_gradient_cause(cache.forward.model)
+        cause = f"{cause}, or " if cause else ""
         raise ValueError(
             f"Expected the gradient of the model's output to reach layer {cache.layer!r}, whose output it depends "
             f"on, but none does: the forward cuts the gradient after the layer ({cause}a .detach() or torch.no_grad(), or "

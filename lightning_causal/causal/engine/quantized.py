@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.eager import named_modules
 
-__all__ = ["check_not_quantized", "dynamic_quantized", "quantized_layers", "warn_dynamic_quantized"]
+__all__ = ["check_not_quantized", "dynamic_quantized", "no_gradient_cause", "quantized_layers", "warn_dynamic_quantized"]
 
 _warned: weakref.WeakSet[nn.Module] = weakref.WeakSet()
 
@@ -50,6 +50,22 @@ def quantized_layers(model: nn.Module) -> list[str]:
     """Names of the quantized modules of ``model`` (``quantize_dynamic`` or static quantization:
     ``torch.ao.nn.quantized`` and its fused ``intrinsic`` kinds), which have no gradient."""
     return [name for name, m in named_modules(model).items() if _quantized(m)]
+
+
+def no_gradient_cause(model: nn.Module, after: str = ": quantize_dynamic or static quantization") -> str:
+    """Where a missing gradient comes from, for the first-order estimates' and the counterfactual
+    search's refusals: ``"quantized layers, which have no gradient ('fc', ...<after>)"`` naming up
+    to five of :func:`quantized_layers`, or ``""`` for a model without any.
+
+    Examples:
+        >>> no_gradient_cause(nn.Sequential(nn.Linear(2, 2)))
+        ''
+    """
+    names = quantized_layers(model)
+    if not names:
+        return ""
+    return (f"quantized layers, which have no gradient ({', '.join(map(repr, names[:5]))}"
+            f"{', ...' if len(names) > 5 else ''}{after})")
 
 
 def dynamic_quantized(model: nn.Module) -> list[str]:

@@ -18,7 +18,7 @@ from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.noise import warn_separate_noise
-from lightning_causal.causal.engine.quantized import quantized_layers
+from lightning_causal.causal.engine.quantized import no_gradient_cause
 from lightning_causal.causal.engine.state import (
     audit_mode,
     frozen_params,
@@ -301,9 +301,8 @@ def _check_input_gradient(forward: Forward, logits: Tensor, delta: Tensor) -> No
             (grad,) = torch.autograd.grad(logits.sum(), delta, retain_graph=True, allow_unused=True)
         if grad is not None:
             return
-    quantized = quantized_layers(forward.model)
-    cause = (f"quantized layers, which have no gradient ({', '.join(map(repr, quantized[:5]))}{', ...' if len(quantized) > 5 else ''}; "
-             "search the float model that was quantized)" if quantized else "a .detach() or torch.no_grad() in its forward")
+    cause = (no_gradient_cause(forward.model, after="; search the float model that was quantized")
+             or "a .detach() or torch.no_grad() in its forward")
     raise ValueError(f"Expected the model's output to have a gradient with respect to its inputs, which the counterfactual "
                      f"search follows, but it has none: the forward cuts it ({cause})")
 
