@@ -17,6 +17,7 @@ import difflib
 import math
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from itertools import chain
 
 import torch
 from torch import Tensor, nn
@@ -110,14 +111,18 @@ def resolve_module(model: nn.Module, name: str) -> nn.Module:
 
 
 def _check_not_meta_site(model: nn.Module, modules: Mapping[str, nn.Module], name: str) -> None:
-    """Refuse a layer that is, or lies inside, a module with weights on the ``meta`` device: in a model
-    that runs, such a module is the skeleton that ``torch.func.functional_call`` runs with other weights
-    (the model-ensembling recipe: ``stack_module_state`` and ``vmap``), where hooks see vmapped tensors;
-    a model that is meta throughout gets :func:`~lightning_causal.causal.engine.forward.check_not_meta`'s message."""
+    """Refuse a layer that is, or lies inside, a module whose weights are all on the ``meta`` device: in
+    a model that runs, such a module is the skeleton that ``torch.func.functional_call`` runs with other
+    weights (the model-ensembling recipe: ``stack_module_state`` and ``vmap``), where hooks see vmapped
+    tensors (a container holding it beside real layers is no skeleton: its other layers are sites); a
+    model that is meta throughout gets :func:`~lightning_causal.causal.engine.forward.check_not_meta`'s message."""
+    if not any(t is not None and t.is_meta for m in modules.values() for t in chain(m._parameters.values(), m._buffers.values())):
+        return  # one look at each module's own tensors: a model without meta ones (nearly every one) has no such module
     parts = name.split(".") if name else []
     for path in (".".join(parts[: i + 1]) for i in range(len(parts))):
         module = modules.get(path)
-        if module is None or not any(t.is_meta for t in (*module.parameters(), *module.buffers())):
+        tensors = [] if module is None else [*module.parameters(), *module.buffers()]
+        if not tensors or not all(t.is_meta for t in tensors):
             continue
         if all(t.is_meta for t in (*model.parameters(), *model.buffers())):
             check_not_meta(model)
