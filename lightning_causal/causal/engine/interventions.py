@@ -116,12 +116,14 @@ def _check_not_meta_site(model: nn.Module, modules: Mapping[str, nn.Module], nam
     weights (the model-ensembling recipe: ``stack_module_state`` and ``vmap``), where hooks see vmapped
     tensors (a container holding it beside real layers is no skeleton: its other layers are sites); a
     model that is meta throughout gets :func:`~lightning_causal.causal.engine.forward.check_not_meta`'s message."""
-    if not any(t is not None and t.is_meta for m in modules.values() for t in chain(m._parameters.values(), m._buffers.values())):
-        return  # one look at each module's own tensors: a model without meta ones (nearly every one) has no such module
+    # one look at each module's own tensors (a buffer a torch.fx trace left as a Proxy is none): a model without
+    # meta ones, nearly every one, has no such module
+    if not any(isinstance(t, Tensor) and t.is_meta for m in modules.values() for t in chain(m._parameters.values(), m._buffers.values())):
+        return
     parts = name.split(".") if name else []
     for path in (".".join(parts[: i + 1]) for i in range(len(parts))):
         module = modules.get(path)
-        tensors = [] if module is None else [*module.parameters(), *module.buffers()]
+        tensors = [] if module is None else [t for t in chain(module.parameters(), module.buffers()) if isinstance(t, Tensor)]
         if not tensors or not all(t.is_meta for t in tensors):
             continue
         if all(t.is_meta for t in (*model.parameters(), *model.buffers())):
