@@ -224,6 +224,12 @@ def _grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor | st
             ids = ids[ids < g]
             coded[ids.to(coded.device)] = True
     grid = _values_grid(xs, masks, values, num_values, g, coded)
+    for x, m in zip(xs, masks):  # float groups of a half precision input beside codes: set, and reported, in its dtype
+        if x.is_floating_point() and x.dtype != grid.dtype:
+            ids = m.expand(torch.broadcast_shapes(m.shape, x.shape)).reshape(-1)
+            own = torch.zeros(g, dtype=torch.bool, device=grid.device)
+            own[ids[ids < g].to(grid.device)] = True
+            grid = torch.where((own & ~coded).unsqueeze(1), grid.to(x.dtype).to(grid.dtype), grid)
     bad = coded.unsqueeze(1) & (grid != grid.round())
     if bool(bad.any()):
         grp, kk = (int(i) for i in bad.nonzero()[0])
@@ -271,8 +277,13 @@ def _values_grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tens
 
 def _value_dtype(xs: tuple[Tensor, ...]) -> torch.dtype:
     """The dtype of the values grid: that of the first floating point input (category codes ``x_cat``
-    may come first, ``model(x_cat, x_cont)``; their groups' values are whole numbers in it)."""
-    return next(x.dtype for x in xs if x.is_floating_point())
+    may come first, ``model(x_cat, x_cont)``; their groups' values are whole numbers in it), at least
+    ``float32`` beside an integer input: ``bfloat16`` holds whole numbers exactly up to 256 only and
+    ``float16`` up to 2048, so code 301 would run, and be reported, as code 300."""
+    dtype = next(x.dtype for x in xs if x.is_floating_point())
+    if torch.finfo(dtype).bits < 32 and any(not x.is_floating_point() for x in xs):
+        return torch.float32
+    return dtype
 
 
 def _warn_constant_groups(grid: Tensor, empty: set[int]) -> None:
@@ -317,7 +328,9 @@ def interventional_expectations(
             constant over ``inputs`` gets one value, a flat curve, and a ``UserWarning`` says so).
             A group in an integer input of a tuple (category codes ``x_cat`` beside ``x_cont``)
             takes whole values only: its quantiles are observed codes (nearest rank), and a
-            fraction in ``values`` for it is a ``ValueError``.
+            fraction in ``values`` for it is a ``ValueError``; beside codes the grid is at least
+            ``float32`` (``bfloat16`` holds whole numbers up to 256 only), the values of a half
+            precision input's groups rounded to its dtype, as they are set.
         target, max_batch_size, output, additional_forward_args: as in :func:`input_effects`.
 
     Returns:
