@@ -107,7 +107,8 @@ class CausalRepairModule(LightningModule):
             :func:`~lightning_causal.batches.default_unpack_batch`, the convention of
             :class:`~lightning_causal.callbacks.CausalAuditCallback`).
         output: which tensor of the model's return value the task loss takes (``None``: a tensor,
-            ``.logits`` or ``["logits"]``; a key, an index or a callable).
+            ``.logits`` or ``["logits"]``; a key, an index or a callable); also the one of each term
+            without an ``output=`` of its own (set on the term).
         fuse_forward: evaluate ``x`` and the extra inputs of terms that declare them
             (``extra_inputs(x)`` / ``loss_from_outputs(out, extra_out, y)``, e.g. the
             counterfactuals of :class:`~lightning_causal.repair.fairness.CounterfactualFairnessTerm`)
@@ -117,7 +118,8 @@ class CausalRepairModule(LightningModule):
             would mix the batch statistics and change the task loss); set ``False`` for other models
             whose output on a row depends on the other rows in train mode.
             Used by the default :meth:`task_step` only (not with ``wrap`` or an overridden ``task_step``);
-            a term with its own ``output=`` runs its own pass (the joint pass gives the module's output).
+            a term with another ``output=`` than the module's runs its own pass (the joint pass gives the
+            module's output).
 
     With ``automatic_optimization = False`` (a subclass), override ``training_step`` to step the
     optimizers: ``total, logs = self.objective(batch, batch_idx)``, ``self.manual_backward(total)``;
@@ -166,6 +168,9 @@ class CausalRepairModule(LightningModule):
         self.unpack_batch = unpack_batch
         self.model = model
         self.terms = check_terms(terms)
+        for term in self.terms:  # a term without its own output= explains the tensor the task loss takes
+            if self.output is not None and getattr(term, "output", False) is None:
+                term.output = self.output
         self.task_loss = task_loss
         if not self._wraps:  # a wrap's `lr` is the wrapped module's (a property)
             self.lr = float(lr)
@@ -368,7 +373,7 @@ class CausalRepairModule(LightningModule):
         active = [(t, w) for t in self.terms if (w := t.weight_at(self.current_epoch)) != 0.0]
         default_task = type(self).task_step is CausalRepairModule.task_step
         fuse = self._fuse and default_task and args is None and not self._batch_statistics_in_use()
-        fused = [t for t, _ in active if fusable(t)] if fuse else []
+        fused = [t for t, _ in active if fusable(t, self.output)] if fuse else []
         if fused and y is not None:
             task, values = fused_losses(self.model_outputs, self.task_loss, x, y, fused)
         else:

@@ -15,6 +15,7 @@ import torch
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.repair.base import RepairTerm
 
 __all__ = [
@@ -68,13 +69,13 @@ def eager_step(step: Callable[..., Any]) -> Callable[..., Any]:
     return torch.compiler.disable(step)
 
 
-def fusable(term: RepairTerm) -> bool:
+def fusable(term: RepairTerm, output: OutputSpec = None) -> bool:
     """Whether ``term`` declares extra inputs (``extra_inputs``/``loss_from_outputs``) that may run in
-    the task's forward pass (and does not opt out with ``fusable = False``). A term with its own
-    ``output=`` (e.g. one label's logit, ``out[:, [k]]``) runs its own pass: the fused pass gives every
-    term the module's output, the tensor the task loss takes."""
+    the task's forward pass (and does not opt out with ``fusable = False``). The fused pass gives every
+    term the module's ``output`` (the tensor the task loss takes): a term with another ``output=``
+    (e.g. one label's logit, ``out[:, [k]]``) runs its own pass."""
     fns = callable(getattr(term, "extra_inputs", None)) and callable(getattr(term, "loss_from_outputs", None))
-    return fns and getattr(term, "fusable", True) and getattr(term, "output", None) is None
+    return fns and getattr(term, "fusable", True) and getattr(term, "output", None) is output
 
 
 def batch_statistics_in_use(model: nn.Module) -> bool:

@@ -48,3 +48,32 @@ def test_per_label_terms_in_the_module_compare_each_labels_sigmoid():
         hand = (torch.sigmoid(z_cf[:, k]) - torch.sigmoid(z[:, k])).abs().mean()
         assert float(logs[f"repair/fair_label{k}"]) == pytest.approx(float(hand), rel=1e-9)
     assert float(logs["repair/task_loss"]) == pytest.approx(float(F.binary_cross_entropy_with_logits(z, labels)), rel=1e-12)
+
+
+class _TupleNet(nn.Module):
+    """Returns (logits, an auxiliary scalar): the module's ``output=0`` picks the logits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 3).double()
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.lin(x)
+        return z, z.sum()
+
+
+@pytest.mark.parametrize("fuse_forward", [True, False])
+def test_a_term_without_output_explains_the_modules_output_fused_or_not(fuse_forward):
+    """A term without ``output=`` got the module's ``output=0`` on the fused pass but the model's
+    tuple on its own pass (``fuse_forward=False``, a BatchNorm in training, a callable
+    counterfactual), where it failed with 'Expected the model to return a tensor ... got tuple'."""
+    torch.manual_seed(0)
+    model, (_, x, _) = _TupleNet(), _multi_label()
+    y = torch.arange(16) % 3
+    term = CounterfactualFairnessTerm(AttributeFlip(0), distance="logit")
+    module = CausalRepairModule(model, [term], task_loss=F.cross_entropy, output=0, fuse_forward=fuse_forward)
+    _, logs = module.objective((x, y))
+    z = model(x)[0].detach()
+    z_cf = model(torch.cat([1 - x[:, :1], x[:, 1:]], 1))[0].detach()
+    d = (z_cf - z) - (z_cf - z).mean(1, keepdim=True)  # counterfactual logit pairing: centred logits
+    assert float(logs["repair/counterfactual_fairness"]) == pytest.approx(float(d.abs().sum(1).mean()), rel=1e-9)
