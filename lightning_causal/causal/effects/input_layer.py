@@ -118,7 +118,11 @@ def _check_layer_output(h: Tensor | None, x: Tensor, layer: str, read: Tensor | 
                   f"embeddings): unit_effects(model, x, {layer!r}, unit_dim=1) intervenes on each of its {shape[1]} "
                   "tokens, and input_effects with feature_mask=patch_mask(...) on the pixels of each patch"
                   if h.is_floating_point() and h.dim() == 3 and x.dim() >= 3 and h.shape[0] == x.shape[0] else "")
-        if not tokens and h.dim() == 2 and x.dim() == 2 and h.shape[0] == x.shape[0]:  # emb_j(x[:, j].long()) of tabular codes
+        if not tokens and h.dim() == 2 and x.dim() == 2 and h.shape[0] == x.shape[0] and read is not None and read.shape == x.shape:
+            tokens = ("; it maps the whole input to other features (a linear layer of a tabular model?), of which no input "
+                      "column owns one: intervene on the input itself (`input_layer=None`), or on the layer's features "
+                      f"with unit_effects(model, x, {layer!r})")
+        elif not tokens and h.dim() == 2 and x.dim() == 2 and h.shape[0] == x.shape[0]:  # emb_j(x[:, j].long()) of tabular codes
             tokens = ("; it embeds a part of the input (one category-code column of several, each with its own "
                       "embedding?): intervene on the input itself (`input_layer=None`, the reference code of each column "
                       "as `baseline`; in CaptumBaseline, FeatureAblation beside the causal effects)")
