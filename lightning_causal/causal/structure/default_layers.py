@@ -76,7 +76,9 @@ def leaf_layers(model: nn.Module) -> list[str]:
             if id(m) not in hidden and (any(True for _ in m.parameters(recurse=False)) or parametrize.is_parametrized(m)
                                         or _is_adapter(m))}
     # a module with meta weights in a model that runs is a functional_call skeleton (an ensemble's, under vmap): no layer
-    meta = {id(m) for m in model.modules() if any(t.is_meta for t in (*m.parameters(), *m.buffers()))}
+    # (each module's own tensors first, once: a model without meta ones, nearly every one, walks no subtree)
+    own_meta = any(isinstance(t, Tensor) and t.is_meta for m in model.modules() for t in (*m._parameters.values(), *m._buffers.values()))
+    meta = {id(m) for m in model.modules() if any(t.is_meta for t in (*m.parameters(), *m.buffers()))} if own_meta else set()
     everything_meta = meta and all(t.is_meta for t in (*model.parameters(), *model.buffers()))  # refused by name later
     return [name for name, m in named_modules(model).items()
             if name and id(m) in owns and not any(id(d) in owns for d in m.modules() if d is not m)
