@@ -45,7 +45,9 @@ def test_the_noise_warned_about_is_real_zeroing_a_dead_unit_shows_an_effect():
     assert float(noisy) > 1e-4
     with torch.no_grad():
         dead_f = f[1](f[0](x)) == 0
-    assert float(unit_effects(f, x, "1")[dead_f].abs().max()) == 0.0
+    # the float model: 0 up to float32 rounding (exactly 0 here; ~1e-8 on CPUs whose matrix kernels depend on the
+    # batch size, as on a 16-core machine with torch 2.11), four orders below the quantized noise
+    assert float(unit_effects(f, x, "1")[dead_f].abs().max()) <= 1e-6
 
 
 @pytest.mark.parametrize("estimator", ["unit_effects", "input_effects"])

@@ -128,7 +128,8 @@ def test_the_repair_config_example_runs_and_its_best_checkpoint_loads_alone(tmp_
     monkeypatch.setattr(sys, "argv", ["fit.py"])
     monkeypatch.chdir(tmp_path)  # the config's relative directories (checkpoints)
     cli = LightningCLI(args=["fit", "--config", str(config), "--trainer.max_epochs=2", "--data.init_args.n=400",
-                             f"--trainer.logger.init_args.save_dir={tmp_path}", "--trainer.enable_model_summary=false"],
+                             f"--trainer.logger.init_args.save_dir={tmp_path}", "--trainer.enable_model_summary=false",
+                             "--trainer.accelerator=cpu"],  # the loaded model meets CPU inputs, on a GPU machine too
                        save_config_callback=None)
     best = next(c for c in cli.trainer.callbacks if isinstance(c, AuditModelCheckpoint))
     loaded = CausalRepairModule.load_from_checkpoint(best.best_model_path, weights_only=True).eval()

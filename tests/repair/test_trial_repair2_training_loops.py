@@ -160,7 +160,7 @@ def test_backbone_finetuning_freezes_and_unfreezes_the_wrapped_modules_backbone(
         before = [p.detach().clone() for p in inner.backbone.parameters()]
         module = CausalRepairModule.wrap(inner, [CounterfactualFairnessTerm(AttributeFlip(0), weight=0.0)]) if wrap else inner
         frozen = _Frozen(inner.backbone, before)
-        trainer = pl.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        trainer = pl.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False, accelerator="cpu",
                              enable_model_summary=False, callbacks=[BackboneFinetuning(unfreeze_backbone_at_epoch=2), frozen])
         torch.manual_seed(3)
         # before the fix: AttributeError "'_WrappedRepairModule' object has no attribute 'backbone'"
