@@ -6,6 +6,7 @@ import contextlib
 import copy
 import dataclasses
 import warnings
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -247,8 +248,20 @@ class BackdoorSuppressionTerm(RepairTerm):
         self.last_parts: dict[str, float] = {}
         self._generator: torch.Generator | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled and copied without the built :class:`Forward` objects (weak references; rebuilt on use)."""
+        state = self.__dict__.copy()
+        state.pop("_forwards", None)
+        return state
+
     def _forward(self, model: nn.Module) -> Forward:
-        return Forward(model, output=self.output, additional_forward_args=self.additional_forward_args)
+        """The :class:`Forward` of ``model`` (the model in training, or the frozen reference), built once
+        per model: building one walks every module (meta and quantized checks), 0.9 ms on a 12-layer
+        BERT, and a step calls this 3-4 times."""
+        forwards = self.__dict__.setdefault("_forwards", weakref.WeakKeyDictionary())
+        if model not in forwards:
+            forwards[model] = Forward(model, output=self.output, additional_forward_args=self.additional_forward_args)
+        return forwards[model]
 
     @property
     def needs_train_inputs(self) -> bool:
