@@ -384,8 +384,9 @@ def interventional_expectations(
         def evaluate(idx: Tensor) -> Tensor:
             kg, s = idx // n, idx % n
             grp = kg % g
-            v = flat[kg].view([-1] + [1] * (xs[0].dim() - 1))
-            xi = tuple(ablate_groups(x, m, s, grp, values=v.to(x.dtype)) for x, m in zip(xs, pooled))
+            v = flat[kg]  # one value per row, shaped for each input (an image [N, C, H, W] beside a table [N, D])
+            xi = tuple(ablate_groups(x, m, s, grp, values=v.view([-1] + [1] * (x.dim() - 1)).to(x.dtype))
+                       for x, m in zip(xs, pooled))
             return gather_target(forward(*xi, rows=s), tidx[s])
 
         out = active_rows(changed, f0, rows, evaluate) if noise is None else noise.active(changed, f0, evaluate)
