@@ -23,9 +23,8 @@ from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.units import per_layer_layouts
 from lightning_causal.causal.scm.attribute_flip import (
-    AttributeFlip,
-    one_hot_block,
     resolve_counterfactual,
+    warn_one_hot_flip,
 )
 from lightning_causal.causal.scm.counterfactual import Counterfactual
 from lightning_causal.causal.scm.counterfactual_checks import (
@@ -41,7 +40,6 @@ from lightning_causal.causal.scm.fairness import (
     worst_spread,
 )
 from lightning_causal.causal.scm.scm import AdditiveNoiseSCM
-from lightning_causal.causal.scm.scm_flip import SCMFlip
 from lightning_causal.causal.scm.token_swap import TokenSwap
 
 __all__ = ["FairnessAudit"]
@@ -221,17 +219,9 @@ class FairnessAudit(Audit):
         return padding_positions(probe.first, probe.additional_forward_args, model=model)
 
     def _warn_one_hot(self, x: Tensor) -> None:
-        """Warn when the flipped column is one column of a one-hot block (on probes of 16 rows or
-        more: fewer rows, such as the callback's 2-row dry run, say little about the encoding)."""
-        if not isinstance(self.counterfactual, (AttributeFlip, SCMFlip)) or x.shape[0] < 16:
-            return
-        block = one_hot_block(x, self.counterfactual.column)
-        if block:
-            warnings.warn(
-                f"FairnessAudit {self.name!r}: the flipped column {self.counterfactual.column} is one-hot encoded with "
-                f"columns {block} (they sum to 1 in every probe row); flipping it alone gives rows no encoder produces. "
-                "Keep one column of a binary attribute (drop the other), or pass a callable that changes the block "
-                "together (`lambda x: ...`, with `sensitive=` for the group metrics)", UserWarning, stacklevel=3)
+        """Warn when the flipped column is one column of a one-hot block (``warn_one_hot_flip``)."""
+        warn_one_hot_flip(f"FairnessAudit {self.name!r}", self.counterfactual, x,
+                          "cf_gap and cf_flip_rate compare the model's outputs on those rows")
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         x = self._inputs(probe)
@@ -246,7 +236,8 @@ class FairnessAudit(Audit):
             result.meta["feature_names"] = list(self.feature_names)
         if isinstance(self.counterfactual, TokenSwap):
             result.meta["pairs"] = [list(p) for p in zip(self._terms(0), self._terms(1))]
-        gap = counterfactual_fairness_gap(model, x, self.counterfactual, target=self.target, max_batch_size=max_batch_size, **options)
+        gap = counterfactual_fairness_gap(model, x, self.counterfactual, target=self.target, max_batch_size=max_batch_size,
+                                          warn_one_hot=False, **options)
         result.scalars.update(cf_gap=gap["mean_abs"], cf_gap_max=gap["max_abs"], cf_flip_rate=gap["flip_rate"],
                               cf_changed=gap["changed"])
         result.vectors["cf_delta"] = gap["delta"]

@@ -17,12 +17,10 @@ from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_float
 from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec
 from lightning_causal.causal.scm.attribute_flip import (
-    AttributeFlip,
-    one_hot_block,
     resolve_counterfactual,
+    warn_one_hot_flip,
 )
 from lightning_causal.causal.scm.counterfactual_checks import keep_padding
-from lightning_causal.causal.scm.scm_flip import SCMFlip
 from lightning_causal.causal.scm.token_swap import TokenSwap
 from lightning_causal.repair.base import RepairTerm
 
@@ -240,16 +238,8 @@ class CounterfactualFairnessTerm(RepairTerm):
         if getattr(self, "_one_hot_checked", False) or x.dim() != 2 or x.shape[0] < 16:
             return
         self._one_hot_checked = True
-        if not isinstance(self.counterfactual, (AttributeFlip, SCMFlip)):
-            return
-        block = one_hot_block(x.detach(), self.counterfactual.column)
-        if block:
-            warnings.warn(
-                f"CounterfactualFairnessTerm {self.name!r}: the flipped column {self.counterfactual.column} is one-hot "
-                f"encoded with columns {block} (they sum to 1 in every row of the batch); flipping it alone gives rows no "
-                "encoder produces, and the penalty pulls the model's outputs on those together with the real rows'. Keep "
-                "one column of a binary attribute (drop the other), or pass a callable that changes the block together "
-                "(`lambda x: ...`, with `sensitive=`)", UserWarning, stacklevel=3)
+        warn_one_hot_flip(f"CounterfactualFairnessTerm {self.name!r}", self.counterfactual, x,
+                          "the penalty pulls the model's outputs on those together with the real rows'")
 
     def loss_from_outputs(self, outputs: Tensor, extra_outputs: Tensor, y: Tensor | None) -> Tensor:
         """The distance between the model's outputs on ``x`` and on ``extra_inputs(x)`` (whose rows

@@ -24,14 +24,13 @@ Examples:
 
 from __future__ import annotations
 
-import os
-import sys
 import warnings
 import weakref
 
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.eager import named_modules
+from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["check_not_quantized", "dynamic_quantized", "no_gradient_cause", "quantized_layers", "warn_dynamic_quantized"]
 
@@ -100,17 +99,7 @@ def warn_dynamic_quantized(model: nn.Module, stacklevel: int | None = None) -> N
         "quantization noise beside the intervention's effect (an intervention that changes nothing can show an effect). "
         "Audit the float model that was quantized (quantize_dynamic returns a copy), or a statically quantized one "
         "(calibrated, fixed scales)",
-        UserWarning, stacklevel=_outside_package() if stacklevel is None else stacklevel)
-
-
-def _outside_package() -> int:
-    """The ``stacklevel`` of the first frame outside ``lightning_causal``, for a ``warnings.warn``
-    in the function that calls this one."""
-    package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) + os.sep
-    frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
-        frame, level = frame.f_back, level + 1
-    return level
+        UserWarning, stacklevel=outside_package() if stacklevel is None else stacklevel)
 
 
 def check_not_quantized(name: str, value: Tensor) -> None:

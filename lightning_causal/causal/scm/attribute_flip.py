@@ -6,11 +6,13 @@ the fairness gap, the audit and the repair term use."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor
 
+from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.counterfactual import (
     CallableCounterfactual,
     Counterfactual,
@@ -22,8 +24,9 @@ from lightning_causal.causal.scm.scm import (
     check_binary,
     check_binary_values,
 )
+from lightning_causal.causal.scm.scm_flip import SCMFlip
 
-__all__ = ["AttributeFlip", "one_hot_block", "one_hot_blocks", "resolve_counterfactual"]
+__all__ = ["AttributeFlip", "one_hot_block", "one_hot_blocks", "resolve_counterfactual", "warn_one_hot_flip"]
 
 
 class AttributeFlip(Counterfactual):
@@ -192,3 +195,46 @@ def one_hot_blocks(x: Tensor, max_columns: int = 4096) -> list[list[int]]:
     blocks = {tuple(sorted([int(idx[i]), *idx[apart[i]].tolist()])) for i in whole.nonzero().flatten().tolist()}
     return [list(b) for b in sorted(blocks) if len(b) > 1]  # a column of ones alone is no block
 
+
+
+def warn_one_hot_flip(who: str, counterfactual: Counterfactual, x: Tensor, consequence: str = "", stacklevel: int | None = None) -> list[int]:
+    """Warn (``UserWarning``) when ``counterfactual`` flips one column of a one-hot block of ``x``
+    alone (an :class:`AttributeFlip` or ``scm.flip(column)``; token swaps and callables say nothing
+    of a column): its counterfactual rows hold two ones or none in the block, rows no encoder
+    produces. The one check of :func:`~lightning_causal.causal.scm.fairness.counterfactual_fairness_gap`,
+    ``FairnessAudit`` and ``CounterfactualFairnessTerm``. Looked for on ``x`` of 16 rows or more
+    ``[N, D]`` (fewer rows, such as a callback's 2-row dry run, say little about the encoding).
+
+    Args:
+        who: who warns, the message's first words.
+        counterfactual: the counterfactual.
+        x: the inputs it flips.
+        consequence: what the flipped rows do to the caller's result (a sentence, or ``""``).
+        stacklevel: the warning's ``stacklevel``; ``None`` = the first caller outside this package.
+
+    Returns:
+        The block's other columns (``[]``: nothing to warn of).
+
+    Examples:
+        >>> x = torch.tensor([[1.0, 0.0, 5.0], [0.0, 1.0, 6.0]] * 8)
+        >>> with warnings.catch_warnings(record=True) as w:
+        ...     warnings.simplefilter("always")
+        ...     warn_one_hot_flip("fairness", AttributeFlip(0), x)
+        [1]
+        >>> str(w[0].message)[:44]
+        'fairness: the flipped column 0 is one-hot en'
+    """
+    if not isinstance(counterfactual, (AttributeFlip, SCMFlip)) or not isinstance(x, Tensor) or x.dim() != 2 or x.shape[0] < 16:
+        return []
+    column = counterfactual.column
+    if column >= x.shape[1]:
+        return []
+    block = one_hot_block(x.detach(), column)
+    if block:
+        warnings.warn(
+            f"{who}: the flipped column {column} is one-hot encoded with columns {block} (they sum to 1 in every row of "
+            f"the {x.shape[0]} given); flipping it alone gives rows with two ones or none in the block, which no encoder "
+            f"produces{'; ' + consequence if consequence else ''}. Keep one column of a binary attribute (drop the other), "
+            "or pass a callable that changes the block together (`lambda x: ...`, with `sensitive=` for the group metrics)",
+            UserWarning, stacklevel=outside_package() if stacklevel is None else stacklevel)
+    return block

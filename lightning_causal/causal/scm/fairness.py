@@ -42,7 +42,7 @@ from lightning_causal.causal.engine.suffix import suffix_module
 from lightning_causal.causal.engine.token_ids import embedding_readers
 from lightning_causal.causal.engine.unit_sites import check_site_units
 from lightning_causal.causal.engine.units import Layout, check_layout_options, resolve_layout
-from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual
+from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual, warn_one_hot_flip
 from lightning_causal.causal.scm.counterfactual import Counterfactual
 from lightning_causal.causal.scm.counterfactual_checks import (
     check_counterfactual_ids,
@@ -135,6 +135,7 @@ def counterfactual_fairness_gap(
     max_batch_size: int | None = None,
     output: OutputSpec = None,
     additional_forward_args: Any = None,
+    warn_one_hot: bool = True,
 ) -> dict[str, float | Tensor]:
     r"""How much the model's decision would change had the sensitive attribute been different.
 
@@ -161,6 +162,10 @@ def counterfactual_fairness_gap(
         max_batch_size: rows per forward pass.
         output, additional_forward_args: see :class:`~lightning_causal.causal.engine.forward.Forward`
             (an attention mask travels with its samples to both ``x`` and ``x_cf``).
+        warn_one_hot: warn (``UserWarning``) when the counterfactual flips one column of a one-hot
+            block alone (:func:`~lightning_causal.causal.scm.attribute_flip.warn_one_hot_flip`):
+            the gap is then measured on rows no encoder produces. ``False`` where the caller has
+            checked (``FairnessAudit`` warns in its own name).
 
     Returns:
         ``{"mean_abs", "max_abs", "mean", "flip_rate", "changed"}`` (floats; ``changed`` = share of
@@ -177,6 +182,8 @@ def counterfactual_fairness_gap(
     """
     cf = resolve_counterfactual(counterfactual, sensitive)
     _check_x(x)
+    if warn_one_hot:
+        warn_one_hot_flip("counterfactual_fairness_gap", cf, x, "the gap compares the model's outputs on those rows")
     n = x.shape[0]
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
     x_cf = counterfactual_inputs(cf, x, padding_positions(x, additional_forward_args, model=forward.model))
