@@ -22,7 +22,7 @@ from lightning_causal.audits.options import (
     warn_predicted_class_of_regression,
 )
 from lightning_causal.causal.effects.input_effects import average_causal_effect, input_effects
-from lightning_causal.causal.engine.ablation import padding_positions
+from lightning_causal.causal.engine.ablation import check_baselines, padding_positions
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import broadcast_groups, group_counts, group_mask
@@ -132,16 +132,18 @@ def warn_one_hot_interventions(who: str, x: Tensor, mask: Tensor, baseline: Any,
     tabular probe ``[N, D]`` into a row no encoder produces: a block split over several groups (one
     column set to the baseline alone), or a block set to a baseline that is no one-hot vector (``0``:
     no category). Probes of 16 rows or more only: fewer (the callback's 2-row dry run) say little
-    about the encoding. ``who`` opens the message (``"InputEffectAudit 'input_effect'"``); the
+    about the encoding. ``baseline`` is read as the engine reads it (``check_baselines``: a number,
+    ``[F]``, ``[1, F]``, one per sample ``[N, F]``, or a tuple of one), and each intervened row's
+    block is checked. ``who`` opens the message (``"InputEffectAudit 'input_effect'"``); the
     audits that set groups to a baseline (``InputEffectAudit``, and ``CaptumBaseline`` for its
     causal effects and curves) call it. Returns the blocks (``[]`` where nothing was checked)."""
     if x.dim() != 2 or not x.is_floating_point() or x.shape[0] < 16:
         return []
     x = x.detach()
     ids = mask.expand(x.shape)
-    try:
-        base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand(x.shape)
-    except (RuntimeError, TypeError, ValueError):  # a baseline that does not broadcast (or a tuple): input_effects names it
+    try:  # the baseline as the engine reads it: a tuple of one, [F], [1, F], [N, F] (one per sample)
+        base = check_baselines((x,), baseline)[0].expand(x.shape)
+    except (RuntimeError, TypeError, ValueError):  # one the engine refuses: input_effects names it
         return []
     blocks = one_hot_blocks(x)
     for block in blocks:
@@ -150,9 +152,10 @@ def warn_one_hot_interventions(who: str, x: Tensor, mask: Tensor, baseline: Any,
             problem = "sets each of its columns to the baseline on its own (a group per column)"
         else:
             b = base[:, block]
-            if bool((((b == 0) | (b == 1)).all(1) & (b.sum(1) == 1)).all()):
+            off = ~(((b == 0) | (b == 1)).all(1) & (b.sum(1) == 1))
+            if not bool(off.any()):
                 continue
-            problem = f"sets it to the baseline {b[0].tolist()}, no one-hot row"
+            problem = f"sets it to the baseline {b[off][0].tolist()}, no one-hot row"
         warnings.warn(
             f"{who}: columns {names} are a one-hot block (0/1, one 1 per probe row) and the intervention {problem}: the "
             "intervened rows have no category or two, which no encoder produces, so their effects are the model's "
