@@ -12,14 +12,14 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from lightning_causal.reporting.figures import map_scale, show_input, strongest_channel
+from lightning_causal.reporting.image_figures import map_scale, show_input, strongest_channel
 
 __all__ = ["attribution_grid", "curves_figure"]
 
 
 def _image(x: Tensor) -> Tensor:
     """A 2-D image of one sample ``[C, H, W]`` / ``[H, W]`` (each pixel's channel of largest |value|,
-    :func:`~lightning_causal.reporting.figures.strongest_channel`) or a 1-D row ``[D]``."""
+    :func:`~lightning_causal.reporting.image_figures.strongest_channel`) or a 1-D row ``[D]``."""
     x = x.detach().float().cpu()
     if x.dim() == 3:
         x = strongest_channel(x, 0)
@@ -35,7 +35,7 @@ def attribution_grid(
 
     Each column shares one colour scale with ``v`` the largest |value| of that column over the rows
     drawn: symmetric and diverging, ``[-v, v]``, for a signed map, sequential ``[0, v]`` for a map
-    without negative values (:func:`~lightning_causal.reporting.figures.map_scale`), so signs and
+    without negative values (:func:`~lightning_causal.reporting.image_figures.map_scale`), so signs and
     relative magnitudes stay readable and nothing is clipped; pixels are drawn unsmoothed (nearest
     neighbour); tabular inputs ``[D]`` are drawn as one-row strips.
 

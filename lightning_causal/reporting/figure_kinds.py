@@ -42,14 +42,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
-from lightning_causal.reporting.figures import (
-    WIDTH,
-    heatmap_row,
-    map_scale,
-    short_labels,
-    strongest_channel,
-    title_lines,
-)
+from lightning_causal.reporting.figure_style import WIDTH, short_labels, title_lines
+from lightning_causal.reporting.image_figures import heatmap_row, map_scale, strongest_channel
 
 __all__ = [
     "KINDS", "MAP_FIGURES", "MapData", "ambiguous_sequence", "explained_quantity", "infer_kind", "map_figures", "sample_title",
@@ -226,7 +220,7 @@ def _limits(data: MapData, values: dict[str, Tensor]) -> dict[str, float]:
 
 def _drawn_planes(maps: Tensor) -> Tensor:
     """The values a heatmap draws of maps ``[N, C, H, W]`` / ``[N, C, D, H, W]``: each pixel's
-    channel of largest magnitude (:func:`~lightning_causal.reporting.figures.strongest_channel`; the
+    channel of largest magnitude (:func:`~lightning_causal.reporting.image_figures.strongest_channel`; the
     channels' mean drew a group of one colour channel at a third of its effect, and opposite groups
     cancelled); ``[N, H, W]`` as they are. Colour scales are set on these values."""
     maps = maps.detach().float()
@@ -247,7 +241,7 @@ def _sign_note(signed: dict[str, bool], data: MapData) -> str | None:
 
 def image_maps(data: MapData) -> list[tuple[str, Figure]]:
     """One heatmap figure per sample: input | each map (wrapped into rows of at most
-    :data:`~lightning_causal.reporting.figures.MAX_COLUMNS` panels), one colour scale per map shared by
+    :data:`~lightning_causal.reporting.image_figures.MAX_COLUMNS` panels), one colour scale per map shared by
     the samples: symmetric and diverging for a signed map, from 0 for a map without negative values
     (Saliency). A volume ``[C, D, H, W]`` is drawn at one depth slice: the one where the first map
     (causal) has the largest mean |score|, named in the title. Signed maps of a class's score

@@ -35,7 +35,14 @@ from torch import Tensor
 
 from lightning_causal.audits.base import AuditResult
 from lightning_causal.audits.options import tag_safe
+from lightning_causal.reporting.chart_figures import (
+    bar_figure,
+    curves_figure,
+    interval_bar_figure,
+    interval_metrics,
+)
 from lightning_causal.reporting.comparison import curves_figure as comparison_curves
+from lightning_causal.reporting.counterfactual_figures import counterfactual_figure
 from lightning_causal.reporting.figure_kinds import (
     KINDS,
     MapData,
@@ -46,14 +53,7 @@ from lightning_causal.reporting.figure_kinds import (
     sequence_layout,
     skip_reason,
 )
-from lightning_causal.reporting.figures import (
-    bar_figure,
-    counterfactual_figure,
-    curves_figure,
-    image_grid_figure,
-    interval_bar_figure,
-    interval_metrics,
-)
+from lightning_causal.reporting.image_figures import image_grid_figure
 from lightning_causal.reporting.layout import custom_layout
 from lightning_causal.reporting.summary import markdown_summary
 
@@ -260,7 +260,7 @@ def _counterfactual_figure(r: AuditResult, columns: int, transpose: bool = False
     sample titled with its label, prediction and the counterfactual's prediction; ``None`` for
     other results. ``transpose``: each panel ``[.., A, B]`` drawn as ``[.., B, A]`` (a features-last
     sequence ``[T, F]`` stored as given, drawn with time across); ``sequence_axes``: the labels of a
-    sequence's axes (:func:`~lightning_causal.reporting.figures.counterfactual_figure`)."""
+    sequence's axes (:func:`~lightning_causal.reporting.counterfactual_figures.counterfactual_figure`)."""
     img, rows = r.images.get("counterfactuals"), r.tables.get("counterfactuals")
     if img is None or not rows or img.dim() != 4 or img.shape[0] != len(rows) or (img.shape[-1] - 2) % 3:
         return None

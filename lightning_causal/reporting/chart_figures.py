@@ -1,0 +1,172 @@
+"""Charts of audit values: bars of the largest values (first-order estimates hatched), horizontal
+bars with confidence intervals, and curves with reference levels; plain ``Figure`` objects (no
+pyplot state)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from lightning_causal.reporting.figure_style import NEG, POS, WIDTH, short_labels, title_lines
+
+__all__ = ["bar_figure", "curves_figure", "interval_bar_figure", "interval_metrics"]
+
+
+def bar_figure(
+    values: Tensor, title: str, top: int = 16, labels: Sequence[str] | None = None, *, value_label: str = "importance",
+    item_label: str = "unit", estimated: Sequence[bool] | None = None,
+) -> Figure:
+    """Bars of the ``top`` values of largest magnitude, largest first, labelled by ``labels[i]``
+    (default the index ``i``); red positive, blue negative. Landscape (about 2:1), the shape of a
+    TensorBoard image card. ``estimated[i]`` marks value ``i`` as a first-order estimate (an
+    attribution screen's unscreened units): drawn light and hatched, with a legend ("exact (k of
+    U units)" / "first-order estimate"); when every value is an estimate the y-label says so.
+
+    Examples:
+        >>> import torch
+        >>> fig = bar_figure(torch.tensor([0.1, -0.5, 0.3]), "conv1", top=2, labels=["a", "b", "c"])
+        >>> [t.get_text() for t in fig.axes[0].get_xticklabels()], fig.axes[0].get_ylabel()
+        (['b', 'c'], 'importance')
+        >>> fig = bar_figure(torch.tensor([0.1, -0.5, 0.3]), "conv1", estimated=[True, False, True])
+        >>> [p.get_hatch() for p in fig.axes[0].patches], [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        ([None, '///', '///'], ['exact (1 of 3 units)', 'first-order estimate'])
+    """
+    v = values.detach().float().cpu().reshape(-1)
+    k = min(top, v.numel())
+    order = v.abs().topk(k).indices.tolist()
+    names = [str(labels[i]) if labels is not None else str(i) for i in order]
+    slanted = max(len(n) for n in names) * k > 48
+    guess = [bool(e) for e in estimated] if estimated is not None else [False] * v.numel()
+    fig = Figure(figsize=(WIDTH, 2.7 + (0.5 if slanted else 0.0)))
+    ax = fig.subplots()
+    bars = ax.bar(range(k), [float(v[i]) for i in order], color=[POS if float(v[i]) >= 0 else NEG for i in order])
+    for bar, i in zip(bars, order):
+        if guess[i]:  # a first-order estimate, not an intervention's effect
+            bar.set_alpha(0.45)
+            bar.set_hatch("///")
+    ax.set_xticks(range(k))
+    ax.set_xticklabels(names, fontsize=9, rotation=35 if slanted else 0, ha="right" if slanted else "center")
+    ax.axhline(0.0, color="0.3", linewidth=0.6)
+    ax.set_title(title, fontsize=11)
+    if any(guess):
+        _estimate_legend(ax, guess, [guess[i] for i in order], item_label)
+        value_label = f"{value_label}\n(first-order estimate)" if all(guess) else value_label
+    ax.set_ylabel(value_label, fontsize=10)
+    ax.set_xlabel(item_label, fontsize=10)
+    ax.tick_params(axis="y", labelsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _estimate_legend(ax: Any, estimated: list[bool], drawn: list[bool], item_label: str) -> None:
+    """The legend of a bar chart mixing exact values and first-order estimates: an entry per kind
+    of bar drawn; the exact entry counts the exact values among all of them."""
+    from matplotlib.patches import Patch
+
+    exact = len(estimated) - sum(estimated)
+    handles = []
+    if not all(drawn):
+        handles.append(Patch(facecolor="0.35", label=f"exact ({exact} of {len(estimated)} {item_label}s)"))
+    if any(drawn):
+        handles.append(Patch(facecolor="0.35", alpha=0.45, hatch="///", label="first-order estimate"))
+    ax.legend(handles=handles, fontsize=9, loc="upper right", frameon=False)
+
+
+def interval_metrics(rows: list[dict]) -> list[str]:
+    """The metrics ``m`` of a table whose first row holds both ``m`` (a number) and ``m_ci`` (a
+    ``[low, high]`` pair), e.g. ``["S", "ST"]`` for the rows of
+    :meth:`~lightning_causal.causal.sensitivity.sobol.SobolResult.to_rows`.
+
+    Examples:
+        >>> interval_metrics([{"group": "0", "S": 0.2, "S_ci": [0.1, 0.3], "n": 5}])
+        ['S']
+    """
+    if not rows:
+        return []
+    row = rows[0]
+    return [k for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+            and isinstance(row.get(f"{k}_ci"), (list, tuple)) and len(row[f"{k}_ci"]) == 2]
+
+
+def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top: int = 8, *, xlabel: str = "index") -> Figure:
+    """Grouped horizontal bars of every :func:`interval_metrics` metric of the first ``top`` rows
+    (first row on top), each with its confidence interval as an error bar; rows labelled by
+    ``row[label]``. When rows are left out the title says so (``top 8 of 9``).
+
+    Examples:
+        >>> rows = [{"group": "3", "S": 0.5, "S_ci": [0.4, 0.6], "ST": 0.7, "ST_ci": [0.6, 0.8]}]
+        >>> fig = interval_bar_figure(rows, "sobol indices")
+        >>> [len(c) for c in fig.axes[0].containers]  # S and ST bars (+ their error bars)
+        [1, 3, 1, 3]
+    """
+    metrics = interval_metrics(rows)
+    if len(rows) > top:  # a group missing from the figure must not read as one never analysed
+        title = f"{title} (top {top} of {len(rows)})"
+    rows = rows[:top]
+    k, width = len(rows), 0.8 / max(1, len(metrics))
+    lines = title_lines(title, int(WIDTH * 11))
+    fig = Figure(figsize=(WIDTH, 1.2 + 0.25 * (len(lines) - 1) + (0.1 + 0.09 * len(metrics)) * k))
+    ax = fig.subplots()
+    position = [k - 1 - j for j in range(k)]  # first row on top
+    for i, m in enumerate(metrics):
+        values = [float(r[m]) for r in rows]
+        low = [v - float(r[f"{m}_ci"][0]) for v, r in zip(values, rows)]
+        high = [float(r[f"{m}_ci"][1]) - v for v, r in zip(values, rows)]
+        y = [p - (i - (len(metrics) - 1) / 2) * width for p in position]
+        ax.barh(y, values, width, label=m)
+        ax.errorbar(values, y, xerr=[low, high], fmt="none", ecolor="black", capsize=2, linewidth=0.8)
+    ax.set_yticks(position)
+    ax.set_yticklabels(short_labels([str(r.get(label, j)) for j, r in enumerate(rows)]), fontsize=9)
+    ax.axvline(0.0, color="0.3", linewidth=0.6)
+    fig.suptitle("\n".join(lines), fontsize=11)  # centred on the figure: the row labels narrow the axes
+    ax.set_xlabel(xlabel, fontsize=10)
+    ax.set_ylabel(label, fontsize=10)
+    ax.legend(fontsize=9, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def curves_figure(
+    curves: dict[str, list[float] | float], title: str, xlabel: str = "x", ylabel: str = "value",
+    *,
+    xticklabels: Sequence[str] | None = None,
+) -> Figure:
+    """Line plot of ``curves`` (key ``"x"`` holds the abscissa, every other key a series of
+    values, or one number: a reference level such as a rule's bound, drawn as a grey dashed
+    line), with axis labels, markers for short series and ``xticklabels`` at the abscissa (e.g.
+    class names); a short whole-number abscissa (classes, epochs) gets a tick at each value and
+    none between.
+
+    Examples:
+        >>> fig = curves_figure({"x": [0, 1], "anomaly": [0.5, 3.0], "bound": 2.0}, "anomaly index", "class", "index", xticklabels=["cat", "dog"])
+        >>> fig.axes[0].get_xlabel(), [t.get_text() for t in fig.axes[0].get_xticklabels()]
+        ('class', ['cat', 'dog'])
+        >>> [line.get_linestyle() for line in fig.axes[0].get_lines()]
+        ['-', '--']
+    """
+    x = curves.get("x")
+    fig = Figure(figsize=(WIDTH, 3.4))
+    ax = fig.subplots()
+    for name, ys in curves.items():
+        if name == "x":
+            continue
+        if isinstance(ys, (int, float)):  # a reference level (a rule's bound), not a measurement
+            ax.axhline(float(ys), label=name, color="0.4", linestyle="--", linewidth=1.0)
+            continue
+        xs = x if x is not None and len(x) == len(ys) else list(range(len(ys)))
+        ax.plot(xs, ys, label=name, marker="o" if len(ys) <= 32 else None, markersize=3)
+    if xticklabels is not None and x is not None and len(xticklabels) == len(x):
+        slanted = len(x) * max(len(str(t)) for t in xticklabels) > 40
+        ax.set_xticks(list(x))
+        ax.set_xticklabels([str(t) for t in xticklabels], fontsize=9, rotation=35 if slanted else 0, ha="right" if slanted else "center")
+    elif x is not None and 0 < len(x) <= 32 and all(float(v).is_integer() for v in x):  # classes, epochs: whole ticks only
+        ax.set_xticks([int(v) for v in x])
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel(xlabel, fontsize=10)
+    ax.set_ylabel(ylabel, fontsize=10)
+    ax.legend(fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,117 @@
+"""Counterfactual explanations drawn as panels: a column per sample, rows input / counterfactual /
+difference (a univariate signal as lines and bars); a plain ``Figure`` (no pyplot state)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from lightning_causal.reporting.figure_style import POS, title_lines
+from lightning_causal.reporting.image_figures import largest_change, to_image
+
+__all__ = ["counterfactual_figure"]
+
+
+def counterfactual_figure(
+    panels: dict[str, Tensor], labels: Sequence[str], failed: Sequence[int] = (), title: str | None = None,
+    *, sequence_axes: tuple[str, str] | None = None,
+) -> Figure:
+    """Counterfactual explanations, one column per sample titled ``labels[k]`` (e.g. ``"label 3 → pred
+    5"`` / ``"→ cf 3 ✓"``), rows ``input`` and ``counterfactual`` in grey (or colour) on ``[0, 1]``
+    and ``difference`` (counterfactual − input, ``[-1, 1]``; of colour images, each pixel's largest
+    channel change, :func:`largest_change`) on a diverging scale centred at 0,
+    all ``[K, C, H, W]`` as :func:`~lightning_causal.audits.counterfactual.split_triptych` gives
+    them. Columns in ``failed`` (no counterfactual found) are framed and titled in red. Cells keep
+    the images' aspect ratio. A univariate signal (one channel of one row, ``[K, 1, 1, T]``, from
+    inputs ``[N, 1, T]``) is drawn as lines along ``T``: the input, the counterfactual over the
+    input in grey, and the difference as bars on the same ``[-1, 1]`` scale (as a one-pixel-high
+    image stretched to the cell it was an unreadable barcode). ``sequence_axes=(xlabel, row word)`` labels a
+    sequence's panels (e.g. ``("time step", "feature")``): the bottom row's step axis, and of
+    several channels the first column's rows (without it, no ticks: an image has no units).
+
+    Examples:
+        >>> import torch
+        >>> x = torch.rand(2, 1, 8, 16)
+        >>> fig = counterfactual_figure({"input": x, "counterfactual": x, "difference": x - x}, ["a", "b ✗"], failed=[1])
+        >>> [ax.get_ylabel() for ax in fig.axes[:6:2]], fig.axes[1].title.get_color()
+        (['input', 'counterfactual', 'difference\\n(cf − input)'], 'tab:red')
+    """
+    from matplotlib import colormaps
+
+    k = len(labels)
+    h, w = int(panels["input"].shape[-2]), int(panels["input"].shape[-1])
+    cell = max(1.3, 0.075 * max(len(line) for label in labels for line in str(label).split("\n")))  # 9 pt titles
+    lines = title_lines(title, int((1.2 + cell * k) * 11)) if title else []
+    stretched = not 0.25 <= h / w <= 4.0  # a signal [F, T] or [T, F]: kept to scale it would be a sliver
+    signal = h == 1 and panels["input"].dim() == 4 and panels["input"].shape[1] == 1  # [K, 1, 1, T]: lines
+    diverging = colormaps["RdBu_r"]
+    height = min(max(cell * h / w, 0.9), 2.0) if stretched else min(cell * h / w, 2.0)
+    aspect = "auto" if stretched else None
+    fig = Figure(figsize=(1.5 + cell * k, 0.75 + 0.3 * len(lines) + 3 * (height + 0.08)), layout="constrained")
+    axes = fig.subplots(3, k, squeeze=False)
+    for r, name in enumerate(("input", "counterfactual", "difference")):
+        for c in range(k):
+            ax, img = axes[r][c], panels[name][c].detach().float().cpu()
+            if signal:
+                _signal_cell(ax, name, img[0, 0], panels["input"][c, 0, 0].detach().float().cpu(), diverging)
+            elif name == "difference":
+                ax.imshow(largest_change(img).numpy(), cmap=diverging, vmin=-1.0, vmax=1.0, interpolation="nearest", aspect=aspect)
+            elif img.dim() == 3 and img.shape[0] == 3:
+                ax.imshow(img.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest", aspect=aspect)
+            else:
+                ax.imshow(to_image(img).numpy(), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest", aspect=aspect)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if sequence_axes is not None:
+                _sequence_ticks(ax, r == 2, c == 0 and not signal, sequence_axes[0])
+            if c in failed:
+                for spine in ax.spines.values():
+                    spine.set_edgecolor(POS)
+                    spine.set_linewidth(2.0)
+        row = "difference\n(cf − input)" if name == "difference" else name
+        axes[r][0].set_ylabel(f"{row}\n{sequence_axes[1]}" if sequence_axes is not None and not signal else row, fontsize=10)
+    for c, label in enumerate(labels):
+        axes[0][c].set_title(str(label), fontsize=9, color=POS if c in failed else "black")
+    scale = ScalarMappable(Normalize(-1.0, 1.0), diverging)
+    bar = fig.colorbar(scale, ax=list(axes.ravel()), shrink=0.3, pad=0.02, anchor=(0.0, 0.0))  # every row keeps its width: the columns align
+    bar.set_ticks([-1.0, 0.0, 1.0])
+    bar.set_ticklabels(["−max", "0", "+max"], fontsize=8)
+    bar.set_label("max: the column's\nlargest change", fontsize=8)  # each sample's difference on its own scale
+    if lines:
+        fig.suptitle("\n".join(lines), fontsize=11)
+    return fig
+
+
+def _sequence_ticks(ax: Any, steps: bool, rows: bool, xlabel: str) -> None:
+    """Integer ticks of a sequence's counterfactual panel: along the steps (``steps``: the bottom row,
+    labelled ``xlabel``) and along its channels or features (``rows``: the first column)."""
+    from matplotlib.ticker import MaxNLocator
+
+    if steps:
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
+        ax.set_xlabel(xlabel, fontsize=9)
+    if rows:
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
+    ax.tick_params(labelsize=7)
+
+
+def _signal_cell(ax: Any, name: str, values: Tensor, inputs: Tensor, cmap: Any) -> None:
+    """One cell of a univariate signal's counterfactual: ``values`` ``[T]`` (on the sample's ``[0, 1]``
+    scale; the difference on ``[-1, 1]``) as a line, the counterfactual over ``inputs`` in grey, the
+    difference as bars in the colour bar's ends by sign (a small change stays visible)."""
+    t = list(range(values.shape[-1]))
+    if name == "difference":
+        ax.bar(t, values.tolist(), width=1.0, color=[cmap(1.0) if float(v) >= 0 else cmap(0.0) for v in values])
+        ax.axhline(0.0, color="0.6", linewidth=0.6)
+        ax.set_ylim(-1.05, 1.05)
+    else:
+        if name == "counterfactual":
+            ax.plot(t, inputs.tolist(), color="0.7", linewidth=1.0)
+        ax.plot(t, values.tolist(), color="black", linewidth=1.0)
+        ax.set_ylim(-0.05, 1.05)
+    ax.set_xlim(-0.5, len(t) - 0.5)

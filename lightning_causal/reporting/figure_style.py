@@ -1,0 +1,70 @@
+"""What the figures share: their width, the colours of positive and negative values, and label text
+cut to fit (axis labels kept distinct, titles broken into lines).
+
+Sized for TensorBoard's image cards, which fit an image into a landscape box of about 380 x 200
+pixels: figures about 520 pixels wide (matplotlib's 100 dpi) and about half as high, labels of at
+least 9 points.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Sequence
+
+__all__ = ["NEG", "POS", "WIDTH", "short_label", "short_labels", "title_lines"]
+
+WIDTH = 5.2  # inches at 100 dpi: 520 pixels, about the width of a TensorBoard image card
+POS, NEG = "tab:red", "tab:blue"
+
+
+def short_label(text: str, limit: int = 24) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis (axis labels of long feature names;
+    the full names are in the JSON report and the text card).
+
+    Examples:
+        >>> short_label("capital_gain_last_year_in_thousands", 16)
+        'capital_gain_la…'
+    """
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def short_labels(texts: Sequence[str], limit: int = 24) -> list[str]:
+    """Axis labels of at most ``limit`` characters that stay distinct: each cut at its end
+    (:func:`short_label`); if two coincide, cut in the middle (start … end); then without the start
+    the long ones share (``"…00_monthly_bal…"``); as a last resort numbered by position.
+
+    Examples:
+        >>> short_labels(["age", "income_per_household_member_2019", "income_per_household_member_2020"], 16)
+        ['age', 'income_…ber_2019', 'income_…ber_2020']
+    """
+    texts = [str(t) for t in texts]
+    ends = [short_label(t, limit) for t in texts]
+    if len(set(ends)) == len(ends):
+        return ends
+    head = (limit - 1) // 2
+    middles = [t if len(t) <= limit else t[:head] + "…" + t[len(t) - (limit - 1 - head):] for t in texts]
+    if len(set(middles)) == len(middles):
+        return middles
+    common = len(os.path.commonprefix([t for t in texts if len(t) > limit]))  # names that differ after a long shared start
+    tails = [t if len(t) <= limit else short_label("…" + t[common:], limit) for t in texts]
+    if len(set(tails)) == len(tails):
+        return tails
+    return [t if len(t) <= limit else short_label(f"{i}: {t}", limit) for i, t in enumerate(texts)]
+
+
+def title_lines(title: str, width: int) -> list[str]:
+    """``title`` in lines of at most ``width`` characters: one line if it fits, else broken after
+    its last ``": "`` when both parts fit (``"<audit>, sample 0 (label 3):"`` / ``"explains class 3"``),
+    else wrapped at spaces.
+
+    Examples:
+        >>> title_lines("ie, sample 0 (label 'pos'): explains class 'neg'", 30)
+        ["ie, sample 0 (label 'pos'):", "explains class 'neg'"]
+    """
+    if len(title) <= width:
+        return [title]
+    head, sep, tail = title.rpartition(": ")
+    if sep and len(head) + 1 <= width and len(tail) <= width:
+        return [head + ":", tail]
+    return textwrap.wrap(title, width)

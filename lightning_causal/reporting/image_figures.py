@@ -1,0 +1,200 @@
+"""Figures of images and maps: an input sample drawn in colour or grey, attribution heatmaps beside
+their input (``heatmap_row``, with the colour scale of a signed or unsigned map, ``map_scale``) and
+labelled grids of images (``image_grid_figure``); plain ``Figure`` objects (no pyplot state)."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+from typing import Any
+
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from lightning_causal.reporting.figure_style import POS, title_lines
+
+__all__ = [
+    "MAX_COLUMNS", "heatmap_row", "image_grid_figure", "largest_change", "map_scale", "show_input", "strongest_channel",
+    "to_image",
+]
+
+
+def to_image(x: Tensor) -> Tensor:
+    """A 2-D image of one sample ``[C, H, W]`` / ``[H, W]`` (channels averaged)."""
+    x = x.detach().float().cpu()
+    return x.mean(0) if x.dim() == 3 else x
+
+
+def largest_change(d: Tensor) -> Tensor:
+    """A 2-D image of a signed change ``[C, H, W]`` / ``[H, W]``: per pixel the channel change of
+    largest magnitude, with its sign (a red bar turned magenta shows its blue change in full; the
+    channels' mean would show a third of it, and opposite changes of two channels would cancel).
+
+    Examples:
+        >>> import torch
+        >>> d = torch.zeros(3, 1, 2)
+        >>> d[2, 0, 0], d[0, 0, 1], d[1, 0, 1] = 1.0, -0.5, 0.5
+        >>> largest_change(d).tolist()
+        [[1.0, -0.5]]
+    """
+    d = d.detach().float().cpu()
+    if d.dim() != 3:
+        return d
+    return strongest_channel(d, 0)
+
+
+def strongest_channel(maps: Tensor, dim: int) -> Tensor:
+    """``maps`` without dimension ``dim`` (the colour channels): at each position the value of the
+    channel of largest magnitude, with its sign. What an RGB attribution or effect map draws: the
+    channels' mean diluted a group of one channel to a third and let opposite groups cancel (a red
+    group at 0.9 over a blue one at -0.6 drew 0.1); for a map equal across channels (a patch
+    group) it is that value.
+
+    Examples:
+        >>> import torch
+        >>> strongest_channel(torch.tensor([[[0.9]], [[0.0]], [[-0.6]]]), 0).tolist()
+        [[0.8999999761581421]]
+    """
+    return maps.gather(dim, maps.abs().argmax(dim, keepdim=True)).squeeze(dim)
+
+
+def show_input(ax: Any, x: Tensor) -> None:
+    """Draw one input sample on ``ax``: ``[3, H, W]`` in colour, its range stretched to [0, 1] (the
+    colour is often what a class is about), any other ``[C, H, W]`` / ``[H, W]`` in grey with the
+    channels averaged; nearest-neighbour upscaling.
+
+    Examples:
+        >>> import torch
+        >>> ax = Figure().subplots()
+        >>> show_input(ax, torch.stack([torch.ones(2, 2), torch.zeros(2, 2), -torch.ones(2, 2)]))
+        >>> ax.get_images()[0].get_array()[0, 0].tolist()  # red, no green, no blue
+        [1.0, 0.5, 0.0]
+    """
+    x = x.detach().float().cpu()
+    if x.dim() == 3 and x.shape[0] == 3:
+        img = x.permute(1, 2, 0)
+        lo, hi = float(img.min()), float(img.max())
+        ax.imshow(((img - lo) / (hi - lo) if hi > lo else img * 0).numpy(), interpolation="nearest")
+    else:
+        ax.imshow(to_image(x).numpy(), cmap="gray", interpolation="nearest")
+
+
+MAX_COLUMNS = 4  # panels per row of a heatmap figure: more would shrink each map below legibility in a TensorBoard card
+
+
+def map_scale(values: Tensor, limit: float | None = None) -> tuple[str, float, float]:
+    """The colour map and range of an attribution map: a signed map (any value below 0) on the
+    diverging ``RdBu_r`` centred at 0, ``[-v, v]``; an unsigned one (every value >= 0, such as
+    Saliency's |gradient|) on the sequential ``Reds``, ``[0, v]`` (white at 0 in both, so half of a
+    diverging scale is not spent on values that cannot occur); ``v = limit`` or the max |value|.
+
+    Examples:
+        >>> import torch
+        >>> map_scale(torch.tensor([-1.0, 0.5])), map_scale(torch.tensor([0.0, 2.0])), map_scale(torch.zeros(2))
+        (('RdBu_r', -1.0, 1.0), ('Reds', 0.0, 2.0), ('Reds', 0.0, 1.0))
+    """
+    v = values.detach().float()
+    lim = limit or float(v.abs().max()) or 1.0
+    return ("RdBu_r", -lim, lim) if bool((v < 0).any()) else ("Reds", 0.0, lim)
+
+
+def heatmap_row(
+    sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float] | None = None, title: str | None = None,
+    *, signed: dict[str, bool] | None = None, note: str | None = None,
+) -> Figure:
+    """One probe sample: ``input | map_1 | map_2 | ...``, wrapped after :data:`MAX_COLUMNS` panels
+    (input, causal and four Captum methods: two rows of panels, each still readable in a
+    TensorBoard card); signed maps on a symmetric diverging scale, unsigned maps on a sequential
+    scale from 0 (:func:`map_scale`; ``signed[name]`` decides, default: the map has a negative
+    value), never clipped, one colour scale per map (``vmax[name]``, default the map's own max
+    |value|). Panels keep the image's aspect ratio; ``title`` above (e.g. which class the maps
+    explain), ``note`` in one small line below (e.g. what the colours of a signed map mean).
+
+    Examples:
+        >>> import torch
+        >>> fig = heatmap_row(torch.rand(1, 8, 8), {"causal": torch.randn(1, 8, 8)}, title="explains class 3")
+        >>> len(fig.axes), fig._suptitle.get_text()  # input, map, colour bar
+        (3, 'explains class 3')
+    """
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
+
+    n = 1 + len(maps)
+    rows = -(-n // MAX_COLUMNS)
+    cols = -(-n // rows)
+    h, w = int(sample.shape[-2]), int(sample.shape[-1])
+    cell = 1.45  # inches of image per panel along its longer side (a colour bar beside each map)
+    height = cell * min(h / w, 1.0) + 0.45  # the panel's title above
+    width = (cell * min(w / h, 1.0) + 0.45) * cols + 0.4
+    lines = title_lines(title, max(16, int(width * 12))) if title else []  # about 12 characters of 11 pt per inch
+    # the note wrapped to the figure's width (about 16 characters of 8 pt per inch): one line was cut at both
+    # edges of a narrow figure (a map of [C, 1], a sequence of one step)
+    notes = textwrap.wrap(note, max(16, int(width * 16))) if note else []
+    below = 0.05 + 0.15 * len(notes) if notes else 0.0
+    fig = Figure(figsize=(width, 0.25 + rows * height + 0.3 * len(lines) + below))
+    grid = fig.subplots(rows, cols, squeeze=False)
+    axes = [ax for row in grid for ax in row]
+    for ax in axes[n:]:
+        fig.delaxes(ax)
+    axes = axes[:n]
+    show_input(axes[0], sample)
+    axes[0].set_title("input", fontsize=10)
+    for ax, (name, m) in zip(axes[1:], maps.items()):
+        img = largest_change(m)  # [C, H, W]: each pixel's channel of largest |value|
+        cmap, lo, hi = map_scale(img, (vmax or {}).get(name))
+        if signed is not None and name in signed:
+            cmap, lo = ("RdBu_r", -hi) if signed[name] else ("Reds", 0.0)
+        im = ax.imshow(img.numpy(), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+        ax.set_title(name, fontsize=10 if len(name) <= 16 else 8)
+        bar_ax = make_axes_locatable(ax).append_axes("right", size="6%", pad=0.06)  # as tall as the image, whatever its aspect
+        fig.colorbar(im, cax=bar_ax).ax.tick_params(labelsize=8)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if lines:
+        fig.suptitle("\n".join(lines), fontsize=11)
+    if notes:
+        fig.text(0.5, 0.02, "\n".join(notes), ha="center", va="bottom", fontsize=8, color="0.3")
+    fig.tight_layout(rect=(0.0, below / fig.get_figheight(), 1.0, 1.0))
+    return fig
+
+
+
+def image_grid_figure(
+    images: dict[str, Tensor], labels: Sequence[str] | None = None, title: str | None = None,
+    highlight: Sequence[int] = (), *, max_columns: int = 10,
+) -> Figure:
+    """Images upscaled (nearest neighbour, no smoothing) in a grid: one row per entry of ``images``
+    (each ``[K, C, H, W]`` or ``[K, H, W]``, channels averaged unless RGB), one column per item
+    labelled ``labels[k]`` (e.g. the class whose reversed trigger it is); ``highlight`` frames
+    items in red (flagged classes).
+
+    Examples:
+        >>> import torch
+        >>> fig = image_grid_figure({"mask": torch.rand(3, 1, 8, 8), "pattern": torch.rand(3, 1, 8, 8)}, ["a", "b", "c"], highlight=[1])
+        >>> len(fig.axes), fig.axes[1].get_title()
+        (6, 'b')
+    """
+    names = list(images)
+    k = min(max_columns, min(int(v.shape[0]) for v in images.values()))
+    width = 1.0 + 0.62 * k
+    lines = title_lines(title, max(12, int(width * 11))) if title else []  # a 3-class title ran past both edges
+    fig = Figure(figsize=(width, 0.45 + 0.78 * len(names) + 0.3 * len(lines)))
+    axes = fig.subplots(len(names), k, squeeze=False)
+    for r, name in enumerate(names):
+        for c in range(k):
+            ax = axes[r][c]
+            show_input(ax, images[name][c])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(str(labels[c]) if labels is not None else f"#{c}", fontsize=9,
+                             color=POS if c in highlight else "black")
+            if c in highlight:
+                for spine in ax.spines.values():
+                    spine.set_edgecolor(POS)
+                    spine.set_linewidth(2.0)
+        axes[r][0].set_ylabel(name, fontsize=10, rotation=0, ha="right", va="center")
+    if lines:
+        fig.suptitle("\n".join(lines), fontsize=11)
+    fig.tight_layout(pad=0.4, h_pad=0.2, w_pad=0.2)
+    return fig
