@@ -190,10 +190,10 @@ def test_fractional_codes_generated_for_an_integer_column_are_named_in_a_warning
     x = torch.stack([torch.randint(0, 4, (200,), generator=g).float(), torch.randn(200, generator=g)], 1)
     x[:, 1] += 0.5 * x[:, 0]
     func = lambda z: z[:, 0].clamp(0, 3).long().float() + z[:, 1]  # noqa: E731  a model reading the code
-    gaussian = AdditiveNoiseSCM(["colour", "size"], {"size": ["colour"]}).fit(x)
-    with pytest.warns(UserWarning, match=r"\['colour'\] hold whole numbers .* noise='residuals'"):
+    gaussian = AdditiveNoiseSCM(["colour", "size"], {"size": ["colour"]}, codes=["colour"]).fit(x)
+    with pytest.warns(UserWarning, match=r"category-code columns \['colour'\] .* noise='residuals'"):
         intrinsic_causal_contributions(func, gaussian, n=64, shapley=False, n_bootstrap=0)
-    observed = AdditiveNoiseSCM(["colour", "size"], {"size": ["colour"]}, noise="residuals").fit(x)
+    observed = AdditiveNoiseSCM(["colour", "size"], {"size": ["colour"]}, noise="residuals", codes=["colour"]).fit(x)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         intrinsic_causal_contributions(func, observed, n=64, shapley=False, n_bootstrap=0)

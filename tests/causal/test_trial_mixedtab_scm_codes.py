@@ -21,6 +21,7 @@ def _data() -> torch.Tensor:
 
 
 COLUMNS = ["sex", "occupation", "hours", "region"]
+CODES = ["occupation", "region"]  # declared category codes (the warning is for declared codes only)
 
 
 def _messages(fn) -> list[str]:
@@ -32,12 +33,12 @@ def _messages(fn) -> list[str]:
 
 def test_linear_flip_that_moves_a_code_by_a_fraction_warns_naming_it() -> None:
     x = _data()
-    scm = AdditiveNoiseSCM(COLUMNS, {"occupation": ["sex"], "hours": ["sex"]}).fit(x)
+    scm = AdditiveNoiseSCM(COLUMNS, {"occupation": ["sex"], "hours": ["sex"]}, codes=CODES).fit(x)
     x_cf = scm.flip("sex").flip_counterfactual(x)
     assert not torch.equal(x_cf[:, 1], x_cf[:, 1].round())  # the fault: fractional codes
-    messages = _messages(lambda: AdditiveNoiseSCM(COLUMNS, {"occupation": ["sex"], "hours": ["sex"]}).fit(x).flip("sex")
+    messages = _messages(lambda: AdditiveNoiseSCM(COLUMNS, {"occupation": ["sex"], "hours": ["sex"]}, codes=CODES).fit(x).flip("sex")
                          .flip_counterfactual(x))
-    assert len(messages) == 1 and "['occupation']" in messages[0] and "without parents" in messages[0]
+    assert len(messages) == 1 and "['occupation']" in messages[0] and "no parents" in messages[0]
     messages = _messages(lambda: scm.counterfactual(x, {"sex": 1.0 - x[:, 0]}))  # the abduction path names it too
     assert len(messages) == 1 and "['occupation']" in messages[0]
 
@@ -45,9 +46,10 @@ def test_linear_flip_that_moves_a_code_by_a_fraction_warns_naming_it() -> None:
 def test_nonlinear_scm_warns_and_a_code_without_parents_stays_silent() -> None:
     x = _data()
     torch.manual_seed(0)
-    mlp = AdditiveNoiseSCM(COLUMNS, {"occupation": ["sex"], "hours": ["sex"]}, regressor={"occupation": MLPFunction}).fit(x)
+    mlp = AdditiveNoiseSCM(COLUMNS, {"occupation": ["sex"], "hours": ["sex"]}, regressor={"occupation": MLPFunction},
+                           codes=CODES).fit(x)
     assert len(_messages(lambda: mlp.flip("sex").flip_counterfactual(x))) == 1
-    roots = AdditiveNoiseSCM(COLUMNS, {"hours": ["sex"]}).fit(x)  # occupation declared without parents: keeps its code
+    roots = AdditiveNoiseSCM(COLUMNS, {"hours": ["sex"]}, codes=CODES).fit(x)  # occupation declared without parents: keeps its code
     assert _messages(lambda: roots.flip("sex").flip_counterfactual(x)) == []
     x_cf = roots.flip("sex").flip_counterfactual(x)
     assert torch.equal(x_cf[:, [1, 3]], x[:, [1, 3]])

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.structural_functions import (
     LinearFunction,
     MLPFunction,
@@ -122,19 +123,20 @@ def flipped_binary(col: Tensor, allowed: Tensor) -> Tensor:
 
 
 def warn_fractional_codes(scm: AdditiveNoiseSCM, columns: Sequence[int], example: tuple[float, float] | None = None,
-                          stacklevel: int = 3) -> None:
-    """Warn that a counterfactual gives fractions in ``columns``, which hold whole numbers only in the
-    data the SCM was fitted on (category codes, flags): a model that reads codes (``.long()``, an
-    embedding, one-hot) runs another code, so a gap measured on it is not that of the counterfactual."""
+                          stacklevel: int | None = None) -> None:
+    """Warn that a counterfactual gives fractions in ``columns``, declared category codes
+    (``AdditiveNoiseSCM(codes=...)``): a model that reads codes (``.long()``, an embedding, one-hot)
+    runs another category there, so a gap measured on it is not that of the counterfactual.
+    ``stacklevel``: ``None`` = the first caller outside this package."""
     names = [scm.columns[j] for j in columns]
     shown = "" if example is None else f" (e.g. {names[0]!r} {example[0]:g} -> {example[1]:.4g})"
     warnings.warn(
-        f"AdditiveNoiseSCM: the counterfactual gives fractions in the columns {names}{shown}, which hold whole numbers "
-        "only in the data the SCM was fitted on (category codes, flags?). A model that reads codes (`.long()`, an "
-        "embedding, one-hot) runs another code there, so the counterfactual's effect on it is not the one measured. "
-        "An additive-noise SCM models numeric columns: declare a nominal code column without parents (it keeps its "
-        "code; the SCM then assumes the intervened attribute does not cause it), or give the model a numeric input for it",
-        UserWarning, stacklevel=stacklevel,
+        f"AdditiveNoiseSCM: the counterfactual gives fractions in the category-code columns {names}{shown} (`codes=`). "
+        "A model that reads them as codes (`.long()`, an embedding, one-hot) runs another category there, so the "
+        "counterfactual's effect on it is not the one measured. An additive-noise SCM models numeric columns: give a "
+        "code column no parents (it keeps its code; the SCM then assumes the intervened attribute does not cause it), "
+        "or, if the model reads the column as a number, leave it out of `codes=`",
+        UserWarning, stacklevel=outside_package() if stacklevel is None else stacklevel,
     )
 
 
@@ -163,9 +165,15 @@ class AdditiveNoiseSCM:
             (e.g. :class:`MLPFunction`), or a mapping column -> factory (others linear).
         noise: what :meth:`sample_noise` draws: ``"gaussian"`` (``N(0, noise_std²)``, the default) or
             ``"residuals"`` (the fitted residuals resampled row-wise; keeps binary roots binary).
+        codes: the columns that hold category codes (whole numbers the model reads as categories:
+            ``.long()``, an embedding, one-hot), by name. A counterfactual that gives them fractions
+            warns (:func:`warn_fractional_codes`), as does ``intrinsic_causal_contributions`` where
+            the SCM generates fractions for them. Whole-number columns not listed (counts, ages) are
+            numeric: fractions there are the model's inputs as the SCM computes them, not warned of.
 
     Attributes:
         columns, parents, order: the names, the graph and a topological order of column indices.
+        code_columns: the indices of ``codes``.
         noise_std: ``[D]`` standard deviation of the fitted residuals (after :meth:`fit`).
 
     Examples:
@@ -184,8 +192,13 @@ class AdditiveNoiseSCM:
         parents: Mapping[str, Sequence[str]],
         regressor: object = None,
         noise: str = "gaussian",
+        codes: Sequence[str] = (),
     ) -> None:
         self.columns, self.parents = _check_graph(columns, parents)
+        if isinstance(codes, str) or not all(isinstance(c, str) and c in self.columns for c in codes):
+            raise ValueError(f"Expected argument `codes` to be a sequence of column names, each one of {self.columns}, "
+                             f"but got {codes!r:.100}")
+        self.code_columns = sorted({self.columns.index(c) for c in codes})
         self.order = _topological_order(self.columns, self.parents)
         if noise not in ("gaussian", "residuals"):
             raise ValueError(f"Expected argument `noise` to be 'gaussian' or 'residuals' but got {noise!r}")
@@ -209,15 +222,17 @@ class AdditiveNoiseSCM:
         coefficients: Mapping[str, Mapping[str, float]],
         intercepts: Mapping[str, float] | None = None,
         noise_std: Sequence[float] | None = None,
+        codes: Sequence[str] = (),
     ) -> AdditiveNoiseSCM:
-        """A linear SCM with known structural coefficients ``{child: {parent: w}}`` (no fitting).
+        """A linear SCM with known structural coefficients ``{child: {parent: w}}`` (no fitting);
+        ``codes``: the category-code columns, as in the constructor.
 
         Examples:
             >>> scm = AdditiveNoiseSCM.linear(["a", "m"], {"m": {"a": 2.0}})
             >>> scm.counterfactual(torch.tensor([[0.0, 0.5]]), {"a": 1.0})
             tensor([[1.0000, 2.5000]])
         """
-        scm = cls(columns, {c: list(w) for c, w in coefficients.items()})
+        scm = cls(columns, {c: list(w) for c, w in coefficients.items()}, codes=codes)
         intercepts = dict(intercepts or {})
         unknown = [c for c in intercepts if c not in scm.columns]
         if unknown:
@@ -280,8 +295,12 @@ class AdditiveNoiseSCM:
             self.functions[j].fit(x[:, self._pa_idx[j]], x[:, j])
         self.noise_std = torch.zeros(len(self.columns))  # marks fitted for abduct
         self._residuals = self.abduct(x).detach()
-        #: columns that hold whole numbers only in the data (category codes, counts): see `intrinsic_causal_contributions`
+        #: columns that hold whole numbers only in the data (category codes, counts)
         self.integer_columns = [j for j in range(len(self.columns)) if bool((x[:, j] == x[:, j].round()).all())]
+        odd = [self.columns[j] for j in self.code_columns if j not in self.integer_columns]
+        if odd:
+            raise ValueError(f"Expected the columns of argument `codes` to hold whole numbers (category codes) in `x` but "
+                             f"{odd} hold fractions; leave numeric columns out of `codes=`")
         self.noise_std = self._residuals.float().std(dim=0, correction=0)
         # a node with P parents has P + 1 linear parameters (more for an MLP): on that few rows the fit interpolates
         exact = [self.columns[j] for j in range(len(self.columns)) if self._pa_idx[j] and x.shape[0] <= len(self._pa_idx[j]) + 1]
@@ -355,7 +374,7 @@ class AdditiveNoiseSCM:
                 elif j in changed:
                     cols[j] = self._f(j, cols) + u[j]
             x_cf = torch.stack(cols, 1)
-        codes = [j for j in getattr(self, "integer_columns", ()) if j in changed]  # descendants coded as whole numbers
+        codes = [j for j in getattr(self, "code_columns", ()) if j in changed]  # descendants declared category codes
         if codes:
             part = x_cf[:, codes].detach()
             off = part != part.round()
@@ -466,9 +485,9 @@ class AdditiveNoiseSCM:
             effect = self.flip_effects(j)
             if effect is not None:  # a flip moves column k by ±(v1 - v0) c_k: fractions in codes unless that is whole
                 step = effect * (vals[1] - vals[0])
-                bad = [k for k in getattr(self, "integer_columns", ()) if k != j and bool(step[k] != step[k].round())]
+                bad = [k for k in getattr(self, "code_columns", ()) if k != j and bool(step[k] != step[k].round())]
                 if bad:
-                    warn_fractional_codes(self, bad, stacklevel=5)  # the caller of flip_counterfactual
+                    warn_fractional_codes(self, bad)
             allowed = torch.tensor(vals, dtype=x.dtype, device=x.device)
             plan = (j, vals, allowed, None if effect is None else effect.to(device=x.device, dtype=x.dtype))
             if key is not None:

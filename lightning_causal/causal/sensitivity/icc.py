@@ -36,6 +36,7 @@ from lightning_causal.causal.engine.state import (
     resolve_target,
     rng_preserved,
 )
+from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.sensitivity.pick_freeze import (
     bootstrap_counts,
     check_func_noise,
@@ -255,22 +256,23 @@ def intrinsic_causal_contributions(
 
 
 def _warn_fractional_codes(scm: NoiseSCM, noise: Tensor) -> None:
-    """Warn when columns that hold whole numbers in the SCM's data (``integer_columns``: category
-    codes) are generated with fractions: a model that reads codes (``.long()``, one-hot) sees
-    other codes, or fails on a negative one."""
-    integer = getattr(scm, "integer_columns", None)
-    if not integer:
+    """Warn when declared category-code columns (``AdditiveNoiseSCM(codes=...)``, ``code_columns``)
+    are generated with fractions: a model that reads codes (``.long()``, one-hot) sees other codes,
+    or fails on a negative one. Whole-number columns not declared codes (counts) are numeric."""
+    codes = getattr(scm, "code_columns", None)
+    if not codes:
         return
     x = scm.generate(noise).detach()
-    bad = [j for j in integer if not bool((x[:, j] == x[:, j].round()).all())]
+    bad = [j for j in codes if not bool((x[:, j] == x[:, j].round()).all())]
     if bad:
         cols = [scm.columns[j] for j in bad]
         lo, hi = float(x[:, bad[0]].min()), float(x[:, bad[0]].max())
         warnings.warn(
-            f"intrinsic_causal_contributions: the columns {cols} hold whole numbers in the SCM's data (category codes?) "
-            f"but the SCM generates fractions for them ({cols[0]!r} from {lo:.3g} to {hi:.3g}); a model reading codes sees "
-            "other codes or fails. For a root column, `AdditiveNoiseSCM(..., noise='residuals')` draws the observed codes",
-            UserWarning, stacklevel=3,
+            f"intrinsic_causal_contributions: the SCM generates fractions for the category-code columns {cols} (`codes=`; "
+            f"{cols[0]!r} from {lo:.3g} to {hi:.3g}), so a model reading them as codes sees other categories or fails. "
+            "For a root column, `AdditiveNoiseSCM(..., noise='residuals')` draws the observed codes; a code column with "
+            "parents is no additive-noise variable (give the model a numeric input for it and leave it out of `codes=`)",
+            UserWarning, stacklevel=outside_package(),
         )
 
 
