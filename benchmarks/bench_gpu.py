@@ -1,12 +1,14 @@
 """The audits on one GPU (issue: scale): each default audit of the ResNet-18-sized CNN against one
-batched forward pass of its probe, in under 5 minutes.
+batched forward pass of its probe and against one training epoch, in under 5 minutes.
 
-    .venv/bin/python benchmarks/bench_gpu.py [--probe 256] [--device cuda]
+    .venv/bin/python benchmarks/bench_gpu.py [--probe 256] [--train 10000] [--device cuda]
 
 The model (`ResNet18`, 11.2M parameters, random init) and the probe (`--probe` images of
 `bench_scale.images`) live on the device; every audit's rows follow them there. Times are
 synchronised wall seconds, medians of `--repeats` runs after one warm-up; "forward" is one
-`model(probe)` in eval mode under `no_grad`. Also the peak GPU memory of each audit
+`model(probe)` in eval mode under `no_grad`; "epoch" is one training epoch of `--train` images
+(SGD, batch 128, train mode, as `bench_scale.py` times it on CPU) of a copy of the model, after
+one warm-up epoch, synchronised. Also the peak GPU memory of each audit
 (`torch.cuda.max_memory_allocated` above the memory held before it) against the engine's budget.
 Refuses to run without the device (prints why, exit status 1).
 """
@@ -14,6 +16,7 @@ Refuses to run without the device (prints why, exit status 1).
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import sys
 import time
@@ -24,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_scale import AUDITS, images, run_audit  # noqa: E402
+from bench_scale import AUDITS, images, run_audit, train_epoch  # noqa: E402
 
 from lightning_causal import Probe  # noqa: E402
 from lightning_causal.causal.engine.batching import DEFAULT_MEMORY_BUDGET  # noqa: E402
@@ -48,6 +51,7 @@ def main() -> None:
     parser.add_argument("--probe", type=int, default=256)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--train", type=int, default=10000, help="images of the timed training epoch")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     device = torch.device(args.device)
@@ -63,17 +67,28 @@ def main() -> None:
             model(probe.first)
 
     t_forward = timed(forward, device, args.repeats)
+    x_train, y_train = (t.to(device) for t in images(args.train, seed=2))
+    trained = copy.deepcopy(model)
+    train_epoch(trained, x_train, y_train)  # warm-up (cuDNN autotuning, allocator)
+    torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    train_epoch(trained, x_train, y_train)
+    torch.cuda.synchronize(device)
+    t_epoch = time.perf_counter() - t0
+    del trained, x_train, y_train
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name(device)}; probe {args.probe}; "
-          f"one batched forward {1e3 * t_forward:.1f} ms\n")
-    print("| audit | seconds | / one forward of the probe | peak memory above the model (MiB) | engine budget (MiB) |")
-    print("|---|---|---|---|---|")
+          f"one batched forward {1e3 * t_forward:.1f} ms; one training epoch of {args.train} images {t_epoch:.2f} s\n")
+    print("| audit | seconds | / one forward of the probe | / one training epoch | peak memory above the model (MiB) "
+          "| engine budget (MiB) |")
+    print("|---|---|---|---|---|---|")
     for name in AUDITS:
         seconds = timed(lambda n=name: run_audit(n, model, probe), device, args.repeats)
         torch.cuda.reset_peak_memory_stats(device)
         held = torch.cuda.memory_allocated(device)
         run_audit(name, model, probe)
         peak = (torch.cuda.max_memory_allocated(device) - held) / 2**20
-        print(f"| {name} | {seconds:.2f} | {seconds / t_forward:.0f} | {peak:.0f} | {DEFAULT_MEMORY_BUDGET / 2**20:.0f} |")
+        print(f"| {name} | {seconds:.2f} | {seconds / t_forward:.0f} | {seconds / t_epoch:.2f} | {peak:.0f} "
+              f"| {DEFAULT_MEMORY_BUDGET / 2**20:.0f} |")
 
 
 if __name__ == "__main__":
