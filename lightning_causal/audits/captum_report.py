@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from torch import Tensor
 
 from lightning_causal.audits.base import AuditResult
+from lightning_causal.causal.engine.user_frame import outside_package
 
 if TYPE_CHECKING:
     from lightning_causal.audits.captum_baseline import CaptumBaseline
@@ -62,5 +63,5 @@ def warn_without_gradient(audit: CaptumBaseline, scores: dict[str, Tensor]) -> N
                 "(a max-pooling or ReLU that passes none from there at these inputs, or a category code cast to an "
                 "integer inside the model, e.g. nn.Embedding(x[:, j].long())), so its agreement with the causal effects "
                 "is low for that reason; compare such groups with FeatureAblation",
-                UserWarning, stacklevel=3,
+                UserWarning, stacklevel=outside_package(),
             )

@@ -22,6 +22,7 @@ from lightning_causal.causal.engine.checks import check_choice, check_float, che
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.units import per_layer_layouts
+from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.structure.graph import REPEATED_SAMPLES, causal_graph, graph_stability
 from lightning_causal.causal.structure.graph_context import ValueSpec, check_value_spec
 from lightning_causal.causal.structure.graph_data import CausalGraph
@@ -161,7 +162,7 @@ class CausalGraphAudit(Audit):
         spreadless = _without_spread(probe)
         if spreadless:
             warnings.warn(f"CausalGraphAudit {self.name!r}: the probe holds {spreadless}, so " + _spreadless_note(spreadless),
-                          UserWarning, stacklevel=2)
+                          UserWarning, stacklevel=outside_package())
         return result
 
     def state_dict(self) -> dict[str, Any]:
@@ -187,7 +188,7 @@ class CausalGraphAudit(Audit):
                     f"that output's standard deviation over the probe ({spread:.3g}), so the ratio says little of the graph "
                     "(as for a regression output, whose ablated mean stays near its mean); read the edges and node effects")
             result.meta.setdefault("notes", []).append(note)
-            warnings.warn(note, UserWarning, stacklevel=3)
+            warnings.warn(note, UserWarning, stacklevel=outside_package())
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         options = {**self.options, "max_batch_size": max_batch_size}
@@ -205,7 +206,7 @@ class CausalGraphAudit(Audit):
         if spreadless:  # the z-tests and the mean ablation have nothing to work with: say why, not a generic cause
             note = f"CausalGraphAudit {self.name!r}: the probe holds {spreadless}, so " + _spreadless_note(spreadless)
             result.meta.setdefault("notes", []).append(note)
-            warnings.warn(note, UserWarning, stacklevel=2)
+            warnings.warn(note, UserWarning, stacklevel=outside_package())
         ends = [float(graph.meta.get(k, math.nan)) for k in ("logit_full", "logit_empty")]
         if math.isnan(result.scalars["faithfulness"]) and not all(math.isfinite(v) for v in ends):  # a diverged model
             result.meta.setdefault("notes", []).append(

@@ -22,6 +22,7 @@ from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.units import per_layer_layouts
+from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.attribute_flip import (
     resolve_counterfactual,
     warn_one_hot_flip,
@@ -212,7 +213,7 @@ class FairnessAudit(Audit):
         warnings.warn(
             f"FairnessAudit {self.name!r}: the counterfactual {self.counterfactual!r:.100} changes none of the {n} probe "
             f"samples{why}, so cf_gap, cf_gap_max and cf_flip_rate read 0 with nothing measured (cf_changed 0). Give a "
-            "probe with samples the counterfactual changes", UserWarning, stacklevel=3)
+            "probe with samples the counterfactual changes", UserWarning, stacklevel=outside_package())
 
     def _padding(self, model: nn.Module, probe: Probe) -> Tensor | None:
         """The probe's padded positions (attention mask 0), or ``None``."""
@@ -269,7 +270,7 @@ class FairnessAudit(Audit):
             "(a regression target?): the sigmoid of a regression output is no measure of its change (an output moved "
             "from 10 to 13 changes its sigmoid by 4e-5), so cf_gap is not the change of the output, and the label "
             "metrics (equalized odds, TPR, FPR, accuracy) are left out. For a regression model compare "
-            "model(x) with model(counterfactual(x)) directly", UserWarning, stacklevel=3)
+            "model(x) with model(counterfactual(x)) directly", UserWarning, stacklevel=outside_package())
         return None
 
     def _group_metrics(self, model: nn.Module, probe: Probe, groups: Tensor, result: AuditResult, labels: Tensor | None) -> None:

@@ -29,6 +29,7 @@ from lightning_causal.causal.engine.groups import broadcast_groups, group_counts
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
 from lightning_causal.causal.engine.token_ids import check_special_tokens
+from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.attribute_flip import one_hot_blocks
 
 __all__ = ["InputEffectAudit", "probe_groups", "real_groups", "real_mean"]
@@ -161,7 +162,7 @@ def warn_one_hot_interventions(who: str, x: Tensor, mask: Tensor, baseline: Any,
             "intervened rows have no category or two, which no encoder produces, so their effects are the model's "
             "response off its data. Give the block one group id in `feature_mask` and a tensor `baseline` holding the "
             f"one-hot vector of a reference category on its columns, e.g. `baseline = torch.zeros({x.shape[1]}); "
-            f"baseline[{block[0]}] = 1.0` (reference {names[0]!r}, 0 on the other columns)", UserWarning, stacklevel=3)
+            f"baseline[{block[0]}] = 1.0` (reference {names[0]!r}, 0 on the other columns)", UserWarning, stacklevel=outside_package())
     return blocks
 
 
@@ -295,7 +296,7 @@ class InputEffectAudit(Audit):
                     f"InputEffectAudit {self.name!r}: the ACE curve sets every element of a group to one value, so the one-hot "
                     f"block(s) {blocks} are all 0 or all 1 at once (no category, or all) at its points and their ace_range is "
                     "no effect of the feature; pass ace_values=None, and read mean_abs_effect with a one-hot baseline",
-                    UserWarning, stacklevel=2)
+                    UserWarning, stacklevel=outside_package())
         with audit_mode(model):
             out = Forward(model, num_samples=len(probe), **options)(x)
         targets = resolve_target(out, self.target)

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["check_target", "check_baseline", "check_mask_options", "check_names", "check_name_count", "check_distinct_tags", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression", "regression_labels", "multi_hot_labels", "warn_predicted_class_of_regression", "first_row_outputs", "single_input_error", "ONE_INPUT_WAYS_OUT", "check_one_label_per_sample"]
 
@@ -219,7 +220,7 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str) -> None:
             )
         else:
             return
-        warnings.warn(message, UserWarning, stacklevel=3)
+        warnings.warn(message, UserWarning, stacklevel=outside_package())
 
 
 def multi_hot_labels(labels: Any) -> bool:
@@ -299,13 +300,13 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
             f"{audit} explains the predicted class (`target=None`: the largest of the model's {width} outputs), but the "
             f"probe's labels are multi-hot {list(labels.shape)} (a multi-label classifier?): each label is its own "
             f"decision, not one class among {width}, and {how}. Pass `target=k` to explain label k's logit (one audit "
-            "per label, each with its own `name=`)", UserWarning, stacklevel=3)
+            "per label, each with its own `name=`)", UserWarning, stacklevel=outside_package())
         return
     warnings.warn(
         f"{audit} explains the predicted class (`target=None`: the largest of the model's {width} outputs), but the "
         f"probe's labels are real-valued {list(labels.shape)} (a regression, e.g. a forecast of {width} horizons?): {how}. "
         f"Pass `target=k` to explain output k (one audit per output, each with its own `name=`)",
-        UserWarning, stacklevel=3)
+        UserWarning, stacklevel=outside_package())
 
 
 def check_one_label_per_sample(audit: str, labels: Any, n: int, why: str, *, multi_label_output: str | None = None) -> None:

@@ -32,6 +32,7 @@ from lightning_causal.causal.engine.checks import check_choice, check_float, che
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
 from lightning_causal.causal.engine.groups import broadcast_groups, make_feature_mask
 from lightning_causal.causal.engine.state import audit_mode, rng_preserved
+from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.attribute_flip import one_hot_blocks
 from lightning_causal.causal.sensitivity.samplers import (
     EmpiricalMarginals,
@@ -213,14 +214,14 @@ class SobolAudit(Audit):
                     f"SobolAudit {self.name!r} with sampler='copula' draws each column on its own, so the one-hot block "
                     f"{names} gets rows no encoder produces (all zeros, or several ones) and the indices explain the model "
                     "off its data; sampler='empirical' with the block as one group (feature_mask) draws it as observed",
-                    UserWarning, stacklevel=3)
+                    UserWarning, stacklevel=outside_package())
             else:
                 warnings.warn(
                     f"SobolAudit {self.name!r} with sampler='empirical' draws the one-hot block {names} in "
                     f"{len({ids[c] for c in columns})} groups, each on its own, so it gets rows no encoder produces (all "
                     "zeros, or several ones) and the indices explain the model off its data; pass a `feature_mask` that "
                     f"gives the columns {columns} one group id: the block is then drawn as observed, one category at a time",
-                    UserWarning, stacklevel=3)
+                    UserWarning, stacklevel=outside_package())
             return
 
     def dry_run(self, model: nn.Module, probe: Probe) -> AuditResult | None:
@@ -272,14 +273,14 @@ class SobolAudit(Audit):
                                     seed=self.seed, confidence=self.confidence, names=self.feature_names)
         if res.variance == 0.0:
             warnings.warn(f"SobolAudit {self.name!r}: {self._constant_cause(x, func.explained)}; every index is set to 0",
-                          UserWarning, stacklevel=2)
+                          UserWarning, stacklevel=outside_package())
         if func.explained == "sigmoid probability":
             warnings.warn(
                 f"SobolAudit {self.name!r} explains sigmoid(output) of a model with one output, i.e. a binary "
                 "classifier's probability; for a regression model pass `probability=False` to explain the output itself, and "
                 "for a model that ends in a sigmoid already (it returns the probability) pass `output=lambda out: out.logit()` "
                 "(the logit of the probability: its sigmoid gives the probability back), else the probability gets a second sigmoid",
-                UserWarning, stacklevel=2,
+                UserWarning, stacklevel=outside_package(),
             )
         if func.explained == "softmax probability":
             warn_softmax_of_regression(f"SobolAudit {self.name!r}", probe.labels, "`probability=False`")

@@ -60,6 +60,7 @@ from lightning_causal.causal.engine.noise import warn_separate_noise
 from lightning_causal.causal.engine.state import audit_mode, resolve_target, rng_preserved
 from lightning_causal.causal.engine.unit_sites import check_site_units
 from lightning_causal.causal.engine.units import check_layout_options, resolve_layout, to_units
+from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = [
     "CaptumForward",
@@ -405,7 +406,7 @@ def _warn_repeated_layer(module: nn.Module, layer: str, method: str, run: Any) -
             f"Module {layer!r} runs {calls[0]} times per forward pass; {method} reads its last call only (Captum's layer "
             "methods hook one output), while unit_effects intervenes on the units at every call, so the two explain "
             "different things. Name a module that runs once (e.g. an nn.Identity applied to the last call's output)",
-            UserWarning, stacklevel=3)
+            UserWarning, stacklevel=outside_package())
 
 
 def layer_attribute(

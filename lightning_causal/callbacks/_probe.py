@@ -18,6 +18,7 @@ from lightning_causal.audits.base import Probe
 from lightning_causal.batches import INPUT_KEYS, LABEL_KEYS, UnpackBatch, unpack, unread_keys
 from lightning_causal.callbacks._no_trace import audit_seed
 from lightning_causal.causal.engine.finite import check_finite_samples, per_sample_tensors
+from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.data_reading import read_samples, rngs_untouched
 
 __all__ = ["call_hint", "check_finite_probe", "probe_from", "trainer_data", "validation_data"]
@@ -56,7 +57,7 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None) 
             + f": the default `unpack_batch` passes them to no model call (the audits call `model(batch[{key!r}])`). If "
             f"forward needs them, pass `unpack_batch=lambda batch: (batch[{key!r}], "
             + (f"batch[{label!r}]" if label else "None") + ", {" + ", ".join(f"{k!r}: batch[{k!r}]" for k in unread) + "})`",
-            UserWarning, stacklevel=3)
+            UserWarning, stacklevel=outside_package())
     first = inputs if isinstance(inputs, Tensor) else inputs[0]
     if first.dim() == 0:
         raise MisconfigurationException("Expected `probe` inputs with a batch dimension [N, ...] but got a 0-d tensor (one "

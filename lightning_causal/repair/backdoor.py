@@ -34,6 +34,7 @@ from lightning_causal.causal.engine.units import (
     resolve_layout,
     to_units,
 )
+from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.repair.augment import INVARIANT, augmented_copies, resolve_augment
 from lightning_causal.repair.backdoor_triggers import (
     _check_share,
@@ -343,12 +344,12 @@ class BackdoorSuppressionTerm(RepairTerm):
             top = self.detection.most_suspect
             if self.when_unflagged == "skip":
                 warnings.warn("BackdoorSuppressionTerm: no class flagged by Neural Cleanse; nothing is suppressed (the term "
-                              f"only holds the model to its state before repair). The most anomalous class is {top}.", stacklevel=3)
+                              f"only holds the model to its state before repair). The most anomalous class is {top}.", stacklevel=outside_package())
                 self.triggers = []
                 return
             warnings.warn(f"BackdoorSuppressionTerm: no class flagged by Neural Cleanse; suppressing the most anomalous "
                           f"class {top} (flag score {float(self.detection.score[top]):.2f}, anomaly index "
-                          f"{float(self.detection.anomaly_index[top]):.2f})", stacklevel=3)
+                          f"{float(self.detection.anomaly_index[top]):.2f})", stacklevel=outside_package())
             flagged = [top]
         else:
             scores = ", ".join(f"{c} ({float(self.detection.score[c]):.2f})" for c in flagged)

@@ -16,6 +16,7 @@ from torch.nn import functional as F
 from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_float
 from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec
+from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.attribute_flip import (
     resolve_counterfactual,
     warn_one_hot_flip,
@@ -272,7 +273,7 @@ class CounterfactualFairnessTerm(RepairTerm):
                 f"multi-hot {list(y.shape)} (a multi-label classifier?): each label's sigmoid is its own probability, and "
                 "the softmax is blind to a flip that moves every label's logit alike (every label more likely for one "
                 "group: penalty 0). Pass one term per label, `output=lambda out: out[:, [k]]` (each with its own "
-                "`name=`), which compares label k's sigmoid", UserWarning, stacklevel=2)
+                "`name=`), which compares label k's sigmoid", UserWarning, stacklevel=outside_package())
             return
         if not isinstance(y, Tensor) or not y.is_floating_point():
             return
@@ -287,7 +288,7 @@ class CounterfactualFairnessTerm(RepairTerm):
                     f"CounterfactualFairnessTerm {self.name!r} with distance='logit' compares the model's "
                     f"{outputs.shape[1]} outputs centred (logits less their mean, as counterfactual logit pairing does), "
                     "but the batch's labels are fractional floats beyond [0, 1] (a regression of several outputs?): a "
-                    "flip that moves every output alike gets penalty 0. Pass " + per_output, UserWarning, stacklevel=2)
+                    "flip that moves every output alike gets penalty 0. Pass " + per_output, UserWarning, stacklevel=outside_package())
             return
         warnings.warn(
             f"CounterfactualFairnessTerm with distance={self.distance!r} compares class probabilities (the softmax of "
@@ -295,7 +296,7 @@ class CounterfactualFairnessTerm(RepairTerm):
             "(a regression target?): the sigmoid of a regression output saturates (an output moved from 10 to 13 changes "
             "its sigmoid by 4e-5), so the penalty barely moves the model. Pass "
             + (per_output if several else "distance='logit' to penalise |f(x) − f(x_cf)| of the output itself"),
-            UserWarning, stacklevel=2)
+            UserWarning, stacklevel=outside_package())
 
     def _class_signs(self, like: Tensor) -> Tensor:
         """``(−1, 1)`` in ``like``'s dtype and device (cached): ``logits @ s = z_1 − z_0``."""

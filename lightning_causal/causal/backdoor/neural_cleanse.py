@@ -51,6 +51,7 @@ from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.noise import warn_separate_noise
 from lightning_causal.causal.engine.state import audit_mode, frozen_params
+from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["COMPACTNESS", "MAX_NORM_RATIO", "MAX_PLAIN_RATIO", "MAX_RATIO", "TARGET_ASR", "ReversedTriggers", "check_reverse_options", "compact_ratio", "mask_concentration", "mask_shape",
            "neural_cleanse", "norm_ratio", "reverse_engineer_triggers"]
@@ -269,7 +270,7 @@ def neural_cleanse(
             f"Neural Cleanse flagged class {result.flagged[0]} of a model with 2 classes: with two classes the rule can only "
             "compare the two triggers' sizes, and a natural imbalance between the classes is flagged as well (a clean "
             "binary tabular model was flagged in a trial). Confirm with a known trigger before repairing",
-            UserWarning, stacklevel=2)
+            UserWarning, stacklevel=outside_package())
     return result
 
 

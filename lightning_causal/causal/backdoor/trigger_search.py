@@ -16,6 +16,7 @@ from torch.nn import functional as F
 from lightning_causal.causal.engine.batching import check_max_batch_size
 from lightning_causal.causal.engine.checks import check_float, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
+from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["mask_shape"]
 
@@ -163,7 +164,7 @@ def mask_shape(x: Tensor, channel_dim: int | None = 1) -> tuple[int, ...]:
             f"Neural Cleanse's mask for inputs {list(x.shape)} is shared along dimension 1 (channels, as [N, C, T]); "
             f"here dimension 1 is the longer one, as in a features-last sequence [N, T, F], whose mask would then be one "
             f"entry per feature shared by every step: pass `channel_dim=-1` (in `reverse_options` for the audit and the "
-            "repair term) if the features are last", UserWarning, stacklevel=3)
+            "repair term) if the features are last", UserWarning, stacklevel=outside_package())
     shape = list(x.shape[1:])
     shape[d - 1] = 1
     return tuple(shape)

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
@@ -108,7 +109,7 @@ def rows_per_pass(
             f"submodule's output counted), more than the {budget_bytes / 2**20:.0f} MiB budget of a pass: the rows run one "
             "per pass and may still run out of memory. Use smaller inputs (a lower resolution, shorter sequences) or "
             "fewer layers, or pass `max_batch_size=1` to run one row per pass without this check",
-            UserWarning, stacklevel=3)
+            UserWarning, stacklevel=outside_package())
     cap = max(1, min(_MAX_ROWS, budget_bytes // per_row))
     return int(min(cap, max(_MIN_ROWS, working_set_bytes // per_row)))
 

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from lightning_causal.causal.engine.unit_sites import _CHANNELS_FIRST, SiteFacts, _consumer
+from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["HEAD_COUNT_ATTRIBUTES", "HEAD_WIDTH_ATTRIBUTES", "OUTPUT_PROJECTIONS", "OUTPUT_PROJECTION_PATHS", "check_fused_projection",
            "check_head_dimension", "check_head_module", "check_head_site", "check_head_width", "check_heads"]
@@ -130,7 +131,7 @@ def check_fused_projection(model: nn.Module, name: str, num_heads: int | None) -
         raise ValueError(f"Expected `num_heads` on a module whose output is the heads side by side, but {message}")
     import warnings
 
-    warnings.warn(message, UserWarning, stacklevel=3)
+    warnings.warn(message, UserWarning, stacklevel=outside_package())
 
 
 def _is_output_projection(module: nn.Module, name: str) -> bool:
@@ -220,7 +221,7 @@ def check_head_width(model: nn.Module, name: str, num_heads: int | None, width: 
             f"The {width} features of {name!r} are {width // size} heads of {size} (`{attribute}` of {owner!r}), so "
             f"num_heads={num_heads} cuts them into slices of {width // num_heads}, parts of heads, which are its units. "
             f"Pass num_heads={width // size} for one unit per head (or a divisor of it for groups of heads)",
-            UserWarning, stacklevel=4)
+            UserWarning, stacklevel=outside_package())
         return
 
 

@@ -309,7 +309,7 @@ class AdditiveNoiseSCM:
                 f"AdditiveNoiseSCM.fit: {x.shape[0]} rows fit the structural functions of {exact}, each with at least as "
                 "many parameters as rows (its parents' weights and an intercept), so they reproduce the rows exactly: their "
                 "noise is 0 and the SCM treats them as exact functions of their parents (no intrinsic contribution, noiseless "
-                "counterfactuals). Fit on more rows", UserWarning, stacklevel=2)
+                "counterfactuals). Fit on more rows", UserWarning, stacklevel=outside_package())
         return self
 
     def abduct(self, x: Tensor) -> Tensor:

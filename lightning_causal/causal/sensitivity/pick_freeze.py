@@ -14,6 +14,7 @@ from torch import Tensor
 from lightning_causal.causal.engine.batching import map_rows
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.noise import CommonNoise, noise_scale, warn_noise
+from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = [
     "scrambled_sobol",
@@ -184,7 +185,7 @@ def is_constant(y: Tensor, labels: Sequence[str]) -> bool:
     their range is within round-off of their magnitude (relative, as the indices are scale-invariant:
     a rare class's probability of 1e-11 that varies by 1% is not constant)."""
     if check_outputs(y, labels) <= 1e-12 * float(y.abs().max()):
-        warnings.warn("`func` is constant on the sample; all indices are set to 0", UserWarning, stacklevel=3)
+        warnings.warn("`func` is constant on the sample; all indices are set to 0", UserWarning, stacklevel=outside_package())
         return True
     return False
 

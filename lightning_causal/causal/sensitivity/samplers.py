@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.state import audit_mode, check_logits
+from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = [
     "UniformCube",
@@ -251,7 +252,7 @@ def _warn_singular(flat: Tensor) -> None:
             "so Sobol' indices with this sampler give the groups of the first columns nearly all of the variance, "
             f"whatever the model reads. Use more samples than varying columns (over {varying}), fewer columns, or "
             "independent groups (EmpiricalMarginals; SobolAudit(sampler='empirical'))",
-            UserWarning, stacklevel=3)
+            UserWarning, stacklevel=outside_package())
 
 
 def _normal_score_correlation(data: Tensor) -> Tensor:

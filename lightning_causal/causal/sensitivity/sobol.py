@@ -35,6 +35,7 @@ from lightning_causal.causal.engine.batching import check_max_batch_size, rows_p
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.state import audit_mode, model_devices, rng_preserved
+from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.sensitivity.pick_freeze import (
     bootstrap_counts,
     check_func_noise,
@@ -167,7 +168,7 @@ def saltelli_matrices(
                 f"`n` = {n} is not a power of two; scrambled Sobol' points keep their balance only for "
                 f"powers of two, so `n` was rounded up to {rounded}",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=outside_package(),
             )
             n = rounded
         if 2 * d <= _SOBOL_MAX_DIM:

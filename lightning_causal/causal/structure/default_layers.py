@@ -19,6 +19,7 @@ from torch.nn.utils import parametrize
 from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.unit_sites import first_tensor
+from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["block_candidates", "default_layers", "leaf_layers"]
 
@@ -222,4 +223,4 @@ def _warn_other_stacks(chosen: list[str], others: list[list[str]]) -> None:
         warnings.warn(
             f"The layer map's default layers are the blocks {chosen[0]!r} ... {chosen[-1]!r}; the blocks {stacks} "
             "also run as a chain (e.g. the other stack of an encoder-decoder) and are left out: name `layers=` to map them "
-            "(the blocks of both stacks, in forward order, for one map)", UserWarning, stacklevel=4)
+            "(the blocks of both stacks, in forward order, for one map)", UserWarning, stacklevel=outside_package())

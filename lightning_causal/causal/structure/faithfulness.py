@@ -41,6 +41,7 @@ from lightning_causal.causal.engine.input_sites import input_sites
 from lightning_causal.causal.engine.noise import GeneratorWatch, warn_separate_noise
 from lightning_causal.causal.engine.state import as_tuple, audit_mode
 from lightning_causal.causal.engine.units import per_layer_layouts
+from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.structure.graph_context import (
     GraphContext,
     Hook,
@@ -206,5 +207,5 @@ def _warn_unexplained_classes(graph: CausalGraph, tidx: Tensor) -> None:
         warnings.warn(
             f"{sum(int(counts[c]) for c in missing)} of {tidx.numel()} samples are explained as classes {missing}, which "
             f"have no output node in the graph (it explains {sorted(explained)}): they run as the empty circuit. Pass "
-            "`target=` as when the graph was built", UserWarning, stacklevel=3,
+            "`target=` as when the graph was built", UserWarning, stacklevel=outside_package(),
         )

@@ -27,6 +27,7 @@ from lightning_causal.causal.engine.state import as_tuple, audit_mode
 from lightning_causal.causal.engine.units import (
     per_layer_layouts,
 )
+from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.structure.faithfulness import circuit_faithfulness
 from lightning_causal.causal.structure.graph_context import (
     GraphContext,
@@ -123,7 +124,7 @@ def _warn_single_sample_classes(tidx: Tensor) -> None:
             f"Each of the {counts.numel()} explained classes has one sample of the probe of {tidx.numel()}: the node test is "
             "a paired z-test per explained class, which one sample cannot pass (no standard error), so the graph has no "
             "nodes. Use a larger probe (several samples per class) or one explained class for all samples "
-            "(`target=k`)", UserWarning, stacklevel=3)
+            "(`target=k`)", UserWarning, stacklevel=outside_package())
 
 
 #: The message of :func:`_warn_repeated_samples`, for filters.
@@ -143,7 +144,7 @@ def _warn_repeated_samples(xs: tuple[Tensor, ...]) -> None:
             f"{n - distinct} of the probe's {n} samples repeat others ({distinct} distinct): the node and edge tests "
             "take every sample as an independent draw, so repeats shrink the standard errors and the p-values (a probe "
             "repeated twice: z about sqrt(2) times too large). Pass distinct samples, e.g. `torch.unique(x, dim=0)`",
-            UserWarning, stacklevel=3)
+            UserWarning, stacklevel=outside_package())
 
 
 def _round_off(d: Tensor, tol: float) -> Tensor:

@@ -21,6 +21,7 @@ from lightning_causal.causal.engine.noise import CommonNoise
 from lightning_causal.causal.engine.quantized import check_not_quantized
 from lightning_causal.causal.engine.state import output_fix
 from lightning_causal.causal.engine.unit_sites import folded_hint
+from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["BATCH_FIRST", "REPEATED_CAPTURE", "clean_activations", "real_positions_only", "seeded_clean_activations"]
 
@@ -57,7 +58,7 @@ def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
     if folded:
         shown = "; ".join(f"{k!r} returned {v}" for k, v in list(folded.items())[:6]) + (" ..." if len(folded) > 6 else "")
         warnings.warn(f"The layer map leaves out the modules whose outputs do not hold the samples on dimension 0: "
-                      f"{shown}. {BATCH_FIRST}", UserWarning, stacklevel=3)
+                      f"{shown}. {BATCH_FIRST}", UserWarning, stacklevel=outside_package())
     # forward order, a module that runs several times at its last call: the one capture keeps
     kept = {k: acts[k] for k in sorted(acts, key=lambda k: last.get(k, (0, 0))[0]) if k in layers and k not in missing}
     for k, h in kept.items():  # a statically quantized layer: torch has no arithmetic on its output
@@ -66,7 +67,7 @@ def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
     if repeated:
         shown = ", ".join(f"{k!r} runs {c} times" for k, c in list(repeated.items())[:6])
         warnings.warn(f"The layer map reads a module that runs several times per forward pass at its last call and "
-                      f"places it there in the chain of layers: {shown} per forward pass", UserWarning, stacklevel=3)
+                      f"places it there in the chain of layers: {shown} per forward pass", UserWarning, stacklevel=outside_package())
     if not kept:
         raise ValueError(f"Expected a leaf module with parameters that runs in the forward pass with outputs [N, ...]; name them with "
                          f"`layers=` (none of {missing[:6]} does)" + (f". {BATCH_FIRST}" if folded else ""))
