@@ -22,8 +22,9 @@ from lightning_causal.causal.effects.input_layer import input_layer_effects
 from lightning_causal.causal.engine.ablation import (
     ablate_groups,
     check_baselines,
-    padding_positions,
+    input_padding,
     sample_rows,
+    unpadded_masks,
 )
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
 from lightning_causal.causal.engine.checks import check_choice, check_int
@@ -163,7 +164,7 @@ def input_effects(
         # the clean pass only: which embeddings read the ids, and whether the model draws from a global generator
         with embedding_readers(forward.model, xs) as readers, GeneratorWatch() as clean_pass:
             tidx, f0 = clean_target(forward, xs, target)
-        padding = padding_positions(xs[0], additional_forward_args, model=forward.model, num_inputs=len(xs))
+        padding = input_padding(xs, additional_forward_args, model=forward.model)  # of the input the argument describes
         check_token_baselines(xs, bases, readers, padding)
         rows = max(1, rows_per_pass(forward.model, xs, max_batch_size, forward=forward))
         noise = common_noise(forward, forward.model, xs, rows, drew=clean_pass.moved)  # None unless the model draws noise
@@ -175,8 +176,7 @@ def input_effects(
                 "input_effects: every group of every sample already equals `baseline`, so no intervention changes the input "
                 "and every effect is exactly 0 (whatever the model); pass a `baseline` the inputs differ from",
                 UserWarning, stacklevel=2)
-        if padding is not None:  # padded positions keep their tokens: a group that reaches into them changes its real ones only
-            masks = (masks[0].expand(xs[0].shape).masked_fill(padding.expand(xs[0].shape), g), *masks[1:])
+        masks = unpadded_masks(xs, masks, padding, g)  # padded positions keep their tokens: a group changes its real ones only
 
         def evaluate(idx: Tensor) -> Tensor:
             grp, s = idx // n, idx % n
@@ -199,13 +199,15 @@ def active_rows(changed: Tensor, f0: Tensor, rows: int, evaluate: Callable[[Tens
 
 
 def _changed(
-    xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], bases: tuple[Tensor, ...], g: int, padding: Tensor | None = None
+    xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], bases: tuple[Tensor, ...], g: int,
+    padding: tuple[Tensor | None, ...] | None = None,
 ) -> Tensor:
     """``[N, G]``: does do(x_g := b) change any element of sample n (outside the ``padding``
-    positions of the first input)? (O(N·D) memory)."""
+    positions of each input, :func:`~lightning_causal.causal.engine.ablation.input_padding`)? (O(N·D) memory)."""
     differ = [x != b for x, b in zip(xs, bases)]
-    if padding is not None:
-        differ[0] = differ[0] & ~padding
+    for k, pad in enumerate(padding or ()):
+        if pad is not None:
+            differ[k] = differ[k] & ~pad
     return group_counts(xs, masks, g + 1, tuple(differ))[:, :g] > 0  # id G: kept special tokens, in no group
 
 
@@ -355,8 +357,8 @@ def interventional_expectations(
                         "token ids have no values between tokens to set: for their effects use `input_effects(model, ids, "
                         "baseline=<[MASK] id>)`, or at the embeddings `input_effects(..., input_layer=<embedding layer>)`")
     g = num_groups(masks)
-    padding = padding_positions(xs[0], additional_forward_args, model=model, num_inputs=len(xs))
-    pooled = masks if padding is None else (masks[0].expand(xs[0].shape).masked_fill(padding.expand(xs[0].shape), g), *masks[1:])
+    padding = input_padding(xs, additional_forward_args, model=model)  # of the input the argument describes
+    pooled = unpadded_masks(xs, masks, padding, g)
     grid = _grid(xs, pooled, values, num_values, g)  # padded positions: in no group's quantiles, never set
     if not torch.isfinite(grid).all():
         raise ValueError("Expected argument `values` to be finite but it holds NaN or infinity")
@@ -390,7 +392,7 @@ def interventional_expectations(
             return gather_target(forward(*xi, rows=s), tidx[s])
 
         out = active_rows(changed, f0, rows, evaluate) if noise is None else noise.active(changed, f0, evaluate)
-    keep = None if padding is None else (~padding, *(None,) * (len(xs) - 1))
+    keep = None if padding is None else tuple(None if pad is None else ~pad for pad in padding)
     real = group_counts(xs, masks, g, keep) > 0  # [N, G]: the samples where g holds a real element
     if padding is None and bool(real.all()):
         return out.mean(-1).T.contiguous(), grid

@@ -25,7 +25,7 @@ from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.live_values import rows_of
 
 __all__ = ["check_baselines", "sample_rows", "ablate_groups", "replace_units", "padding_arguments", "padding_positions",
-           "position_mean", "reference_mask"]
+           "input_padding", "unpadded_masks", "position_mean", "reference_mask"]
 
 BaselineLike = float | int | Tensor | Sequence
 
@@ -159,6 +159,50 @@ def padding_positions(
     steps = torch.arange(x.shape[1], device=x.device)
     pad = steps.unsqueeze(0) >= lengths.to(x.device).unsqueeze(1)
     return pad.view(*pad.shape, *[1] * (x.dim() - 2))
+
+
+def input_padding(
+    xs: tuple[Tensor, ...], additional_forward_args: object, *, model: nn.Module | None = None
+) -> tuple[Tensor | None, ...] | None:
+    """:func:`padding_positions` of each of several inputs ``xs``: the padding of the one input the
+    argument describes, ``None`` for the others; ``None`` without padding. An ``attention_mask``
+    ``[N, T]`` describes an input of that shape ``[N, T, ...]``, token ids (an integer input) first:
+    of ``model(ids, meta)`` and ``model(meta, ids)`` the ids either way, whatever the other's width.
+    ``lengths`` describe an input with at least ``max(lengths)`` steps along dimension 1, a sequence
+    ``[N, T, F]`` before a 2-D one, then the longest: not a metadata table ``[N, M]`` beside it, whose
+    column ``j`` would be read as padding in every sample shorter than ``j``. Ties: the first input.
+
+    Examples:
+        >>> import torch
+        >>> meta, ids = torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.long)
+        >>> input_padding((meta, ids), {"attention_mask": torch.tensor([[1, 1, 0], [1, 0, 0]])})[0] is None
+        True
+        >>> input_padding((torch.zeros(2, 3), torch.zeros(2, 6, 4)), {"lengths": torch.tensor([2, 6])})[1][..., 0]
+        tensor([[False, False,  True,  True,  True,  True],
+                [False, False, False, False, False, False]])
+    """
+    pads = [padding_positions(x, additional_forward_args, model=model, num_inputs=len(xs)) for x in xs]
+    found = [k for k, p in enumerate(pads) if p is not None]
+    if len(found) > 1:
+        named = padding_arguments(model, additional_forward_args, len(xs)) or {}
+        att = named.get("attention_mask")
+        if isinstance(att, Tensor) and any(tuple(xs[k].shape[:2]) == tuple(att.shape) for k in found):
+            tied = [k for k in found if tuple(xs[k].shape[:2]) == tuple(att.shape)]
+            found = [next((k for k in tied if not xs[k].is_floating_point()), tied[0])]
+        else:
+            longest = int(named["lengths"].max()) if isinstance(named.get("lengths"), Tensor) and named["lengths"].numel() else 0
+            found = [max(found, key=lambda k: (xs[k].shape[1] >= longest, xs[k].dim() >= 3, xs[k].shape[1], -k))]
+    chosen = found[0] if found else None
+    return None if chosen is None else tuple(p if k == chosen else None for k, p in enumerate(pads))
+
+
+def unpadded_masks(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], pads: tuple[Tensor | None, ...] | None,
+                   g: int) -> tuple[Tensor, ...]:
+    """``masks`` with the padded positions of each input (:func:`input_padding`) moved to id ``g``,
+    in no group: an intervention never sets them and no quantile pools them."""
+    if pads is None:
+        return masks
+    return tuple(m if p is None else m.expand(x.shape).masked_fill(p.expand(x.shape), g) for x, m, p in zip(xs, masks, pads))
 
 
 def position_mean(h: Tensor, real: Tensor | None) -> Tensor:

@@ -109,15 +109,19 @@ def _read_values(x: Tensor, b: Tensor, reader: EmbeddingReader) -> Tensor:
 
 
 def check_token_baselines(
-    xs: tuple[Tensor, ...], bases: tuple[Tensor, ...], readers: list[EmbeddingReader], padding: Tensor | None = None
+    xs: tuple[Tensor, ...], bases: tuple[Tensor, ...], readers: list[EmbeddingReader],
+    padding: Tensor | tuple[Tensor | None, ...] | None = None,
 ) -> None:
     """Refuse an integer baseline that an embedding found by :func:`embedding_readers` cannot look
     up (``< 0`` or ``>= num_embeddings``) where it reads the input. ``padding`` (booleans
-    broadcastable to ``xs[0]``) marks positions of the first input that keep their tokens."""
+    broadcastable to ``xs[0]``, or one entry per input, ``None`` for an unpadded one:
+    :func:`~lightning_causal.causal.engine.ablation.input_padding`) marks positions that keep their tokens."""
+    pads = padding if isinstance(padding, tuple) else (padding,)
     for r in readers:
         x, b = xs[r.input_index], bases[r.input_index]
-        if r.input_index == 0 and padding is not None:
-            b = torch.where(padding, x, b)
+        pad = pads[r.input_index] if r.input_index < len(pads) else None
+        if pad is not None:
+            b = torch.where(pad, x, b)
         values = _read_values(x, b, r)
         bad = (values < 0) | (values >= r.num_embeddings)
         if bool(bad.any()):

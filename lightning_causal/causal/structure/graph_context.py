@@ -21,7 +21,7 @@ import torch
 import torch.fx as fx
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.ablation import padding_positions, position_mean
+from lightning_causal.causal.engine.ablation import input_padding, position_mean
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward
@@ -238,7 +238,8 @@ class GraphContext:
         check_finite_samples(xs, gather_target(out, tidx))
         acts = {name: to_units(h, layouts[name]) if name in layouts else h for name, h in acts.items()}
         fargs = forward.args.kwargs or forward.args.args or None
-        padding = padding_positions(xs[0], fargs, model=forward.model, num_inputs=len(xs))
+        pads = input_padding(xs, fargs, model=forward.model)  # of the input the argument describes
+        padding = next((p for p in pads or () if p is not None), None)
         return cls(forward=forward, xs=xs, layers=layers, acts=acts, tidx=tidx, f0=gather_target(out, tidx),
                    max_batch_size=max_batch_size, tensor_output={name: issubclass(kinds[name][0], Tensor) for name in layers},
                    layouts=layouts, real=None if padding is None else ~padding.reshape(padding.shape[:2]))

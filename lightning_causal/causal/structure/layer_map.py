@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.ablation import check_baselines, padding_positions
+from lightning_causal.causal.engine.ablation import check_baselines, input_padding, unpadded_masks
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.finite import check_finite_samples
@@ -227,9 +227,10 @@ def layer_causal_map(
     twice = sorted({name for name in names or () if names.count(name) > 1})
     if twice:  # each name's hook counted a call: the map warned that the module runs twice per pass
         raise ValueError(f"Expected argument `layers` to name each module once but got {twice} more than once")
-    padding = padding_positions(xs[0], additional_forward_args, model=model, num_inputs=len(xs))
+    pads = input_padding(xs, additional_forward_args, model=model)  # of the input the argument describes
+    padding = next((p for p in pads or () if p is not None), None)
     if padding is not None and bool(padding.any()):  # padded positions keep their values: no group holds them
-        masks = (masks[0].expand(xs[0].shape).masked_fill(padding.expand(xs[0].shape), g), *masks[1:])
+        masks = unpadded_masks(xs, masks, pads, g)
     masks = keep_special_tokens(xs, masks, check_special_tokens(special_tokens), g)  # kept tokens: in no group, no row
     with audit_mode(model), warnings.catch_warnings():
         # said once, by clean_activations, with where the map places such a module
@@ -249,7 +250,7 @@ def layer_causal_map(
             out, acts = seeded_clean_activations(forward, xs, list(acts), noise)
         real_positions = None if padding is None else ~padding.reshape(padding.shape[:2])
         acts = {a: real_positions_only(h, real_positions) for a, h in acts.items()}
-        check_token_baselines(xs, bases, readers, padding)
+        check_token_baselines(xs, bases, readers, pads)
         check_samples_independent(forward, xs, out, "A layer causal map")
         order = list(acts)
         tidx = resolve_target(out, target)
