@@ -331,9 +331,10 @@ class CaptumBaseline(Audit):
             out = Forward(model, num_samples=len(probe), **options)(x)
         tidx = resolve_target(out, self.target)
         if self.target is None:
-            warn_predicted_class_of_regression(f"CaptumBaseline {self.name!r}", probe.labels, out)
+            warn_predicted_class_of_regression(f"CaptumBaseline {self.name!r}", probe.labels, out, model=model)
         if self.settings.score == "auto" and out.dim() == 2 and out.shape[1] > 1:
-            warn_softmax_of_regression(f"CaptumBaseline {self.name!r} (its deletion and insertion curves)", probe.labels, "`settings=CompareSettings(score='raw')`")
+            warn_softmax_of_regression(f"CaptumBaseline {self.name!r} (its deletion and insertion curves)", probe.labels, "`settings=CompareSettings(score='raw')`",
+                                       model=model)
         explainers = self._explainers(model, probe, mask, max_batch_size)
         real = real_groups(x, mask, probe.additional_forward_args, model, self._special(x))  # None without padding
         result = AuditResult(self.name)
@@ -363,7 +364,7 @@ class CaptumBaseline(Audit):
         result.meta.update(groups=g, samples=int(x.shape[0]), sigma=sigma, seconds=seconds, top_k=k,
                            methods=[s.label for s in self.specs])
         result.meta.update(names_meta(self.feature_names, self.class_names, tidx, mask, inputs=x, vocabulary=self.vocabulary,
-                                      outputs=out, labels=probe.labels))
+                                      outputs=out, labels=probe.labels, model=model))
         return result
 
     def dry_run(self, model: nn.Module, probe: Probe) -> AuditResult | None:

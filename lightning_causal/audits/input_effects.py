@@ -301,7 +301,7 @@ class InputEffectAudit(Audit):
             out = Forward(model, num_samples=len(probe), **options)(x)
         targets = resolve_target(out, self.target)
         if self.target is None:
-            warn_predicted_class_of_regression(f"InputEffectAudit {self.name!r}", probe.labels, out)
+            warn_predicted_class_of_regression(f"InputEffectAudit {self.name!r}", probe.labels, out, model=model)
         effects = input_effects(model, x, mask, self.baseline, target=targets, max_batch_size=max_batch_size,
                                 input_layer=self.input_layer, special_tokens=self.special_tokens, **options)
         real = real_groups(x, mask, probe.additional_forward_args, model, self.special_tokens)
@@ -349,7 +349,7 @@ class InputEffectAudit(Audit):
             result.tables["top_tokens"] = self._top_tokens(x, result.maps["effect"], probe, model)
         result.meta.update(groups=int(mean_abs.numel()), samples=int(x.shape[0]))
         result.meta.update(names_meta(self.feature_names, self.class_names, targets, mask, inputs=x, vocabulary=self.vocabulary,
-                                      outputs=out, labels=probe.labels))
+                                      outputs=out, labels=probe.labels, model=model))
         return result
 
     def _top_tokens(self, ids: Tensor, effect: Tensor, probe: Probe, model: nn.Module | None = None) -> list[dict]:

@@ -13,7 +13,7 @@ from torch import Tensor
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["check_target", "check_baseline", "check_mask_options", "check_names", "check_name_count", "check_distinct_tags", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression", "regression_labels", "multi_hot_labels", "warn_predicted_class_of_regression", "first_row_outputs", "single_input_error", "ONE_INPUT_WAYS_OUT", "check_one_label_per_sample"]
+__all__ = ["check_target", "check_baseline", "label_task", "check_mask_options", "check_names", "check_name_count", "check_distinct_tags", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression", "regression_labels", "multi_hot_labels", "warn_predicted_class_of_regression", "first_row_outputs", "single_input_error", "ONE_INPUT_WAYS_OUT", "check_one_label_per_sample"]
 
 
 def check_target(target: Any) -> int | None:
@@ -150,6 +150,7 @@ def names_meta(
     vocabulary: list[str] | None = None,
     outputs: Tensor | None = None,
     labels: Tensor | None = None,
+    model: Any = None,
 ) -> dict[str, Any]:
     """The ``AuditResult.meta`` entries that the reporting layer reads to name what it draws:
     ``feature_names``, ``class_names`` (when given), ``targets`` (the class explained for each probe
@@ -160,7 +161,8 @@ def names_meta(
     probe; one of a single column (a regression, a one-logit classifier) is recorded as
     ``outputs: 1``, so that figures say "the output" rather than "class 0"; several columns and real-valued
     ``labels`` (:func:`regression_labels`: a multi-output regression, a forecast of several horizons) as
-    ``regression: True``, so that figures say "output k" rather than "class k".
+    ``regression: True``, so that figures say "output k" rather than "class k"; multi-hot labels
+    (:func:`multi_hot_labels` with ``model``) as ``multi_label: True``.
 
     Raises:
         ValueError: a target class has no name in ``class_names``.
@@ -187,12 +189,12 @@ def names_meta(
         meta["outputs"] = 1
     elif outputs is not None and outputs.dim() == 2 and regression_labels(labels):
         meta["regression"] = True
-    elif outputs is not None and outputs.dim() == 2 and multi_hot_labels(labels):
+    elif outputs is not None and outputs.dim() == 2 and multi_hot_labels(labels, model):
         meta["multi_label"] = True  # figures say "label k", not "class k"
     return meta
 
 
-def warn_softmax_of_regression(audit: str, labels: Any, fix: str) -> None:
+def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = None) -> None:
     """Warn that ``audit`` applies a softmax to the model's outputs although the probe's labels are
     a regression target (:func:`regression_labels`: a multi-output regression, whose outputs are not
     logits: the softmax of ``(10 x0, x1)`` is explained by ``x0`` alone). Integer labels, class-like
@@ -201,12 +203,13 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str) -> None:
     Multi-hot labels (:func:`multi_hot_labels`) are taken for a multi-label classifier (trained
     with ``BCEWithLogitsLoss``): each output's own sigmoid is its probability, and the softmax over
     the ``C`` outputs is neither; the warning then says how to explain one label's sigmoid. One-hot
-    float labels (one class per sample, a softmax classifier's) say nothing.
+    float labels (one class per sample, a softmax classifier's) say nothing, unless ``model`` says
+    it is multi-label (:func:`label_task`).
     """
     if isinstance(labels, Tensor) and labels.is_floating_point():
         import warnings
 
-        if multi_hot_labels(labels):
+        if multi_hot_labels(labels, model):
             message = (
                 f"{audit} explains the softmax over the model's outputs, but the probe's labels are multi-hot "
                 f"{list(labels.shape)} (a multi-label classifier?): each output's sigmoid is its own probability and "
@@ -223,19 +226,76 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str) -> None:
         warnings.warn(message, UserWarning, stacklevel=outside_package())
 
 
-def multi_hot_labels(labels: Any) -> bool:
-    """Whether the probe's ``labels`` are those of a multi-label classifier: floats ``[N, C]``
-    (``C >= 2``) of zeros and ones, not all one-hot (some row holds no 1 or several: one-hot rows
-    are one class per sample, a softmax classifier's labels).
+_MULTI_LABEL_LOSSES = ("BCEWithLogitsLoss", "BCELoss", "MultiLabelSoftMarginLoss", "MultiLabelMarginLoss")
+_SINGLE_LABEL_LOSSES = ("CrossEntropyLoss", "NLLLoss")
+
+
+def label_task(model: Any) -> str | None:
+    """What ``model`` says of its task: ``"multilabel"`` (each output its own sigmoid decision),
+    ``"multiclass"`` (one class per sample) or ``None`` (nothing, or signals that disagree). Read,
+    in this order, from the losses and metrics held as submodules (``nn.BCEWithLogitsLoss``,
+    ``nn.BCELoss``, ``nn.MultiLabel*Loss``, torchmetrics' ``Multilabel*`` metrics, e.g.
+    ``Accuracy(task="multilabel")``: multi-label; ``nn.CrossEntropyLoss``, ``nn.NLLLoss``,
+    ``Multiclass*`` metrics: one class), then a ``task`` hyperparameter (``self.hparams.task``,
+    ``"multilabel"``/``"multiclass"``, torchmetrics' names), then the last layer registered if it
+    is an activation (``nn.Sigmoid``: multi-label; ``nn.Softmax``/``nn.LogSoftmax``: one class).
+
+    Examples:
+        >>> from torch import nn
+        >>> class Tagger(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.fc, self.loss = nn.Linear(4, 3), nn.BCEWithLogitsLoss()
+        >>> label_task(Tagger()), label_task(nn.Sequential(nn.Linear(4, 3), nn.Softmax(1))), label_task(nn.Linear(4, 3))
+        ('multilabel', 'multiclass', None)
+    """
+    modules = getattr(model, "modules", None)
+    if not callable(modules):
+        return None
+    found, last = set(), None
+    for m in modules():
+        name = type(m).__name__
+        if name in _MULTI_LABEL_LOSSES or name.startswith("Multilabel"):
+            found.add("multilabel")
+        elif name in _SINGLE_LABEL_LOSSES or name.startswith("Multiclass"):
+            found.add("multiclass")
+        elif not any(True for _ in m.children()):
+            last = name
+    if len(found) == 1:
+        return found.pop()
+    if found:
+        return None
+    hparams = getattr(model, "hparams", None)
+    task = hparams.get("task") if hasattr(hparams, "get") else None
+    if task in ("multilabel", "multiclass"):
+        return task
+    return {"Sigmoid": "multilabel", "Softmax": "multiclass", "LogSoftmax": "multiclass"}.get(last or "")
+
+
+def multi_hot_labels(labels: Any, model: Any = None) -> bool:
+    """Whether the probe's ``labels`` are those of a multi-label classifier: zeros and ones ``[N, C]``
+    (``C >= 2``). Where ``model`` says its task (:func:`label_task`: its loss, metrics, ``task``
+    hyperparameter or final activation), that decides, whatever the rows hold: a multi-label
+    classifier's probe whose rows happen to hold one label each is still multi-label. Otherwise
+    float labels are multi-label when some row holds no 1 or several (one-hot rows are read as one
+    class per sample, a softmax classifier's labels): pass the model's loss as a submodule (or
+    ``task=``) where the probe may hold one label per row.
 
     Examples:
         >>> multi_hot_labels(torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0]])), multi_hot_labels(torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
         (True, False)
+        >>> multi_hot_labels(torch.tensor([[0.0, 1.0], [1.0, 0.0]]), torch.nn.BCEWithLogitsLoss())
+        True
     """
-    if not isinstance(labels, Tensor) or not labels.is_floating_point() or labels.dim() != 2 or labels.shape[1] < 2:
+    if not isinstance(labels, Tensor) or labels.dim() != 2 or labels.shape[1] < 2 or labels.dtype == torch.bool:
         return False
     lab = labels.detach()
-    return bool(((lab == 0) | (lab == 1)).all()) and not bool((lab.sum(1) == 1).all())
+    if not bool(((lab == 0) | (lab == 1)).all()):
+        return False
+    task = label_task(model) if model is not None else None
+    if task is not None:
+        return task == "multilabel"
+    return labels.is_floating_point() and not bool((lab.sum(1) == 1).all())
 
 
 def regression_labels(labels: Any) -> bool:
@@ -275,7 +335,8 @@ def first_row_outputs(model: Any, probe: Any, output: Any) -> Callable[[], Tenso
     return outputs
 
 
-def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor | Callable[[], Tensor], *, per_sample: bool = True) -> None:
+def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor | Callable[[], Tensor], *, per_sample: bool = True,
+                                       model: Any = None) -> None:
     """Warn that ``audit``, given ``target=None``, explains the predicted class (the largest output)
     of a model whose probe labels are a regression target (:func:`regression_labels`) and which has
     several outputs (a forecast of ``H`` horizons, a multi-output regression): the largest output is
@@ -284,9 +345,9 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
     each label is its own decision, and the largest logit picks one label per sample.
     ``outputs``: the model's explained output on some probe rows, or a callable that computes it (run
     only for a regression probe). ``per_sample``: the class is chosen per sample (else once, the one
-    predicted most often). A model with one output, class labels and a probe without labels say nothing.
+    predicted most often). ``model``: its task decides multi-label labels (:func:`multi_hot_labels`). A model with one output, class labels and a probe without labels say nothing.
     """
-    multi_label = multi_hot_labels(labels)
+    multi_label = multi_hot_labels(labels, model)
     if not multi_label and not regression_labels(labels):
         return
     out = outputs() if callable(outputs) else outputs
