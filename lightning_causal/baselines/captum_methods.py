@@ -328,8 +328,8 @@ def attribute(
             padded positions' tokens (attribution exactly 0 there), as the causal effects do.
         max_batch_size: rows per forward pass where the method batches internally
             (``internal_batch_size``, ``perturbations_per_eval``, ``nt_samples_batch_size``, unless
-            set in the options); default: the engine's cache-friendly chunk (a 32 MiB activation
-            working set, :func:`~lightning_causal.causal.engine.batching.rows_per_pass`).
+            set in the options); default: the engine's chunk (32 MiB of activations on CPU, the
+            memory budget on an accelerator: :func:`~lightning_causal.causal.engine.batching.rows_per_pass`).
         options: more options merged over the method's.
         output: which tensor of the model's return value is explained (see
             :class:`~lightning_causal.causal.engine.forward.Forward`).

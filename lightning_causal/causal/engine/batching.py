@@ -22,6 +22,7 @@ __all__ = [
     "check_max_batch_size",
     "current_shard",
     "map_rows",
+    "preferred_pass_bytes",
     "rows_per_pass",
     "settle_shards",
     "sharded_rows",
@@ -32,8 +33,9 @@ __all__ = [
 #: activations a prefix cache keeps), which run whole, and what an estimator keeps across chunks
 #: (``layer_causal_map``'s profiles): with a large probe of large inputs, pass fewer samples.
 DEFAULT_MEMORY_BUDGET = 512 * 2**20
-#: Preferred bytes of activations per pass: chunks this size stay cache-friendly and measured
-#: 1.5-2x faster on CPU than one huge pass (benchmarks/RESULTS.md).
+#: Preferred bytes of activations per pass on CPU: chunks this size stay cache-friendly and measured
+#: 1.5-2x faster on CPU than one huge pass (benchmarks/RESULTS.md). On an accelerator the preferred
+#: size is the whole budget (:func:`preferred_pass_bytes`).
 DEFAULT_WORKING_SET = 32 * 2**20
 _MIN_ROWS = 64
 _MAX_ROWS = 1 << 16
@@ -58,6 +60,22 @@ def _output_bytes(out: object) -> int:
     return 0
 
 
+def preferred_pass_bytes(device: torch.device, budget_bytes: int = DEFAULT_MEMORY_BUDGET) -> int:
+    """Bytes of activations a pass should hold when nothing else decides: the cache-friendly
+    :data:`DEFAULT_WORKING_SET` on CPU, the whole ``budget_bytes`` elsewhere. On a GPU a pass of 32 MiB
+    is a few dozen rows and the device waits on kernel launches between them: the ResNet-18-sized
+    CNN's unit audit took 3.9 training epochs on an H200 in chunks of 32 MiB (``benchmarks/bench_gpu.py``,
+    benchmarks/RESULTS.md).
+
+    Examples:
+        >>> preferred_pass_bytes(torch.device("cpu")) == DEFAULT_WORKING_SET
+        True
+        >>> preferred_pass_bytes(torch.device("meta"), budget_bytes=2**30) == 2**30
+        True
+    """
+    return DEFAULT_WORKING_SET if device.type == "cpu" else budget_bytes
+
+
 def rows_per_pass(
     module: nn.Module,
     example: tuple[Tensor, ...],
@@ -65,13 +83,15 @@ def rows_per_pass(
     *,
     forward: Callable[..., object] | None = None,
     budget_bytes: int = DEFAULT_MEMORY_BUDGET,
-    working_set_bytes: int = DEFAULT_WORKING_SET,
+    working_set_bytes: int | None = None,
 ) -> int:
     """Rows per forward pass: ``max_batch_size`` if given, else ``working_set / bytes per row``
     (at least 64 rows, at most ``budget / bytes per row``), bytes per row measured by a trial
     forward over at most 4 rows of ``example`` (every submodule's output counted, tuples too; tensors made
     inside a module's ``forward`` and never returned by a submodule, such as attention scores of a
     fused attention module, are not). A row larger than the budget runs alone, with a warning.
+    ``working_set_bytes`` defaults to :func:`preferred_pass_bytes` of the example's device (32 MiB on
+    CPU, the budget on an accelerator).
 
     ``forward`` (default: ``module`` itself) runs the trial; a
     :class:`~lightning_causal.causal.engine.forward.Forward` is called with ``rows=`` so that its
@@ -111,6 +131,8 @@ def rows_per_pass(
             "fewer layers, or pass `max_batch_size=1` to run one row per pass without this check",
             UserWarning, stacklevel=outside_package())
     cap = max(1, min(_MAX_ROWS, budget_bytes // per_row))
+    if working_set_bytes is None:
+        working_set_bytes = preferred_pass_bytes(example[0].device, budget_bytes)
     return int(min(cap, max(_MIN_ROWS, working_set_bytes // per_row)))
 
 
