@@ -1,0 +1,53 @@
+"""Attribution maps of images (``[N, C, H, W]``, ``[N, H, W]``, volumes ``[N, C, D, H, W]``): per sample
+the input beside each map as a heatmap, one colour scale per map shared by the samples."""
+
+from __future__ import annotations
+
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from lightning_causal.reporting.image_figures import heatmap_row, strongest_channel
+from lightning_causal.reporting.map_data import (
+    MapData,
+    drawn_samples,
+    global_title,
+    map_limits,
+    sample_title,
+    sign_note,
+)
+
+__all__ = ["image_maps"]
+
+
+def _drawn_planes(maps: Tensor) -> Tensor:
+    """The values a heatmap draws of maps ``[N, C, H, W]`` / ``[N, C, D, H, W]``: each pixel's
+    channel of largest magnitude (:func:`~lightning_causal.reporting.image_figures.strongest_channel`; the
+    channels' mean drew a group of one colour channel at a third of its effect, and opposite groups
+    cancelled); ``[N, H, W]`` as they are. Colour scales are set on these values."""
+    maps = maps.detach().float()
+    return strongest_channel(maps, 1) if maps.dim() in (4, 5) else maps
+
+
+def image_maps(data: MapData) -> list[tuple[str, Figure]]:
+    """One heatmap figure per sample: input | each map (wrapped into rows of at most
+    :data:`~lightning_causal.reporting.image_figures.MAX_COLUMNS` panels), one colour scale per map shared by
+    the samples: symmetric and diverging for a signed map, from 0 for a map without negative values
+    (Saliency). A volume ``[C, D, H, W]`` is drawn at one depth slice: the one where the first map
+    (causal) has the largest mean |score|, named in the title. Signed maps of a class's score
+    (``meta["targets"]``: effects, attributions) say below what red and blue mean."""
+    n, glob = drawn_samples(data)
+    planes = {k: _drawn_planes(v[:n]) for k, v in data.maps.items()}  # what is drawn: each pixel's strongest channel
+    vmax = map_limits(data, planes)
+    signed = {k: bool((v < 0).any()) for k, v in planes.items()}  # one kind of scale per map for every sample
+    note = sign_note(signed, data) if data.meta.get("targets") else None  # per-sample scores of a class
+    out = []
+    for i in range(n):
+        title = global_title(data) if glob else sample_title(data, i)
+        sample, maps = data.inputs[i], {k: v[i] for k, v in data.maps.items()}
+        if sample.dim() == 4:  # [C, D, H, W]
+            first = next(iter(maps.values()))
+            d = int(first.detach().float().abs().mean(dim=(0, 2, 3)).argmax())
+            sample, maps = sample[:, d], {k: v[:, d] for k, v in maps.items()}
+            title = f"{title}, depth slice {d} of 0–{data.inputs.shape[2] - 1} (largest mean |{next(iter(data.maps))}|)"
+        out.append((f"maps/sample_{i}", heatmap_row(sample, maps, vmax, title, signed=signed, note=note)))
+    return out

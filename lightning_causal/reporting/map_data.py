@@ -1,0 +1,152 @@
+"""What a map figure draws and what every kind of map figure shares: ``MapData`` (inputs, maps, the
+audit's name and meta, labels), the titles (``sample_title``, ``explained_quantity``, the title of maps
+over the whole probe), how many samples are drawn, each map's colour-scale limit, the note saying what
+red and blue mean, and the colours of a figure's series."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import Tensor
+
+__all__ = [
+    "SERIES_COLOURS", "MapData", "drawn_samples", "explained_quantity", "global_title", "map_limits", "output_noun",
+    "sample_title", "sign_note",
+]
+
+SERIES_COLOURS = ("black", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
+
+
+@dataclass
+class MapData:
+    """What a map figure draws.
+
+    Args:
+        inputs: the probe's input ``[N, ...]``.
+        maps: name -> maps shaped like ``inputs`` (``[N, ...]``, or ``[1, ...]`` for maps over the
+            whole probe such as Sobol' indices); ``"causal"`` first by convention.
+        audit: the audit's name (figure titles).
+        meta: the result's ``meta`` (``feature_names``, ``class_names``, ``targets``,
+            ``feature_groups``, ``target``/``target_name``, ``vocabulary``; ``outputs``: 1 for a model of
+            one output, whose maps explain "the output", not a class; ``regression``: several outputs
+            of a regression (a forecast of several horizons), ``targets`` index outputs, not classes; ``shared_map_scale``:
+            the maps are of one unit and share one colour scale).
+        labels: the probe's labels ``[N]``, if any.
+        max_samples: samples drawn by the per-sample kinds.
+    """
+
+    inputs: Tensor
+    maps: dict[str, Tensor]
+    audit: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    labels: Tensor | None = None
+    max_samples: int = 4
+
+    def class_name(self, index: int) -> str:
+        names = self.meta.get("class_names")
+        return repr(names[index]) if names is not None and 0 <= index < len(names) else str(index)
+
+
+
+def sample_title(data: MapData, i: int) -> str:
+    """``"<audit>, sample i (label L): explains class C"``; the class is the one each explanation's
+    target output is read from (the predicted class unless the audit fixes ``target``).
+
+    Examples:
+        >>> import torch
+        >>> d = MapData(torch.zeros(2, 3), {}, "ie", {"targets": [1, 0], "class_names": ["no", "yes"]}, torch.tensor([1, 1]))
+        >>> sample_title(d, 1)
+        "ie, sample 1 (label 'yes'): explains class 'no'"
+    """
+    label = _label_text(data, i)
+    targets = data.meta.get("targets")
+    noun = output_noun(data)
+    explained = f": explains {noun} {data.class_name(int(targets[i]))}" if targets is not None and i < len(targets) else ""
+    if explained and data.meta.get("outputs") == 1:  # a regression or one-logit model: its output, not a class
+        explained = ": explains the output"
+    return f"{data.audit}, sample {i}{label}{explained}"
+
+
+
+def _label_text(data: MapData, i: int) -> str:
+    """``" (label L)"`` for one class or one number per sample; nothing for labels with more than
+    one entry per sample (token tags ``[N, T]``, masks ``[N, H, W]``, multi-label rows)."""
+    labels = data.labels
+    if labels is not None and labels.dim() == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]  # regression targets [N, 1]
+    if labels is None or labels.dim() != 1 or i >= labels.shape[0]:
+        return ""
+    if labels.is_floating_point():
+        return f" (label {float(labels[i]):.3g})"
+    return f" (label {data.class_name(int(labels[i]))})"
+
+
+
+def explained_quantity(meta: Mapping[str, Any], class_name: Callable[[int], str] | None = None) -> str:
+    """What a global analysis (Sobol') explained, from its ``meta``: ``"P(class C)"`` for a class
+    probability (named by ``class_name``, else ``meta["target_name"]``), ``"the output"`` of a model of
+    one output (``"output j"`` where ``j > 0`` or ``meta["outputs"] > 1``) where ``meta["explained"]``
+    is ``"raw output"`` (a regression model), ``""`` without a target.
+
+    Examples:
+        >>> explained_quantity({"target": 1, "explained": "softmax probability"})
+        'P(class 1)'
+        >>> explained_quantity({"target": 0, "explained": "raw output"})
+        'the output'
+        >>> explained_quantity({"target": 0, "explained": "raw output", "outputs": 3})  # horizon 0 of 3
+        'output 0'
+    """
+    target = meta.get("target")
+    if not isinstance(target, int):
+        return ""
+    if meta.get("explained") == "raw output":
+        return "the output" if target == 0 and meta.get("outputs", 1) == 1 else f"output {target}"
+    if class_name is not None:
+        return f"P(class {class_name(target)})"
+    return f"P(class {meta.get('target_name', target)})"
+
+
+
+def global_title(data: MapData) -> str:
+    what = explained_quantity(data.meta, data.class_name)
+    return f"{data.audit}: maps over the whole probe{' of ' + what if what else ''} (input: sample 0)"
+
+
+
+def drawn_samples(data: MapData) -> tuple[int, bool]:
+    """How many samples to draw and whether the maps are global (one map for the whole probe)."""
+    sizes = [int(m.shape[0]) for m in data.maps.values()]
+    glob = all(s == 1 for s in sizes) and data.inputs.shape[0] > 1
+    return min(data.max_samples, int(data.inputs.shape[0]), *sizes), glob
+
+
+def map_limits(data: MapData, values: dict[str, Tensor]) -> dict[str, float]:
+    """Each map's colour-scale limit: its own largest |value| (maps of different units, such as the
+    causal effect beside Captum's attributions), or, when ``meta["shared_map_scale"]`` is set (maps
+    of one unit, such as Sobol' first-order and total indices, both shares of the output variance),
+    the largest over the maps, so that equal values look equal in every panel."""
+    own = {k: float(v.detach().float().abs().max()) if v.numel() else 0.0 for k, v in values.items()}
+    if data.meta.get("shared_map_scale"):
+        peak = max(own.values(), default=0.0)
+        own = dict.fromkeys(own, peak)
+    return {k: v or 1.0 for k, v in own.items()}
+
+
+def sign_note(signed: dict[str, bool], data: MapData) -> str | None:
+    """What red and blue mean in maps of a class's score (of the output, for a model of one output),
+    ``None`` without a signed map; maps without negative values (Saliency's |gradient|) are named as
+    showing size only."""
+    if not any(signed.values()):
+        return None
+    what = ("the output" if data.meta.get("outputs") == 1 else "the explained output" if data.meta.get("regression")
+            else "the explained label's logit" if data.meta.get("multi_label") else "the explained class's score")
+    unsigned = [name for name, s in signed.items() if not s]
+    return f"red: raises {what}, blue: lowers it" + (f"; {', '.join(unsigned)}: size only" if unsigned else "")
+
+
+def output_noun(data: MapData) -> str:
+    """What an explained output is called: ``"output"`` (a regression), ``"label"`` (a multi-label
+    classifier: multi-hot probe labels) or ``"class"``."""
+    return "output" if data.meta.get("regression") else "label" if data.meta.get("multi_label") else "class"

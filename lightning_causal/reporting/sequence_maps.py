@@ -1,0 +1,175 @@
+"""Attribution maps of sequences (``[N, C, T]`` channels first, ``[N, T, F]`` features last, ``[N, T]``):
+which axis is time (``signal_layout``, ``sequence_layout``, ``ambiguous_sequence``) and per sample the
+input over time with each map as bars (one channel) or as a channels x time heatmap."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from torch import Tensor
+
+from lightning_causal.reporting.figure_style import WIDTH, title_lines
+from lightning_causal.reporting.image_figures import map_scale
+from lightning_causal.reporting.map_data import (
+    SERIES_COLOURS,
+    MapData,
+    drawn_samples,
+    global_title,
+    map_limits,
+    sample_title,
+    sign_note,
+)
+
+__all__ = ["ambiguous_sequence", "sequence_layout", "sequence_maps", "signal_layout"]
+
+
+def signal_layout(shape: tuple[int, ...] | torch.Size) -> str | None:
+    """How one sample ``[A, B]`` holds a 1-D signal: ``"first"`` (``[C, T]``, channels first, as
+    ``Conv1d`` takes it: ``C <= 16``, ``T >= 4C``), ``"last"`` (``[T, F]``, features last, as a
+    ``batch_first`` recurrent layer takes it: ``F <= 16``, ``T >= 4F``), else ``None``."""
+    a, b = int(shape[0]), int(shape[1])
+    if a <= 16 and b >= 4 * a:
+        return "first"
+    if b <= 16 and a >= 4 * b:
+        return "last"
+    return None
+
+
+
+def sequence_layout(kind: str | None, inputs: Tensor) -> str:
+    """How the drawn samples of ``inputs`` ``[N, T]`` / ``[N, A, B]`` hold time: ``"last"`` (features
+    last ``[N, T, F]``: ``kind="sequence_features_last"``, or ``"sequence"`` where :func:`infer_kind`'s
+    rule reads the shape as ``[N, T, F]``), else ``"first"`` (``[N, C, T]``; ``[N, T]`` is one channel).
+
+    Examples:
+        >>> sequence_layout("sequence", torch.zeros(2, 10, 8)), sequence_layout("sequence_features_last", torch.zeros(2, 10, 8))
+        ('first', 'last')
+        >>> sequence_layout("sequence", torch.zeros(2, 40, 2))
+        'last'
+    """
+    if inputs.dim() != 3:
+        return "first"
+    if kind == "sequence_features_last":
+        return "last"
+    return "last" if signal_layout(inputs.shape[1:]) == "last" else "first"
+
+
+
+def ambiguous_sequence(kind: str | None, inputs: Tensor) -> str | None:
+    """A note for ``figure_kind="sequence"`` on ``[N, A, B]`` inputs whose shape does not say which
+    axis is time (neither ``[N, C, T]`` with ``T >= 4C`` nor ``[N, T, F]`` with ``T >= 4F``): they are
+    drawn channels first, and the note says how to draw them features last; ``None`` otherwise.
+
+    Examples:
+        >>> ambiguous_sequence("sequence", torch.zeros(2, 10, 8)).split(" (")[0]
+        "figure kind 'sequence' draws inputs of shape [2, 10, 8] channels first"
+        >>> ambiguous_sequence("sequence", torch.zeros(2, 3, 40)) is None, ambiguous_sequence("sequence_features_last", torch.zeros(2, 10, 8)) is None
+        (True, True)
+    """
+    if kind != "sequence" or inputs.dim() != 3 or signal_layout(inputs.shape[1:]) is not None:
+        return None
+    a, b = int(inputs.shape[1]), int(inputs.shape[2])
+    return (f"figure kind 'sequence' draws inputs of shape {list(inputs.shape)} channels first ([N, C, T]: {a} channels "
+            f"along {b} time steps); for features last ([N, T, F], as a batch_first recurrent layer takes them: {a} "
+            f"time steps of {b} features) pass figure_kind='sequence_features_last'")
+
+
+
+def sequence_maps(data: MapData, layout: str | None = None) -> list[tuple[str, Figure]]:
+    """Per sample, the input over time and each map beside it. One channel: the input as a line
+    (left axis) with each map as bars (right axis, red positive, blue negative, one scale per map:
+    symmetric for a signed map, from 0 for a map without negative values). Several channels or
+    features: the input's first four as lines (a heatmap of all of them beyond four), then each
+    map as a heatmap with one row per channel or feature (so that the figure shows which feature
+    carries an effect, and no effects of opposite sign cancel), on one scale per map shared by the
+    samples: symmetric and diverging for a signed map, from 0 for a map without negative values
+    (Saliency). A features-last sample ``[T, F]`` is drawn along ``T``: ``layout="last"``, or by
+    default where :func:`sequence_layout` reads the shape so. Signed maps of a class's score
+    (``meta["targets"]``) say below what red and blue mean."""
+    n, glob = drawn_samples(data)
+    last = data.inputs.dim() == 3 and (layout or sequence_layout("sequence", data.inputs)) == "last"
+    word = "feature" if last else "channel"
+    out = []
+    for i in range(n):
+        x = data.inputs[i].detach().float().cpu()
+        x = x.unsqueeze(0) if x.dim() == 1 else x.T if last else x  # [C, T]
+        maps = {name: (m[i].detach().float().cpu().reshape(data.inputs.shape[1:]).T if last else
+                       m[i].detach().float().cpu().reshape(x.shape)) for name, m in data.maps.items()}
+        limits = map_limits(data, {name: m[: max(1, n)] for name, m in data.maps.items()})
+        scales = {name: map_scale(m[: max(1, n)], limits[name]) for name, m in data.maps.items()}  # one per map, shared by the samples
+        xlabel = "time step" if last else "position"
+        fig = _signal_bars(x, maps, scales, xlabel) if x.shape[0] == 1 else _signal_heatmaps(x, maps, scales, word, xlabel)
+        lines = title_lines(global_title(data) if glob else sample_title(data, i), int(fig.get_figwidth() * 11))
+        fig.set_figheight(fig.get_figheight() + 0.25 * (len(lines) - 1))  # a long title wrapped, not cut at both edges
+        fig.suptitle("\n".join(lines), fontsize=11)
+        note = sign_note({name: scale[0] == "RdBu_r" for name, scale in scales.items()}, data) if data.meta.get("targets") else None
+        if note:  # one small line below: what red and blue mean
+            fig.set_figheight(fig.get_figheight() + 0.2)
+            fig.text(0.5, 0.02, note, ha="center", va="bottom", fontsize=8, color="0.3")
+        fig.tight_layout(rect=(0.0, 0.2 / fig.get_figheight() if note else 0.0, 1.0, 1.0))
+        out.append((f"maps/sample_{i}", fig))
+    return out
+
+
+
+def _signal_bars(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple[str, float, float]], xlabel: str) -> Figure:
+    """One channel ``[1, T]``: a panel per map, the input as a line and the map as bars."""
+    t = list(range(x.shape[-1]))
+    fig = Figure(figsize=(WIDTH * 1.15, 0.8 + 1.2 * len(maps)))
+    axes = fig.subplots(len(maps), 1, squeeze=False, sharex=True)[:, 0]
+    for ax, (name, m) in zip(axes, maps.items()):
+        ax.plot(t, x[0].tolist(), color="black", linewidth=1.1)
+        ax.set_ylabel("input", fontsize=9)
+        twin = ax.twinx()
+        effect = m[0].tolist()
+        twin.bar(t, effect, width=1.0, alpha=0.45, color=["tab:red" if v >= 0 else "tab:blue" for v in effect])
+        _, low, high = scales[name]
+        twin.set_ylim(low, high)  # an unsigned map (Saliency, a total Sobol' index) from 0: no negative half
+        twin.set_ylabel(name, fontsize=9)
+        twin.tick_params(labelsize=8)
+        ax.tick_params(labelsize=8)
+    axes[-1].set_xlabel(xlabel, fontsize=10)
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))  # steps, not 2.5
+    return fig
+
+
+
+def _signal_heatmaps(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple[str, float, float]], word: str,
+                     xlabel: str) -> Figure:
+    """Several channels ``[C, T]``: the input on top, then each map as a ``[C, T]`` heatmap."""
+    c, t = x.shape
+    extent = (-0.5, t - 0.5, c - 0.5, -0.5)
+    rows = 1 + len(maps)
+    fig = Figure(figsize=(WIDTH * 1.15, 0.9 + rows * (1.0 + 0.04 * c)))
+    axes = fig.subplots(rows, 1, squeeze=False, sharex=True)[:, 0]
+    if c <= 4:
+        for k in range(c):
+            axes[0].plot(range(t), x[k].tolist(), color=SERIES_COLOURS[k], linewidth=1.1, label=f"{word} {k}")
+        axes[0].legend(fontsize=7, loc="upper left", ncol=c, frameon=False)
+    else:
+        im = axes[0].imshow(x.numpy(), aspect="auto", cmap="viridis", interpolation="nearest", extent=extent)
+        _side_colorbar(fig, axes[0], im)
+    axes[0].set_ylabel("input" if c <= 4 else f"input\n{word}", fontsize=9)  # a heatmap's rows: channels or features
+    for ax, (name, m) in zip(axes[1:], maps.items()):
+        cmap, vmin, vmax = scales[name]
+        im = ax.imshow(m.numpy(), aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest", extent=extent)
+        _side_colorbar(fig, ax, im)
+        ax.set_ylabel(f"{name}\n{word}", fontsize=9)
+    for ax in axes[int(c <= 4):]:
+        step = max(1, (c + 7) // 8)  # at most 8 labelled rows
+        ax.set_yticks(list(range(0, c, step)))
+    for ax in axes:
+        ax.tick_params(labelsize=8)
+    axes[-1].set_xlabel(xlabel, fontsize=10)
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))  # steps, not 2.5
+    return fig
+
+
+
+def _side_colorbar(fig: Figure, ax: Any, im: Any) -> None:
+    """A colour bar beside ``ax`` that leaves its width, so the panels' time axes stay aligned."""
+    cax = ax.inset_axes((1.01, 0.0, 0.02, 1.0))
+    fig.colorbar(im, cax=cax).ax.tick_params(labelsize=7)

@@ -1,0 +1,102 @@
+"""Attribution maps of token ids (integer ``[N, T]``): per sample the tokens as a text strip coloured
+by each map, padding at either end left out."""
+
+from __future__ import annotations
+
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from lightning_causal.reporting.figure_style import WIDTH
+from lightning_causal.reporting.map_data import MapData, drawn_samples, map_limits, sample_title
+
+__all__ = ["token_maps"]
+
+
+def _unpadded(ids: list[int], scores: list[Tensor]) -> tuple[int, int]:
+    """The tokens to draw, ``ids[start:end]``: a trailing run of the last token id (right padding)
+    and a leading run of the first (left padding, as GPT-2 and Llama batches are padded) whose
+    scores are all 0 are left out (padded positions are not run: their effect is exactly 0); a
+    leading run of one token is kept (a first token whose effect happens to be 0)."""
+    def blank(k: int) -> bool:
+        return all(float(v[k]) == 0.0 for v in scores)
+
+    end = len(ids)
+    while end > 1 and ids[end - 1] == ids[-1] and blank(end - 1):
+        end -= 1
+    start = 0
+    while start < end - 1 and ids[start] == ids[0] and blank(start):
+        start += 1
+    return (start if start >= 2 else 0), end  # one unscored first token ([CLS] of effect 0) is drawn
+
+
+
+def _cut(word: str, width: int) -> str:
+    """``word``, cut to ``width`` characters with an ellipsis (one long token, a URL, must not push
+    the strip's other words off the figure)."""
+    return word if len(word) <= width else word[: max(1, width - 1)] + "…"
+
+
+
+def _word(vocabulary: list[str] | dict[str, str] | None, token: int) -> str:
+    """``token``'s word: ``vocabulary[token]`` (a list) or ``vocabulary[str(token)]`` (a mapping,
+    as audits store the words of a probe), else the id itself."""
+    if isinstance(vocabulary, dict):
+        return str(vocabulary.get(str(token), token))
+    return str(vocabulary[token]) if vocabulary is not None and 0 <= token < len(vocabulary) else str(token)
+
+
+
+def _token_lines(words: list[str], chars_per_line: int) -> list[list[tuple[int, int, str]]]:
+    """Words laid out left to right and wrapped: per line, ``(index, column, word)``."""
+    lines: list[list[tuple[int, int, str]]] = [[]]
+    col = 0
+    for j, w in enumerate(words):
+        if col and col + len(w) > chars_per_line:
+            lines.append([])
+            col = 0
+        lines[-1].append((j, col, w))
+        col += len(w) + 1
+    return lines
+
+
+
+def token_maps(data: MapData, chars_per_line: int = 56) -> list[tuple[str, Figure]]:
+    """Per sample, one text strip per map: each token (its id, or its word in ``meta["vocabulary"]``)
+    boxed in the colour of its score (red positive, blue negative, one symmetric scale per map
+    shared by the drawn sentences, as for images: a sentence whose effects are all near 0 stays
+    pale; each strip's title gives its own largest |score| and the scale where they differ),
+    in a monospace font laid out by word length and wrapped at ``chars_per_line`` (a word longer
+    than half a line is cut); padding at either end (a run of the first or last id with all scores
+    0) is left out."""
+    from matplotlib import colormaps
+
+    n, _ = drawn_samples(data)
+    vocab = data.meta.get("vocabulary")
+    cmap = colormaps["RdBu_r"]
+    limits = map_limits(data, {name: m[:n] for name, m in data.maps.items()})  # one scale per map for every drawn sentence
+    out = []
+    for i in range(n):
+        ids = data.inputs[i].reshape(-1).tolist()
+        scores = {name: m[i].detach().float().cpu().reshape(-1) for name, m in data.maps.items()}
+        start, end = _unpadded(ids, list(scores.values()))
+        words = [_cut(_word(vocab, t), chars_per_line // 2) for t in ids[start:end]]
+        scores = {name: v[start:end] for name, v in scores.items()}
+        lines = _token_lines(words, chars_per_line)
+        fig = Figure(figsize=(WIDTH * 1.15, 0.6 + (0.3 * len(lines) + 0.4) * len(scores)))
+        axes = fig.subplots(len(scores), 1, squeeze=False)[:, 0]
+        for ax, (name, v) in zip(axes, scores.items()):
+            lim, own = limits[name], float(v.abs().max())
+            for row, line in enumerate(lines):
+                for j, col, text in line:
+                    level = float(v[j]) / lim
+                    ax.text(col / chars_per_line, 1.0 - (row + 0.5) / len(lines), text, fontsize=10, family="monospace",
+                            ha="left", va="center", color="white" if abs(level) > 0.6 else "black",
+                            bbox={"facecolor": cmap(0.5 + 0.5 * level), "edgecolor": "none", "pad": 1.5})
+            ax.set_xlim(0, 1)
+            scale = "" if own == lim else f", colour scale ±{lim:.3g}"
+            ax.set_title(f"{name} (max |score| {own:.3g}{scale}; red +, blue −)", fontsize=9, loc="left")  # no colour bar
+            ax.axis("off")
+        fig.suptitle(sample_title(data, i), fontsize=10)
+        fig.tight_layout()
+        out.append((f"maps/sample_{i}", fig))
+    return out
