@@ -73,6 +73,18 @@ def _named_fix(names: list[str], access: Callable[[str], str]) -> str:
     return f"({x}, {y}, None)"
 
 
+def _named_advice(names: list[str], access: Callable[[str], str]) -> str:
+    """The ``unpack_batch=`` advice of :func:`_named_fix`; of several inputs, a note that they are
+    listed in the batch's order, which says nothing of the order ``forward`` takes them in: a batch
+    ``{"tab": ..., "image": ..., "y": ...}`` for ``forward(self, image, tab)`` would otherwise be
+    answered with a lambda that calls ``model(tab, image)``, silently so for inputs of one shape."""
+    label = next((k for k in LABEL_KEYS if k in names), None)
+    several = label is not None and len([k for k in names if k != label]) > 1
+    order = " with the inputs in the order `forward` takes them (the batch's order is no guide)" if several else ""
+    return (f"pass `unpack_batch=` a callable batch -> (inputs, labels, additional_forward_args){order}, e.g. "
+            f"`unpack_batch=lambda batch: {_named_fix(names, access)}`")
+
+
 def _dataclass_fields(batch: Any) -> list[str] | None:
     """The names of a dataclass batch's tensor fields (``None``: not a dataclass instance)."""
     if not dataclasses.is_dataclass(batch) or isinstance(batch, type):
@@ -85,9 +97,8 @@ def _from_mapping(batch: Mapping) -> Unpacked:
     if key is None:
         keys = list(batch)
         raise ValueError(
-            f"Expected a batch mapping with one of the input keys {list(INPUT_KEYS)} but got keys {keys}; pass "
-            f"`unpack_batch=` a callable batch -> (inputs, labels, additional_forward_args), e.g. "
-            f"`unpack_batch=lambda batch: {_named_fix(keys, lambda k: f'batch[{k!r}]')}`")
+            f"Expected a batch mapping with one of the input keys {list(INPUT_KEYS)} but got keys {keys}; "
+            f"{_named_advice(keys, lambda k: f'batch[{k!r}]')}")
     labels = next((batch[k] for k in LABEL_KEYS if k in batch), None)
     kwargs = {k: batch[k] for k in TOKEN_ARGUMENT_KEYS if k in batch} if key == "input_ids" else {}
     return batch[key], labels, kwargs or None
@@ -135,9 +146,7 @@ def default_unpack_batch(batch: Any) -> Unpacked:
     if isinstance(batch, (tuple, list)) and len(batch) in (1, 2) and _tensors(batch[0]) and all(isinstance(t, Tensor) for t in batch[1:]):
         return tuple(batch[0]), (batch[1] if len(batch) == 2 else None), None  # ((x1, x2, ...), y): a model of several inputs
     fields = _dataclass_fields(batch)
-    fix = _FIX if fields is None else (  # a dataclass is not indexed: name its fields
-        "pass `unpack_batch=` a callable batch -> (inputs, labels, additional_forward_args), e.g. "
-        f"`unpack_batch=lambda batch: {_named_fix(fields, lambda k: f'batch.{k}')}`")
+    fix = _FIX if fields is None else _named_advice(fields, lambda k: f"batch.{k}")  # a dataclass is not indexed: its fields
     if fields is None and isinstance(batch, (tuple, list)) and len(batch) == 3:  # (x, y, w) or (x, lengths, y)
         fix += (" for batches (x, y, w); for (x, lengths, y) of a padded sequence model forward(x, lengths), "
                 "`unpack_batch=lambda batch: (batch[0], batch[2], {'lengths': batch[1]})`")
