@@ -18,7 +18,16 @@ from lightning_causal.causal.engine.forward import (
 )
 from lightning_causal.causal.engine.state import check_logits
 
-__all__ = ["RepairTerm"]
+__all__ = ["RepairTerm", "SEVERAL_INPUTS_FIX"]
+
+#: The way out for a model of several inputs, ``model(image, tab)``, whose terms act on one input tensor.
+SEVERAL_INPUTS_FIX = (
+    "give the input the terms act on (the table holding the sensitive column, the image a trigger is stamped on) as "
+    "the inputs and the others as forward "
+    "arguments, `unpack_batch=lambda batch: (batch['tab'], batch['y'], {'image': batch['image']})`, with a model "
+    "whose forward takes that input first (`forward(self, tab, image)`; a wrapper module can reorder): they follow "
+    "their rows into the counterfactual pass"
+)
 
 
 def _snake(name: str) -> str:

@@ -23,7 +23,7 @@ from lightning_causal.causal.scm.attribute_flip import (
 )
 from lightning_causal.causal.scm.counterfactual_checks import keep_padding
 from lightning_causal.causal.scm.token_swap import TokenSwap
-from lightning_causal.repair.base import RepairTerm
+from lightning_causal.repair.base import SEVERAL_INPUTS_FIX, RepairTerm
 
 __all__ = ["CounterfactualFairnessTerm", "DEFAULT_FAIRNESS_WEIGHT"]
 
@@ -225,6 +225,9 @@ class CounterfactualFairnessTerm(RepairTerm):
         :class:`~lightning_causal.repair.module.CausalRepairModule` evaluates them in the same
         forward pass as the task loss and then calls :meth:`loss_from_outputs`.
         """
+        if isinstance(x, (tuple, list)):
+            raise ValueError(f"CounterfactualFairnessTerm acts on one input tensor but the batch holds {len(x)} inputs (a "
+                             f"model of several inputs); {SEVERAL_INPUTS_FIX}")
         if not isinstance(x, Tensor) or x.dim() < 2:
             raise ValueError(f"Expected a batch `x` [N, ...] (tabular rows or token ids) but got {getattr(x, 'shape', type(x))}")
         self._check_one_hot(x)
@@ -259,12 +262,13 @@ class CounterfactualFairnessTerm(RepairTerm):
     def _check_labels(self, y: Tensor | None, outputs: Tensor) -> None:
         """On the first call: warn when the labels are multi-hot (a multi-label classifier) and the
         model has several outputs, whose softmax or centred logits every distance compares; or when
-        the labels are a regression target (fractional floats beyond [0, 1]) and the distance
-        compares probabilities, whose sigmoid saturates on such outputs."""
+        the labels are a regression target (``regression_labels`` with the output width: fractional
+        floats beyond [0, 1], or whole numbers no output can be a class of, such as counts of one
+        output) and the distance compares probabilities, whose sigmoid saturates on such outputs."""
         if getattr(self, "_labels_checked", False):
             return
         self._labels_checked = True
-        from lightning_causal.audits.options import multi_hot_labels
+        from lightning_causal.audits.options import multi_hot_labels, regression_labels
 
         if multi_hot_labels(y) and outputs.dim() == 2 and outputs.shape[1] >= 2:
             warnings.warn(
@@ -275,9 +279,7 @@ class CounterfactualFairnessTerm(RepairTerm):
                 "group: penalty 0). Pass one term per label, `output=lambda out: out[:, [k]]` (each with its own "
                 "`name=`), which compares label k's sigmoid", UserWarning, stacklevel=outside_package())
             return
-        if not isinstance(y, Tensor) or not y.is_floating_point():
-            return
-        if bool((y == y.round()).all()) or bool(((y >= 0) & (y <= 1)).all()):
+        if not regression_labels(y, int(outputs.shape[1]) if outputs.dim() == 2 else 1):  # counts of one output too
             return
         several = outputs.dim() == 2 and outputs.shape[1] >= 2
         per_output = ("one term per output, `output=lambda out: out[:, [k]]` with distance='logit' (each with its own "
@@ -287,13 +289,13 @@ class CounterfactualFairnessTerm(RepairTerm):
                 warnings.warn(
                     f"CounterfactualFairnessTerm {self.name!r} with distance='logit' compares the model's "
                     f"{outputs.shape[1]} outputs centred (logits less their mean, as counterfactual logit pairing does), "
-                    "but the batch's labels are fractional floats beyond [0, 1] (a regression of several outputs?): a "
+                    "but the batch's labels are a regression target (not classes of the outputs; a regression of several outputs?): a "
                     "flip that moves every output alike gets penalty 0. Pass " + per_output, UserWarning, stacklevel=outside_package())
             return
         warnings.warn(
             f"CounterfactualFairnessTerm with distance={self.distance!r} compares class probabilities (the softmax of "
-            "the outputs, the sigmoid of a single output), but the batch's labels are fractional floats beyond [0, 1] "
-            "(a regression target?): the sigmoid of a regression output saturates (an output moved from 10 to 13 changes "
+            "the outputs, the sigmoid of a single output), but the batch's labels are a regression target (not classes "
+            "of the outputs: fractions beyond [0, 1], or whole numbers such as counts beyond the output's classes): the sigmoid of a regression output saturates (an output moved from 10 to 13 changes "
             "its sigmoid by 4e-5), so the penalty barely moves the model. Pass "
             + (per_output if several else "distance='logit' to penalise |f(x) − f(x_cf)| of the output itself"),
             UserWarning, stacklevel=outside_package())

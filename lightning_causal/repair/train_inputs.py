@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from lightning_causal.batches import num_rows
 from lightning_causal.data_reading import read_samples, rngs_untouched
-from lightning_causal.repair.base import RepairTerm
+from lightning_causal.repair.base import SEVERAL_INPUTS_FIX, RepairTerm
 
 __all__ = ["SETUP_SAMPLES", "train_inputs"]
 
@@ -67,6 +67,7 @@ def _setup_input(trainer: Trainer, device: torch.device, x: Any, terms: Sequence
     if not isinstance(x, Tensor):
         raise MisconfigurationException(
             f"CausalRepairModule's terms ({', '.join(t.name for t in terms)}) act on one input tensor but "
-            f"the training batches hold {len(x)} inputs (a model of several inputs), which they do not support")
+            f"the training batches hold {len(x)} inputs (a model of several inputs), which they do not support; "
+            f"{SEVERAL_INPUTS_FIX}")
     # in the dtype training batches reach the model in: float64 under "64-true", bfloat16 under "bf16-true"
     return trainer.precision_plugin.convert_input(x.to(device))
