@@ -37,3 +37,20 @@ def test_explicit_sizes_win_over_the_device_default():
     assert rows_per_pass(_model("meta"), example, working_set_bytes=64 * _bytes_per_row()) == 64
     assert rows_per_pass(_model("meta"), example, max_batch_size=5) == 5
     assert preferred_pass_bytes(torch.device("meta"), budget_bytes=1000) == 1000
+
+
+def test_cuda_budget_is_a_share_of_free_memory(monkeypatch):
+    # torch.device("cuda") needs no GPU; the free memory is what torch.cuda.mem_get_info reports
+    from lightning_causal.causal.engine import batching
+
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (64 * 2**30, 80 * 2**30))
+    assert batching.pass_budget(cuda) == 8 * 2**30  # an eighth of 64 GiB, at the 8 GiB cap
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (16 * 2**30, 80 * 2**30))
+    assert batching.pass_budget(cuda) == 2 * 2**30
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (23 * 2**30, 80 * 2**30))
+    assert batching.pass_budget(cuda) == 2 * 2**30  # 2.875 GiB rounded down to a power of two
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (1 * 2**30, 80 * 2**30))
+    assert batching.pass_budget(cuda) == DEFAULT_MEMORY_BUDGET  # never below the CPU's budget
+    assert batching.pass_budget(torch.device("cpu")) == DEFAULT_MEMORY_BUDGET
+    assert batching.pass_budget(torch.device("meta")) == DEFAULT_MEMORY_BUDGET

@@ -22,14 +22,16 @@ __all__ = [
     "check_max_batch_size",
     "current_shard",
     "map_rows",
+    "pass_budget",
     "preferred_pass_bytes",
     "rows_per_pass",
     "settle_shards",
     "sharded_rows",
 ]
 
-#: Bytes of activations one chunked forward pass of intervention rows may hold at most (512 MiB).
-#: Not covered: the clean passes over the ``N`` inputs themselves (the explained outputs, the
+#: Bytes of activations one chunked forward pass of intervention rows may hold at most (512 MiB) on
+#: CPU; on a CUDA device an eighth of its free memory, between this and :data:`MAX_CUDA_BUDGET`
+#: (:func:`pass_budget`). Not covered: the clean passes over the ``N`` inputs themselves (the explained outputs, the
 #: activations a prefix cache keeps), which run whole, and what an estimator keeps across chunks
 #: (``layer_causal_map``'s profiles): with a large probe of large inputs, pass fewer samples.
 DEFAULT_MEMORY_BUDGET = 512 * 2**20
@@ -37,6 +39,8 @@ DEFAULT_MEMORY_BUDGET = 512 * 2**20
 #: 1.5-2x faster on CPU than one huge pass (benchmarks/RESULTS.md). On an accelerator the preferred
 #: size is the whole budget (:func:`preferred_pass_bytes`).
 DEFAULT_WORKING_SET = 32 * 2**20
+#: The most a pass on a CUDA device may hold (8 GiB), whatever the device's free memory.
+MAX_CUDA_BUDGET = 8 * 2**30
 _MIN_ROWS = 64
 _MAX_ROWS = 1 << 16
 
@@ -58,6 +62,24 @@ def _output_bytes(out: object) -> int:
     if isinstance(out, dict):
         return sum(_output_bytes(v) for v in out.values())
     return 0
+
+
+def pass_budget(device: torch.device) -> int:
+    """The most bytes of activations one pass may hold on ``device``: :data:`DEFAULT_MEMORY_BUDGET`
+    on CPU (and any device whose free memory torch cannot tell); on CUDA an eighth of the memory free
+    now (what the training holds is not free), rounded down to a power of two, at least :data:`DEFAULT_MEMORY_BUDGET` and at most
+    :data:`MAX_CUDA_BUDGET`. At 512 MiB a pass of the ResNet-18-sized CNN's suffix was 71 rows of
+    3x32x32 and the H200 spent its time launching kernels (``benchmarks/bench_gpu.py``).
+
+    Examples:
+        >>> pass_budget(torch.device("cpu")) == DEFAULT_MEMORY_BUDGET
+        True
+    """
+    if device.type != "cuda":
+        return DEFAULT_MEMORY_BUDGET
+    free, _total = torch.cuda.mem_get_info(device)
+    share = 1 << max(0, int(free // 8).bit_length() - 1)  # a power of two: runs on the same device agree on the chunks
+    return int(min(MAX_CUDA_BUDGET, max(DEFAULT_MEMORY_BUDGET, share)))
 
 
 def preferred_pass_bytes(device: torch.device, budget_bytes: int = DEFAULT_MEMORY_BUDGET) -> int:
@@ -82,7 +104,7 @@ def rows_per_pass(
     max_batch_size: int | None = None,
     *,
     forward: Callable[..., object] | None = None,
-    budget_bytes: int = DEFAULT_MEMORY_BUDGET,
+    budget_bytes: int | None = None,
     working_set_bytes: int | None = None,
 ) -> int:
     """Rows per forward pass: ``max_batch_size`` if given, else ``working_set / bytes per row``
@@ -90,14 +112,17 @@ def rows_per_pass(
     forward over at most 4 rows of ``example`` (every submodule's output counted, tuples too; tensors made
     inside a module's ``forward`` and never returned by a submodule, such as attention scores of a
     fused attention module, are not). A row larger than the budget runs alone, with a warning.
-    ``working_set_bytes`` defaults to :func:`preferred_pass_bytes` of the example's device (32 MiB on
-    CPU, the budget on an accelerator).
+    ``budget_bytes`` defaults to :func:`pass_budget` of the example's device (512 MiB on CPU, a share
+    of a GPU's free memory) and ``working_set_bytes`` to :func:`preferred_pass_bytes` (32 MiB on CPU,
+    the budget on an accelerator).
 
     ``forward`` (default: ``module`` itself) runs the trial; a
     :class:`~lightning_causal.causal.engine.forward.Forward` is called with ``rows=`` so that its
     per-sample forward arguments follow the trial rows."""
     if max_batch_size is not None:
         return check_max_batch_size(max_batch_size)  # type: ignore[return-value]
+    if budget_bytes is None:
+        budget_bytes = pass_budget(example[0].device)
     rows = min(4, example[0].shape[0])
     total = 0
 
