@@ -10,9 +10,10 @@ synchronised wall seconds, medians of `--repeats` runs after one warm-up; "forwa
 (SGD, batch 128, train mode, as `bench_scale.py` times it on CPU) of a copy of the model, after
 one warm-up epoch, synchronised. Also the peak GPU memory of each audit
 (`torch.cuda.max_memory_allocated` above the memory held before it) against the engine's budget.
-"32 MiB chunks" runs the same audit, in the same run, with the CPU's preferred pass size
-(:data:`~lightning_causal.causal.engine.batching.DEFAULT_WORKING_SET`) instead of the accelerator's
-(the whole memory budget; `preferred_pass_bytes`). Refuses to run without the device (prints why,
+"CPU pass sizes" runs the same audit, in the same run, with the pass sizes the engine uses on CPU
+(a 32 MiB working set, :data:`~lightning_causal.causal.engine.batching.DEFAULT_WORKING_SET`, under
+the 512 MiB :data:`~lightning_causal.causal.engine.batching.DEFAULT_MEMORY_BUDGET`) instead of the
+accelerator's (the whole budget, `pass_budget`: an eighth of the free device memory, 512 MiB to 8 GiB). Refuses to run without the device (prints why,
 exit status 1).
 """
 
@@ -82,23 +83,25 @@ def main() -> None:
     del trained, x_train, y_train
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name(device)}; probe {args.probe}; "
           f"one batched forward {1e3 * t_forward:.1f} ms; one training epoch of {args.train} images {t_epoch:.2f} s\n")
-    print("| audit | seconds | / one forward of the probe | / one training epoch | 32 MiB chunks (s) "
-          "| peak memory above the model (MiB) | engine budget (MiB) |")
+    budget = batching.pass_budget(device) / 2**20
+    print("| audit | seconds | / one forward of the probe | / one training epoch | CPU pass sizes (s) "
+          "| peak memory above the model (MiB) | pass budget (MiB) |")
     print("|---|---|---|---|---|---|---|")
-    preferred = batching.preferred_pass_bytes
+    preferred, budget_of = batching.preferred_pass_bytes, batching.pass_budget
     for name in AUDITS:
         batching.preferred_pass_bytes = lambda device, budget_bytes=DEFAULT_MEMORY_BUDGET: DEFAULT_WORKING_SET
+        batching.pass_budget = lambda device: DEFAULT_MEMORY_BUDGET
         try:
             small = timed(lambda n=name: run_audit(n, model, probe), device, args.repeats)
         finally:
-            batching.preferred_pass_bytes = preferred
+            batching.preferred_pass_bytes, batching.pass_budget = preferred, budget_of
         seconds = timed(lambda n=name: run_audit(n, model, probe), device, args.repeats)
         torch.cuda.reset_peak_memory_stats(device)
         held = torch.cuda.memory_allocated(device)
         run_audit(name, model, probe)
         peak = (torch.cuda.max_memory_allocated(device) - held) / 2**20
         print(f"| {name} | {seconds:.2f} | {seconds / t_forward:.0f} | {seconds / t_epoch:.2f} | {small:.2f} | {peak:.0f} "
-              f"| {DEFAULT_MEMORY_BUDGET / 2**20:.0f} |")
+              f"| {budget:.0f} |")
 
 
 if __name__ == "__main__":
