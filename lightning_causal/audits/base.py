@@ -18,7 +18,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec, check_output_spec
+from lightning_causal.causal.engine.forward import (
+    Forward,
+    ForwardArgs,
+    OutputSpec,
+    check_output_spec,
+)
+from lightning_causal.causal.engine.linked_samples import check_rows_independent, linked_arguments
+from lightning_causal.causal.engine.state import audit_mode
 
 SCHEMA_VERSION = 1
 
@@ -233,7 +240,18 @@ class Audit(ABC):
         training. Audits whose full run is costly override this with a cheaper configuration.
         Returns the result (its scalar names let monitors check their tag before training), or
         ``None``. Warnings about what the 2 samples hold (both equal to the baseline) are left to
-        the audits of the whole probe."""
+        the audits of the whole probe.
+
+        A probe whose forward arguments may link its samples (a graph's ``edge_index`` over the rows,
+        :func:`~lightning_causal.causal.engine.linked_samples.linked_arguments`) is first checked on
+        the whole probe (two samples run alone give their outputs in the batch): 2 samples cut from
+        the nodes of one graph would otherwise fail on the cut graph, or run on it."""
+        linked = linked_arguments(ForwardArgs(probe.additional_forward_args, len(probe)))
+        if linked:
+            forward = Forward(model, num_samples=len(probe), **self.model_options(probe))
+            xs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
+            with audit_mode(model):
+                check_rows_independent(forward, xs, forward(*xs), f"Audit {self.name!r}")
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="input_effects: every group of every sample already equals", category=UserWarning)
             return self.run(model, probe.subset(slice(0, 2)))

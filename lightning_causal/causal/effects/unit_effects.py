@@ -256,7 +256,7 @@ def unit_effects(
         fold = site.shape[0]  # rows per sample: > 1 where the layer folds positions into the batch (OPT's fc1)
         if fold > 1:
             # the layout first: a [T, N, ...] layer (batch_first=False) is no fold, and its message says so
-            check_sample_major(layer, lambda r: forward(*(x[r] for x in xs), rows=r), forward.model, xs, fold)
+            check_sample_major(layer, lambda xi, r: forward(*xi, rows=r), forward.model, xs, fold)
             check_folded_interventions(layer, ivs, fold, method, screen)
             ivs = [unfolded_intervention(iv) for iv in ivs]
         scale = noise_scale(forward, xs)  # a model that draws noise runs full passes with common random numbers

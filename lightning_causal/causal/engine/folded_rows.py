@@ -71,26 +71,36 @@ def check_folded_interventions(layer: str, ivs: Sequence[Intervention], fold: in
             "not samples. Pass SetTo(values) with the values you want, or name a module with one row per sample")
 
 
-def check_sample_major(layer: str, run: Callable[[Tensor], object], model: torch.nn.Module, xs: tuple[Tensor, ...],
-                       fold: int) -> None:
-    """``ValueError`` unless ``layer``'s output on two distinct probe samples run together is their
+def check_sample_major(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], object], model: torch.nn.Module,
+                       xs: tuple[Tensor, ...], fold: int) -> None:
+    """``ValueError`` unless ``layer``'s output on two distinct samples run together is their
     outputs alone, one after the other (``fold`` rows each): the blocks of ``[R·k, ...]`` are then
-    the rows of the pass. ``run(rows)`` runs the model on those probe rows. A probe whose samples
-    are all equal cannot show the order, and is refused too."""
+    the rows of the pass. ``run(inputs, rows)`` runs the model on ``inputs`` whose rows are those of
+    the probe samples ``rows``. The two are probe sample 0 and the first probe sample that differs
+    from it; a probe of one sample (a graph as the sample: one graph of ``k`` nodes) or of equal
+    samples pairs sample 0 with a copy of it whose every element is moved (``1 - x / 2``), run with
+    sample 0's forward arguments; only integer inputs, which no such copy can stand for, are refused
+    then."""
     n = xs[0].shape[0]
     flat = torch.cat([x.detach().reshape(n, -1).double() for x in xs], 1)
     other = torch.nonzero((flat != flat[:1]).any(1)).flatten()
-    if not other.numel():
+    if other.numel():
+        pair = torch.stack([torch.zeros_like(other[0]), other[0]]).to(xs[0].device)
+        inputs = [tuple(x[r] for x in xs) for r in (pair[:1], pair[1:], pair)]
+    elif all(x.is_floating_point() for x in xs):
+        pair = torch.zeros(2, dtype=torch.long, device=xs[0].device)
+        first, second = tuple(x[:1] for x in xs), tuple(1 - x[:1] / 2 for x in xs)
+        inputs = [first, second, tuple(torch.cat([a, b]) for a, b in zip(first, second))]
+    else:
         raise ValueError(
             f"Expected at least two distinct probe samples for layer {layer!r}, whose output folds {fold} rows per sample "
             "into the batch: two samples run together show whether the rows are laid out sample after sample. Pass a "
             "probe of two or more different samples")
-    pair = torch.stack([torch.zeros_like(other[0]), other[0]]).to(xs[0].device)
     alone = []
     with torch.no_grad():
-        for rows in (pair[:1], pair[1:], pair):
+        for rows, xi in zip((pair[:1], pair[1:], pair), inputs):
             with capture(model, [layer]) as seen:
-                run(rows)
+                run(xi, rows)
             alone.append(seen[layer])
     first, second, both = alone
     if both.shape[0] != 2 * fold:  # not k rows per sample: [T, N, ...] of batch_first=False, or rows routed elsewhere

@@ -42,10 +42,16 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.eager import eager_module
+from lightning_causal.causal.engine.linked_samples import (
+    GRAPH_HINT,
+    linked_arguments,
+    pass_error_note,
+)
 from lightning_causal.causal.engine.live_values import rows_of
 from lightning_causal.causal.engine.quantized import warn_dynamic_quantized
 
 __all__ = ["OutputSpec", "ForwardArgs", "Forward", "select_output", "check_output_spec", "check_not_meta", "dtype_hint",
+           "keyword_clash_hint",
            "kept_inputs", "meta_tensor", "restore_inputs"]
 
 OutputSpec = None | str | int | Callable[[Any], Tensor]
@@ -251,6 +257,29 @@ def check_not_meta(model: nn.Module) -> None:
 _DTYPE_ERROR = re.compile(r"same dtype|should be the same|expected scalar type|Input type \(", re.IGNORECASE)
 
 
+def keyword_clash_hint(err: BaseException, keywords: Mapping[str, Any], num_inputs: int) -> str | None:
+    """The way out of Python's "got multiple values for argument 'image'" when a keyword forward
+    argument names a parameter that the inputs, passed first and positionally, fill already: the
+    table of ``forward(self, image, tab)`` explained with ``{"image": image}`` lands in ``image``.
+    ``None`` for any other error.
+
+    Examples:
+        >>> err = TypeError("Net.forward() got multiple values for argument 'image'")
+        >>> print(keyword_clash_hint(err, {"image": None}, 1))  # doctest: +ELLIPSIS
+        `additional_forward_args` passes `image` as a keyword, but the 1 explained input is passed first, ...
+    """
+    found = re.search(r"got multiple values for argument '(\w+)'", str(err)) if isinstance(err, TypeError) else None
+    if found is None or found.group(1) not in keywords:
+        return None
+    name = found.group(1)
+    return (f"`additional_forward_args` passes `{name}` as a keyword, but the {num_inputs} explained input"
+            f"{'s are' if num_inputs > 1 else ' is'} passed first, positionally, and {'fill' if num_inputs > 1 else 'fills'} "
+            f"`{name}`: explain an input that "
+            "forward takes first (the explained input is forward's first parameter; a wrapper module can reorder, "
+            f"`forward(self, other, {name}): return model({name}, other)`), or pass every input as a tuple to the "
+            "estimators of lightning_causal.causal, which take several inputs")
+
+
 def dtype_hint(model: nn.Module, inputs: tuple[Any, ...], err: BaseException) -> str | None:
     """What to do about a dtype error of the model's forward pass (torch's message names neither
     the argument nor the dtypes involved), or ``None`` when ``err`` is not one.
@@ -353,6 +382,9 @@ class Forward:
         A model that modifies its inputs (or a per-sample forward argument) in place
         (``x.sub_(mean).div_(std)``, ``x /= 255``) gets them back as they were after the call (also
         on errors): every pass reads the probe as given, and the caller's tensors are left unchanged.
+        An ``IndexError`` or ``RuntimeError`` of a pass whose rows a forward argument may link (a
+        graph's ``edge_index``: :func:`~lightning_causal.causal.engine.linked_samples.pass_error_note`)
+        is raised again with the same type and that note appended (a subclass keeps itself, with the note).
         """
         args, kwargs = self.args.take(rows)
         sources = (*self.args.args, *self.args.kwargs.values())
@@ -370,6 +402,16 @@ class Forward:
         except Exception as err:
             if self.meta is not None and ("meta" in str(err) or "storage" in str(err)):  # "Tensor on device meta is not on ..."
                 check_not_meta(self.model)
+            clash = keyword_clash_hint(err, kwargs, len(inputs))
+            if clash is not None:  # forward(image, tab) given the table as the input and {"image": ...}
+                raise TypeError(f"{err}. {clash}") from err
+            note = (pass_error_note(self.args, int(inputs[0].shape[0]))
+                    if isinstance(err, (IndexError, RuntimeError)) and inputs and isinstance(inputs[0], Tensor)
+                    and inputs[0].dim() and not isinstance(err, torch.OutOfMemoryError) else None)
+            if note is not None:  # rows linked by a forward argument (a graph's edge_index): the model's error, its type kept
+                if type(err) in (IndexError, RuntimeError):
+                    raise type(err)(f"{err}. {note}") from err
+                err.add_note(note)
             if not isinstance(err, RuntimeError):
                 raise
             hint = dtype_hint(self.model, inputs, err)
@@ -411,10 +453,13 @@ class Forward:
                     f"(shape {tuple(picked.shape)}); a model that returns one tensor needs no `output=` (a column: "
                     f"`output=lambda out: out[:, {self.output}:{self.output + 1}]`)"
                 )
+            linked = linked_arguments(self.args)
             raise ValueError(
                 f"Expected the explained output to have one row per input row ({n}) but got shape {tuple(picked.shape)}; "
-                "pass `output=` a callable out -> [N, ...] (e.g. `output=lambda out: out.view(-1, T, C).mean(1)` for "
-                "per-position scores flattened to [N * T, C])"
+                + (f"forward arguments link the input rows ({'; '.join(linked)}): the rows are no samples (nodes of "
+                   "graphs pooled per graph?). " + GRAPH_HINT if linked else
+                   "pass `output=` a callable out -> [N, ...] (e.g. `output=lambda out: out.view(-1, T, C).mean(1)` for "
+                   "per-position scores flattened to [N * T, C])")
             )
         return picked
 

@@ -1,0 +1,117 @@
+"""Samples linked through a forward argument: the nodes of a graph given with its ``edge_index``.
+
+Every estimator runs intervened rows of the probe's samples in batches of its own choosing
+(subsets, repeats, several interventions of one sample), so a sample's output must come from its
+own row. A graph neural network called as ``model(x, edge_index)`` on the nodes of one graph,
+``x [num_nodes, F]``, has nodes for rows but not for samples: a node's output reads its
+neighbours' rows, which ``edge_index`` (or a dense adjacency ``[num_nodes, num_nodes]``) names by
+position in the batch. Run on rows of the estimators' choosing, such a model fails on an index
+out of range, or, once a pass holds as many rows as the graph has nodes, runs and mixes the rows
+silently (every effect wrong). :func:`linked_arguments` names such arguments;
+:func:`check_rows_independent` refuses the model before any intervened pass, naming them and the
+way that works: a graph is the sample (``docs/recipes.md``, "Graph neural networks").
+
+Examples:
+    >>> import torch
+    >>> from lightning_causal.causal.engine.forward import ForwardArgs
+    >>> edge_index = torch.tensor([[0, 1, 2], [1, 2, 0]])
+    >>> linked_arguments(ForwardArgs((edge_index,), num_samples=3))
+    ['the positional forward argument 0 (integer, shape [2, 3], values in [0, 3))']
+    >>> linked_arguments(ForwardArgs({"attention_mask": torch.ones(3, 5)}, num_samples=3))
+    []
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from lightning_causal.causal.engine.forward import Forward, ForwardArgs
+
+__all__ = ["GRAPH_HINT", "check_rows_independent", "linked_arguments", "pass_error_note"]
+
+GRAPH_HINT = (
+    "If the samples are the nodes of a graph that a forward argument links (a graph neural network's `edge_index` "
+    "or adjacency), a node's output reads its neighbours' rows and the nodes cannot be the samples: make the graph "
+    "the sample, a model of `x [B, num_nodes, F]` that runs its B copies of the graph together (docs/recipes.md, "
+    "'Graph neural networks'), and explain a node's output with `output=`"
+)
+
+
+def linked_arguments(args: ForwardArgs, pass_rows: int | None = None) -> list[str]:
+    """The forward arguments that may link the samples (a graph's ``edge_index`` or adjacency).
+
+    - an integer tensor that does not follow its rows (its first dimension is not ``N``) whose
+      values lie in ``[0, N)``: indices of samples, e.g. ``edge_index [2, E]``; with ``pass_rows``
+      (the rows of a pass that failed), also one whose largest value is ``pass_rows`` or more: it
+      indexes rows the pass does not hold (a probe cut to its first samples cuts the graph);
+    - a tensor that follows its rows and is ``N`` long on a later dimension too: a dense
+      adjacency ``[N, N]`` (gathered by row, its columns still name the probe's samples).
+
+    Each is named with its position or keyword, dtype kind, shape and (indices) value range.
+    """
+    n = args.num_samples
+    if not n:
+        return []
+    found = []
+    named = [*((f"the positional forward argument {i}", v) for i, v in enumerate(args.args)),
+             *((f"the forward argument {k!r}", v) for k, v in args.kwargs.items())]
+    for name, v in named:
+        if not isinstance(v, Tensor) or v.dim() == 0 or v.numel() == 0 or v.is_meta:
+            continue
+        shape = "[" + ", ".join(str(s) for s in v.shape) + "]"
+        if args._per_sample(v):
+            if n > 1 and n in v.shape[1:]:
+                found.append(f"{name} (shape {shape}, {n} long beside its {n} rows: an adjacency?)")
+        elif not v.is_floating_point() and not v.is_complex() and v.dtype != torch.bool:
+            low, high = int(v.min()), int(v.max())
+            if low >= 0 and (high < n or pass_rows is not None and high >= pass_rows):
+                found.append(f"{name} (integer, shape {shape}, values in [0, {high + 1}))")
+    return found
+
+
+def pass_error_note(args: ForwardArgs, pass_rows: int) -> str | None:
+    """What to add to a model's error in a pass of ``pass_rows`` rows when forward arguments may
+    link the rows (:func:`linked_arguments`), else ``None``."""
+    linked = linked_arguments(args, pass_rows)
+    if not linked:
+        return None
+    return (f"This pass ran {pass_rows} row(s) of {args.num_samples} sample(s), and forward arguments may link the rows: "
+            f"{'; '.join(linked)}. {GRAPH_HINT}")
+
+
+def check_rows_independent(forward: Forward, xs: tuple[Tensor, ...], output: Tensor, what: str) -> None:
+    """Refuse a model whose samples are not independent rows, before any intervened pass.
+
+    Two probe samples run alone must give their outputs in the batch (``output``, the clean
+    pass's selected output): :func:`~.prefix_cache.check_samples_independent`, whose refusal
+    (``ValueError``) gets the graph hint when a forward argument links the samples
+    (:func:`linked_arguments`). A pass of the two samples alone that fails where the whole batch
+    ran (an ``edge_index`` naming rows the pass does not hold) is refused with a ``ValueError`` too,
+    naming the model's error (chained) instead of letting it surface from deep inside an estimator;
+    out-of-memory errors pass through unchanged.
+    """
+    from lightning_causal.causal.engine.prefix_cache import check_samples_independent
+
+    n = xs[0].shape[0]
+    linked = linked_arguments(forward.args)
+    named = f"Forward arguments that link the samples: {'; '.join(linked)}. " if linked else ""
+    try:
+        check_samples_independent(forward, xs, output, what)
+    except torch.OutOfMemoryError:
+        raise
+    except ValueError as err:
+        if not str(err).startswith("Expected the model to treat samples independently") or not linked:
+            raise
+        raise ValueError(f"{err}. {named}{GRAPH_HINT}") from err
+    except (IndexError, RuntimeError) as err:
+        told = GRAPH_HINT in str(err)  # Forward's note on a pass whose rows a forward argument links
+        raise ValueError(
+            f"Expected the model to compute each sample's output from that sample's rows alone, but probe samples "
+            f"{[0, min(1, n - 1)]} run alone failed where the batch of {n} ran: {what} runs rows of many samples in batches "
+            f"of its own choosing (subsets, repeats, interventions). The model's error: {type(err).__name__}: {err}"
+            + ("" if told else f". {named}{GRAPH_HINT}")
+        ) from err
