@@ -155,7 +155,11 @@ class CaptumBaseline(Audit):
       ``meta["seconds"]`` per explanation.
 
     Deletion AUC: lower is more faithful; insertion AUC: higher is more faithful; stability
-    (Spearman between the explanations of x and x + ε): higher is more stable.
+    (Spearman between the explanations of x and x + ε): higher is more stable. The areas are those
+    of what the curves record, ``meta["curve_score"]``: the explained class's probability (softmax,
+    in [0, 1]) or the raw output (``score="raw"``, or ``"auto"`` on a model of one output: a logit or
+    a regression's value), whose areas are in the output's units, comparable between the
+    explanations of one audit but not across models or as probabilities.
 
     Token ids ``[N, T]`` (text): groups are positions (or words, by a ``feature_mask`` function of the ids), ``baseline``
     is a token id (pad or ``[MASK]``) that deletion/insertion put in place of removed tokens, and
@@ -361,6 +365,9 @@ class CaptumBaseline(Audit):
         write_comparison(self, result, rows, seconds)
         for layer in self.layers:
             self._layer(model, probe, layer, tidx, max_batch_size, result)
+        softmax = self.settings.score == "softmax" or self.settings.score == "auto" and out.dim() == 2 and out.shape[1] > 1
+        result.meta["curve_score"] = ("probability of the explained class (softmax)" if softmax else
+                                      "raw output (logit or regression value, in the output's units)")
         result.meta.update(groups=g, samples=int(x.shape[0]), sigma=sigma, seconds=seconds, top_k=k,
                            methods=[s.label for s in self.specs])
         result.meta.update(names_meta(self.feature_names, self.class_names, tidx, mask, inputs=x, vocabulary=self.vocabulary,

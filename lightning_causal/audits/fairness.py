@@ -14,6 +14,9 @@ from lightning_causal.audits.options import (
     check_name_count,
     check_names,
     check_one_label_per_sample,
+    first_row_outputs,
+    label_task,
+    regression_labels,
     single_input_error,
 )
 from lightning_causal.causal.engine.ablation import padding_positions
@@ -242,7 +245,7 @@ class FairnessAudit(Audit):
         result.scalars.update(cf_gap=gap["mean_abs"], cf_gap_max=gap["max_abs"], cf_flip_rate=gap["flip_rate"],
                               cf_changed=gap["changed"])
         result.vectors["cf_delta"] = gap["delta"]
-        labels = self._class_labels(probe)  # warns on a regression target, whose cf_gap is a saturated sigmoid's
+        labels = self._class_labels(probe, model)  # warns on a regression target, whose cf_gap is a saturated sigmoid's
         pad = self._padding(model, probe)
         if pad is not None and self.counterfactual.per_position:  # a swap's groups: the terms among the real tokens
             x = x.masked_fill(pad.expand_as(x), -1)
@@ -253,22 +256,27 @@ class FairnessAudit(Audit):
             self._carriers(model, probe, layer, max_batch_size, result)
         return result
 
-    def _class_labels(self, probe: Probe) -> Tensor | None:
-        """The probe's labels, or ``None`` with a warning when they are no classes but fractional
-        floats beyond [0, 1] (a regression target): the audit compares class probabilities, and the
-        sigmoid of a regression output is no measure of its change. Soft labels in [0, 1] (label
-        smoothing) are kept: the group rates threshold them at 0.5."""
+    def _class_labels(self, probe: Probe, model: nn.Module) -> Tensor | None:
+        """The probe's labels, or ``None`` with a warning when they are no classes but a regression
+        target (:func:`~lightning_causal.audits.options.regression_labels` with the model's output
+        width and task: fractional floats beyond [0, 1], or whole numbers no output of the model can
+        be, such as counts 0..40 of a one-output regression): the audit compares class
+        probabilities, and the sigmoid of a regression output is no measure of its change. Soft
+        labels in [0, 1] (label smoothing) are kept: the group rates threshold them at 0.5."""
         labels = probe.labels
-        if labels is None or not labels.is_floating_point() or bool((labels == labels.round()).all()):
+        if labels is None or not labels.is_floating_point():
             return labels
-        if bool(((labels >= 0) & (labels <= 1)).all()):
+        if bool(((labels >= 0) & (labels <= 1)).all()) and label_task(model) is None:
             return labels
-        odd = labels[labels != labels.round()][:3].tolist()
+        out = first_row_outputs(model, probe, self.output)()
+        if not regression_labels(labels, int(out.shape[1]) if out.dim() == 2 else 1, model):
+            return labels
+        odd = labels[(labels < 0) | (labels > 1)][:3].tolist() or labels[:3].tolist()
         warnings.warn(
             f"FairnessAudit {self.name!r} compares class probabilities (the softmax of the outputs, the sigmoid of a "
-            f"single output), but the probe's labels are fractional floats beyond [0, 1] such as {[round(v, 4) for v in odd]} "
-            "(a regression target?): the sigmoid of a regression output is no measure of its change (an output moved "
-            "from 10 to 13 changes its sigmoid by 4e-5), so cf_gap is not the change of the output, and the label "
+            f"single output), but the probe's labels are a regression target such as {[round(v, 4) for v in odd]} (not "
+            "classes of the model's outputs): the sigmoid of a regression output is no measure of its change (an output "
+            "moved from 10 to 13 changes its sigmoid by 4e-5), so cf_gap is not the change of the output, and the label "
             "metrics (equalized odds, TPR, FPR, accuracy) are left out. For a regression model compare "
             "model(x) with model(counterfactual(x)) directly", UserWarning, stacklevel=outside_package())
         return None

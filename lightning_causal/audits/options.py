@@ -228,17 +228,20 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
 
 _MULTI_LABEL_LOSSES = ("BCEWithLogitsLoss", "BCELoss", "MultiLabelSoftMarginLoss", "MultiLabelMarginLoss")
 _SINGLE_LABEL_LOSSES = ("CrossEntropyLoss", "NLLLoss")
+_REGRESSION_LOSSES = ("MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "PoissonNLLLoss", "GaussianNLLLoss")
 
 
 def label_task(model: Any) -> str | None:
     """What ``model`` says of its task: ``"multilabel"`` (each output its own sigmoid decision),
-    ``"multiclass"`` (one class per sample) or ``None`` (nothing, or signals that disagree). Read,
-    in this order, from the losses and metrics held as submodules (``nn.BCEWithLogitsLoss``,
-    ``nn.BCELoss``, ``nn.MultiLabel*Loss``, torchmetrics' ``Multilabel*`` metrics, e.g.
-    ``Accuracy(task="multilabel")``: multi-label; ``nn.CrossEntropyLoss``, ``nn.NLLLoss``,
-    ``Multiclass*`` metrics: one class), then a ``task`` hyperparameter (``self.hparams.task``,
-    ``"multilabel"``/``"multiclass"``, torchmetrics' names), then the last layer registered if it
-    is an activation (``nn.Sigmoid``: multi-label; ``nn.Softmax``/``nn.LogSoftmax``: one class).
+    ``"multiclass"`` (one class per sample), ``"regression"`` or ``None`` (nothing, or signals that
+    disagree). Read, in this order, from the losses and metrics held as submodules
+    (``nn.BCEWithLogitsLoss``, ``nn.BCELoss``, ``nn.MultiLabel*Loss``, torchmetrics' ``Multilabel*``
+    metrics, e.g. ``Accuracy(task="multilabel")``: multi-label; ``nn.CrossEntropyLoss``,
+    ``nn.NLLLoss``, ``Multiclass*`` metrics: one class; ``nn.MSELoss``, ``nn.L1Loss``,
+    ``nn.HuberLoss``, ``nn.SmoothL1Loss``, ``nn.PoissonNLLLoss``, ``nn.GaussianNLLLoss``:
+    regression), then a ``task`` hyperparameter (``self.hparams.task``: ``"multilabel"``,
+    ``"multiclass"`` or ``"regression"``), then the last layer registered if it is an activation
+    (``nn.Sigmoid``: multi-label; ``nn.Softmax``/``nn.LogSoftmax``: one class).
 
     Examples:
         >>> from torch import nn
@@ -259,6 +262,8 @@ def label_task(model: Any) -> str | None:
             found.add("multilabel")
         elif name in _SINGLE_LABEL_LOSSES or name.startswith("Multiclass"):
             found.add("multiclass")
+        elif name in _REGRESSION_LOSSES:
+            found.add("regression")
         elif not any(True for _ in m.children()):
             last = name
     if len(found) == 1:
@@ -267,7 +272,7 @@ def label_task(model: Any) -> str | None:
         return None
     hparams = getattr(model, "hparams", None)
     task = hparams.get("task") if hasattr(hparams, "get") else None
-    if task in ("multilabel", "multiclass"):
+    if task in ("multilabel", "multiclass", "regression"):
         return task
     return {"Sigmoid": "multilabel", "Softmax": "multiclass", "LogSoftmax": "multiclass"}.get(last or "")
 
@@ -298,26 +303,37 @@ def multi_hot_labels(labels: Any, model: Any = None) -> bool:
     return labels.is_floating_point() and not bool((lab.sum(1) == 1).all())
 
 
-def regression_labels(labels: Any) -> bool:
+def regression_labels(labels: Any, width: int | None = None, model: Any = None) -> bool:
     """Whether the probe's ``labels`` are a regression target: floats that are not class-like.
     Class-like floats are zeros and ones (binary, one-hot, multi-hot), soft labels ``[N, C]`` (rows
-    non-negative and summing to 1) and whole numbers ``[N]`` >= 0 (class indices stored as floats;
-    integer counts read as those too).
+    non-negative and summing to 1) and whole numbers ``[N]`` >= 0 that can be classes of the model
+    (class indices stored as floats): with its output ``width`` known, at most ``width - 1`` (0 or 1
+    for one output, a binary classifier's logit); whole numbers beyond (counts 0, 1, 2, ... of a
+    one-output regression) are a regression target. Where ``model`` says its task
+    (:func:`label_task`), that decides float labels: ``"regression"`` whatever they hold, a
+    classifier's never.
 
     Examples:
         >>> regression_labels(torch.tensor([[0.3, -1.2], [2.5, 0.1]])), regression_labels(torch.tensor([0.0, 2.0, 1.0]))
+        (True, False)
+        >>> regression_labels(torch.tensor([0.0, 2.0, 1.0]), width=1), regression_labels(torch.tensor([0.0, 2.0, 1.0]), width=3)
         (True, False)
         >>> regression_labels(torch.tensor([[0.2, 0.8]])), regression_labels(torch.tensor([1, 0]))
         (False, False)
     """
     if not isinstance(labels, Tensor) or not labels.is_floating_point() or labels.numel() == 0:
         return False
+    task = label_task(model) if model is not None else None
+    if task is not None:
+        return task == "regression"
     lab = labels.detach()
     if bool(((lab == 0) | (lab == 1)).all()):
         return False
     if lab.dim() == 2 and bool((lab >= 0).all()) and bool(((lab.sum(1) - 1).abs() <= 1e-4).all()):
         return False
-    return not (lab.dim() == 1 and bool((lab >= 0).all()) and bool((lab == lab.round()).all()))
+    if lab.dim() == 1 and bool((lab >= 0).all()) and bool((lab == lab.round()).all()):
+        return width is not None and float(lab.max()) > max(1, width - 1)
+    return True
 
 
 def first_row_outputs(model: Any, probe: Any, output: Any) -> Callable[[], Tensor]:

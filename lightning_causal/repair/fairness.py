@@ -262,12 +262,13 @@ class CounterfactualFairnessTerm(RepairTerm):
     def _check_labels(self, y: Tensor | None, outputs: Tensor) -> None:
         """On the first call: warn when the labels are multi-hot (a multi-label classifier) and the
         model has several outputs, whose softmax or centred logits every distance compares; or when
-        the labels are a regression target (fractional floats beyond [0, 1]) and the distance
-        compares probabilities, whose sigmoid saturates on such outputs."""
+        the labels are a regression target (``regression_labels`` with the output width: fractional
+        floats beyond [0, 1], or whole numbers no output can be a class of, such as counts of one
+        output) and the distance compares probabilities, whose sigmoid saturates on such outputs."""
         if getattr(self, "_labels_checked", False):
             return
         self._labels_checked = True
-        from lightning_causal.audits.options import multi_hot_labels
+        from lightning_causal.audits.options import multi_hot_labels, regression_labels
 
         if multi_hot_labels(y) and outputs.dim() == 2 and outputs.shape[1] >= 2:
             warnings.warn(
@@ -278,9 +279,9 @@ class CounterfactualFairnessTerm(RepairTerm):
                 "group: penalty 0). Pass one term per label, `output=lambda out: out[:, [k]]` (each with its own "
                 "`name=`), which compares label k's sigmoid", UserWarning, stacklevel=outside_package())
             return
-        if not isinstance(y, Tensor) or not y.is_floating_point():
+        if not isinstance(y, Tensor) or not y.is_floating_point() or bool(((y >= 0) & (y <= 1)).all()):  # soft labels too
             return
-        if bool((y == y.round()).all()) or bool(((y >= 0) & (y <= 1)).all()):
+        if not regression_labels(y, int(outputs.shape[1]) if outputs.dim() == 2 else 1):  # counts of one output are
             return
         several = outputs.dim() == 2 and outputs.shape[1] >= 2
         per_output = ("one term per output, `output=lambda out: out[:, [k]]` with distance='logit' (each with its own "
@@ -290,13 +291,13 @@ class CounterfactualFairnessTerm(RepairTerm):
                 warnings.warn(
                     f"CounterfactualFairnessTerm {self.name!r} with distance='logit' compares the model's "
                     f"{outputs.shape[1]} outputs centred (logits less their mean, as counterfactual logit pairing does), "
-                    "but the batch's labels are fractional floats beyond [0, 1] (a regression of several outputs?): a "
+                    "but the batch's labels are a regression target (not classes of the outputs; a regression of several outputs?): a "
                     "flip that moves every output alike gets penalty 0. Pass " + per_output, UserWarning, stacklevel=outside_package())
             return
         warnings.warn(
             f"CounterfactualFairnessTerm with distance={self.distance!r} compares class probabilities (the softmax of "
-            "the outputs, the sigmoid of a single output), but the batch's labels are fractional floats beyond [0, 1] "
-            "(a regression target?): the sigmoid of a regression output saturates (an output moved from 10 to 13 changes "
+            "the outputs, the sigmoid of a single output), but the batch's labels are a regression target (not classes "
+            "of the outputs: fractions beyond [0, 1], or whole numbers such as counts beyond the output's classes): the sigmoid of a regression output saturates (an output moved from 10 to 13 changes "
             "its sigmoid by 4e-5), so the penalty barely moves the model. Pass "
             + (per_output if several else "distance='logit' to penalise |f(x) − f(x_cf)| of the output itself"),
             UserWarning, stacklevel=outside_package())

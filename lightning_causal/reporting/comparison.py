@@ -85,11 +85,13 @@ def attribution_grid(
     return fig
 
 
-def curves_figure(curves: dict[str, dict[str, list[float]]]) -> Figure:
+def curves_figure(curves: dict[str, dict[str, list[float]]], score: str = "target score") -> Figure:
     """Deletion and insertion curves (``AuditResult.curves`` of
     :class:`~lightning_causal.audits.captum_baseline.CaptumBaseline`): one panel per curve kind,
     one line per explanation (causal drawn thick and black), the area under each in the legend (three
     significant digits, as the comparison table: at two decimals 0.128 and 0.135 both read 0.13).
+    ``score``: what the curves record (the audit's ``meta["curve_score"]``), the y axis' label: a
+    raw output's areas are in its units, not probabilities.
 
     Examples:
         >>> fig = curves_figure({"deletion": {"x": [0, 0.5, 1], "causal": [1, 0.2, 0], "Saliency": [1, 0.6, 0]}})
@@ -111,7 +113,7 @@ def curves_figure(curves: dict[str, dict[str, list[float]]]) -> Figure:
             ax.plot(xs, ys, label=f"{name} (AUC {auc:.3g})", **style)  # 3 digits, as the comparison table
         ax.set_title(f"{kind} ({'lower' if kind == 'deletion' else 'higher'} area = more faithful)", fontsize=9)
         ax.set_xlabel("fraction of feature groups " + ("removed" if kind == "deletion" else "restored"))
-        ax.set_ylabel("target score")
+        ax.set_ylabel(score, **({"fontsize": 7} if len(score) > 20 else {}))
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
