@@ -1,0 +1,195 @@
+"""The do-operator as forward hooks: :func:`intervene` (a context manager replacing named modules'
+outputs by interventions, exactly its own handles removed in ``finally``) and :func:`capture` (the
+named modules' outputs recorded); a site that never runs in a pass is named in one warning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+
+from torch import Tensor, nn
+
+from lightning_causal.causal.engine.eager import check_eager_possible, force_eager
+from lightning_causal.causal.engine.head_sites import check_head_width, check_heads
+from lightning_causal.causal.engine.input_sites import input_sites
+from lightning_causal.causal.engine.module_sites import (
+    module_output,
+    replace_output,
+    resolve_module,
+)
+from lightning_causal.causal.engine.quantized import check_not_quantized
+from lightning_causal.causal.engine.unit_interventions import Intervention
+from lightning_causal.causal.engine.unit_sites import check_unit_dimension
+
+__all__ = ["capture", "intervene"]
+
+
+def _check_sites(model: nn.Module, sites: Mapping[str, object], kind: type | tuple) -> dict[str, nn.Module]:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
+    resolved = {}
+    for name, value in sites.items():
+        if not isinstance(value, kind):
+            raise TypeError(f"Expected an Intervention for module {name!r} but got {type(value)}")
+        resolved[name] = resolve_module(model, name)
+    return resolved
+
+
+def _warn_unreached(model: nn.Module, modules: Mapping[str, nn.Module], what: str) -> list:
+    """Hooks that warn, once per site, after a forward pass of ``model`` in which a named module
+    never ran (hooks on it do nothing: e.g. the ``out_proj`` of ``nn.MultiheadAttention``, whose
+    weight the attention uses in functional code). Register them after the sites' own hooks."""
+    ran: set[str] = set()
+    warned: set[str] = set()
+
+    def start(*_: object) -> None:
+        ran.clear()
+
+    def end(*_: object) -> None:
+        for name in modules:
+            if name not in ran and name not in warned:
+                warned.add(name)
+                warnings.warn(f"Module {name!r} did not run in the model's forward pass, so {what} on it had no effect "
+                              "(a module whose weights the model uses in functional code, such as the out_proj of "
+                              "torch.nn.MultiheadAttention, never runs; that out_proj's input, the heads, is the site "
+                              "'<attention>.out_proj:input')", UserWarning, stacklevel=2)
+
+    handles = [model.register_forward_pre_hook(start)]
+    handles += [m.register_forward_hook(lambda *_, n=name: ran.add(n)) for name, m in modules.items()]
+    return handles + [model.register_forward_hook(end)]
+
+
+def _apply(iv: Intervention, value: object, name: str) -> Tensor:
+    """``iv`` applied to ``value``, the output of module ``name``; an output without units (``[N]``)
+    is refused naming the module, unless ``iv`` replaces outputs its own way (its own ``__call__``)."""
+    if isinstance(value, Tensor) and value.dim() < 2 and type(iv).__call__ is Intervention.__call__:
+        check_unit_dimension(name, value.shape)
+    if isinstance(value, Tensor):
+        check_not_quantized(name, value)  # a statically quantized model: torch's own error names no site
+    return iv(value)
+
+
+def _replacing_hook(model: nn.Module, name: str, iv: Intervention) -> Callable[..., object]:
+    """The forward hook of :func:`intervene` at ``name``: the output replaced by ``iv``. At its first call, an
+    intervention per head warns where its slices are parts of heads (:func:`check_head_width`: the width is known
+    only from the output, e.g. a grouped-query ``v_proj`` holds fewer heads than the model has)."""
+    num_heads = getattr(iv, "num_heads", None)
+    checked = num_heads is None
+
+    def hook(_m: nn.Module, _i: object, out: object) -> object:
+        nonlocal checked
+        value = module_output(out, name)
+        if not checked and isinstance(value, Tensor):
+            checked = True
+            unit_dim = getattr(iv, "unit_dim", None)
+            dim = -1 if unit_dim is None else unit_dim
+            if -value.dim() <= dim < value.dim():
+                check_head_width(model, name, num_heads, value.shape[dim])
+        return replace_output(out, _apply(iv, value, name))
+
+    return hook
+
+
+@contextlib.contextmanager
+def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> Iterator[nn.Module]:
+    """Apply interventions on named modules for the duration of the ``with`` block.
+
+    Registers one forward hook per site that replaces the module's output; exactly those handles
+    are removed on exit, also on exceptions and ``KeyboardInterrupt``. Other hooks are untouched.
+    An intervention per head (``num_heads=``) is refused up front where slices of the output are no
+    heads (an output projection, a ``torch.nn.MultiheadAttention``, a module holding an attention output
+    projection such as a whole transformer layer, a fused query/key/value projection, a convolution
+    without ``unit_dim``), and warns at the first pass where its slices are parts of heads (a grouped-query
+    ``v_proj`` cut by the query-head count). A module whose output comes from a normalisation inside it
+    is refused by the estimators, which inspect a pass, not here.
+
+    Examples:
+        >>> import torch
+        >>> from lightning_causal.causal.engine.unit_interventions import Zero
+        >>> m = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+        >>> with intervene(m, {"0": Zero()}):
+        ...     m(torch.ones(1, 2))
+        tensor([[0., 0.]], grad_fn=<ReluBackward0>)
+        >>> len(m[0]._forward_hooks)
+        0
+    """
+    if not isinstance(interventions, Mapping):
+        raise TypeError(f"Expected argument `interventions` to be a mapping name -> Intervention but got {type(interventions)}")
+    handles = []
+    with input_sites(model, list(interventions)):  # "<module>:input" sites exist for the block
+        modules = _check_sites(model, interventions, Intervention)
+        check_eager_possible(model)
+        try:
+            for name, module in modules.items():
+                intervention = interventions[name]
+                check_heads(model, name, module, getattr(intervention, "unit_dim", None), getattr(intervention, "num_heads", None))
+                handles.append(module.register_forward_hook(_replacing_hook(model, name, intervention)))
+            handles += _warn_unreached(model, modules, "the intervention")
+            with force_eager():
+                yield model
+        finally:
+            for h in handles:
+                h.remove()
+
+
+@contextlib.contextmanager
+def capture(model: nn.Module, names: Sequence[str], detach: bool = True) -> Iterator[dict[str, Tensor]]:
+    """Record the outputs of the named modules during the ``with`` block, as each module returned
+    them: copies, which later in-place operations of the model (``ReLU(inplace=True)``) do not change.
+
+    A module that runs several times in one forward pass (a shared encoder, a cell unrolled over
+    time) keeps its last call's output, with a ``UserWarning``: an intervention built from it
+    (``MeanOf``) is then applied at every call with the last call's statistics.
+
+    With :func:`intervene` on the same module, hooks run in the order they were registered: ``capture``
+    inside ``intervene``'s block records the intervened output, ``capture`` around it (entered first)
+    the module's own output, before the intervention replaced it; what the model computes afterwards
+    is the intervened run either way.
+
+    Examples:
+        >>> import torch
+        >>> from lightning_causal.causal.engine.unit_interventions import SetTo
+        >>> m = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+        >>> with capture(m, ["0"]) as acts:
+        ...     _ = m(torch.ones(4, 2))
+        >>> acts["0"].shape
+        torch.Size([4, 3])
+        >>> with intervene(m, {"0": SetTo(5.0, units=[0])}), capture(m, ["0"]) as acts:
+        ...     _ = m(torch.ones(4, 2))
+        >>> acts["0"][0, 0].item()
+        5.0
+    """
+    if isinstance(names, str):
+        names = [names]
+    store: dict[str, Tensor] = {}
+    handles = []
+    calls: dict[str, int] = {}  # per forward pass of the model
+    warned: set[str] = set()
+
+    def make_hook(name: str):
+        def hook(_m: nn.Module, _i: object, out: object) -> None:
+            value = module_output(out, name)  # copied: a later in-place op (ReLU(inplace=True)) must not reach it
+            store[name] = value.detach().clone() if detach else value.clone()
+            calls[name] = calls.get(name, 0) + 1
+            if calls[name] == 2 and name not in warned:
+                warned.add(name)
+                warnings.warn(f"Module {name!r} runs more than once per forward pass; capture keeps its last call's output",
+                              UserWarning, stacklevel=2)
+
+        return hook
+
+    with input_sites(model, names):  # "<module>:input" sites exist for the block
+        modules = {n: resolve_module(model, n) for n in names}
+        check_eager_possible(model)
+        try:
+            handles.append(model.register_forward_pre_hook(lambda *_: calls.clear()))
+            for name, module in modules.items():
+                handles.append(module.register_forward_hook(make_hook(name)))
+            handles += _warn_unreached(model, modules, "capture")
+            with force_eager():
+                yield store
+        finally:
+            for h in handles:
+                h.remove()

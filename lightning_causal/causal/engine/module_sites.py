@@ -1,0 +1,149 @@
+"""Sites: the module a name resolves to (``resolve_module``: unknown names with close matches; sites
+inside weight parametrizations, TorchScript modules or meta-device skeletons refused), and the tensor
+a module returns read and replaced (``module_output``, ``replace_output``: a tuple's element 0, a
+Hugging Face ``ModelOutput``'s first field).
+
+A *site* is a module path from ``model.named_modules()``, or ``"<module>:input"`` for the module's
+first positional input (:mod:`~lightning_causal.causal.engine.input_sites`).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from itertools import chain
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+from lightning_causal.causal.engine.eager import named_modules, user_name
+from lightning_causal.causal.engine.forward import check_not_meta
+from lightning_causal.causal.engine.input_sites import SUFFIX, attached_site, input_parent
+from lightning_causal.causal.engine.live_values import rebuild
+from lightning_causal.causal.engine.unit_sites import first_tensor, is_model_output
+
+__all__ = ["module_output", "replace_output", "resolve_module"]
+
+
+def resolve_module(model: nn.Module, name: str) -> nn.Module:
+    """Return the submodule called ``name``; unknown names raise ``ValueError`` with close matches.
+
+    A module inside a layer's weight parametrizations (``"2.parametrizations.weight"`` of a
+    ``weight_norm``-ed layer ``"2"``: it computes the weight, not activations) and the name of a
+    parameter or buffer (``"2.weight_orig"`` of a pruned layer) raise a ``ValueError`` naming the layer.
+
+    Examples:
+        >>> m = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+        >>> resolve_module(m, "0")
+        Linear(in_features=2, out_features=3, bias=True)
+    """
+    if not isinstance(name, str):
+        names = [n for n in named_modules(model) if n][:5]
+        raise TypeError(f"Expected a layer given as one module name (str), e.g. one of {names}, but got "
+                        f"{type(name).__name__} {name!r:.80}")
+    parent = input_parent(name)
+    if parent is not None:  # "<module>:input": the module's input, attached by `input_sites`
+        return attached_site(resolve_module(model, parent), name)
+    modules = named_modules(model)
+    name = user_name(name)
+    layer = _parametrized_layer(modules, name)
+    if layer is not None:  # a module of a weight parametrization (or its parameter): it computes a weight, not activations
+        raise ValueError(
+            f"Expected a layer's name but {name!r} lies in the weight parametrizations of module {layer!r} "
+            "(torch.nn.utils.parametrize: weight_norm, spectral_norm, register_parametrization), which compute that "
+            f"layer's weight when it is read, not an activation of the samples; name the layer {layer!r} for its output "
+            f"(or {layer + SUFFIX!r} for its input)")
+    if name not in modules:
+        owner, _, attr = name.rpartition(".")
+        if isinstance(getattr(modules.get(owner), attr, None), Tensor):  # a parameter or buffer ("2.weight_orig")
+            raise ValueError(f"Expected a module name but {name!r} is a tensor ({attr!r}) of module {owner!r}; name the "
+                             f"module {owner!r} for its output (or {owner + SUFFIX!r} for its input)")
+        names = [n for n in modules if n and _parametrized_layer(modules, n) is None]
+        close = difflib.get_close_matches(name, names, n=5, cutoff=0.4)
+        hint = f"close matches: {close}" if close else f"available: {names[:20]}"
+        raise ValueError(f"Unknown module name {name!r} in model {type(model).__name__}; {hint}")
+    _check_eager(model, modules, name)
+    _check_not_meta_site(model, modules, name)
+    return modules[name]
+
+
+def _check_not_meta_site(model: nn.Module, modules: Mapping[str, nn.Module], name: str) -> None:
+    """Refuse a layer that is, or lies inside, a module whose weights are all on the ``meta`` device: in
+    a model that runs, such a module is the skeleton that ``torch.func.functional_call`` runs with other
+    weights (the model-ensembling recipe: ``stack_module_state`` and ``vmap``), where hooks see vmapped
+    tensors (a container holding it beside real layers is no skeleton: its other layers are sites); a
+    model that is meta throughout gets :func:`~lightning_causal.causal.engine.forward.check_not_meta`'s message."""
+    # one look at each module's own tensors (a buffer a torch.fx trace left as a Proxy is none): a model without
+    # meta ones, nearly every one, has no such module
+    if not any(isinstance(t, Tensor) and t.is_meta for m in modules.values() for t in chain(m._parameters.values(), m._buffers.values())):
+        return
+    parts = name.split(".") if name else []
+    for path in (".".join(parts[: i + 1]) for i in range(len(parts))):
+        module = modules.get(path)
+        tensors = [] if module is None else [t for t in chain(module.parameters(), module.buffers()) if isinstance(t, Tensor)]
+        if not tensors or not all(t.is_meta for t in tensors):
+            continue
+        if all(t.is_meta for t in (*model.parameters(), *model.buffers())):
+            check_not_meta(model)
+        raise ValueError(
+            f"Expected layer {name!r} to run with weights of its own, but module {path!r} holds its weights on the meta "
+            "device (shapes without data): it runs only through torch.func.functional_call with other weights (under "
+            "vmap for an ensemble), where hooks cannot intervene per sample. Name a site outside it (the input of the "
+            "module that reads its result, '<module>:input'), or materialise it (`to_empty` then `load_state_dict`)")
+
+
+def _check_eager(model: nn.Module, modules: Mapping[str, nn.Module], name: str) -> None:
+    """Refuse a layer that is, or lies inside, a TorchScript module (``torch.jit.script``/``trace``):
+    its submodules run inside the compiled graph, where forward hooks can neither see nor replace their
+    outputs (a scripted module refuses hooks; a traced one never calls them)."""
+    parts = name.split(".") if name else []
+    for path in ["", *(".".join(parts[: i + 1]) for i in range(len(parts)))]:
+        module = model if not path else modules.get(path)
+        if isinstance(module, torch.jit.ScriptModule):
+            where = "the model" if not path else f"module {path!r}"
+            raise ValueError(
+                f"Expected layer {name!r} in an eager nn.Module, but {where} is a TorchScript module "
+                f"({type(module).__name__}, made by torch.jit.script or torch.jit.trace): its submodules run inside the "
+                "compiled graph, where forward hooks cannot see or replace their outputs. Pass the eager module you "
+                "scripted or traced (input-level methods such as input_effects accept TorchScript models)")
+
+
+def _parametrized_layer(modules: Mapping[str, nn.Module], name: str) -> str | None:
+    """The layer in whose ``parametrizations`` (``torch.nn.utils.parametrize``) ``name`` lies
+    (``"2"`` for ``"2.parametrizations.weight"`` or ``"2.parametrizations.weight.original0"``), else ``None``."""
+    parts = name.split(".")
+    for i, part in enumerate(parts):
+        layer = ".".join(parts[:i])
+        if part == "parametrizations" and layer in modules and parametrize.is_parametrized(modules[layer]):
+            return layer
+    return None
+
+
+def module_output(output: object, name: str = "module") -> Tensor:
+    """The tensor a module returns: the output itself, or element 0 of a tuple or list (Hugging Face
+    attention and transformer blocks return ``(hidden, attention weights, ...)``).
+
+    Examples:
+        >>> module_output((torch.ones(1), None))
+        tensor([1.])
+    """
+    tensor = first_tensor(output)
+    if tensor is not None:
+        return tensor
+    raise TypeError(f"Expected module {name!r} to return a tensor, a tuple whose element 0 is a tensor or a Hugging Face "
+                    f"ModelOutput whose first field is one but got {type(output).__name__}")
+
+
+def replace_output(output: object, value: Tensor) -> object:
+    """``output`` with its tensor (itself, or element 0 of a tuple/list) replaced by a copy of
+    ``value``: the model may write to it in place (``ReLU(inplace=True)``), which must reach neither
+    a broadcast value (an error) nor a tensor the caller reuses (a silent change)."""
+    value = value.clone()
+    if isinstance(output, Tensor):
+        return value
+    if is_model_output(output):  # a Hugging Face ModelOutput: its first field replaced, in a copy
+        fields = dict(output)
+        fields[next(iter(fields))] = value
+        return type(output)(**fields)
+    return rebuild(output, (value, *output[1:])) if isinstance(output, tuple) else [value, *output[1:]]
