@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from lightning_causal.causal.engine.generators import active_generators, generators_registered
 from lightning_causal.causal.engine.state import rng_preserved
 
 __all__ = ["AUDIT_SEED", "audit_seed", "no_trace"]
@@ -23,19 +24,24 @@ def audit_seed(seed: int = AUDIT_SEED) -> Iterator[None]:
     ``seed``, their states restored afterwards. The audits draw from private generators; what
     draws from these is a model that samples in eval mode (MC dropout kept on): every audit of the
     same weights then sees the same noise, whatever training drew before (epochs compare effects at
-    one noise, a resumed fit gives the uninterrupted fit's numbers, every process draws alike)."""
+    one noise, a resumed fit gives the uninterrupted fit's numbers, every process draws alike).
+    Inside :func:`no_trace`, the generators the model holds itself are seeded with ``seed`` too
+    (``no_trace`` restores them)."""
     with rng_preserved():
         torch.manual_seed(seed)
         np.random.seed(seed)
         random.seed(seed)
+        for g in active_generators():
+            g.manual_seed(seed)
         yield
 
 
 @contextlib.contextmanager
 def no_trace(module: torch.nn.Module) -> Iterator[None]:
     """Run audits in eval mode so that training cannot tell: grads (the same tensor objects),
-    requires_grad, buffers, every submodule's mode and the RNG states restored; outside
-    ``inference_mode`` so that gradient-based audits can use autograd."""
+    requires_grad, buffers, every submodule's mode and the RNG states restored (the global
+    generators and those the model holds itself, :mod:`~lightning_causal.causal.engine.generators`);
+    outside ``inference_mode`` so that gradient-based audits can use autograd."""
     params = list(module.parameters())
     grads = [(p.grad, None if p.grad is None else p.grad.detach().clone()) for p in params]
     requires = [p.requires_grad for p in params]
@@ -43,7 +49,7 @@ def no_trace(module: torch.nn.Module) -> Iterator[None]:
     modes = [(m, m.training) for m in module.modules()]
     try:
         module.eval()
-        with torch.inference_mode(False), rng_preserved():
+        with torch.inference_mode(False), rng_preserved(), generators_registered(module):
             yield
     finally:
         with torch.no_grad():

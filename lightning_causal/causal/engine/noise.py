@@ -43,6 +43,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.batching import map_rows
+from lightning_causal.causal.engine.generators import active_generators
 from lightning_causal.causal.engine.state import model_devices
 
 __all__ = ["CommonNoise", "GeneratorWatch", "common_noise", "draws_random_numbers", "generator_states", "noise_scale", "warn_noise",
@@ -58,13 +59,16 @@ DRAW_SAMPLES = 8
 
 
 def generator_states() -> tuple[object, ...]:
-    """The global generators' states: torch's CPU and initialised CUDA ones, NumPy's and ``random``'s."""
+    """The global generators' states: torch's CPU and initialised CUDA ones, NumPy's and ``random``'s;
+    inside :func:`~.state.audit_mode`, also those of the generators the model holds
+    (:func:`~.generators.active_generators`)."""
     states: list[object] = [torch.default_generator.get_state()]
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         states += [g.get_state() for g in torch.cuda.default_generators]
     kind, keys, pos, *_ = np.random.get_state()
     states.append((kind, keys.tobytes(), pos))
     states.append(random.getstate())
+    states += [g.get_state() for g in active_generators()]
     return tuple(s.numpy().tobytes() if isinstance(s, Tensor) else s for s in states)
 
 
@@ -95,9 +99,9 @@ class GeneratorWatch:
 def draws_random_numbers(forward: Callable[..., Tensor], xs: tuple[Tensor, ...], samples: int = DRAW_SAMPLES) -> bool:
     """Whether one pass of the first ``samples`` samples (``forward`` called with ``rows=``) draws from a
     global generator (torch's CPU or CUDA ones, NumPy's, ``random``'s): their states change. A model
-    that draws from none (every model deterministic in eval mode) is known so after one small pass; a
-    model drawing from a generator of its own is not seen here. Call it inside
-    :func:`~.state.audit_mode` (the generators are restored there).
+    that draws from none (every model deterministic in eval mode) is known so after one small pass. A
+    generator the model holds as a module attribute is watched too inside :func:`~.state.audit_mode`
+    (which restores every one of them); one created inside ``forward`` or held elsewhere is not seen.
 
     Examples:
         >>> class Noisy(nn.Module):
@@ -198,8 +202,8 @@ class CommonNoise:
 
     ``base`` is drawn from the global CPU generator (in :func:`~.state.audit_mode`, which restores
     it): the caller's RNG state chooses the draw. Seeds are set on the CPU generator, on the CUDA
-    ``devices`` only (:func:`model_devices`, the ones the caller's state is restored for), and on
-    NumPy's and ``random``'s generators (restored there too).
+    ``devices`` only (:func:`model_devices`, the ones the caller's state is restored for), on
+    NumPy's and ``random``'s generators and on the model's own (restored there too).
 
     Examples:
         >>> class Noisy(nn.Module):
@@ -229,6 +233,8 @@ class CommonNoise:
             torch.cuda.default_generators[d].manual_seed(seed)
         random.seed(seed)
         np.random.seed(seed % 2**32)
+        for g in active_generators():  # the model's own (audit_mode restores them)
+            g.manual_seed(seed)
 
     def samples(self, block: int, device: torch.device) -> Tensor:
         """The sample indices of block ``block``."""

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.eager import force_eager
+from lightning_causal.causal.engine.generators import generators_registered
 
 __all__ = ["frozen_params", "audit_mode", "rnn_backward", "check_logits", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple",
            "model_devices"]
@@ -58,7 +59,9 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     generators too (:func:`rng_preserved` on the CPU and the model's CUDA devices): a model that
     draws noise in eval mode (MC dropout kept on) leaves the caller's streams where they were
     (``rng=False`` for a wrapper around each of many calls, whose caller restores them once: each
-    call must draw fresh noise, not the same). Compiled code runs eagerly inside, so that
+    call must draw fresh noise, not the same), and the generators the model holds itself
+    (:mod:`~lightning_causal.causal.engine.generators`: ``self.gen = torch.Generator()``), which the
+    noise checks watch inside. Compiled code runs eagerly inside, so that
     interventions on ``torch.compile``'d models take effect
     (:func:`~lightning_causal.causal.engine.eager.force_eager`).
 
@@ -79,7 +82,8 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     grad_ctx = rnn_backward(model) if grad else torch.no_grad()
     try:
         model.eval()
-        with grad_ctx, force_eager(), rng_preserved(model_devices(model)) if rng else contextlib.nullcontext():
+        with grad_ctx, force_eager(), rng_preserved(model_devices(model)) if rng else contextlib.nullcontext(), \
+                generators_registered(model, restore=rng):
             yield model
     finally:
         for m, mode in modes:
