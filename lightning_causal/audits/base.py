@@ -18,13 +18,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.forward import (
-    Forward,
-    ForwardArgs,
-    OutputSpec,
-    check_output_spec,
-)
-from lightning_causal.causal.engine.linked_samples import check_rows_independent, linked_arguments
+from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec, check_output_spec
+from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.state import audit_mode
 
 SCHEMA_VERSION = 1
@@ -246,12 +241,9 @@ class Audit(ABC):
         :func:`~lightning_causal.causal.engine.linked_samples.linked_arguments`) is first checked on
         the whole probe (two samples run alone give their outputs in the batch): 2 samples cut from
         the nodes of one graph would otherwise fail on the cut graph, or run on it."""
-        linked = linked_arguments(ForwardArgs(probe.additional_forward_args, len(probe)))
-        if linked:
-            forward = Forward(model, num_samples=len(probe), **self.model_options(probe))
-            xs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
-            with audit_mode(model):
-                check_rows_independent(forward, xs, forward(*xs), f"Audit {self.name!r}")
+        with audit_mode(model):
+            check_linked_samples(model, probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,),
+                                 f"Audit {self.name!r}", **self.model_options(probe))
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="input_effects: every group of every sample already equals", category=UserWarning)
             return self.run(model, probe.subset(slice(0, 2)))

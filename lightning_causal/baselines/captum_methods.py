@@ -56,6 +56,7 @@ from lightning_causal.causal.engine.forward import (
 from lightning_causal.causal.engine.groups import group_counts
 from lightning_causal.causal.engine.input_sites import input_sites, output_site
 from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.noise import warn_separate_noise
 from lightning_causal.causal.engine.state import audit_mode, resolve_target, rng_preserved
 from lightning_causal.causal.engine.unit_sites import check_site_units
@@ -358,6 +359,9 @@ def attribute(
     with attribution_context(forward.model, seed):
         x, tidx = prepare_inputs(forward, inputs, target, integer_ok=spec.grouped and not spec.noise_tunnel)  # ablation: token ids too
         forward.input_dtype = x.dtype if x.is_floating_point() else None  # the rows Captum builds, back in x's dtype
+        # the nodes of one graph given with its edge_index: Captum expands the inputs, not the graph
+        check_linked_samples(forward.model, (x,), f"Captum's {spec.label}", output=output,
+                             additional_forward_args=additional_forward_args)
         forward.warn_noise(x, f"Captum's {spec.label}")
         kept = None  # token ids: the elements that keep their tokens (padding, special tokens kept by the baseline)
         explicit = spec.options.get("baselines")  # an explicit ``baselines`` option overrides the argument

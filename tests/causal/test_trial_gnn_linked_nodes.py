@@ -91,3 +91,14 @@ def test_independent_samples_with_an_index_argument_still_run():
     expected = torch.zeros(5, 3, dtype=torch.float64)
     expected[:, 2] = x[:, 2]  # output 0 reads column 2, weight 1
     torch.testing.assert_close(effects, expected, rtol=0, atol=1e-15)
+
+
+def test_captum_attribution_on_the_nodes_of_one_graph_is_refused_before_captum_expands_them():
+    """Captum expands the inputs per integration step and every tensor argument with them: the graph's
+    edge_index became [2 * steps, E] and the model failed on 'too many values to unpack'."""
+    from lightning_causal.baselines import attribute
+
+    x, edge_index = two_block_graph(n_per=3)
+    with pytest.raises(ValueError, match=r"Captum's IntegratedGradients runs rows.*Graph neural networks"):
+        attribute(GCN().double().eval(), x, "IntegratedGradients", target=1, additional_forward_args=(edge_index,),
+                  max_batch_size=1000)

@@ -23,7 +23,7 @@ Examples:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -31,7 +31,7 @@ from torch import Tensor
 if TYPE_CHECKING:
     from lightning_causal.causal.engine.forward import Forward, ForwardArgs
 
-__all__ = ["GRAPH_HINT", "check_rows_independent", "linked_arguments", "pass_error_note"]
+__all__ = ["GRAPH_HINT", "check_linked_samples", "check_rows_independent", "linked_arguments", "pass_error_note"]
 
 GRAPH_HINT = (
     "If the samples are the nodes of a graph that a forward argument links (a graph neural network's `edge_index` "
@@ -115,3 +115,17 @@ def check_rows_independent(forward: Forward, xs: tuple[Tensor, ...], output: Ten
             f"of its own choosing (subsets, repeats, interventions). The model's error: {type(err).__name__}: {err}"
             + ("" if told else f". {named}{GRAPH_HINT}")
         ) from err
+
+
+def check_linked_samples(model: torch.nn.Module, xs: tuple[Tensor, ...], what: str, *, output: Any = None,
+                         additional_forward_args: Any = None) -> None:
+    """:func:`check_rows_independent` for ``model`` called on ``xs`` with these arguments, where
+    :func:`linked_arguments` finds one that may link the samples (then one pass of ``xs`` and one
+    of two samples, without gradients); nothing runs otherwise. For callers that hold no clean pass
+    of their own (Captum's methods, an audit's set-up)."""
+    from lightning_causal.causal.engine.forward import Forward
+
+    forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0])
+    if linked_arguments(forward.args):
+        with torch.no_grad():
+            check_rows_independent(forward, xs, forward(*xs), what)
