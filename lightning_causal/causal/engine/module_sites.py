@@ -60,12 +60,30 @@ def resolve_module(model: nn.Module, name: str) -> nn.Module:
             raise ValueError(f"Expected a module name but {name!r} is a tensor ({attr!r}) of module {owner!r}; name the "
                              f"module {owner!r} for its output (or {owner + SUFFIX!r} for its input)")
         names = [n for n in modules if n and _parametrized_layer(modules, n) is None]
+        nested = [n for n in names if n.endswith("." + name)]
+        if nested:  # a layer's path inside a submodule: a wrapper's (Fabric's `setup`, DDP) or a LightningModule's
+            raise ValueError(f"Unknown module name {name!r} in model {type(model).__name__}; {_nested_hint(model, name, nested)}")
         close = difflib.get_close_matches(name, names, n=5, cutoff=0.4)
         hint = f"close matches: {close}" if close else f"available: {names[:20]}"
         raise ValueError(f"Unknown module name {name!r} in model {type(model).__name__}; {hint}")
     _check_eager(model, modules, name)
     _check_not_meta_site(model, modules, name)
     return modules[name]
+
+
+def _nested_hint(model: nn.Module, name: str, nested: list[str]) -> str:
+    """The hint for ``name``, a path that exists inside a submodule of ``model`` (``nested``: the full
+    names ending with it): the full name, or the wrapped module (``model.module`` of Lightning Fabric's
+    ``_FabricModule``, DDP and DataParallel) where ``name`` is a path of that module."""
+    inner = getattr(model, "module", None)
+    if isinstance(inner, nn.Module) and inner is not model and name in named_modules(inner):
+        where = "the module it wraps, `model.module`"
+    else:
+        where = f"the submodule {nested[0][: -len(name) - 1]!r} itself"
+    shown = ", ".join(repr(n) for n in nested[:3])
+    return (f"{name!r} names a layer inside a submodule: {shown}. Names are paths from the model passed: pass the full "
+            f"name, or pass {where} (Lightning Fabric's `fabric.setup(model)`, DDP and DataParallel put every layer of "
+            "your model under their own attribute)")
 
 
 def _check_not_meta_site(model: nn.Module, modules: Mapping[str, nn.Module], name: str) -> None:
