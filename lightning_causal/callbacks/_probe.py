@@ -52,11 +52,14 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None) 
     if unread:
         key = next(k for k in INPUT_KEYS if k in batch)
         label = next((k for k in LABEL_KEYS if k in batch), None)
+        passed = list(args) if isinstance(args, dict) else []  # a tokenizer's attention_mask: keep it in the fix
+        call = "".join(f", {k}=batch[{k!r}]" for k in passed)
         warnings.warn(
             f"The probe's batches hold {unread} besides the inputs {key!r}" + (f" and the labels {label!r}" if label else "")
-            + f": the default `unpack_batch` passes them to no model call (the audits call `model(batch[{key!r}])`). If "
-            f"forward needs them, pass `unpack_batch=lambda batch: (batch[{key!r}], "
-            + (f"batch[{label!r}]" if label else "None") + ", {" + ", ".join(f"{k!r}: batch[{k!r}]" for k in unread) + "})`",
+            + f": the default `unpack_batch` passes them to no model call (the audits call `model(batch[{key!r}]{call})`). "
+            f"If forward needs them, pass `unpack_batch=lambda batch: (batch[{key!r}], "
+            + (f"batch[{label!r}]" if label else "None") + ", {"
+            + ", ".join(f"{k!r}: batch[{k!r}]" for k in [*passed, *unread]) + "})`",
             UserWarning, stacklevel=outside_package())
     first = inputs if isinstance(inputs, Tensor) else inputs[0]
     if first.dim() == 0:
