@@ -58,6 +58,9 @@ def faithfulness(
         x_axis = frac if frac.dim() == 1 else frac.nanmean(0)  # per-sample fractions with padding: their mean
         curve = result.curves.setdefault(mode, {"x": x_axis.tolist()})
         curve[label] = curves.mean(0).tolist()
+        # the mean curve over the mean fractions is not the rows' curves (each over its own real groups): the
+        # figure's legend shows the AUC of the scalars, the mean of the rows' own areas
+        result.meta.setdefault("curve_auc", {}).setdefault(mode, {})[label] = out[f"{mode}_auc"]
     return out
 
 

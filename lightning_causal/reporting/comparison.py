@@ -85,13 +85,17 @@ def attribution_grid(
     return fig
 
 
-def curves_figure(curves: dict[str, dict[str, list[float]]], score: str = "target score") -> Figure:
+def curves_figure(curves: dict[str, dict[str, list[float]]], score: str = "target score",
+                  auc: dict[str, dict[str, float]] | None = None) -> Figure:
     """Deletion and insertion curves (``AuditResult.curves`` of
     :class:`~lightning_causal.audits.captum_baseline.CaptumBaseline`): one panel per curve kind,
     one line per explanation (causal drawn thick and black), the area under each in the legend (three
     significant digits, as the comparison table: at two decimals 0.128 and 0.135 both read 0.13).
     ``score``: what the curves record (the audit's ``meta["curve_score"]``), the y axis' label: a
-    raw output's areas are in its units, not probabilities.
+    raw output's areas are in its units, not probabilities. ``auc``: the areas to show,
+    ``{kind: {name: area}}`` (the audit's ``meta["curve_auc"]``, the mean of each sample's area over
+    its own real groups); a line without one shows the area under its drawn mean curve, which with
+    padding (each sample's fractions of its own real groups, drawn at their mean) is not that.
 
     Examples:
         >>> fig = curves_figure({"deletion": {"x": [0, 0.5, 1], "causal": [1, 0.2, 0], "Saliency": [1, 0.6, 0]}})
@@ -108,9 +112,10 @@ def curves_figure(curves: dict[str, dict[str, list[float]]], score: str = "targe
         for name in names:
             ys = [float(v) for v in series[name]]
             xs = x if len(x) == len(ys) else [i / max(1, len(ys) - 1) for i in range(len(ys))]
-            auc = sum((xs[i + 1] - xs[i]) * (ys[i + 1] + ys[i]) / 2 for i in range(len(ys) - 1))
+            area = (auc or {}).get(kind, {}).get(name)
+            area = sum((xs[i + 1] - xs[i]) * (ys[i + 1] + ys[i]) / 2 for i in range(len(ys) - 1)) if area is None else area
             style = {"color": "black", "linewidth": 2.2} if name == "causal" else {"linewidth": 1.2}
-            ax.plot(xs, ys, label=f"{name} (AUC {auc:.3g})", **style)  # 3 digits, as the comparison table
+            ax.plot(xs, ys, label=f"{name} (AUC {area:.3g})", **style)  # 3 digits, as the comparison table
         ax.set_title(f"{kind} ({'lower' if kind == 'deletion' else 'higher'} area = more faithful)", fontsize=9)
         ax.set_xlabel("fraction of feature groups " + ("removed" if kind == "deletion" else "restored"))
         ax.set_ylabel(score, **({"fontsize": 7} if len(score) > 20 else {}))
