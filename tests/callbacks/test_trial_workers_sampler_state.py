@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Sampler, TensorDataset
 from lightning_causal import CausalRepairModule
 from lightning_causal.audits import InputEffectAudit
 from lightning_causal.callbacks import CausalAuditCallback
-from lightning_causal.repair.base import RepairTerm
+from tests.helpers.training_spies import BatchSpy, InputsReadingTerm
 
 _G = torch.Generator().manual_seed(0)
 _X = torch.randn(32, 4, generator=_G)
@@ -76,29 +76,9 @@ def test_the_probe_read_from_a_self_advancing_sampler_leaves_training_its_order(
     assert torch.equal(cb.probe.first, _X[_order(0)[:5]])  # the first samples the sampler gives
 
 
-class _Reads(RepairTerm):
-    def __init__(self) -> None:
-        super().__init__(weight=0.0, name="reads")
-        self.inputs = None
-
-    def setup(self, model, train_inputs=None):
-        self.inputs = train_inputs
-
-    def loss(self, model, x, y):
-        return model(x).sum() * 0.0
-
-
-class _Batches(pl.Callback):
-    def __init__(self) -> None:
-        self.seen: list[torch.Tensor] = []
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        self.seen.append(batch[0].clone())
-
-
 def test_a_repair_terms_read_from_a_self_advancing_sampler_leaves_training_its_order():
     torch.manual_seed(0)
-    term, spy, sampler = _Reads(), _Batches(), _EpochSampler(32)
+    term, spy, sampler = InputsReadingTerm(), BatchSpy(), _EpochSampler(32)
     module = CausalRepairModule(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)), [term], lr=1e-2)
     _trainer([spy]).fit(module, DataLoader(TensorDataset(_X, _Y), batch_size=8, sampler=sampler))
     assert sampler.epoch == 2

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from lightning_causal import CausalRepairModule
 from lightning_causal.data_reading import rngs_untouched
-from lightning_causal.repair.base import RepairTerm
+from tests.helpers.training_spies import BatchSpy, InputsReadingTerm
 
 
 class _NoisyStream(IterableDataset):
@@ -55,21 +55,7 @@ def test_a_read_leaves_a_persistent_loaders_batches_and_iterator_as_they_were():
         assert all(torch.equal(a, b) for a, b in zip(got, want))
 
 
-class _Zero(RepairTerm):
-    """A term of weight 0 whose setup reads the training inputs."""
-
-    def __init__(self) -> None:
-        super().__init__(weight=0.0, name="zero")
-        self.inputs = None
-
-    def setup(self, model, train_inputs=None):
-        self.inputs = train_inputs
-
-    def loss(self, model, x, y):
-        return model(x).sum() * 0.0
-
-
-class _ZeroNotReading(_Zero):
+class _ZeroNotReading(InputsReadingTerm):
     """The same term, reading no training inputs."""
 
     @property
@@ -77,20 +63,12 @@ class _ZeroNotReading(_Zero):
         return False
 
 
-class _Batches(pl.Callback):
-    def __init__(self) -> None:
-        self.seen: list[torch.Tensor] = []
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        self.seen.append(batch[0].clone())
-
-
 def _fit(needs_inputs: bool):
     pl.seed_everything(3, workers=True, verbose=False)
     net = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 2))
-    term = _Zero() if needs_inputs else _ZeroNotReading()
+    term = InputsReadingTerm("zero") if needs_inputs else _ZeroNotReading("zero")
     module = CausalRepairModule(net, [term], lr=1e-2)
-    spy = _Batches()
+    spy = BatchSpy()
     trainer = pl.Trainer(max_epochs=2, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, callbacks=[spy])
     trainer.fit(module, _loader())

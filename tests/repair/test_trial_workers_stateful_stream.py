@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 
 from lightning_causal import CausalRepairModule
-from lightning_causal.repair.base import RepairTerm
+from tests.helpers.training_spies import BatchSpy, InputsReadingTerm
 
 _X = torch.arange(32 * 3, dtype=torch.float32).reshape(32, 3) / 50.0
 _Y = torch.arange(32) % 2
@@ -34,29 +34,9 @@ class _ResumableStream(IterableDataset):
         self.position = state["position"]
 
 
-class _Reads(RepairTerm):
-    def __init__(self) -> None:
-        super().__init__(weight=0.0, name="reads")
-        self.inputs = None
-
-    def setup(self, model, train_inputs=None):
-        self.inputs = train_inputs
-
-    def loss(self, model, x, y):
-        return model(x).sum() * 0.0
-
-
-class _Batches(pl.Callback):
-    def __init__(self) -> None:
-        self.seen: list[torch.Tensor] = []
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        self.seen.append(batch[0].clone())
-
-
 def test_a_terms_read_gives_a_resumable_stream_its_position_back():
     torch.manual_seed(0)
-    term, spy, stream = _Reads(), _Batches(), _ResumableStream()
+    term, spy, stream = InputsReadingTerm(), BatchSpy(), _ResumableStream()
     module = CausalRepairModule(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)), [term], lr=1e-2)
     pl.Trainer(max_epochs=1, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                enable_model_summary=False, callbacks=[spy]).fit(module, DataLoader(stream, batch_size=8))
