@@ -185,9 +185,20 @@ class CaptumForward(nn.Module):
         self._num_inputs = num_inputs
         self.input_dtype: torch.dtype | None = None
 
-    def captum_args(self) -> tuple[Any, ...] | None:
-        """What to pass as Captum's ``additional_forward_args`` (``None`` when there are none)."""
-        return self._values if self._values else None
+    def captum_args(self, differentiable: bool = False) -> tuple[Any, ...] | None:
+        """What to pass as Captum's ``additional_forward_args`` (``None`` when there are none).
+
+        ``differentiable``: floating point tensors as copies that require grad (no gradient is
+        asked of them). DeepLift hooks the input of every nonlinearity for its gradient, and with
+        the parameters frozen a branch that reads a forward argument only (the table beside an
+        explained image, ``model(image, tab)``) holds no tensor that requires grad: Captum failed on
+        "cannot register a hook on a tensor that doesn't require gradient"."""
+        if not self._values:
+            return None
+        if not differentiable:
+            return self._values
+        return tuple(v.detach().clone().requires_grad_(True) if isinstance(v, Tensor) and v.is_floating_point() else v
+                     for v in self._values)
 
     def forward(self, *args: Any) -> Tensor:
         k, npos = self._num_inputs, len(self._positional)
@@ -371,7 +382,7 @@ def attribute(
         kw, nt = _kwargs(spec, x, feature_mask, baselines, forward.rows_per_pass(x, max_batch_size))
         if spec.grouped and explicit is not None:
             kw["baselines"] = chosen
-        kw["additional_forward_args"] = forward.captum_args()
+        kw["additional_forward_args"] = forward.captum_args(differentiable=spec.name == "DeepLift")
         if not spec.grouped:
             x.requires_grad_(True)
         algo = _algorithm(spec.name, forward, x)
