@@ -35,6 +35,7 @@ from torch import Tensor
 
 from lightning_causal.audits.base import AuditResult
 from lightning_causal.audits.options import tag_safe
+from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.reporting.chart_figures import (
     bar_figure,
     curves_figure,
@@ -198,12 +199,12 @@ class TensorBoardRenderer:
         if reason is not None:
             if reason not in self._skipped:
                 self._skipped.add(reason)
-                warnings.warn(f"Attribution maps are not drawn in TensorBoard: {reason}", UserWarning, stacklevel=2)
+                warnings.warn(f"Attribution maps are not drawn in TensorBoard: {reason}", UserWarning, stacklevel=outside_package())
             return
         note = ambiguous_sequence(kind, inputs)
         if note is not None and note not in self._skipped:
             self._skipped.add(note)
-            warnings.warn(note, UserWarning, stacklevel=2)
+            warnings.warn(note, UserWarning, stacklevel=outside_package())
         data = MapData(inputs, dict(r.maps), r.audit, r.meta, labels, self.max_samples)
         for suffix, fig in map_figures(data, self.figure_kind):
             self._figure(writer, f"{base}/{suffix}", fig, step)

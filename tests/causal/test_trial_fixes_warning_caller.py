@@ -55,3 +55,12 @@ def test_an_audits_warning_points_at_the_caller():
     x = torch.cat([nn.functional.one_hot(torch.randint(0, 3, (32,), generator=g), 3).float(), torch.randn(32, 1, generator=g)], 1)
     found = _caught(lambda: InputEffectAudit(ace_values=None).run(nn.Linear(4, 2), Probe(x)), "one-hot block")
     assert [m.filename for m in found] == [__file__]
+
+
+def test_the_layer_maps_few_rows_warning_points_at_the_caller():
+    from lightning_causal.causal.structure.layer_map import layer_causal_map
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 2))
+    found = _caught(lambda: layer_causal_map(model, torch.randn(1, 2), torch.tensor([[0, 1]]), ["0", "2"]), "distinct intervention row")
+    assert [m.filename for m in found] == [__file__]

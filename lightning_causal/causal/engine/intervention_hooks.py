@@ -22,6 +22,7 @@ from lightning_causal.causal.engine.module_sites import (
 from lightning_causal.causal.engine.quantized import check_not_quantized
 from lightning_causal.causal.engine.unit_interventions import Intervention
 from lightning_causal.causal.engine.unit_sites import check_unit_dimension
+from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["capture", "intervene"]
 
@@ -54,7 +55,7 @@ def _warn_unreached(model: nn.Module, modules: Mapping[str, nn.Module], what: st
                 warnings.warn(f"Module {name!r} did not run in the model's forward pass, so {what} on it had no effect "
                               "(a module whose weights the model uses in functional code, such as the out_proj of "
                               "torch.nn.MultiheadAttention, never runs; that out_proj's input, the heads, is the site "
-                              "'<attention>.out_proj:input')", UserWarning, stacklevel=2)
+                              "'<attention>.out_proj:input')", UserWarning, stacklevel=outside_package())
 
     handles = [model.register_forward_pre_hook(start)]
     handles += [m.register_forward_hook(lambda *_, n=name: ran.add(n)) for name, m in modules.items()]
@@ -176,7 +177,7 @@ def capture(model: nn.Module, names: Sequence[str], detach: bool = True) -> Iter
             if calls[name] == 2 and name not in warned:
                 warned.add(name)
                 warnings.warn(f"Module {name!r} runs more than once per forward pass; capture keeps its last call's output",
-                              UserWarning, stacklevel=2)
+                              UserWarning, stacklevel=outside_package())
 
         return hook
 

@@ -35,6 +35,7 @@ from lightning_causal.causal.engine.token_ids import (
     embedding_readers,
     keep_special_tokens,
 )
+from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.structure.cka import (
     CKA_ROUNDING,  # noqa: F401 - kept importable from here
     MIN_CKA_ROWS,
@@ -267,7 +268,7 @@ def layer_causal_map(
             f"layer_causal_map compares layers by the CKA of their responses over {rows} distinct intervention row(s) (input "
             f"groups x distinct samples, {g} x {distinct}); with fewer than {MIN_CKA_ROWS} every CKA is 1 (2 rows: any two "
             "layers) or undefined (1 row), so it is left undefined (NaN) and no layers merge: pass more (different) samples or "
-            "more feature groups", UserWarning, stacklevel=2)
+            "more feature groups", UserWarning, stacklevel=outside_package())
         cka = torch.full_like(cka, math.nan)
     response = torch.stack([norms[a][real].mean() / acts[a].reshape(n, -1).norm(dim=1).mean().clamp_min(1e-12) for a in order]).double()
     cka = without_rounding_profiles(cka, response, [acts[a].dtype for a in order])
