@@ -51,7 +51,7 @@ __all__ = ["CausalRepairModule"]
 
 _fusable = fusable  # kept importable from here (tests/repair/test_clp_term.py)
 #: Names of ``repair/wrap.py`` (which imports this module) still importable from here, read on first use.
-_FROM_WRAP = ("_WrappedRepairModule", "DELEGATED_HOOKS", "UNDELEGATED_HOOKS", "WRAP_OPTIONS")
+_FROM_WRAP = ("_WrappedRepairModule", "DATA_HOOKS", "DELEGATED_HOOKS", "UNDELEGATED_HOOKS", "WRAP_OPTIONS")
 
 
 def __getattr__(name: str) -> Any:
@@ -204,8 +204,9 @@ class CausalRepairModule(LightningModule):
         ``configure_gradient_clipping``, ``optimizer_step``, ``lr_scheduler_step``, ``on_save_checkpoint``/
         ``on_load_checkpoint``, ``setup``/``teardown``, ``configure_model``, ``configure_callbacks``:
         :data:`~lightning_causal.repair.wrap.DELEGATED_HOOKS`);
-        its dataloader and batch-transfer hooks are not called (a warning names those it defines:
-        :data:`~lightning_causal.repair.wrap.UNDELEGATED_HOOKS`). A
+        so are its dataloader, batch-transfer, ``backward`` and evaluation-mode hooks where it defines
+        them, and only there (:data:`~lightning_causal.repair.wrap.DATA_HOOKS`: ``trainer.fit(repair)``
+        uses its ``train_dataloader``; a datamodule's batch hooks run as unwrapped). A
         :class:`~lightning_causal.callbacks.CausalAuditCallback` explains the wrapped module, so
         audits use its own layer names and log the same tags as before wrapping; its submodules are attributes
         of the wrap (``wrapped.backbone``, for callbacks such as Lightning's ``BackboneFinetuning``), and so are

@@ -1,16 +1,17 @@
 """``CausalRepairModule.wrap``: a repair fit of an existing ``LightningModule``, whose task loss
 (its ``training_step``), forward, evaluation and predict steps, optimizers and training-loop hooks
-(:data:`DELEGATED_HOOKS`) are the wrapped module's; its dataloader and batch-transfer hooks are not
-called (:data:`UNDELEGATED_HOOKS`), and its ``log`` calls reach the trainer through the wrap's."""
+(:data:`DELEGATED_HOOKS`) are the wrapped module's; so are its dataloader, batch-transfer, ``backward``
+and evaluation-mode hooks where it defines them (:data:`DATA_HOOKS`), and its ``log`` calls reach the
+trainer through the wrap's."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from lightning.pytorch import LightningModule
-from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from lightning.pytorch.utilities.parsing import lightning_getattr, lightning_setattr
@@ -22,7 +23,7 @@ from lightning_causal.repair.base import RepairTerm
 from lightning_causal.repair.module import CausalRepairModule
 from lightning_causal.repair.objective import eager_step
 
-__all__ = ["DELEGATED_HOOKS", "UNDELEGATED_HOOKS", "WRAP_OPTIONS"]
+__all__ = ["DATA_HOOKS", "DELEGATED_HOOKS", "UNDELEGATED_HOOKS", "WRAP_OPTIONS"]
 
 
 @contextlib.contextmanager
@@ -74,14 +75,10 @@ class _WrappedRepairModule(CausalRepairModule):
                 f"Expected the options of CausalRepairModule.wrap to be among {list(WRAP_OPTIONS)} but got "
                 f"{', '.join(f'{k}={v!r}' for k, v in unused.items())}: a wrap() fit uses the wrapped module's "
                 "`configure_optimizers` (its learning rate) and its `training_step` (its task loss); set them there")
-        skipped = [hook for hook in UNDELEGATED_HOOKS if is_overridden(hook, lightning_module)]
-        if skipped:
-            rank_zero_warn(
-                f"CausalRepairModule.wrap: {type(lightning_module).__name__} defines {', '.join(f'`{h}`' for h in skipped)}, "
-                "which the repair fit does not call (it calls the wrapped module's steps, `configure_optimizers` and the "
-                "hooks in `lightning_causal.repair.module.DELEGATED_HOOKS`); pass its dataloaders to `trainer.fit`, move "
-                "batch transforms into a LightningDataModule, or subclass CausalRepairModule")
         super().__init__(lightning_module, terms, **options)
+        for hook in DATA_HOOKS:  # only those it defines: Lightning's choice between the module's and a datamodule's
+            if is_overridden(hook, lightning_module):  # hooks (and whether it has loaders) is then the unwrapped one
+                self.__dict__[hook] = functools.partial(_wrapped_hook, self, hook)
         self._step_extras: dict[str, Any] | None = None  # the other keys of the wrapped training_step's dict
         self._log_hyperparams = lightning_module._log_hyperparams  # the loggers get its hyper-parameters, as unwrapped
 
@@ -234,16 +231,27 @@ DELEGATED_HOOKS = (
     "optimizer_step", "optimizer_zero_grad", "on_save_checkpoint", "on_load_checkpoint", "configure_model",
     "configure_callbacks",
 )
-#: The wrapped module's hooks a ``wrap()`` fit does not call (a datamodule may define the batch-transfer
-#: hooks, which the wrapper would hide); a module defining one is warned about at ``wrap()``.
-UNDELEGATED_HOOKS = (
+#: The wrapped module's hooks a ``wrap()`` fit calls where the module defines them, and only there: each
+#: is then an attribute of the wrap instance, so that Lightning sees the wrap define exactly the hooks the
+#: module defines (whether the module brings its own dataloaders; which of a module's and a datamodule's
+#: batch-transfer hooks run).
+DATA_HOOKS = (
     "on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer", "train_dataloader",
     "val_dataloader", "test_dataloader", "predict_dataloader", "prepare_data", "backward",
     "on_validation_model_eval", "on_validation_model_train", "on_test_model_eval", "on_test_model_train",
     "on_predict_model_eval",
 )
+#: Hooks of the wrapped module a ``wrap()`` fit does not call: none since :data:`DATA_HOOKS` are delegated
+#: (kept for code that imported it).
+UNDELEGATED_HOOKS: tuple[str, ...] = ()
 #: Hooks where the repair module does its own work (set up the terms, checkpoint their state) before the wrapped module's.
 _OWN_FIRST = ("on_train_start", "on_save_checkpoint", "on_load_checkpoint")
+
+
+def _wrapped_hook(wrap: _WrappedRepairModule, name: str, *args: Any, **kwargs: Any) -> Any:
+    """The wrapped module's hook ``name`` (one of :data:`DATA_HOOKS`), its ``log`` reaching the trainer."""
+    with _logs_through(wrap.model, wrap):
+        return getattr(wrap.model, name)(*args, **kwargs)
 
 
 def _delegating(name: str) -> Callable[..., Any]:

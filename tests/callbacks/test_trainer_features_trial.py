@@ -206,8 +206,10 @@ def test_a_report_dir_of_the_wrong_type_is_named():
         CausalAuditCallback([InputEffectAudit()], report_dir=3)
 
 
-def test_wrapping_a_module_with_hooks_the_repair_does_not_call_warns():
-    import pytest
+def test_wrapping_a_module_with_a_batch_transfer_hook_calls_it_without_a_warning():
+    """wrap() warned that it would not call the module's ``on_after_batch_transfer``; it now does
+    (tests/repair/test_wrap_data_hooks.py checks the fits)."""
+    import warnings
 
     from lightning_causal import CausalRepairModule, CounterfactualFairnessTerm
     from lightning_causal.causal import AttributeFlip
@@ -216,5 +218,7 @@ def test_wrapping_a_module_with_hooks_the_repair_does_not_call_warns():
         def on_after_batch_transfer(self, batch, dataloader_idx):  # noqa: ANN001, ANN201
             return batch[0] * 2, batch[1]
 
-    with pytest.warns(UserWarning, match="defines `on_after_batch_transfer`, which the repair fit does not call"):
-        CausalRepairModule.wrap(Normalising(), [CounterfactualFairnessTerm(AttributeFlip(0), 0)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        repair = CausalRepairModule.wrap(Normalising(), [CounterfactualFairnessTerm(AttributeFlip(0), 0)])
+    assert torch.equal(repair.on_after_batch_transfer((torch.ones(1, 4), None), 0)[0], torch.full((1, 4), 2.0))
