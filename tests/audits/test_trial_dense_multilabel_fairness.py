@@ -11,40 +11,29 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 from lightning_causal.audits import CounterfactualAudit, FairnessAudit
 from lightning_causal.audits.base import Probe
+from tests.helpers.dense_outputs import flip_first_column, multi_label_linear
 
 
 def _model_and_probe():
     """z_k = 2 x_0 + x_1 - x_2 + c_k for 3 labels: the sensitive column 0 adds 2 to every label's logit."""
-    model = nn.Linear(4, 3).double()
-    with torch.no_grad():
-        model.weight.copy_(torch.tensor([[2.0, 1.0, -1.0, 0.0]] * 3, dtype=torch.float64))
-        model.bias.copy_(torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64))
-    x = torch.randn(16, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    x[:, 0] = (torch.arange(16) % 2).double()
-    return model.eval(), x, (model(x) > 0).double().detach()
-
-
-def _flip(rows):
-    rows = rows.clone()
-    rows[:, 0] = 1 - rows[:, 0]
-    return rows
+    model, x, labels = multi_label_linear()
+    return model.eval(), x, labels
 
 
 def test_fairness_audit_names_the_per_label_output_and_its_gap_is_label_ks_sigmoid():
     model, x, labels = _model_and_probe()
     with pytest.raises(ValueError, match=r"multi-label classifier audit label k as a binary classifier, "
                                          r"`output=lambda out: out\[:, \[k\]\]` with labels `y\[:, k\]\.long\(\)`"):
-        FairnessAudit(_flip, sensitive=0).run(model, Probe(x, labels))
+        FairnessAudit(flip_first_column, sensitive=0).run(model, Probe(x, labels))
     k = 1
-    labels_only = FairnessAudit(_flip, sensitive=0).run(model, Probe(x, labels[:, k].long()))
+    labels_only = FairnessAudit(flip_first_column, sensitive=0).run(model, Probe(x, labels[:, k].long()))
     assert labels_only.scalars["cf_gap"] == pytest.approx(0.0, abs=1e-12)  # why the output is named: softmax-blind
-    result = FairnessAudit(_flip, sensitive=0, output=lambda out: out[:, [k]]).run(model, Probe(x, labels[:, k].long()))
+    result = FairnessAudit(flip_first_column, sensitive=0, output=lambda out: out[:, [k]]).run(model, Probe(x, labels[:, k].long()))
     with torch.no_grad():
-        z, z_cf = model(x)[:, k], model(_flip(x))[:, k]
+        z, z_cf = model(x)[:, k], model(flip_first_column(x))[:, k]
     expected = float((torch.sigmoid(z) - torch.sigmoid(z_cf)).abs().mean())
     assert expected > 0.1 and result.scalars["cf_gap"] == pytest.approx(expected, rel=1e-9)
 
@@ -56,4 +45,4 @@ def test_counterfactual_audit_names_its_two_logit_output():
         CounterfactualAudit().run(model, Probe(x, labels))
     per_sample_tags = torch.zeros(16, 5, dtype=torch.long)  # per-position labels: no multi-label advice
     with pytest.raises(ValueError, match=r"one class per sample$"):
-        FairnessAudit(_flip, sensitive=0).run(model, Probe(x, per_sample_tags))
+        FairnessAudit(flip_first_column, sensitive=0).run(model, Probe(x, per_sample_tags))

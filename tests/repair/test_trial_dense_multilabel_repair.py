@@ -9,47 +9,20 @@ cross-entropy with torch's "The size of tensor a (3) must match the size of tens
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 from torch import nn
 
 from lightning_causal import BackdoorSuppressionTerm, CounterfactualFairnessTerm
 from lightning_causal.causal import Trigger
-
-
-def _shifted_by_the_attribute():
-    """z_k = x_1 - x_2 + c_k + 2 x_0 for each of 3 labels: the sensitive column 0 adds 2 to every label's logit."""
-    model = nn.Linear(4, 3).double()
-    with torch.no_grad():
-        model.weight.copy_(torch.tensor([[2.0, 1.0, -1.0, 0.0]] * 3, dtype=torch.float64))
-        model.bias.copy_(torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64))
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(16, 4, generator=g, dtype=torch.float64)
-    x[:, 0] = (torch.arange(16) % 2).double()
-    labels = (model(x) > 0).double().detach()
-    return model, x, labels
-
-
-def _flip(rows):
-    rows = rows.clone()
-    rows[:, 0] = 1 - rows[:, 0]
-    return rows
-
-
-def _said(fn):
-    with warnings.catch_warnings(record=True) as record:
-        warnings.simplefilter("always")
-        value = fn()
-    return value, [str(w.message) for w in record]
+from tests.helpers.dense_outputs import flip_first_column, multi_label_linear, warnings_said
 
 
 @pytest.mark.parametrize("distance", ["abs_prob", "sym_kl", "logit"])
 def test_the_softmax_penalty_of_a_multi_label_model_is_blind_to_a_shared_shift_and_warns(distance):
-    model, x, labels = _shifted_by_the_attribute()
-    term = CounterfactualFairnessTerm(_flip, sensitive=0, distance=distance)
-    value, said = _said(lambda: term.loss(model, x, labels))
+    model, x, labels = multi_label_linear()
+    term = CounterfactualFairnessTerm(flip_first_column, sensitive=0, distance=distance)
+    value, said = warnings_said(lambda: term.loss(model, x, labels))
     assert float(value.detach()) == pytest.approx(0.0, abs=1e-12)  # what the warning is about: every logit moved by 2, penalty 0
     hits = [m for m in said if "multi-hot [16, 3]" in m]
     assert hits and "out[:, [k]]" in hits[0] and "blind to a flip" in hits[0]
@@ -57,12 +30,12 @@ def test_the_softmax_penalty_of_a_multi_label_model_is_blind_to_a_shared_shift_a
 
 def test_one_term_per_label_gives_each_labels_sigmoid_distance():
     """The way out of the warning: label k's own term compares sigmoid(z_k) with sigmoid(z_k ± 2)."""
-    model, x, labels = _shifted_by_the_attribute()
+    model, x, labels = multi_label_linear()
     with torch.no_grad():
-        z, z_cf = model(x), model(_flip(x))
+        z, z_cf = model(x), model(flip_first_column(x))
     for k in range(3):
-        term = CounterfactualFairnessTerm(_flip, sensitive=0, output=lambda out, k=k: out[:, [k]], name=f"fair_label{k}")
-        value, said = _said(lambda term=term: term.loss(model, x, labels))
+        term = CounterfactualFairnessTerm(flip_first_column, sensitive=0, output=lambda out, k=k: out[:, [k]], name=f"fair_label{k}")
+        value, said = warnings_said(lambda term=term: term.loss(model, x, labels))
         assert not [m for m in said if "multi-hot" in m]
         expected = (torch.sigmoid(z[:, k]) - torch.sigmoid(z_cf[:, k])).abs().mean()
         torch.testing.assert_close(value.double(), expected, rtol=1e-6, atol=1e-9)
@@ -70,14 +43,14 @@ def test_one_term_per_label_gives_each_labels_sigmoid_distance():
 
 
 def test_one_hot_labels_of_a_softmax_classifier_are_not_warned_about():
-    model, x, _ = _shifted_by_the_attribute()
+    model, x, _ = multi_label_linear()
     one_hot = nn.functional.one_hot(torch.arange(16) % 3, 3).double()
-    _, said = _said(lambda: CounterfactualFairnessTerm(_flip, sensitive=0).loss(model, x, one_hot))
+    _, said = warnings_said(lambda: CounterfactualFairnessTerm(flip_first_column, sensitive=0).loss(model, x, one_hot))
     assert not [m for m in said if "multi-hot" in m]
 
 
 def test_backdoor_suppression_names_multi_hot_labels():
-    model, x, labels = _shifted_by_the_attribute()
+    model, x, labels = multi_label_linear()
     term = BackdoorSuppressionTerm(trigger=Trigger(torch.tensor([0.0, 0.0, 0.0, 1.0]), 3.0, target=1))
     term.setup(model)
     with pytest.raises(ValueError, match=r"one class index per sample of the batch, y \[16\], but got \[16, 3\] \(multi-hot"):

@@ -9,13 +9,12 @@ output), whose penalty is the hand-computed |Δ f_k| = 3.
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 from torch import nn
 
 from lightning_causal import CounterfactualFairnessTerm
+from tests.helpers.dense_outputs import flip_first_column, warnings_said
 
 
 def _regression():
@@ -29,22 +28,9 @@ def _regression():
     return model, x, (model(x) + 0.37).detach()  # real-valued labels [12, 2]
 
 
-def _flip(rows):
-    rows = rows.clone()
-    rows[:, 0] = 1 - rows[:, 0]
-    return rows
-
-
-def _said(fn):
-    with warnings.catch_warnings(record=True) as record:
-        warnings.simplefilter("always")
-        value = fn()
-    return value, [str(w.message) for w in record]
-
-
 def test_logit_distance_on_several_outputs_is_centred_and_warns():
     model, x, y = _regression()
-    value, said = _said(lambda: CounterfactualFairnessTerm(_flip, sensitive=0, distance="logit").loss(model, x, y))
+    value, said = warnings_said(lambda: CounterfactualFairnessTerm(flip_first_column, sensitive=0, distance="logit").loss(model, x, y))
     assert float(value.detach()) == pytest.approx(0.0, abs=1e-12)  # both outputs moved by 3: centred, no change
     hits = [m for m in said if "moves every output alike gets penalty 0" in m]
     assert hits and "one term per output, `output=lambda out: out[:, [k]]`" in hits[0]
@@ -53,16 +39,16 @@ def test_logit_distance_on_several_outputs_is_centred_and_warns():
 def test_one_term_per_output_penalises_each_outputs_change():
     model, x, y = _regression()
     for k in range(2):
-        term = CounterfactualFairnessTerm(_flip, sensitive=0, distance="logit", output=lambda out, k=k: out[:, [k]])
-        value, said = _said(lambda term=term: term.loss(model, x, y))
+        term = CounterfactualFairnessTerm(flip_first_column, sensitive=0, distance="logit", output=lambda out, k=k: out[:, [k]])
+        value, said = warnings_said(lambda term=term: term.loss(model, x, y))
         assert float(value.detach()) == pytest.approx(3.0, rel=1e-12)
         assert not [m for m in said if "penalty 0" in m or "regression" in m]
 
 
 def test_the_probability_distances_send_several_outputs_to_one_term_each():
     model, x, y = _regression()
-    _, said = _said(lambda: CounterfactualFairnessTerm(_flip, sensitive=0).loss(model, x, y))
+    _, said = warnings_said(lambda: CounterfactualFairnessTerm(flip_first_column, sensitive=0).loss(model, x, y))
     assert any("saturates" in m and "one term per output" in m for m in said), said
     one = nn.Linear(3, 1).double()
-    _, said = _said(lambda: CounterfactualFairnessTerm(_flip, sensitive=0).loss(one, x, y[:, :1]))
+    _, said = warnings_said(lambda: CounterfactualFairnessTerm(flip_first_column, sensitive=0).loss(one, x, y[:, :1]))
     assert any("distance='logit' to penalise |f(x) − f(x_cf)| of the output itself" in m for m in said), said

@@ -18,23 +18,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from lightning_causal import AttributeFlip, CausalRepairModule, CounterfactualFairnessTerm
-
-
-def _multi_label():
-    """z_k = 2 x_0 + x_1 - x_2 + c_k: flipping the binary column 0 moves every label's logit by ±2."""
-    model = nn.Linear(4, 3).double()
-    with torch.no_grad():
-        model.weight.copy_(torch.tensor([[2.0, 1.0, -1.0, 0.0]] * 3, dtype=torch.float64))
-        model.bias.copy_(torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64))
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(16, 4, generator=g, dtype=torch.float64)
-    x[:, 0] = (torch.arange(16) % 2).double()
-    labels = (model(x) > 0).double().detach()
-    return model, x, labels
+from tests.helpers.dense_outputs import multi_label_linear
 
 
 def test_per_label_terms_in_the_module_compare_each_labels_sigmoid():
-    model, x, labels = _multi_label()
+    model, x, labels = multi_label_linear()
     terms = [CounterfactualFairnessTerm(AttributeFlip(0), output=lambda out, k=k: out[:, [k]], name=f"fair_label{k}")
              for k in range(3)]
     module = CausalRepairModule(model, terms, task_loss=F.binary_cross_entropy_with_logits)
@@ -68,7 +56,7 @@ def test_a_term_without_output_explains_the_modules_output_fused_or_not(fuse_for
     tuple on its own pass (``fuse_forward=False``, a BatchNorm in training, a callable
     counterfactual), where it failed with 'Expected the model to return a tensor ... got tuple'."""
     torch.manual_seed(0)
-    model, (_, x, _) = _TupleNet(), _multi_label()
+    model, (_, x, _) = _TupleNet(), multi_label_linear()
     y = torch.arange(16) % 3
     term = CounterfactualFairnessTerm(AttributeFlip(0), distance="logit")
     module = CausalRepairModule(model, [term], task_loss=F.cross_entropy, output=0, fuse_forward=fuse_forward)
