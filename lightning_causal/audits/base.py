@@ -100,6 +100,28 @@ class Probe:
         return self.map(take)
 
 
+def dry_rows(probe: Probe) -> slice | Tensor:
+    """The 2 probe samples of a dry run (:meth:`Audit.dry_run`): the first two, or the first and the
+    first multi-hot row where the labels are multi-hot and the first two rows are not.
+
+    Examples:
+        >>> y = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+        >>> dry_rows(Probe(torch.zeros(3, 2), y)), dry_rows(Probe(torch.zeros(3, 2), y[[0, 1, 0]]))
+        (tensor([0, 2]), slice(0, 2, None))
+    """
+    labels = probe.labels
+    first = slice(0, 2)
+    if not isinstance(labels, Tensor) or not labels.is_floating_point() or labels.dim() != 2 or len(probe) <= 2:
+        return first
+    lab = labels.detach()
+    if labels.shape[1] < 2 or not bool(((lab == 0) | (lab == 1)).all()):
+        return first
+    several = (lab.sum(1) != 1).nonzero().flatten()
+    if several.numel() == 0 or int(several[0]) < 2:
+        return first
+    return torch.tensor([0, int(several[0])], device=labels.device)
+
+
 def _map_tensors(value: Any, fn: Any) -> Any:
     if isinstance(value, Tensor):
         return fn(value)
@@ -240,13 +262,18 @@ class Audit(ABC):
         A probe whose forward arguments may link its samples (a graph's ``edge_index`` over the rows,
         :func:`~lightning_causal.causal.engine.linked_samples.linked_arguments`) is first checked on
         the whole probe (two samples run alone give their outputs in the batch): 2 samples cut from
-        the nodes of one graph would otherwise fail on the cut graph, or run on it."""
+        the nodes of one graph would otherwise fail on the cut graph, or run on it.
+
+        The 2 samples are the first two, unless the probe's labels are multi-hot (zeros and ones
+        ``[N, C]`` with some row not one-hot) and those two are one-hot: then the first and the first
+        multi-hot row, so that the dry run reads the labels as the full run does
+        (:func:`~lightning_causal.audits.options.multi_hot_labels` of a model that does not say its task)."""
         with audit_mode(model):
             check_linked_samples(model, probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,),
                                  f"Audit {self.name!r}", **self.model_options(probe))
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="input_effects: every group of every sample already equals", category=UserWarning)
-            return self.run(model, probe.subset(slice(0, 2)))
+            return self.run(model, probe.subset(dry_rows(probe)))
 
     def validate(self, model: nn.Module, probe: Probe) -> None:  # noqa: B027 - optional hook
         """Check the configuration against ``model`` and ``probe``; raise ``ValueError`` if bad."""

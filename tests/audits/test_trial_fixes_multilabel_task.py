@@ -65,3 +65,12 @@ def test_effects_of_a_multi_label_model_warn_of_the_predicted_class_on_one_label
         r = InputEffectAudit(ace_values=None).run(model, one_label)
     assert any("multi-hot" in str(m.message) and "target=k" in str(m.message) for m in w)
     assert r.meta.get("multi_label") is True
+
+
+def test_an_undeclared_models_dry_run_reads_the_labels_as_the_full_run_does():
+    torch.manual_seed(0)
+    model, probe = nn.Linear(4, 3), _probe()  # says nothing of its task: the labels decide, row 5 is multi-hot
+    audit = BackdoorAudit(Trigger(torch.tensor([1.0, 0.0, 0.0, 0.0]), 3.0, target=1), max_samples=12)
+    for run in (audit.dry_run, audit.run):
+        with pytest.raises(ValueError, match="multi-hot"):
+            run(model, probe)
