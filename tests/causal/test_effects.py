@@ -166,13 +166,19 @@ def test_unit_effects_equal_captum_layer_feature_ablation(device):
     torch.testing.assert_close(ours, ref[:, :, 0, 0], atol=1e-5, rtol=0)
 
 
-def test_unit_effects_literals():
+def _relu_pair() -> nn.Sequential:
+    """``y = 3 relu(x_0) - relu(x_1)``: identity into two ReLU units read out by ``(3, -1)``."""
     model = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1))
     with torch.no_grad():
         model[0].weight.copy_(torch.eye(2))
         model[0].bias.zero_()
         model[2].weight.copy_(torch.tensor([[3.0, -1.0]]))
         model[2].bias.zero_()
+    return model
+
+
+def test_unit_effects_literals():
+    model = _relu_pair()
     x = torch.tensor([[1.0, 2.0], [0.5, -1.0]])
     assert torch.equal(unit_effects(model, x, "1"), torch.tensor([[3.0, -2.0], [1.5, 0.0]]))
     # do(h := 4) for unit 1 only
@@ -180,12 +186,7 @@ def test_unit_effects_literals():
 
 
 def test_do_grid_is_range_of_interventional_curve():
-    model = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1))
-    with torch.no_grad():
-        model[0].weight.copy_(torch.eye(2))
-        model[0].bias.zero_()
-        model[2].weight.copy_(torch.tensor([[3.0, -1.0]]))
-        model[2].bias.zero_()
+    model = _relu_pair()
     grid = [SetTo(v) for v in (0.0, 1.0, 2.5)]
     out = unit_effects(model, torch.tensor([[1.0, 2.0]]), "1", grid)
     torch.testing.assert_close(out, torch.tensor([[3.0 * 2.5, 1.0 * 2.5]]))
@@ -294,8 +295,10 @@ def test_noop_interventions_are_skipped_but_reported_as_zero():
     assert torch.equal(out, torch.tensor([[0.0, 5.0], [2.0, 0.0]]))
     # with max_batch_size given there is no trial pass: the clean forward (2 rows), in which no global
     # generator moves (so no detection pass: the passes comparing outputs run only for a model that
-    # draws), then one pass over the 2 rows (of 4) whose intervention changes the input
-    assert rows == [2, 2]
+    # draws), the check that samples 0 and 1 run alone give their outputs in the batch (2 rows:
+    # linked_samples.check_rows_independent), then one pass over the 2 rows (of 4) whose intervention
+    # changes the input
+    assert rows == [2, 2, 2]
 
 
 def test_ace_warns_when_a_group_is_constant_over_the_probe():

@@ -35,7 +35,7 @@ from lightning_causal.causal.engine.groups import (
     group_counts,
     num_groups,
 )
-from lightning_causal.causal.engine.linked_samples import check_rows_independent, linked_arguments
+from lightning_causal.causal.engine.linked_samples import check_rows_independent
 from lightning_causal.causal.engine.noise import CommonNoise, GeneratorWatch, common_noise
 from lightning_causal.causal.engine.state import (
     as_tuple,
@@ -63,14 +63,14 @@ def clean_target(forward: Forward, xs: tuple[Tensor, ...], target: Target, noise
     """``(class indices [N], target outputs f_t(x) [N])`` of the clean inputs (with ``noise``: each
     block of samples run from its seed, :class:`~lightning_causal.causal.engine.noise.CommonNoise`).
 
-    Where a forward argument may link the samples (the nodes of one graph and its ``edge_index`` or
-    adjacency: :func:`~lightning_causal.causal.engine.linked_samples.linked_arguments`), the first
-    clean pass (no ``noise``) also checks that two probe samples run alone give their outputs in the
-    batch (:func:`~lightning_causal.causal.engine.linked_samples.check_rows_independent`): the
-    intervened rows run in batches of the row engine's choosing, and such a model is refused before
-    them, not answered with effects of rows cut from their graph."""
+    The first clean pass (no ``noise``) also checks that two probe samples run alone give their
+    outputs in the batch (:func:`~lightning_causal.causal.engine.linked_samples.check_rows_independent`,
+    one pass of 2 rows): the intervened rows run in batches of the row engine's choosing, so a model
+    whose samples are linked (the nodes of one graph, with its ``edge_index`` or adjacency as a forward
+    argument or inside the model; a BatchNorm without running statistics) is refused before them,
+    not answered with effects that depend on the batching."""
     out = forward(*xs) if noise is None else noise.clean(lambda s: forward(*(x[s] for x in xs), rows=s), xs[0].device)
-    if noise is None and linked_arguments(forward.args):
+    if noise is None:
         check_rows_independent(forward, xs, out, "Intervening on the inputs")
     idx = resolve_target(out, target)
     f0 = gather_target(out, idx)

@@ -92,7 +92,7 @@ def check_rows_independent(forward: Forward, xs: tuple[Tensor, ...], output: Ten
     (:func:`linked_arguments`). A pass of the two samples alone that fails where the whole batch
     ran (an ``edge_index`` naming rows the pass does not hold) is refused with a ``ValueError`` too,
     naming the model's error (chained) instead of letting it surface from deep inside an estimator;
-    out-of-memory errors pass through unchanged.
+    out-of-memory errors, and the row-wise error of a callable ``output=``, pass through unchanged.
     """
     from lightning_causal.causal.engine.prefix_cache import check_samples_independent
 
@@ -108,6 +108,10 @@ def check_rows_independent(forward: Forward, xs: tuple[Tensor, ...], output: Ten
             raise
         raise ValueError(f"{err}. {named}{GRAPH_HINT}") from err
     except (IndexError, RuntimeError) as err:
+        from lightning_causal.causal.engine.forward import ROW_WISE_OUTPUT
+
+        if ROW_WISE_OUTPUT in str(err):  # a callable output= that reads a per-sample tensor: its own error says so
+            raise
         told = GRAPH_HINT in str(err)  # Forward's note on a pass whose rows a forward argument links
         raise ValueError(
             f"Expected the model to compute each sample's output from that sample's rows alone, but probe samples "
