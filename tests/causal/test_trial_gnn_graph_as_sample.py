@@ -120,3 +120,23 @@ def test_a_one_sample_probe_still_refuses_a_layout_that_interleaves_samples():
     with pytest.raises(ValueError, match=r"at least two distinct probe samples"):  # integer inputs: no moved copy
         unit_effects(nn.Sequential(nn.Embedding(5, 2), _Interleaved()).double(), torch.tensor([[1, 2, 3]]), "1.fc",
                      unit_dim=-1, target=1)
+
+
+class _Codes(nn.Module):
+    """Node types as float codes cast inside (``x[..., 0].long()``), folded positions first: ``1 - x / 2`` of
+    code 4 is -1, no index of the embedding."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb, self.fc, self.head = nn.Embedding(5, 2), nn.Linear(2, 3), nn.Linear(3, 2)
+
+    def forward(self, x):
+        n, t, _ = x.shape
+        h = self.fc(self.emb(x[..., 0].long()).reshape(n * t, 2)).view(n, t, 3)
+        return self.head(h.mean(1))
+
+
+def test_a_moved_copy_the_model_refuses_is_reported_as_the_missing_second_sample():
+    model = _Codes().double().eval()
+    with pytest.raises(ValueError, match=r"at least two distinct probe samples.*moved copy 1 - x / 2.*IndexError"):
+        unit_effects(model, torch.tensor([[[4.0], [1.0], [2.0]]], dtype=torch.float64), "fc", unit_dim=-1, target=1)

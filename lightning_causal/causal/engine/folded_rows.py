@@ -84,7 +84,11 @@ def check_sample_major(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], o
     n = xs[0].shape[0]
     flat = torch.cat([x.detach().reshape(n, -1).double() for x in xs], 1)
     other = torch.nonzero((flat != flat[:1]).any(1)).flatten()
-    if other.numel():
+    distinct = (f"Expected at least two distinct probe samples for layer {layer!r}, whose output folds {fold} rows per "
+                "sample into the batch: two samples run together show whether the rows are laid out sample after sample. "
+                "Pass a probe of two or more different samples")
+    moved = not other.numel()
+    if not moved:
         pair = torch.stack([torch.zeros_like(other[0]), other[0]]).to(xs[0].device)
         inputs = [tuple(x[r] for x in xs) for r in (pair[:1], pair[1:], pair)]
     elif all(x.is_floating_point() for x in xs):
@@ -92,15 +96,18 @@ def check_sample_major(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], o
         first, second = tuple(x[:1] for x in xs), tuple(1 - x[:1] / 2 for x in xs)
         inputs = [first, second, tuple(torch.cat([a, b]) for a, b in zip(first, second))]
     else:
-        raise ValueError(
-            f"Expected at least two distinct probe samples for layer {layer!r}, whose output folds {fold} rows per sample "
-            "into the batch: two samples run together show whether the rows are laid out sample after sample. Pass a "
-            "probe of two or more different samples")
+        raise ValueError(distinct)
     alone = []
     with torch.no_grad():
         for rows, xi in zip((pair[:1], pair[1:], pair), inputs):
             with capture(model, [layer]) as seen:
-                run(xi, rows)
+                try:
+                    run(xi, rows)
+                except (IndexError, RuntimeError) as err:  # the moved copy is no input the model takes (codes as floats)
+                    if not moved or isinstance(err, torch.OutOfMemoryError):
+                        raise
+                    raise ValueError(f"{distinct} (the one sample's moved copy 1 - x / 2 stood for a second one, and the "
+                                     f"model refused it: {type(err).__name__}: {err})") from err
             alone.append(seen[layer])
     first, second, both = alone
     if both.shape[0] != 2 * fold:  # not k rows per sample: [T, N, ...] of batch_first=False, or rows routed elsewhere
