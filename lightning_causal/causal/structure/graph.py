@@ -387,7 +387,9 @@ def graph_stability(
     (default: the graph on ``inputs``) with the graphs built on ``resamples`` bootstrap resamples
     of the probe; ``noise_jaccard``: the same on ``x + noise · sd(x) · ε`` with Gaussian ``ε`` (on
     the floating-point inputs; NaN, and no noisy graph built, when there are none: token ids have no
-    Gaussian neighbourhood). All randomness comes from a private generator seeded by ``seed``.
+    Gaussian neighbourhood). All randomness comes from a private generator seeded by ``seed``; the
+    resamples are drawn first, so they do not depend on how many inputs are jittered (``model(image,
+    tab)`` resamples the same samples whether ``tab`` is an input or a forward argument).
 
     Args:
         model, inputs, layers, top_k: as in :func:`causal_graph`.
@@ -417,8 +419,10 @@ def graph_stability(
     per_sample_target = isinstance(target, Tensor) and target.numel() > 1
     boot, noisy = [], []
     jitter = any(x.is_floating_point() for x in xs)
-    for _ in range(resamples):
-        idx = torch.randint(n, (n,), generator=gen)
+    # every resample drawn before any noise: the noise draws (one per floating point input) do not move them, so a
+    # model(image, tab) probe resamples the same samples whether tab is an input or a forward argument
+    draws = [torch.randint(n, (n,), generator=gen) for _ in range(resamples)]
+    for idx in draws:
         with warnings.catch_warnings():  # a bootstrap resample repeats samples by design: not the user's probe
             warnings.filterwarnings("ignore", message=REPEATED_SAMPLES, category=UserWarning)
             g = causal_graph(model, tuple(x[idx.to(x.device)] for x in xs), layers, top_k,
