@@ -140,3 +140,12 @@ def test_a_moved_copy_the_model_refuses_is_reported_as_the_missing_second_sample
     model = _Codes().double().eval()
     with pytest.raises(ValueError, match=r"at least two distinct probe samples.*moved copy 1 - x / 2.*IndexError"):
         unit_effects(model, torch.tensor([[[4.0], [1.0], [2.0]]], dtype=torch.float64), "fc", unit_dim=-1, target=1)
+
+
+def test_the_graph_refusing_a_folded_node_layer_names_the_dense_batched_way():
+    from lightning_causal.causal import causal_graph
+
+    x, edge_index = two_block_graph()
+    with pytest.raises(ValueError, match=r"folds its nodes \(\[B·num_nodes, D\]\): write its layers on dense batches"):
+        causal_graph(GraphAsSample(_model(GCN), edge_index), x[None], ["model.conv1"], unit_dim=-1, target=1,
+                     output=lambda out: out[:, NODE])
