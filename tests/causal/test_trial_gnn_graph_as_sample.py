@@ -149,3 +149,13 @@ def test_the_graph_refusing_a_folded_node_layer_names_the_dense_batched_way():
     with pytest.raises(ValueError, match=r"folds its nodes \(\[B·num_nodes, D\]\): write its layers on dense batches"):
         causal_graph(GraphAsSample(_model(GCN), edge_index), x[None], ["model.conv1"], unit_dim=-1, target=1,
                      output=lambda out: out[:, NODE])
+
+
+def test_the_layer_map_of_default_node_layers_names_the_dense_batched_way():
+    from lightning_causal.causal import layer_causal_map
+
+    x, edge_index = two_block_graph()
+    with pytest.warns(UserWarning, match="leaves out the modules"), \
+            pytest.raises(ValueError, match=r"none of .*folds its nodes \(\[B·num_nodes, D\]\)"):
+        layer_causal_map(GraphAsSample(_model(GCN), edge_index), x[None], torch.arange(3).expand(1, 16, 3),
+                         output=lambda out: out[:, NODE])

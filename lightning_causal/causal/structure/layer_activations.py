@@ -68,9 +68,10 @@ def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
         shown = ", ".join(f"{k!r} runs {c} times" for k, c in list(repeated.items())[:6])
         warnings.warn(f"The layer map reads a module that runs several times per forward pass at its last call and "
                       f"places it there in the chain of layers: {shown} per forward pass", UserWarning, stacklevel=outside_package())
-    if not kept:
+    if not kept:  # every default layer folds something into the batch (a graph as the sample: its nodes): say what
+        fold = next((h for k in folded if k in acts and (h := folded_hint(acts[k].shape, n))), "")
         raise ValueError(f"Expected a leaf module with parameters that runs in the forward pass with outputs [N, ...]; name them with "
-                         f"`layers=` (none of {missing[:6]} does)" + (f". {BATCH_FIRST}" if folded else ""))
+                         f"`layers=` (none of {missing[:6]} does)" + (f". {BATCH_FIRST}" if folded else "") + fold)
     return out, kept
 
 
