@@ -159,3 +159,34 @@ def test_the_layer_map_of_default_node_layers_names_the_dense_batched_way():
             pytest.raises(ValueError, match=r"none of .*folds its nodes \(\[B·num_nodes, D\]\)"):
         layer_causal_map(GraphAsSample(_model(GCN), edge_index), x[None], torch.arange(3).expand(1, 16, 3),
                          output=lambda out: out[:, NODE])
+
+
+class _DenseBatched(nn.Module):
+    """A GCN written on dense batches: ``x [B, N, F]``, ``adj [B, N, N]`` -> ``[B, N, C]``; every layer ``[B, N, D]``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.l1, self.act, self.l2 = nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2)
+
+    def forward(self, x, adj):
+        return adj @ self.l2(self.act(self.l1(adj @ x)))
+
+
+def test_a_dense_batched_gnn_has_its_channels_for_units_the_graph_and_the_layer_map():
+    from lightning_causal.causal import causal_graph, layer_causal_map
+
+    x, edge_index = two_block_graph()
+    adj = torch.zeros(16, 16, dtype=torch.float64)
+    adj[edge_index[0], edge_index[1]] = 1.0
+    adj = (adj + torch.eye(16, dtype=torch.float64)) / (adj.sum(1, keepdim=True) + 1)
+    model = _model(_DenseBatched)
+    node = dict(target=1, output=lambda out: out[:, NODE], additional_forward_args=(adj[None],))
+    units = unit_effects(model, x[None], "act", unit_dim=-1, **node)
+    with torch.no_grad():
+        h = model.act(model.l1(adj @ x))
+        base = (adj @ model.l2(h))[NODE, 1]
+        ref = torch.stack([base - (adj @ model.l2(h.index_fill(1, torch.tensor([u]), 0.0)))[NODE, 1] for u in range(5)])
+    torch.testing.assert_close(units[0], ref, rtol=0, atol=1e-12)
+    graph = causal_graph(model, x[None], ["l1", "act"], top_k=3, alpha=1.0, min_share=0.0, unit_dim=-1, **node)
+    assert any(src.startswith("act:") and dst.startswith("output:") for src, dst, _ in graph.edges)
+    assert layer_causal_map(model, x[None], torch.arange(3).expand(1, 16, 3), **node).layers == ["l1", "l2"]
