@@ -213,7 +213,7 @@ class CaptumForward(nn.Module):
         (:func:`~lightning_causal.causal.engine.noise.warn_separate_noise`)."""
         args = ForwardArgs(self._values, x.shape[0])
         with torch.no_grad():
-            warn_separate_noise(lambda *t, rows: self(*t, *args.take(rows)[0]), (x.detach(),), what, stacklevel=4)
+            warn_separate_noise(lambda *t, rows: self(*t, *args.take(rows)[0]), (x.detach(),), what)
 
     def rows_per_pass(self, x: Tensor, max_batch_size: int | None) -> int:
         """Rows per pass of the engine's cache-friendly chunk, measured with these arguments."""

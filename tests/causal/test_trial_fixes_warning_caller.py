@@ -64,3 +64,19 @@ def test_the_layer_maps_few_rows_warning_points_at_the_caller():
     model = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 2))
     found = _caught(lambda: layer_causal_map(model, torch.randn(1, 2), torch.tensor([[0, 1]]), ["0", "2"]), "distinct intervention row")
     assert [m.filename for m in found] == [__file__]
+
+
+class _Noisy(nn.Module):  # draws noise in eval mode (dropout with training=True)
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(nn.functional.dropout(x, 0.5, training=True))
+
+
+def test_the_noise_warning_points_at_the_caller_from_an_audit():
+    torch.manual_seed(0)
+    x = torch.randn(8, 4)
+    found = _caught(lambda: InputEffectAudit(ace_values=None).run(_Noisy(), Probe(x)), "draws random numbers")
+    assert found and all(m.filename == __file__ for m in found)

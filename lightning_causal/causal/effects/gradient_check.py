@@ -43,6 +43,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.live_values import close
+from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["TOLERANCE", "check_gradient_path"]
 
@@ -122,11 +123,12 @@ def probe_gaps(run: Callable[[Edit], Tensor], directions: int = 2, per_channel: 
 
 
 def check_gradient_path(run: Callable[[Edit], Tensor], where: str, estimates: str, fix: str, *, per_channel: bool = False,
-                        stacklevel: int = 2) -> None:
+                        stacklevel: int | None = None) -> None:
     """Warn (``UserWarning`` naming ``where``, the gap and ``fix``) when autograd misses part of the
     output's dependence on the site; see the module docstring. ``run(edit)``: the target outputs of
     the probe rows with ``edit(k, v)`` applied to the ``k``-th value at the site; ``estimates``:
-    what follows autograd there (named in the warning)."""
+    what follows autograd there (named in the warning); ``stacklevel``: that of the warning, ``None``
+    = the first caller outside this package."""
     gaps = probe_gaps(run, per_channel=per_channel)
     if gaps is None:
         return
@@ -138,4 +140,4 @@ def check_gradient_path(run: Callable[[Edit], Tensor], where: str, estimates: st
             f"up to {float(gaps.max()):.0%} ({int(off.sum())} of {off.numel()} probes above {TOLERANCE:.0%}). A branch "
             f"after it cuts the gradient (a .detach(), a torch.no_grad() block, a straight-through estimator), so "
             f"{estimates}, which follow autograd, are off by about as much: {fix}",
-            UserWarning, stacklevel=stacklevel + 1)
+            UserWarning, stacklevel=outside_package() if stacklevel is None else stacklevel + 1)

@@ -89,6 +89,5 @@ def input_attribution_estimates(
     def run(edit: Edit) -> Tensor:
         return gather_target(forward(*(edit(k, x[probe]) for k, x in enumerate(xs)), rows=probe), tidx[probe])
 
-    check_gradient_path(run, "the inputs", "the first-order estimates of method='attribution'", "use method='exact'",
-                        stacklevel=3)
+    check_gradient_path(run, "the inputs", "the first-order estimates of method='attribution'", "use method='exact'")
     return out

@@ -51,6 +51,7 @@ from lightning_causal.causal.engine.token_ids import (
     keep_special_tokens,
     token_errors_named,
 )
+from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["input_effects", "interventional_expectations", "average_causal_effect"]
 
@@ -185,7 +186,7 @@ def input_effects(
             warnings.warn(
                 "input_effects: every group of every sample already equals `baseline`, so no intervention changes the input "
                 "and every effect is exactly 0 (whatever the model); pass a `baseline` the inputs differ from",
-                UserWarning, stacklevel=2)
+                UserWarning, stacklevel=outside_package())
         masks = unpadded_masks(xs, masks, padding, g)  # padded positions keep their tokens: a group changes its real ones only
 
         def evaluate(idx: Tensor) -> Tensor:
@@ -309,7 +310,7 @@ def _warn_constant_groups(grid: Tensor, empty: set[int]) -> None:
             f"Group(s) {shown} take one value over `inputs`, so their quantile values are all equal and their "
             "interventional curve is flat: ACE 0 says nothing of the model there. Pass `values` (a tensor of the "
             "values to set, e.g. the feature's range in the training data) or a probe where the feature varies",
-            UserWarning, stacklevel=4)
+            UserWarning, stacklevel=outside_package())
 
 
 def interventional_expectations(

@@ -261,7 +261,7 @@ def unit_effects(
             ivs = [unfolded_intervention(iv) for iv in ivs]
         scale = noise_scale(forward, xs)  # a model that draws noise runs full passes with common random numbers
         if scale:
-            warn_noise(stacklevel=3)
+            warn_noise()
         cache = prefix_cache(forward, xs, layer, path="auto" if use_suffix and not scale else "full",
                              rows_per_sample=_exact_rows_per_sample(ivs, (1, *site.shape) if fold > 1 else site.shape, method, screen),
                              fold=fold)

@@ -45,6 +45,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.batching import map_rows
 from lightning_causal.causal.engine.generators import active_generators
 from lightning_causal.causal.engine.state import model_devices
+from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["CommonNoise", "GeneratorWatch", "common_noise", "draws_random_numbers", "generator_states", "noise_scale", "warn_noise",
            "warn_separate_noise", "NOISE_SAMPLES"]
@@ -143,10 +144,11 @@ def noise_scale(forward: Callable[..., Tensor], xs: tuple[Tensor, ...], samples:
     return diff if diff > tol else 0.0
 
 
-def warn_noise(stacklevel: int = 3) -> None:
+def warn_noise(stacklevel: int | None = None) -> None:
     """The ``UserWarning`` of an estimator that found the model drawing noise (:func:`noise_scale`)
     and runs it with common random numbers. One text for all of them, with no number: a fit of
-    several audits (shown once per fit by the callback) says it once."""
+    several audits (shown once per fit by the callback) says it once. ``stacklevel``: ``None`` = the
+    first caller outside this package."""
     warnings.warn(
         "The model draws random numbers in eval mode (two passes of the same samples give different outputs: "
         "dropout with training=True, a sampled latent z = mu + sigma * eps, noise that ignores self.training). "
@@ -158,11 +160,11 @@ def warn_noise(stacklevel: int = 3) -> None:
         "For the model without noise make the forward deterministic in eval mode "
         "(`F.dropout(h, p, training=self.training)`, `z = mu` when not self.training); for the mean over the noise, "
         "average the results of calls made after different `torch.manual_seed(k)`",
-        UserWarning, stacklevel=stacklevel)
+        UserWarning, stacklevel=outside_package() if stacklevel is None else stacklevel)
 
 
 def common_noise(forward: Callable[..., Tensor], model: nn.Module, xs: tuple[Tensor, ...],
-                 rows: int | Callable[[], int], stacklevel: int = 4, drew: bool | None = None) -> CommonNoise | None:
+                 rows: int | Callable[[], int], stacklevel: int | None = None, drew: bool | None = None) -> CommonNoise | None:
     """A :class:`CommonNoise` of blocks of ``rows`` samples, with :func:`warn_noise`, when ``model``
     (called by ``forward``) draws noise (:func:`noise_scale`); ``None`` otherwise. ``rows`` may be a
     callable, called only for a model that draws (a block size that costs a trial pass to find);
@@ -174,7 +176,7 @@ def common_noise(forward: Callable[..., Tensor], model: nn.Module, xs: tuple[Ten
     return CommonNoise(xs[0].shape[0], rows() if callable(rows) else rows, model_devices(model))
 
 
-def warn_separate_noise(forward: Callable[..., Tensor], xs: tuple[Tensor, ...], what: str, stacklevel: int = 3,
+def warn_separate_noise(forward: Callable[..., Tensor], xs: tuple[Tensor, ...], what: str, stacklevel: int | None = None,
                         drew: bool | None = None) -> bool:
     """Warn when the model called by ``forward`` draws noise (:func:`noise_scale`; ``drew`` as there) and
     ``what`` (an estimator that does not use common random numbers) compares passes that draw it
@@ -190,7 +192,7 @@ def warn_separate_noise(forward: Callable[..., Tensor], xs: tuple[Tensor, ...], 
         "`z = mu` when not self.training); input_effects, unit_effects, interventional_expectations, sobol_indices, "
         "intrinsic_causal_contributions, counterfactual_fairness_gap, trigger_effect, layer_causal_map and the "
         "deletion/insertion curves use common random numbers",
-        UserWarning, stacklevel=stacklevel)
+        UserWarning, stacklevel=outside_package() if stacklevel is None else stacklevel)
     return True
 
 

@@ -116,7 +116,7 @@ def check_func_noise(func: Callable[[Tensor], Tensor], a: Tensor, rows: int,
         return None
     if not scale:
         return None
-    warn_noise(stacklevel=4)
+    warn_noise()
     return CommonNoise(a.shape[0], rows, devices if devices is not None else [])
 
 
