@@ -3,12 +3,14 @@ input, groups numbered ``0 .. G-1``."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = [
     "patch_mask",
@@ -130,7 +132,28 @@ def check_feature_mask(inputs: tuple[Tensor, ...], feature_mask: Tensor | tuple[
         if (m < 0).any():
             raise ValueError("Expected argument `feature_mask` to hold non-negative group ids but found negatives")
         out.append(m.to(device=x.device, dtype=torch.long))
+    _warn_shared_ids(out)
     return tuple(out)
+
+
+def _warn_shared_ids(masks: list[Tensor]) -> None:
+    """Warn when the group ids of one input's mask all reappear in another's: each mask numbered from
+    0 (``(quadrants 0..3, columns 0..4)``), which joins quadrant g and column g into one group that
+    sets both inputs at once (Captum's convention for ids shared across inputs), so the effect of
+    "column 0" is that of column 0 and quadrant 0 together, silently. A few ids shared on purpose
+    (a joint group across inputs) are not warned of."""
+    ids = [set(m.unique().tolist()) for m in masks]
+    for a in range(len(ids)):
+        for b in range(a + 1, len(ids)):
+            if ids[a] and ids[b] and (ids[a] <= ids[b] or ids[b] <= ids[a]):
+                shared = sorted(ids[a] & ids[b])
+                shown = ", ".join(map(str, shared[:6])) + (" ..." if len(shared) > 6 else "")
+                warnings.warn(
+                    f"The feature masks of inputs {a} and {b} use the same group ids ({shown}): an id in several inputs is "
+                    "one group that sets all of them at once (Captum's convention), so each of these groups' effects is "
+                    f"that of both inputs' elements together. For a group per input, number input {b}'s groups after "
+                    f"input {a}'s (`mask_{b} + {max(ids[a]) + 1}`)", UserWarning, stacklevel=outside_package())
+                return
 
 
 def _check_integer_mask(feature_mask: object) -> None:
