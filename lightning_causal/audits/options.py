@@ -277,14 +277,15 @@ def label_task(model: Any) -> str | None:
     return {"Sigmoid": "multilabel", "Softmax": "multiclass", "LogSoftmax": "multiclass"}.get(last or "")
 
 
-def multi_hot_labels(labels: Any, model: Any = None) -> bool:
+def multi_hot_labels(labels: Any, model: Any = None, *, task: str | None = None) -> bool:
     """Whether the probe's ``labels`` are those of a multi-label classifier: zeros and ones ``[N, C]``
     (``C >= 2``). Where ``model`` says its task (:func:`label_task`: its loss, metrics, ``task``
     hyperparameter or final activation), that decides, whatever the rows hold: a multi-label
     classifier's probe whose rows happen to hold one label each is still multi-label. Otherwise
     float labels are multi-label when some row holds no 1 or several (one-hot rows are read as one
     class per sample, a softmax classifier's labels): pass the model's loss as a submodule (or
-    ``task=``) where the probe may hold one label per row.
+    ``task=``) where the probe may hold one label per row. ``task``: :func:`label_task`'s answer
+    where the caller has it (it then stands for ``model``).
 
     Examples:
         >>> multi_hot_labels(torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0]])), multi_hot_labels(torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
@@ -297,13 +298,13 @@ def multi_hot_labels(labels: Any, model: Any = None) -> bool:
     lab = labels.detach()
     if not bool(((lab == 0) | (lab == 1)).all()):
         return False
-    task = label_task(model) if model is not None else None
+    task = task if task is not None else label_task(model) if model is not None else None
     if task is not None:
         return task == "multilabel"
     return labels.is_floating_point() and not bool((lab.sum(1) == 1).all())
 
 
-def regression_labels(labels: Any, width: int | None = None, model: Any = None) -> bool:
+def regression_labels(labels: Any, width: int | None = None, model: Any = None, *, task: str | None = None) -> bool:
     """Whether the probe's ``labels`` are a regression target: floats that are not class-like.
     Class-like floats are zeros and ones (binary, one-hot, multi-hot), soft labels ``[N, C]`` (rows
     non-negative and summing to 1) and whole numbers ``[N]`` >= 0 that can be classes of the model
@@ -311,7 +312,7 @@ def regression_labels(labels: Any, width: int | None = None, model: Any = None) 
     for one output, a binary classifier's logit); whole numbers beyond (counts 0, 1, 2, ... of a
     one-output regression) are a regression target. Where ``model`` says its task
     (:func:`label_task`), that decides float labels: ``"regression"`` whatever they hold, a
-    classifier's never.
+    classifier's never (``task``: that answer where the caller has it).
 
     Examples:
         >>> regression_labels(torch.tensor([[0.3, -1.2], [2.5, 0.1]])), regression_labels(torch.tensor([0.0, 2.0, 1.0]))
@@ -323,7 +324,7 @@ def regression_labels(labels: Any, width: int | None = None, model: Any = None) 
     """
     if not isinstance(labels, Tensor) or not labels.is_floating_point() or labels.numel() == 0:
         return False
-    task = label_task(model) if model is not None else None
+    task = task if task is not None else label_task(model) if model is not None else None
     if task is not None:
         return task == "regression"
     lab = labels.detach()

@@ -189,10 +189,24 @@ class CounterfactualFairnessTerm(RepairTerm):
             raise ValueError(f"Expected the counterfactual of a batch {list(x.shape)} to have the same shape but got {getattr(x_cf, 'shape', type(x_cf))}")
         return x_cf if x_cf.dtype == x.dtype else x_cf.to(x.dtype)
 
+    def setup(self, model: nn.Module, train_inputs: Tensor | None = None) -> None:
+        """Read what ``model`` says of its task (its loss, metrics, ``task`` hyperparameter or final
+        activation: :func:`~lightning_causal.audits.options.label_task`), which decides how the
+        batches' labels are read (multi-label, regression) whatever a batch's rows hold."""
+        from lightning_causal.audits.options import label_task
+
+        self._task, self._task_read = label_task(model), True
+
+    @property
+    def needs_train_inputs(self) -> bool:
+        return False
+
     def loss(self, model: nn.Module, x: Tensor, y: Tensor | None, *, additional_forward_args: Any = None) -> Tensor:
         """The distance between the model's outputs on ``x`` and ``x_cf``, averaged over the
         penalised rows; one forward pass over the rows the counterfactual changes and their
         counterfactuals (their forward arguments gathered by row)."""
+        if not getattr(self, "_task_read", False):
+            self.setup(model)
         x_cf = self.extra_inputs(x)
         k = x_cf.shape[0]
         if additional_forward_args is not None:  # x_cf runs with x's attention mask: padding stays as it is
@@ -270,7 +284,8 @@ class CounterfactualFairnessTerm(RepairTerm):
         self._labels_checked = True
         from lightning_causal.audits.options import multi_hot_labels, regression_labels
 
-        if multi_hot_labels(y) and outputs.dim() == 2 and outputs.shape[1] >= 2:
+        task = getattr(self, "_task", None)
+        if multi_hot_labels(y, task=task) and outputs.dim() == 2 and outputs.shape[1] >= 2:
             warnings.warn(
                 f"CounterfactualFairnessTerm {self.name!r} (distance={self.distance!r}) compares the softmax over the "
                 f"model's {outputs.shape[1]} outputs (distance='logit': their centred logits), but the batch's labels are "
@@ -279,9 +294,9 @@ class CounterfactualFairnessTerm(RepairTerm):
                 "group: penalty 0). Pass one term per label, `output=lambda out: out[:, [k]]` (each with its own "
                 "`name=`), which compares label k's sigmoid", UserWarning, stacklevel=outside_package())
             return
-        if not isinstance(y, Tensor) or not y.is_floating_point() or bool(((y >= 0) & (y <= 1)).all()):  # soft labels too
-            return
-        if not regression_labels(y, int(outputs.shape[1]) if outputs.dim() == 2 else 1):  # counts of one output are
+        if not isinstance(y, Tensor) or not y.is_floating_point() or bool(((y >= 0) & (y <= 1)).all()) and task != "regression":
+            return  # soft labels too
+        if not regression_labels(y, int(outputs.shape[1]) if outputs.dim() == 2 else 1, task=task):  # counts of one output are
             return
         several = outputs.dim() == 2 and outputs.shape[1] >= 2
         per_output = ("one term per output, `output=lambda out: out[:, [k]]` with distance='logit' (each with its own "

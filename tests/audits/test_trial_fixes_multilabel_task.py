@@ -74,3 +74,21 @@ def test_an_undeclared_models_dry_run_reads_the_labels_as_the_full_run_does():
     for run in (audit.dry_run, audit.run):
         with pytest.raises(ValueError, match="multi-hot"):
             run(model, probe)
+
+
+def test_the_fairness_term_reads_the_models_task_too():
+    from lightning_causal.causal.scm.attribute_flip import AttributeFlip
+    from lightning_causal.repair.fairness import CounterfactualFairnessTerm
+
+    torch.manual_seed(0)
+    probe = _probe()
+    x, y = probe.first.clone(), probe.labels[:4]  # one positive label per row in this batch
+    x[:, 0] = (x[:, 0] > 0).float()  # the flipped binary attribute
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        CounterfactualFairnessTerm(AttributeFlip(0)).loss(Tagger(nn.BCEWithLogitsLoss()), x[:4], y)
+    assert any("multi-hot" in str(m.message) for m in w)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        CounterfactualFairnessTerm(AttributeFlip(0)).loss(Tagger(nn.CrossEntropyLoss()), x[:4], y)
+    assert not any("multi-hot" in str(m.message) for m in w)
