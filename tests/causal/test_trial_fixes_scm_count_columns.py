@@ -54,6 +54,10 @@ def test_a_declared_code_warns_plainly_at_the_users_line():
 def test_codes_are_validated():
     with pytest.raises(ValueError, match=r"`codes`.*one of \['sex', 'visits', 'job'\].*'age'"):
         AdditiveNoiseSCM(COLUMNS, PARENTS, codes=["age"])
+    for bad in ("job", 3):  # a name alone, not a sequence of names
+        with pytest.raises(ValueError, match=r"`codes`"):
+            AdditiveNoiseSCM(COLUMNS, PARENTS, codes=bad)
+    assert AdditiveNoiseSCM(COLUMNS, PARENTS, codes=None).code_columns == []
     x = _data()
     x[:, 2] += 0.5
     with pytest.raises(ValueError, match=r"\['job'\] hold fractions"):

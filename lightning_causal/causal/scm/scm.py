@@ -192,10 +192,12 @@ class AdditiveNoiseSCM:
         parents: Mapping[str, Sequence[str]],
         regressor: object = None,
         noise: str = "gaussian",
-        codes: Sequence[str] = (),
+        codes: Sequence[str] | None = (),
     ) -> None:
         self.columns, self.parents = _check_graph(columns, parents)
-        if isinstance(codes, str) or not all(isinstance(c, str) and c in self.columns for c in codes):
+        codes = () if codes is None else codes
+        if isinstance(codes, str) or not isinstance(codes, (list, tuple, set, frozenset)) or not all(
+                isinstance(c, str) and c in self.columns for c in codes):
             raise ValueError(f"Expected argument `codes` to be a sequence of column names, each one of {self.columns}, "
                              f"but got {codes!r:.100}")
         self.code_columns = sorted({self.columns.index(c) for c in codes})
