@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import os
-import re
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -15,38 +13,45 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
-from lightning.pytorch.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from typing_extensions import override
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.drift import vector_drift
 from lightning_causal.batches import UnpackBatch
-from lightning_causal.callbacks._no_trace import audit_seed, no_trace
-from lightning_causal.callbacks._probe import (
-    call_hint,
-    check_finite_probe,
-    probe_from,
-    trainer_data,
-    validation_data,
+from lightning_causal.callbacks._audit_options import check_audit_options
+from lightning_causal.callbacks._fit_checks import (
+    check_names_across_callbacks,
+    quiet_sync_dist_advice,
+    warn_averaging_before,
+    warn_endless_epochs,
 )
+from lightning_causal.callbacks._no_trace import audit_seed, no_trace
+from lightning_causal.callbacks._probe import probe_from, trainer_data, validation_data
+from lightning_causal.callbacks._probe_setup import checked_probe
+from lightning_causal.callbacks._report_dir import (
+    check_report_dir,
+    report_tag,
+    resolved_report_dir,
+    same_directory,
+    warn_earlier_reports,
+)
+from lightning_causal.callbacks._resume import (
+    probe_summary,
+    unclaimed_audit_state,
+    warn_other_probe,
+)
+from lightning_causal.callbacks._trainer_facts import audited, epoch_end_step, row_shard
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
 from lightning_causal.causal.engine.batching import (
     PeerFailure,
-    RowShard,
     current_shard,
     settle_shards,
     sharded_rows,
 )
-from lightning_causal.causal.engine.checks import check_class_labels, check_int
-from lightning_causal.causal.engine.forward import Forward, dtype_hint, select_output
-from lightning_causal.reporting.figure_kinds import KINDS
-from lightning_causal.reporting.json_report import report_path, try_write_probe_file, write_report
+from lightning_causal.reporting.json_report import report_path, write_report
 from lightning_causal.reporting.tensorboard import TensorBoardRenderer, scalar_tags
 
 __all__ = ["CausalAuditCallback"]
-
-_ON_ERROR = ("raise", "warn")
 
 
 class CausalAuditCallback(Callback):
@@ -162,42 +167,8 @@ class CausalAuditCallback(Callback):
         unpack_batch: UnpackBatch | None = None,
         figure_kind: str | None = None,
     ) -> None:
-        if isinstance(audits, Audit):
-            audits = [audits]
-        audits = list(audits) if isinstance(audits, (list, tuple)) else audits
-        if not isinstance(audits, list) or not audits:
-            raise MisconfigurationException(f"Expected argument `audits` to be a non-empty list of Audit objects but got {audits!r}")
-        bad = [a for a in audits if not isinstance(a, Audit)]
-        if bad:
-            raise MisconfigurationException(
-                f"Expected argument `audits` to hold Audit objects but got {[type(b).__name__ for b in bad]}"
-            )
-        names = [a.name for a in audits]
-        if len(set(names)) != len(names):
-            raise MisconfigurationException(f"Expected audits with distinct names but got {names}; pass `name=` to tell them apart")
-        check_int("probe_size", probe_size, minimum=1, error=MisconfigurationException)
-        if not callable(every_n_epochs) and (
-            isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int) or every_n_epochs < 1
-        ):
-            raise MisconfigurationException(
-                f"Expected argument `every_n_epochs` to be an int >= 1 or a callable of the epoch but got {every_n_epochs!r}"
-            )
-        if epochs is not None:
-            epochs = sorted(set(epochs))
-            if any(isinstance(e, bool) or not isinstance(e, int) or e < 0 for e in epochs):
-                raise MisconfigurationException(f"Expected argument `epochs` to hold non-negative ints but got {epochs}")
-        check_int("max_batch_size", max_batch_size, minimum=1, none_ok=True, error=MisconfigurationException)
-        if report_dir is not None and not isinstance(report_dir, (str, os.PathLike)):
-            raise MisconfigurationException(f"Expected argument `report_dir` to be None, a str or an os.PathLike but got {report_dir!r}")
-        if on_error not in _ON_ERROR:
-            raise MisconfigurationException(f"Expected argument `on_error` to be one of {_ON_ERROR} but got {on_error!r}")
-        if unpack_batch is not None and not callable(unpack_batch):
-            raise MisconfigurationException(
-                f"Expected argument `unpack_batch` to be None or a callable batch -> (inputs, labels, additional_forward_args) "
-                f"but got {unpack_batch!r}"
-            )
-        if figure_kind is not None and figure_kind not in KINDS:
-            raise MisconfigurationException(f"Expected argument `figure_kind` to be None or one of {KINDS} but got {figure_kind!r}")
+        audits, epochs = check_audit_options(audits, probe_size, every_n_epochs, epochs, max_batch_size, report_dir,
+                                             on_error, unpack_batch, figure_kind)
         self.audits = audits
         self._probe_source = probe
         self.probe_size = probe_size
@@ -249,7 +220,8 @@ class CausalAuditCallback(Callback):
                     f"this `trainer.{getattr(stage, 'value', stage)}` run audits nothing. To audit a trained model, "
                     "call `audit.run(model, Probe(x, y))` for each audit")
             return
-        self._check_names_across_callbacks(trainer)
+        others = [cb.audits for cb in trainer.callbacks if isinstance(cb, CausalAuditCallback) and cb is not self]
+        check_names_across_callbacks(self.audits, others)
         self._reset()  # a new fit starts fresh; a resumed one reloads its state after setup
         self.report_dir = self._resolved_report_dir(trainer)
         self._report_tag = self._shared_report_tag(trainer)
@@ -257,51 +229,16 @@ class CausalAuditCallback(Callback):
             self._check_report_dir(trainer)
         if trainer.world_size > 1:
             quiet_sync_dist_advice()
-        self._warn_averaging_before(trainer)
+        if self.on_fit_end_audit:
+            warn_averaging_before(self, trainer)
         from lightning_causal.callbacks import monitoring  # imported here: it imports this module
 
         monitoring.advise_lightning_monitors(self, trainer)
 
-    def _check_names_across_callbacks(self, trainer: Trainer) -> None:
-        """Audits of one name in two audit callbacks of the trainer log the same tags
-        (``causal/<name>/...``): their values would mix in one series, at the same steps where both
-        audit, and each callback's drift compares with its own previous audit (another epoch, another
-        probe), so the series would jump between two bases."""
-        others = [cb for cb in trainer.callbacks if isinstance(cb, CausalAuditCallback) and cb is not self]
-        mine = [a.name for a in self.audits]
-        shared = [name for name in mine if any(name in [a.name for a in cb.audits] for cb in others)]
-        if shared:
-            raise MisconfigurationException(
-                f"Expected the audit callbacks of one trainer to hold audits of distinct names but {shared} are in "
-                f"more than one: their scalars (causal/{shared[0]}/...) and drift would mix in one series; pass "
-                "`name=` to the audits of one callback to tell them apart")
-
-    def _warn_averaging_before(self, trainer: Trainer) -> None:
-        """``StochasticWeightAveraging`` listed before this callback swaps the averaged weights in at
-        ``on_train_end`` before the fit-end audit runs there: that audit explains other weights than
-        the epoch audits (which see the trained ones), unless the user says so."""
-        from lightning.pytorch import callbacks as lightning_callbacks
-
-        if not self.on_fit_end_audit:
-            return
-        # Lightning's averaging callbacks (WeightAveraging, EMAWeightAveraging: Lightning >= 2.6) copy the average in there
-        kinds = tuple(getattr(lightning_callbacks, k) for k in ("StochasticWeightAveraging", "WeightAveraging")
-                      if hasattr(lightning_callbacks, k))
-        callbacks = list(trainer.callbacks)
-        mine = next((i for i, cb in enumerate(callbacks) if cb is self), len(callbacks))
-        before = [type(cb).__name__ for cb in callbacks[:mine] if isinstance(cb, kinds)]
-        if before:
-            rank_zero_warn(
-                f"CausalAuditCallback comes after {before[0]} in `callbacks=`: when training ends, the averaging "
-                "swaps its averaged weights in before the fit-end audit (of a last epoch off the schedule), which then "
-                "explains the averaged weights while every other audit explains the trained ones. List "
-                f"CausalAuditCallback before {before[0]} to explain the trained weights throughout, or pass "
-                "`on_fit_end=False`")
-
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._warn_earlier_reports(trainer)
-        _warn_endless_epochs(trainer)
+        warn_earlier_reports(self.report_dir, self._report_tag, trainer)
+        warn_endless_epochs(trainer)
         with validation_data(trainer) if self._probe_source is None else contextlib.nullcontext():
             source, self.probe_origin = (self._probe_source, "probe") if self._probe_source is not None else trainer_data(trainer)
             if source is None:
@@ -343,7 +280,7 @@ class CausalAuditCallback(Callback):
             "failed_epochs": list(self.failed_epochs),
             "previous_vectors": {a: {k: v.detach().cpu() for k, v in vs.items()} for a, vs in self._previous_vectors.items()},
             "audit_states": audit_states,
-            "probe": self._probe_summary() if self.probe is not None else self._checkpoint_probe,
+            "probe": probe_summary(self.probe, self.probe_origin) if self.probe is not None else self._checkpoint_probe,
         }
 
     @override
@@ -366,48 +303,19 @@ class CausalAuditCallback(Callback):
         checkpoint holds one audit callback's state that no callback of the trainer claims, and it has
         audits of this callback's names, it is restored here for them (schedule, drift bases, audit states), with a
         warning naming the audits that start fresh and those whose state is dropped."""
-        states = checkpoint.get("callbacks") or {}
-        if self.state_key in states:
-            return  # Lightning restores it (load_state_dict)
-        claimed = {cb.state_key for cb in trainer.callbacks}
-        prefix = f"{type(self).__qualname__}{{"
-        unclaimed = [k for k in states if isinstance(k, str) and k.startswith(prefix) and k not in claimed]
-        if not unclaimed:
-            return
-        if len(unclaimed) > 1:
-            rank_zero_warn(f"CausalAuditCallback with audits {[a.name for a in self.audits]} restores no state from the "
-                           f"checkpoint: it holds several audit callbacks' states ({unclaimed}) and none of this key; "
-                           "its audits start fresh (no drift at the first audit)")
-            return
-        state = states[unclaimed[0]]
-        try:  # "CausalAuditCallback{'audits': [...]}" (see state_key)
-            old = [str(a) for a in ast.literal_eval(unclaimed[0][len(prefix) - 1:])["audits"]]
-        except (ValueError, SyntaxError, KeyError, TypeError):
-            old = list(dict.fromkeys([*state.get("previous_vectors", {}), *state.get("audit_states", {})]))
-        mine = [a.name for a in self.audits]
-        if not set(mine) & set(old):
-            return  # another callback's audits (one removed, this one new): nothing of it is this callback's
-        self.load_state_dict(state)
-        rank_zero_warn(f"CausalAuditCallback: the checkpoint's audit callback state {unclaimed[0]!r} is restored for the "
-                       f"audits {[a for a in mine if a in old]} (schedule, drift, audit states); "
-                       f"start fresh: {[a for a in mine if a not in old]}; dropped: {[a for a in old if a not in mine]}")
-
-    def _probe_summary(self) -> dict[str, Any]:
-        assert self.probe is not None
-        return {"samples": len(self.probe), "shape": list(self.probe.first.shape[1:]), "source": self.probe_origin}
+        found = unclaimed_audit_state(self.state_key, f"{type(self).__qualname__}{{", [a.name for a in self.audits],
+                                      trainer.callbacks, checkpoint.get("callbacks") or {})
+        if found is not None:
+            self.load_state_dict(found[0])
+            rank_zero_warn(found[1])
 
     def _check_resumed_probe(self) -> None:
-        """A fit resumed with another probe (a changed ``probe_size``, other data): its first audits'
-        drift, and the carried states (a causal graph's edges gained and lost), would compare audits of
-        different samples; a warning says so."""
+        """A fit resumed with another probe than the checkpoint's audits: a warning (:func:`warn_other_probe`),
+        where drift bases or audit states were carried."""
         before, self._checkpoint_probe = self._checkpoint_probe, None
         if before is None or self.probe is None or not (self._previous_vectors or any(a.state_dict() for a in self.audits)):
             return
-        now = self._probe_summary()
-        if before != now:
-            rank_zero_warn(f"CausalAuditCallback resumes with another probe ({now}) than the checkpoint's audits ({before}): "
-                           "the first resumed audit's drift compares audits of different samples; keep `probe` and "
-                           "`probe_size` to compare the model alone")
+        warn_other_probe(before, probe_summary(self.probe, self.probe_origin))
 
     # ------------------------------------------------------------------ set-up
     def _reset(self) -> None:
@@ -423,12 +331,7 @@ class CausalAuditCallback(Callback):
 
     def _resolved_report_dir(self, trainer: Trainer) -> str | None:
         """``report_dir`` as given, else ``<log_dir>/causal_audit`` (none under ``fast_dev_run``)."""
-        if self._report_dir_given is not None:
-            return self._report_dir_given
-        if trainer.fast_dev_run:
-            return None  # fast_dev_run writes no logs nor checkpoints: no report either (audits still run)
-        root = trainer.log_dir if trainer.loggers else None
-        return os.path.join(root or trainer.default_root_dir, "causal_audit")
+        return resolved_report_dir(self._report_dir_given, trainer)
 
     def _shared_report_tag(self, trainer: Trainer) -> str:
         """``""`` for the first audit callback of the trainer writing to this ``report_dir``; for a
@@ -438,93 +341,18 @@ class CausalAuditCallback(Callback):
         if mine is None:
             return ""
         sharing = [cb for cb in trainer.callbacks if isinstance(cb, CausalAuditCallback)
-                   and cb._resolved_report_dir(trainer) is not None
-                   and os.path.abspath(cb._resolved_report_dir(trainer)) == os.path.abspath(mine)]  # type: ignore[arg-type]
+                   and same_directory(cb._resolved_report_dir(trainer), mine)]
         if not sharing or sharing[0] is self:
             return ""
-        return "+".join(re.sub(r"[^\w.-]+", "-", a.name) for a in self.audits)
+        return report_tag(self.audits)
 
     def _check_report_dir(self, trainer: Trainer) -> None:
-        """Write and remove a file in ``report_dir`` on rank 0; every rank learns the outcome."""
-        error = None
-        if trainer.is_global_zero:
-            error = try_write_probe_file(self.report_dir)  # type: ignore[arg-type]
-        error = trainer.strategy.broadcast(error, src=0)
-        if error is None:
-            return
-        message = f"Expected argument `report_dir` to be a writable directory but writing to {self.report_dir!r} failed: {error}"
-        if self.on_error == "raise":
-            raise MisconfigurationException(message)
-        rank_zero_warn(f"{message}; JSON reports will be skipped (on_error='warn')")
-        self.report_dir = None
-
-    def _warn_earlier_reports(self, trainer: Trainer) -> None:
-        """Reports of this callback's names in ``report_dir`` for epochs this fit may audit (an earlier
-        run's, in a reused directory): they would mix with this fit's, replaced where it audits the same
-        epoch and left where it does not (another schedule, fewer epochs)."""
-        if self.report_dir is None or not trainer.is_global_zero or not os.path.isdir(self.report_dir):
-            return
-        tag = f"_{re.escape(self._report_tag)}" if self._report_tag else ""
-        pattern = re.compile(rf"epoch_(\d+){tag}(?:_fit_end)?\.json")
-        start = trainer.current_epoch  # a resumed fit: the reports of the epochs before it are its own
-        earlier = sorted({int(m.group(1)) for name in os.listdir(self.report_dir)
-                          if (m := pattern.fullmatch(name)) and int(m.group(1)) >= start})
-        if earlier:
-            rank_zero_warn(f"CausalAuditCallback: `report_dir` {self.report_dir!r} already holds reports of epochs {earlier} "
-                           f"(of an earlier run), at or after the epoch this fit starts at ({start}): this fit replaces those "
-                           "of the epochs it audits and leaves the others; pass another `report_dir` to keep runs apart")
+        """Write and remove a file in ``report_dir`` on rank 0; every rank learns the outcome (:func:`check_report_dir`:
+        not writable, it raises, or with ``on_error="warn"`` the reports are skipped)."""
+        self.report_dir = check_report_dir(self.report_dir, self.on_error, trainer)  # type: ignore[arg-type]
 
     def _set_probe(self, probe: Probe, trainer: Trainer, pl_module: LightningModule) -> None:
-        model = _audited(pl_module)
-        probe = self._to_device(probe, trainer, pl_module)
-        with no_trace(model), sharded_rows(_shard(trainer)), self._warnings.collect(show=trainer.is_global_zero):
-            try:
-                raw = Forward(model, num_samples=len(probe), **probe.forward_options).raw(
-                    *(probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,))
-                )
-            except Exception as err:
-                inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
-                hint = "" if dtype_hint(model, inputs, err) is not None else f" {call_hint(model, probe)}"  # a dtype: said in err
-                raise MisconfigurationException(
-                    f"The probe of shape {list(probe.first.shape)} is rejected by the model: {err}.{hint}"
-                ) from err
-            widths = []
-            for audit in self.audits:  # each audit explains its own `output` of the return value
-                try:
-                    out = select_output(raw, audit.output)
-                except Exception as err:
-                    raise MisconfigurationException(f"Audit {audit.name!r} is misconfigured: {err}") from err
-                check_finite_probe(probe, out, self.probe_origin)
-                widths += [int(out.shape[1])] if out.dim() == 2 else []
-            if widths:  # the labels are classes of one of the explained heads (the widest)
-                check_class_labels("the labels of `probe`", probe.labels, max(widths), error=MisconfigurationException)
-            dry = [self._dry_run(audit, model, probe) for audit in self.audits]
-        self.dry_run_tags = {tag for result in dry if result is not None for tag in scalar_tags(result)}
-        self.probe = probe
-
-    @staticmethod
-    def _dry_run(audit: Audit, model: torch.nn.Module, probe: Probe) -> AuditResult | None:
-        state = audit.state_dict()
-        error: BaseException | None = None
-        result = None
-        try:
-            audit.validate(model, probe)
-            result = audit.dry_run(model, probe)
-        except Exception as err:
-            error = err
-        finally:
-            audit.load_state_dict(state)
-        error = settle_shards(error)  # under DDP every process learns whether one failed, and all raise alike
-        if error is not None:
-            raise MisconfigurationException(f"Audit {audit.name!r} is misconfigured: {error}") from error
-        return result if isinstance(result, AuditResult) else None
-
-    @staticmethod
-    def _to_device(probe: Probe, trainer: Trainer, pl_module: LightningModule) -> Probe:
-        probe = probe.to(pl_module.device)
-        convert = trainer.precision_plugin.convert_input  # floating tensors to the weights' dtype under "64-true"/"bf16-true"
-        args = probe.additional_forward_args  # a float side input (model(img, meta)) is the model's input too, as in training
-        return Probe(convert(probe.inputs), probe.labels, convert(args) if args is not None else None)
+        self.probe, self.dry_run_tags = checked_probe(self.audits, probe, self.probe_origin, trainer, pl_module, self._warnings)
 
     # ------------------------------------------------------------------ run
     def _run(self, trainer: Trainer, pl_module: LightningModule, epoch: int, stage: str) -> None:
@@ -533,7 +361,7 @@ class CausalAuditCallback(Callback):
             return
         t0 = time.perf_counter()
         bases = (dict(self._previous_vectors), {a.name: a.state_dict() for a in self.audits}) if stage == "fit_end" else None
-        results = self._audit_all(trainer, _audited(pl_module), epoch)
+        results = self._audit_all(trainer, audited(pl_module), epoch)
         if bases is not None:  # the fit-end audit is compared with the last one, but is no base for later audits:
             self._previous_vectors = bases[0]  # a fit resumed from a checkpoint saved after it goes on as an uninterrupted one
             for audit in self.audits:
@@ -554,7 +382,7 @@ class CausalAuditCallback(Callback):
             # with the epoch, as Lightning's own rows (a CSV row without it is lost to a group-by-epoch);
             # TensorBoard already has an `epoch` point at this step (the card names the epoch too)
             epoch_column = {} if isinstance(logger, TensorBoardLogger) else {"epoch": epoch}
-            logger.log_metrics({**scalars, **epoch_column}, step=_epoch_end_step(trainer))
+            logger.log_metrics({**scalars, **epoch_column}, step=epoch_end_step(trainer))
         self._render(trainer, epoch, results, stage)
         if total > 2.0:
             rank_zero_info(f"Causal audit at epoch {epoch} took {total:.1f} s")
@@ -583,7 +411,7 @@ class CausalAuditCallback(Callback):
         from tqdm.auto import tqdm
 
         results = []
-        with no_trace(model), sharded_rows(_shard(trainer)), self._warnings.collect(show=trainer.is_global_zero):
+        with no_trace(model), sharded_rows(row_shard(trainer)), self._warnings.collect(show=trainer.is_global_zero):
             bar = tqdm(self.audits, desc=f"causal audit (epoch {epoch})", delay=2.0, leave=False,
                        disable=not trainer.is_global_zero or trainer.progress_bar_callback is None)
             for audit in bar:
@@ -634,49 +462,6 @@ class CausalAuditCallback(Callback):
                 self._warned_no_tb = True
             return
         probe, report = self.probe, report_path(self.report_dir, epoch, stage, tag=self._report_tag) if self.report_dir is not None else None
-        self._renderer.render(tb.experiment, epoch, results, probe.first if probe else None, step=_epoch_end_step(trainer),
+        self._renderer.render(tb.experiment, epoch, results, probe.first if probe else None, step=epoch_end_step(trainer),
                               probe_labels=probe.labels if probe else None, report=report)
 
-
-def _audited(pl_module: LightningModule) -> torch.nn.Module:
-    """The module audits explain: ``pl_module.audited_module`` where it names one (a
-    ``CausalRepairModule.wrap`` explains the wrapped module, so layer names and tags do not change
-    with wrapping), else ``pl_module`` itself."""
-    return getattr(pl_module, "audited_module", pl_module)
-
-
-def quiet_sync_dist_advice() -> None:
-    """Silence Lightning's advice to log with ``sync_dist=True`` for the callback's own scalars:
-    every rank holds the same audit values (the audits gather their shards), and a collective
-    per scalar could hang a fit if one rank skipped an audit (its report failed to write)."""
-    warnings.filterwarnings("ignore", message=r"It is recommended to use `self\.log\('(causal|compare|captum)/",
-                            category=PossibleUserWarning)
-
-
-def _epoch_end_step(trainer: Trainer) -> int:
-    """The step at which Lightning logs an epoch's epoch-end metrics (``val_loss``, ``on_epoch``
-    scalars): its count of batches that stepped the optimizers, less one. This is not
-    ``global_step - 1``: ``global_step`` counts optimizer steps (two per batch with two optimizers
-    stepped by hand), Lightning's logging step counts batches (as ``LearningRateMonitor`` does)."""
-    return max(trainer.fit_loop.epoch_loop._batches_that_stepped - 1, 0)
-
-
-def _shard(trainer: Trainer) -> RowShard | None:
-    """Under a distributed strategy, every audit's rows are split across the processes and
-    gathered through the strategy (see :func:`~lightning_causal.causal.engine.batching.sharded_rows`)."""
-    if trainer.world_size < 2:
-        return None
-    strategy = trainer.strategy
-    return RowShard(trainer.global_rank, trainer.world_size, lambda t: strategy.all_gather(t), device=strategy.root_device)
-
-
-def _warn_endless_epochs(trainer: Trainer) -> None:
-    """Audits run at the end of training epochs: a training dataloader without a length (an
-    ``IterableDataset`` stream, trained with ``max_steps``) may never end its first epoch, so a fit of
-    any number of steps gets at most one audit, at its end. A warning says so and how to get epochs."""
-    if trainer.num_training_batches != float("inf"):
-        return
-    rank_zero_warn("CausalAuditCallback audits at the end of training epochs, but the training dataloader has no length: if "
-                   "it never runs out (a stream trained with `max_steps`), its first epoch ends only when training stops, "
-                   "and the callback audits at most once, at the end of fit. For audits during training, give the Trainer "
-                   "`limit_train_batches=<int>` (epochs of that many batches, audited on the schedule) or the dataset a `__len__`")

@@ -1,0 +1,67 @@
+"""The checks of :class:`~lightning_causal.callbacks.audit.CausalAuditCallback`'s arguments, run by its
+``__init__``: each refusal a ``MisconfigurationException`` naming the argument, the value and what is allowed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
+
+from lightning_causal.audits.base import Audit
+from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.reporting.figure_kinds import KINDS
+
+__all__ = ["ON_ERROR", "check_audit_options"]
+
+ON_ERROR = ("raise", "warn")
+
+
+def check_audit_options(
+    audits: Sequence[Audit] | Audit, probe_size: int, every_n_epochs: int | Callable[[int], bool], epochs: Iterable[int] | None,
+    max_batch_size: int | None, report_dir: str | os.PathLike | None, on_error: str, unpack_batch: Any, figure_kind: str | None,
+) -> tuple[list[Audit], list[int] | None]:
+    """The callback's arguments checked; returns the audits as a list (one audit alone, or a tuple, made
+    one) and the epochs sorted without repeats (``None`` stays ``None``).
+
+    Raises:
+        MisconfigurationException: for any argument outside what it allows.
+    """
+    if isinstance(audits, Audit):
+        audits = [audits]
+    audits = list(audits) if isinstance(audits, (list, tuple)) else audits
+    if not isinstance(audits, list) or not audits:
+        raise MisconfigurationException(f"Expected argument `audits` to be a non-empty list of Audit objects but got {audits!r}")
+    bad = [a for a in audits if not isinstance(a, Audit)]
+    if bad:
+        raise MisconfigurationException(
+            f"Expected argument `audits` to hold Audit objects but got {[type(b).__name__ for b in bad]}"
+        )
+    names = [a.name for a in audits]
+    if len(set(names)) != len(names):
+        raise MisconfigurationException(f"Expected audits with distinct names but got {names}; pass `name=` to tell them apart")
+    check_int("probe_size", probe_size, minimum=1, error=MisconfigurationException)
+    if not callable(every_n_epochs) and (
+        isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int) or every_n_epochs < 1
+    ):
+        raise MisconfigurationException(
+            f"Expected argument `every_n_epochs` to be an int >= 1 or a callable of the epoch but got {every_n_epochs!r}"
+        )
+    if epochs is not None:
+        epochs = sorted(set(epochs))
+        if any(isinstance(e, bool) or not isinstance(e, int) or e < 0 for e in epochs):
+            raise MisconfigurationException(f"Expected argument `epochs` to hold non-negative ints but got {epochs}")
+    check_int("max_batch_size", max_batch_size, minimum=1, none_ok=True, error=MisconfigurationException)
+    if report_dir is not None and not isinstance(report_dir, (str, os.PathLike)):
+        raise MisconfigurationException(f"Expected argument `report_dir` to be None, a str or an os.PathLike but got {report_dir!r}")
+    if on_error not in ON_ERROR:
+        raise MisconfigurationException(f"Expected argument `on_error` to be one of {ON_ERROR} but got {on_error!r}")
+    if unpack_batch is not None and not callable(unpack_batch):
+        raise MisconfigurationException(
+            f"Expected argument `unpack_batch` to be None or a callable batch -> (inputs, labels, additional_forward_args) "
+            f"but got {unpack_batch!r}"
+        )
+    if figure_kind is not None and figure_kind not in KINDS:
+        raise MisconfigurationException(f"Expected argument `figure_kind` to be None or one of {KINDS} but got {figure_kind!r}")
+    return audits, epochs

@@ -1,0 +1,74 @@
+"""What :class:`~lightning_causal.callbacks.audit.CausalAuditCallback` checks of the trainer it is set up
+in: audits of one name in two audit callbacks (refused), a weight-averaging callback listed before it
+(warned), a training dataloader without a length (warned), and Lightning's ``sync_dist`` advice for the
+callback's own scalars under DDP (silenced)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+from lightning.pytorch import Callback, Trainer
+from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.utilities.warnings import PossibleUserWarning
+
+from lightning_causal.audits.base import Audit
+
+__all__ = ["check_names_across_callbacks", "quiet_sync_dist_advice", "warn_averaging_before", "warn_endless_epochs"]
+
+
+def check_names_across_callbacks(audits: Sequence[Audit], others: Sequence[Sequence[Audit]]) -> None:
+    """Audits of one name in two audit callbacks of the trainer (``audits``: this callback's; ``others``:
+    the other audit callbacks' audits) log the same tags (``causal/<name>/...``): their values would mix
+    in one series, at the same steps where both audit, and each callback's drift compares with its own
+    previous audit (another epoch, another probe), so the series would jump between two bases."""
+    mine = [a.name for a in audits]
+    shared = [name for name in mine if any(name in [a.name for a in theirs] for theirs in others)]
+    if shared:
+        raise MisconfigurationException(
+            f"Expected the audit callbacks of one trainer to hold audits of distinct names but {shared} are in "
+            f"more than one: their scalars (causal/{shared[0]}/...) and drift would mix in one series; pass "
+            "`name=` to the audits of one callback to tell them apart")
+
+
+def warn_averaging_before(callback: Callback, trainer: Trainer) -> None:
+    """``StochasticWeightAveraging`` listed before ``callback`` swaps the averaged weights in at
+    ``on_train_end`` before the fit-end audit runs there: that audit explains other weights than
+    the epoch audits (which see the trained ones), unless the user says so. Call it only where the
+    callback audits at the end of fit."""
+    from lightning.pytorch import callbacks as lightning_callbacks
+
+    # Lightning's averaging callbacks (WeightAveraging, EMAWeightAveraging: Lightning >= 2.6) copy the average in there
+    kinds = tuple(getattr(lightning_callbacks, k) for k in ("StochasticWeightAveraging", "WeightAveraging")
+                  if hasattr(lightning_callbacks, k))
+    callbacks = list(trainer.callbacks)
+    mine = next((i for i, cb in enumerate(callbacks) if cb is callback), len(callbacks))
+    before = [type(cb).__name__ for cb in callbacks[:mine] if isinstance(cb, kinds)]
+    if before:
+        rank_zero_warn(
+            f"CausalAuditCallback comes after {before[0]} in `callbacks=`: when training ends, the averaging "
+            "swaps its averaged weights in before the fit-end audit (of a last epoch off the schedule), which then "
+            "explains the averaged weights while every other audit explains the trained ones. List "
+            f"CausalAuditCallback before {before[0]} to explain the trained weights throughout, or pass "
+            "`on_fit_end=False`")
+
+
+def quiet_sync_dist_advice() -> None:
+    """Silence Lightning's advice to log with ``sync_dist=True`` for the callback's own scalars:
+    every rank holds the same audit values (the audits gather their shards), and a collective
+    per scalar could hang a fit if one rank skipped an audit (its report failed to write)."""
+    warnings.filterwarnings("ignore", message=r"It is recommended to use `self\.log\('(causal|compare|captum)/",
+                            category=PossibleUserWarning)
+
+
+def warn_endless_epochs(trainer: Trainer) -> None:
+    """Audits run at the end of training epochs: a training dataloader without a length (an
+    ``IterableDataset`` stream, trained with ``max_steps``) may never end its first epoch, so a fit of
+    any number of steps gets at most one audit, at its end. A warning says so and how to get epochs."""
+    if trainer.num_training_batches != float("inf"):
+        return
+    rank_zero_warn("CausalAuditCallback audits at the end of training epochs, but the training dataloader has no length: if "
+                   "it never runs out (a stream trained with `max_steps`), its first epoch ends only when training stops, "
+                   "and the callback audits at most once, at the end of fit. For audits during training, give the Trainer "
+                   "`limit_train_batches=<int>` (epochs of that many batches, audited on the schedule) or the dataset a `__len__`")

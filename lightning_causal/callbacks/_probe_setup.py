@@ -1,0 +1,95 @@
+"""The probe made ready before the first training step of
+:class:`~lightning_causal.callbacks.audit.CausalAuditCallback`: moved to the module's device (and dtype,
+as Lightning converts a batch), one forward pass checked (each audit's ``output``, finite values, class
+labels), and each audit validated and run once on 2 samples (a dry run whose state is restored)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
+
+from lightning_causal.audits.base import Audit, AuditResult, Probe
+from lightning_causal.callbacks._no_trace import no_trace
+from lightning_causal.callbacks._probe import call_hint, check_finite_probe
+from lightning_causal.callbacks._trainer_facts import audited, row_shard
+from lightning_causal.callbacks._warnings import WarningsOncePerFit
+from lightning_causal.causal.engine.batching import settle_shards, sharded_rows
+from lightning_causal.causal.engine.checks import check_class_labels
+from lightning_causal.causal.engine.forward import Forward, dtype_hint, select_output
+from lightning_causal.reporting.tensorboard import scalar_tags
+
+__all__ = ["checked_probe", "dry_run", "probe_to_device"]
+
+
+def checked_probe(
+    audits: Sequence[Audit], probe: Probe, origin: str, trainer: Trainer, pl_module: LightningModule,
+    collected: WarningsOncePerFit,
+) -> tuple[Probe, set[str]]:
+    """``probe`` on the module's device, checked by a forward pass and by every audit's dry run, and the
+    scalar tags the dry runs logged; warnings go through ``collected`` (once per fit). ``origin`` names
+    where the probe was read in the messages.
+
+    Raises:
+        MisconfigurationException: the model rejects the probe, an audit's ``output`` does not select
+            from its return value, labels are no classes of the explained output, or a dry run fails.
+    """
+    model = audited(pl_module)
+    probe = probe_to_device(probe, trainer, pl_module)
+    with no_trace(model), sharded_rows(row_shard(trainer)), collected.collect(show=trainer.is_global_zero):
+        try:
+            raw = Forward(model, num_samples=len(probe), **probe.forward_options).raw(
+                *(probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,))
+            )
+        except Exception as err:
+            inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
+            hint = "" if dtype_hint(model, inputs, err) is not None else f" {call_hint(model, probe)}"  # a dtype: said in err
+            raise MisconfigurationException(
+                f"The probe of shape {list(probe.first.shape)} is rejected by the model: {err}.{hint}"
+            ) from err
+        widths = []
+        for audit in audits:  # each audit explains its own `output` of the return value
+            try:
+                out = select_output(raw, audit.output)
+            except Exception as err:
+                raise MisconfigurationException(f"Audit {audit.name!r} is misconfigured: {err}") from err
+            check_finite_probe(probe, out, origin)
+            widths += [int(out.shape[1])] if out.dim() == 2 else []
+        if widths:  # the labels are classes of one of the explained heads (the widest)
+            check_class_labels("the labels of `probe`", probe.labels, max(widths), error=MisconfigurationException)
+        dry = [dry_run(audit, model, probe) for audit in audits]
+    return probe, {tag for result in dry if result is not None for tag in scalar_tags(result)}
+
+
+def dry_run(audit: Audit, model: torch.nn.Module, probe: Probe) -> AuditResult | None:
+    """``audit`` validated and run on 2 probe samples, its state restored; under DDP every process learns
+    whether one failed, and all raise alike.
+
+    Raises:
+        MisconfigurationException: naming the audit, from its error.
+    """
+    state = audit.state_dict()
+    error: BaseException | None = None
+    result = None
+    try:
+        audit.validate(model, probe)
+        result = audit.dry_run(model, probe)
+    except Exception as err:
+        error = err
+    finally:
+        audit.load_state_dict(state)
+    error = settle_shards(error)  # under DDP every process learns whether one failed, and all raise alike
+    if error is not None:
+        raise MisconfigurationException(f"Audit {audit.name!r} is misconfigured: {error}") from error
+    return result if isinstance(result, AuditResult) else None
+
+
+def probe_to_device(probe: Probe, trainer: Trainer, pl_module: LightningModule) -> Probe:
+    """``probe`` on the module's device, its floating inputs and forward arguments converted as the
+    precision plugin converts a training batch (the weights' dtype under ``"64-true"``/``"bf16-true"``)."""
+    probe = probe.to(pl_module.device)
+    convert = trainer.precision_plugin.convert_input  # floating tensors to the weights' dtype under "64-true"/"bf16-true"
+    args = probe.additional_forward_args  # a float side input (model(img, meta)) is the model's input too, as in training
+    return Probe(convert(probe.inputs), probe.labels, convert(args) if args is not None else None)

@@ -1,0 +1,77 @@
+"""Where :class:`~lightning_causal.callbacks.audit.CausalAuditCallback` writes its JSON reports: the
+directory (given, else ``<log_dir>/causal_audit``; none under ``fast_dev_run``), the tag that names a
+later callback's reports in a shared directory, the check that it is writable (rank 0 writes a file,
+every rank learns the outcome) and the warning about an earlier run's reports there."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+
+from lightning.pytorch import Trainer
+from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
+
+from lightning_causal.audits.base import Audit
+from lightning_causal.reporting.json_report import try_write_probe_file
+
+__all__ = ["check_report_dir", "report_tag", "resolved_report_dir", "same_directory", "warn_earlier_reports"]
+
+
+def resolved_report_dir(given: str | None, trainer: Trainer) -> str | None:
+    """``report_dir`` as given, else ``<log_dir>/causal_audit`` (none under ``fast_dev_run``)."""
+    if given is not None:
+        return given
+    if trainer.fast_dev_run:
+        return None  # fast_dev_run writes no logs nor checkpoints: no report either (audits still run)
+    root = trainer.log_dir if trainer.loggers else None
+    return os.path.join(root or trainer.default_root_dir, "causal_audit")
+
+
+def same_directory(a: str | None, b: str) -> bool:
+    """Whether report directory ``a`` (``None``: no reports) is ``b``."""
+    return a is not None and os.path.abspath(a) == os.path.abspath(b)
+
+
+def report_tag(audits: Sequence[Audit]) -> str:
+    """The names of ``audits`` joined by ``+``, which name the report files of a later audit callback writing
+    to a shared ``report_dir`` (``epoch_0003_<names>.json``)."""
+    return "+".join(re.sub(r"[^\w.-]+", "-", a.name) for a in audits)
+
+
+def check_report_dir(report_dir: str, on_error: str, trainer: Trainer) -> str | None:
+    """Write and remove a file in ``report_dir`` on rank 0; every rank learns the outcome. Returns
+    ``report_dir``, or ``None`` where it is not writable and ``on_error="warn"`` (reports skipped).
+
+    Raises:
+        MisconfigurationException: ``report_dir`` is not writable and ``on_error="raise"``.
+    """
+    error = None
+    if trainer.is_global_zero:
+        error = try_write_probe_file(report_dir)
+    error = trainer.strategy.broadcast(error, src=0)
+    if error is None:
+        return report_dir
+    message = f"Expected argument `report_dir` to be a writable directory but writing to {report_dir!r} failed: {error}"
+    if on_error == "raise":
+        raise MisconfigurationException(message)
+    rank_zero_warn(f"{message}; JSON reports will be skipped (on_error='warn')")
+    return None
+
+
+def warn_earlier_reports(report_dir: str | None, tag: str, trainer: Trainer) -> None:
+    """Reports of the callback's names (``tag``) in ``report_dir`` for epochs this fit may audit (an earlier
+    run's, in a reused directory): they would mix with this fit's, replaced where it audits the same
+    epoch and left where it does not (another schedule, fewer epochs)."""
+    if report_dir is None or not trainer.is_global_zero or not os.path.isdir(report_dir):
+        return
+    tag = f"_{re.escape(tag)}" if tag else ""
+    pattern = re.compile(rf"epoch_(\d+){tag}(?:_fit_end)?\.json")
+    start = trainer.current_epoch  # a resumed fit: the reports of the epochs before it are its own
+    earlier = sorted({int(m.group(1)) for name in os.listdir(report_dir)
+                      if (m := pattern.fullmatch(name)) and int(m.group(1)) >= start})
+    if earlier:
+        rank_zero_warn(f"CausalAuditCallback: `report_dir` {report_dir!r} already holds reports of epochs {earlier} "
+                       f"(of an earlier run), at or after the epoch this fit starts at ({start}): this fit replaces those "
+                       "of the epochs it audits and leaves the others; pass another `report_dir` to keep runs apart")
