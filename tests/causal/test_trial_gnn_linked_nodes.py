@@ -125,3 +125,17 @@ def test_a_graph_held_inside_the_model_is_refused_too(max_batch_size):
     model = _GraphInside(_dense(edge_index, 16)).eval()
     with pytest.raises(ValueError, match=r"probe samples \[0, 1\] run alone failed.*mat1 and mat2.*Graph neural networks"):
         input_effects(model, x, target=1, max_batch_size=None if max_batch_size is None else 16)
+
+
+def test_a_shared_position_index_is_no_graph_in_a_failing_pass():
+    """The note of a failed pass names [2, E] edge lists past the pass's rows, not any shared integer tensor
+    (a ``position_ids [1, T]`` beside token ids): an embedding's own error keeps its message."""
+    from lightning_causal.causal.engine.forward import ForwardArgs
+    from lightning_causal.causal.engine.linked_samples import linked_arguments, pass_error_note
+
+    positions = torch.arange(12)[None]
+    assert pass_error_note(ForwardArgs((positions,), num_samples=8), 4) is None
+    assert linked_arguments(ForwardArgs({"position_ids": torch.arange(6)[None]}, num_samples=8)) == []
+    edges = torch.tensor([[0, 5, 9], [5, 9, 0]])
+    assert linked_arguments(ForwardArgs((edges,), num_samples=8), 4) == [
+        "the positional forward argument 0 (integer, shape [2, 3], values in [0, 10))"]

@@ -46,8 +46,10 @@ def linked_arguments(args: ForwardArgs, pass_rows: int | None = None) -> list[st
 
     - an integer tensor that does not follow its rows (its first dimension is not ``N``) whose
       values lie in ``[0, N)``: indices of samples, e.g. ``edge_index [2, E]``; with ``pass_rows``
-      (the rows of a pass that failed), also one whose largest value is ``pass_rows`` or more: it
-      indexes rows the pass does not hold (a probe cut to its first samples cuts the graph);
+      (the rows of a pass that failed), also a ``[2, E]`` one whose largest value is ``pass_rows``
+      or more: it indexes rows the pass does not hold (a probe cut to its first samples cuts the
+      graph). A tensor of first dimension 1, which broadcasts over the samples (a shared
+      ``position_ids [1, T]``), is none;
     - a tensor that follows its rows and is ``N`` long on a later dimension too: a dense
       adjacency ``[N, N]`` (gathered by row, its columns still name the probe's samples).
 
@@ -66,9 +68,11 @@ def linked_arguments(args: ForwardArgs, pass_rows: int | None = None) -> list[st
         if args._per_sample(v):
             if n > 1 and n in v.shape[1:]:
                 found.append(f"{name} (shape {shape}, {n} long beside its {n} rows: an adjacency?)")
-        elif not v.is_floating_point() and not v.is_complex() and v.dtype != torch.bool:
+        elif not v.is_floating_point() and not v.is_complex() and v.dtype != torch.bool and v.shape[0] != 1:
+            # (a first dimension of 1 broadcasts over the samples, as a shared position_ids [1, T]: no indices of them)
             low, high = int(v.min()), int(v.max())
-            if low >= 0 and (high < n or pass_rows is not None and high >= pass_rows):
+            pairs = v.dim() == 2 and v.shape[0] == 2  # [2, E]: a graph's edges as pairs of rows (COO, PyG's layout)
+            if low >= 0 and (high < n or pairs and pass_rows is not None and high >= pass_rows):
                 found.append(f"{name} (integer, shape {shape}, values in [0, {high + 1}))")
     return found
 
