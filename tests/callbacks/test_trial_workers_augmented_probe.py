@@ -10,13 +10,13 @@ from __future__ import annotations
 import lightning.pytorch as pl
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from lightning_causal.audits import InputEffectAudit
 from lightning_causal.callbacks import CausalAuditCallback
 from lightning_causal.callbacks._probe import probe_from
+from tests.helpers.net_modules import NetClassifier
 
 _X = torch.arange(48, dtype=torch.float32).reshape(16, 3)
 _Y = torch.arange(16) % 2
@@ -44,17 +44,10 @@ def test_the_probe_of_an_augmenting_dataset_is_the_same_whatever_the_global_gene
     assert ((probes[0] - _X[:6]) > 0).all() and ((probes[0] - _X[:6]) < 2).all()  # the first 6 samples, augmented
 
 
-class _Net(pl.LightningModule):
+class _Net(NetClassifier):
     def __init__(self) -> None:
         super().__init__()
         self.net = nn.Linear(3, 2)
-
-    def forward(self, x):
-        return self.net(x)
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        return F.cross_entropy(self(x), y)
 
     def validation_step(self, batch, batch_idx):
         pass

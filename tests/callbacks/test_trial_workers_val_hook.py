@@ -8,31 +8,24 @@ from __future__ import annotations
 
 import lightning.pytorch as pl
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Subset, TensorDataset
 
 from lightning_causal.audits import InputEffectAudit
 from lightning_causal.callbacks import CausalAuditCallback
+from tests.helpers.net_modules import NetClassifier
 
 _G = torch.Generator().manual_seed(0)
 _X = torch.randn(48, 4, generator=_G)
 _Y = (_X[:, 0] > 0).long()
 
 
-class _Net(pl.LightningModule):
+class _Net(NetClassifier):
     def __init__(self) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 2))
         self.validated: list[torch.Tensor] = []
         self.val_requests = 0
-
-    def forward(self, x):
-        return self.net(x)
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        return F.cross_entropy(self(x), y)
 
     def validation_step(self, batch, batch_idx):
         self.validated.append(batch[0].clone())

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import lightning.pytorch as pl
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
 from lightning_causal.audits import InputEffectAudit
 from lightning_causal.callbacks import CausalAuditCallback
 from lightning_causal.callbacks._probe import probe_from
+from tests.helpers.net_modules import NetClassifier
 
 _X = torch.arange(40, dtype=torch.float32).reshape(20, 2)
 _Y = torch.arange(20) % 2
@@ -33,17 +33,10 @@ def test_a_weighted_sampler_gives_the_probe_its_samples_of_non_zero_weight_once_
         assert torch.equal(probe.labels, _Y[[0, 1, 2, 4, 5, 6]])
 
 
-class _Net(pl.LightningModule):
+class _Net(NetClassifier):
     def __init__(self) -> None:
         super().__init__()
         self.net = nn.Linear(2, 2)
-
-    def forward(self, x):
-        return self.net(x)
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        return F.cross_entropy(self(x), y)
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.01)

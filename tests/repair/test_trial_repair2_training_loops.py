@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_causal import CausalRepairModule, CounterfactualFairnessTerm
 from lightning_causal.causal import AttributeFlip
+from tests.helpers.net_modules import NetClassifier
 
 
 def _data(n: int = 32) -> TensorDataset:
@@ -282,19 +283,12 @@ def test_the_optimised_objective_is_the_task_loss_plus_the_scheduled_term_comput
     assert not torch.allclose(w1[2], _RealLoop("onecycle").head[1].weight.double(), atol=1e-3)  # it trained
 
 
-class _HparamsLr(pl.LightningModule):
+class _HparamsLr(NetClassifier):
     def __init__(self, lr: float = 1e-5) -> None:
         super().__init__()
         self.save_hyperparameters()
         torch.manual_seed(1)
         self.net = nn.Linear(4, 2)
-
-    def forward(self, x):
-        return self.net(x)
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        return F.cross_entropy(self(x), y)
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
@@ -386,7 +380,7 @@ class _Calls(pl.Callback):
         self.epochs += 1
 
 
-class _BuiltLate(pl.LightningModule):
+class _BuiltLate(NetClassifier):
     """Builds its layers in `configure_model` and returns a callback from `configure_callbacks`."""
 
     def __init__(self) -> None:
@@ -401,13 +395,6 @@ class _BuiltLate(pl.LightningModule):
 
     def configure_callbacks(self):
         return [self.calls]
-
-    def forward(self, x):
-        return self.net(x)
-
-    def training_step(self, batch, batch_idx):
-        x, y = batch
-        return F.cross_entropy(self(x), y)
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.1)
