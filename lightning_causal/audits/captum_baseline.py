@@ -29,7 +29,11 @@ from lightning_causal.audits.captum_metrics import (
     reference_metrics,
     stability,
 )
-from lightning_causal.audits.captum_report import warn_without_gradient, write_comparison
+from lightning_causal.audits.captum_report import (
+    warn_layer_unreached,
+    warn_without_gradient,
+    write_comparison,
+)
 from lightning_causal.audits.input_effects import (
     probe_groups,
     real_groups,
@@ -391,6 +395,7 @@ class CaptumBaseline(Audit):
         causal = unit_effects(model, probe.inputs, layer, target=tidx, max_batch_size=mbs, **units, **options)
         other = layer_attribute(model, probe.first, layer, method, target=tidx, baselines=self._baseline(probe.first), max_batch_size=mbs,
                                 **units, **options)
+        warn_layer_unreached(self, result, layer, method, causal, other)
         for metric, value in agreement(self, causal, other, overlap_k(self.top_k, causal.shape[1])).items():
             result.scalars[f"compare/{self._tagged(f'{method}-{layer}')}/{metric}"] = value
 

@@ -1,6 +1,7 @@
 """What :class:`~lightning_causal.audits.captum_baseline.CaptumBaseline` writes into its result and says:
 the ``compare/``, ``captum/`` and plain keys, the comparison table and the notes on undefined metrics
-(:func:`write_comparison`); the warning about groups no gradient reaches (:func:`warn_without_gradient`)."""
+(:func:`write_comparison`); the warnings about groups no gradient reaches (:func:`warn_without_gradient`) and
+about a layer the explained input does not reach (:func:`warn_layer_unreached`)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from lightning_causal.causal.engine.user_frame import outside_package
 if TYPE_CHECKING:
     from lightning_causal.audits.captum_baseline import CaptumBaseline
 
-__all__ = ["RANK_METRICS", "warn_without_gradient", "write_comparison"]
+__all__ = ["RANK_METRICS", "warn_layer_unreached", "warn_without_gradient", "write_comparison"]
 
 #: The rank-agreement metrics (columns of the comparison table; the causal row has none).
 RANK_METRICS = ("spearman", "kendall", "topk")
@@ -65,3 +66,20 @@ def warn_without_gradient(audit: CaptumBaseline, scores: dict[str, Tensor]) -> N
                 "is low for that reason; compare such groups with FeatureAblation",
                 UserWarning, stacklevel=outside_package(),
             )
+
+
+def warn_layer_unreached(audit: CaptumBaseline, result: AuditResult, layer: str, method: str, causal: Tensor,
+                         other: Tensor) -> None:
+    """Warn, and note in ``result``, when ``method`` (``LayerConductance``) gives every unit of ``layer``
+    exactly 0 in every probe sample while their causal effects are not 0: the layer does not depend on
+    the explained input (the table's branch of ``model(image, tab)`` with the image explained and the
+    table a forward argument), and Captum's layer methods attribute along that input only, so the
+    ``compare/`` metrics of the layer are NaN (a constant ranking) with nothing else saying why."""
+    if not bool((other == 0).all()) or not bool(causal.ne(0).any()):
+        return
+    message = (f"{method} gives every unit of {layer!r} exactly 0 in every probe sample, whose causal effects are not 0: "
+               "the layer does not depend on the explained input (it reads forward arguments only, e.g. the table beside "
+               "an explained image), and Captum's layer methods attribute along that input, so its compare/ metrics are "
+               "NaN; explain the input that reaches it (the first parameter of forward) or leave it out of `layers`")
+    result.meta.setdefault("notes", []).append(message)
+    warnings.warn(f"CaptumBaseline {audit.name!r}: {message}", UserWarning, stacklevel=outside_package())
