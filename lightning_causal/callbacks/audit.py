@@ -41,6 +41,7 @@ from lightning_causal.callbacks._resume import (
     warn_other_probe,
 )
 from lightning_causal.callbacks._trainer_facts import audited, epoch_end_step, row_shard
+from lightning_causal.callbacks._trainer_only import check_trainer
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
 from lightning_causal.causal.engine.batching import (
     PeerFailure,
@@ -213,6 +214,7 @@ class CausalAuditCallback(Callback):
     # ------------------------------------------------------------------ hooks
     @override
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        check_trainer(trainer, "setup")
         if stage != "fit":
             if not self.audited_epochs:  # e.g. `trainer.validate(model)` with the callback: it would run no audit, silently
                 rank_zero_warn(
@@ -237,6 +239,7 @@ class CausalAuditCallback(Callback):
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        check_trainer(trainer, "on_train_start")
         warn_earlier_reports(self.report_dir, self._report_tag, trainer)
         warn_endless_epochs(trainer)
         with validation_data(trainer) if self._probe_source is None else contextlib.nullcontext():
@@ -258,6 +261,7 @@ class CausalAuditCallback(Callback):
 
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        check_trainer(trainer, "on_train_epoch_end")
         if trainer.sanity_checking or not self.should_audit(trainer.current_epoch):
             return
         self._run(trainer, pl_module, trainer.current_epoch, "epoch_end")
@@ -267,6 +271,7 @@ class CausalAuditCallback(Callback):
         """The fit-end audit (``on_fit_end=True``) of a last epoch the schedule skipped. It runs here,
         when training ends normally, because Lightning calls ``on_fit_end`` after its strategy's
         teardown has moved the module off the training device (the probe stays there)."""
+        check_trainer(trainer, "on_train_end")
         last = max(trainer.current_epoch - 1, 0)
         if not self.on_fit_end_audit or last in self.audited_epochs or last in self.failed_epochs or self.probe is None:
             return
