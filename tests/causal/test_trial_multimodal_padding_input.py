@@ -108,3 +108,40 @@ def test_input_padding_picks_the_described_input():
     lengths = {"lengths": torch.tensor([2, 3])}
     assert [p is None for p in input_padding((meta, seq), lengths)] == [True, False]
     assert input_padding((meta, seq), None) is None
+
+
+def test_lengths_of_a_sequence_passed_as_forward_argument_do_not_mark_the_explained_metadata():
+    """The recipe's other way round: the table explained, the sequence and its lengths forward arguments."""
+    torch.manual_seed(0)
+    model = MetaSeq().double()
+    meta, x = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 6, 2, dtype=torch.float64)
+    lengths = torch.tensor([1, 2, 6, 4])
+    effects = input_effects(model, meta, target=1, additional_forward_args={"x": x, "lengths": lengths})
+    f0 = model(meta, x, lengths)[:, 1]
+    with torch.no_grad():
+        for j in range(3):
+            m2 = meta.clone()
+            m2[:, j] = 0
+            torch.testing.assert_close(effects[:, j], f0 - model(m2, x, lengths)[:, 1], rtol=0, atol=1e-12)
+
+
+def test_an_attention_mask_beside_explained_metadata_marks_the_ids_argument():
+    torch.manual_seed(0)
+    model = MetaIds(False).double()  # forward(meta, ids, attention_mask)
+    ids = torch.randint(1, 10, (4, 6))
+    mask = torch.ones(4, 6, dtype=torch.long)
+    mask[0, 2:] = 0
+    meta = torch.randn(4, 6, dtype=torch.float64)
+    effects = input_effects(model, meta, target=1, additional_forward_args=(ids, mask))
+    f0 = model(meta, ids, mask)[:, 1]
+    with torch.no_grad():
+        for j in range(6):
+            m2 = meta.clone()
+            m2[:, j] = 0
+            torch.testing.assert_close(effects[:, j], f0 - model(m2, ids, mask)[:, 1], rtol=0, atol=1e-12)
+
+
+def test_embeddings_keep_their_padding_beside_token_type_ids():
+    embeds, types = torch.zeros(2, 3, 4), torch.zeros(2, 3, dtype=torch.long)
+    args = {"attention_mask": torch.tensor([[1, 1, 0], [1, 0, 0]]), "token_type_ids": types}
+    assert input_padding((embeds,), args)[0][..., 0].tolist() == [[False, False, True], [False, True, True]]

@@ -135,7 +135,10 @@ def padding_positions(
     parameter of ``model.forward`` they bind to (:func:`padding_arguments`; ``num_inputs`` inputs
     come first), so ``model(x, lengths)`` with ``additional_forward_args=(lengths,)`` is read as
     ``{"lengths": lengths}``. Returned as booleans broadcastable to ``x`` (``[N, T, 1, ...]``), or
-    ``None`` without such an argument.
+    ``None`` without such an argument, or when the argument describes another tensor: a forward
+    argument (token ids, a sequence) beside ``x`` that :func:`input_padding`'s rules prefer, so that
+    explaining a metadata table ``[N, M]`` with ``{"x": seq, "lengths": lengths}`` does not read its
+    column ``j`` as padding in every sample shorter than ``j``.
 
     Examples:
         >>> import torch
@@ -147,18 +150,55 @@ def padding_positions(
         tensor([[False, False, False],
                 [False,  True,  True]])
     """
-    additional_forward_args = padding_arguments(model, additional_forward_args, num_inputs)
-    if not isinstance(additional_forward_args, Mapping) or x.dim() < 2:
+    named = padding_arguments(model, additional_forward_args, num_inputs)
+    if not isinstance(named, Mapping):
         return None
-    att = additional_forward_args.get("attention_mask")
+    pad = _padding_of(x, named)
+    if pad is None or _described((x, *_argument_tensors(additional_forward_args, named, x.shape[0])), named) != 0:
+        return None
+    return pad
+
+
+def _padding_of(x: Tensor, named: Mapping) -> Tensor | None:
+    """:func:`padding_positions` of ``x`` alone, from the named padding arguments ``named``."""
+    if x.dim() < 2:
+        return None
+    att = named.get("attention_mask")
     if isinstance(att, Tensor) and att.shape == x.shape[:2]:
         return (att == 0).to(x.device).view(*att.shape, *[1] * (x.dim() - 2))
-    lengths = additional_forward_args.get("lengths")
+    lengths = named.get("lengths")
     if not isinstance(lengths, Tensor) or lengths.shape != x.shape[:1] or lengths.is_floating_point() or lengths.dtype == torch.bool:
         return None
     steps = torch.arange(x.shape[1], device=x.device)
     pad = steps.unsqueeze(0) >= lengths.to(x.device).unsqueeze(1)
     return pad.view(*pad.shape, *[1] * (x.dim() - 2))
+
+
+def _argument_tensors(additional_forward_args: object, named: Mapping, n: int) -> list[Tensor]:
+    """The forward arguments that are tensors of ``n`` rows and at least 2 dimensions, other than
+    the padding arguments themselves: the tensors a padding argument may describe instead of the inputs."""
+    values = (additional_forward_args.values() if isinstance(additional_forward_args, Mapping) else
+              additional_forward_args if isinstance(additional_forward_args, (tuple, list)) else (additional_forward_args,))
+    own = [named.get(name) for name in _PADDING_NAMES]
+    return [v for v in values if isinstance(v, Tensor) and v.dim() >= 2 and v.shape[0] == n and not any(v is o for o in own)]
+
+
+def _described(tensors: Sequence[Tensor], named: Mapping) -> int | None:
+    """Which of ``tensors`` (the inputs, then the tensors among the forward arguments) a padding
+    argument describes: an ``attention_mask`` ``[N, T]`` a tensor of that shape ``[N, T, ...]``, token
+    ids (integer) or a sequence of features (3-D or more) before a 2-D float table; ``lengths`` a
+    tensor with at least ``max(lengths)`` steps along dimension 1, 3-D before 2-D, then the longest.
+    Ties: the first. ``None``: none fits."""
+    fits = [k for k, t in enumerate(tensors) if _padding_of(t, named) is not None]
+    if len(fits) <= 1:
+        return fits[0] if fits else None
+    att = named.get("attention_mask")
+    shaped = [k for k in fits if isinstance(att, Tensor) and tuple(tensors[k].shape[:2]) == tuple(att.shape)]
+    if shaped:
+        return max(shaped, key=lambda k: (not tensors[k].is_floating_point() or tensors[k].dim() >= 3, -k))
+    lengths = named.get("lengths")
+    longest = int(lengths.max()) if isinstance(lengths, Tensor) and lengths.numel() else 0
+    return max(fits, key=lambda k: (tensors[k].shape[1] >= longest, tensors[k].dim() >= 3, tensors[k].shape[1], -k))
 
 
 def input_padding(
@@ -181,19 +221,13 @@ def input_padding(
         tensor([[False, False,  True,  True,  True,  True],
                 [False, False, False, False, False, False]])
     """
-    pads = [padding_positions(x, additional_forward_args, model=model, num_inputs=len(xs)) for x in xs]
-    found = [k for k, p in enumerate(pads) if p is not None]
-    if len(found) > 1:
-        named = padding_arguments(model, additional_forward_args, len(xs)) or {}
-        att = named.get("attention_mask")
-        if isinstance(att, Tensor) and any(tuple(xs[k].shape[:2]) == tuple(att.shape) for k in found):
-            tied = [k for k in found if tuple(xs[k].shape[:2]) == tuple(att.shape)]
-            found = [next((k for k in tied if not xs[k].is_floating_point()), tied[0])]
-        else:
-            longest = int(named["lengths"].max()) if isinstance(named.get("lengths"), Tensor) and named["lengths"].numel() else 0
-            found = [max(found, key=lambda k: (xs[k].shape[1] >= longest, xs[k].dim() >= 3, xs[k].shape[1], -k))]
-    chosen = found[0] if found else None
-    return None if chosen is None else tuple(p if k == chosen else None for k, p in enumerate(pads))
+    named = padding_arguments(model, additional_forward_args, len(xs))
+    if not isinstance(named, Mapping):
+        return None
+    chosen = _described((*xs, *_argument_tensors(additional_forward_args, named, xs[0].shape[0])), named)
+    if chosen is None or chosen >= len(xs):  # no input, or a forward argument (the ids beside an explained table)
+        return None
+    return tuple(_padding_of(x, named) if k == chosen else None for k, x in enumerate(xs))
 
 
 def unpadded_masks(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], pads: tuple[Tensor | None, ...] | None,
