@@ -21,7 +21,7 @@ from typing_extensions import override
 
 from lightning_causal._cli import built_by_cli, peek_checkpoint, saved_cli_config
 from lightning_causal.batches import UnpackBatch, num_rows, unpack
-from lightning_causal.causal.engine.checks import check_callable, check_float
+from lightning_causal.causal.engine.checks import check_callable, check_float, check_int
 from lightning_causal.causal.engine.forward import (
     ForwardArgs,
     OutputSpec,
@@ -360,18 +360,22 @@ class CausalRepairModule(LightningModule):
         self.log_dict(logs, on_step=True, on_epoch=True, batch_size=num_rows(self.unpack(batch)[0]))
         return total
 
-    def objective(self, batch: Any, batch_idx: int = 0) -> tuple[Tensor, dict[str, Tensor]] | None:
+    def objective(self, batch: Any, batch_idx: int = 0, *, epoch: int | None = None) -> tuple[Tensor, dict[str, Tensor]] | None:
         """The training loss of ``batch`` without logging: ``(total, logs)`` with ``logs`` the
         detached ``repair/...`` values that :meth:`training_step` logs, or ``None`` when the task
-        step skips the batch. Usable without a trainer (weights at ``current_epoch``, 0 then), e.g.
-        in a plain PyTorch loop.
+        step skips the batch. Usable without a trainer, e.g. in a Lightning Fabric or plain PyTorch
+        loop: pass ``epoch=`` there, the epoch whose term weights apply (a trainer's
+        ``current_epoch`` by default; without a trainer that is 0 at every step, and a term whose
+        weight is a schedule of the epoch would keep its epoch-0 weight: it warns then).
 
         Raises:
             FloatingPointError: the total is not finite; the message names the task loss or the
                 terms that are not.
+            MisconfigurationException: ``epoch`` is not an integer >= 0.
         """
+        epoch = self._weight_epoch(epoch)
         x, y, args = self.unpack(batch)
-        active = [(t, w) for t in self.terms if (w := t.weight_at(self.current_epoch)) != 0.0]
+        active = [(t, w) for t in self.terms if (w := t.weight_at(epoch)) != 0.0]
         default_task = type(self).task_step is CausalRepairModule.task_step
         fuse = self._fuse and default_task and args is None and not self._batch_statistics_in_use()
         fused = [t for t, _ in active if fusable(t, self.output)] if fuse else []
@@ -385,7 +389,24 @@ class CausalRepairModule(LightningModule):
                 raise MisconfigurationException(
                     f"Expected `{type(self).__name__}.task_step` to return the task loss as a tensor (or None to skip the "
                     f"batch) but got {type(task).__name__}" + (": return its 'loss'" if isinstance(task, Mapping) else ""))
-        return add_terms(self.model, task, active, values, (x, y, args), self.current_epoch)
+        return add_terms(self.model, task, active, values, (x, y, args), epoch)
+
+    def _weight_epoch(self, epoch: int | None) -> int:
+        """The epoch whose term weights apply: ``epoch``, else ``current_epoch``; without a trainer (a
+        Fabric or plain loop calling ``training_step`` or ``objective``) that is always 0, and a term
+        whose weight is a schedule of the epoch is warned about once."""
+        if epoch is not None:
+            return int(check_int("epoch", epoch, minimum=0, error=MisconfigurationException))
+        if self._trainer is None and not getattr(self, "_warned_no_epoch", False):
+            scheduled = [t.name for t in self.terms if callable(t.weight)]
+            if scheduled:
+                self._warned_no_epoch = True
+                rank_zero_warn(
+                    f"CausalRepairModule runs without a Trainer (a Fabric or plain PyTorch loop), where its `current_epoch` "
+                    f"is 0 at every step: the weight schedule of term(s) {scheduled} stays at its epoch-0 weight "
+                    f"({', '.join(f'{t.weight_at(0):g}' for t in self.terms if callable(t.weight))}). Pass the loop's epoch, "
+                    "`total, logs = repair.objective(batch, batch_idx, epoch=epoch)`, and backpropagate `total`")
+        return self.current_epoch
 
     def _batch_statistics_in_use(self) -> bool:
         """Whether a BatchNorm layer of the model normalises by the batch's statistics now
