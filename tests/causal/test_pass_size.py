@@ -54,3 +54,15 @@ def test_cuda_budget_is_a_share_of_free_memory(monkeypatch):
     assert batching.pass_budget(cuda) == DEFAULT_MEMORY_BUDGET  # never below the CPU's budget
     assert batching.pass_budget(torch.device("cpu")) == DEFAULT_MEMORY_BUDGET
     assert batching.pass_budget(torch.device("meta")) == DEFAULT_MEMORY_BUDGET
+
+
+def test_processes_sharing_rows_keep_one_budget(monkeypatch):
+    # two GPUs of a distributed fit have different free memory: the passes (and a noisy model's
+    # common-random-number blocks, whose count sets the rows every process gathers) must agree
+    from lightning_causal.causal.engine import batching
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (64 * 2**30, 80 * 2**30))
+    shard = batching.RowShard(0, 2, lambda t: torch.stack([t, t]))
+    with batching.sharded_rows(shard):
+        assert batching.pass_budget(torch.device("cuda")) == DEFAULT_MEMORY_BUDGET
+    assert batching.pass_budget(torch.device("cuda")) == 8 * 2**30

@@ -68,14 +68,17 @@ def pass_budget(device: torch.device) -> int:
     """The most bytes of activations one pass may hold on ``device``: :data:`DEFAULT_MEMORY_BUDGET`
     on CPU (and any device whose free memory torch cannot tell); on CUDA an eighth of the memory free
     now (what the training holds is not free), rounded down to a power of two, at least :data:`DEFAULT_MEMORY_BUDGET` and at most
-    :data:`MAX_CUDA_BUDGET`. At 512 MiB a pass of the ResNet-18-sized CNN's suffix was 71 rows of
+    :data:`MAX_CUDA_BUDGET`; :data:`DEFAULT_MEMORY_BUDGET` while processes share the rows
+    (:func:`sharded_rows`): their free memory differs, and every process must size the passes alike
+    (common random numbers run the samples in blocks of one pass, and every process must count the
+    same blocks). At 512 MiB a pass of the ResNet-18-sized CNN's suffix was 71 rows of
     3x32x32 and the H200 spent its time launching kernels (``benchmarks/bench_gpu.py``).
 
     Examples:
         >>> pass_budget(torch.device("cpu")) == DEFAULT_MEMORY_BUDGET
         True
     """
-    if device.type != "cuda":
+    if device.type != "cuda" or current_shard() is not None:
         return DEFAULT_MEMORY_BUDGET
     free, _total = torch.cuda.mem_get_info(device)
     share = 1 << max(0, int(free // 8).bit_length() - 1)  # a power of two: runs on the same device agree on the chunks
