@@ -45,6 +45,8 @@ def test_fabric_recipe_runs_logs_and_repairs(monkeypatch, tmp_path, capsys):
     tags = events.Tags()
     assert "causal/unit_importance/bars/importance/net.1" in tags["images"]
     assert "causal/summary/text_summary" in tags["tensors"]
+    card = events.Tensors("causal/summary/text_summary")[-1].tensor_proto.string_val[0].decode()
+    assert "epoch_0002.json" in card, card
     # the last audit's scalars are the audits of the trained module by hand
     by_hand = ns["audits"][2].run(ns["model"].module, ns["probe"])
     assert by_hand.scalars["cf_gap"] == pytest.approx(ns["results"][2].scalars["cf_gap"], abs=1e-7)
