@@ -449,9 +449,19 @@ class BackdoorSuppressionTerm(RepairTerm):
         own = y == idx.squeeze(1)
         return ce.mean() + (ce[own].mean() if self.balance and own.any() else 0.0)
 
-    def loss(self, model: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
+    def loss(self, model: nn.Module, x: Tensor, y: Tensor | None, *, additional_forward_args: Any = None) -> Tensor:
         """``β · P + α · unlearning + γ · consistency`` on the batch and its augmented copies;
-        the parts are kept in ``last_parts``."""
+        the parts are kept in ``last_parts``. Forward arguments of the batch (``unpack_batch``'s third
+        part) are refused: the stamped and augmented copies are rows of their own, which a per-sample
+        argument (the table beside an image) would have to follow; arguments shared by every call go
+        to the constructor's ``additional_forward_args``."""
+        if additional_forward_args is not None:
+            raise ValueError(
+                "BackdoorSuppressionTerm takes no forward arguments from the batch (unpack_batch's third part): its "
+                "stamped and augmented copies are rows of their own, which per-sample arguments (the table of "
+                "model(image, tab)) cannot follow; give it batches of one input tensor (a model of one input: a wrapper "
+                "whose forward splits torch.cat([image.flatten(1), tab], 1), the trigger's mask and pattern shaped for "
+                "it), and arguments shared by every call to the term's `additional_forward_args=`")
         if not isinstance(x, Tensor):
             raise ValueError(f"BackdoorSuppressionTerm stamps one input tensor but the batch holds {type(x).__name__} inputs")
         if y is None:

@@ -1,0 +1,35 @@
+"""BackdoorSuppressionTerm on batches that carry forward arguments (the table of model(image, tab),
+unpack_batch -> (image, y, {"tab": tab})): the repair step failed on Python's "loss() got an
+unexpected keyword argument 'additional_forward_args'". The term now refuses them with the reason
+(its stamped copies are rows of their own) and the way out."""
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal import BackdoorSuppressionTerm, CausalRepairModule
+from lightning_causal.causal import Trigger
+
+
+class ImageTab(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten())
+        self.head = nn.Linear(8 + 5, 2)
+
+    def forward(self, image, tab):
+        return self.head(torch.cat([self.conv(image), tab], 1))
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+@pytest.mark.parametrize("keyword", [True, False])
+def test_forward_arguments_of_the_batch_are_refused_with_the_reason(fuse, keyword):
+    torch.manual_seed(0)
+    mask = torch.zeros(1, 8, 8)
+    mask[:, :2, :2] = 1
+    term = BackdoorSuppressionTerm(Trigger(mask, torch.ones(1, 8, 8), 0), name="bd")
+    unpack = (lambda b: (b["image"], b["y"], {"tab": b["tab"]})) if keyword else (lambda b: (b["image"], b["y"], (b["tab"],)))
+    module = CausalRepairModule(ImageTab(), [term], unpack_batch=unpack, fuse_forward=fuse)
+    batch = {"image": torch.rand(6, 1, 8, 8), "tab": torch.randn(6, 5), "y": torch.arange(6) % 2}
+    with pytest.raises(ValueError, match=r"takes no forward arguments from the batch.*rows of their own"):
+        module.objective(batch)
