@@ -21,7 +21,7 @@ _EXPORTS = {
     **{n: "lightning_causal.callbacks" for n in ("AuditEarlyStopping", "AuditModelCheckpoint", "CausalAuditCallback")},
     **{n: _CORE for n in (
         "AdditiveNoiseSCM", "AttributeFlip", "CausalGraph", "EmpiricalMarginals", "GaussianCopula", "Intervention",
-        "MeanOf", "Resample", "Scale", "SetTo", "SobolResult", "TokenSwap", "Trigger", "Zero", "attack_success_rate",
+        "MeanOf", "Patch", "Resample", "Scale", "SetTo", "SobolResult", "TokenSwap", "Trigger", "Zero", "attack_success_rate",
         "average_causal_effect", "capture", "causal_graph", "counterfactual_explanation", "counterfactual_fairness_gap",
         "input_effects", "intervene", "interventional_expectations", "intrinsic_causal_contributions",
         "layer_causal_map", "patch_mask", "reverse_engineer_triggers", "sobol_indices", "unit_effects",

@@ -20,7 +20,7 @@ from lightning_causal.causal.effects.unit_effects import METHODS, check_interven
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
-from lightning_causal.causal.engine.interventions import Intervention, Resample
+from lightning_causal.causal.engine.interventions import Intervention, Patch, Resample
 from lightning_causal.causal.engine.units import per_layer_layouts, unit_kind
 
 __all__ = ["UnitImportanceAudit"]
@@ -107,7 +107,11 @@ class UnitImportanceAudit(Audit):
         layers = layer_names(layers)
         check_int("top_k", top_k, minimum=1)
         if intervention is not None:
-            check_interventions(intervention)
+            if any(isinstance(iv, Patch) for iv in check_interventions(intervention)):
+                raise ValueError(
+                    "Expected argument `intervention` to hold no Patch: its source rows are paired with the samples "
+                    "of one call, and the audit's probe is drawn by the callback; call "
+                    "unit_effects(model, corrupted, layer, Patch(source)) on the paired inputs instead")
         self.layers, self.top_k, self.intervention, self.target = list(layers), top_k, intervention, check_target(target)
         self._donors = _generator_states(intervention)
         self.unit_dim, self.num_heads = per_layer_layouts(unit_dim, num_heads, self.layers)

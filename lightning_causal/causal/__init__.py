@@ -28,6 +28,7 @@ from lightning_causal.causal.effects import (
 from lightning_causal.causal.engine import (
     Intervention,
     MeanOf,
+    Patch,
     Resample,
     Scale,
     SetTo,
@@ -77,6 +78,7 @@ __all__ = [
     # interventions
     "Intervention",
     "MeanOf",
+    "Patch",
     "Resample",
     "Scale",
     "SetTo",

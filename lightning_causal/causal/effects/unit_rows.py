@@ -10,7 +10,7 @@ from torch import Tensor
 
 from lightning_causal.causal.engine.ablation import replace_units, replace_units_
 from lightning_causal.causal.engine.folded_rows import unfold
-from lightning_causal.causal.engine.interventions import Intervention, Resample
+from lightning_causal.causal.engine.interventions import Intervention, Patch, Resample
 from lightning_causal.causal.engine.units import Layout
 
 __all__ = ["row_values", "unit_rows"]
@@ -18,15 +18,21 @@ __all__ = ["row_values", "unit_rows"]
 Edit = Callable[[Tensor], Tensor]
 
 
-def row_values(ivs: Sequence[Intervention], k: Tensor, h: Tensor, drawn: dict | None = None) -> Tensor:
+def row_values(ivs: Sequence[Intervention], k: Tensor, h: Tensor, drawn: dict | None = None,
+               samples: Tensor | None = None) -> Tensor:
     """Intervened values of each row ``r`` of ``h`` under intervention ``ivs[k[r]]``.
+
+    ``samples`` (the sample index of each row) gives a :class:`Patch` its own sample's source row;
+    without it a :class:`Patch` takes ``h``'s rows for the samples in order (and refuses another count).
 
     ``drawn`` (a dict the caller keeps for one set of rows) holds the values of a
     :class:`Resample` once drawn, so that every call of a layer that runs several times per pass
     gets the same donor per row ("one draw per row", whatever the chunking), not a new draw per call.
     """
 
-    def values(iv: Intervention, part: Tensor) -> Tensor:
+    def values(iv: Intervention, part: Tensor, rows: Tensor | None) -> Tensor:
+        if isinstance(iv, Patch) and rows is not None:
+            return iv.sample_values(part, rows)
         if drawn is None or not isinstance(iv, Resample):
             return iv.values_like(part)
         key = (id(iv), tuple(part.shape), part.dtype, part.device)
@@ -35,11 +41,11 @@ def row_values(ivs: Sequence[Intervention], k: Tensor, h: Tensor, drawn: dict | 
         return drawn[key]
 
     if len(ivs) == 1:
-        return values(ivs[0], h).expand_as(h)
+        return values(ivs[0], h, samples).expand_as(h)
     vals = torch.empty_like(h)
     for kk in k.unique().tolist():
         sel = k == kk
-        vals[sel] = values(ivs[kk], h[sel]).expand_as(h[sel])
+        vals[sel] = values(ivs[kk], h[sel], None if samples is None else samples[sel]).expand_as(h[sel])
     return vals
 
 
@@ -57,8 +63,14 @@ def unit_rows(ivs: Sequence[Intervention], units: Tensor, layout: Layout, n: int
     applies it: the units are found in each call's own output (a shared linear applied to
     ``[N, D]`` and then to ``[N, T, D]`` with ``unit_dim=-1``: the last dimension both times). A
     call whose output does not hold one row per row, or another number of units, is refused. A
-    :class:`Resample` draws its donors once for these rows, used at every call and every run of them.
+    :class:`Resample` draws its donors once for these rows, used at every call and every run of them;
+    a :class:`Patch` gives each row its own sample's source row.
     """
+    for iv in ivs:
+        if isinstance(iv, Patch) and iv.source.shape[0] != n:
+            raise ValueError(
+                f"Expected argument `source` of {iv!r} to hold one row per sample explained ({n}) but got "
+                f"{list(iv.source.shape)}: Patch pairs source row i with sample i (record it on the {n} paired inputs)")
     ku, s = idx // n, idx % n
     kk, u = ku // units.numel(), units[ku % units.numel()]
 
@@ -81,12 +93,12 @@ def unit_rows(ivs: Sequence[Intervention], units: Tensor, layout: Layout, n: int
     def edit(h: Tensor) -> Tensor:
         v = view(h)
         lay = checked_layout(v)
-        return replace_units(v, u, row_values(ivs, kk, v, drawn), lay.dim, unit_size=lay.unit_size).reshape(h.shape)
+        return replace_units(v, u, row_values(ivs, kk, v, drawn, s), lay.dim, unit_size=lay.unit_size).reshape(h.shape)
 
     def in_place(h: Tensor) -> Tensor:  # the same, written into a fresh copy of the layer's output
         v = view(h)
         lay = checked_layout(v)
-        return replace_units_(v, u, row_values(ivs, kk, v, drawn), lay.dim, unit_size=lay.unit_size).reshape(h.shape)
+        return replace_units_(v, u, row_values(ivs, kk, v, drawn, s), lay.dim, unit_size=lay.unit_size).reshape(h.shape)
 
     edit.in_place = in_place  # type: ignore[attr-defined]  # what the prefix cache's runners call on their own copy
     edit.changed_units = (u, layout.dim, layout.unit_size)  # type: ignore[attr-defined]  # what the prefix cache's linear update reads

@@ -4,7 +4,7 @@ This is the documented API between the core's modules; estimators import from he
 from each other's private names:
 
 - :mod:`~.interventions`: ``Intervention`` (``Zero``, ``SetTo``, ``MeanOf``, ``Resample``,
-  ``Scale``), :func:`intervene` and :func:`capture` (hooks owned by a context manager),
+  ``Scale``, ``Patch``), :func:`intervene` and :func:`capture` (hooks owned by a context manager),
   :func:`resolve_module` (module names as the user writes them), :func:`module_output`.
 - :mod:`~.input_sites`: ``"<module>:input"`` names a module's first positional input;
   :func:`input_sites` attaches it for a call (every entry point that takes layer names enters it).
@@ -68,6 +68,7 @@ from lightning_causal.causal.engine.input_sites import InputSite, input_sites
 from lightning_causal.causal.engine.interventions import (
     Intervention,
     MeanOf,
+    Patch,
     Resample,
     Scale,
     SetTo,
@@ -106,6 +107,7 @@ __all__ = [
     "Layout",
     "MeanOf",
     "OutputSpec",
+    "Patch",
     "PrefixCache",
     "Resample",
     "Scale",

@@ -25,7 +25,13 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from lightning_causal.causal.engine.interventions import Intervention, MeanOf, Resample, capture
+from lightning_causal.causal.engine.interventions import (
+    Intervention,
+    MeanOf,
+    Patch,
+    Resample,
+    capture,
+)
 from lightning_causal.causal.engine.unit_sites import check_samples_first
 
 __all__ = ["fold_of", "unfold", "unfolded_intervention", "check_sample_major", "check_folded_interventions"]
@@ -57,13 +63,13 @@ def unfolded_intervention(iv: Intervention) -> Intervention:
 def check_folded_interventions(layer: str, ivs: Sequence[Intervention], fold: int, method: str, screen: int | None) -> None:
     """Refuse what a folded layer (``fold`` rows per sample) cannot answer: the first-order
     estimates (their gradients are taken per sample row) and interventions whose values come from
-    other rows of the layer (:class:`MeanOf`, :class:`Resample`: references hold folded rows)."""
+    other rows of the layer (:class:`MeanOf`, :class:`Resample`, :class:`Patch`: references hold folded rows)."""
     if method != "exact" or screen is not None:
         raise ValueError(
             f"Expected method='exact' without `screen` for layer {layer!r}, whose output folds {fold} rows per sample into "
             f"the batch ([N·{fold}, ...]), but got method={method!r}, screen={screen!r}: the first-order estimates need "
             "one row per sample there. Run the exact effects, or name a module with one row per sample")
-    bad = [type(iv).__name__ for iv in ivs if isinstance(iv, (MeanOf, Resample))]
+    bad = [type(iv).__name__ for iv in ivs if isinstance(iv, (MeanOf, Resample, Patch))]
     if bad:
         raise ValueError(
             f"Expected Zero, SetTo or Scale interventions for layer {layer!r}, whose output folds {fold} rows per sample "

@@ -26,6 +26,7 @@ from lightning_causal.causal.engine.module_sites import (
 from lightning_causal.causal.engine.unit_interventions import (
     Intervention,
     MeanOf,
+    Patch,
     Resample,
     Scale,
     SetTo,
@@ -38,6 +39,7 @@ __all__ = [
     "Intervention",
     "Zero",
     "SetTo",
+    "Patch",
     "MeanOf",
     "Resample",
     "Scale",

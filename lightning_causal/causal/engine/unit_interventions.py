@@ -1,6 +1,6 @@
 """The interventions on a site's units (the do-operator's values): ``Intervention`` (which units, where
 they lie: ``units=``, ``unit_dim=``, ``num_heads=``; the values cast to the site's dtype) and ``Zero``,
-``SetTo``, ``MeanOf``, ``Resample``, ``Scale``.
+``SetTo``, ``MeanOf``, ``Resample``, ``Scale``, ``Patch``.
 
 An intervention replaces a module's output (or input) (a tensor whose dimension 1 holds the units by
 default: conv channels or neurons), optionally only for a selection of ``units``. ``unit_dim=`` and
@@ -28,7 +28,7 @@ from lightning_causal.causal.engine.units import (
     unit_positions_mask,
 )
 
-__all__ = ["Intervention", "MeanOf", "Resample", "Scale", "SetTo", "Units", "Zero"]
+__all__ = ["Intervention", "MeanOf", "Patch", "Resample", "Scale", "SetTo", "Units", "Zero"]
 
 
 Units = int | Sequence[int] | None
@@ -298,3 +298,66 @@ class Scale(Intervention):
 
     def values(self, output: Tensor) -> Tensor:
         return output * self.factor
+
+
+class Patch(Intervention):
+    """do(h_u := h_u(x'_i)) for each sample ``i``: activation patching, with ``source`` the module's
+    activations ``[N, ...]`` on the paired inputs ``x'`` (e.g. the clean prompts, recorded with
+    :func:`~lightning_causal.causal.engine.intervention_hooks.capture`), row ``i`` paired with sample
+    ``i`` of the inputs being explained (e.g. the corrupted prompts).
+
+    In :func:`~lightning_causal.causal.effects.unit_effects.unit_effects` every (unit, sample) row
+    takes its own sample's source row, so one call patches each head or neuron from the clean into
+    the corrupted run, for every sample: ``e_u(x) = f(x) − f(x | do(h_u := h_u(x')))`` (negative
+    where patching ``u`` recovers the clean output). :func:`~lightning_causal.causal.engine.intervention_hooks.intervene`
+    applies it to a batch of the ``N`` paired samples in their order. A call whose rows are not the
+    ``N`` samples (another batch size, an estimator that does not pair its rows with the samples) is
+    refused.
+
+    Args:
+        source: activations ``[N, ...]`` of the module on the paired inputs, shaped as its output
+            on the inputs explained (sequences of the same length: pad both alike).
+        units, unit_dim, num_heads: as in :class:`Intervention`.
+
+    Examples:
+        >>> clean = torch.tensor([[1.0, 10.0], [2.0, 20.0]])  # the module's output on 2 paired inputs
+        >>> Patch(clean, units=1)(torch.zeros(2, 2))
+        tensor([[ 0., 10.],
+                [ 0., 20.]])
+    """
+
+    def __init__(self, source: Tensor, units: Units = None, *, unit_dim: int | None = None, num_heads: int | None = None) -> None:
+        super().__init__(units, unit_dim=unit_dim, num_heads=num_heads)
+        if not isinstance(source, Tensor) or source.dim() < 2 or source.shape[0] == 0:
+            got = list(source.shape) if isinstance(source, Tensor) else type(source).__name__
+            raise ValueError(f"Expected argument `source` to be a tensor of activations [N, ...] (one row per sample, N >= 1) but got {got}")
+        if source.is_floating_point() and not torch.isfinite(source).all():
+            raise ValueError("Expected argument `source` to be finite but it holds NaN or infinity")
+        self.source = source.detach()
+
+    def __repr__(self) -> str:
+        return f"Patch(source{list(self.source.shape)}, units={self.units})"
+
+    def _check(self, output: Tensor, rows: int) -> None:
+        if self.source.shape[1:] != output.shape[1:] or rows != self.source.shape[0]:
+            raise ValueError(
+                f"Expected argument `source` to be activations of shape [{rows}, {', '.join(map(str, output.shape[1:]))}] "
+                f"(one row per sample explained, paired in order, shaped like the module's output) but got "
+                f"{list(self.source.shape)}; Patch pairs source row i with sample i, so record it on paired inputs of "
+                "the same shape (pad both alike) and patch a batch of those samples")
+
+    def values(self, output: Tensor) -> Tensor:
+        self._check(output, output.shape[0])
+        return self.source.to(device=output.device)
+
+    def sample_values(self, output: Tensor, samples: Tensor) -> Tensor:
+        """The source rows of ``samples`` (the sample index of each row of ``output``), in ``output``'s dtype."""
+        self._check(output, self.source.shape[0])
+        if samples.shape != output.shape[:1]:
+            raise ValueError(f"Expected one sample index per row of the output ({output.shape[0]}) but got {list(samples.shape)}")
+        picked = self.source[samples.to(self.source.device)].to(output.device)
+        if picked.is_floating_point() and not output.is_floating_point() and not torch.equal(picked, picked.trunc()):
+            raise ValueError(f"Expected integer values in argument `source` for the output of dtype {output.dtype} "
+                             "(category codes or token ids) but it holds fractions")
+        return picked.to(output.dtype)
+
