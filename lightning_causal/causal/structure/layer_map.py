@@ -274,15 +274,27 @@ def layer_causal_map(
     cka = without_rounding_profiles(cka, response, [acts[a].dtype for a in order])
     groups = merge_contiguous(cka, float(threshold))
     f_t = gather_target(out, tidx).abs().mean()
-    return _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, float(threshold), real)
+    return _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, float(threshold), real, pads)
 
 
-def _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, threshold, real) -> LayerCausalMap:
+def _real_input_norm(x: Tensor, padding: Tensor | None) -> Tensor:
+    """``||x||`` per sample over its real positions (``padding``: booleans broadcastable to ``x``):
+    the padded positions never change, and counted they made the input's relative response, and
+    the gain of the edge out of ``<input>``, depend on the length the probe is padded to."""
+    if padding is None:
+        return input_change(x)
+    pad = padding.to(x.device).expand(x.shape)
+    if x.is_floating_point() or x.is_complex():
+        return input_change(torch.where(pad, torch.zeros((), dtype=x.dtype, device=x.device), x.detach()))
+    return (~pad).reshape(x.shape[0], -1).sum(1).float().sqrt()  # token ids seen one-hot: √(real tokens)
+
+
+def _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, threshold, real, pads=None) -> LayerCausalMap:
     held = real.view(g, n)  # group-major: does group g hold an element of sample s (not padding only)?
     per_group = lambda rows: (torch.where(held, rows.view(g, n), 0).sum(1) / held.sum(1).clamp_min(1)).double()  # noqa: E731
     ids = [order[grp[0]] if len(grp) == 1 else f"{order[grp[0]]}..{order[grp[-1]]}" for grp in groups]
     nodes = {INPUT: [], **{i: [order[j] for j in grp] for i, grp in zip(ids, groups)}, OUTPUT: []}
-    x_norm = torch.stack([input_change(x) for x in xs]).norm(dim=0).mean().clamp_min(1e-12)
+    x_norm = torch.stack([_real_input_norm(x, None if pads is None else pads[i]) for i, x in enumerate(xs)]).norm(dim=0).mean().clamp_min(1e-12)
     s_in = float(in_delta[real].mean() / x_norm)
     s_out = float(logit_delta[real].mean() / f_t.clamp_min(1e-12))
     effects = {INPUT: per_group(in_delta), OUTPUT: per_group(logit_delta)}
