@@ -85,10 +85,27 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
         with grad_ctx, force_eager(), rng_preserved(model_devices(model)) if rng else contextlib.nullcontext(), \
                 generators_registered(model, restore=rng):
             yield model
+    except RuntimeError as err:
+        _note_wrapper_backward(model, err)
+        raise
     finally:
         for m, mode in modes:
             m.training = mode
         _restore_buffers(buffers)
+
+
+def _note_wrapper_backward(model: nn.Module, err: RuntimeError) -> None:
+    """Add a note to a backward pass's error raised by a wrapper around the user's module: Lightning
+    Fabric's ``fabric.setup(model)`` under mixed precision refuses every backward pass it does not run
+    ("requires you to call `fabric.backward(loss)`"), which the gradient-based estimators (the
+    counterfactual search, Neural Cleanse, Captum, the attribution screens) meet without having been
+    asked for one. The wrapped module (``model.module``) takes them."""
+    inner = getattr(model, "module", None)
+    if "backward" in str(err) and isinstance(inner, nn.Module) and inner is not model and hasattr(err, "add_note"):
+        err.add_note(
+            f"lightning_causal: the model ({type(model).__name__}) wraps another module, `model.module`, and refused the "
+            "backward pass this method runs through it to its inputs (Lightning Fabric does so under mixed precision). "
+            "Pass the wrapped module, `model.module`: outside the training step it needs no wrapper")
 
 
 def _kept_buffers(model: nn.Module) -> list[tuple[nn.Module, str, Tensor | None, int, Tensor | None]]:
