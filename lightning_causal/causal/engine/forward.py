@@ -111,7 +111,9 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
         else:
             picked = out[output]
     except (KeyError, IndexError, AttributeError, TypeError) as err:
-        raise TypeError(f"Expected argument `output={output!r}` to select a tensor from {_describe(out)} but it failed: {err!r}") from err
+        # an IndexError of a callable: mostly an index of one entry per probe sample (a position per sentence)
+        hint = f". {ROW_WISE_OUTPUT}" if callable(output) and isinstance(err, IndexError) else ""
+        raise TypeError(f"Expected argument `output={output!r}` to select a tensor from {_describe(out)} but it failed: {err!r}{hint}") from err
     if not isinstance(picked, Tensor):
         raise TypeError(f"Expected argument `output={output!r}` to select a tensor from {_describe(out)} but got {type(picked).__name__}")
     if callable(output) and picked.dim() and picked.shape[0] > 1 and _one_row(out):
