@@ -76,3 +76,9 @@ def test_the_last_real_token_right_padded_equals_the_last_position_left_padded()
     for i, n in enumerate(LENGTHS):  # the same tokens, at the other end of the row
         torch.testing.assert_close(tokens_right[i, :n], tokens_left[i, T - n:], rtol=0, atol=1e-12)
         assert (tokens_right[i, n:] == 0).all() and (tokens_left[i, : T - n] == 0).all()
+
+
+def test_a_language_models_logits_without_output_name_the_last_position():
+    ids, mask = _padded("left")
+    with pytest.raises(ValueError, match=r"`out\[:, -1\]` for the last position's: a causal language model's next token"):
+        input_effects(_gpt2(), ids, baseline=1, additional_forward_args={"attention_mask": mask})

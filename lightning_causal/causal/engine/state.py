@@ -188,8 +188,9 @@ def output_fix(outputs: Tensor) -> str:
     if outputs.dim() == 3 and outputs.shape[-1] == 1:  # a forecast [N, H, 1]: averaging its horizons is no answer
         example = "`output=lambda out: out[..., 0]` for one value per horizon or step [N, H, 1], then `target=h` for horizon h"
     elif outputs.dim() == 3:
-        example = ("`output=lambda out: out.mean(1)` for per-position scores [N, T, C] averaged over positions, or "
-                   "`out[:, 0]` for the first position's")
+        example = ("`output=lambda out: out.mean(1)` for per-position scores [N, T, C] averaged over positions, "
+                   "`out[:, 0]` for the first position's, or `out[:, -1]` for the last position's: a causal language "
+                   "model's next token, the last real one under left padding")
     else:
         example = "`output=lambda out: out.mean((2, 3))` for the class scores of a segmentation map averaged over pixels"
     return (f"pass `output=` a callable out -> [N, classes] to choose what to explain (e.g. {example}; the callable "
