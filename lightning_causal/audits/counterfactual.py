@@ -144,7 +144,7 @@ class CounterfactualAudit(Audit):
         if not probe.first.is_floating_point():
             raise ValueError(f"CounterfactualAudit optimises continuous inputs but the probe holds {probe.first.dtype}")
         labels = probe.labels
-        regression = regression_labels(labels)  # said after the model's kind: not 'per-position or multi-label' labels
+        regression = regression_labels(labels, model=model)  # said after the model's kind: not 'per-position or multi-label' labels
         if not regression:
             check_one_label_per_sample("CounterfactualAudit", labels, len(probe), "to explain towards",
                                        multi_label_output="lambda out: torch.cat([-out[:, [k]], out[:, [k]]], 1)")

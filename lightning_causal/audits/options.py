@@ -160,8 +160,8 @@ def names_meta(
     probe's words, not a tokenizer's whole vocabulary). ``outputs``: the explained output of the
     probe; one of a single column (a regression, a one-logit classifier) is recorded as
     ``outputs: 1``, so that figures say "the output" rather than "class 0"; several columns and real-valued
-    ``labels`` (:func:`regression_labels`: a multi-output regression, a forecast of several horizons) as
-    ``regression: True``, so that figures say "output k" rather than "class k"; multi-hot labels
+    ``labels`` (:func:`regression_labels` with the output width and ``model``: a multi-output regression, a
+    forecast of several horizons) as ``regression: True``, so that figures say "output k" rather than "class k"; multi-hot labels
     (:func:`multi_hot_labels` with ``model``) as ``multi_label: True``.
 
     Raises:
@@ -187,7 +187,7 @@ def names_meta(
         meta["vocabulary"] = {str(t): vocabulary[t] for t in torch.unique(inputs).tolist() if 0 <= t < len(vocabulary)}
     if outputs is not None and (outputs.dim() == 1 or outputs.dim() == 2 and outputs.shape[1] == 1):
         meta["outputs"] = 1
-    elif outputs is not None and outputs.dim() == 2 and regression_labels(labels):
+    elif outputs is not None and outputs.dim() == 2 and regression_labels(labels, int(outputs.shape[1]), model):
         meta["regression"] = True
     elif outputs is not None and outputs.dim() == 2 and multi_hot_labels(labels, model):
         meta["multi_label"] = True  # figures say "label k", not "class k"
@@ -204,7 +204,8 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
     with ``BCEWithLogitsLoss``): each output's own sigmoid is its probability, and the softmax over
     the ``C`` outputs is neither; the warning then says how to explain one label's sigmoid. One-hot
     float labels (one class per sample, a softmax classifier's) say nothing, unless ``model`` says
-    it is multi-label (:func:`label_task`).
+    it is multi-label (:func:`label_task`); a ``model`` that says it is a regression (``nn.MSELoss``)
+    is warned about whatever its float labels hold (proportions summing to 1 too).
     """
     if isinstance(labels, Tensor) and labels.is_floating_point():
         import warnings
@@ -216,7 +217,7 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
                 f"their softmax is not one; pass `output=lambda out: out[:, [k]]` to explain label k's sigmoid, "
                 f"or {fix} to explain the outputs themselves"
             )
-        elif regression_labels(labels):
+        elif regression_labels(labels, model=model):
             message = (
                 f"{audit} explains the softmax over the model's outputs, but the probe's labels are floats (a regression?): "
                 f"the softmax of outputs that are not logits mixes them; pass {fix} to explain the output itself"
@@ -362,10 +363,10 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
     each label is its own decision, and the largest logit picks one label per sample.
     ``outputs``: the model's explained output on some probe rows, or a callable that computes it (run
     only for a regression probe). ``per_sample``: the class is chosen per sample (else once, the one
-    predicted most often). ``model``: its task decides multi-label labels (:func:`multi_hot_labels`). A model with one output, class labels and a probe without labels say nothing.
+    predicted most often). ``model``: its task decides multi-label and regression labels (:func:`multi_hot_labels`, :func:`regression_labels`). A model with one output, class labels and a probe without labels say nothing.
     """
     multi_label = multi_hot_labels(labels, model)
-    if not multi_label and not regression_labels(labels):
+    if not multi_label and not regression_labels(labels, model=model):
         return
     out = outputs() if callable(outputs) else outputs
     width = int(out.shape[1]) if isinstance(out, Tensor) and out.dim() >= 2 else 1
