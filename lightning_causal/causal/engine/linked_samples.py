@@ -103,6 +103,8 @@ def check_rows_independent(forward: Forward, xs: tuple[Tensor, ...], output: Ten
     n = xs[0].shape[0]
     linked = linked_arguments(forward.args)
     named = f"Forward arguments that link the samples: {'; '.join(linked)}. " if linked else ""
+    if linked and n > 1:
+        _check_reordered(forward, xs, output, what, named)
     try:
         check_samples_independent(forward, xs, output, what)
     except torch.OutOfMemoryError:
@@ -123,6 +125,28 @@ def check_rows_independent(forward: Forward, xs: tuple[Tensor, ...], output: Ten
             f"of its own choosing (subsets, repeats, interventions). The model's error: {type(err).__name__}: {err}"
             + ("" if told else f". {named}{GRAPH_HINT}")
         ) from err
+
+
+def _check_reordered(forward: Forward, xs: tuple[Tensor, ...], output: Tensor, what: str, named: str) -> None:
+    """Refuse, before any pass of fewer rows, a model whose outputs do not follow its samples when
+    they run in reverse order (all ``n`` rows, the forward arguments unchanged): an ``edge_index``
+    naming rows by position then links other rows. A pass of fewer rows could index rows it does not
+    hold, which on a GPU is a device-side assert that ends the process's CUDA use; this pass holds
+    every row. A model that draws random numbers in it is not judged here."""
+    from lightning_causal.causal.engine.noise import GeneratorWatch
+    from lightning_causal.causal.engine.prefix_cache import _same_outputs
+
+    n = xs[0].shape[0]
+    order = torch.arange(n - 1, -1, -1, device=xs[0].device)
+    with GeneratorWatch() as watch:
+        reordered = forward(*(x[order] for x in xs), rows=order)
+    diff, same = _same_outputs(reordered, output[order])
+    if watch.moved or same:
+        return
+    raise ValueError(
+        f"Expected the model to compute each sample's output from that sample's rows alone, but the probe's {n} samples "
+        f"run in reverse order gave other outputs than in their own order (max |difference| {diff:.3g}): {what} runs rows "
+        f"of many samples in batches of its own choosing (subsets, repeats, interventions). {named}{GRAPH_HINT}")
 
 
 def check_linked_samples(model: torch.nn.Module, xs: tuple[Tensor, ...], what: str, *, output: Any = None,
