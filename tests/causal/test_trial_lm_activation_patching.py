@@ -140,3 +140,19 @@ def test_the_text_page_recipe_runs_and_matches_a_hook_loop():
     assert (ns["by_position"][:, :5] == 0).all()
     torch.testing.assert_close(ns["by_position"][:, 5], -gap, rtol=0, atol=1e-12)
     torch.testing.assert_close(ns["patched_ld"], ns["clean_ld"], rtol=0, atol=1e-12)
+
+
+def test_patch_first_order_estimates_on_the_frontier_path():
+    # conv -> batch norm -> ReLU -> linear: method="attribution" steps at the linear layer's input, after which
+    # the model is linear, so its estimate of each patch is exact; it ran Patch on the rows of a pass alone
+    torch.manual_seed(0)
+    cnn = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 3)).double().eval()
+    with torch.no_grad():
+        cnn[1].running_mean.uniform_(-0.5, 0.5)
+    x, x_clean = torch.randn(5, 1, 8, 8, dtype=torch.float64), torch.randn(5, 1, 8, 8, dtype=torch.float64)
+    source = cnn[0](x_clean).detach()
+    exact = unit_effects(cnn, x, "0", Patch(source), target=1)
+    for max_batch_size in (None, 2):
+        estimate = unit_effects(cnn, x, "0", Patch(source), target=1, method="attribution", max_batch_size=max_batch_size)
+        torch.testing.assert_close(estimate, exact, rtol=0, atol=1e-12)
+    assert exact.abs().max() > 0.05

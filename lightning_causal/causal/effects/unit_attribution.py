@@ -30,7 +30,7 @@ reading the last one's output) ``f_t`` is a polynomial in ``α`` and no first-or
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -45,7 +45,7 @@ from lightning_causal.causal.effects.unit_frontier import (
 )
 from lightning_causal.causal.effects.unit_rows import unit_rows
 from lightning_causal.causal.engine.batching import map_rows
-from lightning_causal.causal.engine.interventions import Intervention, resolve_module
+from lightning_causal.causal.engine.interventions import Intervention, Patch, resolve_module
 from lightning_causal.causal.engine.live_values import close
 from lightning_causal.causal.engine.prefix_cache import PrefixCache
 from lightning_causal.causal.engine.quantized import no_gradient_cause
@@ -184,7 +184,7 @@ def _estimates(cache: PrefixCache, interventions: Sequence[Intervention], units:
     z, g = (torch.cat(t) for t in zip(*((zs, torch.zeros_like(zs) if gs is None else gs) for zs, gs in pairs)))
     _check_paths(cache, frontier, target_idx, estimator)
     if _unit_local(cache, frontier, interventions, units, layout, z):
-        moved = [torch.cat([frontier_inputs(cache, frontier, iv, s) for s in samples]) for iv in interventions]
+        moved = [torch.cat([frontier_inputs(cache, frontier, _on_rows(iv, s), s) for s in samples]) for iv in interventions]
         return _range([unit_sums((z - zk) * g, layout)[:, units] for zk in moved])
 
     def evaluate(idx: Tensor) -> Tensor:  # one partial run per (intervention, unit, sample) row
@@ -238,9 +238,9 @@ def _unit_local(cache: PrefixCache, frontier: Frontier, ivs: Sequence[Interventi
         return False
     rows = torch.arange(min(2, h.shape[0]), device=h.device)
     for iv in ivs:
-        every = frontier_inputs(cache, frontier, iv, rows)
+        every = frontier_inputs(cache, frontier, _on_rows(iv, rows), rows)
         for u in {int(units[0]), int(units[-1])}:
-            one = frontier_inputs(cache, frontier, _only(iv, u), rows)
+            one = frontier_inputs(cache, frontier, _on_rows(_only(iv, u), rows), rows)
             at_u = unit_positions_mask(z.shape, layout, [u], z.device).expand_as(one)
             if not (torch.equal(one[~at_u], z[rows][~at_u]) and close(one[at_u], every[at_u])):
                 return False
@@ -252,3 +252,11 @@ def _only(iv: Intervention, unit: int) -> Intervention:
     single = copy.copy(iv)
     single.units = [unit]
     return single
+
+
+def _on_rows(iv: Intervention, rows: Tensor) -> Intervention | Callable[[Tensor], Tensor]:
+    """``iv`` for a pass of the samples ``rows``: a :class:`Patch` as an edit taking those samples'
+    source rows (applied to the pass's rows alone, it would pair them with its first rows)."""
+    if not isinstance(iv, Patch):
+        return iv
+    return lambda h: torch.where(iv.unit_mask(h), iv.sample_values(h, rows), h)
