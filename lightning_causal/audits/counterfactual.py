@@ -147,7 +147,7 @@ class CounterfactualAudit(Audit):
         regression = regression_labels(labels, model=model)  # said after the model's kind: not 'per-position or multi-label' labels
         if not regression:
             check_one_label_per_sample("CounterfactualAudit", labels, len(probe), "to explain towards",
-                                       multi_label_output="lambda out: torch.cat([-out[:, [k]], out[:, [k]]], 1)")
+                                       multi_label_output="lambda out: torch.cat([-out[:, [k]], out[:, [k]]], 1)", model=model)
         with audit_mode(model), torch.no_grad():  # the model's kind before the labels': a regression's float labels are not the fault
             _check_logits(Forward(model, num_samples=len(probe), **self.model_options(probe))(probe.first))
         if regression:  # no class indices to cast with .long() either

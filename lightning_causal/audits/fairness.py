@@ -288,7 +288,7 @@ class FairnessAudit(Audit):
         preds = probabilities(logits).argmax(1)
         if labels is not None:  # the group rates (true/false positive rates, accuracy) compare decisions with them
             check_one_label_per_sample("FairnessAudit", labels, len(probe), "to compare each group's decisions with",
-                                       multi_label_output="lambda out: out[:, [k]]")
+                                       multi_label_output="lambda out: out[:, [k]]", model=model)
         check_class_labels("probe.labels", labels, int(probabilities(logits[:1]).shape[1]))
         keep = groups >= 0  # -1: no group (token swaps: sentences of neither side; a binary column's other values)
         if not bool(keep.any()):

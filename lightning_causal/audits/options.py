@@ -388,12 +388,15 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
         UserWarning, stacklevel=outside_package())
 
 
-def check_one_label_per_sample(audit: str, labels: Any, n: int, why: str, *, multi_label_output: str | None = None) -> None:
+def check_one_label_per_sample(audit: str, labels: Any, n: int, why: str, *, multi_label_output: str | None = None,
+                               model: Any = None) -> None:
     """``ValueError`` unless ``labels`` is one class per probe sample, ``[n]`` (per-position
     ``[N, T]`` or multi-hot ``[N, C]`` labels have no single class; ``why`` says what needs it).
     ``multi_label_output``: the ``output=`` that makes label ``k`` of a multi-label classifier the
     audit's binary classifier, named for multi-hot labels (labels ``y[:, k]`` alone would leave
-    the audit explaining all the model's outputs as classes of one decision).
+    the audit explaining all the model's outputs as classes of one decision). ``model``: the model
+    audited, whose task (:func:`label_task`) decides whether labels ``[N, C]`` are multi-hot (a
+    multi-label model's probe whose rows hold one label each gets the hint too).
 
     Examples:
         >>> check_one_label_per_sample("FairnessAudit", torch.zeros(4, 3), 4, "to compare decisions with")
@@ -403,7 +406,7 @@ def check_one_label_per_sample(audit: str, labels: Any, n: int, why: str, *, mul
     """
     if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.shape[0] != n:
         fix = ""
-        if multi_label_output is not None and multi_hot_labels(labels):
+        if multi_label_output is not None and multi_hot_labels(labels, model):
             fix = (f"; for a multi-label classifier audit label k as a binary classifier, `output={multi_label_output}` with "
                    "labels `y[:, k].long()`: the labels alone would leave the model's outputs explained as the classes of "
                    "one decision")
