@@ -407,7 +407,7 @@ class Forward:
             clash = keyword_clash_hint(err, kwargs, len(inputs))
             if clash is not None:  # forward(image, tab) given the table as the input and {"image": ...}
                 raise TypeError(f"{err}. {clash}") from err
-            note = (pass_error_note(self.args, int(inputs[0].shape[0]))
+            note = (pass_error_note(self.args, int(inputs[0].shape[0]), model=self.model, num_inputs=len(inputs))
                     if isinstance(err, (IndexError, RuntimeError)) and inputs and isinstance(inputs[0], Tensor)
                     and inputs[0].dim() and not isinstance(err, torch.OutOfMemoryError) else None)
             if note is not None:  # rows linked by a forward argument (a graph's edge_index): the model's error, its type kept
@@ -455,7 +455,7 @@ class Forward:
                     f"(shape {tuple(picked.shape)}); a model that returns one tensor needs no `output=` (a column: "
                     f"`output=lambda out: out[:, {self.output}:{self.output + 1}]`)"
                 )
-            linked = linked_arguments(self.args)
+            linked = linked_arguments(self.args, model=self.model, num_inputs=len(inputs))
             raise ValueError(
                 f"Expected the explained output to have one row per input row ({n}) but got shape {tuple(picked.shape)}; "
                 + (f"forward arguments link the input rows ({'; '.join(linked)}): the rows are no samples (nodes of "

@@ -23,10 +23,13 @@ Examples:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
+
+from lightning_causal.causal.engine.ablation import _PADDING_NAMES, padding_arguments
 
 if TYPE_CHECKING:
     from lightning_causal.causal.engine.forward import Forward, ForwardArgs
@@ -41,7 +44,8 @@ GRAPH_HINT = (
 )
 
 
-def linked_arguments(args: ForwardArgs, pass_rows: int | None = None) -> list[str]:
+def linked_arguments(args: ForwardArgs, pass_rows: int | None = None, *, model: torch.nn.Module | None = None,
+                     num_inputs: int = 1) -> list[str]:
     """The forward arguments that may link the samples (a graph's ``edge_index`` or adjacency).
 
     - an integer tensor that does not follow its rows (its first dimension is not ``N``) whose
@@ -51,13 +55,18 @@ def linked_arguments(args: ForwardArgs, pass_rows: int | None = None) -> list[st
       graph). A tensor of first dimension 1, which broadcasts over the samples (a shared
       ``position_ids [1, T]``), is none;
     - a tensor that follows its rows and is ``N`` long on a later dimension too: a dense
-      adjacency ``[N, N]`` (gathered by row, its columns still name the probe's samples).
+      adjacency ``[N, N]`` (gathered by row, its columns still name the probe's samples), unless it
+      is a padding argument (:func:`~.ablation.padding_arguments`: an ``attention_mask`` or
+      ``lengths`` keyword, or a positional argument bound to that name of ``model.forward`` after
+      ``num_inputs`` inputs): the mask of a probe of 16 sequences of 16 tokens is ``[16, 16]`` too.
 
     Each is named with its position or keyword, dtype kind, shape and (indices) value range.
     """
     n = args.num_samples
     if not n:
         return []
+    padding = padding_arguments(model, args.kwargs if args.kwargs else args.args, num_inputs)
+    masks = [v for k, v in padding.items() if k in _PADDING_NAMES] if isinstance(padding, Mapping) else []
     found = []
     named = [*((f"the positional forward argument {i}", v) for i, v in enumerate(args.args)),
              *((f"the forward argument {k!r}", v) for k, v in args.kwargs.items())]
@@ -66,7 +75,7 @@ def linked_arguments(args: ForwardArgs, pass_rows: int | None = None) -> list[st
             continue
         shape = "[" + ", ".join(str(s) for s in v.shape) + "]"
         if args._per_sample(v):
-            if n > 1 and n in v.shape[1:]:
+            if n > 1 and n in v.shape[1:] and not any(v is m for m in masks):
                 found.append(f"{name} (shape {shape}, {n} long beside its {n} rows: an adjacency?)")
         elif not v.is_floating_point() and not v.is_complex() and v.dtype != torch.bool and v.shape[0] != 1:
             # (a first dimension of 1 broadcasts over the samples, as a shared position_ids [1, T]: no indices of them)
@@ -77,10 +86,11 @@ def linked_arguments(args: ForwardArgs, pass_rows: int | None = None) -> list[st
     return found
 
 
-def pass_error_note(args: ForwardArgs, pass_rows: int) -> str | None:
+def pass_error_note(args: ForwardArgs, pass_rows: int, *, model: torch.nn.Module | None = None,
+                    num_inputs: int = 1) -> str | None:
     """What to add to a model's error in a pass of ``pass_rows`` rows when forward arguments may
-    link the rows (:func:`linked_arguments`), else ``None``."""
-    linked = linked_arguments(args, pass_rows)
+    link the rows (:func:`linked_arguments`, with ``model`` and ``num_inputs`` as there), else ``None``."""
+    linked = linked_arguments(args, pass_rows, model=model, num_inputs=num_inputs)
     if not linked:
         return None
     return (f"This pass ran {pass_rows} row(s) of {args.num_samples} sample(s), and forward arguments may link the rows: "
@@ -101,7 +111,7 @@ def check_rows_independent(forward: Forward, xs: tuple[Tensor, ...], output: Ten
     from lightning_causal.causal.engine.prefix_cache import check_samples_independent
 
     n = xs[0].shape[0]
-    linked = linked_arguments(forward.args)
+    linked = linked_arguments(forward.args, model=forward.model, num_inputs=len(xs))
     named = f"Forward arguments that link the samples: {'; '.join(linked)}. " if linked else ""
     if linked and n > 1:
         _check_reordered(forward, xs, output, what, named)
@@ -158,6 +168,6 @@ def check_linked_samples(model: torch.nn.Module, xs: tuple[Tensor, ...], what: s
     from lightning_causal.causal.engine.forward import Forward
 
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0])
-    if linked_arguments(forward.args):
+    if linked_arguments(forward.args, model=forward.model, num_inputs=len(xs)):
         with torch.no_grad():
             check_rows_independent(forward, xs, forward(*xs), what)
