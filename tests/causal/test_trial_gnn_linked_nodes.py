@@ -59,13 +59,14 @@ def test_average_causal_effect_on_the_nodes_of_one_graph_is_refused():
                               additional_forward_args=(edge_index,), max_batch_size=1000)
 
 
-def test_the_unit_estimators_failure_on_a_cut_graph_names_the_graph():
-    """The model's own error keeps its type (callers catch by type) and says what the rows are."""
+def test_the_unit_estimators_refuse_the_nodes_of_one_graph_naming_the_graph():
+    """Refused from a pass of every node in reverse order, before any pass of fewer rows (a cut graph's
+    index error, a device-side assert on a GPU): tests/causal/test_review3_linked_unit_estimators.py."""
     x, edge_index = two_block_graph()
     model = GCN().double().eval()
-    with pytest.raises(IndexError, match=r"out of bounds.*row\(s\) of 16 sample\(s\).*edge_index.*Graph neural networks"):
+    with pytest.raises(ValueError, match=r"reverse order.*values in \[0, 16\).*Graph neural networks"):
         unit_effects(model, x, "conv1", unit_dim=-1, target=1, additional_forward_args=(edge_index,))
-    with pytest.raises(IndexError, match=r"Graph neural networks"):
+    with pytest.raises(ValueError, match=r"reverse order.*Graph neural networks"):
         causal_graph(model, x, ["conv1"], unit_dim=-1, target=1, additional_forward_args=(edge_index,))
 
 

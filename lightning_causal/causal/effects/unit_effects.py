@@ -28,6 +28,7 @@ from lightning_causal.causal.engine.interventions import (
     Intervention,
     Zero,
 )
+from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.noise import CommonNoise, noise_scale, warn_noise
 from lightning_causal.causal.engine.prefix_cache import PrefixCache, prefix_cache
 from lightning_causal.causal.engine.state import (
@@ -249,6 +250,9 @@ def unit_effects(
     needs_grad = method != "exact" or screen is not None
     with torch.inference_mode(False) if needs_grad else contextlib.nullcontext(), audit_mode(forward.model), \
             rnn_backward(forward.model, needs_grad), input_sites(forward.model, [layer]):
+        # the nodes of one graph as samples: refused from passes of every row, before the passes of fewer rows below
+        check_linked_samples(forward.model, xs, f"Intervening on {layer!r}", output=output,
+                             additional_forward_args=additional_forward_args)
         one = torch.zeros(1, dtype=torch.long, device=xs[0].device)
         site = check_site_units(forward.model, layer, lambda: forward(*(x[:1] for x in xs), rows=one), ivs[0].unit_dim,
                                 ivs[0].num_heads, "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to intervene on positions.",

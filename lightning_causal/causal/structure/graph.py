@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site, input_sites
+from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.noise import GeneratorWatch, warn_separate_noise
 from lightning_causal.causal.engine.state import as_tuple, audit_mode
 from lightning_causal.causal.engine.units import (
@@ -337,6 +338,8 @@ def causal_graph(
     xs = as_tuple(inputs)
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0], as_matrix=True)
     with audit_mode(forward.model), input_sites(forward.model, layers):  # "<module>:input" sites exist for the call
+        # the nodes of one graph as samples: refused from passes of every row, before the passes of fewer rows below
+        check_linked_samples(forward.model, xs, "A causal graph", output=output, additional_forward_args=additional_forward_args)
         with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator: no pass of its own
             layouts = unit_layouts(forward, xs, layers, dims, heads)
             ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size, layouts=layouts)

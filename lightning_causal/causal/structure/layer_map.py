@@ -26,6 +26,7 @@ from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import check_feature_mask, num_groups
 from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.noise import GeneratorWatch, common_noise
 from lightning_causal.causal.engine.prefix_cache import check_samples_independent
 from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
@@ -236,6 +237,8 @@ def layer_causal_map(
     with audit_mode(model), warnings.catch_warnings():
         # said once, by clean_activations, with where the map places such a module
         warnings.filterwarnings("ignore", message=REPEATED_CAPTURE)
+        # the nodes of one graph as samples: refused from passes of every row, before any pass of fewer rows
+        check_linked_samples(model, xs, "A layer causal map", output=output, additional_forward_args=additional_forward_args)
         with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator: no pass of its own
             if names is None:
                 names = default_layers(forward, xs)
