@@ -492,6 +492,9 @@ def layer_attribute(
     with input_sites(forward.model, [layer]), attribution_context(forward.model):
         module = resolve_module(forward.model, layer)
         x, tidx = prepare_inputs(forward, inputs, target)
+        # the nodes of one graph with its edge_index: refused before the 1-row site checks cut the graph
+        check_linked_samples(forward.model, (x,), f"Captum's {method}", output=output,
+                             additional_forward_args=additional_forward_args)
         first, fargs = torch.zeros(1, dtype=torch.long, device=x.device), ForwardArgs(forward.captum_args() or (), x.shape[0])
         check_site_units(forward.model, layer, lambda: forward(x[:1], *fargs.take(first)[0]), unit_dim, num_heads,
                          "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to attribute to positions.")

@@ -34,6 +34,7 @@ from lightning_causal.causal.effects.input_layer import layer_reference
 from lightning_causal.causal.engine.ablation import check_baselines
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.interventions import capture, resolve_module
+from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.token_ids import check_token_baselines, embedding_readers
 
 __all__ = ["input_layer_attribute"]
@@ -99,6 +100,9 @@ def input_layer_attribute(
     module = resolve_module(forward.model, layer)
     with attribution_context(forward.model, seed):
         x, tidx = prepare_inputs(forward, inputs, target, integer_ok=True)
+        # the nodes of one graph with its edge_index: Captum expands the inputs, not the graph
+        check_linked_samples(forward.model, (x,), f"Captum's {spec.label}", output=output,
+                             additional_forward_args=additional_forward_args)
         b = check_baselines((x,), baseline)[0]
         if not x.is_floating_point():  # a token id outside the vocabulary would fail deep inside Captum's passes
             with torch.no_grad(), embedding_readers(forward.model, (x,)) as readers:
