@@ -142,21 +142,31 @@ def _check_reordered(forward: Forward, xs: tuple[Tensor, ...], output: Tensor, w
     they run in reverse order (all ``n`` rows, the forward arguments unchanged): an ``edge_index``
     naming rows by position then links other rows. A pass of fewer rows could index rows it does not
     hold, which on a GPU is a device-side assert that ends the process's CUDA use; this pass holds
-    every row. A model that draws random numbers in it is not judged here."""
+    every row. A graph that reversing maps onto itself (a path or a ring, undirected: node ``i`` and
+    node ``n - 1 - i`` have mirrored neighbourhoods) gives the same outputs reversed, so where the
+    reversed order passes, a fixed shuffle of the rows (no random stream drawn) runs too. A model
+    that draws random numbers in these passes is not judged here."""
     from lightning_causal.causal.engine.noise import GeneratorWatch
     from lightning_causal.causal.engine.prefix_cache import _same_outputs
 
     n = xs[0].shape[0]
-    order = torch.arange(n - 1, -1, -1, device=xs[0].device)
-    with GeneratorWatch() as watch:
-        reordered = forward(*(x[order] for x in xs), rows=order)
-    diff, same = _same_outputs(reordered, output[order])
-    if watch.moved or same:
-        return
-    raise ValueError(
-        f"Expected the model to compute each sample's output from that sample's rows alone, but the probe's {n} samples "
-        f"run in reverse order gave other outputs than in their own order (max |difference| {diff:.3g}): {what} runs rows "
-        f"of many samples in batches of its own choosing (subsets, repeats, interventions). {named}{GRAPH_HINT}")
+    reverse = torch.arange(n - 1, -1, -1)
+    shuffle = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+    orders = [("reverse order", reverse)]
+    if n > 2 and not bool((shuffle == reverse).all()) and not bool((shuffle == torch.arange(n)).all()):
+        orders.append(("a shuffled order", shuffle))
+    for how, order in orders:
+        order = order.to(xs[0].device)
+        with GeneratorWatch() as watch:
+            reordered = forward(*(x[order] for x in xs), rows=order)
+        diff, same = _same_outputs(reordered, output[order])
+        if watch.moved:
+            return
+        if not same:
+            raise ValueError(
+                f"Expected the model to compute each sample's output from that sample's rows alone, but the probe's {n} "
+                f"samples run in {how} gave other outputs than in their own order (max |difference| {diff:.3g}): {what} runs "
+                f"rows of many samples in batches of its own choosing (subsets, repeats, interventions). {named}{GRAPH_HINT}")
 
 
 def check_linked_samples(model: torch.nn.Module, xs: tuple[Tensor, ...], what: str, *, output: Any = None,
