@@ -58,9 +58,20 @@ def checked_probe(
             check_finite_probe(probe, out, origin)
             widths += [int(out.shape[1])] if out.dim() == 2 else []
         if widths:  # the labels are classes of one of the explained heads (the widest)
-            check_class_labels("the labels of `probe`", probe.labels, max(widths), error=MisconfigurationException)
+            check_class_labels("the labels of `probe`", _targets_of_positions(probe), max(widths), error=MisconfigurationException)
         dry = [dry_run(audit, model, probe) for audit in audits]
     return probe, {tag for result in dry if result is not None for tag in scalar_tags(result)}
+
+
+def _targets_of_positions(probe: Probe) -> torch.Tensor | None:
+    """The probe's labels, less the ignore index ``-100`` of cross entropy where they are per-position
+    targets shaped like the inputs' first two dimensions (a language model's batch: ``labels`` ``[N, T]``
+    with -100 at padding and prompt positions), which marks positions without a target, not a class."""
+    labels, first = probe.labels, probe.first
+    if (isinstance(labels, torch.Tensor) and labels.dim() >= 2 and first.dim() >= 2 and labels.shape[:2] == first.shape[:2]
+            and not labels.is_floating_point() and not labels.dtype.is_complex):
+        return labels[labels != -100]
+    return labels
 
 
 def dry_run(audit: Audit, model: torch.nn.Module, probe: Probe) -> AuditResult | None:
