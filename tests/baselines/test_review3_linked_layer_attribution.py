@@ -12,21 +12,7 @@ from torch import Tensor, nn
 
 from lightning_causal.baselines.captum_methods import layer_attribute
 from lightning_causal.baselines.input_layer_methods import input_layer_attribute
-
-
-class NodeMLP(nn.Module):
-    """Each node's output reads its neighbours' rows; records each pass's rows."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.hidden, self.out = nn.Linear(3, 4), nn.Linear(4, 2)
-        self.rows_seen: list[int] = []
-
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        self.rows_seen.append(x.shape[0])
-        src, dst = edge_index
-        return self.out(torch.relu(self.hidden(x + torch.zeros_like(x).index_add_(0, dst, x[src]))))
+from tests.helpers.linked_nodes import FeatureMLP, NodeMLP
 
 
 class NodeTypes(nn.Module):
@@ -64,20 +50,10 @@ def test_input_layer_attribution_of_the_nodes_of_one_graph_is_refused_before_any
 
 
 def test_a_graph_over_each_sample_s_features_still_runs() -> None:
-    class FeatureMLP(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            torch.manual_seed(0)
-            self.hidden, self.out = nn.Linear(5, 4), nn.Linear(4, 2)
-
-        def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-            src, dst = edge_index
-            return self.out(self.hidden(x + torch.zeros_like(x).index_add_(1, dst, x[:, src])))
-
     model = FeatureMLP().double().eval()
     x = torch.randn(6, 5, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     edge_index = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]])
     got = layer_attribute(model, x, "hidden", "LayerActivation", additional_forward_args=(edge_index,))
     with torch.no_grad():
-        want = model.hidden(x + torch.zeros_like(x).index_add_(1, edge_index[1], x[:, edge_index[0]]))
+        want = model.hidden(model.mixed(x, edge_index))
     torch.testing.assert_close(got, want)

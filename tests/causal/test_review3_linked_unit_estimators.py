@@ -9,38 +9,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from lightning_causal.causal import causal_graph, layer_causal_map, unit_effects
-
-
-class NodeMLP(nn.Module):
-    """Each node's output reads its neighbours' rows (named by ``edge_index``); records each pass's rows."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.hidden, self.out = nn.Linear(3, 4), nn.Linear(4, 2)
-        self.rows_seen: list[int] = []
-
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        self.rows_seen.append(x.shape[0])
-        src, dst = edge_index
-        h = torch.relu(self.hidden(x + torch.zeros_like(x).index_add_(0, dst, x[src])))
-        return self.out(h)
-
-
-class FeatureMLP(nn.Module):
-    """A graph over the 5 features of each sample: ``edge_index`` names columns, not rows."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.hidden, self.out = nn.Linear(5, 4), nn.Linear(4, 2)
-
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        src, dst = edge_index
-        return self.out(torch.relu(self.hidden(x + torch.zeros_like(x).index_add_(1, dst, x[:, src]))))
+from tests.helpers.linked_nodes import FeatureMLP, NodeMLP
 
 
 def _graph(n: int = 12) -> tuple[Tensor, Tensor]:

@@ -8,24 +8,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from lightning_causal.causal import input_effects, unit_effects
-
-
-class NodeMLP(nn.Module):
-    """Each node's output reads its neighbours' rows (named by ``edge_index``); records each pass's rows."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.hidden, self.out = nn.Linear(3, 4), nn.Linear(4, 2)
-        self.rows_seen: list[int] = []
-
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        self.rows_seen.append(x.shape[0])
-        src, dst = edge_index
-        return self.out(torch.relu(self.hidden(x + torch.zeros_like(x).index_add_(0, dst, x[src]))))
+from tests.helpers.linked_nodes import NodeMLP
 
 
 def _path(n: int) -> Tensor:
