@@ -201,7 +201,8 @@ class CausalRepairModule(LightningModule):
         ``batch_idx`` only where they take it), and the terms see the wrapped module
         as the model. The wrapped module's parameters are the ones updated: save or reuse it as
         before. Its hooks run as unwrapped (epoch and batch hooks, ``on_before_optimizer_step``,
-        ``configure_gradient_clipping``, ``optimizer_step``, ``lr_scheduler_step``, ``on_save_checkpoint``/
+        ``configure_gradient_clipping``, ``optimizer_step``, ``lr_scheduler_step``,
+        ``on_validation_model_zero_grad``, ``on_save_checkpoint``/
         ``on_load_checkpoint``, ``setup``/``teardown``, ``configure_model``, ``configure_callbacks``:
         :data:`~lightning_causal.repair.wrap.DELEGATED_HOOKS`);
         so are its dataloader, batch-transfer, ``backward`` and evaluation-mode hooks where it defines

@@ -217,8 +217,9 @@ class _WrappedRepairModule(CausalRepairModule):
 #: are the wrapped module's business: its ``configure_optimizers`` and ``training_step``).
 WRAP_OPTIONS = ("unpack_batch", "output")
 #: The wrapped module's hooks that a ``wrap()`` fit calls (its training loop's behaviour: epoch and batch
-#: hooks, gradient clipping, scheduler steps, checkpoint hooks, ``setup``/``teardown``, the layers it builds in
-#: ``configure_model`` and the callbacks it returns from ``configure_callbacks``).
+#: hooks, gradient clipping, scheduler steps, the gradients' release before a validation, checkpoint hooks,
+#: ``setup``/``teardown``, the layers it builds in ``configure_model`` and the callbacks it returns from
+#: ``configure_callbacks``).
 DELEGATED_HOOKS = (
     "setup", "teardown", "on_fit_start", "on_fit_end", "on_train_start", "on_train_end",
     "on_train_epoch_start", "on_train_epoch_end", "on_train_batch_start", "on_train_batch_end",
@@ -228,8 +229,8 @@ DELEGATED_HOOKS = (
     "on_predict_start", "on_predict_end", "on_predict_epoch_start", "on_predict_epoch_end",
     "on_predict_batch_start", "on_predict_batch_end", "on_before_zero_grad", "on_before_backward",
     "on_after_backward", "on_before_optimizer_step", "configure_gradient_clipping", "lr_scheduler_step",
-    "optimizer_step", "optimizer_zero_grad", "on_save_checkpoint", "on_load_checkpoint", "configure_model",
-    "configure_callbacks",
+    "optimizer_step", "optimizer_zero_grad", "on_validation_model_zero_grad", "on_save_checkpoint",
+    "on_load_checkpoint", "configure_model", "configure_callbacks",
 )
 #: The wrapped module's hooks a ``wrap()`` fit calls where the module defines them, and only there: each
 #: is then an attribute of the wrap instance, so that Lightning sees the wrap define exactly the hooks the
