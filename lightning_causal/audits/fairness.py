@@ -264,8 +264,8 @@ class FairnessAudit(Audit):
         probabilities, and the sigmoid of a regression output is no measure of its change. Soft
         labels in [0, 1] (label smoothing) are kept: the group rates threshold them at 0.5."""
         labels = probe.labels
-        if labels is None or not labels.is_floating_point():
-            return labels
+        if labels is None or (not labels.is_floating_point() and label_task(model) != "regression"):
+            return labels  # integer labels are class indices unless the model says it regresses (int64 counts)
         if bool(((labels >= 0) & (labels <= 1)).all()) and label_task(model) is None:
             return labels
         out = first_row_outputs(model, probe, self.output)()

@@ -312,8 +312,9 @@ def regression_labels(labels: Any, width: int | None = None, model: Any = None, 
     (class indices stored as floats): with its output ``width`` known, at most ``width - 1`` (0 or 1
     for one output, a binary classifier's logit); whole numbers beyond (counts 0, 1, 2, ... of a
     one-output regression) are a regression target. Where ``model`` says its task
-    (:func:`label_task`), that decides float labels: ``"regression"`` whatever they hold, a
-    classifier's never (``task``: that answer where the caller has it).
+    (:func:`label_task`), that decides: ``"regression"`` whatever the labels hold, integer counts
+    included (a Poisson regression's ``int64`` targets), a classifier's never (``task``: that answer
+    where the caller has it). Without it, integer labels are class indices.
 
     Examples:
         >>> regression_labels(torch.tensor([[0.3, -1.2], [2.5, 0.1]])), regression_labels(torch.tensor([0.0, 2.0, 1.0]))
@@ -323,11 +324,13 @@ def regression_labels(labels: Any, width: int | None = None, model: Any = None, 
         >>> regression_labels(torch.tensor([[0.2, 0.8]])), regression_labels(torch.tensor([1, 0]))
         (False, False)
     """
-    if not isinstance(labels, Tensor) or not labels.is_floating_point() or labels.numel() == 0:
+    if not isinstance(labels, Tensor) or labels.numel() == 0 or labels.dtype == torch.bool:
         return False
     task = task if task is not None else label_task(model) if model is not None else None
     if task is not None:
         return task == "regression"
+    if not labels.is_floating_point():
+        return False
     lab = labels.detach()
     if bool(((lab == 0) | (lab == 1)).all()):
         return False

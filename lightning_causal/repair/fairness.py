@@ -294,8 +294,8 @@ class CounterfactualFairnessTerm(RepairTerm):
                 "group: penalty 0). Pass one term per label, `output=lambda out: out[:, [k]]` (each with its own "
                 "`name=`), which compares label k's sigmoid", UserWarning, stacklevel=outside_package())
             return
-        if not isinstance(y, Tensor) or not y.is_floating_point() or bool(((y >= 0) & (y <= 1)).all()) and task != "regression":
-            return  # soft labels too
+        if not isinstance(y, Tensor) or task != "regression" and (not y.is_floating_point() or bool(((y >= 0) & (y <= 1)).all())):
+            return  # class indices and soft labels; a model that says it regresses: any labels (int64 counts too)
         if not regression_labels(y, int(outputs.shape[1]) if outputs.dim() == 2 else 1, task=task):  # counts of one output are
             return
         several = outputs.dim() == 2 and outputs.shape[1] >= 2
