@@ -138,6 +138,12 @@ def seeded_clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: l
         s = noise.samples(k, xs[0].device)
         with capture(forward.model, layers) as acts:
             outs.append(forward(*(x[s] for x in xs), rows=s))
+        if missing := [a for a in layers if a not in acts]:  # a block skipped at random (stochastic depth in eval mode)
+            raise ValueError(
+                f"Expected the modules {missing} to run in every pass, as in the probe's, but they did not run in the pass "
+                f"of samples {int(s[0])}..{int(s[-1])}: the model draws random numbers in eval mode and skips them at "
+                "random (stochastic depth that ignores self.training?), so they have no activation to map there. Make "
+                "the forward deterministic in eval mode, or name modules that run in every pass with `layers=`")
         for a in layers:
             got[a].append(acts[a])
     return torch.cat(outs), {a: torch.cat(v) for a, v in got.items()}

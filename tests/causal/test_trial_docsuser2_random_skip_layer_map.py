@@ -1,0 +1,41 @@
+"""layer_causal_map on a model that draws random numbers in eval mode from a generator it holds
+(docs/your_model.md, 'Models that draw random numbers in eval mode') and skips a block at random
+(stochastic depth that ignores ``self.training``): a mapped module that did not run in one block's
+seeded clean pass failed with a bare ``KeyError: 'b'``. It is now a ValueError naming the module,
+the samples of that pass and the way out."""
+
+import warnings
+
+import torch
+from torch import nn
+
+from lightning_causal.causal import layer_causal_map
+
+
+class _RandomSkip(nn.Module):
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(4, 6), nn.Linear(6, 6), nn.Linear(6, 2)
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.a(x).relu()
+        if torch.rand((), generator=self.gen) < 0.5:  # the block runs in half the passes, eval mode included
+            h = h + self.b(h)
+        return self.c(h)
+
+
+def test_a_module_skipped_at_random_is_a_value_error_naming_it():
+    seen = []
+    for seed in range(20):
+        torch.manual_seed(0)
+        x = torch.randn(8, 4)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                layer_causal_map(_RandomSkip(seed).eval(), x, layers=["a", "b"], target=0, max_batch_size=2)
+            except ValueError as err:  # a KeyError before
+                assert "'b'" in str(err)
+                seen.append(str(err))
+    assert any("did not run in the pass of samples" in m and "layers=" in m for m in seen), seen
+
