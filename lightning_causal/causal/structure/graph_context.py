@@ -40,6 +40,7 @@ from lightning_causal.causal.engine.state import gather_target, output_fix, reso
 from lightning_causal.causal.engine.suffix import suffix_module
 from lightning_causal.causal.engine.unit_sites import check_samples_first, check_site_units
 from lightning_causal.causal.engine.units import Layout, from_units, resolve_layout, to_units
+from lightning_causal.causal.structure.layer_activations import skipped_modules_error
 
 __all__ = ["GraphContext", "ValueSpec", "bypassed", "check_value_spec", "hooked", "layer_values", "unit_layouts"]
 
@@ -380,8 +381,8 @@ class GraphContext:
                 self.forward(*(x[s] for x in self.xs), rows=s)
         except _Stop:
             pass
-        if not got:
-            raise RuntimeError(f"Module {layer!r} did not run in the forward pass")
+        if not got:  # it ran in the clean pass (checked there): skipped at random, or on some rows only
+            raise skipped_modules_error([layer], s)
         return got[0]
 
 

@@ -23,7 +23,8 @@ from lightning_causal.causal.engine.state import output_fix
 from lightning_causal.causal.engine.unit_sites import folded_hint
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["BATCH_FIRST", "REPEATED_CAPTURE", "clean_activations", "real_positions_only", "seeded_clean_activations"]
+__all__ = ["BATCH_FIRST", "REPEATED_CAPTURE", "clean_activations", "real_positions_only", "seeded_clean_activations",
+           "skipped_modules_error"]
 
 BATCH_FIRST = ("A layer built with batch_first=False (nn.TransformerEncoderLayer, recurrent layers) returns [T, N, ...] "
                 "(build it with batch_first=True), and a module called on some rows only (an expert of a mixture) returns "
@@ -129,6 +130,18 @@ def _not_samples_first(forward: Forward, xs: tuple[Tensor, ...], acts: dict[str,
             if k in few and (few[k].dim() == 0 or few[k].shape[0] != r)}
 
 
+def skipped_modules_error(modules: list[str], rows: Tensor) -> ValueError:
+    """The error for chosen ``modules`` that ran in the probe's clean pass but not in a later pass over
+    samples ``rows`` (a block skipped at random by a model that draws random numbers in eval mode, or
+    a branch taken on some inputs only), in place of a bare ``KeyError``."""
+    return ValueError(
+        f"Expected the modules {modules} to run in every pass, as in the probe's, but they did not run in a pass of "
+        f"{rows.numel()} sample(s) (samples {int(rows.min())}..{int(rows.max())}): a model that draws random numbers "
+        "in eval mode skips them at random (stochastic depth that ignores self.training?), or they run on some "
+        "inputs only (a branch). Make the forward deterministic in eval mode, or name modules that run in every "
+        "pass with `layers=`")
+
+
 def seeded_clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], noise: CommonNoise) -> tuple[Tensor, dict[str, Tensor]]:
     """The output and the ``layers``' activations of the probe, each block of samples run from its
     seed (common random numbers with :func:`~lightning_causal.causal.structure.layer_trace.trace_interventions`'s passes)."""
@@ -139,11 +152,7 @@ def seeded_clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: l
         with capture(forward.model, layers) as acts:
             outs.append(forward(*(x[s] for x in xs), rows=s))
         if missing := [a for a in layers if a not in acts]:  # a block skipped at random (stochastic depth in eval mode)
-            raise ValueError(
-                f"Expected the modules {missing} to run in every pass, as in the probe's, but they did not run in the pass "
-                f"of samples {int(s[0])}..{int(s[-1])}: the model draws random numbers in eval mode and skips them at "
-                "random (stochastic depth that ignores self.training?), so they have no activation to map there. Make "
-                "the forward deterministic in eval mode, or name modules that run in every pass with `layers=`")
+            raise skipped_modules_error(missing, s)
         for a in layers:
             got[a].append(acts[a])
     return torch.cat(outs), {a: torch.cat(v) for a, v in got.items()}

@@ -36,6 +36,7 @@ from torch import Tensor
 from lightning_causal.causal.engine.ablation import replace_units
 from lightning_causal.causal.engine.batching import map_rows
 from lightning_causal.causal.structure.graph_context import GraphContext, Hook
+from lightning_causal.causal.structure.layer_activations import skipped_modules_error
 
 __all__ = ["PathEffects", "path_effects_from"]
 
@@ -106,6 +107,8 @@ def path_effects_from(
         store: dict[str, Tensor] = {}
         hooks = {layer: _record(layer, store, ctx.acts[layer][s] if clamp else None) for layer in (later if clamp else targets)}
         logit = ctx.logits_from(source, replace_units(h[s], src[i_idx], base), s, hooks)
+        if missing := [layer for layer in targets if layer not in store]:
+            raise skipped_modules_error(missing, s)
         change[i_idx, s] = ctx.f0[s] - logit
         for layer, js in targets.items():
             _patch_targets(ctx, layer, js, store[layer], i_idx, s, hidden[layer], exists[layer])
