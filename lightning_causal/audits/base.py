@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec, check_output_spec
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
-from lightning_causal.causal.engine.state import audit_mode
+from lightning_causal.causal.engine.state import audit_mode, inputs_type_error
 
 SCHEMA_VERSION = 1
 
@@ -52,9 +52,7 @@ class Probe:
     def __post_init__(self) -> None:
         tensors = self.inputs if isinstance(self.inputs, tuple) else (self.inputs,)
         if not tensors or not all(isinstance(t, Tensor) for t in tensors):
-            raise TypeError(
-                f"Expected argument `inputs` to be a tensor or a tuple of tensors but got {type(self.inputs)}"
-            )
+            raise inputs_type_error("inputs", self.inputs)
         if any(t.dim() == 0 for t in tensors):  # one number: no samples dimension (not an empty probe)
             raise ValueError("Expected argument `inputs` to have a batch dimension [N, ...] but got a 0-d tensor; one sample "
                              "is x.unsqueeze(0)")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,16 +16,29 @@ from lightning_causal.causal.engine.eager import force_eager
 from lightning_causal.causal.engine.generators import generators_registered
 
 __all__ = ["frozen_params", "audit_mode", "rnn_backward", "check_logits", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple",
-           "model_devices"]
+           "inputs_type_error", "model_devices"]
 
 Target = int | Tensor | None
+
+
+def inputs_type_error(name: str, inputs: Any) -> TypeError:
+    """The ``TypeError`` for ``inputs`` that are no tensor or tuple of tensors, with the way from a
+    list (a tuple) or a mapping (a wrapper whose ``forward`` takes the tensors)."""
+    fix = ""
+    if isinstance(inputs, list) and inputs and all(isinstance(t, Tensor) for t in inputs):
+        fix = f"; pass the inputs as a tuple, tuple({name})"
+    elif isinstance(inputs, Mapping):
+        keys = ", ".join(str(k) for k in list(inputs)[:4])
+        fix = (f"; for a model that takes one mapping, wrap it in a module whose forward takes the tensors, "
+               f"forward(self, {keys}): return self.model({{...}}), and pass them as a tuple")
+    return TypeError(f"Expected argument `{name}` to be a tensor or a tuple of tensors but got {type(inputs)}{fix}")
 
 
 def as_tuple(inputs: Tensor | tuple[Tensor, ...], name: str = "inputs") -> tuple[Tensor, ...]:
     """Validate ``inputs`` (a tensor or a non-empty tuple of tensors sharing the first dimension)."""
     tensors = inputs if isinstance(inputs, tuple) else (inputs,)
     if not tensors or not all(isinstance(t, Tensor) for t in tensors):
-        raise TypeError(f"Expected argument `{name}` to be a tensor or a tuple of tensors but got {type(inputs)}")
+        raise inputs_type_error(name, inputs)
     if any(t.is_meta for t in tensors):
         raise ValueError(f"Expected argument `{name}` to hold data but got a tensor on the meta device (a shape without values)")
     if any(t.dim() == 0 for t in tensors):
