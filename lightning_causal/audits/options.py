@@ -59,7 +59,10 @@ def check_mask_options(feature_mask: Any, patch_size: Any, *, function_ok: bool 
         raise ValueError("Expected at most one of `feature_mask` and `patch_size` but got both")
     if feature_mask is not None and not (function_ok and callable(feature_mask) and not isinstance(feature_mask, Tensor)):
         if not isinstance(feature_mask, Tensor):
-            raise TypeError(f"Expected argument `feature_mask` to be an integer tensor but got {type(feature_mask).__name__}")
+            names = isinstance(feature_mask, (list, tuple)) and feature_mask and all(isinstance(n, str) for n in feature_mask)
+            fix = ("; a list of names is no mask (`feature_mask` is the first positional parameter): pass layer names as "
+                   "`layers=[...]` and the groups' names as `feature_names=[...]`, where the audit takes them") if names else ""
+            raise TypeError(f"Expected argument `feature_mask` to be an integer tensor but got {type(feature_mask).__name__}{fix}")
         if feature_mask.is_floating_point() or feature_mask.is_complex() or feature_mask.dtype == torch.bool:
             raise TypeError(f"Expected argument `feature_mask` to hold integer group ids but got dtype {feature_mask.dtype}")
         if feature_mask.numel() and int(feature_mask.min()) < 0:
