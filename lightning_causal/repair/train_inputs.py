@@ -47,7 +47,8 @@ def train_inputs(
     if loader is None:
         return None
     if isinstance(loader, DataLoader) and not isinstance(loader.dataset, IterableDataset):
-        batches: Any = [read_samples(loader, 1 if check_only else SETUP_SAMPLES, loader_order=True)]
+        batches: Any = [_as_trained(trainer, read_samples(loader, 1 if check_only else SETUP_SAMPLES, loader_order=True),
+                                    device)]
     elif check_only:
         return None
     else:
@@ -55,12 +56,22 @@ def train_inputs(
         with rngs_untouched(loader):
             count = 0
             for batch in loader:
-                batches.append(batch)
-                count += num_rows(inputs_of(batch))
+                batches.append(_as_trained(trainer, batch, device))
+                count += num_rows(inputs_of(batches[-1]))
                 if count >= SETUP_SAMPLES:
                     break
     taken = [_setup_input(trainer, device, inputs_of(b), terms) for b in batches]
     return torch.cat(taken)[:SETUP_SAMPLES] if taken and not check_only else None
+
+
+def _as_trained(trainer: Trainer, batch: Any, device: torch.device) -> Any:
+    """``batch`` as the training step receives it: through the batch-transfer hooks Lightning runs on
+    training batches (``on_before_batch_transfer``, ``transfer_batch_to_device``, ``on_after_batch_transfer``:
+    the module's, a ``wrap()``'s wrapped module's, or a datamodule's), so that ``unpack_batch`` reads
+    the batches it reads in training (a hook that turns a mapping into a tuple, say)."""
+    module = trainer.lightning_module
+    batch = module._on_before_batch_transfer(batch, dataloader_idx=0)
+    return module._apply_batch_transfer_handler(batch, device, dataloader_idx=0)
 
 
 def _setup_input(trainer: Trainer, device: torch.device, x: Any, terms: Sequence[RepairTerm]) -> Tensor:
