@@ -5,28 +5,9 @@ explained input first, or both inputs as a tuple), which give the same numbers."
 
 import pytest
 import torch
-from torch import nn
 
 from lightning_causal.causal import input_effects, unit_effects
-
-
-class ImageTab(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten())
-        self.head = nn.Linear(8 + 5, 2)
-
-    def forward(self, image, tab):
-        return self.head(torch.cat([self.conv(image), tab], 1))
-
-
-class TabFirst(nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, tab, image):
-        return self.model(image, tab)
+from tests.helpers.multimodal import ImageTab, TabFirst
 
 
 def test_a_keyword_that_the_explained_input_fills_is_explained():

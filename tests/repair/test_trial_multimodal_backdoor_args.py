@@ -5,20 +5,10 @@ unexpected keyword argument 'additional_forward_args'". The term now refuses the
 
 import pytest
 import torch
-from torch import nn
 
 from lightning_causal import BackdoorSuppressionTerm, CausalRepairModule
 from lightning_causal.causal import Trigger
-
-
-class ImageTab(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten())
-        self.head = nn.Linear(8 + 5, 2)
-
-    def forward(self, image, tab):
-        return self.head(torch.cat([self.conv(image), tab], 1))
+from tests.helpers.multimodal import ImageTab
 
 
 @pytest.mark.parametrize("fuse", [True, False])

@@ -5,30 +5,9 @@ message now names the recipe, which the second test checks against the total var
 
 import pytest
 import torch
-from torch import nn
 
 from lightning_causal import AttributeFlip, CausalRepairModule, CounterfactualFairnessTerm
-
-
-class ImageTab(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten())
-        self.head = nn.Linear(8 + 5, 2)
-
-    def forward(self, image, tab):
-        return self.head(torch.cat([self.conv(image), tab], 1))
-
-
-class TabFirst(nn.Module):
-    """The recipe's wrapper: the term's input (the table) first, the image a forward argument."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, tab, image):
-        return self.model(image, tab)
+from tests.helpers.multimodal import ImageTab, TabFirst
 
 
 def _batch(n=12):
