@@ -443,7 +443,12 @@ def _full_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn
     try:
         rec = record_calls(forward, xs, module, None, keep=lambda _seq: False)
     except SplitRefused as err:
-        raise ValueError(f"Expected module {layer!r} to be called by the model's forward") from err
+        raise ValueError(
+            f"Expected module {layer!r} to be called by the model's forward, but it did not run in the pass over the probe "
+            "(it ran in an earlier pass): a module on some branches only, or one the model skips at random (stochastic "
+            "depth drawing random numbers in eval mode) runs in some passes only and cannot be intervened on. Name a "
+            "module the model calls in every pass, or make the skip deterministic in eval mode (`if self.training and ...`)"
+        ) from err
     h = module_output(rec.cut_output, layer)
     n = xs[0].shape[0]
     if fold > 1 and h.shape[0] == n * fold:
