@@ -32,8 +32,10 @@ OUTPUT_PROJECTIONS = frozenset({"o_proj", "out_proj", "out_lin", "c_proj"})
 #: Name endings of attention output projections with a bare name (``dense`` also names MLP layers):
 #: BERT-family attention (BERT, RoBERTa, ELECTRA, DeBERTa: ``attention.output.dense``, after
 #: ``attention.self``), ALBERT's ``attention.dense``, Phi's ``self_attn.dense``, T5's ``SelfAttention.o``
-#: and ``EncDecAttention.o``.
-OUTPUT_PROJECTION_PATHS = ("attention.output.dense", "attention.dense", "self_attn.dense", "SelfAttention.o", "EncDecAttention.o")
+#: and ``EncDecAttention.o``; ``attn.proj`` (``proj`` also names patch embeddings) of timm-style vision
+#: transformers (ViT, DeiT, DINOv2, Swin, BEiT: ``blocks.<i>.attn.qkv`` then ``blocks.<i>.attn.proj``).
+OUTPUT_PROJECTION_PATHS = ("attention.output.dense", "attention.dense", "self_attn.dense", "SelfAttention.o", "EncDecAttention.o",
+                           "attn.proj")
 
 
 def check_head_site(module: nn.Module, name: str, num_heads: int | None, facts: SiteFacts | None = None) -> None:
