@@ -196,7 +196,7 @@ class CausalGraphAudit(Audit):
             options["additional_forward_args"] = probe.additional_forward_args
         if options["target"] is None:
             warn_predicted_class_of_regression(f"CausalGraphAudit {self.name!r}", probe.labels, first_row_outputs(model, probe, self.output),
-                                               model=model)
+                                               model=model, output=self.output)
         spreadless = _without_spread(probe)
         with warnings.catch_warnings():
             if spreadless:  # identical samples: the audit's own note below says it, and why

@@ -12,6 +12,7 @@ from lightning_causal.audits.options import (
     check_name_count,
     check_names,
     check_one_label_per_sample,
+    embedding_output,
     names_meta,
     regression_labels,
     single_input_error,
@@ -149,7 +150,15 @@ class CounterfactualAudit(Audit):
             check_one_label_per_sample("CounterfactualAudit", labels, len(probe), "to explain towards",
                                        multi_label_output="lambda out: torch.cat([-out[:, [k]], out[:, [k]]], 1)", model=model)
         with audit_mode(model), torch.no_grad():  # the model's kind before the labels': a regression's float labels are not the fault
-            _check_logits(Forward(model, num_samples=len(probe), **self.model_options(probe))(probe.first))
+            out = Forward(model, num_samples=len(probe), **self.model_options(probe))(probe.first)
+        _check_logits(out)
+        embedding = None if regression else embedding_output(out, model, self.output)
+        if embedding is not None:
+            raise ValueError(
+                f"CounterfactualAudit explains a classifier's decision (the smallest change that flips its class) but the "
+                f"model's outputs are an embedding {list(out.shape)} ({embedding}): its largest coordinate is no class to "
+                "flip; pass `output=` class scores, e.g. the cosine similarity to each class's centroid "
+                "(`output=lambda out: out @ centroids.T`, `centroids` [C, D] of unit rows: the nearest centroid's class)")
         if regression:  # no class indices to cast with .long() either
             raise ValueError(
                 f"CounterfactualAudit explains a classifier's decision (the smallest change that flips its class) but the "

@@ -14,6 +14,7 @@ from lightning_causal.audits.options import (
     check_name_count,
     check_names,
     check_one_label_per_sample,
+    embedding_output,
     first_row_outputs,
     label_task,
     regression_labels,
@@ -198,6 +199,15 @@ class FairnessAudit(Audit):
         check_counterfactual_ids(self.counterfactual, x_cf, token_readers(Forward(model, num_samples=len(probe), **self.model_options(probe)), x))
         if not bool((x_cf != x).any()):
             self._warn_nothing_changed(x.shape[0])
+        out = first_row_outputs(model, probe, self.output)()
+        embedding = embedding_output(out, model, self.output)
+        if embedding is not None:
+            raise ValueError(
+                f"FairnessAudit compares class probabilities (the softmax of the outputs) but the model's outputs are an "
+                f"embedding {list(out.shape)} ({embedding}): the softmax of its coordinates is no class probability; pass "
+                "`output=` class scores, e.g. temperature-scaled similarities to class centroids (`output=lambda out: "
+                "out @ centroids.T / 0.1`, `centroids` [C, D] of unit rows), or compare model(x) with "
+                "model(counterfactual(x)) directly (their cosine similarity)")
         groups = self.counterfactual.groups(x)
         if groups is not None and groups.is_floating_point() and not bool((groups == groups.round()).all()):
             odd = groups[groups != groups.round()].unique()[:3].tolist()

@@ -113,7 +113,7 @@ class LayerMapAudit(Audit):
         x = probe.first
         if self.target is None:
             warn_predicted_class_of_regression(f"LayerMapAudit {self.name!r}", probe.labels, first_row_outputs(model, probe, self.output),
-                                               model=model)
+                                               model=model, output=self.output)
         lm = layer_causal_map(model, x, probe_groups("LayerMapAudit", self.feature_mask, self.patch_size, x), self.layers,
                               threshold=self.threshold, baseline=self.baseline, target=self.target, special_tokens=self.special_tokens,
                               max_batch_size=max_batch_size, max_rows=self.max_rows, **self.model_options(probe))

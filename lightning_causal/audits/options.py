@@ -13,7 +13,7 @@ from torch import Tensor
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["check_target", "check_baseline", "label_task", "check_mask_options", "check_names", "check_name_count", "check_distinct_tags", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression", "regression_labels", "multi_hot_labels", "warn_predicted_class_of_regression", "first_row_outputs", "single_input_error", "ONE_INPUT_WAYS_OUT", "check_one_label_per_sample"]
+__all__ = ["check_target", "check_baseline", "label_task", "check_mask_options", "check_names", "check_name_count", "check_distinct_tags", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression", "regression_labels", "multi_hot_labels", "warn_predicted_class_of_regression", "embedding_output", "first_row_outputs", "single_input_error", "ONE_INPUT_WAYS_OUT", "check_one_label_per_sample"]
 
 
 def check_target(target: Any) -> int | None:
@@ -344,6 +344,37 @@ def regression_labels(labels: Any, width: int | None = None, model: Any = None, 
     return True
 
 
+_EMBEDDING_LOSSES = ("TripletMarginLoss", "TripletMarginWithDistanceLoss", "CosineEmbeddingLoss", "HingeEmbeddingLoss",
+                     "NTXentLoss", "SupConLoss", "ContrastiveLoss", "InfoNCE")
+
+
+def embedding_output(outputs: Any, model: Any = None, output: Any = None) -> str | None:
+    """Why ``outputs`` (the model's explained output, ``[N, D]``) read as an embedding rather than
+    class scores, or ``None``: every row of unit L2 norm (an L2-normalised embedding; rows of
+    non-negative values summing to 1, probabilities, excepted), or a ``model`` that holds a
+    metric-learning loss (``nn.TripletMarginLoss``, ``nn.CosineEmbeddingLoss``, ...), says no
+    other task (:func:`label_task`) and is explained as it returns (``output``, the audit's
+    ``output=``, is ``None``: a chosen output, such as class-centroid similarities, is taken as given).
+
+    Examples:
+        >>> import torch.nn.functional as F
+        >>> embedding_output(F.normalize(torch.randn(3, 8), dim=1)), embedding_output(torch.randn(3, 8))
+        ('every row has unit L2 norm', None)
+    """
+    if not isinstance(outputs, Tensor) or outputs.dim() != 2 or outputs.shape[1] < 2 or outputs.shape[0] == 0:
+        return None
+    out = outputs.detach().double()
+    probabilities = bool((out >= 0).all()) and bool(((out.sum(1) - 1).abs() <= 1e-4).all())
+    if not probabilities and bool(((out.norm(dim=1) - 1).abs() <= 1e-4).all()):
+        return "every row has unit L2 norm"
+    modules = getattr(model, "modules", None)
+    if output is None and callable(modules) and label_task(model) is None:
+        held = sorted({type(m).__name__ for m in modules() if type(m).__name__ in _EMBEDDING_LOSSES})
+        if held:
+            return f"the model holds {held[0]}, a metric-learning loss"
+    return None
+
+
 def first_row_outputs(model: Any, probe: Any, output: Any) -> Callable[[], Tensor]:
     """A callable giving the model's explained output (``output``: the audit's ``output=``) on the
     probe's first sample, with its forward arguments, for :func:`warn_predicted_class_of_regression`;
@@ -360,26 +391,38 @@ def first_row_outputs(model: Any, probe: Any, output: Any) -> Callable[[], Tenso
 
 
 def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor | Callable[[], Tensor], *, per_sample: bool = True,
-                                       model: Any = None) -> None:
+                                       model: Any = None, output: Any = None) -> None:
     """Warn that ``audit``, given ``target=None``, explains the predicted class (the largest output)
     of a model whose probe labels are a regression target (:func:`regression_labels`) and which has
     several outputs (a forecast of ``H`` horizons, a multi-output regression): the largest output is
     no class, and the audit would explain horizon 0 for some samples and horizon 2 for others.
     Multi-hot labels (:func:`multi_hot_labels`, a multi-label classifier) are warned about alike:
     each label is its own decision, and the largest logit picks one label per sample.
-    ``outputs``: the model's explained output on some probe rows, or a callable that computes it (run
-    only for a regression probe). ``per_sample``: the class is chosen per sample (else once, the one
-    predicted most often). ``model``: its task decides multi-label and regression labels (:func:`multi_hot_labels`, :func:`regression_labels`). A model with one output, class labels and a probe without labels say nothing.
+    An embedding (:func:`embedding_output`: rows of unit L2 norm, or a model holding a metric-learning
+    loss) is warned about whatever its labels (class labels only pair its samples): its largest
+    coordinate is no class; the warning names ``output=`` scores per sample (cosine similarity to class centroids).
+    ``outputs``: the model's explained output on some probe rows, or a callable that computes it. ``per_sample``: the class is chosen per sample (else once, the one
+    predicted most often). ``output``: the audit's ``output=`` (:func:`embedding_output`). ``model``: its task decides multi-label and regression labels (:func:`multi_hot_labels`, :func:`regression_labels`). A model with one output, class labels and a probe without labels say nothing.
     """
     multi_label = multi_hot_labels(labels, model)
-    if not multi_label and not regression_labels(labels, model=model):
-        return
+    regression = not multi_label and regression_labels(labels, model=model)
     out = outputs() if callable(outputs) else outputs
     width = int(out.shape[1]) if isinstance(out, Tensor) and out.dim() >= 2 else 1
     if width < 2:
         return
     how = ("each sample is explained at whichever of its outputs is largest, so the figures mix outputs across samples"
            if per_sample else "the output that is largest on most probe samples is explained, whichever that is")
+    embedding = None if multi_label or regression else embedding_output(out, model, output)
+    if embedding is not None:
+        warnings.warn(
+            f"{audit} explains the predicted class (`target=None`: the largest of the model's {width} outputs), but the "
+            f"outputs are an embedding ({embedding}): its largest coordinate is no class, and {how}. Pass `output=` a "
+            "score per sample: the cosine similarity to each class's centroid (`output=lambda out: out @ centroids.T`, "
+            "`centroids` [C, D] of unit rows, with `target=c`), to an anchor's embedding (`output=lambda out: out @ anchor`), "
+            "or `target=k` for coordinate k", UserWarning, stacklevel=outside_package())
+        return
+    if not multi_label and not regression:
+        return
     if multi_label:
         warnings.warn(
             f"{audit} explains the predicted class (`target=None`: the largest of the model's {width} outputs), but the "

@@ -259,7 +259,7 @@ class SobolAudit(Audit):
             target = self.target if self.target is not None else self._chosen_target
             if target is None:
                 warn_predicted_class_of_regression(f"SobolAudit {self.name!r}", probe.labels, first_row_outputs(model, probe, self.output),
-                                                   per_sample=False, model=model)
+                                                   per_sample=False, model=model, output=self.output)
                 func = class_probability(model, reference=x, input_shape=x.shape[1:], probability=self.probability, **options)
             else:
                 func = class_probability(model, target, input_shape=x.shape[1:], probability=self.probability, **options)

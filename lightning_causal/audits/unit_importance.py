@@ -133,7 +133,7 @@ class UnitImportanceAudit(Audit):
         if self.target is None:
             warn_predicted_class_of_regression(f"UnitImportanceAudit {self.name!r}", probe.labels,
                                                first_row_outputs(model, Probe(probe.inputs, probe.labels, afa), self.output),
-                                               model=model)
+                                               model=model, output=self.output)
         for layer in self.layers:
             eff, info = unit_effects(
                 model, probe.inputs, layer, _replayed(self.intervention, self._donors), target=self.target, max_batch_size=max_batch_size,
