@@ -33,9 +33,11 @@ OUTPUT_PROJECTIONS = frozenset({"o_proj", "out_proj", "out_lin", "c_proj"})
 #: BERT-family attention (BERT, RoBERTa, ELECTRA, DeBERTa: ``attention.output.dense``, after
 #: ``attention.self``), ALBERT's ``attention.dense``, Phi's ``self_attn.dense``, T5's ``SelfAttention.o``
 #: and ``EncDecAttention.o``; ``attn.proj`` (``proj`` also names patch embeddings) of timm-style vision
-#: transformers (ViT, DeiT, DINOv2, Swin, BEiT: ``blocks.<i>.attn.qkv`` then ``blocks.<i>.attn.proj``).
+#: transformers (ViT, DeiT, DINOv2, Swin, BEiT: ``blocks.<i>.attn.qkv`` then ``blocks.<i>.attn.proj``);
+#: ``to_out.0``, the linear layer of ``to_out = Sequential(Linear, Dropout)`` after ``to_qkv`` (vit-pytorch's
+#: ``Attention``, diffusers' ``to_out[0]``).
 OUTPUT_PROJECTION_PATHS = ("attention.output.dense", "attention.dense", "self_attn.dense", "SelfAttention.o", "EncDecAttention.o",
-                           "attn.proj")
+                           "attn.proj", "to_out.0")
 
 
 def check_head_site(module: nn.Module, name: str, num_heads: int | None, facts: SiteFacts | None = None) -> None:
@@ -78,8 +80,9 @@ def check_head_site(module: nn.Module, name: str, num_heads: int | None, facts: 
         f"slices of it are not heads. {where}, or give the layer without `num_heads` to intervene on output features")
 
 
-#: Attribute names under which attention modules keep their head count (GPT-2, Falcon, Bloom, ...).
-HEAD_COUNT_ATTRIBUTES = ("num_heads", "n_head", "num_attention_heads", "n_heads")
+#: Attribute names under which attention modules keep their head count (GPT-2, Falcon, Bloom, ...;
+#: vit-pytorch's ``heads``).
+HEAD_COUNT_ATTRIBUTES = ("num_heads", "n_head", "num_attention_heads", "n_heads", "heads")
 
 
 def _linear_widths(module: nn.Module) -> tuple[int, int] | None:
@@ -154,7 +157,8 @@ def _head_input_sites(module: nn.Module, name: str) -> list[str]:
     torch_mha = [f"{prefix}{sub}" for sub, child in module.named_modules()
                  if sub.rsplit(".", 1)[-1] == "out_proj" and isinstance(parent(sub), nn.MultiheadAttention)]
     found = [f"{prefix}{sub}" for sub, child in module.named_modules() if sub and _is_output_projection(child, f"{prefix}{sub}")]
-    attention = [site for site in found if site in torch_mha or any("att" in part.lower() for part in site.split(".")[:-1])]
+    attention = [site for site in found if site in torch_mha or site.endswith(OUTPUT_PROJECTION_PATHS)
+                 or any("att" in part.lower() for part in site.split(".")[:-1])]
     return [f"{site}:input" for site in attention]
 
 
