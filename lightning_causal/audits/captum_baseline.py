@@ -342,7 +342,7 @@ class CaptumBaseline(Audit):
             warn_predicted_class_of_regression(f"CaptumBaseline {self.name!r}", probe.labels, out, model=model, output=self.output)
         if self.settings.score == "auto" and out.dim() == 2 and out.shape[1] > 1:
             warn_softmax_of_regression(f"CaptumBaseline {self.name!r} (its deletion and insertion curves)", probe.labels, "`settings=CompareSettings(score='raw')`",
-                                       model=model)
+                                       model=model, outputs=out, output=self.output)
         explainers = self._explainers(model, probe, mask, max_batch_size)
         real = real_groups(x, mask, probe.additional_forward_args, model, self._special(x))  # None without padding
         result = AuditResult(self.name)

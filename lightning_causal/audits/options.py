@@ -197,7 +197,8 @@ def names_meta(
     return meta
 
 
-def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = None) -> None:
+def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = None, *,
+                               outputs: Tensor | Callable[[], Tensor] | None = None, output: Any = None) -> None:
     """Warn that ``audit`` applies a softmax to the model's outputs although the probe's labels are
     a regression target (:func:`regression_labels`: a multi-output regression, whose outputs are not
     logits: the softmax of ``(10 x0, x1)`` is explained by ``x0`` alone). Integer labels, class-like
@@ -208,11 +209,22 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
     the ``C`` outputs is neither; the warning then says how to explain one label's sigmoid. One-hot
     float labels (one class per sample, a softmax classifier's) say nothing, unless ``model`` says
     it is multi-label (:func:`label_task`); a ``model`` that says it is a regression (``nn.MSELoss``)
-    is warned about whatever its float labels hold (proportions summing to 1 too).
+    is warned about whatever its float labels hold (proportions summing to 1 too). ``outputs`` (the
+    explained output on some probe rows, or a callable computing it) and ``output`` (the audit's
+    ``output=``): an embedding (:func:`embedding_output`) is warned about whatever the labels, the
+    softmax of its coordinates being no probability.
     """
+    if outputs is not None and not multi_hot_labels(labels, model) and not regression_labels(labels, model=model):
+        out = outputs() if callable(outputs) else outputs
+        embedding = embedding_output(out, model, output)
+        if embedding is not None:
+            warnings.warn(
+                f"{audit} explains the softmax over the model's outputs, but they are an embedding ({embedding}): the "
+                f"softmax of its coordinates is no probability; pass {fix} to explain the outputs themselves, or `output=` "
+                "class scores such as temperature-scaled similarities to class centroids (`output=lambda out: out @ "
+                "centroids.T / 0.1`)", UserWarning, stacklevel=outside_package())
+        return
     if isinstance(labels, Tensor) and labels.is_floating_point():
-        import warnings
-
         if multi_hot_labels(labels, model):
             message = (
                 f"{audit} explains the softmax over the model's outputs, but the probe's labels are multi-hot "

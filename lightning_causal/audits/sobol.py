@@ -283,7 +283,8 @@ class SobolAudit(Audit):
                 UserWarning, stacklevel=outside_package(),
             )
         if func.explained == "softmax probability":
-            warn_softmax_of_regression(f"SobolAudit {self.name!r}", probe.labels, "`probability=False`", model=model)
+            warn_softmax_of_regression(f"SobolAudit {self.name!r}", probe.labels, "`probability=False`", model=model,
+                                       outputs=first_row_outputs(model, probe, self.output), output=self.output)
         return res, func.target, func.explained
 
     @staticmethod

@@ -14,9 +14,11 @@ from torch import nn
 
 from lightning_causal import (
     AttributeFlip,
+    CaptumBaseline,
     CounterfactualAudit,
     FairnessAudit,
     InputEffectAudit,
+    SobolAudit,
     UnitImportanceAudit,
 )
 from lightning_causal.audits.base import Probe
@@ -152,3 +154,15 @@ def test_docs_snippet_runs_and_matches_float64_loops():
             hu[:, u] = 0
             units[:, u] = own_class(x) - (F.normalize(hu, dim=1) @ c.T).gather(1, y[:, None])[:, 0]
     torch.testing.assert_close(ns["units"].double(), units, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("audit", [lambda: SobolAudit(64, target=2, n_bootstrap=0),
+                                   lambda: CaptumBaseline(("Saliency",), target=2)], ids=["sobol", "captum_curves"])
+def test_softmax_over_an_embeddings_coordinates_warns(audit):
+    """A chosen coordinate (`target=2`) is explained, but Sobol's probability and Captum's curves
+    take the softmax over the 4 coordinates, which is no probability."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        audit().run(Embedder().eval(), _probe())
+    messages = [str(w.message) for w in caught if "softmax" in str(w.message) and "embedding" in str(w.message)]
+    assert len(messages) == 1 and "centroids.T / 0.1" in messages[0]
