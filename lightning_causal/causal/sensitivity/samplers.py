@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
-from lightning_causal.causal.engine.state import audit_mode, check_logits
+from lightning_causal.causal.engine.state import audit_mode, check_logits, output_fix
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = [
@@ -342,6 +342,7 @@ class ClassProbability:
             raise ValueError(
                 f"Expected the model to return [M, classes] with class {self.target} but got shape {list(out.shape)}"
                 + (" (one output: the classes 0 and 1 of its sigmoid)" if classes == 2 and out.shape[-1] == 1 else "")
+                + (f"; {output_fix(out)}" if out.dim() > 2 else "")
             )
         self.outputs = int(out.shape[1])
         if out.dtype in (torch.float16, torch.bfloat16):
