@@ -58,7 +58,13 @@ def checked_probe(
             check_finite_probe(probe, out, origin)
             widths += [int(out.shape[1])] if out.dim() == 2 else []
         if widths:  # the labels are classes of one of the explained heads (the widest)
-            check_class_labels("the labels of `probe`", _targets_of_positions(probe), max(widths), error=MisconfigurationException)
+            try:
+                check_class_labels("the labels of `probe`", _targets_of_positions(probe), max(widths), error=MisconfigurationException)
+            except MisconfigurationException as err:  # a model without class outputs: its labels only pair samples
+                raise MisconfigurationException(
+                    f"{err}; where the labels are no classes of the explained output (an autoencoder's, a VAE's or an "
+                    "embedding model's labels, used only to pair samples), leave them out of the probe: "
+                    "`unpack_batch=lambda batch: (batch[0], None, None)`") from err
         dry = [dry_run(audit, model, probe) for audit in audits]
     return probe, {tag for result in dry if result is not None for tag in scalar_tags(result)}
 
