@@ -169,6 +169,8 @@ def _check(result: Any) -> Unpacked:
         raise ValueError(f"Expected `unpack_batch` to return labels as a tensor or None but got {type(labels).__name__}")
     if args is not None and not isinstance(args, (tuple, Mapping)):
         args = (args,)
+    if args is not None and len(args) == 0:  # {} or (): no forward arguments (a term refuses any it is given)
+        args = None
     return inputs, labels, args
 
 
