@@ -200,7 +200,8 @@ class FairnessAudit(Audit):
         if not bool((x_cf != x).any()):
             self._warn_nothing_changed(x.shape[0])
         out = first_row_outputs(model, probe, self.output)()
-        embedding = embedding_output(out, model, self.output)
+        # a multi-output regression (a heading (cos, sin) of unit norm) is warned about as one (_class_labels), not refused
+        embedding = None if regression_labels(probe.labels, model=model) else embedding_output(out, model, self.output)
         if embedding is not None:
             raise ValueError(
                 f"FairnessAudit compares class probabilities (the softmax of the outputs) but the model's outputs are an "
