@@ -8,22 +8,9 @@ that pass and the way out."""
 import warnings
 
 import torch
-from torch import nn
 
 from lightning_causal.causal import layer_causal_map
-
-
-class _RandomSkip(nn.Module):
-    def __init__(self, seed: int) -> None:
-        super().__init__()
-        self.a, self.b, self.c = nn.Linear(4, 6), nn.Linear(6, 6), nn.Linear(6, 2)
-        self.gen = torch.Generator().manual_seed(seed)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.a(x).relu()
-        if torch.rand((), generator=self.gen) < 0.5:  # the block runs in half the passes, eval mode included
-            h = h + self.b(h)
-        return self.c(h)
+from tests.helpers.random_skip import RandomSkip as _RandomSkip
 
 
 def test_a_module_skipped_at_random_is_a_value_error_naming_it():
