@@ -1,0 +1,104 @@
+"""Additional forward arguments (Captum's ``additional_forward_args``) that follow their rows.
+
+A tuple is passed positionally after the inputs, any other single value as one positional argument;
+a ``Mapping`` (our addition) is passed as keyword arguments. Tensors whose first dimension is
+``num_samples`` are gathered by the rows' sample indices; every other value is passed unchanged.
+One integer per sample held in a list or a NumPy array (``lengths=[5, 3, ...]``) is refused: it
+cannot follow the rows. :class:`ForwardArgs` holds them for
+:class:`~lightning_causal.causal.engine.forward.Forward`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from lightning_causal.causal.engine.live_values import rows_of
+
+__all__ = ["ForwardArgs"]
+
+
+def _check_not_listed_per_sample(name: str, value: Any, num_samples: int | None) -> None:
+    """Refuse one integer per sample held in a list, tuple or NumPy array (``lengths=[5, 3, ...]``):
+    only tensors travel with their rows, so the model would get all ``N`` values beside a batch of
+    other rows (an error deep in the model, or silently the wrong samples' values)."""
+    if num_samples is None or num_samples < 2 or isinstance(value, (str, bytes, Tensor)):
+        return
+    if (type(value).__module__ == "numpy" and getattr(value, "ndim", 0) > 0 and len(value) == num_samples
+            and value.dtype.kind in "iu"):
+        kind = f"a NumPy array of shape {list(value.shape)}"
+    elif (isinstance(value, (list, tuple)) and len(value) == num_samples
+          and all((isinstance(v, int) and not isinstance(v, bool))
+                  or (isinstance(v, Tensor) and v.dim() == 0 and not v.is_floating_point() and v.dtype != torch.bool)
+                  for v in value)):
+        kind = f"a {type(value).__name__} of {num_samples} integers"
+    else:  # constants (a list of floats, strings, flags) pass as they are
+        return
+    raise ValueError(
+        f"Expected {name} to be a tensor but got {kind}, one per sample (e.g. sequence lengths): "
+        f"only tensors whose first dimension is the number of samples ({num_samples}) travel with their samples when "
+        "the estimators batch rows of several samples; pass it as a tensor, e.g. "
+        "`additional_forward_args={'lengths': torch.tensor(lengths)}`")
+
+
+class ForwardArgs:
+    """Additional forward arguments, with the tensors of one entry per sample gathered by row.
+
+    Args:
+        additional_forward_args: ``None``, a tuple (positional), a ``Mapping`` (keywords) or one value.
+        num_samples: ``N``; tensors whose first dimension is ``N`` travel with their rows.
+
+    Examples:
+        >>> import torch
+        >>> fa = ForwardArgs((torch.tensor([10, 20]), "keep"), num_samples=2)
+        >>> fa.take(torch.tensor([1, 1, 0]))
+        ((tensor([20, 20, 10]), 'keep'), {})
+    """
+
+    def __init__(self, additional_forward_args: Any = None, num_samples: int | None = None) -> None:
+        value = additional_forward_args
+        if value is None:
+            self.args, self.kwargs = (), {}
+        elif isinstance(value, Mapping):
+            if not all(isinstance(k, str) for k in value):
+                raise TypeError(f"Expected the keys of `additional_forward_args` to be argument names (str) but got {list(value)}")
+            self.args, self.kwargs = (), dict(value)
+        elif isinstance(value, tuple):
+            self.args, self.kwargs = value, {}
+        else:
+            self.args, self.kwargs = (value,), {}
+        self.num_samples = num_samples
+        named = [*((f"the positional forward argument {i}", v) for i, v in enumerate(self.args)),
+                 *((f"the forward argument {k!r}", v) for k, v in self.kwargs.items())]
+        for name, v in named:
+            _check_not_listed_per_sample(name, v, num_samples)
+
+    def __bool__(self) -> bool:
+        return bool(self.args or self.kwargs)
+
+    def _per_sample(self, v: Any) -> bool:
+        return isinstance(v, Tensor) and v.dim() > 0 and self.num_samples is not None and v.shape[0] == self.num_samples
+
+    def take(self, rows: Tensor | None) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Positional and keyword arguments for rows of sample indices ``rows`` (``None``: all samples)."""
+        if rows is None:
+            return self.args, self.kwargs
+
+        def pick(v: Any) -> Any:
+            return rows_of(v, rows) if self._per_sample(v) else v
+
+        return tuple(pick(a) for a in self.args), {k: pick(v) for k, v in self.kwargs.items()}
+
+    def tensors(self) -> list[Tensor]:
+        """The per-sample tensors (they travel with rows)."""
+        return [v for v in (*self.args, *self.kwargs.values()) if self._per_sample(v)]
+
+    def subset(self, rows: Tensor) -> ForwardArgs:
+        """The arguments of the samples ``rows`` (a smaller probe)."""
+        args, kwargs = self.take(rows)
+        out = ForwardArgs(None, len(rows))
+        out.args, out.kwargs = args, kwargs
+        return out

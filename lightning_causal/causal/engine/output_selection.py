@@ -1,0 +1,114 @@
+"""Which tensor of a model's return value the estimators explain: ``output=``.
+
+``output`` picks the tensor to explain from what the model returns:
+
+- ``None`` (automatic): a tensor as it is; an object with a ``.logits`` tensor (Hugging Face
+  ``ModelOutput``); a mapping with a ``"logits"`` entry. Anything else, a tuple included, is a
+  ``TypeError`` that names ``output=``.
+- a ``str``: a key of a mapping, else an attribute;
+- an ``int``: an index (tuples, lists);
+- a callable ``out -> Tensor``, which must compute each row from that row alone
+  (:data:`ROW_WISE_OUTPUT`).
+
+:class:`~lightning_causal.causal.engine.forward.Forward` applies it to every pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from torch import Tensor
+
+__all__ = ["OutputSpec", "ROW_WISE_OUTPUT", "check_output_spec", "select_output"]
+
+OutputSpec = None | str | int | Callable[[Any], Tensor]
+
+
+def check_output_spec(output: Any, error: type[Exception] = TypeError) -> OutputSpec:
+    """Validate ``output=`` without a model: ``None``, a ``str``, an ``int`` or a callable."""
+    if output is None or callable(output) or isinstance(output, str) and output:
+        return output
+    if isinstance(output, int) and not isinstance(output, bool):
+        return output
+    raise error(
+        f"Expected argument `output` to be None, a key or attribute name (str), an index (int) or a callable "
+        f"out -> Tensor but got {output!r}"
+    )
+
+
+def _describe(out: Any) -> str:
+    if isinstance(out, Mapping):
+        return f"{type(out).__name__} with keys {list(out)[:8]}"
+    if isinstance(out, (tuple, list)):
+        return f"{type(out).__name__} of {len(out)} items ({', '.join(type(o).__name__ for o in out[:4])})"
+    return type(out).__name__
+
+
+def select_output(out: Any, output: OutputSpec = None) -> Tensor:
+    """The tensor that ``output`` selects from the model's return value ``out``.
+
+    Examples:
+        >>> import torch
+        >>> select_output({"logits": torch.ones(1, 2), "loss": torch.zeros(())})
+        tensor([[1., 1.]])
+        >>> select_output((torch.zeros(1), torch.ones(1, 2)), output=1)
+        tensor([[1., 1.]])
+    """
+    if output is None:
+        if isinstance(out, Tensor):
+            return out
+        if isinstance(out, Mapping) and isinstance(out.get("logits"), Tensor):
+            return out["logits"]
+        if not isinstance(out, Mapping) and isinstance(getattr(out, "logits", None), Tensor):
+            return out.logits
+        raise TypeError(
+            f"Expected the model to return a tensor, an object with a `.logits` tensor or a mapping with 'logits' "
+            f"but got {_describe(out)}; pass `output=` (a key, an index or a callable out -> Tensor) to choose the tensor"
+        )
+    try:
+        if callable(output):
+            try:
+                picked = output(out)
+            except RuntimeError as err:  # a shape mismatch: mostly a tensor of the probe's samples read by the callable
+                if type(err) is not RuntimeError:  # torch.OutOfMemoryError and the like keep their type (batch halving)
+                    raise
+                raise RuntimeError(f"{err}. {ROW_WISE_OUTPUT}") from err
+        elif isinstance(output, str):
+            picked = out[output] if isinstance(out, Mapping) else getattr(out, output)
+        else:
+            picked = out[output]
+    except (KeyError, IndexError, AttributeError, TypeError) as err:
+        # an IndexError of a callable: mostly an index of one entry per probe sample (a position per sentence)
+        hint = f". {ROW_WISE_OUTPUT}" if callable(output) and isinstance(err, IndexError) else ""
+        raise TypeError(f"Expected argument `output={output!r}` to select a tensor from {_describe(out)} but it failed: {err!r}{hint}") from err
+    if not isinstance(picked, Tensor):
+        raise TypeError(f"Expected argument `output={output!r}` to select a tensor from {_describe(out)} but got {type(picked).__name__}")
+    if callable(output) and picked.dim() and picked.shape[0] > 1 and _one_row(out):
+        # a pass of one row whose selected output has several: the callable broadcast the row against a tensor of
+        # its own (one entry per probe sample), so every row but one would be another sample's number
+        raise ValueError(
+            f"Expected the explained output to have one row per input row (1) but `output=` returned shape "
+            f"{tuple(picked.shape)} for a pass of one row. {ROW_WISE_OUTPUT}")
+    return picked
+
+
+ROW_WISE_OUTPUT = (
+    "A callable `output=` is called on the model's output for batches of rows that the estimators choose (any number "
+    "of rows, the samples in any order, repeated, intervened): it must compute each row from that row alone. A tensor "
+    "of one entry per probe sample that it reads (a mask per image, a position per sample) cannot follow the rows: "
+    "pass it to the model as a forward argument instead, whose rows follow their samples (a wrapper module with "
+    "`forward(self, x, masks)` returning the region's mean score, and `additional_forward_args={'masks': masks}`)")
+
+
+def _one_row(out: Any) -> bool:
+    """Whether the model's return value holds one row: the tensor it is, or every tensor of it (of
+    one dimension or more), has one entry on dimension 0."""
+    if isinstance(out, Tensor):
+        values: Any = (out,)
+    elif isinstance(out, Mapping):
+        values = out.values()
+    else:
+        values = out if isinstance(out, (tuple, list)) else (getattr(out, "logits", None),)
+    sizes = {int(v.shape[0]) for v in values if isinstance(v, Tensor) and v.dim()}
+    return sizes == {1}

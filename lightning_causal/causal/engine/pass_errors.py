@@ -1,0 +1,103 @@
+"""What a failed forward pass of the model gets added to its error: the cause and the way out.
+
+A model with weights on the ``meta`` device (:func:`meta_tensor`, :func:`check_not_meta`), a keyword
+forward argument that names a parameter the inputs fill already (:func:`keyword_clash_hint`), and a
+dtype mismatch between the inputs and the model's parameters (:func:`dtype_hint`), whose torch
+errors name neither the argument nor the fix. :class:`~lightning_causal.causal.engine.forward.Forward`
+applies them to every pass that fails.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from torch import Tensor, nn
+
+__all__ = ["check_not_meta", "dtype_hint", "keyword_clash_hint", "meta_tensor"]
+
+
+def meta_tensor(model: nn.Module) -> str | None:
+    """The name of the first parameter or buffer of ``model`` on the ``meta`` device, or ``None``."""
+    named = (*model.named_parameters(), *model.named_buffers())
+    return next((n for n, t in named if t.is_meta), None)
+
+
+def check_not_meta(model: nn.Module) -> None:
+    """Refuse a model whose parameters or buffers are on the ``meta`` device (shapes without data):
+    its forward pass fails deep inside with a device error that names neither the model nor the fix.
+    :class:`~lightning_causal.causal.engine.forward.Forward` raises it when a pass of such a model
+    fails on a meta tensor: a model that holds a meta module only as the skeleton of
+    ``torch.func.functional_call`` (the model-ensembling recipe, ``stack_module_state`` and ``vmap``)
+    runs, and is not refused.
+
+    Examples:
+        >>> check_not_meta(nn.Linear(2, 1, device="meta"))
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected argument `model` to hold its weights in memory but 'weight' is on the meta device ...
+    """
+    name = meta_tensor(model)
+    if name is not None:
+        raise ValueError(
+            f"Expected argument `model` to hold its weights in memory but {name!r} is on the meta device (a shape "
+            "without data); materialise the model first, e.g. `model.to_empty(device='cpu')` then `model.load_state_dict(...)`"
+        )
+
+
+_DTYPE_ERROR = re.compile(r"same dtype|should be the same|expected scalar type|Input type \(", re.IGNORECASE)
+
+
+def keyword_clash_hint(err: BaseException, keywords: Mapping[str, Any], num_inputs: int) -> str | None:
+    """The way out of Python's "got multiple values for argument 'image'" when a keyword forward
+    argument names a parameter that the inputs, passed first and positionally, fill already: the
+    table of ``forward(self, image, tab)`` explained with ``{"image": image}`` lands in ``image``.
+    ``None`` for any other error.
+
+    Examples:
+        >>> err = TypeError("Net.forward() got multiple values for argument 'image'")
+        >>> print(keyword_clash_hint(err, {"image": None}, 1))  # doctest: +ELLIPSIS
+        `additional_forward_args` passes `image` as a keyword, but the 1 explained input is passed first, ...
+    """
+    found = re.search(r"got multiple values for argument '(\w+)'", str(err)) if isinstance(err, TypeError) else None
+    if found is None or found.group(1) not in keywords:
+        return None
+    name = found.group(1)
+    return (f"`additional_forward_args` passes `{name}` as a keyword, but the {num_inputs} explained input"
+            f"{'s are' if num_inputs > 1 else ' is'} passed first, positionally, and {'fill' if num_inputs > 1 else 'fills'} "
+            f"`{name}`: explain an input that "
+            "forward takes first (the explained input is forward's first parameter; a wrapper module can reorder, "
+            f"`forward(self, other, {name}): return model({name}, other)`), or pass every input as a tuple to the "
+            "estimators of lightning_causal.causal, which take several inputs")
+
+
+def dtype_hint(model: nn.Module, inputs: tuple[Any, ...], err: BaseException) -> str | None:
+    """What to do about a dtype error of the model's forward pass (torch's message names neither
+    the argument nor the dtypes involved), or ``None`` when ``err`` is not one.
+
+    Examples:
+        >>> import torch
+        >>> err = RuntimeError("mat1 and mat2 must have the same dtype, but got Double and Float")
+        >>> print(dtype_hint(nn.Linear(2, 1), (torch.zeros(1, 2, dtype=torch.float64),), err))
+        Argument `inputs` is torch.float64 but the model's parameters are torch.float32: pass inputs of the model's dtype (`x.to(torch.float32)`) or convert the model (`model.to(torch.float64)`)
+    """
+    if not _DTYPE_ERROR.search(str(err)):
+        return None
+    params = {p.dtype for p in model.parameters() if p.is_floating_point()}
+    given = {x.dtype for x in inputs if isinstance(x, Tensor) and x.is_floating_point()}
+    if len(params) > 1:
+        return (f"The model's parameters have several dtypes ({sorted(map(str, params))}): convert the model to one "
+                "dtype (`model.to(torch.float32)`) or cast inside its forward")
+    if len(params) == 1 and given and given != params:
+        (p,), x = params, sorted(map(str, given))[0]
+        return (f"Argument `inputs` is {x} but the model's parameters are {p}: pass inputs of the model's dtype "
+                f"(`x.to({p})`) or convert the model (`model.to({x})`)")
+    integer = sorted({str(x.dtype) for x in inputs if isinstance(x, Tensor) and not x.is_floating_point() and not x.is_complex()})
+    # a model with an embedding reads its token ids there: the dtype fault lies elsewhere (a forward argument), not in them
+    reads_ids = any(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in model.modules())
+    if len(params) == 1 and integer and not given and not reads_ids:  # else the caller's generic advice (forward's parameters) misleads
+        (p,) = params
+        return (f"Argument `inputs` is {integer[0]} (integer: category codes or token ids) but the model's parameters are {p}: "
+                f"cast inside the model's forward (`x.to({p})`) for features, or read token ids with an nn.Embedding")
+    return None
