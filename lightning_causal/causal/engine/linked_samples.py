@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.ablation import _PADDING_NAMES, padding_arguments
+from lightning_causal.causal.engine.padded_reads import warn_padded_read
 
 if TYPE_CHECKING:
     from lightning_causal.causal.engine.forward import Forward, ForwardArgs
@@ -103,13 +104,15 @@ def check_rows_independent(forward: Forward, xs: tuple[Tensor, ...], output: Ten
     Two probe samples run alone must give their outputs in the batch (``output``, the clean
     pass's selected output): :func:`~.prefix_cache.check_samples_independent`, whose refusal
     (``ValueError``) gets the graph hint when a forward argument links the samples
-    (:func:`linked_arguments`). A pass of the two samples alone that fails where the whole batch
+    (:func:`linked_arguments`). An ``output=`` that reads padded positions is warned about first
+    (:func:`~.padded_reads.warn_padded_read`). A pass of the two samples alone that fails where the whole batch
     ran (an ``edge_index`` naming rows the pass does not hold) is refused with a ``ValueError`` too,
     naming the model's error (chained) instead of letting it surface from deep inside an estimator;
     out-of-memory errors, and the row-wise error of a callable ``output=``, pass through unchanged.
     """
     from lightning_causal.causal.engine.prefix_cache import check_samples_independent
 
+    warn_padded_read(forward, xs, what)
     n = xs[0].shape[0]
     linked = linked_arguments(forward.args, model=forward.model, num_inputs=len(xs))
     named = f"Forward arguments that link the samples: {'; '.join(linked)}. " if linked else ""
@@ -173,7 +176,7 @@ def check_linked_samples(model: torch.nn.Module, xs: tuple[Tensor, ...], what: s
                          additional_forward_args: Any = None) -> None:
     """:func:`check_rows_independent` for ``model`` called on ``xs`` with these arguments, where
     :func:`linked_arguments` finds one that may link the samples (then one pass of ``xs`` and one
-    of two samples, without gradients); nothing runs otherwise. For callers that hold no clean pass
+    of two samples, without gradients); otherwise only :func:`~.padded_reads.warn_padded_read`. For callers that hold no clean pass
     of their own (Captum's methods, an audit's set-up)."""
     from lightning_causal.causal.engine.forward import Forward
 
@@ -181,3 +184,5 @@ def check_linked_samples(model: torch.nn.Module, xs: tuple[Tensor, ...], what: s
     if linked_arguments(forward.args, model=forward.model, num_inputs=len(xs)):
         with torch.no_grad():
             check_rows_independent(forward, xs, forward(*xs), what)
+    else:
+        warn_padded_read(forward, xs, what)

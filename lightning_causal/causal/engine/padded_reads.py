@@ -1,0 +1,133 @@
+"""An explained output read at a padded position: ``output=lambda out: out[:, -1]`` on right padding.
+
+A causal language model explained at its last position (``output=lambda out: out.logits[:, -1]``)
+reads each sentence's last real token only under left padding. Under right padding the last
+position of a shorter sentence is padding: its prediction is the one after the pad tokens, and
+every effect on it explains a position the model was told to ignore. Nothing fails, so
+:func:`warn_padded_read` looks for it before the intervened passes: on up to 4 probe samples that
+hold padding (the ``attention_mask`` or ``lengths`` forward argument,
+:func:`~lightning_causal.causal.engine.ablation.input_padding`), the explained output of a callable
+``output=`` is compared with the model's own per-position outputs ``[N, T, ...]``; a row whose
+explained output equals the output at a position (bit for bit: an index such as ``out[:, -1]`` or
+``out[:, t]``) that is padding, and at no real position, is warned about, naming the two ways out:
+left padding (``tokenizer.padding_side = "left"``) or a wrapper module that gathers each row at its
+last real token, ``attention_mask.sum(1) - 1`` (``LastRealToken`` in ``docs/text.md``). An output
+computed from the positions (a softmax of the last position, a mean) is not recognised.
+
+Examples:
+    >>> import warnings
+    >>> import torch
+    >>> from torch import nn
+    >>> from lightning_causal.causal.engine.forward import Forward
+    >>> class PerPosition(nn.Module):  # [N, T] -> [N, T, 1]: one output per position
+    ...     def forward(self, x, attention_mask):
+    ...         return (2 * x).unsqueeze(-1)
+    >>> x, mask = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]), torch.tensor([[1, 1, 1], [1, 1, 0]])
+    >>> forward = Forward(PerPosition(), output=lambda out: out[:, -1], additional_forward_args={"attention_mask": mask},
+    ...                   num_samples=2)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_padded_read(forward, (x,), "input_effects")
+    >>> print(str(caught[0].message)[:111])
+    input_effects: the explained output (`output=`) of probe sample(s) [1] is the model's output at position(s) [2]
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+from lightning_causal.causal.engine.ablation import input_padding
+from lightning_causal.causal.engine.user_frame import outside_package
+
+if TYPE_CHECKING:
+    from lightning_causal.causal.engine.forward import Forward
+
+__all__ = ["PADDED_READ_FIX", "padded_reads", "warn_padded_read"]
+
+#: the ways out, named in the warning
+PADDED_READ_FIX = (
+    "Pad on the left (`tokenizer.padding_side = 'left'`), so that the last position is each row's last real token, "
+    "or read each row's last real token inside a wrapper module given the mask as a forward argument: "
+    "`logits[torch.arange(len(ids)), attention_mask.sum(1) - 1]` (`LastRealToken` in docs/text.md); a callable "
+    "`output=` cannot gather per sample, it is called on batches of rows of the estimators' choosing")
+
+_CHECKED_ROWS = 4  # probe samples with padding run in the check's one pass
+
+
+def _sequence_outputs(out: Any) -> list[Tensor]:
+    """The tensors of the model's return value: itself, a mapping's values (a Hugging Face
+    ``ModelOutput`` is one), a tuple's or list's items, or a ``.logits`` attribute."""
+    if isinstance(out, Tensor):
+        return [out]
+    if isinstance(out, Mapping):
+        return [v for v in out.values() if isinstance(v, Tensor)]
+    if isinstance(out, (tuple, list)):
+        return [v for v in out if isinstance(v, Tensor)]
+    logits = getattr(out, "logits", None)
+    return [logits] if isinstance(logits, Tensor) else []
+
+
+def padded_reads(out: Any, picked: Tensor, pad: Tensor) -> dict[int, list[int]]:
+    """The rows whose explained output ``picked`` ``[n, ...]`` equals the model's output at padded
+    positions only: ``{row: [positions]}`` over the per-position tensors ``[n, T, ...]`` of ``out``
+    (``pad``: ``[n, T]`` booleans, ``True`` at padding). A row whose explained output equals a real
+    position's output too, or none, is no padded read.
+
+    Examples:
+        >>> import torch
+        >>> seq = torch.tensor([[[1.0], [2.0], [3.0]], [[4.0], [5.0], [6.0]]])
+        >>> pad = torch.tensor([[False, False, True], [False, False, False]])
+        >>> padded_reads(seq, seq[:, -1], pad)
+        {0: [2]}
+        >>> padded_reads(seq, seq[:, 1], pad)
+        {}
+    """
+    n, steps = pad.shape
+    found: dict[int, list[int]] = {}
+    for seq in _sequence_outputs(out):
+        if seq.dim() != picked.dim() + 1 or tuple(seq.shape[:2]) != (n, steps) or seq.shape[2:] != picked.shape[1:]:
+            continue
+        equal = (seq == picked.unsqueeze(1).to(seq.dtype)).reshape(n, steps, -1).all(-1)  # [n, T]
+        for r in range(n):
+            at = equal[r].nonzero().flatten()
+            if at.numel() and bool(pad[r, at].all()):
+                found[r] = at.tolist()
+    return found
+
+
+def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> None:
+    """Warn when a callable ``output=`` reads probe samples at padded positions (module docstring):
+    one pass of up to 4 samples that hold padding, without gradients; nothing runs without a
+    callable ``output=`` or a padding argument, or when no sample holds padding."""
+    if not callable(forward.output) or not xs or not isinstance(xs[0], Tensor) or xs[0].dim() < 2:
+        return
+    source = forward.args.kwargs if forward.args.kwargs else forward.args.args or None
+    pads = input_padding(xs, source, model=forward.model)
+    pad = next((p for p in pads if p is not None), None) if pads is not None else None
+    if pad is None:
+        return
+    pad = pad.reshape(*pad.shape[:2], -1)[..., 0]  # [N, T]: the padding is the same along a position's features
+    rows = (pad.any(1) & ~pad.all(1)).nonzero().flatten()[:_CHECKED_ROWS]
+    if not rows.numel():
+        return
+    try:
+        with torch.no_grad():
+            out = forward.raw(*(x[rows] for x in xs), rows=rows)
+            picked = forward.select(out)
+    except Exception:  # noqa: BLE001 - a check only: the estimator's own passes report the model's errors
+        return
+    found = padded_reads(out, picked, pad[rows.to(pad.device)])
+    if not found:
+        return
+    samples = [int(rows[r]) for r in found]
+    positions = sorted({t for ts in found.values() for t in ts})
+    warnings.warn(
+        f"{what}: the explained output (`output=`) of probe sample(s) {samples} is the model's output at position(s) "
+        f"{positions}, which the forward arguments mark as padding (right padding read at the last position: "
+        f"`out[:, -1]` is then a pad position's prediction, not the last real token's), so every effect explains a "
+        f"position the model ignores. {PADDED_READ_FIX}", UserWarning, stacklevel=outside_package())
