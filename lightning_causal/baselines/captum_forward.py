@@ -1,0 +1,117 @@
+"""The model as Captum calls it: :class:`CaptumForward`, and the inputs and targets it is given.
+
+Captum passes ``additional_forward_args`` positionally and expands their per-sample tensors with the
+inputs; :class:`CaptumForward` turns a Mapping's values back into keywords and returns the explained
+tensor (``output=``). :func:`prepare_inputs` checks and clones the inputs and resolves ``target``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from lightning_causal.causal.engine.batching import rows_per_pass
+from lightning_causal.causal.engine.eager import eager_module
+from lightning_causal.causal.engine.forward_args import ForwardArgs
+from lightning_causal.causal.engine.noise import warn_separate_noise
+from lightning_causal.causal.engine.output_selection import (
+    OutputSpec,
+    check_output_spec,
+    select_output,
+)
+from lightning_causal.causal.engine.pass_errors import dtype_hint
+from lightning_causal.causal.engine.state import resolve_target
+
+__all__ = ["CaptumForward", "prepare_inputs"]
+
+
+class CaptumForward(nn.Module):
+    """The model as Captum calls it: ``forward(*inputs, *additional_args)``, returning the explained
+    tensor ``[N, C]`` (``output=`` selection; outputs ``[N]`` become ``[N, 1]``).
+
+    Captum passes ``additional_forward_args`` positionally and expands their per-sample tensors
+    with the inputs (integration steps, noise samples, perturbations); keyword arguments (a
+    Mapping) are therefore handed to Captum as trailing positional values and turned back into
+    keywords here (:meth:`captum_args`). With ``input_dtype`` set, floating inputs reach the model
+    in that dtype: Captum's float32 noise (``NoiseTunnel``, ``GradientShap``) promotes the rows of
+    a bfloat16 or float16 model to float32, which the model refuses.
+
+    Examples:
+        >>> f = CaptumForward(nn.Linear(3, 2), additional_forward_args=None)
+        >>> f(torch.ones(4, 3)).shape, f.captum_args()
+        (torch.Size([4, 2]), None)
+    """
+
+    def __init__(self, model: nn.Module, *, output: OutputSpec = None, additional_forward_args: Any = None,
+                 num_inputs: int = 1) -> None:
+        super().__init__()
+        self.model = eager_module(model)
+        self.output = check_output_spec(output)
+        fargs = ForwardArgs(additional_forward_args)
+        self._positional, self._keywords = tuple(fargs.args), tuple(fargs.kwargs)
+        self._values = (*fargs.args, *fargs.kwargs.values())
+        self._num_inputs = num_inputs
+        self.input_dtype: torch.dtype | None = None
+
+    def captum_args(self, differentiable: bool = False) -> tuple[Any, ...] | None:
+        """What to pass as Captum's ``additional_forward_args`` (``None`` when there are none).
+
+        ``differentiable``: floating point tensors as copies that require grad (no gradient is
+        asked of them). DeepLift hooks the input of every nonlinearity for its gradient, and with
+        the parameters frozen a branch that reads a forward argument only (the table beside an
+        explained image, ``model(image, tab)``) holds no tensor that requires grad: Captum failed on
+        "cannot register a hook on a tensor that doesn't require gradient"."""
+        if not self._values:
+            return None
+        if not differentiable:
+            return self._values
+        return tuple(v.detach().clone().requires_grad_(True) if isinstance(v, Tensor) and v.is_floating_point() else v
+                     for v in self._values)
+
+    def forward(self, *args: Any) -> Tensor:
+        k, npos = self._num_inputs, len(self._positional)
+        inputs, positional, keywords = args[:k], args[k : k + npos], dict(zip(self._keywords, args[k + npos :]))
+        if self.input_dtype is not None:
+            inputs = tuple(t.to(self.input_dtype) if isinstance(t, Tensor) and t.is_floating_point() else t for t in inputs)
+        out = select_output(self.model(*inputs, *positional, **keywords), self.output)
+        return out.unsqueeze(1) if out.dim() == 1 else out
+
+    def warn_noise(self, x: Tensor, what: str) -> None:
+        """Warn when the model draws noise in eval mode: Captum compares passes that draw it separately
+        (:func:`~lightning_causal.causal.engine.noise.warn_separate_noise`)."""
+        args = ForwardArgs(self._values, x.shape[0])
+        with torch.no_grad():
+            warn_separate_noise(lambda *t, rows: self(*t, *args.take(rows)[0]), (x.detach(),), what)
+
+    def rows_per_pass(self, x: Tensor, max_batch_size: int | None) -> int:
+        """Rows per pass of the engine's cache-friendly chunk, measured with these arguments."""
+        args = ForwardArgs(self._values, x.shape[0])
+        return rows_per_pass(self, (x,), max_batch_size, forward=lambda *t, rows: self(*t, *args.take(rows)[0]))
+
+
+def prepare_inputs(forward: CaptumForward, inputs: Tensor, target: int | Tensor | None, integer_ok: bool = False) -> tuple[Tensor, Tensor]:
+    """Clone ``inputs`` as a normal tensor and resolve ``target`` to ``[N]`` indices (token ids
+    only for the input-layer methods: ``integer_ok``)."""
+    if not isinstance(inputs, Tensor) or inputs.dim() < 2 or inputs.shape[0] == 0:
+        raise ValueError(
+            f"Expected argument `inputs` to be a tensor [N, ...] with N >= 1 and a feature dimension but got "
+            f"{type(inputs).__name__ if not isinstance(inputs, Tensor) else list(inputs.shape)}"
+        )
+    if not inputs.is_floating_point() and not integer_ok:
+        raise TypeError(
+            f"Expected argument `inputs` to be a floating point tensor but got dtype {inputs.dtype}; for token ids "
+            "use a layer method on the embedding layer, e.g. CaptumBaseline(methods=('LayerIntegratedGradients',), "
+            "input_layer='bert.embeddings.word_embeddings', baseline=<[MASK] id>)"
+        )
+    x = inputs.detach().clone()
+    with torch.no_grad():
+        try:
+            out = forward(x, *(forward.captum_args() or ()))
+        except RuntimeError as err:  # float32 inputs of a float64 model: say which argument and what to do, as the estimators do
+            hint = dtype_hint(forward.model, (x,), err)
+            if hint is None:
+                raise
+            raise RuntimeError(f"{err}. {hint}") from err
+    return x, resolve_target(out, target)

@@ -1,0 +1,127 @@
+"""Captum's layer methods per unit of a hidden layer: :func:`layer_attribute`.
+
+``LayerConductance`` and ``LayerActivation`` on the units that
+:func:`~lightning_causal.causal.effects.unit_effects.unit_effects` intervenes on (channels, neurons,
+heads; ``unit_dim``/``num_heads``; ``"<module>:input"`` sites), run in the
+:func:`~lightning_causal.baselines.attribution_context.attribution_context` of every Captum method.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from lightning_causal.baselines.attribution_context import attribution_context
+from lightning_causal.baselines.captum_forward import CaptumForward, prepare_inputs
+from lightning_causal.baselines.method_specs import (
+    LAYER_METHOD_NAMES,
+    LAYER_METHOD_TABLE,
+    unknown_name_error,
+)
+from lightning_causal.causal.engine.forward_args import ForwardArgs
+from lightning_causal.causal.engine.input_sites import input_sites, output_site
+from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.engine.linked_samples import check_linked_samples
+from lightning_causal.causal.engine.output_selection import OutputSpec
+from lightning_causal.causal.engine.unit_sites import check_site_units
+from lightning_causal.causal.engine.units import check_layout_options, resolve_layout, to_units
+from lightning_causal.causal.engine.user_frame import outside_package
+
+__all__ = ["layer_attribute"]
+
+
+def _warn_repeated_layer(module: nn.Module, layer: str, method: str, run: Any) -> None:
+    """Warn when ``module`` runs several times in the pass ``run()`` (a shared layer, a cell unrolled
+    over time): Captum's layer methods hook one tensor, the last call's, while
+    :func:`~lightning_causal.causal.effects.unit_effects.unit_effects` intervenes at every call."""
+    calls = [0]
+    handle = module.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    try:
+        with torch.no_grad():
+            run()
+    finally:
+        handle.remove()
+    if calls[0] > 1:
+        warnings.warn(
+            f"Module {layer!r} runs {calls[0]} times per forward pass; {method} reads its last call only (Captum's layer "
+            "methods hook one output), while unit_effects intervenes on the units at every call, so the two explain "
+            "different things. Name a module that runs once (e.g. an nn.Identity applied to the last call's output)",
+            UserWarning, stacklevel=outside_package())
+
+
+def layer_attribute(
+    model: nn.Module,
+    inputs: Tensor,
+    layer: str,
+    method: str = "LayerConductance",
+    *,
+    target: int | Tensor | None = None,
+    baselines: float | Tensor = 0.0,
+    options: Mapping[str, Any] | None = None,
+    reduction: str | None = None,
+    max_batch_size: int | None = None,
+    output: OutputSpec = None,
+    additional_forward_args: Any = None,
+    unit_dim: int | None = None,
+    num_heads: int | None = None,
+) -> Tensor:
+    """Captum attribution of each unit (channel, neuron or head) of ``layer``: ``[N, U]``, to set
+    beside :func:`~lightning_causal.causal.effects.input_effects.unit_effects` (the same units:
+    ``unit_dim``/``num_heads`` as there, refused by default where the features are last; a
+    ``"<module>:input"`` site).
+
+    ``LayerConductance`` (Dhamdhere et al. 2018) sums over each channel's positions (the layer's
+    share of IG's completeness); ``LayerActivation`` averages each channel's activation.
+
+    Args:
+        layer: module name from ``model.named_modules()``, or ``"<module>:input"``.
+        method: ``"LayerConductance"`` or ``"LayerActivation"``.
+        reduction: ``"sum"`` or ``"mean"`` over each unit's positions (default: per method, as above).
+        unit_dim, num_heads: where the units are (see ``unit_effects``).
+        max_batch_size: rows per forward pass of LayerConductance (default: cache-friendly chunks).
+
+    Examples:
+        >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> layer_attribute(model, torch.ones(5, 3), "1", target=0).shape
+        torch.Size([5, 4])
+    """
+    if method not in LAYER_METHOD_TABLE:
+        raise unknown_name_error("method", method, list(LAYER_METHOD_NAMES))
+    cls, defaults, default_reduction = LAYER_METHOD_TABLE[method]
+    reduction = reduction or default_reduction
+    if reduction not in ("sum", "mean"):
+        raise ValueError(f"Expected argument `reduction` to be 'sum' or 'mean' but got {reduction!r}")
+    unknown = sorted(set(options or {}) - set(defaults))
+    if unknown:
+        raise ValueError(f"Expected options of method {method!r} among {sorted(defaults)} but got unknown {unknown}")
+    check_layout_options(unit_dim, num_heads)
+    forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args)
+    with input_sites(forward.model, [layer]), attribution_context(forward.model):
+        module = resolve_module(forward.model, layer)
+        x, tidx = prepare_inputs(forward, inputs, target)
+        # the nodes of one graph with its edge_index: refused before the 1-row site checks cut the graph
+        check_linked_samples(forward.model, (x,), f"Captum's {method}", output=output,
+                             additional_forward_args=additional_forward_args)
+        first, fargs = torch.zeros(1, dtype=torch.long, device=x.device), ForwardArgs(forward.captum_args() or (), x.shape[0])
+        check_site_units(forward.model, layer, lambda: forward(x[:1], *fargs.take(first)[0]), unit_dim, num_heads,
+                         "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to attribute to positions.")
+        _warn_repeated_layer(module, layer, method, lambda: forward(x[:1], *fargs.take(first)[0]))
+        kw = {**defaults, **(options or {})}
+        if kw.get("internal_batch_size", 0) is None:  # LayerConductance needs 2 rows per sample at least
+            kw["internal_batch_size"] = max(forward.rows_per_pass(x, max_batch_size), 2 * x.shape[0])
+        with output_site(module) as site:  # Captum hooks a tensor: element 0 of a tuple output (an LSTM's)
+            if method == "LayerConductance":
+                out = cls(forward, site).attribute(x, baselines=baselines, target=tidx,
+                                                    additional_forward_args=forward.captum_args(), **kw)
+            else:
+                out = cls(forward, site).attribute(x, additional_forward_args=forward.captum_args())
+    out = out.detach()
+    if out.dim() < 2:
+        raise ValueError(f"Expected module {layer!r} to output a tensor [N, U, ...] but got shape {list(out.shape)}")
+    out = to_units(out, resolve_layout(out.shape, unit_dim, num_heads))
+    flat = out.flatten(2) if out.dim() > 2 else out.unsqueeze(2)
+    return flat.sum(2) if reduction == "sum" else flat.mean(2)
