@@ -20,6 +20,7 @@ from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.unit_sites import first_tensor
 from lightning_causal.causal.engine.user_frame import outside_package
+from lightning_causal.causal.structure.output_path import off_output_path
 
 __all__ = ["block_candidates", "default_layers", "leaf_layers"]
 
@@ -152,8 +153,9 @@ def default_layers(forward: Forward, xs: tuple[Tensor, ...]) -> list[str]:
     sample, and each takes the previous block's output, element 0 of a tuple, as one of its
     tensor arguments) — the residual stream of a ViT, BERT, Llama or ``nn.TransformerEncoder``,
     the blocks of a ResNet. Otherwise (plain CNNs and MLPs; parallel branches or experts, whose
-    inputs are not each other's outputs) every leaf module with parameters, :func:`leaf_layers`.
-    Call inside ``audit_mode``.
+    inputs are not each other's outputs) every leaf module with parameters, :func:`leaf_layers`,
+    that the explained output reads (:func:`~lightning_causal.causal.structure.output_path.off_output_path`:
+    the heads of a multi-head model's other outputs are left out). Call inside ``audit_mode``.
 
     Examples:
         >>> class Block(nn.Module):
@@ -170,7 +172,7 @@ def default_layers(forward: Forward, xs: tuple[Tensor, ...]) -> list[str]:
     model = forward.model
     candidates = block_candidates(model)
     if not candidates:
-        return leaf_layers(model)
+        return _reaching_output(forward, xs, leaf_layers(model))
     chains = [_Chain(c) for c in candidates + [c for c in block_candidates(model, all_sizes=True) if c not in candidates]]
     modules, n = named_modules(model), xs[0].shape[0]
     member: dict[str, list[tuple[_Chain, int]]] = {}
@@ -203,9 +205,17 @@ def default_layers(forward: Forward, xs: tuple[Tensor, ...]) -> list[str]:
             h.remove()
     ran = [c.blocks for c in chains if c.ok and c.next == len(c.blocks)]
     if not ran or ran[0] not in candidates:
-        return leaf_layers(model)
+        return _reaching_output(forward, xs, leaf_layers(model))
     _warn_other_stacks(ran[0], ran[1:])
     return ran[0]
+
+
+def _reaching_output(forward: Forward, xs: tuple[Tensor, ...], names: list[str]) -> list[str]:
+    """``names`` without the layers the explained output does not read (:func:`off_output_path`):
+    the heads of a multi-head model's other outputs (``{"cls": ..., "reg": ...}`` explained at
+    ``"cls"``), which are no layers between its input and the explained output."""
+    off = set(off_output_path(forward, xs, names)) if len(names) > 1 else set()
+    return [name for name in names if name not in off]
 
 
 def _warn_other_stacks(chosen: list[str], others: list[list[str]]) -> None:

@@ -59,6 +59,7 @@ from lightning_causal.causal.structure.layer_trace import (
     row_subset,
     trace_interventions,
 )
+from lightning_causal.causal.structure.output_path import off_output_path, warn_off_output_path
 
 __all__ = ["LayerCausalMap", "layer_causal_map", "linear_cka"]
 
@@ -178,8 +179,11 @@ def layer_causal_map(
             ``nn.TransformerEncoder``, a ResNet's blocks), since the layers inside a block do not (q,
             k and v run side by side); otherwise (plain CNNs, MLPs) every leaf module with
             parameters that runs in the forward pass with one row per sample (those whose outputs
-            do not hold the samples first, ``[T, N, ...]``, are left out with a ``UserWarning``).
-            Named layers must hold the samples on dimension 0, also on a pass of two probe samples.
+            do not hold the samples first, ``[T, N, ...]``, are left out with a ``UserWarning``)
+            and that the explained output reads (the heads of a multi-head model's other outputs
+            are left out: :func:`~lightning_causal.causal.structure.output_path.off_output_path`).
+            Named layers must hold the samples on dimension 0, also on a pass of two probe samples;
+            named layers the explained output does not read are warned about.
         threshold: merge threshold on the CKA, in ``[0, 1]``.
         baseline: the intervention value ``b``. Padded positions (a zero ``attention_mask`` or the
             steps past ``lengths`` in ``additional_forward_args``, see
@@ -245,6 +249,8 @@ def layer_causal_map(
                 if not names:  # nothing the default could read: say so, not that the `layers` never given were empty
                     raise ValueError(f"Expected the model {type(model).__name__} to hold a module with parameters that the "
                                      "default layers read, but it holds none; name the layers with `layers=`")
+            else:
+                warn_off_output_path(off_output_path(forward, xs, names))
             with embedding_readers(model, xs) as readers:  # the clean pass only: which embeddings read token ids
                 out, acts = clean_activations(forward, xs, names, named=layers is not None)
         # a model that draws noise in eval mode: common random numbers, the clean pass again from the blocks' seeds

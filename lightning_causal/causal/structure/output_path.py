@@ -1,0 +1,92 @@
+"""Which layers the explained output reads: the head of another output is no layer of its map.
+
+A model of several outputs (``{"cls": logits, "reg": y}``, ``(logits, aux_logits)``) computes
+each head beside the others from a shared body. Explained at one output (``output="cls"``), the
+layers of the other heads do not reach it: a layer causal map that placed them in its chain of
+layers (``body -> cls -> reg -> <output>``) would draw a path that does not exist.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from lightning_causal.causal.engine.eager import named_modules
+from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.user_frame import outside_package
+
+__all__ = ["off_output_path", "warn_off_output_path"]
+
+#: Probe rows of the passes that tell which layers reach the explained output.
+PATH_ROWS = 2
+
+
+def off_output_path(forward: Forward, xs: tuple[Tensor, ...], names: Sequence[str], *, seed: int = 0) -> list[str]:
+    """The layers among ``names`` whose output the explained output does not read.
+
+    A layer is off the path when noise added to its output (on the first ``PATH_ROWS`` probe
+    samples, one pass per layer) leaves the explained output exactly as it was: the head of
+    another output of a multi-head model. Kept whatever the passes give: a layer that does not
+    run in them, one whose output is no floating-point tensor (a tuple, token ids), and every layer
+    of a model whose two clean passes differ (noise drawn in eval mode). Call inside
+    ``audit_mode``; the hooks are removed after each pass, and the noise comes from a private
+    generator seeded with ``seed``.
+
+    Examples:
+        >>> class TwoHeads(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.body, self.cls, self.reg = nn.Linear(3, 4), nn.Linear(4, 2), nn.Linear(4, 1)
+        ...     def forward(self, x):
+        ...         h = self.body(x)
+        ...         return {"cls": self.cls(h), "reg": self.reg(h)}
+        >>> with torch.no_grad():
+        ...     off_output_path(Forward(TwoHeads(), output="cls"), (torch.randn(4, 3),), ["body", "cls", "reg"])
+        ['reg']
+    """
+    k = min(PATH_ROWS, int(xs[0].shape[0]))
+    rows = torch.arange(k, device=xs[0].device)
+    sub = tuple(x[:k] for x in xs)
+    clean = forward(*sub, rows=rows)
+    if not torch.equal(clean, forward(*sub, rows=rows)):  # the model draws noise: no pass can tell
+        return []
+    modules = named_modules(forward.model)
+    generator = torch.Generator().manual_seed(seed)
+    off = []
+    for name in names:
+        moved: list[bool] = []
+        handle = modules[name].register_forward_hook(_noise_hook(generator, moved))
+        try:
+            changed = forward(*sub, rows=rows)
+        finally:
+            handle.remove()
+        if moved and all(moved) and torch.equal(changed, clean):
+            off.append(name)
+    return off
+
+
+def _noise_hook(generator: torch.Generator, moved: list[bool]) -> Callable[[nn.Module, object, object], object]:
+    """A forward hook adding noise of the output's scale to a floating-point output; ``moved``
+    records, per call, whether it did."""
+    def hook(_m: nn.Module, _i: object, out: object) -> object:
+        if not isinstance(out, Tensor) or not out.is_floating_point():
+            moved.append(False)
+            return None
+        moved.append(True)
+        noise = torch.randn(out.shape, generator=generator).to(device=out.device, dtype=out.dtype)
+        return out + noise * (out.detach().abs().mean() + 1)
+    return hook
+
+
+def warn_off_output_path(off: Sequence[str]) -> None:
+    """Warn that the named layers ``off`` (:func:`off_output_path`) do not reach the explained output:
+    a layer causal map places every named layer in one chain between the input and the output."""
+    if off:
+        warnings.warn(
+            f"The layers {list(off)} do not reach the explained output (noise added to their outputs leaves it unchanged: "
+            "the head of another output of a multi-head model?); the layer map places them in its chain of layers between "
+            "the input and the output all the same, a path that does not exist: leave them out of `layers=`, or explain "
+            "their output with `output=`", UserWarning, stacklevel=outside_package())
