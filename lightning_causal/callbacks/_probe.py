@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
-from lightning.pytorch import Trainer
+from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor
 
@@ -146,7 +146,8 @@ def trainer_data(trainer: Trainer) -> tuple[Any, str]:
 
 
 def call_hint(model: torch.nn.Module, probe: Probe) -> str:
-    """How the audits call the model on the probe, and what decides it (``unpack_batch=``)."""
+    """How the audits call the model on the probe, and what decides it (``unpack_batch=``; for a LightningModule
+    whose ``forward`` is not the network to explain, such as a GAN's generator, an ``audited_module`` property)."""
     inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
     args = probe.additional_forward_args
     call = ", ".join(f"<tensor {list(x.shape)}>" for x in inputs)
@@ -159,4 +160,14 @@ def call_hint(model: torch.nn.Module, probe: Probe) -> str:
     return (f"The audits call {type(model).__name__}.forward as `model({call})`, the inputs and forward arguments that "
             "`unpack_batch` read from the batch: give `forward` these parameters (e.g. `forward(self, input_ids, "
             "attention_mask=None)` for a Hugging Face batch), or pass `unpack_batch=` a callable batch -> (inputs, labels, "
-            "additional_forward_args) that matches it")
+            "additional_forward_args) that matches it" + (_audited_module_hint(model) if isinstance(model, LightningModule) else ""))
+
+
+def _audited_module_hint(module: LightningModule) -> str:
+    """Where ``forward`` of a LightningModule is not the network the probe is for (Lightning's GAN example: ``forward``
+    is the generator, the probe holds real samples for the discriminator), the way to choose the network."""
+    children = [name for name, child in module.named_children() if any(True for _ in child.parameters())]
+    example = next((n for n in children if "disc" in n.lower() or "critic" in n.lower()), children[-1] if children else "net")
+    return (f". If `forward` is not the network to explain (a GAN whose `forward` is its generator, a module of several "
+            f"networks), give {type(module).__name__} a property `audited_module` returning it (`return self.{example}`): "
+            "the audits then call that network, and their layer names are its module names")

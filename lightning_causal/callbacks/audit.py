@@ -132,7 +132,9 @@ class CausalAuditCallback(Callback):
     ``fit`` starts fresh (probe, schedule, report directory).
 
     Audits run during ``trainer.fit`` only; ``trainer.validate``/``test`` with the callback audit
-    nothing (a warning says so). Under mixed precision (``"bf16-mixed"``, ``"16-mixed"``) the audits
+    nothing (a warning says so). They explain ``pl_module`` (its ``forward``), or the network its property
+    ``audited_module`` returns where it has one (a GAN whose ``forward`` is the generator: ``return
+    self.discriminator``; ``CausalRepairModule.wrap`` names the wrapped module); layer names are that network's. Under mixed precision (``"bf16-mixed"``, ``"16-mixed"``) the audits
     run outside autocast, on the float32 weights (the numbers of ``audit.run`` called by hand); under
     ``"64-true"``/``"bf16-true"`` the probe (its inputs and floating forward arguments, as Lightning
     converts a training batch) is converted to the weights' dtype and the audits compute in it. A callback that changes the weights when training ends (``StochasticWeightAveraging``, ``EMAWeightAveraging``)
