@@ -89,11 +89,13 @@ class Probe:
         return self.map(lambda t: t.to(device))
 
     def subset(self, rows: Tensor | slice) -> Probe:
-        """The probe of the samples ``rows`` (forward arguments with ``N`` rows follow them)."""
+        """The probe of the samples ``rows`` (forward arguments with ``N`` rows follow them, but not a
+        1-D ``position_ids`` ``[T]`` shared by every row: :class:`~lightning_causal.causal.engine.forward_args.ForwardArgs`)."""
         n = len(self)
+        shared = ForwardArgs(self.additional_forward_args, n).shared
 
         def take(t: Tensor) -> Tensor:
-            return t[rows] if t.dim() > 0 and t.shape[0] == n else t
+            return t[rows] if t.dim() > 0 and t.shape[0] == n and not any(t is s for s in shared) else t
 
         return self.map(take)
 

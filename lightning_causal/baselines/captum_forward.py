@@ -34,7 +34,9 @@ class CaptumForward(nn.Module):
     Captum passes ``additional_forward_args`` positionally and expands their per-sample tensors
     with the inputs (integration steps, noise samples, perturbations); keyword arguments (a
     Mapping) are therefore handed to Captum as trailing positional values and turned back into
-    keywords here (:meth:`captum_args`). With ``input_dtype`` set, floating inputs reach the model
+    keywords here (:meth:`captum_args`). A 1-D ``position_ids``/``cache_position`` keyword ``[T]``,
+    shared by every row (:class:`~lightning_causal.causal.engine.forward_args.ForwardArgs`), is kept
+    here and passed whole to every call: Captum would expand it with the inputs. With ``input_dtype`` set, floating inputs reach the model
     in that dtype: Captum's float32 noise (``NoiseTunnel``, ``GradientShap``) promotes the rows of
     a bfloat16 or float16 model to float32, which the model refuses.
 
@@ -50,8 +52,11 @@ class CaptumForward(nn.Module):
         self.model = eager_module(model)
         self.output = check_output_spec(output)
         fargs = ForwardArgs(additional_forward_args)
-        self._positional, self._keywords = tuple(fargs.args), tuple(fargs.kwargs)
-        self._values = (*fargs.args, *fargs.kwargs.values())
+        # a shared position_ids [T] stays out of Captum's arguments: Captum expands every tensor argument with the inputs
+        self._shared = {k: v for k, v in fargs.kwargs.items() if fargs.is_shared(v)}
+        keywords = {k: v for k, v in fargs.kwargs.items() if k not in self._shared}
+        self._positional, self._keywords = tuple(fargs.args), tuple(keywords)
+        self._values = (*fargs.args, *keywords.values())
         self._num_inputs = num_inputs
         self.input_dtype: torch.dtype | None = None
 
@@ -72,7 +77,8 @@ class CaptumForward(nn.Module):
 
     def forward(self, *args: Any) -> Tensor:
         k, npos = self._num_inputs, len(self._positional)
-        inputs, positional, keywords = args[:k], args[k : k + npos], dict(zip(self._keywords, args[k + npos :]))
+        inputs, positional = args[:k], args[k : k + npos]
+        keywords = {**dict(zip(self._keywords, args[k + npos :])), **self._shared}
         if self.input_dtype is not None:
             inputs = tuple(t.to(self.input_dtype) if isinstance(t, Tensor) and t.is_floating_point() else t for t in inputs)
         out = select_output(self.model(*inputs, *positional, **keywords), self.output)

@@ -2,9 +2,12 @@
 
 A tuple is passed positionally after the inputs, any other single value as one positional argument;
 a ``Mapping`` (our addition) is passed as keyword arguments. Tensors whose first dimension is
-``num_samples`` are gathered by the rows' sample indices; every other value is passed unchanged.
-One integer per sample held in a list or a NumPy array (``lengths=[5, 3, ...]``) is refused: it
-cannot follow the rows. :class:`ForwardArgs` holds them for
+``num_samples`` are gathered by the rows' sample indices; every other value is passed unchanged,
+and so is a 1-D ``position_ids`` or ``cache_position`` keyword (``[T]``, one position per token
+shared by every row, as Hugging Face models broadcast it), even ``N`` long: a probe of as many
+sentences as tokens would otherwise get its positions gathered by row (an error, or silently other
+positions). One integer per sample held in a list or a NumPy array (``lengths=[5, 3, ...]``) is
+refused: it cannot follow the rows. :class:`ForwardArgs` holds them for
 :class:`~lightning_causal.causal.engine.forward.Forward`.
 """
 
@@ -18,7 +21,10 @@ from torch import Tensor
 
 from lightning_causal.causal.engine.live_values import rows_of
 
-__all__ = ["ForwardArgs"]
+__all__ = ["ForwardArgs", "SHARED_POSITIONS"]
+
+#: keywords whose 1-D tensor ``[T]`` holds one position per token, shared by every row (Hugging Face's names)
+SHARED_POSITIONS = ("position_ids", "cache_position")
 
 
 def _check_not_listed_per_sample(name: str, value: Any, num_samples: int | None) -> None:
@@ -49,13 +55,16 @@ class ForwardArgs:
 
     Args:
         additional_forward_args: ``None``, a tuple (positional), a ``Mapping`` (keywords) or one value.
-        num_samples: ``N``; tensors whose first dimension is ``N`` travel with their rows.
+        num_samples: ``N``; tensors whose first dimension is ``N`` travel with their rows, except
+            a 1-D keyword of :data:`SHARED_POSITIONS` (``position_ids=torch.arange(T)``: shared).
 
     Examples:
         >>> import torch
         >>> fa = ForwardArgs((torch.tensor([10, 20]), "keep"), num_samples=2)
         >>> fa.take(torch.tensor([1, 1, 0]))
         ((tensor([20, 20, 10]), 'keep'), {})
+        >>> ForwardArgs({"position_ids": torch.arange(2)}, num_samples=2).take(torch.tensor([1, 1, 0]))
+        ((), {'position_ids': tensor([0, 1])})
     """
 
     def __init__(self, additional_forward_args: Any = None, num_samples: int | None = None) -> None:
@@ -71,6 +80,8 @@ class ForwardArgs:
         else:
             self.args, self.kwargs = (value,), {}
         self.num_samples = num_samples
+        #: the 1-D position tensors passed whole to every pass (:data:`SHARED_POSITIONS`)
+        self.shared = [v for k, v in self.kwargs.items() if k in SHARED_POSITIONS and isinstance(v, Tensor) and v.dim() == 1]
         named = [*((f"the positional forward argument {i}", v) for i, v in enumerate(self.args)),
                  *((f"the forward argument {k!r}", v) for k, v in self.kwargs.items())]
         for name, v in named:
@@ -80,7 +91,12 @@ class ForwardArgs:
         return bool(self.args or self.kwargs)
 
     def _per_sample(self, v: Any) -> bool:
-        return isinstance(v, Tensor) and v.dim() > 0 and self.num_samples is not None and v.shape[0] == self.num_samples
+        return (isinstance(v, Tensor) and v.dim() > 0 and self.num_samples is not None and v.shape[0] == self.num_samples
+                and not self.is_shared(v))
+
+    def is_shared(self, v: Any) -> bool:
+        """Whether ``v`` is one of the 1-D position tensors shared by every row (:attr:`shared`)."""
+        return any(v is s for s in self.shared)
 
     def take(self, rows: Tensor | None) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """Positional and keyword arguments for rows of sample indices ``rows`` (``None``: all samples)."""
@@ -100,5 +116,5 @@ class ForwardArgs:
         """The arguments of the samples ``rows`` (a smaller probe)."""
         args, kwargs = self.take(rows)
         out = ForwardArgs(None, len(rows))
-        out.args, out.kwargs = args, kwargs
+        out.args, out.kwargs, out.shared = args, kwargs, self.shared
         return out

@@ -54,7 +54,8 @@ def linked_arguments(args: ForwardArgs, pass_rows: int | None = None, *, model: 
       (the rows of a pass that failed), also a ``[2, E]`` one whose largest value is ``pass_rows``
       or more: it indexes rows the pass does not hold (a probe cut to its first samples cuts the
       graph). A tensor of first dimension 1, which broadcasts over the samples (a shared
-      ``position_ids [1, T]``), is none;
+      ``position_ids [1, T]``), is none, and so is a 1-D ``position_ids``/``cache_position`` keyword
+      ``[T]`` (:data:`~.forward_args.SHARED_POSITIONS`);
     - a tensor that follows its rows and is ``N`` long on a later dimension too: a dense
       adjacency ``[N, N]`` (gathered by row, its columns still name the probe's samples), unless it
       is a padding argument (:func:`~.ablation.padding_arguments`: an ``attention_mask`` or
@@ -78,7 +79,8 @@ def linked_arguments(args: ForwardArgs, pass_rows: int | None = None, *, model: 
         if args._per_sample(v):
             if n > 1 and n in v.shape[1:] and not any(v is m for m in masks):
                 found.append(f"{name} (shape {shape}, {n} long beside its {n} rows: an adjacency?)")
-        elif not v.is_floating_point() and not v.is_complex() and v.dtype != torch.bool and v.shape[0] != 1:
+        elif (not v.is_floating_point() and not v.is_complex() and v.dtype != torch.bool and v.shape[0] != 1
+              and not args.is_shared(v)):  # a shared position_ids [T] indexes positions, not samples
             # (a first dimension of 1 broadcasts over the samples, as a shared position_ids [1, T]: no indices of them)
             low, high = int(v.min()), int(v.max())
             pairs = v.dim() == 2 and v.shape[0] == 2  # [2, E]: a graph's edges as pairs of rows (COO, PyG's layout)
