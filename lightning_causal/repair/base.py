@@ -16,6 +16,7 @@ from lightning_causal.causal.engine.forward import (
     check_output_spec,
     select_output,
 )
+from lightning_causal.causal.engine.output_selection import check_not_a_row
 from lightning_causal.causal.engine.state import check_logits
 
 __all__ = ["RepairTerm", "SEVERAL_INPUTS_FIX"]
@@ -77,7 +78,10 @@ class RepairTerm(ABC):
     def outputs(self, model: nn.Module, x: Tensor, additional_forward_args: Any = None) -> Tensor:
         """``model``'s selected output (``output=``) on ``x`` with the batch's forward arguments."""
         fargs = ForwardArgs(additional_forward_args)
-        return select_output(model(x, *fargs.args, **fargs.kwargs), self.output)
+        raw = model(x, *fargs.args, **fargs.kwargs)
+        picked = select_output(raw, self.output)
+        check_not_a_row(raw, picked, self.output, (x if isinstance(x, Tensor) else x[0]).shape[0])
+        return picked
 
     def checked_logits(self, outputs: Tensor) -> Tensor:
         """``outputs`` as given; on the term's first call they are checked to be logits, not

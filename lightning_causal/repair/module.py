@@ -28,6 +28,7 @@ from lightning_causal.causal.engine.forward import (
     check_output_spec,
     select_output,
 )
+from lightning_causal.causal.engine.output_selection import check_not_a_row
 from lightning_causal.repair.base import RepairTerm
 from lightning_causal.repair.checkpoints import (
     CHECKPOINT_KEY,
@@ -323,8 +324,21 @@ class CausalRepairModule(LightningModule):
             raise MisconfigurationException(f"CausalRepairModule cannot read the batch: {err}") from err
 
     def model_outputs(self, x: Tensor, args: Any = None) -> Tensor:
-        """The model's selected output (``output=``) on ``x`` with forward arguments ``args``."""
-        return select_output(self._call_model(x, args), self.output)
+        """The model's selected output (``output=``) on ``x`` with forward arguments ``args``.
+
+        Raises:
+            MisconfigurationException: ``output=`` took a row of a model that returned one tensor
+                (``output=0`` for a model that returns ``(logits, aux)`` in training mode only, and
+                one tensor in eval mode, e.g. in ``validation_step``).
+        """
+        raw = self._call_model(x, args)
+        picked = select_output(raw, self.output)
+        try:
+            check_not_a_row(raw, picked, self.output, num_rows(x))
+        except ValueError as err:
+            mode = "training" if self.model.training else "eval"
+            raise MisconfigurationException(f"CausalRepairModule (the model in {mode} mode): {err}") from err
+        return picked
 
     def _call_model(self, x: Tensor | tuple[Tensor, ...], args: Any = None) -> Any:
         """The model's return value on the inputs ``x`` (one tensor, or a tuple: several inputs)."""

@@ -54,6 +54,7 @@ from lightning_causal.causal.engine.linked_samples import (
 from lightning_causal.causal.engine.output_selection import (
     ROW_WISE_OUTPUT,
     OutputSpec,
+    check_not_a_row,
     check_output_spec,
     select_output,
 )
@@ -208,13 +209,8 @@ class Forward:
         picked = self.select(raw)
         n = inputs[0].shape[0] if inputs and isinstance(inputs[0], Tensor) and inputs[0].dim() else None
         if n is not None and (picked.dim() == 0 or picked.shape[0] != n):
-            if isinstance(raw, Tensor) and isinstance(self.output, int) and not isinstance(self.output, bool):
-                raise ValueError(  # output=0 meant for a tuple (logits, features), given a model that returns one tensor
-                    f"Expected the explained output to have one row per input row ({n}) but `output={self.output}` indexed "
-                    f"the model's output, itself a tensor of shape {tuple(raw.shape)}, and took its row {self.output} "
-                    f"(shape {tuple(picked.shape)}); a model that returns one tensor needs no `output=` (a column: "
-                    f"`output=lambda out: out[:, {self.output}:{self.output + 1}]`)"
-                )
+            # output=0 meant for a tuple (logits, features), given a model that returns one tensor (in eval mode only?)
+            check_not_a_row(raw, picked, self.output, n)
             linked = linked_arguments(self.args, model=self.model, num_inputs=len(inputs))
             raise ValueError(
                 f"Expected the explained output to have one row per input row ({n}) but got shape {tuple(picked.shape)}; "

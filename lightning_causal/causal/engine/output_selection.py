@@ -20,7 +20,7 @@ from typing import Any
 
 from torch import Tensor
 
-__all__ = ["OutputSpec", "ROW_WISE_OUTPUT", "check_output_spec", "select_output"]
+__all__ = ["OutputSpec", "ROW_WISE_OUTPUT", "TRAINING_ONLY_TUPLE", "check_output_spec", "check_not_a_row", "select_output"]
 
 OutputSpec = None | str | int | Callable[[Any], Tensor]
 
@@ -62,9 +62,10 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
             return out["logits"]
         if not isinstance(out, Mapping) and isinstance(getattr(out, "logits", None), Tensor):
             return out.logits
+        aux = f" ({TRAINING_ONLY_TUPLE})" if isinstance(out, (tuple, list)) else ""
         raise TypeError(
             f"Expected the model to return a tensor, an object with a `.logits` tensor or a mapping with 'logits' "
-            f"but got {_describe(out)}; pass `output=` (a key, an index or a callable out -> Tensor) to choose the tensor"
+            f"but got {_describe(out)}; pass `output=` (a key, an index or a callable out -> Tensor) to choose the tensor{aux}"
         )
     try:
         if callable(output):
@@ -91,6 +92,36 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
             f"Expected the explained output to have one row per input row (1) but `output=` returned shape "
             f"{tuple(picked.shape)} for a pass of one row. {ROW_WISE_OUTPUT}")
     return picked
+
+
+TRAINING_ONLY_TUPLE = (
+    "a model that returns a tuple in training mode only, an auxiliary head beside the logits (`if self.training: return "
+    "logits, aux`), returns one tensor in eval mode, where the audits run: "
+    "`output=lambda out: out[0] if isinstance(out, tuple) else out` takes the logits in both modes")
+
+
+def check_not_a_row(raw: Any, picked: Tensor, output: OutputSpec, rows: int) -> None:
+    """``ValueError`` when ``output`` took a row of the model's return value ``raw``, itself one
+    tensor of ``rows`` rows, where an element of a tuple was meant (``output=0`` or ``lambda out:
+    out[0]`` for ``(logits, aux)``): the selected tensor is ``raw``'s row (shape ``raw.shape[1:]``),
+    the first sample's outputs read as every sample's. A model that returns a tuple in training mode
+    only returns such a tensor in eval mode; the message says how to select in both modes.
+
+    Examples:
+        >>> import torch
+        >>> check_not_a_row(torch.zeros(4, 3), torch.zeros(3), 0, 4)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected the explained output to have one row per input row (4) but `output=0` indexed the model's output, ...
+    """
+    if output is None or not isinstance(raw, Tensor) or raw.dim() == 0 or raw.shape[0] != rows or picked.shape != raw.shape[1:]:
+        return
+    index = isinstance(output, int)
+    column = f" (a column: `output=lambda out: out[:, {output}:{output + 1}]`)" if index else ""
+    raise ValueError(
+        f"Expected the explained output to have one row per input row ({rows}) but `output={output if index else '...'}` "
+        f"indexed the model's output, itself a tensor of shape {tuple(raw.shape)}, and took {f'its row {output}' if index else 'a row'} "
+        f"(shape {tuple(picked.shape)}); a model that returns one tensor needs no `output=`{column}; {TRAINING_ONLY_TUPLE}")
 
 
 ROW_WISE_OUTPUT = (
