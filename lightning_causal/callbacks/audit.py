@@ -383,7 +383,8 @@ class CausalAuditCallback(Callback):
         scalars = {t: v for r in results for t, v in scalar_tags(r).items()}
         scalars["causal/audit_seconds"] = total
         self.last_scalars = scalars
-        if stage == "epoch_end":  # monitorable (callback_metrics); `log` is not allowed in on_train_end
+        # monitorable (callback_metrics); `log` is not allowed in on_train_end, and under `barebones=True` it only warns
+        if stage == "epoch_end" and not trainer.barebones:
             pl_module.log_dict(scalars, on_step=False, on_epoch=True, sync_dist=False, logger=False)
         for logger in trainer.loggers:  # at the step of the rich content, one step per audit
             # with the epoch, as Lightning's own rows (a CSV row without it is lost to a group-by-epoch);

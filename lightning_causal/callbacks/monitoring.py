@@ -258,6 +258,11 @@ class _OnAudits:
         if stage == "fit":
             _check_owned(type(self).__name__, self.monitor, trainer)
             _check_scheduled(type(self).__name__, self.monitor, trainer)
+            if trainer.barebones:  # Lightning's check would fail at the first audit, naming no cause
+                raise MisconfigurationException(
+                    f"{type(self).__name__} reads `{self.monitor}` from `trainer.callback_metrics`, which `Trainer(barebones=True)` "
+                    "leaves empty (it disables logging); drop `barebones=True`, or read the audits' values from the "
+                    "CausalAuditCallback's `last_scalars` and its JSON reports")
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if _due(type(self).__name__, self.monitor, trainer, getattr(self, "strict", True)):
@@ -290,8 +295,8 @@ class AuditEarlyStopping(_OnAudits, EarlyStopping):
     Raises:
         MisconfigurationException: ``monitor`` not a non-empty string; ``check_on_train_epoch_end=False``
             (audits run at the end of the training epoch); at ``setup``, no ``CausalAuditCallback`` among
-            the Trainer's callbacks or none with an audit that logs ``monitor``; at an audit epoch,
-            ``monitor`` missing (``strict``).
+            the Trainer's callbacks or none with an audit that logs ``monitor``, or ``Trainer(barebones=True)``
+            (no ``callback_metrics``); at an audit epoch, ``monitor`` missing (``strict``).
 
     Examples:
         >>> stop = AuditEarlyStopping("causal/input_effect/top5_share", mode="max", patience=2)
