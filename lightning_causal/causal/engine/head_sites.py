@@ -15,6 +15,8 @@ Examples:
 
 from __future__ import annotations
 
+import re
+
 import torch
 from torch import nn
 
@@ -36,8 +38,27 @@ OUTPUT_PROJECTIONS = frozenset({"o_proj", "out_proj", "out_lin", "c_proj"})
 #: transformers (ViT, DeiT, DINOv2, Swin, BEiT: ``blocks.<i>.attn.qkv`` then ``blocks.<i>.attn.proj``);
 #: ``to_out.0``, the linear layer of ``to_out = Sequential(Linear, Dropout)`` after ``to_qkv`` (vit-pytorch's
 #: ``Attention``, diffusers' ``to_out[0]``).
-OUTPUT_PROJECTION_PATHS = ("attention.output.dense", "attention.dense", "self_attn.dense", "SelfAttention.o", "EncDecAttention.o",
-                           "attn.proj", "to_out.0")
+#: Matched as whole dotted components of the name (``blocks.0.attn.proj``, not ``blocks.0.myattn.proj``);
+#: BERT's decoder cross-attention ``crossattention.output.dense`` is listed for that reason.
+OUTPUT_PROJECTION_PATHS = ("attention.output.dense", "crossattention.output.dense", "attention.dense", "self_attn.dense",
+                           "SelfAttention.o", "EncDecAttention.o", "attn.proj", "to_out.0")
+
+
+def _ends_with_path(name: str, paths: tuple[str, ...] = OUTPUT_PROJECTION_PATHS) -> bool:
+    """Whether the module name ``name`` ends with one of ``paths`` as whole dotted components.
+
+    Examples:
+        >>> _ends_with_path("blocks.0.attn.proj"), _ends_with_path("blocks.0.myattn.proj"), _ends_with_path("proto_out.0")
+        (True, False, False)
+    """
+    parts = name.split(".")
+    return any(parts[-len(path):] == path for path in (p.split(".") for p in paths) if len(parts) >= len(path))
+
+
+def _attention_part(part: str) -> bool:
+    """Whether a component of a module name names an attention (``attn``, ``self_attn``, ``attention``,
+    ``SelfAttention``, ``att_block``), not a word that holds the letters ``att`` (``scatter``, ``pattern``)."""
+    return re.search(r"(^|_)att|attn|attention", part.lower()) is not None
 
 
 def check_head_site(module: nn.Module, name: str, num_heads: int | None, facts: SiteFacts | None = None) -> None:
@@ -141,7 +162,7 @@ def check_fused_projection(model: nn.Module, name: str, num_heads: int | None) -
 
 def _is_output_projection(module: nn.Module, name: str) -> bool:
     """A linear layer (or GPT-2's ``Conv1D``) named as an attention output projection."""
-    named = name.rsplit(".", 1)[-1] in OUTPUT_PROJECTIONS or name.endswith(OUTPUT_PROJECTION_PATHS)
+    named = name.rsplit(".", 1)[-1] in OUTPUT_PROJECTIONS or _ends_with_path(name)
     return named and (isinstance(module, nn.Linear) or type(module).__name__ == "Conv1D")
 
 
@@ -157,8 +178,8 @@ def _head_input_sites(module: nn.Module, name: str) -> list[str]:
     torch_mha = [f"{prefix}{sub}" for sub, child in module.named_modules()
                  if sub.rsplit(".", 1)[-1] == "out_proj" and isinstance(parent(sub), nn.MultiheadAttention)]
     found = [f"{prefix}{sub}" for sub, child in module.named_modules() if sub and _is_output_projection(child, f"{prefix}{sub}")]
-    attention = [site for site in found if site in torch_mha or site.endswith(OUTPUT_PROJECTION_PATHS)
-                 or any("att" in part.lower() for part in site.split(".")[:-1])]
+    attention = [site for site in found if site in torch_mha or _ends_with_path(site)
+                 or any(_attention_part(part) for part in site.split(".")[:-1])]
     return [f"{site}:input" for site in attention]
 
 
