@@ -376,7 +376,8 @@ def embedding_output(outputs: Any, model: Any = None, output: Any = None) -> str
     """
     if not isinstance(outputs, Tensor) or outputs.dim() != 2 or outputs.shape[1] < 2 or outputs.shape[0] == 0:
         return None
-    out = outputs.detach().double()
+    # float64 where the device has it (MPS has none: there float32, whose rounding is far below the 1e-4 tested)
+    out = outputs.detach().to(torch.float32 if outputs.device.type == "mps" else torch.float64)
     # float16 / bfloat16 outputs round each value by up to eps/2 (relative): a bfloat16 softmax row
     # [1.0, 2e-4, ...] sums to 1 + 7e-4. The norm keeps 1e-4: widened to the rounding, a classifier's
     # one row of two logits (first_row_outputs) near the unit circle would be refused as an embedding;
