@@ -478,6 +478,9 @@ class CausalRepairModule(LightningModule):
         entry: dict[str, Any] = {"term_names": [t.name for t in self.terms]}
         if self._setup_done:
             entry["terms"] = {t.name: state for t in self.terms if (state := t.state_dict()) is not None}
+        elif self._restored_terms:  # restored, not yet applied: a checkpoint the tuner's search (Lightning's
+            # LearningRateFinder / BatchSizeFinder at an epoch's start) restored mid-fit, where `on_train_start` comes no more
+            entry["terms"] = dict(self._restored_terms)
         if self._wraps:  # what `load_from_checkpoint(path, model=MyModule)` rebuilds it from
             entry["wrapped"] = wrapped_module_entry(self.model)
         checkpoint[CHECKPOINT_KEY] = entry
