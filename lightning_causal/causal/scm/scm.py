@@ -11,7 +11,6 @@ repair term take (see :func:`~lightning_causal.causal.scm.attribute_flip.resolve
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -21,6 +20,14 @@ from torch import Tensor
 
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.user_frame import outside_package
+from lightning_causal.causal.scm.codes import (
+    _require_binary,
+    check_binary,  # noqa: F401 (re-exported: attribute_flip imports it from here)
+    check_binary_values,
+    flipped_binary,
+    warn_fractional_codes,
+)
+from lightning_causal.causal.scm.dag import check_graph, topological_order
 from lightning_causal.causal.scm.structural_functions import (
     LinearFunction,
     MLPFunction,
@@ -30,47 +37,11 @@ from lightning_causal.causal.scm.structural_functions import (
 if TYPE_CHECKING:
     from lightning_causal.causal.scm.scm_flip import SCMFlip
 
+# the graph checks (dag.py) and the coded-column checks (codes.py) live in their own modules; their
+# names stay importable from here (check_binary, check_binary_values: attribute_flip)
 __all__ = ["AdditiveNoiseSCM", "LinearFunction", "MLPFunction", "StructuralFunction"]
 
 Value = float | Tensor
-
-
-def _topological_order(columns: list[str], parents: dict[str, list[str]]) -> list[int]:
-    """Kahn's algorithm, ties broken by column order; a cycle raises ``ValueError`` naming it."""
-    index = {c: i for i, c in enumerate(columns)}
-    pending = {c: set(parents.get(c, [])) for c in columns}
-    order: list[int] = []
-    while pending:
-        ready = [c for c in columns if c in pending and not pending[c]]
-        if not ready:
-            raise ValueError(f"Expected argument `parents` to describe a DAG but the columns {sorted(pending)} form a cycle")
-        for c in ready:
-            order.append(index[c])
-            del pending[c]
-        for deps in pending.values():
-            deps.difference_update(ready)
-    return order
-
-
-def _check_graph(columns: Sequence[str], parents: Mapping[str, Sequence[str]]) -> tuple[list[str], dict[str, list[str]]]:
-    if isinstance(columns, str) or not isinstance(columns, Sequence) or not columns:
-        raise ValueError(f"Expected argument `columns` to be a non-empty sequence of names but got {columns!r}")
-    cols = list(columns)
-    if not all(isinstance(c, str) and c for c in cols) or len(set(cols)) != len(cols):
-        raise ValueError(f"Expected argument `columns` to hold unique non-empty strings but got {cols}")
-    if not isinstance(parents, Mapping):
-        raise TypeError(f"Expected argument `parents` to be a mapping child -> parent names but got {type(parents)}")
-    known = set(cols)
-    graph: dict[str, list[str]] = {}
-    for child, pas in parents.items():
-        pas = [pas] if isinstance(pas, str) else list(pas)
-        unknown = [n for n in [child, *pas] if n not in known]
-        if unknown:
-            raise ValueError(f"Expected argument `parents` to name only columns {cols} but got unknown {unknown}")
-        if child in pas:
-            raise ValueError(f"Expected argument `parents` to describe a DAG but column {child!r} is its own parent")
-        graph[child] = list(dict.fromkeys(pas))
-    return cols, graph
 
 
 def _factory(regressor: object, column: str) -> Callable[[], StructuralFunction]:
@@ -83,68 +54,6 @@ def _factory(regressor: object, column: str) -> Callable[[], StructuralFunction]
     raise TypeError(
         f"Expected argument `regressor` to be None, a factory of structural functions or a mapping column -> factory but got {type(regressor)}"
     )
-
-
-def _require_binary(col: Tensor, values: tuple[float, float], allowed: Tensor, name: str) -> None:
-    """Raise ``ValueError`` unless every entry of ``col`` is one of ``values`` (``allowed``, same as a tensor)."""
-    if not bool(torch.isin(col, allowed).all()):
-        ok = (col == values[0]) | (col == values[1])
-        bad = col[~ok][:4].tolist()
-        levels = torch.unique(col[torch.isfinite(col)])
-        if levels.numel() > 2:  # a categorical attribute: no pair of `values=` makes a flip of every row
-            shown = ", ".join(f"{v:g}" for v in levels[:8].tolist()) + (", ..." if levels.numel() > 8 else "")
-            raise ValueError(
-                f"Expected column {name!r} to hold only the values {values} but it holds {levels.numel()} levels ({shown}): a "
-                "flip swaps the two values of a binary attribute. For an attribute of three or more levels pass a callable "
-                "counterfactual that gives every row another level, e.g. `lambda x: scm.counterfactual(x, {column: "
-                "(x[:, j] + 1) % k})` (descendants recomputed) or an edited copy of x (the naive one), with `sensitive=j` "
-                "for the group metrics; one callable per level, `lambda x: scm.counterfactual(x, {column: "
-                "torch.full_like(x[:, j], level)})`, compares every other row with that level (rows already at it are left out of the means)"
-            )
-        raise ValueError(
-            f"Expected column {name!r} to hold only the values {values} but got e.g. {bad}; for a binary attribute coded "
-            "otherwise (standardised, -1/+1) pass its two codes as `values=`: AttributeFlip(column, values=(v0, v1)) "
-            "or scm.flip(column, values=(v0, v1))"
-        )
-
-
-def check_binary(x: Tensor, j: int, values: tuple[float, float], name: str) -> Tensor:
-    col = x[:, j]
-    allowed = torch.tensor(values, dtype=col.dtype, device=col.device)
-    _require_binary(col, values, allowed, name)
-    return flipped_binary(col, allowed)
-
-
-def flipped_binary(col: Tensor, allowed: Tensor) -> Tensor:
-    """The other value of a binary column, exactly ``allowed[1]`` where ``col`` holds ``allowed[0]``
-    and ``allowed[0]`` elsewhere (``v0 + v1 − x`` would round for codes not exact in the dtype, and
-    the counterfactual of the counterfactual would then not be ``x``)."""
-    return torch.where(col == allowed[0], allowed[1], allowed[0])
-
-
-def warn_fractional_codes(scm: AdditiveNoiseSCM, columns: Sequence[int], example: tuple[float, float] | None = None,
-                          stacklevel: int | None = None) -> None:
-    """Warn that a counterfactual gives fractions in ``columns``, declared category codes
-    (``AdditiveNoiseSCM(codes=...)``): a model that reads codes (``.long()``, an embedding, one-hot)
-    runs another category there, so a gap measured on it is not that of the counterfactual.
-    ``stacklevel``: ``None`` = the first caller outside this package."""
-    names = [scm.columns[j] for j in columns]
-    shown = "" if example is None else f" (e.g. {names[0]!r} {example[0]:g} -> {example[1]:.4g})"
-    warnings.warn(
-        f"AdditiveNoiseSCM: the counterfactual gives fractions in the category-code columns {names}{shown} (`codes=`). "
-        "A model that reads them as codes (`.long()`, an embedding, one-hot) runs another category there, so the "
-        "counterfactual's effect on it is not the one measured. An additive-noise SCM models numeric columns: give a "
-        "code column no parents (it keeps its code; the SCM then assumes the intervened attribute does not cause it), "
-        "or, if the model reads the column as a number, leave it out of `codes=`",
-        UserWarning, stacklevel=outside_package() if stacklevel is None else stacklevel,
-    )
-
-
-def check_binary_values(values: Sequence[float]) -> tuple[float, float]:
-    vals = tuple(values) if isinstance(values, (tuple, list)) else ()
-    if len(vals) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in vals) or vals[0] == vals[1]:
-        raise ValueError(f"Expected argument `values` to be two distinct finite numbers (a binary attribute) but got {values!r}")
-    return float(vals[0]), float(vals[1])
 
 
 class AdditiveNoiseSCM:
@@ -194,14 +103,14 @@ class AdditiveNoiseSCM:
         noise: str = "gaussian",
         codes: Sequence[str] | None = (),
     ) -> None:
-        self.columns, self.parents = _check_graph(columns, parents)
+        self.columns, self.parents = check_graph(columns, parents)
         codes = () if codes is None else codes
         if isinstance(codes, str) or not isinstance(codes, (list, tuple, set, frozenset)) or not all(
                 isinstance(c, str) and c in self.columns for c in codes):
             raise ValueError(f"Expected argument `codes` to be a sequence of column names, each one of {self.columns}, "
                              f"but got {codes!r:.100}")
         self.code_columns = sorted({self.columns.index(c) for c in codes})
-        self.order = _topological_order(self.columns, self.parents)
+        self.order = topological_order(self.columns, self.parents)
         if noise not in ("gaussian", "residuals"):
             raise ValueError(f"Expected argument `noise` to be 'gaussian' or 'residuals' but got {noise!r}")
         self.noise = noise
