@@ -16,6 +16,7 @@ from lightning_causal.audits.options import (
     class_label,
     multi_hot_labels,
     tag_safe,
+    task_model,
 )
 from lightning_causal.causal.backdoor.flagging import resolve_max_ratio
 from lightning_causal.causal.backdoor.neural_cleanse import (
@@ -164,7 +165,7 @@ class BackdoorAudit(Audit):
             raise ValueError(f"BackdoorAudit with a trigger measures the share of triggered samples classified as the target "
                              f"class and needs class logits [N, classes >= 2] but the model returned {logits.shape[1]} output "
                              "per sample; a binary classifier with one logit z can return torch.cat([-z, z], 1)")
-        if multi_hot_labels(probe.labels, model) and logits.shape[1] >= 2:
+        if multi_hot_labels(probe.labels, task_model(model, self.output)) and logits.shape[1] >= 2:
             raise ValueError(
                 f"BackdoorAudit counts a sample as attacked when its predicted class (the largest of the model's "
                 f"{logits.shape[1]} outputs) is the target, but the probe's labels are multi-hot {list(probe.labels.shape)} "

@@ -48,6 +48,7 @@ from lightning_causal.audits.options import (
     check_target,
     names_meta,
     single_input_error,
+    task_model,
     warn_predicted_class_of_regression,
     warn_softmax_of_regression,
 )
@@ -375,7 +376,7 @@ class CaptumBaseline(Audit):
         result.meta.update(groups=g, samples=int(x.shape[0]), sigma=sigma, seconds=seconds, top_k=k,
                            methods=[s.label for s in self.specs])
         result.meta.update(names_meta(self.feature_names, self.class_names, tidx, mask, inputs=x, vocabulary=self.vocabulary,
-                                      outputs=out, labels=probe.labels, model=model))
+                                      outputs=out, labels=probe.labels, model=task_model(model, self.output)))
         return result
 
     def dry_run(self, model: nn.Module, probe: Probe) -> AuditResult | None:

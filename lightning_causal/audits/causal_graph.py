@@ -16,6 +16,7 @@ from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.audits.options import (
     first_row_outputs,
     regression_labels,
+    task_model,
     warn_predicted_class_of_regression,
 )
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int
@@ -215,7 +216,7 @@ class CausalGraphAudit(Audit):
                 f"ablated {ends[1]}), as with NaN weights")
         elif math.isnan(result.scalars["faithfulness"]) and not spreadless:
             fix = "; pass ablation='zero'" if options["ablation"] == "mean" else ""
-            if regression_labels(probe.labels, model=model):  # zero ablation moves a regression's mean output by chance: no ratio to read
+            if regression_labels(probe.labels, model=task_model(model, self.output)):  # zero ablation moves a regression's mean output by chance: no ratio to read
                 fix = ("; the probe's labels are real-valued (a regression), whose mean output ablating a layer barely moves with "
                        "either ablation, so read the edges and node effects rather than this ratio")
             result.meta.setdefault("notes", []).append(

@@ -16,6 +16,7 @@ from lightning_causal.audits.options import (
     names_meta,
     regression_labels,
     single_input_error,
+    task_model,
 )
 from lightning_causal.causal.engine.checks import check_class_labels, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
@@ -145,10 +146,11 @@ class CounterfactualAudit(Audit):
         if not probe.first.is_floating_point():
             raise ValueError(f"CounterfactualAudit optimises continuous inputs but the probe holds {probe.first.dtype}")
         labels = probe.labels
-        regression = regression_labels(labels, model=model)  # said after the model's kind: not 'per-position or multi-label' labels
+        regression = regression_labels(labels, model=task_model(model, self.output))  # said after the model's kind: not 'per-position or multi-label' labels
         if not regression:
             check_one_label_per_sample("CounterfactualAudit", labels, len(probe), "to explain towards",
-                                       multi_label_output="lambda out: torch.cat([-out[:, [k]], out[:, [k]]], 1)", model=model)
+                                       multi_label_output="lambda out: torch.cat([-out[:, [k]], out[:, [k]]], 1)",
+                                       model=task_model(model, self.output))
         with audit_mode(model), torch.no_grad():  # the model's kind before the labels': a regression's float labels are not the fault
             out = Forward(model, num_samples=len(probe), **self.model_options(probe))(probe.first)
         _check_logits(out)

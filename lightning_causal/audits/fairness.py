@@ -19,6 +19,7 @@ from lightning_causal.audits.options import (
     label_task,
     regression_labels,
     single_input_error,
+    task_model,
 )
 from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_class_labels, check_int
@@ -201,7 +202,7 @@ class FairnessAudit(Audit):
             self._warn_nothing_changed(x.shape[0])
         out = first_row_outputs(model, probe, self.output)()
         # a multi-output regression (a heading (cos, sin) of unit norm) is warned about as one (_class_labels), not refused
-        embedding = None if regression_labels(probe.labels, model=model) else embedding_output(out, model, self.output)
+        embedding = None if regression_labels(probe.labels, model=task_model(model, self.output)) else embedding_output(out, model, self.output)
         if embedding is not None:
             raise ValueError(
                 f"FairnessAudit compares class probabilities (the softmax of the outputs) but the model's outputs are an "
@@ -274,13 +275,13 @@ class FairnessAudit(Audit):
         be, such as counts 0..40 of a one-output regression): the audit compares class
         probabilities, and the sigmoid of a regression output is no measure of its change. Soft
         labels in [0, 1] (label smoothing) are kept: the group rates threshold them at 0.5."""
-        labels = probe.labels
-        if labels is None or (not labels.is_floating_point() and label_task(model) != "regression"):
+        labels, task = probe.labels, label_task(task_model(model, self.output))
+        if labels is None or (not labels.is_floating_point() and task != "regression"):
             return labels  # integer labels are class indices unless the model says it regresses (int64 counts)
-        if bool(((labels >= 0) & (labels <= 1)).all()) and label_task(model) is None:
+        if bool(((labels >= 0) & (labels <= 1)).all()) and task is None:
             return labels
         out = first_row_outputs(model, probe, self.output)()
-        if not regression_labels(labels, int(out.shape[1]) if out.dim() == 2 else 1, model):
+        if not regression_labels(labels, int(out.shape[1]) if out.dim() == 2 else 1, task=task):
             return labels
         odd = labels[(labels < 0) | (labels > 1)][:3].tolist() or labels[:3].tolist()
         warnings.warn(
@@ -299,7 +300,7 @@ class FairnessAudit(Audit):
         preds = probabilities(logits).argmax(1)
         if labels is not None:  # the group rates (true/false positive rates, accuracy) compare decisions with them
             check_one_label_per_sample("FairnessAudit", labels, len(probe), "to compare each group's decisions with",
-                                       multi_label_output="lambda out: out[:, [k]]", model=model)
+                                       multi_label_output="lambda out: out[:, [k]]", model=task_model(model, self.output))
         check_class_labels("probe.labels", labels, int(probabilities(logits[:1]).shape[1]))
         keep = groups >= 0  # -1: no group (token swaps: sentences of neither side; a binary column's other values)
         if not bool(keep.any()):

@@ -19,6 +19,7 @@ from lightning_causal.audits.options import (
     check_target,
     names_meta,
     single_input_error,
+    task_model,
     warn_predicted_class_of_regression,
 )
 from lightning_causal.causal.effects.input_effects import average_causal_effect, input_effects
@@ -349,7 +350,7 @@ class InputEffectAudit(Audit):
             result.tables["top_tokens"] = self._top_tokens(x, result.maps["effect"], probe, model)
         result.meta.update(groups=int(mean_abs.numel()), samples=int(x.shape[0]))
         result.meta.update(names_meta(self.feature_names, self.class_names, targets, mask, inputs=x, vocabulary=self.vocabulary,
-                                      outputs=out, labels=probe.labels, model=model))
+                                      outputs=out, labels=probe.labels, model=task_model(model, self.output)))
         return result
 
     def _top_tokens(self, ids: Tensor, effect: Tensor, probe: Probe, model: nn.Module | None = None) -> list[dict]:

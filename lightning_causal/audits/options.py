@@ -13,7 +13,7 @@ from torch import Tensor
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["check_target", "check_baseline", "label_task", "check_mask_options", "check_names", "check_name_count", "check_distinct_tags", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression", "regression_labels", "multi_hot_labels", "warn_predicted_class_of_regression", "embedding_output", "first_row_outputs", "single_input_error", "ONE_INPUT_WAYS_OUT", "check_one_label_per_sample"]
+__all__ = ["check_target", "check_baseline", "label_task", "check_mask_options", "check_names", "check_name_count", "check_distinct_tags", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression", "regression_labels", "multi_hot_labels", "warn_predicted_class_of_regression", "embedding_output", "first_row_outputs", "single_input_error", "ONE_INPUT_WAYS_OUT", "check_one_label_per_sample", "task_model"]
 
 
 def check_target(target: Any) -> int | None:
@@ -214,6 +214,7 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
     ``output=``): an embedding (:func:`embedding_output`) is warned about whatever the labels, the
     softmax of its coordinates being no probability.
     """
+    model = task_model(model, output)
     if outputs is not None and not multi_hot_labels(labels, model) and not regression_labels(labels, model=model):
         out = outputs() if callable(outputs) else outputs
         embedding = embedding_output(out, model, output)
@@ -240,6 +241,25 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
         else:
             return
         warnings.warn(message, UserWarning, stacklevel=outside_package())
+
+
+def task_model(model: Any, output: Any) -> Any:
+    """``model``, whose task (:func:`label_task`: the losses, metrics, ``task`` hyperparameter and last
+    activation it holds; :func:`embedding_output`: a metric-learning loss) is that of the explained
+    output, or ``None`` where ``output`` selects one of several outputs by key or index
+    (``output="reg"`` of ``{"cls": logits, "reg": y}``, ``output=1`` of ``(logits, aux)``; the key
+    ``"logits"`` excepted): a multi-task model's losses are its heads', and the ``nn.CrossEntropyLoss``
+    of its class head says nothing of its regression head. The probe's labels then decide.
+
+    Examples:
+        >>> from torch import nn
+        >>> model = nn.CrossEntropyLoss()
+        >>> task_model(model, "reg") is None, task_model(model, "logits") is model, task_model(model, None) is model
+        (True, True, True)
+    """
+    if isinstance(output, int) and not isinstance(output, bool) or isinstance(output, str) and output != "logits":
+        return None
+    return model
 
 
 _MULTI_LABEL_LOSSES = ("BCEWithLogitsLoss", "BCELoss", "MultiLabelSoftMarginLoss", "MultiLabelMarginLoss")
@@ -376,6 +396,7 @@ def embedding_output(outputs: Any, model: Any = None, output: Any = None) -> str
     """
     if not isinstance(outputs, Tensor) or outputs.dim() != 2 or outputs.shape[1] < 2 or outputs.shape[0] == 0:
         return None
+    model = task_model(model, output)
     # float64 where the device has it (MPS has none: there float32, whose rounding is far below the 1e-4 tested)
     out = outputs.detach().to(torch.float32 if outputs.device.type == "mps" else torch.float64)
     # float16 / bfloat16 outputs round each value by up to eps/2 (relative): a bfloat16 softmax row
@@ -423,6 +444,7 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
     ``outputs``: the model's explained output on some probe rows, or a callable that computes it. ``per_sample``: the class is chosen per sample (else once, the one
     predicted most often). ``output``: the audit's ``output=`` (:func:`embedding_output`). ``model``: its task decides multi-label and regression labels (:func:`multi_hot_labels`, :func:`regression_labels`). A model with one output, class labels and a probe without labels say nothing.
     """
+    model = task_model(model, output)
     multi_label = multi_hot_labels(labels, model)
     regression = not multi_label and regression_labels(labels, model=model)
     out = outputs() if callable(outputs) else outputs

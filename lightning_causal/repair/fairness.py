@@ -193,9 +193,9 @@ class CounterfactualFairnessTerm(RepairTerm):
         """Read what ``model`` says of its task (its loss, metrics, ``task`` hyperparameter or final
         activation: :func:`~lightning_causal.audits.options.label_task`), which decides how the
         batches' labels are read (multi-label, regression) whatever a batch's rows hold."""
-        from lightning_causal.audits.options import label_task
+        from lightning_causal.audits.options import label_task, task_model
 
-        self._task, self._task_read = label_task(model), True
+        self._task, self._task_read = label_task(task_model(model, self.output)), True
 
     @property
     def needs_train_inputs(self) -> bool:
