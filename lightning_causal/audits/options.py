@@ -319,8 +319,9 @@ def multi_hot_labels(labels: Any, model: Any = None, *, task: str | None = None)
     hyperparameter or final activation), that decides, whatever the rows hold: a multi-label
     classifier's probe whose rows happen to hold one label each is still multi-label. Otherwise
     float labels are multi-label when some row holds no 1 or several (one-hot rows are read as one
-    class per sample, a softmax classifier's labels): pass the model's loss as a submodule (or
-    ``task=``) where the probe may hold one label per row. ``task``: :func:`label_task`'s answer
+    class per sample, a softmax classifier's labels, with a warning that names the ways to say
+    the task: :data:`GUESSED_SINGLE_LABEL`): pass the model's loss as a submodule (or ``task=``) where
+    the probe may hold one label per row. ``task``: :func:`label_task`'s answer
     where the caller has it (it then stands for ``model``).
 
     Examples:
@@ -337,7 +338,22 @@ def multi_hot_labels(labels: Any, model: Any = None, *, task: str | None = None)
     task = task if task is not None else label_task(model) if model is not None else None
     if task is not None:
         return task == "multilabel"
-    return labels.is_floating_point() and not bool((lab.sum(1) == 1).all())
+    one_hot = bool((lab.sum(1) == 1).all())
+    if labels.is_floating_point() and one_hot:
+        warnings.warn(GUESSED_SINGLE_LABEL.format(shape=list(labels.shape)), UserWarning, stacklevel=outside_package())
+    return labels.is_floating_point() and not one_hot
+
+
+#: The warning of :func:`multi_hot_labels` when one-hot float labels are read as one class per sample
+#: on a guess: the model says nothing of its task.
+GUESSED_SINGLE_LABEL = (
+    "The probe's labels {shape} hold exactly one 1 per row and the model says nothing of its task (no loss or "
+    "torchmetrics metric held as a submodule, no `hparams.task`, no last nn.Sigmoid/nn.Softmax: a loss computed in "
+    "`training_step`, such as F.binary_cross_entropy_with_logits, is not seen), so they are read as one class per "
+    "sample (a softmax classifier's one-hot labels). If the model is multi-label, say so: "
+    "`self.save_hyperparameters({{'task': 'multilabel'}})` in its `__init__` (a plain nn.Module: "
+    "`model.hparams = {{'task': 'multilabel'}}`), or hold its loss, `self.loss = nn.BCEWithLogitsLoss()`; "
+    "`'task': 'multiclass'` says one class per sample and silences this (docs/your_model.md, 'Multi-label classifiers')")
 
 
 def regression_labels(labels: Any, width: int | None = None, model: Any = None, *, task: str | None = None) -> bool:
