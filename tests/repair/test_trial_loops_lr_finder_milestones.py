@@ -66,3 +66,22 @@ def test_checkpoints_after_a_mid_fit_lr_search_keep_the_terms_state(tmp_path):
     reference = term.reference.state_dict()
     assert all(torch.equal(reference[k], v) for k, v in before.items())
     assert not all(torch.equal(resumed.model.state_dict()[k], v) for k, v in before.items())  # it did train
+
+
+def test_a_resumed_fit_searching_its_rate_at_fit_start_keeps_the_checkpoints_reference(tmp_path):
+    """``fit(ckpt_path=...)`` with a ``LearningRateFinder`` (searching at fit start): the search's checkpoint was
+    written before the queued terms were applied, so its restore left the terms to be set up afresh, the reference
+    being the resumed (half-repaired) weights."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(32, 5, generator=g)
+    loader = DataLoader(TensorDataset(x, (x[:, 0] > 0).long()), batch_size=8)
+    pl.seed_everything(0, verbose=False)
+    repair = _repair()
+    before = {k: v.clone() for k, v in repair.model.state_dict().items()}
+    checkpoints = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
+    _trainer(tmp_path, [checkpoints], max_epochs=1).fit(repair, loader)
+    (path,) = (tmp_path / "ckpt").glob("epoch=0*.ckpt")
+    resumed = _repair()
+    _trainer(tmp_path / "resumed", [LearningRateFinder(num_training_steps=4)], max_epochs=2).fit(resumed, loader, ckpt_path=path)
+    reference = resumed.terms[0].reference.state_dict()
+    assert all(torch.equal(reference[k], v) for k, v in before.items())
