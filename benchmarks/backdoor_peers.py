@@ -13,6 +13,9 @@ clean repair set.
 - :func:`anp`: Adversarial Neuron Pruning (Wu & Wang 2021): per-neuron masks learned under
   adversarial multiplicative neuron perturbations (eps 0.4, one signed step, trade-off 0.2, SGD
   0.2 with momentum 0.9), then neurons whose mask is below 0.2 pruned; no fine-tuning.
+- :func:`fst`: Feature Shift Tuning (Min et al. 2023): the output layer re-initialised, then the
+  whole model fine-tuned with ``CE + alpha * <w, w_0>`` (``w_0`` the output layer's weight before
+  repair), ``w`` projected back to ``w_0``'s norm after every step.
 """
 
 from __future__ import annotations
@@ -38,21 +41,32 @@ def _batches(n: int, epochs: int, batch: int, seed: int):
 
 
 def repair_with_terms(model: nn.Module, terms: Sequence[RepairTerm], x: Tensor, y: Tensor, epochs: int, seed: int,
-                      setup: bool = True, lr: float = 1e-3, batch: int = 32) -> nn.Module:
+                      setup: bool = True, lr: float = 1e-3, batch: int = 32,
+                      shift: tuple[str, float] | None = None) -> nn.Module:
     """A repaired copy of ``model``: ``CausalRepairModule(model, terms).objective`` minimised by Adam
     over ``epochs`` shuffled passes of ``(x, y)``; terms are set up on ``x`` (up to 512 rows) first
-    unless ``setup=False`` (terms already set up on this model)."""
+    unless ``setup=False`` (terms already set up on this model). ``shift=(head, alpha)`` adds
+    :func:`fst`'s feature shift: ``head`` re-initialised, ``alpha * <w, w_0>``, norm projection."""
     module = CausalRepairModule(copy.deepcopy(model).train(), list(terms), lr=lr)
     if setup:
         first = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
         for term in module.terms:
             term.setup(module.model, x[first][:512])
+    layer, w0, alpha = None, None, 0.0
+    if shift is not None:
+        layer, w0, alpha = _reinit_head(module.model, shift[0], seed), None, shift[1]
+        w0 = layer.w0
     opt = torch.optim.Adam(module.model.parameters(), lr=lr)
     for idx in _batches(len(y), epochs, batch, seed):
         loss, _ = module.objective((x[idx], y[idx]))
+        if layer is not None:
+            loss = loss + alpha * (layer.weight * w0).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if layer is not None:
+            with torch.no_grad():
+                layer.weight.mul_(w0.norm() / layer.weight.norm())
     return module.model.eval()
 
 
@@ -179,3 +193,35 @@ def anp(model: nn.Module, x: Tensor, y: Tensor, seed: int, iterations: int = 500
             mod.bias[off] = 0
             pruned += int(off.sum())
     return model, pruned
+
+
+def _reinit_head(model: nn.Module, head: str, seed: int) -> nn.Module:
+    """``model``'s ``head`` re-initialised (seeded), scaled to its old weight's norm; the old weight
+    is kept as the layer's attribute ``w0``."""
+    layer = model.get_submodule(head)
+    w0 = layer.weight.detach().clone()
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        layer.reset_parameters()
+    with torch.no_grad():
+        layer.weight.mul_(w0.norm() / layer.weight.norm())
+    layer.w0 = w0
+    return layer
+
+
+def fst(model: nn.Module, x: Tensor, y: Tensor, epochs: int, seed: int, head: str = "fc2", alpha: float = 0.2,
+        lr: float = 1e-3, batch: int = 32) -> nn.Module:
+    """Feature Shift Tuning: re-initialise ``head`` (a ``nn.Linear``, seeded by ``seed``), fine-tune
+    every parameter on ``CE(f(x), y) + alpha * <w, w_0>`` and keep ``||w|| = ||w_0||`` by projection."""
+    model = copy.deepcopy(model).train()
+    layer = _reinit_head(model, head, seed)
+    w0 = layer.w0
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for idx in _batches(len(y), epochs, batch, seed):
+        loss = F.cross_entropy(model(x[idx]), y[idx]) + alpha * (layer.weight * w0).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            layer.weight.mul_(w0.norm() / layer.weight.norm())
+    return model.eval()

@@ -15,7 +15,8 @@ the name says otherwise):
   defaults; ``:e10``/``:e30`` repair epochs, ``:f05``/``:f20`` repair-set shares;
 - ``ft``: plain fine-tuning; ``nc-unlearn:known`` / ``nc-unlearn:reversed``: Neural Cleanse's
   unlearning with the planted trigger / the reversed triggers of the flagged classes;
-  ``fine-pruning``; ``anp`` (see ``benchmarks/backdoor_peers.py``).
+  ``fine-pruning``; ``anp``; ``fst`` / ``fst:<alpha>`` (Feature Shift Tuning, alpha 0.2 by default;
+  see ``benchmarks/backdoor_peers.py``).
 
 ``detection`` (run unless ``--methods`` leaves it out) is the ``trigger=None`` term's own Neural
 Cleanse run (default options) on the 10% repair set.
@@ -125,6 +126,12 @@ class Fold:
         if base == "fine-pruning":
             model, pruned = peers.fine_pruning(self.model, x, y, epochs, seed, lr=self.lr)
             return model, {"pruned": pruned}
+        if base == "rfst":  # the trigger=None term with FST's feature shift: rfst:<alpha>
+            term = copy.deepcopy(self.reversed_term(fraction))
+            return peers.repair_with_terms(self.model, [term], x, y, epochs, seed, setup=False, lr=self.lr,
+                                           shift=("fc2", float(suffix or 0.2))), {}
+        if base == "fst":  # fst or fst:<alpha>
+            return peers.fst(self.model, x, y, epochs, seed, alpha=float(suffix or 0.2), lr=self.lr), {}
         if base == "anp":
             model, pruned = peers.anp(self.model, x, y, seed)
             return model, {"pruned": pruned}
@@ -152,7 +159,7 @@ def run_case(case: bp.Case, folds: list[int], methods: list[str], digits, option
     for fold in folds:
         todo = [m for m in ["none", "floor", *methods] if (case.seed, fold, m) not in done]
         if case.family == "clean":
-            todo = [m for m in todo if m in ("none", "detection", "reversed", "ft")]
+            todo = [m for m in todo if m in ("none", "detection", "reversed", "ft") or m.startswith(("fst", "rfst"))]
         if case.family == "blended":  # Neural Cleanse's blind spot: trigger=None rows reported at 10% only (not counted)
             todo = [m for m in todo if m not in ("reversed:f05", "reversed:f20")]
         if case.family != "clean" and floor_case is None:
