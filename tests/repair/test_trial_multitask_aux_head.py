@@ -93,3 +93,13 @@ def test_the_estimators_and_a_tuple_without_output_name_the_selection_of_both_mo
     torch.testing.assert_close(  # in eval mode the selection is the logits themselves
         input_effects(net.eval(), x, output=lambda out: out[0] if isinstance(out, tuple) else out),
         input_effects(LogitsOnly(net).eval(), x))
+
+
+def test_a_column_of_a_square_output_is_no_row():
+    """Two samples of a two-class model: `lambda out: out[:, 0]` has the shape of a row but one value per sample."""
+    net, (x2, _) = AuxNet(), _data(2)
+    square = nn.Sequential(nn.Linear(4, 2))
+    term = CounterfactualFairnessTerm(AttributeFlip(0), output=lambda out: out[:, 0])
+    torch.testing.assert_close(term.outputs(square, x2), square(x2)[:, 0])
+    with pytest.raises(ValueError, match="took its row 0"):
+        CounterfactualFairnessTerm(AttributeFlip(0), output=0).outputs(net.eval(), x2)

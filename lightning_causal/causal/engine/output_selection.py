@@ -104,7 +104,8 @@ def check_not_a_row(raw: Any, picked: Tensor, output: OutputSpec, rows: int) -> 
     """``ValueError`` when ``output`` took a row of the model's return value ``raw``, itself one
     tensor of ``rows`` rows, where an element of a tuple was meant (``output=0`` or ``lambda out:
     out[0]`` for ``(logits, aux)``): the selected tensor is ``raw``'s row (shape ``raw.shape[1:]``),
-    the first sample's outputs read as every sample's. A model that returns a tuple in training mode
+    the first sample's outputs read as every sample's. An index always takes a row of a tensor; a
+    callable is refused where the row count tells (a column of a square output is kept). A model that returns a tuple in training mode
     only returns such a tensor in eval mode; the message says how to select in both modes.
 
     Examples:
@@ -117,6 +118,8 @@ def check_not_a_row(raw: Any, picked: Tensor, output: OutputSpec, rows: int) -> 
     if output is None or not isinstance(raw, Tensor) or raw.dim() == 0 or raw.shape[0] != rows or picked.shape != raw.shape[1:]:
         return
     index = isinstance(output, int)
+    if not index and picked.dim() and picked.shape[0] == rows:
+        return  # a callable that kept a row per row: a column of a square output (out[:, 0] of [C, C])
     column = f" (a column: `output=lambda out: out[:, {output}:{output + 1}]`)" if index else ""
     raise ValueError(
         f"Expected the explained output to have one row per input row ({rows}) but `output={output if index else '...'}` "
