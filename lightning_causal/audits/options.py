@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.user_frame import outside_package
@@ -249,17 +249,38 @@ def task_model(model: Any, output: Any) -> Any:
     output, or ``None`` where ``output`` selects one of several outputs by key or index
     (``output="reg"`` of ``{"cls": logits, "reg": y}``, ``output=1`` of ``(logits, aux)``; the key
     ``"logits"`` excepted): a multi-task model's losses are its heads', and the ``nn.CrossEntropyLoss``
-    of its class head says nothing of its regression head. The probe's labels then decide.
+    of its class head says nothing of its regression head. The probe's labels then decide, unless
+    the model declares each head's task in a ``task`` hyperparameter keyed by output
+    (``self.save_hyperparameters({"task": {"cls": "multiclass", "reg": "regression"}})``): the
+    head's entry is then its task.
 
     Examples:
         >>> from torch import nn
         >>> model = nn.CrossEntropyLoss()
         >>> task_model(model, "reg") is None, task_model(model, "logits") is model, task_model(model, None) is model
         (True, True, True)
+        >>> model.hparams = {"task": {"cls": "multiclass", "reg": "regression"}}
+        >>> label_task(task_model(model, "reg")), label_task(task_model(model, "cls"))
+        ('regression', 'multiclass')
     """
     if isinstance(output, int) and not isinstance(output, bool) or isinstance(output, str) and output != "logits":
+        hparams = getattr(model, "hparams", None)
+        tasks = hparams.get("task") if hasattr(hparams, "get") else None
+        if isinstance(tasks, Mapping) and tasks.get(output) in ("multilabel", "multiclass", "regression"):
+            return _DeclaredTask(tasks[output])
         return None
     return model
+
+
+class _DeclaredTask:
+    """What :func:`label_task` reads of one head whose task the model declares per output: that task
+    as its ``task`` hyperparameter, and no modules."""
+
+    def __init__(self, task: str) -> None:
+        self.hparams = {"task": task}
+
+    def modules(self) -> Iterator[nn.Module]:
+        return iter(())
 
 
 _MULTI_LABEL_LOSSES = ("BCEWithLogitsLoss", "BCELoss", "MultiLabelSoftMarginLoss", "MultiLabelMarginLoss")

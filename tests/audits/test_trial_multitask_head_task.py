@@ -85,3 +85,21 @@ def test_the_class_head_and_the_logits_key_keep_the_models_task():
     one_hot = torch.eye(3)[torch.arange(32) % 3]  # one label per row: only the held loss says multi-label
     with pytest.warns(UserWarning, match="multi-hot"):
         InputEffectAudit(output="logits", ace_values=None).run(Tagger().eval(), Probe(_probe("cls").inputs, one_hot))
+
+
+def test_a_task_declared_per_head_is_the_heads_task():
+    """hparams.task keyed by output: the only way to say a head's task where its labels cannot (counts of a
+    regression head read as class indices; one positive per row of a multi-label head read as one class)."""
+    model = Heads().eval()
+    model.hparams = {"task": {"cls": "multiclass", "reg": "regression", "reg3": "multilabel"}}
+    counts = torch.arange(32) % 2  # int64 counts 0/1: class indices of a one-output model by the labels alone
+    probe = Probe(_probe("reg").inputs, counts)
+    with pytest.warns(UserWarning, match="the probe's labels are a regression target"):
+        FairnessAudit(AttributeFlip(0), output="reg").run(model, probe)
+    one_hot = torch.eye(3)[torch.arange(32) % 3]
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        InputEffectAudit(output="reg3", ace_values=None).run(model, Probe(probe.inputs, one_hot))
+    messages = [str(w.message) for w in seen]
+    assert any("multi-hot" in m for m in messages), messages  # declared multi-label: no guess to warn about
+    assert not any("says nothing of its task" in m for m in messages), messages
