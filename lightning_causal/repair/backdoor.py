@@ -1,46 +1,33 @@
-"""BackdoorSuppressionTerm: unlearn a backdoor while fine-tuning on a little clean data."""
+"""BackdoorSuppressionTerm: unlearn a backdoor while fine-tuning on a little clean data.
+
+The term's set-up and checkpoint state (:mod:`lightning_causal.repair.backdoor_setup`) and its loss
+parts (:mod:`lightning_causal.repair.backdoor_parts`) are mixins of their own modules.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import copy
-import dataclasses
-import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
-from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
-from torch.nn import functional as F
 
-from lightning_causal.causal.backdoor.neural_cleanse import (
-    ReversedTriggers,
-    check_class_outputs,
-    check_reverse_options,
-    neural_cleanse,
-)
-from lightning_causal.causal.backdoor.reverse import reverse_trigger
-from lightning_causal.causal.backdoor.suspects import suspect_units
+from lightning_causal.causal.backdoor.neural_cleanse import ReversedTriggers, check_reverse_options
 from lightning_causal.causal.backdoor.triggers import Trigger
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec, check_output_spec
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import capture
-from lightning_causal.causal.engine.state import audit_mode, check_logits
-from lightning_causal.causal.engine.units import (
-    per_layer_layouts,
-    resolve_layout,
-    to_units,
-)
-from lightning_causal.causal.engine.user_frame import outside_package
-from lightning_causal.repair.augment import INVARIANT, augmented_copies, resolve_augment
+from lightning_causal.causal.engine.units import per_layer_layouts
+from lightning_causal.repair.augment import resolve_augment
+from lightning_causal.repair.backdoor_parts import SuppressionParts, _at_least_float32
+from lightning_causal.repair.backdoor_setup import TriggerSetup
 from lightning_causal.repair.backdoor_triggers import (
     _check_share,
     binarized,
     dilated,
-    grown_mask,
     search_regions,
 )
 from lightning_causal.repair.base import RepairTerm
@@ -69,17 +56,7 @@ def _check_suspects(suspects: object) -> dict[str, list[int]] | list[str] | None
     raise ValueError(f"Expected argument `suspects` to be None, a mapping layer -> units or a list of layer names but got {suspects!r}")
 
 
-def _at_least_float32(t: Tensor) -> Tensor:
-    """``t`` in float32 if it is half or bfloat16 (stable under mixed precision), else as it is (a
-    float64 model's term stays float64)."""
-    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
-
-
-def _trigger_state(trigger: Trigger) -> dict[str, Any]:
-    return {"mask": trigger.mask, "pattern": trigger.pattern, "target": trigger.target}
-
-
-class BackdoorSuppressionTerm(RepairTerm):
+class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
     r"""Remove a backdoor by fine-tuning on a little clean data: a penalty on the trigger's causal
     path and unlearning on triggered copies, while a consistency term holds the model to what it
     was before repair on clean and augmented inputs.
@@ -269,117 +246,6 @@ class BackdoorSuppressionTerm(RepairTerm):
         """``setup`` reads training inputs with ``trigger=None`` or suspect layer names only."""
         return self.trigger is None or isinstance(self.suspects, list)
 
-    def state_dict(self) -> dict[str, Any]:
-        """What :meth:`setup` prepared, as plain values: the reference's weights, the triggers
-        (and regions, detection, suspect units found) and the augmentation generator's state."""
-        detection = None
-        if self.detection is not None:
-            detection = {f.name: getattr(self.detection, f.name) for f in dataclasses.fields(self.detection) if f.init}
-            detection["triggers"] = [_trigger_state(t) for t in self.detection.triggers]
-        return {
-            "reference": None if self.reference is None else dict(self.reference.state_dict()),
-            "triggers": [_trigger_state(t) for t in self.triggers],
-            "detection": detection,
-            "suspects": copy.deepcopy(self.suspects),
-            "regions": list(self.regions),
-            "range": list(self._range),
-            "generator": None if self._generator is None else self._generator.get_state(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any], model: nn.Module) -> None:
-        """Restore :meth:`state_dict`'s output (a resumed fit): the reference is a copy of
-        ``model`` given the saved weights, the generator continues where it was saved."""
-        self._generator = torch.Generator().manual_seed(self.seed)
-        if state["generator"] is not None:
-            self._generator.set_state(state["generator"])
-        self.reference = None
-        if state["reference"] is not None:
-            self.reference = copy.deepcopy(model).eval()
-            self.reference.load_state_dict(state["reference"])
-            for p in self.reference.parameters():
-                p.requires_grad_(False)
-        self.triggers = [Trigger(**t) for t in state["triggers"]]
-        self.detection = None
-        if state["detection"] is not None:
-            fields = dict(state["detection"])
-            fields["triggers"] = [Trigger(**t) for t in fields["triggers"]]
-            self.detection = ReversedTriggers(**fields)
-        self.suspects = copy.deepcopy(state["suspects"])
-        self.regions = list(state["regions"])
-        self._range = (float(state["range"][0]), float(state["range"][1]))
-
-    def setup(self, model: nn.Module, train_inputs: Tensor | None = None) -> None:
-        """Freeze a reference copy of ``model`` (``distill_weight > 0``), reverse-engineer the
-        trigger (``trigger=None``), find suspect units (layer names) and seed the augmentations."""
-        self._generator = torch.Generator().manual_seed(self.seed)
-        if self.distill_weight > 0:
-            self.reference = copy.deepcopy(model).eval()
-            for p in self.reference.parameters():
-                p.requires_grad_(False)
-        if self.trigger is None:
-            if train_inputs is None:
-                raise ValueError("BackdoorSuppressionTerm(trigger=None) needs `train_inputs` to reverse-engineer the trigger")
-            self._reverse_engineer(model, train_inputs)
-        if isinstance(self.suspects, list):
-            if train_inputs is None:
-                raise ValueError("BackdoorSuppressionTerm with suspect layer names needs `train_inputs` to find the units")
-            if not self.triggers:  # trigger=None, nothing flagged, when_unflagged="skip": nothing to suppress
-                self.suspects = {}
-                return
-            found = {}
-            for layer in self.suspects:
-                su = suspect_units(model, train_inputs, self.triggers[0], layer,
-                                   unit_dim=self.unit_dims[layer], num_heads=self.head_counts[layer])
-                found[layer] = su.flagged or su.ranking()[:1]
-            self.suspects = found
-
-    def _reverse_engineer(self, model: nn.Module, train_inputs: Tensor) -> None:
-        options = {"output": self.output, "additional_forward_args": self.additional_forward_args, **self.reverse_options}
-        with audit_mode(model):
-            num_classes = check_logits(self._forward(model)(train_inputs[:2]), "BackdoorSuppressionTerm").shape[1]
-        check_class_outputs(num_classes, "BackdoorSuppressionTerm(trigger=None)")
-        self.detection = neural_cleanse(model, train_inputs, num_classes, **options)
-        flagged = self.detection.flagged
-        if not flagged:
-            top = self.detection.most_suspect
-            if self.when_unflagged == "skip":
-                warnings.warn("BackdoorSuppressionTerm: no class flagged by Neural Cleanse; nothing is suppressed (the term "
-                              f"only holds the model to its state before repair). The most anomalous class is {top}.", stacklevel=outside_package())
-                self.triggers = []
-                return
-            warnings.warn(f"BackdoorSuppressionTerm: no class flagged by Neural Cleanse; suppressing the most anomalous "
-                          f"class {top} (flag score {float(self.detection.score[top]):.2f}, anomaly index "
-                          f"{float(self.detection.anomaly_index[top]):.2f})", stacklevel=outside_package())
-            flagged = [top]
-        else:
-            scores = ", ".join(f"{c} ({float(self.detection.score[c]):.2f})" for c in flagged)
-            rank_zero_info(f"BackdoorSuppressionTerm: Neural Cleanse flagged class(es) {scores} (flag score; bound "
-                           f"{self.detection.max_ratio}); their reversed triggers are suppressed")
-        self.triggers = [self.detection.triggers[c] for c in flagged]
-        if self.adversarial_region is not None and train_inputs.dim() == 4:
-            self._range = (float(train_inputs.min()), float(train_inputs.max()))
-            self.regions = [grown_mask(self._support(t), self.adversarial_region).amax(0, keepdim=True) for t in self.triggers]
-        if self.complete is not None and train_inputs.dim() == 4:
-            self.triggers += [self._completed(model, train_inputs, t, options) for t in self.triggers]
-        if self.binarize is not None:
-            self.triggers = [binarized(t, self.binarize, self.box_fill) for t in self.triggers]
-        if self.dilate and self.triggers[0].mask.dim() == 3:
-            self.triggers += [dilated(t, self.dilate) for t in self.triggers]
-
-    def _support(self, trigger: Trigger) -> Tensor:
-        """A reversed trigger's support: mask above ``binarize`` (0.25 when off), else its maximum."""
-        support = (trigger.mask > (self.binarize or 0.25)).to(trigger.mask.dtype)
-        return support if support.any() else (trigger.mask >= trigger.mask.max()).to(trigger.mask.dtype)
-
-    def _completed(self, model: nn.Module, train_inputs: Tensor, trigger: Trigger, options: Mapping[str, Any]) -> Trigger:
-        """The flagged class's trigger reversed again to a 0.99 attack rate, its mask confined to
-        the detected trigger's support grown by ``complete`` pixels (:func:`reverse_trigger`)."""
-        region = grown_mask(self._support(trigger), self.complete)
-        keys = ("steps", "lr", "init_lambda", "batch_size", "patience", "input_range", "max_batch_size", "generator",
-                "output", "additional_forward_args")
-        return reverse_trigger(model, train_inputs, trigger.target, region=region, target_asr=0.99,
-                               **{key: v for key, v in options.items() if key in keys})
-
     def stamp(self, x: Tensor) -> Tensor:
         """Triggered copies of ``x`` (no gradient); row ``i`` gets trigger ``i mod K``."""
         if not self.triggers:
@@ -391,63 +257,6 @@ class BackdoorSuppressionTerm(RepairTerm):
             rows = torch.arange(x.shape[0], device=x.device) % len(self.triggers)
             stamped = torch.stack([t.apply(x.detach()) for t in self.triggers])
             return stamped[rows, torch.arange(x.shape[0], device=x.device)]
-
-    def _targets(self, n: int, device: torch.device, k: int | None = None) -> Tensor:
-        """Row ``i``'s target ``[n, 1]``: trigger ``i mod k``'s (the first ``len(regions)`` are the regions')."""
-        k = k or len(self.triggers)
-        t = torch.tensor([tr.target for tr in self.triggers[:k]], device=device)
-        return t[torch.arange(n, device=device) % k].unsqueeze(1)
-
-    @staticmethod
-    def _keep(y: Tensor, src_a: Tensor, src_b: Tensor, idx: Tensor) -> Tensor:
-        """1 for rows neither of whose source labels is the row's target (the path counts them)."""
-        return ((y[src_a] != idx.squeeze(1)) & (y[src_b] != idx.squeeze(1))).float()
-
-    def _rows(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """The clean rows and their augmented copies, with each row's two source rows and whether
-        the row is held to its source's prediction (:data:`~..augment.INVARIANT` kinds)."""
-        if self._generator is None:
-            self._generator = torch.Generator().manual_seed(self.seed)
-        n = x.shape[0]
-        kinds = resolve_augment(self.augment, x)
-        copies, src_a, src_b = augmented_copies(x.detach(), kinds, self._generator)
-        own = torch.arange(n, device=x.device)
-        invariant = torch.tensor([False] + [k in INVARIANT for k in kinds], device=x.device).repeat_interleave(n)
-        return torch.cat([x, copies]), torch.cat([own, src_a]), torch.cat([own, src_b]), invariant
-
-    def _consistency(self, out: Tensor, xs: Tensor, src_a: Tensor, src_b: Tensor, n: int,
-                     invariant: Tensor | None = None) -> Tensor:
-        """Mean KL of ``f_0`` from ``f`` over the rows; augmented rows on which ``f_0``'s
-        prediction is a suppressed target that neither source row had count 0. ``invariant``
-        rows (stamped copies) are held to ``f_0`` on their source row, not on themselves."""
-        if self.reference is None:
-            raise ValueError("BackdoorSuppressionTerm with distill_weight > 0 needs `setup(model)` first (it copies the model before repair)")
-        with torch.no_grad():
-            ref = _at_least_float32(self._forward(self.reference)(xs)).log_softmax(1)
-            if invariant is not None and bool(invariant.any()):
-                ref = torch.where(invariant.unsqueeze(1), ref[src_a], ref)
-        kl = (ref.exp() * (ref - out.log_softmax(1))).sum(1)
-        if self.triggers and xs.shape[0] > n:
-            targets = torch.tensor(sorted({t.target for t in self.triggers}), device=xs.device)
-            hit = torch.isin(ref.argmax(1), targets)
-            kl = kl * ~(hit & ~(hit[:n][src_a] | hit[:n][src_b]))
-        return kl.mean()
-
-    def _path(self, out_c: Tensor, out_t: Tensor, acts: Mapping[str, Tensor], keep: Tensor, idx: Tensor, n: int) -> Tensor:
-        m = out_c.shape[0]
-        if self.path == "units":
-            shifts = []
-            for k, u in self.suspects.items():  # type: ignore[union-attr]
-                h = to_units(acts[k], resolve_layout(acts[k].shape, self.unit_dims[k], self.head_counts[k]))
-                shifts.append(_at_least_float32(h[m:, u] - h[:m, u].detach()).pow(2).mean())
-            return torch.stack(shifts).mean()
-        effect = out_t.softmax(1).gather(1, idx) - out_c.softmax(1).gather(1, idx).detach()
-        return (effect.squeeze(1).clamp_min(0) * keep).sum() / n
-
-    def _unlearn(self, out_t: Tensor, y: Tensor, idx: Tensor) -> Tensor:
-        ce = F.cross_entropy(out_t, y, reduction="none")
-        own = y == idx.squeeze(1)
-        return ce.mean() + (ce[own].mean() if self.balance and own.any() else 0.0)
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor | None, *, additional_forward_args: Any = None) -> Tensor:
         """``β · P + α · unlearning + γ · consistency`` on the batch and its augmented copies;

@@ -1,0 +1,97 @@
+"""The parts of :class:`~lightning_causal.repair.backdoor.BackdoorSuppressionTerm`'s loss.
+
+:class:`SuppressionParts` holds what :meth:`~lightning_causal.repair.backdoor.BackdoorSuppressionTerm.loss`
+adds up: the rows (the clean batch and its augmented copies, with their source rows), each row's
+target, the rows the path counts, the causal-path penalty (target probability or suspect units), the
+unlearning cross-entropy and the consistency KL against the frozen reference. A mixin: the
+attributes it reads are the term's (set by its ``__init__`` and ``setup``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from lightning_causal.causal.backdoor.triggers import Trigger
+from lightning_causal.causal.engine.units import resolve_layout, to_units
+from lightning_causal.repair.augment import INVARIANT, augmented_copies, resolve_augment
+
+__all__ = ["SuppressionParts"]
+
+
+def _at_least_float32(t: Tensor) -> Tensor:
+    """``t`` in float32 if it is half or bfloat16 (stable under mixed precision), else as it is (a
+    float64 model's term stays float64)."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+class SuppressionParts:
+    """The loss parts of :class:`~lightning_causal.repair.backdoor.BackdoorSuppressionTerm` (a mixin)."""
+
+    # the term's attributes (BackdoorSuppressionTerm.__init__ and setup) that the parts read
+    triggers: list[Trigger]
+    suspects: dict[str, list[int]] | list[str] | None
+    reference: nn.Module | None
+    path: str
+    balance: bool
+    _generator: torch.Generator | None
+
+    def _targets(self, n: int, device: torch.device, k: int | None = None) -> Tensor:
+        """Row ``i``'s target ``[n, 1]``: trigger ``i mod k``'s (the first ``len(regions)`` are the regions')."""
+        k = k or len(self.triggers)
+        t = torch.tensor([tr.target for tr in self.triggers[:k]], device=device)
+        return t[torch.arange(n, device=device) % k].unsqueeze(1)
+
+    @staticmethod
+    def _keep(y: Tensor, src_a: Tensor, src_b: Tensor, idx: Tensor) -> Tensor:
+        """1 for rows neither of whose source labels is the row's target (the path counts them)."""
+        return ((y[src_a] != idx.squeeze(1)) & (y[src_b] != idx.squeeze(1))).float()
+
+    def _rows(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The clean rows and their augmented copies, with each row's two source rows and whether
+        the row is held to its source's prediction (:data:`~..augment.INVARIANT` kinds)."""
+        if self._generator is None:
+            self._generator = torch.Generator().manual_seed(self.seed)
+        n = x.shape[0]
+        kinds = resolve_augment(self.augment, x)
+        copies, src_a, src_b = augmented_copies(x.detach(), kinds, self._generator)
+        own = torch.arange(n, device=x.device)
+        invariant = torch.tensor([False] + [k in INVARIANT for k in kinds], device=x.device).repeat_interleave(n)
+        return torch.cat([x, copies]), torch.cat([own, src_a]), torch.cat([own, src_b]), invariant
+
+    def _consistency(self, out: Tensor, xs: Tensor, src_a: Tensor, src_b: Tensor, n: int,
+                     invariant: Tensor | None = None) -> Tensor:
+        """Mean KL of ``f_0`` from ``f`` over the rows; augmented rows on which ``f_0``'s
+        prediction is a suppressed target that neither source row had count 0. ``invariant``
+        rows (stamped copies) are held to ``f_0`` on their source row, not on themselves."""
+        if self.reference is None:
+            raise ValueError("BackdoorSuppressionTerm with distill_weight > 0 needs `setup(model)` first (it copies the model before repair)")
+        with torch.no_grad():
+            ref = _at_least_float32(self._forward(self.reference)(xs)).log_softmax(1)
+            if invariant is not None and bool(invariant.any()):
+                ref = torch.where(invariant.unsqueeze(1), ref[src_a], ref)
+        kl = (ref.exp() * (ref - out.log_softmax(1))).sum(1)
+        if self.triggers and xs.shape[0] > n:
+            targets = torch.tensor(sorted({t.target for t in self.triggers}), device=xs.device)
+            hit = torch.isin(ref.argmax(1), targets)
+            kl = kl * ~(hit & ~(hit[:n][src_a] | hit[:n][src_b]))
+        return kl.mean()
+
+    def _path(self, out_c: Tensor, out_t: Tensor, acts: Mapping[str, Tensor], keep: Tensor, idx: Tensor, n: int) -> Tensor:
+        m = out_c.shape[0]
+        if self.path == "units":
+            shifts = []
+            for k, u in self.suspects.items():  # type: ignore[union-attr]
+                h = to_units(acts[k], resolve_layout(acts[k].shape, self.unit_dims[k], self.head_counts[k]))
+                shifts.append(_at_least_float32(h[m:, u] - h[:m, u].detach()).pow(2).mean())
+            return torch.stack(shifts).mean()
+        effect = out_t.softmax(1).gather(1, idx) - out_c.softmax(1).gather(1, idx).detach()
+        return (effect.squeeze(1).clamp_min(0) * keep).sum() / n
+
+    def _unlearn(self, out_t: Tensor, y: Tensor, idx: Tensor) -> Tensor:
+        ce = F.cross_entropy(out_t, y, reduction="none")
+        own = y == idx.squeeze(1)
+        return ce.mean() + (ce[own].mean() if self.balance and own.any() else 0.0)

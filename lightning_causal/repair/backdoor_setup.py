@@ -1,0 +1,164 @@
+"""What :class:`~lightning_causal.repair.backdoor.BackdoorSuppressionTerm` prepares before fine-tuning.
+
+:class:`TriggerSetup` holds the term's :meth:`~TriggerSetup.setup`: a frozen reference copy of the
+model, the trigger reverse-engineered by Neural Cleanse when none is given (the flagged classes'
+triggers, binarized, completed and dilated as asked; the regions the adversarial search covers), the
+suspect units of layers given by name; and its :meth:`~TriggerSetup.state_dict` /
+:meth:`~TriggerSetup.load_state_dict`, which keep all of it in a checkpoint. A mixin: the attributes
+it reads are the term's (set by its ``__init__``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor, nn
+
+from lightning_causal.causal.backdoor.neural_cleanse import (
+    ReversedTriggers,
+    check_class_outputs,
+    neural_cleanse,
+)
+from lightning_causal.causal.backdoor.reverse import reverse_trigger
+from lightning_causal.causal.backdoor.suspects import suspect_units
+from lightning_causal.causal.backdoor.triggers import Trigger
+from lightning_causal.causal.engine.state import audit_mode, check_logits
+from lightning_causal.causal.engine.user_frame import outside_package
+from lightning_causal.repair.backdoor_triggers import binarized, dilated, grown_mask
+
+__all__ = ["TriggerSetup"]
+
+
+def _trigger_state(trigger: Trigger) -> dict[str, Any]:
+    return {"mask": trigger.mask, "pattern": trigger.pattern, "target": trigger.target}
+
+
+class TriggerSetup:
+    """The set-up part of :class:`~lightning_causal.repair.backdoor.BackdoorSuppressionTerm` (a mixin)."""
+
+    # the term's attributes (BackdoorSuppressionTerm.__init__) that set-up reads and writes
+    trigger: Trigger | None
+    triggers: list[Trigger]
+    suspects: dict[str, list[int]] | list[str] | None
+    detection: ReversedTriggers | None
+    reference: nn.Module | None
+    regions: list[Tensor]
+    _range: tuple[float, float]
+    _generator: torch.Generator | None
+
+    def state_dict(self) -> dict[str, Any]:
+        """What :meth:`setup` prepared, as plain values: the reference's weights, the triggers
+        (and regions, detection, suspect units found) and the augmentation generator's state."""
+        detection = None
+        if self.detection is not None:
+            detection = {f.name: getattr(self.detection, f.name) for f in dataclasses.fields(self.detection) if f.init}
+            detection["triggers"] = [_trigger_state(t) for t in self.detection.triggers]
+        return {
+            "reference": None if self.reference is None else dict(self.reference.state_dict()),
+            "triggers": [_trigger_state(t) for t in self.triggers],
+            "detection": detection,
+            "suspects": copy.deepcopy(self.suspects),
+            "regions": list(self.regions),
+            "range": list(self._range),
+            "generator": None if self._generator is None else self._generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any], model: nn.Module) -> None:
+        """Restore :meth:`state_dict`'s output (a resumed fit): the reference is a copy of
+        ``model`` given the saved weights, the generator continues where it was saved."""
+        self._generator = torch.Generator().manual_seed(self.seed)
+        if state["generator"] is not None:
+            self._generator.set_state(state["generator"])
+        self.reference = None
+        if state["reference"] is not None:
+            self.reference = copy.deepcopy(model).eval()
+            self.reference.load_state_dict(state["reference"])
+            for p in self.reference.parameters():
+                p.requires_grad_(False)
+        self.triggers = [Trigger(**t) for t in state["triggers"]]
+        self.detection = None
+        if state["detection"] is not None:
+            fields = dict(state["detection"])
+            fields["triggers"] = [Trigger(**t) for t in fields["triggers"]]
+            self.detection = ReversedTriggers(**fields)
+        self.suspects = copy.deepcopy(state["suspects"])
+        self.regions = list(state["regions"])
+        self._range = (float(state["range"][0]), float(state["range"][1]))
+
+    def setup(self, model: nn.Module, train_inputs: Tensor | None = None) -> None:
+        """Freeze a reference copy of ``model`` (``distill_weight > 0``), reverse-engineer the
+        trigger (``trigger=None``), find suspect units (layer names) and seed the augmentations."""
+        self._generator = torch.Generator().manual_seed(self.seed)
+        if self.distill_weight > 0:
+            self.reference = copy.deepcopy(model).eval()
+            for p in self.reference.parameters():
+                p.requires_grad_(False)
+        if self.trigger is None:
+            if train_inputs is None:
+                raise ValueError("BackdoorSuppressionTerm(trigger=None) needs `train_inputs` to reverse-engineer the trigger")
+            self._reverse_engineer(model, train_inputs)
+        if isinstance(self.suspects, list):
+            if train_inputs is None:
+                raise ValueError("BackdoorSuppressionTerm with suspect layer names needs `train_inputs` to find the units")
+            if not self.triggers:  # trigger=None, nothing flagged, when_unflagged="skip": nothing to suppress
+                self.suspects = {}
+                return
+            found = {}
+            for layer in self.suspects:
+                su = suspect_units(model, train_inputs, self.triggers[0], layer,
+                                   unit_dim=self.unit_dims[layer], num_heads=self.head_counts[layer])
+                found[layer] = su.flagged or su.ranking()[:1]
+            self.suspects = found
+
+    def _reverse_engineer(self, model: nn.Module, train_inputs: Tensor) -> None:
+        options = {"output": self.output, "additional_forward_args": self.additional_forward_args, **self.reverse_options}
+        with audit_mode(model):
+            num_classes = check_logits(self._forward(model)(train_inputs[:2]), "BackdoorSuppressionTerm").shape[1]
+        check_class_outputs(num_classes, "BackdoorSuppressionTerm(trigger=None)")
+        self.detection = neural_cleanse(model, train_inputs, num_classes, **options)
+        flagged = self.detection.flagged
+        if not flagged:
+            top = self.detection.most_suspect
+            if self.when_unflagged == "skip":
+                warnings.warn("BackdoorSuppressionTerm: no class flagged by Neural Cleanse; nothing is suppressed (the term "
+                              f"only holds the model to its state before repair). The most anomalous class is {top}.", stacklevel=outside_package())
+                self.triggers = []
+                return
+            warnings.warn(f"BackdoorSuppressionTerm: no class flagged by Neural Cleanse; suppressing the most anomalous "
+                          f"class {top} (flag score {float(self.detection.score[top]):.2f}, anomaly index "
+                          f"{float(self.detection.anomaly_index[top]):.2f})", stacklevel=outside_package())
+            flagged = [top]
+        else:
+            scores = ", ".join(f"{c} ({float(self.detection.score[c]):.2f})" for c in flagged)
+            rank_zero_info(f"BackdoorSuppressionTerm: Neural Cleanse flagged class(es) {scores} (flag score; bound "
+                           f"{self.detection.max_ratio}); their reversed triggers are suppressed")
+        self.triggers = [self.detection.triggers[c] for c in flagged]
+        if self.adversarial_region is not None and train_inputs.dim() == 4:
+            self._range = (float(train_inputs.min()), float(train_inputs.max()))
+            self.regions = [grown_mask(self._support(t), self.adversarial_region).amax(0, keepdim=True) for t in self.triggers]
+        if self.complete is not None and train_inputs.dim() == 4:
+            self.triggers += [self._completed(model, train_inputs, t, options) for t in self.triggers]
+        if self.binarize is not None:
+            self.triggers = [binarized(t, self.binarize, self.box_fill) for t in self.triggers]
+        if self.dilate and self.triggers[0].mask.dim() == 3:
+            self.triggers += [dilated(t, self.dilate) for t in self.triggers]
+
+    def _support(self, trigger: Trigger) -> Tensor:
+        """A reversed trigger's support: mask above ``binarize`` (0.25 when off), else its maximum."""
+        support = (trigger.mask > (self.binarize or 0.25)).to(trigger.mask.dtype)
+        return support if support.any() else (trigger.mask >= trigger.mask.max()).to(trigger.mask.dtype)
+
+    def _completed(self, model: nn.Module, train_inputs: Tensor, trigger: Trigger, options: Mapping[str, Any]) -> Trigger:
+        """The flagged class's trigger reversed again to a 0.99 attack rate, its mask confined to
+        the detected trigger's support grown by ``complete`` pixels (:func:`reverse_trigger`)."""
+        region = grown_mask(self._support(trigger), self.complete)
+        keys = ("steps", "lr", "init_lambda", "batch_size", "patience", "input_range", "max_batch_size", "generator",
+                "output", "additional_forward_args")
+        return reverse_trigger(model, train_inputs, trigger.target, region=region, target_asr=0.99,
+                               **{key: v for key, v in options.items() if key in keys})
