@@ -88,6 +88,7 @@ class CausalRepairModule(LightningModule):
     ``state_dict`` is ``None`` are set up again).
     Terms whose weight is 0 at an epoch are skipped (not computed). Works with any precision
     plugin (e.g. ``"bf16-mixed"``) and strategy; terms compute their distances in at least float32.
+    ``validation_step`` / ``test_step`` log ``val_loss`` / ``test_loss`` (and the accuracy of class logits);
     ``predict_step`` returns the model's output on the batch's inputs.
     ``trainer.fit(torch.compile(repair))`` runs the steps eagerly (TorchDynamo cannot trace the
     terms' work) and gives the weights of the uncompiled fit; a network compiled inside the model
@@ -435,13 +436,23 @@ class CausalRepairModule(LightningModule):
         ``val_acc`` (Lightning suffixes them with ``/dataloader_idx_<i>`` when there are several validation
         dataloaders). A single output (a binary logit, a probability, a regression) or soft labels ``[N, C]``
         log ``val_loss`` only: an argmax over one column, or against soft labels, is no accuracy."""
+        self._evaluation_step(batch, "val")
+
+    @override
+    @eager_step
+    def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        """Logs ``test_loss`` and ``test_acc`` (``trainer.test``), as :meth:`validation_step` logs ``val_loss``
+        and ``val_acc``."""
+        self._evaluation_step(batch, "test")
+
+    def _evaluation_step(self, batch: Any, prefix: str) -> None:
         x, y, args = self.unpack(batch)
         if y is None:
             return
         out = self.model_outputs(x, args)
-        logs = {"val_loss": self.task_loss(out, y)}
+        logs = {f"{prefix}_loss": self.task_loss(out, y)}
         if out.dim() == 2 and out.shape[1] >= 2 and y.dim() == 1 and not y.is_floating_point():
-            logs["val_acc"] = (out.argmax(1) == y).float().mean()
+            logs[f"{prefix}_acc"] = (out.argmax(1) == y).float().mean()
         self.log_dict(logs, batch_size=num_rows(x))
 
     @override
@@ -483,6 +494,9 @@ class CausalRepairModule(LightningModule):
             entry["terms"] = dict(self._restored_terms)
         if self._wraps:  # what `load_from_checkpoint(path, model=MyModule)` rebuilds it from
             entry["wrapped"] = wrapped_module_entry(self.model)
+            # `hparams` are the wrapped module's (Lightning saved them as the wrap's): not the wrap's constructor's
+            for key in (self.CHECKPOINT_HYPER_PARAMS_KEY, self.CHECKPOINT_HYPER_PARAMS_NAME, self.CHECKPOINT_HYPER_PARAMS_TYPE):
+                checkpoint.pop(key, None)
         checkpoint[CHECKPOINT_KEY] = entry
 
     @override
