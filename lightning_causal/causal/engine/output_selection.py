@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -38,10 +39,16 @@ def check_output_spec(output: Any, error: type[Exception] = TypeError) -> Output
 
 
 def _describe(out: Any) -> str:
+    """The model's return value in a few words, naming what ``output=`` can select: a mapping's keys, a
+    namedtuple's or a dataclass's fields (``output="reg"``), a tuple's items (``output=1``)."""
     if isinstance(out, Mapping):
         return f"{type(out).__name__} with keys {list(out)[:8]}"
     if isinstance(out, (tuple, list)):
-        return f"{type(out).__name__} of {len(out)} items ({', '.join(type(o).__name__ for o in out[:4])})"
+        fields = getattr(out, "_fields", None)  # a namedtuple: its fields are keys too
+        named = f" {list(fields)[:8]}" if isinstance(fields, tuple) else ""
+        return f"{type(out).__name__} of {len(out)} items{named} ({', '.join(type(o).__name__ for o in out[:4])})"
+    if dataclasses.is_dataclass(out) and not isinstance(out, type):
+        return f"{type(out).__name__} with fields {[f.name for f in dataclasses.fields(out)][:8]}"
     return type(out).__name__
 
 
@@ -62,7 +69,7 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
             return out["logits"]
         if not isinstance(out, Mapping) and isinstance(getattr(out, "logits", None), Tensor):
             return out.logits
-        aux = f" ({TRAINING_ONLY_TUPLE})" if isinstance(out, (tuple, list)) else ""
+        aux = f" ({TRAINING_ONLY_TUPLE})" if isinstance(out, (tuple, list)) and not hasattr(out, "_fields") else ""
         raise TypeError(
             f"Expected the model to return a tensor, an object with a `.logits` tensor or a mapping with 'logits' "
             f"but got {_describe(out)}; pass `output=` (a key, an index or a callable out -> Tensor) to choose the tensor{aux}"
