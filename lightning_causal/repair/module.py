@@ -213,7 +213,8 @@ class CausalRepairModule(LightningModule):
         :class:`~lightning_causal.callbacks.CausalAuditCallback` explains the wrapped module, so
         audits use its own layer names and log the same tags as before wrapping; its submodules are attributes
         of the wrap (``wrapped.backbone``, for callbacks such as Lightning's ``BackboneFinetuning``), and so are
-        the methods and properties its class adds to ``LightningModule``. A
+        the methods and properties its class adds to ``LightningModule``, and its ``hparams`` are the wrap's
+        (a network it keeps as ``self.model`` is ``wrapped.model.model``: the wrap's ``model`` is the module). A
         ``training_step`` returning ``None`` skips the batch; a dict's ``"loss"`` is the task loss, and its
         other keys (e.g. predictions) reach its ``on_train_batch_end(outputs, ...)`` and the callbacks' as
         unwrapped, with ``outputs["loss"]`` the total (task loss and weighted terms) that is optimised.

@@ -133,6 +133,15 @@ class _WrappedRepairModule(CausalRepairModule):
         lightning_setattr(self.model, "learning_rate", value)
 
     @property
+    def hparams(self) -> Any:  # type: ignore[override]
+        """The wrapped module's hyper-parameters (``self.save_hyperparameters()`` in its ``__init__``), the
+        very mapping: ``wrapped.hparams.lr`` reads (and sets) what its ``configure_optimizers`` reads, as
+        unwrapped. A checkpoint holds them under ``checkpoint["causal_repair"]["wrapped"]`` (what
+        ``load_from_checkpoint(path, model=MyModule)`` builds it from), not as the wrap's own
+        ``hyper_parameters``, which would be given to the wrap's constructor on loading."""
+        return self.model.hparams
+
+    @property
     def hparams_initial(self) -> Any:  # type: ignore[override]
         """The wrapped module's initial hyper-parameters: what the loggers record, as before wrapping
         (its current ones are checkpointed under ``checkpoint["causal_repair"]["wrapped"]``)."""
