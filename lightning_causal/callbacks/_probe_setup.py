@@ -12,6 +12,7 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
+from lightning_causal.audits.options import label_task, task_model
 from lightning_causal.callbacks._no_trace import no_trace
 from lightning_causal.callbacks._probe import call_hint, check_finite_probe
 from lightning_causal.callbacks._trainer_facts import audited, row_shard
@@ -34,7 +35,8 @@ def checked_probe(
 
     Raises:
         MisconfigurationException: the model rejects the probe, an audit's ``output`` does not select
-            from its return value, labels are no classes of the explained output, or a dry run fails.
+            from its return value, labels are no classes of the explained output (unless the model says
+            that output is a regression: :func:`~lightning_causal.audits.options.label_task`), or a dry run fails.
     """
     model = audited(pl_module)
     probe = probe_to_device(probe, trainer, pl_module)
@@ -56,7 +58,10 @@ def checked_probe(
             except Exception as err:
                 raise MisconfigurationException(f"Audit {audit.name!r} is misconfigured: {err}") from err
             check_finite_probe(probe, out, origin)
-            widths += [int(out.shape[1])] if out.dim() == 2 else []
+            # a head the model says is a regression (a held nn.PoissonNLLLoss, a task declared per head) has no classes:
+            # its labels may be integer counts beyond its width
+            regression = label_task(task_model(model, audit.output)) == "regression"
+            widths += [int(out.shape[1])] if out.dim() == 2 and not regression else []
         if widths:  # the labels are classes of one of the explained heads (the widest)
             try:
                 check_class_labels("the labels of `probe`", _targets_of_positions(probe), max(widths), error=MisconfigurationException)
