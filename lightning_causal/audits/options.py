@@ -361,7 +361,8 @@ def multi_hot_labels(labels: Any, model: Any = None, *, task: str | None = None)
         return task == "multilabel"
     one_hot = bool((lab.sum(1) == 1).all())
     if labels.is_floating_point() and one_hot:
-        warnings.warn(GUESSED_SINGLE_LABEL.format(shape=list(labels.shape)), UserWarning, stacklevel=outside_package())
+        # [N, C] named by C only: the callback's dry run and its audits of the whole probe give one message
+        warnings.warn(GUESSED_SINGLE_LABEL.format(shape=f"[N, {labels.shape[1]}]"), UserWarning, stacklevel=outside_package())
     return labels.is_floating_point() and not one_hot
 
 
