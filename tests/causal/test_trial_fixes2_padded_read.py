@@ -95,3 +95,11 @@ def test_last_real_token_reads_do_not_warn_and_match_a_float64_loop(how):
             cut[:, g] = torch.where(mask[:, g] == 1, torch.zeros_like(cut[:, g]), cut[:, g])
             expected = torch.where(mask[:, g] == 1, f0 - ref(cut, mask)[:, 2], torch.zeros_like(f0))
             torch.testing.assert_close(effects[:, g].double(), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_the_first_position_read_under_left_padding_warns_too():
+    lm = TinyLM().eval()
+    ids, mask = _probe(left=True)
+    _, told = _warnings(lambda: input_effects(lm, ids, torch.arange(5).expand(3, 5), baseline=0, target=2,
+                                              output=lambda out: out[:, 0], additional_forward_args={"attention_mask": mask}))
+    assert len(told) == 1 and "position(s) [0]" in told[0] and "attention_mask.argmax(1)" in told[0]

@@ -47,7 +47,7 @@ from lightning_causal.causal.engine.user_frame import outside_package
 if TYPE_CHECKING:
     from lightning_causal.causal.engine.forward import Forward
 
-__all__ = ["PADDED_READ_FIX", "padded_reads", "warn_padded_read"]
+__all__ = ["OTHER_POSITION_FIX", "PADDED_READ_FIX", "padded_reads", "warn_padded_read"]
 
 #: the ways out, named in the warning
 PADDED_READ_FIX = (
@@ -55,6 +55,13 @@ PADDED_READ_FIX = (
     "or read each row's last real token inside a wrapper module given the mask as a forward argument: "
     "`logits[torch.arange(len(ids)), attention_mask.sum(1) - 1]` (`LastRealToken` in docs/text.md); a callable "
     "`output=` cannot gather per sample, it is called on batches of rows of the estimators' choosing")
+
+#: the ways out for a padded position other than the last one (a first token read under left padding)
+OTHER_POSITION_FIX = (
+    "Pad on the other side, so that the position read is real in every row, or read each row's own position inside "
+    "a wrapper module given the mask as a forward argument (the first real token under left padding: "
+    "`logits[torch.arange(len(ids)), attention_mask.argmax(1)]`); a callable `output=` cannot gather per sample, it is "
+    "called on batches of rows of the estimators' choosing")
 
 _CHECKED_ROWS = 4  # probe samples with padding run in the check's one pass
 
@@ -126,8 +133,10 @@ def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Non
         return
     samples = [int(rows[r]) for r in found]
     positions = sorted({t for ts in found.values() for t in ts})
+    last = positions == [int(pad.shape[1]) - 1]
+    why = ("right padding read at the last position: `out[:, -1]` is then a pad position's prediction, not the last "
+           "real token's" if last else "e.g. `out[:, 0]` under left padding, where the first real token comes later")
     warnings.warn(
         f"{what}: the explained output (`output=`) of probe sample(s) {samples} is the model's output at position(s) "
-        f"{positions}, which the forward arguments mark as padding (right padding read at the last position: "
-        f"`out[:, -1]` is then a pad position's prediction, not the last real token's), so every effect explains a "
-        f"position the model ignores. {PADDED_READ_FIX}", UserWarning, stacklevel=outside_package())
+        f"{positions}, which the forward arguments mark as padding ({why}), so every effect explains a position the "
+        f"model ignores. {PADDED_READ_FIX if last else OTHER_POSITION_FIX}", UserWarning, stacklevel=outside_package())
