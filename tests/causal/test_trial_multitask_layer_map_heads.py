@@ -86,3 +86,11 @@ def test_off_output_path_leaves_no_hook_and_keeps_a_model_that_draws_noise():
 
     with torch.no_grad():  # two clean passes differ: no pass can tell, every layer is kept
         assert off_output_path(Forward(Noisy().double().eval(), output="cls"), (_x(),), ["body.0", "reg"]) == []
+
+
+def test_a_scripted_model_is_still_refused_naming_torchscript():
+    """The passes that find the heads off the output's path hook no TorchScript module (register_forward_hook
+    refuses them): the map's own refusal, which names TorchScript and the way out, is what the user sees."""
+    scripted = torch.jit.script(nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)).double().eval())
+    with pytest.raises(ValueError, match="TorchScript module"):
+        layer_causal_map(scripted, _x(), MASK)

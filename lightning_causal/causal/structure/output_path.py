@@ -30,8 +30,9 @@ def off_output_path(forward: Forward, xs: tuple[Tensor, ...], names: Sequence[st
     A layer is off the path when noise added to its output (on the first ``PATH_ROWS`` probe
     samples, one pass per layer) leaves the explained output exactly as it was: the head of
     another output of a multi-head model. Kept whatever the passes give: a layer that does not
-    run in them, one whose output is no floating-point tensor (a tuple, token ids), and every layer
-    of a model whose two clean passes differ (noise drawn in eval mode). Call inside
+    run in them, one whose output is no floating-point tensor (a tuple, token ids), a TorchScript
+    module (no hook reaches it), and every layer of a model whose two clean passes differ (noise
+    drawn in eval mode). Call inside
     ``audit_mode``; the hooks are removed after each pass, and the noise comes from a private
     generator seeded with ``seed``.
 
@@ -57,6 +58,8 @@ def off_output_path(forward: Forward, xs: tuple[Tensor, ...], names: Sequence[st
     generator = torch.Generator().manual_seed(seed)
     off = []
     for name in names:
+        if isinstance(modules[name], torch.jit.ScriptModule):  # no hooks there: the layer map names why
+            continue
         moved: list[bool] = []
         handle = modules[name].register_forward_hook(_noise_hook(generator, moved))
         try:
