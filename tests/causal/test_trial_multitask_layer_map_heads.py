@@ -94,3 +94,24 @@ def test_a_scripted_model_is_still_refused_naming_torchscript():
     scripted = torch.jit.script(nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)).double().eval())
     with pytest.raises(ValueError, match="TorchScript module"):
         layer_causal_map(scripted, _x(), MASK)
+
+
+def test_a_layer_whose_noise_breaks_the_pass_is_on_the_path():
+    """A layer whose output becomes an index (an embedding's row): its noisy pass fails (IndexError), which
+    says the noise reached the output's computation; the layer is kept, and no error escapes."""
+    from lightning_causal.causal.structure.output_path import off_output_path  # new with the fix
+
+    class Indexed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pick, self.emb, self.other = nn.Linear(6, 1), nn.Embedding(3, 3), nn.Linear(6, 2)
+            with torch.no_grad():
+                self.pick.weight.zero_()
+                self.pick.bias.fill_(1.0)  # row 1 on clean passes
+
+        def forward(self, x):
+            return {"cls": self.emb(self.pick(x).round().long()[:, 0]), "aux": self.other(x)}
+
+    with torch.no_grad():
+        off = off_output_path(Forward(Indexed().double().eval(), output="cls"), (_x(),), ["pick", "emb", "other"])
+    assert off == ["other"]

@@ -31,7 +31,8 @@ def off_output_path(forward: Forward, xs: tuple[Tensor, ...], names: Sequence[st
     samples, one pass per layer) leaves the explained output exactly as it was: the head of
     another output of a multi-head model. Kept whatever the passes give: a layer that does not
     run in them, one whose output is no floating-point tensor (a tuple, token ids), a TorchScript
-    module (no hook reaches it), and every layer of a model whose two clean passes differ (noise
+    module (no hook reaches it), one whose noisy pass fails (the noise reached the output's
+    computation), and every layer of a model whose two clean passes differ (noise
     drawn in eval mode). Call inside
     ``audit_mode``; the hooks are removed after each pass, and the noise comes from a private
     generator seeded with ``seed``.
@@ -64,6 +65,8 @@ def off_output_path(forward: Forward, xs: tuple[Tensor, ...], names: Sequence[st
         handle = modules[name].register_forward_hook(_noise_hook(generator, moved))
         try:
             changed = forward(*sub, rows=rows)
+        except Exception:  # noqa: BLE001 - the noise reached something that refuses it (an index made of it): on the path
+            continue
         finally:
             handle.remove()
         if moved and all(moved) and torch.equal(changed, clean):
