@@ -375,7 +375,9 @@ GUESSED_SINGLE_LABEL = (
     "sample (a softmax classifier's one-hot labels). If the model is multi-label, say so: "
     "`self.save_hyperparameters({{'task': 'multilabel'}})` in its `__init__` (a plain nn.Module: "
     "`model.hparams = {{'task': 'multilabel'}}`), or hold its loss, `self.loss = nn.BCEWithLogitsLoss()`; "
-    "`'task': 'multiclass'` says one class per sample and silences this (docs/your_model.md, 'Multi-label classifiers')")
+    "`'task': 'multiclass'` says one class per sample and silences this (docs/your_model.md, 'Multi-label classifiers'); "
+    "for one head of a model of several outputs, selected by `output=` (a key or an index), declare it per head: "
+    "`{{'task': {{'tags': 'multilabel', 'cls': 'multiclass'}}}}` (docs/your_model.md, 'Models of several outputs')")
 
 
 def regression_labels(labels: Any, width: int | None = None, model: Any = None, *, task: str | None = None) -> bool:

@@ -103,3 +103,12 @@ def test_a_task_declared_per_head_is_the_heads_task():
     messages = [str(w.message) for w in seen]
     assert any("multi-hot" in m for m in messages), messages  # declared multi-label: no guess to warn about
     assert not any("says nothing of its task" in m for m in messages), messages
+
+
+def test_the_guess_of_one_class_per_row_names_the_declaration_per_head():
+    """A multi-label head selected by key, one positive per row, nothing declared: the guess's warning named
+    only the whole model's `task`, which a head selected by key does not read."""
+    model = Heads().eval()
+    one_hot = torch.eye(3)[torch.arange(32) % 3]
+    with pytest.warns(UserWarning, match=r"declare it per head: `\{'task': \{'tags': 'multilabel'"):
+        InputEffectAudit(output="reg3", ace_values=None).run(model, Probe(_probe("cls").inputs, one_hot))
