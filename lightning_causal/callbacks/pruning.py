@@ -20,6 +20,7 @@ from torch.nn.utils import parametrize
 
 from lightning_causal.causal.effects.unit_effects import unit_effects
 from lightning_causal.causal.engine.checks import check_float, check_int
+from lightning_causal.causal.engine.forward import OutputSpec, check_output_spec, select_output
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
 
@@ -35,11 +36,14 @@ def causal_unit_scores(
     target: int | Tensor | None = None,
     *,
     max_batch_size: int | None = None,
+    output: OutputSpec = None,
 ) -> dict[str, Tensor]:
     """Counterfactual importance ``E_x |f_t(x) - f_t(x | do(h_u := 0))|`` of every unit of ``layers``.
 
     Zeroing unit ``u``'s output is exactly what pruning its filter (weights and bias) does, so
     the score is the logit change the pruning would cause on the probe, one unit at a time.
+    ``output`` selects the explained tensor of the model's return value (a head of a model of
+    several outputs: ``output="cls"``; see :class:`~lightning_causal.causal.engine.forward.Forward`).
 
     Examples:
         >>> from lightning_causal.models import MLP
@@ -48,7 +52,8 @@ def causal_unit_scores(
         torch.Size([8])
     """
     return {layer: unit_effects(model, probe_inputs, layer, None, target=target, max_batch_size=max_batch_size,
-                                unit_dim=_pruned_dim(resolve_module(model, layer))).abs().mean(0) for layer in layers}
+                                unit_dim=_pruned_dim(resolve_module(model, layer)), output=output).abs().mean(0)
+            for layer in layers}
 
 
 def _pruned_dim(module: nn.Module) -> int | None:
@@ -100,6 +105,7 @@ def causal_pruning_fn(
     *,
     scope: str = "global",
     max_batch_size: int | None = None,
+    output: OutputSpec = None,
 ) -> type[pytorch_prune.BasePruningMethod]:
     """A pruning method for ``ModelPruning`` that masks the causally least important units.
 
@@ -119,12 +125,16 @@ def causal_pruning_fn(
         target: class whose logit is explained; ``None`` = the predicted class.
         scope: ``"global"`` or ``"layer"``.
         max_batch_size: rows per forward pass of the interventions.
+        output: which tensor of the model's return value is explained (``None``: a tensor, ``.logits``
+            or ``["logits"]``; a key, an index or a callable): the head whose logit the units are
+            scored on, for a model of several outputs (units only the other heads read score 0 and
+            are pruned first).
 
     Raises:
         MisconfigurationException: unknown layers, layers without a ``[units, ...]`` weight or with a
             parametrized one (``weight_norm``, ``spectral_norm``: torch's pruning cannot mask it), an
-            unknown ``scope``, a probe that is not a tensor or that the model rejects, a ``target``
-            out of the model's classes.
+            unknown ``scope``, a probe that is not a tensor or that the model rejects, an ``output``
+            that selects no tensor of its return value, a ``target`` out of the model's classes.
 
     Examples:
         >>> from lightning.pytorch.callbacks import ModelPruning
@@ -145,17 +155,18 @@ def causal_pruning_fn(
         layers = [layers]
     if not layers:
         raise MisconfigurationException("Expected argument `layers` to be a non-empty list of module names")
+    output = check_output_spec(output, MisconfigurationException)
     params = _unit_params(model, layers)
-    _check_probe(model, tensors, target)
+    _check_probe(model, tensors, target, output)
     config = {"model": model, "probe": probe_inputs, "layers": list(layers), "target": target, "scope": scope,
-              "max_batch_size": max_batch_size}
+              "max_batch_size": max_batch_size, "output": output}
     return type("CausalUnitPruning", (_CausalUnitPruning,), {"parameters_to_prune": params, "config": config})
 
 
-def _check_probe(model: nn.Module, tensors: tuple[Tensor, ...], target: int | Tensor | None) -> None:
-    """Run the model on one probe row now, so that a probe it cannot take (or a ``target`` out of
-    its classes) is refused here and not after the first training epoch, inside ``ModelPruning``
-    (modes and grads restored)."""
+def _check_probe(model: nn.Module, tensors: tuple[Tensor, ...], target: int | Tensor | None, output: OutputSpec = None) -> None:
+    """Run the model on one probe row now, so that a probe it cannot take (a return value ``output``
+    selects no tensor of, or a ``target`` out of its classes) is refused here and not after the first
+    training epoch, inside ``ModelPruning`` (modes and grads restored)."""
     device = next((p.device for p in model.parameters()), tensors[0].device)
     try:
         with audit_mode(model), torch.no_grad():
@@ -164,7 +175,11 @@ def _check_probe(model: nn.Module, tensors: tuple[Tensor, ...], target: int | Te
         raise MisconfigurationException(
             f"Expected argument `probe_inputs` of shape {[list(t.shape) for t in tensors]} to be accepted by the model, "
             f"but its forward pass raised: {err}") from err
-    if target is not None and isinstance(out, Tensor) and out.dim() == 2:
+    try:
+        out = select_output(out, output)
+    except (TypeError, ValueError) as err:
+        raise MisconfigurationException(f"causal_pruning_fn: {err}") from err
+    if target is not None and out.dim() == 2:
         try:  # the class range and the number of entries, as the scores at each pruning check them
             resolve_target(out.expand(len(tensors[0]), -1), target)
         except (TypeError, ValueError) as err:
@@ -217,7 +232,8 @@ class _CausalUnitPruning(pytorch_prune.BasePruningMethod):
         model = cfg["model"]
         device = next(model.parameters()).device
         probe = tuple(x.to(device) for x in cfg["probe"]) if isinstance(cfg["probe"], tuple) else cfg["probe"].to(device)
-        scores = causal_unit_scores(model, probe, cfg["layers"], cfg["target"], max_batch_size=cfg["max_batch_size"])
+        scores = causal_unit_scores(model, probe, cfg["layers"], cfg["target"], max_batch_size=cfg["max_batch_size"],
+                                    output=cfg.get("output"))
         alive = {}
         for (module, name), mask in zip(self.parameters_to_prune, masks):
             if name == "weight":
