@@ -1,6 +1,7 @@
 """What :class:`~lightning_causal.callbacks.audit.CausalAuditCallback` reads from the trainer and the
 LightningModule: the module the audits explain, the step at which an epoch's epoch-end values are
-logged, and the split of every audit's rows across processes under a distributed strategy."""
+logged, whether a resumed fit skipped an epoch's end, and the split of every audit's rows across
+processes under a distributed strategy."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from lightning.pytorch import LightningModule, Trainer
 
 from lightning_causal.causal.engine.batching import RowShard
 
-__all__ = ["audited", "epoch_end_step", "row_shard"]
+__all__ = ["audited", "ended_at_last_batch", "epoch_end_step", "row_shard"]
 
 
 def audited(pl_module: LightningModule) -> torch.nn.Module:
@@ -17,6 +18,15 @@ def audited(pl_module: LightningModule) -> torch.nn.Module:
     ``CausalRepairModule.wrap`` explains the wrapped module, so layer names and tags do not change
     with wrapping), else ``pl_module`` itself."""
     return getattr(pl_module, "audited_module", pl_module)
+
+
+def ended_at_last_batch(trainer: Trainer) -> bool:
+    """Whether the fit resumed from a checkpoint written at the end of its epoch's last training batch
+    (``on_train_batch_end``: ``ModelCheckpoint(every_n_train_steps=N)`` or ``train_time_interval`` there),
+    before that epoch's validation and ``on_train_epoch_end``: Lightning then starts the next epoch, and
+    calls no epoch-end hook of that one. Read at ``on_train_start``, from Lightning's restart stage."""
+    loop = trainer.fit_loop.epoch_loop
+    return trainer.ckpt_path is not None and loop.restarted_on_train_batch_end and loop.batch_progress.is_last_batch
 
 
 def epoch_end_step(trainer: Trainer) -> int:

@@ -40,7 +40,12 @@ from lightning_causal.callbacks._resume import (
     unclaimed_audit_state,
     warn_other_probe,
 )
-from lightning_causal.callbacks._trainer_facts import audited, epoch_end_step, row_shard
+from lightning_causal.callbacks._trainer_facts import (
+    audited,
+    ended_at_last_batch,
+    epoch_end_step,
+    row_shard,
+)
 from lightning_causal.callbacks._trainer_only import check_trainer
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
 from lightning_causal.causal.engine.batching import (
@@ -68,7 +73,8 @@ class CausalAuditCallback(Callback):
     inside the audits (e.g. by Captum) show once per fit. From the second audit on, each audit also
     reports its causal drift (``drift/<vector>/{spearman,topk_jaccard,shift}``). The checkpoint
     state (plain values and tensors: audited epochs, drift vectors, each audit's ``state_dict()``)
-    lets a resumed run neither audit an epoch twice nor lose the comparisons with the last audit;
+    lets a resumed run neither audit an epoch twice nor lose the comparisons with the last audit (an epoch
+    whose end a checkpoint of its last batch skips is audited when the fit resumes, on its end weights);
     the extra audit at the end of fit is compared with the last scheduled one but is no base for
     later ones (a fit resumed from a checkpoint saved after it goes on as the uninterrupted fit). A fit resumed
     with a changed set of audits restores that state for the audits of the same name, with a warning.
@@ -193,6 +199,7 @@ class CausalAuditCallback(Callback):
         self.dry_run_tags: set[str] = set()  # the scalar tags of the dry run before training
         self._previous_vectors: dict[str, dict[str, torch.Tensor]] = {}
         self._checkpoint_probe: dict[str, Any] | None = None  # the probe of the audits a resumed fit compares with
+        self._epoch_ended_in_checkpoint: int | None = None  # see _audit_epoch_ended_in_checkpoint
         self._renderer = TensorBoardRenderer(figure_kind=figure_kind)
         self._warned_no_tb = False
         self._warnings = WarningsOncePerFit()
@@ -260,10 +267,30 @@ class CausalAuditCallback(Callback):
         from lightning_causal.callbacks import monitoring  # imported here: it imports this module
 
         monitoring.check_monitors_after_dry_run(self, trainer)
+        last = trainer.current_epoch - 1  # see _audit_epoch_ended_in_checkpoint
+        if ended_at_last_batch(trainer) and last >= 0 and last not in self.failed_epochs and self.should_audit(last):
+            self._epoch_ended_in_checkpoint = last
+
+    @override
+    def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
+        self._audit_epoch_ended_in_checkpoint(trainer, pl_module)
+
+    def _audit_epoch_ended_in_checkpoint(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """A fit resumed from a checkpoint written after the last batch of epoch ``e`` but before that epoch's
+        end (``ModelCheckpoint(every_n_train_steps=N)`` at its last batch) starts at epoch ``e + 1``: Lightning
+        calls no ``on_train_epoch_end`` for ``e``. The restored weights are those of ``e``'s end, so ``e``, if
+        scheduled and not audited, is audited before the first resumed batch (when Lightning has set its logging
+        step; at the end of the resumed epoch or fit if none runs) as in the uninterrupted fit (same report, same
+        step), though it reaches no ``callback_metrics`` (no monitor of this fit reads it)."""
+        epoch, self._epoch_ended_in_checkpoint = self._epoch_ended_in_checkpoint, None
+        if epoch is not None and self.should_audit(epoch):
+            self._run(trainer, pl_module, epoch, "epoch_end", monitored=False)
 
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         check_trainer(trainer, "on_train_epoch_end")
+        if not trainer.sanity_checking:
+            self._audit_epoch_ended_in_checkpoint(trainer, pl_module)  # a resumed epoch that ran no batch
         if trainer.sanity_checking or not self.should_audit(trainer.current_epoch):
             return
         self._run(trainer, pl_module, trainer.current_epoch, "epoch_end")
@@ -274,6 +301,7 @@ class CausalAuditCallback(Callback):
         when training ends normally, because Lightning calls ``on_fit_end`` after its strategy's
         teardown has moved the module off the training device (the probe stays there)."""
         check_trainer(trainer, "on_train_end")
+        self._audit_epoch_ended_in_checkpoint(trainer, pl_module)  # a resumed fit that ran no batch
         last = max(trainer.current_epoch - 1, 0)
         if not self.on_fit_end_audit or last in self.audited_epochs or last in self.failed_epochs or self.probe is None:
             return
@@ -327,6 +355,7 @@ class CausalAuditCallback(Callback):
     # ------------------------------------------------------------------ set-up
     def _reset(self) -> None:
         self.probe, self.probe_origin = None, ""
+        self._epoch_ended_in_checkpoint = None
         self.audited_epochs, self.failed_epochs = [], []
         self.last_results, self.last_scalars, self._previous_vectors = {}, {}, {}
         self.dry_run_tags = set()
@@ -362,7 +391,7 @@ class CausalAuditCallback(Callback):
         self.probe, self.dry_run_tags = checked_probe(self.audits, probe, self.probe_origin, trainer, pl_module, self._warnings)
 
     # ------------------------------------------------------------------ run
-    def _run(self, trainer: Trainer, pl_module: LightningModule, epoch: int, stage: str) -> None:
+    def _run(self, trainer: Trainer, pl_module: LightningModule, epoch: int, stage: str, *, monitored: bool = True) -> None:
         if self.probe is None:
             rank_zero_warn("CausalAuditCallback found no probe data (no probe, no validation or training data); skipping")
             return
@@ -384,7 +413,7 @@ class CausalAuditCallback(Callback):
         scalars["causal/audit_seconds"] = total
         self.last_scalars = scalars
         # monitorable (callback_metrics); `log` is not allowed in on_train_end, and under `barebones=True` it only warns
-        if stage == "epoch_end" and not trainer.barebones:
+        if stage == "epoch_end" and monitored and not trainer.barebones:
             pl_module.log_dict(scalars, on_step=False, on_epoch=True, sync_dist=False, logger=False)
         for logger in trainer.loggers:  # at the step of the rich content, one step per audit
             # with the epoch, as Lightning's own rows (a CSV row without it is lost to a group-by-epoch);
