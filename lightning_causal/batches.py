@@ -166,7 +166,12 @@ def _check(result: Any) -> Unpacked:
     if not tensors or not all(isinstance(t, Tensor) for t in tensors):
         raise ValueError(f"Expected `unpack_batch` to return a tensor or a tuple of tensors as inputs but got {_describe(inputs)}")
     if labels is not None and not isinstance(labels, Tensor):
-        raise ValueError(f"Expected `unpack_batch` to return labels as a tensor or None but got {type(labels).__name__}")
+        got = type(labels).__name__
+        if isinstance(labels, (Mapping, tuple, list)):  # the labels of several heads: {'cls': y, 'reg': r}
+            got = (f"{_describe(labels)}: the labels of one head, the one the audits (or the repair's task loss) explain; "
+                   "a model of several outputs is audited one head's labels per callback, each with its own "
+                   "`unpack_batch=` (docs/your_model.md, 'Models of several outputs')")
+        raise ValueError(f"Expected `unpack_batch` to return labels as a tensor or None but got {got}")
     if args is not None and not isinstance(args, (tuple, Mapping)):
         args = (args,)
     if args is not None and len(args) == 0:  # {} or (): no forward arguments (a term refuses any it is given)
