@@ -112,3 +112,20 @@ def test_the_guess_of_one_class_per_row_names_the_declaration_per_head():
     one_hot = torch.eye(3)[torch.arange(32) % 3]
     with pytest.warns(UserWarning, match=r"declare it per head: `\{'task': \{'tags': 'multilabel'"):
         InputEffectAudit(output="reg3", ace_values=None).run(model, Probe(_probe("cls").inputs, one_hot))
+
+
+def test_the_class_head_of_a_model_holding_its_regression_loss_is_a_classifier():
+    """The other way round: the regression head's nn.MSELoss held, the class head explained with class labels.
+    The held loss made the class head a regression: FairnessAudit warned and left out its label metrics."""
+
+    class RegressionLossHeld(Heads):
+        def __init__(self) -> None:
+            super().__init__()
+            del self.ce
+            self.mse = nn.MSELoss()
+
+    model = RegressionLossHeld().eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = FairnessAudit(AttributeFlip(0), output="cls").run(model, _probe("cls"))
+    assert "accuracy/group_0" in result.scalars and "tpr/group_0" in result.scalars
