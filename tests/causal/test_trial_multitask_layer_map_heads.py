@@ -115,3 +115,24 @@ def test_a_layer_whose_noise_breaks_the_pass_is_on_the_path():
     with torch.no_grad():
         off = off_output_path(Forward(Indexed().double().eval(), output="cls"), (_x(),), ["pick", "emb", "other"])
     assert off == ["other"]
+
+
+def test_an_expert_that_some_samples_only_read_stays_on_the_path():
+    """A dense top-1 mixture: each expert runs on every row, multiplied by 0 where the gate routes elsewhere.
+    An expert the first two samples do not use was dropped from the default layers (the passes read two rows)."""
+
+    class Mixture(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.experts = nn.ModuleList([nn.Linear(6, 3), nn.Linear(6, 3)])
+
+        def forward(self, x):
+            route = (x[:, :1] > 0).to(x.dtype)  # expert 1 for samples whose first feature is positive
+            return {"cls": (1 - route) * self.experts[0](x) + route * self.experts[1](x), "aux": x[:, :2]}
+
+    x = _x()
+    x[:2, 0] = -1.0  # the first two samples use expert 0 only
+    assert bool((x[:, 0] > 0).any())
+    lm = layer_causal_map(Mixture().double().eval(), x, MASK, output="cls", threshold=1.0)
+    assert lm.layers == ["experts.0", "experts.1"]

@@ -20,8 +20,9 @@ from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["off_output_path", "warn_off_output_path"]
 
-#: Probe rows of the passes that tell which layers reach the explained output.
-PATH_ROWS = 2
+#: Probe rows of the passes that tell which layers reach the explained output: enough that a layer some
+#: samples only read (an expert of a dense top-1 mixture, multiplied by 0 elsewhere) is read by one of them.
+PATH_ROWS = 32
 
 
 def off_output_path(forward: Forward, xs: tuple[Tensor, ...], names: Sequence[str], *, seed: int = 0) -> list[str]:
