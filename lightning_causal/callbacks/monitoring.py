@@ -335,7 +335,8 @@ class AuditModelCheckpoint(_OnAudits, ModelCheckpoint):
     r"""Lightning's ``ModelCheckpoint`` on a scalar of
     :class:`~lightning_causal.callbacks.audit.CausalAuditCallback`: the top-k checkpoints are
     chosen among the epochs audited by the callback whose audit logs ``monitor``, each saved at the end of its epoch right after the audit
-    (so the saved weights are the audited ones).
+    (so the saved weights are the audited ones, unless the LightningModule changes them in its own
+    ``on_train_epoch_end``, which Lightning calls between the audit and the checkpoint).
 
     The audit schedule decides when checkpoints are considered: ``every_n_epochs``,
     ``every_n_train_steps``, ``train_time_interval`` and ``save_on_train_epoch_end`` are not
