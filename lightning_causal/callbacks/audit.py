@@ -478,6 +478,8 @@ class CausalAuditCallback(Callback):
             return AuditResult(audit.name, scalars={"failed": 1.0}, meta={"error": repr(error), "epoch": epoch})
         assert result is not None
         result.meta.update(epoch=epoch, seconds=time.perf_counter() - t0)
+        if isinstance(audit.output, (str, int)) and not isinstance(audit.output, bool):  # the head of several outputs explained
+            result.meta["output"] = audit.output
         result.scalars.update(vector_drift(self._previous_vectors.get(audit.name, {}), result.vectors))
         self._previous_vectors[audit.name] = {k: v.detach().cpu() for k, v in result.vectors.items() if v.dim() == 1}
         bad = result.non_finite()

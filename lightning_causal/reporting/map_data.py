@@ -59,6 +59,8 @@ def sample_title(data: MapData, i: int) -> str:
         >>> d = MapData(torch.zeros(2, 3), {}, "ie", {"targets": [1, 0], "class_names": ["no", "yes"]}, torch.tensor([1, 1]))
         >>> sample_title(d, 1)
         "ie, sample 1 (label 'yes'): explains class 'no'"
+        >>> sample_title(MapData(torch.zeros(1, 3), {}, "ie", {"targets": [2], "output": "cls"}, None), 0)
+        "ie, sample 0: explains class 2 of 'cls'"
     """
     label = _label_text(data, i)
     targets = data.meta.get("targets")
@@ -66,6 +68,10 @@ def sample_title(data: MapData, i: int) -> str:
     explained = f": explains {noun} {data.class_name(int(targets[i]))}" if targets is not None and i < len(targets) else ""
     if explained and data.meta.get("outputs") == 1:  # a regression or one-logit model: its output, not a class
         explained = ": explains the output"
+    head = data.meta.get("output")  # the key or index of a model of several outputs (`output="reg"`)
+    if explained and isinstance(head, (str, int)) and not isinstance(head, bool):
+        name = repr(head) if isinstance(head, str) else f"out[{head}]"
+        explained += f" {name}" if data.meta.get("outputs") == 1 else f" of {name}"
     return f"{data.audit}, sample {i}{label}{explained}"
 
 
