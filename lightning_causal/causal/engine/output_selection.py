@@ -52,6 +52,21 @@ def _describe(out: Any) -> str:
     return type(out).__name__
 
 
+def _first_choice(out: Any) -> str:
+    """``", e.g. `output='cls'`"``: the first tensor the return value ``out`` holds, by its key, field
+    or index (the head a user of a model of several outputs picks for each audit), or ``""``."""
+    if isinstance(out, Mapping):
+        names: list[Any] = [k for k, v in out.items() if isinstance(v, Tensor)]
+    elif isinstance(out, (tuple, list)):
+        fields = getattr(out, "_fields", None)
+        names = [fields[i] if isinstance(fields, tuple) else i for i, v in enumerate(out) if isinstance(v, Tensor)]
+    elif dataclasses.is_dataclass(out) and not isinstance(out, type):
+        names = [f.name for f in dataclasses.fields(out) if isinstance(getattr(out, f.name), Tensor)]
+    else:
+        return ""
+    return f", e.g. `output={names[0]!r}` (one audit per output, each with its own `name=`)" if names else ""
+
+
 def select_output(out: Any, output: OutputSpec = None) -> Tensor:
     """The tensor that ``output`` selects from the model's return value ``out``.
 
@@ -72,7 +87,8 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
         aux = f" ({TRAINING_ONLY_TUPLE})" if isinstance(out, (tuple, list)) and not hasattr(out, "_fields") else ""
         raise TypeError(
             f"Expected the model to return a tensor, an object with a `.logits` tensor or a mapping with 'logits' "
-            f"but got {_describe(out)}; pass `output=` (a key, an index or a callable out -> Tensor) to choose the tensor{aux}"
+            f"but got {_describe(out)}; pass `output=` (a key, an index or a callable out -> Tensor) to choose the "
+            f"tensor{_first_choice(out)}{aux}"
         )
     try:
         if callable(output):
