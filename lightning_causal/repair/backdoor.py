@@ -38,6 +38,17 @@ _PATHS = ("auto", "units", "logit", "none")
 _UNFLAGGED = ("skip", "top")
 
 
+_CONTRAST_KEYS = ("epochs", "alpha", "lr", "batch_size", "max_ratio")
+
+
+def _check_contrast_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    check_type("contrast_options", options, Mapping, none_ok=True)
+    unknown = sorted(set(options or {}) - set(_CONTRAST_KEYS))
+    if unknown:
+        raise ValueError(f"Expected the keys of argument `contrast_options` to be among {list(_CONTRAST_KEYS)} but got {unknown}")
+    return dict(options or {})
+
+
 def _check_suspects(suspects: object) -> dict[str, list[int]] | list[str] | None:
     if suspects is None:
         return None
@@ -139,6 +150,18 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
             (``"mixup+shift+patch"``; measured on development cases only, see docs/methods.md).
         balance: unlearning counts the target class's rows as a group of their own.
         when_unflagged: ``"skip"`` or ``"top"`` (``trigger=None`` and no class flagged).
+        contrast: ``trigger=None`` only; opt-in. Also reverse triggers on the contrast between the
+            model and a feature-shifted copy of it
+            (:func:`~lightning_causal.causal.backdoor.feature_shift.feature_shifted`, trained on the
+            training inputs with the model's own predictions as labels) and flag the classes whose
+            contrast score is at most ``contrast_options["max_ratio"]``
+            (:data:`~lightning_causal.causal.backdoor.feature_shift.MAX_CONTRAST_RATIO`) too: a trigger
+            moves the model and not the shifted copy, a class's natural feature moves both. It finds
+            weakly learned backdoors that plain Neural Cleanse misses (development cases only: see
+            ``benchmarks/RESULTS.md``), at about three times the set-up cost. Models called as
+            ``model(x)`` returning logits (no ``output``, no ``additional_forward_args``).
+        contrast_options: ``epochs``, ``alpha``, ``lr``, ``batch_size`` of ``feature_shifted`` and
+            ``max_ratio``, the contrast's flag bound.
         seed: seed of the private generator of the augmentations.
         output: which tensor of the model's return value holds the logits (see
             :class:`~lightning_causal.causal.engine.forward.Forward`).
@@ -182,6 +205,8 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         augment: str | None = "auto",
         balance: bool = True,
         when_unflagged: str = "skip",
+        contrast: bool = False,
+        contrast_options: Mapping[str, Any] | None = None,
         seed: int = 0,
         output: OutputSpec = None,
         additional_forward_args: Any = None,
@@ -221,6 +246,12 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         self.unlearn_weight, self.path_weight, self.distill_weight = float(unlearn_weight), float(path_weight), float(distill_weight)
         self.path = ("units" if self.suspects is not None else "logit") if path == "auto" else path
         self.reverse_options = check_reverse_options(reverse_options)
+        self.contrast, self.contrast_options = bool(contrast), _check_contrast_options(contrast_options)
+        if self.contrast and (trigger is not None or self.output is not None or additional_forward_args is not None):
+            raise ValueError("Expected `contrast=True` with trigger=None and a model called as model(x) returning logits "
+                             "(no `output`, no `additional_forward_args`) but got "
+                             + ("a trigger" if trigger is not None else "`output` or `additional_forward_args`"))
+        self.contrast_detection: ReversedTriggers | None = None
         self.detection: ReversedTriggers | None = None
         self.reference: nn.Module | None = None
         self.last_parts: dict[str, float] = {}

@@ -20,6 +20,11 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
+from lightning_causal.causal.backdoor.feature_shift import (
+    MAX_CONTRAST_RATIO,
+    Contrast,
+    feature_shifted,
+)
 from lightning_causal.causal.backdoor.neural_cleanse import (
     ReversedTriggers,
     check_class_outputs,
@@ -39,6 +44,22 @@ def _trigger_state(trigger: Trigger) -> dict[str, Any]:
     return {"mask": trigger.mask, "pattern": trigger.pattern, "target": trigger.target}
 
 
+def _detection_state(detection: ReversedTriggers | None) -> dict[str, Any] | None:
+    if detection is None:
+        return None
+    state = {f.name: getattr(detection, f.name) for f in dataclasses.fields(detection) if f.init}
+    state["triggers"] = [_trigger_state(t) for t in detection.triggers]
+    return state
+
+
+def _detection_from(state: dict[str, Any] | None) -> ReversedTriggers | None:
+    if state is None:
+        return None
+    fields = dict(state)
+    fields["triggers"] = [Trigger(**t) for t in fields["triggers"]]
+    return ReversedTriggers(**fields)
+
+
 class TriggerSetup:
     """The set-up part of :class:`~lightning_causal.repair.backdoor.BackdoorSuppressionTerm` (a mixin)."""
 
@@ -47,6 +68,9 @@ class TriggerSetup:
     triggers: list[Trigger]
     suspects: dict[str, list[int]] | list[str] | None
     detection: ReversedTriggers | None
+    contrast_detection: ReversedTriggers | None
+    contrast: bool
+    contrast_options: dict[str, Any]
     reference: nn.Module | None
     regions: list[Tensor]
     _range: tuple[float, float]
@@ -55,14 +79,11 @@ class TriggerSetup:
     def state_dict(self) -> dict[str, Any]:
         """What :meth:`setup` prepared, as plain values: the reference's weights, the triggers
         (and regions, detection, suspect units found) and the augmentation generator's state."""
-        detection = None
-        if self.detection is not None:
-            detection = {f.name: getattr(self.detection, f.name) for f in dataclasses.fields(self.detection) if f.init}
-            detection["triggers"] = [_trigger_state(t) for t in self.detection.triggers]
         return {
             "reference": None if self.reference is None else dict(self.reference.state_dict()),
             "triggers": [_trigger_state(t) for t in self.triggers],
-            "detection": detection,
+            "detection": _detection_state(self.detection),
+            "contrast_detection": _detection_state(getattr(self, "contrast_detection", None)),
             "suspects": copy.deepcopy(self.suspects),
             "regions": list(self.regions),
             "range": list(self._range),
@@ -82,11 +103,8 @@ class TriggerSetup:
             for p in self.reference.parameters():
                 p.requires_grad_(False)
         self.triggers = [Trigger(**t) for t in state["triggers"]]
-        self.detection = None
-        if state["detection"] is not None:
-            fields = dict(state["detection"])
-            fields["triggers"] = [Trigger(**t) for t in fields["triggers"]]
-            self.detection = ReversedTriggers(**fields)
+        self.detection = _detection_from(state["detection"])
+        self.contrast_detection = _detection_from(state.get("contrast_detection"))  # absent from checkpoints before it
         self.suspects = copy.deepcopy(state["suspects"])
         self.regions = list(state["regions"])
         self._range = (float(state["range"][0]), float(state["range"][1]))
@@ -123,6 +141,10 @@ class TriggerSetup:
         check_class_outputs(num_classes, "BackdoorSuppressionTerm(trigger=None)")
         self.detection = neural_cleanse(model, train_inputs, num_classes, **options)
         flagged = self.detection.flagged
+        by_contrast: list[int] = []
+        if self.contrast:
+            by_contrast = [c for c in self._contrast_flags(model, train_inputs, num_classes, options) if c not in flagged]
+            flagged = sorted([*flagged, *by_contrast])
         if not flagged:
             top = self.detection.most_suspect
             if self.when_unflagged == "skip":
@@ -135,10 +157,13 @@ class TriggerSetup:
                           f"{float(self.detection.anomaly_index[top]):.2f})", stacklevel=outside_package())
             flagged = [top]
         else:
-            scores = ", ".join(f"{c} ({float(self.detection.score[c]):.2f})" for c in flagged)
+            scores = ", ".join(f"{c} ({float(self.detection.score[c]):.2f})" for c in flagged if c not in by_contrast)
+            if by_contrast:
+                scores += (", " if scores else "") + ", ".join(
+                    f"{c} (contrast score {float(self.contrast_detection.score[c]):.2f})" for c in by_contrast)
             rank_zero_info(f"BackdoorSuppressionTerm: Neural Cleanse flagged class(es) {scores} (flag score; bound "
                            f"{self.detection.max_ratio}); their reversed triggers are suppressed")
-        self.triggers = [self.detection.triggers[c] for c in flagged]
+        self.triggers = [(self.contrast_detection if c in by_contrast else self.detection).triggers[c] for c in flagged]
         if self.adversarial_region is not None and train_inputs.dim() == 4:
             self._range = (float(train_inputs.min()), float(train_inputs.max()))
             self.regions = [grown_mask(self._support(t), self.adversarial_region).amax(0, keepdim=True) for t in self.triggers]
@@ -148,6 +173,18 @@ class TriggerSetup:
             self.triggers = [binarized(t, self.binarize, self.box_fill) for t in self.triggers]
         if self.dilate and self.triggers[0].mask.dim() == 3:
             self.triggers += [dilated(t, self.dilate) for t in self.triggers]
+
+    def _contrast_flags(self, model: nn.Module, train_inputs: Tensor, num_classes: int, options: Mapping[str, Any]) -> list[int]:
+        """Classes flagged by Neural Cleanse on :class:`~lightning_causal.causal.backdoor.feature_shift.Contrast`
+        of ``model`` and its feature-shifted copy (``contrast=True``); the run is kept on ``contrast_detection``."""
+        shift = {k: v for k, v in self.contrast_options.items() if k != "max_ratio"}
+        generator = torch.Generator().manual_seed(self.seed)
+        with audit_mode(model):
+            shifted = feature_shifted(model, train_inputs, num_classes, generator=generator, **shift)
+        contrast = Contrast(model, shifted)
+        run = {**options, "max_ratio": self.contrast_options.get("max_ratio", MAX_CONTRAST_RATIO)}
+        self.contrast_detection = neural_cleanse(contrast, train_inputs, num_classes, **run)
+        return self.contrast_detection.flagged
 
     def _support(self, trigger: Trigger) -> Tensor:
         """A reversed trigger's support: mask above ``binarize`` (0.25 when off), else its maximum."""

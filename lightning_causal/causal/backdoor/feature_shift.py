@@ -1,0 +1,135 @@
+"""Contrastive trigger detection: Neural Cleanse on the difference between a classifier and a
+feature-shifted copy of it.
+
+A backdoor trigger moves the backdoored model to its target; Feature Shift Tuning (FST, Min et
+al. 2023) removes most of that response from a copy of the model while keeping its clean
+behaviour, so the trigger does not move the copy. A class's natural feature moves both. Reversing
+triggers on :class:`Contrast` (``log p_f − log p_shifted``) therefore finds the triggers the copy
+does not share, including those of weakly learned backdoors whose plain reversed trigger is no
+smaller than a clean class's. Pure PyTorch: nothing here knows of Lightning.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from lightning_causal.causal.engine.checks import check_float, check_int, check_type
+
+__all__ = ["MAX_CONTRAST_RATIO", "Contrast", "feature_shifted", "output_layer"]
+
+#: Flag bound on :class:`Contrast`'s compact score (:func:`~.mask_statistics.compact_ratio`), chosen on
+#: the second development set of ``benchmarks/backdoor_protocol.py`` (no clean fold model flagged).
+MAX_CONTRAST_RATIO = 0.45
+
+
+def output_layer(model: nn.Module, num_classes: int) -> tuple[str, nn.Linear]:
+    """The name and module of ``model``'s output layer: the last ``nn.Linear`` (in registration
+    order) with ``num_classes`` outputs.
+
+    Examples:
+        >>> output_layer(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)), 3)[0]
+        '2'
+    """
+    found = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear) and m.out_features == num_classes]
+    if not found:
+        raise ValueError(f"Expected `model` to hold an nn.Linear output layer with {num_classes} outputs (its weight is "
+                         "what feature shift tuning re-initialises) but found none")
+    return found[-1]
+
+
+def feature_shifted(model: nn.Module, x: Tensor, num_classes: int, *, epochs: int = 20, alpha: float = 0.2,
+                    lr: float = 4e-3, batch_size: int = 32, generator: torch.Generator | None = None) -> nn.Module:
+    """A frozen copy of ``model`` after Feature Shift Tuning on ``x`` (Min et al. 2023).
+
+    The copy's output layer (:func:`output_layer`) is re-initialised (uniform in ``±1/√fan_in``,
+    scaled to the old weight's norm), then every parameter is trained by Adam on
+
+    .. math:: CE\\big(f(x), \\hat y\\big) + α \\langle w, w_0 \\rangle, \\qquad
+              \\lVert w \\rVert \\leftarrow \\lVert w_0 \\rVert \\text{ after each step,}
+
+    with ``ŷ`` ``model``'s own predictions on ``x`` (clean inputs: its clean labels) and ``w_0``
+    the output weight before. Deterministic for a given ``generator`` (default: seed 0); the global
+    RNG state is restored (dropout in the copy draws from it). ``model`` is not changed.
+
+    Args:
+        model: a classifier ``x -> [N, num_classes]`` logits.
+        x: clean inputs ``[N, ...]``.
+        num_classes: the number of classes.
+        epochs: passes over ``x``. alpha: ``α``. lr: Adam's rate. batch_size: rows per step.
+        generator: private random generator (initialisation and batch order).
+
+    Examples:
+        >>> torch.manual_seed(0) is not None
+        True
+        >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+        >>> shifted = feature_shifted(model, torch.randn(16, 4), 3, epochs=2)
+        >>> bool(torch.allclose(shifted[2].weight.norm(), model[2].weight.norm()))
+        True
+    """
+    check_type("model", model, nn.Module)
+    check_type("x", x, Tensor)
+    check_int("num_classes", num_classes, minimum=2)
+    check_int("epochs", epochs, minimum=1)
+    check_float("alpha", alpha, minimum=0.0)
+    check_float("lr", lr, minimum=0.0, open_min=True)
+    check_int("batch_size", batch_size, minimum=1)
+    g = generator if generator is not None else torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        was_training = model.training
+        model.eval()
+        labels = model(x).argmax(1)
+        model.train(was_training)
+    shifted = copy.deepcopy(model)
+    _, head = output_layer(shifted, num_classes)
+    w0 = head.weight.detach().clone()
+    with torch.no_grad():
+        bound = 1.0 / math.sqrt(head.in_features)
+        head.weight.uniform_(-bound, bound, generator=g)
+        head.weight.mul_(w0.norm() / head.weight.norm().clamp_min(1e-12))
+        if head.bias is not None:
+            head.bias.uniform_(-bound, bound, generator=g)
+    for p in shifted.parameters():
+        p.requires_grad_(True)
+    opt = torch.optim.Adam(shifted.parameters(), lr=lr)
+    seed = int(torch.randint(0, 2**62, (1,), generator=g))
+    with torch.random.fork_rng(devices=[]), torch.enable_grad():
+        torch.manual_seed(seed)
+        shifted.train()
+        for _ in range(epochs):
+            for idx in torch.randperm(len(x), generator=g).split(batch_size):
+                loss = F.cross_entropy(shifted(x[idx]), labels[idx]) + alpha * (head.weight * w0).sum()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                with torch.no_grad():
+                    head.weight.mul_(w0.norm() / head.weight.norm().clamp_min(1e-12))
+    shifted.eval()
+    for p in shifted.parameters():
+        p.requires_grad_(False)
+    return shifted
+
+
+class Contrast(nn.Module):
+    """``log softmax f(x) − log softmax f_s(x)`` (float32 or wider): large for the class that ``f``
+    gives ``x`` and ``f_s`` does not. Its argmax and cross-entropy are what Neural Cleanse
+    optimises when it is given this module as the model.
+
+    Examples:
+        >>> f = nn.Linear(2, 2)
+        >>> Contrast(f, f)(torch.ones(3, 2)).abs().max().item()
+        0.0
+    """
+
+    def __init__(self, model: nn.Module, shifted: nn.Module) -> None:
+        super().__init__()
+        self.model, self.shifted = model, shifted
+
+    def forward(self, x: Tensor) -> Tensor:
+        a, b = self.model(x), self.shifted(x)
+        dtype = torch.promote_types(a.dtype, torch.float32)
+        return F.log_softmax(a.to(dtype), 1) - F.log_softmax(b.to(dtype), 1)
