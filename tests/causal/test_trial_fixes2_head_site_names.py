@@ -75,13 +75,21 @@ def test_a_name_ending_with_a_projections_letters_is_no_projection(path):
     torch.testing.assert_close(effects.double(), torch.stack(cols, 1), atol=1e-5, rtol=1e-5)
 
 
-def test_a_word_holding_att_with_a_c_proj_inside_is_no_attention():
+@pytest.mark.parametrize("word", ["scatter", "attribute_head"])
+def test_a_word_holding_att_with_a_c_proj_inside_is_no_attention(word):
     torch.manual_seed(0)
     x = torch.randn(5, 6)
-    model = Net("scatter.c_proj").eval()
-    model.scatter = Residual(model.scatter.c_proj)  # its output is no linear layer's own: the residual stream
-    effects = unit_effects(model, x, "scatter", num_heads=2, target=1)  # refused before: 'holds an attention output projection'
+    model = Net(f"{word}.c_proj").eval()
+    setattr(model, word, Residual(getattr(model, word).c_proj))  # its output is no linear layer's own: the residual stream
+    effects = unit_effects(model, x, word, num_heads=2, target=1)  # refused before: 'holds an attention output projection'
     assert effects.shape == (5, 2)
+
+
+def test_a_block_holding_an_attention_projection_is_still_refused():
+    model = Net("att_block.c_proj").eval()
+    model.att_block = Residual(model.att_block.c_proj)
+    with pytest.raises(ValueError, match="holds an attention output projection"):
+        unit_effects(model, torch.randn(4, 6), "att_block", num_heads=2, target=1)
 
 
 @pytest.mark.parametrize("path", ["blocks.attn.proj", "layer.crossattention.output.dense", "att.to_out.0"])

@@ -57,8 +57,9 @@ def _ends_with_path(name: str, paths: tuple[str, ...] = OUTPUT_PROJECTION_PATHS)
 
 def _attention_part(part: str) -> bool:
     """Whether a component of a module name names an attention (``attn``, ``self_attn``, ``attention``,
-    ``SelfAttention``, ``att_block``), not a word that holds the letters ``att`` (``scatter``, ``pattern``)."""
-    return re.search(r"(^|_)att|attn|attention", part.lower()) is not None
+    ``SelfAttention``, ``att``, ``att_block``), not a word that holds the letters ``att`` (``scatter``,
+    ``pattern``, ``attribute_head``)."""
+    return re.search(r"attn|attention|(^|_)att(_|$)", part.lower()) is not None
 
 
 def check_head_site(module: nn.Module, name: str, num_heads: int | None, facts: SiteFacts | None = None) -> None:
