@@ -159,7 +159,8 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
             moves the model and not the shifted copy, a class's natural feature moves both. It finds
             weakly learned backdoors that plain Neural Cleanse misses (development cases only: see
             ``benchmarks/RESULTS.md``), at about three times the set-up cost. Models called as
-            ``model(x)`` returning logits (no ``output``, no ``additional_forward_args``).
+            ``model(x)`` returning logits (no ``output``, no ``additional_forward_args``), on image
+            inputs ``[N, C, H, W]`` (the bound was chosen on images only).
         contrast_options: ``epochs``, ``alpha``, ``lr``, ``batch_size`` of ``feature_shifted`` and
             ``max_ratio``, the contrast's flag bound.
         seed: seed of the private generator of the augmentations.

@@ -177,6 +177,9 @@ class TriggerSetup:
     def _contrast_flags(self, model: nn.Module, train_inputs: Tensor, num_classes: int, options: Mapping[str, Any]) -> list[int]:
         """Classes flagged by Neural Cleanse on :class:`~lightning_causal.causal.backdoor.feature_shift.Contrast`
         of ``model`` and its feature-shifted copy (``contrast=True``); the run is kept on ``contrast_detection``."""
+        if train_inputs.dim() != 4:
+            raise ValueError(f"Expected image inputs [N, C, H, W] with `contrast=True` (its flag bound was chosen on images "
+                             f"only) but got {list(train_inputs.shape)}")
         shift = {k: v for k, v in self.contrast_options.items() if k != "max_ratio"}
         generator = torch.Generator().manual_seed(self.seed)
         with audit_mode(model):

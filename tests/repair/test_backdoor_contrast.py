@@ -121,6 +121,10 @@ def test_contrast_is_refused_where_it_cannot_run():
         BackdoorSuppressionTerm(contrast=True, output=0)
     with pytest.raises(ValueError, match=r"contrast_options.*\['steps'\]"):
         BackdoorSuppressionTerm(contrast=True, contrast_options={"steps": 3})
+    table = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    with pytest.raises(ValueError, match=r"image inputs \[N, C, H, W\] with `contrast=True`.*\[10, 6\]"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        BackdoorSuppressionTerm(contrast=True, reverse_options={"steps": 2}).setup(table, torch.rand(10, 6))
 
 
 def test_the_contrast_run_on_a_real_model_is_deterministic_and_leaves_the_model_and_rng_as_they_were():
