@@ -9,9 +9,9 @@ kind        inputs                                  figure (tag ``causal/<audit>
                                                     mean |score| is largest, named in the title
 ``sequence````[N, C, T]`` with ``C <= 16`` and        per sample: the input's channels as lines with each
             ``T >= 4 C`` (1-D signals), or          map overlaid as bars (one channel) or below
-                                                    as a channels x time heatmap (``sample_<i>``)
-            ``[N, T, F]`` with ``F <= 16`` and
-            ``T >= 4 F`` (features last: the
+                                                    as a channels x time heatmap (``sample_<i>``;
+            ``[N, T, F]`` with ``F <= 16`` and      several maps: one figure per map, so that each
+            ``T >= 4 F`` (features last: the        fits a TensorBoard card, ``sample_<i>/<map>``)
             ``batch_first`` input of a recurrent
             layer); ``[N, T]`` (one channel) when
             chosen
@@ -135,8 +135,8 @@ def map_figures(data: MapData, kind: str | None = None) -> list[tuple[str, Figur
     Examples:
         >>> import torch
         >>> d = MapData(torch.rand(5, 3), {"causal": torch.randn(5, 3), "Saliency": torch.rand(5, 3)}, "cb")
-        >>> [tag for tag, _ in map_figures(d)], [tag for tag, _ in map_figures(d, "sequence")]
-        (['maps/top_features'], ['maps/sample_0', 'maps/sample_1', 'maps/sample_2', 'maps/sample_3'])
+        >>> [tag for tag, _ in map_figures(d)], [tag for tag, _ in map_figures(d, "sequence")][:3]
+        (['maps/top_features'], ['maps/sample_0/causal', 'maps/sample_0/Saliency', 'maps/sample_1/causal'])
     """
     kind = kind or infer_kind(data.inputs, data.meta)
     maps = {k: v for k, v in data.maps.items() if v.shape[1:] == data.inputs.shape[1:]}

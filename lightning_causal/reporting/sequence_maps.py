@@ -11,7 +11,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
-from lightning_causal.reporting.figure_style import WIDTH, title_lines
+from lightning_causal.audits.options import tag_safe
+from lightning_causal.reporting.figure_style import WIDTH, short_label, title_lines
 from lightning_causal.reporting.image_figures import map_scale
 from lightning_causal.reporting.map_data import (
     SERIES_COLOURS,
@@ -88,30 +89,65 @@ def sequence_maps(data: MapData, layout: str | None = None) -> list[tuple[str, F
     samples: symmetric and diverging for a signed map, from 0 for a map without negative values
     (Saliency). A features-last sample ``[T, F]`` is drawn along ``T``: ``layout="last"``, or by
     default where :func:`sequence_layout` reads the shape so. Signed maps of a class's score
-    (``meta["targets"]``) say below what red and blue mean."""
+    (``meta["targets"]``) say below what red and blue mean.
+
+    One map: one figure per sample, tagged ``maps/sample_<i>``. Several maps (the causal effect beside
+    each Captum method, Sobol' first-order and total indices): one figure per sample and map, tagged
+    ``maps/sample_<i>/<map>`` (the map's name made tag-safe) and titled with the map's name, each one
+    panel (or input and heatmap) high: stacked in one figure they were scaled down to a TensorBoard
+    card's height (about 215 pixels) until no text could be read.
+
+    Examples:
+        >>> d = MapData(torch.rand(2, 1, 32), {"causal": torch.randn(2, 1, 32), "Saliency": torch.rand(2, 1, 32)}, "cb")
+        >>> [tag for tag, _ in sequence_maps(d)]
+        ['maps/sample_0/causal', 'maps/sample_0/Saliency', 'maps/sample_1/causal', 'maps/sample_1/Saliency']
+        >>> [tag for tag, _ in sequence_maps(MapData(d.inputs, {"causal": d.maps["causal"]}, "ie"))]
+        ['maps/sample_0', 'maps/sample_1']
+    """
     n, glob = drawn_samples(data)
     last = data.inputs.dim() == 3 and (layout or sequence_layout("sequence", data.inputs)) == "last"
     word = "feature" if last else "channel"
+    limits = map_limits(data, {name: m[: max(1, n)] for name, m in data.maps.items()})
+    scales = {name: map_scale(m[: max(1, n)], limits[name]) for name, m in data.maps.items()}  # one per map, shared by the samples
+    names = list(data.maps)
+    single = len(names) == 1
+    suffixes = dict(zip(names, _distinct_tags(names)))
     out = []
     for i in range(n):
         x = data.inputs[i].detach().float().cpu()
         x = x.unsqueeze(0) if x.dim() == 1 else x.T if last else x  # [C, T]
         maps = {name: (m[i].detach().float().cpu().reshape(data.inputs.shape[1:]).T if last else
                        m[i].detach().float().cpu().reshape(x.shape)) for name, m in data.maps.items()}
-        limits = map_limits(data, {name: m[: max(1, n)] for name, m in data.maps.items()})
-        scales = {name: map_scale(m[: max(1, n)], limits[name]) for name, m in data.maps.items()}  # one per map, shared by the samples
-        xlabel = "time step" if last else "position"
-        fig = _signal_bars(x, maps, scales, xlabel) if x.shape[0] == 1 else _signal_heatmaps(x, maps, scales, word, xlabel)
-        lines = title_lines(global_title(data) if glob else sample_title(data, i), int(fig.get_figwidth() * 11))
-        fig.set_figheight(fig.get_figheight() + 0.25 * (len(lines) - 1))  # a long title wrapped, not cut at both edges
-        fig.suptitle("\n".join(lines), fontsize=11)
-        note = sign_note({name: scale[0] == "RdBu_r" for name, scale in scales.items()}, data) if data.meta.get("targets") else None
-        if note:  # one small line below: what red and blue mean
-            fig.set_figheight(fig.get_figheight() + 0.2)
-            fig.text(0.5, 0.02, note, ha="center", va="bottom", fontsize=8, color="0.3")
-        fig.tight_layout(rect=(0.0, 0.2 / fig.get_figheight() if note else 0.0, 1.0, 1.0))
-        out.append((f"maps/sample_{i}", fig))
+        title = global_title(data) if glob else sample_title(data, i)
+        for group in [names] if single else [[name] for name in names]:
+            drawn = {name: maps[name] for name in group}
+            tag = f"maps/sample_{i}" if single else f"maps/sample_{i}/{suffixes[group[0]]}"
+            out.append((tag, _sequence_figure(x, drawn, scales, word, last, title if single else f"{group[0]}: {title}", data)))
     return out
+
+
+
+def _distinct_tags(names: list[str]) -> list[str]:
+    """The maps' names as tag segments (:func:`tag_safe`), numbered where two coincide."""
+    tags = [tag_safe(name) for name in names]
+    return [t if tags.count(t) == 1 else f"{t}_{k}" for k, t in enumerate(tags)]
+
+
+
+def _sequence_figure(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple[str, float, float]], word: str,
+                     last: bool, title: str, data: MapData) -> Figure:
+    """One sample ``x`` ``[C, T]`` with ``maps`` (each ``[C, T]``), titled, with the sign note below."""
+    xlabel = "time step" if last else "position"
+    fig = _signal_bars(x, maps, scales, xlabel) if x.shape[0] == 1 else _signal_heatmaps(x, maps, scales, word, xlabel)
+    lines = title_lines(title, int(fig.get_figwidth() * 11))
+    fig.set_figheight(fig.get_figheight() + 0.25 * (len(lines) - 1))  # a long title wrapped, not cut at both edges
+    fig.suptitle("\n".join(lines), fontsize=11)
+    note = sign_note({name: scales[name][0] == "RdBu_r" for name in maps}, data) if data.meta.get("targets") else None
+    if note:  # one small line below: what red and blue mean
+        fig.set_figheight(fig.get_figheight() + 0.2)
+        fig.text(0.5, 0.02, note, ha="center", va="bottom", fontsize=8, color="0.3")
+    fig.tight_layout(rect=(0.0, 0.2 / fig.get_figheight() if note else 0.0, 1.0, 1.0))
+    return fig
 
 
 
@@ -143,8 +179,11 @@ def _signal_heatmaps(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
     c, t = x.shape
     extent = (-0.5, t - 0.5, c - 0.5, -0.5)
     rows = 1 + len(maps)
-    fig = Figure(figsize=(WIDTH * 1.15, 0.9 + rows * (1.0 + 0.04 * c)))
-    axes = fig.subplots(rows, 1, squeeze=False, sharex=True)[:, 0]
+    # inches: the input 0.85, each heatmap 0.75 + 0.03 per row; one map of three features comes to about
+    # 600 x 290 pixels with title and note, the aspect of a TensorBoard card (scaled to its width, not its height)
+    heights = [0.85] + [0.75 + 0.03 * c] * len(maps)
+    fig = Figure(figsize=(WIDTH * 1.15, 0.75 + sum(heights)))
+    axes = fig.subplots(rows, 1, squeeze=False, sharex=True, gridspec_kw={"height_ratios": heights})[:, 0]
     if c <= 4:
         for k in range(c):
             axes[0].plot(range(t), x[k].tolist(), color=SERIES_COLOURS[k], linewidth=1.1, label=f"{word} {k}")
@@ -157,7 +196,7 @@ def _signal_heatmaps(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
         cmap, vmin, vmax = scales[name]
         im = ax.imshow(m.numpy(), aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest", extent=extent)
         _side_colorbar(fig, ax, im)
-        ax.set_ylabel(f"{name}\n{word}", fontsize=9)
+        ax.set_ylabel(f"{short_label(name, 12)}\n{word}", fontsize=8)  # within the panel's height (the title names the map)
     for ax in axes[int(c <= 4):]:
         step = max(1, (c + 7) // 8)  # at most 8 labelled rows
         ax.set_yticks(list(range(0, c, step)))

@@ -60,10 +60,10 @@ def _tags(result: AuditResult, inputs: torch.Tensor, kind: str | None = None) ->
     ("inputs", "kind", "expected"),
     [
         (torch.rand(6, 1, 8, 8), None, [f"causal/a/maps/sample_{i}" for i in range(4)]),
-        (torch.rand(6, 1, 64), None, [f"causal/a/maps/sample_{i}" for i in range(4)]),
+        (torch.rand(6, 1, 64), None, [f"causal/a/maps/sample_{i}/{m}" for i in range(4) for m in ("Saliency", "causal")]),
         (torch.rand(6, 9), None, ["causal/a/maps/top_features"]),
         (torch.randint(0, 50, (6, 9)), None, [f"causal/a/maps/sample_{i}" for i in range(4)]),
-        (torch.rand(6, 9), "sequence", [f"causal/a/maps/sample_{i}" for i in range(4)]),
+        (torch.rand(6, 9), "sequence", [f"causal/a/maps/sample_{i}/{m}" for i in range(4) for m in ("Saliency", "causal")]),
         (torch.rand(6, 1, 8, 8), "tabular", ["causal/a/maps/top_features"]),
     ],
 )
@@ -100,8 +100,9 @@ def test_a_features_last_sequence_draws_each_feature_as_a_row_of_the_map():
     effect = torch.zeros(2, 40, 2)
     effect[:, 10, 1] = 4.0
     effect[:, 10, 0] = -4.0  # opposite signs at one step: their mean is 0
-    (_, fig), _ = map_figures(MapData(x, {"causal": effect, "Saliency": effect.abs()}, "ie", {"targets": [1, 1]}))
-    ax, heat, unsigned = fig.axes
+    (_, fig), (_, saliency_fig), *_ = map_figures(MapData(x, {"causal": effect, "Saliency": effect.abs()}, "ie", {"targets": [1, 1]}))
+    ax, heat = fig.axes[:2]
+    unsigned = saliency_fig.axes[1]  # one figure per map (sequence_maps)
     assert ax.lines[0].get_ydata().tolist() == pytest.approx(x[0, :, 0].tolist())
     assert ax.lines[1].get_ydata().tolist() == pytest.approx(x[0, :, 1].tolist())
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["feature 0", "feature 1"]

@@ -91,9 +91,9 @@ def test_univariate_series_get_sobol_maps_and_counterfactuals_under_sequence_kin
     sobol = SobolAudit(n=256, probability=False, target=1).run(model, probe)
     cf = CounterfactualAudit(max_samples=2, settings=CounterfactualSettings(steps=30, lr=0.1)).run(model, probe)
     figures, _ = _render("sequence", [sobol, cf], x, labels)
-    assert {"causal/sobol/maps/sample_0", "causal/counterfactual/images/counterfactuals"} <= set(figures)
+    assert {"causal/sobol/maps/sample_0/total", "causal/counterfactual/images/counterfactuals"} <= set(figures)
     # the bars are the audit's indices: column t holds its own group's total index
-    total_ax = figures["causal/sobol/maps/sample_0"].axes
+    total_ax = figures["causal/sobol/maps/sample_0/total"].axes
     bars = [ax for ax in total_ax if ax.get_ylabel() == "total"][0]
     heights = torch.tensor([p.get_height() for p in bars.patches], dtype=torch.float64)
     assert torch.allclose(heights, sobol.vectors["total"].double(), atol=1e-6)

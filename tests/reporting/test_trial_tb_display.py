@@ -16,8 +16,8 @@ def test_a_signals_unsigned_map_is_drawn_from_zero_and_a_signed_one_symmetric():
     x = torch.randn(2, 1, 200, generator=g)
     causal = torch.randn(2, 1, 200, generator=g)
     saliency = causal.abs() * 0.5
-    [(_, fig)] = map_figures(MapData(x, {"causal": causal, "Saliency": saliency}, "cb", {"targets": [0, 0]}, None, 1))
-    signed, unsigned = fig.axes[2], fig.axes[3]  # the panels' input axes, then their maps' twins
+    [(_, fig), (_, saliency_fig)] = map_figures(MapData(x, {"causal": causal, "Saliency": saliency}, "cb", {"targets": [0, 0]}, None, 1))
+    signed, unsigned = fig.axes[1], saliency_fig.axes[1]  # one figure per map: the input axis, then the map's twin
     assert signed.get_ylabel() == "causal" and unsigned.get_ylabel() == "Saliency"
     peak = float(causal[:1].abs().max())
     assert signed.get_ylim() == (-peak, peak)
@@ -82,8 +82,8 @@ def test_sobol_first_and_total_maps_share_one_colour_scale():
     assert total.get_clim()[1] == float(torch.tensor(total.get_array()).abs().max())
     assert total.get_clim()[0] == 0.0  # unsigned total: from 0
     windows = (torch.arange(200) // 20).reshape(1, 1, 200)
-    r, [(_, signal)] = _sobol_maps(torch.randn(32, 1, 200, generator=g), feature_mask=windows)
-    twins = signal.axes[2:]  # the panels' input axes, then their maps' twins
+    r, signals = _sobol_maps(torch.randn(32, 1, 200, generator=g), feature_mask=windows)
+    twins = [signal.axes[1] for _, signal in signals]  # one figure per map: the input axis, then the map's twin
     top = max(float(r.vectors["total"].abs().max()), float(r.vectors["first"].abs().max()))
     assert [t.get_ylabel() for t in twins] == ["total", "first"]
     assert [t.get_ylim()[1] for t in twins] == [top, top]
@@ -173,7 +173,8 @@ def test_maps_of_a_class_score_say_what_red_and_blue_mean():
         maps = {"causal": causal, "Saliency": causal.abs()}
         [(_, fig), *_] = map_figures(MapData(x, maps, "cb", meta, None, 1))
         notes = [t.get_text() for t in fig.texts if t is not fig._suptitle]
-        assert notes == ["red: raises the explained class's score, blue: lowers it; Saliency: size only"], x.shape
+        both = "red: raises the explained class's score, blue: lowers it"  # a signal: the causal map's own figure
+        assert notes == [both + ("; Saliency: size only" if x.dim() == 4 else "")], x.shape
         unsigned = map_figures(MapData(x, {"Saliency": causal.abs()}, "cb", meta, None, 1))[0][1]
         assert [t for t in unsigned.texts if t is not unsigned._suptitle] == []  # nothing signed: no line
 
