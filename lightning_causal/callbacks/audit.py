@@ -57,7 +57,9 @@ from lightning_causal.causal.engine.batching import (
 from lightning_causal.reporting.json_report import report_path, write_report
 from lightning_causal.reporting.tensorboard import TensorBoardRenderer, scalar_tags
 
-__all__ = ["CausalAuditCallback"]
+__all__ = ["CausalAuditCallback", "audit_seconds_tag"]
+
+AUDIT_SECONDS = "causal/audit_seconds"
 
 
 class CausalAuditCallback(Callback):
@@ -69,7 +71,9 @@ class CausalAuditCallback(Callback):
     and to every logger (other than TensorBoard, with an ``epoch`` value, as Lightning's own rows);
     rich content (histograms, maps drawn by kind of data, figures, a compact text card, a
     custom-scalars layout) goes to the ``TensorBoardLogger``, all at the step of that
-    epoch's end (that of its ``val_loss`` where validation ends the epoch); one JSON report per audit epoch goes to ``report_dir``. Warnings raised
+    epoch's end (that of its ``val_loss`` where validation ends the epoch); one JSON report per audit epoch goes to ``report_dir``.
+    The audits' wall time is ``causal/audit_seconds``; a later audit callback of the same Trainer logs its
+    own, ``causal/audit_seconds_<its audits' names>`` (:func:`audit_seconds_tag`). Warnings raised
     inside the audits (e.g. by Captum) show once per fit. From the second audit on, each audit also
     reports its causal drift (``drift/<vector>/{spearman,topk_jaccard,shift}``). The checkpoint
     state (plain values and tensors: audited epochs, drift vectors, each audit's ``state_dict()``)
@@ -188,6 +192,7 @@ class CausalAuditCallback(Callback):
         self._report_dir_given = os.fspath(report_dir) if report_dir is not None else None
         self.report_dir = self._report_dir_given
         self._report_tag = ""  # see _shared_report_tag
+        self._seconds_tag = AUDIT_SECONDS  # see audit_seconds_tag
         self.on_error = on_error
         self.unpack_batch = unpack_batch
         self.probe: Probe | None = None
@@ -236,6 +241,7 @@ class CausalAuditCallback(Callback):
         self._reset()  # a new fit starts fresh; a resumed one reloads its state after setup
         self.report_dir = self._resolved_report_dir(trainer)
         self._report_tag = self._shared_report_tag(trainer)
+        self._seconds_tag = audit_seconds_tag(self, trainer.callbacks)
         if self.report_dir is not None:
             self._check_report_dir(trainer)
         if trainer.world_size > 1:
@@ -410,7 +416,7 @@ class CausalAuditCallback(Callback):
             return
         self.audited_epochs.append(epoch)
         scalars = {t: v for r in results for t, v in scalar_tags(r).items()}
-        scalars["causal/audit_seconds"] = total
+        scalars[self._seconds_tag] = total
         self.last_scalars = scalars
         # monitorable (callback_metrics); `log` is not allowed in on_train_end, and under `barebones=True` it only warns
         if stage == "epoch_end" and monitored and not trainer.barebones:
@@ -504,3 +510,21 @@ class CausalAuditCallback(Callback):
         self._renderer.render(tb.experiment, epoch, results, probe.first if probe else None, step=epoch_end_step(trainer),
                               probe_labels=probe.labels if probe else None, report=report)
 
+
+def audit_seconds_tag(callback: CausalAuditCallback, callbacks: Iterable[Any]) -> str:
+    """The tag of ``callback``'s audit time among a Trainer's ``callbacks``: ``causal/audit_seconds`` for
+    the first :class:`CausalAuditCallback`, ``causal/audit_seconds_<its audits' names>`` (the names that
+    tag its report files, joined by ``+``) for each later one. One tag for all overwrote the first
+    callback's time with the second's where both audit an epoch (one step), and mixed them in one
+    series where they do not.
+
+    Examples:
+        >>> from lightning_causal.audits import InputEffectAudit, SobolAudit
+        >>> first, second = CausalAuditCallback([InputEffectAudit()]), CausalAuditCallback([SobolAudit(), InputEffectAudit(name="ie")])
+        >>> audit_seconds_tag(first, [first, second]), audit_seconds_tag(second, [first, second])
+        ('causal/audit_seconds', 'causal/audit_seconds_sobol+ie')
+    """
+    audit_callbacks = [cb for cb in callbacks if isinstance(cb, CausalAuditCallback)]
+    if not audit_callbacks or audit_callbacks[0] is callback:
+        return AUDIT_SECONDS
+    return f"{AUDIT_SECONDS}_{report_tag(callback.audits)}"

@@ -22,7 +22,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from typing_extensions import override
 
-from lightning_causal.callbacks.audit import CausalAuditCallback
+from lightning_causal.callbacks.audit import CausalAuditCallback, audit_seconds_tag
 
 __all__ = [
     "AuditEarlyStopping",
@@ -37,13 +37,14 @@ _SCHEDULE_OPTIONS = ("every_n_train_steps", "train_time_interval", "every_n_epoc
 
 
 _SHARED_TAGS = ("compare/", "captum/")  # logged under their own name (CaptumBaseline), outside `causal/<audit>/`
-_EVERY_CALLBACK = "causal/audit_seconds"  # logged by every audit callback
+_EVERY_CALLBACK = "causal/audit_seconds"  # the first audit callback's time; a later one's: audit_seconds_tag
 
 
 def audit_owners(monitor: str, callbacks: Iterable[Any]) -> list[CausalAuditCallback]:
     """The :class:`CausalAuditCallback` objects among ``callbacks`` whose audits log ``monitor``:
-    those holding an audit named ``name`` for ``causal/<name>/...``; every one of them for
-    ``causal/audit_seconds`` and the ``compare/...`` and ``captum/...`` tags (named by the method).
+    those holding an audit named ``name`` for ``causal/<name>/...``; every one of them for the
+    ``compare/...`` and ``captum/...`` tags (named by the method); the one whose :func:`audit_seconds_tag`
+    it is for an audit time (``causal/audit_seconds``: the first; ``callbacks`` are a Trainer's, in order).
 
     Examples:
         >>> from lightning_causal.audits import InputEffectAudit, UnitImportanceAudit
@@ -53,10 +54,16 @@ def audit_owners(monitor: str, callbacks: Iterable[Any]) -> list[CausalAuditCall
         True
         >>> audit_owners("val_loss", [dense, sparse])
         []
+        >>> audit_owners("causal/audit_seconds_unit_importance", [dense, sparse]) == [sparse]
+        True
     """
     audit_callbacks = [cb for cb in callbacks if isinstance(cb, CausalAuditCallback)]
-    if monitor == _EVERY_CALLBACK or monitor.startswith(_SHARED_TAGS):
+    if monitor.startswith(_SHARED_TAGS):
         return audit_callbacks
+    if monitor.startswith(_EVERY_CALLBACK):
+        timed = [cb for cb in audit_callbacks if audit_seconds_tag(cb, audit_callbacks) == monitor]
+        if timed:
+            return timed
     return [cb for cb in audit_callbacks if any(monitor.startswith(f"causal/{a.name}/") for a in cb.audits)]
 
 
@@ -93,9 +100,10 @@ def _check_owned(owner: str, monitor: str, trainer: Trainer) -> None:
         )
     if not audit_owners(monitor, audit_callbacks):
         names = [a.name for cb in audit_callbacks for a in cb.audits]
+        times = ", ".join(f"`{audit_seconds_tag(cb, audit_callbacks)}`" for cb in audit_callbacks)
         raise MisconfigurationException(
             f"Expected argument `monitor` of {owner} to be a scalar of an audit, `causal/<audit>/<metric>` with <audit> one "
-            f"of the Trainer's audits {names} (or `{_EVERY_CALLBACK}`, `compare/...`, `captum/...`), but got {monitor!r}")
+            f"of the Trainer's audits {names} (or an audit time, {times}; `compare/...`, `captum/...`), but got {monitor!r}")
 
 
 def _due(owner: str, monitor: str, trainer: Trainer, strict: bool) -> bool:
