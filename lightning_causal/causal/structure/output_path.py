@@ -28,15 +28,18 @@ PATH_ROWS = 32
 def off_output_path(forward: Forward, xs: tuple[Tensor, ...], names: Sequence[str], *, seed: int = 0) -> list[str]:
     """The layers among ``names`` whose output the explained output does not read.
 
-    A layer is off the path when noise added to its output (on the first ``PATH_ROWS`` probe
-    samples, one pass per layer) leaves the explained output exactly as it was: the head of
-    another output of a multi-head model. Kept whatever the passes give: a layer that does not
-    run in them, one whose output is no floating-point tensor (a tuple, token ids), a TorchScript
-    module (no hook reaches it), one whose noisy pass fails (the noise reached the output's
-    computation), and every layer of a model whose two clean passes differ (noise
+    A layer is off the path when the explained output's autograd graph does not reach its output
+    (one pass with gradients on the first ``PATH_ROWS`` probe samples, :func:`_graph_reached`: a
+    layer behind a ReLU dead on those samples, or a gate closed there, is still read) and noise
+    added to its output (one pass per such layer) leaves the explained output exactly as it was:
+    the head of another output of a multi-head model. Kept whatever the passes give: a layer that
+    does not run in them, one whose output is no floating-point tensor (a tuple, token ids), a
+    TorchScript module (no hook reaches it), one whose noisy pass fails (the noise reached the
+    output's computation), and every layer of a model whose two clean passes differ (noise
     drawn in eval mode). Call inside
-    ``audit_mode``; the hooks are removed after each pass, and the noise comes from a private
-    generator seeded with ``seed``.
+    ``audit_mode``; the hooks are removed after each pass, the gradients are taken with
+    ``torch.autograd.grad`` (no parameter's ``.grad`` is touched), and the noise comes from a
+    private generator seeded with ``seed``.
 
     Examples:
         >>> class TwoHeads(nn.Module):
@@ -53,10 +56,14 @@ def off_output_path(forward: Forward, xs: tuple[Tensor, ...], names: Sequence[st
     k = min(PATH_ROWS, int(xs[0].shape[0]))
     rows = torch.arange(k, device=xs[0].device)
     sub = tuple(x[:k] for x in xs)
+    modules = named_modules(forward.model)
+    reached = _graph_reached(forward, sub, rows, modules, names)
+    names = [name for name in names if name not in reached]
+    if not names:
+        return []
     clean = forward(*sub, rows=rows)
     if not torch.equal(clean, forward(*sub, rows=rows)):  # the model draws noise: no pass can tell
         return []
-    modules = named_modules(forward.model)
     generator = torch.Generator().manual_seed(seed)
     off = []
     for name in names:
@@ -73,6 +80,42 @@ def off_output_path(forward: Forward, xs: tuple[Tensor, ...], names: Sequence[st
         if moved and all(moved) and torch.equal(changed, clean):
             off.append(name)
     return off
+
+
+def _graph_reached(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, modules: dict[str, nn.Module],
+                   names: Sequence[str]) -> set[str]:
+    """The layers among ``names`` whose output the explained output's autograd graph reaches: a
+    hook adds a zero that requires grad to each floating-point output (the values unchanged), and
+    ``torch.autograd.grad(..., allow_unused=True)`` gives ``None`` for the zeros of the layers the
+    output is not computed from. A zero gradient (a dead ReLU, a gate closed on these samples) is
+    a reached layer. Nothing is reached where the pass fails or the output is no floating-point
+    tensor (the noisy passes then decide)."""
+    zeros: dict[str, Tensor] = {}
+
+    def hook(name: str) -> Callable[[nn.Module, object, object], object]:
+        def add_zero(_m: nn.Module, _i: object, out: object) -> object:
+            if not isinstance(out, Tensor) or not out.is_floating_point():
+                return None
+            zero = zeros.setdefault(name, torch.zeros((), dtype=out.dtype, device=out.device, requires_grad=True))
+            return out + zero
+        return add_zero
+
+    handles = [modules[name].register_forward_hook(hook(name)) for name in names
+               if not isinstance(modules[name], torch.jit.ScriptModule)]
+    try:
+        with torch.inference_mode(False), torch.enable_grad():
+            out = forward(*(x.clone() for x in xs), rows=rows)  # clones: inference tensors cannot be saved for backward
+            if not zeros or not isinstance(out, Tensor) or not out.requires_grad:
+                return set()
+            named = list(zeros)
+            grads = torch.autograd.grad(out, [zeros[name] for name in named], grad_outputs=torch.ones_like(out),
+                                        allow_unused=True)
+    except Exception:  # noqa: BLE001 - a check only: the noisy passes decide, the map's own passes report errors
+        return set()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {name for name, grad in zip(named, grads) if grad is not None}
 
 
 def _noise_hook(generator: torch.Generator, moved: list[bool]) -> Callable[[nn.Module, object, object], object]:
