@@ -4,8 +4,10 @@
 kind        inputs                                  figure (tag ``causal/<audit>/maps/...``)
 =========== ======================================= ==================================================
 ``image``   ``[N, C, H, W]``, ``[N, H, W]``,        per sample: input | each map as a heatmap
-            ``[N, C, D, H, W]`` (volumes, as        (``sample_<i>``), titled with the class explained;
-            ``Conv3d`` takes them)                  of a volume the depth slice where the first map's
+            ``[N, C, D, H, W]`` (volumes, as        (``sample_<i>``; more than two maps: one figure
+            ``Conv3d`` takes them)                  per map, ``sample_<i>/<map>``), titled with the
+                                                    class explained;
+                                                    of a volume the depth slice where the first map's
                                                     mean |score| is largest, named in the title
 ``sequence````[N, C, T]`` with ``C <= 16`` and        per sample: the input's channels as lines with each
             ``T >= 4 C`` (1-D signals), or          map overlaid as bars (one channel) or below

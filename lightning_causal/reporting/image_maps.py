@@ -6,6 +6,7 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from lightning_causal.audits.options import tag_safe
 from lightning_causal.reporting.image_figures import heatmap_row, strongest_channel
 from lightning_causal.reporting.map_data import (
     MapData,
@@ -16,7 +17,24 @@ from lightning_causal.reporting.map_data import (
     sign_note,
 )
 
-__all__ = ["image_maps"]
+__all__ = ["MAX_MAPS_PER_FIGURE", "image_maps", "map_tags"]
+
+# maps beside the input in one figure: input | two maps of square images is about 610 x 250 pixels, which a
+# TensorBoard card (a box of about 400 x 215) shows at two thirds; a third map (CaptumBaseline with two
+# methods: 800 x 250, a 32 x 128 spectrogram's 800 x 156) came out at half size, its titles unreadable
+MAX_MAPS_PER_FIGURE = 2
+
+
+def map_tags(names: list[str]) -> list[str]:
+    """The maps' names as tag segments (:func:`~lightning_causal.audits.options.tag_safe`), numbered
+    where two coincide.
+
+    Examples:
+        >>> map_tags(["causal", "a b", "a_b"])
+        ['causal', 'a_b_1', 'a_b_2']
+    """
+    tags = [tag_safe(name) for name in names]
+    return [t if tags.count(t) == 1 else f"{t}_{k}" for k, t in enumerate(tags)]
 
 
 def _drawn_planes(maps: Tensor) -> Tensor:
@@ -29,9 +47,10 @@ def _drawn_planes(maps: Tensor) -> Tensor:
 
 
 def image_maps(data: MapData) -> list[tuple[str, Figure]]:
-    """One heatmap figure per sample: input | each map (wrapped into rows of at most
-    :data:`~lightning_causal.reporting.image_figures.MAX_COLUMNS` panels), one colour scale per map shared by
-    the samples: symmetric and diverging for a signed map, from 0 for a map without negative values
+    """One heatmap figure per sample, input | each map (``maps/sample_<i>``); more than
+    :data:`MAX_MAPS_PER_FIGURE` maps (the causal effect beside two or more Captum methods): one figure per
+    sample and map, input | map (``maps/sample_<i>/<map>``, the map's name made tag-safe), so that each is
+    readable in a TensorBoard card. One colour scale per map shared by the samples (and the cards): symmetric and diverging for a signed map, from 0 for a map without negative values
     (Saliency). A volume ``[C, D, H, W]`` is drawn at one depth slice: the one where the first map
     (causal) has the largest mean |score|, named in the title. Signed maps of a class's score
     (``meta["targets"]``: effects, attributions) say below what red and blue mean."""
@@ -49,5 +68,11 @@ def image_maps(data: MapData) -> list[tuple[str, Figure]]:
             d = int(first.detach().float().abs().mean(dim=(0, 2, 3)).argmax())
             sample, maps = sample[:, d], {k: v[:, d] for k, v in maps.items()}
             title = f"{title}, depth slice {d} of 0–{data.inputs.shape[2] - 1} (largest mean |{next(iter(data.maps))}|)"
-        out.append((f"maps/sample_{i}", heatmap_row(sample, maps, vmax, title, signed=signed, note=note)))
+        if len(maps) <= MAX_MAPS_PER_FIGURE:
+            out.append((f"maps/sample_{i}", heatmap_row(sample, maps, vmax, title, signed=signed, note=note)))
+            continue
+        for name, tag in zip(maps, map_tags(list(maps))):
+            own = sign_note({name: signed[name]}, data) if data.meta.get("targets") else None
+            out.append((f"maps/sample_{i}/{tag}", heatmap_row(sample, {name: maps[name]}, vmax, title, signed=signed,
+                                                              note=own)))  # the map's panel is titled with its name
     return out

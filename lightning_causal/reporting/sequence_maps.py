@@ -11,9 +11,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
-from lightning_causal.audits.options import tag_safe
 from lightning_causal.reporting.figure_style import WIDTH, short_label, title_lines
 from lightning_causal.reporting.image_figures import map_scale
+from lightning_causal.reporting.image_maps import map_tags
 from lightning_causal.reporting.map_data import (
     SERIES_COLOURS,
     MapData,
@@ -111,7 +111,7 @@ def sequence_maps(data: MapData, layout: str | None = None) -> list[tuple[str, F
     scales = {name: map_scale(m[: max(1, n)], limits[name]) for name, m in data.maps.items()}  # one per map, shared by the samples
     names = list(data.maps)
     single = len(names) == 1
-    suffixes = dict(zip(names, _distinct_tags(names)))
+    suffixes = dict(zip(names, map_tags(names)))
     out = []
     for i in range(n):
         x = data.inputs[i].detach().float().cpu()
@@ -124,13 +124,6 @@ def sequence_maps(data: MapData, layout: str | None = None) -> list[tuple[str, F
             tag = f"maps/sample_{i}" if single else f"maps/sample_{i}/{suffixes[group[0]]}"
             out.append((tag, _sequence_figure(x, drawn, scales, word, last, title if single else f"{group[0]}: {title}", data)))
     return out
-
-
-
-def _distinct_tags(names: list[str]) -> list[str]:
-    """The maps' names as tag segments (:func:`tag_safe`), numbered where two coincide."""
-    tags = [tag_safe(name) for name in names]
-    return [t if tags.count(t) == 1 else f"{t}_{k}" for k, t in enumerate(tags)]
 
 
 

@@ -49,13 +49,16 @@ def test_captum_tags_and_images_in_tensorboard(tmp_path):
     assert "causal/captum_baseline/deletion_auc" in scalars
     assert "compare/IntegratedGradients/spearman" in t.callback_metrics
     images = set(acc.Tags()["images"])
-    assert "causal/captum_baseline/maps/sample_0" in images
+    assert "causal/captum_baseline/maps/sample_0/causal" in images
     assert any("curves" in tag for tag in images)
-    grid = acc.Images("causal/captum_baseline/maps/sample_0")[-1]
-    # input, causal and four methods wrap into two rows of three panels (figures.heatmap_row: 1.45 inches of
-    # image + 0.45 per panel), each still readable in a TensorBoard card
+    # causal and four methods: one figure per map, input | map (figures.heatmap_row: 1.45 inches of image + 0.45
+    # per panel), each readable in a TensorBoard card (image_maps.MAX_MAPS_PER_FIGURE)
     dpi = matplotlib.rcParams["figure.dpi"]
-    assert grid.width == round((3 * 1.9 + 0.4) * dpi) and grid.height >= round((0.25 + 2 * 1.9) * dpi)
+    cards = sorted(tag for tag in images if tag.startswith("causal/captum_baseline/maps/sample_0/"))
+    assert len(cards) == 1 + len(METHODS)
+    for tag in cards:
+        card = acc.Images(tag)[-1]
+        assert card.width == round((2 * 1.9 + 0.4) * dpi) and min(400 / card.width, 215 / card.height) > 0.7, tag  # a card's box
     layout = [tag for tag in acc.Tags()["tensors"] if "custom_scalars" in tag]
     assert layout
 
