@@ -110,7 +110,7 @@ def _draw_nodes(ax: Any, columns: list[tuple[str, list[dict]]], height: int,
             pos[n["id"]] = (x, y)
             v = _node_strength(n)
             face = "0.65" if layer == "output" else ("#f4c7c3" if v >= 0 else "#c6dbef")
-            ax.scatter([x], [y], s=40 + 360 * abs(v) / top, color=face, edgecolors="0.2", zorder=3)
+            ax.scatter([x], [y], s=30 + 200 * abs(v) / top, color=face, edgecolors="0.2", zorder=3)  # at most 16 pt across: the pitch is 20
             ax.annotate(str(n["unit"]), (x, y), fontsize=7, ha="center", va="center", zorder=4)
         ax.text(x, (height - 1) / 2.0 + 0.7, labels[x], ha="center", va="bottom", fontsize=8, fontweight="bold")
         if not nodes:  # a layer none of whose units entered the graph: say so, not an unexplained empty column
@@ -145,6 +145,7 @@ def _draw_edges(ax: Any, edges: list[dict], pos: dict[str, tuple[float, float]])
 
 
 _MIN_WIDTH = 4.45  # inches: the legend's three entries and the title fit (a graph of one layer has two columns)
+_PITCH = 0.28  # inches between the nodes of a column
 
 
 def graph_figure(graph: dict, title: str | None = None) -> Figure:
@@ -172,7 +173,9 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     lines = max(label.count("\n") + 1 + (layer in kinds) for label, (layer, _) in zip(column_labels([c for c, _ in columns]), columns))
     extra = max(0, lines - 2)  # column titles of more than two lines: room above the nodes
     width = max(1.0 + 1.15 * len(columns), _MIN_WIDTH)  # ~5 inches (a card's width) for 3 columns; one layer: room for the legend
-    fig = Figure(figsize=(width, 1.5 + 0.45 * height + 0.15 * extra))
+    # 0.28 inch per node of the tallest column (was 0.45: eight units per layer made a 445 x 510 figure, which a
+    # TensorBoard card, a box of about 400 x 215 pixels, showed at 0.42, its labels unreadable)
+    fig = Figure(figsize=(width, 1.3 + _PITCH * height + 0.15 * extra))
     ax = fig.subplots()
     pos = _draw_nodes(ax, columns, height, kinds)
     _draw_edges(ax, graph.get("edges", []), pos)
