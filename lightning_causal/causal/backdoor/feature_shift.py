@@ -89,10 +89,11 @@ def feature_shifted(model: nn.Module, x: Tensor, num_classes: int, *, epochs: in
     w0 = head.weight.detach().clone()
     with torch.no_grad():
         bound = 1.0 / math.sqrt(head.in_features)
-        head.weight.uniform_(-bound, bound, generator=g)
+        # drawn on the CPU, where the generator is, then copied: an in-place draw on a CUDA weight refuses a CPU generator
+        head.weight.copy_(_uniform(head.weight, bound, g))
         head.weight.mul_(w0.norm() / head.weight.norm().clamp_min(1e-12))
         if head.bias is not None:
-            head.bias.uniform_(-bound, bound, generator=g)
+            head.bias.copy_(_uniform(head.bias, bound, g))
     for p in shifted.parameters():
         p.requires_grad_(True)
     opt = torch.optim.Adam(shifted.parameters(), lr=lr)
@@ -112,6 +113,13 @@ def feature_shifted(model: nn.Module, x: Tensor, num_classes: int, *, epochs: in
     for p in shifted.parameters():
         p.requires_grad_(False)
     return shifted
+
+
+def _uniform(like: Tensor, bound: float, generator: torch.Generator) -> Tensor:
+    """Uniform draws in ``±bound`` of ``like``'s shape and dtype from ``generator``, made on the
+    generator's device and moved to ``like``'s."""
+    drawn = torch.empty(like.shape, dtype=like.dtype, device=generator.device).uniform_(-bound, bound, generator=generator)
+    return drawn.to(like.device)
 
 
 class Contrast(nn.Module):

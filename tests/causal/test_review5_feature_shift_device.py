@@ -1,0 +1,36 @@
+"""feature_shifted re-initialised the copy's output layer with an in-place draw from its CPU
+generator (``head.weight.uniform_(..., generator=g)``), which a CUDA weight refuses ("Expected a
+'cuda' device type for generator but found 'cpu'"): BackdoorSuppressionTerm(contrast=True) could not
+set up on a GPU. The draws are made on the generator's device and copied. A CUDA weight is mimicked
+on the CPU by an in-place ``uniform_`` that refuses a generator on a model's parameters, as CUDA does
+for a CPU generator; the draws themselves are the CPU draws they were."""
+
+import torch
+from torch import nn
+
+from lightning_causal.causal.backdoor.feature_shift import feature_shifted
+
+
+def test_the_head_is_drawn_on_the_generators_device(monkeypatch):
+    real = torch.Tensor.uniform_
+
+    def cuda_like(self, *args, generator=None, **kwargs):
+        if generator is not None and isinstance(self, nn.Parameter):  # the copy's weight: on the GPU in a fit
+            raise RuntimeError("Expected a 'cuda' device type for generator but found 'cpu'")
+        return real(self, *args, generator=generator, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "uniform_", cuda_like)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 3))
+    x = torch.rand(12, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    shifted = feature_shifted(model, x, 3, epochs=1)
+    assert torch.allclose(shifted[3].weight.norm(), model[3].weight.norm())
+
+
+def test_the_draws_are_the_generators_own():
+    from lightning_causal.causal.backdoor.feature_shift import _uniform
+
+    weight = torch.zeros(5, 4, dtype=torch.float64)
+    expected = torch.empty(5, 4, dtype=torch.float64).uniform_(-0.5, 0.5, generator=torch.Generator().manual_seed(3))
+    drawn = _uniform(weight, 0.5, torch.Generator().manual_seed(3))
+    assert drawn.dtype == torch.float64 and torch.equal(drawn, expected)
