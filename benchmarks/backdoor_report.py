@@ -25,6 +25,10 @@ def _label(method: str) -> str:
     base, _, suffix = method.partition(":")
     if method in LABEL:
         return LABEL[method]
+    if base in ("fst", "rfst"):  # Feature Shift Tuning, alone or on top of our term (fst:<alpha>)
+        return f"{'ours + ' if base == 'rfst' else ''}FST, alpha {suffix or '0.2'}"
+    if base == "ddet":
+        return f"contrastive detection, alpha {suffix or '0.2'}"
     what = f"{suffix[1:]} epochs" if suffix.startswith("e") else f"{int(suffix[1:])}% repair set"
     return f"{LABEL[base]}, {what}"
 
@@ -121,7 +125,7 @@ def detection_table(cases, records) -> list[str]:
 def summary(cases, path: Path) -> str:
     records = load(path)
     methods = [m for m in ORDER if any(k[2] == m for k in records)]
-    methods += sorted({k[2] for k in records} - set(methods) - {"none", "detection", "floor"})
+    methods += sorted({k[2] for k in records} - set(methods) - {"none", "detection", "floor"} - {k[2] for k in records if k[2].startswith("ddet")})
     ses = [p["se"] for c in cases if c.family != "clean" and (p := pooled(records, c, "known")) is not None]
     secs = defaultdict(list)
     for (_, _, m), r in records.items():

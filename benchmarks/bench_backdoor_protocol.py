@@ -115,7 +115,10 @@ class Fold:
             return peers.repair_with_terms(self.model, [BackdoorSuppressionTerm(self.trigger, **self.options)], x, y, epochs, seed, lr=self.lr), {}
         if base == "reversed":
             term = copy.deepcopy(self.reversed_term(fraction))
-            return peers.repair_with_terms(self.model, [term], x, y, epochs, seed, setup=False, lr=self.lr), {}
+            flags = {"flagged": [t.target for t in term.triggers]}
+            if term.contrast_detection is not None:
+                flags["contrast_flagged"] = term.contrast_detection.flagged
+            return peers.repair_with_terms(self.model, [term], x, y, epochs, seed, setup=False, lr=self.lr), flags
         if base == "ft":
             return peers.repair_with_terms(self.model, [], x, y, epochs, seed, lr=self.lr), {}
         if method == "nc-unlearn:known":
@@ -137,8 +140,8 @@ class Fold:
             return model, {"pruned": pruned}
         raise ValueError(f"unknown method {method!r}")
 
-    def detection(self) -> dict:
-        det = self.reversed_term(bp.REPAIR_FRACTION).detection
+    def detection(self, det=None) -> dict:
+        det = det if det is not None else self.reversed_term(bp.REPAIR_FRACTION).detection
         out = {"flagged": det.flagged, "index": det.anomaly_index.tolist(), "norms": det.mask_norms.tolist()}
         if det.concentration is not None:
             out["kappa"] = det.concentration.tolist()
@@ -159,7 +162,7 @@ def run_case(case: bp.Case, folds: list[int], methods: list[str], digits, option
     for fold in folds:
         todo = [m for m in ["none", "floor", *methods] if (case.seed, fold, m) not in done]
         if case.family == "clean":
-            todo = [m for m in todo if m in ("none", "detection", "reversed", "ft") or m.startswith(("fst", "rfst"))]
+            todo = [m for m in todo if m in ("none", "detection", "reversed", "ft") or m.startswith(("fst", "rfst", "ddet"))]
         if case.family == "blended":  # Neural Cleanse's blind spot: trigger=None rows reported at 10% only (not counted)
             todo = [m for m in todo if m not in ("reversed:f05", "reversed:f20")]
         if case.family != "clean" and floor_case is None:
@@ -173,6 +176,9 @@ def run_case(case: bp.Case, folds: list[int], methods: list[str], digits, option
                 rec = scores(f.model, f.before, f.trigger, f.data)
             elif method == "detection":
                 rec = f.detection()
+            elif method.startswith("ddet"):  # differential detection: Neural Cleanse on log p_0 - log p_FST (ddet:<alpha>)
+                rec = f.detection(peers.differential_detection(f.model, *f.repair_set(bp.REPAIR_FRACTION), bp.REPAIR_EPOCHS,
+                                                               f.data.train_seed, alpha=float(method.partition(":")[2] or 0.2), lr=lr))
             elif method == "floor":  # the trigger's ASR on a clean model of the same fold (its natural rate)
                 clean = trained_model(floor_case, fold, bp.fold_data(floor_case, fold, digits))
                 rec = scores(clean, f.before, f.trigger, f.data)
