@@ -11,8 +11,11 @@ hold padding (the ``attention_mask`` or ``lengths`` forward argument,
 explained output equals the output at a position (bit for bit: an index such as ``out[:, -1]`` or
 ``out[:, t]``) that is padding, and at no real position, is warned about, naming the two ways out:
 left padding (``tokenizer.padding_side = "left"``) or a wrapper module that gathers each row at its
-last real token, ``attention_mask.sum(1) - 1`` (``LastRealToken`` in ``docs/text.md``). An output
-computed from the positions (a softmax of the last position, a mean) is not recognised.
+last real token, ``attention_mask.sum(1) - 1`` (``LastRealToken`` in ``docs/text.md``). Before it
+warns, one more pass of those samples cut by one position tells a per-position output from a
+classifier's logits of as many classes as positions (``out[:, -1]``, its last class): only the
+first follows the cut. An output computed from the positions (a softmax of the last position, a
+mean) is not recognised.
 
 Examples:
     >>> import warnings
@@ -42,6 +45,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.ablation import input_padding
+from lightning_causal.causal.engine.forward_args import SHARED_POSITIONS
 from lightning_causal.causal.engine.user_frame import outside_package
 
 if TYPE_CHECKING:
@@ -107,6 +111,33 @@ def padded_reads(out: Any, picked: Tensor, pad: Tensor) -> dict[int, list[int]]:
     return found
 
 
+def _follows_positions(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, steps: int) -> bool:
+    """Whether the model's return value has a position axis: run on ``rows`` cut to ``steps - 1``
+    positions (the inputs and the forward arguments ``[n, steps, ...]``, a shared 1-D
+    ``position_ids``), one of its tensors has ``steps - 1`` entries on dimension 1. A classifier of
+    as many classes as positions (``out[:, -1]``, its last class) has none; a model that refuses
+    the shorter rows (a fixed length) is taken to have one."""
+    n = int(rows.shape[0])
+
+    def cut(value: Any, key: str | None = None) -> Any:
+        if not isinstance(value, Tensor):
+            return value
+        if value.dim() >= 2 and tuple(value.shape[:2]) == (n, steps):
+            return value[:, : steps - 1]
+        if key in SHARED_POSITIONS and value.dim() == 1 and value.shape[0] == steps:
+            return value[: steps - 1]
+        return value
+
+    args, kwargs = forward.args.take(rows)
+    try:
+        with torch.no_grad():
+            out = forward.model(*(cut(x[rows]) for x in xs), *(cut(a) for a in args),
+                                **{k: cut(v, k) for k, v in kwargs.items()})
+    except Exception:  # noqa: BLE001 - the model takes one length only: its outputs are read as positions
+        return True
+    return any(t.dim() >= 2 and t.shape[0] == n and t.shape[1] == steps - 1 for t in _sequence_outputs(out))
+
+
 def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> None:
     """Warn when a callable ``output=`` reads probe samples at padded positions (module docstring):
     one pass of up to 4 samples that hold padding, without gradients; nothing runs without a
@@ -129,7 +160,7 @@ def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Non
     except Exception:  # noqa: BLE001 - a check only: the estimator's own passes report the model's errors
         return
     found = padded_reads(out, picked, pad[rows.to(pad.device)])
-    if not found:
+    if not found or not _follows_positions(forward, xs, rows, int(pad.shape[1])):
         return
     samples = [int(rows[r]) for r in found]
     positions = sorted({t for ts in found.values() for t in ts})
