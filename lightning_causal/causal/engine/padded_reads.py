@@ -164,7 +164,7 @@ def warn_padded_read(forward: Forward, xs: tuple[Tensor, ...], what: str) -> Non
         return
     samples = [int(rows[r]) for r in found]
     positions = sorted({t for ts in found.values() for t in ts})
-    last = positions == [int(pad.shape[1]) - 1]
+    last = int(pad.shape[1]) - 1 in positions  # out[:, -1], equal to other pad positions too where the pads tie
     why = ("right padding read at the last position: `out[:, -1]` is then a pad position's prediction, not the last "
            "real token's" if last else "e.g. `out[:, 0]` under left padding, where the first real token comes later")
     warnings.warn(
