@@ -16,26 +16,12 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_causal.audits import InputEffectAudit
 from lightning_causal.callbacks import CausalAuditCallback
+from tests.helpers.lightning import SgdMlp
 
 TAG = "causal/input_effect/mean_abs_effect"
 
 
-class _Net(pl.LightningModule):
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-    def training_step(self, batch, batch_idx):
-        return F.cross_entropy(self(batch[0]), batch[1])
-
-    def validation_step(self, batch, batch_idx, dataloader_idx=0):
-        self.log("val_loss", F.cross_entropy(self(batch[0]), batch[1]))
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.2, momentum=0.9)
+_Net = SgdMlp  # Linear(5, 8) -> ReLU -> Linear(8, 3), SGD
 
 
 class _ManualAccumulation(_Net):

@@ -294,3 +294,25 @@ def quick_trainer(**kwargs) -> pl.Trainer:
                     enable_checkpointing=False, accelerator="cpu", devices=1, deterministic=True)
     defaults.update(kwargs)
     return pl.Trainer(**defaults)
+
+
+class SgdMlp(pl.LightningModule):
+    """``Linear(features, 8) -> ReLU -> Linear(8, 3)``, cross-entropy, SGD (lr 0.2, momentum 0.9), ``val_loss``
+    logged on every validation dataloader: the module of the schedules and loops trials (float64 do-loops on its
+    weights, :func:`torch.nn.Sequential` ``net``)."""
+
+    def __init__(self, features: int = 5) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(features, 8), nn.ReLU(), nn.Linear(8, 3))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        return nn.functional.cross_entropy(self(batch[0]), batch[1])
+
+    def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        self.log("val_loss", nn.functional.cross_entropy(self(batch[0]), batch[1]))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.2, momentum=0.9)
