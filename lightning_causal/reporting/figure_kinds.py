@@ -21,7 +21,8 @@ kind        inputs                                  figure (tag ``causal/<audit>
                                                     mean |score|, one panel per map (causal beside each
                                                     Captum method) (``top_features``)
 ``tokens``  integer ``[N, T]`` (token ids)          per sample: the tokens as a text strip coloured by
-                                                    each map (``sample_<i>``)
+                                                    each map (``sample_<i>``; strips too tall for a
+                                                    card: one figure per map, ``sample_<i>/<map>``)
 =========== ======================================= ==================================================
 
 ``sequence_features_last`` (chosen, never inferred) draws ``[N, T, F]`` features last whatever its

@@ -3,13 +3,25 @@ by each map, padding at either end left out."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from matplotlib.figure import Figure
 from torch import Tensor
 
 from lightning_causal.reporting.figure_style import WIDTH
+from lightning_causal.reporting.image_maps import map_tags
 from lightning_causal.reporting.map_data import MapData, drawn_samples, map_limits, sample_title
 
-__all__ = ["token_maps"]
+__all__ = ["MAX_STRIPS_HEIGHT", "token_maps"]
+
+# inches: a figure of 598 pixels' width and at most this height is shown at two thirds or more in a TensorBoard
+# card (a box of about 400 x 215 pixels); three strips of a three-line sentence were 4.5 inches, shown at 0.48
+MAX_STRIPS_HEIGHT = 3.2
+
+
+def _strips_height(lines: int, strips: int) -> float:
+    """The height in inches of a figure of ``strips`` strips of ``lines`` lines each."""
+    return 0.6 + (0.3 * lines + 0.4) * strips
 
 
 def _unpadded(ids: list[int], scores: list[Tensor]) -> tuple[int, int]:
@@ -67,36 +79,50 @@ def token_maps(data: MapData, chars_per_line: int = 56) -> list[tuple[str, Figur
     pale; each strip's title gives its own largest |score| and the scale where they differ),
     in a monospace font laid out by word length and wrapped at ``chars_per_line`` (a word longer
     than half a line is cut); padding at either end (a run of the first or last id with all scores
-    0) is left out."""
+    0) is left out. One figure per sample (``maps/sample_<i>``); where the strips of every map of a
+    drawn sentence would be taller than :data:`MAX_STRIPS_HEIGHT` (several maps of a sentence of
+    several lines), one figure per sample and map (``maps/sample_<i>/<map>``, the map's name made
+    tag-safe) for every drawn sentence, so that each is readable in a TensorBoard card."""
     from matplotlib import colormaps
 
     n, _ = drawn_samples(data)
     vocab = data.meta.get("vocabulary")
     cmap = colormaps["RdBu_r"]
     limits = map_limits(data, {name: m[:n] for name, m in data.maps.items()})  # one scale per map for every drawn sentence
-    out = []
+    sentences = []
     for i in range(n):
         ids = data.inputs[i].reshape(-1).tolist()
         scores = {name: m[i].detach().float().cpu().reshape(-1) for name, m in data.maps.items()}
         start, end = _unpadded(ids, list(scores.values()))
         words = [_cut(_word(vocab, t), chars_per_line // 2) for t in ids[start:end]]
-        scores = {name: v[start:end] for name, v in scores.items()}
-        lines = _token_lines(words, chars_per_line)
-        fig = Figure(figsize=(WIDTH * 1.15, 0.6 + (0.3 * len(lines) + 0.4) * len(scores)))
-        axes = fig.subplots(len(scores), 1, squeeze=False)[:, 0]
-        for ax, (name, v) in zip(axes, scores.items()):
-            lim, own = limits[name], float(v.abs().max())
-            for row, line in enumerate(lines):
-                for j, col, text in line:
-                    level = float(v[j]) / lim
-                    ax.text(col / chars_per_line, 1.0 - (row + 0.5) / len(lines), text, fontsize=10, family="monospace",
-                            ha="left", va="center", color="white" if abs(level) > 0.6 else "black",
-                            bbox={"facecolor": cmap(0.5 + 0.5 * level), "edgecolor": "none", "pad": 1.5})
-            ax.set_xlim(0, 1)
-            scale = "" if own == lim else f", colour scale ±{lim:.3g}"
-            ax.set_title(f"{name} (max |score| {own:.3g}{scale}; red +, blue −)", fontsize=9, loc="left")  # no colour bar
-            ax.axis("off")
-        fig.suptitle(sample_title(data, i), fontsize=10)
-        fig.tight_layout()
-        out.append((f"maps/sample_{i}", fig))
+        sentences.append(({name: v[start:end] for name, v in scores.items()}, _token_lines(words, chars_per_line)))
+    split = len(data.maps) > 1 and any(_strips_height(len(lines), len(data.maps)) > MAX_STRIPS_HEIGHT for _, lines in sentences)
+    tags = dict(zip(data.maps, map_tags(list(data.maps))))
+    out = []
+    for i, (scores, lines) in enumerate(sentences):
+        for group in [list(scores)] if not split else [[name] for name in scores]:
+            tag = f"maps/sample_{i}/{tags[group[0]]}" if split else f"maps/sample_{i}"
+            out.append((tag, _strips(data, i, {name: scores[name] for name in group}, lines, limits, chars_per_line, cmap)))
     return out
+
+
+def _strips(data: MapData, i: int, scores: dict[str, Tensor], lines: list[list[tuple[int, int, str]]], limits: dict[str, float],
+            chars_per_line: int, cmap: Any) -> Figure:
+    """Sample ``i``'s figure: one strip per map of ``scores``, the words of ``lines`` boxed in their colour."""
+    fig = Figure(figsize=(WIDTH * 1.15, _strips_height(len(lines), len(scores))))
+    axes = fig.subplots(len(scores), 1, squeeze=False)[:, 0]
+    for ax, (name, v) in zip(axes, scores.items()):
+        lim, own = limits[name], float(v.abs().max())
+        for row, line in enumerate(lines):
+            for j, col, text in line:
+                level = float(v[j]) / lim
+                ax.text(col / chars_per_line, 1.0 - (row + 0.5) / len(lines), text, fontsize=10, family="monospace",
+                        ha="left", va="center", color="white" if abs(level) > 0.6 else "black",
+                        bbox={"facecolor": cmap(0.5 + 0.5 * level), "edgecolor": "none", "pad": 1.5})
+        ax.set_xlim(0, 1)
+        scale = "" if own == lim else f", colour scale ±{lim:.3g}"
+        ax.set_title(f"{name} (max |score| {own:.3g}{scale}; red +, blue −)", fontsize=9, loc="left")  # no colour bar
+        ax.axis("off")
+    fig.suptitle(sample_title(data, i), fontsize=10)
+    fig.tight_layout()
+    return fig
