@@ -34,3 +34,26 @@ def test_the_draws_are_the_generators_own():
     expected = torch.empty(5, 4, dtype=torch.float64).uniform_(-0.5, 0.5, generator=torch.Generator().manual_seed(3))
     drawn = _uniform(weight, 0.5, torch.Generator().manual_seed(3))
     assert drawn.dtype == torch.float64 and torch.equal(drawn, expected)
+
+
+class _AtMost(nn.Module):
+    """A classifier that refuses passes of more rows than ``limit`` (the memory of a GPU)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit, self.net = limit, nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] > self.limit:
+            raise torch.OutOfMemoryError(f"a pass of {x.shape[0]} rows")
+        return self.net(x)
+
+
+def test_the_predictions_are_taken_in_batches_of_batch_size():
+    """feature_shifted ran the model on all of ``x`` at once for its labels ``ŷ``: training inputs that the
+    tuning's batches of ``batch_size`` fit in memory did not fit in that pass (out of memory at set-up)."""
+    torch.manual_seed(0)
+    model = _AtMost(16)
+    x = torch.rand(40, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    shifted = feature_shifted(model, x, 3, epochs=1, batch_size=16)
+    assert torch.allclose(shifted.net[3].weight.norm(), model.net[3].weight.norm())

@@ -60,7 +60,7 @@ def feature_shifted(model: nn.Module, x: Tensor, num_classes: int, *, epochs: in
         model: a classifier ``x -> [N, num_classes]`` logits.
         x: clean inputs ``[N, ...]``.
         num_classes: the number of classes.
-        epochs: passes over ``x``. alpha: ``α``. lr: Adam's rate. batch_size: rows per step.
+        epochs: passes over ``x``. alpha: ``α``. lr: Adam's rate. batch_size: rows per step (and per pass of the predictions ``ŷ``).
         generator: private random generator (initialisation and batch order).
 
     Examples:
@@ -82,7 +82,7 @@ def feature_shifted(model: nn.Module, x: Tensor, num_classes: int, *, epochs: in
     with torch.no_grad():
         was_training = model.training
         model.eval()
-        labels = model(x).argmax(1)
+        labels = torch.cat([model(rows).argmax(1) for rows in x.split(batch_size)])  # in batches, as the tuning runs
         model.train(was_training)
     shifted = copy.deepcopy(model)
     _, head = output_layer(shifted, num_classes)
