@@ -20,19 +20,21 @@ from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["off_output_path", "warn_off_output_path"]
 
-#: Probe rows of the passes that tell which layers reach the explained output: enough that a layer some
-#: samples only read (an expert of a dense top-1 mixture, multiplied by 0 elsewhere) is read by one of them.
+#: Probe rows of the pass with gradients that finds the layers the explained output reads there (a nonzero
+#: gradient); the noisy passes of the other layers run on every probe sample.
 PATH_ROWS = 32
 
 
 def off_output_path(forward: Forward, xs: tuple[Tensor, ...], names: Sequence[str], *, seed: int = 0) -> list[str]:
     """The layers among ``names`` whose output the explained output does not read.
 
-    A layer is off the path when the explained output's autograd graph does not reach its output
-    (one pass with gradients on the first ``PATH_ROWS`` probe samples, :func:`_graph_reached`: a
-    layer behind a ReLU dead on those samples, or a gate closed there, is still read) and noise
-    added to its output (one pass per such layer) leaves the explained output exactly as it was:
-    the head of another output of a multi-head model. Kept whatever the passes give: a layer that
+    A layer is on the path when the explained output's gradient with respect to its output, on the
+    first ``PATH_ROWS`` probe samples, is nonzero somewhere (one pass with gradients,
+    :func:`_gradient_read`: a branch whose noise rounds away in bfloat16 is read). Any other layer is
+    off the path when noise added to its output (one pass of every probe sample per such layer)
+    leaves the explained output exactly as it was: the head of another output of a multi-head model,
+    stacked beside the explained one or not; an expert or a branch that only later samples of the
+    probe read is on it. Kept whatever the passes give: a layer that
     does not run in them, one whose output is no floating-point tensor (a tuple, token ids), a
     TorchScript module (no hook reaches it), one whose noisy pass fails (the noise reached the
     output's computation), and every layer of a model whose two clean passes differ (noise
@@ -54,15 +56,13 @@ def off_output_path(forward: Forward, xs: tuple[Tensor, ...], names: Sequence[st
         ['reg']
     """
     k = min(PATH_ROWS, int(xs[0].shape[0]))
-    rows = torch.arange(k, device=xs[0].device)
-    sub = tuple(x[:k] for x in xs)
     modules = named_modules(forward.model)
-    reached = _graph_reached(forward, sub, rows, modules, names)
-    names = [name for name in names if name not in reached]
+    read = _gradient_read(forward, tuple(x[:k] for x in xs), torch.arange(k, device=xs[0].device), modules, names)
+    names = [name for name in names if name not in read]
     if not names:
         return []
-    clean = forward(*sub, rows=rows)
-    if not torch.equal(clean, forward(*sub, rows=rows)):  # the model draws noise: no pass can tell
+    clean = forward(*xs)
+    if not torch.equal(clean, forward(*xs)):  # the model draws noise: no pass can tell
         return []
     generator = torch.Generator().manual_seed(seed)
     off = []
@@ -72,7 +72,7 @@ def off_output_path(forward: Forward, xs: tuple[Tensor, ...], names: Sequence[st
         moved: list[bool] = []
         handle = modules[name].register_forward_hook(_noise_hook(generator, moved))
         try:
-            changed = forward(*sub, rows=rows)
+            changed = forward(*xs)
         except Exception:  # noqa: BLE001 - the noise reached something that refuses it (an index made of it): on the path
             continue
         finally:
@@ -82,14 +82,14 @@ def off_output_path(forward: Forward, xs: tuple[Tensor, ...], names: Sequence[st
     return off
 
 
-def _graph_reached(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, modules: dict[str, nn.Module],
+def _gradient_read(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, modules: dict[str, nn.Module],
                    names: Sequence[str]) -> set[str]:
-    """The layers among ``names`` whose output the explained output's autograd graph reaches: a
-    hook adds a zero that requires grad to each floating-point output (the values unchanged), and
-    ``torch.autograd.grad(..., allow_unused=True)`` gives ``None`` for the zeros of the layers the
-    output is not computed from. A zero gradient (a dead ReLU, a gate closed on these samples) is
-    a reached layer. Nothing is reached where the pass fails or the output is no floating-point
-    tensor (the noisy passes then decide)."""
+    """The layers among ``names`` with respect to whose output the explained output's gradient on
+    ``xs`` is nonzero somewhere: a hook adds a zero that requires grad to each floating-point output
+    (the values unchanged), differentiated by ``torch.autograd.grad(..., allow_unused=True)``. A
+    gradient that is ``None`` (another head) or zero (a head stacked beside the explained one and
+    sliced off, a gate closed on these samples, a dead ReLU) reads nothing here: the noisy passes
+    decide. Nothing is read where the pass fails or the output is no floating-point tensor."""
     zeros: dict[str, Tensor] = {}
 
     def hook(name: str) -> Callable[[nn.Module, object, object], object]:
@@ -115,7 +115,7 @@ def _graph_reached(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, modul
     finally:
         for handle in handles:
             handle.remove()
-    return {name for name, grad in zip(named, grads) if grad is not None}
+    return {name for name, grad in zip(named, grads) if grad is not None and bool(grad != 0)}
 
 
 def _noise_hook(generator: torch.Generator, moved: list[bool]) -> Callable[[nn.Module, object, object], object]:
