@@ -57,3 +57,20 @@ def test_the_predictions_are_taken_in_batches_of_batch_size():
     x = torch.rand(40, 1, 4, 4, generator=torch.Generator().manual_seed(1))
     shifted = feature_shifted(model, x, 3, epochs=1, batch_size=16)
     assert torch.allclose(shifted.net[3].weight.norm(), model.net[3].weight.norm())
+
+
+def test_the_cuda_generators_that_the_tuning_seeds_are_restored(monkeypatch):
+    """The tuning seeds its dropout with torch.manual_seed, which seeds every CUDA device too, inside a fork
+    of the CPU generator only: the CUDA generators were left reseeded after the call. One CUDA device is
+    mimicked by the functions of torch.cuda that the fork and the seeding call."""
+    state = {"rng": torch.tensor([7], dtype=torch.uint8)}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device="cuda": state["rng"].clone())
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda new, device="cuda": state.update(rng=new.clone()))
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: state.update(rng=torch.tensor([seed % 256], dtype=torch.uint8)))
+    torch.manual_seed(0)
+    state["rng"] = torch.tensor([7], dtype=torch.uint8)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.Dropout(0.5), nn.ReLU(), nn.Linear(8, 3))
+    feature_shifted(model, torch.rand(12, 1, 4, 4, generator=torch.Generator().manual_seed(1)), 3, epochs=1)
+    assert state["rng"].tolist() == [7]

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from lightning_causal.causal.engine.checks import check_float, check_int, check_type
+from lightning_causal.causal.engine.state import rng_preserved
 
 __all__ = ["MAX_CONTRAST_RATIO", "Contrast", "feature_shifted", "output_layer"]
 
@@ -54,7 +55,7 @@ def feature_shifted(model: nn.Module, x: Tensor, num_classes: int, *, epochs: in
 
     with ``ŷ`` ``model``'s own predictions on ``x`` (clean inputs: its clean labels) and ``w_0``
     the output weight before. Deterministic for a given ``generator`` (default: seed 0); the global
-    RNG state is restored (dropout in the copy draws from it). ``model`` is not changed.
+    RNG states, the CPU's and every CUDA device's, are restored (dropout in the copy draws from them). ``model`` is not changed.
 
     Args:
         model: a classifier ``x -> [N, num_classes]`` logits.
@@ -98,7 +99,7 @@ def feature_shifted(model: nn.Module, x: Tensor, num_classes: int, *, epochs: in
         p.requires_grad_(True)
     opt = torch.optim.Adam(shifted.parameters(), lr=lr)
     seed = int(torch.randint(0, 2**62, (1,), generator=g))
-    with torch.random.fork_rng(devices=[]), torch.enable_grad():
+    with rng_preserved(), torch.enable_grad():  # every CUDA device too: torch.manual_seed below seeds them all
         torch.manual_seed(seed)
         shifted.train()
         for _ in range(epochs):
