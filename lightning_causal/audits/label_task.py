@@ -1,0 +1,234 @@
+"""What the model and the probe's labels say of the task: multi-label, one class, regression, embedding.
+
+:func:`label_task` reads what a model says of its task (the losses and metrics it holds, a ``task``
+hyperparameter, its last activation); :func:`task_model` narrows that to the explained output of a
+multi-task model; :func:`multi_hot_labels`, :func:`regression_labels` and :func:`embedding_output`
+read the probe's labels and the model's outputs where the model says nothing. The audits' warnings
+(:mod:`lightning_causal.audits.task_warnings`) and checks (:mod:`lightning_causal.audits.options`)
+build on them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from lightning_causal.causal.engine.user_frame import outside_package
+
+__all__ = ["GUESSED_SINGLE_LABEL", "embedding_output", "label_task", "multi_hot_labels", "regression_labels", "task_model"]
+
+
+def task_model(model: Any, output: Any) -> Any:
+    """``model``, whose task (:func:`label_task`: the losses, metrics, ``task`` hyperparameter and last
+    activation it holds; :func:`embedding_output`: a metric-learning loss) is that of the explained
+    output, or ``None`` where ``output`` selects one of several outputs by key or index
+    (``output="reg"`` of ``{"cls": logits, "reg": y}``, ``output=1`` of ``(logits, aux)``; the key
+    ``"logits"`` excepted): a multi-task model's losses are its heads', and the ``nn.CrossEntropyLoss``
+    of its class head says nothing of its regression head. The probe's labels then decide, unless
+    the model declares each head's task in a ``task`` hyperparameter keyed by output
+    (``self.save_hyperparameters({"task": {"cls": "multiclass", "reg": "regression"}})``): the
+    head's entry is then its task.
+
+    Examples:
+        >>> from torch import nn
+        >>> model = nn.CrossEntropyLoss()
+        >>> task_model(model, "reg") is None, task_model(model, "logits") is model, task_model(model, None) is model
+        (True, True, True)
+        >>> model.hparams = {"task": {"cls": "multiclass", "reg": "regression"}}
+        >>> label_task(task_model(model, "reg")), label_task(task_model(model, "cls"))
+        ('regression', 'multiclass')
+    """
+    if isinstance(output, int) and not isinstance(output, bool) or isinstance(output, str) and output != "logits":
+        hparams = getattr(model, "hparams", None)
+        tasks = hparams.get("task") if hasattr(hparams, "get") else None
+        if isinstance(tasks, Mapping) and tasks.get(output) in ("multilabel", "multiclass", "regression"):
+            return _DeclaredTask(tasks[output])
+        return None
+    return model
+
+
+class _DeclaredTask:
+    """What :func:`label_task` reads of one head whose task the model declares per output: that task
+    as its ``task`` hyperparameter, and no modules."""
+
+    def __init__(self, task: str) -> None:
+        self.hparams = {"task": task}
+
+    def modules(self) -> Iterator[nn.Module]:
+        return iter(())
+
+
+_MULTI_LABEL_LOSSES = ("BCEWithLogitsLoss", "BCELoss", "MultiLabelSoftMarginLoss", "MultiLabelMarginLoss")
+_SINGLE_LABEL_LOSSES = ("CrossEntropyLoss", "NLLLoss")
+_REGRESSION_LOSSES = ("MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "PoissonNLLLoss", "GaussianNLLLoss")
+
+
+def label_task(model: Any) -> str | None:
+    """What ``model`` says of its task: ``"multilabel"`` (each output its own sigmoid decision),
+    ``"multiclass"`` (one class per sample), ``"regression"`` or ``None`` (nothing, or signals that
+    disagree). Read, in this order, from the losses and metrics held as submodules
+    (``nn.BCEWithLogitsLoss``, ``nn.BCELoss``, ``nn.MultiLabel*Loss``, torchmetrics' ``Multilabel*``
+    metrics, e.g. ``Accuracy(task="multilabel")``: multi-label; ``nn.CrossEntropyLoss``,
+    ``nn.NLLLoss``, ``Multiclass*`` metrics: one class; ``nn.MSELoss``, ``nn.L1Loss``,
+    ``nn.HuberLoss``, ``nn.SmoothL1Loss``, ``nn.PoissonNLLLoss``, ``nn.GaussianNLLLoss``:
+    regression), then a ``task`` hyperparameter (``self.hparams.task``: ``"multilabel"``,
+    ``"multiclass"`` or ``"regression"``), then the last layer registered if it is an activation
+    (``nn.Sigmoid``: multi-label; ``nn.Softmax``/``nn.LogSoftmax``: one class).
+
+    Examples:
+        >>> from torch import nn
+        >>> class Tagger(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.fc, self.loss = nn.Linear(4, 3), nn.BCEWithLogitsLoss()
+        >>> label_task(Tagger()), label_task(nn.Sequential(nn.Linear(4, 3), nn.Softmax(1))), label_task(nn.Linear(4, 3))
+        ('multilabel', 'multiclass', None)
+    """
+    modules = getattr(model, "modules", None)
+    if not callable(modules):
+        return None
+    found, last = set(), None
+    for m in modules():
+        name = type(m).__name__
+        if name in _MULTI_LABEL_LOSSES or name.startswith("Multilabel"):
+            found.add("multilabel")
+        elif name in _SINGLE_LABEL_LOSSES or name.startswith("Multiclass"):
+            found.add("multiclass")
+        elif name in _REGRESSION_LOSSES:
+            found.add("regression")
+        elif not any(True for _ in m.children()):
+            last = name
+    if len(found) == 1:
+        return found.pop()
+    if found:
+        return None
+    hparams = getattr(model, "hparams", None)
+    task = hparams.get("task") if hasattr(hparams, "get") else None
+    if task in ("multilabel", "multiclass", "regression"):
+        return task
+    return {"Sigmoid": "multilabel", "Softmax": "multiclass", "LogSoftmax": "multiclass"}.get(last or "")
+
+
+def multi_hot_labels(labels: Any, model: Any = None, *, task: str | None = None) -> bool:
+    """Whether the probe's ``labels`` are those of a multi-label classifier: zeros and ones ``[N, C]``
+    (``C >= 2``). Where ``model`` says its task (:func:`label_task`: its loss, metrics, ``task``
+    hyperparameter or final activation), that decides, whatever the rows hold: a multi-label
+    classifier's probe whose rows happen to hold one label each is still multi-label. Otherwise
+    float labels are multi-label when some row holds no 1 or several (one-hot rows are read as one
+    class per sample, a softmax classifier's labels, with a warning that names the ways to say
+    the task: :data:`GUESSED_SINGLE_LABEL`): pass the model's loss as a submodule (or ``task=``) where
+    the probe may hold one label per row. ``task``: :func:`label_task`'s answer
+    where the caller has it (it then stands for ``model``).
+
+    Examples:
+        >>> multi_hot_labels(torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0]])), multi_hot_labels(torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
+        (True, False)
+        >>> multi_hot_labels(torch.tensor([[0.0, 1.0], [1.0, 0.0]]), torch.nn.BCEWithLogitsLoss())
+        True
+    """
+    if not isinstance(labels, Tensor) or labels.dim() != 2 or labels.shape[1] < 2 or labels.dtype == torch.bool:
+        return False
+    lab = labels.detach()
+    if not bool(((lab == 0) | (lab == 1)).all()):
+        return False
+    task = task if task is not None else label_task(model) if model is not None else None
+    if task is not None:
+        return task == "multilabel"
+    one_hot = bool((lab.sum(1) == 1).all())
+    if labels.is_floating_point() and one_hot:
+        # [N, C] named by C only: the callback's dry run and its audits of the whole probe give one message
+        warnings.warn(GUESSED_SINGLE_LABEL.format(shape=f"[N, {labels.shape[1]}]"), UserWarning, stacklevel=outside_package())
+    return labels.is_floating_point() and not one_hot
+
+
+#: The warning of :func:`multi_hot_labels` when one-hot float labels are read as one class per sample
+#: on a guess: the model says nothing of its task.
+GUESSED_SINGLE_LABEL = (
+    "The probe's labels {shape} hold exactly one 1 per row and the model says nothing of its task (no loss or "
+    "torchmetrics metric held as a submodule, no `hparams.task`, no last nn.Sigmoid/nn.Softmax: a loss computed in "
+    "`training_step`, such as F.binary_cross_entropy_with_logits, is not seen), so they are read as one class per "
+    "sample (a softmax classifier's one-hot labels). If the model is multi-label, say so: "
+    "`self.save_hyperparameters({{'task': 'multilabel'}})` in its `__init__` (a plain nn.Module: "
+    "`model.hparams = {{'task': 'multilabel'}}`), or hold its loss, `self.loss = nn.BCEWithLogitsLoss()`; "
+    "`'task': 'multiclass'` says one class per sample and silences this (docs/your_model.md, 'Multi-label classifiers'); "
+    "for one head of a model of several outputs, selected by `output=` (a key or an index), declare it per head: "
+    "`{{'task': {{'tags': 'multilabel', 'cls': 'multiclass'}}}}` (docs/your_model.md, 'Models of several outputs')")
+
+
+def regression_labels(labels: Any, width: int | None = None, model: Any = None, *, task: str | None = None) -> bool:
+    """Whether the probe's ``labels`` are a regression target: floats that are not class-like.
+    Class-like floats are zeros and ones (binary, one-hot, multi-hot), soft labels ``[N, C]`` (rows
+    non-negative and summing to 1) and whole numbers ``[N]`` >= 0 that can be classes of the model
+    (class indices stored as floats): with its output ``width`` known, at most ``width - 1`` (0 or 1
+    for one output, a binary classifier's logit); whole numbers beyond (counts 0, 1, 2, ... of a
+    one-output regression) are a regression target. Where ``model`` says its task
+    (:func:`label_task`), that decides: ``"regression"`` whatever the labels hold, integer counts
+    included (a Poisson regression's ``int64`` targets), a classifier's never (``task``: that answer
+    where the caller has it). Without it, integer labels are class indices.
+
+    Examples:
+        >>> regression_labels(torch.tensor([[0.3, -1.2], [2.5, 0.1]])), regression_labels(torch.tensor([0.0, 2.0, 1.0]))
+        (True, False)
+        >>> regression_labels(torch.tensor([0.0, 2.0, 1.0]), width=1), regression_labels(torch.tensor([0.0, 2.0, 1.0]), width=3)
+        (True, False)
+        >>> regression_labels(torch.tensor([[0.2, 0.8]])), regression_labels(torch.tensor([1, 0]))
+        (False, False)
+    """
+    if not isinstance(labels, Tensor) or labels.numel() == 0 or labels.dtype == torch.bool:
+        return False
+    task = task if task is not None else label_task(model) if model is not None else None
+    if task is not None:
+        return task == "regression"
+    if not labels.is_floating_point():
+        return False
+    lab = labels.detach()
+    if bool(((lab == 0) | (lab == 1)).all()):
+        return False
+    if lab.dim() == 2 and bool((lab >= 0).all()) and bool(((lab.sum(1) - 1).abs() <= 1e-4).all()):
+        return False
+    if lab.dim() == 1 and bool((lab >= 0).all()) and bool((lab == lab.round()).all()):
+        return width is not None and float(lab.max()) > max(1, width - 1)
+    return True
+
+
+_EMBEDDING_LOSSES = ("TripletMarginLoss", "TripletMarginWithDistanceLoss", "CosineEmbeddingLoss", "HingeEmbeddingLoss",
+                     "NTXentLoss", "SupConLoss", "ContrastiveLoss", "InfoNCE")
+
+
+def embedding_output(outputs: Any, model: Any = None, output: Any = None) -> str | None:
+    """Why ``outputs`` (the model's explained output, ``[N, D]``) read as an embedding rather than
+    class scores, or ``None``: every row of unit L2 norm (an L2-normalised embedding; rows of
+    non-negative values summing to 1 to the rounding of ``outputs``' dtype, probabilities, excepted;
+    the norm to 1e-4, so that a float16 / bfloat16 embedding is not recognised), or a ``model`` that holds a
+    metric-learning loss (``nn.TripletMarginLoss``, ``nn.CosineEmbeddingLoss``, ...), says no
+    other task (:func:`label_task`) and is explained as it returns (``output``, the audit's
+    ``output=``, is ``None``: a chosen output, such as class-centroid similarities, is taken as given).
+
+    Examples:
+        >>> import torch.nn.functional as F
+        >>> embedding_output(F.normalize(torch.randn(3, 8), dim=1)), embedding_output(torch.randn(3, 8))
+        ('every row has unit L2 norm', None)
+    """
+    if not isinstance(outputs, Tensor) or outputs.dim() != 2 or outputs.shape[1] < 2 or outputs.shape[0] == 0:
+        return None
+    model = task_model(model, output)
+    # float64 where the device has it (MPS has none: there float32, whose rounding is far below the 1e-4 tested)
+    out = outputs.detach().to(torch.float32 if outputs.device.type == "mps" else torch.float64)
+    # float16 / bfloat16 outputs round each value by up to eps/2 (relative): a bfloat16 softmax row
+    # [1.0, 2e-4, ...] sums to 1 + 7e-4. The norm keeps 1e-4: widened to the rounding, a classifier's
+    # one row of two logits (first_row_outputs) near the unit circle would be refused as an embedding;
+    # a float16 / bfloat16 embedding (norms 1 +- 1e-3) is then missed, which only loses a warning.
+    tol = max(1e-4, 4 * torch.finfo(outputs.dtype).eps) if outputs.is_floating_point() else 1e-4
+    probabilities = bool((out >= 0).all()) and bool(((out.sum(1) - 1).abs() <= tol).all())
+    if not probabilities and bool(((out.norm(dim=1) - 1).abs() <= 1e-4).all()):
+        return "every row has unit L2 norm"
+    modules = getattr(model, "modules", None)
+    if output is None and callable(modules) and label_task(model) is None:
+        held = sorted({type(m).__name__ for m in modules() if type(m).__name__ in _EMBEDDING_LOSSES})
+        if held:
+            return f"the model holds {held[0]}, a metric-learning loss"
+    return None

@@ -1,0 +1,135 @@
+"""Warnings of an audit whose explained quantity does not fit the model's task.
+
+:func:`warn_softmax_of_regression`: a softmax over outputs that are no logits (a regression, a
+multi-label classifier, an embedding); :func:`warn_predicted_class_of_regression`: ``target=None``
+(the largest output) where the outputs are no classes of one decision; :func:`first_row_outputs`
+computes the explained output they read on the probe's first sample. The task is read by
+:mod:`lightning_causal.audits.label_task`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from torch import Tensor
+
+from lightning_causal.audits.label_task import (
+    embedding_output,
+    multi_hot_labels,
+    regression_labels,
+    task_model,
+)
+from lightning_causal.causal.engine.user_frame import outside_package
+
+__all__ = ["first_row_outputs", "warn_predicted_class_of_regression", "warn_softmax_of_regression"]
+
+
+def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = None, *,
+                               outputs: Tensor | Callable[[], Tensor] | None = None, output: Any = None) -> None:
+    """Warn that ``audit`` applies a softmax to the model's outputs although the probe's labels are
+    a regression target (:func:`regression_labels`: a multi-output regression, whose outputs are not
+    logits: the softmax of ``(10 x0, x1)`` is explained by ``x0`` alone). Integer labels, class-like
+    floats (one-hot or soft labels, class indices stored as floats) and probes without labels say nothing.
+
+    Multi-hot labels (:func:`multi_hot_labels`) are taken for a multi-label classifier (trained
+    with ``BCEWithLogitsLoss``): each output's own sigmoid is its probability, and the softmax over
+    the ``C`` outputs is neither; the warning then says how to explain one label's sigmoid. One-hot
+    float labels (one class per sample, a softmax classifier's) say nothing, unless ``model`` says
+    it is multi-label (:func:`label_task`); a ``model`` that says it is a regression (``nn.MSELoss``)
+    is warned about whatever its float labels hold (proportions summing to 1 too). ``outputs`` (the
+    explained output on some probe rows, or a callable computing it) and ``output`` (the audit's
+    ``output=``): an embedding (:func:`embedding_output`) is warned about whatever the labels, the
+    softmax of its coordinates being no probability.
+    """
+    model = task_model(model, output)
+    if outputs is not None and not multi_hot_labels(labels, model) and not regression_labels(labels, model=model):
+        out = outputs() if callable(outputs) else outputs
+        embedding = embedding_output(out, model, output)
+        if embedding is not None:
+            warnings.warn(
+                f"{audit} explains the softmax over the model's outputs, but they are an embedding ({embedding}): the "
+                f"softmax of its coordinates is no probability; pass {fix} to explain the outputs themselves, or `output=` "
+                "class scores such as temperature-scaled similarities to class centroids (`output=lambda out: out @ "
+                "centroids.T / 0.1`)", UserWarning, stacklevel=outside_package())
+        return
+    if isinstance(labels, Tensor) and labels.is_floating_point():
+        if multi_hot_labels(labels, model):
+            message = (
+                f"{audit} explains the softmax over the model's outputs, but the probe's labels are multi-hot "
+                f"{list(labels.shape)} (a multi-label classifier?): each output's sigmoid is its own probability and "
+                f"their softmax is not one; pass `output=lambda out: out[:, [k]]` to explain label k's sigmoid, "
+                f"or {fix} to explain the outputs themselves"
+            )
+        elif regression_labels(labels, model=model):
+            message = (
+                f"{audit} explains the softmax over the model's outputs, but the probe's labels are floats (a regression?): "
+                f"the softmax of outputs that are not logits mixes them; pass {fix} to explain the output itself"
+            )
+        else:
+            return
+        warnings.warn(message, UserWarning, stacklevel=outside_package())
+
+
+def first_row_outputs(model: Any, probe: Any, output: Any) -> Callable[[], Tensor]:
+    """A callable giving the model's explained output (``output``: the audit's ``output=``) on the
+    probe's first sample, with its forward arguments, for :func:`warn_predicted_class_of_regression`;
+    it leaves no trace."""
+    def outputs() -> Tensor:
+        from lightning_causal.causal.engine.forward import Forward
+        from lightning_causal.causal.engine.state import audit_mode
+
+        sub = probe.subset(slice(0, 1))
+        inputs = sub.inputs if isinstance(sub.inputs, tuple) else (sub.inputs,)
+        with audit_mode(model):
+            return Forward(model, num_samples=1, output=output, **sub.forward_options)(*inputs)
+    return outputs
+
+
+def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor | Callable[[], Tensor], *, per_sample: bool = True,
+                                       model: Any = None, output: Any = None) -> None:
+    """Warn that ``audit``, given ``target=None``, explains the predicted class (the largest output)
+    of a model whose probe labels are a regression target (:func:`regression_labels`) and which has
+    several outputs (a forecast of ``H`` horizons, a multi-output regression): the largest output is
+    no class, and the audit would explain horizon 0 for some samples and horizon 2 for others.
+    Multi-hot labels (:func:`multi_hot_labels`, a multi-label classifier) are warned about alike:
+    each label is its own decision, and the largest logit picks one label per sample.
+    An embedding (:func:`embedding_output`: rows of unit L2 norm, or a model holding a metric-learning
+    loss) is warned about whatever its labels (class labels only pair its samples): its largest
+    coordinate is no class; the warning names ``output=`` scores per sample (cosine similarity to class centroids).
+    ``outputs``: the model's explained output on some probe rows, or a callable that computes it. ``per_sample``: the class is chosen per sample (else once, the one
+    predicted most often). ``output``: the audit's ``output=`` (:func:`embedding_output`). ``model``: its task decides multi-label and regression labels (:func:`multi_hot_labels`, :func:`regression_labels`). A model with one output, class labels and a probe without labels say nothing.
+    """
+    model = task_model(model, output)
+    multi_label = multi_hot_labels(labels, model)
+    regression = not multi_label and regression_labels(labels, model=model)
+    out = outputs() if callable(outputs) else outputs
+    width = int(out.shape[1]) if isinstance(out, Tensor) and out.dim() >= 2 else 1
+    if width < 2:
+        return
+    how = ("each sample is explained at whichever of its outputs is largest, so the figures mix outputs across samples"
+           if per_sample else "the output that is largest on most probe samples is explained, whichever that is")
+    embedding = None if multi_label or regression else embedding_output(out, model, output)
+    if embedding is not None:
+        warnings.warn(
+            f"{audit} explains the predicted class (`target=None`: the largest of the model's {width} outputs), but the "
+            f"outputs are an embedding ({embedding}): its largest coordinate is no class, and {how}. Pass `output=` a "
+            "score per sample: the cosine similarity to each class's centroid (`output=lambda out: out @ centroids.T`, "
+            "`centroids` [C, D] of unit rows, with `target=c`), to an anchor's embedding (`output=lambda out: out @ anchor`), "
+            "or `target=k` for coordinate k", UserWarning, stacklevel=outside_package())
+        return
+    if not multi_label and not regression:
+        return
+    if multi_label:
+        warnings.warn(
+            f"{audit} explains the predicted class (`target=None`: the largest of the model's {width} outputs), but the "
+            f"probe's labels are multi-hot {list(labels.shape)} (a multi-label classifier?): each label is its own "
+            f"decision, not one class among {width}, and {how}. Pass `target=k` to explain label k's logit (one audit "
+            "per label, each with its own `name=`)", UserWarning, stacklevel=outside_package())
+        return
+    warnings.warn(
+        f"{audit} explains the predicted class (`target=None`: the largest of the model's {width} outputs), but the "
+        f"probe's labels are real-valued {list(labels.shape)} (a regression, e.g. a forecast of {width} horizons?): {how}. "
+        f"Pass `target=k` to explain output k (one audit per output, each with its own `name=`)",
+        UserWarning, stacklevel=outside_package())
