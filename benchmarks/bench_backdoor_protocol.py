@@ -19,7 +19,9 @@ the name says otherwise):
   see ``benchmarks/backdoor_peers.py``).
 
 ``detection`` (run unless ``--methods`` leaves it out) is the ``trigger=None`` term's own Neural
-Cleanse run (default options) on the 10% repair set.
+Cleanse run (default options) on the 10% repair set; ``ddet`` / ``ddet:<alpha>`` is Neural Cleanse on
+the contrast between the model and its FST copy (the study behind ``contrast=True``; term options,
+e.g. ``--term-options '{"contrast": true}'``, apply to the ``known``/``reversed`` rows).
 """
 
 from __future__ import annotations
