@@ -161,8 +161,10 @@ class TriggerSetup:
             if by_contrast:
                 scores += (", " if scores else "") + ", ".join(
                     f"{c} (contrast score {float(self.contrast_detection.score[c]):.2f})" for c in by_contrast)
-            rank_zero_info(f"BackdoorSuppressionTerm: Neural Cleanse flagged class(es) {scores} (flag score; bound "
-                           f"{self.detection.max_ratio}); their reversed triggers are suppressed")
+            bounds = f"bound {self.detection.max_ratio}" + (
+                f"; contrast bound {self.contrast_detection.max_ratio}" if self.contrast_detection is not None else "")
+            rank_zero_info(f"BackdoorSuppressionTerm: Neural Cleanse flagged class(es) {scores} (flag score; {bounds}); "
+                           "their reversed triggers are suppressed")
         self.triggers = [(self.contrast_detection if c in by_contrast else self.detection).triggers[c] for c in flagged]
         if self.adversarial_region is not None and train_inputs.dim() == 4:
             self._range = (float(train_inputs.min()), float(train_inputs.max()))

@@ -3,6 +3,7 @@ difference between the model and a feature-shifted copy of it. The copy by hand 
 norm, the model and the global RNG untouched), the contrast's value by hand, and the term's wiring:
 a class flagged only on the contrast is suppressed with the contrast's trigger."""
 
+import logging
 import warnings
 
 import pytest
@@ -79,7 +80,7 @@ def _reversed(norms: list[float], fill: float) -> ReversedTriggers:
                             concentration=torch.ones(c), max_ratio=0.75, compactness=1.0)
 
 
-def test_a_class_flagged_on_the_contrast_only_is_suppressed_with_the_contrasts_trigger(monkeypatch):
+def test_a_class_flagged_on_the_contrast_only_is_suppressed_with_the_contrasts_trigger(monkeypatch, caplog):
     calls = []
 
     def fake_neural_cleanse(model, x, num_classes, **options):
@@ -95,7 +96,9 @@ def test_a_class_flagged_on_the_contrast_only_is_suppressed_with_the_contrasts_t
     model = _mlp()
     x = torch.rand(16, 1, 4, 4, generator=torch.Generator().manual_seed(3))
     term = BackdoorSuppressionTerm(contrast=True, contrast_options={"epochs": 2})
-    term.setup(model, x)
+    with caplog.at_level(logging.INFO):
+        term.setup(model, x)
+    assert f"1 (contrast score 0.25) (flag score; bound 0.75; contrast bound {MAX_CONTRAST_RATIO})" in caplog.text
     assert calls == [("Sequential", None), ("Contrast", MAX_CONTRAST_RATIO)]
     assert term.detection.flagged == [] and term.contrast_detection.flagged == [1]
     assert [t.target for t in term.triggers] == [1] and float(term.triggers[0].pattern.max()) == 0.25
