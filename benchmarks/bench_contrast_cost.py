@@ -8,6 +8,7 @@ each, alternating.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 import warnings
@@ -23,6 +24,7 @@ from lightning_causal.repair.backdoor import BackdoorSuppressionTerm  # noqa: E4
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
     digits = bp.load_all_digits()
