@@ -28,6 +28,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.nn.utils import prune
 
+from lightning_causal.causal.backdoor.feature_shift import Contrast
+from lightning_causal.causal.backdoor.neural_cleanse import neural_cleanse
 from lightning_causal.causal.backdoor.triggers import Trigger
 from lightning_causal.repair.base import RepairTerm
 from lightning_causal.repair.module import CausalRepairModule
@@ -227,28 +229,15 @@ def fst(model: nn.Module, x: Tensor, y: Tensor, epochs: int, seed: int, head: st
     return model.eval()
 
 
-class _Difference(nn.Module):
-    """``log softmax f_0(x) - log softmax f_1(x)``: high for the class that ``f_0`` gives ``x`` and
-    ``f_1`` does not."""
-
-    def __init__(self, f0: nn.Module, f1: nn.Module) -> None:
-        super().__init__()
-        self.f0, self.f1 = f0, f1
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.log_softmax(self.f0(x), 1) - F.log_softmax(self.f1(x), 1)
-
-
 def differential_detection(model: nn.Module, x: Tensor, y: Tensor, epochs: int, seed: int, alpha: float = 0.2,
                            lr: float = 1e-3):
-    """Neural Cleanse (default options) on :class:`_Difference` of ``model`` and its :func:`fst`
+    """Neural Cleanse (default options) on the library's ``Contrast`` of ``model`` and its :func:`fst`
     repair: a trigger moves the backdoored model to its target and not the shifted one; a class's
     natural feature moves both."""
-    from lightning_causal.causal.backdoor.neural_cleanse import neural_cleanse
 
     shifted = fst(model, x, y, epochs, seed, alpha=alpha, lr=lr)
     first = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
-    diff = _Difference(copy.deepcopy(model).eval(), shifted.eval())
+    diff = Contrast(copy.deepcopy(model).eval(), shifted.eval())
     for p in diff.parameters():
         p.requires_grad_(False)
     return neural_cleanse(diff, x[first][:512], int(y.max()) + 1)

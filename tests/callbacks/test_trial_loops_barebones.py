@@ -9,29 +9,13 @@ import warnings
 import lightning.pytorch as pl
 import pytest
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
-from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_causal.audits import InputEffectAudit
 from lightning_causal.callbacks import AuditEarlyStopping, CausalAuditCallback
 from lightning_causal.reporting.json_report import load_report
-
-
-class _Quiet(pl.LightningModule):
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-    def training_step(self, batch, batch_idx):
-        return F.cross_entropy(self(batch[0]), batch[1])
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.1)
+from tests.helpers.lightning import SgdMlp
 
 
 def test_barebones_audits_without_a_logging_warning(tmp_path):
@@ -42,7 +26,7 @@ def test_barebones_audits_without_a_logging_warning(tmp_path):
                          default_root_dir=tmp_path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        trainer.fit(_Quiet(), DataLoader(TensorDataset(x, y), batch_size=8))
+        trainer.fit(SgdMlp(features=4), DataLoader(TensorDataset(x, y), batch_size=8))
     assert not [str(w.message) for w in caught if "barebones" in str(w.message)]
     assert audit.audited_epochs == [0, 1]
     value = load_report(tmp_path / "epoch_0001.json")["audits"]["input_effect"]["scalars"]["mean_abs_effect"]
@@ -59,5 +43,5 @@ def test_audit_early_stopping_under_barebones_is_refused_at_set_up(tmp_path):
     trainer = pl.Trainer(barebones=True, max_epochs=2, callbacks=[audit, stop], accelerator="cpu", devices=1,
                          default_root_dir=tmp_path)
     with pytest.raises(MisconfigurationException, match=r"barebones=True.*last_scalars"):
-        trainer.fit(_Quiet(), DataLoader(TensorDataset(x, y), batch_size=8))
+        trainer.fit(SgdMlp(features=4), DataLoader(TensorDataset(x, y), batch_size=8))
     assert audit.audited_epochs == []
