@@ -24,7 +24,29 @@ from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.token_ids import check_special_tokens
 from lightning_causal.causal.structure.layer_map import MIN_CKA_ROWS, layer_causal_map
 
-__all__ = ["LayerMapAudit"]
+__all__ = ["LayerMapAudit", "layer_map_notes"]
+
+
+def layer_map_notes(meta: dict) -> list[str]:
+    """The lines that say which layers a layer map leaves out of its default layers, and which it holds but no
+    intervention moves (``LayerCausalMap.meta``'s ``left_out`` and ``unmoved``), for the audit's notes.
+
+    Examples:
+        >>> for note in layer_map_notes({"samples": 16, "left_out": {"fc1": "a dead ReLU after it"}, "unmoved": ["fc2"]}):
+        ...     print(note)
+        left out of the default layers: fc1 (a dead ReLU after it)
+        no intervention moves fc2 on the 16 probe samples (response 0, CKA NaN: a dead ReLU before it?)
+    """
+    by_why: dict[str, list[str]] = {}
+    for layer, why in (meta.get("left_out") or {}).items():
+        by_why.setdefault(why, []).append(layer)
+    notes = [f"left out of the default layers: {', '.join(layers)} ({why})" for why, layers in by_why.items()]
+    unmoved = meta.get("unmoved") or []
+    if unmoved:
+        it = "it" if len(unmoved) == 1 else "them"
+        notes.append(f"no intervention moves {', '.join(unmoved)} on the {meta.get('samples')} probe samples "
+                     f"(response 0, CKA NaN: a dead ReLU before {it}?)")
+    return notes
 
 
 class LayerMapAudit(Audit):
@@ -103,9 +125,13 @@ class LayerMapAudit(Audit):
 
     def dry_run(self, model: nn.Module, probe: Probe) -> AuditResult | None:
         """The run on 2 probe samples (:meth:`Audit.dry_run`), whose few CKA rows (2 with one feature group) say
-        nothing of the whole probe's: the warning about too few rows is left to the audits of the fit."""
+        nothing of the whole probe's, nor do its units that neither sample activates: the warnings about too few
+        rows, about layers left out as no change of theirs reaches the output and about layers no intervention
+        moves are left to the audits of the fit."""
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="layer_causal_map compares layers by the CKA", category=UserWarning)
+            warnings.filterwarnings("ignore", message="The layer map leaves the layers", category=UserWarning)
+            warnings.filterwarnings("ignore", message="No input intervention moves the layers", category=UserWarning)
             return super().dry_run(model, probe)
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
@@ -118,8 +144,11 @@ class LayerMapAudit(Audit):
                               threshold=self.threshold, baseline=self.baseline, target=self.target, special_tokens=self.special_tokens,
                               max_batch_size=max_batch_size, max_rows=self.max_rows, **self.model_options(probe))
         result = AuditResult(self.name, graphs={"layer_map": lm.to_dict()})
+        notes = layer_map_notes(lm.meta)
+        if notes:
+            result.meta["notes"] = notes
         hidden = [k for k, v in lm.nodes.items() if v]
-        # a layer no intervention moves (dead units, an input-independent branch) has no CKA (NaN): left out
+        # a layer no intervention moves (dead units, an input-independent branch) has no CKA (NaN): left out of the mean
         adjacent = [float(lm.cka[i, i + 1]) for i in range(len(lm.layers) - 1) if not math.isnan(float(lm.cka[i, i + 1]))]
         result.scalars["n_nodes"] = float(len(hidden))
         result.scalars["n_layers"] = float(len(lm.layers))

@@ -6,6 +6,7 @@ matplotlib ``Figure`` objects:
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Any
 
 from matplotlib.figure import Figure
@@ -250,7 +251,9 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     rows labelled ``name i`` (:func:`layer_labels`: the layer names without their shared prefix,
     at most 28 characters), columns by number. Right: the chain of causal nodes from top to bottom, each
     labelled with its layer numbers and names; node area ∝ the relative response reaching it, edges
-    labelled with that response ``s`` and the gain. The canvas grows with the layers and nodes.
+    labelled with that response ``s`` and the gain. Under the matrix, where there are any: the leaf
+    layers the default layers left out and the layers no intervention moves (``meta["left_out"]``,
+    ``meta["unmoved"]``). The canvas grows with the layers and nodes.
 
     Examples:
         >>> fig = layer_map_figure({"layers": ["a", "b"], "cka": [[1.0, 0.95], [0.95, 1.0]], "response": [0.5, 0.4],
@@ -270,7 +273,8 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     chain = 2.4 + 0.07 * max(len(line) for label in labels for line in label.split("\n"))  # edge texts | node | labels
     left = 0.4 + 0.067 * max(len(r) for r in rows)
     step = 0.55 if any("\n" in label for label in labels) else 0.42  # room for a node's label and an edge's text
-    height = max(side + 1.0, step * m + 0.7)
+    note = _left_out_note(layer_map.get("meta") or {}, int((left + side + 0.9) / 0.067))
+    height = max(side + 1.0 + 0.15 * len(note), step * m + 0.7)  # the note's 8-point lines below the matrix
     fig = Figure(figsize=(left + side + 0.9 + chain, height), layout="constrained")
     grid = fig.add_gridspec(2, 2, width_ratios=[left + side + 0.9, chain], height_ratios=[side + 1.0, height - side - 0.99])
     ax, ax2 = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[:, 1])  # the matrix (and its colour bar) at the top
@@ -287,9 +291,25 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     ax.set_title(f"linear CKA (merge >= {_f(layer_map.get('threshold')):.2f})", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=8)
     _chain(ax2, layer_map, labels)
+    if note:
+        ax3 = fig.add_subplot(grid[1, 0])
+        ax3.axis("off")
+        ax3.text(0.0, 1.0, "\n".join(note), fontsize=8, ha="left", va="top", transform=ax3.transAxes, color="0.25")
     ax2.set_title(title or f"layer causal map: {sum(1 for node in layer_map['nodes'] if node['layers'])} causal nodes",
                   fontsize=9)
     return fig
+
+
+def _left_out_note(meta: dict, width: int) -> list[str]:
+    """The lines under the matrix: the leaf layers the default layers leave out and the layers no
+    intervention moves (``meta["left_out"]``, ``meta["unmoved"]``), which the chain does not show;
+    ``width`` characters a line."""
+    lines = []
+    if meta.get("left_out"):
+        lines.append("left out: " + ", ".join(f"{k} ({v})" for k, v in meta["left_out"].items()))
+    if meta.get("unmoved"):
+        lines.append("no intervention moves: " + ", ".join(meta["unmoved"]))
+    return [wrapped for line in lines for wrapped in textwrap.wrap(line, width)]
 
 
 def _chain(ax: Any, layer_map: dict, labels: list[str]) -> None:

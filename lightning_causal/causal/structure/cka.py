@@ -11,7 +11,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["CKA_ROUNDING", "MIN_CKA_ROWS", "gram_cka", "linear_cka", "merge_contiguous", "without_rounding_profiles"]
+__all__ = ["CKA_ROUNDING", "MIN_CKA_ROWS", "gram_cka", "linear_cka", "merge_contiguous", "unmoved_layers", "without_rounding_profiles"]
 
 
 def linear_cka(x: Tensor, y: Tensor) -> float:
@@ -62,13 +62,24 @@ def without_rounding_profiles(cka: Tensor, response: Tensor, dtypes: list[torch.
     forward arguments only, ``meta -> Linear``) has a profile of rounding noise when the
     intervened rows run in other batch compositions than the clean pass (``max_batch_size``), and
     CKA would compare that noise with the other layers (0.1 instead of the NaN of an exact zero)."""
-    dead = torch.tensor([float(r) <= 4 * torch.finfo(d).eps for r, d in zip(response.tolist(), dtypes)], device=cka.device)
+    dead = torch.tensor(unmoved_layers(response, dtypes), dtype=torch.bool, device=cka.device)
     if not bool(dead.any()):
         return cka
     cka = cka.clone()
     cka[dead, :] = math.nan
     cka[:, dead] = math.nan
     return cka
+
+
+def unmoved_layers(response: Tensor, dtypes: list[torch.dtype]) -> list[bool]:
+    """Per layer, whether no intervention moves it: its relative response is within rounding (``4 eps`` of its
+    dtype; exactly 0 for a layer after units that no probe sample activates, or fed by no input).
+
+    Examples:
+        >>> unmoved_layers(torch.tensor([0.3, 0.0, 1e-9]), [torch.float32] * 3)
+        [False, True, True]
+    """
+    return [float(r) <= 4 * torch.finfo(d).eps for r, d in zip(response.tolist(), dtypes)]
 
 
 def merge_contiguous(cka: Tensor, threshold: float) -> list[list[int]]:

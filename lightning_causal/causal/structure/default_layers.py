@@ -20,9 +20,9 @@ from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.unit_sites import first_tensor
 from lightning_causal.causal.engine.user_frame import outside_package
-from lightning_causal.causal.structure.output_path import off_output_path
+from lightning_causal.causal.structure.output_path import unread_layers
 
-__all__ = ["block_candidates", "default_layers", "leaf_layers"]
+__all__ = ["block_candidates", "default_layer_choice", "default_layers", "leaf_layers"]
 
 
 def _parametrization_modules(model: nn.Module) -> set[int]:
@@ -169,6 +169,23 @@ def default_layers(forward: Forward, xs: tuple[Tensor, ...]) -> list[str]:
         ...     default_layers(Forward(model), (torch.randn(3, 2),))
         ['1.0', '1.1']
     """
+    return default_layer_choice(forward, xs)[0]
+
+
+def default_layer_choice(forward: Forward, xs: tuple[Tensor, ...]) -> tuple[list[str], dict[str, str]]:
+    """:func:`default_layers`, and the leaf layers it leaves out because the explained output does not
+    read them, each with why (:func:`~lightning_causal.causal.structure.output_path.unread_layers`:
+    another output's head, or a layer nothing of which reaches the output on the probe, such as one
+    before a ReLU that no probe sample activates). Empty where the blocks are taken. Call inside ``audit_mode``.
+
+    Examples:
+        >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> _ = nn.init.constant_(model[2].bias, -100.0)  # no unit of the second ReLU is active: nothing of layer 0 passes
+        >>> with torch.no_grad():
+        ...     layers, left_out = default_layer_choice(Forward(model), (torch.randn(5, 3),))
+        >>> layers, list(left_out)
+        (['2', '4'], ['0'])
+    """
     model = forward.model
     candidates = block_candidates(model)
     if not candidates:
@@ -207,15 +224,16 @@ def default_layers(forward: Forward, xs: tuple[Tensor, ...]) -> list[str]:
     if not ran or ran[0] not in candidates:
         return _reaching_output(forward, xs, leaf_layers(model))
     _warn_other_stacks(ran[0], ran[1:])
-    return ran[0]
+    return ran[0], {}
 
 
-def _reaching_output(forward: Forward, xs: tuple[Tensor, ...], names: list[str]) -> list[str]:
-    """``names`` without the layers the explained output does not read (:func:`off_output_path`):
-    the heads of a multi-head model's other outputs (``{"cls": ..., "reg": ...}`` explained at
-    ``"cls"``), which are no layers between its input and the explained output."""
-    off = set(off_output_path(forward, xs, names)) if len(names) > 1 else set()
-    return [name for name in names if name not in off]
+def _reaching_output(forward: Forward, xs: tuple[Tensor, ...], names: list[str]) -> tuple[list[str], dict[str, str]]:
+    """``names`` without the layers the explained output does not read (:func:`unread_layers`), and
+    those with why: the heads of a multi-head model's other outputs (``{"cls": ..., "reg": ...}``
+    explained at ``"cls"``), which are no layers between its input and the explained output, and
+    layers nothing of which reaches it on the probe (a dead ReLU after them)."""
+    off = unread_layers(forward, xs, names) if len(names) > 1 else {}
+    return [name for name in names if name not in off], off
 
 
 def _warn_other_stacks(chosen: list[str], others: list[list[str]]) -> None:

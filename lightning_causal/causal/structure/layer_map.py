@@ -43,9 +43,10 @@ from lightning_causal.causal.structure.cka import (
     gram_cka,
     linear_cka,
     merge_contiguous,
+    unmoved_layers,
     without_rounding_profiles,
 )
-from lightning_causal.causal.structure.default_layers import default_layers
+from lightning_causal.causal.structure.default_layers import default_layer_choice
 from lightning_causal.causal.structure.layer_activations import (
     REPEATED_CAPTURE,
     clean_activations,
@@ -59,7 +60,11 @@ from lightning_causal.causal.structure.layer_trace import (
     row_subset,
     trace_interventions,
 )
-from lightning_causal.causal.structure.output_path import off_output_path, warn_off_output_path
+from lightning_causal.causal.structure.output_path import (
+    UNUSED,
+    off_output_path,
+    warn_off_output_path,
+)
 
 __all__ = ["LayerCausalMap", "layer_causal_map", "linear_cka"]
 
@@ -84,6 +89,10 @@ class LayerCausalMap:
         group_effects: node id -> mean ``||Δ||`` per input group ``[G]`` at its first layer, as its ``s`` (the output: mean ``|δ_g|``)
             over the samples in which the group holds an element (padding excluded; 0 where it holds none).
         threshold: the merge threshold.
+        meta: ``groups``, ``samples``, ``input_response``, ``output_response``; ``left_out`` (default
+            layers only: leaf layer -> why the explained output does not read it, such as a layer before a
+            ReLU that no probe sample activates, warned about; another output's head) and ``unmoved``
+            (the layers no intervention moves: relative response 0, CKA NaN, warned about).
     """
 
     layers: list[str]
@@ -181,9 +190,13 @@ def layer_causal_map(
             parameters that runs in the forward pass with one row per sample (those whose outputs
             do not hold the samples first, ``[T, N, ...]``, are left out with a ``UserWarning``)
             and that the explained output reads (the heads of a multi-head model's other outputs
-            are left out: :func:`~lightning_causal.causal.structure.output_path.off_output_path`).
-            Named layers must hold the samples on dimension 0, also on a pass of two probe samples;
-            named layers the explained output does not read are warned about.
+            are left out: :func:`~lightning_causal.causal.structure.output_path.off_output_path`;
+            so is a layer nothing of which reaches the output on the probe, such as one before a ReLU
+            that no probe sample activates, with a ``UserWarning`` naming it; ``meta["left_out"]`` holds
+            both with why). Named layers must hold the samples on dimension 0, also on a pass of two
+            probe samples; named layers the explained output does not read are warned about. A layer
+            no intervention moves (after a dead ReLU) stays in the map with ``s = 0`` and NaN CKA, with
+            a ``UserWarning`` naming it (``meta["unmoved"]``).
         threshold: merge threshold on the CKA, in ``[0, 1]``.
         baseline: the intervention value ``b``. Padded positions (a zero ``attention_mask`` or the
             steps past ``lengths`` in ``additional_forward_args``, see
@@ -244,8 +257,9 @@ def layer_causal_map(
         # the nodes of one graph as samples: refused from passes of every row, before any pass of fewer rows
         check_linked_samples(model, xs, "A layer causal map", output=output, additional_forward_args=additional_forward_args)
         with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator: no pass of its own
+            left_out: dict[str, str] = {}
             if names is None:
-                names = default_layers(forward, xs)
+                names, left_out = default_layer_choice(forward, xs)
                 if not names:  # nothing the default could read: say so, not that the `layers` never given were empty
                     raise ValueError(f"Expected the model {type(model).__name__} to hold a module with parameters that the "
                                      "default layers read, but it holds none; name the layers with `layers=`")
@@ -283,7 +297,28 @@ def layer_causal_map(
     cka = without_rounding_profiles(cka, response, [acts[a].dtype for a in order])
     groups = merge_contiguous(cka, float(threshold))
     f_t = gather_target(out, tidx).abs().mean()
-    return _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, float(threshold), real, pads)
+    lm = _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, float(threshold), real, pads)
+    _warn_left_out({a: why for a, why in left_out.items() if why != UNUSED}, n)  # another output's head: nothing to say
+    unmoved = [a for a, dead in zip(order, unmoved_layers(response, [acts[a].dtype for a in order])) if dead]
+    if unmoved:
+        warnings.warn(
+            f"No input intervention moves the layers {unmoved} on the {n} probe samples (relative response 0): no unit "
+            "before them is active on the probe (a dead ReLU) or no input feeds them; their CKA is undefined (NaN) and "
+            "they merge with no layer (the map's meta['unmoved'] lists them)", UserWarning, stacklevel=outside_package())
+    lm.meta.update(left_out=dict(left_out), unmoved=unmoved)
+    return lm
+
+
+def _warn_left_out(blocked: dict[str, str], n: int) -> None:
+    """Warn that the default layers leave out ``blocked``: layers the explained output uses but does not read on
+    the ``n`` probe samples (a dead ReLU after them), which a user would otherwise miss in the map."""
+    if blocked:
+        warnings.warn(
+            f"The layer map leaves the layers {list(blocked)} out of its default layers: the explained output does not "
+            f"read them on the {n} probe samples (a zero gradient, and noise added to their outputs leaves it unchanged): "
+            "no unit after them is active on the probe (a dead ReLU: a bias below what the inputs reach), or they compute "
+            "an output beside the explained one that `output=` slices off; name them in `layers=` to map them all the same "
+            "(the map's meta['left_out'] lists them)", UserWarning, stacklevel=outside_package())
 
 
 def _real_input_norm(x: Tensor, padding: Tensor | None) -> Tensor:

@@ -18,15 +18,43 @@ from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["off_output_path", "warn_off_output_path"]
+__all__ = ["BLOCKED", "UNUSED", "off_output_path", "unread_layers", "warn_off_output_path"]
 
 #: Probe rows of the pass with gradients that finds the layers the explained output reads there (a nonzero
 #: gradient); the noisy passes of the other layers run on every probe sample.
 PATH_ROWS = 32
 
+#: Why :func:`unread_layers` finds a layer off the path: the explained output's computation does not use its output
+#: (no gradient: the head of another output) ...
+UNUSED = "another output's head"
+#: ... or uses it, but no change of it reaches the output on the probe (a zero gradient, and noise leaves the output as
+#: it was): units after it that no probe sample activates (a dead ReLU), or a head stacked beside the explained one and
+#: sliced off by ``output=``.
+BLOCKED = "not read on the probe: a dead ReLU after it, or an output that `output=` slices off"
+
 
 def off_output_path(forward: Forward, xs: tuple[Tensor, ...], names: Sequence[str], *, seed: int = 0) -> list[str]:
-    """The layers among ``names`` whose output the explained output does not read.
+    """The layers among ``names`` whose output the explained output does not read (:func:`unread_layers`, without why).
+
+    Examples:
+        >>> class TwoHeads(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.body, self.cls, self.reg = nn.Linear(3, 4), nn.Linear(4, 2), nn.Linear(4, 1)
+        ...     def forward(self, x):
+        ...         h = self.body(x)
+        ...         return {"cls": self.cls(h), "reg": self.reg(h)}
+        >>> with torch.no_grad():
+        ...     off_output_path(Forward(TwoHeads(), output="cls"), (torch.randn(4, 3),), ["body", "cls", "reg"])
+        ['reg']
+    """
+    return list(unread_layers(forward, xs, names, seed=seed))
+
+
+def unread_layers(forward: Forward, xs: tuple[Tensor, ...], names: Sequence[str], *, seed: int = 0) -> dict[str, str]:
+    """The layers among ``names`` whose output the explained output does not read, each with why: :data:`UNUSED`
+    (the output's computation does not use it: no gradient) or :data:`BLOCKED` (it does, but nothing of the layer
+    reaches the output on the probe: a zero gradient, or no pass with gradients, and unchanged by noise).
 
     A layer is on the path when the explained output's gradient with respect to its output, on the
     first ``PATH_ROWS`` probe samples, is nonzero somewhere (one pass with gradients,
@@ -51,21 +79,25 @@ def off_output_path(forward: Forward, xs: tuple[Tensor, ...], names: Sequence[st
         ...     def forward(self, x):
         ...         h = self.body(x)
         ...         return {"cls": self.cls(h), "reg": self.reg(h)}
+        >>> dead = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> _ = nn.init.constant_(dead[2].bias, -100.0)  # no unit after layer 0 is active: a dead ReLU
         >>> with torch.no_grad():
-        ...     off_output_path(Forward(TwoHeads(), output="cls"), (torch.randn(4, 3),), ["body", "cls", "reg"])
-        ['reg']
+        ...     off = unread_layers(Forward(TwoHeads(), output="cls"), (torch.randn(4, 3),), ["body", "cls", "reg"])
+        ...     blocked = unread_layers(Forward(dead), (torch.randn(4, 3),), ["0", "2", "4"])
+        >>> off == {"reg": UNUSED}, blocked == {"0": BLOCKED}
+        (True, True)
     """
     k = min(PATH_ROWS, int(xs[0].shape[0]))
     modules = named_modules(forward.model)
-    read = _gradient_read(forward, tuple(x[:k] for x in xs), torch.arange(k, device=xs[0].device), modules, names)
-    names = [name for name in names if name not in read]
+    grads = _gradient_read(forward, tuple(x[:k] for x in xs), torch.arange(k, device=xs[0].device), modules, names)
+    names = [name for name in names if grads.get(name) is not True]
     if not names:
-        return []
+        return {}
     clean = forward(*xs)
     if not torch.equal(clean, forward(*xs)):  # the model draws noise: no pass can tell
-        return []
+        return {}
     generator = torch.Generator().manual_seed(seed)
-    off = []
+    off = {}
     for name in names:
         if isinstance(modules[name], torch.jit.ScriptModule):  # no hooks there: the layer map names why
             continue
@@ -78,18 +110,19 @@ def off_output_path(forward: Forward, xs: tuple[Tensor, ...], names: Sequence[st
         finally:
             handle.remove()
         if moved and all(moved) and torch.equal(changed, clean):
-            off.append(name)
+            off[name] = UNUSED if name in grads and grads[name] is None else BLOCKED
     return off
 
 
 def _gradient_read(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, modules: dict[str, nn.Module],
-                   names: Sequence[str]) -> set[str]:
-    """The layers among ``names`` with respect to whose output the explained output's gradient on
-    ``xs`` is nonzero somewhere: a hook adds a zero that requires grad to each floating-point output
-    (the values unchanged), differentiated by ``torch.autograd.grad(..., allow_unused=True)``. A
-    gradient that is ``None`` (another head) or zero (a head stacked beside the explained one and
-    sliced off, a gate closed on these samples, a dead ReLU) reads nothing here: the noisy passes
-    decide. Nothing is read where the pass fails or the output is no floating-point tensor."""
+                   names: Sequence[str]) -> dict[str, bool | None]:
+    """Whether the explained output's gradient on ``xs`` with respect to each layer's output is nonzero
+    somewhere (``True``), zero (``False``) or none (``None``: the output's computation does not use it):
+    a hook adds a zero that requires grad to each floating-point output (the values unchanged),
+    differentiated by ``torch.autograd.grad(..., allow_unused=True)``. A gradient that is ``None``
+    (another head) or zero (a head stacked beside the explained one and sliced off, a gate closed on
+    these samples, a dead ReLU) reads nothing here: the noisy passes decide. A layer that does not run
+    in the pass, or whose output is no floating-point tensor, is left out, and every layer where the pass fails."""
     zeros: dict[str, Tensor] = {}
 
     def hook(name: str) -> Callable[[nn.Module, object, object], object]:
@@ -106,16 +139,16 @@ def _gradient_read(forward: Forward, xs: tuple[Tensor, ...], rows: Tensor, modul
         with torch.inference_mode(False), torch.enable_grad():
             out = forward(*(x.clone() for x in xs), rows=rows)  # clones: inference tensors cannot be saved for backward
             if not zeros or not isinstance(out, Tensor) or not out.requires_grad:
-                return set()
+                return {}
             named = list(zeros)
             grads = torch.autograd.grad(out, [zeros[name] for name in named], grad_outputs=torch.ones_like(out),
                                         allow_unused=True)
     except Exception:  # noqa: BLE001 - a check only: the noisy passes decide, the map's own passes report errors
-        return set()
+        return {}
     finally:
         for handle in handles:
             handle.remove()
-    return {name for name, grad in zip(named, grads) if grad is not None and bool(grad != 0)}
+    return {name: None if grad is None else bool(grad != 0) for name, grad in zip(named, grads)}
 
 
 def _noise_hook(generator: torch.Generator, moved: list[bool]) -> Callable[[nn.Module, object, object], object]:
