@@ -3,10 +3,13 @@ the input beside each map as a heatmap, one colour scale per map shared by the s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from matplotlib.figure import Figure
 from torch import Tensor
 
 from lightning_causal.audits.options import tag_safe
+from lightning_causal.reporting.card_tags import COMPARE
 from lightning_causal.reporting.image_figures import heatmap_row, strongest_channel
 from lightning_causal.reporting.map_data import (
     MapData,
@@ -25,16 +28,21 @@ __all__ = ["MAX_MAPS_PER_FIGURE", "image_maps", "map_tags"]
 MAX_MAPS_PER_FIGURE = 2
 
 
-def map_tags(names: list[str]) -> list[str]:
+def map_tags(names: list[str], methods: Iterable[str] = ()) -> list[str]:
     """The maps' names as tag segments (:func:`~lightning_causal.audits.options.tag_safe`), numbered
-    where two coincide.
+    where two coincide; the maps of Captum's ``methods`` (``meta["methods"]``) filed under ``compare/``,
+    after the ``causal`` map in TensorBoard's order (:mod:`~lightning_causal.reporting.card_tags`).
 
     Examples:
         >>> map_tags(["causal", "a b", "a_b"])
         ['causal', 'a_b_1', 'a_b_2']
+        >>> map_tags(["causal", "IntegratedGradients", "NoiseTunnel(Saliency)"], ["IntegratedGradients", "NoiseTunnel(Saliency)"])
+        ['causal', 'compare/IntegratedGradients', 'compare/NoiseTunnel_Saliency']
     """
+    methods = set(methods)
     tags = [tag_safe(name) for name in names]
-    return [t if tags.count(t) == 1 else f"{t}_{k}" for k, t in enumerate(tags)]
+    tags = [t if tags.count(t) == 1 else f"{t}_{k}" for k, t in enumerate(tags)]
+    return [f"{COMPARE}/{t}" if name in methods else t for name, t in zip(names, tags)]
 
 
 def _drawn_planes(maps: Tensor) -> Tensor:
@@ -71,7 +79,7 @@ def image_maps(data: MapData) -> list[tuple[str, Figure]]:
         if len(maps) <= MAX_MAPS_PER_FIGURE:
             out.append((f"maps/sample_{i}", heatmap_row(sample, maps, vmax, title, signed=signed, note=note)))
             continue
-        for name, tag in zip(maps, map_tags(list(maps))):
+        for name, tag in zip(maps, map_tags(list(maps), data.meta.get("methods") or ())):
             own = sign_note({name: signed[name]}, data) if data.meta.get("targets") else None
             out.append((f"maps/sample_{i}/{tag}", heatmap_row(sample, {name: maps[name]}, vmax, title, signed=signed,
                                                               note=own)))  # the map's panel is titled with its name

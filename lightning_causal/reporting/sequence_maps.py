@@ -111,7 +111,7 @@ def sequence_maps(data: MapData, layout: str | None = None) -> list[tuple[str, F
     scales = {name: map_scale(m[: max(1, n)], limits[name]) for name, m in data.maps.items()}  # one per map, shared by the samples
     names = list(data.maps)
     single = len(names) == 1
-    suffixes = dict(zip(names, map_tags(names)))
+    suffixes = dict(zip(names, map_tags(names, data.meta.get("methods") or ())))
     out = []
     for i in range(n):
         x = data.inputs[i].detach().float().cpu()

@@ -5,6 +5,8 @@ rich content to a ``SummaryWriter``, every item of one audit epoch at the same `
 
 - histograms of vectors (``causal/<audit>/histograms/<vector>``, never the tag of a scalar:
   TensorBoard files a tag under one plugin only);
+- the cards of a Captum method (its map, its histogram, the drift of its vector) filed under
+  ``compare/<method>``, after the causal one in TensorBoard's order (:mod:`~lightning_causal.reporting.card_tags`);
 - attribution maps by kind of data (:mod:`~lightning_causal.reporting.figure_kinds`: heatmaps for
   images, lines with the effect overlaid for 1-D sequences, bars of the top features for tabular
   data, text strips for tokens) under ``causal/<audit>/maps/...``;
@@ -36,6 +38,7 @@ from torch import Tensor
 from lightning_causal.audits.base import AuditResult
 from lightning_causal.audits.options import tag_safe
 from lightning_causal.causal.engine.user_frame import outside_package
+from lightning_causal.reporting.card_tags import filed, method_names
 from lightning_causal.reporting.chart_figures import (
     bar_figure,
     curves_figure,
@@ -69,15 +72,21 @@ _CURVE_AXES = {
 
 def scalar_tags(result: AuditResult) -> dict[str, float]:
     """TensorBoard/logger tags of a result's scalars: ``causal/<audit>/<metric>``; metrics already
-    named ``compare/...``, ``captum/...`` or ``causal/...`` keep their name.
+    named ``compare/...``, ``captum/...`` or ``causal/...`` keep their name. A segment naming one of
+    the result's Captum methods (``meta["methods"]``: the drift of ``mean_abs/<method>``) is filed
+    under ``compare/``, so that its card follows the causal one in TensorBoard
+    (:mod:`~lightning_causal.reporting.card_tags`).
 
     Examples:
         >>> scalar_tags(AuditResult("ie", scalars={"x": 1.0, "compare/IG/spearman": 0.5}))
         {'causal/ie/x': 1.0, 'compare/IG/spearman': 0.5}
+        >>> list(scalar_tags(AuditResult("cb", scalars={"drift/mean_abs/IG/spearman": 0.9}, meta={"methods": ["IG"]})))
+        ['causal/cb/drift/mean_abs/compare/IG/spearman']
     """
     out = {}
+    methods = method_names(result.meta)
     for key, value in result.scalars.items():
-        tag = key if key.startswith(_PASSTHROUGH) else f"causal/{result.audit}/{key}"
+        tag = key if key.startswith(_PASSTHROUGH) else f"causal/{result.audit}/{filed(key, methods)}"
         out[tag] = float(value)
     return out
 
@@ -145,10 +154,10 @@ class TensorBoardRenderer:
         the epoch, the step and the JSON ``report``."""
         step = epoch if step is None else step
         for r in results:
-            base = f"causal/{r.audit}"
+            base, methods = f"causal/{r.audit}", method_names(r.meta)
             for name, vec in r.vectors.items():
                 if torch.isfinite(vec).all() and vec.numel() > 0:  # own namespace: a tag holds one kind of data
-                    writer.add_histogram(f"{base}/histograms/{name}", vec.detach().float().cpu(), step)
+                    writer.add_histogram(f"{base}/histograms/{filed(name, methods)}", vec.detach().float().cpu(), step)
                 if name.startswith("importance/"):
                     layer = name.split("/", 1)[1]
                     kind = r.meta.get(f"unit_kind/{layer}", "unit")  # "head", "neuron" (sequence layers), else "unit"

@@ -97,7 +97,7 @@ def token_maps(data: MapData, chars_per_line: int = 56) -> list[tuple[str, Figur
         words = [_cut(_word(vocab, t), chars_per_line // 2) for t in ids[start:end]]
         sentences.append(({name: v[start:end] for name, v in scores.items()}, _token_lines(words, chars_per_line)))
     split = len(data.maps) > 1 and any(_strips_height(len(lines), len(data.maps)) > MAX_STRIPS_HEIGHT for _, lines in sentences)
-    tags = dict(zip(data.maps, map_tags(list(data.maps))))
+    tags = dict(zip(data.maps, map_tags(list(data.maps), data.meta.get("methods") or ())))
     out = []
     for i, (scores, lines) in enumerate(sentences):
         for group in [list(scores)] if not split else [[name] for name in scores]:

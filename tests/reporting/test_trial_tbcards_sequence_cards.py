@@ -77,7 +77,8 @@ def test_renderer_logs_one_card_per_map_of_a_signal():
             return lambda *args, **kwargs: None
 
     x = torch.randn(6, 1, 64, generator=torch.Generator().manual_seed(3))
-    renderer.render(Writer(), 0, [AuditResult("captum_baseline", maps=_maps((6, 1, 64)))], x)
+    methods = ["IntegratedGradients", "Saliency", "NoiseTunnel(Saliency)"]  # CaptumBaseline's meta["methods"]
+    renderer.render(Writer(), 0, [AuditResult("captum_baseline", maps=_maps((6, 1, 64)), meta={"methods": methods})], x)
     maps = sorted(t for t in figures if "/maps/" in t)
-    assert maps == sorted(f"causal/captum_baseline/maps/sample_{i}/{n}" for i in range(4)
-                          for n in ("causal", "IntegratedGradients", "Saliency", "NoiseTunnel_Saliency"))
+    assert maps == sorted(f"causal/captum_baseline/maps/sample_{i}/{n}" for i in range(4)  # the methods' after causal
+                          for n in ("causal", "compare/IntegratedGradients", "compare/Saliency", "compare/NoiseTunnel_Saliency"))
