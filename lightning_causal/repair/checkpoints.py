@@ -1,15 +1,16 @@
 """What a :class:`~lightning_causal.repair.module.CausalRepairModule` keeps in and reads from a
-checkpoint: the ``"causal_repair"`` entry (:data:`CHECKPOINT_KEY`: the terms' state, their names and,
-for a ``wrap()`` fit, the wrapped module's class and plain hyper-parameters, :func:`wrapped_module_entry`,
-:func:`wrapped_entry`), the wrapped module built again from them (:func:`wrapped_model`) and the
-repaired model's own weights read with ``weights_only=True`` (:func:`model_state_dict`)."""
+checkpoint: the ``"causal_repair"`` entry (:data:`CHECKPOINT_KEY`: the terms' state and their names,
+:func:`save_entry`, :func:`restored_terms`, and, for a ``wrap()`` fit, the wrapped module's class and plain
+hyper-parameters, :func:`wrapped_module_entry`, :func:`wrapped_entry`), the arguments ``load_from_checkpoint``
+builds the module from (:func:`load_arguments`), the wrapped module built again from them (:func:`wrapped_model`)
+and the repaired model's own weights read with ``weights_only=True`` (:func:`model_state_dict`)."""
 
 from __future__ import annotations
 
 import io
 import os
 import pickle
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -17,7 +18,20 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor
 
-__all__ = ["CHECKPOINT_KEY", "model_state_dict", "plain_values", "wrapped_entry", "wrapped_model", "wrapped_module_entry"]
+from lightning_causal._cli import peek_checkpoint, saved_cli_config
+from lightning_causal.repair.base import RepairTerm
+
+__all__ = [
+    "CHECKPOINT_KEY",
+    "load_arguments",
+    "model_state_dict",
+    "plain_values",
+    "restored_terms",
+    "save_entry",
+    "wrapped_entry",
+    "wrapped_model",
+    "wrapped_module_entry",
+]
 
 #: The checkpoint entry holding the terms' state (``RepairTerm.state_dict``).
 CHECKPOINT_KEY = "causal_repair"
@@ -46,6 +60,72 @@ def model_state_dict(checkpoint: str | os.PathLike | Mapping[str, Any], map_loca
         raise MisconfigurationException(
             f"Expected a checkpoint of a CausalRepairModule fit (weights under 'model.') but got the keys {list(state)[:5]}")
     return inner
+
+
+def save_entry(
+    checkpoint: dict[str, Any],
+    terms: Sequence[RepairTerm],
+    set_up: bool,
+    restored: Mapping[str, Any],
+    wrapped: LightningModule | None = None,
+) -> None:
+    """Writes the ``"causal_repair"`` entry into ``checkpoint``: the terms' names and, once they are set up
+    (``set_up``), each term's ``state_dict`` that is not ``None``; before that, the state ``restored`` from a
+    checkpoint and not yet applied (a checkpoint the tuner's search, Lightning's ``LearningRateFinder`` /
+    ``BatchSizeFinder`` at an epoch's start, restored mid-fit, where ``on_train_start`` comes no more). For a
+    ``wrap()`` fit, ``wrapped`` is the wrapped module: its class and plain hyper-parameters are kept
+    (:func:`wrapped_module_entry`), and the checkpoint's ``hyper_parameters``, the wrapped module's that
+    Lightning saved as the wrap's, are dropped (they are not the wrap's constructor's)."""
+    entry: dict[str, Any] = {"term_names": [t.name for t in terms]}
+    if set_up:
+        entry["terms"] = {t.name: state for t in terms if (state := t.state_dict()) is not None}
+    elif restored:
+        entry["terms"] = dict(restored)
+    if wrapped is not None:  # what `load_from_checkpoint(path, model=MyModule)` rebuilds it from
+        entry["wrapped"] = wrapped_module_entry(wrapped)
+        for key in (LightningModule.CHECKPOINT_HYPER_PARAMS_KEY, LightningModule.CHECKPOINT_HYPER_PARAMS_NAME,
+                    LightningModule.CHECKPOINT_HYPER_PARAMS_TYPE):
+            checkpoint.pop(key, None)
+    checkpoint[CHECKPOINT_KEY] = entry
+
+
+def restored_terms(checkpoint: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The terms' state by name in ``checkpoint``'s ``"causal_repair"`` entry, and the names of the terms of
+    the fit that saved it (those with a state, for a checkpoint without names)."""
+    saved = checkpoint.get(CHECKPOINT_KEY) or {}
+    restored = dict(saved.get("terms", {}))
+    return restored, [str(n) for n in saved.get("term_names", restored)]
+
+
+def load_arguments(checkpoint_path: Any, kwargs: dict[str, Any], may_wrap: bool) -> tuple[dict[str, Any], bool]:
+    """The keyword arguments ``CausalRepairModule.load_from_checkpoint`` gives Lightning's, and whether the
+    checkpoint loads as a ``wrap()`` (``may_wrap``: the class loading it is ``CausalRepairModule`` itself). A
+    module ``LightningCLI`` built is built from its saved config (``model=``, ``terms=`` replace the config's);
+    else ``model=`` is needed (a class is built from a ``wrap()`` fit's hyper-parameters, :func:`wrapped_model`),
+    ``terms=`` defaults to none (inference), and a wrap gets the model as ``lightning_module=``.
+
+    Raises:
+        MisconfigurationException: ``model=`` not given (for a checkpoint without it in a CLI config), or a
+            class that cannot be built (:func:`wrapped_model`).
+    """
+    checkpoint = peek_checkpoint(checkpoint_path, kwargs.get("weights_only"))
+    config = saved_cli_config(checkpoint)
+    if config is not None and all(name in kwargs or name in config for name in ("model", "terms")):
+        return kwargs, False  # built from its config, as in the fit
+    if "model" not in kwargs:
+        raise MisconfigurationException(
+            "Expected the argument `model` in CausalRepairModule.load_from_checkpoint: the model is an object, not a "
+            "saved hyper-parameter; pass it, e.g. `CausalRepairModule.load_from_checkpoint(path, model=MyNet())` "
+            "(`terms=[...]` too to train on), or load the model alone with "
+            "`MyNet().load_state_dict(CausalRepairModule.model_state_dict(path))`"
+        )
+    kwargs = {**kwargs, "terms": kwargs.get("terms", [])}  # for inference: the terms act in training only
+    wrapped = wrapped_entry(checkpoint) if may_wrap else None
+    kwargs["model"] = wrapped_model(kwargs["model"], wrapped)  # a class: built from a wrap() fit's hyper-parameters
+    if wrapped is None:
+        return kwargs, False
+    kwargs["lightning_module"] = kwargs.pop("model")  # loads as the wrap: the wrapped module's steps and optimizers
+    return kwargs, True
 
 
 def plain_values(hparams: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

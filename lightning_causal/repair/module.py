@@ -1,8 +1,10 @@
 """CausalRepairModule: fine-tune a model with causal repair terms added to its task loss.
 
-Its parts live beside it: the objective's steps in ``objective.py``, the checkpoint entry and the
-weights-only reading in ``checkpoints.py``, the terms' training inputs in ``train_inputs.py`` and
-``CausalRepairModule.wrap`` in ``wrap.py`` (which builds on this module: imported where it is used)."""
+Its parts live beside it: the checks of its arguments in ``module_arguments.py``, the objective's steps in
+``objective.py``, the validation, test and predict steps in ``evaluation_steps.py`` (a mixin), the checkpoint
+entry, the arguments of ``load_from_checkpoint`` and the weights-only reading in ``checkpoints.py``, the terms'
+setup in ``term_setup.py``, their training inputs in ``train_inputs.py`` and ``CausalRepairModule.wrap`` in
+``wrap.py`` (which builds on this module: imported where it is used)."""
 
 from __future__ import annotations
 
@@ -12,40 +14,37 @@ from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule
-from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import Tensor, nn
 from torch.nn import functional as F
 from typing_extensions import override
 
-from lightning_causal._cli import built_by_cli, peek_checkpoint, saved_cli_config
+from lightning_causal._cli import built_by_cli
 from lightning_causal.batches import UnpackBatch, num_rows, unpack
-from lightning_causal.causal.engine.checks import check_callable, check_float, check_int
-from lightning_causal.causal.engine.forward import (
-    ForwardArgs,
-    OutputSpec,
-    check_output_spec,
-    select_output,
-)
+from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec, select_output
 from lightning_causal.causal.engine.output_selection import check_not_a_row
 from lightning_causal.repair.base import RepairTerm
 from lightning_causal.repair.checkpoints import (
-    CHECKPOINT_KEY,
+    load_arguments,
     model_state_dict,
-    wrapped_entry,
-    wrapped_model,
-    wrapped_module_entry,
+    restored_terms,
+    save_entry,
 )
+from lightning_causal.repair.evaluation_steps import EvaluationSteps
+from lightning_causal.repair.module_arguments import check_module_arguments
 from lightning_causal.repair.objective import (
     add_terms,
     batch_statistics_in_use,
     check_terms,
+    checked_task_loss,
     eager_step,
     forward_arguments_checked,
     fusable,
     fused_losses,
+    warn_of_schedules,
 )
+from lightning_causal.repair.term_setup import set_up_terms
 from lightning_causal.repair.train_inputs import SETUP_SAMPLES, train_inputs  # noqa: F401 - SETUP_SAMPLES kept importable
 
 __all__ = ["CausalRepairModule"]
@@ -63,7 +62,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class CausalRepairModule(LightningModule):
+class CausalRepairModule(EvaluationSteps):
     r"""Fine-tune ``model`` on ``task loss + Σ_i w_i(epoch) · term_i`` (causal repair).
 
     .. math:: L(\theta) = L_{task}(\theta) + \sum_i w_i(\text{epoch})\, R_i(f_\theta; x, y)
@@ -151,22 +150,7 @@ class CausalRepairModule(LightningModule):
         output: OutputSpec = None,
     ) -> None:
         super().__init__()
-        if not isinstance(model, nn.Module):
-            raise MisconfigurationException(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
-        if not callable(task_loss):
-            raise MisconfigurationException(f"Expected argument `task_loss` to be a callable (outputs, y) -> loss but got {task_loss!r}")
-        if isinstance(model, LightningModule) and not self._wraps:
-            own = [hook for hook in ("training_step", "configure_optimizers") if is_overridden(hook, model)]
-            if own:
-                rank_zero_warn(
-                    f"CausalRepairModule(model=...) got the LightningModule {type(model).__name__}, which it uses as a network "
-                    f"only: its {' and '.join(f'`{h}`' for h in own)} are not called (the repair trains "
-                    f"`task_loss(model(x), y)` with Adam at lr={lr}). To fine-tune it with its own task loss, optimizers "
-                    "and hooks, use `CausalRepairModule.wrap(module, terms)`")
-        check_float("lr", lr, minimum=0.0, open_min=True, error=MisconfigurationException)
-        check_callable("unpack_batch", unpack_batch, "a callable batch -> (inputs, labels, additional_forward_args)",
-                       none_ok=True, error=MisconfigurationException)
-        self.output = check_output_spec(output, MisconfigurationException)
+        self.output = check_module_arguments(model, task_loss, lr, unpack_batch, output, wraps=self._wraps)
         self.unpack_batch = unpack_batch
         self.model = model
         self.terms = check_terms(terms)
@@ -264,26 +248,12 @@ class CausalRepairModule(LightningModule):
             MisconfigurationException: ``model=`` not given (for a checkpoint without it in a CLI
                 config), or ``model=`` a class for a checkpoint that is not of a ``wrap()`` fit.
         """
-        checkpoint = peek_checkpoint(checkpoint_path, kwargs.get("weights_only"))
-        config = saved_cli_config(checkpoint)
-        if config is not None and all(name in kwargs or name in config for name in ("model", "terms")):
-            return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)  # built from its config, as in the fit
-        if "model" not in kwargs:
-            raise MisconfigurationException(
-                "Expected the argument `model` in CausalRepairModule.load_from_checkpoint: the model is an object, not a "
-                "saved hyper-parameter; pass it, e.g. `CausalRepairModule.load_from_checkpoint(path, model=MyNet())` "
-                "(`terms=[...]` too to train on), or load the model alone with "
-                "`MyNet().load_state_dict(CausalRepairModule.model_state_dict(path))`"
-            )
-        kwargs.setdefault("terms", [])  # for inference: the terms act in training only
-        wrapped = wrapped_entry(checkpoint) if cls is CausalRepairModule else None
-        kwargs["model"] = wrapped_model(kwargs["model"], wrapped)  # a class: built from a wrap() fit's hyper-parameters
-        if wrapped is None:
+        kwargs, as_wrap = load_arguments(checkpoint_path, kwargs, may_wrap=cls is CausalRepairModule)
+        if not as_wrap:
             return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
         # imported here: wrap.py builds on this module
         from lightning_causal.repair.wrap import _WrappedRepairModule
 
-        kwargs["lightning_module"] = kwargs.pop("model")  # loads as the wrap: the wrapped module's steps and optimizers
         return super(CausalRepairModule, _WrappedRepairModule).load_from_checkpoint(checkpoint_path, *args, **kwargs)
 
     @staticmethod
@@ -399,13 +369,9 @@ class CausalRepairModule(LightningModule):
         if fused and y is not None:
             task, values = fused_losses(self.model_outputs, self.task_loss, x, y, fused)
         else:
-            task, values = self.task_step(batch, batch_idx), {}
+            task, values = checked_task_loss(self.task_step(batch, batch_idx), type(self).__name__), {}
             if task is None:
                 return None
-            if not isinstance(task, Tensor):  # e.g. a dict, as a LightningModule's training_step may return
-                raise MisconfigurationException(
-                    f"Expected `{type(self).__name__}.task_step` to return the task loss as a tensor (or None to skip the "
-                    f"batch) but got {type(task).__name__}" + (": return its 'loss'" if isinstance(task, Mapping) else ""))
         return add_terms(self.model, task, active, values, (x, y, args), epoch)
 
     def _weight_epoch(self, epoch: int | None) -> int:
@@ -415,14 +381,7 @@ class CausalRepairModule(LightningModule):
         if epoch is not None:
             return int(check_int("epoch", epoch, minimum=0, error=MisconfigurationException))
         if self._trainer is None and not getattr(self, "_warned_no_epoch", False):
-            scheduled = [t.name for t in self.terms if callable(t.weight)]
-            if scheduled:
-                self._warned_no_epoch = True
-                rank_zero_warn(
-                    f"CausalRepairModule runs without a Trainer (a Fabric or plain PyTorch loop), where its `current_epoch` "
-                    f"is 0 at every step: the weight schedule of term(s) {scheduled} stays at its epoch-0 weight "
-                    f"({', '.join(f'{t.weight_at(0):g}' for t in self.terms if callable(t.weight))}). Pass the loop's epoch, "
-                    "`total, logs = repair.objective(batch, batch_idx, epoch=epoch)`, and backpropagate `total`")
+            self._warned_no_epoch = warn_of_schedules(self.terms)
         return self.current_epoch
 
     def _batch_statistics_in_use(self) -> bool:
@@ -431,80 +390,22 @@ class CausalRepairModule(LightningModule):
         return batch_statistics_in_use(self.model)
 
     @override
-    @eager_step
-    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        """Logs ``val_loss`` and, for class logits ``[N, C]`` (``C >= 2``) with class-index labels ``[N]``,
-        ``val_acc`` (Lightning suffixes them with ``/dataloader_idx_<i>`` when there are several validation
-        dataloaders). A single output (a binary logit, a probability, a regression) or soft labels ``[N, C]``
-        log ``val_loss`` only: an argmax over one column, or against soft labels, is no accuracy."""
-        self._evaluation_step(batch, "val")
-
-    @override
-    @eager_step
-    def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        """Logs ``test_loss`` and ``test_acc`` (``trainer.test``), as :meth:`validation_step` logs ``val_loss``
-        and ``val_acc``."""
-        self._evaluation_step(batch, "test")
-
-    def _evaluation_step(self, batch: Any, prefix: str) -> None:
-        x, y, args = self.unpack(batch)
-        if y is None:
-            return
-        out = self.model_outputs(x, args)
-        logs = {f"{prefix}_loss": self.task_loss(out, y)}
-        if out.dim() == 2 and out.shape[1] >= 2 and y.dim() == 1 and not y.is_floating_point():
-            logs[f"{prefix}_acc"] = (out.argmax(1) == y).float().mean()
-        self.log_dict(logs, batch_size=num_rows(x))
-
-    @override
-    @eager_step
-    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
-        """The model's output on the batch's inputs (``unpack_batch``; labels are ignored)."""
-        x, _, args = self.unpack(batch)
-        return self._call_model(x, args)
-
-    @override
     def on_train_start(self) -> None:
         if self._setup_done:
             return
         self._setup_done = True
         restored, self._restored_terms = self._restored_terms, {}
         saved, self._checkpoint_terms = self._checkpoint_terms, []
-        absent = [name for name in saved if name not in {t.name for t in self.terms}]
-        if absent:  # e.g. a module loaded for inference (no `terms=`) and then fit
-            rank_zero_warn(
-                f"CausalRepairModule: the checkpoint was saved by a fit with the repair terms {absent}, which this module does "
-                f"not have (its terms: {[t.name for t in self.terms]}); they are not trained. Pass them, "
-                "`terms=[...]`, to go on repairing")
-        fresh = [t for t in self.terms if t.name not in restored]
-        check_only = not any(t.needs_train_inputs for t in fresh)
-        inputs = train_inputs(self.trainer, lambda b: self.unpack(b)[0], self.device, fresh, check_only) if fresh else None
-        for term in self.terms:
-            if term.name in restored:
-                term.load_state_dict(restored[term.name], self.model)
-            else:
-                term.setup(self.model, inputs)
+        set_up_terms(self.terms, self.model, restored, saved, lambda fresh, check_only: train_inputs(
+            self.trainer, lambda b: self.unpack(b)[0], self.device, fresh, check_only))
 
     @override
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        entry: dict[str, Any] = {"term_names": [t.name for t in self.terms]}
-        if self._setup_done:
-            entry["terms"] = {t.name: state for t in self.terms if (state := t.state_dict()) is not None}
-        elif self._restored_terms:  # restored, not yet applied: a checkpoint the tuner's search (Lightning's
-            # LearningRateFinder / BatchSizeFinder at an epoch's start) restored mid-fit, where `on_train_start` comes no more
-            entry["terms"] = dict(self._restored_terms)
-        if self._wraps:  # what `load_from_checkpoint(path, model=MyModule)` rebuilds it from
-            entry["wrapped"] = wrapped_module_entry(self.model)
-            # `hparams` are the wrapped module's (Lightning saved them as the wrap's): not the wrap's constructor's
-            for key in (self.CHECKPOINT_HYPER_PARAMS_KEY, self.CHECKPOINT_HYPER_PARAMS_NAME, self.CHECKPOINT_HYPER_PARAMS_TYPE):
-                checkpoint.pop(key, None)
-        checkpoint[CHECKPOINT_KEY] = entry
+        save_entry(checkpoint, self.terms, self._setup_done, self._restored_terms, self.model if self._wraps else None)
 
     @override
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        saved = checkpoint.get(CHECKPOINT_KEY) or {}
-        self._restored_terms = dict(saved.get("terms", {}))  # restored at the next `on_train_start`
-        self._checkpoint_terms = [str(n) for n in saved.get("term_names", self._restored_terms)]
+        self._restored_terms, self._checkpoint_terms = restored_terms(checkpoint)  # applied at the next `on_train_start`
         self._setup_done = False
 
     @override

@@ -1,9 +1,10 @@
 """The parts of :class:`~lightning_causal.repair.module.CausalRepairModule`'s objective: the terms
 checked (:func:`check_terms`), the fused forward pass of the task and the terms' extra inputs
 (:func:`fusable`, :func:`batch_statistics_in_use`, :func:`fused_losses`), the weighted terms added to
-the task loss with their logs (:func:`add_terms`), the model calls whose forward arguments came from
-the batch (:func:`forward_arguments_checked`) and the steps run eagerly under ``torch.compile``
-(:func:`eager_step`)."""
+the task loss with their logs (:func:`add_terms`), the task step's loss checked (:func:`checked_task_loss`),
+the model calls whose forward arguments came from the batch (:func:`forward_arguments_checked`), the
+warning of weight schedules run without a Trainer (:func:`warn_of_schedules`) and the steps run eagerly
+under ``torch.compile`` (:func:`eager_step`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 
@@ -22,10 +24,12 @@ __all__ = [
     "add_terms",
     "batch_statistics_in_use",
     "check_terms",
+    "checked_task_loss",
     "eager_step",
     "forward_arguments_checked",
     "fused_losses",
     "fusable",
+    "warn_of_schedules",
 ]
 
 
@@ -39,6 +43,43 @@ def check_terms(terms: Sequence[RepairTerm]) -> list[RepairTerm]:
     if len(set(names)) != len(names):
         raise MisconfigurationException(f"Expected argument `terms` to have unique names (logged as repair/<name>) but got {names}")
     return list(terms)
+
+
+def checked_task_loss(task: Any, owner: str) -> Tensor | None:
+    """``task``, what the task step of the module class ``owner`` returned: the task loss as a tensor, or
+    ``None`` (the batch is skipped).
+
+    Raises:
+        MisconfigurationException: anything else (e.g. a dict, as a LightningModule's ``training_step`` may return).
+
+    Examples:
+        >>> checked_task_loss(torch.tensor(0.5), "CausalRepairModule")
+        tensor(0.5000)
+        >>> checked_task_loss({"loss": torch.tensor(0.5)}, "MyRepair")
+        Traceback (most recent call last):
+        ...
+        lightning.fabric.utilities.exceptions.MisconfigurationException: Expected `MyRepair.task_step` to return ... got dict: return its 'loss'
+    """
+    if task is None or isinstance(task, Tensor):
+        return task
+    raise MisconfigurationException(
+        f"Expected `{owner}.task_step` to return the task loss as a tensor (or None to skip the "
+        f"batch) but got {type(task).__name__}" + (": return its 'loss'" if isinstance(task, Mapping) else ""))
+
+
+def warn_of_schedules(terms: Sequence[RepairTerm]) -> bool:
+    """Warns, and says whether it did, when one of ``terms`` has a weight schedule (a callable of the
+    epoch) in a module run without a Trainer (a Fabric or plain loop calling ``training_step`` or
+    ``objective`` without ``epoch=``), whose ``current_epoch`` is 0 at every step: the schedule keeps its
+    epoch-0 weight."""
+    scheduled = [t.name for t in terms if callable(t.weight)]
+    if scheduled:
+        rank_zero_warn(
+            f"CausalRepairModule runs without a Trainer (a Fabric or plain PyTorch loop), where its `current_epoch` "
+            f"is 0 at every step: the weight schedule of term(s) {scheduled} stays at its epoch-0 weight "
+            f"({', '.join(f'{t.weight_at(0):g}' for t in terms if callable(t.weight))}). Pass the loop's epoch, "
+            "`total, logs = repair.objective(batch, batch_idx, epoch=epoch)`, and backpropagate `total`")
+    return bool(scheduled)
 
 
 @contextlib.contextmanager

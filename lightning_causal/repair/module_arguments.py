@@ -1,0 +1,52 @@
+"""The checks of :class:`~lightning_causal.repair.module.CausalRepairModule`'s constructor arguments
+(:func:`check_module_arguments`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lightning.pytorch import LightningModule
+from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.utilities.model_helpers import is_overridden
+from torch import nn
+
+from lightning_causal.causal.engine.checks import check_callable, check_float
+from lightning_causal.causal.engine.forward import OutputSpec, check_output_spec
+
+__all__ = ["check_module_arguments"]
+
+
+def check_module_arguments(model: Any, task_loss: Any, lr: Any, unpack_batch: Any, output: Any, *, wraps: bool) -> OutputSpec:
+    """Checks ``CausalRepairModule``'s arguments and gives back ``output`` checked. A ``LightningModule`` given
+    as the network of a plain module (not ``wraps``, a ``wrap()``) is warned about when it defines its own
+    ``training_step`` or ``configure_optimizers``: they are not called.
+
+    Raises:
+        MisconfigurationException: ``model`` not a module, ``task_loss`` or ``unpack_batch`` not callable
+            (``unpack_batch`` may be ``None``), ``lr`` not a number > 0, or an invalid ``output``.
+
+    Examples:
+        >>> check_module_arguments(nn.Linear(3, 2), sum, 0.1, None, "logits", wraps=False)
+        'logits'
+        >>> check_module_arguments(nn.Linear(3, 2), sum, 0.0, None, None, wraps=False)
+        Traceback (most recent call last):
+        ...
+        lightning.fabric.utilities.exceptions.MisconfigurationException: Expected argument `lr` ...
+    """
+    if not isinstance(model, nn.Module):
+        raise MisconfigurationException(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
+    if not callable(task_loss):
+        raise MisconfigurationException(f"Expected argument `task_loss` to be a callable (outputs, y) -> loss but got {task_loss!r}")
+    if isinstance(model, LightningModule) and not wraps:
+        own = [hook for hook in ("training_step", "configure_optimizers") if is_overridden(hook, model)]
+        if own:
+            rank_zero_warn(
+                f"CausalRepairModule(model=...) got the LightningModule {type(model).__name__}, which it uses as a network "
+                f"only: its {' and '.join(f'`{h}`' for h in own)} are not called (the repair trains "
+                f"`task_loss(model(x), y)` with Adam at lr={lr}). To fine-tune it with its own task loss, optimizers "
+                "and hooks, use `CausalRepairModule.wrap(module, terms)`")
+    check_float("lr", lr, minimum=0.0, open_min=True, error=MisconfigurationException)
+    check_callable("unpack_batch", unpack_batch, "a callable batch -> (inputs, labels, additional_forward_args)",
+                   none_ok=True, error=MisconfigurationException)
+    return check_output_spec(output, MisconfigurationException)
