@@ -35,7 +35,7 @@ def layer_map_notes(meta: dict) -> list[str]:
         >>> for note in layer_map_notes({"samples": 16, "left_out": {"fc1": "a dead ReLU after it"}, "unmoved": ["fc2"]}):
         ...     print(note)
         left out of the default layers: fc1 (a dead ReLU after it)
-        no intervention moves fc2 on the 16 probe samples (response 0, CKA NaN: a dead ReLU before it?)
+        no intervention moves fc2 on the 16 probe samples (response 0, CKA NaN: a dead ReLU before it, or no path from the explained input)
     """
     by_why: dict[str, list[str]] = {}
     for layer, why in (meta.get("left_out") or {}).items():
@@ -45,7 +45,7 @@ def layer_map_notes(meta: dict) -> list[str]:
     if unmoved:
         it = "it" if len(unmoved) == 1 else "them"
         notes.append(f"no intervention moves {', '.join(unmoved)} on the {meta.get('samples')} probe samples "
-                     f"(response 0, CKA NaN: a dead ReLU before {it}?)")
+                     f"(response 0, CKA NaN: a dead ReLU before {it}, or no path from the explained input)")
     return notes
 
 

@@ -83,7 +83,8 @@ def test_the_audit_notes_and_figure_name_the_left_out_and_unmoved_layers():
     with pytest.warns(UserWarning, match="leaves the layers"), pytest.warns(UserWarning, match="No input intervention moves"):
         r = LayerMapAudit().run(_mlp(2), Probe(_x()))
     assert r.meta["notes"] == [f"left out of the default layers: 0 ({BLOCKED})",
-                               "no intervention moves 4 on the 16 probe samples (response 0, CKA NaN: a dead ReLU before it?)"]
+                               "no intervention moves 4 on the 16 probe samples (response 0, CKA NaN: a dead ReLU before it, or no path "
+                               "from the explained input)"]
     text = markdown_summary(0, [r])
     assert "- layer_map: left out of the default layers: 0 (not read on the probe" in text
     assert "- layer_map: no intervention moves 4 on the 16 probe samples" in text

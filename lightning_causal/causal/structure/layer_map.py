@@ -303,7 +303,8 @@ def layer_causal_map(
     if unmoved:
         warnings.warn(
             f"No input intervention moves the layers {unmoved} on the {n} probe samples (relative response 0): no unit "
-            "before them is active on the probe (a dead ReLU) or no input feeds them; their CKA is undefined (NaN) and "
+            "before them is active on the probe (a dead ReLU), or the explained input does not feed them (a branch of "
+            "forward arguments or constants only); their CKA is undefined (NaN) and "
             "they merge with no layer (the map's meta['unmoved'] lists them)", UserWarning, stacklevel=outside_package())
     lm.meta.update(left_out=dict(left_out), unmoved=unmoved)
     return lm
