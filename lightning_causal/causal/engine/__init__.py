@@ -25,8 +25,10 @@ from each other's private names:
   :class:`PrefixCache`, a callable ``cache(value, rows)`` that runs only the suffix after a layer
   with every value live at the cut (skip tensors, per-sample forward arguments) taken by row; its
   paths: :mod:`~.suffix` (``torch.fx`` split; :func:`suffix_module`, the strict original),
-  :mod:`~.hook_split` (module hooks, for models that do not trace), full forward passes;
-  :mod:`~.live_values` (how a cached value travels with its rows).
+  :mod:`~.hook_split` (module hooks, for models that do not trace), full forward passes
+  (:mod:`~.suffix_runners`: the runners of the fx and full paths); :mod:`~.live_values` (how a
+  cached value travels with its rows); :mod:`~.sample_independence` (the check, run on every
+  cache, that the model treats its samples independently).
 - :mod:`~.noise`: models that draw random numbers in eval mode (MC dropout kept on): detection
   (:func:`noise_scale`) and common random numbers (:class:`CommonNoise`).
 - :mod:`~.units`: where a layer's units are (``unit_dim``, ``num_heads``): :func:`resolve_layout`.

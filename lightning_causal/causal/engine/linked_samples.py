@@ -104,7 +104,7 @@ def check_rows_independent(forward: Forward, xs: tuple[Tensor, ...], output: Ten
     """Refuse a model whose samples are not independent rows, before any intervened pass.
 
     Two probe samples run alone must give their outputs in the batch (``output``, the clean
-    pass's selected output): :func:`~.prefix_cache.check_samples_independent`, whose refusal
+    pass's selected output): :func:`~.sample_independence.check_samples_independent`, whose refusal
     (``ValueError``) gets the graph hint when a forward argument links the samples
     (:func:`linked_arguments`). An ``output=`` that reads padded positions is warned about first
     (:func:`~.padded_reads.warn_padded_read`). A pass of the two samples alone that fails where the whole batch
@@ -112,7 +112,7 @@ def check_rows_independent(forward: Forward, xs: tuple[Tensor, ...], output: Ten
     naming the model's error (chained) instead of letting it surface from deep inside an estimator;
     out-of-memory errors, and the row-wise error of a callable ``output=``, pass through unchanged.
     """
-    from lightning_causal.causal.engine.prefix_cache import check_samples_independent
+    from lightning_causal.causal.engine.sample_independence import check_samples_independent
 
     warn_padded_read(forward, xs, what)
     n = xs[0].shape[0]
@@ -152,7 +152,7 @@ def _check_reordered(forward: Forward, xs: tuple[Tensor, ...], output: Tensor, w
     reversed order passes, a fixed shuffle of the rows (no random stream drawn) runs too. A model
     that draws random numbers in these passes is not judged here."""
     from lightning_causal.causal.engine.noise import GeneratorWatch
-    from lightning_causal.causal.engine.prefix_cache import _same_outputs
+    from lightning_causal.causal.engine.sample_independence import same_outputs
 
     n = xs[0].shape[0]
     reverse = torch.arange(n - 1, -1, -1)
@@ -164,7 +164,7 @@ def _check_reordered(forward: Forward, xs: tuple[Tensor, ...], output: Tensor, w
         order = order.to(xs[0].device)
         with GeneratorWatch() as watch:
             reordered = forward(*(x[order] for x in xs), rows=order)
-        diff, same = _same_outputs(reordered, output[order])
+        diff, same = same_outputs(reordered, output[order])
         if watch.moved:
             return
         if not same:

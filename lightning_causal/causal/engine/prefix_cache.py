@@ -20,7 +20,9 @@ On the ``"hooks"`` path, the modules after the layer that can run at the positio
 output reads (a sequence classifier's last layer after its attention: :mod:`~.read_positions`;
 found on a few probe samples, checked on every sample during the probe run) run there only
 (``cache.reads``). Every path gives the numbers of the full path (tested in float64); each fast
-path is checked against the model on two trial rows before it is used.
+path is checked against the model on two trial rows before it is used. The paths' runners are in
+:mod:`~.suffix_runners`; the check that the model treats its samples independently, run on every
+cache, is in :mod:`~.sample_independence` (:func:`check_samples_independent`, importable from here too).
 
 Examples:
     >>> import torch
@@ -53,10 +55,9 @@ from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.folded_rows import unfold
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
-from lightning_causal.causal.engine.hook_split import StubRead, edit_copy, hook_split, record_calls
+from lightning_causal.causal.engine.hook_split import StubRead, hook_split, record_calls
 from lightning_causal.causal.engine.interventions import (
     module_output,
-    replace_output,
     resolve_module,
 )
 from lightning_causal.causal.engine.linear_update import LinearReaders
@@ -65,18 +66,17 @@ from lightning_causal.causal.engine.live_values import (
     close,
     follows_samples,
     mixed_rows,
-    rows_of,
-    take,
     trial_rows,
     value_plan,
 )
 from lightning_causal.causal.engine.live_values import (
     moved as moved_value,
 )
-from lightning_causal.causal.engine.noise import GeneratorWatch
 from lightning_causal.causal.engine.read_positions import ProbeCheck, ReadSlices, find_read_slices
+from lightning_causal.causal.engine.sample_independence import check_samples_independent
 from lightning_causal.causal.engine.state import as_tuple
-from lightning_causal.causal.engine.suffix import FxSplit, SplitRefused, fx_split
+from lightning_causal.causal.engine.suffix import SplitRefused, fx_split
+from lightning_causal.causal.engine.suffix_runners import Edit, FullRunner, FxRunner
 from lightning_causal.causal.engine.unit_sites import check_samples_first, is_model_output
 
 __all__ = ["PATHS", "PrefixCache", "cache_prefix", "check_samples_independent"]
@@ -86,50 +86,6 @@ PATHS = ("auto", "fx", "hooks", "full")
 #: few small forward passes (about 0.05 s on bench_prefix's 4-layer BERT, as much as the cut saves
 #: on 4 head rows per sample there), and it saves a share of every row.
 READ_CUT_MIN_ROWS = 8
-Edit = Callable[[Tensor], Tensor]
-
-
-@contextlib.contextmanager
-def _edit_calls(module: nn.Module, value: Tensor | Edit, first_is_cut: bool) -> Iterator[None]:
-    """During the block, the module's first call returns ``value`` (``first_is_cut``) and every
-    other call has the edit applied (a callable ``value``; a tensor leaves them unchanged)."""
-    if isinstance(value, Tensor) and not first_is_cut:
-        yield
-        return
-    count = iter(range(1 << 62))
-
-    def hook(_m: nn.Module, _i: Any, out: Any) -> Any:
-        if next(count) == 0 and first_is_cut:
-            return replace_output(out, value if isinstance(value, Tensor) else value(module_output(out)))
-        return None if isinstance(value, Tensor) else replace_output(out, value(module_output(out)))
-
-    handle = module.register_forward_hook(hook)
-    try:
-        yield
-    finally:
-        handle.remove()
-
-
-class _FxRunner:
-    def __init__(self, split: FxSplit, module: nn.Module, h: Tensor, live: list[Any], plans: list[Any]) -> None:
-        self.split, self.module, self.h, self.live, self.plans = split, module, h, live, plans
-
-    def __call__(self, value: Tensor | Edit, rows: Tensor) -> Any:
-        first = value.clone() if isinstance(value, Tensor) else edit_copy(value, rows_of(self.h, rows))  # the suffix may write to it in place
-        live = [take(p, v, rows) for p, v in zip(self.plans, self.live)]
-        with _edit_calls(self.module, value, first_is_cut=False):
-            return self.split.suffix(first, *live)
-
-
-class _FullRunner:
-    def __init__(self, forward: Forward, xs: tuple[Tensor, ...], module: nn.Module, fold: int = 1) -> None:
-        self.forward, self.xs, self.module, self.fold = forward, xs, module, fold
-
-    def __call__(self, value: Tensor | Edit, rows: Tensor) -> Any:
-        if self.fold > 1 and isinstance(value, Tensor):  # the cache's [R, k, ...] view of a folded layer's [R·k, ...]
-            value = value.reshape(-1, *value.shape[2:])
-        with _edit_calls(self.module, value, first_is_cut=True):
-            return self.forward.raw(*(rows_of(x, rows) for x in self.xs), rows=rows)
 
 
 class PrefixCache:
@@ -216,7 +172,7 @@ def _fx_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn.M
     rows_mixed = mixed_rows(n, xs[0].device)
     if not follows_samples(plans, live, record(rows_mixed)[2:], rows_mixed):
         raise SplitRefused("values crossing the cut depend on the rows' places in the batch, not on their samples")
-    runner = _FxRunner(split, module, h, live, plans)
+    runner = FxRunner(split, module, h, live, plans)
     if not close(forward.select(runner(h[rows_two], rows_two)), forward.select(out)[rows_two]):
         raise SplitRefused("the suffix does not reproduce the model's output")
     return PrefixCache(forward, layer, runner, value=h, output=forward.select(out), path="fx", reason=""), ReadSlices([])
@@ -327,56 +283,6 @@ def _check_samples_independent(cache: PrefixCache, xs: tuple[Tensor, ...]) -> No
     check_samples_independent(cache.forward, xs, cache.output, f"Intervening on {cache.layer!r}")
 
 
-def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: Tensor, what: str) -> None:
-    """Refuse a model whose output for a sample depends on the other samples of its batch.
-
-    Every estimator runs intervened rows of many samples (and units) in one batch, so two probe
-    samples run alone must give the probe's (selected) ``output`` for them; else (control flow on a
-    batch statistic such as ``if (confidence > t).all(): return early``, statistics over the batch)
-    ``ValueError``: each effect would mix the branches of whichever rows share its batch, silently.
-    ``what`` names the estimator's action in the message. Differences within 1% of the output's
-    scale (``1 + max |output|``; 16 ulps for half precision) are taken for the rounding of
-    batch-size dependent kernels (TF32 convolutions, split-K matrix products on accelerators). A
-    model that draws from a global generator while the two samples run alone (MC dropout kept on in
-    eval; :class:`~.noise.GeneratorWatch`), or that differs from itself when they run alone twice,
-    draws noise: that is not the batch's doing, and it passes (noise with few draws per sample made
-    the two runs alone agree by chance, and such models were refused).
-    """
-    _, rows = trial_rows(xs[0].shape[0], xs[0].device)
-    with GeneratorWatch() as watch:
-        alone = forward(*(x[rows] for x in xs), rows=rows)
-    if watch.moved:
-        return  # the model draws random numbers (MC dropout kept on): its outputs differ by the draw, not by the batch
-    clean = output[rows]
-    diff, same = _same_outputs(alone, clean)
-    if not same and not _same_outputs(forward(*(x[rows] for x in xs), rows=rows), alone)[1]:
-        return  # the model differs from itself run twice alone (noise from a generator of its own), not by the batch
-    if not same:
-        batch_norms = [name for name, m in forward.model.named_modules()
-                       if isinstance(m, nn.modules.batchnorm._BatchNorm) and not m.track_running_stats]
-        cause = (f"its normalisation layer(s) {batch_norms[:3]} have track_running_stats=False, so even in eval mode "
-                 "they normalise by the batch's statistics; build them with track_running_stats=True (and train "
-                 "them), or use a per-sample normalisation (LayerNorm, GroupNorm)" if batch_norms else
-                 "its forward depends on the batch (control flow on a batch statistic, e.g. "
-                 "`if (p > t).all(): return early`, or normalisation over the batch)")
-        raise ValueError(
-            f"Expected the model to treat samples independently, but the outputs of probe samples {rows.tolist()} "
-            f"run alone differ from their outputs in the batch of {xs[0].shape[0]} (max |difference| "
-            f"{diff:.3g}): {cause}. {what} runs rows of many "
-            "samples in one batch, which would mix their branches silently; make the forward per-sample (e.g. "
-            "`torch.where` per row) or pass one sample at a time")
-
-
-def _same_outputs(a: Tensor, b: Tensor) -> tuple[float, bool]:
-    """``(max |a - b|, whether that is within 1% of the scale 1 + max |b|)`` (16 ulps for half
-    precision; NaN outputs are not judged); :func:`close` for outputs that are not floating point."""
-    if a.shape == b.shape and a.is_floating_point() and b.is_floating_point():
-        diff = float((a.detach().double() - b.detach().double()).abs().max()) if b.numel() else 0.0
-        scale = 1.0 + (float(b.detach().abs().max()) if b.numel() else 0.0)
-        return diff, not diff > max(1e-2, 16 * torch.finfo(b.dtype).eps) * scale
-    return float("nan"), close(a, b)
-
-
 def _check_trial_pass(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Module, *, compare: bool) -> None:
     """One full forward pass of two trial rows with the layer's output moved by a hook.
 
@@ -393,7 +299,7 @@ def _check_trial_pass(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Mod
     returned: list[object] = []
     handle = module.register_forward_hook(lambda _m, _i, out: returned.append(out))
     try:
-        full = cache.forward.select(_FullRunner(cache.forward, xs, module, cache.fold)(moved, rows))
+        full = cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold)(moved, rows))
     finally:
         handle.remove()
     out = returned[0] if returned else None
@@ -433,7 +339,7 @@ def _hooks_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: n
         output = forward.select(rec.output)
     reads = check.finish(output)
     cache = PrefixCache(forward, layer, split.run, value=module_output(rec.cut_output, layer),
-                        output=output.detach(), path="hooks", reason="", fallback=_FullRunner(forward, xs, module))
+                        output=output.detach(), path="hooks", reason="", fallback=FullRunner(forward, xs, module))
     readers.value, cache.linear = cache.value, readers
     return cache, reads
 
@@ -454,7 +360,7 @@ def _full_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: nn
     if fold > 1 and h.shape[0] == n * fold:
         h = unfold(h, n)
     check_samples_first(layer, h.shape, n)
-    cache = PrefixCache(forward, layer, _FullRunner(forward, xs, module, fold), value=h,
+    cache = PrefixCache(forward, layer, FullRunner(forward, xs, module, fold), value=h,
                         output=forward.select(rec.output), path="full", reason=reason)
     cache.fold = fold
     return cache

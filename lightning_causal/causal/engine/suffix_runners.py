@@ -1,0 +1,73 @@
+"""How a :class:`~.prefix_cache.PrefixCache` runs rows after the cut: the traced suffix of the ``"fx"``
+path (:class:`FxRunner`) and full forward passes with the layer's output replaced (:class:`FullRunner`:
+the ``"full"`` path, the fallback of the ``"hooks"`` path and the reference of the trial passes), both
+through :func:`edit_calls`, which sets the layer's first call and edits its later ones."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from torch import Tensor, nn
+
+from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.hook_split import edit_copy
+from lightning_causal.causal.engine.interventions import module_output, replace_output
+from lightning_causal.causal.engine.live_values import rows_of, take
+from lightning_causal.causal.engine.suffix import FxSplit
+
+__all__ = ["Edit", "FullRunner", "FxRunner", "edit_calls"]
+
+#: An edit of the layer's clean output (a callable ``value`` of a cache call).
+Edit = Callable[[Tensor], Tensor]
+
+
+@contextlib.contextmanager
+def edit_calls(module: nn.Module, value: Tensor | Edit, first_is_cut: bool) -> Iterator[None]:
+    """During the block, the module's first call returns ``value`` (``first_is_cut``) and every
+    other call has the edit applied (a callable ``value``; a tensor leaves them unchanged)."""
+    if isinstance(value, Tensor) and not first_is_cut:
+        yield
+        return
+    count = iter(range(1 << 62))
+
+    def hook(_m: nn.Module, _i: Any, out: Any) -> Any:
+        if next(count) == 0 and first_is_cut:
+            return replace_output(out, value if isinstance(value, Tensor) else value(module_output(out)))
+        return None if isinstance(value, Tensor) else replace_output(out, value(module_output(out)))
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+class FxRunner:
+    """The ``"fx"`` path's runner: the traced suffix after the cut, given the rows' layer output (or the edit of
+    their cached one) and the values live at the cut taken by row (``plans``: :func:`~.live_values.value_plan`)."""
+
+    def __init__(self, split: FxSplit, module: nn.Module, h: Tensor, live: list[Any], plans: list[Any]) -> None:
+        self.split, self.module, self.h, self.live, self.plans = split, module, h, live, plans
+
+    def __call__(self, value: Tensor | Edit, rows: Tensor) -> Any:
+        first = value.clone() if isinstance(value, Tensor) else edit_copy(value, rows_of(self.h, rows))  # the suffix may write to it in place
+        live = [take(p, v, rows) for p, v in zip(self.plans, self.live)]
+        with edit_calls(self.module, value, first_is_cut=False):
+            return self.split.suffix(first, *live)
+
+
+class FullRunner:
+    """The ``"full"`` path's runner (and the reference every fast path is checked against): full forward passes
+    of the rows' inputs with the layer's output replaced by a hook; ``fold > 1``: a folded layer's ``[R, k, ...]``
+    value is given to the model as its ``[R·k, ...]``."""
+
+    def __init__(self, forward: Forward, xs: tuple[Tensor, ...], module: nn.Module, fold: int = 1) -> None:
+        self.forward, self.xs, self.module, self.fold = forward, xs, module, fold
+
+    def __call__(self, value: Tensor | Edit, rows: Tensor) -> Any:
+        if self.fold > 1 and isinstance(value, Tensor):  # the cache's [R, k, ...] view of a folded layer's [R·k, ...]
+            value = value.reshape(-1, *value.shape[2:])
+        with edit_calls(self.module, value, first_is_cut=True):
+            return self.forward.raw(*(rows_of(x, rows) for x in self.xs), rows=rows)
