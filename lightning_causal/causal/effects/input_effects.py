@@ -4,7 +4,9 @@ expectations μ_g(α) and the average causal effect (ACE).
 Every estimator enumerates *rows* (an intervention applied to one sample) and evaluates them in
 large forward passes chunked to a memory budget (:mod:`lightning_causal.causal.engine.batching`).
 The model is called through :class:`~lightning_causal.causal.engine.forward.Forward`: ``output=``
-picks the explained tensor, ``additional_forward_args=`` travel with their rows.
+picks the explained tensor, ``additional_forward_args=`` travel with their rows. The values an
+interventional expectation sets each group to (given, or the group's quantiles over the probe) are
+built in :mod:`~lightning_causal.causal.effects.value_grid`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.effects.input_attribution import input_attribution_estimates
 from lightning_causal.causal.effects.input_layer import input_layer_effects
+from lightning_causal.causal.effects.value_grid import value_grid
 from lightning_causal.causal.engine.ablation import (
     ablate_groups,
     check_baselines,
@@ -27,7 +30,7 @@ from lightning_causal.causal.engine.ablation import (
     unpadded_masks,
 )
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
-from lightning_causal.causal.engine.checks import check_choice, check_int
+from lightning_causal.causal.engine.checks import check_choice
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import (
@@ -222,97 +225,6 @@ def _changed(
     return group_counts(xs, masks, g + 1, tuple(differ))[:, :g] > 0  # id G: kept special tokens, in no group
 
 
-def _grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor | str, num_values: int, g: int) -> Tensor:
-    """Values ``[G, K]``; the quantiles of a group pool its elements (elements of id ``G``, padding, are in no pool).
-
-    A group with elements in an integer input (category codes of a tuple ``(x_cont, x_cat)``) takes
-    whole values only, since they are set as codes: its quantiles are the nearest observed codes (a
-    linear interpolation, 0.92 between codes 0 and 1, was run as code 0 and reported as 0.92), and
-    a fractional value passed for it is refused.
-    """
-    coded = torch.zeros(g, dtype=torch.bool, device=xs[0].device)  # groups with an element in an integer input
-    for x, m in zip(xs, masks):
-        if not x.is_floating_point():
-            ids = m.expand(torch.broadcast_shapes(m.shape, x.shape)).reshape(-1)
-            ids = ids[ids < g]
-            coded[ids.to(coded.device)] = True
-    grid = _values_grid(xs, masks, values, num_values, g, coded)
-    for x, m in zip(xs, masks):  # float groups of a half precision input beside codes: set, and reported, in its dtype
-        if x.is_floating_point() and x.dtype != grid.dtype:
-            ids = m.expand(torch.broadcast_shapes(m.shape, x.shape)).reshape(-1)
-            own = torch.zeros(g, dtype=torch.bool, device=grid.device)
-            own[ids[ids < g].to(grid.device)] = True
-            grid = torch.where((own & ~coded).unsqueeze(1), grid.to(x.dtype).to(grid.dtype), grid)
-    bad = coded.unsqueeze(1) & (grid != grid.round())
-    if bool(bad.any()):
-        grp, kk = (int(i) for i in bad.nonzero()[0])
-        raise ValueError(
-            f"Expected whole numbers in argument `values` for group {grp}, which lies in an integer input (category codes), "
-            f"but got {float(grid[grp, kk])}: a code is set as it is, and a fraction would run as another code. Pass the "
-            "codes to set (`values=torch.tensor([0., 1., 2.])` for a 3-level column, or per group `[G, K]`)")
-    return grid
-
-
-def _values_grid(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], values: Tensor | str, num_values: int, g: int,
-                 coded: Tensor) -> Tensor:
-    """:func:`_grid` before the check of the groups in integer inputs (``coded``)."""
-    if isinstance(values, str):
-        if values != "quantiles":
-            raise ValueError(f"Expected argument `values` to be a tensor or 'quantiles' but got {values!r}")
-        check_int("num_values", num_values, minimum=2)
-        # quantile() takes float32 or float64: half inputs in float32, float64 ones in their own precision
-        qtype = torch.float64 if _value_dtype(xs) == torch.float64 else torch.float32
-        levels = torch.linspace(0.05, 0.95, num_values, device=xs[0].device, dtype=qtype)
-        rows, empty = [], set()
-        for grp in range(g):
-            pooled = torch.cat([x.expand(torch.broadcast_shapes(m.shape, x.shape))[(m == grp).expand_as(x)] for x, m in zip(xs, masks)])
-            if not bool(torch.isfinite(pooled).all()):  # else a NaN quantile, reported as a bad `values` the caller never gave
-                raise ValueError(
-                    f"Expected finite `inputs` for values='quantiles' but group {grp} holds NaN or infinity; pass the values "
-                    "as a tensor or drop the non-finite samples"
-                )
-            how = "nearest" if bool(coded[grp]) else "linear"  # codes: observed codes, never a value between two
-            rows.append(torch.quantile(pooled.to(qtype), levels, interpolation=how) if pooled.numel() else torch.zeros_like(levels))
-            if not pooled.numel():
-                empty.add(grp)
-        grid = torch.stack(rows)
-        _warn_constant_groups(grid, empty)
-        return grid.to(_value_dtype(xs))
-    if not isinstance(values, Tensor):
-        raise TypeError(f"Expected argument `values` to be a tensor or 'quantiles' but got {type(values)}")
-    values = values.to(device=xs[0].device, dtype=_value_dtype(xs))
-    if values.dim() == 1 and values.numel() >= 1:
-        return values.unsqueeze(0).expand(g, -1)
-    if values.dim() == 2 and values.shape[0] == g:
-        return values
-    raise ValueError(f"Expected argument `values` of shape [K] or [{g}, K] but got {list(values.shape)}")
-
-
-def _value_dtype(xs: tuple[Tensor, ...]) -> torch.dtype:
-    """The dtype of the values grid: that of the first floating point input (category codes ``x_cat``
-    may come first, ``model(x_cat, x_cont)``; their groups' values are whole numbers in it), at least
-    ``float32`` beside an integer input: ``bfloat16`` holds whole numbers exactly up to 256 only and
-    ``float16`` up to 2048, so code 301 would run, and be reported, as code 300."""
-    dtype = next(x.dtype for x in xs if x.is_floating_point())
-    if torch.finfo(dtype).bits < 32 and any(not x.is_floating_point() for x in xs):
-        return torch.float32
-    return dtype
-
-
-def _warn_constant_groups(grid: Tensor, empty: set[int]) -> None:
-    """Warn when a group's quantiles are one value: it is constant over the probe, so every value
-    set is the one it has, and its ACE is 0 whatever the model does with the feature (groups with
-    no real element, ``empty``, padding everywhere, are not constant but absent)."""
-    flat = [g for g in (grid == grid[:, :1]).all(1).nonzero().flatten().tolist() if g not in empty]
-    if flat:
-        shown = ", ".join(f"{i} (= {float(grid[i, 0]):g})" for i in flat[:5]) + (" ..." if len(flat) > 5 else "")
-        warnings.warn(
-            f"Group(s) {shown} take one value over `inputs`, so their quantile values are all equal and their "
-            "interventional curve is flat: ACE 0 says nothing of the model there. Pass `values` (a tensor of the "
-            "values to set, e.g. the feature's range in the training data) or a probe where the feature varies",
-            UserWarning, stacklevel=outside_package())
-
-
 def interventional_expectations(
     model: nn.Module,
     inputs: Inputs,
@@ -370,7 +282,7 @@ def interventional_expectations(
     g = num_groups(masks)
     padding = input_padding(xs, additional_forward_args, model=model)  # of the input the argument describes
     pooled = unpadded_masks(xs, masks, padding, g)
-    grid = _grid(xs, pooled, values, num_values, g)  # padded positions: in no group's quantiles, never set
+    grid = value_grid(xs, pooled, values, num_values, g)  # padded positions: in no group's quantiles, never set
     if not torch.isfinite(grid).all():
         raise ValueError("Expected argument `values` to be finite but it holds NaN or infinity")
     n, k = xs[0].shape[0], grid.shape[1]
