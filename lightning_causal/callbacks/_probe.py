@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor
 
@@ -21,7 +22,7 @@ from lightning_causal.causal.engine.finite import check_finite_samples, per_samp
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.data_reading import read_samples, rngs_untouched
 
-__all__ = ["call_hint", "check_finite_probe", "probe_from", "trainer_data", "validation_data"]
+__all__ = ["call_hint", "check_finite_probe", "probe_from", "probe_source", "trainer_data", "validation_data"]
 
 
 def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None) -> Probe:
@@ -143,6 +144,22 @@ def trainer_data(trainer: Trainer) -> tuple[Any, str]:
             return source, f"{name}[{next(iter(source))!r}] of {len(source)}"
         return source, name
     return None, ""
+
+
+def probe_source(given: Any, trainer: Trainer) -> tuple[Any, str]:
+    """What the probe is read from: ``given`` (``probe=``, origin ``"probe"``), else :func:`trainer_data`; an
+    info says which data the audits explain where that is the first of several dataloaders or, in a fit that
+    validates on no data, the training data."""
+    if given is not None:
+        return given, "probe"
+    source, origin = trainer_data(trainer)
+    if source is not None and " of " in origin:  # several dataloaders: say which one the audits explain
+        rank_zero_info(f"CausalAuditCallback explains {origin}; pass `probe=` to explain other data")
+    elif source is not None and origin == "train_dataloader":
+        rank_zero_info("CausalAuditCallback explains the first samples of the training data: this fit validates on "
+                       "no data (no `val_dataloaders`, `limit_val_batches=0` or no `validation_step`); pass `probe=` "
+                       "to explain other data")
+    return source, origin
 
 
 def call_hint(model: torch.nn.Module, probe: Probe) -> str:

@@ -1,32 +1,31 @@
-"""CausalAuditCallback: causal audits of the model on an epoch schedule."""
+"""CausalAuditCallback: causal audits of the model on an epoch schedule.
+
+An audit epoch's run (the audits, the report, the scalars and the TensorBoard content) is in
+``_audit_run.py`` (:class:`~lightning_causal.callbacks._audit_run.AuditRun`, a mixin)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import time
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_warn
 from typing_extensions import override
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
-from lightning_causal.audits.drift import vector_drift
 from lightning_causal.batches import UnpackBatch
 from lightning_causal.callbacks._audit_options import check_audit_options
+from lightning_causal.callbacks._audit_run import AuditRun
 from lightning_causal.callbacks._fit_checks import (
     check_names_across_callbacks,
     quiet_sync_dist_advice,
     warn_averaging_before,
     warn_endless_epochs,
 )
-from lightning_causal.callbacks._no_trace import audit_seed, no_trace
-from lightning_causal.callbacks._probe import probe_from, trainer_data, validation_data
+from lightning_causal.callbacks._probe import probe_from, probe_source, validation_data
 from lightning_causal.callbacks._probe_setup import checked_probe
 from lightning_causal.callbacks._report_dir import (
     check_report_dir,
@@ -40,29 +39,17 @@ from lightning_causal.callbacks._resume import (
     unclaimed_audit_state,
     warn_other_probe,
 )
-from lightning_causal.callbacks._trainer_facts import (
-    audited,
-    ended_at_last_batch,
-    epoch_end_step,
-    row_shard,
-)
+from lightning_causal.callbacks._trainer_facts import ended_at_last_batch
 from lightning_causal.callbacks._trainer_only import check_trainer
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
-from lightning_causal.causal.engine.batching import (
-    PeerFailure,
-    current_shard,
-    settle_shards,
-    sharded_rows,
-)
-from lightning_causal.reporting.json_report import report_path, write_report
-from lightning_causal.reporting.tensorboard import TensorBoardRenderer, scalar_tags
+from lightning_causal.reporting.tensorboard import TensorBoardRenderer
 
 __all__ = ["CausalAuditCallback", "audit_seconds_tag"]
 
 AUDIT_SECONDS = "causal/audit_seconds"
 
 
-class CausalAuditCallback(Callback):
+class CausalAuditCallback(AuditRun, Callback):
     r"""Run causal audits of the model after validation, on an epoch schedule.
 
     Each audit epoch, every audit explains the model on a fixed probe set. Scalars
@@ -258,15 +245,9 @@ class CausalAuditCallback(Callback):
         warn_earlier_reports(self.report_dir, self._report_tag, trainer)
         warn_endless_epochs(trainer)
         with validation_data(trainer) if self._probe_source is None else contextlib.nullcontext():
-            source, self.probe_origin = (self._probe_source, "probe") if self._probe_source is not None else trainer_data(trainer)
+            source, self.probe_origin = probe_source(self._probe_source, trainer)
             if source is None:
                 return  # no data to probe: audits are skipped with a warning when they are due
-            if " of " in self.probe_origin:  # several dataloaders: say which one the audits explain
-                rank_zero_info(f"CausalAuditCallback explains {self.probe_origin}; pass `probe=` to explain other data")
-            elif self.probe_origin == "train_dataloader":
-                rank_zero_info("CausalAuditCallback explains the first samples of the training data: this fit validates on "
-                               "no data (no `val_dataloaders`, `limit_val_batches=0` or no `validation_step`); pass `probe=` "
-                               "to explain other data")
             probe = probe_from(source, self.probe_size, self.unpack_batch)
         self._set_probe(probe, trainer, pl_module)
         self._check_resumed_probe()
@@ -395,120 +376,6 @@ class CausalAuditCallback(Callback):
 
     def _set_probe(self, probe: Probe, trainer: Trainer, pl_module: LightningModule) -> None:
         self.probe, self.dry_run_tags = checked_probe(self.audits, probe, self.probe_origin, trainer, pl_module, self._warnings)
-
-    # ------------------------------------------------------------------ run
-    def _run(self, trainer: Trainer, pl_module: LightningModule, epoch: int, stage: str, *, monitored: bool = True) -> None:
-        if self.probe is None:
-            rank_zero_warn("CausalAuditCallback found no probe data (no probe, no validation or training data); skipping")
-            return
-        t0 = time.perf_counter()
-        bases = (dict(self._previous_vectors), {a.name: a.state_dict() for a in self.audits}) if stage == "fit_end" else None
-        results = self._audit_all(trainer, audited(pl_module), epoch)
-        if bases is not None:  # the fit-end audit is compared with the last one, but is no base for later audits:
-            self._previous_vectors = bases[0]  # a fit resumed from a checkpoint saved after it goes on as an uninterrupted one
-            for audit in self.audits:
-                audit.load_state_dict(bases[1][audit.name])
-        total = time.perf_counter() - t0
-        if trainer.world_size > 1:  # one value on every process (rank 0's, the one in its report): monitors agree
-            total = float(trainer.strategy.broadcast(total, src=0))
-        if not self._write_report(trainer, epoch, stage, results, total):
-            self.failed_epochs.append(epoch)
-            return
-        self.audited_epochs.append(epoch)
-        scalars = {t: v for r in results for t, v in scalar_tags(r).items()}
-        scalars[self._seconds_tag] = total
-        self.last_scalars = scalars
-        # monitorable (callback_metrics); `log` is not allowed in on_train_end, and under `barebones=True` it only warns
-        if stage == "epoch_end" and monitored and not trainer.barebones:
-            pl_module.log_dict(scalars, on_step=False, on_epoch=True, sync_dist=False, logger=False)
-        for logger in trainer.loggers:  # at the step of the rich content, one step per audit
-            # with the epoch, as Lightning's own rows (a CSV row without it is lost to a group-by-epoch);
-            # TensorBoard already has an `epoch` point at this step (the card names the epoch too)
-            epoch_column = {} if isinstance(logger, TensorBoardLogger) else {"epoch": epoch}
-            logger.log_metrics({**scalars, **epoch_column}, step=epoch_end_step(trainer))
-        self._render(trainer, epoch, results, stage)
-        if total > 2.0:
-            rank_zero_info(f"Causal audit at epoch {epoch} took {total:.1f} s")
-
-    def _write_report(self, trainer: Trainer, epoch: int, stage: str, results: list[AuditResult], total: float) -> bool:
-        """Write the JSON report on global rank 0 (atomically); every rank learns whether it was
-        written. A failed write raises (``on_error="raise"``, naming ``report_dir``) or warns."""
-        error = None
-        if trainer.is_global_zero and self.report_dir is not None:
-            try:
-                probe = {"source": self.probe_origin, "samples": len(self.probe) if self.probe is not None else 0}
-                write_report(self.report_dir, epoch, stage, results, tag=self._report_tag,
-                             extra={"audit_seconds": total, "world_size": trainer.world_size, "probe": probe})
-            except (OSError, TypeError, ValueError) as err:  # a full disk; a custom audit's value JSON cannot hold
-                error = repr(err)
-        error = trainer.strategy.broadcast(error, src=0)
-        if error is None:
-            return True
-        message = f"Causal audit report of epoch {epoch} could not be written to `report_dir` {self.report_dir!r}: {error}"
-        if self.on_error == "raise":
-            raise RuntimeError(message)
-        rank_zero_warn(f"{message}; training continues and the epoch is recorded as failed")
-        return False
-
-    def _audit_all(self, trainer: Trainer, model: torch.nn.Module, epoch: int) -> list[AuditResult]:
-        from tqdm.auto import tqdm
-
-        results = []
-        with no_trace(model), sharded_rows(row_shard(trainer)), self._warnings.collect(show=trainer.is_global_zero):
-            bar = tqdm(self.audits, desc=f"causal audit (epoch {epoch})", delay=2.0, leave=False,
-                       disable=not trainer.is_global_zero or trainer.progress_bar_callback is None)
-            for audit in bar:
-                result = self._run_one(audit, model, epoch)
-                if result is not None:
-                    results.append(result)
-        return results
-
-    def _run_one(self, audit: Audit, model: torch.nn.Module, epoch: int) -> AuditResult | None:
-        t0 = time.perf_counter()
-        result, error = None, None
-        try:
-            with audit_seed():  # a model's own noise: the same draws at every audit of the same weights
-                result = audit.run(model, self.probe, max_batch_size=self.max_batch_size)  # type: ignore[arg-type]
-        except Exception as err:
-            error = err
-        # under DDP, an audit that failed in one process fails in every one (with on_error="warn" the
-        # others would otherwise go on to the next audit's collectives while it still waits in this one's)
-        error = settle_shards(error)
-        if error is not None:
-            if self.on_error == "raise":
-                raise RuntimeError(f"Causal audit {audit.name!r} failed at epoch {epoch}: {error}") from error
-            rank_zero_warn(f"Causal audit {audit.name!r} failed at epoch {epoch}: {error!r}; training continues")
-            shard = current_shard()
-            if shard is not None and shard.rank != 0 and not isinstance(error, PeerFailure):  # rank 0 only names this process
-                warnings.warn(f"Causal audit {audit.name!r} failed at epoch {epoch} in process {shard.rank}: {error!r}", stacklevel=2)
-            return AuditResult(audit.name, scalars={"failed": 1.0}, meta={"error": repr(error), "epoch": epoch})
-        assert result is not None
-        result.meta.update(epoch=epoch, seconds=time.perf_counter() - t0)
-        if isinstance(audit.output, (str, int)) and not isinstance(audit.output, bool):  # the head of several outputs explained
-            result.meta["output"] = audit.output
-        result.scalars.update(vector_drift(self._previous_vectors.get(audit.name, {}), result.vectors))
-        self._previous_vectors[audit.name] = {k: v.detach().cpu() for k, v in result.vectors.items() if v.dim() == 1}
-        bad = result.non_finite()
-        if bad:
-            why = "".join(f"; {note}" for note in result.meta.get("notes", []))  # the audit's own explanation, if any
-            rank_zero_warn(f"Causal audit {audit.name!r} at epoch {epoch} produced NaN or infinite values in {bad}{why}")
-            result.meta.setdefault("notes", []).append(f"non-finite values in {bad}")
-        self.last_results[audit.name] = result
-        return result
-
-    def _render(self, trainer: Trainer, epoch: int, results: list[AuditResult], stage: str = "epoch_end") -> None:
-        if not trainer.is_global_zero:  # other ranks' writers are no-ops: build no figures there
-            return
-        tb = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
-        if tb is None:
-            if not self._warned_no_tb:
-                rank_zero_info("CausalAuditCallback: no TensorBoardLogger, so heatmaps, histograms and figures are skipped "
-                               "(scalars still go to every logger, reports to JSON)")
-                self._warned_no_tb = True
-            return
-        probe, report = self.probe, report_path(self.report_dir, epoch, stage, tag=self._report_tag) if self.report_dir is not None else None
-        self._renderer.render(tb.experiment, epoch, results, probe.first if probe else None, step=epoch_end_step(trainer),
-                              probe_labels=probe.labels if probe else None, report=report)
 
 
 def audit_seconds_tag(callback: CausalAuditCallback, callbacks: Iterable[Any]) -> str:

@@ -174,6 +174,7 @@ class WriteSpy(pl.Callback):
         self.root = root
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        import lightning_causal.callbacks._audit_run as run_mod  # where the callback's audit epochs write reports
         import lightning_causal.callbacks.audit as audit_mod
 
         rank = trainer.global_rank
@@ -183,8 +184,8 @@ class WriteSpy(pl.Callback):
             with log.open("a") as f:
                 f.write(json.dumps({"kind": kind, "rank": rank, **info}) + "\n")
 
-        real_write = audit_mod.write_report
-        real_render = audit_mod.TensorBoardRenderer.render
+        real_write = run_mod.write_report
+        real_render = run_mod.TensorBoardRenderer.render
 
         def write_report(report_dir, epoch, stage, results, **options):  # noqa: ANN001
             record("report", epoch=epoch, stage=stage)
@@ -205,15 +206,15 @@ class WriteSpy(pl.Callback):
             return real_run_one(self_, audit, pl_module_, epoch)
 
         real_run_one = audit_mod.CausalAuditCallback._run_one
-        audit_mod.write_report = write_report
-        audit_mod.TensorBoardRenderer.render = render
+        run_mod.write_report = write_report
+        run_mod.TensorBoardRenderer.render = render
         audit_mod.CausalAuditCallback._run_one = run_one
-        self._restore = (audit_mod, real_write, real_render, real_run_one)
+        self._restore = (run_mod, audit_mod, real_write, real_render, real_run_one)
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        audit_mod, real_write, real_render, real_run_one = self._restore
-        audit_mod.write_report = real_write
-        audit_mod.TensorBoardRenderer.render = real_render
+        run_mod, audit_mod, real_write, real_render, real_run_one = self._restore
+        run_mod.write_report = real_write
+        run_mod.TensorBoardRenderer.render = real_render
         audit_mod.CausalAuditCallback._run_one = real_run_one
 
 

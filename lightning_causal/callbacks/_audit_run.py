@@ -1,0 +1,169 @@
+"""One audit epoch of :class:`~lightning_causal.callbacks.audit.CausalAuditCallback` (:class:`AuditRun`):
+every audit run on the probe without a trace on training (seeded, sharded across processes, a failure
+settled on every rank), its drift against the last audit and its non-finite values noted, the JSON report
+written on rank 0, the scalars logged (``callback_metrics`` and every logger) and the rich content drawn in
+TensorBoard."""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import torch
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+
+from lightning_causal.audits.base import Audit, AuditResult, Probe
+from lightning_causal.audits.drift import vector_drift
+from lightning_causal.callbacks._no_trace import audit_seed, no_trace
+from lightning_causal.callbacks._trainer_facts import audited, epoch_end_step, row_shard
+from lightning_causal.callbacks._warnings import WarningsOncePerFit
+from lightning_causal.causal.engine.batching import (
+    PeerFailure,
+    current_shard,
+    settle_shards,
+    sharded_rows,
+)
+from lightning_causal.reporting.json_report import report_path, write_report
+from lightning_causal.reporting.tensorboard import TensorBoardRenderer, scalar_tags
+
+__all__ = ["AuditRun"]
+
+
+class AuditRun:
+    """The audit epochs of :class:`~lightning_causal.callbacks.audit.CausalAuditCallback`: :meth:`_run` audits
+    one epoch. A mixin: the attributes it reads and writes are the callback's (set by its ``__init__`` and
+    ``setup``)."""
+
+    audits: list[Audit]
+    probe: Probe | None
+    probe_origin: str
+    max_batch_size: int | None
+    report_dir: str | None
+    on_error: str
+    audited_epochs: list[int]
+    failed_epochs: list[int]
+    last_results: dict[str, AuditResult]
+    last_scalars: dict[str, float]
+    _report_tag: str
+    _seconds_tag: str
+    _previous_vectors: dict[str, dict[str, torch.Tensor]]
+    _renderer: TensorBoardRenderer
+    _warned_no_tb: bool
+    _warnings: WarningsOncePerFit
+
+    def _run(self, trainer: Trainer, pl_module: LightningModule, epoch: int, stage: str, *, monitored: bool = True) -> None:
+        """Audit ``epoch`` (``stage``: ``"epoch_end"``, or ``"fit_end"``: compared with the last audit but no base
+        for later ones); the scalars reach ``callback_metrics`` when ``monitored`` at an epoch's end."""
+        if self.probe is None:
+            rank_zero_warn("CausalAuditCallback found no probe data (no probe, no validation or training data); skipping")
+            return
+        t0 = time.perf_counter()
+        bases = (dict(self._previous_vectors), {a.name: a.state_dict() for a in self.audits}) if stage == "fit_end" else None
+        results = self._audit_all(trainer, audited(pl_module), epoch)
+        if bases is not None:  # the fit-end audit is compared with the last one, but is no base for later audits:
+            self._previous_vectors = bases[0]  # a fit resumed from a checkpoint saved after it goes on as an uninterrupted one
+            for audit in self.audits:
+                audit.load_state_dict(bases[1][audit.name])
+        total = time.perf_counter() - t0
+        if trainer.world_size > 1:  # one value on every process (rank 0's, the one in its report): monitors agree
+            total = float(trainer.strategy.broadcast(total, src=0))
+        if not self._write_report(trainer, epoch, stage, results, total):
+            self.failed_epochs.append(epoch)
+            return
+        self.audited_epochs.append(epoch)
+        scalars = {t: v for r in results for t, v in scalar_tags(r).items()}
+        scalars[self._seconds_tag] = total
+        self.last_scalars = scalars
+        # monitorable (callback_metrics); `log` is not allowed in on_train_end, and under `barebones=True` it only warns
+        if stage == "epoch_end" and monitored and not trainer.barebones:
+            pl_module.log_dict(scalars, on_step=False, on_epoch=True, sync_dist=False, logger=False)
+        for logger in trainer.loggers:  # at the step of the rich content, one step per audit
+            # with the epoch, as Lightning's own rows (a CSV row without it is lost to a group-by-epoch);
+            # TensorBoard already has an `epoch` point at this step (the card names the epoch too)
+            epoch_column = {} if isinstance(logger, TensorBoardLogger) else {"epoch": epoch}
+            logger.log_metrics({**scalars, **epoch_column}, step=epoch_end_step(trainer))
+        self._render(trainer, epoch, results, stage)
+        if total > 2.0:
+            rank_zero_info(f"Causal audit at epoch {epoch} took {total:.1f} s")
+
+    def _write_report(self, trainer: Trainer, epoch: int, stage: str, results: list[AuditResult], total: float) -> bool:
+        """Write the JSON report on global rank 0 (atomically); every rank learns whether it was
+        written. A failed write raises (``on_error="raise"``, naming ``report_dir``) or warns."""
+        error = None
+        if trainer.is_global_zero and self.report_dir is not None:
+            try:
+                probe = {"source": self.probe_origin, "samples": len(self.probe) if self.probe is not None else 0}
+                write_report(self.report_dir, epoch, stage, results, tag=self._report_tag,
+                             extra={"audit_seconds": total, "world_size": trainer.world_size, "probe": probe})
+            except (OSError, TypeError, ValueError) as err:  # a full disk; a custom audit's value JSON cannot hold
+                error = repr(err)
+        error = trainer.strategy.broadcast(error, src=0)
+        if error is None:
+            return True
+        message = f"Causal audit report of epoch {epoch} could not be written to `report_dir` {self.report_dir!r}: {error}"
+        if self.on_error == "raise":
+            raise RuntimeError(message)
+        rank_zero_warn(f"{message}; training continues and the epoch is recorded as failed")
+        return False
+
+    def _audit_all(self, trainer: Trainer, model: torch.nn.Module, epoch: int) -> list[AuditResult]:
+        from tqdm.auto import tqdm
+
+        results = []
+        with no_trace(model), sharded_rows(row_shard(trainer)), self._warnings.collect(show=trainer.is_global_zero):
+            bar = tqdm(self.audits, desc=f"causal audit (epoch {epoch})", delay=2.0, leave=False,
+                       disable=not trainer.is_global_zero or trainer.progress_bar_callback is None)
+            for audit in bar:
+                result = self._run_one(audit, model, epoch)
+                if result is not None:
+                    results.append(result)
+        return results
+
+    def _run_one(self, audit: Audit, model: torch.nn.Module, epoch: int) -> AuditResult | None:
+        t0 = time.perf_counter()
+        result, error = None, None
+        try:
+            with audit_seed():  # a model's own noise: the same draws at every audit of the same weights
+                result = audit.run(model, self.probe, max_batch_size=self.max_batch_size)  # type: ignore[arg-type]
+        except Exception as err:
+            error = err
+        # under DDP, an audit that failed in one process fails in every one (with on_error="warn" the
+        # others would otherwise go on to the next audit's collectives while it still waits in this one's)
+        error = settle_shards(error)
+        if error is not None:
+            if self.on_error == "raise":
+                raise RuntimeError(f"Causal audit {audit.name!r} failed at epoch {epoch}: {error}") from error
+            rank_zero_warn(f"Causal audit {audit.name!r} failed at epoch {epoch}: {error!r}; training continues")
+            shard = current_shard()
+            if shard is not None and shard.rank != 0 and not isinstance(error, PeerFailure):  # rank 0 only names this process
+                warnings.warn(f"Causal audit {audit.name!r} failed at epoch {epoch} in process {shard.rank}: {error!r}", stacklevel=2)
+            return AuditResult(audit.name, scalars={"failed": 1.0}, meta={"error": repr(error), "epoch": epoch})
+        assert result is not None
+        result.meta.update(epoch=epoch, seconds=time.perf_counter() - t0)
+        if isinstance(audit.output, (str, int)) and not isinstance(audit.output, bool):  # the head of several outputs explained
+            result.meta["output"] = audit.output
+        result.scalars.update(vector_drift(self._previous_vectors.get(audit.name, {}), result.vectors))
+        self._previous_vectors[audit.name] = {k: v.detach().cpu() for k, v in result.vectors.items() if v.dim() == 1}
+        bad = result.non_finite()
+        if bad:
+            why = "".join(f"; {note}" for note in result.meta.get("notes", []))  # the audit's own explanation, if any
+            rank_zero_warn(f"Causal audit {audit.name!r} at epoch {epoch} produced NaN or infinite values in {bad}{why}")
+            result.meta.setdefault("notes", []).append(f"non-finite values in {bad}")
+        self.last_results[audit.name] = result
+        return result
+
+    def _render(self, trainer: Trainer, epoch: int, results: list[AuditResult], stage: str = "epoch_end") -> None:
+        if not trainer.is_global_zero:  # other ranks' writers are no-ops: build no figures there
+            return
+        tb = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
+        if tb is None:
+            if not self._warned_no_tb:
+                rank_zero_info("CausalAuditCallback: no TensorBoardLogger, so heatmaps, histograms and figures are skipped "
+                               "(scalars still go to every logger, reports to JSON)")
+                self._warned_no_tb = True
+            return
+        probe, report = self.probe, report_path(self.report_dir, epoch, stage, tag=self._report_tag) if self.report_dir is not None else None
+        self._renderer.render(tb.experiment, epoch, results, probe.first if probe else None, step=epoch_end_step(trainer),
+                              probe_labels=probe.labels if probe else None, report=report)
