@@ -156,7 +156,12 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
             training inputs with the model's own predictions as labels) and flag the classes whose
             contrast score is at most ``contrast_options["max_ratio"]``
             (:data:`~lightning_causal.causal.backdoor.feature_shift.MAX_CONTRAST_RATIO`) too: a trigger
-            moves the model and not the shifted copy, a class's natural feature moves both. It finds
+            moves the model and not the shifted copy, a class's natural feature moves both. A class
+            flagged on the contrast only is suppressed with the contrast's trigger completed on the
+            model within :data:`~lightning_causal.repair.backdoor_setup.CONTRAST_COMPLETION` pixels
+            of it (reversed again to a 0.99 attack rate there), without a region search: the
+            contrast's trigger is a few pixels of the planted stamp, and a search around them, where
+            they lie on the class's own strokes, teaches the repair to ignore the strokes. It finds
             weakly learned backdoors that plain Neural Cleanse misses (development cases only: see
             ``benchmarks/RESULTS.md``), at about three times the set-up cost. Models called as
             ``model(x)`` returning logits (no ``output``, no ``additional_forward_args``), on image

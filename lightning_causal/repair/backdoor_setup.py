@@ -37,7 +37,15 @@ from lightning_causal.causal.engine.state import audit_mode, check_logits
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.repair.backdoor_triggers import binarized, dilated, grown_mask
 
-__all__ = ["TriggerSetup"]
+__all__ = ["CONTRAST_COMPLETION", "TriggerSetup"]
+
+#: Pixels within which the trigger of a class flagged on the contrast only (``contrast=True``) is
+#: completed to a 0.99 attack rate on the model; such a trigger gets no region search. Chosen on the
+#: development cases of ``benchmarks/backdoor_protocol.py`` (``benchmarks/study_contrast_repair.py``,
+#: variant ``pc1``): searching around the contrast's few pixels, where they lie on the target
+#: class's strokes, taught the repair to ignore those strokes (one fold's target class kept 2.5% of
+#: its images).
+CONTRAST_COMPLETION = 1
 
 
 def _trigger_state(trigger: Trigger) -> dict[str, Any]:
@@ -163,14 +171,21 @@ class TriggerSetup:
                     f"{c} (contrast score {float(self.contrast_detection.score[c]):.2f})" for c in by_contrast)
             bounds = f"bound {self.detection.max_ratio}" + (
                 f"; contrast bound {self.contrast_detection.max_ratio}" if self.contrast_detection is not None else "")
+            completed = (f" (flagged on the contrast only: the contrast's trigger completed within {CONTRAST_COMPLETION} "
+                         f"pixel{'s' if CONTRAST_COMPLETION != 1 else ''} on the model, no region search)" if by_contrast else "")
             rank_zero_info(f"BackdoorSuppressionTerm: Neural Cleanse flagged class(es) {scores} (flag score; {bounds}); "
-                           "their reversed triggers are suppressed")
-        self.triggers = [(self.contrast_detection if c in by_contrast else self.detection).triggers[c] for c in flagged]
-        if self.adversarial_region is not None and train_inputs.dim() == 4:
+                           f"their reversed triggers are suppressed{completed}")
+        self.triggers = [self.detection.triggers[c] for c in flagged if c not in by_contrast]
+        if self.adversarial_region is not None and train_inputs.dim() == 4:  # the regions pair with these first triggers
             self._range = (float(train_inputs.min()), float(train_inputs.max()))
             self.regions = [grown_mask(self._support(t), self.adversarial_region).amax(0, keepdim=True) for t in self.triggers]
+        # a class flagged on the contrast only: its reversed trigger is the part of a planted stamp that the
+        # shifted copy does not share, often a few of its pixels on the class's own strokes. Completed within
+        # CONTRAST_COMPLETION pixels of it, and not searched around (see the constant's comment)
+        self.triggers += [self._completed(model, train_inputs, self.contrast_detection.triggers[c], options, CONTRAST_COMPLETION)
+                          for c in by_contrast]
         if self.complete is not None and train_inputs.dim() == 4:
-            self.triggers += [self._completed(model, train_inputs, t, options) for t in self.triggers]
+            self.triggers += [self._completed(model, train_inputs, t, options, self.complete) for t in self.triggers]
         if self.binarize is not None:
             self.triggers = [binarized(t, self.binarize, self.box_fill) for t in self.triggers]
         if self.dilate and self.triggers[0].mask.dim() == 3:
@@ -196,10 +211,10 @@ class TriggerSetup:
         support = (trigger.mask > (self.binarize or 0.25)).to(trigger.mask.dtype)
         return support if support.any() else (trigger.mask >= trigger.mask.max()).to(trigger.mask.dtype)
 
-    def _completed(self, model: nn.Module, train_inputs: Tensor, trigger: Trigger, options: Mapping[str, Any]) -> Trigger:
+    def _completed(self, model: nn.Module, train_inputs: Tensor, trigger: Trigger, options: Mapping[str, Any], pixels: int) -> Trigger:
         """The flagged class's trigger reversed again to a 0.99 attack rate, its mask confined to
-        the detected trigger's support grown by ``complete`` pixels (:func:`reverse_trigger`)."""
-        region = grown_mask(self._support(trigger), self.complete)
+        the detected trigger's support grown by ``pixels`` (:func:`reverse_trigger`)."""
+        region = grown_mask(self._support(trigger), pixels)
         keys = ("steps", "lr", "init_lambda", "batch_size", "patience", "input_range", "max_batch_size", "generator",
                 "output", "additional_forward_args")
         return reverse_trigger(model, train_inputs, trigger.target, region=region, target_asr=0.99,

@@ -1,7 +1,8 @@
 """Contrastive detection (``BackdoorSuppressionTerm(contrast=True)``): Neural Cleanse on the
 difference between the model and a feature-shifted copy of it. The copy by hand (its head, its
 norm, the model and the global RNG untouched), the contrast's value by hand, and the term's wiring:
-a class flagged only on the contrast is suppressed with the contrast's trigger."""
+a class flagged only on the contrast is suppressed with the contrast's trigger completed on the model,
+without a region search."""
 
 import logging
 import warnings
@@ -80,29 +81,58 @@ def _reversed(norms: list[float], fill: float) -> ReversedTriggers:
                             concentration=torch.ones(c), max_ratio=0.75, compactness=1.0)
 
 
-def test_a_class_flagged_on_the_contrast_only_is_suppressed_with_the_contrasts_trigger(monkeypatch, caplog):
-    calls = []
+def _one_pixel(target: int, row: int, col: int) -> Trigger:
+    mask = torch.zeros(1, 4, 4)
+    mask[0, row, col] = 0.9
+    return Trigger(mask, torch.full((1, 4, 4), 0.25), target)
+
+
+def _fake_runs(monkeypatch, plain_flags: list[int]) -> tuple[list, list]:
+    """Neural Cleanse faked: the contrast flags class 1 (a one-pixel trigger at (1, 1)), the plain run
+    flags ``plain_flags``; ``reverse_trigger`` (the completion) faked to return its whole region."""
+    calls, completions = [], []
 
     def fake_neural_cleanse(model, x, num_classes, **options):
         calls.append((type(model).__name__, options.get("max_ratio")))
         if isinstance(model, Contrast):  # class 1 small on the contrast; bound MAX_CONTRAST_RATIO
             out = _reversed([4.0, 1.0, 4.0], 0.25)
-            out = ReversedTriggers(out.triggers, out.anomaly_index, out.mask_norms, out.attack_rates, out.lambdas,
-                                   concentration=out.concentration, max_ratio=options["max_ratio"], compactness=1.0)
-            return out
-        return _reversed([4.0, 4.0, 4.0], 0.5)  # nothing flagged by plain Neural Cleanse
+            out.triggers[1] = _one_pixel(1, 1, 1)
+            return ReversedTriggers(out.triggers, out.anomaly_index, out.mask_norms, out.attack_rates, out.lambdas,
+                                    concentration=out.concentration, max_ratio=options["max_ratio"], compactness=1.0)
+        out = _reversed([1.0 if c in plain_flags else 4.0 for c in range(3)], 0.5)
+        for c in plain_flags:
+            out.triggers[c] = _one_pixel(c, 3, 3)
+        return out
+
+    def fake_reverse_trigger(model, x, target, **kwargs):
+        completions.append((model, target, kwargs["region"].clone(), kwargs["target_asr"]))
+        return Trigger(kwargs["region"].clone(), torch.full((1, 4, 4), 0.7), target)
 
     monkeypatch.setattr(backdoor_setup, "neural_cleanse", fake_neural_cleanse)
+    monkeypatch.setattr(backdoor_setup, "reverse_trigger", fake_reverse_trigger)
+    return calls, completions
+
+
+def test_a_class_flagged_on_the_contrast_only_is_suppressed_with_its_trigger_completed_on_the_model(monkeypatch, caplog):
+    calls, completions = _fake_runs(monkeypatch, plain_flags=[])
     model = _mlp()
     x = torch.rand(16, 1, 4, 4, generator=torch.Generator().manual_seed(3))
     term = BackdoorSuppressionTerm(contrast=True, contrast_options={"epochs": 2})
     with caplog.at_level(logging.INFO):
         term.setup(model, x)
     assert f"1 (contrast score 0.25) (flag score; bound 0.75; contrast bound {MAX_CONTRAST_RATIO})" in caplog.text
+    assert "contrast only: the contrast's trigger completed within 1 pixel on the model, no region search" in caplog.text
     assert calls == [("Sequential", None), ("Contrast", MAX_CONTRAST_RATIO)]
     assert term.detection.flagged == [] and term.contrast_detection.flagged == [1]
-    assert [t.target for t in term.triggers] == [1] and float(term.triggers[0].pattern.max()) == 0.25
-    assert len(term.regions) == 1  # the region search covers it like any flagged trigger
+    # completed on the model itself (not the contrast) to 0.99, inside the contrast trigger's pixel grown by CONTRAST_COMPLETION
+    assert backdoor_setup.CONTRAST_COMPLETION == 1
+    (completed_on, target, region, rate), = completions
+    grown = torch.zeros(1, 4, 4)
+    grown[0, 0:3, 0:3] = 1
+    assert completed_on is model and target == 1 and rate == 0.99 and torch.equal(region, grown)
+    assert [t.target for t in term.triggers] == [1] and torch.equal(term.triggers[0].mask, grown)
+    assert float(term.triggers[0].pattern.max()) == pytest.approx(0.7)
+    assert term.regions == []  # no region search around a contrast-only trigger
     plain = BackdoorSuppressionTerm()
     with pytest.warns(UserWarning, match="no class flagged"):
         plain.setup(model, x)
@@ -110,10 +140,29 @@ def test_a_class_flagged_on_the_contrast_only_is_suppressed_with_the_contrasts_t
     restored = BackdoorSuppressionTerm(contrast=True)
     restored.load_state_dict(term.state_dict(), model)
     assert restored.contrast_detection.flagged == [1] and [t.target for t in restored.triggers] == [1]
+    assert torch.equal(restored.triggers[0].mask, grown) and restored.regions == []
     old = term.state_dict()
     del old["contrast_detection"]  # a checkpoint written before the option existed
     restored.load_state_dict(old, model)
     assert restored.contrast_detection is None
+
+
+def test_plain_flags_keep_their_region_search_beside_a_contrast_only_class(monkeypatch):
+    _, completions = _fake_runs(monkeypatch, plain_flags=[2])
+    model = _mlp()
+    x = torch.rand(16, 1, 4, 4, generator=torch.Generator().manual_seed(3))
+    term = BackdoorSuppressionTerm(contrast=True, contrast_options={"epochs": 2})
+    term.setup(model, x)
+    # the plain-flagged trigger first (the regions pair with the first triggers), the completed contrast one after
+    assert [t.target for t in term.triggers] == [2, 1] and [c[1] for c in completions] == [1]
+    assert len(term.regions) == 1
+    near = torch.zeros(1, 4, 4)
+    near[0, 2:4, 2:4] = 1  # the plain trigger's pixel (3, 3) grown by adversarial_region=1
+    assert torch.equal(term.regions[0], near)
+    y = torch.tensor([0, 1, 2, 0] * 4)
+    term.loss(model, x, y)  # region rows aim at the plain trigger's target, the stamps alternate
+    assert term._targets(6, x.device, len(term.regions)).flatten().tolist() == [2] * 6
+    assert term._targets(4, x.device).flatten().tolist() == [2, 1, 2, 1]
 
 
 def test_contrast_is_refused_where_it_cannot_run():
