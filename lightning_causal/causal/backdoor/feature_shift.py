@@ -61,7 +61,10 @@ def feature_shifted(model: nn.Module, x: Tensor, num_classes: int, *, epochs: in
         model: a classifier ``x -> [N, num_classes]`` logits.
         x: clean inputs ``[N, ...]``.
         num_classes: the number of classes.
-        epochs: passes over ``x``. alpha: ``α``. lr: Adam's rate. batch_size: rows per step (and per pass of the predictions ``ŷ``).
+        epochs: passes over ``x``.
+        alpha: ``α``, the weight of the pull away from ``w_0``.
+        lr: Adam's learning rate.
+        batch_size: rows per step (and per pass of the predictions ``ŷ``).
         generator: private random generator (initialisation and batch order).
 
     Examples:
