@@ -256,7 +256,11 @@ def interventional_expectations(
             fraction in ``values`` for it is a ``ValueError``; beside codes the grid is at least
             ``float32`` (``bfloat16`` holds whole numbers up to 256 only), the values of a half
             precision input's groups rounded to its dtype, as they are set.
-        target, max_batch_size, output, additional_forward_args: as in :func:`input_effects`.
+        target: class index, per-sample indices ``[N]``, or ``None`` (the predicted class), as in
+            :func:`input_effects`.
+        max_batch_size: rows per forward pass, as in :func:`input_effects`.
+        output: which tensor of the model's return value to explain, as in :func:`input_effects`.
+        additional_forward_args: extra forward arguments, as in :func:`input_effects`.
 
     Returns:
         ``(mu [G, K], values [G, K])``.

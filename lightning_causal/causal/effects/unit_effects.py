@@ -224,7 +224,13 @@ def unit_effects(
         screen: with ``method="exact"``, the number of units (ranked by the estimate) to intervene on.
         use_suffix: set ``False`` to force full forward passes.
         return_info: also return a :class:`UnitEffectsInfo` (path taken, exact columns, estimate).
-        target, max_batch_size, output, additional_forward_args: as in
+        target: class index, per-sample indices ``[N]``, or ``None`` (the predicted class), as in
+            :func:`~lightning_causal.causal.effects.input_effects.input_effects`.
+        max_batch_size: rows per forward pass, as in
+            :func:`~lightning_causal.causal.effects.input_effects.input_effects`.
+        output: which tensor of the model's return value to explain, as in
+            :func:`~lightning_causal.causal.effects.input_effects.input_effects`.
+        additional_forward_args: extra forward arguments, as in
             :func:`~lightning_causal.causal.effects.input_effects.input_effects`.
 
     Returns:

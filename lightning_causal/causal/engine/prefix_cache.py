@@ -194,10 +194,14 @@ def cache_prefix(
     prefix itself runs without autograd, suffix calls follow the caller's grad mode).
 
     Args:
-        model: any ``nn.Module``; inputs: a tensor or a tuple of tensors ``[N, ...]``.
+        model: any ``nn.Module``.
+        inputs: a tensor or a tuple of tensors ``[N, ...]``.
         layer: module name; a module returning a tuple is cut at element 0.
-        output, additional_forward_args: as in :class:`~lightning_causal.causal.engine.forward.Forward`
-            (per-sample forward arguments follow their rows in every path).
+        output: which tensor of the return value to explain, as in
+            :class:`~lightning_causal.causal.engine.forward.Forward`.
+        additional_forward_args: extra forward arguments, as in
+            :class:`~lightning_causal.causal.engine.forward.Forward` (per-sample forward arguments
+            follow their rows in every path).
         path: ``"auto"`` (fx, else hooks, else full), or one path forced (``"fx"`` and ``"hooks"``
             raise ``ValueError`` when impossible).
         rows_per_sample: the suffix rows each probe sample will run; from

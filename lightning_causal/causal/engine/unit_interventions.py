@@ -181,7 +181,9 @@ class MeanOf(Intervention):
 
     Args:
         reference: activations ``[M, ...]`` of the module on reference data.
-        units, unit_dim, num_heads: as in :class:`Intervention`.
+        units: ``None`` (all units), an int, or a sequence of unit indices, as in :class:`Intervention`.
+        unit_dim: the dimension that indexes units, as in :class:`Intervention`.
+        num_heads: group the unit dimension into this many heads, as in :class:`Intervention`.
         attention_mask: ``None`` (every position counts) or the reference's ``[M, T]`` mask
             (``reference`` ``[M, T, ...]``, positions on dimension 1, as Hugging Face hidden states).
 
@@ -317,7 +319,9 @@ class Patch(Intervention):
     Args:
         source: activations ``[N, ...]`` of the module on the paired inputs, shaped as its output
             on the inputs explained (sequences of the same length: pad both alike).
-        units, unit_dim, num_heads: as in :class:`Intervention`.
+        units: ``None`` (all units), an int, or a sequence of unit indices, as in :class:`Intervention`.
+        unit_dim: the dimension that indexes units, as in :class:`Intervention`.
+        num_heads: group the unit dimension into this many heads, as in :class:`Intervention`.
 
     Examples:
         >>> clean = torch.tensor([[1.0, 10.0], [2.0, 20.0]])  # the module's output on 2 paired inputs

@@ -160,8 +160,11 @@ def counterfactual_fairness_gap(
         sensitive: the column to flip for an SCM; optional otherwise.
         target: class whose probability is compared; ``None`` = the class predicted on ``x``.
         max_batch_size: rows per forward pass.
-        output, additional_forward_args: see :class:`~lightning_causal.causal.engine.forward.Forward`
-            (an attention mask travels with its samples to both ``x`` and ``x_cf``).
+        output: which tensor of the model's return value holds the logits (see
+            :class:`~lightning_causal.causal.engine.forward.Forward`).
+        additional_forward_args: extra forward arguments (see
+            :class:`~lightning_causal.causal.engine.forward.Forward`; an attention mask travels
+            with its samples to both ``x`` and ``x_cf``).
         warn_one_hot: warn (``UserWarning``) when the counterfactual flips one column of a one-hot
             block alone (:func:`~lightning_causal.causal.scm.attribute_flip.warn_one_hot_flip`):
             the gap is then measured on rows no encoder produces. ``False`` where the caller has
@@ -350,17 +353,24 @@ def carrier_unit_effects(
     arguments).
 
     Args:
-        model: classifier; x: factual inputs ``[N, ...]``.
+        model: classifier.
+        x: factual inputs ``[N, ...]``.
         counterfactual: as in :func:`counterfactual_fairness_gap` (``sensitive`` for an SCM).
         layer: module name whose output ``[N, U, ...]`` holds the units (dimension 1), or
             ``"<module>:input"`` (the module's first positional input).
-        unit_dim, num_heads: where the units are, as in
+        sensitive: the column to flip for an SCM, as in :func:`counterfactual_fairness_gap`.
+        unit_dim: the dimension that indexes the units, as in
             :func:`~lightning_causal.causal.effects.unit_effects.unit_effects` (``unit_dim=-1``
             for the neurons of ``[N, T, D]`` layers; the default is refused there).
+        num_heads: split the unit dimension into this many heads (a unit is a head), as in
+            :func:`~lightning_causal.causal.effects.unit_effects.unit_effects`.
         target: class whose probability is compared; ``None`` = the class predicted on ``x``.
         max_batch_size: rows per forward pass.
         use_suffix: ``False`` forces full forward passes (same numbers).
-        output, additional_forward_args: see :class:`~lightning_causal.causal.engine.forward.Forward`.
+        output: which tensor of the model's return value holds the logits (see
+            :class:`~lightning_causal.causal.engine.forward.Forward`).
+        additional_forward_args: extra forward arguments (see
+            :class:`~lightning_causal.causal.engine.forward.Forward`).
 
     Returns:
         Tensor ``[N, U]``.

@@ -81,7 +81,9 @@ class AdditiveNoiseSCM:
             numeric: fractions there are the model's inputs as the SCM computes them, not warned of.
 
     Attributes:
-        columns, parents, order: the names, the graph and a topological order of column indices.
+        columns: the column names.
+        parents: the graph, child -> parent names.
+        order: a topological order of column indices.
         code_columns: the indices of ``codes``.
         noise_std: ``[D]`` standard deviation of the fitted residuals (after :meth:`fit`).
 

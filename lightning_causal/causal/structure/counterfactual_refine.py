@@ -30,7 +30,8 @@ class DiscreteFeatures:
     Attributes:
         groups: the column indices of each one-hot group.
         integer: ``[D]`` whether a column is an integer feature.
-        int_lo, int_hi: ``[D]`` the integers of the bounds (``ceil(low)``, ``floor(high)``).
+        int_lo: ``[D]`` the least integer within the bounds (``ceil(low)``).
+        int_hi: ``[D]`` the largest integer within the bounds (``floor(high)``).
     """
 
     groups: tuple[Tensor, ...]

@@ -88,7 +88,8 @@ class Counterfactuals:
         counterfactuals: ``x'`` (equal to the input where no counterfactual was found).
         target: the requested classes ``[N]``.
         success: ``[N]`` whether the model predicts ``target`` for ``x'``.
-        l1, l2: ``||x' - x||_1`` and ``||x' - x||_2`` ``[N]`` (0 where unsuccessful).
+        l1: ``||x' - x||_1`` ``[N]`` (0 where unsuccessful).
+        l2: ``||x' - x||_2`` ``[N]`` (0 where unsuccessful).
         sparsity: fraction of the input elements changed ``[N]``.
         predicted: the model's class for ``x'`` ``[N]``.
     """
@@ -224,7 +225,10 @@ def counterfactual_explanation(
             integer tensor), or a boolean tensor broadcastable to one input (``True``: integer); the
             inputs must be integral there and ``bounds`` hold an integer.
         generator: private generator for ``settings.init_noise``.
-        output, additional_forward_args: see :class:`~lightning_causal.causal.engine.forward.Forward`.
+        output: which tensor of the model's return value holds the logits (see
+            :class:`~lightning_causal.causal.engine.forward.Forward`).
+        additional_forward_args: extra forward arguments (see
+            :class:`~lightning_causal.causal.engine.forward.Forward`).
 
     Returns:
         :class:`Counterfactuals`.

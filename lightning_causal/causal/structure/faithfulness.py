@@ -155,11 +155,17 @@ def graph_faithfulness(
         ablation: ``"mean"`` (the probe mean of each element: mean ablation; with padding, the
             mean over the samples whose position is real), ``"zero"`` or a number.
         max_batch_size: rows per forward pass.
-        output, additional_forward_args: as in
+        output: which tensor of the model's return value to explain, as in
             :func:`~lightning_causal.causal.effects.input_effects.input_effects`.
-        unit_dim, num_heads: the units of the graph's layers, as in
-            :func:`~lightning_causal.causal.structure.graph.causal_graph`; ``None`` (both): those
-            recorded in ``graph.meta["unit_layouts"]`` by ``causal_graph`` (channels otherwise).
+        additional_forward_args: extra forward arguments, as in
+            :func:`~lightning_causal.causal.effects.input_effects.input_effects`.
+        unit_dim: the dimension that indexes the units of the graph's layers, as in
+            :func:`~lightning_causal.causal.structure.graph.causal_graph`; ``None`` (with
+            ``num_heads`` also ``None``): the layouts recorded in ``graph.meta["unit_layouts"]`` by
+            ``causal_graph`` (channels otherwise).
+        num_heads: split the unit dimension into heads, as in
+            :func:`~lightning_causal.causal.structure.graph.causal_graph`; ``None`` (with
+            ``unit_dim`` also ``None``): the layouts recorded by ``causal_graph``, as for ``unit_dim``.
 
     Returns:
         ``{"faithfulness", "logit_full", "logit_graph", "logit_empty"}`` (mean target outputs) and

@@ -306,13 +306,18 @@ def causal_graph(
             the samples whose position is real
             (:func:`~lightning_causal.causal.structure.graph_context.layer_values`).
         max_batch_size: rows per forward pass.
-        output, additional_forward_args: as in
+        output: which tensor of the model's return value to explain, as in
             :func:`~lightning_causal.causal.effects.input_effects.input_effects`.
-        unit_dim, num_heads: where each layer's units are, for all layers or per layer (a mapping
-            layer -> value), as in :func:`~lightning_causal.causal.effects.unit_effects.unit_effects`:
-            ``unit_dim=-1`` for the neurons of ``[N, T, D]`` hidden states, ``num_heads=H`` for the
-            heads of ``[N, T, H * d]`` self-attention outputs (nodes across a transformer's
-            residual stream). The default (dimension 1) is refused on layers whose features are last.
+        additional_forward_args: extra forward arguments, as in
+            :func:`~lightning_causal.causal.effects.input_effects.input_effects`.
+        unit_dim: the dimension that indexes each layer's units, for all layers or per layer (a
+            mapping layer -> value), as in :func:`~lightning_causal.causal.effects.unit_effects.unit_effects`:
+            ``unit_dim=-1`` for the neurons of ``[N, T, D]`` hidden states. The default (dimension 1)
+            is refused on layers whose features are last.
+        num_heads: split each layer's unit dimension into heads, for all layers or per layer (a
+            mapping layer -> value), as in :func:`~lightning_causal.causal.effects.unit_effects.unit_effects`:
+            ``num_heads=H`` for the heads of ``[N, T, H * d]`` self-attention outputs (nodes across
+            a transformer's residual stream).
 
     Returns:
         :class:`CausalGraph` with every kept node's and edge's statistics.
@@ -395,7 +400,10 @@ def graph_stability(
     tab)`` resamples the same samples whether ``tab`` is an input or a forward argument).
 
     Args:
-        model, inputs, layers, top_k: as in :func:`causal_graph`.
+        model: the model, as in :func:`causal_graph`.
+        inputs: a tensor ``[N, ...]`` or a tuple of tensors, as in :func:`causal_graph`.
+        layers: module names in forward order, as in :func:`causal_graph`.
+        top_k: at most this many nodes per layer (``None``: no cap), as in :func:`causal_graph`.
         resamples: bootstrap resamples and noisy copies (each one graph).
         noise: input noise in standard deviations of the probe.
         seed: seed of the private generator.

@@ -218,7 +218,10 @@ def layer_causal_map(
         special_tokens: token ids no intervention replaces (``</s>`` of BART and T5 classifiers,
             which must read it; see :func:`~lightning_causal.causal.effects.input_effects.input_effects`):
             they keep their tokens, and a group of special tokens only is no row of the map.
-        output, additional_forward_args: see :class:`~lightning_causal.causal.engine.forward.Forward`.
+        output: which tensor of the model's return value to explain (see
+            :class:`~lightning_causal.causal.engine.forward.Forward`).
+        additional_forward_args: extra forward arguments (see
+            :class:`~lightning_causal.causal.engine.forward.Forward`).
 
     Returns:
         :class:`LayerCausalMap`.
