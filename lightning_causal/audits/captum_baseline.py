@@ -202,8 +202,10 @@ class CaptumBaseline(Audit):
         method_options: ``{method label: options}`` merged over ``methods``' options.
         layers: hidden layers whose ``unit_effects`` are set beside ``settings.layer_method``
             (module names, or ``"<module>:input"``).
-        unit_dim, num_heads: where the units of ``layers`` are, one value or a mapping layer ->
-            value (``-1`` for the neurons of ``[N, T, D]`` layers; heads), as in ``unit_effects``.
+        unit_dim: the dimension that indexes the units of ``layers``, one value or a mapping
+            layer -> value (``-1`` for the neurons of ``[N, T, D]`` layers), as in ``unit_effects``.
+        num_heads: split the unit dimension of ``layers`` into heads (a unit is a head), one value
+            or a mapping layer -> value, as in ``unit_effects``.
         input_layer: module whose output the layer methods attribute and the causal effects
             intervene on (e.g. ``"bert.embeddings.word_embeddings"``); needed by layer methods.
         settings: :class:`CompareSettings`.

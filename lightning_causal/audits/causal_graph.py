@@ -90,10 +90,12 @@ class CausalGraphAudit(Audit):
             :class:`~lightning_causal.causal.engine.forward.Forward`).
         additional_forward_args: extra forward arguments (a tuple: positional, a Mapping: keywords);
             default: the probe's (an attention mask, sequence lengths).
-        unit_dim, num_heads: where the units of each layer are, for all layers or per layer (a
-            mapping): ``unit_dim=-1`` for the neurons of ``[N, T, D]`` hidden states,
-            ``num_heads=H`` for attention heads (as ``UnitImportanceAudit``); the default,
-            dimension 1, is refused at set-up on layers whose features are last.
+        unit_dim: the dimension that indexes the units of each layer, for all layers or per layer
+            (a mapping): ``unit_dim=-1`` for the neurons of ``[N, T, D]`` hidden states (as
+            ``UnitImportanceAudit``); the default, dimension 1, is refused at set-up on layers whose
+            features are last.
+        num_heads: split the unit dimension into heads, for all layers or per layer (a mapping):
+            ``num_heads=H`` for attention heads (as ``UnitImportanceAudit``).
         name: tag of the audit (default ``"causal_graph"``).
 
     Examples:

@@ -85,8 +85,10 @@ class FairnessAudit(Audit):
             counterfactual knows its column; for a callable, the group column: an index, or a name of
             `feature_names`).
         layers: module names whose units are ranked as carriers (optional), or ``"<module>:input"``.
-        unit_dim, num_heads: where the units of ``layers`` are, one value or a mapping layer ->
-            value (``-1`` for the neurons of ``[N, T, D]`` layers; heads), as in ``unit_effects``.
+        unit_dim: the dimension that indexes the units of ``layers``, one value or a mapping
+            layer -> value (``-1`` for the neurons of ``[N, T, D]`` layers), as in ``unit_effects``.
+        num_heads: split the unit dimension of ``layers`` into heads (a unit is a head), one value
+            or a mapping layer -> value, as in ``unit_effects``.
         top_k: carrier units per layer in the table.
         target: class whose probability is compared (``None`` = the predicted class).
         output: which tensor of the model's return value holds the logits (see :class:`Audit`).

@@ -76,9 +76,11 @@ class UnitImportanceAudit(Audit):
         num_heads: split the unit dimension into heads, for all layers or per layer (a mapping).
         method: ``"exact"`` or ``"attribution"`` (first-order estimate, one backward pass).
         screen: rank units by the estimate and intervene exactly on this many per layer only.
-        output, additional_forward_args: as in :func:`~lightning_causal.causal.unit_effects`
-            (per-sample forward arguments follow their rows); a probe's own
-            ``additional_forward_args`` are used when none is given here.
+        output: which tensor of the model's return value to explain, as in
+            :func:`~lightning_causal.causal.unit_effects`.
+        additional_forward_args: extra forward arguments, as in
+            :func:`~lightning_causal.causal.unit_effects` (per-sample forward arguments follow their
+            rows); a probe's own ``additional_forward_args`` are used when none is given here.
 
     Examples:
         >>> import torch
