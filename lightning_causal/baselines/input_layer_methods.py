@@ -81,8 +81,11 @@ def input_layer_attribute(
             ``LayerFeatureAblation`` runs one group per pass (``perturbations_per_eval=1``: Captum
             0.9 fails on per-sample targets with more).
         options: more options merged over the method's.
-        output, additional_forward_args: see :class:`~lightning_causal.causal.engine.forward.Forward`
-            (an attention mask is expanded with the inputs by Captum).
+        output: which tensor of the model's return value to explain (see
+            :class:`~lightning_causal.causal.engine.forward.Forward`).
+        additional_forward_args: extra forward arguments (see
+            :class:`~lightning_causal.causal.engine.forward.Forward`; an attention mask is expanded
+            with the inputs by Captum).
 
     Raises:
         ValueError: not an input-layer method, a layer whose output does not start with the input's shape.

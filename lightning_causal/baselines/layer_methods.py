@@ -81,7 +81,8 @@ def layer_attribute(
         layer: module name from ``model.named_modules()``, or ``"<module>:input"``.
         method: ``"LayerConductance"`` or ``"LayerActivation"``.
         reduction: ``"sum"`` or ``"mean"`` over each unit's positions (default: per method, as above).
-        unit_dim, num_heads: where the units are (see ``unit_effects``).
+        unit_dim: the dimension that indexes the units (see ``unit_effects``).
+        num_heads: split the unit dimension into this many heads (see ``unit_effects``).
         max_batch_size: rows per forward pass of LayerConductance (default: cache-friendly chunks).
 
     Examples:

@@ -98,8 +98,10 @@ def perturbation_curve(
         steps: number of steps ``S`` (default ``min(G, 32)``; with ``valid``, ``min(max_n G_n, 32)``).
         score: ``"softmax"`` (probability of the target; a model with several outputs only), ``"raw"``
             (its logit / output) or ``"auto"`` (softmax when the model has several outputs).
-        output, additional_forward_args: which tensor of the model's return value is scored, and
-            extra forward arguments (see :class:`~lightning_causal.causal.engine.forward.Forward`).
+        output: which tensor of the model's return value is scored (see
+            :class:`~lightning_causal.causal.engine.forward.Forward`).
+        additional_forward_args: extra forward arguments (see
+            :class:`~lightning_causal.causal.engine.forward.Forward`).
         valid: the groups of each row that are ranked and replaced (``None``: all of them).
 
     Returns:
