@@ -34,7 +34,8 @@ class SyntheticFairness:
     """Samples and ground truth of :func:`make_synthetic_fairness`.
 
     Attributes:
-        x: features ``[N, 4]`` (columns ``a, m1, m2, x3``); y: labels ``[N]`` (long, 0/1).
+        x: features ``[N, 4]`` (columns ``a, m1, m2, x3``).
+        y: labels ``[N]`` (long, 0/1).
         scm: the true :class:`AdditiveNoiseSCM` (known coefficients, unit noises).
         params: the coefficients used.
         sensitive: the sensitive column name (``"a"``).

@@ -42,7 +42,8 @@ class SyntheticText:
     """Token ids and labels of :func:`make_synthetic_text`.
 
     Attributes:
-        input_ids, attention_mask: ``[N, T]`` (long).
+        input_ids: the token ids ``[N, T]`` (long).
+        attention_mask: ``[N, T]`` (long), 1 at a real token, 0 at padding.
         labels: the biased labels ``[N]`` (what a model is trained and evaluated on).
         clean_labels: the markers' polarity ``[N]`` (the labels without the planted bias).
         words: the vocabulary, ``words[id]``.
@@ -92,9 +93,11 @@ def make_synthetic_text(
     """``n`` sentences with markers deciding the clean label and the identity-term label bias.
 
     Args:
-        n: sentences; seed: seed of a private generator (the global RNG is not touched).
+        n: sentences.
+        seed: seed of a private generator (the global RNG is not touched).
         vocab_size: vocabulary (12 special/marker/identity ids, then filler words).
-        min_words, max_words: range of the number of words between ``[CLS]`` and ``[SEP]``.
+        min_words: the least number of words between ``[CLS]`` and ``[SEP]``.
+        max_words: the largest number of words between ``[CLS]`` and ``[SEP]``.
         identity_share: share of sentences drawn with an identity term (half of them ``he``/``his``);
             the markers are placed afterwards and may cover it, so fewer keep one (0.8 gives about
             0.73, 1.0 about 0.91).
