@@ -178,12 +178,17 @@ def neural_cleanse(
         channel_dim: the input dimension whose entries share one mask entry (:func:`mask_shape`):
             1 (default: channels), ``-1`` for features-last sequences ``[N, T, F]``, ``None``: none.
         num_classes: number of classes (``>= 2``).
-        steps: optimisation steps. lr: Adam learning rate. init_lambda: initial ``λ``.
+        steps: optimisation steps.
+        lr: Adam learning rate.
+        init_lambda: initial ``λ``.
         target_asr: attack rate a trigger must reach (``"auto"``: 0.5 with the compact score,
-            0.99 without). batch_size: inputs per step and class.
-        patience: steps before ``λ`` changes. threshold: anomaly index of the index rule.
+            0.99 without).
+        batch_size: inputs per step and class.
+        patience: steps before ``λ`` changes.
+        threshold: anomaly index of the index rule.
         input_range: ``(low, high)`` of the pattern (default: the range of ``x``).
-        generator: private random generator. max_batch_size: rows per forward pass.
+        generator: private random generator.
+        max_batch_size: rows per forward pass.
         min_concentration: ``None`` (default) or a number in (0, 1]: also require
             ``mask_concentration >= min_concentration`` to flag (image inputs only).
         window: side of :func:`mask_concentration`'s square.

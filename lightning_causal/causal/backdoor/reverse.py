@@ -80,8 +80,18 @@ def reverse_trigger(
         steps: optimisation steps.
         region: ``None`` or a 0/1 tensor of the mask's shape (``[1, H, W]`` for images): where
             the mask may be non-zero.
-        lr, init_lambda, target_asr, batch_size, patience, input_range, generator,
-        max_batch_size, output, additional_forward_args: as in ``neural_cleanse``.
+        lr: Adam learning rate, as in ``neural_cleanse``.
+        init_lambda: initial ``λ``, as in ``neural_cleanse``.
+        target_asr: attack rate the trigger must reach (a number; default 0.99), as in
+            ``neural_cleanse``.
+        batch_size: inputs per step, as in ``neural_cleanse``.
+        patience: steps before ``λ`` changes, as in ``neural_cleanse``.
+        input_range: ``(low, high)`` of the pattern (default: the range of ``x``), as in
+            ``neural_cleanse``.
+        generator: private random generator (default: seed 0), as in ``neural_cleanse``.
+        max_batch_size: rows per forward pass, as in ``neural_cleanse``.
+        output: which tensor of the model's return value holds the logits, as in ``neural_cleanse``.
+        additional_forward_args: further arguments of the model, as in ``neural_cleanse``.
 
     Returns:
         the reversed :class:`~lightning_causal.causal.backdoor.triggers.Trigger`: the smallest

@@ -148,8 +148,9 @@ def suspect_units(
             :func:`~lightning_causal.causal.effects.unit_effects.unit_effects` (default 1; ``-1``
             for the neurons of a ``[N, T, D]`` hidden state).
         num_heads: split the unit dimension into this many contiguous heads (a unit is a head).
-        output, additional_forward_args: which tensor of the return value holds the logits, and
-            extra forward arguments, as in
+        output: which tensor of the return value holds the logits, as in
+            :func:`~lightning_causal.causal.backdoor.triggers.attack_success_rate`.
+        additional_forward_args: extra forward arguments, as in
             :func:`~lightning_causal.causal.backdoor.triggers.attack_success_rate`.
 
     Examples:
