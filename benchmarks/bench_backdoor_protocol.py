@@ -12,7 +12,9 @@ Methods (all on the fold's clean repair set; 10% of the training images and 20 e
 the name says otherwise):
 
 - ``known``, ``reversed``: ``BackdoorSuppressionTerm(trigger)`` / ``(trigger=None)`` with the
-  defaults; ``:e10``/``:e30`` repair epochs, ``:f05``/``:f20`` repair-set shares;
+  defaults (since 2026-12-04 contrastive detection is on by default: ``--term-options
+  '{"contrast": false}'`` gives the earlier defaults' rows); ``:e10``/``:e30`` repair epochs,
+  ``:f05``/``:f20`` repair-set shares;
 - ``ft``: plain fine-tuning; ``nc-unlearn:known`` / ``nc-unlearn:reversed``: Neural Cleanse's
   unlearning with the planted trigger / the reversed triggers of the flagged classes;
   ``fine-pruning``; ``anp``; ``fst`` / ``fst:<alpha>`` (Feature Shift Tuning, alpha 0.2 by default;

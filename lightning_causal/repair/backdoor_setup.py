@@ -24,6 +24,7 @@ from lightning_causal.causal.backdoor.feature_shift import (
     MAX_CONTRAST_RATIO,
     Contrast,
     feature_shifted,
+    output_layer,
 )
 from lightning_causal.causal.backdoor.neural_cleanse import (
     ReversedTriggers,
@@ -77,7 +78,7 @@ class TriggerSetup:
     suspects: dict[str, list[int]] | list[str] | None
     detection: ReversedTriggers | None
     contrast_detection: ReversedTriggers | None
-    contrast: bool
+    contrast: bool | None
     contrast_options: dict[str, Any]
     reference: nn.Module | None
     regions: list[Tensor]
@@ -150,7 +151,7 @@ class TriggerSetup:
         self.detection = neural_cleanse(model, train_inputs, num_classes, **options)
         flagged = self.detection.flagged
         by_contrast: list[int] = []
-        if self.contrast:
+        if self._contrast_runs(model, train_inputs, num_classes):
             by_contrast = [c for c in self._contrast_flags(model, train_inputs, num_classes, options) if c not in flagged]
             flagged = sorted([*flagged, *by_contrast])
         if not flagged:
@@ -190,6 +191,19 @@ class TriggerSetup:
             self.triggers = [binarized(t, self.binarize, self.box_fill) for t in self.triggers]
         if self.dilate and self.triggers[0].mask.dim() == 3:
             self.triggers += [dilated(t, self.dilate) for t in self.triggers]
+
+    def _contrast_runs(self, model: nn.Module, train_inputs: Tensor, num_classes: int) -> bool:
+        """Whether contrastive detection runs: ``contrast=True`` (refusals in :meth:`_contrast_flags`), or
+        ``None`` where it can: ``model(x)`` logits, image inputs ``[N, C, H, W]``, an ``nn.Linear`` output layer."""
+        if self.contrast is not None:
+            return bool(self.contrast)
+        if self.output is not None or self.additional_forward_args is not None or train_inputs.dim() != 4:
+            return False
+        try:
+            output_layer(model, num_classes)
+        except ValueError:
+            return False
+        return True
 
     def _contrast_flags(self, model: nn.Module, train_inputs: Tensor, num_classes: int, options: Mapping[str, Any]) -> list[int]:
         """Classes flagged by Neural Cleanse on :class:`~lightning_causal.causal.backdoor.feature_shift.Contrast`

@@ -133,7 +133,7 @@ def test_a_class_flagged_on_the_contrast_only_is_suppressed_with_its_trigger_com
     assert [t.target for t in term.triggers] == [1] and torch.equal(term.triggers[0].mask, grown)
     assert float(term.triggers[0].pattern.max()) == pytest.approx(0.7)
     assert term.regions == []  # no region search around a contrast-only trigger
-    plain = BackdoorSuppressionTerm()
+    plain = BackdoorSuppressionTerm(contrast=False)
     with pytest.warns(UserWarning, match="no class flagged"):
         plain.setup(model, x)
     assert plain.triggers == [] and plain.contrast_detection is None
@@ -163,6 +163,40 @@ def test_plain_flags_keep_their_region_search_beside_a_contrast_only_class(monke
     term.loss(model, x, y)  # region rows aim at the plain trigger's target, the stamps alternate
     assert term._targets(6, x.device, len(term.regions)).flatten().tolist() == [2] * 6
     assert term._targets(4, x.device).flatten().tolist() == [2, 1, 2, 1]
+
+
+class _TupleOut(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = _mlp()
+
+    def forward(self, x):
+        return self.net(x), x.sum()
+
+
+def test_by_default_the_contrast_runs_where_it_can_and_is_skipped_elsewhere(monkeypatch):
+    calls, _ = _fake_runs(monkeypatch, plain_flags=[])
+    images = torch.rand(16, 1, 4, 4, generator=torch.Generator().manual_seed(3))
+    term = BackdoorSuppressionTerm(contrast_options={"epochs": 1})
+    assert term.contrast is None  # the default
+    term.setup(_mlp(), images)  # model(x) logits, image inputs, an nn.Linear head: it runs
+    assert [c[0] for c in calls] == ["Sequential", "Contrast"] and term.contrast_detection.flagged == [1]
+    conv_head = nn.Sequential(nn.Conv2d(1, 3, 4), nn.Flatten())  # no nn.Linear head with one output per class
+    tuple_out = _TupleOut()
+    table = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    for model, x, options in ((conv_head, images, {}), (tuple_out, images, {"output": 0}), (table, torch.rand(16, 6), {})):
+        calls.clear()
+        term = BackdoorSuppressionTerm(**options)
+        with pytest.warns(UserWarning, match="no class flagged"):
+            term.setup(model, x)
+        assert [c[0] for c in calls] == [type(model).__name__] and term.contrast_detection is None
+    off = BackdoorSuppressionTerm(contrast=False)
+    calls.clear()
+    with pytest.warns(UserWarning, match="no class flagged"):
+        off.setup(_mlp(), images)
+    assert [c[0] for c in calls] == ["Sequential"]
+    with pytest.raises(TypeError, match="contrast"):
+        BackdoorSuppressionTerm(contrast="yes")
 
 
 def test_contrast_is_refused_where_it_cannot_run():
