@@ -1,9 +1,9 @@
 """Repairs of the classes that contrastive detection alone flags (issue 17, development cases
 only; see RESULTS, "Repairing what the contrast alone flags").
 
-``BackdoorSuppressionTerm(contrast=True)`` suppresses a class flagged on the contrast only with the
-contrast's reversed trigger, and searches its support grown by one pixel every step, like any
-flagged trigger. Some of these repairs cost the target class its accuracy. This study repairs each
+Before this study, ``BackdoorSuppressionTerm(contrast=True)`` suppressed a class flagged on the
+contrast only with the contrast's reversed trigger, and searched its support grown by one pixel
+every step, like any flagged trigger. Some of these repairs cost the target class its accuracy. This study repairs each
 fold model whose flags are contrast-only in several ways and prints Δ clean accuracy and ASR per
 fold and variant:
 
