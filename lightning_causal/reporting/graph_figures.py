@@ -327,8 +327,10 @@ def _chain(ax: Any, layer_map: dict, labels: list[str]) -> None:
     for e in layer_map["edges"]:
         y0, y1 = y[e["source"]], y[e["target"]]
         ax.annotate("", xy=(0.0, y1 + 0.22), xytext=(0.0, y0 - 0.22), arrowprops={"arrowstyle": "->", "color": "0.3"})
-        ax.annotate(f"s {_f(e['weight']):.2g}, gain {_f(e.get('gain')):.2g}", (0.0, (y0 + y1) / 2), xytext=(-8, 0),
-                    textcoords="offset points", fontsize=8, ha="right", va="center", color="0.25")
+        gain = _f(e.get("gain"))  # 0/0 where nothing reaches the source (a layer no intervention moves)
+        ax.annotate(f"s {_f(e['weight']):.2g}, gain {gain:.2g}" if math.isfinite(gain) else f"s {_f(e['weight']):.2g}, gain –",
+                    (0.0, (y0 + y1) / 2), xytext=(-8, 0), textcoords="offset points", fontsize=8, ha="right", va="center",
+                    color="0.25")
     ax.set_xlim(-1.0, 1.0)
     ax.set_ylim(-len(nodes) + 0.5, 0.5)
     ax.axis("off")

@@ -67,3 +67,15 @@ def test_graph_edge_widths_follow_the_path_effect_not_the_per_layer_weight():
     del graph["edges"][0]["effect"]  # no path effects (an attribution graph's scores): the weights
     widths = {tuple(line.get_xdata()): line.get_linewidth() for line in graph_figure(graph).axes[0].lines}
     assert widths[(0, 1)] == widths[(1, 2)] == pytest.approx(3.6)
+
+
+def test_an_edge_into_a_layer_nothing_reaches_says_no_gain_instead_of_nan():
+    layer_map = {"layers": ["a", "b"], "cka": [[1.0, float("nan")], [float("nan"), float("nan")]], "response": [0.5, 0.0],
+                 "threshold": 0.9,
+                 "nodes": [{"id": "<input>", "layers": []}, {"id": "a", "layers": ["a"]}, {"id": "b", "layers": ["b"]},
+                           {"id": "<output>", "layers": []}],
+                 "edges": [{"source": "<input>", "target": "a", "weight": 0.5, "gain": 1.0},
+                           {"source": "a", "target": "b", "weight": 0.0, "gain": 0.0},
+                           {"source": "b", "target": "<output>", "weight": 0.0, "gain": float("nan")}]}
+    texts = [t.get_text() for ax in layer_map_figure(layer_map).axes for t in ax.texts if t.get_text().startswith("s ")]
+    assert texts == ["s 0.5, gain 1", "s 0, gain 0", "s 0, gain –"]
