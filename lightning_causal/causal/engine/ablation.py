@@ -70,6 +70,10 @@ def check_baselines(xs: tuple[Tensor, ...], baseline: BaselineLike) -> tuple[Ten
     are aligned on the last ones, as torch broadcasts: per-feature values ``[F]`` for ``[N, T, F]``),
     or a tuple with one of those per input. Integer inputs (token ids) need an integer baseline.
 
+    Args:
+        xs: the inputs ``[N, ...]``, one tensor per positional input.
+        baseline: the baseline(s), as above.
+
     Examples:
         >>> import torch
         >>> check_baselines((torch.zeros(2, 3),), 1.5)[0].shape
@@ -272,13 +276,26 @@ def position_mean(h: Tensor, real: Tensor | None) -> Tensor:
 
 
 def sample_rows(t: Tensor, s: Tensor) -> Tensor:
-    """Rows ``s`` of a per-sample tensor, or the tensor itself when it is shared (first dim 1)."""
+    """Rows ``s`` of a per-sample tensor, or the tensor itself when it is shared (first dim 1).
+
+    Args:
+        t: a per-sample tensor ``[N, ...]`` or a shared one ``[1, ...]``.
+        s: ``[R]`` sample indices.
+    """
     return t if t.shape[0] == 1 else rows_of(t, s)
 
 
 def ablate_groups(x: Tensor, mask: Tensor, s: Tensor, groups: Tensor, *, values: Tensor) -> Tensor:
     """``x[s]`` with the elements of group ``groups[r]`` of row ``r`` replaced by ``values``
-    (broadcastable to the rows: a scalar, ``[1 or R, ...]``)."""
+    (broadcastable to the rows: a scalar, ``[1 or R, ...]``).
+
+    Args:
+        x: an input ``[N, ...]``.
+        mask: its feature mask ``[1 or N, ...]`` (integer group ids).
+        s: ``[R]`` the sample of each row.
+        groups: ``[R]`` the group ablated in each row.
+        values: the replacement values, broadcastable to the ``[R, ...]`` rows.
+    """
     selected = sample_rows(mask, s) == groups.view([-1] + [1] * (x.dim() - 1))
     return torch.where(selected, values, rows_of(x, s))
 
@@ -288,6 +305,13 @@ def replace_units(h: Tensor, units: Tensor, values: Tensor, unit_dim: int = 1, *
 
     Unit ``u`` is the slice ``[u * unit_size, (u + 1) * unit_size)`` of dimension ``unit_dim``: a
     channel or a neuron (``unit_size`` 1) or an attention head (``unit_size`` = head dimension).
+
+    Args:
+        h: a layer's output rows ``[R, ...]``.
+        units: ``[R]`` the unit replaced in each row.
+        values: the replacement values, broadcastable to ``h``.
+        unit_dim: the dimension that holds the units (not 0).
+        unit_size: positions per unit along ``unit_dim`` (1, or a head's dimension).
     """
     dim = unit_dim % h.dim()
     if dim == 0:

@@ -46,6 +46,11 @@ _MAX_ROWS = 1 << 16
 
 
 def check_max_batch_size(max_batch_size: int | None) -> int | None:
+    """``max_batch_size`` validated: ``None`` or an integer >= 1, returned as given.
+
+    Args:
+        max_batch_size: rows per forward pass, or ``None`` (chosen from a memory budget).
+    """
     if max_batch_size is None:
         return None
     check_int("max_batch_size", max_batch_size, minimum=1, none_ok=True)
@@ -121,7 +126,16 @@ def rows_per_pass(
 
     ``forward`` (default: ``module`` itself) runs the trial; a
     :class:`~lightning_causal.causal.engine.forward.Forward` is called with ``rows=`` so that its
-    per-sample forward arguments follow the trial rows."""
+    per-sample forward arguments follow the trial rows.
+
+    Args:
+        module: the model (or the module) whose trial pass is measured.
+        example: the inputs ``[N, ...]`` of the passes; their first rows run the trial.
+        max_batch_size: rows per pass when given (an integer >= 1): no trial then.
+        forward: what runs the trial, as above; ``None``: ``module``.
+        budget_bytes: the most bytes one pass may take, as above.
+        working_set_bytes: the bytes per pass aimed at, as above.
+    """
     if max_batch_size is not None:
         return check_max_batch_size(max_batch_size)  # type: ignore[return-value]
     if budget_bytes is None:
@@ -284,6 +298,12 @@ def map_rows(total: int, rows: int, fn: Callable[[Tensor], Tensor], device: torc
     parts are gathered (padded to equal length for the collective, then trimmed). The processes
     first exchange whether they evaluated their part: if one failed, every one raises (that one
     its error, the others :class:`PeerFailure`) instead of waiting in or mismatching the gather.
+
+    Args:
+        total: the number of rows ``R``.
+        rows: rows per chunk (an integer >= 1).
+        fn: evaluates a chunk: ``fn(idx)`` for the ``[r]`` row indices ``idx`` returns ``[r, ...]``.
+        device: the device of the row indices.
     """
     shard = _SHARD.get()
     if shard is None or shard.world_size < 2 or total < shard.world_size * shard.min_rows:

@@ -75,7 +75,11 @@ __all__ = ["OutputSpec", "ForwardArgs", "Forward", "select_output", "check_outpu
 
 def kept_inputs(values: list[Any]) -> list[tuple[Tensor, int, Tensor]]:
     """``(tensor, version, copy)`` of the tensors passed to a model call, so that
-    :func:`restore_inputs` can undo what the model modified in place (``x.sub_(mean)``)."""
+    :func:`restore_inputs` can undo what the model modified in place (``x.sub_(mean)``).
+
+    Args:
+        values: the arguments of the call; only strided, non-inference, non-meta tensors are kept.
+    """
     kept = []
     for v in values:
         if isinstance(v, Tensor) and not v.is_inference() and v.layout == torch.strided and v.device.type != "meta":
@@ -84,7 +88,11 @@ def kept_inputs(values: list[Any]) -> list[tuple[Tensor, int, Tensor]]:
 
 
 def restore_inputs(kept: list[tuple[Tensor, int, Tensor]]) -> bool:
-    """Write back the tensors a model call modified in place (their version moved); whether any was."""
+    """Write back the tensors a model call modified in place (their version moved); whether any was.
+
+    Args:
+        kept: what :func:`kept_inputs` returned before the call.
+    """
     moved = False
     for v, version, copy in kept:
         if v._version != version:
@@ -148,6 +156,11 @@ class Forward:
         An ``IndexError`` or ``RuntimeError`` of a pass whose rows a forward argument may link (a
         graph's ``edge_index``: :func:`~lightning_causal.causal.engine.linked_samples.pass_error_note`)
         is raised again with the same type and that note appended (a subclass keeps itself, with the note).
+
+        Args:
+            *inputs: the model's positional inputs, ``[R, ...]`` each.
+            rows: ``[R]`` the sample of each row (the per-sample forward arguments are taken by it);
+                ``None``: the rows are the samples, in order.
         """
         args, kwargs = self.args.take(rows)
         sources = (*self.args.args, *self.args.kwargs.values())
@@ -196,7 +209,12 @@ class Forward:
 
     def select(self, out: Any, rows: int | None = None) -> Tensor:
         """The explained tensor of a return value; ``rows``: the number of rows of the pass that
-        gave it, checked against the tensor's (a callable ``output=`` must keep one row per row)."""
+        gave it, checked against the tensor's (a callable ``output=`` must keep one row per row).
+
+        Args:
+            out: the model's return value.
+            rows: as above; ``None``: not checked.
+        """
         picked = select_output(out, self.output)
         if rows is not None and (picked.dim() == 0 or picked.shape[0] != rows):
             raise ValueError(
@@ -222,6 +240,11 @@ class Forward:
         return picked
 
     def rows_for(self, count: int, device: torch.device) -> Tensor:
-        """Sample indices of the first ``count`` rows of a trial pass."""
+        """Sample indices of the first ``count`` rows of a trial pass.
+
+        Args:
+            count: the number of rows of the trial pass.
+            device: the device of the indices.
+        """
         n = self.args.num_samples or count
         return torch.arange(count, device=device) % max(1, n)

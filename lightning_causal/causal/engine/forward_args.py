@@ -95,11 +95,19 @@ class ForwardArgs:
                 and not self.is_shared(v))
 
     def is_shared(self, v: Any) -> bool:
-        """Whether ``v`` is one of the 1-D position tensors shared by every row (:attr:`shared`)."""
+        """Whether ``v`` is one of the 1-D position tensors shared by every row (:attr:`shared`).
+
+        Args:
+            v: an argument value.
+        """
         return any(v is s for s in self.shared)
 
     def take(self, rows: Tensor | None) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """Positional and keyword arguments for rows of sample indices ``rows`` (``None``: all samples)."""
+        """Positional and keyword arguments for rows of sample indices ``rows`` (``None``: all samples).
+
+        Args:
+            rows: ``[R]`` sample indices, or ``None``.
+        """
         if rows is None:
             return self.args, self.kwargs
 
@@ -113,7 +121,11 @@ class ForwardArgs:
         return [v for v in (*self.args, *self.kwargs.values()) if self._per_sample(v)]
 
     def subset(self, rows: Tensor) -> ForwardArgs:
-        """The arguments of the samples ``rows`` (a smaller probe)."""
+        """The arguments of the samples ``rows`` (a smaller probe).
+
+        Args:
+            rows: ``[n]`` sample indices.
+        """
         args, kwargs = self.take(rows)
         out = ForwardArgs(None, len(rows))
         out.args, out.kwargs, out.shared = args, kwargs, self.shared

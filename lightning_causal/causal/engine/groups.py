@@ -32,6 +32,11 @@ def patch_mask(shape: Sequence[int], patch_size: int) -> Tensor:
 
     Returns a ``LongTensor`` of shape ``[1, *shape]`` numbering patches row by row.
 
+    Args:
+        shape: one sample's shape, ``(C, H, W)`` or ``(H, W)``, every size at least 1.
+        patch_size: side of a square patch in pixels (an integer >= 1); the patches of the last row
+            and column are cut short where ``H`` or ``W`` is not a multiple of it.
+
     Examples:
         >>> patch_mask((1, 4, 4), 2)[0, 0]
         tensor([[0, 0, 1, 1],
@@ -56,6 +61,9 @@ def patch_mask(shape: Sequence[int], patch_size: int) -> Tensor:
 def column_mask(num_columns: int) -> Tensor:
     """One group per column of a tabular input ``[N, D]``: ``[[0, 1, ..., D-1]]``.
 
+    Args:
+        num_columns: the number of columns ``D`` (an integer >= 1).
+
     Examples:
         >>> column_mask(3)
         tensor([[0, 1, 2]])
@@ -65,7 +73,12 @@ def column_mask(num_columns: int) -> Tensor:
 
 
 def element_mask(shape: Sequence[int]) -> Tensor:
-    """One group per input element of a sample of ``shape``."""
+    """One group per input element of a sample of ``shape``: ``[1, *shape]`` ids ``0 .. prod(shape)-1``
+    in row-major order.
+
+    Args:
+        shape: one sample's shape (without the batch dimension).
+    """
     shape = tuple(int(s) for s in shape)
     n = 1
     for s in shape:
@@ -74,13 +87,20 @@ def element_mask(shape: Sequence[int]) -> Tensor:
 
 
 def num_groups(masks: Tensor | tuple[Tensor, ...]) -> int:
-    """``max id + 1`` over all masks."""
+    """``max id + 1`` over all masks.
+
+    Args:
+        masks: a feature mask of integer group ids, or a tuple of them (one per input).
+    """
     masks = masks if isinstance(masks, tuple) else (masks,)
     return int(max(int(m.max()) for m in masks)) + 1
 
 
 def default_feature_mask(inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
     """One group per input element, numbered across the inputs in order (Captum's default).
+
+    Args:
+        inputs: the inputs ``[N, ...]``; each mask is ``[1, *x.shape[1:]]`` on its input's device.
 
     Examples:
         >>> default_feature_mask((torch.zeros(5, 2), torch.zeros(5, 1)))
@@ -99,6 +119,16 @@ def check_feature_mask(inputs: tuple[Tensor, ...], feature_mask: Tensor | tuple[
     (``None``: one group per element, :func:`default_feature_mask`). A mask with fewer dimensions
     than its input is broadcast as NumPy does, from the last dimension (``[C, L]`` for inputs
     ``[N, C, L]``: one sample's groups).
+
+    Args:
+        inputs: the model's inputs ``[N, ...]``, one tensor per positional input.
+        feature_mask: one integer tensor of non-negative group ids per input (a single tensor for
+            one input), each ``[1 or N, ...]`` broadcastable to its input, or fewer dimensions as
+            said above; ``None`` for one group per element.
+
+    Raises:
+        ValueError: a mask count, shape or negative id that does not fit ``inputs``.
+        TypeError: a float or boolean mask.
 
     Examples:
         >>> check_feature_mask((torch.zeros(4, 2, 3),), torch.tensor([0, 1, 1]))[0].shape
@@ -168,6 +198,13 @@ def make_feature_mask(
 ) -> Tensor:
     """Groups from an explicit ``feature_mask``, from ``patch_size`` (images), or one per element.
 
+    Args:
+        sample_shape: one sample's shape (without the batch dimension).
+        feature_mask: integer group ids, returned as given (checked only for an integer dtype).
+        patch_size: square patches of this side (:func:`patch_mask`; ``sample_shape`` is
+            ``(C, H, W)`` or ``(H, W)``). At most one of ``feature_mask`` and ``patch_size``; with
+            neither, one group per element (:func:`element_mask`).
+
     Examples:
         >>> make_feature_mask((3,))
         tensor([[0, 1, 2]])
@@ -189,6 +226,13 @@ def group_mask(inputs: Tensor, feature_mask: Tensor | None = None, patch_size: i
 
     This is how every audit resolves ``feature_mask=`` / ``patch_size=``.
 
+    Args:
+        inputs: one input ``[N, ...]``.
+        feature_mask: integer group ids, one sample's shape or ``[1 or N, ...]`` (as in
+            :func:`check_feature_mask`); ``None``: ``patch_size`` or one group per element.
+        patch_size: side of square patches for image inputs; at most one of ``feature_mask`` and
+            ``patch_size``.
+
     Examples:
         >>> group_mask(torch.zeros(2, 1, 4, 4), patch_size=2).shape
         torch.Size([1, 1, 4, 4])
@@ -204,7 +248,13 @@ def group_mask(inputs: Tensor, feature_mask: Tensor | None = None, patch_size: i
 
 
 def flat_mask(feature_mask: Tensor, shape: torch.Size) -> Tensor:
-    """``[1 or N, D]`` group ids of each input element."""
+    """``[1 or N, D]`` group ids of each input element (``D`` = elements per sample, row-major).
+
+    Args:
+        feature_mask: integer group ids ``[1 or N, ...]`` broadcastable to ``shape`` (or one
+            sample's shape), non-negative.
+        shape: the full shape of the input or map ``[N, ...]``.
+    """
     if not isinstance(feature_mask, Tensor) or feature_mask.is_floating_point() or feature_mask.dtype == torch.bool:
         raise TypeError(f"Expected argument `feature_mask` to be an integer tensor but got {feature_mask!r:.60}")
     m = feature_mask
@@ -228,6 +278,13 @@ def aggregate_to_groups(
     (``"sum"``, for per-element attributions) or the mean over the group (``"mean"``, for maps
     that already give every element its group's value, e.g. ``FeatureAblation`` with a mask).
 
+    Args:
+        attributions: the map ``[N, ...]``, shaped like the input.
+        feature_mask: integer group ids broadcastable to ``attributions`` (as in :func:`flat_mask`).
+        reduction: ``"sum"`` or ``"mean"``, as above.
+        num_groups: ``G``, the number of columns of the result; ``None``: the mask's largest id + 1
+            (give it when the last groups may be absent from the mask).
+
     Examples:
         >>> aggregate_to_groups(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[0, 0, 1]]))
         tensor([[3., 3.]])
@@ -247,6 +304,12 @@ def aggregate_to_groups(
 
 def broadcast_groups(values: Tensor, feature_mask: Tensor, shape: torch.Size | tuple[int, ...]) -> Tensor:
     """Group scores ``[N, G]`` spread back over an input of ``shape`` (each element gets its group's score).
+
+    Args:
+        values: group scores ``[N, G]``.
+        feature_mask: integer group ids broadcastable to ``shape`` (as in :func:`flat_mask`), each
+            id below ``G``.
+        shape: the shape ``[N, ...]`` of the result.
 
     Examples:
         >>> broadcast_groups(torch.tensor([[5.0, 7.0]]), torch.tensor([[0, 0, 1]]), (1, 3))

@@ -49,7 +49,11 @@ class InputSite(nn.Identity):
     """The first input of ``consumer`` as a module of its own (it returns it as it is).
     The consumer is kept outside the module tree (not a child), so that the model's modules and
     parameters are listed once; the unit layout of the input is read from it (a linear layer takes
-    its features last)."""
+    its features last).
+
+    Args:
+        consumer: the module whose first positional input the site stands for.
+    """
 
     def __init__(self, consumer: nn.Module) -> None:
         super().__init__()

@@ -106,6 +106,13 @@ def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> It
     ``v_proj`` cut by the query-head count). A module whose output comes from a normalisation inside it
     is refused by the estimators, which inspect a pass, not here.
 
+    Args:
+        model: the model whose modules are intervened on.
+        interventions: module name (as ``model.named_modules()`` gives it, or ``"<module>:input"`` for a
+            module's first input) -> the
+            :class:`~lightning_causal.causal.engine.unit_interventions.Intervention` applied to its
+            output.
+
     Examples:
         >>> import torch
         >>> from lightning_causal.causal.engine.unit_interventions import Zero
@@ -148,6 +155,11 @@ def capture(model: nn.Module, names: Sequence[str], detach: bool = True) -> Iter
     inside ``intervene``'s block records the intervened output, ``capture`` around it (entered first)
     the module's own output, before the intervention replaced it; what the model computes afterwards
     is the intervened run either way.
+
+    Args:
+        model: the model whose modules are recorded.
+        names: module names (as in :func:`intervene`; a single string is one name).
+        detach: record detached copies (the default); ``False`` keeps the copies in the autograd graph.
 
     Examples:
         >>> import torch

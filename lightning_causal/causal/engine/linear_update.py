@@ -126,7 +126,11 @@ class LinearReaders:
     @contextlib.contextmanager
     def recording(self, model: nn.Module) -> Iterator[None]:
         """Open around the probe run: records each ``nn.Linear`` whose first positional argument is
-        the layer's first output, unchanged (hooks removed on exit)."""
+        the layer's first output, unchanged (hooks removed on exit).
+
+        Args:
+            model: the model of the probe run.
+        """
         seen: dict[str, Any] = {}
         pending: dict[int, nn.Module] = {}
 
@@ -163,12 +167,22 @@ class LinearReaders:
 
     def answers(self, unit_dim: int, unit_size: int) -> bool:
         """Whether rows that change one unit (``unit_size`` wide) of dimension ``unit_dim`` are
-        answered by the update: units of the last dimension, at most ``1 / MAX_SHARE`` of it."""
+        answered by the update: units of the last dimension, at most ``1 / MAX_SHARE`` of it.
+
+        Args:
+            unit_dim: the dimension of the changed units.
+            unit_size: positions per unit (1, or a head's dimension).
+        """
         return (bool(self.outputs) and self.value is not None and unit_dim % self.value.dim() == self.value.dim() - 1
                 and unit_size * MAX_SHARE <= self.value.shape[-1])
 
     def used_by(self, edit: object) -> bool:
-        """Whether a suffix run of ``edit`` would be answered by the update (its hint qualifies)."""
+        """Whether a suffix run of ``edit`` would be answered by the update (its hint qualifies).
+
+        Args:
+            edit: the layer output of the run: an object with ``changed_units`` ``(units [R], unit_dim,
+                unit_size)``, or anything else (not answered).
+        """
         hint = getattr(edit, "changed_units", None)
         return hint is not None and self.answers(hint[1], hint[2])
 
@@ -181,7 +195,12 @@ class LinearReaders:
         """During a suffix run of the probe samples ``rows`` whose layer output is ``edit``: a recorded
         layer called on the run's first output of the intervened layer is answered by the update
         when ``edit`` says which units of the last dimension it changes (``edit.changed_units``:
-        ``(units [R], unit_dim, unit_size)``, set by the hidden-unit estimators; hooks restored on exit)."""
+        ``(units [R], unit_dim, unit_size)``, set by the hidden-unit estimators; hooks restored on exit).
+
+        Args:
+            rows: ``[R]`` the probe sample of each row of the run.
+            edit: the intervened layer output of the run, as in :meth:`used_by`; ``None``: no update.
+        """
         if not self.used_by(edit) or edit.changed_units[0].shape != rows.shape:  # type: ignore[attr-defined]
             yield
             return

@@ -33,6 +33,12 @@ def resolve_module(model: nn.Module, name: str) -> nn.Module:
     ``weight_norm``-ed layer ``"2"``: it computes the weight, not activations) and the name of a
     parameter or buffer (``"2.weight_orig"`` of a pruned layer) raise a ``ValueError`` naming the layer.
 
+    Args:
+        model: the model.
+        name: the module's name as ``model.named_modules()`` gives it (a wrapper's prefixes such as
+            ``_orig_mod.`` may be left out), or ``"<module>:input"`` for a module's first input attached
+            by :func:`~lightning_causal.causal.engine.input_sites.input_sites`.
+
     Examples:
         >>> m = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
         >>> resolve_module(m, "0")
@@ -142,6 +148,11 @@ def module_output(output: object, name: str = "module") -> Tensor:
     """The tensor a module returns: the output itself, or element 0 of a tuple or list (Hugging Face
     attention and transformer blocks return ``(hidden, attention weights, ...)``).
 
+    Args:
+        output: what the module returned: a tensor, a tuple or list whose element 0 is one, or a Hugging
+            Face ``ModelOutput`` whose first field is one.
+        name: the module's name, for the error message.
+
     Examples:
         >>> module_output((torch.ones(1), None))
         tensor([1.])
@@ -156,7 +167,12 @@ def module_output(output: object, name: str = "module") -> Tensor:
 def replace_output(output: object, value: Tensor) -> object:
     """``output`` with its tensor (itself, or element 0 of a tuple/list) replaced by a copy of
     ``value``: the model may write to it in place (``ReLU(inplace=True)``), which must reach neither
-    a broadcast value (an error) nor a tensor the caller reuses (a silent change)."""
+    a broadcast value (an error) nor a tensor the caller reuses (a silent change).
+
+    Args:
+        output: what the module returned (as in :func:`module_output`).
+        value: the new tensor (copied).
+    """
     value = value.clone()
     if isinstance(output, Tensor):
         return value

@@ -27,7 +27,13 @@ OutputSpec = None | str | int | Callable[[Any], Tensor]
 
 
 def check_output_spec(output: Any, error: type[Exception] = TypeError) -> OutputSpec:
-    """Validate ``output=`` without a model: ``None``, a ``str``, an ``int`` or a callable."""
+    """Validate ``output=`` without a model: ``None``, a ``str``, an ``int`` or a callable.
+
+    Args:
+        output: the ``output=`` argument: ``None`` (the tensor, or ``logits``), a key or attribute name,
+            an index, or a callable ``out -> Tensor``.
+        error: the exception type raised for anything else.
+    """
     if output is None or callable(output) or isinstance(output, str) and output:
         return output
     if isinstance(output, int) and not isinstance(output, bool):
@@ -69,6 +75,12 @@ def _first_choice(out: Any) -> str:
 
 def select_output(out: Any, output: OutputSpec = None) -> Tensor:
     """The tensor that ``output`` selects from the model's return value ``out``.
+
+    Args:
+        out: the model's return value: a tensor, a mapping, a tuple or list, or an object with
+            attributes.
+        output: which tensor of it, as in :func:`check_output_spec`; ``None``: ``out`` itself when a
+            tensor, else its ``logits``.
 
     Examples:
         >>> import torch

@@ -19,7 +19,11 @@ __all__ = ["check_not_meta", "dtype_hint", "keyword_clash_hint", "meta_tensor"]
 
 
 def meta_tensor(model: nn.Module) -> str | None:
-    """The name of the first parameter or buffer of ``model`` on the ``meta`` device, or ``None``."""
+    """The name of the first parameter or buffer of ``model`` on the ``meta`` device, or ``None``.
+
+    Args:
+        model: the model.
+    """
     named = (*model.named_parameters(), *model.named_buffers())
     return next((n for n, t in named if t.is_meta), None)
 
@@ -31,6 +35,9 @@ def check_not_meta(model: nn.Module) -> None:
     fails on a meta tensor: a model that holds a meta module only as the skeleton of
     ``torch.func.functional_call`` (the model-ensembling recipe, ``stack_module_state`` and ``vmap``)
     runs, and is not refused.
+
+    Args:
+        model: the model.
 
     Examples:
         >>> check_not_meta(nn.Linear(2, 1, device="meta"))
@@ -55,6 +62,11 @@ def keyword_clash_hint(err: BaseException, keywords: Mapping[str, Any], num_inpu
     table of ``forward(self, image, tab)`` explained with ``{"image": image}`` lands in ``image``.
     ``None`` for any other error.
 
+    Args:
+        err: the error the model call raised.
+        keywords: the keyword forward arguments of the call.
+        num_inputs: the number of explained inputs passed first, positionally.
+
     Examples:
         >>> err = TypeError("Net.forward() got multiple values for argument 'image'")
         >>> print(keyword_clash_hint(err, {"image": None}, 1))  # doctest: +ELLIPSIS
@@ -75,6 +87,11 @@ def keyword_clash_hint(err: BaseException, keywords: Mapping[str, Any], num_inpu
 def dtype_hint(model: nn.Module, inputs: tuple[Any, ...], err: BaseException) -> str | None:
     """What to do about a dtype error of the model's forward pass (torch's message names neither
     the argument nor the dtypes involved), or ``None`` when ``err`` is not one.
+
+    Args:
+        model: the model whose pass failed.
+        inputs: the inputs of the pass.
+        err: the error the pass raised.
 
     Examples:
         >>> import torch

@@ -91,6 +91,18 @@ READ_CUT_MIN_ROWS = 8
 class PrefixCache:
     """A model's prefix up to ``layer``, run once on the probe (see :func:`cache_prefix`).
 
+    Args:
+        forward: the prepared :class:`~lightning_causal.causal.engine.forward.Forward` of the model.
+        layer: the layer's name.
+        runner: runs the suffix: ``runner(value, rows)`` -> the model's return value for the layer
+            output ``value`` of the probe samples ``rows``.
+        value: the layer's output on the probe, as above.
+        output: the model's (selected) output on the probe.
+        path: ``"fx"``, ``"hooks"`` or ``"full"``, as above.
+        reason: why the faster paths were not taken, as above.
+        fallback: the runner of full passes that a run the path cannot answer falls back to; ``None``:
+            none.
+
     Attributes:
         value: the layer's output ``h`` on the probe (element 0 of a tuple; its first call's).
         output: the model's (selected) output on the probe.
@@ -137,13 +149,21 @@ class PrefixCache:
         two trial rows before the first run that would use it (heads never do: no check run).
         :meth:`__call__` calls it; a caller that wraps its calls in hooks that count or stop module
         calls (the attribution frontier stops at its module) calls it before entering them, so that
-        the trial runs neither stop there nor advance the hooks' counts."""
+        the trial runs neither stop there nor advance the hooks' counts.
+
+        Args:
+            value: the layer output (or edit) of the coming run.
+        """
         if self.linear and not self.linear.checked and self.linear.used_by(value):
             self.linear.checked = True
             _check_linear_update(self)
 
     def rows_per_pass(self, max_batch_size: int | None = None) -> int:
-        """Rows per suffix call within the engine's memory budget (or ``max_batch_size``)."""
+        """Rows per suffix call within the engine's memory budget (or ``max_batch_size``).
+
+        Args:
+            max_batch_size: rows per suffix call when given; ``None``: from the memory budget.
+        """
         return rows_per_pass(self.forward.model, (self.value,), max_batch_size, forward=self)
 
 
@@ -222,6 +242,14 @@ def prefix_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, *, path: 
 
     ``fold > 1``: the layer's output folds ``fold`` rows per sample into the batch
     (:mod:`~.folded_rows`); full passes only, and the cache's ``value`` is its ``[N, fold, ...]`` view.
+
+    Args:
+        forward: the model's prepared :class:`Forward`.
+        xs: the probe inputs ``[N, ...]``.
+        layer: module name, as in :func:`cache_prefix`.
+        path: as in :func:`cache_prefix`.
+        rows_per_sample: as in :func:`cache_prefix`.
+        fold: rows per sample the layer's output folds into the batch (an integer >= 1), as above.
     """
     check_choice("path", path, PATHS)
     module = resolve_module(forward.model, layer)

@@ -64,6 +64,11 @@ def average_ranks(a: Tensor, valid: Tensor | None = None) -> Tensor:
     them, NaN at the invalid groups. Vectorised: invalid entries are filled with the dtype's largest
     value, so they sort last, and the counts of entries ``≤ a_i`` are capped at ``|V_n|``.
 
+    Args:
+        a: scores ``[N, G]``.
+        valid: ``None`` (every group counts) or booleans ``[N, G]``: the groups of each row that count
+            (e.g. real tokens).
+
     Examples:
         >>> average_ranks(torch.tensor([[10.0, 30.0, 20.0, 20.0]]))
         tensor([[1.0000, 4.0000, 2.5000, 2.5000]])
@@ -94,6 +99,12 @@ def spearman(a: Tensor, b: Tensor, valid: Tensor | None = None) -> Tensor:
     no ε in the denominator, so identical rankings give exactly 1), over the row's ``valid``
     groups ``V`` (all groups by default; see :func:`average_ranks`). NaN where a row is constant
     on ``V`` or has fewer than two valid groups.
+
+    Args:
+        a: scores ``[N, G]``.
+        b: scores ``[N, G]`` of the same groups.
+        valid: ``None`` (every group counts) or booleans ``[N, G]``: the groups of each row that count
+            (e.g. real tokens).
 
     Examples:
         >>> a = torch.tensor([[1.0, 2.0, 3.0], [0.0, 5.0, 1.0]])
@@ -131,6 +142,14 @@ def kendall(a: Tensor, b: Tensor, max_batch_size: int | None = None, valid: Tens
     pairs is walked in blocks of groups with the samples contiguous (faster there; see
     ``benchmarks/bench_ranking.py``). NaN where a row is constant on its valid groups or has fewer
     than two.
+
+    Args:
+        a: scores ``[N, G]``.
+        b: scores ``[N, G]`` of the same groups.
+        max_batch_size: rows per chunk of sign matrices (an integer >= 1); ``None``: chosen from a
+            memory budget.
+        valid: ``None`` (every group counts) or booleans ``[N, G]``: the groups of each row that count
+            (e.g. real tokens).
 
     Examples:
         >>> kendall(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[1.0, 3.0, 2.0]]))
@@ -193,6 +212,14 @@ def topk_overlap(a: Tensor, b: Tensor, k: int, valid: Tensor | None = None, *, p
     tokens compared at ``k = 5``). Without ``valid`` ``k_n = k`` (at most G) and ties are broken by
     ``torch.topk``.
 
+    Args:
+        a: scores ``[N, G]``.
+        b: scores ``[N, G]`` of the same groups.
+        k: the number of top groups compared (an integer >= 1).
+        valid: ``None`` (every group counts) or booleans ``[N, G]``: the groups of each row that count
+            (e.g. real tokens).
+        proper: cap ``k`` below the number of valid groups, as above.
+
     Examples:
         >>> topk_overlap(torch.tensor([[4.0, 3.0, 2.0, 1.0]]), torch.tensor([[4.0, 1.0, 3.0, 2.0]]), 2)
         tensor([0.5000])
@@ -220,6 +247,11 @@ def topk_overlap(a: Tensor, b: Tensor, k: int, valid: Tensor | None = None, *, p
 def rank_positions(scores: Tensor, valid: Tensor | None = None) -> Tensor:
     """Position ``0..G-1`` of each group when sorted by decreasing score (ties: lower group id
     first); with ``valid`` ``[N, G]`` the row's invalid groups come after all its valid ones.
+
+    Args:
+        scores: ``[N, G]``.
+        valid: ``None`` (every group counts) or booleans ``[N, G]``: the groups of each row that count
+            (e.g. real tokens).
 
     Examples:
         >>> rank_positions(torch.tensor([[1.0, 3.0, 2.0]]))

@@ -77,7 +77,14 @@ MAX_ROWS = 8
 @dataclass(frozen=True)
 class ReadSlice:
     """One module whose sequence-shaped arguments are cut to ``positions`` along dimension 1 (of
-    length ``length``): ``[k]``, the same for every sample, or ``[N, k]``, per probe sample."""
+    length ``length``): ``[k]``, the same for every sample, or ``[N, k]``, per probe sample.
+
+    Args:
+        name: the module's name.
+        module: the module whose sequence-shaped arguments are cut.
+        length: the full length of dimension 1.
+        positions: the kept positions, ``[k]`` or ``[N, k]``, as above.
+    """
 
     name: str
     module: nn.Module
@@ -85,7 +92,12 @@ class ReadSlice:
     positions: Tensor
 
     def index(self, rows: Tensor | None) -> Tensor:
-        """The positions of each of the batch's rows (``rows``: their probe samples): ``[k]`` or ``[R, k]``."""
+        """The positions of each of the batch's rows (``rows``: their probe samples): ``[k]`` or ``[R, k]``.
+
+        Args:
+            rows: ``[R]`` the probe sample of each row, or ``None`` (the shared positions, or all
+                samples').
+        """
         return self.positions if self.positions.dim() == 1 or rows is None else self.positions[rows.to(self.positions.device)]
 
 
@@ -129,6 +141,11 @@ class ReadSlices:
     (``[N, k]``); ``pending`` (from :func:`find_read_slices`): read positions that differ between
     samples (a decoder's last token under right padding), known on the check rows ``rows`` only
     until :class:`ProbeCheck` finds them for every sample.
+
+    Args:
+        slices: the checked slices, as above.
+        pending: slices whose positions are known on ``rows`` only, as above; ``None``: none.
+        rows: ``[r]`` the probe samples ``pending`` was found on.
     """
 
     def __init__(self, slices: list[ReadSlice], pending: list[ReadSlice] | None = None, rows: Tensor | None = None) -> None:
@@ -141,7 +158,11 @@ class ReadSlices:
     @contextlib.contextmanager
     def applied(self, rows: Tensor | None = None) -> Iterator[None]:
         """Cut the modules' sequence arguments while the context is open (hooks removed on exit);
-        ``rows``: the probe sample of each row of the batch (needed by per-sample positions)."""
+        ``rows``: the probe sample of each row of the batch (needed by per-sample positions).
+
+        Args:
+            rows: as above; ``None`` where every slice is shared.
+        """
         with _pre_hooks([(s.module, _cut(s.length, s.index(rows))) for s in self.slices]):
             yield
 
@@ -184,7 +205,12 @@ def _gradients(out: Tensor, leaves: list[Tensor], generator: torch.Generator) ->
 
 
 def probe_rows(n: int, device: torch.device) -> Tensor:
-    """Up to :data:`MAX_ROWS` probe samples spread over the probe (first and last included)."""
+    """Up to :data:`MAX_ROWS` probe samples spread over the probe (first and last included).
+
+    Args:
+        n: the number of probe samples.
+        device: the device of the indices.
+    """
     return torch.linspace(0, n - 1, min(n, MAX_ROWS), device=device).round().long().unique()
 
 
@@ -365,6 +391,9 @@ class ProbeCheck:
 
     A shared slice holds when no sample reads a position outside it; a per-sample slice when every
     sample reads the check rows' number of positions, and the check rows theirs.
+
+    Args:
+        reads: the tentative slices (checked and pending) to check.
     """
 
     def __init__(self, reads: ReadSlices) -> None:
@@ -389,7 +418,11 @@ class ProbeCheck:
                 handle.remove()
 
     def finish(self, output: Tensor) -> ReadSlices:
-        """The slices that hold on every probe sample, given the probe run's explained ``output``."""
+        """The slices that hold on every probe sample, given the probe run's explained ``output``.
+
+        Args:
+            output: the explained output of the probe run (carrying autograd from the cut modules).
+        """
         if not self.modules or len(self.leaves) != len(self.modules) or not output.requires_grad:
             return ReadSlices([])
         try:

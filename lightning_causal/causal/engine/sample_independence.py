@@ -28,6 +28,12 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     eval; :class:`~.noise.GeneratorWatch`), or that differs from itself when they run alone twice,
     draws noise: that is not the batch's doing, and it passes (noise with few draws per sample made
     the two runs alone agree by chance, and such models were refused).
+
+    Args:
+        forward: the model's prepared :class:`~lightning_causal.causal.engine.forward.Forward`.
+        xs: the probe inputs ``[N, ...]``.
+        output: the (selected) output of the whole probe's pass ``[N, ...]``.
+        what: the estimator's action, as above.
     """
     _, rows = trial_rows(xs[0].shape[0], xs[0].device)
     with GeneratorWatch() as watch:

@@ -35,7 +35,12 @@ def inputs_type_error(name: str, inputs: Any) -> TypeError:
 
 
 def as_tuple(inputs: Tensor | tuple[Tensor, ...], name: str = "inputs") -> tuple[Tensor, ...]:
-    """Validate ``inputs`` (a tensor or a non-empty tuple of tensors sharing the first dimension)."""
+    """Validate ``inputs`` (a tensor or a non-empty tuple of tensors sharing the first dimension).
+
+    Args:
+        inputs: a tensor ``[N, ...]`` or a tuple of them (``N >= 1``, not on the meta device).
+        name: the caller's parameter, for the error messages.
+    """
     tensors = inputs if isinstance(inputs, tuple) else (inputs,)
     if not tensors or not all(isinstance(t, Tensor) for t in tensors):
         raise inputs_type_error(name, inputs)
@@ -78,6 +83,11 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     noise checks watch inside. Compiled code runs eagerly inside, so that
     interventions on ``torch.compile``'d models take effect
     (:func:`~lightning_causal.causal.engine.eager.force_eager`).
+
+    Args:
+        model: the model.
+        grad: keep autograd on inside (``False``: ``torch.no_grad``).
+        rng: restore the global random generators on exit, as above.
 
     Examples:
         >>> m = nn.Sequential(nn.Linear(2, 2), nn.Dropout()).train()
@@ -178,7 +188,11 @@ def rnn_backward(model: nn.Module, enabled: bool = True) -> Iterator[None]:
 
 @contextlib.contextmanager
 def rng_preserved(devices: list[int] | None = None) -> Iterator[None]:
-    """Save and restore the global torch (CPU and CUDA), NumPy and ``random`` RNG states."""
+    """Save and restore the global torch (CPU and CUDA), NumPy and ``random`` RNG states.
+
+    Args:
+        devices: the CUDA devices whose generators are saved; ``None``: all visible ones.
+    """
     py_state, np_state = random.getstate(), np.random.get_state()
     cuda_devices = devices if devices is not None else (
         list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
@@ -261,6 +275,12 @@ def resolve_target(outputs: Tensor, target: Target, *, classes: str | None = Non
     ``classes`` says what the columns of ``outputs`` are in an out-of-range message (default: the
     model's outputs); ``name`` is the caller's parameter the messages name (default ``target``).
 
+    Args:
+        outputs: the model's output ``[N, C]`` (or ``[N]``).
+        target: ``None``, a class index for every sample, or per-sample indices ``[N]``.
+        classes: as above.
+        name: as above.
+
     Examples:
         >>> resolve_target(torch.tensor([[0.1, 0.9], [2.0, 1.0]]), None)
         tensor([1, 0])
@@ -289,13 +309,22 @@ def resolve_target(outputs: Tensor, target: Target, *, classes: str | None = Non
 
 
 def gather_target(outputs: Tensor, target_idx: Tensor) -> Tensor:
-    """``outputs[i, target_idx[i]]`` for every row ``i``."""
+    """``outputs[i, target_idx[i]]`` for every row ``i``.
+
+    Args:
+        outputs: the model's output ``[N, C]`` (or ``[N]``).
+        target_idx: ``[N]`` class indices (:func:`resolve_target`).
+    """
     return _as_logits(outputs).gather(1, target_idx.view(-1, 1)).squeeze(1)
 
 
 @contextlib.contextmanager
 def frozen_params(model: nn.Module) -> Iterator[None]:
-    """Parameters stop requiring grad (so optimising inputs writes no ``.grad``); flags restored on exit."""
+    """Parameters stop requiring grad (so optimising inputs writes no ``.grad``); flags restored on exit.
+
+    Args:
+        model: the model whose parameters are frozen.
+    """
     params = list(model.parameters())
     flags = [p.requires_grad for p in params]
     try:

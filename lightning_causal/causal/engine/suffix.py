@@ -265,6 +265,10 @@ def suffix_module(model: nn.Module, layer: str) -> nn.Module | None:
     computed from the inputs is used after ``layer`` (a skip connection crossing it). For those
     models, :func:`~lightning_causal.causal.engine.prefix_cache.cache_prefix` caches every value
     live at the cut instead.
+
+    Args:
+        model: the model (``torch.fx``-traceable for a result).
+        layer: the module name where the suffix starts.
     """
     try:
         graph, root = _trace(model, layer)

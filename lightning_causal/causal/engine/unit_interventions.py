@@ -59,12 +59,21 @@ class Intervention:
         self.unit_dim, self.num_heads = check_layout_options(unit_dim, num_heads)
 
     def layout(self, output: Tensor) -> Layout:
-        """Where the units of ``output`` are (:func:`~lightning_causal.causal.engine.units.resolve_layout`)."""
+        """Where the units of ``output`` are (:func:`~lightning_causal.causal.engine.units.resolve_layout`).
+
+        Args:
+            output: the module's output ``[N, ...]`` (or input) the intervention applies to.
+        """
         return resolve_layout(output.shape, self.unit_dim, self.num_heads)
 
     def with_layout(self, unit_dim: int | None, num_heads: int | None) -> Intervention:
         """This intervention with the unit layout of an estimator's ``unit_dim=`` / ``num_heads=``
-        (a shallow copy); one that names its own, different layout is rejected."""
+        (a shallow copy); one that names its own, different layout is rejected.
+
+        Args:
+            unit_dim: the estimator's ``unit_dim=`` (``None``: keep this intervention's).
+            num_heads: the estimator's ``num_heads=`` (``None``: keep this intervention's).
+        """
         if (unit_dim, num_heads) == (self.unit_dim, self.num_heads) or unit_dim is None and num_heads is None:
             return self
         if self.unit_dim is not None or self.num_heads is not None:
@@ -77,12 +86,19 @@ class Intervention:
         return new
 
     def values(self, output: Tensor) -> Tensor:
-        """The intervened values, broadcastable to ``output``."""
+        """The intervened values, broadcastable to ``output``.
+
+        Args:
+            output: the module's output ``[N, ...]`` (or input) the intervention applies to.
+        """
         raise NotImplementedError
 
     def values_like(self, output: Tensor) -> Tensor:
         """:meth:`values` in ``output``'s dtype. An integer output (category codes, token ids) takes
         integer values only: a fractional value would be truncated to another code, silently.
+
+        Args:
+            output: the module's output ``[N, ...]`` (or input) the intervention applies to.
 
         Raises:
             ValueError: fractional values for an integer output, or :class:`MeanOf` there (the mean
@@ -106,7 +122,11 @@ class Intervention:
         return values.to(output.dtype)
 
     def unit_mask(self, output: Tensor) -> Tensor:
-        """Boolean mask broadcastable to ``output`` that selects the intervened units."""
+        """Boolean mask broadcastable to ``output`` that selects the intervened units.
+
+        Args:
+            output: the module's output ``[N, ...]`` (or input) the intervention applies to.
+        """
         return unit_positions_mask(output.shape, self.layout(output), self.units, output.device)
 
     def __call__(self, output: Tensor) -> Tensor:
@@ -120,6 +140,11 @@ class Intervention:
 
 class Zero(Intervention):
     """do(h_u := 0).
+
+    Args:
+        units: ``None`` (all units), an int, or a sequence of unit indices, as in :class:`Intervention`.
+        unit_dim: the dimension that indexes units, as in :class:`Intervention`.
+        num_heads: group the unit dimension into this many heads, as in :class:`Intervention`.
 
     Examples:
         >>> Zero(units=[1])(torch.ones(1, 3))
@@ -138,6 +163,13 @@ def _per_unit(value: Tensor, output: Tensor, name: str, iv: Intervention) -> Ten
 class SetTo(Intervention):
     """do(h_u := value): a scalar, a per-unit vector ``[U]`` (one value per channel, neuron or head),
     a vector along the unit dimension, or a tensor shaped like one sample.
+
+    Args:
+        value: a finite number (kept in float64 and cast to the output's dtype when applied) or a
+            tensor: a scalar, ``[U]``, ``[size of the unit dimension]`` or one sample's shape.
+        units: ``None`` (all units), an int, or a sequence of unit indices, as in :class:`Intervention`.
+        unit_dim: the dimension that indexes units, as in :class:`Intervention`.
+        num_heads: group the unit dimension into this many heads, as in :class:`Intervention`.
 
     Examples:
         >>> SetTo(2.0, units=0)(torch.zeros(2, 2))
@@ -241,6 +273,17 @@ class Resample(Intervention):
     hidden state (never read by the model's output, and moved by the pad id): a row whose position
     is real would otherwise be set to it.
 
+    Args:
+        reference: activations ``[M, ...]`` of the module on reference data (``M >= 1``), shaped like
+            its output past dimension 0.
+        generator: the ``torch.Generator`` the donors are drawn with; ``None``: a private one seeded
+            with 0.
+        units: ``None`` (all units), an int, or a sequence of unit indices, as in :class:`Intervention`.
+        unit_dim: the dimension that indexes units, as in :class:`Intervention`.
+        num_heads: group the unit dimension into this many heads, as in :class:`Intervention`.
+        attention_mask: ``None`` (every position counts) or the reference's ``[M, T]`` mask (0 at
+            padding), as above.
+
     Examples:
         >>> ref = torch.tensor([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]])  # 3 reference samples, 2 units
         >>> iv = Resample(ref, torch.Generator().manual_seed(0), units=1)
@@ -286,6 +329,12 @@ class Resample(Intervention):
 
 class Scale(Intervention):
     """do(h_u := factor * h_u).
+
+    Args:
+        factor: a finite number multiplying the units' values.
+        units: ``None`` (all units), an int, or a sequence of unit indices, as in :class:`Intervention`.
+        unit_dim: the dimension that indexes units, as in :class:`Intervention`.
+        num_heads: group the unit dimension into this many heads, as in :class:`Intervention`.
 
     Examples:
         >>> Scale(3.0)(torch.ones(1, 2))
@@ -355,7 +404,12 @@ class Patch(Intervention):
         return self.source.to(device=output.device)
 
     def sample_values(self, output: Tensor, samples: Tensor) -> Tensor:
-        """The source rows of ``samples`` (the sample index of each row of ``output``), in ``output``'s dtype."""
+        """The source rows of ``samples`` (the sample index of each row of ``output``), in ``output``'s dtype.
+
+        Args:
+            output: the module's output ``[R, ...]`` (one row per evaluated row).
+            samples: ``[R]`` the sample index (a row of ``source``) of each row of ``output``.
+        """
         self._check(output, self.source.shape[0])
         if samples.shape != output.shape[:1]:
             raise ValueError(f"Expected one sample index per row of the output ({output.shape[0]}) but got {list(samples.shape)}")

@@ -39,7 +39,14 @@ class Layout(NamedTuple):
 
 
 def check_layout_options(unit_dim: int | None, num_heads: int | None) -> tuple[int | None, int | None]:
-    """Validate ``unit_dim`` (None or a non-zero int) and ``num_heads`` (None or a positive int)."""
+    """Validate ``unit_dim`` (None or a non-zero int) and ``num_heads`` (None or a positive int).
+
+    Args:
+        unit_dim: the dimension that holds the units (negative counts from the end); ``None``: the
+            default of :func:`resolve_layout`; 0 (the batch) is refused.
+        num_heads: split the unit dimension into this many heads (an integer >= 1), or ``None``: one
+            unit per position.
+    """
     check_int("unit_dim", unit_dim, none_ok=True)
     if unit_dim == 0:
         raise ValueError("Expected argument `unit_dim` not to be the batch dimension 0 but got 0")
@@ -51,6 +58,12 @@ def resolve_layout(shape: Sequence[int], unit_dim: int | None = None, num_heads:
     """``(dim, unit_size, num_units)`` of an output of ``shape`` ``[N, ...]``.
 
     ``unit_dim`` defaults to 1, or to the last dimension when ``num_heads`` is given.
+
+    Args:
+        shape: the output's shape ``[N, ...]`` (at least 2-d).
+        unit_dim: the dimension of the units, as above (not 0; negative counts from the end).
+        num_heads: ``None``: one unit per position of ``unit_dim``; else that dimension splits into this
+            many heads of ``size // num_heads`` positions (must divide its size).
 
     Raises:
         ValueError: the output has no unit dimension, ``unit_dim`` is out of range or the batch
@@ -84,7 +97,14 @@ def _along(values: Tensor, ndim: int, dim: int) -> Tensor:
 
 
 def unit_positions_mask(shape: Sequence[int], layout: Layout, units: Sequence[int] | None, device: torch.device) -> Tensor:
-    """Boolean mask broadcastable to ``shape`` that selects the positions of ``units`` (None: all)."""
+    """Boolean mask broadcastable to ``shape`` that selects the positions of ``units`` (None: all).
+
+    Args:
+        shape: the output's shape ``[N, ...]``.
+        layout: its :class:`Layout` (:func:`resolve_layout`).
+        units: unit indices in ``[0, U)``, or ``None`` for all units.
+        device: the device of the mask.
+    """
     full = [1] * len(shape)
     if units is None:
         return torch.ones(full, dtype=torch.bool, device=device)
@@ -100,6 +120,14 @@ def unit_positions_mask(shape: Sequence[int], layout: Layout, units: Sequence[in
 def per_unit_values(value: Tensor, output: Tensor, layout: Layout, name: str) -> Tensor:
     """Broadcast a scalar, a per-unit ``[U]``, a per-position ``[size of the unit dimension]`` or a
     per-element ``[*output.shape[1:]]`` value to ``output``.
+
+    Args:
+        value: the value to broadcast: a scalar, ``[U]``, ``[size of the unit dimension]`` or one
+            sample's shape.
+        output: the module output ``[N, ...]`` it replaces values of (the result takes its device, and
+            its dtype unless ``value`` is float and ``output`` is not).
+        layout: ``output``'s :class:`Layout`.
+        name: the argument's name, for the error message.
 
     Examples:
         >>> per_unit_values(torch.tensor([1.0, 2.0]), torch.zeros(1, 3, 4), Layout(2, 2, 2), "value")
@@ -127,6 +155,10 @@ def per_unit_values(value: Tensor, output: Tensor, layout: Layout, name: str) ->
 def unit_sums(values: Tensor, layout: Layout) -> Tensor:
     """``[N, U]``: the sum of ``values`` ``[N, ...]`` over the positions of each unit.
 
+    Args:
+        values: a map ``[N, ...]`` shaped like the layer's output.
+        layout: the output's :class:`Layout`.
+
     Examples:
         >>> unit_sums(torch.arange(8.0).view(1, 2, 4), Layout(2, 2, 2))
         tensor([[10., 18.]])
@@ -139,6 +171,10 @@ def to_units(h: Tensor, layout: Layout) -> Tensor:
     """``h`` ``[N, ...]`` viewed with its units on dimension 1: ``[N, U, ...]`` (a unit of several
     positions, a head, keeps them as ``[N, U, unit_size, ...]``). The default layout (dimension 1,
     one position per unit) returns ``h`` itself. :func:`from_units` inverts it.
+
+    Args:
+        h: a layer's output ``[N, ...]``.
+        layout: its :class:`Layout` (:func:`resolve_layout`).
 
     Examples:
         >>> h = torch.arange(12.0).view(1, 2, 6)      # [N, T, H * d], 3 heads of 2
@@ -156,7 +192,12 @@ def to_units(h: Tensor, layout: Layout) -> Tensor:
 
 def from_units(u: Tensor, layout: Layout) -> Tensor:
     """The layer's own layout back from :func:`to_units`'s ``[N, U, ...]`` (contiguous, as models
-    that ``view`` their activations need)."""
+    that ``view`` their activations need).
+
+    Args:
+        u: ``[N, U, ...]`` as :func:`to_units` returns it.
+        layout: the layout ``u`` was made with.
+    """
     if layout.dim == 1 and layout.unit_size == 1:
         return u
     if layout.unit_size > 1:
@@ -166,6 +207,12 @@ def from_units(u: Tensor, layout: Layout) -> Tensor:
 
 def per_layer(name: str, value: int | Mapping[str, int] | None, layers: Sequence[str]) -> dict[str, int | None]:
     """One option value for every layer, or a mapping layer -> value (layers it leaves out: None).
+
+    Args:
+        name: the option's name, for the error message.
+        value: one value for every layer, or a mapping from layer name to value whose keys are all among
+            ``layers``.
+        layers: the layer names.
 
     Examples:
         >>> per_layer("unit_dim", {"fc": -1}, ["conv", "fc"])
@@ -184,6 +231,12 @@ def per_layer_layouts(unit_dim: int | Mapping[str, int] | None, num_heads: int |
     """``unit_dim`` and ``num_heads`` for every layer (:func:`per_layer`), each pair validated
     (:func:`check_layout_options`): what every estimator and audit over several layers takes.
 
+    Args:
+        unit_dim: ``unit_dim`` for every layer, or a mapping layer -> ``unit_dim`` (as in
+            :func:`check_layout_options`).
+        num_heads: ``num_heads`` for every layer, or a mapping layer -> ``num_heads``.
+        layers: the layer names.
+
     Examples:
         >>> per_layer_layouts(-1, {"attn": 4}, ["attn", "mlp"])
         ({'attn': -1, 'mlp': -1}, {'attn': 4, 'mlp': None})
@@ -197,6 +250,10 @@ def per_layer_layouts(unit_dim: int | Mapping[str, int] | None, num_heads: int |
 def unit_kind(unit_dim: int | None, num_heads: int | None) -> str | None:
     """What figures call a layer's units: ``"head"`` (``num_heads``), ``"neuron"`` (units off
     dimension 1, the features of ``[N, T, D]``), else ``None`` (channels, positions: "unit").
+
+    Args:
+        unit_dim: the layer's ``unit_dim`` (``None``: dimension 1).
+        num_heads: the layer's ``num_heads`` (``None``: no heads).
 
     Examples:
         >>> unit_kind(None, 4), unit_kind(-1, None), unit_kind(None, None), unit_kind(1, None)
