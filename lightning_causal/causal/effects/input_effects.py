@@ -72,7 +72,15 @@ def clean_target(forward: Forward, xs: tuple[Tensor, ...], target: Target, noise
     one pass of 2 rows): the intervened rows run in batches of the row engine's choosing, so a model
     whose samples are linked (the nodes of one graph, with its ``edge_index`` or adjacency as a forward
     argument or inside the model; a BatchNorm without running statistics) is refused before them,
-    not answered with effects that depend on the batching."""
+    not answered with effects that depend on the batching.
+
+    Args:
+        forward: the model's prepared :class:`~lightning_causal.causal.engine.forward.Forward`.
+        xs: the inputs ``[N, ...]``.
+        target: class index, per-sample indices ``[N]``, or ``None`` (the predicted class), as in
+            :func:`input_effects`.
+        noise: the common random numbers of a model that draws noise; ``None``: one plain pass.
+    """
     out = forward(*xs) if noise is None else noise.clean(lambda s: forward(*(x[s] for x in xs), rows=s), xs[0].device)
     if noise is None:
         check_rows_independent(forward, xs, out, "Intervening on the inputs")
@@ -204,7 +212,14 @@ def input_effects(
 
 def active_rows(changed: Tensor, f0: Tensor, rows: int, evaluate: Callable[[Tensor], Tensor]) -> Tensor:
     """Evaluate only the rows whose intervention changes the input; the others keep the clean
-    output ``f0`` (their effect is exactly 0). ``changed`` is ``[..., N]``; row index = flat index."""
+    output ``f0`` (their effect is exactly 0). ``changed`` is ``[..., N]``; row index = flat index.
+
+    Args:
+        changed: booleans ``[..., N]``: whether each row's intervention changes its input.
+        f0: the clean target outputs ``[N]``.
+        rows: rows per forward pass.
+        evaluate: ``evaluate(idx)`` -> the target outputs ``[r]`` of the rows at flat indices ``idx``.
+    """
     out = f0.expand_as(changed).clone()
     active = changed.reshape(-1).nonzero().squeeze(1)
     if active.numel():
@@ -248,6 +263,10 @@ def interventional_expectations(
     four-word sentence, a superpixel id absent from an image) is left out of ``μ_g``.
 
     Args:
+        model: any module, as in :func:`input_effects`.
+        inputs: a tensor ``[N, ...]`` or a tuple of tensors, as in :func:`input_effects`.
+        feature_mask: integer group ids ``0..G-1`` broadcastable to each input; ``None``: one group per
+            element, as in :func:`input_effects`.
         values: ``[K]`` values shared by all groups, ``[G, K]`` per group, or ``"quantiles"``
             (``num_values`` quantiles, 5% to 95%, of each group's values over ``inputs``; a group
             constant over ``inputs`` gets one value, a flat curve, and a ``UserWarning`` says so).
@@ -261,6 +280,7 @@ def interventional_expectations(
         max_batch_size: rows per forward pass, as in :func:`input_effects`.
         output: which tensor of the model's return value to explain, as in :func:`input_effects`.
         additional_forward_args: extra forward arguments, as in :func:`input_effects`.
+        num_values: the number of quantiles per group with ``values="quantiles"`` (an integer >= 2).
 
     Returns:
         ``(mu [G, K], values [G, K])``.
@@ -343,6 +363,14 @@ def average_causal_effect(
     For a linear model ``f(x) = w·x`` this is ``w_g (α − mean α)``. Keyword options are those of
     :func:`interventional_expectations` (``target``, ``max_batch_size``, ``num_values``,
     ``output``, ``additional_forward_args``).
+
+    Args:
+        model: any module, as in :func:`input_effects`.
+        inputs: a tensor ``[N, ...]`` or a tuple of tensors, as in :func:`input_effects`.
+        feature_mask: integer group ids, as in :func:`input_effects`.
+        values: the intervention values (at least 2 per group), as in
+            :func:`interventional_expectations`.
+        **options: keyword options of :func:`interventional_expectations`, as above.
 
     Returns:
         Tensor ``[G, K]``.

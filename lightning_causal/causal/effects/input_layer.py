@@ -66,6 +66,14 @@ def layer_reference(
     last dimension, or a tensor broadcastable to ``h``. ``readers``: the embeddings that read ``x``
     in its clean pass (:func:`~lightning_causal.causal.engine.token_ids.embedding_readers`); a token
     id outside their vocabulary is refused before the pass.
+
+    Args:
+        forward: the model's prepared :class:`~lightning_causal.causal.engine.forward.Forward`.
+        x: the input ``[N, ...]`` (token ids or values).
+        h: the layer's output on ``x`` ``[N, ...]``.
+        layer: the layer's module name.
+        baseline: the reference, as above.
+        readers: as above; ``None``: no vocabulary check.
     """
     if _is_token_id(x, baseline):
         b = check_baselines((x,), baseline)[0]
@@ -165,7 +173,21 @@ def input_layer_effects(
 ) -> Tensor:
     """``[N, G]`` effects of replacing each group of ``layer``'s output by the reference (see the
     module docstring); ``mask`` ``[1 or N, *x.shape[1:]]`` holds the groups of the input positions.
-    Called by :func:`~lightning_causal.causal.effects.input_effects.input_effects` with ``input_layer=``."""
+    Called by :func:`~lightning_causal.causal.effects.input_effects.input_effects` with ``input_layer=``.
+
+    Args:
+        model: the model (the estimator's ``model``).
+        x: the one input ``[N, ...]``.
+        mask: its groups, as above.
+        baseline: the reference, as in :func:`layer_reference`.
+        layer: the module whose output is intervened on (``input_layer=``).
+        target: class index, per-sample indices ``[N]``, or ``None`` (the predicted class).
+        max_batch_size: rows per forward pass (``None``: from the memory budget).
+        forward: the model's prepared :class:`~lightning_causal.causal.engine.forward.Forward`.
+        num_groups: ``G``, the number of groups.
+        forward_args: the caller's ``additional_forward_args`` (padding masks are read from them);
+            ``None``: none.
+    """
     from lightning_causal.causal.effects.input_effects import active_rows
 
     module = resolve_module(forward.model, layer)

@@ -65,7 +65,14 @@ def call_gradients(cache: PrefixCache, target_idx: Tensor, max_batch_size: int |
     The gradient of call ``k`` is the total derivative of ``f_t`` with respect to an additive
     perturbation of that call's output (through every later call too), so that
     ``Σ_k (h_k − b_k) · ∂f_t/∂h_k`` is the first-order change when the unit is set at every call,
-    as the exact interventions do (a layer used twice, a cell unrolled over time)."""
+    as the exact interventions do (a layer used twice, a cell unrolled over time).
+
+    Args:
+        cache: the layer's :class:`~lightning_causal.causal.engine.prefix_cache.PrefixCache` on the
+            probe.
+        target_idx: ``[N]`` the explained class of each sample.
+        max_batch_size: rows per backward chunk; ``None``: from the memory budget.
+    """
     h = cache.value.detach()
     rows = max(1, cache.rows_per_pass(max_batch_size) // (1 if max_batch_size else 2))
     shapes: list[torch.Size] = []
@@ -133,6 +140,16 @@ def attribution_estimates(
     """First-order estimates ``[N, U]`` of the effects of ``interventions`` on ``units`` (call
     inside ``audit_mode``). ``estimator``: ``"attribution"`` (linearised at the frontier) or
     ``"atp"`` (at the layer's output); see the module docstring.
+
+    Args:
+        cache: the layer's :class:`~lightning_causal.causal.engine.prefix_cache.PrefixCache` on the
+            probe.
+        interventions: the interventions whose effects are estimated (one, or a do-grid).
+        units: ``[U]`` the unit indices estimated.
+        layout: the layer output's :class:`~lightning_causal.causal.engine.units.Layout`.
+        target_idx: ``[N]`` the explained class of each sample.
+        max_batch_size: rows per pass; ``None``: from the memory budget.
+        estimator: ``"attribution"`` or ``"atp"``, as above.
 
     Examples:
         >>> from torch import nn

@@ -50,6 +50,12 @@ METHODS = ("exact", "attribution", "atp")
 
 
 def check_interventions(intervention: Intervention | Sequence[Intervention]) -> list[Intervention]:
+    """``intervention`` as a non-empty list of interventions that select the same ``units`` in one layout.
+
+    Args:
+        intervention: an :class:`~lightning_causal.causal.engine.unit_interventions.Intervention` or a
+            sequence of them (a do-grid).
+    """
     ivs = [intervention] if isinstance(intervention, Intervention) else list(intervention)
     if not ivs or not all(isinstance(iv, Intervention) for iv in ivs):
         raise TypeError(f"Expected argument `intervention` to be an Intervention or a non-empty list of them but got {intervention!r}")
@@ -201,6 +207,10 @@ def unit_effects(
     straight-through estimator; :mod:`~lightning_causal.causal.effects.gradient_check`).
 
     Args:
+        model: any module; ``output`` selects the ``[N, classes]`` (or ``[N]``) tensor it returns, as in
+            :func:`~lightning_causal.causal.effects.input_effects.input_effects`.
+        inputs: a tensor ``[N, ...]`` or a tuple of tensors, as in
+            :func:`~lightning_causal.causal.effects.input_effects.input_effects`.
         layer: module name from ``model.named_modules()``; a module that returns a tuple (Hugging
             Face attention) is intervened on element 0. ``"<module>:input"`` names the module's
             first positional input (:mod:`~lightning_causal.causal.engine.input_sites`; e.g. the
