@@ -66,7 +66,11 @@ class AttributeFlip(Counterfactual):
         self.name = column
 
     def index(self, column: str | int | None = None) -> int:
-        """The flipped column's index; ``column`` (if given) must name the same column."""
+        """The flipped column's index; ``column`` (if given) must name the same column.
+
+        Args:
+            column: a column name or index; ``None``: the flipped column.
+        """
         if column is None or column == self.name or column == self.index_:
             return self.index_
         if self.columns is not None and column in self.columns and self.columns.index(column) == self.index_:
@@ -74,7 +78,13 @@ class AttributeFlip(Counterfactual):
         raise ValueError(f"Expected the sensitive column {column!r} to be the flipped column {self.name!r}")
 
     def counterfactual(self, x: Tensor, interventions: Mapping[str | int, Value]) -> Tensor:
-        """``x`` with the intervened column(s) set and nothing else changed."""
+        """``x`` with the intervened column(s) set and nothing else changed.
+
+        Args:
+            x: inputs ``[N, D]``.
+            interventions: column (this counterfactual's, by name or index) -> the value it is set to (a
+                number or a tensor broadcastable to the column ``[N]``).
+        """
         x_cf = x.clone()
         for k, v in interventions.items():
             x_cf[:, self.index(k)] = torch.as_tensor(v, dtype=x.dtype, device=x.device)
@@ -87,7 +97,11 @@ class AttributeFlip(Counterfactual):
 
     def groups(self, x: Tensor) -> Tensor | None:
         """Group ``k`` is the rows whose column holds ``values[k]`` (``-1`` elsewhere): the group
-        metrics do not depend on how the attribute is coded."""
+        metrics do not depend on how the attribute is coded.
+
+        Args:
+            x: inputs ``[N, D]``.
+        """
         if x.dim() != 2 or x.shape[1] <= self.column:
             return None
         return binary_groups(x[:, self.column], self.values)
@@ -96,7 +110,11 @@ class AttributeFlip(Counterfactual):
         self.index(sensitive)
 
     def flip_counterfactual(self, x: Tensor) -> Tensor:
-        """``x`` with the binary column swapped (``v0 <-> v1``) in every row."""
+        """``x`` with the binary column swapped (``v0 <-> v1``) in every row.
+
+        Args:
+            x: inputs ``[N, D]``.
+        """
         j = self.index_
         if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] <= j:
             raise ValueError(f"Expected argument `x` to be a tensor [N, D] with D > {j} but got {getattr(x, 'shape', type(x))}")
@@ -115,6 +133,10 @@ def resolve_counterfactual(counterfactual: object, sensitive: str | int | None =
       (``sensitive`` is required: the SCM has many columns);
     - a callable ``x -> x_cf``: wrapped, ``sensitive`` (optional) the index of the column whose
       values define the groups of the group metrics.
+
+    Args:
+        counterfactual: what the caller passed, as above.
+        sensitive: a column name or index, as above; ``None``: the counterfactual's own.
 
     Raises:
         ValueError: ``sensitive`` missing for an SCM, not a column, or not the counterfactual's column.
@@ -151,6 +173,10 @@ def one_hot_block(x: Tensor, column: int) -> list[int]:
     two ones); the block must change together. Columns that are 0 in every row (a category absent
     from ``x``, of this or any other one-hot feature) say nothing of the block and are left out.
 
+    Args:
+        x: inputs ``[N, D]``.
+        column: the column's index.
+
     Examples:
         >>> x = torch.tensor([[1.0, 0.0, 5.0, 0.0], [0.0, 1.0, 6.0, 0.0]])
         >>> one_hot_block(x, 0), one_hot_block(x, 2)
@@ -176,6 +202,10 @@ def one_hot_blocks(x: Tensor, max_columns: int = 4096) -> list[list[int]]:
     finds column by column, from two matrix products (``O(N B^2)`` for ``B`` such columns, where
     :func:`one_hot_block` per column costs ``O(N D)`` each). More than ``max_columns`` 0/1
     columns (a bag of words, not a tabular encoding) are not searched: ``[]``.
+
+    Args:
+        x: inputs ``[N, D]``.
+        max_columns: the most 0/1 columns searched, as above.
 
     Examples:
         >>> one_hot_blocks(torch.tensor([[1.0, 0.0, 5.0, 0.0], [0.0, 1.0, 6.0, 0.0]]))

@@ -38,20 +38,33 @@ class Counterfactual(ABC):
 
     @abstractmethod
     def flip_counterfactual(self, x: Tensor) -> Tensor:
-        """The counterfactual of every row of ``x``."""
+        """The counterfactual of every row of ``x``.
+
+        Args:
+            x: inputs ``[N, ...]`` (``[N, D]`` for tabular counterfactuals, token ids for
+                ``TokenSwap``).
+        """
 
     def __call__(self, x: Tensor) -> Tensor:
         return self.flip_counterfactual(x)
 
     def groups(self, x: Tensor) -> Tensor | None:
         """Sensitive group of each row ``[N]`` for the group metrics (``-1``: no group), or
-        ``None`` when the counterfactual defines none. Default: the values of ``column``."""
+        ``None`` when the counterfactual defines none. Default: the values of ``column``.
+
+        Args:
+            x: inputs ``[N, ...]``.
+        """
         if self.column is None or x.dim() != 2 or x.shape[1] <= self.column:
             return None
         return x[:, self.column]
 
     def check_sensitive(self, sensitive: str | int | None) -> None:
-        """Accept ``sensitive`` only when it names this counterfactual's own column (or is ``None``)."""
+        """Accept ``sensitive`` only when it names this counterfactual's own column (or is ``None``).
+
+        Args:
+            sensitive: the caller's ``sensitive=`` (a column name or index), or ``None``.
+        """
         if sensitive is not None and sensitive != self.column:
             raise ValueError(
                 f"Expected argument `sensitive` to be None or the counterfactual's own column {self.column!r} "
@@ -62,6 +75,10 @@ class Counterfactual(ABC):
 def binary_groups(column: Tensor, values: tuple[float, float]) -> Tensor:
     """Group ids ``[N]`` of a binary attribute's column: ``0`` where it holds ``values[0]``, ``1``
     where ``values[1]``, ``-1`` elsewhere (however the attribute is coded: 0/1, −1/+1, standardised).
+
+    Args:
+        column: the attribute's values ``[N]``.
+        values: ``(v0, v1)``: the attribute's two values.
 
     Examples:
         >>> binary_groups(torch.tensor([-1.0, 1.0, 1.0]), (-1.0, 1.0))

@@ -65,6 +65,9 @@ def probabilities(outputs: Tensor) -> Tensor:
     """Class probabilities ``[N, C]`` in float32: softmax of ``[N, C]`` logits, or for a single
     logit (``[N]`` / ``[N, 1]``) the two columns ``(1 − σ, σ)``.
 
+    Args:
+        outputs: model outputs: logits ``[N, C]``, or one logit ``[N]`` / ``[N, 1]``.
+
     Examples:
         >>> probabilities(torch.tensor([0.0]))
         tensor([[0.5000, 0.5000]])
@@ -251,6 +254,14 @@ def group_rates(preds: Tensor, groups: Tensor, labels: Tensor | None = None, thr
     """Per-group rates of positive decisions: ``positive_rate`` P(ŷ=1|g), and with ``labels``
     ``tpr`` P(ŷ=1|y=1,g), ``fpr`` P(ŷ=1|y=0,g), ``accuracy``; NaN where a group has no such rows.
 
+    Args:
+        preds: ``[N]`` decisions: 0/1 integers, or probabilities in ``[0, 1]`` thresholded at
+            ``threshold``.
+        groups: ``[N]`` integral group ids (e.g. the 0/1 sensitive column).
+        labels: ``[N]`` 0/1 labels for ``tpr``, ``fpr`` and ``accuracy``; ``None``: ``positive_rate``
+            only.
+        threshold: probabilities ``>= threshold`` are positive decisions (float ``preds`` only).
+
     Returns:
         ``{"groups": ids [G], "count": [G], "positive_rate": [G], ...}`` (float64 rates).
 
@@ -279,6 +290,12 @@ def _spread(rates: Tensor) -> float:
 def demographic_parity_difference(preds: Tensor, groups: Tensor, threshold: float = 0.5) -> float:
     """``max_g P(ŷ=1|g) − min_g P(ŷ=1|g)`` (0 = demographic parity; fairlearn's definition).
 
+    Args:
+        preds: ``[N]`` decisions: 0/1 integers, or probabilities in ``[0, 1]`` thresholded at
+            ``threshold``.
+        groups: ``[N]`` integral group ids (e.g. the 0/1 sensitive column).
+        threshold: probabilities ``>= threshold`` are positive decisions (float ``preds`` only).
+
     Examples:
         >>> demographic_parity_difference(torch.tensor([1, 0, 1, 1]), torch.tensor([0, 0, 1, 1]))
         0.5
@@ -293,6 +310,13 @@ def equalized_odds_difference(preds: Tensor, labels: Tensor, groups: Tensor, thr
     (a rare class), the TPR spread is undefined and the FPR spread is returned (and vice versa);
     NaN only when both are undefined.
 
+    Args:
+        preds: ``[N]`` decisions: 0/1 integers, or probabilities in ``[0, 1]`` thresholded at
+            ``threshold``.
+        labels: ``[N]`` 0/1 labels.
+        groups: ``[N]`` integral group ids (e.g. the 0/1 sensitive column).
+        threshold: probabilities ``>= threshold`` are positive decisions (float ``preds`` only).
+
     Examples:
         >>> y = torch.tensor([1, 0, 1, 0]); g = torch.tensor([0, 0, 1, 1])
         >>> equalized_odds_difference(torch.tensor([1, 0, 1, 1]), y, g)
@@ -305,6 +329,9 @@ def equalized_odds_difference(preds: Tensor, labels: Tensor, groups: Tensor, thr
 def worst_spread(*spreads: float) -> float:
     """The largest of the defined ``spreads`` (NaN: fewer than two groups had such rows), NaN if none
     is defined. ``max`` alone is not: ``max(nan, 0.5)`` is NaN but ``max(0.5, nan)`` is 0.5.
+
+    Args:
+        *spreads: the spreads (floats, NaN where undefined).
 
     Examples:
         >>> worst_spread(float("nan"), 0.5), worst_spread(0.5, float("nan"))

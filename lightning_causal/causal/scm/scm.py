@@ -140,6 +140,14 @@ class AdditiveNoiseSCM:
         """A linear SCM with known structural coefficients ``{child: {parent: w}}`` (no fitting);
         ``codes``: the category-code columns, as in the constructor.
 
+        Args:
+            columns: the column names, in the tensor's order.
+            coefficients: ``{child: {parent: w}}``: the parents of each child and their weights (columns
+                not named are roots).
+            intercepts: ``{column: b}``; ``None`` or a column left out: 0.
+            noise_std: one non-negative noise scale per column; ``None``: all 1.
+            codes: the category-code columns, as in the constructor.
+
         Examples:
             >>> scm = AdditiveNoiseSCM.linear(["a", "m"], {"m": {"a": 2.0}})
             >>> scm.counterfactual(torch.tensor([[0.0, 0.5]]), {"a": 1.0})
@@ -162,7 +170,11 @@ class AdditiveNoiseSCM:
         return scm
 
     def index(self, column: str | int) -> int:
-        """Index of ``column`` (a name or an index) in the tensor; unknown columns raise ``ValueError``."""
+        """Index of ``column`` (a name or an index) in the tensor; unknown columns raise ``ValueError``.
+
+        Args:
+            column: a column name or index.
+        """
         if isinstance(column, int) and not isinstance(column, bool) and 0 <= column < len(self.columns):
             return column
         if isinstance(column, str) and column in self._index:
@@ -170,7 +182,11 @@ class AdditiveNoiseSCM:
         raise ValueError(f"Expected a column of the SCM, one of {self.columns}, but got {column!r}")
 
     def descendants(self, column: str | int) -> list[int]:
-        """Indices of the strict descendants of ``column``."""
+        """Indices of the strict descendants of ``column``.
+
+        Args:
+            column: a column name or index.
+        """
         start = self.index(column)
         found: set[int] = set()
         for j in self.order:
@@ -199,7 +215,11 @@ class AdditiveNoiseSCM:
         return self.functions[j](pa)
 
     def fit(self, x: Tensor) -> AdditiveNoiseSCM:
-        """Fit every structural function on the rows of ``x`` ``[N, D]`` and the noise scales."""
+        """Fit every structural function on the rows of ``x`` ``[N, D]`` and the noise scales.
+
+        Args:
+            x: data ``[N, D]`` (at least 2 rows, finite), columns in the SCM's order.
+        """
         x = self._check_x(x)
         if x.shape[0] < 2 or not torch.isfinite(x).all():
             raise ValueError("Expected argument `x` to hold at least 2 rows of finite values")
@@ -226,13 +246,21 @@ class AdditiveNoiseSCM:
         return self
 
     def abduct(self, x: Tensor) -> Tensor:
-        """Abduction: the noises ``u_j = x_j − f_j(pa(x_j))`` ``[N, D]``."""
+        """Abduction: the noises ``u_j = x_j − f_j(pa(x_j))`` ``[N, D]``.
+
+        Args:
+            x: data ``[N, D]``, columns in the SCM's order.
+        """
         self._fitted()
         x = self._check_x(x)
         return torch.stack([x[:, j] - self._f(j, x) for j in range(len(self.columns))], 1)
 
     def generate(self, noise: Tensor) -> Tensor:
-        """Apply the structural equations in topological order to ``noise`` ``[n, D]`` (differentiable)."""
+        """Apply the structural equations in topological order to ``noise`` ``[n, D]`` (differentiable).
+
+        Args:
+            noise: noises ``[n, D]``, one column per SCM column.
+        """
         self._fitted()
         noise = self._check_x(noise, "noise")
         cols = list(noise.unbind(1))  # placeholders of the right shape, overwritten in order
@@ -241,7 +269,12 @@ class AdditiveNoiseSCM:
         return torch.stack(cols, 1)
 
     def sample_noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``[n, D]`` independent noises: Gaussian with ``noise_std`` or resampled residuals (``noise=``)."""
+        """``[n, D]`` independent noises: Gaussian with ``noise_std`` or resampled residuals (``noise=``).
+
+        Args:
+            n: the number of rows (an integer >= 1).
+            generator: the ``torch.Generator`` drawn from; ``None``: the global one.
+        """
         self._fitted()
         check_int("n", n, minimum=1)
         if self.noise == "gaussian":
@@ -253,7 +286,12 @@ class AdditiveNoiseSCM:
         return res.gather(0, idx).float()  # type: ignore[union-attr]
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``generate(sample_noise(n, generator))``: ``n`` samples from the fitted model."""
+        """``generate(sample_noise(n, generator))``: ``n`` samples from the fitted model.
+
+        Args:
+            n: the number of samples (an integer >= 1).
+            generator: as in :meth:`sample_noise`.
+        """
         return self.generate(self.sample_noise(n, generator))
 
     def counterfactual(self, x: Tensor, interventions: Mapping[str | int, Value]) -> Tensor:
@@ -343,6 +381,10 @@ class AdditiveNoiseSCM:
         a :class:`~lightning_causal.causal.scm.scm_flip.SCMFlip`, whose ``flip_counterfactual(x)``
         the fairness gap, audit and repair term call.
 
+        Args:
+            column: the binary column to flip: a column name or index.
+            values: ``(v0, v1)``: the column's two values.
+
         Examples:
             >>> scm = AdditiveNoiseSCM.linear(["a", "m"], {"m": {"a": 2.0}})
             >>> scm.flip("a")
@@ -370,6 +412,9 @@ class AdditiveNoiseSCM:
     def flip_effects(self, column: str | int) -> Tensor | None:
         """``c [D]`` (float64): the total effect of ``column`` on every column of a fitted linear
         SCM (``c[column] = 1``, exact zeros off its descendants); ``None`` for a nonlinear SCM.
+
+        Args:
+            column: a column name or index.
 
         Examples:
             >>> scm = AdditiveNoiseSCM.linear(["a", "m1", "m2", "z"], {"m1": {"a": 2.0}, "m2": {"m1": 0.5}})

@@ -56,7 +56,11 @@ class SCMFlip(Counterfactual):
 
     def groups(self, x: Tensor) -> Tensor | None:
         """Group ``k`` is the rows whose column holds ``values[k]`` (``-1`` elsewhere): the group
-        metrics do not depend on how the attribute is coded."""
+        metrics do not depend on how the attribute is coded.
+
+        Args:
+            x: inputs ``[N, D]``.
+        """
         if x.dim() != 2 or x.shape[1] <= self.column:
             return None
         return binary_groups(x[:, self.column], self.values)

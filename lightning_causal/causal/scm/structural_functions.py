@@ -40,6 +40,12 @@ class LinearFunction:
         self.bias: Tensor | None = None
 
     def fit(self, parents: Tensor, target: Tensor) -> LinearFunction:
+        """Least-squares fit of ``target`` on ``parents`` (float64, with an intercept); returns ``self``.
+
+        Args:
+            parents: the parents' values ``[N, P]`` (``P = 0`` for a root: ``b`` is the mean).
+            target: the node's values ``[N]``.
+        """
         pa, y = parents.detach().double().cpu(), target.detach().double().cpu()
         design = torch.cat([torch.ones(pa.shape[0], 1, dtype=pa.dtype), pa], dim=1)
         coef = torch.linalg.lstsq(design, y.unsqueeze(1), driver="gelsd").solution.squeeze(1)
@@ -89,6 +95,12 @@ class MLPFunction:
         self.net: nn.Module | None = None
 
     def fit(self, parents: Tensor, target: Tensor) -> MLPFunction:
+        """Train the MLP on ``(parents, target)`` (float32); returns ``self``.
+
+        Args:
+            parents: the parents' values ``[N, P]``.
+            target: the node's values ``[N]``.
+        """
         with torch.inference_mode(False):  # trained by autograd, even when fitted under a caller's inference_mode
             return self._fit(parents.detach().float().clone(), target.detach().float().clone())
 

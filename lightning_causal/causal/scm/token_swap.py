@@ -174,7 +174,11 @@ class TokenSwap(Counterfactual):
         return x
 
     def flip_counterfactual(self, x: Tensor) -> Tensor:
-        """``x`` with the two terms of every pair swapped."""
+        """``x`` with the two terms of every pair swapped.
+
+        Args:
+            x: token ids ``[N, ...]`` (an integer dtype that holds every swapped id).
+        """
         x = self._check(x)
         table = self._table.to(x.device)
         top = table.shape[0] - 1
@@ -186,7 +190,11 @@ class TokenSwap(Counterfactual):
         return out.to(x.dtype)
 
     def groups(self, x: Tensor) -> Tensor:
-        """``[N]``: 0 if a sentence mentions first terms only, 1 if second terms only, else -1."""
+        """``[N]``: 0 if a sentence mentions first terms only, 1 if second terms only, else -1.
+
+        Args:
+            x: token ids ``[N, ...]``.
+        """
         x = self._check(x)
         flat = x.reshape(x.shape[0], -1)
         has_a = torch.isin(flat, self._first.to(x.device)).any(1)
