@@ -97,6 +97,9 @@ def shapley_weights(d: int) -> Tensor:
     (bit ``j`` of the row index = node ``j`` in the subset): ``W[s, j] = w(|s|-1)`` if ``j ∈ s``
     and ``-w(|s|)`` otherwise, ``w(k) = k! (D-k-1)! / D!``.
 
+    Args:
+        d: the number of nodes ``D`` (players).
+
     Examples:
         >>> shapley_weights(2)
         tensor([[-0.5000, -0.5000],

@@ -40,6 +40,12 @@ class _CubeSampler:
     dim: int
 
     def icdf(self, u: Tensor) -> Tensor:  # pragma: no cover - abstract
+        """The inputs ``[n, D]`` at the points ``u`` of the unit cube (column ``j`` from ``u[:, j]``,
+        and for dependent inputs, :class:`GaussianCopula`, from earlier columns too).
+
+        Args:
+            u: ``[n, D]`` points in ``(0, 1)``.
+        """
         raise NotImplementedError
 
     def _check_u(self, u: Tensor) -> Tensor:
@@ -57,6 +63,13 @@ class _CubeSampler:
 
 
 def check_bounds(value: float | Sequence[float] | Tensor, dim: int, name: str) -> Tensor:
+    """``value`` as ``dim`` finite float64 values (a scalar is repeated).
+
+    Args:
+        value: a scalar or ``dim`` values.
+        dim: the number of columns ``D``.
+        name: the argument's name, for the error message.
+    """
     t = torch.as_tensor(value, dtype=torch.float64).reshape(-1)
     if t.numel() == 1:
         t = t.expand(dim)
@@ -67,6 +80,11 @@ def check_bounds(value: float | Sequence[float] | Tensor, dim: int, name: str) -
 
 class UniformCube(_CubeSampler):
     """Independent uniform inputs on ``[low, high]^D`` (per-column bounds allowed).
+
+    Args:
+        dim: the number of inputs ``D`` (an integer >= 1).
+        low: the lower bound: a scalar or one per column.
+        high: the upper bound, above ``low`` in every column: a scalar or one per column.
 
     Examples:
         >>> UniformCube(2, -1.0, 1.0).icdf(torch.tensor([[0.5, 0.75]], dtype=torch.float64))
@@ -91,6 +109,10 @@ class IndependentNormal(_CubeSampler):
 
     Unlike :class:`UniformCube`, the first argument is the means, not the dimension: an ``int``
     there is refused (``IndependentNormal([0.0] * 3)`` draws three standard normal inputs).
+
+    Args:
+        mean: the ``D`` means (a sequence or a tensor; finite).
+        std: the standard deviations (positive): a scalar or one per column.
 
     Examples:
         >>> IndependentNormal([0.0, 1.0], [1.0, 2.0]).icdf(torch.tensor([[0.5, 0.5]], dtype=torch.float64))
@@ -178,7 +200,11 @@ class EmpiricalMarginals(_CubeSampler):
                 self.rows = flat[:, joint]
 
     def quantile(self, u: Tensor) -> Tensor:
-        """Column-wise empirical quantiles of ``u`` ``[n, D]``."""
+        """Column-wise empirical quantiles of ``u`` ``[n, D]``.
+
+        Args:
+            u: ``[n, D]`` points in ``(0, 1)``.
+        """
         n = self.sorted.shape[0]
         idx = (u.double() * n).floor().long().clamp_(0, n - 1).to(self.sorted.device)
         return self.sorted.gather(0, idx)
@@ -294,6 +320,17 @@ class ClassProbability:
     class ``target`` (the raw output when ``probability=False``). A model with one output is a
     binary classifier's single logit ``z``: its classes are 0 and 1, with ``p_1 = sigmoid(z)`` and
     ``p_0 = sigmoid(-z)``.
+
+    Args:
+        model: the classifier.
+        target: the class whose probability is returned.
+        input_shape: one sample's shape the rows ``[M, D]`` are reshaped to; ``None``: the rows as they
+            are.
+        probability: return the class probability (``True``) or the raw output of class ``target``.
+        output: which tensor of the model's return value, as in
+            :func:`~lightning_causal.causal.effects.input_effects.input_effects`.
+        additional_forward_args: extra forward arguments, as in
+            :func:`~lightning_causal.causal.effects.input_effects.input_effects`.
     """
 
     def __init__(self, model: nn.Module, target: int, input_shape: Sequence[int] | None = None,

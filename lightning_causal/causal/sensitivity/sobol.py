@@ -159,6 +159,11 @@ def saltelli_matrices(
     two draws, mixed as they are (map ``None``).
 
     Returns ``(A, B, n, method, transform)``.
+
+    Args:
+        sampler: an :class:`InverseCDFSampler` or a callable ``(n, generator) -> [n, D]`` draws.
+        n: the base sample size.
+        generator: the ``torch.Generator`` of the draws (scrambling or sampling).
     """
     if isinstance(sampler, InverseCDFSampler):
         d = check_int("sampler.dim", sampler.dim, minimum=1)
@@ -196,7 +201,13 @@ def module_func(func: Callable[[Tensor], Tensor], sample_shape: Sequence[int] | 
     its device (the samplers draw float64, on the CPU unless built from data elsewhere; the output
     comes back to the rows' device) and reshaped to ``sample_shape`` (a sampler's ``sample_shape``: images drawn as
     flat rows), in eval mode with every submodule's mode restored after each call: a module in
-    train mode would otherwise update its BatchNorm statistics and apply dropout to the samples."""
+    train mode would otherwise update its BatchNorm statistics and apply dropout to the samples.
+
+    Args:
+        func: a callable ``[M, D] -> [M]`` or an ``nn.Module``.
+        sample_shape: one sample's shape the rows are reshaped to (only when it has more than one
+            dimension); ``None``: as they are.
+    """
     if not isinstance(func, nn.Module):
         return func
     forward = Forward(func)
@@ -216,6 +227,14 @@ def module_func(func: Callable[[Tensor], Tensor], sample_shape: Sequence[int] | 
 
 
 def check_sobol_options(n: int, n_bootstrap: int, confidence: float, max_batch_size: int | None) -> None:
+    """Validate the options of :func:`sobol_indices` (each as documented there).
+
+    Args:
+        n: the base sample size (an integer >= 2).
+        n_bootstrap: bootstrap resamples: 0 or an integer >= 2.
+        confidence: the level of the intervals, in ``(0, 1)``.
+        max_batch_size: rows per call, ``None`` or an integer >= 1.
+    """
     check_int("n", n, minimum=2)
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int) or n_bootstrap < 0 or n_bootstrap == 1:
         raise ValueError(f"Expected argument `n_bootstrap` to be 0 (no intervals) or an int >= 2 but got {n_bootstrap!r}")
@@ -317,6 +336,12 @@ def _zero_result(g: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
 
 
 def check_group_names(names: Sequence[str] | None, g: int) -> list[str]:
+    """One name per group: ``names`` as strings, or ``"0"``, ``"1"``, ... when ``None``.
+
+    Args:
+        names: one name per group, or ``None``.
+        g: the number of groups.
+    """
     if names is None:
         return [str(i) for i in range(g)]
     names = [str(s) for s in names]
