@@ -22,6 +22,10 @@ def linear_cka(x: Tensor, y: Tensor) -> float:
     with column-centred ``X_c``, ``Y_c``. Invariant to orthogonal transforms and isotropic scaling;
     ``nan`` when either representation is constant.
 
+    Args:
+        x: a representation ``[N, P]`` (one row per sample).
+        y: another ``[N, Q]`` of the same samples.
+
     Examples:
         >>> x = torch.randn(20, 3, generator=torch.Generator().manual_seed(0))
         >>> round(linear_cka(x, 2 * x), 6), round(linear_cka(x, x @ torch.linalg.qr(torch.randn(3, 3))[0]), 4)

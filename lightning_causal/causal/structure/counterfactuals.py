@@ -121,7 +121,13 @@ class Counterfactuals:
 
 def check_bound_pair(bounds: object, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
     """``bounds`` as tensors ``(low, high)``: a pair of numbers or tensors of broadcastable shapes
-    with ``low <= high`` everywhere (their shape against an input: :func:`check_bounds`)."""
+    with ``low <= high`` everywhere (their shape against an input: :func:`check_bounds`).
+
+    Args:
+        bounds: ``(low, high)``, each a number or a tensor.
+        dtype: the dtype of the returned tensors.
+        device: their device; ``None``: the default.
+    """
     if not isinstance(bounds, tuple) or len(bounds) != 2:
         raise ValueError(f"Expected argument `bounds` to be None or a tuple (low, high) but got {type(bounds).__name__} {bounds!r}")
     lo, hi = (torch.as_tensor(b, dtype=dtype, device=device) for b in bounds)
@@ -140,7 +146,13 @@ def check_bound_pair(bounds: object, dtype: torch.dtype = torch.float64, device:
 
 
 def check_bounds(bounds: tuple | None, x: Tensor) -> tuple[Tensor, Tensor]:
-    """``(low, high)`` broadcast to one input ``x[:1]`` (``None``: unbounded)."""
+    """``(low, high)`` broadcast to one input ``x[:1]`` (``None``: unbounded).
+
+    Args:
+        bounds: ``(low, high)`` as in :func:`check_bound_pair`, each broadcastable to one input, or
+            ``None``.
+        x: the inputs ``[N, ...]``.
+    """
     if bounds is None:
         return torch.full_like(x[:1], -torch.inf), torch.full_like(x[:1], torch.inf)
     lo, hi = check_bound_pair(bounds, x.dtype, x.device)

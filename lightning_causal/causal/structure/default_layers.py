@@ -65,6 +65,9 @@ def leaf_layers(model: nn.Module) -> list[str]:
     A module whose weights are on the ``meta`` device in a model that also holds real ones is the skeleton
     ``torch.func.functional_call`` runs with stacked weights (the model-ensembling recipe): no layer.
 
+    Args:
+        model: the model.
+
     Examples:
         >>> leaf_layers(nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)))
         ['0', '2']
@@ -98,6 +101,10 @@ def block_candidates(model: nn.Module, *, all_sizes: bool = False) -> list[list[
     model's leaf modules with parameters. Ordered by the leaves they hold, then by their number
     (an outer list of stages before the blocks of one stage). ``all_sizes=True`` keeps the lists that
     hold fewer leaves too (an encoder-decoder's smaller stack).
+
+    Args:
+        model: the model.
+        all_sizes: keep the lists that hold fewer leaves too, as above.
 
     Examples:
         >>> block = lambda: nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4))
@@ -157,6 +164,11 @@ def default_layers(forward: Forward, xs: tuple[Tensor, ...]) -> list[str]:
     that the explained output reads (:func:`~lightning_causal.causal.structure.output_path.off_output_path`:
     the heads of a multi-head model's other outputs are left out). Call inside ``audit_mode``.
 
+    Args:
+        forward: the model's prepared :class:`~lightning_causal.causal.engine.forward.Forward`
+            (``output=`` says which output is explained).
+        xs: the probe inputs ``[N, ...]``.
+
     Examples:
         >>> class Block(nn.Module):
         ...     def __init__(self):
@@ -177,6 +189,11 @@ def default_layer_choice(forward: Forward, xs: tuple[Tensor, ...]) -> tuple[list
     read them, each with why (:func:`~lightning_causal.causal.structure.output_path.unread_layers`:
     another output's head, or a layer nothing of which reaches the output on the probe, such as one
     before a ReLU that no probe sample activates). Empty where the blocks are taken. Call inside ``audit_mode``.
+
+    Args:
+        forward: the model's prepared :class:`~lightning_causal.causal.engine.forward.Forward`
+            (``output=`` says which output is explained).
+        xs: the probe inputs ``[N, ...]``.
 
     Examples:
         >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))

@@ -80,7 +80,14 @@ def circuit_faithfulness(ctx: GraphContext, graph: CausalGraph, ablated: dict[st
     """The circuit run of ``graph`` on the clean pass ``ctx`` with ablation values ``ablated``
     (layer -> ``[1, U, ...]`` or 0-d). Returns ``faithfulness`` and the mean target outputs
     ``logit_full``, ``logit_graph``, ``logit_empty``, and ``logit_full_sd`` (the standard deviation of
-    the clean target output over the samples; 0 for one sample)."""
+    the clean target output over the samples; 0 for one sample).
+
+    Args:
+        ctx: the clean pass: the layers' activations and the target outputs of the probe
+            (``GraphContext``).
+        graph: the graph whose nodes and edges form the circuit.
+        ablated: the ablation value of each layer, as above.
+    """
     n, device = ctx.n, ctx.f0.device
     nodes = {layer: sorted(u for lay, u in map(_split, graph.nodes) if lay == layer) for layer in ctx.layers}
     circuit: dict[str, Tensor] = {}

@@ -17,7 +17,11 @@ _NON_FINITE = ("nan", "inf", "-inf")  # how plain_number writes them
 
 
 def plain_number(v: float) -> float | str:
-    """JSON-safe float: infinities and NaN become strings (``float()`` reads them back)."""
+    """JSON-safe float: infinities and NaN become strings (``float()`` reads them back).
+
+    Args:
+        v: a float.
+    """
     return v if math.isfinite(v) else str(v)
 
 
@@ -59,12 +63,19 @@ class CausalGraph:
         return {(s, t) for s, t, _ in self.edges}
 
     def jaccard(self, other: CausalGraph) -> float:
-        """``|E ∩ E'| / |E ∪ E'|`` of the edge sets (1.0 when both are empty)."""
+        """``|E ∩ E'| / |E ∪ E'|`` of the edge sets (1.0 when both are empty).
+
+        Args:
+            other: the graph compared with.
+        """
         a, b = self.edge_set(), other.edge_set()
         return len(a & b) / len(a | b) if a | b else 1.0
 
     def diff(self, previous: CausalGraph) -> dict[str, Any]:
         """Edges gained and lost since ``previous`` (e.g. the graph of the last audit epoch).
+
+        Args:
+            previous: the earlier graph.
 
         Examples:
             >>> old = CausalGraph(["a"], [], [("a:0", "output:0", 1.0)])
@@ -79,6 +90,9 @@ class CausalGraph:
     def without_edges(self, pairs: set[tuple[str, str]] | list[tuple[str, str]]) -> CausalGraph:
         """A copy without the edges ``(source, target)`` in ``pairs`` (nodes unchanged), e.g. to
         measure how much of the faithfulness an edge carries.
+
+        Args:
+            pairs: ``(source, target)`` node ids of the edges to drop.
 
         Examples:
             >>> g = CausalGraph(["a"], ["a:0", "a:1", "output:0"], [("a:0", "output:0", 1.0), ("a:1", "output:0", 0.5)])
@@ -106,7 +120,11 @@ class CausalGraph:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CausalGraph:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`.
+
+        Args:
+            data: a dict from :meth:`to_dict` (``kind == "causal_graph"``).
+        """
         if not isinstance(data, dict) or data.get("kind") != "causal_graph":
             raise ValueError("Expected argument `data` to be a dict from CausalGraph.to_dict() (kind 'causal_graph')")
         node_keys, edge_keys = {"id", "layer", "unit"}, {"source", "target", "weight"}

@@ -126,7 +126,11 @@ class LayerCausalMap:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LayerCausalMap:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`.
+
+        Args:
+            data: a dict from :meth:`to_dict` (``kind == "layer_map"``).
+        """
         if not isinstance(data, dict) or data.get("kind") != "layer_map":
             raise ValueError("Expected argument `data` to be a dict from LayerCausalMap.to_dict() (kind 'layer_map')")
         fl = lambda seq: [float(v) for v in seq]  # noqa: E731

@@ -34,6 +34,9 @@ def paired_z(d: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
     with the sample standard deviation ``s_d`` (``n - 1`` in the denominator). ``z`` is ``±inf``
     when ``SE = 0`` and the mean is not 0, and 0 when the mean is 0 or ``n < 2`` (``SE`` is then NaN).
+
+    Args:
+        d: paired differences ``[..., n]``.
     """
     n = d.shape[-1]
     mean = d.mean(-1) if n else torch.zeros(d.shape[:-1], dtype=d.dtype, device=d.device)
@@ -45,7 +48,12 @@ def paired_z(d: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 
 def p_values(z: Tensor, alternative: str = "greater") -> Tensor:
-    """Normal p-values: ``1 - Φ(z)`` (``"greater"``) or ``2 (1 - Φ(|z|))`` (``"two-sided"``)."""
+    """Normal p-values: ``1 - Φ(z)`` (``"greater"``) or ``2 (1 - Φ(|z|))`` (``"two-sided"``).
+
+    Args:
+        z: z-scores (any shape).
+        alternative: ``"greater"`` (one-sided, effects above 0) or ``"two-sided"``.
+    """
     z = z.double()
     if alternative == "greater":
         return 0.5 * torch.special.erfc(z / math.sqrt(2.0))
@@ -53,7 +61,12 @@ def p_values(z: Tensor, alternative: str = "greater") -> Tensor:
 
 
 def z_critical(alpha: float, alternative: str = "greater") -> float:
-    """The z a single test must reach: ``Φ⁻¹(1 - α)`` (1.645 at 0.05) or ``Φ⁻¹(1 - α/2)`` two-sided."""
+    """The z a single test must reach: ``Φ⁻¹(1 - α)`` (1.645 at 0.05) or ``Φ⁻¹(1 - α/2)`` two-sided.
+
+    Args:
+        alpha: the significance level of the single test.
+        alternative: ``"greater"`` (one-sided, effects above 0) or ``"two-sided"``.
+    """
     level = alpha if alternative == "greater" else alpha / 2.0
     if level >= 1.0:
         return -math.inf
@@ -68,6 +81,10 @@ def adjust_p_values(p: Tensor, method: str = "bh") -> Tensor:
     Benjamini-Hochberg (step-up, controls the false discovery rate for independent or positively
     dependent tests): ``p̃_(k) = min_{i >= k} min(1, m p_(i) / i)``. ``p_(i)`` are the sorted
     p-values; the adjusted values come back in the input order. ``"none"`` returns ``p``.
+
+    Args:
+        p: the p-values (any shape; all of them are the family of tests).
+        method: ``"bh"`` (Benjamini-Hochberg), ``"holm"`` or ``"none"``.
 
     Examples:
         >>> adjust_p_values(torch.tensor([0.01, 0.04, 0.03, 0.2]), "bh")
@@ -95,6 +112,11 @@ def shares(mean: Tensor, groups: Tensor, alternative: str = "greater") -> Tensor
     The strength is the mean effect itself for ``"greater"`` (negative effects get share 0) and
     its magnitude for ``"two-sided"``: ``share_e = strength_e / max_{e' in group(e)} strength_e'``
     (0 when the group's strongest effect is 0).
+
+    Args:
+        mean: the mean effects ``[E]``.
+        groups: ``[E]`` integer group ids (non-negative) of the effects.
+        alternative: ``"greater"`` (one-sided, effects above 0) or ``"two-sided"``.
 
     Examples:
         >>> shares(torch.tensor([2.0, 1.0, -4.0, 0.5]), torch.tensor([0, 0, 0, 1]))
