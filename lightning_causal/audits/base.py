@@ -81,16 +81,28 @@ class Probe:
         return {"additional_forward_args": self.additional_forward_args}
 
     def map(self, fn: Any) -> Probe:
-        """A copy with ``fn`` applied to every tensor (inputs, labels, tensor forward arguments)."""
+        """A copy with ``fn`` applied to every tensor (inputs, labels, tensor forward arguments).
+
+        Args:
+            fn: a function ``Tensor -> Tensor``.
+        """
         return Probe(_map_tensors(self.inputs, fn), _map_tensors(self.labels, fn), _map_tensors(self.additional_forward_args, fn))
 
     def to(self, device: torch.device | str) -> Probe:
-        """Return a copy on ``device``."""
+        """Return a copy on ``device``.
+
+        Args:
+            device: the target device.
+        """
         return self.map(lambda t: t.to(device))
 
     def subset(self, rows: Tensor | slice) -> Probe:
         """The probe of the samples ``rows`` (forward arguments with ``N`` rows follow them, but not a
-        1-D ``position_ids`` ``[T]`` shared by every row: :class:`~lightning_causal.causal.engine.forward_args.ForwardArgs`)."""
+        1-D ``position_ids`` ``[T]`` shared by every row: :class:`~lightning_causal.causal.engine.forward_args.ForwardArgs`).
+
+        Args:
+            rows: the sample indices (a ``LongTensor`` or a boolean mask) or a slice.
+        """
         n = len(self)
         shared = ForwardArgs(self.additional_forward_args, n).shared
 
@@ -103,6 +115,9 @@ class Probe:
 def dry_rows(probe: Probe) -> slice | Tensor:
     """The 2 probe samples of a dry run (:meth:`Audit.dry_run`): the first two, or the first and the
     first multi-hot row where the labels are multi-hot and the first two rows are not.
+
+    Args:
+        probe: the probe: the fixed samples the audit explains, with their labels and forward arguments.
 
     Examples:
         >>> y = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
@@ -213,6 +228,10 @@ class AuditResult:
 def layer_names(layers: str | Sequence[str], allow_empty: bool = False) -> list[str]:
     """Validate module names given as one string or a sequence; return them as a list.
 
+    Args:
+        layers: one module name, or a sequence of them (non-empty strings).
+        allow_empty: accept an empty sequence.
+
     Examples:
         >>> layer_names("conv1"), layer_names(["conv1", "fc1"])
         (['conv1'], ['conv1', 'fc1'])
@@ -249,7 +268,12 @@ class Audit(ABC):
         self.output = check_output_spec(output, ValueError)
 
     def model_options(self, probe: Probe) -> dict[str, Any]:
-        """Keyword arguments for the core's estimators: ``output`` and the probe's forward arguments."""
+        """Keyword arguments for the core's estimators: ``output`` and the probe's forward arguments.
+
+        Args:
+            probe: the probe: the fixed samples the audit explains, with their labels and forward
+                arguments.
+        """
         return {"output": self.output, **probe.forward_options}
 
     def dry_run(self, model: nn.Module, probe: Probe) -> AuditResult | None:
@@ -267,7 +291,13 @@ class Audit(ABC):
         The 2 samples are the first two, unless the probe's labels are multi-hot (zeros and ones
         ``[N, C]`` with some row not one-hot) and those two are one-hot: then the first and the first
         multi-hot row, so that the dry run reads the labels as the full run does
-        (:func:`~lightning_causal.audits.options.multi_hot_labels` of a model that does not say its task)."""
+        (:func:`~lightning_causal.audits.options.multi_hot_labels` of a model that does not say its task).
+
+        Args:
+            model: the model under audit (the ``LightningModule`` or the network it wraps).
+            probe: the probe: the fixed samples the audit explains, with their labels and forward
+                arguments.
+        """
         with audit_mode(model):
             check_linked_samples(model, probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,),
                                  f"Audit {self.name!r}", **self.model_options(probe))
@@ -276,11 +306,25 @@ class Audit(ABC):
             return self.run(model, probe.subset(dry_rows(probe)))
 
     def validate(self, model: nn.Module, probe: Probe) -> None:  # noqa: B027 - optional hook
-        """Check the configuration against ``model`` and ``probe``; raise ``ValueError`` if bad."""
+        """Check the configuration against ``model`` and ``probe``; raise ``ValueError`` if bad.
+
+        Args:
+            model: the model under audit (the ``LightningModule`` or the network it wraps).
+            probe: the probe: the fixed samples the audit explains, with their labels and forward
+                arguments.
+        """
 
     @abstractmethod
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
-        """Explain ``model`` on ``probe`` and return plain data."""
+        """Explain ``model`` on ``probe`` and return plain data.
+
+        Args:
+            model: the model under audit (the ``LightningModule`` or the network it wraps).
+            probe: the probe: the fixed samples the audit explains, with their labels and forward
+                arguments.
+            max_batch_size: rows per forward pass of the estimators; ``None``: chosen from the memory
+                budget.
+        """
 
     def state_dict(self) -> dict[str, Any]:
         """What the audit carries from one run to the next (e.g. the previous graph), as plain
@@ -289,7 +333,11 @@ class Audit(ABC):
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027 - optional hook
-        """Restore what :meth:`state_dict` returned (on resume from a checkpoint)."""
+        """Restore what :meth:`state_dict` returned (on resume from a checkpoint).
+
+        Args:
+            state: the dict :meth:`state_dict` returned.
+        """
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"

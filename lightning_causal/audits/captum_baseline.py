@@ -384,7 +384,12 @@ class CaptumBaseline(Audit):
     def dry_run(self, model: nn.Module, probe: Probe) -> AuditResult | None:
         """The run on 2 probe samples (:meth:`Audit.dry_run`), which says nothing of "every probe sample":
         a group no gradient reaches in those 2 (two samples whose ReLUs are all off) is warned about by the
-        audits of the whole probe, if it is one there."""
+        audits of the whole probe, if it is one there.
+
+        Args:
+            model: the model under audit, as in :meth:`Audit.run`.
+            probe: the probe, as in :meth:`Audit.run`.
+        """
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=re.escape(f"CaptumBaseline {self.name!r}: ") + r".* gives exactly 0 in every probe sample",
                                     category=UserWarning)

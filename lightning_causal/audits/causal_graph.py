@@ -155,7 +155,12 @@ class CausalGraphAudit(Audit):
 
     def dry_run(self, model: nn.Module, probe: Probe) -> AuditResult | None:
         """The run on 2 probe samples (:meth:`Audit.dry_run`), whose spread (two equal rows) says nothing of the
-        whole probe's: the spread warning is checked on the whole probe instead."""
+        whole probe's: the spread warning is checked on the whole probe instead.
+
+        Args:
+            model: the model under audit, as in :meth:`Audit.run`.
+            probe: the probe, as in :meth:`Audit.run`.
+        """
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=re.escape(f"CausalGraphAudit {self.name!r}: the probe holds"), category=UserWarning)
             # two samples of two explained classes say nothing of the whole probe's classes

@@ -55,6 +55,10 @@ def split_triptych(images: Tensor) -> dict[str, Tensor]:
     ``"counterfactual"`` on one scale per sample in [0, 1], ``"difference"`` (counterfactual − input)
     in [-1, 1] relative to each sample's largest change (what the TensorBoard figure draws).
 
+    Args:
+        images: the audit's triptych images ``[M, C, H, 3W + 2]`` (input, counterfactual and difference
+            side by side, 1-pixel gaps).
+
     Examples:
         >>> x = torch.zeros(1, 1, 2, 2)
         >>> cf = x.clone()

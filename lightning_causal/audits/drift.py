@@ -16,6 +16,10 @@ __all__ = ["spearman", "topk_jaccard", "importance_shift", "vector_drift"]
 def spearman(a: Tensor, b: Tensor) -> float:
     """Spearman rank correlation of two 1-D tensors (NaN when either is constant or holds a NaN).
 
+    Args:
+        a: a 1-D tensor.
+        b: a 1-D tensor of the same shape.
+
     Examples:
         >>> import torch
         >>> round(spearman(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([10.0, 20.0, 30.0])), 6)
@@ -40,6 +44,11 @@ def topk_jaccard(a: Tensor, b: Tensor, k: int) -> float:
     (0.67), although the two units with an effect changed places (0.0). Two vectors without any
     non-zero entry have equal (empty) top sets: 1.0.
 
+    Args:
+        a: a 1-D tensor.
+        b: a 1-D tensor of the same shape.
+        k: the number of entries of largest magnitude compared.
+
     Examples:
         >>> import torch
         >>> topk_jaccard(torch.tensor([3.0, 2.0, 1.0, 0.0]), torch.tensor([3.0, 0.0, 2.0, 1.0]), 2)
@@ -63,7 +72,12 @@ def _top_set(v: Tensor, k: int) -> set[int]:
 
 
 def importance_shift(a: Tensor, b: Tensor) -> float:
-    """Total-variation distance between the normalised |importance| distributions (0 = same, 1 = disjoint)."""
+    """Total-variation distance between the normalised |importance| distributions (0 = same, 1 = disjoint).
+
+    Args:
+        a: a 1-D importance vector.
+        b: a 1-D importance vector of the same shape.
+    """
     if a.shape != b.shape or a.dim() != 1:
         raise ValueError(f"Expected two 1-D tensors of equal shape but got {list(a.shape)} and {list(b.shape)}")
     pa, pb = a.abs().double(), b.abs().double()
@@ -89,6 +103,11 @@ def vector_drift(previous: dict[str, Tensor], current: dict[str, Tensor], k: int
     equal values, and the overlap an artefact of that order (0.67 for a zero vector against
     ``arange(8)``, 0.25 against it reversed). A vector holding a NaN (a diverged model) gives NaN
     drift scalars, not a ranking that places the NaN entries first.
+
+    Args:
+        previous: the vectors of the previous audit run, by name.
+        current: the vectors of this run, by name.
+        k: the top-k size of ``topk_jaccard``, as above.
 
     Examples:
         >>> import torch

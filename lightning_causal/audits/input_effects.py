@@ -51,6 +51,10 @@ def probe_groups(
 
     Args:
         audit: the audit's class name, for the messages.
+        feature_mask: a mask shared by every sample, a function ``inputs -> mask``, or ``None``, as
+            above.
+        patch_size: square patches of this side for images (:func:`group_mask`); ``None``: none.
+        inputs: the probe's inputs ``[N, ...]``.
 
     Examples:
         >>> ids = torch.tensor([[1, 7, 41, 2], [1, 41, 8, 2]])
@@ -96,6 +100,13 @@ def real_groups(
 
     .. math:: \\mathrm{real}_{n,g} = \\exists\\, i ∈ g : \\mathrm{attention\\_mask}_{n,i} = 1
 
+    Args:
+        inputs: the probe's inputs ``[N, ...]`` (token ids for ``special_tokens``).
+        feature_mask: their groups ``[1 or N, ...]``.
+        additional_forward_args: the probe's forward arguments, where the padding mask is read.
+        model: the model, as above; ``None``: keyword forward arguments only.
+        special_tokens: token ids, as above.
+
     Examples:
         >>> ids = torch.zeros(2, 4, dtype=torch.long)
         >>> real_groups(ids, torch.tensor([[0, 1, 1, 2]]), {"attention_mask": torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])})
@@ -120,6 +131,10 @@ def real_mean(values: Tensor, real: Tensor | None) -> Tensor:
     :class:`InputEffectAudit` and :class:`~lightning_causal.audits.captum_baseline.CaptumBaseline`
     whose drift the callback follows across epochs.
 
+    Args:
+        values: per-sample group values ``[N, G]``.
+        real: ``[N, G]`` booleans from :func:`real_groups`, or ``None``.
+
     Examples:
         >>> real_mean(torch.tensor([[1.0, 4.0], [3.0, 0.0]]), torch.tensor([[True, True], [True, False]]))
         tensor([2., 4.])
@@ -138,7 +153,15 @@ def warn_one_hot_interventions(who: str, x: Tensor, mask: Tensor, baseline: Any,
     ``[F]``, ``[1, F]``, one per sample ``[N, F]``, or a tuple of one), and each intervened row's
     block is checked. ``who`` opens the message (``"InputEffectAudit 'input_effect'"``); the
     audits that set groups to a baseline (``InputEffectAudit``, and ``CaptumBaseline`` for its
-    causal effects and curves) call it. Returns the blocks (``[]`` where nothing was checked)."""
+    causal effects and curves) call it. Returns the blocks (``[]`` where nothing was checked).
+
+    Args:
+        who: the message's opening, as above.
+        x: the probe's inputs (tabular ``[N, D]`` only are checked).
+        mask: their groups ``[1 or N, D]``.
+        baseline: the audit's baseline, as above.
+        feature_names: the column names for the message; ``None``: indices.
+    """
     if x.dim() != 2 or not x.is_floating_point() or x.shape[0] < 16:
         return []
     x = x.detach()

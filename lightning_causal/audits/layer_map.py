@@ -31,6 +31,10 @@ def layer_map_notes(meta: dict) -> list[str]:
     """The lines that say which layers a layer map leaves out of its default layers, and which it holds but no
     intervention moves (``LayerCausalMap.meta``'s ``left_out`` and ``unmoved``), for the audit's notes.
 
+    Args:
+        meta: a :class:`~lightning_causal.causal.structure.layer_map.LayerCausalMap`'s ``meta`` (its
+            ``samples``, ``left_out`` and ``unmoved`` entries are read).
+
     Examples:
         >>> for note in layer_map_notes({"samples": 16, "left_out": {"fc1": "a dead ReLU after it"}, "unmoved": ["fc2"]}):
         ...     print(note)
@@ -127,7 +131,12 @@ class LayerMapAudit(Audit):
         """The run on 2 probe samples (:meth:`Audit.dry_run`), whose few CKA rows (2 with one feature group) say
         nothing of the whole probe's, nor do its units that neither sample activates: the warnings about too few
         rows, about layers left out as no change of theirs reaches the output and about layers no intervention
-        moves are left to the audits of the fit."""
+        moves are left to the audits of the fit.
+
+        Args:
+            model: the model under audit, as in :meth:`Audit.run`.
+            probe: the probe, as in :meth:`Audit.run`.
+        """
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="layer_causal_map compares layers by the CKA", category=UserWarning)
             warnings.filterwarnings("ignore", message="The layer map leaves the layers", category=UserWarning)

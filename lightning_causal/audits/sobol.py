@@ -227,7 +227,12 @@ class SobolAudit(Audit):
     def dry_run(self, model: nn.Module, probe: Probe) -> AuditResult | None:
         """The run on 2 probe samples (:meth:`Audit.dry_run`), whose copula warnings would speak of those 2
         (a correlation of D columns from 2 samples is always singular; two binary columns can look one-hot
-        on 2 rows): they are checked on the whole probe instead, and the 2-sample run is silent about them."""
+        on 2 rows): they are checked on the whole probe instead, and the 2-sample run is silent about them.
+
+        Args:
+            model: the model under audit, as in :meth:`Audit.run`.
+            probe: the probe, as in :meth:`Audit.run`.
+        """
         x = probe.first.detach()
         data = x if x.is_floating_point() else x.double()
         if x.dim() == 2 and not isinstance(probe.inputs, tuple):  # a bad mask or inputs: the run below says so
@@ -243,7 +248,13 @@ class SobolAudit(Audit):
             return super().dry_run(model, probe)
 
     def analyse(self, model: nn.Module, probe: Probe, max_batch_size: int | None = None) -> SobolResult:
-        """The :class:`~lightning_causal.causal.sensitivity.sobol.SobolResult` behind :meth:`run`."""
+        """The :class:`~lightning_causal.causal.sensitivity.sobol.SobolResult` behind :meth:`run`.
+
+        Args:
+            model: the model under audit, as in :meth:`Audit.run`.
+            probe: the probe, as in :meth:`Audit.run`.
+            max_batch_size: rows per call of the model; ``None``: chosen from the memory budget.
+        """
         return self._analyse(model, probe, max_batch_size)[0]
 
     def _analyse(self, model: nn.Module, probe: Probe, max_batch_size: int | None) -> tuple[SobolResult, int, str]:
