@@ -203,7 +203,11 @@ class CausalAuditCallback(AuditRun, Callback):
 
     # ------------------------------------------------------------------ schedule
     def should_audit(self, epoch: int) -> bool:
-        """Whether ``epoch`` (0-based) is on the schedule and not audited yet."""
+        """Whether ``epoch`` (0-based) is on the schedule and not audited yet.
+
+        Args:
+            epoch: the epoch (0-based).
+        """
         if epoch in self.audited_epochs:
             return False
         if self.epochs is not None:
@@ -286,7 +290,12 @@ class CausalAuditCallback(AuditRun, Callback):
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """The fit-end audit (``on_fit_end=True``) of a last epoch the schedule skipped. It runs here,
         when training ends normally, because Lightning calls ``on_fit_end`` after its strategy's
-        teardown has moved the module off the training device (the probe stays there)."""
+        teardown has moved the module off the training device (the probe stays there).
+
+        Args:
+            trainer: the Lightning ``Trainer`` running the fit.
+            pl_module: the ``LightningModule`` being trained.
+        """
         check_trainer(trainer, "on_train_end")
         self._audit_epoch_ended_in_checkpoint(trainer, pl_module)  # a resumed fit that ran no batch
         last = max(trainer.current_epoch - 1, 0)
@@ -324,7 +333,14 @@ class CausalAuditCallback(AuditRun, Callback):
         (no drift at the first resumed audit, a ``SobolAudit`` re-choosing its class). When the
         checkpoint holds one audit callback's state that no callback of the trainer claims, and it has
         audits of this callback's names, it is restored here for them (schedule, drift bases, audit states), with a
-        warning naming the audits that start fresh and those whose state is dropped."""
+        warning naming the audits that start fresh and those whose state is dropped.
+
+        Args:
+            trainer: the Lightning ``Trainer`` running the fit.
+            pl_module: the ``LightningModule`` being trained.
+            checkpoint: the loaded checkpoint dict (its ``"callbacks"`` entry holds the callbacks'
+                states).
+        """
         found = unclaimed_audit_state(self.state_key, f"{type(self).__qualname__}{{", [a.name for a in self.audits],
                                       trainer.callbacks, checkpoint.get("callbacks") or {})
         if found is not None:
@@ -384,6 +400,10 @@ def audit_seconds_tag(callback: CausalAuditCallback, callbacks: Iterable[Any]) -
     tag its report files, joined by ``+``) for each later one. One tag for all overwrote the first
     callback's time with the second's where both audit an epoch (one step), and mixed them in one
     series where they do not.
+
+    Args:
+        callback: the audit callback.
+        callbacks: the Trainer's callbacks, in order.
 
     Examples:
         >>> from lightning_causal.audits import InputEffectAudit, SobolAudit

@@ -46,6 +46,11 @@ def audit_owners(monitor: str, callbacks: Iterable[Any]) -> list[CausalAuditCall
     ``compare/...`` and ``captum/...`` tags (named by the method); the one whose :func:`audit_seconds_tag`
     it is for an audit time (``causal/audit_seconds``: the first; ``callbacks`` are a Trainer's, in order).
 
+    Args:
+        monitor: the monitored tag.
+        callbacks: the Trainer's callbacks, in order (only the :class:`CausalAuditCallback` among them
+            count).
+
     Examples:
         >>> from lightning_causal.audits import InputEffectAudit, UnitImportanceAudit
         >>> dense = CausalAuditCallback([InputEffectAudit()])
@@ -74,6 +79,10 @@ def _audited_now(cb: CausalAuditCallback, epoch: int) -> bool:
 def audit_scalars_now(trainer: Trainer, callbacks: Iterable[CausalAuditCallback] | None = None) -> dict[str, float] | None:
     """The scalars that the trainer's audit callbacks (or only ``callbacks``) logged at the current
     epoch, ``None`` when none of them audited at this epoch.
+
+    Args:
+        trainer: the Lightning ``Trainer`` (its ``callbacks`` and ``current_epoch`` are read).
+        callbacks: the audit callbacks to read; ``None``: every one of the trainer's.
 
     Examples:
         >>> import types
@@ -184,7 +193,13 @@ def advise_lightning_monitors(audit_callback: CausalAuditCallback, trainer: Trai
     ``check_val_every_n_epoch`` > 1, ``check_on_train_epoch_end=False``, ``save_on_train_epoch_end=False``),
     that is before the audit at the end of the epoch: it sees the previous audit's value (a checkpoint
     scored by another epoch's audit) or none. Lightning's error at the first check only asks whether
-    the scalar was logged."""
+    the scalar was logged.
+
+    Args:
+        audit_callback: the audit callback being set up.
+        trainer: the Lightning ``Trainer`` whose ``EarlyStopping``/``ModelCheckpoint`` callbacks are
+            checked.
+    """
     sparse = not (audit_callback.epochs is None and audit_callback.every_n_epochs == 1)
     schedule = (f"epochs={audit_callback.epochs}" if audit_callback.epochs is not None
                 else f"every_n_epochs={getattr(audit_callback.every_n_epochs, '__name__', audit_callback.every_n_epochs)}")
@@ -234,7 +249,13 @@ def check_monitors_after_dry_run(audit_callback: CausalAuditCallback, trainer: T
     for each ``AuditEarlyStopping``/``AuditModelCheckpoint`` on one of its audits' tags that the dry
     run did not log, listing those it did, instead of only at the first audit (possibly many epochs
     later). Drift scalars are left out (they come from the second audit on); a tag that depends on the
-    samples (a group's rate) may still come with the whole probe, hence a warning, not an error."""
+    samples (a group's rate) may still come with the whole probe, hence a warning, not an error.
+
+    Args:
+        audit_callback: the audit callback whose dry run ran.
+        trainer: the Lightning ``Trainer`` whose ``AuditEarlyStopping``/``AuditModelCheckpoint``
+            callbacks are checked.
+    """
     if not audit_callback.dry_run_tags:
         return
     for cb in trainer.callbacks:

@@ -45,6 +45,14 @@ def causal_unit_scores(
     ``output`` selects the explained tensor of the model's return value (a head of a model of
     several outputs: ``output="cls"``; see :class:`~lightning_causal.causal.engine.forward.Forward`).
 
+    Args:
+        model: the network (an ``nn.Module``).
+        probe_inputs: the probe: a tensor ``[N, ...]`` or a tuple of tensors.
+        layers: the names of the pruned modules (as ``model.named_modules()`` gives them).
+        target: class index, per-sample indices ``[N]``, or ``None`` (the predicted class).
+        max_batch_size: rows per forward pass; ``None``: chosen from the memory budget.
+        output: as above; ``None``: a tensor, ``.logits`` or ``["logits"]``.
+
     Examples:
         >>> from lightning_causal.models import MLP
         >>> scores = causal_unit_scores(MLP(4, (8,)), torch.randn(16, 4), ["net.0"])
