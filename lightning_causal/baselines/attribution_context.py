@@ -42,6 +42,9 @@ def seeded_rng(seed: int) -> Iterator[None]:
     """Run a block with the global torch, NumPy and ``random`` generators seeded with ``seed`` (Captum
     draws from all of them, e.g. GradientShap's NumPy ``uniform``), then restore their states.
 
+    Args:
+        seed: the seed of the three generators inside the block (NumPy's taken modulo ``2**32``).
+
     Examples:
         >>> with seeded_rng(0):
         ...     a = torch.rand(1)
@@ -91,7 +94,12 @@ def attribution_context(model: nn.Module, seed: int | None = None) -> Iterator[N
     without a deterministic implementation warning instead of raising
     (:func:`deterministic_warn_only`); restores every parameter's ``requires_grad`` and
     ``.grad``, the training flags, the determinism setting and, when ``seed`` is given, the
-    global RNG state (seeded with ``seed`` inside)."""
+    global RNG state (seeded with ``seed`` inside).
+
+    Args:
+        model: the model the attribution runs on.
+        seed: seed of the global generators inside the block; ``None``: not seeded nor restored.
+    """
     saved = [(p, p.requires_grad, p.grad) for p in model.parameters()]
     rng = seeded_rng(seed) if seed is not None else contextlib.nullcontext()
     try:

@@ -40,6 +40,14 @@ class CaptumForward(nn.Module):
     in that dtype: Captum's float32 noise (``NoiseTunnel``, ``GradientShap``) promotes the rows of
     a bfloat16 or float16 model to float32, which the model refuses.
 
+    Args:
+        model: the model.
+        output: which tensor of the model's return value is explained, as in
+            :class:`~lightning_causal.causal.engine.forward.Forward`.
+        additional_forward_args: extra forward arguments (tuple: positional; Mapping: keywords), as in
+            :class:`~lightning_causal.causal.engine.forward.Forward`.
+        num_inputs: the number of explained inputs Captum passes before the forward arguments.
+
     Examples:
         >>> f = CaptumForward(nn.Linear(3, 2), additional_forward_args=None)
         >>> f(torch.ones(4, 3)).shape, f.captum_args()
@@ -67,7 +75,11 @@ class CaptumForward(nn.Module):
         asked of them). DeepLift hooks the input of every nonlinearity for its gradient, and with
         the parameters frozen a branch that reads a forward argument only (the table beside an
         explained image, ``model(image, tab)``) holds no tensor that requires grad: Captum failed on
-        "cannot register a hook on a tensor that doesn't require gradient"."""
+        "cannot register a hook on a tensor that doesn't require gradient".
+
+        Args:
+            differentiable: as above.
+        """
         if not self._values:
             return None
         if not differentiable:
@@ -86,13 +98,23 @@ class CaptumForward(nn.Module):
 
     def warn_noise(self, x: Tensor, what: str) -> None:
         """Warn when the model draws noise in eval mode: Captum compares passes that draw it separately
-        (:func:`~lightning_causal.causal.engine.noise.warn_separate_noise`)."""
+        (:func:`~lightning_causal.causal.engine.noise.warn_separate_noise`).
+
+        Args:
+            x: the explained inputs ``[N, ...]``.
+            what: the method, for the warning.
+        """
         args = ForwardArgs(self._values, x.shape[0])
         with torch.no_grad():
             warn_separate_noise(lambda *t, rows: self(*t, *args.take(rows)[0]), (x.detach(),), what)
 
     def rows_per_pass(self, x: Tensor, max_batch_size: int | None) -> int:
-        """Rows per pass of the engine's cache-friendly chunk, measured with these arguments."""
+        """Rows per pass of the engine's cache-friendly chunk, measured with these arguments.
+
+        Args:
+            x: the explained inputs ``[N, ...]``.
+            max_batch_size: rows per pass when given; ``None``: measured.
+        """
         args = ForwardArgs(self._values, x.shape[0])
         return rows_per_pass(self, (x,), max_batch_size, forward=lambda *t, rows: self(*t, *args.take(rows)[0]))
 

@@ -78,12 +78,23 @@ def layer_attribute(
     share of IG's completeness); ``LayerActivation`` averages each channel's activation.
 
     Args:
+        model: the model.
+        inputs: one input ``[N, ...]``.
         layer: module name from ``model.named_modules()``, or ``"<module>:input"``.
         method: ``"LayerConductance"`` or ``"LayerActivation"``.
         reduction: ``"sum"`` or ``"mean"`` over each unit's positions (default: per method, as above).
         unit_dim: the dimension that indexes the units (see ``unit_effects``).
         num_heads: split the unit dimension into this many heads (see ``unit_effects``).
         max_batch_size: rows per forward pass of LayerConductance (default: cache-friendly chunks).
+        target: class index, per-sample indices ``[N]``, or ``None`` (the predicted class).
+        baselines: LayerConductance's baseline of the input (a number or a tensor broadcastable to
+            ``inputs``).
+        options: keyword options of the Captum method (only its own: the allowed names are listed in the
+            error).
+        output: which tensor of the model's return value is explained, as in
+            :class:`~lightning_causal.causal.engine.forward.Forward`.
+        additional_forward_args: extra forward arguments, as in
+            :class:`~lightning_causal.causal.engine.forward.Forward`.
 
     Examples:
         >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))

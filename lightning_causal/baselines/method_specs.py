@@ -86,6 +86,11 @@ class MethodSpec:
 
     ``label`` names the method in maps, scalars and TensorBoard tags (``"NoiseTunnel-Saliency"``:
     TensorBoard tags allow no parentheses).
+
+    Args:
+        name: the Captum class name.
+        noise_tunnel: whether the method runs inside ``NoiseTunnel``.
+        options: the method's keyword options, merged over its defaults.
     """
 
     name: str
@@ -126,6 +131,11 @@ def _parse_name(name: str) -> tuple[str, bool]:
 
 def resolve_method(method: MethodLike | MethodSpec, options: Mapping[str, Any] | None = None) -> MethodSpec:
     """Parse a method name or ``(name, options)`` pair and merge ``options`` over the defaults.
+
+    Args:
+        method: a name (``"IntegratedGradients"``, ``"NoiseTunnel(Saliency)"``), a ``(name, options)``
+            pair, or a :class:`MethodSpec`.
+        options: options merged over the method's own and its defaults; ``None``: none.
 
     Raises:
         ValueError: unknown name (the valid ones are listed) or unknown option.

@@ -91,6 +91,9 @@ def perturbation_curve(
     ``G_n = 0``). Padding then changes neither the curves nor their areas.
 
     Args:
+        model: the model.
+        inputs: one input ``[N, ...]``.
+        feature_mask: its groups: integer ids ``0..G-1`` broadcastable to ``inputs``.
         scores: explanation per group ``[N, G]`` (see :func:`aggregate_to_groups`).
         mode: ``"deletion"`` or ``"insertion"``.
         baseline: value of removed features (the same as the causal effects' ``do(x_g := b)``).
@@ -103,6 +106,7 @@ def perturbation_curve(
         additional_forward_args: extra forward arguments (see
             :class:`~lightning_causal.causal.engine.forward.Forward`).
         valid: the groups of each row that are ranked and replaced (``None``: all of them).
+        max_batch_size: rows per forward pass; ``None``: chosen from the memory budget.
 
     Returns:
         ``(fractions [S + 1], curves [N, S + 1])`` with ``fractions = k_s / G``; with ``valid``,
@@ -183,6 +187,10 @@ def curve_auc(fractions: Tensor, curves: Tensor) -> Tensor:
     """Per-sample area under each curve, trapezoidal rule over ``fractions`` ``[S + 1]`` (or per
     row, ``[N, S + 1]``): ``[N]``.
 
+    Args:
+        fractions: ``[S + 1]`` or ``[N, S + 1]``, as above.
+        curves: ``[N, S + 1]``.
+
     Examples:
         >>> curve_auc(torch.tensor([0.0, 0.5, 1.0]), torch.tensor([[1.0, 0.5, 0.0]]))
         tensor([0.5000])
@@ -195,7 +203,12 @@ def _generator(seed: int, device: torch.device) -> torch.Generator:
 
 
 def default_sigma(inputs: Tensor, noise_fraction: float) -> float:
-    """``noise_fraction`` times the standard deviation of all input values (1 if they are constant)."""
+    """``noise_fraction`` times the standard deviation of all input values (1 if they are constant).
+
+    Args:
+        inputs: the inputs.
+        noise_fraction: the share of their standard deviation.
+    """
     std = float(inputs.detach().float().std()) if inputs.numel() > 1 else 0.0
     return noise_fraction * (std if std > 0 else 1.0)
 
@@ -219,6 +232,10 @@ def stability(
         sigma: noise standard deviation (default ``noise_fraction`` × std of ``inputs``).
         reference: ``explain(inputs)`` if already computed.
         valid: ``[N, G]`` groups that Spearman ranks (``None``: all; see :func:`~lightning_causal.causal.engine.ranking.spearman`).
+        inputs: the inputs ``[N, ...]`` (floating point).
+        noise_fraction: ``sigma``'s share of the inputs' standard deviation when ``sigma`` is ``None``.
+        n_repeats: draws averaged (an integer >= 1).
+        seed: the seed of the private generator.
 
     Examples:
         >>> stability(lambda x: x * 2, torch.tensor([[1.0, 2.0, 3.0]]), sigma=0.01)
@@ -263,6 +280,17 @@ def token_stability(
     ``pool="position"`` draws each replacement from the eligible tokens at the same position of
     the probe's samples instead of from all of them: for categorical codes ``[N, D]``, where each
     column has codes of its own (a code of a 4-level column is out of range for a binary one).
+
+    Args:
+        explain: ``ids [N, ...] -> scores [N, G]`` (the target fixed inside).
+        inputs: token ids ``[N, ...]``.
+        eligible: booleans shaped like ``inputs``: the tokens that may be replaced and drawn from.
+        share: the probability, in ``[0, 1]``, that an eligible token is replaced.
+        n_repeats: draws averaged (an integer >= 1).
+        seed: the seed of the private generator.
+        reference: ``explain(inputs)`` if already computed.
+        valid: ``[N, G]`` groups that Spearman ranks (``None``: all).
+        pool: ``"probe"`` or ``"position"``, as above.
 
     Examples:
         >>> ids = torch.tensor([[1, 5, 6, 7, 2]])
@@ -316,7 +344,12 @@ def sensitivity(
 
     Args:
         explain: ``(x [M, ...], target [M]) -> scores [M, G]`` (Captum repeats ``inputs`` and ``target``).
+        inputs: the inputs ``[N, ...]``.
         target: per-sample class indices ``[N]``.
+        radius: the ``L∞`` radius ``r`` of the uniform perturbations.
+        n_perturb_samples: perturbations per sample (an integer >= 1).
+        seed: the seed of the draws (the global generators are restored after).
+        max_examples_per_batch: rows per call of ``explain``, as above.
 
     Examples:
         >>> sensitivity(lambda x, target: x * 2, torch.ones(2, 3), torch.zeros(2, dtype=torch.long), 0.1, n_perturb_samples=4).shape
@@ -370,6 +403,23 @@ def infidelity(
     :func:`~lightning_causal.causal.engine.batching.rows_per_pass`) but of whole probes at least
     (Captum's loop perturbs every sample in each pass, and adds a pass over the ``N`` inputs); each
     sample's perturbations are drawn once, so the passes do not change them.
+
+    Args:
+        model: the model.
+        inputs: one input ``[N, ...]``.
+        scores: the explanation per group ``[N, G]``.
+        feature_mask: the groups: integer ids ``0..G-1`` broadcastable to ``inputs``.
+        target: class index, per-sample indices ``[N]``, or ``None`` (the predicted class).
+        baseline: the value of removed groups (a number or a tensor broadcastable to ``inputs``).
+        removal_probability: ``p``, the probability that a group is removed in a draw.
+        n_perturb_samples: draws per sample.
+        seed: the seed of the draws (the global generators are restored after).
+        normalize: rescale the scores by β first, as above.
+        output: which tensor of the model's return value is explained, as in
+            :class:`~lightning_causal.causal.engine.forward.Forward`.
+        additional_forward_args: extra forward arguments, as in
+            :class:`~lightning_causal.causal.engine.forward.Forward`.
+        max_batch_size: rows per pass, as above.
 
     Examples:
         >>> model = nn.Linear(2, 1, bias=False)
