@@ -28,6 +28,13 @@ __all__ = [
 class DigitsCNN(nn.Module):
     """LeNet-style CNN for 1x8x8 digits: two conv layers (``conv1``, ``conv2``) and two linear layers.
 
+    Args:
+        channels: the output channels of ``conv1`` and ``conv2``.
+        hidden: the width of ``fc1``.
+        num_classes: the number of classes (outputs of the last layer).
+        batch_norm: put a ``BatchNorm2d`` (``bn1``) after ``conv1``; otherwise ``bn1`` is an identity.
+        dropout: dropout probability before ``fc2`` (0: none).
+
     Examples:
         >>> DigitsCNN()(torch.zeros(2, 1, 8, 8)).shape
         torch.Size([2, 10])
@@ -57,7 +64,13 @@ class DigitsCNN(nn.Module):
 
 
 class DeepCNN(nn.Module):
-    """A deeper plain CNN (``depth`` >= 6 conv layers named ``features.<i>``) for 1x8x8 inputs."""
+    """A deeper plain CNN (``depth`` >= 6 conv layers named ``features.<i>``) for 1x8x8 inputs.
+
+    Args:
+        depth: the number of conv layers.
+        width: the channels of every conv layer.
+        num_classes: the number of classes (outputs of the last layer).
+    """
 
     def __init__(self, depth: int = 6, width: int = 32, num_classes: int = 10) -> None:
         super().__init__()
@@ -76,7 +89,12 @@ class DeepCNN(nn.Module):
 
 
 class ResidualCNN(nn.Module):
-    """A CNN whose skip connection crosses ``conv2`` (the prefix/suffix split is impossible there)."""
+    """A CNN whose skip connection crosses ``conv2`` (the prefix/suffix split is impossible there).
+
+    Args:
+        width: the channels of ``conv1`` and ``conv2``.
+        num_classes: the number of classes (outputs of the last layer).
+    """
 
     def __init__(self, width: int = 8, num_classes: int = 10) -> None:
         super().__init__()
@@ -92,7 +110,13 @@ class ResidualCNN(nn.Module):
 class BasicBlock(nn.Module):
     """ResNet basic block (He et al. 2016): ``relu(b2(c2(relu(b1(c1(x))))) + shortcut(x))``; the
     shortcut is the identity, or a 1x1 convolution and batch norm (projection) when the stride or
-    the width changes."""
+    the width changes.
+
+    Args:
+        in_channels: the input channels.
+        out_channels: the output channels.
+        stride: the stride of the first convolution (and of the projection).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
         super().__init__()
@@ -119,6 +143,11 @@ class ResNet18(nn.Module):
     ``layers.7`` (``width``, 2, 4 and 8 times ``width`` channels; the first block of stages 2-4
     halves the resolution with a projection shortcut), global average pooling and ``head``.
 
+    Args:
+        num_classes: the number of classes (outputs of the last layer).
+        width: the channels of the first stage, as above.
+        blocks: the number of blocks of each stage (the stages' count too).
+
     Examples:
         >>> ResNet18(width=8)(torch.zeros(2, 3, 32, 32)).shape
         torch.Size([2, 10])
@@ -144,7 +173,13 @@ class ResNet18(nn.Module):
 
 
 class MLP(nn.Module):
-    """A plain MLP ``in -> hidden -> ... -> out`` with layers ``net.0``, ``net.2``, ..."""
+    """A plain MLP ``in -> hidden -> ... -> out`` with layers ``net.0``, ``net.2``, ...
+
+    Args:
+        in_features: the input width.
+        hidden: the widths of the hidden layers (each followed by a ReLU).
+        out_features: the output width.
+    """
 
     def __init__(self, in_features: int, hidden: tuple[int, ...] = (32, 16), out_features: int = 2) -> None:
         super().__init__()
@@ -164,6 +199,10 @@ def load_digits_tensors(val_fraction: float = 0.2, seed: int = 0) -> tuple[Tenso
     """``(x_train, y_train, x_val, y_val)`` from scikit-learn's digits, images ``[N, 1, 8, 8]`` in [0, 1].
 
     The split is a fixed permutation drawn from a private generator (the global RNG is untouched).
+
+    Args:
+        val_fraction: the share of the samples held out for validation, in ``(0, 1)``.
+        seed: the seed of the permutation.
     """
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"Expected argument `val_fraction` in (0, 1) but got {val_fraction}")
@@ -189,6 +228,16 @@ def fit_classifier(model: nn.Module, x: Tensor, y: Tensor, epochs: int, *, seed:
     from one private ``torch.Generator`` seeded with ``seed``, so the global RNG is untouched and
     the same seed gives the same weights bit for bit. Used by the benchmarks, examples and tests
     that need a quickly trained (e.g. poisoned) model without Lightning.
+
+    Args:
+        model: the classifier (its outputs are logits ``[N, C]``).
+        x: inputs ``[N, ...]``.
+        y: integer labels ``[N]``.
+        epochs: passes over the data (an integer >= 0).
+        seed: the seed of the private generator, as above.
+        lr: Adam's learning rate.
+        batch_size: samples per mini-batch (an integer >= 1).
+        reinit: redraw every parameter first, as above.
 
     Returns:
         ``model``, trained, in eval mode, gradients cleared.
@@ -290,6 +339,12 @@ class LightningClassifier(_lightning_classifier_base()):
         unless the classifier was built by ``LightningCLI``, whose checkpoints hold the network's config
         (``model=`` then replaces it).
 
+        Args:
+            checkpoint_path: the checkpoint's path (or a file-like object), as Lightning takes it.
+            *args: passed on to Lightning's ``load_from_checkpoint``.
+            **kwargs: passed on to Lightning's ``load_from_checkpoint`` (``model=``, ``map_location=``,
+                ``weights_only=``, hyper-parameters to override).
+
         Raises:
             MisconfigurationException: ``model=`` not given for a checkpoint without the network's config.
         """
@@ -309,7 +364,11 @@ class LightningClassifier(_lightning_classifier_base()):
         """The network on the inputs: ``self(x)``; for a network of several inputs (``model(x_cont,
         x_cat)``) ``self(x_cont, x_cat)`` as the audits call it, or ``self((x_cont, x_cat))`` as the
         steps do with batches ``((x_cont, x_cat), y)``. A network whose forward takes the inputs as
-        one tuple or list (``forward(self, xs)``) gets them so in both calls."""
+        one tuple or list (``forward(self, xs)``) gets them so in both calls.
+
+        Args:
+            *inputs: the network's inputs, as above.
+        """
         if len(inputs) == 1 and isinstance(inputs[0], (tuple, list)):
             several = inputs[0]
             return self.model(several) if _takes_one_of(self.model, len(several)) else self.model(*several)
@@ -333,7 +392,12 @@ class LightningClassifier(_lightning_classifier_base()):
 
     def predict_step(self, batch: Tensor | tuple[Tensor, ...], batch_idx: int) -> Tensor:
         """The network's logits on the batch's inputs (a tensor, or ``(x, y)`` whose labels are ignored):
-        ``trainer.predict``, and ``LightningCLI``'s ``predict --ckpt_path path``."""
+        ``trainer.predict``, and ``LightningCLI``'s ``predict --ckpt_path path``.
+
+        Args:
+            batch: a tensor of inputs, or ``(x, y)``.
+            batch_idx: the batch's index (unused).
+        """
         return self(batch[0] if isinstance(batch, (tuple, list)) else batch)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

@@ -144,6 +144,15 @@ def blended_trigger(input_shape: Sequence[int], opacity: float = 0.15, pattern: 
     key pattern). The mask is ``a`` everywhere: the trigger touches every pixel a little, so
     Neural Cleanse, which looks for a trigger with a small mask, cannot find it.
 
+    Args:
+        input_shape: one image's shape ``(C, H, W)``.
+        opacity: the blend weight ``a`` in ``(0, 1]``.
+        pattern: the key pattern ``k``, broadcastable to ``(C, H, W)``; ``None``: uniform noise, as
+            above.
+        target: the class the trigger's samples are relabelled to.
+        seed: the seed of the default noise pattern.
+        value_range: ``(low, high)`` of the default noise pattern (the images' value range).
+
     Raises:
         ValueError: ``opacity`` not in (0, 1], a pattern that does not broadcast, a bad shape.
 
@@ -176,6 +185,14 @@ def poison(
 
     ``round(rate · N)`` samples are drawn without replacement among those whose label is not the
     target (a private ``generator``, default seed 0; the global RNG is untouched).
+
+    Args:
+        x: images ``[N, C, H, W]`` (as the trigger's ``check`` accepts them).
+        y: integer labels ``[N]``.
+        trigger: the :class:`~lightning_causal.causal.backdoor.triggers.Trigger` stamped (its ``target``
+            is the new label).
+        rate: the share of all ``N`` samples poisoned, in ``[0, 1]``.
+        generator: the ``torch.Generator`` that draws them; ``None``: a private one seeded with 0.
 
     Returns:
         ``(x_poisoned, y_poisoned, poisoned)`` where ``poisoned`` is a boolean ``[N]`` mask.

@@ -52,17 +52,29 @@ class SyntheticFairness:
         return list(self.scm.columns)
 
     def logit(self, x: Tensor) -> Tensor:
-        """The true label logit ``ℓ(x)``: ``P(y = 1 | x) = σ(ℓ(x))``."""
+        """The true label logit ``ℓ(x)``: ``P(y = 1 | x) = σ(ℓ(x))``.
+
+        Args:
+            x: features ``[N, 4]`` (columns ``a, m1, m2, x3``), as in :attr:`x`.
+        """
         p = self.params
         offset = p["b1"] * p["c_a1"] + p["b2"] * (p["c_a2"] + p["c_12"] * p["c_a1"]) + p["gamma"]
         return p["b1"] * x[:, 1] + p["b2"] * x[:, 2] + p["b3"] * x[:, 3] + p["gamma"] * x[:, 0] - offset * p["p_a"]
 
     def fair_features(self, x: Tensor) -> Tensor:
-        """Kusner's level-3 inputs ``[N, 3]``: the abducted noises ``u1, u2`` and ``x3``."""
+        """Kusner's level-3 inputs ``[N, 3]``: the abducted noises ``u1, u2`` and ``x3``.
+
+        Args:
+            x: features ``[N, 4]`` (columns ``a, m1, m2, x3``), as in :attr:`x`.
+        """
         return self.scm.abduct(x)[:, 1:]
 
     def fair_probability(self, x: Tensor) -> Tensor:
-        """The best counterfactually fair predictor ``p*(x) = Σ_a P(a) σ(ℓ(x | do(a)))`` ``[N]``."""
+        """The best counterfactually fair predictor ``p*(x) = Σ_a P(a) σ(ℓ(x | do(a)))`` ``[N]``.
+
+        Args:
+            x: features ``[N, 4]`` (columns ``a, m1, m2, x3``), as in :attr:`x`.
+        """
         p_a = self.params["p_a"]
         x1 = self.scm.counterfactual(x, {"a": 1.0})
         x0 = self.scm.counterfactual(x, {"a": 0.0})

@@ -59,11 +59,19 @@ class SyntheticText:
         return self.input_ids.shape[0]
 
     def batch(self, rows: Tensor | slice) -> dict[str, Tensor]:
-        """A Hugging Face style batch ``{"input_ids", "attention_mask", "labels"}`` of ``rows``."""
+        """A Hugging Face style batch ``{"input_ids", "attention_mask", "labels"}`` of ``rows``.
+
+        Args:
+            rows: sample indices (a tensor or a slice).
+        """
         return {"input_ids": self.input_ids[rows], "attention_mask": self.attention_mask[rows], "labels": self.labels[rows]}
 
     def decode(self, ids: Tensor) -> str:
-        """The words of one sentence, padding dropped."""
+        """The words of one sentence, padding dropped.
+
+        Args:
+            ids: one sentence's token ids ``[T]``.
+        """
         return " ".join(self.words[int(t)] for t in ids if int(t) != PAD)
 
 
