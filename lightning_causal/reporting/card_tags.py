@@ -25,6 +25,9 @@ COMPARE = "compare"
 def method_names(meta: Mapping[str, Any]) -> frozenset[str]:
     """The Captum methods of a result (``meta["methods"]``, written by ``CaptumBaseline``), as given and tag-safe.
 
+    Args:
+        meta: a result's ``meta``.
+
     Examples:
         >>> sorted(method_names({"methods": ["Saliency", "NoiseTunnel(Saliency)"]}))
         ['NoiseTunnel(Saliency)', 'NoiseTunnel_Saliency', 'Saliency']
@@ -35,6 +38,10 @@ def method_names(meta: Mapping[str, Any]) -> frozenset[str]:
 
 def filed(path: str, methods: Iterable[str]) -> str:
     """``path`` (segments joined by ``/``) with each segment that names one of ``methods`` filed under :data:`COMPARE`.
+
+    Args:
+        path: a tag or tag suffix.
+        methods: the Captum method names (as :func:`method_names` gives them).
 
     Examples:
         >>> filed("histograms/mean_abs/Saliency", {"Saliency"}), filed("drift/mean_abs/causal/spearman", {"Saliency"})

@@ -25,6 +25,15 @@ def bar_figure(
     attribution screen's unscreened units): drawn light and hatched, with a legend ("exact (k of
     U units)" / "first-order estimate"); when every value is an estimate the y-label says so.
 
+    Args:
+        values: one value per item ``[U]`` (any shape, flattened).
+        title: the figure's title.
+        top: how many values are drawn.
+        labels: one label per value; ``None``: the indices.
+        value_label: the y-axis label.
+        item_label: what an item is, for the legend (``"unit"``: ``k of U units``).
+        estimated: one flag per value, as above; ``None``: all exact.
+
     Examples:
         >>> import torch
         >>> fig = bar_figure(torch.tensor([0.1, -0.5, 0.3]), "conv1", top=2, labels=["a", "b", "c"])
@@ -80,6 +89,9 @@ def interval_metrics(rows: list[dict]) -> list[str]:
     ``[low, high]`` pair), e.g. ``["S", "ST"]`` for the rows of
     :meth:`~lightning_causal.causal.sensitivity.sobol.SobolResult.to_rows`.
 
+    Args:
+        rows: the table's rows (dicts).
+
     Examples:
         >>> interval_metrics([{"group": "0", "S": 0.2, "S_ci": [0.1, 0.3], "n": 5}])
         ['S']
@@ -95,6 +107,13 @@ def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top:
     """Grouped horizontal bars of every :func:`interval_metrics` metric of the first ``top`` rows
     (first row on top), each with its confidence interval as an error bar; rows labelled by
     ``row[label]``. When rows are left out the title says so (``top 8 of 9``).
+
+    Args:
+        rows: the table's rows (dicts), as in :func:`interval_metrics`.
+        title: the figure's title.
+        label: the key of each row's label.
+        top: how many rows are drawn.
+        xlabel: the x-axis label.
 
     Examples:
         >>> rows = [{"group": "3", "S": 0.5, "S_ci": [0.4, 0.6], "ST": 0.7, "ST_ci": [0.6, 0.8]}]
@@ -139,6 +158,13 @@ def curves_figure(
     line), with axis labels, markers for short series and ``xticklabels`` at the abscissa (e.g.
     class names); a short whole-number abscissa (classes, epochs) gets a tick at each value and
     none between.
+
+    Args:
+        curves: the series, as above.
+        title: the figure's title.
+        xlabel: the x-axis label.
+        ylabel: the y-axis label.
+        xticklabels: one label per abscissa value; ``None``: the values.
 
     Examples:
         >>> fig = curves_figure({"x": [0, 1], "anomaly": [0.5, 3.0], "bound": 2.0}, "anomaly index", "class", "index", xticklabels=["cat", "dog"])

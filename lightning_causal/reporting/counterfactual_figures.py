@@ -34,6 +34,13 @@ def counterfactual_figure(
     sequence's panels (e.g. ``("time step", "feature")``): the bottom row's step axis, and of
     several channels the first column's rows (without it, no ticks: an image has no units).
 
+    Args:
+        panels: ``{"input", "counterfactual", "difference"}`` -> ``[K, C, H, W]``, as above.
+        labels: one column title per sample.
+        failed: the columns whose search failed.
+        title: the figure's title; ``None``: none.
+        sequence_axes: ``(xlabel, row word)`` for a sequence, as above; ``None``: no axis labels.
+
     Examples:
         >>> import torch
         >>> x = torch.rand(2, 1, 8, 16)

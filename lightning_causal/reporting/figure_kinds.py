@@ -72,6 +72,10 @@ def infer_kind(x: Tensor, meta: Mapping[str, Any] | None = None) -> str | None:
     tabular bars named after their columns (a token strip left out a trailing code whose effect
     was 0 as padding and showed no column names).
 
+    Args:
+        x: the probe's input ``[N, ...]``.
+        meta: the audit result's ``meta`` (``feature_names``, ``vocabulary``), or ``None``.
+
     Examples:
         >>> import torch
         >>> infer_kind(torch.zeros(4, 1, 8, 8)), infer_kind(torch.zeros(4, 28, 28)), infer_kind(torch.zeros(4, 2, 100))
@@ -101,6 +105,10 @@ _DIMS = {"image": (3, 4, 5), "sequence": (2, 3), "sequence_features_last": (2, 3
 
 def skip_reason(kind: str | None, inputs: Tensor) -> str | None:
     """Why attribution maps of ``inputs`` ``[N, ...]`` cannot be drawn as ``kind``, ``None`` when they can.
+
+    Args:
+        kind: a figure kind (one of :data:`KINDS`) or ``None``.
+        inputs: the probe's input ``[N, ...]``.
 
     Examples:
         >>> import torch
@@ -134,6 +142,10 @@ MAP_FIGURES: dict[str, Callable[[MapData], list[tuple[str, Figure]]]] = {
 def map_figures(data: MapData, kind: str | None = None) -> list[tuple[str, Figure]]:
     """The figures of ``data.maps`` for ``kind`` (default: :func:`infer_kind` of the inputs);
     none for inputs the kind cannot draw (:func:`skip_reason`) or maps not shaped like the inputs.
+
+    Args:
+        data: the maps and the probe inputs they explain.
+        kind: the figure kind; ``None``: inferred, as above.
 
     Examples:
         >>> import torch

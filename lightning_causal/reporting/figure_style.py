@@ -22,6 +22,10 @@ def short_label(text: str, limit: int = 24) -> str:
     """``text`` cut to ``limit`` characters with an ellipsis (axis labels of long feature names;
     the full names are in the JSON report and the text card).
 
+    Args:
+        text: the label.
+        limit: the most characters kept (the ellipsis included).
+
     Examples:
         >>> short_label("capital_gain_last_year_in_thousands", 16)
         'capital_gain_la…'
@@ -33,6 +37,10 @@ def short_labels(texts: Sequence[str], limit: int = 24) -> list[str]:
     """Axis labels of at most ``limit`` characters that stay distinct: each cut at its end
     (:func:`short_label`); if two coincide, cut in the middle (start … end); then without the start
     the long ones share (``"…00_monthly_bal…"``); as a last resort numbered by position.
+
+    Args:
+        texts: the labels.
+        limit: the most characters of each.
 
     Examples:
         >>> short_labels(["age", "income_per_household_member_2019", "income_per_household_member_2020"], 16)
@@ -57,6 +65,10 @@ def title_lines(title: str, width: int) -> list[str]:
     """``title`` in lines of at most ``width`` characters: one line if it fits, else broken after
     its last ``": "`` when both parts fit (``"<audit>, sample 0 (label 3):"`` / ``"explains class 3"``),
     else wrapped at spaces.
+
+    Args:
+        title: the title.
+        width: the most characters per line.
 
     Examples:
         >>> title_lines("ie, sample 0 (label 'pos'): explains class 'neg'", 30)

@@ -20,7 +20,11 @@ __all__ = [
 
 
 def to_image(x: Tensor) -> Tensor:
-    """A 2-D image of one sample ``[C, H, W]`` / ``[H, W]`` (channels averaged)."""
+    """A 2-D image of one sample ``[C, H, W]`` / ``[H, W]`` (channels averaged).
+
+    Args:
+        x: one sample ``[C, H, W]`` or ``[H, W]``.
+    """
     x = x.detach().float().cpu()
     return x.mean(0) if x.dim() == 3 else x
 
@@ -29,6 +33,9 @@ def largest_change(d: Tensor) -> Tensor:
     """A 2-D image of a signed change ``[C, H, W]`` / ``[H, W]``: per pixel the channel change of
     largest magnitude, with its sign (a red bar turned magenta shows its blue change in full; the
     channels' mean would show a third of it, and opposite changes of two channels would cancel).
+
+    Args:
+        d: the change ``[C, H, W]`` or ``[H, W]``.
 
     Examples:
         >>> import torch
@@ -50,6 +57,10 @@ def strongest_channel(maps: Tensor, dim: int) -> Tensor:
     group at 0.9 over a blue one at -0.6 drew 0.1); for a map equal across channels (a patch
     group) it is that value.
 
+    Args:
+        maps: maps with a channel dimension.
+        dim: that dimension.
+
     Examples:
         >>> import torch
         >>> strongest_channel(torch.tensor([[[0.9]], [[0.0]], [[-0.6]]]), 0).tolist()
@@ -62,6 +73,10 @@ def show_input(ax: Any, x: Tensor) -> None:
     """Draw one input sample on ``ax``: ``[3, H, W]`` in colour, its range stretched to [0, 1] (the
     colour is often what a class is about), any other ``[C, H, W]`` / ``[H, W]`` in grey with the
     channels averaged; nearest-neighbour upscaling.
+
+    Args:
+        ax: a matplotlib ``Axes``.
+        x: one sample ``[C, H, W]`` or ``[H, W]``.
 
     Examples:
         >>> import torch
@@ -88,6 +103,10 @@ def map_scale(values: Tensor, limit: float | None = None) -> tuple[str, float, f
     Saliency's |gradient|) on the sequential ``Reds``, ``[0, v]`` (white at 0 in both, so half of a
     diverging scale is not spent on values that cannot occur); ``v = limit`` or the max |value|.
 
+    Args:
+        values: the map's values.
+        limit: ``v``, as above; ``None`` (or 0): the max |value|.
+
     Examples:
         >>> import torch
         >>> map_scale(torch.tensor([-1.0, 0.5])), map_scale(torch.tensor([0.0, 2.0])), map_scale(torch.zeros(2))
@@ -109,6 +128,14 @@ def heatmap_row(
     value), never clipped, one colour scale per map (``vmax[name]``, default the map's own max
     |value|). Panels keep the image's aspect ratio; ``title`` above (e.g. which class the maps
     explain), ``note`` in one small line below (e.g. what the colours of a signed map mean).
+
+    Args:
+        sample: one input ``[C, H, W]`` or ``[H, W]``.
+        maps: name -> the sample's map, shaped like it.
+        vmax: name -> the colour scale's limit, as above; ``None``: each map's own.
+        title: the line above, or ``None``.
+        signed: name -> whether the map is signed, as above; ``None``: from its values.
+        note: the small line below, or ``None``.
 
     Examples:
         >>> import torch
@@ -167,6 +194,13 @@ def image_grid_figure(
     (each ``[K, C, H, W]`` or ``[K, H, W]``, channels averaged unless RGB), one column per item
     labelled ``labels[k]`` (e.g. the class whose reversed trigger it is); ``highlight`` frames
     items in red (flagged classes).
+
+    Args:
+        images: row name -> ``[K, C, H, W]`` or ``[K, H, W]``, as above.
+        labels: one label per column; ``None``: none.
+        title: the figure's title, or ``None``.
+        highlight: the columns framed in red.
+        max_columns: the most columns drawn.
 
     Examples:
         >>> import torch

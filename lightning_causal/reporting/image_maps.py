@@ -33,6 +33,10 @@ def map_tags(names: list[str], methods: Iterable[str] = ()) -> list[str]:
     where two coincide; the maps of Captum's ``methods`` (``meta["methods"]``) filed under ``compare/``,
     after the ``causal`` map in TensorBoard's order (:mod:`~lightning_causal.reporting.card_tags`).
 
+    Args:
+        names: the maps' names (``data.maps``' keys, in order).
+        methods: the Captum methods, as above.
+
     Examples:
         >>> map_tags(["causal", "a b", "a_b"])
         ['causal', 'a_b_1', 'a_b_2']
@@ -61,7 +65,12 @@ def image_maps(data: MapData) -> list[tuple[str, Figure]]:
     readable in a TensorBoard card. One colour scale per map shared by the samples (and the cards): symmetric and diverging for a signed map, from 0 for a map without negative values
     (Saliency). A volume ``[C, D, H, W]`` is drawn at one depth slice: the one where the first map
     (causal) has the largest mean |score|, named in the title. Signed maps of a class's score
-    (``meta["targets"]``: effects, attributions) say below what red and blue mean."""
+    (``meta["targets"]``: effects, attributions) say below what red and blue mean.
+
+    Args:
+        data: the maps ``[N, C, H, W]`` (or ``[N, H, W]``, ``[N, C, D, H, W]``) and the probe inputs
+            they explain.
+    """
     n, glob = drawn_samples(data)
     planes = {k: _drawn_planes(v[:n]) for k, v in data.maps.items()}  # what is drawn: each pixel's strongest channel
     vmax = map_limits(data, planes)

@@ -15,7 +15,14 @@ __all__ = ["write_report", "load_report", "report_path", "try_write_probe_file"]
 
 def report_path(report_dir: str | os.PathLike, epoch: int, stage: str, *, tag: str = "") -> Path:
     """``<report_dir>/epoch_<epoch>[_<tag>][_<stage>].json`` (no stage suffix for ``"epoch_end"``): ``tag``
-    tells apart the reports of several audit callbacks that write to one directory."""
+    tells apart the reports of several audit callbacks that write to one directory.
+
+    Args:
+        report_dir: the directory of the reports.
+        epoch: the audited epoch.
+        stage: when the audit ran (``"epoch_end"``, ``"fit_end"``, ...).
+        tag: as above; ``""``: none.
+    """
     suffix = ("" if not tag else f"_{tag}") + ("" if stage == "epoch_end" else f"_{stage}")
     return Path(report_dir) / f"epoch_{epoch:04d}{suffix}.json"
 
@@ -25,7 +32,16 @@ def write_report(
     tag: str = "",
 ) -> Path:
     """Write ``{"schema_version", "epoch", "stage", "audits": {name: result}}`` to
-    :func:`report_path` (``tag``: see there); return the path."""
+    :func:`report_path` (``tag``: see there); return the path.
+
+    Args:
+        report_dir: the directory of the reports (created if missing).
+        epoch: the audited epoch.
+        stage: when the audit ran, as in :func:`report_path`.
+        results: the audits' results.
+        extra: more top-level entries of the report; ``None``: none.
+        tag: as in :func:`report_path`.
+    """
     path = report_path(report_dir, epoch, stage, tag=tag)
     path.parent.mkdir(parents=True, exist_ok=True)
     doc: dict[str, Any] = {
@@ -56,7 +72,11 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def try_write_probe_file(report_dir: str | os.PathLike) -> str | None:
     """Create ``report_dir`` and write and remove a small file there; ``None`` if that worked,
-    else the error (a string), so that a bad ``report_dir`` is found before training."""
+    else the error (a string), so that a bad ``report_dir`` is found before training.
+
+    Args:
+        report_dir: the directory of the reports.
+    """
     try:
         path = Path(report_dir)
         path.mkdir(parents=True, exist_ok=True)
@@ -74,6 +94,9 @@ def load_report(path: str | os.PathLike) -> dict[str, Any]:
     ``"nan"``, ``"inf"``, ``"-inf"``, and read back as floats in each audit's ``scalars``,
     ``vectors``, ``maps``, ``tables``, ``curves`` and ``graphs`` (a group's rate with no rows, a
     node's z with no variance); ``meta`` (names, words) is read as it is.
+
+    Args:
+        path: the report's path.
 
     Raises:
         ValueError: if the file is not a lightning_causal report or has an unknown schema version.

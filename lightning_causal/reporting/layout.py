@@ -38,6 +38,10 @@ def metric_family(path: str, items: Iterable[str] = ()) -> str:
     feature and class names) belongs to ``<metric>``; a per-layer scalar ``<layer>/<metric>`` to
     ``<metric>``; a plain name to itself.
 
+    Args:
+        path: the tag's path after ``causal/<audit>/``.
+        items: the feature and class names used in tags.
+
     Examples:
         >>> metric_family("anomaly_index/class_3"), metric_family("S/age", {"age"}), metric_family("model.conv1/top1_importance")
         ('anomaly_index', 'S', 'top1_importance')
@@ -70,6 +74,10 @@ def _audit_pattern(audit: str, path: str, items: set[str]) -> str:
 def custom_layout(tags: Iterable[str], items: Iterable[str] = ()) -> dict[str, dict[str, list]]:
     """The layout ``{category: {chart: ["Multiline", [regex, ...]]}}`` for ``tags`` (every scalar
     tag logged so far); ``items`` are the feature and class names used in tags.
+
+    Args:
+        tags: the scalar tags.
+        items: as above.
 
     Examples:
         >>> layout = custom_layout(["compare/IG/deletion_auc", "causal/cb/deletion_auc", "causal/cb/drift/mean_abs/causal/spearman"])

@@ -45,6 +45,11 @@ class MapData:
     max_samples: int = 4
 
     def class_name(self, index: int) -> str:
+        """The name of class ``index`` in titles: ``repr`` of ``meta["class_names"][index]``, else the index.
+
+        Args:
+            index: the class index.
+        """
         names = self.meta.get("class_names")
         return repr(names[index]) if names is not None and 0 <= index < len(names) else str(index)
 
@@ -53,6 +58,10 @@ class MapData:
 def sample_title(data: MapData, i: int) -> str:
     """``"<audit>, sample i (label L): explains class C"``; the class is the one each explanation's
     target output is read from (the predicted class unless the audit fixes ``target``).
+
+    Args:
+        data: the maps, the probe inputs they explain and the audit's ``meta``.
+        i: the sample's index.
 
     Examples:
         >>> import torch
@@ -96,6 +105,10 @@ def explained_quantity(meta: Mapping[str, Any], class_name: Callable[[int], str]
     one output (``"output j"`` where ``j > 0`` or ``meta["outputs"] > 1``) where ``meta["explained"]``
     is ``"raw output"`` (a regression model), ``""`` without a target.
 
+    Args:
+        meta: the analysis' ``meta``, as above.
+        class_name: ``index -> name`` of a class; ``None``: ``meta["target_name"]`` or the index.
+
     Examples:
         >>> explained_quantity({"target": 1, "explained": "softmax probability"})
         'P(class 1)'
@@ -116,13 +129,22 @@ def explained_quantity(meta: Mapping[str, Any], class_name: Callable[[int], str]
 
 
 def global_title(data: MapData) -> str:
+    """The title of maps over the whole probe (one map for all samples): what they explain, drawn over sample 0.
+
+    Args:
+        data: the maps, the probe inputs they explain and the audit's ``meta``.
+    """
     what = explained_quantity(data.meta, data.class_name)
     return f"{data.audit}: maps over the whole probe{' of ' + what if what else ''} (input: sample 0)"
 
 
 
 def drawn_samples(data: MapData) -> tuple[int, bool]:
-    """How many samples to draw and whether the maps are global (one map for the whole probe)."""
+    """How many samples to draw and whether the maps are global (one map for the whole probe).
+
+    Args:
+        data: the maps, the probe inputs they explain and the audit's ``meta``.
+    """
     sizes = [int(m.shape[0]) for m in data.maps.values()]
     glob = all(s == 1 for s in sizes) and data.inputs.shape[0] > 1
     return min(data.max_samples, int(data.inputs.shape[0]), *sizes), glob
@@ -132,7 +154,12 @@ def map_limits(data: MapData, values: dict[str, Tensor]) -> dict[str, float]:
     """Each map's colour-scale limit: its own largest |value| (maps of different units, such as the
     causal effect beside Captum's attributions), or, when ``meta["shared_map_scale"]`` is set (maps
     of one unit, such as Sobol' first-order and total indices, both shares of the output variance),
-    the largest over the maps, so that equal values look equal in every panel."""
+    the largest over the maps, so that equal values look equal in every panel.
+
+    Args:
+        data: the maps, the probe inputs they explain and the audit's ``meta``.
+        values: name -> the drawn values of each map.
+    """
     own = {k: float(v.detach().float().abs().max()) if v.numel() else 0.0 for k, v in values.items()}
     if data.meta.get("shared_map_scale"):
         peak = max(own.values(), default=0.0)
@@ -143,7 +170,12 @@ def map_limits(data: MapData, values: dict[str, Tensor]) -> dict[str, float]:
 def sign_note(signed: dict[str, bool], data: MapData) -> str | None:
     """What red and blue mean in maps of a class's score (of the output, for a model of one output),
     ``None`` without a signed map; maps without negative values (Saliency's |gradient|) are named as
-    showing size only."""
+    showing size only.
+
+    Args:
+        signed: name -> whether each map is signed (has a negative value).
+        data: the maps, the probe inputs they explain and the audit's ``meta``.
+    """
     if not any(signed.values()):
         return None
     what = ("the output" if data.meta.get("outputs") == 1 else "the explained output" if data.meta.get("regression")
@@ -154,5 +186,9 @@ def sign_note(signed: dict[str, bool], data: MapData) -> str | None:
 
 def output_noun(data: MapData) -> str:
     """What an explained output is called: ``"output"`` (a regression), ``"label"`` (a multi-label
-    classifier: multi-hot probe labels) or ``"class"``."""
+    classifier: multi-hot probe labels) or ``"class"``.
+
+    Args:
+        data: the maps, the probe inputs they explain and the audit's ``meta``.
+    """
     return "output" if data.meta.get("regression") else "label" if data.meta.get("multi_label") else "class"

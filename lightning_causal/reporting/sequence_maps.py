@@ -30,7 +30,11 @@ __all__ = ["ambiguous_sequence", "sequence_layout", "sequence_maps", "signal_lay
 def signal_layout(shape: tuple[int, ...] | torch.Size) -> str | None:
     """How one sample ``[A, B]`` holds a 1-D signal: ``"first"`` (``[C, T]``, channels first, as
     ``Conv1d`` takes it: ``C <= 16``, ``T >= 4C``), ``"last"`` (``[T, F]``, features last, as a
-    ``batch_first`` recurrent layer takes it: ``F <= 16``, ``T >= 4F``), else ``None``."""
+    ``batch_first`` recurrent layer takes it: ``F <= 16``, ``T >= 4F``), else ``None``.
+
+    Args:
+        shape: one sample's shape ``[A, B]``.
+    """
     a, b = int(shape[0]), int(shape[1])
     if a <= 16 and b >= 4 * a:
         return "first"
@@ -44,6 +48,10 @@ def sequence_layout(kind: str | None, inputs: Tensor) -> str:
     """How the drawn samples of ``inputs`` ``[N, T]`` / ``[N, A, B]`` hold time: ``"last"`` (features
     last ``[N, T, F]``: ``kind="sequence_features_last"``, or ``"sequence"`` where :func:`infer_kind`'s
     rule reads the shape as ``[N, T, F]``), else ``"first"`` (``[N, C, T]``; ``[N, T]`` is one channel).
+
+    Args:
+        kind: the figure kind (``"sequence"``, ``"sequence_features_last"`` or ``None``).
+        inputs: the probe inputs.
 
     Examples:
         >>> sequence_layout("sequence", torch.zeros(2, 10, 8)), sequence_layout("sequence_features_last", torch.zeros(2, 10, 8))
@@ -63,6 +71,10 @@ def ambiguous_sequence(kind: str | None, inputs: Tensor) -> str | None:
     """A note for ``figure_kind="sequence"`` on ``[N, A, B]`` inputs whose shape does not say which
     axis is time (neither ``[N, C, T]`` with ``T >= 4C`` nor ``[N, T, F]`` with ``T >= 4F``): they are
     drawn channels first, and the note says how to draw them features last; ``None`` otherwise.
+
+    Args:
+        kind: the figure kind.
+        inputs: the probe inputs.
 
     Examples:
         >>> ambiguous_sequence("sequence", torch.zeros(2, 10, 8)).split(" (")[0]
@@ -96,6 +108,10 @@ def sequence_maps(data: MapData, layout: str | None = None) -> list[tuple[str, F
     ``maps/sample_<i>/<map>`` (the map's name made tag-safe) and titled with the map's name, each one
     panel (or input and heatmap) high: stacked in one figure they were scaled down to a TensorBoard
     card's height (about 215 pixels) until no text could be read.
+
+    Args:
+        data: the maps ``[N, ...]`` and the probe inputs ``[N, T]`` / ``[N, A, B]`` they explain.
+        layout: ``"first"`` or ``"last"``, as above; ``None``: :func:`sequence_layout`.
 
     Examples:
         >>> d = MapData(torch.rand(2, 1, 32), {"causal": torch.randn(2, 1, 32), "Saliency": torch.rand(2, 1, 32)}, "cb")

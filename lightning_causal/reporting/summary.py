@@ -121,6 +121,12 @@ def markdown_summary(epoch: int, results: list[AuditResult], step: int | None = 
     and notes (NaN values, failures). About 10 + 2 x audits lines; the full detail is in the JSON
     report (``report``, its file name).
 
+    Args:
+        epoch: the audited epoch.
+        results: the audits' results of that epoch.
+        step: the global step, shown when given.
+        report: the JSON report's file name, or ``None``.
+
     Examples:
         >>> r = AuditResult("ie", scalars={"mean_abs_effect": 0.123}, tables={"top_groups": [{"feature": "age", "mean_abs_effect": 0.3}]},
         ...                 meta={"seconds": 0.5})

@@ -45,7 +45,12 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
     """Bars of the ``top`` features by mean |score| of the first map (causal), largest first. One
     map: horizontal bars coloured by the sign of the mean score (red raises the explained class).
     Several maps (causal beside each Captum method): grouped bars, one per map and feature, each
-    map's mean |score| relative to its own largest (the methods' units differ)."""
+    map's mean |score| relative to its own largest (the methods' units differ).
+
+    Args:
+        data: the maps ``[N, D]`` and the tabular probe inputs they explain.
+        top: how many features are drawn.
+    """
     columns, names = _column_groups(data, int(data.inputs.shape[-1]))
     names = short_labels(names)  # full names: the JSON report and the text card
     scores = {k: v.detach().float().cpu().reshape(v.shape[0], -1)[:, columns] for k, v in data.maps.items()}

@@ -77,6 +77,9 @@ def scalar_tags(result: AuditResult) -> dict[str, float]:
     under ``compare/``, so that its card follows the causal one in TensorBoard
     (:mod:`~lightning_causal.reporting.card_tags`).
 
+    Args:
+        result: an audit's result.
+
     Examples:
         >>> scalar_tags(AuditResult("ie", scalars={"x": 1.0, "compare/IG/spearman": 0.5}))
         {'causal/ie/x': 1.0, 'compare/IG/spearman': 0.5}
@@ -115,6 +118,9 @@ def _shared(writer: Any) -> _WriterState:
 def figure_image(fig: Figure) -> np.ndarray:
     """The figure drawn on matplotlib's Agg canvas, as an ``[H, W, 3]`` uint8 array.
 
+    Args:
+        fig: a matplotlib ``Figure``.
+
     Examples:
         >>> figure_image(Figure(figsize=(2, 1), dpi=50)).shape
         (50, 100, 3)
@@ -151,7 +157,18 @@ class TensorBoardRenderer:
         step: int | None = None, probe_labels: Tensor | None = None, report: str | os.PathLike | None = None,
     ) -> None:
         """Write everything of one audit epoch at ``step`` (default ``epoch``); the text card names
-        the epoch, the step and the JSON ``report``."""
+        the epoch, the step and the JSON ``report``.
+
+        Args:
+            writer: a ``SummaryWriter`` (or anything with its ``add_*`` methods).
+            epoch: the audited epoch.
+            results: the audits' results of that epoch.
+            probe_inputs: the probe's (first) input, which the maps are drawn over; ``None``: no map
+                figures.
+            step: as above.
+            probe_labels: the probe's labels, for the maps' titles; ``None``: none.
+            report: the JSON report's path, as above; ``None``: not named.
+        """
         step = epoch if step is None else step
         for r in results:
             base, methods = f"causal/{r.audit}", method_names(r.meta)

@@ -82,7 +82,12 @@ def token_maps(data: MapData, chars_per_line: int = 56) -> list[tuple[str, Figur
     0) is left out. One figure per sample (``maps/sample_<i>``); where the strips of every map of a
     drawn sentence would be taller than :data:`MAX_STRIPS_HEIGHT` (several maps of a sentence of
     several lines), one figure per sample and map (``maps/sample_<i>/<map>``, the map's name made
-    tag-safe) for every drawn sentence, so that each is readable in a TensorBoard card."""
+    tag-safe) for every drawn sentence, so that each is readable in a TensorBoard card.
+
+    Args:
+        data: the maps ``[N, T]`` and the token ids ``[N, T]`` they explain.
+        chars_per_line: the line width of a strip, in characters.
+    """
     from matplotlib import colormaps
 
     n, _ = drawn_samples(data)
