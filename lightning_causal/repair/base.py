@@ -63,7 +63,11 @@ class RepairTerm(ABC):
         self.output = check_output_spec(output, ValueError)
 
     def weight_at(self, epoch: int) -> float:
-        """The term's weight at ``epoch``."""
+        """The term's weight at ``epoch``.
+
+        Args:
+            epoch: the current epoch (0-based).
+        """
         value = self.weight(epoch) if callable(self.weight) else self.weight
         try:
             w = float(value)
@@ -76,7 +80,14 @@ class RepairTerm(ABC):
         return w
 
     def outputs(self, model: nn.Module, x: Tensor, additional_forward_args: Any = None) -> Tensor:
-        """``model``'s selected output (``output=``) on ``x`` with the batch's forward arguments."""
+        """``model``'s selected output (``output=``) on ``x`` with the batch's forward arguments.
+
+        Args:
+            model: the network being fine-tuned.
+            x: the batch's inputs ``[N, ...]`` (or a tuple of them).
+            additional_forward_args: the batch's forward arguments (tuple: positional; Mapping:
+                keywords); ``None``: none.
+        """
         fargs = ForwardArgs(additional_forward_args)
         raw = model(x, *fargs.args, **fargs.kwargs)
         picked = select_output(raw, self.output)
@@ -88,14 +99,24 @@ class RepairTerm(ABC):
         probabilities (:func:`~lightning_causal.causal.engine.state.check_logits`). Once is
         enough (a model does not start returning probabilities mid-training), and the check
         reduces the batch and reads the answer on the host: a synchronisation every training
-        step on a GPU."""
+        step on a GPU.
+
+        Args:
+            outputs: the model's outputs ``[N, C]``.
+        """
         if not getattr(self, "_logits_checked", False):
             check_logits(outputs, type(self).__name__)
             self._logits_checked = True
         return outputs
 
     def setup(self, model: nn.Module, train_inputs: Tensor | None = None) -> None:  # noqa: B027
-        """Prepare before fine-tuning starts (e.g. reverse-engineer a trigger from ``train_inputs``)."""
+        """Prepare before fine-tuning starts (e.g. reverse-engineer a trigger from ``train_inputs``).
+
+        Args:
+            model: the network being fine-tuned.
+            train_inputs: training inputs ``[N, ...]`` for terms that need data before fine-tuning;
+                ``None``: none.
+        """
 
     @property
     def needs_train_inputs(self) -> bool:
@@ -126,5 +147,11 @@ class RepairTerm(ABC):
     @abstractmethod
     def loss(self, model: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
         """Scalar, differentiable penalty on the batch ``(x, y)`` for ``model``. Terms that support
-        batches with forward arguments (attention masks) also take ``additional_forward_args=``."""
+        batches with forward arguments (attention masks) also take ``additional_forward_args=``.
+
+        Args:
+            model: the network being fine-tuned.
+            x: the batch's inputs ``[N, ...]``.
+            y: the batch's labels, or ``None`` for an unlabelled batch.
+        """
 

@@ -25,14 +25,30 @@ class EvaluationSteps(LightningModule):
         """Logs ``val_loss`` and, for class logits ``[N, C]`` (``C >= 2``) with class-index labels ``[N]``,
         ``val_acc`` (Lightning suffixes them with ``/dataloader_idx_<i>`` when there are several validation
         dataloaders). A single output (a binary logit, a probability, a regression) or soft labels ``[N, C]``
-        log ``val_loss`` only: an argmax over one column, or against soft labels, is no accuracy."""
+        log ``val_loss`` only: an argmax over one column, or against soft labels, is no accuracy.
+
+        Args:
+            batch: the batch, read by the module's ``unpack_batch``
+                (:meth:`~lightning_causal.repair.module.CausalRepairModule.unpack`).
+            batch_idx: the batch's index (unused).
+            dataloader_idx: the dataloader's index (Lightning passes it with several dataloaders;
+                unused).
+        """
         self._evaluation_step(batch, "val")
 
     @override
     @eager_step
     def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
         """Logs ``test_loss`` and ``test_acc`` (``trainer.test``), as :meth:`validation_step` logs ``val_loss``
-        and ``val_acc``."""
+        and ``val_acc``.
+
+        Args:
+            batch: the batch, read by the module's ``unpack_batch``
+                (:meth:`~lightning_causal.repair.module.CausalRepairModule.unpack`).
+            batch_idx: the batch's index (unused).
+            dataloader_idx: the dataloader's index (Lightning passes it with several dataloaders;
+                unused).
+        """
         self._evaluation_step(batch, "test")
 
     def _evaluation_step(self, batch: Any, prefix: str) -> None:
@@ -48,6 +64,14 @@ class EvaluationSteps(LightningModule):
     @override
     @eager_step
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
-        """The model's output on the batch's inputs (``unpack_batch``; labels are ignored)."""
+        """The model's output on the batch's inputs (``unpack_batch``; labels are ignored).
+
+        Args:
+            batch: the batch, read by the module's ``unpack_batch``
+                (:meth:`~lightning_causal.repair.module.CausalRepairModule.unpack`).
+            batch_idx: the batch's index (unused).
+            dataloader_idx: the dataloader's index (Lightning passes it with several dataloaders;
+                unused).
+        """
         x, _, args = self.unpack(batch)
         return self._call_model(x, args)

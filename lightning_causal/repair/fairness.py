@@ -178,7 +178,11 @@ class CounterfactualFairnessTerm(RepairTerm):
         return self.counterfactual.changes_every_row
 
     def counterfactual_batch(self, x: Tensor) -> Tensor:
-        """``x_cf`` for the batch ``x``: no gradient, computed in ``x``'s dtype outside autocast."""
+        """``x_cf`` for the batch ``x``: no gradient, computed in ``x``'s dtype outside autocast.
+
+        Args:
+            x: the batch's inputs ``[N, ...]``.
+        """
         with torch.no_grad():
             if torch.is_autocast_enabled(x.device.type):  # entering the context costs ~15 µs a batch
                 with torch.autocast(device_type=x.device.type, enabled=False):
@@ -192,7 +196,12 @@ class CounterfactualFairnessTerm(RepairTerm):
     def setup(self, model: nn.Module, train_inputs: Tensor | None = None) -> None:
         """Read what ``model`` says of its task (its loss, metrics, ``task`` hyperparameter or final
         activation: :func:`~lightning_causal.audits.options.label_task`), which decides how the
-        batches' labels are read (multi-label, regression) whatever a batch's rows hold."""
+        batches' labels are read (multi-label, regression) whatever a batch's rows hold.
+
+        Args:
+            model: the network being fine-tuned.
+            train_inputs: unused (the term needs no data before fine-tuning).
+        """
         from lightning_causal.audits.options import label_task, task_model
 
         self._task, self._task_read = label_task(task_model(model, self.output)), True
@@ -204,7 +213,15 @@ class CounterfactualFairnessTerm(RepairTerm):
     def loss(self, model: nn.Module, x: Tensor, y: Tensor | None, *, additional_forward_args: Any = None) -> Tensor:
         """The distance between the model's outputs on ``x`` and ``x_cf``, averaged over the
         penalised rows; one forward pass over the rows the counterfactual changes and their
-        counterfactuals (their forward arguments gathered by row)."""
+        counterfactuals (their forward arguments gathered by row).
+
+        Args:
+            model: the network being fine-tuned.
+            x: the batch's inputs ``[N, ...]`` (tabular rows or token ids).
+            y: the batch's labels (read to check how the outputs are compared), or ``None``.
+            additional_forward_args: the batch's forward arguments (attention masks), gathered by row;
+                ``None``: none.
+        """
         if not getattr(self, "_task_read", False):
             self.setup(model)
         x_cf = self.extra_inputs(x)
@@ -238,6 +255,9 @@ class CounterfactualFairnessTerm(RepairTerm):
 
         :class:`~lightning_causal.repair.module.CausalRepairModule` evaluates them in the same
         forward pass as the task loss and then calls :meth:`loss_from_outputs`.
+
+        Args:
+            x: the batch's inputs ``[N, ...]`` (one tensor).
         """
         if isinstance(x, (tuple, list)):
             raise ValueError(f"CounterfactualFairnessTerm acts on one input tensor but the batch holds {len(x)} inputs (a "
@@ -261,7 +281,13 @@ class CounterfactualFairnessTerm(RepairTerm):
 
     def loss_from_outputs(self, outputs: Tensor, extra_outputs: Tensor, y: Tensor | None) -> Tensor:
         """The distance between the model's outputs on ``x`` and on ``extra_inputs(x)`` (whose rows
-        are the counterfactuals of the first rows of ``x``)."""
+        are the counterfactuals of the first rows of ``x``).
+
+        Args:
+            outputs: the model's outputs on ``x`` ``[N, C]``.
+            extra_outputs: its outputs on :meth:`extra_inputs` ``[k, C]``.
+            y: the batch's labels (read to check how the outputs are compared), or ``None``.
+        """
         self.checked_logits(outputs)
         self._check_labels(y, outputs)
         if outputs.shape[0] != extra_outputs.shape[0]:
