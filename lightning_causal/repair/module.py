@@ -211,6 +211,11 @@ class CausalRepairModule(EvaluationSteps):
         ``options`` (``unpack_batch``, ``output``) are those of :class:`CausalRepairModule`; ``lr``,
         ``task_loss`` and ``fuse_forward`` are refused (the wrapped module's optimizers and task loss are used).
 
+        Args:
+            lightning_module: the ``LightningModule`` to fine-tune (automatic optimization).
+            terms: the repair terms added to its loss.
+            **options: keyword options of :class:`CausalRepairModule`, as above.
+
         Raises:
             MisconfigurationException: not a ``LightningModule``, manual optimization, or another option.
 
@@ -243,6 +248,12 @@ class CausalRepairModule(EvaluationSteps):
         and hooks), with ``model=`` the wrapped module's class, built from the hyper-parameters it
         saved (``self.save_hyperparameters()``), ``load_from_checkpoint(path, model=MyModule,
         terms=[...])``, or an instance of it.
+
+        Args:
+            checkpoint_path: the checkpoint's path (or a file-like object), as Lightning takes it.
+            *args: passed on to Lightning's ``load_from_checkpoint``.
+            **kwargs: ``model=``, ``terms=`` as above, and what Lightning's ``load_from_checkpoint``
+                takes (``map_location=``, hyper-parameters to override).
 
         Raises:
             MisconfigurationException: ``model=`` not given (for a checkpoint without it in a CLI
@@ -289,7 +300,11 @@ class CausalRepairModule(EvaluationSteps):
         return self.model(*args, **kwargs)
 
     def unpack(self, batch: Any) -> tuple[Tensor, Tensor | None, Any]:
-        """``(inputs, labels, additional_forward_args)`` of ``batch`` (``unpack_batch``)."""
+        """``(inputs, labels, additional_forward_args)`` of ``batch`` (``unpack_batch``).
+
+        Args:
+            batch: a batch of the dataloader.
+        """
         try:
             return unpack(batch, self.unpack_batch)
         except ValueError as err:
@@ -297,6 +312,10 @@ class CausalRepairModule(EvaluationSteps):
 
     def model_outputs(self, x: Tensor, args: Any = None) -> Tensor:
         """The model's selected output (``output=``) on ``x`` with forward arguments ``args``.
+
+        Args:
+            x: the inputs ``[N, ...]`` (or a tuple of them).
+            args: the forward arguments (tuple: positional; Mapping: keywords); ``None``: none.
 
         Raises:
             MisconfigurationException: ``output=`` took a row of a model that returned one tensor
@@ -319,7 +338,12 @@ class CausalRepairModule(EvaluationSteps):
 
     def task_step(self, batch: Any, batch_idx: int) -> Tensor | None:
         """The task loss of ``batch``: ``task_loss(model(x, *args), y)``; override for unlabeled
-        data (returning ``None`` skips the batch, as in Lightning)."""
+        data (returning ``None`` skips the batch, as in Lightning).
+
+        Args:
+            batch: the batch, read by ``unpack_batch`` (:meth:`unpack`).
+            batch_idx: the batch's index.
+        """
         x, y, args = self.unpack(batch)
         if y is None:
             raise MisconfigurationException(
@@ -354,6 +378,12 @@ class CausalRepairModule(EvaluationSteps):
         loop: pass ``epoch=`` there, the epoch whose term weights apply (a trainer's
         ``current_epoch`` by default; without a trainer that is 0 at every step, and a term whose
         weight is a schedule of the epoch would keep its epoch-0 weight: it warns then).
+
+        Args:
+            batch: the batch, read by ``unpack_batch`` (:meth:`unpack`).
+            batch_idx: the batch's index (passed to :meth:`task_step`).
+            epoch: the epoch whose term weights apply, as above; ``None``: the trainer's
+                ``current_epoch``.
 
         Raises:
             FloatingPointError: the total is not finite; the message names the task loss or the
