@@ -289,7 +289,11 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         return self.trigger is None or isinstance(self.suspects, list)
 
     def stamp(self, x: Tensor) -> Tensor:
-        """Triggered copies of ``x`` (no gradient); row ``i`` gets trigger ``i mod K``."""
+        """Triggered copies of ``x`` (no gradient); row ``i`` gets trigger ``i mod K``.
+
+        Args:
+            x: the batch's inputs ``[N, ...]``.
+        """
         if not self.triggers:
             raise ValueError("BackdoorSuppressionTerm has no trigger: pass `trigger=`, or call `setup(model, train_inputs)` "
                              "(with trigger=None, no class may have been flagged)")
@@ -305,7 +309,14 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         the parts are kept in ``last_parts``. Forward arguments of the batch (``unpack_batch``'s third
         part) are refused: the stamped and augmented copies are rows of their own, which a per-sample
         argument (the table beside an image) would have to follow; arguments shared by every call go
-        to the constructor's ``additional_forward_args``."""
+        to the constructor's ``additional_forward_args``.
+
+        Args:
+            model: the network being fine-tuned.
+            x: the batch's inputs ``[N, ...]`` (one tensor).
+            y: the batch's true class labels ``[N]`` (required).
+            additional_forward_args: must be ``None``, as above.
+        """
         if additional_forward_args is not None:
             raise ValueError(
                 "BackdoorSuppressionTerm takes no forward arguments from the batch (unpack_batch's third part): its "
@@ -366,6 +377,11 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         """Copies of ``x`` whose flagged region (row ``i``: region ``i mod K``) is searched for the
         stamp that raises ``log p_targets`` most (:func:`search_regions`: eval mode, parameters
         frozen; every other pixel is the row's own).
+
+        Args:
+            model: the network being fine-tuned.
+            x: the batch's inputs ``[N, ...]``.
+            targets: ``[N]`` the class whose log-probability each row's search raises.
         """
         if not self.regions:
             raise ValueError("BackdoorSuppressionTerm has no region to search: it needs `setup` with trigger=None on image inputs "

@@ -101,7 +101,12 @@ class TriggerSetup:
 
     def load_state_dict(self, state: dict[str, Any], model: nn.Module) -> None:
         """Restore :meth:`state_dict`'s output (a resumed fit): the reference is a copy of
-        ``model`` given the saved weights, the generator continues where it was saved."""
+        ``model`` given the saved weights, the generator continues where it was saved.
+
+        Args:
+            state: what :meth:`state_dict` returned.
+            model: the network the reference copy is made from.
+        """
         self._generator = torch.Generator().manual_seed(self.seed)
         if state["generator"] is not None:
             self._generator.set_state(state["generator"])
@@ -120,7 +125,13 @@ class TriggerSetup:
 
     def setup(self, model: nn.Module, train_inputs: Tensor | None = None) -> None:
         """Freeze a reference copy of ``model`` (``distill_weight > 0``), reverse-engineer the
-        trigger (``trigger=None``), find suspect units (layer names) and seed the augmentations."""
+        trigger (``trigger=None``), find suspect units (layer names) and seed the augmentations.
+
+        Args:
+            model: the network to fine-tune.
+            train_inputs: training inputs ``[N, ...]``; required for ``trigger=None`` and for suspect
+                layer names.
+        """
         self._generator = torch.Generator().manual_seed(self.seed)
         if self.distill_weight > 0:
             self.reference = copy.deepcopy(model).eval()

@@ -46,6 +46,10 @@ def dilated(trigger: Trigger, pixels: int = 1) -> Trigger:
     is usually a little larger, and unlearning only the minimal stamp can leave the rest of it
     working. Unlearning the grown stamp as well covers the neighbourhood.
 
+    Args:
+        trigger: an image trigger (mask ``[C, H, W]``).
+        pixels: how far the binarised mask grows in every direction.
+
     Examples:
         >>> t = Trigger(torch.tensor([[[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.9]]]), torch.ones(1, 3, 3), 0)
         >>> dilated(t).mask[0]
@@ -84,6 +88,12 @@ def binarized(trigger: Trigger, threshold: float = 0.25, box_fill: float | None 
     removes what the minimal stamp leaves working. A scattered support (less than ``box_fill``
     of its box) is not completed; if no mask value exceeds ``threshold`` the trigger is returned
     unchanged.
+
+    Args:
+        trigger: the trigger.
+        threshold: the mask level of the support, in ``(0, 1)``.
+        box_fill: the share of its bounding box the support must cover for the box to be filled, in
+            ``(0, 1]``; ``None``: never filled.
 
     Raises:
         ValueError: ``threshold`` not in (0, 1), ``box_fill`` not None or in (0, 1].

@@ -37,7 +37,12 @@ def resolve_target_asr(target_asr: float | str, compact: bool) -> float:
 
     At 0.5 the reversed masks of clean classes are small too; the concentration is what keeps
     them from being flagged. Without it (a flattened-digits MLP, no concentration) the 0.5 rate
-    flagged a class of a cleanly trained model at the 0.6 bound, the 0.99 rate did not."""
+    flagged a class of a cleanly trained model at the 0.6 bound, the 0.99 rate did not.
+
+    Args:
+        target_asr: ``"auto"`` or a number in ``(0, 1]``.
+        compact: whether the score uses the concentration.
+    """
     if target_asr == "auto":
         return TARGET_ASR if compact else PLAIN_TARGET_ASR
     if isinstance(target_asr, str):
@@ -48,7 +53,13 @@ def resolve_target_asr(target_asr: float | str, compact: bool) -> float:
 def resolve_max_ratio(max_ratio: float | str | None, compact: bool, image: bool = True) -> float | None:
     """``"auto"`` → :data:`MAX_RATIO` if the score uses the concentration (``compact``), else
     :data:`MAX_NORM_RATIO` for images and :data:`MAX_PLAIN_RATIO` for other inputs (``image``
-    false); a number or ``None`` (the index rule) is returned as given, checked."""
+    false); a number or ``None`` (the index rule) is returned as given, checked.
+
+    Args:
+        max_ratio: ``"auto"``, a number > 0, or ``None`` (the index rule).
+        compact: whether the score uses the concentration.
+        image: whether the inputs are images.
+    """
     if max_ratio == "auto":
         return MAX_RATIO if compact else MAX_NORM_RATIO if image else MAX_PLAIN_RATIO
     if max_ratio is None:

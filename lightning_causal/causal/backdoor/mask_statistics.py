@@ -52,6 +52,9 @@ def norm_ratio(norms: Tensor) -> Tensor:
     """Each value over the median of the values (the median of an even count is the mean of the
     two middle ones): how much smaller a class's reversed trigger is than a typical class's.
 
+    Args:
+        norms: one value per class ``[K]`` (the reversed masks' norms).
+
     Examples:
         >>> norm_ratio(torch.tensor([2.0, 8.0, 10.0, 12.0]))
         tensor([0.2222, 0.8889, 1.1111, 1.3333])
@@ -85,7 +88,13 @@ def compact_ratio(norms: Tensor, concentration: Tensor | None, power: float) -> 
 
 def divide_by_concentration(ratio: Tensor, concentration: Tensor | None, power: float) -> Tensor:
     """``ratio / concentration ** power`` (``ratio`` itself for ``power = 0`` or no
-    concentration); the second step of :func:`compact_ratio`."""
+    concentration); the second step of :func:`compact_ratio`.
+
+    Args:
+        ratio: the ratios ``[K]`` (:func:`norm_ratio`).
+        concentration: one concentration per class ``[K]``, or ``None``.
+        power: the exponent (a number >= 0).
+    """
     if not isinstance(power, (int, float)) or isinstance(power, bool) or not power >= 0:
         raise ValueError(f"Expected argument `power` to be a number >= 0 but got {power!r}")
     if concentration is None or power == 0:

@@ -61,6 +61,10 @@ def check_class_outputs(width: int, caller: str) -> None:
     """Neural Cleanse reverses one trigger per class: refuse a model of fewer than 2 outputs with
     what to do (``caller`` names who asks).
 
+    Args:
+        width: the number of the model's outputs.
+        caller: who asks, for the message.
+
     Examples:
         >>> check_class_outputs(10, "BackdoorAudit")
     """
@@ -287,6 +291,12 @@ def reverse_engineer_triggers(model: nn.Module, x: Tensor, num_classes: int, **o
     to the median, and can flag classes whose index is below 2: read ``neural_cleanse(...).flagged``
     for the classes it flags. With 2 classes the index is always ``±0.67``.
 
+    Args:
+        model: the classifier, as in :func:`neural_cleanse`.
+        x: clean inputs ``[N, ...]``, as in :func:`neural_cleanse`.
+        num_classes: the number of classes, as in :func:`neural_cleanse`.
+        **options: keyword arguments of :func:`neural_cleanse`.
+
     Examples:
         >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
         >>> triggers, index = reverse_engineer_triggers(model, torch.ones(4, 1, 2, 2), 2, steps=3)
@@ -300,6 +310,10 @@ def reverse_engineer_triggers(model: nn.Module, x: Tensor, num_classes: int, **o
 def check_reverse_options(options: Any, name: str = "reverse_options") -> dict[str, Any]:
     """``options`` as a dict of :func:`neural_cleanse`'s keyword arguments, so that a misspelt key
     fails where it is given, not when training starts.
+
+    Args:
+        options: a mapping of :func:`neural_cleanse`'s keyword arguments, or ``None`` (none).
+        name: the argument's name, for the messages.
 
     Examples:
         >>> check_reverse_options({"steps": 50})

@@ -44,6 +44,10 @@ def mad_anomaly_index(values: Tensor, side: str = "low") -> Tensor:
     ``1.4826 × mean |v − med|`` (and to 1 if that is 0 too), so the index stays finite.
     An index ``>= 2`` flags an outlier (Wang et al. 2019).
 
+    Args:
+        values: at least 2 finite values ``[K]``.
+        side: ``"low"``, ``"high"`` or ``"both"``, as above.
+
     Raises:
         ValueError: fewer than 2 values, non-finite values, unknown ``side``.
 

@@ -149,6 +149,11 @@ def mask_shape(x: Tensor, channel_dim: int | None = 1) -> tuple[int, ...]:
     mask would be one entry per feature shared by every step (a warning says so when dimension 1 is
     the longer one).
 
+    Args:
+        x: the inputs ``[N, ...]``.
+        channel_dim: the dimension whose entries share one mask entry, as above (not 0); ``None``: every
+            element.
+
     Examples:
         >>> mask_shape(torch.zeros(2, 3, 8, 8)), mask_shape(torch.zeros(2, 64, 1), -1), mask_shape(torch.zeros(2, 5))
         ((1, 8, 8), (64, 1), (5,))

@@ -66,7 +66,11 @@ class Trigger:
         self.mask, self.pattern, self.target = mask.detach(), pattern.detach(), target
 
     def check(self, x: Tensor) -> None:
-        """Raise ``ValueError`` unless ``x`` is a batch ``[N, ...]`` this trigger can be stamped on."""
+        """Raise ``ValueError`` unless ``x`` is a batch ``[N, ...]`` this trigger can be stamped on.
+
+        Args:
+            x: a batch ``[N, ...]`` (floating point).
+        """
         if not isinstance(x, Tensor) or x.dim() < 2 or not x.is_floating_point():
             raise ValueError(f"Expected a floating-point batch of inputs [N, ...] but got {getattr(x, 'shape', type(x))}")
         sample = tuple(x.shape[1:])
@@ -81,7 +85,11 @@ class Trigger:
             )
 
     def apply(self, x: Tensor) -> Tensor:
-        """``(1 − m)·x + m·p`` for every row of the batch ``x`` (differentiable in ``x``)."""
+        """``(1 − m)·x + m·p`` for every row of the batch ``x`` (differentiable in ``x``).
+
+        Args:
+            x: a floating-point batch ``[N, ...]`` the mask and pattern broadcast to (:meth:`check`).
+        """
         self.check(x)
         m = self.mask.to(device=x.device, dtype=x.dtype)
         return (1 - m) * x + m * self.pattern.to(device=x.device, dtype=x.dtype)
@@ -92,7 +100,11 @@ class Trigger:
         return float(self.mask.abs().sum())
 
     def to(self, device: torch.device | str) -> Trigger:
-        """A copy on ``device``."""
+        """A copy on ``device``.
+
+        Args:
+            device: the target device.
+        """
         return Trigger(self.mask.to(device), self.pattern.to(device), self.target)
 
     def __repr__(self) -> str:
@@ -190,6 +202,14 @@ def trigger_effect(
     """Per-sample causal effect of stamping the trigger on the target logit,
     ``f_t(T(x)) − f_t(x)`` ``[N]``; its mean is the trigger's ACE (do(trigger) vs do(no trigger)).
     ``output`` and ``additional_forward_args`` as in :func:`attack_success_rate`.
+
+    Args:
+        model: the classifier.
+        x: clean inputs ``[N, ...]``.
+        trigger: the :class:`Trigger` stamped.
+        max_batch_size: rows per forward pass; ``None``: chosen from the memory budget.
+        output: as in :func:`attack_success_rate`.
+        additional_forward_args: as in :func:`attack_success_rate`.
 
     Examples:
         >>> t = Trigger(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 5.0]), target=1)
