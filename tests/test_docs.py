@@ -403,3 +403,96 @@ def test_docstrings_parse_without_the_warnings_that_abort_the_strict_docs_build(
                 inline += [f"{obj.path}: {p!r} inside {entry.name!r}" for p in params - names - {"self", "cls"}
                            if re.search(rf"(?:^|[;.]\s+){re.escape(p)}: ", entry.description or "")]
     assert grouped == [] and inline == []
+
+
+def _api_page_modules() -> list[str]:
+    """The modules the API pages render (their ``::: module`` entries)."""
+    return sorted({m for page in DOCS.glob("*.md") for m in re.findall(r"^::: ([\w.]+)\s*$", page.read_text(), re.M)})
+
+
+def _public_api(package) -> dict[str, object]:
+    """Every public function, method and class, by path, as griffe sees it: what the API pages render
+    (a ``:::`` module's members whose name does not start with ``_``, its imported names only where its
+    ``__all__`` lists them, as mkdocstrings does) and what a package's ``__all__`` exports; with the
+    methods of those classes whose name does not start with ``_``."""
+    found: dict[str, object] = {}
+
+    def add(obj) -> None:
+        obj = obj.final_target if obj.is_alias else obj
+        if not (obj.is_function or obj.is_class) or obj.path in found:
+            return
+        found[obj.path] = obj
+        if obj.is_class:
+            for name, member in obj.members.items():
+                if not name.startswith("_") and not member.is_alias and member.is_function:
+                    found[member.path] = member
+
+    def get(path: str):
+        obj = package
+        for part in path.split(".")[1:]:
+            obj = obj.members[part]
+        return obj
+
+    for path in _api_page_modules():
+        module = get(path)
+        if not module.is_module:
+            add(module)
+            continue
+        for name, member in module.members.items():
+            if not name.startswith("_") and (not (member.is_alias or member.is_imported) or member.is_public):
+                add(member)
+    for init in sorted((DOCS.parent / "lightning_causal").rglob("__init__.py")):
+        path = ".".join(init.parent.relative_to(DOCS.parent).parts)
+        # griffe reads a literal ``__all__``; the lazy packages' (``sorted(_EXPORTS)``) is read at run time,
+        # which imports no more than the package (its names load on first use)
+        for name in get(path).exports or getattr(importlib.import_module(path), "__all__", ()):
+            if not name.startswith("_"):
+                add(get(path).members[name])
+    return found
+
+
+def _undocumented_parameters(obj) -> list[str]:
+    """The parameters of griffe's ``obj`` that its docstring's ``Args:`` section leaves out.
+
+    A class documents its ``__init__``'s parameters (in its own docstring or its ``__init__``'s); a
+    dataclass may document its fields under ``Attributes:`` (its own or a base's). A method without a
+    docstring of its own shows the one it overrides (``help()`` does so): that one is checked; one that
+    overrides none in the package, in a class with a base outside it (``nn.Module``, ``Callback``,
+    ``LightningModule``), fulfils that framework's contract (``forward``, a Lightning hook) and is left
+    to its documentation. ``*args``/``**kwargs`` may instead be named in the text that says where
+    they go."""
+    params = [p for p in obj.parameters if p.name not in ("self", "cls")]
+    if not params:
+        return []
+    dataclass = obj.is_class and "dataclass" in obj.labels
+    docs = [obj]
+    if obj.is_class and "__init__" in obj.members and not obj.members["__init__"].is_alias:
+        docs.append(obj.members["__init__"])
+    if dataclass:
+        docs += obj.mro()
+    if obj.is_function and obj.parent.is_class and not obj.docstring:
+        owner = obj.parent
+        overridden = [b.members[obj.name] for b in owner.mro() if obj.name in b.members and not b.members[obj.name].is_alias]
+        docs = [m for m in overridden if m.docstring][:1]
+        if not docs and any(sum(b.is_class for b in cls.resolved_bases) < len(cls.bases) for cls in [owner, *owner.mro()]):
+            return []  # a base griffe cannot resolve in the package: the framework's
+    if not any(d.docstring for d in docs):
+        return ["(no docstring)"]
+    kinds = ("parameters", "other parameters") + (("attributes",) if dataclass else ())
+    names = {entry.name.lstrip("*") for d in docs if d.docstring for section in d.docstring.parse("google")
+             if section.kind.value in kinds for entry in section.value}
+    text = " ".join(d.docstring.value for d in docs if d.docstring)
+    return [p.name for p in params if p.name not in names
+            and not (p.kind.value.startswith("variadic") and re.search(rf"\*\*?{p.name}\b", text))]
+
+
+def test_every_public_parameter_is_documented():
+    """Every parameter of every public function, method and class has its ``Args:`` entry, so that the
+    API pages (mkdocstrings) and ``help()`` say what it is: the griffe test above only catches malformed
+    entries, not missing ones."""
+    parsed, _ = _griffe_docstrings()
+    package = parsed[0][0].package
+    public = _public_api(package)
+    assert len(public) > 400  # the walk reached the API
+    missing = {path: names for path, obj in sorted(public.items()) if (names := _undocumented_parameters(obj))}
+    assert not missing, "\n".join(f"{path}: {', '.join(names)}" for path, names in missing.items())
