@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule
+from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -44,7 +45,7 @@ from lightning_causal.repair.objective import (
     fused_losses,
     warn_of_schedules,
 )
-from lightning_causal.repair.term_setup import set_up_terms
+from lightning_causal.repair.term_setup import SetupRecord, set_up_terms
 from lightning_causal.repair.train_inputs import SETUP_SAMPLES, train_inputs  # noqa: F401 - SETUP_SAMPLES kept importable
 
 __all__ = ["CausalRepairModule"]
@@ -84,7 +85,12 @@ class CausalRepairModule(EvaluationSteps):
     weight 0 leaves training bit-identical. Checkpoints hold each term's ``state_dict`` (e.g. the
     frozen reference of :class:`~lightning_causal.repair.backdoor.BackdoorSuppressionTerm`); a fit
     resumed with ``ckpt_path=`` restores it instead of running ``setup`` again (terms whose
-    ``state_dict`` is ``None`` are set up again).
+    ``state_dict`` is ``None`` are set up again). The fit after a tuner's search
+    (``Tuner(trainer).lr_find(repair)``, ``scale_batch_size``, or Lightning's ``LearningRateFinder`` /
+    ``BatchSizeFinder`` at fit start), which set the terms up and restored the weights, does not set them up
+    again: a term whose model weights (every parameter and buffer), training inputs and options (its public
+    attributes that ``setup`` does not write) are those of the search's set-up gets that set-up's
+    ``state_dict`` back, and the fit trains as after a fresh set-up; anything else is set up afresh.
     Terms whose weight is 0 at an epoch are skipped (not computed). Works with any precision
     plugin (e.g. ``"bf16-mixed"``) and strategy; terms compute their distances in at least float32.
     ``validation_step`` / ``test_step`` log ``val_loss`` / ``test_loss`` (and the accuracy of class logits);
@@ -163,6 +169,7 @@ class CausalRepairModule(EvaluationSteps):
         self._setup_done = False
         self._restored_terms: dict[str, Any] = {}  # term name -> state_dict, from a checkpoint
         self._checkpoint_terms: list[str] = []  # the names of the terms of the fit that saved the checkpoint
+        self._setup_records: dict[str, SetupRecord] = {}  # term name -> its set-up's state and inputs, until a fit ends
         self._fuse = bool(fuse_forward)
         if self._saves_hyperparameters and built_by_cli():  # a config: the model and the terms as plain data too
             self.save_hyperparameters()
@@ -426,8 +433,15 @@ class CausalRepairModule(EvaluationSteps):
         self._setup_done = True
         restored, self._restored_terms = self._restored_terms, {}
         saved, self._checkpoint_terms = self._checkpoint_terms, []
-        set_up_terms(self.terms, self.model, restored, saved, lambda fresh, check_only: train_inputs(
-            self.trainer, lambda b: self.unpack(b)[0], self.device, fresh, check_only))
+        reused = set_up_terms(self.terms, self.model, restored, saved, lambda fresh, check_only: train_inputs(
+            self.trainer, lambda b: self.unpack(b)[0], self.device, fresh, check_only), self._setup_records)
+        if reused:
+            rank_zero_info(f"CausalRepairModule: the terms {reused} were not set up again: an earlier set-up (a tuner's "
+                           "search) ran on the same weights, training inputs and term options; its state is reused")
+
+    @override
+    def on_fit_end(self) -> None:
+        self._setup_records.clear()  # kept for the fit after a tuner's search, which exits before its fit's end
 
     @override
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

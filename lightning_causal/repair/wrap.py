@@ -254,8 +254,9 @@ DATA_HOOKS = (
 #: Hooks of the wrapped module a ``wrap()`` fit does not call: none since :data:`DATA_HOOKS` are delegated
 #: (kept for code that imported it).
 UNDELEGATED_HOOKS: tuple[str, ...] = ()
-#: Hooks where the repair module does its own work (set up the terms, checkpoint their state) before the wrapped module's.
-_OWN_FIRST = ("on_train_start", "on_save_checkpoint", "on_load_checkpoint")
+#: Hooks where the repair module does its own work (set up the terms, checkpoint their state, drop the records of
+#: their set-up at the fit's end) before the wrapped module's.
+_OWN_FIRST = ("on_train_start", "on_save_checkpoint", "on_load_checkpoint", "on_fit_end")
 
 
 def _wrapped_hook(wrap: _WrappedRepairModule, name: str, *args: Any, **kwargs: Any) -> Any:
