@@ -294,7 +294,8 @@ class Audit(ABC):
         (:func:`~lightning_causal.audits.options.multi_hot_labels` of a model that does not say its task).
 
         Args:
-            model: the model under audit (the ``LightningModule`` or the network it wraps).
+            model: the model under audit, any ``nn.Module`` (the callback passes the ``LightningModule``, or
+                what its ``audited_module`` returns).
             probe: the probe: the fixed samples the audit explains, with their labels and forward
                 arguments.
         """
@@ -309,7 +310,8 @@ class Audit(ABC):
         """Check the configuration against ``model`` and ``probe``; raise ``ValueError`` if bad.
 
         Args:
-            model: the model under audit (the ``LightningModule`` or the network it wraps).
+            model: the model under audit, any ``nn.Module`` (the callback passes the ``LightningModule``, or
+                what its ``audited_module`` returns).
             probe: the probe: the fixed samples the audit explains, with their labels and forward
                 arguments.
         """
@@ -319,7 +321,8 @@ class Audit(ABC):
         """Explain ``model`` on ``probe`` and return plain data.
 
         Args:
-            model: the model under audit (the ``LightningModule`` or the network it wraps).
+            model: the model under audit, any ``nn.Module`` (the callback passes the ``LightningModule``, or
+                what its ``audited_module`` returns).
             probe: the probe: the fixed samples the audit explains, with their labels and forward
                 arguments.
             max_batch_size: rows per forward pass of the estimators; ``None``: chosen from the memory

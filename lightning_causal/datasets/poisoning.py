@@ -187,7 +187,8 @@ def poison(
     target (a private ``generator``, default seed 0; the global RNG is untouched).
 
     Args:
-        x: images ``[N, C, H, W]`` (as the trigger's ``check`` accepts them).
+        x: floating-point inputs ``[N, ...]`` (images ``[N, C, H, W]``) that the trigger's mask and
+            pattern broadcast to (:meth:`~lightning_causal.causal.backdoor.triggers.Trigger.check`).
         y: integer labels ``[N]``.
         trigger: the :class:`~lightning_causal.causal.backdoor.triggers.Trigger` stamped (its ``target``
             is the new label).

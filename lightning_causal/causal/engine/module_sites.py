@@ -35,8 +35,8 @@ def resolve_module(model: nn.Module, name: str) -> nn.Module:
 
     Args:
         model: the model.
-        name: the module's name as ``model.named_modules()`` gives it (a wrapper's prefixes such as
-            ``_orig_mod.`` may be left out), or ``"<module>:input"`` for a module's first input attached
+        name: the module's name as ``model.named_modules()`` gives it (a compiled model's ``_orig_mod``
+            components may be given or left out), or ``"<module>:input"`` for a module's first input attached
             by :func:`~lightning_causal.causal.engine.input_sites.input_sites`.
 
     Examples:

@@ -71,8 +71,9 @@ class Intervention:
         (a shallow copy); one that names its own, different layout is rejected.
 
         Args:
-            unit_dim: the estimator's ``unit_dim=`` (``None``: keep this intervention's).
-            num_heads: the estimator's ``num_heads=`` (``None``: keep this intervention's).
+            unit_dim: the estimator's ``unit_dim=`` (the dimension of the units, or ``None``).
+            num_heads: the estimator's ``num_heads=`` (or ``None``); with both ``None`` the
+                intervention is returned as it is.
         """
         if (unit_dim, num_heads) == (self.unit_dim, self.num_heads) or unit_dim is None and num_heads is None:
             return self

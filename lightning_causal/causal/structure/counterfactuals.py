@@ -126,7 +126,7 @@ def check_bound_pair(bounds: object, dtype: torch.dtype = torch.float64, device:
     Args:
         bounds: ``(low, high)``, each a number or a tensor.
         dtype: the dtype of the returned tensors.
-        device: their device; ``None``: the default.
+        device: their device; ``None``: a tensor's own, the default device for a number.
     """
     if not isinstance(bounds, tuple) or len(bounds) != 2:
         raise ValueError(f"Expected argument `bounds` to be None or a tuple (low, high) but got {type(bounds).__name__} {bounds!r}")
