@@ -98,7 +98,8 @@ def attribution_context(model: nn.Module, seed: int | None = None) -> Iterator[N
 
     Args:
         model: the model the attribution runs on.
-        seed: seed of the global generators inside the block; ``None``: not seeded nor restored.
+        seed: seed of the global generators inside the block; ``None``: not seeded (they are
+            restored on exit either way, by ``audit_mode``).
     """
     saved = [(p, p.requires_grad, p.grad) for p in model.parameters()]
     rng = seeded_rng(seed) if seed is not None else contextlib.nullcontext()
