@@ -147,12 +147,11 @@ class CaptumBaseline(Audit):
       stability, and the causal explanation's own under the plain keys ``deletion_auc``,
       ``insertion_auc``, ``stability`` (logged as ``causal/<audit>/<metric>``, so TensorBoard's
       custom-scalars chart of a metric holds causal and every method together).
-      ``captum/<M>/{sensitivity_max,infidelity}`` (and the plain keys for causal) when
-      ``settings.reference_metrics``. Per layer of ``layers``:
+      ``compare/<M>/{sensitivity_max,infidelity}`` (and the plain keys for causal) when
+      ``settings.reference_metrics`` (``captum/<M>/...`` before: that sorted before ``causal/`` in TensorBoard). Per layer of ``layers``:
       ``compare/<layer method>-<layer>/{spearman,kendall,topk}`` between ``unit_effects`` and the
       Captum layer attribution. These keys are logged as they are, beside every other audit's; an
-      audit given another ``name=`` puts it before the method, ``compare/<name>:<M>/...`` (and
-      ``captum/<name>:<M>/...``), so that two ``CaptumBaseline`` audits of one run (two patch sizes,
+      audit given another ``name=`` puts it before the method, ``compare/<name>:<M>/...``, so that two ``CaptumBaseline`` audits of one run (two patch sizes,
       say) never log the same tag (one would silently replace the other).
     - ``curves``: ``{"deletion"|"insertion": {"x": fractions, "causal": [...], "<M>": [...]}}``
       (means over the probe).
@@ -408,6 +407,6 @@ class CaptumBaseline(Audit):
             result.scalars[f"compare/{self._tagged(f'{method}-{layer}')}/{metric}"] = value
 
     def _tagged(self, label: str) -> str:
-        """The method part of a ``compare/``/``captum/`` key: the label, led by the audit's name when
+        """The method part of a ``compare/`` key: the label, led by the audit's name when
         it is not the default (those keys are logged outside ``causal/<audit>/``)."""
         return label if self.name == _DEFAULT_NAME else f"{self.name}:{label}"

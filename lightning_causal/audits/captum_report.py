@@ -1,5 +1,5 @@
 """What :class:`~lightning_causal.audits.captum_baseline.CaptumBaseline` writes into its result and says:
-the ``compare/``, ``captum/`` and plain keys, the comparison table and the notes on undefined metrics
+the ``compare/`` and plain keys, the comparison table and the notes on undefined metrics
 (:func:`write_comparison`); the warnings about groups no gradient reaches (:func:`warn_without_gradient`) and
 about a layer the explained input does not reach (:func:`warn_layer_unreached`)."""
 
@@ -24,16 +24,10 @@ RANK_METRICS = ("spearman", "kendall", "topk")
 
 
 def write_comparison(audit: CaptumBaseline, result: AuditResult, rows: dict[str, dict[str, float]], seconds: dict[str, float]) -> None:
-    reference = ("sensitivity_max", "infidelity")
     table = []
     for label, row in rows.items():
-        for metric, value in row.items():
-            if label == "causal":
-                result.scalars[metric] = value
-            elif metric in reference:
-                result.scalars[f"captum/{audit._tagged(label)}/{metric}"] = value
-            else:
-                result.scalars[f"compare/{audit._tagged(label)}/{metric}"] = value
+        for metric, value in row.items():  # a method's under compare/<M>/, which sorts after causal/ (card_tags)
+            result.scalars[metric if label == "causal" else f"compare/{audit._tagged(label)}/{metric}"] = value
         table.append({"method": label, **{m: row.get(m, "-") for m in RANK_METRICS}, **{
             m: v for m, v in row.items() if m not in RANK_METRICS}, "seconds": seconds[label]})
     causal_row = table.pop(0)

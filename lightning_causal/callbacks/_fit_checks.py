@@ -58,7 +58,7 @@ def quiet_sync_dist_advice() -> None:
     """Silence Lightning's advice to log with ``sync_dist=True`` for the callback's own scalars:
     every rank holds the same audit values (the audits gather their shards), and a collective
     per scalar could hang a fit if one rank skipped an audit (its report failed to write)."""
-    warnings.filterwarnings("ignore", message=r"It is recommended to use `self\.log\('(causal|compare|captum)/",
+    warnings.filterwarnings("ignore", message=r"It is recommended to use `self\.log\('(causal|compare)/",
                             category=PossibleUserWarning)
 
 

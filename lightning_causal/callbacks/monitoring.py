@@ -13,6 +13,7 @@ at its epoch, and ``patience`` counts audits.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -36,14 +37,16 @@ __all__ = [
 _SCHEDULE_OPTIONS = ("every_n_train_steps", "train_time_interval", "every_n_epochs", "save_on_train_epoch_end")
 
 
-_SHARED_TAGS = ("compare/", "captum/")  # logged under their own name (CaptumBaseline), outside `causal/<audit>/`
+_SHARED_TAGS = ("compare/",)  # logged under their own name (CaptumBaseline), outside `causal/<audit>/`
+#: CaptumBaseline's reference metrics' former section (``captum/<M>/...``), now ``compare/<M>/...``: named in the error.
+_FORMER_CAPTUM = "captum/"
 _EVERY_CALLBACK = "causal/audit_seconds"  # the first audit callback's time; a later one's: audit_seconds_tag
 
 
 def audit_owners(monitor: str, callbacks: Iterable[Any]) -> list[CausalAuditCallback]:
     """The :class:`CausalAuditCallback` objects among ``callbacks`` whose audits log ``monitor``:
     those holding an audit named ``name`` for ``causal/<name>/...``; every one of them for the
-    ``compare/...`` and ``captum/...`` tags (named by the method); the one whose :func:`audit_seconds_tag`
+    ``compare/...`` tags (named by the method); the one whose :func:`audit_seconds_tag`
     it is for an audit time (``causal/audit_seconds``: the first; ``callbacks`` are a Trainer's, in order).
 
     Args:
@@ -110,9 +113,17 @@ def _check_owned(owner: str, monitor: str, trainer: Trainer) -> None:
     if not audit_owners(monitor, audit_callbacks):
         names = [a.name for cb in audit_callbacks for a in cb.audits]
         times = ", ".join(f"`{audit_seconds_tag(cb, audit_callbacks)}`" for cb in audit_callbacks)
+        renamed = f"; {_renamed(monitor)}" if monitor.startswith(_FORMER_CAPTUM) else ""
         raise MisconfigurationException(
             f"Expected argument `monitor` of {owner} to be a scalar of an audit, `causal/<audit>/<metric>` with <audit> one "
-            f"of the Trainer's audits {names} (or an audit time, {times}; `compare/...`, `captum/...`), but got {monitor!r}")
+            f"of the Trainer's audits {names} (or an audit time, {times}; `compare/...`), but got {monitor!r}{renamed}")
+
+
+def _renamed(monitor: str) -> str:
+    """What a ``monitor`` in CaptumBaseline's former section of reference metrics (``captum/<M>/...``) is now."""
+    return (f"CaptumBaseline logs its methods' reference metrics (sensitivity_max, infidelity) as "
+            f"`compare/<method>/<metric>`, after the `causal/` scalars in TensorBoard, formerly `captum/<method>/<metric>`: "
+            f"monitor {'compare/' + monitor[len(_FORMER_CAPTUM):]!r}")
 
 
 def _due(owner: str, monitor: str, trainer: Trainer, strict: bool) -> bool:
@@ -193,7 +204,8 @@ def advise_lightning_monitors(audit_callback: CausalAuditCallback, trainer: Trai
     ``check_val_every_n_epoch`` > 1, ``check_on_train_epoch_end=False``, ``save_on_train_epoch_end=False``),
     that is before the audit at the end of the epoch: it sees the previous audit's value (a checkpoint
     scored by another epoch's audit) or none. Lightning's error at the first check only asks whether
-    the scalar was logged.
+    the scalar was logged. One monitoring a ``captum/<method>/...`` tag beside a ``CaptumBaseline`` is
+    warned about too: those are ``compare/<method>/...`` now.
 
     Args:
         audit_callback: the audit callback being set up.
@@ -203,8 +215,13 @@ def advise_lightning_monitors(audit_callback: CausalAuditCallback, trainer: Trai
     sparse = not (audit_callback.epochs is None and audit_callback.every_n_epochs == 1)
     schedule = (f"epochs={audit_callback.epochs}" if audit_callback.epochs is not None
                 else f"every_n_epochs={getattr(audit_callback.every_n_epochs, '__name__', audit_callback.every_n_epochs)}")
+    captum = sys.modules.get("lightning_causal.audits.captum_baseline")  # not imported: no CaptumBaseline among the audits
+    compares = captum is not None and any(isinstance(a, captum.CaptumBaseline) for a in audit_callback.audits)
     for cb in trainer.callbacks:
         if isinstance(cb, _OnAudits) or not isinstance(cb, (EarlyStopping, ModelCheckpoint)) or not cb.monitor:
+            continue
+        if compares and cb.monitor.startswith(_FORMER_CAPTUM):
+            rank_zero_warn(f"{type(cb).__name__}(monitor={cb.monitor!r}) monitors a tag no audit logs: {_renamed(cb.monitor)}")
             continue
         if isinstance(cb, ModelCheckpoint) and (getattr(cb, "_every_n_train_steps", 0) or getattr(cb, "_train_time_interval", None)
                                                 or getattr(cb, "_every_n_epochs", 1) != 1):

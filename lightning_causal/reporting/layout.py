@@ -8,8 +8,8 @@ audits logged other items, layers or methods then write the same chart, and Tens
 merges the runs' layouts and drops only identical charts, shows one chart per metric instead of one
 per run. A pattern never catches a tag of another metric or a drift tag:
 
-- ``causal vs captum``: one chart per comparison metric ``m``: ``compare/<method>/m``,
-  ``captum/<method>/m`` and the causal explanation's own ``causal/<audit>/m`` (never a drift tag).
+- ``causal vs captum``: one chart per comparison metric ``m``: ``compare/<method>/m`` (the reference
+  metrics ``sensitivity_max`` and ``infidelity`` too) and the causal explanation's own ``causal/<audit>/m`` (never a drift tag).
 - ``causal: <audit>``: one chart per metric of the audit; per-item series of one metric
   (``anomaly_index/<class>``, ``positive_rate/group_<g>``, ``S/<feature>``) share a chart, as do
   per-layer series (``<layer>/top1_importance``).
@@ -90,8 +90,8 @@ def custom_layout(tags: Iterable[str], items: Iterable[str] = ()) -> dict[str, d
     compare: dict[str, set[str]] = {}
     for t in tags:
         parts = t.split("/")
-        if parts[0] in ("compare", "captum") and len(parts) == 3:
-            compare.setdefault(parts[2], set()).add(f"^{parts[0]}/[^/]+/{re.escape(parts[2])}$")
+        if parts[0] == "compare" and len(parts) == 3:
+            compare.setdefault(parts[2], set()).add(f"^compare/[^/]+/{re.escape(parts[2])}$")
     per_audit: dict[str, dict[str, set[str]]] = {}
     drift: dict[str, set[str]] = {}
     for t in tags:

@@ -31,7 +31,7 @@ def _headline(r: AuditResult) -> str:
     """The audit's first plain scalars (no drift, no per-item or per-method series)."""
     plain = [(k, v) for k, v in r.scalars.items() if "/" not in k]
     if not plain:  # audits whose scalars are all per layer (``<layer>/top1_importance``)
-        plain = [(k, v) for k, v in r.scalars.items() if "drift" not in k and not k.startswith(("compare/", "captum/"))]
+        plain = [(k, v) for k, v in r.scalars.items() if "drift" not in k and not k.startswith("compare/")]
     return ", ".join(f"{k} {_fmt(float(v))}" for k, v in plain[:_HEADLINE])
 
 

@@ -63,7 +63,7 @@ from lightning_causal.reporting.summary import markdown_summary
 
 __all__ = ["scalar_tags", "TensorBoardRenderer", "markdown_summary", "figure_image"]
 
-_PASSTHROUGH = ("compare/", "captum/", "causal/")
+_PASSTHROUGH = ("compare/", "causal/")
 _CURVE_AXES = {
     "anomaly_index": ("class", "anomaly index (MAD units)"),
     "flag_score": ("class", "flag score (flagged at or below the line)"),
@@ -72,7 +72,8 @@ _CURVE_AXES = {
 
 def scalar_tags(result: AuditResult) -> dict[str, float]:
     """TensorBoard/logger tags of a result's scalars: ``causal/<audit>/<metric>``; metrics already
-    named ``compare/...``, ``captum/...`` or ``causal/...`` keep their name. A segment naming one of
+    named ``compare/...`` (``CaptumBaseline``'s methods, after ``causal/`` in TensorBoard's order) or ``causal/...``
+    keep their name. A segment naming one of
     the result's Captum methods (``meta["methods"]``: the drift of ``mean_abs/<method>``) is filed
     under ``compare/``, so that its card follows the causal one in TensorBoard
     (:mod:`~lightning_causal.reporting.card_tags`).

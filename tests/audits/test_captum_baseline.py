@@ -96,7 +96,7 @@ def test_audit_leaves_no_trace_even_inside_inference_mode():
     assert model.training and all(m.training for m in model.modules())
     assert all(torch.equal(p.grad, torch.ones_like(p)) and p.requires_grad for p in model.parameters())
     assert all(torch.equal(v, bn[k]) for k, v in model.state_dict().items())  # BatchNorm statistics untouched
-    assert "captum/GradientShap/sensitivity_max" in result.scalars and "infidelity" in result.scalars
+    assert "compare/GradientShap/sensitivity_max" in result.scalars and "infidelity" in result.scalars
     assert "compare/LayerConductance-conv2/spearman" in result.scalars
 
 
@@ -299,7 +299,7 @@ def test_per_sample_groups_of_float_inputs_follow_their_rows_in_the_reference_me
         want = sensitivity_max(lambda z, target: (causal(z, target),) if isinstance(z, tuple) else causal(z, target),
                                x, perturb_radius=r.meta["sigma"], n_perturb_samples=4, target=target)
     assert r.scalars["sensitivity_max"] == pytest.approx(float(want.mean()), abs=1e-10)
-    assert math.isfinite(r.scalars["captum/Saliency/sensitivity_max"]) and math.isfinite(r.scalars["infidelity"])
+    assert math.isfinite(r.scalars["compare/Saliency/sensitivity_max"]) and math.isfinite(r.scalars["infidelity"])
 
 
 def test_an_unknown_method_names_the_methods_parameter():

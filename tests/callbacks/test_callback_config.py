@@ -196,7 +196,7 @@ def test_sync_dist_advice_is_silenced_for_the_callbacks_scalars_only():
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         quiet_sync_dist_advice()
-        for tag in ("causal/input_effect/mean_abs_effect", "compare/IG/spearman", "captum/IG/sensitivity", "val_loss"):
+        for tag in ("causal/input_effect/mean_abs_effect", "compare/IG/spearman", "compare/IG/sensitivity_max", "val_loss"):
             warnings.warn(advice.format(tag), PossibleUserWarning, stacklevel=1)
     assert [str(w.message).split("'")[1] for w in seen] == ["val_loss"]  # the user's own metrics keep the advice
 

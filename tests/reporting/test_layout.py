@@ -14,7 +14,7 @@ TAGS = [
     "compare/IntegratedGradients/deletion_auc", "compare/Saliency/deletion_auc",
     "compare/IntegratedGradients/insertion_auc", "compare/Saliency/insertion_auc",
     "compare/IntegratedGradients/spearman", "compare/Saliency/spearman", "compare/LayerConductance-conv2/spearman",
-    "compare/Saliency/stability", "captum/Saliency/infidelity", "causal/captum_baseline/infidelity",
+    "compare/Saliency/stability", "compare/Saliency/infidelity", "causal/captum_baseline/infidelity",
     *[f"causal/captum_baseline/drift/mean_abs/{m}/spearman" for m in ("causal", "Saliency", "IntegratedGradients")],
     *[f"causal/input_effect/drift/mean_abs_effect/{m}" for m in ("spearman", "topk_jaccard", "shift")],
     # per-item and per-layer series, plain metrics of different scales
