@@ -3,6 +3,7 @@ features by mean |score|, causal beside each Captum method."""
 
 from __future__ import annotations
 
+import torch
 from matplotlib.figure import Figure
 
 from lightning_causal.reporting.figure_style import WIDTH, short_labels, title_lines
@@ -41,10 +42,39 @@ def _explained(data: MapData) -> str:
     return "each sample's predicted class" if targets else "the target class"
 
 
+_SIGN_COLOURS = {1.0: "tab:red", -1.0: "tab:blue", 0.0: "tab:gray"}
+
+
+def _directions(data: MapData, columns: list[int], scores) -> list[float] | None:
+    """Per drawn group, the direction of its column where one output is explained for every sample:
+    ``sign(Σ_n (x_n − x̄)(δ_n − δ̄))`` over the probe (+1: higher values raise the output), 0 for a
+    group of several columns or a column without spread; ``None`` where the explained output differs
+    between samples (each sample's predicted class) or the inputs are not floats (category codes)."""
+    targets = data.meta.get("targets")
+    fixed = data.meta.get("outputs") == 1 or (targets is not None and len(targets) > 0 and len(set(targets)) == 1)
+    if not fixed or not data.inputs.is_floating_point():
+        return None
+    d = int(data.inputs.shape[-1])
+    groups = data.meta.get("feature_groups")
+    groups = list(range(d)) if groups is None or len(groups) != d else [int(g) for g in groups]
+    x = data.inputs.detach().double().cpu().reshape(data.inputs.shape[0], -1)[:, columns]
+    s = scores.double()
+    cov = ((x - x.mean(0)) * (s - s.mean(0))).sum(0)
+    spread = x.amax(0) > x.amin(0)
+    single = [groups.count(groups[c]) == 1 for c in columns]
+    return [float(torch.sign(cov[j])) if single[j] and bool(spread[j]) else 0.0 for j in range(len(columns))]
+
+
 def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
     """Bars of the ``top`` features by mean |score| of the first map (causal), largest first. One
-    map: horizontal bars coloured by the sign of the mean score (red raises the explained class).
-    Several maps (causal beside each Captum method): grouped bars, one per map and feature, each
+    map: horizontal bars. Where one output is explained for every sample (a model of one output, or a
+    fixed ``target``) of a float table, each bar is coloured by the direction of its column, the sign
+    of the covariance of the column's values and its effects over the probe (red: a higher value raises
+    the output; a linear model's coefficient, whatever the probe's mean of the column, which with
+    standardised columns and the baseline 0 leaves the mean effect near 0 and of either sign); a group
+    of several columns or a constant column has no direction and is grey. Explaining each sample's
+    predicted class (or integer codes), the colour is the sign of the mean score (red: the column's
+    values raise the explained class's score on average). Several maps (causal beside each Captum method): grouped bars, one per map and feature, each
     map's mean |score| relative to its own largest (the methods' units differ).
 
     Args:
@@ -62,14 +92,21 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
     if m == 1:
         fig = Figure(figsize=(WIDTH, 1.3 + 0.27 * k))
         ax = fig.subplots()
-        size, mean = first.abs().mean(0), first.mean(0)
-        ax.barh(range(k), [float(size[j]) for j in order[::-1]],  # barh draws bottom-up: largest on top
-                color=["tab:red" if float(mean[j]) >= 0 else "tab:blue" for j in order[::-1]])
-        ax.set_yticks(range(k))
-        ax.set_yticklabels([names[j] for j in order[::-1]], fontsize=9)
+        size = first.abs().mean(0)
         raised = ("the output" if data.meta.get("outputs") == 1 or data.meta.get("regression")
                   else "the label's logit" if data.meta.get("multi_label") else "the class score")
-        ax.set_xlabel(f"mean |effect| (red: raises {raised})", fontsize=9)
+        sign = _directions(data, columns, first)
+        if sign is None:  # each sample's own class: do its values support it, on average
+            sign = [1.0 if float(m) >= 0 else -1.0 for m in first.mean(0)]
+            caption = f"mean |effect| (red: raises {raised})"
+        else:  # three short lines: the axes narrow under long feature names
+            grey = "; grey: no direction" if any(sign[j] == 0 for j in order) else ""
+            caption = f"mean |effect|\nred: a higher value raises {raised},\nblue: lowers it{grey}"
+        ax.barh(range(k), [float(size[j]) for j in order[::-1]],  # barh draws bottom-up: largest on top
+                color=[_SIGN_COLOURS[sign[j]] for j in order[::-1]])
+        ax.set_yticks(range(k))
+        ax.set_yticklabels([names[j] for j in order[::-1]], fontsize=9)
+        ax.set_xlabel(caption, fontsize=9)
     else:
         slanted = max(len(names[j]) for j in order) * k > 48
         fig = Figure(figsize=(WIDTH * 1.1, 2.9 + (0.5 if slanted else 0.0)))

@@ -140,7 +140,9 @@ def test_tabular_bars_rank_features_by_causal_effect_beside_each_method():
     assert heights[4:] == pytest.approx([0.0, 0.5, 0.0, 1.0])  # IG in the causal order
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["causal", "IG"]
     assert "class 'yes'" in fig._suptitle.get_text()
-    [(_, alone)] = map_figures(MapData(x, {"effect": causal}, "ie", meta))
+    # each sample's predicted class: coloured by the sign of the mean effect (one class for all samples is
+    # coloured by each column's direction: test_trial_newuser5_tabular_direction.py)
+    [(_, alone)] = map_figures(MapData(x, {"effect": causal}, "ie", {**meta, "targets": [1, 0, 1, 1]}))
     bars = alone.axes[0].patches
     assert [t.get_text() for t in alone.axes[0].get_yticklabels()] == ["age", "tenure", "hours", "income"]  # bottom-up
     assert [b.get_width() for b in bars] == pytest.approx([0.0, 0.5, 1.0, 3.0])
