@@ -48,7 +48,7 @@ _SIGN_COLOURS = {1.0: "tab:red", -1.0: "tab:blue", 0.0: "tab:gray"}
 def _directions(data: MapData, columns: list[int], scores) -> list[float] | None:
     """Per drawn group, the direction of its column where one output is explained for every sample:
     ``sign(Σ_n (x_n − x̄)(δ_n − δ̄))`` over the probe (+1: higher values raise the output), 0 for a
-    group of several columns or a column without spread; ``None`` where the explained output differs
+    group of several columns, a column without spread or a covariance that is not finite (NaN inputs); ``None`` where the explained output differs
     between samples (each sample's predicted class) or the inputs are not floats (category codes)."""
     targets = data.meta.get("targets")
     fixed = data.meta.get("outputs") == 1 or (targets is not None and len(targets) > 0 and len(set(targets)) == 1)
@@ -60,9 +60,9 @@ def _directions(data: MapData, columns: list[int], scores) -> list[float] | None
     x = data.inputs.detach().double().cpu().reshape(data.inputs.shape[0], -1)[:, columns]
     s = scores.double()
     cov = ((x - x.mean(0)) * (s - s.mean(0))).sum(0)
-    spread = x.amax(0) > x.amin(0)
+    defined = (x.amax(0) > x.amin(0)) & cov.isfinite()  # spread, and no NaN (a missing value, diverged weights)
     single = [groups.count(groups[c]) == 1 for c in columns]
-    return [float(torch.sign(cov[j])) if single[j] and bool(spread[j]) else 0.0 for j in range(len(columns))]
+    return [float(torch.sign(cov[j])) if single[j] and bool(defined[j]) else 0.0 for j in range(len(columns))]
 
 
 def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:

@@ -87,3 +87,14 @@ def test_the_predicted_class_keeps_the_sign_of_the_mean_effect():
     colours, label = _bars(fig)
     assert colours["x"] == to_rgba("tab:red")
     assert label == "mean |effect| (red: raises the class score)"
+
+
+def test_a_column_of_nan_effects_or_inputs_has_no_direction():
+    """A model that reads NaN as missing, or diverged weights: no covariance, so grey, no error."""
+    x, effect = torch.randn(6, 3, generator=torch.Generator().manual_seed(3)), torch.ones(6, 3)
+    effect[:, 0] = x[:, 0]
+    effect[0, 1], x[2, 2] = float("nan"), float("nan")
+    [(_, fig)] = tabular_maps(MapData(x, {"effect": effect}, "ie", {"outputs": 1, "feature_names": ["a", "b", "c"]}))
+    colours, label = _bars(fig)
+    assert colours == {"a": to_rgba("tab:red"), "b": to_rgba("tab:gray"), "c": to_rgba("tab:gray")}
+    assert "grey: no direction" in label
