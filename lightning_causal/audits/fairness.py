@@ -71,7 +71,8 @@ class FairnessAudit(Audit):
     mask's padded positions are neither swapped nor read). Vectors: ``cf_delta`` (per-sample Δp, a
     histogram) and, per layer, ``carriers/<layer>`` = E|c_u|
     (:func:`~lightning_causal.causal.scm.fairness.carrier_unit_effects`: the part of Δ each unit
-    carries); tables ``top_carriers/<layer>`` and ``groups``. The audit explains a classifier: a
+    carries) with the scalar ``<layer>/top1_carrier_share`` (the strongest unit's share of the layer's
+    summed E|c_u|); tables ``top_carriers/<layer>`` and ``groups``. The audit explains a classifier: a
     probe whose labels are fractional floats beyond [0, 1] (a regression target) gets a warning and
     no label metrics (soft labels in [0, 1] are thresholded at 0.5). The group metrics compare
     binary decisions: with more than two classes a positive decision (and label) is class 1, every

@@ -57,7 +57,9 @@ class LayerMapAudit(Audit):
     """TRACER's layer causal map (:func:`~lightning_causal.causal.structure.layer_map.layer_causal_map`).
 
     Reports the map (``graphs["layer_map"]``: CKA matrix and merged nodes), ``n_nodes`` (causal
-    nodes after merging), ``mean_adjacent_cka`` (over the adjacent pairs of layers whose CKA is
+    nodes after merging), ``n_layers`` (the layers mapped, before merging), ``output_response`` (the
+    explained output's relative response ``E|δ_g| / E|f_t|`` over the (group, sample) rows: the ``s``
+    of the edge into ``<output>``), ``mean_adjacent_cka`` (over the adjacent pairs of layers whose CKA is
     defined: a layer no intervention moves has none), the relative response of every layer (vector
     ``layer_response``, compared across epochs as drift) and a table of the nodes.
 

@@ -55,7 +55,8 @@ class UnitImportanceAudit(Audit):
 
     For each layer, ``importance_u = E_x |f_t(x) − f_t(x | do(h_u := a))|`` over the probe, with
     ``a`` given by ``intervention`` (default zero). Reports the importance vector per layer
-    (histograms, bar figures, drift), the top-k units and the share of the top-k in the total
+    (histograms, bar figures, drift), the top-k units, the largest importance (``<layer>/top1_importance``)
+    and the share of the top-k in the total
     (``<layer>/top{k}_share``, k at most all units but one: the share of all of them is always 1);
     ``meta`` records how each layer was computed (``path/<layer>``: the prefix cache's path;
     ``exact_units/<layer>`` with a screen).
