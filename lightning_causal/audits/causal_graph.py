@@ -14,6 +14,8 @@ from torch import nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.audits.options import (
+    check_name_count,
+    check_names,
     first_row_outputs,
     regression_labels,
     task_model,
@@ -97,6 +99,9 @@ class CausalGraphAudit(Audit):
         num_heads: split the unit dimension into heads, for all layers or per layer (a mapping):
             ``num_heads=H`` for attention heads (as ``UnitImportanceAudit``).
         name: tag of the audit (default ``"causal_graph"``).
+        class_names: one name per class (output) of the model, drawn beside the graph's output nodes
+            (their ids stay ``output:<c>`` in the tables and reports; ``graphs["causal_graph"]["meta"]``
+            keeps the names). A list of another length than the outputs is a ``ValueError``.
 
     Examples:
         >>> import torch
@@ -126,9 +131,11 @@ class CausalGraphAudit(Audit):
         unit_dim: PerLayer = None,
         num_heads: PerLayer = None,
         name: str | None = None,
+        class_names: Sequence[str] | None = None,
     ) -> None:
         super().__init__(name, output=output)
         self.layers = layer_names(layers)
+        self.class_names = check_names("class_names", class_names)
         dims, heads = per_layer_layouts(unit_dim, num_heads, self.layers)
         self.options: dict[str, Any] = {
             "alpha": check_float("alpha", alpha, minimum=0.0, maximum=1.0, open_min=True),
@@ -205,12 +212,17 @@ class CausalGraphAudit(Audit):
         if options["target"] is None:
             warn_predicted_class_of_regression(f"CausalGraphAudit {self.name!r}", probe.labels, first_row_outputs(model, probe, self.output),
                                                model=model, output=self.output)
+        if self.class_names is not None:
+            first = first_row_outputs(model, probe, self.output)()
+            check_name_count("class_names", self.class_names, int(first.shape[1]) if first.dim() > 1 else 1, "class")
         spreadless = _without_spread(probe)
         with warnings.catch_warnings():
             if spreadless:  # identical samples: the audit's own note below says it, and why
                 warnings.filterwarnings("ignore", message=REPEATED_SAMPLES, category=UserWarning)
             graph = causal_graph(model, probe.inputs, self.layers, self.top_k, **options)
         result = AuditResult(self.name, graphs={"causal_graph": graph.to_dict()})
+        if self.class_names is not None:
+            result.graphs["causal_graph"].setdefault("meta", {})["class_names"] = list(self.class_names)
         result.scalars["faithfulness"] = float(graph.meta["faithfulness"])
         if spreadless:  # the z-tests and the mean ablation have nothing to work with: say why, not a generic cause
             note = f"CausalGraphAudit {self.name!r}: the probe holds {spreadless}, so " + _spreadless_note(spreadless)

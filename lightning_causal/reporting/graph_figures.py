@@ -99,7 +99,7 @@ def _node_strength(node: dict) -> float:
 
 
 def _draw_nodes(ax: Any, columns: list[tuple[str, list[dict]]], height: int,
-                kinds: dict[str, str] | None = None) -> dict[str, tuple[float, float]]:
+                kinds: dict[str, str] | None = None, class_names: list[str] | None = None) -> dict[str, tuple[float, float]]:
     pos: dict[str, tuple[float, float]] = {}
     kinds = kinds or {}
     labels = [label + (f"\n({kinds[layer]})" if layer in kinds else "")
@@ -113,6 +113,8 @@ def _draw_nodes(ax: Any, columns: list[tuple[str, list[dict]]], height: int,
             face = "0.65" if layer == "output" else ("#f4c7c3" if v >= 0 else "#c6dbef")
             ax.scatter([x], [y], s=30 + 200 * abs(v) / top, color=face, edgecolors="0.2", zorder=3)  # at most 16 pt across: the pitch is 20
             ax.annotate(str(n["unit"]), (x, y), fontsize=7, ha="center", va="center", zorder=4)
+            if layer == "output" and class_names and 0 <= int(n["unit"]) < len(class_names):  # the class, beside its node
+                ax.text(x + 0.14, y, _short(str(class_names[int(n["unit"])])), fontsize=7, ha="left", va="center", zorder=4)
         ax.text(x, (height - 1) / 2.0 + 0.7, labels[x], ha="center", va="bottom", fontsize=8, fontweight="bold")
         if not nodes:  # a layer none of whose units entered the graph: say so, not an unexplained empty column
             ax.text(x, 0.0, "no unit\nkept", ha="center", va="center", fontsize=7, color="0.45", style="italic")
@@ -145,6 +147,13 @@ def _draw_edges(ax: Any, edges: list[dict], pos: dict[str, tuple[float, float]])
             ax.plot([x0, x1], [y0, y1], zorder=2, **style)
 
 
+_NAME_CHARS = 18  # a class name beside an output node: at most this many characters
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= _NAME_CHARS else name[: _NAME_CHARS - 1] + "…"
+
+
 _MIN_WIDTH = 4.45  # inches: the legend's three entries and the title fit (a graph of one layer has two columns)
 _PITCH = 0.28  # inches between the nodes of a column
 
@@ -158,7 +167,8 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     into its layer, ``weight`` 1; graphs without ``effect`` on the edges: ∝ |weight|), red =
     positive (the path supports the explained output), blue = negative; edges that skip a column (paths around the layers in between) are
     arcs; a layer with no unit in the graph reads "no unit kept". The title gives the numbers of
-    nodes and edges and the faithfulness.
+    nodes and edges and the faithfulness. With ``meta["class_names"]`` (``CausalGraphAudit(class_names=...)``)
+    each output node's class name is written beside it (at most 18 characters).
 
     Examples:
         >>> fig = graph_figure({"layers": ["fc"], "nodes": [{"id": "fc:0", "layer": "fc", "unit": 0, "effect": 1.0},
@@ -173,12 +183,14 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     kinds = {layer: f"{kind}s" for layer, o in layouts.items() if (kind := unit_kind(o.get("unit_dim"), o.get("num_heads")))}
     lines = max(label.count("\n") + 1 + (layer in kinds) for label, (layer, _) in zip(column_labels([c for c, _ in columns]), columns))
     extra = max(0, lines - 2)  # column titles of more than two lines: room above the nodes
-    width = max(1.0 + 1.15 * len(columns), _MIN_WIDTH)  # ~5 inches (a card's width) for 3 columns; one layer: room for the legend
+    names = graph.get("meta", {}).get("class_names") or None
+    margin = 0.14 + 0.06 * max(len(_short(str(c))) for c in names) if names else 0.0  # data units right of the output column
+    width = max(1.0 + 1.15 * (len(columns) + margin), _MIN_WIDTH)  # ~5 inches (a card's width) for 3 columns; one layer: room for the legend
     # 0.28 inch per node of the tallest column (was 0.45: eight units per layer made a 445 x 510 figure, which a
     # TensorBoard card, a box of about 400 x 215 pixels, showed at 0.42, its labels unreadable)
     fig = Figure(figsize=(width, 1.3 + _PITCH * height + 0.15 * extra))
     ax = fig.subplots()
-    pos = _draw_nodes(ax, columns, height, kinds)
+    pos = _draw_nodes(ax, columns, height, kinds, names)
     _draw_edges(ax, graph.get("edges", []), pos)
     faith = _f(graph.get("meta", {}).get("faithfulness"))
     hidden = sum(len(ns) for layer, ns in columns if layer != "output")
@@ -189,7 +201,7 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
                        Line2D([], [], color=_NEG, lw=2.5, label="negative path effect"),
                        Line2D([], [], color="0.4", lw=0.7, label="weak (width ∝ |effect|)")],
               loc="lower center", bbox_to_anchor=(0.5, -0.02), ncol=3, fontsize=7, frameon=False)
-    ax.set_xlim(-0.6, len(columns) - 0.4)
+    ax.set_xlim(-0.6, len(columns) - 0.4 + margin)
     ax.set_ylim(-(height - 1) / 2.0 - 1.1, (height - 1) / 2.0 + 1.2 + 0.35 * extra)
     ax.axis("off")
     fig.tight_layout()
