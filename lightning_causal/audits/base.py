@@ -13,7 +13,7 @@ import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -259,7 +259,15 @@ class Audit(ABC):
         name: tag used in logs (``causal/<name>/...``); defaults to the class name in snake case.
         output: which tensor of the model's return value is explained (``None``: a tensor,
             ``.logits`` or ``["logits"]``; a key, an index or a callable ``out -> Tensor``).
+
+    Attributes:
+        takes_every_input: whether the audit explains a probe of several inputs (``((x1, x2), y)``) as it is, over
+            every input (``UnitImportanceAudit``, ``CausalGraphAudit``). ``False`` (the default): it explains one
+            input tensor, and ``CausalAuditCallback(explain=k)`` gives it input ``k`` alone, the others passed
+            along as per-sample forward arguments.
     """
+
+    takes_every_input: ClassVar[bool] = False
 
     def __init__(self, name: str | None = None, *, output: OutputSpec = None) -> None:
         if name is not None and (not isinstance(name, str) or not name):

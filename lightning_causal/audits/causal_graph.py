@@ -111,6 +111,8 @@ class CausalGraphAudit(Audit):
         ('causal_graph', True)
     """
 
+    takes_every_input = True  # a probe of several inputs is explained over all of them (CausalAuditCallback's `explain=` leaves it)
+
     def __init__(
         self,
         layers: Sequence[str],

@@ -255,14 +255,16 @@ def single_input_error(audit: str, inputs: Any, *, forward_args: bool = True) ->
     if not forward_args:
         return ValueError(f"{head}; {audit} draws new inputs, so {ONE_INPUT_WAYS_OUT}")
     return ValueError(
-        f"{head}; explain the first and pass the others as forward arguments, "
-        "`unpack_batch=lambda batch: (x1, y, (x2,))` (the model is called model(x1, x2)), or call "
-        "lightning_causal.causal.input_effects(model, (x1, x2), ...), which takes several inputs"
+        f"{head}; in CausalAuditCallback, choose the input with `explain=1` (its position in the inputs, or the name of "
+        "forward's parameter: the others follow their rows as forward arguments); by hand, explain the first and pass the "
+        "others as forward arguments, `unpack_batch=lambda batch: (x1, y, (x2,))` (the model is called model(x1, x2)), or "
+        "call lightning_causal.causal.input_effects(model, (x1, x2), ...), which takes several inputs"
     )
 
 
 ONE_INPUT_WAYS_OUT = (
-    "neither other inputs nor forward arguments with one row per sample can follow them: explain a model of one input "
+    "neither other inputs nor forward arguments with one row per sample can follow them (CausalAuditCallback's "
+    "`explain=` cannot help it: it passes the other inputs as such forward arguments): explain a model of one input "
     "(a module whose forward takes the inputs concatenated, torch.cat([x1.flatten(1), x2], 1), and splits them), or call "
     "lightning_causal.causal.sobol_indices(func, sampler) with a func [M, D] -> [M] of your own"
 )

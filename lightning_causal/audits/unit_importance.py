@@ -91,6 +91,8 @@ class UnitImportanceAudit(Audit):
         (torch.Size([32]), 3, 'fx')
     """
 
+    takes_every_input = True  # a probe of several inputs is explained over all of them (CausalAuditCallback's `explain=` leaves it)
+
     def __init__(
         self,
         layers: Sequence[str],

@@ -16,6 +16,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.drift import vector_drift
+from lightning_causal.callbacks._explain import audited_view, explained_input
 from lightning_causal.callbacks._no_trace import audit_seed, no_trace
 from lightning_causal.callbacks._trainer_facts import audited, epoch_end_step, row_shard
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
@@ -46,6 +47,7 @@ class AuditRun:
     failed_epochs: list[int]
     last_results: dict[str, AuditResult]
     last_scalars: dict[str, float]
+    _explained: int | None
     _report_tag: str
     _seconds_tag: str
     _previous_vectors: dict[str, dict[str, torch.Tensor]]
@@ -126,7 +128,8 @@ class AuditRun:
         result, error = None, None
         try:
             with audit_seed():  # a model's own noise: the same draws at every audit of the same weights
-                result = audit.run(model, self.probe, max_batch_size=self.max_batch_size)  # type: ignore[arg-type]
+                result = audit.run(*audited_view(audit, model, self.probe, self._explained),  # type: ignore[arg-type]
+                                   max_batch_size=self.max_batch_size)
         except Exception as err:
             error = err
         # under DDP, an audit that failed in one process fails in every one (with on_error="warn" the
@@ -165,5 +168,6 @@ class AuditRun:
                 self._warned_no_tb = True
             return
         probe, report = self.probe, report_path(self.report_dir, epoch, stage, tag=self._report_tag) if self.report_dir is not None else None
-        self._renderer.render(tb.experiment, epoch, results, probe.first if probe else None, step=epoch_end_step(trainer),
+        shown = explained_input(probe, self._explained) if probe else None  # the input the maps explain
+        self._renderer.render(tb.experiment, epoch, results, shown, step=epoch_end_step(trainer),
                               probe_labels=probe.labels if probe else None, report=report)

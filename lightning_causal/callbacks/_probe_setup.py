@@ -13,6 +13,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.options import label_task, task_model
+from lightning_causal.callbacks._explain import audited_view, explained_position
 from lightning_causal.callbacks._no_trace import no_trace
 from lightning_causal.callbacks._probe import call_hint, check_finite_probe
 from lightning_causal.callbacks._trainer_facts import audited, row_shard
@@ -27,18 +28,22 @@ __all__ = ["checked_probe", "dry_run", "probe_to_device"]
 
 def checked_probe(
     audits: Sequence[Audit], probe: Probe, origin: str, trainer: Trainer, pl_module: LightningModule,
-    collected: WarningsOncePerFit,
-) -> tuple[Probe, set[str]]:
-    """``probe`` on the module's device, checked by a forward pass and by every audit's dry run, and the
-    scalar tags the dry runs logged; warnings go through ``collected`` (once per fit). ``origin`` names
-    where the probe was read in the messages.
+    collected: WarningsOncePerFit, *, explain: int | str | None = None,
+) -> tuple[Probe, set[str], int | None]:
+    """``probe`` on the module's device, checked by a forward pass and by every audit's dry run, the
+    scalar tags the dry runs logged, and the position of the input the callback's ``explain`` names
+    (:func:`~lightning_causal.callbacks._explain.explained_position`; ``None`` without it): each audit's dry
+    run explains what :func:`~lightning_causal.callbacks._explain.audited_view` gives it. Warnings go through
+    ``collected`` (once per fit). ``origin`` names where the probe was read in the messages.
 
     Raises:
         MisconfigurationException: the model rejects the probe, an audit's ``output`` does not select
             from its return value, labels are no classes of the explained output (unless the model says
-            that output is a regression: :func:`~lightning_causal.audits.options.label_task`), or a dry run fails.
+            that output is a regression: :func:`~lightning_causal.audits.options.label_task`), ``explain`` names no
+            input of the probe, or a dry run fails.
     """
     model = audited(pl_module)
+    position = explained_position(explain, model, probe)
     probe = probe_to_device(probe, trainer, pl_module)
     with no_trace(model), sharded_rows(row_shard(trainer)), collected.collect(show=trainer.is_global_zero):
         try:
@@ -70,8 +75,8 @@ def checked_probe(
                     f"{err}; where the labels are no classes of the explained output (an autoencoder's, a VAE's or an "
                     "embedding model's labels, used only to pair samples), leave them out of the probe: "
                     "`unpack_batch=lambda batch: (batch[0], None, None)`") from err
-        dry = [dry_run(audit, model, probe) for audit in audits]
-    return probe, {tag for result in dry if result is not None for tag in scalar_tags(result)}
+        dry = [dry_run(audit, *audited_view(audit, model, probe, position)) for audit in audits]
+    return probe, {tag for result in dry if result is not None for tag in scalar_tags(result)}, position
 
 
 def _targets_of_positions(probe: Probe) -> torch.Tensor | None:

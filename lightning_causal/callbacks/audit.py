@@ -19,6 +19,7 @@ from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.batches import UnpackBatch
 from lightning_causal.callbacks._audit_options import check_audit_options
 from lightning_causal.callbacks._audit_run import AuditRun
+from lightning_causal.callbacks._explain import check_explain
 from lightning_causal.callbacks._fit_checks import (
     check_names_across_callbacks,
     quiet_sync_dist_advice,
@@ -121,6 +122,18 @@ class CausalAuditCallback(AuditRun, Callback):
             draws ``[N, T, F]`` along ``T`` whatever its shape (``"sequence"`` reads ``[N, A, B]`` as
             ``[N, C, T]`` unless ``A >= 4 B``); a sequence kind draws ``[N, T]`` along ``T`` in every
             audit (Sobol' maps and counterfactuals included).
+        explain: for a model of several inputs (``forward(self, image, tab)``, batches ``((image, tab), y)``), the input
+            the audits of one input tensor explain: its position in the probe's inputs tuple (``1``) or the name of
+            ``forward``'s parameter (``"tab"``). Those audits (``InputEffectAudit``, ``CaptumBaseline``,
+            ``LayerMapAudit``, ``CounterfactualAudit``, ``FairnessAudit``, an audit of your own) get that input alone
+            and the model called with every other input in its own place, passed along as per-sample forward arguments
+            (:func:`~lightning_causal.causal.engine.chosen_input.chosen_input`; module names stay the model's, and the
+            maps are drawn beside that input). The audits of every input (``UnitImportanceAudit``,
+            ``CausalGraphAudit``: :attr:`~lightning_causal.audits.base.Audit.takes_every_input`) explain the whole
+            probe as without it. ``SobolAudit`` draws new inputs that the others cannot follow, and is still
+            refused. Checked at set-up against the probe (a probe of one input, a position out of range, a name
+            that is not one of ``forward``'s parameters taking an input: ``MisconfigurationException``).
+            ``None`` (default): the probe as it is (an audit of one input refuses a probe of several).
 
     Before the first training step (``on_train_start``), the probe is read, every audit is
     validated against the real model and run once on 2 probe samples (a dry run that leaves no
@@ -166,9 +179,12 @@ class CausalAuditCallback(AuditRun, Callback):
         on_error: str = "raise",
         unpack_batch: UnpackBatch | None = None,
         figure_kind: str | None = None,
+        explain: int | str | None = None,
     ) -> None:
         audits, epochs = check_audit_options(audits, probe_size, every_n_epochs, epochs, max_batch_size, report_dir,
                                              on_error, unpack_batch, figure_kind)
+        self.explain = check_explain(explain)
+        self._explained: int | None = None  # the position `explain` names in the probe's inputs (set-up)
         self.audits = audits
         self._probe_source = probe
         self.probe_size = probe_size
@@ -357,7 +373,7 @@ class CausalAuditCallback(AuditRun, Callback):
 
     # ------------------------------------------------------------------ set-up
     def _reset(self) -> None:
-        self.probe, self.probe_origin = None, ""
+        self.probe, self.probe_origin, self._explained = None, "", None
         self._epoch_ended_in_checkpoint = None
         self.audited_epochs, self.failed_epochs = [], []
         self.last_results, self.last_scalars, self._previous_vectors = {}, {}, {}
@@ -391,7 +407,8 @@ class CausalAuditCallback(AuditRun, Callback):
         self.report_dir = check_report_dir(self.report_dir, self.on_error, trainer)  # type: ignore[arg-type]
 
     def _set_probe(self, probe: Probe, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.probe, self.dry_run_tags = checked_probe(self.audits, probe, self.probe_origin, trainer, pl_module, self._warnings)
+        self.probe, self.dry_run_tags, self._explained = checked_probe(self.audits, probe, self.probe_origin, trainer, pl_module,
+                                                                       self._warnings, explain=self.explain)
 
 
 def audit_seconds_tag(callback: CausalAuditCallback, callbacks: Iterable[Any]) -> str:

@@ -1,0 +1,177 @@
+"""A model of several inputs seen as a model of its ``k``-th input: :class:`ChosenInput` and :func:`chosen_input`.
+
+The estimators and audits that draw or perturb one input tensor call ``model(x, *args, **kwargs)``: the
+explained input is ``forward``'s first parameter. For ``forward(self, image, tab)``, explaining ``tab``
+means calling ``model(image, tab)`` with ``tab`` varied and ``image`` following each row. :func:`chosen_input`
+gives the model and the inputs in that shape: ``ChosenInput(model, 1, 2)`` is called
+``(tab, image)`` and calls ``model(image, tab)``, the other inputs passed as forward arguments, which the row
+engine gathers with the rows of their samples (:class:`~lightning_causal.causal.engine.forward_args.ForwardArgs`).
+
+The wrapper is invisible to module names: its ``named_modules()``, ``named_children()``, ``get_submodule()``,
+parameters and buffers are the model's own (``"encoder.0"``, not ``"model.encoder.0"``), so that hooks land on
+the model's modules; ``train()``/``eval()`` and ``training`` are the model's (its own flag), and public
+attributes it lacks are read from the model (a loss module it holds, a declared task).
+
+Examples:
+    >>> import torch
+    >>> from torch import nn
+    >>> class ImageTab(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.tab = nn.Linear(3, 1)
+    ...     def forward(self, image, tab):
+    ...         return image.flatten(1).sum(1, keepdim=True) + self.tab(tab)
+    >>> model = ImageTab()
+    >>> image, tab = torch.ones(2, 1, 2, 2), torch.zeros(2, 3)
+    >>> wrapper, x, args = chosen_input(model, (image, tab), 1)
+    >>> x is tab, [n for n, _ in wrapper.named_modules()]
+    (True, ['', 'tab'])
+    >>> torch.equal(wrapper(x, *args), model(image, tab))
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from torch import Tensor, nn
+
+from lightning_causal.causal.engine.eager import eager_module
+
+__all__ = ["ChosenInput", "chosen_input", "other_input_key"]
+
+
+def other_input_key(position: int) -> str:
+    """The keyword that carries input ``position`` of the model to :class:`ChosenInput` where the forward
+    arguments are keywords (a mapping): ``"_input_<position>"``.
+
+    Args:
+        position: the input's position among ``forward``'s inputs.
+    """
+    return f"_input_{position}"
+
+
+class ChosenInput(nn.Module):
+    """``model`` called with its input ``position`` first: ``ChosenInput(model, k, n)(x_k, *others, *args, **kwargs)``
+    is ``model(x_0, ..., x_{n-1}, *args, **kwargs)``, where ``others`` are the ``n - 1`` other inputs in their
+    order; with ``keywords=True`` they come as the keywords :func:`other_input_key` instead (beside forward
+    arguments that are keywords).
+
+    Args:
+        model: the model of ``num_inputs`` positional inputs.
+        position: the input explained, ``0 <= position < num_inputs``.
+        num_inputs: the number of positional inputs, at least 2.
+        keywords: whether the other inputs arrive as keywords (see above).
+
+    Raises:
+        TypeError: ``model`` is no ``nn.Module``.
+        ValueError: ``position`` or ``num_inputs`` out of range.
+    """
+
+    def __init__(self, model: nn.Module, position: int, num_inputs: int, *, keywords: bool = False) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model).__name__}")
+        if isinstance(num_inputs, bool) or not isinstance(num_inputs, int) or num_inputs < 2:
+            raise ValueError(f"Expected argument `num_inputs` to be an int >= 2 but got {num_inputs!r}")
+        if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position < num_inputs:
+            raise ValueError(f"Expected argument `position` to be an int from 0 to {num_inputs - 1} but got {position!r}")
+        super().__init__()
+        self.__dict__["_wrapped"] = model  # not a submodule: the model's module names stay its own
+        self.position, self.num_inputs, self.keywords = position, num_inputs, keywords
+
+    @property  # type: ignore[override]
+    def training(self) -> bool:  # the model's own flag
+        return self.__dict__["_wrapped"].training if "_wrapped" in self.__dict__ else True
+
+    @training.setter
+    def training(self, mode: bool) -> None:
+        if "_wrapped" in self.__dict__:  # nn.Module.__init__ sets it before the model is held: not the model's
+            self.__dict__["_wrapped"].training = mode
+
+    @property
+    def wrapped(self) -> nn.Module:
+        """The model."""
+        return self.__dict__["_wrapped"]
+
+    def forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Any:
+        if self.keywords:
+            others = [kwargs.pop(other_input_key(j)) for j in range(self.num_inputs) if j != self.position]
+        else:
+            others, args = list(args[: self.num_inputs - 1]), args[self.num_inputs - 1:]
+        inputs = [*others[: self.position], x, *others[self.position:]]
+        return eager_module(self.wrapped)(*inputs, *args, **kwargs)
+
+    def train(self, mode: bool = True) -> ChosenInput:
+        self.wrapped.train(mode)
+        return self
+
+    def named_modules(self, memo: set[nn.Module] | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, nn.Module]]:
+        return self.wrapped.named_modules(memo, prefix, remove_duplicate)
+
+    def named_children(self) -> Iterator[tuple[str, nn.Module]]:
+        return self.wrapped.named_children()
+
+    def get_submodule(self, target: str) -> nn.Module:
+        return self.wrapped.get_submodule(target)
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> Any:
+        return self.wrapped.state_dict(*args, **kwargs)
+
+    def _apply(self, fn: Any, recurse: bool = True) -> ChosenInput:
+        self.wrapped._apply(fn, recurse)
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name.startswith("_") or "_wrapped" not in self.__dict__:
+                raise
+            return getattr(self.__dict__["_wrapped"], name)
+
+    def extra_repr(self) -> str:
+        return f"{type(self.wrapped).__name__}, position={self.position}, num_inputs={self.num_inputs}"
+
+
+def chosen_input(model: nn.Module, inputs: tuple[Tensor, ...], position: int,
+                 additional_forward_args: Any = None) -> tuple[nn.Module, Tensor, Any]:
+    """``model`` of the ``inputs`` as a model of ``inputs[position]``: the :class:`ChosenInput`, that input,
+    and the forward arguments that carry the other inputs beside ``additional_forward_args`` (a tuple:
+    the other inputs first, then its values; a mapping: its entries and the other inputs under
+    :func:`other_input_key`; one value: as a tuple of one). The first input with forward arguments that are
+    not a mapping needs no wrapper: ``model`` itself, the other inputs as its positional forward arguments.
+
+    Args:
+        model: the model, called ``model(*inputs, *args, **kwargs)``.
+        inputs: its ``n >= 2`` input tensors, ``[N, ...]`` each.
+        position: the input to explain.
+        additional_forward_args: the forward arguments after the inputs (Captum's convention).
+
+    Raises:
+        ValueError: fewer than 2 inputs, ``position`` out of range, or a mapping of forward arguments that
+            holds a key of :func:`other_input_key`.
+    """
+    if not isinstance(inputs, tuple) or len(inputs) < 2:
+        raise ValueError(f"Expected argument `inputs` to be a tuple of at least 2 tensors but got {type(inputs).__name__}")
+    keywords = isinstance(additional_forward_args, Mapping)
+    wrapper = ChosenInput(model, position, len(inputs), keywords=keywords)
+    others = [t for j, t in enumerate(inputs) if j != position]
+    if position == 0 and not keywords:
+        model_called: nn.Module = model
+    else:
+        model_called = wrapper
+    if keywords:
+        clash = [k for k in additional_forward_args if k.startswith("_input_")]  # type: ignore[union-attr]
+        if clash:
+            raise ValueError(f"Expected forward arguments without the reserved keys '_input_<k>' but got {clash}")
+        args: Any = {**additional_forward_args,  # type: ignore[dict-item]
+                     **{other_input_key(j): t for j, t in enumerate(inputs) if j != position}}
+    elif additional_forward_args is None:
+        args = tuple(others)
+    elif isinstance(additional_forward_args, tuple):
+        args = (*others, *additional_forward_args)
+    else:
+        args = (*others, additional_forward_args)
+    return model_called, inputs[position], args
