@@ -115,7 +115,9 @@ def _draw_nodes(ax: Any, columns: list[tuple[str, list[dict]]], height: int,
             ax.annotate(str(n["unit"]), (x, y), fontsize=7, ha="center", va="center", zorder=4)
             if layer == "output" and class_names and 0 <= int(n["unit"]) < len(class_names):  # the class, beside its node
                 ax.text(x + 0.14, y, _short(str(class_names[int(n["unit"])])), fontsize=7, ha="left", va="center", zorder=4)
-        ax.text(x, (height - 1) / 2.0 + 0.7, labels[x], ha="center", va="bottom", fontsize=8, fontweight="bold")
+        # above the axes, in points: the title (its pad, graph_figure) sits above them whatever the data scale
+        ax.annotate(labels[x], (x, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 2), textcoords="offset points",
+                    ha="center", va="bottom", fontsize=8, fontweight="bold", annotation_clip=False)
         if not nodes:  # a layer none of whose units entered the graph: say so, not an unexplained empty column
             ax.text(x, 0.0, "no unit\nkept", ha="center", va="center", fontsize=7, color="0.45", style="italic")
     return pos
@@ -154,6 +156,7 @@ def _short(name: str) -> str:
     return name if len(name) <= _NAME_CHARS else name[: _NAME_CHARS - 1] + "…"
 
 
+_LABEL_LINE = 10.5  # points per line of a column title (8-point bold text and its leading)
 _MIN_WIDTH = 4.45  # inches: the legend's three entries and the title fit (a graph of one layer has two columns)
 _PITCH = 0.28  # inches between the nodes of a column
 
@@ -196,13 +199,13 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     hidden = sum(len(ns) for layer, ns in columns if layer != "output")
     default = (f"causal graph: {hidden} nodes, {len(graph.get('edges', []))} edges"
                + (f", faithfulness {faith:.2f}" if math.isfinite(faith) else ""))
-    ax.set_title(title or default, fontsize=9)
+    ax.set_title(title or default, fontsize=9, pad=6 + _LABEL_LINE * lines)  # above the column titles
     ax.legend(handles=[Line2D([], [], color=_POS, lw=2.5, label="positive path effect"),
                        Line2D([], [], color=_NEG, lw=2.5, label="negative path effect"),
                        Line2D([], [], color="0.4", lw=0.7, label="weak (width ∝ |effect|)")],
               loc="lower center", bbox_to_anchor=(0.5, -0.02), ncol=3, fontsize=7, frameon=False)
     ax.set_xlim(-0.6, len(columns) - 0.4 + margin)
-    ax.set_ylim(-(height - 1) / 2.0 - 1.1, (height - 1) / 2.0 + 1.2 + 0.35 * extra)
+    ax.set_ylim(-(height - 1) / 2.0 - 1.1, (height - 1) / 2.0 + 1.2)  # room for the arcs above the top node
     ax.axis("off")
     fig.tight_layout()
     return fig
