@@ -10,7 +10,14 @@ from typing import Any
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from lightning_causal.reporting.figure_style import NEG, POS, WIDTH, short_labels, title_lines
+from lightning_causal.reporting.figure_style import (
+    MAGNITUDE,
+    NEG,
+    POS,
+    WIDTH,
+    short_labels,
+    title_lines,
+)
 
 __all__ = ["bar_figure", "curves_figure", "interval_bar_figure", "interval_metrics"]
 
@@ -20,7 +27,8 @@ def bar_figure(
     item_label: str = "unit", estimated: Sequence[bool] | None = None,
 ) -> Figure:
     """Bars of the ``top`` values of largest magnitude, largest first, labelled by ``labels[i]``
-    (default the index ``i``); red positive, blue negative. Landscape (about 2:1), the shape of a
+    (default the index ``i``); red positive, blue negative where some value is negative, one neutral
+    colour where none is (magnitudes such as a mean ``|effect|`` have no direction). Landscape (about 2:1), the shape of a
     TensorBoard image card. ``estimated[i]`` marks value ``i`` as a first-order estimate (an
     attribution screen's unscreened units): drawn light and hatched, with a legend ("exact (k of
     U units)" / "first-order estimate"); when every value is an estimate the y-label says so.
@@ -51,7 +59,9 @@ def bar_figure(
     guess = [bool(e) for e in estimated] if estimated is not None else [False] * v.numel()
     fig = Figure(figsize=(WIDTH, 2.7 + (0.5 if slanted else 0.0)))
     ax = fig.subplots()
-    bars = ax.bar(range(k), [float(v[i]) for i in order], color=[POS if float(v[i]) >= 0 else NEG for i in order])
+    signed = bool((v < 0).any())  # magnitudes (a mean |effect|) have no direction to colour
+    bars = ax.bar(range(k), [float(v[i]) for i in order],
+                  color=[(POS if float(v[i]) >= 0 else NEG) if signed else MAGNITUDE for i in order])
     for bar, i in zip(bars, order):
         if guess[i]:  # a first-order estimate, not an intervention's effect
             bar.set_alpha(0.45)

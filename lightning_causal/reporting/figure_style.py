@@ -12,10 +12,11 @@ import os
 import textwrap
 from collections.abc import Sequence
 
-__all__ = ["NEG", "POS", "WIDTH", "short_label", "short_labels", "title_lines"]
+__all__ = ["MAGNITUDE", "NEG", "POS", "WIDTH", "short_label", "short_labels", "title_lines"]
 
 WIDTH = 5.2  # inches at 100 dpi: 520 pixels, about the width of a TensorBoard image card
 POS, NEG = "tab:red", "tab:blue"
+MAGNITUDE = "0.45"  # bars of values without a sign (a mean |effect|): no red/blue direction implied
 
 
 def short_label(text: str, limit: int = 24) -> str:

@@ -186,3 +186,18 @@ def test_the_text_card_shows_the_value_each_table_is_ranked_by_and_per_layer_hea
     card = markdown_summary(3, [sobol, fair, units])
     assert "a (ST 0.76), c (ST 0.35)" in card and "0 (positive_rate 0.25)" in card
     assert "conv1/top1_importance 0.17" in card and "spearman" not in card
+
+
+def test_bar_figure_colours_signs_only_where_values_have_one():
+    """Unit importances are magnitudes (mean |effect| of do(unit := 0)): every bar was red, the colour
+    that marks a positive, raising value in the other figures. Values without a negative one are drawn in
+    one neutral colour; signed values keep red for positive and blue for negative."""
+    from matplotlib.colors import to_rgba
+
+    from lightning_causal.reporting.figure_style import MAGNITUDE, NEG, POS
+    from lightning_causal.reporting.figures import bar_figure
+
+    magnitudes = bar_figure(torch.tensor([0.3, 0.1, 0.2]), "units")
+    assert {to_rgba(p.get_facecolor()) for p in magnitudes.axes[0].patches} == {to_rgba(MAGNITUDE)}
+    signed = bar_figure(torch.tensor([0.3, -0.5, 0.2]), "units")
+    assert [to_rgba(p.get_facecolor()) for p in signed.axes[0].patches] == [to_rgba(NEG), to_rgba(POS), to_rgba(POS)]
