@@ -100,8 +100,8 @@ class CausalGraphAudit(Audit):
             ``num_heads=H`` for attention heads (as ``UnitImportanceAudit``).
         name: tag of the audit (default ``"causal_graph"``).
         class_names: one name per class (output) of the model, drawn beside the graph's output nodes
-            (their ids stay ``output:<c>`` in the tables and reports; ``graphs["causal_graph"]["meta"]``
-            keeps the names). A list of another length than the outputs is a ``ValueError``.
+            and written after them in the text summary (``output:1 (chirp)``); their ids stay
+            ``output:<c>`` in the tables and reports (``graphs["causal_graph"]["meta"]`` keeps the names). A list of another length than the outputs is a ``ValueError``.
 
     Examples:
         >>> import torch

@@ -38,16 +38,26 @@ def _headline(r: AuditResult) -> str:
 _LABELS = ("feature", "name", "word", "node", "method", "group", "unit", "token", "class")
 
 
-def _label_and_value(row: dict) -> tuple[str, str] | None:
+def _node_name(node: object, class_names: list | None) -> str:
+    """A graph node id, an output node followed by its class where the audit has class names
+    (``output:1 (chirp)``)."""
+    text = _fmt(node)
+    if class_names and isinstance(node, str) and node.startswith("output:") and node[7:].isdigit() and int(node[7:]) < len(class_names):
+        return f"{text} ({class_names[int(node[7:])]})"
+    return text
+
+
+def _label_and_value(row: dict, class_names: list | None = None) -> tuple[str, str] | None:
     """A table row as ``(label, value)``: the most specific name-like column (an edge: ``source →
-    target``) and the number the audit ranks its rows by (``_VALUES``), else the first number."""
+    target``; a graph's output nodes with their class where ``class_names`` are given) and the number the
+    audit ranks its rows by (``_VALUES``), else the first number."""
     if "source" in row and "target" in row:
-        label_keys, label = {"source", "target"}, f"{row['source']} → {row['target']}"
+        label_keys, label = {"source", "target"}, f"{_node_name(row['source'], class_names)} → {_node_name(row['target'], class_names)}"
     else:
         label_key = next((k for k in _LABELS if k in row), None)
         if label_key is None:
             return None
-        label_keys, label = {label_key}, _fmt(row[label_key])
+        label_keys, label = {label_key}, (_node_name(row[label_key], class_names) if label_key == "node" else _fmt(row[label_key]))
     key = next((k for k in _VALUES if isinstance(row.get(k), float)), None)  # what the audits rank their rows by
     if key is None:
         key = next((k for k, v in row.items() if k not in label_keys and isinstance(v, float)), None)
@@ -74,6 +84,7 @@ def _counterfactual_row(row: dict, class_names: list | None) -> str:
 
 def _tops(r: AuditResult) -> str:
     parts = []
+    graph_classes = (r.graphs.get("causal_graph") or {}).get("meta", {}).get("class_names")  # CausalGraphAudit(class_names=)
     for name, rows in r.tables.items():
         if not rows or name == "comparison":
             continue
@@ -81,7 +92,7 @@ def _tops(r: AuditResult) -> str:
             # two samples' changes fit the part's width; the rest are in the JSON report
             parts.append(f"{name}: " + "; ".join(_counterfactual_row(row, r.meta.get("class_names")) for row in rows[:2]))
             continue
-        items = [lv for lv in (_label_and_value(row) for row in rows[:_TOP]) if lv is not None]
+        items = [lv for lv in (_label_and_value(row, graph_classes) for row in rows[:_TOP]) if lv is not None]
         if items:
             parts.append(f"{name}: " + ", ".join(f"{lab} ({val})" if val else lab for lab, val in items))
     return "; ".join(parts)

@@ -201,3 +201,18 @@ def test_bar_figure_colours_signs_only_where_values_have_one():
     assert {to_rgba(p.get_facecolor()) for p in magnitudes.axes[0].patches} == {to_rgba(MAGNITUDE)}
     signed = bar_figure(torch.tensor([0.3, -0.5, 0.2]), "units")
     assert [to_rgba(p.get_facecolor()) for p in signed.axes[0].patches] == [to_rgba(NEG), to_rgba(POS), to_rgba(POS)]
+
+
+def test_the_text_summary_names_the_classes_of_a_graphs_output_nodes():
+    """CausalGraphAudit(class_names=...) drew the names beside the output nodes of its figure, but the text
+    card still read ``net.3:10 → output:1``; it now reads ``output:1 (chirp)``, and nodes without a class
+    stay as they are."""
+    r = AuditResult("causal_graph", scalars={"faithfulness": 0.5},
+                    tables={"nodes": [{"node": "output:1", "effect": 0.4}, {"node": "net.3:10", "effect": 0.3}],
+                            "edges": [{"source": "net.3:10", "target": "output:1", "weight": 1.0, "effect": 0.2}]},
+                    graphs={"causal_graph": {"nodes": [], "edges": [], "meta": {"class_names": ["sine", "chirp", "step"]}}})
+    text = markdown_summary(0, [r], step=0)
+    assert "nodes: output:1 (chirp) (effect 0.4), net.3:10 (effect 0.3)" in text
+    assert "edges: net.3:10 → output:1 (chirp) (effect 0.2)" in text
+    plain = markdown_summary(0, [AuditResult("causal_graph", tables=r.tables)], step=0)
+    assert "net.3:10 → output:1 (effect 0.2)" in plain
