@@ -43,11 +43,9 @@ class EvaluationSteps(LightningModule):
         and ``val_acc``.
 
         Args:
-            batch: the batch, read by the module's ``unpack_batch``
-                (:meth:`~lightning_causal.repair.module.CausalRepairModule.unpack`).
-            batch_idx: the batch's index (unused).
-            dataloader_idx: the dataloader's index (Lightning passes it with several dataloaders;
-                unused).
+            batch: as in :meth:`validation_step`.
+            batch_idx: as in :meth:`validation_step`.
+            dataloader_idx: as in :meth:`validation_step`.
         """
         self._evaluation_step(batch, "test")
 

@@ -163,7 +163,7 @@ def chosen_input(model: nn.Module, inputs: tuple[Tensor, ...], position: int,
     else:
         model_called = wrapper
     if keywords:
-        clash = [k for k in additional_forward_args if k.startswith("_input_")]  # type: ignore[union-attr]
+        clash = [k for k in additional_forward_args if k.startswith(other_input_key(0)[:-1])]  # type: ignore[union-attr]
         if clash:
             raise ValueError(f"Expected forward arguments without the reserved keys '_input_<k>' but got {clash}")
         args: Any = {**additional_forward_args,  # type: ignore[dict-item]
