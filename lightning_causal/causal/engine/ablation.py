@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.chosen_input import model_call
 from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.live_values import rows_of
 
@@ -105,6 +106,9 @@ def padding_arguments(model: nn.Module | None, additional_forward_args: object, 
     positional arguments (a tuple, or one value) named by the parameters of ``model.forward`` they
     bind to after the ``num_inputs`` inputs (``forward(self, x, lengths)`` called with
     ``additional_forward_args=(lengths,)``); ``None`` when there are none or they cannot be named.
+    A :class:`~lightning_causal.causal.engine.chosen_input.ChosenInput` (the callback's ``explain=``) is
+    seen through: the arguments are named by its model's ``forward``, the other inputs in their places
+    (:func:`~lightning_causal.causal.engine.chosen_input.model_call`).
 
     Examples:
         >>> import torch
@@ -120,7 +124,8 @@ def padding_arguments(model: nn.Module | None, additional_forward_args: object, 
         return None
     args = additional_forward_args if isinstance(additional_forward_args, tuple) else (additional_forward_args,)
     try:
-        bound = inspect.signature(eager_module(model).forward).bind_partial(*([None] * num_inputs), *args)
+        called, call = model_call(eager_module(model), (*([None] * num_inputs), *args))  # a ChosenInput: its model's call
+        bound = inspect.signature(eager_module(called).forward).bind_partial(*call)
     except (TypeError, ValueError):  # a signature that takes no such call, or none to read
         return None
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)

@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.eager import eager_module
 
-__all__ = ["ChosenInput", "chosen_input", "other_input_key"]
+__all__ = ["ChosenInput", "chosen_input", "model_call", "other_input_key"]
 
 
 def other_input_key(position: int) -> str:
@@ -133,6 +133,33 @@ class ChosenInput(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{type(self.wrapped).__name__}, position={self.position}, num_inputs={self.num_inputs}"
+
+
+def model_call(model: nn.Module, args: tuple) -> tuple[nn.Module, tuple]:
+    """The module whose ``forward`` receives the positional call ``model(*args)``, and the arguments it
+    receives: a :class:`ChosenInput` of positional forward arguments passes ``(x_k, *others, *rest)`` to its
+    model as ``(x_0, ..., x_{n-1}, *rest)``, so that code reading the call by ``forward``'s parameter names
+    (a positional ``attention_mask``) reads the model's own; any other module receives ``args`` as they are.
+
+    Args:
+        model: the module called.
+        args: the positional arguments of the call, its inputs first (stand-ins such as ``None`` will do).
+
+    Examples:
+        >>> from torch import nn
+        >>> class Three(nn.Module):
+        ...     def forward(self, meta, ids, attention_mask):
+        ...         return ids
+        >>> model = Three()
+        >>> called, args = model_call(ChosenInput(model, 1, 2), ("ids", "meta", "mask"))
+        >>> called is model, args
+        (True, ('meta', 'ids', 'mask'))
+    """
+    while isinstance(model, ChosenInput) and not model.keywords and args:
+        others, rest = args[1: model.num_inputs], args[model.num_inputs:]
+        args = (*others[: model.position], args[0], *others[model.position:], *rest)
+        model = model.wrapped
+    return model, tuple(args)
 
 
 def chosen_input(model: nn.Module, inputs: tuple[Tensor, ...], position: int,
