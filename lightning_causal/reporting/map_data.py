@@ -101,17 +101,20 @@ def _label_text(data: MapData, i: int) -> str:
 
 def explained_quantity(meta: Mapping[str, Any], class_name: Callable[[int], str] | None = None) -> str:
     """What a global analysis (Sobol') explained, from its ``meta``: ``"P(class C)"`` for a class
-    probability (named by ``class_name``, else ``meta["target_name"]``), ``"the output"`` of a model of
+    probability (named by ``class_name``, else quoted from ``meta["target_name"]``, as the map titles
+    quote class names), ``"the output"`` of a model of
     one output (``"output j"`` where ``j > 0`` or ``meta["outputs"] > 1``) where ``meta["explained"]``
     is ``"raw output"`` (a regression model), ``""`` without a target.
 
     Args:
         meta: the analysis' ``meta``, as above.
-        class_name: ``index -> name`` of a class; ``None``: ``meta["target_name"]`` or the index.
+        class_name: ``index -> name`` of a class; ``None``: ``repr`` of ``meta["target_name"]`` or the index.
 
     Examples:
         >>> explained_quantity({"target": 1, "explained": "softmax probability"})
         'P(class 1)'
+        >>> explained_quantity({"target": 1, "explained": "softmax probability", "target_name": "dog"})
+        "P(class 'dog')"
         >>> explained_quantity({"target": 0, "explained": "raw output"})
         'the output'
         >>> explained_quantity({"target": 0, "explained": "raw output", "outputs": 3})  # horizon 0 of 3
@@ -124,7 +127,7 @@ def explained_quantity(meta: Mapping[str, Any], class_name: Callable[[int], str]
         return "the output" if target == 0 and meta.get("outputs", 1) == 1 else f"output {target}"
     if class_name is not None:
         return f"P(class {class_name(target)})"
-    return f"P(class {meta.get('target_name', target)})"
+    return f"P(class {meta['target_name']!r})" if "target_name" in meta else f"P(class {target})"
 
 
 

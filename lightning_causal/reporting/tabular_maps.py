@@ -6,8 +6,14 @@ from __future__ import annotations
 import torch
 from matplotlib.figure import Figure
 
-from lightning_causal.reporting.figure_style import WIDTH, short_labels, title_lines
-from lightning_causal.reporting.map_data import SERIES_COLOURS, MapData, output_noun
+from lightning_causal.reporting.figure_style import MAGNITUDE, WIDTH, short_labels, title_lines
+from lightning_causal.reporting.map_data import (
+    SERIES_COLOURS,
+    MapData,
+    drawn_samples,
+    explained_quantity,
+    output_noun,
+)
 
 __all__ = ["tabular_maps"]
 
@@ -75,7 +81,10 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
     of several columns or a constant column has no direction and is grey. Explaining each sample's
     predicted class (or integer codes), the colour is the sign of the mean score (red: the column's
     values raise the explained class's score on average). Several maps (causal beside each Captum method): grouped bars, one per map and feature, each
-    map's mean |score| relative to its own largest (the methods' units differ).
+    map's mean |score| relative to its own largest (the methods' units differ), or on one scale where
+    ``meta["shared_map_scale"]`` says the maps share a unit (Sobol' first-order and total indices).
+    A global map (one row for the whole probe, :func:`drawn_samples`) is titled with what it explains
+    (``P(class 'high')``) and its single bars are grey: a variance share has no direction.
 
     Args:
         data: the maps ``[N, D]`` and the tabular probe inputs they explain.
@@ -87,23 +96,31 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
     first = next(iter(scores.values()))
     k, m = min(top, len(columns)), len(scores)
     order = first.abs().mean(0).topk(k).indices.tolist()
-    title = "\n".join(title_lines(f"{data.audit}: top features over {int(first.shape[0])} probe samples", int(WIDTH * 12))
-                      + title_lines(f"explaining {_explained(data)}", int(WIDTH * 12)))  # 10 pt: about 12 characters per inch
+    _, glob = drawn_samples(data)
+    if glob:  # one map for the whole probe (Sobol' indices): no per-sample scores to average
+        what = explained_quantity(data.meta, data.class_name)
+        head, tail = f"{data.audit}: top features over the whole probe ({int(data.inputs.shape[0])} samples)", f"of {what}" if what else ""
+    else:
+        head, tail = f"{data.audit}: top features over {int(first.shape[0])} probe samples", f"explaining {_explained(data)}"
+    title = "\n".join(title_lines(head, int(WIDTH * 12)) + (title_lines(tail, int(WIDTH * 12)) if tail else []))  # 10 pt: ~12 characters per inch
+    shared = bool(data.meta.get("shared_map_scale"))  # maps of one unit (Sobol' S and S_T): one scale, not each its own largest
     if m == 1:
         fig = Figure(figsize=(WIDTH, 1.3 + 0.27 * k))
         ax = fig.subplots()
         size = first.abs().mean(0)
         raised = ("the output" if data.meta.get("outputs") == 1 or data.meta.get("regression")
                   else "the label's logit" if data.meta.get("multi_label") else "the class score")
-        sign = _directions(data, columns, first)
-        if sign is None:  # each sample's own class: do its values support it, on average
+        sign = None if glob else _directions(data, columns, first)
+        if glob:  # one global value per feature (a Sobol' index): a size, no direction
+            caption = "value over the whole probe"
+        elif sign is None:  # each sample's own class: do its values support it, on average
             sign = [1.0 if float(m) >= 0 else -1.0 for m in first.mean(0)]
             caption = f"mean |effect| (red: raises {raised})"
         else:  # three short lines: the axes narrow under long feature names
             grey = "; grey: no direction" if any(sign[j] == 0 for j in order) else ""
             caption = f"mean |effect|\nred: a higher value raises {raised},\nblue: lowers it{grey}"
-        ax.barh(range(k), [float(size[j]) for j in order[::-1]],  # barh draws bottom-up: largest on top
-                color=[_SIGN_COLOURS[sign[j]] for j in order[::-1]])
+        colours = [MAGNITUDE] * k if sign is None else [_SIGN_COLOURS[sign[j]] for j in order[::-1]]
+        ax.barh(range(k), [float(size[j]) for j in order[::-1]], color=colours)  # barh draws bottom-up: largest on top
         ax.set_yticks(range(k))
         ax.set_yticklabels([names[j] for j in order[::-1]], fontsize=9)
         ax.set_xlabel(caption, fontsize=9)
@@ -114,14 +131,19 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
         width = 0.8 / m
         for i, (name, s) in enumerate(scores.items()):
             size = s.abs().mean(0)
-            peak = float(size.max()) or 1.0
+            peak = 1.0 if shared else float(size.max()) or 1.0
             ax.bar([j + (i - (m - 1) / 2) * width for j in range(k)], [float(size[f]) / peak for f in order], width,
                    label=name, color=SERIES_COLOURS[i % len(SERIES_COLOURS)])
         ax.set_xticks(range(k))
         ax.set_xticklabels([names[j] for j in order], fontsize=9, rotation=35 if slanted else 0, ha="right" if slanted else "center")
-        ax.set_ylabel("mean |score| / largest", fontsize=9)
         ax.legend(fontsize=8, ncol=min(m, 4), loc="upper right")
-        ax.set_ylim(0, 1.3)
+        if shared:
+            top_value = max(float(s.abs().mean(0).max()) for s in scores.values())
+            ax.set_ylabel("value (one scale)" if glob else "mean |score| (one scale)", fontsize=9)
+            ax.set_ylim(0, 1.3 * top_value if top_value > 0 else 1.0)
+        else:
+            ax.set_ylabel("mean |score| / largest", fontsize=9)
+            ax.set_ylim(0, 1.3)
     fig.suptitle(title, fontsize=10)  # centred on the figure: long feature names narrow the axes
     ax.tick_params(labelsize=9)
     fig.tight_layout()

@@ -336,7 +336,27 @@ def test_sobol_figures_of_a_regression_model_name_the_output_not_a_class_probabi
     assert "P(class" not in fig._suptitle.get_text() + title
     assert "of the output" in fig._suptitle.get_text() and "of the output" in title
     r.meta.update(explained="softmax probability", target_name="high")
-    assert "of P(class high)" in _interval_figure(r, "indices", r.tables["indices"])._suptitle.get_text()
+    assert "of P(class 'high')" in _interval_figure(r, "indices", r.tables["indices"])._suptitle.get_text()
+
+
+def test_sobol_map_and_interval_titles_name_the_class_the_same_way():
+    """SobolAudit(class_names=...): the map figure's title quoted the class ("P(class 'high')", as every
+    map title quotes class names) and the interval figure's did not ("P(class high)")."""
+    from lightning_causal.audits import SobolAudit
+    from lightning_causal.audits.base import Probe
+    from lightning_causal.reporting.tensorboard import _interval_figure
+
+    model = torch.nn.Linear(4, 2)
+    x = torch.randn(16, 4, generator=torch.Generator().manual_seed(0))
+    r = SobolAudit(32, target=1, class_names=["low", "high"], n_bootstrap=2).run(model, Probe(x))
+    (_, fig), *_ = map_figures(MapData(x, r.maps, "sobol", r.meta))
+    title = _interval_figure(r, "indices", r.tables["indices"])._suptitle.get_text()
+    assert "P(class 'high')" in fig._suptitle.get_text() and "1 probe samples" not in fig._suptitle.get_text()
+    assert "P(class 'high')" in title
+    # S and S_T share a unit (meta["shared_map_scale"]): drawn on one scale, not each relative to its own largest
+    heights = sorted((round(b.get_height(), 6) for b in fig.axes[0].patches), reverse=True)
+    expected = sorted((round(float(v), 6) for m in r.maps.values() for v in m.abs().flatten()), reverse=True)
+    assert heights == pytest.approx(expected, abs=1e-6)
 
 
 @pytest.mark.parametrize("features", [1, 2])
