@@ -54,6 +54,7 @@ from lightning_causal.causal.structure.layer_activations import (
     seeded_clean_activations,
 )
 from lightning_causal.causal.structure.layer_trace import (
+    REROUTED,
     distinct_samples,
     input_change,
     real_rows,
@@ -196,8 +197,9 @@ def layer_causal_map(
             and that the explained output reads (the heads of a multi-head model's other outputs
             are left out: :func:`~lightning_causal.causal.structure.output_path.off_output_path`;
             so is a layer nothing of which reaches the output on the probe, such as one before a ReLU
-            that no probe sample activates, with a ``UserWarning`` naming it; ``meta["left_out"]`` holds
-            both with why). Named layers must hold the samples on dimension 0, also on a pass of two
+            that no probe sample activates, with a ``UserWarning`` naming it; so is a layer that returns fewer
+            rows once an intervention reroutes them, an expert of a mixture that every probe sample took, with a
+            ``UserWarning``; ``meta["left_out"]`` holds them with why). Named layers must hold the samples on dimension 0, also on a pass of two
             probe samples; named layers the explained output does not read are warned about. A layer
             no intervention moves (after a dead ReLU) stays in the map with ``s = 0`` and NaN CKA, with
             a ``UserWarning`` naming it (``meta["unmoved"]``).
@@ -288,8 +290,13 @@ def layer_causal_map(
         check_finite_samples(xs, gather_target(out, tidx))
         real = real_rows(xs, masks, g)
         keep = row_subset(g * n, max_rows, seed, xs[0].device, real)
+        rerouted: dict[str, str] | None = None if layers is not None else {}  # default layers run on some rows only
         grams, norms, logit_delta, in_delta = trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size,
-                                                     real_positions, noise)
+                                                     real_positions, noise, rerouted)
+        if rerouted:
+            order = [a for a in order if a not in rerouted]
+            _warn_rerouted(rerouted, order)
+            left_out |= dict.fromkeys(rerouted, REROUTED)
     cka = gram_cka([grams[a] for a in order])
     distinct = distinct_samples(xs)  # copies of one sample repeat its rows: they add none to the comparison
     rows = min(int(keep.sum()), g * distinct)
@@ -305,7 +312,7 @@ def layer_causal_map(
     groups = merge_contiguous(cka, float(threshold))
     f_t = gather_target(out, tidx).abs().mean()
     lm = _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, float(threshold), real, pads)
-    _warn_left_out({a: why for a, why in left_out.items() if why != UNUSED}, n)  # another output's head: nothing to say
+    _warn_left_out({a: why for a, why in left_out.items() if why not in (UNUSED, REROUTED)}, n)  # another output's head: nothing to say
     unmoved = [a for a, dead in zip(order, unmoved_layers(response, [acts[a].dtype for a in order])) if dead]
     if unmoved:
         warnings.warn(
@@ -315,6 +322,21 @@ def layer_causal_map(
             "they merge with no layer (the map's meta['unmoved'] lists them)", UserWarning, stacklevel=outside_package())
     lm.meta.update(left_out=dict(left_out), unmoved=unmoved)
     return lm
+
+
+def _warn_rerouted(rerouted: dict[str, str], kept: list[str]) -> None:
+    """Warn that the default layers leave out ``rerouted``: layers that returned one row per probe sample on the
+    clean pass (every sample took them: an expert of a mixture that the router gives every probe sample) but fewer
+    once an intervention sent rows elsewhere; refuse the map where no layer is left."""
+    shown = "; ".join(f"{a!r} {why}" for a, why in list(rerouted.items())[:6]) + (" ..." if len(rerouted) > 6 else "")
+    if not kept:
+        raise ValueError(f"Expected a default layer that runs on every intervened row, but none does: {shown}. "
+                         "Name modules that run on every row with `layers=` (e.g. where the experts' outputs are combined)")
+    warnings.warn(
+        f"The layer map leaves the layers {list(rerouted)} out of its default layers: they ran on every probe sample "
+        f"but not on every row once inputs were intervened on ({shown}): an expert of a mixture that every probe sample "
+        "was routed to, or a branch; the map holds the layers that run on every row (the map's meta['left_out'] lists "
+        "them)", UserWarning, stacklevel=outside_package())
 
 
 def _warn_left_out(blocked: dict[str, str], n: int) -> None:

@@ -21,7 +21,11 @@ from lightning_causal.causal.engine.state import gather_target
 from lightning_causal.causal.engine.token_ids import token_errors_named
 from lightning_causal.causal.structure.layer_activations import BATCH_FIRST, real_positions_only
 
-__all__ = ["check_rows", "distinct_samples", "input_change", "real_rows", "row_subset", "trace_interventions"]
+__all__ = ["REROUTED", "check_rows", "distinct_samples", "input_change", "real_rows", "row_subset", "trace_interventions"]
+
+
+#: why a default layer left the layer map in :func:`trace_interventions` (its ``meta["left_out"]`` entry)
+REROUTED = "runs on some rows only once inputs are intervened on: an expert of a mixture, a branch"
 
 
 def real_rows(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], g: int) -> Tensor:
@@ -99,12 +103,18 @@ def _chunks(g: int, n: int, rows: int, noise: CommonNoise | None, device: torch.
             yield grp * n + noise.samples(k, device), k
 
 
-def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size, real_positions=None, noise=None):
+def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_batch_size, real_positions=None, noise=None,
+                        dropped=None):
     """Run the ``G * N`` interventions; return each layer's centred Gram matrix of the kept rows,
     ``||Δ||`` per row and layer, ``|Δ target logit|`` rows and ``||Δ x||`` rows (at the real
     positions of ``[N, T, ...]`` outputs: :func:`real_positions_only`). With ``noise`` (a model that
-    draws noise in eval mode) each pass is a block of samples from its seed, as the clean ``acts``."""
+    draws noise in eval mode) each pass is a block of samples from its seed, as the clean ``acts``.
+    With ``dropped`` (a dict; the default layers, which the user did not name) a layer that does not
+    return one row per intervened row in some pass (an expert of a mixture that every probe sample was
+    routed to, and an intervention routes elsewhere) is left out of every result and noted there with
+    why, instead of refused by :func:`check_rows`."""
     n = xs[0].shape[0]
+    acts = dict(acts)
     g = keep.numel() // n  # not num_groups(masks): padded elements carry the id G
     profiles: dict[str, list[Tensor]] = {a: [] for a in acts}
     norms: dict[str, list[Tensor]] = {a: [] for a in acts}
@@ -117,7 +127,11 @@ def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_ba
         xi = tuple(ablate_groups(x, m, s, grp, values=sample_rows(b, s)) for x, m, b in zip(xs, masks, bases))
         with token_errors_named(bases), capture(forward.model, list(acts)) as got:
             oi = forward(*xi, rows=s)
-        for a, h in acts.items():
+        for a, h in list(acts.items()):
+            if dropped is not None and (a not in got or got[a].shape != h[s].shape):
+                dropped[a] = _partial_rows(got.get(a), h[s])
+                del acts[a], profiles[a], norms[a]
+                continue
             check_rows(a, got.get(a), h[s])
             delta = (h[s] - real_positions_only(got[a], None if real_positions is None else real_positions[s])).reshape(len(s), -1)  # [N] too
             norms[a].append(delta.norm(dim=1))
@@ -149,6 +163,12 @@ def check_rows(layer: str, got: Tensor | None, clean: Tensor) -> None:
             f"as on the probe, but it returned {shape}: it runs on some rows only once inputs are intervened on (an "
             "expert of a mixture, a branch). Name modules that run on every row with `layers=` (e.g. where the "
             "experts' outputs are combined)")
+
+
+def _partial_rows(got: Tensor | None, clean: Tensor) -> str:
+    """Why a default layer left the map: what it returned for a pass of intervened rows."""
+    returned = "did not run" if got is None else f"returned {list(got.shape)}"
+    return f"{returned} for a pass of {clean.shape[0]} intervened rows"
 
 
 def input_change(x: Tensor, xa: Tensor | None = None) -> Tensor:
