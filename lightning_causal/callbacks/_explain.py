@@ -15,7 +15,7 @@ import torch
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lightning_causal.audits.base import Audit, Probe
-from lightning_causal.causal.engine.chosen_input import chosen_input
+from lightning_causal.causal.engine.chosen_input import chosen_input, model_name
 
 __all__ = ["audited_view", "check_explain", "explained_input", "explained_position"]
 
@@ -76,7 +76,7 @@ def explained_position(explain: int | str | None, model: torch.nn.Module, probe:
     if names is None or explain not in names:
         raise MisconfigurationException(
             f"Expected argument `explain` to be {allowed} but got {explain!r}, which is no parameter of "
-            f"{type(model).__name__}.forward" + (f" (its parameters: {names})" if names else ""))
+            f"{model_name(model)}.forward" + (f" (its parameters: {names})" if names else ""))
     position = names.index(explain)
     if position >= len(inputs):
         raise MisconfigurationException(

@@ -18,6 +18,7 @@ from torch import Tensor
 from lightning_causal.audits.base import Probe
 from lightning_causal.batches import INPUT_KEYS, LABEL_KEYS, UnpackBatch, unpack, unread_keys
 from lightning_causal.callbacks._no_trace import audit_seed
+from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.finite import check_finite_samples, per_sample_tensors
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.data_reading import read_samples, rngs_untouched
@@ -174,7 +175,7 @@ def call_hint(model: torch.nn.Module, probe: Probe) -> str:
         call += "".join(", ..." for _ in args)
     elif args is not None:
         call += ", ..."
-    return (f"The audits call {type(model).__name__}.forward as `model({call})`, the inputs and forward arguments that "
+    return (f"The audits call {model_name(model)}.forward as `model({call})`, the inputs and forward arguments that "
             "`unpack_batch` read from the batch: give `forward` these parameters (e.g. `forward(self, input_ids, "
             "attention_mask=None)` for a Hugging Face batch), or pass `unpack_batch=` a callable batch -> (inputs, labels, "
             "additional_forward_args) that matches it" + (_audited_module_hint(model) if isinstance(model, LightningModule) else ""))

@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.eager import eager_module
 
-__all__ = ["ChosenInput", "chosen_input", "model_call", "other_input_key"]
+__all__ = ["ChosenInput", "chosen_input", "model_call", "model_name", "other_input_key"]
 
 
 def other_input_key(position: int) -> str:
@@ -160,6 +160,25 @@ def model_call(model: nn.Module, args: tuple) -> tuple[nn.Module, tuple]:
         args = (*others[: model.position], args[0], *others[model.position:], *rest)
         model = model.wrapped
     return model, tuple(args)
+
+
+def model_name(model: nn.Module) -> str:
+    """The class name of the model the user wrote, for messages: seen through the wrappers the package puts
+    around it (:class:`ChosenInput`, the callback's ``explain=``) and ``torch.compile``'s, so that an error of
+    an audit of ``explain="tab"`` names ``ImageTab``, not ``ChosenInput``.
+
+    Args:
+        model: the model (or a wrapper of it).
+
+    Examples:
+        >>> from torch import nn
+        >>> model_name(ChosenInput(nn.Bilinear(2, 2, 1), 1, 2)), model_name(nn.Linear(2, 2))
+        ('Bilinear', 'Linear')
+    """
+    model = eager_module(model)
+    while isinstance(model, ChosenInput):
+        model = eager_module(model.wrapped)
+    return type(model).__name__
 
 
 def chosen_input(model: nn.Module, inputs: tuple[Tensor, ...], position: int,

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.eager import named_modules, user_name
 from lightning_causal.causal.engine.forward import check_not_meta
 from lightning_causal.causal.engine.input_sites import SUFFIX, attached_site, input_parent
@@ -68,10 +69,10 @@ def resolve_module(model: nn.Module, name: str) -> nn.Module:
         names = [n for n in modules if n and _parametrized_layer(modules, n) is None]
         nested = [n for n in names if n.endswith("." + name)]
         if nested:  # a layer's path inside a submodule: a wrapper's (Fabric's `setup`, DDP) or a LightningModule's
-            raise ValueError(f"Unknown module name {name!r} in model {type(model).__name__}; {_nested_hint(model, name, nested)}")
+            raise ValueError(f"Unknown module name {name!r} in model {model_name(model)}; {_nested_hint(model, name, nested)}")
         close = difflib.get_close_matches(name, names, n=5, cutoff=0.4)
         hint = f"close matches: {close}" if close else f"available: {names[:20]}"
-        raise ValueError(f"Unknown module name {name!r} in model {type(model).__name__}; {hint}")
+        raise ValueError(f"Unknown module name {name!r} in model {model_name(model)}; {hint}")
     _check_eager(model, modules, name)
     _check_not_meta_site(model, modules, name)
     return modules[name]

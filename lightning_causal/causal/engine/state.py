@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.eager import force_eager
 from lightning_causal.causal.engine.generators import generators_registered
 
@@ -127,7 +128,7 @@ def _note_wrapper_backward(model: nn.Module, err: RuntimeError) -> None:
     inner = getattr(model, "module", None)
     if "backward" in str(err) and isinstance(inner, nn.Module) and inner is not model and hasattr(err, "add_note"):
         err.add_note(
-            f"lightning_causal: the model ({type(model).__name__}) wraps another module, `model.module`, and refused the "
+            f"lightning_causal: the model ({model_name(model)}) wraps another module, `model.module`, and refused the "
             "backward pass this method runs through it to its inputs (Lightning Fabric does so under mixed precision). "
             "Pass the wrapped module, `model.module`: outside the training step it needs no wrapper")
 

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.ablation import check_baselines, input_padding, unpadded_masks
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_float, check_int
+from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import check_feature_mask, num_groups
@@ -270,7 +271,7 @@ def layer_causal_map(
             if names is None:
                 names, left_out = default_layer_choice(forward, xs)
                 if not names:  # nothing the default could read: say so, not that the `layers` never given were empty
-                    raise ValueError(f"Expected the model {type(model).__name__} to hold a module with parameters that the "
+                    raise ValueError(f"Expected the model {model_name(model)} to hold a module with parameters that the "
                                      "default layers read, but it holds none; name the layers with `layers=`")
             else:
                 warn_off_output_path(off_output_path(forward, xs, names))
