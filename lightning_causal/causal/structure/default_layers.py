@@ -37,8 +37,10 @@ def _adapter_parts(model: nn.Module) -> set[int]:
     """Ids of the modules inside an adapter-wrapped layer: a module with a ``base_layer`` submodule
     (PEFT's convention for LoRA, IA3, DoRA, ...: ``base_layer`` the frozen layer, ``lora_A``/``lora_B``
     the adapter beside it) computes ``base_layer(x) + B(A(x))`` from one input, so its parts run side
-    by side, not one after another: the wrapper is the layer, its output the one the model uses."""
-    return {id(d) for m in model.modules() if _is_adapter(m) for d in m.modules() if d is not m}
+    by side, not one after another: the wrapper is the layer, its output the one the model uses. So is
+    an adapter written by hand in another layout (:func:`_is_frozen_wrapper`), below the model itself."""
+    return {id(d) for m in model.modules() if _is_adapter(m) or (m is not model and _is_frozen_wrapper(m))
+            for d in m.modules() if d is not m}
 
 
 def _is_adapter(module: nn.Module) -> bool:
@@ -50,6 +52,31 @@ def _is_adapter(module: nn.Module) -> bool:
         isinstance(getattr(module, "lora_A", None), nn.Module) and isinstance(getattr(module, "lora_B", None), nn.Module))
 
 
+def _is_frozen_wrapper(module: nn.Module) -> bool:
+    """A hand-written adapter in any names: a module of the user's own class around one frozen layer (a child
+    that owns parameters, none of which requires grad, and no submodule that owns any) whose trainable
+    parameters are its own (``self.A = nn.Parameter(...)``, lit-gpt's ``LoRALinear``) or those of other children
+    of the user's own class that hold no layer inside (``self.lora = LoRALayer(...)``). Such a module adds its
+    parameters' term to the frozen layer's output, so its output, not the frozen layer's, is what the model
+    reads on. A block of torch's layers with the first one frozen (partial fine-tuning) is no such wrapper."""
+    if _is_torch_class(module):
+        return False
+    owning = [c for c in module.children() if any(True for _ in c.parameters())]
+    frozen = [c for c in owning if not any(p.requires_grad for p in c.parameters())]
+    if len(frozen) != 1 or any(any(True for _ in d.parameters(recurse=False)) for d in frozen[0].modules() if d is not frozen[0]):
+        return False
+    parts = [c for c in owning if c is not frozen[0]]
+    own = list(module.parameters(recurse=False))
+    return bool(own or parts) and all(p.requires_grad for p in own) and all(
+        not _is_torch_class(c) and all(p.requires_grad for p in c.parameters())
+        and not any(any(True for _ in d.parameters(recurse=False)) for d in c.modules() if d is not c) for c in parts)
+
+
+def _is_torch_class(module: nn.Module) -> bool:
+    """Whether ``module`` is one of torch's own modules (``nn.Linear``, ``nn.Sequential``, ...)."""
+    return type(module).__module__.split(".")[0] == "torch"
+
+
 def leaf_layers(model: nn.Module) -> list[str]:
     """Leaf modules that own parameters (convolutions, linear layers, normalisations), by name.
 
@@ -58,9 +85,10 @@ def leaf_layers(model: nn.Module) -> list[str]:
     ``spectral_norm``, ``parametrize.register_parametrization``) owns them (its ``parametrizations``
     compute its weight and are not layers), and so does a quantization-aware layer (``prepare_qat``:
     its ``weight_fake_quant`` and ``activation_post_process`` hold buffers only). A layer wrapped by
-    an adapter (PEFT's LoRA: a module with a ``base_layer`` beside ``lora_A``/``lora_B``) is one
-    layer, the wrapper: its parts run side by side on the same input, and the wrapper's output is
-    what the next layer reads. A TorchScript submodule of an eager model (``torch.jit.script``/``trace``:
+    an adapter (PEFT's LoRA: a module with a ``base_layer`` beside ``lora_A``/``lora_B``; or written by
+    hand in other names: a module of your class around one frozen layer, with trainable parameters of its
+    own or in a child of your class that holds no layer) is one layer, the wrapper: its parts run side by
+    side on the same input, and the wrapper's output is what the next layer reads. A TorchScript submodule of an eager model (``torch.jit.script``/``trace``:
     a scripted backbone) and what it holds are no layers: they run compiled, where hooks cannot reach.
     A module whose weights are on the ``meta`` device in a model that also holds real ones is the skeleton
     ``torch.func.functional_call`` runs with stacked weights (the model-ensembling recipe): no layer.
@@ -79,7 +107,7 @@ def leaf_layers(model: nn.Module) -> list[str]:
     scripted = isinstance(model, torch.jit.ScriptModule)  # all of it: its layers, which the estimators refuse, naming why
     owns = {id(m) for m in model.modules()
             if id(m) not in hidden and (any(True for _ in m.parameters(recurse=False)) or parametrize.is_parametrized(m)
-                                        or _is_adapter(m))}
+                                        or _is_adapter(m) or (m is not model and _is_frozen_wrapper(m)))}
     # a module with meta weights in a model that runs is a functional_call skeleton (an ensemble's, under vmap): no layer
     # (each module's own tensors first, once: a model without meta ones, nearly every one, walks no subtree)
     own_meta = any(isinstance(t, Tensor) and t.is_meta for m in model.modules() for t in (*m._parameters.values(), *m._buffers.values()))
