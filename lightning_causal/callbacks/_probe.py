@@ -20,6 +20,7 @@ from lightning_causal.batches import INPUT_KEYS, LABEL_KEYS, UnpackBatch, unpack
 from lightning_causal.callbacks._no_trace import audit_seed
 from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.finite import check_finite_samples, per_sample_tensors
+from lightning_causal.causal.engine.linked_samples import bag_hint
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.data_reading import read_samples, rngs_untouched
 
@@ -72,7 +73,10 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None) 
     try:
         probe = Probe(inputs, labels, args)
     except (TypeError, ValueError) as err:
-        raise MisconfigurationException(f"CausalAuditCallback cannot build the probe: {err}") from err
+        flat = first.dim() == 1 and not (first.is_floating_point() or first.is_complex() or first.dtype == torch.bool)
+        rows = isinstance(labels, Tensor) and labels.dim() > 0 and labels.shape[0] != first.shape[0]
+        note = f". {bag_hint()}" if flat and rows else ""  # flat ids of every bag beside one label per sample
+        raise MisconfigurationException(f"CausalAuditCallback cannot build the probe: {err}{note}") from err
     return probe.subset(slice(0, size))
 
 

@@ -49,6 +49,7 @@ from lightning_causal.causal.engine.forward_args import ForwardArgs
 from lightning_causal.causal.engine.linked_samples import (
     GRAPH_HINT,
     linked_arguments,
+    linked_hint,
     pass_error_note,
 )
 from lightning_causal.causal.engine.output_selection import (
@@ -230,10 +231,11 @@ class Forward:
             # output=0 meant for a tuple (logits, features), given a model that returns one tensor (in eval mode only?)
             check_not_a_row(raw, picked, self.output, n)
             linked = linked_arguments(self.args, model=self.model, num_inputs=len(inputs))
+            hint = linked_hint(self.model, inputs)  # the graph hint, or flat indices of an nn.EmbeddingBag with offsets
             raise ValueError(
                 f"Expected the explained output to have one row per input row ({n}) but got shape {tuple(picked.shape)}; "
-                + (f"forward arguments link the input rows ({'; '.join(linked)}): the rows are no samples (nodes of "
-                   "graphs pooled per graph?). " + GRAPH_HINT if linked else
+                + (f"forward arguments link the input rows ({'; '.join(linked)}): the rows are no samples"
+                   + (" (nodes of graphs pooled per graph?). " if hint == GRAPH_HINT else ". ") + hint if linked else
                    "pass `output=` a callable out -> [N, ...] (e.g. `output=lambda out: out.view(-1, T, C).mean(1)` for "
                    "per-position scores flattened to [N * T, C])")
             )

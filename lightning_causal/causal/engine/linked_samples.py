@@ -35,7 +35,7 @@ from lightning_causal.causal.engine.padded_reads import warn_padded_read
 if TYPE_CHECKING:
     from lightning_causal.causal.engine.forward import Forward, ForwardArgs
 
-__all__ = ["GRAPH_HINT", "check_linked_samples", "check_rows_independent", "linked_arguments", "pass_error_note"]
+__all__ = ["GRAPH_HINT", "bag_hint", "check_linked_samples", "check_rows_independent", "linked_arguments", "linked_hint", "pass_error_note"]
 
 GRAPH_HINT = (
     "If the samples are the nodes of a graph that a forward argument links (a graph neural network's `edge_index` "
@@ -43,6 +43,52 @@ GRAPH_HINT = (
     "the sample, a model of `x [B, num_nodes, F]` that runs its B copies of the graph together (docs/recipes.md, "
     "'Graph neural networks'), and explain a node's output with `output=`"
 )
+
+
+def linked_hint(model: torch.nn.Module | None, inputs: tuple[Any, ...]) -> str:
+    """The way out for rows that a forward argument links: :data:`GRAPH_HINT`, or, where the first
+    input is a 1-D integer tensor and the model holds an ``nn.EmbeddingBag`` (flat ``indices`` with
+    ``offsets``: every bag's items in one row each, not one row per sample), the bags padded to ids
+    ``[N, K]`` with the bag's ``padding_idx``, which ``nn.EmbeddingBag`` leaves out of its bags.
+
+    Args:
+        model: the model called (``None``: the graph hint).
+        inputs: its positional inputs.
+
+    Examples:
+        >>> bag = torch.nn.EmbeddingBag(10, 4, padding_idx=0)
+        >>> linked_hint(bag, (torch.tensor([3, 5, 7]),)).startswith("The input is a 1-D tensor of indices")
+        True
+        >>> linked_hint(bag, (torch.tensor([[3, 5], [7, 0]]),)) == GRAPH_HINT
+        True
+    """
+    x = inputs[0] if inputs else None
+    if model is None or not isinstance(x, Tensor) or x.dim() != 1 or x.is_floating_point() or x.is_complex():
+        return GRAPH_HINT
+    bags = [(name, m) for name, m in model.named_modules() if isinstance(m, torch.nn.EmbeddingBag)]
+    if not bags:
+        return GRAPH_HINT
+    name, bag = bags[0]
+    return bag_hint(f"nn.EmbeddingBag {name or 'model'!r}", bag.padding_idx)
+
+
+def bag_hint(reader: str = "an nn.EmbeddingBag", padding_idx: int | None = None) -> str:
+    """How to give the flat ``indices`` of an ``nn.EmbeddingBag`` called with ``offsets`` one row per
+    sample (:func:`linked_hint`; the callback's probe, whose labels have one row per sample, says it too).
+
+    Args:
+        reader: the bag, as the message names it.
+        padding_idx: the bag's ``padding_idx``; ``None``: 0 in the example.
+    """
+    pad = 0 if padding_idx is None else padding_idx
+    return (
+        f"The input is a 1-D tensor of indices that {reader} reads with `offsets`? Then its rows are the items of every "
+        "bag, not the samples, and the estimators need one row per sample (they run subsets, repeats and interventions "
+        "of samples). Pad each sample's bag into ids [N, K] with the bag's `padding_idx` "
+        f"(nn.EmbeddingBag(..., padding_idx={pad}), which leaves that id out of every bag) and call the bag without "
+        f"`offsets`; then `baseline={pad}` removes an item from its bag, and `special_tokens=({pad},)` leaves the padding "
+        "out of the audits' summaries (docs/your_model.md, 'Token inputs')"
+    )
 
 
 def linked_arguments(args: ForwardArgs, pass_rows: int | None = None, *, model: torch.nn.Module | None = None,
