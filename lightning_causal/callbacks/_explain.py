@@ -8,50 +8,34 @@ set-up (:func:`explained_position`); each audit then gets the model and probe it
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import torch
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lightning_causal.audits.base import Audit, Probe
-from lightning_causal.causal.engine.chosen_input import chosen_input, model_name
+from lightning_causal.causal.engine.chosen_input import (
+    check_input_choice,
+    chosen_input,
+    input_position,
+)
 
 __all__ = ["audited_view", "check_explain", "explained_input", "explained_position"]
 
 
 def check_explain(explain: Any) -> int | str | None:
-    """``explain`` as given: ``None``, an int >= 0 (the input's position) or a non-empty str (``forward``'s parameter).
+    """``explain`` as given: ``None``, an int >= 0 (the input's position) or a non-empty str (``forward``'s parameter)
+    (:func:`~lightning_causal.causal.engine.chosen_input.check_input_choice`).
 
     Raises:
         MisconfigurationException: anything else, naming the value.
     """
-    if explain is None or isinstance(explain, str) and explain:
-        return explain
-    if isinstance(explain, bool) or not isinstance(explain, int) or explain < 0:
-        raise MisconfigurationException(
-            "Expected argument `explain` to be None, an int >= 0 (the position of the explained input in the probe's "
-            f"inputs tuple) or the name of forward's parameter (str) but got {explain!r}")
-    return explain
-
-
-def _positional_names(model: torch.nn.Module) -> list[str] | None:
-    """The names of ``model.forward``'s positional parameters in order (``None`` where it takes ``*args`` first)."""
-    try:
-        parameters = list(inspect.signature(model.forward).parameters.values())
-    except (TypeError, ValueError):
-        return None
-    names = []
-    for p in parameters:
-        if p.kind == inspect.Parameter.VAR_POSITIONAL:
-            return names or None
-        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
-            names.append(p.name)
-    return names
+    return check_input_choice(explain, "the probe's inputs tuple", MisconfigurationException)
 
 
 def explained_position(explain: int | str | None, model: torch.nn.Module, probe: Probe) -> int | None:
-    """The position in ``probe.inputs`` of the input ``explain`` names (``None``: no choice, today's calls).
+    """The position in ``probe.inputs`` of the input ``explain`` names (``None``: no choice, today's calls;
+    :func:`~lightning_causal.causal.engine.chosen_input.input_position`).
 
     Raises:
         MisconfigurationException: a probe of one input, a position out of range, a name that is no
@@ -60,29 +44,12 @@ def explained_position(explain: int | str | None, model: torch.nn.Module, probe:
     if explain is None:
         return None
     inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
-    names = _positional_names(model)
-    shown = f" ({', '.join(repr(n) for n in names[: len(inputs)])})" if names and len(names) >= len(inputs) else ""
     if len(inputs) < 2:
         raise MisconfigurationException(
             f"Expected a probe of several inputs for argument `explain` ({explain!r}), which chooses one of them, but the "
             f"probe holds one input tensor of shape {list(inputs[0].shape)}: leave `explain=None`, or give `unpack_batch=` "
             "that reads the inputs as a tuple, ((x1, x2), y)")
-    allowed = f"an input position from 0 to {len(inputs) - 1} or the name of one of forward's first {len(inputs)} parameters{shown}"
-    if isinstance(explain, int):
-        if explain >= len(inputs):
-            raise MisconfigurationException(
-                f"Expected argument `explain` to be {allowed} (the probe holds {len(inputs)} inputs) but got {explain}")
-        return explain
-    if names is None or explain not in names:
-        raise MisconfigurationException(
-            f"Expected argument `explain` to be {allowed} but got {explain!r}, which is no parameter of "
-            f"{model_name(model)}.forward" + (f" (its parameters: {names})" if names else ""))
-    position = names.index(explain)
-    if position >= len(inputs):
-        raise MisconfigurationException(
-            f"Expected argument `explain` to be {allowed} but got {explain!r}, forward's parameter {position}: the probe "
-            f"holds {len(inputs)} inputs, so {explain!r} is passed as a forward argument, not an input")
-    return position
+    return input_position(explain, model, len(inputs), "the probe", MisconfigurationException)
 
 
 def audited_view(audit: Audit, model: torch.nn.Module, probe: Probe, position: int | None) -> tuple[torch.nn.Module, Probe]:

@@ -23,6 +23,8 @@ __all__ = ["RepairTerm", "SEVERAL_INPUTS_FIX"]
 
 #: The way out for a model of several inputs, ``model(image, tab)``, whose terms act on one input tensor.
 SEVERAL_INPUTS_FIX = (
+    "pass CausalRepairModule `explain=`, the input the terms act on (its position in the inputs tuple or forward's "
+    "parameter name, `explain='tab'`: the other inputs follow their rows), or "
     "give the input the terms act on (the table holding the sensitive column, the image a trigger is stamped on) as "
     "the inputs and the others as forward "
     "arguments, `unpack_batch=lambda batch: (batch['tab'], batch['y'], {'image': batch['image']})`, with a model "

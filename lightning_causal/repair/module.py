@@ -23,6 +23,11 @@ from typing_extensions import override
 from lightning_causal._cli import built_by_cli
 from lightning_causal.batches import UnpackBatch, num_rows, unpack
 from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.causal.engine.chosen_input import (
+    check_input_choice,
+    chosen_input,
+    input_position,
+)
 from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec, select_output
 from lightning_causal.causal.engine.output_selection import check_not_a_row
 from lightning_causal.repair.base import RepairTerm
@@ -126,7 +131,18 @@ class CausalRepairModule(EvaluationSteps):
             whose output on a row depends on the other rows in train mode.
             Used by the default :meth:`task_step` only (not with ``wrap`` or an overridden ``task_step``);
             a term with another ``output=`` than the module's runs its own pass (the joint pass gives the
-            module's output).
+            module's output). Not with ``explain``.
+        explain: for a model of several inputs, ``forward(self, image, tab)`` with batches whose inputs are a
+            tuple, ``((image, tab), y)``: the input the terms act on, by its position in the inputs tuple (``1``)
+            or ``forward``'s parameter name (``"tab"``), as ``CausalAuditCallback(explain=)``. The task loss
+            takes every input, ``task_loss(model(image, tab), y)``; each term gets that input alone, the model
+            called with every other input in its own place, passed along by row as a forward argument
+            (:func:`~lightning_causal.causal.engine.chosen_input.chosen_input`), so a
+            :class:`~lightning_causal.repair.fairness.CounterfactualFairnessTerm` flips a column of ``tab``
+            beside each row's own image. ``None`` (default): the terms get the inputs as they are (one
+            tensor). Terms that read training inputs at set-up, and
+            :class:`~lightning_causal.repair.backdoor.BackdoorSuppressionTerm` (whose stamped copies the other
+            inputs cannot follow), are refused with it. Saved as a hyper-parameter where given.
 
     With ``automatic_optimization = False`` (a subclass), override ``training_step`` to step the
     optimizers: ``total, logs = self.objective(batch, batch_idx)``, ``self.manual_backward(total)``;
@@ -134,7 +150,9 @@ class CausalRepairModule(EvaluationSteps):
 
     Raises:
         MisconfigurationException: invalid arguments, a batch without labels for the default
-            :meth:`task_step`, or manual optimization with the default ``training_step``.
+            :meth:`task_step`, or manual optimization with the default ``training_step``; with ``explain``,
+            batches of one input, a position past their inputs or a name that is no parameter of
+            ``forward`` taking one of them.
 
     Examples:
         >>> from lightning_causal.causal import AttributeFlip
@@ -154,12 +172,17 @@ class CausalRepairModule(EvaluationSteps):
         fuse_forward: bool = True,
         unpack_batch: UnpackBatch | None = None,
         output: OutputSpec = None,
+        explain: int | str | None = None,
     ) -> None:
         super().__init__()
         self.output = check_module_arguments(model, task_loss, lr, unpack_batch, output, wraps=self._wraps)
         self.unpack_batch = unpack_batch
         self.model = model
         self.terms = check_terms(terms)
+        self.explain = check_input_choice(explain, "the batch's inputs tuple", MisconfigurationException)
+        if self.explain is not None:
+            _check_terms_explain(self.terms, self.explain)
+        self._explained: tuple[int, int] | None = None  # (number of inputs, the explained input's position)
         for term in self.terms:  # a term without its own output= explains the tensor the task loss takes
             if self.output is not None and getattr(term, "output", False) is None:
                 term.output = self.output
@@ -174,7 +197,7 @@ class CausalRepairModule(EvaluationSteps):
         if self._saves_hyperparameters and built_by_cli():  # a config: the model and the terms as plain data too
             self.save_hyperparameters()
         elif self._saves_hyperparameters:  # the plain options; the objects (model, terms, callables) are not
-            self.save_hyperparameters("lr", "fuse_forward")
+            self.save_hyperparameters("lr", "fuse_forward", *(("explain",) if explain is not None else ()))
 
     #: Whether ``__init__`` saves ``lr`` and ``fuse_forward`` as hyper-parameters (a ``wrap()`` module
     #: saves the wrapped module's instead, under ``checkpoint["causal_repair"]["wrapped"]``).
@@ -215,7 +238,7 @@ class CausalRepairModule(EvaluationSteps):
         ``CausalRepairModule.load_from_checkpoint(path, model=MyModule, terms=terms)`` (``MyModule``
         built from them), or load the module's weights alone with
         ``MyModule().load_state_dict(CausalRepairModule.model_state_dict(path))``.
-        ``options`` (``unpack_batch``, ``output``) are those of :class:`CausalRepairModule`; ``lr``,
+        ``options`` (``unpack_batch``, ``output``, ``explain``) are those of :class:`CausalRepairModule`; ``lr``,
         ``task_loss`` and ``fuse_forward`` are refused (the wrapped module's optimizers and task loss are used).
 
         Args:
@@ -343,6 +366,32 @@ class CausalRepairModule(EvaluationSteps):
         fargs = ForwardArgs(args)
         return self.model(*(x if isinstance(x, tuple) else (x,)), *fargs.args, **fargs.kwargs)
 
+    def explained_batch(self, x: Any, args: Any = None) -> tuple[nn.Module, Tensor, Any]:
+        """What the terms act on: with ``explain``, the model seen as a model of the explained input, that input of
+        the inputs ``x`` and the forward arguments that carry the others beside ``args``
+        (:func:`~lightning_causal.causal.engine.chosen_input.chosen_input`); without it, ``(model, x, args)``.
+
+        Args:
+            x: the batch's inputs (a tuple of several with ``explain``).
+            args: the batch's forward arguments; ``None``: none.
+
+        Raises:
+            MisconfigurationException: with ``explain``, inputs that are not a tuple of several tensors, a
+                position past them, or a name that is no parameter of ``forward`` taking one of them.
+        """
+        if self.explain is None:
+            return self.model, x, args
+        if not isinstance(x, tuple) or len(x) < 2:
+            shape = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise MisconfigurationException(
+                f"Expected batches of several inputs for argument `explain` ({self.explain!r}), which chooses the one the "
+                f"terms act on, but the batch holds one input tensor ({shape}): leave `explain=None`, or give "
+                "`unpack_batch=` that reads the inputs as a tuple, `lambda b: ((b['image'], b['tab']), b['y'], None)`")
+        if self._explained is None or self._explained[0] != len(x):
+            self._explained = (len(x), input_position(self.explain, self.model, len(x), "the batch",
+                                                      MisconfigurationException))
+        return chosen_input(self.model, x, self._explained[1], args)
+
     def task_step(self, batch: Any, batch_idx: int) -> Tensor | None:
         """The task loss of ``batch``: ``task_loss(model(x, *args), y)``; override for unlabeled
         data (returning ``None`` skips the batch, as in Lightning).
@@ -401,15 +450,16 @@ class CausalRepairModule(EvaluationSteps):
         x, y, args = self.unpack(batch)
         active = [(t, w) for t in self.terms if (w := t.weight_at(epoch)) != 0.0]
         default_task = type(self).task_step is CausalRepairModule.task_step
-        fuse = self._fuse and default_task and args is None and not self._batch_statistics_in_use()
+        fuse = self._fuse and default_task and args is None and self.explain is None and not self._batch_statistics_in_use()
         fused = [t for t, _ in active if fusable(t, self.output)] if fuse else []
+        model, term_x, term_args = self.explained_batch(x, args)  # checked before the task loss calls the model
         if fused and y is not None:
             task, values = fused_losses(self.model_outputs, self.task_loss, x, y, fused)
         else:
             task, values = checked_task_loss(self.task_step(batch, batch_idx), type(self).__name__), {}
             if task is None:
                 return None
-        return add_terms(self.model, task, active, values, (x, y, args), epoch)
+        return add_terms(model, task, active, values, (term_x, y, term_args), epoch)
 
     def _weight_epoch(self, epoch: int | None) -> int:
         """The epoch whose term weights apply: ``epoch``, else ``current_epoch``; without a trainer (a
@@ -434,7 +484,8 @@ class CausalRepairModule(EvaluationSteps):
         restored, self._restored_terms = self._restored_terms, {}
         saved, self._checkpoint_terms = self._checkpoint_terms, []
         reused = set_up_terms(self.terms, self.model, restored, saved, lambda fresh, check_only: train_inputs(
-            self.trainer, lambda b: self.unpack(b)[0], self.device, fresh, check_only), self._setup_records)
+            self.trainer, lambda b: self.explained_batch(self.unpack(b)[0])[1], self.device, fresh, check_only),
+            self._setup_records)
         if reused:
             rank_zero_info(f"CausalRepairModule: the terms {reused} were not set up again: an earlier set-up (a tuner's "
                            "search) ran on the same weights, training inputs and term options; its state is reused")
@@ -456,3 +507,20 @@ class CausalRepairModule(EvaluationSteps):
     def configure_optimizers(self) -> Any:
         return torch.optim.Adam(self.model.parameters(), lr=self.lr)
 
+
+def _check_terms_explain(terms: Sequence[RepairTerm], explain: int | str) -> None:
+    """Refuse, with ``explain``, the terms that cannot act on one input beside the others passed by row: a term
+    that reads training inputs at set-up (``needs_train_inputs``: they would come without the other inputs) and
+    :class:`~lightning_causal.repair.backdoor.BackdoorSuppressionTerm` (its stamped and augmented copies are rows
+    of their own, which the other inputs cannot follow)."""
+    from lightning_causal.repair.backdoor import BackdoorSuppressionTerm
+
+    for term in terms:
+        if isinstance(term, BackdoorSuppressionTerm) or term.needs_train_inputs:
+            why = ("its stamped and augmented copies are rows of their own, which the other inputs cannot follow"
+                   if isinstance(term, BackdoorSuppressionTerm) else
+                   "it reads training inputs at set-up, which would come without the other inputs")
+            raise MisconfigurationException(
+                f"Expected terms that act on one input beside the others for argument `explain` ({explain!r}) but term "
+                f"{term.name!r} ({type(term).__name__}) cannot: {why}. Leave `explain=None` and give the term a model of "
+                "one input (a wrapper whose forward splits torch.cat([image.flatten(1), tab], 1))")

@@ -32,6 +32,7 @@ Examples:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -39,7 +40,8 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.eager import eager_module
 
-__all__ = ["ChosenInput", "chosen_input", "model_call", "model_name", "other_input_key"]
+__all__ = ["ChosenInput", "check_input_choice", "chosen_input", "input_position", "model_call", "model_name", "other_input_key",
+           "positional_names"]
 
 
 def other_input_key(position: int) -> str:
@@ -179,6 +181,93 @@ def model_name(model: nn.Module) -> str:
     while isinstance(model, ChosenInput):
         model = eager_module(model.wrapped)
     return type(model).__name__
+
+
+def check_input_choice(explain: Any, where: str = "the inputs tuple", error: type[Exception] = ValueError) -> int | str | None:
+    """``explain=`` (which input of a model of several inputs to explain) as given: ``None``, an int >= 0 (the
+    input's position in ``where``) or a non-empty str (``forward``'s parameter).
+
+    Args:
+        explain: the value given.
+        where: what holds the inputs, for the message (``"the probe's inputs tuple"``).
+        error: the exception raised (``MisconfigurationException`` in Lightning-facing code).
+
+    Raises:
+        error: anything else, naming the value.
+
+    Examples:
+        >>> check_input_choice(1), check_input_choice("tab"), check_input_choice(None)
+        (1, 'tab', None)
+    """
+    if explain is None or isinstance(explain, str) and explain:
+        return explain
+    if isinstance(explain, bool) or not isinstance(explain, int) or explain < 0:
+        raise error(f"Expected argument `explain` to be None, an int >= 0 (the position of the explained input in {where}) "
+                    f"or the name of forward's parameter (str) but got {explain!r}")
+    return explain
+
+
+def positional_names(model: nn.Module) -> list[str] | None:
+    """The names of ``model.forward``'s positional parameters in order (``None`` where it takes ``*args`` first
+    or has no signature to read).
+
+    Args:
+        model: the model.
+
+    Examples:
+        >>> from torch import nn
+        >>> positional_names(nn.Bilinear(2, 2, 1))
+        ['input1', 'input2']
+    """
+    try:
+        parameters = list(inspect.signature(eager_module(model).forward).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    names = []
+    for p in parameters:
+        if p.kind == inspect.Parameter.VAR_POSITIONAL:
+            return names or None
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            names.append(p.name)
+    return names
+
+
+def input_position(explain: int | str, model: nn.Module, num_inputs: int, holder: str = "the inputs",
+                   error: type[Exception] = ValueError) -> int:
+    """The position among ``num_inputs`` inputs of the input ``explain`` names: a position, or the name of
+    ``model.forward``'s parameter that takes it.
+
+    Args:
+        explain: the position (int) or the parameter's name (str), checked by :func:`check_input_choice`.
+        model: the model, called ``model(*inputs, ...)``.
+        num_inputs: the number of inputs, at least 2.
+        holder: what holds the inputs, for the messages (``"the probe"``, ``"the batch"``).
+        error: the exception raised.
+
+    Raises:
+        error: a position out of range, or a name that is no parameter of ``model.forward`` taking an input.
+
+    Examples:
+        >>> from torch import nn
+        >>> input_position("input2", nn.Bilinear(2, 2, 1), 2), input_position(0, nn.Bilinear(2, 2, 1), 2)
+        (1, 0)
+    """
+    names = positional_names(model)
+    shown = f" ({', '.join(repr(n) for n in names[:num_inputs])})" if names and len(names) >= num_inputs else ""
+    allowed = (f"an input position from 0 to {num_inputs - 1} or the name of one of forward's first {num_inputs} "
+               f"parameters{shown}")
+    if isinstance(explain, int):
+        if explain >= num_inputs:
+            raise error(f"Expected argument `explain` to be {allowed} ({holder} holds {num_inputs} inputs) but got {explain}")
+        return explain
+    if names is None or explain not in names:
+        raise error(f"Expected argument `explain` to be {allowed} but got {explain!r}, which is no parameter of "
+                    f"{model_name(model)}.forward" + (f" (its parameters: {names})" if names else ""))
+    position = names.index(explain)
+    if position >= num_inputs:
+        raise error(f"Expected argument `explain` to be {allowed} but got {explain!r}, forward's parameter {position}: "
+                    f"{holder} holds {num_inputs} inputs, so {explain!r} is passed as a forward argument, not an input")
+    return position
 
 
 def chosen_input(model: nn.Module, inputs: tuple[Tensor, ...], position: int,
