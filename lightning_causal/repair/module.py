@@ -382,7 +382,8 @@ class CausalRepairModule(EvaluationSteps):
         if self.explain is None:
             return self.model, x, args
         if not isinstance(x, tuple) or len(x) < 2:
-            shape = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            one = x[0] if isinstance(x, tuple) and x else x
+            shape = list(one.shape) if isinstance(one, Tensor) else type(one).__name__
             raise MisconfigurationException(
                 f"Expected batches of several inputs for argument `explain` ({self.explain!r}), which chooses the one the "
                 f"terms act on, but the batch holds one input tensor ({shape}): leave `explain=None`, or give "

@@ -138,6 +138,9 @@ def test_batches_of_one_input_and_a_backdoor_term_refused():
     with pytest.raises(MisconfigurationException, match=r"batches of several inputs for argument `explain` \(1\).*one "
                                                          r"input tensor \(\[12, 5\]\)"):
         module.objective(_batch())
+    module.unpack_batch = lambda b: ((b["tab"],), b["y"], {"image": b["image"]})  # a tuple of one
+    with pytest.raises(MisconfigurationException, match=r"one input tensor \(\[12, 5\]\)"):
+        module.objective(_batch())
     trigger = Trigger(torch.zeros(1, 8, 8), torch.ones(1, 8, 8), target=0)
     with pytest.raises(MisconfigurationException, match=r"term 'backdoor_suppression' \(BackdoorSuppressionTerm\) cannot: "
                                                          r"its stamped and augmented copies"):
