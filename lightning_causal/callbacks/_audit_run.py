@@ -19,7 +19,7 @@ from lightning_causal.audits.drift import vector_drift
 from lightning_causal.callbacks._explain import audited_view, explained_input
 from lightning_causal.callbacks._no_trace import audit_seed, no_trace
 from lightning_causal.callbacks._trainer_facts import audited, epoch_end_step, row_shard
-from lightning_causal.callbacks._warnings import WarningsOncePerFit
+from lightning_causal.callbacks._warnings import WarningsOncePerFit, noise_notes
 from lightning_causal.causal.engine.batching import (
     PeerFailure,
     current_shard,
@@ -125,9 +125,10 @@ class AuditRun:
 
     def _run_one(self, audit: Audit, model: torch.nn.Module, epoch: int) -> AuditResult | None:
         t0 = time.perf_counter()
-        result, error = None, None
+        result, error, notes = None, None, []
         try:
-            with audit_seed():  # a model's own noise: the same draws at every audit of the same weights
+            # a model's own noise: the same draws at every audit of the same weights, and the card says what it means
+            with audit_seed(), noise_notes(notes):
                 result = audit.run(*audited_view(audit, model, self.probe, self._explained),  # type: ignore[arg-type]
                                    max_batch_size=self.max_batch_size)
         except Exception as err:
@@ -145,6 +146,8 @@ class AuditRun:
             return AuditResult(audit.name, scalars={"failed": 1.0}, meta={"error": repr(error), "epoch": epoch})
         assert result is not None
         result.meta.update(epoch=epoch, seconds=time.perf_counter() - t0)
+        if notes:
+            result.meta.setdefault("notes", []).extend(notes)
         if isinstance(audit.output, (str, int)) and not isinstance(audit.output, bool):  # the head of several outputs explained
             result.meta["output"] = audit.output
         result.scalars.update(vector_drift(self._previous_vectors.get(audit.name, {}), result.vectors))

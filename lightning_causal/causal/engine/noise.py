@@ -47,7 +47,7 @@ from lightning_causal.causal.engine.generators import active_generators
 from lightning_causal.causal.engine.state import model_devices
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["CommonNoise", "GeneratorWatch", "common_noise", "draws_random_numbers", "generator_states", "noise_scale", "warn_noise",
+__all__ = ["RANDOM_MODEL", "SEPARATE_DRAWS", "CommonNoise", "GeneratorWatch", "common_noise", "draws_random_numbers", "generator_states", "noise_scale", "warn_noise",
            "warn_separate_noise", "NOISE_SAMPLES"]
 
 #: Samples of the probe run twice to detect a model that draws noise (two clean passes): noise drawn
@@ -144,13 +144,19 @@ def noise_scale(forward: Callable[..., Tensor], xs: tuple[Tensor, ...], samples:
     return diff if diff > tol else 0.0
 
 
+#: how :func:`warn_noise` and :func:`warn_separate_noise` begin (the callback notes such an audit's numbers)
+RANDOM_MODEL = "The model draws random numbers in eval mode"
+#: what follows the estimator's name in :func:`warn_separate_noise`
+SEPARATE_DRAWS = "does not use common random numbers"
+
+
 def warn_noise(stacklevel: int | None = None) -> None:
     """The ``UserWarning`` of an estimator that found the model drawing noise (:func:`noise_scale`)
     and runs it with common random numbers. One text for all of them, with no number: a fit of
     several audits (shown once per fit by the callback) says it once. ``stacklevel``: ``None`` = the
     first caller outside this package."""
     warnings.warn(
-        "The model draws random numbers in eval mode (two passes of the same samples give different outputs: "
+        f"{RANDOM_MODEL} (two passes of the same samples give different outputs: "
         "dropout with training=True, a sampled latent z = mu + sigma * eps, noise that ignores self.training). "
         "Effects, interventional curves, the layer map, deletion/insertion curves, Sobol' indices and ICC run with common "
         "random numbers: the passes compared for a sample draw the same noise (its clean and intervened passes, the points of "
@@ -184,9 +190,9 @@ def warn_separate_noise(forward: Callable[..., Tensor], xs: tuple[Tensor, ...], 
     if not noise_scale(forward, xs, drew=drew):
         return False
     warnings.warn(
-        "The model draws random numbers in eval mode (two passes of the same samples give different outputs: dropout "
+        f"{RANDOM_MODEL} (two passes of the same samples give different outputs: dropout "
         "with training=True, a sampled latent z = mu + sigma * eps, noise that ignores self.training). "
-        f"{what} does not use common random numbers: the passes it compares draw their noise separately, so its "
+        f"{what} {SEPARATE_DRAWS}: the passes it compares draw their noise separately, so its "
         "figures hold differences of noise draws, which change with `max_batch_size` and the global RNG state "
         "(restored afterwards). Make the forward deterministic in eval mode (`F.dropout(h, p, training=self.training)`, "
         "`z = mu` when not self.training); input_effects, unit_effects, interventional_expectations, sobol_indices, "
