@@ -155,7 +155,8 @@ def attribute(
         model: any module mapping ``inputs`` ``[N, ...]`` to ``[N, classes]`` or ``[N]``.
         inputs: one input tensor (a tensor made under ``torch.inference_mode`` is fine).
         method: a name in :data:`METHOD_NAMES`, ``"NoiseTunnel(<name>)"`` or ``(name, options)``.
-        target: class index, per-sample indices ``[N]``, or ``None`` (predicted class).
+        target: class index, per-sample indices ``[N]`` (a tensor or a list of ints, as in Captum), or
+            ``None`` (predicted class).
         feature_mask: Captum feature mask (integer group ids broadcastable to ``inputs``).
         generator: private seed (int or ``torch.Generator``) of the randomised methods.
         baselines: reference value of IG, DeepLift, GradientShap and the perturbation methods
@@ -179,7 +180,8 @@ def attribute(
         with an ``eps`` float16 can hold (no NaN where an input equals its reference).
 
     Raises:
-        ValueError: unknown method or option, bad inputs or target.
+        ValueError: unknown method or option, an option value out of range (named with the method),
+            bad inputs or target.
 
     Examples:
         >>> model = nn.Linear(3, 2)

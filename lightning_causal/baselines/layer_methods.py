@@ -20,6 +20,7 @@ from lightning_causal.baselines.captum_forward import CaptumForward, prepare_inp
 from lightning_causal.baselines.method_specs import (
     LAYER_METHOD_NAMES,
     LAYER_METHOD_TABLE,
+    check_option_values,
     unknown_name_error,
 )
 from lightning_causal.causal.engine.forward_args import ForwardArgs
@@ -90,7 +91,7 @@ def layer_attribute(
         baselines: LayerConductance's baseline of the input (a number or a tensor broadcastable to
             ``inputs``).
         options: keyword options of the Captum method (only its own: the allowed names are listed in the
-            error).
+            error; ``n_steps`` and ``internal_batch_size`` positive ints).
         output: which tensor of the model's return value is explained, as in
             :class:`~lightning_causal.causal.engine.forward.Forward`.
         additional_forward_args: extra forward arguments, as in
@@ -110,6 +111,7 @@ def layer_attribute(
     unknown = sorted(set(options or {}) - set(defaults))
     if unknown:
         raise ValueError(f"Expected options of method {method!r} among {sorted(defaults)} but got unknown {unknown}")
+    check_option_values(method, options or {})
     check_layout_options(unit_dim, num_heads)
     forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args)
     with input_sites(forward.model, [layer]), attribution_context(forward.model):

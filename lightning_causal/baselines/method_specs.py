@@ -29,7 +29,10 @@ from captum.attr import (
     ShapleyValueSampling,
 )
 
-__all__ = ["METHOD_NAMES", "INPUT_LAYER_METHOD_NAMES", "LAYER_METHOD_NAMES", "MethodLike", "MethodSpec", "resolve_method"]
+from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_type
+
+__all__ = ["METHOD_NAMES", "INPUT_LAYER_METHOD_NAMES", "LAYER_METHOD_NAMES", "MethodLike", "MethodSpec", "check_option_values",
+           "resolve_method"]
 
 MethodLike = str | tuple[str, Mapping[str, Any]]
 
@@ -71,6 +74,49 @@ LAYER_METHOD_TABLE: dict[str, tuple[type, dict[str, Any], str]] = {
     "LayerConductance": (LayerConductance, {"n_steps": 16, "internal_batch_size": None}, "sum"),
     "LayerActivation": (LayerActivation, {}, "mean"),
 }
+
+#: Captum's approximation methods of the integrated methods (``method=`` of IntegratedGradients).
+APPROXIMATION_METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
+NOISE_TYPES = ("smoothgrad", "smoothgrad_sq", "vargrad")
+_COUNTS = ("n_steps", "n_samples", "nt_samples")  # positive ints
+_BATCHES = ("internal_batch_size", "perturbations_per_eval", "nt_samples_batch_size")  # positive ints or None: sized for you
+
+
+def check_option_values(label: str, options: Mapping[str, Any]) -> None:
+    """Refuse an option value Captum would take badly: a count or batch size that is not a positive int
+    (``n_steps=0`` and ``nt_type='bogus'`` reached Captum's ``assert``, which vanishes under ``python -O``;
+    ``ShapleyValueSampling`` with ``n_samples=0`` returned NaN), a negative ``stdevs``, an unknown
+    ``method``/``nt_type`` or a non-bool ``abs``. ``baselines`` are checked with the inputs.
+
+    Args:
+        label: the method, for the message.
+        options: the method's options (keys already known to be its own).
+
+    Raises:
+        ValueError: a value out of range, naming the option, the method, the value and what is allowed.
+        TypeError: ``abs`` not a bool.
+    """
+    for key, value in options.items():
+        try:
+            _check_option(f"{key}` of method `{label}", key, value)
+        except (ValueError, TypeError) as err:  # "Expected option `n_steps` of method `IntegratedGradients` to be ..."
+            raise type(err)(str(err).replace("Expected argument `", "Expected option `", 1)) from None
+
+
+def _check_option(name: str, key: str, value: Any) -> None:
+    if key in _COUNTS:
+        check_int(name, value, minimum=1)
+    elif key in _BATCHES:
+        check_int(name, value, minimum=1, none_ok=True)
+    elif key == "stdevs":
+        check_float(name, value, minimum=0.0, none_ok=True)
+    elif key == "method":
+        check_choice(name, value, APPROXIMATION_METHODS)
+    elif key == "nt_type":
+        check_choice(name, value, NOISE_TYPES)
+    elif key == "abs":
+        check_type(name, value, bool)
+
 
 #: Names accepted by :func:`attribute` (each also as ``"NoiseTunnel(<name>)"``).
 METHOD_NAMES: tuple[str, ...] = tuple(n for n, m in METHOD_TABLE.items() if not m.layer)
@@ -138,8 +184,10 @@ def resolve_method(method: MethodLike | MethodSpec, options: Mapping[str, Any] |
         options: options merged over the method's own and its defaults; ``None``: none.
 
     Raises:
-        ValueError: unknown name (the valid ones are listed) or unknown option.
-        TypeError: ``method`` is neither a string nor a ``(str, dict)`` pair.
+        ValueError: unknown name (the valid ones are listed), unknown option, or an option value out of
+            range (:func:`check_option_values`: counts and batch sizes positive ints, ``stdevs`` >= 0,
+            ``method``/``nt_type`` among Captum's).
+        TypeError: ``method`` is neither a string nor a ``(str, dict)`` pair, or ``abs`` is no bool.
 
     Examples:
         >>> spec = resolve_method(("NoiseTunnel(IntegratedGradients)", {"n_steps": 8, "nt_samples": 4}))
@@ -172,4 +220,5 @@ def resolve_method(method: MethodLike | MethodSpec, options: Mapping[str, Any] |
             f"but got unknown {unknown}"
         )
     defaults.update(given)
+    check_option_values(f"NoiseTunnel({name})" if tunnel else name, given)
     return MethodSpec(name, tunnel, defaults)

@@ -19,7 +19,7 @@ from lightning_causal.causal.engine.generators import generators_registered
 __all__ = ["frozen_params", "audit_mode", "rnn_backward", "check_logits", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple",
            "inputs_type_error", "model_devices"]
 
-Target = int | Tensor | None
+Target = int | list[int] | Tensor | None
 
 
 def inputs_type_error(name: str, inputs: Any) -> TypeError:
@@ -278,7 +278,8 @@ def resolve_target(outputs: Tensor, target: Target, *, classes: str | None = Non
 
     Args:
         outputs: the model's output ``[N, C]`` (or ``[N]``).
-        target: ``None``, a class index for every sample, or per-sample indices ``[N]``.
+        target: ``None``, a class index for every sample, or per-sample indices ``[N]`` (a tensor, or a
+            list of ints as Captum takes them).
         classes: as above.
         name: as above.
 
@@ -290,11 +291,13 @@ def resolve_target(outputs: Tensor, target: Target, *, classes: str | None = Non
     n, c = logits.shape
     if target is None:
         return logits.argmax(dim=1) if c > 1 else torch.zeros(n, dtype=torch.long, device=logits.device)
+    if isinstance(target, list) and target and all(isinstance(t, int) and not isinstance(t, bool) for t in target):
+        target = torch.tensor(target)  # Captum's list of per-sample class indices
     if isinstance(target, bool) or not isinstance(target, (int, Tensor)):
         dense = ("; a tuple such as Captum's `(class, i, j)` for a position of a dense output is said with `output=` "
                  "choosing the position and the class as the target: `output=lambda out: out[:, :, i, j]`, "
                  f"`{name}=class`") if isinstance(target, (tuple, list)) else ""
-        raise TypeError(f"Expected argument `{name}` to be None, an int or a tensor of class indices but got {type(target)}{dense}")
+        raise TypeError(f"Expected argument `{name}` to be None, an int, a list of ints or a tensor of class indices but got {type(target)}{dense}")
     idx = torch.as_tensor(target, device=logits.device)
     if idx.is_floating_point():
         raise TypeError(f"Expected argument `{name}` to hold integer class indices but got dtype {idx.dtype}")
