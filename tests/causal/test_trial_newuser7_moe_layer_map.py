@@ -75,3 +75,18 @@ def test_a_named_expert_is_still_refused() -> None:
     model, x = TopOneMixture(), _probe()
     with pytest.raises(ValueError, match=r"Expected module 'experts.0.fc' to return .* runs on some rows only"):
         layer_causal_map(model, x, layers=["router", "experts.0.fc", "head"])
+
+
+def test_experts_that_take_some_probe_rows_are_listed_as_left_out() -> None:
+    """methods.md: ``meta["left_out"]`` holds every layer the default layers leave out, with why; the experts of a
+    probe routed to both (each returning fewer rows than samples) were left out with a console warning only, so the
+    layer map's notes and figure (the text card in a fit) showed a map of the router and head with no word of them."""
+    from lightning_causal.audits.layer_map import layer_map_notes
+
+    model, x = TopOneMixture(), _probe()
+    x[::2, 0] = 1.0  # half of the samples to expert 1
+    with pytest.warns(UserWarning, match="do not hold the samples on dimension 0"):
+        lm = layer_causal_map(model, x)
+    assert lm.layers == ["router", "head"]
+    assert sorted(lm.meta["left_out"]) == ["experts.0.fc", "experts.1.fc"]
+    assert any("experts.0.fc, experts.1.fc" in n and "an expert of a mixture" in n for n in layer_map_notes(lm.meta))

@@ -23,7 +23,7 @@ from lightning_causal.causal.engine.state import output_fix
 from lightning_causal.causal.engine.unit_sites import folded_hint
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["BATCH_FIRST", "REPEATED_CAPTURE", "clean_activations", "real_positions_only", "seeded_clean_activations",
+__all__ = ["BATCH_FIRST", "NOT_SAMPLES_FIRST", "REPEATED_CAPTURE", "clean_activations", "real_positions_only", "seeded_clean_activations",
            "skipped_modules_error"]
 
 BATCH_FIRST = ("A layer built with batch_first=False (nn.TransformerEncoderLayer, recurrent layers) returns [T, N, ...] "
@@ -31,11 +31,18 @@ BATCH_FIRST = ("A layer built with batch_first=False (nn.TransformerEncoderLayer
                 "fewer: name modules that return every sample first with `layers=`")
 
 
-def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], *, named: bool = True) -> tuple[Tensor, dict[str, Tensor]]:
+#: why a default layer whose output does not hold one row per sample left the layer map (its ``meta["left_out"]`` entry)
+NOT_SAMPLES_FIRST = "its output does not hold one row per sample: [T, N, ...], or an expert of a mixture called on some rows"
+
+
+def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], *, named: bool = True,
+                      left_out: dict[str, str] | None = None) -> tuple[Tensor, dict[str, Tensor]]:
     """The model's output and the layers' activations on the probe, in forward order. ``named``:
     the user named ``layers`` (each must run, with one row per sample); else (the default layers)
     those that do not are left out (``nn.MultiheadAttention.out_proj``: its weight is used, the
-    module does not run unless its ``:input`` site is named)."""
+    module does not run unless its ``:input`` site is named), silently, and those whose outputs do not
+    hold the samples first with a warning and, where ``left_out`` is given, an entry there
+    (:data:`NOT_SAMPLES_FIRST`)."""
     with warnings.catch_warnings():
         if not named:  # default layers that do not run are left out below, silently
             warnings.filterwarnings("ignore", message=".*did not run in the model's forward pass")
@@ -57,6 +64,8 @@ def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
         raise ValueError(f"Expected the modules {missing} to run in the forward pass with outputs [N, ...] (N = {n} "
                          f"samples) but {why}." + (f" {BATCH_FIRST}" if folded else "") + fold)
     if folded:
+        if left_out is not None:
+            left_out.update(dict.fromkeys(folded, NOT_SAMPLES_FIRST))
         shown = "; ".join(f"{k!r} returned {v}" for k, v in list(folded.items())[:6]) + (" ..." if len(folded) > 6 else "")
         warnings.warn(f"The layer map leaves out the modules whose outputs do not hold the samples on dimension 0: "
                       f"{shown}. {BATCH_FIRST}", UserWarning, stacklevel=outside_package())

@@ -49,6 +49,7 @@ from lightning_causal.causal.structure.cka import (
 )
 from lightning_causal.causal.structure.default_layers import default_layer_choice
 from lightning_causal.causal.structure.layer_activations import (
+    NOT_SAMPLES_FIRST,
     REPEATED_CAPTURE,
     clean_activations,
     real_positions_only,
@@ -194,7 +195,7 @@ def layer_causal_map(
             ``nn.TransformerEncoder``, a ResNet's blocks), since the layers inside a block do not (q,
             k and v run side by side); otherwise (plain CNNs, MLPs) every leaf module with
             parameters that runs in the forward pass with one row per sample (those whose outputs
-            do not hold the samples first, ``[T, N, ...]``, are left out with a ``UserWarning``)
+            do not hold the samples first, ``[T, N, ...]`` or an expert's rows, are left out with a ``UserWarning``)
             and that the explained output reads (the heads of a multi-head model's other outputs
             are left out: :func:`~lightning_causal.causal.structure.output_path.off_output_path`;
             so is a layer nothing of which reaches the output on the probe, such as one before a ReLU
@@ -276,7 +277,7 @@ def layer_causal_map(
             else:
                 warn_off_output_path(off_output_path(forward, xs, names))
             with embedding_readers(model, xs) as readers:  # the clean pass only: which embeddings read token ids
-                out, acts = clean_activations(forward, xs, names, named=layers is not None)
+                out, acts = clean_activations(forward, xs, names, named=layers is not None, left_out=left_out)
         # a model that draws noise in eval mode: common random numbers, the clean pass again from the blocks' seeds
         noise = common_noise(forward, model, xs, lambda: rows_per_pass(model, xs, max_batch_size, forward=forward),
                              drew=clean_pass.moved)
@@ -313,7 +314,7 @@ def layer_causal_map(
     groups = merge_contiguous(cka, float(threshold))
     f_t = gather_target(out, tidx).abs().mean()
     lm = _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, float(threshold), real, pads)
-    _warn_left_out({a: why for a, why in left_out.items() if why not in (UNUSED, REROUTED)}, n)  # another output's head: nothing to say
+    _warn_left_out({a: why for a, why in left_out.items() if why not in (UNUSED, REROUTED, NOT_SAMPLES_FIRST)}, n)  # another output's head: nothing to say
     unmoved = [a for a, dead in zip(order, unmoved_layers(response, [acts[a].dtype for a in order])) if dead]
     if unmoved:
         warnings.warn(
