@@ -169,7 +169,9 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
             hint = (": it did not run on the first probe sample. Hooks see only modules the model calls: a module used "
                     "on some branches only (an early exit, an expert no row is routed to), one whose weights the model "
                     "uses in functional code (F.linear(x, m.weight)) or whose forward it calls directly (m.forward(x)) "
-                    "cannot be intervened on. Name a module that the model calls for every sample")
+                    "cannot be intervened on, nor one the forward pass never calls (a distillation's frozen teacher, an "
+                    "EMA copy of the network: the audits of a LightningModule explain what its `audited_module` returns). "
+                    "Name a module that the model calls for every sample")
         raise ValueError(f"Expected module {name!r} to be called by the forward pass and to return a tensor{hint}")
     check_not_quantized(name, out)  # a statically quantized model: no intervention can apply
     inner = {id(m) for m in site.modules() if m is not site}
