@@ -25,6 +25,10 @@ kind        inputs                                  figure (tag ``causal/<audit>
                                                     card: one figure per map, ``sample_<i>/<map>``)
 =========== ======================================= ==================================================
 
+``points`` (chosen, never inferred) draws point clouds ``[N, P, D]`` (``D >= 2`` coordinates per point, as a
+PointNet takes them), which :func:`infer_kind` takes for a sequence of ``P`` steps: per sample the points
+scattered in space (the first three coordinates), each coloured by its score (``sample_<i>``).
+
 ``sequence_features_last`` (chosen, never inferred) draws ``[N, T, F]`` features last whatever its
 shape, e.g. an LSTM's input of fewer than ``4 F`` steps: ``sequence`` draws such a shape channels
 first (``T`` channels along ``F`` steps; the renderer warns once, naming this kind).
@@ -33,7 +37,7 @@ first (``T`` channels along ``F`` steps; the renderer warns once, naming this ki
 kind is one more entry (and, if it can be recognised from the shape, a rule in :func:`infer_kind`).
 Inputs a kind cannot draw (:func:`skip_reason`) are left out, and the renderer warns once.
 
-Each kind draws in its own module (``image_maps``, ``sequence_maps``, ``tabular_maps``, ``token_maps``) from
+Each kind draws in its own module (``image_maps``, ``point_maps``, ``sequence_maps``, ``tabular_maps``, ``token_maps``) from
 a ``MapData`` (``map_data``); their public names are re-exported here (this import path stays).
 """
 
@@ -47,6 +51,7 @@ from torch import Tensor
 
 from lightning_causal.reporting.image_maps import image_maps
 from lightning_causal.reporting.map_data import MapData, explained_quantity, sample_title
+from lightning_causal.reporting.point_maps import point_maps
 from lightning_causal.reporting.sequence_maps import (
     ambiguous_sequence,
     sequence_layout,
@@ -57,11 +62,11 @@ from lightning_causal.reporting.tabular_maps import tabular_maps
 from lightning_causal.reporting.token_maps import token_maps
 
 __all__ = [
-    "KINDS", "MAP_FIGURES", "MapData", "ambiguous_sequence", "explained_quantity", "image_maps", "infer_kind", "map_figures",
+    "KINDS", "MAP_FIGURES", "MapData", "ambiguous_sequence", "explained_quantity", "image_maps", "infer_kind", "map_figures", "point_maps",
     "sample_title", "sequence_layout", "sequence_maps", "skip_reason", "tabular_maps", "token_maps",
 ]
 
-KINDS = ("image", "sequence", "sequence_features_last", "tabular", "tokens")
+KINDS = ("image", "points", "sequence", "sequence_features_last", "tabular", "tokens")
 
 
 def infer_kind(x: Tensor, meta: Mapping[str, Any] | None = None) -> str | None:
@@ -99,7 +104,7 @@ def infer_kind(x: Tensor, meta: Mapping[str, Any] | None = None) -> str | None:
     return None
 
 
-_DIMS = {"image": (3, 4, 5), "sequence": (2, 3), "sequence_features_last": (2, 3)}  # input dimensions (with N) a kind can draw; others: any
+_DIMS = {"image": (3, 4, 5), "points": (3,), "sequence": (2, 3), "sequence_features_last": (2, 3)}  # input dimensions (with N) a kind can draw; others: any
 
 
 
@@ -124,13 +129,17 @@ def skip_reason(kind: str | None, inputs: Tensor) -> str | None:
         return f"no drawing function for figure kind {kind!r}"
     dims = _DIMS.get(kind)
     if dims is not None and inputs.dim() not in dims:
-        shapes = {"image": "[N, H, W], [N, C, H, W] or [N, C, D, H, W]", "sequence": "[N, T], [N, C, T] or [N, T, F]",
+        shapes = {"image": "[N, H, W], [N, C, H, W] or [N, C, D, H, W]", "points": "[N, P, D] (P points of D >= 2 coordinates)",
+                  "sequence": "[N, T], [N, C, T] or [N, T, F]",
                   "sequence_features_last": "[N, T] or [N, T, F]"}[kind]
         return f"figure kind {kind!r} draws inputs {shapes} but the probe's inputs have shape {shape}"
+    if kind == "points" and inputs.shape[-1] < 2:
+        return f"figure kind 'points' draws points of 2 or more coordinates [N, P, D] but the probe's inputs have shape {shape}"
     return None
 
 MAP_FIGURES: dict[str, Callable[[MapData], list[tuple[str, Figure]]]] = {
     "image": image_maps,
+    "points": point_maps,
     "sequence": sequence_maps,
     "sequence_features_last": lambda data: sequence_maps(data, "last"),
     "tabular": tabular_maps,

@@ -1,0 +1,107 @@
+"""Attribution maps of point clouds ``[N, P, D]`` (``P`` points of ``D >= 2`` coordinates, as a PointNet
+takes them; the figure kind ``"points"``, chosen, never inferred): per sample the points scattered in
+space, each coloured by its score, one panel per map."""
+
+from __future__ import annotations
+
+import textwrap
+
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from lightning_causal.reporting.figure_style import title_lines
+from lightning_causal.reporting.image_figures import strongest_channel
+from lightning_causal.reporting.image_maps import MAX_MAPS_PER_FIGURE, map_tags
+from lightning_causal.reporting.map_data import (
+    MapData,
+    drawn_samples,
+    global_title,
+    map_limits,
+    sample_title,
+    sign_note,
+)
+
+__all__ = ["point_maps", "point_scores"]
+
+
+def point_scores(maps: Tensor) -> Tensor:
+    """Each point's score ``[..., P]`` of maps ``[..., P, D]``: its coordinate of largest |value|, with its
+    sign (:func:`~lightning_causal.reporting.image_figures.strongest_channel`), so that a map of one group
+    per point (every coordinate holding the group's effect) draws that effect, and a map per coordinate
+    (Saliency without a mask) its strongest coordinate, as the image figures draw an RGB pixel.
+
+    Args:
+        maps: the maps, coordinates last.
+
+    Examples:
+        >>> import torch
+        >>> point_scores(torch.tensor([[[0.5, 0.5, 0.5], [0.1, -0.7, 0.2]]])).tolist()
+        [[0.5, -0.699999988079071]]
+    """
+    return strongest_channel(maps.detach().float().cpu(), -1)
+
+
+def _scatter_figure(points: Tensor, maps: dict[str, Tensor], vmax: dict[str, float], signed: dict[str, bool],
+                    title: str, note: str | None) -> Figure:
+    """One sample's points ``[P, D]`` in one panel per map ``[P]``: 3-D (the first three coordinates) for
+    ``D >= 3``, else the plane of the two; every point outlined in grey, so that points of score 0 (white)
+    stay visible."""
+    three = points.shape[-1] >= 3
+    n = len(maps)
+    width = 2.9 * n + 0.3
+    lines = title_lines(title, max(16, int(width * 12)))
+    notes = textwrap.wrap(note, max(16, int(width * 16))) if note else []
+    below = 0.05 + 0.15 * len(notes) if notes else 0.0
+    fig = Figure(figsize=(width, 2.7 + 0.3 * len(lines) + below))
+    p = points.detach().float().cpu()
+    for k, (name, values) in enumerate(maps.items()):
+        ax = fig.add_subplot(1, n, k + 1, **({"projection": "3d"} if three else {}))
+        hi = vmax[name]
+        cmap, lo = ("RdBu_r", -hi) if signed[name] else ("Reds", 0.0)
+        order = values.abs().argsort()  # the strongest points drawn last, on top
+        coords = [p[order, j].numpy() for j in range(3 if three else 2)]
+        sc = ax.scatter(*coords, c=values[order].numpy(), cmap=cmap, vmin=lo, vmax=hi, s=16, edgecolors="0.55", linewidths=0.3)
+        ax.set_title(name, fontsize=10 if len(name) <= 16 else 8)
+        ax.tick_params(labelsize=6)
+        fig.colorbar(sc, ax=ax, shrink=0.7, pad=0.12 if three else 0.04).ax.tick_params(labelsize=8)
+    fig.suptitle("\n".join(lines), fontsize=11)
+    if notes:
+        fig.text(0.5, 0.02, "\n".join(notes), ha="center", va="bottom", fontsize=8, color="0.3")
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.04 + below / fig.get_figheight(), top=1.0 - 0.3 * (len(lines) + 0.5) / fig.get_figheight())
+    return fig
+
+
+def point_maps(data: MapData) -> list[tuple[str, Figure]]:
+    """One scatter figure per sample, a panel per map with each point coloured by its score
+    (:func:`point_scores`), ``maps/sample_<i>``; more than two maps (the causal effect beside two Captum
+    methods): one figure per sample and map, ``maps/sample_<i>/<map>``, as the image figures do. One
+    colour scale per map shared by the samples: symmetric and diverging for a signed map, from 0 for
+    one without negative values (Saliency). The positions drawn are the sample's points (the first three
+    coordinates), so that a point's place in the shape says what it is; maps over the whole probe
+    (Sobol' indices, ``[1, P, D]``) are drawn on sample 0's points.
+
+    Args:
+        data: the maps ``[N, P, D]`` (``D >= 2``) and the probe inputs they explain.
+
+    Examples:
+        >>> import torch
+        >>> d = MapData(torch.randn(2, 16, 3), {"causal": torch.randn(2, 16, 3)}, "input_effect")
+        >>> [tag for tag, _ in point_maps(d)]
+        ['maps/sample_0', 'maps/sample_1']
+    """
+    n, glob = drawn_samples(data)
+    scores = {k: point_scores(v[:n]) for k, v in data.maps.items()}  # [n, P] each
+    vmax = map_limits(data, scores)
+    signed = {k: bool((v < 0).any()) for k, v in scores.items()}
+    note = sign_note(signed, data) if data.meta.get("targets") else None
+    out = []
+    for i in range(n):
+        title = global_title(data) if glob else sample_title(data, i)
+        maps = {k: v[i] for k, v in scores.items()}
+        if len(maps) <= MAX_MAPS_PER_FIGURE:
+            out.append((f"maps/sample_{i}", _scatter_figure(data.inputs[i], maps, vmax, signed, title, note)))
+            continue
+        for name, tag in zip(maps, map_tags(list(maps), data.meta.get("methods") or ())):
+            own = sign_note({name: signed[name]}, data) if data.meta.get("targets") else None
+            out.append((f"maps/sample_{i}/{tag}", _scatter_figure(data.inputs[i], {name: maps[name]}, vmax, signed, title, own)))
+    return out
