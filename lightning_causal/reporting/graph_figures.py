@@ -321,7 +321,10 @@ def _left_out_note(meta: dict, width: int) -> list[str]:
     ``width`` characters a line."""
     lines = []
     if meta.get("left_out"):
-        lines.append("left out: " + ", ".join(f"{k} ({v})" for k, v in meta["left_out"].items()))
+        by_why: dict[str, list[str]] = {}  # the layers of one reason together: a mixture's experts share one
+        for layer, why in meta["left_out"].items():
+            by_why.setdefault(str(why), []).append(str(layer))
+        lines.append("left out: " + "; ".join(f"{', '.join(layers)} ({why})" for why, layers in by_why.items()))
     if meta.get("unmoved"):
         lines.append("no intervention moves: " + ", ".join(meta["unmoved"]))
     return [wrapped for line in lines for wrapped in textwrap.wrap(line, width)]
