@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lightning_causal.causal import layer_causal_map
+from lightning_causal.causal import layer_causal_map, unit_effects
 from lightning_causal.causal.structure.default_layers import leaf_layers
 
 
@@ -66,6 +66,19 @@ class Net(nn.Module):
         return self.fc3(torch.tanh(self.fc2(torch.tanh(self.fc1(x)))))
 
 
+class ConvLoRA(nn.Module):
+    """kohya's layout of a LoRA convolution: ``base(x) + lora_up(lora_down(x))``, torch layers named for LoRA."""
+
+    def __init__(self, base: nn.Conv2d, r: int = 2) -> None:
+        super().__init__()
+        self.base = base.requires_grad_(False)
+        self.lora_down = nn.Conv2d(base.in_channels, r, 3, padding=1, bias=False)
+        self.lora_up = nn.Conv2d(r, base.out_channels, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + self.lora_up(self.lora_down(x))
+
+
 class PartlyFrozen(nn.Module):
     """A block of torch's layers whose first is frozen (partial fine-tuning): two layers in a chain, no adapter."""
 
@@ -93,3 +106,21 @@ def test_a_hand_written_lora_wrapper_is_the_layer_of_the_default_map() -> None:
 def test_a_partly_frozen_block_of_torch_layers_keeps_both_layers() -> None:
     model = nn.Sequential(PartlyFrozen(), nn.Tanh(), nn.Linear(3, 2))
     assert leaf_layers(model) == ["0.first", "0.second", "2"]
+
+
+def test_a_lora_convolution_of_torch_layers_named_for_lora_is_one_layer() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(ConvLoRA(nn.Conv2d(1, 4, 3, padding=1)), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 5 * 5, 3)).eval()
+    assert leaf_layers(model) == ["0", "3"]
+    x = torch.randn(10, 1, 5, 5, generator=torch.Generator().manual_seed(1))
+    effects = unit_effects(model, x, "0")  # do(channel := 0) of the adapted convolution, base + adapter
+    with torch.no_grad():
+        out = model(x)
+        t = out.argmax(1, keepdim=True)
+        h = model[0](x)
+        want = []
+        for c in range(4):
+            hc = h.clone()
+            hc[:, c] = 0
+            want.append((out.gather(1, t) - model[3](model[2](model[1](hc))).gather(1, t))[:, 0])
+    torch.testing.assert_close(effects, torch.stack(want, 1), rtol=1e-5, atol=1e-6)

@@ -56,20 +56,21 @@ def _is_frozen_wrapper(module: nn.Module) -> bool:
     """A hand-written adapter in any names: a module of the user's own class around one frozen layer (a child
     that owns parameters, none of which requires grad, and no submodule that owns any) whose trainable
     parameters are its own (``self.A = nn.Parameter(...)``, lit-gpt's ``LoRALinear``) or those of other children
-    of the user's own class that hold no layer inside (``self.lora = LoRALayer(...)``). Such a module adds its
+    of the user's own class that hold no layer inside (``self.lora = LoRALayer(...)``), or torch layers named for
+    LoRA (``self.lora_down``, ``self.lora_up``: convolutions of kohya's layout). Such a module adds its
     parameters' term to the frozen layer's output, so its output, not the frozen layer's, is what the model
-    reads on. A block of torch's layers with the first one frozen (partial fine-tuning) is no such wrapper."""
+    reads. A block of torch's layers with the first one frozen (partial fine-tuning) is no such wrapper."""
     if _is_torch_class(module):
         return False
-    owning = [c for c in module.children() if any(True for _ in c.parameters())]
-    frozen = [c for c in owning if not any(p.requires_grad for p in c.parameters())]
+    owning = [(name, c) for name, c in module.named_children() if any(True for _ in c.parameters())]
+    frozen = [c for _, c in owning if not any(p.requires_grad for p in c.parameters())]
     if len(frozen) != 1 or any(any(True for _ in d.parameters(recurse=False)) for d in frozen[0].modules() if d is not frozen[0]):
         return False
-    parts = [c for c in owning if c is not frozen[0]]
+    parts = [(name, c) for name, c in owning if c is not frozen[0]]
     own = list(module.parameters(recurse=False))
     return bool(own or parts) and all(p.requires_grad for p in own) and all(
-        not _is_torch_class(c) and all(p.requires_grad for p in c.parameters())
-        and not any(any(True for _ in d.parameters(recurse=False)) for d in c.modules() if d is not c) for c in parts)
+        (not _is_torch_class(c) or "lora" in name.lower()) and all(p.requires_grad for p in c.parameters())
+        and not any(any(True for _ in d.parameters(recurse=False)) for d in c.modules() if d is not c) for name, c in parts)
 
 
 def _is_torch_class(module: nn.Module) -> bool:
@@ -87,7 +88,8 @@ def leaf_layers(model: nn.Module) -> list[str]:
     its ``weight_fake_quant`` and ``activation_post_process`` hold buffers only). A layer wrapped by
     an adapter (PEFT's LoRA: a module with a ``base_layer`` beside ``lora_A``/``lora_B``; or written by
     hand in other names: a module of your class around one frozen layer, with trainable parameters of its
-    own or in a child of your class that holds no layer) is one layer, the wrapper: its parts run side by
+    own, in a child of your class that holds no layer, or in layers named ``lora...``) is one layer, the wrapper:
+    its parts run side by
     side on the same input, and the wrapper's output is what the next layer reads. A TorchScript submodule of an eager model (``torch.jit.script``/``trace``:
     a scripted backbone) and what it holds are no layers: they run compiled, where hooks cannot reach.
     A module whose weights are on the ``meta`` device in a model that also holds real ones is the skeleton
