@@ -116,13 +116,14 @@ class CausalAuditCallback(AuditRun, Callback):
         unpack_batch: ``batch -> (inputs, labels, additional_forward_args)`` for the probe data
             (default: :func:`~lightning_causal.batches.default_unpack_batch`: a tensor, ``(x, y)``,
             or a mapping with ``x``/``input_ids``/... and ``y``/``labels``/...).
-        figure_kind: how maps are drawn in TensorBoard (``"image"``, ``"points"``, ``"sequence"``,
+        figure_kind: how maps are drawn in TensorBoard (``"frames"``, ``"image"``, ``"points"``, ``"sequence"``,
             ``"sequence_features_last"``, ``"tabular"``, ``"tokens"``); ``None``: from the probe's shape
             (:func:`~lightning_causal.reporting.figure_kinds.infer_kind`). ``"sequence_features_last"``
             draws ``[N, T, F]`` along ``T`` whatever its shape (``"sequence"`` reads ``[N, A, B]`` as
             ``[N, C, T]`` unless ``A >= 4 B``); a sequence kind draws ``[N, T]`` along ``T`` in every
             audit (Sobol' maps and counterfactuals included). ``"points"`` (never inferred) scatters the
-            points of a point cloud ``[N, P, 3]`` in space, each coloured by its score.
+            points of a point cloud ``[N, P, 3]`` in space, each coloured by its score; ``"frames"`` (never
+            inferred) every frame of a video ``[N, C, T, H, W]`` (``"image"``: its frame of largest effect).
         explain: for a model of several inputs (``forward(self, image, tab)``, batches ``((image, tab), y)``), the input
             the audits of one input tensor explain: its position in the probe's inputs tuple (``1``) or the name of
             ``forward``'s parameter (``"tab"``). Those audits (``InputEffectAudit``, ``CaptumBaseline``,

@@ -25,6 +25,10 @@ kind        inputs                                  figure (tag ``causal/<audit>
                                                     card: one figure per map, ``sample_<i>/<map>``)
 =========== ======================================= ==================================================
 
+``frames`` (chosen, never inferred) draws a video ``[N, C, T, H, W]`` (as ``Conv3d`` takes it) frame by
+frame: per sample the input's frames across (at most 8, evenly spaced) and each map's below them
+(``sample_<i>``), where ``image`` draws its one frame of largest effect.
+
 ``points`` (chosen, never inferred) draws point clouds ``[N, P, D]`` (``D >= 2`` coordinates per point, as a
 PointNet takes them), which :func:`infer_kind` takes for a sequence of ``P`` steps: per sample the points
 scattered in space (the first three coordinates), each coloured by its score (``sample_<i>``).
@@ -37,7 +41,7 @@ first (``T`` channels along ``F`` steps; the renderer warns once, naming this ki
 kind is one more entry (and, if it can be recognised from the shape, a rule in :func:`infer_kind`).
 Inputs a kind cannot draw (:func:`skip_reason`) are left out, and the renderer warns once.
 
-Each kind draws in its own module (``image_maps``, ``point_maps``, ``sequence_maps``, ``tabular_maps``, ``token_maps``) from
+Each kind draws in its own module (``image_maps``, ``frame_maps``, ``point_maps``, ``sequence_maps``, ``tabular_maps``, ``token_maps``) from
 a ``MapData`` (``map_data``); their public names are re-exported here (this import path stays).
 """
 
@@ -49,6 +53,7 @@ from typing import Any
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from lightning_causal.reporting.frame_maps import frame_maps
 from lightning_causal.reporting.image_maps import image_maps
 from lightning_causal.reporting.map_data import MapData, explained_quantity, sample_title
 from lightning_causal.reporting.point_maps import point_maps
@@ -62,11 +67,11 @@ from lightning_causal.reporting.tabular_maps import tabular_maps
 from lightning_causal.reporting.token_maps import token_maps
 
 __all__ = [
-    "KINDS", "MAP_FIGURES", "MapData", "ambiguous_sequence", "explained_quantity", "image_maps", "infer_kind", "map_figures", "point_maps",
+    "KINDS", "MAP_FIGURES", "MapData", "ambiguous_sequence", "explained_quantity", "frame_maps", "image_maps", "infer_kind", "map_figures", "point_maps",
     "sample_title", "sequence_layout", "sequence_maps", "skip_reason", "tabular_maps", "token_maps",
 ]
 
-KINDS = ("image", "points", "sequence", "sequence_features_last", "tabular", "tokens")
+KINDS = ("frames", "image", "points", "sequence", "sequence_features_last", "tabular", "tokens")
 
 
 def infer_kind(x: Tensor, meta: Mapping[str, Any] | None = None) -> str | None:
@@ -104,7 +109,7 @@ def infer_kind(x: Tensor, meta: Mapping[str, Any] | None = None) -> str | None:
     return None
 
 
-_DIMS = {"image": (3, 4, 5), "points": (3,), "sequence": (2, 3), "sequence_features_last": (2, 3)}  # input dimensions (with N) a kind can draw; others: any
+_DIMS = {"frames": (5,), "image": (3, 4, 5), "points": (3,), "sequence": (2, 3), "sequence_features_last": (2, 3)}  # input dimensions (with N) a kind can draw; others: any
 
 
 
@@ -129,7 +134,7 @@ def skip_reason(kind: str | None, inputs: Tensor) -> str | None:
         return f"no drawing function for figure kind {kind!r}"
     dims = _DIMS.get(kind)
     if dims is not None and inputs.dim() not in dims:
-        shapes = {"image": "[N, H, W], [N, C, H, W] or [N, C, D, H, W]", "points": "[N, P, D] (P points of D >= 2 coordinates)",
+        shapes = {"frames": "[N, C, T, H, W]", "image": "[N, H, W], [N, C, H, W] or [N, C, D, H, W]", "points": "[N, P, D] (P points of D >= 2 coordinates)",
                   "sequence": "[N, T], [N, C, T] or [N, T, F]",
                   "sequence_features_last": "[N, T] or [N, T, F]"}[kind]
         return f"figure kind {kind!r} draws inputs {shapes} but the probe's inputs have shape {shape}"
@@ -138,6 +143,7 @@ def skip_reason(kind: str | None, inputs: Tensor) -> str | None:
     return None
 
 MAP_FIGURES: dict[str, Callable[[MapData], list[tuple[str, Figure]]]] = {
+    "frames": frame_maps,
     "image": image_maps,
     "points": point_maps,
     "sequence": sequence_maps,

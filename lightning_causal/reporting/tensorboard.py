@@ -138,7 +138,7 @@ class TensorBoardRenderer:
         max_samples: probe samples drawn per audit (image, sequence and token maps; counterfactuals).
         bar_top: bars per unit-importance figure (Sobol' figures show the 8 largest groups).
         figure_kind: the kind of data of the attribution maps (one of
-            :data:`~lightning_causal.reporting.figure_kinds.KINDS`: ``"image"``, ``"points"``, ``"sequence"``,
+            :data:`~lightning_causal.reporting.figure_kinds.KINDS`: ``"frames"``, ``"image"``, ``"points"``, ``"sequence"``,
             ``"sequence_features_last"``, ``"tabular"``, ``"tokens"``); ``None`` infers it from the
             probe's shape (:func:`~lightning_causal.reporting.figure_kinds.infer_kind`). Maps of
             inputs the kind cannot draw are left out with a warning, once per renderer and reason.

@@ -1,0 +1,117 @@
+"""Attribution maps of videos ``[N, C, T, H, W]`` (as ``nn.Conv3d`` takes them) frame by frame: the figure
+kind ``"frames"`` (chosen, never inferred; the ``"image"`` kind draws such an input at its one frame of
+largest effect). Per sample a grid: the input's frames in the first row, each map's in a row below, so
+that an effect that moves with the content (the class of a motion) shows where it goes."""
+
+from __future__ import annotations
+
+import textwrap
+
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from lightning_causal.reporting.figure_style import title_lines
+from lightning_causal.reporting.image_figures import show_input, strongest_channel
+from lightning_causal.reporting.image_maps import MAX_MAPS_PER_FIGURE, map_tags
+from lightning_causal.reporting.map_data import (
+    MapData,
+    drawn_samples,
+    global_title,
+    map_limits,
+    sample_title,
+    sign_note,
+)
+
+__all__ = ["MAX_FRAMES", "drawn_frames", "frame_maps"]
+
+MAX_FRAMES = 8  # columns of a figure: more would shrink each frame below legibility in a TensorBoard card
+
+
+def drawn_frames(frames: int) -> list[int]:
+    """The frames drawn of a video of ``frames`` frames: all of them up to :data:`MAX_FRAMES`, else that
+    many evenly spaced, the first and the last included.
+
+    Args:
+        frames: the number of frames ``T``.
+
+    Examples:
+        >>> drawn_frames(4), drawn_frames(15)
+        ([0, 1, 2, 3], [0, 2, 4, 6, 8, 10, 12, 14])
+    """
+    if frames <= MAX_FRAMES:
+        return list(range(frames))
+    return sorted({round(k * (frames - 1) / (MAX_FRAMES - 1)) for k in range(MAX_FRAMES)})
+
+
+def _frames_figure(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float], signed: dict[str, bool],
+                   title: str, note: str | None) -> Figure:
+    """One sample ``[C, T, H, W]``: the input's frames, then each map's ``[T, H, W]`` (strongest channel), one
+    row each, one colour scale per map (a bar at the row's end)."""
+    frames = drawn_frames(int(sample.shape[1]))
+    h, w = int(sample.shape[-2]), int(sample.shape[-1])
+    cell = 0.9
+    fw, fh = cell * min(w / h, 1.0), cell * min(h / w, 1.0)
+    width = (fw + 0.08) * len(frames) + 1.3
+    lines = title_lines(title, max(16, int(width * 12)))
+    notes = textwrap.wrap(note, max(16, int(width * 16))) if note else []
+    below = 0.05 + 0.15 * len(notes) if notes else 0.0
+    rows = 1 + len(maps)
+    fig = Figure(figsize=(width, (fh + 0.3) * rows + 0.3 * len(lines) + 0.2 + below))
+    grid = fig.subplots(rows, len(frames) + 1, squeeze=False, gridspec_kw={"width_ratios": [1] * len(frames) + [0.12]})
+    for t, ax in zip(frames, grid[0]):
+        show_input(ax, sample[:, t])
+        ax.set_title(f"t={t}", fontsize=8)
+    grid[0, -1].axis("off")
+    grid[0, 0].set_ylabel("input", fontsize=9)
+    for r, (name, m) in enumerate(maps.items(), start=1):
+        hi = vmax[name]
+        cmap, lo = ("RdBu_r", -hi) if signed[name] else ("Reds", 0.0)
+        for t, ax in zip(frames, grid[r]):
+            im = ax.imshow(m[t].numpy(), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+        grid[r, 0].set_ylabel(name if len(name) <= 12 else name[:11] + "…", fontsize=9)
+        fig.colorbar(im, cax=grid[r, -1]).ax.tick_params(labelsize=7)
+    for row in grid:
+        for ax in row[:-1]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle("\n".join(lines), fontsize=11)
+    if notes:
+        fig.text(0.5, 0.02, "\n".join(notes), ha="center", va="bottom", fontsize=8, color="0.3")
+    fig.tight_layout(rect=(0.0, below / fig.get_figheight(), 1.0, 1.0))
+    return fig
+
+
+def frame_maps(data: MapData) -> list[tuple[str, Figure]]:
+    """One figure per sample, ``maps/sample_<i>``: its frames (at most :data:`MAX_FRAMES`, evenly spaced,
+    :func:`drawn_frames`) across, the input in the first row and each map below, each pixel drawn at its
+    channel of largest |value| (as the image kind draws an RGB map); more than two maps (the causal
+    effect beside two Captum methods): one figure per sample and map, ``maps/sample_<i>/<map>``, as the
+    image kind does. One colour scale per map shared by the samples and the frames: symmetric and
+    diverging for a signed map, from 0 for one without negative values. Maps over the whole probe
+    (Sobol' indices, ``[1, C, T, H, W]``) are drawn over sample 0.
+
+    Args:
+        data: the maps ``[N, C, T, H, W]`` and the probe inputs they explain.
+
+    Examples:
+        >>> import torch
+        >>> d = MapData(torch.rand(2, 1, 4, 8, 8), {"causal": torch.randn(2, 1, 4, 8, 8)}, "input_effect")
+        >>> [tag for tag, _ in frame_maps(d)]
+        ['maps/sample_0', 'maps/sample_1']
+    """
+    n, glob = drawn_samples(data)
+    planes = {k: strongest_channel(v[:n].detach().float().cpu(), 1) for k, v in data.maps.items()}  # [n, T, H, W]
+    vmax = map_limits(data, planes)
+    signed = {k: bool((v < 0).any()) for k, v in planes.items()}
+    note = sign_note(signed, data) if data.meta.get("targets") else None
+    out = []
+    for i in range(n):
+        title = global_title(data) if glob else sample_title(data, i)
+        sample, maps = data.inputs[i].detach().float().cpu(), {k: v[i] for k, v in planes.items()}
+        if len(maps) <= MAX_MAPS_PER_FIGURE:
+            out.append((f"maps/sample_{i}", _frames_figure(sample, maps, vmax, signed, title, note)))
+            continue
+        for name, tag in zip(maps, map_tags(list(maps), data.meta.get("methods") or ())):
+            own = sign_note({name: signed[name]}, data) if data.meta.get("targets") else None
+            out.append((f"maps/sample_{i}/{tag}", _frames_figure(sample, {name: maps[name]}, vmax, signed, title, own)))
+    return out
