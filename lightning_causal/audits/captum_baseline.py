@@ -54,6 +54,7 @@ from lightning_causal.audits.options import (
 )
 from lightning_causal.baselines import metrics as M
 from lightning_causal.baselines.captum_methods import (
+    LAYER_METHOD_NAMES,
     MethodLike,
     MethodSpec,
     attribute,
@@ -91,7 +92,8 @@ class CompareSettings:
             instead of signed scores. Deletion/insertion always rank by signed score.
         reference_metrics: also compute Captum's ``sensitivity_max`` and ``infidelity``.
         n_perturb_samples: perturbations per sample of the reference metrics.
-        layer_method: Captum layer method set beside ``unit_effects`` for ``layers``.
+        layer_method: Captum layer method set beside ``unit_effects`` for ``layers``: ``"LayerConductance"``,
+            ``"LayerIntegratedGradients"``, ``"LayerGradientXActivation"`` or ``"LayerActivation"``.
         special_tokens: token ids that nothing replaces in token inputs: neither the causal effects,
             Captum's baselines (``FeatureAblation``, the layer methods' reference embeddings), the
             deletion/insertion curves nor the stability perturbation (``[CLS]``, ``[SEP]``, pad; the
@@ -124,7 +126,7 @@ class CompareSettings:
         check_int("n_perturb_samples", self.n_perturb_samples, minimum=1)
         check_choice("score", self.score, ("auto", "softmax", "raw"))
         check_float("noise_fraction", self.noise_fraction, minimum=0.0, open_min=True)
-        check_choice("layer_method", self.layer_method, ("LayerConductance", "LayerActivation"))
+        check_choice("layer_method", self.layer_method, LAYER_METHOD_NAMES)
         check_choice("token_pool", self.token_pool, ("probe", "position"))
 
 

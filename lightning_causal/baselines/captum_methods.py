@@ -23,6 +23,7 @@ random streams are untouched and results are reproducible
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,9 +52,11 @@ from lightning_causal.baselines.method_specs import (
     resolve_method,
 )
 from lightning_causal.causal.engine.ablation import check_baselines, padding_positions
+from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.groups import group_counts
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.output_selection import OutputSpec
+from lightning_causal.causal.engine.user_frame import outside_package
 
 # the model as Captum calls it, the attribution context and the layer methods live in their own
 # modules; their names stay importable from here (MethodLike, seed_of and prepare_inputs too)
@@ -173,7 +176,8 @@ def attribute(
         additional_forward_args: Captum's: passed after the inputs (a Mapping as keywords).
 
     Returns:
-        Tensor shaped like ``inputs``. Float64 inputs give float64 attributions; those of
+        Tensor shaped like ``inputs``. ``GuidedBackprop`` and ``Deconvolution`` change the backward pass of
+        ``nn.ReLU`` modules only, as in Captum (a warning where the model holds none). Float64 inputs give float64 attributions; those of
         ``ShapleyValueSampling`` hold float32 rounding (Captum sums its terms in float32: about
         1e-7 relative, far below its sampling error). Half-precision models: Captum returns the
         integrated and sampled methods in float32, the others in the model's dtype; DeepLift runs
@@ -190,7 +194,8 @@ def attribute(
     """
     spec = resolve_method(method, options)
     if spec.layer:
-        raise ValueError(f"Expected a method of the inputs but got the layer method {spec.name!r}; use input_layer_attribute")
+        raise ValueError(f"Expected a method of the inputs but got the layer method {spec.name!r}; use input_layer_attribute "
+                         "(the input layer: word embeddings of token ids) or layer_attribute (a hidden layer's units)")
     seed = seed_of(generator) if spec.randomised else None
     forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args)
     with attribution_context(forward.model, seed):
@@ -200,6 +205,7 @@ def attribute(
         check_linked_samples(forward.model, (x,), f"Captum's {spec.label}", output=output,
                              additional_forward_args=additional_forward_args)
         forward.warn_noise(x, f"Captum's {spec.label}")
+        _warn_without_relu_modules(forward.model, spec)
         kept = None  # token ids: the elements that keep their tokens (padding, special tokens kept by the baseline)
         explicit = spec.options.get("baselines")  # an explicit ``baselines`` option overrides the argument
         if spec.grouped:
@@ -224,6 +230,17 @@ def attribute(
     if kept is not None:  # a group that changes no token is exactly 0 (Captum's batched passes leave rounding there)
         out = out.masked_fill(_unchanged_groups(x, feature_mask, kept), 0)
     return out
+
+
+def _warn_without_relu_modules(model: nn.Module, spec: MethodSpec) -> None:
+    """GuidedBackprop and Deconvolution change the backward pass of ``nn.ReLU`` modules only (Captum's hooks):
+    on a model without one (``torch.relu``/``F.relu`` in ``forward``, GELU, SiLU) their map is the plain
+    gradient, silently; say so."""
+    if spec.name in ("GuidedBackprop", "Deconvolution") and not any(isinstance(m, nn.ReLU) for m in model.modules()):
+        warnings.warn(
+            f"Captum's {spec.label} overrides the backward pass of nn.ReLU modules only and {model_name(model)} holds "
+            f"none (a functional relu or another activation): its map is the plain gradient, Saliency with abs=False",
+            UserWarning, stacklevel=outside_package())
 
 
 def _algorithm(name: str, forward: CaptumForward, x: Tensor) -> Any:

@@ -1,6 +1,6 @@
 """Captum's layer methods per unit of a hidden layer: :func:`layer_attribute`.
 
-``LayerConductance`` and ``LayerActivation`` on the units that
+``LayerConductance``, ``LayerIntegratedGradients``, ``LayerGradientXActivation`` and ``LayerActivation`` on the units that
 :func:`~lightning_causal.causal.effects.unit_effects.unit_effects` intervenes on (channels, neurons,
 heads; ``unit_dim``/``num_heads``; ``"<module>:input"`` sites), run in the
 :func:`~lightning_causal.baselines.attribution_context.attribution_context` of every Captum method.
@@ -76,20 +76,23 @@ def layer_attribute(
     ``"<module>:input"`` site).
 
     ``LayerConductance`` (Dhamdhere et al. 2018) sums over each channel's positions (the layer's
-    share of IG's completeness); ``LayerActivation`` averages each channel's activation.
+    share of IG's completeness); ``LayerIntegratedGradients`` (IG in the layer's activations, from
+    those of the input baseline: Σ_u = f_t(x) − f_t(b) up to quadrature) and ``LayerGradientXActivation``
+    (h · ∂f_t/∂h) sum too; ``LayerActivation`` averages each channel's activation.
 
     Args:
         model: the model.
         inputs: one input ``[N, ...]``.
         layer: module name from ``model.named_modules()``, or ``"<module>:input"``.
-        method: ``"LayerConductance"`` or ``"LayerActivation"``.
+        method: a name in :data:`LAYER_METHOD_NAMES`: ``"LayerConductance"``, ``"LayerActivation"``,
+            ``"LayerIntegratedGradients"`` or ``"LayerGradientXActivation"`` (Captum's, on ``layer``).
         reduction: ``"sum"`` or ``"mean"`` over each unit's positions (default: per method, as above).
         unit_dim: the dimension that indexes the units (see ``unit_effects``).
         num_heads: split the unit dimension into this many heads (see ``unit_effects``).
         max_batch_size: rows per forward pass of LayerConductance (default: cache-friendly chunks).
         target: class index, per-sample indices ``[N]``, or ``None`` (the predicted class).
-        baselines: LayerConductance's baseline of the input (a number or a tensor broadcastable to
-            ``inputs``).
+        baselines: the baseline of the input of LayerConductance and LayerIntegratedGradients (a number or
+            a tensor broadcastable to ``inputs``).
         options: keyword options of the Captum method (only its own: the allowed names are listed in the
             error; ``n_steps`` and ``internal_batch_size`` positive ints).
         output: which tensor of the model's return value is explained, as in
@@ -128,9 +131,11 @@ def layer_attribute(
         if kw.get("internal_batch_size", 0) is None:  # LayerConductance needs 2 rows per sample at least
             kw["internal_batch_size"] = max(forward.rows_per_pass(x, max_batch_size), 2 * x.shape[0])
         with output_site(module) as site:  # Captum hooks a tensor: element 0 of a tuple output (an LSTM's)
-            if method == "LayerConductance":
+            if method in ("LayerConductance", "LayerIntegratedGradients"):
                 out = cls(forward, site).attribute(x, baselines=baselines, target=tidx,
                                                     additional_forward_args=forward.captum_args(), **kw)
+            elif method == "LayerGradientXActivation":
+                out = cls(forward, site).attribute(x, target=tidx, additional_forward_args=forward.captum_args())
             else:
                 out = cls(forward, site).attribute(x, additional_forward_args=forward.captum_args())
     out = out.detach()

@@ -1,6 +1,8 @@
 """The Captum methods by name: defaults, options and the parsing of ``"NoiseTunnel(<name>)"`` and
 ``(name, options)`` pairs into a :class:`MethodSpec`.
 
+Captum methods not taken, and what to use instead: :data:`NOT_TAKEN`.
+
 Defaults are chosen for an audit that runs every few epochs: IntegratedGradients,
 LayerIntegratedGradients and LayerConductance use 16 Gauss-Legendre steps, GradientShap 16 samples, ShapleyValueSampling 8
 permutations, NoiseTunnel 8 noisy copies (accuracy against more steps: benchmarks/RESULTS.md);
@@ -15,9 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from captum.attr import (
+    Deconvolution,
     DeepLift,
     FeatureAblation,
     GradientShap,
+    GuidedBackprop,
     InputXGradient,
     IntegratedGradients,
     LayerActivation,
@@ -31,7 +35,7 @@ from captum.attr import (
 
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_type
 
-__all__ = ["METHOD_NAMES", "INPUT_LAYER_METHOD_NAMES", "LAYER_METHOD_NAMES", "MethodLike", "MethodSpec", "check_option_values",
+__all__ = ["METHOD_NAMES", "INPUT_LAYER_METHOD_NAMES", "LAYER_METHOD_NAMES", "MethodLike", "MethodSpec", "NOT_TAKEN", "check_option_values",
            "resolve_method"]
 
 MethodLike = str | tuple[str, Mapping[str, Any]]
@@ -55,6 +59,9 @@ METHOD_TABLE: dict[str, _Method] = {
     "DeepLift": _Method(DeepLift, {}, baselines=True),
     "GradientShap": _Method(GradientShap, {"n_samples": 16, "stdevs": 0.0}, baselines=True, randomised=True),
     "InputXGradient": _Method(InputXGradient, {}),
+    # ReLU-rule gradients: Captum overrides the backward pass of every nn.ReLU module (not of F.relu)
+    "GuidedBackprop": _Method(GuidedBackprop, {}),
+    "Deconvolution": _Method(Deconvolution, {}),
     "FeatureAblation": _Method(FeatureAblation, {"perturbations_per_eval": None}, baselines=True, grouped=True),
     "ShapleyValueSampling": _Method(
         ShapleyValueSampling, {"n_samples": 8, "perturbations_per_eval": None}, baselines=True, grouped=True,
@@ -73,6 +80,34 @@ TUNNEL_DEFAULTS: dict[str, Any] = {"nt_type": "smoothgrad", "nt_samples": 8, "nt
 LAYER_METHOD_TABLE: dict[str, tuple[type, dict[str, Any], str]] = {
     "LayerConductance": (LayerConductance, {"n_steps": 16, "internal_batch_size": None}, "sum"),
     "LayerActivation": (LayerActivation, {}, "mean"),
+    # of a hidden layer here (its units), of the input layer (token positions) in METHOD_TABLE
+    "LayerIntegratedGradients": (
+        LayerIntegratedGradients, {"n_steps": 16, "method": "gausslegendre", "internal_batch_size": None}, "sum"
+    ),
+    "LayerGradientXActivation": (LayerGradientXActivation, {}, "sum"),
+}
+#: Captum methods these functions do not take, and what to use instead (said in the unknown-name error).
+NOT_TAKEN: dict[str, str] = {
+    "Occlusion": "its windows of one stride are FeatureAblation of patches (CaptumBaseline(('FeatureAblation',), "
+    "patch_size=p), or feature_mask= of window ids: the same numbers as Occlusion with sliding_window_shapes = strides); "
+    "overlapping windows give no feature groups that the causal effects could share",
+    "DeepLiftShap": "it runs every sample against every baseline in one pass (N x B rows, no batching); use GradientShap "
+    "(expected gradients over the baseline and the probe, batched) or DeepLift",
+    "KernelShap": "Captum fits it with scikit-learn, no dependency of this package; ShapleyValueSampling estimates the "
+    "same Shapley values of the groups, by permutations",
+    "Lime": "Captum fits it with scikit-learn, no dependency of this package; ShapleyValueSampling or FeatureAblation "
+    "attribute the same groups",
+    "FeaturePermutation": "it shuffles a feature across the batch, an effect of the probe's distribution rather than of a "
+    "baseline; use FeatureAblation (the causal effect's own perturbation) or SobolAudit (variance-based)",
+    "GuidedGradCam": "it upsamples a layer's map to the input; use GuidedBackprop on the input, or "
+    "layer_attribute / CaptumBaseline(layers=[...]) on the layer",
+    "LayerGradCam": "for a hidden layer's units use layer_attribute / CaptumBaseline(layers=[...], "
+    "settings=CompareSettings(layer_method=...))",
+    "LRP": "its rules refuse many module types; use DeepLift (a rescale rule that takes any module)",
+    "NeuronConductance": "one neuron's attribution to the inputs is not compared; for a layer's units use layer_attribute "
+    "/ CaptumBaseline(layers=[...])",
+    "NeuronIntegratedGradients": "one neuron's attribution to the inputs is not compared; for a layer's units use "
+    "layer_attribute / CaptumBaseline(layers=[...])",
 }
 
 #: Captum's approximation methods of the integrated methods (``method=`` of IntegratedGradients).
@@ -163,6 +198,13 @@ class MethodSpec:
 
 
 def unknown_name_error(kind: str, value: str, valid: list[str]) -> ValueError:
+    """The error of an unknown method name: the valid names, and for a Captum method not taken why and what
+    to use instead (:data:`NOT_TAKEN`), else the closest valid name."""
+    bare = _parse_name(value)[0] if isinstance(value, str) else value
+    if bare in NOT_TAKEN or bare in LAYER_METHOD_TABLE and bare not in valid:
+        why = NOT_TAKEN.get(bare) or ("a hidden layer's method: layer_attribute(model, x, layer, method) or "
+                                      "CaptumBaseline(layers=[...], settings=CompareSettings(layer_method=...))")
+        return ValueError(f"Expected argument `{kind}` to be one of {valid} but got {value!r}: {bare} is not taken here; {why}")
     close = difflib.get_close_matches(value, valid, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return ValueError(f"Expected argument `{kind}` to be one of {valid} but got {value!r}.{hint}")

@@ -194,7 +194,7 @@ def test_unknown_method_lists_the_valid_ones():
         attribute(nn.Linear(2, 2), torch.ones(1, 2), "NoiseTunnel(Magic)")
     with pytest.raises(ValueError, match=r"\['LayerActivation', 'LayerConductance'\]|LayerConductance"):
         layer_attribute(nn.Sequential(nn.Linear(2, 2)), torch.ones(1, 2), "0", "LayerGradCam")
-    assert set(LAYER_METHOD_NAMES) == {"LayerConductance", "LayerActivation"}
+    assert set(LAYER_METHOD_NAMES) == {"LayerConductance", "LayerActivation", "LayerIntegratedGradients", "LayerGradientXActivation"}
 
 
 def test_unknown_options_and_bad_arguments_fail():
