@@ -166,12 +166,101 @@ def resolve_counterfactual(counterfactual: object, sensitive: str | int | None =
     )
 
 
+#: the most 0/1 columns among which a block is searched for beyond the columns apart from it (see :func:`_exact_cover`)
+_COVER_COLUMNS = 512
+#: the most branches of one search of :func:`_exact_cover`
+_COVER_STEPS = 2000
+
+
+def _exact_cover(i: int, masks: list[int], counts: list[int], row_columns: list[list[int]], full: int) -> tuple[int, ...]:
+    """A one-hot block holding column ``i`` (positions among the 0/1 columns) where the columns
+    never 1 with it include some of another encoded feature (a country that only non-White people
+    hold in the data is never 1 with ``race=White``, ``sex=Female`` never with
+    ``relationship=Husband``): columns pairwise never 1 together that hold one 1 in every row, an
+    exact cover of the rows (Knuth's Algorithm X, depth first: the first row not yet covered, its
+    columns tried most ones first; at most ``_COVER_STEPS`` branches). ``masks[j]`` is column
+    ``j``'s rows as the bits of an int, ``row_columns[r]`` the columns 1 in row ``r``. ``()`` when
+    none is found."""
+    steps = 0
+
+    def search(chosen: list[int], covered: int) -> list[int] | None:
+        nonlocal steps
+        rest = full & ~covered
+        if not rest:
+            return chosen
+        row = (rest & -rest).bit_length() - 1
+        for j in sorted((j for j in row_columns[row] if not masks[j] & covered), key=lambda j: (-counts[j], j)):
+            steps += 1
+            if steps > _COVER_STEPS:
+                return None
+            found = search([*chosen, j], covered | masks[j])
+            if found is not None:
+                return found
+        return None
+
+    found = search([i], masks[i])
+    return tuple(sorted(found)) if found is not None and len(found) > 1 else ()
+
+
+def _covers(xb: Tensor, apart: Tensor, whole: Tensor) -> list[tuple[int, ...]]:
+    """The block of each 0/1 column ``xb`` ``[N, B]``: the columns apart from it where they sum to 1
+    with it in every row (``whole``), else an exact cover (:func:`_exact_cover`) kept only when it is
+    the cover found from its column of most ones (a mix of rare columns of several features that
+    covers the rows by chance is not: from the mix's largest column the search finds that column's
+    own feature; of two kept blocks that share a column, the one of fewer columns: a mix patches rows
+    together from rare columns),
+    each column given the kept block that holds it (``()``: none)."""
+    n, b = xb.shape
+    counts = [int(c) for c in xb.sum(0).round().tolist()]
+    masks, rows = [0] * b, [[] for _ in range(n)]
+    for r, j in xb.nonzero().tolist():
+        masks[j] |= 1 << r
+        rows[r].append(j)
+    full = (1 << n) - 1
+    memo: dict[int, tuple[int, ...]] = {}
+
+    def cover(i: int) -> tuple[int, ...]:
+        if i not in memo:
+            memo[i] = (tuple(sorted([i, *apart[i].nonzero().flatten().tolist()])) if bool(whole[i])
+                       else _exact_cover(i, masks, counts, rows, full))
+        return memo[i]
+
+    largest = lambda c: max(c, key=lambda j: (counts[j], -j))  # noqa: E731
+    kept: list[tuple[int, ...]] = []
+    for c in sorted({c for c in map(cover, range(b)) if c and cover(largest(c)) == c}, key=lambda c: (len(c), c)):
+        if not any(set(c) & set(k) for k in kept):  # blocks share no column: of two, the one of fewer (a mix patches)
+            kept.append(c)
+    return [next((c for c in kept if i in c), ()) for i in range(b)]
+
+
+def _binary_blocks(x: Tensor, columns: Tensor | None, max_columns: int) -> tuple[Tensor, list[tuple[int, ...]]]:
+    """The 0/1 columns of ``x`` (each 1 in some row) and, for each column in ``columns`` (all when
+    ``None``) that is one of them, its one-hot block as a sorted tuple of column indices (``()``: none)."""
+    binary = ((x == 0) | (x == 1)).all(0) & (x == 1).any(0)
+    idx = binary.nonzero().flatten()
+    if idx.numel() < 2 or idx.numel() > max_columns:
+        return idx, []
+    xb = x[:, idx].to(torch.float64 if x.dtype == torch.float64 else torch.float32)
+    apart = (xb.T @ xb) == 0  # [B, B]: never 1 in the same row (the diagonal counts each column's ones, > 0)
+    whole = ((xb @ apart.to(xb.dtype) + xb) == 1).all(0)  # each column with all the columns apart from it: one 1 per row
+    where = range(idx.numel()) if columns is None else [int(p) for p in (idx.unsqueeze(1) == columns).any(1).nonzero().flatten()]
+    if bool(whole.all()) or idx.numel() > _COVER_COLUMNS:
+        blocks = [tuple(sorted([i, *apart[i].nonzero().flatten().tolist()])) if bool(whole[i]) else () for i in where]
+    else:  # another feature's columns among those apart from a column (real one-hot data)
+        covers = _covers(xb.cpu(), apart.cpu(), whole.cpu())
+        blocks = [covers[i] for i in where]
+    return idx, [tuple(int(idx[j]) for j in c) if len(c) > 1 else () for c in blocks]
+
+
 def one_hot_block(x: Tensor, column: int) -> list[int]:
     """The other columns of the one-hot block that ``column`` belongs to in ``x`` ``[N, D]``: 0/1
     columns never 1 together with it, which with it sum to 1 in every row (``[]`` if there are
     none). Flipping one column of such a block alone gives rows no encoder produces (all zeros, or
     two ones); the block must change together. Columns that are 0 in every row (a category absent
     from ``x``, of this or any other one-hot feature) say nothing of the block and are left out.
+    Columns of another encoded feature that happen never to be 1 with ``column`` in ``x`` (a
+    country only non-White people hold in the data, for ``race=White``) are told apart from the
+    block's own (:func:`_exact_cover`) when ``x`` has at most 512 0/1 columns.
 
     Args:
         x: inputs ``[N, D]``.
@@ -184,24 +273,18 @@ def one_hot_block(x: Tensor, column: int) -> list[int]:
     """
     if x.dim() != 2 or x.shape[0] == 0:
         return []
-    binary = ((x == 0) | (x == 1)).all(0)
-    if not bool(binary[column]):
-        return []
-    on = x[:, column] == 1
-    exclusive = binary & (x == 1).any(0) & ~((x == 1) & on.unsqueeze(1)).any(0)
-    exclusive[column] = False
-    others = exclusive.nonzero().flatten()
-    if others.numel() == 0 or not bool(((x[:, others].sum(1) + x[:, column]) == 1).all()):
-        return []
-    return others.tolist()
+    _, blocks = _binary_blocks(x, torch.tensor([column], device=x.device), 4096)
+    return [c for c in blocks[0] if c != column] if blocks else []
 
 
 def one_hot_blocks(x: Tensor, max_columns: int = 4096) -> list[list[int]]:
     """Every one-hot block of ``x`` ``[N, D]`` at once: sorted lists of 0/1 columns (each 1 in some
     row) that are never 1 together and sum to 1 in every row, the blocks :func:`one_hot_block`
     finds column by column, from two matrix products (``O(N B^2)`` for ``B`` such columns, where
-    :func:`one_hot_block` per column costs ``O(N D)`` each). More than ``max_columns`` 0/1
-    columns (a bag of words, not a tabular encoding) are not searched: ``[]``.
+    :func:`one_hot_block` per column costs ``O(N D)`` each), with a greedy cover where other
+    features' columns lie among those apart from a column (at most 512 0/1 columns; see
+    :func:`one_hot_block`). More than ``max_columns`` 0/1 columns (a bag of words, not a tabular
+    encoding) are not searched: ``[]``.
 
     Args:
         x: inputs ``[N, D]``.
@@ -215,15 +298,8 @@ def one_hot_blocks(x: Tensor, max_columns: int = 4096) -> list[list[int]]:
     """
     if x.dim() != 2 or x.shape[0] == 0:
         return []
-    binary = ((x == 0) | (x == 1)).all(0) & (x == 1).any(0)
-    idx = binary.nonzero().flatten()
-    if idx.numel() < 2 or idx.numel() > max_columns:
-        return []
-    xb = x[:, idx].to(torch.float64 if x.dtype == torch.float64 else torch.float32)
-    apart = (xb.T @ xb) == 0  # [B, B]: never 1 in the same row (the diagonal counts each column's ones, > 0)
-    whole = ((xb @ apart.to(xb.dtype) + xb) == 1).all(0)  # each column with the columns apart from it: one 1 per row
-    blocks = {tuple(sorted([int(idx[i]), *idx[apart[i]].tolist()])) for i in whole.nonzero().flatten().tolist()}
-    return [list(b) for b in sorted(blocks) if len(b) > 1]  # a column of ones alone is no block
+    _, blocks = _binary_blocks(x, None, max_columns)
+    return [list(b) for b in sorted(set(blocks)) if len(b) > 1]  # a column of ones alone is no block
 
 
 
