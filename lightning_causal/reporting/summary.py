@@ -98,6 +98,25 @@ def _tops(r: AuditResult) -> str:
     return "; ".join(parts)
 
 
+#: How each column of the causal-vs-Captum table reads (its direction), said below the table.
+_AGREEMENT, _LOWER, _HIGHER = ("spearman", "kendall", "topk"), ("deletion_auc", "sensitivity_max", "infidelity"), ("insertion_auc", "stability")
+
+
+def _reading(cols: list[str], r: AuditResult) -> str:
+    """One line under the table: what its columns measure and which way is better; the curves' score."""
+    parts = []
+    agree = [c for c in cols if c in _AGREEMENT]
+    if agree:
+        parts.append(f"{', '.join(agree)}: agreement of the method's ranking of the groups with the causal one (1: the same)")
+    for cols_of, word in (([c for c in cols if c in _LOWER], "lower"), ([c for c in cols if c in _HIGHER], "higher")):
+        if cols_of:
+            parts.append(f"{word} is better: {', '.join(cols_of)}")
+    score = r.meta.get("curve_score")
+    if score and any(c in cols for c in ("deletion_auc", "insertion_auc")):
+        parts.append(f"areas of the {score}")
+    return ("Read: " + "; ".join(parts) + ".") if parts else ""
+
+
 def _comparison(r: AuditResult) -> list[str]:
     rows = r.tables.get("comparison")
     if not rows:
@@ -108,7 +127,8 @@ def _comparison(r: AuditResult) -> list[str]:
     shown = rows if len(rows) <= 6 else rows[:5] + rows[-1:]
     lines += ["| " + " | ".join(_fmt(row.get(c, "")) for c in cols) + " |" for row in shown]
     more = [f"({len(rows) - len(shown)} more rows in the JSON report)"] if len(shown) < len(rows) else []
-    return lines + [""] + more + ([""] if more else [])
+    reading = _reading(cols, r)
+    return lines + [""] + more + ([""] if more else []) + ([reading, ""] if reading else [])
 
 
 def _audit_line(r: AuditResult) -> str:
@@ -128,8 +148,9 @@ def _audit_line(r: AuditResult) -> str:
 
 def markdown_summary(epoch: int, results: list[AuditResult], step: int | None = None, report: str | None = None) -> str:
     """A compact markdown summary of one audit epoch: one list item per audit (seconds, its first
-    scalars, the top rows of its tables), the causal-vs-Captum comparison table when there is one,
-    and notes (NaN values, failures). About 10 + 2 x audits lines; the full detail is in the JSON
+    scalars, the top rows of its tables), the causal-vs-Captum comparison table when there is one (with a
+    line under it saying how its columns read: agreement 1 = the same ranking, which metrics are better
+    lower or higher, what the curves' areas are of), and notes (NaN values, failures). About 10 + 2 x audits lines; the full detail is in the JSON
     report (``report``, its file name).
 
     Args:
