@@ -66,7 +66,7 @@ class SobolAudit(Audit):
     name in ``feature_names``, else its index) plus ``sum_S`` (1 - sum_S
     is the interaction share) and ``output_variance``, a table ``indices`` (group, S, S_ci, ST, ST_ci)
     sorted by total order (drawn in TensorBoard as bars of S and ST with their intervals,
-    ``causal/<name>/intervals/indices``), and for images, sequences and float ``[N, D]`` inputs maps
+    ``causal/<name>/intervals/indices``), and for images, volumes and videos ``[N, C, D, H, W]``, sequences and float ``[N, D]`` inputs maps
     ``total``/``first`` ``[1, *input_shape]`` (each element holds its group's index; of ``[N, D]``
     drawn only under ``figure_kind="sequence"``, as a univariate series ``[N, T]``), drawn on one colour scale (``meta["shared_map_scale"]``: both are
     shares of the output variance, so a first-order index of 0.2 must not look as strong as a
@@ -340,7 +340,7 @@ class SobolAudit(Audit):
         result.scalars["output_variance"] = res.variance
         rows = res.to_rows()
         result.tables["indices"] = [rows[g] for g in order]
-        if x.dim() in (3, 4) or (x.dim() == 2 and x.is_floating_point()):  # [N, D]: drawn under figure_kind="sequence"
+        if x.dim() in (3, 4, 5) or (x.dim() == 2 and x.is_floating_point()):  # [N, D]: drawn under figure_kind="sequence"
             mask = self._mask(x)
             shape = torch.Size((1, *x.shape[1:]))
             result.maps["total"] = broadcast_groups(total.unsqueeze(0).to(x.device), mask, shape)
