@@ -9,7 +9,9 @@ import re
 from pathlib import Path
 
 import lightning.pytorch as pl
+import pytest
 import torch
+from lightning.pytorch import callbacks as lightning_callbacks
 from torch.utils.data import DataLoader, TensorDataset
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "your_model.md"
@@ -61,3 +63,42 @@ def test_the_ema_snippet_audits_the_averaged_network(tmp_path: Path) -> None:
     plain = _fit(ns, [], tmp_path)
     for a, b in zip(model.state_dict().values(), plain.state_dict().values()):
         assert torch.equal(a, b)
+
+
+@pytest.mark.skipif(not hasattr(lightning_callbacks, "EMAWeightAveraging"), reason="Lightning < 2.6")
+def test_with_lightnings_ema_callback_the_audits_explain_the_trained_weights(tmp_path: Path) -> None:
+    """The page's sentence on Lightning's EMAWeightAveraging: validation runs on the average, the audits on the trained
+    weights (the average has no public handle)."""
+    import copy
+
+    from lightning_causal import CausalAuditCallback, UnitImportanceAudit
+
+    class Weights(pl.Callback):
+        def on_train_epoch_end(self, trainer, pl_module):
+            self.trained = copy.deepcopy(pl_module.net)
+
+        def on_validation_batch_start(self, trainer, pl_module, *args):
+            self.validated = copy.deepcopy(pl_module.net)
+
+    ns = _snippet()
+
+    class Plain(pl.LightningModule):  # the snippet's module without its own average
+        def __init__(self, net: torch.nn.Module) -> None:
+            super().__init__()
+            self.net = net
+
+        forward, training_step = ns["EMAClassifier"].forward, ns["EMAClassifier"].training_step
+
+        def validation_step(self, batch, batch_idx):
+            self.log("val_loss", torch.nn.functional.cross_entropy(self(batch[0]), batch[1]))
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=1e-2)
+
+    weights = Weights()
+    ns["EMAClassifier"], audit = Plain, CausalAuditCallback([UnitImportanceAudit(["net.0"])])
+    _fit(ns, [audit, lightning_callbacks.EMAWeightAveraging(decay=0.5), weights], tmp_path)
+    probe = torch.randn(96, 6, generator=torch.Generator().manual_seed(0))[64:]
+    got = audit.last_scalars["causal/unit_importance/net.0/top1_importance"]
+    assert got == pytest.approx(float(_importance(weights.trained, probe).max()), rel=1e-5)
+    assert got != pytest.approx(float(_importance(weights.validated, probe).max()), rel=1e-3)
