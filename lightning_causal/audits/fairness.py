@@ -72,7 +72,8 @@ class FairnessAudit(Audit):
     histogram) and, per layer, ``carriers/<layer>`` = E|c_u|
     (:func:`~lightning_causal.causal.scm.fairness.carrier_unit_effects`: the part of Δ each unit
     carries) with the scalar ``<layer>/top1_carrier_share`` (the strongest unit's share of the layer's
-    summed E|c_u|); tables ``top_carriers/<layer>`` and ``groups``. The audit explains a classifier: a
+    summed E|c_u|); tables ``top_carriers/<layer>`` and ``groups`` (a row per group, named
+    ``<column>=<value>`` where the sensitive column has a name: ``sex=0``). The audit explains a classifier: a
     probe whose labels are fractional floats beyond [0, 1] (a regression target) gets a warning and
     no label metrics (soft labels in [0, 1] are thresholded at 0.5). The group metrics compare
     binary decisions: with more than two classes a positive decision (and label) is class 1, every
@@ -271,6 +272,17 @@ class FairnessAudit(Audit):
             self._carriers(model, probe, layer, max_batch_size, result)
         return result
 
+    def _column_name(self) -> str | None:
+        """The sensitive column's name (``feature_names``, or the name the counterfactual was given), or
+        ``None`` where it has none (an index without ``feature_names``; a token swap; groups of a
+        counterfactual's own ``groups()``)."""
+        if self.column is None:
+            return None
+        if self.feature_names is not None and self.column < len(self.feature_names):
+            return self.feature_names[self.column]
+        name = getattr(self.counterfactual, "name", None)  # AttributeFlip("sex", columns=...), scm.flip("sex")
+        return name if isinstance(name, str) else self.sensitive if isinstance(self.sensitive, str) else None
+
     def _class_labels(self, probe: Probe, model: nn.Module) -> Tensor | None:
         """The probe's labels, or ``None`` with a warning when they are no classes but a regression
         target (:func:`~lightning_causal.audits.options.regression_labels` with the model's output
@@ -326,12 +338,16 @@ class FairnessAudit(Audit):
         keys = [k for k in ("positive_rate", "tpr", "fpr", "accuracy") if k in rates]
         rows = []
         values = getattr(self.counterfactual, "values", None)  # a binary attribute's coding: group k holds values[k]
+        column = self._column_name()
         for i, g in enumerate(rates["groups"].tolist()):
             row = {"group": g, "count": int(rates["count"][i])}
             if isinstance(values, tuple) and len(values) == 2 and g in (0, 1):
                 row["value"] = values[g]
             if isinstance(self.counterfactual, TokenSwap) and g in (0, 1):  # which sentences: the summary shows this name
                 row["name"] = self._group_name(g)
+            elif column is not None:  # the summary names the attribute: 'sex_Male=0', not a bare '0'
+                value = row.get("value", g)
+                row["name"] = f"{column}={value:g}" if isinstance(value, float) else f"{column}={value}"
             for k in keys:
                 v = float(rates[k][i])
                 row[k] = v
