@@ -150,7 +150,8 @@ def markdown_summary(epoch: int, results: list[AuditResult], step: int | None = 
     """A compact markdown summary of one audit epoch: one list item per audit (seconds, its first
     scalars, the top rows of its tables), the causal-vs-Captum comparison table when there is one (with a
     line under it saying how its columns read: agreement 1 = the same ranking, which metrics are better
-    lower or higher, what the curves' areas are of), and notes (NaN values, failures). About 10 + 2 x audits lines; the full detail is in the JSON
+    lower or higher, what the curves' areas are of), and notes (NaN values, failures; a note several audits hold
+    once, after their names). About 10 + 2 x audits lines; the full detail is in the JSON
     report (``report``, its file name).
 
     Args:
@@ -169,13 +170,16 @@ def markdown_summary(epoch: int, results: list[AuditResult], step: int | None = 
     """
     at = f" (step {step})" if step is not None else ""
     lines = [f"### Causal audit, epoch {epoch}{at}", ""]
-    notes, extra = [], []
+    by_note: dict[str, list[str]] = {}  # note -> the audits that hold it: one line for a note several audits share
+    extra = []
     for r in results:
         lines.append(_audit_line(r))
         extra += _comparison(r)
-        notes += [f"- {r.audit}: {_cut(str(n))}" for n in r.meta.get("notes", [])]
+        for n in r.meta.get("notes", []):
+            by_note.setdefault(f": {_cut(str(n))}", []).append(r.audit)
         if "error" in r.meta:
-            notes.append(f"- {r.audit} failed: {_cut(str(r.meta['error']))}")
+            by_note.setdefault(f" failed: {_cut(str(r.meta['error']))}", []).append(r.audit)
+    notes = [f"- {', '.join(audits)}{note}" for note, audits in by_note.items()]
     if extra:
         lines += [""] + extra
     if notes:
