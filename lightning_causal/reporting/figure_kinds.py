@@ -30,7 +30,8 @@ frame: per sample the input's frames across (at most 8, evenly spaced) and each 
 (``sample_<i>``), where ``image`` draws its one frame of largest effect.
 
 ``points`` (chosen, never inferred) draws point clouds ``[N, P, D]`` (``D >= 2`` coordinates per point, as a
-PointNet takes them), which :func:`infer_kind` takes for a sequence of ``P`` steps: per sample the points
+PointNet takes them) or ``[N, D, P]`` (as ``Conv1d`` takes them; the shorter axis holds the coordinates),
+which :func:`infer_kind` takes for a sequence of ``P`` steps: per sample the points
 scattered in space (the first three coordinates), each coloured by its score (``sample_<i>``).
 
 ``sequence_features_last`` (chosen, never inferred) draws ``[N, T, F]`` features last whatever its
@@ -134,12 +135,12 @@ def skip_reason(kind: str | None, inputs: Tensor) -> str | None:
         return f"no drawing function for figure kind {kind!r}"
     dims = _DIMS.get(kind)
     if dims is not None and inputs.dim() not in dims:
-        shapes = {"frames": "[N, C, T, H, W]", "image": "[N, H, W], [N, C, H, W] or [N, C, D, H, W]", "points": "[N, P, D] (P points of D >= 2 coordinates)",
+        shapes = {"frames": "[N, C, T, H, W]", "image": "[N, H, W], [N, C, H, W] or [N, C, D, H, W]", "points": "[N, P, D] or [N, D, P] (P points of D >= 2 coordinates)",
                   "sequence": "[N, T], [N, C, T] or [N, T, F]",
                   "sequence_features_last": "[N, T] or [N, T, F]"}[kind]
         return f"figure kind {kind!r} draws inputs {shapes} but the probe's inputs have shape {shape}"
-    if kind == "points" and inputs.shape[-1] < 2:
-        return f"figure kind 'points' draws points of 2 or more coordinates [N, P, D] but the probe's inputs have shape {shape}"
+    if kind == "points" and min(inputs.shape[1:]) < 2:
+        return f"figure kind 'points' draws points of 2 or more coordinates, [N, P, D] or [N, D, P], but the probe's inputs have shape {shape}"
     return None
 
 MAP_FIGURES: dict[str, Callable[[MapData], list[tuple[str, Figure]]]] = {

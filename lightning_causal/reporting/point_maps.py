@@ -1,6 +1,7 @@
 """Attribution maps of point clouds ``[N, P, D]`` (``P`` points of ``D >= 2`` coordinates, as a PointNet
-takes them; the figure kind ``"points"``, chosen, never inferred): per sample the points scattered in
-space, each coloured by its score, one panel per map."""
+of linear layers takes them) or ``[N, D, P]`` (as one of ``Conv1d(D, ., 1)`` layers takes them); the
+figure kind ``"points"``, chosen, never inferred: per sample the points scattered in space, each
+coloured by its score, one panel per map."""
 
 from __future__ import annotations
 
@@ -21,7 +22,22 @@ from lightning_causal.reporting.map_data import (
     sign_note,
 )
 
-__all__ = ["point_maps", "point_scores"]
+__all__ = ["point_maps", "point_scores", "points_last"]
+
+
+def points_last(x: Tensor) -> Tensor:
+    """A point cloud ``[N, P, D]`` as it is, or ``[N, D, P]`` (a ``Conv1d`` PointNet's layout) transposed
+    to it: the coordinates are the shorter of the two axes (a cloud has more points than coordinates).
+
+    Args:
+        x: the inputs or a map ``[N, A, B]``.
+
+    Examples:
+        >>> import torch
+        >>> points_last(torch.zeros(2, 64, 3)).shape, points_last(torch.zeros(2, 3, 64)).shape
+        (torch.Size([2, 64, 3]), torch.Size([2, 64, 3]))
+    """
+    return x.transpose(1, 2) if x.shape[1] < x.shape[2] else x
 
 
 def point_scores(maps: Tensor) -> Tensor:
@@ -81,7 +97,8 @@ def point_maps(data: MapData) -> list[tuple[str, Figure]]:
     (Sobol' indices, ``[1, P, D]``) are drawn on sample 0's points.
 
     Args:
-        data: the maps ``[N, P, D]`` (``D >= 2``) and the probe inputs they explain.
+        data: the maps ``[N, P, D]`` or ``[N, D, P]`` (``D >= 2``; :func:`points_last`) and the probe
+            inputs they explain.
 
     Examples:
         >>> import torch
@@ -90,7 +107,8 @@ def point_maps(data: MapData) -> list[tuple[str, Figure]]:
         ['maps/sample_0', 'maps/sample_1']
     """
     n, glob = drawn_samples(data)
-    scores = {k: point_scores(v[:n]) for k, v in data.maps.items()}  # [n, P] each
+    scores = {k: point_scores(points_last(v[:n])) for k, v in data.maps.items()}  # [n, P] each
+    points = points_last(data.inputs)
     vmax = map_limits(data, scores)
     signed = {k: bool((v < 0).any()) for k, v in scores.items()}
     note = sign_note(signed, data) if data.meta.get("targets") else None
@@ -99,9 +117,9 @@ def point_maps(data: MapData) -> list[tuple[str, Figure]]:
         title = global_title(data) if glob else sample_title(data, i)
         maps = {k: v[i] for k, v in scores.items()}
         if len(maps) <= MAX_MAPS_PER_FIGURE:
-            out.append((f"maps/sample_{i}", _scatter_figure(data.inputs[i], maps, vmax, signed, title, note)))
+            out.append((f"maps/sample_{i}", _scatter_figure(points[i], maps, vmax, signed, title, note)))
             continue
         for name, tag in zip(maps, map_tags(list(maps), data.meta.get("methods") or ())):
             own = sign_note({name: signed[name]}, data) if data.meta.get("targets") else None
-            out.append((f"maps/sample_{i}/{tag}", _scatter_figure(data.inputs[i], {name: maps[name]}, vmax, signed, title, own)))
+            out.append((f"maps/sample_{i}/{tag}", _scatter_figure(points[i], {name: maps[name]}, vmax, signed, title, own)))
     return out

@@ -94,3 +94,18 @@ def test_the_points_kind_is_taken_by_the_callback_and_refuses_shapes_that_hold_n
     assert skip_reason("points", torch.zeros(2, P, 3)) is None
     assert "[N, P, D]" in skip_reason("points", torch.zeros(2, 1, 8, 8))
     assert "2 or more coordinates" in skip_reason("points", torch.zeros(2, P, 1))
+
+
+def test_a_conv1d_pointnets_channels_first_cloud_is_drawn_at_the_same_points():
+    # [N, 3, P], as a PointNet of Conv1d(3, ., 1) layers takes it, was drawn as 3 points of P coordinates
+    x = torch.randn(1, P, 3)
+    effect = torch.zeros(1, P, 3)
+    effect[0, 5], effect[0, 11] = 0.7, -0.3
+    (_, last), = map_figures(MapData(x, {"causal": effect}, "ie"), "points")
+    (_, first), = map_figures(MapData(x.transpose(1, 2), {"causal": effect.transpose(1, 2)}, "ie"), "points")
+    for fig in (last, first):
+        points, colours = _scatter(fig)
+        assert points.shape == (P, 3)
+        by_point = dict(zip([int((x[0] - q).abs().sum(1).argmin()) for q in points], colours.tolist()))
+        assert by_point[5] == pytest.approx(0.7) and by_point[11] == pytest.approx(-0.3) and sorted(by_point) == list(range(P))
+    assert skip_reason("points", torch.zeros(2, 3, P)) is None and "[N, D, P]" in skip_reason("points", torch.zeros(2, 1, P))
