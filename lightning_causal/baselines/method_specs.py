@@ -78,7 +78,7 @@ METHOD_TABLE: dict[str, _Method] = {
 }
 TUNNEL_DEFAULTS: dict[str, Any] = {"nt_type": "smoothgrad", "nt_samples": 8, "nt_samples_batch_size": None, "stdevs": None}
 LAYER_METHOD_TABLE: dict[str, tuple[type, dict[str, Any], str]] = {
-    "LayerConductance": (LayerConductance, {"n_steps": 16, "internal_batch_size": None}, "sum"),
+    "LayerConductance": (LayerConductance, {"n_steps": 16, "method": "gausslegendre", "internal_batch_size": None}, "sum"),
     "LayerActivation": (LayerActivation, {}, "mean"),
     # of a hidden layer here (its units), of the input layer (token positions) in METHOD_TABLE
     "LayerIntegratedGradients": (

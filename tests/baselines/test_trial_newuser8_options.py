@@ -83,3 +83,20 @@ def test_a_list_of_per_sample_targets_is_taken_as_captum_takes_it() -> None:
         attribute(model, x, "Saliency", [0, 1, 2])
     with pytest.raises(TypeError, match=r"a tuple such as Captum's `\(class, i, j\)`"):
         attribute(model, x, "Saliency", (0, 1))  # Captum's tuple is one index of a dense output, not per-sample classes
+
+
+def test_layer_conductance_takes_captums_approximation_method() -> None:
+    model, x = _model(), _inputs()  # Captum's LayerConductance takes method=; it was refused as an unknown option
+    ours = layer_attribute(model, x, "1", "LayerConductance", target=0, options={"n_steps": 6, "method": "riemann_trapezoid"})
+    ref = LayerConductance(model, model[1]).attribute(x, baselines=0.0, target=0, n_steps=6, method="riemann_trapezoid")
+    torch.testing.assert_close(ours, ref, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="Expected option `method` of method `LayerConductance` to be one of"):
+        layer_attribute(model, x, "1", "LayerConductance", target=0, options={"method": "simpson"})
+
+
+def test_the_from_captum_example_of_methods_md_gives_captums_tensor() -> None:
+    model, x = _model(), _inputs()  # docs/methods.md, "From Captum": the same call, the same numbers
+    t, b = torch.tensor([0, 1, 2, 0, 1]), x.mean(0, keepdim=True)
+    ours = attribute(model, x, ("IntegratedGradients", {"n_steps": 50}), target=t, baselines=b)
+    theirs = IntegratedGradients(model).attribute(x, baselines=b, target=t, n_steps=50)
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
