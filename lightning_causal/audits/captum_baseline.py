@@ -200,7 +200,8 @@ class CaptumBaseline(Audit):
             their number (per sample: its real groups, with padding): a top-k holding all of them is
             shared by any two rankings (overlap 1.0).
         noise_sigma: stability noise σ (default ``settings.noise_fraction`` × probe std).
-        method_options: ``{method label: options}`` merged over ``methods``' options.
+        method_options: ``{method label: options}`` merged over ``methods``' options (a tunnel's key may be
+            written ``"NoiseTunnel(<name>)"``, as in ``methods``, or as its label ``"NoiseTunnel-<name>"``).
         layers: hidden layers whose ``unit_effects`` are set beside ``settings.layer_method``
             (module names, or ``"<module>:input"``).
         unit_dim: the dimension that indexes the units of ``layers``, one value or a mapping

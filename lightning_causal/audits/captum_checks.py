@@ -19,7 +19,8 @@ __all__ = ["check_token_options", "resolve_methods"]
 
 def resolve_methods(methods: Sequence[MethodLike], method_options: Mapping[str, Mapping[str, Any]] | None) -> list[MethodSpec]:
     """The specs of ``methods`` (names, ``"NoiseTunnel(<name>)"``, ``(name, options)`` pairs, or one of
-    them alone) with ``method_options`` merged over their options.
+    them alone) with ``method_options`` merged over their options (keyed by a method's label or, for a
+    tunnel, by ``"NoiseTunnel(<name>)"`` as well).
 
     Raises:
         ValueError: no method, an unknown method or option, a key of ``method_options`` naming no
@@ -32,7 +33,7 @@ def resolve_methods(methods: Sequence[MethodLike], method_options: Mapping[str, 
     if not methods:
         raise ValueError("Expected argument `methods` to name at least one Captum method but got none")
     specs = [_resolve_entry(m) for m in methods]
-    extra = dict(method_options or {})
+    extra = _label_keys(method_options or {})
     unknown = sorted(set(extra) - {s.label for s in specs} - {s.name for s in specs if not s.noise_tunnel})
     if unknown:
         raise ValueError(f"Expected keys of `method_options` among {[s.label for s in specs]} but got {unknown}")
@@ -41,6 +42,19 @@ def resolve_methods(methods: Sequence[MethodLike], method_options: Mapping[str, 
     if len(set(labels)) != len(labels):
         raise ValueError(f"Expected argument `methods` to name each method once but got {labels}")
     return resolved
+
+
+def _label_keys(method_options: Mapping[str, Mapping[str, Any]]) -> dict[Any, Mapping[str, Any]]:
+    """``method_options`` keyed by labels: ``"NoiseTunnel(<name>)"``, the spelling ``methods`` takes, is the
+    label ``"NoiseTunnel-<name>"`` (it was refused as naming no method)."""
+    out: dict[Any, Mapping[str, Any]] = {}
+    for key, value in method_options.items():
+        label = f"NoiseTunnel-{key[len('NoiseTunnel('):-1]}" if isinstance(key, str) and key.startswith("NoiseTunnel(") and key.endswith(")") else key
+        if label in out:
+            raise ValueError(f"Expected each method once among the keys of `method_options` but got {label!r} twice "
+                             f"(as {label!r} and as 'NoiseTunnel(...)')")
+        out[label] = value
+    return out
 
 
 def _resolve_entry(method: Any) -> MethodSpec:

@@ -100,3 +100,14 @@ def test_the_from_captum_example_of_methods_md_gives_captums_tensor() -> None:
     ours = attribute(model, x, ("IntegratedGradients", {"n_steps": 50}), target=t, baselines=b)
     theirs = IntegratedGradients(model).attribute(x, baselines=b, target=t, n_steps=50)
     torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+
+
+def test_method_options_keyed_by_the_name_the_methods_were_given_with() -> None:
+    # methods=("NoiseTunnel(IntegratedGradients)",) with method_options keyed the same way was refused:
+    # "Expected keys of `method_options` among ['NoiseTunnel-IntegratedGradients']"
+    audit = CaptumBaseline(("NoiseTunnel(IntegratedGradients)",), method_options={"NoiseTunnel(IntegratedGradients)": {"nt_samples": 3}})
+    assert audit.specs[0].label == "NoiseTunnel-IntegratedGradients" and audit.specs[0].options["nt_samples"] == 3
+    same = CaptumBaseline(("NoiseTunnel(IntegratedGradients)",), method_options={"NoiseTunnel-IntegratedGradients": {"nt_samples": 3}})
+    assert same.specs == audit.specs
+    with pytest.raises(ValueError, match="'NoiseTunnel-Saliency' twice"):
+        CaptumBaseline(("NoiseTunnel(Saliency)",), method_options={"NoiseTunnel(Saliency)": {}, "NoiseTunnel-Saliency": {}})
