@@ -214,13 +214,17 @@ class RoutedOnInput(nn.Module):
 
 @pytest.mark.parametrize("n", [1, 3])
 def test_layer_map_refuses_an_expert_that_intervened_inputs_route_away(n):
-    # every probe row goes to expert 0, so it is a default layer; x_0 := 0 routes the row to expert 1.
-    # With 1 sample the map returned a response of 0.625 for experts.0 (its [1, 2] output of the
-    # other group's row broadcast against both rows); with 3 samples a RuntimeError on tensor sizes
+    # every probe row goes to expert 0, so it looks like a full layer on the probe; x_0 := 0 routes the row to
+    # expert 1. With 1 sample the map returned a response of 0.625 for experts.0 (its [1, 2] output of the
+    # other group's row broadcast against both rows); with 3 samples a RuntimeError on tensor sizes. Named, it
+    # is refused; among the default layers it is left out with a warning (test_trial_newuser7_moe_layer_map)
     x = torch.tensor([[1.0, 2.0], [0.5, -1.0], [2.0, 1.0]], dtype=torch.float64)[:n]
     model = seeded(RoutedOnInput().double()).eval()
     with pytest.raises(ValueError, match=rf"'experts\.0' to return \[{2 * n}, 2\].*returned \[{n}, 2\].*`layers=`"):
-        layer_causal_map(model, x)
+        layer_causal_map(model, x, layers=["experts.0", "head"])
+    assert all_hook_counts(model) == 0
+    with pytest.warns(UserWarning, match=r"leaves the layers \['experts\.0'\] out of its default layers"):
+        assert layer_causal_map(model, x).layers == ["head"]
     assert all_hook_counts(model) == 0
 
 
