@@ -149,8 +149,10 @@ class _WrappedRepairModule(CausalRepairModule):
 
     @property
     def audited_module(self) -> nn.Module:
-        """The wrapped module: audits see its own layer names and log the same tags as before wrapping."""
-        return self.model
+        """What the audits explained before wrapping: the wrapped module's own ``audited_module`` where it has one
+        (an EMA copy of its network, a GAN's discriminator), else the wrapped module; audits see the same layer
+        names and log the same tags as before wrapping."""
+        return getattr(self.model, "audited_module", self.model)
 
     @override
     @eager_step
