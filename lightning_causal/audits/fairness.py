@@ -85,7 +85,8 @@ class FairnessAudit(Audit):
             (:func:`~lightning_causal.causal.scm.attribute_flip.resolve_counterfactual`).
         sensitive: the column to flip for an SCM (name or index); optional otherwise (a
             counterfactual knows its column; for a callable, the group column: an index, or a name of
-            `feature_names`).
+            `feature_names`; or a one-hot encoded attribute's columns, a list of indices or names: group
+            ``k`` is the rows whose column ``sensitive[k]`` is 1, named by that column).
         layers: module names whose units are ranked as carriers (optional), or ``"<module>:input"``.
         unit_dim: the dimension that indexes the units of ``layers``, one value or a mapping
             layer -> value (``-1`` for the neurons of ``[N, T, D]`` layers), as in ``unit_effects``.
@@ -122,7 +123,7 @@ class FairnessAudit(Audit):
     def __init__(
         self,
         counterfactual: object,
-        sensitive: str | int | None = None,
+        sensitive: str | int | Sequence[str | int] | None = None,
         layers: Sequence[str] = (),
         top_k: int = 10,
         *,
@@ -173,10 +174,15 @@ class FairnessAudit(Audit):
         more = f", … {len(terms)} in all" if len(terms) > 3 else ""
         return f"{('first', 'second')[group]} terms [{', '.join(repr(t) for t in terms[:3])}{more}]"
 
-    def _column_of(self, counterfactual: object, sensitive: str | int | None) -> str | int | None:
+    def _column_of(self, counterfactual: object, sensitive: str | int | Sequence[str | int] | None) -> str | int | list[int] | None:
         """A callable counterfactual's ``sensitive`` column given by name: its index in
-        ``feature_names`` (the other counterfactuals resolve names themselves)."""
-        if not isinstance(sensitive, str) or isinstance(counterfactual, (Counterfactual, AdditiveNoiseSCM)) or not callable(counterfactual):
+        ``feature_names`` (the other counterfactuals resolve names themselves); a one-hot block's
+        columns (a list) each so."""
+        if isinstance(counterfactual, (Counterfactual, AdditiveNoiseSCM)) or not callable(counterfactual):
+            return sensitive  # type: ignore[return-value]
+        if isinstance(sensitive, Sequence) and not isinstance(sensitive, str):
+            return [self._column_of(counterfactual, c) for c in sensitive]  # type: ignore[misc]
+        if not isinstance(sensitive, str):
             return sensitive
         if self.feature_names is None:
             raise ValueError(f"Expected argument `sensitive` to be a column index (int) for a callable counterfactual but got "
@@ -190,9 +196,15 @@ class FairnessAudit(Audit):
         x = probe.inputs
         if not isinstance(x, Tensor):
             raise single_input_error("FairnessAudit", x)
-        if self.column is not None and (x.dim() != 2 or x.shape[1] <= self.column):
-            raise ValueError(f"Expected a tabular probe [N, D] with D > {self.column} (the sensitive column) but got {list(x.shape)}")
+        top = max(self._block) if self._block is not None else self.column
+        if top is not None and (x.dim() != 2 or x.shape[1] <= top):
+            raise ValueError(f"Expected a tabular probe [N, D] with D > {top} (the sensitive column) but got {list(x.shape)}")
         return x
+
+    @property
+    def _block(self) -> list[int] | None:
+        """A one-hot encoded attribute's columns (``sensitive=`` a list, with a callable), or ``None``."""
+        return getattr(self.counterfactual, "block", None)
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         for layer in self.layers:
@@ -345,6 +357,8 @@ class FairnessAudit(Audit):
                 row["value"] = values[g]
             if isinstance(self.counterfactual, TokenSwap) and g in (0, 1):  # which sentences: the summary shows this name
                 row["name"] = self._group_name(g)
+            elif self._block is not None and 0 <= g < len(self._block):  # a one-hot attribute: the column of its 1
+                row["name"] = self.feature_names[self._block[g]] if self.feature_names is not None else f"column {self._block[g]}"
             elif column is not None:  # the summary names the attribute: 'sex_Male=0', not a bare '0'
                 value = row.get("value", g)
                 row["name"] = f"{column}={value:g}" if isinstance(value, float) else f"{column}={value}"

@@ -341,6 +341,6 @@ def warn_one_hot_flip(who: str, counterfactual: Counterfactual, x: Tensor, conse
             f"{who}: the flipped column {column} is one-hot encoded with columns {block} (they sum to 1 in every row of "
             f"the {x.shape[0]} given); flipping it alone gives rows with two ones or none in the block, which no encoder "
             f"produces{'; ' + consequence if consequence else ''}. Keep one column of a binary attribute (drop the other), "
-            "or pass a callable that changes the block together (`lambda x: ...`, with `sensitive=` for the group metrics)",
+            "or pass a callable that changes the block together (`lambda x: ...`, with `sensitive=` the block's columns for the group metrics)",
             UserWarning, stacklevel=outside_package() if stacklevel is None else stacklevel)
     return block

@@ -12,7 +12,7 @@ terms in token ids) and :class:`CallableCounterfactual` (any callable ``x -> x_c
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -89,6 +89,10 @@ def binary_groups(column: Tensor, values: tuple[float, float]) -> Tensor:
     return groups.masked_fill(column == ref[0], 0).masked_fill(column == ref[1], 1)
 
 
+def _is_index(column: object) -> bool:
+    return isinstance(column, int) and not isinstance(column, bool) and column >= 0
+
+
 class CallableCounterfactual(Counterfactual):
     """A callable ``x -> x_cf`` as a :class:`Counterfactual`.
 
@@ -98,26 +102,62 @@ class CallableCounterfactual(Counterfactual):
 
     Args:
         fn: the map ``x -> x_cf``.
-        column: index of the sensitive column (for group metrics), or ``None``.
+        column: index of the sensitive column (for group metrics: its values are the groups), the
+            indices of a one-hot encoded attribute's columns (a list of two or more: group ``k`` is
+            the rows whose column ``column[k]`` is 1, ``-1`` the rows whose block is not one-hot), or
+            ``None``.
 
     Examples:
         >>> import torch
         >>> cf = CallableCounterfactual(lambda x: 1 - x, column=0)
         >>> cf(torch.tensor([[1.0, 0.0]])), cf.column
         (tensor([[0., 1.]]), 0)
+        >>> CallableCounterfactual(lambda x: x.roll(1, 1), column=[0, 1, 2]).groups(torch.eye(3)[[2, 0, 1]])
+        tensor([2, 0, 1])
     """
 
-    def __init__(self, fn: Callable[[Tensor], Tensor], column: int | None = None) -> None:
+    def __init__(self, fn: Callable[[Tensor], Tensor], column: int | Sequence[int] | None = None) -> None:
         if not callable(fn):
             raise TypeError(f"Expected argument `fn` to be a callable x -> x_cf but got {type(fn).__name__}")
-        if column is not None and (isinstance(column, bool) or not isinstance(column, int) or column < 0):
+        #: a one-hot attribute's columns (``column`` a list), or ``None``
+        self.block: list[int] | None = None
+        if isinstance(column, Sequence) and not isinstance(column, str):
+            if len(column) < 2 or not all(_is_index(c) for c in column) or len(set(column)) < len(column):
+                raise ValueError("Expected argument `sensitive` to be None, a column index (int) for a callable counterfactual, "
+                                 f"or the indices of a one-hot block's columns (two or more distinct ints) but got {list(column)!r}")
+            self.block, column = [int(c) for c in column], None
+        elif column is not None and not _is_index(column):
             raise ValueError(
-                f"Expected argument `sensitive` to be None or a column index (int) for a callable counterfactual but got {column!r}"
+                f"Expected argument `sensitive` to be None, a column index (int) for a callable counterfactual, or the "
+                f"indices of a one-hot block's columns (two or more distinct ints) but got {column!r}"
             )
         self.fn, self.column = fn, column
+
+    def groups(self, x: Tensor) -> Tensor | None:
+        """The values of ``column``, or for a one-hot block the position of each row's 1 in it (``-1``
+        where the row's block holds no single 1), or ``None`` (no column, or ``x`` too narrow).
+
+        Args:
+            x: inputs ``[N, D]``.
+        """
+        if self.block is None:
+            return super().groups(x)
+        if x.dim() != 2 or x.shape[1] <= max(self.block):
+            return None
+        b = x[:, self.block]
+        one_hot = ((b == 0) | (b == 1)).all(1) & (b.sum(1) == 1)
+        return torch.where(one_hot, b.argmax(1), torch.full_like(one_hot, -1, dtype=torch.long))
+
+    def check_sensitive(self, sensitive: str | int | None) -> None:
+        if self.block is None:
+            super().check_sensitive(sensitive)
+        elif sensitive is not None and not (isinstance(sensitive, Sequence) and list(sensitive) == self.block):
+            raise ValueError(f"Expected argument `sensitive` to be None or the counterfactual's own columns {self.block} "
+                             f"but got {sensitive!r}")
 
     def flip_counterfactual(self, x: Tensor) -> Tensor:
         return self.fn(x.clone())
 
     def __repr__(self) -> str:
-        return f"CallableCounterfactual({getattr(self.fn, '__name__', type(self.fn).__name__)}, column={self.column})"
+        where = f"columns={self.block}" if self.block is not None else f"column={self.column}"
+        return f"CallableCounterfactual({getattr(self.fn, '__name__', type(self.fn).__name__)}, {where})"
