@@ -260,9 +260,13 @@ class CaptumBaseline(Audit):
         self.feature_names, self.class_names = check_names("feature_names", feature_names), check_names("class_names", class_names)
         self.vocabulary = check_names("vocabulary", vocabulary)
         self.specs: list[MethodSpec] = resolve_methods(methods, method_options)
-        labels = [s.label for s in self.specs]
-        if input_layer is None and any(s.layer for s in self.specs):
-            raise ValueError(f"Expected argument `input_layer` (e.g. the word embeddings) for the layer methods {labels}")
+        layer = [s.label for s in self.specs if s.layer]
+        if input_layer is None and layer:  # a Captum user's LayerIntegratedGradients is often of a hidden layer
+            hidden = layer[0] if layer[0] in LAYER_METHOD_NAMES else "LayerConductance"
+            raise ValueError(
+                f"Expected argument `input_layer` (e.g. the word embeddings) for the layer methods {layer}: they attribute "
+                "the output of the input layer of token ids, per position; for the units of a hidden layer pass "
+                f"layers=[...] and settings=CompareSettings(layer_method={hidden!r}) (one of {list(LAYER_METHOD_NAMES)})")
         check_type("input_layer", input_layer, str, none_ok=True)
         self.input_layer = input_layer
         check_mask_options(feature_mask, patch_size, function_ok=True)

@@ -128,3 +128,13 @@ def test_occlusion_of_one_stride_is_feature_ablation_of_patches_as_the_hint_says
     torch.testing.assert_close(ours, FeatureAblation(model).attribute(x, baselines=0.0, target=1, feature_mask=patches), rtol=0, atol=1e-12)
     # Captum's Occlusion returns float32 on a float64 model: the same numbers to float32 rounding
     torch.testing.assert_close(ours, occlusion.double(), rtol=0, atol=1e-6)
+
+
+def test_an_input_layer_method_without_input_layer_points_to_the_hidden_layer_setting() -> None:
+    # CaptumBaseline(("LayerIntegratedGradients",)) said only "Expected argument `input_layer` (e.g. the word
+    # embeddings)": a Captum user's LayerIntegratedGradients of a hidden layer is layers= with layer_method=
+    with pytest.raises(ValueError, match=r"for the units of a hidden layer pass layers=\[...\] and "
+                                         r"settings=CompareSettings\(layer_method='LayerIntegratedGradients'\)"):
+        CaptumBaseline(("Saliency", "LayerIntegratedGradients"))
+    with pytest.raises(ValueError, match=r"layer_method='LayerConductance'\) \(one of \["):
+        CaptumBaseline(("LayerFeatureAblation",))
