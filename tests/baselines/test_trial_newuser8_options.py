@@ -111,3 +111,49 @@ def test_method_options_keyed_by_the_name_the_methods_were_given_with() -> None:
     assert same.specs == audit.specs
     with pytest.raises(ValueError, match="'NoiseTunnel-Saliency' twice"):
         CaptumBaseline(("NoiseTunnel(Saliency)",), method_options={"NoiseTunnel(Saliency)": {}, "NoiseTunnel-Saliency": {}})
+
+
+
+def _captum_method(name: str, x: torch.Tensor, mask: torch.Tensor) -> tuple[type, dict]:
+    """Captum's class of ``name`` and the options ``attribute`` documents as its defaults."""
+    import captum.attr as CA
+
+    distribution = torch.cat([torch.zeros(1, x.shape[1], dtype=x.dtype), x])  # GradientShap: the baseline and the probe
+    return {
+        "IntegratedGradients": (CA.IntegratedGradients, {"baselines": 0.0, "n_steps": 16}),
+        "Saliency": (CA.Saliency, {}),
+        "DeepLift": (CA.DeepLift, {"baselines": 0.0}),
+        "GradientShap": (CA.GradientShap, {"baselines": distribution, "n_samples": 16}),
+        "InputXGradient": (CA.InputXGradient, {}),
+        "GuidedBackprop": (CA.GuidedBackprop, {}),
+        "Deconvolution": (CA.Deconvolution, {}),
+        "FeatureAblation": (CA.FeatureAblation, {"baselines": 0.0, "feature_mask": mask}),
+        "ShapleyValueSampling": (CA.ShapleyValueSampling, {"baselines": 0.0, "feature_mask": mask, "n_samples": 8}),
+    }[name]
+
+
+@pytest.mark.parametrize("name", ["IntegratedGradients", "Saliency", "DeepLift", "GradientShap", "InputXGradient",
+                                  "GuidedBackprop", "Deconvolution", "FeatureAblation", "ShapleyValueSampling"])
+def test_every_input_method_and_its_tunnel_equal_captum_called_directly(name: str) -> None:
+    """methods.md ('From Captum'): the same call gives Captum's numbers, randomised methods after seeding torch,
+    NumPy and random with ``generator``; the documented defaults are the only differences."""
+    import random
+
+    import numpy as np
+    from captum.attr import NoiseTunnel
+
+    model, x, mask = _model(), _inputs(), torch.tensor([[0, 0, 1, 2, 2, 3]])
+    cls, options = _captum_method(name, x, mask)
+    tol = 1e-6 if name == "ShapleyValueSampling" else 1e-12  # Captum sums its terms in float32 (and returns float32)
+
+    def seeded() -> None:
+        torch.manual_seed(3), np.random.seed(3), random.seed(3)
+
+    ours = attribute(model, x, name, 1, feature_mask=mask, generator=3)
+    seeded()
+    torch.testing.assert_close(ours, cls(model).attribute(x, target=1, **options).to(x.dtype), rtol=0, atol=tol)
+    ours = attribute(model, x, (f"NoiseTunnel({name})", {"nt_samples": 2, "stdevs": 0.1}), 1, feature_mask=mask, generator=3)
+    seeded()
+    ref = NoiseTunnel(cls(model)).attribute(x, target=1, nt_samples=2, stdevs=0.1,
+                                            draw_baseline_from_distrib=name == "GradientShap", **options)
+    torch.testing.assert_close(ours, ref.to(x.dtype), rtol=0, atol=tol)
