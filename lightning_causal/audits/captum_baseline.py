@@ -183,7 +183,8 @@ class CaptumBaseline(Audit):
     where it is real; so padding the same sentences to another length changes no metric.
 
     Args:
-        methods: Captum methods: names, ``"NoiseTunnel(<name>)"`` or ``(name, options)`` pairs
+        methods: Captum methods: names (or Captum's classes, ``captum.attr.IntegratedGradients``, for their
+            names), ``"NoiseTunnel(<name>)"`` or ``(name, options)`` pairs
             (:func:`~lightning_causal.baselines.captum_methods.resolve_method`).
         feature_mask: integer group ids broadcastable to one input ``[1, ...]``, or a function of
             the probe's inputs ``[N, ...]`` that returns them, ``[1, ...]`` or one mask per sample

@@ -217,12 +217,26 @@ def _parse_name(name: str) -> tuple[str, bool]:
     return name, False
 
 
+def _captum_name(method: Any) -> Any:
+    """A Captum attribution class (``captum.attr.IntegratedGradients``) is taken by its name; an instance
+    of one is refused, saying why: the method is built around the model under audit, each time."""
+    if isinstance(method, type) and method.__module__.startswith("captum.attr"):
+        return method.__name__
+    if type(method).__module__.startswith("captum.attr"):
+        cls = type(method).__name__
+        raise TypeError(f"Expected argument `method` to be a name or a (name, options) pair but got an object of class {cls}; "
+                        f"pass its name, {cls!r}: the method is built around the model it explains, at each call "
+                        "(constructor options such as multiply_by_inputs are not taken)")
+    return method
+
+
 def resolve_method(method: MethodLike | MethodSpec, options: Mapping[str, Any] | None = None) -> MethodSpec:
     """Parse a method name or ``(name, options)`` pair and merge ``options`` over the defaults.
 
     Args:
-        method: a name (``"IntegratedGradients"``, ``"NoiseTunnel(Saliency)"``), a ``(name, options)``
-            pair, or a :class:`MethodSpec`.
+        method: a name (``"IntegratedGradients"``, ``"NoiseTunnel(Saliency)"``; a Captum class such as
+            ``captum.attr.IntegratedGradients`` stands for its name), a ``(name, options)`` pair, or a
+            :class:`MethodSpec`.
         options: options merged over the method's own and its defaults; ``None``: none.
 
     Raises:
@@ -236,6 +250,9 @@ def resolve_method(method: MethodLike | MethodSpec, options: Mapping[str, Any] |
         >>> spec.label, spec.options["n_steps"], spec.options["nt_samples"]
         ('NoiseTunnel-IntegratedGradients', 8, 4)
     """
+    method = _captum_name(method)
+    if isinstance(method, tuple) and len(method) == 2 and isinstance(method[1], Mapping):
+        method = (_captum_name(method[0]), method[1])
     if isinstance(method, MethodSpec):
         name, tunnel, given = method.name, method.noise_tunnel, dict(method.options)
     elif isinstance(method, str):

@@ -16,6 +16,7 @@ from captum.attr import (
     Deconvolution,
     FeatureAblation,
     GuidedBackprop,
+    IntegratedGradients,
     LayerGradientXActivation,
     LayerIntegratedGradients,
     NoiseTunnel,
@@ -138,3 +139,15 @@ def test_an_input_layer_method_without_input_layer_points_to_the_hidden_layer_se
         CaptumBaseline(("Saliency", "LayerIntegratedGradients"))
     with pytest.raises(ValueError, match=r"layer_method='LayerConductance'\) \(one of \["):
         CaptumBaseline(("LayerFeatureAblation",))
+
+
+def test_captum_classes_stand_for_their_names_and_instances_are_refused_saying_why() -> None:
+    # a Captum user passes the classes they import; both were refused as "not a name or a (name, options) pair"
+    audit = CaptumBaseline((IntegratedGradients, (Saliency, {"abs": False})))
+    assert audit.specs == CaptumBaseline(("IntegratedGradients", ("Saliency", {"abs": False}))).specs
+    model, x = _cnn(), _images()
+    torch.testing.assert_close(attribute(model, x, GuidedBackprop, 0), attribute(model, x, "GuidedBackprop", 0), rtol=0, atol=0)
+    with pytest.raises(TypeError, match="an object of class IntegratedGradients; pass its name, 'IntegratedGradients'"):
+        CaptumBaseline((IntegratedGradients(model),))
+    with pytest.raises(ValueError, match="Occlusion is not taken here"):
+        attribute(model, x, Occlusion, 0)
