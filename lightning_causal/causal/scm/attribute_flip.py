@@ -169,7 +169,7 @@ def resolve_counterfactual(counterfactual: object, sensitive: str | int | None =
 #: the most 0/1 columns among which a block is searched for beyond the columns apart from it (see :func:`_exact_cover`)
 _COVER_COLUMNS = 512
 #: the most branches of one search of :func:`_exact_cover`
-_COVER_STEPS = 2000
+_COVER_STEPS = 100  # Adult's blocks need fewer than 20; a search that fails (a bag of words) costs B times this
 
 
 def _exact_cover(i: int, masks: list[int], counts: list[int], row_columns: list[list[int]], full: int) -> tuple[int, ...]:
@@ -202,14 +202,15 @@ def _exact_cover(i: int, masks: list[int], counts: list[int], row_columns: list[
     return tuple(sorted(found)) if found is not None and len(found) > 1 else ()
 
 
-def _covers(xb: Tensor, apart: Tensor, whole: Tensor) -> list[tuple[int, ...]]:
+def _covers(xb: Tensor, apart: Tensor, whole: Tensor, reach: Tensor) -> list[tuple[int, ...]]:
     """The block of each 0/1 column ``xb`` ``[N, B]``: the columns apart from it where they sum to 1
     with it in every row (``whole``), else an exact cover (:func:`_exact_cover`) kept only when it is
     the cover found from its column of most ones (a mix of rare columns of several features that
     covers the rows by chance is not: from the mix's largest column the search finds that column's
     own feature; of two kept blocks that share a column, the one of fewer columns: a mix patches rows
     together from rare columns),
-    each column given the kept block that holds it (``()``: none)."""
+    each column given the kept block that holds it (``()``: none). Columns some row of which no column
+    apart from them covers (``reach`` false) are in no block and not searched."""
     n, b = xb.shape
     counts = [int(c) for c in xb.sum(0).round().tolist()]
     masks, rows = [0] * b, [[] for _ in range(n)]
@@ -222,7 +223,7 @@ def _covers(xb: Tensor, apart: Tensor, whole: Tensor) -> list[tuple[int, ...]]:
     def cover(i: int) -> tuple[int, ...]:
         if i not in memo:
             memo[i] = (tuple(sorted([i, *apart[i].nonzero().flatten().tolist()])) if bool(whole[i])
-                       else _exact_cover(i, masks, counts, rows, full))
+                       else _exact_cover(i, masks, counts, rows, full) if bool(reach[i]) else ())
         return memo[i]
 
     largest = lambda c: max(c, key=lambda j: (counts[j], -j))  # noqa: E731
@@ -247,7 +248,8 @@ def _binary_blocks(x: Tensor, columns: Tensor | None, max_columns: int) -> tuple
     if bool(whole.all()) or idx.numel() > _COVER_COLUMNS:
         blocks = [tuple(sorted([i, *apart[i].nonzero().flatten().tolist()])) if bool(whole[i]) else () for i in where]
     else:  # another feature's columns among those apart from a column (real one-hot data)
-        covers = _covers(xb.cpu(), apart.cpu(), whole.cpu())
+        reach = ((xb @ apart.to(xb.dtype) + xb) >= 1).all(0)  # every row has a 1 in it or in a column apart from it
+        covers = _covers(xb.cpu(), apart.cpu(), whole.cpu(), reach.cpu())
         blocks = [covers[i] for i in where]
     return idx, [tuple(int(idx[j]) for j in c) if len(c) > 1 else () for c in blocks]
 
