@@ -38,7 +38,7 @@ from lightning_causal.causal.engine.checks import check_choice, check_float, che
 __all__ = ["METHOD_NAMES", "INPUT_LAYER_METHOD_NAMES", "LAYER_METHOD_NAMES", "MethodLike", "MethodSpec", "NOT_TAKEN", "check_option_values",
            "resolve_method"]
 
-MethodLike = str | tuple[str, Mapping[str, Any]]
+MethodLike = str | type | tuple[str | type, Mapping[str, Any]]  # a Captum class stands for its name
 
 
 @dataclass(frozen=True)
