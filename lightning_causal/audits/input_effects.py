@@ -33,7 +33,44 @@ from lightning_causal.causal.engine.token_ids import check_special_tokens
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.attribute_flip import one_hot_blocks
 
-__all__ = ["InputEffectAudit", "probe_groups", "real_groups", "real_mean"]
+__all__ = ["MANY_GROUPS", "InputEffectAudit", "probe_groups", "real_groups", "real_mean"]
+
+# one group per element beyond this many elements per sample is warned of: a second of 16 kHz audio
+# [N, 1, 16000] took 200 s on a CPU for the callback's 2-sample dry run alone (hours per audit), with no word
+MANY_GROUPS = 4096
+
+
+def warn_many_default_groups(audit: str, inputs: Tensor) -> None:
+    """Warn that the default groups (one per element: no ``feature_mask``, no ``patch_size``) of a floating
+    point input of more than :data:`MANY_GROUPS` elements per sample cost a pass row per element and
+    sample, naming a grouping for its shape: windows of a signal ``[N, C, T]``, patches of an image
+    ``[N, C, H, W]``, a mask of your own otherwise. Token ids (integer) are left alone: a token is the
+    group a text model is explained by.
+
+    Args:
+        audit: the audit's class name, for the message.
+        inputs: the probe's inputs ``[N, ...]``.
+    """
+    if not inputs.is_floating_point() or inputs.dim() < 2:
+        return
+    shape, groups = list(inputs.shape), inputs[0].numel()
+    if groups <= MANY_GROUPS:
+        return
+    if inputs.dim() == 3:
+        steps = shape[-1]
+        width = -(-steps // 64)
+        fix = (f"windows of {width} steps, `feature_mask=(torch.arange({steps}) // {width}).reshape(1, 1, {steps})` "
+               f"({-(-steps // width)} groups, channels together)")
+    elif inputs.dim() == 4:
+        side = max(2, math.ceil(math.sqrt(shape[-2] * shape[-1] / 256)))
+        fix = f"square patches, `patch_size={side}` (about {-(-shape[-2] // side) * -(-shape[-1] // side)} groups)"
+    else:
+        fix = "a `feature_mask` of your own (e.g. one group per frame and pixel of a video, channels together)"
+    warnings.warn(
+        f"{audit}: without `feature_mask` or `patch_size` every element of the inputs {shape} is a group of its own, "
+        f"{groups} groups, and each is intervened on in every probe sample ({groups} model rows per sample): that "
+        f"takes long (minutes for the 2-sample check at set-up, hours per audit on a CPU). Group the elements: {fix}",
+        UserWarning, stacklevel=outside_package())
 
 
 def probe_groups(
@@ -48,6 +85,8 @@ def probe_groups(
 
     A tensor of per-sample masks ``[N, ...]`` is refused: the callback draws the probe, so groups
     fixed at construction could not follow its samples (they would group other sentences' pieces).
+    One group per element of a floating point input of more than :data:`MANY_GROUPS` elements per sample
+    (a second of audio, a large image) is warned of, naming a grouping (:func:`warn_many_default_groups`).
 
     Args:
         audit: the audit's class name, for the messages.
@@ -63,6 +102,8 @@ def probe_groups(
                 [0, 0, 1, 2]])
     """
     fm = feature_mask
+    if fm is None and patch_size is None:
+        warn_many_default_groups(audit, inputs)
     if isinstance(fm, Tensor) and fm.dim() == inputs.dim() and fm.shape[0] > 1:
         raise ValueError(
             f"Expected argument `feature_mask` of {audit} to be one mask shared by every probe sample "
@@ -195,7 +236,9 @@ class InputEffectAudit(Audit):
 
     Groups come from ``feature_mask`` (Captum's convention), ``patch_size`` (square image
     patches), or default to one group per input element (per column for tabular data, per
-    position for token ids). Reports per-sample effect maps, the mean |δ| per group, the average
+    position for token ids; a floating point input of more than :data:`MANY_GROUPS` elements per sample,
+    a second of audio or a large image, gets a warning naming a grouping: each group costs a model
+    row per probe sample). Reports per-sample effect maps, the mean |δ| per group, the average
     causal effect curve range per group (Chattopadhyay et al. 2019, over ``ace_values`` quantiles of
     the probe; floating point inputs only) and the top groups. For token ids it also reports the
     top tokens (table ``top_tokens``: each token id's mean |δ| over its occurrences in the probe,
