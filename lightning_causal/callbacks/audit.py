@@ -94,7 +94,8 @@ class CausalAuditCallback(AuditRun, Callback):
             explains the same probe); of
             several validation dataloaders, the first (``probe_origin`` and each report's
             ``probe.source`` name it: ``"val_dataloaders[0] of 2"``).
-        probe_size: number of probe samples.
+        probe_size: number of probe samples: the first ``probe_size`` of a ``probe`` given as well (a tensor or
+            batch of more samples is cut to them; ``probe_size=len(x)`` audits them all).
         every_n_epochs: audit every n-th epoch (epochs ``n-1, 2n-1, ...``), or a callable
             ``epoch -> bool``: training epochs, audited at their end whether they validate or not
             (``check_val_every_n_epoch``), once however often they validate (``val_check_interval``); an epoch
