@@ -29,7 +29,40 @@ from lightning_causal.causal.engine.batching import (
 from lightning_causal.reporting.json_report import report_path, write_report
 from lightning_causal.reporting.tensorboard import TensorBoardRenderer, scalar_tags
 
-__all__ = ["AuditRun"]
+__all__ = ["AuditRun", "cost_line"]
+
+#: an audit epoch longer than this is reported on the console (:func:`cost_line`)
+SLOW_AUDIT_SECONDS = 2.0
+
+
+def cost_line(epoch: int, total: float, seconds: dict[str, float], trained: float | None) -> str:
+    """The console line of an audit epoch that took ``total`` seconds: the audits that took longest
+    (up to three, where there are several) and, where the audits took longer than the fit spent since the
+    previous audit (``trained`` seconds: training, validation and checkpoints since the last audit or the
+    fit's start), that ratio and the ways to lower it.
+
+    Args:
+        epoch: the audited epoch.
+        total: the audit epoch's seconds.
+        seconds: each audit's seconds, by name.
+        trained: the fit's seconds since the previous audit (``None``: unknown).
+
+    Examples:
+        >>> cost_line(0, 3.0, {"ie": 2.5, "units": 0.5}, 10.0)
+        'Causal audit at epoch 0 took 3.0 s (ie 2.5 s, units 0.5 s)'
+        >>> cost_line(0, 30.0, {"ie": 30.0}, 6.0).split(";")[0]
+        'Causal audit at epoch 0 took 30.0 s, 5.0x the 6.0 s the fit spent since the last audit (training and validation)'
+    """
+    line = f"Causal audit at epoch {epoch} took {total:.1f} s"
+    if len(seconds) > 1:
+        slowest = sorted(seconds.items(), key=lambda kv: -kv[1])[:3]
+        line += f" ({', '.join(f'{name} {s:.1f} s' for name, s in slowest)}{', ...' if len(seconds) > 3 else ''})"
+    if trained is not None and 0 < trained < total:
+        spent = f"{trained:.1f}" if trained >= 1 else f"{trained:.2g}"
+        line += (f", {total / trained:.1f}x the {spent} s the fit spent since the last audit (training and validation); "
+                 "to audit for less: fewer probe samples (`probe_size=`), coarser input groups (`patch_size=`, "
+                 "`feature_mask=`), fewer layers or units, or audits less often (`every_n_epochs=`, `epochs=`)")
+    return line
 
 
 class AuditRun:
@@ -54,6 +87,7 @@ class AuditRun:
     _renderer: TensorBoardRenderer
     _warned_no_tb: bool
     _warnings: WarningsOncePerFit
+    _fit_clock: float | None  # time.perf_counter() at the fit's start or the last audit's end (cost_line)
 
     def _run(self, trainer: Trainer, pl_module: LightningModule, epoch: int, stage: str, *, monitored: bool = True) -> None:
         """Audit ``epoch`` (``stage``: ``"epoch_end"``, or ``"fit_end"``: compared with the last audit but no base
@@ -87,8 +121,11 @@ class AuditRun:
             epoch_column = {} if isinstance(logger, TensorBoardLogger) else {"epoch": epoch}
             logger.log_metrics({**scalars, **epoch_column}, step=epoch_end_step(trainer))
         self._render(trainer, epoch, results, stage)
-        if total > 2.0:
-            rank_zero_info(f"Causal audit at epoch {epoch} took {total:.1f} s")
+        trained = None if self._fit_clock is None else t0 - self._fit_clock
+        if total > SLOW_AUDIT_SECONDS:
+            seconds = {r.audit: float(r.meta["seconds"]) for r in results if "seconds" in r.meta}
+            rank_zero_info(cost_line(epoch, total, seconds, trained))
+        self._fit_clock = time.perf_counter()
 
     def _write_report(self, trainer: Trainer, epoch: int, stage: str, results: list[AuditResult], total: float) -> bool:
         """Write the JSON report on global rank 0 (atomically); every rank learns whether it was

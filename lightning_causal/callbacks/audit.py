@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -214,6 +215,7 @@ class CausalAuditCallback(AuditRun, Callback):
         self._renderer = TensorBoardRenderer(figure_kind=figure_kind)
         self._warned_no_tb = False
         self._warnings = WarningsOncePerFit()
+        self._fit_clock: float | None = None  # see AuditRun._run
 
     @property
     @override
@@ -280,6 +282,7 @@ class CausalAuditCallback(AuditRun, Callback):
         last = trainer.current_epoch - 1  # see _audit_epoch_ended_in_checkpoint
         if ended_at_last_batch(trainer) and last >= 0 and last not in self.failed_epochs and self.should_audit(last):
             self._epoch_ended_in_checkpoint = last
+        self._fit_clock = time.perf_counter()  # the first audit's cost is set against the training before it
 
     @override
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
@@ -383,6 +386,7 @@ class CausalAuditCallback(AuditRun, Callback):
         self.dry_run_tags = set()
         self._checkpoint_probe = None
         self._warned_no_tb = False
+        self._fit_clock = None
         self._warnings.reset()
         for audit in self.audits:
             audit.load_state_dict({})
