@@ -75,18 +75,23 @@ class CounterfactualAudit(Audit):
     """Contrastive explanations of the probe's misclassified samples (TRACER; Wachter et al. 2017).
 
     For up to ``max_samples`` misclassified probe samples, the smallest change that makes the
-    model predict the true label (:func:`~lightning_causal.causal.structure.counterfactuals.counterfactual_explanation`).
-    Reports ``misclassified_rate``, ``explained``, ``success_rate`` and, over the successes,
+    model predict the true label (:func:`~lightning_causal.causal.structure.counterfactuals.counterfactual_explanation`);
+    with ``towards="runner_up"``, for the first ``max_samples`` probe samples, the smallest change that
+    flips the predicted class to the sample's second-highest (a Q-network's greedy action to the other
+    action; no labels needed). Reports ``misclassified_rate`` (towards the labels), ``explained``,
+    ``success_rate`` and, over the successes,
     ``mean_l1``, ``mean_l2`` and ``mean_sparsity`` (the fraction of input elements changed, frozen
     ones included: lower is sparser); a table per sample (tabular inputs: ``changes``, the three
     largest changes by column); for images, one picture per sample: input | counterfactual |
     difference (a features-last sequence ``[N, T, F]`` is drawn features x time; ``meta["counterfactual_inputs"]``
     says whether the pictures are of the inputs ``"as_given"``, ``"transposed"`` or of ``[N, D]``
     ``"columns"`` as one channel ``[M, 1, 1, D]``, which TensorBoard draws only under
-    ``figure_kind="sequence"``: a univariate series ``[N, T]``). Needs probe labels.
+    ``figure_kind="sequence"``: a univariate series ``[N, T]``). Needs probe labels, unless
+    ``towards="runner_up"``.
 
     Args:
-        max_samples: misclassified samples explained (the first ones of the probe).
+        max_samples: misclassified samples explained (the first ones of the probe; with
+            ``towards="runner_up"``, the first probe samples).
         settings: the optimisation (:class:`~lightning_causal.causal.structure.counterfactuals.CounterfactualSettings`:
             L1/L2 proximity weights, steps, learning rate, ...).
         bounds: optional ``(low, high)`` input bounds.
@@ -107,6 +112,12 @@ class CounterfactualAudit(Audit):
             card's rows ``#index predicted → counterfactual class: changes``; ``#index predicted → label (not found)``
             where no counterfactual was found).
         name: tag of the audit (default ``"counterfactual"``).
+        towards: the class each counterfactual reaches: ``"label"`` (the probe's misclassified samples,
+            towards their labels) or ``"runner_up"`` (every sample, towards the class of its second-highest
+            output: what change of the input would flip the decision, for a model without true classes,
+            such as a Q-network whose predicted class is the greedy action). Each row of the
+            ``counterfactuals`` table holds ``target``, the class searched for (and ``label`` where
+            ``towards="label"``).
 
     Examples:
         >>> from lightning_causal.models import MLP
@@ -131,8 +142,12 @@ class CounterfactualAudit(Audit):
         class_names: Sequence[str] | None = None,
         categorical: Sequence[Sequence[int]] | None = None,
         integer: Sequence[int] | Tensor | None = None,
+        towards: str = "label",
     ) -> None:
         super().__init__(name, output=output)
+        if towards not in TOWARDS:
+            raise ValueError(f"Expected argument `towards` to be one of {list(TOWARDS)} but got {towards!r}")
+        self.towards = towards
         self.feature_names, self.class_names = check_names("feature_names", feature_names), check_names("class_names", class_names)
         self.max_samples = check_int("max_samples", max_samples, minimum=1)
         self.settings = check_type("settings", settings, CounterfactualSettings, none_ok=True) or CounterfactualSettings()
@@ -143,28 +158,25 @@ class CounterfactualAudit(Audit):
         self.categorical, self.integer = categorical, integer
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
-        if probe.labels is None:
-            raise ValueError("CounterfactualAudit needs probe labels (the true classes to explain towards); got none")
+        if probe.labels is None and self.towards == "label":
+            raise ValueError("CounterfactualAudit needs probe labels (the true classes to explain towards); got none. "
+                             "Without true classes (a Q-network, whose predicted class is its greedy action), "
+                             "`CounterfactualAudit(towards=\"runner_up\")` explains what flips each sample's predicted class")
         if isinstance(probe.inputs, tuple):
             raise single_input_error("CounterfactualAudit", probe.inputs)
         if not probe.first.is_floating_point():
             raise ValueError(f"CounterfactualAudit optimises continuous inputs but the probe holds {probe.first.dtype}")
+        if self.towards == "runner_up":
+            self._validate_outputs(model, probe, regression=False)
+            self._validate_options(probe)
+            return
         labels = probe.labels
         regression = regression_labels(labels, model=task_model(model, self.output))  # said after the model's kind: not 'per-position or multi-label' labels
         if not regression:
             check_one_label_per_sample("CounterfactualAudit", labels, len(probe), "to explain towards",
                                        multi_label_output="lambda out: torch.cat([-out[:, [k]], out[:, [k]]], 1)",
                                        model=task_model(model, self.output))
-        with audit_mode(model), torch.no_grad():  # the model's kind before the labels': a regression's float labels are not the fault
-            out = Forward(model, num_samples=len(probe), **self.model_options(probe))(probe.first)
-        _check_logits(out)
-        embedding = None if regression else embedding_output(out, model, self.output)
-        if embedding is not None:
-            raise ValueError(
-                f"CounterfactualAudit explains a classifier's decision (the smallest change that flips its class) but the "
-                f"model's outputs are an embedding {list(out.shape)} ({embedding}): its largest coordinate is no class to "
-                "flip; pass `output=` class scores, e.g. the cosine similarity to each class's centroid "
-                "(`output=lambda out: out @ centroids.T`, `centroids` [C, D] of unit rows: the nearest centroid's class)")
+        self._validate_outputs(model, probe, regression)
         if regression:  # no class indices to cast with .long() either
             raise ValueError(
                 f"CounterfactualAudit explains a classifier's decision (the smallest change that flips its class) but the "
@@ -177,6 +189,24 @@ class CounterfactualAudit(Audit):
                 f"dtype {labels.dtype} (values {values[:4]}{' ...' if len(values) > 4 else ''}); pass labels of class indices, "
                 "e.g. `labels.long()`, through `unpack_batch=` (or a `probe=`)"
             )
+        self._validate_options(probe)
+
+    def _validate_outputs(self, model: nn.Module, probe: Probe, regression: bool) -> None:
+        """The model's outputs are class scores [N, C >= 2], not an embedding (the model's kind before the labels':
+        a regression's float labels are not the fault)."""
+        with audit_mode(model), torch.no_grad():
+            out = Forward(model, num_samples=len(probe), **self.model_options(probe))(probe.first)
+        _check_logits(out)
+        embedding = None if regression else embedding_output(out, model, self.output)
+        if embedding is not None:
+            raise ValueError(
+                f"CounterfactualAudit explains a classifier's decision (the smallest change that flips its class) but the "
+                f"model's outputs are an embedding {list(out.shape)} ({embedding}): its largest coordinate is no class to "
+                "flip; pass `output=` class scores, e.g. the cosine similarity to each class's centroid "
+                "(`output=lambda out: out @ centroids.T`, `centroids` [C, D] of unit rows: the nearest centroid's class)")
+
+    def _validate_options(self, probe: Probe) -> None:
+        """``bounds``, ``mask``, ``categorical``/``integer`` and ``feature_names`` against the probe's inputs."""
         if self.bounds is not None:
             check_bounds(self.bounds, probe.first)
         if self.mask is not None:
@@ -199,19 +229,25 @@ class CounterfactualAudit(Audit):
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         self.validate(model, probe)
-        x, y = probe.first, probe.labels.to(probe.first.device)
+        x = probe.first
         options = self.model_options(probe)
         with audit_mode(model):
             out = Forward(model, num_samples=len(probe), **options)(x)
         _check_logits(out)
-        check_class_labels("probe.labels", y, int(out.shape[1]))
         check_name_count("class_names", self.class_names, int(out.shape[1]), "class")
         pred = out.argmax(1)
-        wrong = (pred != y).nonzero().flatten()
         result = AuditResult(self.name)
         result.meta.update(names_meta(self.feature_names, self.class_names))
-        result.scalars["misclassified_rate"] = float(wrong.numel()) / x.shape[0]
-        idx = wrong[: self.max_samples]
+        result.meta["towards"] = self.towards
+        if self.towards == "runner_up":  # the class of the second-highest output: the decision's nearest alternative
+            y = out.detach().scatter(1, pred[:, None], float("-inf")).argmax(1)
+            idx = torch.arange(min(len(probe), self.max_samples), device=x.device)
+        else:
+            y = probe.labels.to(x.device)
+            check_class_labels("probe.labels", y, int(out.shape[1]))
+            wrong = (pred != y).nonzero().flatten()
+            result.scalars["misclassified_rate"] = float(wrong.numel()) / x.shape[0]
+            idx = wrong[: self.max_samples]
         result.scalars["explained"] = float(idx.numel())
         if idx.numel() == 0:
             return result
@@ -223,7 +259,8 @@ class CounterfactualAudit(Audit):
         if cf.success.any():
             result.scalars.update(mean_l1=summary["l1"], mean_l2=summary["l2"], mean_sparsity=summary["sparsity"])
         result.tables["counterfactuals"] = [
-            {"index": int(i), "label": int(y[i]), "predicted": int(pred[i]), "counterfactual_predicted": int(cf.predicted[j]),
+            {"index": int(i), **({"label": int(y[i])} if self.towards == "label" else {}), "target": int(y[i]),
+             "predicted": int(pred[i]), "counterfactual_predicted": int(cf.predicted[j]),
              "success": bool(cf.success[j]), "l1": float(cf.l1[j]), "l2": float(cf.l2[j]), "sparsity": float(cf.sparsity[j])}
             for j, i in enumerate(idx.tolist())
         ]
@@ -259,6 +296,10 @@ class CounterfactualAudit(Audit):
 
     def _column(self, c: int) -> str:
         return self.feature_names[c] if self.feature_names is not None else f"x{c}"
+
+
+#: what ``CounterfactualAudit(towards=)`` takes: the probe's labels, or each sample's runner-up class
+TOWARDS = ("label", "runner_up")
 
 
 def _check_logits(out: Tensor) -> None:

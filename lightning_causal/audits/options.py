@@ -85,12 +85,20 @@ def check_mask_options(feature_mask: Any, patch_size: Any, *, function_ok: bool 
 
 
 def check_names(name: str, names: Any) -> list[str] | None:
-    """``None`` or a sequence of strings (feature or class names)."""
+    """``None`` or a sequence of strings (feature or class names), kept as plain ``str``: NumPy strings
+    (``list(load_breast_cancer().target_names)``) would be quoted as ``np.str_('benign')`` by ``repr``
+    in the figures' titles.
+
+    Examples:
+        >>> import numpy as np
+        >>> check_names("class_names", np.array(["malignant", "benign"]))
+        ['malignant', 'benign']
+    """
     if names is None:
         return None
     if isinstance(names, str) or not all(isinstance(n, str) for n in names):
         raise TypeError(f"Expected argument `{name}` to be None or a sequence of strings but got {names!r:.80}")
-    return list(names)
+    return [str(n) for n in names]
 
 
 def check_name_count(name: str, names: list[str] | None, count: int, what: str) -> None:

@@ -72,12 +72,13 @@ _VALUES = ("ST", "importance", "mean_abs_effect", "effect", "positive_rate", "sc
 def _counterfactual_row(row: dict, class_names: list | None) -> str:
     """A tabular counterfactual (a row of CounterfactualAudit's ``counterfactuals`` table with its
     ``changes``) as ``#index predicted → cf class: changes``, classes by name when the audit has them;
-    where none was found, ``#index predicted → label (not found)``: the class it could not reach."""
+    where none was found, ``#index predicted → target (not found)``: the class it could not reach (the label, or
+    with ``towards="runner_up"`` the runner-up class)."""
     def name(c: object) -> str:
         return str(class_names[c]) if isinstance(c, int) and class_names is not None and 0 <= c < len(class_names) else str(c)
 
     found = row.get("success", True)
-    reached = row["counterfactual_predicted"] if found else row.get("label", row["counterfactual_predicted"])
+    reached = row["counterfactual_predicted"] if found else row.get("target", row.get("label", row["counterfactual_predicted"]))
     return (f"#{row['index']} {name(row['predicted'])} → {name(reached)}{'' if found else ' (not found)'}: "
             f"{row['changes'] or 'no change'}")
 

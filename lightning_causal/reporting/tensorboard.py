@@ -285,7 +285,7 @@ def _counterfactual_figure(r: AuditResult, columns: int, transpose: bool = False
                            sequence_axes: tuple[str, str] | None = None) -> Figure | None:
     """CounterfactualAudit's pictures (``images["counterfactuals"]``, one input | counterfactual |
     difference strip per row of ``tables["counterfactuals"]``) as rows of panels, one column per
-    sample titled with its label, prediction and the counterfactual's prediction; ``None`` for
+    sample titled with its label (none with ``towards="runner_up"``), prediction and the counterfactual's prediction; ``None`` for
     other results. ``transpose``: each panel ``[.., A, B]`` drawn as ``[.., B, A]`` (a features-last
     sequence ``[T, F]`` stored as given, drawn with time across); ``sequence_axes``: the labels of a
     sequence's axes (:func:`~lightning_causal.reporting.counterfactual_figures.counterfactual_figure`)."""
@@ -302,12 +302,13 @@ def _counterfactual_figure(r: AuditResult, columns: int, transpose: bool = False
 
     labels = []
     for row in rows[:k]:
-        head = f"label {name(row['label'])} → pred {name(row['predicted'])}"
+        head = f"label {name(row['label'])} → pred {name(row['predicted'])}" if "label" in row else f"pred {name(row['predicted'])}"
         head = head if len(head) <= 20 else head.replace(" → ", "\n→ ")  # long class names: one per line
         labels.append(f"{head}\n→ cf {name(row['counterfactual_predicted'])} " + ("✓" if row["success"] else "✗ not found"))
     failed = [j for j, row in enumerate(rows[:k]) if not row["success"]]
     shown = f" (the first {k} of {len(rows)})" if k < len(rows) else ""
-    title = f"{r.audit}: smallest changes giving each misclassified sample its label{shown}"
+    title = (f"{r.audit}: smallest changes flipping each sample's predicted class to its runner-up{shown}"
+             if r.meta.get("towards") == "runner_up" else f"{r.audit}: smallest changes giving each misclassified sample its label{shown}")
     panels = {p: v[:k].transpose(-1, -2) if transpose else v[:k] for p, v in split_triptych(img).items()}
     return counterfactual_figure(panels, labels, failed, title, sequence_axes=sequence_axes)
 
