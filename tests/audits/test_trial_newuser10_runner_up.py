@@ -57,3 +57,14 @@ def test_runner_up_of_three_actions_is_the_second_highest_q_value():
 def test_towards_is_validated():
     with pytest.raises(ValueError, match=r"`towards` to be one of \['label', 'runner_up'\] but got 'greedy'"):
         CounterfactualAudit(towards="greedy")
+
+
+def test_the_figure_of_runner_up_counterfactuals_says_what_they_flip_and_names_no_label():
+    from lightning_causal.reporting.tensorboard import _counterfactual_figure
+
+    states = torch.tensor([[0.0, 1.0, 0.3, -2.0], [0.2, 0.0, -0.4, 1.0]])
+    r = CounterfactualAudit(towards="runner_up", class_names=["left", "right"]).run(_linear_q(), Probe(states))
+    fig = _counterfactual_figure(r, columns=4)
+    assert " ".join(fig._suptitle.get_text().split()) == (
+        "counterfactual: smallest changes flipping each sample's predicted class to its runner-up")
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["pred 'right'\n→ cf 'left' ✓", "pred 'left'\n→ cf 'right' ✓"]
