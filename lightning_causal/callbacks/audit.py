@@ -254,6 +254,7 @@ class CausalAuditCallback(AuditRun, Callback):
         self.report_dir = self._resolved_report_dir(trainer)
         self._report_tag = self._shared_report_tag(trainer)
         self._seconds_tag = audit_seconds_tag(self, trainer.callbacks)
+        self._renderer.card = [cb for cb in trainer.callbacks if isinstance(cb, CausalAuditCallback)].index(self)
         if self.report_dir is not None:
             self._check_report_dir(trainer)
         if trainer.world_size > 1:
@@ -388,6 +389,7 @@ class CausalAuditCallback(AuditRun, Callback):
         self._warned_no_tb = False
         self._fit_clock = None
         self._warnings.reset()
+        self._renderer.reset()
         for audit in self.audits:
             audit.load_state_dict({})
 

@@ -145,13 +145,25 @@ class TensorBoardRenderer:
             A sequence kind also draws ``[N, T]`` inputs as one channel over time: the Sobol' maps
             and the counterfactuals of such a probe (tabular data has neither figure; its Sobol'
             indices are drawn as bars with intervals).
+
+    Attributes:
+        card: the number of this renderer's text card on its run, from 0 (``causal/summary``; 1:
+            ``causal/summary_2``, ...); ``None`` (default): in the order renderers first write to the
+            writer. :class:`~lightning_causal.callbacks.CausalAuditCallback` sets its position among the
+            Trainer's audit callbacks, so that a fit whose ``TensorBoardLogger`` served an earlier fit (a
+            sweep reusing one logger) writes its card to ``causal/summary``, not ``causal/summary_2``.
     """
 
     def __init__(self, max_samples: int = 4, bar_top: int = 16, figure_kind: str | None = None) -> None:
         if figure_kind is not None and figure_kind not in KINDS:
             raise ValueError(f"Expected argument `figure_kind` to be None or one of {KINDS} but got {figure_kind!r}")
         self.max_samples, self.bar_top, self.figure_kind = max_samples, bar_top, figure_kind
+        self.card: int | None = None
         self._skipped: set[str] = set()  # reasons already warned about
+
+    def reset(self) -> None:
+        """Forget the warnings given (maps that cannot be drawn): a new fit warns of them again."""
+        self._skipped.clear()
 
     def render(
         self, writer: Any, epoch: int, results: list[AuditResult], probe_inputs: Tensor | None, *,
@@ -194,9 +206,9 @@ class TensorBoardRenderer:
                 if interval_metrics(rows):  # estimates with confidence intervals, e.g. Sobol' S/ST
                     self._figure(writer, f"{base}/intervals/{name}", _interval_figure(r, name, rows), step)
         shared = _shared(writer)
-        if id(self) not in shared.renderers:
+        if self.card is None and id(self) not in shared.renderers:
             shared.renderers.append(id(self))
-        order = shared.renderers.index(id(self))  # a second audit callback on the same run: its own card
+        order = shared.renderers.index(id(self)) if self.card is None else self.card  # a second audit callback: its own card
         report_name = os.path.basename(os.fspath(report)) if report is not None else None
         tag = "causal/summary" if order == 0 else f"causal/summary_{order + 1}"
         writer.add_text(tag, markdown_summary(epoch, results, step=step, report=report_name), step)
