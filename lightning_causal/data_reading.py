@@ -335,7 +335,7 @@ def _read(source: Any, size: int, loader_order: bool = False) -> Any:
         return _from_dataset(source.dataset, size, source.collate_fn, indices)
     if isinstance(source, Dataset) or _is_sample_list(source):
         return _from_dataset(source, size, None)
-    head = _batch_head(source, size)
+    head = _batch_head(_arrays_as_tensors(source), size)
     if head is None:
         raise MisconfigurationException(
             "Expected argument `probe` to be a Probe, a tensor, a batch (a tuple, list, mapping or dataclass of tensors, nested "
@@ -381,6 +381,24 @@ def _is_sample_list(source: Any) -> bool:
         return True
     return all(isinstance(s, tuple) for s in source) and any(
         isinstance(t, Tensor) and t.dim() == 0 for s in source for t in s)
+
+
+def _arrays_as_tensors(batch: Any) -> Any:
+    """``batch`` with its NumPy arrays as tensors (``torch.as_tensor``: same dtype, shared memory), in
+    the tuples, lists and mappings that hold them (a namedtuple, a dict, a tuple kept as such), as a
+    ``DataLoader`` converts them: a replay buffer's ``sample()`` of Lightning's DQN example returns
+    ``(states, actions, rewards, dones, next_states)`` as arrays. Arrays of objects or strings stay."""
+    if isinstance(batch, np.ndarray):
+        return torch.as_tensor(batch) if batch.dtype.kind in "biufc" else batch
+    if isinstance(batch, Mapping):
+        converted = {k: _arrays_as_tensors(v) for k, v in batch.items()}
+        return converted if any(converted[k] is not batch[k] for k in batch) else batch
+    if isinstance(batch, (tuple, list)):
+        items = [_arrays_as_tensors(v) for v in batch]
+        if all(a is b for a, b in zip(items, batch)):
+            return batch
+        return type(batch)(*items) if hasattr(batch, "_fields") else type(batch)(items)
+    return batch
 
 
 def _batch_head(batch: Any, size: int) -> Any:

@@ -14,6 +14,7 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor
+from torch.utils.data import IterableDataset
 
 from lightning_causal.audits.base import Probe
 from lightning_causal.batches import INPUT_KEYS, LABEL_KEYS, UnpackBatch, unpack, unread_keys
@@ -158,6 +159,7 @@ def probe_source(given: Any, trainer: Trainer) -> tuple[Any, str]:
     if given is not None:
         return given, "probe"
     source, origin = trainer_data(trainer)
+    _refuse_stream(source, origin)
     if source is not None and " of " in origin:  # several dataloaders: say which one the audits explain
         rank_zero_info(f"CausalAuditCallback explains {origin}; pass `probe=` to explain other data")
     elif source is not None and origin == "train_dataloader":
@@ -165,6 +167,25 @@ def probe_source(given: Any, trainer: Trainer) -> tuple[Any, str]:
                        "no data (no `val_dataloaders`, `limit_val_batches=0` or no `validation_step`); pass `probe=` "
                        "to explain other data")
     return source, origin
+
+
+def _refuse_stream(source: Any, origin: str) -> None:
+    """Refuse, naming where the callback looked, the trainer's data when it is a stream (an ``IterableDataset``:
+    a replay buffer served to a DQN's ``training_step``, a fit with no validation data), whose samples cannot be
+    read by index without drawing from it."""
+    loaders = list(source.values()) if isinstance(source, Mapping) else list(source) if isinstance(source, (list, tuple)) else [source]
+    first = loaders[0] if loaders else None
+    dataset = getattr(first, "dataset", None)
+    if not isinstance(dataset, IterableDataset):
+        return
+    where = (f"the {origin} (this fit validates on no data: no `val_dataloaders`, `limit_val_batches=0` or no "
+             "`validation_step`)" if origin.startswith("train_dataloader") else f"the {origin}")
+    raise MisconfigurationException(
+        f"CausalAuditCallback reads its probe from {where}, whose dataset {type(dataset).__name__} is an "
+        "IterableDataset (a stream), whose samples cannot be read by index without drawing from it; pass the "
+        "samples to explain as `probe=`: tensors of inputs (`probe=states`, [N, ...]; for a replay buffer, the states "
+        "it holds) or a batch as the stream yields it, with `unpack_batch=` where it is not (inputs, labels) "
+        "(`unpack_batch=lambda batch: (batch[0], None, None)` for (states, actions, rewards, dones, next_states))")
 
 
 def call_hint(model: torch.nn.Module, probe: Probe) -> str:
