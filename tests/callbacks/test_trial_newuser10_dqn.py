@@ -122,13 +122,13 @@ def test_a_replay_buffers_numpy_sample_is_read_as_a_batch_of_tensors():
         probe_from(batch, 4)  # read as tensors, then the usual message for a 5-tuple
 
 
-def _fit(audited: bool) -> dict:
+def _fit(audited: bool, report_dir) -> dict:
     pl.seed_everything(0)
     module = _DQN()
     audits = [InputEffectAudit(ace_values=None), InputEffectAudit(target=1, ace_values=None, name="right"),
               UnitImportanceAudit(["net.0"], unit_dim=-1), LayerMapAudit(),
               CounterfactualAudit(towards="runner_up", max_samples=4, settings=CounterfactualSettings(steps=20, polish=0))]
-    callbacks = [CausalAuditCallback(audits, probe=_states(module), probe_size=32)] if audited else []
+    callbacks = [CausalAuditCallback(audits, probe=_states(module), probe_size=32, report_dir=report_dir)] if audited else []
     quick_trainer(callbacks=callbacks, max_epochs=3).fit(module)
     if audited:
         assert callbacks[0].audited_epochs == [0, 1, 2]
@@ -139,8 +139,8 @@ def _fit(audited: bool) -> dict:
             "torch": torch.get_rng_state(), "buffer": [(e[0].copy(), e[1], e[3]) for e in module.buffer]}
 
 
-def test_the_audits_leave_a_dqn_fit_bit_identical():
-    plain, audited = _fit(False), _fit(True)
+def test_the_audits_leave_a_dqn_fit_bit_identical(tmp_path):
+    plain, audited = _fit(False, None), _fit(True, tmp_path)
     assert all(torch.equal(a, b) for a, b in zip(plain["net"], audited["net"]))
     assert all(torch.equal(a, b) for a, b in zip(plain["target"], audited["target"]))
     assert np.array_equal(plain["env"], audited["env"]) and np.array_equal(plain["np"], audited["np"])
