@@ -94,7 +94,10 @@ class CausalAuditCallback(AuditRun, Callback):
             at random draws from the global generators seeded with 0, as the audits, so every fit, resumed or not,
             explains the same probe); of
             several validation dataloaders, the first (``probe_origin`` and each report's
-            ``probe.source`` name it: ``"val_dataloaders[0] of 2"``).
+            ``probe.source`` name it: ``"val_dataloaders[0] of 2"``). NumPy arrays in a batch are read as tensors (a
+            replay buffer's sampled ``(states, actions, ...)``). Data of an ``IterableDataset`` (a stream: a replay
+            buffer's, with no validation data) has no samples to read by index: the fit stops at set-up asking for
+            ``probe=``.
         probe_size: number of probe samples: the first ``probe_size`` of a ``probe`` given as well (a tensor or
             batch of more samples is cut to them; ``probe_size=len(x)`` audits them all).
         every_n_epochs: audit every n-th epoch (epochs ``n-1, 2n-1, ...``), or a callable
