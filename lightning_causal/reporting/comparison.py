@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from lightning_causal.reporting.image_figures import map_scale, show_input, strongest_channel
+from lightning_causal.reporting.map_data import SERIES_COLOURS
 
 __all__ = ["attribution_grid", "curves_figure"]
 
@@ -89,7 +90,8 @@ def curves_figure(curves: dict[str, dict[str, list[float]]], score: str = "targe
                   auc: dict[str, dict[str, float]] | None = None) -> Figure:
     """Deletion and insertion curves (``AuditResult.curves`` of
     :class:`~lightning_causal.audits.captum_baseline.CaptumBaseline`): one panel per curve kind,
-    one line per explanation (causal drawn thick and black), the area under each in the legend (three
+    one line per explanation (causal drawn thick and black, each method in the colour of its bars on the
+    tabular top-features card: ``SERIES_COLOURS`` in order after causal), the area under each in the legend (three
     significant digits, as the comparison table: at two decimals 0.128 and 0.135 both read 0.13).
     ``score``: what the curves record (the audit's ``meta["curve_score"]``), the y axis' label: a
     raw output's areas are in its units, not probabilities. ``auc``: the areas to show,
@@ -109,12 +111,14 @@ def curves_figure(curves: dict[str, dict[str, list[float]]], score: str = "targe
     for ax, (kind, series) in zip(axes[0], curves.items()):
         x = [float(v) for v in series.get("x", [])]
         names = sorted((k for k in series if k != "x"), key=lambda k: k != "causal")
-        for name in names:
+        offset = 0 if "causal" in names else 1  # the tabular bars' colours: causal black, then the methods in order
+        for i, name in enumerate(names):
             ys = [float(v) for v in series[name]]
             xs = x if len(x) == len(ys) else [i / max(1, len(ys) - 1) for i in range(len(ys))]
             area = (auc or {}).get(kind, {}).get(name)
             area = sum((xs[i + 1] - xs[i]) * (ys[i + 1] + ys[i]) / 2 for i in range(len(ys) - 1)) if area is None else area
-            style = {"color": "black", "linewidth": 2.2} if name == "causal" else {"linewidth": 1.2}
+            colour = SERIES_COLOURS[(i + offset) % len(SERIES_COLOURS)]
+            style = {"color": "black", "linewidth": 2.2} if name == "causal" else {"color": colour, "linewidth": 1.2}
             ax.plot(xs, ys, label=f"{name} (AUC {area:.3g})", **style)  # 3 digits, as the comparison table
         ax.set_title(f"{kind} ({'lower' if kind == 'deletion' else 'higher'} area = more faithful)", fontsize=9)
         ax.set_xlabel("fraction of feature groups " + ("removed" if kind == "deletion" else "restored"))
