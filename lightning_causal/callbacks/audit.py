@@ -330,6 +330,21 @@ class CausalAuditCallback(AuditRun, Callback):
         self._run(trainer, pl_module, last, "fit_end")
 
     @override
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        """Drop ``log`` and ``log_dict``, the fitted module's bound methods that Lightning attaches to every
+        callback at the start of a run: kept, they keep that module, its trainer and the optimizers' states alive
+        as long as the callback (a sweep that reuses one callback or keeps each fit's for its ``last_scalars``,
+        after ``del model, trainer``). The next run attaches its own.
+
+        Args:
+            trainer: the Lightning ``Trainer`` ending its run.
+            pl_module: the ``LightningModule`` of that run.
+            stage: ``"fit"``, ``"validate"``, ``"test"`` or ``"predict"``.
+        """
+        for name in ("log", "log_dict"):
+            vars(self).pop(name, None)
+
+    @override
     def state_dict(self) -> dict[str, Any]:
         audit_states = {a.name: state for a in self.audits if (state := a.state_dict())}
         return {

@@ -89,3 +89,25 @@ def test_one_logger_for_every_fit_keeps_each_fits_card_at_causal_summary(tmp_pat
                          enable_model_summary=False, enable_checkpointing=False, log_every_n_steps=1)
     trainer.fit(Flat(6), data, data)
     assert sorted(tag for tag, _ in cards) == ["causal/summary", "causal/summary_2"]
+
+
+def test_a_callback_kept_after_fit_keeps_neither_the_model_nor_the_trainer(tmp_path):
+    """Lightning attaches ``callback.log = pl_module.log`` (and ``log_dict``) to every callback at the start of a
+    run; a sweep keeping each fit's callback (or reusing one) kept the last model, its trainer and optimizer
+    states alive after ``del model, trainer``: a GPU sweep held a second model while the next fit built its own."""
+    import gc
+    import weakref
+
+    data = _data(6)
+    callback = CausalAuditCallback([InputEffectAudit(ace_values=None)], probe_size=8)
+    for version in range(2):  # the same callback for a second fit
+        model = Flat(6)
+        trainer = pl.Trainer(max_epochs=1, logger=TensorBoardLogger(tmp_path, name="kept", version=version),
+                             callbacks=[callback], enable_progress_bar=False, enable_model_summary=False,
+                             enable_checkpointing=False, log_every_n_steps=1)
+        trainer.fit(model, data, data)
+        model_ref, trainer_ref = weakref.ref(model), weakref.ref(trainer)
+        del model, trainer
+        gc.collect()
+        assert model_ref() is None and trainer_ref() is None, f"fit {version}"
+        assert callback.audited_epochs == [0] and callback.last_scalars  # what a sweep reads stays
