@@ -268,7 +268,8 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     labelled with its layer numbers and names; node area ∝ the relative response reaching it, edges
     labelled with that response ``s`` and the gain. Under the matrix, where there are any: the leaf
     layers the default layers left out and the layers no intervention moves (``meta["left_out"]``,
-    ``meta["unmoved"]``). The canvas grows with the layers and nodes.
+    ``meta["unmoved"]``), then the key of the chain (:data:`CHAIN_KEY`: what ``s``, the gain and a node's
+    size are). The canvas grows with the layers and nodes.
 
     Examples:
         >>> fig = layer_map_figure({"layers": ["a", "b"], "cka": [[1.0, 0.95], [0.95, 1.0]], "response": [0.5, 0.4],
@@ -276,7 +277,7 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
         ...     {"id": "<output>", "layers": []}], "edges": [{"source": "<input>", "target": "a..b", "weight": 0.5, "gain": 1.0},
         ...     {"source": "a..b", "target": "<output>", "weight": 0.1, "gain": 0.25}]})
         >>> len(fig.axes), fig.axes[1].texts[1].get_text()
-        (3, '0–1: a\\nto b')
+        (4, '0–1: a\\nto b')
     """
     layers = list(layer_map["layers"])
     names = layer_labels(layers)
@@ -288,7 +289,8 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     chain = 2.4 + 0.07 * max(len(line) for label in labels for line in label.split("\n"))  # edge texts | node | labels
     left = 0.4 + 0.067 * max(len(r) for r in rows)
     step = 0.55 if any("\n" in label for label in labels) else 0.42  # room for a node's label and an edge's text
-    note = _left_out_note(layer_map.get("meta") or {}, int((left + side + 0.9) / 0.067))
+    width = int((left + side + 0.9) / 0.067)
+    note = _left_out_note(layer_map.get("meta") or {}, width) + textwrap.wrap(CHAIN_KEY, width)
     height = max(side + 1.0 + 0.15 * len(note), step * m + 0.7)  # the note's 8-point lines below the matrix
     fig = Figure(figsize=(left + side + 0.9 + chain, height), layout="constrained")
     grid = fig.add_gridspec(2, 2, width_ratios=[left + side + 0.9, chain], height_ratios=[side + 1.0, height - side - 0.99])
@@ -313,6 +315,10 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     ax2.set_title(title or f"layer causal map: {sum(1 for node in layer_map['nodes'] if node['layers'])} causal nodes",
                   fontsize=9)
     return fig
+
+
+CHAIN_KEY = ("edges: s = E‖Δh‖ / E‖h‖, the share of the node's output that the input interventions move "
+             "(node area ∝ s); gain = s / s of the node above")
 
 
 def _left_out_note(meta: dict, width: int) -> list[str]:

@@ -133,7 +133,7 @@ def test_layer_map_figure_from_export():
     model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
     lm = LayerMapAudit().run(model, Probe(torch.randn(8, 4))).graphs["layer_map"]
     fig = layer_map_figure(lm)
-    assert len(fig.axes) == 3 and "causal nodes" in fig.axes[1].get_title()
+    assert len(fig.axes) == 4 and "causal nodes" in fig.axes[1].get_title()  # matrix, chain, colour bar, key
     matplotlib.pyplot.close(fig)
 
 
