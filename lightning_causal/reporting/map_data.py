@@ -103,8 +103,9 @@ def explained_quantity(meta: Mapping[str, Any], class_name: Callable[[int], str]
     """What a global analysis (Sobol') explained, from its ``meta``: ``"P(class C)"`` for a class
     probability (named by ``class_name``, else quoted from ``meta["target_name"]``, as the map titles
     quote class names), ``"the output"`` of a model of
-    one output (``"output j"`` where ``j > 0`` or ``meta["outputs"] > 1``) where ``meta["explained"]``
-    is ``"raw output"`` (a regression model), ``""`` without a target.
+    one output (``"output j"`` where ``j > 0`` or ``meta["outputs"] > 1``, ``"output 'right'"`` where the
+    output has a name: a Q-network's action) where ``meta["explained"]`` is ``"raw output"`` (a regression
+    model, ``SobolAudit(probability=False)``), ``""`` without a target.
 
     Args:
         meta: the analysis' ``meta``, as above.
@@ -119,11 +120,16 @@ def explained_quantity(meta: Mapping[str, Any], class_name: Callable[[int], str]
         'the output'
         >>> explained_quantity({"target": 0, "explained": "raw output", "outputs": 3})  # horizon 0 of 3
         'output 0'
+        >>> explained_quantity({"target": 1, "explained": "raw output", "target_name": "right"})  # Q(s, right)
+        "output 'right'"
     """
     target = meta.get("target")
     if not isinstance(target, int):
         return ""
     if meta.get("explained") == "raw output":
+        named = class_name(target) if class_name is not None else repr(meta["target_name"]) if "target_name" in meta else None
+        if named is not None and named != str(target):  # a name given (class_names=): a Q-network's action
+            return f"output {named}"
         return "the output" if target == 0 and meta.get("outputs", 1) == 1 else f"output {target}"
     if class_name is not None:
         return f"P(class {class_name(target)})"
