@@ -27,7 +27,8 @@ def test_the_dqn_recipe_runs_and_explains_the_q_network(monkeypatch, tmp_path):
     assert audit.audited_epochs == [0] and audit.probe_origin == "probe"
     results = audit.last_results
     assert results["layer_map"].graphs["layer_map"]["layers"] == ["net.0", "net.2"]
-    assert results["sobol_q_right"].meta["explained"] == "raw output" and results["sobol_q_right"].meta["target"] == 1
+    sobol = results["sobol_q_right"].meta
+    assert sobol["explained"] == "raw output" and sobol["target"] == 1 and sobol["target_name"] == "right"
     rows = results["counterfactual"].tables["counterfactuals"]
     assert [row["index"] for row in rows] == [0, 1] and all(row["target"] == 1 - row["predicted"] for row in rows)
     assert {"causal/greedy/mean_abs_effect", "causal/q_right/mean_abs_effect"} <= set(audit.last_scalars)
