@@ -38,7 +38,7 @@ def checked_probe(
 
     Raises:
         MisconfigurationException: the model rejects the probe, an audit's ``output`` does not select
-            from its return value, labels are no classes of the explained output (unless the model says
+            from its return value or selects no real-valued scores (an integer argmax), labels are no classes of the explained output (unless the model says
             that output is a regression: :func:`~lightning_causal.audits.options.label_task`), ``explain`` names no
             input of the probe, or a dry run fails.
     """
@@ -62,6 +62,7 @@ def checked_probe(
                 out = select_output(raw, audit.output)
             except Exception as err:
                 raise MisconfigurationException(f"Audit {audit.name!r} is misconfigured: {err}") from err
+            _check_scores(audit, out, model)
             check_finite_probe(probe, out, origin)
             # a head the model says is a regression (a held nn.PoissonNLLLoss, a task declared per head) has no classes:
             # its labels may be integer counts beyond its width
@@ -77,6 +78,20 @@ def checked_probe(
                     "`unpack_batch=lambda batch: (batch[0], None, None)`") from err
         dry = [dry_run(audit, *audited_view(audit, model, probe, position)) for audit in audits]
     return probe, {tag for result in dry if result is not None for tag in scalar_tags(result)}, position
+
+
+def _check_scores(audit: Audit, out: object, model: torch.nn.Module) -> None:
+    """Refuse an explained output that is no real-valued score: an integer or boolean tensor (a policy's
+    ``forward`` returning ``q.argmax(1)``, the actions; a classifier's predicted classes), which no estimator
+    can take differences of (the dry run would fail on torch's 'mean(): could not infer output dtype')."""
+    if not isinstance(out, torch.Tensor) or out.is_floating_point() or out.is_complex():
+        return
+    where = (f"give {type(model).__name__} a property `audited_module` returning the network that computes them "
+             "(`return self.net`), " if isinstance(model, LightningModule) else "")
+    raise MisconfigurationException(
+        f"Audit {audit.name!r} is misconfigured: the output it explains is {out.dtype} {list(out.shape)} (class indices or "
+        "actions, e.g. an argmax), which no intervention changes by degrees; the audits explain real-valued scores "
+        f"(logits, Q-values): have `forward` return them, {where}or pass `output=` selecting them from what it returns")
 
 
 def _targets_of_positions(probe: Probe) -> torch.Tensor | None:

@@ -166,3 +166,17 @@ def test_q_value_effects_equal_a_brute_force_loop():
         hu[:, u] = 0
         qu = module.net[2](torch.relu(hu)).detach()
         assert torch.allclose(units[u], (q.gather(1, greedy[:, None]) - qu.gather(1, greedy[:, None])).abs().mean(), atol=1e-6)
+
+
+class _ActingDQN(_DQN):
+    def forward(self, x):  # the policy: one action per state
+        return self.net(x).argmax(1)
+
+
+def test_a_forward_returning_actions_is_refused_naming_what_the_audits_explain(tmp_path):
+    """A policy's forward returning q.argmax(1) stopped the fit on torch's 'mean(): could not infer output dtype'."""
+    module = _ActingDQN()
+    cb = CausalAuditCallback([InputEffectAudit(ace_values=None)], probe=_states(module), report_dir=tmp_path)
+    with pytest.raises(MisconfigurationException, match=r"'input_effect' is misconfigured: the output it explains is "
+                       r"torch.int64 \[32\] .*real-valued scores .*_ActingDQN a property `audited_module`.*`output=`"):
+        quick_trainer(callbacks=[cb], max_epochs=1).fit(module)
