@@ -80,7 +80,8 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
     standardised columns and the baseline 0 leaves the mean effect near 0 and of either sign); a group
     of several columns or a constant column has no direction and is grey. Explaining each sample's
     predicted class (or integer codes), the colour is the sign of the mean score (red: the column's
-    values raise the explained class's score on average). Several maps (causal beside each Captum method): grouped bars, one per map and feature, each
+    values raise the explained class's score on average, blue where they lower it; the caption names blue where a
+    blue bar is drawn). Several maps (causal beside each Captum method): grouped bars, one per map and feature, each
     map's mean |score| relative to its own largest (the methods' units differ), or on one scale where
     ``meta["shared_map_scale"]`` says the maps share a unit (Sobol' first-order and total indices).
     A global map (one row for the whole probe, :func:`drawn_samples`) is titled with what it explains
@@ -115,7 +116,8 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
             caption = "value over the whole probe"
         elif sign is None:  # each sample's own class: do its values support it, on average
             sign = [1.0 if float(m) >= 0 else -1.0 for m in first.mean(0)]
-            caption = f"mean |effect| (red: raises {raised})"
+            blue = any(sign[j] < 0 for j in order)  # name blue where a blue bar is drawn
+            caption = f"mean |effect| (red: raises {raised},\nblue: lowers it)" if blue else f"mean |effect| (red: raises {raised})"
         else:  # three short lines: the axes narrow under long feature names
             grey = "; grey: no direction" if any(sign[j] == 0 for j in order) else ""
             caption = f"mean |effect|\nred: a higher value raises {raised},\nblue: lowers it{grey}"
