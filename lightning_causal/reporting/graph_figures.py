@@ -18,6 +18,7 @@ from lightning_causal.causal.engine.units import unit_kind
 __all__ = ["column_labels", "graph_figure", "layer_labels", "layer_map_figure", "path_tail", "strip_common_prefix"]
 
 _POS, _NEG = "tab:red", "tab:blue"
+_NODE_POS, _NODE_NEG = "#f4c7c3", "#c6dbef"  # a unit's own effect: light red / light blue
 
 
 def _f(v: Any) -> float:
@@ -110,7 +111,7 @@ def _draw_nodes(ax: Any, columns: list[tuple[str, list[dict]]], height: int,
             y = (len(nodes) - 1) / 2.0 - k
             pos[n["id"]] = (x, y)
             v = _node_strength(n)
-            face = "0.65" if layer == "output" else ("#f4c7c3" if v >= 0 else "#c6dbef")
+            face = "0.65" if layer == "output" else (_NODE_POS if v >= 0 else _NODE_NEG)
             ax.scatter([x], [y], s=30 + 200 * abs(v) / top, color=face, edgecolors="0.2", zorder=3)  # at most 16 pt across: the pitch is 20
             ax.annotate(str(n["unit"]), (x, y), fontsize=7, ha="center", va="center", zorder=4)
             if layer == "output" and class_names and 0 <= int(n["unit"]) < len(class_names):  # the class, beside its node
@@ -161,6 +162,16 @@ _MIN_WIDTH = 4.45  # inches: the legend's three entries and the title fit (a gra
 _PITCH = 0.28  # inches between the nodes of a column
 
 
+def _legend_handles() -> list[Line2D]:
+    """The graph's key in two rows (the legend's three columns fill top to bottom): the edges, then the nodes."""
+    def node(face: str, label: str) -> Line2D:
+        return Line2D([], [], ls="", marker="o", markersize=7, markerfacecolor=face, markeredgecolor="0.2", label=label)
+
+    return [Line2D([], [], color=_POS, lw=2.5, label="positive path effect"), node(_NODE_POS, "unit effect > 0"),
+            Line2D([], [], color=_NEG, lw=2.5, label="negative path effect"), node(_NODE_NEG, "unit effect < 0"),
+            Line2D([], [], color="0.4", lw=0.7, label="weak (width ∝ |effect|)"), node("white", "node area ∝ |effect|")]
+
+
 def graph_figure(graph: dict, title: str | None = None) -> Figure:
     """The causal graph as layered columns: one column per layer (strongest unit on top), node
     area ∝ |mean effect| (relative to the layer's strongest node; output nodes ∝ samples), node
@@ -169,7 +180,8 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     into a hidden unit that moves the output by 1e-5 is drawn thin even when it is the strongest
     into its layer, ``weight`` 1; graphs without ``effect`` on the edges: ∝ |weight|), red =
     positive (the path supports the explained output), blue = negative; edges that skip a column (paths around the layers in between) are
-    arcs; a layer with no unit in the graph reads "no unit kept". The title gives the numbers of
+    arcs; a layer with no unit in the graph reads "no unit kept". The legend's two rows say so for the edges and
+    the nodes. The title gives the numbers of
     nodes and edges and the faithfulness. With ``meta["class_names"]`` (``CausalGraphAudit(class_names=...)``)
     each output node's class name is written beside it (at most 18 characters).
 
@@ -191,7 +203,7 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     width = max(1.0 + 1.15 * (len(columns) + margin), _MIN_WIDTH)  # ~5 inches (a card's width) for 3 columns; one layer: room for the legend
     # 0.28 inch per node of the tallest column (was 0.45: eight units per layer made a 445 x 510 figure, which a
     # TensorBoard card, a box of about 400 x 215 pixels, showed at 0.42, its labels unreadable)
-    fig = Figure(figsize=(width, 1.3 + _PITCH * height + 0.15 * extra))
+    fig = Figure(figsize=(width, 1.5 + _PITCH * height + 0.15 * extra))  # 1.5: the legend's two rows
     ax = fig.subplots()
     pos = _draw_nodes(ax, columns, height, kinds, names)
     _draw_edges(ax, graph.get("edges", []), pos)
@@ -200,12 +212,9 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     default = (f"causal graph: {hidden} nodes, {len(graph.get('edges', []))} edges"
                + (f", faithfulness {faith:.2f}" if math.isfinite(faith) else ""))
     ax.set_title(title or default, fontsize=9, pad=6 + _LABEL_LINE * lines)  # above the column titles
-    ax.legend(handles=[Line2D([], [], color=_POS, lw=2.5, label="positive path effect"),
-                       Line2D([], [], color=_NEG, lw=2.5, label="negative path effect"),
-                       Line2D([], [], color="0.4", lw=0.7, label="weak (width ∝ |effect|)")],
-              loc="lower center", bbox_to_anchor=(0.5, -0.02), ncol=3, fontsize=7, frameon=False)
+    ax.legend(handles=_legend_handles(), loc="lower center", bbox_to_anchor=(0.5, -0.02), ncol=3, fontsize=7, frameon=False)
     ax.set_xlim(-0.6, len(columns) - 0.4 + margin)
-    ax.set_ylim(-(height - 1) / 2.0 - 1.1, (height - 1) / 2.0 + 1.2)  # room for the arcs above the top node
+    ax.set_ylim(-(height - 1) / 2.0 - 1.9, (height - 1) / 2.0 + 1.2)  # room for the arcs above the top node, the legend below
     ax.axis("off")
     fig.tight_layout()
     return fig
