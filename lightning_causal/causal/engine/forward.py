@@ -215,8 +215,17 @@ class Forward:
         Args:
             out: the model's return value.
             rows: as above; ``None``: not checked.
+
+        Raises:
+            TypeError: the explained tensor holds integers or booleans (an ``argmax``), not scores.
         """
         picked = select_output(out, self.output)
+        if isinstance(picked, Tensor) and not (picked.is_floating_point() or picked.is_complex()):
+            raise TypeError(
+                f"Expected the explained output to hold real-valued scores (logits, probabilities, Q-values, a regression's "
+                f"values) but got {picked.dtype} {list(picked.shape)}: class indices or actions (an argmax), which no "
+                "intervention changes by degrees. Have forward return the scores the decision is taken from, or pass "
+                "`output=` selecting them from what it returns")
         if rows is not None and (picked.dim() == 0 or picked.shape[0] != rows):
             raise ValueError(
                 f"Expected the explained output to have one row per input row ({rows}) but got shape "
