@@ -25,7 +25,8 @@ from lightning_causal.causal.engine.linked_samples import bag_hint
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.data_reading import read_samples, rngs_untouched
 
-__all__ = ["call_hint", "check_finite_probe", "probe_from", "probe_source", "trainer_data", "validation_data"]
+__all__ = ["call_hint", "check_finite_probe", "given_samples", "note_cut_probe", "probe_from", "probe_source", "trainer_data",
+           "validation_data"]
 
 
 def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None) -> Probe:
@@ -79,6 +80,49 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None) 
         note = f". {bag_hint()}" if flat and rows else ""  # flat ids of every bag beside one label per sample
         raise MisconfigurationException(f"CausalAuditCallback cannot build the probe: {err}{note}") from err
     return probe.subset(slice(0, size))
+
+
+def given_samples(source: Any) -> int | None:
+    """The samples of a ``probe=`` the user gave, where they can be counted without reading it: a
+    :class:`Probe`, a tensor or a batch of tensors (the first tensor's first dimension), a map-style
+    dataset of a length; ``None`` otherwise (a ``DataLoader``, whose sampler may select part of its
+    dataset; a stream).
+
+    Args:
+        source: the ``probe=`` value.
+
+    Examples:
+        >>> given_samples((torch.zeros(1000, 3), torch.zeros(1000))), given_samples(torch.zeros(5, 2))
+        (1000, 5)
+    """
+    if isinstance(source, Probe):
+        return len(source)
+    if isinstance(source, Tensor):
+        return int(source.shape[0]) if source.dim() else None
+    if isinstance(source, (tuple, list, Mapping)):
+        values = source.values() if isinstance(source, Mapping) else source
+        first = next((v for v in values if isinstance(v, Tensor) and v.dim()), None)
+        if first is not None:
+            return int(first.shape[0])
+        return None
+    if isinstance(source, torch.utils.data.Dataset) and not isinstance(source, IterableDataset) and hasattr(source, "__len__"):
+        return len(source)  # type: ignore[arg-type]
+    return None
+
+
+def note_cut_probe(source: Any, probe: Probe, probe_size: int) -> None:
+    """Say that a ``probe=`` of more than ``probe_size`` samples is audited on its first ``probe_size``
+    (a user who passed 1,000 rows read figures of 256 with no word: the newuser9 trial).
+
+    Args:
+        source: the ``probe=`` value.
+        probe: the probe read from it.
+        probe_size: the callback's ``probe_size``.
+    """
+    total = given_samples(source)
+    if total is not None and total > len(probe):
+        rank_zero_info(f"CausalAuditCallback audits the first {len(probe)} of the {total} samples of `probe` "
+                       f"(`probe_size={probe_size}`); pass `probe_size={total}` to audit them all")
 
 
 def check_finite_probe(probe: Probe, outputs: Tensor, origin: str) -> None:

@@ -27,7 +27,12 @@ from lightning_causal.callbacks._fit_checks import (
     warn_averaging_before,
     warn_endless_epochs,
 )
-from lightning_causal.callbacks._probe import probe_from, probe_source, validation_data
+from lightning_causal.callbacks._probe import (
+    note_cut_probe,
+    probe_from,
+    probe_source,
+    validation_data,
+)
 from lightning_causal.callbacks._probe_setup import checked_probe
 from lightning_causal.callbacks._report_dir import (
     check_report_dir,
@@ -99,7 +104,7 @@ class CausalAuditCallback(AuditRun, Callback):
             buffer's, with no validation data) has no samples to read by index: the fit stops at set-up asking for
             ``probe=``.
         probe_size: number of probe samples: the first ``probe_size`` of a ``probe`` given as well (a tensor or
-            batch of more samples is cut to them; ``probe_size=len(x)`` audits them all).
+            batch of more samples is cut to them, and set-up says so; ``probe_size=len(x)`` audits them all).
         every_n_epochs: audit every n-th epoch (epochs ``n-1, 2n-1, ...``), or a callable
             ``epoch -> bool``: training epochs, audited at their end whether they validate or not
             (``check_val_every_n_epoch``), once however often they validate (``val_check_interval``); an epoch
@@ -278,6 +283,8 @@ class CausalAuditCallback(AuditRun, Callback):
             if source is None:
                 return  # no data to probe: audits are skipped with a warning when they are due
             probe = probe_from(source, self.probe_size, self.unpack_batch)
+            if self._probe_source is not None:
+                note_cut_probe(source, probe, self.probe_size)
         self._set_probe(probe, trainer, pl_module)
         self._check_resumed_probe()
         from lightning_causal.callbacks import monitoring  # imported here: it imports this module
