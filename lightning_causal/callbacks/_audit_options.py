@@ -10,10 +10,11 @@ from typing import Any
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lightning_causal.audits.base import Audit
+from lightning_causal.audits.options import check_names
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.reporting.figure_kinds import KINDS
 
-__all__ = ["ON_ERROR", "check_audit_options"]
+__all__ = ["ON_ERROR", "check_audit_options", "share_class_names"]
 
 ON_ERROR = ("raise", "warn")
 
@@ -65,3 +66,21 @@ def check_audit_options(
     if figure_kind is not None and figure_kind not in KINDS:
         raise MisconfigurationException(f"Expected argument `figure_kind` to be None or one of {KINDS} but got {figure_kind!r}")
     return audits, epochs
+
+
+def share_class_names(audits: list[Audit], class_names: Any) -> list[str] | None:
+    """``class_names`` checked, and given to every audit of ``audits`` that takes ``class_names`` (an attribute of
+    that name) and holds none; returned as plain strings (``None`` stays ``None``).
+
+    Raises:
+        MisconfigurationException: ``class_names`` is no sequence of strings.
+    """
+    try:
+        names = check_names("class_names", class_names)
+    except TypeError as err:
+        raise MisconfigurationException(str(err)) from err
+    if names is not None:
+        for audit in audits:
+            if hasattr(audit, "class_names") and audit.class_names is None:
+                audit.class_names = list(names)
+    return names

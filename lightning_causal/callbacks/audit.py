@@ -18,7 +18,7 @@ from typing_extensions import override
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.batches import UnpackBatch
-from lightning_causal.callbacks._audit_options import check_audit_options
+from lightning_causal.callbacks._audit_options import check_audit_options, share_class_names
 from lightning_causal.callbacks._audit_run import AuditRun
 from lightning_causal.callbacks._explain import check_explain
 from lightning_causal.callbacks._fit_checks import (
@@ -146,6 +146,11 @@ class CausalAuditCallback(AuditRun, Callback):
             refused. Checked at set-up against the probe (a probe of one input, a position out of range, a name
             that is not one of ``forward``'s parameters taking an input: ``MisconfigurationException``).
             ``None`` (default): the probe as it is (an audit of one input refuses a probe of several).
+        class_names: one name per class of the model, given to every audit that takes ``class_names`` and was given
+            none (``InputEffectAudit``, ``CaptumBaseline``, ``SobolAudit``, ``CounterfactualAudit``,
+            ``CausalGraphAudit``, ``BackdoorAudit``: titles, tables and tags then name the classes,
+            ``P(class 'benign')``), so that they need not be repeated per audit; an audit's own ``class_names``
+            is kept. The audits are changed in place (``audit.class_names``).
 
     Before the first training step (``on_train_start``), the probe is read, every audit is
     validated against the real model and run once on 2 probe samples (a dry run that leaves no
@@ -192,9 +197,11 @@ class CausalAuditCallback(AuditRun, Callback):
         unpack_batch: UnpackBatch | None = None,
         figure_kind: str | None = None,
         explain: int | str | None = None,
+        class_names: Sequence[str] | None = None,
     ) -> None:
         audits, epochs = check_audit_options(audits, probe_size, every_n_epochs, epochs, max_batch_size, report_dir,
                                              on_error, unpack_batch, figure_kind)
+        self.class_names = share_class_names(audits, class_names)
         self.explain = check_explain(explain)
         self._explained: int | None = None  # the position `explain` names in the probe's inputs (set-up)
         self.audits = audits
