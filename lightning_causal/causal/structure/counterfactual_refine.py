@@ -30,8 +30,8 @@ class DiscreteFeatures:
     Attributes:
         groups: the column indices of each one-hot group.
         integer: ``[D]`` whether a column is an integer feature.
-        int_lo: ``[D]`` the least integer within the bounds (``ceil(low)``).
-        int_hi: ``[D]`` the largest integer within the bounds (``floor(high)``).
+        int_lo: ``[D]`` the least integer within the bounds (``ceil(low)``; ``[N, D]`` for bounds of each input).
+        int_hi: ``[D]`` the largest integer within the bounds (``floor(high)``; ``[N, D]`` likewise).
     """
 
     groups: tuple[Tensor, ...]
@@ -84,11 +84,11 @@ def check_discrete(categorical: object, integer: object, x: Tensor, lo: Tensor, 
     """``categorical`` (a sequence of one-hot groups, each a sequence of >= 2 column indices of
     ``inputs.flatten(1)``) and ``integer`` (column indices, or a boolean tensor broadcastable to one
     input) checked against the inputs ``x`` and the bounds ``(lo, hi)``
-    (broadcast to one input); ``None`` where both are ``None``."""
+    (broadcast to one input, or to the inputs for bounds of each input); ``None`` where both are ``None``."""
     if categorical is None and integer is None:
         return None
     f, d = x.flatten(1), x[0].numel()
-    lo_f, hi_f = lo.flatten(1)[0], hi.flatten(1)[0]
+    lo_f, hi_f = lo.flatten(1), hi.flatten(1)  # [1, D], or [N, D] for bounds of each input
     groups: list[list[int]] = []
     if categorical is not None:
         if isinstance(categorical, (str, bytes, Tensor)) or not isinstance(categorical, Sequence):
@@ -126,22 +126,26 @@ def check_discrete(categorical: object, integer: object, x: Tensor, lo: Tensor, 
             i = int(bad[0])
             raise ValueError(f"Expected argument `categorical` to name one-hot columns (one 1, the rest 0, in every row) but "
                              f"group {k} (columns {cols}) holds {v[i].tolist()} in row {i} ({bad.numel()} of {len(v)} rows)")
-        outside = ((lo_f[cols] > 0) | (hi_f[cols] < 1)).nonzero().flatten()
+        outside = ((lo_f[:, cols] > 0) | (hi_f[:, cols] < 1)).nonzero()
         if outside.numel():
-            c = cols[int(outside[0])]
+            r, c = int(outside[0, 0]), cols[int(outside[0, 1])]
+            row = f" in row {r}" if len(lo_f) > 1 else ""
             raise ValueError(f"Expected argument `bounds` to allow 0 and 1 on the one-hot columns of `categorical` but column {c} "
-                             f"has [{float(lo_f[c]):g}, {float(hi_f[c]):g}]; freeze a category with `mask=` instead")
+                             f"has [{float(lo_f[r, c]):g}, {float(hi_f[r, c]):g}]{row}; freeze a category with `mask=` instead")
     frac = (f != f.round()) & is_int
     if frac.any():
         i, c = frac.nonzero()[0].tolist()
         raise ValueError(f"Expected argument `integer` to name columns of integral values but inputs row {i} holds "
                          f"{float(f[i, c]):g} in column {c} ({int(frac.any(1).sum())} of {len(f)} rows)")
     int_lo, int_hi = lo_f.ceil(), hi_f.floor()
-    empty = (is_int & (int_lo > int_hi)).nonzero().flatten()
+    empty = (is_int & (int_lo > int_hi)).nonzero()
     if empty.numel():
-        c = int(empty[0])
+        r, c = empty[0].tolist()
+        row = f" in row {r}" if len(lo_f) > 1 else ""
         raise ValueError(f"Expected argument `bounds` to hold an integer on every `integer` column but column {c} has "
-                         f"[{float(lo_f[c]):g}, {float(hi_f[c]):g}]")
+                         f"[{float(lo_f[r, c]):g}, {float(hi_f[r, c]):g}]{row}")
+    if len(int_lo) == 1:  # one input's bounds: [D]
+        int_lo, int_hi = int_lo[0], int_hi[0]
     cols = tuple(torch.tensor(g, device=x.device) for g in groups)
     return DiscreteFeatures(cols, is_int, int_lo, int_hi)
 

@@ -145,13 +145,15 @@ def check_bound_pair(bounds: object, dtype: torch.dtype = torch.float64, device:
     return lo, hi
 
 
-def check_bounds(bounds: tuple | None, x: Tensor) -> tuple[Tensor, Tensor]:
-    """``(low, high)`` broadcast to one input ``x[:1]`` (``None``: unbounded).
+def check_bounds(bounds: tuple | None, x: Tensor, *, per_input: bool = False) -> tuple[Tensor, Tensor]:
+    """``(low, high)`` broadcast to one input ``x[:1]`` (``None``: unbounded), or with ``per_input``
+    bounds of each input ``[N, ...]`` where either has a first dimension of ``N`` (> 1) matched against the inputs.
 
     Args:
-        bounds: ``(low, high)`` as in :func:`check_bound_pair`, each broadcastable to one input, or
-            ``None``.
+        bounds: ``(low, high)`` as in :func:`check_bound_pair`, each broadcastable to one input (with
+            ``per_input``: or to the inputs ``[N, ...]``), or ``None``.
         x: the inputs ``[N, ...]``.
+        per_input: whether bounds may differ between inputs (e.g. ``low = x`` on a column that may only rise).
     """
     if bounds is None:
         return torch.full_like(x[:1], -torch.inf), torch.full_like(x[:1], torch.inf)
@@ -159,7 +161,13 @@ def check_bounds(bounds: tuple | None, x: Tensor) -> tuple[Tensor, Tensor]:
     try:
         return torch.broadcast_to(lo, x[:1].shape), torch.broadcast_to(hi, x[:1].shape)
     except RuntimeError as err:
-        raise ValueError(f"Expected argument `bounds` broadcastable to one input {list(x.shape[1:])} but got low of shape "
+        if per_input:
+            try:
+                return torch.broadcast_to(lo, x.shape), torch.broadcast_to(hi, x.shape)
+            except RuntimeError:
+                pass
+        shapes = f"one input {list(x.shape[1:])}" + (f" or to the inputs {list(x.shape)}" if per_input else "")
+        raise ValueError(f"Expected argument `bounds` broadcastable to {shapes} but got low of shape "
                          f"{list(lo.shape)} and high of shape {list(hi.shape)}") from err
 
 
@@ -228,7 +236,9 @@ def counterfactual_explanation(
         target_class: the class to reach, an int or ``[N]`` indices.
         settings: :class:`CounterfactualSettings` (proximity weights, steps, learning rate, ...).
         mask: mutable features (nonzero = may change), broadcastable to ``inputs``.
-        bounds: ``(low, high)`` scalars or tensors broadcastable to one input.
+        bounds: ``(low, high)`` scalars or tensors broadcastable to one input, or to the inputs ``[N, ...]``
+            (bounds of each input: ``low = x`` on a column lets it only rise, a monotone constraint
+            such as age or education; ``high = x`` lets it only fall).
         categorical: one-hot groups, each >= 2 column indices of ``inputs.flatten(1)`` (a sequence, array or tensor)
             (e.g. ``[[3, 4, 5]]``: one feature of three categories); every input must be one-hot
             there, ``bounds`` must allow 0 and 1, and ``mask`` 0 on a column keeps that category
@@ -267,11 +277,11 @@ def counterfactual_explanation(
     with torch.inference_mode(False), audit_mode(forward.model), rnn_backward(forward.model), frozen_params(forward.model):
         warn_separate_noise(forward, (inputs.detach(),), "counterfactual_explanation")
         x = inputs.detach().clone()  # a normal tensor even if `inputs` was made under inference_mode
-        lo, hi = check_bounds(bounds, x)  # made here, not under a caller's inference_mode: autograd saves them
+        lo, hi = check_bounds(bounds, x, per_input=True)  # made here, not under a caller's inference_mode: autograd saves them
         mutable = _mutable(mask, x)
         discrete = check_discrete(categorical, integer, x, lo, hi)
         if discrete is not None and discrete.groups:  # the one-hot columns move inside [0, 1]
-            onehot = discrete.fixed(x[0].numel(), x.device).view_as(lo)
+            onehot = discrete.fixed(x[0].numel(), x.device).view_as(x[0])
             lo, hi = torch.where(onehot, lo.clamp_min(0.0), lo), torch.where(onehot, hi.clamp_max(1.0), hi)
         logits = forward(x)
         if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.shape[1] < 2:
