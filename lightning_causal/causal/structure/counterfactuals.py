@@ -7,6 +7,7 @@ valid counterfactual so far.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -182,6 +183,22 @@ def _mutable(mask: Tensor | None, x: Tensor) -> Tensor:
         raise ValueError(f"Expected argument `mask` broadcastable to the inputs {list(x.shape)} but got {list(mask.shape)}") from err
 
 
+def _warn_outside(x: Tensor, mutable: Tensor, lo: Tensor, hi: Tensor) -> None:
+    """Warn where a mutable feature of an input lies outside ``bounds``: every point the search scores is
+    projected inside, so the counterfactual moves it there whether the model needs it or not, and
+    ``l1``/``l2`` count that move (an input of the target class already gets a nonzero change)."""
+    outside = (mutable & ((x < lo) | (x > hi))).flatten(1)
+    if not outside.any():
+        return
+    i, j = outside.nonzero()[0].tolist()
+    lo_f, hi_f = lo.expand_as(x).flatten(1), hi.expand_as(x).flatten(1)
+    warnings.warn(
+        f"{int(outside.any(1).sum())} of {len(x)} inputs lie outside `bounds` on mutable features (first: row {i}, feature {j} "
+        f"holds {float(x.flatten(1)[i, j]):g}, bounds [{float(lo_f[i, j]):g}, {float(hi_f[i, j]):g}]): their counterfactuals move "
+        "those features inside the bounds whether the model needs it or not, and l1/l2 count that move; widen `bounds` to hold "
+        "the inputs (bounds of each input, e.g. torch.minimum(low, x)) or freeze those features with `mask`", stacklevel=3)
+
+
 def _margin_loss(logits: Tensor, target: Tensor, margin: float) -> Tensor:
     """Hinge on the target logit margin: ``max(0, max_{c != t} z_c - z_t + margin)`` per row."""
     z_t = logits.gather(1, target.view(-1, 1)).squeeze(1)
@@ -239,6 +256,7 @@ def counterfactual_explanation(
         bounds: ``(low, high)`` scalars or tensors broadcastable to one input, or to the inputs ``[N, ...]``
             (bounds of each input: ``low = x`` on a column lets it only rise, a monotone constraint
             such as age or education; ``high = x`` lets it only fall).
+            A mutable feature of an input outside them warns: the search moves it inside, needed or not.
         categorical: one-hot groups, each >= 2 column indices of ``inputs.flatten(1)`` (a sequence, array or tensor)
             (e.g. ``[[3, 4, 5]]``: one feature of three categories); every input must be one-hot
             there, ``bounds`` must allow 0 and 1, and ``mask`` 0 on a column keeps that category
@@ -280,6 +298,7 @@ def counterfactual_explanation(
         lo, hi = check_bounds(bounds, x, per_input=True)  # made here, not under a caller's inference_mode: autograd saves them
         mutable = _mutable(mask, x)
         discrete = check_discrete(categorical, integer, x, lo, hi)
+        _warn_outside(x, mutable, lo, hi)  # after the checks: a refused call says only why
         if discrete is not None and discrete.groups:  # the one-hot columns move inside [0, 1]
             onehot = discrete.fixed(x[0].numel(), x.device).view_as(x[0])
             lo, hi = torch.where(onehot, lo.clamp_min(0.0), lo), torch.where(onehot, hi.clamp_max(1.0), hi)
