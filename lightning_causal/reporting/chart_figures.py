@@ -113,7 +113,8 @@ def interval_metrics(rows: list[dict]) -> list[str]:
             and isinstance(row.get(f"{k}_ci"), (list, tuple)) and len(row[f"{k}_ci"]) == 2]
 
 
-def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top: int = 8, *, xlabel: str = "index") -> Figure:
+def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top: int = 8, *, xlabel: str = "index",
+                        ylabel: str | None = None) -> Figure:
     """Grouped horizontal bars of every :func:`interval_metrics` metric of the first ``top`` rows
     (first row on top), each with its confidence interval as an error bar; rows labelled by
     ``row[label]``. When rows are left out the title says so (``top 8 of 9``).
@@ -124,6 +125,7 @@ def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top:
         label: the key of each row's label.
         top: how many rows are drawn.
         xlabel: the x-axis label.
+        ylabel: the y-axis label; ``None``: ``label`` (``"feature"`` where the rows hold feature names).
 
     Examples:
         >>> rows = [{"group": "3", "S": 0.5, "S_ci": [0.4, 0.6], "ST": 0.7, "ST_ci": [0.6, 0.8]}]
@@ -152,7 +154,7 @@ def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top:
     ax.axvline(0.0, color="0.3", linewidth=0.6)
     fig.suptitle("\n".join(lines), fontsize=11)  # centred on the figure: the row labels narrow the axes
     ax.set_xlabel(xlabel, fontsize=10)
-    ax.set_ylabel(label, fontsize=10)
+    ax.set_ylabel(label if ylabel is None else ylabel, fontsize=10)
     ax.legend(fontsize=9, loc="best")
     fig.tight_layout()
     return fig

@@ -361,7 +361,8 @@ def _interval_figure(r: AuditResult, name: str, rows: list[dict]) -> Figure:
     bounds = [float(b) for row in rows for m in interval_metrics(rows) for b in row[f"{m}_ci"]]
     if bounds and not np.isfinite(bounds).any():  # NaN intervals (SobolAudit(n_bootstrap=0)): none is drawn
         ci = ", no intervals"
-    return interval_bar_figure(rows, f"{r.audit}: {name}{of}{ci}", xlabel="index")
+    names = r.meta.get("feature_names")  # the rows are named by them: the axis says what they are
+    return interval_bar_figure(rows, f"{r.audit}: {name}{of}{ci}", xlabel="index", ylabel="feature" if names else "group")
 
 
 def _graph_figure(graph: dict) -> Any:

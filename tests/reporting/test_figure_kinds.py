@@ -353,6 +353,9 @@ def test_sobol_map_and_interval_titles_name_the_class_the_same_way():
     title = _interval_figure(r, "indices", r.tables["indices"])._suptitle.get_text()
     assert "P(class 'high')" in fig._suptitle.get_text() and "1 probe samples" not in fig._suptitle.get_text()
     assert "P(class 'high')" in title
+    assert _interval_figure(r, "indices", r.tables["indices"]).axes[0].get_ylabel() == "group"  # no feature names: ids
+    named = SobolAudit(32, target=1, feature_names=["a", "b", "c", "d"], n_bootstrap=2).run(model, Probe(x))
+    assert _interval_figure(named, "indices", named.tables["indices"]).axes[0].get_ylabel() == "feature"
     # S and S_T share a unit (meta["shared_map_scale"]): drawn on one scale, not each relative to its own largest
     heights = sorted((round(b.get_height(), 6) for b in fig.axes[0].patches), reverse=True)
     expected = sorted((round(float(v), 6) for m in r.maps.values() for v in m.abs().flatten()), reverse=True)
