@@ -23,7 +23,7 @@ from lightning_causal.causal.engine.state import output_fix
 from lightning_causal.causal.engine.unit_sites import folded_hint
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["BATCH_FIRST", "NOT_SAMPLES_FIRST", "REPEATED_CAPTURE", "clean_activations", "real_positions_only", "seeded_clean_activations",
+__all__ = ["BATCH_FIRST", "BROADCAST", "NOT_SAMPLES_FIRST", "REPEATED_CAPTURE", "clean_activations", "real_positions_only", "seeded_clean_activations",
            "skipped_modules_error"]
 
 BATCH_FIRST = ("A layer built with batch_first=False (nn.TransformerEncoderLayer, recurrent layers) returns [T, N, ...] "
@@ -33,6 +33,14 @@ BATCH_FIRST = ("A layer built with batch_first=False (nn.TransformerEncoderLayer
 
 #: why a default layer whose output does not hold one row per sample left the layer map (its ``meta["left_out"]`` entry)
 NOT_SAMPLES_FIRST = "its output does not hold one row per sample: [T, N, ...], or an expert of a mixture called on some rows"
+
+#: a layer whose output has one row for a probe of several samples: nothing of a sample moves it
+ONE_ROW = ("one row for all samples: an output computed from no sample and broadcast over the batch (position embeddings "
+           "of position_ids [1, T], e.g. ALBERT's or BERT's `embeddings.position_embeddings`), which no input intervention "
+           "moves, or a module called on one row only (an expert of a mixture)")
+
+#: its ``meta["left_out"]`` entry
+BROADCAST = "its output has " + ONE_ROW
 
 
 def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], *, named: bool = True,
@@ -54,21 +62,23 @@ def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
         fix = f"; {output_fix(out)}" if isinstance(out, Tensor) and out.dim() > 2 else ""
         raise ValueError(f"Expected a model returning [N, outputs] but it returned {shape}{fix}")
     n = out.shape[0]
-    folded = {k: f"{list(v.shape)} for {n} samples" + _calls_note(last.get(k, (0, 1))[1])
+    folded = {k: f"{list(v.shape)} for {n} samples" + (f": {ONE_ROW}" if _one_row(v, n, last.get(k, (0, 1))[1]) else
+                                                         _calls_note(last.get(k, (0, 1))[1]))
               for k, v in acts.items() if k in layers and v.shape[0] != n}
+    one_row = {k for k in folded if _one_row(acts[k], n, last.get(k, (0, 1))[1])}
     folded |= _not_samples_first(forward, xs, {k: v for k, v in acts.items() if k in layers and k not in folded})
     missing = [k for k in layers if k not in acts or k in folded]
     if missing and named:
         why = "; ".join(f"{k!r} returned {folded[k]}" if k in folded else f"{k!r} did not run" for k in missing)
         fold = next((h for k in missing if k in acts and (h := folded_hint(acts[k].shape, n))), "")
         raise ValueError(f"Expected the modules {missing} to run in the forward pass with outputs [N, ...] (N = {n} "
-                         f"samples) but {why}." + (f" {BATCH_FIRST}" if folded else "") + fold)
+                         f"samples) but {why}." + (f" {BATCH_FIRST}" if set(folded) - one_row else "") + fold)
     if folded:
         if left_out is not None:
-            left_out.update(dict.fromkeys(folded, NOT_SAMPLES_FIRST))
+            left_out.update({k: BROADCAST if k in one_row else NOT_SAMPLES_FIRST for k in folded})
         shown = "; ".join(f"{k!r} returned {v}" for k, v in list(folded.items())[:6]) + (" ..." if len(folded) > 6 else "")
         warnings.warn(f"The layer map leaves out the modules whose outputs do not hold the samples on dimension 0: "
-                      f"{shown}. {BATCH_FIRST}", UserWarning, stacklevel=outside_package())
+                      f"{shown}." + (f" {BATCH_FIRST}" if set(folded) - one_row else ""), UserWarning, stacklevel=outside_package())
     # forward order, a module that runs several times at its last call: the one capture keeps
     kept = {k: acts[k] for k in sorted(acts, key=lambda k: last.get(k, (0, 0))[0]) if k in layers and k not in missing}
     for k, h in kept.items():  # a statically quantized layer: torch has no arithmetic on its output
@@ -83,6 +93,12 @@ def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
         raise ValueError(f"Expected a leaf module with parameters that runs in the forward pass with outputs [N, ...]; name them with "
                          f"`layers=` (none of {missing[:6]} does)" + (f". {BATCH_FIRST}" if folded else "") + fold)
     return out, kept
+
+
+def _one_row(h: Tensor, n: int, calls: int) -> bool:
+    """Whether a module's output, ``h``, has one row for a probe of ``n > 1`` samples in its one call: no ``[T, N, ...]``
+    layout (``T = 1`` would be no sequence) but an output broadcast over the batch, or a call on one row only."""
+    return n > 1 and calls == 1 and h.dim() > 0 and h.shape[0] == 1
 
 
 def _calls_note(calls: int) -> str:

@@ -49,6 +49,7 @@ from lightning_causal.causal.structure.cka import (
 )
 from lightning_causal.causal.structure.default_layers import default_layer_choice
 from lightning_causal.causal.structure.layer_activations import (
+    BROADCAST,
     NOT_SAMPLES_FIRST,
     REPEATED_CAPTURE,
     clean_activations,
@@ -243,6 +244,12 @@ def layer_causal_map(
         ['<input>', '0..1', '3', '<output>']
     """
     _check(model, threshold, max_rows, seed)
+    if layers is not None and not isinstance(layers, str) and (
+            not isinstance(layers, Sequence) or not all(isinstance(name, str) for name in layers)):
+        hint = (f"; a baseline is given by keyword: layer_causal_map(model, inputs, feature_mask, baseline={layers!r}) "
+                "(input_effects takes it fourth)" if isinstance(layers, (int, float, Tensor)) else "")
+        raise TypeError(f"Expected argument `layers` (the fourth positional argument) to be a module name or a sequence of "
+                        f"them but got {layers!r}{hint}")
     xs = as_tuple(inputs)
     masks = check_feature_mask(xs, feature_mask)
     bases = check_baselines(xs, baseline)
@@ -314,7 +321,7 @@ def layer_causal_map(
     groups = merge_contiguous(cka, float(threshold))
     f_t = gather_target(out, tidx).abs().mean()
     lm = _build(order, cka, response, groups, norms, logit_delta, in_delta, f_t, xs, g, n, float(threshold), real, pads)
-    _warn_left_out({a: why for a, why in left_out.items() if why not in (UNUSED, REROUTED, NOT_SAMPLES_FIRST)}, n)  # another output's head: nothing to say
+    _warn_left_out({a: why for a, why in left_out.items() if why not in (UNUSED, REROUTED, NOT_SAMPLES_FIRST, BROADCAST)}, n)  # another output's head: nothing to say
     unmoved = [a for a, dead in zip(order, unmoved_layers(response, [acts[a].dtype for a in order])) if dead]
     if unmoved:
         warnings.warn(
