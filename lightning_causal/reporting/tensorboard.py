@@ -116,6 +116,18 @@ def _shared(writer: Any) -> _WriterState:
         return _WriterState()
 
 
+class _FigureKeeper:
+    """A stand-in writer for :meth:`TensorBoardRenderer.figures`: keeps the figures by tag and writes nothing else."""
+
+    def __init__(self) -> None:
+        self.figures: dict[str, Figure] = {}
+
+    def __getattr__(self, name: str) -> Any:  # add_histogram, add_text, add_custom_scalars, flush: nothing to keep
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None
+
+
 def figure_image(fig: Figure) -> np.ndarray:
     """The figure drawn on matplotlib's Agg canvas, as an ``[H, W, 3]`` uint8 array.
 
@@ -215,8 +227,35 @@ class TensorBoardRenderer:
         self._layout(writer, results, shared)
         writer.flush()
 
+    def figures(self, results: list[AuditResult], probe_inputs: Tensor | None = None, *,
+                probe_labels: Tensor | None = None) -> dict[str, Figure]:
+        """The figures :meth:`render` would log for ``results``, as matplotlib figures (``Figure``) by their tags
+        (``"causal/input_effect/maps/sample_0"``), with no writer: in a notebook, ``display(fig)`` or
+        ``fig.savefig(path)``. Histograms, scalars and the text card are not figures
+        (:func:`~lightning_causal.reporting.summary.markdown_summary` gives the card).
+
+        Args:
+            results: the audits' results.
+            probe_inputs: the probe's (first) input the maps are drawn over; ``None``: no map figures.
+            probe_labels: the probe's labels, for the maps' titles.
+
+        Examples:
+            >>> import torch
+            >>> from lightning_causal.audits import InputEffectAudit, Probe
+            >>> x = torch.randn(4, 1, 4, 4)
+            >>> r = InputEffectAudit(patch_size=2).run(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3)), Probe(x))
+            >>> sorted(TensorBoardRenderer(max_samples=1).figures([r], x))
+            ['causal/input_effect/maps/sample_0']
+        """
+        keeper = _FigureKeeper()
+        self.render(keeper, 0, results, probe_inputs, probe_labels=probe_labels)
+        return keeper.figures
+
     @staticmethod
     def _figure(writer: Any, tag: str, fig: Figure, step: int) -> None:
+        if isinstance(writer, _FigureKeeper):  # figures(): the Figure itself
+            writer.figures[tag] = fig
+            return
         writer.add_image(tag, figure_image(fig), step, dataformats="HWC")
 
     @staticmethod

@@ -2,7 +2,8 @@
 to see the results (tables as DataFrames, figures, the text card) without TensorBoard. recipes.md now has one,
 "In a notebook: tables and figures without TensorBoard"; this runs it as printed (with fewer samples) and checks
 what it says: the estimators leave the model as they found it, tables are DataFrames, the figures are matplotlib
-Figures of the numbers given, and the writer stand-in receives every picture the callback would log."""
+Figures of the numbers given, and ``TensorBoardRenderer.figures`` gives every picture the callback would log, as
+Figures (first a stand-in writer of the user's own, which the recipe needed until the renderer returned them)."""
 
 from __future__ import annotations
 
@@ -37,10 +38,28 @@ def test_the_notebook_recipe_runs_and_gives_tables_figures_and_images(capsys):
     torch.testing.assert_close(torch.tensor(heights, dtype=torch.float64), torch.tensor(expected, dtype=torch.float64))
     assert isinstance(ns["graph_figure"](ns["graph"].to_dict()), Figure)
     assert isinstance(ns["layer_map_figure"](ns["layer_map"].to_dict()), Figure)
-    # the stand-in writer got the maps of the probe's samples, the unit bars and the graph, as RGB arrays
-    images = ns["writer"].images
+    # the maps of the probe's samples, the unit bars and the graph, as Figures by their TensorBoard tags
+    figures = ns["figures"]
     assert {"causal/input_effect/maps/sample_0", "causal/unit_importance/bars/importance/layers.0.c2",
-            "causal/causal_graph/graphs/causal_graph"} <= set(images)
-    assert all(a.ndim == 3 and a.shape[-1] == 3 and a.dtype.name == "uint8" for a in images.values())
+            "causal/causal_graph/graphs/causal_graph"} <= set(figures)
+    assert all(isinstance(f, Figure) for f in figures.values())
+    # the same pictures as render() logs to a writer: each figure drawn is the image TensorBoard gets
+    from lightning_causal.reporting.tensorboard import figure_image
+
+    class Images:
+        def __init__(self):
+            self.images = {}
+
+        def add_image(self, tag, image, step, dataformats="HWC"):
+            self.images[tag] = image
+
+        def __getattr__(self, name):
+            return lambda *args, **kwargs: None
+
+    writer = Images()
+    ns["TensorBoardRenderer"]().render(writer, 0, ns["results"], x, probe_labels=ns["y"])
+    assert set(writer.images) == set(figures)
+    for tag, fig in figures.items():
+        assert (figure_image(fig) == writer.images[tag]).all(), tag
     assert capsys.readouterr().out.startswith("### Causal audit, epoch 0")
     assert torch.equal(model(x), model(x))
