@@ -26,6 +26,7 @@ from lightning_causal.causal.structure.counterfactuals import (
     CounterfactualSettings,
     check_bound_pair,
     check_bounds,
+    check_scale,
     counterfactual_explanation,
 )
 
@@ -106,6 +107,10 @@ class CounterfactualAudit(Audit):
             counterfactuals stay integral there. Both as in
             :func:`~lightning_causal.causal.structure.counterfactuals.counterfactual_explanation`;
             a sample whose rounded points never reach its label is reported as not found.
+        scale: each feature's unit of cost (positive, broadcastable to one input; e.g. each column's median
+            absolute deviation, as Wachter et al.): the search's cost is ``l1 Σ |δ_j| / s_j + l2 Σ (δ_j / s_j)²``,
+            so that columns in different units compete in comparable steps (``None``: each column in its own
+            units). ``mean_l1``/``mean_l2`` stay in the inputs' units.
         output: which tensor of the model's return value holds the logits (see :class:`Audit`).
         feature_names: names of the columns of tabular inputs (the table's ``changes`` use them).
         class_names: one name per class (the figure's titles use them; for tabular inputs the text
@@ -143,6 +148,7 @@ class CounterfactualAudit(Audit):
         categorical: Sequence[Sequence[int]] | None = None,
         integer: Sequence[int] | Tensor | None = None,
         towards: str = "label",
+        scale: Tensor | None = None,
     ) -> None:
         super().__init__(name, output=output)
         if towards not in TOWARDS:
@@ -156,6 +162,8 @@ class CounterfactualAudit(Audit):
         check_type("mask", mask, Tensor, none_ok=True)
         self.bounds, self.mask = bounds, mask
         self.categorical, self.integer = categorical, integer
+        check_type("scale", scale, Tensor, none_ok=True)
+        self.scale = scale
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if probe.labels is None and self.towards == "label":
@@ -212,6 +220,8 @@ class CounterfactualAudit(Audit):
         if self.mask is not None:
             self._check_mask(probe.first)
         check_discrete(self.categorical, self.integer, probe.first, *check_bounds(self.bounds, probe.first))
+        if self.scale is not None:  # one unit per feature, the same for every sample
+            check_scale(self.scale, probe.first[:1])
         if self.feature_names is not None and probe.first.dim() == 2:
             check_name_count("feature_names", self.feature_names, probe.first.shape[1], "column")
 
@@ -253,7 +263,8 @@ class CounterfactualAudit(Audit):
             return result
         sub = probe.subset(idx)
         cf = counterfactual_explanation(model, x[idx], y[idx], self.settings, mask=self.mask, bounds=self.bounds,
-                                        categorical=self.categorical, integer=self.integer, **self.model_options(sub))
+                                        categorical=self.categorical, integer=self.integer, scale=self.scale,
+                                        **self.model_options(sub))
         summary = cf.summary()
         result.scalars["success_rate"] = summary["success_rate"]
         if cf.success.any():

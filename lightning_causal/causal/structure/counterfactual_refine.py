@@ -203,7 +203,7 @@ def _solve(a: Tensor, cap: Tensor, need: Tensor, l1: float, l2: float) -> Tensor
 
 def polish(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box: tuple[Tensor, Tensor],
            discrete: DiscreteFeatures | None, costs: tuple[float, float], start: Tensor, best: Tensor, best_cost: Tensor,
-           iterations: int) -> None:
+           iterations: int, scale: Tensor | None = None) -> None:
     """``iterations`` Newton steps from ``start`` on the margin linearised at the current point.
 
     Each step's candidates: the cheapest change under that constraint (:func:`_solve`) from the
@@ -211,10 +211,12 @@ def polish(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box: tu
     integers rounded up and down (:func:`_step`), and, with three or more classes, the cheapest
     change under both largest rivals' margins (:func:`_solve_two`). Each is projected, checked
     with a forward pass, and the cheapest valid one is the next point (else the first). ``best``
-    and ``best_cost`` are updated in place where a candidate is valid and cheaper."""
+    and ``best_cost`` are updated in place where a candidate is valid and cheaper. ``scale`` (``[1 or N, D]``,
+    positive): each feature's unit of cost, ``l1 Σ |δ_j| / s_j + l2 Σ (δ_j / s_j)²``, solved in those units."""
     (lo, hi), (l1, l2) = box, costs
     n, d = x.shape[0], x[0].numel()
     x0 = x.flatten(1).double()
+    s = torch.ones(1, d, dtype=torch.float64, device=x.device) if scale is None else scale.flatten(1).double().expand(n, d)
     free = mutable.flatten(1).expand(n, d).clone()
     is_int = torch.zeros(d, dtype=torch.bool, device=x.device)
     if discrete is not None:
@@ -250,15 +252,16 @@ def polish(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box: tu
         for cand in _category_starts(groups, base, x0, g, mut):
             starts.append(cand)
             gains.append((g * (cand - base)).sum(1))  # only the one-hot columns differ from `base`
-        points = [p for start_k, gain_k in zip(starts, gains) for p in _step(start_k, need - gain_k, a, sign, cap, free, is_int, (l1, l2), x0)]
+        points = [p for start_k, gain_k in zip(starts, gains) for p in _step(start_k, need - gain_k, a, sign, cap, free, is_int, (l1, l2), x0, s)]
         if rivals.shape[1] > 1:  # both rivals' margins at once where the first step falls short of the second's
             g2 = torch.where(free, g2.flatten(1).double(), 0.0)  # (one at a time alternates where they tie at the optimum)
             m2 = m2.detach().double()
             rows = (m2 + (g2 * (points[0] - base)).sum(1) < slack).nonzero().flatten()
             if rows.numel():
                 need2 = slack[rows] - m2[rows] + (g2[rows] * (base[rows] - x0[rows])).sum(1)
-                both = _solve_two(torch.where(free, g, 0.0)[rows], g2[rows], need[rows], need2, x0[rows], lo_f[rows], hi_f[rows],
-                                  (l1, l2))
+                s_r = s.expand(n, d)[rows]  # solved in the units of cost, x = s * (x / s)
+                both = s_r * _solve_two(torch.where(free, g, 0.0)[rows] * s_r, g2[rows] * s_r, need[rows], need2, x0[rows] / s_r,
+                                        lo_f[rows] / s_r, hi_f[rows] / s_r, (l1, l2))
                 two = points[0].clone()  # the other rows: the first step again
                 two[rows] = torch.where(free[rows], x0[rows] + both, base[rows])
                 points.append(two)
@@ -269,7 +272,7 @@ def polish(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box: tu
                 point_k = discrete.project(point_k, x, mutable)
             with torch.no_grad():
                 valid = forward(point_k).argmax(1) == target
-            dd = (point_k - x).flatten(1).double()
+            dd = (point_k - x).flatten(1).double() / s
             cost = torch.where(valid, l1 * dd.abs().sum(1) + l2 * dd.pow(2).sum(1), torch.inf).to(best_cost.dtype)
             if chosen is None:  # the next point: the cheapest valid one of this step, else the step keeping the categories
                 chosen, ok_any = point_k, valid
@@ -308,17 +311,18 @@ def _category_starts(groups: tuple[Tensor, ...], base: Tensor, x0: Tensor, g: Te
 
 
 def _step(start: Tensor, need: Tensor, a: Tensor, sign: Tensor, cap: Tensor, free: Tensor, is_int: Tensor,
-          costs: tuple[float, float], x0: Tensor) -> list[Tensor]:
+          costs: tuple[float, float], x0: Tensor, scale: Tensor) -> list[Tensor]:
     """``start`` with its free features replaced by the cheapest change of gain ``need``; with integer
     features two points: the integers rounded up (away from ``x0``: the gain only grows) and rounded
-    down (towards ``x0``), the continuous features re-solved for the rest in each."""
-    step = _solve(a, cap, need, *costs)
+    down (towards ``x0``), the continuous features re-solved for the rest in each. ``scale``: each
+    feature's unit of cost (the change is solved in those units)."""
+    step = scale * _solve(a * scale, cap / scale, need, *costs)
     if not is_int.any():
         return [torch.where(free, x0 + sign * step, start)]
     out = []
     for whole in ((step - 1e-9).ceil(), (step + 1e-9).floor()):
         whole = torch.where(is_int, whole.clamp_min(0.0).minimum(cap.floor()), 0.0)
-        rest = _solve(torch.where(is_int, 0.0, a), cap, need - (a * whole).sum(1), *costs)
+        rest = scale * _solve(torch.where(is_int, 0.0, a) * scale, cap / scale, need - (a * whole).sum(1), *costs)
         out.append(torch.where(free, x0 + sign * torch.where(is_int, whole, rest), start))
     return out
 

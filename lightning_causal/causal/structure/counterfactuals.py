@@ -199,6 +199,38 @@ def _warn_outside(x: Tensor, mutable: Tensor, lo: Tensor, hi: Tensor) -> None:
         "the inputs (bounds of each input, e.g. torch.minimum(low, x)) or freeze those features with `mask`", stacklevel=3)
 
 
+def check_scale(scale: object, x: Tensor) -> Tensor | None:
+    """``scale`` (each feature's unit of cost) as a tensor broadcastable to ``x``, positive and finite;
+    ``None`` stays ``None``.
+
+    Args:
+        scale: ``None`` or a tensor broadcastable to one input ``x[:1]`` or to the inputs ``x``.
+        x: the inputs ``[N, ...]``.
+    """
+    if scale is None:
+        return None
+    if not isinstance(scale, Tensor):
+        raise TypeError(f"Expected argument `scale` to be None or a tensor of each feature's unit of cost but got "
+                        f"{type(scale).__name__}")
+    s = scale.to(device=x.device, dtype=x.dtype)
+    for shape in (x[:1].shape, x.shape):
+        try:
+            s = torch.broadcast_to(s, shape)
+            break
+        except RuntimeError:
+            continue
+    else:
+        raise ValueError(f"Expected argument `scale` broadcastable to one input {list(x.shape[1:])} or to the inputs "
+                         f"{list(x.shape)} but got {list(scale.shape)}")
+    bad = ~(torch.isfinite(s) & (s > 0))
+    if bad.any():
+        where = bad.flatten(1).nonzero()[0].tolist()
+        raise ValueError(f"Expected argument `scale` to be positive and finite (each feature's unit of cost, e.g. its MAD; "
+                         f"a feature that must not change is `mask` 0) but got {float(s.flatten(1)[tuple(where)]):g} at "
+                         f"feature {where[1]}")
+    return s
+
+
 def _margin_loss(logits: Tensor, target: Tensor, margin: float) -> Tensor:
     """Hinge on the target logit margin: ``max(0, max_{c != t} z_c - z_t + margin)`` per row."""
     z_t = logits.gather(1, target.view(-1, 1)).squeeze(1)
@@ -216,6 +248,7 @@ def counterfactual_explanation(
     bounds: tuple[float | Tensor, float | Tensor] | None = None,
     categorical: Sequence[Sequence[int]] | None = None,
     integer: Sequence[int] | Tensor | None = None,
+    scale: Tensor | None = None,
     generator: torch.Generator | None = None,
     output: OutputSpec = None,
     additional_forward_args: Any = None,
@@ -264,6 +297,11 @@ def counterfactual_explanation(
         integer: integer features: column indices of ``inputs.flatten(1)`` (a sequence, array or
             integer tensor), or a boolean tensor broadcastable to one input (``True``: integer); the
             inputs must be integral there and ``bounds`` hold an integer.
+        scale: each feature's unit of cost, positive, broadcastable to one input or to the inputs (e.g.
+            each column's median absolute deviation, as Wachter et al.): the cost becomes
+            ``l1 Σ |δ_j| / s_j + l2 Σ (δ_j / s_j)²``, so that columns in different units compete in
+            comparable steps; ``None``: 1 (each column in its own units). The result's ``l1`` and ``l2``
+            stay in the inputs' units.
         generator: private generator for ``settings.init_noise``.
         output: which tensor of the model's return value holds the logits (see
             :class:`~lightning_causal.causal.engine.forward.Forward`).
@@ -299,6 +337,7 @@ def counterfactual_explanation(
         mutable = _mutable(mask, x)
         discrete = check_discrete(categorical, integer, x, lo, hi)
         _warn_outside(x, mutable, lo, hi)  # after the checks: a refused call says only why
+        unit = check_scale(scale, x)
         if discrete is not None and discrete.groups:  # the one-hot columns move inside [0, 1]
             onehot = discrete.fixed(x[0].numel(), x.device).view_as(x[0])
             lo, hi = torch.where(onehot, lo.clamp_min(0.0), lo), torch.where(onehot, hi.clamp_max(1.0), hi)
@@ -309,10 +348,11 @@ def counterfactual_explanation(
         target = resolve_target(logits, target_class, name="target_class")
         rows = logits.detach()  # a NaN row has no decision to flip: its argmax (0) read as a success, silently
         check_finite_samples((x,), rows.masked_fill(torch.isfinite(rows), 0.0).sum(1))
-        best, best_cost, last = _optimise(forward, x, target, mutable, (lo, hi), settings, generator, discrete)
+        best, best_cost, last = _optimise(forward, x, target, mutable, (lo, hi), settings, generator, discrete, unit)
         if settings.polish:
             polish(forward, x, target, mutable, (lo, hi), discrete, (settings.l1, settings.l2), torch.where(
-                torch.isfinite(best_cost).view(-1, *[1] * (x.dim() - 1)), best, last), best, best_cost, settings.polish)
+                torch.isfinite(best_cost).view(-1, *[1] * (x.dim() - 1)), best, last), best, best_cost, settings.polish,
+                scale=unit)
         with torch.no_grad():
             predicted = forward(best).argmax(1)
     delta = (best - x).flatten(1)
@@ -326,10 +366,10 @@ def _project(x: Tensor, delta: Tensor, mutable: Tensor, lo: Tensor, hi: Tensor) 
     return torch.where(mutable, torch.maximum(torch.minimum(x + delta, hi), lo), x)
 
 
-def _soft_threshold(delta: Tensor, tau: float, state: dict, defaults: dict) -> Tensor:
+def _soft_threshold(delta: Tensor, tau: float | Tensor, state: dict, defaults: dict) -> Tensor:
     """The L1 proximal step in Adam's metric: threshold ``tau / (sqrt(v_hat) + eps)`` per element,
     so that elements with small gradients (little use for the prediction) are zeroed."""
-    if tau == 0:
+    if not isinstance(tau, Tensor) and tau == 0:
         return delta
     beta2, eps = defaults["betas"][1], defaults["eps"]
     v_hat = state["exp_avg_sq"] / (1 - beta2 ** float(state["step"]))
@@ -354,8 +394,9 @@ def _check_input_gradient(forward: Forward, logits: Tensor, delta: Tensor) -> No
 
 def _optimise(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box: tuple[Tensor, Tensor],
               s: CounterfactualSettings, generator: torch.Generator | None,
-              discrete: DiscreteFeatures | None) -> tuple[Tensor, Tensor, Tensor]:
-    """The best valid (projected) point, its cost (inf: none found) and the last projected point."""
+              discrete: DiscreteFeatures | None, unit: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """The best valid (projected) point, its cost (inf: none found) and the last projected point; ``unit``:
+    each feature's unit of cost (``None``: 1)."""
     (lo, hi), (l1, l2, margin, weight, growth) = box, (s.l1, s.l2, s.margin, s.weight, s.growth)
     steps, lr, init_noise = s.steps, s.lr, s.init_noise
     n = x.shape[0]
@@ -381,7 +422,7 @@ def _optimise(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box:
         with torch.no_grad():  # bookkeeping on the current (projected) point: the best valid counterfactual so far
             xd = xc if discrete is None else discrete.project(xc, x, mutable)
             valid = (logits if discrete is None else forward(xd)).argmax(1) == target
-            d = (xd - x).flatten(1)
+            d = (xd - x).flatten(1) if unit is None else ((xd - x) / unit).flatten(1)
             cost = l1 * d.abs().sum(1) + l2 * d.pow(2).sum(1)
             better = valid & (cost < best_cost)
             best[better], best_cost[better] = xd[better], cost[better]
@@ -391,11 +432,12 @@ def _optimise(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box:
         if step == steps:
             break
         with torch.enable_grad():
-            loss = (lam * _margin_loss(logits, target, margin)).sum() + l2 * (xc - x).pow(2).sum()
+            change = xc - x if unit is None else (xc - x) / unit
+            loss = (lam * _margin_loss(logits, target, margin)).sum() + l2 * change.pow(2).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
         opt.step()
         with torch.no_grad():
-            delta.copy_(_soft_threshold(delta, lr * l1, opt.state[delta], opt.defaults))
+            delta.copy_(_soft_threshold(delta, lr * l1 if unit is None else lr * l1 / unit, opt.state[delta], opt.defaults))
             delta.copy_(_project(x, delta, mutable, lo, hi) - x)
     return best, best_cost, xd.detach()

@@ -1,0 +1,35 @@
+"""CounterfactualAudit(scale=) (newuser15 trial): the audit passes each feature's unit of cost to the
+search, so its table's changes are those cheapest in MADs (income +20), not in raw units (savings +0.1)."""
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal import CounterfactualAudit, Probe
+from lightning_causal.causal.structure.counterfactuals import CounterfactualSettings
+
+
+def _credit() -> nn.Linear:  # approved (1) when 0.05 income + 10 savings_rate > 5
+    model = nn.Linear(2, 2)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[0.0, 0.0], [0.05, 10.0]]))
+        model.bias.copy_(torch.tensor([0.0, -5.0]))
+    return model
+
+
+PROBE = Probe(torch.tensor([[60.0, 0.10], [100.0, 0.5]]), torch.tensor([1, 1]))  # row 0 rejected, 1.0 short
+
+
+@pytest.mark.parametrize(("scale", "changes"), [(None, "savings: +0.1"), (torch.tensor([20.0, 0.05]), "income: +20")])
+def test_audit_costs_in_the_given_units(scale, changes) -> None:
+    audit = CounterfactualAudit(settings=CounterfactualSettings(l2=0.0), feature_names=["income", "savings"], scale=scale)
+    (row,) = audit.run(_credit(), PROBE).tables["counterfactuals"]
+    assert row["index"] == 0 and row["success"]
+    assert row["changes"] == changes
+
+
+def test_audit_scale_checked_against_the_probe() -> None:
+    with pytest.raises(ValueError, match=r"`scale` broadcastable to one input \[2\]"):
+        CounterfactualAudit(scale=torch.ones(3)).run(_credit(), PROBE)
+    with pytest.raises(TypeError, match="`scale` to be None or Tensor but got list"):
+        CounterfactualAudit(scale=[1.0, 2.0])
