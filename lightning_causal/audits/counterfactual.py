@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -28,6 +29,7 @@ from lightning_causal.causal.structure.counterfactuals import (
     check_bounds,
     check_scale,
     counterfactual_explanation,
+    warn_outside_bounds,
 )
 
 __all__ = ["CounterfactualAudit", "split_triptych"]
@@ -95,7 +97,8 @@ class CounterfactualAudit(Audit):
             ``towards="runner_up"``, the first probe samples).
         settings: the optimisation (:class:`~lightning_causal.causal.structure.counterfactuals.CounterfactualSettings`:
             L1/L2 proximity weights, steps, learning rate, ...).
-        bounds: optional ``(low, high)`` input bounds.
+        bounds: optional ``(low, high)`` input bounds, broadcastable to one input; an explained sample outside them
+            on a mutable feature warns, by its probe index (the search moves it inside, needed or not).
         mask: optional mask of mutable features (nonzero: may change), broadcastable to one input
             ``[1, ...]``: the same for every sample. The search moves every mutable element
             continuously: one-hot columns of a categorical feature may end up fractional
@@ -262,9 +265,16 @@ class CounterfactualAudit(Audit):
         if idx.numel() == 0:
             return result
         sub = probe.subset(idx)
-        cf = counterfactual_explanation(model, x[idx], y[idx], self.settings, mask=self.mask, bounds=self.bounds,
-                                        categorical=self.categorical, integer=self.integer, scale=self.scale,
-                                        **self.model_options(sub))
+        if self.bounds is not None:  # named by the probe's indices, not by the rows of the explained subset
+            mutable = torch.ones(1, dtype=torch.bool) if self.mask is None else self.mask.bool()
+            names = self.feature_names if x.dim() == 2 else None
+            warn_outside_bounds(x[idx], mutable.to(x.device), *check_bounds(self.bounds, x), rows=idx,
+                                what="explained probe samples", names=names, stacklevel=2)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".* inputs lie outside `bounds`")  # said above
+            cf = counterfactual_explanation(model, x[idx], y[idx], self.settings, mask=self.mask, bounds=self.bounds,
+                                            categorical=self.categorical, integer=self.integer, scale=self.scale,
+                                            **self.model_options(sub))
         summary = cf.summary()
         result.scalars["success_rate"] = summary["success_rate"]
         if cf.success.any():

@@ -33,3 +33,13 @@ def test_audit_scale_checked_against_the_probe() -> None:
         CounterfactualAudit(scale=torch.ones(3)).run(_credit(), PROBE)
     with pytest.raises(TypeError, match="`scale` to be None or Tensor but got list"):
         CounterfactualAudit(scale=[1.0, 2.0])
+
+
+def test_audit_names_an_input_outside_bounds_by_its_probe_index() -> None:
+    """The search's warning named row 0 of the explained subset; the audit names the probe's index and the column."""
+    x = torch.tensor([[100.0, 0.5], [60.0, 0.10], [120.0, 0.0]])  # row 1 rejected (label 1); income 60 above the bound 50
+    audit = CounterfactualAudit(bounds=(torch.tensor([0.0, 0.0]), torch.tensor([50.0, 1.0])), feature_names=["income", "savings"])
+    with pytest.warns(UserWarning, match=r"^1 of 1 explained probe samples lie outside `bounds` .*first: row 1, feature 0 \(income\) "
+                                         r"holds 60, bounds \[0, 50\]") as caught:
+        audit.run(_credit(), Probe(x, torch.tensor([1, 1, 1])))
+    assert not [w for w in caught if "inputs lie outside" in str(w.message)]  # said once

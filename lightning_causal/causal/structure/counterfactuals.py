@@ -183,20 +183,34 @@ def _mutable(mask: Tensor | None, x: Tensor) -> Tensor:
         raise ValueError(f"Expected argument `mask` broadcastable to the inputs {list(x.shape)} but got {list(mask.shape)}") from err
 
 
-def _warn_outside(x: Tensor, mutable: Tensor, lo: Tensor, hi: Tensor) -> None:
+def warn_outside_bounds(x: Tensor, mutable: Tensor, lo: Tensor, hi: Tensor, *, rows: Tensor | None = None,
+                        what: str = "inputs", names: Sequence[str] | None = None, stacklevel: int = 3) -> None:
     """Warn where a mutable feature of an input lies outside ``bounds``: every point the search scores is
     projected inside, so the counterfactual moves it there whether the model needs it or not, and
-    ``l1``/``l2`` count that move (an input of the target class already gets a nonzero change)."""
+    ``l1``/``l2`` count that move (an input of the target class already gets a nonzero change).
+
+    Args:
+        x: the inputs ``[N, ...]``.
+        mutable: the mutable features, broadcastable to ``x``.
+        lo: the lower bounds, broadcastable to ``x``.
+        hi: the upper bounds, broadcastable to ``x``.
+        rows: the index each row is known by (a probe's: ``[N]``); ``None``: its position.
+        what: what the rows are, for the message.
+        names: the features' names (``x.flatten(1)``'s columns); ``None``: their index.
+        stacklevel: as in :func:`warnings.warn`.
+    """
     outside = (mutable & ((x < lo) | (x > hi))).flatten(1)
     if not outside.any():
         return
     i, j = outside.nonzero()[0].tolist()
     lo_f, hi_f = lo.expand_as(x).flatten(1), hi.expand_as(x).flatten(1)
+    row = i if rows is None else int(rows[i])
+    feature = f"feature {j}" if names is None else f"feature {j} ({names[j]})"
     warnings.warn(
-        f"{int(outside.any(1).sum())} of {len(x)} inputs lie outside `bounds` on mutable features (first: row {i}, feature {j} "
+        f"{int(outside.any(1).sum())} of {len(x)} {what} lie outside `bounds` on mutable features (first: row {row}, {feature} "
         f"holds {float(x.flatten(1)[i, j]):g}, bounds [{float(lo_f[i, j]):g}, {float(hi_f[i, j]):g}]): their counterfactuals move "
         "those features inside the bounds whether the model needs it or not, and l1/l2 count that move; widen `bounds` to hold "
-        "the inputs (bounds of each input, e.g. torch.minimum(low, x)) or freeze those features with `mask`", stacklevel=3)
+        "the inputs (bounds of each input, e.g. torch.minimum(low, x)) or freeze those features with `mask`", stacklevel=stacklevel)
 
 
 def check_scale(scale: object, x: Tensor) -> Tensor | None:
@@ -336,7 +350,7 @@ def counterfactual_explanation(
         lo, hi = check_bounds(bounds, x, per_input=True)  # made here, not under a caller's inference_mode: autograd saves them
         mutable = _mutable(mask, x)
         discrete = check_discrete(categorical, integer, x, lo, hi)
-        _warn_outside(x, mutable, lo, hi)  # after the checks: a refused call says only why
+        warn_outside_bounds(x, mutable, lo, hi)  # after the checks: a refused call says only why
         unit = check_scale(scale, x)
         if discrete is not None and discrete.groups:  # the one-hot columns move inside [0, 1]
             onehot = discrete.fixed(x[0].numel(), x.device).view_as(x[0])
