@@ -141,3 +141,15 @@ def test_a_vision_stage_channel_and_a_patch_equal_brute_force(arch):
     z[:, :, 8:16, :8] = 0  # patch 4: second row of patches, first column
     torch.testing.assert_close(effects[:, 4], logit(x) - logit(z), atol=1e-12, rtol=0)
 
+
+
+def test_the_default_baseline_on_token_ids_is_refused_naming_the_default_and_a_token_to_give():
+    """InputEffectAudit() and input_effects(model, ids) on token ids, as a new user first writes them, were refused with
+    "... but got 0.0": a value the user never gave. The message says it is the default for float inputs and which
+    token id to give instead."""
+    model, *_ = _text("distilbert")
+    ids, mask = _batch("distilbert", False)
+    with pytest.raises(ValueError, match=r"but got 0\.0, the default for float inputs: .*tokenizer\.mask_token_id"):
+        input_effects(model, ids, additional_forward_args={"attention_mask": mask})
+    with pytest.raises(ValueError, match=r"but got 0\.5: "):
+        input_effects(model, ids, baseline=0.5, additional_forward_args={"attention_mask": mask})

@@ -37,9 +37,12 @@ def _check_one(x: Tensor, b: object) -> Tensor:
     integer_input = not x.is_floating_point() and not x.is_complex()
     if integer_input:  # token ids: the baseline is a token id, never a rounded float
         if isinstance(b, float) or isinstance(b, Tensor) and (b.is_floating_point() or b.dtype == torch.bool):
+            default = "0.0, the default for float inputs" if isinstance(b, float) and b == 0.0 else f"{b!r:.80}"
             raise ValueError(
                 f"Expected argument `baseline` to be an integer (a token id) for integer inputs of dtype {x.dtype} "
-                f"but got {b!r:.80}"
+                f"but got {default}: for token ids give one that stands for no word, e.g. "
+                "`baseline=tokenizer.mask_token_id` ([MASK]) or `tokenizer.unk_token_id` (the pad id also moves the "
+                "positions on RoBERTa and the token read on GPT-2 classifiers); for integer codes, a reference code"
             )
     # a Python number straight in the input's dtype: through the default float32 a float64 input's
     # baseline 0.7 became 0.699999988 (effects off by ~1e-9, float32 precision in a float64 model)
