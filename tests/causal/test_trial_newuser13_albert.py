@@ -73,13 +73,16 @@ def test_a_token_effect_on_albert_equals_replacing_the_token():
     assert (effects[1, 6:] == 0).all()  # padding: not run
 
 
-def test_a_causal_graph_over_the_shared_layer_is_refused_naming_its_calls():
+def test_a_causal_graph_over_the_shared_layer_is_refused_naming_its_calls_and_nothing_else():
+    """The refusal was preceded by capture's warning for each layer ("runs more than once per forward pass; capture
+    keeps its last call's output"), which says less than the error and suggests the graph went on."""
     model, ids, mask = _albert()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         with pytest.raises(ValueError, match=r"ran more than once .*2 times"):
             causal_graph(model, ids, [HEADS, f"{LAYER}.ffn"], num_heads={HEADS: 4}, unit_dim={f"{LAYER}.ffn": -1},
                          additional_forward_args={"attention_mask": mask})
+    assert not [str(w.message) for w in caught if "capture keeps" in str(w.message)]
 
 
 def test_position_embeddings_left_out_of_the_default_map_are_named_a_broadcast_output():

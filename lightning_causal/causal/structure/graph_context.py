@@ -14,6 +14,7 @@ later modules fire in all.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -40,7 +41,10 @@ from lightning_causal.causal.engine.state import gather_target, output_fix, reso
 from lightning_causal.causal.engine.suffix import suffix_module
 from lightning_causal.causal.engine.unit_sites import check_samples_first, check_site_units
 from lightning_causal.causal.engine.units import Layout, from_units, resolve_layout, to_units
-from lightning_causal.causal.structure.layer_activations import skipped_modules_error
+from lightning_causal.causal.structure.layer_activations import (
+    REPEATED_CAPTURE,
+    skipped_modules_error,
+)
 
 __all__ = ["GraphContext", "ValueSpec", "bypassed", "check_value_spec", "hooked", "layer_values", "unit_layouts"]
 
@@ -227,9 +231,11 @@ class GraphContext:
         kinds: dict[str, list[type]] = {name: [] for name in layers}
         probes = [resolve_module(forward.model, name).register_forward_hook(
             lambda _m, _i, o, k=kinds[name]: k.append(type(o))) for name in layers]
-        try:
-            with capture(forward.model, layers) as acts:
-                out = forward(*xs)
+        try:  # a module that runs several times is refused below, naming its calls: capture's warning would say less
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=REPEATED_CAPTURE)
+                with capture(forward.model, layers) as acts:
+                    out = forward(*xs)
         finally:
             for p in probes:
                 p.remove()
