@@ -12,6 +12,7 @@ import torch
 from lightning_causal.causal import causal_graph, input_effects, layer_causal_map, unit_effects
 
 transformers = pytest.importorskip("transformers")
+_ = transformers.AlbertForSequenceClassification  # the lazy import at collection, not in the first test
 
 LAYER = "albert.encoder.albert_layer_groups.0.albert_layers.0"
 HEADS = f"{LAYER}.attention.dense:input"  # the heads side by side: the input of ALBERT's output projection

@@ -12,6 +12,8 @@ import torch
 from lightning_causal.causal import input_effects, unit_effects
 
 T = pytest.importorskip("transformers")
+_ = (T.DistilBertForSequenceClassification, T.RobertaForSequenceClassification, T.ElectraForSequenceClassification,
+     T.DebertaV2ForSequenceClassification, T.GPT2ForSequenceClassification)  # lazy imports at collection
 
 PAD = {"roberta": 1}
 COMMON = {"vocab_size": 100, "num_labels": 2}
