@@ -31,16 +31,18 @@ __all__ = ["check_baselines", "sample_rows", "ablate_groups", "replace_units", "
 BaselineLike = float | int | Tensor | Sequence
 
 
-def _check_one(x: Tensor, b: object) -> Tensor:
+def _check_one(x: Tensor, b: object, *, advice: bool = True) -> Tensor:
     if isinstance(b, bool) or not isinstance(b, (int, float, Tensor)):
         raise TypeError(f"Expected argument `baseline` to be a number or a tensor but got {type(b).__name__}")
     integer_input = not x.is_floating_point() and not x.is_complex()
     if integer_input:  # token ids: the baseline is a token id, never a rounded float
         if isinstance(b, float) or isinstance(b, Tensor) and (b.is_floating_point() or b.dtype == torch.bool):
             default = "0.0, the default for float inputs" if isinstance(b, float) and b == 0.0 else f"{b!r:.80}"
+            message = f"Expected argument `baseline` to be an integer (a token id) for integer inputs of dtype {x.dtype} but got "
+            if not advice:  # inputs that mix codes and floats: check_baselines says what to give
+                raise ValueError(message + f"{b!r:.80}")
             raise ValueError(
-                f"Expected argument `baseline` to be an integer (a token id) for integer inputs of dtype {x.dtype} "
-                f"but got {default}: for token ids give one that stands for no word, e.g. "
+                message + f"{default}: for token ids give one that stands for no word, e.g. "
                 "`baseline=tokenizer.mask_token_id` ([MASK]) or `tokenizer.unk_token_id` (the pad id also moves the "
                 "positions on RoBERTa and the token read on GPT-2 classifiers); for integer codes, a reference code"
             )
@@ -85,14 +87,14 @@ def check_baselines(xs: tuple[Tensor, ...], baseline: BaselineLike) -> tuple[Ten
         >>> check_baselines((torch.zeros(2, 3, dtype=torch.long),), 0.5)
         Traceback (most recent call last):
         ...
-        ValueError: Expected argument `baseline` to be an integer (a token id) for integer inputs of dtype torch.int64 but got 0.5
+        ValueError: Expected argument `baseline` to be an integer (a token id) for integer inputs of dtype torch.int64 but got 0.5: ...
     """
     bs = baseline if isinstance(baseline, tuple) else (baseline,) * len(xs)
     if len(bs) != len(xs):
         raise ValueError(f"Expected argument `baseline` to have one entry per input ({len(xs)}) but got {len(bs)}")
     mixed = len(xs) > 1 and not isinstance(baseline, tuple) and len({x.is_floating_point() for x in xs}) > 1
     try:
-        return tuple(_check_one(x, b) for x, b in zip(xs, bs))
+        return tuple(_check_one(x, b, advice=not mixed) for x, b in zip(xs, bs))
     except ValueError as err:
         if not mixed:
             raise
