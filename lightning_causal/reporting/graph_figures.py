@@ -272,7 +272,7 @@ def _node_label(node: dict, index: dict[str, int], names: list[str]) -> str:
 
 def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     """Left: the CKA matrix of the layers' response profiles with the merged causal nodes boxed,
-    rows labelled ``name i`` (:func:`layer_labels`: the layer names without their shared prefix,
+    rows labelled ``i: name`` as the chain's nodes are (:func:`layer_labels`: the names without their shared prefix,
     at most 28 characters), columns by number. Right: the chain of causal nodes from top to bottom, each
     labelled with its layer numbers and names; node area ∝ the relative response reaching it, edges
     labelled with that response ``s`` and the gain. Under the matrix, where there are any: the leaf
@@ -292,7 +292,7 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     names = layer_labels(layers)
     index = {name: i for i, name in enumerate(layers)}
     n, m = len(layers), len(layer_map["nodes"])
-    rows = [f"{name} {i}" for i, name in enumerate(names)]
+    rows = [f"{i}: {name}" for i, name in enumerate(names)]  # "row: layer", as the chain's node labels read
     side = max(1.8, 0.17 * n)  # the CKA matrix: one 8-point row per layer
     labels = [_node_label(node, index, names) for node in layer_map["nodes"]]
     chain = 2.4 + 0.07 * max(len(line) for label in labels for line in label.split("\n"))  # edge texts | node | labels
