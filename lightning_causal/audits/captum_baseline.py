@@ -13,7 +13,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -212,6 +212,9 @@ class CaptumBaseline(Audit):
         input_layer: module whose output the layer methods attribute and the causal effects
             intervene on (e.g. ``"bert.embeddings.word_embeddings"``); needed by layer methods.
         settings: :class:`CompareSettings`.
+        special_tokens: token ids that nothing replaces (``[CLS]``, ``[SEP]``, pad), as
+            :class:`~lightning_causal.audits.input_effects.InputEffectAudit` takes them; the same as
+            ``settings=CompareSettings(special_tokens=...)`` (where both are given, they must agree).
         seed: private seed of every random draw (Captum's randomised methods, noise).
         feature_names: one name per feature group (per column of tabular data by default), used in
             the figures and the report.
@@ -256,6 +259,7 @@ class CaptumBaseline(Audit):
         name: str | None = None,
         unit_dim: int | Mapping[str, int] | None = None,
         num_heads: int | Mapping[str, int] | None = None,
+        special_tokens: Sequence[int] | None = None,
     ) -> None:
         super().__init__(name, output=output)
         self.feature_names, self.class_names = check_names("feature_names", feature_names), check_names("class_names", class_names)
@@ -281,6 +285,12 @@ class CaptumBaseline(Audit):
         self.top_k, self.noise_sigma, self.layers, self.seed = top_k, noise_sigma, list(layers), seed
         self.unit_dim, self.num_heads = per_layer_layouts(unit_dim, num_heads, self.layers)
         self.settings = settings or CompareSettings()
+        if special_tokens is not None:  # as InputEffectAudit(special_tokens=...) takes them; the settings hold them
+            given = tuple(special_tokens) if isinstance(special_tokens, (list, tuple)) else special_tokens
+            if self.settings.special_tokens and tuple(self.settings.special_tokens) != given:
+                raise ValueError(f"Expected `special_tokens` in one place but got {given!r} and settings.special_tokens="
+                                 f"{self.settings.special_tokens!r}; give them once")
+            self.settings = replace(self.settings, special_tokens=given)  # checked by CompareSettings
 
     def _mask(self, x: Tensor) -> Tensor:
         return probe_groups("CaptumBaseline", self.feature_mask, self.patch_size, x)
