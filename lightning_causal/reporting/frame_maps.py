@@ -6,13 +6,14 @@ that an effect that moves with the content (the class of a motion) shows where i
 from __future__ import annotations
 
 import textwrap
+from functools import partial
 
 from matplotlib.figure import Figure
 from torch import Tensor
 
 from lightning_causal.reporting.figure_style import title_lines
 from lightning_causal.reporting.image_figures import show_input, strongest_channel
-from lightning_causal.reporting.image_maps import MAX_MAPS_PER_FIGURE, map_tags
+from lightning_causal.reporting.image_maps import sample_figures
 from lightning_causal.reporting.map_data import (
     MapData,
     drawn_samples,
@@ -108,10 +109,5 @@ def frame_maps(data: MapData) -> list[tuple[str, Figure]]:
     for i in range(n):
         title = global_title(data) if glob else sample_title(data, i)
         sample, maps = data.inputs[i].detach().float().cpu(), {k: v[i] for k, v in planes.items()}
-        if len(maps) <= MAX_MAPS_PER_FIGURE:
-            out.append((f"maps/sample_{i}", _frames_figure(sample, maps, vmax, signed, title, note)))
-            continue
-        for name, tag in zip(maps, map_tags(list(maps), data.meta.get("methods") or ())):
-            own = sign_note({name: signed[name]}, data) if data.meta.get("targets") else None
-            out.append((f"maps/sample_{i}/{tag}", _frames_figure(sample, {name: maps[name]}, vmax, signed, title, own)))
+        out += sample_figures(data, i, maps, signed, note, partial(_frames_figure, sample, vmax=vmax, signed=signed, title=title))
     return out

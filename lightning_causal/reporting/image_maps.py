@@ -3,7 +3,8 @@ the input beside each map as a heatmap, one colour scale per map shared by the s
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 
 from matplotlib.figure import Figure
 from torch import Tensor
@@ -20,7 +21,7 @@ from lightning_causal.reporting.map_data import (
     sign_note,
 )
 
-__all__ = ["MAX_MAPS_PER_FIGURE", "image_maps", "map_tags"]
+__all__ = ["MAX_MAPS_PER_FIGURE", "image_maps", "map_tags", "sample_figures"]
 
 # maps beside the input in one figure: input | two maps of square images is about 610 x 250 pixels, which a
 # TensorBoard card (a box of about 400 x 215) shows at two thirds; a third map (CaptumBaseline with two
@@ -47,6 +48,28 @@ def map_tags(names: list[str], methods: Iterable[str] = ()) -> list[str]:
     tags = [tag_safe(name) for name in names]
     tags = [t if tags.count(t) == 1 else f"{t}_{k}" for k, t in enumerate(tags)]
     return [f"{COMPARE}/{t}" if name in methods else t for name, t in zip(names, tags)]
+
+
+def sample_figures(data: MapData, i: int, maps: dict[str, Tensor], signed: dict[str, bool], note: str | None,
+                   draw: Callable[..., Figure]) -> list[tuple[str, Figure]]:
+    """Sample ``i``'s figures of ``maps`` (its maps by name) as every map kind files them: one figure of all of
+    them (``maps/sample_<i>``, with ``note``), or, beyond :data:`MAX_MAPS_PER_FIGURE` maps, one per map
+    (``maps/sample_<i>/<tag>``, :func:`map_tags`), each with its own sign note (``signed``: whether each map's
+    scale is signed; :func:`~lightning_causal.reporting.map_data.sign_note`, for maps of a class's score).
+
+    Args:
+        data: the maps and what they explain.
+        i: the sample's index.
+        maps: the sample's maps, as ``draw`` takes them.
+        signed: per map name, whether its scale is signed.
+        note: the note below a figure of all the maps.
+        draw: ``draw(maps, note=note) -> Figure``: the kind's figure of some of the sample's maps.
+    """
+    if len(maps) <= MAX_MAPS_PER_FIGURE:
+        return [(f"maps/sample_{i}", draw(maps, note=note))]
+    targets = data.meta.get("targets")
+    return [(f"maps/sample_{i}/{tag}", draw({name: maps[name]}, note=sign_note({name: signed[name]}, data) if targets else None))
+            for name, tag in zip(maps, map_tags(list(maps), data.meta.get("methods") or ()))]
 
 
 def _drawn_planes(maps: Tensor) -> Tensor:
@@ -85,11 +108,6 @@ def image_maps(data: MapData) -> list[tuple[str, Figure]]:
             d = int(first.detach().float().abs().mean(dim=(0, 2, 3)).argmax())
             sample, maps = sample[:, d], {k: v[:, d] for k, v in maps.items()}
             title = f"{title}, depth slice {d} of 0–{data.inputs.shape[2] - 1} (largest mean |{next(iter(data.maps))}|)"
-        if len(maps) <= MAX_MAPS_PER_FIGURE:
-            out.append((f"maps/sample_{i}", heatmap_row(sample, maps, vmax, title, signed=signed, note=note)))
-            continue
-        for name, tag in zip(maps, map_tags(list(maps), data.meta.get("methods") or ())):
-            own = sign_note({name: signed[name]}, data) if data.meta.get("targets") else None
-            out.append((f"maps/sample_{i}/{tag}", heatmap_row(sample, {name: maps[name]}, vmax, title, signed=signed,
-                                                              note=own)))  # the map's panel is titled with its name
+        # a map drawn alone: its panel is titled with its name
+        out += sample_figures(data, i, maps, signed, note, partial(heatmap_row, sample, vmax=vmax, title=title, signed=signed))
     return out

@@ -6,13 +6,14 @@ coloured by its score, one panel per map."""
 from __future__ import annotations
 
 import textwrap
+from functools import partial
 
 from matplotlib.figure import Figure
 from torch import Tensor
 
 from lightning_causal.reporting.figure_style import title_lines
 from lightning_causal.reporting.image_figures import strongest_channel
-from lightning_causal.reporting.image_maps import MAX_MAPS_PER_FIGURE, map_tags
+from lightning_causal.reporting.image_maps import sample_figures
 from lightning_causal.reporting.map_data import (
     MapData,
     drawn_samples,
@@ -116,10 +117,5 @@ def point_maps(data: MapData) -> list[tuple[str, Figure]]:
     for i in range(n):
         title = global_title(data) if glob else sample_title(data, i)
         maps = {k: v[i] for k, v in scores.items()}
-        if len(maps) <= MAX_MAPS_PER_FIGURE:
-            out.append((f"maps/sample_{i}", _scatter_figure(points[i], maps, vmax, signed, title, note)))
-            continue
-        for name, tag in zip(maps, map_tags(list(maps), data.meta.get("methods") or ())):
-            own = sign_note({name: signed[name]}, data) if data.meta.get("targets") else None
-            out.append((f"maps/sample_{i}/{tag}", _scatter_figure(points[i], {name: maps[name]}, vmax, signed, title, own)))
+        out += sample_figures(data, i, maps, signed, note, partial(_scatter_figure, points[i], vmax=vmax, signed=signed, title=title))
     return out
