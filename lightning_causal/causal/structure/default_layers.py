@@ -33,14 +33,13 @@ def _parametrization_modules(model: nn.Module) -> set[int]:
             for m in layer.parametrizations.modules()}
 
 
-def _adapter_parts(model: nn.Module) -> set[int]:
-    """Ids of the modules inside an adapter-wrapped layer: a module with a ``base_layer`` submodule
+def _adapters(model: nn.Module) -> list[nn.Module]:
+    """The adapter-wrapped layers of ``model``, each one layer whose parts are no layers: a module with a ``base_layer`` submodule
     (PEFT's convention for LoRA, IA3, DoRA, ...: ``base_layer`` the frozen layer, ``lora_A``/``lora_B``
     the adapter beside it) computes ``base_layer(x) + B(A(x))`` from one input, so its parts run side
     by side, not one after another: the wrapper is the layer, its output the one the model uses. So is
     an adapter written by hand in another layout (:func:`_is_frozen_wrapper`), below the model itself."""
-    return {id(d) for m in model.modules() if _is_adapter(m) or (m is not model and _is_frozen_wrapper(m))
-            for d in m.modules() if d is not m}
+    return [m for m in model.modules() if _is_adapter(m) or (m is not model and _is_frozen_wrapper(m))]
 
 
 def _is_adapter(module: nn.Module) -> bool:
@@ -105,11 +104,13 @@ def leaf_layers(model: nn.Module) -> list[str]:
         >>> leaf_layers(model)
         ['0', '2']
     """
-    hidden = _parametrization_modules(model) | _adapter_parts(model)
+    adapters = _adapters(model)  # once: the frozen-wrapper test walks each module's subtree
+    hidden = _parametrization_modules(model) | {id(d) for a in adapters for d in a.modules() if d is not a}
+    wrappers = {id(a) for a in adapters}
     scripted = isinstance(model, torch.jit.ScriptModule)  # all of it: its layers, which the estimators refuse, naming why
     owns = {id(m) for m in model.modules()
             if id(m) not in hidden and (any(True for _ in m.parameters(recurse=False)) or parametrize.is_parametrized(m)
-                                        or _is_adapter(m) or (m is not model and _is_frozen_wrapper(m)))}
+                                        or id(m) in wrappers)}
     # a module with meta weights in a model that runs is a functional_call skeleton (an ensemble's, under vmap): no layer
     # (each module's own tensors first, once: a model without meta ones, nearly every one, walks no subtree)
     own_meta = any(isinstance(t, Tensor) and t.is_meta for m in model.modules() for t in (*m._parameters.values(), *m._buffers.values()))
