@@ -154,6 +154,27 @@ class Fold:
         return out
 
 
+def fold_case(spec: str) -> tuple[bp.Case, int]:
+    """The development case and fold of a study's ``"set:case position:fold"`` (``"dev2:8:1"``)."""
+    set_name, case_at, fold = spec.split(":")
+    return {"dev": bp.DEV_CASES, "dev2": bp.DEV2_CASES}[set_name][int(case_at)], int(fold)
+
+
+def study_main(doc: str, folds: str, variants: str, run_fold) -> None:  # noqa: ANN001 - run_fold(spec, names, digits)
+    """The command line of a development-fold study: ``--folds`` specs (:func:`fold_case`) and ``--variants``,
+    each fold run by ``run_fold(spec, variant names, digits)`` on one thread, warnings and Lightning's logs off."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--folds", default=folds, help="set:case position:fold, comma-separated")
+    parser.add_argument("--variants", default=variants)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    torch.set_num_threads(1)
+    digits = bp.load_all_digits()
+    for spec in args.folds.split(","):
+        run_fold(spec, args.variants.split(","), digits)
+
+
 def _done(path: Path) -> set[tuple[int, int, str]]:
     if not path.exists():
         return set()

@@ -27,11 +27,8 @@ The variants are made by replacing the set-up term's triggers, regions and loss 
 
 from __future__ import annotations
 
-import argparse
 import copy
-import logging
 import sys
-import warnings
 from pathlib import Path
 
 import torch
@@ -39,7 +36,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import backdoor_peers as peers  # noqa: E402
 from benchmarks import backdoor_protocol as bp  # noqa: E402
-from benchmarks.bench_backdoor_protocol import Fold, scores  # noqa: E402
+from benchmarks.bench_backdoor_protocol import Fold, fold_case, scores, study_main  # noqa: E402
 from lightning_causal.causal.backdoor.feature_shift import Contrast, feature_shifted  # noqa: E402
 from lightning_causal.causal.backdoor.reverse import reverse_trigger  # noqa: E402
 from lightning_causal.causal.engine.forward import Forward  # noqa: E402
@@ -145,9 +142,8 @@ def variant(term: BackdoorSuppressionTerm, name: str, plain: list[int], only: li
 
 
 def run_fold(spec: str, names: list[str], digits) -> None:
-    set_name, case_at, fold = spec.split(":")
-    case = {"dev": bp.DEV_CASES, "dev2": bp.DEV2_CASES}[set_name][int(case_at)]
-    f = Fold(case, int(fold), digits, {"contrast": True})
+    case, fold = fold_case(spec)
+    f = Fold(case, fold, digits, {"contrast": True})
     term = f.reversed_term(bp.REPAIR_FRACTION)
     plain = term.detection.flagged
     only = [c for c in term.contrast_detection.flagged if c not in plain]
@@ -174,16 +170,7 @@ def run_fold(spec: str, names: list[str], digits) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--folds", default=FOLDS, help="set:case position:fold, comma-separated")
-    parser.add_argument("--variants", default=VARIANTS)
-    args = parser.parse_args()
-    warnings.filterwarnings("ignore")
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    torch.set_num_threads(1)
-    digits = bp.load_all_digits()
-    for spec in args.folds.split(","):
-        run_fold(spec, args.variants.split(","), digits)
+    study_main(__doc__, FOLDS, VARIANTS, run_fold)
 
 
 if __name__ == "__main__":

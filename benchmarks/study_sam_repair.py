@@ -22,12 +22,9 @@ per variant.
 
 from __future__ import annotations
 
-import argparse
 import copy
-import logging
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import torch
@@ -35,7 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import backdoor_peers as peers  # noqa: E402
 from benchmarks import backdoor_protocol as bp  # noqa: E402
-from benchmarks.bench_backdoor_protocol import Fold, scores  # noqa: E402
+from benchmarks.bench_backdoor_protocol import Fold, fold_case, scores, study_main  # noqa: E402
 from lightning_causal.repair.module import CausalRepairModule  # noqa: E402
 
 # development fold models: the default's misses (target not flagged), folds it repairs, clean folds
@@ -72,9 +69,8 @@ def sam_repair(model, term, x, y, epochs: int, seed: int, lr: float, rho: float,
 
 
 def run_fold(spec: str, names: list[str], digits) -> None:
-    set_name, case_at, fold = spec.split(":")
-    case = {"dev": bp.DEV_CASES, "dev2": bp.DEV2_CASES}[set_name][int(case_at)]
-    f = Fold(case, int(fold), digits, {})
+    case, fold = fold_case(spec)
+    f = Fold(case, fold, digits, {})
     t0 = time.perf_counter()
     term = f.reversed_term(bp.REPAIR_FRACTION)
     flags = [t.target for t in term.triggers]
@@ -98,16 +94,7 @@ def run_fold(spec: str, names: list[str], digits) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--folds", default=FOLDS, help="set:case position:fold, comma-separated")
-    parser.add_argument("--variants", default=VARIANTS)
-    args = parser.parse_args()
-    warnings.filterwarnings("ignore")
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    torch.set_num_threads(1)
-    digits = bp.load_all_digits()
-    for spec in args.folds.split(","):
-        run_fold(spec, args.variants.split(","), digits)
+    study_main(__doc__, FOLDS, VARIANTS, run_fold)
 
 
 if __name__ == "__main__":
