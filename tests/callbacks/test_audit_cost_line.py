@@ -7,25 +7,13 @@ spent since the last audit, that ratio and the options that lower it."""
 from __future__ import annotations
 
 import logging
-import time
 
 import pytest
 
 from lightning_causal import CausalAuditCallback
-from lightning_causal.audits.base import Audit, AuditResult
 from lightning_causal.callbacks import _audit_run
 from lightning_causal.callbacks._audit_run import cost_line
-from tests.helpers.lightning import classifier, loaders, trainer
-
-
-class SleepAudit(Audit):
-    def __init__(self, name: str, seconds: float) -> None:
-        super().__init__(name)
-        self.seconds = seconds
-
-    def run(self, model, probe, *, max_batch_size=None) -> AuditResult:  # noqa: ANN001
-        time.sleep(self.seconds)
-        return AuditResult(self.name, scalars={"score": self.seconds})
+from tests.helpers.lightning import SleepAudit, classifier, loaders, trainer
 
 
 def test_cost_line_names_the_slowest_audits_and_the_ratio_to_training():

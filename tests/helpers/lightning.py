@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,18 @@ def reports(report_dir: str | os.PathLike) -> dict[str, dict]:
 
 
 # ---------------------------------------------------------------------------- test audits
+class SleepAudit(Audit):
+    """An audit that takes ``seconds`` (audit times that differ by far more than noise) and logs ``score``."""
+
+    def __init__(self, name: str, seconds: float) -> None:
+        super().__init__(name)
+        self.seconds = seconds
+
+    def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
+        time.sleep(self.seconds)
+        return AuditResult(self.name, scalars={"score": self.seconds})
+
+
 class CarelessAudit(Audit):
     """Everything an audit should not do: train mode, forward with autograd (BatchNorm statistics
     move, dropout draws random numbers), backward into ``.grad``, ``requires_grad`` toggled, draws

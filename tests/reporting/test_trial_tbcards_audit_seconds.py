@@ -6,7 +6,6 @@ now logs ``causal/audit_seconds_<its audits' names>``; one callback keeps ``caus
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -14,21 +13,8 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lightning_causal import AuditModelCheckpoint, CausalAuditCallback
-from lightning_causal.audits.base import Audit, AuditResult
 from lightning_causal.callbacks.monitoring import audit_owners
-from tests.helpers.lightning import classifier, loaders, trainer
-
-
-class SleepAudit(Audit):
-    """An audit that takes ``seconds`` (so that the two callbacks' times differ by far more than noise)."""
-
-    def __init__(self, name: str, seconds: float) -> None:
-        super().__init__(name)
-        self.seconds = seconds
-
-    def run(self, model, probe, *, max_batch_size=None) -> AuditResult:  # noqa: ANN001
-        time.sleep(self.seconds)
-        return AuditResult(self.name, scalars={"score": self.seconds})
+from tests.helpers.lightning import SleepAudit, classifier, loaders, trainer
 
 
 def _reports(directory):
