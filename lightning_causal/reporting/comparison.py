@@ -112,14 +112,13 @@ def curves_figure(curves: dict[str, dict[str, list[float]]], score: str = "targe
         x = [float(v) for v in series.get("x", [])]
         names = sorted((k for k in series if k != "x"), key=lambda k: k != "causal")
         offset = 0 if "causal" in names else 1  # the tabular bars' colours: causal black, then the methods in order
-        for i, name in enumerate(names):
+        for series_index, name in enumerate(names, start=offset):  # SERIES_COLOURS[0] is causal's black
             ys = [float(v) for v in series[name]]
             xs = x if len(x) == len(ys) else [i / max(1, len(ys) - 1) for i in range(len(ys))]
             area = (auc or {}).get(kind, {}).get(name)
             area = sum((xs[i + 1] - xs[i]) * (ys[i + 1] + ys[i]) / 2 for i in range(len(ys) - 1)) if area is None else area
-            colour = SERIES_COLOURS[(i + offset) % len(SERIES_COLOURS)]
-            style = {"color": "black", "linewidth": 2.2} if name == "causal" else {"color": colour, "linewidth": 1.2}
-            ax.plot(xs, ys, label=f"{name} (AUC {area:.3g})", **style)  # 3 digits, as the comparison table
+            ax.plot(xs, ys, label=f"{name} (AUC {area:.3g})", color=SERIES_COLOURS[series_index % len(SERIES_COLOURS)],
+                    linewidth=2.2 if name == "causal" else 1.2)  # 3 digits, as the comparison table
         ax.set_title(f"{kind} ({'lower' if kind == 'deletion' else 'higher'} area = more faithful)", fontsize=9)
         ax.set_xlabel("fraction of feature groups " + ("removed" if kind == "deletion" else "restored"))
         ax.set_ylabel(score, **({"fontsize": 7} if len(score) > 20 else {}))
