@@ -62,10 +62,10 @@ def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
         fix = f"; {output_fix(out)}" if isinstance(out, Tensor) and out.dim() > 2 else ""
         raise ValueError(f"Expected a model returning [N, outputs] but it returned {shape}{fix}")
     n = out.shape[0]
-    folded = {k: f"{list(v.shape)} for {n} samples" + (f": {ONE_ROW}" if _one_row(v, n, last.get(k, (0, 1))[1]) else
-                                                         _calls_note(last.get(k, (0, 1))[1]))
-              for k, v in acts.items() if k in layers and v.shape[0] != n}
-    one_row = {k for k in folded if _one_row(acts[k], n, last.get(k, (0, 1))[1])}
+    short = {k: v for k, v in acts.items() if k in layers and v.shape[0] != n}
+    one_row = {k for k, v in short.items() if _one_row(v, n, last.get(k, (0, 1))[1])}
+    folded = {k: f"{list(v.shape)} for {n} samples" + (f": {ONE_ROW}" if k in one_row else _calls_note(last.get(k, (0, 1))[1]))
+              for k, v in short.items()}
     folded |= _not_samples_first(forward, xs, {k: v for k, v in acts.items() if k in layers and k not in folded})
     missing = [k for k in layers if k not in acts or k in folded]
     if missing and named:
