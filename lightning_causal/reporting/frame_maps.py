@@ -13,14 +13,12 @@ from torch import Tensor
 
 from lightning_causal.reporting.figure_style import title_lines
 from lightning_causal.reporting.image_figures import show_input, strongest_channel
-from lightning_causal.reporting.image_maps import sample_figures
+from lightning_causal.reporting.image_maps import map_scales, sample_figures
 from lightning_causal.reporting.map_data import (
     MapData,
     drawn_samples,
     global_title,
-    map_limits,
     sample_title,
-    sign_note,
 )
 
 __all__ = ["MAX_FRAMES", "drawn_frames", "frame_maps"]
@@ -102,9 +100,7 @@ def frame_maps(data: MapData) -> list[tuple[str, Figure]]:
     """
     n, glob = drawn_samples(data)
     planes = {k: strongest_channel(v[:n].detach().float().cpu(), 1) for k, v in data.maps.items()}  # [n, T, H, W]
-    vmax = map_limits(data, planes)
-    signed = {k: bool((v < 0).any()) for k, v in planes.items()}
-    note = sign_note(signed, data) if data.meta.get("targets") else None
+    vmax, signed, note = map_scales(data, planes)
     out = []
     for i in range(n):
         title = global_title(data) if glob else sample_title(data, i)

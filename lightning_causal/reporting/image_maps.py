@@ -21,7 +21,7 @@ from lightning_causal.reporting.map_data import (
     sign_note,
 )
 
-__all__ = ["MAX_MAPS_PER_FIGURE", "image_maps", "map_tags", "sample_figures"]
+__all__ = ["MAX_MAPS_PER_FIGURE", "image_maps", "map_scales", "map_tags", "sample_figures"]
 
 # maps beside the input in one figure: input | two maps of square images is about 610 x 250 pixels, which a
 # TensorBoard card (a box of about 400 x 215) shows at two thirds; a third map (CaptumBaseline with two
@@ -48,6 +48,27 @@ def map_tags(names: list[str], methods: Iterable[str] = ()) -> list[str]:
     tags = [tag_safe(name) for name in names]
     tags = [t if tags.count(t) == 1 else f"{t}_{k}" for k, t in enumerate(tags)]
     return [f"{COMPARE}/{t}" if name in methods else t for name, t in zip(names, tags)]
+
+
+def map_scales(data: MapData, drawn: dict[str, Tensor]) -> tuple[dict[str, float], dict[str, bool], str | None]:
+    """The colour scales of the values each map draws (``drawn``: name -> values), shared by every sample:
+    each map's limit (:func:`~lightning_causal.reporting.map_data.map_limits`), whether it is signed (it has a
+    negative value: a symmetric diverging scale, else one from 0), and the note below a figure of all the maps
+    (:func:`~lightning_causal.reporting.map_data.sign_note`; only for maps of a class's score, ``meta["targets"]``).
+
+    Args:
+        data: the maps and what they explain.
+        drawn: name -> the values drawn of each map.
+
+    Examples:
+        >>> import torch
+        >>> d = MapData(torch.zeros(1, 4, 4), {"causal": torch.tensor([[[-2.0, 1.0]]]), "Saliency": torch.ones(1, 1, 2)},
+        ...             "input_effect", {"targets": [0]})
+        >>> map_scales(d, d.maps)
+        ({'causal': 2.0, 'Saliency': 1.0}, {'causal': True, 'Saliency': False}, "red: raises the explained class's score, blue: lowers it; Saliency: size only")
+    """
+    signed = {k: bool((v < 0).any()) for k, v in drawn.items()}
+    return map_limits(data, drawn), signed, sign_note(signed, data) if data.meta.get("targets") else None
 
 
 def sample_figures(data: MapData, i: int, maps: dict[str, Tensor], signed: dict[str, bool], note: str | None,
@@ -96,9 +117,7 @@ def image_maps(data: MapData) -> list[tuple[str, Figure]]:
     """
     n, glob = drawn_samples(data)
     planes = {k: _drawn_planes(v[:n]) for k, v in data.maps.items()}  # what is drawn: each pixel's strongest channel
-    vmax = map_limits(data, planes)
-    signed = {k: bool((v < 0).any()) for k, v in planes.items()}  # one kind of scale per map for every sample
-    note = sign_note(signed, data) if data.meta.get("targets") else None  # per-sample scores of a class
+    vmax, signed, note = map_scales(data, planes)  # one scale per map for every sample
     out = []
     for i in range(n):
         title = global_title(data) if glob else sample_title(data, i)

@@ -13,14 +13,12 @@ from torch import Tensor
 
 from lightning_causal.reporting.figure_style import title_lines
 from lightning_causal.reporting.image_figures import strongest_channel
-from lightning_causal.reporting.image_maps import sample_figures
+from lightning_causal.reporting.image_maps import map_scales, sample_figures
 from lightning_causal.reporting.map_data import (
     MapData,
     drawn_samples,
     global_title,
-    map_limits,
     sample_title,
-    sign_note,
 )
 
 __all__ = ["point_maps", "point_scores", "points_last"]
@@ -110,9 +108,7 @@ def point_maps(data: MapData) -> list[tuple[str, Figure]]:
     n, glob = drawn_samples(data)
     scores = {k: point_scores(points_last(v[:n])) for k, v in data.maps.items()}  # [n, P] each
     points = points_last(data.inputs)
-    vmax = map_limits(data, scores)
-    signed = {k: bool((v < 0).any()) for k, v in scores.items()}
-    note = sign_note(signed, data) if data.meta.get("targets") else None
+    vmax, signed, note = map_scales(data, scores)
     out = []
     for i in range(n):
         title = global_title(data) if glob else sample_title(data, i)
