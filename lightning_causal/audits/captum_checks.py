@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from torch import Tensor
 
 from lightning_causal.baselines.captum_methods import MethodLike, MethodSpec, resolve_method
+from lightning_causal.causal.engine.ablation import TOKEN_BASELINE_ADVICE, shown_baseline
 
 if TYPE_CHECKING:
     from lightning_causal.audits.captum_baseline import CaptumBaseline
@@ -71,11 +72,9 @@ def check_token_options(audit: CaptumBaseline) -> None:
     gradient with respect to the inputs, and no continuous perturbations."""
     b = audit.baseline
     if not (isinstance(b, int) and not isinstance(b, bool) or isinstance(b, Tensor) and b.numel() == 1 and not b.is_floating_point()):
-        got = "0.0, the default for float inputs" if isinstance(b, float) and b == 0.0 else repr(b)
-        raise ValueError(f"Expected argument `baseline` to be a token id (an int: pad or [MASK]) for token inputs but got {got}: "
-                         "give one that stands for no word, e.g. `baseline=tokenizer.mask_token_id` (the pad id also moves "
-                         "the positions on RoBERTa and the token read on GPT-2 classifiers); with `input_layer=` too, as "
-                         "Captum's layer methods take their baselines as inputs")
+        raise ValueError(f"Expected argument `baseline` to be a token id (an int: pad or [MASK]) for token inputs but got "
+                         f"{shown_baseline(b)}: {TOKEN_BASELINE_ADVICE}; with `input_layer=` too, as Captum's layer methods "
+                         "take their baselines as inputs")
     gradient = [s.label for s in audit.specs if not s.layer and not s.grouped]
     if gradient:
         raise ValueError(

@@ -25,10 +25,21 @@ from lightning_causal.causal.engine.chosen_input import model_call
 from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.live_values import rows_of
 
-__all__ = ["check_baselines", "sample_rows", "ablate_groups", "replace_units", "padding_arguments", "padding_positions",
+__all__ = ["TOKEN_BASELINE_ADVICE", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "replace_units", "padding_arguments", "padding_positions",
            "input_padding", "unpadded_masks", "position_mean", "reference_mask"]
 
 BaselineLike = float | int | Tensor | Sequence
+
+#: what to give as the baseline of token ids (said where a float baseline meets them)
+TOKEN_BASELINE_ADVICE = ("give one that stands for no word, e.g. `baseline=tokenizer.mask_token_id` ([MASK]) or "
+                         "`tokenizer.unk_token_id` (the pad id also moves the positions on RoBERTa and the token read on "
+                         "GPT-2 classifiers)")
+
+
+def shown_baseline(b: object) -> str:
+    """A refused baseline as a message shows it: ``0.0`` is said to be the default for float inputs (a value
+    the user of token ids never gave)."""
+    return "0.0, the default for float inputs" if isinstance(b, float) and b == 0.0 else f"{b!r:.80}"
 
 
 def _check_one(x: Tensor, b: object, *, advice: bool = True) -> Tensor:
@@ -37,15 +48,10 @@ def _check_one(x: Tensor, b: object, *, advice: bool = True) -> Tensor:
     integer_input = not x.is_floating_point() and not x.is_complex()
     if integer_input:  # token ids: the baseline is a token id, never a rounded float
         if isinstance(b, float) or isinstance(b, Tensor) and (b.is_floating_point() or b.dtype == torch.bool):
-            default = "0.0, the default for float inputs" if isinstance(b, float) and b == 0.0 else f"{b!r:.80}"
             message = f"Expected argument `baseline` to be an integer (a token id) for integer inputs of dtype {x.dtype} but got "
             if not advice:  # inputs that mix codes and floats: check_baselines says what to give
                 raise ValueError(message + f"{b!r:.80}")
-            raise ValueError(
-                message + f"{default}: for token ids give one that stands for no word, e.g. "
-                "`baseline=tokenizer.mask_token_id` ([MASK]) or `tokenizer.unk_token_id` (the pad id also moves the "
-                "positions on RoBERTa and the token read on GPT-2 classifiers); for integer codes, a reference code"
-            )
+            raise ValueError(message + f"{shown_baseline(b)}: for token ids {TOKEN_BASELINE_ADVICE}; for integer codes, a reference code")
     # a Python number straight in the input's dtype: through the default float32 a float64 input's
     # baseline 0.7 became 0.699999988 (effects off by ~1e-9, float32 precision in a float64 model)
     b = torch.as_tensor(b, dtype=None if isinstance(b, Tensor) else x.dtype, device=x.device).to(x.dtype)
