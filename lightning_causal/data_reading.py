@@ -38,7 +38,7 @@ from torch.utils.data import (
 
 from lightning_causal.causal.engine.state import rng_preserved
 
-__all__ = ["read_samples", "rngs_untouched"]
+__all__ = ["batch_rows", "read_samples", "rngs_untouched"]
 
 _RNG_TYPES = (torch.Generator, random.Random, np.random.Generator, np.random.RandomState)
 _LEAVES = (str, bytes, int, float, complex, bool, type(None), Tensor, np.ndarray, type, types.ModuleType,
@@ -264,12 +264,12 @@ def _from_dataset(dataset: Dataset, size: int, collate: Any, indices: list[int] 
         ) from err
 
 
-def _rows(batch: Any) -> int:
+def batch_rows(batch: Any) -> int:
     """The samples in a batch: the first dimension of its first tensor (0 without one)."""
     if isinstance(batch, Tensor):
         return int(batch.shape[0]) if batch.dim() else 0
     values = batch.values() if isinstance(batch, Mapping) else batch if isinstance(batch, (tuple, list)) else ()
-    return next((r for r in map(_rows, values) if r), 0)
+    return next((r for r in map(batch_rows, values) if r), 0)
 
 
 def _concat(batches: list[Any]) -> Any:
@@ -298,7 +298,7 @@ def _from_batches(dataset: Dataset, size: int, convert: Any, indices: list[int] 
     batches, rows = [], 0
     for i in indices:
         batches.append(convert(dataset[i]) if convert is not None else dataset[i])
-        rows += _rows(batches[-1])
+        rows += batch_rows(batches[-1])
         if rows >= size:
             break
     if not batches:

@@ -23,7 +23,7 @@ from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.finite import check_finite_samples, per_sample_tensors
 from lightning_causal.causal.engine.linked_samples import bag_hint
 from lightning_causal.causal.engine.user_frame import outside_package
-from lightning_causal.data_reading import read_samples, rngs_untouched
+from lightning_causal.data_reading import batch_rows, read_samples, rngs_untouched
 
 __all__ = ["call_hint", "check_finite_probe", "given_samples", "note_cut_probe", "probe_from", "probe_source", "trainer_data",
            "validation_data"]
@@ -97,14 +97,8 @@ def given_samples(source: Any) -> int | None:
     """
     if isinstance(source, Probe):
         return len(source)
-    if isinstance(source, Tensor):
-        return int(source.shape[0]) if source.dim() else None
-    if isinstance(source, (tuple, list, Mapping)):
-        values = source.values() if isinstance(source, Mapping) else source
-        first = next((v for v in values if isinstance(v, Tensor) and v.dim()), None)
-        if first is not None:
-            return int(first.shape[0])
-        return None
+    if isinstance(source, (Tensor, tuple, list, Mapping)):
+        return batch_rows(source) or None  # the first tensor's rows, as the probe reader counts a batch
     if isinstance(source, torch.utils.data.Dataset) and not isinstance(source, IterableDataset) and hasattr(source, "__len__"):
         return len(source)  # type: ignore[arg-type]
     return None
