@@ -282,10 +282,11 @@ def one_hot_block(x: Tensor, column: int) -> list[int]:
 def one_hot_blocks(x: Tensor, max_columns: int = 4096) -> list[list[int]]:
     """Every one-hot block of ``x`` ``[N, D]`` at once: sorted lists of 0/1 columns (each 1 in some
     row) that are never 1 together and sum to 1 in every row, the blocks :func:`one_hot_block`
-    finds column by column, from two matrix products (``O(N B^2)`` for ``B`` such columns, where
-    :func:`one_hot_block` per column costs ``O(N D)`` each), with a greedy cover where other
-    features' columns lie among those apart from a column (at most 512 0/1 columns; see
-    :func:`one_hot_block`). More than ``max_columns`` 0/1 columns (a bag of words, not a tabular
+    finds for one column (both search every column, as a block is told apart from a mix of other
+    features' columns by the blocks of its columns), from two matrix products (``O(N B^2)`` for ``B``
+    such columns), with a depth-first exact-cover search (:func:`_exact_cover`, at most 100 branches
+    per column) where other features' columns lie among those apart from a column (at most 512 0/1
+    columns; see :func:`one_hot_block`). More than ``max_columns`` 0/1 columns (a bag of words, not a tabular
     encoding) are not searched: ``[]``.
 
     Args:
