@@ -17,13 +17,39 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from lightning_causal.causal.engine.batching import map_rows
+from lightning_causal.causal.engine.batching import check_max_batch_size, map_rows
 from lightning_causal.causal.engine.checks import check_int
 
 __all__ = ["average_ranks", "spearman", "kendall", "topk_overlap", "rank_positions"]
 
 
+def _check_scores(name: str, a: object, *, dim: bool = True) -> None:
+    """``a`` must be a tensor ``[N, G]`` (a list or a NumPy array would fail inside torch)."""
+    if not isinstance(a, Tensor):
+        raise TypeError(f"Expected argument `{name}` to be a tensor [N, G] but got {type(a).__name__}")
+    if dim and a.dim() != 2:
+        hint = f"; for one ranking of G groups pass {name}[None]" if a.dim() == 1 else ""
+        raise ValueError(f"Expected argument `{name}` to be a tensor [N, G] (one row per sample) but got {list(a.shape)}{hint}")
+
+
+def _check_not_nan(name: str, a: Tensor, valid: Tensor | None) -> None:
+    """Ranks of a NaN have no meaning (a sort places it above every number)."""
+    nan = a.isnan() if valid is None else a.isnan() & valid
+    if bool(nan.any()):
+        rows = nan.any(1).nonzero().flatten().tolist()
+        raise ValueError(f"Expected argument `{name}` to hold no NaN{' at its valid groups' if valid is not None else ''} but got NaN "
+                         f"in rows {rows[:6]}{' ...' if len(rows) > 6 else ''}")
+
+
+def _nan_rows(a: Tensor, b: Tensor, valid: Tensor | None) -> Tensor:
+    """Rows where ``a`` or ``b`` holds a NaN at a valid group: their statistic is NaN."""
+    nan = a.isnan() | b.isnan()
+    return (nan if valid is None else nan & valid).any(1)
+
+
 def _check_pair(a: Tensor, b: Tensor) -> None:
+    _check_scores("a", a, dim=False)
+    _check_scores("b", b, dim=False)
     if a.dim() != 2 or a.shape != b.shape:
         hint = "; for one ranking of G groups pass a[None] and b[None]" if a.dim() == 1 and b.dim() == 1 else ""
         raise ValueError(f"Expected `a` and `b` to be two explanations of one shape [N, G] (one row per sample) but got "
@@ -61,7 +87,7 @@ def average_ranks(a: Tensor, valid: Tensor | None = None) -> Tensor:
     .. math:: r_i = 1 + \\#\\{j ∈ V : a_j < a_i\\} + \\tfrac12 \\#\\{j ∈ V, j ≠ i : a_j = a_i\\}
 
     over the row's valid groups ``V`` (all groups without ``valid``): ranks ``1..|V_n|`` among
-    them, NaN at the invalid groups. Vectorised: invalid entries are filled with the dtype's largest
+    them, NaN at the invalid groups (a NaN score at a valid group is refused: it has no rank). Vectorised: invalid entries are filled with the dtype's largest
     value, so they sort last, and the counts of entries ``≤ a_i`` are capped at ``|V_n|``.
 
     Args:
@@ -75,7 +101,9 @@ def average_ranks(a: Tensor, valid: Tensor | None = None) -> Tensor:
         >>> average_ranks(torch.tensor([[10.0, 30.0, 20.0, 0.0]]), torch.tensor([[True, True, True, False]]))
         tensor([[1., 3., 2., nan]])
     """
+    _check_scores("a", a)
     valid = _check_valid(valid, a)
+    _check_not_nan("a", a, valid)
     dtype = a.dtype if a.is_floating_point() else torch.float
     if valid is None:
         srt = a.sort(dim=1).values.contiguous()
@@ -98,7 +126,7 @@ def spearman(a: Tensor, b: Tensor, valid: Tensor | None = None) -> Tensor:
     with average ranks for ties (as torchmetrics' ``spearman_corrcoef`` and SciPy, but exact:
     no ε in the denominator, so identical rankings give exactly 1), over the row's ``valid``
     groups ``V`` (all groups by default; see :func:`average_ranks`). NaN where a row is constant
-    on ``V`` or has fewer than two valid groups.
+    on ``V``, has fewer than two valid groups, or holds a NaN at a valid group in ``a`` or ``b``.
 
     Args:
         a: scores ``[N, G]``.
@@ -115,18 +143,21 @@ def spearman(a: Tensor, b: Tensor, valid: Tensor | None = None) -> Tensor:
     """
     _check_pair(a, b)
     valid = _check_valid(valid, a)
+    nan = _nan_rows(a, b, valid)
+    if bool(nan.any()):
+        a, b = a.nan_to_num(0.0), b.nan_to_num(0.0)
     dtype = a.dtype if a.is_floating_point() else torch.float
     if valid is None:
         ra, rb = average_ranks(a.double()), average_ranks(b.double())
         ra, rb = ra - ra.mean(1, keepdim=True), rb - rb.mean(1, keepdim=True)
         rho = (ra * rb).sum(1) / torch.sqrt((ra * ra).sum(1) * (rb * rb).sum(1))
-        return rho.clamp(-1.0, 1.0).to(dtype).masked_fill(_constant(a) | _constant(b), float("nan"))
+        return rho.clamp(-1.0, 1.0).to(dtype).masked_fill(_constant(a) | _constant(b) | nan, float("nan"))
     count = valid.sum(1, keepdim=True).clamp_min(1)
     ra, rb = average_ranks(a.double(), valid).nan_to_num(0.0), average_ranks(b.double(), valid).nan_to_num(0.0)
     ra = (ra - ra.sum(1, keepdim=True) / count) * valid  # centred over V, 0 elsewhere
     rb = (rb - rb.sum(1, keepdim=True) / count) * valid
     rho = (ra * rb).sum(1) / torch.sqrt((ra * ra).sum(1) * (rb * rb).sum(1))
-    return rho.clamp(-1.0, 1.0).to(dtype).masked_fill(_constant(a, valid) | _constant(b, valid), float("nan"))
+    return rho.clamp(-1.0, 1.0).to(dtype).masked_fill(_constant(a, valid) | _constant(b, valid) | nan, float("nan"))
 
 
 def kendall(a: Tensor, b: Tensor, max_batch_size: int | None = None, valid: Tensor | None = None) -> Tensor:
@@ -140,8 +171,8 @@ def kendall(a: Tensor, b: Tensor, max_batch_size: int | None = None, valid: Tens
     groups (all pairs by default). For few groups the ``[N, G, G]`` sign matrices are
     formed in chunks of ``max_batch_size`` rows; for many groups (G > 128) the upper triangle of
     pairs is walked in blocks of groups with the samples contiguous (faster there; see
-    ``benchmarks/bench_ranking.py``). NaN where a row is constant on its valid groups or has fewer
-    than two.
+    ``benchmarks/bench_ranking.py``). NaN where a row is constant on its valid groups, has fewer
+    than two, or holds a NaN at a valid group in ``a`` or ``b``.
 
     Args:
         a: scores ``[N, G]``.
@@ -158,9 +189,11 @@ def kendall(a: Tensor, b: Tensor, max_batch_size: int | None = None, valid: Tens
         tensor([1.])
     """
     _check_pair(a, b)
+    check_max_batch_size(max_batch_size)
     valid = _check_valid(valid, a)
+    nan = _nan_rows(a, b, valid)
     if a.shape[1] > 128:
-        return _kendall_many_groups(a, b, valid=valid)
+        return _kendall_many_groups(a, b, valid=valid).masked_fill(nan, float("nan"))
     g = a.shape[1]
     rows = max_batch_size or max(1, (1 << 24) // max(1, g * g))
 
@@ -174,7 +207,7 @@ def kendall(a: Tensor, b: Tensor, max_batch_size: int | None = None, valid: Tens
         den = torch.sqrt(sa.abs().sum((1, 2)) * sb.abs().sum((1, 2)))
         return num / den  # every pair counted twice in numerator and denominator
 
-    return map_rows(a.shape[0], rows, tau, a.device)
+    return map_rows(a.shape[0], rows, tau, a.device).masked_fill(nan, float("nan"))
 
 
 def _kendall_many_groups(a: Tensor, b: Tensor, elements: int = 1 << 22, valid: Tensor | None = None) -> Tensor:
@@ -210,7 +243,8 @@ def topk_overlap(a: Tensor, b: Tensor, k: int, valid: Tensor | None = None, *, p
     ``proper=True`` caps it at ``max(1, |V_n| - 1)`` instead: a top-k holding every valid group is
     shared by any two rankings (overlap 1.0 by construction, e.g. a padded sentence of three real
     tokens compared at ``k = 5``). Without ``valid`` ``k_n = k`` (at most G) and ties are broken by
-    ``torch.topk``.
+    ``torch.topk``. NaN for a row holding a NaN at a valid group in ``a`` or ``b`` (``topk`` would
+    take it for the largest score).
 
     Args:
         a: scores ``[N, G]``.
@@ -233,20 +267,24 @@ def topk_overlap(a: Tensor, b: Tensor, k: int, valid: Tensor | None = None, *, p
     _check_pair(a, b)
     check_int("k", k, minimum=1, maximum=a.shape[1])
     valid = _check_valid(valid, a)
+    nan = _nan_rows(a, b, valid)
+    if bool(nan.any()):
+        a, b = a.nan_to_num(0.0), b.nan_to_num(0.0)
     if valid is None:
         ta = torch.zeros_like(a, dtype=torch.bool).scatter_(1, a.topk(k, dim=1).indices, True)
         tb = torch.zeros_like(b, dtype=torch.bool).scatter_(1, b.topk(k, dim=1).indices, True)
-        return (ta & tb).sum(1).to(a.dtype) / k
+        return ((ta & tb).sum(1).to(a.dtype) / k).masked_fill(nan, float("nan"))
     size = valid.sum(1, keepdim=True)
     kn = ((size - 1).clamp(min=1) if proper else size).clamp_max(k)
     ta, tb = rank_positions(a, valid) < kn, rank_positions(b, valid) < kn  # invalid groups rank last
     dtype = a.dtype if a.is_floating_point() else torch.float
-    return ((ta & tb).sum(1).to(dtype) / kn.squeeze(1)).masked_fill(size.squeeze(1) == 0, float("nan"))
+    return ((ta & tb).sum(1).to(dtype) / kn.squeeze(1)).masked_fill((size.squeeze(1) == 0) | nan, float("nan"))
 
 
 def rank_positions(scores: Tensor, valid: Tensor | None = None) -> Tensor:
     """Position ``0..G-1`` of each group when sorted by decreasing score (ties: lower group id
-    first); with ``valid`` ``[N, G]`` the row's invalid groups come after all its valid ones.
+    first); with ``valid`` ``[N, G]`` the row's invalid groups come after all its valid ones. A NaN
+    score at a valid group is refused (a sort would place it first).
 
     Args:
         scores: ``[N, G]``.
@@ -259,8 +297,10 @@ def rank_positions(scores: Tensor, valid: Tensor | None = None) -> Tensor:
         >>> rank_positions(torch.tensor([[1.0, 3.0, 2.0]]), torch.tensor([[True, False, True]]))
         tensor([[1, 2, 0]])
     """
-    order = torch.sort(scores, dim=1, descending=True, stable=True).indices
+    _check_scores("scores", scores)
     valid = _check_valid(valid, scores)
+    _check_not_nan("scores", scores, valid)
+    order = torch.sort(scores, dim=1, descending=True, stable=True).indices
     if valid is not None:  # a stable sort on "invalid" keeps the score order within each part
         order = order.gather(1, torch.sort((~valid).gather(1, order).to(torch.uint8), dim=1, stable=True).indices)
     pos = torch.arange(scores.shape[1], device=scores.device).expand_as(order)
