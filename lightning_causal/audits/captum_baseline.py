@@ -157,7 +157,8 @@ class CaptumBaseline(Audit):
       say) never log the same tag (one would silently replace the other).
     - ``curves``: ``{"deletion"|"insertion": {"x": fractions, "causal": [...], "<M>": [...]}}``
       (means over the probe).
-    - ``vectors`` ``mean_abs/<causal|M>`` (mean |score| per group); ``tables["comparison"]``;
+    - ``vectors`` ``mean_abs/<causal|M>`` (mean |score| per group); ``tables["comparison"]`` (one row per method, the causal one last
+      with ``None`` for its rank agreement with itself);
       ``meta["seconds"]`` per explanation.
 
     Deletion AUC: lower is more faithful; insertion AUC: higher is more faithful; stability

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = ["RANK_METRICS", "warn_layer_unreached", "warn_without_gradient", "write_comparison"]
 
-#: The rank-agreement metrics (columns of the comparison table; the causal row has none).
+#: The rank-agreement metrics (columns of the comparison table; the causal row has none: ``None`` there, JSON ``null``,
+#: NaN in a pandas DataFrame, ``-`` on the text card).
 RANK_METRICS = ("spearman", "kendall", "topk")
 
 
@@ -28,7 +29,7 @@ def write_comparison(audit: CaptumBaseline, result: AuditResult, rows: dict[str,
     for label, row in rows.items():
         for metric, value in row.items():  # a method's under compare/<M>/, which sorts after causal/ (card_tags)
             result.scalars[metric if label == "causal" else f"compare/{audit._tagged(label)}/{metric}"] = value
-        table.append({"method": label, **{m: row.get(m, "-") for m in RANK_METRICS}, **{
+        table.append({"method": label, **{m: row.get(m) for m in RANK_METRICS}, **{
             m: v for m, v in row.items() if m not in RANK_METRICS}, "seconds": seconds[label]})
     causal_row = table.pop(0)
     result.tables["comparison"] = table + [causal_row]

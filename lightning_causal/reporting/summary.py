@@ -126,7 +126,8 @@ def _comparison(r: AuditResult) -> list[str]:
     lines = [f"**{r.audit}: causal vs Captum**", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     # at most 6 rows; the last one (CaptumBaseline's causal reference, which every method is read against) always shown
     shown = rows if len(rows) <= 6 else rows[:5] + rows[-1:]
-    lines += ["| " + " | ".join(_fmt(row.get(c, "")) for c in cols) + " |" for row in shown]
+    lines += ["| " + " | ".join("-" if c in row and row[c] is None else _fmt(row.get(c, "")) for c in cols) + " |"
+              for row in shown]  # None: the causal row's rank agreement with itself
     more = [f"({len(rows) - len(shown)} more rows in the JSON report)"] if len(shown) < len(rows) else []
     reading = _reading(cols, r)
     return lines + [""] + more + ([""] if more else []) + ([reading, ""] if reading else [])
