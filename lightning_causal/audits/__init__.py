@@ -26,14 +26,17 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
-if TYPE_CHECKING:
-    from lightning_causal.audits.backdoor import BackdoorAudit  # noqa: F401
-    from lightning_causal.audits.base import Audit, AuditResult, Probe  # noqa: F401
-    from lightning_causal.audits.captum_baseline import CaptumBaseline, CompareSettings  # noqa: F401
-    from lightning_causal.audits.causal_graph import CausalGraphAudit  # noqa: F401
-    from lightning_causal.audits.counterfactual import CounterfactualAudit  # noqa: F401
-    from lightning_causal.audits.fairness import FairnessAudit  # noqa: F401
-    from lightning_causal.audits.input_effects import InputEffectAudit  # noqa: F401
-    from lightning_causal.audits.layer_map import LayerMapAudit  # noqa: F401
-    from lightning_causal.audits.sobol import SobolAudit  # noqa: F401
-    from lightning_causal.audits.unit_importance import UnitImportanceAudit  # noqa: F401
+if TYPE_CHECKING:  # `X as X`: an explicit re-export for type checkers (mypy --strict, pyright)
+    from lightning_causal.audits.backdoor import BackdoorAudit as BackdoorAudit
+    from lightning_causal.audits.base import Audit as Audit
+    from lightning_causal.audits.base import AuditResult as AuditResult
+    from lightning_causal.audits.base import Probe as Probe
+    from lightning_causal.audits.captum_baseline import CaptumBaseline as CaptumBaseline
+    from lightning_causal.audits.captum_baseline import CompareSettings as CompareSettings
+    from lightning_causal.audits.causal_graph import CausalGraphAudit as CausalGraphAudit
+    from lightning_causal.audits.counterfactual import CounterfactualAudit as CounterfactualAudit
+    from lightning_causal.audits.fairness import FairnessAudit as FairnessAudit
+    from lightning_causal.audits.input_effects import InputEffectAudit as InputEffectAudit
+    from lightning_causal.audits.layer_map import LayerMapAudit as LayerMapAudit
+    from lightning_causal.audits.sobol import SobolAudit as SobolAudit
+    from lightning_causal.audits.unit_importance import UnitImportanceAudit as UnitImportanceAudit

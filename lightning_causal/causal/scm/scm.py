@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -33,9 +32,6 @@ from lightning_causal.causal.scm.structural_functions import (
     MLPFunction,
     StructuralFunction,
 )
-
-if TYPE_CHECKING:
-    from lightning_causal.causal.scm.scm_flip import SCMFlip
 
 # the graph checks (dag.py) and the coded-column checks (codes.py) live in their own modules; their
 # names stay importable from here (check_binary, check_binary_values: attribute_flip)
@@ -390,8 +386,6 @@ class AdditiveNoiseSCM:
             >>> scm.flip("a")
             SCMFlip(column='a', values=(0.0, 1.0))
         """
-        from lightning_causal.causal.scm.scm_flip import SCMFlip
-
         return SCMFlip(self, column, values)
 
     def _flip(self, x: Tensor, column: str | int, values: Sequence[float]) -> Tensor:
@@ -455,3 +449,8 @@ class AdditiveNoiseSCM:
     def __repr__(self) -> str:
         edges = sum(len(p) for p in self.parents.values())
         return f"AdditiveNoiseSCM(columns={len(self.columns)}, edges={edges}, fitted={self.noise_std is not None})"
+
+
+# at the end, after the class: scm_flip imports this module. A name of the module's globals, so that
+# typing.get_type_hints(AdditiveNoiseSCM.flip) resolves its return annotation (jsonargparse, LightningCLI)
+from lightning_causal.causal.scm.scm_flip import SCMFlip  # noqa: E402

@@ -5,14 +5,10 @@ noises (Kusner et al. 2017, level 3)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from torch import Tensor
 
 from lightning_causal.causal.scm.counterfactual import Counterfactual, binary_groups
-
-if TYPE_CHECKING:
-    from lightning_causal.causal.scm.scm import AdditiveNoiseSCM
 
 __all__ = ["SCMFlip"]
 
@@ -71,3 +67,8 @@ class SCMFlip(Counterfactual):
 
     def __repr__(self) -> str:
         return f"SCMFlip(column={self.name!r}, values={self.values})"
+
+
+# at the end, after the class: scm imports this module. A name of the module's globals, so that
+# typing.get_type_hints(SCMFlip.__init__) resolves the annotation of `scm` (jsonargparse, LightningCLI)
+from lightning_causal.causal.scm.scm import AdditiveNoiseSCM  # noqa: E402
