@@ -23,17 +23,20 @@ def check_audit_options(
     audits: Sequence[Audit] | Audit, probe_size: int, every_n_epochs: int | Callable[[int], bool], epochs: Iterable[int] | None,
     max_batch_size: int | None, report_dir: str | os.PathLike | None, on_error: str, unpack_batch: Any, figure_kind: str | None,
 ) -> tuple[list[Audit], list[int] | None]:
-    """The callback's arguments checked; returns the audits as a list (one audit alone, or a tuple, made
-    one) and the epochs sorted without repeats (``None`` stays ``None``).
+    """The callback's arguments checked; returns the audits as a list (one audit alone, or any other
+    sequence, made one) and the epochs sorted without repeats (``None`` stays ``None``).
 
     Raises:
         MisconfigurationException: for any argument outside what it allows.
     """
     if isinstance(audits, Audit):
         audits = [audits]
-    audits = list(audits) if isinstance(audits, (list, tuple)) else audits
+    # any sequence, as the hint says (a tuple, a UserList); a string is no sequence of audits
+    audits = list(audits) if isinstance(audits, Sequence) and not isinstance(audits, (str, bytes)) else audits
     if not isinstance(audits, list) or not audits:
-        raise MisconfigurationException(f"Expected argument `audits` to be a non-empty list of Audit objects but got {audits!r}")
+        raise MisconfigurationException(
+            f"Expected argument `audits` to be an Audit or a non-empty sequence of Audit objects but got {audits!r}"
+        )
     bad = [a for a in audits if not isinstance(a, Audit)]
     if bad:
         raise MisconfigurationException(

@@ -84,7 +84,7 @@ class CausalAuditCallback(AuditRun, Callback):
     same weights, whatever training drew before.
 
     Args:
-        audits: the :class:`~lightning_causal.audits.Audit` objects to run, with distinct names. Several
+        audits: the :class:`~lightning_causal.audits.Audit` objects to run (a sequence, or one audit alone), with distinct names. Several
             callbacks on one trainer hold audits of different names (``name=``; one name in two callbacks is
             refused at set-up, as their scalars and drift would mix in one series): the names make the
             checkpoint's ``state_key`` (Lightning refuses two callbacks of one key), the tags and the report names.
@@ -184,7 +184,7 @@ class CausalAuditCallback(AuditRun, Callback):
 
     def __init__(
         self,
-        audits: Sequence[Audit],
+        audits: Audit | Sequence[Audit],
         probe: Any = None,
         probe_size: int = 256,
         every_n_epochs: int | Callable[[int], bool] = 1,
