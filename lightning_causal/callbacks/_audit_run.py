@@ -17,7 +17,8 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.drift import vector_drift
 from lightning_causal.callbacks._explain import audited_view, explained_input
-from lightning_causal.callbacks._no_trace import audit_seed, no_trace
+from lightning_causal.callbacks._no_trace import audit_seed, hooks_removed, no_trace
+from lightning_causal.callbacks._result_checks import checked_result
 from lightning_causal.callbacks._trainer_facts import audited, epoch_end_step, row_shard
 from lightning_causal.callbacks._warnings import WarningsOncePerFit, noise_notes
 from lightning_causal.causal.engine.batching import (
@@ -35,33 +36,43 @@ __all__ = ["AuditRun", "cost_line"]
 SLOW_AUDIT_SECONDS = 2.0
 
 
-def cost_line(epoch: int, total: float, seconds: dict[str, float], trained: float | None) -> str:
-    """The console line of an audit epoch that took ``total`` seconds: the audits that took longest
-    (up to three, where there are several) and, where the audits took longer than the fit spent since the
-    previous audit (``trained`` seconds: training, validation and checkpoints since the last audit or the
-    fit's start), that ratio and the ways to lower it.
+def cost_line(epoch: int, total: float, seconds: dict[str, float], trained: float | None, drawn: float | None = None) -> str:
+    """The console line of an audit epoch whose audits took ``total`` seconds: the audits that took longest
+    (up to three, where there are several), the seconds spent drawing its TensorBoard content (``drawn``: figures
+    rendered and written after the audits, which ``causal/audit_seconds`` leaves out) and, where the audit epoch
+    (audits and drawing) took longer than the fit spent since the previous audit (``trained`` seconds: training,
+    validation and checkpoints since the last audit or the fit's start), that ratio and the ways to lower it.
 
     Args:
         epoch: the audited epoch.
-        total: the audit epoch's seconds.
+        total: the audits' seconds.
         seconds: each audit's seconds, by name.
         trained: the fit's seconds since the previous audit (``None``: unknown).
+        drawn: the seconds spent drawing the TensorBoard content (``None``: none drawn, no ``TensorBoardLogger``).
 
     Examples:
         >>> cost_line(0, 3.0, {"ie": 2.5, "units": 0.5}, 10.0)
         'Causal audit at epoch 0 took 3.0 s (ie 2.5 s, units 0.5 s)'
         >>> cost_line(0, 30.0, {"ie": 30.0}, 6.0).split(";")[0]
         'Causal audit at epoch 0 took 30.0 s, 5.0x the 6.0 s the fit spent since the last audit (training and validation)'
+        >>> cost_line(0, 1.0, {"ie": 1.0}, 6.0, drawn=2.0)
+        'Causal audit at epoch 0 took 1.0 s, and drawing its TensorBoard content 2.0 s more (3.0 s in all)'
     """
     line = f"Causal audit at epoch {epoch} took {total:.1f} s"
     if len(seconds) > 1:
         slowest = sorted(seconds.items(), key=lambda kv: -kv[1])[:3]
         line += f" ({', '.join(f'{name} {s:.1f} s' for name, s in slowest)}{', ...' if len(seconds) > 3 else ''})"
-    if trained is not None and 0 < trained < total:
+    cost = total
+    if drawn is not None:
+        cost = total + drawn
+        line += f", and drawing its TensorBoard content {drawn:.1f} s more ({cost:.1f} s in all)"
+    if trained is not None and 0 < trained < cost:
         spent = f"{trained:.1f}" if trained >= 1 else f"{trained:.2g}"
-        line += (f", {total / trained:.1f}x the {spent} s the fit spent since the last audit (training and validation); "
+        line += (f", {cost / trained:.1f}x the {spent} s the fit spent since the last audit (training and validation); "
                  "to audit for less: fewer probe samples (`probe_size=`), coarser input groups (`patch_size=`, "
                  "`feature_mask=`), fewer layers or units, or audits less often (`every_n_epochs=`, `epochs=`)")
+        if drawn is not None and drawn > total:
+            line += "; the drawing grows with the audits' figures: fewer audits drawing maps, or audits less often"
     return line
 
 
@@ -120,11 +131,11 @@ class AuditRun:
             # TensorBoard already has an `epoch` point at this step (the card names the epoch too)
             epoch_column = {} if isinstance(logger, TensorBoardLogger) else {"epoch": epoch}
             logger.log_metrics({**scalars, **epoch_column}, step=epoch_end_step(trainer))
-        self._render(trainer, epoch, results, stage)
+        drawn = self._render(trainer, epoch, results, stage)
         trained = None if self._fit_clock is None else t0 - self._fit_clock
-        if total > SLOW_AUDIT_SECONDS:
+        if total + (drawn or 0.0) > SLOW_AUDIT_SECONDS:  # the drawing, not in `total`, can outlast the audits
             seconds = {r.audit: float(r.meta["seconds"]) for r in results if "seconds" in r.meta}
-            rank_zero_info(cost_line(epoch, total, seconds, trained))
+            rank_zero_info(cost_line(epoch, total, seconds, trained, drawn))
         self._fit_clock = time.perf_counter()
 
     def _write_report(self, trainer: Trainer, epoch: int, stage: str, results: list[AuditResult], total: float) -> bool:
@@ -165,9 +176,9 @@ class AuditRun:
         result, error, notes = None, None, []
         try:
             # a model's own noise: the same draws at every audit of the same weights, and the card says what it means
-            with audit_seed(), noise_notes(notes):
-                result = audit.run(*audited_view(audit, model, self.probe, self._explained),  # type: ignore[arg-type]
-                                   max_batch_size=self.max_batch_size)
+            with audit_seed(), noise_notes(notes), hooks_removed(model, f"Audit {audit.name!r}"):
+                result = checked_result(audit, audit.run(*audited_view(audit, model, self.probe, self._explained),  # type: ignore[arg-type]
+                                                         max_batch_size=self.max_batch_size))
         except Exception as err:
             error = err
         # under DDP, an audit that failed in one process fails in every one (with on_error="warn" the
@@ -197,17 +208,21 @@ class AuditRun:
         self.last_results[audit.name] = result
         return result
 
-    def _render(self, trainer: Trainer, epoch: int, results: list[AuditResult], stage: str = "epoch_end") -> None:
+    def _render(self, trainer: Trainer, epoch: int, results: list[AuditResult], stage: str = "epoch_end") -> float | None:
+        """Draw the epoch's content in TensorBoard; return the seconds it took (``None``: nothing drawn, no
+        ``TensorBoardLogger`` or not rank 0)."""
         if not trainer.is_global_zero:  # other ranks' writers are no-ops: build no figures there
-            return
+            return None
         tb = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
         if tb is None:
             if not self._warned_no_tb:
                 rank_zero_info("CausalAuditCallback: no TensorBoardLogger, so heatmaps, histograms and figures are skipped "
                                "(scalars still go to every logger, reports to JSON)")
                 self._warned_no_tb = True
-            return
+            return None
+        t0 = time.perf_counter()
         probe, report = self.probe, report_path(self.report_dir, epoch, stage, tag=self._report_tag) if self.report_dir is not None else None
         shown = explained_input(probe, self._explained) if probe else None  # the input the maps explain
         self._renderer.render(tb.experiment, epoch, results, shown, step=epoch_end_step(trainer),
                               probe_labels=probe.labels if probe else None, report=report)
+        return time.perf_counter() - t0
