@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,11 @@ def write_report(
     """Write ``{"schema_version", "epoch", "stage", "audits": {name: result}}`` to
     :func:`report_path` (``tag``: see there); return the path.
 
+    Each result is :meth:`~lightning_causal.audits.AuditResult.to_dict` plus ``"non_finite"``: the place
+    (a list of keys and list indices in that entry) of every NaN or infinity, which strict JSON
+    cannot hold and which is written as the string ``"nan"``, ``"inf"`` or ``"-inf"``; a word or name
+    spelt so (a vocabulary's ``nan``) is not listed, so a reader tells the two apart.
+
     Args:
         report_dir: the directory of the reports (created if missing).
         epoch: the audited epoch.
@@ -48,11 +54,45 @@ def write_report(
         "schema_version": SCHEMA_VERSION,
         "epoch": epoch,
         "stage": stage,
-        "audits": {r.audit: r.to_dict() for r in results},
+        "audits": {r.audit: _entry(r) for r in results},
         **(extra or {}),
     }
     _atomic_write(path, json.dumps(doc, indent=1, allow_nan=False))
     return path
+
+
+_GROUPS = ("scalars", "vectors", "maps", "tables", "curves", "graphs")  # the numbers of a result (meta: as it is)
+_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def _entry(result: AuditResult) -> dict[str, Any]:
+    """``result.to_dict()`` with ``"non_finite"``, the places of the strings there that stand for numbers."""
+    entry = result.to_dict()
+    places: list[list[str | int]] = []
+    for group in _GROUPS:
+        _find_non_finite(entry[group], getattr(result, group), [group], places)
+    entry["non_finite"] = places
+    return entry
+
+
+def _find_non_finite(written: Any, value: Any, place: list[str | int], places: list[list[str | int]]) -> None:
+    """Append to ``places`` the place of each string ``"nan"``/``"inf"``/``"-inf"`` in ``written`` (the JSON
+    form of ``value``) that ``value`` holds as a number: not a string there, or inside a tensor or array."""
+    if isinstance(written, str):
+        if written in _NON_FINITE and not isinstance(value, str):
+            places.append(place)
+        return
+    numeric = not isinstance(value, (Mapping, list, tuple))  # a tensor, an array: numbers all the way down
+    if numeric and hasattr(value, "isfinite") and bool(value.isfinite().all()):
+        return
+    if isinstance(written, dict):
+        names = {str(k): v for k, v in value.items()} if isinstance(value, Mapping) else {}
+        for key, item in written.items():
+            _find_non_finite(item, value if numeric else names.get(key), [*place, key], places)
+    elif isinstance(written, list):
+        for i, item in enumerate(written):
+            inner = value if numeric or i >= len(value) else value[i]
+            _find_non_finite(item, inner, [*place, i], places)
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -91,9 +131,11 @@ def load_report(path: str | os.PathLike) -> dict[str, Any]:
     """Read a report written by :class:`~lightning_causal.callbacks.CausalAuditCallback`.
 
     The file is strict JSON, which has no NaN or infinity: they are written as the strings
-    ``"nan"``, ``"inf"``, ``"-inf"``, and read back as floats in each audit's ``scalars``,
-    ``vectors``, ``maps``, ``tables``, ``curves`` and ``graphs`` (a group's rate with no rows, a
-    node's z with no variance); ``meta`` (names, words) is read as it is.
+    ``"nan"``, ``"inf"``, ``"-inf"``, their places listed in each audit's ``"non_finite"``
+    (:func:`write_report`), and read back as floats in each audit's ``scalars``, ``vectors``,
+    ``maps``, ``tables``, ``curves`` and ``graphs`` (a group's rate with no rows, a node's z with no
+    variance); words and names spelt so stay strings; ``meta`` (names, words) is read as it is. A
+    report written before ``"non_finite"`` existed has every such string of those groups read as a number.
 
     Args:
         path: the report's path.
@@ -114,14 +156,30 @@ def load_report(path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(
             f"Expected report schema_version {SCHEMA_VERSION} but got {doc.get('schema_version')!r} in {str(path)!r}"
         )
-    for result in doc["audits"].values():
-        for key in ("scalars", "vectors", "maps", "tables", "curves", "graphs"):
-            if isinstance(result, dict) and key in result:
-                result[key] = _numbers(result[key])
+    for name, result in doc["audits"].items():
+        if isinstance(result, dict) and isinstance(result.get("non_finite"), list):
+            for place in result["non_finite"]:
+                _read_number(result, place, name, path)
+        elif isinstance(result, dict):  # written before the places were listed
+            for key in _GROUPS:
+                if key in result:
+                    result[key] = _numbers(result[key])
     return doc
 
 
-_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+def _read_number(entry: dict[str, Any], place: list, audit: str, path: str | os.PathLike) -> None:
+    """The string at ``place`` in ``entry`` turned into its float."""
+    try:
+        *inner, last = place
+        holder: Any = entry
+        for key in inner:
+            holder = holder[key]
+        holder[last] = _NON_FINITE[holder[last]]
+    except (KeyError, IndexError, TypeError, ValueError) as err:
+        raise ValueError(
+            f"Expected `non_finite` of audit {audit!r} in {str(path)!r} to list places of 'nan', 'inf' or '-inf' "
+            f"but got {place!r}"
+        ) from err
 
 
 def _numbers(value: Any) -> Any:
