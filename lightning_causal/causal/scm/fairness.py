@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.ablation import padding_positions, replace_units
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
+from lightning_causal.causal.engine.checks import check_float
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import input_sites
 from lightning_causal.causal.engine.interventions import (
@@ -223,21 +224,30 @@ def counterfactual_fairness_gap(
     }
 
 
-def _as_decisions(preds: Tensor, threshold: float) -> Tensor:
+def _as_decisions(preds: Tensor, threshold: float, name: str = "preds") -> Tensor:
+    """0/1 decisions from 0/1 integers (or booleans) or probabilities in ``[0, 1]`` (``labels``:
+    0/1 or smoothed, read at 0.5)."""
     if not isinstance(preds, Tensor) or preds.dim() != 1:
-        raise ValueError(f"Expected argument `preds` to be a 1-d tensor but got {getattr(preds, 'shape', type(preds))}")
+        raise ValueError(f"Expected argument `{name}` to be a 1-d tensor but got {getattr(preds, 'shape', type(preds))}")
     if preds.is_floating_point():
+        if not bool(preds.isfinite().all()):
+            raise ValueError(f"Expected argument `{name}` to be finite probabilities in [0, 1] but it holds "
+                             f"{int((~preds.isfinite()).sum())} NaN or infinite values (a NaN compares as a negative)")
         if ((preds < 0) | (preds > 1)).any():
-            raise ValueError("Expected float `preds` to be probabilities in [0, 1]; pass decisions (0/1) or probabilities")
+            raise ValueError(f"Expected float `{name}` to be probabilities in [0, 1] but got values from {float(preds.min()):.4g} "
+                             f"to {float(preds.max()):.4g}; pass {'decisions' if name == 'preds' else 'labels'} (0/1) or probabilities"
+                             f"{' (e.g. logits.sigmoid())' if name == 'preds' else ''}")
         return (preds >= threshold).long()
     if ((preds != 0) & (preds != 1)).any():
-        raise ValueError(f"Expected integer `preds` to be 0/1 decisions but got values {preds.unique().tolist()[:6]}")
+        raise ValueError(f"Expected integer `{name}` to be 0/1 {'decisions' if name == 'preds' else 'labels'} but got values "
+                         f"{preds.unique().tolist()[:6]}")
     return preds.long()
 
 
 def _as_groups(groups: Tensor, n: int) -> tuple[Tensor, Tensor]:
     if not isinstance(groups, Tensor) or groups.shape != (n,):
         raise ValueError(f"Expected argument `groups` to be a tensor [{n}] but got {getattr(groups, 'shape', type(groups))}")
+    groups = groups.cpu()
     if groups.is_floating_point() and not bool((groups == groups.round()).all()):
         raise ValueError("Expected argument `groups` to hold integral group ids (e.g. the 0/1 sensitive column)")
     ids, inverse = groups.round().long().unique(return_inverse=True)
@@ -258,9 +268,10 @@ def group_rates(preds: Tensor, groups: Tensor, labels: Tensor | None = None, thr
         preds: ``[N]`` decisions: 0/1 integers, or probabilities in ``[0, 1]`` thresholded at
             ``threshold``.
         groups: ``[N]`` integral group ids (e.g. the 0/1 sensitive column).
-        labels: ``[N]`` 0/1 labels for ``tpr``, ``fpr`` and ``accuracy``; ``None``: ``positive_rate``
-            only.
-        threshold: probabilities ``>= threshold`` are positive decisions (float ``preds`` only).
+        labels: ``[N]`` 0/1 labels (integers or booleans; floats in ``[0, 1]``, e.g. smoothed,
+            are positive from 0.5) for ``tpr``, ``fpr`` and ``accuracy``; ``None``: ``positive_rate`` only.
+        threshold: probabilities ``>= threshold`` are positive decisions (float ``preds`` only; a
+            number in ``[0, 1]``).
 
     Returns:
         ``{"groups": ids [G], "count": [G], "positive_rate": [G], ...}`` (float64 rates).
@@ -270,12 +281,13 @@ def group_rates(preds: Tensor, groups: Tensor, labels: Tensor | None = None, thr
         >>> r["positive_rate"].tolist()
         [0.5, 1.0]
     """
+    check_float("threshold", threshold, minimum=0.0, maximum=1.0)
     d = _as_decisions(preds, threshold).cpu().bool()
-    ids, inv = _as_groups(groups.cpu(), d.shape[0])
+    ids, inv = _as_groups(groups, d.shape[0])
     k, every = ids.numel(), torch.ones_like(d)
     out = {"groups": ids, "count": torch.bincount(inv, minlength=k), "positive_rate": _rate(d, inv, every, k)}
     if labels is not None:
-        y = _as_decisions(labels.cpu() if labels.is_floating_point() else labels.cpu().long(), 0.5).bool()
+        y = _as_decisions(labels, 0.5, "labels").cpu().bool()
         if y.shape != d.shape:
             raise ValueError(f"Expected argument `labels` to have shape {list(d.shape)} but got {list(y.shape)}")
         out.update(tpr=_rate(d, inv, y, k), fpr=_rate(d, inv, ~y, k), accuracy=_rate(d == y, inv, every, k))
