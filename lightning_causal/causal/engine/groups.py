@@ -79,6 +79,9 @@ def element_mask(shape: Sequence[int]) -> Tensor:
     Args:
         shape: one sample's shape (without the batch dimension).
     """
+    if isinstance(shape, int) or not all(hasattr(s, "__index__") and not isinstance(s, bool) and s.__index__() >= 0 for s in shape):
+        raise (TypeError if isinstance(shape, int) else ValueError)(
+            f"Expected argument `shape` to be one sample's shape, a sequence of non-negative ints, but got {shape!r}")
     shape = tuple(int(s) for s in shape)
     n = 1
     for s in shape:
@@ -93,6 +96,10 @@ def num_groups(masks: Tensor | tuple[Tensor, ...]) -> int:
         masks: a feature mask of integer group ids, or a tuple of them (one per input).
     """
     masks = masks if isinstance(masks, tuple) else (masks,)
+    for m in masks:
+        _check_integer_mask(m)
+        if m.numel() == 0:
+            raise ValueError("Expected argument `feature_mask` to hold group ids but got an empty tensor")
     return int(max(int(m.max()) for m in masks)) + 1
 
 
@@ -291,8 +298,13 @@ def aggregate_to_groups(
     """
     if reduction not in ("sum", "mean"):
         raise ValueError(f"Expected argument `reduction` to be 'sum' or 'mean' but got {reduction!r}")
+    if not isinstance(attributions, Tensor):
+        raise TypeError(f"Expected argument `attributions` to be a tensor [N, ...] but got {type(attributions).__name__}")
     m = flat_mask(feature_mask, attributions.shape).to(attributions.device)
-    g = num_groups if num_groups is not None else int(m.max()) + 1
+    needed = int(m.max()) + 1 if m.numel() else 0
+    if num_groups is not None:
+        check_int("num_groups", num_groups, minimum=max(1, needed))
+    g = num_groups if num_groups is not None else needed
     vals = attributions.reshape(attributions.shape[0], -1)
     idx = m.expand(vals.shape[0], -1)
     out = torch.zeros(vals.shape[0], g, dtype=vals.dtype, device=vals.device).scatter_add_(1, idx, vals)
@@ -316,7 +328,12 @@ def broadcast_groups(values: Tensor, feature_mask: Tensor, shape: torch.Size | t
         tensor([[5., 5., 7.]])
     """
     shape = torch.Size(shape)
-    m = flat_mask(feature_mask, shape).to(values.device)
+    m = flat_mask(feature_mask, shape)
+    needed = int(m.max()) + 1 if m.numel() else 0
+    if not isinstance(values, Tensor) or values.dim() != 2 or values.shape[0] != shape[0] or values.shape[1] < needed:
+        raise ValueError(f"Expected argument `values` to be group scores [{shape[0]}, G >= {needed}] (the mask's ids 0 .. {needed - 1}) "
+                         f"but got {list(values.shape) if isinstance(values, Tensor) else type(values).__name__}")
+    m = m.to(values.device)
     return values.gather(1, m.expand(values.shape[0], -1)).view(shape)
 
 
