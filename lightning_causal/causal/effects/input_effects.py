@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -56,11 +56,13 @@ from lightning_causal.causal.engine.token_ids import (
 )
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["input_effects", "interventional_expectations", "average_causal_effect"]
+__all__ = ["input_effects", "interventional_expectations", "average_causal_effect", "InputMethod", "INPUT_METHODS"]
 
 Inputs = Tensor | tuple[Tensor, ...]
 Target = int | Tensor | None
 Mask = Tensor | tuple[Tensor, ...] | None
+InputMethod = Literal["exact", "attribution"]
+INPUT_METHODS: tuple[InputMethod, ...] = get_args(InputMethod)  # the values `method` takes
 
 
 def clean_target(forward: Forward, xs: tuple[Tensor, ...], target: Target, noise: CommonNoise | None = None) -> tuple[Tensor, Tensor]:
@@ -101,7 +103,7 @@ def input_effects(
     output: OutputSpec = None,
     additional_forward_args: Any = None,
     input_layer: str | None = None,
-    method: str = "exact",
+    method: InputMethod = "exact",
     special_tokens: Sequence[int] = (),
 ) -> Tensor:
     r"""Per-sample effect of do(x_g := b) on the target output, for each feature group g.
@@ -166,7 +168,7 @@ def input_effects(
     masks = check_feature_mask(xs, feature_mask)
     n, g = xs[0].shape[0], num_groups(masks)
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
-    check_choice("method", method, ("exact", "attribution"))
+    check_choice("method", method, INPUT_METHODS)
     masks = keep_special_tokens(xs, masks, check_special_tokens(special_tokens), g)  # special tokens: in no group
     if input_layer is not None:
         if len(xs) != 1 or not isinstance(input_layer, str) or method != "exact":

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args, overload
 
 import torch
 from torch import Tensor, nn
@@ -42,11 +42,12 @@ from lightning_causal.causal.engine.state import (
 from lightning_causal.causal.engine.unit_sites import check_site_units
 from lightning_causal.causal.engine.units import Layout, check_layout_options, resolve_layout
 
-__all__ = ["unit_effects", "check_interventions", "UnitEffectsInfo", "METHODS"]
+__all__ = ["unit_effects", "check_interventions", "UnitEffectsInfo", "METHODS", "UnitMethod"]
 
 Inputs = Tensor | tuple[Tensor, ...]
 Target = int | Tensor | None
-METHODS = ("exact", "attribution", "atp")
+UnitMethod = Literal["exact", "attribution", "atp"]
+METHODS: tuple[UnitMethod, ...] = get_args(UnitMethod)  # the values `method` takes, for the checks
 
 
 def check_interventions(intervention: Intervention | Sequence[Intervention]) -> list[Intervention]:
@@ -91,7 +92,7 @@ class UnitEffectsInfo:
 
     path: str
     reason: str
-    method: str
+    method: UnitMethod
     units: Tensor
     exact: Tensor
     estimate: Tensor | None
@@ -136,7 +137,7 @@ def _exact_effects(cache: PrefixCache, ivs: list[Intervention], units: Tensor, l
     return (curve.max(0).values - curve.min(0).values).T.contiguous()
 
 
-def _check_options(method: str, screen: int | None, unit_dim: int | None, num_heads: int | None) -> None:
+def _check_options(method: UnitMethod, screen: int | None, unit_dim: int | None, num_heads: int | None) -> None:
     check_choice("method", method, METHODS)
     check_int("screen", screen, minimum=1, none_ok=True)
     if screen is not None and method != "exact":
@@ -144,7 +145,7 @@ def _check_options(method: str, screen: int | None, unit_dim: int | None, num_he
     check_layout_options(unit_dim, num_heads)
 
 
-def _exact_rows_per_sample(ivs: list[Intervention], shape: tuple[int, ...], method: str, screen: int | None) -> int:
+def _exact_rows_per_sample(ivs: list[Intervention], shape: tuple[int, ...], method: UnitMethod, screen: int | None) -> int:
     """The exact suffix rows each probe sample will run (0 for the first-order estimates alone)."""
     if method != "exact":
         return 0
@@ -157,6 +158,67 @@ def _units(ivs: list[Intervention], layout: Layout, layer: str, device: torch.de
     if int(units.max()) >= layout.num_units:
         raise ValueError(f"Expected `units` in [0, {layout.num_units - 1}] for layer {layer!r} but got {units.tolist()}")
     return units
+
+
+# the return type follows `return_info`: a tensor, or (tensor, info) with return_info=True
+@overload
+def unit_effects(
+    model: nn.Module,
+    inputs: Inputs,
+    layer: str,
+    intervention: Intervention | Sequence[Intervention] | None = None,
+    *,
+    target: Target = None,
+    max_batch_size: int | None = None,
+    use_suffix: bool = True,
+    output: OutputSpec = None,
+    additional_forward_args: Any = None,
+    unit_dim: int | None = None,
+    num_heads: int | None = None,
+    method: UnitMethod = "exact",
+    screen: int | None = None,
+    return_info: Literal[False] = False,
+) -> Tensor: ...
+
+
+@overload
+def unit_effects(
+    model: nn.Module,
+    inputs: Inputs,
+    layer: str,
+    intervention: Intervention | Sequence[Intervention] | None = None,
+    *,
+    target: Target = None,
+    max_batch_size: int | None = None,
+    use_suffix: bool = True,
+    output: OutputSpec = None,
+    additional_forward_args: Any = None,
+    unit_dim: int | None = None,
+    num_heads: int | None = None,
+    method: UnitMethod = "exact",
+    screen: int | None = None,
+    return_info: Literal[True],
+) -> tuple[Tensor, UnitEffectsInfo]: ...
+
+
+@overload
+def unit_effects(
+    model: nn.Module,
+    inputs: Inputs,
+    layer: str,
+    intervention: Intervention | Sequence[Intervention] | None = None,
+    *,
+    target: Target = None,
+    max_batch_size: int | None = None,
+    use_suffix: bool = True,
+    output: OutputSpec = None,
+    additional_forward_args: Any = None,
+    unit_dim: int | None = None,
+    num_heads: int | None = None,
+    method: UnitMethod = "exact",
+    screen: int | None = None,
+    return_info: bool = False,
+) -> Tensor | tuple[Tensor, UnitEffectsInfo]: ...
 
 
 def unit_effects(
@@ -172,7 +234,7 @@ def unit_effects(
     additional_forward_args: Any = None,
     unit_dim: int | None = None,
     num_heads: int | None = None,
-    method: str = "exact",
+    method: UnitMethod = "exact",
     screen: int | None = None,
     return_info: bool = False,
 ) -> Tensor | tuple[Tensor, UnitEffectsInfo]:
@@ -233,7 +295,8 @@ def unit_effects(
         method: ``"exact"`` (interventions), ``"attribution"`` or ``"atp"`` (first-order estimates).
         screen: with ``method="exact"``, the number of units (ranked by the estimate) to intervene on.
         use_suffix: set ``False`` to force full forward passes.
-        return_info: also return a :class:`UnitEffectsInfo` (path taken, exact columns, estimate).
+        return_info: also return a :class:`UnitEffectsInfo` (path taken, exact columns, estimate): a
+            ``bool``, so that type checkers know the return type (``True``: the tuple, ``False``: the tensor).
         target: class index, per-sample indices ``[N]``, or ``None`` (the predicted class), as in
             :func:`~lightning_causal.causal.effects.input_effects.input_effects`.
         max_batch_size: rows per forward pass, as in
@@ -257,6 +320,8 @@ def unit_effects(
         >>> effects, info.path, info.exact.tolist()
         (tensor([[ 3., -2.]]), 'fx', [False, False])
     """
+    if not isinstance(return_info, bool):  # the overloads type the result by it: 1 or None would lie
+        raise TypeError(f"Expected argument `return_info` to be a bool but got {return_info!r}")
     xs = as_tuple(inputs)
     ivs = check_interventions(intervention if intervention is not None else Zero())
     _check_options(method, screen, unit_dim, num_heads)

@@ -43,6 +43,8 @@ from lightning_causal.causal.structure.path_effects import path_effects_from
 from lightning_causal.causal.structure.significance import (
     ALTERNATIVES,
     CORRECTIONS,
+    Alternative,
+    Correction,
     adjust_p_values,
     p_values,
     paired_z,
@@ -60,8 +62,8 @@ class _Rule:
     top_k: int | None
     alpha: float
     min_share: float
-    correction: str
-    alternative: str
+    correction: Correction
+    alternative: Alternative
 
     def passes(self, mean: Tensor, p: Tensor, share: Tensor) -> Tensor:
         direction = mean > 0 if self.alternative == "greater" else mean != 0
@@ -249,8 +251,8 @@ def causal_graph(
     target: int | Tensor | None = None,
     alpha: float = 0.05,
     min_share: float = 0.05,
-    correction: str = "bh",
-    alternative: str = "greater",
+    correction: Correction = "bh",
+    alternative: Alternative = "greater",
     baseline: ValueSpec = "zero",
     ablation: ValueSpec = "mean",
     max_batch_size: int | None = None,

@@ -14,17 +14,20 @@ Examples:
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
 
-__all__ = ["ALTERNATIVES", "CORRECTIONS", "paired_z", "p_values", "z_critical", "adjust_p_values", "shares"]
+__all__ = ["ALTERNATIVES", "CORRECTIONS", "Alternative", "Correction", "paired_z", "p_values", "z_critical", "adjust_p_values", "shares"]
 
 #: ``"greater"``: the effect is positive (removing the unit or path lowers the explained output);
 #: ``"two-sided"``: positive or negative.
-ALTERNATIVES = ("greater", "two-sided")
+Alternative = Literal["greater", "two-sided"]
+ALTERNATIVES: tuple[Alternative, ...] = get_args(Alternative)
 #: ``"bh"`` (Benjamini-Hochberg false discovery rate), ``"holm"`` (Holm family-wise error), ``"none"``.
-CORRECTIONS = ("bh", "holm", "none")
+Correction = Literal["bh", "holm", "none"]
+CORRECTIONS: tuple[Correction, ...] = get_args(Correction)
 
 
 def paired_z(d: Tensor) -> tuple[Tensor, Tensor, Tensor]:
