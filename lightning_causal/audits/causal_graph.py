@@ -29,7 +29,12 @@ from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.structure.graph import REPEATED_SAMPLES, causal_graph, graph_stability
 from lightning_causal.causal.structure.graph_context import ValueSpec, check_value_spec
 from lightning_causal.causal.structure.graph_data import CausalGraph
-from lightning_causal.causal.structure.significance import ALTERNATIVES, CORRECTIONS
+from lightning_causal.causal.structure.significance import (
+    ALTERNATIVES,
+    CORRECTIONS,
+    Alternative,
+    Correction,
+)
 
 __all__ = ["CausalGraphAudit"]
 
@@ -120,8 +125,8 @@ class CausalGraphAudit(Audit):
         *,
         alpha: float = 0.05,
         min_share: float = 0.05,
-        correction: str = "bh",
-        alternative: str = "greater",
+        correction: Correction = "bh",
+        alternative: Alternative = "greater",
         baseline: ValueSpec = "zero",
         ablation: ValueSpec = "mean",
         target: int | None = None,

@@ -6,7 +6,7 @@ import contextlib
 import re
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -44,7 +44,8 @@ from lightning_causal.causal.sensitivity.sobol import SobolResult, sobol_indices
 
 __all__ = ["SobolAudit"]
 
-_SAMPLERS = ("empirical", "copula")
+SobolSampler = Literal["empirical", "copula"]
+_SAMPLERS: tuple[SobolSampler, ...] = get_args(SobolSampler)  # the values `sampler` takes
 
 
 class SobolAudit(Audit):
@@ -121,7 +122,7 @@ class SobolAudit(Audit):
         patch_size: int | None = None,
         *,
         target: int | None = None,
-        sampler: str = "empirical",
+        sampler: SobolSampler = "empirical",
         n_bootstrap: int = 100,
         confidence: float = 0.95,
         top_k: int = 5,

@@ -16,7 +16,12 @@ from lightning_causal.audits.options import (
     first_row_outputs,
     warn_predicted_class_of_regression,
 )
-from lightning_causal.causal.effects.unit_effects import METHODS, check_interventions, unit_effects
+from lightning_causal.causal.effects.unit_effects import (
+    METHODS,
+    UnitMethod,
+    check_interventions,
+    unit_effects,
+)
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
@@ -102,7 +107,7 @@ class UnitImportanceAudit(Audit):
         target: int | None = None,
         unit_dim: PerLayer = None,
         num_heads: PerLayer = None,
-        method: str = "exact",
+        method: UnitMethod = "exact",
         screen: int | None = None,
         output: OutputSpec = None,
         additional_forward_args: Any = None,

@@ -5,23 +5,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lightning_causal.audits.base import Audit
 from lightning_causal.audits.options import check_names
 from lightning_causal.causal.engine.checks import check_int
-from lightning_causal.reporting.figure_kinds import KINDS
+from lightning_causal.reporting.figure_kinds import KINDS, FigureKind
 
-__all__ = ["ON_ERROR", "check_audit_options", "share_class_names"]
+__all__ = ["ON_ERROR", "OnError", "check_audit_options", "share_class_names"]
 
-ON_ERROR = ("raise", "warn")
+OnError = Literal["raise", "warn"]
+ON_ERROR: tuple[OnError, ...] = get_args(OnError)  # the values `on_error` takes
 
 
 def check_audit_options(
     audits: Sequence[Audit] | Audit, probe_size: int, every_n_epochs: int | Callable[[int], bool], epochs: Iterable[int] | None,
-    max_batch_size: int | None, report_dir: str | os.PathLike | None, on_error: str, unpack_batch: Any, figure_kind: str | None,
+    max_batch_size: int | None, report_dir: str | os.PathLike | None, on_error: OnError, unpack_batch: Any, figure_kind: FigureKind | None,
 ) -> tuple[list[Audit], list[int] | None]:
     """The callback's arguments checked; returns the audits as a list (one audit alone, or any other
     sequence, made one) and the epochs sorted without repeats (``None`` stays ``None``).

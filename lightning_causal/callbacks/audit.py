@@ -18,7 +18,11 @@ from typing_extensions import override
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.batches import UnpackBatch
-from lightning_causal.callbacks._audit_options import check_audit_options, share_class_names
+from lightning_causal.callbacks._audit_options import (
+    OnError,
+    check_audit_options,
+    share_class_names,
+)
 from lightning_causal.callbacks._audit_run import AuditRun
 from lightning_causal.callbacks._explain import check_explain
 from lightning_causal.callbacks._fit_checks import (
@@ -49,6 +53,7 @@ from lightning_causal.callbacks._resume import (
 from lightning_causal.callbacks._trainer_facts import ended_at_last_batch
 from lightning_causal.callbacks._trainer_only import check_trainer
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
+from lightning_causal.reporting.figure_kinds import FigureKind
 from lightning_causal.reporting.tensorboard import TensorBoardRenderer
 
 __all__ = ["CausalAuditCallback", "audit_seconds_tag"]
@@ -193,9 +198,9 @@ class CausalAuditCallback(AuditRun, Callback):
         on_fit_end: bool = True,
         max_batch_size: int | None = None,
         report_dir: str | os.PathLike | None = None,
-        on_error: str = "raise",
+        on_error: OnError = "raise",
         unpack_batch: UnpackBatch | None = None,
-        figure_kind: str | None = None,
+        figure_kind: FigureKind | None = None,
         explain: int | str | None = None,
         class_names: Sequence[str] | None = None,
     ) -> None:

@@ -49,7 +49,7 @@ a ``MapData`` (``map_data``); their public names are re-exported here (this impo
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal, get_args
 
 from matplotlib.figure import Figure
 from torch import Tensor
@@ -68,11 +68,12 @@ from lightning_causal.reporting.tabular_maps import tabular_maps
 from lightning_causal.reporting.token_maps import token_maps
 
 __all__ = [
-    "KINDS", "MAP_FIGURES", "MapData", "ambiguous_sequence", "explained_quantity", "frame_maps", "image_maps", "infer_kind", "map_figures", "point_maps",
+    "KINDS", "FigureKind", "MAP_FIGURES", "MapData", "ambiguous_sequence", "explained_quantity", "frame_maps", "image_maps", "infer_kind", "map_figures", "point_maps",
     "sample_title", "sequence_layout", "sequence_maps", "skip_reason", "tabular_maps", "token_maps",
 ]
 
-KINDS = ("frames", "image", "points", "sequence", "sequence_features_last", "tabular", "tokens")
+FigureKind = Literal["frames", "image", "points", "sequence", "sequence_features_last", "tabular", "tokens"]
+KINDS: tuple[FigureKind, ...] = get_args(FigureKind)  # the values `figure_kind` takes
 
 
 def infer_kind(x: Tensor, meta: Mapping[str, Any] | None = None) -> str | None:

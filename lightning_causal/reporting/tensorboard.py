@@ -49,6 +49,7 @@ from lightning_causal.reporting.comparison import curves_figure as comparison_cu
 from lightning_causal.reporting.counterfactual_figures import counterfactual_figure
 from lightning_causal.reporting.figure_kinds import (
     KINDS,
+    FigureKind,
     MapData,
     ambiguous_sequence,
     explained_quantity,
@@ -166,7 +167,7 @@ class TensorBoardRenderer:
             sweep reusing one logger) writes its card to ``causal/summary``, not ``causal/summary_2``.
     """
 
-    def __init__(self, max_samples: int = 4, bar_top: int = 16, figure_kind: str | None = None) -> None:
+    def __init__(self, max_samples: int = 4, bar_top: int = 16, figure_kind: FigureKind | None = None) -> None:
         if figure_kind is not None and figure_kind not in KINDS:
             raise ValueError(f"Expected argument `figure_kind` to be None or one of {KINDS} but got {figure_kind!r}")
         self.max_samples, self.bar_top, self.figure_kind = max_samples, bar_top, figure_kind
