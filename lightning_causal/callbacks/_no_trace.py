@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import random
+import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -12,7 +14,7 @@ import torch
 from lightning_causal.causal.engine.generators import active_generators, generators_registered
 from lightning_causal.causal.engine.state import rng_preserved
 
-__all__ = ["AUDIT_SEED", "audit_seed", "no_trace"]
+__all__ = ["AUDIT_SEED", "audit_seed", "hooks_removed", "no_trace"]
 
 #: The seed of the global generators every audit of a fit starts from.
 AUDIT_SEED = 0
@@ -65,3 +67,53 @@ def no_trace(module: torch.nn.Module) -> Iterator[None]:
                     current[name].copy_(saved)
         for m, mode in modes:
             m.training = mode
+
+
+#: the hook dictionaries of a module whose hooks change a forward or backward pass, with the dictionaries
+#: that hold extra flags under the same handle id (torch's ``RemovableHandle`` removes from those too)
+_MODULE_HOOKS = {
+    "_forward_pre_hooks": ("_forward_pre_hooks_with_kwargs",),
+    "_forward_hooks": ("_forward_hooks_with_kwargs", "_forward_hooks_always_called"),
+    "_backward_pre_hooks": (),
+    "_backward_hooks": (),
+}
+#: the hook dictionaries of a parameter (``p.register_hook``, ``p.register_post_accumulate_grad_hook``)
+_PARAMETER_HOOKS = ("_backward_hooks", "_post_accumulate_grad_hooks")
+
+
+def _hook_ids(module: torch.nn.Module) -> dict[tuple[str, str], set[Any]]:
+    """The handle ids of every hook on ``module``'s submodules and parameters, by ``(owner name, dictionary)``."""
+    ids: dict[tuple[str, str], set[Any]] = {}
+    for name, m in module.named_modules():
+        for attr in _MODULE_HOOKS:
+            ids[(name, attr)] = set(getattr(m, attr, None) or ())
+    for name, p in module.named_parameters():
+        for attr in _PARAMETER_HOOKS:
+            ids[(name, attr)] = set(getattr(p, attr, None) or ())
+    return ids
+
+
+@contextlib.contextmanager
+def hooks_removed(module: torch.nn.Module, who: str) -> Iterator[None]:
+    """Remove the hooks that the block (``who``: an audit of your own) registers on ``module``'s submodules or
+    parameters and leaves there, with a warning naming them: a forward hook left after a failed run would
+    change every later training step. The hooks there before the block are kept (never another library's)."""
+    before = _hook_ids(module)
+    try:
+        yield
+    finally:
+        left = []
+        owners = {**dict(module.named_modules()), **dict(module.named_parameters())}
+        for (name, attr), ids in _hook_ids(module).items():
+            new = ids - before.get((name, attr), set())
+            if not new:
+                continue
+            owner = owners[name]
+            for extra in (getattr(owner, attr), *(getattr(owner, e) for e in _MODULE_HOOKS.get(attr, ()))):
+                for i in new:
+                    extra.pop(i, None)
+            left.append(f"{len(new)} {attr.strip('_').replace('_', ' ')[:-1]} on {name or 'the model'!r}")
+        if left:
+            warnings.warn(f"{who} left {', '.join(left)} after its run; removed, so that training cannot tell. Remove the "
+                          "hooks an audit registers in a `finally` (`handle.remove()`), or register them with "
+                          "`intervene`/`capture`, whose context managers do", UserWarning, stacklevel=3)

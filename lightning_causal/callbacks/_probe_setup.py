@@ -14,8 +14,9 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.options import label_task, task_model
 from lightning_causal.callbacks._explain import audited_view, explained_position
-from lightning_causal.callbacks._no_trace import no_trace
+from lightning_causal.callbacks._no_trace import hooks_removed, no_trace
 from lightning_causal.callbacks._probe import call_hint, check_finite_probe
+from lightning_causal.callbacks._result_checks import checked_result
 from lightning_causal.callbacks._trainer_facts import audited, row_shard
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
 from lightning_causal.causal.engine.batching import settle_shards, sharded_rows
@@ -116,8 +117,10 @@ def dry_run(audit: Audit, model: torch.nn.Module, probe: Probe) -> AuditResult |
     error: BaseException | None = None
     result = None
     try:
-        audit.validate(model, probe)
-        result = audit.dry_run(model, probe)
+        with hooks_removed(model, f"Audit {audit.name!r}"):
+            audit.validate(model, probe)
+            result = audit.dry_run(model, probe)
+        result = None if result is None else checked_result(audit, result)  # a dry run of its own may return None
     except Exception as err:
         error = err
     finally:
@@ -125,7 +128,7 @@ def dry_run(audit: Audit, model: torch.nn.Module, probe: Probe) -> AuditResult |
     error = settle_shards(error)  # under DDP every process learns whether one failed, and all raise alike
     if error is not None:
         raise MisconfigurationException(f"Audit {audit.name!r} is misconfigured: {error}") from error
-    return result if isinstance(result, AuditResult) else None
+    return result
 
 
 def probe_to_device(probe: Probe, trainer: Trainer, pl_module: LightningModule) -> Probe:
