@@ -188,13 +188,23 @@ def curve_auc(fractions: Tensor, curves: Tensor) -> Tensor:
     row, ``[N, S + 1]``): ``[N]``.
 
     Args:
-        fractions: ``[S + 1]`` or ``[N, S + 1]``, as above.
+        fractions: ``[S + 1]`` or ``[N, S + 1]``, as above, non-decreasing.
         curves: ``[N, S + 1]``.
 
     Examples:
         >>> curve_auc(torch.tensor([0.0, 0.5, 1.0]), torch.tensor([[1.0, 0.5, 0.0]]))
         tensor([0.5000])
     """
+    for name, t in (("fractions", fractions), ("curves", curves)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"Expected argument `{name}` to be a tensor but got {type(t).__name__}")
+    if curves.dim() != 2:
+        raise ValueError(f"Expected argument `curves` to be [N, S + 1] (one curve per row) but got {list(curves.shape)}")
+    if fractions.shape not in (curves.shape[1:], curves.shape):
+        raise ValueError(f"Expected argument `fractions` to be [{curves.shape[1]}] or {list(curves.shape)} (one per point of `curves` "
+                         f"{list(curves.shape)}) but got {list(fractions.shape)}")
+    if bool((fractions.diff(dim=-1) < 0).any()):  # a decreasing axis would give the area with its sign flipped
+        raise ValueError(f"Expected argument `fractions` to be non-decreasing along each curve but got {fractions.tolist()!s:.80}")
     return torch.trapezoid(curves, fractions, dim=1)
 
 

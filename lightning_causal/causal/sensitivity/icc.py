@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.batching import rows_per_pass
+from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.state import (
     audit_mode,
@@ -57,6 +58,8 @@ __all__ = ["ICCResult", "NoiseSCM", "intrinsic_causal_contributions", "shapley_w
 
 #: Exact Shapley values cost ``2^D n`` evaluations; beyond this many nodes, ask for groups.
 MAX_SHAPLEY_NODES = 10
+#: The most players :func:`shapley_weights` builds its ``[2^D, D]`` float64 matrix for (168 MB at 20).
+MAX_SHAPLEY_WEIGHTS = 20
 
 
 @runtime_checkable
@@ -98,7 +101,8 @@ def shapley_weights(d: int) -> Tensor:
     and ``-w(|s|)`` otherwise, ``w(k) = k! (D-k-1)! / D!``.
 
     Args:
-        d: the number of nodes ``D`` (players).
+        d: the number of nodes ``D`` (players), 1 to :data:`MAX_SHAPLEY_WEIGHTS` (the matrix holds
+            ``2^D`` rows).
 
     Examples:
         >>> shapley_weights(2)
@@ -107,6 +111,7 @@ def shapley_weights(d: int) -> Tensor:
                 [-0.5000,  0.5000],
                 [ 0.5000,  0.5000]], dtype=torch.float64)
     """
+    check_int("d", d, minimum=1, maximum=MAX_SHAPLEY_WEIGHTS)
     members = _subsets(d)
     size = members.sum(1, keepdim=True).double()
 

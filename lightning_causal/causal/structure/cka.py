@@ -31,9 +31,13 @@ def linear_cka(x: Tensor, y: Tensor) -> float:
         >>> round(linear_cka(x, 2 * x), 6), round(linear_cka(x, x @ torch.linalg.qr(torch.randn(3, 3))[0]), 4)
         (1.0, 1.0)
     """
+    for name, t in (("x", x), ("y", y)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"Expected argument `{name}` to be a tensor [N, P] but got {type(t).__name__}")
     if x.dim() != 2 or y.dim() != 2 or x.shape[0] != y.shape[0]:
         raise ValueError(f"Expected two matrices with the same rows but got {list(x.shape)} and {list(y.shape)}")
-    xc, yc = (x - x.mean(0)).double(), (y - y.mean(0)).double()
+    x, y = x.double(), y.double()  # integer codes too (mean() refuses them)
+    xc, yc = x - x.mean(0), y - y.mean(0)
     denom = torch.linalg.matrix_norm(xc.T @ xc) * torch.linalg.matrix_norm(yc.T @ yc)
     if denom <= 0:
         return math.nan
