@@ -1,0 +1,45 @@
+"""Reading the results in Python and in a CI gate (newuser19 trial): a data scientist who does not read
+TensorBoard found the JSON report's layout documented nowhere (where the names are, how NaN is written, what a
+failed audit leaves) and no example of a gate. recipes.md now has "Reading the results in Python and in a CI
+gate"; this runs its block as printed and checks what the page says against the reports themselves."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import lightning.pytorch  # noqa: F401 - imported by the suite anyway; the recipe's own imports then cost nothing
+import pytest
+
+pd = pytest.importorskip("pandas")
+RECIPES = (Path(__file__).resolve().parents[2] / "docs" / "recipes.md").read_text()
+
+
+def test_the_ci_gate_recipe_runs_and_reads_what_the_reports_hold(tmp_path, monkeypatch, capsys):
+    code = re.search(r"<!-- recipe: ci-gate -->\s*```python\n(.*?)```", RECIPES, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    ns: dict = {}
+    exec(compile(code, "<ci-gate recipe>", "exec"), ns)  # noqa: S102 - the docs' own example
+    reports = sorted((tmp_path / "runs/ci/causal_audit").glob("epoch_*.json"))
+    assert [p.name for p in reports] == ["epoch_0000.json", "epoch_0001.json", "epoch_0002.json"]
+    raw = json.loads(reports[-1].read_text())
+    assert raw["schema_version"] == 1 and raw["stage"] == "epoch_end" and set(raw["audits"]) == {"input_effect", "fairness"}
+    # the long table holds every scalar of every report, and the gap series is the reports' own
+    assert len(ns["scalars"]) == sum(len(r["scalars"]) for d in ns["docs"] for r in d["audits"].values())
+    assert ns["gap_by_epoch"].tolist() == [d["audits"]["fairness"]["scalars"]["cf_gap"] for d in ns["docs"]]
+    # the last report equals the callback's last results, and its rows carry the feature names
+    last = ns["audit"].last_results
+    assert raw["audits"]["fairness"]["scalars"]["cf_gap"] == last["fairness"].scalars["cf_gap"]
+    assert ns["effects"]["feature"].tolist() == [row["feature"] for row in raw["audits"]["input_effect"]["tables"]["top_groups"]]
+    assert sorted(ns["effects"]["feature"]) == ["a", "m1", "m2", "x3"]
+    assert ns["effects"]["mean_abs_effect"].is_monotonic_decreasing
+    # the gate's verdict is what the numbers say, and what the page prints
+    gap = ns["gap"]
+    assert math.isfinite(gap) and (gap > 0.05) == any("fairness gap" in p for p in ns["problems"])
+    assert (ns["top5"] != ns["was"]) == any("top-5" in p for p in ns["problems"])
+    out = capsys.readouterr().out
+    assert f"counterfactual fairness gap {gap:.3f} > 0.05" in out
+    printed = re.search(r"It prints `(.*?)` and `(.*?)`", RECIPES.split("<!-- recipe: ci-gate -->")[1], re.S)
+    assert printed.group(1) in out and " ".join(printed.group(2).split()) in out
