@@ -24,7 +24,7 @@ from lightning_causal.causal.engine.state import audit_mode, inputs_type_error
 
 SCHEMA_VERSION = 1
 
-__all__ = ["SCHEMA_VERSION", "Audit", "AuditResult", "Probe", "layer_names"]
+__all__ = ["SCHEMA_VERSION", "Audit", "AuditResult", "Probe", "default_name", "layer_names"]
 
 
 @dataclass
@@ -243,8 +243,19 @@ def layer_names(layers: str | Sequence[str], allow_empty: bool = False) -> list[
     return list(names)
 
 
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+def default_name(class_name: str) -> str:
+    """An audit's default name: its class name in snake case, an acronym one word, less a leading underscore and a
+    trailing ``Audit`` (a name letter by letter, ``s_h_a_p``, made tags nobody would write).
+
+    Args:
+        class_name: the audit's class name.
+
+    Examples:
+        >>> default_name("InputEffectAudit"), default_name("SHAPAudit"), default_name("MyCAVAudit"), default_name("_LensAudit")
+        ('input_effect', 'shap', 'my_cav', 'lens')
+    """
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", class_name.lstrip("_")).lower()
+    return snake.removesuffix("_audit") or snake
 
 
 class Audit(ABC):
@@ -256,7 +267,8 @@ class Audit(ABC):
     every misconfiguration fails at set-up, not after the first epochs.
 
     Args:
-        name: tag used in logs (``causal/<name>/...``); defaults to the class name in snake case.
+        name: tag used in logs (``causal/<name>/...``); defaults to the class name in snake case less ``Audit``
+            (:func:`default_name`: ``SHAPAudit`` is ``shap``).
         output: which tensor of the model's return value is explained (``None``: a tensor,
             ``.logits`` or ``["logits"]``; a key, an index or a callable ``out -> Tensor``).
 
@@ -272,7 +284,7 @@ class Audit(ABC):
     def __init__(self, name: str | None = None, *, output: OutputSpec = None) -> None:
         if name is not None and (not isinstance(name, str) or not name):
             raise ValueError(f"Expected argument `name` to be a non-empty string but got {name!r}")
-        self.name = name or _snake(type(self).__name__).replace("_audit", "")
+        self.name = name or default_name(type(self).__name__)
         self.output = check_output_spec(output, ValueError)
 
     def model_options(self, probe: Probe) -> dict[str, Any]:
