@@ -47,7 +47,19 @@ def write_report(
         results: the audits' results.
         extra: more top-level entries of the report; ``None``: none.
         tag: as in :func:`report_path`.
+
+    Raises:
+        ValueError: two results of one audit name (give the audits distinct ``name=``), or ``extra``
+            naming an entry of the report's own (``schema_version``, ``epoch``, ``stage``, ``audits``).
     """
+    names = [r.audit for r in results]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"Expected argument `results` to hold one result per audit name but got {twice} more than once; "
+                         "the report files them by name, so one would replace the other: pass the audits distinct `name=`")
+    clash = sorted(set(extra or {}) & {"schema_version", "epoch", "stage", "audits"})
+    if clash:
+        raise ValueError(f"Expected argument `extra` to name entries other than the report's own but got {clash}")
     path = report_path(report_dir, epoch, stage, tag=tag)
     path.parent.mkdir(parents=True, exist_ok=True)
     doc: dict[str, Any] = {
