@@ -7,6 +7,7 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 
+import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
@@ -73,7 +74,8 @@ class FairnessAudit(Audit):
     (:func:`~lightning_causal.causal.scm.fairness.carrier_unit_effects`: the part of Δ each unit
     carries) with the scalar ``<layer>/top1_carrier_share`` (the strongest unit's share of the layer's
     summed E|c_u|); tables ``top_carriers/<layer>`` and ``groups`` (a row per group, named
-    ``<column>=<value>`` where the sensitive column has a name: ``sex=0``). The audit explains a classifier: a
+    ``<column>=<value>`` where the sensitive column has a name and the groups are its values: ``sex=0``; a
+    ``Counterfactual`` subclass's own ``groups(x)`` (sex × race) is named by its ``group_names``, else by id). The audit explains a classifier: a
     probe whose labels are fractional floats beyond [0, 1] (a regression target) gets a warning and
     no label metrics (soft labels in [0, 1] are thresholded at 0.5). The group metrics compare
     binary decisions: with more than two classes a positive decision (and label) is class 1, every
@@ -332,6 +334,7 @@ class FairnessAudit(Audit):
         keep = groups >= 0  # -1: no group (token swaps: sentences of neither side; a binary column's other values)
         if not bool(keep.any()):
             return
+        column = self._column_name() if self._groups_are_column_values(probe.first[keep], groups[keep]) else None
         preds, groups = preds[keep], groups[keep]
         labels = labels[keep] if labels is not None else None
         multiclass = labels is not None and bool((labels > 1).any()) or bool((preds > 1).any())
@@ -350,12 +353,14 @@ class FairnessAudit(Audit):
         keys = [k for k in ("positive_rate", "tpr", "fpr", "accuracy") if k in rates]
         rows = []
         values = getattr(self.counterfactual, "values", None)  # a binary attribute's coding: group k holds values[k]
-        column = self._column_name()
+        own = getattr(self.counterfactual, "group_names", None)  # a Counterfactual subclass's names of its groups() ids
         for i, g in enumerate(rates["groups"].tolist()):
             row = {"group": g, "count": int(rates["count"][i])}
             if isinstance(values, tuple) and len(values) == 2 and g in (0, 1):
                 row["value"] = values[g]
-            if isinstance(self.counterfactual, TokenSwap) and g in (0, 1):  # which sentences: the summary shows this name
+            if own is not None and 0 <= g < len(own):
+                row["name"] = str(own[g])
+            elif isinstance(self.counterfactual, TokenSwap) and g in (0, 1):  # which sentences: the summary shows this name
                 row["name"] = self._group_name(g)
             elif self._block is not None and 0 <= g < len(self._block):  # a one-hot attribute: the column of its 1
                 row["name"] = self.feature_names[self._block[g]] if self.feature_names is not None else f"column {self._block[g]}"
@@ -369,6 +374,17 @@ class FairnessAudit(Audit):
                     result.scalars[f"{k}/group_{g}"] = v
             rows.append(row)
         result.tables["groups"] = rows
+
+    def _groups_are_column_values(self, x: Tensor, groups: Tensor) -> bool:
+        """Whether group ``g`` is the rows whose sensitive column holds ``g`` (or ``values[g]``), so that a row of the
+        groups table is named ``<column>=<value>``: not so for a ``Counterfactual`` subclass whose ``groups(x)``
+        numbers other groups (sex × race), which such names would mislabel (``sex=3``)."""
+        if self.column is None or x.dim() != 2 or x.shape[1] <= self.column:
+            return False
+        values = getattr(self.counterfactual, "values", None)
+        coded = isinstance(values, tuple) and len(values) == 2
+        expected = torch.tensor([float(values[g]) if coded and g in (0, 1) else float(g) for g in groups.tolist()], dtype=torch.float64)
+        return bool((x[:, self.column].detach().cpu().double() == expected).all())
 
     def _carriers(self, model: nn.Module, probe: Probe, layer: str, mbs: int | None, result: AuditResult) -> None:
         eff = carrier_unit_effects(model, probe.first, self.counterfactual, layer, target=self.target, max_batch_size=mbs,

@@ -23,12 +23,30 @@ __all__ = ["Counterfactual", "CallableCounterfactual", "binary_groups"]
 class Counterfactual(ABC):
     """``flip_counterfactual(x) -> x_cf``, same shape as ``x``, computed without gradient by callers.
 
+    A counterfactual of your own subclasses it: ``flip_counterfactual`` (required) and, for group metrics of
+    other groups than the values of ``column`` (intersections such as sex × race), ``groups`` with
+    ``group_names``.
+
     Attributes:
         column: index of the sensitive column of tabular inputs ``[N, D]`` (group metrics compare
             its values), or ``None`` when the counterfactual knows no column (token swaps).
+        group_names: the name of each group id that :meth:`groups` gives (group ``k`` is
+            ``group_names[k]``), shown in ``FairnessAudit``'s groups table and text card; ``None``:
+            groups that are the values of ``column`` are named ``<column>=<value>``, others by their id.
+
+    Examples:
+        >>> class SexByRace(Counterfactual):
+        ...     column, group_names = 0, ["female, white", "female, black", "male, white", "male, black"]
+        ...     def flip_counterfactual(self, x):
+        ...         return torch.stack([1 - x[:, 0], x[:, 1]], 1)
+        ...     def groups(self, x):
+        ...         return (2 * x[:, 0] + x[:, 1]).long()
+        >>> SexByRace().groups(torch.tensor([[0.0, 1.0], [1.0, 0.0]])).tolist()
+        [1, 2]
     """
 
     column: int | None = None
+    group_names: Sequence[str] | None = None
     #: whether every row's counterfactual differs from the row (a flipped binary column), so that a
     #: repair may run every row's pair without checking which rows changed
     changes_every_row: bool = False
