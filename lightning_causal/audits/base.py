@@ -225,6 +225,48 @@ class AuditResult:
         }
 
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AuditResult:
+        """The result that :meth:`to_dict` wrote, or an audit's entry of a report read by
+        :func:`~lightning_causal.reporting.json_report.load_report`: vectors and maps as float64 tensors
+        (every float32 value exactly), ``"nan"``/``"inf"``/``"-inf"`` there and in ``scalars`` as floats, the
+        rest as written. ``to_dict()`` of it equals ``data`` but for ``images``, of which ``to_dict`` keeps
+        the shapes only: they come back empty.
+
+        Raises:
+            ValueError: ``data`` has no ``"audit"`` name, or another ``schema_version``.
+
+        Examples:
+            >>> r = AuditResult.from_dict(AuditResult("demo", vectors={"v": torch.tensor([1.0, float("nan")])}).to_dict())
+            >>> r.audit, r.vectors["v"]
+            ('demo', tensor([1., nan], dtype=torch.float64))
+        """
+        if not isinstance(data, Mapping) or not isinstance(data.get("audit"), str):
+            raise ValueError(f"Expected argument `data` to be a mapping with an 'audit' name, as to_dict writes, but got {data!r:.80}")
+        if data.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
+            raise ValueError(f"Expected argument `data` of schema_version {SCHEMA_VERSION} but got {data['schema_version']!r}")
+
+        def tensor(values: Any) -> Tensor:
+            values = _floats(values)
+            t = torch.tensor(values)
+            return torch.tensor(values, dtype=torch.float64) if t.is_floating_point() else t
+
+        return cls(
+            data["audit"], scalars={k: float(v) for k, v in data.get("scalars", {}).items()},
+            vectors={k: tensor(v) for k, v in data.get("vectors", {}).items()},
+            maps={k: tensor(v) for k, v in data.get("maps", {}).items()},
+            graphs=dict(data.get("graphs", {})), tables=dict(data.get("tables", {})), curves=dict(data.get("curves", {})),
+            meta=dict(data.get("meta", {})),
+        )
+
+
+def _floats(values: Any) -> Any:
+    """Nested lists with the strings ``to_dict`` writes for NaN and infinities as floats."""
+    if isinstance(values, list):
+        return [_floats(v) for v in values]
+    return float(values) if isinstance(values, str) else values
+
+
 def layer_names(layers: str | Sequence[str], allow_empty: bool = False) -> list[str]:
     """Validate module names given as one string or a sequence; return them as a list.
 
