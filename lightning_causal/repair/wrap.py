@@ -53,6 +53,7 @@ class _WrappedRepairModule(CausalRepairModule):
 
     _saves_hyperparameters = False  # the wrapped module's are checkpointed (``on_save_checkpoint``)
     _wraps = True
+    model: LightningModule  # the wrapped module (checked in __init__): its hooks, log and steps are delegated to
 
     def __init__(self, lightning_module: LightningModule, terms: Sequence[RepairTerm], **options: Any) -> None:
         if not isinstance(lightning_module, LightningModule):
