@@ -417,10 +417,11 @@ class CaptumBaseline(Audit):
         self, model: nn.Module, probe: Probe, layer: str, tidx: Tensor, mbs: int | None, result: AuditResult
     ) -> None:
         method, options = self.settings.layer_method, self.model_options(probe)
-        units = {"unit_dim": self.unit_dim[layer], "num_heads": self.num_heads[layer]}
-        causal = unit_effects(model, probe.inputs, layer, target=tidx, max_batch_size=mbs, **units, **options)
+        unit_dim, num_heads = self.unit_dim[layer], self.num_heads[layer]
+        causal = unit_effects(model, probe.inputs, layer, target=tidx, max_batch_size=mbs, unit_dim=unit_dim, num_heads=num_heads,
+                              **options)
         other = layer_attribute(model, probe.first, layer, method, target=tidx, baselines=self._baseline(probe.first), max_batch_size=mbs,
-                                **units, **options)
+                                unit_dim=unit_dim, num_heads=num_heads, **options)
         warn_layer_unreached(self, result, layer, method, causal, other)
         for metric, value in agreement(self, causal, other, overlap_k(self.top_k, causal.shape[1])).items():
             result.scalars[f"compare/{self._tagged(f'{method}-{layer}')}/{metric}"] = value
