@@ -57,7 +57,13 @@ def check_interventions(intervention: Intervention | Sequence[Intervention]) -> 
         intervention: an :class:`~lightning_causal.causal.engine.unit_interventions.Intervention` or a
             sequence of them (a do-grid).
     """
-    ivs = [intervention] if isinstance(intervention, Intervention) else list(intervention)
+    if isinstance(intervention, type) and issubclass(intervention, Intervention):
+        raise TypeError(f"Expected argument `intervention` to be an Intervention or a non-empty list of them but got the class "
+                        f"{intervention.__name__}: pass an instance, e.g. {intervention.__name__}(...)")
+    try:
+        ivs = [intervention] if isinstance(intervention, Intervention) else list(intervention)
+    except TypeError:  # not iterable: a number, a function
+        ivs = []
     if not ivs or not all(isinstance(iv, Intervention) for iv in ivs):
         raise TypeError(f"Expected argument `intervention` to be an Intervention or a non-empty list of them but got {intervention!r}")
     units = {tuple(iv.units) if iv.units is not None else None for iv in ivs}

@@ -132,6 +132,10 @@ def check_bound_pair(bounds: object, dtype: torch.dtype = torch.float64, device:
     if not isinstance(bounds, tuple) or len(bounds) != 2:
         raise ValueError(f"Expected argument `bounds` to be None or a tuple (low, high) but got {type(bounds).__name__} {bounds!r}")
     lo, hi = (torch.as_tensor(b, dtype=dtype, device=device) for b in bounds)
+    for side, t in (("low", lo), ("high", hi)):
+        if bool(t.isnan().any()):  # NaN compares false: the clamp would turn the search's inputs into NaN
+            raise ValueError(f"Expected argument `bounds` to hold no NaN (use -inf/inf for no bound) but its {side} holds "
+                             f"{int(t.isnan().sum())} NaN")
     try:
         below = bool((lo > hi).any())
     except RuntimeError as err:

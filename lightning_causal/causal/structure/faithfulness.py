@@ -204,9 +204,23 @@ def graph_faithfulness(
             layouts = unit_layouts(forward, xs, layers, dims, heads)
             ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size, layouts=layouts)
         warn_separate_noise(forward, xs, "graph_faithfulness", drew=clean_pass.moved)
+        _check_graph_units(graph, ctx)
         _warn_unexplained_classes(graph, ctx.tidx)
         ablated = {layer: ctx.values(layer, ablation) for layer in ctx.layers}
         return circuit_faithfulness(ctx, graph, ablated)
+
+
+def _check_graph_units(graph: CausalGraph, ctx: GraphContext) -> None:
+    """Every node of a layer must be one of the layer's units in this model (a graph built on
+    another model, or with another ``unit_dim``/``num_heads``, failed inside an index)."""
+    for layer in ctx.layers:
+        width = int(ctx.acts[layer].shape[1])
+        units = sorted(u for lay, u in map(_split, graph.nodes) if lay == layer)
+        if units and units[-1] >= width:
+            bad = [u for u in units if u >= width]
+            raise ValueError(f"Expected argument `graph` to hold units 0 to {width - 1} of layer {layer!r} ({width} units in this "
+                             f"model) but got {[f'{layer}:{u}' for u in bad[:6]]}: was the graph built on another model, or with "
+                             "another `unit_dim`/`num_heads`?")
 
 
 def _warn_unexplained_classes(graph: CausalGraph, tidx: Tensor) -> None:
