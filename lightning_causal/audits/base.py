@@ -172,14 +172,23 @@ def _jsonable(value: Any) -> Any:
 class AuditResult:
     """Plain data produced by one audit run.
 
+    Every field lands in the JSON report; what else the callback does with each is said below
+    (docs/recipes.md, "Writing your own audit"). The callback checks the types at the dry run
+    (:func:`~lightning_causal.callbacks._result_checks.checked_result`).
+
     Attributes:
-        audit: the audit's name (used in tags ``causal/<audit>/<metric>``).
-        scalars: metric name -> float (logged as scalars; may be monitored by callbacks).
-        vectors: name -> 1-D tensor (logged as histograms, compared across epochs for drift).
-        maps: name -> per-sample attribution maps shaped like the input (``[N, ...]``).
+        audit: the audit's name, ``Audit.name`` (``AuditResult(self.name, ...)``; tags ``causal/<audit>/<metric>``).
+        scalars: metric name -> float (or a one-element tensor): logged to every logger and ``callback_metrics``
+            (monitored by ``AuditEarlyStopping``/``AuditModelCheckpoint``) and charted in the custom-scalars layout.
+        vectors: name -> 1-D tensor: logged as histograms and compared with the previous audit's vector of the
+            same name and length for drift (``drift/<name>/{spearman,topk_jaccard,shift}``); a vector of name
+            ``importance/<layer>`` is drawn as bars of units.
+        maps: name -> per-sample attribution maps shaped like the input (``[N, ...]``), drawn by kind of data.
         images: name -> images ``[N, C, H, W]`` or ``[C, H, W]`` shown as they are.
-        graphs: name -> JSON-able graph dicts (``CausalGraph.to_dict()``, layer maps).
-        tables: name -> list of rows (dicts), rendered as markdown.
+        graphs: name -> JSON-able graph dicts; ``CausalGraph.to_dict()`` and ``LayerCausalMap.to_dict()`` are drawn,
+            a graph of another form is kept in the report only.
+        tables: name -> list of rows (dicts): the text card lists the first rows of each (sort them, most important
+            first); a table whose rows hold a number ``m`` beside its interval ``m_ci`` (``[low, high]``) is drawn as interval bars.
         curves: name -> {"x": [...], series: [...]} plotted as line figures; a series given as one
             number instead of a list is a reference level (a rule's bound), drawn dashed.
         meta: anything JSON-able describing the run (epoch, seconds, settings).

@@ -30,8 +30,9 @@ def checked_result(audit: Audit, result: Any) -> AuditResult:
         result: what its ``run`` returned.
 
     Raises:
-        TypeError: not an AuditResult, a field that is not a dict, a scalar that is no real number, or a vector, map
-            or image that is no tensor.
+        TypeError: not an AuditResult, a field that is not a dict, a scalar that is no real number, a vector, map
+            or image that is no tensor, an image of other than 3 or 4 dimensions, a graph or curve that is no dict, a
+            table that is no list of dict rows.
         ValueError: a result named otherwise than the audit.
 
     Examples:
@@ -62,6 +63,16 @@ def checked_result(audit: Audit, result: Any) -> AuditResult:
             if not isinstance(value, Tensor):
                 raise TypeError(f"Expected `AuditResult.{name}[{key!r}]` of {where} to be a tensor but got {_describe(value)}"
                                 f"; torch.as_tensor(...) makes one")
+    for key, image in result.images.items():
+        if image.dim() not in (3, 4):
+            raise TypeError(f"Expected `AuditResult.images[{key!r}]` of {where} to be images [N, C, H, W] or one image [C, H, W] "
+                            f"but got {_describe(image)}; a grey image [H, W] is image[None]")
+    for name, kind in (("graphs", dict), ("tables", list), ("curves", dict)):
+        for key, value in getattr(result, name).items():
+            if not isinstance(value, kind) or name == "tables" and not all(isinstance(row, dict) for row in value):
+                what = {"graphs": "a JSON-able dict", "tables": "a list of rows, each a dict column -> value",
+                        "curves": 'a dict {"x": [...], <series>: [...]}'}[name]
+                raise TypeError(f"Expected `AuditResult.{name}[{key!r}]` of {where} to be {what} but got {_describe(value)}")
     return result
 
 

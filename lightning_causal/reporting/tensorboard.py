@@ -413,6 +413,16 @@ def _graph_figure(graph: dict) -> Any:
     kind = graph.get("kind")
     if kind == "layer_map" and hasattr(graph_figures, "layer_map_figure"):
         return graph_figures.layer_map_figure(graph)
-    if hasattr(graph_figures, "graph_figure") and "edges" in graph:
+    if hasattr(graph_figures, "graph_figure") and (kind == "causal_graph" or _causal_graph_like(graph)):
         return graph_figures.graph_figure(graph)
-    return None
+    return None  # a graph of an audit of one's own in another form: in the JSON report only
+
+
+def _causal_graph_like(graph: dict) -> bool:
+    """Whether ``graph`` has the form of ``CausalGraph.to_dict()`` without its ``kind``: nodes ``{"id", "layer", ...}``
+    and edges ``{"source", "target", ...}``, the form ``graph_figure`` draws (another audit's ``{"edges": [[a, b]]}``
+    failed inside the drawing, stopping the fit)."""
+    nodes, edges = graph.get("nodes", []), graph.get("edges")
+    return (isinstance(edges, list) and isinstance(nodes, list)
+            and all(isinstance(e, dict) and {"source", "target"} <= e.keys() for e in edges)
+            and all(isinstance(n, dict) and {"id", "layer"} <= n.keys() for n in nodes))

@@ -112,3 +112,35 @@ def test_hooks_a_failed_audit_leaves_are_removed_with_a_warning(tmp_path):
     assert not model.fc._forward_hooks  # before: two hooks stayed, each doubling the logits of every later step
     x = torch.tensor([[1.0, 0.0, 0.0]])
     assert torch.equal(model(x), torch.tensor([[1.0, 0.0]]))
+
+
+class _Shaped(WeightNorm):
+    """A result with one field of a form the reporting layer cannot take."""
+
+    def __init__(self, **fields) -> None:
+        super().__init__(0)
+        self.fields = fields
+
+    def run(self, model, probe, *, max_batch_size=None):
+        return AuditResult(self.name, **self.fields)
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"tables": {"t": [[1, 2]]}}, r"`AuditResult.tables\['t'\]` .* a list of rows, each a dict"),
+    ({"images": {"i": torch.zeros(8, 8)}}, r"`AuditResult.images\['i'\]` .* \[C, H, W\] but got a tensor of shape \[8, 8\]"),
+])
+def test_tables_and_images_the_renderer_cannot_draw_are_refused_at_set_up(tmp_path, fields, message):
+    # before: the fit stopped after the first epoch inside the drawing ("'list' object has no attribute 'items'",
+    # matplotlib's "Invalid shape (8,) for image data"), even with on_error="warn"
+    with pytest.raises(MisconfigurationException, match=message):
+        _fit(tmp_path, [_Shaped(**fields)], on_error="warn")
+
+
+def test_a_graph_of_another_form_is_kept_in_the_report_and_not_drawn(tmp_path):
+    from lightning_causal.reporting.tensorboard import TensorBoardRenderer
+
+    result = AuditResult("mine", graphs={"g": {"nodes": ["a", "b"], "edges": [["a", "b"]]}})
+    assert TensorBoardRenderer().figures([result]) == {}  # before: TypeError inside graph_figure
+    _fit(tmp_path, [_Shaped(graphs={"g": {"edges": [["a", "b", 0.5]]}})])
+    report = json.loads((tmp_path / "epoch_0001.json").read_text())
+    assert report["audits"]["shaped"]["graphs"]["g"] == {"edges": [["a", "b", 0.5]]}
