@@ -64,6 +64,7 @@ from lightning_causal.causal.engine.pass_errors import (
     dtype_hint,
     keyword_clash_hint,
     meta_tensor,
+    width_hint,
 )
 from lightning_causal.causal.engine.quantized import warn_dynamic_quantized
 
@@ -191,7 +192,7 @@ class Forward:
                 err.add_note(note)
             if not isinstance(err, RuntimeError):
                 raise
-            hint = dtype_hint(self.model, inputs, err)
+            hint = dtype_hint(self.model, inputs, err) or width_hint(self.model, inputs, err)
             if hint is None:
                 raise
             raise RuntimeError(f"{err}. {hint}") from err

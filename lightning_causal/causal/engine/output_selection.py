@@ -102,6 +102,10 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
             f"but got {_describe(out)}; pass `output=` (a key, an index or a callable out -> Tensor) to choose the "
             f"tensor{_first_choice(out)}{aux}"
         )
+    if isinstance(output, str) and isinstance(out, Tensor):  # getattr would pick a method (or .T, the transpose)
+        raise TypeError(f"Expected argument `output={output!r}` to name an entry of a mapping or an attribute of the model's "
+                        f"output object but the model returns {_describe(out)}: a name selects nothing from a tensor; pass "
+                        "no `output=` (the tensor is explained), an index or a callable out -> Tensor")
     try:
         if callable(output):
             try:

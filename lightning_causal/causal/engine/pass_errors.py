@@ -2,8 +2,9 @@
 
 A model with weights on the ``meta`` device (:func:`meta_tensor`, :func:`check_not_meta`), a keyword
 forward argument that names a parameter the inputs fill already (:func:`keyword_clash_hint`), and a
-dtype mismatch between the inputs and the model's parameters (:func:`dtype_hint`), whose torch
-errors name neither the argument nor the fix. :class:`~lightning_causal.causal.engine.forward.Forward`
+dtype mismatch between the inputs and the model's parameters (:func:`dtype_hint`), and inputs of
+another width than the model's first ``nn.Linear`` (:func:`width_hint`), whose torch errors name
+neither the argument nor the fix. :class:`~lightning_causal.causal.engine.forward.Forward`
 applies them to every pass that fails.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-__all__ = ["check_not_meta", "dtype_hint", "keyword_clash_hint", "meta_tensor"]
+__all__ = ["check_not_meta", "dtype_hint", "keyword_clash_hint", "meta_tensor", "width_hint"]
 
 
 def meta_tensor(model: nn.Module) -> str | None:
@@ -53,6 +54,7 @@ def check_not_meta(model: nn.Module) -> None:
         )
 
 
+_WIDTH_ERROR = re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)")
 _DTYPE_ERROR = re.compile(r"same dtype|should be the same|expected scalar type|Input type \(", re.IGNORECASE)
 
 
@@ -118,3 +120,32 @@ def dtype_hint(model: nn.Module, inputs: tuple[Any, ...], err: BaseException) ->
         return (f"Argument `inputs` is {integer[0]} (integer: category codes or token ids) but the model's parameters are {p}: "
                 f"cast inside the model's forward (`x.to({p})`) for features, or read token ids with an nn.Embedding")
     return None
+
+
+def width_hint(model: nn.Module, inputs: tuple[Any, ...], err: BaseException) -> str | None:
+    """What to do when the inputs' last dimension is not the width the model's first layer, an
+    ``nn.Linear``, takes (torch's "mat1 and mat2 shapes cannot be multiplied" names neither the
+    argument nor the layer), or ``None`` when ``err`` is not that error of that layer.
+
+    Args:
+        model: the model whose pass failed.
+        inputs: the inputs of the pass.
+        err: the error the pass raised.
+
+    Examples:
+        >>> import torch
+        >>> err = RuntimeError("mat1 and mat2 shapes cannot be multiplied (6x5 and 4x8)")
+        >>> print(width_hint(nn.Sequential(nn.Linear(4, 8)), (torch.zeros(6, 5),), err))
+        Argument `inputs` has 5 features per sample (its last dimension) but the model's first layer '0' (Linear) takes 4
+    """
+    found = _WIDTH_ERROR.search(str(err))
+    x = inputs[0] if inputs else None
+    if found is None or not isinstance(x, Tensor) or not x.dim():
+        return None
+    first = next((m for name, m in model.named_modules() if not list(m.children()) and any(True for _ in m.parameters(recurse=False))), None)
+    if not isinstance(first, nn.Linear) or int(found[2]) != x.shape[-1] or int(found[3]) != first.in_features:
+        return None  # another layer failed (after a convolution, say): its width is not the input's
+    name = next(n for n, m in model.named_modules() if m is first)
+    transposed = f"; transposed? its first dimension is {first.in_features}" if x.dim() == 2 and x.shape[0] == first.in_features else ""
+    return (f"Argument `inputs` has {x.shape[-1]} features per sample (its last dimension) but the model's first layer "
+            f"{name!r} (Linear) takes {first.in_features}{transposed}")
