@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ def report_path(report_dir: str | os.PathLike, epoch: int, stage: str, *, tag: s
 
 
 def write_report(
-    report_dir: str | os.PathLike, epoch: int, stage: str, results: list[AuditResult], *, extra: dict | None = None,
+    report_dir: str | os.PathLike, epoch: int, stage: str, results: Sequence[AuditResult], *, extra: dict | None = None,
     tag: str = "",
 ) -> Path:
     """Write ``{"schema_version", "epoch", "stage", "audits": {name: result}}`` to

@@ -4,6 +4,7 @@ JSON report)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from lightning_causal.audits.base import AuditResult
@@ -148,7 +149,7 @@ def _audit_line(r: AuditResult) -> str:
     return head + (": " + " · ".join(parts) if parts else "")
 
 
-def markdown_summary(epoch: int, results: list[AuditResult], step: int | None = None, report: str | None = None) -> str:
+def markdown_summary(epoch: int, results: Sequence[AuditResult], step: int | None = None, report: str | None = None) -> str:
     """A compact markdown summary of one audit epoch: one list item per audit (seconds, its first
     scalars, the top rows of its tables), the causal-vs-Captum comparison table when there is one (with a
     line under it saying how its columns read: agreement 1 = the same ranking, which metrics are better

@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import warnings
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,7 +180,7 @@ class TensorBoardRenderer:
         self._skipped.clear()
 
     def render(
-        self, writer: Any, epoch: int, results: list[AuditResult], probe_inputs: Tensor | None, *,
+        self, writer: Any, epoch: int, results: Sequence[AuditResult], probe_inputs: Tensor | None, *,
         step: int | None = None, probe_labels: Tensor | None = None, report: str | os.PathLike | None = None,
     ) -> None:
         """Write everything of one audit epoch at ``step`` (default ``epoch``); the text card names
@@ -228,7 +229,7 @@ class TensorBoardRenderer:
         self._layout(writer, results, shared)
         writer.flush()
 
-    def figures(self, results: list[AuditResult], probe_inputs: Tensor | None = None, *,
+    def figures(self, results: Sequence[AuditResult], probe_inputs: Tensor | None = None, *,
                 probe_labels: Tensor | None = None) -> dict[str, Figure]:
         """The figures :meth:`render` would log for ``results``, as matplotlib figures (``Figure``) by their tags
         (``"causal/input_effect/maps/sample_0"``), with no writer: in a notebook, ``display(fig)`` or
@@ -260,7 +261,7 @@ class TensorBoardRenderer:
         writer.add_image(tag, figure_image(fig), step, dataformats="HWC")
 
     @staticmethod
-    def _layout(writer: Any, results: list[AuditResult], shared: _WriterState) -> None:
+    def _layout(writer: Any, results: Sequence[AuditResult], shared: _WriterState) -> None:
         tags = {t for r in results for t in scalar_tags(r)}
         items = {tag_safe(n) for r in results for key in ("feature_names", "class_names") for n in r.meta.get(key) or ()}
         if not tags <= shared.tags or not items <= shared.items:
