@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -33,6 +34,10 @@ from lightning_causal.causal.structure.counterfactuals import (
 )
 
 __all__ = ["CounterfactualAudit", "split_triptych"]
+
+#: what ``CounterfactualAudit(towards=)`` takes: the probe's labels, or each sample's runner-up class
+Towards = Literal["label", "runner_up"]
+TOWARDS: tuple[Towards, ...] = get_args(Towards)
 
 
 def _panel(img: Tensor, lo: float, hi: float) -> Tensor:
@@ -150,7 +155,7 @@ class CounterfactualAudit(Audit):
         class_names: Sequence[str] | None = None,
         categorical: Sequence[Sequence[int]] | None = None,
         integer: Sequence[int] | Tensor | None = None,
-        towards: str = "label",
+        towards: Towards = "label",
         scale: Tensor | None = None,
     ) -> None:
         super().__init__(name, output=output)
@@ -317,10 +322,6 @@ class CounterfactualAudit(Audit):
 
     def _column(self, c: int) -> str:
         return self.feature_names[c] if self.feature_names is not None else f"x{c}"
-
-
-#: what ``CounterfactualAudit(towards=)`` takes: the probe's labels, or each sample's runner-up class
-TOWARDS = ("label", "runner_up")
 
 
 def _check_logits(out: Tensor) -> None:

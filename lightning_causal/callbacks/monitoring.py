@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, ModelPruning
@@ -34,6 +34,7 @@ __all__ = [
     "check_monitors_after_dry_run",
 ]
 
+MonitorMode = Literal["min", "max"]  # the `mode` of Lightning's EarlyStopping and ModelCheckpoint
 _SCHEDULE_OPTIONS = ("every_n_train_steps", "train_time_interval", "every_n_epochs", "save_on_train_epoch_end")
 
 
@@ -350,7 +351,7 @@ class AuditEarlyStopping(_OnAudits, EarlyStopping):
         (2, 'causal/input_effect/top5_share')
     """
 
-    def __init__(self, monitor: str, min_delta: float = 0.0, patience: int = 3, *, mode: str = "min", strict: bool = True,
+    def __init__(self, monitor: str, min_delta: float = 0.0, patience: int = 3, *, mode: MonitorMode = "min", strict: bool = True,
                  **kwargs: Any) -> None:
         if kwargs.pop("check_on_train_epoch_end", None) not in (None, True):  # None: Lightning's default
             raise MisconfigurationException(
@@ -414,7 +415,7 @@ class AuditModelCheckpoint(_OnAudits, ModelCheckpoint):
     """
 
     def __init__(self, monitor: str, dirpath: Any = None, filename: str | None = None, *, save_top_k: int = 1,
-                 mode: str = "min", **kwargs: Any) -> None:
+                 mode: MonitorMode = "min", **kwargs: Any) -> None:
         given = sorted(k for k in _SCHEDULE_OPTIONS if kwargs.get(k) is not None)
         if given:
             raise MisconfigurationException(

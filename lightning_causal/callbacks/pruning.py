@@ -10,7 +10,7 @@ is meaningful.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 import torch.nn.utils.prune as pytorch_prune
@@ -26,7 +26,8 @@ from lightning_causal.causal.engine.state import audit_mode, resolve_target
 
 __all__ = ["causal_unit_scores", "causal_pruning_fn"]
 
-_SCOPES = ("global", "layer")
+PruningScope = Literal["global", "layer"]
+_SCOPES: tuple[PruningScope, ...] = get_args(PruningScope)  # the values `scope` takes
 
 
 def causal_unit_scores(
@@ -111,7 +112,7 @@ def causal_pruning_fn(
     layers: Sequence[str],
     target: int | Tensor | None = None,
     *,
-    scope: str = "global",
+    scope: PruningScope = "global",
     max_batch_size: int | None = None,
     output: OutputSpec = None,
 ) -> type[pytorch_prune.BasePruningMethod]:

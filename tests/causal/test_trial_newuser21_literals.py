@@ -17,9 +17,10 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_causal.causal import causal_graph, input_effects, unit_effects
+from lightning_causal.causal import AdditiveNoiseSCM, causal_graph, input_effects, unit_effects
 from lightning_causal.causal.effects.input_effects import INPUT_METHODS, InputMethod
 from lightning_causal.causal.effects.unit_effects import METHODS, UnitEffectsInfo, UnitMethod
+from lightning_causal.causal.scm.scm import NoiseKind
 from lightning_causal.causal.structure.significance import (
     ALTERNATIVES,
     CORRECTIONS,
@@ -81,3 +82,11 @@ def test_values_outside_the_literals_raise_naming_the_parameter():
         causal_graph(_model(), X, ["1"], correction="bonferroni")
     with pytest.raises(ValueError, match=r"`alternative` to be one of \['greater', 'two-sided'\] but got 'less'"):
         causal_graph(_model(), X, ["1"], alternative="less")
+
+
+def test_scm_noise_literal_values_are_accepted_and_others_raise():
+    assert typing.get_type_hints(AdditiveNoiseSCM.__init__)["noise"] == NoiseKind
+    for noise in typing.get_args(NoiseKind):
+        assert AdditiveNoiseSCM(["a", "b"], {"b": ["a"]}, noise=noise).noise == noise
+    with pytest.raises(ValueError, match=r"`noise` to be 'gaussian' or 'residuals' but got 'laplace'"):
+        AdditiveNoiseSCM(["a", "b"], {"b": ["a"]}, noise="laplace")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
@@ -35,7 +36,10 @@ from lightning_causal.causal.scm.structural_functions import (
 
 # the graph checks (dag.py) and the coded-column checks (codes.py) live in their own modules; their
 # names stay importable from here (check_binary, check_binary_values: attribute_flip)
-__all__ = ["AdditiveNoiseSCM", "LinearFunction", "MLPFunction", "StructuralFunction"]
+__all__ = ["AdditiveNoiseSCM", "LinearFunction", "MLPFunction", "NoiseKind", "StructuralFunction"]
+
+#: what ``AdditiveNoiseSCM(noise=)`` takes
+NoiseKind = Literal["gaussian", "residuals"]
 
 Value = float | Tensor
 
@@ -98,7 +102,7 @@ class AdditiveNoiseSCM:
         columns: Sequence[str],
         parents: Mapping[str, Sequence[str]],
         regressor: object = None,
-        noise: str = "gaussian",
+        noise: NoiseKind = "gaussian",
         codes: Sequence[str] | None = (),
     ) -> None:
         self.columns, self.parents = check_graph(columns, parents)
@@ -109,7 +113,7 @@ class AdditiveNoiseSCM:
                              f"but got {codes!r:.100}")
         self.code_columns = sorted({self.columns.index(c) for c in codes})
         self.order = topological_order(self.columns, self.parents)
-        if noise not in ("gaussian", "residuals"):
+        if noise not in get_args(NoiseKind):
             raise ValueError(f"Expected argument `noise` to be 'gaussian' or 'residuals' but got {noise!r}")
         self.noise = noise
         self._index = {c: i for i, c in enumerate(self.columns)}
