@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import torch
@@ -34,8 +35,12 @@ __all__ = ["Intervention", "MeanOf", "Patch", "Resample", "Scale", "SetTo", "Uni
 Units = int | Sequence[int] | None
 
 
-class Intervention:
+class Intervention(ABC):
     """Base class: replaces a module output's ``units`` by :meth:`values`.
+
+    An intervention of your own implements :meth:`values` (docs/recipes.md, "Writing your own audit,
+    intervention or counterfactual"); a subclass whose ``__init__`` does not call ``super().__init__()``
+    intervenes on every unit, dimension 1 (the class defaults below).
 
     Args:
         units: ``None`` (all units), an int, or a sequence of unit indices.
@@ -48,6 +53,11 @@ class Intervention:
         tensor([[[1., 1., 0., 0.],
                  [1., 1., 0., 0.]]])
     """
+
+    #: the defaults of a subclass that does not call ``super().__init__()``: every unit, on dimension 1
+    units: list[int] | None = None
+    unit_dim: int | None = None
+    num_heads: int | None = None
 
     def __init__(self, units: Units = None, *, unit_dim: int | None = None, num_heads: int | None = None) -> None:
         if units is not None:
@@ -86,13 +96,15 @@ class Intervention:
         new.unit_dim, new.num_heads = check_layout_options(unit_dim, num_heads)
         return new
 
+    @abstractmethod
     def values(self, output: Tensor) -> Tensor:
-        """The intervened values, broadcastable to ``output``.
+        """The intervened values, broadcastable to ``output``. The estimators call it on chunks of rows (several
+        samples and units at once): compute each row's values from that row or from data fixed beforehand, not from
+        statistics over the rows of ``output``, which would change with ``max_batch_size``.
 
         Args:
             output: the module's output ``[N, ...]`` (or input) the intervention applies to.
         """
-        raise NotImplementedError
 
     def values_like(self, output: Tensor) -> Tensor:
         """:meth:`values` in ``output``'s dtype. An integer output (category codes, token ids) takes
