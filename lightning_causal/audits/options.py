@@ -63,6 +63,8 @@ def check_baseline(baseline: Any) -> Any:
     values = baseline if isinstance(baseline, tuple) else (baseline,)
     if not values or any(isinstance(b, bool) or not isinstance(b, (int, float, Tensor)) for b in values):
         raise TypeError(f"Expected argument `baseline` to be a number, a tensor or a tuple of them but got {baseline!r}")
+    if any(not bool(torch.as_tensor(b).isfinite().all()) for b in values if not isinstance(b, Tensor) or b.is_floating_point()):
+        raise ValueError(f"Expected argument `baseline` to be finite but got {baseline!r:.80}")  # said now, not at the first audit
     return baseline
 
 

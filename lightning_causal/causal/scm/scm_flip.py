@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
+from lightning_causal.causal.scm.codes import check_binary_values
 from lightning_causal.causal.scm.counterfactual import Counterfactual, binary_groups
 
 __all__ = ["SCMFlip"]
@@ -42,6 +43,9 @@ class SCMFlip(Counterfactual):
     changes_every_row = True  # a binary column always takes its other value
 
     def __init__(self, scm: AdditiveNoiseSCM, column: str | int, values: Sequence[float] = (0.0, 1.0)) -> None:
+        if not isinstance(scm, AdditiveNoiseSCM):
+            raise TypeError(f"Expected argument `scm` to be an AdditiveNoiseSCM but got {type(scm).__name__}")
+        values = check_binary_values(values)
         self.scm = scm
         self.column = scm.index(column)
         self.name = scm.columns[self.column]

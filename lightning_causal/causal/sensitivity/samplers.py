@@ -335,6 +335,7 @@ class ClassProbability:
 
     def __init__(self, model: nn.Module, target: int, input_shape: Sequence[int] | None = None,
                  probability: bool = True, *, output: OutputSpec = None, additional_forward_args: Any = None) -> None:
+        check_int("target", target, minimum=0)  # the class index read from every row's output
         self.forward = Forward(model, output=output, additional_forward_args=additional_forward_args)
         self.model, self.target, self.probability = self.forward.model, target, probability
         self.input_shape = tuple(int(s) for s in input_shape) if input_shape is not None else None

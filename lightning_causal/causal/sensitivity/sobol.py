@@ -301,6 +301,9 @@ def sobol_indices(
         ([0.2, 0.8], [0.2, 0.8])
     """
     check_sobol_options(n, n_bootstrap, confidence, max_batch_size)
+    if not callable(func):
+        raise TypeError(f"Expected argument `func` to be a callable [M, D] -> [M] (a model, or class_probability(model, c)) but got "
+                        f"{type(func).__name__}")
     module = func if isinstance(func, nn.Module) else None
     func = module_func(func, getattr(sampler, "sample_shape", None))
     gen = make_generator(seed, generator)
