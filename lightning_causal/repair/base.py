@@ -149,7 +149,8 @@ class RepairTerm(ABC):
     @abstractmethod
     def loss(self, model: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
         """Scalar, differentiable penalty on the batch ``(x, y)`` for ``model``. Terms that support
-        batches with forward arguments (attention masks) also take ``additional_forward_args=``.
+        batches with forward arguments (attention masks) also take ``additional_forward_args=``
+        (keyword); on such a batch a term whose ``loss`` does not is refused, naming it.
 
         Args:
             model: the network being fine-tuned.

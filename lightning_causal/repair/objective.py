@@ -9,6 +9,7 @@ under ``torch.compile`` (:func:`eager_step`)."""
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -148,6 +149,24 @@ def fused_losses(
     return task, values
 
 
+def _loss_taking_forward_args(term: RepairTerm, args: Any) -> Callable[..., Tensor]:
+    """``term.loss``, checked to take ``additional_forward_args=`` (the base class's ``loss(model, x, y)`` does not:
+    a term of one's own written after it met the batch's forward arguments with a bare ``TypeError``).
+
+    Raises:
+        MisconfigurationException: the term's ``loss`` takes no ``additional_forward_args`` (nor ``**kwargs``).
+    """
+    params = inspect.signature(term.loss).parameters.values()
+    if not any(p.name == "additional_forward_args" or p.kind is p.VAR_KEYWORD for p in params):
+        given = sorted(args) if isinstance(args, Mapping) else type(args).__name__
+        raise MisconfigurationException(
+            f"Expected the loss of term {term.name!r} ({type(term).__name__}) to take `additional_forward_args=`: the batch "
+            f"carries forward arguments ({given}, read by `unpack_batch`) that the model needs. Define "
+            "`loss(self, model, x, y, *, additional_forward_args=None)` and call the model with them "
+            "(`self.outputs(model, x, additional_forward_args)`)")
+    return term.loss
+
+
 def add_terms(
     model: nn.Module,
     task: Tensor,
@@ -174,8 +193,9 @@ def add_terms(
         elif args is None:
             value = term.loss(model, x, y)
         else:
+            loss = _loss_taking_forward_args(term, args)
             with forward_arguments_checked(args, f"term {term.name!r}"):
-                value = term.loss(model, x, y, additional_forward_args=args)
+                value = loss(model, x, y, additional_forward_args=args)
         total = torch.add(total, value, alpha=w)  # total + w·value in one autograd node
         logs[f"repair/{term.name}"] = value.detach()
         parts = getattr(term, "last_parts", None)
