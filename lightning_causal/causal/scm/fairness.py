@@ -13,7 +13,7 @@ The model is called through :class:`~lightning_causal.causal.engine.forward.Forw
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 from torch import Tensor, nn
@@ -55,6 +55,7 @@ __all__ = [
     "probabilities",
     "counterfactual_inputs",
     "counterfactual_fairness_gap",
+    "FairnessGap",
     "group_rates",
     "demographic_parity_difference",
     "equalized_odds_difference",
@@ -129,6 +130,17 @@ def _probabilities(forward: Forward, x: Tensor, rows: Tensor, max_batch_size: in
     return map_rows(x.shape[0], per_pass, lambda i: probabilities(forward(x[i], rows=rows[i])), x.device)
 
 
+class FairnessGap(TypedDict):
+    """What :func:`counterfactual_fairness_gap` returns: a dict whose keys type checkers know."""
+
+    mean_abs: float  #: the gap: mean |Δ| over the samples the counterfactual changes
+    max_abs: float  #: max |Δ|
+    mean: float  #: mean signed Δ over the changed samples
+    flip_rate: float  #: share of the changed samples whose predicted class flips
+    changed: float  #: share of the samples the counterfactual changes
+    delta: Tensor  #: Δ per sample ``[N]``
+
+
 def counterfactual_fairness_gap(
     model: nn.Module,
     x: Tensor,
@@ -140,7 +152,7 @@ def counterfactual_fairness_gap(
     output: OutputSpec = None,
     additional_forward_args: Any = None,
     warn_one_hot: bool = True,
-) -> dict[str, float | Tensor]:
+) -> FairnessGap:
     r"""How much the model's decision would change had the sensitive attribute been different.
 
     .. math:: Δ(x) = p_t(x_{cf}) − p_t(x), \quad \text{gap} = E_{x: x_{cf} ≠ x}|Δ(x)|, \; \max|Δ|, \;
@@ -175,8 +187,8 @@ def counterfactual_fairness_gap(
             checked (``FairnessAudit`` warns in its own name).
 
     Returns:
-        ``{"mean_abs", "max_abs", "mean", "flip_rate", "changed"}`` (floats; ``changed`` = share of
-        samples the counterfactual changes) and ``"delta"`` (Tensor ``[N]``).
+        a :class:`FairnessGap` (a dict): ``{"mean_abs", "max_abs", "mean", "flip_rate", "changed"}`` (floats;
+        ``changed`` = share of samples the counterfactual changes) and ``"delta"`` (Tensor ``[N]``).
 
     Examples:
         >>> from lightning_causal.causal.scm.attribute_flip import AttributeFlip
