@@ -31,7 +31,12 @@ from torch import Tensor, nn
 
 from lightning_causal.baselines.captum_methods import CaptumForward, seeded_rng
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
-from lightning_causal.causal.engine.checks import check_choice, check_int
+from lightning_causal.causal.engine.checks import (
+    check_callable,
+    check_choice,
+    check_float,
+    check_int,
+)
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import broadcast_groups, flat_mask, group_counts
 from lightning_causal.causal.engine.noise import GeneratorWatch, common_noise
@@ -126,6 +131,9 @@ def perturbation_curve(
     if mode not in ("deletion", "insertion"):
         raise ValueError(f"Expected argument `mode` to be 'deletion' or 'insertion' but got {mode!r}")
     check_choice("score", score, ("auto", "softmax", "raw"))
+    if not isinstance(baseline, bool) and isinstance(baseline, (int, float, Tensor)) and torch.as_tensor(baseline).is_floating_point() \
+            and not bool(torch.as_tensor(baseline).isfinite().all()):  # every removed feature NaN: the curve NaN after its start
+        raise ValueError(f"Expected argument `baseline` to be finite but got {baseline!r:.80}")
     m = flat_mask(feature_mask, inputs.shape).to(inputs.device)
     n, g = inputs.shape[0], scores.shape[1] if scores.dim() == 2 else -1
     if scores.dim() != 2 or scores.shape[0] != n or g < int(m.max()) + 1:
@@ -366,7 +374,12 @@ def sensitivity(
         torch.Size([2])
     """
     check_int("n_perturb_samples", n_perturb_samples, minimum=1)
+    check_callable("explain", explain, "a callable (x, target) -> scores")
+    check_float("radius", radius, minimum=0.0)
     n = inputs.shape[0]
+    if not isinstance(target, Tensor) or target.dim() and target.shape[0] != n:
+        raise ValueError(f"Expected argument `target` to be class indices [{n}] (one per sample of `inputs`) but got "
+                         f"{list(target.shape) if isinstance(target, Tensor) else type(target).__name__}")
     drawn: list[Tensor] = []  # every perturbation, drawn at Captum's first call as its default draws them unsliced
     done = [0]
 

@@ -38,6 +38,7 @@ from torch import Tensor
 
 from lightning_causal.audits.base import AuditResult
 from lightning_causal.audits.options import tag_safe
+from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.reporting.card_tags import filed, method_names
 from lightning_causal.reporting.chart_figures import (
@@ -171,6 +172,8 @@ class TensorBoardRenderer:
     def __init__(self, max_samples: int = 4, bar_top: int = 16, figure_kind: FigureKind | None = None) -> None:
         if figure_kind is not None and figure_kind not in KINDS:
             raise ValueError(f"Expected argument `figure_kind` to be None or one of {KINDS} but got {figure_kind!r}")
+        check_int("max_samples", max_samples, minimum=1)  # 0 drew empty figures, -1 (a slice [:-1]) all samples but the last
+        check_int("bar_top", bar_top, minimum=1)
         self.max_samples, self.bar_top, self.figure_kind = max_samples, bar_top, figure_kind
         self.card: int | None = None
         self._skipped: set[str] = set()  # reasons already warned about
