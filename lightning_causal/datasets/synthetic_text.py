@@ -58,11 +58,11 @@ class SyntheticText:
     def __len__(self) -> int:
         return self.input_ids.shape[0]
 
-    def batch(self, rows: Tensor | slice) -> dict[str, Tensor]:
+    def batch(self, rows: int | Tensor | slice) -> dict[str, Tensor]:
         """A Hugging Face style batch ``{"input_ids", "attention_mask", "labels"}`` of ``rows``.
 
         Args:
-            rows: sample indices (a tensor or a slice).
+            rows: sample indices (a tensor or a slice), or one index (an int: one sample, as a Dataset item).
         """
         return {"input_ids": self.input_ids[rows], "attention_mask": self.attention_mask[rows], "labels": self.labels[rows]}
 
