@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import copy
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.utils.prune as pytorch_prune
@@ -78,7 +79,7 @@ def prune_random(model: DigitsCNN, fraction: float, seed: int) -> DigitsCNN:
     return pruned
 
 
-def prune_causal(model: DigitsCNN, fraction: float, probe: torch.Tensor, scope: str) -> DigitsCNN:
+def prune_causal(model: DigitsCNN, fraction: float, probe: torch.Tensor, scope: Literal["global", "layer"]) -> DigitsCNN:
     pruned = copy.deepcopy(model)
     if fraction > 0:
         causal_pruning_fn(pruned, probe, list(LAYERS), scope=scope).prune(fraction)
