@@ -407,7 +407,9 @@ class Audit(ABC):
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027 - optional hook
-        """Restore what :meth:`state_dict` returned (on resume from a checkpoint).
+        """Restore what :meth:`state_dict` returned (on resume from a checkpoint). The callback also calls it with
+        ``{}`` at the start of every fit, to reset the audit (a callback used for a second fit starts fresh): read
+        missing keys as the state of an audit that has not run (``state.get("previous")``).
 
         Args:
             state: the dict :meth:`state_dict` returned.

@@ -16,7 +16,7 @@ from lightning_causal.audits.options import label_task, task_model
 from lightning_causal.callbacks._explain import audited_view, explained_position
 from lightning_causal.callbacks._no_trace import hooks_removed, no_trace
 from lightning_causal.callbacks._probe import call_hint, check_finite_probe
-from lightning_causal.callbacks._result_checks import checked_result
+from lightning_causal.callbacks._result_checks import check_state, checked_result
 from lightning_causal.callbacks._trainer_facts import audited, row_shard
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
 from lightning_causal.causal.engine.batching import settle_shards, sharded_rows
@@ -121,6 +121,7 @@ def dry_run(audit: Audit, model: torch.nn.Module, probe: Probe) -> AuditResult |
             audit.validate(model, probe)
             result = audit.dry_run(model, probe)
         result = None if result is None else checked_result(audit, result)  # a dry run of its own may return None
+        check_state(audit, audit.state_dict())  # what a checkpoint must give back on resume
     except Exception as err:
         error = err
     finally:

@@ -4,13 +4,15 @@ after the first epoch in the callback's own code (``'dict' object has no attribu
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from lightning_causal.audits.base import Audit, AuditResult
 
-__all__ = ["checked_result"]
+__all__ = ["check_state", "checked_result"]
 
 #: the fields of an AuditResult that hold tensors
 _TENSOR_FIELDS = ("vectors", "maps", "images")
@@ -74,6 +76,34 @@ def checked_result(audit: Audit, result: Any) -> AuditResult:
                         "curves": 'a dict {"x": [...], <series>: [...]}'}[name]
                 raise TypeError(f"Expected `AuditResult.{name}[{key!r}]` of {where} to be {what} but got {_describe(value)}")
     return result
+
+
+def check_state(audit: Audit, state: Any) -> None:
+    """Refuse an ``audit.state_dict()`` that a checkpoint could not give back: the callback stores it in checkpoints, which
+    a resumed fit loads with ``torch.load(weights_only=True)`` (a NumPy array in it was saved, and the resume failed
+    with torch's "Weights only load failed").
+
+    Args:
+        audit: the audit.
+        state: what its ``state_dict()`` returned (after the dry run).
+
+    Raises:
+        TypeError: not a dict, or values other than plain values (numbers, strings, lists, dicts) and tensors.
+    """
+    where = f"{type(audit).__name__}.state_dict() of audit {audit.name!r}"
+    if not isinstance(state, dict):
+        raise TypeError(f"Expected {where} to return a dict but got {type(state).__name__}")
+    buffer = io.BytesIO()
+    try:
+        torch.save(state, buffer)
+        buffer.seek(0)
+        torch.load(buffer, weights_only=True)
+    except Exception as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        why = next((line for line in lines if "Unsupported global" in line), lines[-1] if lines else repr(err))
+        raise TypeError(f"Expected {where} to hold plain values (numbers, strings, lists, dicts) and tensors, which "
+                        f"checkpoints give back with torch.load(weights_only=True), but loading it failed: {why}; "
+                        "convert NumPy arrays with torch.as_tensor") from err
 
 
 def _real_number(value: Any) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from typing_extensions import override
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
@@ -427,8 +428,13 @@ class CausalAuditCallback(AuditRun, Callback):
         self._fit_clock = None
         self._warnings.reset()
         self._renderer.reset()
-        for audit in self.audits:
-            audit.load_state_dict({})
+        for audit in self.audits:  # each fit starts fresh: load_state_dict({}) resets an audit (Audit.load_state_dict)
+            try:
+                audit.load_state_dict({})
+            except Exception as err:
+                raise MisconfigurationException(
+                    f"Audit {audit.name!r}: load_state_dict({{}}) raised {err!r}; the callback calls it with an empty dict at "
+                    "the start of every fit to reset the audit, so read missing keys as a fresh start (`state.get(...)`)") from err
 
     def _resolved_report_dir(self, trainer: Trainer) -> str | None:
         """``report_dir`` as given, else ``<log_dir>/causal_audit`` (none under ``fast_dev_run``)."""

@@ -144,3 +144,37 @@ def test_a_graph_of_another_form_is_kept_in_the_report_and_not_drawn(tmp_path):
     _fit(tmp_path, [_Shaped(graphs={"g": {"edges": [["a", "b", 0.5]]}})])
     report = json.loads((tmp_path / "epoch_0001.json").read_text())
     assert report["audits"]["shaped"]["graphs"]["g"] == {"edges": [["a", "b", 0.5]]}
+
+
+class _Stateful(WeightNorm):
+    """Carries the last weights from one audit to the next."""
+
+    def __init__(self, as_numpy: bool = False, strict: bool = False) -> None:
+        super().__init__(0)
+        self.as_numpy, self.strict, self.previous = as_numpy, strict, None
+
+    def run(self, model, probe, *, max_batch_size=None):
+        w = model.fc.weight.detach().clone()
+        self.previous = w.numpy() if self.as_numpy else w
+        return super().run(model, probe)
+
+    def state_dict(self):
+        return {"previous": self.previous}
+
+    def load_state_dict(self, state):
+        self.previous = state["previous"] if self.strict else state.get("previous")
+
+
+def test_a_state_a_checkpoint_cannot_give_back_is_refused_at_set_up(tmp_path):
+    # before: saved into every checkpoint, and a fit resumed from one failed in torch.load(weights_only=True)
+    with pytest.raises(MisconfigurationException, match=r"_Stateful.state_dict\(\) of audit 'stateful' to hold plain values .*numpy"):
+        _fit(tmp_path, [_Stateful(as_numpy=True)])
+    cb, _ = _fit(tmp_path, [_Stateful()])
+    assert torch.equal(cb.audits[0].previous, _Linear().fc.weight.detach())
+
+
+def test_a_load_state_dict_that_needs_its_keys_is_told_it_resets_each_fit(tmp_path):
+    # before: KeyError: 'previous' from setup, naming neither the audit nor the empty dict
+    with pytest.raises(MisconfigurationException, match=r"Audit 'stateful': load_state_dict\(\{\}\) raised KeyError\('previous'\); "
+                                                        r"the callback calls it with an empty dict at the start of every fit"):
+        _fit(tmp_path, [_Stateful(strict=True)])
