@@ -6,7 +6,7 @@ Data ships with scikit-learn (``load_digits``: 1,797 8x8 images); nothing is dow
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -219,8 +219,11 @@ def load_digits_tensors(val_fraction: float = 0.2, seed: int = 0) -> tuple[Tenso
     return x[train], y[train], x[val], y[val]
 
 
-def fit_classifier(model: nn.Module, x: Tensor, y: Tensor, epochs: int, *, seed: int = 0, lr: float = 2e-3,
-                   batch_size: int = 64, reinit: bool = True) -> nn.Module:
+ModuleT = TypeVar("ModuleT", bound=nn.Module)  # fit_classifier returns the model it was given, of its own type
+
+
+def fit_classifier(model: ModuleT, x: Tensor, y: Tensor, epochs: int, *, seed: int = 0, lr: float = 2e-3,
+                   batch_size: int = 64, reinit: bool = True) -> ModuleT:
     """Train ``model`` by Adam on cross-entropy, reproducibly from ``seed`` alone.
 
     With ``reinit`` every parameter is first redrawn as ``U(-1, 1) / sqrt(fan_in)`` (``fan_in``:
@@ -240,7 +243,7 @@ def fit_classifier(model: nn.Module, x: Tensor, y: Tensor, epochs: int, *, seed:
         reinit: redraw every parameter first, as above.
 
     Returns:
-        ``model``, trained, in eval mode, gradients cleared.
+        ``model`` itself (typed as given), trained, in eval mode, gradients cleared.
 
     Raises:
         ValueError: ``epochs`` < 0, ``batch_size`` < 1, or ``x`` and ``y`` of different lengths.

@@ -115,11 +115,12 @@ def causal_pruning_fn(
     scope: PruningScope = "global",
     max_batch_size: int | None = None,
     output: OutputSpec = None,
-) -> type[pytorch_prune.BasePruningMethod]:
+) -> type[_CausalUnitPruning]:
     """A pruning method for ``ModelPruning`` that masks the causally least important units.
 
     Returns a :class:`torch.nn.utils.prune.BasePruningMethod` *subclass* (what ``ModelPruning``
-    accepts as ``pruning_fn``, with ``use_global_unstructured=True``). Each time it prunes, it
+    accepts as ``pruning_fn``, with ``use_global_unstructured=True``), typed as such with its class method
+    ``prune(amount)`` and its ``parameters_to_prune``. Each time it prunes, it
     scores the still-unpruned filters / neurons of ``layers`` with :func:`causal_unit_scores` on
     the probe (with the current masks applied) and masks the weights and bias of the lowest
     ``amount`` of them: a fraction of the remaining units (float) or a number of units (int),
