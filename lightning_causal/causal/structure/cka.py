@@ -36,8 +36,8 @@ def linear_cka(x: Tensor, y: Tensor) -> float:
             raise TypeError(f"Expected argument `{name}` to be a tensor [N, P] but got {type(t).__name__}")
     if x.dim() != 2 or y.dim() != 2 or x.shape[0] != y.shape[0]:
         raise ValueError(f"Expected two matrices with the same rows but got {list(x.shape)} and {list(y.shape)}")
-    x, y = x.double(), y.double()  # integer codes too (mean() refuses them)
-    xc, yc = x - x.mean(0), y - y.mean(0)
+    x, y = (t if t.is_floating_point() else t.double() for t in (x, y))  # integer codes too (mean() refuses them)
+    xc, yc = (x - x.mean(0)).double(), (y - y.mean(0)).double()
     denom = torch.linalg.matrix_norm(xc.T @ xc) * torch.linalg.matrix_norm(yc.T @ yc)
     if denom <= 0:
         return math.nan
