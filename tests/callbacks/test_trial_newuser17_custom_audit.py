@@ -178,3 +178,13 @@ def test_a_load_state_dict_that_needs_its_keys_is_told_it_resets_each_fit(tmp_pa
     with pytest.raises(MisconfigurationException, match=r"Audit 'stateful': load_state_dict\(\{\}\) raised KeyError\('previous'\); "
                                                         r"the callback calls it with an empty dict at the start of every fit"):
         _fit(tmp_path, [_Stateful(strict=True)])
+
+
+def test_a_map_not_shaped_like_the_inputs_is_named_in_a_warning():
+    from lightning_causal.reporting.tensorboard import TensorBoardRenderer
+
+    result = AuditResult("mine", maps={"per_unit": torch.ones(4, 7), "per_feature": torch.ones(4, 3)})
+    # before: 'per_unit' was left out of TensorBoard without a word
+    with pytest.warns(UserWarning, match=r"Map 'per_unit' of audit 'mine' is not drawn in TensorBoard: its shape \[4, 7\]"):
+        figures = TensorBoardRenderer().figures([result], torch.rand(4, 3))
+    assert list(figures) == ["causal/mine/maps/top_features"]  # the map shaped like the inputs is drawn
