@@ -305,6 +305,8 @@ def map_rows(total: int, rows: int, fn: Callable[[Tensor], Tensor], device: torc
         fn: evaluates a chunk: ``fn(idx)`` for the ``[r]`` row indices ``idx`` returns ``[r, ...]``.
         device: the device of the row indices.
     """
+    check_int("total", total, minimum=0)
+    check_int("rows", rows, minimum=1)  # 0: range() would refuse "arg 3 must not be zero", naming neither
     shard = _SHARD.get()
     if shard is None or shard.world_size < 2 or total < shard.world_size * shard.min_rows:
         return _map_chunks(0, total, rows, fn, device)

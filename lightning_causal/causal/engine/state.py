@@ -319,6 +319,9 @@ def gather_target(outputs: Tensor, target_idx: Tensor) -> Tensor:
         outputs: the model's output ``[N, C]`` (or ``[N]``).
         target_idx: ``[N]`` class indices (:func:`resolve_target`).
     """
+    if target_idx.numel() != outputs.shape[0]:  # gather would read the first rows only
+        raise ValueError(f"Expected argument `target_idx` to hold one class index per row of `outputs` ({outputs.shape[0]}) but got "
+                         f"{list(target_idx.shape)}")
     return _as_logits(outputs).gather(1, target_idx.view(-1, 1)).squeeze(1)
 
 

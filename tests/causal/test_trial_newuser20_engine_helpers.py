@@ -1,0 +1,33 @@
+"""Validation sweep (newuser20): public engine helpers and the markdown summary fed wrong input.
+
+gather_target of 2 class indices for 6 rows answered 2 values (the first rows') without a word;
+map_rows(rows=0) failed with range()'s 'arg 3 must not be zero'; markdown_summary of one
+AuditResult (not a list) failed with "'AuditResult' object is not iterable", of dicts with
+"'dict' object has no attribute 'meta'"."""
+
+import pytest
+import torch
+
+from lightning_causal.audits.base import AuditResult
+from lightning_causal.causal.engine import gather_target, map_rows
+from lightning_causal.reporting import markdown_summary
+
+OUT = torch.arange(18.0).view(6, 3)
+
+
+def test_the_helpers_by_hand():
+    assert gather_target(OUT, torch.tensor([0, 1, 2, 0, 1, 2])).tolist() == [0.0, 4.0, 8.0, 9.0, 13.0, 17.0]
+    assert map_rows(5, 2, lambda idx: idx * 10, torch.device("cpu")).tolist() == [0, 10, 20, 30, 40]
+    assert "**ie**" in markdown_summary(1, [AuditResult("ie", scalars={"x": 1.0})])
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: gather_target(OUT, torch.tensor([0, 1])), ValueError, r"`target_idx` to hold one class index per row of `outputs` \(6\) but got \[2\]"),
+    (lambda: map_rows(5, 0, lambda idx: idx, torch.device("cpu")), ValueError, r"`rows` to be a positive int but got 0"),
+    (lambda: map_rows(5, 2.0, lambda idx: idx, torch.device("cpu")), ValueError, r"`rows` .* got 2.0"),
+    (lambda: markdown_summary(1, AuditResult("ie")), TypeError, r"`results` to be a list of AuditResult .* but got AuditResult"),
+    (lambda: markdown_summary(1, [{"audit": "ie"}]), TypeError, r"`results` to be a list of AuditResult .* but got list of \['dict'\]"),
+])
+def test_wrong_input_is_refused_naming_the_argument(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
