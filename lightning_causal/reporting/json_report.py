@@ -93,18 +93,26 @@ def _find_non_finite(written: Any, value: Any, place: list[str | int], places: l
     if isinstance(written, str):
         if written in _NON_FINITE and not isinstance(value, str):
             places.append(place)
-        return
-    numeric = not isinstance(value, (Mapping, list, tuple))  # a tensor, an array: numbers all the way down
-    if numeric and hasattr(value, "isfinite") and bool(value.isfinite().all()):
-        return
-    if isinstance(written, dict):
+    elif not isinstance(value, (Mapping, list, tuple)):  # a tensor, an array: numbers all the way down
+        if not (hasattr(value, "isfinite") and bool(value.isfinite().all())):
+            _all_non_finite(written, place, places)
+    elif isinstance(written, dict):
         names = {str(k): v for k, v in value.items()} if isinstance(value, Mapping) else {}
         for key, item in written.items():
-            _find_non_finite(item, value if numeric else names.get(key), [*place, key], places)
+            _find_non_finite(item, names.get(key), [*place, key], places)
     elif isinstance(written, list):
         for i, item in enumerate(written):
-            inner = value if numeric or i >= len(value) else value[i]
-            _find_non_finite(item, inner, [*place, i], places)
+            _find_non_finite(item, value[i] if i < len(value) else None, [*place, i], places)
+
+
+def _all_non_finite(written: Any, place: list[str | int], places: list[list[str | int]]) -> None:
+    """Append to ``places`` the place of every ``"nan"``/``"inf"``/``"-inf"`` in ``written``, numbers all."""
+    if isinstance(written, str):
+        if written in _NON_FINITE:
+            places.append(place)
+    elif isinstance(written, list):
+        for i, item in enumerate(written):
+            _all_non_finite(item, [*place, i], places)
 
 
 def _atomic_write(path: Path, text: str) -> None:
