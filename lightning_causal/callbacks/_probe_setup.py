@@ -27,6 +27,18 @@ from lightning_causal.reporting.tensorboard import scalar_tags
 __all__ = ["checked_probe", "dry_run", "probe_to_device"]
 
 
+def _check_rows_of_a_flat_probe(probe: Probe, out: object) -> None:
+    """A 1-D probe ``[N]`` is N samples of one value; a model that took it for one sample of N features (an
+    ``nn.Linear`` reads a vector as one row) returns no row per sample, and the audits failed later on
+    torch's shape errors naming neither."""
+    x = probe.first
+    if isinstance(x, torch.Tensor) and x.dim() == 1 and isinstance(out, torch.Tensor) and (out.dim() == 0 or out.shape[0] != x.shape[0]):
+        raise MisconfigurationException(
+            f"Expected argument `probe` to hold one row per sample but got a 1-D tensor [{x.shape[0]}] (read as {x.shape[0]} samples "
+            f"of one value) for which the model returned shape {list(out.shape)}: for one sample of {x.shape[0]} features pass "
+            f"probe[None] ([1, {x.shape[0]}]), for {x.shape[0]} samples of one feature probe[:, None]")
+
+
 def checked_probe(
     audits: Sequence[Audit], probe: Probe, origin: str, trainer: Trainer, pl_module: LightningModule,
     collected: WarningsOncePerFit, *, explain: int | str | None = None,
@@ -63,6 +75,7 @@ def checked_probe(
                 out = select_output(raw, audit.output)
             except Exception as err:
                 raise MisconfigurationException(f"Audit {audit.name!r} is misconfigured: {err}") from err
+            _check_rows_of_a_flat_probe(probe, out)
             _check_scores(audit, out, model)
             check_finite_probe(probe, out, origin)
             # a head the model says is a regression (a held nn.PoissonNLLLoss, a task declared per head) has no classes:
