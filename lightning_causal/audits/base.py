@@ -294,19 +294,21 @@ def layer_names(layers: str | Sequence[str], allow_empty: bool = False) -> list[
     return list(names)
 
 
-def default_name(class_name: str) -> str:
+def default_name(class_name: str, suffix: str = "audit") -> str:
     """An audit's default name: its class name in snake case, an acronym one word, less a leading underscore and a
-    trailing ``Audit`` (a name letter by letter, ``s_h_a_p``, made tags nobody would write).
+    trailing ``Audit`` (a name letter by letter, ``s_h_a_p``, made tags nobody would write); a repair term's, less
+    ``Term`` (``suffix="term"``).
 
     Args:
         class_name: the audit's class name.
+        suffix: the trailing word left out, in lower case.
 
     Examples:
         >>> default_name("InputEffectAudit"), default_name("SHAPAudit"), default_name("MyCAVAudit"), default_name("_LensAudit")
         ('input_effect', 'shap', 'my_cav', 'lens')
     """
     snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", class_name.lstrip("_")).lower()
-    return snake.removesuffix("_audit") or snake
+    return snake.removesuffix(f"_{suffix}") or snake
 
 
 class Audit(ABC):

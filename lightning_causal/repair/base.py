@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
 from torch import Tensor, nn
 
+from lightning_causal.audits.base import default_name
 from lightning_causal.causal.engine.forward import (
     ForwardArgs,
     OutputSpec,
@@ -33,10 +33,6 @@ SEVERAL_INPUTS_FIX = (
 )
 
 
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
 class RepairTerm(ABC):
     """A differentiable penalty added to the task loss during fine-tuning.
 
@@ -46,7 +42,8 @@ class RepairTerm(ABC):
     Args:
         weight: a finite non-negative constant, or a callable of the current epoch (e.g. a warm-up
             schedule).
-        name: tag used in logs (``repair/<name>``); defaults to the class name in snake case.
+        name: tag used in logs (``repair/<name>``); defaults to the class name in snake case less ``Term``
+            (:func:`~lightning_causal.audits.base.default_name`: ``MMDTerm`` is ``mmd``).
         output: which tensor of the model's return value the term compares (``None``: a tensor,
             ``.logits`` or ``["logits"]``; a key, an index or a callable).
     """
@@ -61,7 +58,7 @@ class RepairTerm(ABC):
         if name is not None and (not isinstance(name, str) or not name):
             raise ValueError(f"Expected argument `name` to be a non-empty string but got {name!r}")
         self.weight = weight
-        self.name = name or _snake(type(self).__name__).replace("_term", "")
+        self.name = name or default_name(type(self).__name__, "term")
         self.output = check_output_spec(output, ValueError)
 
     def weight_at(self, epoch: int) -> float:

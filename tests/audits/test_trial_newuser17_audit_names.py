@@ -24,3 +24,17 @@ def _audit_class(class_name: str) -> type[Audit]:
 ])
 def test_default_names(class_name, name):
     assert _audit_class(class_name)().name == name
+
+
+@pytest.mark.parametrize(("class_name", "name"), [
+    ("EqualOddsTerm", "equal_odds"),
+    ("MMDTerm", "mmd"),  # before: "m_m_d"
+    ("CounterfactualFairnessTerm", "counterfactual_fairness"),
+])
+def test_default_names_of_repair_terms(class_name, name):
+    import torch
+
+    from lightning_causal.repair import RepairTerm
+
+    term = type(class_name, (RepairTerm,), {"loss": lambda self, model, x, y: torch.zeros(())})()
+    assert term.name == name
