@@ -43,3 +43,24 @@ def test_the_ci_gate_recipe_runs_and_reads_what_the_reports_hold(tmp_path, monke
     assert f"counterfactual fairness gap {gap:.3f} > 0.05" in out
     printed = re.search(r"It prints `(.*?)` and `(.*?)`", RECIPES.split("<!-- recipe: ci-gate -->")[1], re.S)
     assert printed.group(1) in out and " ".join(printed.group(2).split()) in out
+
+
+def test_the_gate_fails_on_a_failed_audit_and_on_a_nan_gap_without_crashing():
+    code = re.search(r"<!-- recipe: ci-gate -->\s*```python\n(.*?)```", RECIPES, re.S).group(1)
+    gate = code[code.index("# 3."):]
+
+    def report(fairness, features):
+        return {"audits": {"fairness": fairness, "input_effect": {"scalars": {}, "tables": {
+            "top_groups": [{"feature": f} for f in features]}, "meta": {}}}}
+
+    failed = {"scalars": {"failed": 1.0}, "tables": {}, "meta": {"error": "RuntimeError('boom')"}}
+    ns = {"math": math, "docs": [report({"scalars": {"cf_gap": 0.01}}, ["a", "b"]), report(failed, ["b", "a"])]}
+    exec(compile(gate, "<ci-gate recipe: the gate>", "exec"), ns)  # noqa: S102 - the docs' own example
+    assert ns["problems"] == ["audit 'fairness' failed: RuntimeError('boom')", "counterfactual fairness gap nan > 0.05",
+                              "top-5 features changed: ['a', 'b'] -> ['b', 'a']"]
+    ns = {"math": math, "docs": [report({"scalars": {"cf_gap": 0.01}}, ["a"]), report({"scalars": {"cf_gap": math.nan}}, ["a"])]}
+    exec(compile(gate, "<ci-gate recipe: the gate>", "exec"), ns)  # noqa: S102
+    assert ns["problems"] == ["counterfactual fairness gap nan > 0.05"]
+    ns["docs"][-1]["audits"]["fairness"]["scalars"]["cf_gap"] = 0.03
+    exec(compile(gate, "<ci-gate recipe: the gate>", "exec"), ns)  # noqa: S102
+    assert ns["problems"] == []
