@@ -43,6 +43,11 @@ def check_audit_options(
         raise MisconfigurationException(
             f"Expected argument `audits` to hold Audit objects but got {[type(b).__name__ for b in bad]}"
         )
+    unset = [type(a).__name__ for a in audits if not hasattr(a, "name") or not hasattr(a, "output")]
+    if unset:  # an audit of one's own whose __init__ skipped Audit.__init__: "'A' object has no attribute 'name'"
+        raise MisconfigurationException(
+            f"Expected every audit to be initialised by Audit.__init__ but {unset} have no `name`/`output`: call "
+            "`super().__init__(name, output=output)` in their __init__")
     names = [a.name for a in audits]
     if len(set(names)) != len(names):
         raise MisconfigurationException(f"Expected audits with distinct names but got {names}; pass `name=` to tell them apart")

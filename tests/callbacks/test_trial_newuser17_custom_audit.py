@@ -188,3 +188,16 @@ def test_a_map_not_shaped_like_the_inputs_is_named_in_a_warning():
     with pytest.warns(UserWarning, match=r"Map 'per_unit' of audit 'mine' is not drawn in TensorBoard: its shape \[4, 7\]"):
         figures = TensorBoardRenderer().figures([result], torch.rand(4, 3))
     assert list(figures) == ["causal/mine/maps/top_features"]  # the map shaped like the inputs is drawn
+
+
+def test_an_audit_whose_init_skips_audit_init_is_told_to_call_it():
+    class NoSuper(Audit):
+        def __init__(self, layer):
+            self.layer = layer
+
+        def run(self, model, probe, *, max_batch_size=None):
+            return AuditResult(self.name)
+
+    # before: AttributeError: 'NoSuper' object has no attribute 'name'
+    with pytest.raises(MisconfigurationException, match=r"\['NoSuper'\] have no `name`/`output`: call `super\(\).__init__\(name, output=output\)`"):
+        CausalAuditCallback([NoSuper("fc")])
