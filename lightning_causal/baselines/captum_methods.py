@@ -53,6 +53,7 @@ from lightning_causal.baselines.method_specs import (
 )
 from lightning_causal.causal.engine.ablation import check_baselines, padding_positions
 from lightning_causal.causal.engine.chosen_input import model_name
+from lightning_causal.causal.engine.finite import check_finite_value
 from lightning_causal.causal.engine.groups import flat_mask, group_counts
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.output_selection import OutputSpec
@@ -135,15 +136,6 @@ def _kwargs(spec: MethodSpec, x: Tensor, feature_mask: Tensor | None, baselines:
     return kw, tunnel
 
 
-def _check_finite_baselines(baselines: Any) -> None:
-    """A NaN or infinite baseline gives NaN attributions everywhere (IG's path, the ablated value)."""
-    if isinstance(baselines, bool) or not isinstance(baselines, (int, float, Tensor)):
-        return  # Captum's own forms (a tuple, a callable for GradientShap) are Captum's to check
-    t = torch.as_tensor(baselines)
-    if t.is_floating_point() and not bool(t.isfinite().all()):
-        raise ValueError(f"Expected argument `baselines` to be finite but got {baselines!r:.80}")
-
-
 def attribute(
     model: nn.Module,
     inputs: Tensor,
@@ -205,7 +197,7 @@ def attribute(
     if spec.layer:
         raise ValueError(f"Expected a method of the inputs but got the layer method {spec.name!r}; use input_layer_attribute "
                          "(the input layer: word embeddings of token ids) or layer_attribute (a hidden layer's units)")
-    _check_finite_baselines(baselines)
+    check_finite_value("baselines", baselines)  # NaN attributions everywhere (IG's path, the ablated value)
     if feature_mask is not None and isinstance(inputs, Tensor):
         flat_mask(feature_mask, inputs.shape)  # integer, non-negative, broadcastable: else an error inside Captum
     seed = seed_of(generator) if spec.randomised else None

@@ -23,6 +23,7 @@ from lightning_causal.baselines.method_specs import (
     check_option_values,
     unknown_name_error,
 )
+from lightning_causal.causal.engine.finite import check_finite_value
 from lightning_causal.causal.engine.forward_args import ForwardArgs
 from lightning_causal.causal.engine.input_sites import input_sites, output_site
 from lightning_causal.causal.engine.interventions import resolve_module
@@ -116,6 +117,7 @@ def layer_attribute(
         raise ValueError(f"Expected options of method {method!r} among {sorted(defaults)} but got unknown {unknown}")
     check_option_values(method, options or {})
     check_layout_options(unit_dim, num_heads)
+    check_finite_value("baselines", baselines)  # NaN attributions everywhere
     forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args)
     with input_sites(forward.model, [layer]), attribution_context(forward.model):
         module = resolve_module(forward.model, layer)

@@ -37,6 +37,7 @@ from lightning_causal.causal.engine.checks import (
     check_float,
     check_int,
 )
+from lightning_causal.causal.engine.finite import check_finite_value
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import broadcast_groups, flat_mask, group_counts
 from lightning_causal.causal.engine.noise import GeneratorWatch, common_noise
@@ -131,9 +132,7 @@ def perturbation_curve(
     if mode not in ("deletion", "insertion"):
         raise ValueError(f"Expected argument `mode` to be 'deletion' or 'insertion' but got {mode!r}")
     check_choice("score", score, ("auto", "softmax", "raw"))
-    if not isinstance(baseline, bool) and isinstance(baseline, (int, float, Tensor)) and torch.as_tensor(baseline).is_floating_point() \
-            and not bool(torch.as_tensor(baseline).isfinite().all()):  # every removed feature NaN: the curve NaN after its start
-        raise ValueError(f"Expected argument `baseline` to be finite but got {baseline!r:.80}")
+    check_finite_value("baseline", baseline)  # every removed feature NaN: the curve NaN after its start
     m = flat_mask(feature_mask, inputs.shape).to(inputs.device)
     n, g = inputs.shape[0], scores.shape[1] if scores.dim() == 2 else -1
     if scores.dim() != 2 or scores.shape[0] != n or g < int(m.max()) + 1:
@@ -264,6 +263,7 @@ def stability(
     if not sigma >= 0:
         raise ValueError(f"Expected argument `sigma` to be a non-negative float but got {sigma!r}")
     check_int("n_repeats", n_repeats, minimum=1)
+    check_callable("explain", explain, "a callable x -> scores [N, G]")
     ref = explain(inputs) if reference is None else reference
     gen = _generator(seed, inputs.device)
     total = torch.zeros(inputs.shape[0], dtype=ref.dtype, device=ref.device)
@@ -452,6 +452,7 @@ def infidelity(
         True
     """
     check_int("n_perturb_samples", n_perturb_samples, minimum=1)
+    check_finite_value("baseline", baseline)  # every perturbed row NaN: infidelity NaN
     if not 0 < removal_probability <= 1:
         raise ValueError(f"Expected argument `removal_probability` in (0, 1] but got {removal_probability!r}")
     m = flat_mask(feature_mask, inputs.shape).to(inputs.device)

@@ -2,14 +2,22 @@
 
 attribute(baselines=nan) answered NaN attributions everywhere; attribute(feature_mask=<floats>)
 failed inside Captum ('The size of tensor a (6) must match ...'); perturbation_curve(baseline=nan)
-answered curves NaN after their start; sensitivity(radius=-1 or nan) failed inside uniform_,
+answered curves NaN after their start; layer_attribute(baselines=nan) and infidelity(baseline=nan)
+answered NaN everywhere, stability(3, ...) failed with "'int' object is not callable"; sensitivity(radius=-1 or nan) failed inside uniform_,
 sensitivity(3, ...) with "'int' object is not callable", and a target of 3 rows for 6 inputs ran."""
 
 import pytest
 import torch
 from torch import nn
 
-from lightning_causal.baselines import attribute, perturbation_curve, sensitivity
+from lightning_causal.baselines import (
+    attribute,
+    infidelity,
+    layer_attribute,
+    perturbation_curve,
+    sensitivity,
+    stability,
+)
 
 
 def _mlp() -> nn.Module:
@@ -40,6 +48,10 @@ def test_a_finite_call_still_runs():
      r"`feature_mask` broadcastable to \[6, 4\] but got \[1, 3\]"),
     (lambda: perturbation_curve(_mlp(), X, MASK, torch.randn(6, 2), baseline=float("nan")), ValueError,
      r"`baseline` to be finite but got nan"),
+    (lambda: layer_attribute(_mlp(), X, "1", target=0, baselines=float("nan")), ValueError, r"`baselines` to be finite but got nan"),
+    (lambda: infidelity(_mlp(), X, torch.randn(6, 2), MASK, target=0, baseline=torch.tensor([0.0, float("inf"), 0.0, 0.0])), ValueError,
+     r"`baseline` to be finite but got tensor"),
+    (lambda: stability(3, X, 0.1), TypeError, r"`explain` to be a callable x -> scores \[N, G\] but got 3"),
     (lambda: sensitivity(lambda x, t: x, X, Y, -1.0), ValueError, r"`radius` to be a non-negative number but got -1.0"),
     (lambda: sensitivity(lambda x, t: x, X, Y, float("nan")), ValueError, r"`radius` .* got nan"),
     (lambda: sensitivity(3, X, Y, 0.1), TypeError, r"`explain` to be a callable \(x, target\) -> scores but got 3"),

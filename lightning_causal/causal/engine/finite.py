@@ -7,7 +7,28 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["check_finite_samples", "per_sample_tensors"]
+__all__ = ["check_finite_samples", "check_finite_value", "per_sample_tensors"]
+
+
+def check_finite_value(name: str, value: object) -> None:
+    """A baseline (a number or a floating tensor) must be finite: a NaN or infinite one turns every
+    attribution or curve it enters into NaN. Other forms (a tuple, a callable, integer token ids) pass.
+
+    Args:
+        name: the argument's name in the message.
+        value: the value given.
+
+    Examples:
+        >>> check_finite_value("baseline", float("nan"))
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected argument `baseline` to be finite but got nan
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, Tensor)):
+        return
+    t = torch.as_tensor(value)
+    if t.is_floating_point() and not bool(t.isfinite().all()):
+        raise ValueError(f"Expected argument `{name}` to be finite but got {value!r:.80}")
 
 
 def check_finite_samples(xs: tuple[Tensor, ...], explained: Tensor, name: str = "inputs", names: Sequence[str] | None = None) -> None:
