@@ -161,7 +161,7 @@ def load_report(path: str | os.PathLike) -> dict[str, Any]:
         path: the report's path.
 
     Raises:
-        ValueError: if the file is not a lightning_causal report or has an unknown schema version.
+        ValueError: if the file is no JSON, not a lightning_causal report or has an unknown schema version.
 
     Examples:
         >>> import tempfile
@@ -169,7 +169,11 @@ def load_report(path: str | os.PathLike) -> dict[str, Any]:
         >>> path.name, load_report(path)["audits"]["demo"]["scalars"]
         ('epoch_0003.json', {'z': inf})
     """
-    doc = json.loads(Path(path).read_text())
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"Expected argument `path` {str(path)!r} to be a lightning_causal audit report (JSON) but it is "
+                         f"no JSON: {err}") from err
     if not isinstance(doc, dict) or "audits" not in doc:
         raise ValueError(f"Expected a lightning_causal audit report in {str(path)!r} but found no 'audits' key")
     if doc.get("schema_version") != SCHEMA_VERSION:

@@ -28,3 +28,11 @@ def test_extra_entries_cannot_replace_the_reports_own(tmp_path):
     doc = load_report(path)
     assert (doc["epoch"], doc["run"], doc["audits"]["demo"]["scalars"]) == (3, "a", {"x": 1.0})
     assert json.loads(path.read_text())["schema_version"] == 1
+
+
+def test_a_file_that_is_no_json_is_named_in_the_error(tmp_path):
+    # json's own error ("Expecting value: line 1 column 1 (char 0)") named neither the file nor what was expected
+    path = tmp_path / "epoch_0000.json"
+    path.write_text("epoch 0: all fine\n")
+    with pytest.raises(ValueError, match=r"`path` .*epoch_0000\.json.* no JSON: .*line 1 column 1"):
+        load_report(path)
