@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from typing_extensions import override
 
 from lightning_causal._cli import built_by_cli
-from lightning_causal.batches import UnpackBatch, num_rows, unpack
+from lightning_causal.batches import UnpackBatch, Unpacked, num_rows, unpack
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.chosen_input import (
     check_input_choice,
@@ -329,7 +329,7 @@ class CausalRepairModule(EvaluationSteps):
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         return self.model(*args, **kwargs)
 
-    def unpack(self, batch: Any) -> tuple[Tensor, Tensor | None, Any]:
+    def unpack(self, batch: Any) -> Unpacked:
         """``(inputs, labels, additional_forward_args)`` of ``batch`` (``unpack_batch``).
 
         Args:
@@ -340,7 +340,7 @@ class CausalRepairModule(EvaluationSteps):
         except ValueError as err:
             raise MisconfigurationException(f"CausalRepairModule cannot read the batch: {err}") from err
 
-    def model_outputs(self, x: Tensor, args: Any = None) -> Tensor:
+    def model_outputs(self, x: Tensor | tuple[Tensor, ...], args: Any = None) -> Tensor:
         """The model's selected output (``output=``) on ``x`` with forward arguments ``args``.
 
         Args:
@@ -455,7 +455,8 @@ class CausalRepairModule(EvaluationSteps):
         fused = [t for t, _ in active if fusable(t, self.output)] if fuse else []
         model, term_x, term_args = self.explained_batch(x, args)  # checked before the task loss calls the model
         if fused and y is not None:
-            task, values = fused_losses(self.model_outputs, self.task_loss, x, y, fused)
+            # fused only without `explain`: term_x is x, one tensor (explained_batch refused a tuple of inputs)
+            task, values = fused_losses(self.model_outputs, self.task_loss, term_x, y, fused)
         else:
             task, values = checked_task_loss(self.task_step(batch, batch_idx), type(self).__name__), {}
             if task is None:
