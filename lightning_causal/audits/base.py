@@ -242,6 +242,9 @@ class AuditResult:
         rest as written. ``to_dict()`` of it equals ``data`` but for ``images``, of which ``to_dict`` keeps
         the shapes only: they come back empty.
 
+        Args:
+            data: ``to_dict()``'s output, or ``load_report(path)["audits"][name]``.
+
         Raises:
             ValueError: ``data`` has no ``"audit"`` name, or another ``schema_version``.
 
