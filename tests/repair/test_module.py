@@ -64,7 +64,7 @@ def test_training_step_is_task_loss_plus_weighted_terms(data):
     # objective: the same loss without logging (no trainer needed), with the values training_step logs
     objective, logs = module.objective(batch)
     torch.testing.assert_close(objective, expected)
-    assert list(logs) == ["repair/task_loss", "repair/counterfactual_fairness", "repair/__spy", "repair/total"]
+    assert list(logs) == ["repair/task_loss", "repair/counterfactual_fairness", "repair/spy", "repair/total"]
     torch.testing.assert_close(logs["repair/counterfactual_fairness"], fair.loss(model, batch[0], None).detach())
     torch.testing.assert_close(logs["repair/total"], expected.detach())
     assert not any(v.requires_grad for v in logs.values())
