@@ -14,7 +14,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, get_args
 
 import torch
 from torch import Tensor, nn
@@ -107,15 +107,15 @@ class CompareSettings:
     """
 
     steps: int | None = None
-    score: str = "auto"
+    score: M.CurveScore = "auto"
     noise_fraction: float = 0.1
     stability_repeats: int = 1
     absolute: bool = True
     reference_metrics: bool = False
     n_perturb_samples: int = 4
     layer_method: str = "LayerConductance"
-    special_tokens: tuple[int, ...] = ()
-    token_pool: str = "probe"
+    special_tokens: Sequence[int] = ()  # any sequence of ids; __post_init__ makes it a tuple
+    token_pool: M.TokenPool = "probe"
 
     def __post_init__(self) -> None:
         self.special_tokens = tuple(self.special_tokens)
@@ -124,10 +124,10 @@ class CompareSettings:
         check_int("steps", self.steps, minimum=1, none_ok=True)
         check_int("stability_repeats", self.stability_repeats, minimum=1)
         check_int("n_perturb_samples", self.n_perturb_samples, minimum=1)
-        check_choice("score", self.score, ("auto", "softmax", "raw"))
+        check_choice("score", self.score, get_args(M.CurveScore))
         check_float("noise_fraction", self.noise_fraction, minimum=0.0, open_min=True)
         check_choice("layer_method", self.layer_method, LAYER_METHOD_NAMES)
-        check_choice("token_pool", self.token_pool, ("probe", "position"))
+        check_choice("token_pool", self.token_pool, get_args(M.TokenPool))
 
 
 class CaptumBaseline(Audit):
@@ -299,10 +299,10 @@ class CaptumBaseline(Audit):
     def _baseline(self, x: Tensor) -> Any:
         """The baseline of token inputs ``x`` with ``settings.special_tokens`` kept (``[N, T]``): they are
         replaced by no method, curve or metric, as the causal effects leave them."""
-        return special_token_baseline(x, self.baseline, self.settings.special_tokens)
+        return special_token_baseline(x, self.baseline, tuple(self.settings.special_tokens))
 
     def _special(self, x: Tensor) -> tuple[int, ...]:
-        return () if x.is_floating_point() else self.settings.special_tokens
+        return () if x.is_floating_point() else tuple(self.settings.special_tokens)
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if isinstance(probe.inputs, tuple):

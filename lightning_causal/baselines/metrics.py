@@ -22,7 +22,7 @@ of the rankings and are never replaced by the curves.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from captum.metrics import infidelity as _captum_infidelity
@@ -50,6 +50,9 @@ from lightning_causal.causal.engine.state import (
 )
 
 __all__ = [
+    "CurveMode",
+    "CurveScore",
+    "TokenPool",
     "perturbation_curve",
     "curve_auc",
     "stability",
@@ -59,6 +62,10 @@ __all__ = [
 ]
 
 Explainer = Callable[[Tensor], Tensor]
+#: the values of ``perturbation_curve(mode=, score=)`` and ``token_stability(pool=)`` (and ``CompareSettings``'s)
+CurveMode = Literal["deletion", "insertion"]
+CurveScore = Literal["auto", "softmax", "raw"]
+TokenPool = Literal["probe", "position"]
 
 
 def _score(out: Tensor, tidx: Tensor, score: str) -> Tensor:
@@ -73,11 +80,11 @@ def perturbation_curve(
     feature_mask: Tensor,
     scores: Tensor,
     *,
-    mode: str = "deletion",
+    mode: CurveMode = "deletion",
     baseline: float | Tensor = 0.0,
     target: int | Tensor | None = None,
     steps: int | None = None,
-    score: str = "auto",
+    score: CurveScore = "auto",
     max_batch_size: int | None = None,
     output: OutputSpec = None,
     additional_forward_args: Any = None,
@@ -129,9 +136,9 @@ def perturbation_curve(
         ...                    valid=torch.tensor([[True, True, False]]))  # group 2 is padding: never removed
         (tensor([[0.0000, 0.5000, 1.0000]]), tensor([[7., 5., 4.]]))
     """
-    if mode not in ("deletion", "insertion"):
+    if mode not in get_args(CurveMode):
         raise ValueError(f"Expected argument `mode` to be 'deletion' or 'insertion' but got {mode!r}")
-    check_choice("score", score, ("auto", "softmax", "raw"))
+    check_choice("score", score, get_args(CurveScore))
     check_finite_value("baseline", baseline)  # every removed feature NaN: the curve NaN after its start
     m = flat_mask(feature_mask, inputs.shape).to(inputs.device)
     n, g = inputs.shape[0], scores.shape[1] if scores.dim() == 2 else -1
@@ -283,7 +290,7 @@ def token_stability(
     seed: int = 0,
     reference: Tensor | None = None,
     valid: Tensor | None = None,
-    pool: str = "probe",
+    pool: TokenPool = "probe",
 ) -> Tensor:
     """Per-sample stability of an explanation of token ids: Spearman ρ between ``explain(x)`` and
     ``explain(x')``, where ``x'`` replaces each ``eligible`` token with probability ``share`` by a
@@ -321,7 +328,7 @@ def token_stability(
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"Expected argument `share` to be in [0, 1] but got {share!r}")
     check_int("n_repeats", n_repeats, minimum=1)
-    check_choice("pool", pool, ("probe", "position"))
+    check_choice("pool", pool, get_args(TokenPool))
     by_position = pool == "position"
     pool = inputs[eligible]
     if pool.numel() == 0:
