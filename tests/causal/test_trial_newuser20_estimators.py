@@ -47,3 +47,11 @@ def test_a_graph_of_one_sample_says_it_has_no_unit_nodes():
     with pytest.warns(UserWarning, match=r"Each of the 1 explained classes has one sample of the probe of 1: a graph of one sample"):
         graph = causal_graph(_mlp(8), X[:1], ["0", "2"])
     assert [n for n in graph.nodes if not n.startswith("output")] == []
+
+
+@pytest.mark.parametrize("value", ["no", "False", 0, None])
+def test_use_suffix_takes_a_bool(value):
+    """unit_effects(use_suffix="no") ran the suffix passes ("no" is truthy) without a word."""
+    with pytest.raises(TypeError, match=rf"`use_suffix` to be a bool but got {value!r}"):
+        unit_effects(_mlp(8), X, "1", use_suffix=value)
+    assert torch.equal(unit_effects(_mlp(8), X, "1", use_suffix=False), unit_effects(_mlp(8), X, "1", use_suffix=True))

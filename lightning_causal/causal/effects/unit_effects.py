@@ -328,6 +328,8 @@ def unit_effects(
     """
     if not isinstance(return_info, bool):  # the overloads type the result by it: 1 or None would lie
         raise TypeError(f"Expected argument `return_info` to be a bool but got {return_info!r}")
+    if not isinstance(use_suffix, bool):  # a string is truthy: use_suffix="no" or "False" ran the suffix passes
+        raise TypeError(f"Expected argument `use_suffix` to be a bool but got {use_suffix!r}")
     xs = as_tuple(inputs)
     ivs = check_interventions(intervention if intervention is not None else Zero())
     _check_options(method, screen, unit_dim, num_heads)
