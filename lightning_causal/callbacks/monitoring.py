@@ -24,6 +24,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from typing_extensions import override
 
 from lightning_causal.callbacks.audit import CausalAuditCallback, audit_seconds_tag
+from lightning_causal.causal.engine.checks import check_int
 
 __all__ = [
     "AuditEarlyStopping",
@@ -358,6 +359,7 @@ class AuditEarlyStopping(_OnAudits, EarlyStopping):
                 "Expected argument `check_on_train_epoch_end` to be True for AuditEarlyStopping (audits run at the end of "
                 "the training epoch)")
         _check_monitor("AuditEarlyStopping", monitor)
+        check_int("patience", patience, minimum=0, error=MisconfigurationException)  # Lightning takes -1 (and 2.5) as given
         super().__init__(monitor, min_delta, patience, mode=mode, strict=strict, check_on_train_epoch_end=True, **kwargs)
 
 

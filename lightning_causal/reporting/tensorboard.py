@@ -90,6 +90,9 @@ def scalar_tags(result: AuditResult) -> dict[str, float]:
         >>> list(scalar_tags(AuditResult("cb", scalars={"drift/mean_abs/IG/spearman": 0.9}, meta={"methods": ["IG"]})))
         ['causal/cb/drift/mean_abs/compare/IG/spearman']
     """
+    if not isinstance(result, AuditResult):  # a dict of a JSON report: its 'scalars' are tags already
+        raise TypeError(f"Expected argument `result` to be an AuditResult (audit.run's result; AuditResult.from_dict reads "
+                        f"a report's entry) but got {type(result).__name__}")
     out = {}
     methods = method_names(result.meta)
     for key, value in result.scalars.items():

@@ -31,3 +31,16 @@ def test_the_helpers_by_hand():
 def test_wrong_input_is_refused_naming_the_argument(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_scalar_tags_and_group_mask_name_a_wrong_argument():
+    """scalar_tags of a report's dict failed with "'dict' object has no attribute 'meta'"; group_mask of
+    a list with "'list' object has no attribute 'shape'"."""
+    from lightning_causal.causal.engine import group_mask
+    from lightning_causal.reporting import scalar_tags
+
+    with pytest.raises(TypeError, match=r"`result` to be an AuditResult .* but got dict"):
+        scalar_tags({"audit": "ie", "scalars": {"x": 1.0}})
+    with pytest.raises(TypeError, match=r"`inputs` to be a tensor \[N, ...\] but got list"):
+        group_mask([[1.0, 2.0]])
+    assert scalar_tags(AuditResult("ie", scalars={"x": 1.0})) == {"causal/ie/x": 1.0}

@@ -246,6 +246,8 @@ def group_mask(inputs: Tensor, feature_mask: Tensor | None = None, patch_size: i
         >>> group_mask(torch.zeros(2, 3))
         tensor([[0, 1, 2]])
     """
+    if not isinstance(inputs, Tensor):
+        raise TypeError(f"Expected argument `inputs` to be a tensor [N, ...] but got {type(inputs).__name__}")
     if patch_size is not None and inputs.dim() not in (3, 4):
         raise ValueError(f"Expected image inputs [N, C, H, W] or [N, H, W] with `patch_size` but got shape {list(inputs.shape)}")
     mask = make_feature_mask(inputs.shape[1:], feature_mask, patch_size)
