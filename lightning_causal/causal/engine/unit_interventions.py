@@ -35,10 +35,15 @@ __all__ = ["Intervention", "MeanOf", "Patch", "Resample", "Scale", "SetTo", "Uni
 Units = int | Sequence[int] | None
 
 
+def _no_values(self: Intervention, output: Tensor) -> Tensor:
+    raise NotImplementedError(f"{type(self).__name__} sets its values in its own __call__ and has no values(output)")
+
+
 class Intervention(ABC):
     """Base class: replaces a module output's ``units`` by :meth:`values`.
 
-    An intervention of your own implements :meth:`values` (docs/recipes.md, "Writing your own audit,
+    An intervention of your own implements :meth:`values` (or a ``__call__`` of its own; one with neither is
+    refused when built) (docs/recipes.md, "Writing your own audit,
     intervention or counterfactual"); a subclass whose ``__init__`` does not call ``super().__init__()``
     intervenes on every unit, dimension 1 (the class defaults below).
 
@@ -53,6 +58,12 @@ class Intervention(ABC):
         tensor([[[1., 1., 0., 0.],
                  [1., 1., 0., 0.]]])
     """
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        # a subclass with a __call__ of its own (it sets what it sets) needs no values: not abstract there
+        super().__init_subclass__(**kwargs)
+        if "__call__" in cls.__dict__ and getattr(cls.values, "__isabstractmethod__", False):
+            cls.values = _no_values  # type: ignore[method-assign]
 
     #: the defaults of a subclass that does not call ``super().__init__()``: every unit, on dimension 1
     units: list[int] | None = None
