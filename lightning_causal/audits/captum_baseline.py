@@ -61,6 +61,7 @@ from lightning_causal.baselines.captum_methods import (
     layer_attribute,
 )
 from lightning_causal.baselines.input_layer_methods import input_layer_attribute
+from lightning_causal.baselines.method_specs import LayerMethod
 from lightning_causal.causal.effects.input_effects import input_effects
 from lightning_causal.causal.effects.unit_effects import unit_effects
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_type
@@ -113,7 +114,7 @@ class CompareSettings:
     absolute: bool = True
     reference_metrics: bool = False
     n_perturb_samples: int = 4
-    layer_method: str = "LayerConductance"
+    layer_method: LayerMethod = "LayerConductance"
     special_tokens: Sequence[int] = ()  # any sequence of ids; __post_init__ makes it a tuple
     token_pool: M.TokenPool = "probe"
 

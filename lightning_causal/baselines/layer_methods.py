@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -20,6 +20,7 @@ from lightning_causal.baselines.captum_forward import CaptumForward, prepare_inp
 from lightning_causal.baselines.method_specs import (
     LAYER_METHOD_NAMES,
     LAYER_METHOD_TABLE,
+    LayerMethod,
     check_option_values,
     unknown_name_error,
 )
@@ -59,12 +60,12 @@ def layer_attribute(
     model: nn.Module,
     inputs: Tensor,
     layer: str,
-    method: str = "LayerConductance",
+    method: LayerMethod = "LayerConductance",
     *,
     target: int | Tensor | None = None,
     baselines: float | Tensor = 0.0,
     options: Mapping[str, Any] | None = None,
-    reduction: str | None = None,
+    reduction: Literal["sum", "mean"] | None = None,
     max_batch_size: int | None = None,
     output: OutputSpec = None,
     additional_forward_args: Any = None,
@@ -109,9 +110,9 @@ def layer_attribute(
     if method not in LAYER_METHOD_TABLE:
         raise unknown_name_error("method", method, list(LAYER_METHOD_NAMES))
     cls, defaults, default_reduction = LAYER_METHOD_TABLE[method]
-    reduction = reduction or default_reduction
-    if reduction not in ("sum", "mean"):
-        raise ValueError(f"Expected argument `reduction` to be 'sum' or 'mean' but got {reduction!r}")
+    reduce: str = reduction or default_reduction  # the per-method default (LAYER_METHOD_TABLE)
+    if reduce not in ("sum", "mean"):
+        raise ValueError(f"Expected argument `reduction` to be 'sum' or 'mean' but got {reduce!r}")
     unknown = sorted(set(options or {}) - set(defaults))
     if unknown:
         raise ValueError(f"Expected options of method {method!r} among {sorted(defaults)} but got unknown {unknown}")
@@ -145,4 +146,4 @@ def layer_attribute(
         raise ValueError(f"Expected module {layer!r} to output a tensor [N, U, ...] but got shape {list(out.shape)}")
     out = to_units(out, resolve_layout(out.shape, unit_dim, num_heads))
     flat = out.flatten(2) if out.dim() > 2 else out.unsqueeze(2)
-    return flat.sum(2) if reduction == "sum" else flat.mean(2)
+    return flat.sum(2) if reduce == "sum" else flat.mean(2)

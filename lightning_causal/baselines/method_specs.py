@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from captum.attr import (
     Deconvolution,
@@ -35,7 +35,7 @@ from captum.attr import (
 
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_type
 
-__all__ = ["METHOD_NAMES", "INPUT_LAYER_METHOD_NAMES", "LAYER_METHOD_NAMES", "MethodLike", "MethodSpec", "NOT_TAKEN", "check_option_values",
+__all__ = ["METHOD_NAMES", "INPUT_LAYER_METHOD_NAMES", "LAYER_METHOD_NAMES", "LayerMethod", "MethodLike", "MethodSpec", "NOT_TAKEN", "check_option_values",
            "resolve_method"]
 
 MethodLike = str | type | tuple[str | type, Mapping[str, Any]]  # a Captum class stands for its name
@@ -159,6 +159,8 @@ METHOD_NAMES: tuple[str, ...] = tuple(n for n, m in METHOD_TABLE.items() if not 
 INPUT_LAYER_METHOD_NAMES: tuple[str, ...] = tuple(n for n, m in METHOD_TABLE.items() if m.layer)
 #: Names accepted by :func:`layer_attribute`.
 LAYER_METHOD_NAMES: tuple[str, ...] = tuple(LAYER_METHOD_TABLE)
+#: The type of those names (a test keeps it equal to LAYER_METHOD_NAMES).
+LayerMethod = Literal["LayerConductance", "LayerActivation", "LayerIntegratedGradients", "LayerGradientXActivation"]
 
 
 @dataclass(frozen=True)

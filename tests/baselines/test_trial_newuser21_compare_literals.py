@@ -1,5 +1,6 @@
 """The Captum comparison's string options are Literal types whose values are the checked ones
-(``perturbation_curve(mode=, score=)``, ``token_stability(pool=)``, ``CompareSettings(score=, token_pool=)``;
+(``perturbation_curve(mode=, score=)``, ``token_stability(pool=)``, ``CompareSettings(score=, token_pool=,
+layer_method=)``, ``layer_attribute(method=, reduction=)``, ``aggregate_to_groups(reduction=)``;
 before, ``str``: a type checker let ``score="probability"`` through), and ``CompareSettings(special_tokens=)``
 takes any sequence of ids, as ``__post_init__`` does (a list was a type error; it is stored as a tuple)."""
 
@@ -12,7 +13,14 @@ import torch
 from torch import nn
 
 from lightning_causal.audits import CompareSettings
-from lightning_causal.baselines import perturbation_curve, token_stability
+from lightning_causal.baselines import (
+    LAYER_METHOD_NAMES,
+    aggregate_to_groups,
+    layer_attribute,
+    perturbation_curve,
+    token_stability,
+)
+from lightning_causal.baselines.method_specs import LayerMethod
 from lightning_causal.baselines.metrics import CurveMode, CurveScore, TokenPool
 
 MODEL = nn.Linear(2, 1, bias=False)
@@ -55,3 +63,18 @@ def test_compare_settings_take_the_literals_and_a_list_of_special_tokens():
         CompareSettings(token_pool="vocabulary")
     with pytest.raises(ValueError, match=r"`score` to be one of .* but got 'probability'"):
         CompareSettings(score="probability")
+
+
+def test_layer_methods_and_reductions_are_literals_of_the_accepted_names():
+    assert set(typing.get_args(LayerMethod)) == set(LAYER_METHOD_NAMES) and len(typing.get_args(LayerMethod)) == 4
+    hints = typing.get_type_hints(layer_attribute)
+    assert hints["method"] == LayerMethod and hints["reduction"] == (typing.Literal["sum", "mean"] | None)
+    assert typing.get_type_hints(CompareSettings)["layer_method"] == LayerMethod
+    assert set(typing.get_args(typing.get_type_hints(aggregate_to_groups)["reduction"])) == {"sum", "mean"}
+    a, mask = torch.tensor([[1.0, 3.0, 5.0]]), torch.tensor([0, 0, 1])
+    torch.testing.assert_close(aggregate_to_groups(a, mask, "sum"), torch.tensor([[4.0, 5.0]]))
+    torch.testing.assert_close(aggregate_to_groups(a, mask, "mean"), torch.tensor([[2.0, 5.0]]))
+    with pytest.raises(ValueError, match=r"`reduction` to be 'sum' or 'mean' but got 'max'"):
+        aggregate_to_groups(a, mask, "max")
+    with pytest.raises(ValueError, match=r"`layer_method` to be one of .* but got 'LayerGradCam'"):
+        CompareSettings(layer_method="LayerGradCam")

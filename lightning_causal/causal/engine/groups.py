@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -281,7 +282,7 @@ def flat_mask(feature_mask: Tensor, shape: torch.Size) -> Tensor:
 
 
 def aggregate_to_groups(
-    attributions: Tensor, feature_mask: Tensor, reduction: str = "sum", num_groups: int | None = None
+    attributions: Tensor, feature_mask: Tensor, reduction: Literal["sum", "mean"] = "sum", num_groups: int | None = None
 ) -> Tensor:
     """Per-group scores ``[N, G]`` of a map shaped like the input: ``s_g = Σ_{i ∈ g} a_i``
     (``"sum"``, for per-element attributions) or the mean over the group (``"mean"``, for maps
