@@ -40,3 +40,22 @@ def test_a_width_error_after_a_convolution_gets_no_input_hint():
     with pytest.raises(RuntimeError, match=r"mat1 and mat2") as info:
         input_effects(model, torch.randn(2, 1, 5, 5))
     assert "features per sample" not in str(info.value)  # the Linear's width is not the input's
+
+
+@pytest.mark.parametrize("call, error, message", [
+    # one sample of 4 features without its batch dimension: the first pass (all rows) gets the model's single row back
+    (lambda: input_effects(_mlp(), torch.randn(4)), ValueError,
+     r"argument `inputs` is 1-D \[4\], read as 4 samples of one value, .*for one sample of 4 features pass x\[None\] \(\[1, 4\]\)"),
+    # the estimators whose first pass runs one row
+    (lambda: unit_effects(_mlp(), torch.randn(4), "1"), RuntimeError,
+     r"`inputs` is 1-D \(samples of one value each\) but the model's first layer '0' \(Linear\) takes 4 features per row: "
+     r"for one sample of 4 features pass x\[None\]"),
+    # samples of one feature for a model of one input feature
+    (lambda: input_effects(nn.Linear(1, 2), torch.randn(4)), RuntimeError,
+     r"`inputs` is 1-D .* but the model \(Linear\) takes 1 features per row: pass them as x\[:, None\] \(\[N, 1\]\)"),
+])
+def test_a_flat_input_is_refused_with_the_way_out(call, error, message):
+    """Before: 'one row per input row (4) but got shape (3,); pass `output=` a callable ...', and torch's
+    'mat1 and mat2 shapes cannot be multiplied (1x1 and 4x8)' alone."""
+    with pytest.raises(error, match=message):
+        call()

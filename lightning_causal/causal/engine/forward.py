@@ -242,6 +242,13 @@ class Forward:
             check_not_a_row(raw, picked, self.output, n)
             linked = linked_arguments(self.args, model=self.model, num_inputs=len(inputs))
             hint = linked_hint(self.model, inputs)  # the graph hint, or flat indices of an nn.EmbeddingBag with offsets
+            x = inputs[0]
+            if not linked and x.dim() == 1 and x.is_floating_point():  # one sample without its batch dimension
+                raise ValueError(
+                    f"Expected the explained output to have one row per input row ({n}) but got shape {tuple(picked.shape)}: "
+                    f"argument `inputs` is 1-D [{n}], read as {n} samples of one value, and the model took it for one sample "
+                    f"(nn.Linear reads a vector as one row); for one sample of {n} features pass x[None] ([1, {n}]), for {n} "
+                    "samples of one feature x[:, None]")
             raise ValueError(
                 f"Expected the explained output to have one row per input row ({n}) but got shape {tuple(picked.shape)}; "
                 + (f"forward arguments link the input rows ({'; '.join(linked)}): the rows are no samples"

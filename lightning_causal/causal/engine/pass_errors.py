@@ -146,6 +146,10 @@ def width_hint(model: nn.Module, inputs: tuple[Any, ...], err: BaseException) ->
     if not isinstance(first, nn.Linear) or int(found[2]) != x.shape[-1] or int(found[3]) != first.in_features:
         return None  # another layer failed (after a convolution, say): its width is not the input's
     name = next(n for n, m in model.named_modules() if m is first)
+    layer = f"the model's first layer {name!r} (Linear)" if name else "the model (Linear)"
+    if x.dim() == 1:  # samples of one value each, or one sample without its batch dimension
+        way = ("pass them as x[:, None] ([N, 1])" if first.in_features == 1 else
+               f"for one sample of {first.in_features} features pass x[None] ([1, {first.in_features}])")
+        return f"Argument `inputs` is 1-D (samples of one value each) but {layer} takes {first.in_features} features per row: {way}"
     transposed = f"; transposed? its first dimension is {first.in_features}" if x.dim() == 2 and x.shape[0] == first.in_features else ""
-    return (f"Argument `inputs` has {x.shape[-1]} features per sample (its last dimension) but the model's first layer "
-            f"{name!r} (Linear) takes {first.in_features}{transposed}")
+    return f"Argument `inputs` has {x.shape[-1]} features per sample (its last dimension) but {layer} takes {first.in_features}{transposed}"
