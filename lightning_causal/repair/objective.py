@@ -9,6 +9,7 @@ under ``torch.compile`` (:func:`eager_step`)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -149,6 +150,14 @@ def fused_losses(
     return task, values
 
 
+@functools.lru_cache(maxsize=128)
+def _takes_forward_args(loss: Callable[..., Any]) -> bool:
+    """Whether ``loss`` takes ``additional_forward_args=`` (by name or ``**kwargs``); cached, as
+    :func:`add_terms` asks at every training step on a batch with forward arguments."""
+    params = inspect.signature(loss).parameters.values()
+    return any(p.name == "additional_forward_args" or p.kind is p.VAR_KEYWORD for p in params)
+
+
 def _loss_taking_forward_args(term: RepairTerm, args: Any) -> Callable[..., Tensor]:
     """``term.loss``, checked to take ``additional_forward_args=`` (the base class's ``loss(model, x, y)`` does not:
     a term of one's own written after it met the batch's forward arguments with a bare ``TypeError``).
@@ -156,8 +165,7 @@ def _loss_taking_forward_args(term: RepairTerm, args: Any) -> Callable[..., Tens
     Raises:
         MisconfigurationException: the term's ``loss`` takes no ``additional_forward_args`` (nor ``**kwargs``).
     """
-    params = inspect.signature(term.loss).parameters.values()
-    if not any(p.name == "additional_forward_args" or p.kind is p.VAR_KEYWORD for p in params):
+    if not _takes_forward_args(getattr(term.loss, "__func__", term.loss)):  # the class's function: read once, not per step
         given = sorted(args) if isinstance(args, Mapping) else type(args).__name__
         raise MisconfigurationException(
             f"Expected the loss of term {term.name!r} ({type(term).__name__}) to take `additional_forward_args=`: the batch "
