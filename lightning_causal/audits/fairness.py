@@ -383,8 +383,12 @@ class FairnessAudit(Audit):
             return False
         values = getattr(self.counterfactual, "values", None)
         coded = isinstance(values, tuple) and len(values) == 2
-        expected = torch.tensor([float(values[g]) if coded and g in (0, 1) else float(g) for g in groups.tolist()], dtype=torch.float64)
-        return bool((x[:, self.column].detach().cpu().double() == expected).all())
+        held = x[:, self.column].detach().double()
+        groups = groups.to(held.device)
+        expected = groups.double()
+        if coded:  # group 0/1 of a coded binary attribute holds values[0]/values[1]
+            expected = torch.where(groups == 0, float(values[0]), torch.where(groups == 1, float(values[1]), expected))
+        return bool((held == expected).all())
 
     def _carriers(self, model: nn.Module, probe: Probe, layer: str, mbs: int | None, result: AuditResult) -> None:
         eff = carrier_unit_effects(model, probe.first, self.counterfactual, layer, target=self.target, max_batch_size=mbs,
