@@ -292,10 +292,12 @@ class TensorBoardRenderer:
             self._skipped.add(note)
             warnings.warn(note, UserWarning, stacklevel=outside_package())
         for name, m in r.maps.items():  # an audit of one's own: a map of another shape was left out, silently
+            if m.shape[1:] == inputs.shape[1:]:
+                continue
             odd = (f"Map {name!r} of audit {r.audit!r} is not drawn in TensorBoard: its shape {list(m.shape)} is not that of the "
                    f"probe's inputs {list(inputs.shape)} past the first dimension (a map per sample [N, ...], or [1, ...] over the "
                    "whole probe, shaped like the input it explains); it is in the JSON report")
-            if m.shape[1:] != inputs.shape[1:] and odd not in self._skipped:
+            if odd not in self._skipped:
                 self._skipped.add(odd)
                 warnings.warn(odd, UserWarning, stacklevel=outside_package())
         data = MapData(inputs, dict(r.maps), r.audit, r.meta, labels, self.max_samples)
