@@ -72,7 +72,8 @@ def cost_line(epoch: int, total: float, seconds: dict[str, float], trained: floa
                  "to audit for less: fewer probe samples (`probe_size=`), coarser input groups (`patch_size=`, "
                  "`feature_mask=`), fewer layers or units, or audits less often (`every_n_epochs=`, `epochs=`)")
         if drawn is not None and drawn > total:
-            line += "; the drawing grows with the audits' figures: fewer audits drawing maps, or audits less often"
+            line += ("; the drawing grows with the audits' figures: draw them less often (`figures_every_n_audits=`), "
+                     "fewer audits drawing maps, or audits less often")
     return line
 
 
@@ -98,6 +99,7 @@ class AuditRun:
     _renderer: TensorBoardRenderer
     _warned_no_tb: bool
     _warnings: WarningsOncePerFit
+    figures_every_n_audits: int
     _fit_clock: float | None  # time.perf_counter() at the fit's start or the last audit's end (cost_line)
 
     def _run(self, trainer: Trainer, pl_module: LightningModule, epoch: int, stage: str, *, monitored: bool = True) -> None:
@@ -223,6 +225,9 @@ class AuditRun:
         t0 = time.perf_counter()
         probe, report = self.probe, report_path(self.report_dir, epoch, stage, tag=self._report_tag) if self.report_dir is not None else None
         shown = explained_input(probe, self._explained) if probe else None  # the input the maps explain
+        # the figures at the first audit, every n-th after it, the last epoch's and the fit-end one (audited_epochs holds this one)
+        last = stage == "fit_end" or trainer.max_epochs is not None and epoch >= trainer.max_epochs - 1 >= 0
+        figures = last or (len(self.audited_epochs) - 1) % self.figures_every_n_audits == 0
         self._renderer.render(tb.experiment, epoch, results, shown, step=epoch_end_step(trainer),
-                              probe_labels=probe.labels if probe else None, report=report)
+                              probe_labels=probe.labels if probe else None, report=report, figures=figures)
         return time.perf_counter() - t0

@@ -54,6 +54,7 @@ from lightning_causal.callbacks._resume import (
 from lightning_causal.callbacks._trainer_facts import ended_at_last_batch
 from lightning_causal.callbacks._trainer_only import check_trainer
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
+from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.reporting.figure_kinds import FigureKind
 from lightning_causal.reporting.tensorboard import TensorBoardRenderer
 
@@ -157,6 +158,11 @@ class CausalAuditCallback(AuditRun, Callback):
             ``CausalGraphAudit``, ``BackdoorAudit``: titles, tables and tags then name the classes,
             ``P(class 'benign')``), so that they need not be repeated per audit; an audit's own ``class_names``
             is kept. The audits are changed in place (``audit.class_names``).
+        figures_every_n_audits: draw the TensorBoard figures and images (maps, bars, graphs, curves, intervals) at
+            the first audit and every n-th after it, and at the audit of the last epoch (``max_epochs``) or at the end
+            of fit; scalars, histograms, the text card and
+            the JSON report at every audit. In a long run the figures are nearly all of the event file and their
+            drawing can outlast the audits (docs/recipes.md, "In TensorBoard"). Default 1: every audit.
 
     Before the first training step (``on_train_start``), the probe is read, every audit is
     validated against the real model and run once on 2 probe samples (a dry run that leaves no
@@ -204,10 +210,13 @@ class CausalAuditCallback(AuditRun, Callback):
         figure_kind: FigureKind | None = None,
         explain: int | str | None = None,
         class_names: Sequence[str] | None = None,
+        figures_every_n_audits: int = 1,
     ) -> None:
         audits, epochs = check_audit_options(audits, probe_size, every_n_epochs, epochs, max_batch_size, report_dir,
                                              on_error, unpack_batch, figure_kind)
         self.class_names = share_class_names(audits, class_names)
+        check_int("figures_every_n_audits", figures_every_n_audits, minimum=1, error=MisconfigurationException)
+        self.figures_every_n_audits = figures_every_n_audits
         self.explain = check_explain(explain)
         self._explained: int | None = None  # the position `explain` names in the probe's inputs (set-up)
         self.audits = audits

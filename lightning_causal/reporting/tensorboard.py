@@ -188,6 +188,7 @@ class TensorBoardRenderer:
     def render(
         self, writer: Any, epoch: int, results: Sequence[AuditResult], probe_inputs: Tensor | None, *,
         step: int | None = None, probe_labels: Tensor | None = None, report: str | os.PathLike | None = None,
+        figures: bool = True,
     ) -> None:
         """Write everything of one audit epoch at ``step`` (default ``epoch``); the text card names
         the epoch, the step and the JSON ``report``.
@@ -201,6 +202,8 @@ class TensorBoardRenderer:
             step: as above.
             probe_labels: the probe's labels, for the maps' titles; ``None``: none.
             report: the JSON report's path, as above; ``None``: not named.
+            figures: draw the figures and images (maps, bars, graphs, curves, intervals); ``False``: the histograms,
+                the text card and the layout only (``CausalAuditCallback(figures_every_n_audits=)``).
         """
         step = epoch if step is None else step
         for r in results:
@@ -208,12 +211,14 @@ class TensorBoardRenderer:
             for name, vec in r.vectors.items():
                 if torch.isfinite(vec).all() and vec.numel() > 0:  # own namespace: a tag holds one kind of data
                     writer.add_histogram(f"{base}/histograms/{filed(name, methods)}", vec.detach().float().cpu(), step)
-                if name.startswith("importance/"):
+                if figures and name.startswith("importance/"):
                     layer = name.split("/", 1)[1]
                     kind = r.meta.get(f"unit_kind/{layer}", "unit")  # "head", "neuron" (sequence layers), else "unit"
                     fig = bar_figure(vec, f"{r.audit}: {layer}", self.bar_top, value_label=f"mean |effect| of do({kind})",
                                      item_label=kind, estimated=_estimated(r, layer, vec.numel()))
                     self._figure(writer, f"{base}/bars/{name}", fig, step)
+            if not figures:
+                continue
             self._maps(writer, base, r, probe_inputs, probe_labels, step)
             self._images(writer, base, r, step, probe_inputs)
             for name, graph in r.graphs.items():
