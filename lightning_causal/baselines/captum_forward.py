@@ -21,7 +21,7 @@ from lightning_causal.causal.engine.output_selection import (
     check_output_spec,
     select_output,
 )
-from lightning_causal.causal.engine.pass_errors import dtype_hint
+from lightning_causal.causal.engine.pass_errors import dtype_hint, width_hint
 from lightning_causal.causal.engine.state import resolve_target
 
 __all__ = ["CaptumForward", "prepare_inputs"]
@@ -138,7 +138,7 @@ def prepare_inputs(forward: CaptumForward, inputs: Tensor, target: int | Tensor 
         try:
             out = forward(x, *(forward.captum_args() or ()))
         except RuntimeError as err:  # float32 inputs of a float64 model: say which argument and what to do, as the estimators do
-            hint = dtype_hint(forward.model, (x,), err)
+            hint = dtype_hint(forward.model, (x,), err) or width_hint(forward.model, (x,), err)
             if hint is None:
                 raise
             raise RuntimeError(f"{err}. {hint}") from err

@@ -60,3 +60,11 @@ def test_a_finite_call_still_runs():
 def test_wrong_input_is_refused_naming_the_argument(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_inputs_of_another_width_name_the_argument():
+    """attribute(model, x of 5 features) for a model of 4 stopped with torch's 'mat1 and mat2 shapes cannot be
+    multiplied (6x5 and 4x8)' alone (its first pass is Captum's, not the estimators' Forward)."""
+    with pytest.raises(RuntimeError, match=r"mat1 and mat2 .*\. Argument `inputs` has 5 features per sample \(its last dimension\) "
+                       r"but the model's first layer '0' \(Linear\) takes 4"):
+        attribute(_mlp(), torch.randn(6, 5), "Saliency", target=0)
