@@ -26,6 +26,10 @@ from lightning_causal.causal.structure.significance import (
     CORRECTIONS,
     Alternative,
     Correction,
+    adjust_p_values,
+    p_values,
+    shares,
+    z_critical,
 )
 
 
@@ -90,3 +94,21 @@ def test_scm_noise_literal_values_are_accepted_and_others_raise():
         assert AdditiveNoiseSCM(["a", "b"], {"b": ["a"]}, noise=noise).noise == noise
     with pytest.raises(ValueError, match=r"`noise` to be 'gaussian' or 'residuals' but got 'laplace'"):
         AdditiveNoiseSCM(["a", "b"], {"b": ["a"]}, noise="laplace")
+
+
+def test_the_significance_helpers_take_the_literals_and_refuse_other_values():
+    # review of the change: the module that defines Alternative and Correction typed its own helpers `str`, and a
+    # value outside ran the other branch silently (adjust_p_values(p, "bonferroni") was Benjamini-Hochberg)
+    for func, parameter, literal in ((p_values, "alternative", Alternative), (z_critical, "alternative", Alternative),
+                                     (shares, "alternative", Alternative), (adjust_p_values, "method", Correction)):
+        assert typing.get_type_hints(func)[parameter] == literal, func.__name__
+    z = torch.tensor([0.0])
+    assert p_values(z, "greater").item() == 0.5 and p_values(z, "two-sided").item() == 1.0  # 1 - Φ(0), 2 (1 - Φ(0))
+    # Holm on (0.03, 0.04): 2 * 0.03, max(0.06, 1 * 0.04); BH: min(2 * 0.03 / 1, 0.04), 2 * 0.04 / 2
+    assert adjust_p_values(torch.tensor([0.03, 0.04]), "holm").tolist() == pytest.approx([0.06, 0.06])
+    assert adjust_p_values(torch.tensor([0.03, 0.04]), "bh").tolist() == pytest.approx([0.04, 0.04])
+    with pytest.raises(ValueError, match=r"`method` to be one of \['bh', 'holm', 'none'\] but got 'bonferroni'"):
+        adjust_p_values(torch.tensor([0.01, 0.04]), "bonferroni")
+    for call in (lambda: p_values(z, "less"), lambda: z_critical(0.05, "less"), lambda: shares(z, torch.tensor([0]), "less")):
+        with pytest.raises(ValueError, match=r"`alternative` to be one of \['greater', 'two-sided'\] but got 'less'"):
+            call()

@@ -19,6 +19,8 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor
 
+from lightning_causal.causal.engine.checks import check_choice
+
 __all__ = ["ALTERNATIVES", "CORRECTIONS", "Alternative", "Correction", "paired_z", "p_values", "z_critical", "adjust_p_values", "shares"]
 
 #: ``"greater"``: the effect is positive (removing the unit or path lowers the explained output);
@@ -50,33 +52,35 @@ def paired_z(d: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return mean, se, torch.nan_to_num(z, nan=0.0, posinf=math.inf, neginf=-math.inf)
 
 
-def p_values(z: Tensor, alternative: str = "greater") -> Tensor:
+def p_values(z: Tensor, alternative: Alternative = "greater") -> Tensor:
     """Normal p-values: ``1 - Φ(z)`` (``"greater"``) or ``2 (1 - Φ(|z|))`` (``"two-sided"``).
 
     Args:
         z: z-scores (any shape).
         alternative: ``"greater"`` (one-sided, effects above 0) or ``"two-sided"``.
     """
+    check_choice("alternative", alternative, ALTERNATIVES)
     z = z.double()
     if alternative == "greater":
         return 0.5 * torch.special.erfc(z / math.sqrt(2.0))
     return torch.special.erfc(z.abs() / math.sqrt(2.0))
 
 
-def z_critical(alpha: float, alternative: str = "greater") -> float:
+def z_critical(alpha: float, alternative: Alternative = "greater") -> float:
     """The z a single test must reach: ``Φ⁻¹(1 - α)`` (1.645 at 0.05) or ``Φ⁻¹(1 - α/2)`` two-sided.
 
     Args:
         alpha: the significance level of the single test.
         alternative: ``"greater"`` (one-sided, effects above 0) or ``"two-sided"``.
     """
+    check_choice("alternative", alternative, ALTERNATIVES)
     level = alpha if alternative == "greater" else alpha / 2.0
     if level >= 1.0:
         return -math.inf
     return float(torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(1.0 - level, dtype=torch.float64)))
 
 
-def adjust_p_values(p: Tensor, method: str = "bh") -> Tensor:
+def adjust_p_values(p: Tensor, method: Correction = "bh") -> Tensor:
     """p-values adjusted for ``m = p.numel()`` tests, so that ``adjusted <= alpha`` is the decision.
 
     Holm (step-down, controls the family-wise error rate):
@@ -93,6 +97,7 @@ def adjust_p_values(p: Tensor, method: str = "bh") -> Tensor:
         >>> adjust_p_values(torch.tensor([0.01, 0.04, 0.03, 0.2]), "bh")
         tensor([0.0400, 0.0533, 0.0533, 0.2000])
     """
+    check_choice("method", method, CORRECTIONS)
     if method == "none" or p.numel() == 0:
         return p.clone()
     flat = p.reshape(-1)
@@ -109,7 +114,7 @@ def adjust_p_values(p: Tensor, method: str = "bh") -> Tensor:
     return out.view_as(p)
 
 
-def shares(mean: Tensor, groups: Tensor, alternative: str = "greater") -> Tensor:
+def shares(mean: Tensor, groups: Tensor, alternative: Alternative = "greater") -> Tensor:
     """Each effect's share of the strongest effect of its group (``groups``: integer ids).
 
     The strength is the mean effect itself for ``"greater"`` (negative effects get share 0) and
@@ -125,6 +130,7 @@ def shares(mean: Tensor, groups: Tensor, alternative: str = "greater") -> Tensor
         >>> shares(torch.tensor([2.0, 1.0, -4.0, 0.5]), torch.tensor([0, 0, 0, 1]))
         tensor([1.0000, 0.5000, 0.0000, 1.0000])
     """
+    check_choice("alternative", alternative, ALTERNATIVES)
     strength = mean.clamp_min(0.0) if alternative == "greater" else mean.abs()
     if strength.numel() == 0:
         return strength.clone()
