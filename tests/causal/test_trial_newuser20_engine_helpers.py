@@ -44,3 +44,16 @@ def test_scalar_tags_and_group_mask_name_a_wrong_argument():
     with pytest.raises(TypeError, match=r"`inputs` to be a tensor \[N, ...\] but got list"):
         group_mask([[1.0, 2.0]])
     assert scalar_tags(AuditResult("ie", scalars={"x": 1.0})) == {"causal/ie/x": 1.0}
+
+
+def test_replace_units_names_a_wrong_dimension_or_row_count():
+    """replace_units(unit_dim=5) of a 2-D h wrapped to dimension 1 silently (4 of a 3-D h too); one unit for
+    6 rows failed with "shape '[6, 8]' is invalid for input of size 8"."""
+    from lightning_causal.causal.engine import replace_units
+
+    h = torch.zeros(2, 4)
+    assert replace_units(h, torch.tensor([1, 3]), torch.tensor(5.0)).tolist() == [[0, 5, 0, 0], [0, 0, 0, 5]]
+    with pytest.raises(ValueError, match=r"`unit_dim` to be a dimension of `h` \[2, 4\] \(-2 to 1\) but got 5"):
+        replace_units(h, torch.tensor([1, 3]), torch.tensor(5.0), unit_dim=5)
+    with pytest.raises(ValueError, match=r"`units` to hold one unit per row of `h` \(2\) but got \[1\]"):
+        replace_units(h, torch.tensor([1]), torch.tensor(5.0))
