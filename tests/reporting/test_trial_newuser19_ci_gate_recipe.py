@@ -41,6 +41,15 @@ def test_the_ci_gate_recipe_runs_and_reads_what_the_reports_hold(tmp_path, monke
     assert (ns["top5"] != ns["was"]) == any("top-5" in p for p in ns["problems"])
     out = capsys.readouterr().out
     assert f"counterfactual fairness gap {gap:.3f} > 0.05" in out
+    # the page's way from a report's entry to its TensorBoard tags gives the tags the callback logged (a report's
+    # entry is a dict: scalar_tags takes the AuditResult that AuditResult.from_dict rebuilds)
+    expr = re.search(r"`lightning_causal\.reporting\.(scalar_tags\(.*?\))` gives the tags of a report's entry", RECIPES).group(1)
+    from lightning_causal.audits import AuditResult
+    from lightning_causal.reporting import scalar_tags
+
+    for entry in raw["audits"].values():
+        tags = eval(expr, {"scalar_tags": scalar_tags, "AuditResult": AuditResult, "entry": entry})  # noqa: S307 - the docs' own
+        assert len(tags) == len(entry["scalars"]) > 0 and set(tags) <= set(ns["audit"].last_scalars)
     printed = re.search(r"It prints `(.*?)` and `(.*?)`", RECIPES.split("<!-- recipe: ci-gate -->")[1], re.S)
     assert printed.group(1) in out and " ".join(printed.group(2).split()) in out
 
