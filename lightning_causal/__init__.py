@@ -18,7 +18,7 @@ _EXPORTS = {
         "Audit", "AuditResult", "BackdoorAudit", "CaptumBaseline", "CausalGraphAudit", "CounterfactualAudit",
         "FairnessAudit", "InputEffectAudit", "LayerMapAudit", "Probe", "SobolAudit", "UnitImportanceAudit",
     )},
-    **{n: "lightning_causal.callbacks" for n in ("AuditEarlyStopping", "AuditModelCheckpoint", "CausalAuditCallback")},
+    **{n: "lightning_causal.callbacks" for n in ("AuditEarlyStopping", "AuditModelCheckpoint", "CausalAuditCallback", "audit_model")},
     **{n: _CORE for n in (
         "AdditiveNoiseSCM", "AttributeFlip", "CausalGraph", "EmpiricalMarginals", "GaussianCopula", "Intervention",
         "MeanOf", "Patch", "Resample", "Scale", "SetTo", "SobolResult", "TokenSwap", "Trigger", "Zero", "attack_success_rate",
@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # static analysers see the eager imports; `X as X`: an explic
     from lightning_causal.callbacks import AuditEarlyStopping as AuditEarlyStopping
     from lightning_causal.callbacks import AuditModelCheckpoint as AuditModelCheckpoint
     from lightning_causal.callbacks import CausalAuditCallback as CausalAuditCallback
+    from lightning_causal.callbacks import audit_model as audit_model
     from lightning_causal.causal import AdditiveNoiseSCM as AdditiveNoiseSCM
     from lightning_causal.causal import AttributeFlip as AttributeFlip
     from lightning_causal.causal import CausalGraph as CausalGraph

@@ -171,7 +171,8 @@ class CausalAuditCallback(AuditRun, Callback):
     ``fit`` starts fresh (probe, schedule, report directory).
 
     Audits run during ``trainer.fit`` only; ``trainer.validate``/``test`` with the callback audit
-    nothing (a warning says so). They explain ``pl_module`` (its ``forward``), or the network its property
+    nothing (a warning says so): :func:`~lightning_causal.callbacks.posthoc.audit_model` audits a trained
+    model once, on the same probe. They explain ``pl_module`` (its ``forward``), or the network its property
     ``audited_module`` returns where it has one (a GAN whose ``forward`` is the generator: ``return
     self.discriminator``; ``CausalRepairModule.wrap`` names the wrapped module); layer names are that network's. Under mixed precision (``"bf16-mixed"``, ``"16-mixed"``) the audits
     run outside autocast, on the float32 weights (the numbers of ``audit.run`` called by hand); under
@@ -275,8 +276,10 @@ class CausalAuditCallback(AuditRun, Callback):
             if not self.audited_epochs:  # e.g. `trainer.validate(model)` with the callback: it would run no audit, silently
                 rank_zero_warn(
                     "CausalAuditCallback runs its audits during `trainer.fit` only (at the end of training epochs); "
-                    f"this `trainer.{getattr(stage, 'value', stage)}` run audits nothing. To audit a trained model, "
-                    "call `audit.run(model, Probe(x, y))` for each audit")
+                    f"this `trainer.{getattr(stage, 'value', stage)}` run audits nothing. To audit a trained model (a loaded "
+                    "checkpoint) once, as this callback would on its probe, call `lightning_causal.audit_model(model, "
+                    "audits, datamodule_or_loader, probe_size=...)` (`writer=` and `report_dir=` for TensorBoard and "
+                    "the JSON report)")
             return
         others = [cb.audits for cb in trainer.callbacks if isinstance(cb, CausalAuditCallback) and cb is not self]
         check_names_across_callbacks(self.audits, others)

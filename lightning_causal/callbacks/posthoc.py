@@ -1,0 +1,142 @@
+"""Audit a trained model once, outside ``trainer.fit`` (a loaded checkpoint, two models to compare):
+:func:`audit_model` reads the probe and runs every audit as :class:`~lightning_causal.callbacks.audit.CausalAuditCallback`
+does at an audit epoch, and optionally writes its JSON report and TensorBoard content."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from lightning.pytorch import LightningDataModule
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
+
+from lightning_causal.audits.base import Audit, AuditResult
+from lightning_causal.batches import UnpackBatch
+from lightning_causal.callbacks._audit_options import check_audit_options, share_class_names
+from lightning_causal.callbacks._explain import (
+    audited_view,
+    check_explain,
+    explained_input,
+    explained_position,
+)
+from lightning_causal.callbacks._no_trace import audit_seed, hooks_removed, no_trace
+from lightning_causal.callbacks._probe import probe_from
+from lightning_causal.callbacks._result_checks import checked_result
+from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.reporting.figure_kinds import FigureKind
+from lightning_causal.reporting.json_report import write_report
+from lightning_causal.reporting.tensorboard import TensorBoardRenderer, scalar_tags
+
+__all__ = ["audit_model"]
+
+
+def audit_model(
+    model: torch.nn.Module,
+    audits: Audit | Sequence[Audit],
+    data: Any,
+    probe_size: int = 256,
+    *,
+    unpack_batch: UnpackBatch | None = None,
+    explain: int | str | None = None,
+    class_names: Sequence[str] | None = None,
+    max_batch_size: int | None = None,
+    figure_kind: FigureKind | None = None,
+    epoch: int = 0,
+    report_dir: str | os.PathLike | None = None,
+    writer: Any = None,
+    step: int | None = None,
+) -> list[AuditResult]:
+    """Run ``audits`` once on ``model`` as :class:`~lightning_causal.callbacks.audit.CausalAuditCallback` runs
+    them at an audit epoch: the same probe (the first ``probe_size`` samples of ``data`` in dataset order, read
+    as the callback reads its ``probe=`` or the validation data), the network ``model.audited_module`` names where
+    it has one, ``explain=``, ``class_names=``, each audit in eval mode from the global generators seeded with 0
+    and the model left as found. A checkpoint of a fit, loaded, audited with the fit's audits and validation
+    loader, gives the numbers that fit's report holds for that epoch (all but the ``drift/*`` scalars and
+    ``CausalGraphAudit``'s ``edges_gained``/``edges_lost``/``edge_jaccard_previous``, which compare with a
+    previous audit; :func:`~lightning_causal.audits.drift.vector_drift` compares two results).
+
+    Args:
+        model: the trained model, a ``LightningModule`` (e.g. ``MyModule.load_from_checkpoint(path)``) or any
+            ``nn.Module``; the audits are not run on the device of your choice but on the model's: move it first.
+        audits: the :class:`~lightning_causal.audits.Audit` objects, with distinct names (a sequence, or one).
+        data: where the probe is read: a ``LightningDataModule`` (its ``val_dataloader()`` after
+            ``setup("validate")``: the data a fit's callback reads without ``probe=``), or anything the callback's
+            ``probe=`` takes (a ``Probe``, a tensor, a batch, a ``Dataset``, a ``DataLoader``, read in dataset order
+            whatever its shuffling).
+        probe_size: the number of samples of ``data`` explained (its first ones), as the callback's.
+        unpack_batch: ``batch -> (inputs, labels, additional_forward_args)``, as the callback's.
+        explain: for a model of several inputs, the input the audits of one input explain, as the callback's.
+        class_names: one name per class, given to every audit that takes ``class_names`` and has none (the audits are
+            changed in place), as the callback's.
+        max_batch_size: rows per forward pass of the interventions (``None``: memory budget).
+        figure_kind: how the maps are drawn in TensorBoard, as the callback's (``None``: from the probe's shape).
+        epoch: the epoch the report and the TensorBoard content are filed under.
+        report_dir: where the JSON report is written (``<report_dir>/epoch_<epoch>.json``, as the callback's;
+            read with :func:`~lightning_causal.reporting.json_report.load_report`); ``None``: none.
+        writer: a ``TensorBoardLogger`` or a ``SummaryWriter`` (anything with its ``add_*`` methods) that receives the
+            scalars (``causal/<audit>/<metric>``, the callback's tags) and the rich content the callback draws;
+            ``None``: none.
+        step: the TensorBoard step (``None``: ``epoch``).
+
+    Returns:
+        one :class:`~lightning_causal.audits.AuditResult` per audit, in the order of ``audits``.
+
+    Raises:
+        MisconfigurationException: an argument outside what it allows, a probe that cannot be read, or ``explain``
+            naming no input of it.
+
+    Examples:
+        >>> import torch
+        >>> from lightning_causal.audits import InputEffectAudit
+        >>> model = torch.nn.Linear(3, 2)
+        >>> [r.audit for r in audit_model(model, InputEffectAudit(ace_values=None), torch.randn(8, 3))]
+        ['input_effect']
+    """
+    audit_list, _ = check_audit_options(audits, probe_size, 1, None, max_batch_size, report_dir, "raise", unpack_batch,
+                                        figure_kind)
+    if not isinstance(model, torch.nn.Module):
+        raise MisconfigurationException(f"Expected argument `model` to be a torch.nn.Module but got {type(model).__name__}")
+    check_int("epoch", epoch, minimum=0, error=MisconfigurationException)
+    check_int("step", step, minimum=0, none_ok=True, error=MisconfigurationException)
+    tb = writer.experiment if isinstance(writer, TensorBoardLogger) else writer
+    if tb is not None and not (hasattr(tb, "add_scalar") and hasattr(tb, "add_figure")):
+        raise MisconfigurationException(
+            f"Expected argument `writer` to be None, a TensorBoardLogger or a SummaryWriter but got {type(writer).__name__}")
+    share_class_names(audit_list, class_names)
+    explain = check_explain(explain)
+    if isinstance(data, LightningDataModule):
+        data.setup("validate")
+        data = data.val_dataloader()
+    if data is None:
+        raise MisconfigurationException("Expected argument `data` to hold the samples to explain but got None")
+    target = getattr(model, "audited_module", model)
+    probe = probe_from(data, probe_size, unpack_batch)
+    device = next((p.device for p in target.parameters()), None)
+    probe = probe.to(device) if device is not None else probe
+    position = explained_position(explain, target, probe)
+    results = []
+    with no_trace(target):
+        for audit in audit_list:
+            t0 = time.perf_counter()
+            with audit_seed(), hooks_removed(target, f"Audit {audit.name!r}"):
+                result = checked_result(audit, audit.run(*audited_view(audit, target, probe, position), max_batch_size=max_batch_size))
+            result.meta.update(epoch=epoch, seconds=time.perf_counter() - t0)
+            if isinstance(audit.output, (str, int)) and not isinstance(audit.output, bool):
+                result.meta["output"] = audit.output
+            results.append(result)
+    report = None
+    if report_dir is not None:
+        report = write_report(report_dir, epoch, "epoch_end", results, extra={"probe": {"source": "audit_model", "samples": len(probe)}})
+    if tb is not None:
+        at = epoch if step is None else step
+        for tag, value in (t for r in results for t in scalar_tags(r).items()):
+            tb.add_scalar(tag, value, at)
+        TensorBoardRenderer(figure_kind=figure_kind).render(tb, epoch, results, explained_input(probe, position), step=at,
+                                     probe_labels=probe.labels, report=report)
+        if hasattr(tb, "flush"):
+            tb.flush()
+    return results

@@ -1,0 +1,133 @@
+"""audit_model: a trained model audited once after the fit (newuser22 trial), on the callback's probe rules."""
+
+import lightning.pytorch as pl
+import pytest
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_causal import (
+    CausalAuditCallback,
+    InputEffectAudit,
+    UnitImportanceAudit,
+    audit_model,
+    load_report,
+)
+from lightning_causal.audits import Probe
+from lightning_causal.models import LightningClassifier
+from lightning_causal.reporting import scalar_tags
+
+
+class NoisyNet(nn.Module):
+    """An MLP that keeps dropout on in eval mode (MC dropout): its effects depend on the global generator."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(4, 8), nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.fc2(F.dropout(torch.relu(self.fc1(x)), 0.5, training=True))
+
+
+def _audits():
+    return [InputEffectAudit(feature_names=["a", "b", "c", "d"], ace_values=None), UnitImportanceAudit(["model.fc1"])]
+
+
+class _Writer:
+    def __init__(self):
+        self.scalars = {}
+
+    def add_scalar(self, tag, value, step):
+        self.scalars[tag] = (value, step)
+
+    def __getattr__(self, name):  # add_figure, add_text, add_histogram, ...: accepted, not kept
+        return lambda *args, **kwargs: None
+
+
+def test_a_checkpoint_audited_after_the_fit_gives_the_numbers_of_the_fits_report(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(48, 4, generator=g), torch.randint(0, 2, (48,), generator=g)
+    val = DataLoader(TensorDataset(x[32:], y[32:]), batch_size=4, shuffle=True)  # the probe is read in dataset order
+    pl.seed_everything(0)
+    callback = CausalAuditCallback(_audits(), probe_size=12, report_dir=tmp_path / "fit")
+    trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, callbacks=[callback])
+    trainer.fit(LightningClassifier(NoisyNet(), lr=1e-2), DataLoader(TensorDataset(x[:32], y[:32]), batch_size=8), val)
+    trainer.save_checkpoint(tmp_path / "model.ckpt")
+    fit = load_report(tmp_path / "fit" / "epoch_0000.json")["audits"]
+
+    model = LightningClassifier.load_from_checkpoint(tmp_path / "model.ckpt", model=NoisyNet())
+    torch.manual_seed(123)  # whatever the global generator holds: each audit starts from seed 0, as in the fit
+    writer = _Writer()
+    results = audit_model(model, _audits(), val, probe_size=12, report_dir=tmp_path / "after", writer=writer, epoch=3)
+    for result in results:
+        assert result.scalars.keys() == fit[result.audit]["scalars"].keys()
+        for name, value in result.scalars.items():
+            assert value == pytest.approx(fit[result.audit]["scalars"][name], abs=1e-6), (result.audit, name)
+        for name, vector in result.vectors.items():
+            assert vector.tolist() == pytest.approx(fit[result.audit]["vectors"][name], abs=1e-6)
+    # the report and the scalars: the callback's tags, at step = epoch
+    after = load_report(tmp_path / "after" / "epoch_0003.json")
+    assert after["epoch"] == 3 and after["probe"]["samples"] == 12 and set(after["audits"]) == set(fit)
+    assert writer.scalars == {tag: (value, 3) for r in results for tag, value in scalar_tags(r).items()}
+    # by hand, without the seed, the same audit explains another draw of the dropout noise
+    torch.manual_seed(123)
+    by_hand = InputEffectAudit(feature_names=["a", "b", "c", "d"], ace_values=None).run(model, Probe(x[32:44], y[32:44]))
+    assert by_hand.vectors["mean_abs_effect"].tolist() != pytest.approx(results[0].vectors["mean_abs_effect"].tolist(), abs=1e-6)
+
+
+@pytest.mark.parametrize(("kwargs", "named"), [
+    ({"probe_size": 0}, "probe_size"), ({"epoch": -1}, "epoch"), ({"writer": object()}, "writer"),
+    ({"audits": []}, "audits"), ({"model": "net"}, "model"), ({"data": None}, "data"),
+])
+def test_wrong_arguments_are_named(kwargs, named):
+    args = {"model": nn.Linear(4, 2), "audits": InputEffectAudit(ace_values=None), "data": torch.randn(6, 4), **kwargs}
+    with pytest.raises(MisconfigurationException, match=f"`{named}`"):
+        audit_model(**args)
+
+
+def test_the_posthoc_recipe_runs_and_its_drift_is_scipys(monkeypatch, tmp_path):
+    """docs/recipes.md 'A checkpoint audited after the fit': two checkpoints audited, side by side in one logdir
+    (the same tags in both runs), and the drift of the two effect vectors as SciPy and a hand count give it."""
+    import re
+    import warnings
+    from pathlib import Path
+
+    from scipy.stats import spearmanr
+
+    code = re.search(r"<!-- recipe: posthoc -->\s*```python\n(.*?)```",
+                     (Path(__file__).parents[2] / "docs" / "recipes.md").read_text(), re.S).group(1)
+    for old, new in (("max_epochs=4", "max_epochs=1"), ("max_epochs=3", "max_epochs=1"), ("n=1000", "n=400"),
+                     ("data.x[:800], data.y[:800]", "data.x[:300], data.y[:300]"),
+                     ("data.x[800:], data.y[800:]", "data.x[300:], data.y[300:]"), ("probe_size=128", "probe_size=64")):
+        assert code.count(old) == 1, old
+        code = code.replace(old, new)
+    monkeypatch.chdir(tmp_path)
+    init = pl.Trainer.__init__
+    monkeypatch.setattr(pl.Trainer, "__init__", lambda self, *a, **k: init(
+        self, *a, **{"enable_progress_bar": False, "enable_model_summary": False, **k}))
+    ns: dict = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exec(compile(code, "<posthoc recipe>", "exec"), ns)  # noqa: S102 - the docs' own example
+    before, after = (ns["before"]["input_effect"].vectors["mean_abs_effect"].double().numpy(),
+                     ns["after"]["input_effect"].vectors["mean_abs_effect"].double().numpy())
+    assert ns["drift"]["drift/mean_abs_effect/spearman"] == pytest.approx(spearmanr(before, after).statistic)
+    top = [set(v.argsort()[-2:].tolist()) for v in (before, after)]
+    assert ns["drift"]["drift/mean_abs_effect/topk_jaccard"] == pytest.approx(len(top[0] & top[1]) / len(top[0] | top[1]))
+    for name in ("trained", "repaired"):
+        report = load_report(tmp_path / "runs" / "compare" / name / "causal_audit" / "epoch_0000.json")
+        assert report["probe"]["samples"] == 64 and set(report["audits"]) == {"input_effect", "fairness"}
+    tags = [{tag for r in ns["results"][name].values() for tag in scalar_tags(r)} for name in ("trained", "repaired")]
+    assert tags[0] == tags[1] and "causal/fairness/cf_gap" in tags[0]
+
+
+def test_validate_with_the_callback_names_audit_model():
+    """trainer.validate audits nothing: its warning names the one call that audits the trained model."""
+    x, y = torch.randn(8, 4), torch.randint(0, 2, (8,))
+    trainer = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False,
+                         callbacks=[CausalAuditCallback(_audits())])
+    with pytest.warns(UserWarning, match=r"audits nothing\. .*lightning_causal\.audit_model\(model, audits"):
+        trainer.validate(LightningClassifier(NoisyNet()), DataLoader(TensorDataset(x, y), batch_size=4))
