@@ -334,10 +334,10 @@ class SobolAudit(Audit):
             self._chosen_target = int(target)
         if self._scalar_groups is None or max(self._scalar_groups) >= len(order):
             self._scalar_groups = order[: self.top_k]
-        for g in self._scalar_groups:
-            result.scalars[f"S/{tag_safe(res.names[g])}"] = float(first[g])
-            result.scalars[f"ST/{tag_safe(res.names[g])}"] = float(total[g])
-        result.scalars["sum_S"] = float(first.sum())
+        for g in self._scalar_groups:  # the estimates as computed (float64), as the table has them
+            result.scalars[f"S/{tag_safe(res.names[g])}"] = float(res.first[g])
+            result.scalars[f"ST/{tag_safe(res.names[g])}"] = float(res.total[g])
+        result.scalars["sum_S"] = float(res.first.sum())
         result.scalars["output_variance"] = res.variance
         rows = res.to_rows()
         result.tables["indices"] = [rows[g] for g in order]
