@@ -231,6 +231,20 @@ def warn_one_hot_interventions(who: str, x: Tensor, mask: Tensor, baseline: Any,
     return blocks
 
 
+def _pixels(mask: Tensor, group: int, x: Tensor) -> dict[str, list[int]]:
+    """Where image group ``group`` is, for a table row: ``rows``/``cols`` the half-open ranges of its bounding
+    box and ``channels`` where it holds some of the channels only; nothing for other inputs or a mask per
+    sample (its groups are somewhere else in each)."""
+    if x.dim() != 4 or not x.is_floating_point() or mask.dim() != 4 or mask.shape[0] != 1:
+        return {}
+    where = (mask[0].expand(x.shape[1:]) == group).nonzero()
+    if where.numel() == 0:
+        return {}
+    lo, hi = where.min(0).values.tolist(), (where.max(0).values + 1).tolist()
+    box = {"rows": [lo[1], hi[1]], "cols": [lo[2], hi[2]]}
+    return box if (lo[0], hi[0]) == (0, x.shape[1]) else {**box, "channels": [lo[0], hi[0]]}
+
+
 class InputEffectAudit(Audit):
     """Interventions on input feature groups: δ_g(x) = f_t(x) − f_t(x | do(x_g := b)).
 
@@ -274,7 +288,11 @@ class InputEffectAudit(Audit):
             there; a block split over groups or set to a non-one-hot baseline (``0``: no category)
             gives a ``UserWarning`` naming the block (probes of 16 rows or more).
         target: class to explain; ``None`` = the predicted class of each probe sample.
-        top_k: number of top groups in the table.
+        top_k: number of top groups in the table (``tables["top_groups"]``: ``group``, ``feature``
+            where named, ``mean_abs_effect``, ``mean_effect``, ``ace_range``; for images ``[N, C, H, W]``
+            with one mask for every sample, the group's pixels too: ``rows`` and ``cols``, the
+            half-open ranges ``[start, stop)`` of its bounding box, ``x[:, :, r0:r1, c0:c1]``, and
+            ``channels`` where it holds some channels only).
         ace_values: number of quantile values of the ACE curve (``None`` skips ACE; integer inputs,
             token ids, skip it too: a quantile of token ids is no token, and no ``ace_range`` or
             ``mean_ace_range`` is logged for them). The curve sets
@@ -409,6 +427,7 @@ class InputEffectAudit(Audit):
                 "mean_abs_effect": float(mean_abs[g]),
                 "mean_effect": float(mean[g]),
                 **({"ace_range": float(ace_range[g])} if ace_range is not None else {}),
+                **_pixels(mask, g, x),
             }
             for g in top_groups.tolist()
         ]
