@@ -171,9 +171,10 @@ def markdown_summary(epoch: int, results: Sequence[AuditResult], step: int | Non
         <BLANKLINE>
         - **ie** (0.5 s): mean_abs_effect 0.123 · top: top_groups: age (mean_abs_effect 0.3)
     """
-    if not isinstance(results, (list, tuple)) or not all(isinstance(r, AuditResult) for r in results):
-        raise TypeError(f"Expected argument `results` to be a list of AuditResult (audit.run's results) but got "
-                        f"{type(results).__name__}{'' if not isinstance(results, (list, tuple)) else ' of ' + str(sorted({type(r).__name__ for r in results}))}")
+    sequence = isinstance(results, Sequence) and not isinstance(results, (str, bytes))  # any sequence, as the hint says
+    if not sequence or not all(isinstance(r, AuditResult) for r in results):
+        raise TypeError(f"Expected argument `results` to be a sequence of AuditResult (audit.run's results) but got "
+                        f"{type(results).__name__}{'' if not sequence else ' of ' + str(sorted({type(r).__name__ for r in results}))}")
     at = f" (step {step})" if step is not None else ""
     lines = [f"### Causal audit, epoch {epoch}{at}", ""]
     by_note: dict[str, list[str]] = {}  # note -> the audits that hold it: one line for a note several audits share

@@ -19,14 +19,17 @@ def test_the_helpers_by_hand():
     assert gather_target(OUT, torch.tensor([0, 1, 2, 0, 1, 2])).tolist() == [0.0, 4.0, 8.0, 9.0, 13.0, 17.0]
     assert map_rows(5, 2, lambda idx: idx * 10, torch.device("cpu")).tolist() == [0, 10, 20, 30, 40]
     assert "**ie**" in markdown_summary(1, [AuditResult("ie", scalars={"x": 1.0})])
+    from collections import UserList  # any sequence, as the hint Sequence[AuditResult] says (a UserList was refused)
+
+    assert markdown_summary(1, UserList([AuditResult("ie", scalars={"x": 1.0})])) == markdown_summary(1, [AuditResult("ie", scalars={"x": 1.0})])
 
 
 @pytest.mark.parametrize("call, error, message", [
     (lambda: gather_target(OUT, torch.tensor([0, 1])), ValueError, r"`target_idx` to hold one class index per row of `outputs` \(6\) but got \[2\]"),
     (lambda: map_rows(5, 0, lambda idx: idx, torch.device("cpu")), ValueError, r"`rows` to be a positive int but got 0"),
     (lambda: map_rows(5, 2.0, lambda idx: idx, torch.device("cpu")), ValueError, r"`rows` .* got 2.0"),
-    (lambda: markdown_summary(1, AuditResult("ie")), TypeError, r"`results` to be a list of AuditResult .* but got AuditResult"),
-    (lambda: markdown_summary(1, [{"audit": "ie"}]), TypeError, r"`results` to be a list of AuditResult .* but got list of \['dict'\]"),
+    (lambda: markdown_summary(1, AuditResult("ie")), TypeError, r"`results` to be a sequence of AuditResult .* but got AuditResult"),
+    (lambda: markdown_summary(1, [{"audit": "ie"}]), TypeError, r"`results` to be a sequence of AuditResult .* but got list of \['dict'\]"),
 ])
 def test_wrong_input_is_refused_naming_the_argument(call, error, message):
     with pytest.raises(error, match=message):
