@@ -13,6 +13,7 @@ import torch
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from lightning_causal.audits.base import Audit, AuditResult
 from lightning_causal.batches import UnpackBatch
@@ -63,8 +64,9 @@ def audit_model(
         model: the trained model, a ``LightningModule`` (e.g. ``MyModule.load_from_checkpoint(path)``) or any
             ``nn.Module``; the audits are not run on the device of your choice but on the model's: move it first.
         audits: the :class:`~lightning_causal.audits.Audit` objects, with distinct names (a sequence, or one).
-        data: where the probe is read: a ``LightningDataModule`` (its ``val_dataloader()`` after
-            ``setup("validate")``: the data a fit's callback reads without ``probe=``), or anything the callback's
+        data: where the probe is read: a ``LightningDataModule`` (its ``val_dataloader()`` after ``prepare_data()``
+            and ``setup("validate")``, or without one its ``train_dataloader()`` after ``setup("fit")``: the data a
+            fit's callback reads without ``probe=``), or anything the callback's
             ``probe=`` takes (a ``Probe``, a tensor, a batch, a ``Dataset``, a ``DataLoader``, read in dataset order
             whatever its shuffling).
         probe_size: the number of samples of ``data`` explained (its first ones), as the callback's.
@@ -109,8 +111,7 @@ def audit_model(
     share_class_names(audit_list, class_names)
     explain = check_explain(explain)
     if isinstance(data, LightningDataModule):
-        data.setup("validate")
-        data = data.val_dataloader()
+        data = _datamodule_data(data)
     if data is None:
         raise MisconfigurationException("Expected argument `data` to hold the samples to explain but got None")
     target = getattr(model, "audited_module", model)
@@ -140,3 +141,19 @@ def audit_model(
         if hasattr(tb, "flush"):
             tb.flush()
     return results
+
+
+def _datamodule_data(datamodule: LightningDataModule) -> Any:
+    """The data a fit's callback would probe: the validation dataloaders after ``prepare_data()`` and
+    ``setup("validate")``, as ``trainer.validate`` prepares them; a module without ``val_dataloader``, its
+    training dataloader after ``setup("fit")``."""
+    datamodule.prepare_data()
+    if is_overridden("val_dataloader", datamodule, LightningDataModule):
+        datamodule.setup("validate")
+        return datamodule.val_dataloader()
+    if not is_overridden("train_dataloader", datamodule, LightningDataModule):
+        raise MisconfigurationException(
+            f"Expected argument `data` to be a LightningDataModule with a `val_dataloader` or `train_dataloader` but "
+            f"{type(datamodule).__name__} defines neither")
+    datamodule.setup("fit")
+    return datamodule.train_dataloader()

@@ -131,3 +131,38 @@ def test_validate_with_the_callback_names_audit_model():
                          callbacks=[CausalAuditCallback(_audits())])
     with pytest.warns(UserWarning, match=r"audits nothing\. .*lightning_causal\.audit_model\(model, audits"):
         trainer.validate(LightningClassifier(NoisyNet()), DataLoader(TensorDataset(x, y), batch_size=4))
+
+
+class _Data(pl.LightningDataModule):
+    def __init__(self, x, y):
+        super().__init__()
+        self.x, self.y, self.stages = x, y, []
+
+    def setup(self, stage):
+        self.stages.append(stage)
+
+    def train_dataloader(self):
+        return DataLoader(TensorDataset(self.x[:8], self.y[:8]), batch_size=3, shuffle=True)
+
+
+class _ValData(_Data):
+    def val_dataloader(self):
+        return DataLoader(TensorDataset(self.x[8:], self.y[8:]), batch_size=3)
+
+
+@pytest.mark.parametrize(("data_class", "rows", "stage"), [(_ValData, slice(8, 13), "validate"), (_Data, slice(0, 5), "fit")])
+def test_a_datamodule_gives_the_probe_the_callback_would_read(data_class, rows, stage):
+    """The validation data's first samples; a datamodule without val_dataloader (a fit that validates on nothing:
+    the callback probes the training data), the training data's first, in dataset order."""
+    x, y = torch.arange(64.0).reshape(16, 4) / 64, torch.arange(16) % 2
+    net = nn.Linear(4, 2)
+    data = data_class(x, y)
+    (got,) = audit_model(net, InputEffectAudit(ace_values=None), data, probe_size=5)
+    (want,) = audit_model(net, InputEffectAudit(ace_values=None), x[rows], probe_size=5)
+    assert data.stages == [stage]
+    assert got.vectors["mean_effect"].tolist() == want.vectors["mean_effect"].tolist()
+    # mean effect of do(x_j := 0) on logit 0 of a linear model, averaged over the explained class: w[c, j] * mean x_j
+    w, xs = net.weight.detach(), x[rows]
+    pred = net(xs).argmax(1)
+    expected = (w[pred] * xs).mean(0)
+    assert got.vectors["mean_effect"] == pytest.approx(expected, abs=1e-6)
