@@ -211,11 +211,13 @@ def graph_faithfulness(
 
 
 def _check_graph_units(graph: CausalGraph, ctx: GraphContext) -> None:
-    """Every node of a layer must be one of the layer's units in this model (a graph built on
-    another model, or with another ``unit_dim``/``num_heads``, failed inside an index)."""
+    """Every node of a layer, and every unit an edge leaves or enters, must be one of the layer's units in
+    this model (a graph built on another model, or with another ``unit_dim``/``num_heads``: a node beyond
+    failed inside an index, an edge beyond was dropped by ``_in_masks``, silently)."""
+    named = {*graph.nodes, *(n for s, t, _ in graph.edges for n in (s, t))}
     for layer in ctx.layers:
         width = int(ctx.acts[layer].shape[1])
-        units = sorted(u for lay, u in map(_split, graph.nodes) if lay == layer)
+        units = sorted({u for lay, u in map(_split, named) if lay == layer})
         if units and units[-1] >= width:
             bad = [u for u in units if u >= width]
             raise ValueError(f"Expected argument `graph` to hold units 0 to {width - 1} of layer {layer!r} ({width} units in this "
