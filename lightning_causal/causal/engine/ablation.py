@@ -316,14 +316,17 @@ def ablate_groups(x: Tensor, mask: Tensor, s: Tensor, groups: Tensor, *, values:
     return torch.where(selected, values, rows_of(x, s))
 
 
-def _unit_dim(h: Tensor, unit_dim: int) -> int:
-    """``unit_dim`` as a non-negative dimension of ``h`` other than the batch's (5 of a 2-D ``h`` wrapped to 1)."""
+def _unit_dim(h: Tensor, units: Tensor, unit_dim: int) -> int:
+    """``unit_dim`` as a non-negative dimension of ``h`` other than the batch's (5 of a 2-D ``h`` wrapped to 1),
+    ``units`` checked to hold one unit per row (shapes only: no device sync)."""
     if not -h.dim() <= unit_dim < h.dim():
         raise ValueError(f"Expected argument `unit_dim` to be a dimension of `h` {list(h.shape)} (-{h.dim()} to {h.dim() - 1}) "
                          f"but got {unit_dim}")
     dim = unit_dim % h.dim()
     if dim == 0:
         raise ValueError("Expected argument `unit_dim` not to be the batch dimension 0")
+    if units.numel() != h.shape[0]:  # replace_units: a view error naming neither; replace_units_: one unit broadcast to every row
+        raise ValueError(f"Expected argument `units` to hold one unit per row of `h` ({h.shape[0]}) but got {list(units.shape)}")
     return dim
 
 
@@ -340,9 +343,7 @@ def replace_units(h: Tensor, units: Tensor, values: Tensor, unit_dim: int = 1, *
         unit_dim: the dimension that holds the units (not 0).
         unit_size: positions per unit along ``unit_dim`` (1, or a head's dimension).
     """
-    dim = _unit_dim(h, unit_dim)
-    if units.numel() != h.shape[0]:  # else a view error naming neither
-        raise ValueError(f"Expected argument `units` to hold one unit per row of `h` ({h.shape[0]}) but got {list(units.shape)}")
+    dim = _unit_dim(h, units, unit_dim)
     pos = torch.arange(h.shape[dim], device=h.device) // unit_size  # unit of each position
     onehot = pos.unsqueeze(0) == units.view(-1, 1)  # [R, size of dim]
     shape = [h.shape[0]] + [1] * (h.dim() - 1)
@@ -360,7 +361,7 @@ def replace_units_(h: Tensor, units: Tensor, values: Tensor, unit_dim: int = 1, 
         tensor([[0., 5., 0., 0.],
                 [0., 0., 0., 5.]])
     """
-    dim = _unit_dim(h, unit_dim)
+    dim = _unit_dim(h, units, unit_dim)
     r = torch.arange(h.shape[0], device=h.device).unsqueeze(1)
     columns = units.to(h.device).view(-1, 1) * unit_size + torch.arange(unit_size, device=h.device)  # [R, size]
     target = h.movedim(dim, 1)  # a view: writing it writes h
