@@ -6,7 +6,7 @@ Data ships with scikit-learn (``load_digits``: 1,797 8x8 images); nothing is dow
 from __future__ import annotations
 
 import inspect
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -323,7 +323,7 @@ class LightningClassifier(_lightning_classifier_base()):
     ``LightningClassifier.load_from_checkpoint(path)`` alone (the network rebuilt from the config).
     """
 
-    def __init__(self, model: nn.Module, lr: float = 1e-3, optimizer: str = "adam") -> None:
+    def __init__(self, model: nn.Module, lr: float = 1e-3, optimizer: Literal["adam", "sgd"] = "adam") -> None:
         super().__init__()
         if optimizer not in ("adam", "sgd"):
             raise ValueError(f"Expected argument `optimizer` to be 'adam' or 'sgd' but got {optimizer!r}")

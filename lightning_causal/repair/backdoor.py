@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -34,8 +34,10 @@ from lightning_causal.repair.base import RepairTerm
 
 __all__ = ["BackdoorSuppressionTerm", "binarized", "dilated"]
 
-_PATHS = ("auto", "units", "logit", "none")
-_UNFLAGGED = ("skip", "top")
+SuppressionPath = Literal["auto", "units", "logit", "none"]
+WhenUnflagged = Literal["skip", "top"]
+_PATHS = get_args(SuppressionPath)
+_UNFLAGGED = get_args(WhenUnflagged)
 
 
 _CONTRAST_KEYS = ("epochs", "alpha", "lr", "batch_size", "max_ratio")
@@ -203,7 +205,7 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         unlearn_weight: float = 0.1,
         path_weight: float = 3.0,
         distill_weight: float = 3.0,
-        path: str = "auto",
+        path: SuppressionPath = "auto",
         binarize: float | None = 0.25,
         box_fill: float | None = 0.5,
         dilate: int = 0,
@@ -214,7 +216,7 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         name: str | None = None,
         augment: str | None = "auto",
         balance: bool = True,
-        when_unflagged: str = "skip",
+        when_unflagged: WhenUnflagged = "skip",
         contrast: bool | None = None,
         contrast_options: Mapping[str, Any] | None = None,
         seed: int = 0,

@@ -4,7 +4,7 @@ outlier test) and CARE-style suspect units (Sun et al. 2022)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -29,10 +29,11 @@ __all__ = ["MAD_CONSISTENCY", "mad_anomaly_index", "SuspectUnits", "suspect_unit
 
 #: Consistency constant of the median absolute deviation: 1.4826·MAD estimates σ for normal data.
 MAD_CONSISTENCY = 1.4826
-_SIDES = ("low", "high", "both")
+AnomalySide = Literal["low", "high", "both"]
+_SIDES = get_args(AnomalySide)
 
 
-def mad_anomaly_index(values: Tensor, side: str = "low") -> Tensor:
+def mad_anomaly_index(values: Tensor, side: AnomalySide = "low") -> Tensor:
     """Robust z-scores by the median absolute deviation (Neural Cleanse's anomaly index).
 
     .. math:: I_c = \\frac{\\operatorname{med}(v) − v_c}{1.4826 \\cdot \\operatorname{med}_j |v_j − \\operatorname{med}(v)|}
