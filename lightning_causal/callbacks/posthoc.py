@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -16,6 +16,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from lightning_causal.audits.base import Audit, AuditResult
+from lightning_causal.audits.drift import vector_drift
 from lightning_causal.batches import UnpackBatch
 from lightning_causal.callbacks._audit_options import check_audit_options, share_class_names
 from lightning_causal.callbacks._explain import (
@@ -50,15 +51,19 @@ def audit_model(
     report_dir: str | os.PathLike | None = None,
     writer: Any = None,
     step: int | None = None,
+    previous: Iterable[AuditResult] | None = None,
 ) -> list[AuditResult]:
     """Run ``audits`` once on ``model`` as :class:`~lightning_causal.callbacks.audit.CausalAuditCallback` runs
     them at an audit epoch: the same probe (the first ``probe_size`` samples of ``data`` in dataset order, read
     as the callback reads its ``probe=`` or the validation data), the network ``model.audited_module`` names where
     it has one, ``explain=``, ``class_names=``, each audit in eval mode from the global generators seeded with 0
     and the model left as found. A checkpoint of a fit, loaded, audited with the fit's audits and validation
-    loader, gives the numbers that fit's report holds for that epoch (all but the ``drift/*`` scalars and
-    ``CausalGraphAudit``'s ``edges_gained``/``edges_lost``/``edge_jaccard_previous``, which compare with a
-    previous audit; :func:`~lightning_causal.audits.drift.vector_drift` compares two results).
+    loader, gives the numbers that fit's report holds for that epoch. What the callback compares with the
+    previous audit compares here with another model: ``previous=`` (the results of the checkpoint before, or of
+    the model before fine-tuning or repair) adds the callback's ``drift/<vector>/{spearman,topk_jaccard,shift}``
+    scalars (:func:`~lightning_causal.audits.drift.vector_drift`, by audit name), and an audit that keeps state
+    between runs (``CausalGraphAudit``: ``edges_gained``, ``edges_lost``, ``edge_jaccard_previous``) compares with
+    its own last run: pass the same audit objects for both models (fresh ones have no previous run).
 
     Args:
         model: the trained model, a ``LightningModule`` (e.g. ``MyModule.load_from_checkpoint(path)``) or any
@@ -83,6 +88,8 @@ def audit_model(
             scalars (``causal/<audit>/<metric>``, the callback's tags) and the rich content the callback draws;
             ``None``: none.
         step: the TensorBoard step (``None``: ``epoch``).
+        previous: results of another model (what this function returned for it; any iterable) to report the drift against;
+            ``None``: no drift scalars.
 
     Returns:
         one :class:`~lightning_causal.audits.AuditResult` per audit, in the order of ``audits``.
@@ -108,6 +115,7 @@ def audit_model(
     if tb is not None and not (hasattr(tb, "add_scalar") and hasattr(tb, "add_figure")):
         raise MisconfigurationException(
             f"Expected argument `writer` to be None, a TensorBoardLogger or a SummaryWriter but got {type(writer).__name__}")
+    before = _previous_vectors(previous)
     share_class_names(audit_list, class_names)
     explain = check_explain(explain)
     if isinstance(data, LightningDataModule):
@@ -128,6 +136,7 @@ def audit_model(
             result.meta.update(epoch=epoch, seconds=time.perf_counter() - t0)
             if isinstance(audit.output, (str, int)) and not isinstance(audit.output, bool):
                 result.meta["output"] = audit.output
+            result.scalars.update(vector_drift(before.get(audit.name, {}), result.vectors))
             results.append(result)
     report = None
     if report_dir is not None:
@@ -141,6 +150,18 @@ def audit_model(
         if hasattr(tb, "flush"):
             tb.flush()
     return results
+
+
+def _previous_vectors(previous: Any) -> dict[str, dict[str, torch.Tensor]]:
+    """The 1-D vectors of ``previous`` by audit name, as the callback keeps the last audit's."""
+    if previous is None:
+        return {}
+    results = list(previous) if isinstance(previous, Iterable) and not isinstance(previous, (AuditResult, str, Mapping)) else None
+    if results is None or not all(isinstance(r, AuditResult) for r in results):
+        raise MisconfigurationException(
+            f"Expected argument `previous` to be None or AuditResults (a list, what audit_model returned for the other "
+            f"model) but got {type(previous).__name__}")
+    return {r.audit: {k: v.detach().cpu() for k, v in r.vectors.items() if v.dim() == 1} for r in results}
 
 
 def _datamodule_data(datamodule: LightningDataModule) -> Any:

@@ -166,3 +166,43 @@ def test_a_datamodule_gives_the_probe_the_callback_would_read(data_class, rows, 
     pred = net(xs).argmax(1)
     expected = (w[pred] * xs).mean(0)
     assert got.vectors["mean_effect"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_two_checkpoints_audited_in_turn_give_the_second_epochs_report_drift_and_graph_changes_included(tmp_path):
+    """previous= gives the callback's drift scalars, and the same audit objects run on both checkpoints give the
+    graph's edge changes: epoch 1's report, every scalar of it, from the checkpoints of epochs 0 and 1."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from lightning_causal import CausalGraphAudit
+
+    def audits():
+        return [InputEffectAudit(ace_values=None), UnitImportanceAudit(["model.0", "model.2"]),
+                CausalGraphAudit(["model.0", "model.2"], top_k=4, stability_resamples=0)]
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(48, 4, generator=g), torch.randint(0, 2, (48,), generator=g)
+    val = DataLoader(TensorDataset(x[32:], y[32:]), batch_size=8)
+    net = lambda: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 2))  # noqa: E731
+    pl.seed_everything(0)
+    trainer = pl.Trainer(max_epochs=2, logger=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[
+        CausalAuditCallback(audits(), probe_size=16, report_dir=tmp_path / "fit"),
+        ModelCheckpoint(tmp_path / "ckpt", "{epoch}", save_top_k=-1)])
+    trainer.fit(LightningClassifier(net(), lr=5e-2), DataLoader(TensorDataset(x[:32], y[:32]), batch_size=8), val)
+    fit = load_report(tmp_path / "fit" / "epoch_0001.json")["audits"]
+
+    same = audits()  # one set of audit objects for both models: the graph compares with its last run
+    first = audit_model(LightningClassifier.load_from_checkpoint(tmp_path / "ckpt" / "epoch=0.ckpt", model=net()),
+                        same, val, probe_size=16)
+    second = audit_model(LightningClassifier.load_from_checkpoint(tmp_path / "ckpt" / "epoch=1.ckpt", model=net()),
+                         same, val, probe_size=16, previous=iter(first), epoch=1)
+    assert all("drift/" not in name for r in first for name in r.scalars)
+    for result in second:
+        logged = fit[result.audit]["scalars"]
+        assert result.scalars.keys() == logged.keys()
+        assert any(name.startswith("drift/") for name in logged) or result.audit == "causal_graph"
+        for name, value in result.scalars.items():
+            assert value == pytest.approx(logged[name], abs=1e-6), (result.audit, name)
+    assert "edge_jaccard_previous" in fit["causal_graph"]["scalars"]
+    for wrong in (first[0], {"input_effect": first[0]}, [first[0], "x"]):
+        with pytest.raises(MisconfigurationException, match="`previous`"):
+            audit_model(nn.Linear(4, 2), InputEffectAudit(ace_values=None), x, previous=wrong)
