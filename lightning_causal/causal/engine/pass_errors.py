@@ -142,10 +142,10 @@ def width_hint(model: nn.Module, inputs: tuple[Any, ...], err: BaseException) ->
     x = inputs[0] if inputs else None
     if found is None or not isinstance(x, Tensor) or not x.dim():
         return None
-    first = next((m for name, m in model.named_modules() if not list(m.children()) and any(True for _ in m.parameters(recurse=False))), None)
+    name, first = next(((n, m) for n, m in model.named_modules() if not list(m.children()) and any(True for _ in m.parameters(recurse=False))),
+                       ("", None))  # the first leaf with parameters, and its name
     if not isinstance(first, nn.Linear) or int(found[2]) != x.shape[-1] or int(found[3]) != first.in_features:
         return None  # another layer failed (after a convolution, say): its width is not the input's
-    name = next(n for n, m in model.named_modules() if m is first)
     layer = f"the model's first layer {name!r} (Linear)" if name else "the model (Linear)"
     if x.dim() == 1:  # samples of one value each, or one sample without its batch dimension
         way = ("pass them as x[:, None] ([N, 1])" if first.in_features == 1 else
