@@ -87,7 +87,9 @@ def audit_model(
         writer: a ``TensorBoardLogger`` or a ``SummaryWriter`` (anything with its ``add_*`` methods) that receives the
             scalars (``causal/<audit>/<metric>``, the callback's tags) and the rich content the callback draws;
             ``None``: none.
-        step: the TensorBoard step (``None``: ``epoch``).
+        step: the TensorBoard step (``None``: ``epoch``). The fit logged an epoch's audit at that epoch's
+            ``val_loss`` step: for a model of one optimizer, its end-of-epoch checkpoint's ``global_step - 1``
+            (``torch.load(path)["global_step"] - 1``), which lines the post-hoc run up with the fit's in TensorBoard.
         previous: results of another model (what this function returned for it; any iterable) to report the drift against;
             ``None``: no drift scalars.
 

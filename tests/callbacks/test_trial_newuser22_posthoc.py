@@ -171,7 +171,10 @@ def test_a_datamodule_gives_the_probe_the_callback_would_read(data_class, rows, 
 def test_two_checkpoints_audited_in_turn_give_the_second_epochs_report_drift_and_graph_changes_included(tmp_path):
     """previous= gives the callback's drift scalars, and the same audit objects run on both checkpoints give the
     graph's edge changes: epoch 1's report, every scalar of it, from the checkpoints of epochs 0 and 1."""
+    import csv
+
     from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
 
     from lightning_causal import CausalGraphAudit
 
@@ -184,7 +187,8 @@ def test_two_checkpoints_audited_in_turn_give_the_second_epochs_report_drift_and
     val = DataLoader(TensorDataset(x[32:], y[32:]), batch_size=8)
     net = lambda: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 2))  # noqa: E731
     pl.seed_everything(0)
-    trainer = pl.Trainer(max_epochs=2, logger=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[
+    logger = CSVLogger(tmp_path, name="csv")
+    trainer = pl.Trainer(max_epochs=2, logger=logger, enable_progress_bar=False, enable_model_summary=False, callbacks=[
         CausalAuditCallback(audits(), probe_size=16, report_dir=tmp_path / "fit"),
         ModelCheckpoint(tmp_path / "ckpt", "{epoch}", save_top_k=-1)])
     trainer.fit(LightningClassifier(net(), lr=5e-2), DataLoader(TensorDataset(x[:32], y[:32]), batch_size=8), val)
@@ -203,6 +207,10 @@ def test_two_checkpoints_audited_in_turn_give_the_second_epochs_report_drift_and
         for name, value in result.scalars.items():
             assert value == pytest.approx(logged[name], abs=1e-6), (result.audit, name)
     assert "edge_jaccard_previous" in fit["causal_graph"]["scalars"]
+    # the step the fit logged each audit at: the end-of-epoch checkpoint's global_step - 1 (audit_model's step= docs)
+    with open(f"{logger.log_dir}/metrics.csv") as f:
+        steps = [int(row["step"]) for row in csv.DictReader(f) if row.get("causal/input_effect/mean_abs_effect")]
+    assert steps == [torch.load(tmp_path / "ckpt" / f"epoch={e}.ckpt", weights_only=True)["global_step"] - 1 for e in (0, 1)]
     for wrong in (first[0], {"input_effect": first[0]}, [first[0], "x"]):
         with pytest.raises(MisconfigurationException, match="`previous`"):
             audit_model(nn.Linear(4, 2), InputEffectAudit(ace_values=None), x, previous=wrong)
