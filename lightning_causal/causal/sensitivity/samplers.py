@@ -444,6 +444,5 @@ def class_probability(
             target = int((out.reshape(-1) > 0).long().mode().values) if probability else 0
         if input_shape is None and reference.dim() > 2:  # images, sequences: the flat rows take the reference's shape
             input_shape = tuple(reference.shape[1:])
-    check_int("target", target, minimum=0)
-    return ClassProbability(model, target, input_shape, probability, output=output,
+    return ClassProbability(model, target, input_shape, probability, output=output,  # which checks `target`
                             additional_forward_args=additional_forward_args)
