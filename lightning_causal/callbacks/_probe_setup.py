@@ -24,7 +24,7 @@ from lightning_causal.causal.engine.checks import check_class_labels
 from lightning_causal.causal.engine.forward import Forward, dtype_hint, select_output
 from lightning_causal.reporting.tensorboard import scalar_tags
 
-__all__ = ["checked_probe", "dry_run", "probe_to_device"]
+__all__ = ["check_probe_outputs", "checked_probe", "dry_run", "probe_to_device"]
 
 
 def _check_rows_of_a_flat_probe(probe: Probe, out: object) -> None:
@@ -59,39 +59,52 @@ def checked_probe(
     position = explained_position(explain, model, probe)
     probe = probe_to_device(probe, trainer, pl_module)
     with no_trace(model), sharded_rows(row_shard(trainer)), collected.collect(show=trainer.is_global_zero):
-        try:
-            raw = Forward(model, num_samples=len(probe), **probe.forward_options).raw(
-                *(probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,))
-            )
-        except Exception as err:
-            inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
-            hint = "" if dtype_hint(model, inputs, err) is not None else f" {call_hint(model, probe)}"  # a dtype: said in err
-            raise MisconfigurationException(
-                f"The probe of shape {list(probe.first.shape)} is rejected by the model: {err}.{hint}"
-            ) from err
-        widths = []
-        for audit in audits:  # each audit explains its own `output` of the return value
-            try:
-                out = select_output(raw, audit.output)
-            except Exception as err:
-                raise MisconfigurationException(f"Audit {audit.name!r} is misconfigured: {err}") from err
-            _check_rows_of_a_flat_probe(probe, out)
-            _check_scores(audit, out, model)
-            check_finite_probe(probe, out, origin)
-            # a head the model says is a regression (a held nn.PoissonNLLLoss, a task declared per head) has no classes:
-            # its labels may be integer counts beyond its width
-            regression = label_task(task_model(model, audit.output)) == "regression"
-            widths += [int(out.shape[1])] if out.dim() == 2 and not regression else []
-        if widths:  # the labels are classes of one of the explained heads (the widest)
-            try:
-                check_class_labels("the labels of `probe`", _targets_of_positions(probe), max(widths), error=MisconfigurationException)
-            except MisconfigurationException as err:  # a model without class outputs: its labels only pair samples
-                raise MisconfigurationException(
-                    f"{err}; where the labels are no classes of the explained output (an autoencoder's, a VAE's or an "
-                    "embedding model's labels, used only to pair samples), leave them out of the probe: "
-                    "`unpack_batch=lambda batch: (batch[0], None, None)`") from err
+        check_probe_outputs(audits, model, probe, origin)
         dry = [dry_run(audit, *audited_view(audit, model, probe, position)) for audit in audits]
     return probe, {tag for result in dry if result is not None for tag in scalar_tags(result)}, position
+
+
+def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: Probe, origin: str) -> None:
+    """One forward pass of ``model`` on ``probe`` (on its device) checked for every audit: the model takes the probe,
+    each audit's ``output`` selects real-valued scores of one row per sample, the inputs that reach them are finite,
+    and the labels are classes of the explained output (unless the model says that output is a regression). Used
+    before a fit's first audit and by :func:`~lightning_causal.callbacks.posthoc.audit_model`; ``origin`` names
+    where the probe was read in the messages.
+
+    Raises:
+        MisconfigurationException: as :func:`checked_probe` says.
+    """
+    try:
+        raw = Forward(model, num_samples=len(probe), **probe.forward_options).raw(
+            *(probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,))
+        )
+    except Exception as err:
+        inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
+        hint = "" if dtype_hint(model, inputs, err) is not None else f" {call_hint(model, probe)}"  # a dtype: said in err
+        raise MisconfigurationException(
+            f"The probe of shape {list(probe.first.shape)} is rejected by the model: {err}.{hint}"
+        ) from err
+    widths = []
+    for audit in audits:  # each audit explains its own `output` of the return value
+        try:
+            out = select_output(raw, audit.output)
+        except Exception as err:
+            raise MisconfigurationException(f"Audit {audit.name!r} is misconfigured: {err}") from err
+        _check_rows_of_a_flat_probe(probe, out)
+        _check_scores(audit, out, model)
+        check_finite_probe(probe, out, origin)
+        # a head the model says is a regression (a held nn.PoissonNLLLoss, a task declared per head) has no classes:
+        # its labels may be integer counts beyond its width
+        regression = label_task(task_model(model, audit.output)) == "regression"
+        widths += [int(out.shape[1])] if out.dim() == 2 and not regression else []
+    if widths:  # the labels are classes of one of the explained heads (the widest)
+        try:
+            check_class_labels("the labels of `probe`", _targets_of_positions(probe), max(widths), error=MisconfigurationException)
+        except MisconfigurationException as err:  # a model without class outputs: its labels only pair samples
+            raise MisconfigurationException(
+                f"{err}; where the labels are no classes of the explained output (an autoencoder's, a VAE's or an "
+                "embedding model's labels, used only to pair samples), leave them out of the probe: "
+                "`unpack_batch=lambda batch: (batch[0], None, None)`") from err
 
 
 def _check_scores(audit: Audit, out: object, model: torch.nn.Module) -> None:

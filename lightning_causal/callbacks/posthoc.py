@@ -27,6 +27,7 @@ from lightning_causal.callbacks._explain import (
 )
 from lightning_causal.callbacks._no_trace import audit_seed, hooks_removed, no_trace
 from lightning_causal.callbacks._probe import probe_from
+from lightning_causal.callbacks._probe_setup import check_probe_outputs
 from lightning_causal.callbacks._result_checks import checked_result
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.reporting.figure_kinds import FigureKind
@@ -97,8 +98,10 @@ def audit_model(
         one :class:`~lightning_causal.audits.AuditResult` per audit, in the order of ``audits``.
 
     Raises:
-        MisconfigurationException: an argument outside what it allows, a probe that cannot be read, or ``explain``
-            naming no input of it.
+        MisconfigurationException: an argument outside what it allows, a probe that cannot be read, ``explain``
+            naming no input of it, or a probe the callback would refuse before a fit's first audit (a probe the model
+            rejects, an ``output`` selecting no real-valued scores, non-finite inputs reaching them, labels that are
+            no classes of the explained output).
 
     Examples:
         >>> import torch
@@ -131,6 +134,7 @@ def audit_model(
     position = explained_position(explain, target, probe)
     results = []
     with no_trace(target):
+        check_probe_outputs(audit_list, target, probe, "`data`")  # the callback's checks before a fit's first audit
         for audit in audit_list:
             t0 = time.perf_counter()
             with audit_seed(), hooks_removed(target, f"Audit {audit.name!r}"):

@@ -214,3 +214,13 @@ def test_two_checkpoints_audited_in_turn_give_the_second_epochs_report_drift_and
     for wrong in (first[0], {"input_effect": first[0]}, [first[0], "x"]):
         with pytest.raises(MisconfigurationException, match="`previous`"):
             audit_model(nn.Linear(4, 2), InputEffectAudit(ace_values=None), x, previous=wrong)
+
+
+def test_a_probe_the_callback_would_refuse_is_refused():
+    """Labels that are no classes of the model (7 for 2 logits, labels numbered from 1): the callback refuses them
+    before the first audit; audit_model ran on them (FairnessAudit's group rates read them) without a word."""
+    x, y = torch.randn(8, 4), torch.full((8,), 7)
+    with pytest.raises(MisconfigurationException, match=r"classes 0 to 1 .* but got \[7\]"):
+        audit_model(nn.Linear(4, 2), InputEffectAudit(ace_values=None), (x, y))
+    with pytest.raises(MisconfigurationException, match="rejected by the model"):
+        audit_model(nn.Linear(4, 2), InputEffectAudit(ace_values=None), torch.randn(8, 3))
