@@ -75,10 +75,11 @@ def test_literal_z_and_p_values_on_a_hand_case():
         assert st["effect"] == pytest.approx(5.0)
         assert st["se"] == pytest.approx(1.2909944, rel=1e-6)  # sd(2, 4, 6, 8) / 2
         assert st["z"] == pytest.approx(3.8729833, rel=1e-6)
-        assert st["p_value"] == pytest.approx(5.3756e-05, rel=1e-4)  # 1 - Phi(3.873)
+        # P(T_3 >= 3.873), Student's t with n - 1 = 3 degrees of freedom: 1/2 - (θ + sin θ cos θ)/π, θ = atan(z/√3)
+        assert st["p_value"] == pytest.approx(0.01523315, rel=1e-5)
     assert edge["p_adjusted"] == pytest.approx(edge["p_value"])  # one candidate
     two = causal_graph(model, x, ["0"], target=0, alternative="two-sided")
-    assert two.edge_stats[0]["p_value"] == pytest.approx(2 * 5.3756e-05, rel=1e-4)
+    assert two.edge_stats[0]["p_value"] == pytest.approx(2 * 0.01523315, rel=1e-5)
     assert two.meta["z_critical"] == pytest.approx(1.959964, rel=1e-6) and g.meta["z_critical"] == pytest.approx(1.644854, rel=1e-6)
 
 

@@ -1,12 +1,13 @@
-"""The tests that select a causal graph's nodes and edges: paired z-tests over the probe, one- or
+"""The tests that select a causal graph's nodes and edges: paired t-tests over the probe (the
+statistic ``z = mean / (sd / √n)`` referred to Student's t with ``n - 1`` degrees of freedom), one- or
 two-sided p-values, multiple-testing corrections (Holm 1979; Benjamini & Hochberg 1995) and the
 share of the strongest effect in a group.
 
 Examples:
     >>> d = torch.tensor([[2.0, 4.0, 6.0, 8.0]])
     >>> mean, se, z = paired_z(d)
-    >>> round(float(z), 4), round(float(p_values(z, "greater")), 8)
-    (3.873, 5.376e-05)
+    >>> round(float(z), 4), round(float(p_values(z, "greater", df=3)), 6), round(float(p_values(z, "greater")), 8)
+    (3.873, 0.015233, 5.376e-05)
     >>> adjust_p_values(torch.tensor([0.01, 0.04, 0.03]), "holm")
     tensor([0.0300, 0.0600, 0.0600])
 """
@@ -52,18 +53,88 @@ def paired_z(d: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return mean, se, torch.nan_to_num(z, nan=0.0, posinf=math.inf, neginf=-math.inf)
 
 
-def p_values(z: Tensor, alternative: Alternative = "greater") -> Tensor:
-    """Normal p-values: ``1 - Φ(z)`` (``"greater"``) or ``2 (1 - Φ(|z|))`` (``"two-sided"``).
+def p_values(z: Tensor, alternative: Alternative = "greater", df: Tensor | float | None = None) -> Tensor:
+    """p-values of the statistics ``z``: ``P(T >= z)`` (``"greater"``) or ``P(|T| >= |z|)`` (``"two-sided"``),
+    ``T`` Student's t with ``df`` degrees of freedom, or standard normal when ``df`` is ``None``.
+
+    The statistic of :func:`paired_z` over ``n`` samples is t-distributed with ``n - 1`` degrees of
+    freedom for normal differences; referring it to the normal (``df=None``) is the large-sample
+    approximation, anti-conservative for few samples: at ``alpha = 0.05`` the one-sided test rejects
+    a true null 8.8% of the time with ``n = 5`` and 7.2% with ``n = 8`` (two-sided: 12.2%, 9.1%).
+    Entries with ``df < 1`` (fewer than two samples; :func:`paired_z` gives them ``z = 0``) get
+    the normal p-value.
 
     Args:
-        z: z-scores (any shape).
+        z: the statistics (any shape).
         alternative: ``"greater"`` (one-sided, effects above 0) or ``"two-sided"``.
+        df: degrees of freedom, broadcast with ``z`` (``n - 1`` for :func:`paired_z` over ``n``
+            samples), or ``None`` for the normal distribution.
     """
     check_choice("alternative", alternative, ALTERNATIVES)
     z = z.double()
+    if df is None:
+        if alternative == "greater":
+            return 0.5 * torch.special.erfc(z / math.sqrt(2.0))
+        return torch.special.erfc(z.abs() / math.sqrt(2.0))
+    nu = torch.as_tensor(df, dtype=torch.float64, device=z.device)
+    if torch.isnan(nu).any():
+        raise ValueError(f"Expected argument `df` to hold degrees of freedom (numbers) but got {df!r}")
+    z, nu = torch.broadcast_tensors(z, nu)
+    normal = p_values(z, alternative)
+    tail = _t_upper_tail(z.abs(), nu.clamp_min(1.0))  # P(T >= |z|)
     if alternative == "greater":
-        return 0.5 * torch.special.erfc(z / math.sqrt(2.0))
-    return torch.special.erfc(z.abs() / math.sqrt(2.0))
+        tail = torch.where(z >= 0, tail, 1.0 - tail)
+    else:
+        tail = (2.0 * tail).clamp(max=1.0)
+    return torch.where(nu >= 1.0, tail, normal)
+
+
+def _t_upper_tail(t: Tensor, nu: Tensor) -> Tensor:
+    """``P(T >= t)`` for ``t >= 0`` and Student's t with ``nu >= 1`` degrees of freedom:
+    ``I_x(nu/2, 1/2) / 2`` with ``x = nu / (nu + t²)``, the regularised incomplete beta function by
+    its continued fraction (Numerical Recipes' ``betacf``, modified Lentz), evaluated where it
+    converges fast (``x < (a + 1) / (a + b + 2)``) and by the symmetry ``I_x(a, b) = 1 - I_{1-x}(b, a)``
+    elsewhere; ``1 - x = t² / (nu + t²)`` is formed directly, so far tails keep their digits."""
+    t2 = t.square()
+    x = torch.where(torch.isinf(t2), torch.zeros_like(t2), nu / (nu + t2))
+    y = torch.where(torch.isinf(t2), torch.ones_like(t2), t2 / (nu + t2))  # 1 - x
+    a, b = nu / 2.0, torch.full_like(nu, 0.5)
+    direct = x < (a + 1.0) / (a + b + 2.0)
+    # I_x(a, b) where direct, I_y(b, a) elsewhere (then 1 - that)
+    pa, pb, px, py = torch.where(direct, a, b), torch.where(direct, b, a), torch.where(direct, x, y), torch.where(direct, y, x)
+    log_front = (torch.lgamma(pa + pb) - torch.lgamma(pa) - torch.lgamma(pb)
+                 + pa * torch.log(px.clamp_min(1e-300)) + pb * torch.log(py.clamp_min(1e-300)))
+    ibeta = torch.exp(log_front) * _beta_fraction(pa, pb, px) / pa
+    ibeta = torch.where(px > 0, ibeta, torch.zeros_like(ibeta))
+    ix = torch.where(direct, ibeta, 1.0 - ibeta)
+    return (0.5 * ix).clamp(0.0, 0.5)
+
+
+def _beta_fraction(a: Tensor, b: Tensor, x: Tensor, eps: float = 1e-14, max_iter: int = 5_000) -> Tensor:
+    """The continued fraction of the incomplete beta function (modified Lentz), element-wise."""
+    tiny = 1e-300
+
+    def guard(v: Tensor) -> Tensor:
+        return torch.where(v.abs() < tiny, torch.full_like(v, tiny), v)
+
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c = torch.ones_like(x)
+    d = 1.0 / guard(1.0 - qab * x / qap)
+    h = d.clone()
+    for m in range(1, max_iter + 1):
+        m2 = 2.0 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 / guard(1.0 + aa * d)
+        c = guard(1.0 + aa / c)
+        h = h * d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 / guard(1.0 + aa * d)
+        c = guard(1.0 + aa / c)
+        delta = d * c
+        h = h * delta
+        if bool(((delta - 1.0).abs() <= eps).all()):
+            break
+    return h
 
 
 def z_critical(alpha: float, alternative: Alternative = "greater") -> float:
