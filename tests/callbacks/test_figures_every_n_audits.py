@@ -16,9 +16,9 @@ from tests.helpers.lightning import classifier, loaders, trainer
 BARS = "causal/unit_importance/bars/importance/model.conv2"
 
 
-def _steps(root, every: int, max_epochs: int, **schedule):
+def _steps(root, every: int, max_epochs: int, fit: dict | None = None, **schedule):
     cb = CausalAuditCallback([UnitImportanceAudit(["model.conv2"])], probe_size=8, figures_every_n_audits=every, **schedule)
-    t = trainer(root, max_epochs=max_epochs, callbacks=[cb], logger=TensorBoardLogger(root, name="", version=""))
+    t = trainer(root, max_epochs=max_epochs, callbacks=[cb], logger=TensorBoardLogger(root, name="", version=""), **(fit or {}))
     t.fit(classifier(), *loaders())
     acc = EventAccumulator(str(root), size_guidance={"scalars": 0, "images": 0, "histograms": 0, "tensors": 0})
     acc.Reload()
@@ -40,6 +40,9 @@ def test_the_fit_end_audit_of_an_epoch_off_the_schedule_is_drawn(tmp_path):
     cb, audited, drawn, _, _ = _steps(tmp_path, 5, 4, every_n_epochs=2)  # epochs 1, 3 on schedule: 3 is the last
     assert cb.audited_epochs == [1, 3] and drawn == audited
     cb, audited, drawn, _, _ = _steps(tmp_path / "off", 5, 3, every_n_epochs=2)  # epoch 1, then epoch 2 at fit end
+    assert cb.audited_epochs == [1, 2] and drawn == audited
+    # a fit stopped before max_epochs (max_steps: in epoch 2 of 6): its fit-end audit, the 2nd, is drawn for being the fit's end
+    cb, audited, drawn, _, _ = _steps(tmp_path / "steps", 5, 6, fit={"max_steps": 5, "limit_train_batches": 2}, every_n_epochs=2)
     assert cb.audited_epochs == [1, 2] and drawn == audited
 
 
