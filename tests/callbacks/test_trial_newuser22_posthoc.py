@@ -224,3 +224,18 @@ def test_a_probe_the_callback_would_refuse_is_refused():
         audit_model(nn.Linear(4, 2), InputEffectAudit(ace_values=None), (x, y))
     with pytest.raises(MisconfigurationException, match="rejected by the model"):
         audit_model(nn.Linear(4, 2), InputEffectAudit(ace_values=None), torch.randn(8, 3))
+
+
+def test_audit_model_leaves_the_model_and_the_random_streams_as_it_found_them():
+    net = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 2)).train()
+    net(torch.randn(16, 4)).sum().backward()  # grads and BatchNorm statistics of a training step
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    grads = [p.grad.clone() for p in net.parameters()]
+    x = torch.randn(8, 4)
+    rng = torch.get_rng_state()
+    audit_model(net, [InputEffectAudit(ace_values=None), UnitImportanceAudit(["1"])], x)
+    assert all(m.training for m in net.modules())
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in state.items())
+    assert all(torch.equal(g, p.grad) for g, p in zip(grads, net.parameters()))
+    assert torch.equal(rng, torch.get_rng_state())
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in net.modules())
