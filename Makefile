@@ -45,6 +45,7 @@ screenshots: setup
 bench: setup
 	$(PY) benchmarks/bench_engine.py
 	$(PY) benchmarks/bench_callback.py
+	$(PY) benchmarks/bench_drawing.py
 	$(PY) benchmarks/bench_captum.py
 	$(PY) benchmarks/bench_sobol.py
 	$(PY) benchmarks/bench_graph.py

@@ -1,0 +1,110 @@
+"""What an audit epoch's TensorBoard content costs beside the audits, and `figures_every_n_audits`.
+
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_drawing.py [--epochs 10] [--every 5] [--repeats 2]
+
+The set-up of the newuser18 long-run trial: a DigitsCNN on the digits (batch 32), seven audits every epoch
+(input effects, unit importance, causal graph, layer map, Sobol', Captum IG + Saliency, counterfactuals),
+`probe_size=48`, a `TensorBoardLogger`. Fits with `figures_every_n_audits=1` (the default) and `--every`
+alternate in one process; per fit: the audits' seconds (`causal/audit_seconds`, summed), the drawing's
+seconds (`AuditRun._render`, timed), the event file's and the JSON reports' bytes per audit epoch, and the
+fit's wall time. One thread, so that the drawing and the audits are timed on the same core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from torch.utils.data import DataLoader, TensorDataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lightning_causal import CausalAuditCallback  # noqa: E402
+from lightning_causal.audits import (  # noqa: E402
+    CaptumBaseline,
+    CausalGraphAudit,
+    CounterfactualAudit,
+    InputEffectAudit,
+    LayerMapAudit,
+    SobolAudit,
+    UnitImportanceAudit,
+)
+from lightning_causal.callbacks import _audit_run  # noqa: E402
+from lightning_causal.models import DigitsCNN, LightningClassifier, load_digits_tensors  # noqa: E402
+
+DRAWN: list[float] = []  # the seconds of each _render call of the running fit
+
+
+def _timed_render(render):
+    def timed(self, *args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return render(self, *args, **kwargs)
+        finally:
+            DRAWN.append(time.perf_counter() - t0)
+    return timed
+
+
+def fit(every: int, epochs: int, root: Path) -> dict[str, float]:
+    pl.seed_everything(0, verbose=False)
+    xt, yt, xv, yv = load_digits_tensors()
+    audits = [InputEffectAudit(patch_size=2, top_k=5), UnitImportanceAudit(["model.conv1", "model.conv2"], top_k=5),
+              CausalGraphAudit(["model.conv1", "model.conv2"]), LayerMapAudit(patch_size=2),
+              SobolAudit(n=256, n_bootstrap=20, patch_size=4), CaptumBaseline(methods=["IntegratedGradients", "Saliency"]),
+              CounterfactualAudit(max_samples=4)]
+    callback = CausalAuditCallback(audits, probe_size=48, figures_every_n_audits=every)
+    seconds: list[float] = []
+
+    class Seconds(pl.Callback):
+        def on_train_epoch_end(self, trainer, pl_module):
+            seconds.append(float(callback.last_scalars.get("causal/audit_seconds", 0.0)))
+
+    trainer = pl.Trainer(max_epochs=epochs, logger=TensorBoardLogger(root, name="", version=""), callbacks=[callback, Seconds()],
+                         enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+                         accelerator="cpu", devices=1, log_every_n_steps=10)
+    DRAWN.clear()
+    t0 = time.perf_counter()
+    trainer.fit(LightningClassifier(DigitsCNN(), lr=2e-3), DataLoader(TensorDataset(xt, yt), batch_size=32, shuffle=True),
+                DataLoader(TensorDataset(xv, yv), batch_size=256))
+    wall = time.perf_counter() - t0
+    events = sum(p.stat().st_size for p in root.glob("events.out.tfevents*"))
+    reports = sum(p.stat().st_size for p in (root / "causal_audit").glob("*.json"))
+    n = len(callback.audited_epochs)
+    return {"audits": sum(seconds), "drawing": sum(DRAWN), "events_kb": events / n / 1e3, "report_kb": reports / n / 1e3,
+            "wall": wall, "audited": n}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=10, help="epochs per fit, each audited")
+    parser.add_argument("--every", type=int, default=5, help="figures_every_n_audits of the second configuration")
+    parser.add_argument("--repeats", type=int, default=2, help="fits per configuration (alternating)")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(1)
+    _audit_run.AuditRun._render = _timed_render(_audit_run.AuditRun._render)
+    runs: dict[int, list[dict[str, float]]] = {1: [], args.every: []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.repeats):
+            for every in runs:
+                runs[every].append(fit(every, args.epochs, Path(tmp) / f"{every}_{r}"))
+    print(f"torch {torch.__version__}, 1 thread, {args.epochs} epochs each audited, {args.repeats} fits per row (medians)\n")
+    print("| figures_every_n_audits | audits (s) | drawing (s) | drawing / audits | event file per audit (kB) "
+          "| report per audit (kB) | fit wall (s) |")
+    print("|---|---|---|---|---|---|---|")
+    for every, rows in runs.items():
+        med = {k: statistics.median(row[k] for row in rows) for k in rows[0]}
+        print(f"| {every} | {med['audits']:.1f} | {med['drawing']:.1f} | {med['drawing'] / med['audits']:.2f} "
+              f"| {med['events_kb']:.0f} | {med['report_kb']:.0f} | {med['wall']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
