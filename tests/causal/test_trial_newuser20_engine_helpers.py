@@ -5,6 +5,8 @@ map_rows(rows=0) failed with range()'s 'arg 3 must not be zero'; markdown_summar
 AuditResult (not a list) failed with "'AuditResult' object is not iterable", of dicts with
 "'dict' object has no attribute 'meta'"."""
 
+from collections import UserList
+
 import pytest
 import torch
 
@@ -19,8 +21,7 @@ def test_the_helpers_by_hand():
     assert gather_target(OUT, torch.tensor([0, 1, 2, 0, 1, 2])).tolist() == [0.0, 4.0, 8.0, 9.0, 13.0, 17.0]
     assert map_rows(5, 2, lambda idx: idx * 10, torch.device("cpu")).tolist() == [0, 10, 20, 30, 40]
     assert "**ie**" in markdown_summary(1, [AuditResult("ie", scalars={"x": 1.0})])
-    from collections import UserList  # any sequence, as the hint Sequence[AuditResult] says (a UserList was refused)
-
+    # any sequence, as the hint Sequence[AuditResult] says (a UserList was refused)
     assert markdown_summary(1, UserList([AuditResult("ie", scalars={"x": 1.0})])) == markdown_summary(1, [AuditResult("ie", scalars={"x": 1.0})])
 
 
