@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ from lightning_causal.callbacks._no_trace import audit_seed, hooks_removed, no_t
 from lightning_causal.callbacks._probe import probe_from
 from lightning_causal.callbacks._probe_setup import check_probe_outputs
 from lightning_causal.callbacks._result_checks import checked_result
+from lightning_causal.callbacks._warnings import noise_notes
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.reporting.figure_kinds import FigureKind
 from lightning_causal.reporting.json_report import write_report
@@ -136,13 +138,20 @@ def audit_model(
     with no_trace(target):
         check_probe_outputs(audit_list, target, probe, "`data`")  # the callback's checks before a fit's first audit
         for audit in audit_list:
-            t0 = time.perf_counter()
-            with audit_seed(), hooks_removed(target, f"Audit {audit.name!r}"):
-                result = checked_result(audit, audit.run(*audited_view(audit, target, probe, position), max_batch_size=max_batch_size))
+            t0, notes = time.perf_counter(), []
+            with audit_seed(), noise_notes(notes), hooks_removed(target, f"Audit {audit.name!r}"):
+                view = audited_view(audit, target, probe, position)
+                result = checked_result(audit, audit.run(*view, max_batch_size=max_batch_size))
             result.meta.update(epoch=epoch, seconds=time.perf_counter() - t0)
+            if notes:  # what a model's own noise means for the numbers, on the card and in the report
+                result.meta.setdefault("notes", []).extend(notes)
             if isinstance(audit.output, (str, int)) and not isinstance(audit.output, bool):
                 result.meta["output"] = audit.output
             result.scalars.update(vector_drift(before.get(audit.name, {}), result.vectors))
+            bad = result.non_finite()
+            if bad:  # as the callback: a warning, and a note on the card and in the report
+                warnings.warn(f"Audit {audit.name!r} produced NaN or infinite values in {bad}", UserWarning, stacklevel=2)
+                result.meta.setdefault("notes", []).append(f"non-finite values in {bad}")
             results.append(result)
     report = None
     if report_dir is not None:
@@ -151,8 +160,8 @@ def audit_model(
         at = epoch if step is None else step
         for tag, value in (t for r in results for t in scalar_tags(r).items()):
             tb.add_scalar(tag, value, at)
-        TensorBoardRenderer(figure_kind=figure_kind).render(tb, epoch, results, explained_input(probe, position), step=at,
-                                     probe_labels=probe.labels, report=report)
+        renderer = TensorBoardRenderer(figure_kind=figure_kind)
+        renderer.render(tb, epoch, results, explained_input(probe, position), step=at, probe_labels=probe.labels, report=report)
         if hasattr(tb, "flush"):
             tb.flush()
     return results

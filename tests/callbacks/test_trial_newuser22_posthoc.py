@@ -68,6 +68,7 @@ def test_a_checkpoint_audited_after_the_fit_gives_the_numbers_of_the_fits_report
             assert value == pytest.approx(fit[result.audit]["scalars"][name], abs=1e-6), (result.audit, name)
         for name, vector in result.vectors.items():
             assert vector.tolist() == pytest.approx(fit[result.audit]["vectors"][name], abs=1e-6)
+        assert result.meta["notes"] == fit[result.audit]["meta"]["notes"]  # what the model's own noise means
     # the report and the scalars: the callback's tags, at step = epoch
     after = load_report(tmp_path / "after" / "epoch_0003.json")
     assert after["epoch"] == 3 and after["probe"]["samples"] == 12 and set(after["audits"]) == set(fit)
@@ -239,3 +240,18 @@ def test_audit_model_leaves_the_model_and_the_random_streams_as_it_found_them():
     assert all(torch.equal(g, p.grad) for g, p in zip(grads, net.parameters()))
     assert torch.equal(rng, torch.get_rng_state())
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in net.modules())
+
+
+def test_non_finite_values_are_warned_about_and_noted_as_the_callback_does():
+    from lightning_causal.audits import Audit, AuditResult
+
+    class Diverged(Audit):
+        def __init__(self):
+            super().__init__("diverged")
+
+        def run(self, model, probe, *, max_batch_size=None):
+            return AuditResult(self.name, scalars={"gap": float("nan"), "ok": 1.0})
+
+    with pytest.warns(UserWarning, match=r"'diverged' produced NaN or infinite values in \['gap'\]"):
+        (result,) = audit_model(nn.Linear(4, 2), Diverged(), torch.randn(6, 4))
+    assert result.meta["notes"] == ["non-finite values in ['gap']"]
