@@ -49,5 +49,6 @@ def test_an_epoch_whose_drawing_outlasts_the_threshold_is_reported_with_it(tmp_p
     found = re.search(r"took ([\d.]+) s, and drawing its TensorBoard content ([\d.]+) s more \(([\d.]+) s in all\)", lines[0])
     assert found is not None, lines[0]
     audits, drawn, whole = map(float, found.groups())
-    assert audits == 0.0 and DRAWING <= drawn < DRAWING + 1.0 and whole == pytest.approx(audits + drawn, abs=0.1)
-    assert callback.last_scalars["causal/audit_seconds"] < 0.1  # the logged time stays the audits' own
+    # no upper bound on the times (a loaded CI machine): the drawing holds the sleep, the audits do not
+    assert audits < DRAWING <= drawn and whole == pytest.approx(audits + drawn, abs=0.1)
+    assert callback.last_scalars["causal/audit_seconds"] < DRAWING  # the logged time stays the audits' own
