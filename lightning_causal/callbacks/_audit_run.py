@@ -6,11 +6,14 @@ TensorBoard."""
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
+from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
@@ -30,10 +33,32 @@ from lightning_causal.causal.engine.batching import (
 from lightning_causal.reporting.json_report import report_path, write_report
 from lightning_causal.reporting.tensorboard import TensorBoardRenderer, scalar_tags
 
-__all__ = ["AuditRun", "cost_line"]
+__all__ = ["AuditRun", "console_line", "cost_line"]
 
 #: an audit epoch longer than this is reported on the console (:func:`cost_line`)
 SLOW_AUDIT_SECONDS = 2.0
+#: the audits' own bar (beside Lightning's ``TQDMProgressBar``) shows once an audit epoch has run this long
+AUDIT_BAR_DELAY = 2.0
+
+
+def console_line(trainer: Trainer, message: str) -> None:
+    """Show ``message`` on rank 0's console during a fit without breaking the progress bar: through the trainer's
+    progress bar where one is drawn (``tqdm.write`` for Lightning's ``TQDMProgressBar``, which clears its bars, writes
+    the line and draws them again below it; the bar's ``print`` for another, e.g. ``RichProgressBar``, whose live
+    display then prints it above itself), else as Lightning's own messages (``rank_zero_info``, the
+    ``lightning.pytorch`` logger). Logged while a bar was drawn, the line was appended to the bar's last line
+    (``... 43.08it/s Causal audit at epoch 0 took ...``), as the logging handler writes to the terminal behind it."""
+    if not trainer.is_global_zero:
+        return
+    bar = trainer.progress_bar_callback
+    if bar is None or not getattr(bar, "is_enabled", True):
+        rank_zero_info(message)
+    elif isinstance(bar, TQDMProgressBar):  # its bars write to sys.stdout; bar.print drops the line when none is open
+        from tqdm import tqdm
+
+        tqdm.write(message, file=sys.stdout)
+    else:
+        bar.print(message)
 
 
 def cost_line(epoch: int, total: float, seconds: dict[str, float], trained: float | None, drawn: float | None = None) -> str:
@@ -100,6 +125,7 @@ class AuditRun:
     _warned_no_tb: bool
     _warnings: WarningsOncePerFit
     figures_every_n_audits: int
+    _undrawn: tuple[Any, list[AuditResult], Any, Any, int] | None  # the last audit's figures, not drawn yet (_draw_last)
     _fit_clock: float | None  # time.perf_counter() at the fit's start or the last audit's end (cost_line)
 
     def _run(self, trainer: Trainer, pl_module: LightningModule, epoch: int, stage: str, *, monitored: bool = True) -> None:
@@ -165,7 +191,8 @@ class AuditRun:
 
         results = []
         with no_trace(model), sharded_rows(row_shard(trainer)), self._warnings.collect(show=trainer.is_global_zero):
-            bar = tqdm(self.audits, desc=f"causal audit (epoch {epoch})", delay=2.0, leave=False,
+            # beside Lightning's tqdm bars only: under RichProgressBar's live display a tqdm bar left a stale line
+            bar = tqdm(self.audits, desc=f"causal audit (epoch {epoch})", delay=AUDIT_BAR_DELAY, leave=False,
                        disable=not trainer.is_global_zero or trainer.progress_bar_callback is None)
             for audit in bar:
                 result = self._run_one(audit, model, epoch)
@@ -218,16 +245,26 @@ class AuditRun:
         tb = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
         if tb is None:
             if not self._warned_no_tb:
-                rank_zero_info("CausalAuditCallback: no TensorBoardLogger, so heatmaps, histograms and figures are skipped "
-                               "(scalars still go to every logger, reports to JSON)")
+                rank_zero_info("CausalAuditCallback: no TensorBoardLogger, so heatmaps, histograms and figures are "
+                             "skipped (scalars still go to every logger, reports to JSON)")
                 self._warned_no_tb = True
             return None
         t0 = time.perf_counter()
         probe, report = self.probe, report_path(self.report_dir, epoch, stage, tag=self._report_tag) if self.report_dir is not None else None
         shown = explained_input(probe, self._explained) if probe else None  # the input the maps explain
-        # the figures at the first audit, every n-th after it, the last epoch's and the fit-end one (audited_epochs holds this one)
-        last = stage == "fit_end" or trainer.max_epochs is not None and epoch >= trainer.max_epochs - 1 >= 0
-        figures = last or (len(self.audited_epochs) - 1) % self.figures_every_n_audits == 0
-        self._renderer.render(tb.experiment, epoch, results, shown, step=epoch_end_step(trainer),
-                              probe_labels=probe.labels if probe else None, report=report, figures=figures)
+        # the figures at the first audit, every n-th after it and the fit-end one (audited_epochs holds this one); the
+        # last audit of a fit, if not drawn here, is drawn when training ends (_draw_last)
+        figures = stage == "fit_end" or (len(self.audited_epochs) - 1) % self.figures_every_n_audits == 0
+        step, labels = epoch_end_step(trainer), probe.labels if probe else None
+        self._renderer.render(tb.experiment, epoch, results, shown, step=step, probe_labels=labels, report=report,
+                              figures=figures)
+        self._undrawn = None if figures else (tb.experiment, results, shown, labels, step)
         return time.perf_counter() - t0
+
+    def _draw_last(self) -> None:
+        """Draw the figures of the fit's last audit where ``figures_every_n_audits`` left them out (training ended
+        at an audit off its count: ``max_epochs``, early stopping, ``max_steps``), at that audit's step."""
+        if self._undrawn is not None:
+            writer, results, shown, labels, step = self._undrawn
+            self._undrawn = None
+            self._renderer.render_figures(writer, results, shown, step=step, probe_labels=labels)

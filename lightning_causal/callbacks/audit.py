@@ -159,8 +159,8 @@ class CausalAuditCallback(AuditRun, Callback):
             ``P(class 'benign')``), so that they need not be repeated per audit; an audit's own ``class_names``
             is kept. The audits are changed in place (``audit.class_names``).
         figures_every_n_audits: draw the TensorBoard figures and images (maps, bars, graphs, curves, intervals) at
-            the first audit and every n-th after it, and at the audit of the last epoch (``max_epochs``) or at the end
-            of fit; scalars, histograms, the text card and
+            the first audit, every n-th after it and the fit's last (drawn when training ends, at that audit's step,
+            where the count left it out: ``max_epochs``, early stopping, ``max_steps``); scalars, histograms, the text card and
             the JSON report at every audit. In a long run the figures are nearly all of the event file and their
             drawing can outlast the audits (docs/recipes.md, "In TensorBoard"). Default 1: every audit.
 
@@ -247,6 +247,7 @@ class CausalAuditCallback(AuditRun, Callback):
         self._warned_no_tb = False
         self._warnings = WarningsOncePerFit()
         self._fit_clock: float | None = None  # see AuditRun._run
+        self._undrawn = None  # see AuditRun._draw_last
 
     @property
     @override
@@ -346,7 +347,8 @@ class CausalAuditCallback(AuditRun, Callback):
 
     @override
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """The fit-end audit (``on_fit_end=True``) of a last epoch the schedule skipped. It runs here,
+        """The fit-end audit (``on_fit_end=True``) of a last epoch the schedule skipped, and the figures of the
+        fit's last audit where ``figures_every_n_audits`` left them out. It runs here,
         when training ends normally, because Lightning calls ``on_fit_end`` after its strategy's
         teardown has moved the module off the training device (the probe stays there).
 
@@ -357,9 +359,9 @@ class CausalAuditCallback(AuditRun, Callback):
         check_trainer(trainer, "on_train_end")
         self._audit_epoch_ended_in_checkpoint(trainer, pl_module)  # a resumed fit that ran no batch
         last = max(trainer.current_epoch - 1, 0)
-        if not self.on_fit_end_audit or last in self.audited_epochs or last in self.failed_epochs or self.probe is None:
-            return
-        self._run(trainer, pl_module, last, "fit_end")
+        if self.on_fit_end_audit and last not in self.audited_epochs and last not in self.failed_epochs and self.probe is not None:
+            self._run(trainer, pl_module, last, "fit_end")
+        self._draw_last()  # the last audit's figures, left out by figures_every_n_audits
 
     @override
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
@@ -438,6 +440,7 @@ class CausalAuditCallback(AuditRun, Callback):
         self._checkpoint_probe = None
         self._warned_no_tb = False
         self._fit_clock = None
+        self._undrawn = None
         self._warnings.reset()
         self._renderer.reset()
         for audit in self.audits:  # each fit starts fresh: load_state_dict({}) resets an audit (Audit.load_state_dict)

@@ -207,18 +207,46 @@ class TensorBoardRenderer:
         """
         step = epoch if step is None else step
         for r in results:
-            base, methods = f"causal/{r.audit}", method_names(r.meta)
+            methods = method_names(r.meta)
             for name, vec in r.vectors.items():
                 if torch.isfinite(vec).all() and vec.numel() > 0:  # own namespace: a tag holds one kind of data
-                    writer.add_histogram(f"{base}/histograms/{filed(name, methods)}", vec.detach().float().cpu(), step)
-                if figures and name.startswith("importance/"):
+                    writer.add_histogram(f"causal/{r.audit}/histograms/{filed(name, methods)}", vec.detach().float().cpu(), step)
+        if figures:
+            self.render_figures(writer, results, probe_inputs, step=step, probe_labels=probe_labels)
+        shared = _shared(writer)
+        if self.card is None and id(self) not in shared.renderers:
+            shared.renderers.append(id(self))
+        order = shared.renderers.index(id(self)) if self.card is None else self.card  # a second audit callback: its own card
+        report_name = os.path.basename(os.fspath(report)) if report is not None else None
+        tag = "causal/summary" if order == 0 else f"causal/summary_{order + 1}"
+        writer.add_text(tag, markdown_summary(epoch, results, step=step, report=report_name), step)
+        self._layout(writer, results, shared)
+        writer.flush()
+
+    def render_figures(
+        self, writer: Any, results: Sequence[AuditResult], probe_inputs: Tensor | None, *, step: int,
+        probe_labels: Tensor | None = None,
+    ) -> None:
+        """Write the figures and images of :meth:`render` only (maps, unit-importance bars, graphs, curves,
+        intervals, the results' images) at ``step``: what :meth:`render` leaves out with ``figures=False``,
+        drawn later for the same audit (the callback's last audit of a fit, under ``figures_every_n_audits``).
+
+        Args:
+            writer: a ``SummaryWriter`` (or anything with its ``add_*`` methods).
+            results: the audits' results.
+            probe_inputs: the probe's (first) input the maps are drawn over; ``None``: no map figures.
+            step: the step to write at (the audit's).
+            probe_labels: the probe's labels, for the maps' titles.
+        """
+        for r in results:
+            base = f"causal/{r.audit}"
+            for name, vec in r.vectors.items():
+                if name.startswith("importance/"):
                     layer = name.split("/", 1)[1]
                     kind = r.meta.get(f"unit_kind/{layer}", "unit")  # "head", "neuron" (sequence layers), else "unit"
                     fig = bar_figure(vec, f"{r.audit}: {layer}", self.bar_top, value_label=f"mean |effect| of do({kind})",
                                      item_label=kind, estimated=_estimated(r, layer, vec.numel()))
                     self._figure(writer, f"{base}/bars/{name}", fig, step)
-            if not figures:
-                continue
             self._maps(writer, base, r, probe_inputs, probe_labels, step)
             self._images(writer, base, r, step, probe_inputs)
             for name, graph in r.graphs.items():
@@ -230,14 +258,6 @@ class TensorBoardRenderer:
             for name, rows in r.tables.items():
                 if interval_metrics(rows):  # estimates with confidence intervals, e.g. Sobol' S/ST
                     self._figure(writer, f"{base}/intervals/{name}", _interval_figure(r, name, rows), step)
-        shared = _shared(writer)
-        if self.card is None and id(self) not in shared.renderers:
-            shared.renderers.append(id(self))
-        order = shared.renderers.index(id(self)) if self.card is None else self.card  # a second audit callback: its own card
-        report_name = os.path.basename(os.fspath(report)) if report is not None else None
-        tag = "causal/summary" if order == 0 else f"causal/summary_{order + 1}"
-        writer.add_text(tag, markdown_summary(epoch, results, step=step, report=report_name), step)
-        self._layout(writer, results, shared)
         writer.flush()
 
     def figures(self, results: Sequence[AuditResult], probe_inputs: Tensor | None = None, *,

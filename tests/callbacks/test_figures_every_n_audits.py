@@ -4,6 +4,7 @@ figures, and their drawing took several times the audits (the newuser18 long-run
 
 from __future__ import annotations
 
+import lightning.pytorch as pl
 import pytest
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
@@ -44,6 +45,27 @@ def test_the_fit_end_audit_of_an_epoch_off_the_schedule_is_drawn(tmp_path):
     # a fit stopped before max_epochs (max_steps: in epoch 2 of 6): its fit-end audit, the 2nd, is drawn for being the fit's end
     cb, audited, drawn, _, _ = _steps(tmp_path / "steps", 5, 6, fit={"max_steps": 5, "limit_train_batches": 2}, every_n_epochs=2)
     assert cb.audited_epochs == [1, 2] and drawn == audited
+
+
+class _StopAfter(pl.Callback):
+    """Early stopping's effect: training stops at the end of epoch ``epoch`` (after the audit callback's hook)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        trainer.should_stop = trainer.should_stop or trainer.current_epoch == self.epoch
+
+
+def test_the_last_audit_of_a_fit_stopped_early_is_drawn_when_training_ends(tmp_path):
+    cb = CausalAuditCallback([UnitImportanceAudit(["model.conv2"])], probe_size=8, figures_every_n_audits=5)
+    t = trainer(tmp_path, max_epochs=6, callbacks=[cb, _StopAfter(2)], logger=TensorBoardLogger(tmp_path, name="", version=""))
+    t.fit(classifier(), *loaders())
+    acc = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0, "images": 0})
+    acc.Reload()
+    audited, drawn = [e.step for e in acc.Scalars("causal/audit_seconds")], [e.step for e in acc.Images(BARS)]
+    assert cb.audited_epochs == [0, 1, 2]  # stopped after epoch 2, audited there: no fit-end audit
+    assert drawn == [audited[0], audited[2]]  # the first, and the last (at its own step) when training ended
 
 
 def test_the_default_draws_every_audit(tmp_path):
