@@ -163,7 +163,7 @@ class AuditRun:
         trained = None if self._fit_clock is None else t0 - self._fit_clock
         if total + (drawn or 0.0) > SLOW_AUDIT_SECONDS:  # the drawing, not in `total`, can outlast the audits
             seconds = {r.audit: float(r.meta["seconds"]) for r in results if "seconds" in r.meta}
-            rank_zero_info(cost_line(epoch, total, seconds, trained, drawn))
+            console_line(trainer, cost_line(epoch, total, seconds, trained, drawn))
         self._fit_clock = time.perf_counter()
 
     def _write_report(self, trainer: Trainer, epoch: int, stage: str, results: list[AuditResult], total: float) -> bool:
@@ -193,7 +193,8 @@ class AuditRun:
         with no_trace(model), sharded_rows(row_shard(trainer)), self._warnings.collect(show=trainer.is_global_zero):
             # beside Lightning's tqdm bars only: under RichProgressBar's live display a tqdm bar left a stale line
             bar = tqdm(self.audits, desc=f"causal audit (epoch {epoch})", delay=AUDIT_BAR_DELAY, leave=False,
-                       disable=not trainer.is_global_zero or trainer.progress_bar_callback is None)
+                       disable=not trainer.is_global_zero or not isinstance(trainer.progress_bar_callback, TQDMProgressBar)
+                       or not trainer.progress_bar_callback.is_enabled)
             for audit in bar:
                 result = self._run_one(audit, model, epoch)
                 if result is not None:
@@ -245,7 +246,7 @@ class AuditRun:
         tb = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
         if tb is None:
             if not self._warned_no_tb:
-                rank_zero_info("CausalAuditCallback: no TensorBoardLogger, so heatmaps, histograms and figures are "
+                console_line(trainer, "CausalAuditCallback: no TensorBoardLogger, so heatmaps, histograms and figures are "
                              "skipped (scalars still go to every logger, reports to JSON)")
                 self._warned_no_tb = True
             return None
