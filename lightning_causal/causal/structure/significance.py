@@ -86,7 +86,7 @@ def p_values(z: Tensor, alternative: Alternative = "greater", df: Tensor | float
         tail = torch.where(z >= 0, tail, 1.0 - tail)
     else:
         tail = (2.0 * tail).clamp(max=1.0)
-    return torch.where(nu >= 1.0, tail, normal)
+    return torch.where((nu >= 1.0) & ~torch.isnan(z), tail, normal)  # a NaN statistic: NaN, as the normal's
 
 
 def _t_upper_tail(t: Tensor, nu: Tensor) -> Tensor:
@@ -132,7 +132,7 @@ def _beta_fraction(a: Tensor, b: Tensor, x: Tensor, eps: float = 1e-14, max_iter
         c = guard(1.0 + aa / c)
         delta = d * c
         h = h * delta
-        if bool(((delta - 1.0).abs() <= eps).all()):
+        if bool((((delta - 1.0).abs() <= eps) | ~torch.isfinite(delta)).all()):  # NaN input: no iterations to wait for
             break
     return h
 
