@@ -77,9 +77,13 @@ def check_token_options(audit: CaptumBaseline) -> None:
                          "take their baselines as inputs")
     gradient = [s.label for s in audit.specs if not s.layer and not s.grouped]
     if gradient:
+        # the example names the user's own `input_layer` where given (a model of its own nests BERT: 'model.bert....')
+        layer = audit.input_layer or "bert.embeddings.word_embeddings"
+        given = f" (`input_layer={layer!r}` is given, but these methods take gradients of the token ids)" if audit.input_layer else ""
         raise ValueError(
-            f"Expected methods that token ids support but got the gradient methods {gradient}; use layer methods on the "
-            "embeddings, e.g. CaptumBaseline(methods=('LayerIntegratedGradients',), input_layer='bert.embeddings.word_embeddings')"
+            f"Expected argument `methods` to hold methods that token ids support but got the gradient methods {gradient}"
+            f"{given}; use layer methods on the embeddings, e.g. CaptumBaseline(methods=('LayerIntegratedGradients',), "
+            f"input_layer={layer!r})"
         )
     if audit.layers or audit.settings.reference_metrics:
         raise ValueError("Expected no `layers` and no `settings.reference_metrics` for token inputs (they perturb inputs continuously)")
