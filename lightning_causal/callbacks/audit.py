@@ -310,7 +310,7 @@ class CausalAuditCallback(AuditRun, Callback):
                 return  # no data to probe: audits are skipped with a warning when they are due
             probe = probe_from(source, self.probe_size, self.unpack_batch)
             if self._probe_source is not None:
-                note_cut_probe(source, probe, self.probe_size)
+                note_cut_probe(source, probe, self.probe_size, trainer)
         self._set_probe(probe, trainer, pl_module)
         self._check_resumed_probe()
         from lightning_causal.callbacks import monitoring  # imported here: it imports this module

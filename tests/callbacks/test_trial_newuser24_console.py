@@ -74,3 +74,14 @@ def test_the_audits_own_tqdm_bar_is_drawn_beside_lightnings_tqdm_bar_only(tmp_pa
         rich.get_console().__dict__.update(saved)
     _fit(tmp_path / "tqdm", TQDMProgressBar(), monkeypatch)
     assert made == [True, False]
+
+
+def test_the_set_up_note_of_a_cut_probe_is_written_through_the_bar(tmp_path, capsys):
+    """At ``on_train_start`` Lightning's tqdm bar already shows ``Training: 0/?``; the note began at its right end."""
+    x, y = next(iter(loaders()[1]))
+    callback = CausalAuditCallback([SleepAudit("quick", 0.0)], probe=(x[:6], y[:6]), probe_size=4)
+    trainer(tmp_path, max_epochs=1, callbacks=[TQDMProgressBar(), callback], enable_progress_bar=True,
+            limit_train_batches=1, limit_val_batches=1).fit(classifier(), *loaders())
+    out = capsys.readouterr().out
+    at = out.find("CausalAuditCallback audits the first 4 of the 6 samples of `probe`")
+    assert at > 0 and out[at - 1] == "\r" and out[:at].rsplit("\r", 2)[-2].strip() == "", repr(out[max(at - 200, 0):at])
