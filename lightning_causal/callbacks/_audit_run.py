@@ -18,12 +18,11 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
-from lightning_causal.audits.drift import vector_drift
-from lightning_causal.callbacks._explain import audited_view, explained_input
-from lightning_causal.callbacks._no_trace import audit_seed, hooks_removed, no_trace
-from lightning_causal.callbacks._result_checks import checked_result
+from lightning_causal.callbacks._explain import explained_input
+from lightning_causal.callbacks._no_trace import no_trace
+from lightning_causal.callbacks._one_audit import drift_base, finish_result, run_audit
 from lightning_causal.callbacks._trainer_facts import audited, epoch_end_step, row_shard
-from lightning_causal.callbacks._warnings import WarningsOncePerFit, noise_notes
+from lightning_causal.callbacks._warnings import WarningsOncePerFit
 from lightning_causal.causal.engine.batching import (
     PeerFailure,
     current_shard,
@@ -205,10 +204,7 @@ class AuditRun:
         t0 = time.perf_counter()
         result, error, notes = None, None, []
         try:
-            # a model's own noise: the same draws at every audit of the same weights, and the card says what it means
-            with audit_seed(), noise_notes(notes), hooks_removed(model, f"Audit {audit.name!r}"):
-                result = checked_result(audit, audit.run(*audited_view(audit, model, self.probe, self._explained),  # type: ignore[arg-type]
-                                                         max_batch_size=self.max_batch_size))
+            result = run_audit(audit, model, self.probe, self._explained, self.max_batch_size, notes)  # type: ignore[arg-type]
         except Exception as err:
             error = err
         # under DDP, an audit that failed in one process fails in every one (with on_error="warn" the
@@ -223,18 +219,10 @@ class AuditRun:
                 warnings.warn(f"Causal audit {audit.name!r} failed at epoch {epoch} in process {shard.rank}: {error!r}", stacklevel=2)
             return AuditResult(audit.name, scalars={"failed": 1.0}, meta={"error": repr(error), "epoch": epoch})
         assert result is not None
-        result.meta.update(epoch=epoch, seconds=time.perf_counter() - t0)
-        if notes:
-            result.meta.setdefault("notes", []).extend(notes)
-        if isinstance(audit.output, (str, int)) and not isinstance(audit.output, bool):  # the head of several outputs explained
-            result.meta["output"] = audit.output
-        result.scalars.update(vector_drift(self._previous_vectors.get(audit.name, {}), result.vectors))
-        self._previous_vectors[audit.name] = {k: v.detach().cpu() for k, v in result.vectors.items() if v.dim() == 1}
-        bad = result.non_finite()
-        if bad:
-            why = "".join(f"; {note}" for note in result.meta.get("notes", []))  # the audit's own explanation, if any
-            rank_zero_warn(f"Causal audit {audit.name!r} at epoch {epoch} produced NaN or infinite values in {bad}{why}")
-            result.meta.setdefault("notes", []).append(f"non-finite values in {bad}")
+        finish_result(audit, result, notes, epoch=epoch, seconds=time.perf_counter() - t0,
+                      previous=self._previous_vectors.get(audit.name, {}),
+                      warn=lambda what: rank_zero_warn(f"Causal audit {audit.name!r} at epoch {epoch} {what}"))
+        self._previous_vectors[audit.name] = drift_base(result)
         self.last_results[audit.name] = result
         return result
 

@@ -17,20 +17,13 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from lightning_causal.audits.base import Audit, AuditResult
-from lightning_causal.audits.drift import vector_drift
 from lightning_causal.batches import UnpackBatch
 from lightning_causal.callbacks._audit_options import check_audit_options, share_class_names
-from lightning_causal.callbacks._explain import (
-    audited_view,
-    check_explain,
-    explained_input,
-    explained_position,
-)
-from lightning_causal.callbacks._no_trace import audit_seed, hooks_removed, no_trace
+from lightning_causal.callbacks._explain import check_explain, explained_input, explained_position
+from lightning_causal.callbacks._no_trace import no_trace
+from lightning_causal.callbacks._one_audit import drift_base, finish_result, run_audit
 from lightning_causal.callbacks._probe import probe_from
 from lightning_causal.callbacks._probe_setup import check_probe_outputs
-from lightning_causal.callbacks._result_checks import checked_result
-from lightning_causal.callbacks._warnings import noise_notes
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.reporting.figure_kinds import FigureKind
 from lightning_causal.reporting.json_report import write_report
@@ -139,20 +132,13 @@ def audit_model(
         check_probe_outputs(audit_list, target, probe, "`data`")  # the callback's checks before a fit's first audit
         for audit in audit_list:
             t0, notes = time.perf_counter(), []
-            with audit_seed(), noise_notes(notes), hooks_removed(target, f"Audit {audit.name!r}"):
-                view = audited_view(audit, target, probe, position)
-                result = checked_result(audit, audit.run(*view, max_batch_size=max_batch_size))
-            result.meta.update(epoch=epoch, seconds=time.perf_counter() - t0)
-            if notes:  # what a model's own noise means for the numbers, on the card and in the report
-                result.meta.setdefault("notes", []).extend(notes)
-            if isinstance(audit.output, (str, int)) and not isinstance(audit.output, bool):
-                result.meta["output"] = audit.output
-            result.scalars.update(vector_drift(before.get(audit.name, {}), result.vectors))
-            bad = result.non_finite()
-            if bad:  # as the callback: a warning, and a note on the card and in the report
-                warnings.warn(f"Audit {audit.name!r} produced NaN or infinite values in {bad}", UserWarning, stacklevel=2)
-                result.meta.setdefault("notes", []).append(f"non-finite values in {bad}")
-            results.append(result)
+            result = run_audit(audit, target, probe, position, max_batch_size, notes)
+
+            def warn(what: str, name: str = audit.name) -> None:  # NaN or infinite values, at audit_model's caller
+                warnings.warn(f"Audit {name!r} {what}", UserWarning, stacklevel=4)
+
+            results.append(finish_result(audit, result, notes, epoch=epoch, seconds=time.perf_counter() - t0,
+                                         previous=before.get(audit.name, {}), warn=warn))
     report = None
     if report_dir is not None:
         report = write_report(report_dir, epoch, "epoch_end", results, extra={"probe": {"source": "audit_model", "samples": len(probe)}})
@@ -176,7 +162,7 @@ def _previous_vectors(previous: Any) -> dict[str, dict[str, torch.Tensor]]:
         raise MisconfigurationException(
             f"Expected argument `previous` to be None or AuditResults (a list, what audit_model returned for the other "
             f"model) but got {type(previous).__name__}")
-    return {r.audit: {k: v.detach().cpu() for k, v in r.vectors.items() if v.dim() == 1} for r in results}
+    return {r.audit: drift_base(r) for r in results}
 
 
 def _datamodule_data(datamodule: LightningDataModule) -> Any:

@@ -242,7 +242,10 @@ def test_audit_model_leaves_the_model_and_the_random_streams_as_it_found_them():
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in net.modules())
 
 
-def test_non_finite_values_are_warned_about_and_noted_as_the_callback_does():
+@pytest.mark.parametrize("own_notes", [[], ["gap undefined: one group empty"]])
+def test_non_finite_values_are_warned_about_and_noted_as_the_callback_does(own_notes):
+    """The warning names the values and, as the callback's, the audit's own notes (what explains them); it points at
+    audit_model's caller."""
     from lightning_causal.audits import Audit, AuditResult
 
     class Diverged(Audit):
@@ -250,8 +253,10 @@ def test_non_finite_values_are_warned_about_and_noted_as_the_callback_does():
             super().__init__("diverged")
 
         def run(self, model, probe, *, max_batch_size=None):
-            return AuditResult(self.name, scalars={"gap": float("nan"), "ok": 1.0})
+            return AuditResult(self.name, scalars={"gap": float("nan"), "ok": 1.0}, meta={"notes": list(own_notes)})
 
-    with pytest.warns(UserWarning, match=r"'diverged' produced NaN or infinite values in \['gap'\]"):
+    why = "".join(f"; {note}" for note in own_notes)
+    with pytest.warns(UserWarning, match=rf"^Audit 'diverged' produced NaN or infinite values in \['gap'\]{why}$") as shown:
         (result,) = audit_model(nn.Linear(4, 2), Diverged(), torch.randn(6, 4))
-    assert result.meta["notes"] == ["non-finite values in ['gap']"]
+    assert [w.filename for w in shown if "NaN" in str(w.message)] == [__file__]
+    assert result.meta["notes"] == [*own_notes, "non-finite values in ['gap']"]
