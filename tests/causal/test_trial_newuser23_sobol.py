@@ -8,6 +8,7 @@
 import math
 import warnings
 
+import pytest
 import torch
 
 from lightning_causal.causal import UniformCube
@@ -44,3 +45,30 @@ def test_monte_carlo_bootstrap_intervals_cover_the_closed_form_near_their_level(
             covered += int(((ci[:, 0] <= truth) & (truth <= ci[:, 1])).sum())
     rate = covered / (6 * reps)  # 0.95 nominal; measured 0.95 here, 0.93-0.98 per index over 300 seeds
     assert 0.95 - 3.29 * math.sqrt(0.95 * 0.05 / reps) <= rate <= 1.0, rate
+
+
+def test_replicate_scrambles_give_intervals_at_their_level_where_the_bootstrap_of_one_net_is_far_too_wide():
+    # the rows of one scrambled Sobol' net are not independent draws: the row bootstrap's sd is 4-14x the
+    # estimates' spread over scrambles (coverage 1.00 over 300 scrambles at n = 256); replicates=4 (four
+    # independent nets of 64 rows, estimate +- t_3 sd / 2) covered at 0.93-0.96 over the same 300
+    truth = torch.cat([FIRST, TOTAL])
+    reps, covered, spread, boot_half = 40, 0, [], []
+    for s in range(reps):
+        one = sobol_indices(_f, UniformCube(3), n=256, seed=s, n_bootstrap=100)
+        four = sobol_indices(_f, UniformCube(3), n=256, seed=s, replicates=4)
+        ci = torch.cat([four.first_ci, four.total_ci])
+        covered += int(((ci[:, 0] <= truth) & (truth <= ci[:, 1])).sum())
+        spread.append(torch.cat([one.first, one.total]))
+        boot_half.append(torch.cat([one.first_ci[:, 1] - one.first, one.total_ci[:, 1] - one.total]))
+    rate = covered / (6 * reps)
+    assert 0.95 - 3.29 * math.sqrt(0.95 * 0.05 / reps) <= rate <= 1.0, rate
+    # the bootstrap of one net: half-widths several times 1.96 x its estimates' spread over scrambles (documented)
+    ratio = torch.stack(boot_half).mean(0) / (1.96 * torch.stack(spread).std(0))
+    assert bool((ratio > 2.5).all()), ratio
+    assert sobol_indices(_f, UniformCube(3), n=256, seed=0, replicates=4, n_bootstrap=0).first_ci.isnan().all()
+
+
+def test_replicates_is_checked():
+    for bad in (0, 3, 256, True):
+        with pytest.raises((ValueError, TypeError), match="replicates"):
+            sobol_indices(_f, UniformCube(3), n=256, replicates=bad)
