@@ -68,6 +68,12 @@ def test_replicate_scrambles_give_intervals_at_their_level_where_the_bootstrap_o
     assert sobol_indices(_f, UniformCube(3), n=256, seed=0, replicates=4, n_bootstrap=0).first_ci.isnan().all()
 
 
+def test_replicates_of_a_monte_carlo_sampler_need_not_divide_n():
+    sampler = lambda m, g: torch.rand(m, 3, generator=g, dtype=torch.float64)  # noqa: E731
+    r = sobol_indices(_f, sampler, n=300, replicates=8)  # blocks of 37 and 38 rows (failed: 296 columns for 300 rows)
+    assert r.n == 300 and bool(((r.first_ci[:, 0] < r.first) & (r.first < r.first_ci[:, 1])).all())
+
+
 def test_replicates_is_checked():
     for bad in (0, 3, 256, True):
         with pytest.raises((ValueError, TypeError), match="replicates"):

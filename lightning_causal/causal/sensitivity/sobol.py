@@ -349,7 +349,9 @@ def sobol_indices(
         return result
     y = y - y.mean()  # indices are shift-invariant; centring removes the bias of non-centred outputs
     if replicates > 1:  # each replicate's rows, weighted to their mean: the replicates' own estimates
-        counts = torch.repeat_interleave(torch.eye(replicates, dtype=torch.float64), n // replicates, dim=1) * replicates
+        block = torch.arange(n) * replicates // n  # a Monte Carlo n need not divide by K: blocks of n // K or n // K + 1 rows
+        counts = torch.nn.functional.one_hot(block, replicates).T.double()
+        counts *= n / counts.sum(1, keepdim=True)
     else:
         counts = bootstrap_counts(n, n_bootstrap, gen) if n_bootstrap else None
     first, total, first_boot, total_boot, var = pick_freeze_indices(y[0], y[1], y[2:], y[2:], counts=counts)
