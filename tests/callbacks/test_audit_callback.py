@@ -184,8 +184,13 @@ def test_audit_progress_bar_follows_the_trainers(tmp_path, monkeypatch, enable_p
     made = []
     real = tqdm.auto.tqdm
     monkeypatch.setattr(tqdm.auto, "tqdm", lambda *a, **k: made.append(k["disable"]) or real(*a, **k))
+    from lightning.pytorch.callbacks import TQDMProgressBar
+
     cb = CausalAuditCallback([InputEffectAudit(patch_size=4, ace_values=None)], every_n_epochs=1)
-    t = trainer(tmp_path, max_epochs=1, limit_train_batches=1, limit_val_batches=1, callbacks=[cb],
+    # Lightning's tqdm bar (with rich installed the Trainer's default is RichProgressBar, beside which the audits draw
+    # no bar of their own: tests/callbacks/test_trial_newuser24_console.py)
+    bars = [TQDMProgressBar()] if enable_progress_bar else []
+    t = trainer(tmp_path, max_epochs=1, limit_train_batches=1, limit_val_batches=1, callbacks=[cb, *bars],
                 enable_progress_bar=enable_progress_bar)
     t.fit(classifier(), *loaders())
     assert made == [not enable_progress_bar]  # one audit bar, hidden when the Trainer's bar is off
