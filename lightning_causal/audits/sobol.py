@@ -40,7 +40,11 @@ from lightning_causal.causal.sensitivity.samplers import (
     _warn_singular,
     class_probability,
 )
-from lightning_causal.causal.sensitivity.sobol import SobolResult, sobol_indices
+from lightning_causal.causal.sensitivity.sobol import (
+    SobolResult,
+    check_sobol_options,
+    sobol_indices,
+)
 
 __all__ = ["SobolAudit"]
 
@@ -86,6 +90,10 @@ class SobolAudit(Audit):
             take nearly all of the variance, and a ``UserWarning`` says so).
         n_bootstrap: bootstrap resamples for the intervals (0: none, the intervals NaN; 1 is refused).
         confidence: level of the intervals.
+        replicates: ``K > 1``: the intervals from ``K`` independently scrambled nets of ``n / K`` points
+            (``estimate ± t_{K-1} · sd / √K``), at their level, where the bootstrap of one net is
+            several times too wide (a power of two, at most ``n / 2``; see
+            :func:`~lightning_causal.causal.sensitivity.sobol.sobol_indices`).
         top_k: groups reported as scalars: those of largest total order at the first audit, the
             same groups at every later audit (a series without gaps; the table and the vectors
             hold every group).
@@ -125,6 +133,7 @@ class SobolAudit(Audit):
         sampler: SobolSampler = "empirical",
         n_bootstrap: int = 100,
         confidence: float = 0.95,
+        replicates: int = 1,
         top_k: int = 5,
         probability: bool = True,
         seed: int = 0,
@@ -145,10 +154,11 @@ class SobolAudit(Audit):
         check_target(target)
         check_choice("sampler", sampler, _SAMPLERS)
         check_float("confidence", confidence, minimum=0.0, maximum=1.0, open_min=True, open_max=True)
+        check_sobol_options(n, n_bootstrap, confidence, None, replicates)  # replicates: a power of two, at most n / 2
         check_int("seed", seed, error=TypeError)
         self.n, self.feature_mask, self.patch_size, self.target = n, feature_mask, patch_size, target
         self.sampler, self.n_bootstrap, self.confidence, self.top_k = sampler, n_bootstrap, confidence, top_k
-        self.probability, self.seed = bool(probability), seed
+        self.probability, self.seed, self.replicates = bool(probability), seed, replicates
         self._chosen_target: int | None = None  # target=None: the class chosen at the first audit
         self._scalar_groups: list[int] | None = None  # the groups logged as scalars, chosen at the first audit
 
@@ -282,7 +292,8 @@ class SobolAudit(Audit):
             with warnings.catch_warnings():  # said below in the audit's words: the user passed no `func`
                 warnings.filterwarnings("ignore", message="`func` is constant on the sample", category=UserWarning)
                 res = sobol_indices(func, source, self.n, mask.flatten(), n_bootstrap=self.n_bootstrap, max_batch_size=rows,
-                                    seed=self.seed, confidence=self.confidence, names=self.feature_names)
+                                    seed=self.seed, confidence=self.confidence, names=self.feature_names,
+                                    replicates=self.replicates)
         if res.variance == 0.0:
             warnings.warn(f"SobolAudit {self.name!r}: {self._constant_cause(x, func.explained)}; every index is set to 0",
                           UserWarning, stacklevel=outside_package())

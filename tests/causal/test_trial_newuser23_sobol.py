@@ -78,3 +78,22 @@ def test_replicates_is_checked():
     for bad in (0, 3, 256, True):
         with pytest.raises((ValueError, TypeError), match="replicates"):
             sobol_indices(_f, UniformCube(3), n=256, replicates=bad)
+
+
+def test_the_sobol_audit_passes_replicates():
+    from lightning_causal.audits.base import Probe
+    from lightning_causal.audits.sobol import SobolAudit
+    from lightning_causal.models import MLP
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = MLP(3)
+    probe = Probe(torch.randn(64, 3, generator=torch.Generator().manual_seed(0)))
+    one = SobolAudit(n=256, top_k=1).run(model, probe)
+    four = SobolAudit(n=256, top_k=1, replicates=4).run(model, probe)
+    width = [torch.tensor([row["ST_ci"][1] - row["ST_ci"][0] for row in r.tables["indices"]]) for r in (one, four)]
+    assert not torch.equal(width[0], width[1])  # other intervals (and other points: four nets of 64)
+    for row in four.tables["indices"]:
+        assert row["S_ci"][0] < row["S"] < row["S_ci"][1] and row["ST_ci"][0] < row["ST"] < row["ST_ci"][1]
+    with pytest.raises(ValueError, match="replicates"):
+        SobolAudit(n=256, replicates=3)

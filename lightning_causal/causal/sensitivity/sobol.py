@@ -356,13 +356,13 @@ def sobol_indices(
         counts = bootstrap_counts(n, n_bootstrap, gen) if n_bootstrap else None
     first, total, first_boot, total_boot, var = pick_freeze_indices(y[0], y[1], y[2:], y[2:], counts=counts)
     result.first, result.total, result.variance = first, total, var
-    interval = replicate_ci if replicates > 1 else normal_ci
+    interval = _replicate_ci if replicates > 1 else normal_ci
     result.first_ci = interval(first, first_boot if n_bootstrap else None, confidence)
     result.total_ci = interval(total, total_boot if n_bootstrap else None, confidence)
     return result
 
 
-def replicate_ci(estimate: Tensor, reps: Tensor | None, confidence: float) -> Tensor:
+def _replicate_ci(estimate: Tensor, reps: Tensor | None, confidence: float) -> Tensor:
     """``estimate ± t_{K-1, (1+c)/2} · sd(reps) / √K`` as ``[G, 2]`` for ``K`` independent replicates'
     estimates ``reps [K, G]`` (Student's t quantile by bisection of its tail); NaN without replicates."""
     if reps is None or reps.shape[0] < 2:
