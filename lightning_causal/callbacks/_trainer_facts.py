@@ -10,7 +10,7 @@ from lightning.pytorch import LightningModule, Trainer
 
 from lightning_causal.causal.engine.batching import RowShard
 
-__all__ = ["audited", "ended_at_last_batch", "epoch_end_step", "row_shard"]
+__all__ = ["audited", "ended_at_last_batch", "epoch_end_step", "row_shard", "saved_in_epoch_end"]
 
 
 def audited(pl_module: LightningModule) -> torch.nn.Module:
@@ -27,6 +27,14 @@ def ended_at_last_batch(trainer: Trainer) -> bool:
     calls no epoch-end hook of that one. Read at ``on_train_start``, from Lightning's restart stage."""
     loop = trainer.fit_loop.epoch_loop
     return trainer.ckpt_path is not None and loop.restarted_on_train_batch_end and loop.batch_progress.is_last_batch
+
+
+def saved_in_epoch_end(trainer: Trainer) -> bool:
+    """Whether the fit resumed from a checkpoint written inside an epoch's ``on_train_epoch_end`` (Lightning's restart
+    stage ``resumed_on_epoch_end``): ``OnExceptionCheckpoint`` when an audit raised there, before the epoch was
+    recorded as audited, or a callback listed before the audit callback saving there. Lightning then starts the
+    next epoch and calls no epoch-end hook of that one. Read at ``on_train_start``."""
+    return trainer.ckpt_path is not None and trainer.fit_loop.resumed_on_epoch_end
 
 
 def epoch_end_step(trainer: Trainer) -> int:

@@ -51,7 +51,7 @@ from lightning_causal.callbacks._resume import (
     unclaimed_audit_state,
     warn_other_probe,
 )
-from lightning_causal.callbacks._trainer_facts import ended_at_last_batch
+from lightning_causal.callbacks._trainer_facts import ended_at_last_batch, saved_in_epoch_end
 from lightning_causal.callbacks._trainer_only import check_trainer
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
 from lightning_causal.causal.engine.checks import check_int
@@ -79,7 +79,9 @@ class CausalAuditCallback(AuditRun, Callback):
     reports its causal drift (``drift/<vector>/{spearman,topk_jaccard,shift}``). The checkpoint
     state (plain values and tensors: audited epochs, drift vectors, each audit's ``state_dict()``)
     lets a resumed run neither audit an epoch twice nor lose the comparisons with the last audit (an epoch
-    whose end a checkpoint of its last batch skips is audited when the fit resumes, on its end weights);
+    whose end a checkpoint of its last batch skips, or one written in its ``on_train_epoch_end`` before its audit
+    was recorded (``OnExceptionCheckpoint`` when an audit raised: an audit epoch that raises gives back the drift
+    bases it started from), is audited when the fit resumes, on its end weights);
     the extra audit at the end of fit is compared with the last scheduled one but is no base for
     later ones (a fit resumed from a checkpoint saved after it goes on as the uninterrupted fit). A fit resumed
     with a changed set of audits restores that state for the audits of the same name, with a warning.
@@ -243,6 +245,7 @@ class CausalAuditCallback(AuditRun, Callback):
         self._previous_vectors: dict[str, dict[str, torch.Tensor]] = {}
         self._checkpoint_probe: dict[str, Any] | None = None  # the probe of the audits a resumed fit compares with
         self._epoch_ended_in_checkpoint: int | None = None  # see _audit_epoch_ended_in_checkpoint
+        self._state_restored = False  # see on_train_start
         self._renderer = TensorBoardRenderer(figure_kind=figure_kind)
         self._warned_no_tb = False
         self._warnings = WarningsOncePerFit()
@@ -317,7 +320,10 @@ class CausalAuditCallback(AuditRun, Callback):
 
         monitoring.check_monitors_after_dry_run(self, trainer)
         last = trainer.current_epoch - 1  # see _audit_epoch_ended_in_checkpoint
-        if ended_at_last_batch(trainer) and last >= 0 and last not in self.failed_epochs and self.should_audit(last):
+        # a checkpoint of the epoch's end skipped its audit only where it holds this callback's state (of other audits, that
+        # epoch was another callback's to audit, and its report would be replaced)
+        skipped = ended_at_last_batch(trainer) or saved_in_epoch_end(trainer) and self._state_restored
+        if skipped and last >= 0 and last not in self.failed_epochs and self.should_audit(last):
             self._epoch_ended_in_checkpoint = last
         self._fit_clock = time.perf_counter()  # the first audit's cost is set against the training before it
 
@@ -378,6 +384,20 @@ class CausalAuditCallback(AuditRun, Callback):
         for name in ("log", "log_dict"):
             vars(self).pop(name, None)
 
+    def _run(self, trainer: Trainer, pl_module: LightningModule, epoch: int, stage: str, *, monitored: bool = True) -> None:
+        """:meth:`AuditRun._run`; an audit epoch that raises (``on_error="raise"``, an interrupt) gives back the drift
+        bases and audit states it started from: the epoch is not audited, and a checkpoint written then
+        (``OnExceptionCheckpoint``) held the bases its audits that ran before the failure had replaced, so a fit
+        resumed from it, which audits that epoch again, measured that epoch's drift against itself (0)."""
+        bases = {a: dict(vs) for a, vs in self._previous_vectors.items()}, {a.name: a.state_dict() for a in self.audits}
+        try:
+            super()._run(trainer, pl_module, epoch, stage, monitored=monitored)
+        except BaseException:
+            self._previous_vectors = bases[0]
+            for audit in self.audits:
+                audit.load_state_dict(bases[1][audit.name])
+            raise
+
     @override
     def state_dict(self) -> dict[str, Any]:
         audit_states = {a.name: state for a in self.audits if (state := a.state_dict())}
@@ -395,6 +415,7 @@ class CausalAuditCallback(AuditRun, Callback):
         self.audited_epochs = [int(e) for e in state_dict.get("audited_epochs", [])]
         self.failed_epochs = [int(e) for e in state_dict.get("failed_epochs", [])]
         self._checkpoint_probe = state_dict.get("probe")
+        self._state_restored = True
         self._previous_vectors = {a: dict(vs) for a, vs in state_dict.get("previous_vectors", {}).items() if a in mine}
         audit_states = state_dict.get("audit_states", {})
         for audit in self.audits:
@@ -438,6 +459,7 @@ class CausalAuditCallback(AuditRun, Callback):
         self.last_results, self.last_scalars, self._previous_vectors = {}, {}, {}
         self.dry_run_tags = set()
         self._checkpoint_probe = None
+        self._state_restored = False  # load_state_dict sets it: a resumed fit's state of this callback
         self._warned_no_tb = False
         self._fit_clock = None
         self._undrawn = None
