@@ -39,3 +39,13 @@ def test_tabular_rows_and_masks_per_sample_have_no_region():
     rows = InputEffectAudit(feature_mask=per_sample, top_k=2, ace_values=None).run(
         _linear((1, 6, 8)), Probe(torch.randn(3, 1, 6, 8))).tables["top_groups"]
     assert all("rows" not in row for row in rows)
+
+
+def test_the_text_card_says_where_a_top_patch_is():
+    from lightning_causal.reporting import markdown_summary
+
+    x = torch.randn(4, 3, 6, 8)
+    r = InputEffectAudit(patch_size=3, top_k=2, ace_values=None).run(_linear((3, 6, 8)), Probe(x))
+    row = r.tables["top_groups"][0]
+    (r0, r1), (c0, c1) = row["rows"], row["cols"]
+    assert f"top_groups: {row['group']} at rows {r0}–{r1 - 1}, cols {c0}–{c1 - 1} (mean_abs_effect " in markdown_summary(0, [r])
