@@ -97,3 +97,15 @@ def test_the_sobol_audit_passes_replicates():
         assert row["S_ci"][0] < row["S"] < row["S_ci"][1] and row["ST_ci"][0] < row["ST"] < row["ST_ci"][1]
     with pytest.raises(ValueError, match="replicates"):
         SobolAudit(n=256, replicates=3)
+
+
+def test_replicate_intervals_take_the_t_quantile_of_any_level():
+    # K = 2 replicates: t with 1 degree of freedom (Cauchy), quantile tan(π c / 2) in closed form. The same seed
+    # gives the same replicates at both levels, so the half-widths are in the ratio of the quantiles. The
+    # quantile's bisection stopped at 1000 (6366 at c = 0.9999): intervals 6.4x too narrow, silently.
+    half = {}
+    for c in (0.95, 0.9999):
+        r = sobol_indices(_f, UniformCube(3), n=64, seed=0, replicates=2, confidence=c)
+        half[c] = torch.cat([r.first_ci[:, 1] - r.first, r.total_ci[:, 1] - r.total])
+    want = math.tan(math.pi * 0.9999 / 2) / math.tan(math.pi * 0.95 / 2)  # 6366.2 / 12.706
+    assert torch.allclose(half[0.9999] / half[0.95], torch.full((6,), want, dtype=torch.float64), rtol=1e-9)

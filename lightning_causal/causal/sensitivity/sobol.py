@@ -374,11 +374,18 @@ def _replicate_ci(estimate: Tensor, reps: Tensor | None, confidence: float) -> T
 
 @functools.lru_cache(maxsize=64)
 def _t_quantile(df: int, confidence: float) -> float:
-    """``q`` with ``P(T_df >= q) = (1 - confidence) / 2``, by bisection (2.776 for 4 degrees of freedom at 0.95)."""
-    lo, hi = 0.0, 1e3
+    """``q`` with ``P(T_df >= q) = (1 - confidence) / 2``, by bisection (2.776 for 4 degrees of freedom at 0.95)
+    in a bracket doubled until it holds ``q`` (6366 for 1 degree of freedom at 0.9999)."""
+
+    def tail(q: float) -> float:
+        return float(p_values(torch.tensor([q], dtype=torch.float64), "greater", df=df))
+
+    lo, hi = 0.0, 1.0
+    while tail(hi) > (1 - confidence) / 2:
+        lo, hi = hi, 2.0 * hi
     for _ in range(60):
         mid = 0.5 * (lo + hi)
-        if float(p_values(torch.tensor([mid], dtype=torch.float64), "greater", df=df)) > (1 - confidence) / 2:
+        if tail(mid) > (1 - confidence) / 2:
             lo = mid
         else:
             hi = mid
