@@ -55,10 +55,11 @@ def _without_spread(probe: Probe) -> str:
     return ""
 
 
-def _spreadless_note(spreadless: str) -> str:
-    """What a probe without spread does to the graph's tests and its faithfulness."""
-    tests = ("the paired z-tests have no spread to test (z = 0: a unit is kept only with alpha=1.0)" if spreadless == "one sample"
-             else "the paired z-tests see no spread (every non-zero effect has z = inf, p = 0: kept as if certain)")
+def _spreadless_note(spreadless: str, alternative: str) -> str:
+    """What a probe without spread does to the graph's tests (with ``alternative``) and its faithfulness."""
+    one = "p = 0.5: a unit is kept only with alpha >= 0.5" if alternative == "greater" else "p = 1.0: a unit is kept only with alpha=1.0"
+    tests = (f"the paired t-tests have no spread to test (no standard error: z = 0, {one})" if spreadless == "one sample"
+             else "the paired t-tests see no spread (every non-zero effect has z = inf, p = 0: kept as if certain)")
     return (f"{tests}, and the mean ablation sets every unit to its own value (faithfulness undefined unless "
             "ablation='zero'); audit more, different samples")
 
@@ -183,7 +184,7 @@ class CausalGraphAudit(Audit):
             result = super().dry_run(model, probe)
         spreadless = _without_spread(probe)
         if spreadless:
-            warnings.warn(f"CausalGraphAudit {self.name!r}: the probe holds {spreadless}, so " + _spreadless_note(spreadless),
+            warnings.warn(f"CausalGraphAudit {self.name!r}: the probe holds {spreadless}, so " + _spreadless_note(spreadless, self.options["alternative"]),
                           UserWarning, stacklevel=outside_package())
         return result
 
@@ -231,8 +232,8 @@ class CausalGraphAudit(Audit):
         if self.class_names is not None:
             result.graphs["causal_graph"].setdefault("meta", {})["class_names"] = list(self.class_names)
         result.scalars["faithfulness"] = float(graph.meta["faithfulness"])
-        if spreadless:  # the z-tests and the mean ablation have nothing to work with: say why, not a generic cause
-            note = f"CausalGraphAudit {self.name!r}: the probe holds {spreadless}, so " + _spreadless_note(spreadless)
+        if spreadless:  # the t-tests and the mean ablation have nothing to work with: say why, not a generic cause
+            note = f"CausalGraphAudit {self.name!r}: the probe holds {spreadless}, so " + _spreadless_note(spreadless, self.options["alternative"])
             result.meta.setdefault("notes", []).append(note)
             warnings.warn(note, UserWarning, stacklevel=outside_package())
         ends = [float(graph.meta.get(k, math.nan)) for k in ("logit_full", "logit_empty")]

@@ -22,15 +22,18 @@ def _x(n: int) -> torch.Tensor:
 
 
 def test_a_one_sample_probe_is_named_as_the_cause():
-    with pytest.warns(UserWarning, match=r"the probe holds one sample.*z = 0.*alpha=1\.0"):
+    # the tests are t-tests (693551a); without a standard error z = 0 takes the normal p: 0.5 one-sided, 1.0 two-sided
+    with pytest.warns(UserWarning, match=r"the probe holds one sample.*paired t-tests.*z = 0, p = 0\.5: a unit is kept only with alpha >= 0\.5"):
         result = CausalGraphAudit(["0"], stability_resamples=0).run(_model(), Probe(_x(1)))
+    with pytest.warns(UserWarning, match=r"the probe holds one sample.*z = 0, p = 1\.0: a unit is kept only with alpha=1\.0"):
+        CausalGraphAudit(["0"], stability_resamples=0, alternative="two-sided").run(_model(), Probe(_x(1)))
     assert result.scalars["n_nodes"] == 0.0
     notes = " ".join(result.meta["notes"])
     assert "one sample" in notes and "read-out linear" not in notes
 
 
 def test_identical_samples_are_named_as_the_cause_of_infinite_z():
-    with pytest.warns(UserWarning, match=r"the probe holds 4 identical samples.*z = inf"):
+    with pytest.warns(UserWarning, match=r"the probe holds 4 identical samples, so the paired t-tests.*z = inf"):
         result = CausalGraphAudit(["0"], stability_resamples=0).run(_model(), Probe(_x(1).expand(4, -1)))
     assert result.tables["nodes"] and all(row["z"] == float("inf") for row in result.tables["nodes"])
 

@@ -1,5 +1,5 @@
 """A probe in which every explained class has one sample gives a causal graph without nodes (the per-class
-paired z-test needs two samples): it now says so instead of returning the empty graph silently."""
+paired t-test needs two samples): it now says so instead of returning the empty graph silently."""
 
 import warnings
 
@@ -18,7 +18,7 @@ def _model() -> nn.Module:
 def test_one_sample_per_explained_class_warns_and_the_graph_is_empty():
     model = _model()
     x = torch.randn(3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-    with pytest.warns(UserWarning, match=r"Each of the 3 explained classes has one sample of the probe of 3"):
+    with pytest.warns(UserWarning, match=r"Each of the 3 explained classes has one sample of the probe of 3: the node test is a paired t-test"):
         graph = causal_graph(model, x, ["1", "3"], target=torch.tensor([0, 1, 2]))
     assert graph.nodes == ["output:0", "output:1", "output:2"] and graph.edges == []  # no unit node, no edge
 

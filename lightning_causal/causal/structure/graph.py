@@ -120,18 +120,18 @@ def _select_nodes(e: Tensor, tidx: Tensor, rule: _Rule) -> tuple[list[int], dict
 
 def _warn_single_sample_classes(tidx: Tensor) -> None:
     """Warn when every explained class has one sample of the probe (a probe of one sample too): the node
-    test is per class, a paired z-test has no standard error from one sample, so no unit can pass it and
+    test is per class, a paired t-test has no standard error from one sample, so no unit can pass it and
     the graph comes out empty whatever the model does."""
     _, counts = torch.unique(tidx.flatten(), return_counts=True)
     if tidx.numel() == 1:  # a probe of one sample (a batch dimension kept on one example): the same empty graph
         warnings.warn(
             "Each of the 1 explained classes has one sample of the probe of 1: a graph of one sample has no unit nodes (the "
-            "node test is a paired z-test, which needs at least two samples of an explained class); pass several samples",
+            "node test is a paired t-test, which needs at least two samples of an explained class); pass several samples",
             UserWarning, stacklevel=outside_package())
     elif int(counts.max()) < 2:
         warnings.warn(
             f"Each of the {counts.numel()} explained classes has one sample of the probe of {tidx.numel()}: the node test is "
-            "a paired z-test per explained class, which one sample cannot pass (no standard error), so the graph has no "
+            "a paired t-test per explained class, which one sample cannot pass (no standard error), so the graph has no "
             "nodes. Use a larger probe (several samples per class) or one explained class for all samples "
             "(`target=k`)", UserWarning, stacklevel=outside_package())
 
