@@ -1,4 +1,5 @@
-"""The ``stacklevel`` that points a warning at the user's line: the first frame outside this package."""
+"""The ``stacklevel`` that points a warning at the user's line: the first frame outside this package (and, under a
+training framework's call, outside Lightning's packages too)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ _PACKAGE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 
 
 def outside_package() -> int:
-    """The ``stacklevel`` of the first frame outside ``lightning_causal``, for a ``warnings.warn``
+    """The ``stacklevel`` of the first frame outside ``lightning_causal`` (and past Lightning's packages where they
+    called it: an audit of a callback inside ``trainer.fit`` warns at the user's ``fit`` line), for a ``warnings.warn``
     in the function that calls this one (the package's functions call each other at various
     depths, so no fixed ``stacklevel`` reaches the user's line from all of them).
 
@@ -28,4 +30,22 @@ def outside_package() -> int:
     frame, level = sys._getframe(1), 1
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
         frame, level = frame.f_back, level + 1
-    return level
+    # called by a training framework (a callback's audit inside trainer.fit): its frames are no user's line either
+    # (the warning pointed at lightning/pytorch/trainer/call.py); the first frame past them, where there is one
+    frameworks = _framework_dirs()
+    past, more = frame, level
+    while past is not None and os.path.abspath(past.f_code.co_filename).startswith(frameworks):
+        past, more = past.f_back, more + 1
+    return more if past is not None and frameworks else level
+
+
+def _framework_dirs() -> tuple[str, ...]:
+    """The directories of the training frameworks loaded (Lightning's packages; none loaded, none of their
+    frames can be on the stack: nothing is imported here)."""
+    dirs = []
+    for name in ("lightning", "lightning_fabric", "pytorch_lightning"):
+        module = sys.modules.get(name)
+        path = getattr(module, "__file__", None)
+        if path:
+            dirs.append(os.path.dirname(os.path.abspath(path)) + os.sep)
+    return tuple(dirs)
