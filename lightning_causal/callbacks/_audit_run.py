@@ -134,16 +134,24 @@ class AuditRun:
             rank_zero_warn("CausalAuditCallback found no probe data (no probe, no validation or training data); skipping")
             return
         t0 = time.perf_counter()
-        bases = (dict(self._previous_vectors), {a.name: a.state_dict() for a in self.audits}) if stage == "fit_end" else None
-        results = self._audit_all(trainer, audited(pl_module), epoch)
-        if bases is not None:  # the fit-end audit is compared with the last one, but is no base for later audits:
-            self._previous_vectors = bases[0]  # a fit resumed from a checkpoint saved after it goes on as an uninterrupted one
-            for audit in self.audits:
-                audit.load_state_dict(bases[1][audit.name])
-        total = time.perf_counter() - t0
-        if trainer.world_size > 1:  # one value on every process (rank 0's, the one in its report): monitors agree
-            total = float(trainer.strategy.broadcast(total, src=0))
-        if not self._write_report(trainer, epoch, stage, results, total):
+        # the drift bases and audit states the epoch starts from, given back where it leaves none: after the fit-end audit
+        # (compared with the last one, no base for later ones: a fit resumed from a checkpoint saved after it goes on as
+        # an uninterrupted one), and when the epoch raises before it is recorded (on_error="raise", an interrupt): its
+        # audits that ran had replaced theirs, and a checkpoint then written (OnExceptionCheckpoint) held them, so the
+        # fit resumed from it, which audits that epoch again, measured its drift against itself
+        bases = dict(self._previous_vectors), {a.name: a.state_dict() for a in self.audits}
+        try:
+            results = self._audit_all(trainer, audited(pl_module), epoch)
+            total = time.perf_counter() - t0
+            if trainer.world_size > 1:  # one value on every process (rank 0's, the one in its report): monitors agree
+                total = float(trainer.strategy.broadcast(total, src=0))
+            written = self._write_report(trainer, epoch, stage, results, total)
+        except BaseException:
+            self._give_back(bases)
+            raise
+        if stage == "fit_end":
+            self._give_back(bases)
+        if not written:
             self.failed_epochs.append(epoch)
             return
         self.audited_epochs.append(epoch)
@@ -164,6 +172,12 @@ class AuditRun:
             seconds = {r.audit: float(r.meta["seconds"]) for r in results if "seconds" in r.meta}
             console_line(trainer, cost_line(epoch, total, seconds, trained, drawn))
         self._fit_clock = time.perf_counter()
+
+    def _give_back(self, bases: tuple[dict[str, dict[str, torch.Tensor]], dict[str, dict[str, Any]]]) -> None:
+        """Restore the drift bases and audit states :meth:`_run` took at an epoch's start."""
+        self._previous_vectors = bases[0]
+        for audit in self.audits:
+            audit.load_state_dict(bases[1][audit.name])
 
     def _write_report(self, trainer: Trainer, epoch: int, stage: str, results: list[AuditResult], total: float) -> bool:
         """Write the JSON report on global rank 0 (atomically); every rank learns whether it was

@@ -322,7 +322,7 @@ class CausalAuditCallback(AuditRun, Callback):
         last = trainer.current_epoch - 1  # see _audit_epoch_ended_in_checkpoint
         # a checkpoint of the epoch's end skipped its audit only where it holds this callback's state (of other audits, that
         # epoch was another callback's to audit, and its report would be replaced)
-        skipped = ended_at_last_batch(trainer) or saved_in_epoch_end(trainer) and self._state_restored
+        skipped = ended_at_last_batch(trainer) or (saved_in_epoch_end(trainer) and self._state_restored)
         if skipped and last >= 0 and last not in self.failed_epochs and self.should_audit(last):
             self._epoch_ended_in_checkpoint = last
         self._fit_clock = time.perf_counter()  # the first audit's cost is set against the training before it
@@ -383,20 +383,6 @@ class CausalAuditCallback(AuditRun, Callback):
         """
         for name in ("log", "log_dict"):
             vars(self).pop(name, None)
-
-    def _run(self, trainer: Trainer, pl_module: LightningModule, epoch: int, stage: str, *, monitored: bool = True) -> None:
-        """:meth:`AuditRun._run`; an audit epoch that raises (``on_error="raise"``, an interrupt) gives back the drift
-        bases and audit states it started from: the epoch is not audited, and a checkpoint written then
-        (``OnExceptionCheckpoint``) held the bases its audits that ran before the failure had replaced, so a fit
-        resumed from it, which audits that epoch again, measured that epoch's drift against itself (0)."""
-        bases = {a: dict(vs) for a, vs in self._previous_vectors.items()}, {a.name: a.state_dict() for a in self.audits}
-        try:
-            super()._run(trainer, pl_module, epoch, stage, monitored=monitored)
-        except BaseException:
-            self._previous_vectors = bases[0]
-            for audit in self.audits:
-                audit.load_state_dict(bases[1][audit.name])
-            raise
 
     @override
     def state_dict(self) -> dict[str, Any]:
