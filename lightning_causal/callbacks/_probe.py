@@ -11,7 +11,6 @@ from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule, Trainer
-from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor
 from torch.utils.data import IterableDataset
@@ -105,7 +104,7 @@ def given_samples(source: Any) -> int | None:
     return None
 
 
-def note_cut_probe(source: Any, probe: Probe, probe_size: int, trainer: Trainer | None = None) -> None:
+def note_cut_probe(source: Any, probe: Probe, probe_size: int, trainer: Trainer) -> None:
     """Say that a ``probe=`` of more than ``probe_size`` samples is audited on its first ``probe_size``
     (a user who passed 1,000 rows read figures of 256 with no word: the newuser9 trial).
 
@@ -114,21 +113,13 @@ def note_cut_probe(source: Any, probe: Probe, probe_size: int, trainer: Trainer 
         probe: the probe read from it.
         probe_size: the callback's ``probe_size``.
         trainer: the fit's trainer: the line goes through its progress bar
-            (:func:`~lightning_causal.callbacks._audit_run.console_line`); ``None``: ``rank_zero_info``.
+            (:func:`~lightning_causal.callbacks._audit_run.console_line`; at ``on_train_start`` Lightning's tqdm bar
+            already shows ``Training: 0/?``, and a logged line began at its right end).
     """
     total = given_samples(source)
     if total is not None and total > len(probe):
-        _say(trainer, f"CausalAuditCallback audits the first {len(probe)} of the {total} samples of `probe` "
-                      f"(`probe_size={probe_size}`); pass `probe_size={total}` to audit them all")
-
-
-def _say(trainer: Trainer | None, message: str) -> None:
-    """A set-up note on the console: through the fit's progress bar (at ``on_train_start`` Lightning's tqdm bar
-    already shows ``Training: 0/?``, and a logged line began at its right end), else ``rank_zero_info``."""
-    if trainer is None:
-        rank_zero_info(message)
-    else:
-        console_line(trainer, message)
+        console_line(trainer, f"CausalAuditCallback audits the first {len(probe)} of the {total} samples of `probe` "
+                              f"(`probe_size={probe_size}`); pass `probe_size={total}` to audit them all")
 
 
 def check_finite_probe(probe: Probe, outputs: Tensor, origin: str) -> None:
@@ -211,11 +202,11 @@ def probe_source(given: Any, trainer: Trainer) -> tuple[Any, str]:
     source, origin = trainer_data(trainer)
     _refuse_stream(source, origin)
     if source is not None and " of " in origin:  # several dataloaders: say which one the audits explain
-        _say(trainer, f"CausalAuditCallback explains {origin}; pass `probe=` to explain other data")
+        console_line(trainer, f"CausalAuditCallback explains {origin}; pass `probe=` to explain other data")
     elif source is not None and origin == "train_dataloader":
-        _say(trainer, "CausalAuditCallback explains the first samples of the training data: this fit validates on "
-                      "no data (no `val_dataloaders`, `limit_val_batches=0` or no `validation_step`); pass `probe=` "
-                      "to explain other data")
+        console_line(trainer, "CausalAuditCallback explains the first samples of the training data: this fit validates "
+                              "on no data (no `val_dataloaders`, `limit_val_batches=0` or no `validation_step`); pass "
+                              "`probe=` to explain other data")
     return source, origin
 
 
