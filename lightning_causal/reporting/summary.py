@@ -60,7 +60,8 @@ def _label_and_value(row: dict, class_names: list | None = None) -> tuple[str, s
             return None
         label_keys, label = {label_key}, (_node_name(row[label_key], class_names) if label_key == "node" else _fmt(row[label_key]))
         if label_key == "group" and "rows" in row and "cols" in row:  # an image patch: where it is, not a bare id
-            label = f"{label} at rows {row['rows'][0]}–{row['rows'][1] - 1}, cols {row['cols'][0]}–{row['cols'][1] - 1}"
+            where = [f"{axis} {row[axis][0]}–{row[axis][1] - 1}" for axis in ("rows", "cols", "channels") if axis in row]
+            label = f"{label} at {', '.join(where)}"
     key = next((k for k in _VALUES if isinstance(row.get(k), float)), None)  # what the audits rank their rows by
     if key is None:
         key = next((k for k, v in row.items() if k not in label_keys and isinstance(v, float)), None)

@@ -49,3 +49,12 @@ def test_the_text_card_says_where_a_top_patch_is():
     row = r.tables["top_groups"][0]
     (r0, r1), (c0, c1) = row["rows"], row["cols"]
     assert f"top_groups: {row['group']} at rows {r0}–{r1 - 1}, cols {c0}–{c1 - 1} (mean_abs_effect " in markdown_summary(0, [r])
+
+
+def test_the_text_card_names_the_channels_of_a_group_of_some_channels():
+    from lightning_causal.reporting import markdown_summary
+
+    mask = torch.arange(3).view(1, 3, 1, 1).expand(1, 3, 6, 8)  # one group per colour channel: the same box for each
+    r = InputEffectAudit(feature_mask=mask, top_k=1, ace_values=None).run(_linear((3, 6, 8)), Probe(torch.randn(4, 3, 6, 8)))
+    g = r.tables["top_groups"][0]["group"]
+    assert f"top_groups: {g} at rows 0–5, cols 0–7, channels {g}–{g} (mean_abs_effect " in markdown_summary(0, [r])
