@@ -28,7 +28,7 @@ from lightning_causal.audits.options import (
     warn_softmax_of_regression,
 )
 from lightning_causal.causal.engine.batching import rows_per_pass
-from lightning_causal.causal.engine.checks import check_choice, check_float, check_int
+from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
 from lightning_causal.causal.engine.groups import broadcast_groups, make_feature_mask
 from lightning_causal.causal.engine.state import audit_mode, rng_preserved
@@ -92,8 +92,8 @@ class SobolAudit(Audit):
         confidence: level of the intervals.
         replicates: ``K > 1``: the intervals from ``K`` independently scrambled nets of ``n / K`` points
             (``estimate ± t_{K-1} · sd / √K``), at their level, where the bootstrap of one net is
-            several times too wide (a power of two, at most ``n / 2``; see
-            :func:`~lightning_causal.causal.sensitivity.sobol.sobol_indices`).
+            several times too wide (a power of two, at most ``n / 2``; ``n_bootstrap`` then only says whether to
+            give intervals; see :func:`~lightning_causal.causal.sensitivity.sobol.sobol_indices`).
         top_k: groups reported as scalars: those of largest total order at the first audit, the
             same groups at every later audit (a series without gaps; the table and the vectors
             hold every group).
@@ -145,16 +145,14 @@ class SobolAudit(Audit):
         super().__init__(name, output=output)
         self.feature_names, self.class_names = check_names("feature_names", feature_names), check_names("class_names", class_names)
         check_distinct_tags("feature_names", self.feature_names, "S/<name> and ST/<name>", "group")
-        check_int("n", n, minimum=2)
-        check_int("top_k", top_k, minimum=1)
         check_int("n_bootstrap", n_bootstrap, minimum=0)
-        if n_bootstrap == 1:  # as sobol_indices: one resample has no spread (else refused only at the first audit)
-            raise ValueError("Expected argument `n_bootstrap` to be 0 (no intervals) or an int >= 2 but got 1")
+        # sobol_indices' own checks, at construction (else refused only at the first audit): n, replicates (a power of
+        # two, at most n / 2), n_bootstrap (1 has no spread), confidence
+        check_sobol_options(n, n_bootstrap, confidence, None, replicates)
+        check_int("top_k", top_k, minimum=1)
         check_mask_options(feature_mask, patch_size)
         check_target(target)
         check_choice("sampler", sampler, _SAMPLERS)
-        check_float("confidence", confidence, minimum=0.0, maximum=1.0, open_min=True, open_max=True)
-        check_sobol_options(n, n_bootstrap, confidence, None, replicates)  # replicates: a power of two, at most n / 2
         check_int("seed", seed, error=TypeError)
         self.n, self.feature_mask, self.patch_size, self.target = n, feature_mask, patch_size, target
         self.sampler, self.n_bootstrap, self.confidence, self.top_k = sampler, n_bootstrap, confidence, top_k
