@@ -21,8 +21,8 @@ approximation ``estimate ± z · sd`` like SALib; all resamples at once as a mat
 multinomial counts with the per-row terms (no Python loop over resamples). The rows of one
 scrambled Sobol' net are not independent draws, so there the bootstrap overstates the error
 (4-14x for a smooth function at ``n = 256``); ``replicates=K`` draws ``K`` independent nets of
-``n / K`` points instead and gives ``estimate ± t_{K-1} · sd_K / √K`` over their estimates
-(randomised QMC; Owen 1997), at the level asked, for a larger error of the estimate itself.
+``n / K`` points instead and gives ``estimate ± t_{K-1} · sd_K / √K`` (the estimate of all
+``n`` rows, ``sd_K`` over the nets' own estimates; randomised QMC, Owen 1997), at the level asked, for a larger error of the estimate itself.
 """
 
 from __future__ import annotations
@@ -301,13 +301,14 @@ def sobol_indices(
         confidence: level of the intervals.
         names: one name per group (default ``"0"``, ``"1"``, ...).
         replicates: ``K``: intervals from ``K`` independent replicates of ``n / K`` rows (for an
-            inverse-CDF sampler ``K`` independently scrambled nets), ``estimate ± t_{K-1} · sd / √K``
-            over the replicates' estimates, instead of the bootstrap (``n_bootstrap`` then only
-            says whether to give intervals). 1 (default): one net and the bootstrap, whose
-            intervals are too wide for Sobol' points (the rows of one net are no independent draws;
-            ``y = x1 + 2 x2 + 4 x1 x3`` at ``n = 256``: half-widths 4-14x the error, coverage 1.00),
-            while ``K = 4`` covered at 0.92-0.97 with 1.1-2.6x the error of one net of ``n``
-            points. A power of two, at most ``n / 2``.
+            inverse-CDF sampler ``K`` independently scrambled nets; for a callable sampler
+            consecutive blocks of ``n // K`` or ``n // K + 1`` rows), ``estimate ± t_{K-1} · sd / √K``
+            with ``estimate`` that of all ``n`` rows and ``sd`` over the ``K`` replicates' own
+            estimates, instead of the bootstrap (``n_bootstrap`` then only says whether to give
+            intervals). 1 (default): one net and the bootstrap, whose intervals are too wide for
+            Sobol' points (the rows of one net are no independent draws; ``y = x1 + 2 x2 + 4 x1 x3``
+            at ``n = 256``: half-widths 4-14x the error, coverage 1.00), while ``K = 4`` covered at
+            0.93-0.96 with 1.1-2.6x the error of one net of ``n`` points. A power of two, at most ``n / 2``.
 
     Returns:
         :class:`SobolResult`. A constant output gives zeros with a warning (as SALib).
