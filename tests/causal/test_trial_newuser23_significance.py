@@ -35,6 +35,9 @@ def test_student_t_p_values_match_closed_forms():
     assert float(far) == pytest.approx(0.5 - (th + math.sin(th) * math.cos(th)) / math.pi, rel=1e-6)
     assert p_values(torch.tensor([1.0]), "greater", df=1e7).item() == pytest.approx(0.15865525, rel=1e-5)
     assert p_values(torch.tensor([0.0]), "greater", df=0).item() == 0.5  # fewer than two samples: z = 0
+    for alternative in ("greater", "two-sided"):  # infinite df: the normal (came back 0.5 and 1.0 whatever z)
+        z = torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64)
+        assert torch.equal(p_values(z, alternative, df=math.inf), p_values(z, alternative))
     for alternative in ("greater", "two-sided"):  # a NaN statistic stays NaN (came back 0.5 and 1.0, after 5,000 iterations)
         p = p_values(torch.tensor([math.nan, 1.0]), alternative, df=3)
         assert math.isnan(p[0]) and float(p[1]) == pytest.approx(float(p_values(torch.tensor([1.0]), alternative, df=3)))

@@ -62,7 +62,7 @@ def p_values(z: Tensor, alternative: Alternative = "greater", df: Tensor | float
     approximation, anti-conservative for few samples: at ``alpha = 0.05`` the one-sided test rejects
     a true null 8.8% of the time with ``n = 5`` and 7.2% with ``n = 8`` (two-sided: 12.2%, 9.1%).
     Entries with ``df < 1`` (fewer than two samples; :func:`paired_z` gives them ``z = 0``) get
-    the normal p-value.
+    the normal p-value, and so do entries with ``df = inf`` (the t's limit).
 
     Args:
         z: the statistics (any shape).
@@ -86,7 +86,8 @@ def p_values(z: Tensor, alternative: Alternative = "greater", df: Tensor | float
         tail = torch.where(z >= 0, tail, 1.0 - tail)
     else:
         tail = (2.0 * tail).clamp(max=1.0)
-    return torch.where((nu >= 1.0) & ~torch.isnan(z), tail, normal)  # a NaN statistic: NaN, as the normal's
+    # a NaN statistic: NaN, as the normal's; infinite df: the normal itself (the continued fraction gives NaN there)
+    return torch.where((nu >= 1.0) & torch.isfinite(nu) & ~torch.isnan(z), tail, normal)
 
 
 def _t_upper_tail(t: Tensor, nu: Tensor) -> Tensor:
