@@ -6,7 +6,7 @@ Data ships with scikit-learn (``load_digits``: 1,797 8x8 images); nothing is dow
 from __future__ import annotations
 
 import inspect
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import torch
 from torch import Tensor, nn
@@ -219,6 +219,9 @@ def load_digits_tensors(val_fraction: float = 0.2, seed: int = 0) -> tuple[Tenso
     return x[train], y[train], x[val], y[val]
 
 
+#: ``LightningClassifier``'s optimizers: Adam, or SGD with momentum 0.9.
+Optimizer = Literal["adam", "sgd"]
+
 ModuleT = TypeVar("ModuleT", bound=nn.Module)  # fit_classifier returns the model it was given, of its own type
 
 
@@ -323,9 +326,9 @@ class LightningClassifier(_lightning_classifier_base()):
     ``LightningClassifier.load_from_checkpoint(path)`` alone (the network rebuilt from the config).
     """
 
-    def __init__(self, model: nn.Module, lr: float = 1e-3, optimizer: Literal["adam", "sgd"] = "adam") -> None:
+    def __init__(self, model: nn.Module, lr: float = 1e-3, optimizer: Optimizer = "adam") -> None:
         super().__init__()
-        if optimizer not in ("adam", "sgd"):
+        if optimizer not in get_args(Optimizer):
             raise ValueError(f"Expected argument `optimizer` to be 'adam' or 'sgd' but got {optimizer!r}")
         from lightning_causal._cli import built_by_cli
 
