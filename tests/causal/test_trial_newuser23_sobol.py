@@ -74,6 +74,30 @@ def test_replicates_of_a_monte_carlo_sampler_need_not_divide_n():
     assert r.n == 300 and bool(((r.first_ci[:, 0] < r.first) & (r.first < r.first_ci[:, 1])).all())
 
 
+
+def test_replicate_intervals_are_the_pooled_estimate_plus_minus_t_times_the_blocks_spread():
+    # fixed draws X, Y: with replicates=8 the estimates are those of all 300 rows, and the total-order half-width is
+    # t_{7, 0.975} sd / √8 over the eight blocks' own estimates (blocks n k // K .. n (k + 1) // K: 37 or 38 rows),
+    # each computed here by a separate sobol_indices on its rows (Jansen's total index is shift-invariant, so the
+    # block's own centring gives the same estimate)
+    from scipy import stats
+
+    gen = torch.Generator().manual_seed(0)
+    x, y = (torch.rand(300, 3, generator=gen, dtype=torch.float64) for _ in range(2))
+
+    def fixed(rows):
+        draws = iter([x[rows], y[rows]])
+        return lambda m, g: next(draws)
+
+    r = sobol_indices(_f, fixed(slice(None)), n=300, replicates=8)
+    pooled = sobol_indices(_f, fixed(slice(None)), n=300, n_bootstrap=0)
+    assert torch.equal(r.first, pooled.first) and torch.equal(r.total, pooled.total)
+    block = torch.arange(300) * 8 // 300
+    totals = torch.stack([sobol_indices(_f, fixed(block == k), n=int((block == k).sum()), n_bootstrap=0).total for k in range(8)])
+    half = stats.t.ppf(0.975, 7) * totals.std(0) / math.sqrt(8)
+    assert torch.allclose(r.total_ci[:, 1] - r.total, half, rtol=1e-9) and torch.allclose(r.total - r.total_ci[:, 0], half, rtol=1e-9)
+
+
 def test_replicates_is_checked():
     for bad in (0, 3, 256, True):
         with pytest.raises((ValueError, TypeError), match="replicates"):
