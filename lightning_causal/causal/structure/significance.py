@@ -139,7 +139,9 @@ def _beta_fraction(a: Tensor, b: Tensor, x: Tensor, eps: float = 1e-14, max_iter
 
 
 def z_critical(alpha: float, alternative: Alternative = "greater") -> float:
-    """The z a single test must reach: ``Φ⁻¹(1 - α)`` (1.645 at 0.05) or ``Φ⁻¹(1 - α/2)`` two-sided.
+    """The z a single test must reach against the normal reference: ``Φ⁻¹(1 - α)`` (1.645 at 0.05) or
+    ``Φ⁻¹(1 - α/2)`` two-sided; the large-sample limit of the paired t-test's threshold over ``n`` samples
+    (Student's t with ``n - 1`` degrees of freedom, :func:`p_values` with ``df``: 2.132 at 0.05 for ``n = 5``).
 
     Args:
         alpha: the significance level of the single test.
