@@ -6,7 +6,6 @@ TensorBoard."""
 
 from __future__ import annotations
 
-import sys
 import time
 import warnings
 from typing import Any
@@ -15,8 +14,9 @@ import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_warn
 
+from lightning_causal._console import console_line
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.callbacks._explain import explained_input
 from lightning_causal.callbacks._no_trace import no_trace
@@ -32,32 +32,12 @@ from lightning_causal.causal.engine.batching import (
 from lightning_causal.reporting.json_report import report_path, write_report
 from lightning_causal.reporting.tensorboard import TensorBoardRenderer, scalar_tags
 
-__all__ = ["AuditRun", "console_line", "cost_line"]
+__all__ = ["AuditRun", "cost_line"]
 
 #: an audit epoch longer than this is reported on the console (:func:`cost_line`)
 SLOW_AUDIT_SECONDS = 2.0
 #: the audits' own bar (beside Lightning's ``TQDMProgressBar``) shows once an audit epoch has run this long
 AUDIT_BAR_DELAY = 2.0
-
-
-def console_line(trainer: Trainer, message: str) -> None:
-    """Show ``message`` on rank 0's console during a fit without breaking the progress bar: through the trainer's
-    progress bar where one is drawn (``tqdm.write`` for Lightning's ``TQDMProgressBar``, which clears its bars, writes
-    the line and draws them again below it; the bar's ``print`` for another, e.g. ``RichProgressBar``, whose live
-    display then prints it above itself), else as Lightning's own messages (``rank_zero_info``, the
-    ``lightning.pytorch`` logger). Logged while a bar was drawn, the line was appended to the bar's last line
-    (``... 43.08it/s Causal audit at epoch 0 took ...``), as the logging handler writes to the terminal behind it."""
-    if not trainer.is_global_zero:
-        return
-    bar = trainer.progress_bar_callback
-    if bar is None or not getattr(bar, "is_enabled", True):
-        rank_zero_info(message)
-    elif isinstance(bar, TQDMProgressBar):  # its bars write to sys.stdout; bar.print drops the line when none is open
-        from tqdm import tqdm
-
-        tqdm.write(message, file=sys.stdout)
-    else:
-        bar.print(message)
 
 
 def cost_line(epoch: int, total: float, seconds: dict[str, float], trained: float | None, drawn: float | None = None) -> str:

@@ -15,9 +15,9 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor
 from torch.utils.data import IterableDataset
 
+from lightning_causal._console import console_line
 from lightning_causal.audits.base import Probe
 from lightning_causal.batches import INPUT_KEYS, LABEL_KEYS, UnpackBatch, unpack, unread_keys
-from lightning_causal.callbacks._audit_run import console_line
 from lightning_causal.callbacks._no_trace import audit_seed
 from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.finite import check_finite_samples, per_sample_tensors
@@ -113,7 +113,7 @@ def note_cut_probe(source: Any, probe: Probe, probe_size: int, trainer: Trainer)
         probe: the probe read from it.
         probe_size: the callback's ``probe_size``.
         trainer: the fit's trainer: the line goes through its progress bar
-            (:func:`~lightning_causal.callbacks._audit_run.console_line`; at ``on_train_start`` Lightning's tqdm bar
+            (:func:`~lightning_causal._console.console_line`; at ``on_train_start`` Lightning's tqdm bar
             already shows ``Training: 0/?``, and a logged line began at its right end).
     """
     total = given_samples(source)

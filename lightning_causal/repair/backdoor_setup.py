@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
+from lightning_causal._console import console_info
 from lightning_causal.causal.backdoor.feature_shift import (
     MAX_CONTRAST_RATIO,
     Contrast,
@@ -185,8 +185,8 @@ class TriggerSetup:
                 f"; contrast bound {self.contrast_detection.max_ratio}" if self.contrast_detection is not None else "")
             completed = (f" (flagged on the contrast only: the contrast's trigger completed within {CONTRAST_COMPLETION} "
                          f"pixel{'s' if CONTRAST_COMPLETION != 1 else ''} on the model, no region search)" if by_contrast else "")
-            rank_zero_info(f"BackdoorSuppressionTerm: Neural Cleanse flagged class(es) {scores} (flag score; {bounds}); "
-                           f"their reversed triggers are suppressed{completed}")
+            console_info(f"BackdoorSuppressionTerm: Neural Cleanse flagged class(es) {scores} (flag score; {bounds}); "
+                         f"their reversed triggers are suppressed{completed}")
         self.triggers = [self.detection.triggers[c] for c in flagged if c not in by_contrast]
         if self.adversarial_region is not None and train_inputs.dim() == 4:  # the regions pair with these first triggers
             self._range = (float(train_inputs.min()), float(train_inputs.max()))

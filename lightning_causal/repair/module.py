@@ -14,13 +14,13 @@ from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule
-from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 from torch.nn import functional as F
 from typing_extensions import override
 
 from lightning_causal._cli import built_by_cli
+from lightning_causal._console import console_line, console_of
 from lightning_causal.batches import UnpackBatch, Unpacked, num_rows, unpack
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.chosen_input import (
@@ -485,12 +485,13 @@ class CausalRepairModule(EvaluationSteps):
         self._setup_done = True
         restored, self._restored_terms = self._restored_terms, {}
         saved, self._checkpoint_terms = self._checkpoint_terms, []
-        reused = set_up_terms(self.terms, self.model, restored, saved, lambda fresh, check_only: train_inputs(
-            self.trainer, lambda b: self.explained_batch(self.unpack(b)[0])[1], self.device, fresh, check_only),
-            self._setup_records)
+        with console_of(self.trainer):  # the terms' set-up notes through the progress bar, which shows already
+            reused = set_up_terms(self.terms, self.model, restored, saved, lambda fresh, check_only: train_inputs(
+                self.trainer, lambda b: self.explained_batch(self.unpack(b)[0])[1], self.device, fresh, check_only),
+                self._setup_records)
         if reused:
-            rank_zero_info(f"CausalRepairModule: the terms {reused} were not set up again: an earlier set-up (a tuner's "
-                           "search) ran on the same weights, training inputs and term options; its state is reused")
+            console_line(self.trainer, f"CausalRepairModule: the terms {reused} were not set up again: an earlier set-up "
+                         "(a tuner's search) ran on the same weights, training inputs and term options; its state is reused")
 
     @override
     def on_fit_end(self) -> None:
