@@ -93,7 +93,8 @@ class SobolAudit(Audit):
         replicates: ``K > 1``: the intervals from ``K`` independently scrambled nets of ``n / K`` points
             (``estimate ± t_{K-1} · sd / √K``), at their level, where the bootstrap of one net is
             several times too wide (a power of two, at most ``n / 2``; ``n_bootstrap`` then only says whether to
-            give intervals; see :func:`~lightning_causal.causal.sensitivity.sobol.sobol_indices`).
+            give intervals; see :func:`~lightning_causal.causal.sensitivity.sobol.sobol_indices`). ``meta["intervals"]``
+            says which ran: ``"bootstrap B"``, ``"replicates K"`` or ``"none"``.
         top_k: groups reported as scalars: those of largest total order at the first audit, the
             same groups at every later audit (a series without gaps; the table and the vectors
             hold every group).
@@ -359,6 +360,10 @@ class SobolAudit(Audit):
         result.meta.update(
             groups=len(res.names), n=res.n, n_evaluations=res.n_evaluations, method=res.method,
             sampler=self.sampler, target=target, confidence=res.confidence, explained=explained,
+            # which intervals the table's S_ci/ST_ci are: a bootstrap of one net (conservative for scrambled nets) or
+            # the spread of K independent nets (at their level); "none" without intervals
+            intervals=("none" if self.n_bootstrap == 0 else f"replicates {self.replicates}" if self.replicates > 1
+                       else f"bootstrap {self.n_bootstrap}"),
         )
         if explained == "raw output":  # "output 0" of several (horizon 0 of a forecast), not "the output"
             out = first_row_outputs(model, probe, self.output)()

@@ -117,6 +117,8 @@ def test_the_sobol_audit_passes_replicates():
     four = SobolAudit(n=256, top_k=1, replicates=4).run(model, probe)
     width = [torch.tensor([row["ST_ci"][1] - row["ST_ci"][0] for row in r.tables["indices"]]) for r in (one, four)]
     assert not torch.equal(width[0], width[1])  # other intervals (and other points: four nets of 64)
+    assert (one.meta["intervals"], four.meta["intervals"]) == ("bootstrap 100", "replicates 4")  # the report says which
+    assert SobolAudit(n=256, n_bootstrap=0).run(model, probe).meta["intervals"] == "none"
     for row in four.tables["indices"]:
         assert row["S_ci"][0] < row["S"] < row["S_ci"][1] and row["ST_ci"][0] < row["ST"] < row["ST_ci"][1]
     with pytest.raises(ValueError, match="replicates"):
