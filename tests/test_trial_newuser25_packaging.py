@@ -134,3 +134,12 @@ def test_the_readme_says_how_to_install_without_make():
         if extra != "dev":
             assert f'pip install ".[{extra}]"' in section, extra
     assert "examples/" in section and "library only" in section  # the wheel holds no examples
+
+
+def test_the_license_is_an_spdx_expression_that_the_declared_setuptools_reads():
+    """``license = {text = ...}`` is deprecated (setuptools warns on every build that builds stop
+    working after 2027-02-18); the SPDX string needs setuptools 77."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert PROJECT["license"] == "Apache-2.0"
+    setuptools = next(Requirement(r) for r in config["build-system"]["requires"] if r.startswith("setuptools"))
+    assert not setuptools.specifier.contains(Version("76.1"))
