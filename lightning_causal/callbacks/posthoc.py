@@ -16,7 +16,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
-from lightning_causal.audits.base import Audit, AuditResult
+from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.batches import UnpackBatch
 from lightning_causal.callbacks._audit_options import check_audit_options, share_class_names
 from lightning_causal.callbacks._explain import check_explain, explained_input, explained_position
@@ -64,6 +64,9 @@ def audit_model(
     Args:
         model: the trained model, a ``LightningModule`` (e.g. ``MyModule.load_from_checkpoint(path)``) or any
             ``nn.Module``; the audits are not run on the device of your choice but on the model's: move it first.
+            The probe's floating inputs and forward arguments take the dtype of the model's floating weights where
+            they all have one (a ``"64-true"`` fit's checkpoint, ``model.double()``), as a fit's precision plugin
+            converts its batches.
         audits: the :class:`~lightning_causal.audits.Audit` objects, with distinct names (a sequence, or one).
         data: where the probe is read: a ``LightningDataModule`` (its ``val_dataloader()`` after ``prepare_data()``
             and ``setup("validate")``, or without one its ``train_dataloader()`` after ``setup("fit")``: the data a
@@ -125,7 +128,7 @@ def audit_model(
     target = getattr(model, "audited_module", model)
     probe = probe_from(data, probe_size, unpack_batch)
     device = next((p.device for p in target.parameters()), None)
-    probe = probe.to(device) if device is not None else probe
+    probe = _as_weights(probe.to(device) if device is not None else probe, target)
     position = explained_position(explain, target, probe)
     results = []
     with no_trace(target):
@@ -151,6 +154,29 @@ def audit_model(
         if hasattr(tb, "flush"):
             tb.flush()
     return results
+
+
+def _as_weights(probe: Probe, model: torch.nn.Module) -> Probe:
+    """``probe``'s floating inputs and forward arguments in the dtype of ``model``'s floating weights where they all
+    have one other than the inputs' (a checkpoint of a ``"64-true"`` or ``"bf16-true"`` fit, ``model.double()``), as
+    the fit's precision plugin converts its batches and the callback its probe; labels as they are."""
+    dtypes = {p.dtype for p in model.parameters() if p.is_floating_point()}
+    if len(dtypes) != 1:
+        return probe  # no floating weights, or several dtypes (a partly quantised or half model): as given
+    dtype = dtypes.pop()
+
+    def cast(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return value.to(dtype) if value.is_floating_point() else value
+        if isinstance(value, tuple):
+            return tuple(cast(v) for v in value)
+        if isinstance(value, list):
+            return [cast(v) for v in value]
+        if isinstance(value, Mapping):
+            return {k: cast(v) for k, v in value.items()}
+        return value
+
+    return Probe(cast(probe.inputs), probe.labels, cast(probe.additional_forward_args))
 
 
 def _previous_vectors(previous: Any) -> dict[str, dict[str, torch.Tensor]]:
