@@ -297,6 +297,14 @@ def sample_rows(t: Tensor, s: Tensor) -> Tensor:
     Args:
         t: a per-sample tensor ``[N, ...]`` or a shared one ``[1, ...]``.
         s: ``[R]`` sample indices.
+
+    Examples:
+        >>> import torch
+        >>> sample_rows(torch.tensor([[1.0], [2.0], [3.0]]), torch.tensor([2, 0]))
+        tensor([[3.],
+                [1.]])
+        >>> sample_rows(torch.zeros(1, 3), torch.tensor([2, 0])).shape
+        torch.Size([1, 3])
     """
     return t if t.shape[0] == 1 else rows_of(t, s)
 
@@ -311,6 +319,14 @@ def ablate_groups(x: Tensor, mask: Tensor, s: Tensor, groups: Tensor, *, values:
         s: ``[R]`` the sample of each row.
         groups: ``[R]`` the group ablated in each row.
         values: the replacement values, broadcastable to the ``[R, ...]`` rows.
+
+    Examples:
+        >>> import torch
+        >>> x = torch.tensor([[1.0, 2.0, 3.0]])
+        >>> mask = torch.tensor([[0, 0, 1]])
+        >>> ablate_groups(x, mask, torch.tensor([0, 0]), torch.tensor([0, 1]), values=torch.tensor(0.0))
+        tensor([[0., 0., 3.],
+                [1., 2., 0.]])
     """
     selected = sample_rows(mask, s) == groups.view([-1] + [1] * (x.dim() - 1))
     return torch.where(selected, values, rows_of(x, s))
@@ -342,6 +358,15 @@ def replace_units(h: Tensor, units: Tensor, values: Tensor, unit_dim: int = 1, *
         values: the replacement values, broadcastable to ``h``.
         unit_dim: the dimension that holds the units (not 0).
         unit_size: positions per unit along ``unit_dim`` (1, or a head's dimension).
+
+    Examples:
+        >>> import torch
+        >>> replace_units(torch.ones(2, 4), torch.tensor([0, 3]), torch.tensor(0.0))
+        tensor([[0., 1., 1., 1.],
+                [1., 1., 1., 0.]])
+        >>> replace_units(torch.ones(2, 4), torch.tensor([0, 1]), torch.tensor(0.0), unit_size=2)
+        tensor([[0., 0., 1., 1.],
+                [1., 1., 0., 0.]])
     """
     dim = _unit_dim(h, units, unit_dim)
     pos = torch.arange(h.shape[dim], device=h.device) // unit_size  # unit of each position

@@ -135,6 +135,11 @@ def rows_per_pass(
         forward: what runs the trial, as above; ``None``: ``module``.
         budget_bytes: the most bytes one pass may take, as above.
         working_set_bytes: the bytes per pass aimed at, as above.
+
+    Examples:
+        >>> import torch
+        >>> rows_per_pass(torch.nn.Linear(3, 2), (torch.zeros(4, 3),), max_batch_size=16)
+        16
     """
     if max_batch_size is not None:
         return check_max_batch_size(max_batch_size)  # type: ignore[return-value]
@@ -304,6 +309,11 @@ def map_rows(total: int, rows: int, fn: Callable[[Tensor], Tensor], device: torc
         rows: rows per chunk (an integer >= 1).
         fn: evaluates a chunk: ``fn(idx)`` for the ``[r]`` row indices ``idx`` returns ``[r, ...]``.
         device: the device of the row indices.
+
+    Examples:
+        >>> import torch
+        >>> map_rows(5, 2, lambda idx: idx * 10, torch.device("cpu"))
+        tensor([ 0, 10, 20, 30, 40])
     """
     check_int("total", total, minimum=0)
     check_int("rows", rows, minimum=1)  # 0: range() would refuse "arg 3 must not be zero", naming neither

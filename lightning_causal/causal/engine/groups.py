@@ -79,6 +79,11 @@ def element_mask(shape: Sequence[int]) -> Tensor:
 
     Args:
         shape: one sample's shape (without the batch dimension).
+
+    Examples:
+        >>> element_mask((2, 3))
+        tensor([[[0, 1, 2],
+                 [3, 4, 5]]])
     """
     if isinstance(shape, int) or not all(hasattr(s, "__index__") and not isinstance(s, bool) and s.__index__() >= 0 for s in shape):
         raise (TypeError if isinstance(shape, int) else ValueError)(
@@ -95,6 +100,13 @@ def num_groups(masks: Tensor | tuple[Tensor, ...]) -> int:
 
     Args:
         masks: a feature mask of integer group ids, or a tuple of them (one per input).
+
+    Examples:
+        >>> import torch
+        >>> num_groups(torch.tensor([[0, 0, 2]]))
+        3
+        >>> num_groups((torch.tensor([[0, 1]]), torch.tensor([[4]])))
+        5
     """
     masks = masks if isinstance(masks, tuple) else (masks,)
     for m in masks:

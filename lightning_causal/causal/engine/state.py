@@ -41,6 +41,15 @@ def as_tuple(inputs: Tensor | tuple[Tensor, ...], name: str = "inputs") -> tuple
     Args:
         inputs: a tensor ``[N, ...]`` or a tuple of them (``N >= 1``, not on the meta device).
         name: the caller's parameter, for the error messages.
+
+    Examples:
+        >>> import torch
+        >>> [t.shape for t in as_tuple(torch.zeros(2, 3))]
+        [torch.Size([2, 3])]
+        >>> as_tuple((torch.zeros(2, 3), torch.zeros(3)))
+        Traceback (most recent call last):
+            ...
+        ValueError: Expected all tensors of `inputs` to share the first dimension but got [2, 3]
     """
     tensors = inputs if isinstance(inputs, tuple) else (inputs,)
     if not tensors or not all(isinstance(t, Tensor) for t in tensors):
@@ -318,6 +327,11 @@ def gather_target(outputs: Tensor, target_idx: Tensor) -> Tensor:
     Args:
         outputs: the model's output ``[N, C]`` (or ``[N]``).
         target_idx: ``[N]`` class indices (:func:`resolve_target`).
+
+    Examples:
+        >>> import torch
+        >>> gather_target(torch.tensor([[0.1, 0.9], [0.7, 0.3]]), torch.tensor([1, 0]))
+        tensor([0.9000, 0.7000])
     """
     if target_idx.numel() != outputs.shape[0]:  # gather would read the first rows only
         raise ValueError(f"Expected argument `target_idx` to hold one class index per row of `outputs` ({outputs.shape[0]}) but got "
