@@ -143,3 +143,11 @@ def test_the_license_is_an_spdx_expression_that_the_declared_setuptools_reads():
     assert PROJECT["license"] == "Apache-2.0"
     setuptools = next(Requirement(r) for r in config["build-system"]["requires"] if r.startswith("setuptools"))
     assert not setuptools.specifier.contains(Version("76.1"))
+
+
+def test_the_license_text_ships_with_the_metadata():
+    """The metadata said Apache-2.0 but the repository held no LICENSE (newuser25 trial): the text is in LICENSE
+    and pyproject names it (``license-files``), so the wheel carries it."""
+    text = (ROOT / "LICENSE").read_text()
+    assert text.lstrip().startswith("Apache License") and "Version 2.0, January 2004" in text
+    assert PROJECT["license-files"] == ["LICENSE"]
