@@ -192,6 +192,13 @@ class AuditResult:
         curves: name -> {"x": [...], series: [...]} plotted as line figures; a series given as one
             number instead of a list is a reference level (a rule's bound), drawn dashed.
         meta: anything JSON-able describing the run (epoch, seconds, settings).
+
+    Examples:
+        >>> import torch
+        >>> result = AuditResult("toy", scalars={"effect": 0.5}, vectors={"importance/fc": torch.tensor([1.0, 0.0])})
+        >>> d = result.to_dict()
+        >>> d["audit"], d["scalars"], d["vectors"]
+        ('toy', {'effect': 0.5}, {'importance/fc': [1.0, 0.0]})
     """
 
     audit: str

@@ -52,6 +52,17 @@ def write_report(
     Raises:
         ValueError: two results of one audit name (give the audits distinct ``name=``), or ``extra``
             naming an entry of the report's own (``schema_version``, ``epoch``, ``stage``, ``audits``).
+
+    Examples:
+        >>> import json, tempfile
+        >>> from lightning_causal.audits import AuditResult
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     path = write_report(d, 3, "fit", [AuditResult("toy", scalars={"effect": 0.5})])
+        ...     report = json.loads(path.read_text())
+        >>> path.name
+        'epoch_0003_fit.json'
+        >>> report["epoch"], report["stage"], report["audits"]["toy"]["scalars"]
+        (3, 'fit', {'effect': 0.5})
     """
     names = [r.audit for r in results]
     twice = sorted({n for n in names if names.count(n) > 1})

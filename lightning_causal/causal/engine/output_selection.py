@@ -33,6 +33,14 @@ def check_output_spec(output: Any, error: type[Exception] = TypeError) -> Output
         output: the ``output=`` argument: ``None`` (the tensor, or ``logits``), a key or attribute name,
             an index, or a callable ``out -> Tensor``.
         error: the exception type raised for anything else.
+
+    Examples:
+        >>> check_output_spec("logits"), check_output_spec(0)
+        ('logits', 0)
+        >>> check_output_spec(1.5)
+        Traceback (most recent call last):
+            ...
+        TypeError: Expected argument `output` to be None, a key or attribute name (str), an index (int) or a callable out -> Tensor but got 1.5
     """
     if output is None or callable(output) or isinstance(output, str) and output:
         return output

@@ -202,6 +202,16 @@ def rng_preserved(devices: list[int] | None = None) -> Iterator[None]:
 
     Args:
         devices: the CUDA devices whose generators are saved; ``None``: all visible ones.
+
+    Examples:
+        >>> import torch
+        >>> _ = torch.manual_seed(0)
+        >>> with rng_preserved():
+        ...     _ = torch.rand(3)
+        >>> after = torch.rand(1)
+        >>> _ = torch.manual_seed(0)
+        >>> torch.equal(after, torch.rand(1))
+        True
     """
     py_state, np_state = random.getstate(), np.random.get_state()
     cuda_devices = devices if devices is not None else (
@@ -345,6 +355,15 @@ def frozen_params(model: nn.Module) -> Iterator[None]:
 
     Args:
         model: the model whose parameters are frozen.
+
+    Examples:
+        >>> from torch import nn
+        >>> model = nn.Linear(3, 2)
+        >>> with frozen_params(model):
+        ...     print(model.weight.requires_grad)
+        False
+        >>> model.weight.requires_grad
+        True
     """
     params = list(model.parameters())
     flags = [p.requires_grad for p in params]

@@ -269,6 +269,13 @@ def suffix_module(model: nn.Module, layer: str) -> nn.Module | None:
     Args:
         model: the model (``torch.fx``-traceable for a result).
         layer: the module name where the suffix starts.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> suffix_module(model, "0")(torch.zeros(5, 4)).shape
+        torch.Size([5, 2])
     """
     try:
         graph, root = _trace(model, layer)

@@ -68,6 +68,12 @@ def resolve_layout(shape: Sequence[int], unit_dim: int | None = None, num_heads:
     Raises:
         ValueError: the output has no unit dimension, ``unit_dim`` is out of range or the batch
             dimension, or ``num_heads`` does not divide the size of the unit dimension.
+
+    Examples:
+        >>> resolve_layout((8, 16))
+        Layout(dim=1, unit_size=1, num_units=16)
+        >>> resolve_layout((8, 5, 12), num_heads=3)
+        Layout(dim=2, unit_size=4, num_units=3)
     """
     check_layout_options(unit_dim, num_heads)
     ndim = len(shape)
