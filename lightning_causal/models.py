@@ -209,7 +209,8 @@ def load_digits_tensors(val_fraction: float = 0.2, seed: int = 0) -> tuple[Tenso
     try:
         from sklearn.datasets import load_digits
     except ImportError as err:  # pragma: no cover - examples extra
-        raise ImportError("load_digits_tensors needs scikit-learn: pip install 'lightning_causal[examples]'") from err
+        raise ImportError("the digits data (load_digits_tensors, DigitsDataModule) needs scikit-learn: "
+                          "pip install 'lightning_causal[examples]'") from err
     data = load_digits()
     x = torch.tensor(data.images, dtype=torch.float32).unsqueeze(1) / 16.0
     y = torch.tensor(data.target, dtype=torch.long)
