@@ -340,6 +340,19 @@ class Audit(ABC):
             every input (``UnitImportanceAudit``, ``CausalGraphAudit``). ``False`` (the default): it explains one
             input tensor, and ``CausalAuditCallback(explain=k)`` gives it input ``k`` alone, the others passed
             along as per-sample forward arguments.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> class MeanLogit(Audit):
+        ...     def run(self, model, probe, *, max_batch_size=None):
+        ...         with torch.no_grad():
+        ...             return AuditResult(self.name, scalars={"mean_logit": model(probe.inputs).mean().item()})
+        >>> model = nn.Linear(3, 1)
+        >>> _ = nn.init.ones_(model.weight), nn.init.zeros_(model.bias)
+        >>> audit = MeanLogit()
+        >>> audit.name, audit.run(model, Probe(torch.ones(4, 3))).scalars
+        ('mean_logit', {'mean_logit': 3.0})
     """
 
     takes_every_input: ClassVar[bool] = False

@@ -46,6 +46,18 @@ class RepairTerm(ABC):
             (:func:`~lightning_causal.audits.base.default_name`: ``MMDTerm`` is ``mmd``).
         output: which tensor of the model's return value the term compares (``None``: a tensor,
             ``.logits`` or ``["logits"]``; a key, an index or a callable).
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> class WeightDecay(RepairTerm):
+        ...     def loss(self, model, x, y):
+        ...         return sum(p.pow(2).sum() for p in model.parameters())
+        >>> model = nn.Linear(3, 1)
+        >>> _ = nn.init.ones_(model.weight), nn.init.zeros_(model.bias)
+        >>> term = WeightDecay(weight=0.1)
+        >>> term.name, term.loss(model, torch.zeros(2, 3), None).item()
+        ('weight_decay', 3.0)
     """
 
     def __init__(self, weight: float | Callable[[int], float] = 1.0, name: str | None = None, *,
