@@ -331,6 +331,13 @@ class ClassProbability:
             :func:`~lightning_causal.causal.effects.input_effects.input_effects`.
         additional_forward_args: extra forward arguments, as in
             :func:`~lightning_causal.causal.effects.input_effects.input_effects`.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> p1 = ClassProbability(nn.Identity(), target=1)  # the rows are the logits: p_1 = softmax(x)_1
+        >>> p1(torch.tensor([[0.0, 0.0], [0.0, 2.0]], dtype=torch.float64))  # 1/2 and e^2 / (1 + e^2)
+        tensor([0.5000, 0.8808], dtype=torch.float64)
     """
 
     def __init__(self, model: nn.Module, target: int, input_shape: Sequence[int] | None = None,

@@ -69,6 +69,16 @@ class InverseCDFSampler(Protocol):
     ``dim`` is the number of columns ``D``; ``icdf(u)`` maps ``u`` ``[n, D]`` in ``(0, 1)`` to inputs
     ``[n, D]`` such that column ``j`` depends on ``u_{:, j}`` (and, for dependent inputs, on earlier
     columns only; see :class:`~lightning_causal.causal.sensitivity.samplers.GaussianCopula`).
+
+    Examples:
+        >>> import torch
+        >>> from lightning_causal.causal import UniformCube
+        >>> sampler = UniformCube(3)
+        >>> isinstance(sampler, InverseCDFSampler), sampler.dim
+        (True, 3)
+        >>> sampler.icdf(torch.full((2, 3), 0.25, dtype=torch.float64))
+        tensor([[0.2500, 0.2500, 0.2500],
+                [0.2500, 0.2500, 0.2500]], dtype=torch.float64)
     """
 
     dim: int
@@ -94,6 +104,14 @@ class SobolResult:
         variance: ``Var(Y)`` estimated from ``f(A)`` and ``f(B)``.
         confidence: level of the intervals.
         method: ``"sobol"`` (scrambled Sobol' points) or ``"monte-carlo"``.
+
+    Examples:
+        >>> from lightning_causal.causal import UniformCube, sobol_indices
+        >>> r = sobol_indices(lambda x: x[:, 0] + 2 * x[:, 1], UniformCube(2), n=1024)
+        >>> r.names, r.n, r.n_evaluations  # (G + 2) n = 4 * 1024
+        (['0', '1'], 1024, 4096)
+        >>> round(r.variance, 2), r.first_ci.shape  # Var(U_1 + 2 U_2) = 1/12 + 4/12
+        (0.42, torch.Size([2, 2]))
     """
 
     first: Tensor
