@@ -18,7 +18,14 @@ __all__ = ["StructuralFunction", "LinearFunction", "MLPFunction"]
 
 @runtime_checkable
 class StructuralFunction(Protocol):
-    """A fitted structural function ``f_j``: ``fit(parents [N, P], target [N])`` then ``f(parents) -> [N]``."""
+    """A fitted structural function ``f_j``: ``fit(parents [N, P], target [N])`` then ``f(parents) -> [N]``.
+
+    Examples:
+        >>> import torch
+        >>> f = LinearFunction().fit(torch.tensor([[0.0], [1.0]]), torch.tensor([1.0, 3.0]))  # f(pa) = 1 + 2 pa
+        >>> isinstance(f, StructuralFunction), f(torch.tensor([[2.0]]))
+        (True, tensor([5.]))
+    """
 
     def fit(self, parents: Tensor, target: Tensor) -> StructuralFunction: ...
 

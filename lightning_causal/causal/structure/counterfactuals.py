@@ -93,6 +93,15 @@ class Counterfactuals:
         l2: ``||x' - x||_2`` ``[N]`` (0 where unsuccessful).
         sparsity: fraction of the input elements changed ``[N]``.
         predicted: the model's class for ``x'`` ``[N]``.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> model = nn.Linear(2, 2, bias=False)
+        >>> _ = model.weight.data.copy_(torch.eye(2))  # class 1 where x_2 > x_1
+        >>> cf = counterfactual_explanation(model, torch.tensor([[1.0, 0.0]]), 1, CounterfactualSettings(steps=100, lr=0.05))
+        >>> cf.counterfactuals.round(decimals=2), round(cf.l1.item(), 2), round(cf.l2.item(), 2)  # nearest: (0.5, 0.5)
+        (tensor([[0.5000, 0.5000]]), 1.0, 0.71)
     """
 
     inputs: Tensor

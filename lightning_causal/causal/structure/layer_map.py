@@ -97,6 +97,19 @@ class LayerCausalMap:
             layers only: leaf layer -> why the explained output does not read it, such as a layer before a
             ReLU that no probe sample activates, warned about; another output's head) and ``unmoved``
             (the layers no intervention moves: relative response 0, CKA NaN, warned about).
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> with torch.no_grad():
+        ...     _ = model[1].weight.copy_(2 * torch.eye(4)); _ = model[1].bias.zero_()
+        >>> x = torch.randn(16, 4, generator=torch.Generator().manual_seed(0))
+        >>> m = layer_causal_map(model, x, torch.tensor([[0, 1, 2, 3]]))
+        >>> m.layers, m.cka.shape, [(source, target) for source, target, _ in m.edges]
+        (['0', '1', '3'], torch.Size([3, 3]), [('<input>', '0..1'), ('0..1', '3'), ('3', '<output>')])
+        >>> bool(torch.isclose(m.response[0], m.response[1]))  # layer 1 = 2 * layer 0: the same relative response
+        True
     """
 
     layers: list[str]
