@@ -50,6 +50,14 @@ def check_max_batch_size(max_batch_size: int | None) -> int | None:
 
     Args:
         max_batch_size: rows per forward pass, or ``None`` (chosen from a memory budget).
+
+    Examples:
+        >>> check_max_batch_size(None), check_max_batch_size(64)
+        (None, 64)
+        >>> check_max_batch_size(0)
+        Traceback (most recent call last):
+            ...
+        ValueError: Expected argument `max_batch_size` to be None or a positive int but got 0
     """
     if max_batch_size is None:
         return None

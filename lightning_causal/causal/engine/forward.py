@@ -119,6 +119,20 @@ class Forward:
         num_samples: ``N``, the number of probe samples.
         as_matrix: return a one-output model's ``[N]`` as ``[N, 1]`` (for estimators that read
             output columns: causal graphs, the layer map).
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> class Scaled(nn.Module):
+        ...     def forward(self, x, scale):
+        ...         return {"logits": x * scale}
+        >>> forward = Forward(Scaled(), additional_forward_args=(torch.tensor([[1.0], [10.0]]),), num_samples=2)
+        >>> x = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+        >>> forward(x)  # the "logits" entry, sample i scaled by its own scale
+        tensor([[ 1.,  2.],
+                [30., 40.]])
+        >>> forward(x[[1]], rows=torch.tensor([1]))  # a row of sample 1 takes sample 1's argument
+        tensor([[30., 40.]])
     """
 
     def __init__(

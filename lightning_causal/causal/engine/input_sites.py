@@ -115,6 +115,15 @@ def input_sites(model: nn.Module, names: Sequence[str]) -> Iterator[None]:
 
     Raises:
         ValueError: an unknown module; a module called without that input.
+
+    Examples:
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+        >>> with input_sites(model, ["2:input"]):
+        ...     print([name for name, _ in model.named_modules()])
+        ['', '0', '1', '2', '2.lc_input_site']
+        >>> [name for name, _ in model.named_modules()]
+        ['', '0', '1', '2']
     """
     from lightning_causal.causal.engine.interventions import resolve_module
 

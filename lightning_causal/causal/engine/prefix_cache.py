@@ -112,6 +112,18 @@ class PrefixCache:
             and a traced graph inlines the modules).
         reason: why the faster paths were not taken (``""`` when ``path == "fx"``).
         layer: the layer's name.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).eval()
+        >>> x = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
+        >>> with torch.no_grad():
+        ...     cache = cache_prefix(model, x, "1")
+        >>> isinstance(cache, PrefixCache), cache.layer, cache.path, cache.reason, cache.output.shape
+        (True, '1', 'fx', '', torch.Size([5, 2]))
+        >>> torch.equal(cache.value, torch.relu(model[0](x)))
+        True
     """
 
     def __init__(self, forward: Forward, layer: str, runner: Callable[[Any, Tensor], Any], *,
@@ -230,6 +242,17 @@ def cache_prefix(
 
     Returns:
         :class:`PrefixCache`.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).eval()
+        >>> x = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
+        >>> with torch.no_grad():
+        ...     cache = cache_prefix(model, x, "0")
+        ...     out = cache(torch.zeros(2, 4), torch.tensor([0, 3]))  # h := 0 in samples 0 and 3
+        >>> cache.path, cache.value.shape, torch.allclose(out, model[2].bias.expand(2, 2))  # ReLU(0) = 0: the bias
+        ('fx', torch.Size([5, 4]), True)
     """
     xs = as_tuple(inputs)
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=xs[0].shape[0])

@@ -31,7 +31,13 @@ __all__ = ["Layout", "check_layout_options", "from_units", "per_layer", "per_lay
 
 
 class Layout(NamedTuple):
-    """A resolved unit layout: units index dimension ``dim`` in slices of ``unit_size``."""
+    """A resolved unit layout: units index dimension ``dim`` in slices of ``unit_size``.
+
+    Examples:
+        >>> layout = resolve_layout((8, 5, 12), num_heads=3)  # 3 heads of 4 positions along the last dim
+        >>> layout.dim, layout.unit_size, layout.num_units
+        (2, 4, 3)
+    """
 
     dim: int
     unit_size: int
