@@ -170,6 +170,20 @@ class TensorBoardRenderer:
             writer. :class:`~lightning_causal.callbacks.CausalAuditCallback` sets its position among the
             Trainer's audit callbacks, so that a fit whose ``TensorBoardLogger`` served an earlier fit (a
             sweep reusing one logger) writes its card to ``causal/summary``, not ``causal/summary_2``.
+
+    Examples:
+        >>> import torch
+        >>> from lightning_causal.audits import AuditResult
+        >>> class Recorder:  # records what a SummaryWriter is asked to write
+        ...     def __init__(self):
+        ...         self.calls = []
+        ...     def __getattr__(self, method):
+        ...         return lambda *args, **kwargs: self.calls.append((method, args[0] if args else None))
+        >>> writer = Recorder()
+        >>> result = AuditResult("toy", scalars={"effect": 0.5}, vectors={"importance/fc": torch.tensor([1.0, 0.0])})
+        >>> TensorBoardRenderer().render(writer, 0, [result], None, figures=False)
+        >>> [tag for method, tag in writer.calls if method in ("add_histogram", "add_text")]
+        ['causal/toy/histograms/importance/fc', 'causal/summary']
     """
 
     def __init__(self, max_samples: int = 4, bar_top: int = 16, figure_kind: FigureKind | None = None) -> None:

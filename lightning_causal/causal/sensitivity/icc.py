@@ -81,6 +81,18 @@ class ICCResult(SobolResult):
     Attributes:
         shapley: ``[D]`` Shapley ICC (sums to 1), or ``None`` when ``shapley=False``.
         shapley_ci: ``[D, 2]`` bootstrap intervals of ``shapley``.
+
+    Examples:
+        >>> import torch
+        >>> class Roots:  # two independent standard-normal root nodes
+        ...     columns = ["a", "b"]
+        ...     def sample_noise(self, n, generator=None):
+        ...         return torch.randn(n, 2, generator=generator)
+        ...     def generate(self, noise):
+        ...         return noise
+        >>> r = intrinsic_causal_contributions(lambda x: x[:, 0] + 2 * x[:, 1], Roots(), n=1024)
+        >>> r.names, r.shapley.shape, r.shapley_ci.shape, round(r.shapley.sum().item(), 6)
+        (['a', 'b'], torch.Size([2]), torch.Size([2, 2]), 1.0)
     """
 
     shapley: Tensor | None = None
