@@ -105,6 +105,14 @@ class CompareSettings:
             ``"probe"`` (any eligible token of the probe: words of one vocabulary) or
             ``"position"`` (the codes of the same column in other probe samples: categorical
             columns ``[N, D]``, each with codes of its own).
+
+    Examples:
+        >>> CompareSettings(steps=8).steps, CompareSettings().score
+        (8, 'auto')
+        >>> CompareSettings(score="logits")
+        Traceback (most recent call last):
+            ...
+        ValueError: Expected argument `score` to be one of ['auto', 'softmax', 'raw'] but got 'logits'
     """
 
     steps: int | None = None

@@ -53,6 +53,14 @@ class InputSite(nn.Identity):
 
     Args:
         consumer: the module whose first positional input the site stands for.
+
+    Examples:
+        >>> import torch
+        >>> from torch import nn
+        >>> fc = nn.Linear(3, 2)
+        >>> site = InputSite(fc)
+        >>> site, site(torch.ones(1, 3)), list(site.children())  # the input as it is; fc not a child
+        (InputSite(consumer=Linear), tensor([[1., 1., 1.]]), [])
     """
 
     def __init__(self, consumer: nn.Module) -> None:
