@@ -188,7 +188,7 @@ def layer_causal_map(
 
     For every group ``g`` and sample ``x``, ``Δ_L(g, x) = h_L(x) - h_L(x | do(x_g := b))`` is
     recorded at every layer (``G * N`` rows, batched). Layers are compared by
-    :func:`linear_cka` of their profiles ``[G*N, D_L]`` (computed exactly from the centred Gram
+    :func:`linear_cka` (Kornblith et al. 2019) of their profiles ``[G*N, D_L]`` (computed exactly from the centred Gram
     matrices of at most ``max_rows`` rows, a random subset drawn by a private generator when
     there are more); contiguous layers with CKA >= ``threshold`` with every member of
     the current node merge into it. The *relative response* of a layer is
