@@ -92,6 +92,15 @@ class ReversedTriggers:
         flagged: the classes the rule flags (and, with ``min_concentration``, that are compact
             enough), lowest score first under the ratio rule, most anomalous first under the
             index rule.
+
+    Examples:
+        >>> import torch
+        >>> from lightning_causal.causal.backdoor.suspects import mad_anomaly_index
+        >>> norms = torch.tensor([2.0, 10.0, 11.0, 12.0])  # class 0's trigger is far smaller: a planted one
+        >>> triggers = [Trigger(torch.zeros(4), 0.0, target=c) for c in range(4)]
+        >>> r = ReversedTriggers(triggers, mad_anomaly_index(norms), norms, torch.ones(4), torch.ones(4), max_ratio=0.75)
+        >>> [round(v, 2) for v in r.norm_ratio.tolist()], r.flagged, r.most_suspect  # |m_c| / median 10.5
+        ([0.19, 0.95, 1.05, 1.14], [0], 0)
     """
 
     triggers: list[Trigger]

@@ -84,6 +84,13 @@ class SuspectUnits:
         anomaly_index: ``[U]`` MAD anomaly index of ``score`` (positive = larger than usual).
         threshold: the flagging threshold.
         flagged: units with index ``>= threshold``, largest score first.
+
+    Examples:
+        >>> import torch
+        >>> score = torch.tensor([0.1, 0.2, 3.0, 0.15, 0.12])  # unit 2 carries the trigger's effect
+        >>> s = SuspectUnits("conv2", score, score, torch.zeros(5), mad_anomaly_index(score, side="high"))
+        >>> s.ranking(), s.flagged
+        ([2, 1, 3, 4, 0], [2])
     """
 
     layer: str
