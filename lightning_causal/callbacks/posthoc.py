@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
+from lightning.fabric.utilities.apply_func import apply_to_collection
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
@@ -165,16 +166,8 @@ def _as_weights(probe: Probe, model: torch.nn.Module) -> Probe:
         return probe  # no floating weights, or several dtypes (a partly quantised or half model): as given
     dtype = dtypes.pop()
 
-    def cast(value: Any) -> Any:
-        if isinstance(value, torch.Tensor):
-            return value.to(dtype) if value.is_floating_point() else value
-        if isinstance(value, tuple):
-            return tuple(cast(v) for v in value)
-        if isinstance(value, list):
-            return [cast(v) for v in value]
-        if isinstance(value, Mapping):
-            return {k: cast(v) for k, v in value.items()}
-        return value
+    def cast(value: Any) -> Any:  # as the precision plugin's convert_input: namedtuples, dataclasses kept
+        return apply_to_collection(value, torch.Tensor, lambda t: t.to(dtype) if t.is_floating_point() else t)
 
     return Probe(cast(probe.inputs), probe.labels, cast(probe.additional_forward_args))
 
