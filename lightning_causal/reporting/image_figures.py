@@ -119,7 +119,7 @@ def map_scale(values: Tensor, limit: float | None = None) -> tuple[str, float, f
 
 def heatmap_row(
     sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float] | None = None, title: str | None = None,
-    *, signed: dict[str, bool] | None = None, note: str | None = None,
+    *, signed: dict[str, bool] | None = None, note: str | None = None, layout: dict | None = None,
 ) -> Figure:
     """One probe sample: ``input | map_1 | map_2 | ...``, wrapped after :data:`MAX_COLUMNS` panels
     (input, causal and four Captum methods: two rows of panels, each still readable in a
@@ -136,6 +136,9 @@ def heatmap_row(
         title: the line above, or ``None``.
         signed: name -> whether the map is signed, as above; ``None``: from its values.
         note: the small line below, or ``None``.
+        layout: a cache of subplot parameters shared by the rows of one call (``{}`` at first): a row of the
+            same panels, colour scales, note and title height as an earlier one is laid out with that one's
+            tight_layout parameters, pixel for pixel the same, without its own; ``None``: tight_layout always.
 
     Examples:
         >>> import torch
@@ -181,8 +184,32 @@ def heatmap_row(
         fig.suptitle("\n".join(lines), fontsize=11)
     if notes:
         fig.text(0.5, 0.02, "\n".join(notes), ha="center", va="bottom", fontsize=8, color="0.3")
-    fig.tight_layout(rect=(0.0, below / fig.get_figheight(), 1.0, 1.0))
+    _laid_out(fig, (0.0, below / fig.get_figheight(), 1.0, 1.0), layout, (
+        tuple(sample.shape), tuple((name, tuple(m.shape), ax.get_title(), *ax.get_images()[0].get_clim(),
+                                    ax.get_images()[0].get_cmap().name) for ax, (name, m) in zip(axes[1:], maps.items())),
+        tuple(notes)))
     return fig
+
+
+def _laid_out(fig: Figure, rect: tuple[float, float, float, float], layout: dict | None, key: tuple) -> None:
+    """``fig.tight_layout(rect=rect)``, its subplot parameters kept in ``layout`` (when given) under ``key``
+    and the suptitle's height: a later figure of the same key and title height (a heatmap row of another
+    sample: the same panels, colour scales and note, only the image data and the title's text differ) gets
+    them with ``subplots_adjust``, the same parameters without tight_layout's draw (about a third of a row's
+    drawing; ``tests/reporting/test_fast_drawing.py`` pins the pixels equal)."""
+    if layout is None:
+        fig.tight_layout(rect=rect)
+        return
+    title = fig._suptitle
+    key = (*key, tuple(fig.get_size_inches()), rect,
+           None if title is None else title.get_window_extent(fig._get_renderer()).height)
+    params = layout.get(key)
+    if params is None:
+        fig.tight_layout(rect=rect)
+        sp = fig.subplotpars
+        layout[key] = {k: getattr(sp, k) for k in ("left", "bottom", "right", "top", "wspace", "hspace")}
+    else:
+        fig.subplots_adjust(**params)
 
 
 

@@ -118,7 +118,7 @@ def image_maps(data: MapData) -> list[tuple[str, Figure]]:
     n, glob = drawn_samples(data)
     planes = {k: _drawn_planes(v[:n]) for k, v in data.maps.items()}  # what is drawn: each pixel's strongest channel
     vmax, signed, note = map_scales(data, planes)  # one scale per map for every sample
-    out = []
+    out, layout = [], {}  # the samples' rows share their layouts (heatmap_row's ``layout``)
     for i in range(n):
         title = global_title(data) if glob else sample_title(data, i)
         sample, maps = data.inputs[i], {k: v[i] for k, v in data.maps.items()}
@@ -128,5 +128,6 @@ def image_maps(data: MapData) -> list[tuple[str, Figure]]:
             sample, maps = sample[:, d], {k: v[:, d] for k, v in maps.items()}
             title = f"{title}, depth slice {d} of 0–{data.inputs.shape[2] - 1} (largest mean |{next(iter(data.maps))}|)"
         # a map drawn alone: its panel is titled with its name
-        out += sample_figures(data, i, maps, signed, note, partial(heatmap_row, sample, vmax=vmax, title=title, signed=signed))
+        out += sample_figures(data, i, maps, signed, note, partial(heatmap_row, sample, vmax=vmax, title=title, signed=signed,
+                                                                              layout=layout))
     return out
