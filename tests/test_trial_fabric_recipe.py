@@ -6,14 +6,14 @@ on the same weights."""
 from __future__ import annotations
 
 import re
-import warnings
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.recipes import recipe_code, run_code
+
 pytest.importorskip("lightning.fabric")
 
-RECIPES = (Path(__file__).resolve().parents[1] / "docs" / "recipes.md").read_text()
 FAST = (("n=2000", "n=400"), ("data.x[:1600], data.y[:1600]", "data.x[:320], data.y[:320]"),
         ("data.x[1600:1856], data.y[1600:1856]", "data.x[320:400], data.y[320:400]"),
         ("range(8)", "range(3)"), ("epoch >= 4", "epoch >= 2"))
@@ -24,15 +24,8 @@ def test_fabric_recipe_runs_logs_and_repairs(monkeypatch, tmp_path, capsys):
 
     from lightning_causal import load_report
 
-    code = re.search(r"<!-- recipe: fabric -->\s*```python\n(.*?)```", RECIPES, re.S).group(1)
-    for old, new in FAST:
-        assert code.count(old) == 1, f"the page no longer holds {old!r} exactly once: update the substitution"
-        code = code.replace(old, new)
     monkeypatch.chdir(tmp_path)
-    ns: dict = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Fabric's notes on CPU bf16
-        exec(compile(code, "<docs snippet>", "exec"), ns)  # noqa: S102 - the docs' own example
+    ns = run_code(recipe_code("fabric", FAST), "docs snippet")  # quiet: Fabric's notes on CPU bf16
     gaps = [float(line.split()[1]) for line in capsys.readouterr().out.splitlines() if re.fullmatch(r"\d \S+", line)]
     assert len(gaps) == 3 and gaps[2] < 0.5 * min(gaps[:2]), gaps  # the repair epoch lowers the gap
     log_dir = Path(ns["fabric"].logger.log_dir)

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import copy
 import json
-import re
-import warnings
-from pathlib import Path
 
 import pytest
 import torch
 
-RECIPES = (Path(__file__).resolve().parents[1] / "docs" / "recipes.md").read_text()
+from tests.helpers.recipes import recipe_code, run_code
+
 FAST = (("torch.randn(512, 4)", "torch.randn(128, 4)"), ("max_epochs=3", "max_epochs=2"),
         ("probe=(x[:64], y[:64])", "probe=(x[:16], y[:16])"))
 
@@ -42,15 +40,8 @@ def test_own_audit_recipe_runs_and_its_numbers_are_a_hand_written_hook(monkeypat
     from lightning_causal.audits import UnitImportanceAudit
     from lightning_causal.causal import unit_effects
 
-    code = re.search(r"<!-- recipe: own-audit -->\s*```python\n(.*?)```", RECIPES, re.S).group(1)
-    for old, new in FAST:
-        assert code.count(old) == 1, f"the page no longer holds {old!r} exactly once: update the substitution"
-        code = code.replace(old, new)
     monkeypatch.chdir(tmp_path)
-    ns: dict = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        exec(compile(code, "<docs snippet>", "exec"), ns)  # noqa: S102 - the docs' own example
+    ns = run_code(recipe_code("own-audit", FAST), "docs snippet")
     printed = capsys.readouterr().out.strip().splitlines()[-1]
     assert printed == str(["causal/cap_half/drift/importance/shift", "causal/cap_half/drift/importance/spearman",
                            "causal/cap_half/drift/importance/topk_jaccard", "causal/cap_half/mean_abs_effect"])

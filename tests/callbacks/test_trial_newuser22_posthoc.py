@@ -18,6 +18,7 @@ from lightning_causal import (
 from lightning_causal.audits import Probe
 from lightning_causal.models import LightningClassifier
 from lightning_causal.reporting import scalar_tags
+from tests.helpers.recipes import recipe_code, run_code
 
 
 class NoisyNet(nn.Module):
@@ -92,27 +93,18 @@ def test_wrong_arguments_are_named(kwargs, named):
 def test_the_posthoc_recipe_runs_and_its_drift_is_scipys(monkeypatch, tmp_path):
     """docs/recipes.md 'A checkpoint audited after the fit': two checkpoints audited, side by side in one logdir
     (the same tags in both runs), and the drift of the two effect vectors as SciPy and a hand count give it."""
-    import re
-    import warnings
-    from pathlib import Path
 
     from scipy.stats import spearmanr
 
-    code = re.search(r"<!-- recipe: posthoc -->\s*```python\n(.*?)```",
-                     (Path(__file__).parents[2] / "docs" / "recipes.md").read_text(), re.S).group(1)
-    for old, new in (("max_epochs=4", "max_epochs=1"), ("max_epochs=3", "max_epochs=1"), ("n=1000", "n=400"),
-                     ("data.x[:800], data.y[:800]", "data.x[:300], data.y[:300]"),
-                     ("data.x[800:], data.y[800:]", "data.x[300:], data.y[300:]"), ("probe_size=128", "probe_size=64")):
-        assert code.count(old) == 1, old
-        code = code.replace(old, new)
+    code = recipe_code("posthoc", (("max_epochs=4", "max_epochs=1"), ("max_epochs=3", "max_epochs=1"), ("n=1000", "n=400"),
+                                   ("data.x[:800], data.y[:800]", "data.x[:300], data.y[:300]"),
+                                   ("data.x[800:], data.y[800:]", "data.x[300:], data.y[300:]"),
+                                   ("probe_size=128", "probe_size=64")))
     monkeypatch.chdir(tmp_path)
     init = pl.Trainer.__init__
     monkeypatch.setattr(pl.Trainer, "__init__", lambda self, *a, **k: init(
         self, *a, **{"enable_progress_bar": False, "enable_model_summary": False, **k}))
-    ns: dict = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        exec(compile(code, "<posthoc recipe>", "exec"), ns)  # noqa: S102 - the docs' own example
+    ns = run_code(code, "posthoc recipe")
     before, after = (ns["before"]["input_effect"].vectors["mean_abs_effect"].double().numpy(),
                      ns["after"]["input_effect"].vectors["mean_abs_effect"].double().numpy())
     assert ns["drift"]["drift/mean_abs_effect/spearman"] == pytest.approx(spearmanr(before, after).statistic)

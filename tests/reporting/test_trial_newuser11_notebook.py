@@ -7,21 +7,16 @@ Figures (first a stand-in writer of the user's own, which the recipe needed unti
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import torch
 from matplotlib.figure import Figure
 
-RECIPES = (Path(__file__).resolve().parents[2] / "docs" / "recipes.md").read_text()
+from tests.helpers.recipes import recipe_code, run_code
+
 FEWER = ("torch.randn(16, 3, 16, 16), torch.randint(0, 3, (16,))", "torch.randn(4, 3, 16, 16), torch.randint(0, 3, (4,))")
 
 
 def test_the_notebook_recipe_runs_and_gives_tables_figures_and_images(capsys):
-    code = re.search(r"<!-- recipe: notebook -->\s*```python\n(.*?)```", RECIPES, re.S).group(1)
-    assert code.count(FEWER[0]) == 1
-    ns: dict = {}
-    exec(compile(code.replace(*FEWER), "<notebook recipe>", "exec"), ns)  # noqa: S102 - the docs' own example
+    ns = run_code(recipe_code("notebook", (FEWER,)), "notebook recipe", quiet=False)
     model, x = ns["model"], ns["x"]
     assert not model.training and ns["effects"].shape == (4, 16) and ns["filters"].shape == (4, 8)
     # the estimators left the model as they found it: the same outputs, BatchNorm statistics untouched

@@ -13,15 +13,15 @@ from pathlib import Path
 import lightning.pytorch  # noqa: F401 - imported by the suite anyway; the recipe's own imports then cost nothing
 import pytest
 
+from tests.helpers.recipes import recipe_code, run_code
+
 pd = pytest.importorskip("pandas")
 RECIPES = (Path(__file__).resolve().parents[2] / "docs" / "recipes.md").read_text()
 
 
 def test_the_ci_gate_recipe_runs_and_reads_what_the_reports_hold(tmp_path, monkeypatch, capsys):
-    code = re.search(r"<!-- recipe: ci-gate -->\s*```python\n(.*?)```", RECIPES, re.S).group(1)
     monkeypatch.chdir(tmp_path)
-    ns: dict = {}
-    exec(compile(code, "<ci-gate recipe>", "exec"), ns)  # noqa: S102 - the docs' own example
+    ns = run_code(recipe_code("ci-gate"), "ci-gate recipe", quiet=False)
     reports = sorted((tmp_path / "runs/ci/causal_audit").glob("epoch_*.json"))
     assert [p.name for p in reports] == ["epoch_0000.json", "epoch_0001.json", "epoch_0002.json"]
     raw = json.loads(reports[-1].read_text())
@@ -55,7 +55,7 @@ def test_the_ci_gate_recipe_runs_and_reads_what_the_reports_hold(tmp_path, monke
 
 
 def test_the_gate_fails_on_a_failed_audit_and_on_a_nan_gap_without_crashing():
-    code = re.search(r"<!-- recipe: ci-gate -->\s*```python\n(.*?)```", RECIPES, re.S).group(1)
+    code = recipe_code("ci-gate")
     gate = code[code.index("# 3."):]
 
     def report(fairness, features):
@@ -64,12 +64,12 @@ def test_the_gate_fails_on_a_failed_audit_and_on_a_nan_gap_without_crashing():
 
     failed = {"scalars": {"failed": 1.0}, "tables": {}, "meta": {"error": "RuntimeError('boom')"}}
     ns = {"math": math, "docs": [report({"scalars": {"cf_gap": 0.01}}, ["a", "b"]), report(failed, ["b", "a"])]}
-    exec(compile(gate, "<ci-gate recipe: the gate>", "exec"), ns)  # noqa: S102 - the docs' own example
+    run_code(gate, "ci-gate recipe: the gate", quiet=False, namespace=ns)
     assert ns["problems"] == ["audit 'fairness' failed: RuntimeError('boom')", "counterfactual fairness gap nan > 0.05",
                               "top-5 features changed: ['a', 'b'] -> ['b', 'a']"]
     ns = {"math": math, "docs": [report({"scalars": {"cf_gap": 0.01}}, ["a"]), report({"scalars": {"cf_gap": math.nan}}, ["a"])]}
-    exec(compile(gate, "<ci-gate recipe: the gate>", "exec"), ns)  # noqa: S102
+    run_code(gate, "ci-gate recipe: the gate", quiet=False, namespace=ns)
     assert ns["problems"] == ["counterfactual fairness gap nan > 0.05"]
     ns["docs"][-1]["audits"]["fairness"]["scalars"]["cf_gap"] = 0.03
-    exec(compile(gate, "<ci-gate recipe: the gate>", "exec"), ns)  # noqa: S102
+    run_code(gate, "ci-gate recipe: the gate", quiet=False, namespace=ns)
     assert ns["problems"] == []

@@ -324,9 +324,9 @@ def ablate_groups(x: Tensor, mask: Tensor, s: Tensor, groups: Tensor, *, values:
         >>> import torch
         >>> x = torch.tensor([[1.0, 2.0, 3.0]])
         >>> mask = torch.tensor([[0, 0, 1]])
-        >>> ablate_groups(x, mask, torch.tensor([0, 0]), torch.tensor([0, 1]), values=torch.tensor(0.0))
-        tensor([[0., 0., 3.],
-                [1., 2., 0.]])
+        >>> ablate_groups(x, mask, torch.tensor([0, 0]), torch.tensor([0, 1]), values=torch.tensor([[9.0], [7.0]]))  # a value per row
+        tensor([[9., 9., 3.],
+                [1., 2., 7.]])
     """
     selected = sample_rows(mask, s) == groups.view([-1] + [1] * (x.dim() - 1))
     return torch.where(selected, values, rows_of(x, s))
