@@ -6,7 +6,9 @@ A method is given as a name (``"IntegratedGradients"``), as ``"NoiseTunnel(<name
 over any method; the label ``"NoiseTunnel-<name>"`` is accepted too), or as a ``(name, options)``
 pair whose options go to Captum's ``attribute`` (for ``NoiseTunnel(...)`` the keys ``nt_type``,
 ``nt_samples``, ``nt_samples_batch_size`` and ``stdevs`` go to the tunnel, the rest to the method
-inside it). Unknown names and options fail, listing the valid ones. :func:`attribute` runs them on
+inside it; outside a tunnel ``stdevs`` is GradientShap's own). The tunnel's noise does not depend on
+``nt_samples_batch_size``: it is drawn once, as Captum's single batch draws it (:class:`_NoiseDrawnOnce`).
+Unknown names and options fail, listing the valid ones. :func:`attribute` runs them on
 the inputs; :func:`~lightning_causal.baselines.layer_methods.layer_attribute` (re-exported here)
 the layer methods per unit.
 
@@ -75,6 +77,34 @@ __all__ = [
 ]
 
 
+class _NoiseDrawnOnce(NoiseTunnel):
+    """Captum's ``NoiseTunnel`` whose noise does not depend on ``nt_samples_batch_size``: Captum draws the
+    noise of each batch of ``nt_samples`` separately, so the batch size (sized here from the memory
+    budget, which differs between machines) changed the numbers of one seed (by 27% of the largest value
+    on a digits CNN). Here the noise of all ``nt_samples`` is drawn at the first batch, exactly as Captum's
+    single batch (``nt_samples_batch_size=None``) draws it, and each batch takes its share: any batch
+    size gives the numbers of Captum's single batch. For a method that draws nothing itself (a
+    randomised one draws in each batch anew: it runs in one batch unless told otherwise)."""
+
+    def attribute(self, inputs: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        self._all_samples, self._noisy, self._taken = kwargs.get("nt_samples", 5), None, 0
+        return super().attribute(inputs, **kwargs)
+
+    def _add_noise_to_inputs(self, nt_samples_partition: int, inputs: tuple[Tensor, ...], stdevs: Any) -> tuple[Tensor, ...]:
+        s = self._all_samples
+        if self._noisy is None:  # rows [n * s + j]: sample n's j-th noisy copy, Captum's single-batch layout
+            self._noisy = tuple(t.detach() for t in super()._add_noise_to_inputs(s, inputs, stdevs))
+        start, self._taken = self._taken, self._taken + nt_samples_partition
+        part = tuple(t.view(t.shape[0] // s, s, *t.shape[1:])[:, start : self._taken].reshape(-1, *t.shape[1:]).clone()
+                     for t in self._noisy)
+        return tuple(t.requires_grad_() for t in part) if self.is_gradient_method else part
+
+
+#: whether this Captum's NoiseTunnel draws its noise in a method that can be replaced (0.9 does; 0.7 draws
+#: it inside ``attribute``, and its tunnel then runs in one batch unless ``nt_samples_batch_size`` is given)
+_NOISE_DRAWN_ONCE = callable(getattr(NoiseTunnel, "_add_noise_to_inputs", None))
+
+
 def _tunnel_stdevs(x: Tensor, stdevs: float | None) -> float:
     """SmoothGrad's noise level: 15% of the input range by default (Smilkov et al. 2017)."""
     if stdevs is not None:
@@ -115,9 +145,12 @@ def _kwargs(spec: MethodSpec, x: Tensor, feature_mask: Tensor | None, baselines:
     (cache-friendly passes measured faster than Captum's one pass over everything)."""
     meta, kw = METHOD_TABLE[spec.name], dict(spec.options)
     n = x.shape[0]
-    tunnel = {key: kw.pop(key) for key in TUNNEL_DEFAULTS if key in kw}
+    # the tunnel's keys; GradientShap's own ``stdevs`` stays with it outside a tunnel (it was dropped: no noise)
+    tunnel = {key: kw.pop(key) for key in TUNNEL_DEFAULTS if key in kw} if spec.noise_tunnel else {}
     if spec.noise_tunnel and tunnel["nt_samples_batch_size"] is None:
-        tunnel["nt_samples_batch_size"] = max(1, min(tunnel["nt_samples"], rows // n))
+        # a randomised method inside draws anew in each of Captum's batches: one batch, the numbers of Captum's default
+        one_batch = meta.randomised or not _NOISE_DRAWN_ONCE
+        tunnel["nt_samples_batch_size"] = tunnel["nt_samples"] if one_batch else max(1, min(tunnel["nt_samples"], rows // n))
     n_eff = n * tunnel["nt_samples_batch_size"] if spec.noise_tunnel else n  # rows the method itself sees
     if meta.baselines and kw.get("baselines") is None:
         kw["baselines"] = _captum_baseline(x, baselines) if isinstance(baselines, Tensor) else baselines
@@ -225,7 +258,8 @@ def attribute(
         if spec.noise_tunnel:
             nt["stdevs"] = _tunnel_stdevs(x.detach(), nt["stdevs"])
             nt["draw_baseline_from_distrib"] = spec.name == "GradientShap"
-            out = NoiseTunnel(algo).attribute(x, target=tidx, **nt, **kw)
+            tunnel = NoiseTunnel(algo) if METHOD_TABLE[spec.name].randomised else _NoiseDrawnOnce(algo)
+            out = tunnel.attribute(x, target=tidx, **nt, **kw)
         else:
             out = algo.attribute(x, target=tidx, **kw)
     out = out.detach()
