@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
+from lightning_causal.audits.group_regions import group_region
 from lightning_causal.audits.options import (
     check_baseline,
     check_mask_options,
@@ -231,20 +232,6 @@ def warn_one_hot_interventions(who: str, x: Tensor, mask: Tensor, baseline: Any,
     return blocks
 
 
-def _pixels(mask: Tensor, group: int, x: Tensor) -> dict[str, list[int]]:
-    """Where image group ``group`` is, for a table row: ``rows``/``cols`` the half-open ranges of its bounding
-    box and ``channels`` where it holds some of the channels only; nothing for other inputs or a mask per
-    sample (its groups are somewhere else in each)."""
-    if x.dim() != 4 or not x.is_floating_point() or mask.dim() != 4 or mask.shape[0] != 1:
-        return {}
-    where = (mask[0].expand(x.shape[1:]) == group).nonzero()
-    if where.numel() == 0:
-        return {}
-    lo, hi = where.min(0).values.tolist(), (where.max(0).values + 1).tolist()
-    box = {"rows": [lo[1], hi[1]], "cols": [lo[2], hi[2]]}
-    return box if (lo[0], hi[0]) == (0, x.shape[1]) else {**box, "channels": [lo[0], hi[0]]}
-
-
 class InputEffectAudit(Audit):
     """Interventions on input feature groups: δ_g(x) = f_t(x) − f_t(x | do(x_g := b)).
 
@@ -289,10 +276,13 @@ class InputEffectAudit(Audit):
             gives a ``UserWarning`` naming the block (probes of 16 rows or more).
         target: class to explain; ``None`` = the predicted class of each probe sample.
         top_k: number of top groups in the table (``tables["top_groups"]``: ``group``, ``feature``
-            where named, ``mean_abs_effect``, ``mean_effect``, ``ace_range``; for images ``[N, C, H, W]``
-            with one mask for every sample, the group's pixels too: ``rows`` and ``cols``, the
-            half-open ranges ``[start, stop)`` of its bounding box, ``x[:, :, r0:r1, c0:c1]``, and
-            ``channels`` where it holds some channels only).
+            where named, ``mean_abs_effect``, ``mean_effect``, ``ace_range``; with one mask for every
+            sample, where the group lies too, the half-open ranges ``[start, stop)`` of its bounding box
+            on the input's axes (:func:`~lightning_causal.audits.group_regions.group_region`): ``rows``
+            and ``cols`` of an image ``[N, C, H, W]`` (``x[:, :, r0:r1, c0:c1]``) or ``[N, H, W]``,
+            ``steps`` of a 1-D signal ``[N, C, T]`` or ``[N, T, F]``, ``depth``, ``rows`` and ``cols``
+            of a volume or video ``[N, C, D, H, W]``, and ``channels`` (``features``) where it holds
+            some of them only).
         ace_values: number of quantile values of the ACE curve (``None`` skips ACE; integer inputs,
             token ids, skip it too: a quantile of token ids is no token, and no ``ace_range`` or
             ``mean_ace_range`` is logged for them). The curve sets
@@ -427,7 +417,7 @@ class InputEffectAudit(Audit):
                 "mean_abs_effect": float(mean_abs[g]),
                 "mean_effect": float(mean[g]),
                 **({"ace_range": float(ace_range[g])} if ace_range is not None else {}),
-                **_pixels(mask, g, x),
+                **group_region(mask, g, x),
             }
             for g in top_groups.tolist()
         ]

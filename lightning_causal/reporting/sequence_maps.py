@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
+from lightning_causal.audits.group_regions import signal_layout
 from lightning_causal.reporting.figure_style import WIDTH, short_label, title_lines
 from lightning_causal.reporting.image_figures import map_scale
 from lightning_causal.reporting.image_maps import map_tags
@@ -25,23 +25,6 @@ from lightning_causal.reporting.map_data import (
 )
 
 __all__ = ["ambiguous_sequence", "sequence_layout", "sequence_maps", "signal_layout"]
-
-
-def signal_layout(shape: tuple[int, ...] | torch.Size) -> str | None:
-    """How one sample ``[A, B]`` holds a 1-D signal: ``"first"`` (``[C, T]``, channels first, as
-    ``Conv1d`` takes it: ``C <= 16``, ``T >= 4C``), ``"last"`` (``[T, F]``, features last, as a
-    ``batch_first`` recurrent layer takes it: ``F <= 16``, ``T >= 4F``), else ``None``.
-
-    Args:
-        shape: one sample's shape ``[A, B]``.
-    """
-    a, b = int(shape[0]), int(shape[1])
-    if a <= 16 and b >= 4 * a:
-        return "first"
-    if b <= 16 and a >= 4 * b:
-        return "last"
-    return None
-
 
 
 def sequence_layout(kind: str | None, inputs: Tensor) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lightning_causal.audits.base import AuditResult
+from lightning_causal.audits.group_regions import AXES
 
 __all__ = ["markdown_summary"]
 
@@ -59,8 +60,8 @@ def _label_and_value(row: dict, class_names: list | None = None) -> tuple[str, s
         if label_key is None:
             return None
         label_keys, label = {label_key}, (_node_name(row[label_key], class_names) if label_key == "node" else _fmt(row[label_key]))
-        if label_key == "group" and "rows" in row and "cols" in row:  # an image patch: where it is, not a bare id
-            where = [f"{axis} {row[axis][0]}–{row[axis][1] - 1}" for axis in ("rows", "cols", "channels") if axis in row]
+        where = [f"{axis} {row[axis][0]}–{row[axis][1] - 1}" for axis in AXES if axis in row] if label_key == "group" else []
+        if where:  # an input group's box (a patch, a window, an octant): where it is, not a bare id
             label = f"{label} at {', '.join(where)}"
     key = next((k for k in _VALUES if isinstance(row.get(k), float)), None)  # what the audits rank their rows by
     if key is None:

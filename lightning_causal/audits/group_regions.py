@@ -1,0 +1,71 @@
+"""Where an input feature group lies, by the axes of its input: the box a report row names ("steps 800–899"
+of a waveform, "depth 0–7, rows 8–15, cols 8–15" of a volume), and the rule that says which axis of a
+3-D input ``[N, A, B]`` is time."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["AXES", "group_region", "signal_layout"]
+
+#: the axes a region names, in the order a report reads them
+AXES = ("steps", "depth", "rows", "cols", "channels", "features")
+
+
+def signal_layout(shape: tuple[int, ...] | torch.Size) -> str | None:
+    """How one sample ``[A, B]`` holds a 1-D signal: ``"first"`` (``[C, T]``, channels first, as
+    ``Conv1d`` takes it: ``C <= 16``, ``T >= 4C``), ``"last"`` (``[T, F]``, features last, as a
+    ``batch_first`` recurrent layer takes it: ``F <= 16``, ``T >= 4F``), else ``None``.
+
+    Args:
+        shape: one sample's shape ``[A, B]``.
+
+    Examples:
+        >>> signal_layout((1, 2000)), signal_layout((40, 3)), signal_layout((28, 28))
+        ('first', 'last', None)
+    """
+    a, b = int(shape[0]), int(shape[1])
+    if a <= 16 and b >= 4 * a:
+        return "first"
+    if b <= 16 and a >= 4 * b:
+        return "last"
+    return None
+
+
+def _axis_names(sample_shape: tuple[int, ...]) -> tuple[str, ...] | None:
+    """The name of each axis of one sample: a signal's ``channels``/``steps``/``features``, an image's
+    ``channels``/``rows``/``cols``, a volume's (or a video's, ``[C, T, H, W]``) ``depth`` before them."""
+    if len(sample_shape) == 2:
+        layout = signal_layout(sample_shape)
+        return {"first": ("channels", "steps"), "last": ("steps", "features"), None: ("rows", "cols")}[layout]
+    return {3: ("channels", "rows", "cols"), 4: ("channels", "depth", "rows", "cols")}.get(len(sample_shape))
+
+
+def group_region(mask: Tensor, group: int, x: Tensor) -> dict[str, list[int]]:
+    """Where group ``group`` of ``mask`` lies in the floating point input ``x`` ``[N, ...]``: per axis the
+    half-open range ``[start, stop)`` of the group's bounding box, ``steps`` of a 1-D signal ``[N, C, T]`` or
+    ``[N, T, F]``, ``rows``/``cols`` of an image ``[N, C, H, W]`` or ``[N, H, W]``, ``depth``/``rows``/``cols``
+    of a volume or video ``[N, C, D, H, W]`` (``D``: a video's frames), and ``channels`` or ``features``
+    where the group holds some of them only. Nothing for token ids, tabular rows ``[N, D]``, other shapes or
+    a mask per sample (its groups lie somewhere else in each).
+
+    Args:
+        mask: the group ids ``[1 or N, ...]``, broadcastable to ``x``.
+        group: a group id.
+        x: the input ``[N, ...]``.
+
+    Examples:
+        >>> group_region(torch.arange(4).repeat_interleave(5).view(1, 1, 20), 2, torch.zeros(3, 1, 20))
+        {'steps': [10, 15]}
+    """
+    names = _axis_names(tuple(x.shape[1:]))
+    if names is None or not x.is_floating_point() or mask.dim() != x.dim() or mask.shape[0] != 1:
+        return {}
+    where = (mask[0].expand(x.shape[1:]) == group).nonzero()
+    if where.numel() == 0:
+        return {}
+    lo, hi = where.min(0).values.tolist(), (where.max(0).values + 1).tolist()
+    box = {name: [lo[k], hi[k]] for k, name in enumerate(names)
+           if name not in ("channels", "features") or (lo[k], hi[k]) != (0, x.shape[k + 1])}
+    return {name: box[name] for name in AXES if name in box}
