@@ -147,6 +147,8 @@ def _kwargs(spec: MethodSpec, x: Tensor, feature_mask: Tensor | None, baselines:
     n = x.shape[0]
     # the tunnel's keys; GradientShap's own ``stdevs`` stays with it outside a tunnel (it was dropped: no noise)
     tunnel = {key: kw.pop(key) for key in TUNNEL_DEFAULTS if key in kw} if spec.noise_tunnel else {}
+    if "stdevs" in kw:  # GradientShap's: Captum asserts a float (``stdevs=1`` failed there); None: its default, no noise
+        kw["stdevs"] = float(kw["stdevs"]) if kw["stdevs"] is not None else 0.0
     if spec.noise_tunnel and tunnel["nt_samples_batch_size"] is None:
         # a randomised method inside draws anew in each of Captum's batches: one batch, the numbers of Captum's default
         one_batch = meta.randomised or not _NOISE_DRAWN_ONCE

@@ -8,7 +8,8 @@ Two faults, both seen as numbers that differed from Captum's with the same seed:
   batching knobs change no number. The noise of all samples is now drawn once, as Captum's single batch
   draws it, and handed out per batch.
 - ``GradientShap``'s own ``stdevs`` option (Captum's noise added to each input) was taken and silently dropped
-  (filed with the tunnel's keys): its maps were those of ``stdevs=0``.
+  (filed with the tunnel's keys): its maps were those of ``stdevs=0``; passed on, ``stdevs=1`` failed on
+  Captum's ``assert isinstance(stdevs, float)``.
 """
 
 from __future__ import annotations
@@ -77,3 +78,9 @@ def test_gradient_shaps_own_stdevs_reaches_captum() -> None:
     _seeded(2)
     without_noise = GradientShap(model).attribute(x, target=t, **{**options, "stdevs": 0.0})
     assert (ours - without_noise).abs().max() > 0.05 * without_noise.abs().max()  # the option changes the map
+    # a whole number is a number of standard deviations too (Captum's assert wants a float); None is its default, 0
+    whole = attribute(model, x, ("GradientShap", {**options, "stdevs": 1}), t, generator=2)
+    _seeded(2)
+    torch.testing.assert_close(whole, GradientShap(model).attribute(x, target=t, **{**options, "stdevs": 1.0}), rtol=1e-12, atol=0)
+    none = attribute(model, x, ("GradientShap", {**options, "stdevs": None}), t, generator=2)
+    torch.testing.assert_close(none, without_noise, rtol=1e-12, atol=0)
