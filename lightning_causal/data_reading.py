@@ -36,6 +36,7 @@ from torch.utils.data import (
     WeightedRandomSampler,
 )
 
+from lightning_causal.causal.engine.live_values import rebuild
 from lightning_causal.causal.engine.state import rng_preserved
 
 __all__ = ["batch_rows", "read_samples", "rngs_untouched"]
@@ -279,8 +280,11 @@ def _concat(batches: list[Any]) -> Any:
         return torch.cat(batches) if first.dim() else first
     if isinstance(first, Mapping):
         return {k: _concat([b[k] for b in batches]) for k in first}
-    if isinstance(first, (tuple, list)) and not hasattr(first, "_fields"):
-        return type(first)(_concat([b[i] for b in batches]) for i in range(len(first)))
+    if isinstance(first, (tuple, list)):  # a named tuple's fields too
+        return rebuild(first, [_concat([b[i] for b in batches]) for i in range(len(first))])
+    if dataclasses.is_dataclass(first) and not isinstance(first, type):  # a collated dataclass batch
+        return dataclasses.replace(first, **{f.name: _concat([getattr(b, f.name) for b in batches])
+                                             for f in dataclasses.fields(first) if f.init})
     return first
 
 
@@ -416,7 +420,7 @@ def _batch_head(batch: Any, size: int) -> Any:
         return items if items and all(v is not None for v in items.values()) else None
     if isinstance(batch, (tuple, list)) and batch:
         items = [_batch_head(v, size) for v in batch]
-        return type(batch)(items) if all(v is not None for v in items) else None
+        return rebuild(batch, items) if all(v is not None for v in items) else None
     return None
 
 

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec, check_output_spec
+from lightning_causal.causal.engine.forward_args import map_tensors
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.state import audit_mode, inputs_type_error
 
@@ -86,7 +87,7 @@ class Probe:
         Args:
             fn: a function ``Tensor -> Tensor``.
         """
-        return Probe(_map_tensors(self.inputs, fn), _map_tensors(self.labels, fn), _map_tensors(self.additional_forward_args, fn))
+        return Probe(map_tensors(self.inputs, fn), map_tensors(self.labels, fn), map_tensors(self.additional_forward_args, fn))
 
     def to(self, device: torch.device | str) -> Probe:
         """Return a copy on ``device``.
@@ -135,18 +136,6 @@ def dry_rows(probe: Probe) -> slice | Tensor:
     if several.numel() == 0 or int(several[0]) < 2:
         return first
     return torch.tensor([0, int(several[0])], device=labels.device)
-
-
-def _map_tensors(value: Any, fn: Any) -> Any:
-    if isinstance(value, Tensor):
-        return fn(value)
-    if isinstance(value, tuple):
-        return tuple(_map_tensors(v, fn) for v in value)
-    if isinstance(value, list):
-        return [_map_tensors(v, fn) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _map_tensors(v, fn) for k, v in value.items()}
-    return value
 
 
 def _jsonable(value: Any) -> Any:

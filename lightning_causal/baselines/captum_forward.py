@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.eager import eager_module
-from lightning_causal.causal.engine.forward_args import ForwardArgs
+from lightning_causal.causal.engine.forward_args import ForwardArgs, map_tensors, tensor_leaves
 from lightning_causal.causal.engine.noise import warn_separate_noise
 from lightning_causal.causal.engine.output_selection import (
     OutputSpec,
@@ -34,7 +34,9 @@ class CaptumForward(nn.Module):
     Captum passes ``additional_forward_args`` positionally and expands their per-sample tensors
     with the inputs (integration steps, noise samples, perturbations); keyword arguments (a
     Mapping) are therefore handed to Captum as trailing positional values and turned back into
-    keywords here (:meth:`captum_args`). A 1-D ``position_ids``/``cache_position`` keyword ``[T]``,
+    keywords here (:meth:`captum_args`), and the tensors nested in an argument (a named tuple's or a
+    dict's per-sample fields) are handed to Captum one by one, so that it expands them too, and put
+    back in place. A 1-D ``position_ids``/``cache_position`` keyword ``[T]``,
     shared by every row (:class:`~lightning_causal.causal.engine.forward_args.ForwardArgs`), is kept
     here and passed whole to every call: Captum would expand it with the inputs. With ``input_dtype`` set, floating inputs reach the model
     in that dtype: Captum's float32 noise (``NoiseTunnel``, ``GradientShap``) promotes the rows of
@@ -63,8 +65,10 @@ class CaptumForward(nn.Module):
         # a shared position_ids [T] stays out of Captum's arguments: Captum expands every tensor argument with the inputs
         self._shared = {k: v for k, v in fargs.kwargs.items() if fargs.is_shared(v)}
         keywords = {k: v for k, v in fargs.kwargs.items() if k not in self._shared}
-        self._positional, self._keywords = tuple(fargs.args), tuple(keywords)
-        self._values = (*fargs.args, *keywords.values())
+        # Captum expands only the tensors it is given at the top: those nested in an argument (a named tuple's
+        # per-sample field) are handed to it one by one and put back in place on each call
+        self._template = (tuple(fargs.args), keywords)
+        self._values = tuple(tensor_leaves(self._template))
         self._num_inputs = num_inputs
         self.input_dtype: torch.dtype | None = None
 
@@ -88,9 +92,10 @@ class CaptumForward(nn.Module):
                      for v in self._values)
 
     def forward(self, *args: Any) -> Tensor:
-        k, npos = self._num_inputs, len(self._positional)
-        inputs, positional = args[:k], args[k : k + npos]
-        keywords = {**dict(zip(self._keywords, args[k + npos :])), **self._shared}
+        k = self._num_inputs
+        inputs, given = args[:k], iter(args[k:])
+        positional, keywords = map_tensors(self._template, lambda _: next(given))
+        keywords = {**keywords, **self._shared}
         if self.input_dtype is not None:
             inputs = tuple(t.to(self.input_dtype) if isinstance(t, Tensor) and t.is_floating_point() else t for t in inputs)
         out = select_output(self.model(*inputs, *positional, **keywords), self.output)

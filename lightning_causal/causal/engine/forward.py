@@ -179,8 +179,7 @@ class Forward:
                 ``None``: the rows are the samples, in order.
         """
         args, kwargs = self.args.take(rows)
-        sources = (*self.args.args, *self.args.kwargs.values())
-        per_sample = [v for v, src in zip((*args, *kwargs.values()), sources) if self.args._per_sample(src)]
+        per_sample = self.args.taken_tensors(args, kwargs)
         # the inputs and the caller's per-sample arguments; with `rows` those are gathered rows, copies already
         # (even of N rows): not given back, but a change to them shows that the model writes to its arguments.
         # Not a large shared argument (a graph's adjacency), which a copy per call would cost

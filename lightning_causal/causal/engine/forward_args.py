@@ -2,7 +2,9 @@
 
 A tuple is passed positionally after the inputs, any other single value as one positional argument;
 a ``Mapping`` (our addition) is passed as keyword arguments. Tensors whose first dimension is
-``num_samples`` are gathered by the rows' sample indices; every other value is passed unchanged,
+``num_samples`` are gathered by the rows' sample indices, also inside the tuples (named tuples kept
+as such), lists and mappings an argument holds (``forward(x, meta)`` with ``meta.lengths`` ``[N]``);
+every other value is passed unchanged,
 and so is a 1-D ``position_ids`` or ``cache_position`` keyword (``[T]``, one position per token
 shared by every row, as Hugging Face models broadcast it), even ``N`` long: a probe of as many
 sentences as tokens would otherwise get its positions gathered by row (an error, or silently other
@@ -19,12 +21,54 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lightning_causal.causal.engine.live_values import rows_of
+from lightning_causal.causal.engine.live_values import rebuild, rows_of
 
-__all__ = ["ForwardArgs", "SHARED_POSITIONS"]
+__all__ = ["ForwardArgs", "SHARED_POSITIONS", "map_tensors", "tensor_leaves"]
 
 #: keywords whose 1-D tensor ``[T]`` holds one position per token, shared by every row (Hugging Face's names)
 SHARED_POSITIONS = ("position_ids", "cache_position")
+
+
+def tensor_leaves(value: Any) -> list[Tensor]:
+    """The tensors of ``value``: itself, or those of the tuples, lists and mappings nested in it, in order.
+
+    Args:
+        value: a forward argument (or a structure of them).
+
+    Examples:
+        >>> tensor_leaves((torch.zeros(1), "keep", {"m": [torch.ones(2)]}))
+        [tensor([0.]), tensor([1., 1.])]
+    """
+    if isinstance(value, Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [t for v in value for t in tensor_leaves(v)]
+    if isinstance(value, Mapping):
+        return [t for v in value.values() for t in tensor_leaves(v)]
+    return []
+
+
+def map_tensors(value: Any, fn: Any) -> Any:
+    """``value`` with ``fn`` applied to every tensor in it, its structure kept (a named tuple stays one,
+    as forward may read its fields; a mapping becomes a ``dict``).
+
+    Args:
+        value: a tensor, or tuples, lists and mappings holding tensors and other values.
+        fn: a function ``Tensor -> Tensor``.
+
+    Examples:
+        >>> from collections import namedtuple
+        >>> Meta = namedtuple("Meta", "lengths name")
+        >>> map_tensors((Meta(torch.tensor([3, 5]), "a"),), lambda t: t[[1]])
+        (Meta(lengths=tensor([5]), name='a'),)
+    """
+    if isinstance(value, Tensor):
+        return fn(value)
+    if isinstance(value, (tuple, list)):
+        return rebuild(value, [map_tensors(v, fn) for v in value])
+    if isinstance(value, Mapping):
+        return {k: map_tensors(v, fn) for k, v in value.items()}
+    return value
 
 
 def _check_not_listed_per_sample(name: str, value: Any, num_samples: int | None) -> None:
@@ -36,7 +80,7 @@ def _check_not_listed_per_sample(name: str, value: Any, num_samples: int | None)
     if (type(value).__module__ == "numpy" and getattr(value, "ndim", 0) > 0 and len(value) == num_samples
             and value.dtype.kind in "iu"):
         kind = f"a NumPy array of shape {list(value.shape)}"
-    elif (isinstance(value, (list, tuple)) and len(value) == num_samples
+    elif (isinstance(value, (list, tuple)) and not hasattr(value, "_fields") and len(value) == num_samples
           and all((isinstance(v, int) and not isinstance(v, bool))
                   or (isinstance(v, Tensor) and v.dim() == 0 and not v.is_floating_point() and v.dtype != torch.bool)
                   for v in value)):
@@ -114,11 +158,21 @@ class ForwardArgs:
         def pick(v: Any) -> Any:
             return rows_of(v, rows) if self._per_sample(v) else v
 
-        return tuple(pick(a) for a in self.args), {k: pick(v) for k, v in self.kwargs.items()}
+        return tuple(map_tensors(a, pick) for a in self.args), {k: map_tensors(v, pick) for k, v in self.kwargs.items()}
 
     def tensors(self) -> list[Tensor]:
-        """The per-sample tensors (they travel with rows)."""
-        return [v for v in (*self.args, *self.kwargs.values()) if self._per_sample(v)]
+        """The per-sample tensors (they travel with rows), also those nested in an argument."""
+        return [v for v in tensor_leaves((self.args, self.kwargs)) if self._per_sample(v)]
+
+    def taken_tensors(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Tensor]:
+        """The per-sample tensors of arguments :meth:`take` gave (the gathered copies of :meth:`tensors`).
+
+        Args:
+            args: the positional arguments :meth:`take` returned.
+            kwargs: its keyword arguments.
+        """
+        given = tensor_leaves((self.args, self.kwargs))
+        return [v for v, src in zip(tensor_leaves((args, kwargs)), given) if self._per_sample(src)]
 
     def subset(self, rows: Tensor) -> ForwardArgs:
         """The arguments of the samples ``rows`` (a smaller probe).
