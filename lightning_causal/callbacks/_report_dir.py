@@ -1,5 +1,6 @@
 """Where :class:`~lightning_causal.callbacks.audit.CausalAuditCallback` writes its JSON reports: the
-directory (given, else ``<log_dir>/causal_audit``; none under ``fast_dev_run``), the tag that names a
+directory (given, else ``<log_dir>/causal_audit``, the run's directory of a logger Lightning knows no ``log_dir`` of;
+none under ``fast_dev_run``), the tag that names a
 later callback's reports in a shared directory, the check that it is writable (rank 0 writes a file,
 every rank learns the outcome) and the warning about an earlier run's reports there."""
 
@@ -10,23 +11,39 @@ import re
 from collections.abc import Sequence
 
 from lightning.pytorch import Trainer
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lightning_causal.audits.base import Audit
 from lightning_causal.reporting.json_report import try_write_probe_file
 
-__all__ = ["check_report_dir", "report_tag", "resolved_report_dir", "same_directory", "warn_earlier_reports"]
+__all__ = ["check_report_dir", "report_tag", "resolved_report_dir", "run_directory", "same_directory", "warn_earlier_reports"]
 
 
 def resolved_report_dir(given: str | None, trainer: Trainer) -> str | None:
-    """``report_dir`` as given, else ``<log_dir>/causal_audit`` (none under ``fast_dev_run``)."""
+    """``report_dir`` as given, else ``<run directory>/causal_audit`` (:func:`run_directory`; none under ``fast_dev_run``)."""
     if given is not None:
         return given
     if trainer.fast_dev_run:
         return None  # fast_dev_run writes no logs nor checkpoints: no report either (audits still run)
-    root = trainer.log_dir if trainer.loggers else None
-    return os.path.join(root or trainer.default_root_dir, "causal_audit")
+    return os.path.join(run_directory(trainer), "causal_audit")
+
+
+def run_directory(trainer: Trainer) -> str:
+    """The directory of the fit's own files: the first logger's ``log_dir`` for a ``TensorBoardLogger`` or ``CSVLogger``
+    (``trainer.log_dir``), ``default_root_dir`` without a logger, and for any other logger (MLflow's, W&B's, Comet's, one
+    of your own) ``<save_dir>/<name>/<version>``, the directory of ``ModelCheckpoint``'s ``checkpoints/`` (``save_dir``
+    ``None``: ``default_root_dir``). ``trainer.log_dir`` is such a logger's ``save_dir`` alone (W&B's ``"."``, MLflow's
+    ``"./mlruns"``), shared by all its runs: each run's reports replaced the last one's."""
+    if not trainer.loggers:
+        return trainer.default_root_dir
+    first = trainer.loggers[0]
+    if isinstance(first, (TensorBoardLogger, CSVLogger)):
+        return trainer.log_dir or trainer.default_root_dir
+    save_dir = first.save_dir if first.save_dir is not None else trainer.default_root_dir
+    version = first.version if isinstance(first.version, str) else f"version_{first.version}"  # as ModelCheckpoint's
+    return trainer.strategy.broadcast(os.path.join(save_dir, str(first.name), version))
 
 
 def same_directory(a: str | None, b: str) -> bool:

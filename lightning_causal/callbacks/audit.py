@@ -123,7 +123,10 @@ class CausalAuditCallback(AuditRun, Callback):
         on_fit_end: also audit the last epoch when training ends (``on_train_end``, while the model is still
             on its training device) if the schedule skipped it; not after an exception or interrupt.
         max_batch_size: rows per forward pass of the interventions (default: memory budget).
-        report_dir: where JSON reports go (default ``<log_dir>/causal_audit``; none under
+        report_dir: where JSON reports go (default ``<log_dir>/causal_audit``: the first logger's ``log_dir``
+            (``trainer.log_dir``) for a ``TensorBoardLogger`` or ``CSVLogger``, ``default_root_dir`` with
+            ``logger=False``, and for another logger (MLflow's, W&B's, your own) ``<save_dir>/<name>/<version>``, where
+            ``ModelCheckpoint`` puts its ``checkpoints/``; none under
             ``fast_dev_run``, which writes no logs, unless ``report_dir`` is given): ``epoch_0003.json``;
             a later audit callback of the trainer writing to the same directory names its reports
             after its audits (``epoch_0003_sobol+layer_map.json``), so that neither replaces the other's. Reports
@@ -460,7 +463,8 @@ class CausalAuditCallback(AuditRun, Callback):
                     "the start of every fit to reset the audit, so read missing keys as a fresh start (`state.get(...)`)") from err
 
     def _resolved_report_dir(self, trainer: Trainer) -> str | None:
-        """``report_dir`` as given, else ``<log_dir>/causal_audit`` (none under ``fast_dev_run``)."""
+        """``report_dir`` as given, else ``<log_dir>/causal_audit`` (:func:`~lightning_causal.callbacks._report_dir.run_directory`;
+        none under ``fast_dev_run``)."""
         return resolved_report_dir(self._report_dir_given, trainer)
 
     def _shared_report_tag(self, trainer: Trainer) -> str:

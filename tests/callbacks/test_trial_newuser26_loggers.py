@@ -1,0 +1,95 @@
+"""Trial of newuser26 (an MLOps user): the callback with loggers other than a plain ``TensorBoardLogger``: a logger
+of its own (MLflow, W&B, Comet: Lightning knows no ``log_dir`` of theirs), ``logger=False``, a ``prefix``."""
+
+from __future__ import annotations
+
+import os
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_causal import CausalAuditCallback
+from lightning_causal.audits.base import Audit, AuditResult
+from lightning_causal.models import LightningClassifier
+
+
+class _Scalars(Audit):
+    """An audit of scalars only (no figures to draw): a plain value and a per-item series."""
+
+    def run(self, model, probe, *, max_batch_size=None):  # noqa: ANN001, ANN201
+        return AuditResult(self.name, scalars={"x": 1.0, "per/0": 2.0, "per/1": 3.0})
+
+
+class _RunLogger(Logger):
+    """A logger of its own, as MLflow's or W&B's: a ``save_dir`` shared by its runs, told apart by ``name`` and
+    ``version``; it records its ``log_metrics`` calls."""
+
+    def __init__(self, save_dir: str | None, version: int | str) -> None:
+        super().__init__()
+        self._save_dir, self._version, self.calls = save_dir, version, []
+
+    @property
+    def name(self) -> str:
+        return "project"
+
+    @property
+    def version(self) -> int | str:
+        return self._version
+
+    @property
+    def save_dir(self) -> str | None:
+        return self._save_dir
+
+    def log_metrics(self, metrics, step=None) -> None:  # noqa: ANN001
+        self.calls.append((step, dict(metrics)))
+
+    def log_hyperparams(self, params, *args, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+        pass
+
+
+def _fit(root, logger, callbacks=(), **options) -> tuple[pl.Trainer, CausalAuditCallback]:
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(24, 4, generator=g), torch.randint(0, 2, (24,), generator=g)
+    torch.manual_seed(0)
+    cb = CausalAuditCallback([_Scalars("s")], probe_size=4)
+    trainer = pl.Trainer(default_root_dir=str(root), max_epochs=1, logger=logger, callbacks=[cb, *callbacks],
+                         enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=bool(callbacks),
+                         num_sanity_val_steps=0, **options)
+    trainer.fit(LightningClassifier(nn.Linear(4, 2), lr=0.1), DataLoader(TensorDataset(x[:16], y[:16]), batch_size=8),
+                DataLoader(TensorDataset(x[16:], y[16:]), batch_size=8))
+    return trainer, cb
+
+
+@pytest.mark.parametrize("has_save_dir", [True, False], ids=["save_dir", "no_save_dir"])
+def test_a_logger_of_its_own_keeps_each_runs_reports_beside_its_checkpoints(tmp_path, has_save_dir):
+    """``trainer.log_dir`` of a logger other than TensorBoard's or CSV's is its ``save_dir`` alone (W&B's ``"."``,
+    MLflow's ``"./mlruns"``), shared by all its runs: every run wrote ``<save_dir>/causal_audit/epoch_0000.json`` over
+    the last one's, where ``ModelCheckpoint`` keeps each run's in ``<save_dir>/<name>/<version>/checkpoints``. The
+    reports now go beside those checkpoints, one directory per run."""
+    save_dir = str(tmp_path / "runs") if has_save_dir else None
+    dirs = []
+    for version in (0, "run-b"):
+        checkpoint = ModelCheckpoint()
+        logger = _RunLogger(save_dir, version)
+        trainer, cb = _fit(tmp_path, logger, callbacks=[checkpoint])
+        assert os.path.dirname(checkpoint.dirpath) == os.path.dirname(cb.report_dir)
+        assert sorted(os.listdir(cb.report_dir)) == ["epoch_0000.json"]
+        assert logger.calls[-1][1]["causal/s/x"] == 1.0 and logger.calls[-1][1]["epoch"] == 0
+        dirs.append(cb.report_dir)
+    root = save_dir or str(tmp_path)
+    assert dirs == [os.path.join(root, "project", "version_0", "causal_audit"),
+                    os.path.join(root, "project", "run-b", "causal_audit")]
+
+
+def test_tensorboard_and_csv_reports_stay_in_the_first_loggers_log_dir(tmp_path):
+    """TensorBoard's and CSV's own ``log_dir`` (``trainer.log_dir``: the first logger's, ``sub_dir`` included) as before."""
+    tb = TensorBoardLogger(tmp_path, name="tb", version=0, sub_dir="sub")
+    _, cb = _fit(tmp_path, [tb, CSVLogger(tmp_path, name="csv", version=0)])
+    assert cb.report_dir == os.path.join(tb.log_dir, "causal_audit") == str(tmp_path / "tb" / "version_0" / "sub" / "causal_audit")
+    _, cb = _fit(tmp_path, [CSVLogger(tmp_path, name="csv", version=1), tb])
+    assert cb.report_dir == str(tmp_path / "csv" / "version_1" / "causal_audit")
