@@ -52,9 +52,39 @@ from lightning_causal.causal.scm.token_swap import TokenSwap
 __all__ = ["FairnessAudit"]
 
 
+#: groups of fewer probe rows are named in a note: their rates are uncertain (a Wilson 95% interval of
+#: 0 positives in 5 rows is [0, 0.43]); the table's ``positive_rate_ci`` says how much
+SMALL_GROUP = 30
+_Z95 = 1.959963984540054  # the 97.5% quantile of the standard normal
+
+
 def _spread(rates: Tensor) -> float:
     ok = rates[~rates.isnan()]
     return float(ok.max() - ok.min()) if ok.numel() >= 2 else float("nan")
+
+
+def wilson_interval(positives: int, n: int, z: float = _Z95) -> list[float]:
+    """Wilson's score interval ``[low, high]`` of a proportion ``positives / n`` (95% for the default ``z``);
+    unlike the normal approximation it stays within [0, 1] and is not empty at 0 or n positives, which a
+    small group often has. ``[nan, nan]`` for ``n = 0``.
+
+    Args:
+        positives: the count of positives (0 <= positives <= n).
+        n: the count of rows.
+        z: the normal quantile of the interval's level (1.96: 95%).
+
+    Examples:
+        >>> [round(v, 4) for v in wilson_interval(0, 5)]  # no positive decision in 5 rows: up to 43% is likely
+        [0.0, 0.4345]
+        >>> [round(v, 4) for v in wilson_interval(50, 100)]
+        [0.4038, 0.5962]
+    """
+    if n <= 0:
+        return [math.nan, math.nan]
+    p, z2 = positives / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return [max(0.0, centre - half), min(1.0, centre + half)]
 
 
 class FairnessAudit(Audit):
@@ -75,7 +105,14 @@ class FairnessAudit(Audit):
     carries) with the scalar ``<layer>/top1_carrier_share`` (the strongest unit's share of the layer's
     summed E|c_u|); tables ``top_carriers/<layer>`` and ``groups`` (a row per group, named
     ``<column>=<value>`` where the sensitive column has a name and the groups are its values: ``sex=0``; a
-    ``Counterfactual`` subclass's own ``groups(x)`` (sex × race) is named by its ``group_names``, else by id). The audit explains a classifier: a
+    ``Counterfactual`` subclass's own ``groups(x)`` (sex × race) is named by its ``group_names``, else by id;
+    :class:`~lightning_causal.causal.scm.intersections.Intersections` makes such groups of several attributes).
+    Each row holds the group's ``count``, its rates, ``positive_rate_ci`` (Wilson's 95% interval, which a
+    small group makes wide; drawn as ``intervals/groups``) and ``cf_gap``, the group's own E|Δp| over its
+    rows the counterfactual changes (also the scalar ``cf_gap/group_<g>``): an intersectional bias that
+    the mean gap dilutes shows there. Notes (the text card) name the groups of fewer than 30 probe rows,
+    the named groups the probe holds no row of, and with more than two groups the lowest and highest
+    positive rate and the largest ``cf_gap`` (also ``meta["extremes"]``). The audit explains a classifier: a
     probe whose labels are fractional floats beyond [0, 1] (a regression target) gets a warning and
     no label metrics (soft labels in [0, 1] are thresholded at 0.5). The group metrics compare
     binary decisions: with more than two classes a positive decision (and label) is class 1, every
@@ -118,8 +155,8 @@ class FairnessAudit(Audit):
         >>> from lightning_causal.causal import AttributeFlip
         >>> x = torch.tensor([[0.0, 1.0], [1.0, 2.0], [0.0, 3.0], [1.0, 0.0]])
         >>> r = FairnessAudit(AttributeFlip(0)).run(nn.Linear(2, 2), Probe(x))
-        >>> sorted(k for k in r.scalars if k.startswith("cf_"))
-        ['cf_changed', 'cf_flip_rate', 'cf_gap', 'cf_gap_max']
+        >>> sorted(k for k in r.scalars if k.startswith("cf_"))  # with each group's own gap
+        ['cf_changed', 'cf_flip_rate', 'cf_gap', 'cf_gap/group_0', 'cf_gap/group_1', 'cf_gap_max']
     """
 
     def __init__(
@@ -281,7 +318,8 @@ class FairnessAudit(Audit):
             x = x.masked_fill(pad.expand_as(x), -1)
         groups = self.counterfactual.groups(x)
         if groups is not None:
-            self._group_metrics(model, probe, groups, result, labels)
+            changed = (counterfactual_inputs(self.counterfactual, probe.inputs, pad) != probe.inputs).reshape(len(probe), -1).any(1)
+            self._group_metrics(model, probe, groups, result, labels, gap["delta"], changed)
         for layer in self.layers:
             self._carriers(model, probe, layer, max_batch_size, result)
         return result
@@ -322,7 +360,8 @@ class FairnessAudit(Audit):
             "model(x) with model(counterfactual(x)) directly", UserWarning, stacklevel=outside_package())
         return None
 
-    def _group_metrics(self, model: nn.Module, probe: Probe, groups: Tensor, result: AuditResult, labels: Tensor | None) -> None:
+    def _group_metrics(self, model: nn.Module, probe: Probe, groups: Tensor, result: AuditResult, labels: Tensor | None,
+                       delta: Tensor, changed: Tensor) -> None:
         forward = Forward(model, num_samples=len(probe), **self.model_options(probe))
         with audit_mode(forward.model):
             logits = forward(probe.first)
@@ -337,6 +376,7 @@ class FairnessAudit(Audit):
         column = self._column_name() if self._groups_are_column_values(probe.first[keep], groups[keep]) else None
         preds, groups = preds[keep], groups[keep]
         labels = labels[keep] if labels is not None else None
+        delta, changed = delta[keep.to(delta.device)].detach().cpu(), changed[keep.to(changed.device)].cpu()
         multiclass = labels is not None and bool((labels > 1).any()) or bool((preds > 1).any())
         if multiclass:  # group metrics are for binary decisions; report positive = class 1
             preds = (preds == 1).long()
@@ -354,6 +394,7 @@ class FairnessAudit(Audit):
         rows = []
         values = getattr(self.counterfactual, "values", None)  # a binary attribute's coding: group k holds values[k]
         own = getattr(self.counterfactual, "group_names", None)  # a Counterfactual subclass's names of its groups() ids
+        ids = groups.cpu().round().long()
         for i, g in enumerate(rates["groups"].tolist()):
             row = {"group": g, "count": int(rates["count"][i])}
             if isinstance(values, tuple) and len(values) == 2 and g in (0, 1):
@@ -372,8 +413,51 @@ class FairnessAudit(Audit):
                 row[k] = v
                 if not math.isnan(v):
                     result.scalars[f"{k}/group_{g}"] = v
+            row["positive_rate_ci"] = wilson_interval(round(row["positive_rate"] * row["count"]), row["count"])
+            mine = (ids == g) & changed  # the group's rows the counterfactual changes: its own gap
+            row["cf_gap"] = float(delta[mine].abs().mean()) if bool(mine.any()) else math.nan
+            if not math.isnan(row["cf_gap"]):
+                result.scalars[f"cf_gap/group_{g}"] = row["cf_gap"]
             rows.append(row)
         result.tables["groups"] = rows
+        result.meta["confidence"] = 0.95  # of positive_rate_ci
+        self._group_notes(rows, result, own)
+
+    def _group_notes(self, rows: list[dict], result: AuditResult, own: Sequence[str] | None) -> None:
+        """Notes on the groups a regulator reads first: which groups are small (their rates uncertain),
+        which named groups the probe holds no row of, and, with more than two groups, the pair of
+        groups furthest apart in positive rate and the group of the largest counterfactual gap (an
+        intersectional bias that one attribute's two groups average away)."""
+        name = lambda row: row.get("name", f"group {row['group']}")  # noqa: E731
+        notes = result.meta.setdefault("notes", [])
+        small = [row for row in rows if row["count"] < SMALL_GROUP]
+        if small:  # the card cuts a note at 160 characters: names and counts first, the smallest group's interval
+            least = min(small, key=lambda row: row["count"])
+            low, high = least["positive_rate_ci"]
+            shown = ", ".join(f"{name(row)} ({row['count']})" for row in small[:6]) + (" ..." if len(small) > 6 else "")
+            notes.append(f"small groups (< {SMALL_GROUP} probe rows, rates uncertain: positive_rate_ci): {shown}; "
+                         f"{name(least)} {least['positive_rate']:.2f} in [{low:.2f}, {high:.2f}] (Wilson 95%)")
+        if own is not None:
+            held = {row["group"] for row in rows}
+            empty = [str(n) for k, n in enumerate(own) if k not in held]
+            if empty:
+                notes.append(f"no probe row in the group(s) {', '.join(empty[:6])}{' ...' if len(empty) > 6 else ''}: they are not "
+                             "in the groups table nor the group differences")
+        rated = [row for row in rows if not math.isnan(row["positive_rate"])]
+        if len(rows) > 2 and len(rated) >= 2:
+            low = min(rated, key=lambda row: row["positive_rate"])
+            high = max(rated, key=lambda row: row["positive_rate"])
+            text = (f"of {len(rows)} groups, positive rate lowest in {name(low)} ({low['positive_rate']:.3g}, {low['count']} rows) "
+                    f"and highest in {name(high)} ({high['positive_rate']:.3g}, {high['count']} rows)")
+            gaps = [row for row in rows if not math.isnan(row["cf_gap"])]
+            if gaps:
+                worst = max(gaps, key=lambda row: row["cf_gap"])
+                text += f"; cf_gap largest in {name(worst)} ({worst['cf_gap']:.3g})"
+            result.meta["extremes"] = {"lowest_positive_rate": name(low), "highest_positive_rate": name(high),
+                                       **({"largest_cf_gap": name(worst)} if gaps else {})}
+            notes.append(text)
+        if not notes:
+            del result.meta["notes"]
 
     def _groups_are_column_values(self, x: Tensor, groups: Tensor) -> bool:
         """Whether group ``g`` is the rows whose sensitive column holds ``g`` (or ``values[g]``), so that a row of the

@@ -456,6 +456,10 @@ def _interval_figure(r: AuditResult, name: str, rows: list[dict]) -> Figure:
     bounds = [float(b) for row in rows for m in interval_metrics(rows) for b in row[f"{m}_ci"]]
     if bounds and not np.isfinite(bounds).any():  # NaN intervals (SobolAudit(n_bootstrap=0)): none is drawn
         ci = ", no intervals"
+    if name == "groups" and all("positive_rate" in row for row in rows):  # FairnessAudit: every group in its order, by its name
+        rows = [{**row, "label": f"{row.get('name', row['group'])} (n={row['count']})"} for row in rows]  # a small group shows
+        return interval_bar_figure(rows, f"{r.audit}: positive rate per group{ci}", label="label", top=len(rows),
+                                   xlabel="share of positive decisions", ylabel="group")
     names = r.meta.get("feature_names")  # the rows are named by them: the axis says what they are
     return interval_bar_figure(rows, f"{r.audit}: {name}{of}{ci}", xlabel="index", ylabel="feature" if names else "group")
 

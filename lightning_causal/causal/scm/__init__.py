@@ -10,6 +10,7 @@ from lightning_causal.causal.scm.fairness import (
     equalized_odds_difference,
     group_rates,
 )
+from lightning_causal.causal.scm.intersections import Intersections
 from lightning_causal.causal.scm.scm import AdditiveNoiseSCM
 from lightning_causal.causal.scm.scm_flip import SCMFlip
 from lightning_causal.causal.scm.structural_functions import (
@@ -24,6 +25,7 @@ __all__ = [
     "AttributeFlip",
     "CallableCounterfactual",
     "Counterfactual",
+    "Intersections",
     "LinearFunction",
     "MLPFunction",
     "SCMFlip",

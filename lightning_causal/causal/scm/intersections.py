@@ -1,0 +1,187 @@
+"""Intersectional groups (sex × race) for the group metrics of a counterfactual, without a
+:class:`~lightning_causal.causal.scm.counterfactual.Counterfactual` subclass of one's own."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import Tensor
+
+from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual
+from lightning_causal.causal.scm.counterfactual import Counterfactual
+
+__all__ = ["Intersections"]
+
+
+def _is_index(c: object) -> bool:
+    return isinstance(c, int) and not isinstance(c, bool) and c >= 0
+
+
+class Intersections(Counterfactual):
+    """A counterfactual whose groups are the intersections of several sensitive attributes.
+
+    ``x_cf`` is ``counterfactual``'s (the flip whose gap is measured: sex, a race shift, or a callable
+    that moves both); the group metrics of
+    :class:`~lightning_causal.audits.fairness.FairnessAudit` compare every combination of the
+    attributes' levels (``female × race_C``) instead of the levels of one attribute, so that a bias on
+    one intersection, which the groups of each attribute alone average away, shows (its positive rate,
+    its interval, its own counterfactual gap). Group ids number the combinations in the order of
+    ``itertools.product`` over the attributes in the order given (the last attribute varies fastest);
+    ``group_names`` names them, joined by ``" × "``. A row with a value that is no level of an
+    attribute (a block that is not one-hot) is in no group (``-1``).
+
+    Args:
+        counterfactual: a :class:`Counterfactual` (``AttributeFlip``, ``scm.flip(column)``) or a callable
+            ``x -> x_cf``.
+        attributes: attribute name -> its columns: a column of level codes (an index, or a name of
+            ``columns``), or a one-hot block (a list of two or more indices or names: level ``k`` is
+            the rows whose column ``k`` is 1).
+        columns: the column names in tensor order (for names in ``attributes``; a one-hot block's levels
+            are then named by their columns).
+        levels: attribute name -> the values of a code column (default ``(0, 1)``); a row holding another
+            value is in no group.
+        level_names: attribute name -> one name per level (``{"sex": ["male", "female"]}``); default:
+            ``<attribute>=<value>`` for a code column, the column's name (else ``<attribute>=<k>``) for
+            a block.
+
+    Raises:
+        ValueError: no attribute; a column that is neither an index nor a name of ``columns``; a block
+            of fewer than two distinct columns; a column in two attributes; levels that are not two or
+            more distinct finite numbers; ``level_names`` of another length; ``levels`` or
+            ``level_names`` for an unknown attribute, or ``levels`` for a block.
+
+    Examples:
+        >>> from lightning_causal.causal import AttributeFlip
+        >>> x = torch.tensor([[0.0, 1, 0, 0], [1.0, 0, 0, 1], [1.0, 0, 1, 0], [1.0, 2, 2, 2]])
+        >>> cf = Intersections(AttributeFlip(0), {"sex": 0, "race": [1, 2, 3]},
+        ...                    level_names={"sex": ["male", "female"], "race": ["A", "B", "C"]})
+        >>> cf.group_names
+        ['male × A', 'male × B', 'male × C', 'female × A', 'female × B', 'female × C']
+        >>> cf.groups(x).tolist()  # the last row's race block is not one-hot: no group
+        [0, 5, 4, -1]
+        >>> cf(x)[:, 0].tolist()  # the flip is the sex flip's
+        [1.0, 0.0, 0.0, 0.0]
+    """
+
+    def __init__(
+        self,
+        counterfactual: object,
+        attributes: Mapping[str, int | str | Sequence[int | str]],
+        *,
+        columns: Sequence[str] | None = None,
+        levels: Mapping[str, Sequence[float]] | None = None,
+        level_names: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        self.counterfactual = resolve_counterfactual(counterfactual)
+        if not isinstance(attributes, Mapping) or not attributes or not all(isinstance(k, str) for k in attributes):
+            raise ValueError(f"Expected argument `attributes` to be a non-empty mapping attribute name -> column(s) "
+                             f"(`{{'sex': 0, 'race': [1, 2, 3]}}`) but got {attributes!r:.100}")
+        if columns is not None and (isinstance(columns, str) or not all(isinstance(c, str) for c in columns)):
+            raise ValueError(f"Expected argument `columns` to be None or the column names (strings) but got {columns!r:.100}")
+        self.columns = list(columns) if columns is not None else None
+        levels, level_names = dict(levels or {}), dict(level_names or {})
+        for arg, given in (("levels", levels), ("level_names", level_names)):
+            unknown = sorted(set(given) - set(attributes))
+            if unknown:
+                raise ValueError(f"Expected the keys of argument `{arg}` to be attributes {list(attributes)} but got {unknown}")
+        #: per attribute: ("code", column, values) or ("block", columns, None)
+        self.attributes: dict[str, tuple[str, int | list[int], list[float] | None]] = {}
+        used: dict[int, str] = {}
+        names: list[list[str]] = []
+        for attribute, spec in attributes.items():
+            if isinstance(spec, Sequence) and not isinstance(spec, str):
+                block = [self._index(attribute, c) for c in spec]
+                if len(block) < 2 or len(set(block)) < len(block):
+                    raise ValueError(f"Expected the one-hot block of attribute {attribute!r} to be two or more distinct columns "
+                                     f"but got {list(spec)!r}")
+                if attribute in levels:
+                    raise ValueError(f"Expected no `levels` for attribute {attribute!r}, a one-hot block (its levels are its "
+                                     "columns); `level_names` names them")
+                self.attributes[attribute] = ("block", block, None)
+                cols, default = block, [self.columns[c] if self.columns is not None and c < len(self.columns)
+                                        else f"{attribute}={k}" for k, c in enumerate(block)]
+            else:
+                column = self._index(attribute, spec)
+                values = [float(v) for v in levels.get(attribute, (0.0, 1.0))]
+                if len(values) < 2 or len(set(values)) < len(values) or not all(math.isfinite(v) for v in values):
+                    raise ValueError(f"Expected the levels of attribute {attribute!r} to be two or more distinct finite numbers "
+                                     f"but got {list(levels.get(attribute, ()))!r}")
+                self.attributes[attribute] = ("code", column, values)
+                cols, default = [column], [f"{attribute}={v:g}" for v in values]
+            for c in cols:
+                if c in used:
+                    raise ValueError(f"Expected each column in one attribute but column {c} is in {used[c]!r} and {attribute!r}")
+                used[c] = attribute
+            own = level_names.get(attribute)
+            if own is not None and (isinstance(own, str) or len(own) != len(default)):
+                raise ValueError(f"Expected argument `level_names[{attribute!r}]` to be {len(default)} names, one per level, "
+                                 f"but got {own!r:.100}")
+            names.append([str(n) for n in own] if own is not None else default)
+        self.sizes = [len(n) for n in names]
+        self.group_names = [" × ".join(combination) for combination in itertools.product(*names)]
+        self._top = max(used)
+
+    def _index(self, attribute: str, column: object) -> int:
+        """A column given by index or by a name of ``columns``."""
+        if _is_index(column):
+            return int(column)  # type: ignore[call-overload]
+        if isinstance(column, str) and self.columns is not None and column in self.columns:
+            return self.columns.index(column)
+        where = " (a name needs `columns=`)" if isinstance(column, str) and self.columns is None else ""
+        raise ValueError(f"Expected the columns of attribute {attribute!r} to be column indices or names of `columns` but got "
+                         f"{column!r}{where}")
+
+    @property  # type: ignore[override]
+    def column(self) -> int | None:
+        """The column of the wrapped counterfactual (the flipped one), or ``None``."""
+        return self.counterfactual.column
+
+    @property  # type: ignore[override]
+    def changes_every_row(self) -> bool:
+        return self.counterfactual.changes_every_row
+
+    def check_sensitive(self, sensitive: str | int | None) -> None:
+        self.counterfactual.check_sensitive(sensitive)
+
+    def flip_counterfactual(self, x: Tensor) -> Tensor:
+        return self.counterfactual(x)
+
+    def level(self, attribute: str, x: Tensor) -> Tensor:
+        """Each row's level index of ``attribute`` ``[N]`` (``-1``: no level).
+
+        Args:
+            attribute: an attribute's name.
+            x: inputs ``[N, D]``.
+        """
+        kind, where, values = self.attributes[attribute]
+        if kind == "block":
+            b = x[:, where]
+            one_hot = ((b == 0) | (b == 1)).all(1) & (b.sum(1) == 1)
+            return torch.where(one_hot, b.argmax(1), torch.full_like(one_hot, -1, dtype=torch.long))
+        held = x[:, where]
+        out = torch.full(held.shape, -1, dtype=torch.long, device=x.device)
+        for k, v in enumerate(values):  # type: ignore[arg-type]
+            out = out.masked_fill(held == v, k)
+        return out
+
+    def groups(self, x: Tensor) -> Tensor:
+        """Each row's intersection id ``[N]`` (``group_names[id]``; ``-1``: a value that is no level).
+
+        Args:
+            x: inputs ``[N, D]``.
+        """
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] <= self._top:
+            raise ValueError(f"Expected inputs [N, D] with D > {self._top} (the attributes' columns) but got "
+                             f"{list(getattr(x, 'shape', [type(x).__name__]))}")
+        ids = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+        none = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+        for attribute, size in zip(self.attributes, self.sizes):
+            k = self.level(attribute, x)
+            ids, none = ids * size + k.clamp_min(0), none | (k < 0)
+        return ids.masked_fill(none, -1)
+
+    def __repr__(self) -> str:
+        return f"Intersections({self.counterfactual!r}, {' × '.join(self.attributes)})"
