@@ -20,8 +20,8 @@ from lightning_causal._console import console_line
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.callbacks._explain import explained_input
 from lightning_causal.callbacks._no_trace import no_trace
-from lightning_causal.callbacks._one_audit import drift_base, finish_result, run_audit
-from lightning_causal.callbacks._trainer_facts import audited, epoch_end_step, row_shard
+from lightning_causal.callbacks._one_audit import drift_base, failure_hint, finish_result, run_audit
+from lightning_causal.callbacks._trainer_facts import audited, epoch_end_step, row_shard, tag_prefix
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
 from lightning_causal.causal.engine.batching import (
     PeerFailure,
@@ -205,17 +205,19 @@ class AuditRun:
         # others would otherwise go on to the next audit's collectives while it still waits in this one's)
         error = settle_shards(error)
         if error is not None:
+            hint = failure_hint(error, self.max_batch_size, len(self.probe) if self.probe is not None else 0)  # out of memory
             if self.on_error == "raise":
-                raise RuntimeError(f"Causal audit {audit.name!r} failed at epoch {epoch}: {error}") from error
-            rank_zero_warn(f"Causal audit {audit.name!r} failed at epoch {epoch}: {error!r}; training continues")
+                raise RuntimeError(f"Causal audit {audit.name!r} failed at epoch {epoch}: {error}{hint}") from error
+            rank_zero_warn(f"Causal audit {audit.name!r} failed at epoch {epoch}: {error!r}{hint}; training continues")
             shard = current_shard()
             if shard is not None and shard.rank != 0 and not isinstance(error, PeerFailure):  # rank 0 only names this process
-                warnings.warn(f"Causal audit {audit.name!r} failed at epoch {epoch} in process {shard.rank}: {error!r}", stacklevel=2)
-            return AuditResult(audit.name, scalars={"failed": 1.0}, meta={"error": repr(error), "epoch": epoch})
+                warnings.warn(f"Causal audit {audit.name!r} failed at epoch {epoch} in process {shard.rank}: {error!r}{hint}",
+                              stacklevel=2)
+            return AuditResult(audit.name, scalars={"failed": 1.0}, meta={"error": repr(error) + hint, "epoch": epoch})
         assert result is not None
         finish_result(audit, result, notes, epoch=epoch, seconds=time.perf_counter() - t0,
                       previous=self._previous_vectors.get(audit.name, {}),
-                      warn=lambda what: rank_zero_warn(f"Causal audit {audit.name!r} at epoch {epoch} {what}"))
+                      warn=lambda what: rank_zero_warn(f"Causal audit {audit.name!r} at epoch {epoch} {what}"), model=model)
         self._previous_vectors[audit.name] = drift_base(result)
         self.last_results[audit.name] = result
         return result
@@ -240,7 +242,7 @@ class AuditRun:
         figures = stage == "fit_end" or (len(self.audited_epochs) - 1) % self.figures_every_n_audits == 0
         step, labels = epoch_end_step(trainer), probe.labels if probe else None
         self._renderer.render(tb.experiment, epoch, results, shown, step=step, probe_labels=labels, report=report,
-                              figures=figures)
+                              figures=figures, scalar_prefix=tag_prefix(tb))
         self._undrawn = None if figures else (tb.experiment, results, shown, labels, step)
         return time.perf_counter() - t0
 

@@ -5,6 +5,7 @@ vectors the next drift compares with (:func:`drift_base`)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import torch
@@ -16,7 +17,7 @@ from lightning_causal.callbacks._no_trace import audit_seed, hooks_removed
 from lightning_causal.callbacks._result_checks import checked_result
 from lightning_causal.callbacks._warnings import noise_notes
 
-__all__ = ["drift_base", "finish_result", "run_audit"]
+__all__ = ["drift_base", "failure_hint", "finish_result", "is_out_of_memory", "non_finite_weights", "run_audit"]
 
 
 def run_audit(audit: Audit, model: torch.nn.Module, probe: Probe, position: int | None, max_batch_size: int | None,
@@ -33,12 +34,15 @@ def run_audit(audit: Audit, model: torch.nn.Module, probe: Probe, position: int 
 
 
 def finish_result(audit: Audit, result: AuditResult, notes: list[str], *, epoch: int, seconds: float,
-                  previous: dict[str, torch.Tensor], warn: Callable[[str], None]) -> AuditResult:
+                  previous: dict[str, torch.Tensor], warn: Callable[[str], None],
+                  model: torch.nn.Module | None = None) -> AuditResult:
     """Add to ``result`` of ``audit`` what an audit epoch adds: ``meta`` ``epoch``, ``seconds``, the ``notes`` of
     :func:`run_audit` and the explained ``output`` (a name or an index), the ``drift/<vector>/*`` scalars against
     ``previous`` (:func:`~lightning_causal.audits.drift.vector_drift`; ``{}``: none) and, where its values hold NaN or
     infinity, ``warn("produced NaN or infinite values in [...]; <its notes>")`` and the note
-    ``"non-finite values in [...]"``. Returns ``result``."""
+    ``"non-finite values in [...]"``, with the parameters and buffers of the audited ``model`` that hold NaN or
+    infinity named in both (:func:`non_finite_weights`: weights that diverged in training, not the audit, made
+    them). Returns ``result``."""
     result.meta.update(epoch=epoch, seconds=seconds)
     if notes:  # what a model's own noise means for the numbers, on the card and in the report
         result.meta.setdefault("notes", []).extend(notes)
@@ -48,9 +52,81 @@ def finish_result(audit: Audit, result: AuditResult, notes: list[str], *, epoch:
     bad = result.non_finite()
     if bad:
         why = "".join(f"; {note}" for note in result.meta.get("notes", []))  # the audit's own explanation, if any
-        warn(f"produced NaN or infinite values in {bad}{why}")
-        result.meta.setdefault("notes", []).append(f"non-finite values in {bad}")
+        weights = non_finite_weights(model) if model is not None else ""
+        warn(f"produced NaN or infinite values in {bad}{why}{'; ' + weights if weights else ''}")
+        result.meta.setdefault("notes", []).append(f"non-finite values in {bad}{' (' + weights + ')' if weights else ''}")
     return result
+
+
+def non_finite_weights(model: torch.nn.Module, most: int = 3) -> str:
+    """A sentence naming the floating parameters and buffers of ``model`` that hold NaN or infinity (the first
+    ``most`` of them and how many more), ``""`` where none does: an audit of weights that diverged in training
+    reports non-finite values that no setting of the audit changes.
+
+    Examples:
+        >>> net = torch.nn.Linear(2, 1)
+        >>> non_finite_weights(net)
+        ''
+        >>> with torch.no_grad():
+        ...     net.weight[0, 1] = float("nan")
+        >>> non_finite_weights(net)
+        "the model's weights hold NaN or infinite values (weight): training diverged before this audit (a learning rate too high, a loss of log(0)); the audit explains the model as it is"
+    """
+    named = [*model.named_parameters(), *model.named_buffers()]
+    bad = [name for name, t in named if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if not bad:
+        return ""
+    more = f" and {len(bad) - most} more" if len(bad) > most else ""
+    return (f"the model's weights hold NaN or infinite values ({', '.join(bad[:most])}{more}): training diverged before "
+            "this audit (a learning rate too high, a loss of log(0)); the audit explains the model as it is")
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """``error`` says a device ran out of memory: ``torch.OutOfMemoryError``, or a ``RuntimeError`` of such a message
+    (older CUDA builds, MPS, other accelerators)."""
+    return isinstance(error, torch.OutOfMemoryError) or (isinstance(error, RuntimeError) and "out of memory" in str(error).lower())
+
+
+_FORWARD = os.path.join("causal", "engine", "forward.py")
+
+
+def _failed_pass_rows(error: BaseException) -> int | None:
+    """The rows of the model call that raised ``error``: the inputs of the innermost
+    :meth:`~lightning_causal.causal.engine.forward.Forward.raw` on its traceback (``None``: not called through one)."""
+    rows, tb = None, error.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_name == "raw" and code.co_filename.endswith(_FORWARD):
+            inputs = tb.tb_frame.f_locals.get("inputs")
+            if isinstance(inputs, tuple) and inputs and isinstance(inputs[0], torch.Tensor) and inputs[0].dim():
+                rows = int(inputs[0].shape[0])
+        tb = tb.tb_next
+    return rows
+
+
+def failure_hint(error: BaseException, max_batch_size: int | None, samples: int) -> str:
+    """What to change when an audit failed with ``error`` by running out of memory (``""`` for any other error): the
+    rows per forward pass (``max_batch_size``, the value it had), below those of the pass that failed where they are
+    known, or, where that pass held the ``samples`` probe samples themselves (a clean pass runs whole, whatever
+    ``max_batch_size``), fewer probe samples.
+
+    Examples:
+        >>> failure_hint(ValueError("bad shape"), None, 16)
+        ''
+        >>> failure_hint(torch.OutOfMemoryError("CUDA out of memory"), 64, 16)  # doctest: +ELLIPSIS
+        '. The audit ran out of memory: lower the rows per forward pass of its interventions, `max_batch_size=` (now 64...'
+    """
+    if not is_out_of_memory(error):
+        return ""
+    now = ("None: chosen from the memory budget, 512 MiB of activations a pass on the CPU, an eighth of the free memory on "
+           "a GPU" if max_batch_size is None else str(max_batch_size))
+    rows = _failed_pass_rows(error)
+    if rows is not None and rows <= samples:
+        return (f". The audit ran out of memory in a pass over {rows} probe samples, which runs whole whatever `max_batch_size=`: "
+                "audit fewer probe samples (`probe_size=`), or free memory on the device")
+    which = f"; the pass that failed held {rows} rows, so try `max_batch_size={max(1, rows // 2)}`" if rows is not None else ""
+    return (f". The audit ran out of memory: lower the rows per forward pass of its interventions, `max_batch_size=` (now "
+            f"{now}){which}, or audit fewer probe samples (`probe_size=`)")
 
 
 def drift_base(result: AuditResult) -> dict[str, torch.Tensor]:

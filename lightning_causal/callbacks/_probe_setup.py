@@ -15,6 +15,7 @@ from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.options import label_task, task_model
 from lightning_causal.callbacks._explain import audited_view, explained_position
 from lightning_causal.callbacks._no_trace import hooks_removed, no_trace
+from lightning_causal.callbacks._one_audit import is_out_of_memory
 from lightning_causal.callbacks._probe import call_hint, check_finite_probe
 from lightning_causal.callbacks._result_checks import check_state, checked_result
 from lightning_causal.callbacks._trainer_facts import audited, row_shard
@@ -79,6 +80,11 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
             *(probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,))
         )
     except Exception as err:
+        if is_out_of_memory(err):  # not the call's fault (its parameters): the probe runs whole in this pass and the audits'
+            raise MisconfigurationException(
+                f"The probe of shape {list(probe.first.shape)} ran the model out of memory in one forward pass: {err}. The "
+                "audits run the probe's samples together in a pass, whatever `max_batch_size=`: audit fewer probe samples "
+                "(`probe_size=`), or free memory on the device") from err
         inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
         hint = "" if dtype_hint(model, inputs, err) is not None else f" {call_hint(model, probe)}"  # a dtype: said in err
         raise MisconfigurationException(

@@ -343,6 +343,7 @@ class CausalAuditCallback(AuditRun, Callback):
         step), though it reaches no ``callback_metrics`` (no monitor of this fit reads it)."""
         epoch, self._epoch_ended_in_checkpoint = self._epoch_ended_in_checkpoint, None
         if epoch is not None and self.should_audit(epoch):
+            self._fit_clock = None  # its training was the earlier run's: the cost line sets it against none of this one
             self._run(trainer, pl_module, epoch, "epoch_end", monitored=False)
 
     @override

@@ -22,7 +22,7 @@ from lightning_causal.batches import UnpackBatch
 from lightning_causal.callbacks._audit_options import check_audit_options, share_class_names
 from lightning_causal.callbacks._explain import check_explain, explained_input, explained_position
 from lightning_causal.callbacks._no_trace import no_trace
-from lightning_causal.callbacks._one_audit import drift_base, finish_result, run_audit
+from lightning_causal.callbacks._one_audit import drift_base, failure_hint, finish_result, run_audit
 from lightning_causal.callbacks._probe import probe_from
 from lightning_causal.callbacks._probe_setup import check_probe_outputs
 from lightning_causal.causal.engine.checks import check_int
@@ -136,13 +136,18 @@ def audit_model(
         check_probe_outputs(audit_list, target, probe, "`data`")  # the callback's checks before a fit's first audit
         for audit in audit_list:
             t0, notes = time.perf_counter(), []
-            result = run_audit(audit, target, probe, position, max_batch_size, notes)
+            try:
+                result = run_audit(audit, target, probe, position, max_batch_size, notes)
+            except Exception as err:  # the error as raised (its type, its traceback), with the audit that raised it named
+                if hasattr(err, "add_note"):  # Python 3.11+
+                    err.add_note(f"Raised by audit {audit.name!r} of audit_model{failure_hint(err, max_batch_size, len(probe))}")
+                raise
 
             def warn(what: str, name: str = audit.name) -> None:  # NaN or infinite values, at audit_model's caller
                 warnings.warn(f"Audit {name!r} {what}", UserWarning, stacklevel=4)
 
             results.append(finish_result(audit, result, notes, epoch=epoch, seconds=time.perf_counter() - t0,
-                                         previous=before.get(audit.name, {}), warn=warn))
+                                         previous=before.get(audit.name, {}), warn=warn, model=target))
     report = None
     if report_dir is not None:
         report = write_report(report_dir, epoch, "epoch_end", results, extra={"probe": {"source": "audit_model", "samples": len(probe)}})

@@ -1,0 +1,183 @@
+"""Faults in the middle of audits (newuser29 trial: a user whose fits fail inside their audits).
+
+- Out of memory: a forward pass of an audit that ran a device out of memory failed with torch's message alone
+  (``Causal audit 'input_effect' failed at epoch 0: CUDA out of memory...``; ``audit_model`` did not even name the
+  audit), nothing on what to lower; at set-up, the probe's own pass out of memory was "rejected by the model" with
+  advice on ``forward``'s parameters. The error now names ``max_batch_size=`` with a value below the failing pass's
+  rows (which then runs), or ``probe_size=`` where the pass held the probe's samples themselves.
+- ``audit_model`` raised an audit's error as it was, naming no audit: the error (its type and traceback kept)
+  now carries a note naming the audit.
+- Weights that diverged mid-fit (NaN): the audits' warning listed non-finite values only, as if the audit had made
+  them; it now names the parameters that hold NaN (in the warning and the report's notes).
+- A fit resumed from the checkpoint an interrupted audit epoch left (``OnExceptionCheckpoint``) audits that epoch
+  first: its console cost line set the audit against the milliseconds since the resumed fit began
+  (``5902.2x the 0.0006 s the fit spent since the last audit``); that epoch's training was the earlier run's, so the
+  line gives no ratio.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from lightning.pytorch.callbacks import OnExceptionCheckpoint
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_causal import CausalAuditCallback, InputEffectAudit, audit_model
+from lightning_causal.audits import Audit, AuditResult
+from lightning_causal.callbacks import _audit_run
+from lightning_causal.reporting.json_report import load_report
+from tests.helpers.lightning import SgdMlp
+from tests.helpers.models import all_hook_counts
+
+
+class _Limited(nn.Module):
+    """``SgdMlp``'s network on a device that holds at most ``limit`` rows a forward pass (more: out of memory)."""
+
+    def __init__(self, limit: int, error: type[Exception] = torch.OutOfMemoryError) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = SgdMlp().net
+        self.limit, self.error = limit, error
+
+    def forward(self, x):
+        if x.shape[0] > self.limit:
+            raise self.error(f"CUDA out of memory. Tried to allocate 20.00 GiB ({x.shape[0]} rows)")
+        return self.net(x)
+
+
+_X = torch.randn(16, 5, generator=torch.Generator().manual_seed(0))
+
+
+def test_audit_model_out_of_memory_names_the_audit_and_a_max_batch_size_that_then_runs():
+    with pytest.raises(torch.OutOfMemoryError) as caught:  # the error as raised: its type and traceback
+        audit_model(_Limited(40), InputEffectAudit(ace_values=None), _X)
+    notes = " ".join(getattr(caught.value, "__notes__", []))
+    assert "Raised by audit 'input_effect' of audit_model" in notes  # before: no note, no audit named
+    # InputEffectAudit's intervention pass: 5 features x 16 samples = 80 rows (the memory budget's choice on the CPU)
+    assert "the pass that failed held 80 rows, so try `max_batch_size=40`" in notes
+    ran = audit_model(_Limited(40), InputEffectAudit(ace_values=None), _X, max_batch_size=40)[0]
+    whole = audit_model(_Limited(10**6), InputEffectAudit(ace_values=None), _X)[0]
+    assert torch.allclose(ran.vectors["mean_abs_effect"], whole.vectors["mean_abs_effect"], atol=1e-6)
+
+
+def test_an_audit_error_of_audit_model_is_named_also_when_it_is_no_memory_error():
+    with pytest.raises(RuntimeError, match="mat1 and mat2") as caught:
+        audit_model(_Shapes(), InputEffectAudit(ace_values=None), _X)
+    assert caught.value.__notes__ == ["Raised by audit 'input_effect' of audit_model"]  # no memory advice
+
+
+class _Shapes(nn.Module):
+    """A shape bug for passes of more than 16 rows (the interventions'), none for the probe's own pass."""
+
+    def forward(self, x):
+        return x @ torch.ones(5 if x.shape[0] <= 16 else 4, 2)
+
+
+def _fit(root, module, audits, *, max_epochs=1, callbacks=(), ckpt_path=None, **options):
+    pl.seed_everything(0, verbose=False)
+    x, y = _X.repeat(2, 1), (_X[:, 0] > 0).long().repeat(2)
+    callback = CausalAuditCallback(audits, probe_size=16, report_dir=root / "reports", **options)
+    trainer = pl.Trainer(max_epochs=max_epochs, callbacks=[callback, *callbacks], accelerator="cpu", devices=1,
+                         default_root_dir=root, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                         enable_checkpointing=bool(callbacks), num_sanity_val_steps=0)
+    trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=16), DataLoader(TensorDataset(x[:16], y[:16]), batch_size=16),
+                ckpt_path=ckpt_path)
+    return callback, trainer
+
+
+class _LimitedModule(SgdMlp):
+    def __init__(self, limit, error=torch.OutOfMemoryError):
+        super().__init__()
+        self.net = _Limited(limit, error)
+
+
+@pytest.mark.parametrize("error", [torch.OutOfMemoryError, RuntimeError])  # RuntimeError: older builds, MPS
+def test_an_audit_out_of_memory_in_a_fit_says_which_max_batch_size_to_pass(tmp_path, error):
+    module = _LimitedModule(40, error)
+    with pytest.raises(RuntimeError, match=r"Causal audit 'input_effect' failed at epoch 0: CUDA out of memory.*") as caught:
+        _fit(tmp_path, module, [InputEffectAudit(ace_values=None)])
+    assert type(caught.value.__cause__) is error  # the original error chained
+    assert "`max_batch_size=` (now None: chosen from the memory budget" in str(caught.value)  # before: torch's message only
+    assert "so try `max_batch_size=40`" in str(caught.value)
+    assert all_hook_counts(module) == 0 and module.training
+
+
+def test_an_audit_out_of_memory_under_on_error_warn_keeps_the_advice_in_the_report(tmp_path):
+    with pytest.warns(UserWarning, match="failed at epoch 0.*so try `max_batch_size=20`"):
+        callback, trainer = _fit(tmp_path, _LimitedModule(20), [InputEffectAudit(ace_values=None)], on_error="warn",
+                                 max_batch_size=40)
+    assert trainer.current_epoch == 1 and callback.audited_epochs == [0]  # training went on
+    meta = load_report(tmp_path / "reports" / "epoch_0000.json")["audits"]["input_effect"]["meta"]
+    assert "`max_batch_size=` (now 40); the pass that failed held 40 rows, so try `max_batch_size=20`" in meta["error"]
+
+
+def test_the_probe_pass_out_of_memory_at_set_up_asks_for_fewer_probe_samples_not_other_forward_parameters(tmp_path):
+    with pytest.raises(MisconfigurationException, match=r"ran the model out of memory.*`probe_size=`") as caught:
+        _fit(tmp_path, _LimitedModule(8), [InputEffectAudit(ace_values=None)])
+    assert "give `forward` these parameters" not in str(caught.value)  # before: advice on forward's signature
+
+
+class _DivergeAt(pl.Callback):
+    """Training diverges before epoch ``epoch``: a NaN in the first layer's weights."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            with torch.no_grad():
+                pl_module.net[0].weight[0, 0] = float("nan")
+
+
+def test_weights_that_diverged_mid_fit_are_named_in_the_warning_and_the_report(tmp_path):
+    with pytest.warns(UserWarning) as seen:
+        _fit(tmp_path, SgdMlp(), [InputEffectAudit(ace_values=None)], max_epochs=2, callbacks=[_DivergeAt(1)])
+    said = [str(w.message) for w in seen if "NaN or infinite" in str(w.message)]
+    assert len(said) == 1 and "at epoch 1" in said[0]
+    # SGD spread the NaN through the first layer and into the second (both layers' weights and biases)
+    assert "the model's weights hold NaN or infinite values (net.0.weight, net.0.bias, net.2.weight and 1 more)" in said[0]
+    notes = load_report(tmp_path / "reports" / "epoch_0001.json")["audits"]["input_effect"]["meta"]["notes"]
+    assert any("net.0.weight" in note for note in notes)
+    clean = load_report(tmp_path / "reports" / "epoch_0000.json")["audits"]["input_effect"]["meta"]
+    assert "notes" not in clean  # the epoch before: nothing to say
+
+
+class _InterruptAt(Audit):
+    """Presses Ctrl+C in its ``at``-th run (the dry run at set-up is the 0th)."""
+
+    def __init__(self, at: int | None) -> None:
+        super().__init__("interrupt")
+        self.at, self.runs = at, 0
+
+    def run(self, model, probe, *, max_batch_size=None) -> AuditResult:
+        self.runs += 1
+        if self.runs - 1 == self.at:
+            raise KeyboardInterrupt
+        return AuditResult(self.name, scalars={"ok": 1.0})
+
+
+def test_the_epoch_audited_when_an_interrupted_fit_resumes_sets_no_ratio_against_the_resumed_fits_first_ms(
+        tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(_audit_run, "SLOW_AUDIT_SECONDS", -1.0)  # every audit epoch has its line
+    handler = signal.getsignal(signal.SIGINT)
+    try:  # Lightning's graceful shutdown: on_exception (the checkpoint written), then SystemExit(1)
+        with pytest.raises(SystemExit):
+            _fit(tmp_path / "a", SgdMlp(), [InputEffectAudit(ace_values=None), _InterruptAt(2)], max_epochs=3,
+                 callbacks=[OnExceptionCheckpoint(tmp_path / "exc", filename="exc")])
+    finally:
+        signal.signal(signal.SIGINT, handler)  # Lightning ignores SIGINT after a KeyboardInterrupt
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        callback, _ = _fit(tmp_path / "b", SgdMlp(), [InputEffectAudit(ace_values=None), _InterruptAt(None)], max_epochs=3,
+                           callbacks=[OnExceptionCheckpoint(tmp_path / "exc2", filename="exc")],
+                           ckpt_path=tmp_path / "exc" / "exc.ckpt")
+    assert callback.audited_epochs == [0, 1, 2]
+    lines = {int(m.split()[4]): m for r in caplog.records if (m := r.getMessage()).startswith("Causal audit at epoch")}
+    assert sorted(lines) == [1, 2]
+    assert "the fit spent since the last audit" not in lines[1]  # before: "...x the 0.0006 s the fit spent since..."
