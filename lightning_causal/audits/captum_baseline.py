@@ -203,7 +203,7 @@ class CaptumBaseline(Audit):
             (:func:`~lightning_causal.audits.input_effects.probe_groups`). Every explanation of a
             sample is reduced to that sample's own groups, and perturbed inputs (stability,
             sensitivity) keep the groups of the probe sample they perturb.
-        patch_size: square patches for image inputs ``[N, C, H, W]``.
+        patch_size: square patches for image inputs ``[N, C, H, W]``, cubes for volumes ``[N, C, D, H, W]``.
         baseline: ``b`` of the causal effects, of the deletion/insertion curves and of Captum's
             ``baselines``.
         target: class to explain; ``None`` = the class predicted on each clean probe sample.

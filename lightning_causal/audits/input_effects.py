@@ -45,7 +45,7 @@ def warn_many_default_groups(audit: str, inputs: Tensor) -> None:
     """Warn that the default groups (one per element: no ``feature_mask``, no ``patch_size``) of a floating
     point input of more than :data:`MANY_GROUPS` elements per sample cost a pass row per element and
     sample, naming a grouping for its shape: windows of a signal ``[N, C, T]``, patches of an image
-    ``[N, C, H, W]``, a mask of your own otherwise. Token ids (integer) are left alone: a token is the
+    ``[N, C, H, W]``, cubes of a volume or frames of a video ``[N, C, D, H, W]``, a mask of your own otherwise. Token ids (integer) are left alone: a token is the
     group a text model is explained by.
 
     Args:
@@ -65,8 +65,13 @@ def warn_many_default_groups(audit: str, inputs: Tensor) -> None:
     elif inputs.dim() == 4:
         side = max(2, math.ceil(math.sqrt(shape[-2] * shape[-1] / 256)))
         fix = f"square patches, `patch_size={side}` (about {-(-shape[-2] // side) * -(-shape[-1] // side)} groups)"
+    elif inputs.dim() == 5:
+        side = max(2, math.ceil((shape[-3] * shape[-2] * shape[-1] / 256) ** (1 / 3)))
+        cubes = -(-shape[-3] // side) * -(-shape[-2] // side) * -(-shape[-1] // side)
+        fix = (f"cubes of a volume, `patch_size={side}` (about {cubes} groups), or one group per frame of a video, "
+               f"`feature_mask=torch.arange({shape[2]}).reshape(1, 1, {shape[2]}, 1, 1)`")
     else:
-        fix = "a `feature_mask` of your own (e.g. one group per frame and pixel of a video, channels together)"
+        fix = "a `feature_mask` of your own"
     warnings.warn(
         f"{audit}: without `feature_mask` or `patch_size` every element of the inputs {shape} is a group of its own, "
         f"{groups} groups, and each is intervened on in every probe sample ({groups} model rows per sample): that "
@@ -93,7 +98,7 @@ def probe_groups(
         audit: the audit's class name, for the messages.
         feature_mask: a mask shared by every sample, a function ``inputs -> mask``, or ``None``, as
             above.
-        patch_size: square patches of this side for images (:func:`group_mask`); ``None``: none.
+        patch_size: square patches of this side for images, cubes for volumes (:func:`group_mask`); ``None``: none.
         inputs: the probe's inputs ``[N, ...]``.
 
     Examples:
@@ -236,7 +241,7 @@ class InputEffectAudit(Audit):
     """Interventions on input feature groups: δ_g(x) = f_t(x) − f_t(x | do(x_g := b)).
 
     Groups come from ``feature_mask`` (Captum's convention), ``patch_size`` (square image
-    patches), or default to one group per input element (per column for tabular data, per
+    patches, cubes of a volume), or default to one group per input element (per column for tabular data, per
     position for token ids; a floating point input of more than :data:`MANY_GROUPS` elements per sample,
     a second of audio or a large image, gets a warning naming a grouping: each group costs a model
     row per probe sample). Reports per-sample effect maps, the mean |δ| per group, the average
@@ -268,7 +273,7 @@ class InputEffectAudit(Audit):
             ``[N, ...]`` (per-sample groups: e.g. word pieces grouped into words, where group ``g``
             is each sentence's ``g``-th word; the vectors and tables then summarise the ``g``-th
             word over the sentences that have one).
-        patch_size: square patches for image inputs ``[N, C, H, W]``.
+        patch_size: square patches for image inputs ``[N, C, H, W]``, cubes for volumes ``[N, C, D, H, W]``.
         baseline: the intervention value ``b`` (scalar or tensor broadcastable to the input; an
             integer token id for token inputs). A one-hot block of tabular columns needs one group
             in ``feature_mask`` and a tensor baseline holding a reference category's one-hot vector

@@ -69,7 +69,7 @@ class LayerMapAudit(Audit):
             (word pieces grouped into words), as in
             :class:`~lightning_causal.audits.input_effects.InputEffectAudit`; the rows of the map are
             the (group, sample) pairs where the sample has the group.
-        patch_size: square patches for image inputs (the default groups are single elements).
+        patch_size: square patches for image inputs, cubes for volumes (the default groups are single elements).
         layers: module names. Default: the repeated blocks of the model when they run as a chain
             (a transformer's residual stream: ``vit.layers.<i>``, ``bert.encoder.layer.<i>``,
             ``model.layers.<i>``, ``encoder.layers.<i>`` of ``nn.TransformerEncoder``; a ResNet's

@@ -80,7 +80,7 @@ class SobolAudit(Audit):
     Args:
         n: base sample size (a power of two; others are rounded up with a warning).
         feature_mask: one integer group id per input element, ``[1, ...]`` (Captum's convention).
-        patch_size: square patches for image inputs ``[N, C, H, W]``.
+        patch_size: square patches for image inputs ``[N, C, H, W]``, cubes for volumes ``[N, C, D, H, W]``.
         target: class whose probability is explained; ``None`` = the class predicted most often on
             the probe at the first audit, kept for the later audits of the fit (and across a resume),
             so that every scalar series and drift value compares one quantity.
@@ -163,8 +163,9 @@ class SobolAudit(Audit):
 
     def _mask(self, x: Tensor) -> Tensor:
         """Group ids ``[1, *sample_shape]`` shared by every sample."""
-        if self.patch_size is not None and x.dim() not in (3, 4):
-            raise ValueError(f"`patch_size` needs image inputs [N, C, H, W] or [N, H, W] but got shape {list(x.shape)}")
+        if self.patch_size is not None and x.dim() not in (3, 4, 5):
+            raise ValueError("`patch_size` needs image inputs [N, C, H, W] or [N, H, W], or volumes [N, C, D, H, W], "
+                             f"but got shape {list(x.shape)}")
         mask = make_feature_mask(x.shape[1:], self.feature_mask, self.patch_size)
         if mask.dim() < x.dim():  # right-aligned, as Captum broadcasts: [H, W] for [N, C, H, W] (the other audits take it)
             mask = mask.reshape((1,) * (x.dim() - mask.dim()) + tuple(mask.shape))

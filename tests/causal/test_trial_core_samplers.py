@@ -68,7 +68,7 @@ def test_messages_name_the_parameter_and_what_was_given():
     # before: "'int' object is not iterable" and "... but got <class 'torch.Tensor'>" (the type, not the dtype)
     from lightning_causal.causal import EmpiricalMarginals, patch_mask
 
-    with pytest.raises(TypeError, match=r"`shape` to be \(C, H, W\) or \(H, W\) but got 8"):
+    with pytest.raises(TypeError, match=r"`shape` to be \(C, H, W\), \(H, W\) or \(C, D, H, W\) but got 8"):
         patch_mask(8, 2)
     with pytest.raises(TypeError, match=r"`data` to be a floating-point or integer tensor.*dtype torch.bool"):
         EmpiricalMarginals(torch.zeros(4, 3, dtype=torch.bool))  # integer codes are data since 064385f

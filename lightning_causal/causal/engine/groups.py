@@ -29,14 +29,16 @@ __all__ = [
 
 
 def patch_mask(shape: Sequence[int], patch_size: int) -> Tensor:
-    """Square patches of an image of ``shape`` = ``(C, H, W)`` or ``(H, W)``; channels share a patch.
+    """Square patches of an image of ``shape`` = ``(C, H, W)`` or ``(H, W)``, or cubes of a volume (or a
+    video) of ``shape`` = ``(C, D, H, W)``, as ``Conv3d`` takes it; channels share a patch.
 
-    Returns a ``LongTensor`` of shape ``[1, *shape]`` numbering patches row by row.
+    Returns a ``LongTensor`` of shape ``[1, *shape]`` numbering patches row by row (cubes: depth, then
+    row, then column; cubes of side 8 of a 16^3 volume are its octants ``0 .. 7``).
 
     Args:
-        shape: one sample's shape, ``(C, H, W)`` or ``(H, W)``, every size at least 1.
-        patch_size: side of a square patch in pixels (an integer >= 1); the patches of the last row
-            and column are cut short where ``H`` or ``W`` is not a multiple of it.
+        shape: one sample's shape, ``(C, H, W)``, ``(H, W)`` or ``(C, D, H, W)``, every size at least 1.
+        patch_size: side of a square patch (a cube) in pixels (an integer >= 1); the patches of the last
+            row and column (and depth) are cut short where a size is not a multiple of it.
 
     Examples:
         >>> patch_mask((1, 4, 4), 2)[0, 0]
@@ -44,18 +46,18 @@ def patch_mask(shape: Sequence[int], patch_size: int) -> Tensor:
                 [0, 0, 1, 1],
                 [2, 2, 3, 3],
                 [2, 2, 3, 3]])
+        >>> patch_mask((1, 4, 2, 2), 2)[0, 0, :, 0, 0]  # cubes of a volume: depth 0-1, then depth 2-3
+        tensor([0, 0, 1, 1])
     """
     if isinstance(shape, (int, float)) or not hasattr(shape, "__len__"):
-        raise TypeError(f"Expected argument `shape` to be (C, H, W) or (H, W) but got {shape!r}")
+        raise TypeError(f"Expected argument `shape` to be (C, H, W), (H, W) or (C, D, H, W) but got {shape!r}")
     shape = tuple(int(s) for s in shape)
-    if len(shape) not in (2, 3) or min(shape) < 1:
-        raise ValueError(f"Expected argument `shape` to be (C, H, W) or (H, W) but got {shape}")
+    if len(shape) not in (2, 3, 4) or min(shape) < 1:
+        raise ValueError(f"Expected argument `shape` to be (C, H, W), (H, W) or (C, D, H, W) but got {shape}")
     check_int("patch_size", patch_size, minimum=1)
-    h, w = shape[-2:]
-    cols = -(-w // patch_size)
-    rows = torch.arange(h) // patch_size
-    colsi = torch.arange(w) // patch_size
-    grid = rows.view(-1, 1) * cols + colsi.view(1, -1)
+    grid = torch.zeros((), dtype=torch.long)
+    for size in shape[-3 if len(shape) == 4 else -2:]:  # row-major over the patch grid, one spatial axis at a time
+        grid = grid.unsqueeze(-1) * -(-size // patch_size) + torch.arange(size) // patch_size
     return grid.expand(shape).clone().unsqueeze(0)
 
 
@@ -222,7 +224,7 @@ def make_feature_mask(
         sample_shape: one sample's shape (without the batch dimension).
         feature_mask: integer group ids, returned as given (checked only for an integer dtype).
         patch_size: square patches of this side (:func:`patch_mask`; ``sample_shape`` is
-            ``(C, H, W)`` or ``(H, W)``). At most one of ``feature_mask`` and ``patch_size``; with
+            ``(C, H, W)`` or ``(H, W)``), or cubes (``(C, D, H, W)``). At most one of ``feature_mask`` and ``patch_size``; with
             neither, one group per element (:func:`element_mask`).
 
     Examples:
@@ -242,7 +244,8 @@ def make_feature_mask(
 def group_mask(inputs: Tensor, feature_mask: Tensor | None = None, patch_size: int | None = None) -> Tensor:
     """The feature groups of one input ``[N, ...]``, on its device, shaped ``[1 or N, ...]``:
     an explicit ``feature_mask`` (one sample's shape or the input's), square patches of
-    ``patch_size`` (images ``[N, C, H, W]`` or ``[N, H, W]``), or one group per element.
+    ``patch_size`` (images ``[N, C, H, W]`` or ``[N, H, W]``; cubes of volumes ``[N, C, D, H, W]``), or one
+    group per element.
 
     This is how every audit resolves ``feature_mask=`` / ``patch_size=``.
 
@@ -250,8 +253,8 @@ def group_mask(inputs: Tensor, feature_mask: Tensor | None = None, patch_size: i
         inputs: one input ``[N, ...]``.
         feature_mask: integer group ids, one sample's shape or ``[1 or N, ...]`` (as in
             :func:`check_feature_mask`); ``None``: ``patch_size`` or one group per element.
-        patch_size: side of square patches for image inputs; at most one of ``feature_mask`` and
-            ``patch_size``.
+        patch_size: side of square patches for image inputs (cubes for volumes); at most one of
+            ``feature_mask`` and ``patch_size``.
 
     Examples:
         >>> group_mask(torch.zeros(2, 1, 4, 4), patch_size=2).shape
@@ -261,8 +264,9 @@ def group_mask(inputs: Tensor, feature_mask: Tensor | None = None, patch_size: i
     """
     if not isinstance(inputs, Tensor):
         raise TypeError(f"Expected argument `inputs` to be a tensor [N, ...] but got {type(inputs).__name__}")
-    if patch_size is not None and inputs.dim() not in (3, 4):
-        raise ValueError(f"Expected image inputs [N, C, H, W] or [N, H, W] with `patch_size` but got shape {list(inputs.shape)}")
+    if patch_size is not None and inputs.dim() not in (3, 4, 5):
+        raise ValueError("Expected image inputs [N, C, H, W] or [N, H, W], or volumes [N, C, D, H, W], with `patch_size` "
+                         f"but got shape {list(inputs.shape)}")
     mask = make_feature_mask(inputs.shape[1:], feature_mask, patch_size)
     if mask.dim() == inputs.dim() - 1:
         mask = mask.unsqueeze(0)
