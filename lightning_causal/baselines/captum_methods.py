@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -117,8 +118,36 @@ def _captum_baseline(x: Tensor, baseline: Tensor) -> Tensor:
     """A tensor baseline as Captum takes it (shaped like ``x`` or like one sample ``[1, ...]``), from
     any shape :func:`~lightning_causal.causal.engine.ablation.check_baselines` accepts (a 0-dim
     tensor, one sample ``[...]``, ``[1 or N, ...]`` broadcastable to ``x``), as the causal effects take it."""
-    b = check_baselines((x,), baseline)[0]
+    try:
+        b = check_baselines((x,), baseline)[0]
+    except (ValueError, TypeError) as err:  # the argument of attribute() is `baselines`, as Captum names it
+        raise type(err)(str(err).replace("argument `baseline`", "argument `baselines`", 1)) from None
     return b.expand(x.shape) if b.shape[0] == x.shape[0] else b.expand(1, *x.shape[1:])
+
+
+def _explicit_baselines(spec: MethodSpec, x: Tensor, value: Any) -> Tensor:
+    """A ``baselines`` option checked as the ``baselines`` argument is, as Captum takes it: for
+    GradientShap a distribution ``[B, ...]`` of samples shaped like one input (a number or one sample
+    ``[...]``: a distribution of one), finite; for the others a number or a tensor broadcastable to
+    ``x`` (:func:`~lightning_causal.causal.engine.ablation.check_baselines`). A wrong shape failed on
+    Captum's ``assert`` (gone under ``python -O``) or a torch shape error, a number in GradientShap on
+    Captum's "has to be provided in a form of a torch.Tensor", a NaN gave NaN attributions silently."""
+    name = f"option `baselines` of method `{spec.label}`"
+    try:
+        check_finite_value("baselines", value)
+        if spec.name != "GradientShap":
+            check_baselines((x,), value)
+            return _captum_baseline(x, value)
+    except (ValueError, TypeError) as err:
+        raise type(err)(str(err).replace("argument `baselines`", name, 1).replace("argument `baseline`", name, 1)) from None
+    if isinstance(value, bool) or not isinstance(value, (int, float, Tensor)):
+        raise TypeError(f"Expected {name} to be a number or a tensor of baseline samples [B, ...] but got {type(value).__name__}")
+    b = torch.as_tensor(value, dtype=x.dtype, device=x.device)
+    b = b.expand_as(x[:1]) if b.dim() == 0 else b.unsqueeze(0) if b.dim() == x.dim() - 1 else b
+    if b.dim() != x.dim() or b.shape[1:] != x.shape[1:] or b.shape[0] == 0:
+        raise ValueError(f"Expected {name} to be a number or baseline samples [B, {', '.join(map(str, x.shape[1:]))}] (each "
+                         f"shaped like one input) but got shape {list(torch.as_tensor(value).shape)}")
+    return b
 
 
 def _padding_keeps_tokens(model: nn.Module, x: Tensor, baselines: Any, additional_forward_args: Any) -> tuple[Any, Tensor | None]:
@@ -167,7 +196,7 @@ def _kwargs(spec: MethodSpec, x: Tensor, feature_mask: Tensor | None, baselines:
         if kw.get("perturbations_per_eval") is None:
             kw["perturbations_per_eval"] = max(1, min(g, rows // n_eff))
         if feature_mask is not None:
-            kw["feature_mask"] = feature_mask.to(x.device)
+            kw["feature_mask"] = feature_mask.to(x.device).contiguous()  # Captum's Shapley sampling views it: no expand
     return kw, tunnel
 
 
@@ -247,6 +276,9 @@ def attribute(
         _warn_without_relu_modules(forward.model, spec)
         kept = None  # token ids: the elements that keep their tokens (padding, special tokens kept by the baseline)
         explicit = spec.options.get("baselines")  # an explicit ``baselines`` option overrides the argument
+        if explicit is not None:  # checked as the argument is (it reached Captum's asserts and shape errors unchecked)
+            explicit = _explicit_baselines(spec, x, explicit)
+            spec = replace(spec, options={**spec.options, "baselines": explicit})
         if spec.grouped:
             chosen, kept = _padding_keeps_tokens(model, x, baselines if explicit is None else explicit, additional_forward_args)
             baselines = chosen if explicit is None else baselines
