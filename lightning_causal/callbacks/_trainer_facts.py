@@ -5,12 +5,14 @@ processes under a distributed strategy."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from lightning.pytorch import LightningModule, Trainer
 
 from lightning_causal.causal.engine.batching import RowShard
 
-__all__ = ["audited", "ended_at_last_batch", "epoch_end_step", "row_shard", "saved_in_epoch_end"]
+__all__ = ["audited", "ended_at_last_batch", "epoch_end_step", "row_shard", "saved_in_epoch_end", "tag_prefix"]
 
 
 def audited(pl_module: LightningModule) -> torch.nn.Module:
@@ -43,6 +45,15 @@ def epoch_end_step(trainer: Trainer) -> int:
     ``global_step - 1``: ``global_step`` counts optimizer steps (two per batch with two optimizers
     stepped by hand), Lightning's logging step counts batches (as ``LearningRateMonitor`` does)."""
     return max(trainer.fit_loop.epoch_loop._batches_that_stepped - 1, 0)
+
+
+def tag_prefix(logger: Any) -> str:
+    """What ``logger`` puts before every metric name it logs: ``"p-"`` for ``TensorBoardLogger(prefix="p")`` (Lightning's
+    ``_add_prefix``, with the logger's ``LOGGER_JOIN_CHAR``), ``""`` without a prefix. The audits' scalars carry it as the
+    fit's own (``p-val_loss``); the custom-scalars layout, written to the logger's ``SummaryWriter`` directly, needs it
+    to find them."""
+    prefix = getattr(logger, "_prefix", "")
+    return f"{prefix}{getattr(logger, 'LOGGER_JOIN_CHAR', '-')}" if isinstance(prefix, str) and prefix else ""
 
 
 def row_shard(trainer: Trainer) -> RowShard | None:

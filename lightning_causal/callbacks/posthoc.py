@@ -25,6 +25,7 @@ from lightning_causal.callbacks._no_trace import no_trace
 from lightning_causal.callbacks._one_audit import drift_base, failure_hint, finish_result, run_audit
 from lightning_causal.callbacks._probe import probe_from
 from lightning_causal.callbacks._probe_setup import check_probe_outputs
+from lightning_causal.callbacks._trainer_facts import tag_prefix
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.reporting.figure_kinds import FigureKind
 from lightning_causal.reporting.json_report import write_report
@@ -85,7 +86,8 @@ def audit_model(
         report_dir: where the JSON report is written (``<report_dir>/epoch_<epoch>.json``, as the callback's;
             read with :func:`~lightning_causal.reporting.json_report.load_report`); ``None``: none.
         writer: a ``TensorBoardLogger`` or a ``SummaryWriter`` (anything with its ``add_*`` methods) that receives the
-            scalars (``causal/<audit>/<metric>``, the callback's tags) and the rich content the callback draws;
+            scalars (``causal/<audit>/<metric>``, the callback's tags, after a logger's ``prefix=`` as in the fit:
+            ``p-causal/...``) and the rich content the callback draws;
             ``None``: none.
         step: the TensorBoard step (``None``: ``epoch``). The fit logged an epoch's audit at that epoch's
             ``val_loss`` step: for a model of one optimizer, its end-of-epoch checkpoint's ``global_step - 1``
@@ -116,6 +118,7 @@ def audit_model(
     check_int("epoch", epoch, minimum=0, error=MisconfigurationException)
     check_int("step", step, minimum=0, none_ok=True, error=MisconfigurationException)
     tb = writer.experiment if isinstance(writer, TensorBoardLogger) else writer
+    prefix = tag_prefix(writer) if isinstance(writer, TensorBoardLogger) else ""  # the fit's tags, p-causal/... under prefix="p"
     if tb is not None and not (hasattr(tb, "add_scalar") and hasattr(tb, "add_figure")):
         raise MisconfigurationException(
             f"Expected argument `writer` to be None, a TensorBoardLogger or a SummaryWriter but got {type(writer).__name__}")
@@ -154,9 +157,10 @@ def audit_model(
     if tb is not None:
         at = epoch if step is None else step
         for tag, value in (t for r in results for t in scalar_tags(r).items()):
-            tb.add_scalar(tag, value, at)
+            tb.add_scalar(prefix + tag, value, at)
         renderer = TensorBoardRenderer(figure_kind=figure_kind)
-        renderer.render(tb, epoch, results, explained_input(probe, position), step=at, probe_labels=probe.labels, report=report)
+        renderer.render(tb, epoch, results, explained_input(probe, position), step=at, probe_labels=probe.labels, report=report,
+                        scalar_prefix=prefix)
         if hasattr(tb, "flush"):
             tb.flush()
     return results

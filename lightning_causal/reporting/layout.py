@@ -54,8 +54,9 @@ def metric_family(path: str, items: Iterable[str] = ()) -> str:
     return parts[-1]
 
 
-def _charts(groups: dict[str, set[str]]) -> dict[str, list]:
-    return {title: ["Multiline", sorted(patterns)] for title, patterns in sorted(groups.items())}
+def _charts(groups: dict[str, set[str]], prefix: str = "") -> dict[str, list]:
+    head = f"^{re.escape(prefix)}"  # every pattern starts with "^"
+    return {title: ["Multiline", sorted(head + p[1:] for p in patterns)] for title, patterns in sorted(groups.items())}
 
 
 def _audit_pattern(audit: str, path: str, items: set[str]) -> str:
@@ -71,13 +72,15 @@ def _audit_pattern(audit: str, path: str, items: set[str]) -> str:
     return f"{head}(?!drift/).+/{re.escape(family)}$"  # per layer: <layer>/<metric>
 
 
-def custom_layout(tags: Iterable[str], items: Iterable[str] = ()) -> dict[str, dict[str, list]]:
+def custom_layout(tags: Iterable[str], items: Iterable[str] = (), prefix: str = "") -> dict[str, dict[str, list]]:
     """The layout ``{category: {chart: ["Multiline", [regex, ...]]}}`` for ``tags`` (every scalar
     tag logged so far); ``items`` are the feature and class names used in tags.
 
     Args:
         tags: the scalar tags.
         items: as above.
+        prefix: what the logger puts before every tag it logs (``TensorBoardLogger(prefix="p")`` logs
+            ``p-causal/...``: ``"p-"``); every pattern starts with it.
 
     Examples:
         >>> layout = custom_layout(["compare/IG/deletion_auc", "causal/cb/deletion_auc", "causal/cb/drift/mean_abs/causal/spearman"])
@@ -85,6 +88,9 @@ def custom_layout(tags: Iterable[str], items: Iterable[str] = ()) -> dict[str, d
         ['Multiline', ['^causal/[^/]+/deletion_auc$', '^compare/[^/]+/deletion_auc$']]
         >>> sorted(layout)
         ['causal drift', 'causal vs captum', 'causal: cb']
+        >>> [pattern] = custom_layout(["causal/cb/deletion_auc"], prefix="p-")["causal: cb"]["deletion_auc"][1]
+        >>> bool(re.fullmatch(pattern, "p-causal/cb/deletion_auc")), bool(re.fullmatch(pattern, "causal/cb/deletion_auc"))
+        (True, False)
     """
     tags, items = sorted(set(tags)), set(items)
     compare: dict[str, set[str]] = {}
@@ -109,9 +115,9 @@ def custom_layout(tags: Iterable[str], items: Iterable[str] = ()) -> dict[str, d
         per_audit.setdefault(audit, {}).setdefault(metric_family(path, items), set()).add(_audit_pattern(audit, path, items))
     layout: dict[str, dict[str, list]] = {}
     if compare:
-        layout["causal vs captum"] = _charts(compare)
+        layout["causal vs captum"] = _charts(compare, prefix)
     for audit, groups in sorted(per_audit.items()):
-        layout[f"causal: {audit}"] = _charts(groups)
+        layout[f"causal: {audit}"] = _charts(groups, prefix)
     if drift:
-        layout["causal drift"] = _charts(drift)
+        layout["causal drift"] = _charts(drift, prefix)
     return layout

@@ -202,7 +202,7 @@ class TensorBoardRenderer:
     def render(
         self, writer: Any, epoch: int, results: Sequence[AuditResult], probe_inputs: Tensor | None, *,
         step: int | None = None, probe_labels: Tensor | None = None, report: str | os.PathLike | None = None,
-        figures: bool = True,
+        figures: bool = True, scalar_prefix: str = "",
     ) -> None:
         """Write everything of one audit epoch at ``step`` (default ``epoch``); the text card names
         the epoch, the step and the JSON ``report``.
@@ -218,6 +218,8 @@ class TensorBoardRenderer:
             report: the JSON report's path, as above; ``None``: not named.
             figures: draw the figures and images (maps, bars, graphs, curves, intervals); ``False``: the histograms,
                 the text card and the layout only (``CausalAuditCallback(figures_every_n_audits=)``).
+            scalar_prefix: what the logger of the scalars puts before their tags (``TensorBoardLogger(prefix="p")``:
+                ``"p-"``), for the custom-scalars layout's patterns to find them.
         """
         step = epoch if step is None else step
         for r in results:
@@ -234,7 +236,7 @@ class TensorBoardRenderer:
         report_name = os.path.basename(os.fspath(report)) if report is not None else None
         tag = "causal/summary" if order == 0 else f"causal/summary_{order + 1}"
         writer.add_text(tag, markdown_summary(epoch, results, step=step, report=report_name), step)
-        self._layout(writer, results, shared)
+        self._layout(writer, results, shared, scalar_prefix)
         writer.flush()
 
     def render_figures(
@@ -306,13 +308,13 @@ class TensorBoardRenderer:
         writer.add_image(tag, figure_image(fig), step, dataformats="HWC")
 
     @staticmethod
-    def _layout(writer: Any, results: Sequence[AuditResult], shared: _WriterState) -> None:
+    def _layout(writer: Any, results: Sequence[AuditResult], shared: _WriterState, prefix: str = "") -> None:
         tags = {t for r in results for t in scalar_tags(r)}
         items = {tag_safe(n) for r in results for key in ("feature_names", "class_names") for n in r.meta.get(key) or ()}
         if not tags <= shared.tags or not items <= shared.items:
             shared.tags |= tags
             shared.items |= items
-            writer.add_custom_scalars(custom_layout(shared.tags, shared.items))
+            writer.add_custom_scalars(custom_layout(shared.tags, shared.items, prefix))
 
     def _maps(self, writer: Any, base: str, r: AuditResult, inputs: Tensor | None, labels: Tensor | None, step: int) -> None:
         if not r.maps or inputs is None:

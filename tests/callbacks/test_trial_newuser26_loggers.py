@@ -3,6 +3,7 @@ of its own (MLflow, W&B, Comet: Lightning knows no ``log_dir`` of theirs), ``log
 
 from __future__ import annotations
 
+import csv
 import os
 
 import lightning.pytorch as pl
@@ -93,3 +94,51 @@ def test_tensorboard_and_csv_reports_stay_in_the_first_loggers_log_dir(tmp_path)
     assert cb.report_dir == os.path.join(tb.log_dir, "causal_audit") == str(tmp_path / "tb" / "version_0" / "sub" / "causal_audit")
     _, cb = _fit(tmp_path, [CSVLogger(tmp_path, name="csv", version=1), tb])
     assert cb.report_dir == str(tmp_path / "csv" / "version_1" / "causal_audit")
+
+
+def _layout_patterns(acc) -> list[str]:
+    from tensorboard.plugins.custom_scalar import layout_pb2
+
+    layout = layout_pb2.Layout()
+    layout.ParseFromString(acc.Tensors("custom_scalars__config__")[-1].tensor_proto.string_val[0])
+    return [tag for category in layout.category for chart in category.chart for tag in chart.multiline.tag]
+
+
+def test_a_logger_prefix_reaches_the_custom_scalars_layout(tmp_path):
+    """``TensorBoardLogger(prefix="p")`` logs every scalar, the audits' too, as ``p-causal/...`` (as ``CSVLogger(prefix=)``
+    names its columns, and Lightning the fit's own ``p-val_loss``); the custom-scalars layout named ``^causal/...``:
+    every chart of it was empty. Its patterns now carry the prefix and each finds its series."""
+    import re
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tb = TensorBoardLogger(tmp_path, name="tb", version=0, prefix="p")
+    _fit(tmp_path, [tb, CSVLogger(tmp_path, name="csv", version=0, prefix="p")])
+    acc = EventAccumulator(tb.log_dir, size_guidance={"scalars": 0, "tensors": 0})
+    acc.Reload()
+    scalars = set(acc.Tags()["scalars"])
+    patterns = _layout_patterns(acc)
+    assert sorted(patterns) == ["^p\\-causal/s/per/[^/]+$", "^p\\-causal/s/x$"]
+    assert all(any(re.search(p, tag) for tag in scalars) for p in patterns), (patterns, scalars)
+    with open(tmp_path / "csv" / "version_0" / "metrics.csv", newline="") as fh:
+        columns = set(next(csv.reader(fh)))
+    mine = {"p-causal/s/x", "p-causal/s/per/0", "p-causal/s/per/1", "p-causal/audit_seconds"}
+    assert mine <= scalars and mine <= columns  # one name on every logger
+
+
+def test_audit_model_writes_to_a_prefixed_logger_under_the_fits_tags(tmp_path):
+    """``audit_model(writer=TensorBoardLogger(prefix="p"))`` wrote ``causal/s/x`` beside the fit's ``p-causal/s/x``: a
+    series of its own, out of the layout. It now writes under the logger's prefix, as the fit does."""
+    import re
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from lightning_causal import audit_model
+
+    tb = TensorBoardLogger(tmp_path, name="tb", version=0, prefix="p")
+    audit_model(nn.Linear(4, 2), _Scalars("s"), torch.randn(4, 4), writer=tb, step=7)
+    acc = EventAccumulator(tb.log_dir, size_guidance={"scalars": 0, "tensors": 0})
+    acc.Reload()
+    assert set(acc.Tags()["scalars"]) == {"p-causal/s/x", "p-causal/s/per/0", "p-causal/s/per/1"}
+    assert [(e.step, e.value) for e in acc.Scalars("p-causal/s/x")] == [(7, 1.0)]
+    assert all(any(re.search(p, t) for t in acc.Tags()["scalars"]) for p in _layout_patterns(acc))
