@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from lightning.pytorch.utilities import CombinedLoader
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor
 from torch.utils.data import (
@@ -326,6 +327,8 @@ def _items_are_samples(dataset: Dataset, indices: list[int] | None) -> bool:
 
 
 def _read(source: Any, size: int, loader_order: bool = False) -> Any:
+    if isinstance(source, CombinedLoader):  # Lightning's loader of several: its loaders, of which the first is read
+        source = source.iterables
     if isinstance(source, (list, tuple)) and source and all(isinstance(s, DataLoader) for s in source):
         source = source[0]
     if isinstance(source, Mapping) and source and all(isinstance(s, DataLoader) for s in source.values()):
@@ -351,7 +354,8 @@ def _read(source: Any, size: int, loader_order: bool = False) -> Any:
 def read_samples(source: Any, size: int, *, loader_order: bool = False) -> Any:
     """``size`` samples of ``source`` (a DataLoader, a Dataset, a list of samples, tensors or a batch) as one
     collated batch, read without moving any random stream (:func:`rngs_untouched`). A list, tuple
-    or dict of DataLoaders (Lightning's several dataloaders) is read from its first DataLoader.
+    or dict of DataLoaders (Lightning's several dataloaders), or Lightning's ``CombinedLoader`` of them, is read from
+    its first DataLoader.
 
     A DataLoader's dataset is read by index (in this process: no worker starts), on the indices
     its sampler draws from (the whole dataset for sequential, random and distributed samplers; those

@@ -1,11 +1,12 @@
-"""Named tuples in batches and forward arguments stay named tuples (forward may read their fields)."""
+"""Containers of batches and forward arguments: named tuples stay named tuples (forward may read their fields),
+dataclass and named tuple batches are joined, a CombinedLoader is read from its first loader."""
 
 import collections
 import dataclasses
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from lightning_causal import InputEffectAudit, audit_model
 from lightning_causal.audits import Probe
@@ -120,3 +121,15 @@ def test_captum_expands_a_per_sample_tensor_nested_in_a_named_tuple_as_one_given
         top = attribute(TopLevelNet(net), x, method, target=1, additional_forward_args=(cfg.scale, cfg.shift))
         assert torch.allclose(nested, top, atol=1e-6), method
         assert nested.abs().sum() > 0
+
+
+def test_a_combined_loader_given_as_the_probe_is_read_from_its_first_loader():
+    from lightning.pytorch.utilities import CombinedLoader
+
+    from lightning_causal.callbacks._probe import probe_from
+
+    x, y = torch.arange(40.0).reshape(20, 2), torch.arange(20)
+    loaders = {"a": DataLoader(TensorDataset(x, y), batch_size=4), "b": DataLoader(TensorDataset(-x, y), batch_size=4)}
+    for mode in ("max_size_cycle", "sequential"):
+        probe = probe_from(CombinedLoader(loaders, mode=mode), 6)
+        assert torch.equal(probe.first, x[:6]) and torch.equal(probe.labels, y[:6])
