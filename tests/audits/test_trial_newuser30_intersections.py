@@ -127,3 +127,28 @@ def test_code_columns_with_levels_and_rows_of_no_level():
     assert cf.groups(x).tolist() == [5, 0, -1, -1]
     with pytest.raises(ValueError, match="D > 1"):
         cf.groups(torch.zeros(3, 1))
+
+
+def test_the_recipe_for_intersections_gives_the_subclass_groups_and_each_gap_by_hand():
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "recipes.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", page, re.S)
+    base = next(b for b in blocks if "class SexFlipByRace" in b)
+    ns: dict = {}
+    exec(compile(base, "<recipes.md: one-hot fairness>", "exec"), ns)  # noqa: S102 - the docs' own example
+    exec(compile(next(b for b in blocks if "Intersections(" in b), "<recipes.md: intersections>", "exec"), ns)  # noqa: S102
+    got, want = ns["by_intersection"], ns["by_both"]
+    assert ns["sex_x_race"].group_names[:2] == ["female × race_Black", "female × race_Other"]
+    assert [r["count"] for r in got.tables["groups"]] == [r["count"] for r in want.tables["groups"]]
+    assert got.scalars["demographic_parity_difference"] == want.scalars["demographic_parity_difference"]
+    x, model, block = ns["x"], ns["model"], ns["block"]
+    with torch.no_grad():
+        p = model(x).softmax(1)
+        x_cf = x.clone()
+        x_cf[:, 2] = 1 - x_cf[:, 2]
+        t = p.argmax(1, keepdim=True)
+        delta = (model(x_cf).softmax(1).gather(1, t) - p.gather(1, t)).squeeze(1).abs()
+    ids = 3 * x[:, 2].long() + x[:, block].argmax(1)
+    assert [r["cf_gap"] for r in got.tables["groups"]] == pytest.approx([float(delta[ids == k].mean()) for k in range(6)], abs=1e-6)
