@@ -79,7 +79,8 @@ def input_layer_attribute(
             filled with it; ``LayerFeatureAblation`` uses its layer output.
         max_batch_size: rows per forward pass of ``LayerIntegratedGradients`` (``internal_batch_size``);
             ``LayerFeatureAblation`` runs one group per pass (``perturbations_per_eval=1``: Captum
-            0.9 fails on per-sample targets with more).
+            0.9 fails on per-sample targets with more; a larger one given in ``options`` is taken for one
+            target for every sample and refused, with why, for per-sample targets that differ).
         options: more options merged over the method's.
         output: which tensor of the model's return value to explain (see
             :class:`~lightning_causal.causal.engine.forward.Forward`).
@@ -122,6 +123,14 @@ def input_layer_attribute(
             kw["layer_baselines"] = ref
             if kw.get("perturbations_per_eval") is None:  # Captum 0.9's layer ablation mis-sizes per-sample targets above 1
                 kw["perturbations_per_eval"] = 1
+            elif kw["perturbations_per_eval"] > 1:  # it failed on Captum's assert "Tensor target dimension ... is not valid"
+                if bool((tidx != tidx[0]).any()):
+                    raise ValueError(
+                        f"Expected option `perturbations_per_eval` of method `{spec.label}` to be None or 1 with per-sample "
+                        f"targets but got {kw['perturbations_per_eval']}: Captum's LayerFeatureAblation runs the model on the "
+                        "inputs while it ablates several copies of the layer, and takes one target for every sample only; "
+                        "leave it unset (one group per pass) or give one target")
+                tidx = int(tidx[0])  # one target for every sample: Captum's batched passes take it as an int
             kw.pop("baselines", None)
         elif METHOD_TABLE[spec.name].baselines and kw.get("baselines") is None:
             kw["baselines"] = torch.broadcast_to(b, x.shape).contiguous()
