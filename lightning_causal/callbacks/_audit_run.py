@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -32,7 +33,7 @@ from lightning_causal.causal.engine.batching import (
 from lightning_causal.reporting.json_report import report_path, write_report
 from lightning_causal.reporting.tensorboard import TensorBoardRenderer, scalar_tags
 
-__all__ = ["AuditRun", "cost_line"]
+__all__ = ["AuditRun", "cost_line", "no_tensorboard_line"]
 
 #: an audit epoch longer than this is reported on the console (:func:`cost_line`)
 SLOW_AUDIT_SECONDS = 2.0
@@ -79,6 +80,32 @@ def cost_line(epoch: int, total: float, seconds: dict[str, float], trained: floa
             line += ("; the drawing grows with the audits' figures: draw them less often (`figures_every_n_audits=`), "
                      "fewer audits drawing maps, or audits less often")
     return line
+
+
+def no_tensorboard_line(loggers: Sequence[Any], report_dir: str | None) -> str:
+    """The console line of a fit without a ``TensorBoardLogger``: what is not drawn, and where the values go instead
+    (the ``loggers``, else the callback's ``last_scalars``; the reports in ``report_dir``, if any).
+
+    Args:
+        loggers: the trainer's loggers.
+        report_dir: the callback's report directory (``None``: no reports).
+
+    Examples:
+        >>> from lightning.pytorch.loggers import CSVLogger
+        >>> print(no_tensorboard_line([CSVLogger("logs")], "logs/lightning_logs/version_0/causal_audit"))
+        CausalAuditCallback: no TensorBoardLogger, so no histograms, maps or figures are drawn; the scalars go to CSVLogger, and the JSON reports to logs/lightning_logs/version_0/causal_audit
+        >>> print(no_tensorboard_line([], None).split("; ")[1])
+        the last audit's values are in the callback's `last_scalars` and `last_results`, and no JSON report is written (no `report_dir`: under `fast_dev_run`, give one)
+    """
+    if loggers:
+        names = ", ".join(type(lg).__name__ for lg in loggers)
+        what = f"no TensorBoardLogger, so no histograms, maps or figures are drawn; the scalars go to {names}"
+    else:
+        what = ("no TensorBoardLogger (no logger at all), so no histograms, maps or figures are drawn and no scalars logged; "
+                "the last audit's values are in the callback's `last_scalars` and `last_results`")
+    where = (f"the JSON reports to {report_dir}" if report_dir is not None
+             else "no JSON report is written (no `report_dir`: under `fast_dev_run`, give one)")
+    return f"CausalAuditCallback: {what}, and {where}"
 
 
 class AuditRun:
@@ -230,8 +257,7 @@ class AuditRun:
         tb = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
         if tb is None:
             if not self._warned_no_tb:
-                console_line(trainer, "CausalAuditCallback: no TensorBoardLogger, so heatmaps, histograms and figures are "
-                             "skipped (scalars still go to every logger, reports to JSON)")
+                console_line(trainer, no_tensorboard_line(trainer.loggers, self.report_dir))
                 self._warned_no_tb = True
             return None
         t0 = time.perf_counter()

@@ -4,6 +4,7 @@ of its own (MLflow, W&B, Comet: Lightning knows no ``log_dir`` of theirs), ``log
 from __future__ import annotations
 
 import csv
+import logging
 import os
 
 import lightning.pytorch as pl
@@ -142,3 +143,20 @@ def test_audit_model_writes_to_a_prefixed_logger_under_the_fits_tags(tmp_path):
     assert set(acc.Tags()["scalars"]) == {"p-causal/s/x", "p-causal/s/per/0", "p-causal/s/per/1"}
     assert [(e.step, e.value) for e in acc.Scalars("p-causal/s/x")] == [(7, 1.0)]
     assert all(any(re.search(p, t) for t in acc.Tags()["scalars"]) for p in _layout_patterns(acc))
+
+
+@pytest.mark.parametrize("options", [{}, {"fast_dev_run": True}], ids=["logger_false", "fast_dev_run"])
+def test_without_a_logger_the_console_says_where_the_values_and_reports_are(tmp_path, caplog, options):
+    """``logger=False``: the line said "scalars still go to every logger, reports to JSON", where there is no logger,
+    nor (under ``fast_dev_run``) any report. It now says where the values are and names the report directory, or
+    says that none is written."""
+    with caplog.at_level(logging.INFO, logger="lightning.pytorch"):
+        _, cb = _fit(tmp_path, False, **options)
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("CausalAuditCallback: no ")]
+    assert "(no logger at all), so no histograms, maps or figures are drawn and no scalars logged" in line
+    assert "`last_scalars`" in line
+    assert cb.last_scalars["causal/s/x"] == 1.0
+    if options:
+        assert cb.report_dir is None and line.endswith("no JSON report is written (no `report_dir`: under `fast_dev_run`, give one)")
+    else:
+        assert line.endswith(f"the JSON reports to {tmp_path / 'causal_audit'}") and cb.report_dir == str(tmp_path / "causal_audit")
