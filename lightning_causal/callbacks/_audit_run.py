@@ -173,6 +173,7 @@ class AuditRun:
             # TensorBoard already has an `epoch` point at this step (the card names the epoch too)
             epoch_column = {} if isinstance(logger, TensorBoardLogger) else {"epoch": epoch}
             logger.log_metrics({**scalars, **epoch_column}, step=epoch_end_step(trainer))
+            logger.save()  # as Lightning after each of its own: a CSVLogger's row is on disk when the audit ends
         drawn = self._render(trainer, epoch, results, stage)
         trained = None if self._fit_clock is None else t0 - self._fit_clock
         if total + (drawn or 0.0) > SLOW_AUDIT_SECONDS:  # the drawing, not in `total`, can outlast the audits

@@ -59,9 +59,9 @@ def _fit(root, logger, callbacks=(), **options) -> tuple[pl.Trainer, CausalAudit
     x, y = torch.randn(24, 4, generator=g), torch.randint(0, 2, (24,), generator=g)
     torch.manual_seed(0)
     cb = CausalAuditCallback([_Scalars("s")], probe_size=4)
-    trainer = pl.Trainer(default_root_dir=str(root), max_epochs=1, logger=logger, callbacks=[cb, *callbacks],
-                         enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=bool(callbacks),
-                         num_sanity_val_steps=0, **options)
+    options = {"max_epochs": 1, "enable_checkpointing": any(isinstance(c, ModelCheckpoint) for c in callbacks), **options}
+    trainer = pl.Trainer(default_root_dir=str(root), logger=logger, callbacks=[cb, *callbacks], enable_progress_bar=False,
+                         enable_model_summary=False, num_sanity_val_steps=0, **options)
     trainer.fit(LightningClassifier(nn.Linear(4, 2), lr=0.1), DataLoader(TensorDataset(x[:16], y[:16]), batch_size=8),
                 DataLoader(TensorDataset(x[16:], y[16:]), batch_size=8))
     return trainer, cb
@@ -160,3 +160,18 @@ def test_without_a_logger_the_console_says_where_the_values_and_reports_are(tmp_
         assert cb.report_dir is None and line.endswith("no JSON report is written (no `report_dir`: under `fast_dev_run`, give one)")
     else:
         assert line.endswith(f"the JSON reports to {tmp_path / 'causal_audit'}") and cb.report_dir == str(tmp_path / "causal_audit")
+
+
+def test_the_audit_row_is_on_disk_when_the_audit_ends_as_lightnings_own_rows(tmp_path):
+    """Lightning calls ``logger.save()`` after each ``log_metrics``; the callback did not, so a ``CSVLogger`` kept the
+    audit's row in memory until the fit's next logged step: a process reading ``metrics.csv`` (a dashboard, a job
+    that is killed) saw the epoch's ``val_loss`` and not its audit. A callback after the audit reads the file."""
+    seen = []
+
+    class Reader(pl.Callback):
+        def on_train_epoch_end(self, trainer, pl_module) -> None:  # noqa: ANN001
+            with open(os.path.join(trainer.log_dir, "metrics.csv"), newline="") as fh:
+                seen.extend((row["step"], row["epoch"]) for row in csv.DictReader(fh) if row.get("causal/s/x"))
+
+    _fit(tmp_path, CSVLogger(tmp_path, name="csv", version=0), callbacks=[Reader()], max_epochs=2, log_every_n_steps=1)
+    assert seen == [("1", "0"), ("1", "0"), ("3", "1")]  # epoch 0's row, then both; 2 batches an epoch
