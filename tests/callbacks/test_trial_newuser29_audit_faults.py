@@ -83,7 +83,7 @@ def _fit(root, module, audits, *, max_epochs=1, callbacks=(), ckpt_path=None, **
     pl.seed_everything(0, verbose=False)
     x, y = _X.repeat(2, 1), (_X[:, 0] > 0).long().repeat(2)
     callback = CausalAuditCallback(audits, probe_size=16, report_dir=root / "reports", **options)
-    trainer = pl.Trainer(max_epochs=max_epochs, callbacks=[callback, *callbacks], accelerator="cpu", devices=1,
+    trainer = pl.Trainer(max_epochs=max_epochs, callbacks=[*callbacks, callback], accelerator="cpu", devices=1,
                          default_root_dir=root, logger=False, enable_progress_bar=False, enable_model_summary=False,
                          enable_checkpointing=bool(callbacks), num_sanity_val_steps=0)
     trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=16), DataLoader(TensorDataset(x[:16], y[:16]), batch_size=16),
@@ -162,16 +162,26 @@ class _InterruptAt(Audit):
         return AuditResult(self.name, scalars={"ok": 1.0})
 
 
+class _RngBeforeAudits(pl.Callback):
+    """The global RNG state at an epoch's end, before the audit callback (listed after this one) runs."""
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.state = torch.get_rng_state()
+
+
 def test_the_epoch_audited_when_an_interrupted_fit_resumes_sets_no_ratio_against_the_resumed_fits_first_ms(
         tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(_audit_run, "SLOW_AUDIT_SECONDS", -1.0)  # every audit epoch has its line
-    handler = signal.getsignal(signal.SIGINT)
+    handler, module, rng = signal.getsignal(signal.SIGINT), SgdMlp(), _RngBeforeAudits()
     try:  # Lightning's graceful shutdown: on_exception (the checkpoint written), then SystemExit(1)
         with pytest.raises(SystemExit):
-            _fit(tmp_path / "a", SgdMlp(), [InputEffectAudit(ace_values=None), _InterruptAt(2)], max_epochs=3,
-                 callbacks=[OnExceptionCheckpoint(tmp_path / "exc", filename="exc")])
+            _fit(tmp_path / "a", module, [InputEffectAudit(ace_values=None), _InterruptAt(2)], max_epochs=3,
+                 callbacks=[OnExceptionCheckpoint(tmp_path / "exc", filename="exc"), rng])
     finally:
         signal.signal(signal.SIGINT, handler)  # Lightning ignores SIGINT after a KeyboardInterrupt
+    # the audit interrupted left no trace: no hook, the training mode, the global RNG as the epoch's end left it
+    assert all_hook_counts(module) == 0 and all(m.training for m in module.modules())
+    assert torch.equal(rng.state, torch.get_rng_state())
     caplog.clear()
     with caplog.at_level(logging.INFO):
         callback, _ = _fit(tmp_path / "b", SgdMlp(), [InputEffectAudit(ace_values=None), _InterruptAt(None)], max_epochs=3,
