@@ -133,6 +133,9 @@ def _explicit_baselines(spec: MethodSpec, x: Tensor, value: Any) -> Tensor:
     Captum's ``assert`` (gone under ``python -O``) or a torch shape error, a number in GradientShap on
     Captum's "has to be provided in a form of a torch.Tensor", a NaN gave NaN attributions silently."""
     name = f"option `baselines` of method `{spec.label}`"
+    if not x.is_floating_point() and isinstance(value, (float, Tensor)) and torch.as_tensor(value).is_floating_point():
+        whole = torch.as_tensor(value)  # token ids: a whole float is a token id, as the `baselines` argument takes it
+        value = whole.to(x.dtype) if bool((whole == whole.round()).all()) else value
     try:
         check_finite_value("baselines", value)
         if spec.name != "GradientShap":
@@ -160,13 +163,13 @@ def _padding_keeps_tokens(model: nn.Module, x: Tensor, baselines: Any, additiona
     if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool or isinstance(baselines, (tuple, list)):
         return baselines, None
     b = torch.as_tensor(baselines, device=x.device)
-    if b.is_floating_point() and not bool((b == b.round()).all()):  # no token id: Captum refuses it as before
-        return baselines, None
-    b = check_baselines((x,), b.to(x.dtype))[0].expand(x.shape)
+    if b.is_floating_point() and not bool((b == b.round()).all()):  # no token id: refused naming what to give
+        _captum_baseline(x, b)  # (it failed inside the model's embedding, "Expected tensor for argument #1 'indices'")
+    b = check_baselines((x,), b.to(x.dtype))[0].expand(x.shape)  # in the ids' dtype: a float tensor 0. failed in the embedding
     padding = padding_positions(x, additional_forward_args, model=model)
     if padding is not None and bool(padding.any()):
-        baselines = b = torch.where(padding.expand(x.shape), x, b)
-    return baselines, b == x
+        b = torch.where(padding.expand(x.shape), x, b)
+    return b, b == x
 
 
 def _kwargs(spec: MethodSpec, x: Tensor, feature_mask: Tensor | None, baselines: Any, rows: int) -> tuple[dict, dict]:

@@ -4,6 +4,10 @@
   Captum unchecked: a wrong shape failed on Captum's ``assert`` (gone under ``python -O``) or a torch shape error
   naming no option, a number in GradientShap on Captum's "has to be provided in a form of a torch.Tensor", and a
   NaN gave NaN attributions silently (the ``baselines`` argument was refused for the same values).
+- Token ids: a ``baselines`` argument that is no token id (0.5), or a whole one in a float tensor
+  (``torch.tensor(0.)``), failed inside the model's embedding ("Expected tensor for argument #1 'indices'"); the
+  first is refused saying what to give, the second taken as the token id it holds, and the option takes whole
+  floats as the argument does.
 - A per-sample ``feature_mask`` made by ``expand`` (one mask for every sample, no copy) failed in Captum's
   ShapleyValueSampling, which calls ``.view(-1)`` on it; FeatureAblation took it.
 """
@@ -70,3 +74,18 @@ def test_an_expanded_per_sample_feature_mask_gives_captums_shapley_values() -> N
     ref = ShapleyValueSampling(model).attribute(x, baselines=0.0, target=0, feature_mask=mask.contiguous(), n_samples=3)
     torch.testing.assert_close(ours, ref.to(x.dtype), rtol=1e-6, atol=1e-7)  # Captum sums its terms in float32
     assert bool((ours[:, 1] == ours[:, 2]).all()) and ours.abs().max() > 0
+
+
+def test_token_ids_take_a_whole_baseline_and_refuse_another_naming_what_to_give() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(10, 4), nn.Flatten(), nn.Linear(12, 2)).double().eval()
+    ids = torch.tensor([[1, 4, 7], [2, 2, 9], [5, 3, 8]])
+    brute = torch.stack([model(ids)[:, 0] - model(ids.index_fill(1, torch.tensor([g]), 0))[:, 0] for g in range(3)], 1).detach()
+    for given in (0, 0.0, torch.tensor(0.0)):
+        torch.testing.assert_close(attribute(model, ids, ("FeatureAblation", {"baselines": given}), 0), brute, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(attribute(model, ids, "FeatureAblation", 0, baselines=given), brute, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match=r"Expected argument `baselines` to be an integer \(a token id\) for integer inputs .* but got "
+                                         r"tensor\(0.5000\)"):
+        attribute(model, ids, "FeatureAblation", 0, baselines=0.5)
+    with pytest.raises(ValueError, match=r"Expected option `baselines` of method `FeatureAblation` to be an integer \(a token id\)"):
+        attribute(model, ids, ("FeatureAblation", {"baselines": 0.5}), 0)
