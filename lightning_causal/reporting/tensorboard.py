@@ -215,7 +215,8 @@ class TensorBoardRenderer:
                 figures.
             step: as above.
             probe_labels: the probe's labels, for the maps' titles; ``None``: none.
-            report: the JSON report's path, as above; ``None``: not named.
+            report: the JSON report's path, as above (named by its file name where it lies in the writer's ``log_dir``,
+                else by this path); ``None``: not named.
             figures: draw the figures and images (maps, bars, graphs, curves, intervals); ``False``: the histograms,
                 the text card and the layout only (``CausalAuditCallback(figures_every_n_audits=)``).
             scalar_prefix: what the logger of the scalars puts before their tags (``TensorBoardLogger(prefix="p")``:
@@ -233,7 +234,7 @@ class TensorBoardRenderer:
         if self.card is None and id(self) not in shared.renderers:
             shared.renderers.append(id(self))
         order = shared.renderers.index(id(self)) if self.card is None else self.card  # a second audit callback: its own card
-        report_name = os.path.basename(os.fspath(report)) if report is not None else None
+        report_name = _report_name(report, writer)
         tag = "causal/summary" if order == 0 else f"causal/summary_{order + 1}"
         writer.add_text(tag, markdown_summary(epoch, results, step=step, report=report_name), step)
         self._layout(writer, results, shared, scalar_prefix)
@@ -378,6 +379,20 @@ class TensorBoardRenderer:
             title = f"{r.audit}: {group}" + (" per class (red: flagged)" if flagged else " per class" if names else "")
             fig = image_grid_figure(rows, columns, title, flagged)
             self._figure(writer, f"{base}/images/{group}", fig, step)
+
+
+def _report_name(report: str | os.PathLike | None, writer: Any) -> str | None:
+    """How the text card names the JSON report: its file name where it lies in the writer's run directory (the default
+    ``<log_dir>/causal_audit``), else its path: a report elsewhere (the first of several loggers is not this
+    ``TensorBoardLogger``, a ``report_dir`` of your own) is not found beside the event files by its name alone."""
+    if report is None:
+        return None
+    path = os.fspath(report)
+    log_dir = getattr(writer, "log_dir", None)  # a SummaryWriter's run directory
+    if not isinstance(log_dir, str):
+        return os.path.basename(path)
+    inside = os.path.commonpath([os.path.abspath(path), os.path.abspath(log_dir)]) == os.path.abspath(log_dir)
+    return os.path.basename(path) if inside else path
 
 
 def _estimated(r: AuditResult, layer: str, units: int) -> list[bool] | None:

@@ -175,3 +175,22 @@ def test_the_audit_row_is_on_disk_when_the_audit_ends_as_lightnings_own_rows(tmp
 
     _fit(tmp_path, CSVLogger(tmp_path, name="csv", version=0), callbacks=[Reader()], max_epochs=2, log_every_n_steps=1)
     assert seen == [("1", "0"), ("1", "0"), ("3", "1")]  # epoch 0's row, then both; 2 batches an epoch
+
+
+def test_the_text_card_names_a_report_outside_the_tensorboard_run_by_its_path(tmp_path):
+    """``[CSVLogger, TensorBoardLogger]``: the reports go to the first logger's ``log_dir`` (the CSV run's), but the text
+    card in TensorBoard said "Full detail: `epoch_0000.json`", a file not beside its event files. It names the path
+    where the report lies elsewhere, the file name where it lies in the TensorBoard run (as before)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def card(tb) -> str:
+        acc = EventAccumulator(tb.log_dir, size_guidance={"tensors": 0})
+        acc.Reload()
+        return acc.Tensors("causal/summary/text_summary")[-1].tensor_proto.string_val[0].decode()
+
+    tb = TensorBoardLogger(tmp_path, name="tb", version=0)
+    _, cb = _fit(tmp_path, [CSVLogger(tmp_path, name="csv", version=0), tb])
+    assert card(tb).endswith(f"Full detail: `{os.path.join(cb.report_dir, 'epoch_0000.json')}`")
+    tb = TensorBoardLogger(tmp_path, name="tb", version=1)
+    _fit(tmp_path, [tb, CSVLogger(tmp_path, name="csv", version=1)])
+    assert card(tb).endswith("Full detail: `epoch_0000.json`")
