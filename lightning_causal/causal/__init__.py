@@ -50,6 +50,7 @@ from lightning_causal.causal.scm import (
     demographic_parity_difference,
     equalized_odds_difference,
     group_rates,
+    world_gaps,
 )
 from lightning_causal.causal.sensitivity import (
     ClassProbability,
@@ -126,6 +127,7 @@ __all__ = [
     "demographic_parity_difference",
     "equalized_odds_difference",
     "group_rates",
+    "world_gaps",
     # backdoors
     "ReversedTriggers",
     "SuspectUnits",

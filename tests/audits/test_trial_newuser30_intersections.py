@@ -152,3 +152,37 @@ def test_the_recipe_for_intersections_gives_the_subclass_groups_and_each_gap_by_
         delta = (model(x_cf).softmax(1).gather(1, t) - p.gather(1, t)).squeeze(1).abs()
     ids = 3 * x[:, 2].long() + x[:, block].argmax(1)
     assert [r["cf_gap"] for r in got.tables["groups"]] == pytest.approx([float(delta[ids == k].mean()) for k in range(6)], abs=1e-6)
+
+
+def test_world_gaps_compare_every_sex_race_world_by_hand():
+    from lightning_causal.causal import world_gaps
+
+    x = _rows()
+    g = world_gaps(SexWithinC(), x, _sex_by_race())
+    assert g["names"] == _sex_by_race().group_names
+    # world (s, r): z = score + 2 (2s − 1) [r = C]; t = the class predicted on x (z > 0: class 1; z = 0: class 0)
+    score, sex, race_c = x[:, 4].double(), x[:, 0].double(), x[:, 3].double()
+    z = score + 2 * (2 * sex - 1) * race_c
+    t1 = z > 0
+
+    def p_t(zw):
+        p1 = torch.sigmoid(zw)
+        return torch.where(t1, p1, 1 - p1)
+
+    worlds = {(s, r): p_t(score + 2 * (2 * s - 1) * (r == 2)) for s in (0, 1) for r in range(3)}
+    keys = list(worlds)
+    want = torch.tensor([[float((worlds[a] - worlds[b]).abs().mean()) for b in keys] for a in keys], dtype=torch.float64)
+    assert torch.allclose(g["mean_abs"], want, atol=1e-6)
+    assert g["worst_pair"] == ("male × race_C", "female × race_C")
+    assert g["worst_gap"] == pytest.approx(float(want.max()), abs=1e-6)
+    # the worlds without race C are the same to this model: gap exactly 0
+    assert float(g["mean_abs"][0, 3]) == 0.0 and float(g["mean_abs"][1, 4]) == 0.0
+
+
+def test_world_gaps_refuse_fewer_than_two_worlds():
+    from lightning_causal.causal import world_gaps
+
+    with pytest.raises(ValueError, match="`worlds` to be an Intersections or a mapping of two or more"):
+        world_gaps(SexWithinC(), _rows(), {"only": lambda x: x})
+    with pytest.raises(ValueError, match="`worlds`"):
+        world_gaps(SexWithinC(), _rows(), {"a": lambda x: x, "b": 3})

@@ -10,7 +10,7 @@ from lightning_causal.causal.scm.fairness import (
     equalized_odds_difference,
     group_rates,
 )
-from lightning_causal.causal.scm.intersections import Intersections
+from lightning_causal.causal.scm.intersections import Intersections, WorldGaps, world_gaps
 from lightning_causal.causal.scm.scm import AdditiveNoiseSCM
 from lightning_causal.causal.scm.scm_flip import SCMFlip
 from lightning_causal.causal.scm.structural_functions import (
@@ -31,10 +31,12 @@ __all__ = [
     "SCMFlip",
     "StructuralFunction",
     "TokenSwap",
+    "WorldGaps",
     "carrier_unit_effects",
     "counterfactual_fairness_gap",
     "demographic_parity_difference",
     "equalized_odds_difference",
     "group_rates",
     "resolve_counterfactual",
+    "world_gaps",
 ]

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypedDict
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual
-from lightning_causal.causal.scm.counterfactual import Counterfactual
+from lightning_causal.causal.scm.counterfactual import CallableCounterfactual, Counterfactual
+from lightning_causal.causal.scm.fairness import counterfactual_fairness_gap
 
-__all__ = ["Intersections"]
+__all__ = ["Intersections", "WorldGaps", "world_gaps"]
 
 
 def _is_index(c: object) -> bool:
@@ -183,5 +186,109 @@ class Intersections(Counterfactual):
             ids, none = ids * size + k.clamp_min(0), none | (k < 0)
         return ids.masked_fill(none, -1)
 
+    def worlds(self) -> dict[str, Callable[[Tensor], Tensor]]:
+        """One counterfactual world per intersection: ``group_names[k]`` -> the map that sets every
+        row's attributes to that combination of levels (a code column to its value, a one-hot block to
+        its column's 1), every other column as it is (the naive intervention of
+        :class:`~lightning_causal.causal.scm.attribute_flip.AttributeFlip`: descendants of the
+        attributes are not recomputed). For :func:`world_gaps`.
+
+        Examples:
+            >>> cf = Intersections(lambda x: x, {"sex": 0, "race": [1, 2]})
+            >>> w = cf.worlds()
+            >>> list(w)
+            ['sex=0 × race=0', 'sex=0 × race=1', 'sex=1 × race=0', 'sex=1 × race=1']
+            >>> w["sex=1 × race=0"](torch.tensor([[0.0, 0.0, 1.0, 7.0]])).tolist()
+            [[1.0, 1.0, 0.0, 7.0]]
+        """
+        out = {}
+        for name, combination in zip(self.group_names, itertools.product(*(range(n) for n in self.sizes))):
+            out[name] = self._world(list(combination))
+        return out
+
+    def _world(self, levels: list[int]) -> Callable[[Tensor], Tensor]:
+        specs = list(self.attributes.values())
+
+        def world(x: Tensor) -> Tensor:
+            x = x.clone()
+            for (kind, where, values), k in zip(specs, levels):
+                if kind == "block":
+                    x[:, where] = 0  # type: ignore[index]
+                    x[:, where[k]] = 1  # type: ignore[index]
+                else:
+                    x[:, where] = values[k]  # type: ignore[index]
+            return x
+
+        return world
+
     def __repr__(self) -> str:
         return f"Intersections({self.counterfactual!r}, {' × '.join(self.attributes)})"
+
+
+class WorldGaps(TypedDict):
+    """What :func:`world_gaps` returns."""
+
+    names: list[str]  #: the worlds' names, in order
+    delta: Tensor  #: ``[W, N]``: p_t(x_w) − p_t(x) per world and row
+    mean_abs: Tensor  #: ``[W, W]``: E_x|p_t(x_a) − p_t(x_b)| per pair of worlds
+    worst_pair: tuple[str, str]  #: the pair of worlds of the largest ``mean_abs``
+    worst_gap: float  #: that gap
+
+
+def world_gaps(
+    model: nn.Module,
+    x: Tensor,
+    worlds: Mapping[str, Callable[[Tensor], Tensor]] | Intersections,
+    *,
+    target: int | Tensor | None = None,
+    max_batch_size: int | None = None,
+    output: OutputSpec = None,
+    additional_forward_args: Any = None,
+) -> WorldGaps:
+    r"""Counterfactual gaps between every pair of worlds: each row of ``x`` put into every combination
+    of sensitive attributes (``Intersections.worlds()``: every (sex, race)), not one flip.
+
+    .. math:: Δ_w(x) = p_t(x_w) − p_t(x), \quad G_{ab} = E_x |p_t(x_a) − p_t(x_b)| = E_x |Δ_a(x) − Δ_b(x)|
+
+    with ``t`` the class predicted on ``x`` (or ``target``). ``G`` is symmetric with a zero diagonal; a
+    model that ignores the attributes has ``G = 0``; the largest entry names the pair of worlds the
+    model treats most differently (``female × C`` against ``male × C``). Each world's ``Δ_w`` is
+    :func:`~lightning_causal.causal.scm.fairness.counterfactual_fairness_gap`'s ``delta`` (rows the
+    world leaves as they are: 0 exactly, not run; the model in eval mode, no gradient).
+
+    Args:
+        model: classifier (logits ``[N, C]`` or one logit).
+        x: inputs ``[N, D]``.
+        worlds: world name -> the map ``x -> x_w`` (two or more), or an :class:`Intersections`
+            (its :meth:`~Intersections.worlds`).
+        target: class whose probability is compared; ``None``: the class predicted on ``x``.
+        max_batch_size: rows per forward pass.
+        output: which tensor of the model's return value holds the logits.
+        additional_forward_args: extra forward arguments (they follow their rows).
+
+    Raises:
+        ValueError: fewer than two worlds, or a world that is no callable.
+
+    Examples:
+        >>> model = nn.Linear(3, 2)
+        >>> _ = model.weight.data.copy_(torch.tensor([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]))
+        >>> _ = model.bias.data.copy_(torch.tensor([-1.0, 0.0]))
+        >>> x = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0]])  # sex, race one-hot (2 levels)
+        >>> g = world_gaps(model, x, Intersections(lambda x: x, {"sex": 0, "race": [1, 2]}))
+        >>> g["worst_pair"], round(g["worst_gap"], 4)  # logits (−1, 1) in the worlds of sex 0, (−1, 2) of sex 1: σ(3) − σ(2)
+        (('sex=0 × race=0', 'sex=1 × race=0'), 0.0718)
+    """
+    worlds = worlds.worlds() if isinstance(worlds, Intersections) else worlds
+    if not isinstance(worlds, Mapping) or len(worlds) < 2 or not all(isinstance(k, str) and callable(f) for k, f in worlds.items()):
+        raise ValueError(f"Expected argument `worlds` to be an Intersections or a mapping of two or more names to callables "
+                         f"x -> x_w but got {worlds!r:.100}")
+    names = list(worlds)
+    delta = torch.stack([
+        counterfactual_fairness_gap(model, x, CallableCounterfactual(worlds[n]), target=target, max_batch_size=max_batch_size,
+                                    output=output, additional_forward_args=additional_forward_args, warn_one_hot=False)["delta"]
+        for n in names
+    ]).double()
+    gaps = (delta[:, None, :] - delta[None, :, :]).abs().mean(2)
+    a, b = divmod(int(gaps.argmax()), len(names))
+    a, b = min(a, b), max(a, b)
+    return {"names": names, "delta": delta, "mean_abs": gaps, "worst_pair": (names[a], names[b]), "worst_gap": float(gaps[a, b])}
