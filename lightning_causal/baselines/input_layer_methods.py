@@ -48,6 +48,14 @@ def _layer_reference(forward: CaptumForward, x: Tensor, layer: str, baseline: in
     return layer_reference(core, x, acts[layer], layer, baseline=baseline)
 
 
+def _whole_ids(x: Tensor, value: object) -> object:
+    """A ``baselines`` option of whole floats (``3.0``) for token ids, as the ids' dtype (Captum took it so)."""
+    if x.is_floating_point() or not isinstance(value, (float, Tensor)) or not torch.as_tensor(value).is_floating_point():
+        return value
+    t = torch.as_tensor(value)
+    return t.to(x.dtype) if bool(torch.isfinite(t).all()) and bool((t == t.round()).all()) else value
+
+
 def input_layer_attribute(
     model: nn.Module,
     inputs: Tensor,
@@ -76,7 +84,8 @@ def input_layer_attribute(
         feature_mask: groups of the input positions (``LayerFeatureAblation`` ablates them).
         generator: private seed of randomised methods.
         baseline: the baseline token id (pad or ``[MASK]``): Captum's ``baselines`` are inputs
-            filled with it; ``LayerFeatureAblation`` uses its layer output.
+            filled with it; ``LayerFeatureAblation`` uses its layer output. A ``baselines`` option
+            (Captum's name) overrides it and is checked as it is (a token id of the vocabulary).
         max_batch_size: rows per forward pass of ``LayerIntegratedGradients`` (``internal_batch_size``);
             ``LayerFeatureAblation`` runs one group per pass (``perturbations_per_eval=1``: Captum
             0.9 fails on per-sample targets with more; a larger one given in ``options`` is taken for one
@@ -107,12 +116,23 @@ def input_layer_attribute(
         # the nodes of one graph with its edge_index: Captum expands the inputs, not the graph
         check_linked_samples(forward.model, (x,), f"Captum's {spec.label}", output=output,
                              additional_forward_args=additional_forward_args)
-        b = check_baselines((x,), baseline)[0]
-        if not x.is_floating_point():  # a token id outside the vocabulary would fail deep inside Captum's passes
-            with torch.no_grad(), embedding_readers(forward.model, (x,)) as readers:
-                forward(x, *(forward.captum_args() or ()))
-            check_token_baselines((x,), (b,), readers)
+        # an explicit ``baselines`` option overrides the argument, checked as it is (it reached Captum unchecked: 3.5 ran
+        # as token 3, an id beyond the vocabulary or a 0-dim tensor failed on IndexError; LayerFeatureAblation dropped it)
+        explicit = spec.options.get("baselines")
+        if explicit is not None:
+            baseline = _whole_ids(x, explicit)
+        try:
+            b = check_baselines((x,), baseline)[0]
+            if not x.is_floating_point():  # a token id outside the vocabulary would fail deep inside Captum's passes
+                with torch.no_grad(), embedding_readers(forward.model, (x,)) as readers:
+                    forward(x, *(forward.captum_args() or ()))
+                check_token_baselines((x,), (b,), readers)
+        except (ValueError, TypeError) as err:
+            if explicit is None:
+                raise
+            raise type(err)(str(err).replace("argument `baseline`", f"option `baselines` of method `{spec.label}`", 1)) from None
         kw = dict(spec.options)
+        kw.pop("baselines", None)
         rows = forward.rows_per_pass(x, max_batch_size)
         if kw.get("internal_batch_size", 0) is None:
             kw["internal_batch_size"] = max(rows, x.shape[0])
@@ -131,8 +151,7 @@ def input_layer_attribute(
                         "inputs while it ablates several copies of the layer, and takes one target for every sample only; "
                         "leave it unset (one group per pass) or give one target")
                 tidx = int(tidx[0])  # one target for every sample: Captum's batched passes take it as an int
-            kw.pop("baselines", None)
-        elif METHOD_TABLE[spec.name].baselines and kw.get("baselines") is None:
+        elif METHOD_TABLE[spec.name].baselines:
             kw["baselines"] = torch.broadcast_to(b, x.shape).contiguous()
         out = METHOD_TABLE[spec.name].cls(forward, module).attribute(x, target=tidx, additional_forward_args=forward.captum_args(), **kw)
     out = out.detach()

@@ -1,4 +1,4 @@
-"""``LayerFeatureAblation`` (an input-layer method) given ``perturbations_per_eval`` (newuser28, a Captum
+"""The input-layer methods given ``perturbations_per_eval`` or ``baselines`` options (newuser28, a Captum
 maintainer's check).
 
 Captum's layer ablation takes one target for every sample with ``perturbations_per_eval > 1`` only; the wrapper
@@ -6,6 +6,10 @@ hands Captum the resolved targets as a tensor ``[N]``, so any value above 1, eve
 Captum's ``AssertionError: Tensor target dimension torch.Size([N]) is not valid``. One target is now passed as
 an int (the batched passes give the numbers of one group per pass), and per-sample targets that differ are
 refused naming the option, why, and what to give.
+
+A ``baselines`` option (Captum's name, overriding the ``baseline`` argument) reached Captum unchecked: ``3.5`` ran
+as token 3, ``11`` (beyond the vocabulary) and ``torch.tensor(3)`` failed on ``IndexError``, and
+``LayerFeatureAblation`` dropped it silently. It is checked as the argument is and used by every method.
 """
 
 from __future__ import annotations
@@ -39,3 +43,22 @@ def test_batched_layer_ablation_of_per_sample_targets_is_refused_saying_what_to_
                                          r"with per-sample targets but got 2: .* leave it unset \(one group per pass\) or give one target"):
         input_layer_attribute(model, ids, "0", ("LayerFeatureAblation", {"perturbations_per_eval": 2}), target=torch.tensor([0, 1, 2, 0]),
                               baseline=0)
+
+
+def test_a_baselines_option_of_an_input_layer_method_is_the_baseline_token_checked_as_the_argument() -> None:
+    # it reached Captum unchecked: 3.5 ran as token 3, 11 (beyond the vocabulary) and tensor(3) failed on IndexError,
+    # and LayerFeatureAblation dropped it (the argument's baseline 0 ran instead)
+    from captum.attr import LayerIntegratedGradients
+
+    model, ids = _model_and_ids()
+    ref = LayerIntegratedGradients(model, model[0]).attribute(ids, baselines=torch.full_like(ids, 3), target=1, n_steps=16,
+                                                              method="gausslegendre").sum(-1)
+    for given in (3, 3.0, torch.tensor(3)):
+        ours = input_layer_attribute(model, ids, "0", ("LayerIntegratedGradients", {"baselines": given}), target=1)
+        torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
+    ablated = input_layer_attribute(model, ids, "0", ("LayerFeatureAblation", {"baselines": 3}), target=1)
+    torch.testing.assert_close(ablated, input_effects(model, ids, None, 3, target=1), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match=r"Expected option `baselines` of method `LayerIntegratedGradients` to be an integer \(a token id\)"):
+        input_layer_attribute(model, ids, "0", ("LayerIntegratedGradients", {"baselines": 3.5}), target=1)
+    with pytest.raises(ValueError, match=r"Expected option `baselines` of method `LayerFeatureAblation` to be a token id in \[0, 10\)"):
+        input_layer_attribute(model, ids, "0", ("LayerFeatureAblation", {"baselines": 11}), target=1)
