@@ -127,6 +127,14 @@ class CaptumForward(nn.Module):
 def prepare_inputs(forward: CaptumForward, inputs: Tensor, target: int | Tensor | None, integer_ok: bool = False) -> tuple[Tensor, Tensor]:
     """Clone ``inputs`` as a normal tensor and resolve ``target`` to ``[N]`` indices (token ids
     only for the input-layer methods: ``integer_ok``)."""
+    if isinstance(inputs, (tuple, list)) and inputs and all(isinstance(t, Tensor) for t in inputs):
+        shapes = ", ".join(str(list(t.shape)) for t in inputs)
+        raise ValueError(  # Captum takes a tuple of inputs; these functions explain one and say what to do with the others
+            f"Expected argument `inputs` to be one tensor [N, ...] but got a {type(inputs).__name__} of {len(inputs)} tensors "
+            f"({shapes}): the Captum baselines explain one input of the model; for model(x1, x2) explain x1 and pass the others "
+            "as `additional_forward_args=(x2,)` (Captum's convention: they follow their rows and stay as they are, where "
+            "Captum's tuple call moves every input toward its baseline together), one call per input to explain; "
+            "lightning_causal.causal.input_effects takes several inputs")
     if not isinstance(inputs, Tensor) or inputs.dim() < 2 or inputs.shape[0] == 0:
         raise ValueError(
             f"Expected argument `inputs` to be a tensor [N, ...] with N >= 1 and a feature dimension but got "

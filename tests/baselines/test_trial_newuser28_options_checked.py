@@ -8,6 +8,8 @@
   (``torch.tensor(0.)``), failed inside the model's embedding ("Expected tensor for argument #1 'indices'"); the
   first is refused saying what to give, the second taken as the token id it holds, and the option takes whole
   floats as the argument does.
+- A tuple of inputs, as Captum takes it, was refused with "got tuple" only; the message says how to explain each
+  input (the others as ``additional_forward_args``) and that this holds them as they are.
 - A per-sample ``feature_mask`` made by ``expand`` (one mask for every sample, no copy) failed in Captum's
   ShapleyValueSampling, which calls ``.view(-1)`` on it; FeatureAblation took it.
 """
@@ -89,3 +91,26 @@ def test_token_ids_take_a_whole_baseline_and_refuse_another_naming_what_to_give(
         attribute(model, ids, "FeatureAblation", 0, baselines=0.5)
     with pytest.raises(ValueError, match=r"Expected option `baselines` of method `FeatureAblation` to be an integer \(a token id\)"):
         attribute(model, ids, ("FeatureAblation", {"baselines": 0.5}), 0)
+
+
+def test_a_tuple_of_inputs_as_captum_takes_it_is_refused_saying_how_to_explain_each() -> None:
+    class TwoInputs(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = nn.Linear(3, 2), nn.Linear(2, 2)
+
+        def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+            return self.a(x) * self.b(z)
+
+    torch.manual_seed(0)
+    model, x, z = TwoInputs().double(), torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"got a tuple of 2 tensors \(\[4, 3\], \[4, 2\]\): .* for model\(x1, x2\) explain x1 and "
+                                         r"pass the others as `additional_forward_args=\(x2,\)`"):
+        attribute(model, (x, z), "IntegratedGradients", 0)
+    # the way out gives Captum's attributions of x with z as it is (as Captum's additional_forward_args), which the message says
+    # differ from Captum's tuple call, where z moves toward its baseline along the same path
+    ours = attribute(model, x, "IntegratedGradients", 0, additional_forward_args=(z,))
+    ref = IntegratedGradients(model).attribute((x, z), baselines=(0.0, 0.0), target=0, n_steps=16)
+    ref_x = IntegratedGradients(model).attribute(x, baselines=0.0, target=0, n_steps=16, additional_forward_args=(z,))
+    torch.testing.assert_close(ours, ref_x, rtol=1e-12, atol=0)
+    assert not torch.allclose(ours, ref[0])  # another quantity, as said
