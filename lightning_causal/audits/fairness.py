@@ -111,7 +111,8 @@ class FairnessAudit(Audit):
     small group makes wide; drawn as ``intervals/groups``) and ``cf_gap``, the group's own E|Δp| over its
     rows the counterfactual changes (also the scalar ``cf_gap/group_<g>``): an intersectional bias that
     the mean gap dilutes shows there. Notes (the text card) name the groups of fewer than 30 probe rows,
-    the named groups the probe holds no row of, and with more than two groups the lowest and highest
+    the named groups the probe holds no row of, how many probe rows are in no group (a value that is no level of
+    the attributes: a three-level code told two levels), and with more than two groups the lowest and highest
     positive rate and the largest ``cf_gap`` (also ``meta["extremes"]``). The audit explains a classifier: a
     probe whose labels are fractional floats beyond [0, 1] (a regression target) gets a warning and
     no label metrics (soft labels in [0, 1] are thresholded at 0.5). The group metrics compare
@@ -371,6 +372,11 @@ class FairnessAudit(Audit):
                                        multi_label_output="lambda out: out[:, [k]]", model=task_model(model, self.output))
         check_class_labels("probe.labels", labels, int(probabilities(logits[:1]).shape[1]))
         keep = groups >= 0  # -1: no group (token swaps: sentences of neither side; a binary column's other values)
+        outside = int((~keep).sum())
+        if outside and not isinstance(self.counterfactual, TokenSwap):  # a swap's sentences without its terms: no group by design
+            result.meta.setdefault("notes", []).append(
+                f"{outside} of {len(keep)} probe rows are in no group (a value that is no level of the sensitive attribute(s), "
+                "or a block that is not one-hot): the group metrics leave them out")
         if not bool(keep.any()):
             return
         column = self._column_name() if self._groups_are_column_values(probe.first[keep], groups[keep]) else None

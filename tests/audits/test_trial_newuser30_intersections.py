@@ -186,3 +186,13 @@ def test_world_gaps_refuse_fewer_than_two_worlds():
         world_gaps(SexWithinC(), _rows(), {"only": lambda x: x})
     with pytest.raises(ValueError, match="`worlds`"):
         world_gaps(SexWithinC(), _rows(), {"a": lambda x: x, "b": 3})
+
+
+def test_rows_in_no_group_are_counted_in_a_note():
+    # race coded 0/1/2 but Intersections told the default levels (0, 1): before, the race-2 rows left the
+    # group metrics without a word
+    x = torch.tensor([[0.0, 0.0, 1.0], [1.0, 1.0, -1.0], [0.0, 2.0, 0.5], [1.0, 2.0, 0.0], [1.0, 0.0, 2.0]])
+    cf = Intersections(AttributeFlip(0), {"sex": 0, "race": 1})
+    result = FairnessAudit(cf).run(nn.Linear(3, 2), Probe(x))
+    assert sum(row["count"] for row in result.tables["groups"]) == 3
+    assert "2 of 5 probe rows are in no group" in " ".join(result.meta["notes"])
