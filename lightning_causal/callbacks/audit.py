@@ -81,7 +81,8 @@ class CausalAuditCallback(AuditRun, Callback):
     lets a resumed run neither audit an epoch twice nor lose the comparisons with the last audit (an epoch
     whose end a checkpoint of its last batch skips, or one written in its ``on_train_epoch_end`` before its audit
     was recorded (``OnExceptionCheckpoint`` when an audit raised: an audit epoch that raises gives back the drift
-    bases it started from), is audited when the fit resumes, on its end weights);
+    bases it started from), is audited when the fit resumes, on its end weights; the last epoch of a finished
+    training cannot be, as the resumed fit trains nothing, and a warning says so at its end);
     the extra audit at the end of fit is compared with the last scheduled one but is no base for
     later ones (a fit resumed from a checkpoint saved after it goes on as the uninterrupted fit). A fit resumed
     with a changed set of audits restores that state for the audits of the same name, with a warning.
@@ -131,7 +132,8 @@ class CausalAuditCallback(AuditRun, Callback):
             a later audit callback of the trainer writing to the same directory names its reports
             after its audits (``epoch_0003_sobol+layer_map.json``), so that neither replaces the other's. Reports
             already there of the epochs this fit may audit (an earlier run's) are named in a warning before training.
-        on_error: ``"raise"`` (stop training, naming the audit) or ``"warn"`` (log and continue:
+        on_error: ``"raise"`` (stop training, naming the audit, its error chained; an error of running out of
+            memory also names the ``max_batch_size`` to try) or ``"warn"`` (log and continue:
             a failed audit logs ``causal/<name>/failed`` = 1 and its error in the report, the other
             audits of the epoch their results, and the epoch is audited; an epoch whose report could not
             be written is recorded in ``failed_epochs``, not audited).
@@ -249,6 +251,7 @@ class CausalAuditCallback(AuditRun, Callback):
         self._checkpoint_probe: dict[str, Any] | None = None  # the probe of the audits a resumed fit compares with
         self._epoch_ended_in_checkpoint: int | None = None  # see _audit_epoch_ended_in_checkpoint
         self._state_restored = False  # see on_train_start
+        self._train_started = False  # see on_fit_end
         self._renderer = TensorBoardRenderer(figure_kind=figure_kind)
         self._warned_no_tb = False
         self._warnings = WarningsOncePerFit()
@@ -308,6 +311,7 @@ class CausalAuditCallback(AuditRun, Callback):
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         check_trainer(trainer, "on_train_start")
+        self._train_started = True  # on_fit_end: a resumed fit of a finished training never gets here
         warn_earlier_reports(self.report_dir, self._report_tag, trainer)
         warn_endless_epochs(trainer)
         with validation_data(trainer) if self._probe_source is None else contextlib.nullcontext():
@@ -329,6 +333,29 @@ class CausalAuditCallback(AuditRun, Callback):
         if skipped and last >= 0 and last not in self.failed_epochs and self.should_audit(last):
             self._epoch_ended_in_checkpoint = last
         self._fit_clock = time.perf_counter()  # the first audit's cost is set against the training before it
+
+    @override
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """A fit resumed from a checkpoint of a finished training runs no training and none of the hooks that audit: its
+        last epoch, scheduled but not audited in the checkpoint (an ``OnExceptionCheckpoint`` written when that
+        epoch's audit raised, a checkpoint of its last batch), stays unaudited; a warning says so and what audits it.
+
+        Args:
+            trainer: the Lightning ``Trainer`` running the fit.
+            pl_module: the ``LightningModule`` being trained.
+        """
+        check_trainer(trainer, "on_fit_end")
+        if not self._state_restored or self._train_started or trainer.interrupted:
+            return
+        last = trainer.current_epoch - 1
+        if last >= 0 and last not in self.failed_epochs and self.should_audit(last):
+            rank_zero_warn(
+                f"CausalAuditCallback did not audit epoch {last}: this fit resumed from a checkpoint of a finished training, so "
+                "Lightning ran no training and no hook that audits, and the "
+                f"checkpoint holds no audit of that epoch (written before it: an audit that raised, `OnExceptionCheckpoint`, "
+                f"or a checkpoint of its last batch). Audit the checkpoint's weights with `lightning_causal.audit_model(model, "
+                f"audits, data, epoch={last})`, or resume with a larger `max_epochs`/`max_steps` (the callback then audits epoch {last} "
+                "first)")
 
     @override
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
@@ -450,6 +477,7 @@ class CausalAuditCallback(AuditRun, Callback):
         self.dry_run_tags = set()
         self._checkpoint_probe = None
         self._state_restored = False  # load_state_dict sets it: a resumed fit's state of this callback
+        self._train_started = False
         self._warned_no_tb = False
         self._fit_clock = None
         self._undrawn = None

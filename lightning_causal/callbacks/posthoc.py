@@ -99,6 +99,8 @@ def audit_model(
         one :class:`~lightning_causal.audits.AuditResult` per audit, in the order of ``audits``.
 
     Raises:
+        Exception: an audit's own error (the model's, yours) as raised, with a note naming the audit (and, where a device
+            ran out of memory, the ``max_batch_size`` to try).
         MisconfigurationException: an argument outside what it allows, a probe that cannot be read, ``explain``
             naming no input of it, or a probe the callback would refuse before a fit's first audit (a probe the model
             rejects, an ``output`` selecting no real-valued scores, non-finite inputs reaching them, labels that are

@@ -13,12 +13,16 @@
   first: its console cost line set the audit against the milliseconds since the resumed fit began
   (``5902.2x the 0.0006 s the fit spent since the last audit``); that epoch's training was the earlier run's, so the
   line gives no ratio.
+- The same fit, when the audit that raised was its last epoch's: the checkpoint is of a finished training, so the
+  resumed fit ran no training and no hook that audits, and that epoch stayed unaudited in silence (the docs said the
+  resumed fit audits it). A warning now names the epoch and what audits it.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import warnings
 
 import lightning.pytorch as pl
 import pytest
@@ -191,3 +195,42 @@ def test_the_epoch_audited_when_an_interrupted_fit_resumes_sets_no_ratio_against
     lines = {int(m.split()[4]): m for r in caplog.records if (m := r.getMessage()).startswith("Causal audit at epoch")}
     assert sorted(lines) == [1, 2]
     assert "the fit spent since the last audit" not in lines[1]  # before: "...x the 0.0006 s the fit spent since..."
+
+
+class _FailsAt(Audit):
+    """Raises in its ``at``-th run (the dry run at set-up is the 0th)."""
+
+    def __init__(self, at: int | None) -> None:
+        super().__init__("fails")
+        self.at, self.runs = at, 0
+
+    def run(self, model, probe, *, max_batch_size=None) -> AuditResult:
+        self.runs += 1
+        if self.runs - 1 == self.at:
+            raise RuntimeError("transient")
+        return AuditResult(self.name, scalars={"ok": 1.0})
+
+
+def test_a_fit_resumed_after_its_last_epochs_audit_raised_says_that_epoch_is_not_audited(tmp_path):
+    with pytest.raises(RuntimeError, match="'fails' failed at epoch 1"):  # runs: 0 the dry run, 1 epoch 0, 2 epoch 1
+        _fit(tmp_path / "a", SgdMlp(), [_FailsAt(2)], max_epochs=2, callbacks=[OnExceptionCheckpoint(tmp_path, filename="exc")])
+    with pytest.warns(UserWarning, match=r"did not audit epoch 1: this fit resumed from a checkpoint of a finished training.*"
+                                         r"audit_model\(model, audits, data, epoch=1\)"):  # before: silence
+        callback, _ = _fit(tmp_path / "b", SgdMlp(), [_FailsAt(None)], max_epochs=2, callbacks=[OnExceptionCheckpoint(tmp_path / "b")],
+                           ckpt_path=tmp_path / "exc.ckpt")
+    assert callback.audited_epochs == [0]
+    # resumed with room to train, the callback audits epoch 1 first, as the warning says
+    callback, _ = _fit(tmp_path / "c", SgdMlp(), [_FailsAt(None)], max_epochs=3, callbacks=[OnExceptionCheckpoint(tmp_path / "c")],
+                       ckpt_path=tmp_path / "exc.ckpt")
+    assert callback.audited_epochs == [0, 1, 2]
+
+
+def test_a_fit_resumed_from_the_last_checkpoint_of_a_finished_fit_whose_audits_all_ran_warns_nothing(tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    _fit(tmp_path / "a", SgdMlp(), [_FailsAt(None)], max_epochs=2, callbacks=[ModelCheckpoint(tmp_path / "ck", save_last=True)])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*did not audit")
+        callback, _ = _fit(tmp_path / "b", SgdMlp(), [_FailsAt(None)], max_epochs=2,
+                           callbacks=[ModelCheckpoint(tmp_path / "ck2", save_last=True)], ckpt_path=tmp_path / "ck" / "last.ckpt")
+    assert callback.audited_epochs == [0, 1]  # both restored from the checkpoint, none run again
