@@ -16,7 +16,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lightning_causal.audits.base import Audit
-from lightning_causal.reporting.json_report import try_write_probe_file
+from lightning_causal.reporting.json_report import is_url, list_reports, try_write_probe_file
 
 __all__ = ["check_report_dir", "report_tag", "resolved_report_dir", "run_directory", "same_directory", "warn_earlier_reports"]
 
@@ -47,8 +47,10 @@ def run_directory(trainer: Trainer) -> str:
 
 
 def same_directory(a: str | None, b: str) -> bool:
-    """Whether report directory ``a`` (``None``: no reports) is ``b``."""
-    return a is not None and os.path.abspath(a) == os.path.abspath(b)
+    """Whether report directory ``a`` (``None``: no reports) is ``b`` (URLs: the same string, less a final ``/``)."""
+    if a is None or is_url(a) or is_url(b):
+        return a is not None and os.fspath(a).rstrip("/") == os.fspath(b).rstrip("/")
+    return os.path.abspath(a) == os.path.abspath(b)
 
 
 def report_tag(audits: Sequence[Audit]) -> str:
@@ -81,12 +83,13 @@ def warn_earlier_reports(report_dir: str | None, tag: str, trainer: Trainer) -> 
     """Reports of the callback's names (``tag``) in ``report_dir`` for epochs this fit may audit (an earlier
     run's, in a reused directory): they would mix with this fit's, replaced where it audits the same
     epoch and left where it does not (another schedule, fewer epochs)."""
-    if report_dir is None or not trainer.is_global_zero or not os.path.isdir(report_dir):
+    names = list_reports(report_dir) if report_dir is not None and trainer.is_global_zero else None
+    if names is None:
         return
     tag = f"_{re.escape(tag)}" if tag else ""
     pattern = re.compile(rf"epoch_(\d+){tag}(?:_fit_end)?\.json")
     start = trainer.current_epoch  # a resumed fit: the reports of the epochs before it are its own
-    earlier = sorted({int(m.group(1)) for name in os.listdir(report_dir)
+    earlier = sorted({int(m.group(1)) for name in names
                       if (m := pattern.fullmatch(name)) and int(m.group(1)) >= start})
     if earlier:
         rank_zero_warn(f"CausalAuditCallback: `report_dir` {report_dir!r} already holds reports of epochs {earlier} "

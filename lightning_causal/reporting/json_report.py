@@ -5,18 +5,48 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from lightning_causal.audits.base import SCHEMA_VERSION, AuditResult
 
-__all__ = ["write_report", "load_report", "report_path", "try_write_probe_file"]
+__all__ = ["write_report", "load_report", "report_path", "try_write_probe_file", "is_url", "list_reports"]
+
+_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]+://")  # s3://, gs://, hdfs://, memory://: not file://, nor C:\
 
 
-def report_path(report_dir: str | os.PathLike, epoch: int, stage: str, *, tag: str = "") -> Path:
+def is_url(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a URL of a filesystem other than the local one (``s3://bucket/logs``), where reports are
+    written and read through fsspec, as Lightning writes its logs and checkpoints there; ``file://`` is local.
+
+    Examples:
+        >>> is_url("s3://bucket/logs"), is_url("logs/causal_audit"), is_url("file:///tmp/x"), is_url(r"C:\\logs")
+        (True, False, False, False)
+    """
+    text = os.fspath(path)
+    return isinstance(text, str) and bool(_URL.match(text)) and not text.startswith("file://")
+
+
+def _filesystem(url: str) -> tuple[Any, str]:
+    from fsspec.core import url_to_fs  # a dependency of Lightning's
+
+    return url_to_fs(url)
+
+
+def list_reports(report_dir: str | os.PathLike) -> list[str] | None:
+    """The file names in ``report_dir`` (local or a URL), or ``None`` where it is no directory."""
+    if is_url(report_dir):
+        fs, root = _filesystem(os.fspath(report_dir))
+        return [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(root, detail=False)] if fs.isdir(root) else None
+    return os.listdir(report_dir) if os.path.isdir(report_dir) else None
+
+
+def report_path(report_dir: str | os.PathLike, epoch: int, stage: str, *, tag: str = "") -> Path | str:
     """``<report_dir>/epoch_<epoch>[_<tag>][_<stage>].json`` (no stage suffix for ``"epoch_end"``): ``tag``
-    tells apart the reports of several audit callbacks that write to one directory.
+    tells apart the reports of several audit callbacks that write to one directory. A ``Path``; for a ``report_dir``
+    that is a URL (:func:`is_url`: ``s3://bucket/logs/causal_audit``), the URL of the report, a string.
 
     Args:
         report_dir: the directory of the reports.
@@ -25,16 +55,19 @@ def report_path(report_dir: str | os.PathLike, epoch: int, stage: str, *, tag: s
         tag: as above; ``""``: none.
     """
     suffix = ("" if not tag else f"_{tag}") + ("" if stage == "epoch_end" else f"_{stage}")
+    if is_url(report_dir):  # Path("s3://b/x") is the local s3:/b/x
+        return f"{os.fspath(report_dir).rstrip('/')}/epoch_{epoch:04d}{suffix}.json"
     return Path(report_dir) / f"epoch_{epoch:04d}{suffix}.json"
 
 
 def write_report(
     report_dir: str | os.PathLike, epoch: int, stage: str, results: Sequence[AuditResult], *, extra: dict | None = None,
     tag: str = "",
-) -> Path:
+) -> Path | str:
     """Write ``{"schema_version", "epoch", "stage", "audits": {name: result}}`` to
     :func:`report_path` (``tag``: see there), as compact JSON (one line: the maps are most of a report, and
-    ``indent=1`` made it half as large again and twice as slow to write); return the path.
+    ``indent=1`` made it half as large again and twice as slow to write); return the path (a URL where ``report_dir``
+    is one: written through fsspec, as Lightning's loggers write there).
 
     Each result is :meth:`~lightning_causal.audits.AuditResult.to_dict` plus ``"non_finite"``: the place
     (a list of keys and list indices in that entry) of every NaN or infinity, which strict JSON
@@ -42,7 +75,7 @@ def write_report(
     spelt so (a vocabulary's ``nan``) is not listed, so a reader tells the two apart.
 
     Args:
-        report_dir: the directory of the reports (created if missing).
+        report_dir: the directory of the reports (created if missing), or a URL (``s3://bucket/logs/causal_audit``).
         epoch: the audited epoch.
         stage: when the audit ran, as in :func:`report_path`.
         results: the audits' results.
@@ -73,7 +106,8 @@ def write_report(
     if clash:
         raise ValueError(f"Expected argument `extra` to name entries other than the report's own but got {clash}")
     path = report_path(report_dir, epoch, stage, tag=tag)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(path, Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
     doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "epoch": epoch,
@@ -83,6 +117,14 @@ def write_report(
     }
     _atomic_write(path, json.dumps(doc, separators=(",", ":"), allow_nan=False))  # compact: maps are most of it
     return path
+
+
+def _remote_write(url: str, text: str) -> None:
+    """Write ``text`` to ``url`` through fsspec (an object store writes the object whole when the file closes)."""
+    fs, path = _filesystem(url)
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    with fs.open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
 
 
 _GROUPS = ("scalars", "vectors", "maps", "tables", "curves", "graphs")  # the numbers of a result (meta: as it is)
@@ -127,9 +169,12 @@ def _all_non_finite(written: Any, place: list[str | int], places: list[list[str 
             _all_non_finite(item, [*place, i], places)
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def _atomic_write(path: Path | str, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, then rename it: a reader sees the old file
-    or the complete new one, never a partial one; on failure no temporary file is left."""
+    or the complete new one, never a partial one; on failure no temporary file is left. A URL: :func:`_remote_write`."""
+    if isinstance(path, str):
+        _remote_write(path, text)
+        return
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
@@ -150,11 +195,17 @@ def try_write_probe_file(report_dir: str | os.PathLike) -> str | None:
         report_dir: the directory of the reports.
     """
     try:
+        if is_url(report_dir):
+            fs, root = _filesystem(os.fspath(report_dir))
+            fs.makedirs(root, exist_ok=True)
+            _remote_write(f"{os.fspath(report_dir).rstrip('/')}/.write_check", "ok")
+            fs.rm(f"{root.rstrip('/')}/.write_check")
+            return None
         path = Path(report_dir)
         path.mkdir(parents=True, exist_ok=True)
         _atomic_write(path / ".write_check", "ok")
         (path / ".write_check").unlink()
-    except OSError as err:
+    except (OSError, ImportError, ValueError) as err:  # no fsspec implementation of the URL's protocol installed
         return repr(err)
     return None
 
@@ -170,7 +221,7 @@ def load_report(path: str | os.PathLike) -> dict[str, Any]:
     report written before ``"non_finite"`` existed has every such string of those groups read as a number.
 
     Args:
-        path: the report's path.
+        path: the report's path, or its URL (``s3://bucket/logs/causal_audit/epoch_0003.json``, read through fsspec).
 
     Raises:
         ValueError: if the file is no JSON, not a lightning_causal report or has an unknown schema version.
@@ -182,7 +233,7 @@ def load_report(path: str | os.PathLike) -> dict[str, Any]:
         ('epoch_0003.json', {'z': inf})
     """
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        doc = json.loads(_read_text(path))
     except json.JSONDecodeError as err:
         raise ValueError(f"Expected argument `path` {str(path)!r} to be a lightning_causal audit report (JSON) but it is "
                          f"no JSON: {err}") from err
@@ -201,6 +252,14 @@ def load_report(path: str | os.PathLike) -> dict[str, Any]:
                 if key in result:
                     result[key] = _numbers(result[key])
     return doc
+
+
+def _read_text(path: str | os.PathLike) -> str:
+    if is_url(path):
+        fs, local = _filesystem(os.fspath(path))
+        with fs.open(local, "r", encoding="utf-8") as fh:
+            return fh.read()
+    return Path(path).read_text(encoding="utf-8")
 
 
 def _read_number(entry: dict[str, Any], place: list, audit: str, path: str | os.PathLike) -> None:

@@ -194,3 +194,30 @@ def test_the_text_card_names_a_report_outside_the_tensorboard_run_by_its_path(tm
     tb = TensorBoardLogger(tmp_path, name="tb", version=1)
     _fit(tmp_path, [tb, CSVLogger(tmp_path, name="csv", version=1)])
     assert card(tb).endswith("Full detail: `epoch_0000.json`")
+
+
+def test_a_logger_on_a_remote_filesystem_gets_the_reports_there(tmp_path, monkeypatch):
+    """A logger writing to a URL (``CSVLogger("s3://bucket/logs")``, here fsspec's ``memory://``): the reports went to
+    ``Path("memory://...")``, a local directory named ``memory:`` in the working directory, silently. They are now
+    written through fsspec beside the logger's files, as Lightning writes its logs and checkpoints, and read back
+    by ``load_report``."""
+    import fsspec
+
+    from lightning_causal import load_report
+
+    monkeypatch.chdir(tmp_path)
+    fs = fsspec.filesystem("memory")
+    root = "memory://newuser26-reports"
+    try:
+        _, cb = _fit(tmp_path / "root", CSVLogger(root, name="csv", version=0), max_epochs=2)
+        assert cb.report_dir == f"{root}/csv/version_0/causal_audit"
+        assert sorted(fs.ls("/newuser26-reports/csv/version_0/causal_audit", detail=False)) == [
+            "/newuser26-reports/csv/version_0/causal_audit/epoch_0000.json",
+            "/newuser26-reports/csv/version_0/causal_audit/epoch_0001.json"]
+        assert load_report(f"{cb.report_dir}/epoch_0001.json")["audits"]["s"]["scalars"]["x"] == 1.0
+        assert not [p for p in os.listdir(tmp_path) if p.startswith("memory")]  # nothing local
+        with pytest.warns(UserWarning, match=r"already holds reports of epochs \[0, 1\]"):  # the earlier run's, found there
+            _fit(tmp_path / "root", CSVLogger(root, name="csv", version=0), max_epochs=2)
+    finally:
+        if fs.exists("/newuser26-reports"):
+            fs.rm("/newuser26-reports", recursive=True)
