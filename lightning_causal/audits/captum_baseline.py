@@ -59,6 +59,7 @@ from lightning_causal.baselines.captum_methods import (
     MethodSpec,
     attribute,
     layer_attribute,
+    tunnel_stdevs,
 )
 from lightning_causal.baselines.input_layer_methods import input_layer_attribute
 from lightning_causal.baselines.method_specs import LayerMethod
@@ -344,6 +345,11 @@ class CaptumBaseline(Audit):
                                  input_layer=self.input_layer, special_tokens=self._special(z), **options(z))
 
         def captum(spec: MethodSpec) -> Explainer:
+            if spec.noise_tunnel and spec.options.get("stdevs") is None and probe.first.is_floating_point():
+                # the default noise level is 15% of the explained inputs' range: the probe's, for every input explained
+                # (x + ε of the stability metric too, whose wider range raised it by a quarter on digits in [0, 1])
+                spec = replace(spec, options={**spec.options, "stdevs": tunnel_stdevs(probe.first, None)})
+
             def explain(z: Tensor, target: Tensor) -> Tensor:
                 m, b = groups(z), self._baseline(z)
                 if spec.layer:

@@ -106,8 +106,17 @@ class _NoiseDrawnOnce(NoiseTunnel):
 _NOISE_DRAWN_ONCE = callable(getattr(NoiseTunnel, "_add_noise_to_inputs", None))
 
 
-def _tunnel_stdevs(x: Tensor, stdevs: float | None) -> float:
-    """SmoothGrad's noise level: 15% of the input range by default (Smilkov et al. 2017)."""
+def tunnel_stdevs(x: Tensor, stdevs: float | None) -> float:
+    """SmoothGrad's noise level: ``stdevs``, or by default 15% of the range of the inputs ``x`` (Smilkov et al. 2017).
+
+    Args:
+        x: the explained inputs.
+        stdevs: the level given, or ``None``.
+
+    Examples:
+        >>> tunnel_stdevs(torch.tensor([[0.0, 2.0]]), None), tunnel_stdevs(torch.zeros(1, 2), 0.5)
+        (0.3, 0.5)
+    """
     if stdevs is not None:
         return float(stdevs)
     span = float(x.max() - x.min())
@@ -293,7 +302,7 @@ def attribute(
             x.requires_grad_(True)
         algo = _algorithm(spec.name, forward, x)
         if spec.noise_tunnel:
-            nt["stdevs"] = _tunnel_stdevs(x.detach(), nt["stdevs"])
+            nt["stdevs"] = tunnel_stdevs(x.detach(), nt["stdevs"])
             nt["draw_baseline_from_distrib"] = spec.name == "GradientShap"
             tunnel = NoiseTunnel(algo) if METHOD_TABLE[spec.name].randomised else _NoiseDrawnOnce(algo)
             out = tunnel.attribute(x, target=tidx, **nt, **kw)
