@@ -21,6 +21,9 @@ def is_url(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a URL of a filesystem other than the local one (``s3://bucket/logs``), where reports are
     written and read through fsspec, as Lightning writes its logs and checkpoints there; ``file://`` is local.
 
+    Args:
+        path: a directory or file path, or a URL.
+
     Examples:
         >>> is_url("s3://bucket/logs"), is_url("logs/causal_audit"), is_url("file:///tmp/x"), is_url(r"C:\\logs")
         (True, False, False, False)
@@ -36,7 +39,18 @@ def _filesystem(url: str) -> tuple[Any, str]:
 
 
 def list_reports(report_dir: str | os.PathLike) -> list[str] | None:
-    """The file names in ``report_dir`` (local or a URL), or ``None`` where it is no directory."""
+    """The file names in ``report_dir`` (local or a URL), or ``None`` where it is no directory.
+
+    Args:
+        report_dir: the directory of the reports.
+
+    Examples:
+        >>> import tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> _ = write_report(d, 3, "epoch_end", [AuditResult("demo", scalars={"z": 1.0})])
+        >>> list_reports(d), list_reports(f"{d}/missing")
+        (['epoch_0003.json'], None)
+    """
     if is_url(report_dir):
         fs, root = _filesystem(os.fspath(report_dir))
         return [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(root, detail=False)] if fs.isdir(root) else None
