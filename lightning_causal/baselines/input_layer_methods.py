@@ -25,6 +25,7 @@ from lightning_causal.baselines.captum_methods import (
     seed_of,
 )
 from lightning_causal.baselines.method_specs import (
+    INPUT_LAYER_METHOD_NAMES,
     METHOD_TABLE,
     MethodLike,
     MethodSpec,
@@ -107,7 +108,8 @@ def input_layer_attribute(
     """
     spec = resolve_method(method, options)
     if not spec.layer:
-        raise ValueError(f"Expected an input-layer method (LayerIntegratedGradients, ...) but got {spec.name!r}")
+        raise ValueError(f"Expected argument `method` to be one of {list(INPUT_LAYER_METHOD_NAMES)} (a layer method of the input "
+                         f"layer) but got {spec.label!r}; the methods of the inputs themselves: attribute(model, inputs, method)")
     seed = seed_of(generator) if spec.randomised else None
     forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args)
     module = resolve_module(forward.model, layer)

@@ -62,3 +62,10 @@ def test_a_baselines_option_of_an_input_layer_method_is_the_baseline_token_check
         input_layer_attribute(model, ids, "0", ("LayerIntegratedGradients", {"baselines": 3.5}), target=1)
     with pytest.raises(ValueError, match=r"Expected option `baselines` of method `LayerFeatureAblation` to be a token id in \[0, 10\)"):
         input_layer_attribute(model, ids, "0", ("LayerFeatureAblation", {"baselines": 11}), target=1)
+
+
+def test_a_method_of_the_inputs_is_refused_listing_the_input_layer_methods() -> None:
+    model, ids = _model_and_ids()  # it said "(LayerIntegratedGradients, ...)", not the three it takes
+    with pytest.raises(ValueError, match=r"Expected argument `method` to be one of \['LayerIntegratedGradients', "
+                                         r"'LayerGradientXActivation', 'LayerFeatureAblation'\] .* but got 'NoiseTunnel-Saliency'"):
+        input_layer_attribute(model, ids, "0", "NoiseTunnel(Saliency)", target=1)
