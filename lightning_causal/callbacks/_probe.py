@@ -47,8 +47,16 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None) 
     """
     if isinstance(source, Probe):
         return source.subset(slice(0, size))
-    with audit_seed():  # an augmenting dataset's draws: the same probe in every fit, resumed or not, and on every rank
-        batch = read_samples(source, size)
+    try:
+        with audit_seed():  # an augmenting dataset's draws: the same probe in every fit, resumed or not, and on every rank
+            batch = read_samples(source, size)
+    except MisconfigurationException:
+        raise
+    except Exception as err:  # the dataset's own error (a corrupt file, a sample that fails to decode), as raised
+        if hasattr(err, "add_note"):  # Python 3.11+: said where, since the audits read it before training does
+            err.add_note(f"Raised while reading the audits' probe: the first {size} samples of the {type(source).__name__} "
+                         "the audits read (`probe=`, audit_model's `data`, or else the validation or training data)")
+        raise
     try:
         inputs, labels, args = unpack(batch, unpack_batch)
     except ValueError as err:

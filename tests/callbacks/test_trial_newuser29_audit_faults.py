@@ -16,6 +16,9 @@
 - The same fit, when the audit that raised was its last epoch's: the checkpoint is of a finished training, so the
   resumed fit ran no training and no hook that audits, and that epoch stayed unaudited in silence (the docs said the
   resumed fit audits it). A warning now names the epoch and what audits it.
+- A validation dataset that raises on a sample: the callback reads its probe from it at ``on_train_start``, before
+  Lightning's first batch, and the dataset's error came out of the callback's hook naming nothing of the probe; it now
+  carries a note saying that the audits' probe was being read.
 """
 
 from __future__ import annotations
@@ -234,3 +237,25 @@ def test_a_fit_resumed_from_the_last_checkpoint_of_a_finished_fit_whose_audits_a
         callback, _ = _fit(tmp_path / "b", SgdMlp(), [_FailsAt(None)], max_epochs=2,
                            callbacks=[ModelCheckpoint(tmp_path / "ck2", save_last=True)], ckpt_path=tmp_path / "ck" / "last.ckpt")
     assert callback.audited_epochs == [0, 1]  # both restored from the checkpoint, none run again
+
+
+class _Corrupt(torch.utils.data.Dataset):
+    """Samples of ``_X``; sample 5 cannot be read (a corrupt file)."""
+
+    def __len__(self):
+        return 16
+
+    def __getitem__(self, i):
+        if i == 5:
+            raise OSError("image file is truncated (sample 5)")
+        return _X[i], torch.tensor(int(_X[i, 0] > 0))
+
+
+def test_a_dataset_error_while_reading_the_probe_says_it_was_the_audits_probe(tmp_path):
+    callback = CausalAuditCallback(InputEffectAudit(ace_values=None), probe_size=8, report_dir=tmp_path)
+    trainer = pl.Trainer(max_epochs=1, callbacks=[callback], accelerator="cpu", logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, enable_checkpointing=False, num_sanity_val_steps=0)
+    with pytest.raises(OSError, match="truncated") as caught:  # the dataset's error, its type kept
+        trainer.fit(SgdMlp(), DataLoader(TensorDataset(_X, (_X[:, 0] > 0).long()), batch_size=8), DataLoader(_Corrupt(), batch_size=8))
+    assert caught.value.__notes__ == ["Raised while reading the audits' probe: the first 8 samples of the DataLoader the audits read "
+                                      "(`probe=`, audit_model's `data`, or else the validation or training data)"]  # before: no note
