@@ -15,6 +15,7 @@ import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers.logger import DummyLogger
 from lightning.pytorch.utilities import rank_zero_warn
 
 from lightning_causal._console import console_line
@@ -97,11 +98,13 @@ def no_tensorboard_line(loggers: Sequence[Any], report_dir: str | None) -> str:
         >>> print(no_tensorboard_line([], None).split("; ")[1])
         the last audit's values are in the callback's `last_scalars` and `last_results`, and no JSON report is written (no `report_dir`: under `fast_dev_run`, give one)
     """
-    if loggers:
-        names = ", ".join(type(lg).__name__ for lg in loggers)
+    writing = [lg for lg in loggers if not isinstance(lg, DummyLogger)]  # fast_dev_run's stand-in writes nothing
+    if writing:
+        names = ", ".join(type(lg).__name__ for lg in writing)
         what = f"no TensorBoardLogger, so no histograms, maps or figures are drawn; the scalars go to {names}"
     else:
-        what = ("no TensorBoardLogger (no logger at all), so no histograms, maps or figures are drawn and no scalars logged; "
+        none = "`fast_dev_run` replaced the loggers with one that writes nothing" if loggers else "no logger at all"
+        what = (f"no TensorBoardLogger ({none}), so no histograms, maps or figures are drawn and no scalars logged; "
                 "the last audit's values are in the callback's `last_scalars` and `last_results`")
     where = (f"the JSON reports to {report_dir}" if report_dir is not None
              else "no JSON report is written (no `report_dir`: under `fast_dev_run`, give one)")

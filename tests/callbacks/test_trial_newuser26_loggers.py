@@ -145,16 +145,20 @@ def test_audit_model_writes_to_a_prefixed_logger_under_the_fits_tags(tmp_path):
     assert all(any(re.search(p, t) for t in acc.Tags()["scalars"]) for p in _layout_patterns(acc))
 
 
-@pytest.mark.parametrize("options", [{}, {"fast_dev_run": True}], ids=["logger_false", "fast_dev_run"])
-def test_without_a_logger_the_console_says_where_the_values_and_reports_are(tmp_path, caplog, options):
+@pytest.mark.parametrize(("logger", "options"), [(False, {}), (False, {"fast_dev_run": True}), ("csv", {"fast_dev_run": True})],
+                         ids=["logger_false", "fast_dev_run", "fast_dev_run_csv"])
+def test_without_a_logger_the_console_says_where_the_values_and_reports_are(tmp_path, caplog, logger, options):
     """``logger=False``: the line said "scalars still go to every logger, reports to JSON", where there is no logger,
-    nor (under ``fast_dev_run``) any report. It now says where the values are and names the report directory, or
-    says that none is written."""
+    nor (under ``fast_dev_run``) any report; under ``fast_dev_run``, which puts a ``DummyLogger`` in the place of a
+    ``CSVLogger``, it would say the scalars go to ``DummyLogger``. It now says where the values are and names the report
+    directory, or says that none is written."""
+    logger = CSVLogger(tmp_path, name="csv") if logger == "csv" else logger
     with caplog.at_level(logging.INFO, logger="lightning.pytorch"):
-        _, cb = _fit(tmp_path, False, **options)
+        _, cb = _fit(tmp_path, logger, **options)
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("CausalAuditCallback: no ")]
-    assert "(no logger at all), so no histograms, maps or figures are drawn and no scalars logged" in line
-    assert "`last_scalars`" in line
+    none = "`fast_dev_run` replaced the loggers with one that writes nothing" if logger else "no logger at all"
+    assert f"({none}), so no histograms, maps or figures are drawn and no scalars logged" in line
+    assert "`last_scalars`" in line and "DummyLogger" not in line
     assert cb.last_scalars["causal/s/x"] == 1.0
     if options:
         assert cb.report_dir is None and line.endswith("no JSON report is written (no `report_dir`: under `fast_dev_run`, give one)")
