@@ -123,7 +123,10 @@ def audit_model(
     prefix = tag_prefix(writer) if isinstance(writer, TensorBoardLogger) else ""  # the fit's tags, p-causal/... under prefix="p"
     if tb is not None and not (hasattr(tb, "add_scalar") and hasattr(tb, "add_figure")):
         raise MisconfigurationException(
-            f"Expected argument `writer` to be None, a TensorBoardLogger or a SummaryWriter but got {type(writer).__name__}")
+            f"Expected argument `writer` to be None, a TensorBoardLogger or a SummaryWriter but got {type(writer).__name__}"
+            "; to log the scalars to another logger (CSVLogger, MLflow's, W&B's), log them from what audit_model returns, "
+            "under the fit's tags: `logger.log_metrics({tag: v for r in results for tag, v in scalar_tags(r).items()}, step=...)` "
+            "(`from lightning_causal.reporting.tensorboard import scalar_tags`)")
     before = _previous_vectors(previous)
     share_class_names(audit_list, class_names)
     explain = check_explain(explain)

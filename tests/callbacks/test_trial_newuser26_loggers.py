@@ -225,3 +225,21 @@ def test_a_logger_on_a_remote_filesystem_gets_the_reports_there(tmp_path, monkey
     finally:
         if fs.exists("/newuser26-reports"):
             fs.rm("/newuser26-reports", recursive=True)
+
+
+def test_audit_model_with_another_logger_says_how_to_log_its_scalars_there(tmp_path):
+    """``audit_model(writer=CSVLogger(...))`` was refused naming TensorBoard only; the message now gives the line that
+    logs the results' scalars to any logger under the fit's tags, and that line works."""
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    from lightning_causal import audit_model
+    from lightning_causal.reporting.tensorboard import scalar_tags
+
+    logger = CSVLogger(tmp_path, name="csv", version=0)
+    with pytest.raises(MisconfigurationException, match=r"got CSVLogger; to log the scalars to another logger .*scalar_tags\(r\)"):
+        audit_model(nn.Linear(4, 2), _Scalars("s"), torch.randn(4, 4), writer=logger)
+    results = audit_model(nn.Linear(4, 2), _Scalars("s"), torch.randn(4, 4))
+    logger.log_metrics({tag: v for r in results for tag, v in scalar_tags(r).items()}, step=5)
+    logger.save()
+    with open(os.path.join(logger.log_dir, "metrics.csv"), newline="") as fh:
+        assert list(csv.DictReader(fh)) == [{"step": "5", "causal/s/per/0": "2.0", "causal/s/per/1": "3.0", "causal/s/x": "1.0"}]
