@@ -46,6 +46,7 @@ from lightning_causal.causal.scm.fairness import (
     probabilities,
     worst_spread,
 )
+from lightning_causal.causal.scm.intersections import Intersections, world_gaps
 from lightning_causal.causal.scm.scm import AdditiveNoiseSCM
 from lightning_causal.causal.scm.token_swap import TokenSwap
 
@@ -132,7 +133,7 @@ class FairnessAudit(Audit):
             layer -> value (``-1`` for the neurons of ``[N, T, D]`` layers), as in ``unit_effects``.
         num_heads: split the unit dimension of ``layers`` into heads (a unit is a head), one value
             or a mapping layer -> value, as in ``unit_effects``.
-        top_k: carrier units per layer in the table.
+        top_k: carrier units per layer in the table (and pairs of worlds in ``world_gaps``).
         target: class whose probability is compared (``None`` = the predicted class).
         output: which tensor of the model's return value holds the logits (see :class:`Audit`).
         name: tag (default ``"fairness"``).
@@ -141,6 +142,11 @@ class FairnessAudit(Audit):
             Face tokenizer ``tokenizer.convert_ids_to_tokens(list(range(tokenizer.vocab_size)))``): the
             ``groups`` table and the text summary name the terms by their words (``first terms ['he',
             'his']``), and ``meta["pairs"]`` lists the pairs as words; without it, by their ids.
+        worlds: with an :class:`~lightning_causal.causal.scm.intersections.Intersections`, also put every probe row
+            into every combination of the attributes
+            (:func:`~lightning_causal.causal.scm.intersections.world_gaps`): the scalar ``world_gap_max`` and the
+            table ``world_gaps``, the ``top_k`` pairs of worlds by E|p_t(x_a) − p_t(x_b)| (``male × C ↔ female ×
+            C``); costs one counterfactual pass per combination.
 
     ``validate`` (run by the callback on the whole probe before training) warns when the counterfactual
     changes no probe sample (a token swap whose terms no sentence holds): the gap would read 0 with
@@ -174,11 +180,18 @@ class FairnessAudit(Audit):
         unit_dim: int | Mapping[str, int] | None = None,
         num_heads: int | Mapping[str, int] | None = None,
         vocabulary: Sequence[str] | None = None,
+        worlds: bool = False,
     ) -> None:
         super().__init__(name, output=output)
         self.feature_names = check_names("feature_names", feature_names)
         self.counterfactual = resolve_counterfactual(counterfactual, self._column_of(counterfactual, sensitive))
         self.vocabulary = self._check_vocabulary(vocabulary)
+        if not isinstance(worlds, bool):
+            raise TypeError(f"Expected argument `worlds` to be a bool but got {worlds!r:.60}")
+        if worlds and not isinstance(self.counterfactual, Intersections):
+            raise ValueError(f"Expected argument `worlds=True` with an Intersections counterfactual (its worlds are the "
+                             f"combinations of its attributes' levels) but got {self.counterfactual!r:.80}")
+        self.worlds = worlds
         self.column = self.counterfactual.column
         layers = layer_names(layers, allow_empty=True)
         self.top_k = check_int("top_k", top_k, minimum=1)
@@ -321,9 +334,23 @@ class FairnessAudit(Audit):
         if groups is not None:
             changed = (counterfactual_inputs(self.counterfactual, probe.inputs, pad) != probe.inputs).reshape(len(probe), -1).any(1)
             self._group_metrics(model, probe, groups, result, labels, gap["delta"], changed)
+        if self.worlds:
+            self._worlds(model, probe, max_batch_size, result)
         for layer in self.layers:
             self._carriers(model, probe, layer, max_batch_size, result)
         return result
+
+    def _worlds(self, model: nn.Module, probe: Probe, mbs: int | None, result: AuditResult) -> None:
+        """``world_gap_max`` and the table ``world_gaps``: the ``top_k`` pairs of intersections the model treats most
+        differently, each row put into both (:func:`~lightning_causal.causal.scm.intersections.world_gaps`)."""
+        g = world_gaps(model, probe.first, self.counterfactual, target=self.target, max_batch_size=mbs,  # type: ignore[arg-type]
+                       **self.model_options(probe))
+        names, gaps = g["names"], g["mean_abs"]
+        a, b = torch.triu_indices(len(names), len(names), 1)
+        order = gaps[a, b].argsort(descending=True, stable=True)[: self.top_k].tolist()
+        result.scalars["world_gap_max"] = g["worst_gap"]
+        result.tables["world_gaps"] = [{"name": f"{names[int(a[i])]} ↔ {names[int(b[i])]}", "world_a": names[int(a[i])],
+                                        "world_b": names[int(b[i])], "gap": float(gaps[a[i], b[i]])} for i in order]
 
     def _column_name(self) -> str | None:
         """The sensitive column's name (``feature_names``, or the name the counterfactual was given), or

@@ -196,3 +196,25 @@ def test_rows_in_no_group_are_counted_in_a_note():
     result = FairnessAudit(cf).run(nn.Linear(3, 2), Probe(x))
     assert sum(row["count"] for row in result.tables["groups"]) == 3
     assert "2 of 5 probe rows are in no group" in " ".join(result.meta["notes"])
+
+
+def test_the_audit_ranks_the_pairs_of_worlds():
+    from lightning_causal.causal import world_gaps
+
+    x = _rows()
+    result = FairnessAudit(_sex_by_race(), worlds=True, top_k=3).run(SexWithinC(), Probe(x))
+    g = world_gaps(SexWithinC(), x, _sex_by_race())
+    rows = result.tables["world_gaps"]
+    assert rows[0]["name"] == "male × race_C ↔ female × race_C" and rows[0]["gap"] == pytest.approx(g["worst_gap"])
+    assert result.scalars["world_gap_max"] == pytest.approx(g["worst_gap"])
+    names = g["names"]
+    want = sorted((float(g["mean_abs"][i, j]) for i in range(6) for j in range(i + 1, 6)), reverse=True)[:3]
+    assert [r["gap"] for r in rows] == pytest.approx(want)
+    assert all(float(g["mean_abs"][names.index(r["world_a"]), names.index(r["world_b"])]) == pytest.approx(r["gap"]) for r in rows)
+
+
+def test_worlds_need_intersections():
+    with pytest.raises(ValueError, match="`worlds=True` with an Intersections"):
+        FairnessAudit(AttributeFlip(0), worlds=True)
+    with pytest.raises(TypeError, match="`worlds` to be a bool"):
+        FairnessAudit(_sex_by_race(), worlds=1)
