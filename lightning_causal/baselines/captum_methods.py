@@ -240,7 +240,8 @@ def attribute(
         feature_mask: Captum feature mask (integer group ids broadcastable to ``inputs``).
         generator: private seed (int or ``torch.Generator``) of the randomised methods.
         baselines: reference value of IG, DeepLift, GradientShap and the perturbation methods
-            (overridden by an explicit ``baselines`` option). For token ids with an
+            (overridden by an explicit ``baselines`` option, checked as this is; GradientShap's:
+            baseline samples ``[B, ...]``, a number standing for one). For token ids with an
             ``attention_mask`` in ``additional_forward_args``, the perturbation methods keep the
             padded positions' tokens (attribution exactly 0 there), as the causal effects do.
         max_batch_size: rows per forward pass where the method batches internally
