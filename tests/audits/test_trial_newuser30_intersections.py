@@ -218,3 +218,14 @@ def test_worlds_need_intersections():
         FairnessAudit(AttributeFlip(0), worlds=True)
     with pytest.raises(TypeError, match="`worlds` to be a bool"):
         FairnessAudit(_sex_by_race(), worlds=1)
+
+
+def test_a_one_hot_flip_inside_intersections_is_warned_of():
+    # sex_Male beside sex_Female: flipping one column alone gives rows no encoder makes; the wrapper hid it
+    g = torch.Generator().manual_seed(0)
+    male = (torch.rand(32, generator=g) < 0.5).float()
+    race = nn.functional.one_hot(torch.arange(32) % 2, 2).float()
+    x = torch.cat([male[:, None], 1 - male[:, None], race, torch.randn(32, 1, generator=g)], 1)
+    cf = Intersections(AttributeFlip(0), {"sex": 0, "race": [2, 3]})
+    with pytest.warns(UserWarning, match="the flipped column 0 is one-hot encoded with columns"):
+        FairnessAudit(cf).run(nn.Linear(5, 2), Probe(x))

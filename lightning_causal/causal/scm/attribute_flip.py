@@ -333,6 +333,9 @@ def warn_one_hot_flip(who: str, counterfactual: Counterfactual, x: Tensor, conse
         >>> str(w[0].message)[:44]
         'fairness: the flipped column 0 is one-hot en'
     """
+    inner = getattr(counterfactual, "counterfactual", None)
+    if isinstance(inner, Counterfactual):  # a wrapper (Intersections) flips as the counterfactual it wraps
+        counterfactual = inner
     if not isinstance(counterfactual, (AttributeFlip, SCMFlip)) or not isinstance(x, Tensor) or x.dim() != 2 or x.shape[0] < 16:
         return []
     column = counterfactual.column
