@@ -11,7 +11,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from lightning_causal.reporting.figure_style import POS, title_lines
+from lightning_causal.reporting.figure_style import POS, step_bars, title_lines
 from lightning_causal.reporting.image_figures import largest_change, to_image
 
 __all__ = ["counterfactual_figure"]
@@ -113,7 +113,7 @@ def _signal_cell(ax: Any, name: str, values: Tensor, inputs: Tensor, cmap: Any) 
     difference as bars in the colour bar's ends by sign (a small change stays visible)."""
     t = list(range(values.shape[-1]))
     if name == "difference":
-        ax.bar(t, values.tolist(), width=1.0, color=[cmap(1.0) if float(v) >= 0 else cmap(0.0) for v in values])
+        step_bars(ax, values.tolist(), (cmap(1.0), cmap(0.0)))
         ax.axhline(0.0, color="0.6", linewidth=0.6)
         ax.set_ylim(-1.05, 1.05)
     else:

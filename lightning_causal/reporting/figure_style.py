@@ -11,12 +11,36 @@ from __future__ import annotations
 import os
 import textwrap
 from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["MAGNITUDE", "NEG", "POS", "WIDTH", "short_label", "short_labels", "title_lines"]
+__all__ = ["MAGNITUDE", "MAX_BARS", "NEG", "POS", "WIDTH", "short_label", "short_labels", "step_bars", "title_lines"]
 
 WIDTH = 5.2  # inches at 100 dpi: 520 pixels, about the width of a TensorBoard image card
 POS, NEG = "tab:red", "tab:blue"
 MAGNITUDE = "0.45"  # bars of values without a sign (a mean |effect|): no red/blue direction implied
+#: more steps than this are drawn as one outline per sign (:func:`step_bars`): a bar is then under 2 pixels wide
+#: in a card, and matplotlib builds about one bar a millisecond (3 s a figure of a 2,000-step signal)
+MAX_BARS = 256
+
+
+def step_bars(ax: Any, values: Sequence[float], colours: tuple[Any, Any], **kwargs: Any) -> None:
+    """Bars of width 1 at ``0 .. T-1`` of height ``values[t]`` in ``colours[0]`` (``>= 0``) or ``colours[1]``
+    (below 0): ``ax.bar`` up to :data:`MAX_BARS` values, else the same bars as one filled step outline per
+    sign (``ax.stairs`` on the edges ``t ± 0.5``), two artists whatever ``T``.
+
+    Args:
+        ax: a matplotlib axes.
+        values: the heights, one per step.
+        colours: the colours of the non-negative and the negative bars.
+        **kwargs: passed to the artists (``alpha=``).
+    """
+    values = [float(v) for v in values]
+    if len(values) <= MAX_BARS:
+        ax.bar(range(len(values)), values, width=1.0, color=[colours[0] if v >= 0 else colours[1] for v in values], **kwargs)
+        return
+    edges = [t - 0.5 for t in range(len(values) + 1)]
+    ax.stairs([max(v, 0.0) for v in values], edges, baseline=0.0, fill=True, color=colours[0], **kwargs)
+    ax.stairs([min(v, 0.0) for v in values], edges, baseline=0.0, fill=True, color=colours[1], **kwargs)
 
 
 def short_label(text: str, limit: int = 24) -> str:

@@ -11,7 +11,14 @@ from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
 from lightning_causal.audits.group_regions import signal_layout
-from lightning_causal.reporting.figure_style import WIDTH, short_label, title_lines
+from lightning_causal.reporting.figure_style import (
+    NEG,
+    POS,
+    WIDTH,
+    short_label,
+    step_bars,
+    title_lines,
+)
 from lightning_causal.reporting.image_figures import map_scale
 from lightning_causal.reporting.image_maps import map_tags
 from lightning_causal.reporting.map_data import (
@@ -152,8 +159,7 @@ def _signal_bars(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple[str
         ax.plot(t, x[0].tolist(), color="black", linewidth=1.1)
         ax.set_ylabel("input", fontsize=9)
         twin = ax.twinx()
-        effect = m[0].tolist()
-        twin.bar(t, effect, width=1.0, alpha=0.45, color=["tab:red" if v >= 0 else "tab:blue" for v in effect])
+        step_bars(twin, m[0].tolist(), (POS, NEG), alpha=0.45)  # a long signal: one outline per sign
         _, low, high = scales[name]
         twin.set_ylim(low, high)  # an unsigned map (Saliency, a total Sobol' index) from 0: no negative half
         twin.set_ylabel(name, fontsize=9)
