@@ -22,7 +22,13 @@ from lightning_causal._console import console_line
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.callbacks._explain import explained_input
 from lightning_causal.callbacks._no_trace import no_trace
-from lightning_causal.callbacks._one_audit import drift_base, failure_hint, finish_result, run_audit
+from lightning_causal.callbacks._one_audit import (
+    drift_base,
+    failure_hint,
+    finish_result,
+    non_finite_weights,
+    run_audit,
+)
 from lightning_causal.callbacks._trainer_facts import audited, epoch_end_step, row_shard, tag_prefix
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
 from lightning_causal.causal.engine.batching import (
@@ -237,6 +243,8 @@ class AuditRun:
         error = settle_shards(error)
         if error is not None:
             hint = failure_hint(error, self.max_batch_size, len(self.probe) if self.probe is not None else 0)  # out of memory
+            weights = non_finite_weights(model)  # an audit that refuses the NaN outputs of diverged weights: say so
+            hint += f"; {weights}" if weights else ""
             if self.on_error == "raise":
                 raise RuntimeError(f"Causal audit {audit.name!r} failed at epoch {epoch}: {error}{hint}") from error
             rank_zero_warn(f"Causal audit {audit.name!r} failed at epoch {epoch}: {error!r}{hint}; training continues")

@@ -42,7 +42,8 @@ def finish_result(audit: Audit, result: AuditResult, notes: list[str], *, epoch:
     infinity, ``warn("produced NaN or infinite values in [...]; <its notes>")`` and the note
     ``"non-finite values in [...]"``, with the parameters and buffers of the audited ``model`` that hold NaN or
     infinity named in both (:func:`non_finite_weights`: weights that diverged in training, not the audit, made
-    them). Returns ``result``."""
+    them); where only the weights are non-finite (finite values of a broken model: a counterfactual search that found
+    none), ``warn("ran on a model it cannot explain: <which weights>")`` and that note. Returns ``result``."""
     result.meta.update(epoch=epoch, seconds=seconds)
     if notes:  # what a model's own noise means for the numbers, on the card and in the report
         result.meta.setdefault("notes", []).extend(notes)
@@ -50,11 +51,14 @@ def finish_result(audit: Audit, result: AuditResult, notes: list[str], *, epoch:
         result.meta["output"] = audit.output
     result.scalars.update(vector_drift(previous, result.vectors))
     bad = result.non_finite()
+    weights = non_finite_weights(model) if model is not None else ""
     if bad:
         why = "".join(f"; {note}" for note in result.meta.get("notes", []))  # the audit's own explanation, if any
-        weights = non_finite_weights(model) if model is not None else ""
         warn(f"produced NaN or infinite values in {bad}{why}{'; ' + weights if weights else ''}")
         result.meta.setdefault("notes", []).append(f"non-finite values in {bad}{' (' + weights + ')' if weights else ''}")
+    elif weights:  # finite numbers of a broken model (a counterfactual search that found none): as little to trust
+        warn(f"ran on a model it cannot explain: {weights}")
+        result.meta.setdefault("notes", []).append(weights)
     return result
 
 
@@ -70,7 +74,7 @@ def non_finite_weights(model: torch.nn.Module, most: int = 3) -> str:
         >>> with torch.no_grad():
         ...     net.weight[0, 1] = float("nan")
         >>> non_finite_weights(net)
-        "the model's weights hold NaN or infinite values (weight): training diverged before this audit (a learning rate too high, a loss of log(0)); the audit explains the model as it is"
+        "the model's weights hold NaN or infinite values (weight): training diverged before this audit (a learning rate too high, a loss of log(0))"
     """
     named = [*model.named_parameters(), *model.named_buffers()]
     bad = [name for name, t in named if t.is_floating_point() and not bool(torch.isfinite(t).all())]
@@ -78,7 +82,7 @@ def non_finite_weights(model: torch.nn.Module, most: int = 3) -> str:
         return ""
     more = f" and {len(bad) - most} more" if len(bad) > most else ""
     return (f"the model's weights hold NaN or infinite values ({', '.join(bad[:most])}{more}): training diverged before "
-            "this audit (a learning rate too high, a loss of log(0)); the audit explains the model as it is")
+            "this audit (a learning rate too high, a loss of log(0))")
 
 
 def is_out_of_memory(error: BaseException) -> bool:

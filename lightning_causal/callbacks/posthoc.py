@@ -22,7 +22,13 @@ from lightning_causal.batches import UnpackBatch
 from lightning_causal.callbacks._audit_options import check_audit_options, share_class_names
 from lightning_causal.callbacks._explain import check_explain, explained_input, explained_position
 from lightning_causal.callbacks._no_trace import no_trace
-from lightning_causal.callbacks._one_audit import drift_base, failure_hint, finish_result, run_audit
+from lightning_causal.callbacks._one_audit import (
+    drift_base,
+    failure_hint,
+    finish_result,
+    non_finite_weights,
+    run_audit,
+)
 from lightning_causal.callbacks._probe import probe_from
 from lightning_causal.callbacks._probe_setup import check_probe_outputs
 from lightning_causal.callbacks._trainer_facts import tag_prefix
@@ -148,7 +154,9 @@ def audit_model(
                 result = run_audit(audit, target, probe, position, max_batch_size, notes)
             except Exception as err:  # the error as raised (its type, its traceback), with the audit that raised it named
                 if hasattr(err, "add_note"):  # Python 3.11+
-                    err.add_note(f"Raised by audit {audit.name!r} of audit_model{failure_hint(err, max_batch_size, len(probe))}")
+                    weights = non_finite_weights(target)  # an audit that refuses the NaN outputs of diverged weights
+                    err.add_note(f"Raised by audit {audit.name!r} of audit_model{failure_hint(err, max_batch_size, len(probe))}"
+                                 + (f"; {weights}" if weights else ""))
                 raise
 
             def warn(what: str, name: str = audit.name) -> None:  # NaN or infinite values, at audit_model's caller

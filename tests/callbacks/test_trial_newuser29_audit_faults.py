@@ -16,6 +16,9 @@
 - The same fit, when the audit that raised was its last epoch's: the checkpoint is of a finished training, so the
   resumed fit ran no training and no hook that audits, and that epoch stayed unaudited in silence (the docs said the
   resumed fit audits it). A warning now names the epoch and what audits it.
+- The same weights, where an audit refuses the non-finite outputs (``SobolAudit``, ``CaptumBaseline``, an audit of
+  your own) stopped the fit naming the outputs, not the weights; and ``CounterfactualAudit`` reported finite numbers
+  (a success rate of 0) of the broken model without a word. Both now name the weights.
 - A validation dataset that raises on a sample: the callback reads its probe from it at ``on_train_start``, before
   Lightning's first batch, and the dataset's error came out of the callback's hook naming nothing of the probe; it now
   carries a note saying that the audits' probe was being read.
@@ -259,3 +262,44 @@ def test_a_dataset_error_while_reading_the_probe_says_it_was_the_audits_probe(tm
         trainer.fit(SgdMlp(), DataLoader(TensorDataset(_X, (_X[:, 0] > 0).long()), batch_size=8), DataLoader(_Corrupt(), batch_size=8))
     assert caught.value.__notes__ == ["Raised while reading the audits' probe: the first 8 samples of the DataLoader the audits read "
                                       "(`probe=`, audit_model's `data`, or else the validation or training data)"]  # before: no note
+
+
+def _diverged() -> nn.Module:
+    net = SgdMlp().net
+    with torch.no_grad():
+        net[2].weight[0, 0] = float("nan")
+    return net
+
+
+class _RefusesNaN(Audit):
+    """An audit of your own that refuses non-finite outputs (as ``SobolAudit`` and ``CaptumBaseline`` do)."""
+
+    def __init__(self) -> None:
+        super().__init__("refuses_nan")
+
+    def run(self, model, probe, *, max_batch_size=None) -> AuditResult:
+        if not bool(torch.isfinite(model(probe.first)).all()):
+            raise ValueError("expected finite outputs")
+        return AuditResult(self.name, scalars={"ok": 1.0})
+
+
+def test_an_audit_that_refuses_the_outputs_of_diverged_weights_names_the_weights(tmp_path):
+    with pytest.raises(RuntimeError, match=r"'refuses_nan' failed at epoch 1: expected finite outputs; the model's weights "
+                                           r"hold NaN or infinite values \(net.0.weight, net.0.bias, net.2.weight and 1 more\)"):
+        _fit(tmp_path, SgdMlp(), [_RefusesNaN()], max_epochs=2, callbacks=[_DivergeAt(1)])  # before: the outputs only
+    with pytest.raises(ValueError, match="expected finite outputs") as caught:
+        audit_model(_diverged(), _RefusesNaN(), _X)
+    assert caught.value.__notes__ == ["Raised by audit 'refuses_nan' of audit_model; the model's weights hold NaN or infinite "
+                                      "values (2.weight): training diverged before this audit (a learning rate too high, a "
+                                      "loss of log(0))"]
+
+
+def test_finite_numbers_of_a_model_of_diverged_weights_are_warned_about():
+    from lightning_causal.audits import CounterfactualAudit
+
+    y = (_X[:, 0] > 0).long()
+    with pytest.warns(UserWarning, match=r"'counterfactual' ran on a model it cannot explain: the model's weights hold NaN "
+                                         r"or infinite values \(2.weight\)"):  # before: no warning
+        result = audit_model(_diverged(), CounterfactualAudit(), (_X, y))[0]
+    assert result.non_finite() == [] and result.scalars["success_rate"] == 0.0  # finite numbers, of a broken model
+    assert any("2.weight" in note for note in result.meta["notes"])
