@@ -89,7 +89,9 @@ class BackdoorAudit(Audit):
             at most this; ``"auto"`` (default) picks the bound for the score; ``None``: Neural
             Cleanse's index rule.
         class_names: one name per class: per-class scalars become ``anomaly_index/<name>``, the
-            flagged-class table gains a ``name`` column and the reversed triggers are labelled.
+            flagged-class table gains a ``name`` column and the reversed triggers are labelled. Two names that give
+            one tag (``"hot dog"``, ``"hot_dog"``) are a ``ValueError``, also for names shared by
+            ``CausalAuditCallback(class_names=)`` or ``audit_model(class_names=)`` (when the audit is validated).
         unit_dim: the dimension of each layer's output that indexes its units, one for all
             ``layers`` or a mapping layer -> dim (``-1`` for the neurons of ``[N, T, D]`` hidden
             states); default 1 (see :func:`~lightning_causal.causal.unit_effects`).
@@ -145,6 +147,8 @@ class BackdoorAudit(Audit):
         self.max_ratio = max_ratio
 
     def validate(self, model: nn.Module, probe: Probe) -> None:
+        # again here: names shared by CausalAuditCallback(class_names=) or audit_model(class_names=) arrive after __init__
+        check_distinct_tags("class_names", self.class_names, "anomaly_index/<name>", "class")
         if isinstance(probe.inputs, tuple):
             raise ValueError("Expected a probe with a single input tensor for BackdoorAudit but got a tuple of inputs")
         for layer in self.layers:
