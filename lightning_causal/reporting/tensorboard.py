@@ -391,7 +391,10 @@ def _report_name(report: str | os.PathLike | None, writer: Any) -> str | None:
     log_dir = getattr(writer, "log_dir", None)  # a SummaryWriter's run directory
     if not isinstance(log_dir, str):
         return os.path.basename(path)
-    inside = os.path.commonpath([os.path.abspath(path), os.path.abspath(log_dir)]) == os.path.abspath(log_dir)
+    try:
+        inside = os.path.commonpath([os.path.abspath(path), os.path.abspath(log_dir)]) == os.path.abspath(log_dir)
+    except ValueError:  # Windows: paths on two drives
+        inside = False
     return os.path.basename(path) if inside else path
 
 
