@@ -85,5 +85,10 @@ def check_token_options(audit: CaptumBaseline) -> None:
             f"{given}; use layer methods on the embeddings, e.g. CaptumBaseline(methods=('LayerIntegratedGradients',), "
             f"input_layer={layer!r})"
         )
-    if audit.layers or audit.settings.reference_metrics:
-        raise ValueError("Expected no `layers` and no `settings.reference_metrics` for token inputs (they perturb inputs continuously)")
+    if audit.settings.reference_metrics:
+        raise ValueError("Expected no `settings.reference_metrics` for token inputs (they perturb inputs continuously)")
+    if audit.layers and audit.settings.layer_method == "LayerConductance":  # the others run on token ids, as Captum's do
+        raise ValueError("Expected `settings.layer_method` other than 'LayerConductance' for the `layers` of token inputs: it "
+                         "integrates along the inputs, which token ids cannot take; use CompareSettings(layer_method="
+                         "'LayerIntegratedGradients') (integrated in the layer's activations from those of the baseline token), "
+                         "'LayerGradientXActivation' or 'LayerActivation'")

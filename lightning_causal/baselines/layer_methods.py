@@ -24,12 +24,14 @@ from lightning_causal.baselines.method_specs import (
     check_option_values,
     unknown_name_error,
 )
+from lightning_causal.causal.engine.ablation import check_baselines
 from lightning_causal.causal.engine.finite import check_finite_value
 from lightning_causal.causal.engine.forward_args import ForwardArgs
 from lightning_causal.causal.engine.input_sites import input_sites, output_site
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.output_selection import OutputSpec
+from lightning_causal.causal.engine.token_ids import check_token_baselines, embedding_readers
 from lightning_causal.causal.engine.unit_sites import check_site_units
 from lightning_causal.causal.engine.units import check_layout_options, resolve_layout, to_units
 from lightning_causal.causal.engine.user_frame import outside_package
@@ -54,6 +56,19 @@ def _warn_repeated_layer(module: nn.Module, layer: str, method: str, run: Any) -
             "methods hook one output), while unit_effects intervenes on the units at every call, so the two explain "
             "different things. Name a module that runs once (e.g. an nn.Identity applied to the last call's output)",
             UserWarning, stacklevel=outside_package())
+
+
+def _token_baselines(forward: CaptumForward, x: Tensor, baselines: Any) -> Tensor:
+    """The baseline of token ids ``x`` as Captum's LayerIntegratedGradients takes it (inputs filled with the token,
+    ``[N, T]``), checked as a token id of the vocabulary of the embeddings that read ``x``."""
+    try:
+        b = check_baselines((x,), baselines)[0]
+        with torch.no_grad(), embedding_readers(forward.model, (x,)) as readers:
+            forward(x, *(forward.captum_args() or ()))
+        check_token_baselines((x,), (b,), readers)
+    except (ValueError, TypeError) as err:  # the argument is `baselines` here
+        raise type(err)(str(err).replace("argument `baseline`", "argument `baselines`", 1)) from None
+    return torch.broadcast_to(b, x.shape).contiguous()
 
 
 def layer_attribute(
@@ -84,7 +99,8 @@ def layer_attribute(
 
     Args:
         model: the model.
-        inputs: one input ``[N, ...]``.
+        inputs: one input ``[N, ...]``; token ids for every method but LayerConductance (which integrates along
+            the inputs): LayerIntegratedGradients then takes ``baselines`` as a token id (``[MASK]``).
         layer: module name from ``model.named_modules()``, or ``"<module>:input"``.
         method: a name in :data:`LAYER_METHOD_NAMES`: ``"LayerConductance"``, ``"LayerActivation"``,
             ``"LayerIntegratedGradients"`` or ``"LayerGradientXActivation"`` (Captum's, on ``layer``).
@@ -119,10 +135,17 @@ def layer_attribute(
     check_option_values(method, options or {})
     check_layout_options(unit_dim, num_heads)
     check_finite_value("baselines", baselines)  # NaN attributions everywhere
+    if method == "LayerConductance" and isinstance(inputs, Tensor) and not inputs.is_floating_point():
+        raise TypeError(f"Expected floating point inputs for LayerConductance but got dtype {inputs.dtype}: it integrates along "
+                        "the inputs, which token ids cannot take; 'LayerIntegratedGradients' integrates in the layer's "
+                        "activations (from those of a baseline token), 'LayerGradientXActivation' takes none")
     forward = CaptumForward(model, output=output, additional_forward_args=additional_forward_args)
     with input_sites(forward.model, [layer]), attribution_context(forward.model):
         module = resolve_module(forward.model, layer)
-        x, tidx = prepare_inputs(forward, inputs, target)
+        # token ids: the layer methods that take no gradient of the inputs run on them, as Captum's do (they were refused)
+        x, tidx = prepare_inputs(forward, inputs, target, integer_ok=True)
+        if not x.is_floating_point() and method == "LayerIntegratedGradients":
+            baselines = _token_baselines(forward, x, baselines)
         # the nodes of one graph with its edge_index: refused before the 1-row site checks cut the graph
         check_linked_samples(forward.model, (x,), f"Captum's {method}", output=output,
                              additional_forward_args=additional_forward_args)
