@@ -63,7 +63,7 @@ def finish_result(audit: Audit, result: AuditResult, notes: list[str], *, epoch:
 
 
 def non_finite_weights(model: torch.nn.Module, most: int = 3) -> str:
-    """A sentence naming the floating parameters and buffers of ``model`` that hold NaN or infinity (the first
+    """A sentence naming the floating parameters of ``model`` that hold NaN or infinity and its buffers that hold NaN (the first
     ``most`` of them and how many more), ``""`` where none does: an audit of weights that diverged in training
     reports non-finite values that no setting of the audit changes.
 
@@ -75,14 +75,31 @@ def non_finite_weights(model: torch.nn.Module, most: int = 3) -> str:
         ...     net.weight[0, 1] = float("nan")
         >>> non_finite_weights(net)
         "the model's weights hold NaN or infinite values (weight): training diverged before this audit (a learning rate too high, a loss of log(0))"
+        >>> causal = torch.nn.Module()
+        >>> causal.register_buffer("mask", torch.full((3, 3), float("-inf")).triu(1))  # infinite by design
+        >>> non_finite_weights(causal)
+        ''
     """
-    named = [*model.named_parameters(), *model.named_buffers()]
-    bad = [name for name, t in named if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    # a buffer may hold infinity by design (an attention mask of -inf above the diagonal): of buffers, NaN only
+    checks = [*((name, _local(p), lambda t: ~torch.isfinite(t).all()) for name, p in model.named_parameters()),
+              *((name, _local(b), lambda t: torch.isnan(t).any()) for name, b in model.named_buffers())]
+    flags: dict[torch.device, list[tuple[str, torch.Tensor]]] = {}
+    for name, t, test in checks:  # not a meta skeleton's (no values); one synchronisation per device
+        if t.is_floating_point() and not t.is_meta and t.numel():
+            flags.setdefault(t.device, []).append((name, test(t.detach())))
+    found = {name for pairs in flags.values() for (name, _), hit in zip(pairs, torch.stack([f for _, f in pairs]).tolist()) if hit}
+    bad = [name for name, _, _ in checks if name in found]
     if not bad:
         return ""
     more = f" and {len(bad) - most} more" if len(bad) > most else ""
     return (f"the model's weights hold NaN or infinite values ({', '.join(bad[:most])}{more}): training diverged before "
             "this audit (a learning rate too high, a loss of log(0))")
+
+
+def _local(t: torch.Tensor) -> torch.Tensor:
+    """This process's part of a sharded tensor (a ``DTensor``'s ``to_local()``: no collective), else ``t``."""
+    to_local = getattr(t, "to_local", None)
+    return to_local() if callable(to_local) else t
 
 
 def is_out_of_memory(error: BaseException) -> bool:
