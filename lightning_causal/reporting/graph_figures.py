@@ -91,6 +91,29 @@ def column_labels(layers: list[str]) -> list[str]:
     return out
 
 
+_MAX_COLUMN = 16  # nodes drawn per column: a taller figure is shrunk past reading in a TensorBoard card
+
+
+def _capped(columns: list[tuple[str, list[dict]]], edges: list[dict]) -> tuple[list[tuple[str, list[dict]]], dict[str, int]]:
+    """At most :data:`_MAX_COLUMN` nodes per column, and each capped column's node count: a layer's first ones
+    (the audit lists them strongest first), the classes of the output column with the strongest edges into them
+    (a 1000-class model explains as many classes as its probe predicts), kept in their order."""
+    into: dict[str, float] = {}
+    for e, w in zip(edges, _edge_strengths(edges)):
+        into[e["target"]] = into.get(e["target"], 0.0) + abs(w)
+    out, totals = [], {}
+    for layer, nodes in columns:
+        if len(nodes) > _MAX_COLUMN:
+            totals[layer] = len(nodes)
+            if layer == "output":
+                keep = {id(n) for n in sorted(nodes, key=lambda n: -into.get(n["id"], 0.0))[:_MAX_COLUMN]}  # stable: ties in order
+                nodes = [n for n in nodes if id(n) in keep]
+            else:
+                nodes = nodes[:_MAX_COLUMN]
+        out.append((layer, nodes))
+    return out, totals
+
+
 def _node_strength(node: dict) -> float:
     for key in ("effect", "importance", "samples"):
         v = _f(node.get(key))
@@ -183,7 +206,11 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     arcs; a layer with no unit in the graph reads "no unit kept". The legend's two rows say so for the edges and
     the nodes. The title gives the numbers of
     nodes and edges and the faithfulness. With ``meta["class_names"]`` (``CausalGraphAudit(class_names=...)``)
-    each output node's class name is written beside it (at most 18 characters).
+    each output node's class name is written beside it (at most 18 characters). A column draws at most 16 nodes
+    (a TensorBoard card shrinks a taller figure past reading: a 1000-class model explains every class its probe
+    predicts): a layer's first ones, strongest first as the audit lists them, and the classes with the strongest
+    edges into them, in their order; its title then says how many of how many (``output (16 of 36)``), the figure's
+    title gives the graph's own numbers, and the ``nodes`` and ``edges`` tables hold them all.
 
     Examples:
         >>> fig = graph_figure({"layers": ["fc"], "nodes": [{"id": "fc:0", "layer": "fc", "unit": 0, "effect": 1.0},
@@ -192,10 +219,13 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
         >>> len(fig.axes)
         1
     """
-    columns = _columns(graph)
+    columns, totals = _capped(_columns(graph), graph.get("edges", []))
     height = max([len(ns) for _, ns in columns] + [1])
     layouts = graph.get("meta", {}).get("unit_layouts") or {}
     kinds = {layer: f"{kind}s" for layer, o in layouts.items() if (kind := unit_kind(o.get("unit_dim"), o.get("num_heads")))}
+    for layer, nodes in columns:  # a capped column says how many of its nodes it draws
+        if layer in totals:
+            kinds[layer] = "; ".join(([kinds[layer]] if layer in kinds else []) + [f"{len(nodes)} of {totals[layer]}"])
     lines = max(label.count("\n") + 1 + (layer in kinds) for label, (layer, _) in zip(column_labels([c for c, _ in columns]), columns))
     extra = max(0, lines - 2)  # column titles of more than two lines: room above the nodes
     names = graph.get("meta", {}).get("class_names") or None
@@ -208,7 +238,7 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     pos = _draw_nodes(ax, columns, height, kinds, names)
     _draw_edges(ax, graph.get("edges", []), pos)
     faith = _f(graph.get("meta", {}).get("faithfulness"))
-    hidden = sum(len(ns) for layer, ns in columns if layer != "output")
+    hidden = sum(len(ns) for layer, ns in _columns(graph) if layer != "output")
     default = (f"causal graph: {hidden} nodes, {len(graph.get('edges', []))} edges"
                + (f", faithfulness {faith:.2f}" if math.isfinite(faith) else ""))
     ax.set_title(title or default, fontsize=9, pad=6 + _LABEL_LINE * lines)  # above the column titles
