@@ -303,3 +303,31 @@ def test_finite_numbers_of_a_model_of_diverged_weights_are_warned_about():
         result = audit_model(_diverged(), CounterfactualAudit(), (_X, y))[0]
     assert result.non_finite() == [] and result.scalars["success_rate"] == 0.0  # finite numbers, of a broken model
     assert any("2.weight" in note for note in result.meta["notes"])
+
+
+class _TrainsThenStops(Audit):
+    """Everything an audit should not do, then a stop: train mode, a BatchNorm forward with autograd (its running
+    statistics move), a hook left on, then ``error`` (Ctrl+C, or an error of its own)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__("trains_then_stops")
+        self.error = error
+
+    def run(self, model, probe, *, max_batch_size=None) -> AuditResult:
+        model.train()
+        model[1].register_forward_hook(lambda m, i, o: o * 0)
+        model(probe.first).sum().backward()
+        raise self.error
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), ValueError("its own")])
+def test_audit_model_stopped_midway_leaves_the_model_as_it_found_it(error):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3)).eval()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with pytest.raises(type(error)), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the hook left is removed with a warning
+        audit_model(net, _TrainsThenStops(error), _X)
+    assert not any(m.training for m in net.modules()) and all_hook_counts(net) == 0
+    assert all(p.grad is None for p in net.parameters())
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # running statistics included
