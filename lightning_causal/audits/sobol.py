@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
+from lightning_causal.audits.group_regions import group_region
 from lightning_causal.audits.options import (
     ONE_INPUT_WAYS_OUT,
     check_distinct_tags,
@@ -69,7 +70,9 @@ class SobolAudit(Audit):
     Reports: vectors ``first`` and ``total`` (``[G]``, histograms),
     scalars ``S/<group>``/``ST/<group>`` of the ``top_k`` groups by total order (``<group>``: its
     name in ``feature_names``, else its index) plus ``sum_S`` (1 - sum_S
-    is the interaction share) and ``output_variance``, a table ``indices`` (group, S, S_ci, ST, ST_ci)
+    is the interaction share) and ``output_variance``, a table ``indices`` (group, S, S_ci, ST, ST_ci, and where
+    the group lies as :class:`~lightning_causal.audits.input_effects.InputEffectAudit`'s ``top_groups`` say it:
+    ``steps``, ``depth``, ``rows``, ``cols``, ... of signals, images, volumes and videos)
     sorted by total order (drawn in TensorBoard as bars of S and ST with their intervals,
     ``causal/<name>/intervals/indices``), and for images, volumes and videos ``[N, C, D, H, W]``, sequences and float ``[N, D]`` inputs maps
     ``total``/``first`` ``[1, *input_shape]`` (each element holds its group's index; of ``[N, D]``
@@ -350,10 +353,9 @@ class SobolAudit(Audit):
             result.scalars[f"ST/{tag_safe(res.names[g])}"] = float(res.total[g])
         result.scalars["sum_S"] = float(res.first.sum())
         result.scalars["output_variance"] = res.variance
-        rows = res.to_rows()
-        result.tables["indices"] = [rows[g] for g in order]
+        rows, mask = res.to_rows(), self._mask(x)
+        result.tables["indices"] = [{**rows[g], **group_region(mask, g, x)} for g in order]  # where: steps, rows, ...
         if x.dim() in (3, 4, 5) or (x.dim() == 2 and x.is_floating_point()):  # [N, D]: drawn under figure_kind="sequence"
-            mask = self._mask(x)
             shape = torch.Size((1, *x.shape[1:]))
             result.maps["total"] = broadcast_groups(total.unsqueeze(0).to(x.device), mask, shape)
             result.maps["first"] = broadcast_groups(first.unsqueeze(0).to(x.device), mask, shape)

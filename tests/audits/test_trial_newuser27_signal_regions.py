@@ -67,3 +67,16 @@ def test_an_image_without_channels_says_its_rows_and_columns():
     weights[14:21, :7] = 1.0
     rows = _top(torch.ones(2, 28, 28), torch.arange(16).view(4, 4).repeat_interleave(7, 0).repeat_interleave(7, 1), weights)[1]
     assert rows[0]["group"] == 8 and (rows[0]["rows"], rows[0]["cols"]) == ([14, 21], [0, 7])
+
+
+def test_sobol_rows_and_card_say_where_a_group_lies_too():
+    from lightning_causal.audits import SobolAudit
+
+    weights = torch.zeros(1, 2000)
+    weights[0, 800:900] = 1.0
+    x = torch.rand(16, 1, 2000, generator=torch.Generator().manual_seed(0))
+    r = SobolAudit(feature_mask=(torch.arange(2000) // 100).reshape(1, 1, 2000), n=16, top_k=1, probability=False,
+                   target=0).run(_linear(x.shape[1:], weights), Probe(x))
+    row = r.tables["indices"][0]
+    assert row["group"] == "8" and row["steps"] == [800, 900] and row["ST"] > 0.99  # the output is window 8's sum
+    assert "indices: 8 at steps 800–899 (ST " in markdown_summary(0, [r])
