@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
-from lightning_causal.audits.group_regions import group_region
+from lightning_causal.audits.group_regions import group_region, signal_layout
 from lightning_causal.audits.options import (
     check_baseline,
     check_mask_options,
@@ -44,9 +44,10 @@ MANY_GROUPS = 4096
 def warn_many_default_groups(audit: str, inputs: Tensor) -> None:
     """Warn that the default groups (one per element: no ``feature_mask``, no ``patch_size``) of a floating
     point input of more than :data:`MANY_GROUPS` elements per sample cost a pass row per element and
-    sample, naming a grouping for its shape: windows of a signal ``[N, C, T]``, patches of an image
-    ``[N, C, H, W]``, cubes of a volume or frames of a video ``[N, C, D, H, W]``, a mask of your own otherwise. Token ids (integer) are left alone: a token is the
-    group a text model is explained by.
+    sample, naming a grouping for its shape: windows of a signal ``[N, C, T]`` or ``[N, T, F]`` (which axis is
+    time: :func:`~lightning_causal.audits.group_regions.signal_layout`), patches of an image ``[N, C, H, W]``
+    or ``[N, H, W]``, cubes of a volume or frames of a video ``[N, C, D, H, W]``, a mask of your own otherwise.
+    Token ids (integer) are left alone: a token is the group a text model is explained by.
 
     Args:
         audit: the audit's class name, for the message.
@@ -57,12 +58,14 @@ def warn_many_default_groups(audit: str, inputs: Tensor) -> None:
     shape, groups = list(inputs.shape), inputs[0].numel()
     if groups <= MANY_GROUPS:
         return
-    if inputs.dim() == 3:
-        steps = shape[-1]
+    layout = signal_layout(shape[1:]) if inputs.dim() == 3 else None
+    if layout is not None:  # [N, C, T] channels first or [N, T, F] features last (an LSTM's batch_first window)
+        steps = shape[-1] if layout == "first" else shape[1]
         width = -(-steps // 64)
-        fix = (f"windows of {width} steps, `feature_mask=(torch.arange({steps}) // {width}).reshape(1, 1, {steps})` "
-               f"({-(-steps // width)} groups, channels together)")
-    elif inputs.dim() == 4:
+        view, along = ((1, 1, steps), "channels") if layout == "first" else ((1, steps, 1), "features")
+        fix = (f"windows of {width} steps, `feature_mask=(torch.arange({steps}) // {width}).reshape{view}` "
+               f"({-(-steps // width)} groups, {along} together)")
+    elif inputs.dim() in (3, 4):
         side = max(2, math.ceil(math.sqrt(shape[-2] * shape[-1] / 256)))
         fix = f"square patches, `patch_size={side}` (about {-(-shape[-2] // side) * -(-shape[-1] // side)} groups)"
     elif inputs.dim() == 5:

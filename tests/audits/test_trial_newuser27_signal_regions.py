@@ -80,3 +80,20 @@ def test_sobol_rows_and_card_say_where_a_group_lies_too():
     row = r.tables["indices"][0]
     assert row["group"] == "8" and row["steps"] == [800, 900] and row["ST"] > 0.99  # the output is window 8's sum
     assert "indices: 8 at steps 800–899 (ST " in markdown_summary(0, [r])
+
+
+def test_a_long_features_last_window_is_told_windows_along_its_steps_not_one_group_per_feature():
+    """[N, 2000, 3] (an LSTM's batch_first window) was told "windows of 1 steps, `(torch.arange(3) // 1).reshape(1, 1, 3)`
+    (3 groups, channels together)": one group per feature, no window at all."""
+    import re
+
+    import pytest
+
+    x = torch.randn(2, 2000, 3)
+    with pytest.warns(UserWarning, match=r"6000 groups.*windows of 32 steps.*\(63 groups, features together\)") as caught:
+        InputEffectAudit().validate(torch.nn.LSTM(3, 4, batch_first=True), Probe(x))
+    fix = re.search(r"feature_mask=(\(torch.arange.*?\.reshape\(1, 2000, 1\))", str(caught[0].message)).group(1)
+    mask = eval(fix, {"torch": torch})  # noqa: S307 - the message's own code
+    assert mask.shape == (1, 2000, 1) and int(mask.max()) + 1 == 63 and mask[0, 31, 0] == 0 and mask[0, 32, 0] == 1
+    with pytest.warns(UserWarning, match=r"square patches, `patch_size=7`"):  # [N, H, W]: no axis is time
+        InputEffectAudit().validate(torch.nn.Identity(), Probe(torch.randn(2, 100, 100)))
