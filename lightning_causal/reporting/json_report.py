@@ -19,7 +19,8 @@ _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]+://")  # s3://, gs://, hdfs://, memor
 
 def is_url(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a URL of a filesystem other than the local one (``s3://bucket/logs``), where reports are
-    written and read through fsspec, as Lightning writes its logs and checkpoints there; ``file://`` is local.
+    written and read through fsspec, as Lightning writes its logs and checkpoints there; ``file://`` is local (the path
+    it names).
 
     Args:
         path: a directory or file path, or a URL.
@@ -30,6 +31,13 @@ def is_url(path: str | os.PathLike) -> bool:
     """
     text = os.fspath(path)
     return isinstance(text, str) and bool(_URL.match(text)) and not text.startswith("file://")
+
+
+def _local(path: str | os.PathLike) -> Path:
+    """A local path: a ``file://`` URL is the path it names (Lightning's loggers, through fsspec, write
+    ``file:///tmp/logs`` to ``/tmp/logs``; ``Path`` reads it as a relative directory ``file:``)."""
+    text = os.fspath(path)
+    return Path(text[len("file://"):] if isinstance(text, str) and text.startswith("file://") else text)
 
 
 def _filesystem(url: str) -> tuple[Any, str]:
@@ -54,7 +62,8 @@ def list_reports(report_dir: str | os.PathLike) -> list[str] | None:
     if is_url(report_dir):
         fs, root = _filesystem(os.fspath(report_dir))
         return [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(root, detail=False)] if fs.isdir(root) else None
-    return os.listdir(report_dir) if os.path.isdir(report_dir) else None
+    local = _local(report_dir)
+    return os.listdir(local) if local.is_dir() else None
 
 
 def report_path(report_dir: str | os.PathLike, epoch: int, stage: str, *, tag: str = "") -> Path | str:
@@ -71,7 +80,7 @@ def report_path(report_dir: str | os.PathLike, epoch: int, stage: str, *, tag: s
     suffix = ("" if not tag else f"_{tag}") + ("" if stage == "epoch_end" else f"_{stage}")
     if is_url(report_dir):  # Path("s3://b/x") is the local s3:/b/x
         return f"{os.fspath(report_dir).rstrip('/')}/epoch_{epoch:04d}{suffix}.json"
-    return Path(report_dir) / f"epoch_{epoch:04d}{suffix}.json"
+    return _local(report_dir) / f"epoch_{epoch:04d}{suffix}.json"
 
 
 def write_report(
@@ -215,7 +224,7 @@ def try_write_probe_file(report_dir: str | os.PathLike) -> str | None:
             _remote_write(f"{os.fspath(report_dir).rstrip('/')}/.write_check", "ok")
             fs.rm(f"{root.rstrip('/')}/.write_check")
             return None
-        path = Path(report_dir)
+        path = _local(report_dir)
         path.mkdir(parents=True, exist_ok=True)
         _atomic_write(path / ".write_check", "ok")
         (path / ".write_check").unlink()
@@ -273,7 +282,7 @@ def _read_text(path: str | os.PathLike) -> str:
         fs, local = _filesystem(os.fspath(path))
         with fs.open(local, "r", encoding="utf-8") as fh:
             return fh.read()
-    return Path(path).read_text(encoding="utf-8")
+    return _local(path).read_text(encoding="utf-8")
 
 
 def _read_number(entry: dict[str, Any], place: list, audit: str, path: str | os.PathLike) -> None:

@@ -243,3 +243,39 @@ def test_audit_model_with_another_logger_says_how_to_log_its_scalars_there(tmp_p
     logger.save()
     with open(os.path.join(logger.log_dir, "metrics.csv"), newline="") as fh:
         assert list(csv.DictReader(fh)) == [{"step": "5", "causal/s/per/0": "2.0", "causal/s/per/1": "3.0", "causal/s/x": "1.0"}]
+
+
+def test_a_logger_at_a_file_url_gets_the_reports_in_its_local_run_directory(tmp_path, monkeypatch):
+    """``CSVLogger("file:///abs/logs")``: Lightning writes its ``metrics.csv`` to ``/abs/logs/...`` (fsspec's local
+    filesystem), but ``Path("file:///abs/logs/...")`` is the relative ``file:/abs/logs/...``: the reports went, silently,
+    to a directory named ``file:`` in the working directory. A ``file://`` URL is now the local path it names."""
+    from lightning_causal import load_report
+    from lightning_causal.reporting.json_report import list_reports
+
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    root = tmp_path / "logs"
+    _, cb = _fit(tmp_path / "root", CSVLogger(root.as_uri(), name="csv", version=0))
+    run = root / "csv" / "version_0"
+    assert sorted(os.listdir(run)) == ["causal_audit", "hparams.yaml", "metrics.csv"]  # beside Lightning's own files
+    assert sorted(os.listdir(run / "causal_audit")) == ["epoch_0000.json"] == list_reports(cb.report_dir)
+    assert load_report(f"{cb.report_dir}/epoch_0000.json")["audits"]["s"]["scalars"]["x"] == 1.0
+    assert os.listdir(cwd) == []  # no local 'file:' directory
+
+
+def test_the_text_card_reads_a_report_on_another_windows_drive_as_outside_the_run(monkeypatch):
+    """``os.path.commonpath`` raises ``ValueError`` for paths on two Windows drives (``C:`` and ``D:``); the card then
+    names the report by its path, as any report outside the run. Windows' path rules (``ntpath``) on any system."""
+    import ntpath
+    import types
+
+    from lightning_causal.reporting import tensorboard
+
+    monkeypatch.setattr(tensorboard, "os", types.SimpleNamespace(path=ntpath, fspath=os.fspath))
+    writer = types.SimpleNamespace(log_dir="C:\\runs\\tb\\version_0")
+    outside = "D:\\reports\\epoch_0000.json"
+    assert tensorboard._report_name(outside, writer) == outside
+    assert tensorboard._report_name("C:\\runs\\tb\\version_0\\causal_audit\\epoch_0000.json", writer) == "epoch_0000.json"
+    assert tensorboard._report_name("C:\\runs\\csv\\version_0\\causal_audit\\epoch_0000.json", writer) == (
+        "C:\\runs\\csv\\version_0\\causal_audit\\epoch_0000.json")
