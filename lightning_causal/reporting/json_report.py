@@ -41,7 +41,7 @@ def _local(path: str | os.PathLike) -> Path:
 
 
 def _filesystem(url: str) -> tuple[Any, str]:
-    from fsspec.core import url_to_fs  # a dependency of Lightning's
+    from fsspec.core import url_to_fs  # declared (pyproject), and imported by Lightning itself
 
     return url_to_fs(url)
 
