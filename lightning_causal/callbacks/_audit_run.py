@@ -89,19 +89,21 @@ def cost_line(epoch: int, total: float, seconds: dict[str, float], trained: floa
     return line
 
 
-def no_tensorboard_line(loggers: Sequence[Any], report_dir: str | None) -> str:
+def no_tensorboard_line(loggers: Sequence[Any], report_dir: str | None, *, fast_dev_run: bool = False) -> str:
     """The console line of a fit without a ``TensorBoardLogger``: what is not drawn, and where the values go instead
     (the ``loggers``, else the callback's ``last_scalars``; the reports in ``report_dir``, if any).
 
     Args:
         loggers: the trainer's loggers.
-        report_dir: the callback's report directory (``None``: no reports).
+        report_dir: the callback's report directory (``None``: no reports: under ``fast_dev_run`` without a ``report_dir``,
+            else one not writable with ``on_error="warn"``).
+        fast_dev_run: whether the fit runs under ``fast_dev_run``, which is why ``report_dir`` is ``None`` there.
 
     Examples:
         >>> from lightning.pytorch.loggers import CSVLogger
         >>> print(no_tensorboard_line([CSVLogger("logs")], "logs/lightning_logs/version_0/causal_audit"))
         CausalAuditCallback: no TensorBoardLogger, so no histograms, maps or figures are drawn; the scalars go to CSVLogger, and the JSON reports to logs/lightning_logs/version_0/causal_audit
-        >>> print(no_tensorboard_line([], None).split("; ")[1])
+        >>> print(no_tensorboard_line([], None, fast_dev_run=True).split("; ")[1])
         the last audit's values are in the callback's `last_scalars` and `last_results`, and no JSON report is written (no `report_dir`: under `fast_dev_run`, give one)
     """
     writing = [lg for lg in loggers if not isinstance(lg, DummyLogger)]  # fast_dev_run's stand-in writes nothing
@@ -112,8 +114,9 @@ def no_tensorboard_line(loggers: Sequence[Any], report_dir: str | None) -> str:
         none = "`fast_dev_run` replaced the loggers with one that writes nothing" if loggers else "no logger at all"
         what = (f"no TensorBoardLogger ({none}), so no histograms, maps or figures are drawn and no scalars logged; "
                 "the last audit's values are in the callback's `last_scalars` and `last_results`")
-    where = (f"the JSON reports to {report_dir}" if report_dir is not None
-             else "no JSON report is written (no `report_dir`: under `fast_dev_run`, give one)")
+    why = ("no `report_dir`: under `fast_dev_run`, give one" if fast_dev_run
+           else "`report_dir` is not writable: skipped, as warned at set-up")
+    where = f"the JSON reports to {report_dir}" if report_dir is not None else f"no JSON report is written ({why})"
     return f"CausalAuditCallback: {what}, and {where}"
 
 
@@ -269,7 +272,7 @@ class AuditRun:
         tb = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
         if tb is None:
             if not self._warned_no_tb:
-                console_line(trainer, no_tensorboard_line(trainer.loggers, self.report_dir))
+                console_line(trainer, no_tensorboard_line(trainer.loggers, self.report_dir, fast_dev_run=bool(trainer.fast_dev_run)))
                 self._warned_no_tb = True
             return None
         t0 = time.perf_counter()

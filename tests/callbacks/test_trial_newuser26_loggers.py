@@ -279,3 +279,23 @@ def test_the_text_card_reads_a_report_on_another_windows_drive_as_outside_the_ru
     assert tensorboard._report_name("C:\\runs\\tb\\version_0\\causal_audit\\epoch_0000.json", writer) == "epoch_0000.json"
     assert tensorboard._report_name("C:\\runs\\csv\\version_0\\causal_audit\\epoch_0000.json", writer) == (
         "C:\\runs\\csv\\version_0\\causal_audit\\epoch_0000.json")
+
+
+def test_the_console_line_of_skipped_reports_does_not_blame_fast_dev_run(tmp_path, caplog):
+    """A ``report_dir`` that is not writable with ``on_error="warn"``: the reports are skipped (warned at set-up), and the
+    no-TensorBoard line said "no `report_dir`: under `fast_dev_run`, give one", in a fit without ``fast_dev_run`` that
+    gave one. It now says the reports are skipped as the set-up warning said."""
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")  # a file where the directory would be: mkdir fails, whoever runs the test
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(16, 4, generator=g), torch.randint(0, 2, (16,), generator=g)
+    cb = CausalAuditCallback([_Scalars("s")], probe_size=4, report_dir=str(blocked / "causal_audit"), on_error="warn")
+    trainer = pl.Trainer(default_root_dir=str(tmp_path), logger=False, callbacks=[cb], max_epochs=1, enable_progress_bar=False,
+                         enable_model_summary=False, enable_checkpointing=False, num_sanity_val_steps=0)
+    with pytest.warns(UserWarning, match="JSON reports will be skipped"), caplog.at_level(logging.INFO, logger="lightning.pytorch"):
+        trainer.fit(LightningClassifier(nn.Linear(4, 2), lr=0.1), DataLoader(TensorDataset(x, y), batch_size=8),
+                    DataLoader(TensorDataset(x, y), batch_size=8))
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("CausalAuditCallback: no ")]
+    assert cb.report_dir is None and cb.last_scalars["causal/s/x"] == 1.0
+    assert "fast_dev_run" not in line
+    assert line.endswith("no JSON report is written (`report_dir` is not writable: skipped, as warned at set-up)")
