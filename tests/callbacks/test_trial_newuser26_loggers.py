@@ -54,11 +54,11 @@ class _RunLogger(Logger):
         pass
 
 
-def _fit(root, logger, callbacks=(), **options) -> tuple[pl.Trainer, CausalAuditCallback]:
+def _fit(root, logger, callbacks=(), audit_options=None, **options) -> tuple[pl.Trainer, CausalAuditCallback]:
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(24, 4, generator=g), torch.randint(0, 2, (24,), generator=g)
     torch.manual_seed(0)
-    cb = CausalAuditCallback([_Scalars("s")], probe_size=4)
+    cb = CausalAuditCallback([_Scalars("s")], probe_size=4, **(audit_options or {}))
     options = {"max_epochs": 1, "enable_checkpointing": any(isinstance(c, ModelCheckpoint) for c in callbacks), **options}
     trainer = pl.Trainer(default_root_dir=str(root), logger=logger, callbacks=[cb, *callbacks], enable_progress_bar=False,
                          enable_model_summary=False, num_sanity_val_steps=0, **options)
@@ -287,14 +287,9 @@ def test_the_console_line_of_skipped_reports_does_not_blame_fast_dev_run(tmp_pat
     gave one. It now says the reports are skipped as the set-up warning said."""
     blocked = tmp_path / "a_file"
     blocked.write_text("")  # a file where the directory would be: mkdir fails, whoever runs the test
-    g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(16, 4, generator=g), torch.randint(0, 2, (16,), generator=g)
-    cb = CausalAuditCallback([_Scalars("s")], probe_size=4, report_dir=str(blocked / "causal_audit"), on_error="warn")
-    trainer = pl.Trainer(default_root_dir=str(tmp_path), logger=False, callbacks=[cb], max_epochs=1, enable_progress_bar=False,
-                         enable_model_summary=False, enable_checkpointing=False, num_sanity_val_steps=0)
+    options = {"report_dir": str(blocked / "causal_audit"), "on_error": "warn"}
     with pytest.warns(UserWarning, match="JSON reports will be skipped"), caplog.at_level(logging.INFO, logger="lightning.pytorch"):
-        trainer.fit(LightningClassifier(nn.Linear(4, 2), lr=0.1), DataLoader(TensorDataset(x, y), batch_size=8),
-                    DataLoader(TensorDataset(x, y), batch_size=8))
+        _, cb = _fit(tmp_path, False, audit_options=options)
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("CausalAuditCallback: no ")]
     assert cb.report_dir is None and cb.last_scalars["causal/s/x"] == 1.0
     assert "fast_dev_run" not in line
