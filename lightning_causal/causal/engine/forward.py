@@ -262,6 +262,13 @@ class Forward:
                     f"argument `inputs` is 1-D [{n}], read as {n} samples of one value, and the model took it for one sample "
                     f"(nn.Linear reads a vector as one row); for one sample of {n} features pass x[None] ([1, {n}]), for {n} "
                     "samples of one feature x[:, None]")
+            if not linked and n == 1 and picked.dim() <= 1:  # [C] or () from a one-row pass: forward squeezed the batch away
+                raise ValueError(
+                    f"Expected the explained output to have one row per input row (1) but a pass of one row gave shape "
+                    f"{tuple(picked.shape)}: the model drops the batch dimension of a batch of one sample (`x.squeeze()` or "
+                    "`out.squeeze()` in forward removes every dimension of size 1, the batch's too); the estimators run "
+                    "passes of any number of rows, one included: squeeze a named dimension (`x.squeeze(-1)`, "
+                    "`out.flatten(1)`) instead")
             raise ValueError(
                 f"Expected the explained output to have one row per input row ({n}) but got shape {tuple(picked.shape)}; "
                 + (f"forward arguments link the input rows ({'; '.join(linked)}): the rows are no samples"
