@@ -91,8 +91,10 @@ class CounterfactualAudit(Audit):
     ``mean_l1``, ``mean_l2`` and ``mean_sparsity`` (the fraction of input elements changed, frozen
     ones included: lower is sparser); a table per sample (tabular inputs: ``changes``, the three
     largest changes by column); for images, one picture per sample: input | counterfactual |
-    difference (a features-last sequence ``[N, T, F]`` is drawn features x time; ``meta["counterfactual_inputs"]``
-    says whether the pictures are of the inputs ``"as_given"``, ``"transposed"`` or of ``[N, D]``
+    difference (a features-last sequence ``[N, T, F]`` is drawn features x time; of a volume or video
+    ``[N, C, D, H, W]``, the depth slice (frame) where the counterfactual changes most, its index in the row's
+    ``depth``); ``meta["counterfactual_inputs"]``
+    says whether the pictures are of the inputs ``"as_given"``, ``"transposed"``, ``"depth_slice"`` or of ``[N, D]``
     ``"columns"`` as one channel ``[M, 1, 1, D]``, which TensorBoard draws only under
     ``figure_kind="sequence"``: a univariate series ``[N, T]``). Needs probe labels, unless
     ``towards="runner_up"``.
@@ -297,6 +299,14 @@ class CounterfactualAudit(Audit):
                 a, b = a.transpose(1, 2), b.transpose(1, 2)
                 result.meta["counterfactual_inputs"] = "transposed"
             result.images["counterfactuals"] = _triptych(a, b)
+        elif x.dim() == 5:  # a volume or video [N, C, D, H, W]: each sample's depth slice (frame) of largest change
+            a, b = x[idx], cf.counterfactuals.to(x.device)
+            depth = (b - a).abs().sum(dim=(1, 3, 4)).argmax(1)
+            rows = torch.arange(len(idx), device=depth.device)
+            result.images["counterfactuals"] = _triptych(a[rows, :, depth], b[rows, :, depth])
+            result.meta["counterfactual_inputs"] = "depth_slice"
+            for row, d in zip(result.tables["counterfactuals"], depth.tolist()):
+                row["depth"] = int(d)
         elif x.dim() == 2:  # tabular: the largest changes, by column
             # as one channel over time [M, 1, 1, T]: TensorBoard draws it for figure_kind="sequence" (a univariate series)
             result.images["counterfactuals"] = _triptych(x[idx].unsqueeze(1), cf.counterfactuals.unsqueeze(1))
