@@ -6,8 +6,9 @@ A method is given as a name (``"IntegratedGradients"``), as ``"NoiseTunnel(<name
 over any method; the label ``"NoiseTunnel-<name>"`` is accepted too), or as a ``(name, options)``
 pair whose options go to Captum's ``attribute`` (for ``NoiseTunnel(...)`` the keys ``nt_type``,
 ``nt_samples``, ``nt_samples_batch_size`` and ``stdevs`` go to the tunnel, the rest to the method
-inside it; outside a tunnel ``stdevs`` is GradientShap's own). The tunnel's noise does not depend on
-``nt_samples_batch_size``: it is drawn once, as Captum's single batch draws it (:class:`_NoiseDrawnOnce`).
+inside it; outside a tunnel ``stdevs`` is GradientShap's own). The tunnel's numbers do not depend on its
+batches: its noise is drawn once, as Captum's single batch draws it, and held (:class:`_NoiseDrawnOnce`); one
+over GradientShap or ShapleyValueSampling runs in one batch unless ``nt_samples_batch_size`` is given.
 Unknown names and options fail, listing the valid ones. :func:`attribute` runs them on
 the inputs; :func:`~lightning_causal.baselines.layer_methods.layer_attribute` (re-exported here)
 the layer methods per unit.
@@ -85,20 +86,43 @@ class _NoiseDrawnOnce(NoiseTunnel):
     on a digits CNN). Here the noise of all ``nt_samples`` is drawn at the first batch, exactly as Captum's
     single batch (``nt_samples_batch_size=None``) draws it, and each batch takes its share: any batch
     size gives the numbers of Captum's single batch. For a method that draws nothing itself (a
-    randomised one draws in each batch anew: it runs in one batch unless told otherwise)."""
+    randomised one draws in each batch anew: it runs in one batch unless told otherwise).
+
+    Memory: the passes run in batches, but the ``N x nt_samples`` noisy copies of the inputs are held until
+    the last batch has taken its share (:func:`_noisy_copies`). They cannot be drawn batch by batch with the
+    same numbers: a batch takes copies of every sample, spread over the whole of Captum's single draw, and
+    torch's generators cannot skip ahead in a stream; drawing each copy from a generator of its own would
+    bound the memory but give other numbers than Captum's with the same seed."""
 
     def attribute(self, inputs: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         self._all_samples, self._noisy, self._taken = kwargs.get("nt_samples", 5), None, 0
-        return super().attribute(inputs, **kwargs)
+        try:
+            return super().attribute(inputs, **kwargs)
+        finally:
+            self._noisy = None
 
     def _add_noise_to_inputs(self, nt_samples_partition: int, inputs: tuple[Tensor, ...], stdevs: Any) -> tuple[Tensor, ...]:
         s = self._all_samples
         if self._noisy is None:  # rows [n * s + j]: sample n's j-th noisy copy, Captum's single-batch layout
-            self._noisy = tuple(t.detach() for t in super()._add_noise_to_inputs(s, inputs, stdevs))
+            levels = stdevs if isinstance(stdevs, tuple) else (stdevs,) * len(inputs)
+            self._noisy = tuple(_noisy_copies(t.detach(), level, s) for t, level in zip(inputs, levels))
         start, self._taken = self._taken, self._taken + nt_samples_partition
         part = tuple(t.view(t.shape[0] // s, s, *t.shape[1:])[:, start : self._taken].reshape(-1, *t.shape[1:]).clone()
                      for t in self._noisy)
         return tuple(t.requires_grad_() for t in part) if self.is_gradient_method else part
+
+
+def _noisy_copies(x: Tensor, stdev: float, copies: int) -> Tensor:
+    """Captum's ``NoiseTunnel._add_noise_to_input(x, stdev, copies)``: ``copies`` noisy copies of each sample,
+    rows ``[n * copies + j]``, the same numbers (the same ``torch.normal`` draw, of the same float32 level) in one
+    buffer of the copies' size. Captum's holds a tensor of the level, the noise and the repeated inputs beside
+    the sum: four times the copies' memory at the draw (1182 MB for the 294 MB of 8 copies of 64 float32 inputs
+    [3, 224, 224]; here 299 MB)."""
+    rows = (x.shape[0] * copies, *x.shape[1:])
+    noise = torch.normal(0, torch.tensor(stdev, device=x.device).expand(rows))  # Captum's draw (its level repeated)
+    per_sample, x = noise.view(x.shape[0], copies, *x.shape[1:]), x.unsqueeze(1)
+    out = per_sample.add_(x) if torch.result_type(per_sample, x) == noise.dtype else x + per_sample  # Captum's x + noise
+    return out.view(rows)
 
 
 #: whether this Captum's NoiseTunnel draws its noise in a method that can be replaced (0.9 does; 0.7 draws
@@ -248,6 +272,9 @@ def attribute(
             (``internal_batch_size``, ``perturbations_per_eval``, ``nt_samples_batch_size``, unless
             set in the options); default: the engine's chunk (32 MiB of activations on CPU, the
             memory budget on an accelerator: :func:`~lightning_causal.causal.engine.batching.rows_per_pass`).
+            A NoiseTunnel holds its ``N x nt_samples`` noisy inputs throughout (its numbers do not depend on the
+            batches), and one over GradientShap or ShapleyValueSampling runs them in one batch unless
+            ``nt_samples_batch_size`` is given (docs/methods.md, NoiseTunnel's memory).
         options: more options merged over the method's.
         output: which tensor of the model's return value is explained (see
             :class:`~lightning_causal.causal.engine.forward.Forward`).
