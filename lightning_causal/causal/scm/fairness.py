@@ -141,6 +141,56 @@ class FairnessGap(TypedDict):
     delta: Tensor  #: Δ per sample ``[N]``
 
 
+def _counterfactual_probabilities(
+    model: nn.Module,
+    x: Tensor,
+    counterfactuals: list[Counterfactual],
+    *,
+    max_batch_size: int | None = None,
+    output: OutputSpec = None,
+    additional_forward_args: Any = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The model's class probabilities on ``x`` and on each counterfactual of it, the factual pass run once:
+    ``(p [N, C], p_cf [W, N, C], changed [W, N])``, ``changed`` the rows each counterfactual changes (the
+    others are not run: their ``p_cf`` is ``p``). All changed rows of all counterfactuals share the passes
+    (``max_batch_size`` rows each; forward arguments follow their rows); a model that draws noise draws the
+    same for a sample in every pass (common random numbers). Eval mode without gradients, as
+    :func:`counterfactual_fairness_gap` (W = 1) and
+    :func:`~lightning_causal.causal.scm.intersections.world_gaps` (a world per intersection) use it.
+
+    Args:
+        model: classifier; ``output`` selects its logits.
+        x: factual inputs ``[N, ...]``.
+        counterfactuals: resolved counterfactual objects (one or more).
+        max_batch_size: rows per forward pass.
+        output: which tensor of the model's return value holds the logits.
+        additional_forward_args: extra forward arguments (an attention mask travels with its samples).
+    """
+    n = x.shape[0]
+    forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
+    padding = padding_positions(x, additional_forward_args, model=forward.model)
+    x_cf = torch.stack([counterfactual_inputs(cf, x, padding) for cf in counterfactuals])  # [W, N, ...]
+    changed = (x_cf != x).reshape(len(counterfactuals), n, -1).any(2)
+    world, rows = changed.nonzero(as_tuple=True)
+    with audit_mode(forward.model):
+        if rows.numel():  # token ids an embedding cannot look up fail here, naming the counterfactual
+            readers = token_readers(forward, x)
+            for w, cf in enumerate(counterfactuals):
+                check_counterfactual_ids(cf, x_cf[w][changed[w]], readers)
+        with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator: no pass of its own
+            p = _probabilities(forward, x, torch.arange(n, device=x.device), max_batch_size)
+        noise = common_noise(forward, forward.model, (x,),
+                             lambda: rows_per_pass(forward.model, (x,), max_batch_size, forward=forward), drew=clean_pass.moved)
+        if noise is not None:  # a sample and its counterfactuals draw one noise
+            p = noise.clean(lambda s: probabilities(forward(x[s], rows=s)), x.device)
+            p_cf = noise.rows(len(counterfactuals), lambda b, s: probabilities(forward(x_cf[b][s], rows=s)), x.device)
+            return p, torch.where(changed.unsqueeze(2), p_cf, p), changed
+        p_cf = p.expand(len(counterfactuals), *p.shape).clone()
+        if rows.numel():
+            p_cf[world, rows] = _probabilities(forward, x_cf[world, rows], rows, max_batch_size)
+    return p, p_cf, changed
+
+
 def counterfactual_fairness_gap(
     model: nn.Module,
     x: Tensor,
@@ -203,25 +253,10 @@ def counterfactual_fairness_gap(
     _check_x(x)
     if warn_one_hot:
         warn_one_hot_flip("counterfactual_fairness_gap", cf, x, "the gap compares the model's outputs on those rows")
-    n = x.shape[0]
-    forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
-    x_cf = counterfactual_inputs(cf, x, padding_positions(x, additional_forward_args, model=forward.model))
-    changed = (x_cf != x).reshape(n, -1).any(1)
+    p, p_cfs, changes = _counterfactual_probabilities(model, x, [cf], max_batch_size=max_batch_size, output=output,
+                                                      additional_forward_args=additional_forward_args)
+    p_cf, changed = p_cfs[0], changes[0]
     idx = changed.nonzero().squeeze(1)
-    with audit_mode(forward.model):
-        if idx.numel():
-            check_counterfactual_ids(cf, x_cf[idx], token_readers(forward, x))
-        with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator: no pass of its own
-            p = _probabilities(forward, x, torch.arange(n, device=x.device), max_batch_size)
-        noise = common_noise(forward, forward.model, (x,),
-                             lambda: rows_per_pass(forward.model, (x,), max_batch_size, forward=forward), drew=clean_pass.moved)
-        if noise is not None:  # a sample and its counterfactual draw one noise
-            p = noise.clean(lambda s: probabilities(forward(x[s], rows=s)), x.device)
-            p_cf = torch.where(changed.view(-1, 1), noise.rows(1, lambda _, s: probabilities(forward(x_cf[s], rows=s)), x.device)[0], p)
-        else:
-            p_cf = p.clone()
-            if idx.numel():
-                p_cf[idx] = _probabilities(forward, x_cf[idx], idx, max_batch_size)
     t = resolve_target(p, target, classes=_classes(p))
     delta = p_cf.gather(1, t.view(-1, 1)).squeeze(1) - p.gather(1, t.view(-1, 1)).squeeze(1)
     flips = (p.argmax(1) != p_cf.argmax(1)).double()  # shares as exact as a float holds them: 21/50 is 0.42, not 0.41999998

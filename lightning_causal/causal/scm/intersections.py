@@ -12,9 +12,10 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.forward import OutputSpec
+from lightning_causal.causal.engine.state import resolve_target
 from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual
 from lightning_causal.causal.scm.counterfactual import CallableCounterfactual, Counterfactual
-from lightning_causal.causal.scm.fairness import counterfactual_fairness_gap
+from lightning_causal.causal.scm.fairness import _check_x, _classes, _counterfactual_probabilities
 
 __all__ = ["Intersections", "WorldGaps", "world_gaps"]
 
@@ -252,9 +253,10 @@ def world_gaps(
 
     with ``t`` the class predicted on ``x`` (or ``target``). ``G`` is symmetric with a zero diagonal; a
     model that ignores the attributes has ``G = 0``; the largest entry names the pair of worlds the
-    model treats most differently (``female × C`` against ``male × C``). Each world's ``Δ_w`` is
-    :func:`~lightning_causal.causal.scm.fairness.counterfactual_fairness_gap`'s ``delta`` (rows the
-    world leaves as they are: 0 exactly, not run; the model in eval mode, no gradient).
+    model treats most differently (``female × C`` against ``male × C``). Each world's ``Δ_w`` is what
+    :func:`~lightning_causal.causal.scm.fairness.counterfactual_fairness_gap`'s ``delta`` would be for that
+    world (rows the world leaves as they are: 0 exactly, not run; the model in eval mode, no gradient), the
+    factual pass on ``x`` run once for all worlds and their changed rows batched together.
 
     Args:
         model: classifier (logits ``[N, C]`` or one logit).
@@ -267,7 +269,7 @@ def world_gaps(
         additional_forward_args: extra forward arguments (they follow their rows).
 
     Raises:
-        ValueError: fewer than two worlds, or a world that is no callable.
+        ValueError: fewer than two worlds, a world that is no callable, or ``x`` no tensor ``[N, ...]`` with N >= 1.
 
     Examples:
         >>> model = nn.Linear(3, 2)
@@ -282,12 +284,12 @@ def world_gaps(
     if not isinstance(worlds, Mapping) or len(worlds) < 2 or not all(isinstance(k, str) and callable(f) for k, f in worlds.items()):
         raise ValueError(f"Expected argument `worlds` to be an Intersections or a mapping of two or more names to callables "
                          f"x -> x_w but got {worlds!r:.100}")
+    _check_x(x)
     names = list(worlds)
-    delta = torch.stack([
-        counterfactual_fairness_gap(model, x, CallableCounterfactual(worlds[n]), target=target, max_batch_size=max_batch_size,
-                                    output=output, additional_forward_args=additional_forward_args, warn_one_hot=False)["delta"]
-        for n in names
-    ]).double()
+    p, p_w, _ = _counterfactual_probabilities(model, x, [CallableCounterfactual(worlds[n]) for n in names], max_batch_size=max_batch_size,
+                                              output=output, additional_forward_args=additional_forward_args)
+    t = resolve_target(p, target, classes=_classes(p)).view(-1, 1)
+    delta = (p_w.gather(2, t.expand(len(names), -1, 1)).squeeze(2) - p.gather(1, t).view(1, -1)).double()
     gaps = (delta[:, None, :] - delta[None, :, :]).abs().mean(2)
     a, b = divmod(int(gaps.argmax()), len(names))
     a, b = min(a, b), max(a, b)

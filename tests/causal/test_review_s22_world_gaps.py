@@ -1,0 +1,85 @@
+"""Review of the newuser30 trial (git diff d28fdce): ``world_gaps`` runs the factual pass once for all worlds,
+and Wilson's interval against the roots of its own quadratic."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal.audits.fairness import wilson_interval
+from lightning_causal.causal import Intersections, counterfactual_fairness_gap, world_gaps
+from lightning_causal.causal.scm.counterfactual import CallableCounterfactual
+
+
+class CountingModel(nn.Module):
+    """Logits ``(0, score + 2 sex · race_1)``; counts the rows it is called on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows = 0
+
+    def forward(self, x):
+        self.rows += x.shape[0]
+        z = x[:, 3] + 2 * x[:, 0] * x[:, 2]
+        return torch.stack([torch.zeros_like(z), z], 1)
+
+
+def _x() -> torch.Tensor:
+    # sex, race one-hot (2 levels), score
+    return torch.tensor([[0.0, 1, 0, 0.5], [1.0, 0, 1, -1.0], [1.0, 1, 0, 0.0], [0.0, 0, 1, 2.0], [1.0, 0, 1, 0.3]])
+
+
+def test_world_gaps_run_the_factual_rows_once_and_each_world_its_changed_rows():
+    x = _x()
+    cf = Intersections(lambda x: x, {"sex": 0, "race": [1, 2]})
+    worlds = cf.worlds()
+    changed = sum(int((w(x) != x).any(1).sum()) for w in worlds.values())  # 4 + 4 + 4 + 3 = 15 of 4 × 5
+    model = CountingModel()
+    g = world_gaps(model, x, cf, max_batch_size=64)
+    # before: each world called counterfactual_fairness_gap, which ran the 5 factual rows again (4 × 5 + 15 = 35)
+    assert model.rows == x.shape[0] + changed
+    # each world's delta is counterfactual_fairness_gap's for that world alone
+    for k, name in enumerate(g["names"]):
+        want = counterfactual_fairness_gap(CountingModel(), x, CallableCounterfactual(worlds[name]), warn_one_hot=False)["delta"]
+        assert torch.equal(g["delta"][k], want.double())
+
+
+def test_world_gaps_of_a_noisy_model_that_ignores_the_attributes_are_zero():
+    class Noisy(nn.Module):  # draws noise in eval mode; reads the score only
+        def forward(self, x):
+            z = x[:, 3] + torch.randn(x.shape[0])
+            return torch.stack([torch.zeros_like(z), z], 1)
+
+    with pytest.warns(UserWarning):
+        g = world_gaps(Noisy(), _x(), Intersections(lambda x: x, {"sex": 0, "race": [1, 2]}), max_batch_size=2)
+    # common random numbers: every world's pass of a sample draws its factual noise, so no pair differs
+    assert float(g["mean_abs"].abs().max()) == 0.0
+
+
+def test_world_gaps_refuse_an_x_that_is_no_batch():
+    with pytest.raises(ValueError, match="argument `x` to be a tensor"):
+        world_gaps(CountingModel(), torch.zeros(0, 4), Intersections(lambda x: x, {"sex": 0, "race": [1, 2]}))
+
+
+def _roots(k: int, n: int, z: float = 1.959963984540054) -> list[float]:
+    """Wilson's bounds are the proportions π with (k/n − π)² = z² π (1 − π) / n: the roots of
+    (1 + z²/n) π² − (2 k/n + z²/n) π + (k/n)² = 0."""
+    p, a = k / n, 1 + z * z / n
+    b, c = -(2 * p + z * z / n), p * p
+    root = math.sqrt(b * b - 4 * a * c)
+    return [(-b - root) / (2 * a), (-b + root) / (2 * a)]
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 5), (1, 5), (3, 10), (7, 9), (5, 5), (13, 400)])
+def test_wilson_interval_is_the_roots_of_its_quadratic(k, n):
+    assert wilson_interval(k, n) == pytest.approx(_roots(k, n), abs=1e-12)
+
+
+@pytest.mark.parametrize(("k", "n", "want"), [(81, 263, [0.2553, 0.3662]), (15, 148, [0.0624, 0.1605]),
+                                              (0, 20, [0.0, 0.1611]), (1, 29, [0.0061, 0.1718])])
+def test_wilson_interval_against_the_published_values(k, n, want):
+    # Newcombe (1998), Statistics in Medicine 17:857-872, Table I, method 3 (score interval without continuity correction)
+    assert [round(v, 4) for v in wilson_interval(k, n)] == want
