@@ -294,3 +294,19 @@ def test_the_console_line_of_skipped_reports_does_not_blame_fast_dev_run(tmp_pat
     assert cb.report_dir is None and cb.last_scalars["causal/s/x"] == 1.0
     assert "fast_dev_run" not in line
     assert line.endswith("no JSON report is written (`report_dir` is not writable: skipped, as warned at set-up)")
+
+
+def test_a_report_url_whose_filesystem_package_is_missing_is_refused_at_set_up(tmp_path, monkeypatch):
+    """``report_dir="s3://..."`` without ``s3fs``: fsspec knows the protocol, not its package. The set-up check names
+    ``report_dir`` and fsspec's advice, before training (it made a local directory ``s3:`` before). A protocol fsspec
+    registers with a package that is not installed stands for ``s3fs``, which may or may not be here."""
+    from fsspec.registry import known_implementations
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(known_implementations, "newuser26fs", {"class": "no_such_package_26.FileSystem",
+                                                               "err": "Install no_such_package_26 to access newuser26fs://"})
+    with pytest.raises(MisconfigurationException, match=r"`report_dir`.*'newuser26fs://bucket/causal_audit'.*"
+                                                         r"Install no_such_package_26 to access newuser26fs://"):
+        _fit(tmp_path / "root", False, audit_options={"report_dir": "newuser26fs://bucket/causal_audit"})
+    assert os.listdir(tmp_path) == []  # no local 'newuser26fs:' directory, no run
