@@ -132,7 +132,7 @@ def audit_model(
             f"Expected argument `writer` to be None, a TensorBoardLogger or a SummaryWriter but got {type(writer).__name__}"
             "; to log the scalars to another logger (CSVLogger, MLflow's, W&B's), log them from what audit_model returns, "
             "under the fit's tags: `logger.log_metrics({tag: v for r in results for tag, v in scalar_tags(r).items()}, step=...)` "
-            "(`from lightning_causal.reporting.tensorboard import scalar_tags`)")
+            "(`from lightning_causal.reporting import scalar_tags`)")
     before = _previous_vectors(previous)
     share_class_names(audit_list, class_names)
     explain = check_explain(explain)

@@ -219,10 +219,10 @@ def try_write_probe_file(report_dir: str | os.PathLike) -> str | None:
     """
     try:
         if is_url(report_dir):
-            fs, root = _filesystem(os.fspath(report_dir))
-            fs.makedirs(root, exist_ok=True)
-            _remote_write(f"{os.fspath(report_dir).rstrip('/')}/.write_check", "ok")
-            fs.rm(f"{root.rstrip('/')}/.write_check")
+            probe = f"{os.fspath(report_dir).rstrip('/')}/.write_check"
+            _remote_write(probe, "ok")  # creates the directory
+            fs, path = _filesystem(probe)
+            fs.rm(path)
             return None
         path = _local(report_dir)
         path.mkdir(parents=True, exist_ok=True)
