@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.ablation import check_baselines
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.forward_args import ForwardArgs, map_tensors, tensor_leaves
@@ -23,8 +24,9 @@ from lightning_causal.causal.engine.output_selection import (
 )
 from lightning_causal.causal.engine.pass_errors import dtype_hint, width_hint
 from lightning_causal.causal.engine.state import resolve_target
+from lightning_causal.causal.engine.token_ids import check_token_baselines, embedding_readers
 
-__all__ = ["CaptumForward", "prepare_inputs"]
+__all__ = ["CaptumForward", "prepare_inputs", "whole_token_ids"]
 
 
 class CaptumForward(nn.Module):
@@ -113,6 +115,23 @@ class CaptumForward(nn.Module):
         with torch.no_grad():
             warn_separate_noise(lambda *t, rows: self(*t, *args.take(rows)[0]), (x.detach(),), what)
 
+    def token_baseline(self, x: Tensor, baseline: Any, padding: Tensor | None = None) -> Tensor:
+        """The baseline of token ids ``x`` checked as the causal effects check it: shaped for ``x``
+        (:func:`~lightning_causal.causal.engine.ablation.check_baselines`) and a token id that every embedding
+        reading ``x`` can look up (:func:`~lightning_causal.causal.engine.token_ids.check_token_baselines`, on a clean
+        pass; one beyond the vocabulary failed inside Captum's passes with ``IndexError``). Errors name ``baseline``.
+
+        Args:
+            x: token ids ``[N, ...]``.
+            baseline: the baseline token id (a number or a tensor broadcastable to ``x``).
+            padding: booleans broadcastable to ``x``, the positions that keep their tokens.
+        """
+        b = check_baselines((x,), baseline)[0]
+        with torch.no_grad(), embedding_readers(self.model, (x,)) as readers:
+            self(x, *(self.captum_args() or ()))
+        check_token_baselines((x,), (b,), readers, padding)
+        return b
+
     def rows_per_pass(self, x: Tensor, max_batch_size: int | None) -> int:
         """Rows per pass of the engine's cache-friendly chunk, measured with these arguments.
 
@@ -122,6 +141,20 @@ class CaptumForward(nn.Module):
         """
         args = ForwardArgs(self._values, x.shape[0])
         return rows_per_pass(self, (x,), max_batch_size, forward=lambda *t, rows: self(*t, *args.take(rows)[0]))
+
+
+def whole_token_ids(x: Tensor, value: Any) -> Any:
+    """A baseline of whole finite floats (``3.0``) for token ids ``x``, in the ids' dtype, as a token id; any
+    other value as given (checked where it is used: a float token id or a non-finite one is refused there).
+
+    Examples:
+        >>> whole_token_ids(torch.tensor([[1, 2]]), 3.0), whole_token_ids(torch.tensor([[1, 2]]), float("inf"))
+        (tensor(3), inf)
+    """
+    if x.is_floating_point() or not isinstance(value, (float, Tensor)) or not torch.as_tensor(value).is_floating_point():
+        return value
+    t = torch.as_tensor(value)
+    return t.to(x.dtype) if bool(torch.isfinite(t).all()) and bool((t == t.round()).all()) else value
 
 
 def prepare_inputs(forward: CaptumForward, inputs: Tensor, target: int | Tensor | None, integer_ok: bool = False) -> tuple[Tensor, Tensor]:

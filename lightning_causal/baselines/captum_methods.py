@@ -44,7 +44,7 @@ from lightning_causal.baselines.attribution_context import (
     seed_of,
     seeded_rng,
 )
-from lightning_causal.baselines.captum_forward import CaptumForward, prepare_inputs
+from lightning_causal.baselines.captum_forward import CaptumForward, prepare_inputs, whole_token_ids
 from lightning_causal.baselines.layer_methods import layer_attribute
 from lightning_causal.baselines.method_specs import (
     LAYER_METHOD_NAMES,
@@ -166,13 +166,10 @@ def _explicit_baselines(spec: MethodSpec, x: Tensor, value: Any) -> Tensor:
     Captum's ``assert`` (gone under ``python -O``) or a torch shape error, a number in GradientShap on
     Captum's "has to be provided in a form of a torch.Tensor", a NaN gave NaN attributions silently."""
     name = f"option `baselines` of method `{spec.label}`"
-    if not x.is_floating_point() and isinstance(value, (float, Tensor)) and torch.as_tensor(value).is_floating_point():
-        whole = torch.as_tensor(value)  # token ids: a whole float is a token id, as the `baselines` argument takes it
-        value = whole.to(x.dtype) if bool((whole == whole.round()).all()) else value
+    value = whole_token_ids(x, value)  # token ids: a whole float is a token id, as the `baselines` argument takes it
     try:
         check_finite_value("baselines", value)
         if spec.name != "GradientShap":
-            check_baselines((x,), value)
             return _captum_baseline(x, value)
     except (ValueError, TypeError) as err:
         raise type(err)(str(err).replace("argument `baselines`", name, 1).replace("argument `baseline`", name, 1)) from None
@@ -186,7 +183,8 @@ def _explicit_baselines(spec: MethodSpec, x: Tensor, value: Any) -> Tensor:
     return b
 
 
-def _padding_keeps_tokens(model: nn.Module, x: Tensor, baselines: Any, additional_forward_args: Any) -> tuple[Any, Tensor | None]:
+def _padding_keeps_tokens(model: nn.Module, forward: CaptumForward, x: Tensor, baselines: Any, additional_forward_args: Any,
+                          name: str = "argument `baselines`") -> tuple[Any, Tensor | None]:
     """Token ids ``[N, T]`` with an ``attention_mask`` (or ``lengths``): a baseline that holds each padded
     position's own token, so that the perturbation methods leave padding as it is (attribution exactly 0
     there), as :func:`~lightning_causal.causal.effects.input_effects.input_effects` does. Replacing a pad
@@ -198,8 +196,12 @@ def _padding_keeps_tokens(model: nn.Module, x: Tensor, baselines: Any, additiona
     b = torch.as_tensor(baselines, device=x.device)
     if b.is_floating_point() and not bool((b == b.round()).all()):  # no token id: refused naming what to give
         _captum_baseline(x, b)  # (it failed inside the model's embedding, "Expected tensor for argument #1 'indices'")
-    b = check_baselines((x,), b.to(x.dtype))[0].expand(x.shape)  # in the ids' dtype: a float tensor 0. failed in the embedding
     padding = padding_positions(x, additional_forward_args, model=model)
+    # in the ids' dtype (a float tensor 0. failed in the embedding), in the vocabulary (an id beyond it: IndexError there)
+    try:
+        b = forward.token_baseline(x, b.to(x.dtype), padding).expand(x.shape)
+    except ValueError as err:  # named as given: the argument or the option `baselines`
+        raise ValueError(str(err).replace("argument `baseline`", name, 1)) from None
     if padding is not None and bool(padding.any()):
         b = torch.where(padding.expand(x.shape), x, b)
     return b, b == x
@@ -265,7 +267,8 @@ def attribute(
         generator: private seed (int or ``torch.Generator``) of the randomised methods.
         baselines: reference value of IG, DeepLift, GradientShap and the perturbation methods
             (overridden by an explicit ``baselines`` option, checked as this is; GradientShap's:
-            baseline samples ``[B, ...]``, a number standing for one). For token ids with an
+            baseline samples ``[B, ...]``, a number standing for one). Token ids take a token id that the
+            embeddings reading them can look up. For token ids with an
             ``attention_mask`` in ``additional_forward_args``, the perturbation methods keep the
             padded positions' tokens (attribution exactly 0 there), as the causal effects do.
         max_batch_size: rows per forward pass where the method batches internally
@@ -320,7 +323,8 @@ def attribute(
             explicit = _explicit_baselines(spec, x, explicit)
             spec = replace(spec, options={**spec.options, "baselines": explicit})
         if spec.grouped:
-            chosen, kept = _padding_keeps_tokens(model, x, baselines if explicit is None else explicit, additional_forward_args)
+            given = (baselines, "argument `baselines`") if explicit is None else (explicit, f"option `baselines` of method `{spec.label}`")
+            chosen, kept = _padding_keeps_tokens(model, forward, x, given[0], additional_forward_args, given[1])
             baselines = chosen if explicit is None else baselines
         kw, nt = _kwargs(spec, x, feature_mask, baselines, forward.rows_per_pass(x, max_batch_size))
         if spec.grouped and explicit is not None:

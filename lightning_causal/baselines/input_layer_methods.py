@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.baselines.captum_forward import whole_token_ids
 from lightning_causal.baselines.captum_methods import (
     CaptumForward,
     attribution_context,
@@ -36,7 +37,6 @@ from lightning_causal.causal.engine.ablation import check_baselines
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.interventions import capture, resolve_module
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
-from lightning_causal.causal.engine.token_ids import check_token_baselines, embedding_readers
 
 __all__ = ["input_layer_attribute"]
 
@@ -47,14 +47,6 @@ def _layer_reference(forward: CaptumForward, x: Tensor, layer: str, baseline: in
     with torch.no_grad(), capture(core.model, [layer]) as acts:
         core(x)
     return layer_reference(core, x, acts[layer], layer, baseline=baseline)
-
-
-def _whole_ids(x: Tensor, value: object) -> object:
-    """A ``baselines`` option of whole floats (``3.0``) for token ids, as the ids' dtype (Captum took it so)."""
-    if x.is_floating_point() or not isinstance(value, (float, Tensor)) or not torch.as_tensor(value).is_floating_point():
-        return value
-    t = torch.as_tensor(value)
-    return t.to(x.dtype) if bool(torch.isfinite(t).all()) and bool((t == t.round()).all()) else value
 
 
 def input_layer_attribute(
@@ -122,13 +114,9 @@ def input_layer_attribute(
         # as token 3, an id beyond the vocabulary or a 0-dim tensor failed on IndexError; LayerFeatureAblation dropped it)
         explicit = spec.options.get("baselines")
         if explicit is not None:
-            baseline = _whole_ids(x, explicit)
-        try:
-            b = check_baselines((x,), baseline)[0]
-            if not x.is_floating_point():  # a token id outside the vocabulary would fail deep inside Captum's passes
-                with torch.no_grad(), embedding_readers(forward.model, (x,)) as readers:
-                    forward(x, *(forward.captum_args() or ()))
-                check_token_baselines((x,), (b,), readers)
+            baseline = whole_token_ids(x, explicit)
+        try:  # token ids: one outside the vocabulary would fail deep inside Captum's passes
+            b = check_baselines((x,), baseline)[0] if x.is_floating_point() else forward.token_baseline(x, baseline)
         except (ValueError, TypeError) as err:
             if explicit is None:
                 raise

@@ -24,14 +24,12 @@ from lightning_causal.baselines.method_specs import (
     check_option_values,
     unknown_name_error,
 )
-from lightning_causal.causal.engine.ablation import check_baselines
 from lightning_causal.causal.engine.finite import check_finite_value
 from lightning_causal.causal.engine.forward_args import ForwardArgs
 from lightning_causal.causal.engine.input_sites import input_sites, output_site
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.output_selection import OutputSpec
-from lightning_causal.causal.engine.token_ids import check_token_baselines, embedding_readers
 from lightning_causal.causal.engine.unit_sites import check_site_units
 from lightning_causal.causal.engine.units import check_layout_options, resolve_layout, to_units
 from lightning_causal.causal.engine.user_frame import outside_package
@@ -62,10 +60,7 @@ def _token_baselines(forward: CaptumForward, x: Tensor, baselines: Any) -> Tenso
     """The baseline of token ids ``x`` as Captum's LayerIntegratedGradients takes it (inputs filled with the token,
     ``[N, T]``), checked as a token id of the vocabulary of the embeddings that read ``x``."""
     try:
-        b = check_baselines((x,), baselines)[0]
-        with torch.no_grad(), embedding_readers(forward.model, (x,)) as readers:
-            forward(x, *(forward.captum_args() or ()))
-        check_token_baselines((x,), (b,), readers)
+        b = forward.token_baseline(x, baselines)
     except (ValueError, TypeError) as err:  # the argument is `baselines` here
         raise type(err)(str(err).replace("argument `baseline`", "argument `baselines`", 1)) from None
     return torch.broadcast_to(b, x.shape).contiguous()
