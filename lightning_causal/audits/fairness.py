@@ -65,9 +65,14 @@ def _spread(rates: Tensor) -> float:
 
 
 def wilson_interval(positives: int, n: int, z: float = _Z95) -> list[float]:
-    """Wilson's score interval ``[low, high]`` of a proportion ``positives / n`` (95% for the default ``z``);
-    unlike the normal approximation it stays within [0, 1] and is not empty at 0 or n positives, which a
-    small group often has. ``[nan, nan]`` for ``n = 0``.
+    r"""Wilson's score interval ``[low, high]`` of a proportion ``positives / n`` (95% for the default ``z``;
+    Wilson 1927, recommended for small ``n`` by Brown, Cai & DasGupta 2001):
+
+    .. math:: \frac{\hat p + z^2/2n}{1 + z^2/n} ± \frac{z}{1 + z^2/n} \sqrt{\frac{\hat p (1 - \hat p)}{n} + \frac{z^2}{4 n^2}}
+
+    the proportions π with :math:`(\hat p − π)^2 = z^2 π (1 − π) / n`. Unlike the normal approximation it
+    stays within [0, 1] and is not empty at 0 or n positives, which a small group often has. ``[nan, nan]``
+    for ``n = 0``.
 
     Args:
         positives: the count of positives (0 <= positives <= n).

@@ -112,7 +112,7 @@ def test_the_groups_figure_draws_every_group_by_its_name_and_count():
     ({"attributes": {"sex": "sex"}}, "a name needs `columns=`"),
     ({"attributes": {"sex": 0}, "levels": {"sex": [1, 1]}}, "two or more distinct finite numbers"),
     ({"attributes": {"race": [1, 2]}, "levels": {"race": [0, 1]}}, "no `levels` for attribute 'race'"),
-    ({"attributes": {"sex": 0}, "level_names": {"sex": ["f"]}}, r"`level_names\['sex'\]` to be 2 names"),
+    ({"attributes": {"sex": 0}, "level_names": {"sex": ["f"]}}, r"`level_names\['sex'\]` to be 2 distinct names"),
     ({"attributes": {"sex": 0}, "level_names": {"age": ["a", "b"]}}, "keys of argument `level_names`"),
 ])
 def test_intersections_refuse_bad_arguments_by_name(kwargs, match):

@@ -64,6 +64,23 @@ def test_world_gaps_refuse_an_x_that_is_no_batch():
         world_gaps(CountingModel(), torch.zeros(0, 4), Intersections(lambda x: x, {"sex": 0, "race": [1, 2]}))
 
 
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"level_names": {"sex": ["a", "a"]}}, r"`level_names\['sex'\]` to be 2 distinct names"),
+    ({"levels": {"sex": [0.1, 0.1000001]}}, r"distinct names but they are named \['sex=0.1', 'sex=0.1'\]"),
+])
+def test_intersections_refuse_levels_named_alike(kwargs, match):
+    # before: two groups of one name, and worlds() (a dict by name) lost a world without a word
+    with pytest.raises(ValueError, match=match):
+        Intersections(lambda x: x, {"sex": 0, "race": [1, 2]}, **kwargs)
+
+
+def test_a_world_refuses_inputs_without_the_attributes_columns():
+    # before: torch's IndexError 'index 5 is out of bounds for dimension 0 with size 3' from inside the world
+    cf = Intersections(lambda x: x, {"sex": 0, "race": [1, 5]})
+    with pytest.raises(ValueError, match=r"Expected inputs \[N, D\] with D > 5 \(the attributes' columns\) but got \[4, 3\]"):
+        world_gaps(nn.Linear(3, 2), torch.zeros(4, 3), cf)
+
+
 def _roots(k: int, n: int, z: float = 1.959963984540054) -> list[float]:
     """Wilson's bounds are the proportions π with (k/n − π)² = z² π (1 − π) / n: the roots of
     (1 + z²/n) π² − (2 k/n + z²/n) π + (k/n)² = 0."""

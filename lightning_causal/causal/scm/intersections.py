@@ -35,7 +35,11 @@ class Intersections(Counterfactual):
     its interval, its own counterfactual gap). Group ids number the combinations in the order of
     ``itertools.product`` over the attributes in the order given (the last attribute varies fastest);
     ``group_names`` names them, joined by ``" × "``. A row with a value that is no level of an
-    attribute (a block that is not one-hot) is in no group (``-1``).
+    attribute (a block that is not one-hot) is in no group (``-1``). Groups are
+    :math:`g = ((k_1 · n_2 + k_2) · n_3 + k_3) …` for the level indices :math:`k_i` of attributes of
+    :math:`n_i` levels. Intersectional groups as in Buolamwini & Gebru 2018 (Gender Shades: error rates by
+    gender × skin type, where each attribute alone hid the worst group) and Kearns et al. 2018 (fairness
+    over subgroups defined by several attributes).
 
     Args:
         counterfactual: a :class:`Counterfactual` (``AttributeFlip``, ``scm.flip(column)``) or a callable
@@ -54,8 +58,9 @@ class Intersections(Counterfactual):
     Raises:
         ValueError: no attribute; a column that is neither an index nor a name of ``columns``; a block
             of fewer than two distinct columns; a column in two attributes; levels that are not two or
-            more distinct finite numbers; ``level_names`` of another length; ``levels`` or
-            ``level_names`` for an unknown attribute, or ``levels`` for a block.
+            more distinct finite numbers; ``level_names`` of another length or with a name twice (levels
+            named alike without them); ``levels`` or ``level_names`` for an unknown attribute, or ``levels``
+            for a block.
 
     Examples:
         >>> from lightning_causal.causal import AttributeFlip
@@ -120,9 +125,12 @@ class Intersections(Counterfactual):
                     raise ValueError(f"Expected each column in one attribute but column {c} is in {used[c]!r} and {attribute!r}")
                 used[c] = attribute
             own = level_names.get(attribute)
-            if own is not None and (isinstance(own, str) or len(own) != len(default)):
-                raise ValueError(f"Expected argument `level_names[{attribute!r}]` to be {len(default)} names, one per level, "
-                                 f"but got {own!r:.100}")
+            if own is not None and (isinstance(own, str) or len(own) != len(default) or len({str(n) for n in own}) < len(own)):
+                raise ValueError(f"Expected argument `level_names[{attribute!r}]` to be {len(default)} distinct names, one per "
+                                 f"level, but got {own!r:.100}")
+            if own is None and len(set(default)) < len(default):  # levels alike to 6 digits: 'x=0.1' twice
+                raise ValueError(f"Expected the levels of attribute {attribute!r} to have distinct names but they are named "
+                                 f"{default}: pass `level_names[{attribute!r}]`")
             names.append([str(n) for n in own] if own is not None else default)
         self.sizes = [len(n) for n in names]
         self.group_names = [" × ".join(combination) for combination in itertools.product(*names)]
@@ -171,15 +179,18 @@ class Intersections(Counterfactual):
             out = out.masked_fill(held == v, k)
         return out
 
+    def _check_inputs(self, x: object) -> None:
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] <= self._top:
+            raise ValueError(f"Expected inputs [N, D] with D > {self._top} (the attributes' columns) but got "
+                             f"{list(getattr(x, 'shape', [type(x).__name__]))}")
+
     def groups(self, x: Tensor) -> Tensor:
         """Each row's intersection id ``[N]`` (``group_names[id]``; ``-1``: a value that is no level).
 
         Args:
             x: inputs ``[N, D]``.
         """
-        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] <= self._top:
-            raise ValueError(f"Expected inputs [N, D] with D > {self._top} (the attributes' columns) but got "
-                             f"{list(getattr(x, 'shape', [type(x).__name__]))}")
+        self._check_inputs(x)
         ids = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
         none = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
         for attribute, size in zip(self.attributes, self.sizes):
@@ -211,6 +222,7 @@ class Intersections(Counterfactual):
         specs = list(self.attributes.values())
 
         def world(x: Tensor) -> Tensor:
+            self._check_inputs(x)
             x = x.clone()
             for (kind, where, values), k in zip(specs, levels):
                 if kind == "block":
@@ -251,7 +263,8 @@ def world_gaps(
 
     .. math:: Δ_w(x) = p_t(x_w) − p_t(x), \quad G_{ab} = E_x |p_t(x_a) − p_t(x_b)| = E_x |Δ_a(x) − Δ_b(x)|
 
-    with ``t`` the class predicted on ``x`` (or ``target``). ``G`` is symmetric with a zero diagonal; a
+    with ``t`` the class predicted on ``x`` (or ``target``): Kusner et al. 2017's counterfactual fairness
+    (Δ = 0 for every world), compared between every pair of worlds. ``G`` is symmetric with a zero diagonal; a
     model that ignores the attributes has ``G = 0``; the largest entry names the pair of worlds the
     model treats most differently (``female × C`` against ``male × C``). Each world's ``Δ_w`` is what
     :func:`~lightning_causal.causal.scm.fairness.counterfactual_fairness_gap`'s ``delta`` would be for that
@@ -269,7 +282,8 @@ def world_gaps(
         additional_forward_args: extra forward arguments (they follow their rows).
 
     Raises:
-        ValueError: fewer than two worlds, a world that is no callable, or ``x`` no tensor ``[N, ...]`` with N >= 1.
+        ValueError: fewer than two worlds, a world that is no callable, ``x`` no tensor ``[N, ...]`` with N >= 1, or
+            (an :class:`Intersections`) ``x`` without the attributes' columns.
 
     Examples:
         >>> model = nn.Linear(3, 2)
