@@ -16,8 +16,9 @@ from lightning_causal.callbacks._explain import audited_view
 from lightning_causal.callbacks._no_trace import audit_seed, hooks_removed
 from lightning_causal.callbacks._result_checks import checked_result
 from lightning_causal.callbacks._warnings import noise_notes
+from lightning_causal.causal.engine.batching import is_out_of_memory
 
-__all__ = ["drift_base", "failure_hint", "finish_result", "is_out_of_memory", "non_finite_weights", "run_audit"]
+__all__ = ["drift_base", "failure_hint", "finish_result", "non_finite_weights", "run_audit"]
 
 
 def run_audit(audit: Audit, model: torch.nn.Module, probe: Probe, position: int | None, max_batch_size: int | None,
@@ -102,25 +103,22 @@ def _local(t: torch.Tensor) -> torch.Tensor:
     return to_local() if callable(to_local) else t
 
 
-def is_out_of_memory(error: BaseException) -> bool:
-    """``error`` says a device ran out of memory: ``torch.OutOfMemoryError``, or a ``RuntimeError`` of such a message
-    (older CUDA builds, MPS, other accelerators)."""
-    return isinstance(error, torch.OutOfMemoryError) or (isinstance(error, RuntimeError) and "out of memory" in str(error).lower())
-
-
 _FORWARD = os.path.join("causal", "engine", "forward.py")
+_CAPTUM_FORWARD = os.path.join("baselines", "captum_forward.py")
 
 
 def _failed_pass_rows(error: BaseException) -> int | None:
     """The rows of the model call that raised ``error``: the inputs of the innermost
-    :meth:`~lightning_causal.causal.engine.forward.Forward.raw` on its traceback (``None``: not called through one)."""
+    :meth:`~lightning_causal.causal.engine.forward.Forward.raw`, or of the innermost
+    :class:`~lightning_causal.baselines.captum_forward.CaptumForward` call (Captum's own batches), on its traceback
+    (``None``: not called through either)."""
     rows, tb = None, error.__traceback__
     while tb is not None:
-        code = tb.tb_frame.f_code
-        if code.co_name == "raw" and code.co_filename.endswith(_FORWARD):
-            inputs = tb.tb_frame.f_locals.get("inputs")
-            if isinstance(inputs, tuple) and inputs and isinstance(inputs[0], torch.Tensor) and inputs[0].dim():
-                rows = int(inputs[0].shape[0])
+        code, local = tb.tb_frame.f_code, tb.tb_frame.f_locals
+        inputs = (local.get("inputs") if code.co_name == "raw" and code.co_filename.endswith(_FORWARD) else
+                  local.get("args") if code.co_name == "forward" and code.co_filename.endswith(_CAPTUM_FORWARD) else None)
+        if isinstance(inputs, tuple) and inputs and isinstance(inputs[0], torch.Tensor) and inputs[0].dim():
+            rows = int(inputs[0].shape[0])
         tb = tb.tb_next
     return rows
 

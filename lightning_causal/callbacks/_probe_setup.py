@@ -15,12 +15,11 @@ from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.options import label_task, task_model
 from lightning_causal.callbacks._explain import audited_view, explained_position
 from lightning_causal.callbacks._no_trace import hooks_removed, no_trace
-from lightning_causal.callbacks._one_audit import is_out_of_memory
 from lightning_causal.callbacks._probe import call_hint, check_finite_probe
 from lightning_causal.callbacks._result_checks import check_state, checked_result
 from lightning_causal.callbacks._trainer_facts import audited, row_shard
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
-from lightning_causal.causal.engine.batching import settle_shards, sharded_rows
+from lightning_causal.causal.engine.batching import is_out_of_memory, settle_shards, sharded_rows
 from lightning_causal.causal.engine.checks import check_class_labels
 from lightning_causal.causal.engine.forward import Forward, dtype_hint, select_output
 from lightning_causal.reporting.tensorboard import scalar_tags

@@ -39,7 +39,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_causal import CausalAuditCallback, InputEffectAudit, audit_model
-from lightning_causal.audits import Audit, AuditResult
+from lightning_causal.audits import Audit, AuditResult, CaptumBaseline
 from lightning_causal.callbacks import _audit_run
 from lightning_causal.reporting.json_report import load_report
 from tests.helpers.lightning import SgdMlp
@@ -65,15 +65,28 @@ _X = torch.randn(16, 5, generator=torch.Generator().manual_seed(0))
 
 
 def test_audit_model_out_of_memory_names_the_audit_and_a_max_batch_size_that_then_runs():
+    # Captum's own batches (its internal_batch_size), which the engine does not run again in halves
     with pytest.raises(torch.OutOfMemoryError) as caught:  # the error as raised: its type and traceback
-        audit_model(_Limited(40), InputEffectAudit(ace_values=None), _X)
+        audit_model(_Limited(40), _captum(), _X)
     notes = " ".join(getattr(caught.value, "__notes__", []))
-    assert "Raised by audit 'input_effect' of audit_model" in notes  # before: no note, no audit named
+    assert "Raised by audit 'captum_baseline' of audit_model" in notes  # before: no note, no audit named
+    # IntegratedGradients' pass: 16 integration steps x 16 samples = 256 rows (the memory budget's choice on the CPU)
+    assert "the pass that failed held 256 rows, so try `max_batch_size=128`" in notes
+    ran = audit_model(_Limited(40), _captum(), _X, max_batch_size=40)[0]
+    whole = audit_model(_Limited(10**6), _captum(), _X)[0]
+    assert torch.allclose(ran.maps["IntegratedGradients"], whole.maps["IntegratedGradients"], atol=1e-6)
+
+
+def test_an_intervention_pass_out_of_memory_runs_again_in_halves_with_the_same_numbers():
     # InputEffectAudit's intervention pass: 5 features x 16 samples = 80 rows (the memory budget's choice on the CPU)
-    assert "the pass that failed held 80 rows, so try `max_batch_size=40`" in notes
-    ran = audit_model(_Limited(40), InputEffectAudit(ace_values=None), _X, max_batch_size=40)[0]
+    with pytest.warns(UserWarning, match=r"pass of 80 rows ran the device out of memory; it ran again in passes of 40 rows"):
+        ran = audit_model(_Limited(40), InputEffectAudit(ace_values=None), _X)[0]
     whole = audit_model(_Limited(10**6), InputEffectAudit(ace_values=None), _X)[0]
     assert torch.allclose(ran.vectors["mean_abs_effect"], whole.vectors["mean_abs_effect"], atol=1e-6)
+
+
+def _captum():
+    return CaptumBaseline(methods=["IntegratedGradients"], method_options={"IntegratedGradients": {"n_steps": 16}})
 
 
 def test_an_audit_error_of_audit_model_is_named_also_when_it_is_no_memory_error():
@@ -110,21 +123,22 @@ class _LimitedModule(SgdMlp):
 @pytest.mark.parametrize("error", [torch.OutOfMemoryError, RuntimeError])  # RuntimeError: older builds, MPS
 def test_an_audit_out_of_memory_in_a_fit_says_which_max_batch_size_to_pass(tmp_path, error):
     module = _LimitedModule(40, error)
-    with pytest.raises(RuntimeError, match=r"Causal audit 'input_effect' failed at epoch 0: CUDA out of memory.*") as caught:
-        _fit(tmp_path, module, [InputEffectAudit(ace_values=None)])
+    with pytest.raises(RuntimeError, match=r"Causal audit 'captum_baseline' failed at epoch 0: CUDA out of memory.*") as caught:
+        _fit(tmp_path, module, [_captum()])
     assert type(caught.value.__cause__) is error  # the original error chained
     assert "`max_batch_size=` (now None: chosen from the memory budget" in str(caught.value)  # before: torch's message only
-    assert "so try `max_batch_size=40`" in str(caught.value)
+    assert "so try `max_batch_size=128`" in str(caught.value)
     assert all_hook_counts(module) == 0 and module.training
 
 
 def test_an_audit_out_of_memory_under_on_error_warn_keeps_the_advice_in_the_report(tmp_path):
-    with pytest.warns(UserWarning, match="failed at epoch 0.*so try `max_batch_size=20`"):
-        callback, trainer = _fit(tmp_path, _LimitedModule(20), [InputEffectAudit(ace_values=None)], on_error="warn",
-                                 max_batch_size=40)
+    # the dry run's 2 samples x 16 steps (32 rows) fit, the audit's 256 rows do not
+    with pytest.warns(UserWarning, match="failed at epoch 0.*so try `max_batch_size=128`"):
+        callback, trainer = _fit(tmp_path, _LimitedModule(100), [_captum()], on_error="warn")
     assert trainer.current_epoch == 1 and callback.audited_epochs == [0]  # training went on
-    meta = load_report(tmp_path / "reports" / "epoch_0000.json")["audits"]["input_effect"]["meta"]
-    assert "`max_batch_size=` (now 40); the pass that failed held 40 rows, so try `max_batch_size=20`" in meta["error"]
+    meta = load_report(tmp_path / "reports" / "epoch_0000.json")["audits"]["captum_baseline"]["meta"]
+    assert "`max_batch_size=` (now None: chosen from the memory budget" in meta["error"]
+    assert "the pass that failed held 256 rows, so try `max_batch_size=128`" in meta["error"]
 
 
 def test_the_probe_pass_out_of_memory_at_set_up_asks_for_fewer_probe_samples_not_other_forward_parameters(tmp_path):

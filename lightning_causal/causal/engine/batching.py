@@ -21,6 +21,7 @@ __all__ = [
     "RowShard",
     "check_max_batch_size",
     "current_shard",
+    "is_out_of_memory",
     "map_rows",
     "pass_budget",
     "preferred_pass_bytes",
@@ -252,8 +253,50 @@ def sharded_rows(shard: RowShard | None) -> Iterator[None]:
         _SHARD.reset(token)
 
 
+def is_out_of_memory(error: BaseException) -> bool:
+    """``error`` says a device ran out of memory: ``torch.OutOfMemoryError``, or a ``RuntimeError`` of such a
+    message (older CUDA builds, MPS, other accelerators).
+
+    Args:
+        error: the exception.
+
+    Examples:
+        >>> is_out_of_memory(RuntimeError("MPS backend out of memory")), is_out_of_memory(ValueError("bad shape"))
+        (True, False)
+    """
+    return isinstance(error, torch.OutOfMemoryError) or (isinstance(error, RuntimeError) and "out of memory" in str(error).lower())
+
+
+def _free_cached(device: torch.device) -> None:
+    """Give the memory a failed pass left in the allocator's cache back (CUDA), so that the retry can have it."""
+    if device.type == "cuda" and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def _map_chunks(start: int, stop: int, rows: int, fn: Callable[[Tensor], Tensor], device: torch.device) -> Tensor:
-    return torch.cat([fn(torch.arange(s, min(s + rows, stop), device=device)) for s in range(start, stop, rows)])
+    """``fn`` over the chunks of ``[start, stop)``; a chunk of two rows or more that runs the device out of memory
+    is run again in halves (and the rows after it in chunks of that size), with one warning: the budget measured
+    before the passes can be too generous when other work takes memory meanwhile, or the allocator fragments.
+    The values do not depend on the chunking (nor, then, on the retry)."""
+    parts, s, halved = [], start, None
+    while s < stop:
+        e = min(s + rows, stop)
+        try:
+            parts.append(fn(torch.arange(s, e, device=device)))
+            s = e
+            continue
+        except Exception as err:
+            if e - s < 2 or not is_out_of_memory(err):
+                raise
+        # out of the except block: the failed pass's tensors, held by the error's frames, are freed now
+        _free_cached(device)
+        halved, rows = (halved or e - s), max(1, (e - s) // 2)
+    if halved is not None:
+        warnings.warn(
+            f"A forward pass of {halved} rows ran the device out of memory; it ran again in passes of {rows} rows, and "
+            f"the rest of that computation too. Pass `max_batch_size={rows}` (or lower) to start there",
+            UserWarning, stacklevel=outside_package())
+    return torch.cat(parts)
 
 
 class PeerFailure(RuntimeError):

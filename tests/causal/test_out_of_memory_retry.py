@@ -1,0 +1,63 @@
+"""A chunk of rows that runs the device out of memory runs again in halves (map_rows), same values."""
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal.causal import input_effects
+from lightning_causal.causal.engine.batching import map_rows
+
+
+def _failing_above(limit, error=torch.OutOfMemoryError):
+    calls = []
+
+    def fn(idx):
+        calls.append(idx.numel())
+        if idx.numel() > limit:
+            raise error("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return idx.double() * 10
+
+    return fn, calls
+
+
+def test_a_chunk_out_of_memory_is_halved_until_it_fits_and_gives_the_same_values():
+    fn, calls = _failing_above(3)
+    with pytest.warns(UserWarning, match=r"pass of 8 rows ran the device out of memory; it ran again in passes of 2 rows"):
+        out = map_rows(11, 8, fn, torch.device("cpu"))
+    assert torch.equal(out, torch.arange(11).double() * 10)
+    assert calls == [8, 4, 2, 2, 2, 2, 2, 1]  # the rest of the computation keeps the size that fit
+
+
+def test_other_errors_and_a_single_row_out_of_memory_are_raised_as_they_are():
+    fn, _ = _failing_above(3, error=ValueError)
+    with pytest.raises(ValueError, match="Tried to allocate"):
+        map_rows(11, 8, fn, torch.device("cpu"))
+    fn, calls = _failing_above(0)
+    with pytest.raises(torch.OutOfMemoryError):
+        map_rows(4, 4, fn, torch.device("cpu"))
+    assert calls == [4, 2, 1]
+
+
+class _Tight(nn.Module):
+    """A model whose passes of more than ``limit`` rows fail as a full device would."""
+
+    def __init__(self, limit):
+        super().__init__()
+        self.fc, self.limit = nn.Linear(6, 3), limit
+
+    def forward(self, x):
+        if x.shape[0] > self.limit:
+            raise RuntimeError(f"out of memory: {x.shape[0]} rows")
+        return self.fc(x)
+
+
+def test_input_effects_on_a_device_too_small_for_its_chunks_equal_the_unconstrained_values():
+    torch.manual_seed(0)
+    x = torch.randn(12, 6)
+    free = _Tight(10**6)
+    tight = _Tight(12)  # the clean pass of 12 samples fits; the chunks of 12 x 6 rows do not
+    tight.load_state_dict(free.state_dict())
+    expected = input_effects(free, x, target=1, max_batch_size=72)
+    with pytest.warns(UserWarning, match="out of memory"):
+        got = input_effects(tight, x, target=1, max_batch_size=72)
+    torch.testing.assert_close(got, expected)
