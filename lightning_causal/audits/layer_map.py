@@ -83,6 +83,8 @@ class LayerMapAudit(Audit):
         max_rows: intervention rows entering the CKA (at least 3: with 2 every CKA is 1); their activation changes at every layer are
             held until the end (``max_rows`` times the layers' summed widths, outside the memory
             budget of a pass: lower it for large image layers; see ``layer_causal_map``).
+        seed: seed of the private generator that draws the ``max_rows`` rows of the CKA when there are more
+            (the global RNG is untouched); another seed, another subset.
         special_tokens: token ids no intervention replaces (e.g. ``(eos_id,)`` for BART or T5
             classifiers, which must read their ``</s>``); a group of them only is no row of the map.
         output: which tensor of the model's return value is explained (see :class:`Audit`).
@@ -106,6 +108,7 @@ class LayerMapAudit(Audit):
         baseline: float | Tensor = 0.0,
         target: int | None = None,
         max_rows: int | None = 1024,
+        seed: int = 0,
         special_tokens: Sequence[int] = (),
         output: OutputSpec = None,
         name: str | None = None,
@@ -119,6 +122,7 @@ class LayerMapAudit(Audit):
         if twice:
             raise ValueError(f"Expected argument `layers` to name each module once but got {twice} more than once")
         self.max_rows = check_int("max_rows", max_rows, minimum=MIN_CKA_ROWS, none_ok=True)  # 2 rows: every CKA is 1
+        self.seed = check_int("seed", seed, minimum=0)
         self.feature_mask, self.patch_size, self.threshold = feature_mask, patch_size, float(threshold)
         self.baseline, self.target = check_baseline(baseline), check_target(target)
 
@@ -153,7 +157,8 @@ class LayerMapAudit(Audit):
                                                model=model, output=self.output)
         lm = layer_causal_map(model, x, probe_groups("LayerMapAudit", self.feature_mask, self.patch_size, x), self.layers,
                               threshold=self.threshold, baseline=self.baseline, target=self.target, special_tokens=self.special_tokens,
-                              max_batch_size=max_batch_size, max_rows=self.max_rows, **self.model_options(probe))
+                              max_batch_size=max_batch_size, max_rows=self.max_rows, seed=self.seed,
+                              **self.model_options(probe))
         result = AuditResult(self.name, graphs={"layer_map": lm.to_dict()})
         notes = layer_map_notes(lm.meta)
         if notes:
