@@ -100,3 +100,17 @@ def test_wilson_interval_is_the_roots_of_its_quadratic(k, n):
 def test_wilson_interval_against_the_published_values(k, n, want):
     # Newcombe (1998), Statistics in Medicine 17:857-872, Table I, method 3 (score interval without continuity correction)
     assert [round(v, 4) for v in wilson_interval(k, n)] == want
+
+
+def test_the_repair_term_of_an_intersections_is_the_wrapped_flips():
+    # recipes.md: "CounterfactualFairnessTerm(sex_x_race): its penalty is the sex flip's"
+    from lightning_causal.causal import AttributeFlip
+    from lightning_causal.repair import CounterfactualFairnessTerm
+
+    torch.manual_seed(0)
+    x = torch.cat([torch.randint(0, 2, (8, 1)).float(), nn.functional.one_hot(torch.arange(8) % 2, 2).float(),
+                   torch.randn(8, 1)], 1)
+    model = nn.Linear(4, 2)
+    wrapped = CounterfactualFairnessTerm(Intersections(AttributeFlip(0), {"sex": 0, "race": [1, 2]})).loss(model, x, None)
+    bare = CounterfactualFairnessTerm(AttributeFlip(0)).loss(model, x, None)
+    assert float(bare) > 0 and torch.equal(wrapped, bare)

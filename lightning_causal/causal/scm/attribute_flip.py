@@ -308,8 +308,9 @@ def one_hot_blocks(x: Tensor, max_columns: int = 4096) -> list[list[int]]:
 
 def warn_one_hot_flip(who: str, counterfactual: Counterfactual, x: Tensor, consequence: str = "", stacklevel: int | None = None) -> list[int]:
     """Warn (``UserWarning``) when ``counterfactual`` flips one column of a one-hot block of ``x``
-    alone (an :class:`AttributeFlip` or ``scm.flip(column)``; token swaps and callables say nothing
-    of a column): its counterfactual rows hold two ones or none in the block, rows no encoder
+    alone (an :class:`AttributeFlip` or ``scm.flip(column)``, bare or held by a wrapper as its
+    ``.counterfactual``, :class:`~lightning_causal.causal.scm.intersections.Intersections`; token swaps
+    and callables say nothing of a column): its counterfactual rows hold two ones or none in the block, rows no encoder
     produces. The one check of :func:`~lightning_causal.causal.scm.fairness.counterfactual_fairness_gap`,
     ``FairnessAudit`` and ``CounterfactualFairnessTerm``. Looked for on ``x`` of 16 rows or more
     ``[N, D]`` (fewer rows, such as a callback's 2-row dry run, say little about the encoding).
