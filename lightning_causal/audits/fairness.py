@@ -151,7 +151,7 @@ class FairnessAudit(Audit):
             into every combination of the attributes
             (:func:`~lightning_causal.causal.scm.intersections.world_gaps`): the scalar ``world_gap_max`` and the
             table ``world_gaps``, the ``top_k`` pairs of worlds by E|p_t(x_a) − p_t(x_b)| (``male × C ↔ female ×
-            C``); costs one counterfactual pass per combination.
+            C``); costs one pass of the probe and one over the rows each combination changes, batched together.
 
     ``validate`` (run by the callback on the whole probe before training) warns when the counterfactual
     changes no probe sample (a token swap whose terms no sentence holds): the gap would read 0 with
