@@ -8,7 +8,7 @@ pair whose options go to Captum's ``attribute`` (for ``NoiseTunnel(...)`` the ke
 ``nt_samples``, ``nt_samples_batch_size`` and ``stdevs`` go to the tunnel, the rest to the method
 inside it; outside a tunnel ``stdevs`` is GradientShap's own). The tunnel's numbers do not depend on its
 batches: its noise is drawn once, as Captum's single batch draws it, and held (:class:`_NoiseDrawnOnce`); one
-over GradientShap or ShapleyValueSampling runs in one batch unless ``nt_samples_batch_size`` is given.
+over GradientShap runs in one batch unless ``nt_samples_batch_size`` is given.
 Unknown names and options fail, listing the valid ones. :func:`attribute` runs them on
 the inputs; :func:`~lightning_causal.baselines.layer_methods.layer_attribute` (re-exported here)
 the layer methods per unit.
@@ -85,8 +85,10 @@ class _NoiseDrawnOnce(NoiseTunnel):
     budget, which differs between machines) changed the numbers of one seed (by 27% of the largest value
     on a digits CNN). Here the noise of all ``nt_samples`` is drawn at the first batch, exactly as Captum's
     single batch (``nt_samples_batch_size=None``) draws it, and each batch takes its share: any batch
-    size gives the numbers of Captum's single batch. For a method that draws nothing itself (a
-    randomised one draws in each batch anew: it runs in one batch unless told otherwise).
+    size gives the numbers of Captum's single batch. A method inside that draws (ShapleyValueSampling: one
+    permutation for all the rows of a call) draws in each batch what it draws in Captum's single batch: the
+    torch RNG is set back, at each batch, to its state after the noise; GradientShap, whose draws are per row,
+    cannot be batched so and runs in one batch unless told otherwise (:data:`_ROW_DRAWS`).
 
     Memory: the passes run in batches, but the ``N x nt_samples`` noisy copies of the inputs are held until
     the last batch has taken its share (:func:`_noisy_copies`). They cannot be drawn batch by batch with the
@@ -106,6 +108,9 @@ class _NoiseDrawnOnce(NoiseTunnel):
         if self._noisy is None:  # rows [n * s + j]: sample n's j-th noisy copy, Captum's single-batch layout
             levels = stdevs if isinstance(stdevs, tuple) else (stdevs,) * len(inputs)
             self._noisy = tuple(_noisy_copies(t.detach(), level, s) for t, level in zip(inputs, levels))
+            self._after_noise = torch.get_rng_state()  # what the method inside draws from in Captum's single batch
+        else:  # ShapleyValueSampling's permutations (shared by every row, drawn on the CPU): those of the first batch
+            torch.set_rng_state(self._after_noise)
         start, self._taken = self._taken, self._taken + nt_samples_partition
         part = tuple(t.view(t.shape[0] // s, s, *t.shape[1:])[:, start : self._taken].reshape(-1, *t.shape[1:]).clone()
                      for t in self._noisy)
@@ -124,6 +129,11 @@ def _noisy_copies(x: Tensor, stdev: float, copies: int) -> Tensor:
     out = per_sample.add_(x) if torch.result_type(per_sample, x) == noise.dtype else x + per_sample  # Captum's x + noise
     return out.view(rows)
 
+
+#: randomised methods whose draws are per row (GradientShap: a baseline, an α and a noise for every row), which
+#: batches of the rows would draw otherwise: inside a tunnel they run in one batch unless ``nt_samples_batch_size``
+#: is given (then Captum's tunnel, each batch drawing anew); ShapleyValueSampling draws one permutation for every row
+_ROW_DRAWS = frozenset({"GradientShap"})
 
 #: whether this Captum's NoiseTunnel draws its noise in a method that can be replaced (0.9 does; 0.7 draws
 #: it inside ``attribute``, and its tunnel then runs in one batch unless ``nt_samples_batch_size`` is given)
@@ -217,8 +227,8 @@ def _kwargs(spec: MethodSpec, x: Tensor, feature_mask: Tensor | None, baselines:
     if "stdevs" in kw:  # GradientShap's: Captum asserts a float (``stdevs=1`` failed there); None: its default, no noise
         kw["stdevs"] = float(kw["stdevs"]) if kw["stdevs"] is not None else 0.0
     if spec.noise_tunnel and tunnel["nt_samples_batch_size"] is None:
-        # a randomised method inside draws anew in each of Captum's batches: one batch, the numbers of Captum's default
-        one_batch = meta.randomised or not _NOISE_DRAWN_ONCE
+        # a method whose draws are per row draws other numbers in batches of the rows: one batch, Captum's default
+        one_batch = spec.name in _ROW_DRAWS or not _NOISE_DRAWN_ONCE
         tunnel["nt_samples_batch_size"] = tunnel["nt_samples"] if one_batch else max(1, min(tunnel["nt_samples"], rows // n))
     n_eff = n * tunnel["nt_samples_batch_size"] if spec.noise_tunnel else n  # rows the method itself sees
     if meta.baselines and kw.get("baselines") is None:
@@ -276,8 +286,8 @@ def attribute(
             set in the options); default: the engine's chunk (32 MiB of activations on CPU, the
             memory budget on an accelerator: :func:`~lightning_causal.causal.engine.batching.rows_per_pass`).
             A NoiseTunnel holds its ``N x nt_samples`` noisy inputs throughout (its numbers do not depend on the
-            batches), and one over GradientShap or ShapleyValueSampling runs them in one batch unless
-            ``nt_samples_batch_size`` is given (docs/methods.md, NoiseTunnel's memory).
+            batches), and one over GradientShap runs them in one batch unless ``nt_samples_batch_size`` is
+            given (docs/methods.md, NoiseTunnel's memory).
         options: more options merged over the method's.
         output: which tensor of the model's return value is explained (see
             :class:`~lightning_causal.causal.engine.forward.Forward`).
@@ -336,7 +346,7 @@ def attribute(
         if spec.noise_tunnel:
             nt["stdevs"] = tunnel_stdevs(x.detach(), nt["stdevs"])
             nt["draw_baseline_from_distrib"] = spec.name == "GradientShap"
-            tunnel = NoiseTunnel(algo) if METHOD_TABLE[spec.name].randomised else _NoiseDrawnOnce(algo)
+            tunnel = NoiseTunnel(algo) if spec.name in _ROW_DRAWS else _NoiseDrawnOnce(algo)
             out = tunnel.attribute(x, target=tidx, **nt, **kw)
         else:
             out = algo.attribute(x, target=tidx, **kw)

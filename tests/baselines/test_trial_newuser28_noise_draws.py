@@ -20,7 +20,14 @@ import weakref
 import numpy as np
 import pytest
 import torch
-from captum.attr import FeatureAblation, GradientShap, IntegratedGradients, NoiseTunnel, Saliency
+from captum.attr import (
+    FeatureAblation,
+    GradientShap,
+    IntegratedGradients,
+    NoiseTunnel,
+    Saliency,
+    ShapleyValueSampling,
+)
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
@@ -68,6 +75,31 @@ def test_a_randomised_method_in_the_tunnel_runs_in_one_batch_whatever_the_budget
     for mbs in (None, 12):
         ours = attribute(model, x, ("NoiseTunnel(GradientShap)", options), t, generator=2, max_batch_size=mbs)
         torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12 * float(ref.abs().max()))
+
+
+def test_shapley_sampling_in_the_tunnel_runs_in_batches_of_the_budget_with_captums_single_batch_numbers() -> None:
+    """Review of f94e442: ShapleyValueSampling inside a tunnel ran all N x nt_samples copies in one batch (passes of 48
+    rows under max_batch_size=12). It draws one permutation for every row of a call, so each batch replays the
+    permutations of Captum's single batch (the RNG set back to its state after the noise): batches of the budget,
+    and of a given nt_samples_batch_size, give Captum's single-batch numbers."""
+    model, x, t = _cnn_and_inputs()
+    mask = torch.arange(64).view(1, 1, 8, 8) // 16
+    options = {"nt_samples": 8, "stdevs": 0.2, "n_samples": 3}
+    _seeded(4)
+    ref = NoiseTunnel(ShapleyValueSampling(model)).attribute(x, target=t, feature_mask=mask, baselines=0.0, **options)
+    rows: list[int] = []
+    hook = model.register_forward_pre_hook(lambda _m, args: rows.append(args[0].shape[0]))
+    try:
+        batched = attribute(model, x, ("NoiseTunnel(ShapleyValueSampling)", options), t, generator=4, feature_mask=mask,
+                            max_batch_size=12)
+    finally:
+        hook.remove()
+    assert max(rows) == 12  # two copies of the 6 samples a pass (48 before)
+    runs = [batched, attribute(model, x, ("NoiseTunnel(ShapleyValueSampling)", {**options, "nt_samples_batch_size": 3}), t,
+                               generator=4, feature_mask=mask)]
+    assert ref.abs().max() > 0
+    for ours in runs:  # Captum sums Shapley terms in float32
+        torch.testing.assert_close(ours, ref.to(ours.dtype), rtol=1e-6, atol=1e-7 * float(ref.abs().max()))
 
 
 def test_gradient_shaps_own_stdevs_reaches_captum() -> None:
