@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from functools import partial
 
+import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
@@ -102,13 +103,28 @@ def _drawn_planes(maps: Tensor) -> Tensor:
     return strongest_channel(maps, 1) if maps.dim() in (4, 5) else maps
 
 
+def _largest_slice(first: Tensor) -> tuple[int, tuple[int, int]]:
+    """The depth slice of a map ``[C, D, H, W]`` of largest mean |score|, and the run of slices ``(first, last)``
+    that equal it beside it: of groups spanning several slices (octants, cubes) every slice of the group's run is
+    the largest, and the middle one is drawn (the first showed the volume's edge slice, where a planted blob of
+    the octant's middle is not)."""
+    score = first.detach().float().abs().mean(dim=(0, 2, 3))
+    top = int(score.argmax())
+    equal = torch.isclose(score, score[top], rtol=1e-6, atol=0.0).tolist()
+    last = top
+    while last + 1 < len(equal) and equal[last + 1]:
+        last += 1
+    return (top + last + 1) // 2, (top, last)
+
+
 def image_maps(data: MapData) -> list[tuple[str, Figure]]:
     """One heatmap figure per sample, input | each map (``maps/sample_<i>``); more than
     :data:`MAX_MAPS_PER_FIGURE` maps (the causal effect beside two or more Captum methods): one figure per
     sample and map, input | map (``maps/sample_<i>/<map>``, the map's name made tag-safe), so that each is
     readable in a TensorBoard card. One colour scale per map shared by the samples (and the cards): symmetric and diverging for a signed map, from 0 for a map without negative values
     (Saliency). A volume ``[C, D, H, W]`` is drawn at one depth slice: the one where the first map
-    (causal) has the largest mean |score|, named in the title. Signed maps of a class's score
+    (causal) has the largest mean |score| (of several neighbouring slices of equal score, a group spanning them,
+    the middle one), named in the title. Signed maps of a class's score
     (``meta["targets"]``: effects, attributions) say below what red and blue mean.
 
     Args:
@@ -123,10 +139,10 @@ def image_maps(data: MapData) -> list[tuple[str, Figure]]:
         title = global_title(data) if glob else sample_title(data, i)
         sample, maps = data.inputs[i], {k: v[i] for k, v in data.maps.items()}
         if sample.dim() == 4:  # [C, D, H, W]
-            first = next(iter(maps.values()))
-            d = int(first.detach().float().abs().mean(dim=(0, 2, 3)).argmax())
+            d, run = _largest_slice(next(iter(maps.values())))
             sample, maps = sample[:, d], {k: v[:, d] for k, v in maps.items()}
-            title = f"{title}, depth slice {d} of 0–{data.inputs.shape[2] - 1} (largest mean |{next(iter(data.maps))}|)"
+            equal = f"; {run[0]}–{run[1]} equal, the middle one" if run[1] > run[0] else ""
+            title = f"{title}, depth slice {d} of 0–{data.inputs.shape[2] - 1} (largest mean |{next(iter(data.maps))}|{equal})"
         # a map drawn alone: its panel is titled with its name
         out += sample_figures(data, i, maps, signed, note, partial(heatmap_row, sample, vmax=vmax, title=title, signed=signed,
                                                                               layout=layout))
