@@ -2,6 +2,7 @@
 dataclass and named tuple batches are joined, a CombinedLoader is read from its first loader."""
 
 import collections
+import collections.abc
 import dataclasses
 
 import torch
@@ -51,6 +52,39 @@ def test_an_audit_of_a_model_reading_named_tuple_fields_equals_the_core_estimate
     by_hand = torch.stack([net(x, cfg)[:, 0] - net(torch.where(torch.arange(4) == j, 0.0, x), cfg)[:, 0] for j in range(4)], 1)
     assert torch.allclose(expected, by_hand, atol=1e-6)  # each sample scaled by its own row of cfg.scale
     assert torch.allclose(result.maps["effect"], by_hand, atol=1e-6)
+
+
+class _Config(collections.abc.Mapping):
+    """A configuration object read by attribute (as OmegaConf's DictConfig is), holding no per-sample tensor."""
+
+    def __init__(self, **values):
+        self._values = values
+
+    def __getitem__(self, key):
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self):
+        return len(self._values)
+
+    def __getattr__(self, key):
+        try:
+            return self.__dict__["_values"][key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+
+def test_a_mapping_config_read_by_attribute_reaches_forward_as_given():
+    # before: every pass (and Probe.subset/to) rebuilt it as a dict, and forward's cfg.scale raised AttributeError
+    net, x, _ = _net_and_data()
+    cfg = _Config(scale=torch.tensor(2.0), shift=torch.tensor(0.25))
+    plain = Scaling(cfg.scale, cfg.shift)
+    expected = input_effects(net, x, target=0, additional_forward_args=(plain,))
+    torch.testing.assert_close(input_effects(net, x, target=0, additional_forward_args=(cfg,)), expected)
+    (arg,) = Probe(x, None, (cfg,)).subset(torch.tensor([3, 1])).to("cpu").additional_forward_args
+    assert arg is cfg
 
 
 class _PairSamples(Dataset):

@@ -50,7 +50,9 @@ def tensor_leaves(value: Any) -> list[Tensor]:
 
 def map_tensors(value: Any, fn: Any) -> Any:
     """``value`` with ``fn`` applied to every tensor in it, its structure kept (a named tuple stays one,
-    as forward may read its fields; a mapping becomes a ``dict``).
+    as forward may read its fields; a mapping whose values change becomes a ``dict``). A container none of whose
+    items change is returned itself: a configuration object of attribute access (a ``Mapping`` holding no
+    per-sample tensor) reaches forward as given, and a pass rebuilds nothing it does not gather.
 
     Args:
         value: a tensor, or tuples, lists and mappings holding tensors and other values.
@@ -65,9 +67,11 @@ def map_tensors(value: Any, fn: Any) -> Any:
     if isinstance(value, Tensor):
         return fn(value)
     if isinstance(value, (tuple, list)):
-        return rebuild(value, [map_tensors(v, fn) for v in value])
+        items = [map_tensors(v, fn) for v in value]
+        return value if all(a is b for a, b in zip(items, value)) else rebuild(value, items)
     if isinstance(value, Mapping):
-        return {k: map_tensors(v, fn) for k, v in value.items()}
+        mapped = {k: map_tensors(v, fn) for k, v in value.items()}
+        return value if all(mapped[k] is v for k, v in value.items()) else mapped
     return value
 
 
