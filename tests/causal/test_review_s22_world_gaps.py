@@ -74,6 +74,27 @@ def test_intersections_refuse_levels_named_alike(kwargs, match):
         Intersections(lambda x: x, {"sex": 0, "race": [1, 2]}, **kwargs)
 
 
+@pytest.mark.parametrize(("kwargs", "match"), [
+    # before: TypeError "'int' object is not iterable", ValueError "could not convert string to float: 'a'",
+    # TypeError "cannot convert dictionary update sequence element #0 to a sequence"
+    ({"levels": {"sex": 1}}, "levels of attribute 'sex' to be two or more distinct finite numbers but got 1"),
+    ({"levels": {"sex": ["a", "b"]}}, r"levels of attribute 'sex' to be two or more distinct finite numbers but got \['a', 'b'\]"),
+    ({"levels": [0, 1]}, r"argument `levels` to be None or a mapping attribute name -> one entry per level but got \[0, 1\]"),
+    ({"level_names": ["a", "b"]}, "argument `level_names` to be None or a mapping"),
+])
+def test_intersections_refuse_levels_that_are_no_numbers_by_name(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Intersections(lambda x: x, {"sex": 0, "race": [1, 2]}, **kwargs)
+
+
+def test_intersections_take_levels_of_an_array_or_a_tensor():
+    import numpy as np
+
+    for levels in (np.array([0, 2]), torch.tensor([0.0, 2.0])):
+        cf = Intersections(lambda x: x, {"sex": 0, "race": [1, 2]}, levels={"sex": levels})
+        assert cf.groups(torch.tensor([[2.0, 0, 1], [0.0, 1, 0], [1.0, 1, 0]])).tolist() == [3, 0, -1]
+
+
 def test_a_world_refuses_inputs_without_the_attributes_columns():
     # before: torch's IndexError 'index 5 is out of bounds for dimension 0 with size 3' from inside the world
     cf = Intersections(lambda x: x, {"sex": 0, "race": [1, 5]})

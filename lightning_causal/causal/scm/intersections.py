@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypedDict
 
 import torch
@@ -22,6 +22,19 @@ __all__ = ["Intersections", "WorldGaps", "world_gaps"]
 
 def _is_index(c: object) -> bool:
     return isinstance(c, int) and not isinstance(c, bool) and c >= 0
+
+
+def _numbers(values: object) -> list[float]:
+    """``values`` as floats (a sequence, array or tensor of numbers), or ``[]`` where they are none."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        return []
+    values = list(values)
+    if any(isinstance(v, (str, bytes)) for v in values):
+        return []
+    try:
+        return [float(v) for v in values]
+    except (TypeError, ValueError):  # an entry that is no number
+        return []
 
 
 class Intersections(Counterfactual):
@@ -59,8 +72,8 @@ class Intersections(Counterfactual):
         ValueError: no attribute; a column that is neither an index nor a name of ``columns``; a block
             of fewer than two distinct columns; a column in two attributes; levels that are not two or
             more distinct finite numbers; ``level_names`` of another length or with a name twice (levels
-            named alike without them); ``levels`` or ``level_names`` for an unknown attribute, or ``levels``
-            for a block.
+            named alike without them); ``levels`` or ``level_names`` that is no mapping, or names an unknown
+            attribute; ``levels`` for a block.
 
     Examples:
         >>> from lightning_causal.causal import AttributeFlip
@@ -91,6 +104,10 @@ class Intersections(Counterfactual):
         if columns is not None and (isinstance(columns, str) or not all(isinstance(c, str) for c in columns)):
             raise ValueError(f"Expected argument `columns` to be None or the column names (strings) but got {columns!r:.100}")
         self.columns = list(columns) if columns is not None else None
+        for arg, given in (("levels", levels), ("level_names", level_names)):
+            if given is not None and not isinstance(given, Mapping):
+                raise ValueError(f"Expected argument `{arg}` to be None or a mapping attribute name -> one entry per level "
+                                 f"but got {given!r:.100}")
         levels, level_names = dict(levels or {}), dict(level_names or {})
         for arg, given in (("levels", levels), ("level_names", level_names)):
             unknown = sorted(set(given) - set(attributes))
@@ -114,10 +131,11 @@ class Intersections(Counterfactual):
                                         else f"{attribute}={k}" for k, c in enumerate(block)]
             else:
                 column = self._index(attribute, spec)
-                values = [float(v) for v in levels.get(attribute, (0.0, 1.0))]
+                given = levels.get(attribute, (0.0, 1.0))
+                values = _numbers(given)
                 if len(values) < 2 or len(set(values)) < len(values) or not all(math.isfinite(v) for v in values):
                     raise ValueError(f"Expected the levels of attribute {attribute!r} to be two or more distinct finite numbers "
-                                     f"but got {list(levels.get(attribute, ()))!r}")
+                                     f"but got {given!r:.100}")
                 self.attributes[attribute] = ("code", column, values)
                 cols, default = [column], [f"{attribute}={v:g}" for v in values]
             for c in cols:
