@@ -79,6 +79,7 @@ def test_intersections_refuse_levels_named_alike(kwargs, match):
     # TypeError "cannot convert dictionary update sequence element #0 to a sequence"
     ({"levels": {"sex": 1}}, "levels of attribute 'sex' to be two or more distinct finite numbers but got 1"),
     ({"levels": {"sex": ["a", "b"]}}, r"levels of attribute 'sex' to be two or more distinct finite numbers but got \['a', 'b'\]"),
+    ({"levels": {"sex": torch.tensor(1.0)}}, "levels of attribute 'sex' to be two or more distinct finite numbers but got tensor"),
     ({"levels": [0, 1]}, r"argument `levels` to be None or a mapping attribute name -> one entry per level but got \[0, 1\]"),
     ({"level_names": ["a", "b"]}, "argument `level_names` to be None or a mapping"),
 ])

@@ -28,11 +28,9 @@ def _numbers(values: object) -> list[float]:
     """``values`` as floats (a sequence, array or tensor of numbers), or ``[]`` where they are none."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         return []
-    values = list(values)
-    if any(isinstance(v, (str, bytes)) for v in values):
-        return []
     try:
-        return [float(v) for v in values]
+        values = list(values)  # a 0-d tensor or array iterates not
+        return [] if any(isinstance(v, (str, bytes)) for v in values) else [float(v) for v in values]
     except (TypeError, ValueError):  # an entry that is no number
         return []
 
