@@ -60,6 +60,7 @@ from lightning_causal.reporting.figure_kinds import (
     sequence_layout,
     skip_reason,
 )
+from lightning_causal.reporting.glyphs import glyphs_gathered
 from lightning_causal.reporting.image_figures import image_grid_figure
 from lightning_causal.reporting.layout import custom_layout
 from lightning_causal.reporting.summary import markdown_summary
@@ -255,6 +256,12 @@ class TensorBoardRenderer:
             step: the step to write at (the audit's).
             probe_labels: the probe's labels, for the maps' titles.
         """
+        with glyphs_gathered():  # names matplotlib's font cannot draw: one warning, not one per character and figure
+            self._draw_figures(writer, results, probe_inputs, step, probe_labels)
+        writer.flush()
+
+    def _draw_figures(self, writer: Any, results: Sequence[AuditResult], probe_inputs: Tensor | None, step: int,
+                      probe_labels: Tensor | None) -> None:
         for r in results:
             base = f"causal/{r.audit}"
             for name, vec in r.vectors.items():
@@ -275,7 +282,6 @@ class TensorBoardRenderer:
             for name, rows in r.tables.items():
                 if interval_metrics(rows):  # estimates with confidence intervals, e.g. Sobol' S/ST
                     self._figure(writer, f"{base}/intervals/{name}", _interval_figure(r, name, rows), step)
-        writer.flush()
 
     def figures(self, results: Sequence[AuditResult], probe_inputs: Tensor | None = None, *,
                 probe_labels: Tensor | None = None) -> dict[str, Figure]:
