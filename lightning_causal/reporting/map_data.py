@@ -11,6 +11,11 @@ from typing import Any
 
 from torch import Tensor
 
+from lightning_causal.reporting.figure_style import short_label
+
+#: the most characters of a class name in a map's title (a name of 180 characters took five lines of it)
+TITLE_NAME = 40
+
 __all__ = [
     "SERIES_COLOURS", "MapData", "drawn_samples", "explained_quantity", "global_title", "map_limits", "output_noun",
     "sample_title", "sign_note",
@@ -45,13 +50,14 @@ class MapData:
     max_samples: int = 4
 
     def class_name(self, index: int) -> str:
-        """The name of class ``index`` in titles: ``repr`` of ``meta["class_names"][index]``, else the index.
+        """The name of class ``index`` in titles: ``repr`` of ``meta["class_names"][index]`` cut to
+        :data:`TITLE_NAME` characters (the report holds it whole), else the index.
 
         Args:
             index: the class index.
         """
         names = self.meta.get("class_names")
-        return repr(names[index]) if names is not None and 0 <= index < len(names) else str(index)
+        return repr(short_label(names[index], TITLE_NAME)) if names is not None and 0 <= index < len(names) else str(index)
 
 
 

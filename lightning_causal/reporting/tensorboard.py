@@ -60,6 +60,7 @@ from lightning_causal.reporting.figure_kinds import (
     sequence_layout,
     skip_reason,
 )
+from lightning_causal.reporting.figure_style import short_labels
 from lightning_causal.reporting.glyphs import glyphs_gathered
 from lightning_causal.reporting.image_figures import image_grid_figure
 from lightning_causal.reporting.layout import custom_layout
@@ -414,6 +415,9 @@ def _estimated(r: AuditResult, layer: str, units: int) -> list[bool] | None:
     return [u not in exact for u in range(units)]
 
 
+_CAPTION_NAME = 24  # the most characters of a class name in a counterfactual column's caption
+
+
 def _counterfactual_figure(r: AuditResult, columns: int, transpose: bool = False,
                            sequence_axes: tuple[str, str] | None = None) -> Figure | None:
     """CounterfactualAudit's pictures (``images["counterfactuals"]``, one input | counterfactual |
@@ -429,9 +433,12 @@ def _counterfactual_figure(r: AuditResult, columns: int, transpose: bool = False
 
     k = min(columns, len(rows))
     names = _class_names(r)
+    shown_ids = sorted({int(row[key]) for row in rows[:k] for key in ("label", "predicted", "counterfactual_predicted") if key in row}
+                       & set(range(len(names or ()))))
+    cut = dict(zip(shown_ids, short_labels([names[c] for c in shown_ids], _CAPTION_NAME))) if names else {}
 
-    def name(c: int) -> str:
-        return repr(names[c]) if names is not None and 0 <= c < len(names) else str(c)
+    def name(c: int) -> str:  # cut, the names of one figure kept apart: a column is as wide as its longest line
+        return repr(cut[c]) if c in cut else str(c)
 
     labels = []
     for row in rows[:k]:
