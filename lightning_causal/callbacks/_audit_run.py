@@ -255,7 +255,12 @@ class AuditRun:
             if shard is not None and shard.rank != 0 and not isinstance(error, PeerFailure):  # rank 0 only names this process
                 warnings.warn(f"Causal audit {audit.name!r} failed at epoch {epoch} in process {shard.rank}: {error!r}{hint}",
                               stacklevel=2)
-            return AuditResult(audit.name, scalars={"failed": 1.0}, meta={"error": repr(error) + hint, "epoch": epoch})
+            failed = AuditResult(audit.name, scalars={"failed": 1.0}, meta={"error": repr(error) + hint, "epoch": epoch})
+            # the error's traceback holds this frame, which holds the error: a cycle that would keep the failed pass's
+            # tensors (the device memory an out-of-memory pass took) from the training that goes on, until the cyclic
+            # garbage collector ran
+            del error
+            return failed
         assert result is not None
         finish_result(audit, result, notes, epoch=epoch, seconds=time.perf_counter() - t0,
                       previous=self._previous_vectors.get(audit.name, {}),

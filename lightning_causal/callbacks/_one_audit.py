@@ -114,9 +114,12 @@ def _failed_pass_rows(error: BaseException) -> int | None:
     (``None``: not called through either)."""
     rows, tb = None, error.__traceback__
     while tb is not None:
-        code, local = tb.tb_frame.f_code, tb.tb_frame.f_locals
-        inputs = (local.get("inputs") if code.co_name == "raw" and code.co_filename.endswith(_FORWARD) else
-                  local.get("args") if code.co_name == "forward" and code.co_filename.endswith(_CAPTUM_FORWARD) else None)
+        # f_locals of those frames only: reading it caches a snapshot of the frame's variables on the frame, and the
+        # caller's snapshot would hold the error (and through its traceback the failed pass's tensors) in a cycle
+        code = tb.tb_frame.f_code
+        name = ("inputs" if code.co_name == "raw" and code.co_filename.endswith(_FORWARD) else
+                "args" if code.co_name == "forward" and code.co_filename.endswith(_CAPTUM_FORWARD) else None)
+        inputs = tb.tb_frame.f_locals.get(name) if name is not None else None
         if isinstance(inputs, tuple) and inputs and isinstance(inputs[0], torch.Tensor) and inputs[0].dim():
             rows = int(inputs[0].shape[0])
         tb = tb.tb_next

@@ -26,9 +26,11 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import warnings
+import weakref
 
 import lightning.pytorch as pl
 import pytest
@@ -139,6 +141,44 @@ def test_an_audit_out_of_memory_under_on_error_warn_keeps_the_advice_in_the_repo
     meta = load_report(tmp_path / "reports" / "epoch_0000.json")["audits"]["captum_baseline"]["meta"]
     assert "`max_batch_size=` (now None: chosen from the memory budget" in meta["error"]
     assert "the pass that failed held 256 rows, so try `max_batch_size=128`" in meta["error"]
+
+
+class _HoldsActivations(_Limited):
+    """``_Limited`` whose failing passes first take a tensor, as a device's activations (a weak reference kept)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.taken: list[weakref.ref] = []
+
+    def forward(self, x):
+        if x.shape[0] > self.limit:
+            activations = torch.empty(x.shape[0], 1000)
+            self.taken.append(weakref.ref(activations))
+        return super().forward(x)
+
+
+class _FreedAtEpochStart(pl.Callback):
+    def __init__(self, net: _HoldsActivations) -> None:
+        self.net, self.freed = net, []
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self.freed.append([ref() is None for ref in self.net.taken])
+
+
+def test_a_failed_pass_under_on_error_warn_leaves_its_memory_to_the_training_that_goes_on(tmp_path):
+    # before: the error held the failed pass's tensors in reference cycles (the snapshot of the audit's frame that the
+    # memory advice read, the frame's own variable), freed by the cyclic collector only, whenever it ran
+    module = _LimitedModule(100)
+    module.net = _HoldsActivations(100)
+    check = _FreedAtEpochStart(module.net)
+    gc.collect()
+    gc.disable()  # reference counting alone: what a cycle holds stays
+    try:
+        with pytest.warns(UserWarning, match="failed at epoch 0.*so try `max_batch_size=128`"):
+            _fit(tmp_path, module, [_captum()], on_error="warn", max_epochs=2, callbacks=[check])
+    finally:
+        gc.enable()
+    assert check.freed == [[], [True]]  # epoch 0's audit failed once; its pass's tensor is gone when epoch 1 trains
 
 
 def test_the_probe_pass_out_of_memory_at_set_up_asks_for_fewer_probe_samples_not_other_forward_parameters(tmp_path):
