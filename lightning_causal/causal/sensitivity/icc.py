@@ -46,6 +46,7 @@ from lightning_causal.causal.sensitivity.pick_freeze import (
     make_generator,
     normal_ci,
     pick_freeze_indices,
+    user_func,
 )
 from lightning_causal.causal.sensitivity.sobol import (
     SobolResult,
@@ -143,7 +144,7 @@ def _model_func(model_or_func: Any, target: int | None, output_spec: OutputSpec 
     if not isinstance(model_or_func, nn.Module):
         if not callable(model_or_func):
             raise TypeError(f"Expected argument `model_or_func` to be an nn.Module or a callable but got {type(model_or_func)}")
-        return model_or_func
+        return user_func(model_or_func, "the SCM's rows (an AdditiveNoiseSCM's are float32, whatever data it was fit on)")
     forward = Forward(model_or_func, output=output_spec)
     param = next((p for p in model_or_func.parameters() if p.is_floating_point()), None)
 
@@ -204,7 +205,9 @@ def intrinsic_causal_contributions(
         model_or_func: an ``nn.Module`` (its raw output column ``target``, a logit for a
             classifier, or its only output; the SCM's rows cast to the model's dtype; run in eval
             mode under ``no_grad``, modes restored) or a scalar function ``[M, D] -> [M]``, e.g.
-            ``class_probability(model, t)`` to explain a class probability.
+            ``class_probability(model, t)`` to explain a class probability; a function of your own
+            gets the SCM's rows as they are (an ``AdditiveNoiseSCM``'s are float32, also when fit on
+            float64 data): cast them for a float64 model, ``lambda x: model(x.double())[:, 0]``.
         scm: a fitted SCM with independent noises (``columns``, ``sample_noise``, ``generate``).
         n: noise samples per block.
         target: output column of a multi-output model (a class index for logits).

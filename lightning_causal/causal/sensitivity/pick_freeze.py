@@ -4,6 +4,7 @@ vectorised bootstrap (Archer, Saltelli & Sobol' 1997)."""
 
 from __future__ import annotations
 
+import functools
 import statistics
 import warnings
 from collections.abc import Callable, Sequence
@@ -14,10 +15,12 @@ from torch import Tensor
 from lightning_causal.causal.engine.batching import map_rows
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.noise import CommonNoise, noise_scale, warn_noise
+from lightning_causal.causal.engine.pass_errors import _DTYPE_ERROR
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = [
     "scrambled_sobol",
+    "user_func",
     "evaluate_pick_freeze",
     "check_func_noise",
     "bootstrap_counts",
@@ -49,6 +52,39 @@ def scrambled_sobol(n: int, dim: int, generator: torch.Generator) -> Tensor:
     for b in range(bits):  # a loop over digits, not samples
         y ^= torch.where((x >> b) & 1 == 1, columns[:, b], 0)
     return (y.double() + 0.5) / 2**bits
+
+
+def user_func(func: Callable[[Tensor], Tensor], rows: str) -> Callable[[Tensor], Tensor]:
+    """``func`` (a function of the user's, not an ``nn.Module`` nor a
+    :class:`~lightning_causal.causal.sensitivity.samplers.ClassProbability`, which cast the rows themselves)
+    with a dtype error of its model said in full: torch's ``mat1 and mat2 must have the same dtype, but got
+    Double and Float`` names neither ``func`` nor the rows it was given. ``rows`` says what they are.
+
+    Examples:
+        >>> f = user_func(lambda x: torch.nn.Linear(2, 1)(x)[:, 0], "float64 rows")
+        >>> f(torch.zeros(3, 2, dtype=torch.float64))
+        Traceback (most recent call last):
+        ...
+        RuntimeError: `func` failed on rows of dtype torch.float64 (...): they are float64 rows; ...
+    """
+    from lightning_causal.causal.sensitivity.samplers import ClassProbability
+
+    if isinstance(func, (torch.nn.Module, ClassProbability)):
+        return func
+
+    @functools.wraps(func)
+    def call(x: Tensor) -> Tensor:
+        try:
+            return func(x)
+        except RuntimeError as err:
+            if not _DTYPE_ERROR.search(str(err)):
+                raise
+            raise type(err)(
+                f"`func` failed on rows of dtype {x.dtype} ({err}): they are {rows}; cast them to the model's dtype inside "
+                "`func` (`lambda x: model(x.float())[:, 1]`), or pass the nn.Module itself or `class_probability(model, t)`, "
+                "which cast them") from err
+
+    return call
 
 
 def _call(func: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:

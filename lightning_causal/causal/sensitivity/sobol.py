@@ -50,6 +50,7 @@ from lightning_causal.causal.sensitivity.pick_freeze import (
     normal_ci,
     pick_freeze_indices,
     scrambled_sobol,
+    user_func,
 )
 from lightning_causal.causal.structure.significance import p_values
 
@@ -236,7 +237,7 @@ def module_func(func: Callable[[Tensor], Tensor], sample_shape: Sequence[int] | 
             dimension); ``None``: as they are.
     """
     if not isinstance(func, nn.Module):
-        return func
+        return user_func(func, "the sampler's rows (this package's samplers draw float64)")
     forward = Forward(func)
     param = next((p for p in func.parameters() if p.is_floating_point()), None)
     shape = tuple(int(v) for v in sample_shape) if sample_shape is not None and len(sample_shape) > 1 else None
