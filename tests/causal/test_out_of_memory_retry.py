@@ -1,11 +1,14 @@
 """A chunk of rows that runs the device out of memory runs again in halves (map_rows), same values."""
 
+import gc
+import weakref
+
 import pytest
 import torch
 from torch import nn
 
 from lightning_causal.causal import input_effects
-from lightning_causal.causal.engine.batching import map_rows
+from lightning_causal.causal.engine.batching import RowShard, map_rows, sharded_rows
 
 
 def _failing_above(limit, error=torch.OutOfMemoryError):
@@ -61,3 +64,26 @@ def test_input_effects_on_a_device_too_small_for_its_chunks_equal_the_unconstrai
     with pytest.warns(UserWarning, match="out of memory"):
         got = input_effects(tight, x, target=1, max_batch_size=72)
     torch.testing.assert_close(got, expected)
+
+
+def test_a_failed_chunk_of_a_process_sharing_the_rows_leaves_no_tensor_behind():
+    # before: map_rows kept the error in a local variable of the frame its traceback holds (a cycle), and with it the
+    # failed chunk's tensors, until the cyclic garbage collector ran
+    taken = []
+
+    def fn(idx):
+        activations = torch.empty(idx.numel(), 1000)
+        taken.append(weakref.ref(activations))
+        raise ValueError("a bad chunk")
+
+    def gather(t):  # two processes: the other one's status and rows are this one's
+        return torch.stack([t, t])
+
+    gc.collect()
+    gc.disable()  # reference counting alone: what a cycle holds stays
+    try:
+        with pytest.raises(ValueError, match="a bad chunk"), sharded_rows(RowShard(0, 2, gather, min_rows=1)):
+            map_rows(8, 4, fn, torch.device("cpu"))
+        assert len(taken) == 1 and taken[0]() is None
+    finally:
+        gc.enable()

@@ -377,12 +377,15 @@ def map_rows(total: int, rows: int, fn: Callable[[Tensor], Tensor], device: torc
         mine = _map_chunks(start, stop, rows, fn, device)
     except Exception as err:
         error = err
-    status = _exchange(shard, _ROWS, error is not None)
-    ended = [r for r, (phase, _) in enumerate(status) if phase != _ROWS]
-    if ended:  # a process left the block (it failed outside the rows): this exchange was its settle_shards
-        raise PeerFailure(ended, settled=True) from error
-    if error is not None:
-        raise error
+    try:
+        status = _exchange(shard, _ROWS, error is not None)
+        ended = [r for r, (phase, _) in enumerate(status) if phase != _ROWS]
+        if ended:  # a process left the block (it failed outside the rows): this exchange was its settle_shards
+            raise PeerFailure(ended, settled=True) from error
+        if error is not None:
+            raise error
+    finally:  # the error's traceback holds this frame: a cycle that would keep the failed chunk's tensors until gc ran
+        del error
     failed = [r for r, (_, f) in enumerate(status) if f]
     if failed:
         raise PeerFailure(failed)
