@@ -87,3 +87,15 @@ def test_a_failed_chunk_of_a_process_sharing_the_rows_leaves_no_tensor_behind():
         assert len(taken) == 1 and taken[0]() is None
     finally:
         gc.enable()
+
+
+def test_the_cuda_cache_is_emptied_before_a_retry_also_when_the_rows_are_on_the_cpu(monkeypatch):
+    # SobolAudit's rows (its samples) are on the CPU while its model's passes run on the GPU; before: the cache was
+    # emptied only where the row indices were on a CUDA device
+    emptied = []
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(True))
+    fn, calls = _failing_above(3)
+    with pytest.warns(UserWarning, match="out of memory"):
+        map_rows(8, 8, fn, torch.device("cpu"))
+    assert calls == [8, 4, 2, 2, 2, 2] and len(emptied) == 2  # once before each smaller try

@@ -267,9 +267,10 @@ def is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, torch.OutOfMemoryError) or (isinstance(error, RuntimeError) and "out of memory" in str(error).lower())
 
 
-def _free_cached(device: torch.device) -> None:
-    """Give the memory a failed pass left in the allocator's cache back (CUDA), so that the retry can have it."""
-    if device.type == "cuda" and torch.cuda.is_available():
+def _free_cached() -> None:
+    """Give the memory a failed pass left in the CUDA allocator's cache back, so that the retry can have it; wherever
+    the row indices are (``SobolAudit``'s samples are on the CPU, its model's passes on the GPU)."""
+    if torch.cuda.is_initialized():
         torch.cuda.empty_cache()
 
 
@@ -289,7 +290,7 @@ def _map_chunks(start: int, stop: int, rows: int, fn: Callable[[Tensor], Tensor]
             if e - s < 2 or not is_out_of_memory(err):
                 raise
         # out of the except block: the failed pass's tensors, held by the error's frames, are freed now
-        _free_cached(device)
+        _free_cached()
         halved, rows = (halved or e - s), max(1, (e - s) // 2)
     if halved is not None:
         warnings.warn(
