@@ -4,6 +4,8 @@ features passes."""
 
 from __future__ import annotations
 
+import collections
+
 import pytest
 import torch
 from torch import Tensor, nn
@@ -57,3 +59,25 @@ def test_a_graph_over_each_sample_s_features_passes():
         base = model(x, edge_index)[:, 1]
         by_hand = torch.stack([base - model(x.index_fill(1, torch.tensor([j]), 0.0), edge_index)[:, 1] for j in range(5)], 1)
     torch.testing.assert_close(effects, by_hand, atol=1e-12, rtol=0)
+
+
+Graph = collections.namedtuple("Graph", ["edge_index"])
+
+
+class NestedNodeMean(NodeMean):
+    """:class:`NodeMean` reading ``edge_index`` from a named tuple's field."""
+
+    def forward(self, x: Tensor, graph: Graph) -> Tensor:
+        return super().forward(x, graph.edge_index)
+
+
+def test_an_edge_index_nested_in_a_named_tuple_is_refused_without_a_smaller_pass_and_named():
+    # before: only top-level arguments were looked at; a pass of 2 of the 12 nodes ran (IndexError on the CPU, a
+    # device-side assert on a GPU) and the error named no argument
+    n = 12
+    edge_index = torch.stack([torch.arange(n), (torch.arange(n) + 5) % n])
+    model, x = NestedNodeMean(), torch.randn(n, 3, generator=torch.Generator().manual_seed(1))
+    with pytest.raises(ValueError, match=r"run in reverse order gave other outputs.*the positional forward argument 0's field "
+                                         r"'edge_index' \(integer, shape \[2, 12\], values in \[0, 12\)\)"):
+        input_effects(model, x, target=0, additional_forward_args=(Graph(edge_index),))
+    assert min(model.rows_seen) == n

@@ -108,7 +108,8 @@ def linked_arguments(args: ForwardArgs, pass_rows: int | None = None, *, model: 
       ``lengths`` keyword, or a positional argument bound to that name of ``model.forward`` after
       ``num_inputs`` inputs): the mask of a probe of 16 sequences of 16 tokens is ``[16, 16]`` too.
 
-    Each is named with its position or keyword, dtype kind, shape and (indices) value range.
+    A tensor nested in an argument (a named tuple's field, a list's item, a mapping's value) is looked at too. Each is
+    named with its position or keyword (and its place in the argument), dtype kind, shape and (indices) value range.
     """
     n = args.num_samples
     if not n:
@@ -116,8 +117,8 @@ def linked_arguments(args: ForwardArgs, pass_rows: int | None = None, *, model: 
     padding = padding_arguments(model, args.kwargs if args.kwargs else args.args, num_inputs)
     masks = [v for k, v in padding.items() if k in _PADDING_NAMES] if isinstance(padding, Mapping) else []
     found = []
-    named = [*((f"the positional forward argument {i}", v) for i, v in enumerate(args.args)),
-             *((f"the forward argument {k!r}", v) for k, v in args.kwargs.items())]
+    named = [*(leaf for i, v in enumerate(args.args) for leaf in _named_leaves(f"the positional forward argument {i}", v)),
+             *(leaf for k, v in args.kwargs.items() for leaf in _named_leaves(f"the forward argument {k!r}", v))]
     for name, v in named:
         if not isinstance(v, Tensor) or v.dim() == 0 or v.numel() == 0 or v.is_meta:
             continue
@@ -133,6 +134,20 @@ def linked_arguments(args: ForwardArgs, pass_rows: int | None = None, *, model: 
             if low >= 0 and (high < n or pairs and pass_rows is not None and high >= pass_rows):
                 found.append(f"{name} (integer, shape {shape}, values in [0, {high + 1}))")
     return found
+
+
+def _named_leaves(name: str, value: Any) -> list[tuple[str, Any]]:
+    """``(name, value)``, or the tensors nested in ``value`` (a named tuple's fields, a list's items, a mapping's values,
+    which travel with their rows as :class:`~.forward_args.ForwardArgs` gathers them) each named by its place in it."""
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        items = [(f"{name}'s field {f!r}", v) for f, v in zip(value._fields, value)]
+    elif isinstance(value, (tuple, list)):
+        items = [(f"{name}[{i}]", v) for i, v in enumerate(value)]
+    elif isinstance(value, Mapping):
+        items = [(f"{name}[{k!r}]", v) for k, v in value.items()]
+    else:
+        return [(name, value)]
+    return [leaf for n, v in items for leaf in _named_leaves(n, v)]
 
 
 def pass_error_note(args: ForwardArgs, pass_rows: int, *, model: torch.nn.Module | None = None,
