@@ -212,17 +212,18 @@ def test_weights_that_diverged_mid_fit_are_named_in_the_warning_and_the_report(t
     assert "notes" not in clean  # the epoch before: nothing to say
 
 
-class _InterruptAt(Audit):
-    """Presses Ctrl+C in its ``at``-th run (the dry run at set-up is the 0th)."""
+class _StopsAt(Audit):
+    """Raises ``error`` in its ``at``-th run (the dry run at set-up is the 0th; ``None``: never): Ctrl+C
+    (``KeyboardInterrupt``) or an error of its own."""
 
-    def __init__(self, at: int | None) -> None:
-        super().__init__("interrupt")
-        self.at, self.runs = at, 0
+    def __init__(self, name: str, at: int | None, error: BaseException | type[BaseException]) -> None:
+        super().__init__(name)
+        self.at, self.runs, self.error = at, 0, error
 
     def run(self, model, probe, *, max_batch_size=None) -> AuditResult:
         self.runs += 1
         if self.runs - 1 == self.at:
-            raise KeyboardInterrupt
+            raise self.error
         return AuditResult(self.name, scalars={"ok": 1.0})
 
 
@@ -239,7 +240,7 @@ def test_the_epoch_audited_when_an_interrupted_fit_resumes_sets_no_ratio_against
     handler, module, rng = signal.getsignal(signal.SIGINT), SgdMlp(), _RngBeforeAudits()
     try:  # Lightning's graceful shutdown: on_exception (the checkpoint written), then SystemExit(1)
         with pytest.raises(SystemExit):
-            _fit(tmp_path / "a", module, [InputEffectAudit(ace_values=None), _InterruptAt(2)], max_epochs=3,
+            _fit(tmp_path / "a", module, [InputEffectAudit(ace_values=None), _StopsAt("interrupt", 2, KeyboardInterrupt)], max_epochs=3,
                  callbacks=[OnExceptionCheckpoint(tmp_path / "exc", filename="exc"), rng])
     finally:
         signal.signal(signal.SIGINT, handler)  # Lightning ignores SIGINT after a KeyboardInterrupt
@@ -248,7 +249,7 @@ def test_the_epoch_audited_when_an_interrupted_fit_resumes_sets_no_ratio_against
     assert torch.equal(rng.state, torch.get_rng_state())
     caplog.clear()
     with caplog.at_level(logging.INFO):
-        callback, _ = _fit(tmp_path / "b", SgdMlp(), [InputEffectAudit(ace_values=None), _InterruptAt(None)], max_epochs=3,
+        callback, _ = _fit(tmp_path / "b", SgdMlp(), [InputEffectAudit(ace_values=None), _StopsAt("interrupt", None, KeyboardInterrupt)], max_epochs=3,
                            callbacks=[OnExceptionCheckpoint(tmp_path / "exc2", filename="exc")],
                            ckpt_path=tmp_path / "exc" / "exc.ckpt")
     assert callback.audited_epochs == [0, 1, 2]
@@ -257,30 +258,16 @@ def test_the_epoch_audited_when_an_interrupted_fit_resumes_sets_no_ratio_against
     assert "the fit spent since the last audit" not in lines[1]  # before: "...x the 0.0006 s the fit spent since..."
 
 
-class _FailsAt(Audit):
-    """Raises in its ``at``-th run (the dry run at set-up is the 0th)."""
-
-    def __init__(self, at: int | None) -> None:
-        super().__init__("fails")
-        self.at, self.runs = at, 0
-
-    def run(self, model, probe, *, max_batch_size=None) -> AuditResult:
-        self.runs += 1
-        if self.runs - 1 == self.at:
-            raise RuntimeError("transient")
-        return AuditResult(self.name, scalars={"ok": 1.0})
-
-
 def test_a_fit_resumed_after_its_last_epochs_audit_raised_says_that_epoch_is_not_audited(tmp_path):
     with pytest.raises(RuntimeError, match="'fails' failed at epoch 1"):  # runs: 0 the dry run, 1 epoch 0, 2 epoch 1
-        _fit(tmp_path / "a", SgdMlp(), [_FailsAt(2)], max_epochs=2, callbacks=[OnExceptionCheckpoint(tmp_path, filename="exc")])
+        _fit(tmp_path / "a", SgdMlp(), [_StopsAt("fails", 2, RuntimeError("transient"))], max_epochs=2, callbacks=[OnExceptionCheckpoint(tmp_path, filename="exc")])
     with pytest.warns(UserWarning, match=r"did not audit epoch 1: this fit resumed from a checkpoint of a finished training.*"
                                          r"audit_model\(model, audits, data, epoch=1\)"):  # before: silence
-        callback, _ = _fit(tmp_path / "b", SgdMlp(), [_FailsAt(None)], max_epochs=2, callbacks=[OnExceptionCheckpoint(tmp_path / "b")],
+        callback, _ = _fit(tmp_path / "b", SgdMlp(), [_StopsAt("fails", None, RuntimeError)], max_epochs=2, callbacks=[OnExceptionCheckpoint(tmp_path / "b")],
                            ckpt_path=tmp_path / "exc.ckpt")
     assert callback.audited_epochs == [0]
     # resumed with room to train, the callback audits epoch 1 first, as the warning says
-    callback, _ = _fit(tmp_path / "c", SgdMlp(), [_FailsAt(None)], max_epochs=3, callbacks=[OnExceptionCheckpoint(tmp_path / "c")],
+    callback, _ = _fit(tmp_path / "c", SgdMlp(), [_StopsAt("fails", None, RuntimeError)], max_epochs=3, callbacks=[OnExceptionCheckpoint(tmp_path / "c")],
                        ckpt_path=tmp_path / "exc.ckpt")
     assert callback.audited_epochs == [0, 1, 2]
 
@@ -288,10 +275,10 @@ def test_a_fit_resumed_after_its_last_epochs_audit_raised_says_that_epoch_is_not
 def test_a_fit_resumed_from_the_last_checkpoint_of_a_finished_fit_whose_audits_all_ran_warns_nothing(tmp_path):
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    _fit(tmp_path / "a", SgdMlp(), [_FailsAt(None)], max_epochs=2, callbacks=[ModelCheckpoint(tmp_path / "ck", save_last=True)])
+    _fit(tmp_path / "a", SgdMlp(), [_StopsAt("fails", None, RuntimeError)], max_epochs=2, callbacks=[ModelCheckpoint(tmp_path / "ck", save_last=True)])
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*did not audit")
-        callback, _ = _fit(tmp_path / "b", SgdMlp(), [_FailsAt(None)], max_epochs=2,
+        callback, _ = _fit(tmp_path / "b", SgdMlp(), [_StopsAt("fails", None, RuntimeError)], max_epochs=2,
                            callbacks=[ModelCheckpoint(tmp_path / "ck2", save_last=True)], ckpt_path=tmp_path / "ck" / "last.ckpt")
     assert callback.audited_epochs == [0, 1]  # both restored from the checkpoint, none run again
 
