@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
 from lightning_causal.reporting.figure_style import (
@@ -19,7 +20,10 @@ from lightning_causal.reporting.figure_style import (
     title_lines,
 )
 
-__all__ = ["bar_figure", "curves_figure", "interval_bar_figure", "interval_metrics"]
+__all__ = ["MAX_TICK_LABELS", "bar_figure", "curves_figure", "interval_bar_figure", "interval_metrics"]
+
+#: the most abscissa values :func:`curves_figure` labels one by one (a 5.2-inch axis holds about this many slanted)
+MAX_TICK_LABELS = 16
 
 
 def bar_figure(
@@ -168,8 +172,10 @@ def curves_figure(
     """Line plot of ``curves`` (key ``"x"`` holds the abscissa, every other key a series of
     values, or one number: a reference level such as a rule's bound, drawn as a grey dashed
     line), with axis labels, markers for short series and ``xticklabels`` at the abscissa (e.g.
-    class names); a short whole-number abscissa (classes, epochs) gets a tick at each value and
-    none between.
+    class names, cut to 24 characters and kept apart); a short whole-number abscissa (classes, epochs) gets a tick
+    at each value and none between. More than :data:`MAX_TICK_LABELS` values (a curve over 1000 classes) keep
+    matplotlib's few numbered ticks, the x-axis label saying they are indices: a label per value was a smear that
+    took 5 s to lay out.
 
     Args:
         curves: the series, as above.
@@ -184,6 +190,9 @@ def curves_figure(
         ('class', ['cat', 'dog'])
         >>> [line.get_linestyle() for line in fig.axes[0].get_lines()]
         ['-', '--']
+        >>> fig = curves_figure({"x": list(range(1000)), "a": [0.0] * 1000}, "t", "class", xticklabels=[str(c) for c in range(1000)])
+        >>> fig.axes[0].get_xlabel(), len(fig.axes[0].get_xticks()) < 20
+        ('class (index)', True)
     """
     x = curves.get("x")
     fig = Figure(figsize=(WIDTH, 3.4))
@@ -196,10 +205,14 @@ def curves_figure(
             continue
         xs = x if x is not None and len(x) == len(ys) else list(range(len(ys)))
         ax.plot(xs, ys, label=name, marker="o" if len(ys) <= 32 else None, markersize=3)
-    if xticklabels is not None and x is not None and len(xticklabels) == len(x):
-        slanted = len(x) * max(len(str(t)) for t in xticklabels) > 40
+    if xticklabels is not None and x is not None and len(xticklabels) == len(x) and len(x) > MAX_TICK_LABELS:
+        xlabel = f"{xlabel} (index)"  # matplotlib's numbered ticks, whole numbers: the labels would not fit
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    elif xticklabels is not None and x is not None and len(xticklabels) == len(x):
+        labels = short_labels([str(t) for t in xticklabels])
+        slanted = len(x) * max(len(t) for t in labels) > 40
         ax.set_xticks(list(x))
-        ax.set_xticklabels([str(t) for t in xticklabels], fontsize=9, rotation=35 if slanted else 0, ha="right" if slanted else "center")
+        ax.set_xticklabels(labels, fontsize=9, rotation=35 if slanted else 0, ha="right" if slanted else "center")
     elif x is not None and 0 < len(x) <= 32 and all(float(v).is_integer() for v in x):  # classes, epochs: whole ticks only
         ax.set_xticks([int(v) for v in x])
     ax.set_title(title, fontsize=11)
