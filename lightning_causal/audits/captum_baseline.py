@@ -65,7 +65,13 @@ from lightning_causal.baselines.input_layer_methods import input_layer_attribute
 from lightning_causal.baselines.method_specs import LayerMethod
 from lightning_causal.causal.effects.input_effects import input_effects
 from lightning_causal.causal.effects.unit_effects import unit_effects
-from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_type
+from lightning_causal.causal.engine.checks import (
+    check_choice,
+    check_float,
+    check_int,
+    check_seed,
+    check_type,
+)
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import aggregate_to_groups, broadcast_groups
 from lightning_causal.causal.engine.input_sites import check_site
@@ -288,7 +294,7 @@ class CaptumBaseline(Audit):
         check_mask_options(feature_mask, patch_size, function_ok=True)
         check_int("top_k", top_k, minimum=1)
         check_float("noise_sigma", noise_sigma, minimum=0.0, none_ok=True)
-        check_int("seed", seed)
+        check_seed(seed)
         layers = layer_names(layers, allow_empty=True)
         check_type("settings", settings, CompareSettings, none_ok=True)
         self.feature_mask, self.patch_size, self.baseline = feature_mask, patch_size, check_baseline(baseline)

@@ -21,7 +21,7 @@ from lightning_causal.audits.options import (
     task_model,
     warn_predicted_class_of_regression,
 )
-from lightning_causal.causal.engine.checks import check_choice, check_float, check_int
+from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_seed
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.units import per_layer_layouts
@@ -161,7 +161,7 @@ class CausalGraphAudit(Audit):
         self.top_k = check_int("top_k", top_k, minimum=1, none_ok=True)
         self.stability_resamples = check_int("stability_resamples", stability_resamples, minimum=0)
         self.noise = check_float("noise", noise, minimum=0.0)
-        self.seed = check_int("seed", seed, minimum=0)
+        self.seed = check_seed(seed)
         self._previous: CausalGraph | None = None
 
     def validate(self, model: nn.Module, probe: Probe) -> None:

@@ -18,7 +18,7 @@ from lightning_causal.audits.options import (
     single_input_error,
     warn_predicted_class_of_regression,
 )
-from lightning_causal.causal.engine.checks import check_float, check_int
+from lightning_causal.causal.engine.checks import check_float, check_int, check_seed
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.token_ids import check_special_tokens
@@ -122,7 +122,7 @@ class LayerMapAudit(Audit):
         if twice:
             raise ValueError(f"Expected argument `layers` to name each module once but got {twice} more than once")
         self.max_rows = check_int("max_rows", max_rows, minimum=MIN_CKA_ROWS, none_ok=True)  # 2 rows: every CKA is 1
-        self.seed = check_int("seed", seed, minimum=0)
+        self.seed = check_seed(seed)
         self.feature_mask, self.patch_size, self.threshold = feature_mask, patch_size, float(threshold)
         self.baseline, self.target = check_baseline(baseline), check_target(target)
 

@@ -29,7 +29,7 @@ from lightning_causal.audits.options import (
     warn_softmax_of_regression,
 )
 from lightning_causal.causal.engine.batching import rows_per_pass
-from lightning_causal.causal.engine.checks import check_choice, check_int
+from lightning_causal.causal.engine.checks import check_choice, check_int, check_seed
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
 from lightning_causal.causal.engine.groups import broadcast_groups, make_feature_mask
 from lightning_causal.causal.engine.state import audit_mode, rng_preserved
@@ -157,7 +157,7 @@ class SobolAudit(Audit):
         check_mask_options(feature_mask, patch_size)
         check_target(target)
         check_choice("sampler", sampler, _SAMPLERS)
-        check_int("seed", seed, error=TypeError)
+        check_seed(seed, type_error=TypeError)
         self.n, self.feature_mask, self.patch_size, self.target = n, feature_mask, patch_size, target
         self.sampler, self.n_bootstrap, self.confidence, self.top_k = sampler, n_bootstrap, confidence, top_k
         self.probability, self.seed, self.replicates = bool(probability), seed, replicates

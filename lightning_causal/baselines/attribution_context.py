@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lightning_causal.causal.engine.checks import check_seed
 from lightning_causal.causal.engine.state import audit_mode, rng_preserved
 
 __all__ = ["SeedLike", "attribution_context", "deterministic_warn_only", "seed_of", "seeded_rng"]
@@ -34,7 +35,7 @@ def seed_of(generator: SeedLike) -> int:
         return int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
     if isinstance(generator, bool) or not isinstance(generator, int):
         raise TypeError(f"Expected argument `generator` to be a torch.Generator, an int seed or None but got {generator!r}")
-    return generator
+    return check_seed(generator, "generator")
 
 
 @contextlib.contextmanager

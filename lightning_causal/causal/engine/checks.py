@@ -21,7 +21,7 @@ import math
 from collections.abc import Collection
 from typing import Any
 
-__all__ = ["check_int", "check_float", "check_choice", "check_type", "check_callable", "check_class_labels"]
+__all__ = ["MAX_SEED", "check_seed", "check_int", "check_float", "check_choice", "check_type", "check_callable", "check_class_labels"]
 
 Error = type[Exception]
 
@@ -58,6 +58,27 @@ def check_int(
     if not ok:
         raise error(f"Expected argument `{name}` to be {'None or ' if none_ok else ''}{_int_kind(minimum, maximum)} but got {value!r}")
     return int(value)
+
+
+#: The largest seed of a ``torch.Generator`` (``manual_seed`` takes ``[0, 2**64 - 1]``; a negative seed would alias a positive one).
+MAX_SEED = 2**64 - 1
+
+
+def check_seed(value: Any, name: str = "seed", *, type_error: Error = ValueError) -> int:
+    """``value`` as the seed of a private ``torch.Generator``: an int in ``[0, MAX_SEED]`` (``type_error``
+    for a value that is no int, ``ValueError`` for one out of range: torch's own message, ``Overflow when
+    unpacking long long``, named no argument).
+
+    Examples:
+        >>> check_seed(7)
+        7
+        >>> check_seed(-1)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected argument `seed` to be an int in [0, 18446744073709551615] but got -1
+    """
+    check_int(name, value, error=type_error)
+    return check_int(name, value, minimum=0, maximum=MAX_SEED)  # type: ignore[return-value]
 
 
 def _float_kind(minimum: float | None, maximum: float | None, open_min: bool, open_max: bool) -> str:

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.batching import map_rows
-from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.causal.engine.checks import check_seed
 from lightning_causal.causal.engine.noise import CommonNoise, noise_scale, warn_noise
 from lightning_causal.causal.engine.pass_errors import _DTYPE_ERROR
 from lightning_causal.causal.engine.user_frame import outside_package
@@ -232,5 +232,4 @@ def make_generator(seed: int | None, generator: torch.Generator | None) -> torch
         if not isinstance(generator, torch.Generator):
             raise TypeError(f"Expected argument `generator` to be a torch.Generator but got {type(generator)}")
         return generator
-    check_int("seed", seed, error=TypeError)
-    return torch.Generator().manual_seed(seed)
+    return torch.Generator().manual_seed(check_seed(seed, type_error=TypeError))

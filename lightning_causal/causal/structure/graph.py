@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.checks import check_choice, check_float, check_int
+from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_seed
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site, input_sites
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
@@ -438,7 +438,7 @@ def graph_stability(
         ['noise_jaccard', 'resample_jaccard']
     """
     check_int("resamples", resamples, minimum=1)
-    check_int("seed", seed, minimum=0)
+    check_seed(seed)
     check_float("noise", noise, minimum=0.0)
     xs = as_tuple(inputs)
     ref = reference if reference is not None else causal_graph(model, xs, layers, top_k, **options)

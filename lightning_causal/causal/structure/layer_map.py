@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.ablation import check_baselines, input_padding, unpadded_masks
 from lightning_causal.causal.engine.batching import rows_per_pass
-from lightning_causal.causal.engine.checks import check_float, check_int
+from lightning_causal.causal.engine.checks import check_float, check_int, check_seed
 from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
@@ -165,7 +165,7 @@ def _check(model, threshold, max_rows, seed) -> None:
         raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
     check_float("threshold", threshold, minimum=0.0, maximum=1.0)
     check_int("max_rows", max_rows, minimum=MIN_CKA_ROWS, none_ok=True)  # 2 rows: every CKA is 1
-    check_int("seed", seed, minimum=0)
+    check_seed(seed)
 
 
 def layer_causal_map(
