@@ -23,6 +23,7 @@ Figures are drawn on matplotlib's Agg canvas and written as images: no pyplot st
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 import weakref
@@ -378,13 +379,19 @@ class TensorBoardRenderer:
                 continue
             img = img.unsqueeze(0) if img.dim() == 3 else img
             groups.setdefault((int(img.shape[0]), tuple(labels.get(name) or ())), {})[name] = img
-        for (_, names), images in groups.items():
+        for (count, names), images in groups.items():
             columns = _with_anomaly(list(names), r) if names else None
             flagged = r.meta.get("flagged", []) if names else []
             group = _group_name(list(images))
             rows = {(name[len(group):].lstrip("_/") or name) if len(images) > 1 else name: img for name, img in images.items()}
             title = f"{r.audit}: {group}" + (" per class (red: flagged)" if flagged else " per class" if names else "")
-            fig = image_grid_figure(rows, columns, title, flagged)
+            chosen = _suspect_columns(r, count, flagged) if names else None
+            if chosen is not None:  # more classes than columns: the flagged and most suspect ones, not the first
+                rows = {name: img[chosen] for name, img in rows.items()}
+                columns = [columns[c] for c in chosen] if columns is not None else None
+                flagged = [j for j, c in enumerate(chosen) if c in set(flagged)]
+                title += f", the {len(chosen)} most suspect of {count}"
+            fig = image_grid_figure(rows, columns, title, flagged, max_columns=_GRID_COLUMNS)
             self._figure(writer, f"{base}/images/{group}", fig, step)
 
 
@@ -456,6 +463,25 @@ def _counterfactual_figure(r: AuditResult, columns: int, transpose: bool = False
 def _group_name(names: list[str]) -> str:
     prefix = os.path.commonprefix(names).rstrip("_/") if len(names) > 1 else names[0]
     return prefix or "+".join(names)
+
+
+_GRID_COLUMNS = 10  # classes drawn in a grid of images per class (reversed triggers)
+
+
+def _suspect_columns(r: AuditResult, count: int, flagged: Sequence[int]) -> list[int] | None:
+    """The classes a grid of ``count`` > :data:`_GRID_COLUMNS` classes draws, in class order: the flagged ones, then
+    the most suspect by the statistic of the rule (the smallest flag score under the ratio rule, else the largest
+    anomaly index); ``None``: every class fits, or no statistic (the first ones are drawn)."""
+    if count <= _GRID_COLUMNS:
+        return None
+    ratio_rule = r.meta.get("max_ratio") is not None and "flag_score" in r.vectors
+    values = r.vectors["flag_score"] if ratio_rule else r.vectors.get("anomaly_index")
+    if values is None or values.numel() != count:
+        return None
+    suspicion = values.double() if ratio_rule else -values.double()  # smaller: more suspect
+    suspicion = torch.nan_to_num(suspicion, nan=math.inf).tolist()  # an undefined statistic last
+    order = sorted(range(count), key=lambda c: (c not in set(flagged), suspicion[c], c))
+    return sorted(order[:_GRID_COLUMNS])
 
 
 def _with_anomaly(labels: list[str], r: AuditResult) -> list[str]:
