@@ -99,3 +99,25 @@ def test_the_cuda_cache_is_emptied_before_a_retry_also_when_the_rows_are_on_the_
     with pytest.warns(UserWarning, match="out of memory"):
         map_rows(8, 8, fn, torch.device("cpu"))
     assert calls == [8, 4, 2, 2, 2, 2] and len(emptied) == 2  # once before each smaller try
+
+
+def test_the_failed_chunk_s_tensors_are_freed_before_its_halves_run():
+    # the retry runs outside the except block: the error, whose traceback holds the failed pass's frames, is gone
+    taken, alive_at_call = [], []
+
+    def fn(idx):
+        alive_at_call.append([ref() is not None for ref in taken])
+        activations = torch.empty(idx.numel(), 1000)
+        taken.append(weakref.ref(activations))
+        if idx.numel() > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return idx.double()
+
+    gc.collect()
+    gc.disable()  # reference counting alone
+    try:
+        with pytest.warns(UserWarning, match="out of memory"):
+            map_rows(4, 4, fn, torch.device("cpu"))
+    finally:
+        gc.enable()
+    assert alive_at_call[:2] == [[], [False]]  # the 4-row pass's tensor is gone when the first 2-row pass starts
