@@ -115,7 +115,8 @@ def explained_quantity(meta: Mapping[str, Any], class_name: Callable[[int], str]
 
     Args:
         meta: the analysis' ``meta``, as above.
-        class_name: ``index -> name`` of a class; ``None``: ``repr`` of ``meta["target_name"]`` or the index.
+        class_name: ``index -> name`` of a class; ``None``: ``repr`` of ``meta["target_name"]`` (cut to
+            :data:`TITLE_NAME` characters) or the index.
 
     Examples:
         >>> explained_quantity({"target": 1, "explained": "softmax probability"})
@@ -132,14 +133,15 @@ def explained_quantity(meta: Mapping[str, Any], class_name: Callable[[int], str]
     target = meta.get("target")
     if not isinstance(target, int):
         return ""
+    quoted = repr(short_label(str(meta["target_name"]), TITLE_NAME)) if "target_name" in meta else None  # as in map titles
     if meta.get("explained") == "raw output":
-        named = class_name(target) if class_name is not None else repr(meta["target_name"]) if "target_name" in meta else None
+        named = class_name(target) if class_name is not None else quoted
         if named is not None and named != str(target):  # a name given (class_names=): a Q-network's action
             return f"output {named}"
         return "the output" if target == 0 and meta.get("outputs", 1) == 1 else f"output {target}"
     if class_name is not None:
         return f"P(class {class_name(target)})"
-    return f"P(class {meta['target_name']!r})" if "target_name" in meta else f"P(class {target})"
+    return f"P(class {quoted})" if quoted is not None else f"P(class {target})"
 
 
 

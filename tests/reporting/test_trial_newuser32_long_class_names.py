@@ -32,3 +32,11 @@ def test_counterfactual_captions_cut_long_names_and_keep_them_apart() -> None:
     assert all(len(line) <= 40 for line in first.split("\n") + second.split("\n"))
     assert lines[0] != lines[1].replace("→ pred", "label")  # label (…A) and prediction (…B): two names, told apart
     assert second.startswith("label 'tench'")
+
+
+def test_a_sobol_title_quotes_at_most_40_characters_of_the_explained_class() -> None:
+    from lightning_causal.reporting.map_data import explained_quantity
+
+    meta = {"target": 0, "explained": "softmax probability", "target_name": NAMES[0]}
+    assert explained_quantity(meta) == f"P(class {LONG[:39] + '…'!r})"
+    assert explained_quantity({**meta, "explained": "raw output"}) == f"output {LONG[:39] + '…'!r}"
