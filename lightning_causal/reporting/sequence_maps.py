@@ -44,6 +44,7 @@ def sequence_layout(kind: str | None, inputs: Tensor) -> str:
         inputs: the probe inputs.
 
     Examples:
+        >>> import torch
         >>> sequence_layout("sequence", torch.zeros(2, 10, 8)), sequence_layout("sequence_features_last", torch.zeros(2, 10, 8))
         ('first', 'last')
         >>> sequence_layout("sequence", torch.zeros(2, 40, 2))
@@ -67,6 +68,7 @@ def ambiguous_sequence(kind: str | None, inputs: Tensor) -> str | None:
         inputs: the probe inputs.
 
     Examples:
+        >>> import torch
         >>> ambiguous_sequence("sequence", torch.zeros(2, 10, 8)).split(" (")[0]
         "figure kind 'sequence' draws inputs of shape [2, 10, 8] channels first"
         >>> ambiguous_sequence("sequence", torch.zeros(2, 3, 40)) is None, ambiguous_sequence("sequence_features_last", torch.zeros(2, 10, 8)) is None
@@ -104,6 +106,7 @@ def sequence_maps(data: MapData, layout: str | None = None) -> list[tuple[str, F
         layout: ``"first"`` or ``"last"``, as above; ``None``: :func:`sequence_layout`.
 
     Examples:
+        >>> import torch
         >>> d = MapData(torch.rand(2, 1, 32), {"causal": torch.randn(2, 1, 32), "Saliency": torch.rand(2, 1, 32)}, "cb")
         >>> [tag for tag, _ in sequence_maps(d)]
         ['maps/sample_0/causal', 'maps/sample_0/Saliency', 'maps/sample_1/causal', 'maps/sample_1/Saliency']
