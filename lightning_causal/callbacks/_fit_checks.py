@@ -1,6 +1,6 @@
 """What :class:`~lightning_causal.callbacks.audit.CausalAuditCallback` checks of the trainer it is set up
-in: audits of one name in two audit callbacks (refused), a weight-averaging callback listed before it
-(warned), a training dataloader without a length (warned), and Lightning's ``sync_dist`` advice for the
+in: audits of one name in two audit callbacks (refused), a strategy that shards the parameters across processes
+(refused), a weight-averaging callback listed before it (warned), a training dataloader without a length (warned), and Lightning's ``sync_dist`` advice for the
 callback's own scalars under DDP (silenced)."""
 
 from __future__ import annotations
@@ -15,7 +15,39 @@ from lightning.pytorch.utilities.warnings import PossibleUserWarning
 
 from lightning_causal.audits.base import Audit
 
-__all__ = ["check_names_across_callbacks", "quiet_sync_dist_advice", "warn_averaging_before", "warn_endless_epochs"]
+__all__ = [
+    "check_names_across_callbacks",
+    "check_unsharded_parameters",
+    "quiet_sync_dist_advice",
+    "warn_averaging_before",
+    "warn_endless_epochs",
+]
+
+
+def _shards_parameters(strategy: object) -> bool:
+    """Whether ``strategy`` splits the parameters across processes, so that each forward pass gathers them
+    (collectives): FSDP, ``ModelParallelStrategy`` (tensor parallelism, FSDP2) and DeepSpeed's ZeRO stage 3."""
+    from lightning.pytorch.strategies import DeepSpeedStrategy, FSDPStrategy, ModelParallelStrategy
+
+    if isinstance(strategy, (FSDPStrategy, ModelParallelStrategy)):
+        return True
+    return isinstance(strategy, DeepSpeedStrategy) and bool(getattr(strategy, "zero_stage_3", False))
+
+
+def check_unsharded_parameters(trainer: Trainer) -> None:
+    """Refuse a fit of several processes whose strategy shards the parameters.
+
+    Each forward pass of such a model runs collectives that every process must call alike, but the audits share
+    their rows across the processes unequally (a row more or less, another number of passes; a chunk run again in
+    halves where one device ran out of memory): the processes' passes would not pair up and the fit would hang.
+    """
+    if trainer.world_size > 1 and _shards_parameters(trainer.strategy):
+        raise MisconfigurationException(
+            f"CausalAuditCallback cannot audit under {type(trainer.strategy).__name__} across {trainer.world_size} processes: "
+            "the strategy shards the parameters, so every forward pass gathers them with collectives that all processes "
+            "must run alike, while the audits share their rows (and so their passes) unequally among the processes; the "
+            "fit would hang. Audit under DDP (`strategy='ddp'`), or after the fit on one process: save a full checkpoint "
+            "and call `lightning_causal.audit_model(model, audits, data)`")
 
 
 def check_names_across_callbacks(audits: Sequence[Audit], others: Sequence[Sequence[Audit]]) -> None:

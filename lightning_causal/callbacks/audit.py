@@ -28,6 +28,7 @@ from lightning_causal.callbacks._audit_run import AuditRun
 from lightning_causal.callbacks._explain import check_explain
 from lightning_causal.callbacks._fit_checks import (
     check_names_across_callbacks,
+    check_unsharded_parameters,
     quiet_sync_dist_advice,
     warn_averaging_before,
     warn_endless_epochs,
@@ -293,6 +294,7 @@ class CausalAuditCallback(AuditRun, Callback):
             return
         others = [cb.audits for cb in trainer.callbacks if isinstance(cb, CausalAuditCallback) and cb is not self]
         check_names_across_callbacks(self.audits, others)
+        check_unsharded_parameters(trainer)
         self._reset()  # a new fit starts fresh; a resumed one reloads its state after setup
         self.report_dir = self._resolved_report_dir(trainer)
         self._report_tag = self._shared_report_tag(trainer)
