@@ -429,10 +429,11 @@ def _counterfactual_figure(r: AuditResult, columns: int, transpose: bool = False
                            sequence_axes: tuple[str, str] | None = None) -> Figure | None:
     """CounterfactualAudit's pictures (``images["counterfactuals"]``, one input | counterfactual |
     difference strip per row of ``tables["counterfactuals"]``) as rows of panels, one column per
-    sample titled with its label (none with ``towards="runner_up"``), prediction and the counterfactual's prediction; ``None`` for
-    other results. ``transpose``: each panel ``[.., A, B]`` drawn as ``[.., B, A]`` (a features-last
-    sequence ``[T, F]`` stored as given, drawn with time across); ``sequence_axes``: the labels of a
-    sequence's axes (:func:`~lightning_causal.reporting.counterfactual_figures.counterfactual_figure`)."""
+    sample titled with its label (none with ``towards="runner_up"``), prediction and the counterfactual's prediction
+    (of a volume or video, the depth slice drawn, the row's ``depth``); ``None`` for other results.
+    ``transpose``: each panel ``[.., A, B]`` drawn as ``[.., B, A]`` (a features-last sequence ``[T, F]``
+    stored as given, drawn with time across); ``sequence_axes``: the labels of a sequence's axes
+    (:func:`~lightning_causal.reporting.counterfactual_figures.counterfactual_figure`)."""
     img, rows = r.images.get("counterfactuals"), r.tables.get("counterfactuals")
     if img is None or not rows or img.dim() != 4 or img.shape[0] != len(rows) or (img.shape[-1] - 2) % 3:
         return None
@@ -451,7 +452,8 @@ def _counterfactual_figure(r: AuditResult, columns: int, transpose: bool = False
     for row in rows[:k]:
         head = f"label {name(row['label'])} → pred {name(row['predicted'])}" if "label" in row else f"pred {name(row['predicted'])}"
         head = head if len(head) <= 20 else head.replace(" → ", "\n→ ")  # long class names: one per line
-        labels.append(f"{head}\n→ cf {name(row['counterfactual_predicted'])} " + ("✓" if row["success"] else "✗ not found"))
+        labels.append(f"{head}\n→ cf {name(row['counterfactual_predicted'])} " + ("✓" if row["success"] else "✗ not found")
+                      + (f"\ndepth slice {row['depth']}" if "depth" in row else ""))  # a volume's (video's) drawn slice
     failed = [j for j, row in enumerate(rows[:k]) if not row["success"]]
     shown = f" (the first {k} of {len(rows)})" if k < len(rows) else ""
     title = (f"{r.audit}: smallest changes flipping each sample's predicted class to its runner-up{shown}"

@@ -28,3 +28,18 @@ def test_each_sample_is_drawn_at_the_slice_where_its_counterfactual_changes_it()
     assert panels["input"].shape == (2, 2, 4, 4)
     assert torch.equal(panels["difference"][:, 0].abs().flatten(1).argmax(1), torch.tensor([1 * 4 + 2] * 2))
     assert "causal/counterfactual/images/counterfactuals" in TensorBoardRenderer(max_samples=2).figures([r], x)
+
+
+def test_each_column_of_the_picture_names_the_slice_it_draws():
+    """The figure drew each sample's slice of largest change with no word of which slice (review of f3cfca1): the
+    row's ``depth`` was in the table only, where the image maps' titles name theirs."""
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(6 * 3 * 3, 2, bias=False))
+    w = torch.zeros(2, 1, 6, 3, 3)
+    w[1, 0, 4, 1, 1] = 1.0  # class 1 reads the middle voxel of slice 4: only there can a change flip the class
+    model[1].weight.data.copy_(w.reshape(2, -1))
+    audit = CounterfactualAudit(max_samples=2, towards="runner_up", settings=CounterfactualSettings(steps=25, polish=0))
+    x = torch.zeros(2, 1, 6, 3, 3)
+    r = audit.run(model, Probe(x))
+    assert r.scalars["success_rate"] == 1.0 and [row["depth"] for row in r.tables["counterfactuals"]] == [4, 4]
+    fig = TensorBoardRenderer(max_samples=2).figures([r], x)["causal/counterfactual/images/counterfactuals"]
+    assert [ax.get_title().split("\n")[-1] for ax in fig.axes[:2]] == ["depth slice 4"] * 2
