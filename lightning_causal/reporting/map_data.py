@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from torch import Tensor
 
-from lightning_causal.reporting.figure_style import short_label
+from lightning_causal.reporting.figure_style import short_label, short_labels
 
 #: the most characters of a class name in a map's title (a name of 180 characters took five lines of it)
 TITLE_NAME = 40
@@ -51,13 +52,19 @@ class MapData:
 
     def class_name(self, index: int) -> str:
         """The name of class ``index`` in titles: ``repr`` of ``meta["class_names"][index]`` cut to
-        :data:`TITLE_NAME` characters (the report holds it whole), else the index.
+        :data:`TITLE_NAME` characters, the names kept apart (:func:`short_labels`: a label and an explained class
+        whose names share their first 40 characters read as two names; the report holds them whole), else the index.
 
         Args:
             index: the class index.
         """
+        names = self._title_names
+        return repr(names[index]) if names is not None and 0 <= index < len(names) else str(index)
+
+    @cached_property
+    def _title_names(self) -> list[str] | None:  # once per figure's data, not per title (1000 classes)
         names = self.meta.get("class_names")
-        return repr(short_label(names[index], TITLE_NAME)) if names is not None and 0 <= index < len(names) else str(index)
+        return short_labels(names, TITLE_NAME) if names is not None else None
 
 
 

@@ -16,8 +16,17 @@ NAMES = [LONG + "A", LONG + "B", "tench"]
 
 def test_a_map_title_quotes_at_most_40_characters_of_a_class_name() -> None:
     data = MapData(torch.zeros(1, 3), {}, "ie", {"targets": [0], "class_names": NAMES}, torch.tensor([2]))
-    assert data.class_name(0) == repr(LONG[:39] + "…") and data.class_name(2) == "'tench'"
-    assert sample_title(data, 0) == f"ie, sample 0 (label 'tench'): explains class {LONG[:39] + '…'!r}"
+    cut_a = "very long name very…ame very long name A"  # 40 characters, start … end: kept apart from ...B
+    assert data.class_name(0) == repr(cut_a) and data.class_name(2) == "'tench'"
+    assert sample_title(data, 0) == f"ie, sample 0 (label 'tench'): explains class {cut_a!r}"
+
+
+def test_a_map_title_tells_apart_a_label_and_a_class_whose_names_start_alike() -> None:
+    # review of feffc16: both names cut at their end read 'very long name very long…' twice, two classes as one
+    data = MapData(torch.zeros(1, 3), {}, "ie", {"targets": [1], "class_names": NAMES}, torch.tensor([0]))
+    title = sample_title(data, 0)
+    assert title == ("ie, sample 0 (label 'very long name very…ame very long name A'): "
+                     "explains class 'very long name very…ame very long name B'")
 
 
 def test_counterfactual_captions_cut_long_names_and_keep_them_apart() -> None:
