@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
+from lightning_causal.audits.group_regions import signal_layout
 from lightning_causal.audits.options import (
     check_name_count,
     check_names,
@@ -295,7 +296,7 @@ class CounterfactualAudit(Audit):
         if x.dim() in (3, 4):
             a, b = x[idx], cf.counterfactuals
             result.meta["counterfactual_inputs"] = "as_given"
-            if x.dim() == 3 and x.shape[2] <= 16 and x.shape[1] >= 4 * x.shape[2]:  # features last [N, T, F]: time runs across
+            if x.dim() == 3 and signal_layout(x.shape[1:]) == "last":  # features last [N, T, F]: time runs across
                 a, b = a.transpose(1, 2), b.transpose(1, 2)
                 result.meta["counterfactual_inputs"] = "transposed"
             result.images["counterfactuals"] = _triptych(a, b)
