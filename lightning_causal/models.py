@@ -12,6 +12,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from lightning_causal.causal.engine.checks import check_seed
+
 __all__ = [
     "DigitsCNN",
     "DeepCNN",
@@ -206,6 +208,7 @@ def load_digits_tensors(val_fraction: float = 0.2, seed: int = 0) -> tuple[Tenso
     """
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"Expected argument `val_fraction` in (0, 1) but got {val_fraction}")
+    check_seed(seed)
     try:
         from sklearn.datasets import load_digits
     except ImportError as err:  # pragma: no cover - examples extra
@@ -264,7 +267,7 @@ def fit_classifier(model: ModuleT, x: Tensor, y: Tensor, epochs: int, *, seed: i
             raise ValueError(f"Expected argument `{name}` to be an int >= {low} but got {value!r}")
     if len(x) != len(y):
         raise ValueError(f"Expected `x` and `y` of the same length but got {len(x)} and {len(y)}")
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(check_seed(seed))
     if reinit:
         with torch.no_grad():
             for p in model.parameters():

@@ -30,6 +30,7 @@ from lightning_causal.causal.engine.checks import (
     check_class_labels,
     check_float,
     check_int,
+    check_seed,
     check_type,
 )
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
@@ -142,7 +143,7 @@ class BackdoorAudit(Audit):
         self.threshold = check_float("threshold", threshold, minimum=0, open_min=True)
         self.unit_threshold = check_float("unit_threshold", unit_threshold, minimum=0, open_min=True)
         self.reverse_options = check_reverse_options(reverse_options)
-        self.seed = check_int("seed", seed)
+        self.seed = check_seed(seed)
         resolve_max_ratio(max_ratio, True)  # validates
         self.max_ratio = max_ratio
 

@@ -54,6 +54,7 @@ def seeded_rng(seed: int) -> Iterator[None]:
         >>> torch.equal(a, b)
         True
     """
+    check_seed(seed)
     with rng_preserved():
         torch.manual_seed(seed)
         np.random.seed(seed % 2**32)

@@ -36,6 +36,7 @@ from lightning_causal.causal.engine.checks import (
     check_choice,
     check_float,
     check_int,
+    check_seed,
 )
 from lightning_causal.causal.engine.finite import check_finite_value
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
@@ -223,7 +224,7 @@ def curve_auc(fractions: Tensor, curves: Tensor) -> Tensor:
 
 
 def _generator(seed: int, device: torch.device) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(int(seed))
+    return torch.Generator(device=device).manual_seed(check_seed(seed))
 
 
 def default_sigma(inputs: Tensor, noise_fraction: float) -> float:
@@ -340,7 +341,7 @@ def token_stability(
         by_column = inputs.reshape(flat.shape).T[flat.T]  # eligible tokens, position by position
         starts = (counts.cumsum(0) - counts)[column]
     ref = explain(inputs) if reference is None else reference
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = _generator(seed, torch.device("cpu"))
     total = torch.zeros(inputs.shape[0], dtype=ref.dtype, device=ref.device)
     for _ in range(n_repeats):
         # One draw per eligible token, in reading order: how many padded positions surround the

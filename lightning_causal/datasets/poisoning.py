@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.backdoor.triggers import Trigger
-from lightning_causal.causal.engine.checks import check_float
+from lightning_causal.causal.engine.checks import check_float, check_seed
 
 __all__ = ["blended_trigger", "patch_trigger", "poison", "shape_trigger"]
 
@@ -166,6 +166,7 @@ def blended_trigger(input_shape: Sequence[int], opacity: float = 0.15, pattern: 
     """
     c, h, w = _check_shape(input_shape)
     check_float("opacity", opacity, minimum=0.0, maximum=1.0, open_min=True)
+    check_seed(seed)
     lo, hi = value_range
     if pattern is None:
         pattern = lo + (hi - lo) * torch.rand(c, h, w, generator=torch.Generator().manual_seed(seed))

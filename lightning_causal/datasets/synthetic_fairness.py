@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.causal.engine.checks import check_int, check_seed
 from lightning_causal.causal.scm.scm import AdditiveNoiseSCM
 
 __all__ = ["SyntheticFairness", "make_synthetic_fairness"]
@@ -106,6 +106,7 @@ def make_synthetic_fairness(n: int = 4000, seed: int = 0, **params: float) -> Sy
     if unknown:
         raise ValueError(f"Expected parameters among {sorted(DEFAULTS)} but got unknown {unknown}")
     check_int("n", n, minimum=1)
+    check_seed(seed)
     p = {**DEFAULTS, **{k: float(v) for k, v in params.items()}}
     if not 0.0 < p["p_a"] < 1.0:
         raise ValueError(f"Expected argument `p_a` in (0, 1) but got {p['p_a']}")

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from lightning_causal.causal.engine.checks import check_seed
+
 __all__ = ["SyntheticText", "make_synthetic_text", "SPECIAL", "IDENTITY_PAIRS", "POSITIVE", "NEGATIVE"]
 
 PAD, CLS, SEP, MASK = 0, 1, 2, 3
@@ -115,7 +117,7 @@ def make_synthetic_text(
     """
     if n < 1 or vocab_size <= FILLER_START or not 3 <= min_words <= max_words:
         raise ValueError(f"Expected n >= 1, vocab_size > {FILLER_START} and 3 <= min_words <= max_words")
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(check_seed(seed))
     lengths = torch.randint(min_words, max_words + 1, (n,), generator=g)
     width = max_words + 2
     pos = torch.arange(width).expand(n, width)

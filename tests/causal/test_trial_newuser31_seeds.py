@@ -8,9 +8,19 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_causal import CaptumBaseline, CausalGraphAudit, LayerMapAudit, SobolAudit
+from lightning_causal import (
+    BackdoorAudit,
+    CaptumBaseline,
+    CausalGraphAudit,
+    LayerMapAudit,
+    SobolAudit,
+)
 from lightning_causal import causal as C
-from lightning_causal.baselines import attribute
+from lightning_causal.baselines import attribute, metrics
+from lightning_causal.baselines.attribution_context import seeded_rng
+from lightning_causal.causal.scm import MLPFunction
+from lightning_causal.datasets import blended_trigger, make_synthetic_fairness, make_synthetic_text
+from lightning_causal.models import fit_classifier, load_digits_tensors
 
 MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed takes [0, MAX_SEED] (and negatives, aliased)
 NET = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 2)).eval()
@@ -26,6 +36,21 @@ CALLS = {
     "CaptumBaseline": lambda s: CaptumBaseline(seed=s),
     "CausalGraphAudit": lambda s: CausalGraphAudit(["0"], seed=s),
     "LayerMapAudit": lambda s: LayerMapAudit(seed=s),
+    # review of the change: the other seeds of the package take the same check (negatives were aliased, 2**64 overflowed in torch)
+    "graph_stability": lambda s: C.graph_stability(NET, X, ["0"], seed=s),
+    "MLPFunction": lambda s: MLPFunction(seed=s),
+    "BackdoorAudit": lambda s: BackdoorAudit(seed=s),
+    "stability": lambda s: metrics.stability(lambda x: x, X, 0.1, seed=s),
+    "token_stability": lambda s: metrics.token_stability(lambda x: x.float(), torch.ones(2, 3, dtype=torch.long),
+                                                         torch.ones(2, 3, dtype=torch.bool), seed=s),
+    "sensitivity": lambda s: metrics.sensitivity(lambda x, target: x, X, torch.zeros(6, dtype=torch.long), 0.1, seed=s),
+    "infidelity": lambda s: metrics.infidelity(NET, X, torch.ones(6, 2), torch.tensor([[0, 1]]), target=0, seed=s),
+    "seeded_rng": lambda s: seeded_rng(s).__enter__(),
+    "make_synthetic_fairness": lambda s: make_synthetic_fairness(8, seed=s),
+    "make_synthetic_text": lambda s: make_synthetic_text(8, seed=s),
+    "blended_trigger": lambda s: blended_trigger((1, 2, 2), seed=s),
+    "fit_classifier": lambda s: fit_classifier(nn.Linear(2, 2), X, torch.arange(6) % 2, epochs=1, seed=s),
+    "load_digits_tensors": lambda s: load_digits_tensors(seed=s),
 }
 
 

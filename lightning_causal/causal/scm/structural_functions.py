@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import skip_init
 
-from lightning_causal.causal.engine.checks import check_float, check_int
+from lightning_causal.causal.engine.checks import check_float, check_int, check_seed
 
 __all__ = ["StructuralFunction", "LinearFunction", "MLPFunction"]
 
@@ -99,7 +99,7 @@ class MLPFunction:
         check_int("hidden", hidden, minimum=1)
         check_int("steps", steps, minimum=1)
         check_float("lr", lr, minimum=0.0, open_min=True)
-        check_int("seed", seed, minimum=0)
+        check_seed(seed)
         self.hidden, self.steps, self.lr, self.seed = hidden, steps, float(lr), seed
         self.net: nn.Module | None = None
 
