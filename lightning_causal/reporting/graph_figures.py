@@ -308,7 +308,12 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     labelled with that response ``s`` and the gain. Under the matrix, where there are any: the leaf
     layers the default layers left out and the layers no intervention moves (``meta["left_out"]``,
     ``meta["unmoved"]``), then the key of the chain (:data:`CHAIN_KEY`: what ``s``, the gain and a node's
-    size are). The canvas grows with the layers and nodes.
+    size are). The canvas grows with the layers and nodes, up to a cap (a deep flat model of 62 layers made a
+    16 x 32-inch figure): the chain draws at most 16 causal nodes, those whose incoming gain is farthest from 1
+    (layers no intervention moves last), an edge over left-out nodes labelled with the product of their gains and
+    "over k nodes not drawn"; a capped chain's matrix, or one of more than 32 layers, holds the first and last layer
+    of each drawn node, numbered as among all; both titles then say how many of how many ("16 of 40 causal
+    nodes", "16 of 40 layers"). The JSON report holds them all.
 
     Examples:
         >>> fig = layer_map_figure({"layers": ["a", "b"], "cka": [[1.0, 0.95], [0.95, 1.0]], "response": [0.5, 0.4],
@@ -318,13 +323,21 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
         >>> len(fig.axes), fig.axes[1].texts[1].get_text()
         (4, '0–1: a\\nto b')
     """
-    layers = list(layer_map["layers"])
-    names = layer_labels(layers)
-    index = {name: i for i, name in enumerate(layers)}
+    all_layers = list(layer_map["layers"])
+    causal = sum(1 for node in layer_map["nodes"] if node["layers"])
+    layer_map = _capped_chain(layer_map)
+    drawn = sum(1 for node in layer_map["nodes"] if node["layers"])
+    layers = [layer for node in layer_map["nodes"] for layer in dict.fromkeys(node["layers"][:1] + node["layers"][-1:])]
+    layers = all_layers if drawn == causal and len(all_layers) <= _MAX_MATRIX else layers
+    names_all = layer_labels(all_layers)
+    index_all = {name: i for i, name in enumerate(all_layers)}
+    index = {name: i for i, name in enumerate(layers)}  # the matrix's rows
+    names = [names_all[index_all[layer]] for layer in layers]
     n, m = len(layers), len(layer_map["nodes"])
-    rows = [f"{i}: {name}" for i, name in enumerate(names)]  # "row: layer", as the chain's node labels read
+    numbers = [index_all[layer] for layer in layers]  # a layer's number among all: a capped matrix skips some
+    rows = [f"{i}: {name}" for i, name in zip(numbers, names)]  # "row: layer", as the chain's node labels read
     side = max(1.8, 0.17 * n)  # the CKA matrix: one 8-point row per layer
-    labels = [_node_label(node, index, names) for node in layer_map["nodes"]]
+    labels = [_node_label(node, index_all, names_all) for node in layer_map["nodes"]]
     chain = 2.4 + 0.07 * max(len(line) for label in labels for line in label.split("\n"))  # edge texts | node | labels
     left = 0.4 + 0.067 * max(len(r) for r in rows)
     step = 0.55 if any("\n" in label for label in labels) else 0.42  # room for a node's label and an edge's text
@@ -334,9 +347,10 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     fig = Figure(figsize=(left + side + 0.9 + chain, height), layout="constrained")
     grid = fig.add_gridspec(2, 2, width_ratios=[left + side + 0.9, chain], height_ratios=[side + 1.0, height - side - 0.99])
     ax, ax2 = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[:, 1])  # the matrix (and its colour bar) at the top
-    im = ax.imshow([[_f(v) for v in row] for row in layer_map["cka"]], vmin=0.0, vmax=1.0, cmap="viridis")
+    cka = layer_map["cka"]
+    im = ax.imshow([[_f(cka[i][j]) for j in numbers] for i in numbers], vmin=0.0, vmax=1.0, cmap="viridis")
     ax.set_xticks(range(n))
-    ax.set_xticklabels([str(i) for i in range(n)], fontsize=7 if n < 20 else 6)
+    ax.set_xticklabels([str(i) for i in numbers], fontsize=7 if n < 20 else 6)
     ax.set_yticks(range(n))
     ax.set_yticklabels(rows, fontsize=8)
     ax.set_xlabel("layer", fontsize=8)
@@ -344,20 +358,57 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
         if node["layers"]:
             a, b = index[node["layers"][0]], index[node["layers"][-1]]
             ax.add_patch(Rectangle((a - 0.5, a - 0.5), b - a + 1, b - a + 1, fill=False, ec="white", lw=2))
-    ax.set_title(f"linear CKA (merge >= {_f(layer_map.get('threshold')):.2f})", fontsize=9)
+    of = f", {n} of {len(all_layers)} layers" if n < len(all_layers) else ""  # a capped matrix: each drawn node's ends
+    ax.set_title(f"linear CKA (merge >= {_f(layer_map.get('threshold')):.2f}{of})", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=8)
     _chain(ax2, layer_map, labels)
     if note:
         ax3 = fig.add_subplot(grid[1, 0])
         ax3.axis("off")
         ax3.text(0.0, 1.0, "\n".join(note), fontsize=8, ha="left", va="top", transform=ax3.transAxes, color="0.25")
-    ax2.set_title(title or f"layer causal map: {sum(1 for node in layer_map['nodes'] if node['layers'])} causal nodes",
-                  fontsize=9)
+    heading = f"{drawn} of {causal} causal nodes" if drawn < causal else f"{causal} causal nodes"
+    ax2.set_title(title or f"layer causal map: {heading}", fontsize=9)
     return fig
 
 
 CHAIN_KEY = ("edges: s = E‖Δh‖ / E‖h‖, the share of the node's output that the input interventions move "
              "(node area ∝ s); gain = s / s of the node above")
+
+_MAX_CHAIN = 16  # causal nodes drawn in the chain (0.42 to 0.55 inch each: 60 nodes made a 32-inch figure)
+_MAX_MATRIX = 32  # layers in the CKA matrix (0.17 inch each)
+
+
+def _capped_chain(layer_map: dict) -> dict:
+    """``layer_map`` with at most :data:`_MAX_CHAIN` causal nodes: those whose incoming gain is farthest from 1
+    (``|log gain|``: where the response grows or fades most; an undefined gain, then layers no intervention moves
+    (``meta["unmoved"]``, named under the matrix) last), in chain order, between
+    ``<input>`` and ``<output>``; an edge over left-out nodes carries the target's ``s``, the product of the gains
+    it spans and ``skipped``, their number. Unchanged when every causal node fits."""
+    nodes, edges = layer_map["nodes"], layer_map["edges"]
+    causal = [k for k, node in enumerate(nodes) if node["layers"]]
+    if len(causal) <= _MAX_CHAIN:
+        return layer_map
+    into = {e["target"]: e for e in edges}
+    unmoved = set((layer_map.get("meta") or {}).get("unmoved") or ())
+
+    def change(k: int) -> float:
+        if set(nodes[k]["layers"]) <= unmoved:  # the note under the matrix names them: their gains are of noise
+            return -2.0
+        gain = _f(into.get(nodes[k]["id"], {}).get("gain"))
+        return abs(math.log(gain)) if math.isfinite(gain) and gain > 0 else (math.inf if gain == 0 else -1.0)
+
+    kept = set(sorted(causal, key=lambda k: (-change(k), k))[:_MAX_CHAIN])
+    keep = [k for k in range(len(nodes)) if k in kept or not nodes[k]["layers"]]
+    chain = []
+    for a, b in zip(keep, keep[1:]):
+        gain = 1.0
+        for k in range(a + 1, b + 1):  # the edges from node a to node b, through the left-out ones
+            gain *= _f(into.get(nodes[k]["id"], {}).get("gain"))
+        edge = {**into.get(nodes[b]["id"], {}), "source": nodes[a]["id"], "gain": gain}
+        if b - a > 1:
+            edge["skipped"] = b - a - 1
+        chain.append(edge)
+    return {**layer_map, "nodes": [nodes[k] for k in keep], "edges": chain}
 
 
 def _left_out_note(meta: dict, width: int) -> list[str]:
@@ -391,9 +442,11 @@ def _chain(ax: Any, layer_map: dict, labels: list[str]) -> None:
         y0, y1 = y[e["source"]], y[e["target"]]
         ax.annotate("", xy=(0.0, y1 + 0.22), xytext=(0.0, y0 - 0.22), arrowprops={"arrowstyle": "->", "color": "0.3"})
         gain = _f(e.get("gain"))  # 0/0 where nothing reaches the source (a layer no intervention moves)
-        ax.annotate(f"s {_f(e['weight']):.2g}, gain {gain:.2g}" if math.isfinite(gain) else f"s {_f(e['weight']):.2g}, gain –",
-                    (0.0, (y0 + y1) / 2), xytext=(-8, 0), textcoords="offset points", fontsize=8, ha="right", va="center",
-                    color="0.25")
+        text = f"s {_f(e['weight']):.2g}, gain {gain:.2g}" if math.isfinite(gain) else f"s {_f(e['weight']):.2g}, gain –"
+        if e.get("skipped"):  # a capped chain: the gain over the nodes left out between
+            text += f"\nover {e['skipped']} node{'s' if e['skipped'] > 1 else ''} not drawn"
+        ax.annotate(text, (0.0, (y0 + y1) / 2), xytext=(-8, 0), textcoords="offset points", fontsize=8, ha="right",
+                    va="center", color="0.25")
     ax.set_xlim(-1.0, 1.0)
     ax.set_ylim(-len(nodes) + 0.5, 0.5)
     ax.axis("off")
