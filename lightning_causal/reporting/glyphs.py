@@ -13,11 +13,14 @@ from __future__ import annotations
 import re
 import warnings
 
+from matplotlib import rcParams
+
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["glyphs_gathered"]
 
-_GLYPH = re.compile(r"Glyph (\d+) \(.*\) missing from font\(s\) (.+)\.$")
+# matplotlib 3.11 names the fonts; older releases (pyproject allows 3.7) say "Glyph 21271 (...) missing from current font."
+_GLYPH = re.compile(r"Glyph (\d+)(?: \(.*\))? missing from (?:current font|font\(s\) (.+))\.$")
 _SHOWN: set[str] = set()  # characters already named in this process's warnings
 
 
@@ -60,7 +63,7 @@ class glyphs_gathered:  # noqa: N801 - a context manager named as one (contextli
             if match is None:  # shown as it would have been
                 warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
             else:
-                missing.setdefault(chr(int(match.group(1))), match.group(2))
+                missing.setdefault(chr(int(match.group(1))), match.group(2) or ", ".join(rcParams["font.family"]))
         new = [c for c in missing if c not in _SHOWN]
         if new:  # at the user's line (a method here, not a generator: contextlib's frame would be that line)
             _SHOWN.update(new)

@@ -6,6 +6,7 @@ named before in the process, which says the figures draw boxes, where the names 
 
 import warnings
 
+import matplotlib
 import pytest
 import torch
 
@@ -57,3 +58,17 @@ def test_names_the_font_has_warn_nothing_and_other_warnings_pass_through() -> No
         with glyphs.glyphs_gathered():
             warnings.warn("something else", RuntimeWarning, stacklevel=1)
     assert [(str(w.message), w.category) for w in caught] == [("something else", RuntimeWarning)]
+
+
+def test_the_wording_of_older_matplotlib_is_gathered_too() -> None:
+    # review of 8337cf8: matplotlib 3.7 and 3.8 (pyproject allows >= 3.7) say "missing from current font.", naming
+    # no font; those warnings passed through, one per character and place, as before the change
+    old = "Glyph 21271 (\\N{CJK UNIFIED IDEOGRAPH-5317}) missing from current font."
+    with warnings.catch_warnings(record=True) as caught, matplotlib.rc_context({"font.family": ["DejaVu Sans"]}):
+        warnings.simplefilter("always")
+        with glyphs.glyphs_gathered():
+            for _ in range(3):
+                warnings.warn(old, UserWarning, stacklevel=1)
+    [w] = caught
+    assert str(w.message).startswith("Matplotlib's font (DejaVu Sans) has no glyph for 北 of the names")
+    assert "matplotlib.rcParams['font.family'] = ['DejaVu Sans', 'Noto Sans CJK JP']" in str(w.message)
