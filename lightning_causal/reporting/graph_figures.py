@@ -238,7 +238,7 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     pos = _draw_nodes(ax, columns, height, kinds, names)
     _draw_edges(ax, graph.get("edges", []), pos)
     faith = _f(graph.get("meta", {}).get("faithfulness"))
-    hidden = sum(len(ns) for layer, ns in _columns(graph) if layer != "output")
+    hidden = sum(totals.get(layer, len(ns)) for layer, ns in columns if layer != "output")  # drawn or not
     default = (f"causal graph: {hidden} nodes, {len(graph.get('edges', []))} edges"
                + (f", faithfulness {faith:.2f}" if math.isfinite(faith) else ""))
     ax.set_title(title or default, fontsize=9, pad=6 + _LABEL_LINE * lines)  # above the column titles

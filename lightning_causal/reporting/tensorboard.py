@@ -389,7 +389,7 @@ class TensorBoardRenderer:
             if chosen is not None:  # more classes than columns: the flagged and most suspect ones, not the first
                 rows = {name: img[chosen] for name, img in rows.items()}
                 columns = [columns[c] for c in chosen] if columns is not None else None
-                flagged = [j for j, c in enumerate(chosen) if c in set(flagged)]
+                flagged = [j for j, c in enumerate(chosen) if c in flagged]
                 title += f", the {len(chosen)} most suspect of {count}"
             fig = image_grid_figure(rows, columns, title, flagged, max_columns=_GRID_COLUMNS)
             self._figure(writer, f"{base}/images/{group}", fig, step)
@@ -482,7 +482,8 @@ def _suspect_columns(r: AuditResult, count: int, flagged: Sequence[int]) -> list
         return None
     suspicion = values.double() if ratio_rule else -values.double()  # smaller: more suspect
     suspicion = torch.nan_to_num(suspicion, nan=math.inf).tolist()  # an undefined statistic last
-    order = sorted(range(count), key=lambda c: (c not in set(flagged), suspicion[c], c))
+    marked = set(flagged)
+    order = sorted(range(count), key=lambda c: (c not in marked, suspicion[c], c))
     return sorted(order[:_GRID_COLUMNS])
 
 
