@@ -11,6 +11,7 @@ dropped, so ``"conv1"`` names the same layer in ``model`` and in ``torch.compile
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 
 import torch
@@ -22,11 +23,10 @@ _ORIG = "_orig_mod"
 
 
 def _optimized_type() -> type | None:
-    try:
-        from torch._dynamo.eval_frame import OptimizedModule
-    except ImportError:  # pragma: no cover - very old or stripped torch builds
-        return None
-    return OptimizedModule
+    """``torch.compile``'s wrapper class, or ``None`` while ``torch._dynamo.eval_frame`` (which defines
+    it) is not imported: no model is compiled, nor unpickled as compiled, without importing it, and
+    importing it here would cost a process that never compiles seconds (torch imports it lazily)."""
+    return getattr(sys.modules.get("torch._dynamo.eval_frame"), "OptimizedModule", None)
 
 
 def is_compiled(model: nn.Module) -> bool:
@@ -87,10 +87,13 @@ def force_eager() -> Iterator[None]:
     """Run compiled code eagerly inside the block, so that hooks registered now take effect.
 
     A no-op on torch versions without ``torch.compiler.set_stance`` (< 2.6), where compiled models
-    are refused by :func:`check_eager_possible`.
+    are refused by :func:`check_eager_possible`, and while ``torch._dynamo`` is not imported:
+    ``torch.compile`` imports it, so nothing is compiled yet, and ``set_stance`` would import it
+    (seconds, in a process that never compiles). Code first compiled inside the block (a forward that
+    calls ``torch.compile`` itself) is then compiled as usual, with the block's hooks in place.
     """
     set_stance = getattr(getattr(torch, "compiler", None), "set_stance", None)
-    if set_stance is None:
+    if set_stance is None or "torch._dynamo" not in sys.modules:
         yield
         return
     with set_stance("force_eager"):
