@@ -14,8 +14,11 @@ of the same samples differ, run only for a model seen drawing from a global gene
 its own of 8 samples or in the estimator's clean pass, :class:`GeneratorWatch`) and use **common random numbers** (:class:`CommonNoise`): the samples
 run in consecutive blocks ``[a, b)``; the block's clean pass and each of its intervened passes
 start from one seed, so sample ``i`` draws the same noise in the clean and in every intervened
-pass. The effect is then that of the intervention at fixed noise (a feature the model ignores
-gets exactly 0), for one draw of the noise per sample. The seeds come from the global generator
+pass. The effect is then that of the intervention at fixed noise, for one draw of the noise per
+sample: a feature the model ignores gets exactly 0, at any ``max_batch_size`` (a block's clean and
+intervened passes run the same rows; a deterministic model's intervened rows run in passes of other
+sizes than its clean pass, which leaves rounding there), and the ACE curve, centred on its mean, 0 to
+that mean's rounding. The seeds come from the global generator
 as the caller left it (its state is restored afterwards): the same state gives the same numbers,
 another state another draw. A ``UserWarning`` (:func:`warn_noise`) says so. So do
 :func:`~..sensitivity.sobol.sobol_indices` and
