@@ -11,7 +11,7 @@ from typing import Any
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from lightning_causal.reporting.figure_style import POS, title_lines
+from lightning_causal.reporting.figure_style import POS, short_label, short_labels, title_lines
 
 __all__ = [
     "MAX_COLUMNS", "heatmap_row", "image_grid_figure", "largest_change", "map_scale", "show_input", "strongest_channel",
@@ -213,14 +213,34 @@ def _laid_out(fig: Figure, rect: tuple[float, float, float, float], layout: dict
 
 
 
+_COLUMN_CHARS = 9  # characters of a line of a grid column's label (0.62 inch of 7-point text: ImageNet's 9-character ids)
+
+
+def _column_labels(labels: list[str]) -> list[str]:
+    """Grid column labels of lines of at most :data:`_COLUMN_CHARS` characters: the name (the first line) wrapped
+    over two (``"n01440764\\ntench,…"``), cut apart (:func:`short_labels`) where two distinct names would read
+    alike; the other lines (a flagging statistic) cut at their end."""
+    heads = [label.split("\n") for label in labels]
+    names = [h[0] for h in heads]
+
+    def wrapped(name: str) -> str:
+        return "\n".join(textwrap.wrap(name, _COLUMN_CHARS, max_lines=2, placeholder="…")) or name
+
+    firsts = [wrapped(n) for n in names]
+    if len(set(firsts)) < len(set(names)):  # distinct names alike in their first 17 characters
+        firsts = [f"{t[:_COLUMN_CHARS]}\n{t[_COLUMN_CHARS:]}".strip() for t in short_labels(names, 2 * _COLUMN_CHARS - 1)]
+    return ["\n".join([first] + [short_label(line, _COLUMN_CHARS) for line in h[1:]]) for first, h in zip(firsts, heads)]
+
+
 def image_grid_figure(
     images: dict[str, Tensor], labels: Sequence[str] | None = None, title: str | None = None,
     highlight: Sequence[int] = (), *, max_columns: int = 10,
 ) -> Figure:
     """Images upscaled (nearest neighbour, no smoothing) in a grid: one row per entry of ``images``
     (each ``[K, C, H, W]`` or ``[K, H, W]``, channels averaged unless RGB), one column per item
-    labelled ``labels[k]`` (e.g. the class whose reversed trigger it is); ``highlight`` frames
-    items in red (flagged classes).
+    labelled ``labels[k]`` (e.g. the class whose reversed trigger it is; a label's lines of more than 9 characters
+    make 7-point labels, the name wrapped over two lines and kept apart from the others, :func:`_column_labels`);
+    ``highlight`` frames items in red (flagged classes).
 
     Args:
         images: row name -> ``[K, C, H, W]`` or ``[K, H, W]``, as above.
@@ -237,6 +257,10 @@ def image_grid_figure(
     """
     names = list(images)
     k = min(max_columns, min(int(v.shape[0]) for v in images.values()))
+    labels = [str(label) for label in labels[:k]] if labels is not None else None
+    long = labels is not None and any(len(line) > _COLUMN_CHARS for label in labels for line in label.split("\n"))
+    if long:  # a column is 0.62 inch: 7-point labels, the names (first lines) over two lines, kept apart
+        labels = _column_labels(labels)
     width = 1.0 + 0.62 * k
     lines = title_lines(title, max(12, int(width * 11))) if title else []  # a 3-class title ran past both edges
     fig = Figure(figsize=(width, 0.45 + 0.78 * len(names) + 0.3 * len(lines)))
@@ -248,7 +272,7 @@ def image_grid_figure(
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                ax.set_title(str(labels[c]) if labels is not None else f"#{c}", fontsize=9,
+                ax.set_title(labels[c] if labels is not None else f"#{c}", fontsize=7 if long else 9,
                              color=POS if c in highlight else "black")
             if c in highlight:
                 for spine in ax.spines.values():

@@ -42,3 +42,19 @@ def test_a_grid_of_ten_classes_is_drawn_whole() -> None:
     fig = TensorBoardRenderer().figures([r])["causal/backdoor/images/reversed"]
     assert [ax.get_title().split("\n")[0] for ax in fig.axes[:10]] == [f"class {c}" for c in range(10)]
     assert "most suspect" not in fig._suptitle.get_text()
+
+
+def test_long_class_names_are_wrapped_and_kept_apart_in_the_grid_columns() -> None:
+    # review of 51a9654: a grid column is 0.62 inch; ImageNet's names ('n01440764 tench, Tinca tinca') ran into
+    # each other over the ten columns, and names alike in their first characters would have read as one
+    from lightning_causal.reporting.image_figures import image_grid_figure
+
+    imagenet = [f"n0144076{c} tench, Tinca tinca\nAI 2.0" for c in range(3)]
+    fig = image_grid_figure({"mask": torch.rand(3, 1, 4, 4)}, imagenet)
+    assert [ax.get_title() for ax in fig.axes] == [f"n0144076{c}\ntench,…\nAI 2.0" for c in range(3)]
+    assert {ax.title.get_fontsize() for ax in fig.axes} == {7.0}
+    alike = ["very long name " * 12 + "A", "very long name " * 12 + "B"]
+    fig = image_grid_figure({"mask": torch.rand(2, 1, 4, 4)}, alike)
+    assert [ax.get_title() for ax in fig.axes] == ["very lon…\ng name A", "very lon…\ng name B"]
+    fig = image_grid_figure({"mask": torch.rand(2, 1, 4, 4)}, ["class 0", "cat"])  # short names: as before
+    assert [(ax.get_title(), ax.title.get_fontsize()) for ax in fig.axes] == [("class 0", 9.0), ("cat", 9.0)]
