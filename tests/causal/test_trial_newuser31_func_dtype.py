@@ -18,7 +18,7 @@ def _net(dtype: torch.dtype) -> nn.Module:
 
 def test_sobol_func_on_a_float32_model_says_the_rows_are_float64_and_how_to_cast():
     net = _net(torch.float32)
-    with pytest.raises(RuntimeError, match=r"`func` failed on rows of dtype torch\.float64 .*x\.float\(\)") as info:
+    with pytest.raises(RuntimeError, match=r"`func` failed on rows of dtype torch\.float64 .*x\.to\(torch\.float32\)") as info:
         C.sobol_indices(lambda x: net(x)[:, 0], C.UniformCube(4), n=16, n_bootstrap=0)
     assert "same dtype" in str(info.value) and isinstance(info.value.__cause__, RuntimeError)  # torch's text kept
 
@@ -28,7 +28,8 @@ def test_icc_func_on_a_float64_model_says_the_scm_rows_are_float32():
     data = torch.randn(40, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     scm = C.AdditiveNoiseSCM(["a", "b", "c", "d"], {"b": ["a"]})
     scm.fit(data)
-    with pytest.raises(RuntimeError, match=r"rows of dtype torch\.float32 .*SCM's rows .*float32"):
+    # review of the change: the way out said x.float() here too, the rows' own dtype; it names the other one
+    with pytest.raises(RuntimeError, match=r"rows of dtype torch\.float32 .*SCM's rows .*float32.*x\.to\(torch\.float64\)"):
         C.intrinsic_causal_contributions(lambda x: net(x)[:, 0], scm, n=16, n_bootstrap=0)
     cast = C.intrinsic_causal_contributions(lambda x: net(x.double())[:, 0], scm, n=16, n_bootstrap=0)
     module = C.intrinsic_causal_contributions(net, scm, n=16, n_bootstrap=0)  # the module path casts the same way

@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-__all__ = ["check_not_meta", "dtype_hint", "keyword_clash_hint", "meta_tensor", "width_hint"]
+__all__ = ["check_not_meta", "dtype_hint", "is_dtype_error", "keyword_clash_hint", "meta_tensor", "width_hint"]
 
 
 def meta_tensor(model: nn.Module) -> str | None:
@@ -56,6 +56,17 @@ def check_not_meta(model: nn.Module) -> None:
 
 _WIDTH_ERROR = re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)")
 _DTYPE_ERROR = re.compile(r"same dtype|should be the same|expected scalar type|Input type \(", re.IGNORECASE)
+
+
+def is_dtype_error(err: BaseException) -> bool:
+    """Whether ``err`` is torch's error for operands of different dtypes (``mat1 and mat2 must have the
+    same dtype``, ``Input type (double) and weight type (float) should be the same``, ...).
+
+    Examples:
+        >>> is_dtype_error(RuntimeError("mat1 and mat2 must have the same dtype, but got Double and Float"))
+        True
+    """
+    return bool(_DTYPE_ERROR.search(str(err)))
 
 
 def keyword_clash_hint(err: BaseException, keywords: Mapping[str, Any], num_inputs: int) -> str | None:
@@ -101,7 +112,7 @@ def dtype_hint(model: nn.Module, inputs: tuple[Any, ...], err: BaseException) ->
         >>> print(dtype_hint(nn.Linear(2, 1), (torch.zeros(1, 2, dtype=torch.float64),), err))
         Argument `inputs` is torch.float64 but the model's parameters are torch.float32: pass inputs of the model's dtype (`x.to(torch.float32)`) or convert the model (`model.to(torch.float64)`)
     """
-    if not _DTYPE_ERROR.search(str(err)):
+    if not is_dtype_error(err):
         return None
     params = {p.dtype for p in model.parameters() if p.is_floating_point()}
     given = {x.dtype for x in inputs if isinstance(x, Tensor) and x.is_floating_point()}

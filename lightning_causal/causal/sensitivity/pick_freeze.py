@@ -15,7 +15,7 @@ from torch import Tensor
 from lightning_causal.causal.engine.batching import map_rows
 from lightning_causal.causal.engine.checks import check_seed
 from lightning_causal.causal.engine.noise import CommonNoise, noise_scale, warn_noise
-from lightning_causal.causal.engine.pass_errors import _DTYPE_ERROR
+from lightning_causal.causal.engine.pass_errors import is_dtype_error
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = [
@@ -77,12 +77,13 @@ def user_func(func: Callable[[Tensor], Tensor], rows: str) -> Callable[[Tensor],
         try:
             return func(x)
         except RuntimeError as err:
-            if not _DTYPE_ERROR.search(str(err)):
+            if not is_dtype_error(err):
                 raise
+            other = torch.float64 if x.dtype == torch.float32 else torch.float32  # the likely model dtype, for the example
             raise type(err)(
                 f"`func` failed on rows of dtype {x.dtype} ({err}): they are {rows}; cast them to the model's dtype inside "
-                "`func` (`lambda x: model(x.float())[:, 1]`), or pass the nn.Module itself or `class_probability(model, t)`, "
-                "which cast them") from err
+                f"`func` (for a {other} model `lambda x: model(x.to({other}))[:, 1]`), or pass the nn.Module itself or "
+                "`class_probability(model, t)`, which cast them") from err
 
     return call
 
