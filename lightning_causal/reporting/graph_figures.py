@@ -404,7 +404,7 @@ def _capped_chain(layer_map: dict) -> dict:
         gain = 1.0
         for k in range(a + 1, b + 1):  # the edges from node a to node b, through the left-out ones
             gain *= _f(into.get(nodes[k]["id"], {}).get("gain"))
-        edge = {**into.get(nodes[b]["id"], {}), "source": nodes[a]["id"], "gain": gain}
+        edge = {**into.get(nodes[b]["id"], {"weight": math.nan}), "source": nodes[a]["id"], "target": nodes[b]["id"], "gain": gain}
         if b - a > 1:
             edge["skipped"] = b - a - 1
         chain.append(edge)

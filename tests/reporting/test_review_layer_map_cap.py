@@ -55,3 +55,10 @@ def test_a_matrix_of_more_than_32_layers_holds_the_ends_of_each_node() -> None:
     assert [t.get_text() for t in matrix.get_yticklabels()] == [f"{i}: l{i}" for k in range(0, N, 10) for i in (k, k + 9)]
     boxes = [(p.get_x(), p.get_width()) for p in matrix.patches]
     assert boxes == [(-0.5 + 2 * k, 2) for k in range(4)]  # each node's two rows boxed
+
+
+def test_a_capped_chain_with_an_edge_missing_draws_it_undefined() -> None:
+    m = _map()
+    m["edges"] = [e for e in m["edges"] if e["target"] != "<output>"]  # a hand-made or trimmed export
+    texts = [t.get_text() for t in layer_map_figure(m).axes[1].texts]
+    assert "s nan, gain –\nover 9 nodes not drawn" in texts  # l30 -> <output> over l31..l39: no s, no gain
