@@ -16,7 +16,13 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.backdoor.neural_cleanse import ReversedTriggers, check_reverse_options
 from lightning_causal.causal.backdoor.triggers import Trigger
-from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_type
+from lightning_causal.causal.engine.checks import (
+    check_choice,
+    check_float,
+    check_int,
+    check_seed,
+    check_type,
+)
 from lightning_causal.causal.engine.forward import Forward, OutputSpec, check_output_spec
 from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import capture
@@ -238,7 +244,7 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         self.unit_dims, self.head_counts = per_layer_layouts(unit_dim, num_heads, layers)
         check_type("reverse_options", reverse_options, Mapping, none_ok=True)
         check_int("dilate", dilate, minimum=0)
-        check_int("seed", seed)
+        check_seed(seed)
         self.complete = check_int("complete", complete, minimum=0, none_ok=True)
         self.adversarial_region = check_int("adversarial_region", adversarial_region, minimum=0, none_ok=True)
         self.adversarial_steps = check_int("adversarial_steps", adversarial_steps, minimum=1)

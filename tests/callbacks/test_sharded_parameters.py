@@ -4,7 +4,12 @@
 from types import SimpleNamespace
 
 import pytest
-from lightning.pytorch.strategies import DDPStrategy, DeepSpeedStrategy, FSDPStrategy, ModelParallelStrategy
+from lightning.pytorch.strategies import (
+    DDPStrategy,
+    DeepSpeedStrategy,
+    FSDPStrategy,
+    ModelParallelStrategy,
+)
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lightning_causal.callbacks._fit_checks import check_unsharded_parameters
