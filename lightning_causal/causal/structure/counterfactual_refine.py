@@ -153,7 +153,8 @@ def check_discrete(categorical: object, integer: object, x: Tensor, lo: Tensor, 
 def _margin(logits: Tensor, target: Tensor) -> Tensor:
     """``z_t - max_{c != t} z_c`` per row (> 0: the model predicts ``t``)."""
     z_t = logits.gather(1, target.view(-1, 1)).squeeze(1)
-    return z_t - logits.scatter(1, target.view(-1, 1), -torch.inf).max(1).values
+    rivals = logits.scatter(1, target.view(-1, 1), -torch.inf)  # max(1) runs threads even on [N, 2]: the argmax's value
+    return z_t - rivals.gather(1, rivals.argmax(1, keepdim=True)).squeeze(1)
 
 
 def _solve(a: Tensor, cap: Tensor, need: Tensor, l1: float, l2: float) -> Tensor:
@@ -296,7 +297,8 @@ def _category_starts(groups: tuple[Tensor, ...], base: Tensor, x0: Tensor, g: Te
         v, gc = x0[:, cols], g[:, cols]
         own = v.argmax(1, keepdim=True)
         gain = torch.where(mut[:, cols] & (v == 0), gc - gc.gather(1, own), -torch.inf)
-        top, pick = gain.max(1, keepdim=True)
+        pick = gain.argmax(1, keepdim=True)  # max(1)'s index and value, without its threads on tiny rows
+        top = gain.gather(1, pick)
         switch = (top > 0) & mut[:, cols].gather(1, own)  # never a group whose own category is frozen
         blocks.append(torch.where(switch, torch.zeros_like(v).scatter_(1, pick, 1.0), v))
         block_gain.append(torch.where(switch, top, 0.0).squeeze(1))

@@ -259,9 +259,14 @@ def check_scale(scale: object, x: Tensor) -> Tensor | None:
 
 
 def _margin_loss(logits: Tensor, target: Tensor, margin: float) -> Tensor:
-    """Hinge on the target logit margin: ``max(0, max_{c != t} z_c - z_t + margin)`` per row."""
+    """Hinge on the target logit margin: ``max(0, max_{c != t} z_c - z_t + margin)`` per row.
+
+    The largest rival is read at its ``argmax`` (the first one, as ``max(1)``'s index; the gradient goes to it
+    alone, as ``max(1)``'s): ``max(1)`` enters torch's thread pool even on ``[N, 3]``, and with the threads
+    contended (another busy process on a 2-core machine) a call waited about 0.5 ms, against 3 µs here."""
     z_t = logits.gather(1, target.view(-1, 1)).squeeze(1)
-    others = logits.scatter(1, target.view(-1, 1), -torch.inf).max(1).values
+    rivals = logits.scatter(1, target.view(-1, 1), -torch.inf)
+    others = rivals.gather(1, rivals.argmax(1, keepdim=True)).squeeze(1)
     return (others - z_t + margin).clamp_min(0.0)
 
 
