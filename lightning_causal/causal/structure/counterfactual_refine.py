@@ -12,7 +12,7 @@ gradient first; otherwise the elastic-net solution, exact on its piecewise linea
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -43,18 +43,32 @@ class DiscreteFeatures:
         """``xc`` with every group one-hot at its largest mutable entry (ties keep ``x``'s category;
         a column frozen by ``mutable`` is never switched on) and the integer features rounded into
         their bounds; the other features as they are."""
-        f, x0 = xc.flatten(1).clone(), x.flatten(1)
-        free = mutable.flatten(1).expand_as(f)
-        if self.integer.any():
-            rounded = torch.minimum(torch.maximum(f.round(), self.int_lo), self.int_hi)
-            f = torch.where(self.integer & free, rounded, f)
-        for cols in self.groups:
-            v, orig = f[:, cols], x0[:, cols].argmax(1, keepdim=True)
-            score = torch.where(free[:, cols] | (x0[:, cols] == 1), v, -torch.inf)
-            pick = score.argmax(1, keepdim=True)
-            pick = torch.where(score.gather(1, orig) >= score.gather(1, pick), orig, pick)
-            f[:, cols] = torch.zeros_like(v).scatter_(1, pick, 1.0)
-        return f.view_as(xc)
+        return self.projector(x, mutable)(xc)
+
+    def projector(self, x: Tensor, mutable: Tensor) -> Callable[[Tensor], Tensor]:
+        """:meth:`project` for these inputs ``x`` and ``mutable``, as a function of ``xc``: what depends on
+        them alone (each row's own category, the columns a group may switch on, the mutable integer
+        columns) is computed once, for a search that projects every step."""
+        x0 = x.flatten(1)
+        free = mutable.flatten(1).expand_as(x0)
+        rounds = bool(self.integer.any())
+        int_free = self.integer & free
+        own = [(cols, x0[:, cols].argmax(1, keepdim=True), free[:, cols] | (x0[:, cols] == 1)) for cols in self.groups]
+
+        def project(xc: Tensor) -> Tensor:
+            f = xc.flatten(1).clone()
+            if rounds:
+                rounded = torch.minimum(torch.maximum(f.round(), self.int_lo), self.int_hi)
+                f = torch.where(int_free, rounded, f)
+            for cols, orig, allowed in own:
+                v = f[:, cols]
+                score = torch.where(allowed, v, -torch.inf)
+                pick = score.argmax(1, keepdim=True)
+                pick = torch.where(score.gather(1, orig) >= score.gather(1, pick), orig, pick)
+                f[:, cols] = torch.zeros_like(v).scatter_(1, pick, 1.0)
+            return f.view_as(xc)
+
+        return project
 
     def fixed(self, d: int, device: torch.device) -> Tensor:
         """``[D]`` the columns polishing keeps: the one-hot ones."""

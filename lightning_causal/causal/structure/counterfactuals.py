@@ -480,6 +480,7 @@ def _optimise(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box:
     steps, lr, init_noise = s.steps, s.lr, s.init_noise
     n = x.shape[0]
     project = _projector(x, mutable, lo, hi)
+    snap = discrete.projector(x, mutable) if discrete is not None else None  # onto the one-hot groups and integers
     delta0 = torch.zeros_like(x)
     if init_noise > 0:
         delta0 = init_noise * torch.randn(x.shape, generator=generator or torch.Generator().manual_seed(0)).to(x)
@@ -506,7 +507,7 @@ def _optimise(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box:
             if discrete is None:
                 xd, valid, d = xc.detach(), logits.argmax(1) == target, change.detach().flatten(1)
             else:
-                xd = discrete.project(xc, x, mutable)
+                xd = snap(xc)
                 valid = forward(xd).argmax(1) == target
                 d = (xd - x).flatten(1) if unit is None else ((xd - x) / unit).flatten(1)
             cost = l1 * d.abs().sum(1) + l2 * d.pow(2).sum(1)
