@@ -31,7 +31,7 @@ def test_valid_ones_still_work():
     (lambda: SCMFlip(SCM, "a", values=(1.0,)), ValueError, r"`values`"),
     (lambda: SCMFlip(SCM, "a", values=(1.0, 1.0)), ValueError, r"`values`"),
     (lambda: MLPFunction(lr=-1.0), ValueError, r"`lr` to be a positive number but got -1.0"),
-    (lambda: MLPFunction(seed=1.5), ValueError, r"`seed` to be a non-negative int but got 1.5"),
+    (lambda: MLPFunction(seed=1.5), ValueError, r"`seed` to be an int but got 1.5"),
     (lambda: sobol_indices(3, UniformCube(2), n=16), TypeError, r"`func` to be a callable \[M, D\] -> \[M\] .* but got int"),
 ])
 def test_wrong_input_is_refused_naming_the_argument(call, error, message):
