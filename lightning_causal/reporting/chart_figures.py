@@ -121,7 +121,8 @@ def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top:
                         ylabel: str | None = None) -> Figure:
     """Grouped horizontal bars of every :func:`interval_metrics` metric of the first ``top`` rows
     (first row on top), each with its confidence interval as an error bar; rows labelled by
-    ``row[label]``. When rows are left out the title says so (``top 8 of 9``).
+    ``row[label]``. When rows are left out the title says so (``top 8 of 9``). A legend names the metrics where
+    there are several.
 
     Args:
         rows: the table's rows (dicts), as in :func:`interval_metrics`.
@@ -159,7 +160,8 @@ def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top:
     fig.suptitle("\n".join(lines), fontsize=11)  # centred on the figure: the row labels narrow the axes
     ax.set_xlabel(xlabel, fontsize=10)
     ax.set_ylabel(label if ylabel is None else ylabel, fontsize=10)
-    ax.legend(fontsize=9, loc="best")
+    if len(metrics) > 1:  # one metric: the x axis names it, and a legend box would cover a bar's interval
+        ax.legend(fontsize=9, loc="best")
     fig.tight_layout()
     return fig
 
