@@ -57,6 +57,7 @@ from lightning_causal.callbacks._trainer_only import check_trainer
 from lightning_causal.callbacks._warnings import WarningsOncePerFit
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.reporting.figure_kinds import FigureKind
+from lightning_causal.reporting.image_figures import ImageOrigin, check_origin
 from lightning_causal.reporting.tensorboard import TensorBoardRenderer
 
 __all__ = ["CausalAuditCallback", "audit_seconds_tag"]
@@ -149,6 +150,11 @@ class CausalAuditCallback(AuditRun, Callback):
             audit (Sobol' maps and counterfactuals included). ``"points"`` (never inferred) scatters the
             points of a point cloud ``[N, P, 3]`` in space, each coloured by its score; ``"frames"`` (never
             inferred) every frame of a video ``[N, C, T, H, W]`` (``"image"``: its frame of largest effect).
+        image_origin: where row 0 of an image is drawn in TensorBoard under the ``"image"`` kind: ``"upper"`` (default)
+            at the top, as a photograph; ``"lower"`` at the bottom, as audio tools draw a spectrogram ``[N, 1, F, T]``
+            (``librosa.display.specshow``: the lowest frequency below). The input, every map and the counterfactuals
+            of every audit are drawn alike; the text card and the report keep the data's row indices (``rows 10–14``:
+            frequency bins 10 to 14). Not ``"upper"`` or ``"lower"``: ``MisconfigurationException``.
         explain: for a model of several inputs (``forward(self, image, tab)``, batches ``((image, tab), y)``), the input
             the audits of one input tensor explain: its position in the probe's inputs tuple (``1``) or the name of
             ``forward``'s parameter (``"tab"``). Those audits (``InputEffectAudit``, ``CaptumBaseline``,
@@ -217,12 +223,14 @@ class CausalAuditCallback(AuditRun, Callback):
         on_error: OnError = "raise",
         unpack_batch: UnpackBatch | None = None,
         figure_kind: FigureKind | None = None,
+        image_origin: ImageOrigin = "upper",
         explain: int | str | None = None,
         class_names: Sequence[str] | None = None,
         figures_every_n_audits: int = 1,
     ) -> None:
         audits, epochs = check_audit_options(audits, probe_size, every_n_epochs, epochs, max_batch_size, report_dir,
                                              on_error, unpack_batch, figure_kind)
+        check_origin(image_origin, error=MisconfigurationException)
         self.class_names = share_class_names(audits, class_names)
         check_int("figures_every_n_audits", figures_every_n_audits, minimum=1, error=MisconfigurationException)
         self.figures_every_n_audits = figures_every_n_audits
@@ -253,7 +261,7 @@ class CausalAuditCallback(AuditRun, Callback):
         self._epoch_ended_in_checkpoint: int | None = None  # see _audit_epoch_ended_in_checkpoint
         self._state_restored = False  # see on_train_start
         self._train_started = False  # see on_fit_end
-        self._renderer = TensorBoardRenderer(figure_kind=figure_kind)
+        self._renderer = TensorBoardRenderer(figure_kind=figure_kind, image_origin=image_origin)
         self._warned_no_tb = False
         self._warnings = WarningsOncePerFit()
         self._fit_clock: float | None = None  # see AuditRun._run

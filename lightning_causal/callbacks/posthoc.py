@@ -34,6 +34,7 @@ from lightning_causal.callbacks._probe_setup import check_probe_outputs
 from lightning_causal.callbacks._trainer_facts import tag_prefix
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.reporting.figure_kinds import FigureKind
+from lightning_causal.reporting.image_figures import ImageOrigin, check_origin
 from lightning_causal.reporting.json_report import write_report
 from lightning_causal.reporting.tensorboard import TensorBoardRenderer, scalar_tags
 
@@ -51,6 +52,7 @@ def audit_model(
     class_names: Sequence[str] | None = None,
     max_batch_size: int | None = None,
     figure_kind: FigureKind | None = None,
+    image_origin: ImageOrigin = "upper",
     epoch: int = 0,
     report_dir: str | os.PathLike | None = None,
     writer: Any = None,
@@ -88,6 +90,8 @@ def audit_model(
             changed in place), as the callback's.
         max_batch_size: rows per forward pass of the interventions (``None``: memory budget).
         figure_kind: how the maps are drawn in TensorBoard, as the callback's (``None``: from the probe's shape).
+        image_origin: where row 0 of an image is drawn in TensorBoard (``"upper"``, ``"lower"``: a spectrogram's lowest
+            frequency at the bottom), as the callback's.
         epoch: the epoch the report and the TensorBoard content are filed under.
         report_dir: where the JSON report is written (``<report_dir>/epoch_<epoch>.json``, as the callback's;
             read with :func:`~lightning_causal.reporting.json_report.load_report`); ``None``: none.
@@ -121,6 +125,7 @@ def audit_model(
     """
     audit_list, _ = check_audit_options(audits, probe_size, 1, None, max_batch_size, report_dir, "raise", unpack_batch,
                                         figure_kind)
+    check_origin(image_origin, error=MisconfigurationException)
     if not isinstance(model, torch.nn.Module):
         raise MisconfigurationException(f"Expected argument `model` to be a torch.nn.Module but got {type(model).__name__}")
     check_int("epoch", epoch, minimum=0, error=MisconfigurationException)
@@ -171,7 +176,7 @@ def audit_model(
         at = epoch if step is None else step
         for tag, value in (t for r in results for t in scalar_tags(r).items()):
             tb.add_scalar(prefix + tag, value, at)
-        renderer = TensorBoardRenderer(figure_kind=figure_kind)
+        renderer = TensorBoardRenderer(figure_kind=figure_kind, image_origin=image_origin)
         renderer.render(tb, epoch, results, explained_input(probe, position), step=at, probe_labels=probe.labels, report=report,
                         scalar_prefix=prefix)
         if hasattr(tb, "flush"):

@@ -12,14 +12,14 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from lightning_causal.reporting.figure_style import POS, step_bars, title_lines
-from lightning_causal.reporting.image_figures import largest_change, to_image
+from lightning_causal.reporting.image_figures import ImageOrigin, largest_change, to_image
 
 __all__ = ["counterfactual_figure"]
 
 
 def counterfactual_figure(
     panels: dict[str, Tensor], labels: Sequence[str], failed: Sequence[int] = (), title: str | None = None,
-    *, sequence_axes: tuple[str, str] | None = None,
+    *, sequence_axes: tuple[str, str] | None = None, origin: ImageOrigin = "upper",
 ) -> Figure:
     """Counterfactual explanations, one column per sample titled ``labels[k]`` (e.g. ``"label 3 → pred
     5"`` / ``"→ cf 3 ✓"``), rows ``input`` and ``counterfactual`` in grey (or colour) on ``[0, 1]``
@@ -40,6 +40,8 @@ def counterfactual_figure(
         failed: the columns whose search failed.
         title: the figure's title; ``None``: none.
         sequence_axes: ``(xlabel, row word)`` for a sequence, as above; ``None``: no axis labels.
+        origin: where row 0 of each image panel is drawn (:data:`~lightning_causal.reporting.image_figures.ORIGINS`):
+            ``"upper"`` at the top, ``"lower"`` at the bottom (a spectrogram, as its maps are drawn).
 
     Examples:
         >>> import torch
@@ -67,11 +69,11 @@ def counterfactual_figure(
             if signal:
                 _signal_cell(ax, name, img[0, 0], panels["input"][c, 0, 0].detach().float().cpu(), diverging)
             elif name == "difference":
-                ax.imshow(largest_change(img).numpy(), cmap=diverging, vmin=-1.0, vmax=1.0, interpolation="nearest", aspect=aspect)
+                ax.imshow(largest_change(img).numpy(), cmap=diverging, vmin=-1.0, vmax=1.0, interpolation="nearest", aspect=aspect, origin=origin)
             elif img.dim() == 3 and img.shape[0] == 3:
-                ax.imshow(img.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest", aspect=aspect)
+                ax.imshow(img.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest", aspect=aspect, origin=origin)
             else:
-                ax.imshow(to_image(img).numpy(), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest", aspect=aspect)
+                ax.imshow(to_image(img).numpy(), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest", aspect=aspect, origin=origin)
             ax.set_xticks([])
             ax.set_yticks([])
             if sequence_axes is not None:

@@ -174,4 +174,5 @@ def map_figures(data: MapData, kind: str | None = None) -> list[tuple[str, Figur
     maps = {k: v for k, v in data.maps.items() if v.shape[1:] == data.inputs.shape[1:]}
     if kind is None or skip_reason(kind, data.inputs) is not None or not maps:
         return []
-    return MAP_FIGURES[kind](MapData(data.inputs, maps, data.audit, data.meta, data.labels, data.max_samples))
+    return MAP_FIGURES[kind](MapData(data.inputs, maps, data.audit, data.meta, data.labels, data.max_samples,
+                                     data.image_origin))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 from matplotlib.figure import Figure
 from torch import Tensor
@@ -14,9 +14,37 @@ from torch import Tensor
 from lightning_causal.reporting.figure_style import POS, short_label, short_labels, title_lines
 
 __all__ = [
-    "MAX_COLUMNS", "heatmap_row", "image_grid_figure", "largest_change", "map_scale", "show_input", "strongest_channel",
+    "MAX_COLUMNS", "ORIGINS", "ImageOrigin", "check_origin", "heatmap_row", "image_grid_figure", "largest_change", "map_scale", "show_input", "strongest_channel",
     "to_image",
 ]
+
+
+ImageOrigin = Literal["upper", "lower"]
+#: the values ``image_origin`` takes: where row 0 of an image is drawn, matplotlib's ``imshow(origin=)``: ``"upper"``
+#: at the top (a photograph's first row), ``"lower"`` at the bottom (a spectrogram ``[F, T]``' lowest frequency, as
+#: ``librosa.display.specshow`` draws it)
+ORIGINS: tuple[ImageOrigin, ...] = get_args(ImageOrigin)
+
+
+def check_origin(value: Any, name: str = "image_origin", error: type[Exception] = ValueError) -> ImageOrigin:
+    """``value`` if it is one of :data:`ORIGINS`, else ``error`` naming ``name``, the value and what is allowed.
+
+    Args:
+        value: the origin to check.
+        name: the parameter's name, in the message.
+        error: the exception raised (``MisconfigurationException`` in Lightning-facing code).
+
+    Examples:
+        >>> check_origin("lower")
+        'lower'
+        >>> check_origin("bottom")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected argument `image_origin` to be one of ('upper', 'lower') but got 'bottom'
+    """
+    if not isinstance(value, str) or value not in ORIGINS:
+        raise error(f"Expected argument `{name}` to be one of {ORIGINS} but got {value!r}")
+    return value
 
 
 def to_image(x: Tensor) -> Tensor:
@@ -69,7 +97,7 @@ def strongest_channel(maps: Tensor, dim: int) -> Tensor:
     return maps.gather(dim, maps.abs().argmax(dim, keepdim=True)).squeeze(dim)
 
 
-def show_input(ax: Any, x: Tensor) -> None:
+def show_input(ax: Any, x: Tensor, origin: ImageOrigin = "upper") -> None:
     """Draw one input sample on ``ax``: ``[3, H, W]`` in colour, its range stretched to [0, 1] (the
     colour is often what a class is about), any other ``[C, H, W]`` / ``[H, W]`` in grey with the
     channels averaged; nearest-neighbour upscaling.
@@ -77,6 +105,7 @@ def show_input(ax: Any, x: Tensor) -> None:
     Args:
         ax: a matplotlib ``Axes``.
         x: one sample ``[C, H, W]`` or ``[H, W]``.
+        origin: where row 0 is drawn (:data:`ORIGINS`): ``"upper"`` at the top, ``"lower"`` at the bottom (a spectrogram).
 
     Examples:
         >>> import torch
@@ -89,9 +118,9 @@ def show_input(ax: Any, x: Tensor) -> None:
     if x.dim() == 3 and x.shape[0] == 3:
         img = x.permute(1, 2, 0)
         lo, hi = float(img.min()), float(img.max())
-        ax.imshow(((img - lo) / (hi - lo) if hi > lo else img * 0).numpy(), interpolation="nearest")
+        ax.imshow(((img - lo) / (hi - lo) if hi > lo else img * 0).numpy(), interpolation="nearest", origin=origin)
     else:
-        ax.imshow(to_image(x).numpy(), cmap="gray", interpolation="nearest")
+        ax.imshow(to_image(x).numpy(), cmap="gray", interpolation="nearest", origin=origin)
 
 
 MAX_COLUMNS = 4  # panels per row of a heatmap figure: more would shrink each map below legibility in a TensorBoard card
@@ -120,13 +149,14 @@ def map_scale(values: Tensor, limit: float | None = None) -> tuple[str, float, f
 def heatmap_row(
     sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float] | None = None, title: str | None = None,
     *, signed: dict[str, bool] | None = None, note: str | None = None, layout: dict | None = None,
+    origin: ImageOrigin = "upper",
 ) -> Figure:
     """One probe sample: ``input | map_1 | map_2 | ...``, wrapped after :data:`MAX_COLUMNS` panels
     (input, causal and four Captum methods: two rows of panels, each still readable in a
     TensorBoard card); signed maps on a symmetric diverging scale, unsigned maps on a sequential
     scale from 0 (:func:`map_scale`; ``signed[name]`` decides, default: the map has a negative
     value), never clipped, one colour scale per map (``vmax[name]``, default the map's own max
-    |value|). Panels keep the image's aspect ratio; ``title`` above (e.g. which class the maps
+    |value|). Panels keep the image's aspect ratio, the input and every map drawn with row 0 at ``origin``; ``title`` above (e.g. which class the maps
     explain), ``note`` in one small line below (e.g. what the colours of a signed map mean).
 
     Args:
@@ -139,6 +169,8 @@ def heatmap_row(
         layout: a cache of subplot parameters shared by the rows of one call (``{}`` at first): a row of the
             same panels, colour scales, note and title height as an earlier one is laid out with that one's
             tight_layout parameters, pixel for pixel the same, without its own; ``None``: tight_layout always.
+        origin: where row 0 of the input and of each map is drawn (:data:`ORIGINS`): ``"upper"`` at the top,
+            ``"lower"`` at the bottom (a spectrogram's lowest frequency, as audio tools draw it).
 
     Examples:
         >>> import torch
@@ -166,14 +198,14 @@ def heatmap_row(
     for ax in axes[n:]:
         fig.delaxes(ax)
     axes = axes[:n]
-    show_input(axes[0], sample)
+    show_input(axes[0], sample, origin)
     axes[0].set_title("input", fontsize=10)
     for ax, (name, m) in zip(axes[1:], maps.items()):
         img = largest_change(m)  # [C, H, W]: each pixel's channel of largest |value|
         cmap, lo, hi = map_scale(img, (vmax or {}).get(name))
         if signed is not None and name in signed:
             cmap, lo = ("RdBu_r", -hi) if signed[name] else ("Reds", 0.0)
-        im = ax.imshow(img.numpy(), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+        im = ax.imshow(img.numpy(), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest", origin=origin)
         ax.set_title(name, fontsize=10 if len(name) <= 16 else 8)
         bar_ax = make_axes_locatable(ax).append_axes("right", size="6%", pad=0.06)  # as tall as the image, whatever its aspect
         fig.colorbar(im, cax=bar_ax).ax.tick_params(labelsize=8)
@@ -234,7 +266,7 @@ def _column_labels(labels: list[str]) -> list[str]:
 
 def image_grid_figure(
     images: dict[str, Tensor], labels: Sequence[str] | None = None, title: str | None = None,
-    highlight: Sequence[int] = (), *, max_columns: int = 10,
+    highlight: Sequence[int] = (), *, max_columns: int = 10, origin: ImageOrigin = "upper",
 ) -> Figure:
     """Images upscaled (nearest neighbour, no smoothing) in a grid: one row per entry of ``images``
     (each ``[K, C, H, W]`` or ``[K, H, W]``, channels averaged unless RGB), one column per item
@@ -248,6 +280,7 @@ def image_grid_figure(
         title: the figure's title, or ``None``.
         highlight: the columns framed in red.
         max_columns: the most columns drawn.
+        origin: where each image's row 0 is drawn (:data:`ORIGINS`), as :func:`show_input`'s.
 
     Examples:
         >>> import torch
@@ -268,7 +301,7 @@ def image_grid_figure(
     for r, name in enumerate(names):
         for c in range(k):
             ax = axes[r][c]
-            show_input(ax, images[name][c])
+            show_input(ax, images[name][c], origin)
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:

@@ -124,7 +124,8 @@ def image_maps(data: MapData) -> list[tuple[str, Figure]]:
     readable in a TensorBoard card. One colour scale per map shared by the samples (and the cards): symmetric and diverging for a signed map, from 0 for a map without negative values
     (Saliency). A volume ``[C, D, H, W]`` is drawn at one depth slice: the one where the first map
     (causal) has the largest mean |score| (of several neighbouring slices of equal score, a group spanning them,
-    the middle one), named in the title. Signed maps of a class's score
+    the middle one), named in the title. ``data.image_origin="lower"`` draws the input and every map with row 0
+    at the bottom (a spectrogram ``[N, 1, F, T]``: low frequencies below, as audio tools draw it). Signed maps of a class's score
     (``meta["targets"]``: effects, attributions) say below what red and blue mean.
 
     Args:
@@ -145,5 +146,5 @@ def image_maps(data: MapData) -> list[tuple[str, Figure]]:
             title = f"{title}, depth slice {d} of 0–{data.inputs.shape[2] - 1} (largest mean |{next(iter(data.maps))}|{equal})"
         # a map drawn alone: its panel is titled with its name
         out += sample_figures(data, i, maps, signed, note, partial(heatmap_row, sample, vmax=vmax, title=title, signed=signed,
-                                                                              layout=layout))
+                                                                              layout=layout, origin=data.image_origin))
     return out

@@ -13,6 +13,7 @@ from typing import Any
 from torch import Tensor
 
 from lightning_causal.reporting.figure_style import short_label, short_labels
+from lightning_causal.reporting.image_figures import ImageOrigin
 
 #: the most characters of a class name in a map's title (a name of 180 characters took five lines of it)
 TITLE_NAME = 40
@@ -41,6 +42,9 @@ class MapData:
             the maps are of one unit and share one colour scale).
         labels: the probe's labels ``[N]``, if any.
         max_samples: samples drawn by the per-sample kinds.
+        image_origin: where row 0 of an image-kind map and its input is drawn (``"upper"``: at the top; ``"lower"``:
+            at the bottom, a spectrogram's lowest frequency as audio tools draw it;
+            :data:`~lightning_causal.reporting.image_figures.ORIGINS`); titles and row indices are the data's.
     """
 
     inputs: Tensor
@@ -49,6 +53,7 @@ class MapData:
     meta: dict[str, Any] = field(default_factory=dict)
     labels: Tensor | None = None
     max_samples: int = 4
+    image_origin: ImageOrigin = "upper"
 
     def class_name(self, index: int) -> str:
         """The name of class ``index`` in titles: ``repr`` of ``meta["class_names"][index]`` cut to

@@ -63,7 +63,7 @@ from lightning_causal.reporting.figure_kinds import (
 )
 from lightning_causal.reporting.figure_style import short_labels
 from lightning_causal.reporting.glyphs import glyphs_gathered
-from lightning_causal.reporting.image_figures import image_grid_figure
+from lightning_causal.reporting.image_figures import ImageOrigin, check_origin, image_grid_figure
 from lightning_causal.reporting.layout import custom_layout
 from lightning_causal.reporting.summary import markdown_summary
 
@@ -166,6 +166,11 @@ class TensorBoardRenderer:
             A sequence kind also draws ``[N, T]`` inputs as one channel over time: the Sobol' maps
             and the counterfactuals of such a probe (tabular data has neither figure; its Sobol'
             indices are drawn as bars with intervals).
+        image_origin: where row 0 of an image is drawn under the ``"image"`` kind (given or inferred): ``"upper"``
+            (default) at the top, as a photograph; ``"lower"`` at the bottom, as audio tools draw a spectrogram
+            ``[N, 1, F, T]`` (its lowest frequency below). It applies alike to the input and map panels of the
+            maps, the counterfactuals and the grids of input-space images (reversed triggers) of every audit; the
+            text card and the report keep the data's row indices (``rows 10–14`` of a spectrogram: frequency bins 10 to 14).
 
     Attributes:
         card: the number of this renderer's text card on its run, from 0 (``causal/summary``; 1:
@@ -189,9 +194,11 @@ class TensorBoardRenderer:
         ['causal/toy/histograms/importance/fc', 'causal/summary']
     """
 
-    def __init__(self, max_samples: int = 4, bar_top: int = 16, figure_kind: FigureKind | None = None) -> None:
+    def __init__(self, max_samples: int = 4, bar_top: int = 16, figure_kind: FigureKind | None = None,
+                 image_origin: ImageOrigin = "upper") -> None:
         if figure_kind is not None and figure_kind not in KINDS:
             raise ValueError(f"Expected argument `figure_kind` to be None or one of {KINDS} but got {figure_kind!r}")
+        self.image_origin = check_origin(image_origin)
         check_int("max_samples", max_samples, minimum=1)  # 0 drew empty figures, -1 (a slice [:-1]) all samples but the last
         check_int("bar_top", bar_top, minimum=1)
         self.max_samples, self.bar_top, self.figure_kind = max_samples, bar_top, figure_kind
@@ -350,9 +357,14 @@ class TensorBoardRenderer:
             if odd not in self._skipped:
                 self._skipped.add(odd)
                 warnings.warn(odd, UserWarning, stacklevel=outside_package())
-        data = MapData(inputs, dict(r.maps), r.audit, r.meta, labels, self.max_samples)
+        data = MapData(inputs, dict(r.maps), r.audit, r.meta, labels, self.max_samples, self._origin(kind))
         for suffix, fig in map_figures(data, self.figure_kind):
             self._figure(writer, f"{base}/{suffix}", fig, step)
+
+    def _origin(self, kind: str | None) -> ImageOrigin:
+        """Where row 0 of an image is drawn for figure kind ``kind``: ``image_origin`` for ``"image"``; ``"upper"``
+        for every other kind (a sequence's channels, a video's frames keep their order)."""
+        return self.image_origin if kind == "image" else "upper"
 
     def _images(self, writer: Any, base: str, r: AuditResult, step: int, inputs: Tensor | None = None) -> None:
         """Images of the same count and labels share one upscaled, labelled grid. Counterfactuals of
@@ -371,7 +383,8 @@ class TensorBoardRenderer:
             axes = ("time step", "feature") if last else ("position", "channel")
         else:
             axes = None
-        cf = None if columns else _counterfactual_figure(r, self.max_samples, transpose, axes)
+        origin = self._origin(kind)
+        cf = None if columns else _counterfactual_figure(r, self.max_samples, transpose, axes, origin)
         if cf is not None:
             self._figure(writer, f"{base}/images/counterfactuals", cf, step)
         for name, img in r.images.items():
@@ -391,7 +404,7 @@ class TensorBoardRenderer:
                 columns = [columns[c] for c in chosen] if columns is not None else None
                 flagged = [j for j, c in enumerate(chosen) if c in flagged]
                 title += f", the {len(chosen)} most suspect of {count}"
-            fig = image_grid_figure(rows, columns, title, flagged, max_columns=_GRID_COLUMNS)
+            fig = image_grid_figure(rows, columns, title, flagged, max_columns=_GRID_COLUMNS, origin=origin)
             self._figure(writer, f"{base}/images/{group}", fig, step)
 
 
@@ -426,14 +439,14 @@ _CAPTION_NAME = 24  # the most characters of a class name in a counterfactual co
 
 
 def _counterfactual_figure(r: AuditResult, columns: int, transpose: bool = False,
-                           sequence_axes: tuple[str, str] | None = None) -> Figure | None:
+                           sequence_axes: tuple[str, str] | None = None, origin: ImageOrigin = "upper") -> Figure | None:
     """CounterfactualAudit's pictures (``images["counterfactuals"]``, one input | counterfactual |
     difference strip per row of ``tables["counterfactuals"]``) as rows of panels, one column per
     sample titled with its label (none with ``towards="runner_up"``), prediction and the counterfactual's prediction
     (of a volume or video, the depth slice drawn, the row's ``depth``); ``None`` for other results.
     ``transpose``: each panel ``[.., A, B]`` drawn as ``[.., B, A]`` (a features-last sequence ``[T, F]``
-    stored as given, drawn with time across); ``sequence_axes``: the labels of a sequence's axes
-    (:func:`~lightning_causal.reporting.counterfactual_figures.counterfactual_figure`)."""
+    stored as given, drawn with time across); ``sequence_axes``: the labels of a sequence's axes; ``origin``: where each
+    image's row 0 is drawn (:func:`~lightning_causal.reporting.counterfactual_figures.counterfactual_figure`)."""
     img, rows = r.images.get("counterfactuals"), r.tables.get("counterfactuals")
     if img is None or not rows or img.dim() != 4 or img.shape[0] != len(rows) or (img.shape[-1] - 2) % 3:
         return None
@@ -459,7 +472,7 @@ def _counterfactual_figure(r: AuditResult, columns: int, transpose: bool = False
     title = (f"{r.audit}: smallest changes flipping each sample's predicted class to its runner-up{shown}"
              if r.meta.get("towards") == "runner_up" else f"{r.audit}: smallest changes giving each misclassified sample its label{shown}")
     panels = {p: v[:k].transpose(-1, -2) if transpose else v[:k] for p, v in split_triptych(img).items()}
-    return counterfactual_figure(panels, labels, failed, title, sequence_axes=sequence_axes)
+    return counterfactual_figure(panels, labels, failed, title, sequence_axes=sequence_axes, origin=origin)
 
 
 def _group_name(names: list[str]) -> str:
