@@ -11,6 +11,7 @@ from typing import Any, Literal, get_args
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from lightning_causal.causal.engine.checks import check_choice
 from lightning_causal.reporting.figure_style import POS, short_label, short_labels, title_lines
 
 __all__ = [
@@ -40,11 +41,9 @@ def check_origin(value: Any, name: str = "image_origin", error: type[Exception] 
         >>> check_origin("bottom")
         Traceback (most recent call last):
         ...
-        ValueError: Expected argument `image_origin` to be one of ('upper', 'lower') but got 'bottom'
+        ValueError: Expected argument `image_origin` to be one of ['upper', 'lower'] but got 'bottom'
     """
-    if not isinstance(value, str) or value not in ORIGINS:
-        raise error(f"Expected argument `{name}` to be one of {ORIGINS} but got {value!r}")
-    return value
+    return check_choice(name, value, ORIGINS, error=error)
 
 
 def to_image(x: Tensor) -> Tensor:

@@ -127,7 +127,7 @@ def _probe(x):
      MisconfigurationException),
 ])
 def test_an_origin_outside_upper_and_lower_is_refused_naming_the_parameter_the_value_and_the_allowed(make, error):
-    with pytest.raises(error, match=r"`image_origin` to be one of \('upper', 'lower'\) but got 'bottom'"):
+    with pytest.raises(error, match=r"`image_origin` to be one of \['upper', 'lower'\] but got 'bottom'"):
         make()
 
 
