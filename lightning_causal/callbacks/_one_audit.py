@@ -147,8 +147,24 @@ def failure_hint(error: BaseException, max_batch_size: int | None, samples: int)
         return (f". The audit ran out of memory in a pass over {rows} probe samples, which runs whole whatever `max_batch_size=`: "
                 "audit fewer probe samples (`probe_size=`), or free memory on the device")
     which = f"; the pass that failed held {rows} rows, so try `max_batch_size={max(1, rows // 2)}`" if rows is not None else ""
+    tunnel = ("; it failed in a NoiseTunnel: one of GradientShap runs its copies in one pass whatever `max_batch_size=`, "
+              "bound them with `nt_samples_batch_size` in its options (`method_options={'NoiseTunnel(GradientShap)': "
+              "{'nt_samples_batch_size': 1}}`)" if _in_noise_tunnel(error) else "")
     return (f". The audit ran out of memory: lower the rows per forward pass of its interventions, `max_batch_size=` (now "
-            f"{now}){which}, or audit fewer probe samples (`probe_size=`)")
+            f"{now}){which}{tunnel}, or audit fewer probe samples (`probe_size=`)")
+
+
+_NOISE_TUNNEL = os.path.join("captum", "attr", "_core", "noise_tunnel.py")
+
+
+def _in_noise_tunnel(error: BaseException) -> bool:
+    """Whether Captum's ``NoiseTunnel`` is on ``error``'s traceback (its frames' code, not their variables)."""
+    tb = error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith(_NOISE_TUNNEL):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def drift_base(result: AuditResult) -> dict[str, torch.Tensor]:

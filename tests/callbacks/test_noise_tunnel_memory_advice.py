@@ -1,0 +1,27 @@
+"""Out of memory in a NoiseTunnel of GradientShap (one pass of all its copies whatever max_batch_size): the advice names
+nt_samples_batch_size, and following it runs."""
+
+import pytest
+import torch
+
+from lightning_causal import audit_model
+from lightning_causal.audits import CaptumBaseline
+from tests.callbacks.test_trial_newuser29_audit_faults import _X, _Limited
+
+_TUNNEL = "NoiseTunnel(GradientShap)"
+
+
+def test_the_advice_names_the_tunnels_batch_option_and_following_it_runs():
+    with pytest.raises(torch.OutOfMemoryError) as caught:
+        audit_model(_Limited(700), CaptumBaseline(methods=[_TUNNEL]), _X)
+    notes = " ".join(caught.value.__notes__)
+    assert "it failed in a NoiseTunnel" in notes and "{'nt_samples_batch_size': 1}" in notes
+    options = {_TUNNEL: {"nt_samples_batch_size": 1}}
+    (result,) = audit_model(_Limited(700), CaptumBaseline(methods=[_TUNNEL], method_options=options), _X)
+    assert result.maps["NoiseTunnel-GradientShap"].shape == _X.shape
+
+
+def test_a_pass_outside_a_tunnel_says_nothing_of_it():
+    with pytest.raises(torch.OutOfMemoryError) as caught:
+        audit_model(_Limited(100), CaptumBaseline(methods=["IntegratedGradients"]), _X)
+    assert "NoiseTunnel" not in " ".join(caught.value.__notes__)
