@@ -7,10 +7,24 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["AXES", "group_region", "signal_layout"]
+__all__ = ["AXES", "group_region", "region_text", "signal_layout"]
 
 #: the axes a region names, in the order a report reads them
 AXES = ("steps", "depth", "rows", "cols", "channels", "features")
+
+
+def region_text(row: dict) -> str:
+    """Where a report row's group lies, in words: ``"rows 2–3, cols 4–7"`` from its half-open ``[start, stop)``
+    boxes on the :data:`AXES` it has (``""`` where it has none).
+
+    Args:
+        row: a table row (``top_groups``, Sobol' ``indices``).
+
+    Examples:
+        >>> region_text({"group": "5", "rows": [2, 4], "cols": [4, 8]}), region_text({"group": "a"})
+        ('rows 2–3, cols 4–7', '')
+    """
+    return ", ".join(f"{axis} {row[axis][0]}–{row[axis][1] - 1}" for axis in AXES if axis in row)
 
 
 def signal_layout(shape: tuple[int, ...] | torch.Size) -> str | None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lightning_causal.audits.base import AuditResult
-from lightning_causal.audits.group_regions import AXES
+from lightning_causal.audits.group_regions import region_text
 
 __all__ = ["markdown_summary"]
 
@@ -60,9 +60,9 @@ def _label_and_value(row: dict, class_names: list | None = None) -> tuple[str, s
         if label_key is None:
             return None
         label_keys, label = {label_key}, (_node_name(row[label_key], class_names) if label_key == "node" else _fmt(row[label_key]))
-        where = [f"{axis} {row[axis][0]}–{row[axis][1] - 1}" for axis in AXES if axis in row] if label_key == "group" else []
+        where = region_text(row) if label_key == "group" else ""
         if where:  # an input group's box (a patch, a window, an octant): where it is, not a bare id
-            label = f"{label} at {', '.join(where)}"
+            label = f"{label} at {where}"
     key = next((k for k in _VALUES if isinstance(row.get(k), float)), None)  # what the audits rank their rows by
     if key is None:
         key = next((k for k, v in row.items() if k not in label_keys and isinstance(v, float)), None)

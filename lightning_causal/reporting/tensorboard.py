@@ -38,6 +38,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from lightning_causal.audits.base import AuditResult
+from lightning_causal.audits.group_regions import region_text
 from lightning_causal.audits.options import tag_safe
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.user_frame import outside_package
@@ -536,6 +537,8 @@ def _interval_figure(r: AuditResult, name: str, rows: list[dict]) -> Figure:
         return interval_bar_figure(rows, f"{r.audit}: positive rate per group{ci}", label="label", top=len(rows),
                                    xlabel="share of positive decisions", ylabel="group")
     names = r.meta.get("feature_names")  # the rows are named by them: the axis says what they are
+    if not names and any(region_text(row) for row in rows):  # input groups with a box: where each lies, not a bare id
+        rows = [{**row, "group": f"{row['group']} ({region_text(row)})" if region_text(row) else row["group"]} for row in rows]
     return interval_bar_figure(rows, f"{r.audit}: {name}{of}{ci}", xlabel="index", ylabel="feature" if names else "group")
 
 
