@@ -75,6 +75,20 @@ def map_tensors(value: Any, fn: Any) -> Any:
     return value
 
 
+def _with_fields(name: str, value: Any) -> list[tuple[str, Any]]:
+    """``(name, value)`` and, inside a named tuple or a mapping, each field or value by its place (``"the positional
+    forward argument 0's field 'lengths'"``), at any depth: a per-sample list is refused there too. A list's items are
+    not looked into (a list of N pairs is no list of N integers)."""
+    out = [(name, value)]
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        for field, v in zip(value._fields, value):
+            out += _with_fields(f"{name}'s field {field!r}", v)
+    elif isinstance(value, Mapping):
+        for key, v in value.items():
+            out += _with_fields(f"{name}[{key!r}]", v)
+    return out
+
+
 def _check_not_listed_per_sample(name: str, value: Any, num_samples: int | None) -> None:
     """Refuse one integer per sample held in a list, tuple or NumPy array (``lengths=[5, 3, ...]``):
     only tensors travel with their rows, so the model would get all ``N`` values beside a batch of
@@ -133,7 +147,8 @@ class ForwardArgs:
         named = [*((f"the positional forward argument {i}", v) for i, v in enumerate(self.args)),
                  *((f"the forward argument {k!r}", v) for k, v in self.kwargs.items())]
         for name, v in named:
-            _check_not_listed_per_sample(name, v, num_samples)
+            for place, field in _with_fields(name, v):
+                _check_not_listed_per_sample(place, field, num_samples)
 
     def __bool__(self) -> bool:
         return bool(self.args or self.kwargs)
