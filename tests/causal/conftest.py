@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from lightning_causal.causal.engine.linear_update import LinearReaders
@@ -19,3 +21,26 @@ def updates(monkeypatch):
 
     monkeypatch.setattr(LinearReaders, "_update", counting)
     return counted
+
+
+class RefuseDynamo:
+    """A meta path finder that records (``tried``) and refuses every import of ``torch._dynamo``."""
+
+    def __init__(self) -> None:
+        self.tried: list[str] = []
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch._dynamo" or name.startswith("torch._dynamo."):
+            self.tried.append(name)
+            raise ImportError(f"{name} refused by the test")
+        return None
+
+
+@pytest.fixture
+def no_dynamo(monkeypatch):
+    """``torch._dynamo`` hidden from ``sys.modules``, every import of it recorded (``.tried``) and refused."""
+    for name in [n for n in sys.modules if n == "torch._dynamo" or n.startswith("torch._dynamo.")]:
+        monkeypatch.delitem(sys.modules, name)
+    finder = RefuseDynamo()
+    monkeypatch.setattr(sys, "meta_path", [finder, *sys.meta_path])
+    return finder

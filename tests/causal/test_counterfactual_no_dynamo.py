@@ -4,9 +4,6 @@ of the first search of a process that never compiles (1.2-1.3 s against 0.15-0.2
 in a fresh process, measured). Here ``torch._dynamo`` is hidden from ``sys.modules`` and any import of it
 is recorded and refused; the search still finds the nearest counterfactual of a linear model."""
 
-import sys
-
-import pytest
 import torch
 from torch import nn
 
@@ -14,28 +11,6 @@ from lightning_causal.causal.structure.counterfactuals import (
     CounterfactualSettings,
     counterfactual_explanation,
 )
-
-
-class _Refuse:
-    """A meta path finder that records and refuses every import of ``torch._dynamo``."""
-
-    def __init__(self) -> None:
-        self.tried: list[str] = []
-
-    def find_spec(self, name, path=None, target=None):
-        if name == "torch._dynamo" or name.startswith("torch._dynamo."):
-            self.tried.append(name)
-            raise ImportError(f"{name} refused by the test")
-        return None
-
-
-@pytest.fixture
-def no_dynamo(monkeypatch):
-    for name in [n for n in sys.modules if n == "torch._dynamo" or n.startswith("torch._dynamo.")]:
-        monkeypatch.delitem(sys.modules, name)
-    finder = _Refuse()
-    monkeypatch.setattr(sys, "meta_path", [finder, *sys.meta_path])
-    return finder
 
 
 def test_the_search_runs_without_importing_torch_dynamo(no_dynamo):
