@@ -6,7 +6,7 @@ from __future__ import annotations
 import lightning.pytorch as pl
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_causal.causal.engine.checks import check_int, check_seed
+from lightning_causal.causal.engine.checks import check_float, check_int, check_seed
 from lightning_causal.datasets.synthetic_fairness import make_synthetic_fairness
 from lightning_causal.models import load_digits_tensors
 
@@ -32,12 +32,6 @@ class _SplitDataModule(pl.LightningDataModule):
         return self.val_dataloader()
 
 
-def _check_val_fraction(val_fraction: float) -> None:
-    """Refuse a validation share outside ``(0, 1)`` when the data module is built (not first at ``setup``, in the fit)."""
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"Expected argument `val_fraction` in (0, 1) but got {val_fraction!r}")
-
-
 class DigitsDataModule(_SplitDataModule):
     """8x8 digits as ``[N, 1, 8, 8]`` tensors in [0, 1]; a fixed train/validation split.
 
@@ -50,7 +44,7 @@ class DigitsDataModule(_SplitDataModule):
     def __init__(self, batch_size: int = 64, val_fraction: float = 0.2, seed: int = 0) -> None:
         super().__init__()
         check_int("batch_size", batch_size, minimum=1)
-        _check_val_fraction(val_fraction)
+        check_float("val_fraction", val_fraction, minimum=0, maximum=1, open_min=True, open_max=True)
         self.batch_size, self.val_fraction, self.seed = batch_size, val_fraction, check_seed(seed)
 
     def setup(self, stage: str) -> None:
@@ -80,7 +74,7 @@ class FairnessDataModule(_SplitDataModule):
         super().__init__()
         check_int("n", n, minimum=2)
         check_int("batch_size", batch_size, minimum=1)
-        _check_val_fraction(val_fraction)
+        check_float("val_fraction", val_fraction, minimum=0, maximum=1, open_min=True, open_max=True)
         self.n, self.batch_size, self.val_fraction, self.seed = n, batch_size, val_fraction, check_seed(seed)
         self.columns = ["a", "m1", "m2", "x3"]
 

@@ -8,8 +8,8 @@ from lightning_causal.datamodules import DigitsDataModule, FairnessDataModule
 @pytest.mark.parametrize("module", [DigitsDataModule, FairnessDataModule])
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"seed": -1}, r"`seed` to be an int in \[0, 18446744073709551615\] but got -1"),
-    ({"val_fraction": 1.0}, r"`val_fraction` in \(0, 1\) but got 1.0"),
-    ({"val_fraction": "0.2"}, r"`val_fraction` in \(0, 1\) but got '0.2'"),
+    ({"val_fraction": 1.0}, r"`val_fraction` to be a number in \(0, 1\) but got 1.0"),
+    ({"val_fraction": "0.2"}, r"`val_fraction` to be a number in \(0, 1\) but got '0.2'"),
 ])
 def test_bad_arguments_are_refused_at_construction(module, kwargs, match):
     with pytest.raises(ValueError, match=match):
