@@ -150,7 +150,8 @@ class CausalAuditCallback(AuditRun, Callback):
             audit (Sobol' maps and counterfactuals included). ``"points"`` (never inferred) scatters the
             points of a point cloud ``[N, P, 3]`` in space, each coloured by its score; ``"frames"`` (never
             inferred) every frame of a video ``[N, C, T, H, W]`` (``"image"``: its frame of largest effect).
-        image_origin: where row 0 of an image is drawn in TensorBoard under the ``"image"`` kind: ``"upper"`` (default)
+        image_origin: where row 0 of an image is drawn in TensorBoard under the ``"image"`` and ``"frames"`` kinds (each
+            frame of a video): ``"upper"`` (default)
             at the top, as a photograph; ``"lower"`` at the bottom, as audio tools draw a spectrogram ``[N, 1, F, T]``
             (``librosa.display.specshow``: the lowest frequency below). The input, every map and the counterfactuals
             of every audit are drawn alike; the text card and the report keep the data's row indices (``rows 10–14``:

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from lightning_causal.reporting.figure_style import title_lines
-from lightning_causal.reporting.image_figures import show_input, strongest_channel
+from lightning_causal.reporting.image_figures import ImageOrigin, show_input, strongest_channel
 from lightning_causal.reporting.image_maps import map_scales, sample_figures
 from lightning_causal.reporting.map_data import (
     MapData,
@@ -43,9 +43,9 @@ def drawn_frames(frames: int) -> list[int]:
 
 
 def _frames_figure(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float], signed: dict[str, bool],
-                   title: str, note: str | None) -> Figure:
+                   title: str, note: str | None, origin: ImageOrigin = "upper") -> Figure:
     """One sample ``[C, T, H, W]``: the input's frames, then each map's ``[T, H, W]`` (strongest channel), one
-    row each, one colour scale per map (a bar at the row's end)."""
+    row each, one colour scale per map (a bar at the row's end); every frame drawn with row 0 at ``origin``."""
     frames = drawn_frames(int(sample.shape[1]))
     h, w = int(sample.shape[-2]), int(sample.shape[-1])
     cell = 0.9
@@ -58,7 +58,7 @@ def _frames_figure(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, floa
     fig = Figure(figsize=(width, (fh + 0.3) * rows + 0.3 * len(lines) + 0.2 + below))
     grid = fig.subplots(rows, len(frames) + 1, squeeze=False, gridspec_kw={"width_ratios": [1] * len(frames) + [0.12]})
     for t, ax in zip(frames, grid[0]):
-        show_input(ax, sample[:, t])
+        show_input(ax, sample[:, t], origin)
         ax.set_title(f"t={t}", fontsize=8)
     grid[0, -1].axis("off")
     grid[0, 0].set_ylabel("input", fontsize=9)
@@ -66,7 +66,7 @@ def _frames_figure(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, floa
         hi = vmax[name]
         cmap, lo = ("RdBu_r", -hi) if signed[name] else ("Reds", 0.0)
         for t, ax in zip(frames, grid[r]):
-            im = ax.imshow(m[t].numpy(), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+            im = ax.imshow(m[t].numpy(), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest", origin=origin)
         grid[r, 0].set_ylabel(name if len(name) <= 12 else name[:11] + "…", fontsize=9)
         fig.colorbar(im, cax=grid[r, -1]).ax.tick_params(labelsize=7)
     for row in grid:
@@ -87,7 +87,8 @@ def frame_maps(data: MapData) -> list[tuple[str, Figure]]:
     effect beside two Captum methods): one figure per sample and map, ``maps/sample_<i>/<map>``, as the
     image kind does. One colour scale per map shared by the samples and the frames: symmetric and
     diverging for a signed map, from 0 for one without negative values. Maps over the whole probe
-    (Sobol' indices, ``[1, C, T, H, W]``) are drawn over sample 0.
+    (Sobol' indices, ``[1, C, T, H, W]``) are drawn over sample 0. ``data.image_origin="lower"`` draws every frame of
+    the input and of each map with row 0 at the bottom, as the image kind draws an image (frames of spectrograms).
 
     Args:
         data: the maps ``[N, C, T, H, W]`` and the probe inputs they explain.
@@ -105,5 +106,6 @@ def frame_maps(data: MapData) -> list[tuple[str, Figure]]:
     for i in range(n):
         title = global_title(data) if glob else sample_title(data, i)
         sample, maps = data.inputs[i].detach().float().cpu(), {k: v[i] for k, v in planes.items()}
-        out += sample_figures(data, i, maps, signed, note, partial(_frames_figure, sample, vmax=vmax, signed=signed, title=title))
+        out += sample_figures(data, i, maps, signed, note, partial(_frames_figure, sample, vmax=vmax, signed=signed, title=title,
+                                                                        origin=data.image_origin))
     return out

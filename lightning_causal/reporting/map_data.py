@@ -42,8 +42,8 @@ class MapData:
             the maps are of one unit and share one colour scale).
         labels: the probe's labels ``[N]``, if any.
         max_samples: samples drawn by the per-sample kinds.
-        image_origin: where row 0 of an image-kind map and its input is drawn (``"upper"``: at the top; ``"lower"``:
-            at the bottom, a spectrogram's lowest frequency as audio tools draw it;
+        image_origin: where row 0 of an image-kind map and its input (each frame of a frames-kind one) is drawn
+            (``"upper"``: at the top; ``"lower"``: at the bottom, a spectrogram's lowest frequency as audio tools draw it;
             :data:`~lightning_causal.reporting.image_figures.ORIGINS`); titles and row indices are the data's.
     """
 

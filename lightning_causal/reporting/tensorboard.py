@@ -167,7 +167,8 @@ class TensorBoardRenderer:
             A sequence kind also draws ``[N, T]`` inputs as one channel over time: the Sobol' maps
             and the counterfactuals of such a probe (tabular data has neither figure; its Sobol'
             indices are drawn as bars with intervals).
-        image_origin: where row 0 of an image is drawn under the ``"image"`` kind (given or inferred): ``"upper"``
+        image_origin: where row 0 of an image is drawn under the ``"image"`` kind (given or inferred) and the
+            ``"frames"`` kind (each frame of a video): ``"upper"``
             (default) at the top, as a photograph; ``"lower"`` at the bottom, as audio tools draw a spectrogram
             ``[N, 1, F, T]`` (its lowest frequency below). It applies alike to the input and map panels of the
             maps, the counterfactuals and the grids of input-space images (reversed triggers) of every audit; the
@@ -363,9 +364,9 @@ class TensorBoardRenderer:
             self._figure(writer, f"{base}/{suffix}", fig, step)
 
     def _origin(self, kind: str | None) -> ImageOrigin:
-        """Where row 0 of an image is drawn for figure kind ``kind``: ``image_origin`` for ``"image"``; ``"upper"``
-        for every other kind (a sequence's channels, a video's frames keep their order)."""
-        return self.image_origin if kind == "image" else "upper"
+        """Where row 0 of an image is drawn for figure kind ``kind``: ``image_origin`` for ``"image"`` and ``"frames"``
+        (each frame of a video is an image); ``"upper"`` for every other kind (a sequence's channels keep their order)."""
+        return self.image_origin if kind in ("image", "frames") else "upper"
 
     def _images(self, writer: Any, base: str, r: AuditResult, step: int, inputs: Tensor | None = None) -> None:
         """Images of the same count and labels share one upscaled, labelled grid. Counterfactuals of
