@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.chosen_input import model_call
 from lightning_causal.causal.engine.eager import eager_module
+from lightning_causal.causal.engine.forward_args import tensor_leaves
 from lightning_causal.causal.engine.live_values import rows_of
 
 __all__ = ["TOKEN_BASELINE_ADVICE", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "replace_units", "padding_arguments", "padding_positions",
@@ -117,18 +118,39 @@ def padding_arguments(model: nn.Module | None, additional_forward_args: object, 
     positional arguments (a tuple, or one value) named by the parameters of ``model.forward`` they
     bind to after the ``num_inputs`` inputs (``forward(self, x, lengths)`` called with
     ``additional_forward_args=(lengths,)``); ``None`` when there are none or they cannot be named.
+    A tensor nested in an argument under the same name, a named tuple's field or a mapping's value at
+    any depth (``forward(x, meta)`` with ``meta.attention_mask`` or ``meta["lengths"]``), is one too:
+    such tensors travel with their rows (:class:`~lightning_causal.causal.engine.forward_args.ForwardArgs`);
+    an argument of that name itself (a tensor, not ``None``) comes first, then the first nested one. A list's items are not looked into.
     A :class:`~lightning_causal.causal.engine.chosen_input.ChosenInput` (the callback's ``explain=``) is
     seen through: the arguments are named by its model's ``forward``, the other inputs in their places
     (:func:`~lightning_causal.causal.engine.chosen_input.model_call`).
 
     Examples:
         >>> import torch
+        >>> from collections import namedtuple
         >>> class Packed(nn.Module):
         ...     def forward(self, x, lengths):
         ...         return x
         >>> padding_arguments(Packed(), (torch.tensor([2, 1]),))
         {'lengths': tensor([2, 1])}
+        >>> Meta = namedtuple("Meta", "lengths name")
+        >>> padding_arguments(None, {"meta": Meta(torch.tensor([2, 1]), "a")})["lengths"]
+        tensor([2, 1])
     """
+    named = _top_level_padding(model, additional_forward_args, num_inputs)
+    values = (additional_forward_args.values() if isinstance(additional_forward_args, Mapping) else
+              additional_forward_args if isinstance(additional_forward_args, tuple) else (additional_forward_args,))
+    nested: dict[str, Tensor] = {}
+    for v in values:
+        _nested_padding(v, nested)
+    top = dict(named or {})
+    nested = {k: v for k, v in nested.items() if not isinstance(top.get(k), Tensor)}  # a tensor so named itself first
+    return {**top, **nested} if nested else named
+
+
+def _top_level_padding(model: nn.Module | None, additional_forward_args: object, num_inputs: int) -> Mapping | None:
+    """:func:`padding_arguments` of the arguments themselves (keywords, or positional ones named by ``model.forward``)."""
     if isinstance(additional_forward_args, Mapping) or additional_forward_args is None:
         return additional_forward_args
     if model is None:
@@ -144,6 +166,21 @@ def padding_arguments(model: nn.Module | None, additional_forward_args: object, 
     return {k: v for k, v in bound.arguments.items() if k in _PADDING_NAMES and params[k].kind in positional}
 
 
+def _nested_padding(value: object, found: dict[str, Tensor]) -> None:
+    """Add to ``found`` the tensors of :data:`_PADDING_NAMES` among the fields of the named tuples and the values of the
+    mappings in ``value``, at any depth (the first of each name is kept), as :class:`ForwardArgs` looks into them."""
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        items = list(zip(value._fields, value))
+    elif isinstance(value, Mapping):
+        items = list(value.items())
+    else:
+        return
+    for key, v in items:
+        if key in _PADDING_NAMES and isinstance(v, Tensor):
+            found.setdefault(key, v)
+        _nested_padding(v, found)
+
+
 def padding_positions(
     x: Tensor, additional_forward_args: object, *, model: nn.Module | None = None, num_inputs: int = 1
 ) -> Tensor | None:
@@ -154,7 +191,7 @@ def padding_positions(
     arguments (a ``Mapping``) are read by their keys; positional ones (a tuple) by the name of the
     parameter of ``model.forward`` they bind to (:func:`padding_arguments`; ``num_inputs`` inputs
     come first), so ``model(x, lengths)`` with ``additional_forward_args=(lengths,)`` is read as
-    ``{"lengths": lengths}``. Returned as booleans broadcastable to ``x`` (``[N, T, 1, ...]``), or
+    ``{"lengths": lengths}``; a named tuple's field or a mapping's value so named inside an argument too. Returned as booleans broadcastable to ``x`` (``[N, T, 1, ...]``), or
     ``None`` without such an argument, or when the argument describes another tensor: a forward
     argument (token ids, a sequence) beside ``x`` that :func:`input_padding`'s rules prefer, so that
     explaining a metadata table ``[N, M]`` with ``{"x": seq, "lengths": lengths}`` does not read its
@@ -195,12 +232,11 @@ def _padding_of(x: Tensor, named: Mapping) -> Tensor | None:
 
 
 def _argument_tensors(additional_forward_args: object, named: Mapping, n: int) -> list[Tensor]:
-    """The forward arguments that are tensors of ``n`` rows and at least 2 dimensions, other than
-    the padding arguments themselves: the tensors a padding argument may describe instead of the inputs."""
-    values = (additional_forward_args.values() if isinstance(additional_forward_args, Mapping) else
-              additional_forward_args if isinstance(additional_forward_args, (tuple, list)) else (additional_forward_args,))
+    """The forward arguments that are tensors of ``n`` rows and at least 2 dimensions (also those nested in an
+    argument), other than the padding arguments themselves: the tensors a padding argument may describe instead of the inputs."""
+    values = list(additional_forward_args.values()) if isinstance(additional_forward_args, Mapping) else additional_forward_args
     own = [named.get(name) for name in _PADDING_NAMES]
-    return [v for v in values if isinstance(v, Tensor) and v.dim() >= 2 and v.shape[0] == n and not any(v is o for o in own)]
+    return [v for v in tensor_leaves(values) if v.dim() >= 2 and v.shape[0] == n and not any(v is o for o in own)]
 
 
 def _described(tensors: Sequence[Tensor], named: Mapping) -> int | None:
