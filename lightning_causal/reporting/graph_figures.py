@@ -15,7 +15,7 @@ from matplotlib.patches import FancyArrowPatch, Rectangle
 
 from lightning_causal.causal.engine.units import unit_kind
 
-__all__ = ["column_labels", "graph_figure", "layer_labels", "layer_map_figure", "path_tail", "strip_common_prefix"]
+__all__ = ["column_labels", "graph_figure", "layer_labels", "layer_map_figure", "node_sizes", "path_tail", "strip_common_prefix"]
 
 _POS, _NEG = "tab:red", "tab:blue"
 _NODE_POS, _NODE_NEG = "#f4c7c3", "#c6dbef"  # a unit's own effect: light red / light blue
@@ -122,6 +122,34 @@ def _node_strength(node: dict) -> float:
     return 1.0
 
 
+_NODE_EDGE = 1.0  # points: the node circle's edge line (half of it inside the circle)
+
+
+def node_sizes(units: list[str]) -> tuple[float, float, float]:
+    """The unit-id font size of a column whose nodes are labelled ``units``, and its nodes' smallest and largest marker
+    areas (points², matplotlib's ``scatter(s=)``): 7 points for ids of up to 2 digits, 6 for 3, 5 for 4, 4 for more (a
+    wide layer's ids 100–9999 were written at 7 points across the circles); the smallest circle holds the longest
+    id's text box (width and height) with its edge line, the largest is 100 points² more (at least 230: 15 points
+    across), under the 20-point pitch of a column's nodes.
+
+    Args:
+        units: the column's node labels.
+
+    Examples:
+        >>> node_sizes(["3", "12"])[0], node_sizes(["123"])[0], node_sizes(["9999", "5"])[0]
+        (7, 6, 5)
+    """
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import text_to_path
+
+    longest = max(units, key=len, default="0")
+    size = {1: 7, 2: 7, 3: 6, 4: 5}.get(len(longest), 4)
+    width = max(text_to_path.get_text_width_height_descent(u, FontProperties(size=size), ismath=False)[0] for u in units or ["0"])
+    across = math.hypot(width, size) + 2 * _NODE_EDGE  # the text box's diagonal: its corners inside the circle
+    lo = max(30.0, across**2)
+    return size, lo, max(230.0, lo + 100.0)
+
+
 def _draw_nodes(ax: Any, columns: list[tuple[str, list[dict]]], height: int,
                 kinds: dict[str, str] | None = None, class_names: list[str] | None = None) -> dict[str, tuple[float, float]]:
     pos: dict[str, tuple[float, float]] = {}
@@ -130,13 +158,15 @@ def _draw_nodes(ax: Any, columns: list[tuple[str, list[dict]]], height: int,
               for label, (layer, _) in zip(column_labels([layer for layer, _ in columns]), columns)]
     for x, (layer, nodes) in enumerate(columns):
         top = max([abs(_node_strength(n)) for n in nodes] + [1e-12])
+        fontsize, lo, hi = node_sizes([str(n["unit"]) for n in nodes])
         for k, n in enumerate(nodes):
             y = (len(nodes) - 1) / 2.0 - k
             pos[n["id"]] = (x, y)
             v = _node_strength(n)
             face = "0.65" if layer == "output" else (_NODE_POS if v >= 0 else _NODE_NEG)
-            ax.scatter([x], [y], s=30 + 200 * abs(v) / top, color=face, edgecolors="0.2", zorder=3)  # at most 16 pt across: the pitch is 20
-            ax.annotate(str(n["unit"]), (x, y), fontsize=7, ha="center", va="center", zorder=4)
+            ax.scatter([x], [y], s=lo + (hi - lo) * abs(v) / top, color=face, edgecolors="0.2", linewidths=_NODE_EDGE,
+                       zorder=3)  # at most about 18 pt across: the pitch is 20
+            ax.annotate(str(n["unit"]), (x, y), fontsize=fontsize, ha="center", va="center", zorder=4)
             if layer == "output" and class_names and 0 <= int(n["unit"]) < len(class_names):  # the class, beside its node
                 ax.text(x + 0.14, y, _short(str(class_names[int(n["unit"])])), fontsize=7, ha="left", va="center", zorder=4)
         # above the axes, in points: the title (its pad, graph_figure) sits above them whatever the data scale
@@ -197,7 +227,8 @@ def _legend_handles() -> list[Line2D]:
 
 def graph_figure(graph: dict, title: str | None = None) -> Figure:
     """The causal graph as layered columns: one column per layer (strongest unit on top), node
-    area ∝ |mean effect| (relative to the layer's strongest node; output nodes ∝ samples), node
+    area ∝ |mean effect| (relative to the layer's strongest node; output nodes ∝ samples; the smallest circle holds
+    the column's longest unit id, ids of 3 or more digits in a smaller font: :func:`node_sizes`), node
     colour = sign of the unit effect; edge width and opacity ∝ |path effect| (relative to the
     strongest edge of the graph: every path effect is a change of the explained output, so an edge
     into a hidden unit that moves the output by 1e-5 is drawn thin even when it is the strongest
