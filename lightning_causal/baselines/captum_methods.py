@@ -61,6 +61,7 @@ from lightning_causal.causal.engine.finite import check_finite_value
 from lightning_causal.causal.engine.groups import flat_mask, group_counts
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.output_selection import OutputSpec
+from lightning_causal.causal.engine.quantized import no_gradient_cause
 from lightning_causal.causal.engine.user_frame import outside_package
 
 # the model as Captum calls it, the attribution context and the layer methods live in their own
@@ -303,7 +304,8 @@ def attribute(
 
     Raises:
         ValueError: unknown method or option, an option value out of range (named with the method),
-            bad inputs or target.
+            bad inputs or target; a gradient method on a model where no gradient flows from the output back to
+            the input (a hard threshold, argmax, one_hot, quantized layers, ``torch.no_grad()`` in forward).
 
     Examples:
         >>> model = nn.Linear(3, 2)
@@ -343,19 +345,44 @@ def attribute(
         if not spec.grouped:
             x.requires_grad_(True)
         algo = _algorithm(spec.name, forward, x)
-        if spec.noise_tunnel:
-            nt["stdevs"] = tunnel_stdevs(x.detach(), nt["stdevs"])
-            nt["draw_baseline_from_distrib"] = spec.name == "GradientShap"
-            tunnel = NoiseTunnel(algo) if spec.name in _ROW_DRAWS else _NoiseDrawnOnce(algo)
-            out = tunnel.attribute(x, target=tidx, **nt, **kw)
-        else:
-            out = algo.attribute(x, target=tidx, **kw)
+        try:
+            if spec.noise_tunnel:
+                nt["stdevs"] = tunnel_stdevs(x.detach(), nt["stdevs"])
+                nt["draw_baseline_from_distrib"] = spec.name == "GradientShap"
+                tunnel = NoiseTunnel(algo) if spec.name in _ROW_DRAWS else _NoiseDrawnOnce(algo)
+                out = tunnel.attribute(x, target=tidx, **nt, **kw)
+            else:
+                out = algo.attribute(x, target=tidx, **kw)
+        except RuntimeError as err:  # torch's "element 0 of tensors does not require grad", said of no input or method
+            if spec.grouped or _gradient_reaches_input(forward, x):
+                raise
+            raise ValueError(_no_gradient_message(spec, forward.model)) from err
     out = out.detach()
     if x.dtype == torch.float64 and out.dtype == torch.float32:  # ShapleyValueSampling sums its terms in float32
         out = out.to(x.dtype)
     if kept is not None:  # a group that changes no token is exactly 0 (Captum's batched passes leave rounding there)
         out = out.masked_fill(_unchanged_groups(x, feature_mask, kept), 0)
     return out
+
+
+def _gradient_reaches_input(forward: CaptumForward, x: Tensor) -> bool:
+    """Whether autograd carries the output of ``forward`` back to ``x`` (the parameters are frozen by
+    :func:`attribution_context`: a graph to the output is one from ``x``)."""
+    z = x.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        out = forward(z, *(forward.captum_args() or ()))
+        return out.requires_grad and torch.autograd.grad(out.sum(), z, allow_unused=True)[0] is not None
+
+
+def _no_gradient_message(spec: MethodSpec, model: nn.Module) -> str:
+    """The refusal of a gradient method on a model whose output holds no autograd graph back to its input."""
+    cause = no_gradient_cause(model, after="")
+    return (
+        f"Captum's {spec.label} takes the gradient of the output of {model_name(model)} with respect to its input, and "
+        f"no gradient reaches the input: the forward cuts it ({cause + ', ' if cause else ''}a step such as (h > 0).float(), "
+        "argmax or argmin routing, one_hot or an integer cast, or a .detach() or torch.no_grad() in forward), so a gradient "
+        "method has nothing to explain it with. FeatureAblation and ShapleyValueSampling perturb the input and need no "
+        "gradient (as the causal effects, input_effects)")
 
 
 def _warn_without_relu_modules(model: nn.Module, spec: MethodSpec) -> None:
