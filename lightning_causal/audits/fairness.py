@@ -26,27 +26,26 @@ from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_class_labels, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
-from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.units import per_layer_layouts
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.attribute_flip import (
     resolve_counterfactual,
     warn_one_hot_flip,
 )
-from lightning_causal.causal.scm.counterfactual import Counterfactual
+from lightning_causal.causal.scm.counterfactual import CallableCounterfactual, Counterfactual
 from lightning_causal.causal.scm.counterfactual_checks import (
     check_counterfactual_ids,
     token_readers,
 )
 from lightning_causal.causal.scm.fairness import (
+    _counterfactual_probabilities,
+    _fairness_gap,
     carrier_unit_effects,
-    counterfactual_fairness_gap,
     counterfactual_inputs,
     group_rates,
-    probabilities,
     worst_spread,
 )
-from lightning_causal.causal.scm.intersections import Intersections, world_gaps
+from lightning_causal.causal.scm.intersections import Intersections, _world_gaps
 from lightning_causal.causal.scm.scm import AdditiveNoiseSCM
 from lightning_causal.causal.scm.token_swap import TokenSwap
 
@@ -151,7 +150,8 @@ class FairnessAudit(Audit):
             into every combination of the attributes
             (:func:`~lightning_causal.causal.scm.intersections.world_gaps`): the scalar ``world_gap_max`` and the
             table ``world_gaps``, the ``top_k`` pairs of worlds by E|p_t(x_a) − p_t(x_b)| (``male × C ↔ female ×
-            C``); costs one pass of the probe and one over the rows each combination changes, batched together.
+            C``); costs a pass over the rows each combination changes, batched with the flip's (the probe's own pass
+            is the gap's: the audit runs it once, for the gap, the worlds and the groups' decisions).
 
     ``validate`` (run by the callback on the whole probe before training) warns when the counterfactual
     changes no probe sample (a token swap whose terms no sentence holds): the gap would read 0 with
@@ -326,30 +326,34 @@ class FairnessAudit(Audit):
             result.meta["feature_names"] = list(self.feature_names)
         if isinstance(self.counterfactual, TokenSwap):
             result.meta["pairs"] = [list(p) for p in zip(self._terms(0), self._terms(1))]
-        gap = counterfactual_fairness_gap(model, x, self.counterfactual, target=self.target, max_batch_size=max_batch_size,
-                                          warn_one_hot=False, **options)
+        # the factual pass runs once: the gap, the worlds (their changed rows batched with the flip's) and the groups'
+        # decisions share it
+        worlds = self.counterfactual.worlds() if self.worlds else {}  # type: ignore[attr-defined]
+        p, p_cf, changed = _counterfactual_probabilities(
+            model, x, [self.counterfactual, *(CallableCounterfactual(w) for w in worlds.values())],
+            max_batch_size=max_batch_size, **options)
+        gap = _fairness_gap(p, p_cf[0], changed[0], self.target)
         result.scalars.update(cf_gap=gap["mean_abs"], cf_gap_max=gap["max_abs"], cf_flip_rate=gap["flip_rate"],
                               cf_changed=gap["changed"])
         result.vectors["cf_delta"] = gap["delta"]
-        labels = self._class_labels(probe, model)  # warns on a regression target, whose cf_gap is a saturated sigmoid's
+        labels = self._class_labels(probe, model, int(p.shape[1]))  # warns on a regression target (cf_gap a saturated sigmoid's)
         pad = self._padding(model, probe)
         if pad is not None and self.counterfactual.per_position:  # a swap's groups: the terms among the real tokens
             x = x.masked_fill(pad.expand_as(x), -1)
         groups = self.counterfactual.groups(x)
         if groups is not None:
-            changed = (counterfactual_inputs(self.counterfactual, probe.inputs, pad) != probe.inputs).reshape(len(probe), -1).any(1)
-            self._group_metrics(model, probe, groups, result, labels, gap["delta"], changed)
+            self._group_metrics(model, probe, p, groups, result, labels, gap["delta"], changed[0])
         if self.worlds:
-            self._worlds(model, probe, max_batch_size, result)
+            self._worlds(list(worlds), p, p_cf[1:], result)
         for layer in self.layers:
             self._carriers(model, probe, layer, max_batch_size, result)
         return result
 
-    def _worlds(self, model: nn.Module, probe: Probe, mbs: int | None, result: AuditResult) -> None:
+    def _worlds(self, names: list[str], p: Tensor, p_w: Tensor, result: AuditResult) -> None:
         """``world_gap_max`` and the table ``world_gaps``: the ``top_k`` pairs of intersections the model treats most
-        differently, each row put into both (:func:`~lightning_causal.causal.scm.intersections.world_gaps`)."""
-        g = world_gaps(model, probe.first, self.counterfactual, target=self.target, max_batch_size=mbs,  # type: ignore[arg-type]
-                       **self.model_options(probe))
+        differently, each row put into both (:func:`~lightning_causal.causal.scm.intersections.world_gaps`), from the
+        probabilities on the probe ``p`` ``[N, C]`` and in each world ``p_w`` ``[W, N, C]``."""
+        g = _world_gaps(names, p, p_w, self.target)
         names, gaps = g["names"], g["mean_abs"]
         a, b = torch.triu_indices(len(names), len(names), 1)
         order = gaps[a, b].argsort(descending=True, stable=True)[: self.top_k].tolist()
@@ -368,20 +372,20 @@ class FairnessAudit(Audit):
         name = getattr(self.counterfactual, "name", None)  # AttributeFlip("sex", columns=...), scm.flip("sex")
         return name if isinstance(name, str) else self.sensitive if isinstance(self.sensitive, str) else None
 
-    def _class_labels(self, probe: Probe, model: nn.Module) -> Tensor | None:
+    def _class_labels(self, probe: Probe, model: nn.Module, width: int) -> Tensor | None:
         """The probe's labels, or ``None`` with a warning when they are no classes but a regression
         target (:func:`~lightning_causal.audits.options.regression_labels` with the model's output
         width and task: fractional floats beyond [0, 1], or whole numbers no output of the model can
         be, such as counts 0..40 of a one-output regression): the audit compares class
         probabilities, and the sigmoid of a regression output is no measure of its change. Soft
-        labels in [0, 1] (label smoothing) are kept: the group rates threshold them at 0.5."""
+        labels in [0, 1] (label smoothing) are kept: the group rates threshold them at 0.5. ``width``: the columns of
+        the class probabilities (2 for one output, which ``regression_labels`` reads as one: 0/1 classes either way)."""
         labels, task = probe.labels, label_task(task_model(model, self.output))
         if labels is None or (not labels.is_floating_point() and task != "regression"):
             return labels  # integer labels are class indices unless the model says it regresses (int64 counts)
         if bool(((labels >= 0) & (labels <= 1)).all()) and task is None:
             return labels
-        out = first_row_outputs(model, probe, self.output)()
-        if not regression_labels(labels, int(out.shape[1]) if out.dim() == 2 else 1, task=task):
+        if not regression_labels(labels, width, task=task):
             return labels
         odd = labels[(labels < 0) | (labels > 1)][:3].tolist() or labels[:3].tolist()
         warnings.warn(
@@ -393,16 +397,15 @@ class FairnessAudit(Audit):
             "model(x) with model(counterfactual(x)) directly", UserWarning, stacklevel=outside_package())
         return None
 
-    def _group_metrics(self, model: nn.Module, probe: Probe, groups: Tensor, result: AuditResult, labels: Tensor | None,
-                       delta: Tensor, changed: Tensor) -> None:
-        forward = Forward(model, num_samples=len(probe), **self.model_options(probe))
-        with audit_mode(forward.model):
-            logits = forward(probe.first)
-        preds = probabilities(logits).argmax(1)
+    def _group_metrics(self, model: nn.Module, probe: Probe, p: Tensor, groups: Tensor, result: AuditResult,
+                       labels: Tensor | None, delta: Tensor, changed: Tensor) -> None:
+        """The groups table, the group differences and their notes; ``p`` the class probabilities on the probe
+        ``[N, C]`` (the gap's factual pass), ``delta`` and ``changed`` the gap's ``[N]``."""
+        preds = p.argmax(1)
         if labels is not None:  # the group rates (true/false positive rates, accuracy) compare decisions with them
             check_one_label_per_sample("FairnessAudit", labels, len(probe), "to compare each group's decisions with",
                                        multi_label_output="lambda out: out[:, [k]]", model=task_model(model, self.output))
-        check_class_labels("probe.labels", labels, int(probabilities(logits[:1]).shape[1]))
+        check_class_labels("probe.labels", labels, int(p.shape[1]))
         keep = groups >= 0  # -1: no group (token swaps: sentences of neither side; a binary column's other values)
         outside = int((~keep).sum())
         if outside and not isinstance(self.counterfactual, TokenSwap):  # a swap's sentences without its terms: no group by design

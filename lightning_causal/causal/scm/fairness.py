@@ -124,9 +124,8 @@ def counterfactual_inputs(counterfactual: Counterfactual, x: Tensor, padding: Te
     return x_cf if padding is None else keep_padding(counterfactual, x, x_cf, padding)
 
 
-def _probabilities(forward: Forward, x: Tensor, rows: Tensor, max_batch_size: int | None) -> Tensor:
-    """``p(x)`` ``[M, C]`` for inputs whose row ``r`` belongs to sample ``rows[r]``, in chunks."""
-    per_pass = rows_per_pass(forward.model, (x,), max_batch_size, forward=forward)
+def _probabilities(forward: Forward, x: Tensor, rows: Tensor, per_pass: int) -> Tensor:
+    """``p(x)`` ``[M, C]`` for inputs whose row ``r`` belongs to sample ``rows[r]``, ``per_pass`` rows a pass."""
     return map_rows(x.shape[0], per_pass, lambda i: probabilities(forward(x[i], rows=rows[i])), x.device)
 
 
@@ -153,10 +152,12 @@ def _counterfactual_probabilities(
     """The model's class probabilities on ``x`` and on each counterfactual of it, the factual pass run once:
     ``(p [N, C], p_cf [W, N, C], changed [W, N])``, ``changed`` the rows each counterfactual changes (the
     others are not run: their ``p_cf`` is ``p``). All changed rows of all counterfactuals share the passes
-    (``max_batch_size`` rows each; forward arguments follow their rows); a model that draws noise draws the
-    same for a sample in every pass (common random numbers). Eval mode without gradients, as
-    :func:`counterfactual_fairness_gap` (W = 1) and
-    :func:`~lightning_causal.causal.scm.intersections.world_gaps` (a world per intersection) use it.
+    (``max_batch_size`` rows each, else as many as one trial pass measures; forward arguments follow their
+    rows); a model that draws noise draws the same for a sample in every pass (common random numbers). Eval
+    mode without gradients, as :func:`counterfactual_fairness_gap` (W = 1),
+    :func:`~lightning_causal.causal.scm.intersections.world_gaps` (a world per intersection) and
+    :class:`~lightning_causal.audits.fairness.FairnessAudit` (its flip and worlds in one call; ``p`` also
+    gives its groups' decisions) use it.
 
     Args:
         model: classifier; ``output`` selects its logits.
@@ -178,16 +179,16 @@ def _counterfactual_probabilities(
             for w, cf in enumerate(counterfactuals):
                 check_counterfactual_ids(cf, x_cf[w][changed[w]], readers)
         with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator: no pass of its own
-            p = _probabilities(forward, x, torch.arange(n, device=x.device), max_batch_size)
-        noise = common_noise(forward, forward.model, (x,),
-                             lambda: rows_per_pass(forward.model, (x,), max_batch_size, forward=forward), drew=clean_pass.moved)
+            per_pass = rows_per_pass(forward.model, (x,), max_batch_size, forward=forward)  # one trial pass serves all
+            p = _probabilities(forward, x, torch.arange(n, device=x.device), per_pass)
+        noise = common_noise(forward, forward.model, (x,), per_pass, drew=clean_pass.moved)
         if noise is not None:  # a sample and its counterfactuals draw one noise
             p = noise.clean(lambda s: probabilities(forward(x[s], rows=s)), x.device)
             p_cf = noise.rows(len(counterfactuals), lambda b, s: probabilities(forward(x_cf[b][s], rows=s)), x.device)
             return p, torch.where(changed.unsqueeze(2), p_cf, p), changed
         p_cf = p.expand(len(counterfactuals), *p.shape).clone()
         if rows.numel():
-            p_cf[world, rows] = _probabilities(forward, x_cf[world, rows], rows, max_batch_size)
+            p_cf[world, rows] = _probabilities(forward, x_cf[world, rows], rows, per_pass)
     return p, p_cf, changed
 
 
@@ -255,7 +256,12 @@ def counterfactual_fairness_gap(
         warn_one_hot_flip("counterfactual_fairness_gap", cf, x, "the gap compares the model's outputs on those rows")
     p, p_cfs, changes = _counterfactual_probabilities(model, x, [cf], max_batch_size=max_batch_size, output=output,
                                                       additional_forward_args=additional_forward_args)
-    p_cf, changed = p_cfs[0], changes[0]
+    return _fairness_gap(p, p_cfs[0], changes[0], target)
+
+
+def _fairness_gap(p: Tensor, p_cf: Tensor, changed: Tensor, target: int | Tensor | None) -> FairnessGap:
+    """:func:`counterfactual_fairness_gap` from the probabilities on ``x`` and ``x_cf`` ``[N, C]`` and the rows
+    the counterfactual changes ``[N]`` (as :func:`_counterfactual_probabilities` gives them)."""
     idx = changed.nonzero().squeeze(1)
     t = resolve_target(p, target, classes=_classes(p))
     delta = p_cf.gather(1, t.view(-1, 1)).squeeze(1) - p.gather(1, t.view(-1, 1)).squeeze(1)
