@@ -16,7 +16,7 @@ from lightning_causal.callbacks._explain import audited_view
 from lightning_causal.callbacks._no_trace import audit_seed, hooks_removed
 from lightning_causal.callbacks._result_checks import checked_result
 from lightning_causal.callbacks._warnings import noise_notes
-from lightning_causal.causal.engine.batching import is_out_of_memory
+from lightning_causal.causal.engine.batching import is_out_of_memory, remembered_fit
 
 __all__ = ["drift_base", "failure_hint", "finish_result", "non_finite_weights", "run_audit"]
 
@@ -29,8 +29,9 @@ def run_audit(audit: Audit, model: torch.nn.Module, probe: Probe, position: int 
     (:func:`~lightning_causal.callbacks._no_trace.hooks_removed`), appending to ``notes`` what the model's noise means
     for its numbers (:func:`~lightning_causal.callbacks._warnings.noise_notes`); the result checked
     (:func:`~lightning_causal.callbacks._result_checks.checked_result`). The caller holds ``model`` in
-    :func:`~lightning_causal.callbacks._no_trace.no_trace`."""
-    with audit_seed(), noise_notes(notes), hooks_removed(model, f"Audit {audit.name!r}"):
+    :func:`~lightning_causal.callbacks._no_trace.no_trace`. A pass that runs the device out of memory is remembered for
+    the audit's later computations, and warned of once (:func:`~lightning_causal.causal.engine.batching.remembered_fit`)."""
+    with audit_seed(), noise_notes(notes), hooks_removed(model, f"Audit {audit.name!r}"), remembered_fit():
         return checked_result(audit, audit.run(*audited_view(audit, model, probe, position), max_batch_size=max_batch_size))
 
 

@@ -7,7 +7,8 @@ import contextlib
 import warnings
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fractions import Fraction
 
 import torch
 from torch import Tensor, nn
@@ -25,6 +26,7 @@ __all__ = [
     "map_rows",
     "pass_budget",
     "preferred_pass_bytes",
+    "remembered_fit",
     "rows_per_pass",
     "settle_shards",
     "sharded_rows",
@@ -274,11 +276,58 @@ def _free_cached() -> None:
         torch.cuda.empty_cache()
 
 
+@dataclass
+class _Fit:
+    """What an out-of-memory retry learnt in a :func:`remembered_fit` block: per device of the rows, the share of the
+    rows asked for that fit (the smallest seen), and whether the block warned."""
+
+    share: dict[str, Fraction] = field(default_factory=dict)
+    warned: bool = False
+
+
+_FIT: ContextVar[_Fit | None] = ContextVar("lightning_causal_rows_that_fit", default=None)
+
+
+@contextlib.contextmanager
+def remembered_fit() -> Iterator[None]:
+    """Inside the block (one audit, one estimator), a :func:`map_rows` chunk that ran the device out of memory is
+    remembered: the block's later computations on rows of that device start at the share of their rows per pass that
+    fit (ran again in passes of 2 rows where 8 were asked: a quarter of theirs) instead of failing at full size again,
+    and only the first retry warns. A block inside another shares the outer one's memory; after the outermost one
+    ends, passes start at full size again (the memory free differs from one audit to the next). Outside any block
+    each :func:`map_rows` call is a block of its own. :func:`~lightning_causal.causal.engine.state.audit_mode` opens
+    one, and so does the callback around each audit.
+
+    Examples:
+        >>> def fn(idx):  # a device that holds 2 rows at a time
+        ...     if idx.numel() > 2:
+        ...         raise torch.OutOfMemoryError("CUDA out of memory")
+        ...     return idx
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as seen, remembered_fit():
+        ...     warnings.simplefilter("always")
+        ...     _ = map_rows(8, 8, fn, torch.device("cpu")); _ = map_rows(8, 8, fn, torch.device("cpu"))
+        >>> len(seen)
+        1
+    """
+    if _FIT.get() is not None:
+        yield
+        return
+    token = _FIT.set(_Fit())
+    try:
+        yield
+    finally:
+        _FIT.reset(token)
+
+
 def _map_chunks(start: int, stop: int, rows: int, fn: Callable[[Tensor], Tensor], device: torch.device) -> Tensor:
     """``fn`` over the chunks of ``[start, stop)``; a chunk of two rows or more that runs the device out of memory
     is run again in halves (and the rows after it in chunks of that size), with one warning: the budget measured
     before the passes can be too generous when other work takes memory meanwhile, or the allocator fragments.
-    The values do not depend on the chunking (nor, then, on the retry)."""
+    In a :func:`remembered_fit` block the chunks start at the share of ``rows`` that fit before on this device, and
+    the share that fits now is remembered. The values do not depend on the chunking (nor, then, on the retry)."""
+    fit, key, asked = _FIT.get() or _Fit(), str(device), rows
+    rows = max(1, int(rows * fit.share.get(key, 1)))
     parts, s, halved = [], start, None
     while s < stop:
         e = min(s + rows, stop)
@@ -292,10 +341,15 @@ def _map_chunks(start: int, stop: int, rows: int, fn: Callable[[Tensor], Tensor]
         # out of the except block: the failed pass's tensors, held by the error's frames, are freed now
         _free_cached()
         halved, rows = (halved or e - s), max(1, (e - s) // 2)
-    if halved is not None:
+    if halved is None:
+        return torch.cat(parts)
+    fit.share[key] = min(fit.share.get(key, Fraction(1)), Fraction(rows, asked))
+    if not fit.warned:
+        fit.warned = True
         warnings.warn(
             f"A forward pass of {halved} rows ran the device out of memory; it ran again in passes of {rows} rows, and "
-            f"the rest of that computation too. Pass `max_batch_size={rows}` (or lower) to start there",
+            f"the rest of that computation too (and the audit's later computations in passes as much smaller). Pass "
+            f"`max_batch_size={rows}` (or lower) to start there",
             UserWarning, stacklevel=outside_package())
     return torch.cat(parts)
 

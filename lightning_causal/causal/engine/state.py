@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.engine.batching import remembered_fit
 from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.eager import force_eager
 from lightning_causal.causal.engine.generators import generators_registered
@@ -92,7 +93,9 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     (:mod:`~lightning_causal.causal.engine.generators`: ``self.gen = torch.Generator()``), which the
     noise checks watch inside. Compiled code runs eagerly inside, so that
     interventions on ``torch.compile``'d models take effect
-    (:func:`~lightning_causal.causal.engine.eager.force_eager`).
+    (:func:`~lightning_causal.causal.engine.eager.force_eager`). A pass that runs the device out of memory
+    inside is remembered until the outermost ``audit_mode`` ends: the later computations start at the size that fit
+    (:func:`~lightning_causal.causal.engine.batching.remembered_fit`).
 
     Args:
         model: the model.
@@ -117,7 +120,7 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     try:
         model.eval()
         with grad_ctx, force_eager(), rng_preserved(model_devices(model)) if rng else contextlib.nullcontext(), \
-                generators_registered(model, restore=rng):
+                generators_registered(model, restore=rng), remembered_fit():
             yield model
     except RuntimeError as err:
         _note_wrapper_backward(model, err)
