@@ -395,7 +395,7 @@ class CaptumBaseline(Audit):
             seconds[label] = time.perf_counter() - t0
             result.maps[label] = broadcast_groups(scores[label], mask, x.shape)
             result.vectors[f"mean_abs/{label}"] = real_mean(scores[label].abs(), real)
-        warn_without_gradient(self, scores)
+        zero = warn_without_gradient(self, scores)
         rows = {label: faithfulness(self, model, probe, mask, scores[label], tidx, max_batch_size, result, label, real)
                 for label in scores}
         tokens = not x.is_floating_point()
@@ -408,7 +408,7 @@ class CaptumBaseline(Audit):
         k = overlap_k(self.top_k, g)
         for spec in self.specs:
             rows[spec.label] = {**agreement(self, scores["causal"], scores[spec.label], k, real), **rows[spec.label]}
-        write_comparison(self, result, rows, seconds)
+        write_comparison(self, result, rows, seconds, zero)
         for layer in self.layers:
             self._layer(model, probe, layer, tidx, max_batch_size, result)
         softmax = self.settings.score == "softmax" or self.settings.score == "auto" and out.dim() == 2 and out.shape[1] > 1

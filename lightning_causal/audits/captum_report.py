@@ -24,7 +24,10 @@ __all__ = ["RANK_METRICS", "warn_layer_unreached", "warn_without_gradient", "wri
 RANK_METRICS = ("spearman", "kendall", "topk")
 
 
-def write_comparison(audit: CaptumBaseline, result: AuditResult, rows: dict[str, dict[str, float]], seconds: dict[str, float]) -> None:
+def write_comparison(audit: CaptumBaseline, result: AuditResult, rows: dict[str, dict[str, float]], seconds: dict[str, float],
+                     zero: list[str] | tuple[str, ...] = ()) -> None:
+    """The ``compare/`` and plain keys, the comparison table and the notes; ``zero``: the methods that gave 0 to every
+    group of every sample (:func:`warn_without_gradient`), whose NaN metrics are noted with that cause."""
     table = []
     for label, row in rows.items():
         for metric, value in row.items():  # a method's under compare/<M>/, which sorts after causal/ (card_tags)
@@ -34,23 +37,44 @@ def write_comparison(audit: CaptumBaseline, result: AuditResult, rows: dict[str,
     causal_row = table.pop(0)
     result.tables["comparison"] = table + [causal_row]
     undefined = [label for label, row in rows.items() if any(isinstance(v, float) and math.isnan(v) for v in row.values())]
+    notes = []
+    if zero:  # first: the card cuts a note at 160 characters
+        notes.append(f"{list(zero)} give 0 everywhere (a gradient of 0: round, a step, dead ReLUs): they rank nothing "
+                     "(NaN); use FeatureAblation")
+    undefined = [label for label in undefined if label not in zero]
     if undefined:
         causal = result.vectors.get("mean_abs/causal")
         cause = ("one feature group, which has no ranking to compare (pass a `feature_mask` or `patch_size` of several "
                  "groups)") if causal is not None and causal.numel() == 1 else "constant explanations or curves"
-        result.meta["notes"] = [f"undefined (NaN) metrics for {undefined}: {cause}"]
+        notes.append(f"undefined (NaN) metrics for {undefined}: {cause}")
+    if notes:
+        result.meta["notes"] = notes
 
 
-def warn_without_gradient(audit: CaptumBaseline, scores: dict[str, Tensor]) -> None:
+def warn_without_gradient(audit: CaptumBaseline, scores: dict[str, Tensor]) -> list[str]:
     """Warn when a gradient method scores a group exactly 0 in every sample whose causal effect
     is not 0: no gradient reaches it (a max-pooling or ReLU that passes none from there, as in an
-    image CNN's border patches; a category code cast to an integer inside the model)."""
+    image CNN's border patches; a category code cast to an integer inside the model). A method that
+    scores every group 0 in every sample meets a model whose gradient is 0 (``torch.round`` of its
+    activations): said so, and its label returned (the comparison's notes name the cause of its NaN)."""
     moved = scores["causal"].ne(0).any(0)
+    zero = []
     for spec in audit.specs:
         if spec.layer or spec.grouped:
             continue
         blind = (scores[spec.label] == 0).all(0) & moved
-        if blind.any():
+        if bool(blind.any()) and bool((scores[spec.label] == 0).all()):
+            zero.append(spec.label)
+            warnings.warn(
+                f"CaptumBaseline {audit.name!r}: {spec.label} gives exactly 0 in every probe sample to every group, "
+                "while the causal effects are not all 0: the model's gradient with respect to its input is 0 at these "
+                "inputs (a piecewise-constant step such as torch.round, floor or sign of its activations without a "
+                "straight-through gradient, or ReLUs off at every probe sample), so the method ranks nothing: its "
+                "agreement and stability are NaN and its deletion/insertion areas are those of the groups in index order. "
+                "Gradient methods cannot explain such a model there; FeatureAblation and ShapleyValueSampling can",
+                UserWarning, stacklevel=outside_package(),
+            )
+        elif blind.any():
             ids = blind.nonzero().flatten().tolist()
             names = [audit.feature_names[i] if audit.feature_names is not None else str(i) for i in ids]
             warnings.warn(
@@ -61,6 +85,7 @@ def warn_without_gradient(audit: CaptumBaseline, scores: dict[str, Tensor]) -> N
                 "is low for that reason; compare such groups with FeatureAblation",
                 UserWarning, stacklevel=outside_package(),
             )
+    return zero
 
 
 def warn_layer_unreached(audit: CaptumBaseline, result: AuditResult, layer: str, method: str, causal: Tensor,

@@ -1,0 +1,60 @@
+"""CaptumBaseline on a model whose gradient is 0 at every input (torch.round of its activations, no
+straight-through gradient): the gradient methods give 0 everywhere. The comparison said "undefined (NaN) metrics
+... constant explanations or curves" and warned that the agreement "is low", which it is not (NaN); the note on
+the TensorBoard card now names the cause (the model's gradient is 0) and what explains such a model, whole
+(under the card's 160 characters), and FeatureAblation's row agrees with the causal one exactly."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal.audits.base import Probe
+from lightning_causal.audits.captum_baseline import CaptumBaseline
+from lightning_causal.reporting.summary import markdown_summary
+
+X = torch.randn(12, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+
+class Rounded(nn.Module):
+    """Activations rounded to integers: piecewise constant in the input, its gradient 0 wherever defined."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.l1, self.l2 = nn.Linear(5, 8).double(), nn.Linear(8, 3).double()
+
+    def forward(self, x):
+        return self.l2(torch.round(3 * torch.relu(self.l1(x))))
+
+
+def _run():
+    audit = CaptumBaseline(("Saliency", "FeatureAblation"), target=0)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        result = audit.run(Rounded().eval(), Probe(X))
+    return result, [str(w.message) for w in seen]
+
+
+def test_the_note_names_a_zero_gradient_and_fits_on_the_card():
+    result, seen = _run()
+    assert torch.equal(result.maps["Saliency"], torch.zeros_like(X))  # what the gradient is
+    assert bool(result.maps["causal"].ne(0).any())  # while interventions move the output
+    note = result.meta["notes"][0]
+    assert note.startswith("['Saliency'] give 0 everywhere (a gradient of 0") and "FeatureAblation" in note
+    assert not any("undefined (NaN) metrics for ['Saliency']" in n for n in result.meta["notes"])
+    assert len(note) <= 160  # the card cuts a note there
+    assert note in markdown_summary(0, [result])
+    assert any("Saliency gives exactly 0 in every probe sample to every group" in m and "ranks nothing" in m for m in seen)
+    assert not any("is low for that reason" in m for m in seen)
+
+
+def test_feature_ablation_agrees_exactly_and_the_saliency_row_is_undefined():
+    result, _ = _run()
+    rows = {row["method"]: row for row in result.tables["comparison"]}
+    assert rows["FeatureAblation"]["spearman"] == pytest.approx(1.0)
+    assert math.isnan(rows["Saliency"]["spearman"]) and math.isnan(rows["Saliency"]["stability"])
