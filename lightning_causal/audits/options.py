@@ -8,6 +8,7 @@ names stay importable from here.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 import torch
@@ -116,15 +117,38 @@ def check_name_count(name: str, names: list[str] | None, count: int, what: str) 
         raise ValueError(f"Expected argument `{name}` to hold one name per {what} ({count}) but got {len(names)}")
 
 
+_SIGNS = {"<=": "le", ">=": "ge", "!=": "ne", "==": "eq", "<": "lt", ">": "gt", "=": "eq", "+": "plus", "&": "and",
+          "%": "pct"}  # spelled out in a tag: "<50K" and ">50K" both gave "50K", "+" gave "_"
+_SIGN = re.compile("|".join(re.escape(sign) for sign in _SIGNS))  # the two-character signs first
+_SPELLED = {"-": "minus", "_": "underscore", ".": "dot"}  # a name of no letter or digit: each character's word
+
+
+def _spelled(run: re.Match) -> str:
+    """A run of characters a tag cannot hold: its signs as words (``" + "``: ``_plus_``), else ``_``."""
+    words = [_SIGNS[sign] for sign in _SIGN.findall(run.group())]
+    return f"_{'_'.join(words)}_" if words else "_"
+
+
 def tag_safe(name: object) -> str:
-    """``name`` as one segment of a logger tag: characters other than letters, digits, ``_``, ``.``
-    and ``-`` (slashes, spaces) become ``_``.
+    """``name`` as one segment of a logger tag: the signs ``<=``, ``>=``, ``!=``, ``==``, ``<``, ``>``, ``=``, ``+``,
+    ``&`` and ``%`` spelled out (``le``, ``ge``, ``ne``, ``eq``, ``lt``, ``gt``, ``eq``, ``plus``, ``and``, ``pct``),
+    other characters than letters, digits, ``_``, ``.`` and ``-`` (slashes, spaces) made ``_``. A name left with no
+    letter or digit (a sentiment class ``"-"``, ``"?"``, an emoji) is spelled character by character: ``-`` as
+    ``minus``, ``_`` as ``underscore``, ``.`` as ``dot``, others by their Unicode names (``question_mark``), so that
+    names of symbols give distinct, readable tags, not one ``_`` each; an empty name gives ``_``.
 
     Examples:
         >>> tag_safe("hours/week"), tag_safe("capital gain"), tag_safe(3)
         ('hours_week', 'capital_gain', '3')
+        >>> [tag_safe(n) for n in ["<50K", ">=50K", "-", "0", "+", "?"]]
+        ['lt_50K', 'ge_50K', 'minus', '0', 'plus', 'question_mark']
     """
-    return re.sub(r"[^\w.\-]+", "_", str(name)).strip("_") or "_"
+    text = str(name)
+    tag = re.sub(r"[^\w.\-]+", _spelled, text).strip("_")
+    if any(c.isalnum() for c in tag):
+        return tag
+    words = [_SPELLED.get(c) or unicodedata.name(c, f"u{ord(c):04x}") for c in text if not c.isspace()]
+    return re.sub(r"[^\w.\-]+", "_", "_".join(words).lower()).strip("_") or "_"
 
 
 def check_distinct_tags(parameter: str, names: list[str] | None, tags: str, what: str = "item") -> None:
@@ -136,7 +160,7 @@ def check_distinct_tags(parameter: str, names: list[str] | None, tags: str, what
         >>> check_distinct_tags("class_names", ["hot dog", "hot_dog"], "anomaly_index/<name>", "class")
         Traceback (most recent call last):
         ...
-        ValueError: Expected argument `class_names` to name every class apart but 'hot dog' and 'hot_dog' both give the scalar tag anomaly_index/hot_dog (names are tags with characters other than letters, digits, '_', '.' and '-' made '_'), so one series would overwrite the other
+        ValueError: Expected argument `class_names` to name every class apart but 'hot dog' and 'hot_dog' both give the scalar tag anomaly_index/hot_dog (names are tags with characters other than letters, digits, '_', '.' and '-' made '_', signs such as '<' and '+' spelled out: tag_safe), so one series would overwrite the other
     """
     seen: dict[str, str] = {}
     for name in names or ():
@@ -146,7 +170,8 @@ def check_distinct_tags(parameter: str, names: list[str] | None, tags: str, what
             raise ValueError(
                 f"Expected argument `{parameter}` to name every {what} apart but {seen[tag]!r} and {name!r} both give the "
                 f"scalar tag{'s' if ' and ' in tags else ''} {shown} (names are tags with characters other than letters, "
-                "digits, '_', '.' and '-' made '_'), so one series would overwrite the other")
+                "digits, '_', '.' and '-' made '_', signs such as '<' and '+' spelled out: tag_safe), so one series would "
+                "overwrite the other")
         seen[tag] = name
 
 
