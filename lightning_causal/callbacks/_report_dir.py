@@ -16,7 +16,12 @@ from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lightning_causal.audits.base import Audit
-from lightning_causal.reporting.json_report import is_url, list_reports, try_write_probe_file
+from lightning_causal.reporting.json_report import (
+    is_url,
+    list_reports,
+    local_path,
+    try_write_probe_file,
+)
 
 __all__ = ["check_report_dir", "report_tag", "resolved_report_dir", "run_directory", "same_directory", "warn_earlier_reports"]
 
@@ -47,10 +52,11 @@ def run_directory(trainer: Trainer) -> str:
 
 
 def same_directory(a: str | None, b: str) -> bool:
-    """Whether report directory ``a`` (``None``: no reports) is ``b`` (URLs: the same string, less a final ``/``)."""
+    """Whether report directory ``a`` (``None``: no reports) is ``b`` (URLs: the same string, less a final ``/``; a
+    ``file://`` URL is the local path it names: ``file:///x`` is ``/x``)."""
     if a is None or is_url(a) or is_url(b):
         return a is not None and os.fspath(a).rstrip("/") == os.fspath(b).rstrip("/")
-    return os.path.abspath(a) == os.path.abspath(b)
+    return os.path.abspath(local_path(a)) == os.path.abspath(local_path(b))
 
 
 def report_tag(audits: Sequence[Audit]) -> str:

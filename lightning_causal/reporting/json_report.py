@@ -12,15 +12,17 @@ from typing import Any
 
 from lightning_causal.audits.base import SCHEMA_VERSION, AuditResult
 
-__all__ = ["write_report", "load_report", "report_path", "try_write_probe_file", "is_url", "list_reports"]
+__all__ = ["write_report", "load_report", "report_path", "try_write_probe_file", "is_url", "list_reports", "local_path"]
 
 _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]+://")  # s3://, gs://, hdfs://, memory://: not file://, nor C:\
+# fsspec's chained URLs, ``<protocol>::<url>``: simplecache::s3://bucket/x, filecache::gs://b/x (were local paths)
+_CHAINED = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]+(?:://[^:]*)?::")
 
 
 def is_url(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a URL of a filesystem other than the local one (``s3://bucket/logs``), where reports are
-    written and read through fsspec, as Lightning writes its logs and checkpoints there; ``file://`` is local (the path
-    it names).
+    """Whether ``path`` is a URL of a filesystem other than the local one (``s3://bucket/logs``), or an fsspec chain of
+    them (``simplecache::s3://bucket/logs``, ``filecache::gs://b/logs``), where reports are written and read through
+    fsspec, as Lightning writes its logs and checkpoints there; ``file://`` is local (the path it names).
 
     Args:
         path: a directory or file path, or a URL.
@@ -28,14 +30,26 @@ def is_url(path: str | os.PathLike) -> bool:
     Examples:
         >>> is_url("s3://bucket/logs"), is_url("logs/causal_audit"), is_url("file:///tmp/x"), is_url(r"C:\\logs")
         (True, False, False, False)
+        >>> is_url("simplecache::s3://bucket/logs"), is_url("logs/a::b")
+        (True, False)
     """
     text = os.fspath(path)
-    return isinstance(text, str) and bool(_URL.match(text)) and not text.startswith("file://")
+    if not isinstance(text, str):
+        return False
+    return bool(_CHAINED.match(text)) or (bool(_URL.match(text)) and not text.startswith("file://"))
 
 
-def _local(path: str | os.PathLike) -> Path:
-    """A local path: a ``file://`` URL is the path it names (Lightning's loggers, through fsspec, write
-    ``file:///tmp/logs`` to ``/tmp/logs``; ``Path`` reads it as a relative directory ``file:``)."""
+def local_path(path: str | os.PathLike) -> Path:
+    """A local path as a ``Path``: a ``file://`` URL is the path it names (Lightning's loggers, through fsspec, write
+    ``file:///tmp/logs`` to ``/tmp/logs``; ``Path`` reads it as a relative directory ``file:``).
+
+    Args:
+        path: a local path or a ``file://`` URL (not :func:`is_url`).
+
+    Examples:
+        >>> local_path("file:///tmp/logs") == local_path("/tmp/logs")
+        True
+    """
     text = os.fspath(path)
     return Path(text[len("file://"):] if isinstance(text, str) and text.startswith("file://") else text)
 
@@ -62,7 +76,7 @@ def list_reports(report_dir: str | os.PathLike) -> list[str] | None:
     if is_url(report_dir):
         fs, root = _filesystem(os.fspath(report_dir))
         return [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(root, detail=False)] if fs.isdir(root) else None
-    local = _local(report_dir)
+    local = local_path(report_dir)
     return os.listdir(local) if local.is_dir() else None
 
 
@@ -80,7 +94,7 @@ def report_path(report_dir: str | os.PathLike, epoch: int, stage: str, *, tag: s
     suffix = ("" if not tag else f"_{tag}") + ("" if stage == "epoch_end" else f"_{stage}")
     if is_url(report_dir):  # Path("s3://b/x") is the local s3:/b/x
         return f"{os.fspath(report_dir).rstrip('/')}/epoch_{epoch:04d}{suffix}.json"
-    return _local(report_dir) / f"epoch_{epoch:04d}{suffix}.json"
+    return local_path(report_dir) / f"epoch_{epoch:04d}{suffix}.json"
 
 
 def write_report(
@@ -224,7 +238,7 @@ def try_write_probe_file(report_dir: str | os.PathLike) -> str | None:
             fs, path = _filesystem(probe)
             fs.rm(path)
             return None
-        path = _local(report_dir)
+        path = local_path(report_dir)
         path.mkdir(parents=True, exist_ok=True)
         _atomic_write(path / ".write_check", "ok")
         (path / ".write_check").unlink()
@@ -282,7 +296,7 @@ def _read_text(path: str | os.PathLike) -> str:
         fs, local = _filesystem(os.fspath(path))
         with fs.open(local, "r", encoding="utf-8") as fh:
             return fh.read()
-    return _local(path).read_text(encoding="utf-8")
+    return local_path(path).read_text(encoding="utf-8")
 
 
 def _read_number(entry: dict[str, Any], place: list, audit: str, path: str | os.PathLike) -> None:
