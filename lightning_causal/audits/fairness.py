@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
+from lightning_causal.audits.group_tags import check_group_names, group_tags
 from lightning_causal.audits.options import (
     check_name_count,
     check_names,
@@ -100,11 +101,14 @@ class FairnessAudit(Audit):
     fairness gap over sentences with identity terms), ``cf_gap_max``, ``cf_flip_rate`` (share of
     those decisions that change), ``cf_changed`` (share of samples changed),
     ``demographic_parity_difference`` and, when the probe has labels,
-    ``equalized_odds_difference``, plus ``positive_rate/group_<g>`` (``tpr``, ``fpr``,
+    ``equalized_odds_difference``, plus ``positive_rate/<group>`` (``tpr``, ``fpr``,
     ``accuracy`` with labels) per sensitive group (the values of the sensitive column; for a token
     swap, sentences with first / second terms only among their real tokens, the table row named
     by its terms, words with ``vocabulary`` or ids, the first three of a longer list: an attention
-    mask's padded positions are neither swapped nor read). Vectors: ``cf_delta`` (per-sample Δp, a
+    mask's padded positions are neither swapped nor read), ``<group>`` the group's name in the groups table as a tag
+    (``positive_rate/female_x_C``, ``positive_rate/race_Black``: ``×`` read as ``x``; a token swap's sides
+    ``first_terms`` and ``second_terms``), ``group_<g>`` where the group has no name or its name gives another's tag
+    (with a note; a counterfactual's ``group_names`` that do are refused); ``meta["group_tags"]`` lists them. Vectors: ``cf_delta`` (per-sample Δp, a
     histogram) and, per layer, ``carriers/<layer>`` = E|c_u|
     (:func:`~lightning_causal.causal.scm.fairness.carrier_unit_effects`: the part of Δ each unit
     carries) with the scalar ``<layer>/top1_carrier_share`` (the strongest unit's share of the layer's
@@ -114,7 +118,7 @@ class FairnessAudit(Audit):
     :class:`~lightning_causal.causal.scm.intersections.Intersections` makes such groups of several attributes).
     Each row holds the group's ``count``, its rates, ``positive_rate_ci`` (Wilson's 95% interval, which a
     small group makes wide; drawn as ``intervals/groups``) and ``cf_gap``, the group's own E|Δp| over its
-    rows the counterfactual changes (also the scalar ``cf_gap/group_<g>``): an intersectional bias that
+    rows the counterfactual changes (also the scalar ``cf_gap/<group>``): an intersectional bias that
     the mean gap dilutes shows there. Notes (the text card) name the groups of fewer than 30 probe rows,
     the named groups the probe holds no row of, how many probe rows are in no group (a value that is no level of
     the attributes: a three-level code told two levels), and with more than two groups the lowest and highest
@@ -190,6 +194,7 @@ class FairnessAudit(Audit):
         super().__init__(name, output=output)
         self.feature_names = check_names("feature_names", feature_names)
         self.counterfactual = resolve_counterfactual(counterfactual, self._column_of(counterfactual, sensitive))
+        check_group_names(getattr(self.counterfactual, "group_names", None), self.counterfactual)
         self.vocabulary = self._check_vocabulary(vocabulary)
         if not isinstance(worlds, bool):
             raise TypeError(f"Expected argument `worlds` to be a bool but got {worlds!r:.60}")
@@ -450,19 +455,30 @@ class FairnessAudit(Audit):
                 value = row.get("value", g)
                 row["name"] = f"{column}={value:g}" if isinstance(value, float) else f"{column}={value}"
             for k in keys:
-                v = float(rates[k][i])
-                row[k] = v
-                if not math.isnan(v):
-                    result.scalars[f"{k}/group_{g}"] = v
+                row[k] = float(rates[k][i])
             row["positive_rate_ci"] = wilson_interval(round(row["positive_rate"] * row["count"]), row["count"])
             mine = (ids == g) & changed  # the group's rows the counterfactual changes: its own gap
             row["cf_gap"] = float(delta[mine].abs().mean()) if bool(mine.any()) else math.nan
-            if not math.isnan(row["cf_gap"]):
-                result.scalars[f"cf_gap/group_{g}"] = row["cf_gap"]
             rows.append(row)
+        self._group_scalars(rows, [*keys, "cf_gap"], result)
         result.tables["groups"] = rows
         result.meta["confidence"] = 0.95  # of positive_rate_ci
         self._group_notes(rows, result, own)
+
+    def _group_scalars(self, rows: list[dict], keys: list[str], result: AuditResult) -> None:
+        """``<metric>/<group>`` per group, the group by its name where it has one (``positive_rate/female_x_C``;
+        :func:`~lightning_causal.audits.group_tags.group_tags`), else ``group_<g>``; ``meta["group_tags"]`` lists them
+        (the TensorBoard layout puts each metric's groups in one chart)."""
+        tags, clashing = group_tags(rows, token_swap=isinstance(self.counterfactual, TokenSwap))
+        for row, tag in zip(rows, tags):
+            for k in keys:
+                if not math.isnan(row[k]):
+                    result.scalars[f"{k}/{tag}"] = row[k]
+        result.meta["group_tags"] = tags
+        if clashing:
+            result.meta.setdefault("notes", []).append(
+                f"the groups {', '.join(repr(n) for n in clashing[:4])}{' ...' if len(clashing) > 4 else ''} give one scalar tag by "
+                "their names: their scalars are tagged group_<g>")
 
     def _group_notes(self, rows: list[dict], result: AuditResult, own: Sequence[str] | None) -> None:
         """Notes on the groups a regulator reads first: which groups are small (their rates uncertain),

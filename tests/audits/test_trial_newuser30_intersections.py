@@ -66,7 +66,7 @@ def test_each_group_has_its_own_gap_count_and_interval_by_hand():
     want = (float(s(torch.tensor(2.0)) - s(torch.tensor(-2.0))) + float(s(torch.tensor(3.0)) - s(torch.tensor(-1.0)))) / 2
     assert rows["female × race_C"]["cf_gap"] == pytest.approx(want, abs=1e-6)
     assert rows["female × race_C"]["count"] == 2 and rows["female × race_C"]["positive_rate"] == 1.0
-    assert result.scalars["cf_gap/group_5"] == pytest.approx(want, abs=1e-6)
+    assert result.scalars["cf_gap/female_x_race_C"] == pytest.approx(want, abs=1e-6)
     assert rows["female × race_C"]["positive_rate_ci"] == pytest.approx(wilson_interval(2, 2))
     # male × race_C: σ(2) − σ(−2) = 0.762 > the female mean 0.723; positive rates 1, 1, 0, 0, 0, 1 (ties: the first)
     assert result.meta["extremes"] == {"lowest_positive_rate": "male × race_C", "highest_positive_rate": "male × race_A",
