@@ -44,7 +44,7 @@ from lightning_causal.causal.effects.unit_frontier import (
     frontier_inputs,
 )
 from lightning_causal.causal.effects.unit_rows import unit_rows
-from lightning_causal.causal.engine.batching import map_rows
+from lightning_causal.causal.engine.batching import each_chunk, map_rows
 from lightning_causal.causal.engine.interventions import Intervention, Patch, resolve_module
 from lightning_causal.causal.engine.live_values import close
 from lightning_causal.causal.engine.prefix_cache import PrefixCache
@@ -191,17 +191,21 @@ def _estimates(cache: PrefixCache, interventions: Sequence[Intervention], units:
         return _range([sum(unit_sums((hk - iv.values(hk).to(hk.dtype).expand_as(hk)) * gk, _call_layout(iv, hk, layout))
                            for hk, gk in calls)[:, units] for iv in interventions])
     n, rows = h.shape[0], cache.rows_per_pass(max_batch_size)
-    samples = torch.arange(n, device=h.device).split(rows)
-    pairs = [frontier_gradient(cache, frontier, target_idx, s) for s in samples]
-    for (_, gs), s in zip(pairs, samples):
+
+    def gradient_rows(s: Tensor) -> tuple[Tensor, Tensor]:
+        zs, gs = frontier_gradient(cache, frontier, target_idx, s)
         if gs is None:  # no gradient reaches the frontier: right only if the output does not depend on the layer
             with torch.no_grad():
                 clean = gather_target(cache(cache.value[s], s), target_idx[s])
             _check_no_gradient_means_no_effect(cache, clean, target_idx, s)
-    z, g = (torch.cat(t) for t in zip(*((zs, torch.zeros_like(zs) if gs is None else gs) for zs, gs in pairs)))
+        return zs, torch.zeros_like(zs) if gs is None else gs
+
+    # the chunked passes (backward ones too): out of memory, a chunk runs again in halves, as map_rows does
+    z, g = (torch.cat(t) for t in zip(*each_chunk(n, rows, gradient_rows, h.device)))
     _check_paths(cache, frontier, target_idx, estimator)
     if _unit_local(cache, frontier, interventions, units, layout, z):
-        moved = [torch.cat([frontier_inputs(cache, frontier, _on_rows(iv, s), s) for s in samples]) for iv in interventions]
+        moved = [torch.cat(each_chunk(n, rows, lambda s, iv=iv: frontier_inputs(cache, frontier, _on_rows(iv, s), s), h.device))
+                 for iv in interventions]
         return _range([unit_sums((z - zk) * g, layout)[:, units] for zk in moved])
 
     def evaluate(idx: Tensor) -> Tensor:  # one partial run per (intervention, unit, sample) row

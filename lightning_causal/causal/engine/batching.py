@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -22,6 +23,7 @@ __all__ = [
     "RowShard",
     "check_max_batch_size",
     "current_shard",
+    "each_chunk",
     "is_out_of_memory",
     "map_rows",
     "pass_budget",
@@ -45,6 +47,7 @@ DEFAULT_WORKING_SET = 32 * 2**20
 #: The most a pass on a CUDA device may hold (8 GiB), whatever the device's free memory.
 MAX_CUDA_BUDGET = 8 * 2**30
 _MIN_ROWS = 64
+T = TypeVar("T")
 _MAX_ROWS = 1 << 16
 
 
@@ -320,12 +323,13 @@ def remembered_fit() -> Iterator[None]:
         _FIT.reset(token)
 
 
-def _map_chunks(start: int, stop: int, rows: int, fn: Callable[[Tensor], Tensor], device: torch.device) -> Tensor:
-    """``fn`` over the chunks of ``[start, stop)``; a chunk of two rows or more that runs the device out of memory
-    is run again in halves (and the rows after it in chunks of that size), with one warning: the budget measured
-    before the passes can be too generous when other work takes memory meanwhile, or the allocator fragments.
-    In a :func:`remembered_fit` block the chunks start at the share of ``rows`` that fit before on this device, and
-    the share that fits now is remembered. The values do not depend on the chunking (nor, then, on the retry)."""
+def _each_chunk(start: int, stop: int, rows: int, fn: Callable[[Tensor], T], device: torch.device, retry: bool = True) -> list[T]:
+    """``fn`` over the chunks of ``[start, stop)``, its results in order; with ``retry``, a chunk of two rows or more that
+    runs the device out of memory is run again in halves (and the rows after it in chunks of that size), with one
+    warning: the budget measured before the passes can be too generous when other work takes memory meanwhile, or the
+    allocator fragments. In a :func:`remembered_fit` block the chunks start at the share of ``rows`` that fit before on
+    this device, and the share that fits now is remembered. The values do not depend on the chunking (nor, then, on
+    the retry)."""
     fit, key, asked = _FIT.get() or _Fit(), str(device), rows
     rows = max(1, int(rows * fit.share.get(key, 1)))
     parts, s, halved = [], start, None
@@ -336,13 +340,13 @@ def _map_chunks(start: int, stop: int, rows: int, fn: Callable[[Tensor], Tensor]
             s = e
             continue
         except Exception as err:
-            if e - s < 2 or not is_out_of_memory(err):
+            if not retry or e - s < 2 or not is_out_of_memory(err):
                 raise
         # out of the except block: the failed pass's tensors, held by the error's frames, are freed now
         _free_cached()
         halved, rows = (halved or e - s), max(1, (e - s) // 2)
     if halved is None:
-        return torch.cat(parts)
+        return parts
     fit.share[key] = min(fit.share.get(key, Fraction(1)), Fraction(rows, asked))
     if not fit.warned:
         fit.warned = True
@@ -351,7 +355,37 @@ def _map_chunks(start: int, stop: int, rows: int, fn: Callable[[Tensor], Tensor]
             f"the rest of that computation too (and the audit's later computations in passes as much smaller). Pass "
             f"`max_batch_size={rows}` (or lower) to start there",
             UserWarning, stacklevel=outside_package())
-    return torch.cat(parts)
+    return parts
+
+
+def _map_chunks(start: int, stop: int, rows: int, fn: Callable[[Tensor], Tensor], device: torch.device) -> Tensor:
+    """The results of ``fn`` over the chunks of ``[start, stop)`` (:func:`_each_chunk`: retried), concatenated."""
+    return torch.cat(_each_chunk(start, stop, rows, fn, device))
+
+
+def each_chunk(total: int, rows: int, fn: Callable[[Tensor], T], device: torch.device) -> list[T]:
+    """``fn(idx)`` over consecutive chunks of at most ``rows`` row indices, its results in a list, with
+    :func:`map_rows`' retry: a chunk of two rows or more that runs the device out of memory runs again in halves
+    (remembered in a :func:`remembered_fit` block). For the loops whose chunk does more than return one tensor of its
+    rows (several results, passes of its own); ``fn`` must leave nothing behind when it fails (write its rows' results
+    by index, or return them). Every process computes every row (no sharing, unlike :func:`map_rows`), and under
+    :func:`sharded_rows` a chunk that runs out of memory is raised as it is: ``fn`` may run :func:`map_rows`, whose
+    collectives every process must call alike, in the same chunks.
+
+    Args:
+        total: the number of rows ``R``.
+        rows: rows per chunk (an integer >= 1).
+        fn: evaluates a chunk: ``fn(idx)`` for the ``[r]`` row indices ``idx``.
+        device: the device of the row indices.
+
+    Examples:
+        >>> each_chunk(5, 2, lambda idx: idx.tolist(), torch.device("cpu"))
+        [[0, 1], [2, 3], [4]]
+    """
+    check_int("total", total, minimum=0)
+    check_int("rows", rows, minimum=1)
+    shard = _SHARD.get()
+    return _each_chunk(0, total, rows, fn, device, retry=shard is None or shard.world_size < 2)
 
 
 class PeerFailure(RuntimeError):

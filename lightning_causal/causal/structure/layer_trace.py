@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.ablation import ablate_groups, sample_rows
-from lightning_causal.causal.engine.batching import rows_per_pass
+from lightning_causal.causal.engine.batching import each_chunk, rows_per_pass
 from lightning_causal.causal.engine.groups import group_counts
 from lightning_causal.causal.engine.interventions import capture
 from lightning_causal.causal.engine.noise import CommonNoise
@@ -91,13 +91,9 @@ def row_subset(total: int, max_rows: int | None, seed: int, device: torch.device
     return keep
 
 
-def _chunks(g: int, n: int, rows: int, noise: CommonNoise | None, device: torch.device) -> Iterator[tuple[Tensor, int | None]]:
-    """``(rows of the flat index, block)`` of each pass of :func:`trace_interventions`: chunks of ``rows``, or with
-    ``noise`` one block of samples of one group at a time (``block`` is its seed's)."""
-    if noise is None:
-        for start in range(0, g * n, rows):
-            yield torch.arange(start, min(start + rows, g * n), device=device), None
-        return
+def _blocks(g: int, n: int, noise: CommonNoise, device: torch.device) -> Iterator[tuple[Tensor, int]]:
+    """``(rows of the flat index, block)`` of each pass of :func:`trace_interventions` of a model that draws noise: one
+    block of samples of one group at a time (``block`` is its seed's)."""
     for grp in range(g):
         for k in range(noise.count):
             yield grp * n + noise.samples(k, device), k
@@ -108,7 +104,9 @@ def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_ba
     """Run the ``G * N`` interventions; return each layer's centred Gram matrix of the kept rows,
     ``||Δ||`` per row and layer, ``|Δ target logit|`` rows and ``||Δ x||`` rows (at the real
     positions of ``[N, T, ...]`` outputs: :func:`real_positions_only`). With ``noise`` (a model that
-    draws noise in eval mode) each pass is a block of samples from its seed, as the clean ``acts``.
+    draws noise in eval mode) each pass is a block of samples from its seed, as the clean ``acts``;
+    without, a pass that runs the device out of memory runs again in halves
+    (:func:`~lightning_causal.causal.engine.batching.each_chunk`).
     With ``dropped`` (a dict; the default layers, which the user did not name) a layer that does not
     return one row per intervened row in some pass (an expert of a mixture that every probe sample was
     routed to, and an intervention routes elsewhere) is left out of every result and noted there with
@@ -116,35 +114,44 @@ def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_ba
     n = xs[0].shape[0]
     acts = dict(acts)
     g = keep.numel() // n  # not num_groups(masks): padded elements carry the id G
-    profiles: dict[str, list[Tensor]] = {a: [] for a in acts}
-    norms: dict[str, list[Tensor]] = {a: [] for a in acts}
-    logit_rows, input_rows = [], []
-    rows = noise.size if noise is not None else rows_per_pass(forward.model, xs, max_batch_size, forward=forward)
-    for idx, block in _chunks(g, n, rows, noise, xs[0].device):
-        if block is not None:
-            noise.seed(block)
+
+    def one_pass(idx: Tensor) -> tuple[dict[str, tuple[Tensor, Tensor]], Tensor, Tensor]:
+        """Each layer's ``(||Δ||, kept Δ rows)``, the ``|Δ target logit|`` and ``||Δ x||`` rows of the pass ``idx``."""
         grp, s = idx // n, idx % n
         xi = tuple(ablate_groups(x, m, s, grp, values=sample_rows(b, s)) for x, m, b in zip(xs, masks, bases))
         with token_errors_named(bases), capture(forward.model, list(acts)) as got:
             oi = forward(*xi, rows=s)
+        layers = {}
         for a, h in list(acts.items()):
             if dropped is not None and (a not in got or got[a].shape != h[s].shape):
                 dropped[a] = _partial_rows(got.get(a), h[s])
-                del acts[a], profiles[a], norms[a]
+                del acts[a]  # its rows of the passes before are left out below
                 continue
             check_rows(a, got.get(a), h[s])
             delta = (h[s] - real_positions_only(got[a], None if real_positions is None else real_positions[s])).reshape(len(s), -1)  # [N] too
-            norms[a].append(delta.norm(dim=1))
-            profiles[a].append(delta[keep[idx]].to(torch.promote_types(delta.dtype, torch.float32)))
-        logit_rows.append((gather_target(out[s], tidx[s]) - gather_target(oi, tidx[s])).abs())
-        input_rows.append(torch.stack([input_change(x[s], xa) for x, xa in zip(xs, xi)]).norm(dim=0))
+            layers[a] = (delta.norm(dim=1), delta[keep[idx]].to(torch.promote_types(delta.dtype, torch.float32)))
+        logit = (gather_target(out[s], tidx[s]) - gather_target(oi, tidx[s])).abs()
+        return layers, logit, torch.stack([input_change(x[s], xa) for x, xa in zip(xs, xi)]).norm(dim=0)
+
+    if noise is None:
+        rows = rows_per_pass(forward.model, xs, max_batch_size, forward=forward)
+        passes = each_chunk(g * n, rows, one_pass, xs[0].device)  # out of memory: halved, as map_rows does
+    else:  # blocks of samples from their seeds: their size is part of the numbers, no retry
+        passes = []
+        for idx, block in _blocks(g, n, noise, xs[0].device):
+            noise.seed(block)
+            passes.append(one_pass(idx))
+    profiles = {a: [p[0][a][1] for p in passes] for a in acts}
+    norms = {a: torch.cat([p[0][a][0] for p in passes]) for a in acts}
+    logit_rows, input_rows = torch.cat([p[1] for p in passes]), torch.cat([p[2] for p in passes])
+    del passes  # the profiles' chunks are held by their lists alone
     grams = {}
     for a in list(profiles):  # one layer's profiles at a time: each layer's chunks go as its whole is made
         x = torch.cat(profiles.pop(a))  # float32, or float64 for a float64 model; a fresh tensor
         x -= x.mean(0)  # centred in place: no second copy
         grams[a] = (x @ x.T).double()
         del x
-    return grams, {a: torch.cat(v) for a, v in norms.items()}, torch.cat(logit_rows), torch.cat(input_rows)
+    return grams, norms, logit_rows, input_rows
 
 
 def check_rows(layer: str, got: Tensor | None, clean: Tensor) -> None:

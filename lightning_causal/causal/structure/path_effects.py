@@ -23,7 +23,8 @@ next chosen layer are recorded, which gives the unit effects as well; where a pa
 avoids the next chosen layer, a second sweep records each later chosen layer, then clamps it to
 its clean value) and (edge, sample) pairs for the patching pass (one target unit patched); all run
 in chunked batches, the patching only on rows where the patched value differs from the clean one
-beyond round-off.
+beyond round-off; a chunk that runs the device out of memory runs again in halves
+(:func:`~lightning_causal.causal.engine.batching.each_chunk`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.ablation import replace_units
-from lightning_causal.causal.engine.batching import map_rows
+from lightning_causal.causal.engine.batching import each_chunk, map_rows
 from lightning_causal.causal.structure.graph_context import GraphContext, Hook
 from lightning_causal.causal.structure.layer_activations import skipped_modules_error
 
@@ -100,9 +101,8 @@ def path_effects_from(
     hidden = {t: torch.zeros(k, len(js), n, dtype=ctx.f0.dtype, device=h.device) for t, js in targets.items()}
     exists = {t: torch.zeros(k, len(js), dtype=torch.bool, device=h.device) for t, js in targets.items()}
     change = torch.zeros(k, n, dtype=ctx.f0.dtype, device=h.device)
-    rows = ctx.rows(source, k * n)
-    for start in range(0, k * n, rows):
-        idx = torch.arange(start, min(start + rows, k * n), device=h.device)
+
+    def sweep(idx: Tensor) -> None:  # its rows' results written by index: a chunk run again in halves writes the same
         i_idx, s = idx // n, idx % n
         store: dict[str, Tensor] = {}
         hooks = {layer: _record(layer, store, ctx.acts[layer][s] if clamp else None) for layer in (later if clamp else targets)}
@@ -112,6 +112,8 @@ def path_effects_from(
         change[i_idx, s] = ctx.f0[s] - logit
         for layer, js in targets.items():
             _patch_targets(ctx, layer, js, store[layer], i_idx, s, hidden[layer], exists[layer])
+
+    each_chunk(k * n, ctx.rows(source, k * n), sweep, h.device)  # out of memory: halved, as map_rows does
     return PathEffects(hidden, exists, change)
 
 
