@@ -16,8 +16,9 @@ from lightning_causal.causal.engine.batching import remembered_fit
 from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.eager import force_eager
 from lightning_causal.causal.engine.generators import generators_registered
+from lightning_causal.causal.engine.input_kinds import check_input_kinds, samples_hint
 
-__all__ = ["frozen_params", "audit_mode", "rnn_backward", "check_logits", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple",
+__all__ = ["frozen_params", "audit_mode", "eval_mode", "rnn_backward", "check_logits", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple",
            "inputs_type_error", "model_devices"]
 
 Target = int | list[int] | Tensor | None
@@ -28,7 +29,7 @@ def inputs_type_error(name: str, inputs: Any) -> TypeError:
     list (a tuple) or a mapping (a wrapper whose ``forward`` takes the tensors)."""
     fix = ""
     if isinstance(inputs, list) and inputs and all(isinstance(t, Tensor) for t in inputs):
-        fix = f"; pass the inputs as a tuple, tuple({name})"
+        fix = samples_hint(inputs) or f"; pass the inputs as a tuple, tuple({name})"
     elif isinstance(inputs, Mapping):
         keys = ", ".join(str(k) for k in list(inputs)[:4])
         fix = (f"; for a model that takes one mapping, wrap it in a module whose forward takes the tensors, "
@@ -52,6 +53,7 @@ def as_tuple(inputs: Tensor | tuple[Tensor, ...], name: str = "inputs") -> tuple
             ...
         ValueError: Expected all tensors of `inputs` to share the first dimension but got [2, 3]
     """
+    check_input_kinds(name, inputs)  # a PackedSequence, a sparse or nested tensor: the way to a dense one
     tensors = inputs if isinstance(inputs, tuple) else (inputs,)
     if not tensors or not all(isinstance(t, Tensor) for t in tensors):
         raise inputs_type_error(name, inputs)
@@ -65,7 +67,7 @@ def as_tuple(inputs: Tensor | tuple[Tensor, ...], name: str = "inputs") -> tuple
     if any(t.shape[0] != n for t in tensors):
         raise ValueError(
             f"Expected all tensors of `{name}` to share the first dimension but got {[t.shape[0] for t in tensors]}"
-        )
+            + samples_hint(tensors))
     return tensors
 
 
@@ -118,7 +120,7 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     buffers = _kept_buffers(model)
     grad_ctx = rnn_backward(model) if grad else torch.no_grad()
     try:
-        model.eval()
+        eval_mode(model)
         with grad_ctx, force_eager(), rng_preserved(model_devices(model)) if rng else contextlib.nullcontext(), \
                 generators_registered(model, restore=rng), remembered_fit():
             yield model
@@ -129,6 +131,30 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
         for m, mode in modes:
             m.training = mode
         _restore_buffers(buffers)
+
+
+def eval_mode(model: nn.Module) -> None:
+    """``model.eval()``, also where the model is or holds a module that refuses it: ``torch.export``'s
+    ``ExportedProgram.module()`` raises ``NotImplementedError`` on ``train()``/``eval()`` (its graph runs in the
+    mode it was exported in, whatever the flag); such a module's flag, and those below it, are set directly and
+    every other module's ``train(False)`` runs as its class wrote it.
+
+    Args:
+        model: the model.
+
+    Examples:
+        >>> m = nn.Sequential(nn.Dropout())
+        >>> m.eval = m.train = lambda *a: (_ for _ in ()).throw(NotImplementedError("no"))  # as torch.export's
+        >>> eval_mode(m)
+        >>> m.training, m[0].training
+        (False, False)
+    """
+    try:
+        model.eval()
+    except NotImplementedError:
+        model.training = False
+        for child in model.children():
+            eval_mode(child)
 
 
 def _note_wrapper_backward(model: nn.Module, err: RuntimeError) -> None:

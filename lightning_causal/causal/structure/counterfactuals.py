@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
+from lightning_causal.causal.engine.input_kinds import check_input_kinds
 from lightning_causal.causal.engine.noise import warn_separate_noise
 from lightning_causal.causal.engine.quantized import no_gradient_cause
 from lightning_causal.causal.engine.state import (
@@ -355,6 +356,7 @@ def counterfactual_explanation(
         raise TypeError(f"Expected argument `settings` to be a CounterfactualSettings but got {type(settings).__name__}")
     if target_class is None:
         raise ValueError("Expected argument `target_class` to be a class index or a tensor of indices but got None")
+    check_input_kinds("inputs", inputs)  # a PackedSequence, a sparse or nested tensor: the way to a dense one
     if not isinstance(inputs, Tensor) or not inputs.is_floating_point():
         got = f"dtype {inputs.dtype}" if isinstance(inputs, Tensor) else type(inputs).__name__
         raise TypeError(f"Expected argument `inputs` to be a floating tensor [N, D, ...] but got {got}")
