@@ -5,19 +5,22 @@ character at each place a figure is laid out or drawn, again after every change 
 clears Python's record of warnings already shown): 21 lines for three characters in one audit epoch of a tabular
 fit, and as many at every audit epoch (a line per character and place: a 1000-class model named in Chinese has
 hundreds of characters). :class:`glyphs_gathered` gathers them into one warning naming the characters not named
-before in the process, which says where the names stay whole and how to give matplotlib a font that has them.
+before in the process, which says where the names stay whole and how to give matplotlib a font that has them; a
+:class:`GlyphsGatheredFigure` (what ``TensorBoardRenderer.figures()`` returns) does so whenever it is drawn or saved.
 """
 
 from __future__ import annotations
 
 import re
 import warnings
+from typing import Any
 
 from matplotlib import rcParams
+from matplotlib.figure import Figure
 
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["glyphs_gathered"]
+__all__ = ["GlyphsGatheredFigure", "glyphs_gathered"]
 
 # matplotlib 3.11 names the fonts; older releases (pyproject allows 3.7) say "Glyph 21271 (...) missing from current font."
 _GLYPH = re.compile(r"Glyph (\d+)(?: \(.*\))? missing from (?:current font|font\(s\) (.+))\.$")
@@ -68,3 +71,31 @@ class glyphs_gathered:  # noqa: N801 - a context manager named as one (contextli
         if new:  # at the user's line (a method here, not a generator: contextlib's frame would be that line)
             _SHOWN.update(new)
             warnings.warn(_message(new, missing[new[0]]), UserWarning, stacklevel=outside_package())
+
+
+class GlyphsGatheredFigure(Figure):
+    """A ``Figure`` whose drawing and layout, wherever they happen (``fig.savefig(...)`` in any format, with
+    ``bbox_inches="tight"``, a notebook's display), gather matplotlib's missing-glyph warnings as
+    :class:`glyphs_gathered` does: characters named before in this process (when the figure was built) are not named
+    again, where matplotlib warned once per character at every save. What
+    :meth:`~lightning_causal.reporting.tensorboard.TensorBoardRenderer.figures` returns.
+
+    Examples:
+        >>> import io
+        >>> fig = GlyphsGatheredFigure()
+        >>> _ = fig.text(0.5, 0.5, "鮪")
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     fig.savefig(io.BytesIO())
+        ...     fig.savefig(io.BytesIO(), format="svg", bbox_inches="tight")
+        >>> [w for w in caught if str(w.message).startswith("Glyph")]  # matplotlib's own: none
+        []
+    """
+
+    def draw(self, renderer: Any) -> None:
+        with glyphs_gathered():
+            super().draw(renderer)
+
+    def get_tightbbox(self, *args: Any, **kwargs: Any) -> Any:  # savefig(bbox_inches="tight") lays the text out first
+        with glyphs_gathered():
+            return super().get_tightbbox(*args, **kwargs)

@@ -63,7 +63,7 @@ from lightning_causal.reporting.figure_kinds import (
     skip_reason,
 )
 from lightning_causal.reporting.figure_style import short_labels
-from lightning_causal.reporting.glyphs import glyphs_gathered
+from lightning_causal.reporting.glyphs import GlyphsGatheredFigure, glyphs_gathered
 from lightning_causal.reporting.image_figures import ImageOrigin, check_origin, image_grid_figure
 from lightning_causal.reporting.layout import custom_layout
 from lightning_causal.reporting.summary import markdown_summary
@@ -298,7 +298,9 @@ class TensorBoardRenderer:
                 probe_labels: Tensor | None = None) -> dict[str, Figure]:
         """The figures :meth:`render` would log for ``results``, as matplotlib figures (``Figure``) by their tags
         (``"causal/input_effect/maps/sample_0"``), with no writer: in a notebook, ``display(fig)`` or
-        ``fig.savefig(path)``. Histograms, scalars and the text card are not figures
+        ``fig.savefig(path)``; each a :class:`~lightning_causal.reporting.glyphs.GlyphsGatheredFigure`, whose drawing
+        and saving gather matplotlib's missing-glyph warnings (names in a script its font lacks) into the one warning
+        given when it was built, not one per character at every save. Histograms, scalars and the text card are not figures
         (:func:`~lightning_causal.reporting.summary.markdown_summary` gives the card).
 
         Args:
@@ -320,7 +322,8 @@ class TensorBoardRenderer:
 
     @staticmethod
     def _figure(writer: Any, tag: str, fig: Figure, step: int) -> None:
-        if isinstance(writer, _FigureKeeper):  # figures(): the Figure itself
+        if isinstance(writer, _FigureKeeper):  # figures(): the Figure itself, saved or shown without a glyph warning each
+            fig.__class__ = GlyphsGatheredFigure  # a Figure that gathers them when drawn (a subclass: same state)
             writer.figures[tag] = fig
             return
         writer.add_image(tag, figure_image(fig), step, dataformats="HWC")
