@@ -239,7 +239,8 @@ def _from_dataset(dataset: Dataset, size: int, collate: Any, indices: list[int] 
             f"Expected `probe` data with indexed samples (a map-style Dataset) but got an IterableDataset "
             f"({type(dataset).__name__}); pass the probe as tensors or a batch (`probe=`) for iterable datasets"
         )
-    if isinstance(dataset, TensorDataset):  # slice or gather without a Python loop over samples
+    if isinstance(dataset, TensorDataset) and collate in (None, torch.utils.data.default_collate):  # slice or gather without
+        # a Python loop over samples; a collate_fn of the loader's own (one that scales, pads or packs) sees the items instead
         if indices is None:
             return tuple(t[:size] for t in dataset.tensors)
         rows = torch.as_tensor(indices[:size], dtype=torch.long)
@@ -367,7 +368,9 @@ def read_samples(source: Any, size: int, *, loader_order: bool = False) -> Any:
     training the order it would have given it without the read. A loader without
     auto-collation (``batch_size=None``, a dataset whose items are batches) is read item by item, in
     its order, until the items hold ``size`` samples; they are joined along the samples (items that
-    are single samples, the rows of a ``TensorDataset`` or items holding a 0-dim label, are stacked).
+    are single samples, the rows of a ``TensorDataset`` or items holding a 0-dim label, are stacked). The
+    loader's ``collate_fn`` makes the batch (a ``TensorDataset`` is sliced directly under the default collate only),
+    and sparse tensors (a bag of words collated with ``to_sparse()``) are returned dense.
 
     Raises:
         MisconfigurationException: ``size`` not a positive int, an iterable dataset, or a source of
@@ -376,7 +379,24 @@ def read_samples(source: Any, size: int, *, loader_order: bool = False) -> Any:
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise MisconfigurationException(f"Expected argument `size` to be a positive int but got {size!r}")
     with rngs_untouched(source):
-        return _read(source, size, loader_order)
+        return _dense(_read(source, size, loader_order))
+
+
+def _dense(batch: Any) -> Any:
+    """``batch`` with its sparse tensors (COO, CSR: a bag of words' batch) dense, in the tuples, lists, mappings and
+    dataclasses that hold them (the estimators set single features in rows of their own, which sparse tensors do not
+    allow; a probe of a few hundred samples is small dense)."""
+    if isinstance(batch, Tensor):
+        return batch.to_dense() if batch.layout != torch.strided and not batch.is_nested else batch
+    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
+        return dataclasses.replace(batch, **{f.name: _dense(getattr(batch, f.name)) for f in dataclasses.fields(batch) if f.init})
+    if isinstance(batch, Mapping):
+        items = {k: _dense(v) for k, v in batch.items()}
+        return items if any(items[k] is not batch[k] for k in batch) else batch
+    if isinstance(batch, (tuple, list)) and not type(batch).__name__ == "PackedSequence":
+        items = [_dense(v) for v in batch]
+        return rebuild(batch, items) if any(a is not b for a, b in zip(items, batch)) else batch
+    return batch
 
 
 def _is_sample_list(source: Any) -> bool:
@@ -414,6 +434,8 @@ def _batch_head(batch: Any, size: int) -> Any:
     sliced, and of a dataclass's fields (others kept; ``None`` if anything else is in it, or no
     tensor is)."""
     if isinstance(batch, Tensor):
+        if batch.layout != torch.strided and not batch.is_nested:  # sparse: no slicing, read densely (_dense)
+            batch = batch.to_dense()
         return batch[:size] if batch.dim() else batch  # a 0-d value (a batch-wide scalar) has no samples to slice
     if dataclasses.is_dataclass(batch) and not isinstance(batch, type):  # a collated dataclass batch
         heads = {f.name: _batch_head(getattr(batch, f.name), size) for f in dataclasses.fields(batch) if f.init}
