@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from lightning_causal.causal.engine.generators import active_generators, generators_registered
-from lightning_causal.causal.engine.state import rng_preserved
+from lightning_causal.causal.engine.state import eval_mode, rng_preserved
 
 __all__ = ["AUDIT_SEED", "audit_seed", "hooks_removed", "no_trace"]
 
@@ -50,7 +50,7 @@ def no_trace(module: torch.nn.Module) -> Iterator[None]:
     buffers = {name: b.detach().clone() for name, b in module.named_buffers()}
     modes = [(m, m.training) for m in module.modules()]
     try:
-        module.eval()
+        eval_mode(module)  # module.eval(), also on torch.export's modules, which refuse it
         with torch.inference_mode(False), rng_preserved(), generators_registered(module):
             yield
     finally:

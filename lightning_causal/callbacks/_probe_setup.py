@@ -22,6 +22,7 @@ from lightning_causal.callbacks._warnings import WarningsOncePerFit
 from lightning_causal.causal.engine.batching import is_out_of_memory, settle_shards, sharded_rows
 from lightning_causal.causal.engine.checks import check_class_labels
 from lightning_causal.causal.engine.forward import Forward, dtype_hint, select_output
+from lightning_causal.causal.engine.pass_errors import export_guard_hint
 from lightning_causal.reporting.tensorboard import scalar_tags
 
 __all__ = ["check_probe_outputs", "checked_probe", "dry_run", "probe_to_device"]
@@ -85,7 +86,8 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
                 "audits run the probe's samples together in a pass, whatever `max_batch_size=`: audit fewer probe samples "
                 "(`probe_size=`), or free memory on the device") from err
         inputs = probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,)
-        hint = "" if dtype_hint(model, inputs, err) is not None else f" {call_hint(model, probe)}"  # a dtype: said in err
+        said = dtype_hint(model, inputs, err) is not None or export_guard_hint(err) is not None  # the hint is in err
+        hint = "" if said else f" {call_hint(model, probe)}"
         raise MisconfigurationException(
             f"The probe of shape {list(probe.first.shape)} is rejected by the model: {err}.{hint}"
         ) from err

@@ -62,6 +62,7 @@ from lightning_causal.causal.engine.output_selection import (
 from lightning_causal.causal.engine.pass_errors import (
     check_not_meta,
     dtype_hint,
+    export_guard_hint,
     keyword_clash_hint,
     meta_tensor,
     width_hint,
@@ -203,6 +204,9 @@ class Forward:
                 if type(err) in (IndexError, RuntimeError):
                     raise type(err)(f"{err}. {note}") from err
                 err.add_note(note)
+            guard = export_guard_hint(err)
+            if guard is not None and type(err) is AssertionError:  # torch.export's guard on the batch size
+                raise AssertionError(f"{err}. {guard}") from err
             if not isinstance(err, RuntimeError):
                 raise
             hint = dtype_hint(self.model, inputs, err) or width_hint(self.model, inputs, err)

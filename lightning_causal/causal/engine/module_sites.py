@@ -121,7 +121,10 @@ def _check_not_meta_site(model: nn.Module, modules: Mapping[str, nn.Module], nam
 def _check_eager(model: nn.Module, modules: Mapping[str, nn.Module], name: str) -> None:
     """Refuse a layer that is, or lies inside, a TorchScript module (``torch.jit.script``/``trace``):
     its submodules run inside the compiled graph, where forward hooks can neither see nor replace their
-    outputs (a scripted module refuses hooks; a traced one never calls them)."""
+    outputs (a scripted module refuses hooks; a traced one never calls them); and one inside a
+    ``torch.fx.GraphModule`` whose graph does not call it (``torch.export``'s ``ExportedProgram.module()``
+    keeps the layers as holders of weights that its aten operations read; ``torch.fx.symbolic_trace``'s
+    graphs call their leaf modules, which take hooks)."""
     parts = name.split(".") if name else []
     for path in ["", *(".".join(parts[: i + 1]) for i in range(len(parts)))]:
         module = model if not path else modules.get(path)
@@ -132,6 +135,20 @@ def _check_eager(model: nn.Module, modules: Mapping[str, nn.Module], name: str) 
                 f"({type(module).__name__}, made by torch.jit.script or torch.jit.trace): its submodules run inside the "
                 "compiled graph, where forward hooks cannot see or replace their outputs. Pass the eager module you "
                 "scripted or traced (input-level methods such as input_effects accept TorchScript models)")
+        if isinstance(module, torch.fx.GraphModule) and path != name and not _graph_calls(module, name[len(path) + 1 if path else 0:]):
+            where = "the model" if not path else f"module {path!r}"
+            raise ValueError(
+                f"Expected layer {name!r} to be called by the forward pass, but {where} is a torch.fx GraphModule "
+                f"({type(module).__name__}; torch.export's ExportedProgram.module() is one) whose graph never calls it: "
+                "the graph runs the layer's operations on its weights directly, so forward hooks on it never run. Pass "
+                "the eager module you exported (input-level methods such as input_effects accept exported models)")
+
+
+def _graph_calls(graph_module: torch.fx.GraphModule, name: str) -> bool:
+    """Whether the graph of ``graph_module`` calls the submodule ``name`` (a path inside it), or a module that
+    holds it (an eager module runs its own submodules)."""
+    return any(node.op == "call_module" and (name == node.target or name.startswith(f"{node.target}."))
+               for node in graph_module.graph.nodes)
 
 
 def _parametrized_layer(modules: Mapping[str, nn.Module], name: str) -> str | None:

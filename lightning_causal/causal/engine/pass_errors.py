@@ -2,8 +2,9 @@
 
 A model with weights on the ``meta`` device (:func:`meta_tensor`, :func:`check_not_meta`), a keyword
 forward argument that names a parameter the inputs fill already (:func:`keyword_clash_hint`), and a
-dtype mismatch between the inputs and the model's parameters (:func:`dtype_hint`), and inputs of
-another width than the model's first ``nn.Linear`` (:func:`width_hint`), whose torch errors name
+dtype mismatch between the inputs and the model's parameters (:func:`dtype_hint`), inputs of
+another width than the model's first ``nn.Linear`` (:func:`width_hint`), and a ``torch.export``'ed
+model exported for one batch size (:func:`export_guard_hint`), whose torch errors name
 neither the argument nor the fix. :class:`~lightning_causal.causal.engine.forward.Forward`
 applies them to every pass that fails.
 """
@@ -16,7 +17,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-__all__ = ["check_not_meta", "dtype_hint", "is_dtype_error", "keyword_clash_hint", "meta_tensor", "width_hint"]
+__all__ = ["check_not_meta", "dtype_hint", "export_guard_hint", "is_dtype_error", "keyword_clash_hint", "meta_tensor", "width_hint"]
 
 
 def meta_tensor(model: nn.Module) -> str | None:
@@ -164,3 +165,25 @@ def width_hint(model: nn.Module, inputs: tuple[Any, ...], err: BaseException) ->
         return f"Argument `inputs` is 1-D (samples of one value each) but {layer} takes {first.in_features} features per row: {way}"
     transposed = f"; transposed? its first dimension is {first.in_features}" if x.dim() == 2 and x.shape[0] == first.in_features else ""
     return f"Argument `inputs` has {x.shape[-1]} features per sample (its last dimension) but {layer} takes {first.in_features}{transposed}"
+
+
+_BATCH_GUARD = re.compile(r"Guard failed: .*size\(\)\[0\]")
+
+
+def export_guard_hint(err: BaseException) -> str | None:
+    """The way out when a ``torch.export``'ed model (``ExportedProgram.module()``) refuses a batch of another
+    size than the one it was exported with (torch's "Guard failed: x.size()[0] == 2"): the estimators run
+    passes of other numbers of rows (chunks of the probe, stacked interventions). ``None`` for any other error.
+
+    Args:
+        err: the error the pass raised.
+
+    Examples:
+        >>> print(export_guard_hint(AssertionError("Guard failed: x.size()[0] == 2")))  # doctest: +ELLIPSIS
+        The model was exported (torch.export) for batches of one size, and the audits run passes of other numbers ...
+    """
+    if not _BATCH_GUARD.search(str(err)):
+        return None
+    return ("The model was exported (torch.export) for batches of one size, and the audits run passes of other numbers "
+            "of rows (chunks of the probe, stacked interventions): export it with a dynamic batch dimension, "
+            "torch.export.export(model, (x,), dynamic_shapes=({0: torch.export.Dim('batch')},)), or pass the eager model")

@@ -1,0 +1,63 @@
+"""Models from torch.export (ExportedProgram.module(), an fx GraphModule): every estimator failed at once with
+torch's "Calling eval() is not supported yet" (audit_mode and the callback's no_trace called model.eval(), which
+such a module refuses). Input-level effects now run and equal the eager model's; a hidden layer, which the
+exported graph never calls (it runs aten operations on the layer's weights), is refused naming the GraphModule
+(it was "did not run on the first probe sample", a generic cause list); a model exported for one batch size
+gets the way out (dynamic_shapes) in its guard's error. A symbolic_trace'd GraphModule, whose graph calls its
+leaf modules, keeps its hidden layers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal import InputEffectAudit, audit_model, input_effects, unit_effects
+
+X = torch.randn(7, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+
+def _eager() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Dropout(0.5), nn.Linear(6, 3)).double().eval()
+
+
+@pytest.fixture(scope="module")
+def exported():
+    eager = _eager()
+    batch = torch.export.Dim("batch")
+    return eager, torch.export.export(eager, (X[:2],), dynamic_shapes=({0: batch},)).module()
+
+
+def test_input_effects_of_an_exported_model_equal_the_eager_model(exported):
+    eager, ep = exported
+    got = input_effects(ep, X, target=1)
+    torch.testing.assert_close(got, input_effects(eager, X, target=1), rtol=0, atol=1e-12)
+    z = X.clone()
+    z[:, 2] = 0  # by hand: do(x_2 := 0)
+    with torch.no_grad():
+        torch.testing.assert_close(got[:, 2], eager(X)[:, 1] - eager(z)[:, 1], rtol=0, atol=1e-12)
+
+
+def test_audit_model_runs_on_an_exported_model(exported):
+    eager, ep = exported
+    (result,) = audit_model(ep, InputEffectAudit(target=0), (X, torch.zeros(7, dtype=torch.long)))
+    torch.testing.assert_close(result.maps["effect"].reshape(7, 4), input_effects(eager, X, target=0), rtol=0, atol=1e-12)
+
+
+def test_a_hidden_layer_of_an_exported_model_is_refused_naming_why(exported):
+    _, ep = exported
+    with pytest.raises(ValueError, match=r"layer '0' .* the model is a torch.fx GraphModule .* whose graph never calls it"):
+        unit_effects(ep, X, "0", target=0)
+
+
+def test_a_model_exported_for_one_batch_size_names_the_way_out():
+    ep = torch.export.export(_eager(), (X[:2],)).module()
+    with pytest.raises(AssertionError, match=r"Guard failed.*dynamic_shapes=\(\{0: torch.export.Dim\('batch'\)\},\)"):
+        input_effects(ep, X, target=0)
+
+
+def test_a_symbolic_trace_keeps_its_hidden_layers():
+    eager = _eager()
+    traced = torch.fx.symbolic_trace(eager)
+    torch.testing.assert_close(unit_effects(traced, X, "1", target=0), unit_effects(eager, X, "1", target=0), rtol=0, atol=1e-12)
