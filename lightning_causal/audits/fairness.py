@@ -121,8 +121,9 @@ class FairnessAudit(Audit):
     rows the counterfactual changes (also the scalar ``cf_gap/<group>``): an intersectional bias that
     the mean gap dilutes shows there. Notes (the text card) name the groups of fewer than 30 probe rows,
     the named groups the probe holds no row of, how many probe rows are in no group (a value that is no level of
-    the attributes: a three-level code told two levels), and with more than two groups the lowest and highest
-    positive rate and the largest ``cf_gap`` (also ``meta["extremes"]``). The audit explains a classifier: a
+    the attributes: a three-level code told two levels), the groups ``min_group_size`` leaves out of the group
+    differences, and with more than two groups the lowest and highest positive rate and the largest ``cf_gap`` (also
+    ``meta["extremes"]``). The audit explains a classifier: a
     probe whose labels are fractional floats beyond [0, 1] (a regression target) gets a warning and
     no label metrics (soft labels in [0, 1] are thresholded at 0.5). The group metrics compare
     binary decisions: with more than two classes a positive decision (and label) is class 1, every
@@ -156,6 +157,11 @@ class FairnessAudit(Audit):
             table ``world_gaps``, the ``top_k`` pairs of worlds by E|p_t(x_a) − p_t(x_b)| (``male × C ↔ female ×
             C``); costs a pass over the rows each combination changes, batched with the flip's (the probe's own pass
             is the gap's: the audit runs it once, for the gap, the worlds and the groups' decisions).
+        min_group_size: groups of fewer probe rows are left out of the max and min over groups of
+            ``demographic_parity_difference`` and ``equalized_odds_difference`` and of the extremes (the lowest and
+            highest positive rate, the largest ``cf_gap``: ``meta["extremes"]``), a note naming them (they keep their row of the ``groups`` table and their own
+            scalars): with many intersections a group of 2 rows, whose rate is 0, 0.5 or 1 by chance, would set the
+            differences. An integer >= 1; the default 1 compares every group.
 
     ``validate`` (run by the callback on the whole probe before training) warns when the counterfactual
     changes no probe sample (a token swap whose terms no sentence holds): the gap would read 0 with
@@ -190,6 +196,7 @@ class FairnessAudit(Audit):
         num_heads: int | Mapping[str, int] | None = None,
         vocabulary: Sequence[str] | None = None,
         worlds: bool = False,
+        min_group_size: int = 1,
     ) -> None:
         super().__init__(name, output=output)
         self.feature_names = check_names("feature_names", feature_names)
@@ -202,6 +209,7 @@ class FairnessAudit(Audit):
             raise ValueError(f"Expected argument `worlds=True` with an Intersections counterfactual (its worlds are the "
                              f"combinations of its attributes' levels) but got {self.counterfactual!r:.80}")
         self.worlds = worlds
+        self.min_group_size = check_int("min_group_size", min_group_size, minimum=1)
         self.column = self.counterfactual.column
         layers = layer_names(layers, allow_empty=True)
         self.top_k = check_int("top_k", top_k, minimum=1)
@@ -428,14 +436,15 @@ class FairnessAudit(Audit):
             preds = (preds == 1).long()
             labels = (labels == 1).long() if labels is not None else None
         rates = group_rates(preds, groups, labels)
-        result.scalars["demographic_parity_difference"] = _spread(rates["positive_rate"])
+        kept = rates["count"] >= self.min_group_size  # the groups the differences compare
+        result.scalars["demographic_parity_difference"] = _spread(rates["positive_rate"][kept])
         if rates["groups"].numel() < 2:  # else a NaN the callback reports without a cause
             only = self._group_name(int(rates["groups"][0])) if isinstance(self.counterfactual, TokenSwap) else f"group {int(rates['groups'][0])}"
             result.meta.setdefault("notes", []).append(
                 f"every probe sample with a group is in one group ({only}): the group differences (demographic parity, "
                 "equalized odds) compare groups and are undefined (NaN); audit a probe that holds both groups")
         if labels is not None:
-            result.scalars["equalized_odds_difference"] = worst_spread(_spread(rates["tpr"]), _spread(rates["fpr"]))
+            result.scalars["equalized_odds_difference"] = worst_spread(_spread(rates["tpr"][kept]), _spread(rates["fpr"][kept]))
         keys = [k for k in ("positive_rate", "tpr", "fpr", "accuracy") if k in rates]
         rows = []
         values = getattr(self.counterfactual, "values", None)  # a binary attribute's coding: group k holds values[k]
@@ -500,13 +509,21 @@ class FairnessAudit(Audit):
             if empty:
                 notes.append(f"no probe row in the group(s) {', '.join(empty[:6])}{' ...' if len(empty) > 6 else ''}: they are not "
                              "in the groups table nor the group differences")
-        rated = [row for row in rows if not math.isnan(row["positive_rate"])]
+        left = [row for row in rows if row["count"] < self.min_group_size]
+        if left:
+            shown = ", ".join(f"{name(row)} ({row['count']})" for row in left[:6]) + (" ..." if len(left) > 6 else "")
+            few = len(rows) - len(left) < 2
+            notes.append(f"left out of the group differences (fewer than min_group_size={self.min_group_size} probe rows): {shown}"
+                         f"{'; fewer than two groups remain: NaN' if few else ''}")
+            result.meta["min_group_size"] = self.min_group_size
+        rated = [row for row in rows if not math.isnan(row["positive_rate"]) and row["count"] >= self.min_group_size]
         if len(rows) > 2 and len(rated) >= 2:
             low = min(rated, key=lambda row: row["positive_rate"])
             high = max(rated, key=lambda row: row["positive_rate"])
-            text = (f"of {len(rows)} groups, positive rate lowest in {name(low)} ({low['positive_rate']:.3g}, {low['count']} rows) "
+            compared = f"{len(rows)} groups" if not left else f"{len(rows) - len(left)} groups of >= {self.min_group_size} rows"
+            text = (f"of {compared}, positive rate lowest in {name(low)} ({low['positive_rate']:.3g}, {low['count']} rows) "
                     f"and highest in {name(high)} ({high['positive_rate']:.3g}, {high['count']} rows)")
-            gaps = [row for row in rows if not math.isnan(row["cf_gap"])]
+            gaps = [row for row in rows if not math.isnan(row["cf_gap"]) and row["count"] >= self.min_group_size]
             if gaps:
                 worst = max(gaps, key=lambda row: row["cf_gap"])
                 text += f"; cf_gap largest in {name(worst)} ({worst['cf_gap']:.3g})"

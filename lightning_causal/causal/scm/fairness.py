@@ -13,6 +13,7 @@ The model is called through :class:`~lightning_causal.causal.engine.forward.Forw
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, TypedDict
 
 import torch
@@ -20,7 +21,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.ablation import padding_positions, replace_units
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
-from lightning_causal.causal.engine.checks import check_float
+from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_sites import input_sites
 from lightning_causal.causal.engine.interventions import (
@@ -43,6 +44,7 @@ from lightning_causal.causal.engine.suffix import suffix_module
 from lightning_causal.causal.engine.token_ids import embedding_readers
 from lightning_causal.causal.engine.unit_sites import check_site_units
 from lightning_causal.causal.engine.units import Layout, check_layout_options, resolve_layout
+from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual, warn_one_hot_flip
 from lightning_causal.causal.scm.counterfactual import Counterfactual
 from lightning_causal.causal.scm.counterfactual_checks import (
@@ -352,24 +354,48 @@ def _spread(rates: Tensor) -> float:
     return float(ok.max() - ok.min()) if ok.numel() >= 2 else float("nan")
 
 
-def demographic_parity_difference(preds: Tensor, groups: Tensor, threshold: float = 0.5) -> float:
-    """``max_g P(ŷ=1|g) − min_g P(ŷ=1|g)`` (0 = demographic parity; fairlearn's definition).
+def _small_groups(what: str, rates: dict[str, Tensor], min_group_size: int) -> Tensor:
+    """Which groups of :func:`group_rates`' ``rates`` hold fewer than ``min_group_size`` rows (``[G]`` bool), which
+    ``what`` leaves out of its max and min over groups: warned of, naming them by id with their rows."""
+    small = rates["count"] < min_group_size
+    if not bool(small.any()):
+        return small
+    left = [f"{int(g)} ({int(c)} row{'s' if int(c) != 1 else ''})" for g, c in zip(rates["groups"][small], rates["count"][small])]
+    kept = int((~small).sum())
+    warnings.warn(
+        f"{what} leaves out the group(s) {', '.join(left[:6])}{' ...' if len(left) > 6 else ''}: fewer than min_group_size="
+        f"{min_group_size} rows; the max and min are over the other {kept} group(s)"
+        f"{' (fewer than two: NaN)' if kept < 2 else ''}", UserWarning, stacklevel=outside_package())
+    return small
+
+
+def demographic_parity_difference(preds: Tensor, groups: Tensor, threshold: float = 0.5, *, min_group_size: int = 1) -> float:
+    """``max_g P(ŷ=1|g) − min_g P(ŷ=1|g)`` (0 = demographic parity; fairlearn's definition), over the groups of at
+    least ``min_group_size`` rows.
 
     Args:
         preds: ``[N]`` decisions: 0/1 integers, or probabilities in ``[0, 1]`` thresholded at
             ``threshold``.
         groups: ``[N]`` integral group ids (e.g. the 0/1 sensitive column).
         threshold: probabilities ``>= threshold`` are positive decisions (float ``preds`` only).
+        min_group_size: groups of fewer rows are left out of the max and min, with a warning naming them (an
+            integer >= 1; the default 1 compares every group): with many intersections a group of 2 rows, whose
+            rate is 0, 0.5 or 1 by chance, would otherwise set the difference. NaN when fewer than two groups remain.
 
     Examples:
         >>> demographic_parity_difference(torch.tensor([1, 0, 1, 1]), torch.tensor([0, 0, 1, 1]))
         0.5
     """
-    return _spread(group_rates(preds, groups, threshold=threshold)["positive_rate"])
+    check_int("min_group_size", min_group_size, minimum=1)
+    r = group_rates(preds, groups, threshold=threshold)
+    small = _small_groups("demographic_parity_difference", r, min_group_size)
+    return _spread(r["positive_rate"][~small])
 
 
-def equalized_odds_difference(preds: Tensor, labels: Tensor, groups: Tensor, threshold: float = 0.5) -> float:
-    """``max(spread of TPR, spread of FPR)`` over groups (Hardt et al. 2016; fairlearn's definition).
+def equalized_odds_difference(preds: Tensor, labels: Tensor, groups: Tensor, threshold: float = 0.5, *,
+                              min_group_size: int = 1) -> float:
+    """``max(spread of TPR, spread of FPR)`` over groups (Hardt et al. 2016; fairlearn's definition), the groups of at
+    least ``min_group_size`` rows.
 
     A spread needs two groups with such rows: where fewer than two groups hold a positive label
     (a rare class), the TPR spread is undefined and the FPR spread is returned (and vice versa);
@@ -381,14 +407,18 @@ def equalized_odds_difference(preds: Tensor, labels: Tensor, groups: Tensor, thr
         labels: ``[N]`` 0/1 labels.
         groups: ``[N]`` integral group ids (e.g. the 0/1 sensitive column).
         threshold: probabilities ``>= threshold`` are positive decisions (float ``preds`` only).
+        min_group_size: groups of fewer rows (all their rows, positives and negatives) are left out of both
+            spreads, with a warning naming them (an integer >= 1; the default 1 compares every group).
 
     Examples:
         >>> y = torch.tensor([1, 0, 1, 0]); g = torch.tensor([0, 0, 1, 1])
         >>> equalized_odds_difference(torch.tensor([1, 0, 1, 1]), y, g)
         1.0
     """
+    check_int("min_group_size", min_group_size, minimum=1)
     r = group_rates(preds, groups, labels, threshold)
-    return worst_spread(_spread(r["tpr"]), _spread(r["fpr"]))
+    small = _small_groups("equalized_odds_difference", r, min_group_size)
+    return worst_spread(_spread(r["tpr"][~small]), _spread(r["fpr"][~small]))
 
 
 def worst_spread(*spreads: float) -> float:
