@@ -35,6 +35,7 @@ import torch
 from captum.attr import (
     NoiseTunnel,
 )
+from captum.attr._utils.batching import _batched_operator
 from torch import Tensor, nn
 
 from lightning_causal.baselines.attribution_context import (
@@ -284,7 +285,7 @@ def attribute(
             padded positions' tokens (attribution exactly 0 there), as the causal effects do.
         max_batch_size: rows per forward pass where the method batches internally
             (``internal_batch_size``, ``perturbations_per_eval``, ``nt_samples_batch_size``, unless
-            set in the options); default: the engine's chunk (32 MiB of activations on CPU, the
+            set in the options; GradientShap's ``N x n_samples`` gradient rows outside a tunnel); default: the engine's chunk (32 MiB of activations on CPU, the
             memory budget on an accelerator: :func:`~lightning_causal.causal.engine.batching.rows_per_pass`).
             A NoiseTunnel holds its ``N x nt_samples`` noisy inputs throughout (its numbers do not depend on the
             batches), and one over GradientShap runs them in one batch unless ``nt_samples_batch_size`` is
@@ -345,6 +346,8 @@ def attribute(
         if not spec.grouped:
             x.requires_grad_(True)
         algo = _algorithm(spec.name, forward, x)
+        if spec.name == "GradientShap" and not spec.noise_tunnel:  # its N x n_samples rows: in passes of the budget's rows
+            algo.gradient_func = _in_batches(algo.gradient_func, forward.rows_per_pass(x, max_batch_size))
         try:
             if spec.noise_tunnel:
                 nt["stdevs"] = tunnel_stdevs(x.detach(), nt["stdevs"])
@@ -363,6 +366,19 @@ def attribute(
     if kept is not None:  # a group that changes no token is exactly 0 (Captum's batched passes leave rounding there)
         out = out.masked_fill(_unchanged_groups(x, feature_mask, kept), 0)
     return out
+
+
+def _in_batches(gradient_func: Any, rows: int) -> Any:
+    """``gradient_func`` (Captum's ``compute_gradients``) over batches of at most ``rows`` rows, by Captum's own
+    ``_batched_operator`` (IntegratedGradients' ``internal_batch_size``). GradientShap has no such knob: it runs its
+    ``N x n_samples`` rows (each a noisy copy, a drawn baseline and a drawn point between them) in one pass. Every
+    draw is made before the gradients are taken, so the numbers are those of the one pass."""
+
+    def batched(forward_fn: Any, inputs: Any, target_ind: Any = None, additional_forward_args: Any = None) -> Any:
+        with torch.enable_grad():  # inside Captum's no_grad tunnel: its batching warns of inputs that seem gradient-free
+            return _batched_operator(gradient_func, inputs, additional_forward_args, target_ind, rows, forward_fn=forward_fn)
+
+    return batched
 
 
 def _gradient_reaches_input(forward: CaptumForward, x: Tensor) -> bool:
