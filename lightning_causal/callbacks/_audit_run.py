@@ -143,7 +143,7 @@ class AuditRun:
     _warned_no_tb: bool
     _warnings: WarningsOncePerFit
     figures_every_n_audits: int
-    _undrawn: tuple[Any, list[AuditResult], Any, Any, int] | None  # the last audit's figures, not drawn yet (_draw_last)
+    _undrawn: tuple[Any, list[AuditResult], Any, Any, int, str] | None  # the last audit's figures, not drawn yet (_draw_last)
     _fit_clock: float | None  # time.perf_counter() at the fit's start or the last audit's end (cost_line)
 
     def _run(self, trainer: Trainer, pl_module: LightningModule, epoch: int, stage: str, *, monitored: bool = True) -> None:
@@ -289,13 +289,13 @@ class AuditRun:
         step, labels = epoch_end_step(trainer), probe.labels if probe else None
         self._renderer.render(tb.experiment, epoch, results, shown, step=step, probe_labels=labels, report=report,
                               figures=figures, scalar_prefix=tag_prefix(tb))
-        self._undrawn = None if figures else (tb.experiment, results, shown, labels, step)
+        self._undrawn = None if figures else (tb.experiment, results, shown, labels, step, tag_prefix(tb))
         return time.perf_counter() - t0
 
     def _draw_last(self) -> None:
         """Draw the figures of the fit's last audit where ``figures_every_n_audits`` left them out (training ended
         at an audit off its count: ``max_epochs``, early stopping, ``max_steps``), at that audit's step."""
         if self._undrawn is not None:
-            writer, results, shown, labels, step = self._undrawn
+            writer, results, shown, labels, step, prefix = self._undrawn
             self._undrawn = None
-            self._renderer.render_figures(writer, results, shown, step=step, probe_labels=labels)
+            self._renderer.render_figures(writer, results, shown, step=step, probe_labels=labels, scalar_prefix=prefix)

@@ -50,8 +50,8 @@ def epoch_end_step(trainer: Trainer) -> int:
 def tag_prefix(logger: Any) -> str:
     """What ``logger`` puts before every metric name it logs: ``"p-"`` for ``TensorBoardLogger(prefix="p")`` (Lightning's
     ``_add_prefix``, with the logger's ``LOGGER_JOIN_CHAR``), ``""`` without a prefix. The audits' scalars carry it as the
-    fit's own (``p-val_loss``); the custom-scalars layout, written to the logger's ``SummaryWriter`` directly, needs it
-    to find them."""
+    fit's own (``p-val_loss``); what the renderer writes to the logger's ``SummaryWriter`` directly (histograms, figures,
+    the text card) is put under it too, and the custom-scalars layout needs it to find the scalars."""
     prefix = getattr(logger, "_prefix", "")
     return f"{prefix}{getattr(logger, 'LOGGER_JOIN_CHAR', '-')}" if isinstance(prefix, str) and prefix else ""
 

@@ -97,7 +97,8 @@ def audit_model(
             read with :func:`~lightning_causal.reporting.json_report.load_report`); ``None``: none.
         writer: a ``TensorBoardLogger`` or a ``SummaryWriter`` (anything with its ``add_*`` methods) that receives the
             scalars (``causal/<audit>/<metric>``, the callback's tags, after a logger's ``prefix=`` as in the fit:
-            ``p-causal/...``) and the rich content the callback draws;
+            ``p-causal/...``) and the rich content the callback draws (under the prefix too: histograms, figures,
+            the text card ``p-causal/summary``);
             ``None``: none.
         step: the TensorBoard step (``None``: ``epoch``). The fit logged an epoch's audit at that epoch's
             ``val_loss`` step: for a model of one optimizer, its end-of-epoch checkpoint's ``global_step - 1``

@@ -119,6 +119,29 @@ class _WriterState:
 _WRITERS: weakref.WeakKeyDictionary[Any, _WriterState] = weakref.WeakKeyDictionary()
 
 
+class _Prefixed:
+    """``writer`` with ``prefix`` put before the tag of every ``add_*`` call that writes one (histograms, images, the
+    text card, scalars): what ``TensorBoardLogger(prefix="p")`` puts before the scalars it logs, so that two fits of
+    other prefixes in one directory keep their figures apart, as they do their scalars. Everything else is
+    ``writer``'s (``add_custom_scalars``, whose patterns carry the prefix already, ``flush``, ``log_dir``)."""
+
+    _TAGGED = frozenset({"add_histogram", "add_image", "add_text", "add_scalar", "add_figure"})
+
+    def __init__(self, writer: Any, prefix: str) -> None:
+        self._writer, self._prefix = writer, prefix
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._writer, name)
+        if name not in self._TAGGED:
+            return attr
+        return lambda tag, *args, **kwargs: attr(self._prefix + tag, *args, **kwargs)
+
+
+def _tagged(writer: Any, prefix: str) -> Any:
+    """``writer``, or :class:`_Prefixed` around it where ``prefix`` is not empty."""
+    return _Prefixed(writer, prefix) if prefix else writer
+
+
 def _shared(writer: Any) -> _WriterState:
     try:
         return _WRITERS.setdefault(writer, _WriterState())
@@ -232,29 +255,32 @@ class TensorBoardRenderer:
             figures: draw the figures and images (maps, bars, graphs, curves, intervals); ``False``: the histograms,
                 the text card and the layout only (``CausalAuditCallback(figures_every_n_audits=)``).
             scalar_prefix: what the logger of the scalars puts before their tags (``TensorBoardLogger(prefix="p")``:
-                ``"p-"``), for the custom-scalars layout's patterns to find them.
+                ``"p-"``): put before every tag written here too (``p-causal/<audit>/histograms/...``, the figures, the
+                text card ``p-causal/summary``), so that fits of other prefixes logging to one directory keep them
+                apart as they do their scalars, and in the custom-scalars layout's patterns, to find the scalars.
         """
         step = epoch if step is None else step
+        out = _tagged(writer, scalar_prefix)
         for r in results:
             methods = method_names(r.meta)
             for name, vec in r.vectors.items():
                 if torch.isfinite(vec).all() and vec.numel() > 0:  # own namespace: a tag holds one kind of data
-                    writer.add_histogram(f"causal/{r.audit}/histograms/{filed(name, methods)}", vec.detach().float().cpu(), step)
+                    out.add_histogram(f"causal/{r.audit}/histograms/{filed(name, methods)}", vec.detach().float().cpu(), step)
         if figures:
-            self.render_figures(writer, results, probe_inputs, step=step, probe_labels=probe_labels)
+            self.render_figures(writer, results, probe_inputs, step=step, probe_labels=probe_labels, scalar_prefix=scalar_prefix)
         shared = _shared(writer)
         if self.card is None and id(self) not in shared.renderers:
             shared.renderers.append(id(self))
         order = shared.renderers.index(id(self)) if self.card is None else self.card  # a second audit callback: its own card
         report_name = _report_name(report, writer)
         tag = "causal/summary" if order == 0 else f"causal/summary_{order + 1}"
-        writer.add_text(tag, markdown_summary(epoch, results, step=step, report=report_name), step)
+        out.add_text(tag, markdown_summary(epoch, results, step=step, report=report_name), step)
         self._layout(writer, results, shared, scalar_prefix)
         writer.flush()
 
     def render_figures(
         self, writer: Any, results: Sequence[AuditResult], probe_inputs: Tensor | None, *, step: int,
-        probe_labels: Tensor | None = None,
+        probe_labels: Tensor | None = None, scalar_prefix: str = "",
     ) -> None:
         """Write the figures and images of :meth:`render` only (maps, unit-importance bars, graphs, curves,
         intervals, the results' images) at ``step``: what :meth:`render` leaves out with ``figures=False``,
@@ -266,9 +292,10 @@ class TensorBoardRenderer:
             probe_inputs: the probe's (first) input the maps are drawn over; ``None``: no map figures.
             step: the step to write at (the audit's).
             probe_labels: the probe's labels, for the maps' titles.
+            scalar_prefix: put before every tag, as :meth:`render`'s.
         """
         with glyphs_gathered():  # names matplotlib's font cannot draw: one warning, not one per character and figure
-            self._draw_figures(writer, results, probe_inputs, step, probe_labels)
+            self._draw_figures(_tagged(writer, scalar_prefix), results, probe_inputs, step, probe_labels)
         writer.flush()
 
     def _draw_figures(self, writer: Any, results: Sequence[AuditResult], probe_inputs: Tensor | None, step: int,

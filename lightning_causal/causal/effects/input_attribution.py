@@ -61,7 +61,13 @@ def input_attribution_estimates(
             embeddings instead).
     """
     if not all(x.is_floating_point() for x in xs):
-        raise TypeError("Expected floating point `inputs` for method='attribution' (token ids have no gradient)")
+        dtype = next(x.dtype for x in xs if not x.is_floating_point())
+        why = ("complex inputs: the first-order estimate of a real output in complex features is not defined here; use "
+               "method='exact'" if dtype.is_complex else
+               "uint8 pixels or bool masks that the model casts inside: pass inputs.float() (x.float() / 255 inside reads them "
+               "the same) or use method='exact'" if dtype in (torch.uint8, torch.bool) else
+               "token ids have no gradient")
+        raise TypeError(f"Expected floating point `inputs` for method='attribution' but got dtype {dtype} ({why})")
     n = xs[0].shape[0]
     out = forward(*xs)
     tidx = resolve_target(out, target)
