@@ -44,15 +44,20 @@ def shown_baseline(b: object) -> str:
 
 
 def _check_one(x: Tensor, b: object, *, advice: bool = True) -> Tensor:
-    if isinstance(b, bool) or not isinstance(b, (int, float, Tensor)):
+    if x.dtype == torch.bool:  # a mask as input: False or True (0 or 1), nothing that the cast would make True
+        _check_bool_baseline(b)
+    elif isinstance(b, bool) or not isinstance(b, (int, float, Tensor)):
         raise TypeError(f"Expected argument `baseline` to be a number or a tensor but got {type(b).__name__}")
-    integer_input = not x.is_floating_point() and not x.is_complex()
+    integer_input = not x.is_floating_point() and not x.is_complex() and x.dtype != torch.bool
     if integer_input:  # token ids: the baseline is a token id, never a rounded float
-        if isinstance(b, float) or isinstance(b, Tensor) and (b.is_floating_point() or b.dtype == torch.bool):
+        if isinstance(b, float) or isinstance(b, Tensor) and (b.is_floating_point() or b.is_complex() or b.dtype == torch.bool):
             message = f"Expected argument `baseline` to be an integer (a token id) for integer inputs of dtype {x.dtype} but got "
             if not advice:  # inputs that mix codes and floats: check_baselines says what to give
                 raise ValueError(message + f"{b!r:.80}")
-            raise ValueError(message + f"{shown_baseline(b)}: for token ids {TOKEN_BASELINE_ADVICE}; for integer codes, a reference code")
+            pixels = "; for uint8 images (pixels 0..255 the model scales inside), a pixel value, e.g. `baseline=0` (black)"
+            raise ValueError(message + f"{shown_baseline(b)}: for token ids {TOKEN_BASELINE_ADVICE}; for integer codes, a reference code"
+                             + (pixels if x.dtype == torch.uint8 else ""))
+        _check_integer_range(x.dtype, b)
     # a Python number straight in the input's dtype: through the default float32 a float64 input's
     # baseline 0.7 became 0.699999988 (effects off by ~1e-9, float32 precision in a float64 model)
     b = torch.as_tensor(b, dtype=None if isinstance(b, Tensor) else x.dtype, device=x.device).to(x.dtype)
@@ -74,6 +79,32 @@ def _check_one(x: Tensor, b: object, *, advice: bool = True) -> Tensor:
     if b.is_floating_point() and not torch.isfinite(b).all():
         raise ValueError("Expected argument `baseline` to be finite but it holds NaN or infinity")
     return b
+
+
+def _check_bool_baseline(b: object) -> None:
+    """The baseline of a bool input (a mask): ``False``/``True``, ``0``/``1`` (the default ``0.0`` too) or a tensor of them."""
+    if isinstance(b, (bool, int, float)) and b in (0, 1):
+        return
+    if isinstance(b, Tensor) and (b.dtype == torch.bool or not b.is_complex() and bool(((b == 0) | (b == 1)).all())):
+        return
+    raise ValueError(f"Expected argument `baseline` to be False or True (0 or 1) for bool inputs (masks) but got "
+                     f"{shown_baseline(b) if isinstance(b, (int, float)) else f'{b!r:.80}'}: the cast to bool would make any "
+                     "other value True; e.g. `baseline=False` (the mask off)")
+
+
+def _check_integer_range(dtype: torch.dtype, b: object) -> None:
+    """An integer baseline must fit the inputs' dtype: ``-1`` of ``uint8`` became 255 (a cast wraps), 300 a torch error."""
+    info = torch.iinfo(dtype)
+    if isinstance(b, Tensor):
+        if b.numel() == 0:
+            return
+        low, high = int(b.min()), int(b.max())
+    else:
+        low = high = int(b)  # type: ignore[call-overload]
+    if low < info.min or high > info.max:
+        bad = low if low < info.min else high
+        raise ValueError(f"Expected argument `baseline` to fit the inputs' dtype {dtype} ([{info.min}, {info.max}]) but got {bad}: "
+                         "the cast would wrap it to another value; give one in that range (for uint8 pixels, e.g. 0)")
 
 
 def check_baselines(xs: tuple[Tensor, ...], baseline: BaselineLike) -> tuple[Tensor, ...]:
