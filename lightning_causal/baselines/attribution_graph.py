@@ -5,14 +5,17 @@ faithful than attribution-based ones (Ahmad et al. 2023).
 Nodes: in each layer, the units with the largest mean ``LayerConductance`` (Dhamdhere et al. 2018)
 for the explained class. Edges between hidden layers: the pairs whose source has the largest mean
 conductance for the target unit's activation (summed over positions); edges into ``output:c``:
-the largest mean conductance for class ``c`` over the samples explained as ``c``. The numbers of
-nodes per layer and of edges per pair of layers are those of a reference graph (``like``), so that
-both graphs are compared at equal size.
+the largest mean conductance for class ``c`` over the samples explained as ``c``. "Largest" as the
+reference graph (``like``) ranks its effects: signed for ``alternative="greater"`` (the units that
+support the output; :func:`~lightning_causal.causal.structure.graph.causal_graph`'s default), by
+magnitude for ``"two-sided"`` (a unit that works against the output counts as much). The numbers of
+nodes per layer and of edges per pair of layers are those of ``like``, so that both graphs are
+compared at equal size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -85,7 +88,8 @@ def attribution_graph(
     (``h_j`` summed over positions), ``E_{x: t(x)=c}[LC_i(f_c)(x)]`` into ``output:c``. In each
     layer the highest-scoring units become nodes; between each pair of layers that ``like``
     links, the highest-scoring pairs of nodes become edges (weights: scores divided by the largest
-    magnitude into the same layer).
+    magnitude into the same layer). Highest as ``like`` ranks: the signed score where it tested
+    ``alternative="greater"`` (its ``meta["alternative"]``; the default), ``|score|`` where ``"two-sided"``.
 
     Args:
         model: a classifier returning logits ``[N, classes]``.
@@ -107,22 +111,28 @@ def attribution_graph(
     layouts = dict(like.meta.get("unit_layouts") or {})  # the causal graph's units (neurons, heads)
     node_score = {layer: layer_attribute(model, inputs, layer, "LayerConductance", target=tidx, options={"n_steps": n_steps},
                                          max_batch_size=max_batch_size, **layouts.get(layer, {})) for layer in like.layers}
+    strength = _strength(like)
     nodes: dict[str, list[int]] = {}
     for layer in like.layers:
         k = sum(1 for n in like.nodes if n.rsplit(":", 1)[0] == layer)
         mean = node_score[layer].mean(0)
-        nodes[layer] = sorted(range(mean.numel()), key=lambda u: (-float(mean[u]), u))[:k]
+        nodes[layer] = sorted(range(mean.numel()), key=lambda u: (-strength(float(mean[u])), u))[:k]
     classes = sorted(set(tidx.tolist()))
     edges: list[tuple[str, str, float]] = []
     for (source, tgt_layer), count in _layer_pairs(like).items():
         if source not in nodes or not nodes[source]:
             continue
-        edges += _top_edges(model, inputs, source, tgt_layer, nodes, node_score, tidx, classes, count, n_steps,
+        edges += _top_edges(model, inputs, like, source, tgt_layer, nodes, node_score, tidx, classes, count, n_steps,
                             max_batch_size, layouts)
     return _normalised(like.layers, nodes, classes, edges, node_score)
 
 
-def _top_edges(model: nn.Module, x: Tensor, source: str, tgt_layer: str, nodes: dict[str, list[int]],
+def _strength(like: CausalGraph) -> Callable[[float], float]:
+    """How ``like`` ranks an effect: signed for ``alternative="greater"`` (its default), by magnitude for ``"two-sided"``."""
+    return abs if like.meta.get("alternative", "greater") == "two-sided" else float
+
+
+def _top_edges(model: nn.Module, x: Tensor, like: CausalGraph, source: str, tgt_layer: str, nodes: dict[str, list[int]],
                node_score: dict[str, Tensor], tidx: Tensor, classes: list[int], count: int, n_steps: int,
                max_batch_size: int | None, layouts: dict[str, dict[str, Any]]) -> list[tuple[str, str, float]]:
     src = nodes[source]
@@ -135,7 +145,8 @@ def _top_edges(model: nn.Module, x: Tensor, source: str, tgt_layer: str, nodes: 
             return []
         cond = _unit_to_unit(model, x, source, tgt_layer, tgt, n_steps, max_batch_size, layouts)  # [k_tgt, U_src]
         scored = [(float(cond[b, i]), f"{source}:{i}", f"{tgt_layer}:{j}") for b, j in enumerate(tgt) for i in src]
-    scored.sort(key=lambda e: (-e[0], e[1], e[2]))
+    strength = _strength(like)
+    scored.sort(key=lambda e: (-strength(e[0]), e[1], e[2]))
     return [(s, t, score) for score, s, t in scored[:count]]
 
 
