@@ -25,20 +25,48 @@ from lightning_causal.causal.engine.state import gather_target, resolve_target
 __all__ = ["input_attribution_estimates"]
 
 
-def _check_no_gradient_means_no_effect(forward: Forward, xs: tuple[Tensor, ...], s: Tensor, tidx: Tensor, f: Tensor) -> None:
-    """No gradient reaches the inputs: right only if the output does not depend on them. A forward
-    that cuts it (quantized layers, ``.detach()``, ``torch.no_grad()``) while the values flow on
-    would give estimates of 0 for effects that are not: ``ValueError``."""
+def _moves(forward: Forward, xs: tuple[Tensor, ...], bases: tuple[Tensor, ...], s: Tensor, tidx: Tensor, f: Tensor,
+           baseline_only: bool = False) -> bool:
+    """Whether the target output of rows ``s`` moves from ``f`` when every input is set to its baseline (the
+    interventions estimated, all at once), or (unless ``baseline_only``) to ``1 - x/2`` or to another row's (the
+    rows rolled by one): a step (a nearest-prototype head's argmin) may keep some of them."""
+    edits = (lambda x, b: sample_rows(b, s).expand_as(x[s]), lambda x, b: 1.0 - 0.5 * x[s], lambda x, b: x[s].roll(1, 0))
+    edits = edits[:1] if baseline_only else edits
     with torch.no_grad():
-        moved = gather_target(forward(*(1.0 - 0.5 * x[s] for x in xs), rows=s), tidx[s])
-    if close(moved, f.detach()):
+        for edited in (tuple(edit(x, b) for x, b in zip(xs, bases)) for edit in edits):
+            if not close(gather_target(forward(*edited, rows=s), tidx[s]), f.detach()):
+                return True
+    return False
+
+
+def _check_no_gradient_means_no_effect(forward: Forward, xs: tuple[Tensor, ...], bases: tuple[Tensor, ...], s: Tensor,
+                                       tidx: Tensor, f: Tensor) -> None:
+    """No gradient reaches the inputs: right only if the output does not depend on them. A forward
+    that cuts it (quantized layers, a step such as ``(h > 0).float()`` or argmin, ``.detach()``,
+    ``torch.no_grad()``) while the values flow on would give estimates of 0 for effects that are not: ``ValueError``."""
+    if not _moves(forward, xs, bases, s, tidx, f):
         return
     cause = no_gradient_cause(forward.model)
     cause = f"{cause}, or " if cause else ""
     raise ValueError(
         "Expected the gradient of the model's output to reach the inputs, on which it depends, but none does: the "
-        f"forward cuts it ({cause}a .detach() or torch.no_grad()), so every first-order estimate would be 0. "
-        "Use method='exact'")
+        f"forward cuts it ({cause}a .detach() or torch.no_grad(), or a step such as (h > 0).float(), argmax or argmin, "
+        "one_hot or an integer cast), so every first-order estimate would be 0. Use method='exact'")
+
+
+def _check_zero_gradient_means_no_effect(forward: Forward, xs: tuple[Tensor, ...], bases: tuple[Tensor, ...], tidx: Tensor,
+                                         f: Tensor) -> None:
+    """Every estimate is exactly 0: right only if the interventions change nothing. A model whose
+    gradient is 0 at every sample (``torch.round``/``floor``/``sign`` of its activations, without a
+    straight-through gradient) while its output moves with the inputs: ``ValueError``, as above."""
+    s = torch.arange(len(f), device=f.device)
+    if not _moves(forward, xs, bases, s, tidx, f, baseline_only=True):  # inputs at the baseline: effects and estimates 0
+        return
+    raise ValueError(
+        "Expected the gradient of the model's output with respect to the inputs to tell how the output depends on "
+        "them, but it is 0 at every sample while the output moves when the inputs are set to the baseline (a "
+        "piecewise-constant step such as torch.round, floor or sign of the activations, without a straight-through "
+        "gradient), so every first-order estimate is 0. Use method='exact'")
 
 
 def input_attribution_estimates(
@@ -80,7 +108,7 @@ def input_attribution_estimates(
             f = gather_target(forward(*leaves, rows=s), tidx[s])
             grads = torch.autograd.grad(f.sum(), leaves, allow_unused=True) if f.requires_grad else (None,) * len(leaves)
         if all(g is None for g in grads):
-            _check_no_gradient_means_no_effect(forward, xs, s, tidx, f)
+            _check_no_gradient_means_no_effect(forward, xs, bases, s, tidx, f)
         out = torch.zeros(len(s), num_groups, dtype=xs[0].dtype, device=xs[0].device)
         for x, g, m, b in zip(leaves, grads, masks, bases):
             if g is not None:
@@ -90,6 +118,8 @@ def input_attribution_estimates(
         return out
 
     out = map_rows(n, rows, estimate, xs[0].device)
+    if not bool(out.any()):
+        _check_zero_gradient_means_no_effect(forward, xs, bases, tidx, gather_target(forward(*xs), tidx))
     probe = torch.arange(min(2, n), device=xs[0].device)
 
     def run(edit: Edit) -> Tensor:

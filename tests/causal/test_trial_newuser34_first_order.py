@@ -1,0 +1,52 @@
+"""First-order input estimates (input_effects(method="attribution")) on models as shipped with non-differentiable
+parts. With torch.round of the activations the gradient is 0 at every sample while the exact effects are not:
+the estimates came back all 0, silently; now refused naming the cause, as a cut gradient already was. A hard
+threshold cuts the gradient altogether: its refusal now names such steps (it named .detach() and no_grad only).
+A model whose inputs equal the baseline has effects of 0 and estimates of 0: not refused."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal import input_effects
+
+X = torch.randn(6, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+
+class Net(nn.Module):
+    def __init__(self, step) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.l1, self.l2, self.step = nn.Linear(4, 8).double(), nn.Linear(8, 2).double(), step
+
+    def forward(self, x):
+        return self.l2(self.step(self.l1(x)))
+
+
+def rounded(h):
+    return torch.round(3 * h)
+
+
+def threshold(h):
+    return (h > 0).to(h.dtype)
+
+
+def test_a_gradient_of_zero_everywhere_is_refused_where_the_exact_effects_are_not_zero():
+    model = Net(rounded).eval()
+    assert bool(input_effects(model, X, target=0).ne(0).any())  # the interventions move the output
+    with pytest.raises(ValueError, match=r"it is 0 at every sample .* torch\.round.* Use method='exact'"):
+        input_effects(model, X, target=0, method="attribution")
+
+
+def test_a_hard_threshold_is_named_among_the_causes_of_a_cut_gradient():
+    with pytest.raises(ValueError, match=r"none does: the forward cuts it \(a \.detach\(\) or torch\.no_grad\(\), or a step such as \(h > 0\)\.float\(\), argmax"):
+        input_effects(Net(threshold).eval(), X, target=0, method="attribution")
+
+
+def test_inputs_at_the_baseline_have_no_effect_and_are_not_refused():
+    model = Net(rounded).eval()
+    zero = torch.zeros_like(X)
+    assert torch.equal(input_effects(model, zero, target=0), torch.zeros_like(X))
+    assert torch.equal(input_effects(model, zero, target=0, method="attribution"), torch.zeros_like(X))
