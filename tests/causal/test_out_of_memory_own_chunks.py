@@ -7,7 +7,13 @@ import torch
 from torch import nn
 
 from lightning_causal.causal import causal_graph, layer_causal_map, unit_effects
-from lightning_causal.causal.engine.batching import RowShard, each_chunk, sharded_rows
+from lightning_causal.causal.engine.batching import (
+    RowShard,
+    each_chunk,
+    map_rows,
+    remembered_fit,
+    sharded_rows,
+)
 
 
 class _Gate(nn.Module):
@@ -92,3 +98,19 @@ def test_each_chunk_retries_alone_and_not_while_processes_share_the_rows():
     # fn may run map_rows, whose collectives every process must call in the same chunks: raised as it is
     with sharded_rows(RowShard(0, 2, lambda t: torch.stack([t, t]))), pytest.raises(torch.OutOfMemoryError):
         each_chunk(5, 4, fn, torch.device("cpu"))
+
+
+def test_while_processes_share_the_rows_the_chunks_are_those_asked_for_whatever_was_learnt():
+    # a share learnt by this process's map_rows must not change the chunks of a loop whose passes hold collectives
+    def tight(idx):
+        if idx.numel() > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return idx.double()
+
+    sizes = []
+    with remembered_fit(), pytest.warns(UserWarning, match="out of memory"):
+        map_rows(8, 8, tight, torch.device("cpu"))  # learns: a quarter fits
+        with sharded_rows(RowShard(0, 2, lambda t: torch.stack([t, t]))):
+            each_chunk(8, 8, lambda idx: sizes.append(idx.numel()), torch.device("cpu"))
+        each_chunk(8, 8, lambda idx: sizes.append(idx.numel()), torch.device("cpu"))  # alone: the share applies
+    assert sizes == [8, 2, 2, 2, 2]

@@ -328,9 +328,9 @@ def _each_chunk(start: int, stop: int, rows: int, fn: Callable[[Tensor], T], dev
     runs the device out of memory is run again in halves (and the rows after it in chunks of that size), with one
     warning: the budget measured before the passes can be too generous when other work takes memory meanwhile, or the
     allocator fragments. In a :func:`remembered_fit` block the chunks start at the share of ``rows`` that fit before on
-    this device, and the share that fits now is remembered. The values do not depend on the chunking (nor, then, on
-    the retry)."""
-    fit, key, asked = _FIT.get() or _Fit(), str(device), rows
+    this device, and the share that fits now is remembered; without ``retry`` the chunks are ``rows`` as given. The
+    values do not depend on the chunking (nor, then, on the retry)."""
+    fit, key, asked = (_FIT.get() if retry else None) or _Fit(), str(device), rows
     rows = max(1, int(rows * fit.share.get(key, 1)))
     parts, s, halved = [], start, None
     while s < stop:
@@ -369,8 +369,9 @@ def each_chunk(total: int, rows: int, fn: Callable[[Tensor], T], device: torch.d
     (remembered in a :func:`remembered_fit` block). For the loops whose chunk does more than return one tensor of its
     rows (several results, passes of its own); ``fn`` must leave nothing behind when it fails (write its rows' results
     by index, or return them). Every process computes every row (no sharing, unlike :func:`map_rows`), and under
-    :func:`sharded_rows` a chunk that runs out of memory is raised as it is: ``fn`` may run :func:`map_rows`, whose
-    collectives every process must call alike, in the same chunks.
+    :func:`sharded_rows` the chunks are ``rows`` as given, neither retried nor shrunk by what a :func:`remembered_fit`
+    block learnt in this process: ``fn`` may run :func:`map_rows`, whose collectives every process must call alike, in
+    the same chunks.
 
     Args:
         total: the number of rows ``R``.
