@@ -27,6 +27,7 @@ from lightning_causal.causal.engine.state import (
     resolve_target,
     rnn_backward,
 )
+from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.structure.counterfactual_refine import (
     DiscreteFeatures,
     check_discrete,
@@ -458,10 +459,24 @@ def _check_input_gradient(forward: Forward, logits: Tensor, delta: Tensor) -> No
     """The search follows the gradient of the logits with respect to the change ``delta`` of the inputs:
     refuse a model whose logits have none (quantized layers, whose ops torch runs without a gradient
     even where the output requires one; a ``.detach()`` or ``torch.no_grad()`` in its forward): its
-    search would only shrink the change, then fail inside torch's autograd. One backward pass."""
+    search would only shrink the change, then fail inside torch's autograd. One backward pass (two where
+    the gradient is 0: a model whose gradient is 0 at every sample, ``torch.round`` of its activations, is
+    warned about, its search never leaving the inputs)."""
     if logits.requires_grad:
         with torch.enable_grad():
             (grad,) = torch.autograd.grad(logits.sum(), delta, retain_graph=True, allow_unused=True)
+            if grad is not None and not bool(grad.any()):  # the sum may cancel (logits [z, -z]): the classes weighed apart
+                weights = torch.arange(1, logits.shape[1] + 1, device=logits.device, dtype=logits.dtype)
+                (grad,) = torch.autograd.grad((logits * weights).sum(), delta, retain_graph=True)
+                if not bool(grad.any()):
+                    warnings.warn(
+                        f"counterfactual_explanation: the gradient of the model's output with respect to its inputs is 0 at "
+                        f"every one of the {len(logits)} samples (a piecewise-constant step such as torch.round, floor or "
+                        "sign of its activations without a straight-through gradient, or ReLUs off at every sample), so the "
+                        "gradient search cannot leave the inputs: every sample ends without a counterfactual (success "
+                        "False), which says nothing of the model's decisions. Search the model without the step (the float "
+                        "model it approximates), or use interventions (input_effects, average_causal_effect)",
+                        UserWarning, stacklevel=outside_package())
         if grad is not None:
             return
     cause = (no_gradient_cause(forward.model, after="; search the float model that was quantized")
