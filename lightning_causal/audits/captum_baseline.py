@@ -328,8 +328,13 @@ class CaptumBaseline(Audit):
             check_site(model, layer)
         if self.input_layer:
             resolve_module(model, self.input_layer)
+        if probe.first.is_complex():  # Captum's methods, its perturbations and the metrics' orderings need real values
+            raise ValueError(f"CaptumBaseline compares Captum's attributions, which take real inputs, but the probe holds "
+                             f"{probe.first.dtype}: explain complex inputs with InputEffectAudit (their exact effects are "
+                             "defined), or give the model real inputs, torch.view_as_real(z), that it turns complex inside "
+                             "(torch.view_as_complex)")
         if not probe.first.is_floating_point():
-            check_token_options(self)
+            check_token_options(self, probe.first.dtype)
 
     def _explainers(self, model: nn.Module, probe: Probe, mask: Tensor, mbs: int | None) -> dict[str, Explainer]:
         """``(inputs, target) -> scores [M, G]`` of the causal effects and of each Captum method, for

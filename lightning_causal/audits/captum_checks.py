@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import torch
 from torch import Tensor
 
 from lightning_causal.baselines.captum_methods import MethodLike, MethodSpec, resolve_method
@@ -67,10 +68,23 @@ def _resolve_entry(method: Any) -> MethodSpec:
         raise type(err)(str(err).replace("argument `method`", "each entry of argument `methods`", 1)) from None
 
 
-def check_token_options(audit: CaptumBaseline) -> None:
+def check_token_options(audit: CaptumBaseline, dtype: torch.dtype = torch.int64) -> None:
     """What token ids ``[N, T]`` need: an integer baseline (a token id), methods that take no
-    gradient with respect to the inputs, and no continuous perturbations."""
+    gradient with respect to the inputs, and no continuous perturbations. Of uint8 pixels and bool masks
+    (``dtype``), which the model casts inside, the messages name floats or perturbation methods instead."""
+    if dtype in (torch.uint8, torch.bool):
+        gradient = [s.label for s in audit.specs if not s.layer and not s.grouped]
+        if gradient:
+            raise ValueError(
+                f"Expected argument `methods` to hold perturbation methods for {dtype} inputs (uint8 pixels or bool masks the "
+                f"model casts inside) but got the gradient methods {gradient}, which need float inputs: read the probe as "
+                "floats, `unpack_batch=lambda batch: (batch[0].float(), batch[1], None)` (the model's x.float() / 255 reads "
+                "them the same), or use methods such as ('FeatureAblation', 'ShapleyValueSampling')")
     b = audit.baseline
+    if dtype in (torch.uint8, torch.bool) and not (isinstance(b, int) or isinstance(b, Tensor) and b.numel() == 1
+                                                   and not b.is_floating_point()):
+        raise ValueError(f"Expected argument `baseline` to be an int for {dtype} inputs but got {shown_baseline(b)}: a pixel "
+                         "value of uint8 images, e.g. `baseline=0` (black), or 0 (off) of bool masks")
     if not (isinstance(b, int) and not isinstance(b, bool) or isinstance(b, Tensor) and b.numel() == 1 and not b.is_floating_point()):
         raise ValueError(f"Expected argument `baseline` to be a token id (an int: pad or [MASK]) for token inputs but got "
                          f"{shown_baseline(b)}: {TOKEN_BASELINE_ADVICE}; with `input_layer=` too, as Captum's layer methods "

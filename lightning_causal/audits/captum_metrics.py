@@ -76,7 +76,7 @@ def stability(audit: CaptumBaseline, explain: Explainer, probe: Probe, tidx: Ten
     if x.is_floating_point():
         return nanmean(M.stability(ranked, x, sigma, n_repeats=repeats, seed=audit.seed, reference=ref, valid=real))
     kept = torch.tensor([*audit.settings.special_tokens, int(audit.baseline)], device=x.device, dtype=x.dtype)
-    eligible = ~torch.isin(x, kept)
+    eligible = ~(x.unsqueeze(-1) == kept).any(-1)  # torch.isin takes no bool masks
     padding = padding_positions(x, probe.additional_forward_args, model=model)
     if padding is not None:
         eligible &= ~padding
