@@ -47,8 +47,8 @@ DEFAULT_WORKING_SET = 32 * 2**20
 #: The most a pass on a CUDA device may hold (8 GiB), whatever the device's free memory.
 MAX_CUDA_BUDGET = 8 * 2**30
 _MIN_ROWS = 64
-T = TypeVar("T")
 _MAX_ROWS = 1 << 16
+T = TypeVar("T")
 
 
 def check_max_batch_size(max_batch_size: int | None) -> int | None:
