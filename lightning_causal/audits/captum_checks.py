@@ -84,8 +84,9 @@ def check_token_options(audit: CaptumBaseline, dtype: torch.dtype = torch.int64)
     if dtype in (torch.uint8, torch.bool) and not (isinstance(b, int) or isinstance(b, Tensor) and b.numel() == 1
                                                    and not b.is_floating_point()):
         raise ValueError(f"Expected argument `baseline` to be an int for {dtype} inputs but got {shown_baseline(b)}: a pixel "
-                         "value of uint8 images, e.g. `baseline=0` (black), or 0 (off) of bool masks")
-    if not (isinstance(b, int) and not isinstance(b, bool) or isinstance(b, Tensor) and b.numel() == 1 and not b.is_floating_point()):
+                         "value of uint8 images, e.g. `baseline=0` (black), or False of bool masks")
+    if dtype not in (torch.uint8, torch.bool) and not (isinstance(b, int) and not isinstance(b, bool) or isinstance(b, Tensor)
+                                                       and b.numel() == 1 and not b.is_floating_point()):
         raise ValueError(f"Expected argument `baseline` to be a token id (an int: pad or [MASK]) for token inputs but got "
                          f"{shown_baseline(b)}: {TOKEN_BASELINE_ADVICE}; with `input_layer=` too, as Captum's layer methods "
                          "take their baselines as inputs")

@@ -53,7 +53,8 @@ DENSE_TARGET = ("a tuple such as Captum's `(class, i, j)` for a pixel of a dense
 
 
 def check_baseline(baseline: Any) -> Any:
-    """A number, a tensor, or a tuple of those (one per input).
+    """A number, a tensor, or a tuple of those (one per input); ``False``/``True`` too, the baseline of a bool
+    mask (a float input refuses it when the audit first runs, naming `baseline`).
 
     Examples:
         >>> check_baseline("zero")
@@ -62,7 +63,7 @@ def check_baseline(baseline: Any) -> Any:
         TypeError: Expected argument `baseline` to be a number, a tensor or a tuple of them but got 'zero'
     """
     values = baseline if isinstance(baseline, tuple) else (baseline,)
-    if not values or any(isinstance(b, bool) or not isinstance(b, (int, float, Tensor)) for b in values):
+    if not values or any(not isinstance(b, (int, float, Tensor)) for b in values):
         raise TypeError(f"Expected argument `baseline` to be a number, a tensor or a tuple of them but got {baseline!r}")
     if any(not bool(torch.as_tensor(b).isfinite().all()) for b in values if not isinstance(b, Tensor) or b.is_floating_point()):
         raise ValueError(f"Expected argument `baseline` to be finite but got {baseline!r:.80}")  # said now, not at the first audit

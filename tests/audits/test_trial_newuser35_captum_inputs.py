@@ -53,3 +53,18 @@ def test_a_complex_probe_is_refused_naming_input_effects():
     z = torch.randn(6, 8, dtype=torch.complex64, generator=torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match=r"take real inputs, but the probe holds torch.complex64: .*InputEffectAudit"):
         audit_model(model, CaptumBaseline(("FeatureAblation",)), (z, torch.zeros(6, dtype=torch.long)), probe_size=6)
+
+
+def test_the_audits_take_false_as_a_masks_baseline():
+    """InputEffectAudit(baseline=False) was refused when built ('a number, a tensor or a tuple of them but got
+    False'), though False is what a bool mask's baseline is; a float input refuses it when the audit runs."""
+    from lightning_causal import InputEffectAudit
+
+    model, (x, y) = _Cast(), _batch(torch.bool)
+    (result,) = audit_model(model, InputEffectAudit(baseline=False, target=1, ace_values=None), (x, y), probe_size=12)
+    want = (x.float() * model.fc.weight[1].detach()).abs().mean()
+    assert result.scalars["mean_abs_effect"] == pytest.approx(float(want), rel=1e-5)
+    (result,) = audit_model(model, CaptumBaseline(("FeatureAblation",), baseline=False, target=1), (x, y), probe_size=12)
+    assert result.scalars["compare/FeatureAblation/spearman"] == pytest.approx(1.0)
+    with pytest.raises(TypeError, match=r"for inputs of dtype torch.float32 but got True: False and True are the baselines of bool"):
+        audit_model(nn.Linear(8, 3), InputEffectAudit(baseline=True), torch.randn(6, 8), probe_size=6)

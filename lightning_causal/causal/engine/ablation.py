@@ -46,7 +46,10 @@ def shown_baseline(b: object) -> str:
 def _check_one(x: Tensor, b: object, *, advice: bool = True) -> Tensor:
     if x.dtype == torch.bool:  # a mask as input: False or True (0 or 1), nothing that the cast would make True
         _check_bool_baseline(b)
-    elif isinstance(b, bool) or not isinstance(b, (int, float, Tensor)):
+    elif isinstance(b, bool):
+        raise TypeError(f"Expected argument `baseline` to be a number or a tensor for inputs of dtype {x.dtype} but got {b}: "
+                        "False and True are the baselines of bool inputs (masks)")
+    elif not isinstance(b, (int, float, Tensor)):
         raise TypeError(f"Expected argument `baseline` to be a number or a tensor but got {type(b).__name__}")
     integer_input = not x.is_floating_point() and not x.is_complex() and x.dtype != torch.bool
     if integer_input:  # token ids: the baseline is a token id, never a rounded float
