@@ -93,3 +93,13 @@ def test_a_nested_tensor_is_refused_with_the_padded_form():
         nt = torch.nested.nested_tensor([torch.randn(t, 3) for t in (5, 3)])
     with pytest.raises(TypeError, match=r"`inputs` to be a dense tensor but got a nested tensor.*to_padded_tensor"):
         input_effects(nn.Linear(3, 2), nt, target=1)
+
+
+@pytest.mark.parametrize("sampler", ["EmpiricalMarginals", "GaussianCopula"])
+def test_a_sparse_sampler_data_is_refused_with_to_dense(sampler):
+    """EmpiricalMarginals of a sparse bag of words failed in torch ("Could not run 'aten::ne.Scalar' ... SparseCPU")."""
+    import lightning_causal.causal as core
+
+    words = (torch.rand(8, 20, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    with pytest.raises(TypeError, match=r"`data` to be a dense tensor .*layout torch.sparse_coo\).*pass x.to_dense\(\)"):
+        getattr(core, sampler)(words.to_sparse())

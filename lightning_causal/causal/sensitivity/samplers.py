@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
+from lightning_causal.causal.engine.input_kinds import check_input_kinds
 from lightning_causal.causal.engine.state import audit_mode, check_logits, output_fix
 from lightning_causal.causal.engine.user_frame import outside_package
 
@@ -139,9 +140,11 @@ class IndependentNormal(_CubeSampler):
 
 
 def _check_data(data: Tensor) -> Tensor:
+    check_input_kinds("data", data)  # a sparse bag of words failed in torch ('aten::ne.Scalar' on SparseCPU): to_dense()
     if not isinstance(data, Tensor) or data.dtype == torch.bool or data.is_complex():
         got = f"a tensor of dtype {data.dtype}" if isinstance(data, Tensor) else type(data).__name__
-        raise TypeError(f"Expected argument `data` to be a floating-point or integer tensor [N, ...] but got {got}")
+        hint = ": bool masks as 0/1 codes, data.long(), to a function that casts them" if getattr(data, "dtype", None) == torch.bool else ""
+        raise TypeError(f"Expected argument `data` to be a floating-point or integer tensor [N, ...] but got {got}{hint}")
     if data.dim() < 2 or data.shape[0] < 2:
         raise ValueError(f"Expected argument `data` of shape [N >= 2, ...] but got {list(data.shape)}")
     if not torch.isfinite(data).all():
