@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_causal import input_effects
+from lightning_causal import input_effects, unit_effects
 
 X = torch.randn(6, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
 
@@ -50,3 +50,20 @@ def test_inputs_at_the_baseline_have_no_effect_and_are_not_refused():
     zero = torch.zeros_like(X)
     assert torch.equal(input_effects(model, zero, target=0), torch.zeros_like(X))
     assert torch.equal(input_effects(model, zero, target=0, method="attribution"), torch.zeros_like(X))
+
+
+def test_a_gradient_of_zero_after_a_layer_is_refused_for_atp_and_the_frontier_estimate_stays_exact():
+    model = Net(rounded).eval()
+    exact = unit_effects(model, X, "l1", target=0)
+    assert bool(exact.ne(0).any())
+    with pytest.raises(ValueError, match=r"layer 'l1' .* it is 0 at every sample while intervening on them moves the output"):
+        unit_effects(model, X, "l1", target=0, method="atp")
+    # the frontier (the input of l2) sees the rounding exactly, and what follows it is linear
+    torch.testing.assert_close(unit_effects(model, X, "l1", target=0, method="attribution"), exact, rtol=0, atol=1e-12)
+
+
+def test_units_that_change_nothing_keep_their_zero_estimates():
+    model = Net(torch.relu).eval()
+    with torch.no_grad():
+        model.l1.bias.fill_(-100.0)  # every ReLU off: the effects of zeroing its units are 0, as their estimates
+    assert torch.equal(unit_effects(model, X, "l1", target=0, method="atp"), torch.zeros(6, 8, dtype=torch.float64))

@@ -119,6 +119,27 @@ def _check_no_gradient_means_no_effect(cache: PrefixCache, f: Tensor, target_idx
             "every first-order estimate would be 0. Use method='exact' (and no screen)")
 
 
+def _check_zero_gradient_means_no_effect(cache: PrefixCache, interventions: Sequence[Intervention], units: Tensor,
+                                         layout: Layout, target_idx: Tensor) -> None:
+    """Every estimate is exactly 0: right only if the interventions change nothing. A gradient of 0 after the layer
+    at every sample (``torch.round``/``floor``/``sign`` of the activations, without a straight-through gradient)
+    while intervening on the units estimated, all at once, moves the output (on up to 64 samples): ``ValueError``."""
+    s = torch.arange(min(64, cache.value.shape[0]), device=cache.value.device)
+    chosen = units.tolist()
+    with torch.no_grad():
+        clean = gather_target(cache(cache.value[s], s), target_idx[s])
+        for iv in interventions:
+            edit = _on_rows(iv, s)
+            moved = gather_target(cache(lambda h, edit=edit: torch.where(  # type: ignore[misc]
+                unit_positions_mask(h.shape, layout, chosen, h.device), edit(h), h), s), target_idx[s])
+            if not close(moved, clean):
+                raise ValueError(
+                    f"Expected the gradient of the model's output with respect to layer {cache.layer!r} to tell how the "
+                    "output depends on its units, but it is 0 at every sample while intervening on them moves the output (a "
+                    "piecewise-constant step after the layer such as torch.round, floor or sign, without a straight-through "
+                    "gradient), so every first-order estimate is 0. Use method='exact' (and no screen)")
+
+
 def _range(estimates: list[Tensor]) -> Tensor:
     """One intervention: its estimate; a do-grid: the range of the first-order curve ``f_t − ê``."""
     if len(estimates) == 1:
@@ -166,7 +187,10 @@ def attribution_estimates(
         tensor([[ 3., -2.]])
     """
     try:
-        return _estimates(cache, interventions, units, layout, target_idx, max_batch_size, estimator)
+        est = _estimates(cache, interventions, units, layout, target_idx, max_batch_size, estimator)
+        if not bool(est.any()):
+            _check_zero_gradient_means_no_effect(cache, interventions, units, layout, target_idx)
+        return est
     except RuntimeError as err:
         if "torch.utils.checkpoint" not in str(err):
             raise
