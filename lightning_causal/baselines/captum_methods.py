@@ -339,7 +339,8 @@ def attribute(
             given = (baselines, "argument `baselines`") if explicit is None else (explicit, f"option `baselines` of method `{spec.label}`")
             chosen, kept = _padding_keeps_tokens(model, forward, x, given[0], additional_forward_args, given[1])
             baselines = chosen if explicit is None else baselines
-        kw, nt = _kwargs(spec, x, feature_mask, baselines, forward.rows_per_pass(x, max_batch_size))
+        rows = forward.rows_per_pass(x, max_batch_size)  # a trial pass when measured: once
+        kw, nt = _kwargs(spec, x, feature_mask, baselines, rows)
         if spec.grouped and explicit is not None:
             kw["baselines"] = chosen
         kw["additional_forward_args"] = forward.captum_args(differentiable=spec.name == "DeepLift")
@@ -347,7 +348,7 @@ def attribute(
             x.requires_grad_(True)
         algo = _algorithm(spec.name, forward, x)
         if spec.name == "GradientShap" and not spec.noise_tunnel:  # its N x n_samples rows: in passes of the budget's rows
-            algo.gradient_func = _in_batches(algo.gradient_func, forward.rows_per_pass(x, max_batch_size))
+            algo.gradient_func = _in_batches(algo.gradient_func, rows)
         try:
             if spec.noise_tunnel:
                 nt["stdevs"] = tunnel_stdevs(x.detach(), nt["stdevs"])

@@ -40,3 +40,12 @@ def test_passes_stay_within_the_budget_and_the_numbers_are_the_single_pass_ones(
     assert max(sizes) <= max(max_batch_size, 6)  # the clean pass over the 6 samples runs whole, as every method's
     torch.testing.assert_close(chunked, whole, rtol=1e-6, atol=1e-7)
     assert not torch.equal(chunked, torch.zeros_like(chunked))
+
+
+def test_the_budget_is_measured_by_one_trial_pass():
+    # max_batch_size=None: rows_per_pass measures the rows by a trial pass over the first 4 samples; the batching of the
+    # gradients uses the rows the other knobs were sized by, not a second trial
+    torch.manual_seed(0)
+    model, x, scale = _Scaled(), torch.randn(6, 5), torch.tensor([1.0, 2.0, -1.0, 0.5, 3.0, 1.5])
+    _, sizes = _run(model, x, scale, None)
+    assert sizes.count(4) == 1 and sizes[-1] == 6 * 16  # one trial; the 96 rows fit the measured budget in one pass
