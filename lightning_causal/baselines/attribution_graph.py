@@ -122,7 +122,7 @@ def attribution_graph(
     for (source, tgt_layer), count in _layer_pairs(like).items():
         if source not in nodes or not nodes[source]:
             continue
-        edges += _top_edges(model, inputs, like, source, tgt_layer, nodes, node_score, tidx, classes, count, n_steps,
+        edges += _top_edges(model, inputs, strength, source, tgt_layer, nodes, node_score, tidx, classes, count, n_steps,
                             max_batch_size, layouts)
     return _normalised(like.layers, nodes, classes, edges, node_score)
 
@@ -132,7 +132,7 @@ def _strength(like: CausalGraph) -> Callable[[float], float]:
     return abs if like.meta.get("alternative", "greater") == "two-sided" else float
 
 
-def _top_edges(model: nn.Module, x: Tensor, like: CausalGraph, source: str, tgt_layer: str, nodes: dict[str, list[int]],
+def _top_edges(model: nn.Module, x: Tensor, strength: Callable[[float], float], source: str, tgt_layer: str, nodes: dict[str, list[int]],
                node_score: dict[str, Tensor], tidx: Tensor, classes: list[int], count: int, n_steps: int,
                max_batch_size: int | None, layouts: dict[str, dict[str, Any]]) -> list[tuple[str, str, float]]:
     src = nodes[source]
@@ -145,7 +145,6 @@ def _top_edges(model: nn.Module, x: Tensor, like: CausalGraph, source: str, tgt_
             return []
         cond = _unit_to_unit(model, x, source, tgt_layer, tgt, n_steps, max_batch_size, layouts)  # [k_tgt, U_src]
         scored = [(float(cond[b, i]), f"{source}:{i}", f"{tgt_layer}:{j}") for b, j in enumerate(tgt) for i in src]
-    strength = _strength(like)
     scored.sort(key=lambda e: (-strength(e[0]), e[1], e[2]))
     return [(s, t, score) for score, s, t in scored[:count]]
 

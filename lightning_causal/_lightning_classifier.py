@@ -1,0 +1,141 @@
+"""``LightningClassifier``, the minimal ``LightningModule`` of :mod:`lightning_causal.models`, which re-exports it
+lazily: ``import lightning_causal.models`` (the plain models, the digits, ``fit_classifier``) loads no Lightning
+until this name is used."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, get_args
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from lightning_causal.models import Optimizer
+
+__all__ = ["LightningClassifier"]
+
+
+def _takes_one_of(model: nn.Module, count: int) -> bool:
+    """Whether ``model``'s forward takes one positional input where ``count`` (> 1) were given: it
+    binds one argument and not ``count`` (a forward of ``(self, xs)`` unpacking a pair itself). A
+    forward whose signature cannot be read is called with the inputs as positional arguments."""
+    try:
+        sig = inspect.signature(model.forward)
+    except (TypeError, ValueError):
+        return False
+    try:
+        sig.bind(*range(count))
+    except TypeError:
+        pass
+    else:
+        return False
+    try:
+        sig.bind(0)
+    except TypeError:
+        return False
+    return True
+
+
+class LightningClassifier(pl.LightningModule):
+    """Minimal ``LightningModule`` around a classifier: cross-entropy, accuracy, Adam or SGD.
+
+    Args:
+        model: the network; one of several inputs (``model(x_cont, x_cat)``) trains on batches
+            ``((x_cont, x_cat), y)``, and the audits call it with the inputs as they come.
+        lr: learning rate.
+        optimizer: ``"adam"`` or ``"sgd"`` (momentum 0.9).
+
+    Checkpoints hold ``lr`` and ``optimizer`` as hyper-parameters; the network is an object, not a
+    hyper-parameter (its weights are in the state dict): load with
+    ``LightningClassifier.load_from_checkpoint(path, model=MyNet())``. A classifier built by
+    ``LightningCLI`` from a config (``model: {class_path: ..., init_args: ...}``) also saves the
+    network's config, a plain value there, so its checkpoints load with
+    ``LightningClassifier.load_from_checkpoint(path)`` alone (the network rebuilt from the config).
+    """
+
+    def __init__(self, model: nn.Module, lr: float = 1e-3, optimizer: Optimizer = "adam") -> None:
+        super().__init__()
+        if optimizer not in get_args(Optimizer):
+            raise ValueError(f"Expected argument `optimizer` to be 'adam' or 'sgd' but got {optimizer!r}")
+        from lightning_causal._cli import built_by_cli
+
+        # built by LightningCLI, the network is a config (plain data): kept, for load_from_checkpoint(path)
+        self.save_hyperparameters(ignore=None if built_by_cli() else ["model"])
+        self.model = model
+        self.lr = lr
+        self.optimizer_name = optimizer
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Lightning's ``load_from_checkpoint`` (``lr`` and ``optimizer`` are the checkpoint's); the
+        network is not a saved hyper-parameter, so pass it: ``load_from_checkpoint(path, model=MyNet())``,
+        unless the classifier was built by ``LightningCLI``, whose checkpoints hold the network's config
+        (``model=`` then replaces it).
+
+        Args:
+            checkpoint_path: the checkpoint's path (or a file-like object), as Lightning takes it.
+            *args: passed on to Lightning's ``load_from_checkpoint``.
+            **kwargs: passed on to Lightning's ``load_from_checkpoint`` (``model=``, ``map_location=``,
+                ``weights_only=``, hyper-parameters to override).
+
+        Raises:
+            MisconfigurationException: ``model=`` not given for a checkpoint without the network's config.
+        """
+        from lightning_causal._cli import peek_checkpoint, saved_cli_config
+
+        config = saved_cli_config(peek_checkpoint(checkpoint_path, kwargs.get("weights_only"))) if "model" not in kwargs else None
+        if "model" not in kwargs and (config is None or "model" not in config):
+            from lightning.pytorch.utilities.exceptions import MisconfigurationException
+
+            raise MisconfigurationException(
+                f"Expected the argument `model` in {cls.__name__}.load_from_checkpoint: the network is an object, not a saved "
+                f"hyper-parameter (its weights are in the checkpoint); pass it, e.g. "
+                f"`{cls.__name__}.load_from_checkpoint(path, model=MyNet())`")
+        return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
+
+    def forward(self, *inputs: Any) -> Tensor:
+        """The network on the inputs: ``self(x)``; for a network of several inputs (``model(x_cont,
+        x_cat)``) ``self(x_cont, x_cat)`` as the audits call it, or ``self((x_cont, x_cat))`` as the
+        steps do with batches ``((x_cont, x_cat), y)``. A network whose forward takes the inputs as
+        one tuple or list (``forward(self, xs)``) gets them so in both calls.
+
+        Args:
+            *inputs: the network's inputs, as above.
+        """
+        if len(inputs) == 1 and isinstance(inputs[0], (tuple, list)):
+            several = inputs[0]
+            return self.model(several) if _takes_one_of(self.model, len(several)) else self.model(*several)
+        if len(inputs) > 1 and _takes_one_of(self.model, len(inputs)):
+            return self.model(inputs)
+        return self.model(*inputs)
+
+    def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        self.log(f"{stage}_loss", loss, prog_bar=stage == "val")
+        self.log(f"{stage}_acc", (logits.argmax(1) == y).float().mean(), prog_bar=stage == "val")
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def predict_step(self, batch: Tensor | tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        """The network's logits on the batch's inputs (a tensor, or ``(x, y)`` whose labels are ignored):
+        ``trainer.predict``, and ``LightningCLI``'s ``predict --ckpt_path path``.
+
+        Args:
+            batch: a tensor of inputs, or ``(x, y)``.
+            batch_idx: the batch's index (unused).
+        """
+        return self(batch[0] if isinstance(batch, (tuple, list)) else batch)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        if self.optimizer_name == "sgd":
+            return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=0.9)
+        return torch.optim.Adam(self.parameters(), lr=self.lr)
