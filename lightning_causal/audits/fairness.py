@@ -11,8 +11,9 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
-from lightning_causal.audits.group_tags import check_group_names, group_tags
+from lightning_causal.audits.group_tags import group_tags
 from lightning_causal.audits.options import (
+    check_distinct_tags,
     check_name_count,
     check_names,
     check_one_label_per_sample,
@@ -201,7 +202,8 @@ class FairnessAudit(Audit):
         super().__init__(name, output=output)
         self.feature_names = check_names("feature_names", feature_names)
         self.counterfactual = resolve_counterfactual(counterfactual, self._column_of(counterfactual, sensitive))
-        check_group_names(getattr(self.counterfactual, "group_names", None), self.counterfactual)
+        check_distinct_tags("counterfactual", getattr(self.counterfactual, "group_names", None),
+                            "positive_rate/<name> and cf_gap/<name>", "group", advice="rename one (Intersections: `level_names=`)")
         self.vocabulary = self._check_vocabulary(vocabulary)
         if not isinstance(worlds, bool):
             raise TypeError(f"Expected argument `worlds` to be a bool but got {worlds!r:.60}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -119,7 +120,7 @@ def check_name_count(name: str, names: list[str] | None, count: int, what: str) 
 
 
 _SIGNS = {"<=": "le", ">=": "ge", "!=": "ne", "==": "eq", "<": "lt", ">": "gt", "=": "eq", "+": "plus", "&": "and",
-          "%": "pct"}  # spelled out in a tag: "<50K" and ">50K" both gave "50K", "+" gave "_"
+          "%": "pct", "×": "x"}  # spelled out in a tag: "<50K" and ">50K" both gave "50K", "+" gave "_"
 _SIGN = re.compile("|".join(re.escape(sign) for sign in _SIGNS))  # the two-character signs first
 _SPELLED = {"-": "minus", "_": "underscore", ".": "dot"}  # a name of no letter or digit: each character's word
 
@@ -132,8 +133,8 @@ def _spelled(run: re.Match) -> str:
 
 def tag_safe(name: object) -> str:
     """``name`` as one segment of a logger tag: the signs ``<=``, ``>=``, ``!=``, ``==``, ``<``, ``>``, ``=``, ``+``,
-    ``&`` and ``%`` spelled out (``le``, ``ge``, ``ne``, ``eq``, ``lt``, ``gt``, ``eq``, ``plus``, ``and``, ``pct``),
-    other characters than letters, digits, ``_``, ``.`` and ``-`` (slashes, spaces) made ``_``. A name left with no
+    ``&``, ``%`` and ``×`` spelled out (``le``, ``ge``, ``ne``, ``eq``, ``lt``, ``gt``, ``eq``, ``plus``, ``and``, ``pct``,
+    ``x``: an intersection ``female × C`` is ``female_x_C``), other characters than letters, digits, ``_``, ``.`` and ``-`` (slashes, spaces) made ``_``. A name left with no
     letter or digit (a sentiment class ``"-"``, ``"?"``, an emoji) is spelled character by character: ``-`` as
     ``minus``, ``_`` as ``underscore``, ``.`` as ``dot``, others by their Unicode names (``question_mark``), so that
     names of symbols give distinct, readable tags, not one ``_`` each; an empty name gives ``_``.
@@ -141,8 +142,8 @@ def tag_safe(name: object) -> str:
     Examples:
         >>> tag_safe("hours/week"), tag_safe("capital gain"), tag_safe(3)
         ('hours_week', 'capital_gain', '3')
-        >>> [tag_safe(n) for n in ["<50K", ">=50K", "-", "0", "+", "?"]]
-        ['lt_50K', 'ge_50K', 'minus', '0', 'plus', 'question_mark']
+        >>> [tag_safe(n) for n in ["<50K", ">=50K", "-", "0", "+", "?", "female × C"]]
+        ['lt_50K', 'ge_50K', 'minus', '0', 'plus', 'question_mark', 'female_x_C']
     """
     text = str(name)
     tag = re.sub(r"[^\w.\-]+", _spelled, text).strip("_")
@@ -152,9 +153,9 @@ def tag_safe(name: object) -> str:
     return re.sub(r"[^\w.\-]+", "_", "_".join(words).lower()).strip("_") or "_"
 
 
-def check_distinct_tags(parameter: str, names: list[str] | None, tags: str, what: str = "item") -> None:
+def check_distinct_tags(parameter: str, names: Sequence[str] | None, tags: str, what: str = "item", *, advice: str = "") -> None:
     """Refuse two ``names`` that :func:`tag_safe` makes one tag: their scalar series (``tags``, with
-    ``<name>`` for the tag) would overwrite each other in the logger, silently.
+    ``<name>`` for the tag) would overwrite each other in the logger, silently; ``advice`` ends the message.
 
     Examples:
         >>> check_distinct_tags("class_names", ["cat", "dog"], "anomaly_index/<name>", "class")
@@ -172,7 +173,7 @@ def check_distinct_tags(parameter: str, names: list[str] | None, tags: str, what
                 f"Expected argument `{parameter}` to name every {what} apart but {seen[tag]!r} and {name!r} both give the "
                 f"scalar tag{'s' if ' and ' in tags else ''} {shown} (names are tags with characters other than letters, "
                 "digits, '_', '.' and '-' made '_', signs such as '<' and '+' spelled out: tag_safe), so one series would "
-                "overwrite the other")
+                f"overwrite the other{'; ' + advice if advice else ''}")
         seen[tag] = name
 
 

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from lightning_causal.audits import FairnessAudit, Probe
+from lightning_causal.audits.options import check_distinct_tags, tag_safe
 from lightning_causal.causal import AttributeFlip, Counterfactual, Intersections, TokenSwap
 from lightning_causal.reporting.tensorboard import TensorBoardRenderer, scalar_tags
 
@@ -67,7 +68,9 @@ def test_a_group_without_a_name_keeps_its_id():
 
 
 def test_names_that_give_one_tag_are_refused_or_tagged_by_id():
-    with pytest.raises(ValueError, match=r"'a b × A' and 'a_b × A' both give the scalar tags positive_rate/a_b_x_A"):
+    with pytest.raises(ValueError, match=r"Expected argument `counterfactual` to name every group apart but 'a b × A' and "
+                       r"'a_b × A' both give the scalar tags positive_rate/a_b_x_A and cf_gap/a_b_x_A .*; rename one "
+                       r"\(Intersections: `level_names=`\)$"):
         FairnessAudit(_sex_by_race(sex=["a b", "a_b"], race=["A", "C"]))
     # one-hot columns whose names clash as tags (derived names, known only at run): tagged by id, with a note
     def next_race(x):
@@ -76,6 +79,29 @@ def test_names_that_give_one_tag_are_refused_or_tagged_by_id():
     r = FairnessAudit(next_race, sensitive=[1, 2], feature_names=["sex", "race A", "race_A", "score"]).run(_ScoreAndSexInC(), Probe(_table()))
     assert {k for k in r.scalars if k.startswith("positive_rate/")} == {"positive_rate/group_0", "positive_rate/group_1"}
     assert any("'race A', 'race_A' give one scalar tag" in note for note in r.meta["notes"])
+
+
+def test_the_intersection_sign_is_read_as_x_in_every_tag():
+    """One rule for every name (tag_safe): a group's tag is what a class or feature of that name gets, and ``×``
+    without spaces is a sign of its own, not glued into the words (it was 'femalexC' for a group, 'female_C' for a
+    feature, and 'a×b' and 'a b' clashed as class names)."""
+    assert [tag_safe(n) for n in ["female × C", "female×C", "sex × race"]] == ["female_x_C", "female_x_C", "sex_x_race"]
+    check_distinct_tags("class_names", ["a×b", "a b"], "anomaly_index/<name>", "class")  # a_x_b and a_b
+
+    class ByLevel(Counterfactual):  # a counterfactual of its own, its groups named without spaces
+        column = 0
+        group_names = ["male×C", "female×C"]
+
+        def flip_counterfactual(self, x):
+            x = x.clone()
+            x[:, 0] = 1 - x[:, 0]
+            return x
+
+        def groups(self, x):
+            return x[:, 0].long()
+
+    r = FairnessAudit(ByLevel()).run(_ScoreAndSexInC(), Probe(_table()))
+    assert r.meta["group_tags"] == ["male_x_C", "female_x_C"]
 
 
 def test_a_token_swap_tags_its_two_sides():
