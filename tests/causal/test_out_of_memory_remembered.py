@@ -121,3 +121,12 @@ def test_computations_inside_one_audit_mode_share_what_fit(models):
         input_effects(tight, x, target=1, max_batch_size=72)
         input_effects(tight, x, target=2, max_batch_size=72)
     assert tight.failed == 3 and len([w for w in seen if "out of memory" in str(w.message)]) == 1
+
+
+def test_the_warning_speaks_of_later_computations_only_where_a_block_remembers_the_share():
+    fn, _ = _failing_above(3)
+    with remembered_fit():
+        _, inside = _run((4, 4, fn))
+    _, outside = _run((4, 4, fn))  # outside any block the next call starts at full size: nothing to tell of
+    assert "later computations start at the same share" in str(inside[0].message)
+    assert "later computations" not in str(outside[0].message)

@@ -330,7 +330,8 @@ def _each_chunk(start: int, stop: int, rows: int, fn: Callable[[Tensor], T], dev
     allocator fragments. In a :func:`remembered_fit` block the chunks start at the share of ``rows`` that fit before on
     this device, and the share that fits now is remembered; without ``retry`` the chunks are ``rows`` as given. The
     values do not depend on the chunking (nor, then, on the retry)."""
-    fit, key, asked = (_FIT.get() if retry else None) or _Fit(), str(device), rows
+    block = _FIT.get() if retry else None
+    fit, key, asked = block or _Fit(), str(device), rows
     rows = max(1, int(rows * fit.share.get(key, 1)))
     parts, s, halved = [], start, None
     while s < stop:
@@ -350,10 +351,10 @@ def _each_chunk(start: int, stop: int, rows: int, fn: Callable[[Tensor], T], dev
     fit.share[key] = min(fit.share.get(key, Fraction(1)), Fraction(rows, asked))
     if not fit.warned:
         fit.warned = True
+        later = " (and the audit's later computations start at the same share of their rows per pass)" if block is not None else ""
         warnings.warn(
             f"A forward pass of {halved} rows ran the device out of memory; it ran again in passes of {rows} rows, and "
-            f"the rest of that computation too (and the audit's later computations in passes as much smaller). Pass "
-            f"`max_batch_size={rows}` (or lower) to start there",
+            f"the rest of that computation too{later}. Pass `max_batch_size={rows}` (or lower) to start there",
             UserWarning, stacklevel=outside_package())
     return parts
 
