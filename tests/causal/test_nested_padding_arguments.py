@@ -48,3 +48,13 @@ def test_an_argument_so_named_comes_before_a_nested_one():
     top, inner = torch.tensor([2, 1]), torch.tensor([1, 1])
     assert padding_arguments(None, {"lengths": top, "meta": {"lengths": inner}})["lengths"] is top
     assert padding_arguments(None, {"meta": [{"lengths": inner}]}) == {"meta": [{"lengths": inner}]}  # no list items
+
+
+def test_a_nested_square_mask_is_no_adjacency():
+    # a probe of as many sequences as positions: the mask is [N, N]; nested in meta it is padding too, no graph
+    from lightning_causal.causal.engine.forward_args import ForwardArgs
+    from lightning_causal.causal.engine.linked_samples import linked_arguments
+
+    mask = torch.ones(4, 4, dtype=torch.long)
+    assert linked_arguments(ForwardArgs({"meta": {"attention_mask": mask}}, 4)) == []
+    assert linked_arguments(ForwardArgs({"meta": {"adjacency": mask}}, 4))  # the same tensor under another name: flagged

@@ -105,8 +105,9 @@ def linked_arguments(args: ForwardArgs, pass_rows: int | None = None, *, model: 
     - a tensor that follows its rows and is ``N`` long on a later dimension too: a dense
       adjacency ``[N, N]`` (gathered by row, its columns still name the probe's samples), unless it
       is a padding argument (:func:`~.ablation.padding_arguments`: an ``attention_mask`` or
-      ``lengths`` keyword, or a positional argument bound to that name of ``model.forward`` after
-      ``num_inputs`` inputs): the mask of a probe of 16 sequences of 16 tokens is ``[16, 16]`` too.
+      ``lengths`` keyword, a positional argument bound to that name of ``model.forward`` after
+      ``num_inputs`` inputs, or a named tuple's field or a mapping's value so named inside an argument):
+      the mask of a probe of 16 sequences of 16 tokens is ``[16, 16]`` too.
 
     A tensor nested in an argument (a named tuple's field, a list's item, a mapping's value) is looked at too. Each is
     named with its position or keyword (and its place in the argument), dtype kind, shape and (indices) value range.
