@@ -448,7 +448,12 @@ class CaptumBaseline(Audit):
                               **options)
         other = layer_attribute(model, probe.first, layer, method, target=tidx, baselines=self._baseline(probe.first), max_batch_size=mbs,
                                 unit_dim=unit_dim, num_heads=num_heads, **options)
-        warn_layer_unreached(self, result, layer, method, causal, other)
+        def moved() -> bool:  # whether the layer's activations change with the explained input (set to the baseline)
+            seen = [layer_attribute(model, z, layer, "LayerActivation", unit_dim=unit_dim, num_heads=num_heads, **options)
+                    for z in (probe.first, torch.as_tensor(self._baseline(probe.first)).to(probe.first).expand_as(probe.first))]
+            return not torch.equal(*seen)
+
+        warn_layer_unreached(self, result, layer, method, causal, other, moved)
         for metric, value in agreement(self, causal, other, overlap_k(self.top_k, causal.shape[1])).items():
             result.scalars[f"compare/{self._tagged(f'{method}-{layer}')}/{metric}"] = value
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from torch import Tensor
@@ -89,17 +90,27 @@ def warn_without_gradient(audit: CaptumBaseline, scores: dict[str, Tensor]) -> l
 
 
 def warn_layer_unreached(audit: CaptumBaseline, result: AuditResult, layer: str, method: str, causal: Tensor,
-                         other: Tensor) -> None:
+                         other: Tensor, moved: Callable[[], bool] | None = None) -> None:
     """Warn, and note in ``result``, when ``method`` (``LayerConductance``) gives every unit of ``layer``
     exactly 0 in every probe sample while their causal effects are not 0: the layer does not depend on
     the explained input (the table's branch of ``model(image, tab)`` with the image explained and the
     table a forward argument), and Captum's layer methods attribute along that input only, so the
-    ``compare/`` metrics of the layer are NaN (a constant ranking) with nothing else saying why."""
+    ``compare/`` metrics of the layer are NaN (a constant ranking) with nothing else saying why. Where
+    ``moved()`` says the layer's activations change with the explained input, the cause is another: the
+    model's gradient after the layer is 0 (``torch.round`` of its activations), said so."""
     if not bool((other == 0).all()) or not bool(causal.ne(0).any()):
         return
-    message = (f"{method} gives every unit of {layer!r} exactly 0 in every probe sample, whose causal effects are not 0: "
-               "the layer does not depend on the explained input (it reads forward arguments only, e.g. the table beside "
-               "an explained image), and Captum's layer methods attribute along that input, so its compare/ metrics are "
-               "NaN; explain the input that reaches it (the first parameter of forward) or leave it out of `layers`")
+    if moved is not None and moved():
+        message = (f"{method} gives every unit of {layer!r} exactly 0 in every probe sample, whose causal effects are not "
+                   "0: the model's gradient after the layer is 0 at every sample (a piecewise-constant step such as "
+                   "torch.round, floor or sign of its activations, without a straight-through gradient), so a gradient "
+                   "method ranks nothing there and its compare/ metrics are NaN; its causal effects (unit_effects) are "
+                   "what explains the layer")
+    else:
+        message = (f"{method} gives every unit of {layer!r} exactly 0 in every probe sample, whose causal effects are not "
+                   "0: the layer does not depend on the explained input (it reads forward arguments only, e.g. the table "
+                   "beside an explained image), and Captum's layer methods attribute along that input, so its compare/ "
+                   "metrics are NaN; explain the input that reaches it (the first parameter of forward) or leave it out "
+                   "of `layers`")
     result.meta.setdefault("notes", []).append(message)
     warnings.warn(f"CaptumBaseline {audit.name!r}: {message}", UserWarning, stacklevel=outside_package())

@@ -24,12 +24,14 @@ from lightning_causal.baselines.method_specs import (
     check_option_values,
     unknown_name_error,
 )
+from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.finite import check_finite_value
 from lightning_causal.causal.engine.forward_args import ForwardArgs
 from lightning_causal.causal.engine.input_sites import input_sites, output_site
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.output_selection import OutputSpec
+from lightning_causal.causal.engine.quantized import no_gradient_cause
 from lightning_causal.causal.engine.unit_sites import check_site_units
 from lightning_causal.causal.engine.units import check_layout_options, resolve_layout, to_units
 from lightning_causal.causal.engine.user_frame import outside_package
@@ -64,6 +66,17 @@ def _token_baselines(forward: CaptumForward, x: Tensor, baselines: Any) -> Tenso
     except (ValueError, TypeError) as err:  # the argument is `baselines` here
         raise type(err)(str(err).replace("argument `baseline`", "argument `baselines`", 1)) from None
     return torch.broadcast_to(b, x.shape).contiguous()
+
+
+def _no_gradient_message(method: str, layer: str, model: nn.Module) -> str:
+    """The refusal of a layer method on a model where no gradient flows from the output back to ``layer`` (torch's
+    "element 0 of tensors does not require grad" inside Captum)."""
+    cause = no_gradient_cause(model, after="")
+    return (f"Captum's {method} takes the gradient of the output of {model_name(model)} with respect to layer {layer!r} "
+            f"(or the inputs), and none reaches it: the forward cuts it after the layer ({cause + ', ' if cause else ''}a "
+            "step such as (h > 0).float(), argmax or argmin routing, one_hot or an integer cast, or a .detach() or "
+            "torch.no_grad()), so a gradient method has nothing to explain it with. unit_effects (method='exact') "
+            "intervenes on the layer's units and needs no gradient")
 
 
 def layer_attribute(
@@ -152,13 +165,18 @@ def layer_attribute(
         if kw.get("internal_batch_size", 0) is None:  # LayerConductance needs 2 rows per sample at least
             kw["internal_batch_size"] = max(forward.rows_per_pass(x, max_batch_size), 2 * x.shape[0])
         with output_site(module) as site:  # Captum hooks a tensor: element 0 of a tuple output (an LSTM's)
-            if method in ("LayerConductance", "LayerIntegratedGradients"):
-                out = cls(forward, site).attribute(x, baselines=baselines, target=tidx,
-                                                    additional_forward_args=forward.captum_args(), **kw)
-            elif method == "LayerGradientXActivation":
-                out = cls(forward, site).attribute(x, target=tidx, additional_forward_args=forward.captum_args())
-            else:
-                out = cls(forward, site).attribute(x, additional_forward_args=forward.captum_args())
+            try:
+                if method in ("LayerConductance", "LayerIntegratedGradients"):
+                    out = cls(forward, site).attribute(x, baselines=baselines, target=tidx,
+                                                        additional_forward_args=forward.captum_args(), **kw)
+                elif method == "LayerGradientXActivation":
+                    out = cls(forward, site).attribute(x, target=tidx, additional_forward_args=forward.captum_args())
+                else:
+                    out = cls(forward, site).attribute(x, additional_forward_args=forward.captum_args())
+            except RuntimeError as err:
+                if "does not require grad and does not have a grad_fn" not in str(err):
+                    raise
+                raise ValueError(_no_gradient_message(method, layer, forward.model)) from err
     out = out.detach()
     if out.dim() < 2:
         raise ValueError(f"Expected module {layer!r} to output a tensor [N, U, ...] but got shape {list(out.shape)}")

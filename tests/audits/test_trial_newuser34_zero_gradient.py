@@ -58,3 +58,15 @@ def test_feature_ablation_agrees_exactly_and_the_saliency_row_is_undefined():
     rows = {row["method"]: row for row in result.tables["comparison"]}
     assert rows["FeatureAblation"]["spearman"] == pytest.approx(1.0)
     assert math.isnan(rows["Saliency"]["spearman"]) and math.isnan(rows["Saliency"]["stability"])
+
+
+def test_a_layer_whose_gradient_after_it_is_zero_is_noted_with_that_cause():
+    """The note said the layer "does not depend on the explained input (it reads forward arguments only)": the
+    cause of a multimodal model, not of this one, whose layer l1 reads the input."""
+    audit = CaptumBaseline(("FeatureAblation",), target=0, layers=["l1"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = audit.run(Rounded().eval(), Probe(X))
+    (note,) = [n for n in result.meta["notes"] if "'l1'" in n]
+    assert "the model's gradient after the layer is 0 at every sample" in note and "does not depend" not in note
+    assert math.isnan(result.scalars["compare/LayerConductance-l1/spearman"])

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_causal.baselines.captum_methods import attribute
+from lightning_causal.baselines.captum_methods import attribute, layer_attribute
 
 X = torch.randn(5, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
 
@@ -74,3 +74,12 @@ def test_a_model_of_zero_gradient_keeps_its_zero_maps():
             return torch.round(x[:, :2] * 3)
 
     assert torch.equal(attribute(Rounded(), X, "Saliency", target=0), torch.zeros_like(X))
+
+
+@pytest.mark.parametrize("method", ["LayerConductance", "LayerIntegratedGradients", "LayerGradientXActivation"])
+def test_a_layer_method_is_refused_naming_it_the_layer_and_what_works(method):
+    with pytest.raises(ValueError, match=rf"Captum's {method} .* of Threshold with respect to layer 'l1' .* none reaches it"
+                                         r".*unit_effects \(method='exact'\)"):
+        layer_attribute(Threshold().eval(), X, "l1", method, target=0)
+    # the activations need no gradient: LayerActivation still runs
+    assert layer_attribute(Threshold().eval(), X, "l1", "LayerActivation").shape == (5, 6)
