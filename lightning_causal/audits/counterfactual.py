@@ -184,7 +184,13 @@ class CounterfactualAudit(Audit):
         if isinstance(probe.inputs, tuple):
             raise single_input_error("CounterfactualAudit", probe.inputs)
         if not probe.first.is_floating_point():
-            raise ValueError(f"CounterfactualAudit optimises continuous inputs but the probe holds {probe.first.dtype}")
+            dtype = probe.first.dtype
+            way = ("; read the probe as floats, `unpack_batch=lambda batch: (batch[0].float(), batch[1], None)` (a model that "
+                   "casts inside, x.float() / 255, reads them the same), with `bounds=(0, 255)` for uint8 pixels or "
+                   "`bounds=(0, 1)` for bool masks" if dtype in (torch.uint8, torch.bool) else
+                   "; give the model real inputs, torch.view_as_real(z), that it turns complex inside (torch.view_as_complex)"
+                   if dtype.is_complex else "")
+            raise ValueError(f"CounterfactualAudit optimises continuous inputs but the probe holds {dtype}{way}")
         if self.towards == "runner_up":
             self._validate_outputs(model, probe, regression=False)
             self._validate_options(probe)
