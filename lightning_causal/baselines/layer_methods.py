@@ -68,15 +68,15 @@ def _token_baselines(forward: CaptumForward, x: Tensor, baselines: Any) -> Tenso
     return torch.broadcast_to(b, x.shape).contiguous()
 
 
-def _no_gradient_message(method: str, layer: str, model: nn.Module) -> str:
+def no_gradient_message(method: str, layer: str, model: nn.Module,
+                        works: str = "unit_effects (method='exact') intervenes on the layer's units and needs no gradient") -> str:
     """The refusal of a layer method on a model where no gradient flows from the output back to ``layer`` (torch's
-    "element 0 of tensors does not require grad" inside Captum)."""
+    "element 0 of tensors does not require grad" inside Captum); ``works``: what explains it instead."""
     cause = no_gradient_cause(model, after="")
     return (f"Captum's {method} takes the gradient of the output of {model_name(model)} with respect to layer {layer!r} "
             f"(or the inputs), and none reaches it: the forward cuts it after the layer ({cause + ', ' if cause else ''}a "
             "step such as (h > 0).float(), argmax or argmin routing, one_hot or an integer cast, or a .detach() or "
-            "torch.no_grad()), so a gradient method has nothing to explain it with. unit_effects (method='exact') "
-            "intervenes on the layer's units and needs no gradient")
+            f"torch.no_grad()), so a gradient method has nothing to explain it with. {works}")
 
 
 def layer_attribute(
@@ -176,7 +176,7 @@ def layer_attribute(
             except RuntimeError as err:
                 if "does not require grad and does not have a grad_fn" not in str(err):
                     raise
-                raise ValueError(_no_gradient_message(method, layer, forward.model)) from err
+                raise ValueError(no_gradient_message(method, layer, forward.model)) from err
     out = out.detach()
     if out.dim() < 2:
         raise ValueError(f"Expected module {layer!r} to output a tensor [N, U, ...] but got shape {list(out.shape)}")

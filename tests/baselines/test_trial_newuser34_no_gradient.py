@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from lightning_causal.baselines.captum_methods import attribute, layer_attribute
+from lightning_causal.baselines.input_layer_methods import input_layer_attribute
 
 X = torch.randn(5, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
 
@@ -83,3 +84,22 @@ def test_a_layer_method_is_refused_naming_it_the_layer_and_what_works(method):
         layer_attribute(Threshold().eval(), X, "l1", method, target=0)
     # the activations need no gradient: LayerActivation still runs
     assert layer_attribute(Threshold().eval(), X, "l1", "LayerActivation").shape == (5, 6)
+
+
+class ThresholdBag(nn.Module):
+    """Token ids -> embeddings -> their mean thresholded: no gradient reaches the embeddings."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb, self.out = nn.Embedding(20, 8), nn.Linear(8, 3)
+
+    def forward(self, ids):
+        return self.out((self.emb(ids).mean(1) > 0).float())
+
+
+def test_an_input_layer_method_on_token_ids_is_refused_and_feature_ablation_runs():
+    ids = torch.randint(1, 20, (4, 6), generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"Captum's LayerIntegratedGradients .* layer 'emb' .* none reaches it.*LayerFeatureAblation"):
+        input_layer_attribute(ThresholdBag().eval(), ids, "emb", "LayerIntegratedGradients", target=0, baseline=0)
+    assert input_layer_attribute(ThresholdBag().eval(), ids, "emb", "LayerFeatureAblation", target=0, baseline=0).shape == (4, 6)
