@@ -20,7 +20,12 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.batches import UnpackBatch
 from lightning_causal.callbacks._audit_options import check_audit_options, share_class_names
-from lightning_causal.callbacks._explain import check_explain, explained_input, explained_position
+from lightning_causal.callbacks._explain import (
+    audited_view,
+    check_explain,
+    explained_input,
+    explained_position,
+)
 from lightning_causal.callbacks._no_trace import no_trace
 from lightning_causal.callbacks._one_audit import (
     drift_base,
@@ -30,7 +35,7 @@ from lightning_causal.callbacks._one_audit import (
     run_audit,
 )
 from lightning_causal.callbacks._probe import probe_from
-from lightning_causal.callbacks._probe_setup import check_probe_outputs
+from lightning_causal.callbacks._probe_setup import check_probe_outputs, dry_run
 from lightning_causal.callbacks._trainer_facts import tag_prefix
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.reporting.figure_kinds import FigureKind
@@ -71,6 +76,11 @@ def audit_model(
     between runs (``CausalGraphAudit``: ``edges_gained``, ``edges_lost``, ``edge_jaccard_previous``) compares with
     its own last run: pass the same audit objects for both models (fresh ones have no previous run).
 
+    Before any audit runs in full, every audit is validated and run on 2 probe samples, its state restored, as the
+    callback does before a fit's first audit (:meth:`~lightning_causal.audits.Audit.dry_run`): a wrong option of the
+    fifth audit fails before the first four ran, with its own error and a note naming it (``... (its dry run on 2
+    probe samples, before any audit ran in full)``).
+
     Args:
         model: the trained model, a ``LightningModule`` (e.g. ``MyModule.load_from_checkpoint(path)``) or any
             ``nn.Module``; the audits are not run on the device of your choice but on the model's: move it first.
@@ -110,8 +120,8 @@ def audit_model(
         one :class:`~lightning_causal.audits.AuditResult` per audit, in the order of ``audits``.
 
     Raises:
-        Exception: an audit's own error (the model's, yours) as raised, with a note naming the audit (and, where a device
-            ran out of memory, the ``max_batch_size`` to try).
+        Exception: an audit's own error (the model's, yours) as raised, in its dry run or its full run, with a note naming
+            the audit (and, where a device ran out of memory, the ``max_batch_size`` to try).
         MisconfigurationException: an argument outside what it allows, a probe that cannot be read, ``explain``
             naming no input of it, or a probe the callback would refuse before a fit's first audit (a probe the model
             rejects, an ``output`` selecting no real-valued scores, non-finite inputs reaching them, labels that are
@@ -154,15 +164,24 @@ def audit_model(
     results = []
     with no_trace(target):
         check_probe_outputs(audit_list, target, probe, "`data`")  # the callback's checks before a fit's first audit
+        # and its dry runs: each audit validated and run on 2 samples (its state restored), so that a wrong option of the
+        # last audit fails before the others ran in full; their warnings are left to the full runs, which give them again
+        for audit in audit_list:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    dry_run(audit, *audited_view(audit, target, probe, position))
+            except MisconfigurationException as err:  # the audit's own error, raised as a full run's (below)
+                cause = err.__cause__ if isinstance(err.__cause__, Exception) else err
+                _name_audit(cause, audit, target, max_batch_size, len(probe), " (its dry run on 2 probe samples, before "
+                                                                              "any audit ran in full)")
+                raise cause from None
         for audit in audit_list:
             t0, notes = time.perf_counter(), []
             try:
                 result = run_audit(audit, target, probe, position, max_batch_size, notes)
             except Exception as err:  # the error as raised (its type, its traceback), with the audit that raised it named
-                if hasattr(err, "add_note"):  # Python 3.11+
-                    weights = non_finite_weights(target)  # an audit that refuses the NaN outputs of diverged weights
-                    err.add_note(f"Raised by audit {audit.name!r} of audit_model{failure_hint(err, max_batch_size, len(probe))}"
-                                 + (f"; {weights}" if weights else ""))
+                _name_audit(err, audit, target, max_batch_size, len(probe))
                 raise
 
             def warn(what: str, name: str = audit.name) -> None:  # NaN or infinite values, at audit_model's caller
@@ -183,6 +202,16 @@ def audit_model(
         if hasattr(tb, "flush"):
             tb.flush()
     return results
+
+
+def _name_audit(err: Exception, audit: Audit, model: torch.nn.Module, max_batch_size: int | None, rows: int, when: str = "") -> None:
+    """Add to ``err``, raised by ``audit`` (``when``: in its dry run), a note naming the audit, where a device ran out of
+    memory the ``max_batch_size`` to try, and the non-finite weights of ``model`` (an audit that refuses the NaN outputs of
+    diverged weights)."""
+    if hasattr(err, "add_note"):  # Python 3.11+
+        weights = non_finite_weights(model)
+        err.add_note(f"Raised by audit {audit.name!r} of audit_model{when}{failure_hint(err, max_batch_size, rows)}"
+                     + (f"; {weights}" if weights else ""))
 
 
 def _as_weights(probe: Probe, model: torch.nn.Module) -> Probe:

@@ -330,7 +330,8 @@ def test_an_audit_that_refuses_the_outputs_of_diverged_weights_names_the_weights
         _fit(tmp_path, SgdMlp(), [_RefusesNaN()], max_epochs=2, callbacks=[_DivergeAt(1)])  # before: the outputs only
     with pytest.raises(ValueError, match="expected finite outputs") as caught:
         audit_model(_diverged(), _RefusesNaN(), _X)
-    assert caught.value.__notes__ == ["Raised by audit 'refuses_nan' of audit_model; the model's weights hold NaN or infinite "
+    assert caught.value.__notes__ == ["Raised by audit 'refuses_nan' of audit_model (its dry run on 2 probe samples, before any "
+                                      "audit ran in full); the model's weights hold NaN or infinite "
                                       "values (2.weight): training diverged before this audit (a learning rate too high, a "
                                       "loss of log(0))"]
 
