@@ -156,14 +156,18 @@ def failure_hint(error: BaseException, max_batch_size: int | None, samples: int)
 
 
 _NOISE_TUNNEL = os.path.join("captum", "attr", "_core", "noise_tunnel.py")
+_GRADIENT_SHAP = os.path.join("captum", "attr", "_core", "gradient_shap.py")
 
 
 def _in_noise_tunnel(error: BaseException) -> bool:
-    """Whether Captum's ``NoiseTunnel`` is on ``error``'s traceback (its frames' code, not their variables)."""
+    """Whether a method's ``NoiseTunnel`` is on ``error``'s traceback (its frames' code, not their variables): Captum's
+    ``NoiseTunnel`` before any frame of its ``GradientShap``, which runs a tunnel of its own (batched by
+    ``max_batch_size=`` outside a tunnel of the method's)."""
     tb = error.__traceback__
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename.endswith(_NOISE_TUNNEL):
-            return True
+        name = tb.tb_frame.f_code.co_filename
+        if name.endswith((_NOISE_TUNNEL, _GRADIENT_SHAP)):  # the outermost of the two
+            return name.endswith(_NOISE_TUNNEL)
         tb = tb.tb_next
     return False
 

@@ -25,3 +25,14 @@ def test_a_pass_outside_a_tunnel_says_nothing_of_it():
     with pytest.raises(torch.OutOfMemoryError) as caught:
         audit_model(_Limited(100), CaptumBaseline(methods=["IntegratedGradients"]), _X)
     assert "NoiseTunnel" not in " ".join(caught.value.__notes__)
+
+
+def test_gradient_shap_outside_a_tunnel_is_told_max_batch_size_and_following_it_runs():
+    # Captum's GradientShap runs a NoiseTunnel of its own, but its passes are bounded by max_batch_size (e6a7520): the
+    # advice is max_batch_size's, not the tunnel's option (which a plain GradientShap does not take)
+    with pytest.raises(torch.OutOfMemoryError) as caught:
+        audit_model(_Limited(100), CaptumBaseline(methods=["GradientShap"]), _X)
+    notes = " ".join(caught.value.__notes__)
+    assert "so try `max_batch_size=" in notes and "NoiseTunnel" not in notes
+    (result,) = audit_model(_Limited(100), CaptumBaseline(methods=["GradientShap"]), _X, max_batch_size=64)
+    assert result.maps["GradientShap"].shape == _X.shape
