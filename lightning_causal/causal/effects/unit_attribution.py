@@ -202,6 +202,13 @@ def attribution_estimates(
             "call the segment without checkpoint for the audit") from err
 
 
+def _times(delta: Tensor, grad: Tensor) -> Tensor:
+    """The first-order change ``<grad, delta>`` of a real output, element by element: ``delta * grad``, and of complex
+    values (a layer returning ``torch.fft`` frames) ``Re(conj(grad) * delta)``, as autograd's gradient of a real output
+    in a complex value is ``dL/dRe + i dL/dIm`` (``delta * grad`` flipped the sign of the imaginary parts' share)."""
+    return (delta * grad.conj()).real if grad.is_complex() else delta * grad
+
+
 def _estimates(cache: PrefixCache, interventions: Sequence[Intervention], units: Tensor, layout: Layout,
                target_idx: Tensor, max_batch_size: int | None, estimator: str) -> Tensor:
     """:func:`attribution_estimates` without the translation of a checkpoint's refusal."""
@@ -212,7 +219,7 @@ def _estimates(cache: PrefixCache, interventions: Sequence[Intervention], units:
     if frontier is None or frontier.is_value:
         calls = call_gradients(cache, target_idx, max_batch_size)
         _check_paths(cache, None, target_idx, estimator)
-        return _range([sum(unit_sums((hk - iv.values(hk).to(hk.dtype).expand_as(hk)) * gk, _call_layout(iv, hk, layout))
+        return _range([sum(unit_sums(_times(hk - iv.values(hk).to(hk.dtype).expand_as(hk), gk), _call_layout(iv, hk, layout))
                            for hk, gk in calls)[:, units] for iv in interventions])
     n, rows = h.shape[0], cache.rows_per_pass(max_batch_size)
 
@@ -230,11 +237,11 @@ def _estimates(cache: PrefixCache, interventions: Sequence[Intervention], units:
     if _unit_local(cache, frontier, interventions, units, layout, z):
         moved = [torch.cat(each_chunk(n, rows, lambda s, iv=iv: frontier_inputs(cache, frontier, _on_rows(iv, s), s), h.device))
                  for iv in interventions]
-        return _range([unit_sums((z - zk) * g, layout)[:, units] for zk in moved])
+        return _range([unit_sums(_times(z - zk, g), layout)[:, units] for zk in moved])
 
     def evaluate(idx: Tensor) -> Tensor:  # one partial run per (intervention, unit, sample) row
         edit, s = unit_rows(interventions, units, layout, n, idx=idx)
-        return ((z[s] - frontier_inputs(cache, frontier, edit, s)) * g[s]).flatten(1).sum(1)
+        return _times(z[s] - frontier_inputs(cache, frontier, edit, s), g[s]).flatten(1).sum(1)
 
     k, nu = len(interventions), units.numel()
     est = map_rows(k * nu * n, rows, evaluate, h.device).view(k, nu, n).transpose(1, 2)
