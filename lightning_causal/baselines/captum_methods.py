@@ -405,12 +405,34 @@ def _no_gradient_message(spec: MethodSpec, model: nn.Module) -> str:
 def _warn_without_relu_modules(model: nn.Module, spec: MethodSpec) -> None:
     """GuidedBackprop and Deconvolution change the backward pass of ``nn.ReLU`` modules only (Captum's hooks):
     on a model without one (``torch.relu``/``F.relu`` in ``forward``, GELU, SiLU) their map is the plain
-    gradient, silently; say so."""
+    gradient, silently; say so. DeepLift's rescale rule likewise runs on nonlinearity modules only: a graph
+    that runs them as operations (``torch.export``) gets gradient x (input - baseline), said so too."""
     if spec.name in ("GuidedBackprop", "Deconvolution") and not any(isinstance(m, nn.ReLU) for m in model.modules()):
         warnings.warn(
             f"Captum's {spec.label} overrides the backward pass of nn.ReLU modules only and {model_name(model)} holds "
             f"none (a functional relu or another activation): its map is the plain gradient, Saliency with abs=False",
             UserWarning, stacklevel=outside_package())
+    if spec.name == "DeepLift":
+        functional = _graph_nonlinearities(model)
+        if functional and not any(isinstance(m, _DEEPLIFT_MODULES) for m in model.modules()):
+            warnings.warn(
+                f"Captum's {spec.label} applies its rescale rule to nonlinearity modules only (nn.ReLU, nn.Sigmoid, "
+                f"nn.Tanh, max pooling, ...) and {model_name(model)} runs them as operations of its graph ({functional[0]}"
+                f"{', ...' if len(functional) > 1 else ''}: a torch.export'ed or traced model): its map is the gradient "
+                "times (input - baseline), InputXGradient from the baseline; explain the eager model for DeepLift",
+                UserWarning, stacklevel=outside_package())
+
+
+_DEEPLIFT_MODULES = (nn.ReLU, nn.ELU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.Softplus, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d,
+                     nn.Softmax)  # captum.attr._core.deep_lift.SUPPORTED_NON_LINEAR
+_NONLINEAR_OPS = ("relu", "elu", "sigmoid", "tanh", "softplus", "max_pool", "softmax", "gelu", "silu")
+
+
+def _graph_nonlinearities(model: nn.Module) -> list[str]:
+    """The nonlinear operations that the ``torch.fx`` graphs in ``model`` call as functions (``aten.relu.default``
+    of a ``torch.export``'ed model), where no module hook of Captum's sees them."""
+    return [str(node.target) for m in model.modules() if isinstance(m, torch.fx.GraphModule) for node in m.graph.nodes
+            if node.op == "call_function" and any(op in str(node.target) for op in _NONLINEAR_OPS)]
 
 
 def _algorithm(name: str, forward: CaptumForward, x: Tensor) -> Any:

@@ -8,11 +8,14 @@ leaf modules, keeps its hidden layers."""
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
 
 from lightning_causal import InputEffectAudit, audit_model, input_effects, unit_effects
+from lightning_causal.baselines.captum_methods import attribute
 
 X = torch.randn(7, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
 
@@ -61,3 +64,16 @@ def test_a_symbolic_trace_keeps_its_hidden_layers():
     eager = _eager()
     traced = torch.fx.symbolic_trace(eager)
     torch.testing.assert_close(unit_effects(traced, X, "1", target=0), unit_effects(eager, X, "1", target=0), rtol=0, atol=1e-12)
+
+
+def test_deeplift_on_an_exported_model_says_it_is_gradient_times_input(exported):
+    """DeepLift's rescale rule hooks nonlinearity modules, which an exported graph runs as aten operations: its map
+    was, silently, the gradient times (input - baseline), not the eager model's DeepLift."""
+    eager, ep = exported
+    with pytest.warns(UserWarning, match=r"DeepLift applies its rescale rule to nonlinearity modules only .*aten\.relu"):
+        got = attribute(ep, X, "DeepLift", target=0)
+    torch.testing.assert_close(got, attribute(eager, X, "InputXGradient", target=0), rtol=0, atol=1e-12)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        attribute(eager, X, "DeepLift", target=0)
+    assert not [w for w in seen if "rescale rule" in str(w.message)]  # nn.ReLU modules: DeepLift's own rule runs
