@@ -6,14 +6,15 @@ TensorBoard."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule, Trainer
-from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.loggers.logger import DummyLogger
 from lightning.pytorch.utilities import rank_zero_warn
@@ -40,12 +41,55 @@ from lightning_causal.causal.engine.batching import (
 from lightning_causal.reporting.json_report import report_path, write_report
 from lightning_causal.reporting.tensorboard import TensorBoardRenderer, scalar_tags
 
-__all__ = ["AuditRun", "cost_line", "no_tensorboard_line"]
+__all__ = ["AuditRun", "audit_progress", "cost_line", "no_tensorboard_line"]
 
 #: an audit epoch longer than this is reported on the console (:func:`cost_line`)
 SLOW_AUDIT_SECONDS = 2.0
 #: the audits' own bar (beside Lightning's ``TQDMProgressBar``) shows once an audit epoch has run this long
 AUDIT_BAR_DELAY = 2.0
+
+
+@contextlib.contextmanager
+def audit_progress(trainer: Trainer, total: int, epoch: int) -> Iterator[Callable[[int, str], None]]:
+    """The progress of an audit epoch of ``total`` audits on rank 0's console, beside Lightning's progress bar: under
+    ``TQDMProgressBar`` a tqdm bar of its own (``causal audit (epoch 3): 1/4 [..., layer_map]``, shown once the epoch has
+    run ``AUDIT_BAR_DELAY`` seconds, cleared when it ends); under ``RichProgressBar`` a task of its live display
+    (``causal audit (epoch 3): layer_map 1/4``: a tqdm bar there left a stale line), removed when the epoch ends; nothing
+    without a bar, with a disabled one or another kind. Yields ``step(done, name)``, called before each audit runs:
+    ``done`` audits have run, ``name`` runs now."""
+    bar = trainer.progress_bar_callback
+    description = f"causal audit (epoch {epoch})"
+    if not trainer.is_global_zero or bar is None or not bar.is_enabled:
+        yield lambda done, name: None
+    elif isinstance(bar, TQDMProgressBar):  # its bars write to sys.stdout, as Lightning's
+        from tqdm.auto import tqdm
+
+        tq = tqdm(total=total, desc=description, delay=AUDIT_BAR_DELAY, leave=False)
+
+        def step_tqdm(done: int, name: str) -> None:
+            tq.set_postfix_str(name, refresh=False)  # drawn at the update, which waits for the delay
+            tq.update(done - tq.n)
+
+        try:
+            yield step_tqdm
+        finally:
+            tq.close()
+    elif isinstance(bar, RichProgressBar) and bar.progress is not None:  # the live display runs (no stopped one: fit_end)
+        progress, style = bar.progress, bar.theme.description
+        task = progress.add_task(f"[{style}]{description}" if style else description, total=total)
+
+        def step_rich(done: int, name: str) -> None:
+            text = f"{description}: {name}"
+            progress.update(task, completed=done, description=f"[{style}]{text}" if style else text)
+            bar.refresh()
+
+        try:
+            yield step_rich
+        finally:
+            progress.remove_task(task)
+            bar.refresh()
+    else:
+        yield lambda done, name: None
 
 
 def cost_line(epoch: int, total: float, seconds: dict[str, float], trained: float | None, drawn: float | None = None) -> str:
@@ -220,15 +264,11 @@ class AuditRun:
         return False
 
     def _audit_all(self, trainer: Trainer, model: torch.nn.Module, epoch: int) -> list[AuditResult]:
-        from tqdm.auto import tqdm
-
         results = []
-        with no_trace(model), sharded_rows(row_shard(trainer)), self._warnings.collect(show=trainer.is_global_zero):
-            # beside Lightning's tqdm bars only: under RichProgressBar's live display a tqdm bar left a stale line
-            bar = tqdm(self.audits, desc=f"causal audit (epoch {epoch})", delay=AUDIT_BAR_DELAY, leave=False,
-                       disable=not trainer.is_global_zero or not isinstance(trainer.progress_bar_callback, TQDMProgressBar)
-                       or not trainer.progress_bar_callback.is_enabled)
-            for audit in bar:
+        with (no_trace(model), sharded_rows(row_shard(trainer)), self._warnings.collect(show=trainer.is_global_zero),
+              audit_progress(trainer, len(self.audits), epoch) as step):
+            for done, audit in enumerate(self.audits):
+                step(done, audit.name)
                 result = self._run_one(audit, model, epoch)
                 if result is not None:
                     results.append(result)
