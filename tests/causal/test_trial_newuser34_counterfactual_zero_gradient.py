@@ -43,3 +43,13 @@ def test_logits_whose_sum_has_no_gradient_are_not_warned_about():
         warnings.simplefilter("error", UserWarning)
         cf = counterfactual_explanation(model, X, 1 - model(X).argmax(1))
     assert bool(cf.success.all())
+
+
+def test_a_nearest_prototype_head_is_refused_naming_such_steps():
+    class Prototype(nn.Module):  # the one-hot of the nearest of two prototypes: no gradient reaches the inputs
+        def forward(self, x):
+            protos = torch.tensor([[1.0, 0, 0], [-1.0, 0, 0]], dtype=x.dtype)
+            return 3 * nn.functional.one_hot(torch.cdist(x, protos).argmin(1), 2).to(x.dtype)
+
+    with pytest.raises(ValueError, match=r"has none: the forward cuts it .*argmax or argmin.*one_hot.*input_effects"):
+        counterfactual_explanation(Prototype(), X, 1 - Prototype()(X).argmax(1))

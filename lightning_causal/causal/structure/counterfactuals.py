@@ -480,7 +480,8 @@ def _check_input_gradient(forward: Forward, logits: Tensor, delta: Tensor) -> No
         if grad is not None:
             return
     cause = (no_gradient_cause(forward.model, after="; search the float model that was quantized")
-             or "a .detach() or torch.no_grad() in its forward")
+             or "a .detach() or torch.no_grad() in its forward, or a step such as (h > 0).float(), argmax or argmin routing, "
+                "one_hot or an integer cast; interventions need no gradient: input_effects, average_causal_effect")
     raise ValueError(f"Expected the model's output to have a gradient with respect to its inputs, which the counterfactual "
                      f"search follows, but it has none: the forward cuts it ({cause})")
 
