@@ -67,3 +67,8 @@ def test_units_that_change_nothing_keep_their_zero_estimates():
     with torch.no_grad():
         model.l1.bias.fill_(-100.0)  # every ReLU off: the effects of zeroing its units are 0, as their estimates
     assert torch.equal(unit_effects(model, X, "l1", target=0, method="atp"), torch.zeros(6, 8, dtype=torch.float64))
+
+
+def test_a_hard_threshold_after_a_layer_is_named_among_the_causes_for_atp():
+    with pytest.raises(ValueError, match=r"reach layer 'l1'.*a step such as \(h > 0\)\.float\(\), argmax.*method='exact'"):
+        unit_effects(Net(threshold).eval(), X, "l1", target=0, method="atp")

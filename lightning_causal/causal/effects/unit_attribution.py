@@ -114,7 +114,8 @@ def _check_no_gradient_means_no_effect(cache: PrefixCache, f: Tensor, target_idx
         cause = f"{cause}, or " if cause else ""
         raise ValueError(
             f"Expected the gradient of the model's output to reach layer {cache.layer!r}, whose output it depends "
-            f"on, but none does: the forward cuts the gradient after the layer ({cause}a .detach() or torch.no_grad(), or "
+            f"on, but none does: the forward cuts the gradient after the layer ({cause}a .detach() or torch.no_grad(), a "
+            "step such as (h > 0).float(), argmax or argmin, one_hot or an integer cast, or "
             "torch.utils.checkpoint(..., use_reentrant=True) around it: use_reentrant=False lets gradients through), so "
             "every first-order estimate would be 0. Use method='exact' (and no screen)")
 
