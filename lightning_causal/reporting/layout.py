@@ -11,7 +11,7 @@ per run. A pattern never catches a tag of another metric or a drift tag:
 - ``causal vs captum``: one chart per comparison metric ``m``: ``compare/<method>/m`` (the reference
   metrics ``sensitivity_max`` and ``infidelity`` too) and the causal explanation's own ``causal/<audit>/m`` (never a drift tag).
 - ``causal: <audit>``: one chart per metric of the audit; per-item series of one metric
-  (``anomaly_index/<class>``, ``positive_rate/group_<g>``, ``S/<feature>``) share a chart, as do
+  (``anomaly_index/<class>``, ``positive_rate/<group>``, ``S/<feature>``) share a chart, as do
   per-layer series (``<layer>/top1_importance``).
 - ``causal drift``: one chart per audit and drift metric (``spearman``, ``topk_jaccard``,
   ``shift``), one series per vector.
@@ -35,16 +35,18 @@ def _exact(tag: str) -> str:
 def metric_family(path: str, items: Iterable[str] = ()) -> str:
     """The metric a tag path (after ``causal/<audit>/``) belongs to: a per-item scalar
     ``<metric>/<item>`` (item: a number, ``class_<c>``, ``group_<g>`` or one of ``items``, the
-    feature and class names) belongs to ``<metric>``; a per-layer scalar ``<layer>/<metric>`` to
+    feature and class names and the groups' tags) belongs to ``<metric>``; a per-layer scalar ``<layer>/<metric>`` to
     ``<metric>``; a plain name to itself.
 
     Args:
         path: the tag's path after ``causal/<audit>/``.
-        items: the feature and class names used in tags.
+        items: the feature and class names used in tags, and the groups' tags (``female_x_C``).
 
     Examples:
         >>> metric_family("anomaly_index/class_3"), metric_family("S/age", {"age"}), metric_family("model.conv1/top1_importance")
         ('anomaly_index', 'S', 'top1_importance')
+        >>> metric_family("positive_rate/female_x_C", {"female_x_C"}), metric_family("positive_rate/group_2")
+        ('positive_rate', 'positive_rate')
         >>> metric_family("cf_gap")
         'cf_gap'
     """
@@ -74,7 +76,7 @@ def _audit_pattern(audit: str, path: str, items: set[str]) -> str:
 
 def custom_layout(tags: Iterable[str], items: Iterable[str] = (), prefix: str = "") -> dict[str, dict[str, list]]:
     """The layout ``{category: {chart: ["Multiline", [regex, ...]]}}`` for ``tags`` (every scalar
-    tag logged so far); ``items`` are the feature and class names used in tags.
+    tag logged so far); ``items`` are the feature and class names used in tags and the groups' tags.
 
     Args:
         tags: the scalar tags.

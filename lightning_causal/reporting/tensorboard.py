@@ -358,7 +358,8 @@ class TensorBoardRenderer:
     @staticmethod
     def _layout(writer: Any, results: Sequence[AuditResult], shared: _WriterState, prefix: str = "") -> None:
         tags = {t for r in results for t in scalar_tags(r)}
-        items = {tag_safe(n) for r in results for key in ("feature_names", "class_names", "group_tags") for n in r.meta.get(key) or ()}
+        items = {tag_safe(n) for r in results for key in ("feature_names", "class_names") for n in r.meta.get(key) or ()}
+        items |= {str(t) for r in results for t in r.meta.get("group_tags") or ()}  # tags already: tag_safe("_") is 'underscore'
         if not tags <= shared.tags or not items <= shared.items:
             shared.tags |= tags
             shared.items |= items

@@ -123,3 +123,30 @@ def test_two_audit_callbacks_on_one_run_share_one_layout_and_keep_their_cards():
         sparse.render(writer, step, [AuditResult("sobol", scalars={"sum_S": 1.0})], None, step=step)
     assert {"causal: ie", "causal: sobol"} <= set(writer.layouts[-1])
     assert writer.texts == [("causal/summary", 3), ("causal/summary_2", 3), ("causal/summary", 7), ("causal/summary_2", 7)]
+
+
+def test_the_group_tags_are_items_as_they_are_written():
+    """``meta["group_tags"]`` holds tags already (``tag_safe`` of the groups' names): the renderer takes them as they are.
+    Made tags a second time, a group named ``""`` (tag ``_``) became the item ``underscore`` and its rate a chart ``_``
+    of its own, beside the other groups' ``positive_rate``."""
+    from lightning_causal.audits import AuditResult
+    from lightning_causal.reporting.tensorboard import TensorBoardRenderer
+
+    class Writer:
+        def __init__(self):
+            self.layouts = []
+
+        def add_custom_scalars(self, layout):
+            self.layouts.append(layout)
+
+        def __getattr__(self, name):
+            return lambda *a, **k: None
+
+    writer = Writer()
+    result = AuditResult("fairness", scalars={"positive_rate/_": 0.25, "positive_rate/a": 0.5, "cf_gap": 0.1},
+                         meta={"group_tags": ["_", "a"]})
+    TensorBoardRenderer().render(writer, 0, [result], None, step=0)
+    assert writer.layouts[-1]["causal: fairness"] == {
+        "cf_gap": ["Multiline", ["^causal/fairness/cf_gap$"]],
+        "positive_rate": ["Multiline", ["^causal/fairness/positive_rate/[^/]+$"]],
+    }
