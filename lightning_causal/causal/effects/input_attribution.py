@@ -85,8 +85,9 @@ def input_attribution_estimates(
     autograd misses part of the output's dependence on the inputs (a detached branch).
 
     Raises:
-        TypeError: an input is not floating point (token ids have no gradient; intervene on the
-            embeddings instead).
+        TypeError: an input is not floating point, naming its dtype and the way: token ids have no gradient
+            (intervene on the embeddings instead); uint8 pixels and bool masks the model casts inside are read as
+            ``inputs.float()``; complex inputs take ``method='exact'``.
     """
     if not all(x.is_floating_point() for x in xs):
         dtype = next(x.dtype for x in xs if not x.is_floating_point())
