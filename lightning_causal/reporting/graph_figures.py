@@ -10,8 +10,10 @@ import textwrap
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, Rectangle
+from matplotlib.textpath import text_to_path
 
 from lightning_causal.causal.engine.units import unit_kind
 
@@ -139,12 +141,10 @@ def node_sizes(units: list[str]) -> tuple[float, float, float]:
         >>> node_sizes(["3", "12"])[0], node_sizes(["123"])[0], node_sizes(["9999", "5"])[0]
         (7, 6, 5)
     """
-    from matplotlib.font_manager import FontProperties
-    from matplotlib.textpath import text_to_path
-
     longest = max(units, key=len, default="0")
     size = {1: 7, 2: 7, 3: 6, 4: 5}.get(len(longest), 4)
-    width = max(text_to_path.get_text_width_height_descent(u, FontProperties(size=size), ismath=False)[0] for u in units or ["0"])
+    font = FontProperties(size=size)
+    width = max(text_to_path.get_text_width_height_descent(u, font, ismath=False)[0] for u in units or ["0"])
     across = math.hypot(width, size) + 2 * _NODE_EDGE  # the text box's diagonal: its corners inside the circle
     lo = max(30.0, across**2)
     return size, lo, max(230.0, lo + 100.0)
