@@ -55,7 +55,7 @@ DENSE_TARGET = ("a tuple such as Captum's `(class, i, j)` for a pixel of a dense
 
 def check_baseline(baseline: Any) -> Any:
     """A number, a tensor, or a tuple of those (one per input); ``False``/``True`` too, the baseline of a bool
-    mask (a float input refuses it when the audit first runs, naming `baseline`).
+    mask, and complex numbers, of complex inputs (other inputs refuse them when the audit first runs, naming `baseline`).
 
     Examples:
         >>> check_baseline("zero")
@@ -64,9 +64,10 @@ def check_baseline(baseline: Any) -> Any:
         TypeError: Expected argument `baseline` to be a number, a tensor or a tuple of them but got 'zero'
     """
     values = baseline if isinstance(baseline, tuple) else (baseline,)
-    if not values or any(not isinstance(b, (int, float, Tensor)) for b in values):
+    if not values or any(not isinstance(b, (int, float, complex, Tensor)) for b in values):
         raise TypeError(f"Expected argument `baseline` to be a number, a tensor or a tuple of them but got {baseline!r}")
-    if any(not bool(torch.as_tensor(b).isfinite().all()) for b in values if not isinstance(b, Tensor) or b.is_floating_point()):
+    if any(not bool(torch.as_tensor(b).isfinite().all()) for b in values if not isinstance(b, Tensor) or b.is_floating_point()
+           or b.is_complex()):
         raise ValueError(f"Expected argument `baseline` to be finite but got {baseline!r:.80}")  # said now, not at the first audit
     return baseline
 

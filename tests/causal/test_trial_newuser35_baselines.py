@@ -93,3 +93,23 @@ def test_complex_frames_get_the_effect_of_zeroing_each_bin():
     got = input_effects(model, z, target=1)
     assert got.dtype == torch.float32
     torch.testing.assert_close(got, z.abs().flatten(1) * lin.weight[1].detach())
+
+
+def test_complex_frames_take_a_complex_baseline_and_refuse_a_nan_one():
+    """A complex number was refused as 'a number or a tensor but got complex'; a NaN complex baseline gave NaN
+    effects silently (a NaN float baseline is refused)."""
+    torch.manual_seed(0)
+    lin = nn.Linear(6, 2)
+    model = nn.Sequential(nn.Flatten(), _Abs(), lin).eval()
+    z = torch.randn(3, 2, 3, dtype=torch.complex64)
+    got = input_effects(model, z, baseline=3 + 4j, target=1)  # |3 + 4j| = 5
+    torch.testing.assert_close(got, (z.abs().flatten(1) - 5) * lin.weight[1].detach())
+    with pytest.raises(ValueError, match=r"`baseline` to be finite but it holds NaN"):
+        input_effects(model, z, baseline=torch.tensor(complex("nan")), target=1)
+
+
+@pytest.mark.parametrize(("baseline", "says"), [(1j, r"but got complex \(complex baselines are for complex inputs; these are torch.float32\)"),
+                                                 (torch.tensor(1 + 1j), r"real for inputs of dtype torch.float32, but got a complex tensor")])
+def test_real_inputs_refuse_a_complex_baseline_whose_imaginary_part_would_be_dropped(baseline, says):
+    with pytest.raises(TypeError, match=says):
+        input_effects(nn.Linear(4, 2), torch.randn(3, 4), baseline=baseline, target=1)

@@ -49,8 +49,12 @@ def _check_one(x: Tensor, b: object, *, advice: bool = True) -> Tensor:
     elif isinstance(b, bool):
         raise TypeError(f"Expected argument `baseline` to be a number or a tensor for inputs of dtype {x.dtype} but got {b}: "
                         "False and True are the baselines of bool inputs (masks)")
-    elif not isinstance(b, (int, float, Tensor)):
-        raise TypeError(f"Expected argument `baseline` to be a number or a tensor but got {type(b).__name__}")
+    elif isinstance(b, complex) and not x.is_complex() or not isinstance(b, (int, float, complex, Tensor)):
+        raise TypeError(f"Expected argument `baseline` to be a number or a tensor but got {type(b).__name__}"
+                        + (f" (complex baselines are for complex inputs; these are {x.dtype})" if isinstance(b, complex) else ""))
+    if isinstance(b, Tensor) and b.is_complex() and not x.is_complex():  # .to() would drop the imaginary part
+        raise TypeError(f"Expected argument `baseline` of the inputs' kind, real for inputs of dtype {x.dtype}, but got a "
+                        f"complex tensor ({b.dtype}): its imaginary part would be dropped")
     integer_input = not x.is_floating_point() and not x.is_complex() and x.dtype != torch.bool
     if integer_input:  # token ids: the baseline is a token id, never a rounded float
         if isinstance(b, float) or isinstance(b, Tensor) and (b.is_floating_point() or b.is_complex() or b.dtype == torch.bool):
@@ -79,7 +83,7 @@ def _check_one(x: Tensor, b: object, *, advice: bool = True) -> Tensor:
     if full != x.shape:  # e.g. 3 channels for a 1-channel input: it would grow the input
         raise ValueError(f"Expected argument `baseline` broadcastable to the input's shape {list(x.shape)} without growing it "
                          f"but got {list(b.shape)}")
-    if b.is_floating_point() and not torch.isfinite(b).all():
+    if (b.is_floating_point() or b.is_complex()) and not torch.isfinite(b).all():
         raise ValueError("Expected argument `baseline` to be finite but it holds NaN or infinity")
     return b
 
