@@ -111,7 +111,8 @@ class CausalRepairModule(EvaluationSteps):
     are plain data there), so its checkpoints load with ``CausalRepairModule.load_from_checkpoint(path)``.
 
     Args:
-        model: the network to repair (its parameters are optimised).
+        model: the network to repair (its parameters that require gradients are optimised; its submodules are
+            attributes of the module too, ``repair.backbone``, for callbacks such as Lightning's ``BackboneFinetuning``).
         terms: :class:`~lightning_causal.repair.base.RepairTerm` objects with unique names.
         task_loss: ``(outputs, y) -> loss`` (default cross-entropy).
         lr: Adam learning rate.
@@ -325,6 +326,21 @@ class CausalRepairModule(EvaluationSteps):
         """The module a :class:`~lightning_causal.callbacks.CausalAuditCallback` explains (this one)."""
         return self
 
+    def __getattr__(self, name: str) -> Any:
+        """The model's own submodules as attributes of the module (``repair.backbone`` is ``repair.model.backbone``):
+        callbacks that reach into the LightningModule, e.g. Lightning's ``BackboneFinetuning`` (freezes and unfreezes
+        ``pl_module.backbone``), act on the model. Its other attributes and private names are not forwarded."""
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            inner = self.__dict__.get("_modules", {}).get("model")
+            if not isinstance(inner, nn.Module) or name.startswith(("_", "lc_")):  # lc_: the causal engine's site modules
+                raise
+            child = inner.__dict__.get("_modules", {}).get(name)
+            if child is None:
+                raise
+            return child
+
     @override
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         return self.model(*args, **kwargs)
@@ -508,7 +524,12 @@ class CausalRepairModule(EvaluationSteps):
 
     @override
     def configure_optimizers(self) -> Any:
-        return torch.optim.Adam(self.model.parameters(), lr=self.lr)
+        """Adam at ``lr`` over the model's parameters that require gradients (all of them where none does): those
+        frozen before (by Lightning's ``BackboneFinetuning`` in its ``setup``) join when the callback unfreezes them, as
+        a param group of its own at its learning rate (already in the optimizer, it skipped them with a warning and they
+        trained at ``lr``)."""
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        return torch.optim.Adam(trainable or list(self.model.parameters()), lr=self.lr)
 
 
 def _check_terms_explain(terms: Sequence[RepairTerm], explain: int | str) -> None:
