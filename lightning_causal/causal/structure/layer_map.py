@@ -292,8 +292,11 @@ def layer_causal_map(
             if names is None:
                 names, left_out = default_layer_choice(forward, xs)
                 if not names:  # nothing the default could read: say so, not that the `layers` never given were empty
+                    scripted = [n for n, m in model.named_modules() if n and isinstance(m, torch.jit.ScriptModule)]
+                    where = (f" (its layers lie in the TorchScript module {scripted[0]!r}, which no hook reaches: audit "
+                             "the eager module that was scripted)" if scripted else "; name the layers with `layers=`")
                     raise ValueError(f"Expected the model {model_name(model)} to hold a module with parameters that the "
-                                     "default layers read, but it holds none; name the layers with `layers=`")
+                                     f"default layers read, but it holds none{where}")
             else:
                 warn_off_output_path(off_output_path(forward, xs, names))
             with embedding_readers(model, xs) as readers:  # the clean pass only: which embeddings read token ids
