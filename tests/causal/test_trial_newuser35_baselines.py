@@ -113,3 +113,18 @@ def test_complex_frames_take_a_complex_baseline_and_refuse_a_nan_one():
 def test_real_inputs_refuse_a_complex_baseline_whose_imaginary_part_would_be_dropped(baseline, says):
     with pytest.raises(TypeError, match=says):
         input_effects(nn.Linear(4, 2), torch.randn(3, 4), baseline=baseline, target=1)
+
+
+def test_int16_audio_is_told_a_raw_value_and_gets_the_effects_of_its_float_equal():
+    """A PCM waveform (int16, the model scales by 1/32768) was told only about token ids and codes."""
+    torch.manual_seed(0)
+    lin = nn.Linear(4, 2)
+
+    class Pcm(nn.Module):
+        def forward(self, x):
+            return lin(x.float() / 32768)
+
+    x = torch.tensor([[-32768, -5, 7, 32767], [100, -100, 0, 1]], dtype=torch.int16)
+    with pytest.raises(ValueError, match=r"for int16 or int8 samples that the model scales inside \(PCM audio\), a raw value"):
+        input_effects(Pcm(), x, target=1)
+    torch.testing.assert_close(input_effects(Pcm(), x, baseline=0, target=1), x.float() / 32768 * lin.weight[1].detach())

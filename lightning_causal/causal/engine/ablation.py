@@ -61,9 +61,11 @@ def _check_one(x: Tensor, b: object, *, advice: bool = True) -> Tensor:
             message = f"Expected argument `baseline` to be an integer (a token id) for integer inputs of dtype {x.dtype} but got "
             if not advice:  # inputs that mix codes and floats: check_baselines says what to give
                 raise ValueError(message + f"{b!r:.80}")
-            pixels = "; for uint8 images (pixels 0..255 the model scales inside), a pixel value, e.g. `baseline=0` (black)"
+            pixels = ("; for uint8 images (pixels 0..255 the model scales inside), a pixel value, e.g. `baseline=0` (black)"
+                      if x.dtype == torch.uint8 else "; for int16 or int8 samples that the model scales inside (PCM audio), a "
+                      "raw value, e.g. `baseline=0` (silence)")
             raise ValueError(message + f"{shown_baseline(b)}: for token ids {TOKEN_BASELINE_ADVICE}; for integer codes, a reference code"
-                             + (pixels if x.dtype == torch.uint8 else ""))
+                             + (pixels if x.dtype in (torch.uint8, torch.int8, torch.int16) else ""))
         _check_integer_range(x.dtype, b)
     # a Python number straight in the input's dtype: through the default float32 a float64 input's
     # baseline 0.7 became 0.699999988 (effects off by ~1e-9, float32 precision in a float64 model)
