@@ -7,6 +7,7 @@ names stay importable from here.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -126,16 +127,23 @@ _SIGN = re.compile("|".join(re.escape(sign) for sign in _SIGNS))  # the two-char
 _SPELLED = {"-": "minus", "_": "underscore", ".": "dot"}  # a name of no letter or digit: each character's word
 
 
-def _spelled(run: re.Match) -> str:
+def _kept(c: str) -> bool:
+    """Whether a tag holds character ``c`` as it is: a letter or digit, one of ``_ . -``, or a combining mark (category
+    ``M``: a Devanagari vowel sign or virama, a decomposed accent), part of the letter before it."""
+    return c.isalnum() or c in "_.-" or unicodedata.category(c).startswith("M")
+
+
+def _spelled(run: str) -> str:
     """A run of characters a tag cannot hold: its signs as words (``" + "``: ``_plus_``), else ``_``."""
-    words = [_SIGNS[sign] for sign in _SIGN.findall(run.group())]
+    words = [_SIGNS[sign] for sign in _SIGN.findall(run)]
     return f"_{'_'.join(words)}_" if words else "_"
 
 
 def tag_safe(name: object) -> str:
     """``name`` as one segment of a logger tag: the signs ``<=``, ``>=``, ``!=``, ``==``, ``<``, ``>``, ``=``, ``+``,
     ``&``, ``%`` and ``×`` spelled out (``le``, ``ge``, ``ne``, ``eq``, ``lt``, ``gt``, ``eq``, ``plus``, ``and``, ``pct``,
-    ``x``: an intersection ``female × C`` is ``female_x_C``), other characters than letters, digits, ``_``, ``.`` and ``-`` (slashes, spaces) made ``_``. A name left with no
+    ``x``: an intersection ``female × C`` is ``female_x_C``), other characters than letters (with their combining
+    marks: ``क्षत्रिय`` stays whole), digits, ``_``, ``.`` and ``-`` (slashes, spaces) made ``_``. A name left with no
     letter or digit (a sentiment class ``"-"``, ``"?"``, an emoji) is spelled character by character: ``-`` as
     ``minus``, ``_`` as ``underscore``, ``.`` as ``dot``, others by their Unicode names (``question_mark``), so that
     names of symbols give distinct, readable tags, not one ``_`` each; an empty name gives ``_``.
@@ -145,9 +153,12 @@ def tag_safe(name: object) -> str:
         ('hours_week', 'capital_gain', '3')
         >>> [tag_safe(n) for n in ["<50K", ">=50K", "-", "0", "+", "?", "female × C"]]
         ['lt_50K', 'ge_50K', 'minus', '0', 'plus', 'question_mark', 'female_x_C']
+        >>> tag_safe("क्षत्रिय") == "क्षत्रिय", tag_safe("cafe\u0301") == "cafe\u0301"  # a virama, a decomposed accent
+        (True, True)
     """
     text = str(name)
-    tag = re.sub(r"[^\w.\-]+", _spelled, text).strip("_")
+    runs = ("".join(cs) if kept else _spelled("".join(cs)) for kept, cs in itertools.groupby(text, _kept))
+    tag = "".join(runs).strip("_")
     if any(c.isalnum() for c in tag):
         return tag
     words = [_SPELLED.get(c) or unicodedata.name(c, f"u{ord(c):04x}") for c in text if not c.isspace()]

@@ -5,6 +5,8 @@ name with no letter or digit left is spelled character by character."""
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 import torch
 from torch import nn
@@ -36,3 +38,12 @@ def test_the_backdoor_audit_logs_one_readable_series_per_symbol_class():
 def test_names_that_still_make_one_tag_are_refused_naming_both():
     with pytest.raises(ValueError, match="'a\\+b' and 'a plus b' both give the scalar tag anomaly_index/a_plus_b"):
         check_distinct_tags("class_names", ["a+b", "a plus b"], "anomaly_index/<name>", "class")
+
+
+@pytest.mark.parametrize("name", ["क्षत्रिय", "தமிழ்", "cafe\u0301"])  # a virama, a vowel sign, a decomposed accent
+def test_letters_keep_their_combining_marks(name):
+    """Combining marks are no letters to ``str.isalnum`` (category M): they were made ``_``, so Devanagari and Tamil
+    names lost their vowel signs (``क_षत_र_य``) and a decomposed ``café`` gave ``cafe``'s tag."""
+    assert tag_safe(name) == name
+    bare = "".join(c for c in name if not unicodedata.category(c).startswith("M"))  # a name of other letters
+    check_distinct_tags("class_names", [bare, name], "anomaly_index/<name>", "class")  # no clash refused
