@@ -16,6 +16,10 @@ clean repair set.
 - :func:`fst`: Feature Shift Tuning (Min et al. 2023): the output layer re-initialised, then the
   whole model fine-tuned with ``CE + alpha * <w, w_0>`` (``w_0`` the output layer's weight before
   repair), ``w`` projected back to ``w_0``'s norm after every step.
+- :func:`universal_perturbation` (with ``repair_with_terms(universal=...)``): I-BAU's min-max (Zeng et al.
+  2022), ``min_theta max_{||delta||_2 <= eps} CE(f(clip(x + delta)), y)`` over one perturbation shared by the
+  batch, solved by alternating steps (a few projected gradient-ascent steps on ``delta``, then one model step
+  on the clean loss plus ``weight`` times the perturbed loss), not by I-BAU's implicit hypergradient.
 """
 
 from __future__ import annotations
@@ -44,11 +48,14 @@ def _batches(n: int, epochs: int, batch: int, seed: int):
 
 def repair_with_terms(model: nn.Module, terms: Sequence[RepairTerm], x: Tensor, y: Tensor, epochs: int, seed: int,
                       setup: bool = True, lr: float = 1e-3, batch: int = 32,
-                      shift: tuple[str, float] | None = None) -> nn.Module:
+                      shift: tuple[str, float] | None = None,
+                      universal: tuple[float, int, float] | None = None) -> nn.Module:
     """A repaired copy of ``model``: ``CausalRepairModule(model, terms).objective`` minimised by Adam
     over ``epochs`` shuffled passes of ``(x, y)``; terms are set up on ``x`` (up to 512 rows) first
     unless ``setup=False`` (terms already set up on this model). ``shift=(head, alpha)`` adds
-    :func:`fst`'s feature shift: ``head`` re-initialised, ``alpha * <w, w_0>``, norm projection."""
+    :func:`fst`'s feature shift: ``head`` re-initialised, ``alpha * <w, w_0>``, norm projection.
+    ``universal=(eps, steps, weight)`` adds ``weight * CE(f(clip(x + delta)), y)`` with ``delta`` from
+    :func:`universal_perturbation` on the step's batch (I-BAU's min-max, alternating)."""
     module = CausalRepairModule(copy.deepcopy(model).train(), list(terms), lr=lr)
     if setup:
         first = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
@@ -59,8 +66,13 @@ def repair_with_terms(model: nn.Module, terms: Sequence[RepairTerm], x: Tensor, 
         layer, w0, alpha = _reinit_head(module.model, shift[0], seed), None, shift[1]
         w0 = layer.w0
     opt = torch.optim.Adam(module.model.parameters(), lr=lr)
+    g = torch.Generator().manual_seed(seed + 2)
     for idx in _batches(len(y), epochs, batch, seed):
         loss, _ = module.objective((x[idx], y[idx]))
+        if universal is not None:
+            eps, steps, weight = universal
+            delta = universal_perturbation(module.model, x[idx], y[idx], eps, steps, g)
+            loss = loss + weight * F.cross_entropy(module.model((x[idx] + delta).clamp(0, 1)), y[idx])
         if layer is not None:
             loss = loss + alpha * (layer.weight * w0).sum()
         opt.zero_grad(set_to_none=True)
@@ -70,6 +82,23 @@ def repair_with_terms(model: nn.Module, terms: Sequence[RepairTerm], x: Tensor, 
             with torch.no_grad():
                 layer.weight.mul_(w0.norm() / layer.weight.norm())
     return module.model.eval()
+
+
+def universal_perturbation(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int,
+                           generator: torch.Generator) -> Tensor:
+    """One perturbation ``delta`` (``x[0]``'s shape) with ``||delta||_2 <= eps`` that raises the batch's
+    cross-entropy: a random start in the ball, then ``steps`` normalised gradient-ascent steps of
+    ``2.5 * eps / steps``, each projected back onto the ball; inputs clipped to [0, 1]."""
+    delta = torch.randn(x.shape[1:], generator=generator)
+    delta = delta * (0.1 * eps / delta.norm())
+    for _ in range(steps):
+        delta.requires_grad_(True)
+        loss = F.cross_entropy(model((x + delta).clamp(0, 1)), y)
+        (grad,) = torch.autograd.grad(loss, delta)
+        with torch.no_grad():
+            delta = delta + (2.5 * eps / steps) * grad / grad.norm().clamp_min(1e-12)
+            delta = delta * (eps / delta.norm()).clamp(max=1.0)
+    return delta.detach()
 
 
 def _fine_tune(model: nn.Module, x: Tensor, y: Tensor, epochs: int, seed: int, lr: float = 1e-3, batch: int = 32) -> nn.Module:

@@ -27,6 +27,9 @@ def _label(method: str) -> str:
         return LABEL[method]
     if base in ("fst", "rfst"):  # Feature Shift Tuning, alone or on top of our term (fst:<alpha>)
         return f"{'ours + ' if base == 'rfst' else ''}FST, alpha {suffix or '0.2'}"
+    if base in ("ibau", "ribau"):  # I-BAU's min-max, alone or beside our term (ibau:<eps>[:<weight>])
+        eps, _, weight = suffix.partition(":")
+        return f"{'ours + ' if base == 'ribau' else ''}I-BAU min-max, eps {eps or '2'}, weight {weight or '1'}"
     if base == "ddet":
         return f"contrastive detection, alpha {suffix or '0.2'}"
     what = f"{suffix[1:]} epochs" if suffix.startswith("e") else f"{int(suffix[1:])}% repair set"

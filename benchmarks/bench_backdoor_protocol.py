@@ -18,7 +18,9 @@ the name says otherwise):
 - ``ft``: plain fine-tuning; ``nc-unlearn:known`` / ``nc-unlearn:reversed``: Neural Cleanse's
   unlearning with the planted trigger / the reversed triggers of the flagged classes;
   ``fine-pruning``; ``anp``; ``fst`` / ``fst:<alpha>`` (Feature Shift Tuning, alpha 0.2 by default;
-  see ``benchmarks/backdoor_peers.py``).
+  see ``benchmarks/backdoor_peers.py``); ``ibau:<eps>[:<weight>]`` (I-BAU's min-max by alternating steps,
+  L2 bound ``eps``, 5 ascent steps, weight 1 by default) and ``ribau:...`` (the same beside the
+  ``trigger=None`` term).
 
 ``detection`` (run unless ``--methods`` leaves it out) is the ``trigger=None`` term's own Neural
 Cleanse run (default options) on the 10% repair set; ``ddet`` / ``ddet:<alpha>`` is Neural Cleanse on
@@ -137,6 +139,11 @@ class Fold:
             term = copy.deepcopy(self.reversed_term(fraction))
             return peers.repair_with_terms(self.model, [term], x, y, epochs, seed, setup=False, lr=self.lr,
                                            shift=("fc2", float(suffix or 0.2))), {}
+        if base in ("ibau", "ribau"):  # ibau:<eps>[:<weight>]: I-BAU's min-max alone / beside the trigger=None term
+            eps, _, weight = suffix.partition(":")
+            universal = (float(eps or 2.0), 5, float(weight or 1.0))
+            terms = [copy.deepcopy(self.reversed_term(fraction))] if base == "ribau" else []
+            return peers.repair_with_terms(self.model, terms, x, y, epochs, seed, setup=False, lr=self.lr, universal=universal), {}
         if base == "fst":  # fst or fst:<alpha>
             return peers.fst(self.model, x, y, epochs, seed, alpha=float(suffix or 0.2), lr=self.lr), {}
         if base == "anp":
@@ -187,7 +194,7 @@ def run_case(case: bp.Case, folds: list[int], methods: list[str], digits, option
     for fold in folds:
         todo = [m for m in ["none", "floor", *methods] if (case.seed, fold, m) not in done]
         if case.family == "clean":
-            todo = [m for m in todo if m in ("none", "detection", "reversed", "ft") or m.startswith(("fst", "rfst", "ddet"))]
+            todo = [m for m in todo if m in ("none", "detection", "reversed", "ft") or m.startswith(("fst", "rfst", "ddet", "ibau", "ribau"))]
         if case.family == "blended":  # Neural Cleanse's blind spot: trigger=None rows reported at 10% only (not counted)
             todo = [m for m in todo if m not in ("reversed:f05", "reversed:f20")]
         if case.family != "clean" and floor_case is None:
