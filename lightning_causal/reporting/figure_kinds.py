@@ -51,6 +51,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, get_args
 
+import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
@@ -82,7 +83,8 @@ def infer_kind(x: Tensor, meta: Mapping[str, Any] | None = None) -> str | None:
     Integer columns ``[N, D]`` are token ids, unless the audit's ``meta`` names its features
     (``feature_names``) and holds no ``vocabulary``: then they are categorical codes, drawn as
     tabular bars named after their columns (a token strip left out a trailing code whose effect
-    was 0 as padding and showed no column names).
+    was 0 as padding and showed no column names). Bool masks and complex values are no token ids:
+    they are drawn as their shape says (``[N, D]``: tabular).
 
     Args:
         x: the probe's input ``[N, ...]``.
@@ -96,6 +98,8 @@ def infer_kind(x: Tensor, meta: Mapping[str, Any] | None = None) -> str | None:
         'sequence'
         >>> infer_kind(torch.zeros(4, 12)), infer_kind(torch.zeros(4, 12, dtype=torch.long)), infer_kind(torch.zeros(4))
         ('tabular', 'tokens', None)
+        >>> infer_kind(torch.zeros(4, 10, dtype=torch.bool)), infer_kind(torch.zeros(4, 10, dtype=torch.complex64))  # no token ids
+        ('tabular', 'tabular')
         >>> infer_kind(torch.zeros(4, 1, 6, 8, 8))  # [N, C, D, H, W]: a volume, drawn one depth slice at a time
         'image'
         >>> infer_kind(torch.zeros(4, 3, dtype=torch.long), {"feature_names": ["colour", "size", "sex"]})  # codes
@@ -103,7 +107,8 @@ def infer_kind(x: Tensor, meta: Mapping[str, Any] | None = None) -> str | None:
     """
     if x.dim() == 2:
         named = meta is not None and bool(meta.get("feature_names")) and not meta.get("vocabulary")
-        return "tabular" if x.is_floating_point() or named else "tokens"
+        ids = not (x.is_floating_point() or x.is_complex() or x.dtype == torch.bool)  # integer columns: token ids or codes
+        return "tokens" if ids and not named else "tabular"
     if x.dim() == 3:
         return "sequence" if signal_layout(x.shape[1:]) is not None else "image"
     if x.dim() in (4, 5):

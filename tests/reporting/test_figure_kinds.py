@@ -26,6 +26,9 @@ from lightning_causal.reporting.tensorboard import TensorBoardRenderer
         ((6, 8, 8), torch.float32, "image"),
         ((6, 14), torch.float32, "tabular"),
         ((6, 14), torch.long, "tokens"),
+        ((6, 14), torch.bool, "tabular"),  # a bool mask [N, F]: its columns, not a token strip (was "tokens")
+        ((6, 14), torch.complex64, "tabular"),  # complex values (a spectrum): no token ids either
+        ((6, 1, 8, 8), torch.bool, "image"),
         ((6, 1, 4, 8, 8), torch.float32, "image"),  # [N, C, D, H, W]: a volume (Conv3d), drawn by depth slice
         ((6,), torch.float32, None),
     ],
@@ -63,6 +66,7 @@ def _tags(result: AuditResult, inputs: torch.Tensor, kind: str | None = None) ->
         (torch.rand(6, 1, 64), None, [f"causal/a/maps/sample_{i}/{m}" for i in range(4) for m in ("Saliency", "causal")]),
         (torch.rand(6, 9), None, ["causal/a/maps/top_features"]),
         (torch.randint(0, 50, (6, 9)), None, [f"causal/a/maps/sample_{i}" for i in range(4)]),
+        (torch.rand(6, 9) > 0.5, None, ["causal/a/maps/top_features"]),  # a bool mask: bars of its columns, no token strips
         (torch.rand(6, 9), "sequence", [f"causal/a/maps/sample_{i}/{m}" for i in range(4) for m in ("Saliency", "causal")]),
         (torch.rand(6, 1, 8, 8), "tabular", ["causal/a/maps/top_features"]),
     ],
