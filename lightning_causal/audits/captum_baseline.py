@@ -31,6 +31,7 @@ from lightning_causal.audits.captum_metrics import (
 )
 from lightning_causal.audits.captum_report import (
     warn_layer_unreached,
+    warn_surrogate_gradient,
     warn_without_gradient,
     write_comparison,
 )
@@ -414,6 +415,7 @@ class CaptumBaseline(Audit):
         for spec in self.specs:
             rows[spec.label] = {**agreement(self, scores["causal"], scores[spec.label], k, real), **rows[spec.label]}
         write_comparison(self, result, rows, seconds, zero)
+        warn_surrogate_gradient(self, model, probe, tidx, result)
         for layer in self.layers:
             self._layer(model, probe, layer, tidx, max_batch_size, result)
         softmax = self.settings.score == "softmax" or self.settings.score == "auto" and out.dim() == 2 and out.shape[1] > 1

@@ -10,15 +10,19 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from torch import Tensor
+import torch
+from torch import Tensor, nn
 
-from lightning_causal.audits.base import AuditResult
+from lightning_causal.audits.base import AuditResult, Probe
+from lightning_causal.causal.effects.gradient_check import Edit, check_gradient_path
+from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.state import audit_mode, gather_target
 from lightning_causal.causal.engine.user_frame import outside_package
 
 if TYPE_CHECKING:
     from lightning_causal.audits.captum_baseline import CaptumBaseline
 
-__all__ = ["RANK_METRICS", "warn_layer_unreached", "warn_without_gradient", "write_comparison"]
+__all__ = ["RANK_METRICS", "warn_layer_unreached", "warn_surrogate_gradient", "warn_without_gradient", "write_comparison"]
 
 #: The rank-agreement metrics (columns of the comparison table; the causal row has none: ``None`` there, JSON ``null``,
 #: NaN in a pandas DataFrame, ``-`` on the text card).
@@ -114,3 +118,32 @@ def warn_layer_unreached(audit: CaptumBaseline, result: AuditResult, layer: str,
                    "of `layers`")
     result.meta.setdefault("notes", []).append(message)
     warnings.warn(f"CaptumBaseline {audit.name!r}: {message}", UserWarning, stacklevel=outside_package())
+
+
+def warn_surrogate_gradient(audit: CaptumBaseline, model: nn.Module, probe: Probe, target: Tensor, result: AuditResult) -> None:
+    """Warn when autograd misses part of how the output depends on the explained input (a straight-through
+    estimator kept in eval mode, ``hard + soft - soft.detach()``; a ``.detach()`` branch): the gradient methods then
+    explain a surrogate, not the model the causal effects and the curves measure. Checked as the first-order
+    estimates are (:func:`~lightning_causal.causal.effects.gradient_check.check_gradient_path`: two probe rows,
+    a central difference), once per run, where a gradient method of the inputs is compared; noted in ``result`` for the
+    TensorBoard card."""
+    labels = [s.label for s in audit.specs if not s.layer and not s.grouped]
+    x = probe.first
+    if not labels or not x.is_floating_point():
+        return
+    rows = torch.arange(min(2, x.shape[0]), device=x.device)
+    forward = Forward(model, num_samples=len(probe), **audit.model_options(probe))
+
+    def run(edit: Edit) -> Tensor:
+        return gather_target(forward(edit(0, x[rows]), rows=rows), target[rows])
+
+    with audit_mode(model, grad=True), warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        check_gradient_path(run, "the explained input", f"the maps of {', '.join(labels)}",
+                            "their agreement with the causal effects measures the surrogate gradient, not the model; "
+                            "FeatureAblation and ShapleyValueSampling need no gradient", stacklevel=1)
+    for w in seen:  # said again outside the recording, and noted on the card
+        warnings.warn(f"CaptumBaseline {audit.name!r}: {w.message}", UserWarning, stacklevel=outside_package())
+        result.meta.setdefault("notes", []).append(
+            f"{labels} follow a gradient that misses how the output moves (a straight-through estimator, .detach()): "
+            "they explain a surrogate")

@@ -70,3 +70,31 @@ def test_a_layer_whose_gradient_after_it_is_zero_is_noted_with_that_cause():
     (note,) = [n for n in result.meta["notes"] if "'l1'" in n]
     assert "the model's gradient after the layer is 0 at every sample" in note and "does not depend" not in note
     assert math.isnan(result.scalars["compare/LayerConductance-l1/spearman"])
+
+
+class StraightThrough(nn.Module):
+    """A hard step whose gradient is a sigmoid's (a straight-through estimator kept in eval mode)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.l1, self.l2 = nn.Linear(5, 8).double(), nn.Linear(8, 3).double()
+
+    def forward(self, x):
+        h = self.l1(x)
+        soft = torch.sigmoid(h)
+        return self.l2((h > 0).to(h.dtype) + soft - soft.detach())
+
+
+def test_a_straight_through_estimator_is_said_to_give_the_gradient_methods_a_surrogate():
+    audit = CaptumBaseline(("Saliency", "FeatureAblation"), target=0)
+    with pytest.warns(UserWarning, match=r"misses part of how the output depends on it.*the maps of Saliency"):
+        result = audit.run(StraightThrough().eval(), Probe(X))
+    note = [n for n in result.meta["notes"] if "surrogate" in n]
+    assert note == ["['Saliency'] follow a gradient that misses how the output moves (a straight-through estimator, "
+                    ".detach()): they explain a surrogate"]
+    assert len(note[0]) <= 160
+    with warnings.catch_warnings(record=True) as seen:  # the same model without the step: no such note
+        warnings.simplefilter("always")
+        plain = audit.run(nn.Sequential(StraightThrough().l1, nn.Sigmoid(), StraightThrough().l2).eval(), Probe(X))
+    assert not [w for w in seen if "misses part" in str(w.message)] and "notes" not in plain.meta
