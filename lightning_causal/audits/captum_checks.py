@@ -72,25 +72,23 @@ def check_token_options(audit: CaptumBaseline, dtype: torch.dtype = torch.int64)
     """What token ids ``[N, T]`` need: an integer baseline (a token id), methods that take no
     gradient with respect to the inputs, and no continuous perturbations. Of uint8 pixels and bool masks
     (``dtype``), which the model casts inside, the messages name floats or perturbation methods instead."""
-    if dtype in (torch.uint8, torch.bool):
-        gradient = [s.label for s in audit.specs if not s.layer and not s.grouped]
-        if gradient:
-            raise ValueError(
-                f"Expected argument `methods` to hold perturbation methods for {dtype} inputs (uint8 pixels or bool masks the "
-                f"model casts inside) but got the gradient methods {gradient}, which need float inputs: read the probe as "
-                "floats, `unpack_batch=lambda batch: (batch[0].float(), batch[1], None)` (the model's x.float() / 255 reads "
-                "them the same), or use methods such as ('FeatureAblation', 'ShapleyValueSampling')")
+    cast = dtype in (torch.uint8, torch.bool)  # pixels or masks that the model casts inside: no token ids
+    gradient = [s.label for s in audit.specs if not s.layer and not s.grouped]
+    if cast and gradient:
+        raise ValueError(
+            f"Expected argument `methods` to hold perturbation methods for {dtype} inputs (uint8 pixels or bool masks the "
+            f"model casts inside) but got the gradient methods {gradient}, which need float inputs: read the probe as "
+            "floats, `unpack_batch=lambda batch: (batch[0].float(), batch[1], None)` (the model's x.float() / 255 reads "
+            "them the same), or use methods such as ('FeatureAblation', 'ShapleyValueSampling')")
     b = audit.baseline
-    if dtype in (torch.uint8, torch.bool) and not (isinstance(b, int) or isinstance(b, Tensor) and b.numel() == 1
-                                                   and not b.is_floating_point()):
+    one_int = isinstance(b, int) or isinstance(b, Tensor) and b.numel() == 1 and not b.is_floating_point()  # stability keeps int(b)
+    if cast and not one_int:
         raise ValueError(f"Expected argument `baseline` to be an int for {dtype} inputs but got {shown_baseline(b)}: a pixel "
                          "value of uint8 images, e.g. `baseline=0` (black), or False of bool masks")
-    if dtype not in (torch.uint8, torch.bool) and not (isinstance(b, int) and not isinstance(b, bool) or isinstance(b, Tensor)
-                                                       and b.numel() == 1 and not b.is_floating_point()):
+    if not cast and (isinstance(b, bool) or not one_int):
         raise ValueError(f"Expected argument `baseline` to be a token id (an int: pad or [MASK]) for token inputs but got "
                          f"{shown_baseline(b)}: {TOKEN_BASELINE_ADVICE}; with `input_layer=` too, as Captum's layer methods "
                          "take their baselines as inputs")
-    gradient = [s.label for s in audit.specs if not s.layer and not s.grouped]
     if gradient:
         # the example names the user's own `input_layer` where given (a model of its own nests BERT: 'model.bert....')
         layer = audit.input_layer or "bert.embeddings.word_embeddings"

@@ -58,11 +58,11 @@ def check_input_kinds(name: str, inputs: Any) -> None:
             f"Expected argument `{name}` to be a tensor [N, ...] or a tuple of them but got a PackedSequence, whose rows "
             f"are the time steps of all samples together, which no intervention can split into samples: {_PAD}; in a "
             "callback, a collate_fn that pads (and returns the lengths) instead of packing")
-    tensors = inputs if isinstance(inputs, (tuple, list)) else (inputs,)
-    for i, t in enumerate(tensors):
+    several = isinstance(inputs, (tuple, list))
+    for i, t in enumerate(inputs if several else (inputs,)):
         if not isinstance(t, Tensor):
             continue
-        which = f"`{name}`" if len(tensors) == 1 and not isinstance(inputs, (tuple, list)) else f"`{name}` (tensor {i})"
+        which = f"`{name}` (tensor {i})" if several else f"`{name}`"
         if t.is_nested:
             raise TypeError(f"Expected argument {which} to be a dense tensor but got a nested tensor (samples of different "
                             f"lengths), which no intervention can set row by row: pad it, x = torch.nested.to_padded_tensor(nt, "
