@@ -165,17 +165,10 @@ def audit_model(
     with no_trace(target):
         check_probe_outputs(audit_list, target, probe, "`data`")  # the callback's checks before a fit's first audit
         # and its dry runs: each audit validated and run on 2 samples (its state restored), so that a wrong option of the
-        # last audit fails before the others ran in full; their warnings are left to the full runs, which give them again
-        for audit in audit_list:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    dry_run(audit, *audited_view(audit, target, probe, position))
-            except MisconfigurationException as err:  # the audit's own error, raised as a full run's (below)
-                cause = err.__cause__ if isinstance(err.__cause__, Exception) else err
-                _name_audit(cause, audit, target, max_batch_size, len(probe), " (its dry run on 2 probe samples, before "
-                                                                              "any audit ran in full)")
-                raise cause from None
+        # last audit fails before the others ran in full
+        failed = _dry_runs(audit_list, target, probe, position, max_batch_size)
+        if failed is not None:  # raised outside the except clause: its own cause and context kept, as a full run's
+            raise failed
         for audit in audit_list:
             t0, notes = time.perf_counter(), []
             try:
@@ -202,6 +195,24 @@ def audit_model(
         if hasattr(tb, "flush"):
             tb.flush()
     return results
+
+
+def _dry_runs(audits: list[Audit], model: torch.nn.Module, probe: Probe, position: int | None,
+              max_batch_size: int | None) -> Exception | None:
+    """The error of the first of ``audits`` whose dry run (:func:`~lightning_causal.callbacks._probe_setup.dry_run`) failed,
+    the audit's own (not the wrapping ``MisconfigurationException``) with the note naming the audit and its dry run;
+    ``None`` where every dry run passed. Their warnings are left to the full runs, which give them again."""
+    for audit in audits:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                dry_run(audit, *audited_view(audit, model, probe, position))
+        except MisconfigurationException as err:
+            cause = err.__cause__ if isinstance(err.__cause__, Exception) else err
+            _name_audit(cause, audit, model, max_batch_size, len(probe), " (its dry run on 2 probe samples, before any "
+                                                                         "audit ran in full)")
+            return cause
+    return None
 
 
 def _name_audit(err: Exception, audit: Audit, model: torch.nn.Module, max_batch_size: int | None, rows: int, when: str = "") -> None:

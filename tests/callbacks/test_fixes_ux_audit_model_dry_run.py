@@ -68,3 +68,33 @@ def test_the_dry_run_leaves_the_audits_state_as_found():
     audit = _Stateful()
     audit_model(_model(), [audit], torch.rand(16, 4))
     assert audit.count == 1 and audit.runs == [2, 16]  # the full run's count only
+
+
+class _Chained(_Rows):
+    """Fails on every run with a ValueError raised from a KeyError (explicitly) and one raised inside its handler."""
+
+    def __init__(self, explicit: bool) -> None:
+        super().__init__()
+        self.explicit = explicit
+
+    def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
+        try:
+            {}["key"]
+        except KeyError as err:
+            if self.explicit:
+                raise ValueError("chained") from err
+            raise ValueError("chained")  # noqa: B904 - implicitly chained on purpose
+        raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize("explicit", [True, False])
+def test_the_dry_runs_error_keeps_its_own_chain_as_a_full_runs(explicit):
+    """Review of a9bde62: the audit's error was raised ``from None``, which erased the cause it was raised from (a full
+    run's error keeps it); implicitly chained, its context became the wrapping MisconfigurationException."""
+    with pytest.raises(ValueError, match="chained") as caught:
+        audit_model(_model(), [_Chained(explicit)], torch.rand(16, 4))
+    error = caught.value
+    if explicit:
+        assert isinstance(error.__cause__, KeyError) and error.__suppress_context__
+    else:
+        assert error.__cause__ is None and isinstance(error.__context__, KeyError) and not error.__suppress_context__
