@@ -163,7 +163,9 @@ MAP_FIGURES: dict[str, Callable[[MapData], list[tuple[str, Figure]]]] = {
 
 def map_figures(data: MapData, kind: str | None = None) -> list[tuple[str, Figure]]:
     """The figures of ``data.maps`` for ``kind`` (default: :func:`infer_kind` of the inputs);
-    none for inputs the kind cannot draw (:func:`skip_reason`) or maps not shaped like the inputs.
+    none for inputs the kind cannot draw (:func:`skip_reason`) or maps not shaped like the inputs. Complex inputs
+    (STFT frames) are drawn as their magnitude ``|z|``, as a spectrogram is (their real part was drawn, with torch's
+    warning that the imaginary part is discarded).
 
     Args:
         data: the maps and the probe inputs they explain.
@@ -179,5 +181,5 @@ def map_figures(data: MapData, kind: str | None = None) -> list[tuple[str, Figur
     maps = {k: v for k, v in data.maps.items() if v.shape[1:] == data.inputs.shape[1:]}
     if kind is None or skip_reason(kind, data.inputs) is not None or not maps:
         return []
-    return MAP_FIGURES[kind](MapData(data.inputs, maps, data.audit, data.meta, data.labels, data.max_samples,
-                                     data.image_origin))
+    inputs = data.inputs.abs() if data.inputs.is_complex() else data.inputs  # STFT frames: their magnitude, a spectrogram
+    return MAP_FIGURES[kind](MapData(inputs, maps, data.audit, data.meta, data.labels, data.max_samples, data.image_origin))

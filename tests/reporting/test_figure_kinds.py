@@ -373,3 +373,21 @@ def test_sequence_time_axis_is_labelled_with_whole_steps(features):
     fig.canvas.draw()
     ticks = [t for t in fig.axes[-1].get_xticks() if 0 <= t <= 19]
     assert ticks and all(float(t).is_integer() for t in ticks)
+
+
+def test_complex_inputs_are_drawn_as_their_magnitude(monkeypatch):
+    """Complex STFT frames (their exact effects are defined) were drawn by their real part, with torch's warning
+    that the imaginary part is discarded; every kind now gets |z|, as a spectrogram is drawn."""
+    import warnings
+
+    import lightning_causal.reporting.figure_kinds as fk
+
+    z = torch.randn(3, 1, 4, 4, dtype=torch.complex64, generator=torch.Generator().manual_seed(0))
+    data = MapData(z, {"causal": torch.randn(3, 1, 4, 4)}, "ie")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no 'Casting complex values to real discards the imaginary part'
+        assert [tag for tag, _ in map_figures(data)][:1] == ["maps/sample_0"]
+    seen = []
+    monkeypatch.setitem(fk.MAP_FIGURES, "image", lambda d: seen.append(d.inputs) or [])
+    map_figures(data)
+    torch.testing.assert_close(seen[0], z.abs())
