@@ -14,7 +14,13 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_causal import InputEffectAudit, audit_model, input_effects, unit_effects
+from lightning_causal import (
+    InputEffectAudit,
+    audit_model,
+    input_effects,
+    layer_causal_map,
+    unit_effects,
+)
 from lightning_causal.baselines.captum_methods import attribute
 
 X = torch.randn(7, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
@@ -77,3 +83,26 @@ def test_deeplift_on_an_exported_model_says_it_is_gradient_times_input(exported)
         warnings.simplefilter("always")
         attribute(eager, X, "DeepLift", target=0)
     assert not [w for w in seen if "rescale rule" in str(w.message)]  # nn.ReLU modules: DeepLift's own rule runs
+
+
+class _Head(nn.Module):
+    """An eager head after an exported backbone (the user's module around a shipped one)."""
+
+    def __init__(self, body: nn.Module) -> None:
+        super().__init__()
+        torch.manual_seed(1)
+        self.body, self.head = body, nn.Linear(3, 2).double()
+
+    def forward(self, x):
+        return self.head(torch.tanh(self.body(x)))
+
+
+def test_the_default_layers_leave_out_an_exported_backbone(exported):
+    """They picked the backbone's weight holders ('body.0'), which the estimators then refused: the map failed."""
+    eager, ep = exported
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert layer_causal_map(_Head(ep), X).layers == ["head"]
+        assert layer_causal_map(_Head(eager), X).layers == ["body.0", "body.3", "head"]
+    with pytest.raises(ValueError, match=r"torch.fx GraphModule .* whose graph never calls it"):
+        layer_causal_map(ep, X)  # the exported model itself: its layers refused, naming why

@@ -90,7 +90,8 @@ def leaf_layers(model: nn.Module) -> list[str]:
     own, in a child of your class that holds no layer, or in layers named ``lora...``) is one layer, the wrapper:
     its parts run side by
     side on the same input, and the wrapper's output is what the next layer reads. A TorchScript submodule of an eager model (``torch.jit.script``/``trace``:
-    a scripted backbone) and what it holds are no layers: they run compiled, where hooks cannot reach.
+    a scripted backbone) and what it holds are no layers: they run compiled, where hooks cannot reach; nor are the
+    modules of a ``torch.export``'ed submodule that its graph does not call (holders of the weights it reads).
     A module whose weights are on the ``meta`` device in a model that also holds real ones is the skeleton
     ``torch.func.functional_call`` runs with stacked weights (the model-ensembling recipe): no layer.
 
@@ -108,6 +109,7 @@ def leaf_layers(model: nn.Module) -> list[str]:
     hidden = _parametrization_modules(model) | {id(d) for a in adapters for d in a.modules() if d is not a}
     wrappers = {id(a) for a in adapters}
     scripted = isinstance(model, torch.jit.ScriptModule)  # all of it: its layers, which the estimators refuse, naming why
+    uncalled = _uncalled_in_graphs(model)  # a torch.export'ed submodule's weight holders, which its graph never calls
     owns = {id(m) for m in model.modules()
             if id(m) not in hidden and (any(True for _ in m.parameters(recurse=False)) or parametrize.is_parametrized(m)
                                         or id(m) in wrappers)}
@@ -118,7 +120,22 @@ def leaf_layers(model: nn.Module) -> list[str]:
     everything_meta = meta and all(t.is_meta for t in (*model.parameters(), *model.buffers()))  # refused by name later
     return [name for name, m in named_modules(model).items()
             if name and id(m) in owns and not any(id(d) in owns for d in m.modules() if d is not m)
-            and (scripted or not isinstance(m, torch.jit.ScriptModule)) and (everything_meta or id(m) not in meta)]
+            and (scripted or not isinstance(m, torch.jit.ScriptModule)) and (everything_meta or id(m) not in meta)
+            and id(m) not in uncalled]
+
+
+def _uncalled_in_graphs(model: nn.Module) -> set[int]:
+    """The modules inside a ``torch.fx.GraphModule`` of ``model`` (not ``model`` itself, whose layers the estimators
+    refuse naming why) that its graph does not call: ``torch.export``'s ``ExportedProgram.module()`` keeps the eager
+    layers as holders of the weights its operations read, where no hook runs."""
+    out: set[int] = set()
+    for name, graph_module in named_modules(model).items():
+        if not name or not isinstance(graph_module, torch.fx.GraphModule):
+            continue
+        called = [str(node.target) for node in graph_module.graph.nodes if node.op == "call_module"]
+        out |= {id(m) for sub, m in graph_module.named_modules() if sub
+                and not any(sub == c or sub.startswith(f"{c}.") for c in called)}
+    return out
 
 
 def block_candidates(model: nn.Module, *, all_sizes: bool = False) -> list[list[str]]:
