@@ -32,6 +32,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from torch import Tensor
+from torch.nn.utils.rnn import PackedSequence
+
+from lightning_causal.causal.engine.input_kinds import check_input_kinds
 
 __all__ = ["INPUT_KEYS", "LABEL_KEYS", "TOKEN_ARGUMENT_KEYS", "Unpacked", "default_unpack_batch", "unpack", "unread_keys"]
 
@@ -128,11 +131,6 @@ def _tensors(value: Any) -> bool:
     return isinstance(value, (tuple, list)) and bool(value) and all(isinstance(t, Tensor) for t in value)
 
 
-def _packed(value: Any) -> bool:
-    """Whether ``value`` is a ``PackedSequence`` (a named tuple of tensors, without importing torch.nn here)."""
-    return type(value).__name__ == "PackedSequence" and hasattr(value, "batch_sizes")
-
-
 def default_unpack_batch(batch: Any) -> Unpacked:
     """``(inputs, labels, additional_forward_args)`` of a batch under the default convention.
 
@@ -148,8 +146,8 @@ def default_unpack_batch(batch: Any) -> Unpacked:
             return batch[0], None, None
         if len(batch) == 2:
             return batch[0], batch[1], None
-    if isinstance(batch, (tuple, list)) and len(batch) in (1, 2) and _packed(batch[0]):  # (packed, y): refused by _check
-        return batch[0], (batch[1] if len(batch) == 2 and isinstance(batch[1], Tensor) else None), None
+    if isinstance(batch, (tuple, list)) and len(batch) in (1, 2) and isinstance(batch[0], PackedSequence):  # (packed, y)
+        return batch[0], None, None  # refused by _check, naming the padded form (not read as the inputs of several tensors)
     if isinstance(batch, (tuple, list)) and len(batch) in (1, 2) and _tensors(batch[0]) and all(isinstance(t, Tensor) for t in batch[1:]):
         return tuple(batch[0]), (batch[1] if len(batch) == 2 else None), None  # ((x1, x2, ...), y): a model of several inputs
     fields = _dataclass_fields(batch)
@@ -167,8 +165,7 @@ def _check(result: Any) -> Unpacked:
     if not isinstance(result, (tuple, list)) or len(result) != 3:
         raise ValueError(f"Expected `unpack_batch` to return (inputs, labels, additional_forward_args) but got {_describe(result)}")
     inputs, labels, args = result
-    if _packed(inputs):  # a tuple of tensors, not the inputs of a model of several inputs: say what to pass instead
-        from lightning_causal.causal.engine.input_kinds import check_input_kinds
+    if isinstance(inputs, PackedSequence):  # a tuple of tensors, not the inputs of a model of several inputs: say what to pass instead
         try:
             check_input_kinds("inputs", inputs)
         except TypeError as err:

@@ -393,7 +393,7 @@ def _dense(batch: Any) -> Any:
     if isinstance(batch, Mapping):
         items = {k: _dense(v) for k, v in batch.items()}
         return items if any(items[k] is not batch[k] for k in batch) else batch
-    if isinstance(batch, (tuple, list)) and not type(batch).__name__ == "PackedSequence":
+    if isinstance(batch, (tuple, list)):
         items = [_dense(v) for v in batch]
         return rebuild(batch, items) if any(a is not b for a, b in zip(items, batch)) else batch
     return batch
