@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule
+from lightning.pytorch.callbacks import BaseFinetuning
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -111,8 +112,8 @@ class CausalRepairModule(EvaluationSteps):
     are plain data there), so its checkpoints load with ``CausalRepairModule.load_from_checkpoint(path)``.
 
     Args:
-        model: the network to repair (its parameters that require gradients are optimised; its submodules are
-            attributes of the module too, ``repair.backbone``, for callbacks such as Lightning's ``BackboneFinetuning``).
+        model: the network to repair (its parameters are optimised: see :meth:`configure_optimizers`; its submodules
+            are attributes of the module too, ``repair.backbone``, for callbacks such as Lightning's ``BackboneFinetuning``).
         terms: :class:`~lightning_causal.repair.base.RepairTerm` objects with unique names.
         task_loss: ``(outputs, y) -> loss`` (default cross-entropy).
         lr: Adam learning rate.
@@ -524,12 +525,17 @@ class CausalRepairModule(EvaluationSteps):
 
     @override
     def configure_optimizers(self) -> Any:
-        """Adam at ``lr`` over the model's parameters that require gradients (all of them where none does): those
-        frozen before (by Lightning's ``BackboneFinetuning`` in its ``setup``) join when the callback unfreezes them, as
-        a param group of its own at its learning rate (already in the optimizer, it skipped them with a warning and they
-        trained at ``lr``)."""
-        trainable = [p for p in self.model.parameters() if p.requires_grad]
-        return torch.optim.Adam(trainable or list(self.model.parameters()), lr=self.lr)
+        """Adam at ``lr`` over the model's parameters. Beside a finetuning callback of Lightning (``BackboneFinetuning``,
+        any ``BaseFinetuning``), over those that require gradients (all of them where none does), as Lightning asks of
+        such a module: the parameters it froze join when it unfreezes them, as a param group of its own at its learning
+        rate (already in the optimizer, it skipped them with a warning and they trained at ``lr``). Without one, over all
+        of them, as Lightning's usual ``Adam(self.parameters())``: a parameter frozen at the start and unfrozen by your
+        own code trains once unfrozen."""
+        params = list(self.model.parameters())
+        callbacks = self._trainer.callbacks if self._trainer is not None else []
+        if any(isinstance(callback, BaseFinetuning) for callback in callbacks):
+            params = [p for p in params if p.requires_grad] or params
+        return torch.optim.Adam(params, lr=self.lr)
 
 
 def _check_terms_explain(terms: Sequence[RepairTerm], explain: int | str) -> None:

@@ -13,6 +13,7 @@ package: Lightning calls the callbacks' ``setup``, where ``BaseFinetuning`` free
 from __future__ import annotations
 
 import warnings
+from types import SimpleNamespace
 
 import lightning.pytorch as pl
 import pytest
@@ -85,7 +86,59 @@ def test_only_the_models_submodules_are_forwarded():
     assert sum(1 for m in repair.modules() if m is net.backbone) == 1  # counted once
 
 
-def test_a_model_of_frozen_parameters_only_is_still_given_an_optimizer():
+def test_a_model_of_frozen_parameters_only_is_still_given_an_optimizer_beside_a_finetuning_callback():
     net = _Net().requires_grad_(False)
-    optimizer = CausalRepairModule(net, [], lr=0.5).configure_optimizers()
+    repair = CausalRepairModule(net, [], lr=0.5)
+    repair._trainer = SimpleNamespace(callbacks=[BackboneFinetuning()])  # what configure_optimizers reads of its trainer
+    optimizer = repair.configure_optimizers()
     assert sum(len(g["params"]) for g in optimizer.param_groups) == 4
+
+
+class _UnfreezeAt(Callback):
+    """The user's own unfreezing, without a finetuning callback: the backbone trains from epoch ``epoch``."""
+
+    def __init__(self, backbone: nn.Module, epoch: int) -> None:
+        self.backbone, self.epoch = backbone, epoch
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:  # noqa: ANN001
+        if trainer.current_epoch == self.epoch:
+            self.backbone.requires_grad_(True)
+
+
+def _trainer(tmp_path, callbacks, **options) -> pl.Trainer:  # noqa: ANN001, ANN003
+    return pl.Trainer(default_root_dir=tmp_path, accelerator="cpu", logger=False, enable_progress_bar=False,
+                      enable_model_summary=False, num_sanity_val_steps=0, callbacks=callbacks, **options)
+
+
+def test_without_a_finetuning_callback_a_backbone_the_user_unfreezes_trains(tmp_path):
+    """Review of f4a5a3a: Adam over the parameters requiring gradients at set-up left a backbone frozen in ``__init__``
+    out of the optimizer for good; unfrozen by the user's own code at epoch 1 it got gradients but never changed."""
+    torch.manual_seed(0)
+    net = _Net()
+    net.backbone.requires_grad_(False)
+    watch = _Watch(net.backbone)
+    trainer = _trainer(tmp_path, [_UnfreezeAt(net.backbone, 1), watch], max_epochs=2, enable_checkpointing=False)
+    trainer.fit(CausalRepairModule(net, [], lr=0.01), *_data())
+    assert watch.frozen == [True, False] and watch.groups == [(4, 0.01)]
+
+
+def test_a_checkpoint_whose_adam_holds_every_parameter_resumes_with_a_frozen_part(tmp_path, monkeypatch):
+    """Review of f4a5a3a: a fit of a partly frozen model checkpointed its Adam over every parameter (before f4a5a3a, and
+    as now without a finetuning callback); resuming it with Adam over the trainable ones failed on the optimizer state's
+    layout ('loaded state dict contains a parameter group that doesn't match the size of optimizer's group')."""
+    def every_parameter(self):  # noqa: ANN001, ANN202 - the module's optimizer before f4a5a3a
+        return torch.optim.Adam(self.model.parameters(), lr=self.lr)
+
+    def partly_frozen() -> CausalRepairModule:
+        torch.manual_seed(0)
+        net = _Net()
+        net.backbone.requires_grad_(False)
+        return CausalRepairModule(net, [], lr=0.01)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(CausalRepairModule, "configure_optimizers", every_parameter)
+        _trainer(tmp_path, [], max_epochs=1).fit(partly_frozen(), *_data())
+    [ckpt] = (tmp_path / "checkpoints").glob("*.ckpt")
+    trainer = _trainer(tmp_path / "resumed", [], max_epochs=2)
+    trainer.fit(partly_frozen(), *_data(), ckpt_path=ckpt)
+    assert trainer.current_epoch == 2 and sum(len(g["params"]) for g in trainer.optimizers[0].param_groups) == 4
