@@ -91,15 +91,11 @@ class _WrappedRepairModule(CausalRepairModule):
         (tensors, numbers, ``hparams``) are not forwarded (tensors would be counted twice by code that walks
         the modules), nor private names."""
         try:
-            return super().__getattr__(name)
+            return super().__getattr__(name)  # CausalRepairModule's: the wrapped module's submodules among them
         except AttributeError:
             inner = self.__dict__.get("_modules", {}).get("model")
-            if not isinstance(inner, nn.Module) or name.startswith(("_", "lc_")):  # lc_: the causal engine's site modules
-                raise
-            child = inner.__dict__.get("_modules", {}).get(name)
-            if child is not None:
-                return child
-            if hasattr(type(inner), name) and not hasattr(LightningModule, name):  # its class's methods and properties
+            if (isinstance(inner, nn.Module) and not name.startswith(("_", "lc_"))  # lc_: the engine's site modules
+                    and hasattr(type(inner), name) and not hasattr(LightningModule, name)):  # its class's methods, properties
                 return getattr(inner, name)
             raise
 
