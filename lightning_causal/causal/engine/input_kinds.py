@@ -50,8 +50,8 @@ def check_input_kinds(name: str, inputs: Any) -> None:
         inputs: the inputs as given.
 
     Raises:
-        TypeError: a ``PackedSequence``, a sparse or nested tensor, or a list or tuple of one variable-length
-            tensor per sample.
+        TypeError: a ``PackedSequence``, or a sparse or nested tensor (alone or in a list or tuple). A list or
+            tuple of one variable-length tensor per sample passes here: its callers' refusals add :func:`samples_hint`.
     """
     if isinstance(inputs, PackedSequence):
         raise TypeError(
