@@ -29,7 +29,7 @@ from lightning_causal.causal.engine.live_values import rows_of
 __all__ = ["TOKEN_BASELINE_ADVICE", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "replace_units", "padding_arguments", "padding_positions",
            "input_padding", "unpadded_masks", "position_mean", "reference_mask"]
 
-BaselineLike = float | int | Tensor | Sequence
+BaselineLike = float | int | complex | Tensor | Sequence
 
 #: what to give as the baseline of token ids (said where a float baseline meets them)
 TOKEN_BASELINE_ADVICE = ("give one that stands for no word, e.g. `baseline=tokenizer.mask_token_id` ([MASK]) or "
@@ -121,7 +121,9 @@ def check_baselines(xs: tuple[Tensor, ...], baseline: BaselineLike) -> tuple[Ten
 
     ``baseline`` is a number, a tensor broadcastable to the input (or to one sample; fewer dimensions
     are aligned on the last ones, as torch broadcasts: per-feature values ``[F]`` for ``[N, T, F]``),
-    or a tuple with one of those per input. Integer inputs (token ids) need an integer baseline.
+    or a tuple with one of those per input. Integer inputs (token ids) need an integer baseline, in their
+    dtype's range (uint8 pixels: ``[0, 255]``); bool inputs (masks) take ``False``/``True`` (0 or 1); complex
+    numbers and tensors are the baselines of complex inputs only (a real input would drop the imaginary part).
 
     Args:
         xs: the inputs ``[N, ...]``, one tensor per positional input.
