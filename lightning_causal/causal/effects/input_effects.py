@@ -96,7 +96,7 @@ def input_effects(
     model: nn.Module,
     inputs: Inputs,
     feature_mask: Mask = None,
-    baseline: float | int | Tensor | tuple = 0.0,
+    baseline: float | int | complex | Tensor | tuple = 0.0,
     *,
     target: Target = None,
     max_batch_size: int | None = None,
@@ -124,7 +124,8 @@ def input_effects(
         feature_mask: integer group ids ``0..G-1`` broadcastable to each input (Captum's
             convention); ``None``: one group per element (per position for token ids ``[N, T]``).
         baseline: scalar, tensor broadcastable to the input, or a tuple (one per input); an
-            integer (a token id, e.g. pad or ``[MASK]``) for integer inputs.
+            integer (a token id, e.g. pad or ``[MASK]``; a pixel value of uint8 images) for integer inputs,
+            ``False``/``True`` for bool masks, a complex number for complex inputs if not 0.
         target: class index, per-sample indices ``[N]``, or ``None`` (the predicted class).
         max_batch_size: rows per forward pass.
         output: which tensor of the model's return value to explain (``None``: a tensor,
