@@ -8,12 +8,13 @@ the digits and ``fit_classifier`` loads no Lightning (seconds of imports a core-
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from lightning_causal._lazy import lazy_exports
 from lightning_causal.causal.engine.checks import check_seed
 
 __all__ = [
@@ -292,13 +293,7 @@ if TYPE_CHECKING:  # static analysers see the class here; at run time it loads o
     from lightning_causal._lightning_classifier import LightningClassifier as LightningClassifier
 
 
-def __getattr__(name: str) -> Any:
-    """``LightningClassifier``, imported (with Lightning) on first use."""
-    if name == "LightningClassifier":
-        from lightning_causal._lightning_classifier import LightningClassifier
-
-        return LightningClassifier
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, {"LightningClassifier": "lightning_causal._lightning_classifier"})[0]  # on first use
 
 
 def __dir__() -> list[str]:
