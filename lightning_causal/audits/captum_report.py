@@ -137,13 +137,12 @@ def warn_surrogate_gradient(audit: CaptumBaseline, model: nn.Module, probe: Prob
     def run(edit: Edit) -> Tensor:
         return gather_target(forward(edit(0, x[rows]), rows=rows), target[rows])
 
-    with audit_mode(model, grad=True), warnings.catch_warnings(record=True) as seen:
-        warnings.simplefilter("always")
-        check_gradient_path(run, "the explained input", f"the maps of {', '.join(labels)}",
-                            "their agreement with the causal effects measures the surrogate gradient, not the model; "
-                            "FeatureAblation and ShapleyValueSampling need no gradient", stacklevel=1)
-    for w in seen:  # said again outside the recording, and noted on the card
-        warnings.warn(f"CaptumBaseline {audit.name!r}: {w.message}", UserWarning, stacklevel=outside_package())
+    with audit_mode(model, grad=True):
+        warned = check_gradient_path(run, "the explained input", f"the maps of {', '.join(labels)}",
+                                     "their agreement with the causal effects measures the surrogate gradient, not the "
+                                     "model; FeatureAblation and ShapleyValueSampling need no gradient",
+                                     prefix=f"CaptumBaseline {audit.name!r}: ")
+    if warned:  # and noted on the card (the model's own warnings are no finding of the check)
         result.meta.setdefault("notes", []).append(
             f"{labels} follow a gradient that misses how the output moves (a straight-through estimator, .detach()): "
             "they explain a surrogate")

@@ -98,3 +98,27 @@ def test_a_straight_through_estimator_is_said_to_give_the_gradient_methods_a_sur
         warnings.simplefilter("always")
         plain = audit.run(nn.Sequential(StraightThrough().l1, nn.Sigmoid(), StraightThrough().l2).eval(), Probe(X))
     assert not [w for w in seen if "misses part" in str(w.message)] and "notes" not in plain.meta
+
+
+class Chatty(nn.Module):
+    """A smooth model whose forward warns on every call (a deprecation notice in user code)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.l1, self.l2 = nn.Linear(5, 8).double(), nn.Linear(8, 3).double()
+
+    def forward(self, x):
+        warnings.warn("feature x3 is deprecated", DeprecationWarning, stacklevel=2)
+        return self.l2(torch.tanh(self.l1(x)))
+
+
+def test_the_models_own_warnings_are_not_read_as_a_surrogate_gradient():
+    """The surrogate check recorded every warning raised during its passes and noted each as a surrogate gradient,
+    re-raised under the audit's name: a smooth model that warns in forward got six such notes on its card."""
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        result = CaptumBaseline(("Saliency",), target=0).run(Chatty().eval(), Probe(X))
+    assert "notes" not in result.meta
+    assert not any("CaptumBaseline" in str(w.message) for w in seen)
+    assert any(w.category is DeprecationWarning and str(w.message) == "feature x3 is deprecated" for w in seen)

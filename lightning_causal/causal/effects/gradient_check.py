@@ -123,21 +123,24 @@ def probe_gaps(run: Callable[[Edit], Tensor], directions: int = 2, per_channel: 
 
 
 def check_gradient_path(run: Callable[[Edit], Tensor], where: str, estimates: str, fix: str, *, per_channel: bool = False,
-                        stacklevel: int | None = None) -> None:
+                        stacklevel: int | None = None, prefix: str = "") -> bool:
     """Warn (``UserWarning`` naming ``where``, the gap and ``fix``) when autograd misses part of the
     output's dependence on the site; see the module docstring. ``run(edit)``: the target outputs of
     the probe rows with ``edit(k, v)`` applied to the ``k``-th value at the site; ``estimates``:
     what follows autograd there (named in the warning); ``stacklevel``: that of the warning, ``None``
-    = the first caller outside this package."""
+    = the first caller outside this package; ``prefix``: what the warning starts with (who warns).
+    Returns whether it warned."""
     gaps = probe_gaps(run, per_channel=per_channel)
     if gaps is None:
-        return
+        return False
     off = gaps > TOLERANCE
     if int(off.sum()) >= 2:
         warnings.warn(
-            f"The gradient of the model's output with respect to {where} misses part of how the output depends on it: "
+            f"{prefix}The gradient of the model's output with respect to {where} misses part of how the output depends on it: "
             f"along random directions the derivative autograd gives differs from a central difference of the output by "
             f"up to {float(gaps.max()):.0%} ({int(off.sum())} of {off.numel()} probes above {TOLERANCE:.0%}). A branch "
             f"after it cuts the gradient (a .detach(), a torch.no_grad() block, a straight-through estimator), so "
             f"{estimates}, which follow autograd, are off by about as much: {fix}",
             UserWarning, stacklevel=outside_package() if stacklevel is None else stacklevel + 1)
+        return True
+    return False
