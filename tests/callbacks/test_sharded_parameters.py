@@ -21,7 +21,8 @@ def _deepspeed(stage):
     return strategy
 
 
-@pytest.mark.parametrize("strategy", [FSDPStrategy(), ModelParallelStrategy(), _deepspeed(3)],
+# ModelParallelStrategy() refuses torch < 2.4 (the package takes torch 2.2): the check reads only the strategy's type
+@pytest.mark.parametrize("strategy", [FSDPStrategy(), object.__new__(ModelParallelStrategy), _deepspeed(3)],
                          ids=["fsdp", "model_parallel", "deepspeed_stage_3"])
 def test_a_strategy_sharding_the_parameters_across_processes_is_refused_naming_it(strategy):
     with pytest.raises(MisconfigurationException, match=rf"under {type(strategy).__name__} across 2 processes.*would hang"):

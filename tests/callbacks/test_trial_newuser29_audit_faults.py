@@ -41,6 +41,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_causal import CausalAuditCallback, InputEffectAudit, audit_model
+from lightning_causal._compat import OutOfMemoryError
 from lightning_causal.audits import Audit, AuditResult, CaptumBaseline
 from lightning_causal.callbacks import _audit_run
 from lightning_causal.reporting.json_report import load_report
@@ -51,7 +52,7 @@ from tests.helpers.models import all_hook_counts
 class _Limited(nn.Module):
     """``SgdMlp``'s network on a device that holds at most ``limit`` rows a forward pass (more: out of memory)."""
 
-    def __init__(self, limit: int, error: type[Exception] = torch.OutOfMemoryError) -> None:
+    def __init__(self, limit: int, error: type[Exception] = OutOfMemoryError) -> None:
         super().__init__()
         torch.manual_seed(0)
         self.net = SgdMlp().net
@@ -68,7 +69,7 @@ _X = torch.randn(16, 5, generator=torch.Generator().manual_seed(0))
 
 def test_audit_model_out_of_memory_names_the_audit_and_a_max_batch_size_that_then_runs():
     # Captum's own batches (its internal_batch_size), which the engine does not run again in halves
-    with pytest.raises(torch.OutOfMemoryError) as caught:  # the error as raised: its type and traceback
+    with pytest.raises(OutOfMemoryError) as caught:  # the error as raised: its type and traceback
         audit_model(_Limited(40), _captum(), _X)
     notes = " ".join(getattr(caught.value, "__notes__", []))
     assert "Raised by audit 'captum_baseline' of audit_model" in notes  # before: no note, no audit named
@@ -117,12 +118,12 @@ def _fit(root, module, audits, *, max_epochs=1, callbacks=(), ckpt_path=None, **
 
 
 class _LimitedModule(SgdMlp):
-    def __init__(self, limit, error=torch.OutOfMemoryError):
+    def __init__(self, limit, error=OutOfMemoryError):
         super().__init__()
         self.net = _Limited(limit, error)
 
 
-@pytest.mark.parametrize("error", [torch.OutOfMemoryError, RuntimeError])  # RuntimeError: older builds, MPS
+@pytest.mark.parametrize("error", [OutOfMemoryError, RuntimeError])  # RuntimeError: older builds, MPS
 def test_an_audit_out_of_memory_in_a_fit_says_which_max_batch_size_to_pass(tmp_path, error):
     module = _LimitedModule(40, error)
     with pytest.raises(RuntimeError, match=r"Causal audit 'captum_baseline' failed at epoch 0: CUDA out of memory.*") as caught:

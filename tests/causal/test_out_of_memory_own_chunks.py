@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from lightning_causal._compat import OutOfMemoryError
 from lightning_causal.causal import causal_graph, layer_causal_map, unit_effects
 from lightning_causal.causal.engine.batching import (
     RowShard,
@@ -28,7 +29,7 @@ class _Gate(nn.Module):
     def forward(self, x):
         if x.shape[0] > self.limit and (torch.is_grad_enabled() or not self.grad):
             self.failed += 1
-            raise torch.OutOfMemoryError(f"CUDA out of memory: a pass of {x.shape[0]} rows")
+            raise OutOfMemoryError(f"CUDA out of memory: a pass of {x.shape[0]} rows")
         return x
 
 
@@ -89,14 +90,14 @@ def test_each_chunk_retries_alone_and_not_while_processes_share_the_rows():
     def fn(idx):
         sizes.append(idx.numel())
         if idx.numel() > 2:
-            raise torch.OutOfMemoryError("CUDA out of memory")
+            raise OutOfMemoryError("CUDA out of memory")
         return idx.tolist()
 
     with pytest.warns(UserWarning, match="out of memory"):
         assert each_chunk(5, 4, fn, torch.device("cpu")) == [[0, 1], [2, 3], [4]]
     assert sizes == [4, 2, 2, 1]
     # fn may run map_rows, whose collectives every process must call in the same chunks: raised as it is
-    with sharded_rows(RowShard(0, 2, lambda t: torch.stack([t, t]))), pytest.raises(torch.OutOfMemoryError):
+    with sharded_rows(RowShard(0, 2, lambda t: torch.stack([t, t]))), pytest.raises(OutOfMemoryError):
         each_chunk(5, 4, fn, torch.device("cpu"))
 
 
@@ -104,7 +105,7 @@ def test_while_processes_share_the_rows_the_chunks_are_those_asked_for_whatever_
     # a share learnt by this process's map_rows must not change the chunks of a loop whose passes hold collectives
     def tight(idx):
         if idx.numel() > 2:
-            raise torch.OutOfMemoryError("CUDA out of memory")
+            raise OutOfMemoryError("CUDA out of memory")
         return idx.double()
 
     sizes = []

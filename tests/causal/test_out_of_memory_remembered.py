@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from lightning_causal._compat import OutOfMemoryError
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.callbacks._one_audit import run_audit
 from lightning_causal.causal import input_effects
@@ -23,7 +24,7 @@ def _failing_above(limit):
     def fn(idx):
         calls.append(idx.numel())
         if idx.numel() > limit:
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            raise OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return idx.double() * 10
 
     return fn, calls
@@ -79,7 +80,7 @@ class _Tight(nn.Module):
     def forward(self, x):
         if x.shape[0] > self.limit:
             self.failed += 1
-            raise torch.OutOfMemoryError(f"CUDA out of memory: {x.shape[0]} rows")
+            raise OutOfMemoryError(f"CUDA out of memory: {x.shape[0]} rows")
         return self.fc(x)
 
 

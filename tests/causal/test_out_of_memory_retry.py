@@ -7,11 +7,12 @@ import pytest
 import torch
 from torch import nn
 
+from lightning_causal._compat import OutOfMemoryError
 from lightning_causal.causal import input_effects
 from lightning_causal.causal.engine.batching import RowShard, map_rows, sharded_rows
 
 
-def _failing_above(limit, error=torch.OutOfMemoryError):
+def _failing_above(limit, error=OutOfMemoryError):
     calls = []
 
     def fn(idx):
@@ -36,7 +37,7 @@ def test_other_errors_and_a_single_row_out_of_memory_are_raised_as_they_are():
     with pytest.raises(ValueError, match="Tried to allocate"):
         map_rows(11, 8, fn, torch.device("cpu"))
     fn, calls = _failing_above(0)
-    with pytest.raises(torch.OutOfMemoryError):
+    with pytest.raises(OutOfMemoryError):
         map_rows(4, 4, fn, torch.device("cpu"))
     assert calls == [4, 2, 1]
 
@@ -110,7 +111,7 @@ def test_the_failed_chunk_s_tensors_are_freed_before_its_halves_run():
         activations = torch.empty(idx.numel(), 1000)
         taken.append(weakref.ref(activations))
         if idx.numel() > 2:
-            raise torch.OutOfMemoryError("CUDA out of memory")
+            raise OutOfMemoryError("CUDA out of memory")
         return idx.double()
 
     gc.collect()

@@ -8,6 +8,7 @@ for a CPU generator; the draws themselves are the CPU draws they were."""
 import torch
 from torch import nn
 
+from lightning_causal._compat import OutOfMemoryError
 from lightning_causal.causal.backdoor.feature_shift import feature_shifted
 
 
@@ -45,7 +46,7 @@ class _AtMost(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[0] > self.limit:
-            raise torch.OutOfMemoryError(f"a pass of {x.shape[0]} rows")
+            raise OutOfMemoryError(f"a pass of {x.shape[0]} rows")
         return self.net(x)
 
 

@@ -14,6 +14,7 @@ from typing import TypeVar
 import torch
 from torch import Tensor, nn
 
+from lightning_causal._compat import OutOfMemoryError
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.user_frame import outside_package
 
@@ -269,7 +270,7 @@ def is_out_of_memory(error: BaseException) -> bool:
         >>> is_out_of_memory(RuntimeError("MPS backend out of memory")), is_out_of_memory(ValueError("bad shape"))
         (True, False)
     """
-    return isinstance(error, torch.OutOfMemoryError) or (isinstance(error, RuntimeError) and "out of memory" in str(error).lower())
+    return isinstance(error, OutOfMemoryError) or (isinstance(error, RuntimeError) and "out of memory" in str(error).lower())
 
 
 def _free_cached() -> None:
@@ -304,7 +305,7 @@ def remembered_fit() -> Iterator[None]:
     Examples:
         >>> def fn(idx):  # a device that holds 2 rows at a time
         ...     if idx.numel() > 2:
-        ...         raise torch.OutOfMemoryError("CUDA out of memory")
+        ...         raise OutOfMemoryError("CUDA out of memory")
         ...     return idx
         >>> import warnings
         >>> with warnings.catch_warnings(record=True) as seen, remembered_fit():

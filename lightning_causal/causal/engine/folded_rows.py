@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
+from lightning_causal._compat import OutOfMemoryError
 from lightning_causal.causal.engine.interventions import (
     Intervention,
     MeanOf,
@@ -110,7 +111,7 @@ def check_sample_major(layer: str, run: Callable[[tuple[Tensor, ...], Tensor], o
                 try:
                     run(xi, rows)
                 except (IndexError, RuntimeError) as err:  # the moved copy is no input the model takes (codes as floats)
-                    if not moved or isinstance(err, torch.OutOfMemoryError):
+                    if not moved or isinstance(err, OutOfMemoryError):
                         raise
                     raise ValueError(f"{distinct} (the one sample's moved copy 1 - x / 2 stood for a second one, and the "
                                      f"model refused it: {type(err).__name__}: {err})") from err

@@ -44,6 +44,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lightning_causal._compat import OutOfMemoryError
 from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.forward_args import ForwardArgs
 from lightning_causal.causal.engine.linked_samples import (
@@ -199,7 +200,7 @@ class Forward:
                 raise TypeError(f"{err}. {clash}") from err
             note = (pass_error_note(self.args, int(inputs[0].shape[0]), model=self.model, num_inputs=len(inputs))
                     if isinstance(err, (IndexError, RuntimeError)) and inputs and isinstance(inputs[0], Tensor)
-                    and inputs[0].dim() and not isinstance(err, torch.OutOfMemoryError) else None)
+                    and inputs[0].dim() and not isinstance(err, OutOfMemoryError) else None)
             if note is not None:  # rows linked by a forward argument (a graph's edge_index): the model's error, its type kept
                 if type(err) in (IndexError, RuntimeError):
                     raise type(err)(f"{err}. {note}") from err

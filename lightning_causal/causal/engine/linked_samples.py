@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from lightning_causal._compat import OutOfMemoryError
 from lightning_causal.causal.engine.ablation import _PADDING_NAMES, padding_arguments
 from lightning_causal.causal.engine.padded_reads import warn_padded_read
 
@@ -184,7 +185,7 @@ def check_rows_independent(forward: Forward, xs: tuple[Tensor, ...], output: Ten
         _check_reordered(forward, xs, output, what, named)
     try:
         check_samples_independent(forward, xs, output, what)
-    except torch.OutOfMemoryError:
+    except OutOfMemoryError:
         raise
     except ValueError as err:
         if not str(err).startswith("Expected the model to treat samples independently") or not linked:

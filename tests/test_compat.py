@@ -1,0 +1,62 @@
+"""The declared dependency floors hold (pyproject.toml: torch>=2.2, ...): the library names no API newer than the
+floors outside ``lightning_causal/_compat.py``, and the shims there resolve to the right classes.
+
+Found by running the suite against the floors (torch 2.2.2, lightning 2.4, captum 0.7, numpy 1.24, matplotlib 3.7,
+tensorboard 2.14): ``torch.OutOfMemoryError`` exists from torch 2.5 only, so on 2.2 - 2.4 any exception that reached
+``is_out_of_memory`` or an ``except torch.OutOfMemoryError`` became an AttributeError.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import torch
+
+import lightning_causal
+from lightning_causal._compat import OutOfMemoryError
+from lightning_causal.causal.engine.batching import is_out_of_memory
+
+PACKAGE = Path(lightning_causal.__file__).parent
+
+#: name -> the first version that has it; the library spells it through lightning_causal._compat instead.
+NEWER_THAN_FLOORS = {"torch.OutOfMemoryError": "torch 2.5"}
+
+
+def _dotted(node: ast.AST) -> str | None:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    return ".".join([node.id, *reversed(parts)]) if isinstance(node, ast.Name) else None
+
+
+def _uses(source: str) -> set[str]:
+    """The dotted names in ``source``'s code and in its doctest examples (``>>>`` / ``...`` lines)."""
+    names = {_dotted(n) for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Attribute)}
+    examples = "\n".join(m.group(1).split("#")[0] for m in re.finditer(r"^\s*(?:>>>|\.\.\.) ?(.*)$", source, re.M))
+    names |= {m.group(0) for m in re.finditer(r"\b[A-Za-z_]\w*(?:\.\w+)+", examples)}
+    return names
+
+
+def test_the_library_names_no_api_newer_than_its_floors():
+    found = [f"{path.relative_to(PACKAGE.parent)}: {name} (from {NEWER_THAN_FLOORS[name]})"
+             for path in sorted(PACKAGE.rglob("*.py")) if path.name != "_compat.py"
+             for name in sorted(_uses(path.read_text()) & NEWER_THAN_FLOORS.keys())]
+    assert not found, "use lightning_causal._compat instead of:\n" + "\n".join(found)
+
+
+def test_the_scan_sees_code_and_doctest_examples():
+    assert _uses("isinstance(e, torch.OutOfMemoryError)") >= {"torch.OutOfMemoryError"}
+    assert "torch.OutOfMemoryError" in _uses('def f():\n    """\n    >>> raise torch.OutOfMemoryError("x")\n    """\n')
+    assert "torch.OutOfMemoryError" not in _uses('"""Prose may name torch.OutOfMemoryError.\n>>> 1  # a comment too: torch.OutOfMemoryError"""')
+
+
+def test_out_of_memory_error_is_torchs_class_on_every_supported_version():
+    # torch >= 2.5: the device-generic torch.OutOfMemoryError, which torch.cuda.OutOfMemoryError aliases;
+    # torch 2.2 - 2.4: torch.cuda.OutOfMemoryError, what a CUDA allocation failure raises there.
+    assert OutOfMemoryError is getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+    assert issubclass(torch.cuda.OutOfMemoryError, OutOfMemoryError) and issubclass(OutOfMemoryError, RuntimeError)
+    assert is_out_of_memory(torch.cuda.OutOfMemoryError("CUDA error"))  # by its type: the message does not say it
+    assert not is_out_of_memory(ValueError("out of memory"))
