@@ -7,6 +7,7 @@ TensorBoard."""
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -61,10 +62,11 @@ def audit_progress(trainer: Trainer, total: int, epoch: int) -> Iterator[Callabl
     description = f"causal audit (epoch {epoch})"
     if not trainer.is_global_zero or bar is None or not bar.is_enabled:
         yield lambda done, name: None
-    elif isinstance(bar, TQDMProgressBar):  # its bars write to sys.stdout, as Lightning's
+    elif isinstance(bar, TQDMProgressBar):
         from tqdm.auto import tqdm
 
-        tq = tqdm(total=total, desc=description, delay=AUDIT_BAR_DELAY, leave=False)
+        # to sys.stdout, as Lightning's bars and the console lines: placed among them (tqdm's own default is stderr)
+        tq = tqdm(total=total, desc=description, delay=AUDIT_BAR_DELAY, leave=False, file=sys.stdout)
 
         def step_tqdm(done: int, name: str) -> None:
             tq.set_postfix_str(name, refresh=False)  # drawn at the update, which waits for the delay
@@ -74,7 +76,8 @@ def audit_progress(trainer: Trainer, total: int, epoch: int) -> Iterator[Callabl
             yield step_tqdm
         finally:
             tq.close()
-    elif isinstance(bar, RichProgressBar) and bar.progress is not None:  # the live display runs (no stopped one: fit_end)
+    elif isinstance(bar, RichProgressBar) and bar.progress is not None:  # started at on_train_start, stopped at teardown:
+        # running at every audit epoch, the fit-end one (on_train_end) too
         progress, style = bar.progress, bar.theme.description
         task = progress.add_task(f"[{style}]{description}" if style else description, total=total)
 

@@ -85,3 +85,13 @@ def test_under_tqdm_the_audits_bar_names_the_audit_running(tmp_path, monkeypatch
     _fit(tmp_path, TQDMProgressBar(), [SleepAudit("first", 0.0), SleepAudit("second", 0.0)])
     ours = [b for b in bars if b.desc.startswith("causal audit")]
     assert [(b.desc, b.total, b.names, b.leave) for b in ours] == [("causal audit (epoch 0)", 2, ["first", "second"], False)]
+
+
+def test_under_tqdm_the_audits_bar_is_drawn_on_stdout_with_lightnings(tmp_path, monkeypatch, capsys):
+    """Review of 1c5c8e3 ('its bars write to sys.stdout, as Lightning's'): the audits' bar took tqdm's default, stderr,
+    apart from Lightning's bars and the console lines on stdout (a log of stdout had it not; placed by position among
+    bars of another stream)."""
+    monkeypatch.setattr(_audit_run, "AUDIT_BAR_DELAY", 0.0)
+    _fit(tmp_path, TQDMProgressBar(), [SleepAudit("first", 0.0)])
+    captured = capsys.readouterr()
+    assert "causal audit (epoch 0)" in captured.out and "causal audit" not in captured.err
