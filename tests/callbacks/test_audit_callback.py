@@ -183,7 +183,7 @@ def test_audit_progress_bar_follows_the_trainers(tmp_path, monkeypatch, enable_p
 
     made = []
     real = tqdm.auto.tqdm
-    monkeypatch.setattr(tqdm.auto, "tqdm", lambda *a, **k: made.append(k.get("disable", False)) or real(*a, **k))
+    monkeypatch.setattr(tqdm.auto, "tqdm", lambda *a, **k: made.append((k.get("desc"), k.get("disable", False))) or real(*a, **k))
     from lightning.pytorch.callbacks import TQDMProgressBar
 
     cb = CausalAuditCallback([InputEffectAudit(patch_size=4, ace_values=None)], every_n_epochs=1)
@@ -193,7 +193,8 @@ def test_audit_progress_bar_follows_the_trainers(tmp_path, monkeypatch, enable_p
     t = trainer(tmp_path, max_epochs=1, limit_train_batches=1, limit_val_batches=1, callbacks=[cb, *bars],
                 enable_progress_bar=enable_progress_bar)
     t.fit(classifier(), *loaders())
-    assert made == ([False] if enable_progress_bar else [])  # one audit bar beside the Trainer's, none when it is off
+    # one audit bar (shown) beside the Trainer's, none when it is off
+    assert made == ([("causal audit (epoch 0)", False)] if enable_progress_bar else [])
 
 
 def test_nothing_rendered_nor_written_off_rank_zero(tmp_path, monkeypatch):
