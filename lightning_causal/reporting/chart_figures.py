@@ -118,7 +118,7 @@ def interval_metrics(rows: list[dict]) -> list[str]:
 
 
 def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top: int = 8, *, xlabel: str = "index",
-                        ylabel: str | None = None) -> Figure:
+                        ylabel: str | None = None, label_chars: int = 24) -> Figure:
     """Grouped horizontal bars of every :func:`interval_metrics` metric of the first ``top`` rows
     (first row on top), each with its confidence interval as an error bar; rows labelled by
     ``row[label]``. When rows are left out the title says so (``top 8 of 9``). A legend names the metrics where
@@ -131,6 +131,7 @@ def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top:
         top: how many rows are drawn.
         xlabel: the x-axis label.
         ylabel: the y-axis label; ``None``: ``label`` (``"feature"`` where the rows hold feature names).
+        label_chars: the most characters of a row's label (longer ones are cut, kept distinct: :func:`short_labels`).
 
     Examples:
         >>> rows = [{"group": "3", "S": 0.5, "S_ci": [0.4, 0.6], "ST": 0.7, "ST_ci": [0.6, 0.8]}]
@@ -155,7 +156,7 @@ def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top:
         ax.barh(y, values, width, label=m)
         ax.errorbar(values, y, xerr=[low, high], fmt="none", ecolor="black", capsize=2, linewidth=0.8)
     ax.set_yticks(position)
-    ax.set_yticklabels(short_labels([str(r.get(label, j)) for j, r in enumerate(rows)]), fontsize=9)
+    ax.set_yticklabels(short_labels([str(r.get(label, j)) for j, r in enumerate(rows)], label_chars), fontsize=9)
     ax.axvline(0.0, color="0.3", linewidth=0.6)
     fig.suptitle("\n".join(lines), fontsize=11)  # centred on the figure: the row labels narrow the axes
     ax.set_xlabel(xlabel, fontsize=10)

@@ -58,10 +58,45 @@ def short_label(text: str, limit: int = 24) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _kept_value(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters; a one-hot column's ``"block=value"`` keeps its value whole and cuts its
+    block's name (``"employment_…=unemployed"``): the value is what tells the block's columns apart."""
+    key, sep, value = text.rpartition("=")
+    if len(text) <= limit or not sep or not key or len(value) > limit - 5:
+        return short_label(text, limit)
+    return key[: limit - len(value) - 2] + "…=" + value
+
+
+def _cut_apart(texts: list[str], limit: int) -> list[str] | None:
+    """Labels of ``texts`` (names that the same cut at the end would merge) of at most ``limit`` characters that
+    differ: cut in the middle (start … end) where the end kept holds the whole word where the long ones start to
+    differ and all after it; else that part whole after as much of their shared start as fits
+    (``"behavioura…07_normalised"``: the middle cut ``"behavioural…7_normalised"`` lost the component's first
+    digit); ``None`` where neither keeps them apart."""
+    long = [t for t in texts if len(t) > limit]
+    common = len(os.path.commonprefix(long)) if len(long) > 1 else 0
+    while common > 0 and long[0][common - 1].isalnum():  # back to the start of the word where they differ
+        common -= 1
+    width = max((len(t) - common for t in long), default=0)
+    head = (limit - 1) // 2
+    middles = [t if len(t) <= limit else t[:head] + "…" + t[len(t) - (limit - 1 - head):] for t in texts]
+    if len(set(middles)) == len(middles) and (common == 0 or width <= limit - 1 - head):
+        return middles
+    if 0 < common and width <= limit - 4:  # at least 3 characters of the shared start before the ellipsis
+        keep = limit - 1 - width
+        shown = [t if len(t) <= limit else t[:keep] + "…" + t[common:] for t in texts]
+        if len(set(shown)) == len(shown):
+            return shown
+    return middles if len(set(middles)) == len(middles) else None
+
+
 def short_labels(texts: Sequence[str], limit: int = 24) -> list[str]:
     """Axis labels of at most ``limit`` characters that stay distinct: each cut at its end
-    (:func:`short_label`); if two coincide, cut in the middle (start … end); then without the start
-    the long ones share (``"…00_monthly_bal…"``); as a last resort numbered by position.
+    (:func:`short_label`; a one-hot column ``"block=value"`` keeps its value, cutting its block's name);
+    the names that this cut would merge (and only those) are cut in the middle (start … end) where that keeps the
+    word where they start to differ whole, else keep that word and all after it, shortening their shared start
+    (``"behavioura…07_normalised"`` of ``behavioural_score_component_<i>_normalised`` columns: the middle cut kept
+    the component's last digit only); as a last resort numbered by position.
 
     Args:
         texts: the labels.
@@ -70,19 +105,25 @@ def short_labels(texts: Sequence[str], limit: int = 24) -> list[str]:
     Examples:
         >>> short_labels(["age", "income_per_household_member_2019", "income_per_household_member_2020"], 16)
         ['age', 'income_…ber_2019', 'income_…ber_2020']
+        >>> short_labels(["credit_utilisation_ratio_last_12_months", "employment_status=unemployed"], 24)
+        ['credit_utilisation_rati…', 'employment_s…=unemployed']
     """
     texts = [str(t) for t in texts]
-    ends = [short_label(t, limit) for t in texts]
-    if len(set(ends)) == len(ends):
-        return ends
-    head = (limit - 1) // 2
-    middles = [t if len(t) <= limit else t[:head] + "…" + t[len(t) - (limit - 1 - head):] for t in texts]
-    if len(set(middles)) == len(middles):
-        return middles
-    common = len(os.path.commonprefix([t for t in texts if len(t) > limit]))  # names that differ after a long shared start
-    tails = [t if len(t) <= limit else short_label("…" + t[common:], limit) for t in texts]
-    if len(set(tails)) == len(tails):
-        return tails
+    ends = [_kept_value(t, limit) for t in texts]
+    merged: dict[str, list[int]] = {}
+    for i, e in enumerate(ends):
+        merged.setdefault(e, []).append(i)
+    out = list(ends)
+    for indices in merged.values():
+        if len(indices) == 1:
+            continue
+        apart = _cut_apart([texts[i] for i in indices], limit)
+        if apart is None:
+            apart = [short_label(f"{i}: {texts[i]}", limit) for i in indices]
+        for i, label in zip(indices, apart):
+            out[i] = label
+    if len(set(out)) == len(out):
+        return out
     return [t if len(t) <= limit else short_label(f"{i}: {t}", limit) for i, t in enumerate(texts)]
 
 

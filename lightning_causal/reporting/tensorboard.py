@@ -71,6 +71,9 @@ from lightning_causal.reporting.summary import markdown_summary
 __all__ = ["scalar_tags", "TensorBoardRenderer", "markdown_summary", "figure_image"]
 
 _PASSTHROUGH = ("compare/", "causal/")
+#: the most characters of an interval row's label naming where its input group lies ("195 (rows 208–223, cols 208–223)"
+#: of a 224x224 image): whole, about a third of the figure's width at 9 points
+_REGION_CHARS = 34
 _CURVE_AXES = {
     "anomaly_index": ("class", "anomaly index (MAD units)"),
     "flag_score": ("class", "flag score (flagged at or below the line)"),
@@ -569,9 +572,13 @@ def _interval_figure(r: AuditResult, name: str, rows: list[dict]) -> Figure:
         return interval_bar_figure(rows, f"{r.audit}: positive rate per group{ci}", label="label", top=len(rows),
                                    xlabel="share of positive decisions", ylabel="group")
     names = r.meta.get("feature_names")  # the rows are named by them: the axis says what they are
+    chars = 24
     if not names and any(region_text(row) for row in rows):  # input groups with a box: where each lies, not a bare id
         rows = [{**row, "group": f"{row['group']} ({region_text(row)})" if region_text(row) else row["group"]} for row in rows]
-    return interval_bar_figure(rows, f"{r.audit}: {name}{of}{ci}", xlabel="index", ylabel="feature" if names else "group")
+        # whole: a 64x64 image's "12 (rows 48–63, cols 0–15)" was cut to "12 (rows 48–63, cols 0–…", the column lost
+        chars = min(_REGION_CHARS, max(len(str(row["group"])) for row in rows[:8]))
+    return interval_bar_figure(rows, f"{r.audit}: {name}{of}{ci}", xlabel="index", ylabel="feature" if names else "group",
+                               label_chars=max(24, chars))
 
 
 def _graph_figure(graph: dict) -> Any:
