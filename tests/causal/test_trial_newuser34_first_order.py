@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from lightning_causal import input_effects, unit_effects
+from lightning_causal.causal.engine.interventions import SetTo
 
 X = torch.randn(6, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
 
@@ -72,3 +73,29 @@ def test_units_that_change_nothing_keep_their_zero_estimates():
 def test_a_hard_threshold_after_a_layer_is_named_among_the_causes_for_atp():
     with pytest.raises(ValueError, match=r"reach layer 'l1'.*a step such as \(h > 0\)\.float\(\), argmax.*method='exact'"):
         unit_effects(Net(threshold).eval(), X, "l1", target=0, method="atp")
+
+
+class Dead(nn.Module):
+    """A ReLU model whose units are all off at the inputs (every feature negative) and on at the baseline 1:
+    its gradient is 0 at every sample, as a step's, but not on the way to the baseline."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.l1, self.l2 = nn.Linear(4, 3).double(), nn.Linear(3, 1).double()
+        with torch.no_grad():
+            self.l1.weight.fill_(1.0), self.l1.bias.zero_(), self.l2.weight.fill_(1.0), self.l2.bias.zero_()
+
+    def forward(self, x):
+        return self.l2(torch.relu(self.l1(x)))
+
+
+def test_relus_off_at_every_sample_keep_their_zero_estimates_and_are_not_called_a_step():
+    """Refused as 'a piecewise-constant step such as torch.round' (ebaa875, 834489c): a ReLU model is no step, and
+    its first-order estimates of 0 where its units are off are the method's own, as on any sample of such a model."""
+    model, x = Dead().eval(), -0.1 - 0.05 * X.abs().clamp(max=3.0)  # in [-0.25, -0.1]: one feature at 1 turns them on
+    exact = input_effects(model, x, baseline=1.0, target=0)
+    assert bool(exact.ne(0).all())  # the output moves
+    assert torch.equal(input_effects(model, x, baseline=1.0, target=0, method="attribution"), torch.zeros_like(x))
+    on = SetTo(1.0)  # a unit at 1: the output goes from 0 to 1
+    assert torch.equal(unit_effects(model, x, "l1", target=0, intervention=on), torch.full((6, 3), -1.0, dtype=torch.float64))
+    assert torch.equal(unit_effects(model, x, "l1", target=0, intervention=on, method="atp"), torch.zeros(6, 3, dtype=torch.float64))

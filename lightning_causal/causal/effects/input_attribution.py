@@ -54,13 +54,31 @@ def _check_no_gradient_means_no_effect(forward: Forward, xs: tuple[Tensor, ...],
         "one_hot or an integer cast), so every first-order estimate would be 0. Use method='exact'")
 
 
+def _gradient_on_the_way(forward: Forward, xs: tuple[Tensor, ...], bases: tuple[Tensor, ...], s: Tensor, tidx: Tensor) -> bool:
+    """Whether the gradient of the target output is other than 0 halfway from the inputs to the baseline or at the
+    baseline: the model is not piecewise constant there (ReLUs off at the inputs and on at the baseline, a flat point)."""
+    for t in (0.5, 1.0):
+        with torch.enable_grad():
+            leaves = tuple((x[s] + t * (sample_rows(b, s).expand_as(x[s]) - x[s])).detach().requires_grad_(True)
+                           for x, b in zip(xs, bases))
+            f = gather_target(forward(*leaves, rows=s), tidx[s])
+            grads = torch.autograd.grad(f.sum(), leaves, allow_unused=True) if f.requires_grad else ()
+        if any(g is not None and bool(g.any()) for g in grads):
+            return True
+    return False
+
+
 def _check_zero_gradient_means_no_effect(forward: Forward, xs: tuple[Tensor, ...], bases: tuple[Tensor, ...], tidx: Tensor,
                                          f: Tensor) -> None:
     """Every estimate is exactly 0: right only if the interventions change nothing. A model whose
     gradient is 0 at every sample (``torch.round``/``floor``/``sign`` of its activations, without a
-    straight-through gradient) while its output moves with the inputs: ``ValueError``, as above."""
+    straight-through gradient) while its output moves with the inputs: ``ValueError``, as above. A
+    gradient of 0 at the inputs only (ReLUs off there and on at the baseline; a flat point) is the
+    first-order estimate's own limit, as on any sample of a ReLU model: its zeros are kept."""
     s = torch.arange(len(f), device=f.device)
     if not _moves(forward, xs, bases, s, tidx, f, baseline_only=True):  # inputs at the baseline: effects and estimates 0
+        return
+    if _gradient_on_the_way(forward, xs, bases, s, tidx):
         return
     raise ValueError(
         "Expected the gradient of the model's output with respect to the inputs to tell how the output depends on "
@@ -100,7 +118,8 @@ def input_attribution_estimates(
     n = xs[0].shape[0]
     out = forward(*xs)
     tidx = resolve_target(out, target)
-    check_finite_samples(xs, gather_target(out, tidx))
+    clean = gather_target(out, tidx)
+    check_finite_samples(xs, clean)
     rows = max(1, rows_per_pass(forward.model, xs, max_batch_size, forward=forward) // (1 if max_batch_size else 2))
 
     def estimate(s: Tensor) -> Tensor:
@@ -120,7 +139,7 @@ def input_attribution_estimates(
 
     out = map_rows(n, rows, estimate, xs[0].device)
     if not bool(out.any()):
-        _check_zero_gradient_means_no_effect(forward, xs, bases, tidx, gather_target(forward(*xs), tidx))
+        _check_zero_gradient_means_no_effect(forward, xs, bases, tidx, clean)
     probe = torch.arange(min(2, n), device=xs[0].device)
 
     def run(edit: Edit) -> Tensor:

@@ -124,21 +124,45 @@ def _check_zero_gradient_means_no_effect(cache: PrefixCache, interventions: Sequ
                                          layout: Layout, target_idx: Tensor) -> None:
     """Every estimate is exactly 0: right only if the interventions change nothing. A gradient of 0 after the layer
     at every sample (``torch.round``/``floor``/``sign`` of the activations, without a straight-through gradient)
-    while intervening on the units estimated, all at once, moves the output (on up to 64 samples): ``ValueError``."""
+    while intervening on the units estimated, all at once, moves the output (on up to 64 samples): ``ValueError``.
+    A gradient of 0 at the layer's values only (ReLUs after it off there and on at the intervened values, a flat
+    point) is the first-order estimate's own limit: its zeros are kept."""
     s = torch.arange(min(64, cache.value.shape[0]), device=cache.value.device)
     chosen = units.tolist()
     with torch.no_grad():
         clean = gather_target(cache(cache.value[s], s), target_idx[s])
-        for iv in interventions:
-            edit = _on_rows(iv, s)
-            moved = gather_target(cache(lambda h, edit=edit: torch.where(  # type: ignore[misc]
-                unit_positions_mask(h.shape, layout, chosen, h.device), edit(h), h), s), target_idx[s])
-            if not close(moved, clean):
-                raise ValueError(
-                    f"Expected the gradient of the model's output with respect to layer {cache.layer!r} to tell how the "
-                    "output depends on its units, but it is 0 at every sample while intervening on them moves the output (a "
-                    "piecewise-constant step after the layer such as torch.round, floor or sign, without a straight-through "
-                    "gradient), so every first-order estimate is 0. Use method='exact' (and no screen)")
+    for iv in interventions:
+        edit = _on_rows(iv, s)
+
+        def toward(h: Tensor, t: float, edit: Callable[[Tensor], Tensor] = edit) -> Tensor:
+            return h + t * (torch.where(unit_positions_mask(h.shape, layout, chosen, h.device), edit(h), h) - h)
+
+        with torch.no_grad():
+            moved = gather_target(cache(lambda h: toward(h, 1.0), s), target_idx[s])
+        if not close(moved, clean) and not _gradient_on_the_way(cache, toward, s, target_idx):
+            raise ValueError(
+                f"Expected the gradient of the model's output with respect to layer {cache.layer!r} to tell how the "
+                "output depends on its units, but it is 0 at every sample while intervening on them moves the output (a "
+                "piecewise-constant step after the layer such as torch.round, floor or sign, without a straight-through "
+                "gradient), so every first-order estimate is 0. Use method='exact' (and no screen)")
+
+
+def _gradient_on_the_way(cache: PrefixCache, toward: Callable[[Tensor, float], Tensor], s: Tensor, target_idx: Tensor) -> bool:
+    """Whether the gradient of the target output with respect to the layer's output is other than 0 halfway to the
+    intervened values or at them (``toward(h, t)``): the model is not piecewise constant after the layer there."""
+    for t in (0.5, 1.0):
+        leaves: list[Tensor] = []
+
+        def shifted(h: Tensor, t: float = t, leaves: list[Tensor] = leaves) -> Tensor:
+            leaves.append(torch.zeros_like(h, requires_grad=True))
+            return toward(h, t) + leaves[-1]
+
+        with torch.enable_grad():
+            f = gather_target(cache(shifted, s), target_idx[s])
+            grads = torch.autograd.grad(f.sum(), leaves, allow_unused=True) if f.requires_grad else ()
+        if any(g is not None and bool(g.any()) for g in grads):
+            return True
+    return False
 
 
 def _range(estimates: list[Tensor]) -> Tensor:
