@@ -27,3 +27,15 @@ def test_a_wrapped_scripted_model_names_the_scripted_module():
     with pytest.raises(ValueError, match=r"holds none \(its layers lie in the TorchScript module 'net'.*eager module"):
         layer_causal_map(Wrap(torch.jit.script(eager)), x)
     assert layer_causal_map(Wrap(eager), x).layers == ["net.0", "net.2"]  # the eager module: its layers
+
+
+def test_a_wrapped_exported_model_names_the_exported_module():
+    """The same wrapper around a torch.export'ed model (its layers hold the weights its graph's operations read and
+    are never called, so no default layers) was told to name the layers with `layers=`, which they refuse too."""
+    torch.manual_seed(0)
+    eager = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2)).eval()
+    x = torch.randn(5, 4, generator=torch.Generator().manual_seed(0))
+    ep = torch.export.export(eager, (x,), dynamic_shapes=({0: torch.export.Dim("batch")},)).module()
+    with pytest.raises(ValueError, match=r"holds none \(its layers lie in the torch.export'ed module 'net', whose graph "
+                                         r"never calls them: audit the eager module that was exported\)"):
+        layer_causal_map(Wrap(ep), x)

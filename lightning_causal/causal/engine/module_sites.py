@@ -24,7 +24,7 @@ from lightning_causal.causal.engine.input_sites import SUFFIX, attached_site, in
 from lightning_causal.causal.engine.live_values import rebuild
 from lightning_causal.causal.engine.unit_sites import first_tensor, is_model_output
 
-__all__ = ["module_output", "replace_output", "resolve_module"]
+__all__ = ["graph_calls", "module_output", "replace_output", "resolve_module"]
 
 
 def resolve_module(model: nn.Module, name: str) -> nn.Module:
@@ -135,7 +135,7 @@ def _check_eager(model: nn.Module, modules: Mapping[str, nn.Module], name: str) 
                 f"({type(module).__name__}, made by torch.jit.script or torch.jit.trace): its submodules run inside the "
                 "compiled graph, where forward hooks cannot see or replace their outputs. Pass the eager module you "
                 "scripted or traced (input-level methods such as input_effects accept TorchScript models)")
-        if isinstance(module, torch.fx.GraphModule) and path != name and not _graph_calls(module, name[len(path) + 1 if path else 0:]):
+        if isinstance(module, torch.fx.GraphModule) and path != name and not graph_calls(module, name[len(path) + 1 if path else 0:]):
             where = "the model" if not path else f"module {path!r}"
             raise ValueError(
                 f"Expected layer {name!r} to be called by the forward pass, but {where} is a torch.fx GraphModule "
@@ -144,7 +144,7 @@ def _check_eager(model: nn.Module, modules: Mapping[str, nn.Module], name: str) 
                 "the eager module you exported (input-level methods such as input_effects accept exported models)")
 
 
-def _graph_calls(graph_module: torch.fx.GraphModule, name: str) -> bool:
+def graph_calls(graph_module: torch.fx.GraphModule, name: str) -> bool:
     """Whether the graph of ``graph_module`` calls the submodule ``name`` (a path inside it), or a module that
     holds it (an eager module runs its own submodules)."""
     return any(node.op == "call_module" and (name == node.target or name.startswith(f"{node.target}."))

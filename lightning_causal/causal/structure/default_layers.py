@@ -18,6 +18,7 @@ from torch.nn.utils import parametrize
 
 from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.module_sites import graph_calls
 from lightning_causal.causal.engine.unit_sites import first_tensor
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.structure.output_path import unread_layers
@@ -132,9 +133,7 @@ def _uncalled_in_graphs(model: nn.Module) -> set[int]:
     for name, graph_module in named_modules(model).items():
         if not name or not isinstance(graph_module, torch.fx.GraphModule):
             continue
-        called = [str(node.target) for node in graph_module.graph.nodes if node.op == "call_module"]
-        out |= {id(m) for sub, m in graph_module.named_modules() if sub
-                and not any(sub == c or sub.startswith(f"{c}.") for c in called)}
+        out |= {id(m) for sub, m in graph_module.named_modules() if sub and not graph_calls(graph_module, sub)}
     return out
 
 

@@ -292,9 +292,14 @@ def layer_causal_map(
             if names is None:
                 names, left_out = default_layer_choice(forward, xs)
                 if not names:  # nothing the default could read: say so, not that the `layers` never given were empty
-                    scripted = [n for n, m in model.named_modules() if n and isinstance(m, torch.jit.ScriptModule)]
-                    where = (f" (its layers lie in the TorchScript module {scripted[0]!r}, which no hook reaches: audit "
-                             "the eager module that was scripted)" if scripted else "; name the layers with `layers=`")
+                    # a scripted or torch.export'ed part, whose layers run in its graph and are no default layers
+                    compiled = [(f"TorchScript module {n!r}, which no hook reaches", "scripted")
+                                if isinstance(m, torch.jit.ScriptModule) else
+                                (f"torch.export'ed module {n!r}, whose graph never calls them", "exported")
+                                for n, m in model.named_modules()
+                                if n and isinstance(m, torch.jit.ScriptModule | torch.fx.GraphModule)]
+                    where = (f" (its layers lie in the {compiled[0][0]}: audit the eager module that was {compiled[0][1]})"
+                             if compiled else "; name the layers with `layers=`")
                     raise ValueError(f"Expected the model {model_name(model)} to hold a module with parameters that the "
                                      f"default layers read, but it holds none{where}")
             else:
