@@ -15,13 +15,19 @@ from pathlib import Path
 import torch
 
 import lightning_causal
-from lightning_causal._compat import OutOfMemoryError
+from lightning_causal._compat import (
+    OutOfMemoryError,
+    _is_autocast_enabled_before_2_4,
+    is_autocast_enabled,
+)
 from lightning_causal.causal.engine.batching import is_out_of_memory
 
 PACKAGE = Path(lightning_causal.__file__).parent
 
 #: name -> the first version that has it; the library spells it through lightning_causal._compat instead.
 NEWER_THAN_FLOORS = {"torch.OutOfMemoryError": "torch 2.5"}
+#: functions whose arguments are newer than the floors: called with any, they fail on the floor.
+ARGUMENTS_NEWER_THAN_FLOORS = {"torch.is_autocast_enabled": "a device type: torch 2.4"}
 
 
 def _dotted(node: ast.AST) -> str | None:
@@ -37,19 +43,24 @@ def _uses(source: str) -> set[str]:
     names = {_dotted(n) for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Attribute)}
     examples = "\n".join(m.group(1).split("#")[0] for m in re.finditer(r"^\s*(?:>>>|\.\.\.) ?(.*)$", source, re.M))
     names |= {m.group(0) for m in re.finditer(r"\b[A-Za-z_]\w*(?:\.\w+)+", examples)}
-    return names
+    called = {_dotted(n.func) for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Call) and (n.args or n.keywords)}
+    called |= {m.group(1) for m in re.finditer(r"\b([A-Za-z_]\w*(?:\.\w+)+)\(\s*[^)\s]", examples)}
+    return names | {f"{name}(...)" for name in called & ARGUMENTS_NEWER_THAN_FLOORS.keys()}
 
 
 def test_the_library_names_no_api_newer_than_its_floors():
-    found = [f"{path.relative_to(PACKAGE.parent)}: {name} (from {NEWER_THAN_FLOORS[name]})"
+    newer = {**NEWER_THAN_FLOORS, **{f"{name}(...)": v for name, v in ARGUMENTS_NEWER_THAN_FLOORS.items()}}
+    found = [f"{path.relative_to(PACKAGE.parent)}: {name} (from {newer[name]})"
              for path in sorted(PACKAGE.rglob("*.py")) if path.name != "_compat.py"
-             for name in sorted(_uses(path.read_text()) & NEWER_THAN_FLOORS.keys())]
+             for name in sorted(_uses(path.read_text()) & newer.keys())]
     assert not found, "use lightning_causal._compat instead of:\n" + "\n".join(found)
 
 
 def test_the_scan_sees_code_and_doctest_examples():
     assert _uses("isinstance(e, torch.OutOfMemoryError)") >= {"torch.OutOfMemoryError"}
     assert "torch.OutOfMemoryError" in _uses('def f():\n    """\n    >>> raise torch.OutOfMemoryError("x")\n    """\n')
+    assert "torch.is_autocast_enabled(...)" in _uses("torch.is_autocast_enabled(x.device.type)")
+    assert "torch.is_autocast_enabled(...)" not in _uses("torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled()")
     assert "torch.OutOfMemoryError" not in _uses('"""Prose may name torch.OutOfMemoryError.\n>>> 1  # a comment too: torch.OutOfMemoryError"""')
 
 
@@ -60,3 +71,11 @@ def test_out_of_memory_error_is_torchs_class_on_every_supported_version():
     assert issubclass(torch.cuda.OutOfMemoryError, OutOfMemoryError) and issubclass(OutOfMemoryError, RuntimeError)
     assert is_out_of_memory(torch.cuda.OutOfMemoryError("CUDA error"))  # by its type: the message does not say it
     assert not is_out_of_memory(ValueError("out of memory"))
+
+
+def test_autocast_is_told_per_device_type_on_every_supported_version():
+    for enabled in (is_autocast_enabled, _is_autocast_enabled_before_2_4):  # the torch >= 2.4 path and the older one
+        assert not enabled("cpu") and not enabled("cuda")
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert enabled("cpu") and not enabled("cuda")
+        assert not enabled("cpu")

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from lightning_causal._compat import is_autocast_enabled
 from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_float
 from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec
@@ -184,7 +185,7 @@ class CounterfactualFairnessTerm(RepairTerm):
             x: the batch's inputs ``[N, ...]``.
         """
         with torch.no_grad():
-            if torch.is_autocast_enabled(x.device.type):  # entering the context costs ~15 µs a batch
+            if is_autocast_enabled(x.device.type):  # entering the context costs ~15 µs a batch
                 with torch.autocast(device_type=x.device.type, enabled=False):
                     x_cf = self.counterfactual(x.detach())
             else:

@@ -55,6 +55,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lightning_causal._compat import is_autocast_enabled
 from lightning_causal.causal.engine.hook_split import patched_forwards
 from lightning_causal.causal.engine.live_values import rows_of
 from lightning_causal.causal.engine.unit_sites import first_tensor
@@ -86,10 +87,7 @@ def _input_major(module: nn.Module) -> Tensor:
 
 def _autocast_on(device: torch.device) -> bool:
     """Whether autocast is on for ``device`` (the layer's product would run in another dtype)."""
-    try:
-        return torch.is_autocast_enabled(device.type)
-    except TypeError:  # torch < 2.4: no device argument
-        return torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled()
+    return is_autocast_enabled(device.type)
 
 
 def _version(t: Tensor) -> int | None:
