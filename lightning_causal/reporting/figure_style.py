@@ -72,7 +72,8 @@ def _cut_apart(texts: list[str], limit: int) -> list[str] | None:
     differ: cut in the middle (start … end) where the end kept holds the whole word where the long ones start to
     differ and all after it; else that part whole after as much of their shared start as fits
     (``"behavioura…07_normalised"``: the middle cut ``"behavioural…7_normalised"`` lost the component's first
-    digit); ``None`` where neither keeps them apart."""
+    digit); else cut in the middle anyway; else from where they differ, cut at the end (``"…00_monthly_bal…"``);
+    ``None`` where none keeps them apart."""
     long = [t for t in texts if len(t) > limit]
     common = len(os.path.commonprefix(long)) if len(long) > 1 else 0
     while common > 0 and long[0][common - 1].isalnum():  # back to the start of the word where they differ
@@ -87,7 +88,11 @@ def _cut_apart(texts: list[str], limit: int) -> list[str] | None:
         shown = [t if len(t) <= limit else t[:keep] + "…" + t[common:] for t in texts]
         if len(set(shown)) == len(shown):
             return shown
-    return middles if len(set(middles)) == len(middles) else None
+    if len(set(middles)) == len(middles):
+        return middles
+    raw = len(os.path.commonprefix(long)) if len(long) > 1 else 0  # names that differ after a long shared start
+    tails = [t if len(t) <= limit else short_label("…" + t[raw:], limit) for t in texts]
+    return tails if len(set(tails)) == len(tails) else None
 
 
 def short_labels(texts: Sequence[str], limit: int = 24) -> list[str]:
@@ -96,7 +101,8 @@ def short_labels(texts: Sequence[str], limit: int = 24) -> list[str]:
     the names that this cut would merge (and only those) are cut in the middle (start … end) where that keeps the
     word where they start to differ whole, else keep that word and all after it, shortening their shared start
     (``"behavioura…07_normalised"`` of ``behavioural_score_component_<i>_normalised`` columns: the middle cut kept
-    the component's last digit only); as a last resort numbered by position.
+    the component's last digit only), else cut in the middle, else from where they differ (``"…00_monthly_bal…"``);
+    as a last resort numbered by position.
 
     Args:
         texts: the labels.

@@ -12,11 +12,16 @@ from lightning_causal.reporting.figure_style import WIDTH
 from lightning_causal.reporting.image_maps import map_tags
 from lightning_causal.reporting.map_data import MapData, drawn_samples, map_limits, sample_title
 
-__all__ = ["MAX_STRIPS_HEIGHT", "token_maps"]
+__all__ = ["MAX_STRIPS_HEIGHT", "MAX_WINDOW_LINES", "token_maps"]
 
 # inches: a figure of 598 pixels' width and at most this height is shown at two thirds or more in a TensorBoard
 # card (a box of about 400 x 215 pixels); three strips of a three-line sentence were 4.5 inches, shown at 0.48
 MAX_STRIPS_HEIGHT = 3.2
+#: the most lines of a sentence a strip draws: a longer one (128 tokens: 12 lines, a 598 x 430 figure shown at 0.5,
+#: words about 7 pixels high) is drawn as this many lines around its token of largest |score| of the first map, the
+#: title saying which tokens; 6 lines and that title line fit in MAX_STRIPS_HEIGHT
+MAX_WINDOW_LINES = 6
+_NOTE_HEIGHT = 0.2  # inches: the title's second line naming the window
 
 
 def _strips_height(lines: int, strips: int) -> float:
@@ -94,27 +99,47 @@ def token_maps(data: MapData, chars_per_line: int = 56) -> list[tuple[str, Figur
     vocab = data.meta.get("vocabulary")
     cmap = colormaps["RdBu_r"]
     limits = map_limits(data, {name: m[:n] for name, m in data.maps.items()})  # one scale per map for every drawn sentence
-    sentences = []
+    sentences, starts = [], []
     for i in range(n):
         ids = data.inputs[i].reshape(-1).tolist()
         scores = {name: m[i].detach().float().cpu().reshape(-1) for name, m in data.maps.items()}
         start, end = _unpadded(ids, list(scores.values()))
         words = [_cut(_word(vocab, t), chars_per_line // 2) for t in ids[start:end]]
         sentences.append(({name: v[start:end] for name, v in scores.items()}, _token_lines(words, chars_per_line)))
+        starts.append(start)
+    windows = [_window(scores, lines, start, len(data.inputs[i].reshape(-1)))
+               for i, ((scores, lines), start) in enumerate(zip(sentences, starts))]
+    sentences = [(scores, lines[a:b]) for (scores, lines), (a, b, _) in zip(sentences, windows)]
     split = len(data.maps) > 1 and any(_strips_height(len(lines), len(data.maps)) > MAX_STRIPS_HEIGHT for _, lines in sentences)
     tags = dict(zip(data.maps, map_tags(list(data.maps), data.meta.get("methods") or ())))
     out = []
-    for i, (scores, lines) in enumerate(sentences):
+    for i, ((scores, lines), (_, _, note)) in enumerate(zip(sentences, windows)):
         for group in [list(scores)] if not split else [[name] for name in scores]:
             tag = f"maps/sample_{i}/{tags[group[0]]}" if split else f"maps/sample_{i}"
-            out.append((tag, _strips(data, i, {name: scores[name] for name in group}, lines, limits, chars_per_line, cmap)))
+            out.append((tag, _strips(data, i, {name: scores[name] for name in group}, lines, limits, chars_per_line, cmap, note)))
     return out
 
 
+def _window(scores: dict[str, Tensor], lines: list[list[tuple[int, int, str]]], start: int, total: int) -> tuple[int, int, str | None]:
+    """The lines ``[a, b)`` of a sentence a strip draws: all of them up to :data:`MAX_WINDOW_LINES`, else that many
+    around the line of the token of largest |score| of the first map (two before it where it can), with the title
+    line naming them (token positions ``start``-based in the ``total`` of the input)."""
+    if len(lines) <= MAX_WINDOW_LINES:
+        return 0, len(lines), None
+    name, first = next(iter(scores.items()))
+    top = int(first.abs().argmax())
+    line = next(r for r, words in enumerate(lines) if any(j == top for j, _, _ in words))
+    a = min(max(0, line - 2), len(lines) - MAX_WINDOW_LINES)
+    b = a + MAX_WINDOW_LINES
+    lo, hi = start + lines[a][0][0], start + lines[b - 1][-1][0]
+    return a, b, f"tokens {lo}–{hi} of {total}: the {MAX_WINDOW_LINES} of {len(lines)} lines around the largest |{name}|"
+
+
 def _strips(data: MapData, i: int, scores: dict[str, Tensor], lines: list[list[tuple[int, int, str]]], limits: dict[str, float],
-            chars_per_line: int, cmap: Any) -> Figure:
-    """Sample ``i``'s figure: one strip per map of ``scores``, the words of ``lines`` boxed in their colour."""
-    fig = Figure(figsize=(WIDTH * 1.15, _strips_height(len(lines), len(scores))))
+            chars_per_line: int, cmap: Any, note: str | None = None) -> Figure:
+    """Sample ``i``'s figure: one strip per map of ``scores``, the words of ``lines`` boxed in their colour (``note``:
+    a second title line, the window of a long sentence drawn)."""
+    fig = Figure(figsize=(WIDTH * 1.15, _strips_height(len(lines), len(scores)) + (_NOTE_HEIGHT if note else 0.0)))
     axes = fig.subplots(len(scores), 1, squeeze=False)[:, 0]
     for ax, (name, v) in zip(axes, scores.items()):
         lim, own = limits[name], float(v.abs().max())
@@ -128,6 +153,6 @@ def _strips(data: MapData, i: int, scores: dict[str, Tensor], lines: list[list[t
         scale = "" if own == lim else f", colour scale ±{lim:.3g}"
         ax.set_title(f"{name} (max |score| {own:.3g}{scale}; red +, blue −)", fontsize=9, loc="left")  # no colour bar
         ax.axis("off")
-    fig.suptitle(sample_title(data, i), fontsize=10)
+    fig.suptitle(sample_title(data, i) + (f"\n{note}" if note else ""), fontsize=10)
     fig.tight_layout()
     return fig
