@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import torch
 from matplotlib.figure import Figure
 from torch import Tensor
@@ -87,7 +89,7 @@ def attribution_grid(
 
 
 def curves_figure(curves: dict[str, dict[str, list[float]]], score: str = "target score",
-                  auc: dict[str, dict[str, float]] | None = None) -> Figure:
+                  auc: dict[str, dict[str, float]] | None = None, flat: Collection[str] = ()) -> Figure:
     """Deletion and insertion curves (``AuditResult.curves`` of
     :class:`~lightning_causal.audits.captum_baseline.CaptumBaseline`): one panel per curve kind,
     one line per explanation (causal drawn thick and black, each method in the colour of its bars on the
@@ -97,7 +99,9 @@ def curves_figure(curves: dict[str, dict[str, list[float]]], score: str = "targe
     raw output's areas are in its units, not probabilities. ``auc``: the areas to show,
     ``{kind: {name: area}}`` (the audit's ``meta["curve_auc"]``, the mean of each sample's area over
     its own real groups); a line without one shows the area under its drawn mean curve, which with
-    padding (each sample's fractions of its own real groups, drawn at their mean) is not that.
+    padding (each sample's fractions of its own real groups, drawn at their mean) is not that. ``flat``: the
+    explanations of 0 everywhere (a gradient method on a model whose gradient is 0), which rank nothing: ties
+    go by group id, so their lines remove the groups in index order, said so in the legend.
 
     Examples:
         >>> fig = curves_figure({"deletion": {"x": [0, 0.5, 1], "causal": [1, 0.2, 0], "Saliency": [1, 0.6, 0]}})
@@ -117,7 +121,8 @@ def curves_figure(curves: dict[str, dict[str, list[float]]], score: str = "targe
             xs = x if len(x) == len(ys) else [i / max(1, len(ys) - 1) for i in range(len(ys))]
             area = (auc or {}).get(kind, {}).get(name)
             area = sum((xs[i + 1] - xs[i]) * (ys[i + 1] + ys[i]) / 2 for i in range(len(ys) - 1)) if area is None else area
-            ax.plot(xs, ys, label=f"{name} (AUC {area:.3g})", color=SERIES_COLOURS[series_index % len(SERIES_COLOURS)],
+            said = "all 0: index order, " if name in flat else ""  # no ranking: the groups by id
+            ax.plot(xs, ys, label=f"{name} ({said}AUC {area:.3g})", color=SERIES_COLOURS[series_index % len(SERIES_COLOURS)],
                     linewidth=2.2 if name == "causal" else 1.2)  # 3 digits, as the comparison table
         ax.set_title(f"{kind} ({'lower' if kind == 'deletion' else 'higher'} area = more faithful)", fontsize=9)
         ax.set_xlabel("fraction of feature groups " + ("removed" if kind == "deletion" else "restored"))

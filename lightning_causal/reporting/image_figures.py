@@ -156,7 +156,8 @@ def heatmap_row(
     scale from 0 (:func:`map_scale`; ``signed[name]`` decides, default: the map has a negative
     value), never clipped, one colour scale per map (``vmax[name]``, default the map's own max
     |value|). Panels keep the image's aspect ratio, the input and every map drawn with row 0 at ``origin``; ``title`` above (e.g. which class the maps
-    explain), ``note`` in one small line below (e.g. what the colours of a signed map mean).
+    explain), ``note`` in one small line below (e.g. what the colours of a signed map mean). A map of 0 only (a
+    gradient method on a model whose gradient is 0) says "0 everywhere" in its panel, its colour bar a tick at 0.
 
     Args:
         sample: one input ``[C, H, W]`` or ``[H, W]``.
@@ -207,7 +208,11 @@ def heatmap_row(
         im = ax.imshow(img.numpy(), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest", origin=origin)
         ax.set_title(name, fontsize=10 if len(name) <= 16 else 8)
         bar_ax = make_axes_locatable(ax).append_axes("right", size="6%", pad=0.06)  # as tall as the image, whatever its aspect
-        fig.colorbar(im, cax=bar_ax).ax.tick_params(labelsize=8)
+        bar = fig.colorbar(im, cax=bar_ax)
+        bar.ax.tick_params(labelsize=8)
+        if not bool(m.ne(0).any()):  # a blank panel under a 0-1 scale read as a faint map: says it holds 0 only
+            bar.set_ticks([0.0])
+            ax.text(0.5, 0.5, "0 everywhere", transform=ax.transAxes, ha="center", va="center", fontsize=8, color="0.3")
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])

@@ -83,7 +83,8 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
     values raise the explained class's score on average, blue where they lower it; the caption names blue where a
     blue bar is drawn). Several maps (causal beside each Captum method): grouped bars, one per map and feature, each
     map's mean |score| relative to its own largest (the methods' units differ), or on one scale where
-    ``meta["shared_map_scale"]`` says the maps share a unit (Sobol' first-order and total indices).
+    ``meta["shared_map_scale"]`` says the maps share a unit (Sobol' first-order and total indices); a map of 0 only
+    (a gradient method on a model whose gradient is 0), which draws no bars, is "(all 0)" in the legend.
     A global map (one row for the whole probe, :func:`drawn_samples`) is titled with what it explains
     (``P(class 'high')``) and its single bars are grey: a variance share has no direction.
 
@@ -131,14 +132,16 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
         fig = Figure(figsize=(WIDTH * 1.1, 2.9 + (0.5 if slanted else 0.0)))
         ax = fig.subplots()
         width = 0.8 / m
-        for i, (name, s) in enumerate(scores.items()):
+        labels = [name if bool(s.ne(0).any()) else f"{name} (all 0)" for name, s in scores.items()]  # no bars: says why
+        for i, (label, s) in enumerate(zip(labels, scores.values())):
             size = s.abs().mean(0)
             peak = 1.0 if shared else float(size.max()) or 1.0
             ax.bar([j + (i - (m - 1) / 2) * width for j in range(k)], [float(size[f]) / peak for f in order], width,
-                   label=name, color=SERIES_COLOURS[i % len(SERIES_COLOURS)])
+                   label=label, color=SERIES_COLOURS[i % len(SERIES_COLOURS)])
         ax.set_xticks(range(k))
         ax.set_xticklabels([names[j] for j in order], fontsize=9, rotation=35 if slanted else 0, ha="right" if slanted else "center")
-        ax.legend(fontsize=8, ncol=min(m, 4), loc="upper right")
+        # one row while the labels fit the axes (about 60 characters of 8 pt), else two columns
+        ax.legend(fontsize=8, ncol=min(m, 4) if sum(len(label) + 5 for label in labels) <= 68 else 2, loc="upper right")
         if shared:
             top_value = max(float(s.abs().mean(0).max()) for s in scores.values())
             ax.set_ylabel("value (one scale)" if glob else "mean |score| (one scale)", fontsize=9)

@@ -553,7 +553,8 @@ def _class_names(r: AuditResult) -> list[str] | None:
 
 def _curve_figure(r: AuditResult, name: str, curve: dict[str, list[float]]) -> Figure:
     if name in ("deletion", "insertion"):  # CaptumBaseline: causal vs each method, AUC in the legend
-        return comparison_curves({name: curve}, str(r.meta.get("curve_score") or "target score"), r.meta.get("curve_auc"))
+        flat = [k for k in curve if k in r.maps and not bool(r.maps[k].ne(0).any())]  # ranks nothing: groups by id
+        return comparison_curves({name: curve}, str(r.meta.get("curve_score") or "target score"), r.meta.get("curve_auc"), flat)
     xlabel, ylabel = (r.meta.get("curve_axes") or {}).get(name) or _CURVE_AXES.get(name, ("x", name))
     ticks = _class_names(r) if xlabel == "class" else None
     return curves_figure(curve, f"{r.audit}: {name}", xlabel, ylabel, xticklabels=ticks)

@@ -1,0 +1,43 @@
+"""A gradient method on a model whose gradient is 0 (torch.round of its activations) gives maps of 0 everywhere.
+The figures drew them as if data: the top-features chart listed the method in its legend with no bars, the image
+panel was blank under a 0-1 colour bar, and the deletion/insertion lines (ties ranked by group id: the groups in
+index order) looked like a ranking's. Each now says so in its panel or legend; a map with any non-zero value is
+drawn as before."""
+
+from __future__ import annotations
+
+import torch
+
+from lightning_causal.audits.base import AuditResult
+from lightning_causal.reporting.figure_kinds import MapData, map_figures
+from lightning_causal.reporting.image_figures import heatmap_row
+from lightning_causal.reporting.tensorboard import _curve_figure
+
+G = torch.Generator().manual_seed(0)
+
+
+def _texts(ax) -> list[str]:  # noqa: ANN001
+    return [t.get_text() for t in ax.texts]
+
+
+def test_an_image_map_of_zeros_says_so_in_its_panel():
+    fig = heatmap_row(torch.rand(1, 8, 8, generator=G), {"causal": torch.randn(1, 8, 8, generator=G),
+                                                          "Saliency": torch.zeros(1, 8, 8)})
+    causal, saliency = fig.axes[1], fig.axes[2]
+    assert _texts(saliency) == ["0 everywhere"] and _texts(causal) == []
+    bar = fig.axes[-1]  # Saliency's colour bar: one tick, at 0 (it read 0 to 1)
+    assert [float(t) for t in bar.get_yticks()] == [0.0]
+
+
+def test_the_top_features_legend_names_a_map_of_zeros():
+    x = torch.randn(6, 5, generator=G)
+    maps = {"causal": torch.randn(6, 5, generator=G), "Saliency": torch.zeros(6, 5), "FeatureAblation": torch.randn(6, 5, generator=G)}
+    [(_, fig)] = map_figures(MapData(x, maps, "captum_baseline", {"targets": [0, 1, 0, 1, 0, 1]}))
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["causal", "Saliency (all 0)", "FeatureAblation"]
+
+
+def test_a_curve_of_a_map_of_zeros_says_it_removes_the_groups_in_index_order():
+    result = AuditResult("captum_baseline", maps={"causal": torch.randn(4, 3, generator=G), "Saliency": torch.zeros(4, 3)})
+    curve = {"x": [0.0, 0.5, 1.0], "causal": [1.0, 0.2, 0.0], "Saliency": [1.0, 0.6, 0.0]}
+    legend = _curve_figure(result, "deletion", curve).axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["causal (AUC 0.35)", "Saliency (all 0: index order, AUC 0.55)"]
