@@ -1,7 +1,8 @@
 """What :class:`~lightning_causal.audits.captum_baseline.CaptumBaseline` writes into its result and says:
 the ``compare/`` and plain keys, the comparison table and the notes on undefined metrics
-(:func:`write_comparison`); the warnings about groups no gradient reaches (:func:`warn_without_gradient`) and
-about a layer the explained input does not reach (:func:`warn_layer_unreached`)."""
+(:func:`write_comparison`); the warnings about groups no gradient reaches and methods of 0 everywhere
+(:func:`warn_without_gradient`), about a layer the explained input does not reach or whose gradient after it is 0
+(:func:`warn_layer_unreached`) and about a gradient that misses how the output moves (:func:`warn_surrogate_gradient`)."""
 
 from __future__ import annotations
 
