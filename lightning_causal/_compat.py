@@ -4,6 +4,9 @@ Imports only torch, so that the pure-PyTorch core (``lightning_causal.causal``) 
 of the newer spellings; ``tests/test_compat.py`` checks that the library does not name the newer ones elsewhere.
 """
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 
 _TORCH = tuple(int(part) for part in torch.__version__.split("+")[0].split(".")[:2])
@@ -38,4 +41,42 @@ def _is_autocast_enabled_before_2_4(device_type: str) -> bool:
     return bool(enabled()) if enabled is not None else False
 
 
-__all__ = ["OutOfMemoryError", "is_autocast_enabled"]
+@contextlib.contextmanager
+def module_hooks_fire() -> Iterator[None]:
+    """Inside the block, ``nn.TransformerEncoderLayer`` calls its submodules (``self_attn``, ``linear1``, ...) as
+    modules where hooks are attached to them, instead of its fused fast path, which never calls them: torch >= 2.5
+    leaves the fast path by itself then; torch 2.3 - 2.4 took it regardless (pytorch issue 128413), so that a hook
+    on a submodule never fired and an intervention there changed nothing (an effect of 0). There the block switches
+    the fast path off (``torch.backends.mha.set_fastpath_enabled(False)``; the fast path of ``nn.MultiheadAttention``
+    too, one switch) and restores the setting on exit. A no-op on torch >= 2.5.
+
+    Examples:
+        >>> layer = torch.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, batch_first=True).eval()
+        >>> seen = []
+        >>> handle = layer.linear1.register_forward_hook(lambda m, a, out: seen.append(out.shape))
+        >>> with torch.no_grad(), module_hooks_fire():
+        ...     _ = layer(torch.randn(3, 5, 8))
+        >>> handle.remove()
+        >>> seen
+        [torch.Size([3, 5, 16])]
+    """
+    if _TORCH >= (2, 5):
+        yield
+        return
+    with _fastpath_off():
+        yield
+
+
+@contextlib.contextmanager
+def _fastpath_off() -> Iterator[None]:
+    from torch.backends import mha
+
+    before = mha.get_fastpath_enabled()
+    mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        mha.set_fastpath_enabled(before)
+
+
+__all__ = ["OutOfMemoryError", "is_autocast_enabled", "module_hooks_fire"]

@@ -79,3 +79,54 @@ def test_autocast_is_told_per_device_type_on_every_supported_version():
         with torch.autocast("cpu", dtype=torch.bfloat16):
             assert enabled("cpu") and not enabled("cuda")
         assert not enabled("cpu")
+
+
+def test_before_torch_2_5_the_audit_blocks_switch_the_transformer_fast_path_off(monkeypatch):
+    # torch 2.3 - 2.4 take nn.TransformerEncoderLayer's fused fast path with hooks on its submodules (their hooks
+    # never fire); every audit, intervene and capture block runs under force_eager, which switches it off there.
+    from torch.backends import mha
+
+    import lightning_causal._compat as compat
+    from lightning_causal.causal.engine.eager import force_eager
+
+    monkeypatch.setattr(compat, "_TORCH", (2, 4))
+    assert mha.get_fastpath_enabled()
+    with force_eager():
+        assert not mha.get_fastpath_enabled()
+        with force_eager():
+            assert not mha.get_fastpath_enabled()
+        assert not mha.get_fastpath_enabled()
+    assert mha.get_fastpath_enabled()
+    try:
+        with force_eager():
+            raise KeyError("in the block")
+    except KeyError:
+        pass
+    assert mha.get_fastpath_enabled()
+    monkeypatch.setattr(compat, "_TORCH", (2, 5))
+    with force_eager():
+        assert mha.get_fastpath_enabled()  # torch >= 2.5 leaves the fast path where hooks are attached by itself
+
+
+def test_hooks_on_a_transformer_layers_submodules_fire_in_the_block():
+    layer = torch.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, batch_first=True).eval()
+    seen = []
+    for module in (layer.self_attn, layer.linear1):
+        module.register_forward_hook(lambda m, a, out: seen.append(type(m).__name__))
+    from lightning_causal._compat import module_hooks_fire
+
+    with torch.no_grad(), module_hooks_fire():
+        layer(torch.randn(3, 5, 8))
+    assert seen == ["MultiheadAttention", "Linear"]
+
+
+def test_before_torch_2_5_reading_a_sites_facts_switches_the_transformer_fast_path_off(monkeypatch):
+    from torch.backends import mha
+
+    import lightning_causal._compat as compat
+    from lightning_causal.causal.engine.unit_sites import inspect_site
+
+    monkeypatch.setattr(compat, "_TORCH", (2, 4))
+    model, x, during = torch.nn.Sequential(torch.nn.Linear(8, 6)), torch.rand(2, 8), []
+    facts = inspect_site(model, "0", lambda: (during.append(mha.get_fastpath_enabled()), model(x)))
+    assert during == [False] and mha.get_fastpath_enabled() and facts.shape == (2, 6)

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lightning_causal._compat import module_hooks_fire
 from lightning_causal.causal import Zero, capture, intervene, unit_effects
 from tests.helpers.models import all_hook_counts
 
@@ -69,7 +70,7 @@ def _reference(model: _Encoder, layer: int, x: torch.Tensor, pad: torch.Tensor |
     attn = model.encoder.layers[layer].self_attn
     cols = []
     handle = attn.register_forward_pre_hook(_no_fast_path)
-    with torch.no_grad():
+    with torch.no_grad(), module_hooks_fire():  # torch < 2.5 takes the fast path with hooks attached
         for head in [None, *range(H)]:
             attn.forward = _by_hand(attn, head)
             try:

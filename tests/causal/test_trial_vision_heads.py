@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch import nn
 
+from lightning_causal._compat import module_hooks_fire
 from lightning_causal.causal import unit_effects
 
 
@@ -44,7 +45,7 @@ def test_the_features_of_a_torch_attention_block_equal_a_hook_loop():
     model, x = _TinyViT().double().eval(), torch.randn(3, 1, 4, 4, dtype=torch.float64)
     got = unit_effects(model, x, "encoder.layers.0.self_attn", target=2, unit_dim=-1)
     attn = model.encoder.layers[0].self_attn
-    with torch.no_grad():
+    with torch.no_grad(), module_hooks_fire():  # torch < 2.5 takes the fast path with hooks attached
         base, cols = model(x)[:, 2], []
         for u in range(8):
             def zero(module, args, out, u=u):

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from lightning_causal._compat import module_hooks_fire
+
 __all__ = ["check_eager_possible", "eager_module", "force_eager", "is_compiled", "named_modules", "user_name"]
 
 _ORIG = "_orig_mod"
@@ -84,7 +86,8 @@ def user_name(name: str) -> str:
 
 @contextlib.contextmanager
 def force_eager() -> Iterator[None]:
-    """Run compiled code eagerly inside the block, so that hooks registered now take effect.
+    """Run compiled code eagerly inside the block, so that hooks registered now take effect (and, on torch < 2.5,
+    :func:`~lightning_causal._compat.module_hooks_fire`: ``nn.TransformerEncoderLayer`` calls its hooked submodules).
 
     A no-op on torch versions without ``torch.compiler.set_stance`` (< 2.6), where compiled models
     are refused by :func:`check_eager_possible`, and while ``torch._dynamo`` is not imported:
@@ -93,11 +96,12 @@ def force_eager() -> Iterator[None]:
     calls ``torch.compile`` itself) is then compiled as usual, with the block's hooks in place.
     """
     set_stance = getattr(getattr(torch, "compiler", None), "set_stance", None)
-    if set_stance is None or "torch._dynamo" not in sys.modules:
-        yield
-        return
-    with set_stance("force_eager"):
-        yield
+    with module_hooks_fire():  # torch < 2.5: also nn.TransformerEncoderLayer's fused fast path off
+        if set_stance is None or "torch._dynamo" not in sys.modules:
+            yield
+            return
+        with set_stance("force_eager"):
+            yield
 
 
 def check_eager_possible(model: nn.Module) -> None:

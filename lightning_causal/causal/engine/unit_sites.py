@@ -26,6 +26,7 @@ from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.instancenorm import _InstanceNorm
 from torch.nn.utils.rnn import PackedSequence
 
+from lightning_causal._compat import module_hooks_fire
 from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.input_sites import InputSite
 from lightning_causal.causal.engine.quantized import check_not_quantized
@@ -140,7 +141,7 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
     handles = [m.register_forward_hook(record) for m in modules.values() if m is not site and not isinstance(m, torch.jit.ScriptModule)]
     handles += [site.register_forward_pre_hook(enter), site.register_forward_hook(leave)]
     try:
-        with torch.no_grad():
+        with torch.no_grad(), module_hooks_fire():  # torch < 2.5: a TransformerEncoderLayer's fast path skips the hooks
             run()
     except _Reached:
         pass
