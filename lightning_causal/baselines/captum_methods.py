@@ -46,7 +46,7 @@ from lightning_causal.baselines.attribution_context import (
     seeded_rng,
 )
 from lightning_causal.baselines.captum_forward import CaptumForward, prepare_inputs, whole_token_ids
-from lightning_causal.baselines.layer_methods import layer_attribute
+from lightning_causal.baselines.layer_methods import layer_attribute, no_gradient_message
 from lightning_causal.baselines.method_specs import (
     LAYER_METHOD_NAMES,
     METHOD_NAMES,
@@ -62,7 +62,6 @@ from lightning_causal.causal.engine.finite import check_finite_value
 from lightning_causal.causal.engine.groups import flat_mask, group_counts
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.output_selection import OutputSpec
-from lightning_causal.causal.engine.quantized import no_gradient_cause
 from lightning_causal.causal.engine.user_frame import outside_package
 
 # the model as Captum calls it, the attribution context and the layer methods live in their own
@@ -360,7 +359,8 @@ def attribute(
         except RuntimeError as err:  # torch's "element 0 of tensors does not require grad", said of no input or method
             if spec.grouped or _gradient_reaches_input(forward, x):
                 raise
-            raise ValueError(_no_gradient_message(spec, forward.model)) from err
+            raise ValueError(no_gradient_message(spec.label, None, forward.model, "FeatureAblation and ShapleyValueSampling "
+                                                 "perturb the input and need no gradient (as the causal effects, input_effects)")) from err
     out = out.detach()
     if x.dtype == torch.float64 and out.dtype == torch.float32:  # ShapleyValueSampling sums its terms in float32
         out = out.to(x.dtype)
@@ -389,17 +389,6 @@ def _gradient_reaches_input(forward: CaptumForward, x: Tensor) -> bool:
     with torch.enable_grad():
         out = forward(z, *(forward.captum_args() or ()))
         return out.requires_grad and torch.autograd.grad(out.sum(), z, allow_unused=True)[0] is not None
-
-
-def _no_gradient_message(spec: MethodSpec, model: nn.Module) -> str:
-    """The refusal of a gradient method on a model whose output holds no autograd graph back to its input."""
-    cause = no_gradient_cause(model, after="")
-    return (
-        f"Captum's {spec.label} takes the gradient of the output of {model_name(model)} with respect to its input, and "
-        f"no gradient reaches the input: the forward cuts it ({cause + ', ' if cause else ''}a step such as (h > 0).float(), "
-        "argmax or argmin routing, one_hot or an integer cast, or a .detach() or torch.no_grad() in forward), so a gradient "
-        "method has nothing to explain it with. FeatureAblation and ShapleyValueSampling perturb the input and need no "
-        "gradient (as the causal effects, input_effects)")
 
 
 def _warn_without_relu_modules(model: nn.Module, spec: MethodSpec) -> None:

@@ -68,15 +68,18 @@ def _token_baselines(forward: CaptumForward, x: Tensor, baselines: Any) -> Tenso
     return torch.broadcast_to(b, x.shape).contiguous()
 
 
-def no_gradient_message(method: str, layer: str, model: nn.Module,
+def no_gradient_message(method: str, layer: str | None, model: nn.Module,
                         works: str = "unit_effects (method='exact') intervenes on the layer's units and needs no gradient") -> str:
-    """The refusal of a layer method on a model where no gradient flows from the output back to ``layer`` (torch's
-    "element 0 of tensors does not require grad" inside Captum); ``works``: what explains it instead."""
+    """The refusal of a gradient method on a model where no gradient flows from the output back to ``layer`` (torch's
+    "element 0 of tensors does not require grad" inside Captum), or back to the input (``layer=None``); ``works``:
+    what explains it instead."""
     cause = no_gradient_cause(model, after="")
-    return (f"Captum's {method} takes the gradient of the output of {model_name(model)} with respect to layer {layer!r} "
-            f"(or the inputs), and none reaches it: the forward cuts it after the layer ({cause + ', ' if cause else ''}a "
-            "step such as (h > 0).float(), argmax or argmin routing, one_hot or an integer cast, or a .detach() or "
-            f"torch.no_grad()), so a gradient method has nothing to explain it with. {works}")
+    where, reach = ((f"layer {layer!r} (or the inputs)", "none reaches it: the forward cuts it after the layer") if layer
+                    else ("its input", "no gradient reaches the input: the forward cuts it"))
+    return (f"Captum's {method} takes the gradient of the output of {model_name(model)} with respect to {where}, and "
+            f"{reach} ({cause + ', ' if cause else ''}a step such as (h > 0).float(), argmax or argmin routing, one_hot or "
+            f"an integer cast, or a .detach() or torch.no_grad() in forward), so a gradient method has nothing to explain "
+            f"it with. {works}")
 
 
 def layer_attribute(
