@@ -15,7 +15,7 @@ from lightning_causal.causal.engine.checks import check_choice
 from lightning_causal.reporting.figure_style import POS, short_label, short_labels, title_lines
 
 __all__ = [
-    "MAX_COLUMNS", "ORIGINS", "ImageOrigin", "check_origin", "heatmap_row", "image_grid_figure", "largest_change", "map_scale", "show_input", "strongest_channel",
+    "MAX_COLUMNS", "ORIGINS", "ImageOrigin", "check_origin", "heatmap_row", "image_grid_figure", "largest_change", "map_scale", "say_all_zero", "show_input", "strongest_channel",
     "to_image",
 ]
 
@@ -145,6 +145,26 @@ def map_scale(values: Tensor, limit: float | None = None) -> tuple[str, float, f
     return ("RdBu_r", -lim, lim) if bool((v < 0).any()) else ("Reds", 0.0, lim)
 
 
+def say_all_zero(ax: Any, values: Tensor, bar: Any = None) -> bool:
+    """Write "0 everywhere" in the panel ``ax`` of a map whose ``values`` are all 0 (a gradient method on a model
+    whose gradient is 0), and leave its colour bar ``bar`` one tick, at 0: blank under a 0-1 scale, it read as a
+    faint map. Returns whether it did.
+
+    Examples:
+        >>> import torch
+        >>> from matplotlib.figure import Figure
+        >>> ax = Figure().subplots()
+        >>> say_all_zero(ax, torch.zeros(3)), [t.get_text() for t in ax.texts]
+        (True, ['0 everywhere'])
+    """
+    if bool(values.ne(0).any()):
+        return False
+    if bar is not None:
+        bar.set_ticks([0.0])
+    ax.text(0.5, 0.5, "0 everywhere", transform=ax.transAxes, ha="center", va="center", fontsize=8, color="0.3")
+    return True
+
+
 def heatmap_row(
     sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float] | None = None, title: str | None = None,
     *, signed: dict[str, bool] | None = None, note: str | None = None, layout: dict | None = None,
@@ -210,9 +230,7 @@ def heatmap_row(
         bar_ax = make_axes_locatable(ax).append_axes("right", size="6%", pad=0.06)  # as tall as the image, whatever its aspect
         bar = fig.colorbar(im, cax=bar_ax)
         bar.ax.tick_params(labelsize=8)
-        if not bool(m.ne(0).any()):  # a blank panel under a 0-1 scale read as a faint map: says it holds 0 only
-            bar.set_ticks([0.0])
-            ax.text(0.5, 0.5, "0 everywhere", transform=ax.transAxes, ha="center", va="center", fontsize=8, color="0.3")
+        say_all_zero(ax, m, bar)
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])

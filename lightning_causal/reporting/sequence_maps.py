@@ -19,7 +19,7 @@ from lightning_causal.reporting.figure_style import (
     step_bars,
     title_lines,
 )
-from lightning_causal.reporting.image_figures import map_scale
+from lightning_causal.reporting.image_figures import map_scale, say_all_zero
 from lightning_causal.reporting.image_maps import map_tags
 from lightning_causal.reporting.map_data import (
     SERIES_COLOURS,
@@ -167,6 +167,7 @@ def _signal_bars(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple[str
         twin.set_ylim(low, high)  # an unsigned map (Saliency, a total Sobol' index) from 0: no negative half
         twin.set_ylabel(name, fontsize=9)
         twin.tick_params(labelsize=8)
+        say_all_zero(twin, m[0])  # no bars: says why
         ax.tick_params(labelsize=8)
     axes[-1].set_xlabel(xlabel, fontsize=10)
     axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))  # steps, not 2.5
@@ -196,7 +197,7 @@ def _signal_heatmaps(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
     for ax, (name, m) in zip(axes[1:], maps.items()):
         cmap, vmin, vmax = scales[name]
         im = ax.imshow(m.numpy(), aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest", extent=extent)
-        _side_colorbar(fig, ax, im)
+        say_all_zero(ax, m, _side_colorbar(fig, ax, im))
         ax.set_ylabel(f"{short_label(name, 12)}\n{word}", fontsize=8)  # within the panel's height (the title names the map)
     for ax in axes[int(c <= 4):]:
         step = max(1, (c + 7) // 8)  # at most 8 labelled rows
@@ -209,7 +210,9 @@ def _signal_heatmaps(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
 
 
 
-def _side_colorbar(fig: Figure, ax: Any, im: Any) -> None:
-    """A colour bar beside ``ax`` that leaves its width, so the panels' time axes stay aligned."""
+def _side_colorbar(fig: Figure, ax: Any, im: Any) -> Any:
+    """A colour bar beside ``ax`` that leaves its width, so the panels' time axes stay aligned; returned."""
     cax = ax.inset_axes((1.01, 0.0, 0.02, 1.0))
-    fig.colorbar(im, cax=cax).ax.tick_params(labelsize=7)
+    bar = fig.colorbar(im, cax=cax)
+    bar.ax.tick_params(labelsize=7)
+    return bar

@@ -41,3 +41,16 @@ def test_a_curve_of_a_map_of_zeros_says_it_removes_the_groups_in_index_order():
     curve = {"x": [0.0, 0.5, 1.0], "causal": [1.0, 0.2, 0.0], "Saliency": [1.0, 0.6, 0.0]}
     legend = _curve_figure(result, "deletion", curve).axes[0].get_legend()
     assert [t.get_text() for t in legend.get_texts()] == ["causal (AUC 0.35)", "Saliency (all 0: index order, AUC 0.55)"]
+
+
+def _figure_texts(fig) -> list[str]:  # noqa: ANN001
+    return [t.get_text() for ax in fig.axes for t in ax.texts]
+
+
+def test_a_sequence_map_of_zeros_says_so_as_bars_and_as_a_heatmap():
+    for channels in (1, 3):  # one channel: the map as bars beside the input's line; several: a heatmap
+        x = torch.randn(2, channels, 30, generator=G)
+        maps = {"causal": torch.randn(2, channels, 30, generator=G), "Saliency": torch.zeros(2, channels, 30)}
+        figures = map_figures(MapData(x, maps, "captum_baseline", {"targets": [0, 1]}, max_samples=1))
+        said = {tag: _figure_texts(fig) for tag, fig in figures}
+        assert said == {"maps/sample_0/causal": [], "maps/sample_0/Saliency": ["0 everywhere"]}, channels
