@@ -145,7 +145,9 @@ def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top:
     rows = rows[:top]
     k, width = len(rows), 0.8 / max(1, len(metrics))
     lines = title_lines(title, int(WIDTH * 11))
-    fig = Figure(figsize=(WIDTH, 1.2 + 0.25 * (len(lines) - 1) + (0.1 + 0.09 * len(metrics)) * k))
+    # rows of 0.22 in for S and ST (0.28 made 8 rows and a two-line title 369 pixels high, shown at 0.58 in a TensorBoard
+    # card of about 400 x 215): 325 pixels, at two thirds
+    fig = Figure(figsize=(WIDTH, 1.2 + 0.25 * (len(lines) - 1) + (0.07 + 0.075 * len(metrics)) * k))
     ax = fig.subplots()
     position = [k - 1 - j for j in range(k)]  # first row on top
     for i, m in enumerate(metrics):
