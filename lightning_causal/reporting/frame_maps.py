@@ -12,7 +12,12 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from lightning_causal.reporting.figure_style import title_lines
-from lightning_causal.reporting.image_figures import ImageOrigin, show_input, strongest_channel
+from lightning_causal.reporting.image_figures import (
+    ImageOrigin,
+    say_all_zero,
+    show_input,
+    strongest_channel,
+)
 from lightning_causal.reporting.image_maps import map_scales, sample_figures
 from lightning_causal.reporting.map_data import (
     MapData,
@@ -68,7 +73,9 @@ def _frames_figure(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, floa
         for t, ax in zip(frames, grid[r]):
             im = ax.imshow(m[t].numpy(), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest", origin=origin)
         grid[r, 0].set_ylabel(name if len(name) <= 12 else name[:11] + "…", fontsize=9)
-        fig.colorbar(im, cax=grid[r, -1]).ax.tick_params(labelsize=7)
+        bar = fig.colorbar(im, cax=grid[r, -1])
+        bar.ax.tick_params(labelsize=7)
+        say_all_zero(grid[r, 0], m, bar)  # a row of blank frames: says the map holds 0 only
     for row in grid:
         for ax in row[:-1]:
             ax.set_xticks([])

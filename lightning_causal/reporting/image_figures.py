@@ -161,7 +161,8 @@ def say_all_zero(ax: Any, values: Tensor, bar: Any = None) -> bool:
         return False
     if bar is not None:
         bar.set_ticks([0.0])
-    ax.text(0.5, 0.5, "0 everywhere", transform=ax.transAxes, ha="center", va="center", fontsize=8, color="0.3")
+    text = getattr(ax, "text2D", ax.text)  # a 3-D panel's text takes (x, y, z, s): its text2D is the plane's
+    text(0.5, 0.5, "0 everywhere", transform=ax.transAxes, ha="center", va="center", fontsize=8, color="0.3")
     return True
 
 

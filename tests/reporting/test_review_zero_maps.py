@@ -54,3 +54,16 @@ def test_a_sequence_map_of_zeros_says_so_as_bars_and_as_a_heatmap():
         figures = map_figures(MapData(x, maps, "captum_baseline", {"targets": [0, 1]}, max_samples=1))
         said = {tag: _figure_texts(fig) for tag, fig in figures}
         assert said == {"maps/sample_0/causal": [], "maps/sample_0/Saliency": ["0 everywhere"]}, channels
+
+
+def test_a_frames_and_a_points_map_of_zeros_say_so():
+    frames = torch.rand(1, 1, 3, 4, 5, generator=G)  # a clip [N, C, T, H, W]
+    [(_, fig)] = map_figures(MapData(frames, {"causal": torch.randn(1, 1, 3, 4, 5, generator=G),
+                                              "Saliency": torch.zeros(1, 1, 3, 4, 5)}, "captum_baseline"), "frames")
+    assert _figure_texts(fig) == ["0 everywhere"]
+    assert fig.axes[-1].get_yticks().tolist() == [0.0]  # the Saliency row's colour bar (the last)
+    for dims in (2, 3):  # a plane, and the 3-D axes whose text takes (x, y, z, s)
+        cloud = torch.randn(1, 20, dims, generator=G)
+        [(_, fig)] = map_figures(MapData(cloud, {"causal": torch.randn(1, 20, dims, generator=G),
+                                                 "Saliency": torch.zeros(1, 20, dims)}, "captum_baseline"), "points")
+        assert _figure_texts(fig) == ["0 everywhere"], dims
