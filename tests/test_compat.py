@@ -130,3 +130,24 @@ def test_before_torch_2_5_reading_a_sites_facts_switches_the_transformer_fast_pa
     model, x, during = torch.nn.Sequential(torch.nn.Linear(8, 6)), torch.rand(2, 8), []
     facts = inspect_site(model, "0", lambda: (during.append(mha.get_fastpath_enabled()), model(x)))
     assert during == [False] and mha.get_fastpath_enabled() and facts.shape == (2, 6)
+
+
+def test_an_exported_models_batch_guard_of_torch_2_3_names_the_way_out_too():
+    # torch 2.3's ExportedProgram.module() refuses another batch size with a RuntimeError of its own wording
+    # (torch 2.13: AssertionError "Guard failed: x.size()[0] == 2"); the hint followed the newer one only.
+    import pytest
+
+    from lightning_causal.causal import input_effects
+
+    class Exported(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = torch.nn.Linear(3, 2)
+
+        def forward(self, x):
+            if x.shape[0] != 2:
+                raise RuntimeError(f"Expected input at *args[0].shape[0] to be equal to 2, but got {x.shape[0]}")
+            return self.lin(x)
+
+    with pytest.raises(RuntimeError, match=r"but got \d+\. The model was exported .*Dim\('batch'\)"):
+        input_effects(Exported(), torch.rand(7, 3), target=0)

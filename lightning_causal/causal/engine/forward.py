@@ -206,8 +206,8 @@ class Forward:
                     raise type(err)(f"{err}. {note}") from err
                 err.add_note(note)
             guard = export_guard_hint(err)
-            if guard is not None and type(err) is AssertionError:  # torch.export's guard on the batch size
-                raise AssertionError(f"{err}. {guard}") from err
+            if guard is not None and type(err) in (AssertionError, RuntimeError):  # torch.export's guard on the batch size
+                raise type(err)(f"{err}. {guard}") from err  # (AssertionError; torch 2.3: RuntimeError)
             if not isinstance(err, RuntimeError):
                 raise
             hint = dtype_hint(self.model, inputs, err) or width_hint(self.model, inputs, err)

@@ -167,7 +167,8 @@ def width_hint(model: nn.Module, inputs: tuple[Any, ...], err: BaseException) ->
     return f"Argument `inputs` has {x.shape[-1]} features per sample (its last dimension) but {layer} takes {first.in_features}{transposed}"
 
 
-_BATCH_GUARD = re.compile(r"Guard failed: .*size\(\)\[0\]")
+# torch 2.13: "Guard failed: x.size()[0] == 2"; torch 2.3: "Expected input at *args[0].shape[0] to be equal to 2, but got 7"
+_BATCH_GUARD = re.compile(r"Guard failed: .*size\(\)\[0\]|Expected input at \S*\.shape\[0\] to be equal to \d+")
 
 
 def export_guard_hint(err: BaseException) -> str | None:
@@ -181,6 +182,8 @@ def export_guard_hint(err: BaseException) -> str | None:
     Examples:
         >>> print(export_guard_hint(AssertionError("Guard failed: x.size()[0] == 2")))  # doctest: +ELLIPSIS
         The model was exported (torch.export) for batches of one size, and the audits run passes of other numbers ...
+        >>> export_guard_hint(RuntimeError("Expected input at *args[0].shape[0] to be equal to 2, but got 7")) is not None
+        True
     """
     if not _BATCH_GUARD.search(str(err)):
         return None
