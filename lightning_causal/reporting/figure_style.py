@@ -62,7 +62,7 @@ def _kept_value(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters; a one-hot column's ``"block=value"`` keeps its value whole and cuts its
     block's name (``"employment_…=unemployed"``): the value is what tells the block's columns apart."""
     key, sep, value = text.rpartition("=")
-    if len(text) <= limit or not sep or not key or len(value) > limit - 5:
+    if len(text) <= limit or not sep or not key or key[-1] in "<>!=" or len(value) > limit - 5:  # not "x<=3"
         return short_label(text, limit)
     return key[: limit - len(value) - 2] + "…=" + value
 

@@ -53,3 +53,10 @@ def test_two_components_among_the_top_rows_keep_their_whole_number():
     rows = [{"group": n, "S": 0.1 * (3 - i), "S_ci": [0.0, 0.4]} for i, n in enumerate(names)]
     labels = [t.get_text() for t in interval_bar_figure(rows, "sobol").axes[0].get_yticklabels()]
     assert labels == ["behavioura…01_normalised", "credit_utilisation_rati…", "behavioura…21_normalised"]
+
+
+def test_a_comparison_in_a_name_is_not_taken_for_a_one_hot_value():
+    from lightning_causal.reporting.figure_style import short_labels
+
+    assert short_labels(["monthly_income_in_thousands_of_euros<=30", "employment_status=unemployed"]) == [
+        "monthly_income_in_thous…", "employment_s…=unemployed"]
