@@ -151,3 +151,25 @@ def test_an_exported_models_batch_guard_of_torch_2_3_names_the_way_out_too():
 
     with pytest.raises(RuntimeError, match=r"but got \d+\. The model was exported .*Dim\('batch'\)"):
         input_effects(Exported(), torch.rand(7, 3), target=0)
+
+
+#: dependency -> (the lowest version the package runs on, what of it the package uses, where)
+FLOOR_NEEDS = {
+    "torch": ((2, 3), "torch.backends", "_compat.py"),  # mha.set_fastpath_enabled: module_hooks_fire on 2.3 - 2.4
+    "lightning": ((2, 5), "restarted_on_train_batch_end", "callbacks/_trainer_facts.py"),  # the fit loop's restart stage
+}
+
+
+def test_the_declared_floors_are_the_versions_that_have_what_the_package_uses():
+    tomllib = __import__("pytest").importorskip("tomllib")  # Python 3.11+
+    from packaging.requirements import Requirement
+
+    declared = {}
+    for line in tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["project"]["dependencies"]:
+        requirement = Requirement(line)
+        for spec in requirement.specifier:
+            if spec.operator == ">=":
+                declared[requirement.name] = tuple(int(p) for p in spec.version.split(".")[:2])
+    for name, (needed, used, where) in FLOOR_NEEDS.items():
+        assert used in (PACKAGE / where).read_text(), f"{where} no longer uses {used}: update FLOOR_NEEDS"
+        assert declared[name] >= needed, f"pyproject.toml declares {name}>={declared[name]} but {where} needs {used} ({needed})"

@@ -22,6 +22,7 @@ from lightning_causal import (
     InputEffectAudit,
     UnitImportanceAudit,
 )
+from lightning_causal._compat import is_autocast_enabled  # with a device type on torch < 2.4 too
 from lightning_causal.audits import Probe
 from lightning_causal.causal import AttributeFlip, unit_effects
 
@@ -59,12 +60,12 @@ def _fit(precision: str, audit: bool) -> dict:
             fabric.backward(loss)
             optimizer.step()
         if audit:
-            before = torch.is_autocast_enabled("cpu")
+            before = is_autocast_enabled("cpu")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 for a in audits:
                     a.run(model.module, probe)
-            assert torch.is_autocast_enabled("cpu") == before
+            assert is_autocast_enabled("cpu") == before
             assert all(m.training for m in net.modules())
     return {
         "state": {k: v.clone() for k, v in net.state_dict().items()},

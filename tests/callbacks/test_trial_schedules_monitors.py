@@ -12,6 +12,7 @@ validation. The advice at set-up was given for sparse schedules only; it now cov
 import warnings
 from datetime import timedelta
 
+import lightning
 import pytest
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
@@ -22,6 +23,7 @@ from lightning_causal.reporting.json_report import load_report
 from tests.helpers.lightning import quick_trainer, small_module, synthetic_loaders
 
 MONITOR = "causal/input_effect/mean_abs_effect"
+_LIGHTNING = tuple(int(part) for part in lightning.__version__.split(".")[:2])
 
 
 def _audit(tmp_path) -> CausalAuditCallback:
@@ -35,7 +37,8 @@ def _audit(tmp_path) -> CausalAuditCallback:
 ] + [
     (EarlyStopping, {}, dict(check_on_train_epoch_end=False), "check_on_train_epoch_end=False"),
     (ModelCheckpoint, {}, dict(save_on_train_epoch_end=False), "save_on_train_epoch_end=False"),
-    (ModelCheckpoint, dict(val_check_interval=timedelta(minutes=5)), {}, "a time-based val_check_interval"),
+    pytest.param(ModelCheckpoint, dict(val_check_interval=timedelta(minutes=5)), {}, "a time-based val_check_interval",
+                 marks=pytest.mark.skipif(_LIGHTNING < (2, 6), reason="a time-based val_check_interval is new in Lightning 2.6")),
 ])
 def test_a_lightning_monitor_that_reads_when_validation_ends_is_told_which_class_to_use(tmp_path, kind, trainer_options,
                                                                                         monitor_options, why):
