@@ -150,6 +150,11 @@ def say_all_zero(ax: Any, values: Tensor, bar: Any = None) -> bool:
     whose gradient is 0), and leave its colour bar ``bar`` one tick, at 0: blank under a 0-1 scale, it read as a
     faint map. Returns whether it did.
 
+    Args:
+        ax: the matplotlib ``Axes`` of the map.
+        values: the map's values (any shape).
+        bar: the map's ``Colorbar``, or ``None`` where the panel has none.
+
     Examples:
         >>> import torch
         >>> from matplotlib.figure import Figure

@@ -89,7 +89,9 @@ def test_layer_map_audit_defaults_to_the_blocks_of_a_vit_and_draws_them():
     assert [node["layers"] for node in lm["nodes"] if node["layers"]] in ([blocks], [blocks[:1], blocks[1:]])
     fig = layer_map_figure(lm)
     assert fig.axes[0].get_yticks().tolist() == [0, 1]  # the CKA matrix over the two blocks only
-    matplotlib.pyplot.close(fig)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
 
 
 @pytest.mark.parametrize(

@@ -146,7 +146,12 @@ def _check_eager(model: nn.Module, modules: Mapping[str, nn.Module], name: str) 
 
 def graph_calls(graph_module: torch.fx.GraphModule, name: str) -> bool:
     """Whether the graph of ``graph_module`` calls the submodule ``name`` (a path inside it), or a module that
-    holds it (an eager module runs its own submodules)."""
+    holds it (an eager module runs its own submodules).
+
+    Args:
+        graph_module: an ``fx`` graph module (``torch.export``'s ``ExportedProgram.module()``, ``symbolic_trace``).
+        name: a submodule's path inside ``graph_module`` (``"encoder.0.linear"``).
+    """
     return any(node.op == "call_module" and (name == node.target or name.startswith(f"{node.target}."))
                for node in graph_module.graph.nodes)
 
