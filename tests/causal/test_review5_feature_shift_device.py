@@ -67,6 +67,8 @@ def test_the_cuda_generators_that_the_tuning_seeds_are_restored(monkeypatch):
     state = {"rng": torch.tensor([7], dtype=torch.uint8)}
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    # a CUDA build of torch without a driver: the optimizer's step asks whether a CUDA graph is being captured
+    monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: False)
     monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device="cuda": state["rng"].clone())
     monkeypatch.setattr(torch.cuda, "set_rng_state", lambda new, device="cuda": state.update(rng=new.clone()))
     monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: state.update(rng=torch.tensor([seed % 256], dtype=torch.uint8)))
