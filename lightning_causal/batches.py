@@ -152,7 +152,10 @@ def default_unpack_batch(batch: Any) -> Unpacked:
         return tuple(batch[0]), (batch[1] if len(batch) == 2 else None), None  # ((x1, x2, ...), y): a model of several inputs
     fields = _dataclass_fields(batch)
     fix = _FIX if fields is None else _named_advice(fields, lambda k: f"batch.{k}")  # a dataclass is not indexed: its fields
-    if fields is None and isinstance(batch, (tuple, list)) and len(batch) == 3:  # (x, y, w) or (x, lengths, y)
+    if isinstance(batch, list) and batch and all(isinstance(b, (tuple, list, Mapping)) for b in batch):  # [(x1, y1), ...]
+        fix = ("a list of batches is read as one batch: to read its batches in turn, as a loader's, pass "
+               "`DataLoader(batches, batch_size=None)` (or a `DataLoader` over the samples); or " + fix)
+    elif fields is None and isinstance(batch, (tuple, list)) and len(batch) == 3:  # (x, y, w) or (x, lengths, y)
         fix += (" for batches (x, y, w); for (x, lengths, y) of a padded sequence model forward(x, lengths), "
                 "`unpack_batch=lambda batch: (batch[0], batch[2], {'lengths': batch[1]})`")
     raise ValueError(

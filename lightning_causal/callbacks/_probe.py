@@ -60,7 +60,7 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None) 
     try:
         inputs, labels, args = unpack(batch, unpack_batch)
     except ValueError as err:
-        raise MisconfigurationException(f"CausalAuditCallback cannot read the probe batch: {err}") from err
+        raise MisconfigurationException(f"The audits cannot read the probe batch: {err}") from err  # callback and audit_model
     unread = unread_keys(batch) if unpack_batch is None else []
     if unread:
         key = next(k for k in INPUT_KEYS if k in batch)
