@@ -19,9 +19,10 @@ __all__ = ["MAX_STRIPS_HEIGHT", "MAX_WINDOW_LINES", "token_maps"]
 MAX_STRIPS_HEIGHT = 3.2
 #: the most lines of a sentence a strip draws: a longer one (128 tokens: 12 lines, a 598 x 430 figure shown at 0.5,
 #: words about 7 pixels high) is drawn as this many lines around its token of largest |score| of the first map, the
-#: title saying which tokens; 6 lines and that title line fit in MAX_STRIPS_HEIGHT
+#: same lines for every map, holding as many other maps' largest tokens as they can (:func:`_window`), the title
+#: saying which tokens and naming a map's largest token left out; 6 lines and two title lines fit in MAX_STRIPS_HEIGHT
 MAX_WINDOW_LINES = 6
-_NOTE_HEIGHT = 0.2  # inches: the title's second line naming the window
+_NOTE_HEIGHT = 0.2  # inches: a title line naming the window (or a map's largest token left out)
 
 
 def _strips_height(lines: int, strips: int) -> float:
@@ -87,7 +88,10 @@ def token_maps(data: MapData, chars_per_line: int = 56) -> list[tuple[str, Figur
     0) is left out. One figure per sample (``maps/sample_<i>``); where the strips of every map of a
     drawn sentence would be taller than :data:`MAX_STRIPS_HEIGHT` (several maps of a sentence of
     several lines), one figure per sample and map (``maps/sample_<i>/<map>``, the map's name made
-    tag-safe) for every drawn sentence, so that each is readable in a TensorBoard card.
+    tag-safe) for every drawn sentence, so that each is readable in a TensorBoard card. A sentence of more than
+    :data:`MAX_WINDOW_LINES` lines is drawn as that many, each sentence its own: around its token of largest |score|
+    of the first map, the same lines in every map's strip and card, holding as many of the other maps' largest tokens
+    as they can; the title names the tokens drawn and, in a map's card, that map's largest token where it is left out.
 
     Args:
         data: the maps ``[N, T]`` and the token ids ``[N, T]`` they explain.
@@ -109,37 +113,51 @@ def token_maps(data: MapData, chars_per_line: int = 56) -> list[tuple[str, Figur
         starts.append(start)
     windows = [_window(scores, lines, start, len(data.inputs[i].reshape(-1)))
                for i, ((scores, lines), start) in enumerate(zip(sentences, starts))]
-    sentences = [(scores, lines[a:b]) for (scores, lines), (a, b, _) in zip(sentences, windows)]
+    sentences = [(scores, lines[a:b]) for (scores, lines), (a, b, _, _) in zip(sentences, windows)]
     split = len(data.maps) > 1 and any(_strips_height(len(lines), len(data.maps)) > MAX_STRIPS_HEIGHT for _, lines in sentences)
     tags = dict(zip(data.maps, map_tags(list(data.maps), data.meta.get("methods") or ())))
     out = []
-    for i, ((scores, lines), (_, _, note)) in enumerate(zip(sentences, windows)):
+    for i, ((scores, lines), (_, _, note, hidden)) in enumerate(zip(sentences, windows)):
         for group in [list(scores)] if not split else [[name] for name in scores]:
             tag = f"maps/sample_{i}/{tags[group[0]]}" if split else f"maps/sample_{i}"
-            out.append((tag, _strips(data, i, {name: scores[name] for name in group}, lines, limits, chars_per_line, cmap, note)))
+            said = note and "\n".join([note] + [f"the largest |{name}|, token {hidden[name]}, is not drawn (see the report)"
+                                                for name in group if name in hidden])
+            out.append((tag, _strips(data, i, {name: scores[name] for name in group}, lines, limits, chars_per_line, cmap, said)))
     return out
 
 
-def _window(scores: dict[str, Tensor], lines: list[list[tuple[int, int, str]]], start: int, total: int) -> tuple[int, int, str | None]:
-    """The lines ``[a, b)`` of a sentence a strip draws: all of them up to :data:`MAX_WINDOW_LINES`, else that many
-    around the line of the token of largest |score| of the first map (two before it where it can), with the title
-    line naming them (token positions ``start``-based in the ``total`` of the input)."""
+def _window(scores: dict[str, Tensor], lines: list[list[tuple[int, int, str]]], start: int,
+            total: int) -> tuple[int, int, str | None, dict[str, int]]:
+    """The lines ``[a, b)`` of a sentence its strips draw, the same for every map: all of them up to
+    :data:`MAX_WINDOW_LINES`, else that many holding the token of largest |score| of the first map that is not 0
+    everywhere (two lines before it where it can) and, of the windows that do, one holding the most other maps'
+    largest tokens; with the title line naming them and, per map, the position of its largest token where the
+    window leaves it out (token positions ``start``-based in the ``total`` of the input)."""
     if len(lines) <= MAX_WINDOW_LINES:
-        return 0, len(lines), None
-    name, first = next(iter(scores.items()))
-    top = int(first.abs().argmax())
-    line = next(r for r, words in enumerate(lines) if any(j == top for j, _, _ in words))
-    a = min(max(0, line - 2), len(lines) - MAX_WINDOW_LINES)
+        return 0, len(lines), None, {}
+    line_of = {j: r for r, words in enumerate(lines) for j, _, _ in words}
+    tops = {name: int(v.abs().argmax()) for name, v in scores.items() if bool(v.ne(0).any())}  # a map of 0 has none
+    last = len(lines) - MAX_WINDOW_LINES
+    if tops:
+        name, anchor = next(iter(tops)), line_of[next(iter(tops.values()))]
+        wanted = min(max(0, anchor - 2), last)
+        options = range(max(0, anchor - MAX_WINDOW_LINES + 1), min(anchor, last) + 1)
+        a = max(options, key=lambda o: (sum(o <= line_of[j] < o + MAX_WINDOW_LINES for j in tops.values()), -abs(o - wanted)))
+        around = f"around the largest |{name}|"
+    else:
+        a, around = 0, "(every score 0)"
     b = a + MAX_WINDOW_LINES
     lo, hi = start + lines[a][0][0], start + lines[b - 1][-1][0]
-    return a, b, f"tokens {lo}–{hi} of {total}: the {MAX_WINDOW_LINES} of {len(lines)} lines around the largest |{name}|"
+    hidden = {name: start + j for name, j in tops.items() if not a <= line_of[j] < b}
+    return a, b, f"tokens {lo}–{hi} of {total}: the {MAX_WINDOW_LINES} of {len(lines)} lines {around}", hidden
 
 
 def _strips(data: MapData, i: int, scores: dict[str, Tensor], lines: list[list[tuple[int, int, str]]], limits: dict[str, float],
             chars_per_line: int, cmap: Any, note: str | None = None) -> Figure:
     """Sample ``i``'s figure: one strip per map of ``scores``, the words of ``lines`` boxed in their colour (``note``:
-    a second title line, the window of a long sentence drawn)."""
-    fig = Figure(figsize=(WIDTH * 1.15, _strips_height(len(lines), len(scores)) + (_NOTE_HEIGHT if note else 0.0)))
+    title lines under the sample's, the window of a long sentence drawn)."""
+    fig = Figure(figsize=(WIDTH * 1.15, _strips_height(len(lines), len(scores)) + _NOTE_HEIGHT * (note or "").count("\n")
+                          + (_NOTE_HEIGHT if note else 0.0)))
     axes = fig.subplots(len(scores), 1, squeeze=False)[:, 0]
     for ax, (name, v) in zip(axes, scores.items()):
         lim, own = limits[name], float(v.abs().max())
