@@ -577,9 +577,9 @@ def _interval_figure(r: AuditResult, name: str, rows: list[dict]) -> Figure:
     if not names and any(region_text(row) for row in rows):  # input groups with a box: where each lies, not a bare id
         rows = [{**row, "group": f"{row['group']} ({region_text(row)})" if region_text(row) else row["group"]} for row in rows]
         # whole: a 64x64 image's "12 (rows 48–63, cols 0–15)" was cut to "12 (rows 48–63, cols 0–…", the column lost
-        chars = min(_REGION_CHARS, max(len(str(row["group"])) for row in rows[:8]))
+        chars = _REGION_CHARS
     return interval_bar_figure(rows, f"{r.audit}: {name}{of}{ci}", xlabel="index", ylabel="feature" if names else "group",
-                               label_chars=max(24, chars))
+                               label_chars=chars)
 
 
 def _graph_figure(graph: dict) -> Any:
