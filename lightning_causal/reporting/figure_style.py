@@ -9,6 +9,7 @@ least 9 points.
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 from collections.abc import Sequence
 from typing import Any
@@ -21,6 +22,7 @@ MAGNITUDE = "0.45"  # bars of values without a sign (a mean |effect|): no red/bl
 #: more steps than this are drawn as one outline per sign (:func:`step_bars`): a bar is then under 2 pixels wide
 #: in a card, and matplotlib builds about one bar a millisecond (3 s a figure of a 2,000-step signal)
 MAX_BARS = 256
+_LAST_COMPARISON = re.compile(r"(<=|>=|!=|==|<|>|=)[^<>=!]*$")  # a name's last '=value', '<=30', '>30'
 
 
 def step_bars(ax: Any, values: Sequence[float], colours: tuple[Any, Any], **kwargs: Any) -> None:
@@ -60,11 +62,12 @@ def short_label(text: str, limit: int = 24) -> str:
 
 def _kept_value(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters; a one-hot column's ``"block=value"`` keeps its value whole and cuts its
-    block's name (``"employment_…=unemployed"``): the value is what tells the block's columns apart."""
-    key, sep, value = text.rpartition("=")
-    if len(text) <= limit or not sep or not key or key[-1] in "<>!=" or len(value) > limit - 5:  # not "x<=3"
+    block's name (``"employment_…=unemployed"``): the value is what tells the block's columns apart; so does a
+    binned column's comparison (``"monthly_income_in_t…<=30"``: cut at the end, it read as the income itself)."""
+    found = _LAST_COMPARISON.search(text)
+    if len(text) <= limit or found is None or found.start() == 0 or len(found.group()) > limit - 4:
         return short_label(text, limit)
-    return key[: limit - len(value) - 2] + "…=" + value
+    return text[: limit - len(found.group()) - 1] + "…" + found.group()
 
 
 def _cut_apart(texts: list[str], limit: int) -> list[str] | None:
@@ -97,7 +100,8 @@ def _cut_apart(texts: list[str], limit: int) -> list[str] | None:
 
 def short_labels(texts: Sequence[str], limit: int = 24) -> list[str]:
     """Axis labels of at most ``limit`` characters that stay distinct: each cut at its end
-    (:func:`short_label`; a one-hot column ``"block=value"`` keeps its value, cutting its block's name);
+    (:func:`short_label`; a one-hot column ``"block=value"`` keeps its value, cutting its block's name, a binned
+    one ``"income<=30"`` its comparison);
     the names that this cut would merge (and only those) are cut in the middle (start … end) where that keeps the
     word where they start to differ whole, else keep that word and all after it, shortening their shared start
     (``"behavioura…07_normalised"`` of ``behavioural_score_component_<i>_normalised`` columns: the middle cut kept

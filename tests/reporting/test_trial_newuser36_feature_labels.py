@@ -56,7 +56,12 @@ def test_two_components_among_the_top_rows_keep_their_whole_number():
 
 
 def test_a_comparison_in_a_name_is_not_taken_for_a_one_hot_value():
+    """A binned column keeps its comparison whole as a one-hot column its value (review of dcd8bdd: cut at its end,
+    "monthly_income_in_thous…" read as the income itself, the threshold lost); a value too long is cut
+    at the end."""
     from lightning_causal.reporting.figure_style import short_labels
 
     assert short_labels(["monthly_income_in_thousands_of_euros<=30", "employment_status=unemployed"]) == [
-        "monthly_income_in_thous…", "employment_s…=unemployed"]
+        "monthly_income_in_t…<=30", "employment_s…=unemployed"]
+    assert short_labels(["number_of_dependants_in_household>2", "status=" + "x" * 30], 24) == [
+        "number_of_dependants_…>2", "status=xxxxxxxxxxxxxxxx…"]
