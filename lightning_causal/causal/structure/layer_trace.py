@@ -21,7 +21,9 @@ from lightning_causal.causal.engine.state import gather_target
 from lightning_causal.causal.engine.token_ids import token_errors_named
 from lightning_causal.causal.structure.layer_activations import BATCH_FIRST, real_positions_only
 
-__all__ = ["REROUTED", "check_rows", "distinct_samples", "input_change", "real_rows", "row_subset", "trace_interventions"]
+__all__ = [
+    "REROUTED", "check_rows", "distinct_samples", "input_change", "real_rows", "row_subset", "rows_minus", "trace_interventions",
+]
 
 
 #: why a default layer left the layer map in :func:`trace_interventions` (its ``meta["left_out"]`` entry)
@@ -115,27 +117,34 @@ def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_ba
     acts = dict(acts)
     g = keep.numel() // n  # not num_groups(masks): padded elements carry the id G
 
-    def one_pass(idx: Tensor) -> tuple[dict[str, tuple[Tensor, Tensor]], Tensor, Tensor]:
-        """Each layer's ``(||Δ||, kept Δ rows)``, the ``|Δ target logit|`` and ``||Δ x||`` rows of the pass ``idx``."""
+    def one_pass(idx: Tensor, start: int | None = None) -> tuple[dict[str, tuple[Tensor, Tensor]], Tensor, Tensor]:
+        """Each layer's ``(||Δ||, kept Δ rows)``, the ``|Δ target logit|`` and ``||Δ x||`` rows of the pass ``idx``
+        (``start``: its first row, where ``idx`` is the range of flat rows from it: the clean rows are then
+        subtracted by slices of the samples, :func:`rows_minus`, not gathered)."""
         grp, s = idx // n, idx % n
         xi = tuple(ablate_groups(x, m, s, grp, values=sample_rows(b, s)) for x, m, b in zip(xs, masks, bases))
-        with token_errors_named(bases), capture(forward.model, list(acts)) as got:
+        with token_errors_named(bases), capture(forward.model, list(acts)) as got:  # copies of the outputs: ours to write
             oi = forward(*xi, rows=s)
         layers = {}
         for a, h in list(acts.items()):
-            if dropped is not None and (a not in got or got[a].shape != h[s].shape):
-                dropped[a] = _partial_rows(got.get(a), h[s])
+            clean = h[:1].expand(len(s), *h.shape[1:])  # the shape of the pass's clean rows: no copy
+            if dropped is not None and (a not in got or got[a].shape != clean.shape):
+                dropped[a] = _partial_rows(got.get(a), clean)
                 del acts[a]  # its rows of the passes before are left out below
                 continue
-            check_rows(a, got.get(a), h[s])
-            delta = (h[s] - real_positions_only(got[a], None if real_positions is None else real_positions[s])).reshape(len(s), -1)  # [N] too
+            check_rows(a, got.get(a), clean)
+            if start is not None and real_positions is None and got[a].is_contiguous():  # not a channels-last copy
+                delta = rows_minus(h, got[a], start).reshape(len(s), -1)  # [N] too
+            else:
+                delta = (h[s] - real_positions_only(got[a], None if real_positions is None else real_positions[s])).reshape(len(s), -1)
             layers[a] = (delta.norm(dim=1), delta[keep[idx]].to(torch.promote_types(delta.dtype, torch.float32)))
         logit = (gather_target(out[s], tidx[s]) - gather_target(oi, tidx[s])).abs()
         return layers, logit, torch.stack([input_change(x[s], xa) for x, xa in zip(xs, xi)]).norm(dim=0)
 
     if noise is None:
         rows = rows_per_pass(forward.model, xs, max_batch_size, forward=forward)
-        passes = each_chunk(g * n, rows, one_pass, xs[0].device)  # out of memory: halved, as map_rows does
+        # out of memory: halved, as map_rows does; each chunk is a range of flat rows, the first read on the host
+        passes = each_chunk(g * n, rows, lambda idx: one_pass(idx, int(idx[0])), xs[0].device)
     else:  # blocks of samples from their seeds: their size is part of the numbers, no retry
         passes = []
         for idx, block in _blocks(g, n, noise, xs[0].device):
@@ -152,6 +161,39 @@ def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_ba
         grams[a] = (x @ x.T).double()
         del x
     return grams, norms, logit_rows, input_rows
+
+
+def rows_minus(h: Tensor, got: Tensor, start: int) -> Tensor:
+    """``h[s] - got`` for the rows ``s = (start + r) % N`` of a pass (``h``: the clean rows ``[N, ...]``, ``got``: the
+    pass's ``[R, ...]``), written into ``got`` (which must be the caller's own copy, contiguous) and returned. The
+    flat rows of the layer map run group-major, so a pass holds a run of samples from ``start % N`` on, whole runs
+    of all ``N`` and a run from sample 0: each is subtracted from a slice of ``h`` (broadcast over the whole runs),
+    the same numbers as gathering ``h[s]``, without a copy of the clean rows per pass.
+
+    Args:
+        h: the clean rows ``[N, ...]``.
+        got: the pass's rows ``[R, ...]``, the same trailing shape and dtype.
+        start: the flat index of the pass's first row.
+
+    Examples:
+        >>> h = torch.tensor([[1.0], [2.0], [3.0]])
+        >>> rows_minus(h, torch.zeros(5, 1), 2).flatten().tolist()  # samples 2, 0, 1, 2, 0
+        [3.0, 1.0, 2.0, 3.0, 1.0]
+    """
+    n, r = h.shape[0], got.shape[0]
+    flat, out = h.reshape(n, -1), got.view(r, -1)
+    first = start % n
+    head = min(r, n - first) if first else 0
+    if head:
+        torch.sub(flat[first:first + head], out[:head], out=out[:head])
+    whole = (r - head) // n
+    if whole:
+        runs = out[head:head + whole * n].view(whole, n, -1)
+        torch.sub(flat.unsqueeze(0), runs, out=runs)
+    tail = head + whole * n
+    if tail < r:
+        torch.sub(flat[:r - tail], out[tail:], out=out[tail:])
+    return got
 
 
 def check_rows(layer: str, got: Tensor | None, clean: Tensor) -> None:
