@@ -12,7 +12,7 @@ import torch
 _TORCH = tuple(int(part) for part in torch.__version__.split("+")[0].split(".")[:2])
 
 #: ``torch.OutOfMemoryError`` (torch >= 2.5, the device-generic class) where it exists, else
-#: ``torch.cuda.OutOfMemoryError`` (torch 2.2 - 2.4): on torch >= 2.5 the two are one class.
+#: ``torch.cuda.OutOfMemoryError`` (torch 2.3 - 2.4): on torch >= 2.5 the two are one class.
 OutOfMemoryError: type[RuntimeError] = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 

@@ -173,3 +173,29 @@ def test_the_declared_floors_are_the_versions_that_have_what_the_package_uses():
     for name, (needed, used, where) in FLOOR_NEEDS.items():
         assert used in (PACKAGE / where).read_text(), f"{where} no longer uses {used}: update FLOOR_NEEDS"
         assert declared[name] >= needed, f"pyproject.toml declares {name}>={declared[name]} but {where} needs {used} ({needed})"
+
+
+def test_a_missing_glyph_names_the_font_also_where_matplotlibs_warning_does_not(monkeypatch):
+    # matplotlib 3.7 warns "Glyph 39899 (...) missing from current font."; newer ones name the font, and so did the
+    # audits' warning only there ("Matplotlib's font (sans-serif)" on 3.7: the generic family, not the font).
+    import warnings
+
+    import pytest
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from lightning_causal.reporting import glyphs
+
+    with warnings.catch_warnings(record=True) as seen:  # matplotlib's own word for the font it draws with
+        warnings.simplefilter("always")
+        figure = Figure()
+        figure.text(0, 0, "\u9bdb")
+        FigureCanvasAgg(figure).draw()
+    named = {m.group(2) for m in (glyphs._GLYPH.match(str(w.message)) for w in seen) if m and m.group(2)}
+    if not named:
+        pytest.skip("this matplotlib's warning does not name the font (< 3.8): no reference")
+    monkeypatch.setattr(glyphs, "_SHOWN", set())
+    with pytest.warns(UserWarning, match=r"Matplotlib's font \((.+)\) has no glyph") as caught, glyphs.glyphs_gathered():
+        warnings.warn("Glyph 39899 (\\N{CJK UNIFIED IDEOGRAPH-9BDB}) missing from current font.", UserWarning, stacklevel=1)
+    said = [str(w.message) for w in caught if "has no glyph" in str(w.message)]
+    assert said and said[0].startswith(f"Matplotlib's font ({named.pop()}) has no glyph")

@@ -136,7 +136,7 @@ def failure_hint(error: BaseException, max_batch_size: int | None, samples: int)
     Examples:
         >>> failure_hint(ValueError("bad shape"), None, 16)
         ''
-        >>> from lightning_causal._compat import OutOfMemoryError  # torch 2.2 - 2.4 have no torch.OutOfMemoryError
+        >>> from lightning_causal._compat import OutOfMemoryError  # torch 2.3 - 2.4 have no torch.OutOfMemoryError
         >>> failure_hint(OutOfMemoryError("CUDA out of memory"), 64, 16)  # doctest: +ELLIPSIS
         '. The audit ran out of memory: lower the rows per forward pass of its interventions, `max_batch_size=` (now 64...'
     """

@@ -24,6 +24,19 @@ __all__ = ["GlyphsGatheredFigure", "glyphs_gathered"]
 
 # matplotlib 3.11 names the fonts; older releases (pyproject allows 3.7) say "Glyph 21271 (...) missing from current font."
 _GLYPH = re.compile(r"Glyph (\d+)(?: \(.*\))? missing from (?:current font|font\(s\) (.+))\.$")
+
+
+def _current_font() -> str:
+    """The font matplotlib draws text with, for its warnings that do not name it (matplotlib < 3.8: "missing from
+    current font"): the first of ``rcParams["font.family"]`` resolved to a font file ("DejaVu Sans", not the generic
+    "sans-serif"), as newer matplotlib names it."""
+    from matplotlib import font_manager
+
+    try:
+        path = font_manager.findfont(font_manager.FontProperties(family=rcParams["font.family"]))
+        return font_manager.get_font(path).family_name
+    except (OSError, RuntimeError, ValueError):  # an unreadable font file: the families as configured
+        return ", ".join(rcParams["font.family"])
 _SHOWN: set[str] = set()  # characters already named in this process's warnings
 
 
@@ -66,7 +79,7 @@ class glyphs_gathered:  # noqa: N801 - a context manager named as one (contextli
             if match is None:  # shown as it would have been
                 warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
             else:
-                missing.setdefault(chr(int(match.group(1))), match.group(2) or ", ".join(rcParams["font.family"]))
+                missing.setdefault(chr(int(match.group(1))), match.group(2) or _current_font())
         new = [c for c in missing if c not in _SHOWN]
         if new:  # at the user's line (a method here, not a generator: contextlib's frame would be that line)
             _SHOWN.update(new)
