@@ -81,7 +81,8 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
     of several columns or a constant column has no direction and is grey. Explaining each sample's
     predicted class (or integer codes), the colour is the sign of the mean score (red: the column's
     values raise the explained class's score on average, blue where they lower it; the caption names blue where a
-    blue bar is drawn). Several maps (causal beside each Captum method): grouped bars, one per map and feature, each
+    blue bar is drawn). Several maps (causal beside each Captum method): grouped bars, one per map and feature (the
+    groups side by side under short names, else one under the other beside the names, the first on top), each
     map's mean |score| relative to its own largest (the methods' units differ), or on one scale where
     ``meta["shared_map_scale"]`` says the maps share a unit (Sobol' first-order and total indices); a map of 0 only
     (a gradient method on a model whose gradient is 0), which draws no bars, is "(all 0)" in the legend.
@@ -128,27 +129,40 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
         ax.set_yticklabels([names[j] for j in order[::-1]], fontsize=9)
         ax.set_xlabel(caption, fontsize=9)
     else:
-        slanted = max(len(names[j]) for j in order) * k > 48
-        fig = Figure(figsize=(WIDTH * 1.1, 2.9 + (0.5 if slanted else 0.0)))
+        # names too long to sit side by side under their columns: horizontal groups, the names beside them (slanted
+        # under vertical bars they made a 572 x 340 figure, shown at 0.63 in a TensorBoard card of about 400 x 215)
+        across = max(len(names[j]) for j in order) * k > 48
+        labels = [name if bool(s.ne(0).any()) else f"{name} (all 0)" for name, s in scores.items()]  # no bars: says why
+        # one row while the labels fit the axes (about 60 characters of 8 pt; 40 beside the names), else two columns
+        ncol = min(m, 4) if sum(len(label) + 5 for label in labels) <= (40 if across else 68) else 2
+        rows = -(-m // ncol) if across else 0  # the legend's rows above the bars
+        row = 0.19 if m < 4 else 0.21  # inches a feature: its 9-point name apart from the next (8 features: 0.66 or more)
+        fig = Figure(figsize=(WIDTH * 1.1, 1.2 + 0.15 * rows + row * k) if across else (WIDTH * 1.1, 2.9))
         ax = fig.subplots()
         width = 0.8 / m
-        labels = [name if bool(s.ne(0).any()) else f"{name} (all 0)" for name, s in scores.items()]  # no bars: says why
         for i, (label, s) in enumerate(zip(labels, scores.values())):
             size = s.abs().mean(0)
             peak = 1.0 if shared else float(size.max()) or 1.0
-            ax.bar([j + (i - (m - 1) / 2) * width for j in range(k)], [float(size[f]) / peak for f in order], width,
-                   label=label, color=SERIES_COLOURS[i % len(SERIES_COLOURS)])
-        ax.set_xticks(range(k))
-        ax.set_xticklabels([names[j] for j in order], fontsize=9, rotation=35 if slanted else 0, ha="right" if slanted else "center")
-        # one row while the labels fit the axes (about 60 characters of 8 pt), else two columns
-        ax.legend(fontsize=8, ncol=min(m, 4) if sum(len(label) + 5 for label in labels) <= 68 else 2, loc="upper right")
-        if shared:
-            top_value = max(float(s.abs().mean(0).max()) for s in scores.values())
-            ax.set_ylabel("value (one scale)" if glob else "mean |score| (one scale)", fontsize=9)
-            ax.set_ylim(0, 1.3 * top_value if top_value > 0 else 1.0)
+            at, heights = [j + (i - (m - 1) / 2) * width for j in range(k)], [float(size[f]) / peak for f in order]
+            colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
+            if across:  # first feature on top, causal the top bar of each group
+                ax.barh([k - 1 - a for a in at], heights, width, label=label, color=colour)
+            else:
+                ax.bar(at, heights, width, label=label, color=colour)
+        caption = ("value (one scale)" if glob else "mean |score| (one scale)") if shared else "mean |score| / largest"
+        top_value = max(float(s.abs().mean(0).max()) for s in scores.values()) if shared else 1.0
+        if across:  # the legend above the bars, in the figure's margin: the longest bars reach the axes' right edge
+            ax.set_yticks(range(k - 1, -1, -1))
+            ax.set_yticklabels([names[j] for j in order], fontsize=9)
+            ax.legend(fontsize=8, ncol=ncol, loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False)
+            ax.set_xlabel(caption, fontsize=9)
+            ax.set_xlim(0, 1.05 * top_value if top_value > 0 else 1.0)
         else:
-            ax.set_ylabel("mean |score| / largest", fontsize=9)
-            ax.set_ylim(0, 1.3)
+            ax.set_xticks(range(k))
+            ax.set_xticklabels([names[j] for j in order], fontsize=9)
+            ax.legend(fontsize=8, ncol=ncol, loc="upper right")
+            ax.set_ylabel(caption, fontsize=9)
+            ax.set_ylim(0, 1.3 * top_value if top_value > 0 else 1.0)
     fig.suptitle(title, fontsize=10)  # centred on the figure: long feature names narrow the axes
     ax.tick_params(labelsize=9)
     fig.tight_layout()
