@@ -132,7 +132,7 @@ def node_sizes(units: list[str]) -> tuple[float, float, float]:
     areas (points², matplotlib's ``scatter(s=)``): 7 points for ids of up to 2 digits, 6 for 3, 5 for 4, 4 for more (a
     wide layer's ids 100–9999 were written at 7 points across the circles); the smallest circle holds the longest
     id's text box (width and height) with its edge line, the largest is 100 points² more (at least 230: 15 points
-    across), under the 20-point pitch of a column's nodes.
+    across), under the 18-point pitch of a column's nodes.
 
     Args:
         units: the column's node labels.
@@ -212,7 +212,7 @@ def _short(name: str) -> str:
 
 _LABEL_LINE = 10.5  # points per line of a column title (8-point bold text and its leading)
 _MIN_WIDTH = 4.45  # inches: the legend's three entries and the title fit (a graph of one layer has two columns)
-_PITCH = 0.28  # inches between the nodes of a column
+_PITCH = 0.25  # inches between the nodes of a column
 
 
 def _legend_handles() -> list[Line2D]:
@@ -262,9 +262,10 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     names = graph.get("meta", {}).get("class_names") or None
     margin = 0.14 + 0.06 * max(len(_short(str(c))) for c in names) if names else 0.0  # data units right of the output column
     width = max(1.0 + 1.15 * (len(columns) + margin), _MIN_WIDTH)  # ~5 inches (a card's width) for 3 columns; one layer: room for the legend
-    # 0.28 inch per node of the tallest column (was 0.45: eight units per layer made a 445 x 510 figure, which a
-    # TensorBoard card, a box of about 400 x 215 pixels, showed at 0.42, its labels unreadable)
-    fig = Figure(figsize=(width, 1.5 + _PITCH * height + 0.15 * extra))  # 1.5: the legend's two rows
+    # 0.25 inch per node of the tallest column (was 0.45: eight units per layer made a 445 x 510 figure, which a
+    # TensorBoard card, a box of about 400 x 215 pixels, showed at 0.42, its labels unreadable; 0.28 and 1.5 inches
+    # for the title and legend: 489 x 374, at 0.57; now 325 high, at 0.66, the largest markers 5 pixels apart)
+    fig = Figure(figsize=(width, 1.25 + _PITCH * height + 0.15 * extra))  # 1.25: the title, the legend's two rows
     ax = fig.subplots()
     pos = _draw_nodes(ax, columns, height, kinds, names)
     _draw_edges(ax, graph.get("edges", []), pos)
