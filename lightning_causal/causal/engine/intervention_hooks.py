@@ -143,7 +143,8 @@ def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> It
 
 
 @contextlib.contextmanager
-def capture(model: nn.Module, names: Sequence[str], detach: bool = True) -> Iterator[dict[str, Tensor]]:
+def capture(model: nn.Module, names: Sequence[str], detach: bool = True, *,
+            keep: Callable[[str, Tensor], Tensor] | None = None) -> Iterator[dict[str, Tensor]]:
     """Record the outputs of the named modules during the ``with`` block, as each module returned
     them: copies, which later in-place operations of the model (``ReLU(inplace=True)``) do not change.
 
@@ -160,6 +161,10 @@ def capture(model: nn.Module, names: Sequence[str], detach: bool = True) -> Iter
         model: the model whose modules are recorded.
         names: module names (as in :func:`intervene`; a single string is one name).
         detach: record detached copies (the default); ``False`` keeps the copies in the autograd graph.
+        keep: what to record of a module's output instead of a copy: ``keep(name, output)`` (the output
+            detached, or not with ``detach=False``) must return a tensor of its own, made before the model
+            goes on (the layer map records the output's difference from the clean rows without copying the
+            output first: :func:`~lightning_causal.causal.structure.layer_trace.rows_minus`).
 
     Examples:
         >>> import torch
@@ -184,7 +189,10 @@ def capture(model: nn.Module, names: Sequence[str], detach: bool = True) -> Iter
     def make_hook(name: str):
         def hook(_m: nn.Module, _i: object, out: object) -> None:
             value = module_output(out, name)  # copied: a later in-place op (ReLU(inplace=True)) must not reach it
-            store[name] = value.detach().clone() if detach else value.clone()
+            if keep is not None:
+                store[name] = keep(name, value.detach() if detach else value)
+            else:
+                store[name] = value.detach().clone() if detach else value.clone()
             calls[name] = calls.get(name, 0) + 1
             if calls[name] == 2 and name not in warned:
                 warned.add(name)

@@ -123,7 +123,20 @@ def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_ba
         subtracted by slices of the samples, :func:`rows_minus`, not gathered)."""
         grp, s = idx // n, idx % n
         xi = tuple(ablate_groups(x, m, s, grp, values=sample_rows(b, s)) for x, m, b in zip(xs, masks, bases))
-        with token_errors_named(bases), capture(forward.model, list(acts)) as got:  # copies of the outputs: ours to write
+        differences: set[str] = set()  # the layers whose record is Δ already (made by the hook), not a copy of the output
+
+        def difference(a: str, value: Tensor) -> Tensor:
+            """Δ of layer ``a`` as its hook sees the pass's output (before the model goes on: no copy of it needed),
+            where the pass is a range of flat rows and the output is laid out as its clean rows; else a copy."""
+            h = acts[a]
+            if value.shape[1:] != h.shape[1:] or value.shape[0] != len(s) or value.dtype != h.dtype or not value.is_contiguous():
+                differences.discard(a)  # a module run again in the pass: its last call is read
+                return value.clone()
+            differences.add(a)
+            return rows_minus(h, value, start, out=torch.empty_like(value, memory_format=torch.contiguous_format))
+
+        fast = start is not None and real_positions is None  # padded positions: zeroed before the difference, below
+        with token_errors_named(bases), capture(forward.model, list(acts), keep=difference if fast else None) as got:
             oi = forward(*xi, rows=s)
         layers = {}
         for a, h in list(acts.items()):
@@ -133,8 +146,8 @@ def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_ba
                 del acts[a]  # its rows of the passes before are left out below
                 continue
             check_rows(a, got.get(a), clean)
-            if start is not None and real_positions is None and got[a].is_contiguous():  # not a channels-last copy
-                delta = rows_minus(h, got[a], start).reshape(len(s), -1)  # [N] too
+            if a in differences:
+                delta = got[a].reshape(len(s), -1)  # [N] too
             else:
                 delta = (h[s] - real_positions_only(got[a], None if real_positions is None else real_positions[s])).reshape(len(s), -1)
             layers[a] = (delta.norm(dim=1), delta[keep[idx]].to(torch.promote_types(delta.dtype, torch.float32)))
@@ -163,9 +176,10 @@ def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_ba
     return grams, norms, logit_rows, input_rows
 
 
-def rows_minus(h: Tensor, got: Tensor, start: int) -> Tensor:
+def rows_minus(h: Tensor, got: Tensor, start: int, *, out: Tensor | None = None) -> Tensor:
     """``h[s] - got`` for the rows ``s = (start + r) % N`` of a pass (``h``: the clean rows ``[N, ...]``, ``got``: the
-    pass's ``[R, ...]``), written into ``got`` (which must be the caller's own copy, contiguous) and returned. The
+    pass's ``[R, ...]``, contiguous), written into ``out`` (a contiguous tensor like ``got``; ``None``: ``got`` itself,
+    which must then be the caller's own) and returned. The
     flat rows of the layer map run group-major, so a pass holds a run of samples from ``start % N`` on, whole runs
     of all ``N`` and a run from sample 0: each is subtracted from a slice of ``h`` (broadcast over the whole runs),
     the same numbers as gathering ``h[s]``, without a copy of the clean rows per pass.
@@ -174,6 +188,7 @@ def rows_minus(h: Tensor, got: Tensor, start: int) -> Tensor:
         h: the clean rows ``[N, ...]``.
         got: the pass's rows ``[R, ...]``, the same trailing shape and dtype.
         start: the flat index of the pass's first row.
+        out: where the difference is written (``None``: into ``got``).
 
     Examples:
         >>> h = torch.tensor([[1.0], [2.0], [3.0]])
@@ -181,19 +196,20 @@ def rows_minus(h: Tensor, got: Tensor, start: int) -> Tensor:
         [3.0, 1.0, 2.0, 3.0, 1.0]
     """
     n, r = h.shape[0], got.shape[0]
-    flat, out = h.reshape(n, -1), got.view(r, -1)
+    result = got if out is None else out
+    flat, src, out = h.reshape(n, -1), got.view(r, -1), result.view(r, -1)
     first = start % n
     head = min(r, n - first) if first else 0
     if head:
-        torch.sub(flat[first:first + head], out[:head], out=out[:head])
+        torch.sub(flat[first:first + head], src[:head], out=out[:head])
     whole = (r - head) // n
     if whole:
-        runs = out[head:head + whole * n].view(whole, n, -1)
-        torch.sub(flat.unsqueeze(0), runs, out=runs)
+        runs = slice(head, head + whole * n)
+        torch.sub(flat.unsqueeze(0), src[runs].view(whole, n, -1), out=out[runs].view(whole, n, -1))
     tail = head + whole * n
     if tail < r:
-        torch.sub(flat[:r - tail], out[tail:], out=out[tail:])
-    return got
+        torch.sub(flat[:r - tail], src[tail:], out=out[tail:])
+    return result
 
 
 def check_rows(layer: str, got: Tensor | None, clean: Tensor) -> None:
