@@ -1,9 +1,11 @@
-"""The declared dependency floors hold (pyproject.toml: torch>=2.2, ...): the library names no API newer than the
-floors outside ``lightning_causal/_compat.py``, and the shims there resolve to the right classes.
+"""The declared dependency floors hold (pyproject.toml: torch>=2.3, lightning>=2.5, captum>=0.8, ...): the library
+names no API newer than the floors outside ``lightning_causal/_compat.py``, the shims there resolve to the right
+classes and behaviour, and each floor is a version that has what the package uses.
 
-Found by running the suite against the floors (torch 2.2.2, lightning 2.4, captum 0.7, numpy 1.24, matplotlib 3.7,
-tensorboard 2.14): ``torch.OutOfMemoryError`` exists from torch 2.5 only, so on 2.2 - 2.4 any exception that reached
-``is_out_of_memory`` or an ``except torch.OutOfMemoryError`` became an AttributeError.
+Found by running the suite in a virtual environment of the floors (torch 2.2.2, then 2.3.1; lightning 2.4.0, then
+2.5.0; captum 0.7.0, then 0.8.0; numpy 1.24.4, matplotlib 3.7.5, tensorboard 2.14.1, tqdm 4.58.0, fsspec 2022.5.0):
+``torch.OutOfMemoryError`` exists from torch 2.5 only, so on older torch any exception that reached
+``is_out_of_memory`` or an ``except torch.OutOfMemoryError`` became an AttributeError; and more (the tests below).
 """
 
 from __future__ import annotations
