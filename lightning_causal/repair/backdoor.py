@@ -277,10 +277,19 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         self._generator: torch.Generator | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickled and copied without the built :class:`Forward` objects (weak references; rebuilt on use)."""
+        """Pickled and copied without the built :class:`Forward` objects (weak references; rebuilt on use), the
+        random generator as its state (torch before 2.4 pickles no ``torch.Generator``)."""
         state = self.__dict__.copy()
         state.pop("_forwards", None)
+        if state.get("_generator") is not None:
+            state["_generator"] = state["_generator"].get_state()
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        generator = state.get("_generator")
+        if isinstance(generator, Tensor):  # a state saved by __getstate__
+            state = {**state, "_generator": torch.Generator().set_state(generator)}
+        self.__dict__.update(state)
 
     def _forward(self, model: nn.Module) -> Forward:
         """The :class:`Forward` of ``model`` (the model in training, or the frozen reference), built once

@@ -13,17 +13,9 @@ X = torch.rand(24, 1, 4, 4, generator=torch.Generator().manual_seed(1))
 TOLERANCE = {torch.float64: 1e-6, torch.bfloat16: 0.02, torch.float16: 0.002}
 
 
-def _half_cross_entropy_on_cpu() -> bool:
-    try:
-        torch.nn.functional.cross_entropy(torch.zeros(1, 2, dtype=torch.float16), torch.zeros(1, dtype=torch.long))
-    except RuntimeError:  # torch 2.3: '"nll_loss_out_frame" not implemented for 'Half''
-        return False
-    return True
-
-
-# the trigger search takes the cross-entropy of the model's float16 logits, which older torch has no CPU kernel for
-DTYPES = [torch.float64, torch.bfloat16, pytest.param(torch.float16, marks=pytest.mark.skipif(
-    not _half_cross_entropy_on_cpu(), reason="this torch has no float16 cross_entropy on the CPU"))]
+# every dtype on every supported torch: the trigger search takes the cross-entropy of low-precision logits in float32
+# (torch 2.3 has no float16 cross_entropy on the CPU: '"nll_loss_out_frame" not implemented for 'Half'')
+DTYPES = [torch.float64, torch.bfloat16, torch.float16]
 
 
 def _model(dtype: torch.dtype) -> nn.Module:
@@ -51,3 +43,17 @@ def test_reverse_trigger_of_another_dtype_matches_the_float32_model(dtype):
     got = reverse_trigger(_model(dtype), X.to(dtype), 1, steps=6, batch_size=8)
     assert got.mask.dtype == dtype and bool(torch.isfinite(got.mask).all())
     assert (got.mask.double() - ref.mask.double()).abs().max() <= TOLERANCE[dtype]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_the_trigger_search_takes_the_cross_entropy_of_low_precision_logits_in_float32(dtype, monkeypatch):
+    seen = []
+    cross_entropy = torch.nn.functional.cross_entropy
+
+    def recording(logits, *args, **kwargs):
+        seen.append(logits.dtype)
+        return cross_entropy(logits, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "cross_entropy", recording)
+    neural_cleanse(_model(dtype), X.to(dtype), 3, steps=2, batch_size=8)
+    assert seen and set(seen) == {torch.float32}

@@ -68,7 +68,8 @@ def _optimise_classes(model: Forward, x: Tensor, pred: Tensor, cls: Tensor, thet
         m, p = squash_mask(theta_m), cfg.lo + (cfg.hi - cfg.lo) * _squash(theta_p)
         xt = (1 - m.unsqueeze(1)) * x[idx].unsqueeze(0) + m.unsqueeze(1) * p.unsqueeze(1)
         out = model(xt.reshape(k * b, *x.shape[1:]).to(x.dtype), rows=idx.repeat(k))
-        ce = F.cross_entropy(out, labels, reduction="none").view(k, b)
+        low = out.dtype in (torch.float16, torch.bfloat16)  # in float32: torch before 2.4 has no float16 cross-entropy on the CPU
+        ce = F.cross_entropy(out.float() if low else out, labels, reduction="none").view(k, b)
         norm = m.flatten(1).sum(1)
         loss = ((ce * keep).sum(1) / keep.sum(1).clamp_min(1) + lam * norm).sum()
         opt.zero_grad(set_to_none=True)
