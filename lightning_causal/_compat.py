@@ -16,7 +16,6 @@ _TORCH = tuple(int(part) for part in torch.__version__.split("+")[0].split(".")[
 OutOfMemoryError: type[RuntimeError] = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 
-
 def is_autocast_enabled(device_type: str) -> bool:
     """Whether autocast is on for the device type ``device_type`` (``"cpu"``, ``"cuda"``, ...):
     ``torch.is_autocast_enabled(device_type)`` from torch 2.4; before, where that takes no argument and
