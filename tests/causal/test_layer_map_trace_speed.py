@@ -152,3 +152,34 @@ def test_passes_take_the_difference_in_the_hook_without_copying_the_output():
     with _Clones(64, (4, 8, 8)) as mode:
         layer_causal_map(model, x, max_batch_size=64)
     assert mode.count == 0
+
+
+class _Squeezed(nn.Module):
+    """A score per row, ``[R]``, squeezed: a 0-d tensor for a pass of one row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 1)
+
+    def forward(self, x):
+        return self.lin(x).squeeze()
+
+
+class _Scored(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.first, self.score, self.out = nn.Linear(4, 4), _Squeezed(), nn.Linear(4, 3)
+
+    def forward(self, x):
+        h = self.first(x)
+        return self.out(h) * self.score(h)[..., None]
+
+
+def test_a_layer_that_returns_a_0d_tensor_for_a_pass_of_one_row_is_refused_by_name():
+    """Review of 2f69098: the hook compared the output's shape from dimension 1 on, then read its dimension 0; a layer
+    squeezing a one-row pass to a 0-d tensor (4 groups x 3 samples in passes of 11: the last pass holds one row) raised
+    IndexError ('tuple index out of range') inside the model instead of check_rows' refusal naming the layer."""
+    x = torch.randn(3, 4, generator=torch.Generator().manual_seed(1))
+    with pytest.raises(ValueError, match=r"Expected module 'score' to return \[1\] for a pass of 1 intervened rows.*returned \[\]"):
+        layer_causal_map(_Scored(), x, torch.arange(4)[None], ["first", "score"], max_batch_size=11)

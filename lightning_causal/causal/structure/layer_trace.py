@@ -128,8 +128,8 @@ def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_ba
         def difference(a: str, value: Tensor) -> Tensor:
             """Δ of layer ``a`` as its hook sees the pass's output (before the model goes on: no copy of it needed),
             where the pass is a range of flat rows and the output is laid out as its clean rows; else a copy."""
-            h = acts[a]
-            if value.shape[1:] != h.shape[1:] or value.shape[0] != len(s) or value.dtype != h.dtype or not value.is_contiguous():
+            h = acts[a]  # a 0-d output of a one-row pass (squeezed) too: check_rows names it, or the map leaves it out
+            if value.shape != (len(s), *h.shape[1:]) or value.dtype != h.dtype or not value.is_contiguous():
                 differences.discard(a)  # a module run again in the pass: its last call is read
                 return value.clone()
             differences.add(a)
