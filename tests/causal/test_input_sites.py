@@ -164,7 +164,7 @@ def test_heads_on_the_output_of_an_output_projection_are_refused_naming_its_inpu
                                     num_attention_heads=2, intermediate_size=32, num_labels=3)
     torch.manual_seed(0)
     model = transformers.ViTForImageClassification(config).eval()
-    proj = next(n for n, _ in model.named_modules() if n.endswith("o_proj"))
+    proj = next(n for n, _ in model.named_modules() if n.endswith(("o_proj", "attention.output.dense")))  # transformers 5, 4
     x = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(1))
     match = rf"{proj}' is an attention output projection.*name the site '{proj}:input'"
     with pytest.raises(ValueError, match=match):
@@ -244,14 +244,17 @@ def test_swin_window_attention_heads_fold_the_windows_and_equal_brute_force_hook
     torch.manual_seed(0)
     model = transformers.SwinForImageClassification(config).double().eval()
     block = next(n for n, _ in model.named_modules() if n.endswith("blocks.0"))
+    names = [n for n, _ in model.named_modules() if n.startswith(f"{block}.")]
+    proj = next(n for n in names if n.endswith(("attention.o_proj", "attention.output.dense")))  # transformers 5, 4
+    fc1_name = next(n for n in names if n.endswith(("mlp.fc1", "intermediate.dense")))  # transformers 5, 4
     x = torch.rand(3, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     from lightning_causal.causal import causal_graph
 
     with pytest.raises(ValueError, match=r"4 rows per sample.*window attention folds its windows.*mlp.fc1' with unit_dim=-1"):
-        causal_graph(model, x, [f"{block}.attention.o_proj:input"], num_heads=2, target=0)
-    heads, info = unit_effects(model, x, f"{block}.attention.o_proj:input", num_heads=2, target=0, return_info=True)
+        causal_graph(model, x, [f"{proj}:input"], num_heads=2, target=0)
+    heads, info = unit_effects(model, x, f"{proj}:input", num_heads=2, target=0, return_info=True)
     assert info.path == "full" and "folds 4 rows per sample" in info.reason
-    o_proj = resolve_module(model, f"{block}.attention.o_proj")
+    o_proj = resolve_module(model, proj)
     with torch.no_grad():
         full = model(x).logits[:, 0]
         for j in range(2):  # head j: columns [4j, 4j + 4) of the input of every window's o_proj
@@ -264,8 +267,8 @@ def test_swin_window_attention_heads_fold_the_windows_and_equal_brute_force_hook
                 torch.testing.assert_close(heads[:, j], full - model(x).logits[:, 0])
             finally:
                 handle.remove()
-    got = unit_effects(model, x, f"{block}.mlp.fc1", unit_dim=-1, target=0)
-    fc1 = resolve_module(model, f"{block}.mlp.fc1")
+    got = unit_effects(model, x, fc1_name, unit_dim=-1, target=0)
+    fc1 = resolve_module(model, fc1_name)
     with torch.no_grad():
         full = model(x).logits[:, 0]
         for j in (0, 5, got.shape[1] - 1):
