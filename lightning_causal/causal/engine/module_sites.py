@@ -70,12 +70,26 @@ def resolve_module(model: nn.Module, name: str) -> nn.Module:
         nested = [n for n in names if n.endswith("." + name)]
         if nested:  # a layer's path inside a submodule: a wrapper's (Fabric's `setup`, DDP) or a LightningModule's
             raise ValueError(f"Unknown module name {name!r} in model {model_name(model)}; {_nested_hint(model, name, nested)}")
+        listed = _listed_name(model, modules, name)
+        if listed is not None:  # a module registered under two names (tied embeddings): named_modules() lists one
+            raise ValueError(f"{name!r} is the module {listed!r} of model {model_name(model)}, registered under two names "
+                             f"(e.g. tied embeddings) and listed once, as {listed!r} (named_modules()): name {listed!r}, whose hooks "
+                             "act at each of its calls (an encoder's and a decoder's for a shared embedding)")
         close = difflib.get_close_matches(name, names, n=5, cutoff=0.4)
         hint = f"close matches: {close}" if close else f"available: {names[:20]}"
         raise ValueError(f"Unknown module name {name!r} in model {model_name(model)}; {hint}")
     _check_eager(model, modules, name)
     _check_not_meta_site(model, modules, name)
     return modules[name]
+
+
+def _listed_name(model: nn.Module, modules: dict[str, nn.Module], name: str) -> str | None:
+    """The name under which ``modules`` lists the module that ``name`` reaches by attribute, if another."""
+    try:
+        module = model.get_submodule(name)
+    except AttributeError:
+        return None
+    return next((listed for listed, m in modules.items() if m is module and listed != name), None)
 
 
 def _nested_hint(model: nn.Module, name: str, nested: list[str]) -> str:
