@@ -38,7 +38,9 @@ __all__ = ["MANY_GROUPS", "InputEffectAudit", "probe_groups", "real_groups", "re
 
 # one group per element beyond this many elements per sample is warned of: a second of 16 kHz audio
 # [N, 1, 16000] took 200 s on a CPU for the callback's 2-sample dry run alone (hours per audit), with no word
-MANY_GROUPS = 4096
+# 3x32x32 images (3,072 groups) cost a LayerMapAudit about 60 s of CPU per audit at 64 probe rows (layermap_speed,
+# benchmarks/RESULTS.md): warned of from 1,024 (a 1x28x28 image, 784, is not)
+MANY_GROUPS = 1024
 
 
 def warn_many_default_groups(audit: str, inputs: Tensor) -> None:

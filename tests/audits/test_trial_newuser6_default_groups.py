@@ -15,6 +15,7 @@ from torch import nn
 
 from lightning_causal.audits import CaptumBaseline, InputEffectAudit, LayerMapAudit
 from lightning_causal.audits.base import Probe
+from lightning_causal.audits.input_effects import MANY_GROUPS
 
 
 class Refuses(nn.Module):
@@ -51,6 +52,13 @@ def test_large_images_are_told_a_patch_size_and_small_inputs_or_token_ids_are_no
         InputEffectAudit().validate(Refuses(), Probe(torch.rand(2, 3, 224, 224)))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        InputEffectAudit().validate(Refuses(), Probe(torch.randn(2, 1, 4096)))  # at the limit, MANY_GROUPS
+        InputEffectAudit().validate(Refuses(), Probe(torch.randn(2, 1, MANY_GROUPS)))  # at the limit
+        InputEffectAudit().validate(Refuses(), Probe(torch.rand(2, 1, 28, 28)))  # 784 pixels: one group each
         InputEffectAudit().validate(Refuses(), Probe(torch.randint(0, 9, (2, 8000))))  # tokens: each is a group
         InputEffectAudit(patch_size=14).validate(Refuses(), Probe(torch.rand(2, 3, 224, 224)))
+
+
+def test_a_32x32_rgb_image_is_told_a_patch_size():
+    # 3,072 groups a sample: a LayerMapAudit of 64 rows took about 60 s of CPU (benchmarks/RESULTS.md, layermap_speed)
+    with pytest.warns(UserWarning, match=r"3072 groups.*`patch_size=2` \(about 256 groups\)"):
+        InputEffectAudit().validate(Refuses(), Probe(torch.rand(2, 3, 32, 32)))
