@@ -113,6 +113,9 @@ def test_input_layer_keeps_special_tokens(build):
     model, sp = build()
     ids, mask = _sentences(sp)
     layer = "model.encoder.embed_tokens" if build is _bart else "transformer.encoder.embed_tokens"
+    if layer not in dict(model.named_modules()):  # transformers 4's T5: the encoder's embedding is `shared`
+        pytest.skip(f"transformers {transformers.__version__} lists {layer} only as the shared embedding, which the "
+                    "decoder runs too: the encoder's embedding cannot be named alone")
     kw = dict(baseline=MASK, target=0, additional_forward_args={"attention_mask": mask}, input_layer=layer)
     kept, plain = input_effects(model, ids, special_tokens=sp["special"], **kw), input_effects(model, ids, **kw)
     special = torch.isin(ids, torch.tensor(sp["special"]))
