@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import resource
 import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
@@ -44,3 +52,17 @@ def peak_rss_growth(fn: Callable[[], object]) -> float:
         done.set()
         thread.join()
     return max(0, peak[0] - before) / 2**20
+
+
+def module_at(rev: str, path: str) -> ModuleType:
+    """The repository's module file ``path`` (``"lightning_causal/causal/structure/graph.py"``) as it was at git
+    revision ``rev``, imported under another name: the code before a change, run beside today's in one process."""
+    source = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    name = "reference_" + Path(path).stem
+    file = Path(tempfile.mkdtemp()) / f"{name}.py"
+    file.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # a dataclass of string annotations looks its module up there
+    spec.loader.exec_module(module)
+    return module

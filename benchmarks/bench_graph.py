@@ -30,11 +30,8 @@ Prints markdown tables.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,6 +42,7 @@ from torch.nn import functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._timing import module_at  # noqa: E402
 from lightning_causal.causal.engine.groups import patch_mask  # noqa: E402
 from lightning_causal.causal.structure.counterfactuals import counterfactual_explanation  # noqa: E402
 from lightning_causal.causal.structure.graph import causal_graph, graph_stability  # noqa: E402
@@ -66,14 +64,7 @@ def epoch(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
 
 def reference_graph(rev: str):
     """``causal_graph`` of ``causal/structure/graph.py`` at git revision ``rev``."""
-    source = subprocess.run(["git", "show", f"{rev}:lightning_causal/causal/structure/graph.py"], cwd=ROOT,
-                            check=True, capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp()) / "reference_graph.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("reference_graph", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.causal_graph
+    return module_at(rev, "lightning_causal/causal/structure/graph.py").causal_graph
 
 
 def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:

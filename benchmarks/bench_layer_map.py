@@ -18,11 +18,8 @@ Prints a markdown table.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +30,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._timing import module_at  # noqa: E402
 from lightning_causal.audits.base import Probe  # noqa: E402
 from lightning_causal.audits.layer_map import LayerMapAudit  # noqa: E402
 from lightning_causal.causal.structure import layer_map  # noqa: E402
@@ -63,14 +61,7 @@ def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int) -> d
 
 def reference_trace(rev: str):
     """``trace_interventions`` of ``causal/structure/layer_trace.py`` at git revision ``rev``."""
-    source = subprocess.run(["git", "show", f"{rev}:lightning_causal/causal/structure/layer_trace.py"], cwd=ROOT,
-                            check=True, capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp()) / "reference_layer_trace.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("reference_layer_trace", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.trace_interventions
+    return module_at(rev, "lightning_causal/causal/structure/layer_trace.py").trace_interventions
 
 
 def main() -> None:

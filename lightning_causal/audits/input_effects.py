@@ -79,8 +79,9 @@ def warn_many_default_groups(audit: str, inputs: Tensor) -> None:
         fix = "a `feature_mask` of your own"
     warnings.warn(
         f"{audit}: without `feature_mask` or `patch_size` every element of the inputs {shape} is a group of its own, "
-        f"{groups} groups, and each is intervened on in every probe sample ({groups} model rows per sample): that "
-        f"takes long (minutes for the 2-sample check at set-up, hours per audit on a CPU). Group the elements: {fix}",
+        f"{groups} groups, and each is intervened on in every probe sample ({groups} model rows per sample, "
+        f"{groups * 256:,} for the callback's default 256 samples): an audit takes minutes to hours on a CPU. "
+        f"Group the elements: {fix}",
         UserWarning, stacklevel=outside_package())
 
 
