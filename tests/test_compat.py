@@ -157,7 +157,7 @@ def test_an_exported_models_batch_guard_of_torch_2_3_names_the_way_out_too():
 
 #: dependency -> (the lowest version the package runs on, what of it the package uses, where)
 FLOOR_NEEDS = {
-    "torch": ((2, 3), "torch.backends", "_compat.py"),  # mha.set_fastpath_enabled: module_hooks_fire on 2.3 - 2.4
+    "torch": ((2, 3), "from torch.backends import mha", "_compat.py"),  # mha.set_fastpath_enabled: module_hooks_fire on 2.3 - 2.4
     "lightning": ((2, 5), "restarted_on_train_batch_end", "callbacks/_trainer_facts.py"),  # the fit loop's restart stage
 }
 
