@@ -108,8 +108,19 @@ def eager_step(step: Callable[..., Any]) -> Callable[..., Any]:
     module's steps, and TorchDynamo cannot trace the repair's own work (the terms' hooks, the compiled-model
     stance of the estimators, the wrapped module's logging routed through this one): it failed with an
     internal error. The step's Python runs eagerly; a network compiled inside (``self.net = torch.compile(net)``)
-    still runs its compiled code."""
-    return torch.compiler.disable(step)
+    still runs its compiled code.
+
+    The disabled step is called from a plain wrapper: TorchDynamo before torch 2.5 unwraps a method whose function
+    carries ``torch.compiler.disable``'s mark to that unbound function when Lightning compiles the module's steps, so
+    that ``validation_step(batch, batch_idx)`` lost its ``self`` ("missing 1 required positional argument:
+    'batch_idx'")."""
+    disabled = torch.compiler.disable(step)
+
+    @functools.wraps(step)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        return disabled(*args, **kwargs)
+
+    return run
 
 
 def fusable(term: RepairTerm, output: OutputSpec = None) -> bool:

@@ -79,3 +79,15 @@ def test_a_compiled_repair_module_fits_as_the_uncompiled_one(kind):
 def test_wrapping_a_compiled_module_names_the_fix():
     with pytest.raises(MisconfigurationException, match=r"torch.compile'd LightningModule.*torch.compile\(CausalRepairModule.wrap"):
         CausalRepairModule.wrap(torch.compile(_Module(), backend="eager"), [_term()])
+
+
+def test_the_steps_keep_their_self_where_torchdynamo_unwraps_disabled_functions():
+    # TorchDynamo before torch 2.5 (innermost_fn) follows `_torchdynamo_orig_callable` from the step Lightning compiles:
+    # on a method whose function torch.compiler.disable marked, that led to the unbound function, and a compiled
+    # repair module's validation_step(batch, batch_idx) lost its self ('missing ... batch_idx'; torch 2.3.1, 2.4.1)
+    repair = CausalRepairModule(_net(), [_term()], lr=0.1)
+    for name in ("training_step", "validation_step", "test_step"):
+        fn = getattr(repair, name)
+        while hasattr(fn, "_torchdynamo_orig_callable"):
+            fn = fn._torchdynamo_orig_callable
+        assert getattr(fn, "__self__", None) is repair, name
