@@ -79,7 +79,8 @@ def test_sobol_first_and_total_maps_share_one_colour_scale():
     panels = [ax for ax in image[1].axes if ax.images][1:]  # input, total, first (colour bars have no images)
     [total], [first] = (p.images for p in panels)
     assert total.get_clim()[1] == first.get_clim()[1]
-    assert total.get_clim()[1] == float(torch.tensor(total.get_array()).abs().max())
+    # the largest value of either map (an estimated first-order index can exceed its total index: it did on torch 2.3)
+    assert total.get_clim()[1] == max(float(torch.tensor(m.get_array()).abs().max()) for m in (total, first))
     assert total.get_clim()[0] == 0.0  # unsigned total: from 0
     windows = (torch.arange(200) // 20).reshape(1, 1, 200)
     r, signals = _sobol_maps(torch.randn(32, 1, 200, generator=g), feature_mask=windows)
