@@ -20,9 +20,8 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec, check_output_spec
 from lightning_causal.causal.engine.forward_args import map_tensors
-from lightning_causal.causal.engine.input_kinds import check_input_kinds, samples_hint
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
-from lightning_causal.causal.engine.state import audit_mode, inputs_type_error
+from lightning_causal.causal.engine.state import as_tuple, audit_mode
 
 SCHEMA_VERSION = 1
 
@@ -52,20 +51,7 @@ class Probe:
     additional_forward_args: Any = None
 
     def __post_init__(self) -> None:
-        check_input_kinds("inputs", self.inputs)  # a PackedSequence, a sparse or nested tensor: the way to a dense one
-        tensors = self.inputs if isinstance(self.inputs, tuple) else (self.inputs,)
-        if not tensors or not all(isinstance(t, Tensor) for t in tensors):
-            raise inputs_type_error("inputs", self.inputs)
-        if any(t.dim() == 0 for t in tensors):  # one number: no samples dimension (not an empty probe)
-            raise ValueError("Expected argument `inputs` to have a batch dimension [N, ...] but got a 0-d tensor; one sample "
-                             "is x.unsqueeze(0)")
-        n = tensors[0].shape[0]
-        if n == 0:
-            raise ValueError("Expected argument `inputs` to hold at least one sample but got an empty probe")
-        if any(t.shape[0] != n for t in tensors):
-            raise ValueError(
-                f"Expected all tensors of `inputs` to share the first dimension but got {[t.shape[0] for t in tensors]}"
-                + samples_hint(tensors))
+        n = as_tuple(self.inputs, "inputs")[0].shape[0]  # tensors of one first dimension, the engine's one check
         if self.labels is not None and (not isinstance(self.labels, Tensor) or self.labels.dim() == 0 or self.labels.shape[0] != n):
             raise ValueError(f"Expected argument `labels` to be a tensor with {n} rows but got {getattr(self.labels, 'shape', self.labels)!r:.80}")
         ForwardArgs(self.additional_forward_args, n)  # validates the container

@@ -11,6 +11,7 @@ from lightning_causal.audits import FairnessAudit, Probe
 from lightning_causal.audits.options import check_distinct_tags, tag_safe
 from lightning_causal.causal import AttributeFlip, Counterfactual, Intersections, TokenSwap
 from lightning_causal.reporting.tensorboard import TensorBoardRenderer, scalar_tags
+from tests.helpers.writers import RecordingWriter
 
 
 def _table():
@@ -51,19 +52,22 @@ def test_the_scalars_of_intersections_are_tagged_by_their_names():
     assert r.meta["group_tags"] == ["male_x_A", "male_x_C", "female_x_A", "female_x_C"]
 
 
+class _BySex(Counterfactual):
+    """Flips column 0, its groups the column's values: groups() without group_names, no name to tag by."""
+
+    column = 0
+
+    def flip_counterfactual(self, x):
+        x = x.clone()
+        x[:, 0] = 1 - x[:, 0]
+        return x
+
+    def groups(self, x):
+        return x[:, 0].long()
+
+
 def test_a_group_without_a_name_keeps_its_id():
-    class BySex(Counterfactual):  # groups() without group_names: no name to tag by
-        column = 0
-
-        def flip_counterfactual(self, x):
-            x = x.clone()
-            x[:, 0] = 1 - x[:, 0]
-            return x
-
-        def groups(self, x):
-            return x[:, 0].long()
-
-    r = FairnessAudit(BySex()).run(_ScoreAndSexInC(), Probe(_table()))
+    r = FairnessAudit(_BySex()).run(_ScoreAndSexInC(), Probe(_table()))
     assert {k for k in r.scalars if k.startswith("positive_rate/")} == {"positive_rate/group_0", "positive_rate/group_1"}
 
 
@@ -88,17 +92,8 @@ def test_the_intersection_sign_is_read_as_x_in_every_tag():
     assert [tag_safe(n) for n in ["female × C", "female×C", "sex × race"]] == ["female_x_C", "female_x_C", "sex_x_race"]
     check_distinct_tags("class_names", ["a×b", "a b"], "anomaly_index/<name>", "class")  # a_x_b and a_b
 
-    class ByLevel(Counterfactual):  # a counterfactual of its own, its groups named without spaces
-        column = 0
+    class ByLevel(_BySex):  # a counterfactual of its own, its groups named without spaces
         group_names = ["male×C", "female×C"]
-
-        def flip_counterfactual(self, x):
-            x = x.clone()
-            x[:, 0] = 1 - x[:, 0]
-            return x
-
-        def groups(self, x):
-            return x[:, 0].long()
 
     r = FairnessAudit(ByLevel()).run(_ScoreAndSexInC(), Probe(_table()))
     assert r.meta["group_tags"] == ["male_x_C", "female_x_C"]
@@ -120,17 +115,7 @@ def test_a_token_swap_tags_its_two_sides():
 
 
 def test_tensorboard_charts_every_groups_rate_in_one_chart():
-    class Writer:
-        def __init__(self):
-            self.layouts = []
-
-        def add_custom_scalars(self, layout):
-            self.layouts.append(layout)
-
-        def __getattr__(self, name):
-            return lambda *a, **k: None
-
-    writer = Writer()
+    writer = RecordingWriter()
     result = FairnessAudit(_sex_by_race()).run(_ScoreAndSexInC(), Probe(_table()))
     TensorBoardRenderer().render(writer, 0, [result], None, step=0)
     assert "causal/fairness/positive_rate/female_x_C" in scalar_tags(result)

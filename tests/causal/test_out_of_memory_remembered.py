@@ -14,20 +14,9 @@ from lightning_causal.callbacks._one_audit import run_audit
 from lightning_causal.causal import input_effects
 from lightning_causal.causal.engine.batching import map_rows, remembered_fit
 from lightning_causal.causal.engine.state import audit_mode
+from tests.helpers.out_of_memory import failing_above
 
 CPU = torch.device("cpu")
-
-
-def _failing_above(limit):
-    calls = []
-
-    def fn(idx):
-        calls.append(idx.numel())
-        if idx.numel() > limit:
-            raise OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return idx.double() * 10
-
-    return fn, calls
 
 
 def _run(*calls):
@@ -38,7 +27,7 @@ def _run(*calls):
 
 
 def test_later_computations_of_a_block_start_at_the_share_that_fit_and_warn_once():
-    fn, calls = _failing_above(3)
+    fn, calls = failing_above(3)
     with remembered_fit():
         outs, warned = _run((11, 8, fn), (11, 8, fn), (11, 16, fn))
     assert calls == [8, 4, 2, 2, 2, 2, 2, 1,  # 8 -> 2 fit: a quarter of the rows asked for
@@ -49,7 +38,7 @@ def test_later_computations_of_a_block_start_at_the_share_that_fit_and_warn_once
 
 
 def test_the_next_block_and_calls_outside_any_block_start_at_full_size():
-    fn, calls = _failing_above(3)
+    fn, calls = failing_above(3)
     with remembered_fit():
         _run((4, 4, fn))
     calls.clear()
@@ -62,7 +51,7 @@ def test_the_next_block_and_calls_outside_any_block_start_at_full_size():
 
 
 def test_a_share_learnt_on_one_device_does_not_shrink_another_device_s_passes():
-    fn, calls = _failing_above(3)
+    fn, calls = failing_above(3)
     on_meta = []
     with remembered_fit():
         _run((8, 8, fn))
@@ -125,7 +114,7 @@ def test_computations_inside_one_audit_mode_share_what_fit(models):
 
 
 def test_the_warning_speaks_of_later_computations_only_where_a_block_remembers_the_share():
-    fn, _ = _failing_above(3)
+    fn, _ = failing_above(3)
     with remembered_fit():
         _, inside = _run((4, 4, fn))
     _, outside = _run((4, 4, fn))  # outside any block the next call starts at full size: nothing to tell of

@@ -10,22 +10,11 @@ from torch import nn
 from lightning_causal._compat import OutOfMemoryError
 from lightning_causal.causal import input_effects
 from lightning_causal.causal.engine.batching import RowShard, map_rows, sharded_rows
-
-
-def _failing_above(limit, error=OutOfMemoryError):
-    calls = []
-
-    def fn(idx):
-        calls.append(idx.numel())
-        if idx.numel() > limit:
-            raise error("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return idx.double() * 10
-
-    return fn, calls
+from tests.helpers.out_of_memory import failing_above
 
 
 def test_a_chunk_out_of_memory_is_halved_until_it_fits_and_gives_the_same_values():
-    fn, calls = _failing_above(3)
+    fn, calls = failing_above(3)
     with pytest.warns(UserWarning, match=r"pass of 8 rows ran the device out of memory; it ran again in passes of 2 rows"):
         out = map_rows(11, 8, fn, torch.device("cpu"))
     assert torch.equal(out, torch.arange(11).double() * 10)
@@ -33,10 +22,10 @@ def test_a_chunk_out_of_memory_is_halved_until_it_fits_and_gives_the_same_values
 
 
 def test_other_errors_and_a_single_row_out_of_memory_are_raised_as_they_are():
-    fn, _ = _failing_above(3, error=ValueError)
+    fn, _ = failing_above(3, error=ValueError)
     with pytest.raises(ValueError, match="Tried to allocate"):
         map_rows(11, 8, fn, torch.device("cpu"))
-    fn, calls = _failing_above(0)
+    fn, calls = failing_above(0)
     with pytest.raises(OutOfMemoryError):
         map_rows(4, 4, fn, torch.device("cpu"))
     assert calls == [4, 2, 1]
@@ -96,7 +85,7 @@ def test_the_cuda_cache_is_emptied_before_a_retry_also_when_the_rows_are_on_the_
     emptied = []
     monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(True))
-    fn, calls = _failing_above(3)
+    fn, calls = failing_above(3)
     with pytest.warns(UserWarning, match="out of memory"):
         map_rows(8, 8, fn, torch.device("cpu"))
     assert calls == [8, 4, 2, 2, 2, 2] and len(emptied) == 2  # once before each smaller try

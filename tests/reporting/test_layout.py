@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from lightning_causal.reporting.layout import custom_layout
+from tests.helpers.writers import RecordingWriter
 
 TAGS = [
     "causal/audit_seconds",
@@ -103,20 +104,7 @@ def test_two_audit_callbacks_on_one_run_share_one_layout_and_keep_their_cards():
     from lightning_causal.audits.base import AuditResult
     from lightning_causal.reporting.tensorboard import TensorBoardRenderer
 
-    class Writer:
-        def __init__(self):
-            self.layouts, self.texts = [], []
-
-        def add_custom_scalars(self, layout):
-            self.layouts.append(layout)
-
-        def add_text(self, tag, text, step):
-            self.texts.append((tag, step))
-
-        def __getattr__(self, name):
-            return lambda *a, **k: None
-
-    writer = Writer()
+    writer = RecordingWriter()
     every, sparse = TensorBoardRenderer(), TensorBoardRenderer()
     for step in (3, 7):
         every.render(writer, step, [AuditResult("ie", scalars={"mean_abs_effect": 1.0})], None, step=step)
@@ -132,17 +120,7 @@ def test_the_group_tags_are_items_as_they_are_written():
     from lightning_causal.audits import AuditResult
     from lightning_causal.reporting.tensorboard import TensorBoardRenderer
 
-    class Writer:
-        def __init__(self):
-            self.layouts = []
-
-        def add_custom_scalars(self, layout):
-            self.layouts.append(layout)
-
-        def __getattr__(self, name):
-            return lambda *a, **k: None
-
-    writer = Writer()
+    writer = RecordingWriter()
     result = AuditResult("fairness", scalars={"positive_rate/_": 0.25, "positive_rate/a": 0.5, "cf_gap": 0.1},
                          meta={"group_tags": ["_", "a"]})
     TensorBoardRenderer().render(writer, 0, [result], None, step=0)

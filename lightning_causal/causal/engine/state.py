@@ -59,11 +59,12 @@ def as_tuple(inputs: Tensor | tuple[Tensor, ...], name: str = "inputs") -> tuple
         raise inputs_type_error(name, inputs)
     if any(t.is_meta for t in tensors):
         raise ValueError(f"Expected argument `{name}` to hold data but got a tensor on the meta device (a shape without values)")
-    if any(t.dim() == 0 for t in tensors):
-        raise ValueError(f"Expected argument `{name}` to have a batch dimension but got a 0-d tensor")
+    if any(t.dim() == 0 for t in tensors):  # one number: no samples dimension (not an empty batch)
+        raise ValueError(f"Expected argument `{name}` to have a batch dimension [N, ...] but got a 0-d tensor; one sample "
+                         "is x.unsqueeze(0)")
     n = tensors[0].shape[0]
     if n == 0:
-        raise ValueError(f"Expected argument `{name}` to hold at least one sample but got an empty batch")
+        raise ValueError(f"Expected argument `{name}` to hold at least one sample but got none (a first dimension of 0)")
     if any(t.shape[0] != n for t in tensors):
         raise ValueError(
             f"Expected all tensors of `{name}` to share the first dimension but got {[t.shape[0] for t in tensors]}"
