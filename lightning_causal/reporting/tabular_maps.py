@@ -7,6 +7,7 @@ import torch
 from matplotlib.figure import Figure
 
 from lightning_causal.reporting.figure_style import MAGNITUDE, WIDTH, short_labels, title_lines
+from lightning_causal.reporting.image_figures import say_all_zero
 from lightning_causal.reporting.map_data import (
     SERIES_COLOURS,
     MapData,
@@ -85,7 +86,8 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
     groups side by side under short names, else one under the other beside the names, the first on top), each
     map's mean |score| relative to its own largest (the methods' units differ), or on one scale where
     ``meta["shared_map_scale"]`` says the maps share a unit (Sobol' first-order and total indices); a map of 0 only
-    (a gradient method on a model whose gradient is 0), which draws no bars, is "(all 0)" in the legend.
+    (a gradient method on a model whose gradient is 0), which draws no bars, is "(all 0)" in the legend; a single
+    such map says "0 everywhere" in its panel (its features in index order, its axis 0 to 1, no colour key).
     A global map (one row for the whole probe, :func:`drawn_samples`) is titled with what it explains
     (``P(class 'high')``) and its single bars are grey: a variance share has no direction.
 
@@ -127,6 +129,9 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
         ax.barh(range(k), [float(size[j]) for j in order[::-1]], color=colours)  # barh draws bottom-up: largest on top
         ax.set_yticks(range(k))
         ax.set_yticklabels([names[j] for j in order[::-1]], fontsize=9)
+        if say_all_zero(ax, first):  # no bars, an axis of -0.05 to 0.05 and a colour key for none: says why
+            caption = "value" if glob else "mean |effect|"
+            ax.set_xlim(0, 1)
         ax.set_xlabel(caption, fontsize=9)
     else:
         # names too long to sit side by side under their columns: horizontal groups, the names beside them (slanted

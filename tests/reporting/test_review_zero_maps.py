@@ -67,3 +67,14 @@ def test_a_frames_and_a_points_map_of_zeros_say_so():
         [(_, fig)] = map_figures(MapData(cloud, {"causal": torch.randn(1, 20, dims, generator=G),
                                                  "Saliency": torch.zeros(1, 20, dims)}, "captum_baseline"), "points")
         assert _figure_texts(fig) == ["0 everywhere"], dims
+
+
+def test_the_top_features_bars_of_one_map_of_zeros_say_so_in_the_panel():
+    x = torch.randn(6, 5, generator=G)
+    for meta in ({"targets": [0, 1, 0, 1, 0, 1]}, {"outputs": 1}):  # colour by mean sign, and by column direction
+        [(_, fig)] = map_figures(MapData(x, {"causal": torch.zeros(6, 5)}, "causal_attribution", meta))
+        ax = fig.axes[0]
+        assert _texts(ax) == ["0 everywhere"] and ax.get_xlim() == (0.0, 1.0), meta  # it was -0.055 to 0.055, blank
+        assert ax.get_xlabel() == "mean |effect|", meta  # no red/blue key for bars that are not drawn
+    [(_, fig)] = map_figures(MapData(x, {"causal": torch.randn(6, 5, generator=G)}, "causal_attribution", {"outputs": 1}))
+    assert _texts(fig.axes[0]) == []  # a map with values: no note
