@@ -71,7 +71,8 @@ def _resolve_entry(method: Any) -> MethodSpec:
 def check_token_options(audit: CaptumBaseline, dtype: torch.dtype = torch.int64) -> None:
     """What token ids ``[N, T]`` need: an integer baseline (a token id), methods that take no
     gradient with respect to the inputs, and no continuous perturbations. Of uint8 pixels and bool masks
-    (``dtype``), which the model casts inside, the messages name floats or perturbation methods instead."""
+    (``dtype``), which the model casts inside, the messages name floats or perturbation methods instead, and an
+    integer tensor baseline (a per-pixel reference image) is taken as well as an int."""
     cast = dtype in (torch.uint8, torch.bool)  # pixels or masks that the model casts inside: no token ids
     gradient = [s.label for s in audit.specs if not s.layer and not s.grouped]
     if cast and gradient:
@@ -81,10 +82,15 @@ def check_token_options(audit: CaptumBaseline, dtype: torch.dtype = torch.int64)
             "floats, `unpack_batch=lambda batch: (batch[0].float(), batch[1], None)` (the model's x.float() / 255 reads "
             "them the same), or use methods such as ('FeatureAblation', 'ShapleyValueSampling')")
     b = audit.baseline
-    one_int = isinstance(b, int) or isinstance(b, Tensor) and b.numel() == 1 and not b.is_floating_point()  # stability keeps int(b)
-    if cast and not one_int:
-        raise ValueError(f"Expected argument `baseline` to be an int for {dtype} inputs but got {shown_baseline(b)}: a pixel "
-                         "value of uint8 images, e.g. `baseline=0` (black), or False of bool masks")
+    one_int = isinstance(b, int) or isinstance(b, Tensor) and b.numel() == 1 and not b.is_floating_point()
+    # pixels and masks also take an integer tensor broadcastable to the inputs (a per-pixel reference image): the
+    # stability perturbation keeps each element that equals its own baseline element, as it keeps a scalar's
+    integer_tensor = isinstance(b, Tensor) and not (b.is_floating_point() or b.is_complex())
+    if cast and not (one_int or integer_tensor):
+        shown = f"a {b.dtype} tensor {list(b.shape)}" if isinstance(b, Tensor) else shown_baseline(b)
+        raise ValueError(f"Expected argument `baseline` to be an int for {dtype} inputs but got {shown}: a pixel value of uint8 "
+                         "images, e.g. `baseline=0` (black), or False of bool masks; or an integer tensor broadcastable to the "
+                         "inputs, e.g. a per-pixel reference image (a mean image): `baseline=mean.round().to(torch.uint8)`")
     if not cast and (isinstance(b, bool) or not one_int):
         raise ValueError(f"Expected argument `baseline` to be a token id (an int: pad or [MASK]) for token inputs but got "
                          f"{shown_baseline(b)}: {TOKEN_BASELINE_ADVICE}; with `input_layer=` too, as Captum's layer methods "

@@ -75,8 +75,10 @@ def stability(audit: CaptumBaseline, explain: Explainer, probe: Probe, tidx: Ten
     ref = s.abs() if absolute else s
     if x.is_floating_point():
         return nanmean(M.stability(ranked, x, sigma, n_repeats=repeats, seed=audit.seed, reference=ref, valid=real))
-    kept = torch.tensor([*audit.settings.special_tokens, int(audit.baseline)], device=x.device, dtype=x.dtype)
-    eligible = ~(x.unsqueeze(-1) == kept).any(-1)  # torch.isin takes no bool masks
+    special = torch.tensor(audit.settings.special_tokens, device=x.device, dtype=x.dtype)
+    # the baseline token is kept too; a per-pixel baseline of uint8 images (a tensor) keeps each element at its own value
+    at_baseline = x == torch.as_tensor(audit.baseline, device=x.device).to(x.dtype)
+    eligible = ~((x.unsqueeze(-1) == special).any(-1) | at_baseline)  # torch.isin takes no bool masks
     padding = padding_positions(x, probe.additional_forward_args, model=model)
     if padding is not None:
         eligible &= ~padding
