@@ -17,7 +17,7 @@ from matplotlib.textpath import text_to_path
 
 from lightning_causal.causal.engine.units import unit_kind
 
-__all__ = ["column_labels", "graph_figure", "layer_labels", "layer_map_figure", "node_sizes", "path_tail", "strip_common_prefix"]
+__all__ = ["column_labels", "graph_figure", "layer_labels", "layer_map_figure", "node_label", "node_sizes", "path_tail", "strip_common_prefix"]
 
 _POS, _NEG = "tab:red", "tab:blue"
 _NODE_POS, _NODE_NEG = "#f4c7c3", "#c6dbef"  # a unit's own effect: light red / light blue
@@ -127,27 +127,56 @@ def _node_strength(node: dict) -> float:
 _NODE_EDGE = 1.0  # points: the node circle's edge line (half of it inside the circle)
 
 
+def node_label(unit: str) -> str:
+    """A unit id as its node writes it: ids of up to 5 characters on one line, longer ones (a flattened position of
+    a wide layer, 123456) broken into lines of at most 4 characters, as even as can be (on one line at 4 points
+    a 6-digit id was wider than the pitch of a column's nodes).
+
+    Examples:
+        >>> node_label("9999"), node_label("123456"), node_label("1234567"), node_label("123456789")
+        ('9999', '123\\n456', '1234\\n567', '123\\n456\\n789')
+    """
+    if len(unit) <= 5:
+        return unit
+    q, r = divmod(len(unit), -(-len(unit) // 4))  # the first r lines one character longer than the others
+    ends = [k * q + min(k, r) for k in range(-(-len(unit) // 4) + 1)]
+    return "\n".join(unit[a:b] for a, b in zip(ends, ends[1:]))
+
+
+def _label_across(label: str, size: float) -> float:
+    """Points: the diagonal of ``label``'s text box at ``size`` points plus the circle's edge line (one line is
+    ``size`` high, n lines ``1.2 n size``, as matplotlib lays them out)."""
+    font = FontProperties(size=size)
+    lines = label.split("\n")
+    width = max(text_to_path.get_text_width_height_descent(line, font, ismath=False)[0] for line in lines)
+    height = size if len(lines) == 1 else 1.2 * len(lines) * size
+    return math.hypot(width, height) + 2 * _NODE_EDGE
+
+
 def node_sizes(units: list[str]) -> tuple[float, float, float]:
     """The unit-id font size of a column whose nodes are labelled ``units``, and its nodes' smallest and largest marker
     areas (points², matplotlib's ``scatter(s=)``): 7 points for ids of up to 2 digits, 6 for 3, 5 for 4, 4 for more (a
-    wide layer's ids 100–9999 were written at 7 points across the circles); the smallest circle holds the longest
-    id's text box (width and height) with its edge line, the largest is 100 points² more (at least 230: 15 points
-    across), under the 18-point pitch of a column's nodes.
+    wide layer's ids 100–9999 were written at 7 points across the circles), ids of 6 or more characters broken into
+    lines (:func:`node_label`) and, where even so they do not fit (9 digits or more), written smaller; the smallest
+    circle holds the longest label's text box (width and height) with its edge line, the largest is 100 points² more
+    (at least 230: 15 points across), at most 17 points across: under the 18-point pitch of a column's nodes, so
+    that neighbours never touch.
 
     Args:
         units: the column's node labels.
 
     Examples:
-        >>> node_sizes(["3", "12"])[0], node_sizes(["123"])[0], node_sizes(["9999", "5"])[0]
-        (7, 6, 5)
+        >>> node_sizes(["3", "12"])[0], node_sizes(["123"])[0], node_sizes(["9999", "5"])[0], node_sizes(["123456"])[0]
+        (7, 6, 5, 4)
     """
-    longest = max(units, key=len, default="0")
-    size = {1: 7, 2: 7, 3: 6, 4: 5}.get(len(longest), 4)
-    font = FontProperties(size=size)
-    width = max(text_to_path.get_text_width_height_descent(u, font, ismath=False)[0] for u in units or ["0"])
-    across = math.hypot(width, size) + 2 * _NODE_EDGE  # the text box's diagonal: its corners inside the circle
+    labels = [node_label(u) for u in units or ["0"]]
+    longest = max(len(u) for u in units or ["0"])
+    size = {1: 7, 2: 7, 3: 6, 4: 5}.get(longest, 4)
+    while size > 1 and max(_label_across(label, size) for label in labels) > _LARGEST - 1.0:  # room to grow
+        size -= 1
+    across = max(_label_across(label, size) for label in labels)  # the text box's diagonal: its corners inside the circle
     lo = max(30.0, across**2)
-    return size, lo, max(230.0, lo + 100.0)
+    return size, lo, max(lo, min(max(230.0, lo + 100.0), _LARGEST**2))
 
 
 def _draw_nodes(ax: Any, columns: list[tuple[str, list[dict]]], height: int,
@@ -166,7 +195,7 @@ def _draw_nodes(ax: Any, columns: list[tuple[str, list[dict]]], height: int,
             face = "0.65" if layer == "output" else (_NODE_POS if v >= 0 else _NODE_NEG)
             ax.scatter([x], [y], s=lo + (hi - lo) * abs(v) / top, color=face, edgecolors="0.2", linewidths=_NODE_EDGE,
                        zorder=3)  # at most about 18 pt across: the pitch is 20
-            ax.annotate(str(n["unit"]), (x, y), fontsize=fontsize, ha="center", va="center", zorder=4)
+            ax.annotate(node_label(str(n["unit"])), (x, y), fontsize=fontsize, ha="center", va="center", zorder=4)
             if layer == "output" and class_names and 0 <= int(n["unit"]) < len(class_names):  # the class, beside its node
                 ax.text(x + 0.14, y, _short(str(class_names[int(n["unit"])])), fontsize=7, ha="left", va="center", zorder=4)
         # above the axes, in points: the title (its pad, graph_figure) sits above them whatever the data scale
@@ -213,6 +242,7 @@ def _short(name: str) -> str:
 _LABEL_LINE = 10.5  # points per line of a column title (8-point bold text and its leading)
 _MIN_WIDTH = 4.45  # inches: the legend's three entries and the title fit (a graph of one layer has two columns)
 _PITCH = 0.25  # inches between the nodes of a column
+_LARGEST = _PITCH * 72 - 1.0  # points: the largest circle's diameter, 1 point under the pitch of a column's nodes
 
 
 def _legend_handles() -> list[Line2D]:
@@ -228,7 +258,8 @@ def _legend_handles() -> list[Line2D]:
 def graph_figure(graph: dict, title: str | None = None) -> Figure:
     """The causal graph as layered columns: one column per layer (strongest unit on top), node
     area ∝ |mean effect| (relative to the layer's strongest node; output nodes ∝ samples; the smallest circle holds
-    the column's longest unit id, ids of 3 or more digits in a smaller font: :func:`node_sizes`), node
+    the column's longest unit id, ids of 3 or more digits in a smaller font, of 6 or more broken into lines, no circle
+    wider than the pitch of a column: :func:`node_sizes`), node
     colour = sign of the unit effect; edge width and opacity ∝ |path effect| (relative to the
     strongest edge of the graph: every path effect is a change of the explained output, so an edge
     into a hidden unit that moves the output by 1e-5 is drawn thin even when it is the strongest
