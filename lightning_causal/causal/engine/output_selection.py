@@ -3,8 +3,9 @@
 ``output`` picks the tensor to explain from what the model returns:
 
 - ``None`` (automatic): a tensor as it is; an object with a ``.logits`` tensor (Hugging Face
-  ``ModelOutput``); a mapping with a ``"logits"`` entry. Anything else, a tuple included, is a
-  ``TypeError`` that names ``output=``.
+  ``ModelOutput``, a ``Categorical`` or ``Bernoulli`` distribution); a mapping with a ``"logits"``
+  entry. Anything else, a tuple or a ``Normal`` distribution included, is a ``TypeError`` that names
+  ``output=`` (for a distribution: ``"mean"``, ``"variance"``, ``"stddev"``, its entropy).
 - a ``str``: a key of a mapping, else an attribute;
 - an ``int``: an index (tuples, lists);
 - a callable ``out -> Tensor``, which must compute each row from that row alone
@@ -20,6 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from torch import Tensor
+from torch.distributions import Distribution
 
 __all__ = ["OutputSpec", "ROW_WISE_OUTPUT", "TRAINING_ONLY_TUPLE", "check_output_spec", "check_not_a_row", "select_output"]
 
@@ -81,6 +83,17 @@ def _first_choice(out: Any) -> str:
     return f", e.g. `output={names[0]!r}` (one audit per output, each with its own `name=`)" if names else ""
 
 
+def _distribution_choice(out: Any) -> str:
+    """``", e.g. `output='mean'` ..."``: for a ``torch.distributions`` object (``return Normal(mu, sigma)``),
+    the tensors that explain its prediction and its uncertainty apart, or ``""``. A distribution with a
+    ``.logits`` tensor (``Categorical``, ``Bernoulli``) is explained through those without ``output=``."""
+    if not isinstance(out, Distribution):
+        return ""
+    return (", e.g. `output='mean'` (the predictive mean); its uncertainty: `output='variance'`, `output='stddev'` or "
+            "`output=lambda out: out.entropy()` (one value per row); a torch.distributions object is explained through "
+            "one tensor at a time: one audit per tensor, each with its own `name=`")
+
+
 def select_output(out: Any, output: OutputSpec = None) -> Tensor:
     """The tensor that ``output`` selects from the model's return value ``out``.
 
@@ -108,7 +121,7 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
         raise TypeError(
             f"Expected the model to return a tensor, an object with a `.logits` tensor or a mapping with 'logits' "
             f"but got {_describe(out)}; pass `output=` (a key, an index or a callable out -> Tensor) to choose the "
-            f"tensor{_first_choice(out)}{aux}"
+            f"tensor{_first_choice(out) or _distribution_choice(out)}{aux}"
         )
     if isinstance(output, str) and isinstance(out, Tensor):  # getattr would pick a method (or .T, the transpose)
         raise TypeError(f"Expected argument `output={output!r}` to name an entry of a mapping or an attribute of the model's "
@@ -131,7 +144,11 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
         hint = f". {ROW_WISE_OUTPUT}" if callable(output) and isinstance(err, IndexError) else ""
         raise TypeError(f"Expected argument `output={output!r}` to select a tensor from {_describe(out)} but it failed: {err!r}{hint}") from err
     if not isinstance(picked, Tensor):
-        raise TypeError(f"Expected argument `output={output!r}` to select a tensor from {_describe(out)} but got {type(picked).__name__}")
+        # a method named by a string (`output="entropy"` of a distribution) is not called: name the callable that calls it
+        call = (f"; `{output}` is a method: call it, `output=lambda out: out.{output}()`"
+                if isinstance(output, str) and callable(picked) and output.isidentifier() else "")
+        raise TypeError(f"Expected argument `output={output!r}` to select a tensor from {_describe(out)} but got "
+                        f"{type(picked).__name__}{call}")
     if callable(output) and picked.dim() and picked.shape[0] > 1 and _one_row(out):
         # a pass of one row whose selected output has several: the callable broadcast the row against a tensor of
         # its own (one entry per probe sample), so every row but one would be another sample's number
