@@ -62,7 +62,9 @@ def p_values(z: Tensor, alternative: Alternative = "greater", df: Tensor | float
     approximation, anti-conservative for few samples: at ``alpha = 0.05`` the one-sided test rejects
     a true null 8.8% of the time with ``n = 5`` and 7.2% with ``n = 8`` (two-sided: 12.2%, 9.1%).
     Entries with ``df < 1`` (fewer than two samples; :func:`paired_z` gives them ``z = 0``) get
-    the normal p-value, and so do entries with ``df = inf`` (the t's limit).
+    the normal p-value, and so do entries with ``df = inf`` (the t's limit). From ``df >= 1e5``
+    (:data:`LARGE_DF`) the t's tail is Wallace's normal transform (relative error at most 4e-6), as the
+    exact continued fraction needs about ``sqrt(df)`` steps there.
 
     Args:
         z: the statistics (any shape).
@@ -81,13 +83,29 @@ def p_values(z: Tensor, alternative: Alternative = "greater", df: Tensor | float
         raise ValueError(f"Expected argument `df` to hold degrees of freedom (numbers) but got {df!r}")
     z, nu = torch.broadcast_tensors(z, nu)
     normal = p_values(z, alternative)
-    tail = _t_upper_tail(z.abs(), nu.clamp_min(1.0))  # P(T >= |z|)
+    large = nu >= LARGE_DF  # the continued fraction takes ~sqrt(nu) steps there: seconds at nu = 1e5
+    tail = torch.where(large, _wallace_upper_tail(z.abs(), nu.clamp_min(1.0)),
+                       _t_upper_tail(z.abs(), torch.where(large, 1.0, nu.clamp_min(1.0))))  # P(T >= |z|)
     if alternative == "greater":
         tail = torch.where(z >= 0, tail, 1.0 - tail)
     else:
         tail = (2.0 * tail).clamp(max=1.0)
     # a NaN statistic: NaN, as the normal's; infinite df: the normal itself (the continued fraction gives NaN there)
     return torch.where((nu >= 1.0) & torch.isfinite(nu) & ~torch.isnan(z), tail, normal)
+
+
+LARGE_DF = 1e5
+"""Degrees of freedom from which :func:`p_values` takes Wallace's normal transform of Student's t instead of
+the continued fraction (relative error of the p-value at most 4e-6 there for ``|t| <= 40``, against SciPy)."""
+
+
+def _wallace_upper_tail(t: Tensor, nu: Tensor) -> Tensor:
+    """``P(T >= t)`` for ``t >= 0`` and Student's t with many degrees of freedom ``nu``: ``1 - Φ(w)`` with
+    ``w = (8 nu + 1) / (8 nu + 3) · sqrt(nu · log(1 + t² / nu))`` (Wallace, 1959, "Bounds on normal
+    approximations to Student's and the chi-square distributions", Ann. Math. Statist. 30(4)), whose relative
+    error falls as ``1 / nu²`` in the body: 4e-6 at ``nu = 1e5``, 4e-8 at ``1e6`` (measured up to ``t = 40``)."""
+    w = (8.0 * nu + 1.0) / (8.0 * nu + 3.0) * torch.sqrt(nu * torch.log1p(t.square() / nu))
+    return 0.5 * torch.special.erfc(w / math.sqrt(2.0))
 
 
 def _t_upper_tail(t: Tensor, nu: Tensor) -> Tensor:
