@@ -123,8 +123,8 @@ class FairnessAudit(Audit):
     the mean gap dilutes shows there. Notes (the text card) name the groups of fewer than 30 probe rows,
     the named groups the probe holds no row of, how many probe rows are in no group (a value that is no level of
     the attributes: a three-level code told two levels), the groups ``min_group_size`` leaves out of the group
-    differences, and with more than two groups the lowest and highest positive rate and the largest ``cf_gap`` (also
-    ``meta["extremes"]``). The audit explains a classifier: a
+    differences (named there only, not among the small groups too), and with more than two groups the lowest and
+    highest positive rate and the largest ``cf_gap`` (also ``meta["extremes"]``). The audit explains a classifier: a
     probe whose labels are fractional floats beyond [0, 1] (a regression target) gets a warning and
     no label metrics (soft labels in [0, 1] are thresholded at 0.5). The group metrics compare
     binary decisions: with more than two classes a positive decision (and label) is class 1, every
@@ -438,7 +438,7 @@ class FairnessAudit(Audit):
             preds = (preds == 1).long()
             labels = (labels == 1).long() if labels is not None else None
         rates = group_rates(preds, groups, labels)
-        kept = rates["count"] >= self.min_group_size  # the groups the differences compare
+        kept = rates["count"] >= self.min_group_size  # the groups the differences compare: worked out here only
         result.scalars["demographic_parity_difference"] = _spread(rates["positive_rate"][kept])
         if rates["groups"].numel() < 2:  # else a NaN the callback reports without a cause
             only = self._group_name(int(rates["groups"][0])) if isinstance(self.counterfactual, TokenSwap) else f"group {int(rates['groups'][0])}"
@@ -474,7 +474,7 @@ class FairnessAudit(Audit):
         self._group_scalars(rows, [*keys, "cf_gap"], result)
         result.tables["groups"] = rows
         result.meta["confidence"] = 0.95  # of positive_rate_ci
-        self._group_notes(rows, result, own)
+        self._group_notes(rows, kept.tolist(), result, own)
 
     def _group_scalars(self, rows: list[dict], keys: list[str], result: AuditResult) -> None:
         """``<metric>/<group>`` per group, the group by its name where it has one (``positive_rate/female_x_C``;
@@ -491,14 +491,18 @@ class FairnessAudit(Audit):
                 f"the groups {', '.join(repr(n) for n in clashing[:4])}{' ...' if len(clashing) > 4 else ''} give one scalar tag by "
                 "their names: their scalars are tagged group_<g>")
 
-    def _group_notes(self, rows: list[dict], result: AuditResult, own: Sequence[str] | None) -> None:
+    def _group_notes(self, rows: list[dict], kept: list[bool], result: AuditResult, own: Sequence[str] | None) -> None:
         """Notes on the groups a regulator reads first: which groups are small (their rates uncertain),
-        which named groups the probe holds no row of, and, with more than two groups, the pair of
+        which ``min_group_size`` leaves out of the group differences (``kept``: per row, whether they compare
+        it), which named groups the probe holds no row of, and, with more than two groups, the pair of
         groups furthest apart in positive rate and the group of the largest counterfactual gap (an
-        intersectional bias that one attribute's two groups average away)."""
+        intersectional bias that one attribute's two groups average away), over the kept groups. A group is
+        named once: a small group left out is named by the note that leaves it out, not by both."""
         name = lambda row: row.get("name", f"group {row['group']}")  # noqa: E731
         notes = result.meta.setdefault("notes", [])
-        small = [row for row in rows if row["count"] < SMALL_GROUP]
+        compared = [row for row, k in zip(rows, kept) if k]
+        left = [row for row, k in zip(rows, kept) if not k]
+        small = [row for row in compared if row["count"] < SMALL_GROUP]
         if small:  # the card cuts a note at 160 characters: names and counts first, the smallest group's interval
             least = min(small, key=lambda row: row["count"])
             low, high = least["positive_rate_ci"]
@@ -511,21 +515,20 @@ class FairnessAudit(Audit):
             if empty:
                 notes.append(f"no probe row in the group(s) {', '.join(empty[:6])}{' ...' if len(empty) > 6 else ''}: they are not "
                              "in the groups table nor the group differences")
-        left = [row for row in rows if row["count"] < self.min_group_size]
         if left:
             shown = ", ".join(f"{name(row)} ({row['count']})" for row in left[:6]) + (" ..." if len(left) > 6 else "")
-            few = len(rows) - len(left) < 2
+            few = len(compared) < 2
             notes.append(f"left out of the group differences (fewer than min_group_size={self.min_group_size} probe rows): {shown}"
                          f"{'; fewer than two groups remain: NaN' if few else ''}")
             result.meta["min_group_size"] = self.min_group_size
-        rated = [row for row in rows if not math.isnan(row["positive_rate"]) and row["count"] >= self.min_group_size]
+        rated = [row for row in compared if not math.isnan(row["positive_rate"])]
         if len(rows) > 2 and len(rated) >= 2:
             low = min(rated, key=lambda row: row["positive_rate"])
             high = max(rated, key=lambda row: row["positive_rate"])
-            compared = f"{len(rows)} groups" if not left else f"{len(rows) - len(left)} groups of >= {self.min_group_size} rows"
-            text = (f"of {compared}, positive rate lowest in {name(low)} ({low['positive_rate']:.3g}, {low['count']} rows) "
+            among = f"{len(rows)} groups" if not left else f"{len(compared)} groups of >= {self.min_group_size} rows"
+            text = (f"of {among}, positive rate lowest in {name(low)} ({low['positive_rate']:.3g}, {low['count']} rows) "
                     f"and highest in {name(high)} ({high['positive_rate']:.3g}, {high['count']} rows)")
-            gaps = [row for row in rows if not math.isnan(row["cf_gap"]) and row["count"] >= self.min_group_size]
+            gaps = [row for row in compared if not math.isnan(row["cf_gap"])]
             if gaps:
                 worst = max(gaps, key=lambda row: row["cf_gap"])
                 text += f"; cf_gap largest in {name(worst)} ({worst['cf_gap']:.3g})"

@@ -67,3 +67,29 @@ def test_no_two_groups_left_give_nan_with_the_cause():
 def test_min_group_size_is_validated(bad):
     with pytest.raises(ValueError, match=r"Expected argument `min_group_size` to be a positive int but got"):
         _audit(min_group_size=bad)
+
+
+@pytest.mark.parametrize("min_group_size", [2, 5])
+def test_a_group_left_out_is_named_in_one_note_only(min_group_size):
+    """A group of fewer than min_group_size (<= 30) rows was named twice: among the small groups (< 30 rows) and
+    among the groups left out of the differences."""
+    r = _audit(min_group_size=min_group_size).run(_Score(), _probe())
+    left = ["female × C"] if min_group_size == 2 else ["male × A", "male × C", "female × A", "female × C"]
+    for group in left:
+        assert sum(f"{group} (" in n for n in r.meta["notes"]) == 1, r.meta["notes"]
+    assert not any(n.startswith("small groups") and "female × C" in n for n in r.meta["notes"])
+
+
+def test_a_group_at_the_threshold_is_compared_in_every_output():
+    """min_group_size=4: the groups of exactly 4 rows are compared by the differences, the extremes and the notes alike
+    (the filter is worked out once); the group of 1 row is left out of each."""
+    r = _audit(min_group_size=4).run(_Score(), _probe())
+    assert r.scalars["demographic_parity_difference"] == 0.5  # 0.75 (male × C) − 0.25 (female × A)
+    assert r.scalars["equalized_odds_difference"] == 0.5  # TPR = positive rate: every label positive
+    assert r.meta["extremes"] == {"lowest_positive_rate": "female × A", "highest_positive_rate": "male × C",
+                                  "largest_cf_gap": "male × C"}
+    notes = r.meta["notes"]
+    assert "left out of the group differences (fewer than min_group_size=4 probe rows): female × C (1)" in notes
+    assert any(n.startswith("small groups") and "male × A (4), male × C (4), female × A (4);" in n for n in notes)
+    assert any(n.startswith("of 3 groups of >= 4 rows") for n in notes)
+    assert r.scalars["positive_rate/female_x_C"] == 1.0 and len(r.tables["groups"]) == 4  # it keeps its row and scalars
