@@ -17,10 +17,10 @@ kind        inputs                                  figure (tag ``causal/<audit>
             ``batch_first`` input of a recurrent
             layer); ``[N, T]`` (one channel) when
             chosen
-``tabular`` float ``[N, D]``                        one figure: horizontal bars of the top features by
-                                                    mean |score|, one panel per map (causal beside each
+``tabular`` float ``[N, D]``; bytes or counts       one figure: horizontal bars of the top features by
+            (``uint8``, ``int16``, ...)             mean |score|, one panel per map (causal beside each
                                                     Captum method) (``top_features``)
-``tokens``  integer ``[N, T]`` (token ids)          per sample: the tokens as a text strip coloured by
+``tokens``  ``int64``/``int32`` ``[N, T]`` (ids)    per sample: the tokens as a text strip coloured by
                                                     each map (``sample_<i>``; strips too tall for a
                                                     card: one figure per map, ``sample_<i>/<map>``)
 =========== ======================================= ==================================================
@@ -69,7 +69,7 @@ from lightning_causal.reporting.tabular_maps import tabular_maps
 from lightning_causal.reporting.token_maps import token_maps
 
 __all__ = [
-    "KINDS", "FigureKind", "MAP_FIGURES", "MapData", "ambiguous_sequence", "explained_quantity", "frame_maps", "image_maps", "infer_kind", "map_figures", "point_maps",
+    "INDEX_DTYPES", "KINDS", "FigureKind", "MAP_FIGURES", "MapData", "ambiguous_sequence", "explained_quantity", "frame_maps", "image_maps", "infer_kind", "map_figures", "point_maps",
     "sample_title", "sequence_layout", "sequence_maps", "skip_reason", "tabular_maps", "token_maps",
 ]
 
@@ -77,14 +77,21 @@ FigureKind = Literal["frames", "image", "points", "sequence", "sequence_features
 KINDS: tuple[FigureKind, ...] = get_args(FigureKind)  # the values `figure_kind` takes
 
 
+INDEX_DTYPES = (torch.int64, torch.int32)  # what nn.Embedding and nn.EmbeddingBag take as indices
+
+
 def infer_kind(x: Tensor, meta: Mapping[str, Any] | None = None) -> str | None:
     """The kind of data of a probe's input tensor ``[N, ...]``, ``None`` when no rule applies.
 
-    Integer columns ``[N, D]`` are token ids, unless the audit's ``meta`` names its features
+    ``int64`` or ``int32`` columns ``[N, D]`` are token ids, unless the audit's ``meta`` names its features
     (``feature_names``) and holds no ``vocabulary``: then they are categorical codes, drawn as
     tabular bars named after their columns (a token strip left out a trailing code whose effect
-    was 0 as padding and showed no column names). Bool masks and complex values are no token ids:
-    they are drawn as their shape says (``[N, D]``: tabular).
+    was 0 as padding and showed no column names). Other integers (``uint8``, ``int8``, ``int16``: bytes,
+    counts, raw samples) are tabular, as the engine takes them (it knows token ids as the inputs an
+    ``nn.Embedding`` reads, which indexes with :data:`INDEX_DTYPES` only: a model that embeds ``uint8``
+    casts them first), unless ``meta`` holds a ``vocabulary`` (the words of the ids) or ``figure_kind="tokens"``
+    is chosen. Bool masks and complex values are no token ids: they are drawn as their shape says
+    (``[N, D]``: tabular).
 
     Args:
         x: the probe's input ``[N, ...]``.
@@ -104,10 +111,15 @@ def infer_kind(x: Tensor, meta: Mapping[str, Any] | None = None) -> str | None:
         'image'
         >>> infer_kind(torch.zeros(4, 3, dtype=torch.long), {"feature_names": ["colour", "size", "sex"]})  # codes
         'tabular'
+        >>> infer_kind(torch.zeros(4, 12, dtype=torch.uint8)), infer_kind(torch.zeros(4, 12, dtype=torch.int32))  # bytes; ids
+        ('tabular', 'tokens')
+        >>> infer_kind(torch.zeros(4, 12, dtype=torch.uint8), {"vocabulary": ["a", "b"]})  # words: byte-level tokens
+        'tokens'
     """
     if x.dim() == 2:
-        named = meta is not None and bool(meta.get("feature_names")) and not meta.get("vocabulary")
-        ids = not (x.is_floating_point() or x.is_complex() or x.dtype == torch.bool)  # integer columns: token ids or codes
+        words = meta is not None and bool(meta.get("vocabulary"))
+        named = meta is not None and bool(meta.get("feature_names")) and not words
+        ids = x.dtype in INDEX_DTYPES or (words and not (x.is_floating_point() or x.is_complex() or x.dtype == torch.bool))
         return "tokens" if ids and not named else "tabular"
     if x.dim() == 3:
         return "sequence" if signal_layout(x.shape[1:]) is not None else "image"
