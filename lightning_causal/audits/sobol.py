@@ -86,7 +86,8 @@ class SobolAudit(Audit):
         patch_size: square patches for image inputs ``[N, C, H, W]``, cubes for volumes ``[N, C, D, H, W]``.
         target: class whose probability is explained; ``None`` = the class predicted most often on
             the probe at the first audit, kept for the later audits of the fit (and across a resume),
-            so that every scalar series and drift value compares one quantity.
+            so that every scalar series and drift value compares one quantity (a head grown since keeps it; one
+            that no longer has that class is refused with a message naming ``target=``).
         sampler: ``"empirical"`` (independent groups, each as observed) or ``"copula"`` (every
             element's marginal, joined by the probe's rank correlation; it needs more probe samples
             than varying input elements, else the correlation is singular, the first elements' groups
@@ -203,13 +204,20 @@ class SobolAudit(Audit):
         if (mask < 0).any() or (torch.bincount(mask.flatten().cpu()) == 0).any():
             raise ValueError("Expected argument `feature_mask` to number its groups 0..G-1 without gaps")
         check_name_count("feature_names", self.feature_names, int(mask.max()) + 1, "group")
-        if self.target is not None:
+        target = self.target if self.target is not None else self._chosen_target
+        if target is not None:
             with audit_mode(model), torch.no_grad():
                 out = Forward(model, **self.model_options(probe))(probe.first[:1])
             width = 1 if out.dim() == 1 else int(out.shape[1])
             allowed = max(width, 2 if self.probability else 1)  # one logit: the two classes of its sigmoid
-            if self.target >= allowed:
+            if self.target is not None and self.target >= allowed:
                 raise ValueError(f"Expected argument `target` to be a class of the model, 0 to {allowed - 1}, but got {self.target}")
+            if target >= allowed:  # the class kept from the first audit, of a head that has shrunk since (or a resume's)
+                raise ValueError(
+                    f"SobolAudit {self.name!r} explains class {target}, chosen at its first audit (`target=None`) and kept so "
+                    f"that its series compare one quantity, but the model now returns {width} output(s), classes 0 to "
+                    f"{allowed - 1} (its head changed since); pass `target=` a class of the new head (a new audit name, "
+                    "`name=`, starts its series afresh)")
 
     def _warn_one_hot(self, x: Tensor, groups: Tensor) -> None:
         """A one-hot block of a tabular probe drawn column by column gets rows no encoder produces (all
