@@ -37,6 +37,7 @@ from torch.utils.data import (
     WeightedRandomSampler,
 )
 
+from lightning_causal.causal.engine.forward_args import map_tensors
 from lightning_causal.causal.engine.live_values import rebuild
 from lightning_causal.causal.engine.state import rng_preserved
 
@@ -386,17 +387,11 @@ def _dense(batch: Any) -> Any:
     """``batch`` with its sparse tensors (COO, CSR: a bag of words' batch) dense, in the tuples, lists, mappings and
     dataclasses that hold them (the estimators set single features in rows of their own, which sparse tensors do not
     allow; a probe of a few hundred samples is small dense)."""
-    if isinstance(batch, Tensor):
-        return batch.to_dense() if batch.layout != torch.strided and not batch.is_nested else batch
-    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
-        return dataclasses.replace(batch, **{f.name: _dense(getattr(batch, f.name)) for f in dataclasses.fields(batch) if f.init})
-    if isinstance(batch, Mapping):
-        items = {k: _dense(v) for k, v in batch.items()}
-        return items if any(items[k] is not batch[k] for k in batch) else batch
-    if isinstance(batch, (tuple, list)):
-        items = [_dense(v) for v in batch]
-        return rebuild(batch, items) if any(a is not b for a, b in zip(items, batch)) else batch
-    return batch
+    return map_tensors(batch, _dense_tensor, dataclasses=True)
+
+
+def _dense_tensor(t: Tensor) -> Tensor:
+    return t.to_dense() if t.layout != torch.strided and not t.is_nested else t
 
 
 def _is_sample_list(source: Any) -> bool:

@@ -6,9 +6,25 @@ For do(x_g := b), the effect ``f_t(x) − f_t(x | do(x_g := b))`` is estimated b
 
 from one forward and one backward pass (gradient × (input − baseline) summed over the group,
 the first-order term of the exact effect; exact for a model linear in ``x``).
+
+Complex inputs (STFT frames) take the same estimate with the gradient conjugated:
+``Re(conj(∂f_t/∂x_i) · (x_i − b_i))``. For ``z = a + i c`` and a real output, autograd's gradient is
+``g = ∂f/∂a + i ∂f/∂c`` (the conjugate Wirtinger derivative, times 2), and the first-order change of ``f``
+when ``z`` moves by ``Δ = Δa + i Δc`` is ``∂f/∂a Δa + ∂f/∂c Δc = Re(conj(g) Δ)``; moving ``z`` to ``b``
+(``Δ = b − z``) changes the output by ``Re(conj(g) (b − z))``, so the effect ``f(x) − f(x | do(z := b))`` is
+estimated by ``Re(conj(g) (z − b))``: exact for a model linear in ``Re z`` and ``Im z`` (``g · (z − b)``
+without the conjugate flips the sign of the imaginary parts' share).
+
+Where the estimate of a feature (group) is 0 at every sample although some sample's value differs from the
+baseline (its gradient is exactly 0 there: a flat point, as a prototype head's ``−||x − p||²`` at ``x_i = p_i``),
+the estimate cannot tell a feature without effect from one at an extremum: those features alone are set to
+the baseline, one batched pass on up to :data:`FLAT_CHECK_SAMPLES` such samples each, and a warning names how many
+of them move the output (:func:`_warn_flat_features`).
 """
 
 from __future__ import annotations
+
+import warnings
 
 import torch
 from torch import Tensor
@@ -18,11 +34,38 @@ from lightning_causal.causal.engine.ablation import sample_rows
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.gradient_cuts import (
+    FLAT_STEPS,
+    gradient_cut_causes,
+    not_float_input,
+)
+from lightning_causal.causal.engine.groups import group_counts
 from lightning_causal.causal.engine.live_values import close
-from lightning_causal.causal.engine.quantized import no_gradient_cause
 from lightning_causal.causal.engine.state import gather_target, resolve_target
+from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["input_attribution_estimates"]
+__all__ = ["FLAT_CHECK_SAMPLES", "first_order_change", "input_attribution_estimates"]
+
+#: samples per feature (of those whose value differs from the baseline) on which a feature whose first-order
+#: estimate is 0 at every sample is set to its baseline, to see whether it moves the output
+FLAT_CHECK_SAMPLES = 4
+
+
+def first_order_change(delta: Tensor, grad: Tensor) -> Tensor:
+    """The first-order change ``<grad, delta>`` of a real output, element by element: ``delta * grad``, and of complex
+    values (complex inputs, a layer returning ``torch.fft`` frames) ``Re(conj(grad) * delta)``, as autograd's gradient
+    of a real output in a complex value is ``dL/dRe + i dL/dIm`` (``delta * grad`` flipped the sign of the imaginary
+    parts' share; derivation in the module docstring).
+
+    Args:
+        delta: the change of the values.
+        grad: autograd's gradient of the (real) output at them.
+
+    Examples:
+        >>> first_order_change(torch.tensor([1j]), torch.tensor([2j])).item()  # f = 2 Im z: moving Im z by 1 adds 2
+        2.0
+    """
+    return (delta * grad.conj()).real if grad.is_complex() else delta * grad
 
 
 def _moves(forward: Forward, xs: tuple[Tensor, ...], bases: tuple[Tensor, ...], s: Tensor, tidx: Tensor, f: Tensor,
@@ -46,12 +89,9 @@ def _check_no_gradient_means_no_effect(forward: Forward, xs: tuple[Tensor, ...],
     ``torch.no_grad()``) while the values flow on would give estimates of 0 for effects that are not: ``ValueError``."""
     if not _moves(forward, xs, bases, s, tidx, f):
         return
-    cause = no_gradient_cause(forward.model)
-    cause = f"{cause}, or " if cause else ""
     raise ValueError(
         "Expected the gradient of the model's output to reach the inputs, on which it depends, but none does: the "
-        f"forward cuts it ({cause}a .detach() or torch.no_grad(), or a step such as (h > 0).float(), argmax or argmin, "
-        "one_hot or an integer cast), so every first-order estimate would be 0. Use method='exact'")
+        f"forward cuts it ({gradient_cut_causes(forward.model)}), so every first-order estimate would be 0. Use method='exact'")
 
 
 def _gradient_on_the_way(forward: Forward, xs: tuple[Tensor, ...], bases: tuple[Tensor, ...], s: Tensor, tidx: Tensor) -> bool:
@@ -82,9 +122,49 @@ def _check_zero_gradient_means_no_effect(forward: Forward, xs: tuple[Tensor, ...
         return
     raise ValueError(
         "Expected the gradient of the model's output with respect to the inputs to tell how the output depends on "
-        "them, but it is 0 at every sample while the output moves when the inputs are set to the baseline (a "
-        "piecewise-constant step such as torch.round, floor or sign of the activations, without a straight-through "
-        "gradient), so every first-order estimate is 0. Use method='exact'")
+        "them, but it is 0 at every sample while the output moves when the inputs are set to the baseline "
+        f"({FLAT_STEPS} of the activations, without a straight-through gradient), so every first-order estimate is 0. "
+        "Use method='exact'")
+
+
+def _warn_flat_features(forward: Forward, xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], bases: tuple[Tensor, ...],
+                        est: Tensor, tidx: Tensor, clean: Tensor, rows: int) -> None:
+    """``UserWarning`` when features (groups) whose estimate is 0 at every sample move the output when set to the
+    baseline. Only those features are checked, each on up to :data:`FLAT_CHECK_SAMPLES` samples whose value differs
+    from the baseline there (elsewhere the effect is exactly 0), in one batched pass of those rows."""
+    n, num_groups = est.shape
+    device = est.device
+    differs = group_counts(xs, masks, num_groups + 1, tuple(x != b for x, b in zip(xs, bases)))[:, :num_groups] > 0
+    flat = ~est.ne(0).any(0) & differs.any(0)  # [G]: 0 at every sample, yet some sample is not at the baseline
+    if not bool(flat.any()):
+        return
+    first = differs[:, flat].to(torch.int64).cumsum(0).le(FLAT_CHECK_SAMPLES) & differs[:, flat]
+    s_idx, g_pos = first.nonzero(as_tuple=True)  # rows (sample, feature): up to FLAT_CHECK_SAMPLES samples per feature
+    groups = flat.nonzero().squeeze(1)[g_pos]
+
+    def ablated(r: Tensor) -> Tensor:
+        s, g = s_idx[r], groups[r]
+        edited = tuple(torch.where(sample_rows(m, s).expand_as(x[s]) == g.view(-1, *([1] * (x.dim() - 1))),
+                                   sample_rows(b, s).expand_as(x[s]), x[s]) for x, m, b in zip(xs, masks, bases))
+        with torch.no_grad():
+            return gather_target(forward(*edited, rows=s), tidx[s])
+
+    moved, ref = map_rows(len(s_idx), rows, ablated, device).detach(), clean.detach()[s_idx]
+    finite = clean.detach().abs()[torch.isfinite(clean.detach())]
+    scale = 1.0 + float(finite.max()) if finite.numel() else 1.0  # the tolerance of live_values.close, row by row
+    same = torch.isclose(moved, ref, rtol=1e-4, atol=1e-5 * scale, equal_nan=True)
+    off = torch.zeros(num_groups, dtype=torch.bool, device=device)
+    off[groups[~same]] = True
+    k = int(off.sum())
+    if k:
+        shown = off.nonzero().squeeze(1)[:10].tolist()
+        warnings.warn(
+            f"method='attribution': {k} of {num_groups} input features (groups {shown}{' ...' if k > 10 else ''}) have a "
+            "first-order estimate of 0 at every sample, as their gradient is exactly 0 there, while setting them to the "
+            "baseline moves the output: the model sits at a flat point in them (an extremum, as a prototype head's "
+            "-||x - p||^2 at x = p, or ReLUs off there), where the estimate cannot tell such a feature from one without "
+            "effect. Their effects are not 0: use method='exact' (interventions) for them",
+            UserWarning, stacklevel=outside_package())
 
 
 def input_attribution_estimates(
@@ -103,18 +183,17 @@ def input_attribution_estimates(
     autograd misses part of the output's dependence on the inputs (a detached branch).
 
     Raises:
-        TypeError: an input is not floating point, naming its dtype and the way: token ids have no gradient
-            (intervene on the embeddings instead); uint8 pixels and bool masks the model casts inside are read as
-            ``inputs.float()``; complex inputs take ``method='exact'``.
+        TypeError: an input is not floating point, naming its dtype and the ways
+            (:func:`~lightning_causal.causal.engine.gradient_cuts.not_float_input`): integers the model casts in its
+            first line (PCM audio ``int16``) are read the same as ``inputs.float()``; token ids (``int32``/``int64``)
+            are estimated at the embedding layer's output (``unit_effects(..., method='attribution')``); uint8
+            pixels and bool masks the model casts inside are read as ``inputs.float()``. Complex inputs take
+            ``Re(conj(grad) · (x − b))`` (module docstring).
     """
-    if not all(x.is_floating_point() for x in xs):
-        dtype = next(x.dtype for x in xs if not x.is_floating_point())
-        why = ("complex inputs: the first-order estimate of a real output in complex features is not defined here; use "
-               "method='exact'" if dtype.is_complex else
-               "uint8 pixels or bool masks that the model casts inside: pass inputs.float() (x.float() / 255 inside reads them "
-               "the same) or use method='exact'" if dtype in (torch.uint8, torch.bool) else
-               "token ids have no gradient")
-        raise TypeError(f"Expected floating point `inputs` for method='attribution' but got dtype {dtype} ({why})")
+    if not all(x.is_floating_point() or x.is_complex() for x in xs):
+        dtype = next(x.dtype for x in xs if not (x.is_floating_point() or x.is_complex()))
+        raise TypeError(f"Expected floating point `inputs` for method='attribution' but got dtype {dtype} "
+                        f"({not_float_input(dtype)})")
     n = xs[0].shape[0]
     out = forward(*xs)
     tidx = resolve_target(out, target)
@@ -129,10 +208,10 @@ def input_attribution_estimates(
             grads = torch.autograd.grad(f.sum(), leaves, allow_unused=True) if f.requires_grad else (None,) * len(leaves)
         if all(g is None for g in grads):
             _check_no_gradient_means_no_effect(forward, xs, bases, s, tidx, f)
-        out = torch.zeros(len(s), num_groups, dtype=xs[0].dtype, device=xs[0].device)
+        out = torch.zeros(len(s), num_groups, dtype=xs[0].real.dtype, device=xs[0].device)  # real for complex inputs
         for x, g, m, b in zip(leaves, grads, masks, bases):
             if g is not None:
-                contrib = ((x.detach() - sample_rows(b, s).expand_as(x)) * g).reshape(len(s), -1)
+                contrib = first_order_change(x.detach() - sample_rows(b, s).expand_as(x), g).reshape(len(s), -1)
                 groups = sample_rows(m, s).expand_as(x).reshape(len(s), -1)
                 out.scatter_add_(1, groups, contrib.to(out.dtype))
         return out
@@ -140,6 +219,7 @@ def input_attribution_estimates(
     out = map_rows(n, rows, estimate, xs[0].device)
     if not bool(out.any()):
         _check_zero_gradient_means_no_effect(forward, xs, bases, tidx, clean)
+    _warn_flat_features(forward, xs, masks, bases, out, tidx, clean, rows)
     probe = torch.arange(min(2, n), device=xs[0].device)
 
     def run(edit: Edit) -> Tensor:

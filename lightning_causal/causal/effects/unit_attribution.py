@@ -36,6 +36,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.effects.gradient_check import Edit, check_gradient_path
+from lightning_causal.causal.effects.input_attribution import first_order_change
 from lightning_causal.causal.effects.unit_frontier import (
     Frontier,
     _at_frontier,
@@ -45,10 +46,10 @@ from lightning_causal.causal.effects.unit_frontier import (
 )
 from lightning_causal.causal.effects.unit_rows import unit_rows
 from lightning_causal.causal.engine.batching import each_chunk, map_rows
+from lightning_causal.causal.engine.gradient_cuts import FLAT_STEPS, gradient_cut_causes
 from lightning_causal.causal.engine.interventions import Intervention, Patch, resolve_module
 from lightning_causal.causal.engine.live_values import close
 from lightning_causal.causal.engine.prefix_cache import PrefixCache
-from lightning_causal.causal.engine.quantized import no_gradient_cause
 from lightning_causal.causal.engine.state import gather_target
 from lightning_causal.causal.engine.units import Layout, unit_positions_mask, unit_sums
 
@@ -110,13 +111,11 @@ def _check_no_gradient_means_no_effect(cache: PrefixCache, f: Tensor, target_idx
     with torch.no_grad():
         moved = gather_target(cache(lambda v: 1.0 - 0.5 * v, s), target_idx[s])
     if not close(moved, f.detach()):
-        cause = no_gradient_cause(cache.forward.model)
-        cause = f"{cause}, or " if cause else ""
+        cause = gradient_cut_causes(cache.forward.model, more="torch.utils.checkpoint(..., use_reentrant=True) around it: "
+                                                              "use_reentrant=False lets gradients through")
         raise ValueError(
             f"Expected the gradient of the model's output to reach layer {cache.layer!r}, whose output it depends "
-            f"on, but none does: the forward cuts the gradient after the layer ({cause}a .detach() or torch.no_grad(), a "
-            "step such as (h > 0).float(), argmax or argmin, one_hot or an integer cast, or "
-            "torch.utils.checkpoint(..., use_reentrant=True) around it: use_reentrant=False lets gradients through), so "
+            f"on, but none does: the forward cuts the gradient after the layer ({cause}), so "
             "every first-order estimate would be 0. Use method='exact' (and no screen)")
 
 
@@ -142,9 +141,9 @@ def _check_zero_gradient_means_no_effect(cache: PrefixCache, interventions: Sequ
         if not close(moved, clean) and not _gradient_on_the_way(cache, toward, s, target_idx):
             raise ValueError(
                 f"Expected the gradient of the model's output with respect to layer {cache.layer!r} to tell how the "
-                "output depends on its units, but it is 0 at every sample while intervening on them moves the output (a "
-                "piecewise-constant step after the layer such as torch.round, floor or sign, without a straight-through "
-                "gradient), so every first-order estimate is 0. Use method='exact' (and no screen)")
+                f"output depends on its units, but it is 0 at every sample while intervening on them moves the output "
+                f"({FLAT_STEPS} after the layer, without a straight-through gradient), so every first-order estimate is 0. "
+                "Use method='exact' (and no screen)")
 
 
 def _gradient_on_the_way(cache: PrefixCache, toward: Callable[[Tensor, float], Tensor], s: Tensor, target_idx: Tensor) -> bool:
@@ -227,13 +226,6 @@ def attribution_estimates(
             "call the segment without checkpoint for the audit") from err
 
 
-def _times(delta: Tensor, grad: Tensor) -> Tensor:
-    """The first-order change ``<grad, delta>`` of a real output, element by element: ``delta * grad``, and of complex
-    values (a layer returning ``torch.fft`` frames) ``Re(conj(grad) * delta)``, as autograd's gradient of a real output
-    in a complex value is ``dL/dRe + i dL/dIm`` (``delta * grad`` flipped the sign of the imaginary parts' share)."""
-    return (delta * grad.conj()).real if grad.is_complex() else delta * grad
-
-
 def _estimates(cache: PrefixCache, interventions: Sequence[Intervention], units: Tensor, layout: Layout,
                target_idx: Tensor, max_batch_size: int | None, estimator: str) -> Tensor:
     """:func:`attribution_estimates` without the translation of a checkpoint's refusal."""
@@ -244,7 +236,7 @@ def _estimates(cache: PrefixCache, interventions: Sequence[Intervention], units:
     if frontier is None or frontier.is_value:
         calls = call_gradients(cache, target_idx, max_batch_size)
         _check_paths(cache, None, target_idx, estimator)
-        return _range([sum(unit_sums(_times(hk - iv.values(hk).to(hk.dtype).expand_as(hk), gk), _call_layout(iv, hk, layout))
+        return _range([sum(unit_sums(first_order_change(hk - iv.values(hk).to(hk.dtype).expand_as(hk), gk), _call_layout(iv, hk, layout))
                            for hk, gk in calls)[:, units] for iv in interventions])
     n, rows = h.shape[0], cache.rows_per_pass(max_batch_size)
 
@@ -262,11 +254,11 @@ def _estimates(cache: PrefixCache, interventions: Sequence[Intervention], units:
     if _unit_local(cache, frontier, interventions, units, layout, z):
         moved = [torch.cat(each_chunk(n, rows, lambda s, iv=iv: frontier_inputs(cache, frontier, _on_rows(iv, s), s), h.device))
                  for iv in interventions]
-        return _range([unit_sums(_times(z - zk, g), layout)[:, units] for zk in moved])
+        return _range([unit_sums(first_order_change(z - zk, g), layout)[:, units] for zk in moved])
 
     def evaluate(idx: Tensor) -> Tensor:  # one partial run per (intervention, unit, sample) row
         edit, s = unit_rows(interventions, units, layout, n, idx=idx)
-        return _times(z[s] - frontier_inputs(cache, frontier, edit, s), g[s]).flatten(1).sum(1)
+        return first_order_change(z[s] - frontier_inputs(cache, frontier, edit, s), g[s]).flatten(1).sum(1)
 
     k, nu = len(interventions), units.numel()
     est = map_rows(k * nu * n, rows, evaluate, h.device).view(k, nu, n).transpose(1, 2)

@@ -15,6 +15,7 @@ refused: it cannot follow the rows. :class:`ForwardArgs` holds them for
 
 from __future__ import annotations
 
+import dataclasses as _dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,7 +49,7 @@ def tensor_leaves(value: Any) -> list[Tensor]:
     return []
 
 
-def map_tensors(value: Any, fn: Any) -> Any:
+def map_tensors(value: Any, fn: Any, *, dataclasses: bool = False) -> Any:
     """``value`` with ``fn`` applied to every tensor in it, its structure kept (a named tuple stays one,
     as forward may read its fields; a mapping whose values change becomes a ``dict``). A container none of whose
     items change is returned itself: a configuration object of attribute access (a ``Mapping`` holding no
@@ -57,6 +58,9 @@ def map_tensors(value: Any, fn: Any) -> Any:
     Args:
         value: a tensor, or tuples, lists and mappings holding tensors and other values.
         fn: a function ``Tensor -> Tensor``.
+        dataclasses: also walk the ``init`` fields of dataclass instances (a collated dataclass batch), rebuilt by
+            ``dataclasses.replace``; off by default, as :func:`tensor_leaves` does not look into them and the
+            callers that pair the two (``ForwardArgs``, ``CaptumForward``) must see the same tensors.
 
     Examples:
         >>> from collections import namedtuple
@@ -66,11 +70,15 @@ def map_tensors(value: Any, fn: Any) -> Any:
     """
     if isinstance(value, Tensor):
         return fn(value)
+    if dataclasses and _dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: getattr(value, f.name) for f in _dataclasses.fields(value) if f.init}
+        mapped = {k: map_tensors(v, fn, dataclasses=True) for k, v in fields.items()}
+        return value if all(mapped[k] is v for k, v in fields.items()) else _dataclasses.replace(value, **mapped)
     if isinstance(value, (tuple, list)):
-        items = [map_tensors(v, fn) for v in value]
+        items = [map_tensors(v, fn, dataclasses=dataclasses) for v in value]
         return value if all(a is b for a, b in zip(items, value)) else rebuild(value, items)
     if isinstance(value, Mapping):
-        mapped = {k: map_tensors(v, fn) for k, v in value.items()}
+        mapped = {k: map_tensors(v, fn, dataclasses=dataclasses) for k, v in value.items()}
         return value if all(mapped[k] is v for k, v in value.items()) else mapped
     return value
 

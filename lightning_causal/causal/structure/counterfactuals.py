@@ -18,9 +18,13 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
+from lightning_causal.causal.engine.gradient_cuts import (
+    FLAT_STEPS,
+    gradient_cut_causes,
+    not_float_input,
+)
 from lightning_causal.causal.engine.input_kinds import check_input_kinds
 from lightning_causal.causal.engine.noise import warn_separate_noise
-from lightning_causal.causal.engine.quantized import no_gradient_cause
 from lightning_causal.causal.engine.state import (
     audit_mode,
     frozen_params,
@@ -359,7 +363,8 @@ def counterfactual_explanation(
         raise ValueError("Expected argument `target_class` to be a class index or a tensor of indices but got None")
     check_input_kinds("inputs", inputs)  # a PackedSequence, a sparse or nested tensor: the way to a dense one
     if not isinstance(inputs, Tensor) or not inputs.is_floating_point():
-        got = f"dtype {inputs.dtype}" if isinstance(inputs, Tensor) else type(inputs).__name__
+        got = (f"dtype {inputs.dtype} ({not_float_input(inputs.dtype, 'interventions: input_effects, average_causal_effect')})"
+               if isinstance(inputs, Tensor) else type(inputs).__name__)
         raise TypeError(f"Expected argument `inputs` to be a floating tensor [N, D, ...] but got {got}")
     if inputs.dim() < 2:  # the shape, not the dtype, is what is wrong: say so
         raise ValueError(f"Expected argument `inputs` to be a floating tensor [N, D, ...] (samples, then features) but got shape "
@@ -471,19 +476,18 @@ def _check_input_gradient(forward: Forward, logits: Tensor, delta: Tensor) -> No
                 if not bool(grad.any()):
                     warnings.warn(
                         f"counterfactual_explanation: the gradient of the model's output with respect to its inputs is 0 at "
-                        f"every one of the {len(logits)} samples (a piecewise-constant step such as torch.round, floor or "
-                        "sign of its activations without a straight-through gradient, or ReLUs off at every sample), so the "
+                        f"every one of the {len(logits)} samples ({FLAT_STEPS} of its activations without a "
+                        "straight-through gradient, or ReLUs off at every sample), so the "
                         "gradient search cannot leave the inputs: every sample ends without a counterfactual (success "
                         "False), which says nothing of the model's decisions. Search the model without the step (the float "
                         "model it approximates), or use interventions (input_effects, average_causal_effect)",
                         UserWarning, stacklevel=outside_package())
         if grad is not None:
             return
-    cause = (no_gradient_cause(forward.model, after="; search the float model that was quantized")
-             or "a .detach() or torch.no_grad() in its forward, or a step such as (h > 0).float(), argmax or argmin routing, "
-                "one_hot or an integer cast; interventions need no gradient: input_effects, average_causal_effect")
+    cause = gradient_cut_causes(forward.model, quantized_after="; search the float model that was quantized")
     raise ValueError(f"Expected the model's output to have a gradient with respect to its inputs, which the counterfactual "
-                     f"search follows, but it has none: the forward cuts it ({cause})")
+                     f"search follows, but it has none: the forward cuts it ({cause}; interventions need no gradient: "
+                     "input_effects, average_causal_effect)")
 
 
 def _optimise(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box: tuple[Tensor, Tensor],
