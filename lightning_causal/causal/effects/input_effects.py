@@ -24,6 +24,7 @@ from lightning_causal.causal.effects.input_layer import input_layer_effects
 from lightning_causal.causal.effects.value_grid import value_grid
 from lightning_causal.causal.engine.ablation import (
     ablate_groups,
+    changed_groups,
     check_baselines,
     input_padding,
     sample_rows,
@@ -195,7 +196,7 @@ def input_effects(
         noise = common_noise(forward, forward.model, xs, rows, drew=clean_pass.moved)  # None unless the model draws noise
         if noise is not None:
             tidx, f0 = clean_target(forward, xs, target, noise)
-        changed = _changed(xs, masks, bases, g, padding).T  # [G, N]
+        changed = changed_groups(xs, masks, bases, g, padding).T  # [G, N]
         if not bool(changed.any()):  # a probe of zeros with the default baseline 0: the zeros would read as "no effect"
             warnings.warn(
                 "input_effects: every group of every sample already equals `baseline`, so no intervention changes the input "
@@ -228,19 +229,6 @@ def active_rows(changed: Tensor, f0: Tensor, rows: int, evaluate: Callable[[Tens
     if active.numel():
         out.view(-1)[active] = map_rows(active.numel(), rows, lambda idx: evaluate(active[idx]), f0.device)
     return out
-
-
-def _changed(
-    xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], bases: tuple[Tensor, ...], g: int,
-    padding: tuple[Tensor | None, ...] | None = None,
-) -> Tensor:
-    """``[N, G]``: does do(x_g := b) change any element of sample n (outside the ``padding``
-    positions of each input, :func:`~lightning_causal.causal.engine.ablation.input_padding`)? (O(N·D) memory)."""
-    differ = [x != b for x, b in zip(xs, bases)]
-    for k, pad in enumerate(padding or ()):
-        if pad is not None:
-            differ[k] = differ[k] & ~pad
-    return group_counts(xs, masks, g + 1, tuple(differ))[:, :g] > 0  # id G: kept special tokens, in no group
 
 
 def interventional_expectations(
@@ -331,7 +319,7 @@ def interventional_expectations(
             except ValueError as err:
                 raise ValueError(str(err).replace("Expected argument `baseline`", f"Expected argument `values` (column {kk})", 1)
                                  .replace("a token id", "a code", 1)) from err
-        changed = torch.stack([_changed(xs, masks, bases, g, padding).T for bases in settings])
+        changed = torch.stack([changed_groups(xs, masks, bases, g, padding).T for bases in settings])
 
         def evaluate(idx: Tensor) -> Tensor:
             kg, s = idx // n, idx % n

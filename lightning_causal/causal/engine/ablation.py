@@ -24,10 +24,11 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.chosen_input import model_call
 from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.forward_args import tensor_leaves
+from lightning_causal.causal.engine.groups import group_counts
 from lightning_causal.causal.engine.live_values import rows_of
 
-__all__ = ["TOKEN_BASELINE_ADVICE", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "replace_units", "padding_arguments", "padding_positions",
-           "input_padding", "unpadded_masks", "position_mean", "reference_mask"]
+__all__ = ["TOKEN_BASELINE_ADVICE", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "changed_groups",
+           "replace_units", "padding_arguments", "padding_positions", "input_padding", "unpadded_masks", "position_mean", "reference_mask"]
 
 BaselineLike = float | int | complex | Tensor | Sequence
 
@@ -408,6 +409,44 @@ def ablate_groups(x: Tensor, mask: Tensor, s: Tensor, groups: Tensor, *, values:
     """
     selected = sample_rows(mask, s) == groups.view([-1] + [1] * (x.dim() - 1))
     return torch.where(selected, values, rows_of(x, s))
+
+
+def changed_groups(
+    xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], bases: tuple[Tensor, ...], num_groups: int,
+    padding: tuple[Tensor | None, ...] | None = None,
+) -> Tensor:
+    """``[N, G]`` booleans: does ``do(x_g := b)`` (:func:`ablate_groups`) change any element of sample ``n``?
+
+    Where it does not, the intervened row is the clean sample bit for bit (every element of the group already holds
+    its baseline, ``-0.0`` and ``0.0`` told apart; or the group holds no element of the sample), so a deterministic
+    model that computes each sample from its own values gives the clean outputs there and the row's effect is exactly
+    0: the row engines (``input_effects``, ``layer_causal_map``) leave such rows unrun. Elements with the id
+    ``num_groups`` (kept special tokens, padding given that id by :func:`unpadded_masks`) and the ``padding``
+    positions of each input (booleans broadcastable to it, or ``None``) count in no group. O(N·D) memory.
+
+    Args:
+        xs: the inputs ``[N, ...]``.
+        masks: their feature masks (integer group ids, ``[1 or N, ...]``).
+        bases: their baselines, as :func:`check_baselines` returns them (``[1 or N, ...]``: per sample too).
+        num_groups: ``G``; ids ``>= G`` belong to no group.
+        padding: per input, the positions that never change, or ``None``.
+
+    Examples:
+        >>> x = torch.tensor([[0.0, 2.0, 0.0], [-0.0, 0.0, 3.0]])
+        >>> changed_groups((x,), (torch.tensor([[0, 1, 2]]),), (torch.zeros(1, 1),), 3)
+        tensor([[False,  True, False],
+                [ True, False,  True]])
+    """
+    differ = []
+    for x, b in zip(xs, bases):
+        d = x != b
+        if x.is_floating_point():  # -0.0 == 0.0, but the baseline's sign reaches a model that reads it (1 / x, atan2)
+            d = d | (torch.signbit(x) != torch.signbit(b))
+        differ.append(d)
+    for k, pad in enumerate(padding or ()):
+        if pad is not None:
+            differ[k] = differ[k] & ~pad
+    return group_counts(xs, masks, num_groups + 1, tuple(differ))[:, :num_groups] > 0
 
 
 def _unit_dim(h: Tensor, units: Tensor, unit_dim: int) -> int:

@@ -1,7 +1,8 @@
 """The interventions of the layer causal map
 (:func:`~lightning_causal.causal.structure.layer_map.layer_causal_map`): the ``G * N`` rows
 ``do(x_g := b)`` run in passes (:func:`trace_interventions`: each layer's centred Gram matrix of the
-kept rows, ``||Δ||`` per row, the target logit's and the inputs' changes), the rows that enter them
+kept rows, ``||Δ||`` per row, the target logit's and the inputs' changes; the rows that change no input element
+are not run, :func:`moving_rows`), the rows that enter them
 (:func:`real_rows`, :func:`row_subset`, :func:`distinct_samples`) and the size of an input change
 (:func:`input_change`)."""
 
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from lightning_causal.causal.engine.ablation import ablate_groups, sample_rows
+from lightning_causal.causal.engine.ablation import ablate_groups, changed_groups, sample_rows
 from lightning_causal.causal.engine.batching import each_chunk, rows_per_pass
 from lightning_causal.causal.engine.groups import group_counts
 from lightning_causal.causal.engine.interventions import capture
@@ -22,7 +23,8 @@ from lightning_causal.causal.engine.token_ids import token_errors_named
 from lightning_causal.causal.structure.layer_activations import BATCH_FIRST, real_positions_only
 
 __all__ = [
-    "REROUTED", "check_rows", "distinct_samples", "input_change", "real_rows", "row_subset", "rows_minus", "trace_interventions",
+    "REROUTED", "check_rows", "distinct_samples", "input_change", "moving_rows", "real_rows", "row_subset", "rows_minus",
+    "trace_interventions",
 ]
 
 
@@ -106,8 +108,10 @@ def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_ba
     """Run the ``G * N`` interventions; return each layer's centred Gram matrix of the kept rows,
     ``||Δ||`` per row and layer, ``|Δ target logit|`` rows and ``||Δ x||`` rows (at the real
     positions of ``[N, T, ...]`` outputs: :func:`real_positions_only`). With ``noise`` (a model that
-    draws noise in eval mode) each pass is a block of samples from its seed, as the clean ``acts``;
-    without, a pass that runs the device out of memory runs again in halves
+    draws noise in eval mode) each pass is a block of samples from its seed, as the clean ``acts``, and every row
+    runs (a block of other rows would draw other noise); without, only the rows whose intervention changes the
+    input run (:func:`moving_rows`; the others' ``Δ``, logit and input changes are exactly 0, as zeros in the
+    results), and a pass that runs the device out of memory runs again in halves
     (:func:`~lightning_causal.causal.engine.batching.each_chunk`).
     With ``dropped`` (a dict; the default layers, which the user did not name) a layer that does not
     return one row per intervened row in some pass (an expert of a mixture that every probe sample was
@@ -133,9 +137,12 @@ def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_ba
                 differences.discard(a)  # a module run again in the pass: its last call is read
                 return value.clone()
             differences.add(a)
-            return rows_minus(h, value, start, out=torch.empty_like(value, memory_format=torch.contiguous_format))
+            into = torch.empty_like(value, memory_format=torch.contiguous_format)
+            if start is None:  # the rows that move, gathered: h[s] - value, the same numbers
+                return torch.index_select(h, 0, s.to(h.device), out=into).sub_(value)
+            return rows_minus(h, value, start, out=into)
 
-        fast = start is not None and real_positions is None  # padded positions: zeroed before the difference, below
+        fast = real_positions is None  # padded positions: zeroed before the difference, below
         with token_errors_named(bases), capture(forward.model, list(acts), keep=difference if fast else None) as got:
             oi = forward(*xi, rows=s)
         layers = {}
@@ -154,26 +161,81 @@ def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_ba
         logit = (gather_target(out[s], tidx[s]) - gather_target(oi, tidx[s])).abs()
         return layers, logit, torch.stack([input_change(x[s], xa) for x, xa in zip(xs, xi)]).norm(dim=0)
 
+    run = None  # the flat rows that ran: None, all of them
     if noise is None:
         rows = rows_per_pass(forward.model, xs, max_batch_size, forward=forward)
-        # out of memory: halved, as map_rows does; each chunk is a range of flat rows, the first read on the host
-        passes = each_chunk(g * n, rows, lambda idx: one_pass(idx, int(idx[0])), xs[0].device)
-    else:  # blocks of samples from their seeds: their size is part of the numbers, no retry
+        run = moving_rows(xs, masks, bases, g)
+        if run is None:  # out of memory: halved, as map_rows does; each chunk is a range of flat rows, the first read on the host
+            passes = each_chunk(g * n, rows, lambda idx: one_pass(idx, int(idx[0])), xs[0].device)
+        elif run.numel():  # the rows that change the input only, gathered
+            passes = each_chunk(run.numel(), rows, lambda idx: one_pass(run[idx]), xs[0].device)
+        else:  # none does: a pass of row 0 checks every layer's rows (check_rows) and gives the results' dtypes; its
+            # numbers, the clean sample again in a pass of another size (its rounding may differ), are not read
+            passes = [_no_rows(one_pass(run.new_zeros(1)))]
+    else:  # blocks of samples from their seeds: their size is part of the numbers, no retry; every row runs
         passes = []
         for idx, block in _blocks(g, n, noise, xs[0].device):
             noise.seed(block)
             passes.append(one_pass(idx))
     profiles = {a: [p[0][a][1] for p in passes] for a in acts}
-    norms = {a: torch.cat([p[0][a][0] for p in passes]) for a in acts}
-    logit_rows, input_rows = torch.cat([p[1] for p in passes]), torch.cat([p[2] for p in passes])
+    norms = {a: _spread(torch.cat([p[0][a][0] for p in passes]), run, g * n) for a in acts}
+    logit_rows = _spread(torch.cat([p[1] for p in passes]), run, g * n)
+    input_rows = _spread(torch.cat([p[2] for p in passes]), run, g * n)
     del passes  # the profiles' chunks are held by their lists alone
+    # where the kept rows that ran lie among the kept rows (the others' Δ is 0)
+    slots = None if run is None else (keep.cumsum(0) - 1)[run[keep[run]]]
     grams = {}
     for a in list(profiles):  # one layer's profiles at a time: each layer's chunks go as its whole is made
-        x = torch.cat(profiles.pop(a))  # float32, or float64 for a float64 model; a fresh tensor
+        x = _spread(torch.cat(profiles.pop(a)), slots, int(keep.sum()))  # float32, or float64 for a float64 model; fresh
         x -= x.mean(0)  # centred in place: no second copy
         grams[a] = (x @ x.T).double()
         del x
     return grams, norms, logit_rows, input_rows
+
+
+def moving_rows(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], bases: tuple[Tensor, ...], g: int) -> Tensor | None:
+    """The flat rows (group-major, ``grp * N + s``) whose intervention ``do(x_g := b)`` changes the input
+    (:func:`~lightning_causal.causal.engine.ablation.changed_groups`), ascending; ``None`` when every row does. The
+    others feed the model the clean sample bit for bit: their ``Δ`` at every layer, their output and input changes
+    are exactly 0 (a deterministic model that computes each sample from its own values, which the map checks
+    before: :func:`~lightning_causal.causal.engine.prefix_cache.check_samples_independent`), so they are not run (a
+    trained ReLU net's ReLU-ed inputs, images with black borders, one-hot codes). Empty when no row moves.
+
+    Left out, such a row's numbers are the exact 0; run, they are the clean sample's outputs recomputed in a pass of
+    another size, which some kernels round otherwise (a 1-row pass of a clean MLP sample: relative responses of
+    1e-10 instead of 0), and the rows that do run sit in other passes than when every row runs, so that they too
+    can differ by such rounding, as with another ``max_batch_size``. With one group per element and passes of the
+    default size, the maps of a ReLU CNN and MLP on CPU float32 are the same bit for bit
+    (``tests/causal/test_layer_map_unmoved_rows.py``).
+
+    Args:
+        xs: the inputs ``[N, ...]``.
+        masks: their feature masks (padded positions and kept special tokens carry the id ``g``: in no group).
+        bases: their baselines (``[1 or N, ...]``).
+        g: the number of groups ``G``.
+
+    Examples:
+        >>> x = torch.tensor([[0.0, 1.0], [2.0, 0.0]])
+        >>> moving_rows((x,), (torch.tensor([[0, 1]]),), (torch.zeros(1, 1),), 2)  # rows grp * 2 + s
+        tensor([1, 2])
+    """
+    moves = changed_groups(xs, masks, bases, g).T.reshape(-1)
+    return None if bool(moves.all()) else moves.nonzero().flatten()
+
+
+def _no_rows(result: tuple) -> tuple:
+    """A pass's results (of :func:`trace_interventions`' ``one_pass``) cut to no rows: their dtypes and trailing shapes only."""
+    layers, logit, moved = result
+    return {a: (norm[:0], kept[:0]) for a, (norm, kept) in layers.items()}, logit[:0], moved[:0]
+
+
+def _spread(part: Tensor, where: Tensor | None, total: int) -> Tensor:
+    """``part`` ``[R, ...]`` written at the rows ``where`` of ``total`` zero rows (``None``: ``part`` holds them all)."""
+    if where is None:
+        return part
+    full = part.new_zeros(total, *part.shape[1:])
+    full[where] = part
+    return full
 
 
 def rows_minus(h: Tensor, got: Tensor, start: int, *, out: Tensor | None = None) -> Tensor:
