@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -295,6 +296,12 @@ def check_logits(outputs: Tensor, caller: str) -> Tensor:
     applies a softmax to logits, and the softmax of probabilities flattens them (two classes: 0.2
     and 0.8 become 0.35 and 0.65), so its figures would be silently too small.
 
+    Outputs of an evidential classifier, the concentrations ``alpha = evidence + 1`` of a Dirichlet
+    (every entry at least 1, over at least 4 rows), are warned of: their softmax is not the Dirichlet's
+    expected probability ``alpha / alpha.sum()`` (``[10, 1, 1]``: 0.9998 against 0.83), which
+    ``output=lambda out: out.log()`` gives. Logits that happen to be all at least 1 are silenced by
+    centring them (``output=lambda out: out - out.mean(1, keepdim=True)``: the same softmax).
+
     Raises:
         ValueError: naming ``output=`` and the exact fix, ``output=lambda out: out.log()``
             (log-probabilities are logits: their softmax gives the probabilities back).
@@ -317,6 +324,15 @@ def check_logits(outputs: Tensor, caller: str) -> Tensor:
                 f"sums to 1: it returns probabilities already, and a softmax is applied to its output by {caller}, which "
                 "expects logits (the softmax of probabilities flattens them). Pass `output=lambda out: out.log()`: log-probabilities are logits whose "
                 "softmax gives the probabilities back")
+        if outputs.shape[0] >= 4 and bool((out >= 1).all()):
+            warnings.warn(
+                f"Every entry of the model's output [N, {outputs.shape[1]}] is at least 1, as the concentrations alpha "
+                f"(evidence + 1) of an evidential (Dirichlet) classifier are, and a softmax is applied to it by {caller}, "
+                "which reads logits: the softmax of concentrations is not the expected probability alpha / alpha.sum() ([10, 1, 1]: "
+                "0.9998 against 0.83). For concentrations pass `output=lambda out: out.log()` (its softmax is alpha / "
+                "alpha.sum()); for evidence, `output=lambda out: (out + 1).log()`; logits that are all at least 1 "
+                "keep their softmax centred, `output=lambda out: out - out.mean(1, keepdim=True)`, which silences this",
+                UserWarning, stacklevel=2)
     return outputs
 
 
