@@ -10,7 +10,7 @@ from torch import Tensor
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.ranking import spearman as rank_correlation
 
-__all__ = ["spearman", "topk_jaccard", "importance_shift", "vector_drift"]
+__all__ = ["spearman", "topk_jaccard", "importance_shift", "vector_drift", "resized_vectors"]
 
 
 def spearman(a: Tensor, b: Tensor) -> float:
@@ -125,4 +125,30 @@ def vector_drift(previous: dict[str, Tensor], current: dict[str, Tensor], k: int
         if not (_constant(prev.abs()) or _constant(cur.abs())):  # no top k among equal magnitudes
             out[f"drift/{name}/topk_jaccard"] = topk_jaccard(prev, cur, min(k, cur.numel() - 1))
         out[f"drift/{name}/shift"] = importance_shift(prev, cur)
+    return out
+
+
+def resized_vectors(previous: dict[str, Tensor], current: dict[str, Tensor]) -> list[str]:
+    """Sentences naming the 1-D vectors of ``current`` whose ``previous`` run had another length, for which
+    :func:`vector_drift` gives no drift: the model changed between the runs (a classifier head grown from 5 to 10
+    classes, a layer widened or replaced, a resume into another head) or which of its layers the audit covers did (a
+    layer map's default layers), so entry ``i`` of the two is not one unit, class or layer, and the drift series pauses
+    for that run instead of comparing them.
+
+    Args:
+        previous: the vectors of the previous audit run, by name.
+        current: the vectors of this run, by name.
+
+    Examples:
+        >>> import torch
+        >>> resized_vectors({"importance/head": torch.ones(5)}, {"importance/head": torch.ones(10)})
+        ['no drift of importance/head at this audit: 5 entries at the previous audit, 10 now, so they are not the same units (the model, or the layers the audit covers, changed between them); it resumes at the next audit']
+    """
+    out = []
+    for name, cur in current.items():
+        prev = previous.get(name)
+        if prev is not None and prev.dim() == 1 and cur.dim() == 1 and prev.shape != cur.shape:
+            out.append(f"no drift of {name} at this audit: {prev.numel()} entries at the previous audit, {cur.numel()} now, so "
+                       "they are not the same units (the model, or the layers the audit covers, changed between them); it "
+                       "resumes at the next audit")
     return out

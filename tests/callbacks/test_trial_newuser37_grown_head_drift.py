@@ -1,0 +1,46 @@
+"""newuser37: a classifier head grown between audits (class-incremental learning: 5 -> 10 classes).
+
+The drift of a vector compares entry i of two audits; where the vector's length changed (``importance/head``: 5 units
+at the audit before the head grew, 10 after it) there is no drift, and the drift series paused without a word in the
+report or on the text card. The audit now notes which vector has no drift, and why.
+"""
+
+import torch
+from torch import nn
+
+from lightning_causal import Probe, UnitImportanceAudit, audit_model
+
+
+class _Net(nn.Module):
+    def __init__(self, n_classes: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(4, 6), nn.ReLU())
+        self.head = nn.Linear(6, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def _grown(net: _Net, n_classes: int) -> _Net:
+    """A copy of ``net`` whose head has ``n_classes`` outputs, the old classes' weights copied (class-incremental)."""
+    out = _Net(n_classes)
+    out.body.load_state_dict(net.body.state_dict())
+    with torch.no_grad():
+        k = net.head.out_features
+        out.head.weight[:k], out.head.bias[:k] = net.head.weight, net.head.bias
+    return out
+
+
+def test_a_vector_whose_length_changed_with_the_head_has_no_drift_and_a_note_saying_why():
+    torch.manual_seed(0)
+    probe = Probe(torch.randn(8, 4))
+    audit = UnitImportanceAudit(["body.0", "head"])
+    net = _Net(5)
+    before = audit_model(net, [audit], probe)
+    after = audit_model(_grown(net, 10), [audit], probe, previous=before)[0]
+    assert "drift/importance/head/spearman" not in after.scalars  # 5 units before, 10 now: nothing to compare
+    assert "drift/importance/body.0/spearman" in after.scalars  # the unchanged layer's drift goes on
+    notes = [n for n in after.meta.get("notes", []) if "importance/head" in n]
+    assert notes == ["no drift of importance/head at this audit: 5 entries at the previous audit, 10 now, so they are not the "
+                     "same units (the model, or the layers the audit covers, changed between them); it resumes at the next audit"]
+    assert not any("body.0" in n for n in after.meta.get("notes", []))
