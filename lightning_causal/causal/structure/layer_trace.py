@@ -145,12 +145,11 @@ def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_ba
         fast = real_positions is None  # padded positions: zeroed before the difference, below
         with token_errors_named(bases), capture(forward.model, list(acts), keep=difference if fast else None) as got:
             oi = forward(*xi, rows=s)
-        layers = {}
+        layers, lost = {}, {}
         for a, h in list(acts.items()):
             clean = h[:1].expand(len(s), *h.shape[1:])  # the shape of the pass's clean rows: no copy
             if dropped is not None and (a not in got or got[a].shape != clean.shape):
-                dropped[a] = _partial_rows(got.get(a), clean)
-                del acts[a]  # its rows of the passes before are left out below
+                lost[a] = _partial_rows(got.get(a), clean)  # noted once the pass has run (below)
                 continue
             check_rows(a, got.get(a), clean)
             if a in differences:
@@ -159,7 +158,13 @@ def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_ba
                 delta = (h[s] - real_positions_only(got[a], None if real_positions is None else real_positions[s])).reshape(len(s), -1)
             layers[a] = (delta.norm(dim=1), delta[keep[idx]].to(torch.promote_types(delta.dtype, torch.float32)))
         logit = (gather_target(out[s], tidx[s]) - gather_target(oi, tidx[s])).abs()
-        return layers, logit, torch.stack([input_change(x[s], xa) for x, xa in zip(xs, xi)]).norm(dim=0)
+        moved = torch.stack([input_change(x[s], xa) for x, xa in zip(xs, xi)]).norm(dim=0)
+        # a pass that fails (out of memory: run again in halves) leaves nothing behind; a layer left out is noted with
+        # the rows of a pass that ran, and its rows of the passes before are left out below
+        for a, why in lost.items():
+            dropped[a] = why
+            del acts[a]
+        return layers, logit, moved
 
     run = None  # the flat rows that ran: None, all of them
     if noise is None:
