@@ -142,7 +142,9 @@ def input_effects(
             (the embedding of ``[MASK]``). One input tensor only.
         method: ``"exact"`` (interventions), or ``"attribution"``: the first-order estimate
             ``Σ_{i∈g} (x_i − b_i) ∂f_t/∂x_i`` from one forward and one backward pass
-            (:mod:`~lightning_causal.causal.effects.input_attribution`; floating point inputs).
+            (:mod:`~lightning_causal.causal.effects.input_attribution`; floating point inputs, and complex ones:
+            ``Re(conj(∂f_t/∂x_i) (x_i − b_i))``; features whose estimate is 0 at every sample while setting them
+            to the baseline moves the output are warned about).
         special_tokens: token ids that no intervention replaces in the first input (token ids): the
             end-of-sequence token ``</s>`` that an encoder-decoder classifier (BART, T5) must read,
             ``[CLS]``/``[SEP]``. A position holding one keeps its token (its group of one has effect
