@@ -23,7 +23,7 @@ from lightning_causal.reporting.json_report import (
     try_write_probe_file,
 )
 
-__all__ = ["check_report_dir", "report_tag", "resolved_report_dir", "run_directory", "same_directory", "warn_earlier_reports"]
+__all__ = ["check_report_dir", "place", "report_tag", "resolved_report_dir", "run_directory", "same_directory", "warn_earlier_reports"]
 
 
 def resolved_report_dir(given: str | None, trainer: Trainer) -> str | None:
@@ -52,11 +52,53 @@ def run_directory(trainer: Trainer) -> str:
 
 
 def same_directory(a: str | None, b: str) -> bool:
-    """Whether report directory ``a`` (``None``: no reports) is ``b`` (URLs: the same string, less a final ``/``; a
-    ``file://`` URL is the local path it names: ``file:///x`` is ``/x``)."""
-    if a is None or is_url(a) or is_url(b):
-        return a is not None and os.fspath(a).rstrip("/") == os.fspath(b).rstrip("/")
-    return os.path.abspath(local_path(a)) == os.path.abspath(local_path(b))
+    """Whether report directory ``a`` (``None``: no reports) is ``b``: the same place however spelt (:func:`place`: a
+    ``file://`` URL is the local path it names, ``file:///x`` is ``/x``; an fsspec cache in front of a URL,
+    ``simplecache::s3://b/x``, writes to that URL, ``s3://b/x``; ``s3a://`` is ``s3://``; a final ``/`` is no part).
+
+    Examples:
+        >>> same_directory("simplecache::s3://b/x", "s3://b/x/"), same_directory("s3://b/x", "s3://b/y")
+        (True, False)
+    """
+    return a is not None and place(a) == place(b)
+
+
+_CACHES = "fsspec.implementations.cached."  # fsspec's caching filesystems (simplecache, filecache, blockcache): a layer
+_LOCAL = "fsspec.implementations.local.LocalFileSystem"  # file://, local://
+
+
+def place(path: str) -> str:
+    """The place ``path`` writes to, one spelling for each: a local path (or ``file://`` URL, or one behind a cache)
+    absolute; a URL less the caching layers in front of it (``simplecache::``, ``filecache::``, ``blockcache::``: they
+    hold a copy, the writes reach the URL behind), its protocol by the filesystem it names (``s3a`` and ``s3`` are
+    s3fs's, ``gs`` and ``gcs`` gcsfs's) and without a final ``/``. Other chains (``zip://a.csv::s3://b/x.zip``, a
+    place inside an archive) keep each of their links.
+
+    Args:
+        path: a directory, local or a URL (:func:`~lightning_causal.reporting.json_report.is_url`).
+
+    Examples:
+        >>> place("simplecache::s3://b/x/") == place("s3a://b/x") == "s3fs.S3FileSystem://b/x"
+        True
+        >>> place("filecache::file:///tmp/x") == place("local:///tmp/x/") == place("/tmp/x")
+        True
+    """
+    text = os.fspath(path)
+    if not is_url(text):
+        return os.path.abspath(local_path(text))
+    # fsspec: Lightning's own dependency, imported where used as json_report imports it
+    from fsspec.registry import known_implementations
+
+    def named(link: str) -> tuple[str, str]:  # (the filesystem's class, or the protocol where fsspec knows none; the rest)
+        protocol, _, rest = link.partition("://")
+        return known_implementations.get(protocol, {}).get("class", protocol), rest.rstrip("/")
+
+    links = text.split("::")
+    while len(links) > 1 and named(links[0])[0].startswith(_CACHES):
+        links = links[1:]
+    if len(links) == 1 and (not is_url(links[0]) or named(links[0])[0] == _LOCAL):  # a local directory behind a cache
+        return os.path.abspath(local_path(links[0]) if not is_url(links[0]) else links[0].partition("://")[2])
+    return "::".join(f"{kind}://{rest}" for kind, rest in map(named, links))
 
 
 def report_tag(audits: Sequence[Audit]) -> str:
