@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -10,7 +11,7 @@ from torch import Tensor
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.ranking import spearman as rank_correlation
 
-__all__ = ["spearman", "topk_jaccard", "importance_shift", "vector_drift", "resized_vectors"]
+__all__ = ["spearman", "topk_jaccard", "importance_shift", "vector_drift", "resized_vectors", "resized_note"]
 
 
 def spearman(a: Tensor, b: Tensor) -> float:
@@ -128,12 +129,12 @@ def vector_drift(previous: dict[str, Tensor], current: dict[str, Tensor], k: int
     return out
 
 
-def resized_vectors(previous: dict[str, Tensor], current: dict[str, Tensor]) -> list[str]:
-    """Sentences naming the 1-D vectors of ``current`` whose ``previous`` run had another length, for which
-    :func:`vector_drift` gives no drift: the model changed between the runs (a classifier head grown from 5 to 10
-    classes, a layer widened or replaced, a resume into another head) or which of its layers the audit covers did (a
-    layer map's default layers), so entry ``i`` of the two is not one unit, class or layer, and the drift series pauses
-    for that run instead of comparing them.
+def resized_vectors(previous: dict[str, Tensor], current: dict[str, Tensor]) -> dict[str, list[int]]:
+    """The 1-D vectors of ``current`` whose ``previous`` run had another length, ``name -> [previous length, length]``,
+    for which :func:`vector_drift` gives no drift: the model changed between the runs (a classifier head grown from 5
+    to 10 classes, a layer widened or replaced, a resume into another head) or which of its layers the audit covers did
+    (a layer map's default layers), so entry ``i`` of the two is not one unit, class or layer, and the drift series
+    pauses for that run instead of comparing them (:func:`resized_note` says so).
 
     Args:
         previous: the vectors of the previous audit run, by name.
@@ -141,14 +142,23 @@ def resized_vectors(previous: dict[str, Tensor], current: dict[str, Tensor]) -> 
 
     Examples:
         >>> import torch
-        >>> resized_vectors({"importance/head": torch.ones(5)}, {"importance/head": torch.ones(10)})
-        ['no drift of importance/head at this audit: 5 entries at the previous audit, 10 now, so they are not the same units (the model, or the layers the audit covers, changed between them); it resumes at the next audit']
+        >>> resized_vectors({"importance/head": torch.ones(5), "a": torch.ones(3)}, {"importance/head": torch.ones(10), "a": torch.ones(3)})
+        {'importance/head': [5, 10]}
     """
-    out = []
-    for name, cur in current.items():
-        prev = previous.get(name)
-        if prev is not None and prev.dim() == 1 and cur.dim() == 1 and prev.shape != cur.shape:
-            out.append(f"no drift of {name} at this audit: {prev.numel()} entries at the previous audit, {cur.numel()} now, so "
-                       "they are not the same units (the model, or the layers the audit covers, changed between them); it "
-                       "resumes at the next audit")
-    return out
+    return {name: [prev.numel(), cur.numel()] for name, cur in current.items()
+            if (prev := previous.get(name)) is not None and prev.dim() == 1 and cur.dim() == 1 and prev.shape != cur.shape}
+
+
+def resized_note(name: str, lengths: Sequence[int]) -> str:
+    """The note of a vector of :func:`resized_vectors`, for the report and the text card.
+
+    Args:
+        name: the vector's name.
+        lengths: its previous length and its length now.
+
+    Examples:
+        >>> resized_note("importance/head", [5, 10])
+        'no drift of importance/head at this audit: 5 entries at the previous audit, 10 now, so they are not the same units (the model, or the layers the audit covers, changed between them); it resumes at the next audit'
+    """
+    return (f"no drift of {name} at this audit: {lengths[0]} entries at the previous audit, {lengths[1]} now, so they are "
+            "not the same units (the model, or the layers the audit covers, changed between them); it resumes at the next audit")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import torch
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
-from lightning_causal.audits.drift import resized_vectors, vector_drift
+from lightning_causal.audits.drift import resized_note, resized_vectors, vector_drift
 from lightning_causal.callbacks._explain import audited_view
 from lightning_causal.callbacks._no_trace import audit_seed, hooks_removed
 from lightning_causal.callbacks._result_checks import checked_result
@@ -41,7 +41,7 @@ def finish_result(audit: Audit, result: AuditResult, notes: list[str], *, epoch:
     """Add to ``result`` of ``audit`` what an audit epoch adds: ``meta`` ``epoch``, ``seconds``, the ``notes`` of
     :func:`run_audit` and the explained ``output`` (a name or an index), the ``drift/<vector>/*`` scalars against
     ``previous`` (:func:`~lightning_causal.audits.drift.vector_drift`; ``{}``: none; a vector whose length changed since, a
-    model changed between the audits, gets none and a note that says so: :func:`~lightning_causal.audits.drift.resized_vectors`) and, where its values hold NaN or
+    model changed between the audits, gets none, ``meta["resized_vectors"]`` and a note that say so: :func:`~lightning_causal.audits.drift.resized_vectors`) and, where its values hold NaN or
     infinity, ``warn("produced NaN or infinite values in [...]; <its notes>")`` and the note
     ``"non-finite values in [...]"``, with the parameters and buffers of the audited ``model`` that hold NaN or
     infinity named in both (:func:`non_finite_weights`: weights that diverged in training, not the audit, made
@@ -54,7 +54,8 @@ def finish_result(audit: Audit, result: AuditResult, notes: list[str], *, epoch:
         result.meta["output"] = audit.output
     result.scalars.update(vector_drift(previous, result.vectors))
     if resized := resized_vectors(previous, result.vectors):  # the card and the report say why the drift series pauses
-        result.meta.setdefault("notes", []).extend(resized)
+        result.meta["resized_vectors"] = resized  # read by the monitors of a drift scalar (AuditEarlyStopping)
+        result.meta.setdefault("notes", []).extend(resized_note(name, lengths) for name, lengths in resized.items())
     bad = result.non_finite()
     weights = non_finite_weights(model) if model is not None else ""
     if bad:

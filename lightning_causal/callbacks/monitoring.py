@@ -148,6 +148,11 @@ def _due(owner: str, monitor: str, trainer: Trainer, strict: bool) -> bool:
         rank_zero_warn(f"{owner}(monitor={monitor!r}): the audit of epoch {trainer.current_epoch} logged no drift scalars "
                        "(no earlier run of it to compare with, e.g. that run failed); this audit is skipped")
         return False
+    if drift == "resized":
+        rank_zero_warn(f"{owner}(monitor={monitor!r}): the audit of epoch {trainer.current_epoch} computed no such drift: the "
+                       "vector's length changed since the previous audit (the model changed between them, e.g. a head grown "
+                       "to more classes), so its entries are not the same units; this audit is skipped, the next compares again")
+        return False
     if drift == "constant":
         kind, how = ("Spearman", "constant") if monitor.endswith("/spearman") else ("top-k", "constant in magnitude")
         rank_zero_warn(f"{owner}(monitor={monitor!r}): the audit of epoch {trainer.current_epoch} left out this {kind} "
@@ -167,9 +172,14 @@ def _drift_not_logged(monitor: str, scalars: dict[str, float], audited: list[Cau
     the callback leaves it out by design: ``"first"`` at the callback's first audit (nothing to
     compare with yet), ``"none"`` when the audit logged no drift at all (its earlier runs failed),
     ``"constant"`` for a ``spearman`` or ``topk_jaccard`` whose vector's ``shift`` was logged (a
-    constant vector has no ranking); ``None`` otherwise (a wrong tag)."""
+    constant vector has no ranking), ``"resized"`` for a vector whose length changed since the previous
+    audit (a head grown between them: ``meta["resized_vectors"]``); ``None`` otherwise (a wrong tag)."""
     if "/drift/" not in monitor or not monitor.startswith("causal/"):
         return None
+    audit, _, rest = monitor[len("causal/"):].partition("/drift/")
+    if any(rest.rpartition("/")[0] in getattr(cb.last_results.get(audit), "meta", {}).get("resized_vectors", {})
+           for cb in audited):
+        return "resized"
     if not any(tag.startswith(monitor.split("/drift/")[0] + "/drift/") for tag in scalars):
         return "first" if any(len(cb.audited_epochs) == 1 for cb in audited) else "none"
     for metric in ("spearman", "topk_jaccard"):
