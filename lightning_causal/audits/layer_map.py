@@ -68,7 +68,9 @@ class LayerMapAudit(Audit):
             the probe's inputs that returns them, ``[1, ...]`` or one mask per sample ``[N, ...]``
             (word pieces grouped into words), as in
             :class:`~lightning_causal.audits.input_effects.InputEffectAudit`; the rows of the map are
-            the (group, sample) pairs where the sample has the group.
+            the (group, sample) pairs where the sample has the group; a pair whose group already holds the
+            baseline there (a zero pixel of a background with the default baseline 0) is a row of zeros, not run
+            (see :func:`~lightning_causal.causal.structure.layer_map.layer_causal_map`).
         patch_size: square patches for image inputs, cubes for volumes (the default groups are single elements).
         layers: module names. Default: the repeated blocks of the model when they run as a chain
             (a transformer's residual stream: ``vit.layers.<i>``, ``bert.encoder.layer.<i>``,
