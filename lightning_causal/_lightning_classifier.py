@@ -1,6 +1,7 @@
 """``LightningClassifier``, the minimal ``LightningModule`` of :mod:`lightning_causal.models`, which re-exports it
 lazily: ``import lightning_causal.models`` (the plain models, the digits, ``fit_classifier``) loads no Lightning
-until this name is used."""
+until this name is used. The class's ``__module__`` is that public module: pickles name
+``lightning_causal.models.LightningClassifier``, and load through the lazy export."""
 
 from __future__ import annotations
 
@@ -139,3 +140,8 @@ class LightningClassifier(pl.LightningModule):
         if self.optimizer_name == "sgd":
             return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=0.9)
         return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+
+# Pickles (torch.save of a whole module, a DataLoader worker's copy, a multiprocessing spawn) and LightningCLI's saved
+# config name a class by its __module__: the public path, so that they survive a move of this private module.
+LightningClassifier.__module__ = "lightning_causal.models"
