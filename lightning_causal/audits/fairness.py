@@ -40,9 +40,9 @@ from lightning_causal.causal.scm.counterfactual_checks import (
     token_readers,
 )
 from lightning_causal.causal.scm.fairness import (
+    _carrier_effects,
     _counterfactual_probabilities,
     _fairness_gap,
-    carrier_unit_effects,
     counterfactual_inputs,
     group_rates,
     worst_spread,
@@ -157,7 +157,8 @@ class FairnessAudit(Audit):
             (:func:`~lightning_causal.causal.scm.intersections.world_gaps`): the scalar ``world_gap_max`` and the
             table ``world_gaps``, the ``top_k`` pairs of worlds by E|p_t(x_a) − p_t(x_b)| (``male × C ↔ female ×
             C``); costs a pass over the rows each combination changes, batched with the flip's (the probe's own pass
-            is the gap's: the audit runs it once, for the gap, the worlds and the groups' decisions).
+            is the gap's: the audit runs it once, for the gap, the worlds, the groups' decisions and the carrier
+            ``layers``, whose activations it records in that pass and in the flip's).
         min_group_size: groups of fewer probe rows are left out of the max and min over groups of
             ``demographic_parity_difference`` and ``equalized_odds_difference`` and of the extremes (the lowest and
             highest positive rate, the largest ``cf_gap``: ``meta["extremes"]``), a note naming them (they keep their row of the ``groups`` table and their own
@@ -341,12 +342,13 @@ class FairnessAudit(Audit):
             result.meta["feature_names"] = list(self.feature_names)
         if isinstance(self.counterfactual, TokenSwap):
             result.meta["pairs"] = [list(p) for p in zip(self._terms(0), self._terms(1))]
-        # the factual pass runs once: the gap, the worlds (their changed rows batched with the flip's) and the groups'
-        # decisions share it
+        # the factual pass runs once: the gap, the worlds (their changed rows batched with the flip's), the groups'
+        # decisions and the carrier layers (their activations recorded in it and in the flip's pass) share it
         worlds = self.counterfactual.worlds() if self.worlds else {}  # type: ignore[attr-defined]
+        recorded: dict[str, tuple[Tensor, Tensor] | None] = dict.fromkeys(self.layers)
         p, p_cf, changed = _counterfactual_probabilities(
             model, x, [self.counterfactual, *(CallableCounterfactual(w) for w in worlds.values())],
-            max_batch_size=max_batch_size, **options)
+            max_batch_size=max_batch_size, record=recorded if self.layers else None, **options)
         gap = _fairness_gap(p, p_cf[0], changed[0], self.target)
         result.scalars.update(cf_gap=gap["mean_abs"], cf_gap_max=gap["max_abs"], cf_flip_rate=gap["flip_rate"],
                               cf_changed=gap["changed"])
@@ -361,7 +363,8 @@ class FairnessAudit(Audit):
         if self.worlds:
             self._worlds(list(worlds), p, p_cf[1:], result)
         for layer in self.layers:
-            self._carriers(model, probe, layer, max_batch_size, result)
+            acts = recorded[layer]
+            self._carriers(model, probe, layer, max_batch_size, result, None if acts is None else (p, *acts))
         return result
 
     def _worlds(self, names: list[str], p: Tensor, p_w: Tensor, result: AuditResult) -> None:
@@ -553,9 +556,13 @@ class FairnessAudit(Audit):
             expected = torch.where(groups == 0, float(values[0]), torch.where(groups == 1, float(values[1]), expected))
         return bool((held == expected).all())
 
-    def _carriers(self, model: nn.Module, probe: Probe, layer: str, mbs: int | None, result: AuditResult) -> None:
-        eff = carrier_unit_effects(model, probe.first, self.counterfactual, layer, target=self.target, max_batch_size=mbs,
-                                   unit_dim=self.unit_dim[layer], num_heads=self.num_heads[layer], **self.model_options(probe))
+    def _carriers(self, model: nn.Module, probe: Probe, layer: str, mbs: int | None, result: AuditResult,
+                  recorded: tuple[Tensor, Tensor, Tensor] | None) -> None:
+        """``carriers/<layer>`` and its share and table; ``recorded`` = ``(p, h, h_cf)`` from the audit's own factual and
+        counterfactual passes (``None``: :func:`~lightning_causal.causal.scm.fairness.carrier_unit_effects` runs them)."""
+        eff = _carrier_effects(model, probe.first, self.counterfactual, layer, target=self.target, max_batch_size=mbs,
+                               unit_dim=self.unit_dim[layer], num_heads=self.num_heads[layer], recorded=recorded,
+                               **self.model_options(probe))
         imp, mean = eff.abs().mean(0), eff.mean(0)
         total = float(imp.sum())
         top = imp.topk(min(self.top_k, imp.numel()))

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from lightning_causal.audits import FairnessAudit, Probe
-from lightning_causal.causal import AttributeFlip, Intersections
+from lightning_causal.causal import AttributeFlip, Intersections, TokenSwap, carrier_unit_effects
 
 
 def _probe_and_model() -> tuple[torch.Tensor, torch.Tensor, nn.Module]:
@@ -24,7 +24,7 @@ def _probe_and_model() -> tuple[torch.Tensor, torch.Tensor, nn.Module]:
     return x, y, model
 
 
-def _passes(model: nn.Module, x: torch.Tensor, audit: FairnessAudit, labels: torch.Tensor | None):
+def _passes(model: nn.Module, x: torch.Tensor, audit: FairnessAudit, labels: torch.Tensor | None, **forward_args):
     """The rows of each forward pass of ``model`` in ``audit.run``, and how many were the factual pass on ``x``."""
     rows, factual = [], []
 
@@ -34,7 +34,7 @@ def _passes(model: nn.Module, x: torch.Tensor, audit: FairnessAudit, labels: tor
 
     handle = model.register_forward_hook(count)
     try:
-        result = audit.run(model, Probe(x, labels))
+        result = audit.run(model, Probe(x, labels, additional_forward_args=forward_args or None))
     finally:
         handle.remove()
     return rows, sum(factual), result
@@ -73,3 +73,65 @@ def test_the_numbers_are_those_of_separate_passes():
     assert [row["accuracy"] for row in rows] == [0.25, 0.25, 0.75, 1.0]
     assert [row["cf_gap"] for row in rows] == pytest.approx(
         [0.07652607560157776, 0.034388333559036255, 0.08634606003761292, 0.006226271390914917], rel=1e-6)
+
+
+def _hooks_left(model: nn.Module) -> int:
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+
+
+@pytest.mark.parametrize(("layers", "patched"), [(["1"], []), (["0", "2:input"], [4, 64])])
+def test_carrier_layers_share_the_factual_pass(layers, patched):
+    """Each carrier layer ran the factual pass again (capturing the layer), the counterfactual pass and a pass of 8 rows
+    that looks for noise (8, 16, 16 per layer after the audit's 4, 16, 16). Its activations are recorded in the audit's
+    own passes now, with the numbers of a carrier_unit_effects call of its own. The patched rows run through the network
+    suffix (no pass of the model), but for layer 0, which cannot be split off: its 4 units x 16 rows run through the whole
+    model, after a trial pass of 4 rows."""
+    x, y, model = _probe_and_model()
+    rows, factual, result = _passes(model, x, FairnessAudit(AttributeFlip(0), layers=layers), y)
+    assert factual == 1 and rows == [4, 16, 16, *patched]
+    for layer in layers:
+        own = carrier_unit_effects(model, x, AttributeFlip(0), layer).abs().mean(0)
+        assert torch.equal(result.vectors[f"carriers/{layer}"], own)
+    assert _hooks_left(model) == 0
+
+
+def test_token_carriers_with_a_mask_share_the_passes():
+    """Token ids with an attention mask (a forward argument: the patched rows run through the whole model) and rows the
+    swap leaves alone (their h_cf is h): the same numbers in the audit's passes."""
+
+    class Tokens(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(1)
+            self.emb, self.fc, self.out = nn.Embedding(20, 6), nn.Linear(6, 4), nn.Linear(4, 2)
+
+        def forward(self, ids, attention_mask):
+            return self.out(torch.relu(self.fc((self.emb(ids) * attention_mask.unsqueeze(-1)).mean(1))))
+
+    ids = torch.randint(3, 20, (10, 5), generator=torch.Generator().manual_seed(2))
+    ids[::2, 1], ids[1::3, 2] = 1, 2  # rows 3, 5 and 9 hold neither term
+    mask = torch.ones(10, 5, dtype=torch.long)
+    mask[:, 4] = 0
+    model, swap = Tokens().eval(), TokenSwap([(1, 2)])
+    rows, factual, result = _passes(model, ids, FairnessAudit(swap, layers=["fc"]), None, attention_mask=mask)
+    # the ids' check (1 row), the trial pass, the factual pass, the 7 sentences with a term among their real tokens; then
+    # the patched rows (a forward argument: through the whole model), 4 units x 10 rows after a trial pass
+    assert factual == 1 and rows == [1, 4, 10, 7, 4, 40]
+    own = carrier_unit_effects(model, ids, swap, "fc", additional_forward_args={"attention_mask": mask}).abs().mean(0)
+    assert torch.allclose(result.vectors["carriers/fc"], own, atol=1e-7)
+
+
+def test_the_recording_hooks_are_removed_when_a_pass_fails():
+    x, y, model = _probe_and_model()
+    calls = []
+
+    def fail_third(_m, _inputs) -> None:  # the trial pass, the factual pass, then the counterfactual pass fails
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("out of luck")
+
+    handle = model.register_forward_pre_hook(fail_third)
+    with pytest.raises(RuntimeError, match="out of luck"):
+        FairnessAudit(AttributeFlip(0), layers=["1", "2:input"]).run(model, Probe(x, y))
+    handle.remove()
+    assert _hooks_left(model) == 0 and [n for n, _ in model.named_modules()] == ["", "0", "1", "2"]

@@ -12,8 +12,10 @@ The model is called through :class:`~lightning_causal.causal.engine.forward.Forw
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
+from collections.abc import Iterator, MutableMapping
 from typing import Any, TypedDict
 
 import torch
@@ -150,6 +152,7 @@ def _counterfactual_probabilities(
     max_batch_size: int | None = None,
     output: OutputSpec = None,
     additional_forward_args: Any = None,
+    record: MutableMapping[str, tuple[Tensor, Tensor] | None] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """The model's class probabilities on ``x`` and on each counterfactual of it, the factual pass run once:
     ``(p [N, C], p_cf [W, N, C], changed [W, N])``, ``changed`` the rows each counterfactual changes (the
@@ -168,6 +171,11 @@ def _counterfactual_probabilities(
         max_batch_size: rows per forward pass.
         output: which tensor of the model's return value holds the logits.
         additional_forward_args: extra forward arguments (an attention mask travels with its samples).
+        record: layers (keys: module names or ``"<module>:input"``) whose activations these passes record, each
+            set to ``(h [N, ...], h_cf [N, ...])``, on ``x`` and on the first counterfactual (``h``'s rows where it
+            changes none), for :func:`_carrier_effects`, which then runs no pass of its own; left ``None`` where
+            the passes cannot give them (a model that draws noise, a layer whose output is not ``[N, ...]``, a
+            module run more than once a pass).
     """
     n = x.shape[0]
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
@@ -182,16 +190,54 @@ def _counterfactual_probabilities(
                 check_counterfactual_ids(cf, x_cf[w][changed[w]], readers)
         with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator: no pass of its own
             per_pass = rows_per_pass(forward.model, (x,), max_batch_size, forward=forward)  # one trial pass serves all
-            p = _probabilities(forward, x, torch.arange(n, device=x.device), per_pass)
+            with _recording(forward.model, record) as factual:
+                p = _probabilities(forward, x, torch.arange(n, device=x.device), per_pass)
         noise = common_noise(forward, forward.model, (x,), per_pass, drew=clean_pass.moved)
         if noise is not None:  # a sample and its counterfactuals draw one noise
             p = noise.clean(lambda s: probabilities(forward(x[s], rows=s)), x.device)
             p_cf = noise.rows(len(counterfactuals), lambda b, s: probabilities(forward(x_cf[b][s], rows=s)), x.device)
             return p, torch.where(changed.unsqueeze(2), p_cf, p), changed
         p_cf = p.expand(len(counterfactuals), *p.shape).clone()
-        if rows.numel():
-            p_cf[world, rows] = _probabilities(forward, x_cf[world, rows], rows, per_pass)
+        with _recording(forward.model, record if rows.numel() else None) as flipped:
+            if rows.numel():
+                p_cf[world, rows] = _probabilities(forward, x_cf[world, rows], rows, per_pass)
+    if record is not None:
+        _recorded(record, factual, flipped, changed[0], int(rows.numel()))
     return p, p_cf, changed
+
+
+@contextlib.contextmanager
+def _recording(model: nn.Module, record: MutableMapping[str, Any] | None) -> Iterator[dict[str, list[Tensor]]]:
+    """The outputs of the sites of ``record`` at every call during the block, in order (the chunks of a pass);
+    the hooks are removed on leaving it, also on an exception."""
+    chunks: dict[str, list[Tensor]] = {name: [] for name in record or ()}
+    if not chunks:
+        yield chunks
+        return
+
+    def keep(name: str, value: Tensor) -> Tensor:
+        chunks[name].append(value.clone())
+        return chunks[name][-1]
+
+    with capture(model, list(chunks), keep=keep):
+        yield chunks
+
+
+def _recorded(record: MutableMapping[str, tuple[Tensor, Tensor] | None], factual: dict[str, list[Tensor]],
+              flipped: dict[str, list[Tensor]], changed: Tensor, total: int) -> None:
+    """``record[name]`` = ``(h, h_cf)`` from the chunks of the factual pass and of the ``total`` counterfactual rows
+    (the first counterfactual's changed rows come first), ``None`` where they do not make ``[N, ...]`` and ``[total,
+    ...]`` (a module run more than once a pass, a chunk run again after running out of memory)."""
+    n, k = changed.shape[0], int(changed.sum())
+    for name in record:
+        h = torch.cat(factual[name]) if factual.get(name) else None
+        moved = torch.cat(flipped[name]) if flipped.get(name) else h[:0] if h is not None else None
+        if h is None or moved is None or h.dim() < 2 or h.shape[0] != n or moved.shape[0] != total or moved.shape[1:] != h.shape[1:]:
+            record[name] = None
+            continue
+        h_cf = h.clone()
+        h_cf[changed.to(h.device)] = moved[:k]
+        record[name] = (h, h_cf)
 
 
 def counterfactual_fairness_gap(
@@ -509,31 +555,59 @@ def carrier_unit_effects(
     check_layout_options(unit_dim, num_heads)
     cf = resolve_counterfactual(counterfactual, sensitive)
     _check_x(x)
+    return _carrier_effects(model, x, cf, layer, target=target, max_batch_size=max_batch_size, use_suffix=use_suffix,
+                            output=output, additional_forward_args=additional_forward_args, unit_dim=unit_dim, num_heads=num_heads)
+
+
+def _carrier_effects(
+    model: nn.Module,
+    x: Tensor,
+    cf: Counterfactual,
+    layer: str,
+    *,
+    target: int | Tensor | None = None,
+    max_batch_size: int | None = None,
+    use_suffix: bool = True,
+    output: OutputSpec = None,
+    additional_forward_args: Any = None,
+    unit_dim: int | None = None,
+    num_heads: int | None = None,
+    recorded: tuple[Tensor, Tensor, Tensor] | None = None,
+) -> Tensor:
+    """:func:`carrier_unit_effects` of a resolved counterfactual ``cf``; ``recorded`` = ``(p, h, h_cf)``, the class
+    probabilities on ``x`` and the layer's activations on ``x`` and ``x_cf`` from passes already run
+    (:func:`_counterfactual_probabilities`' ``record``, as :class:`~lightning_causal.audits.fairness.FairnessAudit` runs
+    them): then no factual or counterfactual pass of its own, only the one-sample pass that checks the site's units."""
     n = x.shape[0]
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
     model = forward.model
-    x_cf = counterfactual_inputs(cf, x, padding_positions(x, additional_forward_args, model=model))
     with input_sites(model, [layer]), audit_mode(model):
-        warn_separate_noise(forward, (x,), "carrier_unit_effects")
+        if recorded is None:  # recorded passes were run by _counterfactual_probabilities, which found no noise drawn
+            warn_separate_noise(forward, (x,), "carrier_unit_effects")
         module = resolve_module(model, layer)
-        check_site_units(model, layer, lambda: forward(x[:1], rows=torch.zeros(1, dtype=torch.long, device=x.device)), unit_dim,
-                         num_heads, "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to patch positions.")
         kinds: list[type] = []
         probe = module.register_forward_hook(lambda _m, _i, o: kinds.append(type(o)))
         try:
-            with capture(model, [layer]) as acts:
-                with embedding_readers(model, (x,)) as readers:
-                    out = forward(x)
-                h = acts.get(layer)
-                check_counterfactual_ids(cf, x_cf, [r for r in readers if r.size[1:] == tuple(x.shape[1:])])
-                forward(x_cf)
-                h_cf = acts.get(layer)
+            check_site_units(model, layer, lambda: forward(x[:1], rows=torch.zeros(1, dtype=torch.long, device=x.device)), unit_dim,
+                             num_heads, "Pass `unit_dim=-1` for its features (neurons), or `unit_dim=1` to patch positions.")
+            if recorded is None:
+                x_cf = counterfactual_inputs(cf, x, padding_positions(x, additional_forward_args, model=model))
+                with capture(model, [layer]) as acts:
+                    with embedding_readers(model, (x,)) as readers:
+                        out = forward(x)
+                    p0, classes = probabilities(out), _classes(out)
+                    h = acts.get(layer)
+                    check_counterfactual_ids(cf, x_cf, [r for r in readers if r.size[1:] == tuple(x.shape[1:])])
+                    forward(x_cf)
+                    h_cf = acts.get(layer)
+            else:
+                p0, h, h_cf = recorded
+                classes = _classes(p0)
         finally:
             probe.remove()
         if h is None or h.dim() < 2:
             raise ValueError(f"Expected module {layer!r} ({type(module).__name__}) to output a tensor [N, U, ...]")
-        p0 = probabilities(out)
-        t = resolve_target(p0, target, classes=_classes(out))
+        t = resolve_target(p0, target, classes=classes)
         f0 = p0.gather(1, t.view(-1, 1)).squeeze(1)
         layout = resolve_layout(h.shape, unit_dim, num_heads)
         nu = layout.num_units
