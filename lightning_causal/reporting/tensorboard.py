@@ -588,8 +588,10 @@ def _graph_figure(graph: dict) -> Any:
     except ImportError:
         return None
     kind = graph.get("kind")
-    if kind == "layer_map" and hasattr(graph_figures, "layer_map_figure"):
-        return graph_figures.layer_map_figure(graph)
+    if kind == "layer_map":  # one row a layer, sized for a card (layer_map_figures' docstring)
+        from lightning_causal.reporting.layer_map_figures import layer_map_figure
+
+        return layer_map_figure(graph)
     if hasattr(graph_figures, "graph_figure") and (kind == "causal_graph" or _causal_graph_like(graph)):
         return graph_figures.graph_figure(graph)
     return None  # a graph of an audit of one's own in another form: in the JSON report only

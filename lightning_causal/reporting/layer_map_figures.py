@@ -1,0 +1,171 @@
+"""The layer causal map's TensorBoard card, drawn from ``LayerCausalMap.to_dict()``: one row per layer.
+
+The card used to draw the CKA matrix beside a chain of circles, 660 to 750 pixels wide and up to 620 high, which a
+TensorBoard image card (a box of about 400 x 215 pixels) showed at 0.35 to 0.61: 8-point labels 3 to 5 points high.
+Here each layer is one row of the matrix and, beside it on the same row, one bar of its relative response
+``s``, the gain written where a causal node begins: the chain's numbers without a second copy of the layer
+names, about 500 x 300 pixels for 4 to 12 layers.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from typing import Any
+
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from lightning_causal.reporting.figure_style import MAGNITUDE
+from lightning_causal.reporting.graph_figures import (
+    _MAX_MATRIX,
+    _capped_chain,
+    _f,
+    _left_out_note,
+    layer_labels,
+)
+
+__all__ = ["LAYER_MAP_KEY", "layer_map_figure"]
+
+#: The key under the figure: what a bar, the ``×`` number and a white box are.
+LAYER_MAP_KEY = ("bars: s = E‖Δh‖ / E‖h‖, the share of a layer's output the input interventions move; "
+                 "×g: gain, s over s of the node above; white boxes: layers merged into one node (CKA >= {threshold:.2f})")
+
+ROW = 0.16  # inches a layer: an 8-point label and its gap
+FONT = 8  # points: the labels, the values and the key (the smallest text of the other cards)
+_CHAR = 0.067  # inches of an average 8-point DejaVu Sans character (names, numbers)
+_KEY_CHAR = 0.078  # inches a character of the key's prose (wider letters, no line may reach the edge)
+_LABEL_CHARS = 24  # a layer's name at most, after its shared prefix (the row's number before it)
+_BARS = 2.0  # inches of the bars (at most 0.35 of it) and their values
+_NODE_SHADES = (MAGNITUDE, "0.72")  # the bars of consecutive causal nodes alternate: a node's layers read as a block
+
+
+def _gain_text(edge: dict) -> str:
+    gain = _f(edge.get("gain"))  # 0/0 where nothing reaches the source (a layer no intervention moves)
+    text = f"×{gain:.2g}" if math.isfinite(gain) else "×–"
+    if edge.get("skipped"):  # a capped chain: the gain over the nodes left out between
+        text += f" over {edge['skipped']}"
+    return text
+
+
+def _rows(layer_map: dict) -> tuple[list[str], list[str], dict, int, int]:
+    """The layers drawn (all, or the ends of each drawn node of a capped chain), their labels ``i: name``, the
+    capped map, and the numbers of drawn and of all causal nodes."""
+    all_layers = list(layer_map["layers"])
+    causal = sum(1 for node in layer_map["nodes"] if node["layers"])
+    capped = _capped_chain(layer_map)
+    drawn = sum(1 for node in capped["nodes"] if node["layers"])
+    layers = [layer for node in capped["nodes"] for layer in dict.fromkeys(node["layers"][:1] + node["layers"][-1:])]
+    layers = all_layers if drawn == causal and len(all_layers) <= _MAX_MATRIX else layers
+    names = dict(zip(all_layers, layer_labels(all_layers, _LABEL_CHARS)))
+    number = {layer: i for i, layer in enumerate(all_layers)}
+    return layers, [f"{number[layer]}: {names[layer]}" for layer in layers], capped, drawn, causal
+
+
+def _bars(ax: Any, layer_map: dict, layers: list[str], drawn_map: dict) -> None:
+    """Each row's relative response ``s`` as a bar, its value after it; the gain into a node at its first layer."""
+    response = dict(zip(layer_map["layers"], (_f(v) for v in layer_map.get("response", []))))
+    s = [response.get(layer, math.nan) for layer in layers]
+    top = max([v for v in s if math.isfinite(v)] + [1e-12])
+    into = {e["target"]: e for e in drawn_map["edges"]}
+    shade, first = {}, {}
+    for k, node in enumerate(n for n in drawn_map["nodes"] if n["layers"]):
+        for layer in node["layers"]:
+            shade.setdefault(layer, _NODE_SHADES[k % 2])
+        first[node["layers"][0]] = into.get(node["id"], {})
+    for i, (layer, v) in enumerate(zip(layers, s)):
+        ax.barh(i, v if math.isfinite(v) else 0.0, height=0.7, color=shade.get(layer, MAGNITUDE))
+        text = f"{v:.2g}" if math.isfinite(v) else "–"
+        if layer in first:
+            text += f"  {_gain_text(first[layer])}"
+        ax.text(max(v, 0.0) if math.isfinite(v) else 0.0, i, " " + text, fontsize=FONT, va="center", ha="left")
+    out = _output_text(drawn_map)
+    if out:  # under the last layer, on the row of the matrix's column numbers
+        ax.text(0.0, len(layers) + 0.3, out, fontsize=FONT, va="center", ha="left", clip_on=False)
+    ax.set_xlim(0.0, top / 0.35)  # the bars in the left part, their values after them
+    ax.set_ylim(len(layers) - 0.5, -0.5)
+    ax.set_yticks([])
+    ax.set_xticks([])
+    for side in ("top", "right", "bottom"):
+        ax.spines[side].set_visible(False)
+
+
+def _output_text(drawn_map: dict) -> str | None:
+    """``output <s> ×<gain>`` from the edge into ``<output>``; ``None`` without one."""
+    last = drawn_map["nodes"][-1] if drawn_map["nodes"] else None
+    out = next((e for e in drawn_map["edges"] if last is not None and e["target"] == last["id"]), None)
+    if out is None or last["layers"]:
+        return None
+    s = _f(out.get("weight"))
+    return f"output {s:.2g}  {_gain_text(out)}" if math.isfinite(s) else f"output –  {_gain_text(out)}"
+
+
+def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
+    """The layer causal map, one row per layer: left, the CKA matrix of the layers' response profiles (rows
+    ``i: name``: :func:`~lightning_causal.reporting.graph_figures.layer_labels`, the names without their shared
+    prefix, at most 24 characters; columns by number; the layers merged into one causal node boxed in white);
+    right, on the same rows, each layer's relative response ``s = E‖Δh‖ / E‖h‖`` as a bar with its value, and
+    where a causal node begins the gain ``×g`` (its ``s`` over the ``s`` of the node above); the bars of
+    consecutive nodes alternate in shade; the output's ``s`` and gain on the row under the last layer. Under it
+    all: the leaf layers the default layers left out and the layers no intervention moves (``meta["left_out"]``,
+    ``meta["unmoved"]``), then the key (:data:`LAYER_MAP_KEY`). All text is 8 points or more.
+
+    Sized for a TensorBoard image card (a box of about 400 x 215 pixels): 0.16 inch a layer, about 5 x 3 inches
+    for 12 layers with short names (shown at 0.66 or more), 6 inches wide with 24-character names. A chain of
+    more than 16 causal nodes draws those whose incoming gain is farthest from 1, and a matrix of more than 32
+    layers the first and last layer of each drawn node, numbered as among all (a gain over nodes not drawn
+    reads ``×g over k``); the title then says how many of how many. The JSON report holds them all.
+
+    Args:
+        layer_map: ``LayerCausalMap.to_dict()``.
+        title: the figure's title; default ``"layer causal map: <k> causal nodes"``.
+
+    Examples:
+        >>> fig = layer_map_figure({"layers": ["a", "b"], "cka": [[1.0, 0.95], [0.95, 1.0]], "response": [0.5, 0.4],
+        ...     "threshold": 0.9, "nodes": [{"id": "<input>", "layers": []}, {"id": "a..b", "layers": ["a", "b"]},
+        ...     {"id": "<output>", "layers": []}], "edges": [{"source": "<input>", "target": "a..b", "weight": 0.5, "gain": 1.0},
+        ...     {"source": "a..b", "target": "<output>", "weight": 0.1, "gain": 0.25}]})
+        >>> [t.get_text() for t in fig.axes[1].texts]
+        [' 0.5  ×1', ' 0.4', 'output 0.1  ×0.25']
+    """
+    if not isinstance(layer_map, dict) or not {"layers", "cka", "nodes", "edges"} <= layer_map.keys():
+        raise ValueError(f"Expected argument `layer_map` to be LayerCausalMap.to_dict() (keys layers, cka, nodes, edges) "
+                         f"but got {type(layer_map).__name__}"
+                         + (f" with keys {sorted(layer_map)}" if isinstance(layer_map, dict) else ""))
+    layers, rows, drawn_map, drawn, causal = _rows(layer_map)
+    all_layers = list(layer_map["layers"])
+    number = {layer: i for i, layer in enumerate(all_layers)}
+    numbers = [number[layer] for layer in layers]  # a layer's number among all: a capped matrix skips some
+    n = len(layers)
+    side = max(1.3, ROW * n)
+    left = 0.15 + _CHAR * max([len(r) for r in rows] + [4])
+    width = left + side + 0.55 + _BARS
+    threshold = _f(layer_map.get("threshold"))
+    note = _left_out_note(layer_map.get("meta") or {}, int(width / _KEY_CHAR)) + textwrap.wrap(
+        LAYER_MAP_KEY.format(threshold=threshold), int(width / _KEY_CHAR))
+    note_height = 0.15 * len(note) + 0.05
+    height = 0.3 + side + 0.35 + note_height
+    fig = Figure(figsize=(width, height), layout="constrained")
+    grid = fig.add_gridspec(2, 2, width_ratios=[left + side + 0.55, _BARS], height_ratios=[side + 0.35, note_height])
+    ax, bars = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
+    cka = layer_map["cka"]
+    im = ax.imshow([[_f(cka[i][j]) for j in numbers] for i in numbers], vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(n), [str(i) for i in numbers], fontsize=FONT)
+    ax.set_yticks(range(n), rows, fontsize=FONT)
+    ax.set_xlabel("layer", fontsize=FONT, labelpad=1)
+    index = {layer: i for i, layer in enumerate(layers)}
+    for node in drawn_map["nodes"]:
+        if len(node["layers"]) > 1:
+            a, b = index[node["layers"][0]], index[node["layers"][-1]]
+            ax.add_patch(Rectangle((a - 0.5, a - 0.5), b - a + 1, b - a + 1, fill=False, ec="white", lw=2))
+    of = f", {n} of {len(all_layers)} layers" if n < len(all_layers) else ""
+    ax.set_title(f"linear CKA{of}", fontsize=FONT + 1)
+    fig.colorbar(im, ax=ax, fraction=0.08, pad=0.03, ticks=[0.0, 0.5, 1.0]).ax.tick_params(labelsize=FONT)
+    _bars(bars, layer_map, layers, drawn_map)
+    bars.set_title("response s", fontsize=FONT + 1)
+    key = fig.add_subplot(grid[1, :])
+    key.axis("off")
+    key.text(0.0, 1.0, "\n".join(note), fontsize=FONT, ha="left", va="top", transform=key.transAxes, color="0.25")
+    heading = f"{drawn} of {causal} causal nodes" if drawn < causal else f"{causal} causal nodes"
+    fig.suptitle(title or f"layer causal map: {heading}", fontsize=FONT + 1)
+    return fig
