@@ -74,7 +74,9 @@ class CausalGraphAudit(Audit):
     edges) and ``faithfulness`` (the graph run as a circuit); the stability of the edge set
     (``stability_resample`` and ``stability_noise``: Jaccard overlaps under probe resampling and
     input noise; no ``stability_noise`` for token ids, with a note) and, from the second run on, the edges gained and lost since the previous run
-    (``edge_changes`` table, ``edges_gained``, ``edges_lost``, ``edge_jaccard_previous``). A probe
+    (``edge_changes`` table, ``edges_gained``, ``edges_lost``, ``edge_jaccard_previous``), left out with a note at a
+    run whose layers' units (``meta["units"]`` of the graph) or explained output's width (``meta["outputs"]``) changed
+    since the previous (a head grown to more classes: node ``head:7`` is no unit of the earlier graph). A probe
     of one sample, or of copies of one sample, has no spread for the tests (one sample: no unit is
     kept; copies: every non-zero effect has z = inf) nor for the mean ablation: a ``UserWarning``
     (at set-up in a fit) and a note say so.
@@ -228,6 +230,8 @@ class CausalGraphAudit(Audit):
             if spreadless:  # identical samples: the audit's own note below says it, and why
                 warnings.filterwarnings("ignore", message=REPEATED_SAMPLES, category=UserWarning)
             graph = causal_graph(model, probe.inputs, self.layers, self.top_k, **options)
+        first = first_row_outputs(model, probe, self.output)()  # the explained output's width: which classes output:c are
+        graph.meta["outputs"] = int(first.shape[1]) if first.dim() > 1 else 1
         result = AuditResult(self.name, graphs={"causal_graph": graph.to_dict()})
         if self.class_names is not None:
             result.graphs["causal_graph"].setdefault("meta", {})["class_names"] = list(self.class_names)
@@ -269,7 +273,12 @@ class CausalGraphAudit(Audit):
         order = sorted(range(len(graph.edges)), key=lambda i: -abs(graph.edges[i][2]))
         result.tables["edges"] = [{"source": graph.edges[i][0], "target": graph.edges[i][1], "weight": graph.edges[i][2],
                                    **{k: graph.edge_stats[i][k] for k in _EDGE_COLUMNS}} for i in order]
-        if self._previous is not None:
+        changed = _changed_units(self._previous, graph)
+        if changed:  # a head grown, a layer widened or replaced: unit i of the two graphs is not one unit
+            result.meta.setdefault("notes", []).append(
+                f"no edges_gained, edges_lost or edge_jaccard_previous at this audit: the units changed since the previous "
+                f"audit ({changed}), so its graph's nodes are not the same units; the comparison resumes at the next audit")
+        elif self._previous is not None:
             diff = graph.diff(self._previous)
             result.scalars.update(edges_gained=float(len(diff["gained"])), edges_lost=float(len(diff["lost"])),
                                   edge_jaccard_previous=diff["jaccard"])
@@ -279,3 +288,20 @@ class CausalGraphAudit(Audit):
         result.meta.update(top_k=self.top_k, layers=self.layers,
                            **{k: v for k, v in self.options.items() if k not in ("output", "additional_forward_args")})
         return result
+
+
+def _changed_units(previous: CausalGraph | None, graph: CausalGraph) -> str:
+    """What differs between the units of ``previous`` and ``graph`` (``meta["units"]`` of each layer, ``meta["outputs"]``
+    the explained output's width), e.g. ``"head: 5 units, now 10; the explained output: 5 columns, now 10"``; ``""``
+    where nothing does, where there is no previous graph, or where it records neither (a graph of a checkpoint written
+    before they were recorded)."""
+    if previous is None:
+        return ""
+    before, now = dict(previous.meta.get("units") or {}), dict(graph.meta.get("units") or {})
+    if "outputs" in previous.meta:
+        before["outputs"], now["outputs"] = previous.meta["outputs"], graph.meta.get("outputs")
+    changed = [f"{'the explained output' if name == 'outputs' else name}: {before[name]} {'columns' if name == 'outputs' else 'units'}, "
+               f"now {now[name]}" for name in before if name in now and before[name] != now[name]]
+    if before and set(before) != set(now):  # other layers: a renamed or re-chosen layer
+        changed.append(f"layers {sorted(set(before) - {'outputs'})}, now {sorted(set(now) - {'outputs'})}")
+    return "; ".join(changed)

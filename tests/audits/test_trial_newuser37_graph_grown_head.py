@@ -1,0 +1,51 @@
+"""newuser37: CausalGraphAudit across a head grown between audits (class-incremental learning: 5 -> 10 classes).
+
+The audit compares its graph with its previous run's (edges_gained, edges_lost, edge_jaccard_previous). Where the
+layers' units changed between the runs (the head grown from 5 to 10 units, the explained output from 5 to 10
+columns), node "head:7" or "output:7" did not exist before: the scalars counted edges into units that were not there
+as gained, a drop of the Jaccard that says nothing of the circuit, silently. Those scalars are now left out at that
+run, with a note naming what changed, and come back at the next run (which compares two graphs of the grown head).
+"""
+
+import torch
+from torch import nn
+
+from lightning_causal import CausalGraphAudit, Probe
+
+
+class _Net(nn.Module):
+    def __init__(self, n_classes: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(4, 6), nn.ReLU())
+        self.head = nn.Linear(6, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def _grown(net: _Net, n_classes: int) -> _Net:
+    out = _Net(n_classes)
+    out.body.load_state_dict(net.body.state_dict())
+    with torch.no_grad():
+        k = net.head.out_features
+        out.head.weight[:k], out.head.bias[:k] = net.head.weight, net.head.bias
+    return out
+
+
+def test_the_graph_comparison_pauses_where_the_head_grew_and_says_why():
+    torch.manual_seed(0)
+    probe = Probe(torch.randn(16, 4))
+    audit = CausalGraphAudit(["body.1", "head"], top_k=3, ablation="zero", stability_resamples=0)
+    net = _Net(5).eval()
+    first = audit.run(net, probe)
+    assert first.graphs["causal_graph"]["meta"]["units"] == {"body.1": 6, "head": 5}
+    assert first.graphs["causal_graph"]["meta"]["outputs"] == 5
+    assert audit.run(net, probe).scalars["edge_jaccard_previous"] == 1.0  # the same model: the same graph
+    grown = _grown(net, 10).eval()
+    after = audit.run(grown, probe)
+    assert not {"edges_gained", "edges_lost", "edge_jaccard_previous"} & set(after.scalars)
+    assert "edge_changes" not in after.tables
+    [note] = [n for n in after.meta["notes"] if "edge_jaccard_previous" in n]
+    assert "head: 5 units, now 10; the explained output: 5 columns, now 10" in note
+    again = audit.run(grown, probe)  # two graphs of the grown head: compared again
+    assert again.scalars["edge_jaccard_previous"] == 1.0
