@@ -158,7 +158,8 @@ def resized_note(name: str, lengths: Sequence[int]) -> str:
 
     Examples:
         >>> resized_note("importance/head", [5, 10])
-        'no drift of importance/head at this audit: 5 entries at the previous audit, 10 now, so they are not the same units (the model, or the layers the audit covers, changed between them); it resumes at the next audit'
+        'no drift of importance/head at this audit: 5 entries at the previous audit, 10 now, so entry i is not one unit, class or layer in both (the model, or the layers the audit covers, changed between them); it resumes at the next audit'
     """
-    return (f"no drift of {name} at this audit: {lengths[0]} entries at the previous audit, {lengths[1]} now, so they are "
-            "not the same units (the model, or the layers the audit covers, changed between them); it resumes at the next audit")
+    return (f"no drift of {name} at this audit: {lengths[0]} entries at the previous audit, {lengths[1]} now, so entry i is "
+            "not one unit, class or layer in both (the model, or the layers the audit covers, changed between them); it "
+            "resumes at the next audit")

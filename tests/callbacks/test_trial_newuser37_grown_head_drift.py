@@ -41,6 +41,6 @@ def test_a_vector_whose_length_changed_with_the_head_has_no_drift_and_a_note_say
     assert "drift/importance/head/spearman" not in after.scalars  # 5 units before, 10 now: nothing to compare
     assert "drift/importance/body.0/spearman" in after.scalars  # the unchanged layer's drift goes on
     notes = [n for n in after.meta.get("notes", []) if "importance/head" in n]
-    assert notes == ["no drift of importance/head at this audit: 5 entries at the previous audit, 10 now, so they are not the "
-                     "same units (the model, or the layers the audit covers, changed between them); it resumes at the next audit"]
+    assert notes == ["no drift of importance/head at this audit: 5 entries at the previous audit, 10 now, so entry i is not one "
+                     "unit, class or layer in both (the model, or the layers the audit covers, changed between them); it resumes at the next audit"]
     assert not any("body.0" in n for n in after.meta.get("notes", []))
