@@ -15,6 +15,10 @@ per run. A pattern never catches a tag of another metric or a drift tag:
   per-layer series (``<layer>/top1_importance``).
 - ``causal drift``: one chart per audit and drift metric (``spearman``, ``topk_jaccard``,
   ``shift``), one series per vector.
+
+A layout cannot set a chart's y range: TensorBoard's "Ignore outliers in chart scaling" (on by default, per browser)
+takes it from the values within their 5% and 95% quantiles, none of two, so a chart of one series of two audits falls
+back to 0 to 1; docs/recipes.md says to untick it.
 """
 
 from __future__ import annotations
