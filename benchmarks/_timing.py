@@ -28,6 +28,25 @@ def median_time(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
+def interleaved_times(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) seconds of each function, the functions called in turn within every repeat after one
+    warm-up round, so that a change of the machine's load hits them alike; the CPU time (the process's) of a
+    one-thread process moves less than the wall time on a shared machine."""
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in fns}
+    for r in range(repeats + 1):
+        for name, fn in fns.items():
+            w, c = time.perf_counter(), time.process_time()
+            fn()
+            if r:
+                times[name].append((time.perf_counter() - w, time.process_time() - c))
+    return {name: (statistics.median(t[0] for t in ts), statistics.median(t[1] for t in ts)) for name, ts in times.items()}
+
+
+def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median wall seconds of each function, timed as :func:`interleaved_times` does."""
+    return {name: wall for name, (wall, _cpu) in interleaved_times(fns, repeats).items()}
+
+
 def rss_bytes() -> int:
     """This process's resident set size in bytes (Linux ``/proc/self/statm``)."""
     with open("/proc/self/statm") as fh:

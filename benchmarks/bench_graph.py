@@ -30,10 +30,8 @@ Prints markdown tables.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -42,7 +40,7 @@ from torch.nn import functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._timing import module_at  # noqa: E402
+from benchmarks._timing import interleaved_medians, module_at  # noqa: E402
 from lightning_causal.causal.engine.groups import patch_mask  # noqa: E402
 from lightning_causal.causal.structure.counterfactuals import counterfactual_explanation  # noqa: E402
 from lightning_causal.causal.structure.graph import causal_graph, graph_stability  # noqa: E402
@@ -65,19 +63,6 @@ def epoch(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
 def reference_graph(rev: str):
     """``causal_graph`` of ``causal/structure/graph.py`` at git revision ``rev``."""
     return module_at(rev, "lightning_causal/causal/structure/graph.py").causal_graph
-
-
-def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median wall seconds of each function, the functions called in turn within every repeat (after
-    one warm-up round), so that a change of the machine's load hits them alike."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for r in range(repeats + 1):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            if r:
-                times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def costs(args: argparse.Namespace) -> None:
