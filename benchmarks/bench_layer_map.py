@@ -3,38 +3,43 @@
 
     .venv/bin/python benchmarks/bench_layer_map.py [--before REV] [--repeats 5] [--probe-cnn 8] [--probe-digits 64] [--threads 1]
 
-Models (random weights: the cost does not depend on them): a small CNN on 3x32x32 inputs (conv 3->16->32->64,
-3x3, ReLU, max pools, global average pool, a linear head: the default layers are its 3 convolutions and the head)
-and the digits LeNet (``lightning_causal.models.DigitsCNN``, 1x8x8). ``LayerMapAudit()`` defaults: one input group
-per element (3,072 on the CNN, 64 on the digits), so ``G * N`` forward rows: 24,576 rows for 8 probe rows of the
-CNN. The audit is run with the current ``trace_interventions`` and with the one of ``--before`` (read with
-``git show`` and patched into ``layer_map``), in turn within every repeat after a warm-up round, medians of
-``--repeats`` of the wall and the CPU time (the process's, one thread: less moved by other
-work on a shared machine); the largest difference of the two maps' CKA and relative responses is printed too (0 or float
-rounding). A ``torch.profiler`` table of the current code on the CNN follows with ``--profile``.
-Prints a markdown table.
+Models: a small CNN on 3x32x32 inputs (conv 3->16->32->64, 3x3, ReLU, max pools, global average pool, a linear
+head: the default layers are its 3 convolutions and the head) and the digits LeNet
+(``lightning_causal.models.DigitsCNN``, 1x8x8), random weights on random normal inputs (the cost does not depend on
+the weights; no input element holds the baseline 0); and, trained (``fit_classifier``, ``--train-epochs``, seed 0) on
+scikit-learn's digits, the DigitsCNN on digits (1x8x8, pixels in [0, 1]) and a 4-conv ReLU CNN on the digits
+scaled to 3x32x32 (nearest, the grey value in 3 channels; conv 3->16->32->64->64, 3x3, max pools after the 2nd and
+3rd, a 4x4 average pool, a linear head), probes from the validation digits, about half of whose pixels are 0 (the
+background): their rows (one group per element set to the baseline 0 that it already holds) change nothing, and
+the layer map leaves them unrun since ``moving_rows``. ``LayerMapAudit()`` defaults: one input group per element
+(3,072 on the 32x32 CNNs, 64 on the digits), so ``G * N`` intervention rows: 24,576 for 8 probe rows of a
+3x32x32 CNN; the column "at the baseline" is the share of them whose group already holds it. The audit is run with
+the current ``trace_interventions`` and with the one of ``--before`` (read with ``git show`` and patched into
+``layer_map``), in turn within every repeat after a warm-up round, medians of ``--repeats`` of the wall and the CPU
+time (the process's, one thread: less moved by other work on a shared machine); the largest difference of the two
+maps' CKA and relative responses is printed too (0 or float rounding). A ``torch.profiler`` table of the current
+code on the CNN follows with ``--profile``. Prints a markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
-from collections.abc import Callable
+import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._timing import module_at  # noqa: E402
+from benchmarks._timing import interleaved_times, module_at  # noqa: E402
 from lightning_causal.audits.base import Probe  # noqa: E402
 from lightning_causal.audits.layer_map import LayerMapAudit  # noqa: E402
 from lightning_causal.causal.structure import layer_map  # noqa: E402
-from lightning_causal.models import DigitsCNN  # noqa: E402
+from lightning_causal.models import DigitsCNN, fit_classifier, load_digits_tensors  # noqa: E402
 
 
 def cnn32() -> nn.Module:
@@ -46,17 +51,28 @@ def cnn32() -> nn.Module:
                          nn.Linear(64, 10)).eval()
 
 
-def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, tuple[float, float]]:
-    """Median (wall, CPU) seconds of each function, the functions called in turn within every repeat after one
-    warm-up round: the CPU time of this one-thread process moves less than the wall time on a shared machine."""
-    times: dict[str, list[tuple[float, float]]] = {name: [] for name in fns}
-    for r in range(repeats + 1):
-        for name, fn in fns.items():
-            w, c = time.perf_counter(), time.process_time()
-            fn()
-            if r:
-                times[name].append((time.perf_counter() - w, time.process_time() - c))
-    return {name: (statistics.median(t[0] for t in ts), statistics.median(t[1] for t in ts)) for name, ts in times.items()}
+def cnn32_deep() -> nn.Module:
+    """The 4-conv ReLU CNN on 3x32x32 (random weights, seed 0; trained by :func:`trained_cases`)."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten(),
+                         nn.Linear(64 * 16, 10)).eval()
+
+
+def trained_cases(epochs: int, probe_cnn: int, probe_digits: int) -> list[tuple[str, nn.Module, torch.Tensor]]:
+    """The DigitsCNN on digits and the 4-conv CNN on digits scaled to 3x32x32, trained, with validation probes."""
+    x, y, xv, yv = load_digits_tensors()
+    big = lambda t: F.interpolate(t, scale_factor=4, mode="nearest").expand(-1, 3, -1, -1).contiguous()  # noqa: E731
+    cases = []
+    for name, model, train, probe in (("DigitsCNN 1x8x8, trained, digits", DigitsCNN(), x, xv[:probe_digits]),
+                                      ("CNN 4-conv 3x32x32, trained, digits x4", cnn32_deep(), big(x), big(xv[:probe_cnn]))):
+        model = fit_classifier(model, train, y, epochs, seed=0).eval()
+        with torch.no_grad():
+            accuracy = float((model(big(xv) if train.shape[-1] == 32 else xv).argmax(1) == yv).float().mean())
+        print(f"{name}: validation accuracy {accuracy:.3f} after {epochs} epochs")
+        cases.append((name, model, probe))
+    return cases
 
 
 def reference_trace(rev: str):
@@ -66,23 +82,29 @@ def reference_trace(rev: str):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--before", default="ff911f1", help="git revision of the layer_trace.py compared with (default: "
-                        "ff911f1, before the clean rows were subtracted by slices)")
+    parser.add_argument("--before", default="0f3c15f", help="git revision of the layer_trace.py compared with (default: "
+                        "0f3c15f, before the rows that change no input element were left unrun; ff911f1: before the "
+                        "clean rows were subtracted by slices)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--probe-cnn", type=int, default=8, help="probe rows of the 3x32x32 CNN")
     parser.add_argument("--probe-digits", type=int, default=64, help="probe rows of the digits CNN")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--train-epochs", type=int, default=3, help="epochs of the trained models")
+    parser.add_argument("--no-trained", action="store_true", help="the random-weight cases only")
     parser.add_argument("--profile", action="store_true", help="also print a torch.profiler table of the current code")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore", message="LayerMapAudit: without `feature_mask`")  # the defaults, on purpose
     now, before = layer_map.trace_interventions, reference_trace(args.before)
     gen = torch.Generator().manual_seed(1)
     cases = [("CNN 3x32x32", cnn32(), torch.randn(args.probe_cnn, 3, 32, 32, generator=gen)),
              ("DigitsCNN 1x8x8", DigitsCNN().eval(), torch.randn(args.probe_digits, 1, 8, 8, generator=gen))]
+    if not args.no_trained:
+        cases += trained_cases(args.train_epochs, args.probe_cnn, args.probe_digits)
     print(f"threads {args.threads}, medians of {args.repeats} (old and new in turn), torch {torch.__version__}\n")
-    print("| model | probe rows | intervention rows | before: wall / CPU (s) | now: wall / CPU (s) | speed-up (wall, CPU) "
-          "| max abs diff (CKA, response) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | probe rows | intervention rows | at the baseline | before: wall / CPU (s) | now: wall / CPU (s) "
+          "| speed-up (wall, CPU) | max abs diff (CKA, response) |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, model, x in cases:
         audit, results = LayerMapAudit(), {}
 
@@ -93,14 +115,14 @@ def main() -> None:
             finally:
                 layer_map.trace_interventions = now
 
-        times = interleaved_medians({"before": lambda: run(before, "before"), "now": lambda: run(now, "now")},
-                                    args.repeats)
+        times = interleaved_times({"before": lambda: run(before, "before"), "now": lambda: run(now, "now")},
+                                  args.repeats)
         a, b = (results[k].graphs["layer_map"] for k in ("before", "now"))
         pairs = [*(p for ra, rb in zip(a["cka"], b["cka"]) for p in zip(ra, rb)), *zip(a["response"], b["response"])]
         diff = max((abs(float(u) - float(v)) for u, v in pairs if u == u and v == v and not isinstance(u, str)), default=0.0)
         rows = x[0].numel() * x.shape[0]
         (wb, cb), (wn, cn) = times["before"], times["now"]
-        print(f"| {name} | {x.shape[0]} | {rows:,} | {wb:.2f} / {cb:.2f} | {wn:.2f} / {cn:.2f} | "
+        print(f"| {name} | {x.shape[0]} | {rows:,} | {float((x == 0).float().mean()):.0%} | {wb:.2f} / {cb:.2f} | {wn:.2f} / {cn:.2f} | "
               f"{wb / wn:.2f}x, {cb / cn:.2f}x | {diff:.1e} |")
     if args.profile:
         from torch.profiler import profile
