@@ -14,7 +14,7 @@ from torch import nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.audits.options import (
-    check_name_count,
+    check_class_name_count,
     check_names,
     first_row_outputs,
     regression_labels,
@@ -109,7 +109,8 @@ class CausalGraphAudit(Audit):
         name: tag of the audit (default ``"causal_graph"``).
         class_names: one name per class (output) of the model, drawn beside the graph's output nodes
             and written after them in the text summary (``output:1 (chirp)``); their ids stay
-            ``output:<c>`` in the tables and reports (``graphs["causal_graph"]["meta"]`` keeps the names). A list of another length than the outputs is a ``ValueError``.
+            ``output:<c>`` in the tables and reports (``graphs["causal_graph"]["meta"]`` keeps the names). A list of fewer names than outputs is a ``ValueError``;
+            more are accepted (one list for a head that grows during the fit, given from the start).
 
     Examples:
         >>> import torch
@@ -224,7 +225,7 @@ class CausalGraphAudit(Audit):
                                                model=model, output=self.output)
         if self.class_names is not None:
             first = first_row_outputs(model, probe, self.output)()
-            check_name_count("class_names", self.class_names, int(first.shape[1]) if first.dim() > 1 else 1, "class")
+            check_class_name_count(self.class_names, int(first.shape[1]) if first.dim() > 1 else 1)
         spreadless = _without_spread(probe)
         with warnings.catch_warnings():
             if spreadless:  # identical samples: the audit's own note below says it, and why

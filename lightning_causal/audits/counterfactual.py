@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.group_regions import signal_layout
 from lightning_causal.audits.options import (
+    check_class_name_count,
     check_name_count,
     check_names,
     check_one_label_per_sample,
@@ -124,8 +125,8 @@ class CounterfactualAudit(Audit):
             units). ``mean_l1``/``mean_l2`` stay in the inputs' units.
         output: which tensor of the model's return value holds the logits (see :class:`Audit`).
         feature_names: names of the columns of tabular inputs (the table's ``changes`` use them).
-        class_names: one name per class (the figure's titles use them; for tabular inputs the text
-            card's rows ``#index predicted → counterfactual class: changes``; ``#index predicted → label (not found)``
+        class_names: one name per class, at least (more: a head that grows during the fit; the figure's titles use
+            them; for tabular inputs the text card's rows ``#index predicted → counterfactual class: changes``; ``#index predicted → label (not found)``
             where no counterfactual was found).
         name: tag of the audit (default ``"counterfactual"``).
         towards: the class each counterfactual reaches: ``"label"`` (the probe's misclassified samples,
@@ -261,7 +262,7 @@ class CounterfactualAudit(Audit):
         with audit_mode(model):
             out = Forward(model, num_samples=len(probe), **options)(x)
         _check_logits(out)
-        check_name_count("class_names", self.class_names, int(out.shape[1]), "class")
+        check_class_name_count(self.class_names, int(out.shape[1]))
         pred = out.argmax(1)
         result = AuditResult(self.name)
         result.meta.update(names_meta(self.feature_names, self.class_names))

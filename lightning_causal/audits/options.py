@@ -121,6 +121,22 @@ def check_name_count(name: str, names: list[str] | None, count: int, what: str) 
         raise ValueError(f"Expected argument `{name}` to hold one name per {what} ({count}) but got {len(names)}")
 
 
+def check_class_name_count(class_names: list[str] | None, count: int) -> None:
+    """``class_names`` is ``None`` or names each of the ``count`` classes of the explained output; more names are
+    accepted (the classes of a head that grows during the fit: one list, given from the start, names both heads),
+    fewer are refused as :func:`check_name_count` refuses them.
+
+    Examples:
+        >>> check_class_name_count(["a", "b", "c"], 2)  # a head of 2 classes that will have 3
+        >>> check_class_name_count(["a"], 2)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected argument `class_names` to hold one name per class (2) but got 1
+    """
+    if class_names is not None and len(class_names) < count:
+        check_name_count("class_names", class_names, count, "class")
+
+
 _SIGNS = {"<=": "le", ">=": "ge", "!=": "ne", "==": "eq", "<": "lt", ">": "gt", "=": "eq", "+": "plus", "&": "and",
           "%": "pct", "×": "x"}  # spelled out in a tag: "<50K" and ">50K" both gave "50K", "+" gave "_"
 _SIGN = re.compile("|".join(re.escape(sign) for sign in _SIGNS))  # the two-character signs first
@@ -245,8 +261,11 @@ def names_meta(
         meta["class_names"] = list(class_names)
     if targets is not None:
         meta["targets"] = [int(t) for t in targets.reshape(-1).tolist()]
-        if class_names is not None and meta["targets"]:
-            class_label(class_names, max(meta["targets"]))
+        if class_names is not None and meta["targets"] and max(meta["targets"]) >= len(class_names):
+            width = f"; the explained output has {outputs.shape[1]} columns" if outputs is not None and outputs.dim() == 2 else ""
+            raise ValueError(f"Expected argument `class_names` to name class {max(meta['targets'])} but it holds "
+                             f"{len(class_names)} names{width} (a head that grows during the fit: name every class it will "
+                             "have, from the start)")
     if mask is not None and inputs is not None and inputs.dim() == 2 and mask.dim() == 2 and mask.shape[0] == 1:
         meta["feature_groups"] = [int(g) for g in mask[0].tolist()]
     if vocabulary is not None and inputs is not None and not inputs.is_floating_point():
