@@ -4,7 +4,7 @@ The card used to draw the CKA matrix beside a chain of circles, 660 to 750 pixel
 TensorBoard image card (a box of about 400 x 215 pixels) showed at 0.35 to 0.61: 8-point labels 3 to 5 points high.
 Here each layer is one row of the matrix and, beside it on the same row, one bar of its relative response
 ``s``, the gain written where a causal node begins: the chain's numbers without a second copy of the layer
-names, about 500 x 300 pixels for 4 to 12 layers.
+names, about 410 x 260 to 540 x 310 pixels for 4 to 12 layers.
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ __all__ = ["LAYER_MAP_KEY", "layer_map_figure"]
 LAYER_MAP_KEY = ("bars: s = E‖Δh‖ / E‖h‖, the share of a layer's output the input interventions move; "
                  "×g: gain, s over s of the node above; white boxes: layers merged into one node (CKA >= {threshold:.2f})")
 
-ROW = 0.16  # inches a layer: an 8-point label and its gap
+ROW = 0.16  # inches a layer, down and across the matrix: an 8-point label or a two-digit number and its gap
 FONT = 8  # points: the labels, the values and the key (the smallest text of the other cards)
 _CHAR = 0.067  # inches of an average 8-point DejaVu Sans character (names, numbers)
 _KEY_CHAR = 0.078  # inches a character of the key's prose (wider letters, no line may reach the edge)
-_LABEL_CHARS = 24  # a layer's name at most, after its shared prefix (the row's number before it)
-_BARS = 2.0  # inches of the bars (at most 0.35 of it) and their values
+_LABEL_CHARS = 20  # a layer's name at most, after its shared prefix (the row's number before it): 12 rows fit a card
+_BAR = 0.5  # inches of the longest bar, its value and gain after it
 _NODE_SHADES = (MAGNITUDE, "0.72")  # the bars of consecutive causal nodes alternate: a node's layers read as a block
 
 
@@ -62,28 +62,34 @@ def _rows(layer_map: dict) -> tuple[list[str], list[str], dict, int, int]:
     return layers, [f"{number[layer]}: {names[layer]}" for layer in layers], capped, drawn, causal
 
 
-def _bars(ax: Any, layer_map: dict, layers: list[str], drawn_map: dict) -> None:
-    """Each row's relative response ``s`` as a bar, its value after it; the gain into a node at its first layer."""
+def _bar_texts(layer_map: dict, layers: list[str], drawn_map: dict) -> tuple[list[float], list[str], list[str]]:
+    """Each row's relative response ``s``, the text after its bar (``s``, and the gain into a node at its first
+    layer) and the shade of its node."""
     response = dict(zip(layer_map["layers"], (_f(v) for v in layer_map.get("response", []))))
     s = [response.get(layer, math.nan) for layer in layers]
-    top = max([v for v in s if math.isfinite(v)] + [1e-12])
     into = {e["target"]: e for e in drawn_map["edges"]}
     shade, first = {}, {}
     for k, node in enumerate(n for n in drawn_map["nodes"] if n["layers"]):
         for layer in node["layers"]:
             shade.setdefault(layer, _NODE_SHADES[k % 2])
         first[node["layers"][0]] = into.get(node["id"], {})
-    for i, (layer, v) in enumerate(zip(layers, s)):
-        ax.barh(i, v if math.isfinite(v) else 0.0, height=0.7, color=shade.get(layer, MAGNITUDE))
-        text = f"{v:.2g}" if math.isfinite(v) else "–"
-        if layer in first:
-            text += f"  {_gain_text(first[layer])}"
-        ax.text(max(v, 0.0) if math.isfinite(v) else 0.0, i, " " + text, fontsize=FONT, va="center", ha="left")
-    out = _output_text(drawn_map)
+    texts = [(f" {v:.2g}" if math.isfinite(v) else " –") + (f"  {_gain_text(first[layer])}" if layer in first else "")
+             for layer, v in zip(layers, s)]
+    return s, texts, [shade.get(layer, MAGNITUDE) for layer in layers]
+
+
+def _bars(ax: Any, s: list[float], texts: list[str], shades: list[str], out: str | None, width: float) -> None:
+    """Each row's ``s`` as a bar, at most :data:`_BAR` inches of the ``width`` inches, its text after it; the
+    output's under the last row."""
+    top = max([v for v in s if math.isfinite(v)] + [1e-12])
+    for i, (v, text, shade) in enumerate(zip(s, texts, shades)):
+        v = v if math.isfinite(v) else 0.0
+        ax.barh(i, v, height=0.7, color=shade)
+        ax.text(max(v, 0.0), i, text, fontsize=FONT, va="center", ha="left")
     if out:  # under the last layer, on the row of the matrix's column numbers
-        ax.text(0.0, len(layers) + 0.3, out, fontsize=FONT, va="center", ha="left", clip_on=False)
-    ax.set_xlim(0.0, top / 0.35)  # the bars in the left part, their values after them
-    ax.set_ylim(len(layers) - 0.5, -0.5)
+        ax.text(0.0, len(s) + 0.3, out, fontsize=FONT, va="center", ha="left", clip_on=False)
+    ax.set_xlim(0.0, top * width / _BAR)
+    ax.set_ylim(len(s) - 0.5, -0.5)
     ax.set_yticks([])
     ax.set_xticks([])
     for side in ("top", "right", "bottom"):
@@ -103,7 +109,7 @@ def _output_text(drawn_map: dict) -> str | None:
 def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     """The layer causal map, one row per layer: left, the CKA matrix of the layers' response profiles (rows
     ``i: name``: :func:`~lightning_causal.reporting.graph_figures.layer_labels`, the names without their shared
-    prefix, at most 24 characters; columns by number; the layers merged into one causal node boxed in white);
+    prefix, at most 20 characters; columns by number; the layers merged into one causal node boxed in white);
     right, on the same rows, each layer's relative response ``s = E‖Δh‖ / E‖h‖`` as a bar with its value, and
     where a causal node begins the gain ``×g`` (its ``s`` over the ``s`` of the node above); the bars of
     consecutive nodes alternate in shade; the output's ``s`` and gain on the row under the last layer. Under it
@@ -111,7 +117,7 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     ``meta["unmoved"]``), then the key (:data:`LAYER_MAP_KEY`). All text is 8 points or more.
 
     Sized for a TensorBoard image card (a box of about 400 x 215 pixels): 0.16 inch a layer, about 5 x 3 inches
-    for 12 layers with short names (shown at 0.66 or more), 6 inches wide with 24-character names. A chain of
+    for 12 layers with short names, 5.9 x 3.1 with 20-character names (shown at 0.66 or more). A chain of
     more than 16 causal nodes draws those whose incoming gain is farthest from 1, and a matrix of more than 32
     layers the first and last layer of each drawn node, numbered as among all (a gain over nodes not drawn
     reads ``×g over k``); the title then says how many of how many. The JSON report holds them all.
@@ -137,16 +143,20 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     number = {layer: i for i, layer in enumerate(all_layers)}
     numbers = [number[layer] for layer in layers]  # a layer's number among all: a capped matrix skips some
     n = len(layers)
-    side = max(1.3, ROW * n)
+    side = max(1.3, ROW * n)  # the matrix's height and width
     left = 0.15 + _CHAR * max([len(r) for r in rows] + [4])
-    width = left + side + 0.55 + _BARS
+    s, texts, shades = _bar_texts(layer_map, layers, drawn_map)
+    out = _output_text(drawn_map)
+    bars_width = max(_BAR + 0.15 + _CHAR * max(len(t) for t in texts), 0.15 + _CHAR * len(out or ""))  # out: no bar
+    width = left + side + 0.6 + bars_width  # the labels, the matrix, its colour bar, the bars
     threshold = _f(layer_map.get("threshold"))
     note = _left_out_note(layer_map.get("meta") or {}, int(width / _KEY_CHAR)) + textwrap.wrap(
         LAYER_MAP_KEY.format(threshold=threshold), int(width / _KEY_CHAR))
     note_height = 0.15 * len(note) + 0.05
     height = 0.3 + side + 0.35 + note_height
     fig = Figure(figsize=(width, height), layout="constrained")
-    grid = fig.add_gridspec(2, 2, width_ratios=[left + side + 0.55, _BARS], height_ratios=[side + 0.35, note_height])
+    # constrained layout gives the labels and the colour bar their room, then the ratios share the rest
+    grid = fig.add_gridspec(2, 2, width_ratios=[side, bars_width], height_ratios=[side + 0.35, note_height])
     ax, bars = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
     cka = layer_map["cka"]
     im = ax.imshow([[_f(cka[i][j]) for j in numbers] for i in numbers], vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
@@ -161,7 +171,7 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     of = f", {n} of {len(all_layers)} layers" if n < len(all_layers) else ""
     ax.set_title(f"linear CKA{of}", fontsize=FONT + 1)
     fig.colorbar(im, ax=ax, fraction=0.08, pad=0.03, ticks=[0.0, 0.5, 1.0]).ax.tick_params(labelsize=FONT)
-    _bars(bars, layer_map, layers, drawn_map)
+    _bars(bars, s, texts, shades, out, bars_width)
     bars.set_title("response s", fontsize=FONT + 1)
     key = fig.add_subplot(grid[1, :])
     key.axis("off")

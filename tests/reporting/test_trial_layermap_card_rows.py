@@ -3,7 +3,7 @@ circles, 659 x 325 pixels for a 4-layer CNN or MLP, 701 x 325 for a 2-layer BERT
 725 x 620 for a 12-layer MLP: at 0.61, 0.57, 0.53 and 0.35 of its size, its 8-point names about 4 points high.
 It now draws one row a layer: the CKA matrix's row and, on the same row, the layer's relative response ``s`` as a
 bar with its value and, where a causal node begins, its gain ``×g``; the output's ``s`` on the row under the last
-layer; the key under both. 4 to 12 layers of short names fit at 0.66 or more, every text 8 points or more."""
+layer; the key under both. 2 to 12 layers fit at 0.66 or more (names cut to 20 characters), every text 8 points or more."""
 
 from __future__ import annotations
 
@@ -61,6 +61,7 @@ CASES = {  # the trial's models: (layers, causal nodes)
     "bert2": (["model.model.bert.encoder.layer.0", "model.model.bert.encoder.layer.1"], [[0, 1]]),
     "bert4": ([f"model.model.bert.encoder.layer.{i}" for i in range(4)], [[0], [1, 2, 3]]),
     "mlp12": (MLP12, [[0], [1], [2], [3], [4, 5], [6, 7], [8, 9, 10], [11]]),
+    "vit12": ([f"model.vit.encoder.layer.{i}.attention.output.dense_projection" for i in range(12)], [[i] for i in range(12)]),
 }
 
 
@@ -83,6 +84,7 @@ def test_a_layer_map_of_2_to_12_layers_fits_a_card_at_two_thirds_with_8_point_te
             assert not a.overlaps(boxes[j]), (texts[i].get_text(), texts[j].get_text())
     rows = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert rows[0].startswith("0: ") and not any("model." in r for r in rows)  # numbered, the shared prefix gone
+    assert len(set(rows)) == len(rows) and max(len(r) for r in rows) <= 4 + 20
 
 
 def test_each_row_reads_its_layer_s_beside_its_cka_row_and_the_gain_where_a_node_begins():
