@@ -167,8 +167,10 @@ def warn_noise(stacklevel: int | None = None) -> None:
         "Sobol' design, B its own), so they are the interventions' at fixed noise, for one draw of it; the draw "
         "follows the global RNG state (restored afterwards; seed 0 for each audit of a fit) and `max_batch_size`. "
         "For the model without noise make the forward deterministic in eval mode "
-        "(`F.dropout(h, p, training=self.training)`, `z = mu` when not self.training); for the mean over the noise, "
-        "average the results of calls made after different `torch.manual_seed(k)`",
+        "(`F.dropout(h, p, training=self.training)`, `z = mu` when not self.training); for the mean over the noise (the "
+        "MC-dropout predictive mean), average the results of calls made after different `torch.manual_seed(k)`, or, in a "
+        "fit (whose audits all start from seed 0), have the eval-mode forward average K draws "
+        "(`torch.stack([self.head(F.dropout(h, p, training=True)) for _ in range(K)]).mean(0)`)",
         UserWarning, stacklevel=outside_package() if stacklevel is None else stacklevel)
 
 
