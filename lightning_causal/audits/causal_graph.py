@@ -40,6 +40,8 @@ __all__ = ["CausalGraphAudit"]
 
 PerLayer = int | Mapping[str, int] | None
 
+PREVIOUS_RUN_SCALARS = ("edges_gained", "edges_lost", "edge_jaccard_previous")  # compared with the previous run: none at the
+# first, nor at a run whose units changed (meta["units_changed"])
 _NODE_COLUMNS = ("effect", "class", "class_effect", "se", "z", "p_value", "share")
 _EDGE_COLUMNS = ("effect", "se", "z", "p_value", "p_adjusted", "share")
 
@@ -276,6 +278,7 @@ class CausalGraphAudit(Audit):
                                    **{k: graph.edge_stats[i][k] for k in _EDGE_COLUMNS}} for i in order]
         changed = _changed_units(self._previous, graph)
         if changed:  # a head grown, a layer widened or replaced: unit i of the two graphs is not one unit
+            result.meta["units_changed"] = changed
             result.meta.setdefault("notes", []).append(
                 f"no edges_gained, edges_lost or edge_jaccard_previous at this audit: the units changed since the previous "
                 f"audit ({changed}), so its graph's nodes are not the same units; the comparison resumes at the next audit")

@@ -23,6 +23,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from typing_extensions import override
 
+from lightning_causal.audits.causal_graph import PREVIOUS_RUN_SCALARS
 from lightning_causal.callbacks.audit import CausalAuditCallback, audit_seconds_tag
 from lightning_causal.causal.engine.checks import check_int
 
@@ -148,6 +149,11 @@ def _due(owner: str, monitor: str, trainer: Trainer, strict: bool) -> bool:
         rank_zero_warn(f"{owner}(monitor={monitor!r}): the audit of epoch {trainer.current_epoch} logged no drift scalars "
                        "(no earlier run of it to compare with, e.g. that run failed); this audit is skipped")
         return False
+    if drift == "units":
+        rank_zero_warn(f"{owner}(monitor={monitor!r}): the audit of epoch {trainer.current_epoch} compared no graph with the "
+                       "previous audit's: the layers' units or the output's width changed between them (the model changed, "
+                       "e.g. a head grown to more classes); this audit is skipped, the next compares again")
+        return False
     if drift == "resized":
         rank_zero_warn(f"{owner}(monitor={monitor!r}): the audit of epoch {trainer.current_epoch} computed no such drift: the "
                        "vector's length changed since the previous audit (the model changed between them, e.g. a head grown "
@@ -173,7 +179,14 @@ def _drift_not_logged(monitor: str, scalars: dict[str, float], audited: list[Cau
     compare with yet), ``"none"`` when the audit logged no drift at all (its earlier runs failed),
     ``"constant"`` for a ``spearman`` or ``topk_jaccard`` whose vector's ``shift`` was logged (a
     constant vector has no ranking), ``"resized"`` for a vector whose length changed since the previous
-    audit (a head grown between them: ``meta["resized_vectors"]``); ``None`` otherwise (a wrong tag)."""
+    audit (a head grown between them: ``meta["resized_vectors"]``); of ``CausalGraphAudit``'s comparison with its
+    previous graph (``edges_gained``, ``edges_lost``, ``edge_jaccard_previous``): ``"first"`` as above, ``"units"`` at a
+    run whose units changed (``meta["units_changed"]``); ``None`` otherwise (a wrong tag)."""
+    if monitor.startswith("causal/") and monitor.rsplit("/", 1)[-1] in PREVIOUS_RUN_SCALARS:  # CausalGraphAudit's comparison
+        audit = monitor[len("causal/"):].rsplit("/", 1)[0]
+        if any(getattr(cb.last_results.get(audit), "meta", {}).get("units_changed") for cb in audited):
+            return "units"
+        return "first" if any(len(cb.audited_epochs) == 1 for cb in audited) else None
     if "/drift/" not in monitor or not monitor.startswith("causal/"):
         return None
     audit, _, rest = monitor[len("causal/"):].partition("/drift/")
@@ -288,7 +301,8 @@ def check_monitors_after_dry_run(audit_callback: CausalAuditCallback, trainer: T
     if not audit_callback.dry_run_tags:
         return
     for cb in trainer.callbacks:
-        if not isinstance(cb, _OnAudits) or "/drift/" in cb.monitor or cb.monitor in audit_callback.dry_run_tags:
+        if (not isinstance(cb, _OnAudits) or "/drift/" in cb.monitor or cb.monitor in audit_callback.dry_run_tags
+                or cb.monitor.rsplit("/", 1)[-1] in PREVIOUS_RUN_SCALARS):  # none before a second run, as drift
             continue
         if any(cb.monitor.startswith(f"causal/{a.name}/") for a in audit_callback.audits):
             rank_zero_warn(

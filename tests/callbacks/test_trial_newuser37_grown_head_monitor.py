@@ -4,7 +4,11 @@ At the audit right after the head grew (3 -> 6 classes) the head's importance ve
 audit before, so no drift of it is computed (entry i is not one unit). The monitor took the missing scalar for a
 wrong tag and stopped the fit ("found no such scalar after the audit of epoch 1"); it now skips that audit with a
 warning saying why, and checks again at the next audit, where the drift compares two audits of the grown head.
+CausalGraphAudit's comparison with its previous graph (edge_jaccard_previous) is monitored alike: it stopped the fit at
+the first audit already (nothing to compare yet), and at the run after the growth it is now skipped with a warning.
 """
+
+import warnings
 
 import pytest
 import torch
@@ -12,7 +16,12 @@ from lightning import pytorch as pl
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_causal import AuditEarlyStopping, CausalAuditCallback, UnitImportanceAudit
+from lightning_causal import (
+    AuditEarlyStopping,
+    CausalAuditCallback,
+    CausalGraphAudit,
+    UnitImportanceAudit,
+)
 from tests.helpers.lightning import SgdMlp, quick_trainer
 
 MONITOR = "causal/units/drift/importance/net.2/spearman"
@@ -40,11 +49,15 @@ class _Checks(AuditEarlyStopping):
         super()._run_early_stopping_check(trainer)
 
 
-def test_a_drift_monitor_skips_the_audit_where_the_head_grew_and_checks_again_after():
+def _loaders() -> tuple[DataLoader, DataLoader]:
     torch.manual_seed(0)
     x = torch.randn(48, 4)
     y = torch.arange(48) % 3
-    train, val = DataLoader(TensorDataset(x, y), batch_size=16), DataLoader(TensorDataset(x[:12], y[:12]), batch_size=12)
+    return DataLoader(TensorDataset(x, y), batch_size=16), DataLoader(TensorDataset(x[:12], y[:12]), batch_size=12)
+
+
+def test_a_drift_monitor_skips_the_audit_where_the_head_grew_and_checks_again_after():
+    train, val = _loaders()
     audits = CausalAuditCallback([UnitImportanceAudit(["net.0", "net.2"], name="units")], probe_size=12)
     monitor = _Checks(MONITOR, mode="max", patience=5)
     with pytest.warns(UserWarning, match=r"epoch 1 computed no such drift: the vector's length changed since the previous audit"):
@@ -53,3 +66,16 @@ def test_a_drift_monitor_skips_the_audit_where_the_head_grew_and_checks_again_af
     assert audits.last_results["units"].vectors["importance/net.2"].numel() == 6
     assert MONITOR in audits.last_scalars  # epoch 2 compares two audits of the grown head
     assert monitor.checked == [2]  # epoch 0: nothing to compare yet; epoch 1: skipped, not a stopped fit
+
+
+def test_a_monitor_of_the_graph_comparison_waits_for_a_previous_graph_of_the_same_units():
+    train, val = _loaders()
+    audits = CausalAuditCallback([CausalGraphAudit(["net.1", "net.2"], top_k=3, stability_resamples=0, name="g")], probe_size=12)
+    monitor = _Checks("causal/g/edge_jaccard_previous", mode="max", patience=5)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quick_trainer(max_epochs=3, callbacks=[audits, monitor, _GrowHead()], num_sanity_val_steps=0).fit(SgdMlp(4), train, val)
+    said = [str(w.message) for w in caught if "edge_jaccard_previous" in str(w.message)]
+    assert len(said) == 1 and "epoch 1 compared no graph with the previous audit's" in said[0]  # none at set-up or epoch 0
+    assert audits.audited_epochs == [0, 1, 2]
+    assert monitor.checked == [2]  # epoch 0: no previous graph; epoch 1: other units; epoch 2: two graphs of the grown head
