@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.effects.gradient_check import Edit, check_gradient_path
-from lightning_causal.causal.engine.ablation import sample_rows
+from lightning_causal.causal.engine.ablation import ablate_groups, changed_groups, sample_rows
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward
@@ -39,8 +39,7 @@ from lightning_causal.causal.engine.gradient_cuts import (
     gradient_cut_causes,
     not_float_input,
 )
-from lightning_causal.causal.engine.groups import group_counts
-from lightning_causal.causal.engine.live_values import close
+from lightning_causal.causal.engine.live_values import close, close_elements
 from lightning_causal.causal.engine.state import gather_target, resolve_target
 from lightning_causal.causal.engine.user_frame import outside_package
 
@@ -132,9 +131,8 @@ def _warn_flat_features(forward: Forward, xs: tuple[Tensor, ...], masks: tuple[T
     """``UserWarning`` when features (groups) whose estimate is 0 at every sample move the output when set to the
     baseline. Only those features are checked, each on up to :data:`FLAT_CHECK_SAMPLES` samples whose value differs
     from the baseline there (elsewhere the effect is exactly 0), in one batched pass of those rows."""
-    n, num_groups = est.shape
-    device = est.device
-    differs = group_counts(xs, masks, num_groups + 1, tuple(x != b for x, b in zip(xs, bases)))[:, :num_groups] > 0
+    num_groups = est.shape[1]
+    differs = changed_groups(xs, masks, bases, num_groups)  # [N, G]: setting the group to the baseline changes the sample
     flat = ~est.ne(0).any(0) & differs.any(0)  # [G]: 0 at every sample, yet some sample is not at the baseline
     if not bool(flat.any()):
         return
@@ -144,16 +142,13 @@ def _warn_flat_features(forward: Forward, xs: tuple[Tensor, ...], masks: tuple[T
 
     def ablated(r: Tensor) -> Tensor:
         s, g = s_idx[r], groups[r]
-        edited = tuple(torch.where(sample_rows(m, s).expand_as(x[s]) == g.view(-1, *([1] * (x.dim() - 1))),
-                                   sample_rows(b, s).expand_as(x[s]), x[s]) for x, m, b in zip(xs, masks, bases))
+        edited = tuple(ablate_groups(x, m, s, g, values=sample_rows(b, s)) for x, m, b in zip(xs, masks, bases))
         with torch.no_grad():
             return gather_target(forward(*edited, rows=s), tidx[s])
 
-    moved, ref = map_rows(len(s_idx), rows, ablated, device).detach(), clean.detach()[s_idx]
-    finite = clean.detach().abs()[torch.isfinite(clean.detach())]
-    scale = 1.0 + float(finite.max()) if finite.numel() else 1.0  # the tolerance of live_values.close, row by row
-    same = torch.isclose(moved, ref, rtol=1e-4, atol=1e-5 * scale, equal_nan=True)
-    off = torch.zeros(num_groups, dtype=torch.bool, device=device)
+    moved = map_rows(len(s_idx), rows, ablated, est.device)
+    same = close_elements(moved, clean[s_idx], scale=clean)  # live_values.close's tolerance, row by row
+    off = torch.zeros(num_groups, dtype=torch.bool, device=est.device)
     off[groups[~same]] = True
     k = int(off.sum())
     if k:

@@ -187,6 +187,18 @@ def close(a: Tensor, b: Tensor) -> bool:
         return False
     if not a.is_floating_point():
         return torch.equal(a, b)
-    finite = b.detach().abs()[torch.isfinite(b.detach())]
-    scale = 1.0 + float(finite.max()) if finite.numel() else 1.0
-    return bool(torch.allclose(a.detach(), b.detach(), rtol=1e-4, atol=1e-5 * scale, equal_nan=True))
+    return bool(close_elements(a, b).all())
+
+
+def close_elements(a: Tensor, b: Tensor, scale: Tensor | None = None) -> Tensor:
+    """:func:`close` element by element: booleans like ``a``, the absolute tolerance set by the largest finite
+    ``|scale|`` (default ``b``; a caller comparing some rows of an output passes the whole output).
+
+    Examples:
+        >>> close_elements(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.1]))
+        tensor([ True, False])
+    """
+    ref = (b if scale is None else scale).detach()
+    finite = ref.abs()[torch.isfinite(ref)]
+    atol = 1e-5 * (1.0 + float(finite.max()) if finite.numel() else 1.0)
+    return torch.isclose(a.detach(), b.detach(), rtol=1e-4, atol=atol, equal_nan=True)
