@@ -27,11 +27,11 @@ from lightning_causal.baselines.method_specs import (
 from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.finite import check_finite_value
 from lightning_causal.causal.engine.forward_args import ForwardArgs
+from lightning_causal.causal.engine.gradient_cuts import gradient_cut_causes
 from lightning_causal.causal.engine.input_sites import input_sites, output_site
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.output_selection import OutputSpec
-from lightning_causal.causal.engine.quantized import no_gradient_cause
 from lightning_causal.causal.engine.unit_sites import check_site_units
 from lightning_causal.causal.engine.units import check_layout_options, resolve_layout, to_units
 from lightning_causal.causal.engine.user_frame import outside_package
@@ -73,12 +73,10 @@ def no_gradient_message(method: str, layer: str | None, model: nn.Module,
     """The refusal of a gradient method on a model where no gradient flows from the output back to ``layer`` (torch's
     "element 0 of tensors does not require grad" inside Captum), or back to the input (``layer=None``); ``works``:
     what explains it instead."""
-    cause = no_gradient_cause(model, after="")
     where, reach = ((f"layer {layer!r} (or the inputs)", "none reaches it: the forward cuts it after the layer") if layer
                     else ("its input", "no gradient reaches the input: the forward cuts it"))
     return (f"Captum's {method} takes the gradient of the output of {model_name(model)} with respect to {where}, and "
-            f"{reach} ({cause + ', ' if cause else ''}a step such as (h > 0).float(), argmax or argmin routing, one_hot or "
-            f"an integer cast, or a .detach() or torch.no_grad() in forward), so a gradient method has nothing to explain "
+            f"{reach} ({gradient_cut_causes(model, quantized_after='')}), so a gradient method has nothing to explain "
             f"it with. {works}")
 
 
