@@ -167,7 +167,8 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     for node in drawn_map["nodes"]:
         if len(node["layers"]) > 1:
             a, b = index[node["layers"][0]], index[node["layers"][-1]]
-            ax.add_patch(Rectangle((a - 0.5, a - 0.5), b - a + 1, b - a + 1, fill=False, ec="white", lw=2))
+            # inside the node's cells: a box of every layer (a BERT's two blocks merged) is not hidden under the frame
+            ax.add_patch(Rectangle((a - 0.4, a - 0.4), b - a + 0.8, b - a + 0.8, fill=False, ec="white", lw=2))
     of = f", {n} of {len(all_layers)} layers" if n < len(all_layers) else ""
     ax.set_title(f"linear CKA{of}", fontsize=FONT + 1)
     fig.colorbar(im, ax=ax, fraction=0.08, pad=0.03, ticks=[0.0, 0.5, 1.0]).ax.tick_params(labelsize=FONT)

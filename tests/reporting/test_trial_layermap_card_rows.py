@@ -97,7 +97,7 @@ def test_each_row_reads_its_layer_s_beside_its_cka_row_and_the_gain_where_a_node
     # the edge into conv2..fc1 carries s(conv2) / s(conv1) = 0.5, into fc2 s(fc2) / s(fc1) = 0.5, the output 0.05 / 0.1
     assert [t.get_text() for t in bars.texts] == [" 0.5  ×0.5", " 0.25  ×0.5", " 0.2", " 0.1  ×0.5", "output 0.05  ×0.5"]
     boxes = [p for p in cka.patches if isinstance(p, Rectangle)]
-    assert [(p.get_xy(), p.get_width()) for p in boxes] == [((0.5, 0.5), 2)]  # conv2 and fc1 merged: one box
+    assert [(p.get_xy(), p.get_width()) for p in boxes] == [((0.6, 0.6), 1.8)]  # conv2 and fc1 merged: one box
     renderer = FigureCanvasAgg(fig).get_renderer()
     fig.draw(renderer)
     for label, bar in zip(cka.get_yticklabels(), bars.patches):  # a bar on its layer's row of the matrix
