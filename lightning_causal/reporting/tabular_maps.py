@@ -100,7 +100,8 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
     scores = {k: v.detach().float().cpu().reshape(v.shape[0], -1)[:, columns] for k, v in data.maps.items()}
     first = next(iter(scores.values()))
     k, m = min(top, len(columns)), len(scores)
-    order = first.abs().mean(0).topk(k).indices.tolist()
+    # largest mean |score| first, ties in index order (topk leaves their order unset: a map of 0 drew its features shuffled)
+    order = first.abs().mean(0).sort(descending=True, stable=True).indices[:k].tolist()
     _, glob = drawn_samples(data)
     if glob:  # one map for the whole probe (Sobol' indices): no per-sample scores to average
         what = explained_quantity(data.meta, data.class_name)
@@ -130,8 +131,8 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
         ax.set_yticks(range(k))
         ax.set_yticklabels([names[j] for j in order[::-1]], fontsize=9)
         if say_all_zero(ax, first):  # no bars, an axis of -0.05 to 0.05 and a colour key for none: says why
-            caption = "value" if glob else "mean |effect|"
             ax.set_xlim(0, 1)
+            caption = caption if glob else "mean |effect|"
         ax.set_xlabel(caption, fontsize=9)
     else:
         # names too long to sit side by side under their columns: horizontal groups, the names beside them (slanted

@@ -76,5 +76,9 @@ def test_the_top_features_bars_of_one_map_of_zeros_say_so_in_the_panel():
         ax = fig.axes[0]
         assert _texts(ax) == ["0 everywhere"] and ax.get_xlim() == (0.0, 1.0), meta  # it was -0.055 to 0.055, blank
         assert ax.get_xlabel() == "mean |effect|", meta  # no red/blue key for bars that are not drawn
+        labels = [t.get_text() for t in ax.get_yticklabels()][::-1]  # top to bottom
+        assert labels == ["x0", "x1", "x2", "x3", "x4"], labels  # ties in index order, as the docstring says (topk: 2, 4, 3, 0, 1)
+    [(_, fig)] = map_figures(MapData(x, {"sobol": torch.zeros(1, 5)}, "sobol"))  # a global map of 0: its caption stays
+    assert _texts(fig.axes[0]) == ["0 everywhere"] and fig.axes[0].get_xlabel() == "value over the whole probe"
     [(_, fig)] = map_figures(MapData(x, {"causal": torch.randn(6, 5, generator=G)}, "causal_attribution", {"outputs": 1}))
     assert _texts(fig.axes[0]) == []  # a map with values: no note
