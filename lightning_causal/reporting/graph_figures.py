@@ -138,8 +138,9 @@ def node_label(unit: str) -> str:
     """
     if len(unit) <= 5:
         return unit
-    q, r = divmod(len(unit), -(-len(unit) // 4))  # the first r lines one character longer than the others
-    ends = [k * q + min(k, r) for k in range(-(-len(unit) // 4) + 1)]
+    lines = -(-len(unit) // 4)
+    q, r = divmod(len(unit), lines)  # the first r lines one character longer than the others
+    ends = [k * q + min(k, r) for k in range(lines + 1)]
     return "\n".join(unit[a:b] for a, b in zip(ends, ends[1:]))
 
 
@@ -172,9 +173,10 @@ def node_sizes(units: list[str]) -> tuple[float, float, float]:
     labels = [node_label(u) for u in units or ["0"]]
     longest = max(len(u) for u in units or ["0"])
     size = {1: 7, 2: 7, 3: 6, 4: 5}.get(longest, 4)
-    while size > 1 and max(_label_across(label, size) for label in labels) > _LARGEST - 1.0:  # room to grow
-        size -= 1
     across = max(_label_across(label, size) for label in labels)  # the text box's diagonal: its corners inside the circle
+    while size > 1 and across > _LARGEST - 1.0:  # room to grow
+        size -= 1
+        across = max(_label_across(label, size) for label in labels)
     lo = max(30.0, across**2)
     return size, lo, max(lo, min(max(230.0, lo + 100.0), _LARGEST**2))
 
@@ -194,7 +196,7 @@ def _draw_nodes(ax: Any, columns: list[tuple[str, list[dict]]], height: int,
             v = _node_strength(n)
             face = "0.65" if layer == "output" else (_NODE_POS if v >= 0 else _NODE_NEG)
             ax.scatter([x], [y], s=lo + (hi - lo) * abs(v) / top, color=face, edgecolors="0.2", linewidths=_NODE_EDGE,
-                       zorder=3)  # at most about 18 pt across: the pitch is 20
+                       zorder=3)  # at most 17 pt across (_LARGEST): the pitch is 18
             ax.annotate(node_label(str(n["unit"])), (x, y), fontsize=fontsize, ha="center", va="center", zorder=4)
             if layer == "output" and class_names and 0 <= int(n["unit"]) < len(class_names):  # the class, beside its node
                 ax.text(x + 0.14, y, _short(str(class_names[int(n["unit"])])), fontsize=7, ha="left", va="center", zorder=4)
