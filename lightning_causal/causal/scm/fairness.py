@@ -190,7 +190,7 @@ def _counterfactual_probabilities(
                 check_counterfactual_ids(cf, x_cf[w][changed[w]], readers)
         with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator: no pass of its own
             per_pass = rows_per_pass(forward.model, (x,), max_batch_size, forward=forward)  # one trial pass serves all
-            with _recording(forward.model, record) as factual:
+            with _recording(forward.model, record) as (factual, _):
                 p = _probabilities(forward, x, torch.arange(n, device=x.device), per_pass)
         noise = common_noise(forward, forward.model, (x,), per_pass, drew=clean_pass.moved)
         if noise is not None:  # a sample and its counterfactuals draw one noise
@@ -198,7 +198,8 @@ def _counterfactual_probabilities(
             p_cf = noise.rows(len(counterfactuals), lambda b, s: probabilities(forward(x_cf[b][s], rows=s)), x.device)
             return p, torch.where(changed.unsqueeze(2), p_cf, p), changed
         p_cf = p.expand(len(counterfactuals), *p.shape).clone()
-        with _recording(forward.model, record if rows.numel() else None) as flipped:
+        # the flip's changed rows come first; the worlds' rows after them are counted, not copied
+        with _recording(forward.model, record if rows.numel() else None, first=int(changed[0].sum())) as flipped:
             if rows.numel():
                 p_cf[world, rows] = _probabilities(forward, x_cf[world, rows], rows, per_pass)
     if record is not None:
@@ -207,36 +208,45 @@ def _counterfactual_probabilities(
 
 
 @contextlib.contextmanager
-def _recording(model: nn.Module, record: MutableMapping[str, Any] | None) -> Iterator[dict[str, list[Tensor]]]:
-    """The outputs of the sites of ``record`` at every call during the block, in order (the chunks of a pass);
-    the hooks are removed on leaving it, also on an exception."""
+def _recording(model: nn.Module, record: MutableMapping[str, Any] | None, first: int | None = None,
+               ) -> Iterator[tuple[dict[str, list[Tensor]], dict[str, int]]]:
+    """The outputs of the sites of ``record`` at every call during the block, in order (the chunks of a pass), and how
+    many rows each site returned; with ``first``, only the first ``first`` rows over the calls are copied (the flip's
+    pass also runs the worlds' rows, which no carrier reads). The hooks are removed on leaving the block, also on an
+    exception."""
     chunks: dict[str, list[Tensor]] = {name: [] for name in record or ()}
+    seen = dict.fromkeys(chunks, 0)
     if not chunks:
-        yield chunks
+        yield chunks, seen
         return
 
     def keep(name: str, value: Tensor) -> Tensor:
-        chunks[name].append(value.clone())
+        start, seen[name] = seen[name], seen[name] + (value.shape[0] if value.dim() else 1)
+        chunks[name].append((value[:max(0, first - start)] if first is not None and value.dim() else value).clone())
         return chunks[name][-1]
 
     with capture(model, list(chunks), keep=keep):
-        yield chunks
+        yield chunks, seen
 
 
 def _recorded(record: MutableMapping[str, tuple[Tensor, Tensor] | None], factual: dict[str, list[Tensor]],
-              flipped: dict[str, list[Tensor]], changed: Tensor, total: int) -> None:
-    """``record[name]`` = ``(h, h_cf)`` from the chunks of the factual pass and of the ``total`` counterfactual rows
-    (the first counterfactual's changed rows come first), ``None`` where they do not make ``[N, ...]`` and ``[total,
-    ...]`` (a module run more than once a pass, a chunk run again after running out of memory)."""
-    n, k = changed.shape[0], int(changed.sum())
+              flipped: tuple[dict[str, list[Tensor]], dict[str, int]], changed: Tensor, total: int) -> None:
+    """``record[name]`` = ``(h, h_cf)`` from the chunks of the factual pass and of the flip's pass (``flipped``: its
+    chunks, the first counterfactual's changed rows only, and the rows each site returned, ``total`` where every
+    chunk ran once), ``None`` where they do not make ``[N, ...]`` and ``total`` rows (a module run more than once a
+    pass, a chunk run again after running out of memory)."""
+    (chunks, seen), n, k = flipped, changed.shape[0], int(changed.sum())
     for name in record:
         h = torch.cat(factual[name]) if factual.get(name) else None
-        moved = torch.cat(flipped[name]) if flipped.get(name) else h[:0] if h is not None else None
-        if h is None or moved is None or h.dim() < 2 or h.shape[0] != n or moved.shape[0] != total or moved.shape[1:] != h.shape[1:]:
+        if h is None or h.dim() < 2 or h.shape[0] != n or seen.get(name, 0) != total:
+            record[name] = None
+            continue
+        moved = torch.cat(chunks[name]) if chunks.get(name) else h[:0]
+        if moved.shape != (k, *h.shape[1:]):
             record[name] = None
             continue
         h_cf = h.clone()
-        h_cf[changed.to(h.device)] = moved[:k]
+        h_cf[changed.to(h.device)] = moved
         record[name] = (h, h_cf)
 
 
