@@ -158,7 +158,8 @@ class AuditResult:
         scalars: metric name -> float (or a one-element tensor): logged to every logger and ``callback_metrics``
             (monitored by ``AuditEarlyStopping``/``AuditModelCheckpoint``) and charted in the custom-scalars layout.
         vectors: name -> 1-D tensor: logged as histograms and compared with the previous audit's vector of the
-            same name and length for drift (``drift/<name>/{spearman,topk_jaccard,shift}``); a vector of name
+            same name and length for drift (``drift/<name>/{spearman,topk_jaccard,shift}``; with its entries named in
+            ``meta["vector_entries"]``, ``{name: [entry, ...]}``, only where they are the same ones); a vector of name
             ``importance/<layer>`` is drawn as bars of units.
         maps: name -> per-sample attribution maps shaped like the input (``[N, ...]``), drawn by kind of data.
         images: name -> images ``[N, C, H, W]`` or ``[C, H, W]`` shown as they are.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Sequence
 
 import torch
@@ -11,7 +12,8 @@ from torch import Tensor
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.ranking import spearman as rank_correlation
 
-__all__ = ["spearman", "topk_jaccard", "importance_shift", "vector_drift", "resized_vectors", "resized_note"]
+__all__ = ["spearman", "topk_jaccard", "importance_shift", "vector_drift", "resized_vectors", "resized_note", "ENTRIES", "entry_codes",
+           "changed_entries"]
 
 
 def spearman(a: Tensor, b: Tensor) -> float:
@@ -163,3 +165,45 @@ def resized_note(name: str, lengths: Sequence[int]) -> str:
     return (f"no drift of {name} at this audit: {lengths[0]} entries at the previous audit, {lengths[1]} now, so entry i is "
             "not one unit, class or layer in both (the model, or the layers the audit covers, changed between them); it "
             "resumes at the next audit")
+
+
+ENTRIES = "entries:"  # the key prefix under which a drift base keeps the codes of a vector's named entries
+
+
+def entry_codes(names: Sequence[str]) -> Tensor:
+    """The entries of a vector, named (``AuditResult.meta["vector_entries"]``: a layer map's ``layer_response`` is one
+    entry per layer), as a tensor of their CRC-32 codes: what a drift base keeps, under ``ENTRIES + <vector>``, to tell
+    whether the next run's entries are the same ones (:func:`changed_entries`).
+
+    Args:
+        names: the entries' names, in the vector's order.
+
+    Examples:
+        >>> entry_codes(["fc1", "fc2"]).tolist() == entry_codes(["fc1", "fc2"]).tolist() != entry_codes(["fc1", "fc3"]).tolist()
+        True
+    """
+    return torch.tensor([zlib.crc32(str(n).encode()) for n in names], dtype=torch.long)
+
+
+def changed_entries(previous: dict[str, Tensor], entries: dict[str, Sequence[str]]) -> dict[str, list[str]]:
+    """The vectors of ``entries`` (a run's ``meta["vector_entries"]``, name -> its entries' names) whose entries are other
+    ones than at the previous run (``previous``: that run's drift base, with :func:`entry_codes` under ``ENTRIES``), of
+    the same number: a layer map whose layers changed (one left out as dead, another back; a layer replaced under another
+    name), where entry ``i`` of the two is not one layer and :func:`vector_drift` would compare them. Returns name ->
+    the entries now; a vector of another length is :func:`resized_vectors`' case.
+
+    Args:
+        previous: the previous run's drift base.
+        entries: this run's named entries, by vector.
+
+    Examples:
+        >>> base = {"layer_response": torch.ones(2), ENTRIES + "layer_response": entry_codes(["fc1", "fc2"])}
+        >>> changed_entries(base, {"layer_response": ["fc1", "fc3"]}), changed_entries(base, {"layer_response": ["fc1", "fc2"]})
+        ({'layer_response': ['fc1', 'fc3']}, {})
+    """
+    out = {}
+    for name, names in entries.items():
+        before = previous.get(ENTRIES + name)
+        if before is not None and before.numel() == len(names) and not torch.equal(before.cpu(), entry_codes(names)):
+            out[name] = [str(n) for n in names]
+    return out

@@ -174,6 +174,7 @@ class LayerMapAudit(Audit):
             result.scalars["mean_adjacent_cka"] = sum(adjacent) / len(adjacent)
         result.scalars["output_response"] = float(lm.meta["output_response"])
         result.vectors["layer_response"] = lm.response.float()
+        result.meta["vector_entries"] = {"layer_response": list(lm.layers)}  # drift compares the same layers only
         index = {layer: i for i, layer in enumerate(lm.layers)}
         result.tables["nodes"] = [{"node": k, "layers": len(v), "response": float(lm.response[index[v[0]]])}
                                   for k, v in lm.nodes.items() if v]

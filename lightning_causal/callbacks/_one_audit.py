@@ -11,7 +11,14 @@ from collections.abc import Callable
 import torch
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
-from lightning_causal.audits.drift import resized_note, resized_vectors, vector_drift
+from lightning_causal.audits.drift import (
+    ENTRIES,
+    changed_entries,
+    entry_codes,
+    resized_note,
+    resized_vectors,
+    vector_drift,
+)
 from lightning_causal.callbacks._explain import audited_view
 from lightning_causal.callbacks._no_trace import audit_seed, hooks_removed
 from lightning_causal.callbacks._result_checks import checked_result
@@ -52,10 +59,16 @@ def finish_result(audit: Audit, result: AuditResult, notes: list[str], *, epoch:
         result.meta.setdefault("notes", []).extend(notes)
     if isinstance(audit.output, (str, int)) and not isinstance(audit.output, bool):  # the head of several outputs explained
         result.meta["output"] = audit.output
-    result.scalars.update(vector_drift(previous, result.vectors))
+    other = changed_entries(previous, result.meta.get("vector_entries") or {})  # named entries, other ones than before
+    result.scalars.update(vector_drift(previous, {k: v for k, v in result.vectors.items() if k not in other}))
     if resized := resized_vectors(previous, result.vectors):  # the card and the report say why the drift series pauses
         result.meta["resized_vectors"] = resized  # read by the monitors of a drift scalar (AuditEarlyStopping)
         result.meta.setdefault("notes", []).extend(resized_note(name, lengths) for name, lengths in resized.items())
+    if other:
+        result.meta["changed_entries"] = other  # as resized_vectors, for the monitors
+        result.meta.setdefault("notes", []).extend(
+            f"no drift of {name} at this audit: its entries are other ones than at the previous audit (now {names}), so "
+            "entry i is not one unit, class or layer in both; it resumes at the next audit" for name, names in other.items())
     bad = result.non_finite()
     weights = non_finite_weights(model) if model is not None else ""
     if bad:
@@ -179,5 +192,8 @@ def _in_noise_tunnel(error: BaseException) -> bool:
 
 def drift_base(result: AuditResult) -> dict[str, torch.Tensor]:
     """The 1-D vectors of ``result`` (detached, on the CPU) that the next drift compares with (:func:`finish_result`'s
-    ``previous``)."""
-    return {k: v.detach().cpu() for k, v in result.vectors.items() if v.dim() == 1}
+    ``previous``), and of those whose entries it names (``meta["vector_entries"]``) the entries' codes under
+    ``ENTRIES + <vector>`` (:func:`~lightning_causal.audits.drift.entry_codes`)."""
+    base = {k: v.detach().cpu() for k, v in result.vectors.items() if v.dim() == 1}
+    base.update({ENTRIES + k: entry_codes(names) for k, names in (result.meta.get("vector_entries") or {}).items() if k in base})
+    return base

@@ -190,8 +190,8 @@ def _drift_not_logged(monitor: str, scalars: dict[str, float], audited: list[Cau
     if "/drift/" not in monitor or not monitor.startswith("causal/"):
         return None
     audit, _, rest = monitor[len("causal/"):].partition("/drift/")
-    if any(rest.rpartition("/")[0] in getattr(cb.last_results.get(audit), "meta", {}).get("resized_vectors", {})
-           for cb in audited):
+    if any(rest.rpartition("/")[0] in {**meta.get("resized_vectors", {}), **meta.get("changed_entries", {})}
+           for meta in (getattr(cb.last_results.get(audit), "meta", {}) for cb in audited)):
         return "resized"
     if not any(tag.startswith(monitor.split("/drift/")[0] + "/drift/") for tag in scalars):
         return "first" if any(len(cb.audited_epochs) == 1 for cb in audited) else "none"
