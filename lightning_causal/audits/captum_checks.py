@@ -82,12 +82,12 @@ def check_token_options(audit: CaptumBaseline, dtype: torch.dtype = torch.int64)
             "floats, `unpack_batch=lambda batch: (batch[0].float(), batch[1], None)` (the model's x.float() / 255 reads "
             "them the same), or use methods such as ('FeatureAblation', 'ShapleyValueSampling')")
     b = audit.baseline
-    one_int = isinstance(b, int) or isinstance(b, Tensor) and b.numel() == 1 and not b.is_floating_point()
     # pixels and masks also take an integer tensor broadcastable to the inputs (a per-pixel reference image): the
     # stability perturbation keeps each element that equals its own baseline element, as it keeps a scalar's
     integer_tensor = isinstance(b, Tensor) and not (b.is_floating_point() or b.is_complex())
-    if cast and not (one_int or integer_tensor):
-        shown = f"a {b.dtype} tensor {list(b.shape)}" if isinstance(b, Tensor) else shown_baseline(b)
+    one_int = isinstance(b, int) or integer_tensor and b.numel() == 1
+    if cast and not (isinstance(b, int) or integer_tensor):
+        shown = f"a {b.dtype} tensor {list(b.shape)}" if isinstance(b, Tensor) and b.numel() > 1 else shown_baseline(b)
         raise ValueError(f"Expected argument `baseline` to be an int for {dtype} inputs but got {shown}: a pixel value of uint8 "
                          "images, e.g. `baseline=0` (black), or False of bool masks; or an integer tensor broadcastable to the "
                          "inputs, e.g. a per-pixel reference image (a mean image): `baseline=mean.round().to(torch.uint8)`")
