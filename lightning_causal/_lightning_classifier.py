@@ -143,5 +143,7 @@ class LightningClassifier(pl.LightningModule):
 
 
 # Pickles (torch.save of a whole module, a DataLoader worker's copy, a multiprocessing spawn) and LightningCLI's saved
-# config name a class by its __module__: the public path, so that they survive a move of this private module.
+# config name a class by its __module__: the public path, so that they survive a move of this private module. The
+# price: inspect.getsource(LightningClassifier) looks in models.py and finds no class there (OSError); its methods'
+# sources are found (their __code__ names this file).
 LightningClassifier.__module__ = "lightning_causal.models"
