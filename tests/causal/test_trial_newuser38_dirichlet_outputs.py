@@ -31,7 +31,7 @@ X = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
 def test_concentrations_are_warned_of_where_a_softmax_reads_them():
     torch.manual_seed(0)
     model = Evidential()
-    with pytest.warns(UserWarning, match=r"at least 1, as the concentrations alpha .*by the Sobol' analysis "
+    with pytest.warns(UserWarning, match=r"at least 1 and half its rows or more hold one below 2, as the concentrations alpha .*by the Sobol' analysis "
                                          r"\(probability=True\).*`output=lambda out: out.log\(\)`"):
         class_probability(model, target=0)(X)
 
@@ -52,3 +52,22 @@ def test_logits_and_few_rows_are_not_warned_of():
         check_logits(torch.tensor([[2.0, -1.0, 0.5]] * 8), "it")  # logits of both signs
         check_logits(torch.tensor([[1.5, 2.0]] * 3), "it")  # three rows: logits >= 1 by chance
         check_logits(torch.tensor([[1.5, 2.0]] * 8) - 1.75, "it")  # centred: the silencing the warning names
+
+
+def test_logits_shifted_above_1_are_not_warned_of():
+    """A head whose bias sits 20 above 0 (the cross-entropy never moves a row's mean logit): every logit is at least 1,
+    but no row holds the concentrations' anchor, a class below 2 (evidence below one observation)."""
+    logits = 3 * torch.randn(16, 10, generator=torch.Generator().manual_seed(0))
+    shifted = logits + 20
+    assert bool((shifted >= 1).all()) and bool((shifted.amin(1) >= 2).all())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_logits(shifted, "it")
+
+
+def test_concentrations_of_a_trained_relu_evidence_head_are_warned_of():
+    """Trained evidential rows: the supported class's alpha large, the others' at exactly 1 (ReLU evidence of 0)."""
+    alpha = torch.ones(6, 4)
+    alpha[torch.arange(6), torch.arange(6) % 4] = torch.tensor([30.0, 12.0, 25.0, 40.0, 9.0, 18.0])
+    with pytest.warns(UserWarning, match=r"concentrations alpha"):
+        check_logits(alpha, "it")
