@@ -111,7 +111,9 @@ def check_probe_outputs(audits: Sequence[Audit], model: torch.nn.Module, probe: 
             raise MisconfigurationException(
                 f"{err}; where the labels are no classes of the explained output (an autoencoder's, a VAE's or an "
                 "embedding model's labels, used only to pair samples), leave them out of the probe: "
-                "`unpack_batch=lambda batch: (batch[0], None, None)`") from err
+                "`unpack_batch=lambda batch: (batch[0], None, None)`; where they are classes of a head that grows during "
+                "the fit (class-incremental learning), validate on the classes the head has at the start, or leave them "
+                "out as above (the probe is read once, at the start of fit)") from err
 
 
 def _check_scores(audit: Audit, out: object, model: torch.nn.Module) -> None:
