@@ -124,14 +124,15 @@ def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_ba
     def one_pass(idx: Tensor, start: int | None = None) -> tuple[dict[str, tuple[Tensor, Tensor]], Tensor, Tensor]:
         """Each layer's ``(||Δ||, kept Δ rows)``, the ``|Δ target logit|`` and ``||Δ x||`` rows of the pass ``idx``
         (``start``: its first row, where ``idx`` is the range of flat rows from it: the clean rows are then
-        subtracted by slices of the samples, :func:`rows_minus`, not gathered)."""
+        subtracted by slices of the samples, :func:`rows_minus`, not gathered; ``None``: the rows ``idx`` are
+        gathered, straight into the buffer of ``Δ``)."""
         grp, s = idx // n, idx % n
         xi = tuple(ablate_groups(x, m, s, grp, values=sample_rows(b, s)) for x, m, b in zip(xs, masks, bases))
         differences: set[str] = set()  # the layers whose record is Δ already (made by the hook), not a copy of the output
 
         def difference(a: str, value: Tensor) -> Tensor:
             """Δ of layer ``a`` as its hook sees the pass's output (before the model goes on: no copy of it needed),
-            where the pass is a range of flat rows and the output is laid out as its clean rows; else a copy."""
+            where the output is laid out as its clean rows (a range of flat rows: by slices; else gathered); else a copy."""
             h = acts[a]  # a 0-d output of a one-row pass (squeezed) too: check_rows names it, or the map leaves it out
             if value.shape != (len(s), *h.shape[1:]) or value.dtype != h.dtype or not value.is_contiguous():
                 differences.discard(a)  # a module run again in the pass: its last call is read
