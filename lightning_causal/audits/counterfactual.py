@@ -28,6 +28,7 @@ from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.structure.counterfactual_refine import check_discrete
 from lightning_causal.causal.structure.counterfactuals import (
     CounterfactualSettings,
+    OutsideBoundsWarning,
     check_bound_pair,
     check_bounds,
     check_scale,
@@ -286,7 +287,7 @@ class CounterfactualAudit(Audit):
             warn_outside_bounds(x[idx], mutable.to(x.device), *check_bounds(self.bounds, x), rows=idx,
                                 what="explained probe samples", names=names, stacklevel=2)
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r".* inputs lie outside `bounds`")  # said above
+            warnings.simplefilter("ignore", OutsideBoundsWarning)  # said above, of the probe's rows
             cf = counterfactual_explanation(model, x[idx], y[idx], self.settings, mask=self.mask, bounds=self.bounds,
                                             categorical=self.categorical, integer=self.integer, scale=self.scale,
                                             **self.model_options(sub))

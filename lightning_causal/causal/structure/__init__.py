@@ -4,6 +4,7 @@ counterfactual explanations."""
 from lightning_causal.causal.structure.counterfactuals import (
     Counterfactuals,
     CounterfactualSettings,
+    OutsideBoundsWarning,
     counterfactual_explanation,
 )
 from lightning_causal.causal.structure.faithfulness import graph_faithfulness
@@ -16,6 +17,7 @@ __all__ = [
     "CounterfactualSettings",
     "Counterfactuals",
     "LayerCausalMap",
+    "OutsideBoundsWarning",
     "causal_graph",
     "counterfactual_explanation",
     "graph_faithfulness",

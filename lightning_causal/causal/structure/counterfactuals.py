@@ -38,7 +38,16 @@ from lightning_causal.causal.structure.counterfactual_refine import (
     polish,
 )
 
-__all__ = ["CounterfactualSettings", "Counterfactuals", "counterfactual_explanation"]
+__all__ = ["CounterfactualSettings", "Counterfactuals", "OutsideBoundsWarning", "counterfactual_explanation"]
+
+
+class OutsideBoundsWarning(UserWarning):
+    """The warning that inputs lie outside a counterfactual search's ``bounds`` (:func:`warn_outside_bounds`).
+
+    Its own category, so that it can be filtered by what it is rather than by its wording, e.g.
+    ``warnings.filterwarnings("ignore", category=OutsideBoundsWarning)``; a ``UserWarning``, so filters of
+    those catch it too.
+    """
 
 
 @dataclass(frozen=True)
@@ -206,7 +215,8 @@ def warn_outside_bounds(x: Tensor, mutable: Tensor, lo: Tensor, hi: Tensor, *, r
                         what: str = "inputs", names: Sequence[str] | None = None, stacklevel: int = 3) -> None:
     """Warn where a mutable feature of an input lies outside ``bounds``: every point the search scores is
     projected inside, so the counterfactual moves it there whether the model needs it or not, and
-    ``l1``/``l2`` count that move (an input of the target class already gets a nonzero change).
+    ``l1``/``l2`` count that move (an input of the target class already gets a nonzero change). The
+    warning's category is :class:`OutsideBoundsWarning`.
 
     Args:
         x: the inputs ``[N, ...]``.
@@ -229,7 +239,8 @@ def warn_outside_bounds(x: Tensor, mutable: Tensor, lo: Tensor, hi: Tensor, *, r
         f"{int(outside.any(1).sum())} of {len(x)} {what} lie outside `bounds` on mutable features (first: row {row}, {feature} "
         f"holds {float(x.flatten(1)[i, j]):g}, bounds [{float(lo_f[i, j]):g}, {float(hi_f[i, j]):g}]): their counterfactuals move "
         "those features inside the bounds whether the model needs it or not, and l1/l2 count that move; widen `bounds` to hold "
-        "the inputs (bounds of each input, e.g. torch.minimum(low, x)) or freeze those features with `mask`", stacklevel=stacklevel)
+        "the inputs (bounds of each input, e.g. torch.minimum(low, x)) or freeze those features with `mask`", OutsideBoundsWarning,
+        stacklevel=stacklevel)
 
 
 def check_scale(scale: object, x: Tensor) -> Tensor | None:
