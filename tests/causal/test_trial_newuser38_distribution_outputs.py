@@ -9,9 +9,17 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
-from torch.distributions import Categorical, Independent, Normal
+from torch.distributions import (
+    Categorical,
+    Independent,
+    MixtureSameFamily,
+    Normal,
+    TanhTransform,
+    TransformedDistribution,
+)
 
 from lightning_causal.causal import input_effects
+from lightning_causal.causal.engine.output_selection import select_output
 
 W_MEAN = torch.tensor([2.0, -1.0, 0.0, 0.0])   # the mean depends on features 0 and 1
 W_LOGSTD = torch.tensor([0.0, 0.0, 0.75, 0.0])  # the spread on feature 2; feature 3 on nothing
@@ -67,3 +75,38 @@ def test_a_categorical_is_explained_through_its_logits_without_output():
     t = logp.argmax(1, keepdim=True)
     expected = torch.stack([(logp - lin(X * (torch.arange(4) != j)).log_softmax(1)).gather(1, t)[:, 0] for j in range(4)], 1)
     torch.testing.assert_close(effects, expected.detach())
+
+
+class _Squashed(nn.Module):
+    """A tanh-squashed Normal (a TransformedDistribution, as policies return): torch computes no mean of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 2)
+
+    def forward(self, x):
+        h = self.lin(x)
+        return TransformedDistribution(Normal(h[:, :1], h[:, 1:].exp()), [TanhTransform()])
+
+
+def test_a_distribution_without_a_mean_is_not_told_to_pass_output_mean():
+    """The refusal named `output='mean'` for every distribution, and that choice then raised a bare
+    NotImplementedError from torch: it names the transformed distribution's mean, which works."""
+    with pytest.raises(TypeError, match=r"torch computes no mean of a TransformedDistribution: .*"
+                                        r"`output=lambda out: out.base_dist.mean`") as refused:
+        input_effects(_Squashed(), X)
+    assert "output='mean'" not in str(refused.value)
+    with pytest.raises(TypeError, match=r"`output='mean'` to select a tensor from TransformedDistribution but it failed: "
+                                        r"NotImplementedError.*out.base_dist.mean"):
+        input_effects(_Squashed(), X, output="mean")
+    model = _Squashed()
+    torch.testing.assert_close(input_effects(model, X, output=lambda out: out.base_dist.mean),
+                               (model.lin.weight[0] * X).detach())  # the linear mean's w_j x_j
+
+
+def test_a_mixture_is_not_told_to_take_the_entropy_torch_leaves_out():
+    mix = MixtureSameFamily(Categorical(logits=torch.zeros(8, 2)), Normal(torch.zeros(8, 2), torch.ones(8, 2)))
+    with pytest.raises(TypeError, match=r"`output='mean'` \(the predictive mean\); its uncertainty: `output='variance'` or "
+                                        r"`output='stddev'`; a torch") as refused:
+        select_output(mix)
+    assert "entropy" not in str(refused.value)

@@ -5,7 +5,7 @@
 - ``None`` (automatic): a tensor as it is; an object with a ``.logits`` tensor (Hugging Face
   ``ModelOutput``, a ``Categorical`` or ``Bernoulli`` distribution); a mapping with a ``"logits"``
   entry. Anything else, a tuple or a ``Normal`` distribution included, is a ``TypeError`` that names
-  ``output=`` (for a distribution: ``"mean"``, ``"variance"``, ``"stddev"``, its entropy).
+  ``output=`` (for a distribution: ``"mean"``, ``"variance"``, ``"stddev"``, its entropy, those it computes).
 - a ``str``: a key of a mapping, else an attribute;
 - an ``int``: an index (tuples, lists);
 - a callable ``out -> Tensor``, which must compute each row from that row alone
@@ -85,13 +85,34 @@ def _first_choice(out: Any) -> str:
 
 def _distribution_choice(out: Any) -> str:
     """``", e.g. `output='mean'` ..."``: for a ``torch.distributions`` object (``return Normal(mu, sigma)``),
-    the tensors that explain its prediction and its uncertainty apart, or ``""``. A distribution with a
-    ``.logits`` tensor (``Categorical``, ``Bernoulli``) is explained through those without ``output=``."""
+    the tensors that explain its prediction and its uncertainty apart, those of them it computes (torch leaves the
+    mean of a ``TransformedDistribution`` unimplemented, the entropy of a ``MixtureSameFamily``), or ``""``. A
+    distribution with a ``.logits`` tensor (``Categorical``, ``Bernoulli``) is explained through those without
+    ``output=``."""
     if not isinstance(out, Distribution):
         return ""
-    return (", e.g. `output='mean'` (the predictive mean); its uncertainty: `output='variance'`, `output='stddev'` or "
-            "`output=lambda out: out.entropy()` (one value per row); a torch.distributions object is explained through "
-            "one tensor at a time: one audit per tensor, each with its own `name=`")
+    has = {name for name, get in (("mean", lambda d: d.mean), ("variance", lambda d: d.variance),
+                                  ("stddev", lambda d: d.stddev), ("entropy", lambda d: d.entropy()))
+           if _computes(out, get)}
+    spread = [f"`output='{name}'`" for name in ("variance", "stddev") if name in has]
+    spread += ["`output=lambda out: out.entropy()` (one value per row)"] if "entropy" in has else []
+    if "mean" not in has:
+        base = getattr(out, "base_dist", None)
+        way = ("explain the distribution it transforms, e.g. `output=lambda out: out.base_dist.mean`"
+               if isinstance(base, Distribution) and _computes(base, lambda d: d.mean) else "explain the tensors it is built from")
+        return f"; torch computes no mean of a {type(out).__name__}: {way}"
+    uncertainty = f"; its uncertainty: {', '.join(spread[:-1])} or {spread[-1]}" if len(spread) > 1 else (
+        f"; its uncertainty: {spread[0]}" if spread else "")
+    return (f", e.g. `output='mean'` (the predictive mean){uncertainty}; a torch.distributions object is explained "
+            "through one tensor at a time: one audit per tensor, each with its own `name=`")
+
+
+def _computes(dist: Any, get: Callable[[Any], Any]) -> bool:
+    """Whether ``get(dist)`` gives a tensor (torch raises ``NotImplementedError`` for what a distribution lacks)."""
+    try:
+        return isinstance(get(dist), Tensor)
+    except NotImplementedError:
+        return False
 
 
 def select_output(out: Any, output: OutputSpec = None) -> Tensor:
@@ -139,9 +160,11 @@ def select_output(out: Any, output: OutputSpec = None) -> Tensor:
             picked = out[output] if isinstance(out, Mapping) else getattr(out, output)
         else:
             picked = out[output]
-    except (KeyError, IndexError, AttributeError, TypeError) as err:
-        # an IndexError of a callable: mostly an index of one entry per probe sample (a position per sentence)
-        hint = f". {ROW_WISE_OUTPUT}" if callable(output) and isinstance(err, IndexError) else ""
+    except (KeyError, IndexError, AttributeError, TypeError, NotImplementedError) as err:
+        # an IndexError of a callable: mostly an index of one entry per probe sample (a position per sentence); a
+        # distribution's mean or entropy that torch leaves unimplemented: what it does compute
+        hint = f". {ROW_WISE_OUTPUT}" if callable(output) and isinstance(err, IndexError) else (
+            _distribution_choice(out) if isinstance(err, NotImplementedError) else "")
         raise TypeError(f"Expected argument `output={output!r}` to select a tensor from {_describe(out)} but it failed: {err!r}{hint}") from err
     if not isinstance(picked, Tensor):
         # a method named by a string (`output="entropy"` of a distribution) is not called: name the callable that calls it
