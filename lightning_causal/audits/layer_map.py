@@ -29,11 +29,12 @@ __all__ = ["LayerMapAudit", "layer_map_notes"]
 
 def layer_map_notes(meta: dict) -> list[str]:
     """The lines that say which layers a layer map leaves out of its default layers, and which it holds but no
-    intervention moves (``LayerCausalMap.meta``'s ``left_out`` and ``unmoved``), for the audit's notes.
+    intervention moves (``LayerCausalMap.meta``'s ``left_out`` and ``unmoved``), for the audit's notes; a layer
+    left out as it runs on some rows only is told with what it returned on how many rows (``rerouted``).
 
     Args:
         meta: a :class:`~lightning_causal.causal.structure.layer_map.LayerCausalMap`'s ``meta`` (its
-            ``samples``, ``left_out`` and ``unmoved`` entries are read).
+            ``samples``, ``left_out``, ``rerouted`` and ``unmoved`` entries are read).
 
     Examples:
         >>> for note in layer_map_notes({"samples": 16, "left_out": {"fc1": "a dead ReLU after it"}, "unmoved": ["fc2"]}):
@@ -44,7 +45,12 @@ def layer_map_notes(meta: dict) -> list[str]:
     by_why: dict[str, list[str]] = {}
     for layer, why in (meta.get("left_out") or {}).items():
         by_why.setdefault(why, []).append(layer)
-    notes = [f"left out of the default layers: {', '.join(layers)} ({why})" for why, layers in by_why.items()]
+    rerouted = meta.get("rerouted") or {}
+
+    def told(layers: list[str]) -> str:  # what each expert returned, where the map says it
+        return "".join(f"; {layer} {rerouted[layer]}" for layer in layers if layer in rerouted)
+
+    notes = [f"left out of the default layers: {', '.join(layers)} ({why}{told(layers)})" for why, layers in by_why.items()]
     unmoved = meta.get("unmoved") or []
     if unmoved:
         it = "it" if len(unmoved) == 1 else "them"

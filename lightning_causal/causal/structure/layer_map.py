@@ -96,7 +96,11 @@ class LayerCausalMap:
         meta: ``groups``, ``samples``, ``input_response``, ``output_response``; ``left_out`` (default
             layers only: leaf layer -> why the explained output does not read it, such as a layer before a
             ReLU that no probe sample activates, warned about; another output's head) and ``unmoved``
-            (the layers no intervention moves: relative response 0, CKA NaN, warned about).
+            (the layers no intervention moves: relative response 0, CKA NaN, warned about); ``rerouted`` (default
+            layers only: a layer left out as it runs on some rows only once inputs are intervened on, whose
+            ``left_out`` entry is that category, -> what it did on the first pass of intervened rows where it did not
+            return one row per row, e.g. ``"returned [3, 2] for a pass of 12 intervened rows"`` or ``"did not run for
+            a pass of 12 intervened rows"``; empty where none).
 
     Examples:
         >>> import torch
@@ -218,7 +222,8 @@ def layer_causal_map(
             so is a layer nothing of which reaches the output on the probe, such as one before a ReLU
             that no probe sample activates, with a ``UserWarning`` naming it; so is a layer that returns fewer
             rows once an intervention reroutes them, an expert of a mixture that every probe sample took, with a
-            ``UserWarning``; ``meta["left_out"]`` holds them with why). Named layers must hold the samples on dimension 0, also on a pass of two
+            ``UserWarning``; ``meta["left_out"]`` holds them with why, ``meta["rerouted"]`` what such an expert returned
+            on how many intervened rows). Named layers must hold the samples on dimension 0, also on a pass of two
             probe samples; named layers the explained output does not read are warned about. A layer
             no intervention moves (after a dead ReLU) stays in the map with ``s = 0`` and NaN CKA, with
             a ``UserWarning`` naming it (``meta["unmoved"]``).
@@ -353,7 +358,7 @@ def layer_causal_map(
             "before them is active on the probe (a dead ReLU), or the explained input does not feed them (a branch of "
             "forward arguments or constants only); their CKA is undefined (NaN) and "
             "they merge with no layer (the map's meta['unmoved'] lists them)", UserWarning, stacklevel=outside_package())
-    lm.meta.update(left_out=dict(left_out), unmoved=unmoved)
+    lm.meta.update(left_out=dict(left_out), unmoved=unmoved, rerouted=dict(rerouted or {}))
     return lm
 
 
@@ -369,7 +374,7 @@ def _warn_rerouted(rerouted: dict[str, str], kept: list[str]) -> None:
         f"The layer map leaves the layers {list(rerouted)} out of its default layers: they ran on every probe sample "
         f"but not on every row once inputs were intervened on ({shown}): an expert of a mixture that every probe sample "
         "was routed to, or a branch; the map holds the layers that run on every row (the map's meta['left_out'] lists "
-        "them)", UserWarning, stacklevel=outside_package())
+        "them, meta['rerouted'] what each returned)", UserWarning, stacklevel=outside_package())
 
 
 def _warn_left_out(blocked: dict[str, str], n: int) -> None:
