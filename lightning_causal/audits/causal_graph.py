@@ -222,19 +222,17 @@ class CausalGraphAudit(Audit):
         options = {**self.options, "max_batch_size": max_batch_size}
         if options["additional_forward_args"] is None:  # the probe's (an attention mask, sequence lengths)
             options["additional_forward_args"] = probe.additional_forward_args
-        if options["target"] is None:
-            warn_predicted_class_of_regression(f"CausalGraphAudit {self.name!r}", probe.labels, first_row_outputs(model, probe, self.output),
-                                               model=model, output=self.output)
+        first_row = first_row_outputs(model, Probe(probe.inputs, probe.labels, options["additional_forward_args"]), self.output)
+        if options["target"] is None:  # with the audit's own additional_forward_args where given, as the graph's passes
+            warn_predicted_class_of_regression(f"CausalGraphAudit {self.name!r}", probe.labels, first_row, model=model, output=self.output)
         if self.class_names is not None:
-            first = first_row_outputs(model, probe, self.output)()
+            first = first_row()
             check_class_name_count(self.class_names, int(first.shape[1]) if first.dim() > 1 else 1)
         spreadless = _without_spread(probe)
         with warnings.catch_warnings():
             if spreadless:  # identical samples: the audit's own note below says it, and why
                 warnings.filterwarnings("ignore", message=REPEATED_SAMPLES, category=UserWarning)
             graph = causal_graph(model, probe.inputs, self.layers, self.top_k, **options)
-        first = first_row_outputs(model, probe, self.output)()  # the explained output's width: which classes output:c are
-        graph.meta["outputs"] = int(first.shape[1]) if first.dim() > 1 else 1
         result = AuditResult(self.name, graphs={"causal_graph": graph.to_dict()})
         if self.class_names is not None:
             result.graphs["causal_graph"].setdefault("meta", {})["class_names"] = list(self.class_names)

@@ -387,6 +387,7 @@ def causal_graph(
                       z_critical=z_critical(rule.alpha, rule.alternative), baseline=baseline,
                       ablation=ablation, samples=ctx.n,
                       units={layer: int(ctx.acts[layer].shape[1]) for layer in layers},  # which graphs' nodes are the same units
+                      outputs=ctx.outputs,
                       unit_layouts={layer: {"unit_dim": dims[layer], "num_heads": heads[layer]}  # as given, for a graph of the same units
                                     for layer in layers if dims[layer] is not None or heads[layer] is not None})
     return graph

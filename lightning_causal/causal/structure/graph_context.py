@@ -218,6 +218,7 @@ class GraphContext:
     tensor_output: dict[str, bool] = field(default_factory=dict)
     layouts: dict[str, Layout] = field(default_factory=dict)
     real: Tensor | None = None
+    outputs: int = 1  # the explained output's columns (its classes): which output:<c> nodes exist
     _suffixes: dict[str, nn.Module | PrefixCache | None] = field(default_factory=dict)
     _traced: dict[str, nn.Module | None] = field(default_factory=dict)
     _modules: dict[str, nn.Module] = field(default_factory=dict)
@@ -249,7 +250,8 @@ class GraphContext:
         padding = next((p for p in pads or () if p is not None), None)
         return cls(forward=forward, xs=xs, layers=layers, acts=acts, tidx=tidx, f0=gather_target(out, tidx),
                    max_batch_size=max_batch_size, tensor_output={name: issubclass(kinds[name][0], Tensor) for name in layers},
-                   layouts=layouts, real=None if padding is None else ~padding.reshape(padding.shape[:2]))
+                   layouts=layouts, real=None if padding is None else ~padding.reshape(padding.shape[:2]),
+                   outputs=int(out.shape[1]) if out.dim() > 1 else 1)
 
     def values(self, layer: str, spec: ValueSpec, parameter: str = "ablation") -> Tensor:
         """:func:`layer_values` of ``layer``'s clean activations (``"mean"``: at real positions only)."""

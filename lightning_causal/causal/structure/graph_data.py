@@ -44,7 +44,7 @@ class CausalGraph:
             ``p_value``, ``p_adjusted`` (after the multiple-testing correction), ``share`` (of the
             strongest path effect into the same target unit), ``samples``.
         meta: settings and diagnostics (``faithfulness``, ``units`` (each layer's number of units: graphs whose
-            ``units`` differ do not number the same units), ``candidates`` (edges from nodes), ``tests`` (the
+            ``units`` differ do not number the same units), ``outputs`` (the explained output's columns), ``candidates`` (edges from nodes), ``tests`` (the
             correction's family: edges from every unit with a path), ``alpha``, ...).
 
     Examples:
