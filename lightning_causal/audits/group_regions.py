@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["AXES", "group_region", "region_text", "signal_layout"]
+__all__ = ["AXES", "group_region", "region_tag", "region_text", "signal_layout"]
 
 #: the axes a region names, in the order a report reads them
 AXES = ("steps", "depth", "rows", "cols", "channels", "features")
@@ -25,6 +25,23 @@ def region_text(row: dict) -> str:
         ('rows 2–3, cols 4–7', '')
     """
     return ", ".join(f"{axis} {row[axis][0]}–{row[axis][1] - 1}" for axis in AXES if axis in row)
+
+
+def region_tag(group: object, row: dict) -> str:
+    """A group's tag segment in a scalar tag (``S/<group>``): its id followed by where it lies,
+    ``17_rows_8-15_cols_0-7`` of an image patch, ``9_steps_36-39`` of a window of a signal, from the
+    half-open ``[start, stop)`` boxes on the :data:`AXES` ``row`` has; the bare id where it has none
+    (tabular columns, token ids, a mask per sample). A box's ends are inclusive, as :func:`region_text`'s.
+
+    Args:
+        group: the group's id.
+        row: its box (:func:`group_region`), or a table row holding it.
+
+    Examples:
+        >>> region_tag(17, {"rows": [8, 16], "cols": [0, 8]}), region_tag(3, {})
+        ('17_rows_8-15_cols_0-7', '3')
+    """
+    return "_".join([str(group), *(f"{axis}_{row[axis][0]}-{row[axis][1] - 1}" for axis in AXES if axis in row)])
 
 
 def signal_layout(shape: tuple[int, ...] | torch.Size) -> str | None:

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
-from lightning_causal.audits.group_regions import group_region
+from lightning_causal.audits.group_regions import group_region, region_tag
 from lightning_causal.audits.options import (
     ONE_INPUT_WAYS_OUT,
     check_distinct_tags,
@@ -69,7 +69,9 @@ class SobolAudit(Audit):
 
     Reports: vectors ``first`` and ``total`` (``[G]``, histograms),
     scalars ``S/<group>``/``ST/<group>`` of the ``top_k`` groups by total order (``<group>``: its
-    name in ``feature_names``, else its index) plus ``sum_S`` (1 - sum_S
+    name in ``feature_names``, else its index, followed where the group has a box by where it lies:
+    ``S/17_rows_8-15_cols_0-7`` of an image patch, ``S/9_steps_36-39`` of a window of a signal, ends inclusive;
+    ``meta["group_tags"]`` lists those segments, the items of the S and ST charts of the custom-scalars layout) plus ``sum_S`` (1 - sum_S
     is the interaction share) and ``output_variance``, a table ``indices`` (group, S, S_ci, ST, ST_ci, and where
     the group lies as :class:`~lightning_causal.audits.input_effects.InputEffectAudit`'s ``top_groups`` say it:
     ``steps``, ``depth``, ``rows``, ``cols``, ... of signals, images, volumes and videos)
@@ -356,13 +358,19 @@ class SobolAudit(Audit):
             self._chosen_target = int(target)
         if self._scalar_groups is None or max(self._scalar_groups) >= len(order):
             self._scalar_groups = order[: self.top_k]
+        rows, mask = res.to_rows(), self._mask(x)
+        regions = {g: group_region(mask, g, x) for g in order}  # where: steps, rows, ... ({} for columns, tokens)
+        # unnamed groups with a box are tagged by where they lie (S/17_rows_8-15_cols_0-7), not by a bare id
+        tags = {g: tag_safe(res.names[g]) if self.feature_names is not None else region_tag(res.names[g], regions[g])
+                for g in self._scalar_groups}
         for g in self._scalar_groups:  # the estimates as computed (float64), as the table has them
-            result.scalars[f"S/{tag_safe(res.names[g])}"] = float(res.first[g])
-            result.scalars[f"ST/{tag_safe(res.names[g])}"] = float(res.total[g])
+            result.scalars[f"S/{tags[g]}"] = float(res.first[g])
+            result.scalars[f"ST/{tags[g]}"] = float(res.total[g])
+        if any(regions[g] for g in self._scalar_groups):  # items of the S and ST charts in the custom-scalars layout
+            result.meta["group_tags"] = [tags[g] for g in self._scalar_groups]
         result.scalars["sum_S"] = float(res.first.sum())
         result.scalars["output_variance"] = res.variance
-        rows, mask = res.to_rows(), self._mask(x)
-        result.tables["indices"] = [{**rows[g], **group_region(mask, g, x)} for g in order]  # where: steps, rows, ...
+        result.tables["indices"] = [{**rows[g], **regions[g]} for g in order]
         if x.dim() in (3, 4, 5) or (x.dim() == 2 and x.is_floating_point()):  # [N, D]: drawn under figure_kind="sequence"
             shape = torch.Size((1, *x.shape[1:]))
             result.maps["total"] = broadcast_groups(total.unsqueeze(0).to(x.device), mask, shape)
