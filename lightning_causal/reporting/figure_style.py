@@ -1,5 +1,6 @@
-"""What the figures share: their width, the colours of positive and negative values, and label text
-cut to fit (axis labels kept distinct, titles broken into lines).
+"""What the figures share: their width, the colours of positive and negative values, label text
+cut to fit (axis labels kept distinct, titles broken into lines, module paths without their shared prefix) and
+the reading of an exported number.
 
 Sized for TensorBoard's image cards, which fit an image into a landscape box of about 380 x 200
 pixels: figures about 520 pixels wide (matplotlib's 100 dpi) and about half as high, labels of at
@@ -8,13 +9,15 @@ least 9 points.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["MAGNITUDE", "MAX_BARS", "NEG", "POS", "WIDTH", "short_label", "short_labels", "step_bars", "title_lines"]
+__all__ = ["MAGNITUDE", "MAX_BARS", "NEG", "POS", "WIDTH", "layer_labels", "numbers_named", "path_tail", "short_label",
+           "short_labels", "step_bars", "strip_common_prefix", "title_lines", "to_float"]
 
 WIDTH = 5.2  # inches at 100 dpi: 520 pixels, about the width of a TensorBoard image card
 POS, NEG = "tab:red", "tab:blue"
@@ -156,3 +159,105 @@ def title_lines(title: str, width: int) -> list[str]:
     if sep and len(head) + 1 <= width and len(tail) <= width:
         return [head + ":", tail]
     return textwrap.wrap(title, width)
+
+
+def to_float(v: Any) -> float:
+    """``float(v)``, NaN where ``v`` is no number (``None``, a missing or non-numeric entry of an exported dict).
+
+    Args:
+        v: the value read.
+
+    Examples:
+        >>> to_float("0.5"), to_float(None)
+        (0.5, nan)
+    """
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def strip_common_prefix(names: list[str]) -> list[str]:
+    """The names without the dotted prefix they all share (two or more names; each keeps its last part).
+
+    Args:
+        names: module paths.
+
+    Examples:
+        >>> strip_common_prefix(["model.vit.vit.layers.0.attention", "model.vit.vit.layers.1.mlp", "model.vit.classifier"])
+        ['vit.layers.0.attention', 'vit.layers.1.mlp', 'classifier']
+        >>> strip_common_prefix(["model.fc"])
+        ['model.fc']
+    """
+    parts = [n.split(".") for n in names]
+    common = 0
+    if len(parts) >= 2:
+        while all(len(p) > common + 1 and p[common] == parts[0][common] for p in parts):
+            common += 1
+    return [".".join(p[common:]) for p in parts]
+
+
+def numbers_named(layers: list[str], stripped: list[str]) -> list[str]:
+    """Stripped names where a bare number (``1`` of ``net.1``, easily read as a unit) keeps the
+    part before it (``net.1``), or, a top-level child of a ``Sequential``, says it is a layer.
+
+    Args:
+        layers: the module paths.
+        stripped: the same paths without their shared prefix (:func:`strip_common_prefix`).
+
+    Examples:
+        >>> numbers_named(["net.1", "net.3"], ["1", "3"]), numbers_named(["0", "2"], ["0", "2"])
+        (['net.1', 'net.3'], ['layer 0', 'layer 2'])
+    """
+    if not any(t.isdigit() for t in stripped):
+        return stripped
+    out = [".".join(name.split(".")[-t.count(".") - 2:]) for name, t in zip(layers, stripped)]
+    return [f"layer {t}" if t.isdigit() else t for t in out]
+
+
+def path_tail(name: str, limit: int = 28) -> str:
+    """A module path cut at its start to at most ``limit`` characters, keeping whole trailing parts
+    where it can (the end of a path names the module).
+
+    Args:
+        name: the module path.
+        limit: the most characters kept (the ellipsis included).
+
+    Examples:
+        >>> path_tail("vit.layers.0.attention.q_proj"), path_tail("fc1")
+        ('…layers.0.attention.q_proj', 'fc1')
+    """
+    if len(name) <= limit:
+        return name
+    tail = ""
+    for part in reversed(name.split(".")):
+        piece = part if not tail else f"{part}.{tail}"
+        if len(piece) + 1 > limit:
+            break
+        tail = piece
+    return "…" + (tail or name[len(name) - limit + 1:])
+
+
+def layer_labels(layers: list[str], limit: int = 28) -> list[str]:
+    """Short labels of module paths: without their shared prefix (:func:`strip_common_prefix`), long
+    ones cut at the start (:func:`path_tail`), or, where that makes two alike (paths that differ
+    before a long shared end), cut in the middle.
+
+    A bare number keeps the part before it (``layer.0``, not ``0``).
+
+    Args:
+        layers: the module paths.
+        limit: the most characters of a label.
+
+    Examples:
+        >>> layer_labels(["m.blocks.0.residual_attention_projection", "m.blocks.1.residual_attention_projection"], 20)
+        ['0.residua…projection', '1.residua…projection']
+        >>> layer_labels(["model.bert.encoder.layer.0", "model.bert.encoder.layer.1"])
+        ['layer.0', 'layer.1']
+    """
+    stripped = numbers_named(layers, strip_common_prefix(layers))
+    tails = [path_tail(t, limit) for t in stripped]
+    if len(set(tails)) == len(tails):
+        return tails
+    head = (limit - 1) // 2
+    return [t if len(t) <= limit else t[:head] + "…" + t[len(t) - (limit - 1 - head):] for t in stripped]

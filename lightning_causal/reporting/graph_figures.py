@@ -1,21 +1,28 @@
 """Figures of the structural explanations, drawn from their dict exports as plain
-matplotlib ``Figure`` objects:
-:func:`graph_figure` for ``CausalGraph.to_dict()`` and :func:`layer_map_figure` for
-``LayerCausalMap.to_dict()``."""
+matplotlib ``Figure`` objects: :func:`graph_figure` for ``CausalGraph.to_dict()``. The layer causal map's
+figure, :func:`~lightning_causal.reporting.layer_map_figures.layer_map_figure`, and the layer-name labels
+(``layer_labels``, ``path_tail``, ``strip_common_prefix``: ``figure_style``) are importable from here as before."""
 
 from __future__ import annotations
 
 import math
-import textwrap
 from typing import Any
 
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
-from matplotlib.patches import FancyArrowPatch, Rectangle
+from matplotlib.patches import FancyArrowPatch
 from matplotlib.textpath import text_to_path
 
 from lightning_causal.causal.engine.units import unit_kind
+from lightning_causal.reporting.figure_style import (
+    layer_labels,
+    numbers_named,
+    path_tail,
+    strip_common_prefix,
+    to_float,
+)
+from lightning_causal.reporting.layer_map_figures import layer_map_figure
 
 __all__ = ["column_labels", "graph_figure", "layer_labels", "layer_map_figure", "node_label", "node_sizes", "path_tail", "strip_common_prefix"]
 
@@ -23,43 +30,10 @@ _POS, _NEG = "tab:red", "tab:blue"
 _NODE_POS, _NODE_NEG = "#f4c7c3", "#c6dbef"  # a unit's own effect: light red / light blue
 
 
-def _f(v: Any) -> float:
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def _columns(graph: dict) -> list[tuple[str, list[dict]]]:
     layers = list(graph.get("layers", [])) + ["output"]
     nodes = graph.get("nodes", [])
     return [(layer, [n for n in nodes if n["layer"] == layer]) for layer in layers]
-
-
-def strip_common_prefix(names: list[str]) -> list[str]:
-    """The names without the dotted prefix they all share (two or more names; each keeps its last part).
-
-    Examples:
-        >>> strip_common_prefix(["model.vit.vit.layers.0.attention", "model.vit.vit.layers.1.mlp", "model.vit.classifier"])
-        ['vit.layers.0.attention', 'vit.layers.1.mlp', 'classifier']
-        >>> strip_common_prefix(["model.fc"])
-        ['model.fc']
-    """
-    parts = [n.split(".") for n in names]
-    common = 0
-    if len(parts) >= 2:
-        while all(len(p) > common + 1 and p[common] == parts[0][common] for p in parts):
-            common += 1
-    return [".".join(p[common:]) for p in parts]
-
-
-def _numbers_named(layers: list[str], stripped: list[str]) -> list[str]:
-    """Stripped names where a bare number (``1`` of ``net.1``, easily read as a unit) keeps the
-    part before it (``net.1``), or, a top-level child of a ``Sequential``, says it is a layer."""
-    if not any(t.isdigit() for t in stripped):
-        return stripped
-    out = [".".join(name.split(".")[-t.count(".") - 2:]) for name, t in zip(layers, stripped)]
-    return [f"layer {t}" if t.isdigit() else t for t in out]
 
 
 def column_labels(layers: list[str]) -> list[str]:
@@ -77,7 +51,7 @@ def column_labels(layers: list[str]) -> list[str]:
         (['net.1', 'net.3', 'output'], ['layer 0', 'layer 2'])
     """
     named = [n for n in layers if n != "output"]
-    stripped = iter(_numbers_named(named, strip_common_prefix(named)))
+    stripped = iter(numbers_named(named, strip_common_prefix(named)))
     out = []
     for name in layers:
         label = name if name == "output" else next(stripped)
@@ -118,7 +92,7 @@ def _capped(columns: list[tuple[str, list[dict]]], edges: list[dict]) -> tuple[l
 
 def _node_strength(node: dict) -> float:
     for key in ("effect", "importance", "samples"):
-        v = _f(node.get(key))
+        v = to_float(node.get(key))
         if math.isfinite(v):
             return v
     return 1.0
@@ -213,11 +187,11 @@ def _edge_strengths(edges: list[dict]) -> list[float]:
     of the graph (every path effect is a change of the same explained output, so widths compare
     across layers), or its ``weight`` (relative to the strongest edge into its layer) where an edge
     has no finite ``effect``."""
-    effects = [_f(e.get("effect")) for e in edges]
+    effects = [to_float(e.get("effect")) for e in edges]
     if edges and all(math.isfinite(v) for v in effects):
         top = max(abs(v) for v in effects)
         return [v / top if top > 0 else 0.0 for v in effects]
-    return [w if math.isfinite(w := _f(e.get("weight"))) else 0.0 for e in edges]
+    return [w if math.isfinite(w := to_float(e.get("weight"))) else 0.0 for e in edges]
 
 
 def _draw_edges(ax: Any, edges: list[dict], pos: dict[str, tuple[float, float]]) -> None:
@@ -302,7 +276,7 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     ax = fig.subplots()
     pos = _draw_nodes(ax, columns, height, kinds, names)
     _draw_edges(ax, graph.get("edges", []), pos)
-    faith = _f(graph.get("meta", {}).get("faithfulness"))
+    faith = to_float(graph.get("meta", {}).get("faithfulness"))
     hidden = sum(totals.get(layer, len(ns)) for layer, ns in columns if layer != "output")  # drawn or not
     default = (f"causal graph: {hidden} nodes, {len(graph.get('edges', []))} edges"
                + (f", faithfulness {faith:.2f}" if math.isfinite(faith) else ""))
@@ -313,205 +287,3 @@ def graph_figure(graph: dict, title: str | None = None) -> Figure:
     ax.axis("off")
     fig.tight_layout()
     return fig
-
-
-def path_tail(name: str, limit: int = 28) -> str:
-    """A module path cut at its start to at most ``limit`` characters, keeping whole trailing parts
-    where it can (the end of a path names the module).
-
-    Examples:
-        >>> path_tail("vit.layers.0.attention.q_proj"), path_tail("fc1")
-        ('…layers.0.attention.q_proj', 'fc1')
-    """
-    if len(name) <= limit:
-        return name
-    tail = ""
-    for part in reversed(name.split(".")):
-        piece = part if not tail else f"{part}.{tail}"
-        if len(piece) + 1 > limit:
-            break
-        tail = piece
-    return "…" + (tail or name[len(name) - limit + 1:])
-
-
-def layer_labels(layers: list[str], limit: int = 28) -> list[str]:
-    """Short labels of module paths: without their shared prefix (:func:`strip_common_prefix`), long
-    ones cut at the start (:func:`path_tail`), or, where that makes two alike (paths that differ
-    before a long shared end), cut in the middle.
-
-    A bare number keeps the part before it (``layer.0``, not ``0``).
-
-    Examples:
-        >>> layer_labels(["m.blocks.0.residual_attention_projection", "m.blocks.1.residual_attention_projection"], 20)
-        ['0.residua…projection', '1.residua…projection']
-        >>> layer_labels(["model.bert.encoder.layer.0", "model.bert.encoder.layer.1"])
-        ['layer.0', 'layer.1']
-    """
-    stripped = _numbers_named(layers, strip_common_prefix(layers))
-    tails = [path_tail(t, limit) for t in stripped]
-    if len(set(tails)) == len(tails):
-        return tails
-    head = (limit - 1) // 2
-    return [t if len(t) <= limit else t[:head] + "…" + t[len(t) - (limit - 1 - head):] for t in stripped]
-
-
-def _node_label(node: dict, index: dict[str, int], names: list[str]) -> str:
-    """``"i: name"`` for one layer, ``"i–j: first"`` / ``"to last"`` for merged layers; the
-    numbers are the rows of the CKA matrix."""
-    members = node["layers"]
-    if not members:
-        return str(node["id"])
-    a, b = index[members[0]], index[members[-1]]
-    return f"{a}: {names[a]}" if a == b else f"{a}–{b}: {names[a]}\nto {names[b]}"
-
-
-def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
-    """Left: the CKA matrix of the layers' response profiles with the merged causal nodes boxed,
-    rows labelled ``i: name`` as the chain's nodes are (:func:`layer_labels`: the names without their shared prefix,
-    at most 28 characters), columns by number. Right: the chain of causal nodes from top to bottom, each
-    labelled with its layer numbers and names; node area ∝ the relative response reaching it, edges
-    labelled with that response ``s`` and the gain. Under the matrix, where there are any: the leaf
-    layers the default layers left out and the layers no intervention moves (``meta["left_out"]``,
-    ``meta["unmoved"]``), then the key of the chain (:data:`CHAIN_KEY`: what ``s``, the gain and a node's
-    size are). The canvas grows with the layers and nodes, up to a cap (a deep flat model of 62 layers made a
-    16 x 32-inch figure): the chain draws at most 16 causal nodes, those whose incoming gain is farthest from 1
-    (layers no intervention moves last), an edge over left-out nodes labelled with the product of their gains and
-    "over k nodes not drawn"; a capped chain's matrix, or one of more than 32 layers, holds the first and last layer
-    of each drawn node, numbered as among all; both titles then say how many of how many ("16 of 40 causal
-    nodes", "16 of 40 layers"). The JSON report holds them all.
-
-    Examples:
-        >>> fig = layer_map_figure({"layers": ["a", "b"], "cka": [[1.0, 0.95], [0.95, 1.0]], "response": [0.5, 0.4],
-        ...     "threshold": 0.9, "nodes": [{"id": "<input>", "layers": []}, {"id": "a..b", "layers": ["a", "b"]},
-        ...     {"id": "<output>", "layers": []}], "edges": [{"source": "<input>", "target": "a..b", "weight": 0.5, "gain": 1.0},
-        ...     {"source": "a..b", "target": "<output>", "weight": 0.1, "gain": 0.25}]})
-        >>> len(fig.axes), fig.axes[1].texts[1].get_text()
-        (4, '0–1: a\\nto b')
-    """
-    all_layers = list(layer_map["layers"])
-    causal = sum(1 for node in layer_map["nodes"] if node["layers"])
-    layer_map = _capped_chain(layer_map)
-    drawn = sum(1 for node in layer_map["nodes"] if node["layers"])
-    layers = [layer for node in layer_map["nodes"] for layer in dict.fromkeys(node["layers"][:1] + node["layers"][-1:])]
-    layers = all_layers if drawn == causal and len(all_layers) <= _MAX_MATRIX else layers
-    names_all = layer_labels(all_layers)
-    index_all = {name: i for i, name in enumerate(all_layers)}
-    index = {name: i for i, name in enumerate(layers)}  # the matrix's rows
-    names = [names_all[index_all[layer]] for layer in layers]
-    n, m = len(layers), len(layer_map["nodes"])
-    numbers = [index_all[layer] for layer in layers]  # a layer's number among all: a capped matrix skips some
-    rows = [f"{i}: {name}" for i, name in zip(numbers, names)]  # "row: layer", as the chain's node labels read
-    side = max(1.8, 0.17 * n)  # the CKA matrix: one 8-point row per layer
-    labels = [_node_label(node, index_all, names_all) for node in layer_map["nodes"]]
-    chain = 2.4 + 0.07 * max(len(line) for label in labels for line in label.split("\n"))  # edge texts | node | labels
-    left = 0.4 + 0.067 * max(len(r) for r in rows)
-    step = 0.55 if any("\n" in label for label in labels) else 0.42  # room for a node's label and an edge's text
-    width = int((left + side + 0.9) / 0.067)
-    note = _left_out_note(layer_map.get("meta") or {}, width) + textwrap.wrap(CHAIN_KEY, width)
-    height = max(side + 1.0 + 0.15 * len(note), step * m + 0.7)  # the note's 8-point lines below the matrix
-    fig = Figure(figsize=(left + side + 0.9 + chain, height), layout="constrained")
-    grid = fig.add_gridspec(2, 2, width_ratios=[left + side + 0.9, chain], height_ratios=[side + 1.0, height - side - 0.99])
-    ax, ax2 = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[:, 1])  # the matrix (and its colour bar) at the top
-    cka = layer_map["cka"]
-    im = ax.imshow([[_f(cka[i][j]) for j in numbers] for i in numbers], vmin=0.0, vmax=1.0, cmap="viridis")
-    ax.set_xticks(range(n))
-    ax.set_xticklabels([str(i) for i in numbers], fontsize=7 if n < 20 else 6)
-    ax.set_yticks(range(n))
-    ax.set_yticklabels(rows, fontsize=8)
-    ax.set_xlabel("layer", fontsize=8)
-    for node in layer_map["nodes"]:
-        if node["layers"]:
-            a, b = index[node["layers"][0]], index[node["layers"][-1]]
-            ax.add_patch(Rectangle((a - 0.5, a - 0.5), b - a + 1, b - a + 1, fill=False, ec="white", lw=2))
-    of = f", {n} of {len(all_layers)} layers" if n < len(all_layers) else ""  # a capped matrix: each drawn node's ends
-    ax.set_title(f"linear CKA (merge >= {_f(layer_map.get('threshold')):.2f}{of})", fontsize=9)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=8)
-    _chain(ax2, layer_map, labels)
-    if note:
-        ax3 = fig.add_subplot(grid[1, 0])
-        ax3.axis("off")
-        ax3.text(0.0, 1.0, "\n".join(note), fontsize=8, ha="left", va="top", transform=ax3.transAxes, color="0.25")
-    heading = f"{drawn} of {causal} causal nodes" if drawn < causal else f"{causal} causal nodes"
-    ax2.set_title(title or f"layer causal map: {heading}", fontsize=9)
-    return fig
-
-
-CHAIN_KEY = ("edges: s = E‖Δh‖ / E‖h‖, the share of the node's output that the input interventions move "
-             "(node area ∝ s); gain = s / s of the node above")
-
-_MAX_CHAIN = 16  # causal nodes drawn in the chain (0.42 to 0.55 inch each: 60 nodes made a 32-inch figure)
-_MAX_MATRIX = 32  # layers in the CKA matrix (0.17 inch each)
-
-
-def _capped_chain(layer_map: dict) -> dict:
-    """``layer_map`` with at most :data:`_MAX_CHAIN` causal nodes: those whose incoming gain is farthest from 1
-    (``|log gain|``: where the response grows or fades most; an undefined gain, then layers no intervention moves
-    (``meta["unmoved"]``, named under the matrix) last), in chain order, between
-    ``<input>`` and ``<output>``; an edge over left-out nodes carries the target's ``s``, the product of the gains
-    it spans and ``skipped``, their number. Unchanged when every causal node fits."""
-    nodes, edges = layer_map["nodes"], layer_map["edges"]
-    causal = [k for k, node in enumerate(nodes) if node["layers"]]
-    if len(causal) <= _MAX_CHAIN:
-        return layer_map
-    into = {e["target"]: e for e in edges}
-    unmoved = set((layer_map.get("meta") or {}).get("unmoved") or ())
-
-    def change(k: int) -> float:
-        if set(nodes[k]["layers"]) <= unmoved:  # the note under the matrix names them: their gains are of noise
-            return -2.0
-        gain = _f(into.get(nodes[k]["id"], {}).get("gain"))
-        return abs(math.log(gain)) if math.isfinite(gain) and gain > 0 else (math.inf if gain == 0 else -1.0)
-
-    kept = set(sorted(causal, key=lambda k: (-change(k), k))[:_MAX_CHAIN])
-    keep = [k for k in range(len(nodes)) if k in kept or not nodes[k]["layers"]]
-    chain = []
-    for a, b in zip(keep, keep[1:]):
-        gain = 1.0
-        for k in range(a + 1, b + 1):  # the edges from node a to node b, through the left-out ones
-            gain *= _f(into.get(nodes[k]["id"], {}).get("gain"))
-        edge = {**into.get(nodes[b]["id"], {"weight": math.nan}), "source": nodes[a]["id"], "target": nodes[b]["id"], "gain": gain}
-        if b - a > 1:
-            edge["skipped"] = b - a - 1
-        chain.append(edge)
-    return {**layer_map, "nodes": [nodes[k] for k in keep], "edges": chain}
-
-
-def _left_out_note(meta: dict, width: int) -> list[str]:
-    """The lines under the matrix: the leaf layers the default layers leave out and the layers no
-    intervention moves (``meta["left_out"]``, ``meta["unmoved"]``), which the chain does not show;
-    ``width`` characters a line."""
-    lines = []
-    if meta.get("left_out"):
-        by_why: dict[str, list[str]] = {}  # the layers of one reason together: a mixture's experts share one
-        for layer, why in meta["left_out"].items():
-            by_why.setdefault(str(why), []).append(str(layer))
-        lines.append("left out: " + "; ".join(f"{', '.join(layers)} ({why})" for why, layers in by_why.items()))
-    if meta.get("unmoved"):
-        lines.append("no intervention moves: " + ", ".join(meta["unmoved"]))
-    return [wrapped for line in lines for wrapped in textwrap.wrap(line, width)]
-
-
-def _chain(ax: Any, layer_map: dict, labels: list[str]) -> None:
-    """The nodes from top to bottom at x = 0: labels to the right, each edge's ``s`` and gain to the
-    left of its arrow, all 8 points."""
-    nodes = [node["id"] for node in layer_map["nodes"]]
-    y = {name: -float(i) for i, name in enumerate(nodes)}
-    weight_in = {e["target"]: _f(e["weight"]) for e in layer_map["edges"]}
-    top = max([w for w in weight_in.values() if math.isfinite(w)] + [1e-12])
-    for name, label in zip(nodes, labels):
-        w = weight_in.get(name, top)
-        ax.scatter([0.0], [y[name]], s=50 + 250 * (w / top if math.isfinite(w) else 0.0), color="0.85", edgecolors="0.2",
-                   zorder=3)
-        ax.annotate(label, (0.0, y[name]), xytext=(14, 0), textcoords="offset points", fontsize=8, ha="left", va="center")
-    for e in layer_map["edges"]:
-        y0, y1 = y[e["source"]], y[e["target"]]
-        ax.annotate("", xy=(0.0, y1 + 0.22), xytext=(0.0, y0 - 0.22), arrowprops={"arrowstyle": "->", "color": "0.3"})
-        gain = _f(e.get("gain"))  # 0/0 where nothing reaches the source (a layer no intervention moves)
-        text = f"s {_f(e['weight']):.2g}, gain {gain:.2g}" if math.isfinite(gain) else f"s {_f(e['weight']):.2g}, gain –"
-        if e.get("skipped"):  # a capped chain: the gain over the nodes left out between
-            text += f"\nover {e['skipped']} node{'s' if e['skipped'] > 1 else ''} not drawn"
-        ax.annotate(text, (0.0, (y0 + y1) / 2), xytext=(-8, 0), textcoords="offset points", fontsize=8, ha="right",
-                    va="center", color="0.25")
-    ax.set_xlim(-1.0, 1.0)
-    ax.set_ylim(-len(nodes) + 0.5, 0.5)
-    ax.axis("off")

@@ -16,14 +16,7 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from lightning_causal.reporting.figure_style import MAGNITUDE
-from lightning_causal.reporting.graph_figures import (
-    _MAX_MATRIX,
-    _capped_chain,
-    _f,
-    _left_out_note,
-    layer_labels,
-)
+from lightning_causal.reporting.figure_style import MAGNITUDE, layer_labels, to_float
 
 __all__ = ["LAYER_MAP_KEY", "layer_map_figure"]
 
@@ -40,32 +33,84 @@ _BAR = 0.5  # inches of the longest bar, its value and gain after it
 _NODE_SHADES = (MAGNITUDE, "0.72")  # the bars of consecutive causal nodes alternate: a node's layers read as a block
 
 
+_MAX_CHAIN = 16  # causal nodes drawn (60 nodes of a deep flat model made a 32-inch figure)
+_MAX_MATRIX = 32  # layers in the CKA matrix: beyond, the ends of each drawn node
+
+
+def _capped_chain(layer_map: dict) -> dict:
+    """``layer_map`` with at most :data:`_MAX_CHAIN` causal nodes: those whose incoming gain is farthest from 1
+    (``|log gain|``: where the response grows or fades most; an undefined gain, then layers no intervention moves
+    (``meta["unmoved"]``, named under the figure) last), in chain order, between
+    ``<input>`` and ``<output>``; an edge over left-out nodes carries the target's ``s``, the product of the gains
+    it spans and ``skipped``, their number. Unchanged when every causal node fits."""
+    nodes, edges = layer_map["nodes"], layer_map["edges"]
+    causal = [k for k, node in enumerate(nodes) if node["layers"]]
+    if len(causal) <= _MAX_CHAIN:
+        return layer_map
+    into = {e["target"]: e for e in edges}
+    unmoved = set((layer_map.get("meta") or {}).get("unmoved") or ())
+
+    def change(k: int) -> float:
+        if set(nodes[k]["layers"]) <= unmoved:  # the note under the figure names them: their gains are of noise
+            return -2.0
+        gain = to_float(into.get(nodes[k]["id"], {}).get("gain"))
+        return abs(math.log(gain)) if math.isfinite(gain) and gain > 0 else (math.inf if gain == 0 else -1.0)
+
+    kept = set(sorted(causal, key=lambda k: (-change(k), k))[:_MAX_CHAIN])
+    keep = [k for k in range(len(nodes)) if k in kept or not nodes[k]["layers"]]
+    chain = []
+    for a, b in zip(keep, keep[1:]):
+        gain = 1.0
+        for k in range(a + 1, b + 1):  # the edges from node a to node b, through the left-out ones
+            gain *= to_float(into.get(nodes[k]["id"], {}).get("gain"))
+        edge = {**into.get(nodes[b]["id"], {"weight": math.nan}), "source": nodes[a]["id"], "target": nodes[b]["id"], "gain": gain}
+        if b - a > 1:
+            edge["skipped"] = b - a - 1
+        chain.append(edge)
+    return {**layer_map, "nodes": [nodes[k] for k in keep], "edges": chain}
+
+
+def _left_out_note(meta: dict, width: int) -> list[str]:
+    """The lines above the key: the leaf layers the default layers leave out and the layers no
+    intervention moves (``meta["left_out"]``, ``meta["unmoved"]``), which the rows do not show;
+    ``width`` characters a line."""
+    lines = []
+    if meta.get("left_out"):
+        by_why: dict[str, list[str]] = {}  # the layers of one reason together: a mixture's experts share one
+        for layer, why in meta["left_out"].items():
+            by_why.setdefault(str(why), []).append(str(layer))
+        lines.append("left out: " + "; ".join(f"{', '.join(layers)} ({why})" for why, layers in by_why.items()))
+    if meta.get("unmoved"):
+        lines.append("no intervention moves: " + ", ".join(meta["unmoved"]))
+    return [wrapped for line in lines for wrapped in textwrap.wrap(line, width)]
+
+
 def _gain_text(edge: dict) -> str:
-    gain = _f(edge.get("gain"))  # 0/0 where nothing reaches the source (a layer no intervention moves)
+    gain = to_float(edge.get("gain"))  # 0/0 where nothing reaches the source (a layer no intervention moves)
     text = f"×{gain:.2g}" if math.isfinite(gain) else "×–"
     if edge.get("skipped"):  # a capped chain: the gain over the nodes left out between
         text += f" over {edge['skipped']}"
     return text
 
 
-def _rows(layer_map: dict) -> tuple[list[str], list[str], dict, int, int]:
-    """The layers drawn (all, or the ends of each drawn node of a capped chain), their labels ``i: name``, the
-    capped map, and the numbers of drawn and of all causal nodes."""
+def _rows(layer_map: dict) -> tuple[list[int], list[str], dict, int, int]:
+    """The numbers among all layers of the layers drawn (all, or the ends of each drawn node of a capped chain),
+    their labels ``i: name``, the capped map, and the numbers of drawn and of all causal nodes."""
     all_layers = list(layer_map["layers"])
     causal = sum(1 for node in layer_map["nodes"] if node["layers"])
     capped = _capped_chain(layer_map)
     drawn = sum(1 for node in capped["nodes"] if node["layers"])
-    layers = [layer for node in capped["nodes"] for layer in dict.fromkeys(node["layers"][:1] + node["layers"][-1:])]
-    layers = all_layers if drawn == causal and len(all_layers) <= _MAX_MATRIX else layers
-    names = dict(zip(all_layers, layer_labels(all_layers, _LABEL_CHARS)))
     number = {layer: i for i, layer in enumerate(all_layers)}
-    return layers, [f"{number[layer]}: {names[layer]}" for layer in layers], capped, drawn, causal
+    numbers = [number[layer] for node in capped["nodes"] for layer in dict.fromkeys(node["layers"][:1] + node["layers"][-1:])]
+    numbers = list(range(len(all_layers))) if drawn == causal and len(all_layers) <= _MAX_MATRIX else numbers
+    names = layer_labels(all_layers, _LABEL_CHARS)
+    return numbers, [f"{i}: {names[i]}" for i in numbers], capped, drawn, causal
 
 
 def _bar_texts(layer_map: dict, layers: list[str], drawn_map: dict) -> tuple[list[float], list[str], list[str]]:
     """Each row's relative response ``s``, the text after its bar (``s``, and the gain into a node at its first
     layer) and the shade of its node."""
-    response = dict(zip(layer_map["layers"], (_f(v) for v in layer_map.get("response", []))))
+    response = dict(zip(layer_map["layers"], (to_float(v) for v in layer_map.get("response", []))))
     s = [response.get(layer, math.nan) for layer in layers]
     into = {e["target"]: e for e in drawn_map["edges"]}
     shade, first = {}, {}
@@ -102,13 +147,13 @@ def _output_text(drawn_map: dict) -> str | None:
     out = next((e for e in drawn_map["edges"] if last is not None and e["target"] == last["id"]), None)
     if out is None or last["layers"]:
         return None
-    s = _f(out.get("weight"))
+    s = to_float(out.get("weight"))
     return f"output {s:.2g}  {_gain_text(out)}" if math.isfinite(s) else f"output –  {_gain_text(out)}"
 
 
 def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     """The layer causal map, one row per layer: left, the CKA matrix of the layers' response profiles (rows
-    ``i: name``: :func:`~lightning_causal.reporting.graph_figures.layer_labels`, the names without their shared
+    ``i: name``: :func:`~lightning_causal.reporting.figure_style.layer_labels`, the names without their shared
     prefix, at most 20 characters; columns by number; the layers merged into one causal node boxed in white);
     right, on the same rows, each layer's relative response ``s = E‖Δh‖ / E‖h‖`` as a bar with its value, and
     where a causal node begins the gain ``×g`` (its ``s`` over the ``s`` of the node above); the bars of
@@ -138,10 +183,9 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
         raise ValueError(f"Expected argument `layer_map` to be LayerCausalMap.to_dict() (keys layers, cka, nodes, edges) "
                          f"but got {type(layer_map).__name__}"
                          + (f" with keys {sorted(layer_map)}" if isinstance(layer_map, dict) else ""))
-    layers, rows, drawn_map, drawn, causal = _rows(layer_map)
+    numbers, rows, drawn_map, drawn, causal = _rows(layer_map)  # a layer's number among all: a capped matrix skips some
     all_layers = list(layer_map["layers"])
-    number = {layer: i for i, layer in enumerate(all_layers)}
-    numbers = [number[layer] for layer in layers]  # a layer's number among all: a capped matrix skips some
+    layers = [all_layers[i] for i in numbers]
     n = len(layers)
     side = max(1.3, ROW * n)  # the matrix's height and width
     left = 0.15 + _CHAR * max([len(r) for r in rows] + [4])
@@ -149,7 +193,7 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     out = _output_text(drawn_map)
     bars_width = max(_BAR + 0.15 + _CHAR * max(len(t) for t in texts), 0.15 + _CHAR * len(out or ""))  # out: no bar
     width = left + side + 0.6 + bars_width  # the labels, the matrix, its colour bar, the bars
-    threshold = _f(layer_map.get("threshold"))
+    threshold = to_float(layer_map.get("threshold"))
     note = _left_out_note(layer_map.get("meta") or {}, int(width / _KEY_CHAR)) + textwrap.wrap(
         LAYER_MAP_KEY.format(threshold=threshold), int(width / _KEY_CHAR))
     note_height = 0.15 * len(note) + 0.05
@@ -159,7 +203,7 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     grid = fig.add_gridspec(2, 2, width_ratios=[side, bars_width], height_ratios=[side + 0.35, note_height])
     ax, bars = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
     cka = layer_map["cka"]
-    im = ax.imshow([[_f(cka[i][j]) for j in numbers] for i in numbers], vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
+    im = ax.imshow([[to_float(cka[i][j]) for j in numbers] for i in numbers], vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
     ax.set_xticks(range(n), [str(i) for i in numbers], fontsize=FONT)
     ax.set_yticks(range(n), rows, fontsize=FONT)
     ax.set_xlabel("layer", fontsize=FONT, labelpad=1)

@@ -81,7 +81,7 @@ def test_default_layers_of_a_transformer_are_its_blocks(make):
 def test_layer_map_audit_defaults_to_the_blocks_of_a_vit_and_draws_them():
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
-    from lightning_causal.reporting.graph_figures import layer_map_figure
+    from lightning_causal.reporting.layer_map_figures import layer_map_figure
 
     model, x, _, _, _, blocks = _vit()
     lm = LayerMapAudit(patch_size=8, max_rows=None).run(model, Probe(x)).graphs["layer_map"]

@@ -1,4 +1,5 @@
-"""The layer causal map figure: short, numbered labels that never overlap, on a canvas sized to its content."""
+"""The layer causal map figure (drawn by ``layer_map_figures``, importable from ``graph_figures``): short, numbered
+labels that never overlap, on a canvas sized to its content."""
 
 from __future__ import annotations
 
@@ -21,27 +22,33 @@ LONG = [f"model.vit.vit.encoder.layer.{i}.attention.output.dense_projection_afte
 
 
 @pytest.mark.parametrize("merged", [False, True], ids=["12 nodes", "merged"])
-def test_a_long_named_layer_chain_has_labels_that_do_not_overlap(merged):
+def test_a_long_named_layer_map_has_labels_that_do_not_overlap(merged):
     # ViT module paths were drawn whole, rotated and overlapping, the s/gain texts at 6 points, the canvas 2/3 empty
     groups = [LONG[0:3], LONG[3:4], LONG[4:9], LONG[9:12]] if merged else [[name] for name in LONG]
     fig = layer_map_figure(_layer_map(groups, LONG))
-    cka, chain = fig.axes[:2]
-    assert "causal nodes" in chain.get_title()
+    cka, bars = fig.axes[:2]
+    assert "causal nodes" in fig._suptitle.get_text()
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     renderer = canvas.get_renderer()
     width, height = fig.get_size_inches() * fig.dpi
-    texts = [*chain.texts, chain.title, cka.title]
-    assert all(t.get_fontsize() >= 8 for t in chain.texts)
+    texts = [*bars.texts, bars.title, cka.title, fig._suptitle]
+    assert all(t.get_fontsize() >= 8 for t in [*bars.texts, *cka.get_yticklabels()])
     assert not any("model.vit" in t.get_text() for t in [*texts, *cka.get_yticklabels()])  # the shared prefix is gone
-    assert all(len(line) <= 40 for t in chain.texts for line in t.get_text().split("\n"))
+    assert all(len(t.get_text()) <= len("11: ") + 20 for t in cka.get_yticklabels())
     for group in (texts, cka.get_yticklabels(), cka.get_xticklabels()):
         boxes = [t.get_window_extent(renderer) for t in group if t.get_text()]
         assert all(0 <= b.x0 and b.x1 <= width and 0 <= b.y0 and b.y1 <= height for b in boxes)
         assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
-    drawn = [t.get_window_extent(renderer) for t in chain.texts]
-    assert max(b.y1 for b in drawn) - min(b.y0 for b in drawn) > 0.6 * height  # the chain fills the canvas's height
     assert width <= 11 * fig.dpi
+
+
+def test_the_layer_map_figure_of_graph_figures_is_the_card_of_layer_map_figures():
+    """The name users import from ``graph_figures`` (recipes.md before the card moved) draws the card TensorBoard
+    shows, not a second drawing of its own."""
+    from lightning_causal.reporting import layer_map_figures
+
+    assert layer_map_figure is layer_map_figures.layer_map_figure
 
 
 def test_layer_labels_strip_the_shared_prefix_like_the_graph_columns():
@@ -77,5 +84,5 @@ def test_an_edge_into_a_layer_nothing_reaches_says_no_gain_instead_of_nan():
                  "edges": [{"source": "<input>", "target": "a", "weight": 0.5, "gain": 1.0},
                            {"source": "a", "target": "b", "weight": 0.0, "gain": 0.0},
                            {"source": "b", "target": "<output>", "weight": 0.0, "gain": float("nan")}]}
-    texts = [t.get_text() for ax in layer_map_figure(layer_map).axes for t in ax.texts if t.get_text().startswith("s ")]
-    assert texts == ["s 0.5, gain 1", "s 0, gain 0", "s 0, gain –"]
+    texts = [t.get_text() for t in layer_map_figure(layer_map).axes[1].texts]  # each row's s and gain, then the output's
+    assert texts == [" 0.5  ×1", " 0  ×0", "output 0  ×–"]

@@ -2,8 +2,9 @@
 
 Its default layers are ``backbone.1.0`` ... ``backbone.1.7``; their labels keep the number before the
 block's (``1.0`` ... ``1.7``), and the CKA matrix's rows read ``"1.0 0"``, ``"1.1 1"``: two numbers side
-by side, no telling which is the row. The rows now read ``"0: 1.0"``, as the chain's node labels do
-(``"0–3: 1.0\\nto 1.3"``: the numbers before the colon are the matrix's rows).
+by side, no telling which is the row. The rows now read ``"0: 1.0"``, the number before the colon the matrix's row
+(the card of one row a layer, ``layer_map_figures``, draws no second list of the nodes: a node of several layers is
+the white box over its rows).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from lightning_causal.reporting.graph_figures import layer_map_figure  # noqa: E402
+from lightning_causal.reporting.layer_map_figures import layer_map_figure  # noqa: E402
 
 LAYERS = [f"backbone.1.{i}" for i in range(4)]
 
@@ -24,11 +25,10 @@ def _layer_map() -> dict:
     return {"layers": LAYERS, "cka": cka, "response": [0.5] * 4, "threshold": 0.9, "nodes": nodes, "edges": edges}
 
 
-def test_cka_rows_read_like_the_chain_labels_row_then_layer():
+def test_cka_rows_read_row_then_layer():
     fig = layer_map_figure(_layer_map())
-    cka, chain = fig.axes[0], fig.axes[1]
+    cka = fig.axes[0]
     rows = [t.get_text() for t in cka.get_yticklabels()]
     assert rows == ["0: 1.0", "1: 1.1", "2: 1.2", "3: 1.3"]
-    nodes = [t.get_text() for t in chain.texts if ":" in t.get_text() and "\n" in t.get_text()]
-    assert nodes == ["0–1: 1.0\nto 1.1", "2–3: 1.2\nto 1.3"]  # the same "row: layer" reading
     assert [t.get_text() for t in cka.get_xticklabels()] == ["0", "1", "2", "3"]
+    assert [(p.get_xy(), p.get_width()) for p in cka.patches] == [((-0.4, -0.4), 1.8), ((1.6, 1.6), 1.8)]  # rows 0-1, 2-3

@@ -5,7 +5,7 @@ experts of two layers each (newuser7 trial) read '(its output does not hold one 
 from __future__ import annotations
 
 from lightning_causal.causal.structure.layer_activations import NOT_SAMPLES_FIRST
-from lightning_causal.reporting.graph_figures import _left_out_note
+from lightning_causal.reporting.layer_map_figures import _left_out_note
 
 
 def test_layers_left_out_for_one_reason_share_it() -> None:
