@@ -1,6 +1,6 @@
 import json
 
-import matplotlib
+import matplotlib.pyplot
 import pytest
 import torch
 from matplotlib.patches import FancyArrowPatch
