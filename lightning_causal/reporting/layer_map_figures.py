@@ -4,7 +4,7 @@ The card used to draw the CKA matrix beside a chain of circles, 660 to 750 pixel
 TensorBoard image card (a box of about 400 x 215 pixels) showed at 0.35 to 0.61: 8-point labels 3 to 5 points high.
 Here each layer is one row of the matrix and, beside it on the same row, one bar of its relative response
 ``s``, the gain written where a causal node begins: the chain's numbers without a second copy of the layer
-names, about 410 x 260 to 540 x 310 pixels for 4 to 12 layers.
+names, about 400 x 260 to 500 x 310 pixels for 2 to 12 layers (580 x 310 for 12 of 20-character names).
 """
 
 from __future__ import annotations
@@ -85,9 +85,13 @@ def _left_out_note(meta: dict, width: int) -> list[str]:
     return [wrapped for line in lines for wrapped in textwrap.wrap(line, width)]
 
 
+def _value(v: float) -> str:
+    """``v`` to 2 significant digits, ``–`` where it is undefined (NaN: 0/0, or missing from the export)."""
+    return f"{v:.2g}" if math.isfinite(v) else "–"
+
+
 def _gain_text(edge: dict) -> str:
-    gain = to_float(edge.get("gain"))  # 0/0 where nothing reaches the source (a layer no intervention moves)
-    text = f"×{gain:.2g}" if math.isfinite(gain) else "×–"
+    text = "×" + _value(to_float(edge.get("gain")))  # 0/0 where nothing reaches the source (a layer no intervention moves)
     if edge.get("skipped"):  # a capped chain: the gain over the nodes left out between
         text += f" over {edge['skipped']}"
     return text
@@ -118,22 +122,20 @@ def _bar_texts(layer_map: dict, layers: list[str], drawn_map: dict) -> tuple[lis
         for layer in node["layers"]:
             shade.setdefault(layer, _NODE_SHADES[k % 2])
         first[node["layers"][0]] = into.get(node["id"], {})
-    texts = [(f" {v:.2g}" if math.isfinite(v) else " –") + (f"  {_gain_text(first[layer])}" if layer in first else "")
-             for layer, v in zip(layers, s)]
+    texts = [f" {_value(v)}" + (f"  {_gain_text(first[layer])}" if layer in first else "") for layer, v in zip(layers, s)]
     return s, texts, [shade.get(layer, MAGNITUDE) for layer in layers]
 
 
 def _bars(ax: Any, s: list[float], texts: list[str], shades: list[str], out: str | None, width: float) -> None:
     """Each row's ``s`` as a bar, at most :data:`_BAR` inches of the ``width`` inches, its text after it; the
     output's under the last row."""
-    top = max([v for v in s if math.isfinite(v)] + [1e-12])
-    for i, (v, text, shade) in enumerate(zip(s, texts, shades)):
-        v = v if math.isfinite(v) else 0.0
-        ax.barh(i, v, height=0.7, color=shade)
+    s = [v if math.isfinite(v) else 0.0 for v in s]
+    ax.barh(range(len(s)), s, height=0.7, color=shades)
+    for i, (v, text) in enumerate(zip(s, texts)):
         ax.text(max(v, 0.0), i, text, fontsize=FONT, va="center", ha="left")
     if out:  # under the last layer, on the row of the matrix's column numbers
         ax.text(0.0, len(s) + 0.3, out, fontsize=FONT, va="center", ha="left", clip_on=False)
-    ax.set_xlim(0.0, top * width / _BAR)
+    ax.set_xlim(0.0, max(s + [1e-12]) * width / _BAR)
     ax.set_ylim(len(s) - 0.5, -0.5)
     ax.set_yticks([])
     ax.set_xticks([])
@@ -144,11 +146,8 @@ def _bars(ax: Any, s: list[float], texts: list[str], shades: list[str], out: str
 def _output_text(drawn_map: dict) -> str | None:
     """``output <s> ×<gain>`` from the edge into ``<output>``; ``None`` without one."""
     last = drawn_map["nodes"][-1] if drawn_map["nodes"] else None
-    out = next((e for e in drawn_map["edges"] if last is not None and e["target"] == last["id"]), None)
-    if out is None or last["layers"]:
-        return None
-    s = to_float(out.get("weight"))
-    return f"output {s:.2g}  {_gain_text(out)}" if math.isfinite(s) else f"output –  {_gain_text(out)}"
+    out = next((e for e in drawn_map["edges"] if e["target"] == last["id"]), None) if last and not last["layers"] else None
+    return None if out is None else f"output {_value(to_float(out.get('weight')))}  {_gain_text(out)}"
 
 
 def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
