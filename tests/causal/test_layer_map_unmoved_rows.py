@@ -165,3 +165,29 @@ def test_input_effects_runs_a_negative_zero_set_to_the_baseline_zero():
     x = torch.tensor([[-0.0, 0.0]])
     effects = input_effects(_Atan2(), x, torch.tensor([[0, 1]]), baseline=0.0, target=0)
     assert effects[0].tolist() == pytest.approx([-2 * torch.pi, 0.0])
+
+
+class _SignedEmbedding(nn.Module):
+    """Token 1 embeds to -0.0, the baseline token 0 to 0.0; atan2(e, -1) reads the sign: -π against π a dimension."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(3, 2)
+        with torch.no_grad():
+            self.emb.weight.copy_(torch.tensor([[0.0, 0.0], [-0.0, -0.0], [1.0, 2.0]]))
+
+    def forward(self, x):
+        h = self.emb(x)
+        return torch.atan2(h, -torch.ones_like(h)).sum((1, 2)).unsqueeze(1)
+
+
+def test_input_effects_at_an_input_layer_run_a_negative_zero_set_to_the_reference_zero():
+    """``input_layer=`` took the rows whose layer output equals the reference as numbers (h != ref) for unchanged, so
+    token 1's -0.0 embedding set to token 0's 0.0 had effect 0; it calls ``changed_groups`` now: -4π (two dimensions,
+    -π each against π)."""
+    from lightning_causal.causal.effects.input_effects import input_effects
+
+    effects = input_effects(_SignedEmbedding(), torch.tensor([[1, 2]]), input_layer="emb", baseline=0, target=0)
+    assert effects[0, 0].item() == pytest.approx(-4 * torch.pi)
+    expected = torch.atan2(torch.tensor([1.0, 2.0]), torch.tensor(-1.0)).sum() - torch.pi * 2  # token 2 against 0.0
+    assert effects[0, 1].item() == pytest.approx(expected.item())

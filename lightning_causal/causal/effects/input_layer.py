@@ -24,11 +24,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.ablation import check_baselines, padding_positions, sample_rows
+from lightning_causal.causal.engine.ablation import (
+    changed_groups,
+    check_baselines,
+    padding_positions,
+    sample_rows,
+)
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward
-from lightning_causal.causal.engine.groups import group_counts
 from lightning_causal.causal.engine.interventions import (
     capture,
     module_output,
@@ -149,15 +153,6 @@ def _check_layer_output(h: Tensor | None, x: Tensor, layer: str, read: Tensor | 
     return h
 
 
-def _changed(h: Tensor, mask: Tensor, ref: Tensor, g: int, padding: Tensor | None) -> Tensor:
-    """``[G, N]``: does replacing group g of sample n by the reference change the layer's output
-    outside the padding positions?"""
-    diff = h != ref
-    if padding is not None:
-        diff = diff & ~padding.view(*padding.shape[:2], *[1] * (h.dim() - 2))
-    return (group_counts(h, mask, g + 1, diff)[:, :g] > 0).T  # id G: kept special tokens, in no group
-
-
 def input_layer_effects(
     model: nn.Module,
     x: Tensor,
@@ -207,7 +202,9 @@ def input_layer_effects(
         check_finite_samples((x,), f0)
         ref = layer_reference(forward, x, h, layer, baseline=baseline, readers=readers).to(h.dtype)
         m = mask.view(*mask.shape, *[1] * (h.dim() - x.dim()))
-        changed = _changed(h, m, ref, num_groups, padding_positions(x, forward_args, model=forward.model))
+        pad = padding_positions(x, forward_args, model=forward.model)  # [N, T]: over the layer's trailing dimensions too
+        pad = None if pad is None else pad.view(*pad.shape[:2], *[1] * (h.dim() - 2))
+        changed = changed_groups((h,), (m,), (ref,), num_groups, (pad,)).T  # [G, N]
         rows = max(1, rows_per_pass(forward.model, (x,), max_batch_size, forward=forward))
         noise = common_noise(forward, forward.model, (x,), rows, drew=clean_pass.moved)  # None unless the model draws noise
         if noise is not None:  # the clean outputs of the blocks' seeds (the patch hook is not on yet)
