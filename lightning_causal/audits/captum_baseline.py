@@ -95,7 +95,8 @@ class CompareSettings:
         score: ``"auto"``, ``"softmax"`` or ``"raw"``: what the curves record (see
             :func:`~lightning_causal.baselines.metrics.perturbation_curve`).
         noise_fraction: stability noise σ as a fraction of the probe's std (when ``noise_sigma`` is
-            unset); for token ids, the share of tokens the stability perturbation replaces.
+            unset); for token ids, the share of tokens the stability perturbation replaces (at least
+            one of each sample).
         stability_repeats: noise draws averaged by the stability metric.
         absolute: rank agreement and stability on |scores| (magnitudes, as Adebayo et al. 2018)
             instead of signed scores. Deletion/insertion always rank by signed score.
@@ -192,8 +193,8 @@ class CaptumBaseline(Audit):
     :mod:`~lightning_causal.baselines.input_layer_methods`), set beside the causal effects of the
     same layer (``input_effects(..., input_layer=...)``, the baseline token's embedding as
     reference); the probe's ``attention_mask`` is passed through. Stability replaces a random
-    ``settings.noise_fraction`` share of the tokens (never special tokens, the baseline token or
-    padding) by tokens drawn from the probe (:func:`~lightning_causal.baselines.metrics.token_stability`).
+    ``settings.noise_fraction`` share of the tokens, at least one of each sample (never special tokens, the
+    baseline token or padding), by other tokens drawn from the probe (:func:`~lightning_causal.baselines.metrics.token_stability`).
     Groups lying entirely in padding (``attention_mask`` 0: effect exactly 0 by design, see
     :func:`~lightning_causal.audits.input_effects.real_groups`) are left out of every metric per
     sample: the rankings of agreement and stability are over the real groups, the curves rank and
