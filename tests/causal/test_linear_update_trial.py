@@ -4,6 +4,8 @@ number compared with full forward passes (``use_suffix=False``) or a brute-force
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 from torch import nn
@@ -169,13 +171,23 @@ READERS = {
 
 
 @pytest.mark.parametrize("name", list(READERS))
-def test_hugging_face_mlp_neurons_equal_the_full_passes(name, updates):
+def test_hugging_face_mlp_neurons_equal_the_full_passes(name, updates, monkeypatch):
     model, site, eos = _hf(name)
     ids, mask = _ids(left=name in ("gemma", "bloom"), eos=eos)  # a left-padded Bloom has a NaN output row
+    unmoved = []  # the rows left unrun (unit_rows.moving_rows: Scale(2.0) of a T5 ReLU neuron at 0 everywhere)
+    module = sys.modules["lightning_causal.causal.effects.unit_effects"]
+    moving_rows = module.moving_rows
+
+    def counted(*args):
+        moving = moving_rows(*args)
+        unmoved.append(0 if moving is None else int((~moving).sum()))
+        return moving
+
+    monkeypatch.setattr(module, "moving_rows", counted)
     fast, full, info = _both(model, ids, site, unit_dim=-1, additional_forward_args={"attention_mask": mask},
                              intervention=[SetTo(-1.0), Scale(2.0)])
     assert info.path == "hooks" and info.linear_updates == (repr(READERS[name]),)
-    assert updates["rows"] == 2 * 4 * 64 + 2  # every row of the do-grid, and the two trial rows
+    assert updates["rows"] == 2 * 4 * 64 - unmoved[0] + 2  # every row of the do-grid that runs, and the two trial rows
     assert torch.equal(fast.isnan(), full.isnan())
     torch.testing.assert_close(fast, full, rtol=0, atol=1e-10, equal_nan=True)
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_causal.causal import input_effects, unit_effects
+from lightning_causal.causal import Resample, input_effects, unit_effects
 
 
 def _float_mlp() -> nn.Module:
@@ -33,21 +33,25 @@ def _quantization_warnings(record) -> list[str]:
 
 def test_the_noise_warned_about_is_real_zeroing_a_dead_unit_shows_an_effect():
     """Why the warning: a unit already 0 (a dead ReLU) set to 0 changes nothing, yet its effect is
-    not 0 on the quantized model (its rows run in other batches), while it is exactly 0 on the float one."""
+    not 0 on the quantized model (its rows run in other batches), while it is exactly 0 on the float one.
+    The rows run: ``Resample`` of a reference of zeros (``Zero()``'s rows on a unit already at 0 are left
+    unrun, their effect exactly 0: unit_rows.moving_rows)."""
     x = _probe()
     q, f = _quantized_mlp(), _float_mlp()
+    zero = Resample(torch.zeros(1, 16))
     with torch.no_grad():
         dead = q[1](q[0](x)) == 0
     assert dead.any()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        noisy = unit_effects(q, x, "1")[dead].abs().max()
+        noisy = unit_effects(q, x, "1", zero)[dead].abs().max()
+        assert float(unit_effects(q, x, "1")[dead].abs().max()) == 0.0  # Zero(): left unrun
     assert float(noisy) > 1e-4
     with torch.no_grad():
         dead_f = f[1](f[0](x)) == 0
     # the float model: 0 up to float32 rounding (exactly 0 here; ~1e-8 on CPUs whose matrix kernels depend on the
     # batch size, as on a 16-core machine with torch 2.11), four orders below the quantized noise
-    assert float(unit_effects(f, x, "1")[dead_f].abs().max()) <= 1e-6
+    assert float(unit_effects(f, x, "1", zero)[dead_f].abs().max()) <= 1e-6
 
 
 @pytest.mark.parametrize("estimator", ["unit_effects", "input_effects"])

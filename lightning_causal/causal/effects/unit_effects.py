@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.effects.unit_attribution import attribution_estimates
-from lightning_causal.causal.effects.unit_rows import unit_rows
+from lightning_causal.causal.effects.unit_rows import moving_rows, unit_rows
 from lightning_causal.causal.engine.batching import map_rows
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.finite import check_finite_samples
@@ -126,7 +126,11 @@ def _exact_effects(cache: PrefixCache, ivs: list[Intervention], units: Tensor, l
                    fold: int = 1) -> Tensor:
     """``[N, U]``: one suffix row per (intervention, unit, sample), chunked to the memory budget
     (with ``noise``: blocks of samples from their seeds, compared with ``clean``, the clean outputs
-    of the same seeds)."""
+    of the same seeds).
+
+    Rows that leave the layer's output as it is, bit for bit (:func:`~..unit_rows.moving_rows`: ``Zero()`` on a
+    ReLU neuron at 0 on that sample, where the cache edits its cached value only, exact interventions only; never
+    with ``noise`` or ``fold > 1``) are not run: their curve value is the clean output, their effect exactly 0."""
     h = cache.value
     n, nu, k = h.shape[0], units.numel(), len(ivs)
 
@@ -134,10 +138,18 @@ def _exact_effects(cache: PrefixCache, ivs: list[Intervention], units: Tensor, l
         edit, s = unit_rows(ivs, units, layout, n, idx=idx, fold=fold)
         return gather_target(cache(edit, s), tidx[s])
 
-    if noise is None:
+    moving = moving_rows(cache, ivs, units, layout) if noise is None and fold == 1 else None
+    if noise is not None:
+        curve = noise.rows(k * nu, lambda b, s: evaluate(b * n + s), h.device).view(k, nu, n)
+    elif moving is None:
         curve = map_rows(k * nu * n, cache.rows_per_pass(max_batch_size), evaluate, h.device).view(k, nu, n)
     else:
-        curve = noise.rows(k * nu, lambda b, s: evaluate(b * n + s), h.device).view(k, nu, n)
+        rows = moving.nonzero().squeeze(1)
+        out = gather_target(cache.output, tidx)
+        curve = out.expand(k * nu, n).reshape(-1).clone()  # the rows left unrun: the clean output
+        if rows.numel():
+            curve[rows] = map_rows(rows.numel(), cache.rows_per_pass(max_batch_size), lambda i: evaluate(rows[i]), h.device).to(curve.dtype)
+        curve = curve.view(k, nu, n)
     if k == 1:
         return (gather_target(cache.output if clean is None else clean, tidx).unsqueeze(0) - curve[0]).T.contiguous()
     return (curve.max(0).values - curve.min(0).values).T.contiguous()

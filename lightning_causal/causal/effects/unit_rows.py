@@ -1,5 +1,6 @@
 """Rows of the hidden-unit estimators: row ``r`` of a flat index applies intervention ``k`` to
-unit ``u`` of sample ``s`` (``r = (k · U + u) · N + s``), as an edit of the layer's output."""
+unit ``u`` of sample ``s`` (``r = (k · U + u) · N + s``), as an edit of the layer's output, and
+which of them change the layer's output at all (:func:`moving_rows`)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,28 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from lightning_causal.causal.engine.ablation import replace_units, replace_units_
+from lightning_causal.causal.engine.ablation import differs, replace_units, replace_units_
+from lightning_causal.causal.engine.batching import current_shard
 from lightning_causal.causal.engine.folded_rows import unfold
-from lightning_causal.causal.engine.interventions import Intervention, Patch, Resample
-from lightning_causal.causal.engine.units import Layout
+from lightning_causal.causal.engine.interventions import (
+    Intervention,
+    MeanOf,
+    Patch,
+    Resample,
+    Scale,
+    SetTo,
+    Zero,
+)
+from lightning_causal.causal.engine.prefix_cache import PrefixCache
+from lightning_causal.causal.engine.units import Layout, unit_sums
 
-__all__ = ["row_values", "unit_rows"]
+__all__ = ["moving_rows", "row_values", "unit_rows"]
+
+#: the interventions whose value on a row is computed from that row's clean values or from data fixed beforehand, by
+#: the same elementwise code on any rows (their exact types: a subclass may compute its values otherwise); a
+#: :class:`Patch` takes each sample's own source row. :class:`Resample` draws donors (skipping rows would change
+#: the other rows' draws) and an intervention of one's own may compute anything: their rows always run.
+COMPARABLE = (Zero, SetTo, MeanOf, Scale, Patch)
 
 Edit = Callable[[Tensor], Tensor]
 
@@ -103,3 +120,38 @@ def unit_rows(ivs: Sequence[Intervention], units: Tensor, layout: Layout, n: int
     edit.in_place = in_place  # type: ignore[attr-defined]  # what the prefix cache's runners call on their own copy
     edit.changed_units = (u, layout.dim, layout.unit_size)  # type: ignore[attr-defined]  # what the prefix cache's linear update reads
     return edit, s
+
+
+def moving_rows(cache: PrefixCache, ivs: Sequence[Intervention], units: Tensor, layout: Layout) -> Tensor | None:
+    """``[K · U · N]`` booleans in the flat row order of :func:`unit_rows`: does the row change the layer's output?
+    ``None``: every row must run.
+
+    A row whose intervention sets unit ``u`` of sample ``s`` to the values it already holds there, bit for bit
+    (:func:`~lightning_causal.causal.engine.ablation.differs`: ``-0.0`` and ``0.0`` told apart), e.g. ``Zero()`` on
+    a ReLU neuron at 0 on that sample or a conv channel at 0 at every position, runs the clean sample: its output
+    is the clean output and, alone (``K = 1``), its effect is exactly 0. The estimators leave such rows unrun. The
+    rows are compared where equality is exact by construction only, else ``None``:
+
+    - the cache edits its cached ``value`` and nothing else (:attr:`PrefixCache.edits_value`: the ``"fx"`` or
+      ``"hooks"`` path, a layer called once per pass, no folded rows; not the full passes of a model that draws
+      noise), so that ``value``'s rows are what the edit replaces;
+    - every intervention is one of :data:`COMPARABLE` (exactly that type), its values computed on ``value`` by the
+      code the rows run (:func:`row_values`; a :class:`Patch` with each sample's source row);
+    - the rows are not shared among processes (:func:`~lightning_causal.causal.engine.batching.sharded_rows`):
+      each process's own prefix might differ in a last bit and give another count of rows to gather.
+
+    O(N · D) memory per intervention.
+
+    Args:
+        cache: the layer's :class:`~lightning_causal.causal.engine.prefix_cache.PrefixCache`.
+        ivs: the interventions ``K``, as :func:`unit_rows` takes them.
+        units: the unit indices ``[U]``.
+        layout: the layer's :class:`~lightning_causal.causal.engine.units.Layout`.
+    """
+    shard = current_shard()
+    if not cache.edits_value or shard is not None and shard.world_size > 1 or any(type(iv) not in COMPARABLE for iv in ivs):
+        return None
+    h = cache.value
+    samples = torch.arange(h.shape[0], device=h.device)
+    moved = [unit_sums(differs(h, row_values([iv], samples, h, samples=samples)), layout)[:, units] > 0 for iv in ivs]
+    return torch.stack(moved).transpose(1, 2).reshape(-1)  # [K, N, U] -> [K, U, N], flat

@@ -28,7 +28,7 @@ from lightning_causal.causal.engine.groups import group_counts
 from lightning_causal.causal.engine.live_values import rows_of
 
 __all__ = ["TOKEN_BASELINE_ADVICE", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "changed_groups",
-           "replace_units", "padding_arguments", "padding_positions", "input_padding", "unpadded_masks", "position_mean", "reference_mask"]
+           "differs", "replace_units", "padding_arguments", "padding_positions", "input_padding", "unpadded_masks", "position_mean", "reference_mask"]
 
 BaselineLike = float | int | complex | Tensor | Sequence
 
@@ -437,16 +437,31 @@ def changed_groups(
         tensor([[False,  True, False],
                 [ True, False,  True]])
     """
-    differ = []
-    for x, b in zip(xs, bases):
-        d = x != b
-        if x.is_floating_point():  # -0.0 == 0.0, but the baseline's sign reaches a model that reads it (1 / x, atan2)
-            d = d | (torch.signbit(x) != torch.signbit(b))
-        differ.append(d)
+    differ = [differs(x, b) for x, b in zip(xs, bases)]
     for k, pad in enumerate(padding or ()):
         if pad is not None:
             differ[k] = differ[k] & ~pad
     return group_counts(xs, masks, num_groups + 1, tuple(differ))[:, :num_groups] > 0
+
+
+def differs(x: Tensor, value: Tensor) -> Tensor:
+    """Booleans shaped like ``x``: does setting each element of ``x`` to ``value`` (broadcastable to it) change its
+    bits? ``-0.0`` and ``0.0`` are told apart (equal as numbers, but the sign reaches a model that reads it: ``1 / x``,
+    ``atan2``); a NaN differs from everything. The one test of "changes nothing" of the row engines
+    (:func:`changed_groups`; the hidden-unit rows, :func:`~lightning_causal.causal.effects.unit_rows.moving_rows`).
+
+    Args:
+        x: the clean values.
+        value: the values the intervention sets, broadcastable to ``x``.
+
+    Examples:
+        >>> differs(torch.tensor([0.0, -0.0, 1.0]), torch.tensor(0.0))
+        tensor([False,  True,  True])
+    """
+    d = x != value
+    if x.is_floating_point():
+        d = d | (torch.signbit(x) != torch.signbit(value))
+    return d
 
 
 def _unit_dim(h: Tensor, units: Tensor, unit_dim: int) -> int:

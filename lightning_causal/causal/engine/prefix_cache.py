@@ -134,6 +134,18 @@ class PrefixCache:
         self.reads = ReadSlices([])
         self.linear = LinearReaders(nn.Identity())
         self.fold = 1  # rows per sample of the layer's output ([N·fold, ...]; ``value`` is then its [N, fold, ...] view)
+        self.calls = 0  # the layer's calls in one forward pass (counted in the trial pass; 0: not counted)
+
+    @property
+    def edits_value(self) -> bool:
+        """Whether an edit (a callable ``value`` of :meth:`__call__`) is applied to the rows of :attr:`value` and to
+        nothing else: on the ``"fx"`` and ``"hooks"`` paths, which give the layer's first call the edit of the cached
+        ``value``'s rows, for a layer called once per forward pass (a layer called again is edited in its later
+        outputs too, which ``value`` does not hold) whose rows are not folded into the batch. The full path edits the
+        layer's output recomputed in each pass. Where it holds, an edit that leaves the rows of ``value`` as they are,
+        bit for bit, runs the clean samples: the hidden-unit estimators leave such rows unrun
+        (:func:`~lightning_causal.causal.effects.unit_rows.moving_rows`)."""
+        return self.path in ("fx", "hooks") and self.calls == 1 and self.fold == 1
 
     def __call__(self, value: Tensor | Edit, rows: Tensor) -> Tensor:
         """The model's (selected) output for ``R`` rows of samples ``rows`` ``[R]``.
@@ -357,6 +369,7 @@ def _check_trial_pass(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Mod
         full = cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold)(moved, rows))
     finally:
         handle.remove()
+    cache.calls = len(returned)
     out = returned[0] if returned else None
     if is_model_output(out) and len(out) > 1 and close(full, cache.output[rows]):
         fields = list(out.keys())
