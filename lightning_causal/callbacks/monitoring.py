@@ -23,7 +23,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from typing_extensions import override
 
-from lightning_causal.audits.causal_graph import PREVIOUS_RUN_SCALARS
+from lightning_causal.audits.causal_graph import PREVIOUS_RUN_SCALARS, CausalGraphAudit
 from lightning_causal.callbacks.audit import CausalAuditCallback, audit_seconds_tag
 from lightning_causal.causal.engine.checks import check_int
 
@@ -146,7 +146,8 @@ def _due(owner: str, monitor: str, trainer: Trainer, strict: bool) -> bool:
     if drift == "first":
         return False
     if drift == "none":
-        rank_zero_warn(f"{owner}(monitor={monitor!r}): the audit of epoch {trainer.current_epoch} logged no drift scalars "
+        what = "drift scalars" if "/drift/" in monitor else "comparison with a previous graph"
+        rank_zero_warn(f"{owner}(monitor={monitor!r}): the audit of epoch {trainer.current_epoch} logged no {what} "
                        "(no earlier run of it to compare with, e.g. that run failed); this audit is skipped")
         return False
     if drift == "units":
@@ -154,10 +155,13 @@ def _due(owner: str, monitor: str, trainer: Trainer, strict: bool) -> bool:
                        "previous audit's: the layers' units or the output's width changed between them (the model changed, "
                        "e.g. a head grown to more classes); this audit is skipped, the next compares again")
         return False
-    if drift == "resized":
+    if drift in ("resized", "entries"):
+        what = ("vector's length changed since the previous audit (the model changed between them, e.g. a head grown to more "
+                "classes), so its entries are not the same units" if drift == "resized" else "vector's entries are other "
+                "ones than at the previous audit, in the same number (meta['changed_entries']: a layer map's layers, one "
+                "left out and another back)")
         rank_zero_warn(f"{owner}(monitor={monitor!r}): the audit of epoch {trainer.current_epoch} computed no such drift: the "
-                       "vector's length changed since the previous audit (the model changed between them, e.g. a head grown "
-                       "to more classes), so its entries are not the same units; this audit is skipped, the next compares again")
+                       f"{what}; this audit is skipped, the next compares again")
         return False
     if drift == "constant":
         kind, how = ("Spearman", "constant") if monitor.endswith("/spearman") else ("top-k", "constant in magnitude")
@@ -179,26 +183,38 @@ def _drift_not_logged(monitor: str, scalars: dict[str, float], audited: list[Cau
     compare with yet), ``"none"`` when the audit logged no drift at all (its earlier runs failed),
     ``"constant"`` for a ``spearman`` or ``topk_jaccard`` whose vector's ``shift`` was logged (a
     constant vector has no ranking), ``"resized"`` for a vector whose length changed since the previous
-    audit (a head grown between them: ``meta["resized_vectors"]``); of ``CausalGraphAudit``'s comparison with its
+    audit (a head grown between them: ``meta["resized_vectors"]``), ``"entries"`` for one whose named entries are
+    other ones in the same number (``meta["changed_entries"]``); of ``CausalGraphAudit``'s comparison with its
     previous graph (``edges_gained``, ``edges_lost``, ``edge_jaccard_previous``): ``"first"`` as above, ``"units"`` at a
-    run whose units changed (``meta["units_changed"]``); ``None`` otherwise (a wrong tag)."""
-    if monitor.startswith("causal/") and monitor.rsplit("/", 1)[-1] in PREVIOUS_RUN_SCALARS:  # CausalGraphAudit's comparison
+    run whose units changed (``meta["units_changed"]``), ``"none"`` at a later run without a previous graph (the runs
+    before failed); ``None`` otherwise (a wrong tag: also one of those three names under an audit that is no
+    ``CausalGraphAudit``)."""
+    if _graph_comparison(monitor, [a for cb in audited for a in cb.audits]):
         audit = monitor[len("causal/"):].rsplit("/", 1)[0]
         if any(getattr(cb.last_results.get(audit), "meta", {}).get("units_changed") for cb in audited):
             return "units"
-        return "first" if any(len(cb.audited_epochs) == 1 for cb in audited) else None
+        return "first" if any(len(cb.audited_epochs) == 1 for cb in audited) else "none"
     if "/drift/" not in monitor or not monitor.startswith("causal/"):
         return None
     audit, _, rest = monitor[len("causal/"):].partition("/drift/")
-    if any(rest.rpartition("/")[0] in {**meta.get("resized_vectors", {}), **meta.get("changed_entries", {})}
-           for meta in (getattr(cb.last_results.get(audit), "meta", {}) for cb in audited)):
-        return "resized"
+    vector, metas = rest.rpartition("/")[0], [getattr(cb.last_results.get(audit), "meta", {}) for cb in audited]
+    for reason, key in (("resized", "resized_vectors"), ("entries", "changed_entries")):
+        if any(vector in meta.get(key, {}) for meta in metas):
+            return reason
     if not any(tag.startswith(monitor.split("/drift/")[0] + "/drift/") for tag in scalars):
         return "first" if any(len(cb.audited_epochs) == 1 for cb in audited) else "none"
     for metric in ("spearman", "topk_jaccard"):
         if monitor.endswith("/" + metric) and monitor[: -len(metric)] + "shift" in scalars:
             return "constant"
     return None
+
+
+def _graph_comparison(monitor: str, audits: Iterable[Any]) -> bool:
+    """Whether ``monitor`` is one of ``CausalGraphAudit``'s comparisons with its previous graph,
+    ``causal/<audit>/<edges_gained|edges_lost|edge_jaccard_previous>`` with ``<audit>`` a ``CausalGraphAudit`` among
+    ``audits`` (the same name under another audit is a wrong tag, refused as one)."""
+    return any(isinstance(a, CausalGraphAudit) and monitor in (f"causal/{a.name}/{s}" for s in PREVIOUS_RUN_SCALARS)
+               for a in audits)
 
 
 def _check_scheduled(owner: str, monitor: str, trainer: Trainer) -> None:
@@ -302,7 +318,7 @@ def check_monitors_after_dry_run(audit_callback: CausalAuditCallback, trainer: T
         return
     for cb in trainer.callbacks:
         if (not isinstance(cb, _OnAudits) or "/drift/" in cb.monitor or cb.monitor in audit_callback.dry_run_tags
-                or cb.monitor.rsplit("/", 1)[-1] in PREVIOUS_RUN_SCALARS):  # none before a second run, as drift
+                or _graph_comparison(cb.monitor, audit_callback.audits)):  # none before a second run, as drift
             continue
         if any(cb.monitor.startswith(f"causal/{a.name}/") for a in audit_callback.audits):
             rank_zero_warn(
@@ -361,7 +377,11 @@ class AuditEarlyStopping(_OnAudits, EarlyStopping):
 
     A drift scalar (``causal/<audit>/drift/...``) exists from its audit's second run on: it is
     checked from then on; a ``spearman`` or ``topk_jaccard`` drift left out because a vector was
-    constant skips that audit with a warning. When the audits that log ``monitor`` are scheduled at no epoch before
+    constant skips that audit with a warning, as does one left out because the vector's entries changed
+    since the previous audit (``meta["resized_vectors"]``, ``meta["changed_entries"]``: a head grown to more
+    classes). A ``CausalGraphAudit``'s comparison with its previous graph (``edges_gained``, ``edges_lost``,
+    ``edge_jaccard_previous``) is checked alike: from its second run on, skipped with a warning at a run whose
+    units changed (``meta["units_changed"]``). When the audits that log ``monitor`` are scheduled at no epoch before
     ``max_epochs``, ``setup`` warns (the audit at the end of fit is not monitored).
 
     Raises:
