@@ -11,37 +11,19 @@ import torch
 from torch import nn
 
 from lightning_causal import CausalGraphAudit, Probe
-
-
-class _Net(nn.Module):
-    def __init__(self, n_classes: int):
-        super().__init__()
-        self.body = nn.Sequential(nn.Linear(4, 6), nn.ReLU())
-        self.head = nn.Linear(6, n_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))
-
-
-def _grown(net: _Net, n_classes: int) -> _Net:
-    out = _Net(n_classes)
-    out.body.load_state_dict(net.body.state_dict())
-    with torch.no_grad():
-        k = net.head.out_features
-        out.head.weight[:k], out.head.bias[:k] = net.head.weight, net.head.bias
-    return out
+from tests.helpers.models import HeadNet, grown_head
 
 
 def test_the_graph_comparison_pauses_where_the_head_grew_and_says_why():
     torch.manual_seed(0)
     probe = Probe(torch.randn(16, 4))
     audit = CausalGraphAudit(["body.1", "head"], top_k=3, ablation="zero", stability_resamples=0)
-    net = _Net(5).eval()
+    net = HeadNet(5).eval()
     first = audit.run(net, probe)
     assert first.graphs["causal_graph"]["meta"]["units"] == {"body.1": 6, "head": 5}
     assert first.graphs["causal_graph"]["meta"]["outputs"] == 5
     assert audit.run(net, probe).scalars["edge_jaccard_previous"] == 1.0  # the same model: the same graph
-    grown = _grown(net, 10).eval()
+    grown = grown_head(net, 10).eval()
     after = audit.run(grown, probe)
     assert not {"edges_gained", "edges_lost", "edge_jaccard_previous"} & set(after.scalars)
     assert "edge_changes" not in after.tables

@@ -9,35 +9,16 @@ import torch
 from torch import nn
 
 from lightning_causal import LayerMapAudit, Probe, UnitImportanceAudit, audit_model
-
-
-class _Net(nn.Module):
-    def __init__(self, n_classes: int):
-        super().__init__()
-        self.body = nn.Sequential(nn.Linear(4, 6), nn.ReLU())
-        self.head = nn.Linear(6, n_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))
-
-
-def _grown(net: _Net, n_classes: int) -> _Net:
-    """A copy of ``net`` whose head has ``n_classes`` outputs, the old classes' weights copied (class-incremental)."""
-    out = _Net(n_classes)
-    out.body.load_state_dict(net.body.state_dict())
-    with torch.no_grad():
-        k = net.head.out_features
-        out.head.weight[:k], out.head.bias[:k] = net.head.weight, net.head.bias
-    return out
+from tests.helpers.models import HeadNet, grown_head
 
 
 def test_a_vector_whose_length_changed_with_the_head_has_no_drift_and_a_note_saying_why():
     torch.manual_seed(0)
     probe = Probe(torch.randn(8, 4))
     audit = UnitImportanceAudit(["body.0", "head"])
-    net = _Net(5)
+    net = HeadNet(5)
     before = audit_model(net, [audit], probe)
-    after = audit_model(_grown(net, 10), [audit], probe, previous=before)[0]
+    after = audit_model(grown_head(net, 10), [audit], probe, previous=before)[0]
     assert "drift/importance/head/spearman" not in after.scalars  # 5 units before, 10 now: nothing to compare
     assert "drift/importance/body.0/spearman" in after.scalars  # the unchanged layer's drift goes on
     notes = [n for n in after.meta.get("notes", []) if "importance/head" in n]

@@ -14,7 +14,6 @@ import pytest
 import torch
 from lightning import pytorch as pl
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
-from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_causal import (
@@ -26,6 +25,7 @@ from lightning_causal import (
     UnitImportanceAudit,
 )
 from tests.helpers.lightning import SgdMlp, quick_trainer
+from tests.helpers.models import grown_linear
 
 MONITOR = "causal/units/drift/importance/net.2/spearman"
 
@@ -35,10 +35,7 @@ class _GrowHead(pl.Callback):
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.current_epoch == 1:
-            old, new = pl_module.net[2], nn.Linear(8, 6)
-            with torch.no_grad():
-                new.weight[:3], new.bias[:3] = old.weight, old.bias
-            pl_module.net[2] = new
+            pl_module.net[2] = grown_linear(pl_module.net[2], 6)
             trainer.strategy.setup_optimizers(trainer)  # the new head's parameters train
 
 

@@ -42,6 +42,35 @@ class TupleModel(nn.Module):
         return self.out(h)
 
 
+class HeadNet(nn.Module):
+    """``body`` (``Linear(4, 6)``, ReLU) and a classifier ``head`` of ``n_classes``: the model whose head grows between
+    audits in the class-incremental tests (:func:`grown_head`)."""
+
+    def __init__(self, n_classes: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(4, 6), nn.ReLU())
+        self.head = nn.Linear(6, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def grown_linear(old: nn.Linear, out_features: int) -> nn.Linear:
+    """A ``Linear`` of ``out_features`` outputs whose first ones are ``old``'s (a class-incremental head grown)."""
+    new = nn.Linear(old.in_features, out_features)
+    with torch.no_grad():
+        new.weight[:old.out_features], new.bias[:old.out_features] = old.weight, old.bias
+    return new
+
+
+def grown_head(net: HeadNet, n_classes: int) -> HeadNet:
+    """A copy of ``net`` whose head has ``n_classes`` outputs, the old classes' weights copied (:func:`grown_linear`)."""
+    out = HeadNet(n_classes)
+    out.body.load_state_dict(net.body.state_dict())
+    out.head = grown_linear(net.head, n_classes)
+    return out
+
+
 def all_hook_counts(model: nn.Module) -> int:
     return sum(
         len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in model.modules()
