@@ -220,3 +220,31 @@ def test_a_folded_layer_runs_every_row():
     _, rows = _counted(model, model.head, lambda: unit_effects(model, x, "act", unit_dim=-1))
     _, rows_other = _counted(model, model.head, lambda: unit_effects(model, x, "act", SetTo(0.5), unit_dim=-1))
     assert rows == rows_other
+
+
+def test_heads_skip_where_every_element_of_the_head_is_at_the_value(monkeypatch):
+    """Units of several positions (heads of ``[N, T, H * d]``): a row is left unrun only where all of its head's
+    elements, at every position, hold the value."""
+
+    class Heads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj, self.act, self.head = nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3)
+
+        def forward(self, x):  # [N, T, 5] -> [N, T, 8]: 4 heads of 2
+            return self.head(self.act(self.proj(x)).mean(1))
+
+    torch.manual_seed(0)
+    model = Heads().eval()
+    with torch.no_grad():
+        model.proj.bias.copy_(torch.tensor([-3.0, -3.0, 0.0, 0.0, -3.0, 0.0, 0.5, 0.5]))
+    x = _inputs(6, 3, 5) * torch.linspace(0.2, 2.0, 6).view(-1, 1, 1)
+    with torch.no_grad():
+        h = model.act(model.proj(x)).view(6, 3, 4, 2)
+    whole = (h == 0).all(3).all(1)  # [N, H]: the head at 0 everywhere
+    assert 0 < int(whole.sum()) < whole.numel() and bool(((h == 0).any(3).any(1) & ~whole).any())  # partly 0: runs
+    skipped, rows_skipped = _counted(model, model.head, lambda: unit_effects(model, x, "act", num_heads=4))
+    _every_row(monkeypatch)
+    every, rows_every = _counted(model, model.head, lambda: unit_effects(model, x, "act", num_heads=4))
+    assert torch.equal(skipped, every)
+    assert rows_every - rows_skipped == int(whole.sum())
