@@ -159,7 +159,9 @@ class AuditResult:
             (monitored by ``AuditEarlyStopping``/``AuditModelCheckpoint``) and charted in the custom-scalars layout.
         vectors: name -> 1-D tensor: logged as histograms and compared with the previous audit's vector of the
             same name and length for drift (``drift/<name>/{spearman,topk_jaccard,shift}``; with its entries named in
-            ``meta["vector_entries"]``, ``{name: [entry, ...]}``, only where they are the same ones); a vector of name
+            ``meta["vector_entries"]``, ``{name: [entry, ...]}``, only where they are the same ones; where the length or
+            the named entries changed, the callback adds a note and ``meta["resized_vectors"]`` or
+            ``meta["changed_entries"]`` instead); a vector of name
             ``importance/<layer>`` is drawn as bars of units.
         maps: name -> per-sample attribution maps shaped like the input (``[N, ...]``), drawn by kind of data.
         images: name -> images ``[N, C, H, W]`` or ``[C, H, W]`` shown as they are.

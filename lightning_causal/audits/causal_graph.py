@@ -78,7 +78,8 @@ class CausalGraphAudit(Audit):
     input noise; no ``stability_noise`` for token ids, with a note) and, from the second run on, the edges gained and lost since the previous run
     (``edge_changes`` table, ``edges_gained``, ``edges_lost``, ``edge_jaccard_previous``), left out with a note at a
     run whose layers' units (``meta["units"]`` of the graph) or explained output's width (``meta["outputs"]``) changed
-    since the previous (a head grown to more classes: node ``head:7`` is no unit of the earlier graph). A probe
+    since the previous (a head grown to more classes: node ``head:7`` is no unit of the earlier graph), the result's
+    ``meta["units_changed"]`` saying what changed (read by ``AuditEarlyStopping``/``AuditModelCheckpoint``). A probe
     of one sample, or of copies of one sample, has no spread for the tests (one sample: no unit is
     kept; copies: every non-zero effect has z = inf) nor for the mean ablation: a ``UserWarning``
     (at set-up in a fit) and a note say so.

@@ -48,7 +48,9 @@ def finish_result(audit: Audit, result: AuditResult, notes: list[str], *, epoch:
     """Add to ``result`` of ``audit`` what an audit epoch adds: ``meta`` ``epoch``, ``seconds``, the ``notes`` of
     :func:`run_audit` and the explained ``output`` (a name or an index), the ``drift/<vector>/*`` scalars against
     ``previous`` (:func:`~lightning_causal.audits.drift.vector_drift`; ``{}``: none; a vector whose length changed since, a
-    model changed between the audits, gets none, ``meta["resized_vectors"]`` and a note that say so: :func:`~lightning_causal.audits.drift.resized_vectors`) and, where its values hold NaN or
+    model changed between the audits, gets none, ``meta["resized_vectors"]`` and a note that say so: :func:`~lightning_causal.audits.drift.resized_vectors`;
+    so does one whose entries named in ``meta["vector_entries"]`` are other ones in the same number, with
+    ``meta["changed_entries"]``: :func:`~lightning_causal.audits.drift.changed_entries`) and, where its values hold NaN or
     infinity, ``warn("produced NaN or infinite values in [...]; <its notes>")`` and the note
     ``"non-finite values in [...]"``, with the parameters and buffers of the audited ``model`` that hold NaN or
     infinity named in both (:func:`non_finite_weights`: weights that diverged in training, not the audit, made
