@@ -267,7 +267,10 @@ def unit_effects(
     only the suffix runs on the batch expanded with one unit intervened per copy, with every value
     that crosses the layer (skip connections, attention masks) cached and taken by row. Models
     ``torch.fx`` cannot trace (Hugging Face) are split with module hooks; full forward passes
-    remain for what neither path can split. The numbers are the same on every path. A model that
+    remain for what neither path can split. The numbers are the same on every path. Rows whose
+    intervention leaves the unit as it is on that sample, bit for bit (``Zero()`` on a ReLU neuron at
+    0), are not run where that is exact (:func:`~lightning_causal.causal.effects.unit_rows.moving_rows`):
+    their effect is exactly 0. A model that
     draws random numbers in eval mode (MC dropout kept on) runs full passes with common random
     numbers, each sample drawing one noise in its clean and intervened passes, with a
     ``UserWarning`` (:mod:`~lightning_causal.causal.engine.noise`).
