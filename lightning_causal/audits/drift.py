@@ -13,7 +13,7 @@ from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.ranking import spearman as rank_correlation
 
 __all__ = ["spearman", "topk_jaccard", "importance_shift", "vector_drift", "resized_vectors", "resized_note", "ENTRIES", "entry_codes",
-           "changed_entries"]
+           "changed_entries", "changed_note"]
 
 
 def spearman(a: Tensor, b: Tensor) -> float:
@@ -165,6 +165,21 @@ def resized_note(name: str, lengths: Sequence[int]) -> str:
     return (f"no drift of {name} at this audit: {lengths[0]} entries at the previous audit, {lengths[1]} now, so entry i is "
             "not one unit, class or layer in both (the model, or the layers the audit covers, changed between them); it "
             "resumes at the next audit")
+
+
+def changed_note(name: str, entries: Sequence[str]) -> str:
+    """The note of a vector of :func:`changed_entries` (its entries now), for the report and the text card.
+
+    Args:
+        name: the vector's name.
+        entries: its entries' names now.
+
+    Examples:
+        >>> changed_note("layer_response", ["0", "4"])
+        "no drift of layer_response at this audit: its entries are other ones than at the previous audit (now ['0', '4']), so entry i is not one unit, class or layer in both; it resumes at the next audit"
+    """
+    return (f"no drift of {name} at this audit: its entries are other ones than at the previous audit (now {list(entries)}), "
+            "so entry i is not one unit, class or layer in both; it resumes at the next audit")
 
 
 ENTRIES = "entries:"  # the key prefix under which a drift base keeps the codes of a vector's named entries

@@ -14,6 +14,7 @@ from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.drift import (
     ENTRIES,
     changed_entries,
+    changed_note,
     entry_codes,
     resized_note,
     resized_vectors,
@@ -68,9 +69,7 @@ def finish_result(audit: Audit, result: AuditResult, notes: list[str], *, epoch:
         result.meta.setdefault("notes", []).extend(resized_note(name, lengths) for name, lengths in resized.items())
     if other:
         result.meta["changed_entries"] = other  # as resized_vectors, for the monitors
-        result.meta.setdefault("notes", []).extend(
-            f"no drift of {name} at this audit: its entries are other ones than at the previous audit (now {names}), so "
-            "entry i is not one unit, class or layer in both; it resumes at the next audit" for name, names in other.items())
+        result.meta.setdefault("notes", []).extend(changed_note(name, names) for name, names in other.items())
     bad = result.non_finite()
     weights = non_finite_weights(model) if model is not None else ""
     if bad:
