@@ -298,13 +298,12 @@ def _changed_units(previous: CausalGraph | None, graph: CausalGraph) -> str:
     the explained output's width), e.g. ``"head: 5 units, now 10; the explained output: 5 columns, now 10"``; ``""``
     where nothing does, where there is no previous graph, or where it records neither (a graph of a checkpoint written
     before they were recorded)."""
-    if previous is None:
+    if previous is None or "units" not in previous.meta:
         return ""
-    before, now = dict(previous.meta.get("units") or {}), dict(graph.meta.get("units") or {})
-    if "outputs" in previous.meta:
-        before["outputs"], now["outputs"] = previous.meta["outputs"], graph.meta.get("outputs")
-    changed = [f"{'the explained output' if name == 'outputs' else name}: {before[name]} {'columns' if name == 'outputs' else 'units'}, "
-               f"now {now[name]}" for name in before if name in now and before[name] != now[name]]
-    if before and set(before) != set(now):  # other layers: a renamed or re-chosen layer
-        changed.append(f"layers {sorted(set(before) - {'outputs'})}, now {sorted(set(now) - {'outputs'})}")
+    before, now = previous.meta["units"], graph.meta["units"]
+    changed = [f"{layer}: {before[layer]} units, now {now[layer]}" for layer in before if layer in now and before[layer] != now[layer]]
+    if set(before) != set(now):  # other layers: a renamed or re-chosen layer
+        changed.append(f"layers {sorted(before)}, now {sorted(now)}")
+    if previous.meta.get("outputs", graph.meta["outputs"]) != graph.meta["outputs"]:
+        changed.append(f"the explained output: {previous.meta['outputs']} columns, now {graph.meta['outputs']}")
     return "; ".join(changed)

@@ -52,3 +52,26 @@ def test_the_audits_own_forward_arguments_reach_its_one_row_pass():
     result = audit.run(_Scaled().eval(), Probe(torch.randn(16, 4)))
     assert result.graphs["causal_graph"]["meta"]["outputs"] == 3
     assert result.graphs["causal_graph"]["meta"]["units"] == {"relu": 6}
+
+
+class _OutputsLayer(nn.Module):
+    """A hidden layer named ``outputs`` (``width`` units) before a 3-class head."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.outputs, self.relu, self.head = nn.Linear(4, width), nn.ReLU(), nn.Linear(width, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.relu(self.outputs(x)))
+
+
+def test_a_widened_layer_named_outputs_is_told_from_the_output_width():
+    # review of 6199d13: the output's width was kept under the key "outputs" among the layers' unit counts, so a layer
+    # of that name had its count replaced by the width (3 both times): widened from 6 to 8 units, it was compared
+    torch.manual_seed(0)
+    probe = Probe(torch.randn(16, 4))
+    audit = CausalGraphAudit(["outputs"], top_k=3, ablation="zero", stability_resamples=0)
+    audit.run(_OutputsLayer(6).eval(), probe)
+    after = audit.run(_OutputsLayer(8).eval(), probe)
+    assert after.meta["units_changed"] == "outputs: 6 units, now 8"
+    assert "edge_jaccard_previous" not in after.scalars
