@@ -447,7 +447,8 @@ def changed_groups(
 def differs(x: Tensor, value: Tensor) -> Tensor:
     """Booleans shaped like ``x``: does setting each element of ``x`` to ``value`` (broadcastable to it) change its
     bits? ``-0.0`` and ``0.0`` are told apart (equal as numbers, but the sign reaches a model that reads it: ``1 / x``,
-    ``atan2``); a NaN differs from everything. The one test of "changes nothing" of the row engines
+    ``atan2``), in each part of a complex value too (``angle()`` of ``complex(-1, -0.0)`` is -π, of ``complex(-1, 0.0)``
+    π); a NaN differs from everything. The one test of "changes nothing" of the row engines
     (:func:`changed_groups`; the hidden-unit rows, :func:`~lightning_causal.causal.effects.unit_rows.moving_rows`).
 
     Args:
@@ -459,7 +460,11 @@ def differs(x: Tensor, value: Tensor) -> Tensor:
         tensor([False,  True,  True])
     """
     d = x != value
-    if x.is_floating_point():
+    if x.is_complex():  # each part's sign: complex(-1, -0.0) == complex(-1, 0.0), but angle() gives -π and π
+        value = value.to(x.dtype).resolve_conj()
+        parts = torch.signbit(torch.view_as_real(x.resolve_conj())) != torch.signbit(torch.view_as_real(value))
+        d = d | parts.any(-1)
+    elif x.is_floating_point():
         d = d | (torch.signbit(x) != torch.signbit(value))
     return d
 
