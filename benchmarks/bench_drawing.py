@@ -8,6 +8,14 @@ The set-up of the newuser18 long-run trial: a DigitsCNN on the digits (batch 32)
 alternate in one process; per fit: the audits' seconds (`causal/audit_seconds`, summed), the drawing's
 seconds (`AuditRun._render`, timed), the event file's and the JSON reports' bytes per audit epoch, and the
 fit's wall time. One thread, so that the drawing and the audits are timed on the same core.
+
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_drawing.py --reuse-ab [--repeats 7]
+
+One audit epoch's figures (the same seven audits, run once on a DigitsCNN trained for 600 samples) drawn through
+the writer's path (``render_figures``, every figure drawn to its image as ``TensorBoardLogger`` gets it) with the
+image rows of one layout redrawing one figure (``map_figures(reuse=True)``, the callback's path since drawing_s24)
+and with a figure built per row (``reuse=False``, as before), alternating in one process
+(``_timing.interleaved_times``): median wall and process seconds per audit epoch.
 """
 
 from __future__ import annotations
@@ -82,14 +90,72 @@ def fit(every: int, epochs: int, root: Path) -> dict[str, float]:
             "wall": wall, "audited": n}
 
 
+def reuse_ab(repeats: int) -> None:
+    """Draw one audit epoch's figures with and without the reused image rows, alternating (see the docstring)."""
+    from benchmarks._timing import interleaved_times
+    from lightning_causal.audits import Probe
+    from lightning_causal.reporting import tensorboard
+    from lightning_causal.reporting.tensorboard import TensorBoardRenderer
+
+    torch.manual_seed(0)
+    xt, yt, xv, yv = load_digits_tensors()
+    model = LightningClassifier(DigitsCNN(), lr=2e-3)
+    opt = torch.optim.Adam(model.parameters(), 2e-3)
+    for i in range(0, 600, 32):
+        loss = torch.nn.functional.cross_entropy(model(xt[i:i + 32]), yt[i:i + 32])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    audits = [InputEffectAudit(patch_size=2, top_k=5), UnitImportanceAudit(["model.conv1", "model.conv2"], top_k=5),
+              CausalGraphAudit(["model.conv1", "model.conv2"]), LayerMapAudit(patch_size=2),
+              SobolAudit(n=256, n_bootstrap=20, patch_size=4), CaptumBaseline(methods=["IntegratedGradients", "Saliency"]),
+              CounterfactualAudit(max_samples=4)]
+    probe = Probe(xv[:48], labels=yv[:48])
+    results = [a.run(model, probe) for a in audits]
+
+    class Writer:  # what the writer's path does with a figure: draw it to an image (TensorBoardRenderer._figure)
+        images = 0
+
+        def add_image(self, *args, **kwargs):
+            Writer.images += 1
+
+        def __getattr__(self, name):
+            if name.startswith("__"):
+                raise AttributeError(name)
+            return lambda *args, **kwargs: None
+
+    own = tensorboard.map_figures
+
+    def draw(reuse: bool):
+        tensorboard.map_figures = lambda data, kind=None, reuse=False, _r=reuse: own(data, kind, reuse=_r and reuse)
+        try:
+            TensorBoardRenderer().render_figures(Writer(), results, probe.first, step=0, probe_labels=probe.labels)
+        finally:
+            tensorboard.map_figures = own
+
+    times = interleaved_times({"a figure per row (before)": lambda: draw(False), "rows redraw one figure": lambda: draw(True)}, repeats)
+    Writer.images = 0
+    draw(True)
+    print(f"torch {torch.__version__}, 1 thread, one audit epoch of the seven audits: {Writer.images} figures, "
+          f"medians of {repeats} (interleaved)\n")
+    print("| image rows | wall (s) | process (s) |\n|---|---|---|")
+    for name, (wall, cpu) in times.items():
+        print(f"| {name} | {wall:.2f} | {cpu:.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10, help="epochs per fit, each audited")
     parser.add_argument("--every", type=int, default=5, help="figures_every_n_audits of the second configuration")
     parser.add_argument("--repeats", type=int, default=2, help="fits per configuration (alternating)")
+    parser.add_argument("--reuse-ab", action="store_true", help="time one epoch's figures with and without reused image rows")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
+    if args.reuse_ab:
+        reuse_ab(args.repeats)
+        return
     _audit_run.AuditRun._render = _timed_render(_audit_run.AuditRun._render)
     runs: dict[int, list[dict[str, float]]] = {1: [], args.every: []}
     with tempfile.TemporaryDirectory() as tmp:

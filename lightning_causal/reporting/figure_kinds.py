@@ -48,7 +48,7 @@ a ``MapData`` (``map_data``); their public names are re-exported here (this impo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, get_args
 
 import torch
@@ -173,7 +173,7 @@ MAP_FIGURES: dict[str, Callable[[MapData], list[tuple[str, Figure]]]] = {
 
 
 
-def map_figures(data: MapData, kind: str | None = None) -> list[tuple[str, Figure]]:
+def map_figures(data: MapData, kind: str | None = None, *, reuse: bool = False) -> Iterable[tuple[str, Figure]]:
     """The figures of ``data.maps`` for ``kind`` (default: :func:`infer_kind` of the inputs);
     none for inputs the kind cannot draw (:func:`skip_reason`) or maps not shaped like the inputs. Complex inputs
     (STFT frames) are drawn as their magnitude ``|z|``, as a spectrogram is (their real part was drawn, with torch's
@@ -182,6 +182,10 @@ def map_figures(data: MapData, kind: str | None = None) -> list[tuple[str, Figur
     Args:
         data: the maps and the probe inputs they explain.
         kind: the figure kind; ``None``: inferred, as above.
+        reuse: for a caller that draws or saves each figure before taking the next (the TensorBoard writer's path):
+            the ``image`` kind's figures come one at a time, a sample's row redrawing an earlier row's figure of the same
+            layout (:func:`~lightning_causal.reporting.image_maps.image_maps`; a drawing of one's own in :data:`MAP_FIGURES`
+            is called as it is); ``False``: a list of figures of their own.
 
     Examples:
         >>> import torch
@@ -194,4 +198,5 @@ def map_figures(data: MapData, kind: str | None = None) -> list[tuple[str, Figur
     if kind is None or skip_reason(kind, data.inputs) is not None or not maps:
         return []
     inputs = data.inputs.abs() if data.inputs.is_complex() else data.inputs  # STFT frames: their magnitude, a spectrogram
-    return MAP_FIGURES[kind](MapData(inputs, maps, data.audit, data.meta, data.labels, data.max_samples, data.image_origin))
+    data = MapData(inputs, maps, data.audit, data.meta, data.labels, data.max_samples, data.image_origin)
+    return image_maps(data, reuse=True) if reuse and MAP_FIGURES[kind] is image_maps else MAP_FIGURES[kind](data)

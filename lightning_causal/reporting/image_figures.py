@@ -174,7 +174,7 @@ def say_all_zero(ax: Any, values: Tensor, bar: Any = None) -> bool:
 def heatmap_row(
     sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float] | None = None, title: str | None = None,
     *, signed: dict[str, bool] | None = None, note: str | None = None, layout: dict | None = None,
-    origin: ImageOrigin = "upper",
+    origin: ImageOrigin = "upper", reuse: bool = False,
 ) -> Figure:
     """One probe sample: ``input | map_1 | map_2 | ...``, wrapped after :data:`MAX_COLUMNS` panels
     (input, causal and four Captum methods: two rows of panels, each still readable in a
@@ -197,6 +197,11 @@ def heatmap_row(
             tight_layout parameters, pixel for pixel the same, without its own; ``None``: tight_layout always.
         origin: where row 0 of the input and of each map is drawn (:data:`ORIGINS`): ``"upper"`` at the top,
             ``"lower"`` at the bottom (a spectrogram's lowest frequency, as audio tools draw it).
+        reuse: with ``layout``, a row of the same panels, colour scales, note, title height and maps of 0 only as an
+            earlier one is that row's ``Figure`` again, its images' data and title replaced (the same pixels as a
+            figure of its own, without building its axes, ticks and colour bars: most of a row's cost). Only for a
+            caller that has drawn or saved each figure before asking for the next (the TensorBoard writer's path):
+            the earlier figure no longer shows its own row (a figure not drawn since it was built is never reused).
 
     Examples:
         >>> import torch
@@ -218,7 +223,19 @@ def heatmap_row(
     # edges of a narrow figure (a map of [C, 1], a sequence of one step)
     notes = textwrap.wrap(note, max(16, int(width * 16))) if note else []
     below = 0.05 + 0.15 * len(notes) if notes else 0.0
-    fig = Figure(figsize=(width, 0.25 + rows * height + 0.3 * len(lines) + below))
+    figsize = (width, 0.25 + rows * height + 0.3 * len(lines) + below)
+    images = [largest_change(m) for m in maps.values()]  # [C, H, W]: each pixel's channel of largest |value|
+    scales = []
+    for name, img in zip(maps, images):
+        cmap, lo, hi = map_scale(img, (vmax or {}).get(name))
+        if signed is not None and name in signed:
+            cmap, lo = ("RdBu_r", -hi) if signed[name] else ("Reds", 0.0)
+        scales.append((cmap, lo, hi))
+    same = (tuple(sample.shape), tuple((name, tuple(m.shape), sc, not bool(m.ne(0).any())) for (name, m), sc in zip(maps.items(), scales)),
+            tuple(notes), figsize, len(lines), origin)
+    if reuse and layout is not None and (fig := _reused(layout.get(("figure", same)), sample, images, lines)) is not None:
+        return fig
+    fig = Figure(figsize=figsize)
     grid = fig.subplots(rows, cols, squeeze=False)
     axes = [ax for row in grid for ax in row]
     for ax in axes[n:]:
@@ -226,11 +243,7 @@ def heatmap_row(
     axes = axes[:n]
     show_input(axes[0], sample, origin)
     axes[0].set_title("input", fontsize=10)
-    for ax, (name, m) in zip(axes[1:], maps.items()):
-        img = largest_change(m)  # [C, H, W]: each pixel's channel of largest |value|
-        cmap, lo, hi = map_scale(img, (vmax or {}).get(name))
-        if signed is not None and name in signed:
-            cmap, lo = ("RdBu_r", -hi) if signed[name] else ("Reds", 0.0)
+    for ax, (name, m), img, (cmap, lo, hi) in zip(axes[1:], maps.items(), images, scales):
         im = ax.imshow(img.numpy(), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest", origin=origin)
         ax.set_title(name, fontsize=10 if len(name) <= 16 else 8)
         bar_ax = make_axes_locatable(ax).append_axes("right", size="6%", pad=0.06)  # as tall as the image, whatever its aspect
@@ -248,6 +261,40 @@ def heatmap_row(
         tuple(sample.shape), tuple((name, tuple(m.shape), ax.get_title(), *ax.get_images()[0].get_clim(),
                                     ax.get_images()[0].get_cmap().name) for ax, (name, m) in zip(axes[1:], maps.items())),
         tuple(notes)))
+    if reuse and layout is not None:
+        layout[("figure", same)] = (fig, axes)
+    return fig
+
+
+def _reused(cached: tuple[Figure, list] | None, sample: Tensor, images: list[Tensor], lines: list[str]) -> Figure | None:
+    """The figure of ``cached`` (an earlier row of :func:`heatmap_row` of the same panels, scales and note, and its
+    panels: input, map_1, ...) showing ``sample`` and ``images`` under the title ``lines``, or ``None`` (then a new
+    figure is built) where there is none, it has not been drawn since (``Figure.stale``: a caller that keeps the figures
+    without drawing them gets figures of their own), or the new title's height differs (its layout would). The input's grey
+    scale is set from the new sample as ``imshow`` sets it; the maps' scales are the row's own (the same by the
+    cache's key)."""
+    if cached is None or cached[0].stale:  # not drawn since it was built or last changed: a caller still holds it
+        return None
+    fig, panels = cached
+    title = fig._suptitle
+    if title is not None:
+        height = title.get_window_extent(fig._get_renderer()).height
+        text = title.get_text()
+        title.set_text("\n".join(lines))
+        if title.get_window_extent(fig._get_renderer()).height != height:  # another height: another layout
+            title.set_text(text)
+            return None
+    first = panels[0].get_images()[0]
+    x = sample.detach().float().cpu()
+    if x.dim() == 3 and x.shape[0] == 3:  # as show_input: colour, stretched to [0, 1]
+        rgb = x.permute(1, 2, 0)
+        lo, hi = float(rgb.min()), float(rgb.max())
+        first.set_data(((rgb - lo) / (hi - lo) if hi > lo else rgb * 0).numpy())
+    else:
+        first.set_data(to_image(x).numpy())
+        first.norm.autoscale(first.get_array())  # imshow's scale of the new grey image (its min and max)
+    for ax, img in zip(panels[1:], images):
+        ax.get_images()[0].set_data(img.numpy())
     return fig
 
 

@@ -3,7 +3,7 @@ the input beside each map as a heatmap, one colour scale per map shared by the s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 
 import torch
@@ -117,7 +117,7 @@ def _largest_slice(first: Tensor) -> tuple[int, tuple[int, int]]:
     return (top + last + 1) // 2, (top, last)
 
 
-def image_maps(data: MapData) -> list[tuple[str, Figure]]:
+def image_maps(data: MapData, *, reuse: bool = False) -> list[tuple[str, Figure]] | Iterator[tuple[str, Figure]]:
     """One heatmap figure per sample, input | each map (``maps/sample_<i>``); more than
     :data:`MAX_MAPS_PER_FIGURE` maps (the causal effect beside two or more Captum methods): one figure per
     sample and map, input | map (``maps/sample_<i>/<map>``, the map's name made tag-safe), so that each is
@@ -131,11 +131,20 @@ def image_maps(data: MapData) -> list[tuple[str, Figure]]:
     Args:
         data: the maps ``[N, C, H, W]`` (or ``[N, H, W]``, ``[N, C, D, H, W]``) and the probe inputs
             they explain.
+        reuse: give the figures one at a time (an iterator), a sample's row redrawing the figure of an earlier
+            sample's row of the same layout (:func:`~lightning_causal.reporting.image_figures.heatmap_row`'s
+            ``reuse``): for a caller that draws or saves each figure before taking the next (the TensorBoard
+            writer's path), never one that keeps them.
     """
+    figures = _image_maps(data, reuse)
+    return figures if reuse else list(figures)
+
+
+def _image_maps(data: MapData, reuse: bool) -> Iterator[tuple[str, Figure]]:
     n, glob = drawn_samples(data)
     planes = {k: _drawn_planes(v[:n]) for k, v in data.maps.items()}  # what is drawn: each pixel's strongest channel
     vmax, signed, note = map_scales(data, planes)  # one scale per map for every sample
-    out, layout = [], {}  # the samples' rows share their layouts (heatmap_row's ``layout``)
+    layout: dict = {}  # the samples' rows share their layouts (heatmap_row's ``layout``)
     for i in range(n):
         title = global_title(data) if glob else sample_title(data, i)
         sample, maps = data.inputs[i], {k: v[i] for k, v in data.maps.items()}
@@ -145,6 +154,5 @@ def image_maps(data: MapData) -> list[tuple[str, Figure]]:
             equal = f"; {run[0]}–{run[1]} equal, the middle one" if run[1] > run[0] else ""
             title = f"{title}, depth slice {d} of 0–{data.inputs.shape[2] - 1} (largest mean |{next(iter(data.maps))}|{equal})"
         # a map drawn alone: its panel is titled with its name
-        out += sample_figures(data, i, maps, signed, note, partial(heatmap_row, sample, vmax=vmax, title=title, signed=signed,
-                                                                              layout=layout, origin=data.image_origin))
-    return out
+        yield from sample_figures(data, i, maps, signed, note, partial(heatmap_row, sample, vmax=vmax, title=title, signed=signed,
+                                                                                  layout=layout, origin=data.image_origin, reuse=reuse))

@@ -394,7 +394,8 @@ class TensorBoardRenderer:
                 self._skipped.add(odd)
                 warnings.warn(odd, UserWarning, stacklevel=outside_package())
         data = MapData(inputs, dict(r.maps), r.audit, r.meta, labels, self.max_samples, self._origin(kind))
-        for suffix, fig in map_figures(data, self.figure_kind):
+        # the writer's path draws each figure before the next is built, so rows of one layout redraw one figure
+        for suffix, fig in map_figures(data, self.figure_kind, reuse=not isinstance(writer, _FigureKeeper)):
             self._figure(writer, f"{base}/{suffix}", fig, step)
 
     def _origin(self, kind: str | None) -> ImageOrigin:

@@ -1,0 +1,90 @@
+"""The TensorBoard writer's path redraws one heatmap figure per layout for the probe samples' rows (drawing_s24:
+building the axes, ticks and colour bars was most of a row's cost). Each row's image must be the pixels of the row
+drawn in a figure of its own, as ``TensorBoardRenderer.figures`` (which keeps every figure) still draws it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from lightning_causal.audits.base import AuditResult
+from lightning_causal.reporting import image_figures
+from lightning_causal.reporting.image_figures import heatmap_row
+from lightning_causal.reporting.tensorboard import TensorBoardRenderer, figure_image
+
+
+class _Images:
+    """A writer keeping the images it is given by tag."""
+
+    def __init__(self) -> None:
+        self.images: dict[str, np.ndarray] = {}
+
+    def add_image(self, tag, image, step, dataformats="HWC"):
+        self.images[tag] = image
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None
+
+
+def _result(n: int, shape: tuple[int, ...], names: list[str], seed: int) -> AuditResult:
+    g = torch.Generator().manual_seed(seed)
+    maps = {name: torch.randn(n, *shape, generator=g) for name in names}
+    maps[names[-1]] = maps[names[-1]].abs()  # an unsigned map (Saliency-like) beside signed ones
+    maps[names[0]][2] = 0.0  # sample 2's first map is 0 everywhere: its panel says so, its colour bar one tick
+    return AuditResult("toy", maps=maps, meta={"targets": [k % 3 for k in range(n)], "class_names": ["a", "b", "a much longer name"]})
+
+
+@pytest.mark.parametrize("shape, names, n, built_figures", [
+    ((1, 8, 8), ["causal", "Saliency"], 4, 2),  # grey input, one figure per sample: samples 0 and 2 build theirs
+    ((3, 6, 10), ["causal", "IntegratedGradients", "Saliency"], 3, 6),  # colour input, one figure per map: samples 0, 2
+])
+def test_reused_rows_draw_the_pixels_of_their_own_figures(monkeypatch, shape, names, n, built_figures):
+    built = []
+
+    class Counted(Figure):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(image_figures, "Figure", Counted)
+    torch.manual_seed(0)
+    inputs = torch.rand(n, *shape) * torch.arange(1, n + 1).view(n, 1, 1, 1)  # each sample its own grey range
+    results, labels = [_result(n, shape, names, 1)], torch.tensor([0, 1, 2, 0])[:n]
+    renderer, writer = TensorBoardRenderer(max_samples=n), _Images()
+    renderer.render_figures(writer, results, inputs, step=0, probe_labels=labels)
+    # the writer's path: sample 0 builds the figures, sample 2 (a map of 0 only; the long class name's title) its
+    # own; samples 1 and 3 redraw sample 0's
+    assert len(built) == built_figures
+    kept = renderer.figures(results, inputs, probe_labels=labels)  # figures of their own, kept
+    assert sorted(writer.images) == sorted(kept) and len(kept) == n * (1 if len(names) == 2 else len(names))
+    for tag, fig in kept.items():
+        own = figure_image(fig)
+        assert own.shape == writer.images[tag].shape and np.array_equal(own, writer.images[tag]), tag
+    rows = list(writer.images.values())
+    assert not any(np.array_equal(a, b) for a, b in zip(rows, rows[1:]))  # the rows differ
+
+
+def test_a_row_of_another_title_height_gets_its_own_figure():
+    layout: dict = {}
+    g = torch.Generator().manual_seed(0)
+    rows = [(torch.rand(1, 8, 8, generator=g), {"causal": torch.randn(1, 8, 8, generator=g)}) for _ in range(3)]
+    titles = ["short", "a title long enough to wrap onto a second line of the figure, so its layout is its own", "short too"]
+    figs = []
+    for (s, m), t in zip(rows, titles):
+        figs.append(heatmap_row(s, m, {"causal": 3.0}, t, signed={"causal": True}, layout=layout, reuse=True))
+        figure_image(figs[-1])  # drawn before the next row is asked for, as the writer draws it
+    assert figs[0] is not figs[1] and figs[2] is figs[0]  # the wrapped title's row is laid out anew; the third reuses
+    own = heatmap_row(*rows[2], {"causal": 3.0}, titles[2], signed={"causal": True})
+    assert np.array_equal(figure_image(figs[2]), figure_image(own))
+
+
+def test_a_row_not_drawn_yet_is_not_redrawn():
+    layout: dict = {}
+    g = torch.Generator().manual_seed(0)
+    rows = [(torch.rand(1, 8, 8, generator=g), {"causal": torch.randn(1, 8, 8, generator=g)}) for _ in range(2)]
+    kept = [heatmap_row(s, m, {"causal": 3.0}, "t", signed={"causal": True}, layout=layout, reuse=True) for s, m in rows]
+    assert kept[0] is not kept[1]  # a caller keeping figures without drawing them gets each its own
