@@ -62,11 +62,9 @@ def _check_one(x: Tensor, b: object, *, advice: bool = True) -> Tensor:
             message = f"Expected argument `baseline` to be an integer (a token id) for integer inputs of dtype {x.dtype} but got "
             if not advice:  # inputs that mix codes and floats: check_baselines says what to give
                 raise ValueError(message + f"{b!r:.80}")
-            pixels = ("; for uint8 images (pixels 0..255 the model scales inside), a pixel value, e.g. `baseline=0` (black)"
-                      if x.dtype == torch.uint8 else "; for int16 or int8 samples that the model scales inside (PCM audio), a "
-                      "raw value, e.g. `baseline=0` (silence)")
-            raise ValueError(message + f"{shown_baseline(b)}: for token ids {TOKEN_BASELINE_ADVICE}; for integer codes, a reference code"
-                             + (pixels if x.dtype in (torch.uint8, torch.int8, torch.int16) else ""))
+            if x.dtype in _RAW_SAMPLES:  # pixels or PCM samples: what such inputs take, then what was given
+                raise ValueError(_raw_sample_message(x, b))
+            raise ValueError(message + f"{shown_baseline(b)}: for token ids {TOKEN_BASELINE_ADVICE}; for integer codes, a reference code")
         _check_integer_range(x.dtype, b)
     # a Python number straight in the input's dtype: through the default float32 a float64 input's
     # baseline 0.7 became 0.699999988 (effects off by ~1e-9, float32 precision in a float64 model)
@@ -89,6 +87,24 @@ def _check_one(x: Tensor, b: object, *, advice: bool = True) -> Tensor:
     if (b.is_floating_point() or b.is_complex()) and not torch.isfinite(b).all():
         raise ValueError("Expected argument `baseline` to be finite but it holds NaN or infinity")
     return b
+
+
+#: integer inputs that are mostly raw samples the model scales inside: what their baseline is, in their own words
+_RAW_SAMPLES = {torch.uint8: ("uint8 images (pixels 0..255 the model scales inside), a pixel value, e.g. `baseline=0` "
+                              "(black), or a per-pixel reference image, e.g. `mean.round().to(torch.uint8)`"),
+                **dict.fromkeys((torch.int8, torch.int16), "int16 or int8 samples that the model scales inside (PCM audio), "
+                                "a raw value, e.g. `baseline=0` (silence)")}
+
+
+def _raw_sample_message(x: Tensor, b: object) -> str:
+    """The refusal of a float, complex or bool baseline for uint8/int8/int16 inputs: it names what they take (an int
+    in the dtype's range or an integer tensor of such values broadcastable to the input), then the value given."""
+    info = torch.iinfo(x.dtype)
+    shown = shown_baseline(b) if not isinstance(b, Tensor) else f"a {b.dtype} tensor {list(b.shape)}" if b.dim() else f"{b!r:.80}"
+    masks = " (False and True are the baselines of bool inputs, masks)" if isinstance(b, Tensor) and b.dtype == torch.bool else ""
+    return (f"Expected argument `baseline` to be an int in [{info.min}, {info.max}] or an integer (e.g. {x.dtype}) tensor "
+            f"of such values broadcastable to the input {list(x.shape)} for inputs of dtype {x.dtype} but got {shown}{masks}: "
+            f"for {_RAW_SAMPLES[x.dtype]}; for token ids or integer codes, an id or a reference code")
 
 
 def _check_bool_baseline(b: object) -> None:
@@ -123,8 +139,9 @@ def check_baselines(xs: tuple[Tensor, ...], baseline: BaselineLike) -> tuple[Ten
     ``baseline`` is a number, a tensor broadcastable to the input (or to one sample; fewer dimensions
     are aligned on the last ones, as torch broadcasts: per-feature values ``[F]`` for ``[N, T, F]``),
     or a tuple with one of those per input. Integer inputs (token ids) need an integer baseline, in their
-    dtype's range (uint8 pixels: ``[0, 255]``); bool inputs (masks) take ``False``/``True`` (0 or 1); complex
-    numbers and tensors are the baselines of complex inputs only (a real input would drop the imaginary part).
+    dtype's range (uint8 pixels: ``[0, 255]``): an int, or an integer tensor broadcastable to the input (a float, complex
+    or bool one is refused, for uint8/int8/int16 inputs naming the range and a pixel or sample value); bool inputs
+    (masks) take ``False``/``True`` (0 or 1); complex numbers and tensors are the baselines of complex inputs only (a real input would drop the imaginary part).
 
     Args:
         xs: the inputs ``[N, ...]``, one tensor per positional input.
