@@ -3,10 +3,13 @@ and spy callbacks that check the audit leaves no trace."""
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import os
 import random
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -302,10 +305,17 @@ def small_module(batch_norm: bool = True, dropout: float = 0.2, optimizer: str =
                                lr=0.05, optimizer=optimizer)
 
 
+_ROOTS = tempfile.mkdtemp(prefix="lightning_causal_tests_")  # the quick trainers' root dirs, removed at exit
+atexit.register(shutil.rmtree, _ROOTS, ignore_errors=True)
+
+
 def quick_trainer(**kwargs) -> pl.Trainer:
-    """A deterministic CPU Trainer without a root dir (sanity validation steps on); kwargs override."""
+    """A deterministic CPU Trainer without a logger (sanity validation steps on) whose root dir is a fresh temporary
+    directory: without one, Lightning's is the working directory, and the callback's reports of every such test (and of
+    both xdist workers at once) landed in ``./causal_audit`` of the repository; kwargs override."""
     defaults = dict(max_epochs=2, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                    enable_checkpointing=False, accelerator="cpu", devices=1, deterministic=True)
+                    enable_checkpointing=False, accelerator="cpu", devices=1, deterministic=True,
+                    default_root_dir=tempfile.mkdtemp(dir=_ROOTS))
     defaults.update(kwargs)
     return pl.Trainer(**defaults)
 
