@@ -138,10 +138,9 @@ def _exact_effects(cache: PrefixCache, ivs: list[Intervention], units: Tensor, l
         edit, s = unit_rows(ivs, units, layout, n, idx=idx, fold=fold)
         return gather_target(cache(edit, s), tidx[s])
 
-    moving = moving_rows(cache, ivs, units, layout) if noise is None and fold == 1 else None
     if noise is not None:
         curve = noise.rows(k * nu, lambda b, s: evaluate(b * n + s), h.device).view(k, nu, n)
-    elif moving is None:
+    elif (moving := moving_rows(cache, ivs, units, layout)) is None:  # None on full passes (noise, folded rows) too
         curve = map_rows(k * nu * n, cache.rows_per_pass(max_batch_size), evaluate, h.device).view(k, nu, n)
     else:
         rows = moving.nonzero().squeeze(1)

@@ -66,6 +66,16 @@ def row_values(ivs: Sequence[Intervention], k: Tensor, h: Tensor, drawn: dict | 
     return vals
 
 
+def _check_patch_sources(ivs: Sequence[Intervention], n: int) -> None:
+    """Refuse a :class:`Patch` whose ``source`` does not hold one row per sample explained (``n``): row ``i`` of
+    the source is sample ``i``'s."""
+    for iv in ivs:
+        if isinstance(iv, Patch) and iv.source.shape[0] != n:
+            raise ValueError(
+                f"Expected argument `source` of {iv!r} to hold one row per sample explained ({n}) but got "
+                f"{list(iv.source.shape)}: Patch pairs source row i with sample i (record it on the {n} paired inputs)")
+
+
 def unit_rows(ivs: Sequence[Intervention], units: Tensor, layout: Layout, n: int, *, idx: Tensor,
               fold: int = 1) -> tuple[Edit, Tensor]:
     """``(edit, samples)`` of the flat rows ``idx``: ``edit(h)`` replaces unit ``u`` of each row by
@@ -83,11 +93,7 @@ def unit_rows(ivs: Sequence[Intervention], units: Tensor, layout: Layout, n: int
     :class:`Resample` draws its donors once for these rows, used at every call and every run of them;
     a :class:`Patch` gives each row its own sample's source row.
     """
-    for iv in ivs:
-        if isinstance(iv, Patch) and iv.source.shape[0] != n:
-            raise ValueError(
-                f"Expected argument `source` of {iv!r} to hold one row per sample explained ({n}) but got "
-                f"{list(iv.source.shape)}: Patch pairs source row i with sample i (record it on the {n} paired inputs)")
+    _check_patch_sources(ivs, n)
     ku, s = idx // n, idx % n
     kk, u = ku // units.numel(), units[ku % units.numel()]
 
@@ -152,6 +158,8 @@ def moving_rows(cache: PrefixCache, ivs: Sequence[Intervention], units: Tensor, 
     if not cache.edits_value or shard is not None and shard.world_size > 1 or any(type(iv) not in COMPARABLE for iv in ivs):
         return None
     h = cache.value
+    _check_patch_sources(ivs, h.shape[0])  # the refusal unit_rows gives, before the source is indexed by sample
     samples = torch.arange(h.shape[0], device=h.device)
-    moved = [unit_sums(differs(h, row_values([iv], samples, h, samples=samples)), layout)[:, units] > 0 for iv in ivs]
+    first = torch.zeros_like(samples)  # each row's intervention: the one alone
+    moved = [unit_sums(differs(h, row_values([iv], first, h, samples=samples)), layout)[:, units] > 0 for iv in ivs]
     return torch.stack(moved).transpose(1, 2).reshape(-1)  # [K, N, U] -> [K, U, N], flat
