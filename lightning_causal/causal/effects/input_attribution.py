@@ -8,12 +8,11 @@ from one forward and one backward pass (gradient × (input − baseline) summed 
 the first-order term of the exact effect; exact for a model linear in ``x``).
 
 Complex inputs (STFT frames) take the same estimate with the gradient conjugated:
-``Re(conj(∂f_t/∂x_i) · (x_i − b_i))``. For ``z = a + i c`` and a real output, autograd's gradient is
-``g = ∂f/∂a + i ∂f/∂c`` (the conjugate Wirtinger derivative, times 2), and the first-order change of ``f``
-when ``z`` moves by ``Δ = Δa + i Δc`` is ``∂f/∂a Δa + ∂f/∂c Δc = Re(conj(g) Δ)``; moving ``z`` to ``b``
-(``Δ = b − z``) changes the output by ``Re(conj(g) (b − z))``, so the effect ``f(x) − f(x | do(z := b))`` is
-estimated by ``Re(conj(g) (z − b))``: exact for a model linear in ``Re z`` and ``Im z`` (``g · (z − b)``
-without the conjugate flips the sign of the imaginary parts' share).
+``Re(conj(∂f_t/∂x_i) · (x_i − b_i))``. For ``z = a + i c`` and a real output, the first-order change of ``f``
+when ``z`` moves by ``Δ`` is ``Re(conj(g) Δ)`` with ``g`` autograd's gradient
+(:func:`~lightning_causal.causal.engine.first_order.first_order_change`, derived in its module); moving ``z`` to
+``b`` (``Δ = b − z``) changes the output by ``Re(conj(g) (b − z))``, so the effect ``f(x) − f(x | do(z := b))`` is
+estimated by ``Re(conj(g) (z − b))``: exact for a model linear in ``Re z`` and ``Im z``.
 
 Where the estimate of a feature (group) is 0 at every sample although some sample's value differs from the
 baseline (its gradient is exactly 0 there: a flat point, as a prototype head's ``−||x − p||²`` at ``x_i = p_i``),
@@ -33,6 +32,7 @@ from lightning_causal.causal.effects.gradient_check import Edit, check_gradient_
 from lightning_causal.causal.engine.ablation import ablate_groups, changed_groups, sample_rows
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
 from lightning_causal.causal.engine.finite import check_finite_samples
+from lightning_causal.causal.engine.first_order import first_order_change
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.gradient_cuts import (
     FLAT_STEPS,
@@ -43,28 +43,11 @@ from lightning_causal.causal.engine.live_values import close, close_elements
 from lightning_causal.causal.engine.state import gather_target, resolve_target
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["FLAT_CHECK_SAMPLES", "first_order_change", "input_attribution_estimates"]
+__all__ = ["FLAT_CHECK_SAMPLES", "input_attribution_estimates"]
 
 #: samples per feature (of those whose value differs from the baseline) on which a feature whose first-order
 #: estimate is 0 at every sample is set to its baseline, to see whether it moves the output
 FLAT_CHECK_SAMPLES = 4
-
-
-def first_order_change(delta: Tensor, grad: Tensor) -> Tensor:
-    """The first-order change ``<grad, delta>`` of a real output, element by element: ``delta * grad``, and of complex
-    values (complex inputs, a layer returning ``torch.fft`` frames) ``Re(conj(grad) * delta)``, as autograd's gradient
-    of a real output in a complex value is ``dL/dRe + i dL/dIm`` (``delta * grad`` flipped the sign of the imaginary
-    parts' share; derivation in the module docstring).
-
-    Args:
-        delta: the change of the values.
-        grad: autograd's gradient of the (real) output at them.
-
-    Examples:
-        >>> first_order_change(torch.tensor([1j]), torch.tensor([2j])).item()  # f = 2 Im z: moving Im z by 1 adds 2
-        2.0
-    """
-    return (delta * grad.conj()).real if grad.is_complex() else delta * grad
 
 
 def _moves(forward: Forward, xs: tuple[Tensor, ...], bases: tuple[Tensor, ...], s: Tensor, tidx: Tensor, f: Tensor,

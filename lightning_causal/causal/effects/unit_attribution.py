@@ -36,7 +36,6 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.effects.gradient_check import Edit, check_gradient_path
-from lightning_causal.causal.effects.input_attribution import first_order_change
 from lightning_causal.causal.effects.unit_frontier import (
     Frontier,
     _at_frontier,
@@ -46,6 +45,7 @@ from lightning_causal.causal.effects.unit_frontier import (
 )
 from lightning_causal.causal.effects.unit_rows import unit_rows
 from lightning_causal.causal.engine.batching import each_chunk, map_rows
+from lightning_causal.causal.engine.first_order import first_order_change
 from lightning_causal.causal.engine.gradient_cuts import FLAT_STEPS, gradient_cut_causes
 from lightning_causal.causal.engine.interventions import Intervention, Patch, resolve_module
 from lightning_causal.causal.engine.live_values import close
