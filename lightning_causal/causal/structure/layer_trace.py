@@ -184,15 +184,15 @@ def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_ba
             noise.seed(block)
             passes.append(one_pass(idx))
     profiles = {a: [p[0][a][1] for p in passes] for a in acts}
-    norms = {a: _spread(torch.cat([p[0][a][0] for p in passes]), run, g * n) for a in acts}
-    logit_rows = _spread(torch.cat([p[1] for p in passes]), run, g * n)
-    input_rows = _spread(torch.cat([p[2] for p in passes]), run, g * n)
+    norms = {a: _spread([p[0][a][0] for p in passes], run, g * n) for a in acts}
+    logit_rows = _spread([p[1] for p in passes], run, g * n)
+    input_rows = _spread([p[2] for p in passes], run, g * n)
     del passes  # the profiles' chunks are held by their lists alone
     # where the kept rows that ran lie among the kept rows (the others' Δ is 0)
     slots = None if run is None else (keep.cumsum(0) - 1)[run[keep[run]]]
     grams = {}
     for a in list(profiles):  # one layer's profiles at a time: each layer's chunks go as its whole is made
-        x = _spread(torch.cat(profiles.pop(a)), slots, int(keep.sum()))  # float32, or float64 for a float64 model; fresh
+        x = _spread(profiles.pop(a), slots, int(keep.sum()))  # float32, or float64 for a float64 model; fresh
         x -= x.mean(0)  # centred in place: no second copy
         grams[a] = (x @ x.T).double()
         del x
@@ -235,12 +235,16 @@ def _no_rows(result: tuple) -> tuple:
     return {a: (norm[:0], kept[:0]) for a, (norm, kept) in layers.items()}, logit[:0], moved[:0]
 
 
-def _spread(part: Tensor, where: Tensor | None, total: int) -> Tensor:
-    """``part`` ``[R, ...]`` written at the rows ``where`` of ``total`` zero rows (``None``: ``part`` holds them all)."""
+def _spread(parts: list[Tensor], where: Tensor | None, total: int) -> Tensor:
+    """The passes' ``parts`` (``[R_k, ...]``, in order) stacked, a new tensor: written straight at the rows ``where``
+    (``[sum R_k]``) of ``total`` zero rows, with no stacked copy first (``None``: the parts hold every row)."""
     if where is None:
-        return part
-    full = part.new_zeros(total, *part.shape[1:])
-    full[where] = part
+        return torch.cat(parts)
+    full = parts[0].new_zeros(total, *parts[0].shape[1:])
+    start = 0
+    for part in parts:
+        full[where[start:start + part.shape[0]]] = part
+        start += part.shape[0]
     return full
 
 
