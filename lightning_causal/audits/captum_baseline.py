@@ -214,9 +214,9 @@ class CaptumBaseline(Audit):
             sensitivity) keep the groups of the probe sample they perturb.
         patch_size: square patches for image inputs ``[N, C, H, W]``, cubes for volumes ``[N, C, D, H, W]``.
         baseline: ``b`` of the causal effects, of the deletion/insertion curves and of Captum's
-            ``baselines``: a number, or a tensor broadcastable to the inputs; for token ids an int (a token
-            id); for uint8 pixels and bool masks that the model casts inside an int, or an integer tensor (a
-            per-pixel reference image, ``mean_image.round().to(torch.uint8)``). The stability perturbation of
+            ``baselines``: a number, or a tensor broadcastable to the inputs; for token ids (int64, int32) an int (a
+            token id); for uint8 pixels, int8/int16 samples and bool masks that the model casts inside an int, or an
+            integer tensor (a per-pixel reference image, ``mean_image.round().to(torch.uint8)``). The stability perturbation of
             integer inputs leaves the elements at their baseline as they are (the baseline token; with a
             per-pixel baseline each pixel that equals its own baseline value) and draws no replacement from them.
         target: class to explain; ``None`` = the class predicted on each clean probe sample.

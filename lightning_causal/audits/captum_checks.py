@@ -12,6 +12,7 @@ from torch import Tensor
 
 from lightning_causal.baselines.captum_methods import MethodLike, MethodSpec, resolve_method
 from lightning_causal.causal.engine.ablation import TOKEN_BASELINE_ADVICE, shown_baseline
+from lightning_causal.causal.engine.token_ids import INDEX_DTYPES
 
 if TYPE_CHECKING:
     from lightning_causal.audits.captum_baseline import CaptumBaseline
@@ -70,15 +71,16 @@ def _resolve_entry(method: Any) -> MethodSpec:
 
 def check_token_options(audit: CaptumBaseline, dtype: torch.dtype = torch.int64) -> None:
     """What token ids ``[N, T]`` need: an integer baseline (a token id), methods that take no
-    gradient with respect to the inputs, and no continuous perturbations. Of uint8 pixels and bool masks
-    (``dtype``), which the model casts inside, the messages name floats or perturbation methods instead, and an
-    integer tensor baseline (a per-pixel reference image) is taken as well as an int."""
-    cast = dtype in (torch.uint8, torch.bool)  # pixels or masks that the model casts inside: no token ids
+    gradient with respect to the inputs, and no continuous perturbations. Of the integers that no embedding takes as
+    indices (``dtype`` not int64/int32, :data:`~lightning_causal.causal.engine.token_ids.INDEX_DTYPES`: uint8 pixels,
+    int8/int16 samples, bool masks), which the model casts inside, the messages name floats or perturbation methods
+    instead, and an integer tensor baseline (a per-pixel reference image) is taken as well as an int."""
+    cast = dtype not in INDEX_DTYPES  # pixels, samples or masks that the model casts inside: no token ids
     gradient = [s.label for s in audit.specs if not s.layer and not s.grouped]
     if cast and gradient:
         raise ValueError(
-            f"Expected argument `methods` to hold perturbation methods for {dtype} inputs (uint8 pixels or bool masks the "
-            f"model casts inside) but got the gradient methods {gradient}, which need float inputs: read the probe as "
+            f"Expected argument `methods` to hold perturbation methods for {dtype} inputs (uint8 pixels, int8/int16 samples "
+            f"or bool masks the model casts inside) but got the gradient methods {gradient}, which need float inputs: read the probe as "
             "floats, `unpack_batch=lambda batch: (batch[0].float(), batch[1], None)` (the model's x.float() / 255 reads "
             "them the same), or use methods such as ('FeatureAblation', 'ShapleyValueSampling')")
     b = audit.baseline
@@ -89,8 +91,9 @@ def check_token_options(audit: CaptumBaseline, dtype: torch.dtype = torch.int64)
     if cast and not (isinstance(b, int) or integer_tensor):
         shown = f"a {b.dtype} tensor {list(b.shape)}" if isinstance(b, Tensor) and b.numel() > 1 else shown_baseline(b)
         raise ValueError(f"Expected argument `baseline` to be an int for {dtype} inputs but got {shown}: a pixel value of uint8 "
-                         "images, e.g. `baseline=0` (black), or False of bool masks; or an integer tensor broadcastable to the "
-                         "inputs, e.g. a per-pixel reference image (a mean image): `baseline=mean.round().to(torch.uint8)`")
+                         "images, e.g. `baseline=0` (black), a sample value of int8/int16 signals (0: silence), or False of "
+                         "bool masks; or an integer tensor broadcastable to the inputs, e.g. a per-pixel reference image (a "
+                         "mean image): `baseline=mean.round().to(torch.uint8)`")
     if not cast and (isinstance(b, bool) or not one_int):
         raise ValueError(f"Expected argument `baseline` to be a token id (an int: pad or [MASK]) for token inputs but got "
                          f"{shown_baseline(b)}: {TOKEN_BASELINE_ADVICE}; with `input_layer=` too, as Captum's layer methods "

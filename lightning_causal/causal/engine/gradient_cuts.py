@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from lightning_causal.causal.engine.quantized import no_gradient_cause
+from lightning_causal.causal.engine.token_ids import INDEX_DTYPES
 
 __all__ = ["CUT_STEPS", "DETACHED", "FLAT_STEPS", "gradient_cut_causes", "not_float_input"]
 
@@ -67,7 +68,7 @@ def not_float_input(dtype: torch.dtype, exact: str = "method='exact'") -> str:
                 f"them the same) or use {exact}")
     ways = ("integer inputs have no gradient: a model that casts them in its first line (x.float(), x.float() / 32768 "
             "for PCM audio) reads float samples the same, so pass inputs.float()")
-    if dtype in (torch.int32, torch.int64):
+    if dtype in INDEX_DTYPES:
         ways += ("; token ids have no values between tokens: work at the embedding layer's output instead ("
                  "unit_effects(model, ids, '<embedding layer>', method='attribution') estimates there)")
     return f"{ways}; or use {exact}"

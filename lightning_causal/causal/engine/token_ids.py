@@ -34,8 +34,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+INDEX_DTYPES = (torch.int64, torch.int32)
+"""The dtypes ``nn.Embedding`` and ``nn.EmbeddingBag`` take as indices: inputs of these are token (or category) ids;
+other integers (``uint8``, ``int8``, ``int16``: pixels, bytes, PCM samples) and bools are values the model casts."""
+
 __all__ = [
-    "EmbeddingReader", "embedding_readers", "check_token_baselines", "token_baseline_error", "check_special_tokens",
+    "INDEX_DTYPES", "EmbeddingReader", "embedding_readers", "check_token_baselines", "token_baseline_error", "check_special_tokens",
     "keep_special_tokens", "special_token_baseline", "special_token_hint", "token_errors_named",
 ]
 
