@@ -342,13 +342,13 @@ def token_stability(
     pool = inputs[eligible]
     if pool.numel() == 0:
         raise ValueError("Expected at least one eligible token to draw replacements from but got none")
-    if by_position:  # each eligible element's position, and the eligible tokens of every position
-        flat = eligible.reshape(eligible.shape[0], -1)
-        column = flat.nonzero()[:, 1]  # reading order, as inputs[eligible]
+    flat = eligible.reshape(eligible.shape[0], -1)
+    sample, column = flat.nonzero().unbind(1)  # each eligible token's sample and position, reading order (as pool)
+    sample = sample.cpu()
+    if by_position:  # the eligible tokens of every position
         counts = flat.sum(0)
         by_column = inputs.reshape(flat.shape).T[flat.T]  # eligible tokens, position by position
         starts = (counts.cumsum(0) - counts)[column]
-    sample = eligible.reshape(eligible.shape[0], -1).nonzero()[:, 0].cpu()  # each eligible token's sample, reading order
     gen = _generator(seed, torch.device("cpu"))
 
     def draw(at: Tensor) -> Tensor:
