@@ -7,20 +7,11 @@ import warnings
 
 import pytest
 import torch
-from torch import nn
 
 import lightning_causal.causal.structure.counterfactuals as core
 from lightning_causal import CounterfactualAudit, Probe
 from lightning_causal.causal import OutsideBoundsWarning, counterfactual_explanation
-
-
-def _credit() -> nn.Linear:  # approved (1) when 0.05 income + 10 savings_rate > 5
-    model = nn.Linear(2, 2)
-    with torch.no_grad():
-        model.weight.copy_(torch.tensor([[0.0, 0.0], [0.05, 10.0]]))
-        model.bias.copy_(torch.tensor([0.0, -5.0]))
-    return model
-
+from tests.helpers.models import credit_model
 
 X = torch.tensor([[100.0, 0.5], [60.0, 0.10], [120.0, 0.0]])  # row 1 rejected (label 1); income 60 above the bound 50
 BOUNDS = (torch.tensor([0.0, 0.0]), torch.tensor([50.0, 1.0]))
@@ -29,11 +20,11 @@ BOUNDS = (torch.tensor([0.0, 0.0]), torch.tensor([50.0, 1.0]))
 def test_the_core_warning_has_its_own_category_that_users_can_filter() -> None:
     assert issubclass(OutsideBoundsWarning, UserWarning)
     with pytest.warns(OutsideBoundsWarning, match="lie outside `bounds`"):
-        counterfactual_explanation(_credit(), X[1:2], 1, bounds=BOUNDS)
+        counterfactual_explanation(credit_model(), X[1:2], 1, bounds=BOUNDS)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warnings.simplefilter("ignore", OutsideBoundsWarning)  # filtered by category: nothing else is raised
-        counterfactual_explanation(_credit(), X[1:2], 1, bounds=BOUNDS)
+        counterfactual_explanation(credit_model(), X[1:2], 1, bounds=BOUNDS)
 
 
 def test_the_audit_says_it_once_whatever_the_core_message_says(monkeypatch) -> None:
@@ -45,7 +36,7 @@ def test_the_audit_says_it_once_whatever_the_core_message_says(monkeypatch) -> N
     audit = CounterfactualAudit(bounds=BOUNDS, feature_names=["income", "savings"])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        audit.run(_credit(), Probe(X, torch.tensor([1, 1, 1])))
+        audit.run(credit_model(), Probe(X, torch.tensor([1, 1, 1])))
     said = [str(w.message) for w in caught if issubclass(w.category, OutsideBoundsWarning)]
     assert len(said) == 1, said
     assert said[0].startswith("1 of 1 explained probe samples lie outside `bounds`")  # the audit's, by probe index

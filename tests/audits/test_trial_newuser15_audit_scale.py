@@ -3,19 +3,10 @@ search, so its table's changes are those cheapest in MADs (income +20), not in r
 
 import pytest
 import torch
-from torch import nn
 
 from lightning_causal import CounterfactualAudit, Probe
 from lightning_causal.causal.structure.counterfactuals import CounterfactualSettings
-
-
-def _credit() -> nn.Linear:  # approved (1) when 0.05 income + 10 savings_rate > 5
-    model = nn.Linear(2, 2)
-    with torch.no_grad():
-        model.weight.copy_(torch.tensor([[0.0, 0.0], [0.05, 10.0]]))
-        model.bias.copy_(torch.tensor([0.0, -5.0]))
-    return model
-
+from tests.helpers.models import credit_model
 
 PROBE = Probe(torch.tensor([[60.0, 0.10], [100.0, 0.5]]), torch.tensor([1, 1]))  # row 0 rejected, 1.0 short
 
@@ -23,14 +14,14 @@ PROBE = Probe(torch.tensor([[60.0, 0.10], [100.0, 0.5]]), torch.tensor([1, 1])) 
 @pytest.mark.parametrize(("scale", "changes"), [(None, "savings: +0.1"), (torch.tensor([20.0, 0.05]), "income: +20")])
 def test_audit_costs_in_the_given_units(scale, changes) -> None:
     audit = CounterfactualAudit(settings=CounterfactualSettings(l2=0.0), feature_names=["income", "savings"], scale=scale)
-    (row,) = audit.run(_credit(), PROBE).tables["counterfactuals"]
+    (row,) = audit.run(credit_model(), PROBE).tables["counterfactuals"]
     assert row["index"] == 0 and row["success"]
     assert row["changes"] == changes
 
 
 def test_audit_scale_checked_against_the_probe() -> None:
     with pytest.raises(ValueError, match=r"`scale` broadcastable to one input \[2\]"):
-        CounterfactualAudit(scale=torch.ones(3)).run(_credit(), PROBE)
+        CounterfactualAudit(scale=torch.ones(3)).run(credit_model(), PROBE)
     with pytest.raises(TypeError, match="`scale` to be None or Tensor but got list"):
         CounterfactualAudit(scale=[1.0, 2.0])
 
@@ -41,5 +32,5 @@ def test_audit_names_an_input_outside_bounds_by_its_probe_index() -> None:
     audit = CounterfactualAudit(bounds=(torch.tensor([0.0, 0.0]), torch.tensor([50.0, 1.0])), feature_names=["income", "savings"])
     with pytest.warns(UserWarning, match=r"^1 of 1 explained probe samples lie outside `bounds` .*first: row 1, feature 0 \(income\) "
                                          r"holds 60, bounds \[0, 50\]") as caught:
-        audit.run(_credit(), Probe(x, torch.tensor([1, 1, 1])))
+        audit.run(credit_model(), Probe(x, torch.tensor([1, 1, 1])))
     assert not [w for w in caught if "inputs lie outside" in str(w.message)]  # said once

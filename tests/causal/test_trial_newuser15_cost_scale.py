@@ -11,15 +11,7 @@ from lightning_causal.causal.structure.counterfactuals import (
     CounterfactualSettings,
     counterfactual_explanation,
 )
-
-
-def _credit() -> nn.Linear:  # approved when 0.05 income + 10 savings_rate > 5
-    model = nn.Linear(2, 2)
-    with torch.no_grad():
-        model.weight.copy_(torch.tensor([[0.0, 0.0], [0.05, 10.0]]))
-        model.bias.copy_(torch.tensor([0.0, -5.0]))
-    return model
-
+from tests.helpers.models import credit_model
 
 X = torch.tensor([[60.0, 0.10], [20.0, 0.05]])  # 1.0 and 3.5 short of the boundary
 MAD = torch.tensor([20.0, 0.05])
@@ -27,9 +19,9 @@ MAD = torch.tensor([20.0, 0.05])
 
 def test_l1_in_mads_buys_the_change_from_the_column_cheapest_in_mads() -> None:
     s = CounterfactualSettings(l2=0.0)
-    raw = counterfactual_explanation(_credit(), X, 1, s)  # raw units: savings rate, 0.1 and 0.35 (10 per unit)
+    raw = counterfactual_explanation(credit_model(), X, 1, s)  # raw units: savings rate, 0.1 and 0.35 (10 per unit)
     torch.testing.assert_close(raw.delta, torch.tensor([[0.0, 0.1], [0.0, 0.35]]), rtol=0.01, atol=1e-6)
-    cf = counterfactual_explanation(_credit(), X, 1, s, scale=MAD)  # one MAD of income gives 1.0, of savings rate 0.5
+    cf = counterfactual_explanation(credit_model(), X, 1, s, scale=MAD)  # one MAD of income gives 1.0, of savings rate 0.5
     assert cf.success.all()
     torch.testing.assert_close(cf.delta, torch.tensor([[20.0, 0.0], [70.0, 0.0]]), rtol=0.01, atol=1e-6)
     torch.testing.assert_close(cf.l1, cf.delta.abs().sum(1))  # distances stay in the inputs' units
@@ -37,7 +29,7 @@ def test_l1_in_mads_buys_the_change_from_the_column_cheapest_in_mads() -> None:
 
 def test_l2_in_mads_is_the_weighted_minimum_norm_change() -> None:
     # min Σ (δ_j / s_j)² subject to w·δ = m: δ = m s² w / Σ s_j² w_j² (the margin 1.0 and 3.5 to reach)
-    cf = counterfactual_explanation(_credit(), X, 1, CounterfactualSettings(l1=0.0, l2=1.0, steps=50), scale=MAD)
+    cf = counterfactual_explanation(credit_model(), X, 1, CounterfactualSettings(l1=0.0, l2=1.0, steps=50), scale=MAD)
     w = torch.tensor([0.05, 10.0])
     need = torch.tensor([1.0, 3.5])
     expected = need[:, None] * (MAD**2 * w) / (MAD**2 * w**2).sum()
@@ -59,8 +51,8 @@ def test_integer_columns_keep_whole_steps_under_a_scale(income_unit: float, chan
 
 
 def test_ones_change_nothing() -> None:
-    a = counterfactual_explanation(_credit(), X, 1)
-    b = counterfactual_explanation(_credit(), X, 1, scale=torch.ones(2))
+    a = counterfactual_explanation(credit_model(), X, 1)
+    b = counterfactual_explanation(credit_model(), X, 1, scale=torch.ones(2))
     assert torch.equal(a.counterfactuals, b.counterfactuals)
 
 
@@ -71,4 +63,4 @@ def test_ones_change_nothing() -> None:
 ])
 def test_bad_scale_named(scale, error, match) -> None:
     with pytest.raises(error, match=match):
-        counterfactual_explanation(_credit(), X, 1, scale=scale)
+        counterfactual_explanation(credit_model(), X, 1, scale=scale)

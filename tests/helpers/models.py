@@ -18,6 +18,16 @@ def hand_linear(weights, bias: float = 0.0) -> nn.Linear:
     return lin
 
 
+def credit_model() -> nn.Linear:
+    """A two-class credit model on ``[income, savings_rate]``: approved (class 1) when
+    ``0.05 income + 10 savings_rate > 5`` (class 0's logit is 0)."""
+    model = nn.Linear(2, 2)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[0.0, 0.0], [0.05, 10.0]]))
+        model.bias.copy_(torch.tensor([0.0, -5.0]))
+    return model
+
+
 def seeded(module: nn.Module, seed: int = 0) -> nn.Module:
     """Re-initialise ``module`` deterministically without touching the global RNG."""
     g = torch.Generator().manual_seed(seed)
