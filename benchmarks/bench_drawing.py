@@ -15,7 +15,8 @@ One audit epoch's figures (the same seven audits, run once on a DigitsCNN traine
 the writer's path (``render_figures``, every figure drawn to its image as ``TensorBoardLogger`` gets it) with the
 image rows of one layout redrawing one figure (``map_figures(reuse=True)``, the callback's path since drawing_s24)
 and with a figure built per row (``reuse=False``, as before), alternating in one process
-(``_timing.interleaved_times``): median wall and process seconds per audit epoch.
+(``_timing.interleaved_times``): median wall and process seconds per audit epoch; then the same for the
+``frames`` kind's figures of a video probe (maps of three methods, random values).
 """
 
 from __future__ import annotations
@@ -140,6 +141,28 @@ def reuse_ab(repeats: int) -> None:
     print(f"torch {torch.__version__}, 1 thread, one audit epoch of the seven audits: {Writer.images} figures, "
           f"medians of {repeats} (interleaved)\n")
     print("| image rows | wall (s) | process (s) |\n|---|---|---|")
+    for name, (wall, cpu) in times.items():
+        print(f"| {name} | {wall:.2f} | {cpu:.2f} |")
+    # a video probe under figure_kind="frames": a CaptumBaseline-like result (causal, IG, Saliency: a figure per map)
+    g = torch.Generator().manual_seed(0)
+    video = torch.rand(4, 3, 16, 32, 32, generator=g)
+    maps = {name: torch.randn(4, 3, 16, 32, 32, generator=g) for name in ("causal", "IntegratedGradients", "Saliency")}
+    maps["Saliency"] = maps["Saliency"].abs()
+    from lightning_causal.audits.base import AuditResult
+
+    clip = [AuditResult("captum_baseline", maps=maps, meta={"targets": [0, 1, 0, 1]})]
+
+    def frames(reuse: bool):
+        tensorboard.map_figures = lambda data, kind=None, reuse=False, _r=reuse: own(data, kind, reuse=_r and reuse)
+        try:
+            TensorBoardRenderer(figure_kind="frames").render_figures(Writer(), clip, video, step=0)
+        finally:
+            tensorboard.map_figures = own
+
+    times = interleaved_times({"a figure per sample (before)": lambda: frames(False), "samples redraw one figure": lambda: frames(True)},
+                              repeats)
+    print("\nA video probe [4, 3, 16, 32, 32], figure_kind='frames', three maps (12 figures of 8 frames):\n")
+    print("| frames figures | wall (s) | process (s) |\n|---|---|---|")
     for name, (wall, cpu) in times.items():
         print(f"| {name} | {wall:.2f} | {cpu:.2f} |")
 

@@ -183,9 +183,10 @@ def map_figures(data: MapData, kind: str | None = None, *, reuse: bool = False) 
         data: the maps and the probe inputs they explain.
         kind: the figure kind; ``None``: inferred, as above.
         reuse: for a caller that draws or saves each figure before taking the next (the TensorBoard writer's path):
-            the ``image`` kind's figures come one at a time, a sample's row redrawing an earlier row's figure of the same
-            layout (:func:`~lightning_causal.reporting.image_maps.image_maps`; a drawing of one's own in :data:`MAP_FIGURES`
-            is called as it is); ``False``: a list of figures of their own.
+            the ``image`` and ``frames`` kinds' figures come one at a time, a sample's figure redrawing an earlier sample's
+            of the same layout (:func:`~lightning_causal.reporting.image_maps.image_maps`,
+            :func:`~lightning_causal.reporting.frame_maps.frame_maps`; a drawing of one's own in :data:`MAP_FIGURES` is
+            called as it is); ``False``: a list of figures of their own.
 
     Examples:
         >>> import torch
@@ -199,4 +200,6 @@ def map_figures(data: MapData, kind: str | None = None, *, reuse: bool = False) 
         return []
     inputs = data.inputs.abs() if data.inputs.is_complex() else data.inputs  # STFT frames: their magnitude, a spectrogram
     data = MapData(inputs, maps, data.audit, data.meta, data.labels, data.max_samples, data.image_origin)
-    return image_maps(data, reuse=True) if reuse and MAP_FIGURES[kind] is image_maps else MAP_FIGURES[kind](data)
+    if reuse and MAP_FIGURES[kind] in (image_maps, frame_maps):  # the kinds whose rows redraw one figure
+        return MAP_FIGURES[kind](data, reuse=True)
+    return MAP_FIGURES[kind](data)

@@ -6,6 +6,7 @@ that an effect that moves with the content (the class of a motion) shows where i
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
 from functools import partial
 
 from matplotlib.figure import Figure
@@ -14,6 +15,8 @@ from torch import Tensor
 from lightning_causal.reporting.figure_style import title_lines
 from lightning_causal.reporting.image_figures import (
     ImageOrigin,
+    reshow_input,
+    retitled,
     say_all_zero,
     show_input,
     strongest_channel,
@@ -48,9 +51,12 @@ def drawn_frames(frames: int) -> list[int]:
 
 
 def _frames_figure(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, float], signed: dict[str, bool],
-                   title: str, note: str | None, origin: ImageOrigin = "upper") -> Figure:
+                   title: str, note: str | None, origin: ImageOrigin = "upper", kept: dict | None = None) -> Figure:
     """One sample ``[C, T, H, W]``: the input's frames, then each map's ``[T, H, W]`` (strongest channel), one
-    row each, one colour scale per map (a bar at the row's end); every frame drawn with row 0 at ``origin``."""
+    row each, one colour scale per map (a bar at the row's end); every frame drawn with row 0 at ``origin``. With
+    ``kept`` (``{}`` at first; the writer's path, which draws each figure before asking for the next) a sample of
+    the same frames, maps, scales, note and title height as an earlier one redraws that one's figure, its images'
+    data and title replaced (:func:`~lightning_causal.reporting.image_figures.heatmap_row`'s ``reuse``)."""
     frames = drawn_frames(int(sample.shape[1]))
     h, w = int(sample.shape[-2]), int(sample.shape[-1])
     cell = 0.9
@@ -60,7 +66,18 @@ def _frames_figure(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, floa
     notes = textwrap.wrap(note, max(16, int(width * 16))) if note else []
     below = 0.05 + 0.15 * len(notes) if notes else 0.0
     rows = 1 + len(maps)
-    fig = Figure(figsize=(width, (fh + 0.3) * rows + 0.3 * len(lines) + 0.2 + below))
+    figsize = (width, (fh + 0.3) * rows + 0.3 * len(lines) + 0.2 + below)
+    key = (tuple(sample.shape), tuple((name, tuple(m.shape), vmax[name], signed[name], not bool(m.ne(0).any()))
+                                      for name, m in maps.items()), tuple(notes), figsize, len(lines), origin)
+    if kept is not None and key in kept and retitled(kept[key][0], lines):
+        fig, grid = kept[key]
+        for t, ax in zip(frames, grid[0]):
+            reshow_input(ax.get_images()[0], sample[:, t])
+        for r, m in enumerate(maps.values(), start=1):
+            for t, ax in zip(frames, grid[r]):
+                ax.get_images()[0].set_data(m[t].numpy())
+        return fig
+    fig = Figure(figsize=figsize)
     grid = fig.subplots(rows, len(frames) + 1, squeeze=False, gridspec_kw={"width_ratios": [1] * len(frames) + [0.12]})
     for t, ax in zip(frames, grid[0]):
         show_input(ax, sample[:, t], origin)
@@ -84,10 +101,12 @@ def _frames_figure(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, floa
     if notes:
         fig.text(0.5, 0.02, "\n".join(notes), ha="center", va="bottom", fontsize=8, color="0.3")
     fig.tight_layout(rect=(0.0, below / fig.get_figheight(), 1.0, 1.0))
+    if kept is not None:
+        kept[key] = (fig, grid)
     return fig
 
 
-def frame_maps(data: MapData) -> list[tuple[str, Figure]]:
+def frame_maps(data: MapData, *, reuse: bool = False) -> list[tuple[str, Figure]] | Iterator[tuple[str, Figure]]:
     """One figure per sample, ``maps/sample_<i>``: its frames (at most :data:`MAX_FRAMES`, evenly spaced,
     :func:`drawn_frames`) across, the input in the first row and each map below, each pixel drawn at its
     channel of largest |value| (as the image kind draws an RGB map); more than two maps (the causal
@@ -99,6 +118,9 @@ def frame_maps(data: MapData) -> list[tuple[str, Figure]]:
 
     Args:
         data: the maps ``[N, C, T, H, W]`` and the probe inputs they explain.
+        reuse: give the figures one at a time, a sample redrawing an earlier sample's figure of the same layout, as
+            :func:`~lightning_causal.reporting.image_maps.image_maps` does: for a caller that draws or saves each
+            figure before taking the next (the TensorBoard writer's path), never one that keeps them.
 
     Examples:
         >>> import torch
@@ -106,13 +128,17 @@ def frame_maps(data: MapData) -> list[tuple[str, Figure]]:
         >>> [tag for tag, _ in frame_maps(d)]
         ['maps/sample_0', 'maps/sample_1']
     """
+    figures = _frame_maps(data, reuse)
+    return figures if reuse else list(figures)
+
+
+def _frame_maps(data: MapData, reuse: bool) -> Iterator[tuple[str, Figure]]:
     n, glob = drawn_samples(data)
     planes = {k: strongest_channel(v[:n].detach().float().cpu(), 1) for k, v in data.maps.items()}  # [n, T, H, W]
     vmax, signed, note = map_scales(data, planes)
-    out = []
+    kept: dict | None = {} if reuse else None
     for i in range(n):
         title = global_title(data) if glob else sample_title(data, i)
         sample, maps = data.inputs[i].detach().float().cpu(), {k: v[i] for k, v in planes.items()}
-        out += sample_figures(data, i, maps, signed, note, partial(_frames_figure, sample, vmax=vmax, signed=signed, title=title,
-                                                                        origin=data.image_origin))
-    return out
+        yield from sample_figures(data, i, maps, signed, note, partial(_frames_figure, sample, vmax=vmax, signed=signed, title=title,
+                                                                            origin=data.image_origin, kept=kept))

@@ -15,7 +15,8 @@ from lightning_causal.causal.engine.checks import check_choice
 from lightning_causal.reporting.figure_style import POS, short_label, short_labels, title_lines
 
 __all__ = [
-    "MAX_COLUMNS", "ORIGINS", "ImageOrigin", "check_origin", "heatmap_row", "image_grid_figure", "largest_change", "map_scale", "say_all_zero", "show_input", "strongest_channel",
+    "MAX_COLUMNS", "ORIGINS", "ImageOrigin", "check_origin", "heatmap_row", "image_grid_figure", "largest_change", "map_scale", "reshow_input", "retitled", "say_all_zero", "show_input",
+    "strongest_channel",
     "to_image",
 ]
 
@@ -269,33 +270,56 @@ def heatmap_row(
 def _reused(cached: tuple[Figure, list] | None, sample: Tensor, images: list[Tensor], lines: list[str]) -> Figure | None:
     """The figure of ``cached`` (an earlier row of :func:`heatmap_row` of the same panels, scales and note, and its
     panels: input, map_1, ...) showing ``sample`` and ``images`` under the title ``lines``, or ``None`` (then a new
-    figure is built) where there is none, it has not been drawn since (``Figure.stale``: a caller that keeps the figures
-    without drawing them gets figures of their own), or the new title's height differs (its layout would). The input's grey
-    scale is set from the new sample as ``imshow`` sets it; the maps' scales are the row's own (the same by the
-    cache's key)."""
-    if cached is None or cached[0].stale:  # not drawn since it was built or last changed: a caller still holds it
+    figure is built) where :func:`retitled` refuses it. The input's grey scale is set from the new sample as
+    ``imshow`` sets it; the maps' scales are the row's own (the same by the cache's key)."""
+    if cached is None or not retitled(cached[0], lines):
         return None
     fig, panels = cached
-    title = fig._suptitle
-    if title is not None:
-        height = title.get_window_extent(fig._get_renderer()).height
-        text = title.get_text()
-        title.set_text("\n".join(lines))
-        if title.get_window_extent(fig._get_renderer()).height != height:  # another height: another layout
-            title.set_text(text)
-            return None
-    first = panels[0].get_images()[0]
-    x = sample.detach().float().cpu()
-    if x.dim() == 3 and x.shape[0] == 3:  # as show_input: colour, stretched to [0, 1]
-        rgb = x.permute(1, 2, 0)
-        lo, hi = float(rgb.min()), float(rgb.max())
-        first.set_data(((rgb - lo) / (hi - lo) if hi > lo else rgb * 0).numpy())
-    else:
-        first.set_data(to_image(x).numpy())
-        first.norm.autoscale(first.get_array())  # imshow's scale of the new grey image (its min and max)
+    reshow_input(panels[0].get_images()[0], sample)
     for ax, img in zip(panels[1:], images):
         ax.get_images()[0].set_data(img.numpy())
     return fig
+
+
+def retitled(fig: Figure, lines: list[str]) -> bool:
+    """Whether ``fig``, a figure kept to be drawn again with other data, may be: it has been drawn since it was built
+    or last changed (``Figure.stale`` false: a caller that keeps figures without drawing them must get figures of
+    their own), and its title set to ``lines`` has the height its title had (else its layout would differ; the
+    title is then left as it was). Sets the title where it may.
+
+    Args:
+        fig: the kept figure.
+        lines: the new title's lines.
+    """
+    if fig.stale:
+        return False
+    title = fig._suptitle
+    if title is None:
+        return not lines
+    height, text = title.get_window_extent(fig._get_renderer()).height, title.get_text()
+    title.set_text("\n".join(lines))
+    if title.get_window_extent(fig._get_renderer()).height != height:  # another height: another layout
+        title.set_text(text)
+        return False
+    return True
+
+
+def reshow_input(image: Any, x: Tensor) -> None:
+    """Put sample ``x`` in ``image`` (an ``AxesImage`` that :func:`show_input` drew of another sample of the same
+    shape), as :func:`show_input` would draw it: colour stretched to [0, 1], or grey on the new sample's range.
+
+    Args:
+        image: the ``AxesImage``.
+        x: one sample ``[C, H, W]`` or ``[H, W]``.
+    """
+    x = x.detach().float().cpu()
+    if x.dim() == 3 and x.shape[0] == 3:
+        rgb = x.permute(1, 2, 0)
+        lo, hi = float(rgb.min()), float(rgb.max())
+        image.set_data(((rgb - lo) / (hi - lo) if hi > lo else rgb * 0).numpy())
+    else:
+        image.set_data(to_image(x).numpy())
+        image.norm.autoscale(image.get_array())  # imshow's scale of the new grey image (its min and max)
 
 
 def _laid_out(fig: Figure, rect: tuple[float, float, float, float], layout: dict | None, key: tuple) -> None:

@@ -88,3 +88,29 @@ def test_a_row_not_drawn_yet_is_not_redrawn():
     rows = [(torch.rand(1, 8, 8, generator=g), {"causal": torch.randn(1, 8, 8, generator=g)}) for _ in range(2)]
     kept = [heatmap_row(s, m, {"causal": 3.0}, "t", signed={"causal": True}, layout=layout, reuse=True) for s, m in rows]
     assert kept[0] is not kept[1]  # a caller keeping figures without drawing them gets each its own
+
+
+def test_video_frames_redraw_one_figure_with_the_pixels_of_their_own(monkeypatch):
+    from lightning_causal.reporting import frame_maps
+
+    built = []
+
+    class Counted(Figure):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(frame_maps, "Figure", Counted)
+    g = torch.Generator().manual_seed(0)
+    n, shape = 3, (3, 4, 6, 6)  # colour video [C, T, H, W]
+    inputs = torch.rand(n, *shape, generator=g)
+    inputs[1, 0] = 0.5  # sample 1's red channel constant: the colour stretch of its own range
+    results = [_result(n, shape, ["causal", "Saliency"], 2)]
+    renderer, writer = TensorBoardRenderer(max_samples=n, figure_kind="frames"), _Images()
+    labels = torch.tensor([0, 1, 0])
+    renderer.render_figures(writer, results, inputs, step=0, probe_labels=labels)
+    assert len(built) == 2  # sample 0's figure, redrawn for sample 1; sample 2 (a map of 0 only) its own
+    kept = renderer.figures(results, inputs, probe_labels=labels)
+    assert sorted(writer.images) == sorted(kept) == [f"causal/toy/maps/sample_{i}" for i in range(n)]
+    for tag, fig in kept.items():
+        assert np.array_equal(figure_image(fig), writer.images[tag]), tag
