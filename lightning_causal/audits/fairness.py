@@ -346,10 +346,10 @@ class FairnessAudit(Audit):
         # decisions and the carrier layers (their activations recorded in it and in the flip's pass) share it
         worlds = self.counterfactual.worlds() if self.worlds else {}  # type: ignore[attr-defined]
         recorded: dict[str, tuple[Tensor, Tensor] | None] = dict.fromkeys(self.layers)
-        p, p_cf, changed = _counterfactual_probabilities(
+        p, p_cf, changed, classes = _counterfactual_probabilities(
             model, x, [self.counterfactual, *(CallableCounterfactual(w) for w in worlds.values())],
             max_batch_size=max_batch_size, record=recorded if self.layers else None, **options)
-        gap = _fairness_gap(p, p_cf[0], changed[0], self.target)
+        gap = _fairness_gap(p, p_cf[0], changed[0], self.target, classes)
         result.scalars.update(cf_gap=gap["mean_abs"], cf_gap_max=gap["max_abs"], cf_flip_rate=gap["flip_rate"],
                               cf_changed=gap["changed"])
         result.vectors["cf_delta"] = gap["delta"]
@@ -364,7 +364,7 @@ class FairnessAudit(Audit):
             self._worlds(list(worlds), p, p_cf[1:], result)
         for layer in self.layers:
             acts = recorded[layer]
-            self._carriers(model, probe, layer, max_batch_size, result, None if acts is None else (p, *acts))
+            self._carriers(model, probe, layer, max_batch_size, result, None if acts is None else (p, *acts, classes))
         return result
 
     def _worlds(self, names: list[str], p: Tensor, p_w: Tensor, result: AuditResult) -> None:
@@ -477,7 +477,7 @@ class FairnessAudit(Audit):
         self._group_scalars(rows, [*keys, "cf_gap"], result)
         result.tables["groups"] = rows
         result.meta["confidence"] = 0.95  # of positive_rate_ci
-        self._group_notes(rows, kept.tolist(), result, own)
+        self._group_notes(rows, result, own)
 
     def _group_scalars(self, rows: list[dict], keys: list[str], result: AuditResult) -> None:
         """``<metric>/<group>`` per group, the group by its name where it has one (``positive_rate/female_x_C``;
@@ -494,17 +494,17 @@ class FairnessAudit(Audit):
                 f"the groups {', '.join(repr(n) for n in clashing[:4])}{' ...' if len(clashing) > 4 else ''} give one scalar tag by "
                 "their names: their scalars are tagged group_<g>")
 
-    def _group_notes(self, rows: list[dict], kept: list[bool], result: AuditResult, own: Sequence[str] | None) -> None:
+    def _group_notes(self, rows: list[dict], result: AuditResult, own: Sequence[str] | None) -> None:
         """Notes on the groups a regulator reads first: which groups are small (their rates uncertain),
-        which ``min_group_size`` leaves out of the group differences (``kept``: per row, whether they compare
-        it), which named groups the probe holds no row of, and, with more than two groups, the pair of
-        groups furthest apart in positive rate and the group of the largest counterfactual gap (an
-        intersectional bias that one attribute's two groups average away), over the kept groups. A group is
-        named once: a small group left out is named by the note that leaves it out, not by both."""
+        which ``min_group_size`` leaves out of the group differences (a row's ``count`` below it, as
+        :meth:`_group_metrics` leaves them out), which named groups the probe holds no row of, and, with more
+        than two groups, the pair of groups furthest apart in positive rate and the group of the largest
+        counterfactual gap (an intersectional bias that one attribute's two groups average away), over the kept
+        groups. A group is named once: a small group left out is named by the note that leaves it out, not by both."""
         name = lambda row: row.get("name", f"group {row['group']}")  # noqa: E731
         notes = result.meta.setdefault("notes", [])
-        compared = [row for row, k in zip(rows, kept) if k]
-        left = [row for row, k in zip(rows, kept) if not k]
+        compared = [row for row in rows if row["count"] >= self.min_group_size]
+        left = [row for row in rows if row["count"] < self.min_group_size]
         small = [row for row in compared if row["count"] < SMALL_GROUP]
         if small:  # the card cuts a note at 160 characters: names and counts first, the smallest group's interval
             least = min(small, key=lambda row: row["count"])
@@ -557,8 +557,8 @@ class FairnessAudit(Audit):
         return bool((held == expected).all())
 
     def _carriers(self, model: nn.Module, probe: Probe, layer: str, mbs: int | None, result: AuditResult,
-                  recorded: tuple[Tensor, Tensor, Tensor] | None) -> None:
-        """``carriers/<layer>`` and its share and table; ``recorded`` = ``(p, h, h_cf)`` from the audit's own factual and
+                  recorded: tuple[Tensor, Tensor, Tensor, str] | None) -> None:
+        """``carriers/<layer>`` and its share and table; ``recorded`` = ``(p, h, h_cf, classes)`` from the audit's own factual and
         counterfactual passes (``None``: :func:`~lightning_causal.causal.scm.fairness.carrier_unit_effects` runs them)."""
         eff = _carrier_effects(model, probe.first, self.counterfactual, layer, target=self.target, max_batch_size=mbs,
                                unit_dim=self.unit_dim[layer], num_heads=self.num_heads[layer], recorded=recorded,

@@ -35,9 +35,10 @@ def test_a_callable_counterfactual_takes_the_sensitive_column_by_name():
 
 
 def test_a_target_out_of_range_on_a_one_output_model_names_its_two_classes():
-    """A one-output model's out-of-range target was reported as "(the model returns 2 outputs)"."""
+    """A one-output model's out-of-range target was reported as "(the model returns 2 outputs)", then as "2 classes: two
+    outputs, or one output ..." (read from the sigmoid's two columns); the model's own output says which now."""
     x = torch.rand(8, 3)
     x[:, 1] = torch.tensor([0.0, 1.0] * 4)
     model = nn.Linear(3, 1)
-    with pytest.raises(ValueError, match=r"`target` to be in \[0, 1\] but got \[3\] \(the model has 2 classes: two outputs, or one output"):
+    with pytest.raises(ValueError, match=r"`target` to be in \[0, 1\] but got \[3\] \(the model has one output: the classes 0 and 1 of its sigmoid\)"):
         FairnessAudit(_flip, sensitive=1, target=3).run(model, Probe(x))

@@ -144,13 +144,14 @@ def intervene(model: nn.Module, interventions: Mapping[str, Intervention]) -> It
 
 @contextlib.contextmanager
 def capture(model: nn.Module, names: Sequence[str], detach: bool = True, *,
-            keep: Callable[[str, Tensor], Tensor] | None = None) -> Iterator[dict[str, Tensor]]:
+            keep: Callable[[str, Tensor], Tensor] | None = None, warn_repeats: bool = True) -> Iterator[dict[str, Tensor]]:
     """Record the outputs of the named modules during the ``with`` block, as each module returned
     them: copies, which later in-place operations of the model (``ReLU(inplace=True)``) do not change.
 
     A module that runs several times in one forward pass (a shared encoder, a cell unrolled over
-    time) keeps its last call's output, with a ``UserWarning``: an intervention built from it
-    (``MeanOf``) is then applied at every call with the last call's statistics.
+    time) keeps its last call's output, with a ``UserWarning`` (unless ``warn_repeats=False``: a ``keep`` that
+    records every call): an intervention built from it (``MeanOf``) is then applied at every call with the last
+    call's statistics.
 
     With :func:`intervene` on the same module, hooks run in the order they were registered: ``capture``
     inside ``intervene``'s block records the intervened output, ``capture`` around it (entered first)
@@ -165,6 +166,9 @@ def capture(model: nn.Module, names: Sequence[str], detach: bool = True, *,
             detached, or not with ``detach=False``) must return a tensor of its own, made before the model
             goes on (the layer map records the output's difference from the clean rows without copying the
             output first: :func:`~lightning_causal.causal.structure.layer_trace.rows_minus`).
+        warn_repeats: warn where a module runs more than once per forward pass (the default); ``False`` for a
+            ``keep`` that records every call (FairnessAudit's recording of its carrier layers), for which "keeps its
+            last call's output" is not true.
 
     Examples:
         >>> import torch
@@ -194,7 +198,7 @@ def capture(model: nn.Module, names: Sequence[str], detach: bool = True, *,
             else:
                 store[name] = value.detach().clone() if detach else value.clone()
             calls[name] = calls.get(name, 0) + 1
-            if calls[name] == 2 and name not in warned:
+            if calls[name] == 2 and warn_repeats and name not in warned:
                 warned.add(name)
                 warnings.warn(f"Module {name!r} runs more than once per forward pass; capture keeps its last call's output",
                               UserWarning, stacklevel=outside_package())

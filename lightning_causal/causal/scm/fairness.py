@@ -128,9 +128,19 @@ def counterfactual_inputs(counterfactual: Counterfactual, x: Tensor, padding: Te
     return x_cf if padding is None else keep_padding(counterfactual, x, x_cf, padding)
 
 
-def _probabilities(forward: Forward, x: Tensor, rows: Tensor, per_pass: int) -> Tensor:
-    """``p(x)`` ``[M, C]`` for inputs whose row ``r`` belongs to sample ``rows[r]``, ``per_pass`` rows a pass."""
-    return map_rows(x.shape[0], per_pass, lambda i: probabilities(forward(x[i], rows=rows[i])), x.device)
+def _probabilities(forward: Forward, x: Tensor, rows: Tensor, per_pass: int, classes: list[str] | None = None) -> Tensor:
+    """``p(x)`` ``[M, C]`` for inputs whose row ``r`` belongs to sample ``rows[r]``, ``per_pass`` rows a pass;
+    ``classes`` (a list) gets what the model's outputs are (:func:`_classes` of each pass's output, before the
+    sigmoid's two columns hide a single output)."""
+
+    def one_pass(i: Tensor) -> Tensor:
+        out = forward(x[i], rows=rows[i])
+        p = probabilities(out)
+        if classes is not None:
+            classes.append(_classes(out))
+        return p
+
+    return map_rows(x.shape[0], per_pass, one_pass, x.device)
 
 
 class FairnessGap(TypedDict):
@@ -153,12 +163,13 @@ def _counterfactual_probabilities(
     output: OutputSpec = None,
     additional_forward_args: Any = None,
     record: MutableMapping[str, tuple[Tensor, Tensor] | None] | None = None,
-) -> tuple[Tensor, Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor, str]:
     """The model's class probabilities on ``x`` and on each counterfactual of it, the factual pass run once:
-    ``(p [N, C], p_cf [W, N, C], changed [W, N])``, ``changed`` the rows each counterfactual changes (the
-    others are not run: their ``p_cf`` is ``p``). All changed rows of all counterfactuals share the passes
-    (``max_batch_size`` rows each, else as many as one trial pass measures; forward arguments follow their
-    rows); a model that draws noise draws the same for a sample in every pass (common random numbers). Eval
+    ``(p [N, C], p_cf [W, N, C], changed [W, N], classes)``, ``changed`` the rows each counterfactual changes (the
+    others are not run: their ``p_cf`` is ``p``), ``classes`` what the model's outputs are, for a refused ``target``
+    (:func:`_classes` of its output: one output's sigmoid gives ``p`` two columns too). All changed rows of all
+    counterfactuals share the passes (``max_batch_size`` rows each, else as many as one trial pass measures;
+    forward arguments follow their rows); a model that draws noise draws the same for a sample in every pass (common random numbers). Eval
     mode without gradients, as :func:`counterfactual_fairness_gap` (W = 1),
     :func:`~lightning_causal.causal.scm.intersections.world_gaps` (a world per intersection) and
     :class:`~lightning_causal.audits.fairness.FairnessAudit` (its flip and worlds in one call; ``p`` also
@@ -191,12 +202,14 @@ def _counterfactual_probabilities(
         with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator: no pass of its own
             per_pass = rows_per_pass(forward.model, (x,), max_batch_size, forward=forward)  # one trial pass serves all
             with _recording(forward.model, record) as (factual, _):
-                p = _probabilities(forward, x, torch.arange(n, device=x.device), per_pass)
+                seen: list[str] = []
+                p = _probabilities(forward, x, torch.arange(n, device=x.device), per_pass, seen)
+        classes = seen[0] if seen else _classes(p)
         noise = common_noise(forward, forward.model, (x,), per_pass, drew=clean_pass.moved)
         if noise is not None:  # a sample and its counterfactuals draw one noise
             p = noise.clean(lambda s: probabilities(forward(x[s], rows=s)), x.device)
             p_cf = noise.rows(len(counterfactuals), lambda b, s: probabilities(forward(x_cf[b][s], rows=s)), x.device)
-            return p, torch.where(changed.unsqueeze(2), p_cf, p), changed
+            return p, torch.where(changed.unsqueeze(2), p_cf, p), changed, classes
         p_cf = p.expand(len(counterfactuals), *p.shape).clone()
         # the flip's changed rows come first; the worlds' rows after them are counted, not copied
         with _recording(forward.model, record if rows.numel() else None, first=int(changed[0].sum())) as flipped:
@@ -204,7 +217,7 @@ def _counterfactual_probabilities(
                 p_cf[world, rows] = _probabilities(forward, x_cf[world, rows], rows, per_pass)
     if record is not None:
         _recorded(record, factual, flipped, changed[0], int(rows.numel()))
-    return p, p_cf, changed
+    return p, p_cf, changed, classes
 
 
 @contextlib.contextmanager
@@ -212,8 +225,9 @@ def _recording(model: nn.Module, record: MutableMapping[str, Any] | None, first:
                ) -> Iterator[tuple[dict[str, list[Tensor]], dict[str, int]]]:
     """The outputs of the sites of ``record`` at every call during the block, in order (the chunks of a pass), and how
     many rows each site returned; with ``first``, only the first ``first`` rows over the calls are copied (the flip's
-    pass also runs the worlds' rows, which no carrier reads). The hooks are removed on leaving the block, also on an
-    exception."""
+    pass also runs the worlds' rows, which no carrier reads). Every call is kept, so a site run more than once a pass
+    gets no warning here (:func:`_recorded` then leaves it to the carrier's own passes). The hooks are removed on
+    leaving the block, also on an exception."""
     chunks: dict[str, list[Tensor]] = {name: [] for name in record or ()}
     seen = dict.fromkeys(chunks, 0)
     if not chunks:
@@ -225,7 +239,7 @@ def _recording(model: nn.Module, record: MutableMapping[str, Any] | None, first:
         chunks[name].append((value[:max(0, first - start)] if first is not None and value.dim() else value).clone())
         return chunks[name][-1]
 
-    with capture(model, list(chunks), keep=keep):
+    with capture(model, list(chunks), keep=keep, warn_repeats=False):  # every call kept: _recorded falls back on repeats
         yield chunks, seen
 
 
@@ -312,16 +326,17 @@ def counterfactual_fairness_gap(
     _check_x(x)
     if warn_one_hot:
         warn_one_hot_flip("counterfactual_fairness_gap", cf, x, "the gap compares the model's outputs on those rows")
-    p, p_cfs, changes = _counterfactual_probabilities(model, x, [cf], max_batch_size=max_batch_size, output=output,
-                                                      additional_forward_args=additional_forward_args)
-    return _fairness_gap(p, p_cfs[0], changes[0], target)
+    p, p_cfs, changes, classes = _counterfactual_probabilities(model, x, [cf], max_batch_size=max_batch_size, output=output,
+                                                               additional_forward_args=additional_forward_args)
+    return _fairness_gap(p, p_cfs[0], changes[0], target, classes)
 
 
-def _fairness_gap(p: Tensor, p_cf: Tensor, changed: Tensor, target: int | Tensor | None) -> FairnessGap:
-    """:func:`counterfactual_fairness_gap` from the probabilities on ``x`` and ``x_cf`` ``[N, C]`` and the rows
-    the counterfactual changes ``[N]`` (as :func:`_counterfactual_probabilities` gives them)."""
+def _fairness_gap(p: Tensor, p_cf: Tensor, changed: Tensor, target: int | Tensor | None, classes: str | None = None) -> FairnessGap:
+    """:func:`counterfactual_fairness_gap` from the probabilities on ``x`` and ``x_cf`` ``[N, C]``, the rows
+    the counterfactual changes ``[N]`` and what the model's outputs are (as :func:`_counterfactual_probabilities`
+    gives them; ``None``: read from ``p``)."""
     idx = changed.nonzero().squeeze(1)
-    t = resolve_target(p, target, classes=_classes(p))
+    t = resolve_target(p, target, classes=classes or _classes(p))
     delta = p_cf.gather(1, t.view(-1, 1)).squeeze(1) - p.gather(1, t.view(-1, 1)).squeeze(1)
     flips = (p.argmax(1) != p_cf.argmax(1)).double()  # shares as exact as a float holds them: 21/50 is 0.42, not 0.41999998
     some = idx.numel() > 0
@@ -582,10 +597,11 @@ def _carrier_effects(
     additional_forward_args: Any = None,
     unit_dim: int | None = None,
     num_heads: int | None = None,
-    recorded: tuple[Tensor, Tensor, Tensor] | None = None,
+    recorded: tuple[Tensor, Tensor, Tensor, str] | None = None,
 ) -> Tensor:
-    """:func:`carrier_unit_effects` of a resolved counterfactual ``cf``; ``recorded`` = ``(p, h, h_cf)``, the class
-    probabilities on ``x`` and the layer's activations on ``x`` and ``x_cf`` from passes already run
+    """:func:`carrier_unit_effects` of a resolved counterfactual ``cf``; ``recorded`` = ``(p, h, h_cf, classes)``, the
+    class probabilities on ``x``, the layer's activations on ``x`` and ``x_cf`` and what the model's outputs are
+    (:func:`_classes`, for a refused ``target``) from passes already run
     (:func:`_counterfactual_probabilities`' ``record``, as :class:`~lightning_causal.audits.fairness.FairnessAudit` runs
     them): then no factual or counterfactual pass of its own, only the one-sample pass that checks the site's units."""
     n = x.shape[0]
@@ -611,8 +627,7 @@ def _carrier_effects(
                     forward(x_cf)
                     h_cf = acts.get(layer)
             else:
-                p0, h, h_cf = recorded
-                classes = _classes(p0)
+                p0, h, h_cf, classes = recorded  # classes: from the model's output (p0's two columns may be a sigmoid's)
         finally:
             probe.remove()
         if h is None or h.dim() < 2:

@@ -316,14 +316,16 @@ def world_gaps(
                          f"x -> x_w but got {worlds!r:.100}")
     _check_x(x)
     names = list(worlds)
-    p, p_w, _ = _counterfactual_probabilities(model, x, [CallableCounterfactual(worlds[n]) for n in names], max_batch_size=max_batch_size,
-                                              output=output, additional_forward_args=additional_forward_args)
-    return _world_gaps(names, p, p_w, target)
+    p, p_w, _, classes = _counterfactual_probabilities(model, x, [CallableCounterfactual(worlds[n]) for n in names],
+                                                       max_batch_size=max_batch_size, output=output,
+                                                       additional_forward_args=additional_forward_args)
+    return _world_gaps(names, p, p_w, target, classes)
 
 
-def _world_gaps(names: list[str], p: Tensor, p_w: Tensor, target: int | Tensor | None) -> WorldGaps:
-    """:func:`world_gaps` from the probabilities on ``x`` ``[N, C]`` and in each world ``[W, N, C]``."""
-    t = resolve_target(p, target, classes=_classes(p)).view(-1, 1)
+def _world_gaps(names: list[str], p: Tensor, p_w: Tensor, target: int | Tensor | None, classes: str | None = None) -> WorldGaps:
+    """:func:`world_gaps` from the probabilities on ``x`` ``[N, C]`` and in each world ``[W, N, C]``; ``classes`` what
+    the model's outputs are (``None``: read from ``p``)."""
+    t = resolve_target(p, target, classes=classes or _classes(p)).view(-1, 1)
     delta = (p_w.gather(2, t.expand(len(names), -1, 1)).squeeze(2) - p.gather(1, t).view(1, -1)).double()
     gaps = (delta[:, None, :] - delta[None, :, :]).abs().mean(2)
     a, b = divmod(int(gaps.argmax()), len(names))
