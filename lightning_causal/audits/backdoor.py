@@ -13,6 +13,7 @@ from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.audits.options import (
     check_distinct_tags,
     check_names,
+    class_indices,
     class_label,
     multi_hot_labels,
     tag_safe,
@@ -49,7 +50,8 @@ class BackdoorAudit(Audit):
     """Backdoor audit: a known trigger's effect, or Neural Cleanse detection, plus CARE suspect units.
 
     **With a trigger** (``trigger=``): the attack success rate on the probe (over samples whose
-    class is not the target; labels from the probe, else the clean predictions), the trigger's
+    class is not the target; labels from the probe, soft labels ``[N, C]`` by their largest entry, else the
+    clean predictions), the trigger's
     average causal effect on the target logit ``E[f_t(T(x)) − f_t(x)]``, the clean accuracy
     (probe labels), the trigger as an image, and for each of ``layers`` the suspect units
     (:func:`~lightning_causal.causal.backdoor.triggers.suspect_units`: table, score vector, count).
@@ -182,6 +184,7 @@ class BackdoorAudit(Audit):
             result.meta["class_names"] = list(self.class_names)
         if self.trigger is not None:
             labels = probe.labels[: self.max_samples] if probe.labels is not None else None
+            labels = class_indices(labels, task_model(model, self.output))  # soft labels [N, C]: their argmax
             self._known(model, probe, labels, logits, result, max_batch_size)
         else:
             self._reverse(model, x, logits.shape[1], result, max_batch_size, options)

@@ -16,6 +16,7 @@ from lightning_causal.audits.options import (
     check_name_count,
     check_names,
     check_one_label_per_sample,
+    class_indices,
     embedding_output,
     names_meta,
     regression_labels,
@@ -100,7 +101,9 @@ class CounterfactualAudit(Audit):
     says whether the pictures are of the inputs ``"as_given"``, ``"transposed"``, ``"depth_slice"`` or of ``[N, D]``
     ``"columns"`` as one channel ``[M, 1, 1, D]``, which TensorBoard draws only under
     ``figure_kind="sequence"``: a univariate series ``[N, T]``). Needs probe labels, unless
-    ``towards="runner_up"``.
+    ``towards="runner_up"``: class indices ``[N]``, or soft labels ``[N, C]`` (mixup, CutMix, label
+    smoothing, a teacher's probabilities: rows non-negative summing to 1), read by their largest entry
+    (a sample is misclassified when its predicted class is not that argmax; ``meta["labels"]`` says so).
 
     Args:
         max_samples: misclassified samples explained (the first ones of the probe; with
@@ -197,7 +200,7 @@ class CounterfactualAudit(Audit):
             self._validate_outputs(model, probe, regression=False)
             self._validate_options(probe)
             return
-        labels = probe.labels
+        labels = class_indices(probe.labels, task_model(model, self.output))  # soft labels [N, C]: their argmax
         regression = regression_labels(labels, model=task_model(model, self.output))  # said after the model's kind: not 'per-position or multi-label' labels
         if not regression:
             check_one_label_per_sample("CounterfactualAudit", labels, len(probe), "to explain towards",
@@ -272,8 +275,10 @@ class CounterfactualAudit(Audit):
             y = out.detach().scatter(1, pred[:, None], float("-inf")).argmax(1)
             idx = torch.arange(min(len(probe), self.max_samples), device=x.device)
         else:
-            y = probe.labels.to(x.device)
+            y = class_indices(probe.labels, task_model(model, self.output)).to(x.device)
             check_class_labels("probe.labels", y, int(out.shape[1]))
+            if y.dim() != probe.labels.dim():
+                result.meta["labels"] = "argmax of soft labels"
             wrong = (pred != y).nonzero().flatten()
             result.scalars["misclassified_rate"] = float(wrong.numel()) / x.shape[0]
             idx = wrong[: self.max_samples]

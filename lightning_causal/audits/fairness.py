@@ -17,6 +17,7 @@ from lightning_causal.audits.options import (
     check_name_count,
     check_names,
     check_one_label_per_sample,
+    class_indices,
     embedding_output,
     first_row_outputs,
     label_task,
@@ -126,7 +127,8 @@ class FairnessAudit(Audit):
     differences (named there only, not among the small groups too), and with more than two groups the lowest and
     highest positive rate and the largest ``cf_gap`` (also ``meta["extremes"]``). The audit explains a classifier: a
     probe whose labels are fractional floats beyond [0, 1] (a regression target) gets a warning and
-    no label metrics (soft labels in [0, 1] are thresholded at 0.5). The group metrics compare
+    no label metrics (soft labels in [0, 1] are thresholded at 0.5; soft labels [N, C], rows summing to 1, read by
+    their largest entry). The group metrics compare
     binary decisions: with more than two classes a positive decision (and label) is class 1, every
     other class negative.
 
@@ -396,9 +398,12 @@ class FairnessAudit(Audit):
         width and task: fractional floats beyond [0, 1], or whole numbers no output of the model can
         be, such as counts 0..40 of a one-output regression): the audit compares class
         probabilities, and the sigmoid of a regression output is no measure of its change. Soft
-        labels in [0, 1] (label smoothing) are kept: the group rates threshold them at 0.5. ``width``: the columns of
+        labels in [0, 1] (label smoothing) are kept: the group rates threshold them at 0.5; soft labels ``[N, C]``
+        (rows summing to 1: mixup, label smoothing, a teacher's probabilities) are read by their largest entry
+        (:func:`~lightning_causal.audits.label_task.class_indices`). ``width``: the columns of
         the class probabilities (2 for one output, which ``regression_labels`` reads as one: 0/1 classes either way)."""
         labels, task = probe.labels, label_task(task_model(model, self.output))
+        labels = class_indices(labels, task=task)
         if labels is None or (not labels.is_floating_point() and task != "regression"):
             return labels  # integer labels are class indices unless the model says it regresses (int64 counts)
         if bool(((labels >= 0) & (labels <= 1)).all()) and task is None:

@@ -19,7 +19,8 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["GUESSED_SINGLE_LABEL", "embedding_output", "label_task", "multi_hot_labels", "regression_labels", "task_model"]
+__all__ = ["GUESSED_SINGLE_LABEL", "class_distributions", "class_indices", "embedding_output", "label_task", "multi_hot_labels",
+           "regression_labels", "task_model"]
 
 
 def task_model(model: Any, output: Any) -> Any:
@@ -188,11 +189,59 @@ def regression_labels(labels: Any, width: int | None = None, model: Any = None, 
     lab = labels.detach()
     if bool(((lab == 0) | (lab == 1)).all()):
         return False
-    if lab.dim() == 2 and bool((lab >= 0).all()) and bool(((lab.sum(1) - 1).abs() <= 1e-4).all()):
+    if lab.dim() == 2 and _rows_sum_to_one(lab):
         return False
     if lab.dim() == 1 and bool((lab >= 0).all()) and bool((lab == lab.round()).all()):
         return width is not None and float(lab.max()) > max(1, width - 1)
     return True
+
+
+def _rows_sum_to_one(labels: Tensor) -> bool:
+    """Whether every row of ``labels`` ``[N, C]`` is non-negative and sums to 1, to the rounding of
+    their dtype (1e-4 for float32 and float64; a teacher's bfloat16 probabilities sum to 1 +- 4e-3),
+    summed in float64 (float32 on MPS, which has no float64)."""
+    tol = max(1e-4, 4 * torch.finfo(labels.dtype).eps) if labels.is_floating_point() else 1e-4
+    lab = labels.detach().to(torch.float32 if labels.device.type == "mps" else torch.float64)
+    return bool((lab >= 0).all()) and bool(((lab.sum(1) - 1).abs() <= tol).all())
+
+
+def class_distributions(labels: Any, model: Any = None, *, task: str | None = None) -> bool:
+    """Whether the probe's ``labels`` are one class distribution per sample, ``[N, C]`` floats
+    (``C >= 2``) whose rows are non-negative and sum to 1 (to their dtype's rounding): soft labels
+    (mixup, CutMix, label smoothing, a teacher's probabilities) or one-hot rows. The audits that need
+    one class per sample read them by their largest entry (:func:`class_indices`). Not where ``model``
+    says it is multi-label or a regression (:func:`label_task`; ``task``: that answer where the caller
+    has it), nor zeros and ones that :func:`multi_hot_labels` reads as multi-hot (one-hot rows of a
+    model that says nothing are read as one class per sample, with its warning).
+
+    Examples:
+        >>> class_distributions(torch.tensor([[0.7, 0.3, 0.0], [0.05, 0.05, 0.9]])), class_distributions(torch.tensor([[0.7, 0.7]]))
+        (True, False)
+        >>> class_distributions(torch.tensor([[0.7, 0.3]]), task="multilabel"), class_distributions(torch.tensor([2, 0]))
+        (False, False)
+    """
+    if (not isinstance(labels, Tensor) or not labels.is_floating_point() or labels.dim() != 2 or labels.shape[1] < 2
+            or labels.shape[0] == 0):
+        return False
+    task = task if task is not None else label_task(model) if model is not None else None
+    if task in ("multilabel", "regression") or not _rows_sum_to_one(labels):
+        return False
+    lab = labels.detach()
+    return not bool(((lab == 0) | (lab == 1)).all()) or not multi_hot_labels(labels, task=task)
+
+
+def class_indices(labels: Any, model: Any = None, *, task: str | None = None) -> Any:
+    """``labels`` as one class per sample where they are class distributions ``[N, C]``
+    (:func:`class_distributions`: soft labels of mixup, CutMix, label smoothing or distillation, or
+    one-hot floats): the class of each row's largest entry, ``int64`` ``[N]`` (a row's first such class
+    where two tie, a 50/50 mixup); any other ``labels`` as they are. "Misclassified" is then a
+    predicted class other than that argmax.
+
+    Examples:
+        >>> class_indices(torch.tensor([[0.3, 0.7, 0.0], [0.9, 0.05, 0.05]])), class_indices(torch.tensor([2, 0]))
+        (tensor([1, 0]), tensor([2, 0]))
+    """
+    return labels.argmax(1) if class_distributions(labels, model, task=task) else labels
 
 
 _EMBEDDING_LOSSES = ("TripletMarginLoss", "TripletMarginWithDistanceLoss", "CosineEmbeddingLoss", "HingeEmbeddingLoss",

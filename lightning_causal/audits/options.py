@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.audits.label_task import (
+    class_indices,
     embedding_output,
     label_task,
     multi_hot_labels,
@@ -30,7 +31,7 @@ from lightning_causal.audits.task_warnings import (
 )
 from lightning_causal.causal.engine.checks import check_int
 
-__all__ = ["check_target", "check_baseline", "label_task", "check_mask_options", "check_names", "check_name_count", "check_distinct_tags", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression", "regression_labels", "multi_hot_labels", "warn_predicted_class_of_regression", "embedding_output", "first_row_outputs", "single_input_error", "ONE_INPUT_WAYS_OUT", "check_one_label_per_sample", "task_model"]
+__all__ = ["check_target", "check_baseline", "label_task", "check_mask_options", "check_names", "check_name_count", "check_distinct_tags", "tag_safe", "class_label", "names_meta", "warn_softmax_of_regression", "regression_labels", "multi_hot_labels", "warn_predicted_class_of_regression", "embedding_output", "first_row_outputs", "single_input_error", "ONE_INPUT_WAYS_OUT", "check_one_label_per_sample", "task_model", "class_indices"]
 
 
 def check_target(target: Any) -> int | None:
@@ -304,7 +305,9 @@ def check_one_label_per_sample(audit: str, labels: Any, n: int, why: str, *, mul
         raise ValueError(
             f"{audit} needs one class label per probe sample, [{n}], but got "
             f"{list(getattr(labels, 'shape', [])) or type(labels).__name__} (per-position or multi-label targets have no "
-            f"single class {why}); pass `unpack_batch=` (or a `probe=`) whose labels are one class per sample{fix}"
+            f"single class {why}; soft labels [N, C], rows non-negative summing to 1 (mixup, label smoothing, a teacher's "
+            f"probabilities), are read by their largest entry); pass `unpack_batch=` (or a `probe=`) whose labels are one "
+            f"class per sample{fix}"
         )
 
 
