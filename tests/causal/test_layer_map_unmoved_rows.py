@@ -1,7 +1,8 @@
 """The layer map leaves unrun the rows whose intervention changes nothing (layermap_rows helper): a group whose
 elements already hold the baseline on a sample (ReLU-ed inputs at 0 with the zero baseline) feeds the model the
-clean sample, and its Δ at every layer, its output and input changes are exactly 0. The map is the same bit for bit
-(CPU float32) as when every row runs, and fewer rows run."""
+clean sample, and its Δ at every layer, its output and input changes are exactly 0. The rows left unrun are exactly
+those (what ``moving_rows`` answers, and the rows counted), and the map is that of running every row up to the
+rounding of passes of other sizes (:data:`ATOL`)."""
 
 import pytest
 import torch
@@ -30,26 +31,59 @@ def _relu_inputs(*shape, seed=1):
 CASES = {"cnn": (_cnn, (6, 3, 8, 8)), "mlp": (_mlp, (9, 20))}
 
 
+#: Leaving rows unrun changes which rows share a pass, and a CPU kernel may block a pass of another size otherwise,
+#: reassociating its sums (the layer-map helper saw 1 ulp with passes of 7 rows; 3e-8 in the group effects here on two
+#: threads): the map's numbers (float64 from float32 passes, CKA in [0, 1], responses and effects below 1.3 here, a
+#: float32 ulp of them 1.2e-7 at most) are compared within 1e-6. Which rows are left unrun is checked exactly
+#: (:func:`_assert_leaves_out`), as are the rows counted. A row of these models left unrun by mistake moves the map by
+#: 6e-5 or more (the first moving row of the MLP and the CNN).
+ATOL = 1e-6
+
+
 def _every_row(monkeypatch):
     monkeypatch.setattr(layer_trace, "moving_rows", lambda *args: None)
 
 
+def _close(a, b):
+    return torch.testing.assert_close(a, b, rtol=0, atol=ATOL, equal_nan=True)
+
+
 def _assert_same(a, b):
-    assert a.layers == b.layers and a.nodes == b.nodes and a.meta == b.meta
-    assert torch.equal(a.cka.nan_to_num(-7.0), b.cka.nan_to_num(-7.0))
-    assert torch.equal(a.response, b.response)
+    assert a.layers == b.layers and a.nodes == b.nodes and a.meta.keys() == b.meta.keys()
+    for k, v in a.meta.items():
+        assert v == pytest.approx(b.meta[k], rel=0, abs=ATOL) if isinstance(v, float) else v == b.meta[k], k
+    _close(a.cka, b.cka)
+    _close(a.response, b.response)
     assert a.group_effects.keys() == b.group_effects.keys()
-    assert all(torch.equal(a.group_effects[k], b.group_effects[k]) for k in a.group_effects)
-    assert [s for _, _, s in a.edges] == [s for _, _, s in b.edges]
+    for k in a.group_effects:
+        _close(a.group_effects[k], b.group_effects[k])
+    assert [(u, v) for u, v, _ in a.edges] == [(u, v) for u, v, _ in b.edges]
+    assert [s for _, _, s in a.edges] == pytest.approx([s for _, _, s in b.edges], rel=0, abs=ATOL)
+
+
+def _recorded_moves(monkeypatch):
+    """``moving_rows``' answers while the skipping map is made."""
+    seen, real = [], layer_trace.moving_rows
+    monkeypatch.setattr(layer_trace, "moving_rows", lambda *args: seen.append(real(*args)) or seen[-1])
+    return seen
+
+
+def _assert_leaves_out(seen, x):
+    """One group per element: the rows run are exactly those (group-major, ``grp * N + s``) of the elements off the
+    baseline 0 (``-0.0`` counted off it)."""
+    off = (x != 0) | torch.signbit(x)
+    assert len(seen) == 1 and torch.equal(seen[0], off.reshape(x.shape[0], -1).T.reshape(-1).nonzero().flatten())
 
 
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("max_rows", [None, 50])
-def test_the_map_is_the_same_bit_for_bit_as_with_every_row_run(case, max_rows, monkeypatch):
+def test_the_map_is_that_of_every_row_run(case, max_rows, monkeypatch):
     make, shape = CASES[case]
     model, x = make(), _relu_inputs(*shape)
     assert 0.3 < float((x == 0).float().mean()) < 0.7
+    seen = _recorded_moves(monkeypatch)
     skipped = layer_causal_map(model, x, max_rows=max_rows)
+    _assert_leaves_out(seen, x)
     _every_row(monkeypatch)
     every = layer_causal_map(model, x, max_rows=max_rows)
     _assert_same(skipped, every)
