@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec, check_output_spec
 from lightning_causal.causal.engine.forward_args import map_tensors
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
+from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.state import as_tuple, audit_mode
 
 SCHEMA_VERSION = 1
@@ -356,8 +357,10 @@ class Audit(ABC):
         """Run the audit on (at most) 2 probe samples, so that misconfigurations raise before
         training. Audits whose full run is costly override this with a cheaper configuration.
         Returns the result (its scalar names let monitors check their tag before training), or
-        ``None``. Warnings about what the 2 samples hold (both equal to the baseline) are left to
-        the audits of the whole probe.
+        ``None``. Warnings about what the 2 samples hold (too few rows to compare layers by, one
+        sample a class, repeated samples, constant groups, both equal to the baseline, layers they do not
+        move), of category :class:`~lightning_causal.causal.engine.probe_warnings.ProbeContentsWarning`,
+        are left to the audits of the whole probe.
 
         A probe whose forward arguments may link its samples (a graph's ``edge_index`` over the rows,
         :func:`~lightning_causal.causal.engine.linked_samples.linked_arguments`) is first checked on
@@ -379,7 +382,7 @@ class Audit(ABC):
             check_linked_samples(model, probe.inputs if isinstance(probe.inputs, tuple) else (probe.inputs,),
                                  f"Audit {self.name!r}", **self.model_options(probe))
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="input_effects: every group of every sample already equals", category=UserWarning)
+            warnings.simplefilter("ignore", ProbeContentsWarning)  # of the 2 samples: said by the full runs, of the probe
             return self.run(model, probe.subset(dry_rows(probe)))
 
     def validate(self, model: nn.Module, probe: Probe) -> None:  # noqa: B027 - optional hook

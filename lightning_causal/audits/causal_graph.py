@@ -4,7 +4,6 @@ and the edges gained and lost since the previous audit epoch."""
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -24,9 +23,13 @@ from lightning_causal.audits.options import (
 from lightning_causal.causal.engine.checks import check_choice, check_float, check_int, check_seed
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.input_sites import check_site
+from lightning_causal.causal.engine.probe_warnings import (
+    ProbeContentsWarning,
+    RepeatedSamplesWarning,
+)
 from lightning_causal.causal.engine.units import per_layer_layouts
 from lightning_causal.causal.engine.user_frame import outside_package
-from lightning_causal.causal.structure.graph import REPEATED_SAMPLES, causal_graph, graph_stability
+from lightning_causal.causal.structure.graph import causal_graph, graph_stability
 from lightning_causal.causal.structure.graph_context import ValueSpec, check_value_spec
 from lightning_causal.causal.structure.graph_data import CausalGraph
 from lightning_causal.causal.structure.significance import (
@@ -176,22 +179,18 @@ class CausalGraphAudit(Audit):
 
     def dry_run(self, model: nn.Module, probe: Probe) -> AuditResult | None:
         """The run on 2 probe samples (:meth:`Audit.dry_run`), whose spread (two equal rows) says nothing of the
-        whole probe's: the spread warning is checked on the whole probe instead.
+        whole probe's: the spread warning (a :class:`~lightning_causal.causal.engine.probe_warnings.ProbeContentsWarning`,
+        which the 2-sample run leaves out) is checked on the whole probe instead.
 
         Args:
             model: the model under audit, as in :meth:`Audit.run`.
             probe: the probe, as in :meth:`Audit.run`.
         """
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=re.escape(f"CausalGraphAudit {self.name!r}: the probe holds"), category=UserWarning)
-            # two samples of two explained classes say nothing of the whole probe's classes
-            warnings.filterwarnings("ignore", message=r"Each of the \d+ explained classes has one sample", category=UserWarning)
-            warnings.filterwarnings("ignore", message=REPEATED_SAMPLES, category=UserWarning)  # nor two equal samples of its repeats
-            result = super().dry_run(model, probe)
+        result = super().dry_run(model, probe)  # its warnings of the 2 samples' contents (ProbeContentsWarning) ignored
         spreadless = _without_spread(probe)
         if spreadless:
             warnings.warn(f"CausalGraphAudit {self.name!r}: the probe holds {spreadless}, so " + _spreadless_note(spreadless, self.options["alternative"]),
-                          UserWarning, stacklevel=outside_package())
+                          ProbeContentsWarning, stacklevel=outside_package())
         return result
 
     def state_dict(self) -> dict[str, Any]:
@@ -232,7 +231,7 @@ class CausalGraphAudit(Audit):
         spreadless = _without_spread(probe)
         with warnings.catch_warnings():
             if spreadless:  # identical samples: the audit's own note below says it, and why
-                warnings.filterwarnings("ignore", message=REPEATED_SAMPLES, category=UserWarning)
+                warnings.simplefilter("ignore", RepeatedSamplesWarning)
             graph = causal_graph(model, probe.inputs, self.layers, self.top_k, **options)
         result = AuditResult(self.name, graphs={"causal_graph": graph.to_dict()})
         if self.class_names is not None:
@@ -241,7 +240,7 @@ class CausalGraphAudit(Audit):
         if spreadless:  # the t-tests and the mean ablation have nothing to work with: say why, not a generic cause
             note = f"CausalGraphAudit {self.name!r}: the probe holds {spreadless}, so " + _spreadless_note(spreadless, self.options["alternative"])
             result.meta.setdefault("notes", []).append(note)
-            warnings.warn(note, UserWarning, stacklevel=outside_package())
+            warnings.warn(note, ProbeContentsWarning, stacklevel=outside_package())
         ends = [float(graph.meta.get(k, math.nan)) for k in ("logit_full", "logit_empty")]
         if math.isnan(result.scalars["faithfulness"]) and not all(math.isfinite(v) for v in ends):  # a diverged model
             result.meta.setdefault("notes", []).append(

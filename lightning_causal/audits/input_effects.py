@@ -29,6 +29,7 @@ from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import broadcast_groups, group_counts, group_mask
 from lightning_causal.causal.engine.interventions import resolve_module
+from lightning_causal.causal.engine.probe_warnings import ConstantGroupsWarning
 from lightning_causal.causal.engine.state import audit_mode, resolve_target
 from lightning_causal.causal.engine.token_ids import check_special_tokens
 from lightning_causal.causal.engine.user_frame import outside_package
@@ -472,7 +473,7 @@ class InputEffectAudit(Audit):
         ace_mask = mask if mask.shape[0] == 1 else mask[: self.ace_samples]
         options: dict[str, Any] = self.model_options(sub)
         with warnings.catch_warnings():  # a constant group (an image's blank border) has range 0, shown as such
-            warnings.filterwarnings("ignore", message=r"Group\(s\) .* take one value over `inputs`")
+            warnings.simplefilter("ignore", ConstantGroupsWarning)
             ace = average_causal_effect(model, sub.first, ace_mask, "quantiles", target=self.target,
                                         max_batch_size=max_batch_size, num_values=self.ace_values, **options)
         return ace.max(1).values - ace.min(1).values

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Sequence
 
 from torch import Tensor, nn
@@ -140,22 +139,6 @@ class LayerMapAudit(Audit):
         probe_groups("LayerMapAudit", self.feature_mask, self.patch_size, probe.first)
         for layer in self.layers or ():
             resolve_module(model, layer)
-
-    def dry_run(self, model: nn.Module, probe: Probe) -> AuditResult | None:
-        """The run on 2 probe samples (:meth:`Audit.dry_run`), whose few CKA rows (2 with one feature group) say
-        nothing of the whole probe's, nor do its units that neither sample activates: the warnings about too few
-        rows, about layers left out as no change of theirs reaches the output and about layers no intervention
-        moves are left to the audits of the fit.
-
-        Args:
-            model: the model under audit, as in :meth:`Audit.run`.
-            probe: the probe, as in :meth:`Audit.run`.
-        """
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="layer_causal_map compares layers by the CKA", category=UserWarning)
-            warnings.filterwarnings("ignore", message="The layer map leaves the layers", category=UserWarning)
-            warnings.filterwarnings("ignore", message="No input intervention moves the layers", category=UserWarning)
-            return super().dry_run(model, probe)
 
     def run(self, model: nn.Module, probe: Probe, *, max_batch_size: int | None = None) -> AuditResult:
         self.validate(model, probe)

@@ -26,9 +26,12 @@ from lightning_causal.causal.effects import (
     unit_effects,
 )
 from lightning_causal.causal.engine import (
+    ConstantGroupsWarning,
     Intervention,
     MeanOf,
     Patch,
+    ProbeContentsWarning,
+    RepeatedSamplesWarning,
     Resample,
     Scale,
     SetTo,
@@ -91,6 +94,10 @@ __all__ = [
     "intervene",
     "column_mask",
     "patch_mask",
+    # warnings about the samples given (filter them by category)
+    "ConstantGroupsWarning",
+    "ProbeContentsWarning",
+    "RepeatedSamplesWarning",
     # effects
     "average_causal_effect",
     "input_effects",

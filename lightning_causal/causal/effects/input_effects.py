@@ -41,6 +41,7 @@ from lightning_causal.causal.engine.groups import (
 )
 from lightning_causal.causal.engine.linked_samples import check_rows_independent
 from lightning_causal.causal.engine.noise import CommonNoise, GeneratorWatch, common_noise
+from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.state import (
     as_tuple,
     audit_mode,
@@ -203,7 +204,7 @@ def input_effects(
             warnings.warn(
                 "input_effects: every group of every sample already equals `baseline`, so no intervention changes the input "
                 "and every effect is exactly 0 (whatever the model); pass a `baseline` the inputs differ from",
-                UserWarning, stacklevel=outside_package())
+                ProbeContentsWarning, stacklevel=outside_package())
         masks = unpadded_masks(xs, masks, padding, g)  # padded positions keep their tokens: a group changes its real ones only
 
         def evaluate(idx: Tensor) -> Tensor:

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.checks import check_int
+from lightning_causal.causal.engine.probe_warnings import ConstantGroupsWarning
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["value_grid"]
@@ -120,4 +121,4 @@ def _warn_constant_groups(grid: Tensor, empty: set[int]) -> None:
             f"Group(s) {shown} take one value over `inputs`, so their quantile values are all equal and their "
             "interventional curve is flat: ACE 0 says nothing of the model there. Pass `values` (a tensor of the "
             "values to set, e.g. the feature's range in the training data) or a probe where the feature varies",
-            UserWarning, stacklevel=outside_package())
+            ConstantGroupsWarning, stacklevel=outside_package())

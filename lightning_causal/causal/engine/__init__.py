@@ -34,6 +34,8 @@ from each other's private names:
 - :mod:`~.units`: where a layer's units are (``unit_dim``, ``num_heads``): :func:`resolve_layout`.
 - :mod:`~.eager`: compiled models seen as their eager originals.
 - :mod:`~.checks`: argument checks with one message style.
+- :mod:`~.probe_warnings`: the categories of the warnings about what the given samples hold
+  (:class:`ProbeContentsWarning` and its subcategories), for filters by category.
 """
 
 from lightning_causal.causal.engine.ablation import (
@@ -81,6 +83,11 @@ from lightning_causal.causal.engine.interventions import (
     resolve_module,
 )
 from lightning_causal.causal.engine.prefix_cache import PrefixCache, cache_prefix
+from lightning_causal.causal.engine.probe_warnings import (
+    ConstantGroupsWarning,
+    ProbeContentsWarning,
+    RepeatedSamplesWarning,
+)
 from lightning_causal.causal.engine.ranking import (
     average_ranks,
     kendall,
@@ -100,6 +107,9 @@ from lightning_causal.causal.engine.suffix import suffix_module
 from lightning_causal.causal.engine.units import Layout, resolve_layout
 
 __all__ = [
+    "ConstantGroupsWarning",
+    "ProbeContentsWarning",
+    "RepeatedSamplesWarning",
     "InputSite",
     "input_sites",
     "DEFAULT_MEMORY_BUDGET",

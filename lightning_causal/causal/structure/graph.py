@@ -24,6 +24,10 @@ from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputS
 from lightning_causal.causal.engine.input_sites import check_site, input_sites
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.noise import GeneratorWatch, warn_separate_noise
+from lightning_causal.causal.engine.probe_warnings import (
+    ProbeContentsWarning,
+    RepeatedSamplesWarning,
+)
 from lightning_causal.causal.engine.state import as_tuple, audit_mode
 from lightning_causal.causal.engine.units import (
     per_layer_layouts,
@@ -127,17 +131,13 @@ def _warn_single_sample_classes(tidx: Tensor) -> None:
         warnings.warn(
             "Each of the 1 explained classes has one sample of the probe of 1: a graph of one sample has no unit nodes (the "
             "node test is a paired t-test, which needs at least two samples of an explained class); pass several samples",
-            UserWarning, stacklevel=outside_package())
+            ProbeContentsWarning, stacklevel=outside_package())
     elif int(counts.max()) < 2:
         warnings.warn(
             f"Each of the {counts.numel()} explained classes has one sample of the probe of {tidx.numel()}: the node test is "
             "a paired t-test per explained class, which one sample cannot pass (no standard error), so the graph has no "
             "nodes. Use a larger probe (several samples per class) or one explained class for all samples "
-            "(`target=k`)", UserWarning, stacklevel=outside_package())
-
-
-#: The message of :func:`_warn_repeated_samples`, for filters.
-REPEATED_SAMPLES = r".* of the probe's .* samples repeat others"
+            "(`target=k`)", ProbeContentsWarning, stacklevel=outside_package())
 
 
 def _warn_repeated_samples(xs: tuple[Tensor, ...]) -> None:
@@ -153,7 +153,7 @@ def _warn_repeated_samples(xs: tuple[Tensor, ...]) -> None:
             f"{n - distinct} of the probe's {n} samples repeat others ({distinct} distinct): the node and edge tests "
             "take every sample as an independent draw, so repeats shrink the standard errors and the p-values (a probe "
             "repeated twice: z about sqrt(2) times too large). Pass distinct samples, e.g. `torch.unique(x, dim=0)`",
-            UserWarning, stacklevel=outside_package())
+            RepeatedSamplesWarning, stacklevel=outside_package())
 
 
 def _round_off(d: Tensor, tol: float) -> Tensor:
@@ -456,7 +456,7 @@ def graph_stability(
     draws = [torch.randint(n, (n,), generator=gen) for _ in range(resamples)]
     for idx in draws:
         with warnings.catch_warnings():  # a bootstrap resample repeats samples by design: not the user's probe
-            warnings.filterwarnings("ignore", message=REPEATED_SAMPLES, category=UserWarning)
+            warnings.simplefilter("ignore", RepeatedSamplesWarning)
             g = causal_graph(model, tuple(x[idx.to(x.device)] for x in xs), layers, top_k,
                              target=target[idx.to(target.device)] if per_sample_target else target,
                              additional_forward_args=fargs.subset(idx), **options)

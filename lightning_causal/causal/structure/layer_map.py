@@ -30,6 +30,7 @@ from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.noise import GeneratorWatch, common_noise
 from lightning_causal.causal.engine.prefix_cache import check_samples_independent
+from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.state import as_tuple, audit_mode, gather_target, resolve_target
 from lightning_causal.causal.engine.token_ids import (
     check_special_tokens,
@@ -343,7 +344,7 @@ def layer_causal_map(
             f"layer_causal_map compares layers by the CKA of their responses over {rows} distinct intervention row(s) (input "
             f"groups x distinct samples, {g} x {distinct}); with fewer than {MIN_CKA_ROWS} every CKA is 1 (2 rows: any two "
             "layers) or undefined (1 row), so it is left undefined (NaN) and no layers merge: pass more (different) samples or "
-            "more feature groups", UserWarning, stacklevel=outside_package())
+            "more feature groups", ProbeContentsWarning, stacklevel=outside_package())
         cka = torch.full_like(cka, math.nan)
     response = torch.stack([norms[a][real].mean() / acts[a].reshape(n, -1).norm(dim=1).mean().clamp_min(1e-12) for a in order]).double()
     cka = without_rounding_profiles(cka, response, [acts[a].dtype for a in order])
@@ -357,7 +358,7 @@ def layer_causal_map(
             f"No input intervention moves the layers {unmoved} on the {n} probe samples (relative response 0): no unit "
             "before them is active on the probe (a dead ReLU), or the explained input does not feed them (a branch of "
             "forward arguments or constants only); their CKA is undefined (NaN) and "
-            "they merge with no layer (the map's meta['unmoved'] lists them)", UserWarning, stacklevel=outside_package())
+            "they merge with no layer (the map's meta['unmoved'] lists them)", ProbeContentsWarning, stacklevel=outside_package())
     lm.meta.update(left_out=dict(left_out), unmoved=unmoved, rerouted=dict(rerouted or {}))
     return lm
 
@@ -374,7 +375,7 @@ def _warn_rerouted(rerouted: dict[str, str], kept: list[str]) -> None:
         f"The layer map leaves the layers {list(rerouted)} out of its default layers: they ran on every probe sample "
         f"but not on every row once inputs were intervened on ({shown}): an expert of a mixture that every probe sample "
         "was routed to, or a branch; the map holds the layers that run on every row (the map's meta['left_out'] lists "
-        "them, meta['rerouted'] what each returned)", UserWarning, stacklevel=outside_package())
+        "them, meta['rerouted'] what each returned)", ProbeContentsWarning, stacklevel=outside_package())
 
 
 def _warn_left_out(blocked: dict[str, str], n: int) -> None:
@@ -386,7 +387,7 @@ def _warn_left_out(blocked: dict[str, str], n: int) -> None:
             f"read them on the {n} probe samples (a zero gradient, and noise added to their outputs leaves it unchanged): "
             "no unit after them is active on the probe (a dead ReLU: a bias below what the inputs reach), or they compute "
             "an output beside the explained one that `output=` slices off; name them in `layers=` to map them all the same "
-            "(the map's meta['left_out'] lists them)", UserWarning, stacklevel=outside_package())
+            "(the map's meta['left_out'] lists them)", ProbeContentsWarning, stacklevel=outside_package())
 
 
 def _real_input_norm(x: Tensor, padding: Tensor | None) -> Tensor:
