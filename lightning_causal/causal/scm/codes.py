@@ -31,8 +31,13 @@ def _require_binary(col: Tensor, values: tuple[float, float], allowed: Tensor, n
         ok = (col == values[0]) | (col == values[1])
         bad = col[~ok][:4].tolist()
         levels = torch.unique(col[torch.isfinite(col)])
+        lo, hi = min(values), max(values)
+        blended = levels.numel() > 0 and bool(((levels >= lo) & (levels <= hi)).all())  # 0.3 and 0.7 of a 0/1 column
         if levels.numel() > 2:  # a categorical attribute: no pair of `values=` makes a flip of every row
             shown = ", ".join(f"{v:g}" for v in levels[:8].tolist()) + (", ..." if levels.numel() > 8 else "")
+            if blended:
+                raise ValueError(f"Expected column {name!r} to hold only the values {values} but it holds "
+                                 f"{levels.numel()} levels ({shown}), {_BLENDED}")
             raise ValueError(
                 f"Expected column {name!r} to hold only the values {values} but it holds {levels.numel()} levels ({shown}): a "
                 "flip swaps the two values of a binary attribute. For an attribute of three or more levels pass a callable "
@@ -44,8 +49,16 @@ def _require_binary(col: Tensor, values: tuple[float, float], allowed: Tensor, n
         raise ValueError(
             f"Expected column {name!r} to hold only the values {values} but got e.g. {bad}; for a binary attribute coded "
             "otherwise (standardised, -1/+1) pass its two codes as `values=`: AttributeFlip(column, values=(v0, v1)) "
-            "or scm.flip(column, values=(v0, v1))"
+            "or scm.flip(column, values=(v0, v1))" + (f"; or, {_BLENDED}" if blended else "")
         )
+
+
+#: The end of the flip's refusal of a column whose values lie between its two codes (a mixed batch).
+_BLENDED = ("values between the two codes: a batch mixed by mixup or CutMix (λ·x_i + (1 − λ)·x_j) blends the attribute "
+            "too, and a blend has no other value to flip to. Flip unmixed rows: mix inside `training_step` and repair "
+            "with `CausalRepairModule.wrap(module, terms)` (the terms get the batch as loaded), leave the attribute's "
+            "column out of the mixing, or audit a probe of unmixed batches (the validation data, CausalAuditCallback's "
+            "default)")
 
 
 def check_binary(x: Tensor, j: int, values: tuple[float, float], name: str) -> Tensor:

@@ -1,0 +1,28 @@
+"""A binary sensitive column blended by mixup / CutMix (0.3 and 0.7 of a 0/1 column) is no categorical
+attribute: the flip's refusal said "it holds 4 levels" and pointed to a callable counterfactual of three
+or more levels; it now names the mixing and the ways to flip unmixed rows (mix inside `training_step`
+with `CausalRepairModule.wrap`, keep the column out of the mixing, audit unmixed batches)."""
+
+import pytest
+import torch
+
+from lightning_causal.causal import AttributeFlip
+
+
+def test_a_mixup_blended_binary_column_is_refused_naming_the_mixing():
+    x = torch.tensor([[0.0, 1.0], [1.0, 2.0], [0.0, 3.0], [1.0, 4.0]])
+    mixed = 0.7 * x + 0.3 * x.flip(0)  # column 0: 0.3, 0.7, 0.3, 0.7
+    assert torch.equal(AttributeFlip(0)(x)[:, 0], torch.tensor([1.0, 0.0, 1.0, 0.0]))
+    with pytest.raises(ValueError, match=r"mixup or CutMix.*CausalRepairModule\.wrap") as err:
+        AttributeFlip(0)(mixed)
+    assert "0.3" in str(err.value) and "three or more levels" not in str(err.value)
+    x[1:, 0] = torch.tensor([0.5, 1.0, 0.25])  # two rows blended with others at 0 and 1
+    with pytest.raises(ValueError, match=r"mixup or CutMix.*CausalRepairModule\.wrap"):
+        AttributeFlip(0)(x)
+
+
+def test_a_three_level_column_still_gets_the_categorical_advice():
+    x = torch.tensor([[0.0, 1.0], [1.0, 2.0], [2.0, 3.0]])
+    with pytest.raises(ValueError, match="three or more levels") as err:
+        AttributeFlip(0)(x)
+    assert "mixup" not in str(err.value)
