@@ -42,6 +42,7 @@ from lightning_causal.causal.sensitivity.samplers import (
     class_probability,
 )
 from lightning_causal.causal.sensitivity.sobol import (
+    ConstantOutputWarning,
     SobolResult,
     check_sobol_options,
     sobol_indices,
@@ -251,7 +252,8 @@ class SobolAudit(Audit):
     def dry_run(self, model: nn.Module, probe: Probe) -> AuditResult | None:
         """The run on 2 probe samples (:meth:`Audit.dry_run`), whose copula warnings would speak of those 2
         (a correlation of D columns from 2 samples is always singular; two binary columns can look one-hot
-        on 2 rows): they are checked on the whole probe instead, and the 2-sample run is silent about them.
+        on 2 rows): they are checked on the whole probe instead, and the 2-sample run is silent about them (the
+        core's singular-correlation warning is a ``ProbeContentsWarning``, which :meth:`Audit.dry_run` ignores).
 
         Args:
             model: the model under audit, as in :meth:`Audit.run`.
@@ -265,9 +267,7 @@ class SobolAudit(Audit):
         if self.sampler == "copula":
             _warn_singular(data.reshape(data.shape[0], -1))
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="GaussianCopula: the correlation", category=UserWarning)
             warnings.filterwarnings("ignore", message=re.escape(f"SobolAudit {self.name!r} with sampler="), category=UserWarning)
-            warnings.filterwarnings("ignore", message="`func` is constant on the sample", category=UserWarning)
             warnings.filterwarnings("ignore", message=re.escape(f"SobolAudit {self.name!r}: the "), category=UserWarning)
             return super().dry_run(model, probe)
 
@@ -303,7 +303,7 @@ class SobolAudit(Audit):
             with audit_mode(func.model):
                 rows = rows_per_pass(func.model, (x,), max_batch_size, forward=lambda *t, rows: func.forward(*t))
             with warnings.catch_warnings():  # said below in the audit's words: the user passed no `func`
-                warnings.filterwarnings("ignore", message="`func` is constant on the sample", category=UserWarning)
+                warnings.simplefilter("ignore", ConstantOutputWarning)
                 res = sobol_indices(func, source, self.n, mask.flatten(), n_bootstrap=self.n_bootstrap, max_batch_size=rows,
                                     seed=self.seed, confidence=self.confidence, names=self.feature_names,
                                     replicates=self.replicates)

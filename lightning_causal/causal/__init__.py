@@ -58,6 +58,7 @@ from lightning_causal.causal.scm import (
 )
 from lightning_causal.causal.sensitivity import (
     ClassProbability,
+    ConstantOutputWarning,
     EmpiricalMarginals,
     GaussianCopula,
     ICCResult,
@@ -116,6 +117,7 @@ __all__ = [
     "layer_causal_map",
     # global sensitivity
     "ClassProbability",
+    "ConstantOutputWarning",
     "EmpiricalMarginals",
     "GaussianCopula",
     "ICCResult",

@@ -16,9 +16,17 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_causal.audits import CausalGraphAudit, InputEffectAudit, LayerMapAudit, Probe
+from lightning_causal.audits import (
+    CausalGraphAudit,
+    InputEffectAudit,
+    LayerMapAudit,
+    Probe,
+    SobolAudit,
+)
 from lightning_causal.causal import (
     ConstantGroupsWarning,
+    ConstantOutputWarning,
+    GaussianCopula,
     ProbeContentsWarning,
     RepeatedSamplesWarning,
     average_causal_effect,
@@ -139,3 +147,28 @@ def test_repeats_said_in_the_audits_words_or_drawn_by_the_bootstrap_come_once(re
     assert not any(issubclass(w.category, RepeatedSamplesWarning) for w in said)
     # a bootstrap resample repeats samples by design: graph_stability's resamples say nothing of the probe
     assert _said(lambda: graph_stability(_mlp(), _x(12), ["0"], resamples=2, noise=0.0, seed=0)) == []
+
+
+def _sobol_core_reworded(monkeypatch):
+    for name in ("sensitivity.samplers", "sensitivity.pick_freeze"):
+        monkeypatch.setattr(importlib.import_module(f"lightning_causal.causal.{name}"), "warnings", _RewordedWarnings())
+
+
+def test_the_sobol_audit_stays_quiet_of_the_cores_sampler_and_constant_warnings_however_worded(monkeypatch):
+    _sobol_core_reworded(monkeypatch)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 2)).double().eval()
+    x = _x(40)[:, :3]
+    audit = SobolAudit(n=64, sampler="copula", target=0, n_bootstrap=10)
+    assert _said(lambda: audit.dry_run(model, Probe(x))) == []  # a correlation of 3 columns from 2 samples: singular
+    said = _said(lambda: GaussianCopula(x[:2]))  # the core's, on 2 samples
+    assert [w.category for w in said] == [ProbeContentsWarning]
+    # a model that ignores its input: the audit says why in its own words, the core's warning does not come too
+    with torch.no_grad():
+        model[2].weight.zero_()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        audit.run(model, Probe(x))
+    assert [w for w in caught if str(w.message).startswith(REWORDED)] == []  # the core's, reworded
+    assert any(f"SobolAudit {audit.name!r}: " in str(w.message) for w in caught)
+    assert issubclass(ConstantOutputWarning, UserWarning)

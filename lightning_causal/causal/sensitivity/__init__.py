@@ -13,10 +13,16 @@ from lightning_causal.causal.sensitivity.samplers import (
     UniformCube,
     class_probability,
 )
-from lightning_causal.causal.sensitivity.sobol import InverseCDFSampler, SobolResult, sobol_indices
+from lightning_causal.causal.sensitivity.sobol import (
+    ConstantOutputWarning,
+    InverseCDFSampler,
+    SobolResult,
+    sobol_indices,
+)
 
 __all__ = [
     "ClassProbability",
+    "ConstantOutputWarning",
     "EmpiricalMarginals",
     "GaussianCopula",
     "ICCResult",

@@ -19,6 +19,7 @@ from lightning_causal.causal.engine.pass_errors import is_dtype_error
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = [
+    "ConstantOutputWarning",
     "scrambled_sobol",
     "user_func",
     "evaluate_pick_freeze",
@@ -31,6 +32,12 @@ __all__ = [
     "make_generator",
 ]
 
+
+
+class ConstantOutputWarning(UserWarning):
+    """The warning that ``func`` is constant on the drawn sample, so every Sobol' index is set to 0
+    (:func:`is_constant`). Its own category, so that a caller that says it in its own words (``SobolAudit``)
+    filters it by what it is, not by its wording; a ``UserWarning``, so filters of those catch it too."""
 
 def scrambled_sobol(n: int, dim: int, generator: torch.Generator) -> Tensor:
     """``n`` Sobol' points in ``(0, 1)^dim`` (float64) with a left linear matrix scramble and a
@@ -220,9 +227,10 @@ def check_outputs(y: Tensor, labels: Sequence[str]) -> float:
 def is_constant(y: Tensor, labels: Sequence[str]) -> bool:
     """Check the outputs are finite; warn and return True if they are constant (indices undefined):
     their range is within round-off of their magnitude (relative, as the indices are scale-invariant:
-    a rare class's probability of 1e-11 that varies by 1% is not constant)."""
+    a rare class's probability of 1e-11 that varies by 1% is not constant). The warning's category is
+    :class:`ConstantOutputWarning`."""
     if check_outputs(y, labels) <= 1e-12 * float(y.abs().max()):
-        warnings.warn("`func` is constant on the sample; all indices are set to 0", UserWarning, stacklevel=outside_package())
+        warnings.warn("`func` is constant on the sample; all indices are set to 0", ConstantOutputWarning, stacklevel=outside_package())
         return True
     return False
 

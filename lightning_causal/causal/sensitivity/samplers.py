@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.input_kinds import check_input_kinds
+from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.state import audit_mode, check_logits, output_fix
 from lightning_causal.causal.engine.user_frame import outside_package
 
@@ -271,7 +272,8 @@ def _warn_singular(flat: Tensor) -> None:
     (``D >= N``: its rank is at most ``N - 1``). Each later column's innovation ``u_j`` is then
     (almost) nothing, so Sobol' indices with this sampler give (nearly) all of the variance to the
     groups of the first ``N - 1`` columns, whatever the model reads (a [3, 120] signal from 32 samples:
-    every total index on the first 4 of 12 windows, none on the window the model uses)."""
+    every total index on the first 4 of 12 windows, none on the window the model uses). Its category is
+    :class:`~lightning_causal.causal.engine.probe_warnings.ProbeContentsWarning`."""
     n = flat.shape[0]
     varying = int((flat != flat[:1]).any(0).sum())
     if varying >= n:
@@ -281,7 +283,7 @@ def _warn_singular(flat: Tensor) -> None:
             "so Sobol' indices with this sampler give the groups of the first columns nearly all of the variance, "
             f"whatever the model reads. Use more samples than varying columns (over {varying}), fewer columns, or "
             "independent groups (EmpiricalMarginals; SobolAudit(sampler='empirical'))",
-            UserWarning, stacklevel=outside_package())
+            ProbeContentsWarning, stacklevel=outside_package())
 
 
 def _normal_score_correlation(data: Tensor) -> Tensor:

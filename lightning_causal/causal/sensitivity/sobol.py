@@ -42,6 +42,7 @@ from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.state import audit_mode, model_devices, rng_preserved
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.sensitivity.pick_freeze import (
+    ConstantOutputWarning,
     bootstrap_counts,
     check_func_noise,
     evaluate_pick_freeze,
@@ -54,7 +55,7 @@ from lightning_causal.causal.sensitivity.pick_freeze import (
 )
 from lightning_causal.causal.structure.significance import p_values
 
-__all__ = ["SobolResult", "InverseCDFSampler", "sobol_indices"]
+__all__ = ["ConstantOutputWarning", "SobolResult", "InverseCDFSampler", "sobol_indices"]
 
 #: Largest dimension of :class:`torch.quasirandom.SobolEngine` (``2 D`` must not exceed it).
 _SOBOL_MAX_DIM = 21201
