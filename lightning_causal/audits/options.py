@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.audits.label_task import (
+    class_distributions,
     class_indices,
     embedding_output,
     label_task,
@@ -302,6 +303,10 @@ def check_one_label_per_sample(audit: str, labels: Any, n: int, why: str, *, mul
             fix = (f"; for a multi-label classifier audit label k as a binary classifier, `output={multi_label_output}` with "
                    "labels `y[:, k].long()`: the labels alone would leave the model's outputs explained as the classes of "
                    "one decision")
+        elif class_distributions(labels, task="multiclass") and label_task(model) in ("multilabel", "regression"):
+            fix = (f"; these rows are soft labels but the model says it is {label_task(model)} (a loss it holds, such as "
+                   "BCEWithLogitsLoss on mixup targets, or `hparams.task`), so they are not read as classes: for a "
+                   "single-label classifier pass `unpack_batch=lambda b: (b[0], b[1].argmax(1), None)`")
         raise ValueError(
             f"{audit} needs one class label per probe sample, [{n}], but got "
             f"{list(getattr(labels, 'shape', [])) or type(labels).__name__} (per-position or multi-label targets have no "

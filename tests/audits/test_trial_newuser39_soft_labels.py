@@ -85,3 +85,21 @@ def test_backdoor_audit_clean_accuracy_and_asr_read_soft_labels_by_their_argmax(
     assert r.scalars["asr"] == 1.0  # column 3 set to 5 makes every sample class 2; rows labelled 2 (argmax) left out
     hard = BackdoorAudit(trigger).run(_model(), Probe(X, HARD))
     assert hard.scalars == r.scalars
+
+
+class _BCEClassifier(nn.Module):
+    """A single-label classifier trained with BCE on mixup targets (timm's BCE option): its loss says multi-label."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc, self.loss = _model(), nn.BCEWithLogitsLoss()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x)
+
+
+@pytest.mark.parametrize("audit", [CounterfactualAudit(max_samples=1), FairnessAudit(AttributeFlip(0), sensitive=0)],
+                         ids=["counterfactual", "fairness"])
+def test_soft_labels_of_a_model_that_says_multi_label_are_refused_naming_the_argmax_way_out(audit):
+    with pytest.raises(ValueError, match=r"the model says it is multilabel.*b\[1\]\.argmax\(1\)"):
+        audit.run(_BCEClassifier().eval(), Probe(X, MIXUP))
