@@ -134,14 +134,18 @@ class PrefixCache:
         self.reads = ReadSlices([])
         self.linear = LinearReaders(nn.Identity())
         self.fold = 1  # rows per sample of the layer's output ([N·fold, ...]; ``value`` is then its [N, fold, ...] view)
-        self.calls = 0  # the layer's calls in one forward pass (counted in the trial pass; 0: not counted)
+        # the layer's calls in one forward pass: the most of the trial pass and (hooks path) the probe pass, as a layer
+        # called again on a branch some samples take (`if mask.any(): h = layer(h2)`) runs more often there; 0: not counted
+        self.calls = 0
 
     @property
     def edits_value(self) -> bool:
         """Whether an edit (a callable ``value`` of :meth:`__call__`) is applied to the rows of :attr:`value` and to
         nothing else: on the ``"fx"`` and ``"hooks"`` paths, which give the layer's first call the edit of the cached
         ``value``'s rows, for a layer called once per forward pass (a layer called again is edited in its later
-        outputs too, which ``value`` does not hold) whose rows are not folded into the batch. The full path edits the
+        outputs too, which ``value`` does not hold; counted in the trial pass of two samples and, on the hooks path, in
+        the pass over the probe, where a branch that some samples take calls it again) whose rows are not folded into
+        the batch. The full path edits the
         layer's output recomputed in each pass. Where it holds, an edit that leaves the rows of ``value`` as they are,
         bit for bit, runs the clean samples: the hidden-unit estimators leave such rows unrun
         (:func:`~lightning_causal.causal.effects.unit_rows.moving_rows`)."""
@@ -369,7 +373,7 @@ def _check_trial_pass(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Mod
         full = cache.forward.select(FullRunner(cache.forward, xs, module, cache.fold)(moved, rows))
     finally:
         handle.remove()
-    cache.calls = len(returned)
+    cache.calls = max(cache.calls, len(returned))  # the probe pass's count where taken (_hooks_cache)
     out = returned[0] if returned else None
     if is_model_output(out) and len(out) > 1 and close(full, cache.output[rows]):
         fields = list(out.keys())
@@ -390,6 +394,16 @@ def _check_trial_pass(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Mod
 
 
 @contextlib.contextmanager
+def _counted(module: nn.Module, calls: list[None]) -> Iterator[None]:
+    """Append to ``calls`` at each call of ``module`` within the context's body (a forward hook, removed after)."""
+    handle = module.register_forward_hook(lambda *_: calls.append(None))
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@contextlib.contextmanager
 def _together(*contexts: contextlib.AbstractContextManager) -> Iterator[None]:
     with contextlib.ExitStack() as stack:
         for context in contexts:
@@ -402,13 +416,16 @@ def _hooks_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: n
     only (found on a few probe samples, checked on every sample during the probe run)."""
     check = ProbeCheck(find_read_slices(forward, xs, module) if cut else ReadSlices([]))
     readers = LinearReaders(module)
-    split, rec = hook_split(forward, xs, module, around=_together(check.context(), readers.recording(forward.model)))
+    calls: list[None] = []  # the layer's calls in the pass over the probe (a branch the trial rows do not take)
+    split, rec = hook_split(forward, xs, module, around=_together(check.context(), readers.recording(forward.model),
+                                                                  _counted(module, calls)))
     with torch.enable_grad():  # the check backpropagates through the output's selection (`output=` a callable) too
         output = forward.select(rec.output)
     reads = check.finish(output)
     cache = PrefixCache(forward, layer, split.run, value=module_output(rec.cut_output, layer),
                         output=output.detach(), path="hooks", reason="", fallback=FullRunner(forward, xs, module))
     readers.value, cache.linear = cache.value, readers
+    cache.calls = len(calls)
     return cache, reads
 
 
