@@ -42,6 +42,10 @@ def _takes_one_of(model: nn.Module, count: int) -> bool:
 class LightningClassifier(pl.LightningModule):
     """Minimal ``LightningModule`` around a classifier: cross-entropy, accuracy, Adam or SGD.
 
+    Each step logs ``<stage>_loss`` (``train``, ``val``) and, for class-index labels ``[N]``,
+    ``<stage>_acc``. Soft labels ``[N, C]`` (mixup, CutMix, label smoothing, a teacher's probabilities)
+    train with the cross-entropy against those class probabilities and log the loss only.
+
     Args:
         model: the network; one of several inputs (``model(x_cont, x_cat)``) trains on batches
             ``((x_cont, x_cat), y)``, and the audits call it with the inputs as they come.
@@ -117,7 +121,8 @@ class LightningClassifier(pl.LightningModule):
         logits = self(x)
         loss = F.cross_entropy(logits, y)
         self.log(f"{stage}_loss", loss, prog_bar=stage == "val")
-        self.log(f"{stage}_acc", (logits.argmax(1) == y).float().mean(), prog_bar=stage == "val")
+        if y.dim() == 1 and not y.is_floating_point():  # soft labels [N, C] (mixup, smoothing): no accuracy, as in repair
+            self.log(f"{stage}_acc", (logits.argmax(1) == y).float().mean(), prog_bar=stage == "val")
         return loss
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
