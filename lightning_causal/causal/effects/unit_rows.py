@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from lightning_causal.causal.engine.ablation import differs, replace_units, replace_units_
-from lightning_causal.causal.engine.batching import current_shard
+from lightning_causal.causal.engine.batching import current_shard, each_chunk, rows_per_pass
 from lightning_causal.causal.engine.folded_rows import unfold
 from lightning_causal.causal.engine.interventions import (
     Intervention,
@@ -146,7 +146,11 @@ def moving_rows(cache: PrefixCache, ivs: Sequence[Intervention], units: Tensor, 
     - the rows are not shared among processes (:func:`~lightning_causal.causal.engine.batching.sharded_rows`):
       each process's own prefix might differ in a last bit and give another count of rows to gather.
 
-    O(N · D) memory per intervention.
+    The samples are compared in chunks (:func:`~lightning_causal.causal.engine.batching.each_chunk`, with its
+    out-of-memory retry), of as many rows as the engine's passes of the layer's output alone would take
+    (:func:`~lightning_causal.causal.engine.batching.rows_per_pass` of its rows; 32 MiB on CPU): the values set and
+    the comparison's booleans are a chunk's rows of the layer's output at a time, not ``N`` rows per intervention;
+    the answer, ``[K · U · N]`` booleans, is the same whatever the chunks.
 
     Args:
         cache: the layer's :class:`~lightning_causal.causal.engine.prefix_cache.PrefixCache`.
@@ -159,7 +163,13 @@ def moving_rows(cache: PrefixCache, ivs: Sequence[Intervention], units: Tensor, 
         return None
     h = cache.value
     _check_patch_sources(ivs, h.shape[0])  # the refusal unit_rows gives, before the source is indexed by sample
-    samples = torch.arange(h.shape[0], device=h.device)
-    first = torch.zeros_like(samples)  # each row's intervention: the one alone
-    moved = [unit_sums(differs(h, row_values([iv], first, h, samples=samples)), layout)[:, units] > 0 for iv in ivs]
-    return torch.stack(moved).transpose(1, 2).reshape(-1)  # [K, N, U] -> [K, U, N], flat
+    moved = torch.empty(len(ivs), units.numel(), h.shape[0], dtype=torch.bool, device=h.device)  # [K, U, N]
+
+    def compare(samples: Tensor) -> None:  # a chunk of samples, its answers written by index
+        part = h[samples]
+        first = torch.zeros_like(samples)  # each row's intervention: the one alone
+        for k, iv in enumerate(ivs):
+            moved[k, :, samples] = (unit_sums(differs(part, row_values([iv], first, part, samples=samples)), layout)[:, units] > 0).T
+
+    each_chunk(h.shape[0], rows_per_pass(nn.Identity(), (h,)), compare, h.device)
+    return moved.reshape(-1)
