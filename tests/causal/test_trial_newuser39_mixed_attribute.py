@@ -21,8 +21,9 @@ def test_a_mixup_blended_binary_column_is_refused_naming_the_mixing():
         AttributeFlip(0)(x)
 
 
-def test_a_three_level_column_still_gets_the_categorical_advice():
-    x = torch.tensor([[0.0, 1.0], [1.0, 2.0], [2.0, 3.0]])
+@pytest.mark.parametrize("values", [(0.0, 1.0), (0.0, 2.0)])
+def test_a_three_level_column_still_gets_the_categorical_advice(values):
+    x = torch.tensor([[0.0, 1.0], [1.0, 2.0], [2.0, 3.0]])  # levels 0, 1, 2: with codes (0, 2), level 1 lies between
     with pytest.raises(ValueError, match="three or more levels") as err:
-        AttributeFlip(0)(x)
+        AttributeFlip(0, values=values)(x)
     assert "mixup" not in str(err.value)

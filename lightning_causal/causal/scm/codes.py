@@ -32,7 +32,8 @@ def _require_binary(col: Tensor, values: tuple[float, float], allowed: Tensor, n
         bad = col[~ok][:4].tolist()
         levels = torch.unique(col[torch.isfinite(col)])
         lo, hi = min(values), max(values)
-        blended = levels.numel() > 0 and bool(((levels >= lo) & (levels <= hi)).all())  # 0.3 and 0.7 of a 0/1 column
+        inside = levels[(levels > lo) & (levels < hi)]  # a blend: fractions between the codes (0.3, 0.7 of a 0/1 column);
+        blended = bool(((levels >= lo) & (levels <= hi)).all()) and bool((inside != inside.round()).any())  # 1 of (0, 2): a level
         if levels.numel() > 2:  # a categorical attribute: no pair of `values=` makes a flip of every row
             shown = ", ".join(f"{v:g}" for v in levels[:8].tolist()) + (", ..." if levels.numel() > 8 else "")
             if blended:
