@@ -31,10 +31,12 @@ from lightning_causal.causal.engine import (
     MeanOf,
     Patch,
     ProbeContentsWarning,
+    RepeatedCallsWarning,
     RepeatedSamplesWarning,
     Resample,
     Scale,
     SetTo,
+    UnreachedSiteWarning,
     Zero,
     capture,
     column_mask,
@@ -99,6 +101,9 @@ __all__ = [
     "ConstantGroupsWarning",
     "ProbeContentsWarning",
     "RepeatedSamplesWarning",
+    # warnings about the modules named as sites (filter them by category)
+    "RepeatedCallsWarning",
+    "UnreachedSiteWarning",
     # effects
     "average_causal_effect",
     "input_effects",

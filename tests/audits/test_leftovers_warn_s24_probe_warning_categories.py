@@ -172,3 +172,38 @@ def test_the_sobol_audit_stays_quiet_of_the_cores_sampler_and_constant_warnings_
     assert [w for w in caught if str(w.message).startswith(REWORDED)] == []  # the core's, reworded
     assert any(f"SobolAudit {audit.name!r}: " in str(w.message) for w in caught)
     assert issubclass(ConstantOutputWarning, UserWarning)
+
+
+class _RepeatedAndUnreached(nn.Module):
+    """``body`` runs twice per pass; ``spare`` never runs."""
+
+    def __init__(self):
+        super().__init__()
+        self.body, self.spare, self.head = nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.head(torch.tanh(self.body(torch.tanh(self.body(x)))))
+
+
+def test_the_cores_own_filters_of_site_warnings_hold_however_the_hooks_word_them(monkeypatch):
+    """layer_causal_map says in its own words that a layer runs several times (capture's warning filtered), and its
+    default layers leave out modules that do not run (the hooks' warning filtered): by category now."""
+    monkeypatch.setattr(importlib.import_module("lightning_causal.causal.engine.intervention_hooks"), "warnings",
+                        _RewordedWarnings())
+    from lightning_causal.causal import (
+        RepeatedCallsWarning,
+        UnreachedSiteWarning,
+        capture,
+        layer_causal_map,
+    )
+
+    model, x = _RepeatedAndUnreached().double().eval(), _x(16)
+    assert _said(lambda: layer_causal_map(model, x, None)) == []  # neither comes through the map's default layers
+    said = _said(lambda: _run_capture(capture, model, x, ["body", "spare"]))  # while capture says both
+    assert sorted(w.category.__name__ for w in said) == ["RepeatedCallsWarning", "UnreachedSiteWarning"]
+    assert issubclass(RepeatedCallsWarning, UserWarning) and issubclass(UnreachedSiteWarning, UserWarning)
+
+
+def _run_capture(capture, model, x, names):
+    with torch.no_grad(), capture(model, names):
+        model(x)

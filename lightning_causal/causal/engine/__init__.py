@@ -69,6 +69,10 @@ from lightning_causal.causal.engine.groups import (
     patch_mask,
 )
 from lightning_causal.causal.engine.input_sites import InputSite, input_sites
+from lightning_causal.causal.engine.intervention_hooks import (
+    RepeatedCallsWarning,
+    UnreachedSiteWarning,
+)
 from lightning_causal.causal.engine.interventions import (
     Intervention,
     MeanOf,
@@ -110,6 +114,8 @@ __all__ = [
     "ConstantGroupsWarning",
     "ProbeContentsWarning",
     "RepeatedSamplesWarning",
+    "RepeatedCallsWarning",
+    "UnreachedSiteWarning",
     "InputSite",
     "input_sites",
     "DEFAULT_MEMORY_BUDGET",

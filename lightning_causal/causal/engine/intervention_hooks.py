@@ -24,7 +24,19 @@ from lightning_causal.causal.engine.unit_interventions import Intervention
 from lightning_causal.causal.engine.unit_sites import check_unit_dimension
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["capture", "intervene"]
+__all__ = ["RepeatedCallsWarning", "UnreachedSiteWarning", "capture", "intervene"]
+
+
+class UnreachedSiteWarning(UserWarning):
+    """The warning that a module named to :func:`intervene` or :func:`capture` did not run in the model's forward
+    pass (``nn.MultiheadAttention.out_proj``, whose weight the model uses in functional code). Its own category, so
+    that callers that leave such modules out themselves filter it by what it is, not by its wording."""
+
+
+class RepeatedCallsWarning(UserWarning):
+    """The warning that a module named to :func:`capture` runs more than once per forward pass (capture keeps its
+    last call's output). Its own category, so that callers that say it in their own words filter it by what it is,
+    not by its wording."""
 
 
 def _check_sites(model: nn.Module, sites: Mapping[str, object], kind: type | tuple) -> dict[str, nn.Module]:
@@ -55,7 +67,7 @@ def _warn_unreached(model: nn.Module, modules: Mapping[str, nn.Module], what: st
                 warnings.warn(f"Module {name!r} did not run in the model's forward pass, so {what} on it had no effect "
                               "(a module whose weights the model uses in functional code, such as the out_proj of "
                               "torch.nn.MultiheadAttention, never runs; that out_proj's input, the heads, is the site "
-                              "'<attention>.out_proj:input')", UserWarning, stacklevel=outside_package())
+                              "'<attention>.out_proj:input')", UnreachedSiteWarning, stacklevel=outside_package())
 
     handles = [model.register_forward_pre_hook(start)]
     handles += [m.register_forward_hook(lambda *_, n=name: ran.add(n)) for name, m in modules.items()]
@@ -201,7 +213,7 @@ def capture(model: nn.Module, names: Sequence[str], detach: bool = True, *,
             if calls[name] == 2 and warn_repeats and name not in warned:
                 warned.add(name)
                 warnings.warn(f"Module {name!r} runs more than once per forward pass; capture keeps its last call's output",
-                              UserWarning, stacklevel=outside_package())
+                              RepeatedCallsWarning, stacklevel=outside_package())
 
         return hook
 

@@ -26,6 +26,7 @@ from lightning_causal.causal.engine.ablation import input_padding, position_mean
 from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.intervention_hooks import RepeatedCallsWarning
 from lightning_causal.causal.engine.interventions import (
     capture,
     module_output,
@@ -42,7 +43,6 @@ from lightning_causal.causal.engine.suffix import suffix_module
 from lightning_causal.causal.engine.unit_sites import check_samples_first, check_site_units
 from lightning_causal.causal.engine.units import Layout, from_units, resolve_layout, to_units
 from lightning_causal.causal.structure.layer_activations import (
-    REPEATED_CAPTURE,
     skipped_modules_error,
 )
 
@@ -234,7 +234,7 @@ class GraphContext:
             lambda _m, _i, o, k=kinds[name]: k.append(type(o))) for name in layers]
         try:  # a module that runs several times is refused below, naming its calls: capture's warning would say less
             with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=REPEATED_CAPTURE)
+                warnings.simplefilter("ignore", RepeatedCallsWarning)
                 with capture(forward.model, layers) as acts:
                     out = forward(*xs)
         finally:

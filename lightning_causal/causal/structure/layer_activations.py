@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.intervention_hooks import UnreachedSiteWarning
 from lightning_causal.causal.engine.interventions import capture, resolve_module
 from lightning_causal.causal.engine.noise import CommonNoise
 from lightning_causal.causal.engine.quantized import check_not_quantized
@@ -23,7 +24,7 @@ from lightning_causal.causal.engine.state import output_fix
 from lightning_causal.causal.engine.unit_sites import folded_hint
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["BATCH_FIRST", "BROADCAST", "NOT_SAMPLES_FIRST", "REPEATED_CAPTURE", "clean_activations", "real_positions_only", "seeded_clean_activations",
+__all__ = ["BATCH_FIRST", "BROADCAST", "NOT_SAMPLES_FIRST", "clean_activations", "real_positions_only", "seeded_clean_activations",
            "skipped_modules_error"]
 
 BATCH_FIRST = ("A layer built with batch_first=False (nn.TransformerEncoderLayer, recurrent layers) returns [T, N, ...] "
@@ -53,7 +54,7 @@ def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
     (:data:`NOT_SAMPLES_FIRST`)."""
     with warnings.catch_warnings():
         if not named:  # default layers that do not run are left out below, silently
-            warnings.filterwarnings("ignore", message=".*did not run in the model's forward pass")
+            warnings.simplefilter("ignore", UnreachedSiteWarning)
         with capture(forward.model, layers) as acts:
             with _last_calls(forward.model, [k for k in layers if _resolves(forward.model, k)]) as last:
                 out = forward(*xs)
@@ -106,10 +107,6 @@ def _calls_note(calls: int) -> str:
     return "" if calls < 2 else f" at each of its {calls} calls per pass (a module called per sample or per step in a loop)"
 
 
-#: capture's warning about a module that runs several times per pass
-REPEATED_CAPTURE = "Module .* runs more than once per forward pass"
-
-
 def _resolves(model: nn.Module, name: str) -> bool:
     try:
         resolve_module(model, name)
@@ -147,7 +144,7 @@ def _not_samples_first(forward: Forward, xs: tuple[Tensor, ...], acts: dict[str,
         return {}
     rows = torch.arange(2 if n > 2 else 1, device=xs[0].device)
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*did not run in the model's forward pass")
+        warnings.simplefilter("ignore", UnreachedSiteWarning)
         with capture(forward.model, list(acts)) as few:
             forward(*(x[rows] for x in xs), rows=rows)
     r = len(rows)

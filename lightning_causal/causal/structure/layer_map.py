@@ -26,6 +26,7 @@ from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.groups import check_feature_mask, num_groups
+from lightning_causal.causal.engine.intervention_hooks import RepeatedCallsWarning
 from lightning_causal.causal.engine.interventions import resolve_module
 from lightning_causal.causal.engine.linked_samples import check_linked_samples
 from lightning_causal.causal.engine.noise import GeneratorWatch, common_noise
@@ -52,7 +53,6 @@ from lightning_causal.causal.structure.default_layers import default_layer_choic
 from lightning_causal.causal.structure.layer_activations import (
     BROADCAST,
     NOT_SAMPLES_FIRST,
-    REPEATED_CAPTURE,
     clean_activations,
     real_positions_only,
     seeded_clean_activations,
@@ -293,7 +293,7 @@ def layer_causal_map(
     masks = keep_special_tokens(xs, masks, check_special_tokens(special_tokens), g)  # kept tokens: in no group, no row
     with audit_mode(model), warnings.catch_warnings():
         # said once, by clean_activations, with where the map places such a module
-        warnings.filterwarnings("ignore", message=REPEATED_CAPTURE)
+        warnings.simplefilter("ignore", RepeatedCallsWarning)
         # the nodes of one graph as samples: refused from passes of every row, before any pass of fewer rows
         check_linked_samples(model, xs, "A layer causal map", output=output, additional_forward_args=additional_forward_args)
         with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator: no pass of its own
