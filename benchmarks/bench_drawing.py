@@ -10,13 +10,15 @@ seconds (`AuditRun._render`, timed), the event file's and the JSON reports' byte
 fit's wall time. One thread, so that the drawing and the audits are timed on the same core.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_drawing.py --reuse-ab [--repeats 7]
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_drawing.py --rows-ab [--epochs 6] [--repeats 2]
 
 One audit epoch's figures (the same seven audits, run once on a DigitsCNN trained for 600 samples) drawn through
 the writer's path (``render_figures``, every figure drawn to its image as ``TensorBoardLogger`` gets it) with the
 image rows of one layout redrawing one figure (``map_figures(reuse=True)``, the callback's path since drawing_s24)
 and with a figure built per row (``reuse=False``, as before), alternating in one process
 (``_timing.interleaved_times``): median wall and process seconds per audit epoch; then the same for the
-``frames`` kind's figures of a video probe (maps of three methods, random values).
+``frames`` kind's figures of a video probe (maps of three methods, random values). ``--rows-ab``: the fits above
+with ``figures_every_n_audits=1``, the image rows reused and not, alternating.
 """
 
 from __future__ import annotations
@@ -173,6 +175,7 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=5, help="figures_every_n_audits of the second configuration")
     parser.add_argument("--repeats", type=int, default=2, help="fits per configuration (alternating)")
     parser.add_argument("--reuse-ab", action="store_true", help="time one epoch's figures with and without reused image rows")
+    parser.add_argument("--rows-ab", action="store_true", help="fits of figures_every_n_audits=1 with and without reused image rows")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
@@ -180,20 +183,28 @@ def main() -> None:
         reuse_ab(args.repeats)
         return
     _audit_run.AuditRun._render = _timed_render(_audit_run.AuditRun._render)
-    runs: dict[int, list[dict[str, float]]] = {1: [], args.every: []}
+    from lightning_causal.reporting import tensorboard
+
+    own = tensorboard.map_figures
+    # (figures_every_n_audits, reused image rows); --rows-ab: the default with and without them, alternating
+    configs = [(1, False), (1, True)] if args.rows_ab else [(1, True), (args.every, True)]
+    runs: dict[tuple[int, bool], list[dict[str, float]]] = {c: [] for c in configs}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):
-            for every in runs:
-                runs[every].append(fit(every, args.epochs, Path(tmp) / f"{every}_{r}"))
+            for every, reuse in runs:
+                tensorboard.map_figures = lambda data, kind=None, reuse=False, _r=reuse: own(data, kind, reuse=_r and reuse)
+                try:
+                    runs[every, reuse].append(fit(every, args.epochs, Path(tmp) / f"{every}_{reuse}_{r}"))
+                finally:
+                    tensorboard.map_figures = own
     print(f"torch {torch.__version__}, 1 thread, {args.epochs} epochs each audited, {args.repeats} fits per row (medians)\n")
-    print("| figures_every_n_audits | audits (s) | drawing (s) | drawing / audits | event file per audit (kB) "
+    print("| figures_every_n_audits | image rows | audits (s) | drawing (s) | drawing / audits | event file per audit (kB) "
           "| report per audit (kB) | fit wall (s) |")
-    print("|---|---|---|---|---|---|---|")
-    for every, rows in runs.items():
+    print("|---|---|---|---|---|---|---|---|")
+    for (every, reuse), rows in runs.items():
         med = {k: statistics.median(row[k] for row in rows) for k in rows[0]}
-        print(f"| {every} | {med['audits']:.1f} | {med['drawing']:.1f} | {med['drawing'] / med['audits']:.2f} "
-              f"| {med['events_kb']:.0f} | {med['report_kb']:.0f} | {med['wall']:.1f} |")
-
+        print(f"| {every} | {'redraw one figure' if reuse else 'a figure each (before)'} | {med['audits']:.1f} | {med['drawing']:.1f} "
+              f"| {med['drawing'] / med['audits']:.2f} | {med['events_kb']:.0f} | {med['report_kb']:.0f} | {med['wall']:.1f} |")
 
 if __name__ == "__main__":
     main()
