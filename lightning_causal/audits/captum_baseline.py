@@ -9,9 +9,7 @@ Captum map (``captum_metrics.py``); ``captum_report.py`` writes the result's key
 
 from __future__ import annotations
 
-import re
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, get_args
@@ -340,7 +338,7 @@ class CaptumBaseline(Audit):
                              "defined), or give the model real inputs, torch.view_as_real(z), that it turns complex inside "
                              "(torch.view_as_complex)")
         if not probe.first.is_floating_point():
-            check_token_options(self, probe.first.dtype)
+            check_token_options(self, probe.first)
 
     def _explainers(self, model: nn.Module, probe: Probe, mask: Tensor, mbs: int | None) -> dict[str, Explainer]:
         """``(inputs, target) -> scores [M, G]`` of the causal effects and of each Captum method, for
@@ -431,20 +429,6 @@ class CaptumBaseline(Audit):
         result.meta.update(names_meta(self.feature_names, self.class_names, tidx, mask, inputs=x, vocabulary=self.vocabulary,
                                       outputs=out, labels=probe.labels, model=task_model(model, self.output)))
         return result
-
-    def dry_run(self, model: nn.Module, probe: Probe) -> AuditResult | None:
-        """The run on 2 probe samples (:meth:`Audit.dry_run`), which says nothing of "every probe sample":
-        a group no gradient reaches in those 2 (two samples whose ReLUs are all off) is warned about by the
-        audits of the whole probe, if it is one there.
-
-        Args:
-            model: the model under audit, as in :meth:`Audit.run`.
-            probe: the probe, as in :meth:`Audit.run`.
-        """
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=re.escape(f"CaptumBaseline {self.name!r}: ") + r".* gives exactly 0 in every probe sample",
-                                    category=UserWarning)
-            return super().dry_run(model, probe)
 
     def _layer(
         self, model: nn.Module, probe: Probe, layer: str, tidx: Tensor, mbs: int | None, result: AuditResult

@@ -11,7 +11,11 @@ import torch
 from torch import Tensor
 
 from lightning_causal.baselines.captum_methods import MethodLike, MethodSpec, resolve_method
-from lightning_causal.causal.engine.ablation import TOKEN_BASELINE_ADVICE, shown_baseline
+from lightning_causal.causal.engine.ablation import (
+    TOKEN_BASELINE_ADVICE,
+    check_baselines,
+    shown_baseline,
+)
 from lightning_causal.causal.engine.token_ids import INDEX_DTYPES
 
 if TYPE_CHECKING:
@@ -69,12 +73,15 @@ def _resolve_entry(method: Any) -> MethodSpec:
         raise type(err)(str(err).replace("argument `method`", "each entry of argument `methods`", 1)) from None
 
 
-def check_token_options(audit: CaptumBaseline, dtype: torch.dtype = torch.int64) -> None:
-    """What token ids ``[N, T]`` need: an integer baseline (a token id), methods that take no
+def check_token_options(audit: CaptumBaseline, x: Tensor) -> None:
+    """What token ids ``x`` ``[N, T]`` need: an integer baseline (a token id), methods that take no
     gradient with respect to the inputs, and no continuous perturbations. Of the integers that no embedding takes as
-    indices (``dtype`` not int64/int32, :data:`~lightning_causal.causal.engine.token_ids.INDEX_DTYPES`: uint8 pixels,
+    indices (``x.dtype`` not int64/int32, :data:`~lightning_causal.causal.engine.token_ids.INDEX_DTYPES`: uint8 pixels,
     int8/int16 samples, bool masks), which the model casts inside, the messages name floats or perturbation methods
-    instead, and an integer tensor baseline (a per-pixel reference image) is taken as well as an int."""
+    instead, and an integer tensor baseline (a per-pixel reference image) is taken as well as an int: pixels' and
+    samples' baselines are checked, and refused, by the engine's
+    :func:`~lightning_causal.causal.engine.ablation.check_baselines`, which the causal effects run."""
+    dtype = x.dtype
     cast = dtype not in INDEX_DTYPES  # pixels, samples or masks that the model casts inside: no token ids
     gradient = [s.label for s in audit.specs if not s.layer and not s.grouped]
     if cast and gradient:
@@ -88,12 +95,13 @@ def check_token_options(audit: CaptumBaseline, dtype: torch.dtype = torch.int64)
     # stability perturbation keeps each element that equals its own baseline element, as it keeps a scalar's
     integer_tensor = isinstance(b, Tensor) and not (b.is_floating_point() or b.is_complex())
     one_int = isinstance(b, int) or integer_tensor and b.numel() == 1
-    if cast and not (isinstance(b, int) or integer_tensor):
+    if cast and dtype != torch.bool:  # pixels or samples: refused now, in the engine's words (what such inputs take)
+        check_baselines((x,), b)
+    elif cast and not (isinstance(b, int) or integer_tensor):  # masks: not the default 0.0 either
         shown = f"a {b.dtype} tensor {list(b.shape)}" if isinstance(b, Tensor) and b.numel() > 1 else shown_baseline(b)
-        raise ValueError(f"Expected argument `baseline` to be an int for {dtype} inputs but got {shown}: a pixel value of uint8 "
-                         "images, e.g. `baseline=0` (black), a sample value of int8/int16 signals (0: silence), or False of "
-                         "bool masks; or an integer tensor broadcastable to the inputs, e.g. a per-pixel reference image (a "
-                         "mean image): `baseline=mean.round().to(torch.uint8)`")
+        raise ValueError(f"Expected argument `baseline` to be an int for {dtype} inputs (masks) but got {shown}: False or "
+                         "True (0 or 1), e.g. `baseline=False` (the mask off), or a bool or integer tensor of them "
+                         "broadcastable to the inputs")
     if not cast and (isinstance(b, bool) or not one_int):
         raise ValueError(f"Expected argument `baseline` to be a token id (an int: pad or [MASK]) for token inputs but got "
                          f"{shown_baseline(b)}: {TOKEN_BASELINE_ADVICE}; with `input_layer=` too, as Captum's layer methods "

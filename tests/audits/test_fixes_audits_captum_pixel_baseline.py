@@ -65,13 +65,14 @@ def test_stability_keeps_each_pixel_at_its_own_baseline():
 
 def test_a_float_mean_image_is_refused_naming_the_integer_tensor():
     mean = _pixels().float().mean(0)
-    with pytest.raises(ValueError, match=r"to be an int for torch.uint8 inputs but got a torch.float32 tensor \[1, 2, 2\]: .*"
-                                         r"per-pixel reference image .*mean.round\(\).to\(torch.uint8\)"):
+    with pytest.raises(ValueError, match=r"to be an int in \[0, 255\] or an integer .* tensor .* for inputs of dtype torch.uint8 "
+                                         r"but got a torch.float32 tensor \[1, 2, 2\]: .*"
+                                         r"per-pixel reference image.*mean.round\(\).to\(torch.uint8\)"):
         CaptumBaseline(("FeatureAblation",), baseline=mean, target=1).run(_Cast(), Probe(_pixels()))
 
 
 def test_a_one_element_float_baseline_is_shown_by_its_value():
     """Review of the change (git diff 8e7989a): the refusal showed a one-element tensor as 'a torch.float32 tensor []',
     hiding the value it showed before 45f8fee."""
-    with pytest.raises(ValueError, match=r"to be an int for torch.uint8 inputs but got tensor\(0\.5000\): "):
+    with pytest.raises(ValueError, match=r"to be an int in \[0, 255\] .*for inputs of dtype torch.uint8 but got tensor\(0\.5000\): "):
         CaptumBaseline(("FeatureAblation",), baseline=torch.tensor(0.5), target=1).run(_Cast(), Probe(_pixels()))

@@ -33,7 +33,7 @@ def test_gradient_methods_on_pixels_or_masks_name_floats_not_embeddings(dtype):
     with pytest.raises((ValueError, MisconfigurationException), match=rf"perturbation methods for {dtype} inputs .*batch\[0\].float\(\)") as err:
         audit_model(_Cast(), CaptumBaseline(baseline=0), _batch(dtype), probe_size=12)
     assert "bert" not in str(err.value)
-    with pytest.raises((ValueError, MisconfigurationException), match=r"`baseline` to be an int for torch.uint8 inputs .*e.g. `baseline=0` \(black\)"):
+    with pytest.raises((ValueError, MisconfigurationException), match=r"`baseline` to be an int in \[0, 255\] .*for inputs of dtype torch.uint8 .*e.g. `baseline=0` \(black\)"):
         audit_model(_Cast(), CaptumBaseline(("FeatureAblation",)), _batch(torch.uint8), probe_size=12)
 
 

@@ -26,6 +26,7 @@ from lightning_causal.causal.engine.eager import eager_module
 from lightning_causal.causal.engine.forward_args import tensor_leaves
 from lightning_causal.causal.engine.groups import group_counts
 from lightning_causal.causal.engine.live_values import rows_of
+from lightning_causal.causal.engine.token_ids import INDEX_DTYPES
 
 __all__ = ["TOKEN_BASELINE_ADVICE", "check_baselines", "shown_baseline", "sample_rows", "ablate_groups", "changed_groups",
            "differs", "replace_units", "padding_arguments", "padding_positions", "input_padding", "unpadded_masks", "position_mean", "reference_mask"]
@@ -62,7 +63,7 @@ def _check_one(x: Tensor, b: object, *, advice: bool = True) -> Tensor:
             message = f"Expected argument `baseline` to be an integer (a token id) for integer inputs of dtype {x.dtype} but got "
             if not advice:  # inputs that mix codes and floats: check_baselines says what to give
                 raise ValueError(message + f"{b!r:.80}")
-            if x.dtype in _RAW_SAMPLES:  # pixels or PCM samples: what such inputs take, then what was given
+            if x.dtype not in INDEX_DTYPES:  # no token ids: pixels, PCM samples; what such inputs take, then what was given
                 raise ValueError(_raw_sample_message(x, b))
             raise ValueError(message + f"{shown_baseline(b)}: for token ids {TOKEN_BASELINE_ADVICE}; for integer codes, a reference code")
         _check_integer_range(x.dtype, b)
@@ -89,7 +90,9 @@ def _check_one(x: Tensor, b: object, *, advice: bool = True) -> Tensor:
     return b
 
 
-#: integer inputs that are mostly raw samples the model scales inside: what their baseline is, in their own words
+#: integer inputs that no embedding takes as indices (not :data:`~lightning_causal.causal.engine.token_ids.INDEX_DTYPES`)
+#: are values the model scales inside: what their baseline is, in their own words (the one wording of it: CaptumBaseline
+#: refuses their baselines through :func:`check_baselines` too)
 _RAW_SAMPLES = {torch.uint8: ("uint8 images (pixels 0..255 the model scales inside), a pixel value, e.g. `baseline=0` "
                               "(black), or a per-pixel reference image, e.g. `mean.round().to(torch.uint8)`"),
                 **dict.fromkeys((torch.int8, torch.int16), "int16 or int8 samples that the model scales inside (PCM audio), "
@@ -97,14 +100,16 @@ _RAW_SAMPLES = {torch.uint8: ("uint8 images (pixels 0..255 the model scales insi
 
 
 def _raw_sample_message(x: Tensor, b: object) -> str:
-    """The refusal of a float, complex or bool baseline for uint8/int8/int16 inputs: it names what they take (an int
-    in the dtype's range or an integer tensor of such values broadcastable to the input), then the value given."""
+    """The refusal of a float, complex or bool baseline for integer inputs other than token ids (uint8 pixels, int8/int16
+    samples): it names what they take (an int in the dtype's range or an integer tensor of such values broadcastable
+    to the input), then the value given (a tensor of several elements by its dtype and shape)."""
     info = torch.iinfo(x.dtype)
-    shown = shown_baseline(b) if not isinstance(b, Tensor) else f"a {b.dtype} tensor {list(b.shape)}" if b.dim() else f"{b!r:.80}"
+    shown = shown_baseline(b) if not isinstance(b, Tensor) else f"a {b.dtype} tensor {list(b.shape)}" if b.numel() > 1 else f"{b!r:.80}"
     masks = " (False and True are the baselines of bool inputs, masks)" if isinstance(b, Tensor) and b.dtype == torch.bool else ""
     return (f"Expected argument `baseline` to be an int in [{info.min}, {info.max}] or an integer (e.g. {x.dtype}) tensor "
             f"of such values broadcastable to the input {list(x.shape)} for inputs of dtype {x.dtype} but got {shown}{masks}: "
-            f"for {_RAW_SAMPLES[x.dtype]}; for token ids or integer codes, an id or a reference code")
+            f"for {_RAW_SAMPLES.get(x.dtype, f'{x.dtype} values that the model scales inside, a raw value, e.g. `baseline=0`')}; "
+            "for token ids or integer codes, an id or a reference code")
 
 
 def _check_bool_baseline(b: object) -> None:
@@ -140,7 +145,8 @@ def check_baselines(xs: tuple[Tensor, ...], baseline: BaselineLike) -> tuple[Ten
     are aligned on the last ones, as torch broadcasts: per-feature values ``[F]`` for ``[N, T, F]``),
     or a tuple with one of those per input. Integer inputs (token ids) need an integer baseline, in their
     dtype's range (uint8 pixels: ``[0, 255]``): an int, or an integer tensor broadcastable to the input (a float, complex
-    or bool one is refused, for uint8/int8/int16 inputs naming the range and a pixel or sample value); bool inputs
+    or bool one is refused, for integer inputs other than token ids (int64/int32), such as uint8 pixels and int8/int16
+    samples, naming the range and a pixel or sample value); bool inputs
     (masks) take ``False``/``True`` (0 or 1); complex numbers and tensors are the baselines of complex inputs only (a real input would drop the imaginary part).
 
     Args:
