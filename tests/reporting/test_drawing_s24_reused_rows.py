@@ -102,7 +102,7 @@ def test_video_frames_redraw_one_figure_with_the_pixels_of_their_own(monkeypatch
 
     monkeypatch.setattr(frame_maps, "Figure", Counted)
     g = torch.Generator().manual_seed(0)
-    n, shape = 3, (3, 4, 6, 6)  # colour video [C, T, H, W]
+    n, shape = 3, (3, 2, 6, 6)  # colour video [C, T, H, W] of 2 frames
     inputs = torch.rand(n, *shape, generator=g)
     inputs[1, 0] = 0.5  # sample 1's red channel constant: the colour stretch of its own range
     results = [_result(n, shape, ["causal", "Saliency"], 2)]
