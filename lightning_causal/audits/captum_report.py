@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from lightning_causal.audits.base import AuditResult, Probe
 from lightning_causal.causal.effects.gradient_check import Edit, check_gradient_path
 from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.state import audit_mode, gather_target
 from lightning_causal.causal.engine.user_frame import outside_package
 
@@ -62,7 +63,9 @@ def warn_without_gradient(audit: CaptumBaseline, scores: dict[str, Tensor]) -> l
     is not 0: no gradient reaches it (a max-pooling or ReLU that passes none from there, as in an
     image CNN's border patches; a category code cast to an integer inside the model). A method that
     scores every group 0 in every sample meets a model whose gradient is 0 (``torch.round`` of its
-    activations): said so, and its label returned (the comparison's notes name the cause of its NaN)."""
+    activations): said so, and its label returned (the comparison's notes name the cause of its NaN). Both
+    warnings say what holds at the probe's samples: a ``ProbeContentsWarning``, which :meth:`Audit.dry_run` ignores
+    (two samples whose ReLUs are all off say nothing of the whole probe)."""
     moved = scores["causal"].ne(0).any(0)
     zero = []
     for spec in audit.specs:
@@ -78,7 +81,7 @@ def warn_without_gradient(audit: CaptumBaseline, scores: dict[str, Tensor]) -> l
                 "straight-through gradient, or ReLUs off at every probe sample), so the method ranks nothing: its "
                 "agreement and stability are NaN and its deletion/insertion areas are those of the groups in index order. "
                 "Gradient methods cannot explain such a model there; FeatureAblation and ShapleyValueSampling can",
-                UserWarning, stacklevel=outside_package(),
+                ProbeContentsWarning, stacklevel=outside_package(),
             )
         elif blind.any():
             ids = blind.nonzero().flatten().tolist()
@@ -89,7 +92,7 @@ def warn_without_gradient(audit: CaptumBaseline, scores: dict[str, Tensor]) -> l
                 "(a max-pooling or ReLU that passes none from there at these inputs, or a category code cast to an "
                 "integer inside the model, e.g. nn.Embedding(x[:, j].long())), so its agreement with the causal effects "
                 "is low for that reason; compare such groups with FeatureAblation",
-                UserWarning, stacklevel=outside_package(),
+                ProbeContentsWarning, stacklevel=outside_package(),
             )
     return zero
 

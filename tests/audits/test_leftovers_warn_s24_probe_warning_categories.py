@@ -207,3 +207,25 @@ def test_the_cores_own_filters_of_site_warnings_hold_however_the_hooks_word_them
 def _run_capture(capture, model, x, names):
     with torch.no_grad(), capture(model, names):
         model(x)
+
+
+def _relu_of_the_sum() -> nn.Sequential:
+    """out_0 = relu(x0 + x1), out_1 = -out_0: Saliency is 0 where x0 + x1 < 0."""
+    model = nn.Sequential(nn.Linear(2, 1), nn.ReLU(), nn.Linear(1, 2))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[1.0, 1.0]]))
+        model[0].bias.zero_()
+        model[2].weight.copy_(torch.tensor([[1.0], [-1.0]]))
+        model[2].bias.zero_()
+    return model.eval()
+
+
+def test_the_captum_dry_run_stays_quiet_of_gradients_that_its_two_samples_zero_however_worded(monkeypatch):
+    monkeypatch.setattr(importlib.import_module("lightning_causal.audits.captum_report"), "warnings", _RewordedWarnings())
+    from lightning_causal.audits import CaptumBaseline
+
+    audit = CaptumBaseline(methods=("Saliency",), target=0)
+    x = torch.tensor([[-1.0, 0.5], [-0.6, 0.3], [1.0, 2.0], [0.5, 0.3], [2.0, -1.0]])  # the first 2: ReLU off
+    assert _said(lambda: audit.dry_run(_relu_of_the_sum(), Probe(x))) == []
+    full = _said(lambda: audit.run(_relu_of_the_sum(), Probe(x[:2])))
+    assert [w.category for w in full] == [ProbeContentsWarning] and "gives exactly 0 in every probe sample" in _text(full[0])
