@@ -363,17 +363,18 @@ class FairnessAudit(Audit):
         if groups is not None:
             self._group_metrics(model, probe, p, groups, result, labels, gap["delta"], changed[0])
         if self.worlds:
-            self._worlds(list(worlds), p, p_cf[1:], result)
+            self._worlds(list(worlds), p, p_cf[1:], classes, result)
         for layer in self.layers:
             acts = recorded[layer]
             self._carriers(model, probe, layer, max_batch_size, result, None if acts is None else (p, *acts, classes))
         return result
 
-    def _worlds(self, names: list[str], p: Tensor, p_w: Tensor, result: AuditResult) -> None:
+    def _worlds(self, names: list[str], p: Tensor, p_w: Tensor, classes: str, result: AuditResult) -> None:
         """``world_gap_max`` and the table ``world_gaps``: the ``top_k`` pairs of intersections the model treats most
         differently, each row put into both (:func:`~lightning_causal.causal.scm.intersections.world_gaps`), from the
-        probabilities on the probe ``p`` ``[N, C]`` and in each world ``p_w`` ``[W, N, C]``."""
-        g = _world_gaps(names, p, p_w, self.target)
+        probabilities on the probe ``p`` ``[N, C]`` and in each world ``p_w`` ``[W, N, C]`` (``classes``: what the model's
+        outputs are, for a refused target)."""
+        g = _world_gaps(names, p, p_w, self.target, classes)
         names, gaps = g["names"], g["mean_abs"]
         a, b = torch.triu_indices(len(names), len(names), 1)
         order = gaps[a, b].argsort(descending=True, stable=True)[: self.top_k].tolist()

@@ -331,12 +331,12 @@ def counterfactual_fairness_gap(
     return _fairness_gap(p, p_cfs[0], changes[0], target, classes)
 
 
-def _fairness_gap(p: Tensor, p_cf: Tensor, changed: Tensor, target: int | Tensor | None, classes: str | None = None) -> FairnessGap:
+def _fairness_gap(p: Tensor, p_cf: Tensor, changed: Tensor, target: int | Tensor | None, classes: str) -> FairnessGap:
     """:func:`counterfactual_fairness_gap` from the probabilities on ``x`` and ``x_cf`` ``[N, C]``, the rows
     the counterfactual changes ``[N]`` and what the model's outputs are (as :func:`_counterfactual_probabilities`
-    gives them; ``None``: read from ``p``)."""
+    gives them: ``p`` alone cannot tell one output's sigmoid from two outputs)."""
     idx = changed.nonzero().squeeze(1)
-    t = resolve_target(p, target, classes=classes or _classes(p))
+    t = resolve_target(p, target, classes=classes)
     delta = p_cf.gather(1, t.view(-1, 1)).squeeze(1) - p.gather(1, t.view(-1, 1)).squeeze(1)
     flips = (p.argmax(1) != p_cf.argmax(1)).double()  # shares as exact as a float holds them: 21/50 is 0.42, not 0.41999998
     some = idx.numel() > 0

@@ -15,7 +15,7 @@ from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.state import resolve_target
 from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual
 from lightning_causal.causal.scm.counterfactual import CallableCounterfactual, Counterfactual
-from lightning_causal.causal.scm.fairness import _check_x, _classes, _counterfactual_probabilities
+from lightning_causal.causal.scm.fairness import _check_x, _counterfactual_probabilities
 
 __all__ = ["Intersections", "WorldGaps", "world_gaps"]
 
@@ -322,10 +322,10 @@ def world_gaps(
     return _world_gaps(names, p, p_w, target, classes)
 
 
-def _world_gaps(names: list[str], p: Tensor, p_w: Tensor, target: int | Tensor | None, classes: str | None = None) -> WorldGaps:
+def _world_gaps(names: list[str], p: Tensor, p_w: Tensor, target: int | Tensor | None, classes: str) -> WorldGaps:
     """:func:`world_gaps` from the probabilities on ``x`` ``[N, C]`` and in each world ``[W, N, C]``; ``classes`` what
-    the model's outputs are (``None``: read from ``p``)."""
-    t = resolve_target(p, target, classes=classes or _classes(p)).view(-1, 1)
+    the model's outputs are (:func:`~lightning_causal.causal.scm.fairness._counterfactual_probabilities`' fourth)."""
+    t = resolve_target(p, target, classes=classes).view(-1, 1)
     delta = (p_w.gather(2, t.expand(len(names), -1, 1)).squeeze(2) - p.gather(1, t).view(1, -1)).double()
     gaps = (delta[:, None, :] - delta[None, :, :]).abs().mean(2)
     a, b = divmod(int(gaps.argmax()), len(names))
