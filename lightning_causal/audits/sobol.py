@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import warnings
 from collections.abc import Sequence
 from typing import Any, Literal, get_args
@@ -32,6 +31,7 @@ from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.checks import check_choice, check_int, check_seed
 from lightning_causal.causal.engine.forward import Forward, ForwardArgs, OutputSpec
 from lightning_causal.causal.engine.groups import broadcast_groups, make_feature_mask
+from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.state import audit_mode, rng_preserved
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.attribute_flip import one_hot_blocks
@@ -239,21 +239,22 @@ class SobolAudit(Audit):
                     f"SobolAudit {self.name!r} with sampler='copula' draws each column on its own, so the one-hot block "
                     f"{names} gets rows no encoder produces (all zeros, or several ones) and the indices explain the model "
                     "off its data; sampler='empirical' with the block as one group (feature_mask) draws it as observed",
-                    UserWarning, stacklevel=outside_package())
+                    ProbeContentsWarning, stacklevel=outside_package())
             else:
                 warnings.warn(
                     f"SobolAudit {self.name!r} with sampler='empirical' draws the one-hot block {names} in "
                     f"{len({ids[c] for c in columns})} groups, each on its own, so it gets rows no encoder produces (all "
                     "zeros, or several ones) and the indices explain the model off its data; pass a `feature_mask` that "
                     f"gives the columns {columns} one group id: the block is then drawn as observed, one category at a time",
-                    UserWarning, stacklevel=outside_package())
+                    ProbeContentsWarning, stacklevel=outside_package())
             return
 
     def dry_run(self, model: nn.Module, probe: Probe) -> AuditResult | None:
-        """The run on 2 probe samples (:meth:`Audit.dry_run`), whose copula warnings would speak of those 2
+        r"""The run on 2 probe samples (:meth:`Audit.dry_run`), whose copula warnings would speak of those 2
         (a correlation of D columns from 2 samples is always singular; two binary columns can look one-hot
-        on 2 rows): they are checked on the whole probe instead, and the 2-sample run is silent about them (the
-        core's singular-correlation warning is a ``ProbeContentsWarning``, which :meth:`Audit.dry_run` ignores).
+        on 2 rows; an output constant over inputs drawn from 2 samples): they are checked on the whole probe instead,
+        and the 2-sample run is silent about them (they, and the core's singular-correlation warning, are
+        ``ProbeContentsWarning``\ s, which :meth:`Audit.dry_run` ignores).
 
         Args:
             model: the model under audit, as in :meth:`Audit.run`.
@@ -266,10 +267,7 @@ class SobolAudit(Audit):
                 self._warn_one_hot(data, self._mask(x))
         if self.sampler == "copula":
             _warn_singular(data.reshape(data.shape[0], -1))
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=re.escape(f"SobolAudit {self.name!r} with sampler="), category=UserWarning)
-            warnings.filterwarnings("ignore", message=re.escape(f"SobolAudit {self.name!r}: the "), category=UserWarning)
-            return super().dry_run(model, probe)
+        return super().dry_run(model, probe)  # its ProbeContentsWarnings, of the 2 samples, ignored
 
     def analyse(self, model: nn.Module, probe: Probe, max_batch_size: int | None = None) -> SobolResult:
         """The :class:`~lightning_causal.causal.sensitivity.sobol.SobolResult` behind :meth:`run`.
@@ -309,7 +307,7 @@ class SobolAudit(Audit):
                                     replicates=self.replicates)
         if res.variance == 0.0:
             warnings.warn(f"SobolAudit {self.name!r}: {self._constant_cause(x, func.explained)}; every index is set to 0",
-                          UserWarning, stacklevel=outside_package())
+                          ProbeContentsWarning, stacklevel=outside_package())
         if func.explained == "sigmoid probability":
             warnings.warn(
                 f"SobolAudit {self.name!r} explains sigmoid(output) of a model with one output, i.e. a binary "

@@ -229,3 +229,24 @@ def test_the_captum_dry_run_stays_quiet_of_gradients_that_its_two_samples_zero_h
     assert _said(lambda: audit.dry_run(_relu_of_the_sum(), Probe(x))) == []
     full = _said(lambda: audit.run(_relu_of_the_sum(), Probe(x[:2])))
     assert [w.category for w in full] == [ProbeContentsWarning] and "gives exactly 0 in every probe sample" in _text(full[0])
+
+
+def test_the_sobol_dry_run_stays_quiet_of_its_own_two_sample_warnings_however_worded(monkeypatch):
+    """SobolAudit's own one-hot and constant-output warnings were silenced in its dry run by their openings
+    ("SobolAudit 'name' with sampler=", "SobolAudit 'name': the "): by category now."""
+    monkeypatch.setattr(importlib.import_module("lightning_causal.audits.sobol"), "warnings", _RewordedWarnings())
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(32, 4, generator=g)
+    x[:, 2:] = torch.randint(0, 2, (32, 2), generator=g).float()  # two independent binary columns, no block
+    x[0, 2:], x[1, 2:] = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])  # the first 2 rows look one-hot
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+    audit = SobolAudit(n=64, sampler="copula", target=0, n_bootstrap=10)
+    assert _said(lambda: audit.dry_run(model, Probe(x))) == []
+    full = _said(lambda: audit.run(model, Probe(x[:2])))  # the 2 rows' block, said by the full run on them
+    assert [w.category for w in full] == [ProbeContentsWarning] and "one-hot block [2, 3]" in _text(full[0])
+    with torch.no_grad():
+        model[2].weight.zero_()  # an output that ignores the inputs
+    assert _said(lambda: audit.dry_run(model, Probe(x))) == []
+    full = _said(lambda: audit.run(model, Probe(x)))
+    assert [w.category for w in full] == [ProbeContentsWarning] and "every index is set to 0" in _text(full[0])
