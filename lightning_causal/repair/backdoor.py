@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.audits.label_task import class_indices
 from lightning_causal.causal.backdoor.neural_cleanse import ReversedTriggers, check_reverse_options
 from lightning_causal.causal.backdoor.triggers import Trigger
 from lightning_causal.causal.engine.checks import (
@@ -331,7 +332,9 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         Args:
             model: the network being fine-tuned.
             x: the batch's inputs ``[N, ...]`` (one tensor).
-            y: the batch's true class labels ``[N]`` (required).
+            y: the batch's true class labels ``[N]`` (required); soft labels ``[N, C]`` (mixup, CutMix, label
+                smoothing: rows of non-negative values summing to 1) are read as each row's largest class
+                (:func:`~lightning_causal.audits.label_task.class_indices`), the class unlearning keeps.
             additional_forward_args: must be ``None``, as above.
         """
         if additional_forward_args is not None:
@@ -345,12 +348,14 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
             raise ValueError(f"BackdoorSuppressionTerm stamps one input tensor but the batch holds {type(x).__name__} inputs")
         if y is None:
             raise ValueError("BackdoorSuppressionTerm needs the true labels `y` of the batch (unlearning keeps them on triggered copies)")
+        y = class_indices(y, model)  # soft labels [N, C] (mixup, CutMix, label smoothing): each row's largest class
         if not isinstance(y, Tensor) or y.dim() != 1 or y.shape[0] != x.shape[0]:
             raise ValueError(
                 f"BackdoorSuppressionTerm needs one class index per sample of the batch, y [{x.shape[0]}], but got "
                 f"{list(getattr(y, 'shape', [])) or type(y).__name__} (multi-hot labels of a multi-label classifier, "
                 "per-position labels?): its unlearning is a cross-entropy towards each sample's true class and a trigger "
-                "targets one class; pass `unpack_batch=` giving class indices [N]")
+                "targets one class; pass `unpack_batch=` giving class indices [N] (soft labels [N, C], rows of "
+                "non-negative values summing to 1, are read by their largest class)")
         if not self.triggers and self.detection is None:
             raise ValueError("BackdoorSuppressionTerm has no trigger yet: pass `trigger=` or call `setup(model, train_inputs)`")
         n = x.shape[0]

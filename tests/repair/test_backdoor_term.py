@@ -458,3 +458,13 @@ def test_the_module_logs_the_terms_parts_of_the_step():
     assert float(logs["repair/bd/path"]) == pytest.approx(float(path))
     assert float(logs["repair/bd/distill"]) == 0.0
     assert float(logs["repair/bd"]) == pytest.approx(0.5 * float(ce) + 2.0 * float(path))
+
+
+def test_soft_labels_are_read_by_their_largest_class():
+    # mixup / label smoothing batches: y [N, C] rows summing to 1 were refused as "multi-hot ... per-position labels?"
+    model, t, x, y = _identity_setup()
+    soft = torch.tensor([[0.7, 0.3], [0.9, 0.1]])  # largest class 0, as y
+    term = BackdoorSuppressionTerm(t, unlearn_weight=0.5, path_weight=2.0, distill_weight=0.0, augment=None)
+    assert torch.equal(term.loss(model, x, soft), term.loss(model, x, y))
+    with pytest.raises(ValueError, match=r"one class index per sample .*summing to 1"):  # multi-hot rows: no distribution
+        term.loss(model, x, torch.tensor([[1.0, 1.0], [1.0, 0.0]]))
