@@ -411,7 +411,7 @@ class FairnessAudit(Audit):
             return labels
         if not regression_labels(labels, width, task=task):
             return labels
-        odd = labels[(labels < 0) | (labels > 1)][:3].tolist() or labels[:3].tolist()
+        odd = labels[(labels < 0) | (labels > 1)][:3].tolist() or labels.flatten()[:3].tolist()  # [N, C] proportions: values
         warnings.warn(
             f"FairnessAudit {self.name!r} compares class probabilities (the softmax of the outputs, the sigmoid of a "
             f"single output), but the probe's labels are a regression target such as {[round(v, 4) for v in odd]} (not "
