@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["GUESSED_SINGLE_LABEL", "class_distributions", "class_indices", "embedding_output", "label_task", "multi_hot_labels",
+__all__ = ["GUESSED_SINGLE_LABEL", "GUESSED_SOFT_LABELS", "class_distributions", "class_indices", "embedding_output", "label_task", "multi_hot_labels",
            "regression_labels", "task_model"]
 
 
@@ -160,6 +160,20 @@ GUESSED_SINGLE_LABEL = (
     "`{{'task': {{'tags': 'multilabel', 'cls': 'multiclass'}}}}` (docs/your_model.md, 'Models of several outputs')")
 
 
+#: The warning of :func:`class_distributions` when soft labels ``[N, C]`` (rows non-negative summing to 1,
+#: not one-hot) are read as a classifier's on a guess: the model says nothing of its task.
+GUESSED_SOFT_LABELS = (
+    "The labels {shape} are rows of non-negative values summing to 1 and the model says nothing of its task (no "
+    "loss or torchmetrics metric held as a submodule, no `hparams.task`, no last nn.Sigmoid/nn.Softmax: a loss computed "
+    "in `training_step` is not seen), so they are read as a classifier's soft labels (mixup, label smoothing, a "
+    "teacher's probabilities), each sample's class the largest entry of its row. If they are a regression's targets "
+    "(proportions, compositional data), say so: `self.save_hyperparameters({{'task': 'regression'}})` in its `__init__` "
+    "(a plain nn.Module: `model.hparams = {{'task': 'regression'}}`), or hold its loss, `self.loss = nn.MSELoss()`; "
+    "`'task': 'multiclass'` says one class per sample and silences this (docs/your_model.md, 'Soft labels'); for one "
+    "head of a model of several outputs, selected by `output=`, declare it per head: `{{'task': {{'shares': "
+    "'regression', 'cls': 'multiclass'}}}}` (docs/your_model.md, 'Models of several outputs')")
+
+
 def regression_labels(labels: Any, width: int | None = None, model: Any = None, *, task: str | None = None) -> bool:
     """Whether the probe's ``labels`` are a regression target: floats that are not class-like.
     Class-like floats are zeros and ones (binary, one-hot, multi-hot), soft labels ``[N, C]`` (rows
@@ -198,8 +212,8 @@ def regression_labels(labels: Any, width: int | None = None, model: Any = None, 
 
 def _rows_sum_to_one(labels: Tensor) -> bool:
     """Whether every row of ``labels`` ``[N, C]`` is non-negative and sums to 1, to the rounding of
-    their dtype (1e-4 for float32 and float64; a teacher's bfloat16 probabilities sum to 1 +- 4e-3),
-    summed in float64 (float32 on MPS, which has no float64)."""
+    their dtype (1e-4 for float32 and float64, 4 eps for float16 and bfloat16: 3.9e-3 and 3.1e-2, whose
+    probabilities sum to 1 +- eps / 2), summed in float64 (float32 on MPS, which has no float64)."""
     tol = max(1e-4, 4 * torch.finfo(labels.dtype).eps) if labels.is_floating_point() else 1e-4
     lab = labels.detach().to(torch.float32 if labels.device.type == "mps" else torch.float64)
     return bool((lab >= 0).all()) and bool(((lab.sum(1) - 1).abs() <= tol).all())
@@ -211,11 +225,14 @@ def class_distributions(labels: Any, model: Any = None, *, task: str | None = No
     (mixup, CutMix, label smoothing, a teacher's probabilities) or one-hot rows. The audits that need
     one class per sample read them by their largest entry (:func:`class_indices`). Not where ``model``
     says it is multi-label or a regression (:func:`label_task`; ``task``: that answer where the caller
-    has it), nor zeros and ones that :func:`multi_hot_labels` reads as multi-hot (one-hot rows of a
-    model that says nothing are read as one class per sample, with its warning).
+    has it). Where it says nothing, the rows alone cannot tell a classifier's soft labels from a
+    regression's proportions (compositional targets) or one-hot rows from a multi-label model's: they
+    are read as class distributions with a warning that names how to say the task
+    (:data:`GUESSED_SOFT_LABELS`; one-hot rows: :data:`GUESSED_SINGLE_LABEL`).
 
     Examples:
-        >>> class_distributions(torch.tensor([[0.7, 0.3, 0.0], [0.05, 0.05, 0.9]])), class_distributions(torch.tensor([[0.7, 0.7]]))
+        >>> soft = torch.tensor([[0.7, 0.3, 0.0], [0.05, 0.05, 0.9]])
+        >>> class_distributions(soft, task="multiclass"), class_distributions(torch.tensor([[0.7, 0.7]]))
         (True, False)
         >>> class_distributions(torch.tensor([[0.7, 0.3]]), task="multilabel"), class_distributions(torch.tensor([2, 0]))
         (False, False)
@@ -226,8 +243,11 @@ def class_distributions(labels: Any, model: Any = None, *, task: str | None = No
     task = task if task is not None else label_task(model) if model is not None else None
     if task in ("multilabel", "regression") or not _rows_sum_to_one(labels):
         return False
-    lab = labels.detach()
-    return not bool(((lab == 0) | (lab == 1)).all()) or not multi_hot_labels(labels, task=task)
+    if task is None:  # a guess: rows summing to 1 are zeros and ones only where one-hot
+        lab = labels.detach()
+        guess = GUESSED_SINGLE_LABEL if bool(((lab == 0) | (lab == 1)).all()) else GUESSED_SOFT_LABELS
+        warnings.warn(guess.format(shape=f"[N, {labels.shape[1]}]"), UserWarning, stacklevel=outside_package())
+    return True
 
 
 def class_indices(labels: Any, model: Any = None, *, task: str | None = None) -> Any:
@@ -238,7 +258,7 @@ def class_indices(labels: Any, model: Any = None, *, task: str | None = None) ->
     predicted class other than that argmax.
 
     Examples:
-        >>> class_indices(torch.tensor([[0.3, 0.7, 0.0], [0.9, 0.05, 0.05]])), class_indices(torch.tensor([2, 0]))
+        >>> class_indices(torch.tensor([[0.3, 0.7, 0.0], [0.9, 0.05, 0.05]]), task="multiclass"), class_indices(torch.tensor([2, 0]))
         (tensor([1, 0]), tensor([2, 0]))
     """
     return labels.argmax(1) if class_distributions(labels, model, task=task) else labels

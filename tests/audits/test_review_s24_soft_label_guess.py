@@ -1,15 +1,22 @@
-"""A regression model's probe of proportions ``[N, C]`` (rows summing to 1): FairnessAudit's warning
-that the labels are a regression target showed the first rows' values with round(), which fails on
-the lists of a 2-D tensor (TypeError: type list doesn't define __round__ method) instead of warning."""
+"""Rows of non-negative values summing to 1 are soft labels only where the model is a classifier: a
+regression's proportions (compositional targets) look the same. What the model says of its task wins
+(label_task.class_distributions); where it says nothing the audits read the rows as soft labels and
+warn, naming how to say a regression (GUESSED_SOFT_LABELS).
+
+Before (fbe13a5): a model that said nothing had proportions read silently as a classifier's soft labels,
+by their argmax (misclassified rows, group accuracy, clean accuracy of a regression). And FairnessAudit's
+warning of a regression target failed on labels [N, C] (TypeError of round() on a row's list)."""
+
+import warnings
 
 import pytest
 import torch
 from torch import nn
 
-from lightning_causal.audits import CounterfactualAudit, FairnessAudit
+from lightning_causal.audits import BackdoorAudit, CounterfactualAudit, FairnessAudit
 from lightning_causal.audits.base import Probe
 from lightning_causal.audits.label_task import class_distributions, class_indices, regression_labels
-from lightning_causal.causal import AttributeFlip
+from lightning_causal.causal import AttributeFlip, Trigger
 from lightning_causal.causal.structure.counterfactuals import CounterfactualSettings
 
 X = torch.tensor([[0.0, 2.0, 0.0, 0.0], [1.0, 0.0, 2.0, 0.0], [0.0, 0.0, 0.0, 2.0], [1.0, 2.0, 0.0, 0.0]])
@@ -26,12 +33,32 @@ def _model(task: str | None = None) -> nn.Module:
     return model.eval()
 
 
+AUDITS = {
+    "counterfactual": lambda: CounterfactualAudit(max_samples=1, settings=CounterfactualSettings(steps=5)),
+    "fairness": lambda: FairnessAudit(AttributeFlip(0), sensitive=0),
+    "backdoor": lambda: BackdoorAudit(Trigger(torch.tensor([0.0, 0.0, 0.0, 1.0]), torch.tensor([0.0, 0.0, 0.0, 5.0]), target=2)),
+}
+
+
+@pytest.mark.parametrize("name", list(AUDITS))
+def test_rows_summing_to_one_of_a_model_that_says_nothing_are_read_as_soft_labels_with_a_warning_naming_regression(name):
+    with pytest.warns(UserWarning, match=r"summing to 1 and the model says nothing of its task.*'task': 'regression'"):
+        AUDITS[name]().run(_model(), Probe(X, SHARES))
+
+
+@pytest.mark.parametrize("name", list(AUDITS))
+def test_a_model_that_says_multiclass_reads_soft_labels_without_the_guess_warning(name):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        AUDITS[name]().run(_model("multiclass"), Probe(X, SHARES))
+
+
 def test_a_model_that_says_regression_keeps_its_proportions_a_regression_target():
     model = _model("regression")
     assert not class_distributions(SHARES, model) and class_indices(SHARES, model) is SHARES
     assert regression_labels(SHARES, 3, model)
     with pytest.raises(ValueError, match="a regression has no class to flip"):
-        CounterfactualAudit(max_samples=1, settings=CounterfactualSettings(steps=5)).run(model, Probe(X, SHARES))
+        AUDITS["counterfactual"]().run(model, Probe(X, SHARES))
     with pytest.warns(UserWarning, match=r"regression target such as \[0.5, 0.3, 0.2\]") as record:
         r = FairnessAudit(AttributeFlip(0), sensitive=0).run(model, Probe(X, SHARES))
     assert not any(k.startswith(("tpr/", "fpr/", "accuracy/")) for k in r.scalars)
@@ -39,3 +66,10 @@ def test_a_model_that_says_regression_keeps_its_proportions_a_regression_target(
     # a [N, 2] target of a 2-output regression holding its loss: no class distribution either
     two = torch.tensor([[0.3, 0.7], [0.6, 0.4]])
     assert not class_distributions(two, nn.ModuleDict({"fc": nn.Linear(4, 2), "loss": nn.MSELoss()}))
+
+
+def test_one_hot_rows_of_a_model_that_says_nothing_keep_the_multi_label_warning():
+    one_hot = torch.eye(3)[[0, 2, 1, 0]]
+    with pytest.warns(UserWarning, match=r"exactly one 1 per row.*'task': 'multilabel'"):
+        assert torch.equal(class_indices(one_hot), torch.tensor([0, 2, 1, 0]))
+    assert not class_distributions(one_hot, task="multilabel")
