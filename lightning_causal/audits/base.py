@@ -36,7 +36,11 @@ class Probe:
 
     Args:
         inputs: a tensor ``[N, ...]`` or a tuple of tensors sharing the first dimension.
-        labels: optional class labels ``[N]`` (used by audits that need ground truth).
+        labels: optional labels, one row per sample (used by audits that need ground truth): class
+            indices ``[N]``, soft labels ``[N, C]`` (rows summing to 1: mixup, label smoothing, a
+            teacher's probabilities; read by their largest entry where an audit needs one class per
+            sample, :func:`~lightning_causal.audits.label_task.class_indices`), multi-hot ``[N, C]`` or
+            a regression's target; each audit says which it takes.
         additional_forward_args: passed to the model after the inputs (Captum's convention: a
             tuple is positional, a Mapping keywords, e.g. ``{"attention_mask": mask}``); tensors with
             ``N`` rows belong to their samples and travel with them.
