@@ -1,10 +1,13 @@
 """Categories of the warnings that describe the samples an estimator was given (the probe's contents).
 
 Such a warning says what the samples hold, not what the caller configured: too few distinct rows to compare
-layers by, one sample of each explained class, samples repeated, groups constant over the samples or already
-equal to the baseline, layers these samples neither move nor route through. A probe of two rows (an audit's
-dry run) trips most of them whatever the model, so callers that run on such a probe filter them by category,
-never by their wording, which may change::
+layers by, one sample of each explained class, samples repeated or without spread, groups constant over the
+samples or already equal to the baseline, layers these samples neither move nor route through, a correlation
+the samples cannot determine (``GaussianCopula``), one-hot blocks seen in them or an output constant over inputs
+drawn from them (``SobolAudit``), a gradient exactly 0 at them (``CaptumBaseline``). A probe of two rows (an
+audit's dry run) trips most of them whatever the model, so callers that run on such a probe filter them by
+category, never by their wording, which may change (``SobolAudit`` and ``CausalGraphAudit`` check theirs on the
+whole probe at the dry run instead)::
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ProbeContentsWarning)
@@ -19,7 +22,7 @@ __all__ = ["ConstantGroupsWarning", "ProbeContentsWarning", "RepeatedSamplesWarn
 
 class ProbeContentsWarning(UserWarning):
     """A warning about what the given samples hold (too few, one a class, repeated, constant, at the baseline,
-    layers they do not move), which a small probe trips whatever the model."""
+    layers they do not move, a gradient 0 at them), which a small probe trips whatever the model."""
 
 
 class RepeatedSamplesWarning(ProbeContentsWarning):
