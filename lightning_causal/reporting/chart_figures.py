@@ -16,6 +16,7 @@ from lightning_causal.reporting.figure_style import (
     NEG,
     POS,
     WIDTH,
+    largest_first,
     short_labels,
     title_lines,
 )
@@ -30,7 +31,7 @@ def bar_figure(
     values: Tensor, title: str, top: int = 16, labels: Sequence[str] | None = None, *, value_label: str = "importance",
     item_label: str = "unit", estimated: Sequence[bool] | None = None,
 ) -> Figure:
-    """Bars of the ``top`` values of largest magnitude, largest first, labelled by ``labels[i]``
+    """Bars of the ``top`` values of largest magnitude, largest first (equal magnitudes in index order), labelled by ``labels[i]``
     (default the index ``i``); red positive, blue negative where some value is negative, one neutral
     colour where none is (magnitudes such as a mean ``|effect|`` have no direction). Landscape (about 2:1), the shape of a
     TensorBoard image card. ``estimated[i]`` marks value ``i`` as a first-order estimate (an
@@ -57,7 +58,7 @@ def bar_figure(
     """
     v = values.detach().float().cpu().reshape(-1)
     k = min(top, v.numel())
-    order = v.abs().topk(k).indices.tolist()
+    order = largest_first(v.abs(), k)  # ties (bars of equal height) in index order
     names = [str(labels[i]) if labels is not None else str(i) for i in order]
     slanted = max(len(n) for n in names) * k > 48
     guess = [bool(e) for e in estimated] if estimated is not None else [False] * v.numel()

@@ -16,7 +16,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["MAGNITUDE", "MAX_BARS", "NEG", "POS", "WIDTH", "layer_labels", "numbers_named", "path_tail", "short_label",
+__all__ = ["MAGNITUDE", "MAX_BARS", "NEG", "POS", "WIDTH", "largest_first", "layer_labels", "numbers_named", "path_tail", "short_label",
            "short_labels", "step_bars", "strip_common_prefix", "title_lines", "to_float"]
 
 WIDTH = 5.2  # inches at 100 dpi: 520 pixels, about the width of a TensorBoard image card
@@ -159,6 +159,22 @@ def title_lines(title: str, width: int) -> list[str]:
     if sep and len(head) + 1 <= width and len(tail) <= width:
         return [head + ":", tail]
     return textwrap.wrap(title, width)
+
+
+def largest_first(scores: Any, k: int) -> list[int]:
+    """The indices of the ``k`` largest of ``scores`` (a 1-D tensor), largest first, ties in index order: the order of
+    a chart's bars (``topk`` leaves the order of ties unset: a map of 0 drew its features shuffled).
+
+    Args:
+        scores: one score per item ``[U]``.
+        k: how many indices.
+
+    Examples:
+        >>> import torch
+        >>> largest_first(torch.tensor([0.5, 0.9, 0.5, 0.5]), 3), largest_first(torch.zeros(6), 4)
+        ([1, 0, 2], [0, 1, 2, 3])
+    """
+    return scores.sort(descending=True, stable=True).indices[:k].tolist()
 
 
 def to_float(v: Any) -> float:

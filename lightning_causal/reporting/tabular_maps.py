@@ -6,7 +6,13 @@ from __future__ import annotations
 import torch
 from matplotlib.figure import Figure
 
-from lightning_causal.reporting.figure_style import MAGNITUDE, WIDTH, short_labels, title_lines
+from lightning_causal.reporting.figure_style import (
+    MAGNITUDE,
+    WIDTH,
+    largest_first,
+    short_labels,
+    title_lines,
+)
 from lightning_causal.reporting.image_figures import say_all_zero
 from lightning_causal.reporting.map_data import (
     SERIES_COLOURS,
@@ -100,8 +106,7 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
     scores = {k: v.detach().float().cpu().reshape(v.shape[0], -1)[:, columns] for k, v in data.maps.items()}
     first = next(iter(scores.values()))
     k, m = min(top, len(columns)), len(scores)
-    # largest mean |score| first, ties in index order (topk leaves their order unset: a map of 0 drew its features shuffled)
-    order = first.abs().mean(0).sort(descending=True, stable=True).indices[:k].tolist()
+    order = largest_first(first.abs().mean(0), k)  # ties in index order (a map of 0: the features as they come)
     _, glob = drawn_samples(data)
     if glob:  # one map for the whole probe (Sobol' indices): no per-sample scores to average
         what = explained_quantity(data.meta, data.class_name)
