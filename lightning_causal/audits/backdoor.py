@@ -13,6 +13,7 @@ from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.audits.options import (
     check_distinct_tags,
     check_names,
+    check_one_label_per_sample,
     class_indices,
     class_label,
     multi_hot_labels,
@@ -194,6 +195,9 @@ class BackdoorAudit(Audit):
                mbs: int | None) -> None:
         x, options = probe.first, self.model_options(probe)
         trigger = self.trigger.to(x.device)  # type: ignore[union-attr]
+        if labels is not None:  # [N, C] left by class_indices: the model says multi-label or regression
+            check_one_label_per_sample("BackdoorAudit", labels, x.shape[0], "for the attack success rate",
+                                       model=task_model(model, self.output))
         if labels is not None and (labels.is_floating_point() or labels.dtype.is_complex):
             raise ValueError(f"Expected argument `probe.labels` to hold integer class indices (e.g. torch.long) for BackdoorAudit's "
                              f"attack success rate but got dtype {labels.dtype}; convert them with `.long()`")

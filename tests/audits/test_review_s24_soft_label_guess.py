@@ -73,3 +73,13 @@ def test_one_hot_rows_of_a_model_that_says_nothing_keep_the_multi_label_warning(
     with pytest.warns(UserWarning, match=r"exactly one 1 per row.*'task': 'multilabel'"):
         assert torch.equal(class_indices(one_hot), torch.tensor([0, 2, 1, 0]))
     assert not class_distributions(one_hot, task="multilabel")
+
+
+@pytest.mark.parametrize("task", ["multilabel", "regression"])
+def test_backdoor_audit_refuses_soft_labels_its_model_does_not_read_as_classes_naming_the_argmax_way_out(task):
+    # BackdoorAudit said "convert them with `.long()`", which makes every soft row class 0 (bfe37be named the
+    # argmax for CounterfactualAudit and FairnessAudit only)
+    mixup = 0.7 * torch.eye(3)[[0, 1, 0, 2]] + 0.3 * torch.eye(3)[[1, 2, 2, 0]]
+    with pytest.raises(ValueError, match=rf"soft labels but the model says it is {task}.*b\[1\]\.argmax\(1\)") as err:
+        AUDITS["backdoor"]().run(_model(task), Probe(X, mixup))
+    assert ".long()" not in str(err.value)
