@@ -394,16 +394,6 @@ def _check_trial_pass(cache: PrefixCache, xs: tuple[Tensor, ...], module: nn.Mod
 
 
 @contextlib.contextmanager
-def _counted(module: nn.Module, calls: list[None]) -> Iterator[None]:
-    """Append to ``calls`` at each call of ``module`` within the context's body (a forward hook, removed after)."""
-    handle = module.register_forward_hook(lambda *_: calls.append(None))
-    try:
-        yield
-    finally:
-        handle.remove()
-
-
-@contextlib.contextmanager
 def _together(*contexts: contextlib.AbstractContextManager) -> Iterator[None]:
     with contextlib.ExitStack() as stack:
         for context in contexts:
@@ -416,16 +406,15 @@ def _hooks_cache(forward: Forward, xs: tuple[Tensor, ...], layer: str, module: n
     only (found on a few probe samples, checked on every sample during the probe run)."""
     check = ProbeCheck(find_read_slices(forward, xs, module) if cut else ReadSlices([]))
     readers = LinearReaders(module)
-    calls: list[None] = []  # the layer's calls in the pass over the probe (a branch the trial rows do not take)
-    split, rec = hook_split(forward, xs, module, around=_together(check.context(), readers.recording(forward.model),
-                                                                  _counted(module, calls)))
+    split, rec = hook_split(forward, xs, module, around=_together(check.context(), readers.recording(forward.model)))
     with torch.enable_grad():  # the check backpropagates through the output's selection (`output=` a callable) too
         output = forward.select(rec.output)
     reads = check.finish(output)
     cache = PrefixCache(forward, layer, split.run, value=module_output(rec.cut_output, layer),
                         output=output.detach(), path="hooks", reason="", fallback=FullRunner(forward, xs, module))
     readers.value, cache.linear = cache.value, readers
-    cache.calls = len(calls)
+    # the layer's calls in the pass over the probe, whose record names every module call (a branch the trial rows do not take)
+    cache.calls = sum(split.modules.get(name) is module for name in rec.names)
     return cache, reads
 
 
