@@ -64,7 +64,9 @@ from lightning_causal.reporting.figure_kinds import (
 )
 from lightning_causal.reporting.figure_style import short_labels
 from lightning_causal.reporting.glyphs import GlyphsGatheredFigure, glyphs_gathered
+from lightning_causal.reporting.graph_figures import graph_figure
 from lightning_causal.reporting.image_figures import ImageOrigin, check_origin, image_grid_figure
+from lightning_causal.reporting.layer_map_figures import layer_map_figure
 from lightning_causal.reporting.layout import custom_layout
 from lightning_causal.reporting.summary import markdown_summary
 
@@ -583,18 +585,12 @@ def _interval_figure(r: AuditResult, name: str, rows: list[dict]) -> Figure:
                                label_chars=chars)
 
 
-def _graph_figure(graph: dict) -> Any:
-    try:
-        from lightning_causal.reporting import graph_figures
-    except ImportError:
-        return None
+def _graph_figure(graph: dict) -> Figure | None:
     kind = graph.get("kind")
     if kind == "layer_map":  # one row a layer, sized for a card (layer_map_figures' docstring)
-        from lightning_causal.reporting.layer_map_figures import layer_map_figure
-
         return layer_map_figure(graph)
-    if hasattr(graph_figures, "graph_figure") and (kind == "causal_graph" or _causal_graph_like(graph)):
-        return graph_figures.graph_figure(graph)
+    if kind == "causal_graph" or _causal_graph_like(graph):
+        return graph_figure(graph)
     return None  # a graph of an audit of one's own in another form: in the JSON report only
 
 
