@@ -62,7 +62,8 @@ _METADATA = {
 
 @dataclass
 class CallRecord:
-    """The module calls of one model run, up to the layer's first call (``cut``)."""
+    """The module calls of one model run: ``names`` and ``parents`` of every call (the layer's later calls too,
+    which ``PrefixCache.calls`` counts), ``outputs`` of those completed before the layer's first call (``cut``)."""
 
     names: list[str] = field(default_factory=list)
     parents: list[int | None] = field(default_factory=list)
