@@ -27,3 +27,11 @@ def test_a_three_level_column_still_gets_the_categorical_advice(values):
     with pytest.raises(ValueError, match="three or more levels") as err:
         AttributeFlip(0, values=values)(x)
     assert "mixup" not in str(err.value)
+
+
+def test_a_numeric_column_in_the_codes_range_keeps_the_callable_advice_beside_the_mixing():
+    # review of a61f273: a feature min-max scaled to [0, 1] also lies between the codes 0 and 1; the refusal
+    # named the mixing only, as if every such column were a mixup blend, and lost the callable counterfactual
+    x = torch.tensor([[0.0, 1.0], [0.12, 2.0], [0.5, 3.0], [0.87, 4.0], [1.0, 5.0]])
+    with pytest.raises(ValueError, match=r"mixup or CutMix.*numeric column, not blended.*callable counterfactual"):
+        AttributeFlip(0)(x)

@@ -36,9 +36,12 @@ def _require_binary(col: Tensor, values: tuple[float, float], allowed: Tensor, n
         blended = bool(((levels >= lo) & (levels <= hi)).all()) and bool((inside != inside.round()).any())  # 1 of (0, 2): a level
         if levels.numel() > 2:  # a categorical attribute: no pair of `values=` makes a flip of every row
             shown = ", ".join(f"{v:g}" for v in levels[:8].tolist()) + (", ..." if levels.numel() > 8 else "")
-            if blended:
+            if blended:  # or a numeric column scaled into the codes' range (min-max to [0, 1]): its advice too
                 raise ValueError(f"Expected column {name!r} to hold only the values {values} but it holds "
-                                 f"{levels.numel()} levels ({shown}), {_BLENDED}")
+                                 f"{levels.numel()} levels ({shown}), {_BLENDED}; if it is a numeric column, not blended "
+                                 "(a feature scaled to the codes' range), a flip swaps the two values of a binary "
+                                 "attribute: pass a callable counterfactual that sets the column, e.g. `lambda x: "
+                                 "scm.counterfactual(x, {column: x[:, j] + delta})` (descendants recomputed)")
             raise ValueError(
                 f"Expected column {name!r} to hold only the values {values} but it holds {levels.numel()} levels ({shown}): a "
                 "flip swaps the two values of a binary attribute. For an attribute of three or more levels pass a callable "
