@@ -363,8 +363,9 @@ class Audit(ABC):
         Returns the result (its scalar names let monitors check their tag before training), or
         ``None``. Warnings about what the 2 samples hold (too few rows to compare layers by, one
         sample a class, repeated samples, constant groups, both equal to the baseline, layers they do not
-        move), of category :class:`~lightning_causal.causal.engine.probe_warnings.ProbeContentsWarning`,
-        are left to the audits of the whole probe.
+        move, a gradient 0 at both), of category :class:`~lightning_causal.causal.engine.probe_warnings.ProbeContentsWarning`,
+        are left to the audits of the whole probe (or checked on the whole probe by an override:
+        ``SobolAudit``'s correlation and one-hot blocks, ``CausalGraphAudit``'s spread).
 
         A probe whose forward arguments may link its samples (a graph's ``edge_index`` over the rows,
         :func:`~lightning_causal.causal.engine.linked_samples.linked_arguments`) is first checked on
