@@ -105,15 +105,20 @@ def warn_layer_unreached(audit: CaptumBaseline, result: AuditResult, layer: str,
     table a forward argument), and Captum's layer methods attribute along that input only, so the
     ``compare/`` metrics of the layer are NaN (a constant ranking) with nothing else saying why. Where
     ``moved()`` says the layer's activations change with the explained input, the cause is another: the
-    model's gradient after the layer is 0 (``torch.round`` of its activations), said so."""
+    model's gradient after the layer is 0 at the probe's samples (``torch.round`` of its activations, or ReLUs after
+    it off at every sample), said so; that warning says what holds at the samples, a ``ProbeContentsWarning``, which
+    :meth:`Audit.dry_run` ignores (two samples whose ReLUs are all off say nothing of the whole probe), where a layer
+    that reads forward arguments only is one whatever the samples, a ``UserWarning`` the dry run shows."""
     if not bool((other == 0).all()) or not bool(causal.ne(0).any()):
         return
+    category: type[UserWarning] = UserWarning
     if moved is not None and moved():
+        category = ProbeContentsWarning
         message = (f"{method} gives every unit of {layer!r} exactly 0 in every probe sample, whose causal effects are not "
                    "0: the model's gradient after the layer is 0 at every sample (a piecewise-constant step such as "
-                   "torch.round, floor or sign of its activations, without a straight-through gradient), so a gradient "
-                   "method ranks nothing there and its compare/ metrics are NaN; its causal effects (unit_effects) are "
-                   "what explains the layer")
+                   "torch.round, floor or sign of its activations, without a straight-through gradient, or ReLUs after "
+                   "it off at every probe sample), so a gradient method ranks nothing there and its compare/ metrics are "
+                   "NaN; its causal effects (unit_effects) are what explains the layer")
     else:
         message = (f"{method} gives every unit of {layer!r} exactly 0 in every probe sample, whose causal effects are not "
                    "0: the layer does not depend on the explained input (it reads forward arguments only, e.g. the table "
@@ -121,7 +126,7 @@ def warn_layer_unreached(audit: CaptumBaseline, result: AuditResult, layer: str,
                    "metrics are NaN; explain the input that reaches it (the first parameter of forward) or leave it out "
                    "of `layers`")
     result.meta.setdefault("notes", []).append(message)
-    warnings.warn(f"CaptumBaseline {audit.name!r}: {message}", UserWarning, stacklevel=outside_package())
+    warnings.warn(f"CaptumBaseline {audit.name!r}: {message}", category, stacklevel=outside_package())
 
 
 def warn_surrogate_gradient(audit: CaptumBaseline, model: nn.Module, probe: Probe, target: Tensor, result: AuditResult) -> None:
