@@ -114,13 +114,19 @@ def show_input(ax: Any, x: Tensor, origin: ImageOrigin = "upper") -> None:
         >>> ax.get_images()[0].get_array()[0, 0].tolist()  # red, no green, no blue
         [1.0, 0.5, 0.0]
     """
+    pixels, grey = _input_pixels(x)
+    ax.imshow(pixels, cmap="gray" if grey else None, interpolation="nearest", origin=origin)
+
+
+def _input_pixels(x: Tensor) -> tuple[Any, bool]:
+    """What :func:`show_input` draws of sample ``x``: the array, and whether it is grey (a colour map's, scaled to its
+    own range) or colour (``[H, W, 3]``, stretched to [0, 1] here)."""
     x = x.detach().float().cpu()
     if x.dim() == 3 and x.shape[0] == 3:
         img = x.permute(1, 2, 0)
         lo, hi = float(img.min()), float(img.max())
-        ax.imshow(((img - lo) / (hi - lo) if hi > lo else img * 0).numpy(), interpolation="nearest", origin=origin)
-    else:
-        ax.imshow(to_image(x).numpy(), cmap="gray", interpolation="nearest", origin=origin)
+        return ((img - lo) / (hi - lo) if hi > lo else img * 0).numpy(), False
+    return to_image(x).numpy(), True
 
 
 MAX_COLUMNS = 4  # panels per row of a heatmap figure: more would shrink each map below legibility in a TensorBoard card
@@ -312,13 +318,9 @@ def reshow_input(image: Any, x: Tensor) -> None:
         image: the ``AxesImage``.
         x: one sample ``[C, H, W]`` or ``[H, W]``.
     """
-    x = x.detach().float().cpu()
-    if x.dim() == 3 and x.shape[0] == 3:
-        rgb = x.permute(1, 2, 0)
-        lo, hi = float(rgb.min()), float(rgb.max())
-        image.set_data(((rgb - lo) / (hi - lo) if hi > lo else rgb * 0).numpy())
-    else:
-        image.set_data(to_image(x).numpy())
+    pixels, grey = _input_pixels(x)
+    image.set_data(pixels)
+    if grey:
         image.norm.autoscale(image.get_array())  # imshow's scale of the new grey image (its min and max)
 
 
