@@ -44,7 +44,10 @@ class LightningClassifier(pl.LightningModule):
 
     Each step logs ``<stage>_loss`` (``train``, ``val``) and, for class-index labels ``[N]``,
     ``<stage>_acc``. Soft labels ``[N, C]`` (mixup, CutMix, label smoothing, a teacher's probabilities)
-    train with the cross-entropy against those class probabilities and log the loss only.
+    train with the cross-entropy against those class probabilities and log the loss only. It holds its
+    ``nn.CrossEntropyLoss`` as a submodule, which tells the audits it is a single-label classifier
+    (:func:`~lightning_causal.audits.label_task.label_task`): one-hot and soft labels are read as
+    classes without the warning of a guess.
 
     Args:
         model: the network; one of several inputs (``model(x_cont, x_cat)``) trains on batches
@@ -69,6 +72,10 @@ class LightningClassifier(pl.LightningModule):
         # built by LightningCLI, the network is a config (plain data): kept, for load_from_checkpoint(path)
         self.save_hyperparameters(ignore=None if built_by_cli() else ["model"])
         self.model = model
+        # says the task: the audits read it from the losses a model holds (label_task: one class per sample), so that
+        # one-hot and soft labels [N, C] are read as classes without a guess's warning. The steps call F.cross_entropy,
+        # the same loss, which a whole-module pickle saved before this attribute still has
+        self.cross_entropy = nn.CrossEntropyLoss()
         self.lr = lr
         self.optimizer_name = optimizer
 

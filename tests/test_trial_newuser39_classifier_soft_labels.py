@@ -40,3 +40,19 @@ def test_class_index_labels_keep_their_accuracy():
     _, logs = _logged(model, model.validation_step, (x, y))
     with torch.no_grad():
         assert logs["val_acc"] == float((model(x).argmax(1) == y).float().mean())
+
+
+def test_the_classifier_says_it_is_single_label_so_soft_labels_are_read_without_a_guess():
+    # review: it called F.cross_entropy without holding a loss, so label_task found nothing and the audits read its
+    # mixup targets as soft labels on a guess, warning that they might be a regression's proportions
+    import warnings
+
+    from lightning_causal.audits.label_task import class_indices, label_task
+
+    model = LightningClassifier(nn.Linear(8, 10))
+    _, t = _mixup(torch.randn(6, 8), torch.tensor([0, 3, 3, 9, 1, 2]))
+    assert label_task(model) == "multiclass"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.equal(class_indices(t, model), torch.tensor([0, 3, 3, 9, 1, 2]))
+    assert sum(p.numel() for p in model.parameters()) == 90 and set(model.state_dict()) == {"model.weight", "model.bias"}
