@@ -254,7 +254,7 @@ def class_indices(labels: Any, model: Any = None, *, task: str | None = None) ->
     """``labels`` as one class per sample where they are class distributions ``[N, C]``
     (:func:`class_distributions`: soft labels of mixup, CutMix, label smoothing or distillation, or
     one-hot floats): the class of each row's largest entry, ``int64`` ``[N]`` (a row's first such class
-    where two tie, a 50/50 mixup); any other ``labels`` as they are. "Misclassified" is then a
+    where two tie, a 50/50 mixup: the lower index); any other ``labels`` as they are. "Misclassified" is then a
     predicted class other than that argmax.
 
     Examples:
