@@ -285,16 +285,15 @@ def embedding_output(outputs: Any, model: Any = None, output: Any = None) -> str
     if not isinstance(outputs, Tensor) or outputs.dim() != 2 or outputs.shape[1] < 2 or outputs.shape[0] == 0:
         return None
     model = task_model(model, output)
-    # float64 where the device has it (MPS has none: there float32, whose rounding is far below the 1e-4 tested)
-    out = outputs.detach().to(torch.float32 if outputs.device.type == "mps" else torch.float64)
     # float16 / bfloat16 outputs round each value by up to eps/2 (relative): a bfloat16 softmax row
-    # [1.0, 2e-4, ...] sums to 1 + 7e-4. The norm keeps 1e-4: widened to the rounding, a classifier's
-    # one row of two logits (first_row_outputs) near the unit circle would be refused as an embedding;
-    # a float16 / bfloat16 embedding (norms 1 +- 1e-3) is then missed, which only loses a warning.
-    tol = max(1e-4, 4 * torch.finfo(outputs.dtype).eps) if outputs.is_floating_point() else 1e-4
-    probabilities = bool((out >= 0).all()) and bool(((out.sum(1) - 1).abs() <= tol).all())
-    if not probabilities and bool(((out.norm(dim=1) - 1).abs() <= 1e-4).all()):
-        return "every row has unit L2 norm"
+    # [1.0, 2e-4, ...] sums to 1 + 7e-4, within _rows_sum_to_one's tolerance. The norm keeps 1e-4: widened to the
+    # rounding, a classifier's one row of two logits (first_row_outputs) near the unit circle would be refused as an
+    # embedding; a float16 / bfloat16 embedding (norms 1 +- 1e-3) is then missed, which only loses a warning.
+    if not _rows_sum_to_one(outputs):
+        # float64 where the device has it (MPS has none: there float32, whose rounding is far below the 1e-4 tested)
+        out = outputs.detach().to(torch.float32 if outputs.device.type == "mps" else torch.float64)
+        if bool(((out.norm(dim=1) - 1).abs() <= 1e-4).all()):
+            return "every row has unit L2 norm"
     modules = getattr(model, "modules", None)
     if output is None and callable(modules) and label_task(model) is None:
         held = sorted({type(m).__name__ for m in modules() if type(m).__name__ in _EMBEDDING_LOSSES})
