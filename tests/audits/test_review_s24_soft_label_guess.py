@@ -83,3 +83,11 @@ def test_backdoor_audit_refuses_soft_labels_its_model_does_not_read_as_classes_n
     with pytest.raises(ValueError, match=rf"soft labels but the model says it is {task}.*b\[1\]\.argmax\(1\)") as err:
         AUDITS["backdoor"]().run(_model(task), Probe(X, mixup))
     assert ".long()" not in str(err.value)
+
+
+def test_a_two_output_regression_target_of_a_silent_model_is_read_with_the_warning_and_kept_once_it_says_regression():
+    two, silent = torch.tensor([[0.3, 0.7], [0.6, 0.4]]), nn.Linear(4, 2)
+    with pytest.warns(UserWarning, match=r"\[N, 2\] are rows of non-negative values summing to 1.*'task': 'regression'"):
+        assert torch.equal(class_indices(two, silent), torch.tensor([1, 0]))
+    silent.hparams = {"task": "regression"}
+    assert class_indices(two, silent) is two
