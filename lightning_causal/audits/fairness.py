@@ -92,7 +92,9 @@ def wilson_interval(positives: int, n: int, z: float = _Z95) -> list[float]:
     p, z2 = positives / n, z * z
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    return [max(0.0, centre - half), min(1.0, centre + half)]
+    # exact at 0 and n positives (centre - half is 0 there, 1 - (centre + half) too, but not in floats: 7e-18 at 0 of
+    # 35, which drew a negative error bar); the estimate lies in the interval
+    return [min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))]
 
 
 class FairnessAudit(Audit):
