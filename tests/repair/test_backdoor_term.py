@@ -468,3 +468,28 @@ def test_soft_labels_are_read_by_their_largest_class():
     assert torch.equal(term.loss(model, x, soft), term.loss(model, x, y))
     with pytest.raises(ValueError, match=r"one class index per sample .*summing to 1"):  # multi-hot rows: no distribution
         term.loss(model, x, torch.tensor([[1.0, 1.0], [1.0, 0.0]]))
+
+
+def test_soft_labels_of_a_model_that_says_multilabel_are_refused_with_the_argmax_way_out():
+    model, t, x, _ = _identity_setup()
+    model.hparams = {"task": "multilabel"}
+    term = BackdoorSuppressionTerm(t, unlearn_weight=0.5, path_weight=2.0, distill_weight=0.0, augment=None)
+    with pytest.raises(ValueError, match=r"the model says it is multilabel.*b\[1\]\.argmax\(1\)"):
+        term.loss(model, x, torch.tensor([[0.7, 0.3], [0.9, 0.1]]))
+
+
+def test_the_models_label_task_is_found_once_per_model(monkeypatch):
+    # label_task walks every module (1.7 ms on 300 modules): once per model, not at every step of soft labels
+    import lightning_causal.repair.backdoor as backdoor
+
+    calls = []
+    monkeypatch.setattr(backdoor, "label_task", lambda m: calls.append(m) or None)
+    model, t, x, y = _identity_setup()
+    term = BackdoorSuppressionTerm(t, unlearn_weight=0.5, path_weight=2.0, distill_weight=0.0, augment=None)
+    soft = torch.tensor([[0.7, 0.3], [0.9, 0.1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the model says nothing of its task: the soft-label guess warns
+        for _ in range(3):
+            term.loss(model, x, soft)
+        assert calls == [model]
+        assert "_label_tasks" not in copy.deepcopy(term).__dict__  # weak references are not copied
