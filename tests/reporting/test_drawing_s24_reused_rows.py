@@ -10,7 +10,7 @@ import torch
 from matplotlib.figure import Figure
 
 from lightning_causal.audits.base import AuditResult
-from lightning_causal.reporting import image_figures
+from lightning_causal.reporting import frame_maps, image_figures
 from lightning_causal.reporting.image_figures import heatmap_row
 from lightning_causal.reporting.tensorboard import TensorBoardRenderer, figure_image
 
@@ -30,6 +30,19 @@ class _Images:
         return lambda *args, **kwargs: None
 
 
+def _built(monkeypatch, module) -> list[Figure]:
+    """The figures ``module`` builds from now on (its ``Figure`` counted)."""
+    built: list[Figure] = []
+
+    class Counted(Figure):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(module, "Figure", Counted)
+    return built
+
+
 def _result(n: int, shape: tuple[int, ...], names: list[str], seed: int) -> AuditResult:
     g = torch.Generator().manual_seed(seed)
     maps = {name: torch.randn(n, *shape, generator=g) for name in names}
@@ -43,14 +56,7 @@ def _result(n: int, shape: tuple[int, ...], names: list[str], seed: int) -> Audi
     ((3, 6, 10), ["causal", "IntegratedGradients", "Saliency"], 3, 6),  # colour input, one figure per map: samples 0, 2
 ])
 def test_reused_rows_draw_the_pixels_of_their_own_figures(monkeypatch, shape, names, n, built_figures):
-    built = []
-
-    class Counted(Figure):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            built.append(self)
-
-    monkeypatch.setattr(image_figures, "Figure", Counted)
+    built = _built(monkeypatch, image_figures)
     torch.manual_seed(0)
     inputs = torch.rand(n, *shape) * torch.arange(1, n + 1).view(n, 1, 1, 1)  # each sample its own grey range
     results, labels = [_result(n, shape, names, 1)], torch.tensor([0, 1, 2, 0])[:n]
@@ -91,16 +97,7 @@ def test_a_row_not_drawn_yet_is_not_redrawn():
 
 
 def test_video_frames_redraw_one_figure_with_the_pixels_of_their_own(monkeypatch):
-    from lightning_causal.reporting import frame_maps
-
-    built = []
-
-    class Counted(Figure):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            built.append(self)
-
-    monkeypatch.setattr(frame_maps, "Figure", Counted)
+    built = _built(monkeypatch, frame_maps)
     g = torch.Generator().manual_seed(0)
     n, shape = 3, (3, 2, 6, 6)  # colour video [C, T, H, W] of 2 frames
     inputs = torch.rand(n, *shape, generator=g)
@@ -114,3 +111,26 @@ def test_video_frames_redraw_one_figure_with_the_pixels_of_their_own(monkeypatch
     assert sorted(writer.images) == sorted(kept) == [f"causal/toy/maps/sample_{i}" for i in range(n)]
     for tag, fig in kept.items():
         assert np.array_equal(figure_image(fig), writer.images[tag]), tag
+
+
+# Review of the change (git diff 8e7989a): nothing of the sample drawn before may show in a redrawn figure (its title,
+# the input's grey scale, a map's "0 everywhere" and one-tick colour bar). Adversarial rows after a normal first
+# sample: an input and map of 0 only, inputs 100 times larger, a constant input.
+@pytest.mark.parametrize("shape, kind, module", [((1, 6, 6), None, image_figures), ((1, 2, 5, 5), "frames", frame_maps)])
+def test_a_redrawn_figure_shows_nothing_of_the_sample_drawn_in_it_before(monkeypatch, shape, kind, module):
+    built = _built(monkeypatch, module)
+    g = torch.Generator().manual_seed(0)
+    inputs, maps = torch.rand(4, *shape, generator=g), torch.randn(4, *shape, generator=g)
+    inputs[1], maps[1] = 0.0, 0.0  # input and map of 0 only: its own figure ("0 everywhere", a one-tick bar)
+    inputs[2] *= 100.0  # another grey range, in sample 0's figure
+    inputs[3] = 7.0  # a constant input (black, as imshow draws it), in sample 0's figure too
+    result = AuditResult("toy", maps={"causal": maps}, meta={"targets": [0, 1, 0, 1], "class_names": ["cat", "dog"]})
+    labels = torch.tensor([0, 1, 1, 0])  # every title its own
+    writer = _Images()
+    TensorBoardRenderer(max_samples=4, figure_kind=kind).render_figures(writer, [result], inputs, step=0, probe_labels=labels)
+    assert len(built) == 2  # samples 0 and 1 built theirs; 2 and 3 redrew sample 0's after sample 1's was drawn
+    kept = TensorBoardRenderer(max_samples=4, figure_kind=kind).figures([result], inputs, probe_labels=labels)
+    assert sorted(kept) == sorted(writer.images) == [f"causal/toy/maps/sample_{i}" for i in range(4)]
+    for tag, fig in kept.items():
+        assert np.array_equal(figure_image(fig), writer.images[tag]), tag
+    assert len({id(fig) for fig in kept.values()}) == 4  # figures() hands out a figure per sample, none redrawn
