@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from lightning_causal.reporting.figure_style import short_label, short_labels
@@ -179,8 +180,16 @@ def drawn_samples(data: MapData) -> tuple[int, bool]:
     return min(data.max_samples, int(data.inputs.shape[0]), *sizes), glob
 
 
+def _finite_peak(v: Tensor) -> float:
+    """The largest finite |value| of ``v`` (0 where it has none): one NaN or infinite pixel in one sample made the
+    limit NaN, and every sample's map was drawn on matplotlib's fallback scale."""
+    a = v.detach().float().abs()
+    a = a[torch.isfinite(a)]
+    return float(a.max()) if a.numel() else 0.0
+
+
 def map_limits(data: MapData, values: dict[str, Tensor]) -> dict[str, float]:
-    """Each map's colour-scale limit: its own largest |value| (maps of different units, such as the
+    """Each map's colour-scale limit: its own largest finite |value| (maps of different units, such as the
     causal effect beside Captum's attributions), or, when ``meta["shared_map_scale"]`` is set (maps
     of one unit, such as Sobol' first-order and total indices, both shares of the output variance),
     the largest over the maps, so that equal values look equal in every panel.
@@ -189,7 +198,7 @@ def map_limits(data: MapData, values: dict[str, Tensor]) -> dict[str, float]:
         data: the maps, the probe inputs they explain and the audit's ``meta``.
         values: name -> the drawn values of each map.
     """
-    own = {k: float(v.detach().float().abs().max()) if v.numel() else 0.0 for k, v in values.items()}
+    own = {k: _finite_peak(v) for k, v in values.items()}
     if data.meta.get("shared_map_scale"):
         peak = max(own.values(), default=0.0)
         own = dict.fromkeys(own, peak)
