@@ -25,6 +25,7 @@ __all__ = [
     "check_max_batch_size",
     "current_shard",
     "each_chunk",
+    "first_in_block",
     "is_out_of_memory",
     "map_rows",
     "pass_budget",
@@ -283,10 +284,12 @@ def _free_cached() -> None:
 @dataclass
 class _Fit:
     """What an out-of-memory retry learnt in a :func:`remembered_fit` block: per device of the rows, the share of the
-    rows asked for that fit (the smallest seen), and whether the block warned."""
+    rows asked for that fit (the smallest seen), and whether the block warned; ``said``: the keys of the warnings
+    that :func:`first_in_block` let through in the block."""
 
     share: dict[str, Fraction] = field(default_factory=dict)
     warned: bool = False
+    said: set[str] = field(default_factory=set)
 
 
 _FIT: ContextVar[_Fit | None] = ContextVar("lightning_causal_rows_that_fit", default=None)
@@ -300,7 +303,8 @@ def remembered_fit() -> Iterator[None]:
     and only the first retry warns. A block inside another shares the outer one's memory; after the outermost one
     ends, passes start at full size again (the memory free differs from one audit to the next). Outside any block
     each :func:`map_rows` call is a block of its own. :func:`~lightning_causal.causal.engine.state.audit_mode` opens
-    one, and so does the callback around each audit.
+    one, and so do :func:`~lightning_causal.causal.sensitivity.sobol.sobol_indices` around its passes and the callback
+    around each audit.
 
     Examples:
         >>> def fn(idx):  # a device that holds 2 rows at a time
@@ -322,6 +326,28 @@ def remembered_fit() -> Iterator[None]:
         yield
     finally:
         _FIT.reset(token)
+
+
+def first_in_block(key: str) -> bool:
+    """Whether a warning of ``key`` is the first of its kind in the :func:`remembered_fit` block (one audit, one
+    estimator) open now, recorded as said; ``True`` outside any block (each call is a block of its own). For a
+    warning of what the model is, checked at every pass (one per batch of rows), which would otherwise repeat where
+    warnings are set to always show.
+
+    Examples:
+        >>> with remembered_fit():
+        ...     first_in_block("evidential"), first_in_block("evidential")
+        (True, False)
+        >>> first_in_block("evidential"), first_in_block("evidential")
+        (True, True)
+    """
+    block = _FIT.get()
+    if block is None:
+        return True
+    if key in block.said:
+        return False
+    block.said.add(key)
+    return True
 
 
 def _each_chunk(start: int, stop: int, rows: int, fn: Callable[[Tensor], T], device: torch.device, retry: bool = True) -> list[T]:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.batching import remembered_fit
+from lightning_causal.causal.engine.batching import first_in_block, remembered_fit
 from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.eager import force_eager
 from lightning_causal.causal.engine.generators import generators_registered
@@ -310,7 +310,10 @@ def check_logits(outputs: Tensor, caller: str) -> Tensor:
     more evidence: in none); cross-entropy heads, also with those biases or ending in a softplus or a ReLU, in none
     after training, while an untrained head with every bias at 1.5 or 2 (logits of 1.1 to 2.9) was, before its
     first epoch. Logits that still are warned of are silenced by centring them
-    (``output=lambda out: out - out.mean(1, keepdim=True)``: the same softmax).
+    (``output=lambda out: out - out.mean(1, keepdim=True)``: the same softmax). Warned once per
+    :func:`~lightning_causal.causal.engine.batching.remembered_fit` block (an audit, an :func:`audit_mode`)
+    and ``caller`` (:func:`~lightning_causal.causal.engine.batching.first_in_block`), not at each of its
+    passes; outside one, at every call.
 
     Raises:
         ValueError: naming ``output=`` and the exact fix, ``output=lambda out: out.log()``
@@ -335,7 +338,8 @@ def check_logits(outputs: Tensor, caller: str) -> Tensor:
                 "expects logits (the softmax of probabilities flattens them). Pass `output=lambda out: out.log()`: log-probabilities are logits whose "
                 "softmax gives the probabilities back")
         # concentrations: at least 1 everywhere, half the rows or more with a class of less evidence than one observation
-        if outputs.shape[0] >= 4 and bool((out >= 1).all()) and bool(out.amin(1).median() < 2):
+        if outputs.shape[0] >= 4 and bool((out >= 1).all()) and bool(out.amin(1).median() < 2) and first_in_block(
+                f"evidential outputs read by {caller}"):
             warnings.warn(
                 f"Every entry of the model's output [N, {outputs.shape[1]}] is at least 1 and half its rows or more hold one below "
                 f"2, as the concentrations alpha (evidence + 1) of an evidential (Dirichlet) classifier do, and a softmax is applied to it by {caller}, "

@@ -36,7 +36,11 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.batching import check_max_batch_size, rows_per_pass
+from lightning_causal.causal.engine.batching import (
+    check_max_batch_size,
+    remembered_fit,
+    rows_per_pass,
+)
 from lightning_causal.causal.engine.checks import check_float, check_int
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.state import audit_mode, model_devices, rng_preserved
@@ -362,7 +366,7 @@ def sobol_indices(
         example = a[:4] if transform is None else transform(a[:4])
         rows = min(rows, rows_per_pass(module, (example,), forward=lambda x, rows: func(x)))
     devices = model_devices(module) if module is not None else None
-    with rng_preserved(devices):  # a model's own noise draws
+    with rng_preserved(devices), remembered_fit():  # a model's own noise draws; one block: an OOM retry and a warning of the model said once
         noise = check_func_noise(func, a, rows, transform, devices)
         y = evaluate_pick_freeze(func, a, b, select, rows=rows, transform=transform, noise=noise)
     result = SobolResult(*_zero_result(g), names, n, int(y.numel()), 0.0, float(confidence), method)
