@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.group_regions import signal_layout
+from lightning_causal.audits.label_task import label_task, smoothed_multi_hot
 from lightning_causal.audits.options import (
     check_class_name_count,
     check_name_count,
@@ -200,12 +201,15 @@ class CounterfactualAudit(Audit):
             self._validate_outputs(model, probe, regression=False)
             self._validate_options(probe)
             return
-        labels = class_indices(probe.labels, task_model(model, self.output))  # soft labels [N, C]: their argmax
-        regression = regression_labels(labels, model=task_model(model, self.output))  # said after the model's kind: not 'per-position or multi-label' labels
-        if not regression:
+        tasked = task_model(model, self.output)
+        labels = class_indices(probe.labels, tasked)  # soft labels [N, C]: their argmax
+        regression = regression_labels(labels, model=tasked)  # said after the model's kind: not 'per-position or multi-label' labels
+        # smoothed multi-hot rows (0.05 / 0.95) of a model that says nothing are real-valued to regression_labels, but
+        # are a multi-label classifier's: refused as labels of no single class, with the multi-label way out
+        if not regression or label_task(tasked) is None and smoothed_multi_hot(labels) is not None:
             check_one_label_per_sample("CounterfactualAudit", labels, len(probe), "to explain towards",
                                        multi_label_output="lambda out: torch.cat([-out[:, [k]], out[:, [k]]], 1)",
-                                       model=task_model(model, self.output))
+                                       model=tasked)
         self._validate_outputs(model, probe, regression)
         if regression:  # no class indices to cast with .long() either
             raise ValueError(

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["GUESSED_SINGLE_LABEL", "GUESSED_SOFT_LABELS", "class_distributions", "class_indices", "embedding_output", "label_task", "multi_hot_labels",
-           "regression_labels", "task_model"]
+           "regression_labels", "smoothed_multi_hot", "task_model"]
 
 
 def task_model(model: Any, output: Any) -> Any:
@@ -144,6 +144,34 @@ def multi_hot_labels(labels: Any, model: Any = None, *, task: str | None = None)
         # [N, C] named by C only: the callback's dry run and its audits of the whole probe give one message
         warnings.warn(GUESSED_SINGLE_LABEL.format(shape=f"[N, {labels.shape[1]}]"), UserWarning, stacklevel=outside_package())
     return labels.is_floating_point() and not one_hot
+
+
+def smoothed_multi_hot(labels: Any) -> tuple[float, float] | None:
+    """The two values ``(low, high)`` of ``labels`` that read as a multi-label classifier's multi-hot
+    targets after label smoothing (``y * (1 - eps) + eps / 2``: 0.05 and 0.95), or ``None``: floats
+    ``[N, C]`` (``C >= 2``) holding exactly two values, ``0 <= low < 0.5 < high <= 1`` and not 0 and 1
+    (plain multi-hot: :func:`multi_hot_labels`), whose rows do not all sum to 1 (those are class
+    distributions, a single-label classifier's smoothed one-hot rows: :func:`class_distributions`).
+    They have no single class per sample; :func:`regression_labels` reads them, where the model says
+    nothing of its task, as real-valued. The rows alone say it: a regression's targets seldom take two
+    values only.
+
+    Examples:
+        >>> smoothed_multi_hot(torch.tensor([[0.95, 0.05, 0.95], [0.05, 0.95, 0.05]]))
+        (0.05, 0.95)
+        >>> smoothed_multi_hot(torch.tensor([[0.95, 0.05], [0.05, 0.95]])), smoothed_multi_hot(torch.tensor([[1.0, 0.0, 1.0]]))
+        (None, None)
+    """
+    if (not isinstance(labels, Tensor) or not labels.is_floating_point() or labels.dim() != 2 or labels.shape[1] < 2
+            or labels.shape[0] == 0):
+        return None
+    values = torch.unique(labels.detach())
+    if values.numel() != 2:
+        return None
+    low, high = float(values[0]), float(values[1])
+    if not 0 <= low < 0.5 < high <= 1 or (low, high) == (0.0, 1.0) or _rows_sum_to_one(labels):
+        return None
+    return round(low, 6), round(high, 6)
 
 
 #: The warning of :func:`multi_hot_labels` when one-hot float labels are read as one class per sample

@@ -23,6 +23,7 @@ from lightning_causal.audits.label_task import (
     label_task,
     multi_hot_labels,
     regression_labels,
+    smoothed_multi_hot,
     task_model,
 )
 from lightning_causal.audits.task_warnings import (
@@ -299,10 +300,19 @@ def check_one_label_per_sample(audit: str, labels: Any, n: int, why: str, *, mul
     """
     if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.shape[0] != n:
         fix = ""
-        if multi_label_output is not None and multi_hot_labels(labels, model):
-            fix = (f"; for a multi-label classifier audit label k as a binary classifier, `output={multi_label_output}` with "
-                   "labels `y[:, k].long()`: the labels alone would leave the model's outputs explained as the classes of "
-                   "one decision")
+        smoothed = smoothed_multi_hot(labels) if label_task(model) in (None, "multilabel") else None
+        if smoothed is not None:
+            fix = (f"; these rows are multi-hot labels smoothed (every entry {smoothed[0]:g} or {smoothed[1]:g}, rows not "
+                   "summing to 1: a multi-label classifier's targets after label smoothing), with no single class"
+                   + ("" if label_task(model) else " (the model says nothing of its task: `self.loss = "
+                      "nn.BCEWithLogitsLoss()` or `hparams.task = 'multilabel'` says it is multi-label)"))
+        if multi_label_output is not None and (smoothed is not None or multi_hot_labels(labels, model)):
+            k = "(y[:, k] > 0.5).long()" if smoothed is not None else "y[:, k].long()"
+            fix += (f"; for a multi-label classifier audit label k as a binary classifier, `output={multi_label_output}` with "
+                    f"labels `{k}`: the labels alone would leave the model's outputs explained as the classes of "
+                    "one decision")
+        elif smoothed is not None:
+            fix += "; `(y[:, k] > 0.5).long()` gives label k's classes 0 and 1"
         elif class_distributions(labels, task="multiclass") and label_task(model) in ("multilabel", "regression"):
             fix = (f"; these rows are soft labels but the model says it is {label_task(model)} (a loss it holds, such as "
                    "BCEWithLogitsLoss on mixup targets, or `hparams.task`), so they are not read as classes: for a "
