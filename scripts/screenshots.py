@@ -56,6 +56,7 @@ VIEWS = [
     ("tb_text_tokens", "text/train", _TS + quote("tokens/maps/sample_[01]") + "#timeseries", 1000),
     ("tb_text_heads", "text/train", _TS + quote("(heads|neurons)/bars") + "#timeseries", 1000),
     ("tb_text_graph", "text/train", _TS + quote("causal_graph/graphs") + "#timeseries", 900),
+    ("tb_text_layer_map", "text/train", _TS + quote("layer_map/graphs") + "#timeseries", 800),
 ]
 
 
