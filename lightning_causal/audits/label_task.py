@@ -11,6 +11,7 @@ build on them.
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -20,7 +21,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["GUESSED_SINGLE_LABEL", "GUESSED_SOFT_LABELS", "class_distributions", "class_indices", "embedding_output", "label_task", "multi_hot_labels",
-           "regression_labels", "smoothed_multi_hot", "task_model"]
+           "regression_labels", "smoothed_multi_hot", "state_task", "task_model"]
 
 
 def task_model(model: Any, output: Any) -> Any:
@@ -78,7 +79,10 @@ def label_task(model: Any) -> str | None:
     ``nn.HuberLoss``, ``nn.SmoothL1Loss``, ``nn.PoissonNLLLoss``, ``nn.GaussianNLLLoss``:
     regression), then a ``task`` hyperparameter (``self.hparams.task``: ``"multilabel"``,
     ``"multiclass"`` or ``"regression"``), then the last layer registered if it is an activation
-    (``nn.Sigmoid``: multi-label; ``nn.Softmax``/``nn.LogSoftmax``: one class).
+    (``nn.Sigmoid``: multi-label; ``nn.Softmax``/``nn.LogSoftmax``: one class). Before that last
+    activation: the task of the loss a module holding the model trains it with (:func:`state_task`:
+    ``CausalRepairModule(model, terms, task_loss=nn.CrossEntropyLoss())`` says ``"multiclass"`` of
+    ``model``, whose terms are given the network, not the repair module).
 
     Examples:
         >>> from torch import nn
@@ -92,8 +96,10 @@ def label_task(model: Any) -> str | None:
     modules = getattr(model, "modules", None)
     if not callable(modules):
         return None
-    found, last = set(), None
+    found, last, stated = set(), None, None
     for m in modules():
+        if _STATED and stated is None:
+            stated = _STATED.get(m)
         name = type(m).__name__
         if name in _MULTI_LABEL_LOSSES or name.startswith("Multilabel"):
             found.add("multilabel")
@@ -111,7 +117,35 @@ def label_task(model: Any) -> str | None:
     task = hparams.get("task") if hasattr(hparams, "get") else None
     if task in ("multilabel", "multiclass", "regression"):
         return task
-    return {"Sigmoid": "multilabel", "Softmax": "multiclass", "LogSoftmax": "multiclass"}.get(last or "")
+    return stated or {"Sigmoid": "multilabel", "Softmax": "multiclass", "LogSoftmax": "multiclass"}.get(last or "")
+
+
+#: model -> the task of the loss it is trained with from outside (:func:`state_task`)
+_STATED: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
+
+
+def state_task(model: nn.Module, loss: Any) -> None:
+    """Record that ``model`` is trained with ``loss`` held outside it (a ``CausalRepairModule``'s
+    ``task_loss``), so that :func:`label_task` of ``model``, or of any module holding it, reads the
+    task ``loss`` says (``nn.CrossEntropyLoss()``: ``"multiclass"``) where the model says nothing in
+    its own losses, metrics or ``task`` hyperparameter. A loss that says nothing (a function, such as
+    ``F.cross_entropy``, whose use a ``task_step`` may override) clears an earlier record. Held by weak
+    reference: the record goes with the model.
+
+    Examples:
+        >>> net = nn.Linear(4, 3)
+        >>> state_task(net, nn.CrossEntropyLoss()); label_task(net), label_task(nn.Sequential(net))
+        ('multiclass', 'multiclass')
+        >>> state_task(net, torch.nn.functional.cross_entropy); label_task(net) is None
+        True
+    """
+    if not isinstance(model, nn.Module):
+        return
+    task = label_task(loss) if isinstance(loss, nn.Module) else None
+    if task is None:
+        _STATED.pop(model, None)
+    else:
+        _STATED[model] = task
 
 
 def multi_hot_labels(labels: Any, model: Any = None, *, task: str | None = None) -> bool:

@@ -22,6 +22,7 @@ from typing_extensions import override
 
 from lightning_causal._cli import built_by_cli
 from lightning_causal._console import console_line, console_of
+from lightning_causal.audits.label_task import state_task
 from lightning_causal.batches import UnpackBatch, Unpacked, num_rows, unpack
 from lightning_causal.causal.engine.checks import check_int
 from lightning_causal.causal.engine.chosen_input import (
@@ -115,7 +116,10 @@ class CausalRepairModule(EvaluationSteps):
         model: the network to repair (its parameters are optimised: see :meth:`configure_optimizers`; its submodules
             are attributes of the module too, ``repair.backbone``, for callbacks such as Lightning's ``BackboneFinetuning``).
         terms: :class:`~lightning_causal.repair.base.RepairTerm` objects with unique names.
-        task_loss: ``(outputs, y) -> loss`` (default cross-entropy).
+        task_loss: ``(outputs, y) -> loss`` (default cross-entropy). A loss module says the network's
+            task to the terms and audits that read labels (``nn.CrossEntropyLoss()``: one class per
+            sample, so soft labels are read as classes without a guess warning:
+            :func:`~lightning_causal.audits.label_task.state_task`); a function says nothing.
         lr: Adam learning rate.
         unpack_batch: ``batch -> (inputs, labels, additional_forward_args)`` (default:
             :func:`~lightning_causal.batches.default_unpack_batch`, the convention of
@@ -189,6 +193,7 @@ class CausalRepairModule(EvaluationSteps):
             if self.output is not None and getattr(term, "output", False) is None:
                 term.output = self.output
         self.task_loss = task_loss
+        state_task(model, task_loss)  # the terms get the network: its label task is the task loss's (soft labels)
         if not self._wraps:  # a wrap's `lr` is the wrapped module's (a property)
             self.lr = float(lr)
         self._setup_done = False
