@@ -50,3 +50,22 @@ def test_sobol_audit_of_an_evidential_model_warns_once_not_per_pass():
         # 512 * (groups + 2) rows in passes of 64: 49 passes, each warned before
         SobolAudit(n=512, n_bootstrap=10).run(_Evidential(), Probe(x, torch.zeros(64, dtype=torch.long)), max_batch_size=64)
     assert _evidential_warnings(caught) == 1
+
+
+def test_fairness_audit_and_perturbation_curve_of_an_evidential_model_warn_once():
+    from lightning_causal.audits import FairnessAudit
+    from lightning_causal.baselines.metrics import perturbation_curve
+
+    torch.manual_seed(0)
+    x = torch.randn(32, 4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # 4 steps of 32 rows in passes of 8: 20 warnings before
+        perturbation_curve(_Evidential(), x, torch.arange(4).repeat(32, 1), torch.rand(32, 4), steps=4, max_batch_size=8)
+    assert _evidential_warnings(caught) == 1
+    x[:, 0] = (x[:, 0] > 0).float()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        FairnessAudit(lambda v: torch.cat([1 - v[:, :1], v[:, 1:]], 1)).run(
+            _Evidential(), Probe(x, torch.zeros(32, dtype=torch.long)), max_batch_size=8)  # 8 warnings before
+    assert _evidential_warnings(caught) == 1
