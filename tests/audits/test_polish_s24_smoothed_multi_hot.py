@@ -52,3 +52,15 @@ def test_smoothed_multi_hot_reads_two_values_only_and_not_class_distributions():
     assert smoothed_multi_hot(torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])) is None  # plain multi-hot
     assert smoothed_multi_hot(torch.tensor([[0.3, 1.2], [0.7, 0.2]])) is None  # a regression's targets
     assert smoothed_multi_hot(torch.tensor([[0.4, 0.45], [0.45, 0.4]])) is None  # both below 0.5: no 0/1 reading
+
+
+def test_fairness_audit_names_them_too_with_its_own_way_out():
+    from lightning_causal.audits import FairnessAudit
+
+    torch.manual_seed(0)
+    x = torch.randn(6, 4)
+    x[:, 0] = torch.tensor([0.0, 1.0, 0.0, 1.0, 0.0, 1.0])
+    audit = FairnessAudit(lambda v: torch.cat([1 - v[:, :1], v[:, 1:]], 1), sensitive=0)
+    with pytest.raises(ValueError, match=r"multi-hot labels smoothed .* `output=lambda out: out\[:, \[k\]\]` with labels "
+                                         r"`\(y\[:, k\] > 0\.5\)\.long\(\)`"):
+        audit.run(_Tagger(), Probe(x, SMOOTHED))
