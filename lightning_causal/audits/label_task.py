@@ -20,7 +20,8 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["GUESSED_SINGLE_LABEL", "GUESSED_SOFT_LABELS", "class_distributions", "class_indices", "embedding_output", "label_task", "multi_hot_labels",
+__all__ = ["GUESSED_SINGLE_LABEL", "GUESSED_SOFT_LABELS", "class_distributions", "class_indices", "embedding_output", "label_task", "level_outputs", "LEVEL_WAYS_OUT",
+           "multi_hot_labels",
            "regression_labels", "smoothed_multi_hot", "state_task", "task_model"]
 
 
@@ -130,7 +131,8 @@ def state_task(model: nn.Module, loss: Any) -> None:
     task ``loss`` says (``nn.CrossEntropyLoss()``: ``"multiclass"``) where the model says nothing in
     its own losses, metrics or ``task`` hyperparameter. A loss that says nothing (a function, such as
     ``F.cross_entropy``, whose use a ``task_step`` may override) clears an earlier record. Held by weak
-    reference: the record goes with the model.
+    reference: the record goes with the model, and a copy of it has none (a ``CausalRepairModule`` states it
+    again for its copies' networks, deep-copied or unpickled, and at the start of each fit).
 
     Examples:
         >>> net = nn.Linear(4, 3)
@@ -362,3 +364,51 @@ def embedding_output(outputs: Any, model: Any = None, output: Any = None) -> str
         if held:
             return f"the model holds {held[0]}, a metric-learning loss"
     return None
+
+
+#: the ways out named wherever :func:`level_outputs` is refused or warned about (docs/your_model.md, "Ordinal heads")
+LEVEL_WAYS_OUT = (
+    "pass `output=` the quantity that matters: the expected rank of an ordinal head's cumulative logits "
+    "(`output=lambda out: torch.sigmoid(out).sum(1, keepdim=True)`, explained by the effect audits with "
+    "`probability=False` / `CompareSettings(score='raw')` and labels left out of the probe: `unpack_batch=lambda b: "
+    "(b[0], None, None)`), the survival to interval t of a model of interval hazards (`output=lambda out: "
+    "torch.log1p(-torch.sigmoid(out[:, :t + 1])).sum(1, keepdim=True).exp()`), or, for the audits that need classes, "
+    "class log-probabilities [N, K] (docs/your_model.md, 'Ordinal heads and survival models')"
+)
+
+
+def level_outputs(labels: Any, outputs: Any, model: Any = None, output: Any = None) -> str | None:
+    """Why the model's outputs ``[N, C]`` (``C >= 2``) read as per-level sigmoid decisions rather than
+    the class scores of one decision, or ``None``: ``model`` says it is multi-label (:func:`label_task`:
+    a held ``nn.BCEWithLogitsLoss``, ``hparams.task = "multilabel"``, ...) and is explained as it returns
+    (``output``, the audit's ``output=``, is ``None``), yet its probe's ``labels`` are one whole-number
+    class per sample ``[N]`` beyond 0 and 1 (a multi-label classifier's labels are multi-hot ``[N, C]``;
+    labels 0/1 ``[N]`` are one label's binary decision). That is an ordinal head's cumulative logits
+    (CORAL/CORN, trained with BCE on ``rank > k``) or a discrete-time survival model's interval
+    hazards: the largest output is no rank, and the softmax over them no probability.
+
+    Examples:
+        >>> from torch import nn
+        >>> class Coral(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.fc, self.loss = nn.Linear(4, 3), nn.BCEWithLogitsLoss()
+        >>> level_outputs(torch.tensor([0, 3, 2]), torch.zeros(3, 3), Coral()) is not None
+        True
+        >>> level_outputs(torch.tensor([0, 1, 1]), torch.zeros(3, 3), Coral()), level_outputs(torch.tensor([0, 3, 2]), torch.zeros(3, 3), nn.Linear(4, 3))
+        (None, None)
+    """
+    if output is not None or not isinstance(outputs, Tensor) or outputs.dim() != 2 or outputs.shape[1] < 2:
+        return None
+    if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.numel() == 0 or labels.dtype == torch.bool \
+            or labels.is_complex():
+        return None
+    lab = labels.detach()
+    if lab.is_floating_point() and not bool((lab == lab.round()).all()):
+        return None
+    if float(lab.max()) < 2 or float(lab.min()) < 0 or label_task(model) != "multilabel":
+        return None
+    return (f"the model says each of its {outputs.shape[1]} outputs is its own sigmoid decision (a multi-label loss or "
+            f"`task` it holds) but its probe's labels are one class per sample, {int(lab.min())} to {int(lab.max())}: "
+            "per-level logits, such as an ordinal head's cumulative logits (rank > k) or a survival model's interval "
+            "hazards")

@@ -119,7 +119,8 @@ class CausalRepairModule(EvaluationSteps):
         task_loss: ``(outputs, y) -> loss`` (default cross-entropy). A loss module says the network's
             task to the terms and audits that read labels (``nn.CrossEntropyLoss()``: one class per
             sample, so soft labels are read as classes without a guess warning:
-            :func:`~lightning_causal.audits.label_task.state_task`); a function says nothing.
+            :func:`~lightning_causal.audits.label_task.state_task`, stated again for a copy's network and when a fit starts,
+            so that of two repair modules around one network the one fitted says it); a function says nothing.
         lr: Adam learning rate.
         unpack_batch: ``batch -> (inputs, labels, additional_forward_args)`` (default:
             :func:`~lightning_causal.batches.default_unpack_batch`, the convention of
@@ -193,7 +194,7 @@ class CausalRepairModule(EvaluationSteps):
             if self.output is not None and getattr(term, "output", False) is None:
                 term.output = self.output
         self.task_loss = task_loss
-        state_task(model, task_loss)  # the terms get the network: its label task is the task loss's (soft labels)
+        self._state_task()
         if not self._wraps:  # a wrap's `lr` is the wrapped module's (a property)
             self.lr = float(lr)
         self._setup_done = False
@@ -500,8 +501,19 @@ class CausalRepairModule(EvaluationSteps):
         (:func:`~lightning_causal.repair.objective.batch_statistics_in_use`)."""
         return batch_statistics_in_use(self.model)
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A copy's network (``copy.deepcopy``, a pickle: ``ddp_spawn``'s processes) is another object than the one
+        whose task ``__init__`` stated (:func:`~lightning_causal.audits.label_task.state_task`): stated for it too."""
+        super().__setstate__(state)
+        self._state_task()
+
+    def _state_task(self) -> None:
+        # the terms get the network, not this module: its label task is the task loss's (soft labels)
+        state_task(self._modules.get("model"), self._modules.get("task_loss", self.__dict__.get("task_loss")))
+
     @override
     def on_train_start(self) -> None:
+        self._state_task()  # the module fitted now states it, where another around the same network stated its own since
         if self._setup_done:
             return
         self._setup_done = True
