@@ -299,22 +299,22 @@ def check_one_label_per_sample(audit: str, labels: Any, n: int, why: str, *, mul
         ValueError: FairnessAudit needs one class label per probe sample, [4], but got [4, 3] (per-position or multi-label ...
     """
     if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.shape[0] != n:
-        fix = ""
-        smoothed = smoothed_multi_hot(labels) if label_task(model) in (None, "multilabel") else None
+        fix, task = "", label_task(model)  # walks every module: once
+        smoothed = smoothed_multi_hot(labels) if task in (None, "multilabel") else None
         if smoothed is not None:
             fix = (f"; these rows are multi-hot labels smoothed (every entry {smoothed[0]:g} or {smoothed[1]:g}, rows not "
                    "summing to 1: a multi-label classifier's targets after label smoothing), with no single class"
-                   + ("" if label_task(model) else " (the model says nothing of its task: `self.loss = "
+                   + ("" if task else " (the model says nothing of its task: `self.loss = "
                       "nn.BCEWithLogitsLoss()` or `hparams.task = 'multilabel'` says it is multi-label)"))
-        if multi_label_output is not None and (smoothed is not None or multi_hot_labels(labels, model)):
+        if multi_label_output is not None and (smoothed is not None or multi_hot_labels(labels, task=task)):
             k = "(y[:, k] > 0.5).long()" if smoothed is not None else "y[:, k].long()"
             fix += (f"; for a multi-label classifier audit label k as a binary classifier, `output={multi_label_output}` with "
                     f"labels `{k}`: the labels alone would leave the model's outputs explained as the classes of "
                     "one decision")
         elif smoothed is not None:
             fix += "; `(y[:, k] > 0.5).long()` gives label k's classes 0 and 1"
-        elif class_distributions(labels, task="multiclass") and label_task(model) in ("multilabel", "regression"):
-            fix = (f"; these rows are soft labels but the model says it is {label_task(model)} (a loss it holds, such as "
+        elif class_distributions(labels, task="multiclass") and task in ("multilabel", "regression"):
+            fix = (f"; these rows are soft labels but the model says it is {task} (a loss it holds, such as "
                    "BCEWithLogitsLoss on mixup targets, or `hparams.task`), so they are not read as classes: for a "
                    "single-label classifier pass `unpack_batch=lambda b: (b[0], b[1].argmax(1), None)`")
         raise ValueError(
