@@ -62,8 +62,12 @@ def _imported_packages(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module == "lightning_causal":  # from lightning_causal import audits
+            names |= {f"lightning_causal.{a.name}" for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
+        elif isinstance(node, ast.ImportFrom):  # relative: the package holds none; one would hide its layer
+            raise AssertionError(f"{path}: a relative import (from {'.' * node.level}{node.module or ''} import ...)")
     return {n.split(".")[1] for n in names if n.startswith("lightning_causal.")}
 
 
