@@ -132,15 +132,30 @@ def _input_pixels(x: Tensor) -> tuple[Any, bool]:
 MAX_COLUMNS = 4  # panels per row of a heatmap figure: more would shrink each map below legibility in a TensorBoard card
 
 
+def finite_peak(values: Tensor) -> float:
+    """The largest finite |value| of ``values`` (0 where it has none): a map's colour limit, which one NaN or
+    infinite pixel would otherwise make NaN, drawing every pixel on matplotlib's fallback scale (-0.1 to 0.1).
+
+    Examples:
+        >>> import torch
+        >>> finite_peak(torch.tensor([float("nan"), -2.0, float("inf")])), finite_peak(torch.tensor([float("nan")]))
+        (2.0, 0.0)
+    """
+    a = values.detach().float().abs()
+    a = a[a.isfinite()]
+    return float(a.max()) if a.numel() else 0.0
+
+
 def map_scale(values: Tensor, limit: float | None = None) -> tuple[str, float, float]:
     """The colour map and range of an attribution map: a signed map (any value below 0) on the
     diverging ``RdBu_r`` centred at 0, ``[-v, v]``; an unsigned one (every value >= 0, such as
     Saliency's |gradient|) on the sequential ``Reds``, ``[0, v]`` (white at 0 in both, so half of a
-    diverging scale is not spent on values that cannot occur); ``v = limit`` or the max |value|.
+    diverging scale is not spent on values that cannot occur); ``v = limit`` or the max finite
+    |value| (:func:`finite_peak`).
 
     Args:
         values: the map's values.
-        limit: ``v``, as above; ``None`` (or 0): the max |value|.
+        limit: ``v``, as above; ``None`` (or 0): the max finite |value|.
 
     Examples:
         >>> import torch
@@ -148,7 +163,7 @@ def map_scale(values: Tensor, limit: float | None = None) -> tuple[str, float, f
         (('RdBu_r', -1.0, 1.0), ('Reds', 0.0, 2.0), ('Reds', 0.0, 1.0))
     """
     v = values.detach().float()
-    lim = limit or float(v.abs().max()) or 1.0
+    lim = limit or finite_peak(v) or 1.0
     return ("RdBu_r", -lim, lim) if bool((v < 0).any()) else ("Reds", 0.0, lim)
 
 

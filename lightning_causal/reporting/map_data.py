@@ -10,11 +10,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from lightning_causal.reporting.figure_style import short_label, short_labels
-from lightning_causal.reporting.image_figures import ImageOrigin
+from lightning_causal.reporting.image_figures import ImageOrigin, finite_peak
 
 #: the most characters of a class name in a map's title (a name of 180 characters took five lines of it)
 TITLE_NAME = 40
@@ -180,14 +179,6 @@ def drawn_samples(data: MapData) -> tuple[int, bool]:
     return min(data.max_samples, int(data.inputs.shape[0]), *sizes), glob
 
 
-def _finite_peak(v: Tensor) -> float:
-    """The largest finite |value| of ``v`` (0 where it has none): one NaN or infinite pixel in one sample made the
-    limit NaN, and every sample's map was drawn on matplotlib's fallback scale."""
-    a = v.detach().float().abs()
-    a = a[torch.isfinite(a)]
-    return float(a.max()) if a.numel() else 0.0
-
-
 def map_limits(data: MapData, values: dict[str, Tensor]) -> dict[str, float]:
     """Each map's colour-scale limit: its own largest finite |value| (maps of different units, such as the
     causal effect beside Captum's attributions), or, when ``meta["shared_map_scale"]`` is set (maps
@@ -198,7 +189,7 @@ def map_limits(data: MapData, values: dict[str, Tensor]) -> dict[str, float]:
         data: the maps, the probe inputs they explain and the audit's ``meta``.
         values: name -> the drawn values of each map.
     """
-    own = {k: _finite_peak(v) for k, v in values.items()}
+    own = {k: finite_peak(v) for k, v in values.items()}
     if data.meta.get("shared_map_scale"):
         peak = max(own.values(), default=0.0)
         own = dict.fromkeys(own, peak)
