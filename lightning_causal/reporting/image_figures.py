@@ -136,6 +136,9 @@ def finite_peak(values: Tensor) -> float:
     """The largest finite |value| of ``values`` (0 where it has none): a map's colour limit, which one NaN or
     infinite pixel would otherwise make NaN, drawing every pixel on matplotlib's fallback scale (-0.1 to 0.1).
 
+    Args:
+        values: the map's values.
+
     Examples:
         >>> import torch
         >>> finite_peak(torch.tensor([float("nan"), -2.0, float("inf")])), finite_peak(torch.tensor([float("nan")]))
