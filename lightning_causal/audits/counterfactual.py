@@ -11,7 +11,12 @@ from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.audits.group_regions import signal_layout
-from lightning_causal.audits.label_task import label_task, smoothed_multi_hot
+from lightning_causal.audits.label_task import (
+    LEVEL_WAYS_OUT,
+    label_task,
+    level_outputs,
+    smoothed_multi_hot,
+)
 from lightning_causal.audits.options import (
     check_class_name_count,
     check_name_count,
@@ -210,7 +215,7 @@ class CounterfactualAudit(Audit):
             check_one_label_per_sample("CounterfactualAudit", labels, len(probe), "to explain towards",
                                        multi_label_output="lambda out: torch.cat([-out[:, [k]], out[:, [k]]], 1)",
                                        model=tasked)
-        self._validate_outputs(model, probe, regression)
+        self._validate_outputs(model, probe, regression, labels)
         if regression:  # no class indices to cast with .long() either
             raise ValueError(
                 f"CounterfactualAudit explains a classifier's decision (the smallest change that flips its class) but the "
@@ -225,12 +230,19 @@ class CounterfactualAudit(Audit):
             )
         self._validate_options(probe)
 
-    def _validate_outputs(self, model: nn.Module, probe: Probe, regression: bool) -> None:
+    def _validate_outputs(self, model: nn.Module, probe: Probe, regression: bool, labels: Tensor | None = None) -> None:
         """The model's outputs are class scores [N, C >= 2], not an embedding (the model's kind before the labels':
-        a regression's float labels are not the fault)."""
+        a regression's float labels are not the fault) nor per-level logits (:func:`level_outputs`: an ordinal
+        head's cumulative logits, whose largest is no rank; ``labels``, the probe's class labels, tell them)."""
         with audit_mode(model), torch.no_grad():
             out = Forward(model, num_samples=len(probe), **self.model_options(probe))(probe.first)
         _check_logits(out)
+        levels = None if regression else level_outputs(labels, out, task_model(model, self.output), self.output)
+        if levels is not None:
+            raise ValueError(
+                f"CounterfactualAudit explains a classifier's decision (the smallest change that flips its class, the "
+                f"largest output) but {levels}: the largest of them is no rank, and a sample would count as misclassified "
+                f"wherever it is not its label; {LEVEL_WAYS_OUT}")
         embedding = None if regression else embedding_output(out, model, self.output)
         if embedding is not None:
             raise ValueError(

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from lightning_causal.audits.base import Audit, AuditResult, Probe, layer_names
 from lightning_causal.audits.group_tags import group_tags
+from lightning_causal.audits.label_task import LEVEL_WAYS_OUT, level_outputs
 from lightning_causal.audits.options import (
     check_distinct_tags,
     check_name_count,
@@ -295,6 +296,11 @@ class FairnessAudit(Audit):
         if not bool((x_cf != x).any()):
             self._warn_nothing_changed(x.shape[0])
         out = first_row_outputs(model, probe, self.output)()
+        levels = level_outputs(probe.labels, out, task_model(model, self.output), self.output)
+        if levels is not None:
+            raise ValueError(
+                f"FairnessAudit compares class probabilities (the softmax of the outputs) but {levels}: their softmax "
+                f"is no probability of a rank, and their largest no predicted rank; {LEVEL_WAYS_OUT}")
         # a multi-output regression (a heading (cos, sin) of unit norm) is warned about as one (_class_labels), not refused
         embedding = None if regression_labels(probe.labels, model=task_model(model, self.output)) else embedding_output(out, model, self.output)
         if embedding is not None:

@@ -409,6 +409,6 @@ def level_outputs(labels: Any, outputs: Any, model: Any = None, output: Any = No
     if float(lab.max()) < 2 or float(lab.min()) < 0 or label_task(model) != "multilabel":
         return None
     return (f"the model says each of its {outputs.shape[1]} outputs is its own sigmoid decision (a multi-label loss or "
-            f"`task` it holds) but its probe's labels are one class per sample, {int(lab.min())} to {int(lab.max())}: "
+            f"`task` it holds) while its probe's labels are one class per sample, {int(lab.min())} to {int(lab.max())}: "
             "per-level logits, such as an ordinal head's cumulative logits (rank > k) or a survival model's interval "
             "hazards")

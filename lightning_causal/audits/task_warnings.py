@@ -16,7 +16,9 @@ from typing import Any
 from torch import Tensor
 
 from lightning_causal.audits.label_task import (
+    LEVEL_WAYS_OUT,
     embedding_output,
+    level_outputs,
     multi_hot_labels,
     regression_labels,
     task_model,
@@ -41,11 +43,19 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
     is warned about whatever its float labels hold (proportions summing to 1 too). ``outputs`` (the
     explained output on some probe rows, or a callable computing it) and ``output`` (the audit's
     ``output=``): an embedding (:func:`embedding_output`) is warned about whatever the labels, the
-    softmax of its coordinates being no probability.
+    softmax of its coordinates being no probability; so are per-level logits (:func:`level_outputs`: an
+    ordinal head's cumulative logits, a survival model's hazards, whose labels are ranks ``[N]``).
     """
     model = task_model(model, output)
     if outputs is not None and not multi_hot_labels(labels, model) and not regression_labels(labels, model=model):
         out = outputs() if callable(outputs) else outputs
+        levels = level_outputs(labels, out, model, output)
+        if levels is not None:
+            warnings.warn(
+                f"{audit} explains the softmax over the model's outputs, but {levels}: their softmax is no probability "
+                f"of a rank; {LEVEL_WAYS_OUT}; or pass {fix} to explain the outputs themselves", UserWarning,
+                stacklevel=outside_package())
+            return
         embedding = embedding_output(out, model, output)
         if embedding is not None:
             warnings.warn(
@@ -98,6 +108,8 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
     An embedding (:func:`embedding_output`: rows of unit L2 norm, or a model holding a metric-learning
     loss) is warned about whatever its labels (class labels only pair its samples): its largest
     coordinate is no class; the warning names ``output=`` scores per sample (cosine similarity to class centroids).
+    Per-level logits (:func:`level_outputs`: a multi-label model whose labels are ranks ``[N]``, an ordinal
+    head's cumulative logits or a survival model's hazards) are warned about alike, naming ``output=`` the rank.
     ``outputs``: the model's explained output on some probe rows, or a callable that computes it. ``per_sample``: the class is chosen per sample (else once, the one
     predicted most often). ``output``: the audit's ``output=`` (:func:`embedding_output`). ``model``: its task decides multi-label and regression labels (:func:`multi_hot_labels`, :func:`regression_labels`). A model with one output, class labels and a probe without labels say nothing.
     """
@@ -110,6 +122,13 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
         return
     how = ("each sample is explained at whichever of its outputs is largest, so the figures mix outputs across samples"
            if per_sample else "the output that is largest on most probe samples is explained, whichever that is")
+    levels = None if multi_label or regression else level_outputs(labels, out, model, output)
+    if levels is not None:
+        warnings.warn(
+            f"{audit} explains the predicted class (`target=None`: the largest of the model's {width} outputs), but "
+            f"{levels}: the largest of them is no rank, and {how}; {LEVEL_WAYS_OUT}; or `target=k` for output k",
+            UserWarning, stacklevel=outside_package())
+        return
     embedding = None if multi_label or regression else embedding_output(out, model, output)
     if embedding is not None:
         warnings.warn(

@@ -1,0 +1,86 @@
+"""An ordinal head (CORAL: K - 1 cumulative logits, trained with BCE on ``rank > k``) and a discrete-time survival
+model (interval hazards) return outputs whose largest is no rank and whose softmax is no probability. The model
+says so (it holds ``nn.BCEWithLogitsLoss``) while its probe's labels are ranks ``[N]``: before
+:func:`~lightning_causal.audits.label_task.level_outputs`, CounterfactualAudit counted 90 % of a trained CORAL
+model's probe as misclassified (argmax of the cumulative logits, rank 0 nearly everywhere), FairnessAudit compared
+their softmax and the effect audits and SobolAudit explained the largest logit, all silently."""
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal.audits import CounterfactualAudit, FairnessAudit, InputEffectAudit, SobolAudit
+from lightning_causal.audits.base import Probe
+from lightning_causal.audits.label_task import level_outputs
+from lightning_causal.causal import AttributeFlip
+
+THRESHOLDS = torch.tensor([-1.5, -0.5, 0.5, 1.5])  # 5 ranks from the score 1.5 x0 + 0.7 x1
+
+
+class Coral(nn.Module):
+    """Cumulative logits ``score - threshold_k`` of the planted score: the exact CORAL model of the data."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.score = nn.Linear(5, 1, bias=False)
+        with torch.no_grad():
+            self.score.weight.copy_(torch.tensor([[1.5, 0.7, 0.0, 0.0, 0.0]]))
+        self.loss = nn.BCEWithLogitsLoss()  # trained on the levels rank > k
+
+    def forward(self, x):
+        return self.score(x) - THRESHOLDS
+
+
+def _probe(n: int = 64) -> Probe:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 5, generator=g)
+    x[:, 4] = (x[:, 4] > 0).float()  # a planted sensitive column, no effect on the rank
+    ranks = torch.bucketize(1.5 * x[:, 0] + 0.7 * x[:, 1], THRESHOLDS)
+    return Probe(x, ranks.clamp(max=3))  # ranks 0..3 fit the 4 outputs: the callback's range check passes them
+
+
+def expected_rank(out):
+    return torch.sigmoid(out).sum(1, keepdim=True)
+
+
+def test_counterfactual_and_fairness_refuse_cumulative_logits():
+    model, probe = Coral().eval(), _probe()
+    with pytest.raises(ValueError, match=r"(?s)CounterfactualAudit.*cumulative logits.*sigmoid\(out\)\.sum\(1"):
+        CounterfactualAudit().validate(model, probe)
+    with pytest.raises(ValueError, match=r"(?s)FairnessAudit.*no probability of a rank.*output="):
+        FairnessAudit(AttributeFlip(4)).validate(model, probe)
+
+
+def test_effects_and_sobol_warn_about_the_largest_cumulative_logit():
+    model, probe = Coral().eval(), _probe()
+    with pytest.warns(UserWarning, match="no rank"):
+        InputEffectAudit(ace_values=None).run(model, probe)
+    with pytest.warns(UserWarning, match="no probability of a rank"):
+        SobolAudit(64, target=0, n_bootstrap=10).run(model, probe)
+
+
+def test_expected_rank_matches_the_planted_score_and_says_nothing(recwarn):
+    """The documented way: the expected rank (a callable ``output=``, labels left out) is neither warned about nor
+    refused, and its effects follow the planted score: features 2 to 4 have exactly none, feature 0 more than 1."""
+    model, probe = Coral().eval(), _probe()
+    unlabelled = Probe(probe.inputs, None)
+    result = InputEffectAudit(output=expected_rank, ace_values=None).run(model, unlabelled)
+    effect = result.vectors["mean_abs_effect"]
+    assert torch.allclose(effect[2:], torch.zeros(3), atol=1e-6)
+    assert effect[0] > effect[1] > 0
+    # a hand-computed sample: do(x0 := 0) on x = (1, 0, ...) moves the expected rank by E(1.5) - E(0)
+    x = torch.tensor([[1.0, 0.0, 0.0, 0.0, 0.0]])
+    from lightning_causal.causal import input_effects
+    e = input_effects(model, x, torch.arange(5), output=expected_rank)
+    assert torch.allclose(e[0, 0], torch.sigmoid(1.5 - THRESHOLDS).sum() - torch.sigmoid(-THRESHOLDS).sum(), atol=1e-6)
+    assert not [w for w in recwarn if "no rank" in str(w.message)]
+
+
+def test_no_false_alarm_for_multi_label_recipes():
+    """A multi-label model's binary recipe (labels y[:, k], 0/1) and a callable ``output=`` are not per-level logits."""
+    model = Coral()
+    assert level_outputs(torch.tensor([0, 1, 1, 0]), torch.zeros(4, 2), model) is None  # two logits of label k
+    assert level_outputs(torch.tensor([0, 3, 2]), torch.zeros(3, 5), model, output=lambda o: o) is None
+    assert level_outputs(torch.tensor([[0, 1], [1, 1]]), torch.zeros(2, 2), model) is None  # multi-hot
+    assert level_outputs(torch.tensor([0, 3, 2]), torch.zeros(3, 4), nn.Linear(5, 4)) is None  # says nothing
+    assert level_outputs(torch.tensor([0.0, 3.0, 2.0]), torch.zeros(3, 4), model) is not None  # float ranks too

@@ -1,0 +1,18 @@
+"""Ranks 0..K-1 of an ordinal head of K - 1 cumulative logits (CORAL) hold one class more than the outputs: the
+refusal of those labels named only 'labels numbered from 1'; it now names the ordinal head and its way out."""
+
+import pytest
+import torch
+
+from lightning_causal.causal.engine.checks import check_class_labels
+
+
+def test_one_rank_more_than_the_outputs_names_the_ordinal_head():
+    with pytest.raises(ValueError, match=r"(?s)5 ranks of an ordinal head's 4 cumulative logits.*sigmoid\(out\)\.sum"):
+        check_class_labels("labels", torch.tensor([0, 2, 4, 1]), 4)
+
+
+def test_labels_numbered_from_one_do_not_name_it():
+    with pytest.raises(ValueError, match=r"numbered from 1\)") as info:
+        check_class_labels("labels", torch.tensor([1, 2, 4]), 4)
+    assert "ordinal" not in str(info.value)
