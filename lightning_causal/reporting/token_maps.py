@@ -3,12 +3,14 @@ by each map, padding at either end left out."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from matplotlib.figure import Figure
 from torch import Tensor
 
 from lightning_causal.reporting.figure_style import WIDTH
+from lightning_causal.reporting.image_figures import finite_peak
 from lightning_causal.reporting.image_maps import map_tags
 from lightning_causal.reporting.map_data import MapData, drawn_samples, map_limits, sample_title
 
@@ -160,16 +162,19 @@ def _strips(data: MapData, i: int, scores: dict[str, Tensor], lines: list[list[t
                           + (_NOTE_HEIGHT if note else 0.0)))
     axes = fig.subplots(len(scores), 1, squeeze=False)[:, 0]
     for ax, (name, v) in zip(axes, scores.items()):
-        lim, own = limits[name], float(v.abs().max())
+        lim, own = limits[name], finite_peak(v)
         for row, line in enumerate(lines):
             for j, col, text in line:
                 level = float(v[j]) / lim
+                finite = math.isfinite(level)  # a NaN or infinite score: a grey box (cmap(NaN) is transparent)
                 ax.text(col / chars_per_line, 1.0 - (row + 0.5) / len(lines), text, fontsize=10, family="monospace",
-                        ha="left", va="center", color="white" if abs(level) > 0.6 else "black",
-                        bbox={"facecolor": cmap(0.5 + 0.5 * level), "edgecolor": "none", "pad": 1.5})
+                        ha="left", va="center", color="white" if finite and abs(level) > 0.6 else "black",
+                        bbox={"facecolor": cmap(0.5 + 0.5 * level) if finite else "0.75", "edgecolor": "none", "pad": 1.5})
         ax.set_xlim(0, 1)
         scale = "" if own == lim else f", colour scale ±{lim:.3g}"
-        ax.set_title(f"{name} (max |score| {own:.3g}{scale}; red +, blue −)", fontsize=9, loc="left")  # no colour bar
+        bad = int((~v.isfinite()).sum())
+        grey = f"; {bad} not finite, grey" if bad else ""
+        ax.set_title(f"{name} (max |score| {own:.3g}{scale}; red +, blue −{grey})", fontsize=9, loc="left")  # no colour bar
         ax.axis("off")
     fig.suptitle(sample_title(data, i) + (f"\n{note}" if note else ""), fontsize=10)
     fig.tight_layout()

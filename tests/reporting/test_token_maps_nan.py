@@ -1,0 +1,21 @@
+"""A token strip whose scores hold a NaN was titled "max |score| nan" and its boxes were shaded from NaN (matplotlib's
+transparent "bad" colour): the title gives the largest finite |score| and how many scores are not finite, drawn grey."""
+
+import math
+
+import torch
+from matplotlib.colors import to_rgba
+
+from lightning_causal.reporting.map_data import MapData
+from lightning_causal.reporting.token_maps import token_maps
+
+
+def test_a_nan_score_leaves_the_title_finite_and_its_token_grey():
+    ids = torch.tensor([[1, 2, 3, 4]])
+    scores = torch.tensor([[0.5, math.nan, -2.0, 0.25]])
+    data = MapData(inputs=ids, maps={"causal": scores}, audit="tokens", meta={"vocabulary": ["pad", "a", "b", "c", "d"]})
+    (_, fig), = token_maps(data)
+    ax = fig.axes[0]
+    assert "max |score| 2" in ax.get_title(loc="left") and "1 not finite, grey" in ax.get_title(loc="left")
+    boxes = {t.get_text(): t.get_bbox_patch().get_facecolor() for t in ax.texts}
+    assert boxes["b"] == to_rgba("0.75") and boxes["a"] != to_rgba("0.75") and boxes["a"][3] == 1.0
