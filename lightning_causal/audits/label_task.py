@@ -22,7 +22,7 @@ from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["GUESSED_SINGLE_LABEL", "GUESSED_SOFT_LABELS", "class_distributions", "class_indices", "embedding_output", "label_task", "level_outputs", "LEVEL_WAYS_OUT",
            "multi_hot_labels",
-           "regression_labels", "smoothed_multi_hot", "state_task", "task_model"]
+           "regression_labels", "smoothed_multi_hot", "state_task", "stated_task", "task_model"]
 
 
 def task_model(model: Any, output: Any) -> Any:
@@ -148,6 +148,18 @@ def state_task(model: nn.Module, loss: Any) -> None:
         _STATED.pop(model, None)
     else:
         _STATED[model] = task
+
+
+def stated_task(model: nn.Module) -> str | None:
+    """The task :func:`state_task` recorded for ``model`` itself (``None``: none), a dictionary look-up: callers that keep
+    :func:`label_task`'s answer per model (it walks every module) compare it to know when the answer is stale.
+
+    Examples:
+        >>> net = nn.Linear(4, 3)
+        >>> stated_task(net), (state_task(net, nn.CrossEntropyLoss()), stated_task(net))[1]
+        (None, 'multiclass')
+    """
+    return _STATED.get(model)
 
 
 def multi_hot_labels(labels: Any, model: Any = None, *, task: str | None = None) -> bool:

@@ -14,7 +14,12 @@ from typing import Any, Literal, get_args
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.audits.label_task import class_distributions, class_indices, label_task
+from lightning_causal.audits.label_task import (
+    class_distributions,
+    class_indices,
+    label_task,
+    stated_task,
+)
 from lightning_causal.causal.backdoor.neural_cleanse import ReversedTriggers, check_reverse_options
 from lightning_causal.causal.backdoor.triggers import Trigger
 from lightning_causal.causal.engine.checks import (
@@ -295,11 +300,13 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
 
     def _label_task(self, model: nn.Module) -> str | None:
         """:func:`~lightning_causal.audits.label_task.label_task` of ``model``, found once per model: it walks every
-        module (1.7 ms on a network of 300 modules), and soft labels ask for it at every step."""
+        module (1.7 ms on a network of 300 modules), and soft labels ask for it at every step; found again where the
+        task a repair module states for ``model`` (:func:`~lightning_causal.audits.label_task.state_task`) changed."""
         tasks = self.__dict__.setdefault("_label_tasks", weakref.WeakKeyDictionary())
-        if model not in tasks:
-            tasks[model] = label_task(model)
-        return tasks[model]
+        stated = stated_task(model)  # a repair module states its task loss's task: another module's since makes it stale
+        if model not in tasks or tasks[model][0] != stated:
+            tasks[model] = (stated, label_task(model))
+        return tasks[model][1]
 
     def _forward(self, model: nn.Module) -> Forward:
         """The :class:`Forward` of ``model`` (the model in training, or the frozen reference), built once

@@ -493,3 +493,17 @@ def test_the_models_label_task_is_found_once_per_model(monkeypatch):
             term.loss(model, x, soft)
         assert calls == [model]
         assert "_label_tasks" not in copy.deepcopy(term).__dict__  # weak references are not copied
+
+
+def test_the_cached_label_task_follows_the_task_a_repair_module_states(monkeypatch):
+    # the term kept a model's label task once found: a repair module stating another task for the network later
+    # (F.cross_entropy first, then nn.CrossEntropyLoss()) left the old answer and its guess warning
+    from lightning_causal.audits.label_task import state_task
+
+    model, t, x, _ = _identity_setup()
+    term = BackdoorSuppressionTerm(t, unlearn_weight=0.5, path_weight=2.0, distill_weight=0.0, augment=None)
+    assert term._label_task(model) is None
+    state_task(model, nn.BCEWithLogitsLoss())
+    assert term._label_task(model) == "multilabel"
+    state_task(model, nn.CrossEntropyLoss())
+    assert term._label_task(model) == "multiclass"
