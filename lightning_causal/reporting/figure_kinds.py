@@ -55,6 +55,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from lightning_causal.causal.engine.token_ids import INDEX_DTYPES
 from lightning_causal.reporting.frame_maps import frame_maps
 from lightning_causal.reporting.image_maps import image_maps
 from lightning_causal.reporting.map_data import MapData, explained_quantity, sample_title
@@ -77,9 +78,6 @@ FigureKind = Literal["frames", "image", "points", "sequence", "sequence_features
 KINDS: tuple[FigureKind, ...] = get_args(FigureKind)  # the values `figure_kind` takes
 
 
-INDEX_DTYPES = (torch.int64, torch.int32)  # what nn.Embedding and nn.EmbeddingBag take as indices
-
-
 def infer_kind(x: Tensor, meta: Mapping[str, Any] | None = None) -> str | None:
     """The kind of data of a probe's input tensor ``[N, ...]``, ``None`` when no rule applies.
 
@@ -88,7 +86,8 @@ def infer_kind(x: Tensor, meta: Mapping[str, Any] | None = None) -> str | None:
     tabular bars named after their columns (a token strip left out a trailing code whose effect
     was 0 as padding and showed no column names). Other integers (``uint8``, ``int8``, ``int16``: bytes,
     counts, raw samples) are tabular, as the engine takes them (it knows token ids as the inputs an
-    ``nn.Embedding`` reads, which indexes with :data:`INDEX_DTYPES` only: a model that embeds ``uint8``
+    ``nn.Embedding`` reads, which indexes with
+    :data:`~lightning_causal.causal.engine.token_ids.INDEX_DTYPES` only: a model that embeds ``uint8``
     casts them first), unless ``meta`` holds a ``vocabulary`` (the words of the ids) or ``figure_kind="tokens"``
     is chosen. Bool masks and complex values are no token ids: they are drawn as their shape says
     (``[N, D]``: tabular).

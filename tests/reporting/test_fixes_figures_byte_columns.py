@@ -37,3 +37,11 @@ def test_index_dtypes_are_what_an_embedding_takes():
         except RuntimeError:
             took = False
         assert took == (dtype in INDEX_DTYPES), dtype
+
+
+def test_the_figures_read_the_engines_token_id_dtypes():
+    """Which integers are token ids is said once (token_ids.INDEX_DTYPES, which the baselines and CaptumBaseline read):
+    the figures took their own copy of the tuple, which a change to the engine's would have left behind."""
+    from lightning_causal.causal.engine import token_ids
+
+    assert INDEX_DTYPES is token_ids.INDEX_DTYPES
