@@ -58,10 +58,16 @@ def test_the_carriers_from_recorded_passes_say_what_the_model_returns():
         fairness._carrier_effects(model, x, flip, "1", target=2, recorded=(p, *record["1"], classes))
 
 
-def test_two_outputs_keep_their_message():
+def test_two_outputs_are_said_to_be_two_outputs():
+    """The message reads the model's output, not the probabilities' two columns: a two-output model is not told it may
+    be one output's sigmoid (before: 'the model has 2 classes: two outputs, or one output whose sigmoid ...')."""
     x, y, model = _data(outputs=2)
-    with pytest.raises(ValueError, match=r"but got \[2\] \(the model has 2 classes"):
-        FairnessAudit(AttributeFlip(0), target=2, layers=["1"]).run(model, Probe(x, y))
+    flip = AttributeFlip(0)
+    for run in (lambda: FairnessAudit(flip, target=2, layers=["1"]).run(model, Probe(x, y)),
+                lambda: counterfactual_fairness_gap(model, x, flip, target=2),
+                lambda: carrier_unit_effects(model, x, flip, "1", target=2)):
+        with pytest.raises(ValueError, match=r"but got \[2\] \(the model returns 2 outputs\)$"):
+            run()
 
 
 class _SharedEncoder(nn.Module):

@@ -88,12 +88,10 @@ def probabilities(outputs: Tensor) -> Tensor:
 
 
 def _classes(outputs: Tensor) -> str:
-    """What the classes of :func:`probabilities` are, for a message about ``target``: ``outputs``
-    the model's (or their probabilities, where one output's sigmoid gave two columns)."""
+    """What the classes of :func:`probabilities` are, for a message about ``target``, from the model's ``outputs``
+    (not their probabilities, whose two columns one output's sigmoid gives too)."""
     if outputs.dim() == 1 or outputs.shape[1] == 1:
         return "the model has one output: the classes 0 and 1 of its sigmoid"
-    if outputs.shape[1] == 2:
-        return "the model has 2 classes: two outputs, or one output whose sigmoid gives the classes 0 and 1"
     return f"the model returns {outputs.shape[1]} outputs"
 
 
@@ -204,7 +202,7 @@ def _counterfactual_probabilities(
             with _recording(forward.model, record) as (factual, _):
                 seen: list[str] = []
                 p = _probabilities(forward, x, torch.arange(n, device=x.device), per_pass, seen)
-        classes = seen[0] if seen else _classes(p)
+        classes = seen[0]  # x holds a row (_check_x, Probe): at least one pass ran
         noise = common_noise(forward, forward.model, (x,), per_pass, drew=clean_pass.moved)
         if noise is not None:  # a sample and its counterfactuals draw one noise
             p = noise.clean(lambda s: probabilities(forward(x[s], rows=s)), x.device)
