@@ -455,7 +455,7 @@ class FairnessAudit(Audit):
             preds = (preds == 1).long()
             labels = (labels == 1).long() if labels is not None else None
         rates = group_rates(preds, groups, labels)
-        kept = rates["count"] >= self.min_group_size  # the groups the differences compare: worked out here only
+        kept = rates["count"] >= self.min_group_size  # the groups the differences compare (_group_notes: the rows' counts)
         result.scalars["demographic_parity_difference"] = _spread(rates["positive_rate"][kept])
         if rates["groups"].numel() < 2:  # else a NaN the callback reports without a cause
             only = self._group_name(int(rates["groups"][0])) if isinstance(self.counterfactual, TokenSwap) else f"group {int(rates['groups'][0])}"
