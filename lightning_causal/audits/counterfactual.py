@@ -32,6 +32,7 @@ from lightning_causal.audits.options import (
 from lightning_causal.causal.engine.checks import check_class_labels, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.state import audit_mode
+from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.structure.counterfactual_refine import check_discrete
 from lightning_causal.causal.structure.counterfactuals import (
     CounterfactualSettings,
@@ -233,16 +234,17 @@ class CounterfactualAudit(Audit):
     def _validate_outputs(self, model: nn.Module, probe: Probe, regression: bool, labels: Tensor | None = None) -> None:
         """The model's outputs are class scores [N, C >= 2], not an embedding (the model's kind before the labels':
         a regression's float labels are not the fault) nor per-level logits (:func:`level_outputs`: an ordinal
-        head's cumulative logits, whose largest is no rank; ``labels``, the probe's class labels, tell them)."""
+        head's cumulative logits, whose largest is no rank; ``labels``, the probe's class labels, tell them: warned about,
+        the labels of a one-vs-rest classifier being alike)."""
         with audit_mode(model), torch.no_grad():
             out = Forward(model, num_samples=len(probe), **self.model_options(probe))(probe.first)
         _check_logits(out)
         levels = None if regression else level_outputs(labels, out, task_model(model, self.output), self.output)
-        if levels is not None:
-            raise ValueError(
+        if levels is not None:  # a guess (a one-vs-rest classifier's labels look alike): warned, not refused
+            warnings.warn(
                 f"CounterfactualAudit explains a classifier's decision (the smallest change that flips its class, the "
                 f"largest output) but {levels}: the largest of them is no rank, and a sample would count as misclassified "
-                f"wherever it is not its label; {LEVEL_WAYS_OUT}")
+                f"wherever it is not its label; {LEVEL_WAYS_OUT}", UserWarning, stacklevel=outside_package())
         embedding = None if regression else embedding_output(out, model, self.output)
         if embedding is not None:
             raise ValueError(

@@ -297,10 +297,11 @@ class FairnessAudit(Audit):
             self._warn_nothing_changed(x.shape[0])
         out = first_row_outputs(model, probe, self.output)()
         levels = level_outputs(probe.labels, out, task_model(model, self.output), self.output)
-        if levels is not None:
-            raise ValueError(
+        if levels is not None:  # a guess (a one-vs-rest classifier's labels look alike): warned, not refused
+            warnings.warn(
                 f"FairnessAudit compares class probabilities (the softmax of the outputs) but {levels}: their softmax "
-                f"is no probability of a rank, and their largest no predicted rank; {LEVEL_WAYS_OUT}")
+                f"is no probability of a rank, and their largest no predicted rank; {LEVEL_WAYS_OUT}", UserWarning,
+                stacklevel=outside_package())
         # a multi-output regression (a heading (cos, sin) of unit norm) is warned about as one (_class_labels), not refused
         embedding = None if regression_labels(probe.labels, model=task_model(model, self.output)) else embedding_output(out, model, self.output)
         if embedding is not None:

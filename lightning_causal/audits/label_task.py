@@ -385,7 +385,9 @@ LEVEL_WAYS_OUT = (
     "`probability=False` / `CompareSettings(score='raw')` and labels left out of the probe: `unpack_batch=lambda b: "
     "(b[0], None, None)`), the survival to interval t of a model of interval hazards (`output=lambda out: "
     "torch.log1p(-torch.sigmoid(out[:, :t + 1])).sum(1, keepdim=True).exp()`), or, for the audits that need classes, "
-    "class log-probabilities [N, K] (docs/your_model.md, 'Ordinal heads and survival models')"
+    "class log-probabilities [N, K] (docs/your_model.md, 'Ordinal heads and survival models'); a one-vs-rest "
+    "classifier (trained with BCE on one-hot classes, `F.one_hot(y)`: each output one class's logit, the largest its "
+    "class), whose labels look alike, says so by `output=lambda out: out` (a callable `output=` is taken as given)"
 )
 
 
@@ -397,7 +399,9 @@ def level_outputs(labels: Any, outputs: Any, model: Any = None, output: Any = No
     class per sample ``[N]`` beyond 0 and 1 (a multi-label classifier's labels are multi-hot ``[N, C]``;
     labels 0/1 ``[N]`` are one label's binary decision). That is an ordinal head's cumulative logits
     (CORAL/CORN, trained with BCE on ``rank > k``) or a discrete-time survival model's interval
-    hazards: the largest output is no rank, and the softmax over them no probability.
+    hazards: the largest output is no rank, and the softmax over them no probability. A guess, warned about
+    (:data:`LEVEL_WAYS_OUT` names the ways out), not refused: a one-vs-rest classifier (BCE on one-hot classes) has
+    such labels and outputs too, its largest output its class.
 
     Examples:
         >>> from torch import nn

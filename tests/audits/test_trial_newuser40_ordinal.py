@@ -43,12 +43,45 @@ def expected_rank(out):
     return torch.sigmoid(out).sum(1, keepdim=True)
 
 
-def test_counterfactual_and_fairness_refuse_cumulative_logits():
+def test_counterfactual_and_fairness_warn_about_cumulative_logits():
     model, probe = Coral().eval(), _probe()
-    with pytest.raises(ValueError, match=r"(?s)CounterfactualAudit.*cumulative logits.*sigmoid\(out\)\.sum\(1"):
+    with pytest.warns(UserWarning, match=r"(?s)CounterfactualAudit.*cumulative logits.*sigmoid\(out\)\.sum\(1"):
         CounterfactualAudit().validate(model, probe)
-    with pytest.raises(ValueError, match=r"(?s)FairnessAudit.*no probability of a rank.*output="):
+    with pytest.warns(UserWarning, match=r"(?s)FairnessAudit.*no probability of a rank.*output="):
         FairnessAudit(AttributeFlip(4)).validate(model, probe)
+
+
+class OneVsRest(nn.Module):
+    """A classifier of 4 classes trained one-vs-rest (BCE on F.one_hot(y)): each output its class's logit, the largest
+    its class; its probe's labels are class indices [N], as an ordinal head's ranks are."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(5, 4)
+        with torch.no_grad():  # class = 2 (x1 > 0) + (x0 > 0): logit of class c = s0 x0 + s1 x1, signs of c's bits
+            self.fc.weight.copy_(torch.tensor([[-1.0, -1, 0, 0, 0], [1, -1, 0, 0, 0], [-1, 1, 0, 0, 0], [1, 1, 0, 0, 0]]))
+            self.fc.bias.zero_()
+        self.loss = nn.BCEWithLogitsLoss()
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+def test_a_one_vs_rest_classifier_is_audited_and_told_how_to_say_so(recwarn):
+    """Its labels look like ranks (a held BCE loss, labels [N] beyond 0/1), so the audits warn, naming
+    `output=lambda out: out`; they refused it before, though its largest output is its class (every probe sample
+    classified right here). With that `output=` they run silently."""
+    model, x = OneVsRest().eval(), _probe().inputs
+    probe = Probe(x, 2 * (x[:, 1] > 0).long() + (x[:, 0] > 0).long())
+    assert torch.equal(model(x).argmax(1), probe.labels)
+    with pytest.warns(UserWarning, match=r"(?s)one-vs-rest classifier.*`output=lambda out: out`"):
+        CounterfactualAudit().validate(model, probe)
+    with pytest.warns(UserWarning, match=r"(?s)one-vs-rest classifier.*`output=lambda out: out`"):
+        FairnessAudit(AttributeFlip(4)).validate(model, probe)
+    recwarn.clear()
+    result = CounterfactualAudit(max_samples=2, output=lambda out: out).run(model, probe)
+    assert result.scalars["misclassified_rate"] == 0.0
+    assert not [w for w in recwarn if "one-vs-rest" in str(w.message)]
 
 
 def test_effects_and_sobol_warn_about_the_largest_cumulative_logit():
