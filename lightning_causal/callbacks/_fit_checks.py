@@ -89,8 +89,12 @@ def warn_averaging_before(callback: Callback, trainer: Trainer) -> None:
 def quiet_sync_dist_advice() -> None:
     """Silence Lightning's advice to log with ``sync_dist=True`` for the callback's own scalars:
     every rank holds the same audit values (the audits gather their shards), and a collective
-    per scalar could hang a fit if one rank skipped an audit (its report failed to write)."""
-    warnings.filterwarnings("ignore", message=r"It is recommended to use `self\.log\('(causal|compare)/",
+    per scalar could hang a fit if one rank skipped an audit (its report failed to write).
+
+    The filter reads the advice's text, ``It is recommended to use `self.log(<name>!r, ..., sync_dist=True)` ...``
+    (Lightning 2.5.0 to 2.6.6 alike, ``trainer/connectors/logger_connector/result.py``), with the tag in either of
+    the quotes ``repr`` gives it: double quotes where it holds an apostrophe (an audit named ``"user's"``)."""
+    warnings.filterwarnings("ignore", message=r"It is recommended to use `self\.log\(['\"](causal|compare)/",
                             category=PossibleUserWarning)
 
 
