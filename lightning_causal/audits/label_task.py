@@ -420,7 +420,7 @@ def level_outputs(labels: Any, outputs: Any, model: Any = None, output: Any = No
             or labels.is_complex():
         return None
     lab = labels.detach()
-    if lab.is_floating_point() and not bool((lab == lab.round()).all()):
+    if lab.is_floating_point() and not bool(((lab == lab.round()) & lab.isfinite()).all()):  # inf: no class (int(inf))
         return None
     if float(lab.max()) < 2 or float(lab.min()) < 0 or label_task(model) != "multilabel":
         return None

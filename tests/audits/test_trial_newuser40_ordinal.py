@@ -5,6 +5,8 @@ says so (it holds ``nn.BCEWithLogitsLoss``) while its probe's labels are ranks `
 model's probe as misclassified (argmax of the cumulative logits, rank 0 nearly everywhere), FairnessAudit compared
 their softmax and the effect audits and SobolAudit explained the largest logit, all silently."""
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -117,3 +119,14 @@ def test_no_false_alarm_for_multi_label_recipes():
     assert level_outputs(torch.tensor([[0, 1], [1, 1]]), torch.zeros(2, 2), model) is None  # multi-hot
     assert level_outputs(torch.tensor([0, 3, 2]), torch.zeros(3, 4), nn.Linear(5, 4)) is None  # says nothing
     assert level_outputs(torch.tensor([0.0, 3.0, 2.0]), torch.zeros(3, 4), model) is not None  # float ranks too
+
+
+def test_an_infinite_label_is_no_rank():
+    """Float labels holding inf were read as whole numbers and the message's int(inf) raised OverflowError out of
+    CounterfactualAudit.validate; inf is no class: the audit's own refusal of float labels names them."""
+    assert level_outputs(torch.tensor([0.0, 3.0, math.inf]), torch.zeros(3, 4), Coral()) is None
+    probe = _probe()
+    labels = probe.labels.float()
+    labels[0] = math.inf
+    with pytest.raises(ValueError, match="needs integer class labels"):
+        CounterfactualAudit().validate(Coral().eval(), Probe(probe.inputs, labels))
