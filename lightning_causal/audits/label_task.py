@@ -378,10 +378,12 @@ def embedding_output(outputs: Any, model: Any = None, output: Any = None) -> str
     return None
 
 
-#: the ways out named wherever :func:`level_outputs` is refused or warned about (docs/your_model.md, "Ordinal heads")
+#: the ways out named wherever :func:`level_outputs` is warned about (docs/your_model.md, "Ordinal heads")
 LEVEL_WAYS_OUT = (
     "pass `output=` the quantity that matters: the expected rank of an ordinal head's cumulative logits "
-    "(`output=lambda out: torch.sigmoid(out).sum(1, keepdim=True)`, explained by the effect audits with "
+    "(`output=lambda out: torch.sigmoid(out).sum(1, keepdim=True)`; of CORN's conditional logits, rank > k given "
+    "rank > k - 1: `output=lambda out: torch.sigmoid(out).cumprod(1).sum(1, keepdim=True)`; explained by the effect "
+    "audits with "
     "`probability=False` / `CompareSettings(score='raw')` and labels left out of the probe: `unpack_batch=lambda b: "
     "(b[0], None, None)`), the survival to interval t of a model of interval hazards (`output=lambda out: "
     "torch.log1p(-torch.sigmoid(out[:, :t + 1])).sum(1, keepdim=True).exp()`), or, for the audits that need classes, "
@@ -398,8 +400,8 @@ def level_outputs(labels: Any, outputs: Any, model: Any = None, output: Any = No
     (``output``, the audit's ``output=``, is ``None``), yet its probe's ``labels`` are one whole-number
     class per sample ``[N]`` beyond 0 and 1 (a multi-label classifier's labels are multi-hot ``[N, C]``;
     labels 0/1 ``[N]`` are one label's binary decision). That is an ordinal head's cumulative logits
-    (CORAL/CORN, trained with BCE on ``rank > k``) or a discrete-time survival model's interval
-    hazards: the largest output is no rank, and the softmax over them no probability. A guess, warned about
+    (CORAL, trained with BCE on ``rank > k``; CORN's conditional logits, ``rank > k`` given ``rank > k - 1``)
+    or a discrete-time survival model's interval hazards: the largest output is no rank, and the softmax over them no probability. A guess, warned about
     (:data:`LEVEL_WAYS_OUT` names the ways out), not refused: a one-vs-rest classifier (BCE on one-hot classes) has
     such labels and outputs too, its largest output its class.
 

@@ -130,3 +130,22 @@ def test_an_infinite_label_is_no_rank():
     labels[0] = math.inf
     with pytest.raises(ValueError, match="needs integer class labels"):
         CounterfactualAudit().validate(Coral().eval(), Probe(probe.inputs, labels))
+
+
+def test_corn_heads_expected_rank_is_named_and_documented():
+    """CORN's logits are conditional (rank > k given rank > k - 1): the expected rank is the sum of the cumulative
+    products of their sigmoids, not of the sigmoids (CORAL's). Conditional probabilities 0.8, 0.5, 0.25 give
+    P(rank > k) = 0.8, 0.4, 0.1, the ranks 0..3 at 0.2, 0.4, 0.3, 0.1 and the expected rank 1.3 (CORAL's formula: 1.55).
+    The warning's ways out and docs/your_model.md's table both named CORAL's formula only."""
+    import pathlib
+    import re
+
+    from lightning_causal.audits.label_task import LEVEL_WAYS_OUT
+
+    out = torch.logit(torch.tensor([[0.8, 0.5, 0.25]]))
+    named = re.search(r"CORN.*?`output=(lambda out: [^`]+)`", LEVEL_WAYS_OUT)
+    table = pathlib.Path(__file__).parents[2] / "docs" / "your_model.md"
+    row = re.search(r"\| expected rank \(CORN\) \| `(lambda out: [^`]+)` \|", table.read_text())
+    assert named is not None and row is not None
+    for formula in (named.group(1), row.group(1)):
+        assert torch.allclose(eval(formula)(out), torch.tensor([[1.3]]))
