@@ -32,6 +32,7 @@ from lightning_causal.audits.options import (
 from lightning_causal.causal.engine.checks import check_class_labels, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
 from lightning_causal.causal.engine.state import audit_mode
+from lightning_causal.causal.engine.token_ids import INDEX_DTYPES
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.structure.counterfactual_refine import check_discrete
 from lightning_causal.causal.structure.counterfactuals import (
@@ -197,11 +198,17 @@ class CounterfactualAudit(Audit):
             raise single_input_error("CounterfactualAudit", probe.inputs)
         if not probe.first.is_floating_point():
             dtype = probe.first.dtype
-            way = ("; read the probe as floats, `unpack_batch=lambda batch: (batch[0].float(), batch[1], None)` (a model that "
-                   "casts inside, x.float() / 255, reads them the same), with `bounds=(0, 255)` for uint8 pixels or "
-                   "`bounds=(0, 1)` for bool masks" if dtype in (torch.uint8, torch.bool) else
-                   "; give the model real inputs, torch.view_as_real(z), that it turns complex inside (torch.view_as_complex)"
-                   if dtype.is_complex else "")
+            floats = "; read the probe as floats, `unpack_batch=lambda batch: (batch[0].float(), batch[1], None)` (a model that casts inside, "
+            if dtype in (torch.uint8, torch.bool):
+                way = f"{floats}x.float() / 255, reads them the same), with `bounds=(0, 255)` for uint8 pixels or `bounds=(0, 1)` for bool masks"
+            elif dtype.is_complex:
+                way = "; give the model real inputs, torch.view_as_real(z), that it turns complex inside (torch.view_as_complex)"
+            elif dtype not in INDEX_DTYPES:  # no token ids (no values between them): samples the model casts inside
+                info = torch.iinfo(dtype)
+                way = (f"{floats}e.g. x.float() / 32768 of int16 PCM audio, reads them the same), with `bounds=({info.min}, {info.max})` "
+                       f"for {dtype} samples")
+            else:
+                way = ""
             raise ValueError(f"CounterfactualAudit optimises continuous inputs but the probe holds {dtype}{way}")
         if self.towards == "runner_up":
             self._validate_outputs(model, probe, regression=False)
