@@ -100,7 +100,7 @@ _RAW_SAMPLES = {torch.uint8: ("uint8 images (pixels 0..255 the model scales insi
 
 
 def _raw_sample_message(x: Tensor, b: object) -> str:
-    """The refusal of a float, complex or bool baseline for integer inputs other than token ids (uint8 pixels, int8/int16
+    """The refusal of a float or bool baseline for integer inputs other than token ids (uint8 pixels, int8/int16
     samples): it names what they take (an int in the dtype's range or an integer tensor of such values broadcastable
     to the input), then the value given (a tensor of several elements by its dtype and shape)."""
     info = torch.iinfo(x.dtype)
@@ -144,9 +144,9 @@ def check_baselines(xs: tuple[Tensor, ...], baseline: BaselineLike) -> tuple[Ten
     ``baseline`` is a number, a tensor broadcastable to the input (or to one sample; fewer dimensions
     are aligned on the last ones, as torch broadcasts: per-feature values ``[F]`` for ``[N, T, F]``),
     or a tuple with one of those per input. Integer inputs (token ids) need an integer baseline, in their
-    dtype's range (uint8 pixels: ``[0, 255]``): an int, or an integer tensor broadcastable to the input (a float, complex
-    or bool one is refused, for integer inputs other than token ids (int64/int32), such as uint8 pixels and int8/int16
-    samples, naming the range and a pixel or sample value); bool inputs
+    dtype's range (uint8 pixels: ``[0, 255]``): an int, or an integer tensor broadcastable to the input (a float or bool
+    one is refused, for integer inputs other than token ids (int64/int32), such as uint8 pixels and int8/int16
+    samples, naming the range and a pixel or sample value; a complex one as by every real input, a ``TypeError``); bool inputs
     (masks) take ``False``/``True`` (0 or 1); complex numbers and tensors are the baselines of complex inputs only (a real input would drop the imaginary part).
 
     Args:
