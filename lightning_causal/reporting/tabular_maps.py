@@ -13,7 +13,7 @@ from lightning_causal.reporting.figure_style import (
     short_labels,
     title_lines,
 )
-from lightning_causal.reporting.image_figures import say_all_zero
+from lightning_causal.reporting.image_figures import finite_peak, say_all_zero
 from lightning_causal.reporting.map_data import (
     SERIES_COLOURS,
     MapData,
@@ -90,7 +90,7 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
     values raise the explained class's score on average, blue where they lower it; the caption names blue where a
     blue bar is drawn). Several maps (causal beside each Captum method): grouped bars, one per map and feature (the
     groups side by side under short names, else one under the other beside the names, the first on top), each
-    map's mean |score| relative to its own largest (the methods' units differ), or on one scale where
+    map's mean |score| relative to its own largest finite one (the methods' units differ), or on one scale where
     ``meta["shared_map_scale"]`` says the maps share a unit (Sobol' first-order and total indices); a map of 0 only
     (a gradient method on a model whose gradient is 0), which draws no bars, is "(all 0)" in the legend; a single
     such map says "0 everywhere" in its panel (its features in index order, its axis 0 to 1, no colour key).
@@ -153,7 +153,7 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
         width = 0.8 / m
         for i, (label, s) in enumerate(zip(labels, scores.values())):
             size = s.abs().mean(0)
-            peak = 1.0 if shared else float(size.max()) or 1.0
+            peak = 1.0 if shared else finite_peak(size) or 1.0  # one NaN score of one sample: its own bar only
             at, heights = [j + (i - (m - 1) / 2) * width for j in range(k)], [float(size[f]) / peak for f in order]
             colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
             if across:  # first feature on top, causal the top bar of each group
@@ -161,7 +161,7 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
             else:
                 ax.bar(at, heights, width, label=label, color=colour)
         caption = ("value (one scale)" if glob else "mean |score| (one scale)") if shared else "mean |score| / largest"
-        top_value = max(float(s.abs().mean(0).max()) for s in scores.values()) if shared else 1.0
+        top_value = max(finite_peak(s.abs().mean(0)) for s in scores.values()) if shared else 1.0
         if across:  # the legend above the bars, in the figure's margin: the longest bars reach the axes' right edge
             ax.set_yticks(range(k - 1, -1, -1))
             ax.set_yticklabels([names[j] for j in order], fontsize=9)
