@@ -167,16 +167,25 @@ class _FigureKeeper:
 
 
 def figure_image(fig: Figure) -> np.ndarray:
-    """The figure drawn on matplotlib's Agg canvas, as an ``[H, W, 3]`` uint8 array.
+    """The figure drawn on matplotlib's Agg canvas, as an ``[H, W, 3]`` uint8 array. A figure drawn here before keeps
+    its canvas, whose renderer (cleared at each draw) holds the sizes of the texts it measured: a figure drawn again
+    with other data (the heatmap rows of the writer's path, ``heatmap_row(reuse=True)``) measures only its new texts
+    (a new canvas per draw measured every tick label, title and note again; the same pixels).
 
     Args:
         fig: a matplotlib ``Figure``.
 
     Examples:
-        >>> figure_image(Figure(figsize=(2, 1), dpi=50)).shape
+        >>> fig = Figure(figsize=(2, 1), dpi=50)
+        >>> figure_image(fig).shape
         (50, 100, 3)
+        >>> canvas = fig.canvas
+        >>> _ = figure_image(fig)
+        >>> fig.canvas is canvas
+        True
     """
-    canvas = FigureCanvasAgg(fig)
+    # the exact class: a GUI canvas (a subclass) is the user's window's, not ours to draw on
+    canvas = fig.canvas if type(fig.canvas) is FigureCanvasAgg else FigureCanvasAgg(fig)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
