@@ -149,3 +149,26 @@ def test_corn_heads_expected_rank_is_named_and_documented():
     assert named is not None and row is not None
     for formula in (named.group(1), row.group(1)):
         assert torch.allclose(eval(formula)(out), torch.tensor([[1.3]]))
+
+
+def test_the_survival_output_has_finite_gradients_where_a_hazard_saturates():
+    """Survival to interval t, prod_{j <= t} (1 - sigmoid(h_j)), was named log1p(-sigmoid(h)).sum().exp(): a hazard logit
+    of 20 rounds sigmoid to 1 in float32, log1p(-1) = -inf, and its gradient is NaN (inf * 0), which poisons Captum's
+    gradient methods beside the audits. -softplus(h) is log(1 - sigmoid(h)) with finite gradients; on moderate logits
+    the value is the product by hand: hazards 0.5 and 0.2 survive to interval 1 with 0.5 * 0.8 = 0.4."""
+    import pathlib
+    import re
+
+    from lightning_causal.audits.label_task import LEVEL_WAYS_OUT
+
+    named = re.search(r"survival to interval t of a model of interval hazards \(`output=(lambda out: [^`]+)`", LEVEL_WAYS_OUT)
+    table = pathlib.Path(__file__).parents[2] / "docs" / "your_model.md"
+    row = re.search(r"\| survival to interval `t`[^|]*\| `(lambda out: [^`]+)` \|", table.read_text())
+    assert named is not None and row is not None
+    for formula in (named.group(1), row.group(1)):
+        survival = eval(formula, {"torch": torch, "t": 1})  # survival to interval 1
+        moderate = torch.logit(torch.tensor([[0.5, 0.2, 0.9]]))
+        assert torch.allclose(survival(moderate), torch.tensor([[0.4]]))
+        saturated = torch.tensor([[20.0, -3.0, 1.0]], requires_grad=True)
+        survival(saturated).sum().backward()
+        assert bool(saturated.grad.isfinite().all())
