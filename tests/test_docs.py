@@ -496,3 +496,207 @@ def test_every_public_parameter_is_documented():
     assert len(public) > 400  # the walk reached the API
     missing = {path: names for path, obj in sorted(public.items()) if (names := _undocumented_parameters(obj))}
     assert not missing, "\n".join(f"{path}: {', '.join(names)}" for path, names in missing.items())
+
+
+# --- The recipes' short snippets that train nothing: run as printed, their printed and commented claims checked ----
+
+
+def _block(page: str, marker: str) -> str:
+    """The one python block of ``page`` that holds ``marker`` (robust to blocks added before it)."""
+    found = [block for block in _page_blocks(page) if marker in block]
+    assert len(found) == 1, f"{page}: {len(found)} python blocks hold {marker!r}"
+    return found[0]
+
+
+def test_one_hot_fairness_recipes_print_what_the_page_says(capsys):
+    """'Fairness on a one-hot encoded table' and its ``Intersections`` continuation: the lines the page says
+    they print, the demographic parity difference of the six groups by hand from the model's predictions,
+    and the repair terms' names (``repair/counterfactual_fairness``, ``repair/race_fairness``)."""
+    import torch
+
+    ns = _run_snippet(_block("recipes.md", "class SexFlipByRace"), {})
+    ns = _run_snippet(_block("recipes.md", "sex_x_race = Intersections("), ns)
+    printed = capsys.readouterr().out.splitlines()
+    page = " ".join(RECIPES.split())
+    assert printed[:2] == ["['sex_Male=0', 'sex_Male=1'] ['race_Black', 'race_Other', 'race_White']", "6 0.094"]
+    assert f"It prints `{printed[0]}` and `{printed[1]}`" in page
+    assert printed[2] == "['female × race_Black', 'female × race_Other'] 0.094"
+    assert f"It prints `{printed[2]}`" in page
+    x, model = ns["x"], ns["model"]
+    with torch.no_grad():
+        positive = model(x).argmax(1) == 1
+    groups = 3 * x[:, 2].long() + x[:, 3:6].argmax(1)
+    rates = torch.stack([positive[groups == g].float().mean() for g in range(6)])
+    assert ns["by_both"].scalars["demographic_parity_difference"] == pytest.approx(float(rates.max() - rates.min()))
+    assert [term.name for term in ns["repair"].terms] == ["counterfactual_fairness", "race_fairness"]
+    assert [row["name"] for row in ns["by_intersection"].tables["groups"]][:2] == ns["sex_x_race"].group_names[:2]
+
+
+def test_several_inputs_recipe_matches_edits_by_hand():
+    """'Models of several inputs': the shapes in its comments, group 1 (the image's top-right quadrant
+    := 0) and group 6 (table column 2 := its mean) equal edits by hand, ACE row 6 is the curve of column 2
+    over its 5-95 % quantiles; the callbacks and the repair module of the next two blocks build."""
+    import torch
+
+    ns = _run_snippet(_block("recipes.md", "class ImageTab(nn.Module)"), {})
+    model, image, tab, effects, ace = ns["model"], ns["image"], ns["tab"], ns["effects"], ns["ace"]
+    assert effects.shape == (64, 9) and ace.shape == (9, 8) and ns["fusion"].shape == (64, 12)
+    with torch.no_grad():
+        out = model(image, tab)
+        t = out.argmax(1, keepdim=True)
+        quadrant, column = image.clone(), tab.clone()
+        quadrant[..., :4, 4:] = 0.0
+        column[:, 2] = tab[:, 2].mean()
+        torch.testing.assert_close(effects[:, 1:2], out.gather(1, t) - model(quadrant, tab).gather(1, t))
+        torch.testing.assert_close(effects[:, 6:7], out.gather(1, t) - model(image, column).gather(1, t))
+        curve = []
+        for value in torch.quantile(tab[:, 2], torch.linspace(0.05, 0.95, 8)):
+            column[:, 2] = value
+            curve.append(model(image, column).gather(1, t).mean())
+        curve = torch.stack(curve)
+    torch.testing.assert_close(ace[6], curve - curve.mean())
+    ns = _run_snippet(_block("recipes.md", "image_audits = CausalAuditCallback("), ns)
+    ns = _run_snippet(_block("recipes.md", "CounterfactualFairnessTerm(AttributeFlip(3))"), ns)
+    assert [a.name for a in ns["image_audits"].audits] == ["image_effect", "image_captum", "unit_importance"]
+    assert [a.name for a in ns["table_audits"].audits] == ["tab_effect", "tab_captum"]
+
+
+def test_graph_recipes_equal_whole_graph_passes():
+    """'Graph neural networks': ``effects[0, k]`` is one pass of the whole graph with feature k of every
+    node := 0, read at node 7; ``by_node`` is non-zero exactly within two hops of node 7 (a two-layer GCN);
+    the padded-graphs wrapper gives each graph the effects of its own graph run alone."""
+    import torch
+    from torch import nn
+
+    from lightning_causal.causal import input_effects
+
+    ns = _run_snippet(_block("recipes.md", "class GraphAsSample(nn.Module)"), {})
+    graph, x, edge_index = ns["graph"], ns["x"], ns["edge_index"]
+    assert ns["effects"].shape == (1, 4) and ns["by_node"].shape == (30, 4) and ns["channels"].shape == (1, 8)
+    with torch.no_grad():
+        clean = graph(x[None])[0, 7, 1]
+        for k in range(4):
+            cut = x.clone()
+            cut[:, k] = 0.0
+            assert float(ns["effects"][0, k]) == pytest.approx(float(clean - graph(cut[None])[0, 7, 1]), abs=1e-6)
+    near = torch.eye(30, dtype=torch.bool)
+    near[edge_index[0], edge_index[1]] = True
+    two_hops = (near.float() @ near.float())[7] > 0
+    assert torch.equal(ns["by_node"].abs().sum(1) > 0, two_hops)
+
+    ns = _run_snippet(_block("recipes.md", "class PaddedGraphs(nn.Module)"), ns)
+    gcn = ns["GCN"](4, 8, 8)
+
+    class Classifier(nn.Module):  # the usual graph classifier: model(x, edge_index, batch) -> [num_graphs, C]
+        def __init__(self):
+            super().__init__()
+            self.gcn, self.head = gcn, nn.Linear(8, 2)
+
+        def forward(self, x, edge_index, batch):
+            h = self.gcn(x, edge_index)
+            return self.head(torch.zeros(int(batch.max()) + 1, h.shape[1]).index_add_(0, batch, h))
+
+    torch.manual_seed(0)
+    node_mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1], [1, 1, 0, 0]], dtype=torch.bool)
+    adj = torch.ones(3, 4, 4) - torch.eye(4)
+    x_padded = torch.randn(3, 4, 4)
+    classifier = Classifier().eval()
+    effects = input_effects(ns["PaddedGraphs"](classifier), x_padded, torch.arange(4).expand(1, 4, 4),
+                            additional_forward_args=(adj, node_mask))
+    with torch.no_grad():
+        for b in range(3):
+            nodes = x_padded[b][node_mask[b]]
+            n = len(nodes)
+            pairs = (torch.ones(n, n) - torch.eye(n)).nonzero().T
+            alone = classifier(nodes, pairs, torch.zeros(n, dtype=torch.long))[0]
+            t = alone.argmax()
+            for k in range(4):
+                cut = nodes.clone()
+                cut[:, k] = 0.0
+                assert float(effects[b, k]) == pytest.approx(float(alone[t] - classifier(cut, pairs, torch.zeros(n, dtype=torch.long))[0, t]), abs=1e-6)
+
+
+def test_point_cloud_recipe_groups_each_point():
+    """'Point clouds': the ``per_point`` mask moves each point (its 3 coordinates together) to the origin:
+    group p's effect equals that edit by hand, and the callback's ``InputEffectAudit`` reports those
+    effects' mean |effect| per point."""
+    import torch
+
+    from lightning_causal.audits import Probe
+    from lightning_causal.causal import input_effects
+
+    ns = _run_snippet(_block("recipes.md", "class PointNet(nn.Module)"), {})
+    torch.manual_seed(0)
+    model, points = ns["PointNet"]().eval(), torch.randn(4, ns["P"], 3)
+    effects = input_effects(model, points, ns["per_point"])
+    assert effects.shape == (4, ns["P"])
+    with torch.no_grad():
+        out = model(points)
+        t = out.argmax(1, keepdim=True)
+        moved = points.clone()
+        moved[:, 5] = 0.0
+        torch.testing.assert_close(effects[:, 5:6], out.gather(1, t) - model(moved).gather(1, t))
+    result = ns["audit"].audits[0].run(model, Probe(points))
+    torch.testing.assert_close(result.vectors["mean_abs_effect"], effects.abs().mean(0))
+
+
+def test_recourse_recipes_give_the_numbers_the_page_states():
+    """'Recourse': a monotone age stays at or above each input's; through the SCM income rises to 6.004 and
+    debt follows to 2.501 (class 1) where the naive search's 2.002 leaves the applicant rejected; costs in
+    MADs buy one MAD of income (20.02) instead of 0.1 of savings rate."""
+    import torch
+
+    ns = _run_snippet(_block("recipes.md", 'columns = ["age", "workclass=private"'), {})
+    ns = _run_snippet(_block("recipes.md", "low[:, 0] = x[:, 0]"), ns)
+    cf, x = ns["cf"], ns["x"]
+    assert cf.success.all() and (cf.counterfactuals[:, 0] >= x[:, 0]).all()
+    assert torch.equal(cf.counterfactuals[:, [0, 4]], cf.counterfactuals[:, [0, 4]].round())
+    assert (cf.counterfactuals[:, 1:4].sum(1) == 1).all()
+
+    ns = _run_snippet(_block("recipes.md", "class ThroughSCM(nn.Module)"), {})
+    scm, model, x, naive, x_cf = ns["scm"], ns["model"], ns["x"], ns["naive"], ns["x_cf"]
+    page = " ".join(RECIPES.split())
+    assert "`naive.delta` `[2.002, 0, 0]`" in page and "`x_cf` `[6.004, 2.501, 0]`" in page
+    torch.testing.assert_close(naive.delta, torch.tensor([[2.002, 0.0, 0.0]]), atol=5e-4, rtol=0)
+    torch.testing.assert_close(x_cf, torch.tensor([[6.004, 2.501, 0.0]]), atol=5e-4, rtol=0)
+    with torch.no_grad():
+        assert int(model(scm.counterfactual(x, {"income": naive.counterfactuals[:, 0]})).argmax()) == 0
+        assert int(model(x_cf).argmax()) == 1
+    torch.testing.assert_close(x_cf, scm.counterfactual(x, {"income": x_cf[:, 0]}))
+
+    ns = _run_snippet(_block("recipes.md", "mad = (data - data.median(0).values)"), {})
+    assert "`raw.delta` `[0, 0.1]`" in page and "`cf.delta` is `[20.02, 0]`" in page
+    torch.testing.assert_close(ns["mad"], torch.tensor([20.0, 0.05]))
+    torch.testing.assert_close(ns["raw"].delta, torch.tensor([[0.0, 0.1]]), atol=5e-4, rtol=0)
+    torch.testing.assert_close(ns["cf"].delta, torch.tensor([[20.02, 0.0]]), atol=5e-3, rtol=0)
+
+
+def test_text_activation_patching_snippet_does_what_its_comments_say():
+    """docs/text.md 'Activation patching': patching position 5 of block 0 gives back the clean logit
+    difference, ``by_position`` is 0 before the changed token, each head's effect equals a hand-written
+    pre-hook patch of its slice, and ``LastRealToken`` on right padding reads the numbers of left padding."""
+    import torch
+
+    pytest.importorskip("transformers")
+    ns = _run_snippet(_block("text.md", "from lightning_causal.causal import Patch"), {})
+    torch.testing.assert_close(ns["patched_ld"], ns["clean_ld"])
+    assert (ns["by_position"][:, :5] == 0).all() and (ns["by_position"][:, 5] != 0).all()
+    lm, acts, heads, logit_diff = ns["lm"], ns["acts"], ns["heads"], ns["logit_diff"]
+    for h in range(4):
+        def patch(module, args, h=h):
+            patched = args[0].clone()
+            patched[..., 8 * h:8 * (h + 1)] = acts[heads][..., 8 * h:8 * (h + 1)]
+            return (patched,)
+
+        handle = lm.transformer.h[1].attn.c_proj.register_forward_pre_hook(patch)
+        try:
+            with torch.no_grad():
+                by_hand = ns["corrupted_ld"] - logit_diff(lm(ns["corrupted"], **ns["lm_args"]))
+        finally:
+            handle.remove()
+        torch.testing.assert_close(ns["head_effects"][:, h], by_hand)
+    ns = _run_snippet(_block("text.md", "class LastRealToken(torch.nn.Module)"), ns)
+    right = torch.tensor([[7, 12, 9, 7, 0, 0], [3, 8, 5, 14, 21, 3]])
+    with torch.no_grad():
+        read = ns["LastRealToken"](lm)(right, (torch.arange(6) < torch.tensor([[4], [6]])).long())
+        torch.testing.assert_close(read, lm(ns["clean"], **ns["lm_args"]).logits[:, -1])
