@@ -131,14 +131,16 @@ def token_maps(data: MapData, chars_per_line: int = 56) -> list[tuple[str, Figur
 def _window(scores: dict[str, Tensor], lines: list[list[tuple[int, int, str]]], start: int,
             total: int) -> tuple[int, int, str | None, dict[str, int]]:
     """The lines ``[a, b)`` of a sentence its strips draw, the same for every map: all of them up to
-    :data:`MAX_WINDOW_LINES`, else that many holding the token of largest |score| of the first map that is not 0
+    :data:`MAX_WINDOW_LINES`, else that many holding the token of largest finite |score| of the first map that is not 0
     everywhere (two lines before it where it can) and, of the windows that do, one holding the most other maps'
     largest tokens; with the title line naming them and, per map, the position of its largest token where the
     window leaves it out (token positions ``start``-based in the ``total`` of the input)."""
     if len(lines) <= MAX_WINDOW_LINES:
         return 0, len(lines), None, {}
     line_of = {j: r for r, words in enumerate(lines) for j, _, _ in words}
-    tops = {name: int(v.abs().argmax()) for name, v in scores.items() if bool(v.ne(0).any())}  # a map of 0 has none
+    # a map of 0 (or of no finite score) has none; a NaN or infinite score is no largest (argmax reads NaN as largest)
+    tops = {name: int(v.abs().nan_to_num(nan=-1.0, posinf=-1.0).argmax()) for name, v in scores.items()
+            if bool((v.ne(0) & v.isfinite()).any())}
     last = len(lines) - MAX_WINDOW_LINES
     if tops:
         name, anchor = next(iter(tops)), line_of[next(iter(tops.values()))]
