@@ -104,11 +104,12 @@ def _drawn_planes(maps: Tensor) -> Tensor:
 
 
 def _largest_slice(first: Tensor) -> tuple[int, tuple[int, int]]:
-    """The depth slice of a map ``[C, D, H, W]`` of largest mean |score|, and the run of slices ``(first, last)``
-    that equal it beside it: of groups spanning several slices (octants, cubes) every slice of the group's run is
-    the largest, and the middle one is drawn (the first showed the volume's edge slice, where a planted blob of
-    the octant's middle is not)."""
-    score = first.detach().float().abs().mean(dim=(0, 2, 3))
+    """The depth slice of a map ``[C, D, H, W]`` of largest mean |score| (NaN and infinite scores counted 0), and the
+    run of slices ``(first, last)`` that equal it beside it: of groups spanning several slices (octants, cubes) every
+    slice of the group's run is the largest, and the middle one is drawn (the first showed the volume's edge slice,
+    where a planted blob of the octant's middle is not)."""
+    a = first.detach().float().abs()
+    score = a.where(a.isfinite(), 0.0).mean(dim=(0, 2, 3))  # a NaN pixel made its slice's mean NaN, which argmax takes
     top = int(score.argmax())
     equal = torch.isclose(score, score[top], rtol=1e-6, atol=0.0).tolist()
     last = top
