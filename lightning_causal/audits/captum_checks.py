@@ -98,8 +98,7 @@ def check_token_options(audit: CaptumBaseline, x: Tensor) -> None:
     if cast and dtype != torch.bool:  # pixels or samples: refused now, in the engine's words (what such inputs take)
         check_baselines((x,), b)
     elif cast and not (isinstance(b, int) or integer_tensor):  # masks: not the default 0.0 either
-        shown = f"a {b.dtype} tensor {list(b.shape)}" if isinstance(b, Tensor) and b.numel() > 1 else shown_baseline(b)
-        raise ValueError(f"Expected argument `baseline` to be an int for {dtype} inputs (masks) but got {shown}: False or "
+        raise ValueError(f"Expected argument `baseline` to be an int for {dtype} inputs (masks) but got {shown_baseline(b)}: False or "
                          "True (0 or 1), e.g. `baseline=False` (the mask off), or a bool or integer tensor of them "
                          "broadcastable to the inputs")
     if not cast and (isinstance(b, bool) or not one_int):

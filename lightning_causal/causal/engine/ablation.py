@@ -41,7 +41,18 @@ TOKEN_BASELINE_ADVICE = ("give one that stands for no word, e.g. `baseline=token
 
 def shown_baseline(b: object) -> str:
     """A refused baseline as a message shows it: ``0.0`` is said to be the default for float inputs (a value
-    the user of token ids never gave)."""
+    the user of token ids never gave); a tensor of more than one element by its dtype and shape (its repr runs over
+    lines and was cut mid-number), a one-element tensor by its value.
+
+    Args:
+        b: the baseline given.
+
+    Examples:
+        >>> shown_baseline(0.0), shown_baseline(torch.zeros(2, 5)), shown_baseline(torch.tensor(0.5))
+        ('0.0, the default for float inputs', 'a torch.float32 tensor [2, 5]', 'tensor(0.5000)')
+    """
+    if isinstance(b, Tensor) and b.numel() > 1:
+        return f"a {b.dtype} tensor {list(b.shape)}"
     return "0.0, the default for float inputs" if isinstance(b, float) and b == 0.0 else f"{b!r:.80}"
 
 
@@ -104,7 +115,7 @@ def _raw_sample_message(x: Tensor, b: object) -> str:
     samples): it names what they take (an int in the dtype's range or an integer tensor of such values broadcastable
     to the input), then the value given (a tensor of several elements by its dtype and shape)."""
     info = torch.iinfo(x.dtype)
-    shown = shown_baseline(b) if not isinstance(b, Tensor) else f"a {b.dtype} tensor {list(b.shape)}" if b.numel() > 1 else f"{b!r:.80}"
+    shown = shown_baseline(b)
     masks = " (False and True are the baselines of bool inputs, masks)" if isinstance(b, Tensor) and b.dtype == torch.bool else ""
     return (f"Expected argument `baseline` to be an int in [{info.min}, {info.max}] or an integer (e.g. {x.dtype}) tensor "
             f"of such values broadcastable to the input {list(x.shape)} for inputs of dtype {x.dtype} but got {shown}{masks}: "
@@ -119,7 +130,7 @@ def _check_bool_baseline(b: object) -> None:
     if isinstance(b, Tensor) and (b.dtype == torch.bool or not b.is_complex() and bool(((b == 0) | (b == 1)).all())):
         return
     raise ValueError(f"Expected argument `baseline` to be False or True (0 or 1) for bool inputs (masks) but got "
-                     f"{shown_baseline(b) if isinstance(b, (int, float)) else f'{b!r:.80}'}: the cast to bool would make any "
+                     f"{shown_baseline(b)}: the cast to bool would make any "
                      "other value True; e.g. `baseline=False` (the mask off)")
 
 
