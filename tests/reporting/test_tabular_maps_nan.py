@@ -32,3 +32,14 @@ def test_a_nan_score_leaves_the_shared_scale_finite():
     s[1, 0] = math.nan  # the first map's: max(nan, 0.4) is nan in Python, max(0.4, nan) 0.4
     _, (low, high) = _bars({"S": s, "ST": st}, shared_map_scale=True)
     assert (low, high) == (0.0, 1.3 * 0.4000000059604645)  # the largest finite mean |score|, S_T's x0
+
+
+def test_a_feature_whose_mean_is_nan_does_not_take_the_top_bar():
+    """largest_first sorted a NaN mean |score| first: feature 0 (one NaN sample) took the top of the chart, drawn
+    empty, and pushed the third largest feature out of a top-2 chart."""
+    causal = torch.tensor([[0.1, 1.0, 0.5]] * 4)
+    causal[2, 0] = math.nan
+    data = MapData(inputs=torch.zeros(4, 3), maps={"causal": causal}, audit="a", meta={"targets": [0, 0, 0, 0]})
+    (_, fig), = tabular_maps(data, top=2)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["x2", "x1"]  # barh: bottom up, largest on top
