@@ -42,6 +42,7 @@ def test_gradient_methods_on_int16_samples_are_told_to_read_floats_not_embedding
     with pytest.raises(ValueError, match=r"perturbation methods for torch.int16 inputs .*int8/int16 samples") as err:
         CaptumBaseline(("IntegratedGradients",), baseline=0, target=1).run(_Pcm().eval(), Probe(_samples()))
     assert "embeddings" not in str(err.value) and "batch[0].float()" in str(err.value)
+    assert "x.float() / 32768 of int16 samples, reads them the same" in str(err.value)  # not only pixels' / 255
 
 
 def test_int64_columns_are_still_token_ids():
