@@ -19,11 +19,22 @@ and with a figure built per row (``reuse=False``, as before), alternating in one
 (``_timing.interleaved_times``): median wall and process seconds per audit epoch; then the same for the
 ``frames`` kind's figures of a video probe (maps of three methods, random values). ``--rows-ab``: the fits above
 with ``figures_every_n_audits=1``, the image rows reused and not, alternating.
+
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_drawing.py --kept-ab [--repeats 7]
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_drawing.py --kept-ab --fits [--epochs 6] [--repeats 2]
+
+drawing_s25's changes against the code before them, alternating in one process: a figure drawn again on the Agg
+canvas it kept (``figure_image``; before, a new canvas per draw) and the counterfactual grid kept by the renderer from
+one audit to the next (``counterfactual_figure(kept=)``; before, built every audit). Without ``--epochs``: the
+seven audits' epoch above drawn by two renderers, each kept over the repeats as a fit's renderer is over its epochs
+(medians, wall and process seconds), then the counterfactual grid alone; with ``--fits``: fits of
+``figures_every_n_audits=1`` as ``--rows-ab``'s, the old and new code alternating.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -93,12 +104,31 @@ def fit(every: int, epochs: int, root: Path) -> dict[str, float]:
             "wall": wall, "audited": n}
 
 
-def reuse_ab(repeats: int) -> None:
-    """Draw one audit epoch's figures with and without the reused image rows, alternating (see the docstring)."""
-    from benchmarks._timing import interleaved_times
-    from lightning_causal.audits import Probe
+@contextlib.contextmanager
+def before_s25():
+    """The drawing as it was before drawing_s25: a new Agg canvas per draw, the counterfactual grid built every audit."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     from lightning_causal.reporting import tensorboard
-    from lightning_causal.reporting.tensorboard import TensorBoardRenderer
+
+    def new_canvas(fig):
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+    own_image, own_grid = tensorboard.figure_image, tensorboard._counterfactual_figure
+    tensorboard.figure_image = new_canvas
+    tensorboard._counterfactual_figure = lambda *args, kept=None: own_grid(*args[:5])
+    try:
+        yield
+    finally:
+        tensorboard.figure_image, tensorboard._counterfactual_figure = own_image, own_grid
+
+
+def epoch_results():
+    """The seven audits' results of one epoch on a DigitsCNN trained for 600 samples, and the probe."""
+    from lightning_causal.audits import Probe
 
     torch.manual_seed(0)
     xt, yt, xv, yv = load_digits_tensors()
@@ -115,19 +145,48 @@ def reuse_ab(repeats: int) -> None:
               SobolAudit(n=256, n_bootstrap=20, patch_size=4), CaptumBaseline(methods=["IntegratedGradients", "Saliency"]),
               CounterfactualAudit(max_samples=4)]
     probe = Probe(xv[:48], labels=yv[:48])
-    results = [a.run(model, probe) for a in audits]
+    return [a.run(model, probe) for a in audits], probe
 
-    class Writer:  # what the writer's path does with a figure: draw it to an image (TensorBoardRenderer._figure)
-        images = 0
 
-        def add_image(self, *args, **kwargs):
-            Writer.images += 1
+class Writer:  # what the writer's path does with a figure: draw it to an image (TensorBoardRenderer._figure)
+    images = 0
 
-        def __getattr__(self, name):
-            if name.startswith("__"):
-                raise AttributeError(name)
-            return lambda *args, **kwargs: None
+    def add_image(self, *args, **kwargs):
+        Writer.images += 1
 
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None
+
+
+def kept_ab(repeats: int) -> None:
+    """One epoch's figures by renderers kept over the repeats, before drawing_s25 and now, alternating (see the docstring)."""
+    from benchmarks._timing import interleaved_times
+    from lightning_causal.reporting.tensorboard import TensorBoardRenderer
+
+    results, probe = epoch_results()
+    grid = [r for r in results if r.audit == "counterfactual"]
+    for name, drawn in (("the seven audits' epoch", results), ("the counterfactual grid alone", grid)):
+        old, new = TensorBoardRenderer(), TensorBoardRenderer()
+
+        def before(_r=old, _d=drawn):
+            with before_s25():
+                _r.render_figures(Writer(), _d, probe.first, step=0, probe_labels=probe.labels)
+
+        times = interleaved_times({"before": before, "now": lambda _r=new, _d=drawn: _r.render_figures(
+            Writer(), _d, probe.first, step=0, probe_labels=probe.labels)}, repeats)
+        (bw, bc), (nw, nc) = times["before"], times["now"]
+        print(f"| {name} | {bw:.3f} / {bc:.3f} | {nw:.3f} / {nc:.3f} | {nw / bw:.2f} / {nc / bc:.2f} |")
+
+
+def reuse_ab(repeats: int) -> None:
+    """Draw one audit epoch's figures with and without the reused image rows, alternating (see the docstring)."""
+    from benchmarks._timing import interleaved_times
+    from lightning_causal.reporting import tensorboard
+    from lightning_causal.reporting.tensorboard import TensorBoardRenderer
+
+    results, probe = epoch_results()
     own = tensorboard.map_figures
 
     def draw(reuse: bool):
@@ -176,34 +235,45 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="fits per configuration (alternating)")
     parser.add_argument("--reuse-ab", action="store_true", help="time one epoch's figures with and without reused image rows")
     parser.add_argument("--rows-ab", action="store_true", help="fits of figures_every_n_audits=1 with and without reused image rows")
+    parser.add_argument("--kept-ab", action="store_true", help="one epoch's figures before drawing_s25 and now (kept canvases and grid)")
+    parser.add_argument("--fits", action="store_true", help="with --kept-ab: fits of figures_every_n_audits=1, before and now")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
     if args.reuse_ab:
         reuse_ab(args.repeats)
         return
+    if args.kept_ab and not args.fits:
+        print(f"torch {torch.__version__}, 1 thread, medians of {args.repeats} (interleaved), renderers kept over the repeats\n")
+        print("| figures | before drawing_s25: wall / process (s) | now: wall / process (s) | now / before |\n|---|---|---|---|")
+        kept_ab(args.repeats)
+        return
     _audit_run.AuditRun._render = _timed_render(_audit_run.AuditRun._render)
     from lightning_causal.reporting import tensorboard
 
     own = tensorboard.map_figures
-    # (figures_every_n_audits, reused image rows); --rows-ab: the default with and without them, alternating
-    configs = [(1, False), (1, True)] if args.rows_ab else [(1, True), (args.every, True)]
-    runs: dict[tuple[int, bool], list[dict[str, float]]] = {c: [] for c in configs}
+    # (figures_every_n_audits, reused image rows, drawing_s25's kept canvases and grid); --rows-ab: the default with and
+    # without the reused rows; --kept-ab --fits: before drawing_s25 and now; alternating
+    configs = ([(1, False, True), (1, True, True)] if args.rows_ab else [(1, True, False), (1, True, True)] if args.kept_ab
+               else [(1, True, True), (args.every, True, True)])
+    runs: dict[tuple[int, bool, bool], list[dict[str, float]]] = {c: [] for c in configs}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):
-            for every, reuse in runs:
+            for every, reuse, kept in runs:
                 tensorboard.map_figures = lambda data, kind=None, reuse=False, _r=reuse: own(data, kind, reuse=_r and reuse)
                 try:
-                    runs[every, reuse].append(fit(every, args.epochs, Path(tmp) / f"{every}_{reuse}_{r}"))
+                    with contextlib.nullcontext() if kept else before_s25():
+                        runs[every, reuse, kept].append(fit(every, args.epochs, Path(tmp) / f"{every}_{reuse}_{kept}_{r}"))
                 finally:
                     tensorboard.map_figures = own
     print(f"torch {torch.__version__}, 1 thread, {args.epochs} epochs each audited, {args.repeats} fits per row (medians)\n")
-    print("| figures_every_n_audits | image rows | audits (s) | drawing (s) | drawing / audits | event file per audit (kB) "
+    print("| figures_every_n_audits | drawing | audits (s) | drawing (s) | drawing / audits | event file per audit (kB) "
           "| report per audit (kB) | fit wall (s) |")
     print("|---|---|---|---|---|---|---|---|")
-    for (every, reuse), rows in runs.items():
+    for (every, reuse, kept), rows in runs.items():
         med = {k: statistics.median(row[k] for row in rows) for k in rows[0]}
-        print(f"| {every} | {'redraw one figure' if reuse else 'a figure each (before)'} | {med['audits']:.1f} | {med['drawing']:.1f} "
+        how = "before drawing_s25" if not kept else "rows redraw one figure" if reuse else "a figure per row (before drawing_s24)"
+        print(f"| {every} | {how} | {med['audits']:.1f} | {med['drawing']:.1f} "
               f"| {med['drawing'] / med['audits']:.2f} | {med['events_kb']:.0f} | {med['report_kb']:.0f} | {med['wall']:.1f} |")
 
 if __name__ == "__main__":

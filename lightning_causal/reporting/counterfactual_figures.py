@@ -12,14 +12,14 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from lightning_causal.reporting.figure_style import POS, step_bars, title_lines
-from lightning_causal.reporting.image_figures import ImageOrigin, largest_change, to_image
+from lightning_causal.reporting.image_figures import ImageOrigin, largest_change, retitled, to_image
 
 __all__ = ["counterfactual_figure"]
 
 
 def counterfactual_figure(
     panels: dict[str, Tensor], labels: Sequence[str], failed: Sequence[int] = (), title: str | None = None,
-    *, sequence_axes: tuple[str, str] | None = None, origin: ImageOrigin = "upper",
+    *, sequence_axes: tuple[str, str] | None = None, origin: ImageOrigin = "upper", kept: dict | None = None,
 ) -> Figure:
     """Counterfactual explanations, one column per sample titled ``labels[k]`` (e.g. ``"label 3 → pred
     5"`` / ``"→ cf 3 ✓"``), rows ``input`` and ``counterfactual`` in grey (or colour) on ``[0, 1]``
@@ -42,6 +42,13 @@ def counterfactual_figure(
         sequence_axes: ``(xlabel, row word)`` for a sequence, as above; ``None``: no axis labels.
         origin: where row 0 of each image panel is drawn (:data:`~lightning_causal.reporting.image_figures.ORIGINS`):
             ``"upper"`` at the top, ``"lower"`` at the bottom (a spectrogram, as its maps are drawn).
+        kept: the figure kept for the next call (``{}`` at first; the TensorBoard writer's, one per tag, kept from one
+            audit to the next): a grid of images of the same columns, image shape, failed columns, figure size and title
+            height as the kept one, drawn since it was built, is that figure again, its images' data, column titles
+            and title replaced and its axes put back where they were built, from where the constrained layout runs at
+            each draw (the same pixels as a figure of its own, without building its axes: about half of its cost).
+            Only for a caller that draws or saves each figure before asking for the next, as
+            :func:`~lightning_causal.reporting.image_figures.heatmap_row`'s ``reuse``; ``None``: a figure of its own.
 
     Examples:
         >>> import torch
@@ -61,7 +68,11 @@ def counterfactual_figure(
     diverging = colormaps["RdBu_r"]
     height = min(max(cell * h / w, 0.9), 2.0) if stretched else min(cell * h / w, 2.0)
     aspect = "auto" if stretched else None
-    fig = Figure(figsize=(1.5 + cell * k, 0.75 + 0.3 * len(lines) + 3 * (height + 0.08)), layout="constrained")
+    figsize = (1.5 + cell * k, 0.75 + 0.3 * len(lines) + 3 * (height + 0.08))
+    key = (tuple(panels["input"].shape[1:]), k, tuple(failed), figsize, len(lines), sequence_axes, origin)
+    if kept is not None and not signal and key in kept and retitled(kept[key][0], lines):
+        return _redrawn(kept[key], panels, labels, failed)
+    fig = Figure(figsize=figsize, layout="constrained")
     axes = fig.subplots(3, k, squeeze=False)
     for r, name in enumerate(("input", "counterfactual", "difference")):
         for c in range(k):
@@ -69,11 +80,11 @@ def counterfactual_figure(
             if signal:
                 _signal_cell(ax, name, img[0, 0], panels["input"][c, 0, 0].detach().float().cpu(), diverging)
             elif name == "difference":
-                ax.imshow(largest_change(img).numpy(), cmap=diverging, vmin=-1.0, vmax=1.0, interpolation="nearest", aspect=aspect, origin=origin)
+                ax.imshow(_grid_image(name, img), cmap=diverging, vmin=-1.0, vmax=1.0, interpolation="nearest", aspect=aspect, origin=origin)
             elif img.dim() == 3 and img.shape[0] == 3:
-                ax.imshow(img.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest", aspect=aspect, origin=origin)
+                ax.imshow(_grid_image(name, img), interpolation="nearest", aspect=aspect, origin=origin)
             else:
-                ax.imshow(to_image(img).numpy(), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest", aspect=aspect, origin=origin)
+                ax.imshow(_grid_image(name, img), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest", aspect=aspect, origin=origin)
             ax.set_xticks([])
             ax.set_yticks([])
             if sequence_axes is not None:
@@ -93,6 +104,35 @@ def counterfactual_figure(
     bar.set_label("max: the column's\nlargest change", fontsize=8)  # each sample's difference on its own scale
     if lines:
         fig.suptitle("\n".join(lines), fontsize=11)
+    if kept is not None and not signal:  # one figure per tag: a key of another size replaces it
+        kept.clear()
+        kept[key] = (fig, axes, [(ax, ax.get_position(original=True).frozen(), ax.get_position().frozen()) for ax in fig.axes])
+    return fig
+
+
+def _grid_image(name: str, img: Tensor) -> Any:
+    """What a counterfactual grid's image panel of row ``name`` draws of ``img`` ``[C, H, W]`` (one sample's)."""
+    if name == "difference":
+        return largest_change(img).numpy()
+    if img.dim() == 3 and img.shape[0] == 3:
+        return img.permute(1, 2, 0).clamp(0, 1).numpy()
+    return to_image(img).numpy()
+
+
+def _redrawn(cached: tuple, panels: dict[str, Tensor], labels: Sequence[str], failed: Sequence[int]) -> Figure:
+    """The kept figure of :func:`counterfactual_figure` (``cached``: the figure, its grid of axes and every axes' original
+    and active position as built) showing ``panels`` under ``labels``: its axes put back where they were built, so that
+    the constrained layout, run again at the draw, starts where that of a new figure does (it reads the decorations'
+    extents against the current positions)."""
+    fig, axes, positions = cached
+    for r, name in enumerate(("input", "counterfactual", "difference")):
+        for c in range(axes.shape[1]):
+            axes[r][c].get_images()[0].set_data(_grid_image(name, panels[name][c].detach().float().cpu()))
+    for c, label in enumerate(labels):
+        axes[0][c].set_title(str(label), fontsize=9, color=POS if c in failed else "black")
+    for ax, original, active in positions:
+        ax._set_position(original, which="original")
+        ax._set_position(active, which="active")
     return fig
 
 

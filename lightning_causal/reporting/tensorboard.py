@@ -122,6 +122,9 @@ class _WriterState:
 
 
 _WRITERS: weakref.WeakKeyDictionary[Any, _WriterState] = weakref.WeakKeyDictionary()
+#: per renderer, the figures its writer's path keeps from one audit to the next, by tag (the counterfactual grid's:
+#: ``counterfactual_figure(kept=)``); outside the renderer, so that a copy or pickle of it (a callback's) holds none
+_KEPT: weakref.WeakKeyDictionary[Any, dict[str, dict]] = weakref.WeakKeyDictionary()
 
 
 class _Prefixed:
@@ -245,8 +248,10 @@ class TensorBoardRenderer:
         self._skipped: set[str] = set()  # reasons already warned about
 
     def reset(self) -> None:
-        """Forget the warnings given (maps that cannot be drawn): a new fit warns of them again."""
+        """Forget the warnings given (maps that cannot be drawn): a new fit warns of them again; and the figures kept
+        to be drawn again."""
         self._skipped.clear()
+        _KEPT.pop(self, None)
 
     def render(
         self, writer: Any, epoch: int, results: Sequence[AuditResult], probe_inputs: Tensor | None, *,
@@ -432,7 +437,9 @@ class TensorBoardRenderer:
         else:
             axes = None
         origin = self._origin(kind)
-        cf = None if columns else _counterfactual_figure(r, self.max_samples, transpose, axes, origin)
+        # the writer's path draws each figure before the next audit's, so the grid is one figure redrawn (figures(): its own)
+        kept = None if isinstance(writer, _FigureKeeper) else _KEPT.setdefault(self, {}).setdefault(f"{base}/images/counterfactuals", {})
+        cf = None if columns else _counterfactual_figure(r, self.max_samples, transpose, axes, origin, kept)
         if cf is not None:
             self._figure(writer, f"{base}/images/counterfactuals", cf, step)
         for name, img in r.images.items():
@@ -487,14 +494,16 @@ _CAPTION_NAME = 24  # the most characters of a class name in a counterfactual co
 
 
 def _counterfactual_figure(r: AuditResult, columns: int, transpose: bool = False,
-                           sequence_axes: tuple[str, str] | None = None, origin: ImageOrigin = "upper") -> Figure | None:
+                           sequence_axes: tuple[str, str] | None = None, origin: ImageOrigin = "upper",
+                           kept: dict | None = None) -> Figure | None:
     """CounterfactualAudit's pictures (``images["counterfactuals"]``, one input | counterfactual |
     difference strip per row of ``tables["counterfactuals"]``) as rows of panels, one column per
     sample titled with its label (none with ``towards="runner_up"``), prediction and the counterfactual's prediction
     (of a volume or video, the depth slice drawn, the row's ``depth``); ``None`` for other results.
     ``transpose``: each panel ``[.., A, B]`` drawn as ``[.., B, A]`` (a features-last sequence ``[T, F]``
     stored as given, drawn with time across); ``sequence_axes``: the labels of a sequence's axes; ``origin``: where each
-    image's row 0 is drawn (:func:`~lightning_causal.reporting.counterfactual_figures.counterfactual_figure`)."""
+    image's row 0 is drawn; ``kept``: the figure kept from the last audit, redrawn where it may be
+    (:func:`~lightning_causal.reporting.counterfactual_figures.counterfactual_figure`)."""
     img, rows = r.images.get("counterfactuals"), r.tables.get("counterfactuals")
     if img is None or not rows or img.dim() != 4 or img.shape[0] != len(rows) or (img.shape[-1] - 2) % 3:
         return None
@@ -520,7 +529,7 @@ def _counterfactual_figure(r: AuditResult, columns: int, transpose: bool = False
     title = (f"{r.audit}: smallest changes flipping each sample's predicted class to its runner-up{shown}"
              if r.meta.get("towards") == "runner_up" else f"{r.audit}: smallest changes giving each misclassified sample its label{shown}")
     panels = {p: v[:k].transpose(-1, -2) if transpose else v[:k] for p, v in split_triptych(img).items()}
-    return counterfactual_figure(panels, labels, failed, title, sequence_axes=sequence_axes, origin=origin)
+    return counterfactual_figure(panels, labels, failed, title, sequence_axes=sequence_axes, origin=origin, kept=kept)
 
 
 def _group_name(names: list[str]) -> str:
