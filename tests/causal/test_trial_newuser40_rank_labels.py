@@ -16,3 +16,10 @@ def test_labels_numbered_from_one_do_not_name_it():
     with pytest.raises(ValueError, match=r"numbered from 1\)") as info:
         check_class_labels("labels", torch.tensor([1, 2, 4]), 4)
     assert "ordinal" not in str(info.value)
+
+
+def test_the_ordinal_hint_names_the_rank_classes_for_the_audits_that_read_classes():
+    """The hint named only the expected rank with the labels left out, which CounterfactualAudit (it needs labels)
+    and FairnessAudit cannot take: for them the K rank classes' log-probabilities, which the ranks 0..K-1 index."""
+    with pytest.raises(ValueError, match=r"(?s)audits that read classes.*the 5 rank classes' log-probabilities"):
+        check_class_labels("labels", torch.tensor([0, 2, 4, 1]), 4)
