@@ -23,6 +23,7 @@ from lightning_causal.audits.options import (
     task_model,
     warn_predicted_class_of_regression,
 )
+from lightning_causal.audits.top_share import add_top_share
 from lightning_causal.causal.effects.input_effects import average_causal_effect, input_effects
 from lightning_causal.causal.engine.ablation import check_baselines, padding_positions
 from lightning_causal.causal.engine.checks import check_int
@@ -259,8 +260,10 @@ class InputEffectAudit(Audit):
 
     Scalars: ``mean_abs_effect`` (mean |δ| over samples and groups), ``max_abs_effect`` (the
     strongest group's mean |δ| over the samples, ``max_g E_n|δ_{n,g}|``: not the largest single
-    |δ|, which the per-sample maps show), ``top{k}_share`` (the ``top_k`` groups' share of
-    ``Σ_g E_n|δ_{n,g}|``; k at most all groups but one, whose share would always be 1) and ``mean_ace_range`` (the mean over groups of the ACE curve's range).
+    |δ|, which the per-sample maps show), ``top{k}_share`` (k: ``top_k``; the ``top_k`` groups' share of
+    ``Σ_g E_n|δ_{n,g}|``; at most all groups but one are summed, whose share would always be 1: with 4 groups,
+    ``top5_share`` sums 3, said in ``meta["top_shares"]`` and the text card; the tag keeps ``top_k``, not the number
+    summed: :func:`~lightning_causal.audits.top_share.add_top_share`) and ``mean_ace_range`` (the mean over groups of the ACE curve's range).
 
     With an ``attention_mask`` or ``lengths`` (packed sequences) in the probe's forward arguments (a
     keyword, or positional where the model's ``forward`` names its parameter so;
@@ -410,8 +413,7 @@ class InputEffectAudit(Audit):
         total = float(mean_abs.sum())
         result.scalars["mean_abs_effect"] = mean_abs_effect
         result.scalars["max_abs_effect"] = float(mean_abs.max())
-        share_k = max(1, min(k, (mean_abs.numel() if real is None else int(somewhere.sum())) - 1))  # all: always 1
-        result.scalars[f"top{share_k}_share"] = float(top_values[:share_k].sum()) / total if total > 0 else (0.0 if total == 0 else math.nan)  # NaN effects: NaN, not a share of 0
+        add_top_share(result, "", top_values, total, self.top_k, mean_abs.numel() if real is None else int(somewhere.sum()))
         ace_range = self._ace(model, probe, mask, max_batch_size)
         if ace_range is not None:
             result.vectors["ace_range"] = ace_range

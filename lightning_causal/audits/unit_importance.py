@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,6 +15,7 @@ from lightning_causal.audits.options import (
     first_row_outputs,
     warn_predicted_class_of_regression,
 )
+from lightning_causal.audits.top_share import add_top_share
 from lightning_causal.causal.effects.unit_effects import (
     METHODS,
     UnitMethod,
@@ -62,7 +62,10 @@ class UnitImportanceAudit(Audit):
     ``a`` given by ``intervention`` (default zero). Reports the importance vector per layer
     (histograms, bar figures, drift), the top-k units, the largest importance (``<layer>/top1_importance``)
     and the share of the top-k in the total
-    (``<layer>/top{k}_share``, k at most all units but one: the share of all of them is always 1);
+    (``<layer>/top{k}_share``, k: ``top_k``; at most all units but one are summed, the share of all of them being always 1:
+    a layer of 8 units gives ``top10_share`` of its 7 strongest, said in ``meta["top_shares"]`` and the text card; the tag
+    keeps ``top_k`` whatever the width, so a layer grown or pruned between audits keeps its series:
+    :func:`~lightning_causal.audits.top_share.add_top_share`);
     ``meta`` records how each layer was computed (``path/<layer>``: the prefix cache's path;
     ``exact_units/<layer>`` with a screen).
 
@@ -156,8 +159,7 @@ class UnitImportanceAudit(Audit):
             total = float(imp.sum())
             result.vectors[f"importance/{layer}"] = imp
             result.scalars[f"{layer}/top1_importance"] = float(top.values[0])
-            share_k = max(1, min(k, imp.numel() - 1))  # all units would be a constant share of 1
-            result.scalars[f"{layer}/top{share_k}_share"] = float(top.values[:share_k].sum()) / total if total > 0 else (0.0 if total == 0 else math.nan)  # NaN effects: NaN, not a share of 0
+            add_top_share(result, f"{layer}/", top.values, total, self.top_k, imp.numel())
             rows = [{"unit": int(u), "importance": float(imp[u]), "mean_effect": float(mean[u])} for u in top.indices.tolist()]
             result.meta[f"path/{layer}"] = info.path
             if info.read_positions:  # the modules after the layer run at the read positions only

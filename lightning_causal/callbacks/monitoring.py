@@ -13,6 +13,7 @@ at its epoch, and ``patience`` counts audits.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable
 from typing import Any, Literal
@@ -170,11 +171,23 @@ def _due(owner: str, monitor: str, trainer: Trainer, strict: bool) -> bool:
         return False
     failed = sorted(t for t in scalars if t.endswith("/failed"))
     message = (f"{owner}(monitor={monitor!r}) found no such scalar after the audit of epoch {trainer.current_epoch}; "
-               f"the audits logged: {sorted(scalars)[:40]}")
+               f"the audits logged: {sorted(scalars)[:40]}{_share_renamed(monitor, scalars)}")
     if strict and not failed:
         raise MisconfigurationException(message)
     rank_zero_warn(f"{message}; this audit is skipped" + (f" (failed audits: {failed})" if failed else ""))
     return False
+
+
+def _share_renamed(monitor: str, scalars: Iterable[str]) -> str:
+    """Where ``monitor`` is a ``top{k}_share`` its audit (and layer) logs with another ``k``: what it is now. The tag
+    carries the audit's ``top_k``; it carried the number of units or groups summed (at most all but one), so a tag of a
+    layer narrower than ``top_k + 1`` units, or of inputs of at most ``top_k`` groups, is another one now."""
+    head, found, _ = monitor.rpartition("/top")
+    if not found or not re.fullmatch(r"\d+_share", monitor[len(head) + 4:]):
+        return ""
+    now = sorted(t for t in scalars if t.startswith(head + "/top") and re.fullmatch(r"\d+_share", t[len(head) + 4:]))
+    return (f"; `top{{k}}_share` carries the audit's `top_k` whatever the width (before, the number of units or groups "
+            f"summed, at most all but one): monitor {now[0]!r}" if now else "")
 
 
 def _drift_not_logged(monitor: str, scalars: dict[str, float], audited: list[CausalAuditCallback]) -> str | None:
@@ -324,7 +337,7 @@ def check_monitors_after_dry_run(audit_callback: CausalAuditCallback, trainer: T
             rank_zero_warn(
                 f"{type(cb).__name__}(monitor={cb.monitor!r}) is not among the scalars of the audits' dry run before training; "
                 f"unless the whole probe gives it, the first audit will raise. The dry run logged: "
-                f"{sorted(audit_callback.dry_run_tags)[:40]}")
+                f"{sorted(audit_callback.dry_run_tags)[:40]}{_share_renamed(cb.monitor, audit_callback.dry_run_tags)}")
 
 
 def _check_monitor(owner: str, monitor: object) -> None:

@@ -30,11 +30,22 @@ def _cut(text: str) -> str:
 
 
 def _headline(r: AuditResult) -> str:
-    """The audit's first plain scalars (no drift, no per-item or per-method series)."""
+    """The audit's first plain scalars (no drift, no per-item or per-method series); a ``top{k}_share`` that sums fewer
+    than its ``k`` (all units or groups but one: ``meta["top_shares"]``) says how many of how many
+    (``top10_share (4 of 5) 0.933``), which its tag, the same whatever the width, does not."""
     plain = [(k, v) for k, v in r.scalars.items() if "/" not in k]
     if not plain:  # audits whose scalars are all per layer (``<layer>/top1_importance``)
         plain = [(k, v) for k, v in r.scalars.items() if "drift" not in k and not k.startswith("compare/")]
-    return ", ".join(f"{k} {_fmt(float(v))}" for k, v in plain[:_HEADLINE])
+    return ", ".join(f"{k}{_summed(r, k)} {_fmt(float(v))}" for k, v in plain[:_HEADLINE])
+
+
+def _summed(r: AuditResult, key: str) -> str:
+    """`` (4 of 5)`` after a ``top10_share`` that sums the 4 strongest of 5 (``meta["top_shares"]``), else ``""``."""
+    summed = (r.meta.get("top_shares") or {}).get(key)
+    asked = key.rpartition("/")[2][3:-6]  # top10_share: 10
+    if not (isinstance(summed, (list, tuple)) and len(summed) == 2 and asked.isdigit() and summed[0] < int(asked)):
+        return ""
+    return f" ({summed[0]} of {summed[1]})"
 
 
 _LABELS = ("feature", "name", "word", "node", "method", "group", "unit", "token", "class")
