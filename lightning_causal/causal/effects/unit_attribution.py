@@ -43,7 +43,7 @@ from lightning_causal.causal.effects.unit_frontier import (
     frontier_gradient,
     frontier_inputs,
 )
-from lightning_causal.causal.effects.unit_rows import unit_rows
+from lightning_causal.causal.effects.unit_rows import map_moving, moving_rows, unit_rows
 from lightning_causal.causal.engine.batching import each_chunk, map_rows
 from lightning_causal.causal.engine.first_order import first_order_change
 from lightning_causal.causal.engine.gradient_cuts import FLAT_STEPS, gradient_cut_causes
@@ -260,9 +260,11 @@ def _estimates(cache: PrefixCache, interventions: Sequence[Intervention], units:
         edit, s = unit_rows(interventions, units, layout, n, idx=idx)
         return first_order_change(z[s] - frontier_inputs(cache, frontier, edit, s), g[s]).flatten(1).sum(1)
 
+    # the rows that leave the layer's output as it is (moving_rows) leave z as it is: their estimate is 0, not run
     k, nu = len(interventions), units.numel()
-    est = map_rows(k * nu * n, rows, evaluate, h.device).view(k, nu, n).transpose(1, 2)
-    return _range(list(est))
+    unmoved = torch.zeros((), dtype=torch.promote_types(z.real.dtype, g.real.dtype), device=z.device).expand(k * nu * n)
+    est = map_moving(moving_rows(cache, interventions, units, layout), rows, evaluate, unmoved, h.device)
+    return _range(list(est.view(k, nu, n).transpose(1, 2)))
 
 
 def _check_paths(cache: PrefixCache, frontier: Frontier | None, target_idx: Tensor, estimator: str) -> None:

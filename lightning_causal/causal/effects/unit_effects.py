@@ -13,8 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.effects.unit_attribution import attribution_estimates
-from lightning_causal.causal.effects.unit_rows import moving_rows, unit_rows
-from lightning_causal.causal.engine.batching import map_rows
+from lightning_causal.causal.effects.unit_rows import map_moving, moving_rows, unit_rows
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.folded_rows import (
@@ -140,15 +139,10 @@ def _exact_effects(cache: PrefixCache, ivs: list[Intervention], units: Tensor, l
 
     if noise is not None:
         curve = noise.rows(k * nu, lambda b, s: evaluate(b * n + s), h.device).view(k, nu, n)
-    elif (moving := moving_rows(cache, ivs, units, layout)) is None:  # None on full passes (noise, folded rows) too
-        curve = map_rows(k * nu * n, cache.rows_per_pass(max_batch_size), evaluate, h.device).view(k, nu, n)
-    else:
-        rows = moving.nonzero().squeeze(1)
-        out = gather_target(cache.output, tidx)
-        curve = out.expand(k * nu, n).reshape(-1).clone()  # the rows left unrun: the clean output
-        if rows.numel():
-            curve[rows] = map_rows(rows.numel(), cache.rows_per_pass(max_batch_size), lambda i: evaluate(rows[i]), h.device).to(curve.dtype)
-        curve = curve.view(k, nu, n)
+    else:  # moving_rows: None on full passes (noise, folded rows) too; the rows left unrun give the clean output
+        clean_rows = gather_target(cache.output, tidx).expand(k * nu, n).reshape(-1)
+        moving = moving_rows(cache, ivs, units, layout)
+        curve = map_moving(moving, cache.rows_per_pass(max_batch_size), evaluate, clean_rows, h.device).view(k, nu, n)
     if k == 1:
         return (gather_target(cache.output if clean is None else clean, tidx).unsqueeze(0) - curve[0]).T.contiguous()
     return (curve.max(0).values - curve.min(0).values).T.contiguous()

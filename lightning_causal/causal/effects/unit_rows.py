@@ -1,6 +1,7 @@
 """Rows of the hidden-unit estimators: row ``r`` of a flat index applies intervention ``k`` to
 unit ``u`` of sample ``s`` (``r = (k · U + u) · N + s``), as an edit of the layer's output, and
-which of them change the layer's output at all (:func:`moving_rows`)."""
+which of them change the layer's output at all (:func:`moving_rows`; :func:`moving_units`, the test the other
+hidden-unit row engines share), with the loops that run only those (:func:`map_moving`, :func:`each_moving`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.ablation import differs, replace_units, replace_units_
-from lightning_causal.causal.engine.batching import current_shard, each_chunk, rows_per_pass
+from lightning_causal.causal.engine.batching import (
+    current_shard,
+    each_chunk,
+    map_rows,
+    rows_per_pass,
+)
 from lightning_causal.causal.engine.folded_rows import unfold
 from lightning_causal.causal.engine.interventions import (
     Intervention,
@@ -24,7 +30,7 @@ from lightning_causal.causal.engine.interventions import (
 from lightning_causal.causal.engine.prefix_cache import PrefixCache
 from lightning_causal.causal.engine.units import Layout, unit_sums
 
-__all__ = ["moving_rows", "row_values", "unit_rows"]
+__all__ = ["each_moving", "map_moving", "moving_rows", "moving_units", "row_values", "unit_rows"]
 
 #: the interventions whose value on a row is computed from that row's clean values or from data fixed beforehand, by
 #: the same elementwise code on any rows (their exact types: a subclass may compute its values otherwise); a
@@ -33,6 +39,8 @@ __all__ = ["moving_rows", "row_values", "unit_rows"]
 COMPARABLE = (Zero, SetTo, MeanOf, Scale, Patch)
 
 Edit = Callable[[Tensor], Tensor]
+#: ``values(k, part, samples)``: the values value set ``k`` sets on the rows ``part`` of the samples ``samples``
+Values = Callable[[int, Tensor, Tensor], Tensor]
 
 
 def row_values(ivs: Sequence[Intervention], k: Tensor, h: Tensor, drawn: dict | None = None,
@@ -143,14 +151,7 @@ def moving_rows(cache: PrefixCache, ivs: Sequence[Intervention], units: Tensor, 
       noise), so that ``value``'s rows are what the edit replaces;
     - every intervention is one of :data:`COMPARABLE` (exactly that type), its values computed on ``value`` by the
       code the rows run (:func:`row_values`; a :class:`Patch` with each sample's source row);
-    - the rows are not shared among processes (:func:`~lightning_causal.causal.engine.batching.sharded_rows`):
-      each process's own prefix might differ in a last bit and give another count of rows to gather.
-
-    The samples are compared in chunks (:func:`~lightning_causal.causal.engine.batching.each_chunk`, with its
-    out-of-memory retry), of as many rows as the engine's passes of the layer's output alone would take
-    (:func:`~lightning_causal.causal.engine.batching.rows_per_pass` of its rows; 32 MiB on CPU): the values set and
-    the comparison's booleans are a chunk's rows of the layer's output at a time, not ``N`` rows per intervention;
-    the answer, ``[K · U · N]`` booleans, is the same whatever the chunks.
+    - the rows are not shared among processes (:func:`moving_units`).
 
     Args:
         cache: the layer's :class:`~lightning_causal.causal.engine.prefix_cache.PrefixCache`.
@@ -158,18 +159,117 @@ def moving_rows(cache: PrefixCache, ivs: Sequence[Intervention], units: Tensor, 
         units: the unit indices ``[U]``.
         layout: the layer's :class:`~lightning_causal.causal.engine.units.Layout`.
     """
-    shard = current_shard()
-    if not cache.edits_value or shard is not None and shard.world_size > 1 or any(type(iv) not in COMPARABLE for iv in ivs):
+    if not cache.edits_value or any(type(iv) not in COMPARABLE for iv in ivs):
         return None
     h = cache.value
     _check_patch_sources(ivs, h.shape[0])  # the refusal unit_rows gives, before the source is indexed by sample
-    moved = torch.empty(len(ivs), units.numel(), h.shape[0], dtype=torch.bool, device=h.device)  # [K, U, N]
+    one = torch.zeros(1, dtype=torch.long, device=h.device)  # each row's intervention: the one alone
+
+    def values(k: int, part: Tensor, samples: Tensor) -> Tensor:
+        return row_values([ivs[k]], one.expand(samples.shape[0]), part, samples=samples)
+
+    return moving_units(h, values, len(ivs), units, layout)
+
+
+def moving_units(h: Tensor, values: Values, count: int, units: Tensor, layout: Layout) -> Tensor | None:
+    """``[K · U · N]`` booleans, row ``(k · U + u) · N + s`` (the flat order of :func:`unit_rows`): does setting unit
+    ``units[u]`` of sample ``s`` of ``h`` ``[N, ...]`` to ``values(k, h[samples], samples)`` (``[R, ...]`` or
+    broadcastable to it: the values the row's run sets) change any of its elements, bit for bit
+    (:func:`~lightning_causal.causal.engine.ablation.differs`: ``-0.0`` and ``0.0`` told apart)? ``K = count``.
+    ``None`` where the rows are shared among processes (:func:`~lightning_causal.causal.engine.batching.sharded_rows`):
+    each process's own ``h`` might differ in a last bit and give another count of rows to gather, so every row runs.
+
+    The one test of "this unit's row runs the clean sample" of the hidden-unit row engines: :func:`moving_rows`
+    (``unit_effects``' exact rows and ``method="attribution"``'s per-row frontier runs), ``causal_graph``'s sweeps
+    (:func:`~lightning_causal.causal.structure.path_effects.path_effects_from`: a unit at the baseline) and
+    :func:`~lightning_causal.causal.scm.fairness.carrier_unit_effects` (a unit whose counterfactual activation is its
+    factual one). The caller says where a row that changes no element of ``h`` computes what the clean sample
+    computes (``h`` is what its runs edit, once per pass, no noise drawn); its rows then go to
+    :func:`map_moving` / :func:`each_moving`.
+
+    The samples are compared in chunks (:func:`~lightning_causal.causal.engine.batching.each_chunk`, with its
+    out-of-memory retry), of as many rows as the engine's passes of ``h`` alone would take
+    (:func:`~lightning_causal.causal.engine.batching.rows_per_pass` of its rows; 32 MiB on CPU): the values set and
+    the comparison's booleans are a chunk's rows at a time, not ``N`` rows per value; the answer is the same
+    whatever the chunks.
+
+    Args:
+        h: the clean values ``[N, ...]`` of the layer the rows edit.
+        values: ``values(k, part, samples)``: the values of value set ``k`` for the rows ``part = h[samples]``.
+        count: the number of value sets ``K``.
+        units: the unit indices ``[U]``.
+        layout: where ``h``'s units are (:class:`~lightning_causal.causal.engine.units.Layout`).
+
+    Examples:
+        >>> from lightning_causal.causal.engine.units import resolve_layout
+        >>> h = torch.tensor([[0.0, 2.0], [1.0, 0.0]])  # rows (u, s): u * 2 + s
+        >>> moving_units(h, lambda k, part, samples: torch.zeros(()), 1, torch.arange(2), resolve_layout(h.shape))
+        tensor([False,  True,  True, False])
+    """
+    shard = current_shard()
+    if shard is not None and shard.world_size > 1:
+        return None
+    moved = torch.empty(count, units.numel(), h.shape[0], dtype=torch.bool, device=h.device)  # [K, U, N]
 
     def compare(samples: Tensor) -> None:  # a chunk of samples, its answers written by index
         part = h[samples]
-        first = torch.zeros_like(samples)  # each row's intervention: the one alone
-        for k, iv in enumerate(ivs):
-            moved[k, :, samples] = (unit_sums(differs(part, row_values([iv], first, part, samples=samples)), layout)[:, units] > 0).T
+        for k in range(count):
+            moved[k, :, samples] = (unit_sums(differs(part, values(k, part, samples)), layout)[:, units] > 0).T
 
     each_chunk(h.shape[0], rows_per_pass(nn.Identity(), (h,)), compare, h.device)
     return moved.reshape(-1)
+
+
+def map_moving(moving: Tensor | None, rows: int, evaluate: Callable[[Tensor], Tensor], unmoved: Tensor,
+               device: torch.device) -> Tensor:
+    """``[R]``: ``evaluate(idx)`` (``[r]`` results of the flat rows ``idx``) of the rows that move, ``unmoved[r]`` (what
+    a row that runs the clean sample gives, broadcast to ``[R]``: the clean output, 0) for the others, in
+    :func:`~lightning_causal.causal.engine.batching.map_rows`' passes of at most ``rows`` rows of those that move;
+    ``moving`` ``None`` (:func:`moving_rows`, :func:`moving_units`): every row of ``unmoved`` runs, as ``map_rows``.
+
+    Args:
+        moving: ``[R]`` booleans, or ``None``.
+        rows: rows per pass.
+        evaluate: ``evaluate(idx)`` -> ``[r]``.
+        unmoved: the result of a row that is not run, broadcastable to ``[R]`` (its length says ``R``).
+        device: the device of the row indices.
+
+    Examples:
+        >>> map_moving(torch.tensor([True, False, True]), 8, lambda idx: idx * 10.0, torch.full((3,), -1.0),
+        ...            torch.device("cpu"))
+        tensor([ 0., -1., 20.])
+    """
+    total = unmoved.shape[0] if moving is None else moving.shape[0]
+    if moving is None:
+        return map_rows(total, rows, evaluate, device)
+    out = unmoved.expand(total).clone()
+    run = moving.nonzero().squeeze(1)
+    if run.numel():
+        out[run] = map_rows(run.numel(), rows, lambda i: evaluate(run[i]), device).to(out.dtype)
+    return out
+
+
+def each_moving(moving: Tensor | None, total: int, rows: int, fn: Callable[[Tensor], object], device: torch.device) -> None:
+    """``fn(idx)`` over the flat rows ``idx`` that move (``moving``, ``[total]`` booleans; ``None``: all ``total``
+    rows), in :func:`~lightning_causal.causal.engine.batching.each_chunk`'s chunks of at most ``rows`` of them (its
+    out-of-memory retry): for the loops that write their rows' results by index, the others' left as they are.
+
+    Args:
+        moving: ``[total]`` booleans, or ``None``.
+        total: the number of rows.
+        rows: rows per chunk.
+        fn: runs a chunk of flat rows (its results written by index).
+        device: the device of the row indices.
+
+    Examples:
+        >>> seen = []
+        >>> each_moving(torch.tensor([False, True, True, True]), 4, 2, lambda idx: seen.append(idx.tolist()), torch.device("cpu"))
+        >>> seen
+        [[1, 2], [3]]
+    """
+    if moving is None:
+        each_chunk(total, rows, fn, device)
+        return
+    run = moving.nonzero().squeeze(1)
+    if run.numel():
+        each_chunk(run.numel(), rows, lambda i: fn(run[i]), device)

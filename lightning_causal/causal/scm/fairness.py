@@ -21,6 +21,7 @@ from typing import Any, TypedDict
 import torch
 from torch import Tensor, nn
 
+from lightning_causal.causal.effects.unit_rows import map_moving, moving_units
 from lightning_causal.causal.engine.ablation import padding_positions, replace_units
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
 from lightning_causal.causal.engine.checks import check_float, check_int
@@ -539,9 +540,12 @@ def carrier_unit_effects(
     Unit u's activation from the counterfactual run is patched into the factual run; ``c_u``
     is the part of ``Δ(x) = p_t(x_cf) − p_t(x)`` that flows through u (for a layer every path
     crosses, patching all units gives Δ exactly). CARE (Sun et al. 2022) ranks such units as the
-    carriers of the unfairness to repair. All ``N·U`` patched rows run batched through the
-    network suffix (or full forward passes where the model cannot be split, or takes forward
-    arguments).
+    carriers of the unfairness to repair. The ``N·U`` patched rows run batched through the network
+    suffix (or full forward passes where the model cannot be split, or takes forward arguments), but
+    for the rows of a unit whose counterfactual activation is its factual one, bit for bit (a ReLU unit
+    at 0 on both, every unit of a sample the counterfactual leaves as it is), whose ``c_u`` is exactly
+    0 (:func:`~lightning_causal.causal.effects.unit_rows.moving_units`; every row runs where the layer
+    runs more than once a pass or the model draws noise).
 
     Args:
         model: classifier.
@@ -606,8 +610,9 @@ def _carrier_effects(
     forward = Forward(model, output=output, additional_forward_args=additional_forward_args, num_samples=n)
     model = forward.model
     with input_sites(model, [layer]), audit_mode(model):
+        noisy, calls = False, 1  # recorded passes: no noise drawn, the layer run once a pass (_recorded's conditions)
         if recorded is None:  # recorded passes were run by _counterfactual_probabilities, which found no noise drawn
-            warn_separate_noise(forward, (x,), "carrier_unit_effects")
+            noisy = warn_separate_noise(forward, (x,), "carrier_unit_effects")
         module = resolve_module(model, layer)
         kinds: list[type] = []
         probe = module.register_forward_hook(lambda _m, _i, o: kinds.append(type(o)))
@@ -618,7 +623,9 @@ def _carrier_effects(
                 x_cf = counterfactual_inputs(cf, x, padding_positions(x, additional_forward_args, model=model))
                 with capture(model, [layer]) as acts:
                     with embedding_readers(model, (x,)) as readers:
+                        before = len(kinds)
                         out = forward(x)
+                        calls = len(kinds) - before  # the layer's calls in the factual pass over the probe
                     p0, classes = probabilities(out), _classes(out)
                     h = acts.get(layer)
                     check_counterfactual_ids(cf, x_cf, [r for r in readers if r.size[1:] == tuple(x.shape[1:])])
@@ -636,6 +643,12 @@ def _carrier_effects(
         nu = layout.num_units
         plain = use_suffix and not forward.args and kinds and issubclass(kinds[0], Tensor)
         suffix = suffix_module(model, layer) if plain else None
+        # a unit whose counterfactual activation is its factual one, bit for bit (every unit of a sample that the
+        # counterfactual leaves as it is, a ReLU unit at 0 in both), patches nothing: its row runs the factual sample
+        # and c_u is 0, so it is not run (moving_units), where the row's passes edit h alone (the layer run once a
+        # pass, no noise drawn)
+        moving = None if noisy or calls != 1 else moving_units(h, lambda _k, _part, s: h_cf[s], 1, torch.arange(nu, device=h.device), layout)
+        unmoved = f0.expand(nu, n).reshape(-1)
         if suffix is not None:
             rows = rows_per_pass(suffix, (h,), max_batch_size)
 
@@ -644,7 +657,7 @@ def _carrier_effects(
                 p = probabilities(forward.select(suffix(replace_units(h[s], u, h_cf[s], layout.dim, unit_size=layout.unit_size))))
                 return p.gather(1, t[s].view(-1, 1)).squeeze(1)
 
-            patched = map_rows(nu * n, rows, evaluate, h.device)
+            patched = map_moving(moving, rows, evaluate, unmoved, h.device)
         else:
             rows, patch = rows_per_pass(model, (x,), max_batch_size, forward=forward), _PatchRows(layout)
 
@@ -654,5 +667,5 @@ def _carrier_effects(
                 return probabilities(forward(x[s], rows=s)).gather(1, t[s].view(-1, 1)).squeeze(1)
 
             with intervene(model, {layer: patch}):
-                patched = map_rows(nu * n, rows, evaluate, h.device)
+                patched = map_moving(moving, rows, evaluate, unmoved, h.device)
     return (patched.view(nu, n) - f0.unsqueeze(0)).T.contiguous()

@@ -367,7 +367,7 @@ def causal_graph(
         with GeneratorWatch() as clean_pass:  # whether the model draws from a global generator: no pass of its own
             layouts = unit_layouts(forward, xs, layers, dims, heads)
             ctx = GraphContext.build(forward, xs, layers, target, max_batch_size=max_batch_size, layouts=layouts)
-        warn_separate_noise(forward, xs, "causal_graph", drew=clean_pass.moved)
+        ctx.noisy = warn_separate_noise(forward, xs, "causal_graph", drew=clean_pass.moved)
         _warn_single_sample_classes(ctx.tidx)
         _warn_repeated_samples(xs)
         nodes: dict[str, list[int]] = {}

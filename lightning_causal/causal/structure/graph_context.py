@@ -206,6 +206,8 @@ class GraphContext:
         real: ``[N, T]`` booleans of the input's real positions when the forward arguments mark
             padding (a zero ``attention_mask``, steps past ``lengths``), else ``None``: the mean
             values of :meth:`values` count real positions only.
+        noisy: the model draws noise in eval mode (set by the caller that found it): every row of a sweep runs,
+            none is left out as running the clean sample (:mod:`~.path_effects`).
     """
 
     forward: Forward
@@ -219,6 +221,7 @@ class GraphContext:
     layouts: dict[str, Layout] = field(default_factory=dict)
     real: Tensor | None = None
     outputs: int = 1  # the explained output's columns (its classes): which output:<c> nodes exist
+    noisy: bool = False
     _suffixes: dict[str, nn.Module | PrefixCache | None] = field(default_factory=dict)
     _traced: dict[str, nn.Module | None] = field(default_factory=dict)
     _modules: dict[str, nn.Module] = field(default_factory=dict)

@@ -22,8 +22,10 @@ Rows are (source unit, sample) pairs for the first pass (``do(h_i := b)``; the v
 next chosen layer are recorded, which gives the unit effects as well; where a path from the source
 avoids the next chosen layer, a second sweep records each later chosen layer, then clamps it to
 its clean value) and (edge, sample) pairs for the patching pass (one target unit patched); all run
-in chunked batches, the patching only on rows where the patched value differs from the clean one
-beyond round-off; a chunk that runs the device out of memory runs again in halves
+in chunked batches, the first pass only on rows whose source unit does not already hold ``b`` on the
+sample, bit for bit (:func:`~lightning_causal.causal.effects.unit_rows.moving_units`: such a row runs
+the clean sample, its effects are 0), the patching only on rows where the patched value differs from
+the clean one beyond round-off; a chunk that runs the device out of memory runs again in halves
 (:func:`~lightning_causal.causal.engine.batching.each_chunk`).
 """
 
@@ -34,8 +36,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from lightning_causal.causal.effects.unit_rows import each_moving, moving_units
 from lightning_causal.causal.engine.ablation import replace_units
-from lightning_causal.causal.engine.batching import each_chunk, map_rows
+from lightning_causal.causal.engine.batching import map_rows
+from lightning_causal.causal.engine.units import Layout
 from lightning_causal.causal.structure.graph_context import GraphContext, Hook
 from lightning_causal.causal.structure.layer_activations import skipped_modules_error
 
@@ -113,7 +117,11 @@ def path_effects_from(
         for layer, js in targets.items():
             _patch_targets(ctx, layer, js, store[layer], i_idx, s, hidden[layer], exists[layer])
 
-    each_chunk(k * n, ctx.rows(source, k * n), sweep, h.device)  # out of memory: halved, as map_rows does
+    # a row whose source unit already holds the baseline on its sample runs the clean sample: its output change is 0
+    # and no target unit moves (no patching pass, no path), as the zeros above say; not run (moving_units), unless the
+    # model draws noise (its passes draw separately: every row runs, as before)
+    moving = None if ctx.noisy else moving_units(h, lambda _k, _part, _s: base, 1, src, Layout(1, 1, h.shape[1]))
+    each_moving(moving, k * n, ctx.rows(source, k * n), sweep, h.device)  # out of memory: halved, as map_rows does
     return PathEffects(hidden, exists, change)
 
 
