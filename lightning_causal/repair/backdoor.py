@@ -44,7 +44,7 @@ from lightning_causal.repair.backdoor_triggers import (
 )
 from lightning_causal.repair.base import RepairTerm
 
-__all__ = ["BackdoorSuppressionTerm", "binarized", "dilated"]
+__all__ = ["BATCH_ARGUMENTS_REFUSED", "BackdoorSuppressionTerm", "binarized", "dilated"]
 
 SuppressionPath = Literal["auto", "units", "logit", "none"]
 WhenUnflagged = Literal["skip", "top"]
@@ -53,6 +53,14 @@ _UNFLAGGED = get_args(WhenUnflagged)
 
 
 _CONTRAST_KEYS = ("epochs", "alpha", "lr", "batch_size", "max_ratio")
+#: Why the term refuses the batch's forward arguments, and the way out (its loss, and the set-up of a repair module).
+BATCH_ARGUMENTS_REFUSED = (
+    "BackdoorSuppressionTerm takes no forward arguments from the batch (unpack_batch's third part): its "
+    "stamped and augmented copies are rows of their own, which per-sample arguments (the table of "
+    "model(image, tab)) cannot follow, and its set-up (trigger=None: Neural Cleanse) runs the model without them; give "
+    "it batches of one input tensor (a model of one input: a wrapper whose forward splits torch.cat([image.flatten(1), "
+    "tab], 1), the trigger's mask and pattern shaped for it), and arguments shared by every call to the term's "
+    "`additional_forward_args=`")
 
 
 def _check_contrast_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -354,12 +362,7 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
             additional_forward_args: must be ``None``, as above.
         """
         if additional_forward_args is not None:
-            raise ValueError(
-                "BackdoorSuppressionTerm takes no forward arguments from the batch (unpack_batch's third part): its "
-                "stamped and augmented copies are rows of their own, which per-sample arguments (the table of "
-                "model(image, tab)) cannot follow; give it batches of one input tensor (a model of one input: a wrapper "
-                "whose forward splits torch.cat([image.flatten(1), tab], 1), the trigger's mask and pattern shaped for "
-                "it), and arguments shared by every call to the term's `additional_forward_args=`")
+            raise ValueError(BATCH_ARGUMENTS_REFUSED)
         if not isinstance(x, Tensor):
             raise ValueError(f"BackdoorSuppressionTerm stamps one input tensor but the batch holds {type(x).__name__} inputs")
         if y is None:

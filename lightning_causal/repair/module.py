@@ -53,7 +53,12 @@ from lightning_causal.repair.objective import (
     warn_of_schedules,
 )
 from lightning_causal.repair.term_setup import SetupRecord, set_up_terms
-from lightning_causal.repair.train_inputs import SETUP_SAMPLES, train_inputs  # noqa: F401 - SETUP_SAMPLES kept importable
+from lightning_causal.repair.train_inputs import (  # noqa: F401 - SETUP_SAMPLES kept importable
+    ONE_INPUT_FIX,
+    SETUP_SAMPLES,
+    one_input_only,
+    train_inputs,
+)
 
 __all__ = ["CausalRepairModule"]
 
@@ -521,8 +526,8 @@ class CausalRepairModule(EvaluationSteps):
         saved, self._checkpoint_terms = self._checkpoint_terms, []
         with console_of(self.trainer):  # the terms' set-up notes through the progress bar, which shows already
             reused = set_up_terms(self.terms, self.model, restored, saved, lambda fresh, check_only: train_inputs(
-                self.trainer, lambda b: self.explained_batch(self.unpack(b)[0])[1], self.device, fresh, check_only),
-                self._setup_records)
+                self.trainer, lambda b: self.explained_batch(self.unpack(b)[0])[1], self.device, fresh, check_only,
+                args_of=lambda b: self.unpack(b)[2]), self._setup_records)
         if reused:
             console_line(self.trainer, f"CausalRepairModule: the terms {reused} were not set up again: an earlier set-up "
                          "(a tuner's search) ran on the same weights, training inputs and term options; its state is reused")
@@ -560,14 +565,9 @@ def _check_terms_explain(terms: Sequence[RepairTerm], explain: int | str) -> Non
     that reads training inputs at set-up (``needs_train_inputs``: they would come without the other inputs) and
     :class:`~lightning_causal.repair.backdoor.BackdoorSuppressionTerm` (its stamped and augmented copies are rows
     of their own, which the other inputs cannot follow)."""
-    from lightning_causal.repair.backdoor import BackdoorSuppressionTerm
-
     for term in terms:
-        if isinstance(term, BackdoorSuppressionTerm) or term.needs_train_inputs:
-            why = ("its stamped and augmented copies are rows of their own, which the other inputs cannot follow"
-                   if isinstance(term, BackdoorSuppressionTerm) else
-                   "it reads training inputs at set-up, which would come without the other inputs")
+        why = one_input_only(term)
+        if why is not None:
             raise MisconfigurationException(
                 f"Expected terms that act on one input beside the others for argument `explain` ({explain!r}) but term "
-                f"{term.name!r} ({type(term).__name__}) cannot: {why}. Leave `explain=None` and give the term a model of "
-                "one input (a wrapper whose forward splits torch.cat([image.flatten(1), tab], 1))")
+                f"{term.name!r} ({type(term).__name__}) cannot: {why}. Leave `explain=None` and {ONE_INPUT_FIX}")

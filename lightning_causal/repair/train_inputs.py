@@ -4,7 +4,7 @@ random stream, on the module's device and in the dtype of training batches (:fun
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -17,10 +17,36 @@ from lightning_causal.batches import num_rows
 from lightning_causal.data_reading import read_samples, rngs_untouched
 from lightning_causal.repair.base import SEVERAL_INPUTS_FIX, RepairTerm
 
-__all__ = ["SETUP_SAMPLES", "train_inputs"]
+__all__ = ["ONE_INPUT_FIX", "SETUP_SAMPLES", "one_input_only", "train_inputs"]
 
 #: Inputs gathered from the train dataloader for ``RepairTerm.setup`` (kept small: it is a hint).
 SETUP_SAMPLES = 512
+#: The way out for a term that acts on one input and cannot act beside others (:func:`one_input_only`).
+ONE_INPUT_FIX = ("give the term a model of one input (a wrapper whose forward splits torch.cat([image.flatten(1), tab], 1), "
+                 "a trigger's mask and pattern shaped for it)")
+
+
+def one_input_only(term: RepairTerm) -> str | None:
+    """Why ``term`` cannot act on one input of several beside the others, which follow its rows as forward arguments
+    (``CausalRepairModule(explain=)``, or ``unpack_batch`` giving them as the batch's forward arguments); ``None`` where
+    it can. A :class:`~lightning_causal.repair.backdoor.BackdoorSuppressionTerm` cannot (its stamped and augmented
+    copies are rows of their own), nor a term that reads training inputs at set-up (they come without the others).
+
+    Args:
+        term: a repair term.
+
+    Examples:
+        >>> from lightning_causal.repair import BackdoorSuppressionTerm
+        >>> one_input_only(BackdoorSuppressionTerm())
+        'its stamped and augmented copies are rows of their own, which the other inputs cannot follow'
+    """
+    from lightning_causal.repair.backdoor import BackdoorSuppressionTerm
+
+    if isinstance(term, BackdoorSuppressionTerm):
+        return "its stamped and augmented copies are rows of their own, which the other inputs cannot follow"
+    if term.needs_train_inputs:
+        return "it reads training inputs at set-up, which would come without the other inputs"
+    return None
 
 
 def train_inputs(
@@ -29,6 +55,7 @@ def train_inputs(
     device: torch.device,
     terms: Sequence[RepairTerm],
     check_only: bool,
+    args_of: Callable[[Any], Any] | None = None,
 ) -> Tensor | None:
     """Up to ``SETUP_SAMPLES`` inputs (``inputs_of(batch)``) of the trainer's train dataloader's data, read
     without moving any random stream (:func:`~lightning_causal.data_reading.read_samples`; an iterable
@@ -36,10 +63,13 @@ def train_inputs(
     and in the dtype Lightning gives training batches (``precision_plugin.convert_input``: float64 under
     ``"64-true"``, bfloat16 under ``"bf16-true"``). With ``check_only`` (no term reads them), one sample
     checks that the ``terms`` can act on the batches (an iterable dataset is not read) and ``None`` is
-    returned.
+    returned. ``args_of(batch)`` gives the batch's forward arguments (``unpack_batch``'s third part), which set-up
+    runs without: a term that cannot act beside them (:func:`one_input_only`: a ``BackdoorSuppressionTerm``, whose
+    Neural Cleanse would call the model without them) is refused where the batches carry some.
 
     Raises:
-        MisconfigurationException: the batches hold several inputs, which the terms do not support.
+        MisconfigurationException: the batches hold several inputs, which the terms do not support, or forward
+            arguments beside the inputs of a term that cannot act beside them.
     """
     loader = getattr(trainer, "train_dataloader", None)
     if isinstance(loader, (list, tuple, dict)):
@@ -60,6 +90,8 @@ def train_inputs(
                 count += num_rows(inputs_of(batches[-1]))
                 if count >= SETUP_SAMPLES:
                     break
+    for b in batches[:1] if args_of is not None else ():
+        _check_forward_args(args_of(b), terms)
     taken = [_setup_input(trainer, device, inputs_of(b), terms) for b in batches]
     return torch.cat(taken)[:SETUP_SAMPLES] if taken and not check_only else None
 
@@ -74,11 +106,26 @@ def _as_trained(trainer: Trainer, batch: Any, device: torch.device) -> Any:
     return module._apply_batch_transfer_handler(batch, device, dataloader_idx=0)
 
 
+def _check_forward_args(args: Any, terms: Sequence[RepairTerm]) -> None:
+    """Refuse forward arguments of the batch beside a ``BackdoorSuppressionTerm``, before its set-up runs the model
+    without them (``trigger=None``: "forward() missing 1 required positional argument", from inside Neural Cleanse)."""
+    from lightning_causal.repair.backdoor import BATCH_ARGUMENTS_REFUSED, BackdoorSuppressionTerm
+
+    refused = [t.name for t in terms if isinstance(t, BackdoorSuppressionTerm)]
+    if args is not None and refused:
+        what = sorted(map(str, args)) if isinstance(args, Mapping) else f"{len(args)} positional" if isinstance(args, tuple) else "one"
+        raise MisconfigurationException(f"The training batches carry forward arguments ({what}) beside term {refused[0]!r}: "
+                                        f"{BATCH_ARGUMENTS_REFUSED}")
+
+
 def _setup_input(trainer: Trainer, device: torch.device, x: Any, terms: Sequence[RepairTerm]) -> Tensor:
     if not isinstance(x, Tensor):
+        alone = [(t.name, why) for t in terms if (why := one_input_only(t))]
+        fix = SEVERAL_INPUTS_FIX if not alone else (
+            f"term {alone[0][0]!r} cannot act on one of them beside the others ({alone[0][1]}): neither "
+            f"CausalRepairModule `explain=` nor the others as forward arguments serve it; {ONE_INPUT_FIX}")
         raise MisconfigurationException(
             f"CausalRepairModule's terms ({', '.join(t.name for t in terms)}) act on one input tensor but "
-            f"the training batches hold {len(x)} inputs (a model of several inputs), which they do not support; "
-            f"{SEVERAL_INPUTS_FIX}")
+            f"the training batches hold {len(x)} inputs (a model of several inputs), which they do not support; {fix}")
     # in the dtype training batches reach the model in: float64 under "64-true", bfloat16 under "bf16-true"
     return trainer.precision_plugin.convert_input(x.to(device))
