@@ -722,3 +722,29 @@ def test_sequence_recipe_network_can_learn_where_the_bump_is():
             optimizer.step()
     with torch.no_grad():
         assert (net(x[1000:]).argmax(1) == y[1000:]).float().mean() > 0.9
+
+
+def test_the_drift_monitor_quoted_by_the_monitoring_section_is_one_the_tabular_recipe_logs(monkeypatch, tmp_path):
+    """'Monitoring with sparse schedules' quotes a drift monitor for the unit ranking: it must name a scalar
+    that the tabular recipe's ``UnitImportanceAudit`` logs (the page quoted ``causal/units/...net.2``, an audit
+    and a layer no recipe has: refused at set-up), and be checked from the audit's second run on."""
+    import lightning.pytorch as pl
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from lightning_causal import AuditEarlyStopping, CausalAuditCallback, UnitImportanceAudit
+    from lightning_causal.datasets import make_synthetic_fairness
+    from lightning_causal.models import MLP, LightningClassifier
+
+    monitor = re.search(r'AuditEarlyStopping\("(causal/[^"]*/drift/[^"]*)"', RECIPES).group(1)
+    assert 'UnitImportanceAudit(["model.net.1", "model.net.3"], top_k=5)' in RECIPES  # the tabular recipe's
+    _quiet_trainer(monkeypatch, tmp_path)
+    pl.seed_everything(0)
+    data = make_synthetic_fairness(n=256, seed=0)
+    model = LightningClassifier(MLP(4, hidden=(32, 16), out_features=2), lr=1e-2)
+    audit = CausalAuditCallback([UnitImportanceAudit(["model.net.1", "model.net.3"], top_k=5)], probe_size=32)
+    stop = AuditEarlyStopping(monitor, mode="max", stopping_threshold=1.5)  # never reached: it never stops
+    trainer = pl.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, callbacks=[audit, stop])
+    trainer.fit(model, DataLoader(TensorDataset(data.x, data.y), batch_size=64),
+                DataLoader(TensorDataset(data.x[:64], data.y[:64]), batch_size=64))
+    # checked once, at the second audit (the first has no drift): its value became the best score
+    assert float(stop.best_score) == pytest.approx(audit.last_scalars[monitor])
