@@ -77,8 +77,9 @@ def train_inputs(
     if loader is None:
         return None
     if isinstance(loader, DataLoader) and not isinstance(loader.dataset, IterableDataset):
-        batches: Any = [_as_trained(trainer, read_samples(loader, 1 if check_only else SETUP_SAMPLES, loader_order=True),
-                                    device)]
+        with rngs_untouched(loader):  # the batch-transfer hooks too: a mixup drawn there from the global RNG
+            batches: Any = [_as_trained(trainer, read_samples(loader, 1 if check_only else SETUP_SAMPLES, loader_order=True),
+                                        device)]
     elif check_only:
         return None
     else:
@@ -100,7 +101,9 @@ def _as_trained(trainer: Trainer, batch: Any, device: torch.device) -> Any:
     """``batch`` as the training step receives it: through the batch-transfer hooks Lightning runs on
     training batches (``on_before_batch_transfer``, ``transfer_batch_to_device``, ``on_after_batch_transfer``:
     the module's, a ``wrap()``'s wrapped module's, or a datamodule's), so that ``unpack_batch`` reads
-    the batches it reads in training (a hook that turns a mapping into a tuple, say)."""
+    the batches it reads in training (a hook that turns a mapping into a tuple, say). Called where the random streams
+    are restored after (:func:`~lightning_causal.data_reading.rngs_untouched`): a hook may draw from them (mixup in
+    ``on_after_batch_transfer``), and the training that follows must not see the draw."""
     module = trainer.lightning_module
     batch = module._on_before_batch_transfer(batch, dataloader_idx=0)
     return module._apply_batch_transfer_handler(batch, device, dataloader_idx=0)

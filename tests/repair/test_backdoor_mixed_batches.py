@@ -5,7 +5,9 @@
   one way, a model of one input;
 - the table as the batch's forward argument (``unpack_batch -> (image, y, {"tab": tab})``) and ``trigger=None``: the
   set-up ran Neural Cleanse on the images alone and failed inside it, "forward() missing 1 required positional
-  argument: 'tab'"; it is refused, before any set-up, with the reason and the way out.
+  argument: 'tab'"; it is refused, before any set-up, with the reason and the way out;
+- a mixup drawn in ``on_after_batch_transfer`` from the global RNG: the set-up, reading its inputs through that hook,
+  moved the RNG (the training batches blended by other weights); the streams are restored after the read.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import lightning.pytorch as pl
 import pytest
 import torch
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from torch import nn
 from torch.utils.data import DataLoader
 
 from lightning_causal import BackdoorSuppressionTerm, CausalRepairModule
+from lightning_causal.causal import Trigger
 from tests.helpers.multimodal import ImageTab
 
 
@@ -47,3 +51,33 @@ def test_the_table_as_forward_argument_is_refused_before_neural_cleanse(tmp_path
                                                          r".*set-up \(trigger=None: Neural Cleanse\) runs the model without them"):
         t.fit(module, DataLoader(_pairs(), batch_size=8))
     assert module.terms[0].detection is None and t.global_step == 0
+
+
+class _Mixup(CausalRepairModule):
+    """Mixup in ``on_after_batch_transfer``, its weight drawn from the global RNG (as many recipes do); records the
+    weights of the training batches."""
+
+    def on_after_batch_transfer(self, batch, dataloader_idx):  # noqa: ANN001, ANN201
+        x, y = batch
+        self.lam = float(torch.rand(()))
+        return self.lam * x + (1 - self.lam) * x.flip(0), y
+
+    def on_train_batch_start(self, batch, batch_idx):  # noqa: ANN001, ANN201
+        self.lams.append(self.lam)  # the weight of the batch training gets (the set-up's read is no batch of it)
+
+
+def test_a_mixup_drawn_in_the_transfer_hook_is_the_same_with_the_terms_set_up(tmp_path):
+    """The set-up reads its inputs through the batch-transfer hooks (the batches training sees); the draw of such a
+    mixup moved the global RNG, so the fit's first batch was blended by another weight than without the term."""
+    g = torch.Generator().manual_seed(0)
+    data = list(zip(torch.rand(16, 1, 8, 8, generator=g), (torch.arange(16) % 2).tolist()))
+    trigger = Trigger(torch.zeros(1, 8, 8).index_fill_(1, torch.tensor([0]), 1.0), torch.ones(1, 8, 8), 0)
+    lams = {}
+    for name, terms in (("none", []), ("backdoor", [BackdoorSuppressionTerm(trigger)])):
+        torch.manual_seed(0)
+        module = _Mixup(nn.Sequential(nn.Flatten(), nn.Linear(64, 2)), terms)
+        module.lams = []
+        torch.manual_seed(1)
+        _trainer(tmp_path).fit(module, DataLoader(data, batch_size=8))
+        lams[name] = module.lams
+    assert len(lams["none"]) == 2 and lams["backdoor"] == lams["none"]
