@@ -46,7 +46,11 @@ from lightning_causal.baselines.attribution_context import (
     seeded_rng,
 )
 from lightning_causal.baselines.captum_forward import CaptumForward, prepare_inputs, whole_token_ids
-from lightning_causal.baselines.layer_methods import layer_attribute, no_gradient_message
+from lightning_causal.baselines.layer_methods import (
+    checkpoint_refusal,
+    layer_attribute,
+    no_gradient_message,
+)
 from lightning_causal.baselines.method_specs import (
     LAYER_METHOD_NAMES,
     METHOD_NAMES,
@@ -357,10 +361,10 @@ def attribute(
             else:
                 out = algo.attribute(x, target=tidx, **kw)
         except RuntimeError as err:  # torch's "element 0 of tensors does not require grad", said of no input or method
-            if spec.grouped or _gradient_reaches_input(forward, x):
+            refusal = _refusal(err, spec, forward, x)
+            if refusal is None:
                 raise
-            raise ValueError(no_gradient_message(spec.label, None, forward.model, "FeatureAblation and ShapleyValueSampling "
-                                                 "perturb the input and need no gradient (as the causal effects, input_effects)")) from err
+            raise refusal from err
     out = out.detach()
     if x.dtype == torch.float64 and out.dtype == torch.float32:  # ShapleyValueSampling sums its terms in float32
         out = out.to(x.dtype)
@@ -380,6 +384,27 @@ def _in_batches(gradient_func: Any, rows: int) -> Any:
             return _batched_operator(gradient_func, inputs, additional_forward_args, target_ind, rows, forward_fn=forward_fn)
 
     return batched
+
+
+#: what explains the inputs without a gradient
+_PERTURBATIONS_WORK = ("FeatureAblation and ShapleyValueSampling perturb the input and need no gradient (as the causal "
+                       "effects, input_effects)")
+
+
+def _refusal(err: RuntimeError, spec: MethodSpec, forward: CaptumForward, x: Tensor) -> ValueError | None:
+    """What to say for ``err``, raised inside Captum's ``spec`` (``None``: raise it as it is): a checkpoint's refusal
+    (:func:`~lightning_causal.baselines.layer_methods.checkpoint_refusal`), or no gradient reaching the input. A reentrant
+    checkpoint refuses the check's ``torch.autograd.grad`` too (DeepLift's and GuidedBackprop's module hooks fail first,
+    on the segment's outputs computed under ``no_grad``)."""
+    try:
+        refusal = checkpoint_refusal(err, spec.label, None, forward.model, _PERTURBATIONS_WORK)
+        if refusal is None and not spec.grouped and not _gradient_reaches_input(forward, x):
+            refusal = ValueError(no_gradient_message(spec.label, None, forward.model, _PERTURBATIONS_WORK))
+    except RuntimeError as check_err:
+        refusal = checkpoint_refusal(check_err, spec.label, None, forward.model, _PERTURBATIONS_WORK)
+        if refusal is None:
+            raise
+    return refusal
 
 
 def _gradient_reaches_input(forward: CaptumForward, x: Tensor) -> bool:

@@ -25,7 +25,7 @@ from lightning_causal.baselines.captum_methods import (
     prepare_inputs,
     seed_of,
 )
-from lightning_causal.baselines.layer_methods import no_gradient_message
+from lightning_causal.baselines.layer_methods import checkpoint_refusal, no_gradient_message
 from lightning_causal.baselines.method_specs import (
     INPUT_LAYER_METHOD_NAMES,
     METHOD_TABLE,
@@ -147,10 +147,14 @@ def input_layer_attribute(
         try:
             out = METHOD_TABLE[spec.name].cls(forward, module).attribute(x, target=tidx, additional_forward_args=forward.captum_args(), **kw)
         except RuntimeError as err:  # a step after the layer cuts the gradient (torch's "element 0 ... grad_fn")
+            works = ("LayerFeatureAblation and the causal effects (input_effects(..., input_layer=...)) perturb the layer and "
+                     "need no gradient")
+            refusal = checkpoint_refusal(err, spec.label, layer, forward.model, works)
+            if refusal is not None:
+                raise refusal from err
             if "does not require grad and does not have a grad_fn" not in str(err):
                 raise
-            raise ValueError(no_gradient_message(spec.label, layer, forward.model, "LayerFeatureAblation and the causal effects "
-                                                 "(input_effects(..., input_layer=...)) perturb the layer and need no gradient")) from err
+            raise ValueError(no_gradient_message(spec.label, layer, forward.model, works)) from err
     out = out.detach()
     if out.dim() < x.dim() or out.shape[: x.dim()] != x.shape:
         raise ValueError(f"Expected module {layer!r} to output a tensor that starts with the input's shape {list(x.shape)} "

@@ -36,7 +36,7 @@ from lightning_causal.causal.engine.unit_sites import check_site_units
 from lightning_causal.causal.engine.units import check_layout_options, resolve_layout, to_units
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["layer_attribute"]
+__all__ = ["checkpoint_refusal", "layer_attribute"]
 
 
 def _warn_repeated_layer(module: nn.Module, layer: str, method: str, run: Any) -> None:
@@ -68,16 +68,69 @@ def _token_baselines(forward: CaptumForward, x: Tensor, baselines: Any) -> Tenso
     return torch.broadcast_to(b, x.shape).contiguous()
 
 
-def no_gradient_message(method: str, layer: str | None, model: nn.Module,
-                        works: str = "unit_effects (method='exact') intervenes on the layer's units and needs no gradient") -> str:
+#: what explains a hidden layer without a gradient
+UNIT_EFFECTS_WORK = "unit_effects (method='exact') intervenes on the layer's units and needs no gradient"
+#: torch's words where no gradient reaches the tensor Captum differentiates with respect to (LayerConductance's: the
+#: second, a layer the output does not depend on through autograd)
+_NO_GRADIENT = ("does not require grad and does not have a grad_fn", "appears to not have been used in the graph")
+
+
+def no_gradient_message(method: str, layer: str | None, model: nn.Module, works: str = UNIT_EFFECTS_WORK) -> str:
     """The refusal of a gradient method on a model where no gradient flows from the output back to ``layer`` (torch's
     "element 0 of tensors does not require grad" inside Captum), or back to the input (``layer=None``); ``works``:
     what explains it instead."""
     where, reach = ((f"layer {layer!r} (or the inputs)", "none reaches it: the forward cuts it after the layer") if layer
                     else ("its input", "no gradient reaches the input: the forward cuts it"))
+    causes = gradient_cut_causes(model, quantized_after="", more=REENTRANT_SEGMENT if layer else "")
     return (f"Captum's {method} takes the gradient of the output of {model_name(model)} with respect to {where}, and "
-            f"{reach} ({gradient_cut_causes(model, quantized_after='')}), so a gradient method has nothing to explain "
-            f"it with. {works}")
+            f"{reach} ({causes}), so a gradient method has nothing to explain it with. {works}")
+
+
+#: a cause of no gradient reaching a layer: a reentrant checkpoint runs its segment under no_grad
+REENTRANT_SEGMENT = ("a torch.utils.checkpoint(..., use_reentrant=True) segment holding the layer (use_reentrant=False, or "
+                     "checkpointing only while training, lets gradients through)")
+#: how a model checkpoints only while training, as Hugging Face's ``gradient_checkpointing_enable()`` does
+TRAINING_ONLY = ("checkpoint only while training (`h = checkpoint(block, h, use_reentrant=...) if self.training else block(h)`, "
+                 "as Hugging Face's gradient_checkpointing_enable() does: the audits run the model in eval mode)")
+
+
+def checkpoint_refusal(err: RuntimeError, method: str, layer: str | None, model: nn.Module, works: str) -> ValueError | None:
+    """The refusal of a Captum gradient method that ``torch.utils.checkpoint`` stopped inside Captum (``None`` for
+    another error ``err``): a reentrant checkpoint (``use_reentrant=True``) refuses ``torch.autograd.grad``, which every
+    Captum gradient method calls; a non-reentrant one recomputes its segment in the backward pass without the hook
+    Captum's LayerIntegratedGradients and LayerGradientXActivation put on a ``layer`` inside it, and torch refuses
+    the recomputation. Both name the method, the layer and the ways that work; ``works``: what explains it instead.
+
+    Args:
+        err: the error raised inside Captum.
+        method: the Captum method's name.
+        layer: the layer attributed to (``None``: the inputs).
+        model: the model.
+        works: what explains the model without a gradient (or without a hook on the layer).
+
+    Examples:
+        >>> err = RuntimeError("When use_reentrant=True, torch.utils.checkpoint is incompatible with .grad() ...")
+        >>> print(checkpoint_refusal(err, "Saliency", None, nn.Linear(2, 2), "FeatureAblation needs none."))  # doctest: +ELLIPSIS
+        Captum's Saliency takes gradients with torch.autograd.grad, which a torch.utils.checkpoint(..., use_reentrant=True) ...
+        >>> checkpoint_refusal(RuntimeError("shape mismatch"), "Saliency", None, nn.Linear(2, 2), "") is None
+        True
+    """
+    text = str(err)
+    if "torch.utils.checkpoint" not in text:
+        return None
+    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    if "use_reentrant=True" in text:
+        return ValueError(
+            f"Captum's {method} takes gradients with torch.autograd.grad, which a torch.utils.checkpoint(..., "
+            f"use_reentrant=True) segment in the forward pass of {model_name(model)} refuses (torch: {first!r}). "
+            f"Checkpoint with use_reentrant=False (the same numbers as without checkpointing) or {TRAINING_ONLY}. {works}")
+    where = f"layer {layer!r}" if layer else "a layer"
+    return ValueError(
+        f"Captum's {method} replaces or hooks the output of {where} and takes gradients through it, but the layer runs "
+        f"inside a torch.utils.checkpoint segment of {model_name(model)}, whose backward pass recomputes the segment "
+        f"without Captum's hook, and torch refused the recomputation ({first!r}). LayerConductance and LayerActivation "
+        "give the numbers of the model without checkpointing there; or name the checkpointed module itself (its output "
+        f"leaves the segment), or {TRAINING_ONLY}. {works}")
 
 
 def layer_attribute(
@@ -175,7 +228,10 @@ def layer_attribute(
                 else:
                     out = cls(forward, site).attribute(x, additional_forward_args=forward.captum_args())
             except RuntimeError as err:
-                if "does not require grad and does not have a grad_fn" not in str(err):
+                refusal = checkpoint_refusal(err, method, layer, forward.model, UNIT_EFFECTS_WORK)
+                if refusal is not None:
+                    raise refusal from err
+                if not any(m in str(err) for m in _NO_GRADIENT):
                     raise
                 raise ValueError(no_gradient_message(method, layer, forward.model)) from err
     out = out.detach()
