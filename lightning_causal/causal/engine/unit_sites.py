@@ -166,6 +166,9 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
             hint = (f": it ran but returned {type(returned).__name__}, not a tensor, a tuple or list whose element 0 is one, "
                     "or a Hugging Face ModelOutput. Name the submodule that computes the tensor you mean, or the input "
                     "of the module that reads it ('<module>:input')")
+        ran = {id(m) for m, _ in outputs}
+        if not hint and returned is None and isinstance(site, nn.Sequential) and any(id(m) in ran for m in site.children()):
+            hint = ": its submodules ran but it was not called" + container_hint(name, site)
         if not hint and returned is None:
             hint = (": it did not run on the first probe sample. Hooks see only modules the model calls: a module used "
                     "on some branches only (an early exit, an expert no row is routed to), one whose weights the model "
@@ -180,6 +183,26 @@ def inspect_site(model: nn.Module, name: str, run: Callable[[], object]) -> Site
     projected = isinstance(site, nn.MultiheadAttention) or any(_mixes_features(m) and _same(t, out) for m, t in inside)
     return SiteFacts(projected, _is_features_last(site, out, seen.get("input"), inside, outputs, inputs), tuple(out.shape),
                      _is_channels_first(site, out, seen.get("input"), inside, outputs))
+
+
+def container_hint(name: str, site: nn.Module) -> str:
+    """Why an ``nn.Sequential`` whose children run is not called itself, and the name to give instead (its last child,
+    whose output is the container's): ``torch.utils.checkpoint.checkpoint_sequential`` calls the children one by one,
+    as does a forward that loops over them.
+
+    Args:
+        name: the container's name, as given.
+        site: the container.
+
+    Examples:
+        >>> print(container_hint("body", nn.Sequential(nn.Linear(2, 2), nn.ReLU())))  # doctest: +ELLIPSIS
+        : torch.utils.checkpoint.checkpoint_sequential ... name its last child, 'body.1', whose output is the container's
+    """
+    last = list(dict(site.named_children()))[-1:] or [""]
+    child = f"{name}.{last[0]}"
+    return (": torch.utils.checkpoint.checkpoint_sequential calls the children of an nn.Sequential one by one, not the "
+            "container (as does a forward that loops over them), so no hook on the container fires: name its last "
+            f"child, {child!r}, whose output is the container's")
 
 
 def _is_channels_first(site: nn.Module, out: Tensor, inp: Tensor | None, inside: list, outputs: list) -> bool:

@@ -21,7 +21,7 @@ from lightning_causal.causal.engine.interventions import capture, resolve_module
 from lightning_causal.causal.engine.noise import CommonNoise
 from lightning_causal.causal.engine.quantized import check_not_quantized
 from lightning_causal.causal.engine.state import output_fix
-from lightning_causal.causal.engine.unit_sites import folded_hint
+from lightning_causal.causal.engine.unit_sites import container_hint, folded_hint
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["BATCH_FIRST", "BROADCAST", "NOT_SAMPLES_FIRST", "clean_activations", "real_positions_only", "seeded_clean_activations",
@@ -42,6 +42,15 @@ ONE_ROW = ("one row for all samples: an output computed from no sample and broad
 
 #: its ``meta["left_out"]`` entry
 BROADCAST = "its output has " + ONE_ROW
+
+
+def _sequential_hint(forward: Forward, name: str) -> str:
+    """For a named ``nn.Sequential`` that did not run: the container's hint (``checkpoint_sequential`` calls its
+    children, not it)."""
+    module = resolve_module(forward.model, name) if _resolves(forward.model, name) else None
+    if not isinstance(module, nn.Sequential) or len(module) == 0:
+        return ""
+    return " (if its children ran" + container_hint(name, module) + ")"
 
 
 def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str], *, named: bool = True,
@@ -70,7 +79,8 @@ def clean_activations(forward: Forward, xs: tuple[Tensor, ...], layers: list[str
     folded |= _not_samples_first(forward, xs, {k: v for k, v in acts.items() if k in layers and k not in folded})
     missing = [k for k in layers if k not in acts or k in folded]
     if missing and named:
-        why = "; ".join(f"{k!r} returned {folded[k]}" if k in folded else f"{k!r} did not run" for k in missing)
+        why = "; ".join(f"{k!r} returned {folded[k]}" if k in folded else f"{k!r} did not run{_sequential_hint(forward, k)}"
+                        for k in missing)
         fold = next((h for k in missing if k in acts and (h := folded_hint(acts[k].shape, n))), "")
         raise ValueError(f"Expected the modules {missing} to run in the forward pass with outputs [N, ...] (N = {n} "
                          f"samples) but {why}." + (f" {BATCH_FIRST}" if set(folded) - one_row else "") + fold)
