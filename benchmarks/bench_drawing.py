@@ -106,7 +106,8 @@ def fit(every: int, epochs: int, root: Path) -> dict[str, float]:
 
 @contextlib.contextmanager
 def before_s25():
-    """The drawing as it was before drawing_s25: a new Agg canvas per draw, the counterfactual grid built every audit."""
+    """The drawing as it was before drawing_s25: a new Agg canvas per draw, the counterfactual grid built every audit,
+    an audit's image rows sharing figures within the audit only."""
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -117,13 +118,14 @@ def before_s25():
         canvas.draw()
         return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
-    own_image, own_grid = tensorboard.figure_image, tensorboard._counterfactual_figure
+    own_image, own_grid, own_maps = tensorboard.figure_image, tensorboard._counterfactual_figure, tensorboard.map_figures
     tensorboard.figure_image = new_canvas
     tensorboard._counterfactual_figure = lambda *args, kept=None: own_grid(*args[:5])
+    tensorboard.map_figures = lambda data, kind=None, reuse=False, kept=None: own_maps(data, kind, reuse=reuse)
     try:
         yield
     finally:
-        tensorboard.figure_image, tensorboard._counterfactual_figure = own_image, own_grid
+        tensorboard.figure_image, tensorboard._counterfactual_figure, tensorboard.map_figures = own_image, own_grid, own_maps
 
 
 def epoch_results():
@@ -190,7 +192,7 @@ def reuse_ab(repeats: int) -> None:
     own = tensorboard.map_figures
 
     def draw(reuse: bool):
-        tensorboard.map_figures = lambda data, kind=None, reuse=False, _r=reuse: own(data, kind, reuse=_r and reuse)
+        tensorboard.map_figures = lambda data, kind=None, reuse=False, kept=None, _r=reuse: own(data, kind, reuse=_r and reuse, kept=kept)
         try:
             TensorBoardRenderer().render_figures(Writer(), results, probe.first, step=0, probe_labels=probe.labels)
         finally:
@@ -214,7 +216,7 @@ def reuse_ab(repeats: int) -> None:
     clip = [AuditResult("captum_baseline", maps=maps, meta={"targets": [0, 1, 0, 1]})]
 
     def frames(reuse: bool):
-        tensorboard.map_figures = lambda data, kind=None, reuse=False, _r=reuse: own(data, kind, reuse=_r and reuse)
+        tensorboard.map_figures = lambda data, kind=None, reuse=False, kept=None, _r=reuse: own(data, kind, reuse=_r and reuse, kept=kept)
         try:
             TensorBoardRenderer(figure_kind="frames").render_figures(Writer(), clip, video, step=0)
         finally:
@@ -260,7 +262,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):
             for every, reuse, kept in runs:
-                tensorboard.map_figures = lambda data, kind=None, reuse=False, _r=reuse: own(data, kind, reuse=_r and reuse)
+                tensorboard.map_figures = lambda data, kind=None, reuse=False, kept=None, _r=reuse: own(data, kind, reuse=_r and reuse, kept=kept)
                 try:
                     with contextlib.nullcontext() if kept else before_s25():
                         runs[every, reuse, kept].append(fit(every, args.epochs, Path(tmp) / f"{every}_{reuse}_{kept}_{r}"))

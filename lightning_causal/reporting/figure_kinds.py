@@ -172,7 +172,7 @@ MAP_FIGURES: dict[str, Callable[[MapData], list[tuple[str, Figure]]]] = {
 
 
 
-def map_figures(data: MapData, kind: str | None = None, *, reuse: bool = False) -> Iterable[tuple[str, Figure]]:
+def map_figures(data: MapData, kind: str | None = None, *, reuse: bool = False, kept: dict | None = None) -> Iterable[tuple[str, Figure]]:
     """The figures of ``data.maps`` for ``kind`` (default: :func:`infer_kind` of the inputs);
     none for inputs the kind cannot draw (:func:`skip_reason`) or maps not shaped like the inputs. Complex inputs
     (STFT frames) are drawn as their magnitude ``|z|``, as a spectrogram is (their real part was drawn, with torch's
@@ -186,6 +186,8 @@ def map_figures(data: MapData, kind: str | None = None, *, reuse: bool = False) 
             of the same layout (:func:`~lightning_causal.reporting.image_maps.image_maps`,
             :func:`~lightning_causal.reporting.frame_maps.frame_maps`; a drawing of one's own in :data:`MAP_FIGURES` is
             called as it is); ``False``: a list of figures of their own.
+        kept: with ``reuse``, the ``image`` kind's figures kept from one call to the next (``{}`` at first; the writer's,
+            one per audit): a later call's rows redraw them (:func:`~lightning_causal.reporting.image_maps.image_maps`).
 
     Examples:
         >>> import torch
@@ -199,6 +201,8 @@ def map_figures(data: MapData, kind: str | None = None, *, reuse: bool = False) 
         return []
     inputs = data.inputs.abs() if data.inputs.is_complex() else data.inputs  # STFT frames: their magnitude, a spectrogram
     data = MapData(inputs, maps, data.audit, data.meta, data.labels, data.max_samples, data.image_origin)
-    if reuse and MAP_FIGURES[kind] in (image_maps, frame_maps):  # the kinds whose rows redraw one figure
-        return MAP_FIGURES[kind](data, reuse=True)
+    if reuse and MAP_FIGURES[kind] is image_maps:  # the kinds whose rows redraw one figure; the image rows' from call to call
+        return image_maps(data, reuse=True, kept=kept)
+    if reuse and MAP_FIGURES[kind] is frame_maps:
+        return frame_maps(data, reuse=True)
     return MAP_FIGURES[kind](data)

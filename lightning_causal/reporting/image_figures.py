@@ -217,16 +217,18 @@ def heatmap_row(
         title: the line above, or ``None``.
         signed: name -> whether the map is signed, as above; ``None``: from its values.
         note: the small line below, or ``None``.
-        layout: a cache of subplot parameters shared by the rows of one call (``{}`` at first): a row of the
+        layout: a cache of subplot parameters shared by the rows of one call or more (``{}`` at first): a row of the
             same panels, colour scales, note and title height as an earlier one is laid out with that one's
             tight_layout parameters, pixel for pixel the same, without its own; ``None``: tight_layout always.
         origin: where row 0 of the input and of each map is drawn (:data:`ORIGINS`): ``"upper"`` at the top,
             ``"lower"`` at the bottom (a spectrogram's lowest frequency, as audio tools draw it).
-        reuse: with ``layout``, a row of the same panels, colour scales, note, title height and maps of 0 only as an
-            earlier one is that row's ``Figure`` again, its images' data and title replaced (the same pixels as a
-            figure of its own, without building its axes, ticks and colour bars: most of a row's cost). Only for a
-            caller that has drawn or saved each figure before asking for the next (the TensorBoard writer's path):
-            the earlier figure no longer shows its own row (a figure not drawn since it was built is never reused).
+        reuse: with ``layout``, a row of the same panels, colour maps, note, title height and maps of 0 only as an
+            earlier one is that row's ``Figure`` again, its images' data, colour limits and title replaced and laid out
+            again from the subplot parameters it was built with, as a new figure is (the same pixels as a figure of
+            its own, without building its axes, ticks and colour bars: most of a row's cost; a row of other colour
+            limits, such as a later audit epoch's, needs its own layout, as its colour bars' tick labels differ). Only
+            for a caller that has drawn or saved each figure before asking for the next (the TensorBoard writer's
+            path): the earlier figure no longer shows its own row (a figure not drawn since it was built is never reused).
 
     Examples:
         >>> import torch
@@ -256,11 +258,14 @@ def heatmap_row(
         if signed is not None and name in signed:
             cmap, lo = ("RdBu_r", -hi) if signed[name] else ("Reds", 0.0)
         scales.append((cmap, lo, hi))
-    same = (tuple(sample.shape), tuple((name, tuple(m.shape), sc, not bool(m.ne(0).any())) for (name, m), sc in zip(maps.items(), scales)),
+    # the colour maps, not their limits: a row of other limits redraws the figure, laid out again (``_reused``)
+    same = (tuple(sample.shape), tuple((name, tuple(m.shape), sc[0], not bool(m.ne(0).any())) for (name, m), sc in zip(maps.items(), scales)),
             tuple(notes), figsize, len(lines), origin)
-    if reuse and layout is not None and (fig := _reused(layout.get(("figure", same)), sample, images, lines)) is not None:
+    if reuse and layout is not None and (fig := _reused(layout.get(("figure", same)), sample, images, lines, scales)) is not None:
+        _laid_out(fig, (0.0, below / fig.get_figheight(), 1.0, 1.0), layout, _layout_key(sample, maps, layout[("figure", same)][1], notes))
         return fig
     fig = Figure(figsize=figsize)
+    built = {k: getattr(fig.subplotpars, k) for k in _SUBPLOT_PARAMS}  # a new figure's: a reused one starts from them
     grid = fig.subplots(rows, cols, squeeze=False)
     axes = [ax for row in grid for ax in row]
     for ax in axes[n:]:
@@ -282,26 +287,36 @@ def heatmap_row(
         fig.suptitle("\n".join(lines), fontsize=11)
     if notes:
         fig.text(0.5, 0.02, "\n".join(notes), ha="center", va="bottom", fontsize=8, color="0.3")
-    _laid_out(fig, (0.0, below / fig.get_figheight(), 1.0, 1.0), layout, (
-        tuple(sample.shape), tuple((name, tuple(m.shape), ax.get_title(), *ax.get_images()[0].get_clim(),
-                                    ax.get_images()[0].get_cmap().name) for ax, (name, m) in zip(axes[1:], maps.items())),
-        tuple(notes)))
+    _laid_out(fig, (0.0, below / fig.get_figheight(), 1.0, 1.0), layout, _layout_key(sample, maps, axes, notes))
     if reuse and layout is not None:
-        layout[("figure", same)] = (fig, axes)
+        layout[("figure", same)] = (fig, axes, built)
     return fig
 
 
-def _reused(cached: tuple[Figure, list] | None, sample: Tensor, images: list[Tensor], lines: list[str]) -> Figure | None:
-    """The figure of ``cached`` (an earlier row of :func:`heatmap_row` of the same panels, scales and note, and its
-    panels: input, map_1, ...) showing ``sample`` and ``images`` under the title ``lines``, or ``None`` (then a new
-    figure is built) where :func:`retitled` refuses it. The input's grey scale is set from the new sample as
-    ``imshow`` sets it; the maps' scales are the row's own (the same by the cache's key)."""
+def _layout_key(sample: Tensor, maps: dict[str, Tensor], axes: list, notes: list[str]) -> tuple:
+    """What a heatmap row's layout depends on besides its title's height (:func:`_laid_out`): the shapes, each map
+    panel's title, colour limits and colour map (its colour bar's tick labels), and the note's lines."""
+    return (tuple(sample.shape), tuple((name, tuple(m.shape), ax.get_title(), *ax.get_images()[0].get_clim(),
+                                        ax.get_images()[0].get_cmap().name) for ax, (name, m) in zip(axes[1:], maps.items())),
+            tuple(notes))
+
+
+def _reused(cached: tuple[Figure, list, dict] | None, sample: Tensor, images: list[Tensor], lines: list[str],
+            scales: list[tuple[str, float, float]]) -> Figure | None:
+    """The figure of ``cached`` (an earlier row of :func:`heatmap_row` of the same panels, colour maps and note, its
+    panels: input, map_1, ..., and its subplot parameters as built) showing ``sample`` and ``images`` under the title ``lines`` on the colour limits of
+    ``scales``, or ``None`` (then a new figure is built) where :func:`retitled` refuses it. The input's grey scale is
+    set from the new sample as ``imshow`` sets it. Its subplot parameters are put back to those it was built with, from
+    where the caller lays it out again, as a new figure (its colour bars' tick labels may differ)."""
     if cached is None or not retitled(cached[0], lines):
         return None
-    fig, panels = cached
+    fig, panels, built = cached
     reshow_input(panels[0].get_images()[0], sample)
-    for ax, img in zip(panels[1:], images):
-        ax.get_images()[0].set_data(img.numpy())
+    for ax, img, (_, lo, hi) in zip(panels[1:], images, scales):
+        image = ax.get_images()[0]
+        image.set_data(img.numpy())
+        image.set_clim(lo, hi)  # its colour bar follows
+    fig.subplots_adjust(**built)
     return fig
 
 
@@ -342,6 +357,9 @@ def reshow_input(image: Any, x: Tensor) -> None:
         image.norm.autoscale(image.get_array())  # imshow's scale of the new grey image (its min and max)
 
 
+_SUBPLOT_PARAMS = ("left", "bottom", "right", "top", "wspace", "hspace")
+
+
 def _laid_out(fig: Figure, rect: tuple[float, float, float, float], layout: dict | None, key: tuple) -> None:
     """``fig.tight_layout(rect=rect)``, its subplot parameters kept in ``layout`` (when given) under ``key``
     and the suptitle's height: a later figure of the same key and title height (a heatmap row of another
@@ -358,7 +376,7 @@ def _laid_out(fig: Figure, rect: tuple[float, float, float, float], layout: dict
     if params is None:
         fig.tight_layout(rect=rect)
         sp = fig.subplotpars
-        layout[key] = {k: getattr(sp, k) for k in ("left", "bottom", "right", "top", "wspace", "hspace")}
+        layout[key] = {k: getattr(sp, k) for k in _SUBPLOT_PARAMS}
     else:
         fig.subplots_adjust(**params)
 

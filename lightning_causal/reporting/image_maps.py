@@ -118,7 +118,7 @@ def _largest_slice(first: Tensor) -> tuple[int, tuple[int, int]]:
     return (top + last + 1) // 2, (top, last)
 
 
-def image_maps(data: MapData, *, reuse: bool = False) -> list[tuple[str, Figure]] | Iterator[tuple[str, Figure]]:
+def image_maps(data: MapData, *, reuse: bool = False, kept: dict | None = None) -> list[tuple[str, Figure]] | Iterator[tuple[str, Figure]]:
     """One heatmap figure per sample, input | each map (``maps/sample_<i>``); more than
     :data:`MAX_MAPS_PER_FIGURE` maps (the causal effect beside two or more Captum methods): one figure per
     sample and map, input | map (``maps/sample_<i>/<map>``, the map's name made tag-safe), so that each is
@@ -136,16 +136,22 @@ def image_maps(data: MapData, *, reuse: bool = False) -> list[tuple[str, Figure]
             sample's row of the same layout (:func:`~lightning_causal.reporting.image_figures.heatmap_row`'s
             ``reuse``): for a caller that draws or saves each figure before taking the next (the TensorBoard
             writer's path), never one that keeps them.
+        kept: with ``reuse``, the rows' figures kept from one call to the next (``{}`` at first; the writer's, one per
+            audit, kept from one audit epoch to the next): a row of a later call redraws the figure of an earlier call's
+            row of the same panels, colour maps, note and title height, its colour limits set and laid out again as a
+            new figure would be; ``None``: a call's rows share only their own figures.
     """
-    figures = _image_maps(data, reuse)
+    figures = _image_maps(data, reuse, kept)
     return figures if reuse else list(figures)
 
 
-def _image_maps(data: MapData, reuse: bool) -> Iterator[tuple[str, Figure]]:
+def _image_maps(data: MapData, reuse: bool, kept: dict | None = None) -> Iterator[tuple[str, Figure]]:
     n, glob = drawn_samples(data)
     planes = {k: _drawn_planes(v[:n]) for k, v in data.maps.items()}  # what is drawn: each pixel's strongest channel
     vmax, signed, note = map_scales(data, planes)  # one scale per map for every sample
-    layout: dict = {}  # the samples' rows share their layouts (heatmap_row's ``layout``)
+    layout: dict = {} if kept is None else kept  # the rows share their layouts and figures (heatmap_row's ``layout``)
+    for key in [key for key in layout if key[0] != "figure"]:  # the last call's subplot parameters: of its colour limits
+        del layout[key]
     for i in range(n):
         title = global_title(data) if glob else sample_title(data, i)
         sample, maps = data.inputs[i], {k: v[i] for k, v in data.maps.items()}

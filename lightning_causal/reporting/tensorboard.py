@@ -123,7 +123,8 @@ class _WriterState:
 
 _WRITERS: weakref.WeakKeyDictionary[Any, _WriterState] = weakref.WeakKeyDictionary()
 #: per renderer, the figures its writer's path keeps from one audit to the next, by tag (the counterfactual grid's:
-#: ``counterfactual_figure(kept=)``); outside the renderer, so that a copy or pickle of it (a callback's) holds none
+#: ``counterfactual_figure(kept=)``; an audit's image rows': ``map_figures(kept=)``); outside the renderer, so that a
+#: copy or pickle of it (a callback's) holds none
 _KEPT: weakref.WeakKeyDictionary[Any, dict[str, dict]] = weakref.WeakKeyDictionary()
 
 
@@ -410,8 +411,11 @@ class TensorBoardRenderer:
                 self._skipped.add(odd)
                 warnings.warn(odd, UserWarning, stacklevel=outside_package())
         data = MapData(inputs, dict(r.maps), r.audit, r.meta, labels, self.max_samples, self._origin(kind))
-        # the writer's path draws each figure before the next is built, so rows of one layout redraw one figure
-        for suffix, fig in map_figures(data, self.figure_kind, reuse=not isinstance(writer, _FigureKeeper)):
+        # the writer's path draws each figure before the next is built, so rows of one layout redraw one figure, from one
+        # audit epoch to the next (figures(): their own)
+        keeper = isinstance(writer, _FigureKeeper)
+        kept = None if keeper else _KEPT.setdefault(self, {}).setdefault(f"{base}/maps", {})
+        for suffix, fig in map_figures(data, self.figure_kind, reuse=not keeper, kept=kept):
             self._figure(writer, f"{base}/{suffix}", fig, step)
 
     def _origin(self, kind: str | None) -> ImageOrigin:
