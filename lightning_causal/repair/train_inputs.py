@@ -76,15 +76,18 @@ def train_inputs(
         loader = next(iter(loader.values() if isinstance(loader, dict) else loader), None)
     if loader is None:
         return None
+    # the batch-transfer hooks run in the read too: a mixup drawn there from the global RNG, or from a generator of the
+    # module's or the datamodule's own (whose hooks Lightning runs as well), is restored with the loader's
+    roots = (loader, getattr(trainer, "lightning_module", None), getattr(trainer, "datamodule", None))
     if isinstance(loader, DataLoader) and not isinstance(loader.dataset, IterableDataset):
-        with rngs_untouched(loader):  # the batch-transfer hooks too: a mixup drawn there from the global RNG
+        with rngs_untouched(*roots):
             batches: Any = [_as_trained(trainer, read_samples(loader, 1 if check_only else SETUP_SAMPLES, loader_order=True),
                                         device)]
     elif check_only:
         return None
     else:
         batches = []
-        with rngs_untouched(loader):
+        with rngs_untouched(*roots):
             count = 0
             for batch in loader:
                 batches.append(_as_trained(trainer, batch, device))
@@ -102,8 +105,9 @@ def _as_trained(trainer: Trainer, batch: Any, device: torch.device) -> Any:
     training batches (``on_before_batch_transfer``, ``transfer_batch_to_device``, ``on_after_batch_transfer``:
     the module's, a ``wrap()``'s wrapped module's, or a datamodule's), so that ``unpack_batch`` reads
     the batches it reads in training (a hook that turns a mapping into a tuple, say). Called where the random streams
-    are restored after (:func:`~lightning_causal.data_reading.rngs_untouched`): a hook may draw from them (mixup in
-    ``on_after_batch_transfer``), and the training that follows must not see the draw."""
+    are restored after (:func:`~lightning_causal.data_reading.rngs_untouched` of the loader, the module and the
+    datamodule): a hook may draw from them (mixup in ``on_after_batch_transfer``, from the global RNG or a generator the
+    module or datamodule holds), and the training that follows must not see the draw."""
     module = trainer.lightning_module
     batch = module._on_before_batch_transfer(batch, dataloader_idx=0)
     return module._apply_batch_transfer_handler(batch, device, dataloader_idx=0)

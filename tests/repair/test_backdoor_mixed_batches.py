@@ -81,3 +81,51 @@ def test_a_mixup_drawn_in_the_transfer_hook_is_the_same_with_the_terms_set_up(tm
         _trainer(tmp_path).fit(module, DataLoader(data, batch_size=8))
         lams[name] = module.lams
     assert len(lams["none"]) == 2 and lams["backdoor"] == lams["none"]
+
+
+class _OwnMixup(_Mixup):
+    """The mixup's weight drawn from a generator the module holds (``self.gen``), not the global RNG."""
+
+    def on_after_batch_transfer(self, batch, dataloader_idx):  # noqa: ANN001, ANN201
+        x, y = batch
+        self.lam = float(torch.rand((), generator=self.gen))
+        return self.lam * x + (1 - self.lam) * x.flip(0), y
+
+
+class _MixupData(pl.LightningDataModule):
+    """A datamodule whose ``on_after_batch_transfer`` (Lightning runs it on the module's batches) draws the mixup's
+    weight from its own generator; records every weight drawn."""
+
+    def __init__(self, data: list) -> None:
+        super().__init__()
+        self.data, self.gen, self.lams = data, torch.Generator().manual_seed(5), []
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.data, batch_size=8)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx):  # noqa: ANN001, ANN201
+        x, y = batch
+        self.lams.append(float(torch.rand((), generator=self.gen)))
+        return self.lams[-1] * x + (1 - self.lams[-1]) * x.flip(0), y
+
+
+@pytest.mark.parametrize("owner", ["module", "datamodule"])
+def test_a_mixup_drawn_from_a_generator_of_the_modules_own_is_the_same_with_the_terms_set_up(owner, tmp_path):
+    """As above, the weight drawn from a generator the module or the datamodule holds: the read restored the loader's
+    generators and the global ones only, so the training batches were blended by the weights after the set-up's."""
+    g = torch.Generator().manual_seed(0)
+    data = list(zip(torch.rand(16, 1, 8, 8, generator=g), (torch.arange(16) % 2).tolist()))
+    trigger = Trigger(torch.zeros(1, 8, 8).index_fill_(1, torch.tensor([0]), 1.0), torch.ones(1, 8, 8), 0)
+    lams = {}
+    for name, terms in (("none", []), ("backdoor", [BackdoorSuppressionTerm(trigger)])):
+        torch.manual_seed(0)
+        if owner == "module":
+            module = _OwnMixup(nn.Sequential(nn.Flatten(), nn.Linear(64, 2)), terms)
+            module.lams, module.gen = [], torch.Generator().manual_seed(3)
+            _trainer(tmp_path).fit(module, DataLoader(data, batch_size=8))
+            lams[name] = module.lams
+        else:
+            dm = _MixupData(data)
+            _trainer(tmp_path).fit(CausalRepairModule(nn.Sequential(nn.Flatten(), nn.Linear(64, 2)), terms), datamodule=dm)
+            lams[name] = dm.lams[-2:]  # the training batches' (the set-up's read draws one before them)
+    assert len(lams["none"]) == 2 and lams["backdoor"] == lams["none"]
