@@ -64,12 +64,14 @@ def train_inputs(
     ``"64-true"``, bfloat16 under ``"bf16-true"``). With ``check_only`` (no term reads them), one sample
     checks that the ``terms`` can act on the batches (an iterable dataset is not read) and ``None`` is
     returned. ``args_of(batch)`` gives the batch's forward arguments (``unpack_batch``'s third part), which set-up
-    runs without: a term that cannot act beside them (:func:`one_input_only`: a ``BackdoorSuppressionTerm``, whose
-    Neural Cleanse would call the model without them) is refused where the batches carry some.
+    runs without: a ``BackdoorSuppressionTerm`` (whose Neural Cleanse would call the model without them, and whose
+    stamped copies they cannot follow) is refused where the batches carry some. A term of one's own that reads training
+    inputs (``needs_train_inputs``) is not: it gets the inputs alone, and its loss the arguments
+    (:func:`one_input_only` names it only where the inputs are several tensors, or ``explain=`` picks one).
 
     Raises:
         MisconfigurationException: the batches hold several inputs, which the terms do not support, or forward
-            arguments beside the inputs of a term that cannot act beside them.
+            arguments beside the inputs of a BackdoorSuppressionTerm.
     """
     loader = getattr(trainer, "train_dataloader", None)
     if isinstance(loader, (list, tuple, dict)):
