@@ -72,8 +72,8 @@ def _check_one(x: Tensor, b: object, *, advice: bool = True) -> Tensor:
     if integer_input:  # token ids: the baseline is a token id, never a rounded float
         if isinstance(b, float) or isinstance(b, Tensor) and (b.is_floating_point() or b.is_complex() or b.dtype == torch.bool):
             message = f"Expected argument `baseline` to be an integer (a token id) for integer inputs of dtype {x.dtype} but got "
-            if not advice:  # inputs that mix codes and floats: check_baselines says what to give
-                raise ValueError(message + f"{b!r:.80}")
+            if not advice:  # inputs that mix codes and floats: check_baselines says what to give; a scalar as given
+                raise ValueError(message + (shown_baseline(b) if isinstance(b, Tensor) else repr(b)))
             if x.dtype not in INDEX_DTYPES:  # no token ids: pixels, PCM samples; what such inputs take, then what was given
                 raise ValueError(_raw_sample_message(x, b))
             raise ValueError(message + f"{shown_baseline(b)}: for token ids {TOKEN_BASELINE_ADVICE}; for integer codes, a reference code")
