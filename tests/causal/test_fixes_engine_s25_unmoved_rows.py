@@ -49,6 +49,17 @@ def _x(n=12, seed=1):
     return torch.randn(n, 6, generator=torch.Generator().manual_seed(seed))
 
 
+class _Noisy(nn.Module):
+    """The ReLU MLP with noise drawn from the global RNG in eval mode too (its passes draw separately)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = _relu_mlp()
+
+    def forward(self, x):
+        return self.net(x) + 1e-3 * torch.randn(x.shape[0], 3)
+
+
 def _at_zero(h):
     """(unit, sample) pairs at +0.0 (the value Zero() and the baseline 'zero' set), ``[U, N]``."""
     return ((h == 0) & ~torch.signbit(h)).T
@@ -128,15 +139,7 @@ def test_the_graph_is_that_of_every_row_run(monkeypatch):
 
 
 def test_a_sweep_of_a_model_that_draws_noise_runs_every_row():
-    class Noisy(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = _relu_mlp()
-
-        def forward(self, x):
-            return self.net(x) + 1e-3 * torch.randn(x.shape[0], 3)
-
-    model, x = Noisy().eval(), _x()
+    model, x = _Noisy().eval(), _x()
     with audit_mode(model):
         ctx = _context(model, x, ["net.1", "net.3"])
         ctx.noisy = True  # as causal_graph sets it from warn_separate_noise
@@ -202,15 +205,7 @@ def test_carrier_rows_of_units_the_counterfactual_leaves_as_they_are_do_not_run(
 
 
 def test_carrier_rows_of_a_model_that_draws_noise_all_run():
-    class Noisy(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = _relu_mlp()
-
-        def forward(self, x):
-            return self.net(x) + 1e-3 * torch.randn(x.shape[0], 3)
-
-    model, x = Noisy().eval(), _x(16)
+    model, x = _Noisy().eval(), _x(16)
     seen, handle = _rows(model.net[4])
     try:
         with warnings.catch_warnings():
