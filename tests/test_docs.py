@@ -748,3 +748,40 @@ def test_the_drift_monitor_quoted_by_the_monitoring_section_is_one_the_tabular_r
                 DataLoader(TensorDataset(data.x[:64], data.y[:64]), batch_size=64))
     # checked once, at the second audit (the first has no drift): its value became the best score
     assert float(stop.best_score) == pytest.approx(audit.last_scalars[monitor])
+
+
+def test_text_word_ids_recipe_turns_a_fast_tokenizers_word_ids_into_word_groups(tmp_path):
+    """docs/text.md's inline recipe for a fast tokenizer's ``word_ids()`` (``None`` at special tokens and
+    padding, which ``input_effects`` refuses as a group id): run on a real ``BertTokenizerFast`` and a tiny BERT,
+    word ``k`` is column ``k`` (its pieces replaced together, equal to the edit by hand) and position ``j``'s
+    special token column ``T + j``."""
+    import torch
+
+    transformers = pytest.importorskip("transformers")
+    from lightning_causal.causal import input_effects
+
+    recipe = re.search(r"`(word_ids = torch\.tensor\(\[\[T \+ j.*?\]\))`", (DOCS / "text.md").read_text()).group(1)
+    (tmp_path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "he", "she", "is", "a",
+                                                    "good", "nurse", "##s", "doctor"]))
+    tokenizer = transformers.BertTokenizerFast(str(tmp_path / "vocab.txt"))
+    enc = tokenizer(["he is a good nurses", "she is a doctor"], padding=True, return_tensors="pt")
+    ids, mask = enc["input_ids"], enc["attention_mask"]
+    ns = _run_snippet(recipe, {"torch": torch, "enc": enc, "T": ids.shape[1], "N": len(ids)})
+    word_ids, t = ns["word_ids"], ids.shape[1]
+    assert word_ids[0].tolist() == [t, 0, 1, 2, 3, 4, 4, t + 7] and word_ids[1].tolist() == [t, 0, 1, 2, 3, t + 5, t + 6, t + 7]
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=13, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    model = transformers.BertForSequenceClassification(config).double().eval()
+    by_word = input_effects(model, ids, word_ids, tokenizer.mask_token_id, additional_forward_args={"attention_mask": mask})
+    assert by_word.shape == (2, 2 * t)
+    with torch.no_grad():
+        clean = model(ids, attention_mask=mask).logits
+        c = clean.argmax(1, keepdim=True)
+        nurses = ids.clone()
+        nurses[0, 5:7] = tokenizer.mask_token_id  # word 4 of the first sentence: "nurse", "##s"
+        by_hand = clean.gather(1, c)[0] - model(nurses, attention_mask=mask).logits.gather(1, c)[0]
+    torch.testing.assert_close(by_word[0, 4:5], by_hand)
+    assert (by_word[1, t + 6:] == 0).all()  # padding
+    with pytest.raises(ValueError, match="non-negative group ids"):  # None as -1, which the page says is refused
+        input_effects(model, ids, word_ids.masked_fill(word_ids >= t, -1), tokenizer.mask_token_id,
+                      additional_forward_args={"attention_mask": mask})
