@@ -53,6 +53,13 @@ def test_the_table_as_forward_argument_is_refused_before_neural_cleanse(tmp_path
     assert module.terms[0].detection is None and t.global_step == 0
 
 
+def _mixup_data() -> tuple[list, Trigger]:
+    """16 images [1, 8, 8] with labels 0/1 alternating, and a trigger: the first row stamped white, towards class 0."""
+    g = torch.Generator().manual_seed(0)
+    data = list(zip(torch.rand(16, 1, 8, 8, generator=g), (torch.arange(16) % 2).tolist()))
+    return data, Trigger(torch.zeros(1, 8, 8).index_fill_(1, torch.tensor([0]), 1.0), torch.ones(1, 8, 8), 0)
+
+
 class _Mixup(CausalRepairModule):
     """Mixup in ``on_after_batch_transfer``, its weight drawn from the global RNG (as many recipes do); records the
     weights of the training batches."""
@@ -69,9 +76,7 @@ class _Mixup(CausalRepairModule):
 def test_a_mixup_drawn_in_the_transfer_hook_is_the_same_with_the_terms_set_up(tmp_path):
     """The set-up reads its inputs through the batch-transfer hooks (the batches training sees); the draw of such a
     mixup moved the global RNG, so the fit's first batch was blended by another weight than without the term."""
-    g = torch.Generator().manual_seed(0)
-    data = list(zip(torch.rand(16, 1, 8, 8, generator=g), (torch.arange(16) % 2).tolist()))
-    trigger = Trigger(torch.zeros(1, 8, 8).index_fill_(1, torch.tensor([0]), 1.0), torch.ones(1, 8, 8), 0)
+    data, trigger = _mixup_data()
     lams = {}
     for name, terms in (("none", []), ("backdoor", [BackdoorSuppressionTerm(trigger)])):
         torch.manual_seed(0)
@@ -113,9 +118,7 @@ class _MixupData(pl.LightningDataModule):
 def test_a_mixup_drawn_from_a_generator_of_the_modules_own_is_the_same_with_the_terms_set_up(owner, tmp_path):
     """As above, the weight drawn from a generator the module or the datamodule holds: the read restored the loader's
     generators and the global ones only, so the training batches were blended by the weights after the set-up's."""
-    g = torch.Generator().manual_seed(0)
-    data = list(zip(torch.rand(16, 1, 8, 8, generator=g), (torch.arange(16) % 2).tolist()))
-    trigger = Trigger(torch.zeros(1, 8, 8).index_fill_(1, torch.tensor([0]), 1.0), torch.ones(1, 8, 8), 0)
+    data, trigger = _mixup_data()
     lams = {}
     for name, terms in (("none", []), ("backdoor", [BackdoorSuppressionTerm(trigger)])):
         torch.manual_seed(0)
