@@ -785,3 +785,26 @@ def test_text_word_ids_recipe_turns_a_fast_tokenizers_word_ids_into_word_groups(
     with pytest.raises(ValueError, match="non-negative group ids"):  # None as -1, which the page says is refused
         input_effects(model, ids, word_ids.masked_fill(word_ids >= t, -1), tokenizer.mask_token_id,
                       additional_forward_args={"attention_mask": mask})
+
+
+def test_own_audit_recipe_cap_at_zero_equals_unit_importance():
+    """'Writing your own audit': after a ReLU, capping at 0 is ``Zero()``, so ``cap_zero``'s importances are
+    ``UnitImportanceAudit(["net.1"])``'s; ``CapAt`` works row by row (the same numbers at any chunking); the
+    audit's ``validate`` refuses a layer the model lacks. The recipe's classes, without its 3-epoch fit."""
+    import torch
+
+    from lightning_causal.audits import Probe, UnitImportanceAudit
+
+    code = _block("recipes.md", "class CappedUnitsAudit(Audit)")
+    ns = _run_snippet(code.split("torch.manual_seed(0)\nx = ")[0], {})
+    torch.manual_seed(0)
+    model, probe = ns["Classifier"]().eval(), Probe(torch.randn(64, 4))
+    cap_zero = ns["CappedUnitsAudit"]("net.1", 0.0, name="cap_zero")
+    result = cap_zero.run(model, probe)
+    torch.testing.assert_close(result.vectors["importance"],
+                               UnitImportanceAudit(["net.1"]).run(model, probe).vectors["importance/net.1"])
+    cap_half = ns["CappedUnitsAudit"]("net.1", 0.5, name="cap_half")
+    torch.testing.assert_close(cap_half.run(model, probe, max_batch_size=3).vectors["importance"],
+                               cap_half.run(model, probe).vectors["importance"])
+    with pytest.raises(ValueError, match="to name a module of the model"):
+        ns["CappedUnitsAudit"]("net.9", 0.5).validate(model, probe)
