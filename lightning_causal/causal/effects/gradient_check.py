@@ -29,7 +29,11 @@ it, ~1e-4); a missed path leaves a gap of the missed path's share of the derivat
 
 The warning fires when at least two of the four probes differ by more than :data:`TOLERANCE`
 (5%: no plain model reached it, a detached branch was measured to cost tens of percent). Half
-precision, bfloat16 and models that draw noise (two clean passes that differ) are skipped. Cost:
+precision, bfloat16 and models that draw noise (two clean passes that differ) are skipped. Complex values (an STFT
+input, a layer returning ``torch.fft`` frames) are checked as their real and imaginary parts: the factors ``r`` are
+complex (a change of phase as well as of size; zeros and ties stay), the step is that of the real dtype
+(``complex64``: float32's) and autograd's derivative along ``d`` is ``Re(conj(g)·d)``
+(:func:`~lightning_causal.causal.engine.first_order.first_order_change`, what the estimates take). Cost:
 one forward and backward pass and five forward passes, each on two rows (four more where the
 larger step shows a gap).
 """
@@ -42,6 +46,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from lightning_causal.causal.engine.first_order import first_order_change
 from lightning_causal.causal.engine.live_values import close
 from lightning_causal.causal.engine.user_frame import outside_package
 
@@ -56,6 +61,7 @@ KINK = 0.01
 kink or a tie and says nothing (on a differentiable model they differ by ``O(t)``: ~1e-3)."""
 
 _STEPS = {torch.float32: (1e-3, 1e-4), torch.float64: (1e-5, 1e-6)}
+_REAL = {torch.complex64: torch.float32, torch.complex128: torch.float64}  # complex values: their parts' steps
 
 Edit = Callable[[int, Tensor], Tensor]
 
@@ -63,9 +69,11 @@ Edit = Callable[[int, Tensor], Tensor]
 def _direction(v: Tensor, gen: torch.Generator, per_channel: bool) -> Tensor:
     """``v`` times random factors: one per element, or (``per_channel``, ``v`` of 3 or more
     dimensions) one per row and index of dimension 1, the same over the rest. Values that are equal
-    within a channel (a blank region of an image) stay equal: ties (max pooling) are kept."""
+    within a channel (a blank region of an image) stay equal: ties (max pooling) are kept. Complex ``v``: complex
+    factors (real and imaginary parts of variance 1/2), which turn the phase as well as scale the size."""
     shape = v.shape[:2] if per_channel and v.dim() > 2 else v.shape
-    r = torch.randn(shape, generator=gen, dtype=torch.float64).to(device=v.device, dtype=v.dtype)
+    r = torch.randn(shape, generator=gen, dtype=torch.complex128 if v.is_complex() else torch.float64)
+    r = r.to(device=v.device, dtype=v.dtype)
     return v.detach() * r.view(*shape, *([1] * (v.dim() - len(shape))))
 
 
@@ -89,7 +97,7 @@ def probe_gaps(run: Callable[[Edit], Tensor], directions: int = 2, per_channel: 
 
     with torch.enable_grad():
         f = run(grab)
-        if not values or not f.requires_grad or any(v.dtype not in _STEPS or v.dim() == 0 for v in values):
+        if not values or not f.requires_grad or any(_REAL.get(v.dtype, v.dtype) not in _STEPS or v.dim() == 0 for v in values):
             return None
         grads = torch.autograd.grad(f.sum(), leaves, allow_unused=True)
     if all(g is None for g in grads):
@@ -106,9 +114,11 @@ def probe_gaps(run: Callable[[Edit], Tensor], directions: int = 2, per_channel: 
             return None  # the model draws noise: no difference quotient is meaningful
         for _ in range(directions):
             ds = [_direction(v, gen, per_channel) for v in values]
-            slope = sum(((g * d).flatten(1).sum(1) if g.dim() > 1 else g * d) for g, d in zip(grads, ds) if g is not None)
+            # Re(conj(g) d) of complex values: autograd's g of a real f is df/dRe + i df/dIm
+            changes = (first_order_change(d, g) for g, d in zip(grads, ds) if g is not None)
+            slope = sum((c.flatten(1).sum(1) if c.dim() > 1 else c) for c in changes)
             per_step = []
-            for t in _STEPS[values[0].dtype]:
+            for t in _STEPS[_REAL.get(values[0].dtype, values[0].dtype)]:
                 up, down = _moved(run, ds, t) - clean, clean - _moved(run, ds, -t)
                 fd, lin = up + down, 2 * t * slope
                 gap = (fd - lin).abs() / (torch.maximum(fd.abs(), lin.abs()) + floor)
