@@ -356,7 +356,8 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         Args:
             model: the network being fine-tuned.
             x: the batch's inputs ``[N, ...]`` (one tensor).
-            y: the batch's true class labels ``[N]`` (required); soft labels ``[N, C]`` (mixup, CutMix, label
+            y: the batch's true class labels ``[N]`` (required), integer class indices (any integer dtype or bool;
+                float labels are refused, convert them with ``.long()``); soft labels ``[N, C]`` (mixup, CutMix, label
                 smoothing: rows of non-negative values summing to 1) are read as each row's largest class
                 (:func:`~lightning_causal.audits.label_task.class_indices`), the class unlearning keeps.
             additional_forward_args: must be ``None``, as above.
@@ -403,6 +404,7 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
             if bad:  # else an index error deep in the unlearning loss
                 raise ValueError(f"Expected the trigger's `target` in [0, {out.shape[1] - 1}] for a model of {out.shape[1]} "
                                  f"classes but got {bad[0]}")
+            y = self._class_labels(y)  # int32 / uint8 / bool labels cast, float ones refused (torch's error before)
             idx = self._targets(m, x.device)
             keep = self._keep(y, src_a, src_b, idx)
             unlearn = self._unlearn(out[m : m + n], y, idx[:n])

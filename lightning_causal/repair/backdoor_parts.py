@@ -50,6 +50,22 @@ class SuppressionParts:
         """1 for rows neither of whose source labels is the row's target (the path counts them)."""
         return ((y[src_a] != idx.squeeze(1)) & (y[src_b] != idx.squeeze(1))).float()
 
+    @staticmethod
+    def _class_labels(y: Tensor) -> Tensor:
+        """``y`` ``[N]`` as the ``int64`` class indices that the unlearning's cross-entropy and the rows' targets read:
+        integer labels of any width (``int32`` from NumPy, ``uint8``) and ``bool`` ones cast; float labels refused,
+        as BackdoorAudit and CounterfactualAudit refuse them (``F.cross_entropy`` did, in torch's words only)."""
+        if y.is_floating_point() or y.is_complex():
+            values = y.detach()[:4].tolist()
+            whole = not y.is_complex() and bool((y == y.round()).all())
+            raise ValueError(
+                f"Expected argument `y` to hold integer class indices (e.g. torch.long) for BackdoorSuppressionTerm's "
+                f"unlearning, a cross-entropy towards each sample's true class, but got dtype {y.dtype} (values "
+                f"{values}{' ...' if y.numel() > 4 else ''}"
+                f"{')' if whole else '; not whole numbers: a regression target? the term repairs a classifier)'}; convert "
+                "them with `.long()`, in a CausalRepairModule through `unpack_batch=lambda b: (b[0], b[1].long(), None)`")
+        return y.long()
+
     def _rows(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """The clean rows and their augmented copies, with each row's two source rows and whether
         the row is held to its source's prediction (:data:`~..augment.INVARIANT` kinds)."""
