@@ -24,6 +24,7 @@ from lightning_causal.causal.engine.gradient_cuts import (
     not_float_input,
 )
 from lightning_causal.causal.engine.input_kinds import check_input_kinds
+from lightning_causal.causal.engine.leaf_gradients import leaf_grad
 from lightning_causal.causal.engine.noise import warn_separate_noise
 from lightning_causal.causal.engine.state import (
     audit_mode,
@@ -480,10 +481,10 @@ def _check_input_gradient(forward: Forward, logits: Tensor, delta: Tensor) -> No
     warned about, its search never leaving the inputs)."""
     if logits.requires_grad:
         with torch.enable_grad():
-            (grad,) = torch.autograd.grad(logits.sum(), delta, retain_graph=True, allow_unused=True)
+            grad = leaf_grad(logits.sum(), delta, forward.model, retain_graph=True, allow_unused=True)
             if grad is not None and not bool(grad.any()):  # the sum may cancel (logits [z, -z]): the classes weighed apart
                 weights = torch.arange(1, logits.shape[1] + 1, device=logits.device, dtype=logits.dtype)
-                (grad,) = torch.autograd.grad((logits * weights).sum(), delta, retain_graph=True)
+                grad = leaf_grad((logits * weights).sum(), delta, forward.model, retain_graph=True)
                 if not bool(grad.any()):
                     warnings.warn(
                         f"counterfactual_explanation: the gradient of the model's output with respect to its inputs is 0 at "
@@ -554,7 +555,7 @@ def _optimise(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box:
             break
         with torch.enable_grad():
             loss = (lam * _margin_loss(logits, target, margin)).sum() + l2 * change.pow(2).sum()
-            (grad,) = torch.autograd.grad(loss, delta)
+            grad = leaf_grad(loss, delta, forward.model)
         opt.update(grad)
         with torch.no_grad():
             delta.copy_(project(opt.soft_threshold(tau)) - x)
