@@ -3,6 +3,8 @@ features by mean |score|, causal beside each Captum method."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 from matplotlib.figure import Figure
 
@@ -78,6 +80,26 @@ def _directions(data: MapData, columns: list[int], scores) -> list[float] | None
     return [float(torch.sign(cov[j])) if single[j] and bool(defined[j]) else 0.0 for j in range(len(columns))]
 
 
+def _not_finite(scores: torch.Tensor, features: list[int], names: list[str]) -> str:
+    """What a map's bars leave out, said beside them: how many of its scores of ``features`` are NaN or infinite and
+    which features they fall on (one such score of one sample makes the feature's mean |score| NaN or infinite, drawn
+    as no bar; the first map's also rank last, out of a top-k chart), as the token strips say theirs ("2 not finite,
+    grey"); "" where every score is finite."""
+    bad = ~scores[:, features].isfinite()
+    if not bool(bad.any()):
+        return ""
+    hit = [names[features[i]] for i in range(len(features)) if bool(bad[:, i].any())]
+    shown = ", ".join(hit[:3]) + (f" and {len(hit) - 3} more" if len(hit) > 3 else "")
+    count = int(bad.sum())
+    return f"{count} score{'s' if count > 1 else ''} not finite: no bar for {shown}"
+
+
+def _bar(value: torch.Tensor) -> float:
+    """A bar's length: ``value``, NaN where it is not finite (no bar, said by :func:`_not_finite`)."""
+    v = float(value)
+    return v if math.isfinite(v) else math.nan
+
+
 def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
     """Bars of the ``top`` features by mean |score| of the first map (causal), largest first. One
     map: horizontal bars. Where one output is explained for every sample (a model of one output, or a
@@ -95,7 +117,9 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
     (a gradient method on a model whose gradient is 0), which draws no bars, is "(all 0)" in the legend; a single
     such map says "0 everywhere" in its panel (its features in index order, its axis 0 to 1, no colour key).
     A global map (one row for the whole probe, :func:`drawn_samples`) is titled with what it explains
-    (``P(class 'high')``) and its single bars are grey: a variance share has no direction.
+    (``P(class 'high')``) and its single bars are grey: a variance share has no direction. A feature one of whose
+    scores is NaN or infinite (a NaN gradient of one sample) has no bar: the caption (one map) or a line per map under
+    the bars (several) says how many scores are not finite and on which features.
 
     Args:
         data: the maps ``[N, D]`` and the tabular probe inputs they explain.
@@ -116,7 +140,8 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
     title = "\n".join(title_lines(head, int(WIDTH * 12)) + (title_lines(tail, int(WIDTH * 12)) if tail else []))  # 10 pt: ~12 characters per inch
     shared = bool(data.meta.get("shared_map_scale"))  # maps of one unit (Sobol' S and S_T): one scale, not each its own largest
     if m == 1:
-        fig = Figure(figsize=(WIDTH, 1.3 + 0.22 * k))  # 8 bars: 306 pixels, at 0.7 in a card of about 400 x 215 (0.27: 0.62)
+        unfinished = _not_finite(first, list(range(len(columns))), names)  # every feature: a NaN mean ranks last
+        fig = Figure(figsize=(WIDTH, 1.3 + 0.22 * k + (0.16 if unfinished else 0.0)))  # 8 bars: 306 pixels, at 0.7 in a card of about 400 x 215 (0.27: 0.62)
         ax = fig.subplots()
         size = first.abs().mean(0)
         raised = ("the output" if data.meta.get("outputs") == 1 or data.meta.get("regression")
@@ -132,29 +157,36 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
             grey = "; grey: no direction" if any(sign[j] == 0 for j in order) else ""
             caption = f"mean |effect|\nred: a higher value raises {raised},\nblue: lowers it{grey}"
         colours = [MAGNITUDE] * k if sign is None else [_SIGN_COLOURS[sign[j]] for j in order[::-1]]
-        ax.barh(range(k), [float(size[j]) for j in order[::-1]], color=colours)  # barh draws bottom-up: largest on top
+        # barh draws bottom-up: largest on top; a bar of an infinite mean NaN, undrawn as a NaN one is (matplotlib
+        # warned 'invalid value encountered in dot' at every draw of an infinite one)
+        ax.barh(range(k), [_bar(size[j]) for j in order[::-1]], color=colours)
         ax.set_yticks(range(k))
         ax.set_yticklabels([names[j] for j in order[::-1]], fontsize=9)
         if say_all_zero(ax, first):  # no bars, an axis of -0.05 to 0.05 and a colour key for none: says why
             ax.set_xlim(0, 1)
             caption = caption if glob else "mean |effect|"
-        ax.set_xlabel(caption, fontsize=9)
+        ax.set_xlabel(caption + (f"\n{unfinished}" if unfinished else ""), fontsize=9)
     else:
         # names too long to sit side by side under their columns: horizontal groups, the names beside them (slanted
         # under vertical bars they made a 572 x 340 figure, shown at 0.63 in a TensorBoard card of about 400 x 215)
         across = max(len(names[j]) for j in order) * k > 48
         labels = [name if bool(s.ne(0).any()) else f"{name} (all 0)" for name, s in scores.items()]  # no bars: says why
+        # the first map ranks the features: its features of a NaN mean ranked last, out of the chart, are said too
+        notes = [f"{name}: {note}" for i, (name, s) in enumerate(scores.items())
+                 if (note := _not_finite(s, list(range(len(columns))) if i == 0 else order, names))]
+        unfinished = "\n".join(line for note in notes for line in title_lines(note, int(WIDTH * 1.1 * 14)))  # 8 pt
         # one row while the labels fit the axes (about 60 characters of 8 pt; 40 beside the names), else two columns
         ncol = min(m, 4) if sum(len(label) + 5 for label in labels) <= (40 if across else 68) else 2
         rows = -(-m // ncol) if across else 0  # the legend's rows above the bars
         row = 0.19 if m < 4 else 0.21  # inches a feature: its 9-point name apart from the next (8 features: 0.66 or more)
-        fig = Figure(figsize=(WIDTH * 1.1, 1.2 + 0.15 * rows + row * k) if across else (WIDTH * 1.1, 2.9))
+        below = 0.15 * (unfinished.count("\n") + 1) if unfinished else 0.0  # the notes' lines under the bars
+        fig = Figure(figsize=(WIDTH * 1.1, 1.2 + 0.15 * rows + row * k + below) if across else (WIDTH * 1.1, 2.9 + below))
         ax = fig.subplots()
         width = 0.8 / m
         for i, (label, s) in enumerate(zip(labels, scores.values())):
             size = s.abs().mean(0)
             peak = 1.0 if shared else finite_peak(size) or 1.0  # one NaN score of one sample: its own bar only
-            at, heights = [j + (i - (m - 1) / 2) * width for j in range(k)], [float(size[f]) / peak for f in order]
+            at, heights = [j + (i - (m - 1) / 2) * width for j in range(k)], [_bar(size[f]) / peak for f in order]
             colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
             if across:  # first feature on top, causal the top bar of each group
                 ax.barh([k - 1 - a for a in at], heights, width, label=label, color=colour)
@@ -166,13 +198,15 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
             ax.set_yticks(range(k - 1, -1, -1))
             ax.set_yticklabels([names[j] for j in order], fontsize=9)
             ax.legend(fontsize=8, ncol=ncol, loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False)
-            ax.set_xlabel(caption, fontsize=9)
+            ax.set_xlabel(caption + (f"\n{unfinished}" if unfinished else ""), fontsize=9)
             ax.set_xlim(0, 1.05 * top_value if top_value > 0 else 1.0)
         else:
             ax.set_xticks(range(k))
             ax.set_xticklabels([names[j] for j in order], fontsize=9)
             ax.legend(fontsize=8, ncol=ncol, loc="upper right")
             ax.set_ylabel(caption, fontsize=9)
+            if unfinished:  # under the names of the features
+                ax.set_xlabel(unfinished, fontsize=8)
             ax.set_ylim(0, 1.3 * top_value if top_value > 0 else 1.0)
     fig.suptitle(title, fontsize=10)  # centred on the figure: long feature names narrow the axes
     ax.tick_params(labelsize=9)
