@@ -71,17 +71,21 @@ def _callable_parts(obj: Any) -> list[Any]:
 
 
 def _find_rngs(roots: Sequence[Any]) -> list[Any]:
-    """The generator objects reachable from ``roots`` through attributes and containers."""
+    """The generator objects reachable from ``roots`` through attributes and containers, each within ``_DEPTH``
+    steps of a root (an object reached first along a longer path, the datamodule through the module's trainer, is
+    searched again from a shorter one)."""
     found: list[Any] = []
-    seen: set[int] = set()
+    seen: dict[int, int] = {}  # id -> the most steps left with which it was searched
 
     def visit(obj: Any, depth: int) -> None:
-        if id(obj) in seen:
+        if seen.get(id(obj), -1) >= depth:
             return
-        seen.add(id(obj))
         if isinstance(obj, _RNG_TYPES):
-            found.append(obj)
+            if id(obj) not in seen:
+                found.append(obj)
+            seen[id(obj)] = depth
             return
+        seen[id(obj)] = depth
         if depth == 0 or isinstance(obj, _LEAVES):
             return
         if isinstance(obj, Mapping):

@@ -110,8 +110,11 @@ class _MixupData(pl.LightningDataModule):
 
     def on_after_batch_transfer(self, batch, dataloader_idx):  # noqa: ANN001, ANN201
         x, y = batch
-        self.lams.append(float(torch.rand((), generator=self.gen)))
+        self.lams.append(float(torch.rand((), generator=self.mixup_generator())))
         return self.lams[-1] * x + (1 - self.lams[-1]) * x.flip(0), y
+
+    def mixup_generator(self) -> torch.Generator:
+        return self.gen
 
 
 @pytest.mark.parametrize("owner", ["module", "datamodule"])
@@ -131,4 +134,43 @@ def test_a_mixup_drawn_from_a_generator_of_the_modules_own_is_the_same_with_the_
             dm = _MixupData(data)
             _trainer(tmp_path).fit(CausalRepairModule(nn.Sequential(nn.Flatten(), nn.Linear(64, 2)), terms), datamodule=dm)
             lams[name] = dm.lams[-2:]  # the training batches' (the set-up's read draws one before them)
+    assert len(lams["none"]) == 2 and lams["backdoor"] == lams["none"]
+
+
+class _Pipeline:
+    """An augmentation pipeline a datamodule holds (``self.augment.ops[0].gen``, as a ``Compose`` of ops does)."""
+
+    def __init__(self, gen: torch.Generator) -> None:
+        self.ops = [_DrawsFrom(gen)]
+
+
+class _DrawsFrom:
+    def __init__(self, gen: torch.Generator) -> None:
+        self.gen = gen
+
+
+class _PipelineData(_MixupData):
+    """The mixup's weight drawn from a generator the datamodule's augmentation pipeline holds, three attributes down."""
+
+    def __init__(self, data: list) -> None:
+        super().__init__(data)
+        self.augment = _Pipeline(self.gen)
+        del self.gen
+
+    def mixup_generator(self) -> torch.Generator:
+        return self.augment.ops[0].gen
+
+
+def test_a_generator_of_the_datamodules_pipeline_is_restored_though_the_module_reaches_the_datamodule(tmp_path):
+    """The set-up restores the generators reachable from the loader, the module and the datamodule; searched in that
+    order, the datamodule was reached first through the module (module -> trainer -> ... -> datamodule), a few levels
+    from the search's depth limit, and not searched again as a root: a generator three attributes down in it was not
+    restored (found by the datamodule alone), so the training batches were blended by the weights after the set-up's."""
+    data, trigger = _mixup_data()
+    lams = {}
+    for name, terms in (("none", []), ("backdoor", [BackdoorSuppressionTerm(trigger)])):
+        torch.manual_seed(0)
+        dm = _PipelineData(data)
+        _trainer(tmp_path).fit(CausalRepairModule(nn.Sequential(nn.Flatten(), nn.Linear(64, 2)), terms), datamodule=dm)
+        lams[name] = dm.lams[-2:]  # the training batches' (the set-up's read draws one before them)
     assert len(lams["none"]) == 2 and lams["backdoor"] == lams["none"]
