@@ -47,7 +47,7 @@ _RNG_TYPES = (torch.Generator, random.Random, np.random.Generator, np.random.Ran
 _LEAVES = (str, bytes, int, float, complex, bool, type(None), Tensor, np.ndarray, type, types.ModuleType,
            types.BuiltinFunctionType)
 _DEPTH = 6  # loader -> batch_sampler -> sampler -> generator; dataset -> transform -> list -> op -> rng
-_ITEMS = 64  # items of one container searched (a list of a million file names is not walked)
+_ITEMS = 64  # items of one container searched (a list of a million file names is not walked); attributes all
 _SPREAD_SEED = 0  # the private generator that spreads a distributed loader's `loader_order` read over the data
 
 
@@ -89,12 +89,12 @@ def _find_rngs(roots: Sequence[Any]) -> list[Any]:
         if depth == 0 or isinstance(obj, _LEAVES):
             return
         if isinstance(obj, Mapping):
-            children: Any = obj.values()
+            children: Any = islice(obj.values(), _ITEMS)
         elif isinstance(obj, (list, tuple, set, frozenset)):
-            children = obj
-        else:
+            children = islice(obj, _ITEMS)
+        else:  # every attribute: a LightningModule holds 48 of Lightning's and torch's before the user's own
             children = chain(_callable_parts(obj), getattr(obj, "__dict__", {}).values())
-        for child in islice(children, _ITEMS):
+        for child in children:
             visit(child, depth - 1)
 
     for root in roots:

@@ -174,3 +174,20 @@ def test_a_generator_of_the_datamodules_pipeline_is_restored_though_the_module_r
         _trainer(tmp_path).fit(CausalRepairModule(nn.Sequential(nn.Flatten(), nn.Linear(64, 2)), terms), datamodule=dm)
         lams[name] = dm.lams[-2:]  # the training batches' (the set-up's read draws one before them)
     assert len(lams["none"]) == 2 and lams["backdoor"] == lams["none"]
+
+
+def test_a_generator_of_a_module_of_many_attributes_is_restored(tmp_path):
+    """A repair module holds 48 attributes of Lightning's and torch's own; the search of an object's attributes stopped
+    at 64 (a bound meant for a container's items: a list of a million file names), so a module that keeps 20 options
+    as attributes before its mixup's generator had it left out, and the set-up's draw moved the training's weights."""
+    data, trigger = _mixup_data()
+    lams = {}
+    for name, terms in (("none", []), ("backdoor", [BackdoorSuppressionTerm(trigger)])):
+        torch.manual_seed(0)
+        module = _OwnMixup(nn.Sequential(nn.Flatten(), nn.Linear(64, 2)), terms)
+        for k in range(20):
+            setattr(module, f"option_{k}", k)
+        module.lams, module.gen = [], torch.Generator().manual_seed(3)
+        _trainer(tmp_path).fit(module, DataLoader(data, batch_size=8))
+        lams[name] = module.lams
+    assert len(lams["none"]) == 2 and lams["backdoor"] == lams["none"]
