@@ -67,7 +67,8 @@ class BackdoorAudit(Audit):
     (each mask norm over the median) and the ``flag_score`` vector (what the ratio rule flags
     on: the norm ratio, divided by the mask's concentration for images); for images also each
     mask's concentration (vector ``mask_concentration``). If a class is flagged and ``layers``
-    are given, the suspect units of its reversed trigger.
+    are given, the suspect units of its reversed trigger. A flag of one of 2 classes, which may be a natural imbalance
+    between them, is said in a note (the text card, the report) beside ``neural_cleanse``'s warning.
 
     Cost: reverse engineering runs ``steps`` forward/backward passes of ``C × batch_size`` rows
     (≈ 5–20 s for 10 classes on the digits CNN on 2 CPU cores at the default 200 steps), so
@@ -254,6 +255,10 @@ class BackdoorAudit(Audit):
         else:  # the ratio rule flags: each class's score at or below its bound
             result.curves["flag_score"] = {"x": list(range(c)), "flag_score": res.score.tolist(), SCORE_BOUND: float(res.max_ratio)}
         result.meta.update(flagged=res.flagged, mask_norms=res.mask_norms.tolist(), max_ratio=res.max_ratio)
+        if c == 2 and res.flagged:  # neural_cleanse warns too; a note stays on the text card and report whatever the filters
+            result.meta.setdefault("notes", []).append(
+                f"class {res.flagged[0]} flagged among 2 classes, where a natural imbalance is flagged too: confirm with a "
+                "known trigger, BackdoorAudit(trigger)")
         if res.flagged:
             self._suspects(model, x, res.triggers[res.flagged[0]], result, mbs, fwd_options)
 

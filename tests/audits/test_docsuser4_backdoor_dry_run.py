@@ -35,3 +35,21 @@ def test_the_dry_run_does_not_warn_of_a_flag_its_two_samples_give():
     assert dry.scalars["flagged_count"] == 1  # the dry run computes it as before
     assert not [w for w in caught if FLAG in str(w.message)]
 
+
+
+def test_a_flag_among_two_classes_keeps_its_caveat_on_the_result_whatever_the_warning_filters():
+    """Since the two-class warning is a ProbeContentsWarning, a user who filters that category (as docs/api.md advises
+    for warnings about what the samples hold) lost the only word that a flag of one of 2 classes may be a natural
+    imbalance: the text card and the report showed the flag alone. The result keeps it as a note."""
+    from lightning_causal.causal import ProbeContentsWarning
+    from lightning_causal.reporting.summary import markdown_summary
+
+    model, probe = _model_and_probe()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("ignore", ProbeContentsWarning)
+        result = BackdoorAudit(steps=20).run(model, probe.subset(torch.arange(2)))
+    assert result.scalars["flagged_count"] == 1 and not [w for w in caught if FLAG in str(w.message)]
+    note = (f"class {result.meta['flagged'][0]} flagged among 2 classes, where a natural imbalance is flagged too: "
+            "confirm with a known trigger, BackdoorAudit(trigger)")
+    assert note in result.meta["notes"] and f"- backdoor: {note}" in markdown_summary(0, [result])  # whole on the card
