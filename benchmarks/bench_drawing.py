@@ -24,10 +24,13 @@ with ``figures_every_n_audits=1``, the image rows reused and not, alternating.
     PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_drawing.py --kept-ab --fits [--epochs 6] [--repeats 2]
 
 drawing_s25's changes against the code before them, alternating in one process: a figure drawn again on the Agg
-canvas it kept (``figure_image``; before, a new canvas per draw) and the counterfactual grid kept by the renderer from
-one audit to the next (``counterfactual_figure(kept=)``; before, built every audit). Without ``--epochs``: the
+canvas it kept (``figure_image``; before, a new canvas per draw), the counterfactual grid kept by the renderer from
+one audit to the next (``counterfactual_figure(kept=)``; before, built every audit), an audit's image rows kept from
+one audit to the next (``map_figures(kept=)``; before, within an audit) and a sequence's samples of one channel
+redrawing one figure per layout (``sequence_maps(reuse=True)``; before, a figure each). Without ``--fits``: the
 seven audits' epoch above drawn by two renderers, each kept over the repeats as a fit's renderer is over its epochs
-(medians, wall and process seconds), then the counterfactual grid alone; with ``--fits``: fits of
+(medians, wall and process seconds), then the counterfactual grid alone, then a univariate signal under the
+sequence kind (a figure per sample and map: now redrawn per layout; random maps); with ``--fits``: fits of
 ``figures_every_n_audits=1`` as ``--rows-ab``'s, the old and new code alternating.
 """
 
@@ -110,7 +113,7 @@ def fit(every: int, epochs: int, root: Path) -> dict[str, float]:
 @contextlib.contextmanager
 def before_s25():
     """The drawing as it was before drawing_s25: a new Agg canvas per draw, the counterfactual grid built every audit,
-    an audit's image rows sharing figures within the audit only."""
+    an audit's image rows sharing figures within the audit only, a figure built per sample of a sequence."""
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -124,7 +127,12 @@ def before_s25():
     own_image, own_grid, own_maps = tensorboard.figure_image, tensorboard._counterfactual_figure, tensorboard.map_figures
     tensorboard.figure_image = new_canvas
     tensorboard._counterfactual_figure = lambda *args, kept=None: own_grid(*args[:5])
-    tensorboard.map_figures = lambda data, kind=None, reuse=False, kept=None: own_maps(data, kind, reuse=reuse)
+    from lightning_causal.reporting.figure_kinds import infer_kind
+
+    def rows_within_an_audit(data, kind=None, reuse=False, kept=None):  # the image and frames kinds' only (drawing_s24)
+        return own_maps(data, kind, reuse=reuse and (kind or infer_kind(data.inputs, data.meta)) in ("image", "frames"))
+
+    tensorboard.map_figures = rows_within_an_audit
     try:
         yield
     finally:
@@ -168,19 +176,30 @@ class Writer:  # what the writer's path does with a figure: draw it to an image 
 def kept_ab(repeats: int) -> None:
     """One epoch's figures by renderers kept over the repeats, before drawing_s25 and now, alternating (see the docstring)."""
     from benchmarks._timing import interleaved_times
+    from lightning_causal.audits.base import AuditResult
     from lightning_causal.reporting.tensorboard import TensorBoardRenderer
 
     results, probe = epoch_results()
     grid = [r for r in results if r.audit == "counterfactual"]
-    for name, drawn in (("the seven audits' epoch", results), ("the counterfactual grid alone", grid)):
+    # a univariate signal [48, 1, 64] under the sequence kind, maps of CaptumBaseline's form (causal, IG, Saliency;
+    # random): four samples, a figure per map
+    g = torch.Generator().manual_seed(0)
+    signal = torch.rand(48, 1, 64, generator=g)
+    maps = {name: torch.randn(48, 1, 64, generator=g) for name in ("causal", "IntegratedGradients", "Saliency")}
+    maps["Saliency"] = maps["Saliency"].abs()
+    sequence = [AuditResult("captum_baseline", maps=maps, meta={"targets": [k % 3 for k in range(48)],
+                                                                  "methods": ["IntegratedGradients", "Saliency"]})]
+    for name, drawn, x, labels in (("the seven audits' epoch", results, probe.first, probe.labels),
+                                   ("the counterfactual grid alone", grid, probe.first, probe.labels),
+                                   ("a signal [48, 1, 64], three maps (12 figures)", sequence, signal, None)):
         old, new = TensorBoardRenderer(), TensorBoardRenderer()
 
-        def before(_r=old, _d=drawn):
+        def before(_r=old, _d=drawn, _x=x, _l=labels):
             with before_s25():
-                _r.render_figures(Writer(), _d, probe.first, step=0, probe_labels=probe.labels)
+                _r.render_figures(Writer(), _d, _x, step=0, probe_labels=_l)
 
-        times = interleaved_times({"before": before, "now": lambda _r=new, _d=drawn: _r.render_figures(
-            Writer(), _d, probe.first, step=0, probe_labels=probe.labels)}, repeats)
+        times = interleaved_times({"before": before, "now": lambda _r=new, _d=drawn, _x=x, _l=labels: _r.render_figures(
+            Writer(), _d, _x, step=0, probe_labels=_l)}, repeats)
         (bw, bc), (nw, nc) = times["before"], times["now"]
         print(f"| {name} | {bw:.3f} / {bc:.3f} | {nw:.3f} / {nc:.3f} | {nw / bw:.2f} / {nc / bc:.2f} |")
 

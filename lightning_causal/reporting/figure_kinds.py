@@ -160,15 +160,16 @@ def skip_reason(kind: str | None, inputs: Tensor) -> str | None:
         return f"figure kind 'points' draws points of 2 or more coordinates, [N, P, D] or [N, D, P], but the probe's inputs have shape {shape}"
     return None
 
-MAP_FIGURES: dict[str, Callable[[MapData], list[tuple[str, Figure]]]] = {
+MAP_FIGURES: dict[str, Callable[..., Iterable[tuple[str, Figure]]]] = {
     "frames": frame_maps,
     "image": image_maps,
     "points": point_maps,
     "sequence": sequence_maps,
-    "sequence_features_last": lambda data: sequence_maps(data, "last"),
+    "sequence_features_last": lambda data, *, reuse=False: sequence_maps(data, "last", reuse=reuse),
     "tabular": tabular_maps,
     "tokens": token_maps,
 }
+_FEATURES_LAST = MAP_FIGURES["sequence_features_last"]  # the kind's own drawing (a user may put another in the table)
 
 
 
@@ -182,9 +183,10 @@ def map_figures(data: MapData, kind: str | None = None, *, reuse: bool = False, 
         data: the maps and the probe inputs they explain.
         kind: the figure kind; ``None``: inferred, as above.
         reuse: for a caller that draws or saves each figure before taking the next (the TensorBoard writer's path):
-            the ``image`` and ``frames`` kinds' figures come one at a time, a sample's figure redrawing an earlier sample's
+            the ``image``, ``frames`` and sequence kinds' figures come one at a time, a sample's figure redrawing an earlier sample's
             of the same layout (:func:`~lightning_causal.reporting.image_maps.image_maps`,
-            :func:`~lightning_causal.reporting.frame_maps.frame_maps`; a drawing of one's own in :data:`MAP_FIGURES` is
+            :func:`~lightning_causal.reporting.frame_maps.frame_maps`,
+            :func:`~lightning_causal.reporting.sequence_maps.sequence_maps`; a drawing of one's own in :data:`MAP_FIGURES` is
             called as it is); ``False``: a list of figures of their own.
         kept: with ``reuse``, the ``image`` kind's figures kept from one call to the next (``{}`` at first; the writer's,
             one per audit): a later call's rows redraw them (:func:`~lightning_causal.reporting.image_maps.image_maps`).
@@ -203,6 +205,6 @@ def map_figures(data: MapData, kind: str | None = None, *, reuse: bool = False, 
     data = MapData(inputs, maps, data.audit, data.meta, data.labels, data.max_samples, data.image_origin)
     if reuse and MAP_FIGURES[kind] is image_maps:  # the kinds whose rows redraw one figure; the image rows' from call to call
         return image_maps(data, reuse=True, kept=kept)
-    if reuse and MAP_FIGURES[kind] is frame_maps:
-        return frame_maps(data, reuse=True)
+    if reuse and MAP_FIGURES[kind] in (frame_maps, sequence_maps, _FEATURES_LAST):
+        return MAP_FIGURES[kind](data, reuse=True)
     return MAP_FIGURES[kind](data)

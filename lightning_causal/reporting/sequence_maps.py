@@ -4,6 +4,7 @@ input over time with each map as bars (one channel) or as a channels x time heat
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from matplotlib.figure import Figure
@@ -12,6 +13,7 @@ from torch import Tensor
 
 from lightning_causal.audits.group_regions import signal_layout
 from lightning_causal.reporting.figure_style import (
+    MAX_BARS,
     NEG,
     POS,
     WIDTH,
@@ -19,7 +21,7 @@ from lightning_causal.reporting.figure_style import (
     step_bars,
     title_lines,
 )
-from lightning_causal.reporting.image_figures import map_scale, say_all_zero
+from lightning_causal.reporting.image_figures import map_scale, retitled, say_all_zero
 from lightning_causal.reporting.image_maps import map_tags
 from lightning_causal.reporting.map_data import (
     SERIES_COLOURS,
@@ -83,7 +85,7 @@ def ambiguous_sequence(kind: str | None, inputs: Tensor) -> str | None:
 
 
 
-def sequence_maps(data: MapData, layout: str | None = None) -> list[tuple[str, Figure]]:
+def sequence_maps(data: MapData, layout: str | None = None, *, reuse: bool = False) -> list[tuple[str, Figure]] | Iterator[tuple[str, Figure]]:
     """Per sample, the input over time and each map beside it. One channel: the input as a line
     (left axis) with each map as bars (right axis, red positive, blue negative, one scale per map:
     symmetric for a signed map, from 0 for a map without negative values). Several channels or
@@ -104,6 +106,12 @@ def sequence_maps(data: MapData, layout: str | None = None) -> list[tuple[str, F
     Args:
         data: the maps ``[N, ...]`` and the probe inputs ``[N, T]`` / ``[N, A, B]`` they explain.
         layout: ``"first"`` or ``"last"``, as above; ``None``: :func:`sequence_layout`.
+        reuse: give the figures one at a time (an iterator), a one-channel sample's figure redrawing an earlier sample's of
+            the same map panels, scales, maps of 0 only, note and title height, its line's and bars' data and title
+            replaced and laid out again from the subplot parameters it was built with (its input axis scales to the
+            sample: its tick labels differ), as
+            :func:`~lightning_causal.reporting.image_figures.heatmap_row`'s ``reuse``: for a caller that draws or saves
+            each figure before taking the next (the TensorBoard writer's path), never one that keeps them.
 
     Examples:
         >>> import torch
@@ -113,6 +121,11 @@ def sequence_maps(data: MapData, layout: str | None = None) -> list[tuple[str, F
         >>> [tag for tag, _ in sequence_maps(MapData(d.inputs, {"causal": d.maps["causal"]}, "ie"))]
         ['maps/sample_0', 'maps/sample_1']
     """
+    figures = _sequence_maps(data, layout, reuse)
+    return figures if reuse else list(figures)
+
+
+def _sequence_maps(data: MapData, layout: str | None, reuse: bool) -> Iterator[tuple[str, Figure]]:
     n, glob = drawn_samples(data)
     last = data.inputs.dim() == 3 and (layout or sequence_layout("sequence", data.inputs)) == "last"
     word = "feature" if last else "channel"
@@ -121,7 +134,7 @@ def sequence_maps(data: MapData, layout: str | None = None) -> list[tuple[str, F
     names = list(data.maps)
     single = len(names) == 1
     suffixes = dict(zip(names, map_tags(names, data.meta.get("methods") or ())))
-    out = []
+    kept: dict | None = {} if reuse else None
     for i in range(n):
         x = data.inputs[i].detach().float().cpu()
         x = x.unsqueeze(0) if x.dim() == 1 else x.T if last else x  # [C, T]
@@ -131,32 +144,70 @@ def sequence_maps(data: MapData, layout: str | None = None) -> list[tuple[str, F
         for group in [names] if single else [[name] for name in names]:
             drawn = {name: maps[name] for name in group}
             tag = f"maps/sample_{i}" if single else f"maps/sample_{i}/{suffixes[group[0]]}"
-            out.append((tag, _sequence_figure(x, drawn, scales, word, last, title if single else f"{group[0]}: {title}", data)))
-    return out
+            yield tag, _sequence_figure(x, drawn, scales, word, last, title if single else f"{group[0]}: {title}", data, kept)
 
 
 
 def _sequence_figure(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple[str, float, float]], word: str,
-                     last: bool, title: str, data: MapData) -> Figure:
-    """One sample ``x`` ``[C, T]`` with ``maps`` (each ``[C, T]``), titled, with the sign note below."""
+                     last: bool, title: str, data: MapData, kept: dict | None = None) -> Figure:
+    """One sample ``x`` ``[C, T]`` with ``maps`` (each ``[C, T]``), titled, with the sign note below. With ``kept``
+    (``{}`` at first; the writer's path), a one-channel sample of the same panels, scales, maps of 0 only, note and
+    title height as an earlier one redraws that one's figure (:func:`_redrawn_bars`)."""
     xlabel = "time step" if last else "position"
-    fig = _signal_bars(x, maps, scales, xlabel) if x.shape[0] == 1 else _signal_heatmaps(x, maps, scales, word, xlabel)
-    lines = title_lines(title, int(fig.get_figwidth() * 11))
-    fig.set_figheight(fig.get_figheight() + 0.25 * (len(lines) - 1))  # a long title wrapped, not cut at both edges
-    fig.suptitle("\n".join(lines), fontsize=11)
+    lines = title_lines(title, int(_FIGURE_WIDTH * 11))
     note = sign_note({name: scales[name][0] == "RdBu_r" for name in maps}, data) if data.meta.get("targets") else None
-    if note:  # one small line below: what red and blue mean
-        fig.set_figheight(fig.get_figheight() + 0.2)
-        fig.text(0.5, 0.02, note, ha="center", va="bottom", fontsize=8, color="0.3")
+    key = (tuple(x.shape), tuple((name, scales[name], not bool(m.ne(0).any())) for name, m in maps.items()), xlabel, len(lines), note)
+    bars = kept is not None and x.shape[0] == 1  # the one-channel figure: a line and bars per map
+    if bars and key in kept and retitled(kept[key][0], lines):
+        fig, axes, built = kept[key]
+        _redrawn_bars(axes, x, maps)
+        fig.subplots_adjust(**built)  # laid out again from where a new figure starts
+    else:
+        fig = _signal_bars(x, maps, scales, xlabel) if x.shape[0] == 1 else _signal_heatmaps(x, maps, scales, word, xlabel)
+        built = {k: getattr(fig.subplotpars, k) for k in ("left", "bottom", "right", "top", "wspace", "hspace")}
+        fig.set_figheight(fig.get_figheight() + 0.25 * (len(lines) - 1))  # a long title wrapped, not cut at both edges
+        fig.suptitle("\n".join(lines), fontsize=11)
+        if note:  # one small line below: what red and blue mean
+            fig.set_figheight(fig.get_figheight() + 0.2)
+            fig.text(0.5, 0.02, note, ha="center", va="bottom", fontsize=8, color="0.3")
+        if bars:
+            kept[key] = (fig, list(zip(fig.axes[:len(maps)], fig.axes[len(maps):])), built)  # (input axes, its twin) per map
     fig.tight_layout(rect=(0.0, 0.2 / fig.get_figheight() if note else 0.0, 1.0, 1.0))
     return fig
 
 
 
+_FIGURE_WIDTH = WIDTH * 1.15  # inches: a sequence's figure
+
+
+def _redrawn_bars(pairs: list[tuple[Any, Any]], x: Tensor, maps: dict[str, Tensor]) -> None:
+    """Put sample ``x`` ``[1, T]`` and its ``maps`` in the panels ``pairs`` (the input's axes and the twin holding the
+    map's bars, per map) that :func:`_signal_bars` drew of another sample: the line's data (its axes scaled to it
+    again, as a new line's are at the draw) and each bar's height and colour (:func:`step_bars`)."""
+    t = list(range(x.shape[-1]))
+    for (ax, twin), m in zip(pairs, maps.values()):
+        ax.get_lines()[0].set_data(t, x[0].tolist())
+        ax.relim()
+        ax._request_autoscale_view()
+        values = [float(v) for v in m[0].tolist()]
+        if len(values) <= MAX_BARS:
+            for bar, v in zip(twin.patches, values):
+                bar.set_height(v)
+                bar.set_facecolor(POS if v >= 0 else NEG)
+        else:
+            edges = [s - 0.5 for s in range(len(values) + 1)]
+            twin.patches[0].set_data([max(v, 0.0) for v in values], edges, 0.0)
+            twin.patches[1].set_data([min(v, 0.0) for v in values], edges, 0.0)
+        twin.relim()  # the bars' extent (a NaN bar has none) scales the shared steps' axis, as a new figure's do
+        if len(values) > MAX_BARS:
+            twin.update_datalim([(-0.5, 0.0)])  # what ax.stairs adds beside its patch: the first edge at the baseline
+        twin._request_autoscale_view()
+
+
 def _signal_bars(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple[str, float, float]], xlabel: str) -> Figure:
     """One channel ``[1, T]``: a panel per map, the input as a line and the map as bars."""
     t = list(range(x.shape[-1]))
-    fig = Figure(figsize=(WIDTH * 1.15, 0.8 + 1.2 * len(maps)))
+    fig = Figure(figsize=(_FIGURE_WIDTH, 0.8 + 1.2 * len(maps)))
     axes = fig.subplots(len(maps), 1, squeeze=False, sharex=True)[:, 0]
     for ax, (name, m) in zip(axes, maps.items()):
         ax.plot(t, x[0].tolist(), color="black", linewidth=1.1)
@@ -184,7 +235,7 @@ def _signal_heatmaps(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
     # inches: the input 0.85, each heatmap 0.75 + 0.03 per row; one map of three features comes to about
     # 600 x 290 pixels with title and note, the aspect of a TensorBoard card (scaled to its width, not its height)
     heights = [0.85] + [0.75 + 0.03 * c] * len(maps)
-    fig = Figure(figsize=(WIDTH * 1.15, 0.75 + sum(heights)))
+    fig = Figure(figsize=(_FIGURE_WIDTH, 0.75 + sum(heights)))
     axes = fig.subplots(rows, 1, squeeze=False, sharex=True, gridspec_kw={"height_ratios": heights})[:, 0]
     if c <= 4:
         for k in range(c):
