@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from lightning.pytorch import LightningDataModule
 from lightning.pytorch.utilities import CombinedLoader
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor
@@ -140,14 +141,15 @@ def _persistent_loaders(roots: Sequence[Any]) -> list[DataLoader]:
 def _stateful_parts(roots: Sequence[Any]) -> list[Any]:
     """The datasets, samplers and batch samplers of the DataLoaders among ``roots`` (and datasets
     given as roots) that keep a state of their own (``state_dict`` and ``load_state_dict``, the
-    protocol Lightning saves a resumable stream's position with)."""
+    protocol Lightning saves a resumable stream's position with). Not a module or a datamodule given as a root (for
+    the generators it holds): their ``load_state_dict`` is Lightning's hook of a resume from a checkpoint."""
     parts: list[Any] = []
     for root in roots:
         items = root.values() if isinstance(root, Mapping) else root if isinstance(root, (list, tuple)) else (root,)
         for item in items:
             candidates = [item.dataset, item.sampler, item.batch_sampler] if isinstance(item, DataLoader) else [item]
             parts += [c for c in candidates if all(callable(getattr(c, k, None)) for k in ("state_dict", "load_state_dict"))
-                      and not isinstance(c, (DataLoader, torch.nn.Module)) and all(c is not p for p in parts)]
+                      and not isinstance(c, (DataLoader, torch.nn.Module, LightningDataModule)) and all(c is not p for p in parts)]
     return parts
 
 

@@ -191,3 +191,29 @@ def test_a_generator_of_a_module_of_many_attributes_is_restored(tmp_path):
         _trainer(tmp_path).fit(module, DataLoader(data, batch_size=8))
         lams[name] = module.lams
     assert len(lams["none"]) == 2 and lams["backdoor"] == lams["none"]
+
+
+class _StatefulData(_MixupData):
+    """A datamodule with Lightning's checkpoint hooks: ``load_state_dict`` is called when a fit resumes, and only then."""
+
+    def __init__(self, data: list) -> None:
+        super().__init__(data)
+        self.loaded: list = []
+
+    def state_dict(self) -> dict:
+        return {"lams": len(self.lams)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.loaded.append(state_dict)
+
+
+def test_the_set_up_does_not_load_a_datamodules_state_as_on_a_resume(tmp_path):
+    """Since the set-up's read restores what the datamodule holds (its generators), the datamodule went to the loader's
+    restoring of stateful parts too: its ``state_dict()`` was copied and ``load_state_dict`` called at every fit's
+    set-up, a hook Lightning calls on resuming from a checkpoint only (a datamodule that skips what it served before on
+    resume would skip at a fresh fit). The datamodule's generators are restored, not its checkpoint state."""
+    data, trigger = _mixup_data()
+    dm = _StatefulData(data)
+    _trainer(tmp_path).fit(CausalRepairModule(nn.Sequential(nn.Flatten(), nn.Linear(64, 2)), [BackdoorSuppressionTerm(trigger)]),
+                           datamodule=dm)
+    assert dm.loaded == [] and len(dm.lams) == 3  # the set-up's read and the two training batches
