@@ -174,7 +174,9 @@ def check_class_labels(name: str, labels: Any, width: int, *, error: Error = Val
         if int(labels.min()) == 0 and int(labels.max()) == width:  # ranks 0 .. width: one more than the outputs
             ordinal = (f"; or {width + 1} ranks of an ordinal head's {width} cumulative logits (CORAL, rank > k), whose "
                        "largest is no rank: explain the expected rank, `output=lambda out: torch.sigmoid(out).sum(1, "
-                       "keepdim=True)`, with the labels left out of the probe, or, for the audits that read classes "
+                       "keepdim=True)` (of CORN's conditional logits, rank > k given rank > k - 1: `output=lambda out: "
+                       "torch.sigmoid(out).cumprod(1).sum(1, keepdim=True)`), with the labels left out of the probe, or, "
+                       "for the audits that read classes "
                        f"(CounterfactualAudit, FairnessAudit), `output=` the {width + 1} rank classes' log-probabilities, "
                        "which the ranks index (docs/your_model.md, 'Ordinal heads and survival models')")
         raise error(f"Expected {name if ' ' in name else f'argument `{name}`'} to hold classes 0 to {width - 1} (the model returns {width} logits) but got "
