@@ -13,6 +13,7 @@ from torch.nn import functional as F
 
 from lightning_causal.causal.backdoor.triggers import Trigger
 from lightning_causal.causal.engine.forward import Forward
+from lightning_causal.causal.engine.leaf_gradients import leaf_grad
 from lightning_causal.causal.engine.state import audit_mode, frozen_params
 
 __all__ = ["binarized", "dilated", "grown_mask", "search_regions"]
@@ -156,6 +157,6 @@ def search_regions(forward: Forward, x: Tensor, regions: Sequence[Tensor], targe
         for _ in range(steps):
             xa.requires_grad_(True)
             log_p = forward(xa).float().log_softmax(1).gather(1, targets.view(-1, 1)).sum()
-            (grad,) = torch.autograd.grad(log_p, xa)
+            grad = leaf_grad(log_p, xa, forward.model)  # also through a reentrant activation checkpoint
             xa = torch.where(region, (xa.detach() + 0.25 * (hi - lo) * grad.sign()).clamp(lo, hi), x)
     return xa.detach()

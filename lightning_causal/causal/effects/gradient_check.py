@@ -99,7 +99,12 @@ def probe_gaps(run: Callable[[Edit], Tensor], directions: int = 2, per_channel: 
         f = run(grab)
         if not values or not f.requires_grad or any(_REAL.get(v.dtype, v.dtype) not in _STEPS or v.dim() == 0 for v in values):
             return None
-        grads = torch.autograd.grad(f.sum(), leaves, allow_unused=True)
+        try:
+            grads = torch.autograd.grad(f.sum(), leaves, allow_unused=True)
+        except RuntimeError as err:  # a reentrant activation checkpoint refuses .grad(): the estimates take backward()
+            if "use_reentrant=True" not in str(err):  # (engine.leaf_gradients), this check does not apply
+                raise
+            return None
     if all(g is None for g in grads):
         return None  # no gradient at all: call_gradients refuses that (or the output does not depend on the site)
     f = f.detach()

@@ -39,6 +39,7 @@ from lightning_causal.causal.engine.gradient_cuts import (
     gradient_cut_causes,
     not_float_input,
 )
+from lightning_causal.causal.engine.leaf_gradients import leaf_grads
 from lightning_causal.causal.engine.live_values import close, close_elements
 from lightning_causal.causal.engine.state import gather_target, resolve_target
 from lightning_causal.causal.engine.user_frame import outside_package
@@ -84,7 +85,7 @@ def _gradient_on_the_way(forward: Forward, xs: tuple[Tensor, ...], bases: tuple[
             leaves = tuple((x[s] + t * (sample_rows(b, s).expand_as(x[s]) - x[s])).detach().requires_grad_(True)
                            for x, b in zip(xs, bases))
             f = gather_target(forward(*leaves, rows=s), tidx[s])
-            grads = torch.autograd.grad(f.sum(), leaves, allow_unused=True) if f.requires_grad else ()
+            grads = leaf_grads(f.sum(), leaves, forward.model, allow_unused=True) if f.requires_grad else ()
         if any(g is not None and bool(g.any()) for g in grads):
             return True
     return False
@@ -183,7 +184,7 @@ def input_attribution_estimates(
         with torch.enable_grad():
             leaves = tuple(x[s].requires_grad_(True) for x in xs)
             f = gather_target(forward(*leaves, rows=s), tidx[s])
-            grads = torch.autograd.grad(f.sum(), leaves, allow_unused=True) if f.requires_grad else (None,) * len(leaves)
+            grads = leaf_grads(f.sum(), leaves, forward.model, allow_unused=True) if f.requires_grad else (None,) * len(leaves)
         if all(g is None for g in grads):
             _check_no_gradient_means_no_effect(forward, xs, bases, s, tidx, f)
         out = torch.zeros(len(s), num_groups, dtype=xs[0].real.dtype, device=xs[0].device)  # real for complex inputs

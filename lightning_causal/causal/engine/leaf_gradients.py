@@ -1,51 +1,78 @@
-"""The gradient of an output with respect to one leaf tensor, also through a reentrant activation checkpoint.
+"""The gradient of an output with respect to leaf tensors, also through a reentrant activation checkpoint.
 
 ``torch.autograd.grad`` is how the estimators take input gradients without touching any ``.grad``. A model
 that checkpoints activations with ``torch.utils.checkpoint(..., use_reentrant=True)`` (in eval mode too) refuses
 it ("torch.utils.checkpoint is incompatible with .grad()"), while ``.backward()`` runs through it.
-:func:`leaf_grad` takes the first where it can and falls back to the second, with every parameter of the model
-frozen (the callers' ``frozen_params``), reading the leaf's ``.grad`` and restoring it.
+:func:`leaf_grads` takes the first where it can and falls back to the second, reading the leaves' ``.grad`` and
+putting back every ``.grad`` the backward pass touched (the leaves' and the model's parameters').
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
-__all__ = ["leaf_grad"]
+__all__ = ["leaf_grad", "leaf_grads"]
+
+
+def leaf_grads(output: Tensor, leaves: Sequence[Tensor], model: nn.Module, *, retain_graph: bool = False,
+               allow_unused: bool = False) -> tuple[Tensor | None, ...]:
+    """``∂ output / ∂ leaf`` for each of ``leaves`` (``output`` a scalar), as ``torch.autograd.grad(output, leaves)``
+    gives them; where a reentrant ``torch.utils.checkpoint`` in ``model``'s forward refuses that, by
+    ``output.backward()``, reading the leaves' ``.grad``: each leaf's and each parameter's ``.grad`` is set aside
+    before and put back after (the gradients the pass accumulated into the parameters are dropped), so no ``.grad``
+    changes either way.
+
+    Args:
+        output: a scalar tensor that depends on the leaves through autograd.
+        leaves: tensors that require grad (leaves of the graph: the inputs, the change of the inputs).
+        model: the model the graph runs through (its parameters' ``.grad`` are kept as they were).
+        retain_graph: keep the graph for another gradient of it.
+        allow_unused: ``None`` for a leaf that ``output`` does not depend on, instead of an error.
+
+    Examples:
+        >>> x, z = torch.ones(2, requires_grad=True), torch.ones(1, requires_grad=True)
+        >>> leaf_grads((torch.tensor([2.0, -1.0]) * x).sum(), (x, z), nn.Identity(), allow_unused=True)
+        (tensor([ 2., -1.]), None)
+    """
+    leaves = tuple(leaves)
+    try:  # the graph kept until `output` goes: a refused attempt has freed part of it otherwise
+        return torch.autograd.grad(output, leaves, retain_graph=True, allow_unused=allow_unused)
+    except RuntimeError as err:
+        if "use_reentrant=True" not in str(err):
+            raise
+    held = {id(t): t for t in (*leaves, *model.parameters())}
+    saved = {key: t.grad for key, t in held.items()}
+    try:
+        for t in held.values():
+            t.grad = None
+        output.backward(retain_graph=retain_graph)
+        grads = tuple(leaf.grad for leaf in leaves)
+    finally:
+        for key, t in held.items():
+            t.grad = saved[key]
+    if not allow_unused and any(g is None for g in grads):
+        raise RuntimeError("One of the differentiated Tensors appears to not have been used in the graph. Set "
+                           "allow_unused=True if this is the desired behavior.")
+    return grads
 
 
 def leaf_grad(output: Tensor, leaf: Tensor, model: nn.Module, *, retain_graph: bool = False,
               allow_unused: bool = False) -> Tensor | None:
-    """``∂ output.sum() / ∂ leaf`` (``output`` a scalar, or summed), as ``torch.autograd.grad(output, leaf)`` gives it;
-    where a reentrant ``torch.utils.checkpoint`` in ``model``'s forward refuses that, by ``output.backward()`` into
-    ``leaf.grad`` (its previous ``.grad`` restored), which writes no parameter's ``.grad`` as ``model``'s are all
-    frozen (``requires_grad=False``, refused otherwise with torch's error).
+    """:func:`leaf_grads` of one leaf: ``∂ output / ∂ leaf``, also through a reentrant activation checkpoint.
 
     Args:
         output: a scalar tensor that depends on ``leaf`` through autograd.
-        leaf: a tensor that requires grad (a leaf of the graph: the change of the inputs, the inputs).
-        model: the model the graph runs through (its parameters must be frozen for the fallback).
+        leaf: a tensor that requires grad.
+        model: the model the graph runs through.
         retain_graph: keep the graph for another gradient of it.
-        allow_unused: return ``None`` where ``output`` does not depend on ``leaf``, instead of raising.
+        allow_unused: ``None`` where ``output`` does not depend on ``leaf``, instead of an error.
 
     Examples:
-        >>> w = torch.tensor([2.0, -1.0])
         >>> x = torch.ones(2, requires_grad=True)
-        >>> leaf_grad((w * x).sum(), x, nn.Identity())
+        >>> leaf_grad((torch.tensor([2.0, -1.0]) * x).sum(), x, nn.Identity())
         tensor([ 2., -1.])
     """
-    try:  # the graph kept until `output` goes: a refused attempt has freed part of it otherwise
-        return torch.autograd.grad(output, leaf, retain_graph=True, allow_unused=allow_unused)[0]
-    except RuntimeError as err:
-        if "use_reentrant=True" not in str(err) or any(p.requires_grad for p in model.parameters()):
-            raise
-    saved, leaf.grad = leaf.grad, None
-    try:
-        output.backward(retain_graph=retain_graph)
-        grad = leaf.grad
-    finally:
-        leaf.grad = saved
-    if grad is None and not allow_unused:
-        raise RuntimeError("One of the differentiated Tensors appears to not have been used in the graph")
-    return grad
+    return leaf_grads(output, (leaf,), model, retain_graph=retain_graph, allow_unused=allow_unused)[0]
