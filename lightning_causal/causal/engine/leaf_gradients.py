@@ -4,7 +4,9 @@
 that checkpoints activations with ``torch.utils.checkpoint(..., use_reentrant=True)`` (in eval mode too) refuses
 it ("torch.utils.checkpoint is incompatible with .grad()"), while ``.backward()`` runs through it.
 :func:`leaf_grads` takes the first where it can and falls back to the second, reading the leaves' ``.grad`` and
-putting back every ``.grad`` the backward pass touched (the leaves' and the model's parameters').
+putting back every ``.grad`` the backward pass touched (the leaves' and the model's parameters'); the parameters'
+gradient hooks (``register_hook``, ``register_post_accumulate_grad_hook``: an optimizer stepped in the backward pass)
+are set aside during that pass, so none runs.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def leaf_grads(output: Tensor, leaves: Sequence[Tensor], model: nn.Module, *, re
     gives them; where a reentrant ``torch.utils.checkpoint`` in ``model``'s forward refuses that, by
     ``output.backward()``, reading the leaves' ``.grad``: each leaf's and each parameter's ``.grad`` is set aside
     before and put back after (the gradients the pass accumulated into the parameters are dropped), so no ``.grad``
-    changes either way.
+    changes either way; the parameters' gradient hooks do not run in that pass (they are set aside and put back).
 
     Args:
         output: a scalar tensor that depends on the leaves through autograd.
@@ -45,12 +47,18 @@ def leaf_grads(output: Tensor, leaves: Sequence[Tensor], model: nn.Module, *, re
             raise
     held = {id(t): t for t in (*leaves, *model.parameters())}
     saved = {key: t.grad for key, t in held.items()}
+    hooks = [(d, dict(d)) for p in model.parameters()
+             for d in (p._backward_hooks, getattr(p, "_post_accumulate_grad_hooks", None)) if d]
     try:
         for t in held.values():
             t.grad = None
+        for d, _ in hooks:  # the parameters' gradient hooks (an optimizer stepped in backward, a logger) do not run
+            d.clear()
         output.backward(retain_graph=retain_graph)
         grads = tuple(leaf.grad for leaf in leaves)
     finally:
+        for d, kept in hooks:
+            d.update(kept)
         for key, t in held.items():
             t.grad = saved[key]
     if not allow_unused and any(g is None for g in grads):

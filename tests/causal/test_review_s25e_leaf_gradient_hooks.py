@@ -1,0 +1,47 @@
+"""The backward() fallback of ``engine.leaf_gradients.leaf_grads`` (a reentrant activation checkpoint refuses
+``torch.autograd.grad``) runs no gradient hook of the model's parameters: an optimizer stepped in the backward pass
+(``register_post_accumulate_grad_hook``, torch's memory-saving recipe, as checkpointing is) would change the weights
+during an audit, a ``register_hook`` logger would record the audit's gradients. The hooks are back afterwards."""
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from lightning_causal.causal import input_effects
+
+
+class _Net(nn.Module):
+    def __init__(self, checkpointed: bool = True) -> None:
+        super().__init__()
+        self.a, self.c = nn.Linear(4, 8), nn.Linear(8, 3)
+        self.b = nn.Sequential(nn.Linear(8, 8), nn.Tanh())
+        self.checkpointed = checkpointed
+
+    def forward(self, x):
+        h = torch.tanh(self.a(x))
+        return self.c(checkpoint(self.b, h, use_reentrant=True) if self.checkpointed else self.b(h))
+
+
+def test_the_fallback_runs_no_parameter_hook_and_changes_no_weight():
+    torch.manual_seed(0)
+    plain = _Net(checkpointed=False).double().eval()
+    model = _Net().double().eval()
+    model.load_state_dict(plain.state_dict())
+    calls = []
+
+    def step(p):  # an optimizer stepped in the backward pass
+        calls.append("post")
+        with torch.no_grad():
+            p.add_(p.grad, alpha=-0.1)
+
+    for p in model.parameters():
+        p.register_hook(lambda g: calls.append("pre"))
+        p.register_post_accumulate_grad_hook(step)
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.randn(5, 4, dtype=torch.float64)
+    got = input_effects(model, x, method="attribution")
+    assert calls == []
+    assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
+    torch.testing.assert_close(got, input_effects(plain, x, method="attribution"), rtol=0, atol=0)
+    model(x).sum().backward()  # the hooks are back
+    assert calls.count("pre") == calls.count("post") == 6
