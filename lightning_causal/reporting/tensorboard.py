@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from matplotlib.backend_bases import FigureCanvasBase
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
@@ -174,7 +175,9 @@ def figure_image(fig: Figure) -> np.ndarray:
     """The figure drawn on matplotlib's Agg canvas, as an ``[H, W, 3]`` uint8 array. A figure drawn here before keeps
     its canvas, whose renderer (cleared at each draw) holds the sizes of the texts it measured: a figure drawn again
     with other data (the heatmap rows of the writer's path, ``heatmap_row(reuse=True)``) measures only its new texts
-    (a new canvas per draw measured every tick label, title and note again; the same pixels).
+    (a new canvas per draw measured every tick label, title and note again; the same pixels). A figure on a canvas of
+    another kind (a pyplot figure's window, ``QtAgg``, ``TkAgg``) is drawn on an Agg canvas of its own and stays on its
+    window's.
 
     Args:
         fig: a matplotlib ``Figure``.
@@ -189,8 +192,11 @@ def figure_image(fig: Figure) -> np.ndarray:
         True
     """
     # the exact class: a GUI canvas (a subclass) is the user's window's, not ours to draw on
-    canvas = fig.canvas if type(fig.canvas) is FigureCanvasAgg else FigureCanvasAgg(fig)
+    before = fig.canvas
+    canvas = before if type(before) is FigureCanvasAgg else FigureCanvasAgg(fig)  # a new canvas takes the figure's place
     canvas.draw()
+    if type(before) not in (FigureCanvasAgg, FigureCanvasBase):  # a pyplot figure's window: the figure goes back to it
+        fig.set_canvas(before)
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
