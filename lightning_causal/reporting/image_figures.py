@@ -16,6 +16,7 @@ from lightning_causal.reporting.figure_style import POS, short_label, short_labe
 
 __all__ = [
     "MAX_COLUMNS", "ORIGINS", "ImageOrigin", "check_origin", "heatmap_row", "image_grid_figure", "largest_change", "map_scale", "reshow_input", "retitled", "say_all_zero", "show_input",
+    "subplot_params",
     "strongest_channel",
     "to_image",
 ]
@@ -265,7 +266,7 @@ def heatmap_row(
         _laid_out(fig, (0.0, below / fig.get_figheight(), 1.0, 1.0), layout, _layout_key(sample, maps, layout[("figure", same)][1], notes))
         return fig
     fig = Figure(figsize=figsize)
-    built = {k: getattr(fig.subplotpars, k) for k in _SUBPLOT_PARAMS}  # a new figure's: a reused one starts from them
+    built = subplot_params(fig)  # a new figure's: a reused one starts from them
     grid = fig.subplots(rows, cols, squeeze=False)
     axes = [ax for row in grid for ax in row]
     for ax in axes[n:]:
@@ -357,7 +358,22 @@ def reshow_input(image: Any, x: Tensor) -> None:
         image.norm.autoscale(image.get_array())  # imshow's scale of the new grey image (its min and max)
 
 
-_SUBPLOT_PARAMS = ("left", "bottom", "right", "top", "wspace", "hspace")
+def subplot_params(fig: Figure) -> dict[str, float]:
+    """``fig``'s subplot parameters (``left``, ``bottom``, ``right``, ``top``, ``wspace``, ``hspace``), as
+    ``fig.subplots_adjust(**params)`` takes them: a figure redrawn with other data is put back to those it was built
+    with before it is laid out again (a heatmap row's, a sequence's), and a row's layout is kept for the next row.
+
+    Args:
+        fig: a matplotlib ``Figure``.
+
+    Examples:
+        >>> fig = Figure()
+        >>> fig.subplots_adjust(left=0.2)
+        >>> subplot_params(fig)["left"]
+        0.2
+    """
+    sp = fig.subplotpars
+    return {k: getattr(sp, k) for k in ("left", "bottom", "right", "top", "wspace", "hspace")}
 
 
 def _laid_out(fig: Figure, rect: tuple[float, float, float, float], layout: dict | None, key: tuple) -> None:
@@ -375,8 +391,7 @@ def _laid_out(fig: Figure, rect: tuple[float, float, float, float], layout: dict
     params = layout.get(key)
     if params is None:
         fig.tight_layout(rect=rect)
-        sp = fig.subplotpars
-        layout[key] = {k: getattr(sp, k) for k in _SUBPLOT_PARAMS}
+        layout[key] = subplot_params(fig)
     else:
         fig.subplots_adjust(**params)
 

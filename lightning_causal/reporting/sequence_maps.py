@@ -21,7 +21,12 @@ from lightning_causal.reporting.figure_style import (
     step_bars,
     title_lines,
 )
-from lightning_causal.reporting.image_figures import map_scale, retitled, say_all_zero
+from lightning_causal.reporting.image_figures import (
+    map_scale,
+    retitled,
+    say_all_zero,
+    subplot_params,
+)
 from lightning_causal.reporting.image_maps import map_tags
 from lightning_causal.reporting.map_data import (
     SERIES_COLOURS,
@@ -164,7 +169,7 @@ def _sequence_figure(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
         fig.subplots_adjust(**built)  # laid out again from where a new figure starts
     else:
         fig = _signal_bars(x, maps, scales, xlabel) if x.shape[0] == 1 else _signal_heatmaps(x, maps, scales, word, xlabel)
-        built = {k: getattr(fig.subplotpars, k) for k in ("left", "bottom", "right", "top", "wspace", "hspace")}
+        built = subplot_params(fig)
         fig.set_figheight(fig.get_figheight() + 0.25 * (len(lines) - 1))  # a long title wrapped, not cut at both edges
         fig.suptitle("\n".join(lines), fontsize=11)
         if note:  # one small line below: what red and blue mean
