@@ -3,6 +3,8 @@
 (``register_post_accumulate_grad_hook``, torch's memory-saving recipe, as checkpointing is) would change the weights
 during an audit, a ``register_hook`` logger would record the audit's gradients. The hooks are back afterwards."""
 
+import weakref
+
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
@@ -45,3 +47,34 @@ def test_the_fallback_runs_no_parameter_hook_and_changes_no_weight():
     torch.testing.assert_close(got, input_effects(plain, x, method="attribution"), rtol=0, atol=0)
     model(x).sum().backward()  # the hooks are back
     assert calls.count("pre") == calls.count("post") == 6
+
+
+class _Box:  # holds one tensor the graph saved for its backward pass
+    def __init__(self, t):
+        self.t = t
+
+
+def test_without_a_reentrant_checkpoint_the_graph_is_freed_as_the_caller_asks():
+    """A graph without a reentrant checkpoint keeps no saved activations past the gradient (retain_graph=False): kept,
+    the counterfactual search held the last step's activations through the next step's forward pass."""
+    from torch.autograd.graph import saved_tensors_hooks
+
+    from lightning_causal.causal.engine.leaf_gradients import leaf_grad
+
+    torch.manual_seed(0)
+    model = _Net(checkpointed=False).eval()
+    x = torch.randn(3, 4, requires_grad=True)
+    alive = weakref.WeakSet()
+
+    def pack(t):
+        box = _Box(t)
+        alive.add(box)
+        return box
+
+    with saved_tensors_hooks(pack, lambda box: box.t):
+        out = model(x)[:, 1].sum()
+    assert len(alive) > 0
+    grad = leaf_grad(out, x, model, retain_graph=True)
+    assert len(alive) > 0  # kept where asked
+    torch.testing.assert_close(leaf_grad(out, x, model), grad, rtol=0, atol=0)
+    assert len(alive) == 0

@@ -40,11 +40,8 @@ def leaf_grads(output: Tensor, leaves: Sequence[Tensor], model: nn.Module, *, re
         (tensor([ 2., -1.]), None)
     """
     leaves = tuple(leaves)
-    try:  # the graph kept until `output` goes: a refused attempt has freed part of it otherwise
-        return torch.autograd.grad(output, leaves, retain_graph=True, allow_unused=allow_unused)
-    except RuntimeError as err:
-        if "use_reentrant=True" not in str(err):
-            raise
+    if not _reentrant_checkpoint(output):  # the graph freed as the caller asks (a refused attempt would free part of it)
+        return torch.autograd.grad(output, leaves, retain_graph=retain_graph, allow_unused=allow_unused)
     held = {id(t): t for t in (*leaves, *model.parameters())}
     saved = {key: t.grad for key, t in held.items()}
     hooks = [(d, dict(d)) for p in model.parameters()
@@ -65,6 +62,21 @@ def leaf_grads(output: Tensor, leaves: Sequence[Tensor], model: nn.Module, *, re
         raise RuntimeError("One of the differentiated Tensors appears to not have been used in the graph. Set "
                            "allow_unused=True if this is the desired behavior.")
     return grads
+
+
+def _reentrant_checkpoint(output: Tensor) -> bool:
+    """Whether ``output``'s graph runs through a reentrant activation checkpoint (torch's ``CheckpointFunction``, or
+    a library's of that name), whose backward refuses ``torch.autograd.grad``."""
+    stack, seen = [output.grad_fn], set()
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        if type(node).__name__ == "CheckpointFunctionBackward":
+            return True
+        seen.add(node)
+        stack.extend(n for n, _ in node.next_functions)
+    return False
 
 
 def leaf_grad(output: Tensor, leaf: Tensor, model: nn.Module, *, retain_graph: bool = False,
