@@ -6,22 +6,9 @@ during an audit, a ``register_hook`` logger would record the audit's gradients. 
 import weakref
 
 import torch
-from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from lightning_causal.causal import input_effects
-
-
-class _Net(nn.Module):
-    def __init__(self, checkpointed: bool = True) -> None:
-        super().__init__()
-        self.a, self.c = nn.Linear(4, 8), nn.Linear(8, 3)
-        self.b = nn.Sequential(nn.Linear(8, 8), nn.Tanh())
-        self.checkpointed = checkpointed
-
-    def forward(self, x):
-        h = torch.tanh(self.a(x))
-        return self.c(checkpoint(self.b, h, use_reentrant=True) if self.checkpointed else self.b(h))
+from tests.causal.test_trial_newuser41_reentrant_gradients import _Net
 
 
 def test_the_fallback_runs_no_parameter_hook_and_changes_no_weight():
