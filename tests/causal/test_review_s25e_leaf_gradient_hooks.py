@@ -8,7 +8,7 @@ import weakref
 import torch
 
 from lightning_causal.causal import input_effects
-from tests.causal.test_trial_newuser41_reentrant_gradients import _Net
+from tests.causal.test_trial_newuser41_reentrant_gradients import _Net, _pair
 
 
 def test_the_fallback_runs_no_parameter_hook_and_changes_no_weight():
@@ -65,3 +65,14 @@ def test_without_a_reentrant_checkpoint_the_graph_is_freed_as_the_caller_asks():
     assert len(alive) > 0  # kept where asked
     torch.testing.assert_close(leaf_grad(out, x, model), grad, rtol=0, atol=0)
     assert len(alive) == 0
+
+
+def test_inputs_that_require_grad_through_a_reentrant_checkpoint():
+    """Inputs that require grad (the output of an upstream step, a tensor made with requires_grad=True): the fallback
+    read no gradient of their rows (not leaves of the graph) and refused as if the forward cut the gradient, writing
+    the inputs' .grad on the way; the effects equal those of the model without checkpointing, no .grad written."""
+    model, plain = _pair()
+    x = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
+    got = input_effects(model, x, method="attribution")
+    torch.testing.assert_close(got, input_effects(plain, x, method="attribution"), rtol=0, atol=0)
+    assert x.grad is None

@@ -182,7 +182,7 @@ def input_attribution_estimates(
 
     def estimate(s: Tensor) -> Tensor:
         with torch.enable_grad():
-            leaves = tuple(x[s].requires_grad_(True) for x in xs)
+            leaves = tuple(x[s].detach().requires_grad_(True) for x in xs)  # leaves: inputs that require grad too
             f = gather_target(forward(*leaves, rows=s), tidx[s])
             grads = leaf_grads(f.sum(), leaves, forward.model, allow_unused=True) if f.requires_grad else (None,) * len(leaves)
         if all(g is None for g in grads):
