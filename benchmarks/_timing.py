@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import resource
 import statistics
@@ -85,3 +86,15 @@ def module_at(rev: str, path: str) -> ModuleType:
     sys.modules[name] = module  # a dataclass of string annotations looks its module up there
     spec.loader.exec_module(module)
     return module
+
+
+def digits_bench_parser(doc: str) -> argparse.ArgumentParser:
+    """The options of the benchmarks that time models trained on digits (bench_unit_rows, bench_moving_rows):
+    ``--repeats``, ``--probe`` (validation rows), ``--threads`` and ``--train-epochs``; ``doc`` is the script's
+    docstring, whose first paragraph describes it."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--probe", type=int, default=64, help="probe rows (validation digits: at most 359)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--train-epochs", type=int, default=3, help="epochs of the trained models")
+    return parser

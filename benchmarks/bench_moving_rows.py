@@ -23,7 +23,6 @@ markdown table.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._timing import interleaved_times  # noqa: E402
+from benchmarks._timing import digits_bench_parser, interleaved_times  # noqa: E402
 from benchmarks.bench_unit_rows import at_value, mlp  # noqa: E402
 from lightning_causal.causal import carrier_unit_effects, causal_graph, unit_effects  # noqa: E402
 from lightning_causal.models import fit_classifier, load_digits_tensors  # noqa: E402
@@ -72,11 +71,7 @@ def unchanged_share(model: nn.Module, x: torch.Tensor, layer: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--probe", type=int, default=64, help="probe rows (validation digits: at most 359)")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--train-epochs", type=int, default=3, help="epochs of the trained models")
+    parser = digits_bench_parser(__doc__)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     x, y, xv, yv = load_digits_tensors()

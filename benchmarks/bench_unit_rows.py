@@ -18,7 +18,6 @@ printed too (0: the same bit for bit). Prints a markdown table.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from torch.nn import functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._timing import interleaved_times  # noqa: E402
+from benchmarks._timing import digits_bench_parser, interleaved_times  # noqa: E402
 from benchmarks.bench_layer_map import cnn32_deep  # noqa: E402
 from lightning_causal.causal.effects.unit_effects import unit_effects  # noqa: E402
 from lightning_causal.models import DigitsCNN, fit_classifier, load_digits_tensors  # noqa: E402
@@ -54,11 +53,7 @@ def at_value(model: nn.Module, x: torch.Tensor, layer: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--probe", type=int, default=64, help="probe rows (validation digits: at most 359)")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--train-epochs", type=int, default=3, help="epochs of the trained models")
+    parser = digits_bench_parser(__doc__)
     parser.add_argument("--cnn32", type=int, default=0, help="probe rows of the 3x32x32 CNN (0: left out)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
