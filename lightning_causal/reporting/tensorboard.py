@@ -177,7 +177,7 @@ def figure_image(fig: Figure) -> np.ndarray:
     with other data (the heatmap rows of the writer's path, ``heatmap_row(reuse=True)``) measures only its new texts
     (a new canvas per draw measured every tick label, title and note again; the same pixels). A figure on a canvas of
     another kind (a pyplot figure's window, ``QtAgg``, ``TkAgg``) is drawn on an Agg canvas of its own and stays on its
-    window's.
+    window's, also where the draw fails.
 
     Args:
         fig: a matplotlib ``Figure``.
@@ -194,9 +194,11 @@ def figure_image(fig: Figure) -> np.ndarray:
     # the exact class: a GUI canvas (a subclass) is the user's window's, not ours to draw on
     before = fig.canvas
     canvas = before if type(before) is FigureCanvasAgg else FigureCanvasAgg(fig)  # a new canvas takes the figure's place
-    canvas.draw()
-    if type(before) not in (FigureCanvasAgg, FigureCanvasBase):  # a pyplot figure's window: the figure goes back to it
-        fig.set_canvas(before)
+    try:
+        canvas.draw()
+    finally:  # also where the draw fails (a text that matplotlib cannot parse): the window keeps its figure
+        if type(before) not in (FigureCanvasAgg, FigureCanvasBase):  # a pyplot figure's window: the figure goes back to it
+            fig.set_canvas(before)
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 

@@ -6,6 +6,7 @@ no longer redrew it. A figure of the library's own keeps the Agg canvas it was d
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
@@ -46,3 +47,14 @@ def test_a_figure_of_its_own_keeps_the_agg_canvas():
     fig = _figure()
     figure_image(fig)
     assert type(fig.canvas) is FigureCanvasAgg
+
+
+def test_a_windows_figure_stays_on_its_canvas_when_its_draw_fails():
+    """review_s25g: a text matplotlib cannot parse (``'$x_$'``) makes the draw raise; the figure stayed on the Agg
+    canvas ``figure_image`` made, so its window no longer redrew it once the text was mended."""
+    fig = _figure()
+    fig.axes[0].set_title("$x_$")
+    svg = FigureCanvasSVG(fig)
+    with pytest.raises(ValueError):
+        figure_image(fig)
+    assert fig.canvas is svg
