@@ -76,3 +76,19 @@ def test_inputs_that_require_grad_through_a_reentrant_checkpoint():
     got = input_effects(model, x, method="attribution")
     torch.testing.assert_close(got, input_effects(plain, x, method="attribution"), rtol=0, atol=0)
     assert x.grad is None
+
+
+def test_a_head_outside_the_model_keeps_its_grad_and_runs_no_hook():
+    """review_s25g: a head given as ``output=`` (its weights are not the model's parameters) had the fallback's
+    gradient accumulated into its ``.grad`` and its hooks run; the effects equal those through the unchecked model."""
+    model, plain = _pair()
+    torch.manual_seed(1)
+    head = torch.nn.Linear(3, 2).double()
+    calls = []
+    for p in head.parameters():
+        p.register_hook(lambda g: calls.append("pre"))
+    x = torch.randn(6, 4, dtype=torch.float64)
+    got = input_effects(model, x, output=lambda out: head(out), method="attribution")
+    assert all(p.grad is None for p in head.parameters()) and calls == []
+    torch.testing.assert_close(got, input_effects(plain, x, output=lambda out: head(out), method="attribution"), rtol=0,
+                               atol=0)

@@ -4,9 +4,10 @@
 that checkpoints activations with ``torch.utils.checkpoint(..., use_reentrant=True)`` (in eval mode too) refuses
 it ("torch.utils.checkpoint is incompatible with .grad()"), while ``.backward()`` runs through it.
 :func:`leaf_grads` takes the first where it can and falls back to the second, reading the leaves' ``.grad`` and
-putting back every ``.grad`` the backward pass touched (the leaves' and the model's parameters'); the parameters'
-gradient hooks (``register_hook``, ``register_post_accumulate_grad_hook``: an optimizer stepped in the backward pass)
-are set aside during that pass, so none runs.
+putting back every ``.grad`` the backward pass touched (the leaves', the model's parameters' and those of any other
+tensor of the graph that requires grad: a head given as ``output=``); their gradient hooks (``register_hook``,
+``register_post_accumulate_grad_hook``: an optimizer stepped in the backward pass) are set aside during that pass, so
+none runs.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ def leaf_grads(output: Tensor, leaves: Sequence[Tensor], model: nn.Module, *, re
                allow_unused: bool = False) -> tuple[Tensor | None, ...]:
     """``∂ output / ∂ leaf`` for each of ``leaves`` (``output`` a scalar), as ``torch.autograd.grad(output, leaves)``
     gives them; where a reentrant ``torch.utils.checkpoint`` in ``model``'s forward refuses that, by
-    ``output.backward()``, reading the leaves' ``.grad``: each leaf's and each parameter's ``.grad`` is set aside
-    before and put back after (the gradients the pass accumulated into the parameters are dropped), so no ``.grad``
-    changes either way; the parameters' gradient hooks do not run in that pass (they are set aside and put back).
+    ``output.backward()``, reading the leaves' ``.grad``: each leaf's, each parameter's and each other graph leaf's
+    ``.grad`` (a tensor the forward or ``output=`` uses that is not ``model``'s) is set aside before and put back after
+    (the gradients the pass accumulated into them are dropped), so no ``.grad`` changes either way; their gradient
+    hooks do not run in that pass (they are set aside and put back).
 
     Args:
         output: a scalar tensor that depends on the leaves through autograd.
@@ -42,9 +44,9 @@ def leaf_grads(output: Tensor, leaves: Sequence[Tensor], model: nn.Module, *, re
     leaves = tuple(leaves)
     if not _reentrant_checkpoint(output):  # the graph freed as the caller asks (a refused attempt would free part of it)
         return torch.autograd.grad(output, leaves, retain_graph=retain_graph, allow_unused=allow_unused)
-    held = {id(t): t for t in (*leaves, *model.parameters())}
+    held = {id(t): t for t in (*leaves, *model.parameters(), *_graph_leaves(output))}
     saved = {key: t.grad for key, t in held.items()}
-    hooks = [(d, dict(d)) for p in model.parameters()
+    hooks = [(d, dict(d)) for p in held.values()
              for d in (p._backward_hooks, getattr(p, "_post_accumulate_grad_hooks", None)) if d]
     try:
         for t in held.values():
@@ -77,6 +79,21 @@ def _reentrant_checkpoint(output: Tensor) -> bool:
         seen.add(node)
         stack.extend(n for n, _ in node.next_functions)
     return False
+
+
+def _graph_leaves(output: Tensor) -> list[Tensor]:
+    """The tensors ``output.backward()`` accumulates a ``.grad`` into outside a checkpoint's recomputation (the
+    variables of the graph's ``AccumulateGrad`` nodes: a head's weights given as ``output=``, not ``model``'s)."""
+    stack, seen, found = [output.grad_fn], set(), []
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        if type(node).__name__ == "AccumulateGrad":
+            found.append(node.variable)
+        stack.extend(n for n, _ in node.next_functions)
+    return found
 
 
 def leaf_grad(output: Tensor, leaf: Tensor, model: nn.Module, *, retain_graph: bool = False,
