@@ -308,7 +308,7 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
 
     def _label_task(self, model: nn.Module) -> str | None:
         """:func:`~lightning_causal.audits.label_task.label_task` of ``model``, found once per model: it walks every
-        module (1.7 ms on a network of 300 modules), and soft labels ask for it at every step; found again where the
+        module (0.55-1.7 ms on a network of 300 modules on the 2-core CI machine, depending on its load), and soft labels ask for it at every step; found again where the
         task a repair module states for ``model`` (:func:`~lightning_causal.audits.label_task.state_task`) changed."""
         tasks = self.__dict__.setdefault("_label_tasks", weakref.WeakKeyDictionary())
         stated = stated_task(model)  # a repair module states its task loss's task: another module's since makes it stale

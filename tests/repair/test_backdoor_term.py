@@ -479,7 +479,7 @@ def test_soft_labels_of_a_model_that_says_multilabel_are_refused_with_the_argmax
 
 
 def test_the_models_label_task_is_found_once_per_model(monkeypatch):
-    # label_task walks every module (1.7 ms on 300 modules): once per model, not at every step of soft labels
+    # label_task walks every module (0.55-1.7 ms on 300 modules, 2-core CPU): once per model, not at every step of soft labels
     import lightning_causal.repair.backdoor as backdoor
 
     calls = []
