@@ -163,8 +163,9 @@ def title_lines(title: str, width: int) -> list[str]:
 
 def largest_first(scores: Any, k: int) -> list[int]:
     """The indices of the ``k`` largest of ``scores`` (a 1-D tensor), largest first, ties in index order: the order of
-    a chart's bars (``topk`` leaves the order of ties unset: a map of 0 drew its features shuffled). A NaN comes last
-    (a sort puts it first: a feature whose mean |score| one NaN sample made NaN took the top bar, drawn empty).
+    a chart's bars (``topk`` leaves the order of ties unset: a map of 0 drew its features shuffled). A score that is
+    not finite comes last (a sort puts NaN and inf first: a feature whose mean |score| one NaN or inf sample made
+    non-finite took the top bar, drawn empty; the charts name such features in a note).
 
     Args:
         scores: one score per item ``[U]``.
@@ -174,11 +175,11 @@ def largest_first(scores: Any, k: int) -> list[int]:
         >>> import torch
         >>> largest_first(torch.tensor([0.5, 0.9, 0.5, 0.5]), 3), largest_first(torch.zeros(6), 4)
         ([1, 0, 2], [0, 1, 2, 3])
-        >>> largest_first(torch.tensor([float("nan"), 0.5, 0.9]), 3)
-        [2, 1, 0]
+        >>> largest_first(torch.tensor([float("nan"), 0.5, float("inf"), 0.9]), 4)
+        [3, 1, 0, 2]
     """
     if scores.is_floating_point():
-        scores = scores.masked_fill(scores.isnan(), -math.inf)
+        scores = scores.masked_fill(~scores.isfinite(), -math.inf)
     return scores.sort(descending=True, stable=True).indices[:k].tolist()
 
 

@@ -43,3 +43,13 @@ def test_a_feature_whose_mean_is_nan_does_not_take_the_top_bar():
     (_, fig), = tabular_maps(data, top=2)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["x2", "x1"]  # barh: bottom up, largest on top
+
+
+def test_a_feature_whose_mean_is_infinite_does_not_take_the_top_bar():
+    """largest_first pushed a NaN mean |score| to the end but not an infinite one (the final read: with one inf the chart
+    read feature 0 first, drawn as no bar): every score that is not finite comes last, as _not_finite's note says."""
+    causal = torch.tensor([[0.1, 1.0, 0.5]] * 4)
+    causal[2, 0] = math.inf
+    data = MapData(inputs=torch.zeros(4, 3), maps={"causal": causal}, audit="a", meta={"targets": [0, 0, 0, 0]})
+    (_, fig), = tabular_maps(data, top=2)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["x2", "x1"]
