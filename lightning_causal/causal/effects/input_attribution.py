@@ -41,6 +41,7 @@ from lightning_causal.causal.engine.gradient_cuts import (
 )
 from lightning_causal.causal.engine.leaf_gradients import leaf_grads
 from lightning_causal.causal.engine.live_values import close, close_elements
+from lightning_causal.causal.engine.probe_warnings import ProbeContentsWarning
 from lightning_causal.causal.engine.state import gather_target, resolve_target
 from lightning_causal.causal.engine.user_frame import outside_package
 
@@ -112,9 +113,12 @@ def _check_zero_gradient_means_no_effect(forward: Forward, xs: tuple[Tensor, ...
 
 def _warn_flat_features(forward: Forward, xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], bases: tuple[Tensor, ...],
                         est: Tensor, tidx: Tensor, clean: Tensor, rows: int) -> None:
-    """``UserWarning`` when features (groups) whose estimate is 0 at every sample move the output when set to the
-    baseline. Only those features are checked, each on up to :data:`FLAT_CHECK_SAMPLES` samples whose value differs
-    from the baseline there (elsewhere the effect is exactly 0), in one batched pass of those rows."""
+    """:class:`~lightning_causal.causal.engine.probe_warnings.ProbeContentsWarning` when features (groups) whose
+    estimate is 0 at every sample move the output when set to the baseline: a flat point at these samples (ReLUs off
+    at both rows of a dry run say nothing of the whole probe), the category of the other warnings of a gradient 0 at
+    the samples (``CaptumBaseline``'s), which :meth:`~lightning_causal.audits.base.Audit.dry_run` ignores. Only those
+    features are checked, each on up to :data:`FLAT_CHECK_SAMPLES` samples whose value differs from the baseline there
+    (elsewhere the effect is exactly 0), in one batched pass of those rows."""
     num_groups = est.shape[1]
     differs = changed_groups(xs, masks, bases, num_groups)  # [N, G]: setting the group to the baseline changes the sample
     flat = ~est.ne(0).any(0) & differs.any(0)  # [G]: 0 at every sample, yet some sample is not at the baseline
@@ -143,7 +147,7 @@ def _warn_flat_features(forward: Forward, xs: tuple[Tensor, ...], masks: tuple[T
             "baseline moves the output: the model sits at a flat point in them (an extremum, as a prototype head's "
             "-||x - p||^2 at x = p, or ReLUs off there), where the estimate cannot tell such a feature from one without "
             "effect. Their effects are not 0: use method='exact' (interventions) for them",
-            UserWarning, stacklevel=outside_package())
+            ProbeContentsWarning, stacklevel=outside_package())
 
 
 def input_attribution_estimates(

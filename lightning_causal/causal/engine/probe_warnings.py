@@ -4,7 +4,8 @@ Such a warning says what the samples hold, not what the caller configured: too f
 layers by, one sample of each explained class, samples repeated or without spread, groups constant over the
 samples or already equal to the baseline, layers these samples neither move nor route through, a correlation
 the samples cannot determine (``GaussianCopula``), one-hot blocks seen in them or an output constant over inputs
-drawn from them (``SobolAudit``), a gradient exactly 0 at them (``CaptumBaseline``), a class that Neural Cleanse
+drawn from them (``SobolAudit``), a gradient exactly 0 at them (``CaptumBaseline``; features at a flat point,
+``input_effects(method='attribution')``), a class that Neural Cleanse
 flags among two (``neural_cleanse``, ``BackdoorAudit``). A probe of two rows (an
 audit's dry run) trips most of them whatever the model, so callers that run on such a probe filter them by
 category, never by their wording, which may change (``SobolAudit`` and ``CausalGraphAudit`` check theirs on the
