@@ -32,6 +32,7 @@ __all__ = [
     "preferred_pass_bytes",
     "remembered_fit",
     "rows_per_pass",
+    "said_in_block",
     "settle_shards",
     "sharded_rows",
 ]
@@ -348,6 +349,25 @@ def first_in_block(key: str) -> bool:
         return False
     block.said.add(key)
     return True
+
+
+def said_in_block(key: str) -> bool:
+    """Whether a warning of ``key`` was already said (:func:`first_in_block`) in the :func:`remembered_fit` block open
+    now, without recording anything; ``False`` outside any block. A check that computes statistics of the outputs
+    before warning asks this first, so that the block's later passes skip the statistics of a warning already given.
+
+    Args:
+        key: the warning's kind, as given to :func:`first_in_block`.
+
+    Examples:
+        >>> with remembered_fit():
+        ...     said_in_block("evidential"), first_in_block("evidential"), said_in_block("evidential")
+        (False, True, True)
+        >>> said_in_block("evidential")
+        False
+    """
+    block = _FIT.get()
+    return block is not None and key in block.said
 
 
 def _each_chunk(start: int, stop: int, rows: int, fn: Callable[[Tensor], T], device: torch.device, retry: bool = True) -> list[T]:

@@ -13,11 +13,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.engine.batching import first_in_block, remembered_fit
+from lightning_causal.causal.engine.batching import first_in_block, remembered_fit, said_in_block
 from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.eager import force_eager
 from lightning_causal.causal.engine.generators import generators_registered
 from lightning_causal.causal.engine.input_kinds import check_input_kinds, samples_hint
+from lightning_causal.causal.engine.kept_attributes import keep_attributes
 
 __all__ = ["frozen_params", "audit_mode", "eval_mode", "rnn_backward", "check_logits", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple",
            "inputs_type_error", "model_devices"]
@@ -89,7 +90,9 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     """Put ``model`` in eval mode (and ``torch.no_grad`` unless ``grad``), then restore every
     submodule's ``training`` flag and every buffer, also on exceptions: a buffer that the model
     updates in each forward pass whatever its mode (a call counter, an enabled quantisation
-    observer's running range) ends as it began, the very tensor with its values; the global random
+    observer's running range) ends as it began, the very tensor with its values, and so does a tensor
+    kept as a plain attribute (a recurrent state carried across batches, ``self.h = h.detach()``:
+    :mod:`~lightning_causal.causal.engine.kept_attributes`); the global random
     generators too (:func:`rng_preserved` on the CPU and the model's CUDA devices): a model that
     draws noise in eval mode (MC dropout kept on) leaves the caller's streams where they were
     (``rng=False`` for a wrapper around each of many calls, whose caller restores them once: each
@@ -119,7 +122,7 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     if not isinstance(model, nn.Module):
         raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
     modes = [(m, m.training) for m in model.modules()]
-    buffers = _kept_buffers(model)
+    buffers, attributes = _kept_buffers(model), keep_attributes(model)
     grad_ctx = rnn_backward(model) if grad else torch.no_grad()
     try:
         eval_mode(model)
@@ -133,6 +136,7 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
         for m, mode in modes:
             m.training = mode
         _restore_buffers(buffers)
+        attributes.restore()
 
 
 def eval_mode(model: nn.Module) -> None:
@@ -313,7 +317,8 @@ def check_logits(outputs: Tensor, caller: str) -> Tensor:
     (``output=lambda out: out - out.mean(1, keepdim=True)``: the same softmax). Warned once per
     :func:`~lightning_causal.causal.engine.batching.remembered_fit` block (an audit, an :func:`audit_mode`)
     and ``caller`` (:func:`~lightning_causal.causal.engine.batching.first_in_block`), not at each of its
-    passes; outside one, at every call.
+    passes, whose statistics are not computed once it has warned
+    (:func:`~lightning_causal.causal.engine.batching.said_in_block`); outside one, at every call.
 
     Raises:
         ValueError: naming ``output=`` and the exact fix, ``output=lambda out: out.log()``
@@ -337,9 +342,11 @@ def check_logits(outputs: Tensor, caller: str) -> Tensor:
                 f"sums to 1: it returns probabilities already, and a softmax is applied to its output by {caller}, which "
                 "expects logits (the softmax of probabilities flattens them). Pass `output=lambda out: out.log()`: log-probabilities are logits whose "
                 "softmax gives the probabilities back")
-        # concentrations: at least 1 everywhere, half the rows or more with a class of less evidence than one observation
-        if outputs.shape[0] >= 4 and bool((out >= 1).all()) and bool(out.amin(1).median() < 2) and first_in_block(
-                f"evidential outputs read by {caller}"):
+        # concentrations: at least 1 everywhere, half the rows or more with a class of less evidence than one observation;
+        # the statistics only where the block has not warned of them yet (each of its passes calls this)
+        key = f"evidential outputs read by {caller}"
+        if outputs.shape[0] >= 4 and not said_in_block(key) and bool((out >= 1).all()) \
+                and bool(out.amin(1).median() < 2) and first_in_block(key):
             warnings.warn(
                 f"Every entry of the model's output [N, {outputs.shape[1]}] is at least 1 and half its rows or more hold one below "
                 f"2, as the concentrations alpha (evidence + 1) of an evidential (Dirichlet) classifier do, and a softmax is applied to it by {caller}, "
