@@ -16,6 +16,7 @@ from lightning_causal.causal.engine.ablation import (
     check_baselines,
     shown_baseline,
 )
+from lightning_causal.causal.engine.gradient_cuts import float_reading
 from lightning_causal.causal.engine.token_ids import INDEX_DTYPES
 
 if TYPE_CHECKING:
@@ -88,8 +89,8 @@ def check_token_options(audit: CaptumBaseline, x: Tensor) -> None:
         raise ValueError(
             f"Expected argument `methods` to hold perturbation methods for {dtype} inputs (uint8 pixels, int8/int16 samples "
             f"or bool masks the model casts inside) but got the gradient methods {gradient}, which need float inputs: read the probe as "
-            "floats, `unpack_batch=lambda batch: (batch[0].float(), batch[1], None)` (a model that casts inside, x.float() / 255 "
-            "of pixels or x.float() / 32768 of int16 samples, reads them the same), or use methods such as ('FeatureAblation', "
+            f"floats, `unpack_batch=lambda batch: (batch[0].float(), batch[1], None)` (a model that casts inside, "
+            f"{float_reading(dtype)}, reads them the same), or use methods such as ('FeatureAblation', "
             "'ShapleyValueSampling')")
     b = audit.baseline
     # pixels and masks also take an integer tensor broadcastable to the inputs (a per-pixel reference image): the

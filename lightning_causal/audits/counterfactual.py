@@ -31,6 +31,7 @@ from lightning_causal.audits.options import (
 )
 from lightning_causal.causal.engine.checks import check_class_labels, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
+from lightning_causal.causal.engine.gradient_cuts import float_reading
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.token_ids import INDEX_DTYPES
 from lightning_causal.causal.engine.user_frame import outside_package
@@ -205,7 +206,7 @@ class CounterfactualAudit(Audit):
                 way = "; give the model real inputs, torch.view_as_real(z), that it turns complex inside (torch.view_as_complex)"
             elif dtype not in INDEX_DTYPES:  # no token ids (no values between them): samples the model casts inside
                 info = torch.iinfo(dtype)
-                way = (f"{floats}e.g. x.float() / 32768 of int16 PCM audio, reads them the same), with `bounds=({info.min}, {info.max})` "
+                way = (f"{floats}{float_reading(dtype)}, reads them the same), with `bounds=({info.min}, {info.max})` "
                        f"for {dtype} samples")
             else:
                 way = ""

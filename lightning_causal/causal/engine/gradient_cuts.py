@@ -7,7 +7,9 @@ estimates' and the counterfactual search's refusals and warnings use, written on
 - :data:`FLAT_STEPS`: what makes a gradient that flows 0 at every sample (``torch.round``, ``floor``, ``sign``);
 - :func:`not_float_input`: why an input of an integer, bool or complex dtype has no gradient and the ways that work
   for it (token ids named for ``int32``/``int64`` only: ``int16`` and ``int8`` inputs are audio samples far more
-  often).
+  often);
+- :func:`float_reading`: how a model reads integers of a dtype as floats, scaled by the dtype's own range
+  (``x.float() / 128`` of ``int8`` samples, ``/ 255`` of ``uint8`` pixels, ``/ 32768`` of ``int16`` samples).
 
 Examples:
     >>> from torch import nn
@@ -23,7 +25,7 @@ from torch import nn
 from lightning_causal.causal.engine.quantized import no_gradient_cause
 from lightning_causal.causal.engine.token_ids import INDEX_DTYPES
 
-__all__ = ["CUT_STEPS", "DETACHED", "FLAT_STEPS", "gradient_cut_causes", "not_float_input"]
+__all__ = ["CUT_STEPS", "DETACHED", "FLAT_STEPS", "float_reading", "gradient_cut_causes", "not_float_input"]
 
 #: code in a forward that stops autograd while the values flow on
 DETACHED = "a .detach() or torch.no_grad()"
@@ -48,6 +50,33 @@ def gradient_cut_causes(model: nn.Module, *, quantized_after: str = ": quantize_
     return ", or ".join(c for c in causes if c)
 
 
+def float_reading(dtype: torch.dtype) -> str:
+    """How a model that casts integer inputs of ``dtype`` inside reads them as floats, scaled by the dtype's own range,
+    for the ways out of the refusals of such inputs: ``x.float() / 255`` of ``uint8`` pixels, ``x.float() / 2^(b-1)``
+    of signed ``b``-bit samples (PCM audio: ``int8`` / 128, ``int16`` / 32768, ``int32`` / 2147483648, each mapping
+    the dtype's range onto ``[-1, 1)``), ``x.float() / max`` of other unsigned integers (``uint16`` / 65535), and
+    ``x.float()`` alone of ``bool`` masks and ``int64`` values.
+
+    Args:
+        dtype: the input's integer or bool dtype.
+
+    Examples:
+        >>> float_reading(torch.int8), float_reading(torch.int16)
+        ('x.float() / 128 of int8 samples', 'x.float() / 32768 of int16 samples')
+        >>> float_reading(torch.uint8), float_reading(torch.bool)
+        ('x.float() / 255 of uint8 pixels', 'x.float() of bool masks')
+    """
+    name = str(dtype).removeprefix("torch.")
+    if dtype == torch.bool:
+        return "x.float() of bool masks"
+    if dtype == torch.uint8:
+        return "x.float() / 255 of uint8 pixels"
+    if dtype == torch.int64 or dtype.is_floating_point or dtype.is_complex:
+        return f"x.float() of {name} values"
+    info = torch.iinfo(dtype)
+    return f"x.float() / {-info.min} of {name} samples" if info.min < 0 else f"x.float() / {info.max} of {name} values"
+
+
 def not_float_input(dtype: torch.dtype, exact: str = "method='exact'") -> str:
     """Why an input of ``dtype`` (not floating point) has no gradient, and the ways that work, for a refusal's
     parentheses; ``exact``: the caller's way that needs no gradient.
@@ -66,8 +95,8 @@ def not_float_input(dtype: torch.dtype, exact: str = "method='exact'") -> str:
     if dtype in (torch.uint8, torch.bool):
         return ("uint8 pixels or bool masks that the model casts inside: pass inputs.float() (x.float() / 255 inside reads "
                 f"them the same) or use {exact}")
-    ways = ("integer inputs have no gradient: a model that casts them in its first line (x.float(), x.float() / 32768 "
-            "for PCM audio) reads float samples the same, so pass inputs.float()")
+    ways = (f"integer inputs have no gradient: a model that casts them in its first line (x.float(), {float_reading(dtype)}) "
+            "reads float samples the same, so pass inputs.float()")
     if dtype in INDEX_DTYPES:
         ways += ("; token ids have no values between tokens: work at the embedding layer's output instead ("
                  "unit_effects(model, ids, '<embedding layer>', method='attribution') estimates there)")
