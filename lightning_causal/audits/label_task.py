@@ -398,8 +398,10 @@ def level_outputs(labels: Any, outputs: Any, model: Any = None, output: Any = No
     """Why the model's outputs ``[N, C]`` (``C >= 2``) read as per-level sigmoid decisions rather than
     the class scores of one decision, or ``None``: ``model`` says it is multi-label (:func:`label_task`:
     a held ``nn.BCEWithLogitsLoss``, ``hparams.task = "multilabel"``, ...) and is explained as it returns
-    (``output``, the audit's ``output=``, is ``None``), yet its probe's ``labels`` are one whole-number
-    class per sample ``[N]`` beyond 0 and 1 (a multi-label classifier's labels are multi-hot ``[N, C]``;
+    or by one of its heads (``output``, the audit's ``output=``, is ``None``, a key or an index: ``model`` is then
+    :func:`task_model`'s, the head's task where the model declares it per head, as callers pass it; a callable
+    ``output=`` is taken as given, the way out named for a one-vs-rest classifier), yet its probe's ``labels`` are
+    one whole-number class per sample ``[N]`` beyond 0 and 1 (a multi-label classifier's labels are multi-hot ``[N, C]``;
     labels 0/1 ``[N]`` are one label's binary decision). That is an ordinal head's cumulative logits
     (CORAL, trained with BCE on ``rank > k``; CORN's conditional logits, ``rank > k`` given ``rank > k - 1``)
     or a discrete-time survival model's interval hazards: the largest output is no rank, and the softmax over them no probability. A guess, warned about
@@ -417,8 +419,8 @@ def level_outputs(labels: Any, outputs: Any, model: Any = None, output: Any = No
         >>> level_outputs(torch.tensor([0, 1, 1]), torch.zeros(3, 3), Coral()), level_outputs(torch.tensor([0, 3, 2]), torch.zeros(3, 3), nn.Linear(4, 3))
         (None, None)
     """
-    if output is not None or not isinstance(outputs, Tensor) or outputs.dim() != 2 or outputs.shape[1] < 2:
-        return None
+    if callable(output) or not isinstance(outputs, Tensor) or outputs.dim() != 2 or outputs.shape[1] < 2:
+        return None  # a key or an index selects a head, which may itself be ordinal: its declared task decides
     if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.numel() == 0 or labels.dtype == torch.bool \
             or labels.is_complex():
         return None
@@ -427,7 +429,10 @@ def level_outputs(labels: Any, outputs: Any, model: Any = None, output: Any = No
         return None
     if float(lab.max()) < 2 or float(lab.min()) < 0 or label_task(model) != "multilabel":
         return None
-    return (f"the model says each of its {outputs.shape[1]} outputs is its own sigmoid decision (a multi-label loss or "
-            f"`task` it holds) while its probe's labels are one class per sample, {int(lab.min())} to {int(lab.max())}: "
+    said = (f"each of its {outputs.shape[1]} outputs is its own sigmoid decision (a multi-label loss or `task` it holds)"
+            if output is None or output == "logits" else
+            f"each of the {outputs.shape[1]} outputs of its head `output={output!r}` is its own sigmoid decision (the "
+            "`task` it declares for that head)")
+    return (f"the model says {said} while its probe's labels are one class per sample, {int(lab.min())} to {int(lab.max())}: "
             "per-level logits, such as an ordinal head's cumulative logits (rank > k) or a survival model's interval "
             "hazards")
