@@ -6,6 +6,7 @@ An audit epoch's run (the audits, the report, the scalars and the TensorBoard co
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -183,7 +184,9 @@ class CausalAuditCallback(AuditRun, Callback):
     validated against the real model and run once on 2 probe samples (a dry run that leaves no
     trace), and ``report_dir`` is checked by writing a file: every misconfiguration raises
     there, naming the parameter, instead of after the first epochs. A callback used for another
-    ``fit`` starts fresh (probe, schedule, report directory).
+    ``fit`` starts fresh (probe, schedule, report directory); ``copy.copy(callback)`` is a callback of its own
+    (audits copied, its own renderer and state), which may share a Trainer with the original (given audits of other
+    names).
 
     Audits run during ``trainer.fit`` only; ``trainer.validate``/``test`` with the callback audit
     nothing (a warning says so): :func:`~lightning_causal.callbacks.posthoc.audit_model` audits a trained
@@ -267,6 +270,22 @@ class CausalAuditCallback(AuditRun, Callback):
         self._warnings = WarningsOncePerFit()
         self._fit_clock: float | None = None  # see AuditRun._run
         self._undrawn = None  # see AuditRun._draw_last
+
+    def __copy__(self) -> CausalAuditCallback:
+        """``copy.copy(callback)``: a callback of the same configuration with its own audits (shallow copies of
+        them, each reset as a fit resets it), renderer and state, as one built with the same arguments: two copies
+        in one Trainer (one given other audits or renamed ones) keep their own text cards, warnings and schedule
+        records. The probe given (``probe=``) and the callables are shared, as the arguments would be."""
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.audits = [copy.copy(audit) for audit in self.audits]
+        r = self._renderer
+        new._renderer = TensorBoardRenderer(max_samples=r.max_samples, bar_top=r.bar_top, figure_kind=r.figure_kind,
+                                            image_origin=r.image_origin)
+        new._warnings = WarningsOncePerFit()
+        new.report_dir, new._report_tag, new._seconds_tag = self._report_dir_given, "", AUDIT_SECONDS
+        new._reset()
+        return new
 
     @property
     @override
