@@ -446,7 +446,8 @@ class AuditModelCheckpoint(_OnAudits, ModelCheckpoint):
 
     The audit schedule decides when checkpoints are considered: ``every_n_epochs``,
     ``every_n_train_steps``, ``train_time_interval`` and ``save_on_train_epoch_end`` are not
-    accepted. ``save_last`` saves the last checkpoint at audited epochs; add a plain
+    accepted. ``save_last`` saves the last checkpoint at every audited epoch, improved or not (Lightning 2.6's
+    ``ModelCheckpoint`` saves it only beside a top-k checkpoint), and not at the end of training; add a plain
     ``ModelCheckpoint(save_last=True)`` for one every epoch. With Lightning's ``ModelPruning``, list
     it before the ``CausalAuditCallback``: pruning after the audit would save weights the audit did
     not see (``setup`` warns).
@@ -489,3 +490,22 @@ class AuditModelCheckpoint(_OnAudits, ModelCheckpoint):
         super().setup(trainer, pl_module, stage)
         if stage == "fit":
             _check_pruning_order(self.monitor, trainer)
+
+    @override
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # at an epoch whose audit computed `monitor`: the top-k checkpoints, then `last` whether or not a top-k one
+        # was saved (Lightning 2.6 saves `last` only beside a top-k checkpoint, so after the best audit `last.ckpt`
+        # stayed the best epoch's and a resume from it went back there)
+        if not _due(type(self).__name__, self.monitor, trainer, getattr(self, "strict", True)):
+            return
+        if self._should_skip_saving_checkpoint(trainer):
+            return
+        candidates = self._monitor_candidates(trainer)
+        self._save_topk_checkpoint(trainer, candidates)
+        self._save_last_checkpoint(trainer, candidates)
+
+    @override
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # nothing: Lightning 2.6 saves `last` at the end of training where none was saved, weights no audit saw;
+        # this callback's checkpoints are audited epochs only
+        return
