@@ -162,7 +162,8 @@ def validation_data(trainer: Trainer) -> Iterator[None]:
     sanity check): with ``check_val_every_n_epoch > 1`` and ``num_sanity_val_steps=0`` the probe was
     the training data, silently. They are requested here as Lightning requests them (the
     ``val_dataloader`` hook, the trainer's own processing), with the global random states and those
-    of the datamodule's generators restored afterwards, and the validation loop is then left as it
+    of the datamodule's and the LightningModule's generators (either may define the hook; the module's held at any
+    depth of its tree) restored afterwards, and the validation loop is then left as it
     was: Lightning requests them again when the fit first validates, at the same point of the random
     streams as without the callback. A hook that draws at random (a random subset of the validation
     set) would otherwise shift training's streams, and validate on other samples than the same fit
@@ -174,7 +175,7 @@ def validation_data(trainer: Trainer) -> Iterator[None]:
     names = ("_combined_loader", "_max_batches", "_last_val_dl_reload_epoch", "_seen_batches_per_dataloader")
     saved = {name: getattr(val_loop, name) for name in names if hasattr(val_loop, name)}
     try:
-        with rngs_untouched(trainer.datamodule):
+        with rngs_untouched(trainer.datamodule, trainer.lightning_module):  # the hook may be the module's own
             trainer.validating = True
             try:
                 val_loop.setup_data()
