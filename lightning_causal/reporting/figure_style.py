@@ -5,6 +5,23 @@ the reading of an exported number.
 Sized for TensorBoard's image cards, which fit an image into a landscape box of about 380 x 200
 pixels: figures about 520 pixels wide (matplotlib's 100 dpi) and about half as high, labels of at
 least 9 points.
+
+Scores that are not finite (NaN, +inf, -inf: a NaN gradient of one sample, a diverged model) follow one rule in
+every map kind (tabular bars, token strips, image, frame, point and sequence maps):
+
+- drawn: where a score is a colour (a heatmap's pixel, a token's box, a point) in the grey :data:`NOT_FINITE`, a
+  colour map's "bad" colour (:func:`not_finite_colours`; matplotlib's own is transparent, which on a white figure
+  reads as a score of 0); where it is a length (a bar: a tabular feature's mean |score|, a signal's step) as no bar
+  (:func:`step_bars`).
+- order: below every finite score: last in a largest-first ranking (:func:`largest_first`), so out of a top-k chart.
+- scale: it counts towards no colour scale or axis: a map's limit is its largest finite |score|
+  (:func:`~lightning_causal.reporting.image_figures.finite_peak`), and a scale is signed (diverging) only where a
+  finite score is below 0 (:func:`has_negative`).
+- note: beside the drawing, ``"k of n scores are not finite (NaN/inf)"`` and how they are drawn
+  (:func:`not_finite_note`: ``": grey"``, ``": no bar for x1, x2"``), after the map's name where a figure holds
+  several maps (:func:`not_finite_notes`): a tabular chart's caption, a token strip's title, the note under a heatmap row (image, frame and
+  point maps) or a sequence's figure. ``n`` counts the scores the figure draws from (a sample's map; a tabular
+  chart's scores of every sample).
 """
 
 from __future__ import annotations
@@ -16,8 +33,9 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["MAGNITUDE", "MAX_BARS", "NEG", "POS", "WIDTH", "largest_first", "layer_labels", "numbers_named", "path_tail", "short_label",
-           "short_labels", "step_bars", "strip_common_prefix", "title_lines", "to_float"]
+__all__ = ["MAGNITUDE", "MAX_BARS", "NEG", "NOT_FINITE", "POS", "WIDTH", "has_negative", "largest_first", "layer_labels",
+           "not_finite_colours", "not_finite_note", "not_finite_notes", "numbers_named", "path_tail", "short_label", "short_labels", "step_bars",
+           "strip_common_prefix", "title_lines", "to_float"]
 
 WIDTH = 5.2  # inches at 100 dpi: 520 pixels, about the width of a TensorBoard image card
 POS, NEG = "tab:red", "tab:blue"
@@ -25,13 +43,16 @@ MAGNITUDE = "0.45"  # bars of values without a sign (a mean |effect|): no red/bl
 #: more steps than this are drawn as one outline per sign (:func:`step_bars`): a bar is then under 2 pixels wide
 #: in a card, and matplotlib builds about one bar a millisecond (3 s a figure of a 2,000-step signal)
 MAX_BARS = 256
+#: the colour of a score that is not finite (NaN, +-inf) wherever a score is drawn as a colour (the module's rule)
+NOT_FINITE = "0.75"
 _LAST_COMPARISON = re.compile(r"(<=|>=|!=|==|<|>|=)[^<>=!]*$")  # a name's last '=value', '<=30', '>30'
 
 
 def step_bars(ax: Any, values: Sequence[float], colours: tuple[Any, Any], **kwargs: Any) -> None:
     """Bars of width 1 at ``0 .. T-1`` of height ``values[t]`` in ``colours[0]`` (``>= 0``) or ``colours[1]``
     (below 0): ``ax.bar`` up to :data:`MAX_BARS` values, else the same bars as one filled step outline per
-    sign (``ax.stairs`` on the edges ``t ± 0.5``), two artists whatever ``T``.
+    sign (``ax.stairs`` on the edges ``t ± 0.5``), two artists whatever ``T``. A value that is not finite is no bar
+    (the module's rule; an infinite bar warned 'invalid value encountered in dot' at every draw).
 
     Args:
         ax: a matplotlib axes.
@@ -39,7 +60,7 @@ def step_bars(ax: Any, values: Sequence[float], colours: tuple[Any, Any], **kwar
         colours: the colours of the non-negative and the negative bars.
         **kwargs: passed to the artists (``alpha=``).
     """
-    values = [float(v) for v in values]
+    values = [f if math.isfinite(f := float(v)) else math.nan for v in values]  # NaN/inf: no bar (the module's rule)
     if len(values) <= MAX_BARS:
         ax.bar(range(len(values)), values, width=1.0, color=[colours[0] if v >= 0 else colours[1] for v in values], **kwargs)
         return
@@ -181,6 +202,85 @@ def largest_first(scores: Any, k: int) -> list[int]:
     if scores.is_floating_point():
         scores = scores.masked_fill(~scores.isfinite(), -math.inf)
     return scores.sort(descending=True, stable=True).indices[:k].tolist()
+
+
+def not_finite_note(values: Any, drawn: str) -> str:
+    """What a figure says of the scores of ``values`` that are not finite (NaN, +-inf; the module's rule):
+    ``"k of n scores are not finite (NaN/inf): <drawn>"``, ``n`` the number of ``values``; ``""`` where every one is
+    finite.
+
+    Args:
+        values: the scores the figure draws from (a tensor of any shape).
+        drawn: how the figure draws them (``"grey"``, ``"no bar for x1"``).
+
+    Examples:
+        >>> import torch
+        >>> not_finite_note(torch.tensor([0.5, float("nan"), float("-inf"), 2.0]), "grey")
+        '2 of 4 scores are not finite (NaN/inf): grey'
+        >>> not_finite_note(torch.tensor([[float("inf"), 1.0]]), "no bar"), not_finite_note(torch.ones(3), "grey")
+        ('1 of 2 scores is not finite (NaN/inf): no bar', '')
+    """
+    if not values.is_floating_point():
+        return ""
+    count = int((~values.isfinite()).sum())
+    if count == 0:
+        return ""
+    n = values.numel()
+    return f"{count} of {n} score{'s' if n > 1 else ''} {'is' if count == 1 else 'are'} not finite (NaN/inf): {drawn}"
+
+
+def not_finite_notes(maps: dict[str, Any], drawn: str) -> list[str]:
+    """The notes of a figure of ``maps`` (name -> a sample's scores) that hold scores that are not finite, one per such
+    map (:func:`not_finite_note`), after the map's name where the figure holds several maps (the module's rule).
+
+    Args:
+        maps: name -> the scores each map of the figure draws from.
+        drawn: how the figure draws them (``"grey"``, ``"no bar"``).
+
+    Examples:
+        >>> import torch
+        >>> nan = float("nan")
+        >>> not_finite_notes({"causal": torch.tensor([nan, 1.0]), "IG": torch.ones(2)}, "grey")
+        ['causal: 1 of 2 scores is not finite (NaN/inf): grey']
+        >>> not_finite_notes({"causal": torch.tensor([nan, 1.0])}, "no bar")
+        ['1 of 2 scores is not finite (NaN/inf): no bar']
+    """
+    named = len(maps) > 1
+    return [f"{name}: {text}" if named else text for name, m in maps.items() if (text := not_finite_note(m, drawn))]
+
+
+def not_finite_colours(cmap: str) -> Any:
+    """The colour map named ``cmap`` with :data:`NOT_FINITE` as its "bad" colour, which ``imshow`` and ``scatter``
+    give a NaN or infinite value (they mask both; the module's rule; matplotlib's own bad colour is transparent: such a pixel read as a
+    score of 0 on a white figure). The map keeps its name.
+
+    Args:
+        cmap: a matplotlib colour map's name (``"RdBu_r"``, ``"Reds"``).
+
+    Examples:
+        >>> import math
+        >>> grey = not_finite_colours("RdBu_r")
+        >>> grey.name, [float(c) for c in grey(math.nan)]
+        ('RdBu_r', [0.75, 0.75, 0.75, 1.0])
+    """
+    from matplotlib import colormaps
+
+    return colormaps[cmap].with_extremes(bad=NOT_FINITE)
+
+
+def has_negative(values: Any) -> bool:
+    """Whether a finite value of ``values`` is below 0: a map drawn on a signed (diverging) scale; a ``-inf``
+    counts towards no scale (the module's rule).
+
+    Args:
+        values: a map's values (a tensor).
+
+    Examples:
+        >>> import torch
+        >>> has_negative(torch.tensor([0.5, float("-inf")])), has_negative(torch.tensor([0.5, -0.1]))
+        (False, True)
+    """
+    return bool(((values < 0) & values.isfinite()).any())
 
 
 def to_float(v: Any) -> float:

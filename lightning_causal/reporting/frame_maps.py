@@ -12,7 +12,7 @@ from functools import partial
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from lightning_causal.reporting.figure_style import title_lines
+from lightning_causal.reporting.figure_style import not_finite_colours, title_lines
 from lightning_causal.reporting.image_figures import (
     ImageOrigin,
     reshow_input,
@@ -88,7 +88,7 @@ def _frames_figure(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, floa
         hi = vmax[name]
         cmap, lo = ("RdBu_r", -hi) if signed[name] else ("Reds", 0.0)
         for t, ax in zip(frames, grid[r]):
-            im = ax.imshow(m[t].numpy(), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest", origin=origin)
+            im = ax.imshow(m[t].numpy(), cmap=not_finite_colours(cmap), vmin=lo, vmax=hi, interpolation="nearest", origin=origin)
         grid[r, 0].set_ylabel(name if len(name) <= 12 else name[:11] + "…", fontsize=9)
         bar = fig.colorbar(im, cax=grid[r, -1])
         bar.ax.tick_params(labelsize=7)

@@ -12,7 +12,14 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from lightning_causal.causal.engine.checks import check_choice
-from lightning_causal.reporting.figure_style import POS, short_label, short_labels, title_lines
+from lightning_causal.reporting.figure_style import (
+    POS,
+    has_negative,
+    not_finite_colours,
+    short_label,
+    short_labels,
+    title_lines,
+)
 
 __all__ = [
     "MAX_COLUMNS", "ORIGINS", "ImageOrigin", "check_origin", "heatmap_row", "image_grid_figure", "largest_change", "map_scale", "reshow_input", "retitled", "say_all_zero", "show_input",
@@ -168,7 +175,7 @@ def map_scale(values: Tensor, limit: float | None = None) -> tuple[str, float, f
     """
     v = values.detach().float()
     lim = limit or finite_peak(v) or 1.0
-    return ("RdBu_r", -lim, lim) if bool((v < 0).any()) else ("Reds", 0.0, lim)
+    return ("RdBu_r", -lim, lim) if has_negative(v) else ("Reds", 0.0, lim)  # a -inf signs no scale
 
 
 def say_all_zero(ax: Any, values: Tensor, bar: Any = None) -> bool:
@@ -275,7 +282,7 @@ def heatmap_row(
     show_input(axes[0], sample, origin)
     axes[0].set_title("input", fontsize=10)
     for ax, (name, m), img, (cmap, lo, hi) in zip(axes[1:], maps.items(), images, scales):
-        im = ax.imshow(img.numpy(), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest", origin=origin)
+        im = ax.imshow(img.numpy(), cmap=not_finite_colours(cmap), vmin=lo, vmax=hi, interpolation="nearest", origin=origin)  # NaN/inf grey
         ax.set_title(name, fontsize=10 if len(name) <= 16 else 8)
         bar_ax = make_axes_locatable(ax).append_axes("right", size="6%", pad=0.06)  # as tall as the image, whatever its aspect
         bar = fig.colorbar(im, cax=bar_ax)

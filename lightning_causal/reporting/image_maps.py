@@ -12,6 +12,7 @@ from torch import Tensor
 
 from lightning_causal.audits.options import tag_safe
 from lightning_causal.reporting.card_tags import COMPARE
+from lightning_causal.reporting.figure_style import has_negative, not_finite_notes
 from lightning_causal.reporting.image_figures import heatmap_row, strongest_channel
 from lightning_causal.reporting.map_data import (
     MapData,
@@ -53,8 +54,9 @@ def map_tags(names: list[str], methods: Iterable[str] = ()) -> list[str]:
 
 def map_scales(data: MapData, drawn: dict[str, Tensor]) -> tuple[dict[str, float], dict[str, bool], str | None]:
     """The colour scales of the values each map draws (``drawn``: name -> values), shared by every sample:
-    each map's limit (:func:`~lightning_causal.reporting.map_data.map_limits`), whether it is signed (it has a
-    negative value: a symmetric diverging scale, else one from 0), and the note below a figure of all the maps
+    each map's limit (:func:`~lightning_causal.reporting.map_data.map_limits`: its largest finite |value|), whether it
+    is signed (it has a finite negative value: a symmetric diverging scale, else one from 0), and the note below a
+    figure of all the maps
     (:func:`~lightning_causal.reporting.map_data.sign_note`; only for maps of a class's score, ``meta["targets"]``).
 
     Args:
@@ -68,7 +70,7 @@ def map_scales(data: MapData, drawn: dict[str, Tensor]) -> tuple[dict[str, float
         >>> map_scales(d, d.maps)
         ({'causal': 2.0, 'Saliency': 1.0}, {'causal': True, 'Saliency': False}, "red: raises the explained class's score, blue: lowers it; Saliency: size only")
     """
-    signed = {k: bool((v < 0).any()) for k, v in drawn.items()}
+    signed = {k: has_negative(v) for k, v in drawn.items()}  # a -inf score signs no scale (figure_style's rule)
     return map_limits(data, drawn), signed, sign_note(signed, data) if data.meta.get("targets") else None
 
 
@@ -77,7 +79,10 @@ def sample_figures(data: MapData, i: int, maps: dict[str, Tensor], signed: dict[
     """Sample ``i``'s figures of ``maps`` (its maps by name) as every map kind files them: one figure of all of
     them (``maps/sample_<i>``, with ``note``), or, beyond :data:`MAX_MAPS_PER_FIGURE` maps, one per map
     (``maps/sample_<i>/<tag>``, :func:`map_tags`), each with its own sign note (``signed``: whether each map's
-    scale is signed; :func:`~lightning_causal.reporting.map_data.sign_note`, for maps of a class's score).
+    scale is signed; :func:`~lightning_causal.reporting.map_data.sign_note`, for maps of a class's score). A map of
+    the sample that holds NaN or infinite scores (drawn grey) adds ``"<map>: k of n scores are not finite (NaN/inf):
+    grey"`` to its figure's note (:func:`~lightning_causal.reporting.figure_style.not_finite_notes`, the rule of every
+    map kind; ``n``: the sample's scores of that map; the name where the figure holds several maps).
 
     Args:
         data: the maps and what they explain.
@@ -88,10 +93,16 @@ def sample_figures(data: MapData, i: int, maps: dict[str, Tensor], signed: dict[
         draw: ``draw(maps, note=note) -> Figure``: the kind's figure of some of the sample's maps.
     """
     if len(maps) <= MAX_MAPS_PER_FIGURE:
-        return [(f"maps/sample_{i}", draw(maps, note=note))]
+        return [(f"maps/sample_{i}", draw(maps, note=_noted(note, maps)))]
     targets = data.meta.get("targets")
-    return [(f"maps/sample_{i}/{tag}", draw({name: maps[name]}, note=sign_note({name: signed[name]}, data) if targets else None))
+    return [(f"maps/sample_{i}/{tag}", draw({name: maps[name]}, note=_noted(sign_note({name: signed[name]}, data) if targets else None,
+                                                                           {name: maps[name]})))
             for name, tag in zip(maps, map_tags(list(maps), data.meta.get("methods") or ()))]
+
+
+def _noted(note: str | None, maps: dict[str, Tensor]) -> str | None:
+    """``note`` followed by what each of ``maps`` (a sample's) holds that is not finite, ``None`` where both are empty."""
+    return "; ".join(([note] if note else []) + not_finite_notes(maps, "grey")) or None
 
 
 def _drawn_planes(maps: Tensor) -> Tensor:
@@ -127,7 +138,9 @@ def image_maps(data: MapData, *, reuse: bool = False, kept: dict | None = None) 
     (causal) has the largest mean |score| (of several neighbouring slices of equal score, a group spanning them,
     the middle one), named in the title. ``data.image_origin="lower"`` draws the input and every map with row 0
     at the bottom (a spectrogram ``[N, 1, F, T]``: low frequencies below, as audio tools draw it). Signed maps of a class's score
-    (``meta["targets"]``: effects, attributions) say below what red and blue mean.
+    (``meta["targets"]``: effects, attributions) say below what red and blue mean. A NaN or infinite score is a grey pixel,
+    counts towards no colour scale, and the note below says how many of the sample's scores of each map are not finite
+    (:func:`sample_figures`; :mod:`~lightning_causal.reporting.figure_style`'s rule for every map kind).
 
     Args:
         data: the maps ``[N, C, H, W]`` (or ``[N, H, W]``, ``[N, C, D, H, W]``) and the probe inputs

@@ -17,6 +17,8 @@ from lightning_causal.reporting.figure_style import (
     NEG,
     POS,
     WIDTH,
+    not_finite_colours,
+    not_finite_notes,
     short_label,
     step_bars,
     title_lines,
@@ -161,6 +163,9 @@ def _sequence_figure(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
     xlabel = "time step" if last else "position"
     lines = title_lines(title, int(_FIGURE_WIDTH * 11))
     note = sign_note({name: scales[name][0] == "RdBu_r" for name in maps}, data) if data.meta.get("targets") else None
+    # a line per map of NaN/inf scores (figure_style's rule): no bar of one channel, a grey cell of a heatmap
+    note = "\n".join(([note] if note else []) + not_finite_notes(maps, "no bar" if x.shape[0] == 1 else "grey")) or None
+    below = 0.2 + 0.15 * note.count("\n") if note else 0.0  # inches under the panels
     key = (tuple(x.shape), tuple((name, scales[name], not bool(m.ne(0).any())) for name, m in maps.items()), xlabel, len(lines), note)
     bars = kept is not None and x.shape[0] == 1  # the one-channel figure: a line and bars per map
     if bars and key in kept and retitled(kept[key][0], lines):
@@ -173,11 +178,11 @@ def _sequence_figure(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
         fig.set_figheight(fig.get_figheight() + 0.25 * (len(lines) - 1))  # a long title wrapped, not cut at both edges
         fig.suptitle("\n".join(lines), fontsize=11)
         if note:  # one small line below: what red and blue mean
-            fig.set_figheight(fig.get_figheight() + 0.2)
+            fig.set_figheight(fig.get_figheight() + below)
             fig.text(0.5, 0.02, note, ha="center", va="bottom", fontsize=8, color="0.3")
         if bars:
             kept[key] = (fig, list(zip(fig.axes[:len(maps)], fig.axes[len(maps):])), built)  # (input axes, its twin) per map
-    fig.tight_layout(rect=(0.0, 0.2 / fig.get_figheight() if note else 0.0, 1.0, 1.0))
+    fig.tight_layout(rect=(0.0, below / fig.get_figheight(), 1.0, 1.0))
     return fig
 
 
@@ -252,7 +257,7 @@ def _signal_heatmaps(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
     axes[0].set_ylabel("input" if c <= 4 else f"input\n{word}", fontsize=9)  # a heatmap's rows: channels or features
     for ax, (name, m) in zip(axes[1:], maps.items()):
         cmap, vmin, vmax = scales[name]
-        im = ax.imshow(m.numpy(), aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest", extent=extent)
+        im = ax.imshow(m.numpy(), aspect="auto", cmap=not_finite_colours(cmap), vmin=vmin, vmax=vmax, interpolation="nearest", extent=extent)
         say_all_zero(ax, m, _side_colorbar(fig, ax, im))
         ax.set_ylabel(f"{short_label(name, 12)}\n{word}", fontsize=8)  # within the panel's height (the title names the map)
     for ax in axes[int(c <= 4):]:

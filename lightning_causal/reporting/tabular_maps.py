@@ -12,6 +12,7 @@ from lightning_causal.reporting.figure_style import (
     MAGNITUDE,
     WIDTH,
     largest_first,
+    not_finite_note,
     short_labels,
     title_lines,
 )
@@ -81,17 +82,14 @@ def _directions(data: MapData, columns: list[int], scores) -> list[float] | None
 
 
 def _not_finite(scores: torch.Tensor, features: list[int], names: list[str]) -> str:
-    """What a map's bars leave out, said beside them: how many of its scores of ``features`` are NaN or infinite and
-    which features they fall on (one such score of one sample makes the feature's mean |score| NaN or infinite, drawn
-    as no bar; the first map's also rank last, out of a top-k chart), as the token strips say theirs ("2 not finite,
-    grey"); "" where every score is finite."""
+    """What a map's bars leave out, said beside them (:func:`~lightning_causal.reporting.figure_style.not_finite_note`,
+    the rule of every map kind): how many of its scores of ``features`` (every sample's) are NaN or infinite and which
+    features they fall on (one such score of one sample makes the feature's mean |score| NaN or infinite, drawn as no
+    bar; the first map's also rank last, out of a top-k chart); "" where every score is finite."""
     bad = ~scores[:, features].isfinite()
-    if not bool(bad.any()):
-        return ""
     hit = [names[features[i]] for i in range(len(features)) if bool(bad[:, i].any())]
     shown = ", ".join(hit[:3]) + (f" and {len(hit) - 3} more" if len(hit) > 3 else "")
-    count = int(bad.sum())
-    return f"{count} score{'s' if count > 1 else ''} not finite: no bar for {shown}"
+    return not_finite_note(scores[:, features], f"no bar for {shown}")
 
 
 def _bar(value: torch.Tensor) -> float:
@@ -118,8 +116,9 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
     such map says "0 everywhere" in its panel (its features in index order, its axis 0 to 1, no colour key).
     A global map (one row for the whole probe, :func:`drawn_samples`) is titled with what it explains
     (``P(class 'high')``) and its single bars are grey: a variance share has no direction. A feature one of whose
-    scores is NaN or infinite (a NaN gradient of one sample) has no bar: the caption (one map) or a line per map under
-    the bars (several) says how many scores are not finite and on which features.
+    scores is NaN or infinite (a NaN gradient of one sample) has no bar and ranks last: the caption (one map) or a line
+    per map under the bars (several) says "k of n scores are not finite (NaN/inf): no bar for" those features, as
+    every map kind notes them (:mod:`~lightning_causal.reporting.figure_style`'s rule).
 
     Args:
         data: the maps ``[N, D]`` and the tabular probe inputs they explain.
@@ -150,11 +149,12 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
         if glob:  # one global value per feature (a Sobol' index): a size, no direction
             caption = "value over the whole probe"
         elif sign is None:  # each sample's own class: do its values support it, on average
-            sign = [1.0 if float(m) >= 0 else -1.0 for m in first.mean(0)]
+            sign = [(1.0 if m >= 0 else -1.0) if math.isfinite(m) else 0.0 for m in first.mean(0).tolist()]  # NaN/inf: no bar
             blue = any(sign[j] < 0 for j in order)  # name blue where a blue bar is drawn
             caption = f"mean |effect| (red: raises {raised},\nblue: lowers it)" if blue else f"mean |effect| (red: raises {raised})"
         else:  # three short lines: the axes narrow under long feature names
-            grey = "; grey: no direction" if any(sign[j] == 0 for j in order) else ""
+            drawn = [j for j in order if math.isfinite(float(size[j]))]  # a NaN/inf mean is no bar: no grey one
+            grey = "; grey: no direction" if any(sign[j] == 0 for j in drawn) else ""
             caption = f"mean |effect|\nred: a higher value raises {raised},\nblue: lowers it{grey}"
         colours = [MAGNITUDE] * k if sign is None else [_SIGN_COLOURS[sign[j]] for j in order[::-1]]
         # barh draws bottom-up: largest on top; a bar of an infinite mean NaN, undrawn as a NaN one is (matplotlib

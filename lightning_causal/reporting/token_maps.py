@@ -9,7 +9,7 @@ from typing import Any
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from lightning_causal.reporting.figure_style import WIDTH
+from lightning_causal.reporting.figure_style import NOT_FINITE, WIDTH, not_finite_note
 from lightning_causal.reporting.image_figures import finite_peak
 from lightning_causal.reporting.image_maps import map_tags
 from lightning_causal.reporting.map_data import MapData, drawn_samples, map_limits, sample_title
@@ -94,6 +94,9 @@ def token_maps(data: MapData, chars_per_line: int = 56) -> list[tuple[str, Figur
     :data:`MAX_WINDOW_LINES` lines is drawn as that many, each sentence its own: around its token of largest |score|
     of the first map, the same lines in every map's strip and card, holding as many of the other maps' largest tokens
     as they can; the title names the tokens drawn and, in a map's card, that map's largest token where it is left out.
+    A score that is NaN or infinite is a grey box, counts towards no colour scale, and a line under its strip's title
+    says "k of n scores are not finite (NaN/inf): grey" (``n``: the sentence's tokens without padding), as every map
+    kind notes them (:mod:`~lightning_causal.reporting.figure_style`'s rule).
 
     Args:
         data: the maps ``[N, T]`` and the token ids ``[N, T]`` they explain.
@@ -160,23 +163,23 @@ def _strips(data: MapData, i: int, scores: dict[str, Tensor], lines: list[list[t
             chars_per_line: int, cmap: Any, note: str | None = None) -> Figure:
     """Sample ``i``'s figure: one strip per map of ``scores``, the words of ``lines`` boxed in their colour (``note``:
     title lines under the sample's, the window of a long sentence drawn)."""
+    unfinished = {name: not_finite_note(v, "grey") for name, v in scores.items()}  # a title line of each strip that has one
     fig = Figure(figsize=(WIDTH * 1.15, _strips_height(len(lines), len(scores)) + _NOTE_HEIGHT * (note or "").count("\n")
-                          + (_NOTE_HEIGHT if note else 0.0)))
+                          + (_NOTE_HEIGHT if note else 0.0) + _NOTE_HEIGHT * sum(map(bool, unfinished.values()))))
     axes = fig.subplots(len(scores), 1, squeeze=False)[:, 0]
     for ax, (name, v) in zip(axes, scores.items()):
         lim, own = limits[name], finite_peak(v)
         for row, line in enumerate(lines):
             for j, col, text in line:
                 level = float(v[j]) / lim
-                finite = math.isfinite(level)  # a NaN or infinite score: a grey box (cmap(NaN) is transparent)
+                finite = math.isfinite(level)  # a NaN or infinite score: a grey box (figure_style's rule)
                 ax.text(col / chars_per_line, 1.0 - (row + 0.5) / len(lines), text, fontsize=10, family="monospace",
                         ha="left", va="center", color="white" if finite and abs(level) > 0.6 else "black",
-                        bbox={"facecolor": cmap(0.5 + 0.5 * level) if finite else "0.75", "edgecolor": "none", "pad": 1.5})
+                        bbox={"facecolor": cmap(0.5 + 0.5 * level) if finite else NOT_FINITE, "edgecolor": "none", "pad": 1.5})
         ax.set_xlim(0, 1)
         scale = "" if own == lim else f", colour scale ±{lim:.3g}"
-        bad = int((~v.isfinite()).sum())
-        grey = f"; {bad} not finite, grey" if bad else ""
-        ax.set_title(f"{name} (max |score| {own:.3g}{scale}; red +, blue −{grey})", fontsize=9, loc="left")  # no colour bar
+        grey = f"\n{unfinished[name]}" if unfinished[name] else ""
+        ax.set_title(f"{name} (max |score| {own:.3g}{scale}; red +, blue −){grey}", fontsize=9, loc="left")  # no colour bar
         ax.axis("off")
     fig.suptitle(sample_title(data, i) + (f"\n{note}" if note else ""), fontsize=10)
     fig.tight_layout()

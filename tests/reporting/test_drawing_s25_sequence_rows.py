@@ -17,10 +17,11 @@ from tests.reporting.test_drawing_s24_reused_rows import _built, _Images
 
 
 @pytest.mark.parametrize("steps, names, kind, built_figures", [
-    (48, ["causal"], "sequence", 3),  # bars; samples 0, 1 (a title of two lines) and 4 (a map of 0 only) build theirs
-    (48, ["causal", "IntegratedGradients", "Saliency"], "sequence", 3 + 2 + 2),  # a figure per map
-    (300, ["causal", "Saliency"], "sequence", 3 + 2),  # more steps than bars: two step outlines per map
-    (40, ["causal", "Saliency"], "sequence_features_last", 3 + 2),  # [N, T, 1]
+    # bars; samples 0, 1 (a title of two lines), 2 (a NaN score: a note saying so) and 4 (a map of 0 only) build theirs
+    (48, ["causal"], "sequence", 4),
+    (48, ["causal", "IntegratedGradients", "Saliency"], "sequence", 4 + 2 + 2),  # a figure per map
+    (300, ["causal", "Saliency"], "sequence", 4 + 2),  # more steps than bars: two step outlines per map
+    (40, ["causal", "Saliency"], "sequence_features_last", 4 + 2),  # [N, T, 1]
 ])
 def test_one_channel_samples_redraw_a_figure_with_the_pixels_of_their_own(monkeypatch, steps, names, kind, built_figures):
     built = _built(monkeypatch, sequence_maps)

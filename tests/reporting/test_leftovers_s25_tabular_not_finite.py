@@ -30,14 +30,14 @@ def test_one_map_says_its_scores_that_are_not_finite_in_the_caption():
     causal[2, 0] = math.nan  # the largest feature, ranked last by its NaN mean: out of a top-3 chart
     ax = _axes({"causal": causal}, top=3)
     assert [t.get_text() for t in ax.get_yticklabels()] == ["x3", "x2", "x1"]
-    assert ax.get_xlabel().split("\n")[-1] == "1 score not finite: no bar for x0"
+    assert ax.get_xlabel().split("\n")[-1] == "1 of 20 scores is not finite (NaN/inf): no bar for x0"
 
 
 def test_several_maps_say_each_maps_scores_that_are_not_finite_under_the_bars():
     ig = BASE.clone()
     ig[0, 1], ig[1, 1], ig[3, 2] = math.nan, math.inf, -math.inf
     ax = _axes({"causal": BASE, "ig": ig})
-    assert ax.get_xlabel() == "ig: 3 scores not finite: no bar for x1, x2"
+    assert ax.get_xlabel() == "ig: 3 of 20 scores are not finite (NaN/inf): no bar for x1, x2"
     heights = [p.get_height() for p in ax.patches]
     assert heights[:5] == [1.0, 0.5, 0.25, 0.125, 0.0625] and math.isnan(heights[6]) and math.isnan(heights[7])
 
@@ -49,7 +49,7 @@ def test_long_names_keep_the_note_under_the_caption_and_name_at_most_three_featu
     ax = _axes({"causal": causal, "ig": BASE}, names=names)
     lines = ax.get_xlabel().split("\n")
     assert lines[0] == "mean |score| / largest"
-    assert " ".join(lines[1:]) == ("causal: 4 scores not finite: no bar for feature number 0, feature number 1, "
+    assert " ".join(lines[1:]) == ("causal: 4 of 20 scores are not finite (NaN/inf): no bar for feature number 0, feature number 1, "
                                    "feature number 2 and 1 more")
 
 

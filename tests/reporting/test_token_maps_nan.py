@@ -16,7 +16,7 @@ def test_a_nan_score_leaves_the_title_finite_and_its_token_grey():
     data = MapData(inputs=ids, maps={"causal": scores}, audit="tokens", meta={"vocabulary": ["pad", "a", "b", "c", "d"]})
     (_, fig), = token_maps(data)
     ax = fig.axes[0]
-    assert "max |score| 2" in ax.get_title(loc="left") and "1 not finite, grey" in ax.get_title(loc="left")
+    assert "max |score| 2" in ax.get_title(loc="left") and "1 of 4 scores is not finite (NaN/inf): grey" in ax.get_title(loc="left")
     boxes = {t.get_text(): t.get_bbox_patch().get_facecolor() for t in ax.texts}
     assert boxes["b"] == to_rgba("0.75") and boxes["a"] != to_rgba("0.75") and boxes["a"][3] == 1.0
 
