@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from lightning_causal.causal.backdoor.triggers import Trigger
 from lightning_causal.causal.engine.forward import Forward
-from lightning_causal.causal.engine.leaf_gradients import leaf_grad
+from lightning_causal.causal.engine.leaf_gradients import LeafGradients
 from lightning_causal.causal.engine.state import audit_mode, frozen_params
 
 __all__ = ["binarized", "dilated", "grown_mask", "search_regions"]
@@ -153,10 +153,11 @@ def search_regions(forward: Forward, x: Tensor, regions: Sequence[Tensor], targe
     region = stacked[torch.arange(x.shape[0], device=x.device) % len(regions)] > 0
     x = x.detach()
     xa = torch.where(region, torch.rand(x.shape, generator=generator).to(x) * (hi - lo) + lo, x)
+    grads = LeafGradients(forward.model)  # also through a reentrant activation checkpoint, decided at the first step
     with audit_mode(forward.model, grad=True), frozen_params(forward.model), torch.enable_grad():
         for _ in range(steps):
             xa.requires_grad_(True)
             log_p = forward(xa).float().log_softmax(1).gather(1, targets.view(-1, 1)).sum()
-            grad = leaf_grad(log_p, xa, forward.model)  # also through a reentrant activation checkpoint
+            grad = grads.grad(log_p, xa)
             xa = torch.where(region, (xa.detach() + 0.25 * (hi - lo) * grad.sign()).clamp(lo, hi), x)
     return xa.detach()

@@ -44,9 +44,10 @@ import warnings
 from collections.abc import Callable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from lightning_causal.causal.engine.first_order import first_order_change
+from lightning_causal.causal.engine.leaf_gradients import has_reentrant_checkpoint, leaf_grads
 from lightning_causal.causal.engine.live_values import close
 from lightning_causal.causal.engine.user_frame import outside_package
 
@@ -82,11 +83,15 @@ def _moved(run: Callable[[Edit], Tensor], ds: list[Tensor], step: float) -> Tens
     return run(lambda k, v: v + step * ds[k] if k < len(ds) and ds[k].shape == v.shape else v)
 
 
-def probe_gaps(run: Callable[[Edit], Tensor], directions: int = 2, per_channel: bool = False) -> Tensor | None:
+def probe_gaps(run: Callable[[Edit], Tensor], directions: int = 2, per_channel: bool = False,
+               model: nn.Module | None = None) -> Tensor | None:
     """Relative gaps ``[directions, rows]`` between the autograd and the central-difference
     directional derivatives of ``run`` (the target outputs ``[rows]`` with ``edit(k, v)`` applied to
     the ``k``-th value at the site), 0 for a probe whose one-sided differences disagree (a kink);
-    ``None`` where the check does not apply."""
+    ``None`` where the check does not apply. Through a reentrant activation checkpoint (which refuses
+    ``torch.autograd.grad``) the gradient is taken by ``backward()`` as the estimates take it
+    (:func:`~lightning_causal.causal.engine.leaf_gradients.leaf_grads`) where ``model`` is given (its parameters'
+    ``.grad`` are kept); without it the check does not apply there (found by a walk of the graph)."""
     values: list[Tensor] = []
     leaves: list[Tensor] = []
 
@@ -99,12 +104,13 @@ def probe_gaps(run: Callable[[Edit], Tensor], directions: int = 2, per_channel: 
         f = run(grab)
         if not values or not f.requires_grad or any(_REAL.get(v.dtype, v.dtype) not in _STEPS or v.dim() == 0 for v in values):
             return None
-        try:
-            grads = torch.autograd.grad(f.sum(), leaves, allow_unused=True)
-        except RuntimeError as err:  # a reentrant activation checkpoint refuses .grad(): the estimates take backward()
-            if "use_reentrant=True" not in str(err):  # (engine.leaf_gradients), this check does not apply
-                raise
+        total = f.sum()
+        if model is not None:  # torch.autograd.grad, or backward() through a reentrant checkpoint
+            grads = leaf_grads(total, leaves, model, allow_unused=True)
+        elif has_reentrant_checkpoint(total):  # which refuses .grad(); no model whose parameters' .grad to keep
             return None
+        else:
+            grads = torch.autograd.grad(total, leaves, allow_unused=True)
     if all(g is None for g in grads):
         return None  # no gradient at all: call_gradients refuses that (or the output does not depend on the site)
     f = f.detach()
@@ -138,14 +144,15 @@ def probe_gaps(run: Callable[[Edit], Tensor], directions: int = 2, per_channel: 
 
 
 def check_gradient_path(run: Callable[[Edit], Tensor], where: str, estimates: str, fix: str, *, per_channel: bool = False,
-                        stacklevel: int | None = None, prefix: str = "") -> bool:
+                        stacklevel: int | None = None, prefix: str = "", model: nn.Module | None = None) -> bool:
     """Warn (``UserWarning`` naming ``where``, the gap and ``fix``) when autograd misses part of the
     output's dependence on the site; see the module docstring. ``run(edit)``: the target outputs of
     the probe rows with ``edit(k, v)`` applied to the ``k``-th value at the site; ``estimates``:
     what follows autograd there (named in the warning); ``stacklevel``: that of the warning, ``None``
-    = the first caller outside this package; ``prefix``: what the warning starts with (who warns).
-    Returns whether it warned."""
-    gaps = probe_gaps(run, per_channel=per_channel)
+    = the first caller outside this package; ``prefix``: what the warning starts with (who warns);
+    ``model``: the model ``run`` calls, through whose reentrant activation checkpoint the check then runs too
+    (:func:`probe_gaps`). Returns whether it warned."""
+    gaps = probe_gaps(run, per_channel=per_channel, model=model)
     if gaps is None:
         return False
     off = gaps > TOLERANCE

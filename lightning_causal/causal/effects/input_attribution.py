@@ -208,5 +208,6 @@ def input_attribution_estimates(
     def run(edit: Edit) -> Tensor:
         return gather_target(forward(*(edit(k, x[probe]) for k, x in enumerate(xs)), rows=probe), tidx[probe])
 
-    check_gradient_path(run, "the inputs", "the first-order estimates of method='attribution'", "use method='exact'")
+    check_gradient_path(run, "the inputs", "the first-order estimates of method='attribution'", "use method='exact'",
+                        model=forward.model)  # through a reentrant checkpoint too
     return out

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.forward import Forward
-from lightning_causal.causal.engine.leaf_gradients import leaf_grad
+from lightning_causal.causal.engine.leaf_gradients import LeafGradients
 
 __all__ = ["DiscreteFeatures", "check_discrete", "polish"]
 
@@ -248,6 +248,7 @@ def polish(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box: tu
     point = start.detach().clone()
     groups = discrete.groups if discrete is not None else ()
     mut = mutable.flatten(1).expand(n, d)
+    grads = LeafGradients(forward.model)  # a reentrant checkpoint decided at the first iteration
     for _ in range(iterations):
         with torch.enable_grad():
             xs = point.detach().requires_grad_(True)
@@ -255,10 +256,10 @@ def polish(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box: tu
             z_t, others = logits.gather(1, target.view(-1, 1)).squeeze(1), logits.scatter(1, target.view(-1, 1), -torch.inf)
             rivals = others.topk(min(2, logits.shape[1] - 1), dim=1).indices  # the two largest other classes
             m = z_t - others.gather(1, rivals[:, :1]).squeeze(1)
-            g = leaf_grad(m.sum(), xs, forward.model, retain_graph=rivals.shape[1] > 1)
+            g = grads.grad(m.sum(), xs, retain_graph=rivals.shape[1] > 1)
             if rivals.shape[1] > 1:
                 m2 = z_t - others.gather(1, rivals[:, 1:]).squeeze(1)
-                g2 = leaf_grad(m2.sum(), xs, forward.model)
+                g2 = grads.grad(m2.sum(), xs)
         g, m, base = g.flatten(1).double(), m.detach().double(), xs.detach().flatten(1).double()
         sign = torch.where(g >= 0, 1.0, -1.0)
         cap = torch.where(sign > 0, hi_f - x0, x0 - lo_f).clamp_min(0.0)

@@ -24,7 +24,7 @@ from lightning_causal.causal.engine.gradient_cuts import (
     not_float_input,
 )
 from lightning_causal.causal.engine.input_kinds import check_input_kinds
-from lightning_causal.causal.engine.leaf_gradients import leaf_grad
+from lightning_causal.causal.engine.leaf_gradients import LeafGradients
 from lightning_causal.causal.engine.noise import warn_separate_noise
 from lightning_causal.causal.engine.state import (
     audit_mode,
@@ -472,7 +472,7 @@ class _Adam:
         return torch.sign(self.delta) * (self.delta.abs() - tau / (v_hat.sqrt() + self.eps)).clamp_min(0.0)
 
 
-def _check_input_gradient(forward: Forward, logits: Tensor, delta: Tensor) -> None:
+def _check_input_gradient(forward: Forward, logits: Tensor, delta: Tensor, grads: LeafGradients) -> None:
     """The search follows the gradient of the logits with respect to the change ``delta`` of the inputs:
     refuse a model whose logits have none (quantized layers, whose ops torch runs without a gradient
     even where the output requires one; a ``.detach()`` or ``torch.no_grad()`` in its forward): its
@@ -481,10 +481,10 @@ def _check_input_gradient(forward: Forward, logits: Tensor, delta: Tensor) -> No
     warned about, its search never leaving the inputs)."""
     if logits.requires_grad:
         with torch.enable_grad():
-            grad = leaf_grad(logits.sum(), delta, forward.model, retain_graph=True, allow_unused=True)
+            grad = grads.grad(logits.sum(), delta, retain_graph=True, allow_unused=True)
             if grad is not None and not bool(grad.any()):  # the sum may cancel (logits [z, -z]): the classes weighed apart
                 weights = torch.arange(1, logits.shape[1] + 1, device=logits.device, dtype=logits.dtype)
-                grad = leaf_grad((logits * weights).sum(), delta, forward.model, retain_graph=True)
+                grad = grads.grad((logits * weights).sum(), delta, retain_graph=True)
                 if not bool(grad.any()):
                     warnings.warn(
                         f"counterfactual_explanation: the gradient of the model's output with respect to its inputs is 0 at "
@@ -531,13 +531,14 @@ def _optimise(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box:
         best_cost[found] = 0.0
     period = max(1, steps // 20)
     row = (-1, *[1] * (x.dim() - 1))  # a row's flag against its input
+    grads = LeafGradients(forward.model)  # a reentrant checkpoint decided at the first step, not walked for at each
     for step in range(steps + 1):
         with torch.enable_grad():
             xc = project(delta)
             logits = forward(xc)
             change = xc - x if unit is None else (xc - x) / unit
         if step == 0:
-            _check_input_gradient(forward, logits, delta)
+            _check_input_gradient(forward, logits, delta, grads)
         with torch.no_grad():  # bookkeeping on the current (projected) point: the best valid counterfactual so far
             if discrete is None:
                 xd, valid, d = xc.detach(), logits.argmax(1) == target, change.detach().flatten(1)
@@ -555,7 +556,7 @@ def _optimise(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box:
             break
         with torch.enable_grad():
             loss = (lam * _margin_loss(logits, target, margin)).sum() + l2 * change.pow(2).sum()
-            grad = leaf_grad(loss, delta, forward.model)
+            grad = grads.grad(loss, delta)
         opt.update(grad)
         with torch.no_grad():
             delta.copy_(project(opt.soft_threshold(tau)) - x)
