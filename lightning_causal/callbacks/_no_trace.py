@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from lightning_causal.causal.engine.generators import active_generators, generators_registered
+from lightning_causal.causal.engine.kept_attributes import keep_attributes
 from lightning_causal.causal.engine.state import eval_mode, rng_preserved
 
 __all__ = ["AUDIT_SEED", "audit_seed", "hooks_removed", "no_trace"]
@@ -41,13 +42,16 @@ def audit_seed(seed: int = AUDIT_SEED) -> Iterator[None]:
 @contextlib.contextmanager
 def no_trace(module: torch.nn.Module) -> Iterator[None]:
     """Run audits in eval mode so that training cannot tell: grads (the same tensor objects),
-    requires_grad, buffers, every submodule's mode and the RNG states restored (the global
+    requires_grad, buffers (the same tensor objects, also where a forward pass reassigned one) and tensors kept
+    as plain attributes (a recurrent state carried across batches), every submodule's mode and the RNG states restored (the global
     generators and those the model holds itself, :mod:`~lightning_causal.causal.engine.generators`);
     outside ``inference_mode`` so that gradient-based audits can use autograd."""
     params = list(module.parameters())
     grads = [(p.grad, None if p.grad is None else p.grad.detach().clone()) for p in params]
     requires = [p.requires_grad for p in params]
-    buffers = {name: b.detach().clone() for name, b in module.named_buffers()}
+    buffers = [(m, name, b, b.detach().clone()) for m in module.modules() for name, b in m._buffers.items()
+               if isinstance(b, torch.Tensor)]
+    attributes = keep_attributes(module)  # a recurrent state carried across batches (self.h = h.detach())
     modes = [(m, m.training) for m in module.modules()]
     try:
         eval_mode(module)  # module.eval(), also on torch.export's modules, which refuse it
@@ -61,10 +65,12 @@ def no_trace(module: torch.nn.Module) -> Iterator[None]:
                     grad.copy_(saved)
                 if p.grad is not grad:  # keep the very tensor object (optimizers, DDP bucket views hold it)
                     p.grad = grad
-            current = dict(module.named_buffers())
-            for name, saved in buffers.items():
-                if name in current and not torch.equal(current[name], saved):
-                    current[name].copy_(saved)
+            for m, name, b, saved in buffers:
+                if m._buffers.get(name) is not b:  # reassigned (`self.h = h.detach()`, of the probe's batch size)
+                    m._buffers[name] = b
+                if not torch.equal(b, saved):
+                    b.copy_(saved)
+        attributes.restore()
         for m, mode in modes:
             m.training = mode
 

@@ -36,8 +36,12 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
         what: the estimator's action, as above.
     """
     _, rows = trial_rows(xs[0].shape[0], xs[0].device)
+    n = xs[0].shape[0]
+    sized = carried_states(forward.model, n)  # before the pass alone, which may set a state of its own size
+    kept = {k: _identity(t) for k, t in _kept_tensors(forward.model).items()}
     with GeneratorWatch() as watch:
         alone = forward(*(x[rows] for x in xs), rows=rows)
+    states = sized + [s for s in carried_states(forward.model, n, kept) if s.split(" [")[0] not in {t.split(" [")[0] for t in sized}]
     if watch.moved:
         return  # the model draws random numbers (MC dropout kept on): its outputs differ by the draw, not by the batch
     clean = output[rows]
@@ -50,6 +54,10 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
         cause = (f"its normalisation layer(s) {batch_norms[:3]} have track_running_stats=False, so even in eval mode "
                  "they normalise by the batch's statistics; build them with track_running_stats=True (and train "
                  "them), or use a per-sample normalisation (LayerNorm, GroupNorm)" if batch_norms else
+                 f"its forward reads a state it keeps from earlier calls: {', '.join(states[:3])} "
+                 "(a recurrent state carried across batches, `self.h = h.detach()`). The audits explain "
+                 "the output of an input alone: read the state in training only (`h0 = self.h if self.training "
+                 "else None`), so that evaluation and the audits start every sequence from a fresh state" if states else
                  "its forward depends on the batch (control flow on a batch statistic, e.g. "
                  "`if (p > t).all(): return early`, or normalisation over the batch)")
         raise ValueError(
@@ -58,6 +66,50 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
             f"{diff:.3g}): {cause}. {what} runs rows of many "
             "samples in one batch, which would mix their branches silently; make the forward per-sample (e.g. "
             "`torch.where` per row) or pass one sample at a time")
+
+
+def _kept_tensors(model: nn.Module) -> dict[str, Tensor]:
+    """The tensors ``model``'s modules keep besides their parameters, by name: plain attributes (a tensor, or a
+    tuple or list of them) and buffers, normalisation statistics left out."""
+    kept: dict[str, Tensor] = {}
+    for prefix, m in model.named_modules():
+        if isinstance(m, nn.modules.batchnorm._NormBase):
+            continue
+        at = f"{prefix}." if prefix else ""
+        for k, v in [*vars(m).items(), *m._buffers.items()]:
+            tensors = [v] if isinstance(v, Tensor) else [t for t in v if isinstance(t, Tensor)] if isinstance(v, (tuple, list)) else []
+            tensors = [t for t in tensors if not isinstance(t, nn.Parameter)]  # an RNN's list of its weights, _flat_weights
+            kept.update({f"{at}{k}" + (f"[{i}]" if len(tensors) > 1 else ""): t for i, t in enumerate(tensors)})
+    return kept
+
+
+def _identity(t: Tensor) -> tuple[int, int]:
+    """``(id, version)`` of a tensor, to tell whether a pass set or changed it (an inference tensor has no version)."""
+    return id(t), -1 if t.is_inference() else t._version
+
+
+def carried_states(model: nn.Module, n: int, before: dict[str, tuple[int, int]] | None = None) -> list[str]:
+    """The tensors ``model`` keeps from call to call that may be a state carried across batches, as
+    ``"name [shape]"`` (at most 3): plain attributes and buffers (normalisation statistics left out) of
+    two or more dimensions, one of them ``n`` (a recurrent state ``self.h`` ``[layers, N, hidden]``),
+    and with ``before`` (``{name: (id, version)}`` of :func:`_kept_tensors` before a pass) those the pass
+    set or changed.
+
+    Args:
+        model: the model.
+        n: the batch size of the pass that disagreed with the samples run alone.
+        before: the kept tensors' identities and versions before a pass, or ``None``.
+
+    Examples:
+        >>> m = nn.GRU(3, 4)
+        >>> m.h = torch.zeros(1, 64, 4)
+        >>> carried_states(m, 64), carried_states(m, 8), carried_states(m, 8, {"h": (0, 0)})
+        (['h [1, 64, 4]'], [], ['h [1, 64, 4]'])
+    """
+    kept = _kept_tensors(model)
+    changed = [k for k, t in kept.items() if before is not None and before.get(k) != _identity(t)]
+    sized = [k for k, t in kept.items() if t.dim() > 1 and n in t.shape]
+    return [f"{k} {list(kept[k].shape)}" for k in dict.fromkeys(changed + sized)][:3]
 
 
 def same_outputs(a: Tensor, b: Tensor) -> tuple[float, bool]:

@@ -18,6 +18,7 @@ from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.eager import force_eager
 from lightning_causal.causal.engine.generators import generators_registered
 from lightning_causal.causal.engine.input_kinds import check_input_kinds, samples_hint
+from lightning_causal.causal.engine.kept_attributes import keep_attributes
 
 __all__ = ["frozen_params", "audit_mode", "eval_mode", "rnn_backward", "check_logits", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple",
            "inputs_type_error", "model_devices"]
@@ -89,7 +90,9 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     """Put ``model`` in eval mode (and ``torch.no_grad`` unless ``grad``), then restore every
     submodule's ``training`` flag and every buffer, also on exceptions: a buffer that the model
     updates in each forward pass whatever its mode (a call counter, an enabled quantisation
-    observer's running range) ends as it began, the very tensor with its values; the global random
+    observer's running range) ends as it began, the very tensor with its values, and so does a tensor
+    kept as a plain attribute (a recurrent state carried across batches, ``self.h = h.detach()``:
+    :mod:`~lightning_causal.causal.engine.kept_attributes`); the global random
     generators too (:func:`rng_preserved` on the CPU and the model's CUDA devices): a model that
     draws noise in eval mode (MC dropout kept on) leaves the caller's streams where they were
     (``rng=False`` for a wrapper around each of many calls, whose caller restores them once: each
@@ -119,7 +122,7 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     if not isinstance(model, nn.Module):
         raise TypeError(f"Expected argument `model` to be a torch.nn.Module but got {type(model)}")
     modes = [(m, m.training) for m in model.modules()]
-    buffers = _kept_buffers(model)
+    buffers, attributes = _kept_buffers(model), keep_attributes(model)
     grad_ctx = rnn_backward(model) if grad else torch.no_grad()
     try:
         eval_mode(model)
@@ -133,6 +136,7 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
         for m, mode in modes:
             m.training = mode
         _restore_buffers(buffers)
+        attributes.restore()
 
 
 def eval_mode(model: nn.Module) -> None:

@@ -1,0 +1,94 @@
+"""Tensors a model keeps as plain attributes, put back after an audit's passes: a recurrent state carried
+across batches (``self.h = h.detach()``, an LSTM's ``self.state = (h.detach(), c.detach())``), which a
+forward pass of the audit would otherwise leave as its own (that of its last chunk of intervened rows), so
+that the next training batch would start from it. Buffers are restored by ``audit_mode`` itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["KeptAttributes", "keep_attributes"]
+
+
+def _tensors(value: Any) -> list[Tensor]:
+    """The tensors of an attribute's value: a tensor, or a tuple or list of tensors (an LSTM's ``(h, c)``);
+    never parameters (an RNN keeps its weights in a list, ``_flat_weights``, too)."""
+    if isinstance(value, Tensor):
+        return [] if isinstance(value, nn.Parameter) else [value]
+    if isinstance(value, (tuple, list)) and value and all(isinstance(v, Tensor) and not isinstance(v, nn.Parameter)
+                                                          for v in value):
+        return list(value)
+    return []
+
+
+def _copyable(t: Tensor) -> bool:
+    """Whether ``t``'s values can be kept and written back (inference tensors have no version counter)."""
+    return not t.is_inference() and t.device.type != "meta"
+
+
+@dataclass
+class KeptAttributes:
+    """What :func:`keep_attributes` saw: per module, its tensor attributes (the value objects, a list's items, and
+    a copy of each tensor with its version) and its attributes set to ``None`` (a state not set yet)."""
+
+    entries: list[tuple[nn.Module, dict[str, Any], dict[str, list[Any]], set[str]]] = field(default_factory=list)
+    copies: list[tuple[Tensor, int, Tensor]] = field(default_factory=list)
+
+    def restore(self) -> None:
+        """Put back every tensor attribute that was reassigned, set or added, and undo in-place updates.
+
+        An attribute that held tensors is set back to the very object (a list gets its items back); one that
+        was ``None``, or absent, and now holds tensors is set back to ``None``, or removed; a tensor updated in
+        place (``self.h.copy_(h)``) gets its values back.
+        """
+        for m, values, items, nones in self.entries:
+            now = vars(m)
+            for name, value in values.items():
+                if now.get(name) is not value:
+                    now[name] = value
+                if name in items and (len(value) != len(items[name]) or any(a is not b for a, b in zip(value, items[name]))):
+                    value[:] = items[name]
+            for name in [n for n, v in now.items() if n not in values and _tensors(v)]:
+                if name in nones:
+                    now[name] = None
+                else:
+                    del now[name]
+        with torch.no_grad():
+            for t, version, copy in self.copies:
+                if t._version != version:
+                    t.copy_(copy)
+
+
+def keep_attributes(model: nn.Module) -> KeptAttributes:
+    """Note the tensors that ``model``'s modules keep as plain attributes (not parameters, not buffers), for
+    :meth:`KeptAttributes.restore` after passes that may change them.
+
+    A stateful model carries its recurrent state from batch to batch on the module: ``forward`` reads
+    ``self.h`` and sets ``self.h = h.detach()``. The audits' forward passes, on the probe and on its
+    intervened rows, would leave the state of their own last pass there, and training would go on from it.
+
+    Args:
+        model: the model.
+
+    Examples:
+        >>> m = nn.Linear(2, 2)
+        >>> m.h, m.c = torch.zeros(1, 2), None
+        >>> kept = keep_attributes(m)
+        >>> m.h, m.c, m.new = torch.ones(3, 2), torch.ones(1), torch.ones(1)
+        >>> kept.restore()
+        >>> m.h.shape, m.c, hasattr(m, "new")
+        (torch.Size([1, 2]), None, False)
+    """
+    kept = KeptAttributes()
+    for m in model.modules():
+        attrs = vars(m)
+        values = {name: v for name, v in attrs.items() if _tensors(v)}
+        items = {name: list(v) for name, v in values.items() if isinstance(v, list)}
+        nones = {name for name, v in attrs.items() if v is None}
+        kept.entries.append((m, values, items, nones))
+        kept.copies += [(t, t._version, t.detach().clone()) for v in values.values() for t in _tensors(v) if _copyable(t)]
+    return kept
