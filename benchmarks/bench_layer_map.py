@@ -11,7 +11,7 @@ scikit-learn's digits, the DigitsCNN on digits (1x8x8, pixels in [0, 1]) and a 4
 scaled to 3x32x32 (nearest, the grey value in 3 channels; conv 3->16->32->64->64, 3x3, max pools after the 2nd and
 3rd, a 4x4 average pool, a linear head), probes from the validation digits, about half of whose pixels are 0 (the
 background): their rows (one group per element set to the baseline 0 that it already holds) change nothing, and
-the layer map leaves them unrun since ``moving_rows``. ``LayerMapAudit()`` defaults: one input group per element
+the layer map leaves them unrun since ``moving_rows`` (now ``moving_input_rows``). ``LayerMapAudit()`` defaults: one input group per element
 (3,072 on the 32x32 CNNs, 64 on the digits), so ``G * N`` intervention rows: 24,576 for 8 probe rows of a
 3x32x32 CNN; the column "at the baseline" is the share of them whose group already holds it. The audit is run with
 the current ``trace_interventions`` and with the one of ``--before`` (read with ``git show`` and patched into

@@ -2,6 +2,7 @@
 left unrun (``unit_rows.moving_units``), against every row run, side by side in one process.
 
     .venv/bin/python benchmarks/bench_moving_rows.py [--repeats 5] [--probe 64] [--train-epochs 3] [--threads 1]
+    .venv/bin/python benchmarks/bench_moving_rows.py --value-sets [--repeats 5] [--threads 1]
 
 Models trained (``fit_classifier``, ``--train-epochs``, seed 0) on scikit-learn's digits, probes from the validation
 digits. Three calls, each timed with the skip in use ("now") and with the test answering ``None`` (every row runs, as
@@ -19,6 +20,12 @@ medians of the wall and the CPU time (the process's, one thread):
 "skipped" is the share of the rows left out (for the graph: of its sweeps' rows). The largest difference of the
 two results is printed (the graph: of its edges' mean effects, and whether nodes and edges are the same). Prints a
 markdown table.
+
+``--value-sets`` times instead the test itself, ``moving_units``, whose chunks compare the ``K`` value sets one after
+the other (a Python loop over ``K``), against the same answer with the ``K`` value sets stacked ``[K, R, ...]`` and
+compared in one ``differs`` / ``unit_sums`` (written here, not in the library), on ReLU-ed random outputs of a linear
+layer ``[256, 128]``, a conv layer ``[64, 16, 8, 8]`` and token sequences ``[32, 12, 64]`` (features last), ``K`` = 1,
+4 and 16 interventions (``Zero``, ``SetTo(0.5)``, ``Scale(1.0)``, ``MeanOf``, in turn); the answers are checked equal.
 """
 
 from __future__ import annotations
@@ -34,7 +41,19 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._timing import digits_bench_parser, interleaved_times  # noqa: E402
 from benchmarks.bench_unit_rows import at_value, mlp  # noqa: E402
-from lightning_causal.causal import carrier_unit_effects, causal_graph, unit_effects  # noqa: E402
+from lightning_causal.causal import (  # noqa: E402
+    MeanOf,
+    Scale,
+    SetTo,
+    Zero,
+    carrier_unit_effects,
+    causal_graph,
+    unit_effects,
+)
+from lightning_causal.causal.effects.unit_rows import moving_units, row_values  # noqa: E402
+from lightning_causal.causal.engine.ablation import differs  # noqa: E402
+from lightning_causal.causal.engine.batching import each_chunk, rows_per_pass  # noqa: E402
+from lightning_causal.causal.engine.units import resolve_layout, unit_sums  # noqa: E402
 from lightning_causal.models import fit_classifier, load_digits_tensors  # noqa: E402
 
 UA = sys.modules["lightning_causal.causal.effects.unit_attribution"]
@@ -70,10 +89,57 @@ def unchanged_share(model: nn.Module, x: torch.Tensor, layer: str) -> float:
     return float(((seen[0] == seen[1]) & (torch.signbit(seen[0]) == torch.signbit(seen[1]))).float().mean())
 
 
+def stacked_moving_units(h, values, count, units, layout):
+    """``moving_units``' answer with the ``count`` value sets of a chunk stacked and compared at once."""
+    moved = torch.empty(count, units.numel(), h.shape[0], dtype=torch.bool, device=h.device)
+
+    def compare(samples):
+        part = h[samples]
+        vals = torch.stack([values(k, part, samples).expand_as(part) for k in range(count)])  # [K, R, ...]
+        sums = unit_sums(differs(part.unsqueeze(0).expand_as(vals), vals).flatten(0, 1), layout)  # [K * R, units]
+        moved[:, :, samples] = (sums[:, units] > 0).view(count, -1, units.numel()).transpose(1, 2)
+
+    each_chunk(h.shape[0], max(1, rows_per_pass(nn.Identity(), (h,)) // count), compare, h.device)
+    return moved.reshape(-1)
+
+
+def value_sets(repeats: int) -> None:
+    """The ``--value-sets`` table: ``moving_units``' loop over the value sets against them stacked."""
+    print(f"\nthreads {torch.get_num_threads()}, medians of {repeats} (loop and stacked in turn), torch {torch.__version__}\n")
+    print("| layer output | K | loop: wall / CPU (ms) | stacked: wall / CPU (ms) | stacked / loop (CPU) |")
+    print("|---|---|---|---|---|")
+    g = torch.Generator().manual_seed(0)
+    for name, shape, unit_dim in (("linear", (256, 128), None), ("conv", (64, 16, 8, 8), None),
+                                  ("tokens", (32, 12, 64), -1)):
+        h = torch.relu(torch.randn(*shape, generator=g))
+        layout = resolve_layout(h.shape, unit_dim=unit_dim)
+        units = torch.arange(layout.num_units)
+        one = torch.zeros(1, dtype=torch.long)
+        for count in (1, 4, 16):
+            ivs = ([Zero(), SetTo(0.5), Scale(1.0), MeanOf(h[:5])] * 4)[:count]
+
+            def values(k, part, samples, ivs=ivs, one=one):
+                return row_values([ivs[k]], one.expand(samples.shape[0]), part, samples=samples)
+
+            args = (h, values, count, units, layout)
+            if not torch.equal(moving_units(*args), stacked_moving_units(*args)):
+                raise AssertionError(f"the stacked comparison's answer differs on {name}, K={count}")
+            t = interleaved_times({"loop": lambda args=args: moving_units(*args),
+                                   "stacked": lambda args=args: stacked_moving_units(*args)}, repeats)
+            (wl, cl), (ws, cs) = t["loop"], t["stacked"]
+            print(f"| {name} {list(shape)} | {count} | {wl * 1e3:.2f} / {cl * 1e3:.2f} | {ws * 1e3:.2f} / {cs * 1e3:.2f} "
+                  f"| {cs / cl:.2f} |")
+
+
 def main() -> None:
     parser = digits_bench_parser(__doc__)
+    parser.add_argument("--value-sets", action="store_true",
+                        help="time moving_units' loop over the K value sets against them stacked (no models trained)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.value_sets:
+        value_sets(args.repeats)
+        return
     x, y, xv, yv = load_digits_tensors()
     probe = xv[:args.probe]
     relu_mlp = fit_classifier(mlp(), x, y, args.train_epochs, seed=0).eval()

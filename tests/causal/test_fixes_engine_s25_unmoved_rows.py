@@ -24,10 +24,11 @@ from lightning_causal.causal import (
     layer_causal_map,
     unit_effects,
 )
-from lightning_causal.causal.effects.unit_rows import each_moving, map_moving, moving_units
+from lightning_causal.causal.effects.unit_rows import moving_units
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.units import resolve_layout
+from lightning_causal.causal.engine.unmoved_rows import each_moving, map_moving
 from lightning_causal.causal.structure.graph_context import GraphContext
 from lightning_causal.causal.structure.path_effects import path_effects_from
 

@@ -43,7 +43,7 @@ from lightning_causal.causal.effects.unit_frontier import (
     frontier_gradient,
     frontier_inputs,
 )
-from lightning_causal.causal.effects.unit_rows import map_moving, moving_rows, unit_rows
+from lightning_causal.causal.effects.unit_rows import moving_rows, unit_rows
 from lightning_causal.causal.engine.batching import each_chunk, map_rows
 from lightning_causal.causal.engine.first_order import first_order_change
 from lightning_causal.causal.engine.gradient_cuts import FLAT_STEPS, gradient_cut_causes
@@ -52,6 +52,7 @@ from lightning_causal.causal.engine.live_values import close
 from lightning_causal.causal.engine.prefix_cache import PrefixCache
 from lightning_causal.causal.engine.state import gather_target
 from lightning_causal.causal.engine.units import Layout, unit_positions_mask, unit_sums
+from lightning_causal.causal.engine.unmoved_rows import map_moving
 
 __all__ = ["ESTIMATORS", "call_gradients", "attribution_estimates"]
 

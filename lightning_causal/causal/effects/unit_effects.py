@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_causal.causal.effects.unit_attribution import attribution_estimates
-from lightning_causal.causal.effects.unit_rows import map_moving, moving_rows, unit_rows
+from lightning_causal.causal.effects.unit_rows import moving_rows, unit_rows
 from lightning_causal.causal.engine.checks import check_choice, check_int
 from lightning_causal.causal.engine.finite import check_finite_samples
 from lightning_causal.causal.engine.folded_rows import (
@@ -40,6 +40,7 @@ from lightning_causal.causal.engine.state import (
 )
 from lightning_causal.causal.engine.unit_sites import check_site_units
 from lightning_causal.causal.engine.units import Layout, check_layout_options, resolve_layout
+from lightning_causal.causal.engine.unmoved_rows import map_moving
 
 __all__ = ["unit_effects", "check_interventions", "UnitEffectsInfo", "METHODS", "UnitMethod"]
 

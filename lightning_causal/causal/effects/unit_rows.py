@@ -1,7 +1,8 @@
 """Rows of the hidden-unit estimators: row ``r`` of a flat index applies intervention ``k`` to
 unit ``u`` of sample ``s`` (``r = (k · U + u) · N + s``), as an edit of the layer's output, and
 which of them change the layer's output at all (:func:`moving_rows`; :func:`moving_units`, the test the other
-hidden-unit row engines share), with the loops that run only those (:func:`map_moving`, :func:`each_moving`)."""
+hidden-unit row engines share); the loops that run only those are
+:mod:`~lightning_causal.causal.engine.unmoved_rows`' (``map_moving``, ``each_moving``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from lightning_causal.causal.engine.ablation import differs, replace_units, repl
 from lightning_causal.causal.engine.batching import (
     current_shard,
     each_chunk,
-    map_rows,
     rows_per_pass,
 )
 from lightning_causal.causal.engine.folded_rows import unfold
@@ -30,7 +30,7 @@ from lightning_causal.causal.engine.interventions import (
 from lightning_causal.causal.engine.prefix_cache import PrefixCache
 from lightning_causal.causal.engine.units import Layout, unit_sums
 
-__all__ = ["each_moving", "map_moving", "moving_rows", "moving_units", "row_values", "unit_rows"]
+__all__ = ["moving_rows", "moving_units", "row_values", "unit_rows"]
 
 #: the interventions whose value on a row is computed from that row's clean values or from data fixed beforehand, by
 #: the same elementwise code on any rows (their exact types: a subclass may compute its values otherwise); a
@@ -185,13 +185,22 @@ def moving_units(h: Tensor, values: Values, count: int, units: Tensor, layout: L
     :func:`~lightning_causal.causal.scm.fairness.carrier_unit_effects` (a unit whose counterfactual activation is its
     factual one). The caller says where a row that changes no element of ``h`` computes what the clean sample
     computes (``h`` is what its runs edit, once per pass, no noise drawn); its rows then go to
-    :func:`map_moving` / :func:`each_moving`.
+    :func:`~lightning_causal.causal.engine.unmoved_rows.map_moving` /
+    :func:`~lightning_causal.causal.engine.unmoved_rows.each_moving`.
 
     The samples are compared in chunks (:func:`~lightning_causal.causal.engine.batching.each_chunk`, with its
     out-of-memory retry), of as many rows as the engine's passes of ``h`` alone would take
     (:func:`~lightning_causal.causal.engine.batching.rows_per_pass` of its rows; 32 MiB on CPU): the values set and
     the comparison's booleans are a chunk's rows at a time, not ``N`` rows per value; the answer is the same
     whatever the chunks.
+
+    Within a chunk the ``K`` value sets are compared one after the other, a Python loop over ``K``, kept after
+    measuring the alternative: each step calls its own intervention's ``values`` (``K`` objects of their own types,
+    no batched form) and is elementwise work on the chunk's rows, beside which the loop's own cost is small. The ``K`` value
+    sets stacked ``[K, R, ...]`` and compared in one ``differs`` / ``unit_sums`` took 0.9-1.8x the loop's CPU time
+    (1.3-1.8x on a ``[256, 128]`` linear output at ``K`` = 4 and 16, 0.9-1.1x on ``[64, 16, 8, 8]`` conv and
+    ``[32, 12, 64]`` token rows) and ``K`` times its memory per chunk (``benchmarks/bench_moving_rows.py
+    --value-sets``, one CPU thread; the loop took 5.5 ms at ``K`` = 16 on the linear output).
 
     Args:
         h: the clean values ``[N, ...]`` of the layer the rows edit.
@@ -218,58 +227,3 @@ def moving_units(h: Tensor, values: Values, count: int, units: Tensor, layout: L
 
     each_chunk(h.shape[0], rows_per_pass(nn.Identity(), (h,)), compare, h.device)
     return moved.reshape(-1)
-
-
-def map_moving(moving: Tensor | None, rows: int, evaluate: Callable[[Tensor], Tensor], unmoved: Tensor,
-               device: torch.device) -> Tensor:
-    """``[R]``: ``evaluate(idx)`` (``[r]`` results of the flat rows ``idx``) of the rows that move, ``unmoved[r]`` (what
-    a row that runs the clean sample gives, broadcast to ``[R]``: the clean output, 0) for the others, in
-    :func:`~lightning_causal.causal.engine.batching.map_rows`' passes of at most ``rows`` rows of those that move;
-    ``moving`` ``None`` (:func:`moving_rows`, :func:`moving_units`): every row of ``unmoved`` runs, as ``map_rows``.
-
-    Args:
-        moving: ``[R]`` booleans, or ``None``.
-        rows: rows per pass.
-        evaluate: ``evaluate(idx)`` -> ``[r]``.
-        unmoved: the result of a row that is not run, broadcastable to ``[R]`` (its length says ``R``).
-        device: the device of the row indices.
-
-    Examples:
-        >>> map_moving(torch.tensor([True, False, True]), 8, lambda idx: idx * 10.0, torch.full((3,), -1.0),
-        ...            torch.device("cpu"))
-        tensor([ 0., -1., 20.])
-    """
-    total = unmoved.shape[0] if moving is None else moving.shape[0]
-    if moving is None:
-        return map_rows(total, rows, evaluate, device)
-    out = unmoved.expand(total).clone()
-    run = moving.nonzero().squeeze(1)
-    if run.numel():
-        out[run] = map_rows(run.numel(), rows, lambda i: evaluate(run[i]), device).to(out.dtype)
-    return out
-
-
-def each_moving(moving: Tensor | None, total: int, rows: int, fn: Callable[[Tensor], object], device: torch.device) -> None:
-    """``fn(idx)`` over the flat rows ``idx`` that move (``moving``, ``[total]`` booleans; ``None``: all ``total``
-    rows), in :func:`~lightning_causal.causal.engine.batching.each_chunk`'s chunks of at most ``rows`` of them (its
-    out-of-memory retry): for the loops that write their rows' results by index, the others' left as they are.
-
-    Args:
-        moving: ``[total]`` booleans, or ``None``.
-        total: the number of rows.
-        rows: rows per chunk.
-        fn: runs a chunk of flat rows (its results written by index).
-        device: the device of the row indices.
-
-    Examples:
-        >>> seen = []
-        >>> each_moving(torch.tensor([False, True, True, True]), 4, 2, lambda idx: seen.append(idx.tolist()), torch.device("cpu"))
-        >>> seen
-        [[1, 2], [3]]
-    """
-    if moving is None:
-        each_chunk(total, rows, fn, device)
-        return
-    run = moving.nonzero().squeeze(1)
-    if run.numel():
-        each_chunk(run.numel(), rows, lambda i: fn(run[i]), device)

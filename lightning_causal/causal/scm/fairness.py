@@ -21,7 +21,7 @@ from typing import Any, TypedDict
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.causal.effects.unit_rows import map_moving, moving_units
+from lightning_causal.causal.effects.unit_rows import moving_units
 from lightning_causal.causal.engine.ablation import padding_positions, replace_units
 from lightning_causal.causal.engine.batching import map_rows, rows_per_pass
 from lightning_causal.causal.engine.checks import check_float, check_int
@@ -47,6 +47,7 @@ from lightning_causal.causal.engine.suffix import suffix_module
 from lightning_causal.causal.engine.token_ids import embedding_readers
 from lightning_causal.causal.engine.unit_sites import check_site_units
 from lightning_causal.causal.engine.units import Layout, check_layout_options, resolve_layout
+from lightning_causal.causal.engine.unmoved_rows import map_moving
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual, warn_one_hot_flip
 from lightning_causal.causal.scm.counterfactual import Counterfactual

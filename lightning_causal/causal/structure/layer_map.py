@@ -195,7 +195,7 @@ def layer_causal_map(
     recorded at every layer (``G * N`` rows, batched; a row whose group already holds the baseline on its sample,
     such as a zero pixel of a background with the default baseline 0, changes no input element: its ``Δ`` is exactly
     0 and it is not run, except for a model that draws noise in eval mode, see
-    :func:`~lightning_causal.causal.structure.layer_trace.moving_rows`). Layers are compared by
+    :func:`~lightning_causal.causal.structure.layer_trace.moving_input_rows`). Layers are compared by
     :func:`linear_cka` (Kornblith et al. 2019) of their profiles ``[G*N, D_L]`` (computed exactly from the centred Gram
     matrices of at most ``max_rows`` rows, a random subset drawn by a private generator when
     there are more); contiguous layers with CKA >= ``threshold`` with every member of

@@ -2,7 +2,7 @@
 (:func:`~lightning_causal.causal.structure.layer_map.layer_causal_map`): the ``G * N`` rows
 ``do(x_g := b)`` run in passes (:func:`trace_interventions`: each layer's centred Gram matrix of the
 kept rows, ``||Δ||`` per row, the target logit's and the inputs' changes; the rows that change no input element
-are not run, :func:`moving_rows`), the rows that enter them
+are not run, :func:`moving_input_rows`), the rows that enter them
 (:func:`real_rows`, :func:`row_subset`, :func:`distinct_samples`) and the size of an input change
 (:func:`input_change`)."""
 
@@ -14,16 +14,17 @@ import torch
 from torch import Tensor
 
 from lightning_causal.causal.engine.ablation import ablate_groups, changed_groups, sample_rows
-from lightning_causal.causal.engine.batching import each_chunk, rows_per_pass
+from lightning_causal.causal.engine.batching import rows_per_pass
 from lightning_causal.causal.engine.groups import group_counts
 from lightning_causal.causal.engine.interventions import capture
 from lightning_causal.causal.engine.noise import CommonNoise
 from lightning_causal.causal.engine.state import gather_target
 from lightning_causal.causal.engine.token_ids import token_errors_named
+from lightning_causal.causal.engine.unmoved_rows import each_moving, spread_moving
 from lightning_causal.causal.structure.layer_activations import BATCH_FIRST, real_positions_only
 
 __all__ = [
-    "REROUTED", "check_rows", "distinct_samples", "input_change", "moving_rows", "real_rows", "row_subset", "rows_minus",
+    "REROUTED", "check_rows", "distinct_samples", "input_change", "moving_input_rows", "real_rows", "row_subset", "rows_minus",
     "trace_interventions",
 ]
 
@@ -110,9 +111,10 @@ def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_ba
     positions of ``[N, T, ...]`` outputs: :func:`real_positions_only`). With ``noise`` (a model that
     draws noise in eval mode) each pass is a block of samples from its seed, as the clean ``acts``, and every row
     runs (a block of other rows would draw other noise); without, only the rows whose intervention changes the
-    input run (:func:`moving_rows`; the others' ``Δ``, logit and input changes are exactly 0, as zeros in the
-    results), and a pass that runs the device out of memory runs again in halves
-    (:func:`~lightning_causal.causal.engine.batching.each_chunk`).
+    input run (:func:`moving_input_rows`; the others' ``Δ``, logit and input changes are exactly 0, as zeros in the
+    results: :func:`~lightning_causal.causal.engine.unmoved_rows.each_moving`,
+    :func:`~lightning_causal.causal.engine.unmoved_rows.spread_moving`), and a pass that runs the device out of
+    memory runs again in halves (:func:`~lightning_causal.causal.engine.batching.each_chunk`).
     With ``dropped`` (a dict; the default layers, which the user did not name) a layer that does not
     return one row per intervened row in some pass (an expert of a mixture that every probe sample was
     routed to, and an intervention routes elsewhere) is left out of every result and noted there with
@@ -167,45 +169,46 @@ def trace_interventions(forward, xs, masks, bases, acts, out, tidx, keep, max_ba
             del acts[a]
         return layers, logit, moved
 
-    run = None  # the flat rows that ran: None, all of them
+    moving = None  # the flat rows that run: None, all of them
     if noise is None:
         rows = rows_per_pass(forward.model, xs, max_batch_size, forward=forward)
-        run = moving_rows(xs, masks, bases, g)
-        if run is None:  # out of memory: halved, as map_rows does; each chunk is a range of flat rows, the first read on the host
-            passes = each_chunk(g * n, rows, lambda idx: one_pass(idx, int(idx[0])), xs[0].device)
-        elif run.numel():  # the rows that change the input only, gathered
-            passes = each_chunk(run.numel(), rows, lambda idx: one_pass(run[idx]), xs[0].device)
-        else:  # none does: a pass of row 0 checks every layer's rows (check_rows) and gives the results' dtypes; its
-            # numbers, the clean sample again in a pass of another size (its rounding may differ), are not read
-            passes = [_no_rows(one_pass(run.new_zeros(1)))]
+        moving = moving_input_rows(xs, masks, bases, g)
+        # out of memory: halved, as map_rows does; every row: each chunk is a range of flat rows, the first read on the
+        # host; else the rows that change the input only, gathered
+        passes = each_moving(moving, g * n, rows, lambda idx: one_pass(idx, None if moving is not None else int(idx[0])),
+                             xs[0].device)
+        if not passes:  # no row moves: a pass of row 0 checks every layer's rows (check_rows) and gives the results'
+            # dtypes; its numbers, the clean sample again in a pass of another size (its rounding may differ), are not read
+            passes = [_no_rows(one_pass(torch.zeros(1, dtype=torch.long, device=xs[0].device)))]
     else:  # blocks of samples from their seeds: their size is part of the numbers, no retry; every row runs
         passes = []
         for idx, block in _blocks(g, n, noise, xs[0].device):
             noise.seed(block)
             passes.append(one_pass(idx))
     profiles = {a: [p[0][a][1] for p in passes] for a in acts}
-    norms = {a: _spread([p[0][a][0] for p in passes], run, g * n) for a in acts}
-    logit_rows = _spread([p[1] for p in passes], run, g * n)
-    input_rows = _spread([p[2] for p in passes], run, g * n)
+    norms = {a: spread_moving([p[0][a][0] for p in passes], moving) for a in acts}
+    logit_rows = spread_moving([p[1] for p in passes], moving)
+    input_rows = spread_moving([p[2] for p in passes], moving)
     del passes  # the profiles' chunks are held by their lists alone
-    # where the kept rows that ran lie among the kept rows (the others' Δ is 0)
-    slots = None if run is None else (keep.cumsum(0) - 1)[run[keep[run]]]
+    kept_moving = None if moving is None else moving[keep]  # which of the kept rows ran (the others' Δ is 0)
     grams = {}
     for a in list(profiles):  # one layer's profiles at a time: each layer's chunks go as its whole is made
-        x = _spread(profiles.pop(a), slots, int(keep.sum()))  # float32, or float64 for a float64 model; fresh
+        x = spread_moving(profiles.pop(a), kept_moving)  # float32, or float64 for a float64 model; fresh
         x -= x.mean(0)  # centred in place: no second copy
         grams[a] = (x @ x.T).double()
         del x
     return grams, norms, logit_rows, input_rows
 
 
-def moving_rows(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], bases: tuple[Tensor, ...], g: int) -> Tensor | None:
-    """The flat rows (group-major, ``grp * N + s``) whose intervention ``do(x_g := b)`` changes the input
-    (:func:`~lightning_causal.causal.engine.ablation.changed_groups`), ascending; ``None`` when every row does. The
-    others feed the model the clean sample bit for bit: their ``Δ`` at every layer, their output and input changes
-    are exactly 0 (a deterministic model that computes each sample from its own values, which the map checks
-    before: :func:`~lightning_causal.causal.engine.prefix_cache.check_samples_independent`), so they are not run (a
-    trained ReLU net's ReLU-ed inputs, images with black borders, one-hot codes). Empty when no row moves.
+def moving_input_rows(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], bases: tuple[Tensor, ...], g: int) -> Tensor | None:
+    """``[G * N]`` booleans over the flat rows (group-major, ``grp * N + s``): does the row's intervention
+    ``do(x_g := b)`` change the input (:func:`~lightning_causal.causal.engine.ablation.changed_groups`)? ``None`` when
+    every row does (the passes are then ranges of flat rows, :func:`rows_minus`). The others feed the model the
+    clean sample bit for bit: their ``Δ`` at every layer, their output and input changes are exactly 0 (a
+    deterministic model that computes each sample from its own values, which the map checks before:
+    :func:`~lightning_causal.causal.engine.prefix_cache.check_samples_independent`), so they are not run (a trained
+    ReLU net's ReLU-ed inputs, images with black borders, one-hot codes), through
+    :mod:`~lightning_causal.causal.engine.unmoved_rows`' loops, which the hidden-unit rows use too.
 
     Left out, such a row's numbers are the exact 0; run, they are the clean sample's outputs recomputed in a pass of
     another size, which some kernels round otherwise (a 1-row pass of a clean MLP sample: relative responses of
@@ -223,30 +226,17 @@ def moving_rows(xs: tuple[Tensor, ...], masks: tuple[Tensor, ...], bases: tuple[
 
     Examples:
         >>> x = torch.tensor([[0.0, 1.0], [2.0, 0.0]])
-        >>> moving_rows((x,), (torch.tensor([[0, 1]]),), (torch.zeros(1, 1),), 2)  # rows grp * 2 + s
-        tensor([1, 2])
+        >>> moving_input_rows((x,), (torch.tensor([[0, 1]]),), (torch.zeros(1, 1),), 2)  # rows grp * 2 + s
+        tensor([False,  True,  True, False])
     """
     moves = changed_groups(xs, masks, bases, g).T.reshape(-1)
-    return None if bool(moves.all()) else moves.nonzero().flatten()
+    return None if bool(moves.all()) else moves
 
 
 def _no_rows(result: tuple) -> tuple:
     """A pass's results (of :func:`trace_interventions`' ``one_pass``) cut to no rows: their dtypes and trailing shapes only."""
     layers, logit, moved = result
     return {a: (norm[:0], kept[:0]) for a, (norm, kept) in layers.items()}, logit[:0], moved[:0]
-
-
-def _spread(parts: list[Tensor], where: Tensor | None, total: int) -> Tensor:
-    """The passes' ``parts`` (``[R_k, ...]``, in order) stacked, a new tensor: written straight at the rows ``where``
-    (``[sum R_k]``) of ``total`` zero rows, with no stacked copy first (``None``: the parts hold every row)."""
-    if where is None:
-        return torch.cat(parts)
-    full = parts[0].new_zeros(total, *parts[0].shape[1:])
-    start = 0
-    for part in parts:
-        full[where[start:start + part.shape[0]]] = part
-        start += part.shape[0]
-    return full
 
 
 def rows_minus(h: Tensor, got: Tensor, start: int, *, out: Tensor | None = None) -> Tensor:

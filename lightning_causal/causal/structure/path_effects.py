@@ -36,10 +36,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from lightning_causal.causal.effects.unit_rows import each_moving, moving_units
+from lightning_causal.causal.effects.unit_rows import moving_units
 from lightning_causal.causal.engine.ablation import replace_units
 from lightning_causal.causal.engine.batching import map_rows
 from lightning_causal.causal.engine.units import Layout
+from lightning_causal.causal.engine.unmoved_rows import each_moving
 from lightning_causal.causal.structure.graph_context import GraphContext, Hook
 from lightning_causal.causal.structure.layer_activations import skipped_modules_error
 
