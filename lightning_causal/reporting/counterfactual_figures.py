@@ -12,7 +12,8 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from lightning_causal.reporting.figure_style import POS, step_bars, title_lines
-from lightning_causal.reporting.image_figures import ImageOrigin, largest_change, retitled, to_image
+from lightning_causal.reporting.image_figures import ImageOrigin, largest_change, to_image
+from lightning_causal.reporting.kept_figures import keep_figure, kept_figure
 
 __all__ = ["counterfactual_figure"]
 
@@ -70,8 +71,9 @@ def counterfactual_figure(
     aspect = "auto" if stretched else None
     figsize = (1.5 + cell * k, 0.75 + 0.3 * len(lines) + 3 * (height + 0.08))
     key = (tuple(panels["input"].shape[1:]), k, tuple(failed), figsize, len(lines), sequence_axes, origin)
-    if kept is not None and not signal and key in kept and retitled(kept[key][0], lines):
-        return _redrawn(kept[key], panels, labels, failed)
+    again = None if signal else kept_figure(kept, key, lines)  # its axes put back where they were built
+    if again is not None:
+        return _redrawn(again.figure, again.panels, panels, labels, failed)
     fig = Figure(figsize=figsize, layout="constrained")
     axes = fig.subplots(3, k, squeeze=False)
     for r, name in enumerate(("input", "counterfactual", "difference")):
@@ -102,11 +104,9 @@ def counterfactual_figure(
     bar.set_ticks([-1.0, 0.0, 1.0])
     bar.set_ticklabels(["−max", "0", "+max"], fontsize=8)
     bar.set_label("max: the column's\nlargest change", fontsize=8)  # each sample's difference on its own scale
-    if lines:
-        fig.suptitle("\n".join(lines), fontsize=11)
+    suptitle = fig.suptitle("\n".join(lines), fontsize=11) if lines else None
     if kept is not None and not signal:  # one figure per tag: a key of another size replaces it
-        kept.clear()
-        kept[key] = (fig, axes, [(ax, ax.get_position(original=True).frozen(), ax.get_position().frozen()) for ax in fig.axes])
+        keep_figure(kept, key, fig, suptitle, axes, alone=True)
     return fig
 
 
@@ -119,20 +119,14 @@ def _grid_image(name: str, img: Tensor) -> Any:
     return to_image(img).numpy()
 
 
-def _redrawn(cached: tuple, panels: dict[str, Tensor], labels: Sequence[str], failed: Sequence[int]) -> Figure:
-    """The kept figure of :func:`counterfactual_figure` (``cached``: the figure, its grid of axes and every axes' original
-    and active position as built) showing ``panels`` under ``labels``: its axes put back where they were built, so that
-    the constrained layout, run again at the draw, starts where that of a new figure does (it reads the decorations'
-    extents against the current positions)."""
-    fig, axes, positions = cached
+def _redrawn(fig: Figure, axes: Any, panels: dict[str, Tensor], labels: Sequence[str], failed: Sequence[int]) -> Figure:
+    """The kept figure ``fig`` of :func:`counterfactual_figure` (its grid of ``axes``, put back where they were built:
+    :mod:`~lightning_causal.reporting.kept_figures`) showing ``panels`` under ``labels``."""
     for r, name in enumerate(("input", "counterfactual", "difference")):
         for c in range(axes.shape[1]):
             axes[r][c].get_images()[0].set_data(_grid_image(name, panels[name][c].detach().float().cpu()))
     for c, label in enumerate(labels):
         axes[0][c].set_title(str(label), fontsize=9, color=POS if c in failed else "black")
-    for ax, original, active in positions:
-        ax._set_position(original, which="original")
-        ax._set_position(active, which="active")
     return fig
 
 

@@ -48,25 +48,54 @@ NOT_FINITE = "0.75"
 _LAST_COMPARISON = re.compile(r"(<=|>=|!=|==|<|>|=)[^<>=!]*$")  # a name's last '=value', '<=30', '>30'
 
 
-def step_bars(ax: Any, values: Sequence[float], colours: tuple[Any, Any], **kwargs: Any) -> None:
+def step_bars(ax: Any, values: Sequence[float], colours: tuple[Any, Any], *, bars: Sequence[Any] | None = None,
+              **kwargs: Any) -> list[Any]:
     """Bars of width 1 at ``0 .. T-1`` of height ``values[t]`` in ``colours[0]`` (``>= 0``) or ``colours[1]``
     (below 0): ``ax.bar`` up to :data:`MAX_BARS` values, else the same bars as one filled step outline per
-    sign (``ax.stairs`` on the edges ``t ± 0.5``), two artists whatever ``T``. A value that is not finite is no bar
-    (the module's rule; an infinite bar warned 'invalid value encountered in dot' at every draw).
+    sign (``ax.stairs`` on the edges ``t ± 0.5``), two artists whatever ``T``. With ``bars``, the artists an earlier
+    call drew on ``ax`` of as many values (a figure kept and drawn again with other data,
+    :mod:`~lightning_causal.reporting.kept_figures`): their heights and colours set to ``values`` instead, and ``ax``
+    scaled to them again at the draw, as to new ones. A value that is not finite is no bar (the module's rule; an
+    infinite bar warned 'invalid value encountered in dot' at every draw).
 
     Args:
         ax: a matplotlib axes.
         values: the heights, one per step.
         colours: the colours of the non-negative and the negative bars.
-        **kwargs: passed to the artists (``alpha=``).
+        bars: the artists to set, as above (``ax.patches`` of an axes holding only them); ``None``: new ones.
+        **kwargs: passed to new artists (``alpha=``).
+
+    Returns:
+        The artists: the bars, or the two outlines.
+
+    Examples:
+        >>> from matplotlib.figure import Figure
+        >>> ax = Figure().subplots()
+        >>> drawn = step_bars(ax, [1.0, -2.0], ("red", "blue"))
+        >>> again = step_bars(ax, [-3.0, 0.5], ("red", "blue"), bars=drawn)
+        >>> [b.get_height() for b in again], [b.get_facecolor()[:3] for b in again]
+        ([-3.0, 0.5], [(0.0, 0.0, 1.0), (1.0, 0.0, 0.0)])
     """
     values = [f if math.isfinite(f := float(v)) else math.nan for v in values]  # NaN/inf: no bar (the module's rule)
     if len(values) <= MAX_BARS:
-        ax.bar(range(len(values)), values, width=1.0, color=[colours[0] if v >= 0 else colours[1] for v in values], **kwargs)
-        return
-    edges = [t - 0.5 for t in range(len(values) + 1)]
-    ax.stairs([max(v, 0.0) for v in values], edges, baseline=0.0, fill=True, color=colours[0], **kwargs)
-    ax.stairs([min(v, 0.0) for v in values], edges, baseline=0.0, fill=True, color=colours[1], **kwargs)
+        colour = [colours[0] if v >= 0 else colours[1] for v in values]
+        if bars is None:
+            return list(ax.bar(range(len(values)), values, width=1.0, color=colour, **kwargs))
+        for bar, v, c in zip(bars, values, colour):
+            bar.set_height(v)
+            bar.set_facecolor(c)
+    else:
+        edges = [t - 0.5 for t in range(len(values) + 1)]
+        signs = ([max(v, 0.0) for v in values], [min(v, 0.0) for v in values])
+        if bars is None:
+            return [ax.stairs(h, edges, baseline=0.0, fill=True, color=c, **kwargs) for h, c in zip(signs, colours)]
+        for outline, h in zip(bars, signs):
+            outline.set_data(h, edges, 0.0)
+    ax.relim()  # the bars' extent (a NaN bar has none) scales the axes, as new bars' do
+    if len(values) > MAX_BARS:
+        ax.update_datalim([(-0.5, 0.0)])  # what ax.stairs adds beside its patch: the first edge at the baseline
+    ax.autoscale(enable=None)
+    return list(bars)
 
 
 def short_label(text: str, limit: int = 24) -> str:

@@ -16,12 +16,12 @@ from lightning_causal.reporting.figure_style import not_finite_colours, title_li
 from lightning_causal.reporting.image_figures import (
     ImageOrigin,
     reshow_input,
-    retitled,
     say_all_zero,
     show_input,
     strongest_channel,
 )
 from lightning_causal.reporting.image_maps import map_scales, sample_figures
+from lightning_causal.reporting.kept_figures import keep_figure, kept_figure
 from lightning_causal.reporting.map_data import (
     MapData,
     drawn_samples,
@@ -56,7 +56,7 @@ def _frames_figure(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, floa
     row each, one colour scale per map (a bar at the row's end); every frame drawn with row 0 at ``origin``. With
     ``kept`` (``{}`` at first; the writer's path, which draws each figure before asking for the next) a sample of
     the same frames, maps, scales, note and title height as an earlier one redraws that one's figure, its images'
-    data and title replaced (:func:`~lightning_causal.reporting.image_figures.heatmap_row`'s ``reuse``)."""
+    data and title replaced (:mod:`~lightning_causal.reporting.kept_figures`)."""
     frames = drawn_frames(int(sample.shape[1]))
     h, w = int(sample.shape[-2]), int(sample.shape[-1])
     cell = 0.9
@@ -69,14 +69,15 @@ def _frames_figure(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, floa
     figsize = (width, (fh + 0.3) * rows + 0.3 * len(lines) + 0.2 + below)
     key = (tuple(sample.shape), tuple((name, tuple(m.shape), vmax[name], signed[name], not bool(m.ne(0).any()))
                                       for name, m in maps.items()), tuple(notes), figsize, len(lines), origin)
-    if kept is not None and key in kept and retitled(kept[key][0], lines):
-        fig, grid = kept[key]
+    again = kept_figure(kept, key, lines)
+    if again is not None:
+        grid = again.panels
         for t, ax in zip(frames, grid[0]):
             reshow_input(ax.get_images()[0], sample[:, t])
         for r, m in enumerate(maps.values(), start=1):
             for t, ax in zip(frames, grid[r]):
                 ax.get_images()[0].set_data(m[t].numpy())
-        return fig
+        return again.figure
     fig = Figure(figsize=figsize)
     grid = fig.subplots(rows, len(frames) + 1, squeeze=False, gridspec_kw={"width_ratios": [1] * len(frames) + [0.12]})
     for t, ax in zip(frames, grid[0]):
@@ -97,12 +98,12 @@ def _frames_figure(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, floa
         for ax in row[:-1]:
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.suptitle("\n".join(lines), fontsize=11)
+    title = fig.suptitle("\n".join(lines), fontsize=11)
     if notes:
         fig.text(0.5, 0.02, "\n".join(notes), ha="center", va="bottom", fontsize=8, color="0.3")
     fig.tight_layout(rect=(0.0, below / fig.get_figheight(), 1.0, 1.0))
-    if kept is not None:
-        kept[key] = (fig, grid)
+    if kept is not None:  # kept laid out: a later sample's figure has this layout (its colour limits are the key's)
+        keep_figure(kept, key, fig, title, grid)
     return fig
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any, Literal, get_args
 
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from torch import Tensor
 
 from lightning_causal.causal.engine.checks import check_choice
@@ -20,10 +21,15 @@ from lightning_causal.reporting.figure_style import (
     short_labels,
     title_lines,
 )
+from lightning_causal.reporting.kept_figures import (
+    keep_figure,
+    kept_figure,
+    style_key,
+    subplot_params,
+)
 
 __all__ = [
-    "MAX_COLUMNS", "ORIGINS", "ImageOrigin", "check_origin", "heatmap_row", "image_grid_figure", "largest_change", "map_scale", "reshow_input", "retitled", "say_all_zero", "show_input",
-    "subplot_params",
+    "MAX_COLUMNS", "ORIGINS", "ImageOrigin", "check_origin", "heatmap_row", "image_grid_figure", "largest_change", "map_scale", "reshow_input", "say_all_zero", "show_input",
     "strongest_channel",
     "to_image",
 ]
@@ -241,7 +247,7 @@ def heatmap_row(
     Examples:
         >>> import torch
         >>> fig = heatmap_row(torch.rand(1, 8, 8), {"causal": torch.randn(1, 8, 8)}, title="explains class 3")
-        >>> len(fig.axes), fig._suptitle.get_text()  # input, map, colour bar
+        >>> len(fig.axes), fig.get_suptitle()  # input, map, colour bar
         (3, 'explains class 3')
     """
     from mpl_toolkits.axes_grid1 import make_axes_locatable
@@ -269,11 +275,13 @@ def heatmap_row(
     # the colour maps, not their limits: a row of other limits redraws the figure, laid out again (``_reused``)
     same = (tuple(sample.shape), tuple((name, tuple(m.shape), sc[0], not bool(m.ne(0).any())) for (name, m), sc in zip(maps.items(), scales)),
             tuple(notes), figsize, len(lines), origin)
-    if reuse and layout is not None and (fig := _reused(layout.get(("figure", same)), sample, images, lines, scales)) is not None:
-        _laid_out(fig, (0.0, below / fig.get_figheight(), 1.0, 1.0), layout, _layout_key(sample, maps, layout[("figure", same)][1], notes))
-        return fig
+    rect = (0.0, below / figsize[1], 1.0, 1.0)
+    kept = kept_figure(layout, same, lines) if reuse else None
+    if kept is not None:
+        _redrawn_row(kept.panels, sample, images, scales)
+        _laid_out(kept.figure, rect, layout, _layout_key(sample, maps, kept.panels, notes), kept.title)
+        return kept.figure
     fig = Figure(figsize=figsize)
-    built = subplot_params(fig)  # a new figure's: a reused one starts from them
     grid = fig.subplots(rows, cols, squeeze=False)
     axes = [ax for row in grid for ax in row]
     for ax in axes[n:]:
@@ -291,13 +299,12 @@ def heatmap_row(
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
-    if lines:
-        fig.suptitle("\n".join(lines), fontsize=11)
+    suptitle = fig.suptitle("\n".join(lines), fontsize=11) if lines else None
     if notes:
         fig.text(0.5, 0.02, "\n".join(notes), ha="center", va="bottom", fontsize=8, color="0.3")
-    _laid_out(fig, (0.0, below / fig.get_figheight(), 1.0, 1.0), layout, _layout_key(sample, maps, axes, notes))
-    if reuse and layout is not None:
-        layout[("figure", same)] = (fig, axes, built)
+    if reuse and layout is not None:  # kept before its layout: a later row is laid out again from here
+        keep_figure(layout, same, fig, suptitle, axes)
+    _laid_out(fig, rect, layout, _layout_key(sample, maps, axes, notes), suptitle)
     return fig
 
 
@@ -309,46 +316,16 @@ def _layout_key(sample: Tensor, maps: dict[str, Tensor], axes: list, notes: list
             tuple(notes))
 
 
-def _reused(cached: tuple[Figure, list, dict] | None, sample: Tensor, images: list[Tensor], lines: list[str],
-            scales: list[tuple[str, float, float]]) -> Figure | None:
-    """The figure of ``cached`` (an earlier row of :func:`heatmap_row` of the same panels, colour maps and note, its
-    panels: input, map_1, ..., and its subplot parameters as built) showing ``sample`` and ``images`` under the title ``lines`` on the colour limits of
-    ``scales``, or ``None`` (then a new figure is built) where :func:`retitled` refuses it. The input's grey scale is
-    set from the new sample as ``imshow`` sets it. Its subplot parameters are put back to those it was built with, from
-    where the caller lays it out again, as a new figure (its colour bars' tick labels may differ)."""
-    if cached is None or not retitled(cached[0], lines):
-        return None
-    fig, panels, built = cached
+def _redrawn_row(panels: list, sample: Tensor, images: list[Tensor], scales: list[tuple[str, float, float]]) -> None:
+    """Put ``sample`` and its maps' ``images`` on the colour limits of ``scales`` in the ``panels`` (input, map_1, ...)
+    of a row of :func:`heatmap_row` kept from an earlier row of the same panels, colour maps and note
+    (:mod:`~lightning_causal.reporting.kept_figures`): the input's grey scale set from the new sample as ``imshow``
+    sets it, each map's colour bar following its image's limits."""
     reshow_input(panels[0].get_images()[0], sample)
     for ax, img, (_, lo, hi) in zip(panels[1:], images, scales):
         image = ax.get_images()[0]
         image.set_data(img.numpy())
         image.set_clim(lo, hi)  # its colour bar follows
-    fig.subplots_adjust(**built)
-    return fig
-
-
-def retitled(fig: Figure, lines: list[str]) -> bool:
-    """Whether ``fig``, a figure kept to be drawn again with other data, may be: it has been drawn since it was built
-    or last changed (``Figure.stale`` false: a caller that keeps figures without drawing them must get figures of
-    their own), and its title set to ``lines`` has the height its title had (else its layout would differ; the
-    title is then left as it was). Sets the title where it may.
-
-    Args:
-        fig: the kept figure.
-        lines: the new title's lines.
-    """
-    if fig.stale:
-        return False
-    title = fig._suptitle
-    if title is None:
-        return not lines
-    height, text = title.get_window_extent(fig._get_renderer()).height, title.get_text()
-    title.set_text("\n".join(lines))
-    if title.get_window_extent(fig._get_renderer()).height != height:  # another height: another layout
-        title.set_text(text)
-        return False
-    return True
 
 
 def reshow_input(image: Any, x: Tensor) -> None:
@@ -365,36 +342,18 @@ def reshow_input(image: Any, x: Tensor) -> None:
         image.norm.autoscale(image.get_array())  # imshow's scale of the new grey image (its min and max)
 
 
-def subplot_params(fig: Figure) -> dict[str, float]:
-    """``fig``'s subplot parameters (``left``, ``bottom``, ``right``, ``top``, ``wspace``, ``hspace``), as
-    ``fig.subplots_adjust(**params)`` takes them: a figure redrawn with other data is put back to those it was built
-    with before it is laid out again (a heatmap row's, a sequence's), and a row's layout is kept for the next row.
-
-    Args:
-        fig: a matplotlib ``Figure``.
-
-    Examples:
-        >>> fig = Figure()
-        >>> fig.subplots_adjust(left=0.2)
-        >>> subplot_params(fig)["left"]
-        0.2
-    """
-    sp = fig.subplotpars
-    return {k: getattr(sp, k) for k in ("left", "bottom", "right", "top", "wspace", "hspace")}
-
-
-def _laid_out(fig: Figure, rect: tuple[float, float, float, float], layout: dict | None, key: tuple) -> None:
+def _laid_out(fig: Figure, rect: tuple[float, float, float, float], layout: dict | None, key: tuple, title: Text | None) -> None:
     """``fig.tight_layout(rect=rect)``, its subplot parameters kept in ``layout`` (when given) under ``key``
     and the suptitle's height: a later figure of the same key and title height (a heatmap row of another
     sample: the same panels, colour scales and note, only the image data and the title's text differ) gets
     them with ``subplots_adjust``, the same parameters without tight_layout's draw (about a third of a row's
-    drawing; ``tests/reporting/test_fast_drawing.py`` pins the pixels equal)."""
+    drawing; ``tests/reporting/test_fast_drawing.py`` pins the pixels equal); ``title``: the figure's suptitle, or
+    ``None``. The parameters are kept under matplotlib's style too (:func:`~lightning_causal.reporting.kept_figures.style_key`):
+    another style's fonts take other room."""
     if layout is None:
         fig.tight_layout(rect=rect)
         return
-    title = fig._suptitle
-    key = (*key, tuple(fig.get_size_inches()), rect,
-           None if title is None else title.get_window_extent(fig._get_renderer()).height)
+    key = (*key, tuple(fig.get_size_inches()), rect, None if title is None else title.get_window_extent().height, style_key())
     params = layout.get(key)
     if params is None:
         fig.tight_layout(rect=rect)

@@ -13,7 +13,6 @@ from torch import Tensor
 
 from lightning_causal.audits.group_regions import signal_layout
 from lightning_causal.reporting.figure_style import (
-    MAX_BARS,
     NEG,
     POS,
     WIDTH,
@@ -23,13 +22,9 @@ from lightning_causal.reporting.figure_style import (
     step_bars,
     title_lines,
 )
-from lightning_causal.reporting.image_figures import (
-    map_scale,
-    retitled,
-    say_all_zero,
-    subplot_params,
-)
+from lightning_causal.reporting.image_figures import map_scale, say_all_zero
 from lightning_causal.reporting.image_maps import map_tags
+from lightning_causal.reporting.kept_figures import keep_figure, kept_figure
 from lightning_causal.reporting.map_data import (
     SERIES_COLOURS,
     MapData,
@@ -159,7 +154,8 @@ def _sequence_figure(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
                      last: bool, title: str, data: MapData, kept: dict | None = None) -> Figure:
     """One sample ``x`` ``[C, T]`` with ``maps`` (each ``[C, T]``), titled, with the sign note below. With ``kept``
     (``{}`` at first; the writer's path), a one-channel sample of the same panels, scales, maps of 0 only, note and
-    title height as an earlier one redraws that one's figure (:func:`_redrawn_bars`)."""
+    title height as an earlier one redraws that one's figure (:func:`_redrawn_signal`,
+    :mod:`~lightning_causal.reporting.kept_figures`)."""
     xlabel = "time step" if last else "position"
     lines = title_lines(title, int(_FIGURE_WIDTH * 11))
     note = sign_note({name: scales[name][0] == "RdBu_r" for name in maps}, data) if data.meta.get("targets") else None
@@ -168,20 +164,19 @@ def _sequence_figure(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
     below = 0.2 + 0.15 * note.count("\n") if note else 0.0  # inches under the panels
     key = (tuple(x.shape), tuple((name, scales[name], not bool(m.ne(0).any())) for name, m in maps.items()), xlabel, len(lines), note)
     bars = kept is not None and x.shape[0] == 1  # the one-channel figure: a line and bars per map
-    if bars and key in kept and retitled(kept[key][0], lines):
-        fig, axes, built = kept[key]
-        _redrawn_bars(axes, x, maps)
-        fig.subplots_adjust(**built)  # laid out again from where a new figure starts
+    again = kept_figure(kept, key, lines) if bars else None
+    if again is not None:  # its layout put back to where a new figure's starts
+        fig = again.figure
+        _redrawn_signal(again.panels, x, maps)
     else:
         fig = _signal_bars(x, maps, scales, xlabel) if x.shape[0] == 1 else _signal_heatmaps(x, maps, scales, word, xlabel)
-        built = subplot_params(fig)
         fig.set_figheight(fig.get_figheight() + 0.25 * (len(lines) - 1))  # a long title wrapped, not cut at both edges
-        fig.suptitle("\n".join(lines), fontsize=11)
+        suptitle = fig.suptitle("\n".join(lines), fontsize=11)
         if note:  # one small line below: what red and blue mean
             fig.set_figheight(fig.get_figheight() + below)
             fig.text(0.5, 0.02, note, ha="center", va="bottom", fontsize=8, color="0.3")
-        if bars:
-            kept[key] = (fig, list(zip(fig.axes[:len(maps)], fig.axes[len(maps):])), built)  # (input axes, its twin) per map
+        if bars:  # (input axes, its twin) per map
+            keep_figure(kept, key, fig, suptitle, list(zip(fig.axes[:len(maps)], fig.axes[len(maps):])))
     fig.tight_layout(rect=(0.0, below / fig.get_figheight(), 1.0, 1.0))
     return fig
 
@@ -190,28 +185,17 @@ def _sequence_figure(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
 _FIGURE_WIDTH = WIDTH * 1.15  # inches: a sequence's figure
 
 
-def _redrawn_bars(pairs: list[tuple[Any, Any]], x: Tensor, maps: dict[str, Tensor]) -> None:
+def _redrawn_signal(pairs: list[tuple[Any, Any]], x: Tensor, maps: dict[str, Tensor]) -> None:
     """Put sample ``x`` ``[1, T]`` and its ``maps`` in the panels ``pairs`` (the input's axes and the twin holding the
     map's bars, per map) that :func:`_signal_bars` drew of another sample: the line's data (its axes scaled to it
-    again, as a new line's are at the draw) and each bar's height and colour (:func:`step_bars`)."""
+    again, as a new line's are at the draw) and the bars (:func:`~lightning_causal.reporting.figure_style.step_bars`
+    given the artists it drew)."""
     t = list(range(x.shape[-1]))
     for (ax, twin), m in zip(pairs, maps.values()):
         ax.get_lines()[0].set_data(t, x[0].tolist())
         ax.relim()
-        ax._request_autoscale_view()
-        values = [float(v) for v in m[0].tolist()]
-        if len(values) <= MAX_BARS:
-            for bar, v in zip(twin.patches, values):
-                bar.set_height(v)
-                bar.set_facecolor(POS if v >= 0 else NEG)
-        else:
-            edges = [s - 0.5 for s in range(len(values) + 1)]
-            twin.patches[0].set_data([max(v, 0.0) for v in values], edges, 0.0)
-            twin.patches[1].set_data([min(v, 0.0) for v in values], edges, 0.0)
-        twin.relim()  # the bars' extent (a NaN bar has none) scales the shared steps' axis, as a new figure's do
-        if len(values) > MAX_BARS:
-            twin.update_datalim([(-0.5, 0.0)])  # what ax.stairs adds beside its patch: the first edge at the baseline
-        twin._request_autoscale_view()
+        ax.autoscale(enable=None)  # scaled at the draw, as a new line's axes are
+        step_bars(twin, m[0].tolist(), (POS, NEG), bars=twin.patches)
 
 
 def _signal_bars(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple[str, float, float]], xlabel: str) -> Figure:

@@ -124,7 +124,8 @@ class _WriterState:
 
 _WRITERS: weakref.WeakKeyDictionary[Any, _WriterState] = weakref.WeakKeyDictionary()
 #: per renderer, the figures its writer's path keeps from one audit to the next, by tag (the counterfactual grid's:
-#: ``counterfactual_figure(kept=)``; an audit's image rows': ``map_figures(kept=)``); outside the renderer, so that a
+#: ``counterfactual_figure(kept=)``; an audit's image rows': ``map_figures(kept=)``; stores of
+#: :mod:`~lightning_causal.reporting.kept_figures`, keyed by matplotlib's style too); outside the renderer, so that a
 #: copy or pickle of it (a callback's) holds none
 _KEPT: weakref.WeakKeyDictionary[Any, dict[str, dict]] = weakref.WeakKeyDictionary()
 
@@ -420,7 +421,7 @@ class TensorBoardRenderer:
                 warnings.warn(odd, UserWarning, stacklevel=outside_package())
         data = MapData(inputs, dict(r.maps), r.audit, r.meta, labels, self.max_samples, self._origin(kind))
         # the writer's path draws each figure before the next is built, so rows of one layout redraw one figure, from one
-        # audit epoch to the next (figures(): their own)
+        # audit epoch to the next (figures(): their own); a style (rcParams) changed in the middle of a fit builds them afresh
         keeper = isinstance(writer, _FigureKeeper)
         kept = None if keeper else _KEPT.setdefault(self, {}).setdefault(f"{base}/maps", {})
         for suffix, fig in map_figures(data, self.figure_kind, reuse=not keeper, kept=kept):
