@@ -20,6 +20,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 
 from lightning_causal.causal.engine.forward import OutputSpec
+from lightning_causal.causal.engine.kept_attributes import keep_attributes
 from lightning_causal.repair.base import RepairTerm
 
 __all__ = [
@@ -186,6 +187,15 @@ def _loss_taking_forward_args(term: RepairTerm, args: Any) -> Callable[..., Tens
     return term.loss
 
 
+def _term_value(term: RepairTerm, model: nn.Module, x: Tensor, y: Tensor | None, args: Any) -> Tensor:
+    """``term``'s value on the batch ``(x, y)``, with the forward arguments ``args`` where there are any."""
+    if args is None:
+        return term.loss(model, x, y)
+    loss = _loss_taking_forward_args(term, args)
+    with forward_arguments_checked(args, f"term {term.name!r}"):
+        return loss(model, x, y, additional_forward_args=args)
+
+
 def add_terms(
     model: nn.Module,
     task: Tensor,
@@ -197,7 +207,9 @@ def add_terms(
     """``task + Σ w · term`` over the ``active`` ``(term, weight)`` pairs and its detached logs
     (``repair/task_loss``, ``repair/<name>``, a term's ``last_parts`` of this step, ``repair/total``).
     A term's value is taken from ``values`` (the fused pass) or computed on ``batch``
-    (``(x, y, additional_forward_args)``).
+    (``(x, y, additional_forward_args)``); the tensors the model keeps as plain attributes and its reassigned buffers
+    (a recurrent state carried across batches, ``self.h = h.detach()``) are put back after each term's passes, so that
+    the next step starts from the state the task's step left (:mod:`~lightning_causal.causal.engine.kept_attributes`).
 
     Raises:
         FloatingPointError: the total is not finite; the message names the task loss or the terms
@@ -209,12 +221,12 @@ def add_terms(
         before = getattr(term, "last_parts", None)
         if term.name in values:
             value = values[term.name]
-        elif args is None:
-            value = term.loss(model, x, y)
         else:
-            loss = _loss_taking_forward_args(term, args)
-            with forward_arguments_checked(args, f"term {term.name!r}"):
-                value = loss(model, x, y, additional_forward_args=args)
+            kept = keep_attributes(model, reassigned_buffers=True)  # a state carried across batches: the task's
+            try:
+                value = _term_value(term, model, x, y, args)
+            finally:
+                kept.restore()  # the term's passes (triggered, augmented rows) leave it as the task's step set it
         total = torch.add(total, value, alpha=w)  # total + w·value in one autograd node
         logs[f"repair/{term.name}"] = value.detach()
         parts = getattr(term, "last_parts", None)

@@ -37,14 +37,19 @@ class KeptAttributes:
 
     entries: list[tuple[nn.Module, dict[str, Any], dict[str, list[Any]], set[str]]] = field(default_factory=list)
     copies: list[tuple[Tensor, int, Tensor]] = field(default_factory=list)
+    buffers: list[tuple[nn.Module, str, Tensor | None]] = field(default_factory=list)
 
     def restore(self) -> None:
         """Put back every tensor attribute that was reassigned, set or added, and undo in-place updates.
 
         An attribute that held tensors is set back to the very object (a list gets its items back); one that
         was ``None``, or absent, and now holds tensors is set back to ``None``, or removed; a tensor updated in
-        place (``self.h.copy_(h)``) gets its values back.
+        place (``self.h.copy_(h)``) gets its values back; a buffer noted with ``reassigned_buffers`` and
+        reassigned since (``self.h = h.detach()`` on a registered buffer) is set back to the very tensor.
         """
+        for m, name, b in self.buffers:
+            if m._buffers.get(name) is not b:
+                m._buffers[name] = b
         for m, values, items, nones in self.entries:
             now = vars(m)
             for name, value in values.items():
@@ -63,7 +68,7 @@ class KeptAttributes:
                     t.copy_(copy)
 
 
-def keep_attributes(model: nn.Module) -> KeptAttributes:
+def keep_attributes(model: nn.Module, reassigned_buffers: bool = False) -> KeptAttributes:
     """Note the tensors that ``model``'s modules keep as plain attributes (not parameters, not buffers), for
     :meth:`KeptAttributes.restore` after passes that may change them.
 
@@ -73,6 +78,8 @@ def keep_attributes(model: nn.Module) -> KeptAttributes:
 
     Args:
         model: the model.
+        reassigned_buffers: also note the buffers, to set back any that is reassigned (not their values: a
+            training pass's in-place updates of BatchNorm statistics stay), as the repair terms' passes need.
 
     Examples:
         >>> m = nn.Linear(2, 2)
@@ -91,4 +98,6 @@ def keep_attributes(model: nn.Module) -> KeptAttributes:
         nones = {name for name, v in attrs.items() if v is None}
         kept.entries.append((m, values, items, nones))
         kept.copies += [(t, t._version, t.detach().clone()) for v in values.values() for t in _tensors(v) if _copyable(t)]
+        if reassigned_buffers:
+            kept.buffers += [(m, name, b) for name, b in m._buffers.items()]
     return kept
