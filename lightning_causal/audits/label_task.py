@@ -22,7 +22,7 @@ from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["GUESSED_SINGLE_LABEL", "GUESSED_SOFT_LABELS", "class_distributions", "class_indices", "embedding_output", "label_task", "level_outputs", "LEVEL_WAYS_OUT",
            "multi_hot_labels",
-           "regression_labels", "smoothed_multi_hot", "state_task", "stated_task", "task_model"]
+           "regression_labels", "smoothed_multi_hot", "state_task", "task_model"]
 
 
 def task_model(model: Any, output: Any) -> Any:
@@ -132,7 +132,9 @@ def state_task(model: nn.Module, loss: Any) -> None:
     its own losses, metrics or ``task`` hyperparameter. A loss that says nothing (a function, such as
     ``F.cross_entropy``, whose use a ``task_step`` may override) clears an earlier record. Held by weak
     reference: the record goes with the model, and a copy of it has none (a ``CausalRepairModule`` states it
-    again for its copies' networks, deep-copied or unpickled, and at the start of each fit).
+    again for its copies' networks, deep-copied or unpickled, and at the start of each fit). The record is what
+    :func:`label_task` reads, for the audits of the network; the repair module's terms get the network's task
+    from the module itself (:meth:`~lightning_causal.repair.base.RepairTerm.take_task`), read once, not per step.
 
     Examples:
         >>> net = nn.Linear(4, 3)
@@ -148,18 +150,6 @@ def state_task(model: nn.Module, loss: Any) -> None:
         _STATED.pop(model, None)
     else:
         _STATED[model] = task
-
-
-def stated_task(model: nn.Module) -> str | None:
-    """The task :func:`state_task` recorded for ``model`` itself (``None``: none), a dictionary look-up: callers that keep
-    :func:`label_task`'s answer per model (it walks every module) compare it to know when the answer is stale.
-
-    Examples:
-        >>> net = nn.Linear(4, 3)
-        >>> stated_task(net), (state_task(net, nn.CrossEntropyLoss()), stated_task(net))[1]
-        (None, 'multiclass')
-    """
-    return _STATED.get(model)
 
 
 def multi_hot_labels(labels: Any, model: Any = None, *, task: str | None = None) -> bool:
@@ -289,10 +279,13 @@ def regression_labels(labels: Any, width: int | None = None, model: Any = None, 
 def _rows_sum_to_one(labels: Tensor) -> bool:
     """Whether every row of ``labels`` ``[N, C]`` is non-negative and sums to 1, to the rounding of
     their dtype (1e-4 for float32 and float64, 4 eps for float16 and bfloat16: 3.9e-3 and 3.1e-2, whose
-    probabilities sum to 1 +- eps / 2), summed in float64 (float32 on MPS, which has no float64)."""
+    probabilities sum to 1 +- eps / 2), summed in float64 (float32 on MPS, which has no float64). One answer read back
+    from the device, and no float64 copy of the rows (``sum(dtype=)`` accumulates each row in float64): the backdoor
+    repair term asks at every step of soft labels."""
     tol = max(1e-4, 4 * torch.finfo(labels.dtype).eps) if labels.is_floating_point() else 1e-4
-    lab = labels.detach().to(torch.float32 if labels.device.type == "mps" else torch.float64)
-    return bool((lab >= 0).all()) and bool(((lab.sum(1) - 1).abs() <= tol).all())
+    lab = labels.detach()
+    sums = lab.sum(1, dtype=torch.float32 if labels.device.type == "mps" else torch.float64)
+    return bool((lab >= 0).all() & ((sums - 1).abs() <= tol).all())
 
 
 def class_distributions(labels: Any, model: Any = None, *, task: str | None = None) -> bool:

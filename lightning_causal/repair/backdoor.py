@@ -14,12 +14,7 @@ from typing import Any, Literal, get_args
 import torch
 from torch import Tensor, nn
 
-from lightning_causal.audits.label_task import (
-    class_distributions,
-    class_indices,
-    label_task,
-    stated_task,
-)
+from lightning_causal.audits.label_task import class_distributions, class_indices
 from lightning_causal.causal.backdoor.neural_cleanse import ReversedTriggers, check_reverse_options
 from lightning_causal.causal.backdoor.triggers import Trigger
 from lightning_causal.causal.engine.checks import (
@@ -34,7 +29,7 @@ from lightning_causal.causal.engine.input_sites import check_site
 from lightning_causal.causal.engine.interventions import capture
 from lightning_causal.causal.engine.units import per_layer_layouts
 from lightning_causal.repair.augment import resolve_augment
-from lightning_causal.repair.backdoor_parts import SuppressionParts, _at_least_float32
+from lightning_causal.repair.backdoor_parts import StepParts, SuppressionParts, _at_least_float32
 from lightning_causal.repair.backdoor_setup import TriggerSetup
 from lightning_causal.repair.backdoor_triggers import (
     _check_share,
@@ -287,15 +282,14 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         self.contrast_detection: ReversedTriggers | None = None
         self.detection: ReversedTriggers | None = None
         self.reference: nn.Module | None = None
-        self.last_parts: dict[str, float] = {}
+        self.last_parts: Mapping[str, float] = StepParts()
         self._generator: torch.Generator | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled and copied without the built :class:`Forward` objects and the models' label tasks (weak references;
         rebuilt on use), the random generator as its state (torch before 2.4 pickles no ``torch.Generator``)."""
-        state = self.__dict__.copy()
+        state = super().__getstate__()
         state.pop("_forwards", None)
-        state.pop("_label_tasks", None)
         if state.get("_generator") is not None:
             state["_generator"] = state["_generator"].get_state()
         return state
@@ -305,16 +299,6 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         if isinstance(generator, Tensor):  # a state saved by __getstate__
             state = {**state, "_generator": torch.Generator().set_state(generator)}
         self.__dict__.update(state)
-
-    def _label_task(self, model: nn.Module) -> str | None:
-        """:func:`~lightning_causal.audits.label_task.label_task` of ``model``, found once per model: it walks every
-        module (0.55-1.7 ms on a network of 300 modules on the 2-core CI machine, depending on its load), and soft labels ask for it at every step; found again where the
-        task a repair module states for ``model`` (:func:`~lightning_causal.audits.label_task.state_task`) changed."""
-        tasks = self.__dict__.setdefault("_label_tasks", weakref.WeakKeyDictionary())
-        stated = stated_task(model)  # a repair module states its task loss's task: another module's since makes it stale
-        if model not in tasks or tasks[model][0] != stated:
-            tasks[model] = (stated, label_task(model))
-        return tasks[model][1]
 
     def _forward(self, model: nn.Module) -> Forward:
         """The :class:`Forward` of ``model`` (the model in training, or the frozen reference), built once
@@ -329,6 +313,12 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
     def needs_train_inputs(self) -> bool:
         """``setup`` reads training inputs with ``trigger=None`` or suspect layer names only."""
         return self.trigger is None or isinstance(self.suspects, list)
+
+    @property
+    def makes_own_rows(self) -> bool:
+        """``True``: the stamped and augmented copies are rows of their own, which other inputs and per-sample forward
+        arguments of the batch cannot follow."""
+        return True
 
     def stamp(self, x: Tensor) -> Tensor:
         """Triggered copies of ``x`` (no gradient); row ``i`` gets trigger ``i mod K``.
@@ -348,7 +338,9 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor | None, *, additional_forward_args: Any = None) -> Tensor:
         """``β · P + α · unlearning + γ · consistency`` on the batch and its augmented copies;
-        the parts are kept in ``last_parts``. Forward arguments of the batch (``unpack_batch``'s third
+        the parts (unweighted) are kept in ``last_parts``, a mapping ``"unlearn"``, ``"path"``, ``"distill"`` → float
+        (:class:`~lightning_causal.repair.backdoor_parts.StepParts`: each read from the device when asked for, so that
+        the step itself waits for none of them; ``last_parts.tensors`` gives them unread). Forward arguments of the batch (``unpack_batch``'s third
         part) are refused: the stamped and augmented copies are rows of their own, which a per-sample
         argument (the table beside an image) would have to follow; arguments shared by every call go
         to the constructor's ``additional_forward_args``.
@@ -359,7 +351,9 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
             y: the batch's true class labels ``[N]`` (required), integer class indices (any integer dtype or bool;
                 float labels are refused, convert them with ``.long()``); soft labels ``[N, C]`` (mixup, CutMix, label
                 smoothing: rows of non-negative values summing to 1) are read as each row's largest class
-                (:func:`~lightning_causal.audits.label_task.class_indices`), the class unlearning keeps.
+                (:func:`~lightning_causal.audits.label_task.class_indices`), the class unlearning keeps, unless the
+                task the term reads labels by says multi-label or regression (:meth:`task_of`: the one a
+                ``CausalRepairModule`` handed over, else what ``model`` says, read once per model).
             additional_forward_args: must be ``None``, as above.
         """
         if additional_forward_args is not None:
@@ -370,7 +364,7 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
             raise ValueError("BackdoorSuppressionTerm needs the true labels `y` of the batch (unlearning keeps them on triggered copies)")
         task = None
         if isinstance(y, Tensor) and y.is_floating_point() and y.dim() == 2:  # soft labels [N, C] (mixup, CutMix, label
-            task = self._label_task(model)  # smoothing): each row's largest class, unless the model says otherwise
+            task = self.task_of(model)  # smoothing): each row's largest class, unless the model says otherwise
             y = class_indices(y, task=task)
         if not isinstance(y, Tensor) or y.dim() != 1 or y.shape[0] != x.shape[0]:
             soft = (f"; these rows are soft labels but the model says it is {task}, so they are not read as classes: for a "
@@ -389,7 +383,8 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         m = xs.shape[0]
         suppress = bool(self.triggers) and (self.unlearn_weight > 0 or self.path in ("units", "logit") and self.path_weight > 0)
         if not suppress and self.distill_weight == 0:
-            self.last_parts = {"unlearn": 0.0, "path": 0.0, "distill": 0.0}
+            zero = x.new_zeros(())
+            self.last_parts = StepParts({"unlearn": zero, "path": zero, "distill": zero})
             return x.new_zeros((), requires_grad=True)
         layers = list(self.suspects) if suppress and self.path == "units" and self.path_weight > 0 else []
         for layer in layers:
@@ -419,7 +414,7 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
                 path = 0.5 * (path + self._path(out[:m], out_a, {}, keep_r, idx_r, n))
         if self.distill_weight > 0:
             distill = self._consistency(out[:m], xs, src_a, src_b, n, invariant)
-        self.last_parts = {"unlearn": float(unlearn.detach()), "path": float(path.detach()), "distill": float(distill.detach())}
+        self.last_parts = StepParts({"unlearn": unlearn, "path": path, "distill": distill})  # read when asked for
         return self.unlearn_weight * unlearn + self.path_weight * path + self.distill_weight * distill
 
     def adversarial_rows(self, model: nn.Module, x: Tensor, targets: Tensor) -> Tensor:

@@ -9,7 +9,7 @@ attributes it reads are the term's (set by its ``__init__`` and ``setup``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -19,7 +19,47 @@ from lightning_causal.causal.backdoor.triggers import Trigger
 from lightning_causal.causal.engine.units import resolve_layout, to_units
 from lightning_causal.repair.augment import INVARIANT, augmented_copies, resolve_augment
 
-__all__ = ["SuppressionParts"]
+__all__ = ["StepParts", "SuppressionParts"]
+
+
+class StepParts(Mapping[str, float]):
+    """The parts of one step's loss by name (a term's ``last_parts``): each a ``float`` when read, held as the
+    detached tensor the step computed, so that the step itself reads nothing back from the device (a float taken in
+    the step waits for the accelerator: one synchronisation a part, every training step). Read a part, or print the
+    mapping, and it is copied to the host then. :attr:`tensors` gives them unread: what
+    :class:`~lightning_causal.repair.module.CausalRepairModule` logs (``repair/<name>/<part>``).
+
+    Args:
+        parts: the parts by name, tensors of one value (detached here) or numbers.
+
+    Examples:
+        >>> parts = StepParts({"unlearn": torch.tensor(0.25), "path": 0.0})
+        >>> parts["unlearn"], sorted(parts), dict(parts)
+        (0.25, ['path', 'unlearn'], {'unlearn': 0.25, 'path': 0.0})
+        >>> parts.tensors["unlearn"]
+        tensor(0.2500)
+    """
+
+    def __init__(self, parts: Mapping[str, Tensor | float] | None = None) -> None:
+        self._parts = {k: v.detach() if isinstance(v, Tensor) else torch.as_tensor(float(v))
+                       for k, v in (parts or {}).items()}
+
+    @property
+    def tensors(self) -> dict[str, Tensor]:
+        """The parts as the step computed them, detached tensors of one value (on the model's device), by name."""
+        return dict(self._parts)
+
+    def __getitem__(self, key: str) -> float:
+        return float(self._parts[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parts)
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+    def __repr__(self) -> str:
+        return f"StepParts({dict(self)!r})"
 
 
 def _at_least_float32(t: Tensor) -> Tensor:
@@ -42,7 +82,10 @@ class SuppressionParts:
     def _targets(self, n: int, device: torch.device, k: int | None = None) -> Tensor:
         """Row ``i``'s target ``[n, 1]``: trigger ``i mod k``'s (the first ``len(regions)`` are the regions')."""
         k = k or len(self.triggers)
-        t = torch.tensor([tr.target for tr in self.triggers[:k]], device=device)
+        targets = [tr.target for tr in self.triggers[:k]]
+        if len(set(targets)) == 1:  # filled on the device: a tensor of host data would be copied there at every step
+            return torch.full((n, 1), targets[0], dtype=torch.long, device=device)
+        t = torch.cat([torch.full((1,), v, dtype=torch.long, device=device) for v in targets])
         return t[torch.arange(n, device=device) % k].unsqueeze(1)
 
     @staticmethod
@@ -66,16 +109,18 @@ class SuppressionParts:
                 "them with `.long()`, in a CausalRepairModule through `unpack_batch=lambda b: (b[0], b[1].long(), None)`")
         return y.long()
 
-    def _rows(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def _rows(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         """The clean rows and their augmented copies, with each row's two source rows and whether
-        the row is held to its source's prediction (:data:`~..augment.INVARIANT` kinds)."""
+        the row is held to its source's prediction (:data:`~..augment.INVARIANT` kinds; ``None``:
+        no row is, known on the host, so that the step asks the device nothing)."""
         if self._generator is None:
             self._generator = torch.Generator().manual_seed(self.seed)
         n = x.shape[0]
         kinds = resolve_augment(self.augment, x)
         copies, src_a, src_b = augmented_copies(x.detach(), kinds, self._generator)
         own = torch.arange(n, device=x.device)
-        invariant = torch.tensor([False] + [k in INVARIANT for k in kinds], device=x.device).repeat_interleave(n)
+        flags = [False] + [k in INVARIANT for k in kinds]
+        invariant = torch.cat([torch.full((n,), f, dtype=torch.bool, device=x.device) for f in flags]) if any(flags) else None
         return torch.cat([x, copies]), torch.cat([own, src_a]), torch.cat([own, src_b]), invariant
 
     def _consistency(self, out: Tensor, xs: Tensor, src_a: Tensor, src_b: Tensor, n: int,
@@ -87,12 +132,14 @@ class SuppressionParts:
             raise ValueError("BackdoorSuppressionTerm with distill_weight > 0 needs `setup(model)` first (it copies the model before repair)")
         with torch.no_grad():
             ref = _at_least_float32(self._forward(self.reference)(xs)).log_softmax(1)
-            if invariant is not None and bool(invariant.any()):
+            if invariant is not None:
                 ref = torch.where(invariant.unsqueeze(1), ref[src_a], ref)
         kl = (ref.exp() * (ref - out.log_softmax(1))).sum(1)
         if self.triggers and xs.shape[0] > n:
-            targets = torch.tensor(sorted({t.target for t in self.triggers}), device=xs.device)
-            hit = torch.isin(ref.argmax(1), targets)
+            predicted = ref.argmax(1)
+            hit = torch.zeros_like(predicted, dtype=torch.bool)
+            for target in sorted({t.target for t in self.triggers}):  # compared on the device: no host tensor copied
+                hit |= predicted == target
             kl = kl * ~(hit & ~(hit[:n][src_a] | hit[:n][src_b]))
         return kl.mean()
 
@@ -108,6 +155,11 @@ class SuppressionParts:
         return (effect.squeeze(1).clamp_min(0) * keep).sum() / n
 
     def _unlearn(self, out_t: Tensor, y: Tensor, idx: Tensor) -> Tensor:
+        """Mean cross-entropy of the stamped rows towards their true labels; with ``balance``, plus the mean over the
+        rows whose label is their target (0 where there are none), summed and counted on the device (a boolean
+        selection, ``ce[own]``, and ``own.any()`` read the device at every step)."""
         ce = F.cross_entropy(out_t, y, reduction="none")
+        if not self.balance:
+            return ce.mean()
         own = y == idx.squeeze(1)
-        return ce.mean() + (ce[own].mean() if self.balance and own.any() else 0.0)
+        return ce.mean() + torch.where(own, ce, 0.0).sum() / own.sum().clamp_min(1)

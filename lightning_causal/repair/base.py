@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from lightning_causal.audits.base import default_name
+from lightning_causal.audits.label_task import label_task, task_model
 from lightning_causal.causal.engine.forward import (
     ForwardArgs,
     OutputSpec,
@@ -119,6 +121,67 @@ class RepairTerm(ABC):
             check_logits(outputs, type(self).__name__)
             self._logits_checked = True
         return outputs
+
+    def take_task(self, model: nn.Module) -> None:
+        """Read what ``model`` says of its task, :func:`~lightning_causal.audits.label_task.label_task` of the output the
+        term compares (``task_model(model, self.output)``: a head chosen by key or index says nothing unless the model
+        declares its task per output), and read the batches' labels by it from then on (:meth:`task_of`), whatever
+        model :meth:`loss` is given. :class:`~lightning_causal.repair.CausalRepairModule` hands its network's task to
+        each of its terms this way when it is built, copied (``deepcopy``, a pickle) and when a fit starts, after it
+        states its task loss's task for the network (``task_loss=nn.CrossEntropyLoss()``: ``"multiclass"``;
+        :func:`~lightning_causal.audits.label_task.state_task`), so that of two repair modules around one network the
+        one fitted says it. One walk of the model's modules, not one a step.
+
+        Args:
+            model: the network the term repairs.
+
+        Examples:
+            >>> class Zero(RepairTerm):
+            ...     def loss(self, model, x, y):
+            ...         return x.sum() * 0
+            >>> term, net = Zero(), nn.Linear(3, 2)
+            >>> term.task_of(net) is None
+            True
+            >>> net.hparams = {"task": "multilabel"}
+            >>> term.take_task(net); term.task_of(nn.Linear(3, 2))
+            'multilabel'
+        """
+        self._task = (label_task(task_model(model, getattr(self, "output", None))),)
+
+    def task_of(self, model: nn.Module | None) -> str | None:
+        """The task by which the term reads the batch's labels (``"multiclass"``, ``"multilabel"``, ``"regression"`` or
+        ``None``: nothing said): the one :meth:`take_task` took (the repair module's hand-over), else what ``model``
+        says (:func:`~lightning_causal.audits.label_task.label_task` of the output the term compares), read once per
+        model: a term used alone, ``term.loss(model, x, y)``. ``None`` for ``model=None`` without a hand-over.
+
+        Args:
+            model: the model the term's loss is given, or ``None`` (outputs without their model: the fused pass).
+        """
+        handed = self.__dict__.get("_task")
+        if handed is not None:
+            return handed[0]
+        if model is None:
+            return None
+        tasks = self.__dict__.setdefault("_tasks_read", weakref.WeakKeyDictionary())  # by weak reference: not copied
+        if model not in tasks:
+            tasks[model] = label_task(task_model(model, getattr(self, "output", None)))
+        return tasks[model]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled and copied without the tasks :meth:`task_of` read per model (weak references; read again on use)."""
+        state = self.__dict__.copy()
+        state.pop("_tasks_read", None)
+        return state
+
+    @property
+    def makes_own_rows(self) -> bool:
+        """Whether the term's loss needs the batch's inputs as rows of their own: it makes rows (stamped or augmented
+        copies) that no other input and no per-sample forward argument of the batch can follow. Such a term is
+        refused beside other inputs (:class:`~lightning_causal.repair.CausalRepairModule` ``explain=``, batches of
+        several inputs) and beside forward arguments of the batch (``unpack_batch``'s third part). Default ``False``;
+        :class:`~lightning_causal.repair.backdoor.BackdoorSuppressionTerm`: ``True``; a term of one's own whose loss
+        makes rows of its own says ``True`` too (a property, or the class attribute ``makes_own_rows = True``)."""
+        return False
 
     def setup(self, model: nn.Module, train_inputs: Tensor | None = None) -> None:  # noqa: B027
         """Prepare before fine-tuning starts (e.g. reverse-engineer a trigger from ``train_inputs``).

@@ -194,19 +194,6 @@ class CounterfactualFairnessTerm(RepairTerm):
             raise ValueError(f"Expected the counterfactual of a batch {list(x.shape)} to have the same shape but got {getattr(x_cf, 'shape', type(x_cf))}")
         return x_cf if x_cf.dtype == x.dtype else x_cf.to(x.dtype)
 
-    def setup(self, model: nn.Module, train_inputs: Tensor | None = None) -> None:
-        """Read what ``model`` says of its task (its loss, metrics, ``task`` hyperparameter or final
-        activation: :func:`~lightning_causal.audits.options.label_task`), which decides how the
-        batches' labels are read (multi-label, regression) whatever a batch's rows hold.
-
-        Args:
-            model: the network being fine-tuned.
-            train_inputs: unused (the term needs no data before fine-tuning).
-        """
-        from lightning_causal.audits.options import label_task, task_model
-
-        self._task, self._task_read = label_task(task_model(model, self.output)), True
-
     @property
     def needs_train_inputs(self) -> bool:
         return False
@@ -223,8 +210,6 @@ class CounterfactualFairnessTerm(RepairTerm):
             additional_forward_args: the batch's forward arguments (attention masks), gathered by row;
                 ``None``: none.
         """
-        if not getattr(self, "_task_read", False):
-            self.setup(model)
         x_cf = self.extra_inputs(x)
         k = x_cf.shape[0]
         if additional_forward_args is not None:  # x_cf runs with x's attention mask: padding stays as it is
@@ -248,7 +233,7 @@ class CounterfactualFairnessTerm(RepairTerm):
                 "against the vocabulary (e.g. with counterfactual_fairness_gap, which names the embedding)"
             ) from err
         m = rows.numel()
-        return self.loss_from_outputs(out[:m], out[m:], y) * (m / k)
+        return self._distance(out[:m], out[m:], y, model) * (m / k)
 
     def extra_inputs(self, x: Tensor) -> Tensor:
         """The inputs the term needs besides ``x``: the counterfactuals of its first
@@ -287,10 +272,15 @@ class CounterfactualFairnessTerm(RepairTerm):
         Args:
             outputs: the model's outputs on ``x`` ``[N, C]``.
             extra_outputs: its outputs on :meth:`extra_inputs` ``[k, C]``.
-            y: the batch's labels (read to check how the outputs are compared), or ``None``.
+            y: the batch's labels (read to check how the outputs are compared, by the task a
+                ``CausalRepairModule`` handed over: :meth:`~lightning_causal.repair.base.RepairTerm.task_of`), or ``None``.
         """
+        return self._distance(outputs, extra_outputs, y, None)
+
+    def _distance(self, outputs: Tensor, extra_outputs: Tensor, y: Tensor | None, model: nn.Module | None) -> Tensor:
+        """:meth:`loss_from_outputs`, the labels checked by the task of ``model`` where the term was handed none."""
         self.checked_logits(outputs)
-        self._check_labels(y, outputs)
+        self._check_labels(y, outputs, model)
         if outputs.shape[0] != extra_outputs.shape[0]:
             outputs = outputs[: extra_outputs.shape[0]]
         if self.distance == "abs_prob":
@@ -300,18 +290,20 @@ class CounterfactualFairnessTerm(RepairTerm):
         lp, lq = _log_probs(outputs), _log_probs(extra_outputs)
         return 0.5 * ((lp.exp() - lq.exp()) * (lp - lq)).sum(1).mean()
 
-    def _check_labels(self, y: Tensor | None, outputs: Tensor) -> None:
+    def _check_labels(self, y: Tensor | None, outputs: Tensor, model: nn.Module | None = None) -> None:
         """On the first call: warn when the labels are multi-hot (a multi-label classifier) and the
         model has several outputs, whose softmax or centred logits every distance compares; or when
         the labels are a regression target (``regression_labels`` with the output width: fractional
         floats beyond [0, 1], or whole numbers no output can be a class of, such as counts of one
-        output) and the distance compares probabilities, whose sigmoid saturates on such outputs."""
+        output) and the distance compares probabilities, whose sigmoid saturates on such outputs. The task that
+        decides (multi-label, regression) whatever a batch's rows hold is :meth:`~lightning_causal.repair.base.RepairTerm.task_of`
+        ``model``: the repair module's hand-over, else what ``model`` says."""
         if getattr(self, "_labels_checked", False):
             return
         self._labels_checked = True
         from lightning_causal.audits.options import multi_hot_labels, regression_labels
 
-        task = getattr(self, "_task", None)
+        task = self.task_of(model)
         if multi_hot_labels(y, task=task) and outputs.dim() == 2 and outputs.shape[1] >= 2:
             warnings.warn(
                 f"CounterfactualFairnessTerm {self.name!r} (distance={self.distance!r}) compares the softmax over the "

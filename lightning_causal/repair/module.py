@@ -123,9 +123,10 @@ class CausalRepairModule(EvaluationSteps):
         terms: :class:`~lightning_causal.repair.base.RepairTerm` objects with unique names.
         task_loss: ``(outputs, y) -> loss`` (default cross-entropy). A loss module says the network's
             task to the terms and audits that read labels (``nn.CrossEntropyLoss()``: one class per
-            sample, so soft labels are read as classes without a guess warning:
-            :func:`~lightning_causal.audits.label_task.state_task`, stated again for a copy's network and when a fit starts,
-            so that of two repair modules around one network the one fitted says it); a function says nothing.
+            sample, so soft labels are read as classes without a guess warning): stated for the network, which audits
+            read (:func:`~lightning_causal.audits.label_task.state_task`), and the network's task handed to each term
+            (:meth:`~lightning_causal.repair.base.RepairTerm.take_task`), both again for a copy's network and when a
+            fit starts, so that of two repair modules around one network the one fitted says it; a function says nothing.
         lr: Adam learning rate.
         unpack_batch: ``batch -> (inputs, labels, additional_forward_args)`` (default:
             :func:`~lightning_causal.batches.default_unpack_batch`, the convention of
@@ -152,9 +153,9 @@ class CausalRepairModule(EvaluationSteps):
             (:func:`~lightning_causal.causal.engine.chosen_input.chosen_input`), so a
             :class:`~lightning_causal.repair.fairness.CounterfactualFairnessTerm` flips a column of ``tab``
             beside each row's own image. ``None`` (default): the terms get the inputs as they are (one
-            tensor). Terms that read training inputs at set-up, and
-            :class:`~lightning_causal.repair.backdoor.BackdoorSuppressionTerm` (whose stamped copies the other
-            inputs cannot follow), are refused with it. Saved as a hyper-parameter where given.
+            tensor). Terms that read training inputs at set-up, and terms whose loss makes rows of its own
+            (``makes_own_rows``: :class:`~lightning_causal.repair.backdoor.BackdoorSuppressionTerm`, whose stamped
+            copies the other inputs cannot follow), are refused with it. Saved as a hyper-parameter where given.
 
     With ``automatic_optimization = False`` (a subclass), override ``training_step`` to step the
     optimizers: ``total, logs = self.objective(batch, batch_idx)``, ``self.manual_backward(total)``;
@@ -508,13 +509,20 @@ class CausalRepairModule(EvaluationSteps):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """A copy's network (``copy.deepcopy``, a pickle: ``ddp_spawn``'s processes) is another object than the one
-        whose task ``__init__`` stated (:func:`~lightning_causal.audits.label_task.state_task`): stated for it too."""
+        whose task ``__init__`` stated (:func:`~lightning_causal.audits.label_task.state_task`): stated for it too,
+        and handed to the copy's terms."""
         super().__setstate__(state)
         self._state_task()
 
     def _state_task(self) -> None:
-        # the terms get the network, not this module: its label task is the task loss's (soft labels)
-        state_task(self._modules.get("model"), self._modules.get("task_loss", self.__dict__.get("task_loss")))
+        """The task loss's task stated for the network (:func:`~lightning_causal.audits.label_task.state_task`: the
+        audits read it, the terms get the network, not this module) and the network's task handed to each term
+        (:meth:`~lightning_causal.repair.base.RepairTerm.take_task`): the one hand-over the terms read labels by."""
+        model = self._modules.get("model")
+        state_task(model, self._modules.get("task_loss", self.__dict__.get("task_loss")))
+        if isinstance(model, nn.Module):
+            for term in self.__dict__.get("terms", ()):
+                term.take_task(model)
 
     @override
     def on_train_start(self) -> None:
@@ -562,9 +570,9 @@ class CausalRepairModule(EvaluationSteps):
 
 def _check_terms_explain(terms: Sequence[RepairTerm], explain: int | str) -> None:
     """Refuse, with ``explain``, the terms that cannot act on one input beside the others passed by row: a term
-    that reads training inputs at set-up (``needs_train_inputs``: they would come without the other inputs) and
-    :class:`~lightning_causal.repair.backdoor.BackdoorSuppressionTerm` (its stamped and augmented copies are rows
-    of their own, which the other inputs cannot follow)."""
+    that reads training inputs at set-up (``needs_train_inputs``: they would come without the other inputs) and a
+    term whose loss makes rows of its own (``makes_own_rows``: :class:`~lightning_causal.repair.backdoor.BackdoorSuppressionTerm`'s
+    stamped and augmented copies, which the other inputs cannot follow)."""
     for term in terms:
         why = one_input_only(term)
         if why is not None:

@@ -187,6 +187,12 @@ def _loss_taking_forward_args(term: RepairTerm, args: Any) -> Callable[..., Tens
     return term.loss
 
 
+def _part(value: Any) -> Tensor:
+    """A part of a term's ``last_parts`` as a logged value: a tensor detached as it is (on its device: a float taken
+    here would wait for the device at every step), a number as a tensor."""
+    return value.detach() if isinstance(value, Tensor) else torch.as_tensor(float(value))
+
+
 def _term_value(term: RepairTerm, model: nn.Module, x: Tensor, y: Tensor | None, args: Any) -> Tensor:
     """``term``'s value on the batch ``(x, y)``, with the forward arguments ``args`` where there are any."""
     if args is None:
@@ -205,7 +211,9 @@ def add_terms(
     epoch: int,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """``task + Σ w · term`` over the ``active`` ``(term, weight)`` pairs and its detached logs
-    (``repair/task_loss``, ``repair/<name>``, a term's ``last_parts`` of this step, ``repair/total``).
+    (``repair/task_loss``, ``repair/<name>``, a term's ``last_parts`` of this step, ``repair/total``): tensors as
+    computed, nothing read back from the device but the total's finiteness (a
+    :class:`~lightning_causal.repair.backdoor_parts.StepParts`' ``tensors`` unread).
     A term's value is taken from ``values`` (the fused pass) or computed on ``batch``
     (``(x, y, additional_forward_args)``); the tensors the model keeps as plain attributes and its reassigned buffers
     (a recurrent state carried across batches, ``self.h = h.detach()``) are put back after each term's passes, so that
@@ -231,7 +239,7 @@ def add_terms(
         logs[f"repair/{term.name}"] = value.detach()
         parts = getattr(term, "last_parts", None)
         if isinstance(parts, Mapping) and parts is not before:  # a term's parts of this step (BackdoorSuppressionTerm's)
-            logs.update({f"repair/{term.name}/{k}": torch.as_tensor(float(v)) for k, v in parts.items()})
+            logs.update({f"repair/{term.name}/{k}": _part(v) for k, v in getattr(parts, "tensors", parts).items()})
     if not torch.isfinite(total):
         bad = [k.removeprefix("repair/") for k, v in logs.items() if not torch.isfinite(v).all()]
         raise FloatingPointError(f"CausalRepairModule: non-finite loss at epoch {epoch} from {bad}")

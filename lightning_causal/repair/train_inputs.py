@@ -29,8 +29,9 @@ ONE_INPUT_FIX = ("give the term a model of one input (a wrapper whose forward sp
 def one_input_only(term: RepairTerm) -> str | None:
     """Why ``term`` cannot act on one input of several beside the others, which follow its rows as forward arguments
     (``CausalRepairModule(explain=)``, or ``unpack_batch`` giving them as the batch's forward arguments); ``None`` where
-    it can. A :class:`~lightning_causal.repair.backdoor.BackdoorSuppressionTerm` cannot (its stamped and augmented
-    copies are rows of their own), nor a term that reads training inputs at set-up (they come without the others).
+    it can. A term whose loss makes rows of its own cannot (:attr:`~lightning_causal.repair.base.RepairTerm.makes_own_rows`:
+    a :class:`~lightning_causal.repair.backdoor.BackdoorSuppressionTerm`'s stamped and augmented copies, or a term of
+    one's own that says so), nor a term that reads training inputs at set-up (they come without the others).
 
     Args:
         term: a repair term.
@@ -38,12 +39,11 @@ def one_input_only(term: RepairTerm) -> str | None:
     Examples:
         >>> from lightning_causal.repair import BackdoorSuppressionTerm
         >>> one_input_only(BackdoorSuppressionTerm())
-        'its stamped and augmented copies are rows of their own, which the other inputs cannot follow'
+        'the rows its loss makes (stamped or augmented copies: `makes_own_rows`) are rows of their own, which the other inputs cannot follow'
     """
-    from lightning_causal.repair.backdoor import BackdoorSuppressionTerm
-
-    if isinstance(term, BackdoorSuppressionTerm):
-        return "its stamped and augmented copies are rows of their own, which the other inputs cannot follow"
+    if term.makes_own_rows:
+        return ("the rows its loss makes (stamped or augmented copies: `makes_own_rows`) are rows of their own, which the "
+                "other inputs cannot follow")
     if term.needs_train_inputs:
         return "it reads training inputs at set-up, which would come without the other inputs"
     return None
@@ -64,14 +64,15 @@ def train_inputs(
     ``"64-true"``, bfloat16 under ``"bf16-true"``). With ``check_only`` (no term reads them), one sample
     checks that the ``terms`` can act on the batches (an iterable dataset is not read) and ``None`` is
     returned. ``args_of(batch)`` gives the batch's forward arguments (``unpack_batch``'s third part), which set-up
-    runs without: a ``BackdoorSuppressionTerm`` (whose Neural Cleanse would call the model without them, and whose
-    stamped copies they cannot follow) is refused where the batches carry some. A term of one's own that reads training
-    inputs (``needs_train_inputs``) is not: it gets the inputs alone, and its loss the arguments
-    (:func:`one_input_only` names it only where the inputs are several tensors, or ``explain=`` picks one).
+    runs without: a term whose loss makes rows of its own (``makes_own_rows``: a ``BackdoorSuppressionTerm``'s stamped
+    copies, which they cannot follow; its Neural Cleanse would call the model without them) is refused where the
+    batches carry some, before any set-up runs. Another term that reads training inputs (``needs_train_inputs``) is
+    not: it gets the inputs alone, and its loss the arguments (:func:`one_input_only` names it only where the inputs
+    are several tensors, or ``explain=`` picks one).
 
     Raises:
         MisconfigurationException: the batches hold several inputs, which the terms do not support, or forward
-            arguments beside the inputs of a BackdoorSuppressionTerm.
+            arguments beside the inputs of a term whose loss makes rows of its own.
     """
     loader = getattr(trainer, "train_dataloader", None)
     if isinstance(loader, (list, tuple, dict)):
@@ -116,15 +117,20 @@ def _as_trained(trainer: Trainer, batch: Any, device: torch.device) -> Any:
 
 
 def _check_forward_args(args: Any, terms: Sequence[RepairTerm]) -> None:
-    """Refuse forward arguments of the batch beside a ``BackdoorSuppressionTerm``, before its set-up runs the model
-    without them (``trigger=None``: "forward() missing 1 required positional argument", from inside Neural Cleanse)."""
-    from lightning_causal.repair.backdoor import BATCH_ARGUMENTS_REFUSED, BackdoorSuppressionTerm
-
-    refused = [t.name for t in terms if isinstance(t, BackdoorSuppressionTerm)]
+    """Refuse forward arguments of the batch beside a term whose loss makes rows of its own (``makes_own_rows``), before
+    any set-up runs the model without them (a ``BackdoorSuppressionTerm`` with ``trigger=None``: "forward() missing 1
+    required positional argument", from inside Neural Cleanse)."""
+    refused = [t for t in terms if t.makes_own_rows]
     if args is not None and refused:
+        term = refused[0]
         what = sorted(map(str, args)) if isinstance(args, Mapping) else f"{len(args)} positional" if isinstance(args, tuple) else "one"
-        raise MisconfigurationException(f"The training batches carry forward arguments ({what}) beside term {refused[0]!r}: "
-                                        f"{BATCH_ARGUMENTS_REFUSED}")
+        setup = (", and its set-up runs the model on training inputs without them (e.g. the Neural Cleanse of a "
+                 "BackdoorSuppressionTerm with trigger=None)" if term.needs_train_inputs else "")
+        raise MisconfigurationException(
+            f"The training batches carry forward arguments ({what}) beside term {term.name!r} ({type(term).__name__}), "
+            "whose loss makes rows of its own (`makes_own_rows`: stamped or augmented copies), which per-sample arguments "
+            f"(the table of model(image, tab)) cannot follow{setup}; {ONE_INPUT_FIX}, and arguments shared by every call "
+            "to the term itself (BackdoorSuppressionTerm: its `additional_forward_args=`)")
 
 
 def _setup_input(trainer: Trainer, device: torch.device, x: Any, terms: Sequence[RepairTerm]) -> Tensor:

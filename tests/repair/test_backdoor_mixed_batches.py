@@ -48,7 +48,7 @@ def test_the_table_as_forward_argument_is_refused_before_neural_cleanse(tmp_path
     module = CausalRepairModule(ImageTab(), [BackdoorSuppressionTerm()], unpack_batch=lambda b: (b[0][0], b[1], {"tab": b[0][1]}))
     t = _trainer(tmp_path)
     with pytest.raises(MisconfigurationException, match=r"forward arguments \(\['tab'\]\) beside term 'backdoor_suppression'"
-                                                         r".*set-up \(trigger=None: Neural Cleanse\) runs the model without them"):
+                                                         r".*set-up runs the model on training inputs without them \(e\.g\. the Neural Cleanse"):
         t.fit(module, DataLoader(_pairs(), batch_size=8))
     assert module.terms[0].detection is None and t.global_step == 0
 

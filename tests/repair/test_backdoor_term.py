@@ -480,10 +480,11 @@ def test_soft_labels_of_a_model_that_says_multilabel_are_refused_with_the_argmax
 
 def test_the_models_label_task_is_found_once_per_model(monkeypatch):
     # label_task walks every module (0.55-1.7 ms on 300 modules, 2-core CPU): once per model, not at every step of soft labels
-    import lightning_causal.repair.backdoor as backdoor
+    # (read by RepairTerm.task_of since the task hand-over moved to the base class: patched there)
+    import lightning_causal.repair.base as base
 
     calls = []
-    monkeypatch.setattr(backdoor, "label_task", lambda m: calls.append(m) or None)
+    monkeypatch.setattr(base, "label_task", lambda m: calls.append(m) or None)
     model, t, x, y = _identity_setup()
     term = BackdoorSuppressionTerm(t, unlearn_weight=0.5, path_weight=2.0, distill_weight=0.0, augment=None)
     soft = torch.tensor([[0.7, 0.3], [0.9, 0.1]])
@@ -492,18 +493,17 @@ def test_the_models_label_task_is_found_once_per_model(monkeypatch):
         for _ in range(3):
             term.loss(model, x, soft)
         assert calls == [model]
-        assert "_label_tasks" not in copy.deepcopy(term).__dict__  # weak references are not copied
+        assert "_tasks_read" in term.__dict__ and "_tasks_read" not in copy.deepcopy(term).__dict__  # weak references: not copied
 
 
 def test_the_cached_label_task_follows_the_task_a_repair_module_states(monkeypatch):
     # the term kept a model's label task once found: a repair module stating another task for the network later
-    # (F.cross_entropy first, then nn.CrossEntropyLoss()) left the old answer and its guess warning
-    from lightning_causal.audits.label_task import state_task
-
+    # (F.cross_entropy first, then nn.CrossEntropyLoss()) left the old answer and its guess warning. The repair module
+    # hands its network's task to its terms (RepairTerm.take_task) when built and when a fit starts
     model, t, x, _ = _identity_setup()
     term = BackdoorSuppressionTerm(t, unlearn_weight=0.5, path_weight=2.0, distill_weight=0.0, augment=None)
-    assert term._label_task(model) is None
-    state_task(model, nn.BCEWithLogitsLoss())
-    assert term._label_task(model) == "multilabel"
-    state_task(model, nn.CrossEntropyLoss())
-    assert term._label_task(model) == "multiclass"
+    assert term.task_of(model) is None
+    CausalRepairModule(model, [term], task_loss=nn.BCEWithLogitsLoss())
+    assert term.task_of(model) == "multilabel"
+    CausalRepairModule(model, [term], task_loss=nn.CrossEntropyLoss())
+    assert term.task_of(model) == "multiclass"

@@ -143,7 +143,7 @@ def test_batches_of_one_input_and_a_backdoor_term_refused():
         module.objective(_batch())
     trigger = Trigger(torch.zeros(1, 8, 8), torch.ones(1, 8, 8), target=0)
     with pytest.raises(MisconfigurationException, match=r"term 'backdoor_suppression' \(BackdoorSuppressionTerm\) cannot: "
-                                                         r"its stamped and augmented copies"):
+                                                         r"the rows its loss makes \(stamped or augmented copies"):
         CausalRepairModule(ImageTab(), [BackdoorSuppressionTerm(trigger=trigger)], explain="image")
 
 
