@@ -32,6 +32,14 @@ seven audits' epoch above drawn by two renderers, each kept over the repeats as 
 (medians, wall and process seconds), then the counterfactual grid alone, then a univariate signal under the
 sequence kind (a figure per sample and map: now redrawn per layout; random maps); with ``--fits``: fits of
 ``figures_every_n_audits=1`` as ``--rows-ab``'s, the old and new code alternating.
+
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_drawing.py --pixels /tmp/after.npz
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_drawing.py --compare /tmp/before.npz /tmp/after.npz
+
+No timing: every kind of kept figure (``reporting/kept_figures.py``: heatmap rows, video frames, a signal's bars and
+step outlines, the counterfactual grid) drawn over two or three audit epochs through the writer's path, and each kind's
+figures of their own, saved as images; run in the trees before and after a change of the kept figures and compared
+pixel for pixel.
 """
 
 from __future__ import annotations
@@ -252,6 +260,81 @@ def reuse_ab(repeats: int) -> None:
         print(f"| {name} | {wall:.2f} | {cpu:.2f} |")
 
 
+def kept_pixels(path: str) -> None:
+    """Every kind of kept figure (reporting/kept_figures.py) drawn over two or three audit epochs through the writer's
+    path, and each kind's figures of their own (``figures()``), saved as images by ``<case>|<tag>|<step>`` in ``path``
+    (``.npz``): run it in two trees and ``--compare`` the files (a change of the kept figures keeps the pixels)."""
+    import numpy as np
+
+    from lightning_causal.audits.base import AuditResult
+    from lightning_causal.reporting.counterfactual_figures import counterfactual_figure
+    from lightning_causal.reporting.tensorboard import TensorBoardRenderer, figure_image
+
+    out: dict[str, np.ndarray] = {}
+
+    class Images(Writer):
+        def __init__(self, case: str):
+            self.case = case
+
+        def add_image(self, tag, img, step, **kwargs):
+            out[f"{self.case}|{tag}|{step}"] = img
+
+    g = torch.Generator().manual_seed(0)
+
+    def rn(*shape):
+        return torch.randn(*shape, generator=g)
+
+    def three(shape):  # CaptumBaseline's form: causal, IG, Saliency
+        return {"causal": rn(*shape), "IntegratedGradients": rn(*shape), "Saliency": rn(*shape).abs()}
+
+    meta3 = {"methods": ["IntegratedGradients", "Saliency"]}
+    cases = []  # (kind, inputs, results per epoch)
+    for inputs in (torch.rand(4, 1, 8, 8, generator=g), torch.rand(4, 3, 8, 12, generator=g)):  # heatmap rows
+        shape = tuple(inputs.shape)
+        cases.append(("image", inputs, [AuditResult("input_effect", maps={"causal": rn(*shape)}, meta={"targets": [0, 1, 2, 0]})
+                                        for _ in range(3)]))
+        cases.append(("image", inputs, [AuditResult("captum_baseline", maps=three(shape), meta={"targets": [0, 1, 2, 0], **meta3})
+                                        for _ in range(3)]))
+    video = torch.rand(3, 3, 10, 6, 6, generator=g)
+    cases.append(("frames", video, [AuditResult("captum_baseline", maps={"causal": rn(3, 3, 10, 6, 6), "Saliency": rn(3, 3, 10, 6, 6).abs()},
+                                                meta={"targets": [0, 1, 0], "methods": ["Saliency"]}) for _ in range(2)]))
+    cases.append(("frames", video, [AuditResult("captum_baseline", maps=three((3, 3, 10, 6, 6)), meta={"targets": [0, 1, 0], **meta3})
+                                    for _ in range(2)]))
+    for steps in (20, 80):  # a signal's bars, and its step outlines (more than MAX_BARS steps)
+        signal = torch.rand(4, 1, steps, generator=g)
+        cases.append(("sequence", signal, [AuditResult("captum_baseline", maps=three((4, 1, steps)), meta={"targets": [0, 1, 0, 1], **meta3})
+                                           for _ in range(2)]))
+        cases.append(("sequence", signal, [AuditResult("input_effect", maps={"causal": rn(4, 1, steps)}) for _ in range(2)]))
+    cases.append(("sequence", torch.rand(3, 3, 30, generator=g),
+                  [AuditResult("input_effect", maps={"causal": rn(3, 3, 30)}, meta={"targets": [0, 1, 0]}) for _ in range(2)]))
+    for c, (kind, inputs, epochs) in enumerate(cases):
+        renderer = TensorBoardRenderer(max_samples=4, figure_kind=kind)
+        for step, result in enumerate(epochs):
+            renderer.render_figures(Images(f"case{c}_{kind}"), [result], inputs, step=step)
+        for tag, fig in renderer.figures([epochs[-1]], inputs).items():
+            out[f"case{c}_{kind}_own|{tag}|last"] = figure_image(fig)
+    for name, shape, axes in (("grey", (3, 1, 8, 8), None), ("colour", (3, 3, 8, 8), None),
+                              ("sequence", (3, 2, 4, 20), ("time step", "feature")), ("signal", (3, 1, 1, 20), ("position", "channel"))):
+        kept: dict = {}
+        for step in range(3):  # the counterfactual grid kept from one audit to the next
+            x, cf = torch.rand(*shape, generator=g), torch.rand(*shape, generator=g)
+            fig = counterfactual_figure({"input": x, "counterfactual": cf, "difference": cf - x}, [f"label {step} → pred {k}" for k in range(3)],
+                                        failed=[1] if step else [], title=f"counterfactuals {step}", sequence_axes=axes, kept=kept)
+            out[f"counterfactuals_{name}|{step}"] = figure_image(fig)
+    np.savez_compressed(path, **out)
+    print(f"{len(out)} images in {path}")
+
+
+def compare_pixels(first: str, second: str) -> None:
+    """Whether two files of :func:`kept_pixels` hold the same images, pixel for pixel."""
+    import numpy as np
+
+    a, b = np.load(first), np.load(second)
+    differ = sorted(set(a.files) ^ set(b.files)) + [k for k in sorted(set(a.files) & set(b.files))
+                                                    if a[k].shape != b[k].shape or not np.array_equal(a[k], b[k])]
+    print(f"{len(a.files)} and {len(b.files)} images; differing or in one file only: {differ or 'none'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10, help="epochs per fit, each audited")
@@ -261,7 +344,12 @@ def main() -> None:
     parser.add_argument("--rows-ab", action="store_true", help="fits of figures_every_n_audits=1 with and without reused image rows")
     parser.add_argument("--kept-ab", action="store_true", help="one epoch's figures before drawing_s25 and now (kept canvases and grid)")
     parser.add_argument("--fits", action="store_true", help="with --kept-ab: fits of figures_every_n_audits=1, before and now")
+    parser.add_argument("--pixels", metavar="OUT.npz", help="save every kind of kept figure drawn over audit epochs (no timing)")
+    parser.add_argument("--compare", nargs=2, metavar="NPZ", help="whether two --pixels files hold the same images")
     args = parser.parse_args()
+    if args.pixels or args.compare:
+        kept_pixels(args.pixels) if args.pixels else compare_pixels(*args.compare)
+        return
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
     if args.reuse_ab:

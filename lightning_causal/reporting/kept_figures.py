@@ -32,7 +32,8 @@ def style_key() -> int:
     """A hash of matplotlib's style now: every ``rcParams`` entry a figure reads when it is built or drawn (fonts,
     sizes, colours, line widths, ``figure.dpi``, ...; not the backend's, the GUI's or the file formats'). A kept figure
     was built under the style of its key; a style changed since (``matplotlib.rcParams[...] = ...`` or
-    ``matplotlib.style.use`` in the middle of a fit) gives another key, and the figure is built afresh. About 0.3 ms.
+    ``matplotlib.style.use`` in the middle of a fit) gives another key, and the figure is built afresh. About 0.1 ms
+    (0.3 ms under load; benchmarks/RESULTS.md).
 
     Examples:
         >>> import matplotlib
