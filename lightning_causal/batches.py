@@ -131,6 +131,18 @@ def _tensors(value: Any) -> bool:
     return isinstance(value, (tuple, list)) and bool(value) and all(isinstance(t, Tensor) for t in value)
 
 
+def _triplet_advice(batch: Any) -> str:
+    """The way to read three tensors of one shape, ``(anchor, positive, negative)`` of a triplet loss, which the
+    advice for ``(x, y, w)`` would read as inputs, labels and weights (the positives taken for labels)."""
+    if not (all(isinstance(t, Tensor) for t in batch) and batch[0].dim() > 1
+            and batch[0].shape == batch[1].shape == batch[2].shape):
+        return ""
+    shape = ", ".join(["N", *(str(d) for d in batch[0].shape[1:])])
+    return (f"; for three inputs of one shape [{shape}], (anchor, positive, negative) of a triplet loss, "
+            "`unpack_batch=lambda batch: (batch[0], None, None)` explains the anchors (with `output=` a score per "
+            "sample, the model's embedding being no class scores: docs/your_model.md, Models without class outputs)")
+
+
 def default_unpack_batch(batch: Any) -> Unpacked:
     """``(inputs, labels, additional_forward_args)`` of a batch under the default convention.
 
@@ -157,7 +169,7 @@ def default_unpack_batch(batch: Any) -> Unpacked:
                "`DataLoader(batches, batch_size=None)` (or a `DataLoader` over the samples); or " + fix)
     elif fields is None and isinstance(batch, (tuple, list)) and len(batch) == 3:  # (x, y, w) or (x, lengths, y)
         fix += (" for batches (x, y, w); for (x, lengths, y) of a padded sequence model forward(x, lengths), "
-                "`unpack_batch=lambda batch: (batch[0], batch[2], {'lengths': batch[1]})`")
+                "`unpack_batch=lambda batch: (batch[0], batch[2], {'lengths': batch[1]})`" + _triplet_advice(batch))
     raise ValueError(
         f"Expected a batch that is a tensor, (inputs, labels) or a mapping with an input key but got "
         f"{_describe(batch)}; {fix}"
