@@ -272,7 +272,7 @@ def heatmap_row(
         if signed is not None and name in signed:
             cmap, lo = ("RdBu_r", -hi) if signed[name] else ("Reds", 0.0)
         scales.append((cmap, lo, hi))
-    # the colour maps, not their limits: a row of other limits redraws the figure, laid out again (``_reused``)
+    # the colour maps, not their limits: a row of other limits redraws the figure, laid out again (``_redrawn_row``)
     same = (tuple(sample.shape), tuple((name, tuple(m.shape), sc[0], not bool(m.ne(0).any())) for (name, m), sc in zip(maps.items(), scales)),
             tuple(notes), figsize, len(lines), origin)
     rect = (0.0, below / figsize[1], 1.0, 1.0)
