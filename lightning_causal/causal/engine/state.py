@@ -19,6 +19,7 @@ from lightning_causal.causal.engine.eager import force_eager
 from lightning_causal.causal.engine.generators import generators_registered
 from lightning_causal.causal.engine.input_kinds import check_input_kinds, samples_hint
 from lightning_causal.causal.engine.kept_attributes import keep_attributes
+from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["frozen_params", "audit_mode", "eval_mode", "rnn_backward", "check_logits", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple",
            "inputs_type_error", "model_devices"]
@@ -354,7 +355,7 @@ def check_logits(outputs: Tensor, caller: str) -> Tensor:
                 "0.9998 against 0.83). For concentrations pass `output=lambda out: out.log()` (its softmax is alpha / "
                 "alpha.sum()); for evidence, `output=lambda out: (out + 1).log()`; logits that are all at least 1 "
                 "keep their softmax centred, `output=lambda out: out - out.mean(1, keepdim=True)`, which silences this",
-                UserWarning, stacklevel=2)
+                UserWarning, stacklevel=outside_package())
     return outputs
 
 
