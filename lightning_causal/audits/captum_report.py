@@ -150,7 +150,7 @@ def warn_surrogate_gradient(audit: CaptumBaseline, model: nn.Module, probe: Prob
         warned = check_gradient_path(run, "the explained input", f"the maps of {', '.join(labels)}",
                                      "their agreement with the causal effects measures the surrogate gradient, not the "
                                      "model; FeatureAblation and ShapleyValueSampling need no gradient",
-                                     prefix=f"CaptumBaseline {audit.name!r}: ")
+                                     prefix=f"CaptumBaseline {audit.name!r}: ", model=model)  # through a reentrant checkpoint too
     if warned:  # and noted on the card (the model's own warnings are no finding of the check)
         result.meta.setdefault("notes", []).append(
             f"{labels} follow a gradient that misses how the output moves (a straight-through estimator, .detach()): "

@@ -285,7 +285,7 @@ def _check_paths(cache: PrefixCache, frontier: Frontier | None, target_idx: Tens
     where = f"layer {cache.layer!r}" if frontier is None else f"the input of {type(frontier.module).__name__} after layer {cache.layer!r}"
     check_gradient_path(at_layer if frontier is None else at_frontier, where,
                         f"the first-order estimates ({estimator!r}: what method={estimator!r} returns and screen= ranks by)",
-                        "use method='exact' without screen=", per_channel=True)
+                        "use method='exact' without screen=", per_channel=True, model=cache.forward.model)  # through a reentrant checkpoint too
 
 
 def _call_layout(iv: Intervention, h: Tensor, layout: Layout) -> Layout:
