@@ -200,8 +200,9 @@ class CounterfactualAudit(Audit):
         if not probe.first.is_floating_point():
             dtype = probe.first.dtype
             floats = "; read the probe as floats, `unpack_batch=lambda batch: (batch[0].float(), batch[1], None)` (a model that casts inside, "
-            if dtype in (torch.uint8, torch.bool):
-                way = f"{floats}x.float() / 255, reads them the same), with `bounds=(0, 255)` for uint8 pixels or `bounds=(0, 1)` for bool masks"
+            if dtype in (torch.uint8, torch.bool):  # each its own reading: a bool mask is no pixel of 0..255
+                high, what = (255, "uint8 pixels") if dtype == torch.uint8 else (1, "bool masks")
+                way = f"{floats}{float_reading(dtype)}, reads them the same), with `bounds=(0, {high})` for {what}"
             elif dtype.is_complex:
                 way = "; give the model real inputs, torch.view_as_real(z), that it turns complex inside (torch.view_as_complex)"
             elif dtype not in INDEX_DTYPES:  # no token ids (no values between them): samples the model casts inside

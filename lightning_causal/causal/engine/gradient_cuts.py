@@ -92,10 +92,12 @@ def not_float_input(dtype: torch.dtype, exact: str = "method='exact'") -> str:
     if dtype.is_complex:
         return (f"complex inputs: pass torch.view_as_real(z) to a model that rebuilds torch.view_as_complex inside, "
                 f"or use {exact}")
+    reading = float_reading(dtype)
     if dtype in (torch.uint8, torch.bool):
-        return ("uint8 pixels or bool masks that the model casts inside: pass inputs.float() (x.float() / 255 inside reads "
-                f"them the same) or use {exact}")
-    ways = (f"integer inputs have no gradient: a model that casts them in its first line (x.float(), {float_reading(dtype)}) "
+        return ("uint8 pixels or bool masks that the model casts inside: pass inputs.float() (a model that casts inside, "
+                f"{reading}, reads floats the same) or use {exact}")
+    casts = f"x.float(), {reading}" if "/" in reading else reading  # int64's reading is x.float() alone
+    ways = (f"integer inputs have no gradient: a model that casts them in its first line ({casts}) "
             "reads float samples the same, so pass inputs.float()")
     if dtype in INDEX_DTYPES:
         ways += ("; token ids have no values between tokens: work at the embedding layer's output instead ("
