@@ -11,7 +11,7 @@ from functools import partial
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from lightning_causal.reporting.figure_style import largest_first, not_finite_colours, title_lines
+from lightning_causal.reporting.figure_style import NOT_FINITE, largest_first, title_lines
 from lightning_causal.reporting.image_figures import say_all_zero, strongest_channel
 from lightning_causal.reporting.image_maps import map_scales, sample_figures
 from lightning_causal.reporting.map_data import (
@@ -60,7 +60,8 @@ def _scatter_figure(points: Tensor, maps: dict[str, Tensor], vmax: dict[str, flo
                     title: str, note: str | None) -> Figure:
     """One sample's points ``[P, D]`` in one panel per map ``[P]``: 3-D (the first three coordinates) for
     ``D >= 3``, else the plane of the two; every point outlined in grey, so that points of score 0 (white)
-    stay visible; a point of a NaN or infinite score grey, drawn under the others (figure_style's rule)."""
+    stay visible; a point of a NaN or infinite score a grey cross (figure_style's rule), under the others in 2-D and 3-D
+    (in 3-D, matplotlib sorts the points of one collection by depth)."""
     three = points.shape[-1] >= 3
     n = len(maps)
     width = 2.9 * n + 0.3
@@ -73,10 +74,15 @@ def _scatter_figure(points: Tensor, maps: dict[str, Tensor], vmax: dict[str, flo
         ax = fig.add_subplot(1, n, k + 1, **({"projection": "3d"} if three else {}))
         hi = vmax[name]
         cmap, lo = ("RdBu_r", -hi) if signed[name] else ("Reds", 0.0)
-        order = largest_first(values.abs(), len(values))[::-1]  # the strongest points last, on top; NaN/inf first, under
-        coords = [p[order, j].numpy() for j in range(3 if three else 2)]
-        sc = ax.scatter(*coords, c=values[order].numpy(), cmap=not_finite_colours(cmap), vmin=lo, vmax=hi, s=16, edgecolors="0.55",
-                        linewidths=0.3)
+        dims, bad = range(3 if three else 2), ~values.isfinite()
+        if bool(bad.any()):  # grey crosses, a collection of their own drawn first: a grey dot read as a pale blue one
+            ax.scatter(*[p[bad, j].numpy() for j in dims], color=NOT_FINITE, marker="x", s=18, linewidths=1.0,
+                       **({"depthshade": False} if three else {}))
+        if three:  # collections in the order drawn (matplotlib's default sorts them by depth): the crosses under the points
+            ax.computed_zorder = False
+        order = [j for j in largest_first(values.abs(), len(values))[::-1] if not bad[j]]  # the strongest points last, on top
+        coords = [p[order, j].numpy() for j in dims]
+        sc = ax.scatter(*coords, c=values[order].numpy(), cmap=cmap, vmin=lo, vmax=hi, s=16, edgecolors="0.55", linewidths=0.3)
         ax.set_title(name, fontsize=10 if len(name) <= 16 else 8)
         ax.tick_params(labelsize=6)
         bar = fig.colorbar(sc, ax=ax, shrink=0.7, pad=0.12 if three else 0.04)
@@ -96,8 +102,8 @@ def point_maps(data: MapData) -> list[tuple[str, Figure]]:
     colour scale per map shared by the samples: symmetric and diverging for a signed map, from 0 for
     one without negative values (Saliency). The positions drawn are the sample's points (the first three
     coordinates), so that a point's place in the shape says what it is; maps over the whole probe
-    (Sobol' indices, ``[1, P, D]``) are drawn on sample 0's points. A NaN or infinite score is a grey point under the
-    others, counts towards no colour scale, and the note below says how many of the sample's scores of each map are
+    (Sobol' indices, ``[1, P, D]``) are drawn on sample 0's points. A NaN or infinite score is a grey cross (×) under
+    the points, counts towards no colour scale, and the note below says how many of the sample's scores of each map are
     not finite (:mod:`~lightning_causal.reporting.figure_style`'s rule for every map kind).
 
     Args:

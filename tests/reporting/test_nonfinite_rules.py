@@ -16,6 +16,7 @@ import pytest
 import torch
 from matplotlib import colormaps
 from matplotlib.colors import to_rgba
+from matplotlib.markers import MarkerStyle
 
 from lightning_causal.reporting.figure_style import NOT_FINITE, not_finite_note
 from lightning_causal.reporting.frame_maps import frame_maps
@@ -140,14 +141,25 @@ def test_frame_maps_draw_grey_and_note_the_count():
     assert _texts(fig) == "3 of 6 scores are not finite (NaN/inf): grey"
 
 
-def test_point_maps_draw_grey_points_under_the_others_and_note_the_count():
-    points = torch.arange(12.0).reshape(1, 6, 2)  # in a plane: drawn in the order given (3-D sorts by depth)
-    scores = torch.tensor(SCORES).reshape(1, 6, 1).expand(1, 6, 2)  # one group per point: every coordinate its score
+@pytest.mark.parametrize("dims", [2, 3])
+def test_point_maps_draw_grey_crosses_under_the_points_and_note_the_count(dims):
+    """A NaN/inf point is a grey cross in a collection of its own drawn before the finite points, in 2-D and 3-D.
+
+    Review of 7324d4c (review_s26c): a grey dot beside pale blue ones of a dense cloud could not be told from them (a
+    PNG of 200 points, 16 NaN/inf), and in 3-D "drawn under the others" did nothing: matplotlib sorts a collection's
+    points by depth. Before, one collection held every point, grey dots among them."""
+    points = torch.arange(6.0 * dims).reshape(1, 6, dims)
+    scores = torch.tensor(SCORES).reshape(1, 6, 1).expand(1, 6, dims)  # one group per point: every coordinate its score
     (_, fig), = point_maps(MapData(inputs=points, maps={"causal": scores}, audit="ie"))
-    dots = _drawn(fig).axes[0].collections[0]
-    assert dots.get_clim() == (-2.0, 2.0)
-    facecolours = [tuple(c) for c in dots.get_facecolors()]
-    assert facecolours[:3] == [GREY] * 3 and GREY not in facecolours[3:]  # drawn first: under the finite points
+    ax = _drawn(fig).axes[0]
+    crosses, dots = ax.collections
+    assert len(crosses.get_offsets()) == 3 and len(dots.get_offsets()) == 3  # the non-finite ones, then the finite ones
+    cross = MarkerStyle("x")
+    assert np.allclose(crosses.get_paths()[0].vertices, cross.get_path().transformed(cross.get_transform()).vertices)
+    assert [tuple(c) for c in crosses.get_edgecolors()] == [GREY]
+    assert dots.get_clim() == (-2.0, 2.0) and GREY not in [tuple(c) for c in dots.get_facecolors()]
+    if dims == 3:  # the collections drawn in the order added, not sorted by their depth
+        assert ax.computed_zorder is False
     assert _texts(fig) == "3 of 6 scores are not finite (NaN/inf): grey"
 
 
