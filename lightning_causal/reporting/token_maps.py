@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
@@ -95,8 +96,9 @@ def token_maps(data: MapData, chars_per_line: int = 56) -> list[tuple[str, Figur
     of the first map, the same lines in every map's strip and card, holding as many of the other maps' largest tokens
     as they can; the title names the tokens drawn and, in a map's card, that map's largest token where it is left out.
     A score that is NaN or infinite is a grey box, counts towards no colour scale, and a line under its strip's title
-    says "k of n scores are not finite (NaN/inf): grey" (``n``: the sentence's tokens without padding), as every map
-    kind notes them (:mod:`~lightning_causal.reporting.figure_style`'s rule).
+    says "k of n scores are not finite (NaN/inf): grey" (``n``: the sentence's tokens without padding; where the window
+    of a long sentence leaves some out, ", j of them outside the tokens drawn"), as every map kind notes them
+    (:mod:`~lightning_causal.reporting.figure_style`'s rule).
 
     Args:
         data: the maps ``[N, T]`` and the token ids ``[N, T]`` they explain.
@@ -159,11 +161,22 @@ def _window(scores: dict[str, Tensor], lines: list[list[tuple[int, int, str]]], 
     return a, b, f"tokens {lo}–{hi} of {total}: the {MAX_WINDOW_LINES} of {len(lines)} lines {around}", hidden
 
 
+def _grey(v: Tensor, drawn: Tensor) -> str:
+    """How a strip draws the scores of ``v`` that are not finite, ``drawn`` its tokens drawn: ``"grey"``, and how many
+    fall outside a long sentence's window (its note counts the sentence's, as its title's largest |score| does)."""
+    out = int((~v.isfinite() & ~drawn).sum())
+    if out == 0:
+        return "grey"
+    return "grey, outside the tokens drawn" if out == int((~v.isfinite()).sum()) else f"grey, {out} of them outside the tokens drawn"
+
+
 def _strips(data: MapData, i: int, scores: dict[str, Tensor], lines: list[list[tuple[int, int, str]]], limits: dict[str, float],
             chars_per_line: int, cmap: Any, note: str | None = None) -> Figure:
     """Sample ``i``'s figure: one strip per map of ``scores``, the words of ``lines`` boxed in their colour (``note``:
     title lines under the sample's, the window of a long sentence drawn)."""
-    unfinished = {name: not_finite_note(v, "grey") for name, v in scores.items()}  # a title line of each strip that has one
+    drawn = torch.zeros(len(next(iter(scores.values()))), dtype=torch.bool)
+    drawn[[j for line in lines for j, _, _ in line]] = True  # the tokens of the window of a long sentence
+    unfinished = {name: not_finite_note(v, _grey(v, drawn)) for name, v in scores.items()}  # a title line of each strip that has one
     fig = Figure(figsize=(WIDTH * 1.15, _strips_height(len(lines), len(scores)) + _NOTE_HEIGHT * (note or "").count("\n")
                           + (_NOTE_HEIGHT if note else 0.0) + _NOTE_HEIGHT * sum(map(bool, unfinished.values()))))
     axes = fig.subplots(len(scores), 1, squeeze=False)[:, 0]

@@ -192,3 +192,23 @@ def test_the_attribution_grid_draws_grey_on_the_finite_scale_and_notes_each_colu
     image = fig.axes[1].get_images()[0]
     assert image.get_clim() == (-2.0, 2.0) and [tuple(c) for c in _colours(image)[0]] == [GREY] * 3
     assert fig.get_supxlabel() == "causal: 3 of 6 scores are not finite (NaN/inf): grey"
+
+
+@pytest.mark.parametrize(("nans", "said"), [((3,), "1 of 120 scores is not finite (NaN/inf): grey, outside the tokens drawn"),
+                                            ((3, 117), "2 of 120 scores are not finite (NaN/inf): grey, 1 of them outside the tokens drawn"),
+                                            ((117,), "1 of 120 scores is not finite (NaN/inf): grey")])
+def test_a_long_sentences_window_says_which_not_finite_scores_it_leaves_out(nans, said):
+    """The note of a long sentence's strip counts the sentence's scores (as its title's largest |score| does) and says
+    how many of its non-finite ones the window leaves out, so that a count with no grey box drawn is explained.
+
+    Review of 7324d4c (review_s26c): the window of tokens 22-119 said "1 of 120 scores is not finite (NaN/inf): grey"
+    of a NaN at token 3, with no grey box in the strip."""
+    ids = torch.arange(1, 121).unsqueeze(0)  # 120 tokens of 1 to 3 digits: 7 lines of 56 characters, 6 drawn
+    scores = torch.full((1, 120), 0.01)
+    scores[0, 118] = 5.0  # the window is drawn around it: token 3 left out, 117 drawn
+    scores[0, list(nans)] = NAN
+    (_, fig), = token_maps(MapData(inputs=ids, maps={"causal": scores}, audit="tokens"))
+    ax = _drawn(fig).axes[0]
+    assert ax.get_title(loc="left").split("\n")[1] == said
+    grey = [t.get_text() for t in ax.texts if t.get_bbox_patch().get_facecolor() == GREY]
+    assert grey == (["118"] if 117 in nans else [])  # position 117 is id 118
