@@ -425,7 +425,8 @@ def level_outputs(labels: Any, outputs: Any, model: Any = None, output: Any = No
     said = (f"each of its {outputs.shape[1]} outputs is its own sigmoid decision (a multi-label loss or `task` it holds)"
             if output is None or output == "logits" else
             f"each of the {outputs.shape[1]} outputs of its head `output={output!r}` is its own sigmoid decision (the "
-            "`task` it declares for that head)")
+            f"`task` it declares for that head; the `output=` lambdas named below take the model's whole output, in which "
+            f"the head is `out[{output!r}]`)")
     return (f"the model says {said} while its probe's labels are one class per sample, {int(lab.min())} to {int(lab.max())}: "
             "per-level logits, such as an ordinal head's cumulative logits (rank > k) or a survival model's interval "
             "hazards")
