@@ -116,7 +116,7 @@ def test_a_state_read_where_the_batch_matches_is_named_in_the_refusal():
     m = Carried().eval()
     x = torch.randn(6, T, F)
     m(x)  # leaves a state [1, 6, 4], read by the next pass of 6 rows
-    with pytest.raises(ValueError, match=r"reads a state it keeps from earlier calls: h \[1, \d, 4\].*"
+    with pytest.raises(ValueError, match=r"reads a state it keeps from earlier calls: h .*"
                                          r"self\.training"):
         unit_effects(m, x, "rnn", unit_dim=-1)
     m.read = "train"

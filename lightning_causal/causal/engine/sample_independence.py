@@ -51,21 +51,26 @@ def check_samples_independent(forward: Forward, xs: tuple[Tensor, ...], output: 
     if not same:
         batch_norms = [name for name, m in forward.model.named_modules()
                        if isinstance(m, nn.modules.batchnorm._BatchNorm) and not m.track_running_stats]
-        cause = (f"its normalisation layer(s) {batch_norms[:3]} have track_running_stats=False, so even in eval mode "
-                 "they normalise by the batch's statistics; build them with track_running_stats=True (and train "
-                 "them), or use a per-sample normalisation (LayerNorm, GroupNorm)" if batch_norms else
-                 f"its forward reads a state it keeps from earlier calls: {', '.join(states[:3])} "
-                 "(a recurrent state carried across batches, `self.h = h.detach()`). The audits explain "
-                 "the output of an input alone: read the state in training only (`h0 = self.h if self.training "
-                 "else None`), so that evaluation and the audits start every sequence from a fresh state" if states else
-                 "its forward depends on the batch (control flow on a batch statistic, e.g. "
-                 "`if (p > t).all(): return early`, or normalisation over the batch)")
+        if batch_norms:
+            cause = (f"its normalisation layer(s) {batch_norms[:3]} have track_running_stats=False, so even in eval mode "
+                     "they normalise by the batch's statistics")
+            fix = ("build them with track_running_stats=True (and train them), or use a per-sample normalisation "
+                   "(LayerNorm, GroupNorm)")
+        elif states:
+            cause = (f"its forward reads a state it keeps from earlier calls: {', '.join(states[:3])} (a recurrent "
+                     "state carried across batches, `self.h = h.detach()`)")
+            fix = ("the audits explain the output of an input alone: read the state in training only (`h0 = self.h "
+                   "if self.training else None`), so that evaluation and the audits start every sequence from a "
+                   "fresh state")
+        else:
+            cause = ("its forward depends on the batch (control flow on a batch statistic, e.g. "
+                     "`if (p > t).all(): return early`, or normalisation over the batch)")
+            fix = "make the forward per-sample (e.g. `torch.where` per row) or pass one sample at a time"
         raise ValueError(
             f"Expected the model to treat samples independently, but the outputs of probe samples {rows.tolist()} "
             f"run alone differ from their outputs in the batch of {xs[0].shape[0]} (max |difference| "
-            f"{diff:.3g}): {cause}. {what} runs rows of many "
-            "samples in one batch, which would mix their branches silently; make the forward per-sample (e.g. "
-            "`torch.where` per row) or pass one sample at a time")
+            f"{diff:.3g}): {cause}. {what} runs rows of many samples in one batch, which would mix their branches "
+            f"silently; {fix}")
 
 
 def _kept_tensors(model: nn.Module) -> dict[str, Tensor]:
@@ -89,11 +94,12 @@ def _identity(t: Tensor) -> tuple[int, int]:
 
 
 def carried_states(model: nn.Module, n: int, before: dict[str, tuple[int, int]] | None = None) -> list[str]:
-    """The tensors ``model`` keeps from call to call that may be a state carried across batches, as
-    ``"name [shape]"`` (at most 3): plain attributes and buffers (normalisation statistics left out) of
-    two or more dimensions, one of them ``n`` (a recurrent state ``self.h`` ``[layers, N, hidden]``),
-    and with ``before`` (``{name: (id, version)}`` of :func:`_kept_tensors` before a pass) those the pass
-    set or changed.
+    """The tensors ``model`` keeps from call to call that may be a state carried across batches (at most 3):
+    plain attributes and buffers (normalisation statistics left out) of two or more dimensions, one of them
+    ``n`` (a recurrent state ``self.h`` ``[layers, N, hidden]``), as ``"name [shape]"``, and with ``before``
+    (``{name: (id, version)}`` of :func:`_kept_tensors` before a pass) those the pass set or changed, as
+    ``"name"``: their shape now is that of the pass (the trial pass's two rows), not the one the batch of ``n``
+    read.
 
     Args:
         model: the model.
@@ -103,13 +109,13 @@ def carried_states(model: nn.Module, n: int, before: dict[str, tuple[int, int]] 
     Examples:
         >>> m = nn.GRU(3, 4)
         >>> m.h = torch.zeros(1, 64, 4)
-        >>> carried_states(m, 64), carried_states(m, 8), carried_states(m, 8, {"h": (0, 0)})
-        (['h [1, 64, 4]'], [], ['h [1, 64, 4]'])
+        >>> carried_states(m, 64), carried_states(m, 8), carried_states(m, 64, {"h": (0, 0)}), carried_states(m, 8, {"h": (0, 0)})
+        (['h [1, 64, 4]'], [], ['h [1, 64, 4]'], ['h'])
     """
     kept = _kept_tensors(model)
-    changed = [k for k, t in kept.items() if before is not None and before.get(k) != _identity(t)]
     sized = [k for k, t in kept.items() if t.dim() > 1 and n in t.shape]
-    return [f"{k} {list(kept[k].shape)}" for k in dict.fromkeys(changed + sized)][:3]
+    changed = [k for k, t in kept.items() if before is not None and before.get(k) != _identity(t) and k not in sized]
+    return ([f"{k} {list(kept[k].shape)}" for k in sized] + changed)[:3]
 
 
 def same_outputs(a: Tensor, b: Tensor) -> tuple[float, bool]:

@@ -1,0 +1,40 @@
+"""Review of newuser42's stateful-model commits (git diff 1762ad3): what the refusal of a carried state says,
+what the audits put back on a model's attributes, and a stateful model in the fused repair pass."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal.causal import unit_effects
+
+T, F, H = 4, 3, 4
+
+
+class ReadsItsState(nn.Module):
+    """A GRU that starts from the state its previous call left wherever the batch size matches, also in eval."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn, self.head, self.h = nn.GRU(F, H, batch_first=True), nn.Linear(H, 2), None
+
+    def forward(self, x):
+        h0 = self.h if self.h is not None and self.h.shape[1] == x.shape[0] else None
+        out, h = self.rnn(x, h0)
+        self.h = h.detach()
+        return self.head(out[:, -1])
+
+
+def test_the_refusal_of_a_carried_state_names_it_without_the_trial_pass_shape_and_gives_its_own_way_out():
+    torch.manual_seed(0)
+    m = ReadsItsState().eval()
+    x = torch.randn(6, T, F)
+    m(x)  # a state [1, 6, 4], read by the probe's pass of 6 rows
+    with pytest.raises(ValueError) as err:
+        unit_effects(m, x, "rnn", unit_dim=-1)
+    message = str(err.value)
+    assert "reads a state it keeps from earlier calls: h (" in message
+    assert "[1, 2, 4]" not in message  # the state of the trial pass of two rows, not the one the probe read
+    assert message.endswith("start every sequence from a fresh state")
+    assert "torch.where" not in message and "one sample at a time" not in message  # no help for a carried state
