@@ -10,31 +10,11 @@ import copy
 
 import lightning.pytorch as pl
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.loggers import TensorBoardLogger
-from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_causal import CausalAuditCallback, InputEffectAudit
-
-
-class _Mlp(pl.LightningModule):
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-    def training_step(self, batch, batch_idx):  # noqa: ANN001, ANN201
-        return F.cross_entropy(self(batch[0]), batch[1])
-
-    def validation_step(self, batch, batch_idx):  # noqa: ANN001, ANN201
-        self.log("val_loss", F.cross_entropy(self(batch[0]), batch[1]))
-
-    def configure_optimizers(self):  # noqa: ANN201
-        return torch.optim.SGD(self.parameters(), lr=0.1)
+from tests.helpers.lightning import SgdMlp
 
 
 def _fit(tmp_path, callbacks) -> list[tuple[str, int]]:  # noqa: ANN001
@@ -51,7 +31,8 @@ def _fit(tmp_path, callbacks) -> list[tuple[str, int]]:  # noqa: ANN001
     logger.experiment.add_text = recorded
     trainer = pl.Trainer(max_epochs=2, logger=logger, callbacks=callbacks, enable_progress_bar=False,
                          enable_model_summary=False, enable_checkpointing=False, log_every_n_steps=1)
-    trainer.fit(_Mlp(), data, data)
+    torch.manual_seed(0)
+    trainer.fit(SgdMlp(features=4), data, data)
     return cards
 
 
