@@ -10,22 +10,12 @@ import re
 
 import pytest
 import torch
-from torch import nn
 
 from lightning_causal.audits import CounterfactualAudit, Probe
 from lightning_causal.causal import input_effects
-
-
-class _Casts(nn.Module):
-    """A linear score of integer or bool inputs the model casts inside (``x.float() / scale``)."""
-
-    def __init__(self, scale: float = 1.0) -> None:
-        super().__init__()
-        self.scale = scale
-        self.fc = nn.Linear(6, 2)
-
-    def forward(self, x):
-        return self.fc(x.float() / self.scale)
+from tests.audits.test_small_faults_integer_scales import (
+    _Samples,  # Linear(6, 2) of x.float() / scale
+)
 
 
 def _inputs(dtype: torch.dtype) -> torch.Tensor:
@@ -40,7 +30,7 @@ def _inputs(dtype: torch.dtype) -> torch.Tensor:
 def test_counterfactual_audit_names_the_masks_and_the_pixels_own_reading(dtype, scale, said):
     x = _inputs(dtype)
     with pytest.raises(ValueError, match=re.escape(said)) as err:
-        CounterfactualAudit().validate(_Casts(scale).eval(), Probe(x, torch.zeros(8, dtype=torch.long)))
+        CounterfactualAudit().validate(_Samples(scale).eval(), Probe(x, torch.zeros(8, dtype=torch.long)))
     other = "/ 255" if dtype == torch.bool else "bool masks"
     assert other not in str(err.value)  # before: '/ 255' and both bounds whatever the dtype
 
@@ -52,6 +42,6 @@ def test_counterfactual_audit_names_the_masks_and_the_pixels_own_reading(dtype, 
 ])
 def test_the_first_order_estimates_name_each_dtypes_own_reading(dtype, scale, said):
     with pytest.raises(TypeError, match=re.escape(said)) as err:
-        input_effects(_Casts(scale).eval(), _inputs(dtype), baseline=0, target=1, method="attribution")
+        input_effects(_Samples(scale).eval(), _inputs(dtype), baseline=0, target=1, method="attribution")
     if dtype == torch.bool:
         assert "/ 255" not in str(err.value)

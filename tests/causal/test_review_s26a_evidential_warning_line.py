@@ -9,21 +9,10 @@ from __future__ import annotations
 import warnings
 
 import torch
-from torch import nn
 
 from lightning_causal.audits import FairnessAudit, Probe, SobolAudit
 from lightning_causal.baselines.metrics import perturbation_curve
-
-
-class _Evidential(nn.Module):
-    """Concentrations alpha = evidence + 1, the evidence all in class 0: every entry >= 1, rows' smallest 1."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = nn.Linear(4, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.softplus(self.fc(x)) * torch.tensor([5.0, 0.0, 0.0]) + 1
+from tests.causal.test_polish_s24_evidential_once import _Evidential
 
 
 def _evidential(caught) -> list[warnings.WarningMessage]:  # noqa: ANN001
