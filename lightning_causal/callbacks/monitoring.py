@@ -13,6 +13,7 @@ at its epoch, and ``patience`` counts audits.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Iterable
@@ -447,7 +448,8 @@ class AuditModelCheckpoint(_OnAudits, ModelCheckpoint):
     The audit schedule decides when checkpoints are considered: ``every_n_epochs``,
     ``every_n_train_steps``, ``train_time_interval`` and ``save_on_train_epoch_end`` are not
     accepted. ``save_last`` saves the last checkpoint at every audited epoch, improved or not (Lightning 2.6's
-    ``ModelCheckpoint`` saves it only beside a top-k checkpoint), and not at the end of training; add a plain
+    ``ModelCheckpoint`` saves it only beside a top-k checkpoint), and not at the end of training (``save_last="link"``: a
+    link to the epoch's top-k checkpoint, a file where the epoch has none); add a plain
     ``ModelCheckpoint(save_last=True)`` for one every epoch. With Lightning's ``ModelPruning``, list
     it before the ``CausalAuditCallback``: pruning after the audit would save weights the audit did
     not see (``setup`` warns).
@@ -502,6 +504,13 @@ class AuditModelCheckpoint(_OnAudits, ModelCheckpoint):
             return
         candidates = self._monitor_candidates(trainer)
         self._save_topk_checkpoint(trainer, candidates)
+        if self.save_last == "link" and self._last_global_step_saved != trainer.global_step:
+            # no top-k checkpoint of this epoch to link to (Lightning links `last` to the latest one saved, an earlier
+            # epoch's): `last` a file of this epoch, the link removed first (a checkpoint IO that opens the path, not
+            # Lightning's atomic save, would write through it into the linked checkpoint)
+            self._last_checkpoint_saved = ""
+            if trainer.is_global_zero and self.last_model_path and os.path.islink(self.last_model_path):
+                os.remove(self.last_model_path)
         self._save_last_checkpoint(trainer, candidates)
 
     @override

@@ -38,3 +38,23 @@ def test_last_checkpoint_follows_the_audits_with_save_top_k_0(tmp_path):
     _fit(tmp_path, ckpt, script=WORSE, max_epochs=7)
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["last.ckpt"]
     assert _epoch(tmp_path / "ck" / "last.ckpt") == 5
+
+
+def test_save_last_link_holds_the_last_audited_epoch_too(tmp_path):
+    """``save_last="link"``: a link to the audit's top-k checkpoint where it saved one, else a file of the audited epoch.
+
+    Review of da7c5f7 (review_s26c): with "link", Lightning links ``last.ckpt`` to the latest checkpoint saved, so after
+    non-improving audits it linked to the best epoch's (2, not 11): the fault da7c5f7 mended for ``save_last=True``."""
+    ckpt = AuditModelCheckpoint(TAG, tmp_path / "ck", mode="min", save_last="link")
+    _fit(tmp_path, ckpt, script=WORSE, max_epochs=12)
+    last = tmp_path / "ck" / "last.ckpt"
+    assert not last.is_symlink() and _epoch(last) == 11  # no checkpoint of epoch 11 to link to: a file
+    assert _epoch(tmp_path / "ck" / "epoch=2-step=9.ckpt") == 2  # the best kept, not written through a link
+
+
+def test_save_last_link_links_to_an_improving_audits_checkpoint(tmp_path):
+    ckpt = AuditModelCheckpoint(TAG, tmp_path / "ck", mode="min", save_last="link")
+    _fit(tmp_path, ckpt, script=[0.5, 0.6, 0.4], max_epochs=9)  # audits of epochs 2, 5, 8: 8 the best
+    last = tmp_path / "ck" / "last.ckpt"
+    assert last.is_symlink() and last.resolve().name == "epoch=8-step=27.ckpt"
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["epoch=8-step=27.ckpt", "last.ckpt"]
