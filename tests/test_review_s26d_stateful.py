@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_causal.causal import unit_effects
+from lightning_causal.causal import input_effects, unit_effects
 
 T, F, H = 4, 3, 4
 
@@ -38,3 +38,32 @@ def test_the_refusal_of_a_carried_state_names_it_without_the_trial_pass_shape_an
     assert "[1, 2, 4]" not in message  # the state of the trial pass of two rows, not the one the probe read
     assert message.endswith("start every sequence from a fresh state")
     assert "torch.where" not in message and "one sample at a time" not in message  # no help for a carried state
+
+
+class EmptyAtFirst(nn.Module):
+    """An LSTM whose state starts as an empty tuple (``self.state = ()``), and a list the forward appends its
+    states to (``self.seen``), both carried across calls."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn, self.head = nn.LSTM(F, H, batch_first=True), nn.Linear(H, 2)
+        self.state, self.seen, self.calls = (), [], 0
+
+    def forward(self, x):
+        h0 = self.state if self.training and self.state and self.state[0].shape[1] == x.shape[0] else None
+        out, (h, c) = self.rnn(x, h0)
+        self.state = (h.detach(), c.detach())
+        self.seen.append(h.detach())
+        self.calls = torch.tensor(self.calls) + 1  # an int at first, a tensor once set
+        return self.head(out[:, -1])
+
+
+def test_a_state_that_was_empty_or_not_a_tensor_before_the_audit_is_put_back_not_removed():
+    torch.manual_seed(0)
+    m = EmptyAtFirst().eval()
+    seen, x = m.seen, torch.randn(5, T, F)
+    input_effects(m, x, torch.arange(T).reshape(1, T, 1).expand(1, T, F))
+    assert m.state == () and m.calls == 0  # before: both attributes removed, the next call raised AttributeError
+    assert m.seen is seen and m.seen == []  # before: the audit's passes' states appended to the list
+    m.train()(x)
+    assert len(m.state) == 2 and len(m.seen) == 1

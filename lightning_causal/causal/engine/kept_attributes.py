@@ -5,6 +5,7 @@ that the next training batch would start from it. Buffers are restored by ``audi
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,38 +31,46 @@ def _copyable(t: Tensor) -> bool:
     return not t.is_inference() and t.device.type != "meta"
 
 
+_HOLDERS = (Tensor, tuple, list)  # the values that may hold tensors
+_PLAIN = frozenset({dict, OrderedDict, set, bool, int, float, str, type(None)})  # a module's other attributes: passed by
+_ABSENT = object()  # at their type, faster than isinstance (measured: 0.2 against 0.7 ms on a 300-module MLP)
+
+
 @dataclass
 class KeptAttributes:
-    """What :func:`keep_attributes` saw: per module, its tensor attributes (the value objects, a list's items, and
-    a copy of each tensor with its version) and its attributes set to ``None`` (a state not set yet)."""
+    """What :func:`keep_attributes` saw: per module, a shallow copy of its attributes (``vars``) and the items of its
+    lists; a copy of each tensor attribute with its version; with ``reassigned_buffers``, the buffers."""
 
-    entries: list[tuple[nn.Module, dict[str, Any], dict[str, list[Any]], set[str]]] = field(default_factory=list)
+    entries: list[tuple[nn.Module, dict[str, Any], dict[str, list[Any]]]] = field(default_factory=list)
     copies: list[tuple[Tensor, int, Tensor]] = field(default_factory=list)
     buffers: list[tuple[nn.Module, str, Tensor | None]] = field(default_factory=list)
 
     def restore(self) -> None:
         """Put back every tensor attribute that was reassigned, set or added, and undo in-place updates.
 
-        An attribute that held tensors is set back to the very object (a list gets its items back); one that
-        was ``None``, or absent, and now holds tensors is set back to ``None``, or removed; a tensor updated in
+        An attribute that held tensors, or holds tensors now, is set back to the very object it held (``None``,
+        an empty tuple, any value), or removed where it was absent; a list gets its items back; a tensor updated in
         place (``self.h.copy_(h)``) gets its values back; a buffer noted with ``reassigned_buffers`` and
         reassigned since (``self.h = h.detach()`` on a registered buffer) is set back to the very tensor.
         """
         for m, name, b in self.buffers:
             if m._buffers.get(name) is not b:
                 m._buffers[name] = b
-        for m, values, items, nones in self.entries:
+        for m, before, items in self.entries:
             now = vars(m)
-            for name, value in values.items():
-                if now.get(name) is not value:
-                    now[name] = value
-                if name in items and (len(value) != len(items[name]) or any(a is not b for a, b in zip(value, items[name]))):
-                    value[:] = items[name]
-            for name in [n for n, v in now.items() if n not in values and _tensors(v)]:
-                if name in nones:
-                    now[name] = None
-                else:
-                    del now[name]
+            changed = [name for name, v in now.items() if v is not before.get(name, _ABSENT)]
+            changed += [name for name in before if name not in now]
+            for name in changed:
+                old, new = before.get(name, _ABSENT), now.get(name)
+                if (isinstance(new, _HOLDERS) and _tensors(new)) or (isinstance(old, _HOLDERS) and _tensors(old)):
+                    if old is _ABSENT:
+                        del now[name]
+                    else:
+                        now[name] = old
+            for name, kept in items.items():
+                value = before[name]
+                if (len(value) != len(kept) or any(a is not b for a, b in zip(value, kept))) and (_tensors(value) or _tensors(kept)):
+                    value[:] = kept
         with torch.no_grad():
             for t, version, copy in self.copies:
                 if t._version != version:
@@ -92,12 +101,10 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False) -> KeptA
     """
     kept = KeptAttributes()
     for m in model.modules():
-        attrs = vars(m)
-        values = {name: v for name, v in attrs.items() if _tensors(v)}
-        items = {name: list(v) for name, v in values.items() if isinstance(v, list)}
-        nones = {name for name, v in attrs.items() if v is None}
-        kept.entries.append((m, values, items, nones))
-        kept.copies += [(t, t._version, t.detach().clone()) for v in values.values() for t in _tensors(v) if _copyable(t)]
+        before = dict(vars(m))
+        held = [(name, v) for name, v in before.items() if type(v) not in _PLAIN and isinstance(v, _HOLDERS)]
+        kept.entries.append((m, before, {name: list(v) for name, v in held if isinstance(v, list)}))
+        kept.copies += [(t, t._version, t.detach().clone()) for _, v in held for t in _tensors(v) if _copyable(t)]
         if reassigned_buffers:
             kept.buffers += [(m, name, b) for name, b in m._buffers.items()]
     return kept
