@@ -33,6 +33,10 @@ SEVERAL_INPUTS_FIX = (
     "whose forward takes that input first (`forward(self, tab, image)`; a wrapper module can reorder): they follow "
     "their rows into the counterfactual pass"
 )
+#: Where a term keeps the task a repair module handed it (:meth:`RepairTerm.take_task`) and the tasks
+#: :meth:`RepairTerm.task_of` read per model: names of the package's own, which a term of one's own does not use for
+#: its own attributes (a ``self._task`` of its own, such as its penalty's kind, is left alone).
+_HANDED_TASK, _TASKS_READ = "_repair_handed_task", "_repair_tasks_read"
 
 
 class RepairTerm(ABC):
@@ -146,7 +150,8 @@ class RepairTerm(ABC):
             >>> term.take_task(net); term.task_of(nn.Linear(3, 2))
             'multilabel'
         """
-        self._task = (label_task(task_model(model, getattr(self, "output", None))),)
+        # under a name of the package's own: a term of one's own may keep a `_task` of its own (its penalty's kind)
+        self.__dict__[_HANDED_TASK] = (label_task(task_model(model, getattr(self, "output", None))),)
 
     def task_of(self, model: nn.Module | None) -> str | None:
         """The task by which the term reads the batch's labels (``"multiclass"``, ``"multilabel"``, ``"regression"`` or
@@ -157,12 +162,12 @@ class RepairTerm(ABC):
         Args:
             model: the model the term's loss is given, or ``None`` (outputs without their model: the fused pass).
         """
-        handed = self.__dict__.get("_task")
+        handed = self.__dict__.get(_HANDED_TASK)
         if handed is not None:
             return handed[0]
         if model is None:
             return None
-        tasks = self.__dict__.setdefault("_tasks_read", weakref.WeakKeyDictionary())  # by weak reference: not copied
+        tasks = self.__dict__.setdefault(_TASKS_READ, weakref.WeakKeyDictionary())  # by weak reference: not copied
         if model not in tasks:
             tasks[model] = label_task(task_model(model, getattr(self, "output", None)))
         return tasks[model]
@@ -170,7 +175,7 @@ class RepairTerm(ABC):
     def __getstate__(self) -> dict[str, Any]:
         """Pickled and copied without the tasks :meth:`task_of` read per model (weak references; read again on use)."""
         state = self.__dict__.copy()
-        state.pop("_tasks_read", None)
+        state.pop(_TASKS_READ, None)
         return state
 
     @property

@@ -493,7 +493,7 @@ def test_the_models_label_task_is_found_once_per_model(monkeypatch):
         for _ in range(3):
             term.loss(model, x, soft)
         assert calls == [model]
-        assert "_tasks_read" in term.__dict__ and "_tasks_read" not in copy.deepcopy(term).__dict__  # weak references: not copied
+        assert "_repair_tasks_read" in term.__dict__ and "_repair_tasks_read" not in copy.deepcopy(term).__dict__  # weak references: not copied
 
 
 def test_the_cached_label_task_follows_the_task_a_repair_module_states(monkeypatch):

@@ -200,9 +200,9 @@ def test_a_term_used_alone_reads_its_models_task_once_and_pickles():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fair.loss(net, torch.cat([torch.tensor([[0.0], [1.0], [0.0], [1.0]]), torch.randn(4, 2)], 1), torch.randn(4) * 10)
-    assert fair.task_of(net) == "regression" and "_tasks_read" in fair.__dict__
+    assert fair.task_of(net) == "regression" and "_repair_tasks_read" in fair.__dict__
     for again in (pickle.loads(pickle.dumps(fair)), pickle.loads(pickle.dumps(term))):
-        assert "_tasks_read" not in again.__dict__
+        assert "_repair_tasks_read" not in again.__dict__
 
 
 class _OwnRows(RepairTerm):

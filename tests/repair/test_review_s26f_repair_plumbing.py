@@ -1,0 +1,38 @@
+"""Review of 803c5a1 (repair_plumbing): a term of one's own written before the task hand-over keeps its own
+attributes through it."""
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_causal.repair.base import RepairTerm
+from lightning_causal.repair.module import CausalRepairModule
+from tests.helpers.lightning import quick_trainer
+
+
+class _Penalty(RepairTerm):
+    """A term of one's own as docs/api.md showed it before the hand-over: it keeps the kind of its penalty in
+    ``self._task``."""
+
+    def __init__(self, task: str = "l1", **options):
+        super().__init__(**options)
+        self._task = task
+
+    def loss(self, model, x, y):
+        w = model.weight
+        return w.abs().sum() if self._task == "l1" else (w**2).sum()
+
+
+def test_a_term_of_ones_own_keeps_its_own_task_attribute_through_the_hand_over():
+    torch.manual_seed(0)
+    net = nn.Linear(4, 3)
+    term = _Penalty("l2", weight=0.1)
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor([[1.0, -2.0, 0.5, 0.0]] * 3))
+    module = CausalRepairModule(net, [term], task_loss=nn.CrossEntropyLoss())
+    assert term._task == "l2"  # the module's hand-over (take_task) overwrote it with ("multiclass",)
+    assert term.task_of(None) == "multiclass"  # and the hand-over is still there
+    assert term.loss(net, torch.zeros(1, 4), None).item() == 3 * (1 + 4 + 0.25)  # the squared penalty, not |w|
+    data = DataLoader(TensorDataset(torch.randn(8, 4), torch.arange(8) % 3), batch_size=4)
+    quick_trainer(max_epochs=1).fit(module, data)  # the hand-over again when the fit starts
+    assert term._task == "l2" and term.task_of(None) == "multiclass"
