@@ -3,11 +3,14 @@ what the audits put back on a model's attributes, and a stateful model in the fu
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
 
 from lightning_causal.causal import input_effects, unit_effects
+from lightning_causal.causal.engine.kept_attributes import keep_attributes
 
 T, F, H = 4, 3, 4
 
@@ -67,3 +70,17 @@ def test_a_state_that_was_empty_or_not_a_tensor_before_the_audit_is_put_back_not
     assert m.seen is seen and m.seen == []  # before: the audit's passes' states appended to the list
     m.train()(x)
     assert len(m.state) == 2 and len(m.seen) == 1
+
+
+def test_the_weights_a_forward_computes_are_put_back_without_copying_their_values():
+    torch.manual_seed(0)
+    with warnings.catch_warnings():  # torch.nn.utils.weight_norm is deprecated, still in use (audio vocoders)
+        warnings.simplefilter("ignore")
+        m = nn.Sequential(*[nn.utils.weight_norm(nn.Linear(8, 8)) for _ in range(3)])
+    m(torch.randn(2, 8))  # the pre-hook sets each layer's `weight`, a plain attribute in the graph of g and v
+    weights = [layer.weight for layer in m]
+    kept = keep_attributes(m)
+    assert kept.copies == []  # before: a copy of every layer's weight at each audit and at each term of each repair step
+    m(torch.randn(2, 8))
+    kept.restore()
+    assert all(layer.weight is w for layer, w in zip(m, weights))
