@@ -154,10 +154,13 @@ def search_regions(forward: Forward, x: Tensor, regions: Sequence[Tensor], targe
     x = x.detach()
     xa = torch.where(region, torch.rand(x.shape, generator=generator).to(x) * (hi - lo) + lo, x)
     grads = LeafGradients(forward.model)  # also through a reentrant activation checkpoint, decided at the first step
+
+    def log_p() -> Tensor:  # of the current xa; run again where torch refused a later step's .grad() (LeafGradients)
+        return forward(xa).float().log_softmax(1).gather(1, targets.view(-1, 1)).sum()
+
     with audit_mode(forward.model, grad=True), frozen_params(forward.model), torch.enable_grad():
         for _ in range(steps):
             xa.requires_grad_(True)
-            log_p = forward(xa).float().log_softmax(1).gather(1, targets.view(-1, 1)).sum()
-            grad = grads.grad(log_p, xa)
+            grad = grads.grad(log_p(), xa, again=log_p)
             xa = torch.where(region, (xa.detach() + 0.25 * (hi - lo) * grad.sign()).clamp(lo, hi), x)
     return xa.detach()

@@ -14,7 +14,7 @@ search's steps, the backdoor repair's region search).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -62,9 +62,10 @@ class LeafGradients:
     Should a later pass take a reentrant checkpoint all the same (a forward that switches it on by itself), torch
     refuses ``torch.autograd.grad`` before it returns any gradient; the refusal is told from other errors by a walk of
     that graph (not by its text), the decision turns to ``backward()`` for good and the pass is taken again by it:
-    with ``retain_graph=True`` the graph is whole (the backward hooks of what ran before the refusal run once more),
-    without it the refused attempt has freed what it ran, and where that held saved tensors torch's error is raised
-    with a note naming the cause.
+    with ``retain_graph=True`` the graph is whole (the backward hooks of what ran before the refusal run once more);
+    without it the refused attempt has freed what it ran, so the pass is run again where the caller gives ``again``
+    (the searches do: a forward that checkpoints once a budget or a call count is reached), and otherwise, where what
+    was freed held saved tensors, torch's error is raised with a note naming the cause.
 
     Args:
         model: the model the graphs run through (its parameters' ``.grad`` are kept as they were).
@@ -82,7 +83,7 @@ class LeafGradients:
         self.reentrant: bool | None = None
 
     def grads(self, output: Tensor, leaves: Sequence[Tensor], *, retain_graph: bool = False,
-              allow_unused: bool = False) -> tuple[Tensor | None, ...]:
+              allow_unused: bool = False, again: Callable[[], Tensor] | None = None) -> tuple[Tensor | None, ...]:
         """:func:`leaf_grads` of ``output`` (a scalar) with respect to ``leaves``, the decision kept from the first call.
 
         Args:
@@ -90,6 +91,8 @@ class LeafGradients:
             leaves: tensors that require grad.
             retain_graph: keep the graph for another gradient of it.
             allow_unused: ``None`` for a leaf that ``output`` does not depend on, instead of an error.
+            again: runs the pass again and returns its ``output`` (of the same leaves), taken by ``backward()`` where
+                torch refused a pass's ``.grad()`` without ``retain_graph`` (the refused attempt freed part of the graph).
 
         Examples:
             >>> x = torch.ones(2, requires_grad=True)
@@ -108,17 +111,20 @@ class LeafGradients:
                 raise
             self.reentrant = True  # a checkpoint the first pass did not take: backward() from now on
             refused = err
+        if not retain_graph and again is not None:  # the refused attempt freed part of the graph: the pass again
+            output = again()
         try:
             return _through_backward(output, leaves, self.model, retain_graph, allow_unused)
         except RuntimeError as err:
-            if retain_graph:  # the graph was whole: not the refused attempt's doing
+            if retain_graph or again is not None:  # the graph was whole: not the refused attempt's doing
                 raise
             err.add_note(f"The first pass of this search took no reentrant torch.utils.checkpoint, this one did "
                          f"(torch refused .grad(): {str(refused).splitlines()[0]}), and the refused attempt freed part "
                          "of its graph. Checkpoint with use_reentrant=False, or take the same checkpoints at every pass")
             raise
 
-    def grad(self, output: Tensor, leaf: Tensor, *, retain_graph: bool = False, allow_unused: bool = False) -> Tensor | None:
+    def grad(self, output: Tensor, leaf: Tensor, *, retain_graph: bool = False, allow_unused: bool = False,
+             again: Callable[[], Tensor] | None = None) -> Tensor | None:
         """:meth:`grads` of one leaf: ``∂ output / ∂ leaf``.
 
         Args:
@@ -126,13 +132,14 @@ class LeafGradients:
             leaf: a tensor that requires grad.
             retain_graph: keep the graph for another gradient of it.
             allow_unused: ``None`` where ``output`` does not depend on ``leaf``, instead of an error.
+            again: runs the pass again and returns its ``output``, as in :meth:`grads`.
 
         Examples:
             >>> x = torch.ones(2, requires_grad=True)
             >>> LeafGradients(nn.Identity()).grad((torch.tensor([2.0, -1.0]) * x).sum(), x)
             tensor([ 2., -1.])
         """
-        return self.grads(output, (leaf,), retain_graph=retain_graph, allow_unused=allow_unused)[0]
+        return self.grads(output, (leaf,), retain_graph=retain_graph, allow_unused=allow_unused, again=again)[0]
 
 
 def _through_backward(output: Tensor, leaves: tuple[Tensor, ...], model: nn.Module, retain_graph: bool,

@@ -249,6 +249,12 @@ def polish(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box: tu
     groups = discrete.groups if discrete is not None else ()
     mut = mutable.flatten(1).expand(n, d)
     grads = LeafGradients(forward.model)  # a reentrant checkpoint decided at the first iteration
+
+    def margin_again() -> Tensor:  # the pass of xs again, where torch refused its .grad() (LeafGradients)
+        again = forward(xs)
+        return (again.gather(1, target.view(-1, 1)).squeeze(1)
+                - again.scatter(1, target.view(-1, 1), -torch.inf).gather(1, rivals[:, :1]).squeeze(1)).sum()
+
     for _ in range(iterations):
         with torch.enable_grad():
             xs = point.detach().requires_grad_(True)
@@ -256,7 +262,7 @@ def polish(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box: tu
             z_t, others = logits.gather(1, target.view(-1, 1)).squeeze(1), logits.scatter(1, target.view(-1, 1), -torch.inf)
             rivals = others.topk(min(2, logits.shape[1] - 1), dim=1).indices  # the two largest other classes
             m = z_t - others.gather(1, rivals[:, :1]).squeeze(1)
-            g = grads.grad(m.sum(), xs, retain_graph=rivals.shape[1] > 1)
+            g = grads.grad(m.sum(), xs, retain_graph=rivals.shape[1] > 1, again=margin_again)
             if rivals.shape[1] > 1:
                 m2 = z_t - others.gather(1, rivals[:, 1:]).squeeze(1)
                 g2 = grads.grad(m2.sum(), xs)

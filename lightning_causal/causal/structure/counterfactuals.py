@@ -532,6 +532,14 @@ def _optimise(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box:
     period = max(1, steps // 20)
     row = (-1, *[1] * (x.dim() - 1))  # a row's flag against its input
     grads = LeafGradients(forward.model)  # a reentrant checkpoint decided at the first step, not walked for at each
+
+    def loss_of(logits: Tensor, change: Tensor) -> Tensor:
+        return (lam * _margin_loss(logits, target, margin)).sum() + l2 * change.pow(2).sum()
+
+    def loss_again() -> Tensor:  # the step's pass again, where torch refused its .grad() (LeafGradients)
+        xc = project(delta)
+        return loss_of(forward(xc), xc - x if unit is None else (xc - x) / unit)
+
     for step in range(steps + 1):
         with torch.enable_grad():
             xc = project(delta)
@@ -555,8 +563,7 @@ def _optimise(forward: Forward, x: Tensor, target: Tensor, mutable: Tensor, box:
         if step == steps:
             break
         with torch.enable_grad():
-            loss = (lam * _margin_loss(logits, target, margin)).sum() + l2 * change.pow(2).sum()
-            grad = grads.grad(loss, delta)
+            grad = grads.grad(loss_of(logits, change), delta, again=loss_again)
         opt.update(grad)
         with torch.no_grad():
             delta.copy_(project(opt.soft_threshold(tau)) - x)
