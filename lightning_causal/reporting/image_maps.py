@@ -14,6 +14,7 @@ from lightning_causal.audits.options import tag_safe
 from lightning_causal.reporting.card_tags import COMPARE
 from lightning_causal.reporting.figure_style import has_negative, not_finite_notes
 from lightning_causal.reporting.image_figures import heatmap_row, strongest_channel
+from lightning_causal.reporting.kept_figures import forget_unused
 from lightning_causal.reporting.map_data import (
     MapData,
     drawn_samples,
@@ -165,6 +166,7 @@ def _image_maps(data: MapData, reuse: bool, kept: dict | None = None) -> Iterato
     layout: dict = {} if kept is None else kept  # the rows share their layouts and figures (heatmap_row's ``layout``)
     for key in [key for key in layout if key[0] != "figure"]:  # the last call's subplot parameters: of its colour limits
         del layout[key]
+    forget_unused(kept)  # rows of the last call's layouts only: a note changing every epoch kept a figure per epoch
     for i in range(n):
         title = global_title(data) if glob else sample_title(data, i)
         sample, maps = data.inputs[i], {k: v[i] for k, v in data.maps.items()}

@@ -7,12 +7,15 @@ A store is a plain ``dict`` (``{}`` at first), the caller's: per call, or the re
 the next. It holds :class:`KeptFigure` entries (the figure, its title, the panels a redraw puts new data in, and the
 layout it is put back to) under ``("figure", key, style)``: ``key`` is what the caller's layout depends on, ``style``
 is :func:`style_key`, so that a figure kept through a change of matplotlib's style (``rcParams``: fonts, sizes,
-colours, dpi, read when a figure is built) is built afresh (and the figures of the earlier style are let go)."""
+colours, dpi, read when a figure is built) is built afresh (and the figures of the earlier style are let go). A store
+kept from one call to the next (the renderer's, from one audit epoch to the next) lets go, at each call's start, of the
+figures the last call neither kept nor took (:func:`forget_unused`): a key that changes every epoch (a note of how many
+scores are not finite) kept a figure per epoch before, about 1 MB each."""
 
 from __future__ import annotations
 
 from collections.abc import Hashable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from matplotlib import rcParams
@@ -20,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.text import Text
 
-__all__ = ["KeptFigure", "keep_figure", "kept_figure", "style_key", "subplot_params"]
+__all__ = ["KeptFigure", "forget_unused", "keep_figure", "kept_figure", "style_key", "subplot_params"]
 
 #: rcParams no figure of the library reads when it is built or drawn on the Agg canvas: the backend (resolved by pyplot
 #: at its first use), the GUI's and the file formats' settings
@@ -66,7 +69,7 @@ def subplot_params(fig: Figure) -> dict[str, float]:
     return {k: getattr(sp, k) for k in ("left", "bottom", "right", "top", "wspace", "hspace")}
 
 
-@dataclass(frozen=True)
+@dataclass
 class KeptFigure:
     """A figure kept to be drawn again with other data.
 
@@ -78,12 +81,14 @@ class KeptFigure:
             (:func:`subplot_params`; a figure laid out by ``tight_layout`` or by ``subplots_adjust``), or of a figure
             under the constrained layout each axes' original and active position (the layout, run again at the
             draw, reads the decorations' extents against them).
+        used: whether it was kept or taken since the store's last :func:`forget_unused`.
     """
 
     figure: Figure
     title: Text | None
     panels: Any
     start: dict[str, float] | tuple[tuple[Any, Any, Any, bool], ...]
+    used: bool = field(default=True, compare=False)
 
     def put_back(self) -> None:
         """Put the figure's layout back to :attr:`start`, from where the caller lays it out again as a new figure."""
@@ -125,7 +130,7 @@ def keep_figure(store: MutableMapping, key: Hashable, figure: Figure, title: Tex
     style = style_key()
     if alone:
         store.clear()
-    for other in [k for k in store if isinstance(k, tuple) and len(k) == 3 and k[0] == "figure" and k[2] != style]:
+    for other in [k for k in store if _is_figure(k) and k[2] != style]:
         del store[other]  # kept under a style changed since: not kept twice, a style changing every epoch kept none
     start: Any = subplot_params(figure)
     if isinstance(figure.get_layout_engine(), ConstrainedLayoutEngine):
@@ -160,7 +165,40 @@ def kept_figure(store: MutableMapping | None, key: Hashable, lines: list[str]) -
     if kept is None or kept.figure.stale or not _retitled(kept.title, lines):
         return None
     kept.put_back()
+    kept.used = True
     return kept
+
+
+def forget_unused(store: MutableMapping | None) -> None:
+    """Let go of the figures of ``store`` neither kept nor taken since the last call of this function on it: call it at
+    the start of each call that draws into a store kept from one call to the next, so that the store holds the figures
+    of the last call and of this one only, whatever a long fit changes from one call to the next (a sample's note of
+    its scores that are not finite, its title's height, a map's colour map).
+
+    Args:
+        store: the caller's store; ``None``: nothing to do.
+
+    Examples:
+        >>> store, fig = {}, Figure()
+        >>> _ = keep_figure(store, "a row", fig, None, fig.subplots())
+        >>> forget_unused(store); len(store)  # kept since: kept for the next call
+        1
+        >>> forget_unused(store); len(store)  # neither kept nor taken in the call between
+        0
+    """
+    if store is None:
+        return
+    for key in [k for k in store if _is_figure(k)]:
+        kept = store[key]
+        if kept.used:
+            kept.used = False
+        else:
+            del store[key]
+
+
+def _is_figure(key: Any) -> bool:
+    """Whether ``key`` of a store is a kept figure's (``("figure", key, style)``; a caller keeps its own entries too)."""
+    return isinstance(key, tuple) and len(key) == 3 and key[0] == "figure"
 
 
 def _retitled(title: Text | None, lines: list[str]) -> bool:
