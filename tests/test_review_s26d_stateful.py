@@ -84,3 +84,33 @@ def test_the_weights_a_forward_computes_are_put_back_without_copying_their_value
     m(torch.randn(2, 8))
     kept.restore()
     assert all(layer.weight is w for layer, w in zip(m, weights))
+
+
+class DataAssigned(nn.Module):
+    """A GRU whose forward writes its state through ``.data`` (``self.h.data = h``), as older TBPTT code does: the
+    tensor object stays, its version does not move."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn, self.head, self.h = nn.GRU(F, H, batch_first=True), nn.Linear(H, 2), torch.zeros(1, 8, H)
+
+    def forward(self, x):
+        h0 = self.h if self.training and self.h.shape[1] == x.shape[0] else None
+        out, h = self.rnn(x, h0)
+        self.h.data = h.detach()
+        return self.head(out[:, -1])
+
+
+def test_a_state_written_through_data_gets_its_values_back():
+    torch.manual_seed(0)
+    m = DataAssigned().eval()
+    m(torch.randn(8, T, F))
+    state, values = m.h, m.h.clone()
+    input_effects(m, torch.randn(5, T, F), torch.arange(T).reshape(1, T, 1).expand(1, T, F))
+    assert m.h is state and torch.equal(m.h, values)  # before: the audit's last pass's state, [1, 30, 4]
+    sparse = nn.Linear(2, 2)
+    sparse.h = torch.eye(3).to_sparse()
+    kept, h = keep_attributes(sparse), sparse.h  # a layout without one storage (no data_ptr) is kept too
+    sparse.h = torch.ones(3, 3)
+    kept.restore()
+    assert sparse.h is h
