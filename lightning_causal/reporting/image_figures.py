@@ -247,8 +247,8 @@ def heatmap_row(
     Examples:
         >>> import torch
         >>> fig = heatmap_row(torch.rand(1, 8, 8), {"causal": torch.randn(1, 8, 8)}, title="explains class 3")
-        >>> len(fig.axes), fig.get_suptitle()  # input, map, colour bar
-        (3, 'explains class 3')
+        >>> len(fig.axes), [ax.get_title() for ax in fig.axes]  # input, map, colour bar
+        (3, ['input', 'causal', ''])
     """
     from mpl_toolkits.axes_grid1 import make_axes_locatable
 
