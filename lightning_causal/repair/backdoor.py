@@ -282,7 +282,7 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         self.contrast_detection: ReversedTriggers | None = None
         self.detection: ReversedTriggers | None = None
         self.reference: nn.Module | None = None
-        self.last_parts: Mapping[str, float] = StepParts()
+        self.last_parts: dict[str, float] = StepParts()
         self._generator: torch.Generator | None = None
 
     def __getstate__(self) -> dict[str, Any]:

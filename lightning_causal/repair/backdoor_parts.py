@@ -9,7 +9,8 @@ attributes it reads are the term's (set by its ``__init__`` and ``setup``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterator, Mapping, ValuesView
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -22,44 +23,92 @@ from lightning_causal.repair.augment import INVARIANT, augmented_copies, resolve
 __all__ = ["StepParts", "SuppressionParts"]
 
 
-class StepParts(Mapping[str, float]):
-    """The parts of one step's loss by name (a term's ``last_parts``): each a ``float`` when read, held as the
+class StepParts(dict):
+    """The parts of one step's loss by name (a term's ``last_parts``): a ``dict`` of ``float`` when read, holding the
     detached tensor the step computed, so that the step itself reads nothing back from the device (a float taken in
-    the step waits for the accelerator: one synchronisation a part, every training step). Read a part, or print the
-    mapping, and it is copied to the host then. :attr:`tensors` gives them unread: what
+    the step waits for the accelerator: one synchronisation a part, every training step). Read a part, or use the
+    mapping as a dict of floats (``dict(parts)``, ``json.dumps(parts)``, ``parts.items()``, ``print``, a pickle), and
+    the parts are copied to the host then. :attr:`tensors` gives them unread: what
     :class:`~lightning_causal.repair.module.CausalRepairModule` logs (``repair/<name>/<part>``).
 
     Args:
-        parts: the parts by name, tensors of one value (detached here) or numbers.
+        parts: the parts by name, tensors of one value (detached here) or numbers (held as float64 tensors).
 
     Examples:
+        >>> import json, pickle
         >>> parts = StepParts({"unlearn": torch.tensor(0.25), "path": 0.0})
-        >>> parts["unlearn"], sorted(parts), dict(parts)
-        (0.25, ['path', 'unlearn'], {'unlearn': 0.25, 'path': 0.0})
-        >>> parts.tensors["unlearn"]
-        tensor(0.2500)
+        >>> parts["unlearn"], sorted(parts), dict(parts), json.dumps(parts)
+        (0.25, ['path', 'unlearn'], {'unlearn': 0.25, 'path': 0.0}, '{"unlearn": 0.25, "path": 0.0}')
+        >>> parts.tensors["unlearn"], pickle.loads(pickle.dumps(parts)) == parts
+        (tensor(0.2500), True)
     """
 
     def __init__(self, parts: Mapping[str, Tensor | float] | None = None) -> None:
-        self._parts = {k: v.detach() if isinstance(v, Tensor) else torch.as_tensor(float(v))
-                       for k, v in (parts or {}).items()}
+        super().__init__({k: v.detach() if isinstance(v, Tensor) else torch.tensor(float(v), dtype=torch.float64)
+                          for k, v in (parts or {}).items()})  # a number in float64: read back as the very float
 
     @property
     def tensors(self) -> dict[str, Tensor]:
         """The parts as the step computed them, detached tensors of one value (on the model's device), by name."""
-        return dict(self._parts)
+        return dict(super().items())
 
+    # a dict whose stored values are tensors: every way of reading a value goes through __getitem__ (a float);
+    # __iter__ of its own makes dict(parts), {**parts} and dict.update read them by key, json.dumps calls items()
     def __getitem__(self, key: str) -> float:
-        return float(self._parts[key])
+        return _as_float(super().__getitem__(key))
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._parts)
+        return super().__iter__()
 
-    def __len__(self) -> int:
-        return len(self._parts)
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+    def items(self) -> ItemsView[str, float]:  # type: ignore[override]
+        return ItemsView(self)
+
+    def values(self) -> ValuesView[float]:  # type: ignore[override]
+        return ValuesView(self)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        return _as_float(super().pop(key, *default))
+
+    def popitem(self) -> tuple[str, float]:
+        key, value = super().popitem()
+        return key, _as_float(value)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            super().__setitem__(key, default)
+        return self[key]
+
+    def copy(self) -> dict[str, float]:  # type: ignore[override]
+        return dict(self.items())
+
+    def __eq__(self, other: object) -> bool:
+        return dict(self.items()) == (dict(other.items()) if isinstance(other, Mapping) else other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __or__(self, other: Any) -> dict[str, float]:  # type: ignore[override]
+        return dict(self.items()) | other
+
+    def __ror__(self, other: Any) -> dict[str, float]:  # type: ignore[override]
+        return other | dict(self.items())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled and copied as floats (read on the host), as ``last_parts`` was: no device tensor in a pickle."""
+        return type(self), (dict(self.items()),)
 
     def __repr__(self) -> str:
-        return f"StepParts({dict(self)!r})"
+        return f"StepParts({dict(self.items())!r})"
+
+
+def _as_float(value: Any) -> Any:
+    """A part read: a tensor's value as a ``float``, anything else (a number set by hand) as it is."""
+    return float(value) if isinstance(value, Tensor) else value
 
 
 def _at_least_float32(t: Tensor) -> Tensor:

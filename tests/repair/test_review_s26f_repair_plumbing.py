@@ -1,10 +1,17 @@
 """Review of 803c5a1 (repair_plumbing): a term of one's own written before the task hand-over keeps its own
-attributes through it."""
+attributes through it, and a step's ``last_parts`` are still a dict of floats for the user (``json.dumps``, ``dict``,
+pickles) while they hold the step's tensors."""
+
+import json
+import pickle
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from lightning_causal.causal.backdoor.triggers import Trigger
+from lightning_causal.repair.backdoor import BackdoorSuppressionTerm
+from lightning_causal.repair.backdoor_parts import StepParts
 from lightning_causal.repair.base import RepairTerm
 from lightning_causal.repair.module import CausalRepairModule
 from tests.helpers.lightning import quick_trainer
@@ -36,3 +43,22 @@ def test_a_term_of_ones_own_keeps_its_own_task_attribute_through_the_hand_over()
     data = DataLoader(TensorDataset(torch.randn(8, 4), torch.arange(8) % 3), batch_size=4)
     quick_trainer(max_epochs=1).fit(module, data)  # the hand-over again when the fit starts
     assert term._task == "l2" and term.task_of(None) == "multiclass"
+
+
+def test_a_steps_parts_are_a_dict_of_floats_for_json_pickle_and_copies():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    mask = torch.zeros(1, 4, 4)
+    mask[:, -1:, -1:] = 1.0
+    term = BackdoorSuppressionTerm(Trigger(mask, torch.ones(1, 4, 4), target=1))
+    term.setup(model)
+    term.loss(model, torch.rand(6, 1, 4, 4), torch.arange(6) % 3)
+    parts = term.last_parts
+    by_hand = {k: float(v) for k, v in parts.tensors.items()}
+    assert sorted(by_hand) == ["distill", "path", "unlearn"] and by_hand["unlearn"] > 0
+    assert isinstance(parts, dict) and json.loads(json.dumps(parts)) == by_hand  # json.dumps: 'not JSON serializable'
+    assert dict(parts) == {**parts} == parts.copy() == by_hand and parts == by_hand
+    assert all(type(v) is float for v in (*dict(parts).values(), *parts.values(), *(v for _, v in parts.items())))
+    again = pickle.loads(pickle.dumps(term)).last_parts
+    assert again == by_hand and all(v.device.type == "cpu" for v in again.tensors.values())
+    assert pickle.loads(pickle.dumps(StepParts({"a": 0.1})))["a"] == 0.1  # a number read back as the very float
