@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import sys
 import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -103,7 +104,10 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     interventions on ``torch.compile``'d models take effect
     (:func:`~lightning_causal.causal.engine.eager.force_eager`). A pass that runs the device out of memory
     inside is remembered until the outermost ``audit_mode`` ends: the later computations start at the size that fit
-    (:func:`~lightning_causal.causal.engine.batching.remembered_fit`).
+    (:func:`~lightning_causal.causal.engine.batching.remembered_fit`). A quantization-aware model's fake-quant
+    modules (``prepare_qat``) quantize with the scales they hold, their observers off inside (:func:`observers_off`):
+    an enabled observer updates its range and scale at every pass, in eval mode too, so a sample's output would
+    depend on the rows that ran before it and beside it.
 
     Args:
         model: the model.
@@ -127,6 +131,7 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
     grad_ctx = rnn_backward(model) if grad else torch.no_grad()
     try:
         eval_mode(model)
+        observers_off(model)
         with grad_ctx, force_eager(), rng_preserved(model_devices(model)) if rng else contextlib.nullcontext(), \
                 generators_registered(model, restore=rng), remembered_fit():
             yield model
@@ -138,6 +143,32 @@ def audit_mode(model: nn.Module, grad: bool = False, rng: bool = True) -> Iterat
             m.training = mode
         _restore_buffers(buffers)
         attributes.restore()
+
+
+def observers_off(model: nn.Module) -> None:
+    """Switch off the observers of ``model``'s fake-quant modules (``torch.ao.quantization``'s
+    ``FakeQuantizeBase``: ``prepare_qat``'s ``weight_fake_quant`` and ``activation_post_process``), which then
+    quantize with the scale and zero point they hold, as the model ``convert`` makes of them would. An enabled
+    observer updates its range, and the scale with it, in every forward pass whatever the mode (unlike BatchNorm,
+    whose eval mode reads its running statistics), so each pass's output would depend on the batches before it
+    and on the other rows of its own. The flag is the buffer ``observer_enabled``: :func:`audit_mode` restores it.
+
+    Args:
+        model: the model.
+
+    Examples:
+        >>> import torch.ao.quantization as tq
+        >>> fq = tq.FakeQuantize()
+        >>> observers_off(nn.Sequential(fq))
+        >>> int(fq.observer_enabled), int(fq.fake_quant_enabled)
+        (0, 1)
+    """
+    fake_quantize = sys.modules.get("torch.ao.quantization.fake_quantize")  # not imported: no fake-quant module exists
+    if fake_quantize is None:
+        return
+    for m in model.modules():
+        if isinstance(m, fake_quantize.FakeQuantizeBase):
+            m.disable_observer()
 
 
 def eval_mode(model: nn.Module) -> None:
