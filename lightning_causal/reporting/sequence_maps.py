@@ -4,11 +4,12 @@ input over time with each map as bars (one channel) or as a channels x time heat
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import Locator, MaxNLocator
 from torch import Tensor
 
 from lightning_causal.audits.group_regions import signal_layout
@@ -229,7 +230,7 @@ def _signal_heatmaps(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
     # inches: the input 0.85, each heatmap 0.75 + 0.03 per row; one map of three features comes to about
     # 600 x 290 pixels with title and note, the aspect of a TensorBoard card (scaled to its width, not its height)
     heights = [0.85] + [0.75 + 0.03 * c] * len(maps)
-    fig = Figure(figsize=(_FIGURE_WIDTH, 0.75 + sum(heights)))
+    fig = Figure(figsize=(_FIGURE_WIDTH, 0.75 + sum(heights) + 0.15 * len(maps)))  # each map's name above its panel
     axes = fig.subplots(rows, 1, squeeze=False, sharex=True, gridspec_kw={"height_ratios": heights})[:, 0]
     if c <= 4:
         for k in range(c):
@@ -243,16 +244,32 @@ def _signal_heatmaps(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
         cmap, vmin, vmax = scales[name]
         im = ax.imshow(m.numpy(), aspect="auto", cmap=not_finite_colours(cmap), vmin=vmin, vmax=vmax, interpolation="nearest", extent=extent)
         say_all_zero(ax, m, _side_colorbar(fig, ax, im))
-        ax.set_ylabel(f"{short_label(name, 12)}\n{word}", fontsize=8)  # within the panel's height (the title names the map)
+        # the map's name whole above its panel (along the panel's height, 'IntegratedGradients' was cut to 12 characters)
+        ax.set_title(short_label(name, 60), fontsize=8, loc="left", pad=2)
+        ax.set_ylabel(word, fontsize=8)
     for ax in axes[int(c <= 4):]:
-        step = max(1, (c + 7) // 8)  # at most 8 labelled rows
-        ax.set_yticks(list(range(0, c, step)))
+        ax.yaxis.set_major_locator(_RowTicks(c, 8.0))  # as many labelled rows as the panel's drawn height holds
     for ax in axes:
         ax.tick_params(labelsize=8)
     axes[-1].set_xlabel(xlabel, fontsize=10)
     axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))  # steps, not 2.5
     return fig
 
+
+
+class _RowTicks(Locator):
+    """Ticks at every ``step``-th of a heatmap's ``rows`` rows (0, step, 2 step, ...): the smallest step whose labels of
+    ``size`` points are 1.25 sizes apart or more at the axes' height when drawn (8 features' labels 0-7 on a panel
+    of 55 pixels overlapped)."""
+
+    def __init__(self, rows: int, size: float) -> None:
+        self.rows, self.size = rows, size
+
+    def __call__(self) -> list[int]:
+        axes = self.axis.axes
+        height = axes.bbox.height * 72.0 / axes.figure.dpi  # points
+        step = max(1, math.ceil(self.rows * 1.25 * self.size / height)) if height > 0 else 1
+        return list(range(0, self.rows, step))
 
 
 def _side_colorbar(fig: Figure, ax: Any, im: Any) -> Any:

@@ -114,7 +114,7 @@ def test_a_features_last_sequence_draws_each_feature_as_a_row_of_the_map():
     assert img.get_array().shape == (2, 40) and img.get_array()[1, 10] == 4.0 and img.get_array()[0, 10] == -4.0
     assert float(abs(img.get_array()).sum()) == 8.0 and img.get_clim() == (-4.0, 4.0)
     assert unsigned.images[0].get_clim() == (0.0, 4.0)
-    assert unsigned.get_xlabel() == "time step" and heat.get_ylabel() == "causal\nfeature"
+    assert unsigned.get_xlabel() == "time step" and heat.get_ylabel() == "feature" and heat.get_title(loc="left") == "causal"
 
 
 def test_a_single_channel_keeps_its_line_with_the_map_as_bars():
