@@ -64,3 +64,40 @@ def test_unit_effects_of_a_qat_model_are_those_of_its_held_scales_and_leave_the_
                 handle.remove()
     torch.testing.assert_close(effects, expected)
     assert expected.abs().max() > 0.1  # the units matter: the comparison is not of zeros
+
+
+class _ConvBnReLU(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        import torch.ao.quantization as tq
+
+        self.quant, self.dequant = tq.QuantStub(), tq.DeQuantStub()
+        self.conv, self.bn, self.relu = nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU()
+        self.fc = nn.Linear(4 * 36, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dequant(self.fc(self.relu(self.bn(self.conv(self.quant(x)))).flatten(1)))
+
+
+def test_the_default_layers_of_a_fused_qat_model_are_its_fused_layers_not_their_batch_norms():
+    import torch.ao.quantization as tq
+
+    from lightning_causal.causal import capture, layer_causal_map
+    from lightning_causal.causal.structure.default_layers import leaf_layers
+
+    torch.manual_seed(0)
+    model = _ConvBnReLU().train()
+    model.qconfig = tq.get_default_qat_qconfig("fbgemm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = tq.fuse_modules_qat(model, [["conv", "bn", "relu"]])
+        tq.prepare_qat(model, inplace=True)
+    x = torch.randn(12, 1, 6, 6, generator=torch.Generator().manual_seed(3))
+    model(x)
+    model.eval()
+    # before: ['conv.bn', 'fc'], the batch norm inside the fused ConvBnReLU2d, before its ReLU and fake quantization
+    assert leaf_layers(model) == ["conv", "fc"]
+    assert layer_causal_map(model, x).layers == ["conv", "fc"]
+    with torch.no_grad(), capture(model, ["conv", "fc:input"]) as seen:  # the fused layer's output is what fc reads
+        model(x)
+    torch.testing.assert_close(seen["conv"].flatten(1), seen["fc:input"])

@@ -34,6 +34,15 @@ def _parametrization_modules(model: nn.Module) -> set[int]:
             for m in layer.parametrizations.modules()}
 
 
+def _fused_qat_parts(model: nn.Module) -> set[int]:
+    """Ids of the submodules of torch's fused quantization-aware layers (``fuse_modules_qat`` + ``prepare_qat``:
+    ``torch.ao.nn.intrinsic.qat``'s ``ConvBnReLU2d``, ``ConvBn2d``, ``LinearBn1d``, ...): such a layer folds its ``bn``
+    into the convolution's weight and applies the ReLU and the activation's fake quantization in its own forward, so
+    its ``bn`` is a part of it, not the layer the next one reads."""
+    return {id(d) for m in model.modules() if type(m).__module__.startswith("torch.ao.nn.intrinsic.qat")
+            for d in m.modules() if d is not m}
+
+
 def _adapters(model: nn.Module) -> list[nn.Module]:
     """The adapter-wrapped layers of ``model``, each one layer whose parts are no layers: a module with a ``base_layer`` submodule
     (PEFT's convention for LoRA, IA3, DoRA, ...: ``base_layer`` the frozen layer, ``lora_A``/``lora_B``
@@ -85,7 +94,8 @@ def leaf_layers(model: nn.Module) -> list[str]:
     then auxiliary, not layers. A layer with parametrized weights (``torch.nn.utils.parametrizations.weight_norm``,
     ``spectral_norm``, ``parametrize.register_parametrization``) owns them (its ``parametrizations``
     compute its weight and are not layers), and so does a quantization-aware layer (``prepare_qat``:
-    its ``weight_fake_quant`` and ``activation_post_process`` hold buffers only). A layer wrapped by
+    its ``weight_fake_quant`` and ``activation_post_process`` hold buffers only; a fused one, ``fuse_modules_qat``'s
+    ``ConvBnReLU2d``, holds its ``bn`` as a part: the layer is the fused module, whose output the next one reads). A layer wrapped by
     an adapter (PEFT's LoRA: a module with a ``base_layer`` beside ``lora_A``/``lora_B``; or written by
     hand in other names: a module of your class around one frozen layer, with trainable parameters of its
     own, in a child of your class that holds no layer, or in layers named ``lora...``) is one layer, the wrapper:
@@ -107,7 +117,7 @@ def leaf_layers(model: nn.Module) -> list[str]:
         ['0', '2']
     """
     adapters = _adapters(model)  # once: the frozen-wrapper test walks each module's subtree
-    hidden = _parametrization_modules(model) | {id(d) for a in adapters for d in a.modules() if d is not a}
+    hidden = _parametrization_modules(model) | _fused_qat_parts(model) | {id(d) for a in adapters for d in a.modules() if d is not a}
     wrappers = {id(a) for a in adapters}
     scripted = isinstance(model, torch.jit.ScriptModule)  # all of it: its layers, which the estimators refuse, naming why
     uncalled = _uncalled_in_graphs(model)  # a torch.export'ed submodule's weight holders, which its graph never calls
