@@ -353,7 +353,9 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
                 smoothing: rows of non-negative values summing to 1) are read as each row's largest class
                 (:func:`~lightning_causal.audits.label_task.class_indices`), the class unlearning keeps, unless the
                 task the term reads labels by says multi-label or regression (:meth:`task_of`: the one a
-                ``CausalRepairModule`` handed over, else what ``model`` says, read once per model).
+                ``CausalRepairModule`` handed over, else what ``model`` says, read once per model). Where it says
+                nothing, the rows are read as classes with a warning that names how to say the task, once per term
+                (the rows are still checked at every step).
             additional_forward_args: must be ``None``, as above.
         """
         if additional_forward_args is not None:
@@ -365,7 +367,10 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         task = None
         if isinstance(y, Tensor) and y.is_floating_point() and y.dim() == 2:  # soft labels [N, C] (mixup, CutMix, label
             task = self.task_of(model)  # smoothing): each row's largest class, unless the model says otherwise
-            y = class_indices(y, task=task)
+            guessed = task is None and self.__dict__.get("_soft_labels_guessed", False)
+            rows, y = y, class_indices(y, task="multiclass" if guessed else task)  # the guess warned of once per term:
+            if task is None and y is not rows:  # the rows still checked at every step, without the one-hot read and
+                self._soft_labels_guessed = True  # the warning's call (its frame walk) a step
         if not isinstance(y, Tensor) or y.dim() != 1 or y.shape[0] != x.shape[0]:
             soft = (f"; these rows are soft labels but the model says it is {task}, so they are not read as classes: for a "
                     "single-label classifier pass `unpack_batch=lambda b: (b[0], b[1].argmax(1), None)`"

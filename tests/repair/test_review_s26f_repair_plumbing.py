@@ -1,10 +1,13 @@
 """Review of 803c5a1 (repair_plumbing): a term of one's own written before the task hand-over keeps its own
 attributes through it, and a step's ``last_parts`` are still a dict of floats for the user (``json.dumps``, ``dict``,
-pickles) while they hold the step's tensors."""
+pickles) while they hold the step's tensors, and soft labels whose task nothing says are warned of once per term, not
+at every step."""
 
 import json
 import pickle
+import warnings
 
+import pytest
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -62,3 +65,30 @@ def test_a_steps_parts_are_a_dict_of_floats_for_json_pickle_and_copies():
     again = pickle.loads(pickle.dumps(term)).last_parts
     assert again == by_hand and all(v.device.type == "cpu" for v in again.tensors.values())
     assert pickle.loads(pickle.dumps(StepParts({"a": 0.1})))["a"] == 0.1  # a number read back as the very float
+
+
+def test_soft_labels_whose_task_nothing_says_are_warned_of_once_per_term_and_still_checked_every_step():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))  # says nothing of its task: the rows are a guess
+    mask = torch.zeros(1, 4, 4)
+    mask[:, -1:, -1:] = 1.0
+    term = BackdoorSuppressionTerm(Trigger(mask, torch.ones(1, 4, 4), target=1))
+    term.setup(model)
+    x, soft = torch.rand(6, 1, 4, 4), torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]] * 2)
+    twin = BackdoorSuppressionTerm(Trigger(mask, torch.ones(1, 4, 4), target=1))  # same seed: same augmented copies
+    twin.setup(model)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        values = [term.loss(model, x, soft) for _ in range(3)]
+    guesses = [w for w in caught if "soft labels" in str(w.message)]
+    assert len(guesses) == 1  # one a step before: 3
+    hard = [twin.loss(model, x, soft.argmax(1)) for _ in range(3)]
+    assert all(torch.equal(v, h) for v, h in zip(values, hard))  # read as the rows' largest classes at every step
+    bad = soft.clone()
+    bad[0] = torch.tensor([0.7, 0.7, 0.1])
+    with pytest.raises(ValueError, match="one class index per sample"):
+        term.loss(model, x, bad)  # a later batch of rows not summing to 1 still refused
+    other = BackdoorSuppressionTerm(Trigger(mask, torch.ones(1, 4, 4), target=1))
+    other.setup(model)
+    with pytest.warns(UserWarning, match="soft labels"):
+        other.loss(model, x, soft)  # once per term: another term warns of its own
