@@ -39,6 +39,7 @@ from lightning_causal.causal.engine.batching import (
     settle_shards,
     sharded_rows,
 )
+from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.reporting.json_report import report_path, write_report
 from lightning_causal.reporting.tensorboard import TensorBoardRenderer, scalar_tags
 
@@ -297,7 +298,7 @@ class AuditRun:
             shard = current_shard()
             if shard is not None and shard.rank != 0 and not isinstance(error, PeerFailure):  # rank 0 only names this process
                 warnings.warn(f"Causal audit {audit.name!r} failed at epoch {epoch} in process {shard.rank}: {error!r}{hint}",
-                              stacklevel=2)
+                              stacklevel=outside_package())
             failed = AuditResult(audit.name, scalars={"failed": 1.0}, meta={"error": repr(error) + hint, "epoch": epoch})
             # the error's traceback holds this frame, which holds the error: a cycle that would keep the failed pass's
             # tensors (the device memory an out-of-memory pass took) from the training that goes on, until the cyclic

@@ -14,6 +14,7 @@ import torch
 from lightning_causal.causal.engine.generators import active_generators, generators_registered
 from lightning_causal.causal.engine.kept_attributes import keep_attributes
 from lightning_causal.causal.engine.state import eval_mode, rng_preserved
+from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["AUDIT_SEED", "audit_seed", "hooks_removed", "no_trace"]
 
@@ -122,4 +123,4 @@ def hooks_removed(module: torch.nn.Module, who: str) -> Iterator[None]:
         if left:
             warnings.warn(f"{who} left {', '.join(left)} after its run; removed, so that training cannot tell. Remove the "
                           "hooks an audit registers in a `finally` (`handle.remove()`), or register them with "
-                          "`intervene`/`capture`, whose context managers do", UserWarning, stacklevel=3)
+                          "`intervene`/`capture`, whose context managers do", UserWarning, stacklevel=outside_package())

@@ -3,13 +3,50 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import sys
 import warnings
 from collections.abc import Iterator
 
 from lightning_causal.causal.engine.noise import RANDOM_MODEL, SEPARATE_DRAWS
 
-__all__ = ["WarningsOncePerFit", "noise_notes"]
+__all__ = ["WarningsOncePerFit", "noise_notes", "show_again"]
+
+
+def show_again(w: warnings.WarningMessage) -> None:
+    """Warn ``w`` (a warning recorded inside an audit) again, under the filters in force outside the recording, with
+    the module name ``warnings.warn`` gave it: that of the module of ``w.filename`` (the user's line, where the package
+    warns at it). Without it, ``warnings.warn_explicit`` takes the file's path without ``.py`` for the module, so a
+    filter by the user's module (``warnings.filterwarnings("ignore", module="my_pkg.train")``) never matched.
+
+    Args:
+        w: the recorded warning.
+
+    Examples:
+        >>> said = warnings.WarningMessage(UserWarning("kept"), UserWarning, os.__file__, 1)  # as if warned at os.py
+        >>> with warnings.catch_warnings(record=True) as shown:
+        ...     warnings.simplefilter("always")
+        ...     warnings.filterwarnings("ignore", module="os")
+        ...     show_again(said)
+        >>> shown
+        []
+    """
+    module = _module_of(w.filename)
+    if module is None:  # a string run by exec, a doctest: the file's name (an explicit module=None shows nothing)
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    else:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, module=module)
+
+
+def _module_of(filename: str) -> str | None:
+    """The name of the loaded module whose file is ``filename`` (``None``: none, as for a string run by ``exec``)."""
+    path = os.path.abspath(filename)
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if isinstance(file, str) and os.path.abspath(file) == path:
+            return name
+    return None
 
 
 @contextlib.contextmanager
@@ -38,7 +75,7 @@ def noise_notes(notes: list[str]) -> Iterator[None]:
     finally:
         separate, common = [], False
         for w in caught:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            show_again(w)
             text = str(w.message)
             if not text.startswith(RANDOM_MODEL):
                 continue
@@ -91,5 +128,5 @@ class WarningsOncePerFit:
             for w in caught:
                 key = (w.category, str(w.message))
                 if key not in self.seen and show:
-                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+                    show_again(w)
                 self.seen.add(key)

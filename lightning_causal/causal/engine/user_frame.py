@@ -3,19 +3,24 @@ training framework's call, outside Lightning's packages too)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
 __all__ = ["outside_package"]
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) + os.sep
+# a warning at the exit of one of the package's context managers (``@contextlib.contextmanager``) has contextlib's
+# ``__exit__`` between the generator and the ``with`` line: no user's line either
+_CONTEXTLIB = os.path.abspath(contextlib.__file__)
 
 
 def outside_package() -> int:
     """The ``stacklevel`` of the first frame outside ``lightning_causal`` (and past Lightning's packages where they
     called it: an audit of a callback inside ``trainer.fit`` warns at the user's ``fit`` line), for a ``warnings.warn``
     in the function that calls this one (the package's functions call each other at various
-    depths, so no fixed ``stacklevel`` reaches the user's line from all of them).
+    depths, so no fixed ``stacklevel`` reaches the user's line from all of them). The frames of ``contextlib`` that run
+    a context manager of the package (a warning at its exit) are passed over too: the ``with`` line comes next.
 
     Examples:
         >>> import warnings
@@ -28,7 +33,7 @@ def outside_package() -> int:
         False
     """
     frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+    while frame is not None and _ours(os.path.abspath(frame.f_code.co_filename)):
         frame, level = frame.f_back, level + 1
     # called by a training framework (a callback's audit inside trainer.fit): its frames are no user's line either
     # (the warning pointed at lightning/pytorch/trainer/call.py); the first frame past them, where there is one
@@ -37,6 +42,11 @@ def outside_package() -> int:
     while past is not None and os.path.abspath(past.f_code.co_filename).startswith(frameworks):
         past, more = past.f_back, more + 1
     return more if past is not None and frameworks else level
+
+
+def _ours(path: str) -> bool:
+    """A frame of ``path`` is the package's, or ``contextlib``'s running one of the package's context managers."""
+    return path.startswith(_PACKAGE) or path == _CONTEXTLIB
 
 
 def _framework_dirs() -> tuple[str, ...]:
