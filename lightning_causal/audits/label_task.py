@@ -371,6 +371,18 @@ def embedding_output(outputs: Any, model: Any = None, output: Any = None) -> str
     return None
 
 
+def _head_in(output: int | str) -> str:
+    """How a lambda reads the head that ``output=`` (a key or an index) selects from the model's whole output ``out``,
+    as :func:`~lightning_causal.causal.engine.output_selection.select_output` reads it: ``out[1]`` of a tuple; a name
+    is a mapping's key (a dict, a ``ModelOutput``: ``out['key']``) or else an attribute (a dataclass, a namedtuple:
+    ``out.key``, ``out['key']`` fails there)."""
+    if not isinstance(output, str):
+        return f"`out[{output!r}]`"
+    attribute = f"out.{output}" if output.isidentifier() else f"getattr(out, {output!r})"
+    return (f"`out[{output!r}]` where it is a mapping (a dict, a ModelOutput), `{attribute}` where it is an object read "
+            "by attribute (a dataclass, a namedtuple)")
+
+
 #: the ways out named wherever :func:`level_outputs` is warned about (docs/your_model.md, "Ordinal heads")
 LEVEL_WAYS_OUT = (
     "pass `output=` the quantity that matters: the expected rank of an ordinal head's cumulative logits "
@@ -426,7 +438,7 @@ def level_outputs(labels: Any, outputs: Any, model: Any = None, output: Any = No
             if output is None or output == "logits" else
             f"each of the {outputs.shape[1]} outputs of its head `output={output!r}` is its own sigmoid decision (the "
             f"`task` it declares for that head; the `output=` lambdas named below take the model's whole output, in which "
-            f"the head is `out[{output!r}]`)")
+            f"the head is {_head_in(output)})")
     return (f"the model says {said} while its probe's labels are one class per sample, {int(lab.min())} to {int(lab.max())}: "
             "per-level logits, such as an ordinal head's cumulative logits (rank > k) or a survival model's interval "
             "hazards")
