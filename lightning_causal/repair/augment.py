@@ -13,7 +13,8 @@ generator.
 
 Each copy remembers its source rows (``(i, j)``; ``(i, i)`` for a shift or a stamp), so that a term
 can tell which labels an augmented row mixes. The copies come kind after kind, ``N`` rows each, in
-the order of the kinds.
+the order of the kinds. The draws are made on the host by the CPU generator (the same copies on any device) and
+copied to the batch's device once a kind (CUDA: from pinned memory, without waiting for the device).
 """
 
 from __future__ import annotations
@@ -54,6 +55,17 @@ def resolve_augment(augment: str | None, x: Tensor) -> tuple[str, ...]:
         if kind in kinds and x.dim() != 4:
             raise ValueError(f"Expected image inputs [N, C, H, W] for the {kind!r} augmentation but got {list(x.shape)}")
     return kinds
+
+
+def _to_device(draws: Tensor, device: torch.device) -> Tensor:
+    """``draws`` made on the host (the private generator is a CPU one) on ``device``: as they are on the CPU; on a
+    CUDA device through pinned memory without blocking, since a copy from pageable memory waits for the device's
+    queued work first (one wait a copy, every training step); elsewhere (MPS, XPU) a plain copy."""
+    if draws.device == device:
+        return draws
+    if device.type == "cuda":
+        return draws.pin_memory().to(device, non_blocking=True)
+    return draws.to(device)
 
 
 def shifted(x: Tensor, dy: Tensor, dx: Tensor) -> Tensor:
@@ -103,10 +115,11 @@ def patched(x: Tensor, generator: torch.Generator) -> Tensor:
     on = ((torch.rand(n, k, k, generator=generator) < 0.5) | solid.view(n, 1, 1)) & inside
     on[:, 0, 0] |= ~on.flatten(1).any(1)  # at least one pixel
     low = (torch.rand(n, generator=generator) < 0.5).view(n, 1, 1).expand(n, k, k)
-    b = torch.arange(n).view(n, 1, 1).expand(n, k, k)[on].to(x.device)
-    i = (y0.view(n, 1, 1) + grid.view(1, k, 1)).expand(n, k, k)[on].to(x.device)
-    j = (x0.view(n, 1, 1) + grid.view(1, 1, k)).expand(n, k, k)[on].to(x.device)
-    value = torch.where(low[on].to(x.device), lo, hi).to(x.dtype)
+    # the stamped pixels chosen on the host, where the draws are; one copy to the device of (row, i, j, low or high)
+    bijl = torch.stack([torch.arange(n).view(n, 1, 1).expand(n, k, k), (y0.view(n, 1, 1) + grid.view(1, k, 1)).expand(n, k, k),
+                        (x0.view(n, 1, 1) + grid.view(1, 1, k)).expand(n, k, k), low.long()])[:, on]
+    b, i, j, low_on = _to_device(bijl, x.device).unbind(0)
+    value = torch.where(low_on.bool(), lo, hi).to(x.dtype)
     out = x.clone()
     out[b, :, i, j] = value.unsqueeze(1).expand(-1, c)
     return out
@@ -126,8 +139,8 @@ def augmented_copies(x: Tensor, kinds: tuple[str, ...], generator: torch.Generat
     copies, src_a, src_b = [], [], []
     for kind in kinds:
         if kind == "mixup":
-            lam = torch.rand(n, generator=generator).to(dev, x.dtype).view(n, *([1] * (x.dim() - 1)))
-            partner = torch.randperm(n, generator=generator).to(dev)
+            lam = _to_device(torch.rand(n, generator=generator), dev).to(x.dtype).view(n, *([1] * (x.dim() - 1)))
+            partner = _to_device(torch.randperm(n, generator=generator), dev)
             copies.append(lam * x + (1 - lam) * x[partner])
             src_a.append(rows)
             src_b.append(partner)
@@ -136,7 +149,7 @@ def augmented_copies(x: Tensor, kinds: tuple[str, ...], generator: torch.Generat
             src_a.append(rows)
             src_b.append(rows)
         else:
-            dy, dx = (torch.randint(-1, 2, (n,), generator=generator).to(dev) for _ in range(2))
+            dy, dx = _to_device(torch.stack([torch.randint(-1, 2, (n,), generator=generator) for _ in range(2)]), dev)
             copies.append(shifted(x, dy, dx))
             src_a.append(rows)
             src_b.append(rows)

@@ -1,7 +1,7 @@
 """Review of 803c5a1 (repair_plumbing): a term of one's own written before the task hand-over keeps its own
 attributes through it, and a step's ``last_parts`` are still a dict of floats for the user (``json.dumps``, ``dict``,
-pickles) while they hold the step's tensors, and soft labels whose task nothing says are warned of once per term, not
-at every step."""
+pickles) while they hold the step's tensors, soft labels whose task nothing says are warned of once per term, not
+at every step, and the augmentations' draws are copied to the device once a kind."""
 
 import json
 import pickle
@@ -10,9 +10,11 @@ import warnings
 import pytest
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_causal.causal.backdoor.triggers import Trigger
+from lightning_causal.repair.augment import augmented_copies, patched, shifted
 from lightning_causal.repair.backdoor import BackdoorSuppressionTerm
 from lightning_causal.repair.backdoor_parts import StepParts
 from lightning_causal.repair.base import RepairTerm
@@ -92,3 +94,36 @@ def test_soft_labels_whose_task_nothing_says_are_warned_of_once_per_term_and_sti
     other.setup(model)
     with pytest.warns(UserWarning, match="soft labels"):
         other.loss(model, x, soft)  # once per term: another term warns of its own
+
+
+class _CopiesToDevice(TorchDispatchMode):
+    """Counts the copies of host tensors to another device (on CUDA, from pageable memory, each waits for the
+    device's queued work)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.copies = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        device = kwargs.get("device")
+        if func is torch.ops.aten._to_copy.default and args[0].device.type == "cpu" and device is not None \
+                and torch.device(device).type != "cpu":
+            self.copies += 1
+        return func(*args, **kwargs)
+
+
+def test_augmented_copies_copy_their_draws_to_the_device_once_a_kind_and_are_the_same_on_the_cpu():
+    x = torch.rand(5, 2, 6, 6)
+    kinds = ("mixup", "shift", "patch")
+    on_meta = x.to("meta")  # a device other than the generator's: the draws are copied to it
+    with _CopiesToDevice() as mode:
+        augmented_copies(on_meta, kinds, torch.Generator().manual_seed(0))
+    assert mode.copies == 4  # mixup's weights and partners, shift's offsets, the stamps' pixels (before: 2 + 2 + 4)
+    copies, a, b = augmented_copies(x, kinds, torch.Generator().manual_seed(0))
+    gen = torch.Generator().manual_seed(0)  # the draws by hand, in the order the kinds make them
+    lam, partner = torch.rand(5, generator=gen), torch.randperm(5, generator=gen)
+    dy, dx = torch.randint(-1, 2, (5,), generator=gen), torch.randint(-1, 2, (5,), generator=gen)
+    assert torch.equal(copies[:5], lam.view(5, 1, 1, 1) * x + (1 - lam.view(5, 1, 1, 1)) * x[partner])
+    assert torch.equal(copies[5:10], shifted(x, dy, dx))
+    assert torch.equal(copies[10:], patched(x, gen)) and torch.equal(b, torch.cat([partner, torch.arange(5), torch.arange(5)]))
