@@ -34,7 +34,7 @@ from lightning_causal.causal.backdoor.neural_cleanse import (
 from lightning_causal.causal.backdoor.reverse import reverse_trigger
 from lightning_causal.causal.backdoor.suspects import suspect_units
 from lightning_causal.causal.backdoor.triggers import Trigger
-from lightning_causal.causal.engine.state import audit_mode, check_logits
+from lightning_causal.causal.engine.state import audit_mode, check_logits, observers_off
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.repair.backdoor_triggers import binarized, dilated, grown_mask
 
@@ -67,6 +67,20 @@ def _detection_from(state: dict[str, Any] | None) -> ReversedTriggers | None:
     fields = dict(state)
     fields["triggers"] = [Trigger(**t) for t in fields["triggers"]]
     return ReversedTriggers(**fields)
+
+
+def _frozen_copy(model: nn.Module, state: Mapping[str, Any] | None = None) -> nn.Module:
+    """A frozen copy of ``model`` (given the weights ``state`` where there are any) for the consistency term: eval
+    mode, no gradient, and the observers of a quantization-aware model's fake-quant modules off (they would move the
+    copy's ranges and scales with every batch it runs, in eval mode too: it quantizes with the scales it was copied
+    with)."""
+    reference = copy.deepcopy(model).eval()
+    if state is not None:
+        reference.load_state_dict(state)  # a checkpoint's reference: its flags as saved, switched off below
+    for p in reference.parameters():
+        p.requires_grad_(False)
+    observers_off(reference)
+    return reference
 
 
 class TriggerSetup:
@@ -112,10 +126,7 @@ class TriggerSetup:
             self._generator.set_state(state["generator"])
         self.reference = None
         if state["reference"] is not None:
-            self.reference = copy.deepcopy(model).eval()
-            self.reference.load_state_dict(state["reference"])
-            for p in self.reference.parameters():
-                p.requires_grad_(False)
+            self.reference = _frozen_copy(model, state["reference"])
         self.triggers = [Trigger(**t) for t in state["triggers"]]
         self.detection = _detection_from(state["detection"])
         self.contrast_detection = _detection_from(state.get("contrast_detection"))  # absent from checkpoints before it
@@ -134,9 +145,7 @@ class TriggerSetup:
         """
         self._generator = torch.Generator().manual_seed(self.seed)
         if self.distill_weight > 0:
-            self.reference = copy.deepcopy(model).eval()
-            for p in self.reference.parameters():
-                p.requires_grad_(False)
+            self.reference = _frozen_copy(model)
         if self.trigger is None:
             if train_inputs is None:
                 raise ValueError("BackdoorSuppressionTerm(trigger=None) needs `train_inputs` to reverse-engineer the trigger")

@@ -1,0 +1,57 @@
+"""A quantization-aware model (``prepare_qat``) fine-tuned with CausalRepairModule's terms (review of newuser43's
+QAT mend, ef4e040e): a fake-quant observer updates its range and scale at every forward pass, in eval mode too."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import torch
+from torch import nn
+
+from lightning_causal import BackdoorSuppressionTerm
+from lightning_causal.causal.backdoor import Trigger
+
+
+def _qat_mlp() -> nn.Module:
+    import torch.ao.quantization as tq
+
+    torch.manual_seed(0)
+    model = nn.Sequential(tq.QuantStub(), nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3), tq.DeQuantStub()).train()
+    model.qconfig = tq.get_default_qat_qconfig("x86")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tq.prepare_qat(model, inplace=True)
+    model(torch.randn(64, 4, generator=torch.Generator().manual_seed(1)))  # a training step's forward: ranges set
+    return model
+
+
+def _state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_the_backdoor_terms_frozen_reference_keeps_the_scales_it_was_copied_with():
+    model = _qat_mlp()
+    trigger = Trigger(torch.tensor([0.0, 0.0, 0.0, 1.0]), torch.tensor([0.0, 0.0, 0.0, 8.0]), target=1)
+    term = BackdoorSuppressionTerm(trigger, distill_weight=1.0, augment=None)
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.randn(16, 4, generator=g), torch.randint(0, 3, (16,), generator=g)
+    probe = torch.randn(5, 4, generator=g)
+    import torch.ao.quantization as tq
+
+    for restored in (False, True):
+        with torch.no_grad():  # the model as copied, on the scales it holds (an observer on would move them first)
+            expected = copy.deepcopy(model).eval().apply(tq.disable_observer)(probe)
+        if restored:  # a resumed fit's reference, from a checkpoint saved with its observers on (before the mend)
+            state = term.state_dict()
+            state["reference"] = dict(model.state_dict())
+            term.load_state_dict(state, model)
+        else:
+            term.setup(model)
+        copied = _state(term.reference)
+        for _ in range(3):  # before: every step's clean and stamped rows moved the reference's ranges and scales
+            term.loss(model, x, y)
+        after = _state(term.reference)
+        assert [k for k in copied if not torch.equal(copied[k], after[k])] == []
+        with torch.no_grad():
+            torch.testing.assert_close(term.reference(probe), expected, rtol=0, atol=0)
