@@ -139,7 +139,8 @@ class CausalRepairModule(EvaluationSteps):
             counterfactuals of :class:`~lightning_causal.repair.fairness.CounterfactualFairnessTerm`)
             in one forward pass, shared with the task loss (same objective, fewer kernel launches:
             the speed-up is in ``benchmarks/RESULTS.md``). Models with BatchNorm layers that use the
-            batch's statistics (training mode) are run unfused whatever this says (the joint pass
+            batch's statistics (training mode) and quantization-aware models (``prepare_qat``: the fake-quant
+            observers take their ranges from the pass's rows) are run unfused whatever this says (the joint pass
             would mix the batch statistics and change the task loss); set ``False`` for other models
             whose output on a row depends on the other rows in train mode.
             Used by the default :meth:`task_step` only (not with ``wrap`` or an overridden ``task_step``);

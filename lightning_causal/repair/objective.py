@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.kept_attributes import keep_attributes
+from lightning_causal.causal.engine.state import is_fake_quant
 from lightning_causal.repair.base import RepairTerm
 
 __all__ = [
@@ -135,9 +136,12 @@ def fusable(term: RepairTerm, output: OutputSpec = None) -> bool:
 
 def batch_statistics_in_use(model: nn.Module) -> bool:
     """Whether a BatchNorm layer of ``model`` normalises by the batch's statistics now (training
-    mode, or no running statistics): a joint forward pass of ``x`` and the counterfactuals would
-    mix them, and the task loss would not be the one of ``x`` alone."""
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or not m.track_running_stats)
+    mode, or no running statistics), or ``model`` is quantization-aware (a fake-quant module, whose observer updates
+    the range and scale the pass quantizes with from its rows; its flag is not read, which would read the device
+    back at every step): a joint forward pass of ``x`` and the counterfactuals would mix them, and the task loss
+    would not be the one of ``x`` alone."""
+    return any((isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or not m.track_running_stats))
+               or is_fake_quant(m)
                for m in model.modules())  # not cached: `sync_batchnorm=True` replaces the modules at set-up
 
 

@@ -55,3 +55,26 @@ def test_the_backdoor_terms_frozen_reference_keeps_the_scales_it_was_copied_with
         assert [k for k in copied if not torch.equal(copied[k], after[k])] == []
         with torch.no_grad():
             torch.testing.assert_close(term.reference(probe), expected, rtol=0, atol=0)
+
+
+def test_a_qat_model_gets_its_own_task_loss_with_the_default_fuse_forward():
+    from torch.nn import functional as F
+
+    from lightning_causal import CausalRepairModule, CounterfactualFairnessTerm
+    from lightning_causal.causal import AttributeFlip
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 4, generator=g)
+    x[:, 0] = (torch.rand(64, generator=g) < 0.2).float() * 6  # the flipped rows widen the input's range
+    y = (x[:, 1] > 0).long()
+    net = _qat_mlp()
+    reference = copy.deepcopy(net)
+    term = CounterfactualFairnessTerm(AttributeFlip(0, values=(0.0, 6.0)))
+    # before: the joint pass of x and its counterfactuals set the scales the x rows were quantized with
+    total, logs = CausalRepairModule(net, [term]).objective((x, y))  # fuse_forward=True, the default
+    task = F.cross_entropy(reference(x), y)
+    torch.testing.assert_close(logs["repair/task_loss"], task.detach(), rtol=0, atol=0)
+    expected = task + 5.0 * term.loss(reference, x, y)  # the term's own pass after the task's, as the unfused step
+    torch.testing.assert_close(total, expected, rtol=0, atol=0)
+    after, kept = _state(net), _state(reference)  # the observers saw both passes' rows, as in the unfused step
+    assert [k for k in kept if not torch.equal(kept[k], after[k])] == []

@@ -22,7 +22,7 @@ from lightning_causal.causal.engine.input_kinds import check_input_kinds, sample
 from lightning_causal.causal.engine.kept_attributes import keep_attributes
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["frozen_params", "audit_mode", "eval_mode", "rnn_backward", "check_logits", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple",
+__all__ = ["frozen_params", "audit_mode", "eval_mode", "is_fake_quant", "observers_off", "rnn_backward", "check_logits", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple",
            "inputs_type_error", "model_devices"]
 
 Target = int | list[int] | Tensor | None
@@ -163,12 +163,28 @@ def observers_off(model: nn.Module) -> None:
         >>> int(fq.observer_enabled), int(fq.fake_quant_enabled)
         (0, 1)
     """
-    fake_quantize = sys.modules.get("torch.ao.quantization.fake_quantize")  # not imported: no fake-quant module exists
-    if fake_quantize is None:
-        return
     for m in model.modules():
-        if isinstance(m, fake_quantize.FakeQuantizeBase):
-            m.disable_observer()
+        if is_fake_quant(m):
+            m.disable_observer()  # a learnable one's (_LearnableFakeQuantize) switches its static_enabled off
+
+
+def is_fake_quant(module: nn.Module) -> bool:
+    """Whether ``module`` is a fake-quant module of ``torch.ao.quantization`` (``FakeQuantizeBase``: ``FakeQuantize``,
+    ``FusedMovingAvgObsFakeQuantize``, the learnable ones; ``prepare_qat``'s, eager or FX), whose observer, while on,
+    updates its range and scale from the rows of every forward pass, whatever the mode.
+
+    Args:
+        module: a module.
+
+    Examples:
+        >>> import torch.ao.quantization as tq
+        >>> is_fake_quant(tq.FakeQuantize()), is_fake_quant(nn.BatchNorm1d(2))
+        (True, False)
+    """
+    if "observer_enabled" not in module._buffers:  # FakeQuantizeBase's buffer: a dict look-up spares most modules the isinstance
+        return False
+    fake_quantize = sys.modules.get("torch.ao.quantization.fake_quantize")  # not imported: no fake-quant module exists
+    return fake_quantize is not None and isinstance(module, fake_quantize.FakeQuantizeBase)
 
 
 def eval_mode(model: nn.Module) -> None:
