@@ -11,15 +11,17 @@ every map kind (tabular bars, token strips, image, frame, point and sequence map
 
 - drawn: where a score is a colour (a heatmap's pixel, a token's box, a point) in the grey :data:`NOT_FINITE`, a
   colour map's "bad" colour (:func:`not_finite_colours`; matplotlib's own is transparent, which on a white figure
-  reads as a score of 0), a point as a grey cross (a grey dot reads as a pale blue one among many); where it is a
-  length (a bar: a tabular feature's mean |score|, a signal's step) as no bar (:func:`step_bars`).
+  reads as a score of 0), a heatmap's pixel (image and frame maps) also ringed (one grey pixel among pale blue ones
+  is hard to find: :func:`~lightning_causal.reporting.not_finite_marks.ring_not_finite`), a point as a grey cross (a
+  grey dot reads as a pale blue one among many); where it is a length (a bar: a tabular feature's mean |score|, a
+  signal's step) as no bar (:func:`step_bars`).
 - order: below every finite score: last in a largest-first ranking (:func:`largest_first`), so out of a top-k chart;
   drawn under the finite points of a point map.
 - scale: it counts towards no colour scale or axis: a map's limit is its largest finite |score|
   (:func:`~lightning_causal.reporting.image_figures.finite_peak`), and a scale is signed (diverging) only where a
   finite score is below 0 (:func:`has_negative`).
 - note: beside the drawing, ``"k of n scores are not finite (NaN/inf)"`` and how they are drawn
-  (:func:`not_finite_note`: ``": grey"``, ``": no bar for x1, x2"``), after the map's name where a figure holds
+  (:func:`not_finite_note`: ``": grey"``, ``": grey, ringed"``, ``": grey crosses"``, ``": no bar for x1, x2"``), after the map's name where a figure holds
   several maps (:func:`not_finite_notes`): a tabular chart's caption, a token strip's title, the note under a heatmap row (image, frame and
   point maps) or a sequence's figure. ``n`` counts the scores the figure draws from (a sample's map; a tabular
   chart's scores of every sample).

@@ -28,6 +28,7 @@ from lightning_causal.reporting.map_data import (
     global_title,
     sample_title,
 )
+from lightning_causal.reporting.not_finite_marks import RINGED, ring_not_finite
 
 __all__ = ["MAX_FRAMES", "drawn_frames", "frame_maps"]
 
@@ -77,6 +78,7 @@ def _frames_figure(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, floa
         for r, m in enumerate(maps.values(), start=1):
             for t, ax in zip(frames, grid[r]):
                 ax.get_images()[0].set_data(m[t].numpy())
+                ring_not_finite(ax, m[t])
         return again.figure
     fig = Figure(figsize=figsize)
     grid = fig.subplots(rows, len(frames) + 1, squeeze=False, gridspec_kw={"width_ratios": [1] * len(frames) + [0.12]})
@@ -90,6 +92,7 @@ def _frames_figure(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, floa
         cmap, lo = ("RdBu_r", -hi) if signed[name] else ("Reds", 0.0)
         for t, ax in zip(frames, grid[r]):
             im = ax.imshow(m[t].numpy(), cmap=not_finite_colours(cmap), vmin=lo, vmax=hi, interpolation="nearest", origin=origin)
+            ring_not_finite(ax, m[t])  # NaN/inf grey and ringed (not_finite_marks)
         grid[r, 0].set_ylabel(name if len(name) <= 12 else name[:11] + "…", fontsize=9)
         bar = fig.colorbar(im, cax=grid[r, -1])
         bar.ax.tick_params(labelsize=7)
@@ -142,4 +145,4 @@ def _frame_maps(data: MapData, reuse: bool) -> Iterator[tuple[str, Figure]]:
         title = global_title(data) if glob else sample_title(data, i)
         sample, maps = data.inputs[i].detach().float().cpu(), {k: v[i] for k, v in planes.items()}
         yield from sample_figures(data, i, maps, signed, note, partial(_frames_figure, sample, vmax=vmax, signed=signed, title=title,
-                                                                            origin=data.image_origin, kept=kept))
+                                                                            origin=data.image_origin, kept=kept), drawn=RINGED)

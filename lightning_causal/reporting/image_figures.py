@@ -27,6 +27,7 @@ from lightning_causal.reporting.kept_figures import (
     style_key,
     subplot_params,
 )
+from lightning_causal.reporting.not_finite_marks import ring_not_finite
 
 __all__ = [
     "MAX_COLUMNS", "ORIGINS", "ImageOrigin", "check_origin", "heatmap_row", "image_grid_figure", "largest_change", "map_scale", "reshow_input", "say_all_zero", "show_input",
@@ -291,6 +292,7 @@ def heatmap_row(
     axes[0].set_title("input", fontsize=10)
     for ax, (name, m), img, (cmap, lo, hi) in zip(axes[1:], maps.items(), images, scales):
         im = ax.imshow(img.numpy(), cmap=not_finite_colours(cmap), vmin=lo, vmax=hi, interpolation="nearest", origin=origin)  # NaN/inf grey
+        ring_not_finite(ax, img)  # and ringed: one grey pixel among pale blue ones is hard to find
         ax.set_title(name, fontsize=10 if len(name) <= 16 else 8)
         bar_ax = make_axes_locatable(ax).append_axes("right", size="6%", pad=0.06)  # as tall as the image, whatever its aspect
         bar = fig.colorbar(im, cax=bar_ax)
@@ -326,6 +328,7 @@ def _redrawn_row(panels: list, sample: Tensor, images: list[Tensor], scales: lis
         image = ax.get_images()[0]
         image.set_data(img.numpy())
         image.set_clim(lo, hi)  # its colour bar follows
+        ring_not_finite(ax, img)  # the rings moved to this map's scores that are not finite
 
 
 def reshow_input(image: Any, x: Tensor) -> None:

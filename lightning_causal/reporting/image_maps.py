@@ -23,6 +23,7 @@ from lightning_causal.reporting.map_data import (
     sample_title,
     sign_note,
 )
+from lightning_causal.reporting.not_finite_marks import RINGED
 
 __all__ = ["MAX_MAPS_PER_FIGURE", "image_maps", "map_scales", "map_tags", "sample_figures"]
 
@@ -76,14 +77,14 @@ def map_scales(data: MapData, drawn: dict[str, Tensor]) -> tuple[dict[str, float
 
 
 def sample_figures(data: MapData, i: int, maps: dict[str, Tensor], signed: dict[str, bool], note: str | None,
-                   draw: Callable[..., Figure]) -> list[tuple[str, Figure]]:
+                   draw: Callable[..., Figure], *, drawn: str) -> list[tuple[str, Figure]]:
     """Sample ``i``'s figures of ``maps`` (its maps by name) as every map kind files them: one figure of all of
     them (``maps/sample_<i>``, with ``note``), or, beyond :data:`MAX_MAPS_PER_FIGURE` maps, one per map
     (``maps/sample_<i>/<tag>``, :func:`map_tags`), each with its own sign note (``signed``: whether each map's
     scale is signed; :func:`~lightning_causal.reporting.map_data.sign_note`, for maps of a class's score). A map of
-    the sample that holds NaN or infinite scores (drawn grey) adds ``"<map>: k of n scores are not finite (NaN/inf):
-    grey"`` to its figure's note (:func:`~lightning_causal.reporting.figure_style.not_finite_notes`, the rule of every
-    map kind; ``n``: the sample's scores of that map; the name where the figure holds several maps).
+    the sample that holds NaN or infinite scores adds ``"<map>: k of n scores are not finite (NaN/inf): <drawn>"`` to
+    its figure's note (:func:`~lightning_causal.reporting.figure_style.not_finite_notes`, the rule of every map kind;
+    ``n``: the sample's scores of that map; the name where the figure holds several maps).
 
     Args:
         data: the maps and what they explain.
@@ -92,18 +93,21 @@ def sample_figures(data: MapData, i: int, maps: dict[str, Tensor], signed: dict[
         signed: per map name, whether its scale is signed.
         note: the note below a figure of all the maps.
         draw: ``draw(maps, note=note) -> Figure``: the kind's figure of some of the sample's maps.
+        drawn: how the kind draws a score that is not finite, as its note says it (:data:`~lightning_causal.reporting.not_finite_marks.RINGED` of a heatmap's
+            pixels, ``"grey crosses"`` of a point map's points).
     """
     if len(maps) <= MAX_MAPS_PER_FIGURE:
-        return [(f"maps/sample_{i}", draw(maps, note=_noted(note, maps)))]
+        return [(f"maps/sample_{i}", draw(maps, note=_noted(note, maps, drawn)))]
     targets = data.meta.get("targets")
     return [(f"maps/sample_{i}/{tag}", draw({name: maps[name]}, note=_noted(sign_note({name: signed[name]}, data) if targets else None,
-                                                                           {name: maps[name]})))
+                                                                           {name: maps[name]}, drawn)))
             for name, tag in zip(maps, map_tags(list(maps), data.meta.get("methods") or ()))]
 
 
-def _noted(note: str | None, maps: dict[str, Tensor]) -> str | None:
-    """``note`` followed by what each of ``maps`` (a sample's) holds that is not finite, ``None`` where both are empty."""
-    return "; ".join(([note] if note else []) + not_finite_notes(maps, "grey")) or None
+def _noted(note: str | None, maps: dict[str, Tensor], drawn: str) -> str | None:
+    """``note`` followed by what each of ``maps`` (a sample's) holds that is not finite and how it is ``drawn``, ``None``
+    where both are empty."""
+    return "; ".join(([note] if note else []) + not_finite_notes(maps, drawn)) or None
 
 
 def _drawn_planes(maps: Tensor) -> Tensor:
@@ -177,4 +181,4 @@ def _image_maps(data: MapData, reuse: bool, kept: dict | None = None) -> Iterato
             title = f"{title}, depth slice {d} of 0–{data.inputs.shape[2] - 1} (largest mean |{next(iter(data.maps))}|{equal})"
         # a map drawn alone: its panel is titled with its name
         yield from sample_figures(data, i, maps, signed, note, partial(heatmap_row, sample, vmax=vmax, title=title, signed=signed,
-                                                                                  layout=layout, origin=data.image_origin, reuse=reuse))
+                                                                                  layout=layout, origin=data.image_origin, reuse=reuse), drawn=RINGED)

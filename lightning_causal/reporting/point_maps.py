@@ -124,5 +124,6 @@ def point_maps(data: MapData) -> list[tuple[str, Figure]]:
     for i in range(n):
         title = global_title(data) if glob else sample_title(data, i)
         maps = {k: v[i] for k, v in scores.items()}
-        out += sample_figures(data, i, maps, signed, note, partial(_scatter_figure, points[i], vmax=vmax, signed=signed, title=title))
+        out += sample_figures(data, i, maps, signed, note, partial(_scatter_figure, points[i], vmax=vmax, signed=signed, title=title),
+                              drawn="grey crosses")
     return out

@@ -118,7 +118,7 @@ def test_heatmap_rows_draw_grey_on_the_finite_scale_and_note_the_count():
     assert [tuple(c) for c in colours[:3]] == [GREY] * 3
     assert tuple(colours[5]) == colormaps["RdBu_r"](1.0)  # 2: the top of the finite scale
     assert _texts(fig).replace("\n", " ") == (
-        "red: raises the explained class's score, blue: lowers it; 3 of 6 scores are not finite (NaN/inf): grey")
+        "red: raises the explained class's score, blue: lowers it; 3 of 6 scores are not finite (NaN/inf): grey, ringed")
 
 
 def test_heatmap_rows_of_several_maps_name_the_map_and_one_only_negative_at_minus_inf_signs_no_scale():
@@ -129,7 +129,8 @@ def test_heatmap_rows_of_several_maps_name_the_map_and_one_only_negative_at_minu
     assert tuple(_colours(saliency)[0, 1]) == GREY
     assert _texts(fig).replace("\n", " ") == (
         "red: raises the explained class's score, blue: lowers it; Saliency: size only; "
-        "causal: 3 of 6 scores are not finite (NaN/inf): grey; Saliency: 1 of 6 scores is not finite (NaN/inf): grey")
+        "causal: 3 of 6 scores are not finite (NaN/inf): grey, ringed; Saliency: 1 of 6 scores is not finite (NaN/inf): "
+        "grey, ringed")
 
 
 def test_frame_maps_draw_grey_and_note_the_count():
@@ -138,7 +139,7 @@ def test_frame_maps_draw_grey_and_note_the_count():
     frames = [ax.get_images()[0] for ax in _drawn(fig).axes[3:5]]  # the input's two frames and an empty corner first
     assert all(f.get_clim() == (-2.0, 2.0) for f in frames)
     assert [tuple(c) for c in _colours(frames[0])[0]] == [GREY] * 3
-    assert _texts(fig) == "3 of 6 scores are not finite (NaN/inf): grey"
+    assert _texts(fig) == "3 of 6 scores are not finite (NaN/inf): grey, ringed"
 
 
 @pytest.mark.parametrize("dims", [2, 3])
@@ -160,7 +161,7 @@ def test_point_maps_draw_grey_crosses_under_the_points_and_note_the_count(dims):
     assert dots.get_clim() == (-2.0, 2.0) and GREY not in [tuple(c) for c in dots.get_facecolors()]
     if dims == 3:  # the collections drawn in the order added, not sorted by their depth
         assert ax.computed_zorder is False
-    assert _texts(fig) == "3 of 6 scores are not finite (NaN/inf): grey"
+    assert _texts(fig).replace("\n", " ") == "3 of 6 scores are not finite (NaN/inf): grey crosses"  # before: ": grey", of grey crosses
 
 
 def test_sequence_bars_draw_no_bar_without_a_warning_and_note_the_count():

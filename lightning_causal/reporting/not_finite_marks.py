@@ -1,0 +1,89 @@
+"""Rings over the scores of a map image that are not finite, so that they can be found.
+
+A NaN or infinite score of a heatmap is the grey :data:`~lightning_causal.reporting.figure_style.NOT_FINITE` pixel
+(figure_style's rule), and one grey pixel among pale blue ones is hard to see; in a map of more pixels than its
+panel has (a 224 x 224 map in a panel of about 145 pixels) it is not drawn at all. A ring of a fixed size in points,
+whatever the map's size, marks it: one per cell of a grid of at most :data:`MARK_CELLS` cells a side (a cell of
+one pixel in a map of up to that many), over every cell that holds a score that is not finite, but those inside a
+grey area (its 8 neighbours hold such scores too), whose edge is ringed. Nothing is drawn where every score is
+finite.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["MARK_CELLS", "RINGED", "ring_not_finite"]
+
+#: how a heatmap's note says its scores that are not finite are drawn (figure_style's rule: "k of n scores are not
+#: finite (NaN/inf): grey, ringed")
+RINGED = "grey, ringed"
+
+#: the most cells a side that the rings mark (a map of more pixels: a ring per cell of several): at most 1,024 rings a
+#: panel, one collection (``scatter``), drawn in a few milliseconds
+MARK_CELLS = 32
+_LABEL = "not finite"  # the ring collection's label: a kept figure drawn again finds it by this
+
+
+def _centres(image: Tensor) -> np.ndarray:
+    """``[k, 2]``: the ``(x, y)`` data coordinates (column, row) of the centres of the cells of ``image`` ``[H, W]``
+    that hold a score that is not finite and are no grey area's inside (cells of ``b x b`` pixels, ``b`` the least that makes at most
+    :data:`MARK_CELLS` a side; the last row and column of cells may be smaller)."""
+    bad = ~image.isfinite()
+    if not bool(bad.any()):
+        return np.zeros((0, 2))
+    h, w = bad.shape
+    b = max(1, math.ceil(max(h, w) / MARK_CELLS))
+    cells = torch.nn.functional.max_pool2d(bad[None, None].float(), b, b, ceil_mode=True)
+    # a cell whose 8 neighbours hold such scores too is inside a grey area, seen without a ring: only its edge is ringed
+    around = torch.nn.functional.conv2d(cells, torch.ones(1, 1, 3, 3), padding=1)[0, 0]
+    rows, cols = ((cells[0, 0] > 0) & (around < 9)).nonzero(as_tuple=True)
+    y = (rows * b + (torch.clamp((rows + 1) * b, max=h) - 1)) / 2  # the middle of the cell's first and last pixel
+    x = (cols * b + (torch.clamp((cols + 1) * b, max=w) - 1)) / 2
+    return torch.stack([x, y], 1).double().numpy()
+
+
+def ring_not_finite(ax: Any, image: Tensor) -> Any:
+    """Ring the scores of ``image`` (a map drawn by ``ax.imshow`` with its default extent, either ``origin``) that are
+    not finite, as the module says: the ring collection, or ``None`` where every score is finite. Drawn on an axes
+    that holds one already (a figure kept and drawn again with another map,
+    :mod:`~lightning_causal.reporting.kept_figures`), that collection's rings are moved to ``image``'s (none where it
+    has none). The axes' limits are kept.
+
+    Args:
+        ax: the matplotlib axes the map is drawn on.
+        image: the map as drawn, ``[H, W]``.
+
+    Examples:
+        >>> import torch
+        >>> from matplotlib.figure import Figure
+        >>> ax = Figure().subplots()
+        >>> m = torch.zeros(4, 4)
+        >>> m[1, 2] = float("nan")
+        >>> _ = ax.imshow(m.numpy())
+        >>> ring_not_finite(ax, m).get_offsets().tolist()  # (column, row) of the pixel
+        [[2.0, 1.0]]
+        >>> ring_not_finite(ax, torch.zeros(4, 4)).get_offsets().tolist()  # drawn again: no ring left
+        []
+        >>> ring_not_finite(Figure().subplots(), torch.ones(4, 4)) is None
+        True
+    """
+    centres = _centres(image.detach().cpu())
+    kept = next((c for c in ax.collections if c.get_label() == _LABEL), None)
+    if kept is not None:
+        kept.set_offsets(centres)
+        return kept
+    if len(centres) == 0:
+        return None
+    limits = ax.get_xlim(), ax.get_ylim()
+    # black rings: seen on the grey pixel and on the pale colours around it (the one reading asked for)
+    ring = ax.scatter(centres[:, 0], centres[:, 1], s=24, marker="o", facecolors="none", edgecolors="black",
+                      linewidths=1.0, label=_LABEL, zorder=3)
+    ax.set_xlim(*limits[0])
+    ax.set_ylim(*limits[1])
+    return ring
