@@ -317,7 +317,8 @@ class CounterfactualAudit(Audit):
             mutable = torch.ones(1, dtype=torch.bool) if self.mask is None else self.mask.bool()
             names = self.feature_names if x.dim() == 2 else None
             warn_outside_bounds(x[idx], mutable.to(x.device), *check_bounds(self.bounds, x), rows=idx,
-                                what="explained probe samples", names=names, stacklevel=2)
+                                what="explained probe samples", names=names,
+                                stacklevel=outside_package() + 1)  # at the user's line: one frame below this one's
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OutsideBoundsWarning)  # said above, of the probe's rows
             cf = counterfactual_explanation(model, x[idx], y[idx], self.settings, mask=self.mask, bounds=self.bounds,
