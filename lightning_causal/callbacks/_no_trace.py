@@ -13,7 +13,7 @@ import torch
 
 from lightning_causal.causal.engine.generators import active_generators, generators_registered
 from lightning_causal.causal.engine.kept_attributes import keep_attributes
-from lightning_causal.causal.engine.state import eval_mode, rng_preserved
+from lightning_causal.causal.engine.state import eval_mode, observers_off, rng_preserved
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["AUDIT_SEED", "audit_seed", "hooks_removed", "no_trace"]
@@ -46,7 +46,10 @@ def no_trace(module: torch.nn.Module) -> Iterator[None]:
     requires_grad, buffers (the same tensor objects, also where a forward pass reassigned one) and tensors kept
     as plain attributes (a recurrent state carried across batches), every submodule's mode and the RNG states restored (the global
     generators and those the model holds itself, :mod:`~lightning_causal.causal.engine.generators`);
-    outside ``inference_mode`` so that gradient-based audits can use autograd."""
+    a quantization-aware model's fake-quant observers off inside (their flags are buffers, restored), so that an audit
+    of your own that runs the model itself sees it on the scales it holds, as the package's estimators do
+    (:func:`~lightning_causal.causal.engine.state.observers_off`); outside ``inference_mode`` so that gradient-based
+    audits can use autograd."""
     params = list(module.parameters())
     grads = [(p.grad, None if p.grad is None else p.grad.detach().clone()) for p in params]
     requires = [p.requires_grad for p in params]
@@ -56,6 +59,7 @@ def no_trace(module: torch.nn.Module) -> Iterator[None]:
     modes = [(m, m.training) for m in module.modules()]
     try:
         eval_mode(module)  # module.eval(), also on torch.export's modules, which refuse it
+        observers_off(module)  # a QAT model's fake-quant observers: an audit of your own runs on the scales it holds
         with torch.inference_mode(False), rng_preserved(), generators_registered(module):
             yield
     finally:
