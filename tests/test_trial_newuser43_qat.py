@@ -14,19 +14,11 @@ import torch
 from torch import nn
 
 from lightning_causal.causal import unit_effects
+from tests.helpers.quantization import qat_mlp
 
 
 def _qat_mlp() -> nn.Module:
-    import torch.ao.quantization as tq
-
-    torch.manual_seed(0)
-    model = nn.Sequential(tq.QuantStub(), nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3), tq.DeQuantStub()).train()
-    model.qconfig = tq.get_default_qat_qconfig("fbgemm")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tq.prepare_qat(model, inplace=True)
-    model(torch.randn(32, 6, generator=torch.Generator().manual_seed(1)))  # a training step's forward: ranges set
-    return model
+    return qat_mlp(6, backend="fbgemm", rows=32)  # a training step's forward: ranges set
 
 
 def _state(model: nn.Module) -> dict[str, torch.Tensor]:

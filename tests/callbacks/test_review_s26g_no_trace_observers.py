@@ -4,25 +4,18 @@
 from __future__ import annotations
 
 import copy
-import warnings
 
 import torch
-from torch import nn
 
 from lightning_causal.callbacks._no_trace import no_trace
+from tests.helpers.quantization import qat_mlp
 
 
 def test_an_audit_of_your_own_runs_a_qat_model_on_the_scales_it_holds():
     import torch.ao.quantization as tq
 
-    torch.manual_seed(0)
-    model = nn.Sequential(tq.QuantStub(), nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3), tq.DeQuantStub()).train()
-    model.qconfig = tq.get_default_qat_qconfig("x86")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tq.prepare_qat(model, inplace=True)
-    g = torch.Generator().manual_seed(1)
-    model(torch.randn(64, 4, generator=g))  # a training step's forward: ranges set
+    model = qat_mlp(4)  # a training step's forward: ranges set
+    g = torch.Generator().manual_seed(2)
     x = torch.randn(6, 4, generator=g) * 4  # wider than the ranges held: an observer on would widen them
     before = {k: v.clone() for k, v in model.state_dict().items()}
     reference = copy.deepcopy(model).eval().apply(tq.disable_observer)

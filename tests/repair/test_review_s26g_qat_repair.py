@@ -4,26 +4,13 @@ QAT mend, ef4e040e): a fake-quant observer updates its range and scale at every 
 from __future__ import annotations
 
 import copy
-import warnings
 
 import torch
 from torch import nn
 
 from lightning_causal import BackdoorSuppressionTerm
 from lightning_causal.causal.backdoor import Trigger
-
-
-def _qat_mlp() -> nn.Module:
-    import torch.ao.quantization as tq
-
-    torch.manual_seed(0)
-    model = nn.Sequential(tq.QuantStub(), nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3), tq.DeQuantStub()).train()
-    model.qconfig = tq.get_default_qat_qconfig("x86")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tq.prepare_qat(model, inplace=True)
-    model(torch.randn(64, 4, generator=torch.Generator().manual_seed(1)))  # a training step's forward: ranges set
-    return model
+from tests.helpers.quantization import qat_mlp
 
 
 def _state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -31,7 +18,7 @@ def _state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def test_the_backdoor_terms_frozen_reference_keeps_the_scales_it_was_copied_with():
-    model = _qat_mlp()
+    model = qat_mlp(4)
     trigger = Trigger(torch.tensor([0.0, 0.0, 0.0, 1.0]), torch.tensor([0.0, 0.0, 0.0, 8.0]), target=1)
     term = BackdoorSuppressionTerm(trigger, distill_weight=1.0, augment=None)
     g = torch.Generator().manual_seed(2)
@@ -67,7 +54,7 @@ def test_a_qat_model_gets_its_own_task_loss_with_the_default_fuse_forward():
     x = torch.randn(64, 4, generator=g)
     x[:, 0] = (torch.rand(64, generator=g) < 0.2).float() * 6  # the flipped rows widen the input's range
     y = (x[:, 1] > 0).long()
-    net = _qat_mlp()
+    net = qat_mlp(4)
     reference = copy.deepcopy(net)
     term = CounterfactualFairnessTerm(AttributeFlip(0, values=(0.0, 6.0)))
     # before: the joint pass of x and its counterfactuals set the scales the x rows were quantized with
