@@ -19,6 +19,7 @@ from torch.nn.utils import parametrize
 from lightning_causal.causal.engine.eager import named_modules
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.module_sites import graph_calls
+from lightning_causal.causal.engine.state import is_fake_quant
 from lightning_causal.causal.engine.unit_sites import first_tensor
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.structure.output_path import unread_layers
@@ -34,13 +35,16 @@ def _parametrization_modules(model: nn.Module) -> set[int]:
             for m in layer.parametrizations.modules()}
 
 
-def _fused_qat_parts(model: nn.Module) -> set[int]:
-    """Ids of the submodules of torch's fused quantization-aware layers (``fuse_modules_qat`` + ``prepare_qat``:
-    ``torch.ao.nn.intrinsic.qat``'s ``ConvBnReLU2d``, ``ConvBn2d``, ``LinearBn1d``, ...): such a layer folds its ``bn``
-    into the convolution's weight and applies the ReLU and the activation's fake quantization in its own forward, so
-    its ``bn`` is a part of it, not the layer the next one reads."""
-    return {id(d) for m in model.modules() if type(m).__module__.startswith("torch.ao.nn.intrinsic.qat")
-            for d in m.modules() if d is not m}
+def _qat_parts(model: nn.Module) -> set[int]:
+    """Ids of the quantization-aware parts of ``model`` that are no layers: its fake-quant modules and their observers
+    (``weight_fake_quant``, ``activation_post_process``; a learnable one, ``_LearnableFakeQuantize``, holds its scale
+    and zero point as parameters), and the submodules of torch's fused quantization-aware layers (``fuse_modules_qat``
+    + ``prepare_qat``: ``torch.ao.nn.intrinsic.qat``'s ``ConvBnReLU2d``, ``ConvBn2d``, ``LinearBn1d``, ...): such a
+    layer folds its ``bn`` into the convolution's weight and applies the ReLU and the activation's fake quantization in
+    its own forward, so its ``bn`` is a part of it, not the layer the next one reads."""
+    return {id(d) for m in model.modules()
+            if is_fake_quant(m) or type(m).__module__.startswith("torch.ao.nn.intrinsic.qat")
+            for d in m.modules() if d is not m or is_fake_quant(m)}
 
 
 def _adapters(model: nn.Module) -> list[nn.Module]:
@@ -94,7 +98,7 @@ def leaf_layers(model: nn.Module) -> list[str]:
     then auxiliary, not layers. A layer with parametrized weights (``torch.nn.utils.parametrizations.weight_norm``,
     ``spectral_norm``, ``parametrize.register_parametrization``) owns them (its ``parametrizations``
     compute its weight and are not layers), and so does a quantization-aware layer (``prepare_qat``:
-    its ``weight_fake_quant`` and ``activation_post_process`` hold buffers only; a fused one, ``fuse_modules_qat``'s
+    its ``weight_fake_quant`` and ``activation_post_process`` are no layers, also where a learnable fake quant holds its scale as a parameter; a fused one, ``fuse_modules_qat``'s
     ``ConvBnReLU2d``, holds its ``bn`` as a part: the layer is the fused module, whose output the next one reads). A layer wrapped by
     an adapter (PEFT's LoRA: a module with a ``base_layer`` beside ``lora_A``/``lora_B``; or written by
     hand in other names: a module of your class around one frozen layer, with trainable parameters of its
@@ -117,7 +121,7 @@ def leaf_layers(model: nn.Module) -> list[str]:
         ['0', '2']
     """
     adapters = _adapters(model)  # once: the frozen-wrapper test walks each module's subtree
-    hidden = _parametrization_modules(model) | _fused_qat_parts(model) | {id(d) for a in adapters for d in a.modules() if d is not a}
+    hidden = _parametrization_modules(model) | _qat_parts(model) | {id(d) for a in adapters for d in a.modules() if d is not a}
     wrappers = {id(a) for a in adapters}
     scripted = isinstance(model, torch.jit.ScriptModule)  # all of it: its layers, which the estimators refuse, naming why
     uncalled = _uncalled_in_graphs(model)  # a torch.export'ed submodule's weight holders, which its graph never calls
