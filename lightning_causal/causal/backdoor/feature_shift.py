@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from lightning_causal.causal.engine.checks import check_float, check_int, check_type
-from lightning_causal.causal.engine.state import rng_preserved
+from lightning_causal.causal.engine.state import audit_mode, observers_off, rng_preserved
 
 __all__ = ["MAX_CONTRAST_RATIO", "Contrast", "feature_shifted", "output_layer"]
 
@@ -83,11 +83,8 @@ def feature_shifted(model: nn.Module, x: Tensor, num_classes: int, *, epochs: in
     check_float("lr", lr, minimum=0.0, open_min=True)
     check_int("batch_size", batch_size, minimum=1)
     g = generator if generator is not None else torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        was_training = model.training
-        model.eval()
+    with audit_mode(model):  # eval, no_grad; every mode and buffer put back (a QAT model's observers off: its scales held)
         labels = torch.cat([model(rows).argmax(1) for rows in x.split(batch_size)])  # in batches, as the tuning runs
-        model.train(was_training)
     shifted = copy.deepcopy(model)
     _, head = output_layer(shifted, num_classes)
     w0 = head.weight.detach().clone()
@@ -116,6 +113,7 @@ def feature_shifted(model: nn.Module, x: Tensor, num_classes: int, *, epochs: in
     shifted.eval()
     for p in shifted.parameters():
         p.requires_grad_(False)
+    observers_off(shifted)  # frozen: a QAT copy quantizes with the scales its tuning left
     return shifted
 
 
