@@ -9,11 +9,11 @@ from __future__ import annotations
 import lightning.pytorch as pl
 import pytest
 import torch
-from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_causal import CausalRepairModule
 from lightning_causal.repair.base import RepairTerm
+from tests.helpers.stateful import Streaming
 
 B, T, F, H = 8, 4, 3, 5
 
@@ -25,38 +25,12 @@ class OtherRows(RepairTerm):
         return model(torch.cat([x, x.flip(0), 1 - x])).pow(2).mean()
 
 
-class Streaming(pl.LightningModule):
-    def __init__(self, buffer: bool):
-        super().__init__()
-        self.rnn, self.head = nn.GRU(F, H, batch_first=True), nn.Linear(H, 2)
-        if buffer:
-            self.register_buffer("h", torch.zeros(1, B, H))
-        else:
-            self.h = torch.zeros(1, B, H)
-        self.entering, self.left = [], []
-
-    def forward(self, x):
-        h0 = self.h if self.training and self.h.shape[1] == x.shape[0] else None
-        out, h = self.rnn(x, h0)
-        self.h = h.detach()
-        return self.head(out[:, -1])
-
-    def training_step(self, batch, batch_idx):
-        self.entering.append(self.h)
-        loss = nn.functional.cross_entropy(self(batch[0]), batch[1])
-        self.left.append(self.h)
-        return loss
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.1)
-
-
 @pytest.mark.parametrize("buffer", [False, True])
 def test_each_step_starts_from_the_state_the_task_step_left(buffer, tmp_path):
     pl.seed_everything(0)
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(40, T, F, generator=g), torch.randint(0, 2, (40,), generator=g)
-    model = Streaming(buffer)
+    model = Streaming(buffer, B, F, H)
     trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, default_root_dir=tmp_path)
     trainer.fit(CausalRepairModule.wrap(model, [OtherRows(weight=1.0)]), DataLoader(TensorDataset(x, y), batch_size=B))

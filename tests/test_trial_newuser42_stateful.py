@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_causal import CausalAuditCallback, InputEffectAudit, UnitImportanceAudit
 from lightning_causal.causal import input_effects, unit_effects
+from tests.helpers.stateful import Streaming
 
 B, T, F, H = 16, 4, 3, 4
 STEPS = torch.arange(T).reshape(1, T, 1).expand(1, T, F)
@@ -63,38 +64,11 @@ def test_a_state_first_set_by_the_estimator_is_unset_again():
     assert m.h is None
 
 
-class Streaming(pl.LightningModule):
-    """The state as users keep it across batches: a buffer or a plain attribute, set in every forward pass."""
-
-    def __init__(self, buffer: bool):
-        super().__init__()
-        self.rnn, self.head = nn.GRU(F, H, batch_first=True), nn.Linear(H, 2)
-        if buffer:
-            self.register_buffer("h", torch.zeros(1, B, H))
-        else:
-            self.h = torch.zeros(1, B, H)
-
-    def forward(self, x):
-        h0 = self.h if self.training and self.h.shape[1] == x.shape[0] else None  # evaluation: a fresh state
-        out, h = self.rnn(x, h0)
-        self.h = h.detach()  # never reset: one stream across epochs
-        return self.head(out[:, -1])
-
-    def training_step(self, batch, batch_idx):
-        return nn.functional.cross_entropy(self(batch[0]), batch[1])
-
-    def validation_step(self, batch, batch_idx):
-        self.log("val_loss", nn.functional.cross_entropy(self(batch[0]), batch[1]))
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.1)
-
-
 def _fit(buffer: bool, audit: bool, tmp_path):
     pl.seed_everything(0)
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(96, T, F, generator=g), torch.randint(0, 2, (96,), generator=g)
-    model = Streaming(buffer)
+    model = Streaming(buffer, B, F, H)
     callbacks = [CausalAuditCallback([InputEffectAudit(feature_mask=STEPS, ace_values=None),
                                       UnitImportanceAudit(["rnn"], unit_dim=-1)], probe_size=32)] if audit else []
     trainer = pl.Trainer(max_epochs=3, callbacks=callbacks, logger=False, enable_checkpointing=False,
