@@ -388,9 +388,10 @@ class BackdoorSuppressionTerm(TriggerSetup, SuppressionParts, RepairTerm):
         m = xs.shape[0]
         suppress = bool(self.triggers) and (self.unlearn_weight > 0 or self.path in ("units", "logit") and self.path_weight > 0)
         if not suppress and self.distill_weight == 0:
-            zero = x.new_zeros(())
+            # a float zero also for integer inputs (uint8 images): only floating tensors can require grad
+            zero = x.new_zeros((), dtype=x.dtype if x.is_floating_point() else torch.get_default_dtype())
             self.last_parts = StepParts({"unlearn": zero, "path": zero, "distill": zero})
-            return x.new_zeros((), requires_grad=True)
+            return zero.clone().requires_grad_()
         layers = list(self.suspects) if suppress and self.path == "units" and self.path_weight > 0 else []
         for layer in layers:
             check_site(model, layer)
