@@ -17,6 +17,7 @@ from torch import Tensor
 from lightning_causal.reporting.figure_style import not_finite_colours, not_finite_notes
 from lightning_causal.reporting.image_figures import map_scale, show_input, strongest_channel
 from lightning_causal.reporting.map_data import SERIES_COLOURS
+from lightning_causal.reporting.not_finite_marks import RINGED, ring_not_finite
 
 __all__ = ["attribution_grid", "curves_figure"]
 
@@ -41,7 +42,8 @@ def attribution_grid(
     drawn: symmetric and diverging, ``[-v, v]``, for a signed map, sequential ``[0, v]`` for a map
     without negative values (:func:`~lightning_causal.reporting.image_figures.map_scale`), so signs and
     relative magnitudes stay readable and nothing is clipped; pixels are drawn unsmoothed (nearest
-    neighbour); tabular inputs ``[D]`` are drawn as one-row strips. A NaN or infinite score is a grey pixel, counts
+    neighbour); tabular inputs ``[D]`` are drawn as one-row strips. A NaN or infinite score is a grey pixel, ringed
+    (:func:`~lightning_causal.reporting.not_finite_marks.ring_not_finite`), counts
     towards no scale, and a line under the grid says how many of each column's scores drawn are not finite
     (:mod:`~lightning_causal.reporting.figure_style`'s rule for every map figure).
 
@@ -79,7 +81,9 @@ def attribution_grid(
             axes[r][0].imshow(_image(inputs[r]).numpy(), cmap="gray")
         for c, (name, m) in enumerate(columns.items(), start=1):
             cmap, lo, hi = scales[name]
-            im = axes[r][c].imshow(_image(m[r]).numpy(), cmap=not_finite_colours(cmap), vmin=lo, vmax=hi, interpolation="nearest")
+            drawn = _image(m[r])
+            im = axes[r][c].imshow(drawn.numpy(), cmap=not_finite_colours(cmap), vmin=lo, vmax=hi, interpolation="nearest")
+            ring_not_finite(axes[r][c], drawn)  # one grey pixel among pale ones is hard to find (not_finite_marks)
             if r == 0:
                 axes[r][c].set_title(name, fontsize=9)
                 fig.colorbar(im, ax=[axes[i][c] for i in range(rows)], fraction=0.046, pad=0.04)
@@ -88,7 +92,7 @@ def attribution_grid(
     for ax in fig.axes[: rows * cols]:
         ax.set_xticks([])
         ax.set_yticks([])
-    notes = not_finite_notes({k: v.detach() for k, v in columns.items()}, "grey")  # the rows drawn, every channel
+    notes = not_finite_notes({k: v.detach() for k, v in columns.items()}, RINGED)  # the rows drawn, every channel
     if notes:
         fig.supxlabel("\n".join(notes), fontsize=8, color="0.3")
     return fig

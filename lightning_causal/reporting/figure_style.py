@@ -11,7 +11,7 @@ every map kind (tabular bars, token strips, image, frame, point and sequence map
 
 - drawn: where a score is a colour (a heatmap's pixel, a token's box, a point) in the grey :data:`NOT_FINITE`, a
   colour map's "bad" colour (:func:`not_finite_colours`; matplotlib's own is transparent, which on a white figure
-  reads as a score of 0), a heatmap's pixel (image and frame maps) also ringed (one grey pixel among pale blue ones
+  reads as a score of 0), a heatmap's pixel (image, frame and sequence maps, the attribution grid) also ringed (one grey pixel among pale blue ones
   is hard to find: :func:`~lightning_causal.reporting.not_finite_marks.ring_not_finite`), a point as a grey cross (a
   grey dot reads as a pale blue one among many); where it is a length (a bar: a tabular feature's mean |score|, a
   signal's step) as no bar (:func:`step_bars`).

@@ -30,7 +30,7 @@ MARK_CELLS = 32
 _LABEL = "not finite"  # the ring collection's label: a kept figure drawn again finds it by this
 
 
-def _centres(image: Tensor) -> np.ndarray:
+def _centres(image: Tensor, square: bool = True) -> np.ndarray:
     """``[k, 2]``: the ``(x, y)`` data coordinates (column, row) of the centres of the cells of ``image`` ``[H, W]``
     that hold a score that is not finite and are no grey area's inside (no finite score in the cell and its 8
     neighbours; cells of ``b x b`` pixels, ``b`` the least that makes at most :data:`MARK_CELLS` a side; the last row
@@ -39,7 +39,11 @@ def _centres(image: Tensor) -> np.ndarray:
     if not bool(bad.any()):
         return np.zeros((0, 2))
     h, w = bad.shape
-    b = max(1, math.ceil(max(h, w) / MARK_CELLS))
+    # (rows, columns) of a cell: square cells at most MARK_CELLS a side of the longer side (a map of equal aspect), or at
+    # most MARK_CELLS along each side (``square=False``: a stretched panel, a sequence's 3 x 200 heatmap, whose 3 rows
+    # would be one cell: a NaN of row 0 ringed on row 1)
+    b = (max(1, math.ceil(max(h, w) / MARK_CELLS)),) * 2 if square else \
+        (max(1, math.ceil(h / MARK_CELLS)), max(1, math.ceil(w / MARK_CELLS)))
     cells = torch.nn.functional.max_pool2d(bad[None, None].float(), b, b, ceil_mode=True)
     # a cell all of whose scores are not finite, as are its 8 neighbours', is inside a grey area, seen without a ring:
     # only its edge is ringed. A cell that holds finite scores too is ringed wherever it is: cells that all hold a few
@@ -47,12 +51,12 @@ def _centres(image: Tensor) -> np.ndarray:
     grey = -torch.nn.functional.max_pool2d(-bad[None, None].float(), b, b, ceil_mode=True)
     around = torch.nn.functional.conv2d(grey, torch.ones(1, 1, 3, 3), padding=1)[0, 0]
     rows, cols = ((cells[0, 0] > 0) & (around < 9)).nonzero(as_tuple=True)
-    y = (rows * b + (torch.clamp((rows + 1) * b, max=h) - 1)) / 2  # the middle of the cell's first and last pixel
-    x = (cols * b + (torch.clamp((cols + 1) * b, max=w) - 1)) / 2
+    y = (rows * b[0] + (torch.clamp((rows + 1) * b[0], max=h) - 1)) / 2  # the middle of the cell's first and last pixel
+    x = (cols * b[1] + (torch.clamp((cols + 1) * b[1], max=w) - 1)) / 2
     return torch.stack([x, y], 1).double().numpy()
 
 
-def ring_not_finite(ax: Any, image: Tensor) -> Any:
+def ring_not_finite(ax: Any, image: Tensor, *, square: bool = True) -> Any:
     """Ring the scores of ``image`` (a map drawn by ``ax.imshow`` with its default extent, either ``origin``) that are
     not finite, as the module says: the ring collection, or ``None`` where every score is finite. Drawn on an axes
     that holds one already (a figure kept and drawn again with another map,
@@ -62,6 +66,9 @@ def ring_not_finite(ax: Any, image: Tensor) -> Any:
     Args:
         ax: the matplotlib axes the map is drawn on.
         image: the map as drawn, ``[H, W]``.
+        square: cells of as many rows as columns (a map drawn at equal aspect: images, frames); ``False``: at most
+            :data:`MARK_CELLS` along each side (a panel stretched to its axes, ``aspect="auto"``: a sequence's
+            channels x time heatmap, each of whose few rows is ringed apart).
 
     Examples:
         >>> import torch
@@ -76,8 +83,12 @@ def ring_not_finite(ax: Any, image: Tensor) -> Any:
         []
         >>> ring_not_finite(Figure().subplots(), torch.ones(4, 4)) is None
         True
+        >>> long = torch.zeros(3, 200)
+        >>> long[0, 50] = float("nan")  # cells of 7 steps: square ones hold all 3 rows, ringed on the middle one
+        >>> ring_not_finite(Figure().subplots(), long).get_offsets().tolist(), ring_not_finite(Figure().subplots(), long, square=False).get_offsets().tolist()
+        ([[52.0, 1.0]], [[52.0, 0.0]])
     """
-    centres = _centres(image.detach().cpu())
+    centres = _centres(image.detach().cpu(), square)
     kept = next((c for c in ax.collections if c.get_label() == _LABEL), None)
     if kept is not None:
         kept.set_offsets(centres)

@@ -35,6 +35,7 @@ from lightning_causal.reporting.map_data import (
     sample_title,
     sign_note,
 )
+from lightning_causal.reporting.not_finite_marks import RINGED, ring_not_finite
 
 __all__ = ["ambiguous_sequence", "sequence_layout", "sequence_maps", "signal_layout"]
 
@@ -160,8 +161,8 @@ def _sequence_figure(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
     xlabel = "time step" if last else "position"
     lines = title_lines(title, int(_FIGURE_WIDTH * 11))
     note = sign_note({name: scales[name][0] == "RdBu_r" for name in maps}, data) if data.meta.get("targets") else None
-    # a line per map of NaN/inf scores (figure_style's rule): no bar of one channel, a grey cell of a heatmap
-    note = "\n".join(([note] if note else []) + not_finite_notes(maps, "no bar" if x.shape[0] == 1 else "grey")) or None
+    # a line per map of NaN/inf scores (figure_style's rule): no bar of one channel, a grey cell of a heatmap, ringed
+    note = "\n".join(([note] if note else []) + not_finite_notes(maps, "no bar" if x.shape[0] == 1 else RINGED)) or None
     below = 0.2 + 0.15 * note.count("\n") if note else 0.0  # inches under the panels
     key = (tuple(x.shape), tuple((name, scales[name], not bool(m.ne(0).any())) for name, m in maps.items()), xlabel, len(lines), note)
     bars = kept is not None and x.shape[0] == 1  # the one-channel figure: a line and bars per map
@@ -243,6 +244,7 @@ def _signal_heatmaps(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
     for ax, (name, m) in zip(axes[1:], maps.items()):
         cmap, vmin, vmax = scales[name]
         im = ax.imshow(m.numpy(), aspect="auto", cmap=not_finite_colours(cmap), vmin=vmin, vmax=vmax, interpolation="nearest", extent=extent)
+        ring_not_finite(ax, m, square=False)  # NaN/inf grey and ringed (not_finite_marks), each of a few rows apart
         say_all_zero(ax, m, _side_colorbar(fig, ax, im))
         # the map's name whole above its panel (along the panel's height, 'IntegratedGradients' was cut to 12 characters)
         ax.set_title(short_label(name, 60), fontsize=8, loc="left", pad=2)

@@ -181,7 +181,7 @@ def test_sequence_heatmaps_draw_grey_and_note_the_count(targets):
     (_, fig), = sequence_maps(MapData(inputs=torch.rand(1, 2, 12), maps={"causal": channels}, audit="ie", meta=meta))
     image = _drawn(fig).axes[1].get_images()[0]
     assert image.get_clim() == (-2.0, 2.0) and tuple(_colours(image)[0, 0]) == GREY
-    note = "12 of 24 scores are not finite (NaN/inf): grey"
+    note = "12 of 24 scores are not finite (NaN/inf): grey, ringed"  # rings: test_leftovers2_s26_not_finite_rings
     assert _texts(fig) == (note if targets is None else f"red: raises the explained class's score, blue: lowers it\n{note}")
 
 
@@ -192,7 +192,7 @@ def test_the_attribution_grid_draws_grey_on_the_finite_scale_and_notes_each_colu
     fig = _drawn(attribution_grid(torch.rand(1, 1, 2, 3), {"causal": causal, "Saliency": causal.abs().nan_to_num(0.0, 1.0)}))
     image = fig.axes[1].get_images()[0]
     assert image.get_clim() == (-2.0, 2.0) and [tuple(c) for c in _colours(image)[0]] == [GREY] * 3
-    assert fig.get_supxlabel() == "causal: 3 of 6 scores are not finite (NaN/inf): grey"
+    assert fig.get_supxlabel() == "causal: 3 of 6 scores are not finite (NaN/inf): grey, ringed"
 
 
 @pytest.mark.parametrize(("nans", "said"), [((3,), "1 of 120 scores is not finite (NaN/inf): grey, outside the tokens drawn"),
