@@ -5,10 +5,13 @@ input over time with each map as bars (one channel) or as a channels x time heat
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import text_to_path
 from matplotlib.ticker import Locator, MaxNLocator
 from torch import Tensor
 
@@ -25,7 +28,7 @@ from lightning_causal.reporting.figure_style import (
 )
 from lightning_causal.reporting.image_figures import map_scale, say_all_zero
 from lightning_causal.reporting.image_maps import map_tags
-from lightning_causal.reporting.kept_figures import keep_figure, kept_figure
+from lightning_causal.reporting.kept_figures import keep_figure, kept_figure, subplot_params
 from lightning_causal.reporting.map_data import (
     SERIES_COLOURS,
     MapData,
@@ -179,7 +182,11 @@ def _sequence_figure(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple
             fig.text(0.5, 0.02, note, ha="center", va="bottom", fontsize=8, color="0.3")
         if bars:  # (input axes, its twin) per map
             keep_figure(kept, key, fig, suptitle, list(zip(fig.axes[:len(maps)], fig.axes[len(maps):])))
+    start = subplot_params(fig)
     fig.tight_layout(rect=(0.0, below / fig.get_figheight(), 1.0, 1.0))
+    if again is None and x.shape[0] == 1 and _fit_names(fig.axes[len(maps):]):  # a long name wrapped: its room made
+        fig.subplots_adjust(**start)  # laid out from where a kept figure's redraw starts: the same pixels
+        fig.tight_layout(rect=(0.0, below / fig.get_figheight(), 1.0, 1.0))
     return fig
 
 
@@ -220,6 +227,58 @@ def _signal_bars(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple[str
     axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))  # steps, not 2.5
     return fig
 
+
+
+def _fit_names(twins: list[Any]) -> bool:
+    """Fit each map's name on the right-hand axis of its bars (``twins``, laid out) into the axes' height: a name
+    longer than it (a method of one's own of 40 characters at 9 pt ran past the panel, over the title and the note)
+    is broken into lines at its words (spaces, ``_``, ``-``, ``.``, a capital after a small letter), at 9, 8 or 7 pt,
+    at most 3 lines, the last cut with "…" where 3 lines of 7 pt do not hold it. Whether any name was changed."""
+    changed = False
+    for twin in twins:
+        label = twin.yaxis.label
+        name = label.get_text()
+        room = twin.get_position().height * twin.figure.get_figheight() * 72.0 * 0.95  # points
+        if not name or _width(name, label.get_fontsize()) <= room:
+            continue
+        for size in (9.0, 8.0, 7.0):
+            lines = _name_lines(name, size, room)
+            if len(lines) <= 3:
+                break
+        if len(lines) > 3:  # cut: the third line's end, as long as it fits with the ellipsis
+            last = "".join(lines[2:])
+            while last and _width(last + "…", size) > room:
+                last = last[:-1]
+            lines = lines[:2] + [last.rstrip() + "…"]
+        label.set_text("\n".join(line.rstrip() for line in lines))
+        label.set_fontsize(size)
+        changed = True
+    return changed
+
+
+def _width(text: str, size: float) -> float:
+    """The width of ``text`` in points at ``size`` points (the figures' font, no renderer needed)."""
+    return text_to_path.get_text_width_height_descent(text, FontProperties(size=size), ismath=False)[0]
+
+
+def _name_lines(name: str, size: float, room: float) -> list[str]:
+    """``name`` broken into lines of at most ``room`` points at ``size`` points: at its words where it has them (each
+    line keeps the space it ends with), a word longer than a line cut where it reaches the line's end."""
+    words = [w for w in re.split(r"(?<=[\s_.\-])|(?<=[a-z0-9])(?=[A-Z])", name) if w]
+    lines: list[str] = []
+    line = ""
+    for word in words:
+        while word:
+            if _width(line + word, size) <= room:
+                line, word = line + word, ""
+            elif line:
+                lines.append(line)
+                line = ""
+            else:  # a word longer than a line: as much of it as fits
+                cut = max(1, max((k for k in range(1, len(word) + 1) if _width(word[:k], size) <= room), default=1))
+                lines.append(word[:cut])
+                word = word[cut:]
+    return lines + [line] if line.strip() else lines
 
 
 def _signal_heatmaps(x: Tensor, maps: dict[str, Tensor], scales: dict[str, tuple[str, float, float]], word: str,
@@ -268,10 +327,16 @@ class _RowTicks(Locator):
         self.rows, self.size = rows, size
 
     def __call__(self) -> list[int]:
-        axes = self.axis.axes
-        height = axes.bbox.height * 72.0 / axes.figure.dpi  # points
+        return self.tick_values(*self.axis.get_view_interval())
+
+    def tick_values(self, vmin: float, vmax: float) -> list[int]:
+        """The ticks between ``vmin`` and ``vmax`` (either order: a heatmap's rows go down), at the step of the axes'
+        drawn height (every row where the locator is on no axis yet)."""
+        axes = self.axis.axes if self.axis is not None else None
+        height = axes.bbox.height * 72.0 / axes.figure.dpi if axes is not None else 0.0  # points
         step = max(1, math.ceil(self.rows * 1.25 * self.size / height)) if height > 0 else 1
-        return list(range(0, self.rows, step))
+        low, high = min(vmin, vmax), max(vmin, vmax)
+        return [r for r in range(0, self.rows, step) if low <= r <= high]
 
 
 def _side_colorbar(fig: Figure, ax: Any, im: Any) -> Any:
