@@ -264,7 +264,7 @@ class AuditRun:
         message = f"Causal audit report of epoch {epoch} could not be written to `report_dir` {self.report_dir!r}: {error}"
         if self.on_error == "raise":
             raise RuntimeError(message)
-        rank_zero_warn(f"{message}; training continues and the epoch is recorded as failed")
+        _warn_at_users_line(f"{message}; training continues and the epoch is recorded as failed")
         return False
 
     def _audit_all(self, trainer: Trainer, model: torch.nn.Module, epoch: int) -> list[AuditResult]:

@@ -1,5 +1,5 @@
 """The callback's warnings of an audit that failed (``on_error="warn"``) and of an audit whose result holds NaN or
-infinite values named a line of the package (``callbacks/_audit_run.py``): they went through Lightning's
+infinite values (and, later mended too, of a JSON report not written) named a line of the package (``callbacks/_audit_run.py``): they went through Lightning's
 ``rank_zero_warn`` at its default ``stacklevel``, which names its caller's line, so a filter by the user's module
 (``warnings.filterwarnings(module=...)``) missed them. They name the user's ``trainer.fit`` line now, as the package's
 other warnings do (``outside_package``). ``audit_model`` raises an audit's failure and warns of NaN at its caller's
@@ -67,3 +67,18 @@ def test_audit_model_says_nan_values_at_its_callers_line():
     said = _said(caught, "Audit 'nan' produced NaN or infinite values in ['w']")
     assert len(said) == 1
     assert said[0].filename == __file__
+
+
+def test_a_report_not_written_is_said_at_the_users_fit_line(tmp_path, monkeypatch):
+    from lightning_causal.callbacks import _audit_run
+
+    def full_disk(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_audit_run, "write_report", full_disk)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _fit(tmp_path, [WeightNorm(0, name="w")], on_error="warn")
+    said = _said(caught, "could not be written to `report_dir`")
+    assert len(said) == 2 and "training continues and the epoch is recorded as failed" in str(said[0].message)
+    assert {w.filename for w in said} == {_fit.__code__.co_filename}  # before: lightning_causal/callbacks/_audit_run.py
