@@ -18,9 +18,10 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.loggers.logger import DummyLogger
-from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_warn
 
 from lightning_causal._console import console_line
+from lightning_causal._user_warnings import warn_at_users_line
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.callbacks._explain import explained_input
 from lightning_causal.callbacks._no_trace import no_trace
@@ -264,7 +265,7 @@ class AuditRun:
         message = f"Causal audit report of epoch {epoch} could not be written to `report_dir` {self.report_dir!r}: {error}"
         if self.on_error == "raise":
             raise RuntimeError(message)
-        _warn_at_users_line(f"{message}; training continues and the epoch is recorded as failed")
+        warn_at_users_line(f"{message}; training continues and the epoch is recorded as failed")
         return False
 
     def _audit_all(self, trainer: Trainer, model: torch.nn.Module, epoch: int) -> list[AuditResult]:
@@ -294,7 +295,7 @@ class AuditRun:
             hint += f"; {weights}" if weights else ""
             if self.on_error == "raise":
                 raise RuntimeError(f"Causal audit {audit.name!r} failed at epoch {epoch}: {error}{hint}") from error
-            _warn_at_users_line(f"Causal audit {audit.name!r} failed at epoch {epoch}: {error!r}{hint}; training continues")
+            warn_at_users_line(f"Causal audit {audit.name!r} failed at epoch {epoch}: {error!r}{hint}; training continues")
             shard = current_shard()
             if shard is not None and shard.rank != 0 and not isinstance(error, PeerFailure):  # rank 0 only names this process
                 warnings.warn(f"Causal audit {audit.name!r} failed at epoch {epoch} in process {shard.rank}: {error!r}{hint}",
@@ -308,7 +309,7 @@ class AuditRun:
         assert result is not None
         finish_result(audit, result, notes, epoch=epoch, seconds=time.perf_counter() - t0,
                       previous=self._previous_vectors.get(audit.name, {}),
-                      warn=lambda what: _warn_at_users_line(f"Causal audit {audit.name!r} at epoch {epoch} {what}"), model=model)
+                      warn=lambda what: warn_at_users_line(f"Causal audit {audit.name!r} at epoch {epoch} {what}"), model=model)
         self._previous_vectors[audit.name] = drift_base(result)
         self.last_results[audit.name] = result
         return result
@@ -344,10 +345,3 @@ class AuditRun:
             self._undrawn = None
             self._renderer.render_figures(writer, results, shown, step=step, probe_labels=labels, scalar_prefix=prefix)
 
-
-def _warn_at_users_line(message: str) -> None:
-    """Warn ``message`` in process 0 only (as Lightning's ``rank_zero_warn``) at the user's line (the first frame past the
-    package and Lightning: a fit's ``trainer.fit`` line, :func:`outside_package`): ``rank_zero_warn``'s default
-    ``stacklevel`` named its caller's line in this module, which a filter by the user's module missed."""
-    if rank_zero_only.rank == 0:
-        warnings.warn(message, UserWarning, stacklevel=outside_package())

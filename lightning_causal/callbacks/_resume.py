@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lightning.pytorch import Callback
-from lightning.pytorch.utilities import rank_zero_warn
 
+from lightning_causal._user_warnings import warn_at_users_line
 from lightning_causal.audits.base import Probe
 
 __all__ = ["probe_summary", "unclaimed_audit_state", "warn_other_probe"]
@@ -26,9 +26,9 @@ def warn_other_probe(before: dict[str, Any] | None, now: dict[str, Any]) -> None
     (``before``, :func:`probe_summary`): its first audits' drift, and the carried states (a causal graph's
     edges gained and lost), would compare audits of different samples; a warning says so."""
     if before is not None and before != now:
-        rank_zero_warn(f"CausalAuditCallback resumes with another probe ({now}) than the checkpoint's audits ({before}): "
-                       "the first resumed audit's drift compares audits of different samples; keep `probe` and "
-                       "`probe_size` to compare the model alone")
+        warn_at_users_line(f"CausalAuditCallback resumes with another probe ({now}) than the checkpoint's audits ({before}): "
+                           "the first resumed audit's drift compares audits of different samples; keep `probe` and "
+                           "`probe_size` to compare the model alone")
 
 
 def unclaimed_audit_state(
@@ -46,9 +46,9 @@ def unclaimed_audit_state(
     if not unclaimed:
         return None
     if len(unclaimed) > 1:
-        rank_zero_warn(f"CausalAuditCallback with audits {list(names)} restores no state from the "
-                       f"checkpoint: it holds several audit callbacks' states ({unclaimed}) and none of this key; "
-                       "its audits start fresh (no drift at the first audit)")
+        warn_at_users_line(f"CausalAuditCallback with audits {list(names)} restores no state from the "
+                           f"checkpoint: it holds several audit callbacks' states ({unclaimed}) and none of this key; "
+                           "its audits start fresh (no drift at the first audit)")
         return None
     state = states[unclaimed[0]]
     try:  # "CausalAuditCallback{'audits': [...]}" (see state_key)

@@ -14,10 +14,10 @@ from typing import Any
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from typing_extensions import override
 
+from lightning_causal._user_warnings import warn_at_users_line
 from lightning_causal.audits.base import Audit, AuditResult, Probe
 from lightning_causal.batches import UnpackBatch
 from lightning_causal.callbacks._audit_options import (
@@ -313,7 +313,7 @@ class CausalAuditCallback(AuditRun, Callback):
         check_trainer(trainer, "setup")
         if stage != "fit":
             if not self.audited_epochs:  # e.g. `trainer.validate(model)` with the callback: it would run no audit, silently
-                rank_zero_warn(
+                warn_at_users_line(
                     "CausalAuditCallback runs its audits during `trainer.fit` only (at the end of training epochs); "
                     f"this `trainer.{getattr(stage, 'value', stage)}` run audits nothing. To audit a trained model (a loaded "
                     "checkpoint) once, as this callback would on its probe, call `lightning_causal.audit_model(model, "
@@ -379,7 +379,7 @@ class CausalAuditCallback(AuditRun, Callback):
             return
         last = trainer.current_epoch - 1
         if last >= 0 and last not in self.failed_epochs and self.should_audit(last):
-            rank_zero_warn(
+            warn_at_users_line(
                 f"CausalAuditCallback did not audit epoch {last}: this fit resumed from a checkpoint of a finished training, so "
                 "Lightning ran no training and no hook that audits, and the "
                 f"checkpoint holds no audit of that epoch (written before it: an audit that raised, `OnExceptionCheckpoint`, "
@@ -488,7 +488,7 @@ class CausalAuditCallback(AuditRun, Callback):
                                       trainer.callbacks, checkpoint.get("callbacks") or {})
         if found is not None:
             self.load_state_dict(found[0])
-            rank_zero_warn(found[1])
+            warn_at_users_line(found[1])
 
     def _check_resumed_probe(self) -> None:
         """A fit resumed with another probe than the checkpoint's audits: a warning (:func:`warn_other_probe`),

@@ -21,10 +21,10 @@ from typing import Any, Literal
 
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, ModelPruning
-from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from typing_extensions import override
 
+from lightning_causal._user_warnings import warn_at_users_line
 from lightning_causal.audits.causal_graph import PREVIOUS_RUN_SCALARS, CausalGraphAudit
 from lightning_causal.callbacks.audit import CausalAuditCallback, audit_seconds_tag
 from lightning_causal.causal.engine.checks import check_int
@@ -149,33 +149,33 @@ def _due(owner: str, monitor: str, trainer: Trainer, strict: bool) -> bool:
         return False
     if drift == "none":
         what = "drift scalars" if "/drift/" in monitor else "comparison with a previous graph"
-        rank_zero_warn(f"{owner}(monitor={monitor!r}): the audit of epoch {trainer.current_epoch} logged no {what} "
-                       "(no earlier run of it to compare with, e.g. that run failed); this audit is skipped")
+        warn_at_users_line(f"{owner}(monitor={monitor!r}): the audit of epoch {trainer.current_epoch} logged no {what} "
+                           "(no earlier run of it to compare with, e.g. that run failed); this audit is skipped")
         return False
     if drift == "units":
-        rank_zero_warn(f"{owner}(monitor={monitor!r}): the audit of epoch {trainer.current_epoch} compared no graph with the "
-                       "previous audit's: the layers' units or the output's width changed between them (the model changed, "
-                       "e.g. a head grown to more classes); this audit is skipped, the next compares again")
+        warn_at_users_line(f"{owner}(monitor={monitor!r}): the audit of epoch {trainer.current_epoch} compared no graph with the "
+                           "previous audit's: the layers' units or the output's width changed between them (the model changed, "
+                           "e.g. a head grown to more classes); this audit is skipped, the next compares again")
         return False
     if drift in ("resized", "entries"):
         what = ("vector's length changed since the previous audit (the model changed between them, e.g. a head grown to more "
                 "classes), so its entries are not the same units" if drift == "resized" else "vector's entries are other "
                 "ones than at the previous audit, in the same number (meta['changed_entries']: a layer map's layers, one "
                 "left out and another back)")
-        rank_zero_warn(f"{owner}(monitor={monitor!r}): the audit of epoch {trainer.current_epoch} computed no such drift: the "
-                       f"{what}; this audit is skipped, the next compares again")
+        warn_at_users_line(f"{owner}(monitor={monitor!r}): the audit of epoch {trainer.current_epoch} computed no such drift: the "
+                           f"{what}; this audit is skipped, the next compares again")
         return False
     if drift == "constant":
         kind, how = ("Spearman", "constant") if monitor.endswith("/spearman") else ("top-k", "constant in magnitude")
-        rank_zero_warn(f"{owner}(monitor={monitor!r}): the audit of epoch {trainer.current_epoch} left out this {kind} "
-                       f"drift (the vector or the previous audit's was {how}: no ranking to compare); this audit is skipped")
+        warn_at_users_line(f"{owner}(monitor={monitor!r}): the audit of epoch {trainer.current_epoch} left out this {kind} "
+                           f"drift (the vector or the previous audit's was {how}: no ranking to compare); this audit is skipped")
         return False
     failed = sorted(t for t in scalars if t.endswith("/failed"))
     message = (f"{owner}(monitor={monitor!r}) found no such scalar after the audit of epoch {trainer.current_epoch}; "
                f"the audits logged: {sorted(scalars)[:40]}{_share_renamed(monitor, scalars)}")
     if strict and not failed:
         raise MisconfigurationException(message)
-    rank_zero_warn(f"{message}; this audit is skipped" + (f" (failed audits: {failed})" if failed else ""))
+    warn_at_users_line(f"{message}; this audit is skipped" + (f" (failed audits: {failed})" if failed else ""))
     return False
 
 
@@ -244,7 +244,7 @@ def _check_scheduled(owner: str, monitor: str, trainer: Trainer) -> None:
            for cb in owners):  # the schedule alone: a callback used for an earlier fit still holds its audited epochs
         return
     schedules = [f"epochs={cb.epochs}" if cb.epochs is not None else f"every_n_epochs={cb.every_n_epochs}" for cb in owners]
-    rank_zero_warn(
+    warn_at_users_line(
         f"{owner}(monitor={monitor!r}) will check nothing: the CausalAuditCallback whose audits log it ({', '.join(schedules)}) "
         f"audits no epoch before max_epochs={max_epochs}, and the audit at the end of fit is not monitored; "
         "audit more often or train longer")
@@ -276,7 +276,7 @@ def advise_lightning_monitors(audit_callback: CausalAuditCallback, trainer: Trai
         if isinstance(cb, _OnAudits) or not isinstance(cb, (EarlyStopping, ModelCheckpoint)) or not cb.monitor:
             continue
         if compares and cb.monitor.startswith(_FORMER_CAPTUM):
-            rank_zero_warn(f"{type(cb).__name__}(monitor={cb.monitor!r}) monitors a tag no audit logs: {_renamed(cb.monitor)}")
+            warn_at_users_line(f"{type(cb).__name__}(monitor={cb.monitor!r}) monitors a tag no audit logs: {_renamed(cb.monitor)}")
             continue
         if isinstance(cb, ModelCheckpoint) and (getattr(cb, "_every_n_train_steps", 0) or getattr(cb, "_train_time_interval", None)
                                                 or getattr(cb, "_every_n_epochs", 1) != 1):
@@ -286,13 +286,13 @@ def advise_lightning_monitors(audit_callback: CausalAuditCallback, trainer: Trai
         name, ours = type(cb).__name__, "EarlyStopping" if isinstance(cb, EarlyStopping) else "ModelCheckpoint"
         at_validation = _reads_at_validation_end(cb, trainer)
         if at_validation:
-            rank_zero_warn(
+            warn_at_users_line(
                 f"{name}(monitor={cb.monitor!r}) reads the scalar when validation ends ({at_validation}), but CausalAuditCallback "
                 "audits at the end of the training epoch, after that epoch's validation: it sees the previous audit's value (a "
                 f"checkpoint scored by another epoch's audit, silently) or none before the first audit. Use "
                 f"lightning_causal.Audit{ours} (the same arguments), which checks it once per audit, right after it")
         elif sparse:
-            rank_zero_warn(
+            warn_at_users_line(
                 f"{name}(monitor={cb.monitor!r}) reads the scalar at every epoch end, but CausalAuditCallback logs it only at "
                 f"its audited epochs ({schedule}): it is missing before the first audit, then the last audit's value is "
                 f"seen again. Use lightning_causal.Audit{ours} (the same arguments), which checks it once per audit")
@@ -335,7 +335,7 @@ def check_monitors_after_dry_run(audit_callback: CausalAuditCallback, trainer: T
                 or _graph_comparison(cb.monitor, audit_callback.audits)):  # none before a second run, as drift
             continue
         if any(cb.monitor.startswith(f"causal/{a.name}/") for a in audit_callback.audits):
-            rank_zero_warn(
+            warn_at_users_line(
                 f"{type(cb).__name__}(monitor={cb.monitor!r}) is not among the scalars of the audits' dry run before training; "
                 f"unless the whole probe gives it, the first audit will raise. The dry run logged: "
                 f"{sorted(audit_callback.dry_run_tags)[:40]}{_share_renamed(cb.monitor, audit_callback.dry_run_tags)}")
@@ -432,7 +432,7 @@ def _check_pruning_order(monitor: str, trainer: Trainer) -> None:
     late = [cb for cb in trainer.callbacks[first + 1:] if isinstance(cb, ModelPruning)
             and getattr(cb, "_prune_on_train_epoch_end", True)]
     if late:
-        rank_zero_warn(
+        warn_at_users_line(
             f"AuditModelCheckpoint(monitor={monitor!r}): ModelPruning comes after the CausalAuditCallback among the Trainer's "
             "callbacks, so it prunes after the audit of each epoch and the checkpoints hold pruned weights the audit did not "
             "see (the score would not be theirs); list ModelPruning before the CausalAuditCallback")

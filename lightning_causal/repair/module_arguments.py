@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from lightning.pytorch import LightningModule
-from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import nn
 
+from lightning_causal._user_warnings import warn_at_users_line
 from lightning_causal.causal.engine.checks import check_callable, check_float
 from lightning_causal.causal.engine.forward import OutputSpec, check_output_spec
 
@@ -41,7 +41,7 @@ def check_module_arguments(model: Any, task_loss: Any, lr: Any, unpack_batch: An
     if isinstance(model, LightningModule) and not wraps:
         own = [hook for hook in ("training_step", "configure_optimizers") if is_overridden(hook, model)]
         if own:
-            rank_zero_warn(
+            warn_at_users_line(
                 f"CausalRepairModule(model=...) got the LightningModule {type(model).__name__}, which it uses as a network "
                 f"only: its {' and '.join(f'`{h}`' for h in own)} are not called (the repair trains "
                 f"`task_loss(model(x), y)` with Adam at lr={lr}). To fine-tune it with its own task loss, optimizers "

@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
-from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 
+from lightning_causal._user_warnings import warn_at_users_line
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.kept_attributes import keep_attributes
 from lightning_causal.causal.engine.state import is_fake_quant
@@ -78,7 +78,7 @@ def warn_of_schedules(terms: Sequence[RepairTerm]) -> bool:
     epoch-0 weight."""
     scheduled = [t.name for t in terms if callable(t.weight)]
     if scheduled:
-        rank_zero_warn(
+        warn_at_users_line(
             f"CausalRepairModule runs without a Trainer (a Fabric or plain PyTorch loop), where its `current_epoch` "
             f"is 0 at every step: the weight schedule of term(s) {scheduled} stays at its epoch-0 weight "
             f"({', '.join(f'{t.weight_at(0):g}' for t in terms if callable(t.weight))}). Pass the loop's epoch, "

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
+from lightning_causal._user_warnings import warn_at_users_line
 from lightning_causal.repair.base import RepairTerm
 
 __all__ = ["RUN_RECORDS", "SetupRecord", "set_up_terms", "weights_print"]
@@ -233,7 +233,7 @@ def set_up_terms(
     """
     absent = [name for name in saved_names if name not in {t.name for t in terms}]
     if absent:  # e.g. a module loaded for inference (no `terms=`) and then fit
-        rank_zero_warn(
+        warn_at_users_line(
             f"CausalRepairModule: the checkpoint was saved by a fit with the repair terms {absent}, which this module does "
             f"not have (its terms: {[t.name for t in terms]}); they are not trained. Pass them, "
             "`terms=[...]`, to go on repairing")

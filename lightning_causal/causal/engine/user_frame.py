@@ -20,7 +20,8 @@ def outside_package() -> int:
     called it: an audit of a callback inside ``trainer.fit`` warns at the user's ``fit`` line), for a ``warnings.warn``
     in the function that calls this one (the package's functions call each other at various
     depths, so no fixed ``stacklevel`` reaches the user's line from all of them). The frames of ``contextlib`` that run
-    a context manager of the package (a warning at its exit) are passed over too: the ``with`` line comes next.
+    a context manager of the package (a warning at its exit) are passed over too: the ``with`` line comes next; so are
+    those of TorchDynamo's wrapper of a step the package runs eagerly (``torch.compiler.disable``).
 
     Examples:
         >>> import warnings
@@ -45,8 +46,18 @@ def outside_package() -> int:
 
 
 def _ours(path: str) -> bool:
-    """A frame of ``path`` is the package's, or ``contextlib``'s running one of the package's context managers."""
-    return path.startswith(_PACKAGE) or path == _CONTEXTLIB
+    """A frame of ``path`` is the package's, or ``contextlib``'s running one of the package's context managers, or
+    TorchDynamo's wrapper of a function ``torch.compiler.disable`` marks (the repair module's steps run eagerly so,
+    ``repair/objective.eager_step``: a warning of a step called in a plain loop named ``torch/_dynamo/eval_frame.py``)."""
+    return path.startswith(_PACKAGE) or path == _CONTEXTLIB or path == _dynamo_wrapper()
+
+
+def _dynamo_wrapper() -> str | None:
+    """The file of TorchDynamo's ``disable`` wrapper, where it is loaded (not imported here: none loaded, none of its
+    frames can be on the stack)."""
+    module = sys.modules.get("torch._dynamo.eval_frame")
+    path = getattr(module, "__file__", None)
+    return os.path.abspath(path) if path else None
 
 
 def _framework_dirs() -> tuple[str, ...]:
