@@ -71,8 +71,12 @@ class Trigger:
         Args:
             x: a batch ``[N, ...]`` (floating point).
         """
-        if not isinstance(x, Tensor) or x.dim() < 2 or not x.is_floating_point():
+        if not isinstance(x, Tensor) or x.dim() < 2:
             raise ValueError(f"Expected a floating-point batch of inputs [N, ...] but got {getattr(x, 'shape', type(x))}")
+        if not x.is_floating_point():  # the shape alone read as the fault
+            raise ValueError(f"Expected a floating-point batch of inputs [N, ...] but got dtype {x.dtype} (shape "
+                             f"{list(x.shape)}): a trigger is stamped as (1 - mask) * x + mask * pattern; give the "
+                             "inputs as floats (uint8 pixels: x.float(), with the pattern on the same scale)")
         sample = tuple(x.shape[1:])
         try:
             ok = torch.broadcast_shapes(self.mask.shape, self.pattern.shape, sample) == sample
