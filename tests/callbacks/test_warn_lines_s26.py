@@ -13,13 +13,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from lightning import pytorch as pl
 from lightning.pytorch.callbacks import EarlyStopping, ModelPruning, OnExceptionCheckpoint
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_causal import (
     AuditEarlyStopping,
     AuditModelCheckpoint,
+    CaptumBaseline,
     CausalAuditCallback,
+    CausalGraphAudit,
     CausalRepairModule,
     CounterfactualFairnessTerm,
 )
@@ -27,7 +31,8 @@ from lightning_causal.audits.base import Audit, AuditResult
 from lightning_causal.callbacks._resume import unclaimed_audit_state, warn_other_probe
 from lightning_causal.causal import AttributeFlip
 from lightning_causal.repair.term_setup import set_up_terms
-from tests.helpers.lightning import classifier, loaders, trainer
+from tests.helpers.lightning import SgdMlp, classifier, loaders, quick_trainer, trainer
+from tests.helpers.models import grown_linear
 
 VECTORS = [[4.0, 3.0, 2.0, 1.0, 0.0], [1.0, 1.0, 1.0, 1.0, 1.0], [0.0, 1.0, 2.0, 3.0, 4.0]]
 
@@ -46,9 +51,14 @@ class _Ranked(Audit):
             raise RuntimeError("scripted failure")
         return AuditResult(self.name, scalars={"top": float(vector.max())}, vectors={"imp": vector})
 
+    def _renamed(self, name: str) -> _Ranked:
+        self.name = name
+        return self
 
-def _fit(tmp_path: Path, *monitors, every: int = 2, max_epochs: int = 4, fail_first: bool = False) -> None:
-    cb = CausalAuditCallback([_Ranked(VECTORS, fail_first)], every_n_epochs=every, probe_size=8,
+
+def _fit(tmp_path: Path, *monitors, every: int = 2, max_epochs: int = 4, fail_first: bool = False,
+         script: list[list[float]] = VECTORS) -> None:
+    cb = CausalAuditCallback([_Ranked(script, fail_first)], every_n_epochs=every, probe_size=8,
                              report_dir=tmp_path / "r", on_error="warn" if fail_first else "raise")
     checkpoints = any(isinstance(m, AuditModelCheckpoint) for m in monitors)
     trainer(tmp_path, max_epochs=max_epochs, callbacks=[cb, *monitors],
@@ -61,6 +71,28 @@ def _constant_drift(tmp_path: Path) -> None:  # monitoring._due: a Spearman drif
 
 def _no_drift(tmp_path: Path) -> None:  # monitoring._due: the first audit failed, the second has nothing to compare
     _fit(tmp_path, AuditEarlyStopping("causal/ranked/drift/imp/spearman", patience=3), max_epochs=4, fail_first=True)
+
+
+def _resized(tmp_path: Path) -> None:  # monitoring._due: the vector's length changed between two audits
+    _fit(tmp_path, AuditEarlyStopping("causal/ranked/drift/imp/spearman", patience=3), max_epochs=4,
+         script=[VECTORS[0], VECTORS[0], [1.0, 2.0, 3.0]])  # the dry run, epoch 1, epoch 3
+
+
+def _graph_of_other_units(tmp_path: Path) -> None:  # monitoring._due: the graph's units changed (a grown head)
+    x, y = torch.randn(48, 4), torch.arange(48) % 3
+    train, val = DataLoader(TensorDataset(x, y), batch_size=16), DataLoader(TensorDataset(x[:12], y[:12]), batch_size=12)
+    audits = CausalAuditCallback([CausalGraphAudit(["net.1", "net.2"], top_k=3, stability_resamples=0, name="g")], probe_size=12)
+    monitor = AuditEarlyStopping("causal/g/edge_jaccard_previous", mode="max", patience=5)
+    quick_trainer(max_epochs=2, callbacks=[audits, monitor, _GrowHead()], num_sanity_val_steps=0).fit(SgdMlp(4), train, val)
+
+
+class _GrowHead(pl.Callback):
+    """At the start of epoch 1, the classifier ``net.2`` gets 6 outputs, the first 3 its old weights."""
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.current_epoch == 1:
+            pl_module.net[2] = grown_linear(pl_module.net[2], 6)
+            trainer.strategy.setup_optimizers(trainer)
 
 
 def _never_checked(tmp_path: Path) -> None:  # monitoring: a monitor whose audit runs at no epoch before max_epochs
@@ -105,6 +137,17 @@ def _resumed_after_the_last_audit_raised(tmp_path: Path) -> None:  # audit.Causa
     fit(tmp_path / "b", False, tmp_path / "exc.ckpt")
 
 
+def _former_captum_tag(tmp_path: Path) -> None:  # monitoring.advise_lightning_monitors: a 'captum/...' tag
+    cb = CausalAuditCallback([CaptumBaseline(methods=("Saliency",), patch_size=4)], probe_size=8, report_dir=tmp_path / "r")
+    cb.setup(trainer(tmp_path, callbacks=[cb, EarlyStopping("captum/Saliency/spearman")]), classifier(), "fit")
+
+
+def _unclaimed_state_restored(tmp_path: Path) -> None:  # audit.CausalAuditCallback.on_load_checkpoint
+    before = CausalAuditCallback([_Ranked(VECTORS), _Ranked(VECTORS)._renamed("other")], report_dir=tmp_path / "a")
+    cb = CausalAuditCallback([_Ranked(VECTORS)], report_dir=tmp_path / "b")
+    cb.on_load_checkpoint(trainer(tmp_path, callbacks=[cb]), classifier(), {"callbacks": {before.state_key: before.state_dict()}})
+
+
 def _validate(tmp_path: Path) -> None:  # audit.CausalAuditCallback.setup outside a fit
     cb = CausalAuditCallback([_Ranked(VECTORS)], probe_size=8, report_dir=tmp_path / "r")
     trainer(tmp_path, callbacks=[cb]).validate(classifier(), loaders()[1])
@@ -139,6 +182,8 @@ def _terms_not_had(tmp_path: Path) -> None:  # repair/term_setup.set_up_terms: a
 CASES: dict[str, tuple[str, Callable[[Path], None]]] = {
     "constant_drift": ("left out this Spearman drift", _constant_drift),
     "no_drift": ("logged no drift scalars", _no_drift),
+    "resized": ("computed no such drift: the vector's length changed", _resized),
+    "graph_units": ("compared no graph with the previous audit's", _graph_of_other_units),
     "never_checked": ("will check nothing", _never_checked),
     "lightnings_monitor": ("reads the scalar at every epoch end", _lightnings_monitor),
     "at_validation": ("reads the scalar when validation ends", _at_validation),
@@ -146,6 +191,8 @@ CASES: dict[str, tuple[str, Callable[[Path], None]]] = {
     "pruning_after": ("ModelPruning comes after the CausalAuditCallback", _pruning_after),
     "failed_audit": ("found no such scalar after the audit of epoch 1", _scalar_of_a_failed_audit),
     "resumed": ("did not audit epoch 1", _resumed_after_the_last_audit_raised),
+    "former_captum_tag": ("monitors a tag no audit logs", _former_captum_tag),
+    "unclaimed_state": ("is restored for the audits ['ranked']", _unclaimed_state_restored),
     "validate": ("runs its audits during `trainer.fit` only", _validate),
     "other_probe": ("resumes with another probe", _other_probe),
     "several_states": ("holds several audit callbacks' states", _several_states),
