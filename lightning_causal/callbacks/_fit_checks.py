@@ -9,10 +9,10 @@ import warnings
 from collections.abc import Sequence
 
 from lightning.pytorch import Callback, Trainer
-from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 
+from lightning_causal._user_warnings import warn_at_users_line
 from lightning_causal.audits.base import Audit
 
 __all__ = [
@@ -78,7 +78,7 @@ def warn_averaging_before(callback: Callback, trainer: Trainer) -> None:
     mine = next((i for i, cb in enumerate(callbacks) if cb is callback), len(callbacks))
     before = [type(cb).__name__ for cb in callbacks[:mine] if isinstance(cb, kinds)]
     if before:
-        rank_zero_warn(
+        warn_at_users_line(
             f"CausalAuditCallback comes after {before[0]} in `callbacks=`: when training ends, the averaging "
             "swaps its averaged weights in before the fit-end audit (of a last epoch off the schedule), which then "
             "explains the averaged weights while every other audit explains the trained ones. List "
@@ -104,7 +104,7 @@ def warn_endless_epochs(trainer: Trainer) -> None:
     any number of steps gets at most one audit, at its end. A warning says so and how to get epochs."""
     if trainer.num_training_batches != float("inf"):
         return
-    rank_zero_warn("CausalAuditCallback audits at the end of training epochs, but the training dataloader has no length: if "
-                   "it never runs out (a stream trained with `max_steps`), its first epoch ends only when training stops, "
-                   "and the callback audits at most once, at the end of fit. For audits during training, give the Trainer "
-                   "`limit_train_batches=<int>` (epochs of that many batches, audited on the schedule) or the dataset a `__len__`")
+    warn_at_users_line("CausalAuditCallback audits at the end of training epochs, but the training dataloader has no length: if "
+                       "it never runs out (a stream trained with `max_steps`), its first epoch ends only when training stops, "
+                       "and the callback audits at most once, at the end of fit. For audits during training, give the Trainer "
+                       "`limit_train_batches=<int>` (epochs of that many batches, audited on the schedule) or the dataset a `__len__`")

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 from lightning.pytorch import Trainer
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
+from lightning_causal._user_warnings import warn_at_users_line
 from lightning_causal.audits.base import Audit
 from lightning_causal.reporting.json_report import (
     is_url,
@@ -123,7 +123,7 @@ def check_report_dir(report_dir: str, on_error: str, trainer: Trainer) -> str | 
     message = f"Expected argument `report_dir` to be a writable directory but writing to {report_dir!r} failed: {error}"
     if on_error == "raise":
         raise MisconfigurationException(message)
-    rank_zero_warn(f"{message}; JSON reports will be skipped (on_error='warn')")
+    warn_at_users_line(f"{message}; JSON reports will be skipped (on_error='warn')")
     return None
 
 
@@ -140,6 +140,6 @@ def warn_earlier_reports(report_dir: str | None, tag: str, trainer: Trainer) -> 
     earlier = sorted({int(m.group(1)) for name in names
                       if (m := pattern.fullmatch(name)) and int(m.group(1)) >= start})
     if earlier:
-        rank_zero_warn(f"CausalAuditCallback: `report_dir` {report_dir!r} already holds reports of epochs {earlier} "
-                       f"(of an earlier run), at or after the epoch this fit starts at ({start}): this fit replaces those "
-                       "of the epochs it audits and leaves the others; pass another `report_dir` to keep runs apart")
+        warn_at_users_line(f"CausalAuditCallback: `report_dir` {report_dir!r} already holds reports of epochs {earlier} "
+                           f"(of an earlier run), at or after the epoch this fit starts at ({start}): this fit replaces those "
+                           "of the epochs it audits and leaves the others; pass another `report_dir` to keep runs apart")

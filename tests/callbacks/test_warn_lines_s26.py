@@ -14,9 +14,14 @@ from pathlib import Path
 import pytest
 import torch
 from lightning import pytorch as pl
-from lightning.pytorch.callbacks import EarlyStopping, ModelPruning, OnExceptionCheckpoint
+from lightning.pytorch.callbacks import (
+    EarlyStopping,
+    ModelPruning,
+    OnExceptionCheckpoint,
+    StochasticWeightAveraging,
+)
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
 from lightning_causal import (
     AuditEarlyStopping,
@@ -148,6 +153,34 @@ def _unclaimed_state_restored(tmp_path: Path) -> None:  # audit.CausalAuditCallb
     cb.on_load_checkpoint(trainer(tmp_path, callbacks=[cb]), classifier(), {"callbacks": {before.state_key: before.state_dict()}})
 
 
+def _earlier_reports(tmp_path: Path) -> None:  # _report_dir.warn_earlier_reports: a reused report_dir
+    for _ in range(2):
+        _fit(tmp_path, every=1, max_epochs=1)
+
+
+def _report_dir_not_writable(tmp_path: Path) -> None:  # _report_dir: report_dir a file, on_error="warn"
+    (tmp_path / "file").write_text("")
+    cb = CausalAuditCallback([_Ranked(VECTORS)], probe_size=8, report_dir=tmp_path / "file", on_error="warn")
+    trainer(tmp_path, max_epochs=1, callbacks=[cb]).fit(classifier(), *loaders())
+
+
+class _Stream(IterableDataset):
+    def __iter__(self):  # noqa: ANN204
+        x, y = loaders()[0].dataset.tensors
+        return iter(zip(x, y))
+
+
+def _endless_epochs(tmp_path: Path) -> None:  # _fit_checks.warn_endless_epochs: a training stream without a length
+    cb = CausalAuditCallback([_Ranked(VECTORS)], probe_size=8, report_dir=tmp_path / "r")
+    trainer(tmp_path, max_steps=2, callbacks=[cb]).fit(classifier(), DataLoader(_Stream(), batch_size=8), loaders()[1])
+
+
+def _after_averaging(tmp_path: Path) -> None:  # _fit_checks: the callback listed after StochasticWeightAveraging
+    cb = CausalAuditCallback([_Ranked(VECTORS)], probe_size=8, report_dir=tmp_path / "r")
+    swa = StochasticWeightAveraging(swa_lrs=0.01)
+    trainer(tmp_path, max_epochs=1, callbacks=[swa, cb]).fit(classifier(), *loaders())
+
+
 def _validate(tmp_path: Path) -> None:  # audit.CausalAuditCallback.setup outside a fit
     cb = CausalAuditCallback([_Ranked(VECTORS)], probe_size=8, report_dir=tmp_path / "r")
     trainer(tmp_path, callbacks=[cb]).validate(classifier(), loaders()[1])
@@ -193,6 +226,10 @@ CASES: dict[str, tuple[str, Callable[[Path], None]]] = {
     "resumed": ("did not audit epoch 1", _resumed_after_the_last_audit_raised),
     "former_captum_tag": ("monitors a tag no audit logs", _former_captum_tag),
     "unclaimed_state": ("is restored for the audits ['ranked']", _unclaimed_state_restored),
+    "earlier_reports": ("already holds reports of epochs [0]", _earlier_reports),
+    "report_dir": ("JSON reports will be skipped", _report_dir_not_writable),
+    "endless": ("the training dataloader has no length", _endless_epochs),
+    "averaging": ("CausalAuditCallback comes after StochasticWeightAveraging", _after_averaging),
     "validate": ("runs its audits during `trainer.fit` only", _validate),
     "other_probe": ("resumes with another probe", _other_probe),
     "several_states": ("holds several audit callbacks' states", _several_states),
