@@ -31,8 +31,10 @@ from lightning_causal.causal.engine.chosen_input import (
     input_position,
 )
 from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec, select_output
+from lightning_causal.causal.engine.kept_attributes import keep_attributes
 from lightning_causal.causal.engine.output_selection import check_not_a_row
 from lightning_causal.repair.base import RepairTerm
+from lightning_causal.repair.carried_state import task_pass_state
 from lightning_causal.repair.checkpoints import (
     load_arguments,
     model_state_dict,
@@ -141,7 +143,9 @@ class CausalRepairModule(EvaluationSteps):
             the speed-up is in ``benchmarks/RESULTS.md``). Models with BatchNorm layers that use the
             batch's statistics (training mode) and quantization-aware models (``prepare_qat``: the fake-quant
             observers take their ranges from the pass's rows) are run unfused whatever this says (the joint pass
-            would mix the batch statistics and change the task loss); set ``False`` for other models
+            would mix the batch statistics and change the task loss), as are models that carry a state across
+            batches (``self.h = h.detach()``; the joint pass would leave the joint batch's state): the state the task's
+            pass changes is read at each fit's first step, which runs unfused; set ``False`` for other models
             whose output on a row depends on the other rows in train mode.
             Used by the default :meth:`task_step` only (not with ``wrap`` or an overridden ``task_step``);
             a term with another ``output=`` than the module's runs its own pass (the joint pass gives the
@@ -209,6 +213,7 @@ class CausalRepairModule(EvaluationSteps):
         self._checkpoint_terms: list[str] = []  # the names of the terms of the fit that saved the checkpoint
         self._setup_records: dict[str, SetupRecord] = {}  # term name -> its set-up's state and inputs, until a fit ends
         self._fuse = bool(fuse_forward)
+        self._carried: tuple[tuple[str, tuple[int, ...]], ...] | None = None  # repair.carried_state.task_pass_state
         if self._saves_hyperparameters and built_by_cli():  # a config: the model and the terms as plain data too
             self.save_hyperparameters()
         elif self._saves_hyperparameters:  # the plain options; the objects (model, terms, callables) are not
@@ -481,7 +486,10 @@ class CausalRepairModule(EvaluationSteps):
         x, y, args = self.unpack(batch)
         active = [(t, w) for t in self.terms if (w := t.weight_at(epoch)) != 0.0]
         default_task = type(self).task_step is CausalRepairModule.task_step
-        fuse = self._fuse and default_task and args is None and self.explain is None and not self._batch_statistics_in_use()
+        state = self.__dict__.get("_carried")  # the state the task's pass sets, read at a fit's first step (None: not yet)
+        watch = keep_attributes(self.model, reassigned_buffers=True) if state is None else None
+        fuse = (self._fuse and default_task and args is None and self.explain is None and state == ()
+                and not self._batch_statistics_in_use())
         fused = [t for t, _ in active if fusable(t, self.output)] if fuse else []
         model, term_x, term_args = self.explained_batch(x, args)  # checked before the task loss calls the model
         if fused and y is not None:
@@ -491,7 +499,9 @@ class CausalRepairModule(EvaluationSteps):
             task, values = checked_task_loss(self.task_step(batch, batch_idx), type(self).__name__), {}
             if task is None:
                 return None
-        return add_terms(model, task, active, values, (term_x, y, term_args), epoch)
+            if watch is not None:  # a state carried across batches (`self.h = h.detach()`): unfused from now on, as
+                self._carried = state = task_pass_state(watch, self.model)  # the joint pass would leave the joint batch's
+        return add_terms(model, task, active, values, (term_x, y, term_args), epoch, state)
 
     def _weight_epoch(self, epoch: int | None) -> int:
         """The epoch whose term weights apply: ``epoch``, else ``current_epoch``; without a trainer (a
@@ -527,6 +537,7 @@ class CausalRepairModule(EvaluationSteps):
 
     @override
     def on_train_start(self) -> None:
+        self._carried = None  # read again at the fit's first step: the model's state (repair.carried_state)
         self._state_task()  # the module fitted now states it, where another around the same network stated its own since
         if self._setup_done:
             return

@@ -19,10 +19,12 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 
 from lightning_causal._user_warnings import warn_at_users_line
+from lightning_causal.batches import num_rows
 from lightning_causal.causal.engine.forward import OutputSpec
 from lightning_causal.causal.engine.kept_attributes import keep_attributes
 from lightning_causal.causal.engine.state import is_fake_quant
 from lightning_causal.repair.base import RepairTerm
+from lightning_causal.repair.carried_state import term_pass_noted
 
 __all__ = [
     "add_terms",
@@ -213,6 +215,7 @@ def add_terms(
     values: Mapping[str, Tensor],
     batch: tuple[Tensor, Tensor | None, Any],
     epoch: int,
+    state: Sequence[tuple[str, tuple[int, ...]]] = (),
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """``task + Σ w · term`` over the ``active`` ``(term, weight)`` pairs and its detached logs
     (``repair/task_loss``, ``repair/<name>``, a term's ``last_parts`` of this step, ``repair/total``): tensors as
@@ -221,7 +224,9 @@ def add_terms(
     A term's value is taken from ``values`` (the fused pass) or computed on ``batch``
     (``(x, y, additional_forward_args)``); the tensors the model keeps as plain attributes and its reassigned buffers
     (a recurrent state carried across batches, ``self.h = h.detach()``) are put back after each term's passes, so that
-    the next step starts from the state the task's step left (:mod:`~lightning_causal.causal.engine.kept_attributes`).
+    the next step starts from the state the task's step left (:mod:`~lightning_causal.causal.engine.kept_attributes`);
+    ``state``, that state (:func:`~lightning_causal.repair.carried_state.task_pass_state`), names it in a note to an
+    error the model raises in a term's pass of another row count (:func:`~lightning_causal.repair.carried_state.term_pass_noted`).
 
     Raises:
         FloatingPointError: the total is not finite; the message names the task loss or the terms
@@ -236,7 +241,8 @@ def add_terms(
         else:
             kept = keep_attributes(model, reassigned_buffers=True)  # a state carried across batches: the task's
             try:
-                value = _term_value(term, model, x, y, args)
+                with term_pass_noted(model, term, state, num_rows(x)):
+                    value = _term_value(term, model, x, y, args)
             finally:
                 kept.restore()  # the term's passes (triggered, augmented rows) leave it as the task's step set it
         total = torch.add(total, value, alpha=w)  # total + w·value in one autograd node

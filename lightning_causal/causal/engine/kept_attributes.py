@@ -52,7 +52,7 @@ class KeptAttributes:
 
     entries: list[tuple[nn.Module, dict[str, Any], dict[str, list[Any]]]] = field(default_factory=list)
     copies: list[tuple[Tensor, int, int, Tensor]] = field(default_factory=list)
-    buffers: list[tuple[nn.Module, str, Tensor | None]] = field(default_factory=list)
+    buffers: list[tuple[nn.Module, str, Tensor | None, int]] = field(default_factory=list)
 
     def restore(self) -> None:
         """Put back every tensor attribute that was reassigned, set or added, and undo in-place updates.
@@ -62,7 +62,7 @@ class KeptAttributes:
         place (``self.h.copy_(h)``) or given other data (``self.h.data = h``) gets its values back; a buffer noted with ``reassigned_buffers`` and
         reassigned since (``self.h = h.detach()`` on a registered buffer) is set back to the very tensor.
         """
-        for m, name, b in self.buffers:
+        for m, name, b, _ in self.buffers:
             if m._buffers.get(name) is not b:
                 m._buffers[name] = b
         for m, before, items in self.entries:
@@ -86,6 +86,51 @@ class KeptAttributes:
                     t.data = copy
                 elif t._version != version:
                     t.copy_(copy)
+
+
+    def changed(self, model: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
+        """The state the passes since :func:`keep_attributes` changed, as ``(name, shape)`` (the first tensor's shape
+        now, ``()`` where none is left): a tensor attribute (or a tuple or list of them) set, reassigned or removed,
+        unless what it holds now is computed in the autograd graph (``torch.nn.utils.weight_norm``'s ``weight``, which
+        every pass computes again; a carried state is detached); a list given other items; a kept tensor updated in
+        place or given other data; with ``reassigned_buffers``, a buffer reassigned or updated in place, normalisation
+        and fake-quant modules' aside (their batch statistics and observers are told apart by the module's type).
+        Nothing is put back; :meth:`restore` still can.
+
+        Args:
+            model: the model :func:`keep_attributes` was given (its module names are read for the names).
+        """
+        from lightning_causal.causal.engine.state import is_fake_quant  # state imports this module
+
+        names = {id(m): prefix for prefix, m in model.named_modules()}
+        kept = {id(t): (version, address, t.shape) for t, version, address, _ in self.copies}
+        found: list[tuple[str, tuple[int, ...]]] = []
+
+        def note(m: nn.Module, name: str, value: Any) -> None:
+            at = names.get(id(m), "")
+            tensors = _tensors(value) if isinstance(value, _HOLDERS) else []
+            found.append((f"{at}.{name}" if at else name, tuple(tensors[0].shape) if tensors else ()))
+
+        for m, before, items in self.entries:
+            now = vars(m)
+            for name in [*now, *(k for k in before if k not in now)]:
+                old, new = before.get(name, _ABSENT), now.get(name, _ABSENT)
+                new_tensors = _tensors(new) if isinstance(new, _HOLDERS) else []
+                if new is not old:
+                    computed = bool(new_tensors) and all(t.grad_fn is not None for t in new_tensors)
+                    if not computed and (new_tensors or (isinstance(old, _HOLDERS) and _tensors(old))):
+                        note(m, name, new)
+                elif name in items and (len(new) != len(items[name]) or any(a is not b for a, b in zip(new, items[name]))):
+                    note(m, name, new)
+                elif any(id(t) in kept and (t._version, _address(t), t.shape) != kept[id(t)] for t in new_tensors):
+                    note(m, name, new)
+        for m, name, b, version in self.buffers:
+            if isinstance(m, nn.modules.batchnorm._NormBase) or is_fake_quant(m):
+                continue
+            now_b = m._buffers.get(name)
+            if now_b is not b or (b is not None and not b.is_inference() and b._version != version):
+                note(m, name, now_b)
+        return found
 
 
 def keep_attributes(model: nn.Module, reassigned_buffers: bool = False) -> KeptAttributes:
@@ -117,5 +162,5 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False) -> KeptA
         kept.entries.append((m, before, {name: list(v) for name, v in held if isinstance(v, list)}))
         kept.copies += [(t, t._version, _address(t), t.detach().clone()) for _, v in held for t in _tensors(v) if _copyable(t)]
         if reassigned_buffers:
-            kept.buffers += [(m, name, b) for name, b in m._buffers.items()]
+            kept.buffers += [(m, name, b, -1 if b is None or b.is_inference() else b._version) for name, b in m._buffers.items()]
     return kept

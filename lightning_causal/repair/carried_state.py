@@ -1,0 +1,95 @@
+"""A model that carries a state across batches in :class:`~lightning_causal.repair.module.CausalRepairModule`: the state
+its task pass sets (:func:`task_pass_state`, read once, at the first step of a fit: such a model runs unfused) and the
+note added to an error its forward raises in a term's pass of another row count than that state's batch
+(:func:`term_pass_noted`)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from torch import Tensor, nn
+
+from lightning_causal.causal.engine.kept_attributes import KeptAttributes
+from lightning_causal.repair.base import RepairTerm
+
+__all__ = ["task_pass_state", "term_pass_noted"]
+
+#: The way out a note names, as docs/your_model.md ('A state carried across batches') says it.
+STATE_FIX = ("read the carried state only where the rows are those it was carried for, and start other rows from a "
+             "fresh state (`h0 = self.h if self.h is not None and self.h.shape[0] == x.shape[0] else None`): the term's "
+             "rows then start from a fresh state; a term's pass of the batch's row count reads the state as well. See "
+             "docs/your_model.md, 'A state carried across batches'")
+
+
+def task_pass_state(kept: KeptAttributes, model: nn.Module) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """The state ``model``'s task pass changed since ``kept`` was taken (:meth:`KeptAttributes.changed`): non-empty for a
+    model that carries a state across batches (``self.h = h.detach()``), which then runs unfused, since a joint pass
+    of the task's rows and the terms' would leave the joint batch's state (``[2N, H]`` instead of ``[N, H]``).
+
+    Args:
+        kept: :func:`~lightning_causal.causal.engine.kept_attributes.keep_attributes` of ``model`` with
+            ``reassigned_buffers=True``, taken before the task's pass.
+        model: the model.
+
+    Examples:
+        >>> import torch
+        >>> from lightning_causal.causal.engine.kept_attributes import keep_attributes
+        >>> m = nn.GRUCell(3, 4)
+        >>> kept = keep_attributes(m, reassigned_buffers=True)
+        >>> m.h = m(torch.zeros(8, 3)).detach()
+        >>> task_pass_state(kept, m)
+        (('h', (8, 4)),)
+    """
+    return tuple(kept.changed(model))
+
+
+def _rows(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int | None:
+    """The row count of a call's first tensor input (positional, else keyword), ``None`` without one."""
+    first = next((a for a in [*args, *kwargs.values()] if isinstance(a, Tensor)), None)
+    return int(first.shape[0]) if first is not None and first.dim() > 0 else None
+
+
+@contextlib.contextmanager
+def term_pass_noted(model: nn.Module, term: RepairTerm, state: Sequence[tuple[str, tuple[int, ...]]], n: int) -> Iterator[None]:
+    """Run a term's passes; an error raised inside ``model``'s forward on a pass of another row count than ``n``, while
+    ``model`` carries a state sized by the batch (a dimension ``n``), gets a note naming that state, ``term``, the
+    pass's rows and the way out (``STATE_FIX``); the error itself is raised as it was.
+
+    Args:
+        model: the model the term runs.
+        term: the term.
+        state: the state the task's pass changed (:func:`task_pass_state`); empty: nothing is watched.
+        n: the batch's row count.
+    """
+    sized = [(name, shape) for name, shape in state if n in shape]
+    if not sized:
+        yield
+        return
+    calls: list[int | None] = []
+    depth = [0]
+
+    def entered(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        calls.append(_rows(args, kwargs))
+        depth[0] += 1
+
+    def left(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+        depth[0] -= 1
+
+    handles = [model.register_forward_pre_hook(entered, with_kwargs=True),
+               model.register_forward_hook(left, with_kwargs=True)]
+    try:
+        yield
+    except Exception as err:
+        if depth[0] > 0 and calls and calls[-1] not in (None, n):
+            names = ", ".join(f"{name} {list(shape)}" for name, shape in sized[:3])
+            err.add_note(
+                f"CausalRepairModule: the model carries a state across batches ({names}, set by the task's pass on the "
+                f"batch of {n} rows) and the pass of term {term.name!r} ({type(term).__name__}) ran it on {calls[-1]} rows "
+                "of its own, which that state does not fit. The terms' passes start from the state the task's pass "
+                f"left, and it is put back after them (such a model runs unfused); {STATE_FIX}")
+        raise
+    finally:
+        for handle in handles:
+            handle.remove()

@@ -1,0 +1,83 @@
+"""CausalRepairModule with a model that carries its state across batches (``self.h = h.detach()``): the fused pass
+(task rows and a term's counterfactual rows in one batch) left the joint batch's state ``[16, 5]`` instead of the
+task's ``[8, 5]``, so ``fuse_forward=True`` trained differently from ``False``; such a model now runs unfused (decided
+at the fit's first step), an error of its forward on a term's rows gets a note naming the state, and a model that
+carries nothing still fuses."""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_causal import CausalRepairModule
+from lightning_causal.causal import AttributeFlip
+from lightning_causal.repair import CounterfactualFairnessTerm
+
+N, F, H = 8, 4, 5
+
+
+class Streams(nn.Module):
+    """N streams, one step per batch: ``GRUCell`` state ``h [N, H]`` carried across batches; with ``guard`` read only
+    where the batch's size matches (else a fresh state)."""
+
+    def __init__(self, guard: bool) -> None:
+        super().__init__()
+        self.cell, self.head, self.h, self.guard = nn.GRUCell(F, H), nn.Linear(H, 2), None, guard
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fits = self.h is not None and (not self.guard or self.h.shape[0] == x.shape[0])
+        h = self.cell(x, self.h if self.training and fits else None)
+        self.h = h.detach()
+        return self.head(h)
+
+
+def _data() -> DataLoader:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(40, F, generator=g)
+    x[:, 0] = (x[:, 0] > 0).float()
+    return DataLoader(TensorDataset(x, torch.randint(0, 2, (40,), generator=g)), batch_size=N)
+
+
+def _fit(model: nn.Module, fuse: bool) -> CausalRepairModule:
+    pl.seed_everything(0)
+    repair = CausalRepairModule(model, [CounterfactualFairnessTerm(AttributeFlip(0), weight=1.0)], fuse_forward=fuse)
+    pl.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False).fit(repair, _data())
+    return repair
+
+
+def test_fused_and_unfused_fits_of_a_stateful_model_give_the_same_weights_and_state() -> None:
+    torch.manual_seed(0)
+    fused_model = Streams(guard=True)
+    unfused_model = Streams(guard=True)
+    unfused_model.load_state_dict(fused_model.state_dict())
+    _fit(fused_model, True)
+    _fit(unfused_model, False)
+    assert fused_model.h.shape == (N, H)  # the task's streams, not the joint batch's [16, 5]
+    assert torch.equal(fused_model.h, unfused_model.h)
+    for (name, a), b in zip(fused_model.state_dict().items(), unfused_model.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+def test_a_model_that_cannot_run_the_terms_rows_with_its_state_gets_a_note_naming_it(fuse: bool) -> None:
+    with pytest.raises(RuntimeError, match="Input batch size 16 doesn't match hidden0 batch size 8") as info:
+        _fit(Streams(guard=False), fuse)
+    note = " ".join(getattr(info.value, "__notes__", []))
+    assert "carries a state across batches (h [8, 5]" in note
+    assert "term 'counterfactual_fairness' (CounterfactualFairnessTerm) ran it on 16 rows" in note
+    assert "self.h.shape[0] == x.shape[0]" in note and "'A state carried across batches'" in note
+
+
+def test_a_model_that_carries_nothing_still_runs_fused() -> None:
+    model = nn.Sequential(nn.Linear(F, H), nn.ReLU(), nn.Linear(H, 2))
+    rows: list[int] = []
+    model.register_forward_pre_hook(lambda m, args: rows.append(args[0].shape[0]))
+    repair = _fit(model, True)
+    assert repair._carried == ()
+    # the first step runs the task's rows alone (the state it sets is read there), then its term's 8 and 8 rows;
+    # every later step one joint pass of the 8 task rows and their 8 counterfactuals
+    assert rows == [8, 16] + [16] * 9
