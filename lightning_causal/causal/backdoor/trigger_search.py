@@ -16,6 +16,7 @@ from torch.nn import functional as F
 from lightning_causal.causal.engine.batching import check_max_batch_size
 from lightning_causal.causal.engine.checks import check_float, check_int, check_type
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
+from lightning_causal.causal.engine.gradient_cuts import float_reading
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["mask_shape"]
@@ -98,8 +99,10 @@ def _check_reverse_args(x: Tensor, num_classes: int, steps: int, lr: float, init
         raise ValueError(f"Expected argument `x` to be a non-empty floating-point batch [N, D, ...] (samples, then features) but got {got}")
     if not x.is_floating_point():  # the shape alone read as the fault
         raise ValueError(f"Expected argument `x` to be a floating-point batch but got dtype {x.dtype} (shape {list(x.shape)}): a "
-                         "trigger's mask and pattern are optimised over continuous inputs; for integer inputs (token ids, "
-                         "category codes) audit a known trigger instead (BackdoorAudit(trigger=...))")
+                         "trigger's mask and pattern are optimised over continuous inputs, and any trigger, a known one "
+                         "(BackdoorAudit(trigger=...)) too, is stamped as (1 - mask) * x + mask * pattern; give the inputs "
+                         f"as floats to a model that reads them so ({float_reading(x.dtype)}); token ids and category "
+                         "codes take no such stamp")
     bad = (~torch.isfinite(x.detach())).flatten(1).any(1)
     if bool(bad.any()):  # else the pattern's range, drawn from x, is refused as a non-finite `pattern` the caller never gave
         rows = bad.nonzero().flatten().tolist()
