@@ -1,5 +1,5 @@
 """A model that carries a state across batches in :class:`~lightning_causal.repair.module.CausalRepairModule`: the state
-its task pass sets (:func:`task_pass_state`, read once, at the first step of a fit: such a model runs unfused) and the
+its task pass sets, sized by the batch (:func:`task_pass_state`, read once, at the first step of a fit: such a model runs unfused) and the
 note added to an error its forward raises in a term's pass of another row count than that state's batch
 (:func:`term_pass_noted`)."""
 
@@ -23,26 +23,32 @@ STATE_FIX = ("read the carried state only where the rows are those it was carrie
              "docs/your_model.md, 'A state carried across batches'")
 
 
-def task_pass_state(kept: KeptAttributes, model: nn.Module) -> tuple[tuple[str, tuple[int, ...]], ...]:
-    """The state ``model``'s task pass changed since ``kept`` was taken (:meth:`KeptAttributes.changed`): non-empty for a
-    model that carries a state across batches (``self.h = h.detach()``), which then runs unfused, since a joint pass
-    of the task's rows and the terms' would leave the joint batch's state (``[2N, H]`` instead of ``[N, H]``).
+def task_pass_state(kept: KeptAttributes, model: nn.Module, n: int) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """The state sized by the batch that ``model``'s task pass on ``n`` rows changed since ``kept`` was taken
+    (:meth:`KeptAttributes.changed`, those with a dimension ``n``): non-empty for a model that carries a state across
+    batches (``self.h = h.detach()``, ``[N, H]``; an ``nn.GRU``'s ``[layers, N, H]``), which then runs unfused, since a
+    joint pass of the task's rows and the terms' would leave the joint batch's state (``[2N, H]`` instead of ``[N, H]``).
+    A state of another size (a step counter, ``spectral_norm``'s ``u`` and ``v``, a running mean of the features)
+    has the same size after a joint pass: the model keeps fusing, and a counter counts a step once, not once per pass.
 
     Args:
         kept: :func:`~lightning_causal.causal.engine.kept_attributes.keep_attributes` of ``model`` with
             ``reassigned_buffers=True``, taken before the task's pass.
         model: the model.
+        n: the row count of the task pass's batch.
 
     Examples:
         >>> import torch
         >>> from lightning_causal.causal.engine.kept_attributes import keep_attributes
         >>> m = nn.GRUCell(3, 4)
+        >>> m.register_buffer("steps", torch.zeros(()))
         >>> kept = keep_attributes(m, reassigned_buffers=True)
         >>> m.h = m(torch.zeros(8, 3)).detach()
-        >>> task_pass_state(kept, m)
+        >>> m.steps += 1
+        >>> task_pass_state(kept, m, 8)
         (('h', (8, 4)),)
     """
-    return tuple(kept.changed(model))
+    return tuple((name, shape) for name, shape in kept.changed(model) if n in shape)
 
 
 def _rows(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int | None:

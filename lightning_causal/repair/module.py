@@ -144,8 +144,8 @@ class CausalRepairModule(EvaluationSteps):
             batch's statistics (training mode) and quantization-aware models (``prepare_qat``: the fake-quant
             observers take their ranges from the pass's rows) are run unfused whatever this says (the joint pass
             would mix the batch statistics and change the task loss), as are models that carry a state across
-            batches (``self.h = h.detach()``; the joint pass would leave the joint batch's state): the state the task's
-            pass changes is read at each fit's first step, which runs unfused; set ``False`` for other models
+            batches (``self.h = h.detach()``; the joint pass would leave the joint batch's state): the state sized by the
+            batch that the task's pass changes is read at each fit's first step, which runs unfused; set ``False`` for other models
             whose output on a row depends on the other rows in train mode.
             Used by the default :meth:`task_step` only (not with ``wrap`` or an overridden ``task_step``);
             a term with another ``output=`` than the module's runs its own pass (the joint pass gives the
@@ -500,7 +500,7 @@ class CausalRepairModule(EvaluationSteps):
             if task is None:
                 return None
             if watch is not None:  # a state carried across batches (`self.h = h.detach()`): unfused from now on, as
-                self._carried = state = task_pass_state(watch, self.model)  # the joint pass would leave the joint batch's
+                self._carried = state = task_pass_state(watch, self.model, num_rows(x))  # the joint pass would leave the joint batch's
         return add_terms(model, task, active, values, (term_x, y, term_args), epoch, state)
 
     def _weight_epoch(self, epoch: int | None) -> int:

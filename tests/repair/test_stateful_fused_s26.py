@@ -81,3 +81,30 @@ def test_a_model_that_carries_nothing_still_runs_fused() -> None:
     # the first step runs the task's rows alone (the state it sets is read there), then its term's 8 and 8 rows;
     # every later step one joint pass of the 8 task rows and their 8 counterfactuals
     assert rows == [8, 16] + [16] * 9
+
+
+class _Counted(nn.Module):
+    """Spectral-normed layers (their ``u`` and ``v`` buffers updated in place at every training pass) and a step
+    counter buffer: state that is not sized by the batch, the same after a joint pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        spectral = nn.utils.parametrizations.spectral_norm
+        self.net = nn.Sequential(spectral(nn.Linear(F, H)), nn.ReLU(), spectral(nn.Linear(H, 2)))
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.steps += 1
+        return self.net(x)
+
+
+def test_a_model_whose_state_is_not_sized_by_the_batch_still_runs_fused() -> None:
+    torch.manual_seed(0)
+    model = _Counted()
+    rows: list[int] = []
+    model.register_forward_pre_hook(lambda m, args: rows.append(args[0].shape[0]))
+    repair = _fit(model, True)
+    assert repair._carried == ()  # before: the 4 u/v buffers and steps, so every step ran unfused
+    assert rows == [8, 16] + [16] * 9
+    assert int(model.steps) == 11  # the first step's two passes, then one per step (before: 20, two per step)
