@@ -39,3 +39,13 @@ def test_a_float_batch_of_the_wrong_rank_is_still_named_by_its_shape():
     with pytest.raises(ValueError, match=r"floating-point batch of inputs \[N, \.\.\.\] but got torch\.Size\(\[4\]\)"):
         _TRIGGER.check(torch.zeros(4))
     _TRIGGER.check(torch.zeros(2, 4))  # accepted
+
+
+def test_the_way_out_names_the_float_reading_of_the_dtype():
+    """The refusal named 'uint8 pixels: x.float()' whatever the dtype (int16 samples read as pixels, unscaled);
+    it names the dtype's own reading (review_s26k)."""
+    x = torch.zeros(3, 4, dtype=torch.int16)
+    with pytest.raises(ValueError, match=r"as floats \(x\.float\(\) / 32768 of int16 samples\), with the pattern"):
+        _TRIGGER.check(x)
+    with pytest.raises(ValueError, match=r"as floats \(x\.float\(\) / 255 of uint8 pixels\), with the pattern"):
+        _TRIGGER.check(x.to(torch.uint8))

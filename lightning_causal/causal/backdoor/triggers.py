@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.batching import check_max_batch_size, map_rows, rows_per_pass
 from lightning_causal.causal.engine.checks import check_class_labels
 from lightning_causal.causal.engine.forward import Forward, OutputSpec
+from lightning_causal.causal.engine.gradient_cuts import float_reading
 from lightning_causal.causal.engine.noise import GeneratorWatch, common_noise
 from lightning_causal.causal.engine.state import audit_mode
 
@@ -76,7 +77,7 @@ class Trigger:
         if not x.is_floating_point():  # the shape alone read as the fault
             raise ValueError(f"Expected a floating-point batch of inputs [N, ...] but got dtype {x.dtype} (shape "
                              f"{list(x.shape)}): a trigger is stamped as (1 - mask) * x + mask * pattern; give the "
-                             "inputs as floats (uint8 pixels: x.float(), with the pattern on the same scale)")
+                             f"inputs as floats ({float_reading(x.dtype)}), with the pattern on the same scale")
         sample = tuple(x.shape[1:])
         try:
             ok = torch.broadcast_shapes(self.mask.shape, self.pattern.shape, sample) == sample
