@@ -4,6 +4,7 @@ import os
 import sys
 import types
 
+from lightning_causal.callbacks import _warnings
 from lightning_causal.callbacks._warnings import _module_of
 
 
@@ -24,6 +25,8 @@ def test_the_module_of_a_file_is_looked_up_without_reading_every_module_again(mo
     timeout (tests/callbacks/test_callback_ddp.py failed under ``-n 2`` with BrokenBarrierError; a thread dump showed
     it in ``_module_of``). The index is built once and again only when a module was imported since."""
     monkeypatch.setitem(sys.modules, "counted_module", _CountedFile("counted_module"))
+    monkeypatch.setattr(_warnings, "_BY_FILE", {}, raising=False)  # a fresh index (the suite's earlier look-ups built one)
+    monkeypatch.setattr(_warnings, "_INDEXED", [frozenset()], raising=False)
     _CountedFile.reads = 0
     names = [_module_of(os.__file__) for _ in range(5)]
     assert names == ["os"] * 5
