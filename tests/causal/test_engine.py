@@ -154,9 +154,9 @@ def test_sharded_rows_split_the_work_and_gather_the_single_process_result():
 
 def _two_processes(work, timeout=60.0):
     """Run ``work(rank, gather)`` in two threads whose ``gather`` is a real collective: it waits for
-    both (a collective one process never reaches times out, after 60 s, instead of hanging the suite: 10 s
-    timed out twice under a load average near 15, the fresh-clone CI beside four helpers' test runs, where
-    the same tests take under 1 s on a quiet machine; no test waits for the timeout) and fails
+    both (a collective one process never reaches times out, after 60 s, instead of hanging the suite; no test
+    waits for the timeout: a process stalled past it is a fault, such as the look-up of every loaded module per
+    warning shown again that 8071c84c mended) and fails
     when the two tensors differ in shape, as gloo does. Returns each rank's result or exception."""
     import threading
 
