@@ -598,7 +598,7 @@ def _interval_figure(r: AuditResult, name: str, rows: list[dict]) -> Figure:
     what = explained_quantity(r.meta)
     of = f" of {what}" if what else ""
     level = r.meta.get("confidence")
-    ci = f", {level:.0%} intervals" if isinstance(level, float) else ""
+    ci = f", {100 * level:.6g}% intervals" if isinstance(level, float) else ""  # 99.9%, not a rounded 100%
     bounds = [float(b) for row in rows for m in interval_metrics(rows) for b in row[f"{m}_ci"]]
     if bounds and not np.isfinite(bounds).any():  # NaN intervals (SobolAudit(n_bootstrap=0)): none is drawn
         ci = ", no intervals"
