@@ -43,8 +43,8 @@ def audit_seed(seed: int = AUDIT_SEED) -> Iterator[None]:
 @contextlib.contextmanager
 def no_trace(module: torch.nn.Module) -> Iterator[None]:
     """Run audits in eval mode so that training cannot tell: grads (the same tensor objects),
-    requires_grad, buffers (the same tensor objects, also where a forward pass reassigned one) and tensors kept
-    as plain attributes (a recurrent state carried across batches), every submodule's mode and the RNG states restored (the global
+    requires_grad, buffers (the same tensor objects, also where a forward pass reassigned one or filled one registered
+    as ``None``, which is ``None`` again after) and tensors kept as plain attributes (a recurrent state carried across batches), every submodule's mode and the RNG states restored (the global
     generators and those the model holds itself, :mod:`~lightning_causal.causal.engine.generators`);
     a quantization-aware model's fake-quant observers off inside (their flags are buffers, restored), so that an audit
     of your own that runs the model itself sees it on the scales it holds, as the package's estimators do
@@ -53,8 +53,9 @@ def no_trace(module: torch.nn.Module) -> Iterator[None]:
     params = list(module.parameters())
     grads = [(p.grad, None if p.grad is None else p.grad.detach().clone()) for p in params]
     requires = [p.requires_grad for p in params]
-    buffers = [(m, name, b, b.detach().clone()) for m in module.modules() for name, b in m._buffers.items()
-               if isinstance(b, torch.Tensor)]
+    # a buffer registered as None (a state the forward fills lazily) is kept too: set back to None after the audits
+    buffers = [(m, name, b, None if b is None else b.detach().clone()) for m in module.modules()
+               for name, b in m._buffers.items() if b is None or isinstance(b, torch.Tensor)]
     attributes = keep_attributes(module)  # a recurrent state carried across batches (self.h = h.detach())
     modes = [(m, m.training) for m in module.modules()]
     try:
@@ -73,7 +74,7 @@ def no_trace(module: torch.nn.Module) -> Iterator[None]:
             for m, name, b, saved in buffers:
                 if m._buffers.get(name) is not b:  # reassigned (`self.h = h.detach()`, of the probe's batch size)
                     m._buffers[name] = b
-                if not torch.equal(b, saved):
+                if b is not None and not torch.equal(b, saved):
                     b.copy_(saved)
         attributes.restore()
         for m, mode in modes:
