@@ -1,31 +1,78 @@
 """The steps of a :class:`~lightning_causal.repair.module.CausalRepairModule` outside training:
 ``validation_step`` / ``test_step`` log the task loss (and the accuracy of class logits) and ``predict_step``
 gives the model's output (:class:`EvaluationSteps`). A mixin: the ``unpack``, ``model_outputs``, ``_call_model``
-and ``task_loss`` it reads are the module's."""
+and ``task_loss`` it reads are the module's. ``validation_step`` reads as not defined (``None``, Lightning's
+convention for a step a module does not have) while a fit without validation data runs
+(:class:`ValidationStepWithData`)."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from lightning.pytorch import LightningModule
+from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
 from typing_extensions import override
 
 from lightning_causal.batches import num_rows
 from lightning_causal.repair.objective import eager_step
 
-__all__ = ["EvaluationSteps"]
+__all__ = ["EvaluationSteps", "ValidationStepWithData"]
+
+
+class ValidationStepWithData:
+    """A ``validation_step`` that the module has only where there is something to validate: while a fit
+    without validation data runs (no ``val_dataloaders``, no ``val_dataloader()`` of the module or the
+    datamodule), reading it on the module gives ``None``, as for a module without one, so that Lightning does
+    not warn "You defined a `validation_step` but have no `val_dataloader`" (a ``PossibleUserWarning`` about a
+    step the user did not write, an error under ``filterwarnings = error`` or ``python -W error``); Lightning
+    skips that fit's validation either way. Elsewhere (a fit with validation data, ``trainer.validate``, after
+    the fit, without a trainer) it is the step. A subclass's own ``validation_step`` replaces it (and is the
+    user's: Lightning's warning is then theirs).
+
+    Args:
+        step: the ``validation_step`` function.
+        users_step: ``module -> bool``, whether the step runs one the user wrote (a wrapped module's own
+            ``validation_step``): then it stays, and so does Lightning's warning about it. Default: never.
+    """
+
+    def __init__(self, step: Callable[..., Any], users_step: Callable[[Any], bool] | None = None) -> None:
+        self.step = step
+        self.users_step = users_step
+        functools.update_wrapper(self, step)
+
+    def __get__(self, module: LightningModule | None, owner: type | None = None) -> Any:
+        if module is None:
+            return self.step
+        if _fitting_without_val_data(module) and not (self.users_step is not None and self.users_step(module)):
+            return None
+        return self.step.__get__(module, owner)
+
+
+def _fitting_without_val_data(module: LightningModule) -> bool:
+    """Whether ``module``'s trainer runs a fit now that has no validation data (Lightning's own test in its
+    check of the fit's configuration: the fit loop's validation data source is not defined)."""
+    trainer = module._trainer
+    if trainer is None or trainer.state.fn != TrainerFn.FITTING or trainer.state.status != TrainerStatus.RUNNING:
+        return False
+    val_loop = getattr(getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None), "val_loop", None)
+    source = getattr(val_loop, "_data_source", None)
+    return source is not None and not source.is_defined()
 
 
 class EvaluationSteps(LightningModule):
     """``validation_step``, ``test_step`` and ``predict_step`` of :class:`~lightning_causal.repair.module.CausalRepairModule`."""
 
+    @ValidationStepWithData
     @override
     @eager_step
     def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
         """Logs ``val_loss`` and, for class logits ``[N, C]`` (``C >= 2``) with class-index labels ``[N]``,
         ``val_acc`` (Lightning suffixes them with ``/dataloader_idx_<i>`` when there are several validation
         dataloaders). A single output (a binary logit, a probability, a regression) or soft labels ``[N, C]``
-        log ``val_loss`` only: an argmax over one column, or against soft labels, is no accuracy.
+        log ``val_loss`` only: an argmax over one column, or against soft labels, is no accuracy. The module has
+        no ``validation_step`` (``None``) while a fit without validation data runs (:class:`ValidationStepWithData`).
 
         Args:
             batch: the batch, read by the module's ``unpack_batch``

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from typing_extensions import override
 
 from lightning_causal.repair.base import RepairTerm
+from lightning_causal.repair.evaluation_steps import ValidationStepWithData
 from lightning_causal.repair.module import CausalRepairModule
 from lightning_causal.repair.objective import eager_step
 
@@ -182,6 +183,8 @@ class _WrappedRepairModule(CausalRepairModule):
         self._step_extras = {k: v for k, v in out.items() if k != "loss"} if isinstance(out, Mapping) else None
         return loss
 
+    # `None` in a fit without validation data where the wrapped module has none, which would not warn unwrapped
+    @functools.partial(ValidationStepWithData, users_step=lambda wrap: is_overridden("validation_step", wrap.model))
     @override
     @eager_step
     def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Any:
