@@ -135,6 +135,29 @@ def shapley_weights(d: int) -> Tensor:
     return torch.where(members, w(size - 1), -w(size)).double()
 
 
+def _pairs(d: int) -> tuple[Tensor, Tensor]:
+    """``(without, with_j)`` ``[D, 2^(D-1)]``: for each node ``j`` the subsets ``T`` not holding it and ``T + j``
+    (bit ``j`` of a subset's index = node ``j``)."""
+    index = torch.arange(2**d)
+    without = torch.stack([index[(index >> j) & 1 == 0] for j in range(d)])
+    return without, without | (1 << torch.arange(d)).unsqueeze(1)
+
+
+def _shapley(v: Tensor, same: Tensor | None = None) -> Tensor:
+    """Shapley values ``[..., D]`` of set functions ``v [..., 2^D]`` (bit ``j`` of the index = node ``j``):
+    ``sum_{T not holding j} w(|T|) (v(T + j) - v(T))``, the number ``v @ shapley_weights(D)`` gives, with the
+    differences taken first. ``same`` ``[D, 2^(D-1)]`` marks the pairs ``(T, T + j)`` whose evaluations are
+    identical: their difference is 0 exactly, whatever the round-off of the two estimates (a node the model
+    ignores got 1e-16 from the weighted sum, and a bootstrap interval about as wide that left out the 0)."""
+    d = (v.shape[-1] - 1).bit_length()
+    without, with_j = _pairs(d)
+    weights = shapley_weights(d).neg().T.gather(1, without)  # -W[T, j] = w(|T|) for T not holding j
+    diff = v[..., with_j] - v[..., without]
+    if same is not None:
+        diff = diff.masked_fill(same, 0.0)
+    return (diff * weights.to(v.dtype)).sum(-1)
+
+
 def _subsets(d: int) -> Tensor:
     """All subsets of ``d`` nodes as a bool matrix ``[2^D, D]`` (row ``s`` = the bits of ``s``)."""
     return (torch.arange(2**d).unsqueeze(1) >> torch.arange(d)) & 1 == 1
@@ -198,7 +221,7 @@ def intrinsic_causal_contributions(
     (Janzing et al. 2024) uses the closed indices ``v(T) = Var(E[Y | N_T]) / Var Y`` of all ``2^D``
     noise subsets, evaluated in one batched pass (``2^D n`` evaluations; ``D + 2`` blocks of ``n``
     without Shapley), each over the same estimator's value for the set of all nodes, so that the
-    Shapley ICC sums to 1 and a node the model ignores gets 0 (up to round-off). Noises are drawn
+    Shapley ICC sums to 1 and a node the model ignores gets exactly 0. Noises are drawn
     by ``scm.sample_noise`` (plain Monte Carlo).
 
     Args:
@@ -313,17 +336,21 @@ def _icc_result(y: Tensor, d: int, shapley: bool, counts: Tensor | None, names: 
         normal_ci(total, total_boot, confidence), names, n, int(y.numel()), var, float(confidence), method,
     )
     if shapley:
-        weights = shapley_weights(d)
-
         def sh(v: Tensor) -> Tensor:
             # v(T) of the proper non-empty subsets over the same estimator's v(all) (the last column): a
             # node the model ignores leaves every f(A_B^T) unchanged, so v(T + j) = v(T) exactly, also for
-            # T + j = all, and its Shapley ICC is 0 (up to round-off); v({}) = 0, v(all) = 1
+            # T + j = all, and its Shapley ICC is exactly 0 (_shapley sets those differences to 0); v({}) = 0,
+            # v(all) = 1
             whole = v[..., -1:]
             v = torch.where(whole > 0, v[..., :-1] / whole.clamp_min(1e-300), v[..., :-1])
             full = torch.ones(*v.shape[:-1], 1, dtype=v.dtype)
             zero = torch.zeros_like(full)
-            return torch.cat([zero, v, full], dim=-1) @ weights
+            return _shapley(torch.cat([zero, v, full], dim=-1), same)
+
+        # y's row s holds the evaluations of subset s (0: A, 2^D - 1: B); as a [2] * D grid, axis D - 1 - j is bit j
+        grid = y.reshape(*([2] * d), -1)
+        same = torch.stack([(grid.select(d - 1 - j, 1) == grid.select(d - 1 - j, 0)).reshape(2 ** (d - 1), -1).all(-1)
+                            for j in range(d)])  # one node at a time: 2^(D-1) n booleans, not two copies of y
 
         result.shapley = sh(first[d:])
         result.shapley_ci = normal_ci(result.shapley, None if first_boot is None else sh(first_boot[:, d:]), confidence)
