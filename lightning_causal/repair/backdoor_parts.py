@@ -20,7 +20,41 @@ from lightning_causal.causal.backdoor.triggers import Trigger
 from lightning_causal.causal.engine.units import resolve_layout, to_units
 from lightning_causal.repair.augment import INVARIANT, augmented_copies, resolve_augment
 
-__all__ = ["StepParts", "SuppressionParts"]
+__all__ = ["IGNORED_LABEL", "StepParts", "SuppressionParts", "check_label_range"]
+
+
+#: The label ``F.cross_entropy`` ignores (its ``ignore_index``): such a row's unlearning counts 0.
+IGNORED_LABEL = -100
+
+
+def check_label_range(y: Tensor, n_classes: int) -> None:
+    """Refuse class labels ``y`` outside ``0..n_classes-1`` (torch's ignored label, -100, aside) with an error naming
+    ``y``, the value and the classes allowed, instead of torch's "Target 3 is out of bounds." deep in the unlearning's
+    cross-entropy (a device-side assert on a GPU). One read of the labels' range.
+
+    Raises:
+        ValueError: a label outside ``0..n_classes-1``; labels ``1..n_classes`` are said to look 1-based.
+
+    Examples:
+        >>> check_label_range(torch.tensor([0, 2, -100]), 3)
+        >>> check_label_range(torch.tensor([1, 2, 3]), 3)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected argument `y` to hold class indices in [0, 2] for a model of 3 classes (BackdoorSuppressionTerm's unlearning, a cross-entropy towards each sample's true class) but got 3 (labels 1..3: 1-based? shift them with `y - 1`, in a CausalRepairModule through `unpack_batch=lambda b: (b[0], b[1] - 1, None)`)
+    """
+    if y.numel() == 0:
+        return
+    kept = y.masked_fill(y == IGNORED_LABEL, 0)  # 0: a class of any model, so that one read gives the range
+    low, high = torch.stack([kept.min(), kept.max()]).tolist()
+    if 0 <= low and high < n_classes:
+        return
+    bad = low if low < 0 else high
+    hint = (": 1-based? shift them with `y - 1`, in a CausalRepairModule through "
+            "`unpack_batch=lambda b: (b[0], b[1] - 1, None)`" if low >= 1 and high == n_classes else "")
+    raise ValueError(
+        f"Expected argument `y` to hold class indices in [0, {n_classes - 1}] for a model of {n_classes} classes "
+        "(BackdoorSuppressionTerm's unlearning, a cross-entropy towards each sample's true class) but got "
+        f"{bad} (labels {low}..{high}{hint})")
 
 
 class StepParts(dict):
@@ -207,7 +241,14 @@ class SuppressionParts:
         """Mean cross-entropy of the stamped rows towards their true labels; with ``balance``, plus the mean over the
         rows whose label is their target (0 where there are none), summed and counted on the device (a boolean
         selection, ``ce[own]``, and ``own.any()`` read the device at every step)."""
-        ce = F.cross_entropy(out_t, y, reduction="none")
+        if not self.__dict__.get("_labels_checked", False):  # the first step: one read (later, torch's refusal on the
+            check_label_range(y, out_t.shape[1])  # CPU names them below; on a GPU its device-side assert would)
+            self._labels_checked = True
+        try:
+            ce = F.cross_entropy(out_t, y, reduction="none")
+        except IndexError:  # "Target 3 is out of bounds.": the labels read on this error path only
+            check_label_range(y, out_t.shape[1])
+            raise
         if not self.balance:
             return ce.mean()
         own = y == idx.squeeze(1)
