@@ -365,9 +365,12 @@ def _read(source: Any, size: int, loader_order: bool = False) -> Any:
         return _from_dataset(source, size, None)
     head = _batch_head(_arrays_as_tensors(source), size)
     if head is None:
+        unlabelled = isinstance(source, (tuple, list)) and len(source) > 1 and source[-1] is None
         raise MisconfigurationException(
             "Expected argument `probe` to be a Probe, a tensor, a batch (a tuple, list, mapping or dataclass of tensors, nested "
             f"like the training batches, e.g. ((x1, x2), y)), a Dataset or a DataLoader but got {_describe(source)}"
+            + ("; a batch holds no None: without labels give (x,), or ((x1, x2),) for a model of several inputs, or "
+               "`Probe(inputs, labels=None, additional_forward_args=...)` (lightning_causal.audits.Probe)" if unlabelled else "")
         )
     return head
 

@@ -43,24 +43,27 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None) 
     its samples at random does not shift training's random streams; it reads from the global
     generators seeded with ``AUDIT_SEED`` (:func:`~lightning_causal.callbacks._no_trace.audit_seed`),
     so that such a dataset gives the same probe whatever the fit's seed, in a resumed fit as in the
-    uninterrupted one, and on every rank.
+    uninterrupted one, and on every rank; so does ``unpack_batch``, which may draw too (a denoiser's
+    ``(x_t, t)`` made from a batch of clean samples ``x0``, as its ``training_step`` makes them).
     """
     if isinstance(source, Probe):
         return source.subset(slice(0, size))
-    try:
-        with audit_seed():  # an augmenting dataset's draws: the same probe in every fit, resumed or not, and on every rank
+    # an augmenting dataset's draws, and those of an `unpack_batch` that makes the model's inputs (a denoiser's noisy
+    # x_t and timesteps drawn from x0): the same probe in every fit, resumed or not, on every rank, training's draws untouched
+    with audit_seed():
+        try:
             batch = read_samples(source, size)
-    except MisconfigurationException:
-        raise
-    except Exception as err:  # the dataset's own error (a corrupt file, a sample that fails to decode), as raised
-        if hasattr(err, "add_note"):  # Python 3.11+: said where, since the audits read it before training does
-            err.add_note(f"Raised while reading the audits' probe: the first {size} samples of the {type(source).__name__} "
-                         "the audits read (`probe=`, audit_model's `data`, or else the validation or training data)")
-        raise
-    try:
-        inputs, labels, args = unpack(batch, unpack_batch)
-    except ValueError as err:
-        raise MisconfigurationException(f"The audits cannot read the probe batch: {err}") from err  # callback and audit_model
+        except MisconfigurationException:
+            raise
+        except Exception as err:  # the dataset's own error (a corrupt file, a sample that fails to decode), as raised
+            if hasattr(err, "add_note"):  # Python 3.11+: said where, since the audits read it before training does
+                err.add_note(f"Raised while reading the audits' probe: the first {size} samples of the {type(source).__name__} "
+                             "the audits read (`probe=`, audit_model's `data`, or else the validation or training data)")
+            raise
+        try:
+            inputs, labels, args = unpack(batch, unpack_batch)
+        except ValueError as err:
+            raise MisconfigurationException(f"The audits cannot read the probe batch: {err}") from err  # callback and audit_model
     unread = unread_keys(batch) if unpack_batch is None else []
     if unread:
         key = next(k for k in INPUT_KEYS if k in batch)
@@ -250,10 +253,17 @@ def call_hint(model: torch.nn.Module, probe: Probe) -> str:
         call += "".join(", ..." for _ in args)
     elif args is not None:
         call += ", ..."
+    labels = probe.labels
+    read = (f" (the labels it read, {list(labels.shape)} of {labels.dtype}, reach no model call: where `forward` takes "
+            "them as an input, the timesteps t of a denoiser's `forward(x_t, t)`, give the batch (x_t, t) as ((x_t, t),) or "
+            "pass `unpack_batch=lambda batch: ((batch[0], batch[1]), None, None)`)") if labels is not None else ""
     return (f"The audits call {model_name(model)}.forward as `model({call})`, the inputs and forward arguments that "
-            "`unpack_batch` read from the batch: give `forward` these parameters (e.g. `forward(self, input_ids, "
+            f"`unpack_batch` read from the batch{read}: give `forward` these parameters (e.g. `forward(self, input_ids, "
             "attention_mask=None)` for a Hugging Face batch), or pass `unpack_batch=` a callable batch -> (inputs, labels, "
-            "additional_forward_args) that matches it" + (_audited_module_hint(model) if isinstance(model, LightningModule) else ""))
+            "additional_forward_args) that matches it; where `training_step` makes forward's inputs from the batch (a "
+            "denoiser's noisy x_t and timesteps t drawn for clean samples x0), `unpack_batch=` may make them the same way "
+            "(its draws start from a fixed seed and leave training's random streams as they were)"
+            + (_audited_module_hint(model) if isinstance(model, LightningModule) else ""))
 
 
 def _audited_module_hint(module: LightningModule) -> str:
