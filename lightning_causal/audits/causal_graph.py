@@ -92,7 +92,9 @@ class CausalGraphAudit(Audit):
         top_k: at most this many nodes per layer (``None``: no cap).
         alpha: significance level of the node and edge tests.
         min_share: smallest share of the strongest effect of a layer (nodes) or into a unit (edges).
-        correction: multiple-testing correction over the candidate edges (``"bh"``, ``"holm"``, ``"none"``).
+        correction: multiple-testing correction (``"bh"``, ``"holm"``, ``"none"``) over the edge tests of every unit of
+            the source layers with a path to the target, nodes or not (``meta["tests"]``), of which the nodes' edges
+            (the candidates) are kept.
         alternative: ``"greater"`` or ``"two-sided"`` (inhibiting units and paths too).
         baseline: intervention value of the effects (``"zero"``, ``"mean"`` or a number).
         ablation: value of what is not in the graph in the faithfulness run (default ``"mean"``; on

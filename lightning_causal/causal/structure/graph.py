@@ -3,8 +3,9 @@
 Nodes are the units of the chosen layers whose effect on the explained output is significant and
 not negligible next to the strongest unit of their layer, plus the output classes; edges are the
 path-specific effects between them (:mod:`~lightning_causal.causal.structure.path_effects`), kept
-when significant after a multiple-testing correction over the candidate edges and not negligible
-next to the strongest edge into the same unit. The graph's faithfulness is measured by running it
+when significant after a multiple-testing correction over the edge tests of every unit with a path
+(nodes or not: the nodes were chosen by a test on the same samples) and not negligible next to the
+strongest edge into the same unit. The graph's faithfulness is measured by running it
 as a circuit (:mod:`~lightning_causal.causal.structure.faithfulness`).
 """
 
