@@ -5,7 +5,8 @@ the nodes' edges (the candidates, ``meta["candidates"]``); CausalGraphAudit's ``
 graph module's docstring still said "over the candidate edges", a family that corrects nothing since the nodes
 are chosen by a test on the same samples. Hand case: ten units read by a sum, unit 0 at t = 2.6 over 20
 samples (one-sided p = 0.0088), the nine others of mean 0 (p = 0.5): BH over the ten tests gives unit 0
-p_adj = 10 p / 1 = 0.088, over the one candidate edge it would be 0.0088.
+p_adj = 10 p / 1 = 0.088, over the one candidate edge it would be 0.0088. causal_graph's docstring also took an
+edge's share of the strongest candidate into its target; it is of the strongest path from any unit.
 """
 
 import math
@@ -47,3 +48,7 @@ def test_the_correction_runs_over_every_units_tests_as_documented():
     assert "correction over the candidate edges" not in doc and "every unit of the source layers with a path" in doc
     module_doc = " ".join(graph_module.__doc__.split())
     assert "correction over the candidate edges" not in module_doc and "every unit with a path" in module_doc
+    # an edge's share is of the strongest path into its target from any unit (_block's ``strongest``), not only
+    # from the candidates (the nodes' edges): the function's docstring said "of the strongest candidate"
+    function_doc = " ".join(graph_module.causal_graph.__doc__.split())
+    assert "strongest candidate" not in function_doc and "from any unit of the source layer, a node or not" in function_doc

@@ -293,8 +293,8 @@ def causal_graph(
     p-value, adjusted (``correction``: Benjamini-Hochberg or Holm) over the same tests of every unit
     of the source layer with a path, node or not (``meta["tests"]``: the nodes were chosen by tests
     on the same samples, so the nodes' edges alone are not the family), is
-    ``<= alpha`` and its mean effect is ``>= min_share`` of the strongest candidate into the same
-    target node (the p-values, as the nodes', of Student's t with ``n - 1`` degrees of freedom for the
+    ``<= alpha`` and its mean effect is ``>= min_share`` of the strongest path into the same target
+    node from any unit of the source layer, a node or not (the p-values, as the nodes', of Student's t with ``n - 1`` degrees of freedom for the
     ``n`` samples of the test). The edge weight is the mean path effect divided by the largest kept one into the
     same layer.
 
