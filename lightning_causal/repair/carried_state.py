@@ -1,5 +1,6 @@
 """A model that carries a state across batches in :class:`~lightning_causal.repair.module.CausalRepairModule`: the state
-its task pass sets, sized by the batch (:func:`task_pass_state`, read once, at the first step of a fit: such a model runs unfused) and the
+its task pass sets, sized by the batch (:func:`task_pass_state`, read at the first step of a fit, of each epoch and after
+each validation loop while the model carries none: such a model runs unfused) and the
 note added to an error its forward raises in a term's pass of another row count than that state's batch
 (:func:`term_pass_noted`)."""
 
@@ -14,7 +15,7 @@ from torch import Tensor, nn
 from lightning_causal.causal.engine.kept_attributes import KeptAttributes
 from lightning_causal.repair.base import RepairTerm
 
-__all__ = ["task_pass_state", "term_pass_noted"]
+__all__ = ["sized_by_batch", "task_pass_state", "term_pass_noted"]
 
 #: The way out a note names, as docs/your_model.md ('A state carried across batches') says it.
 STATE_FIX = ("read the carried state only where the rows are those it was carried for, and start other rows from a "
@@ -23,13 +24,33 @@ STATE_FIX = ("read the carried state only where the rows are those it was carrie
              "docs/your_model.md, 'A state carried across batches'")
 
 
+def sized_by_batch(shape: tuple[int, ...], n: int, set_: bool = True) -> bool:
+    """Whether a state of ``shape`` is sized by a batch of ``n`` rows: a dimension ``n`` (``[N, H]``, an ``nn.GRU``'s
+    ``[layers, N, H]``), or, for a state that was set (``set_``: created or reassigned, not updated in place in its
+    tensor), a first dimension that is a multiple of ``n`` (a state kept flattened, ``[N * T, H]``).
+
+    Args:
+        shape: the state's shape.
+        n: the batch's row count.
+        set_: the state was set, not updated in place.
+
+    Examples:
+        >>> sized_by_batch((8, 5), 8), sized_by_batch((32, 5), 8), sized_by_batch((32,), 8, set_=False), sized_by_batch((), 8)
+        (True, True, False, False)
+    """
+    return n in shape or (set_ and len(shape) > 0 and shape[0] > 0 and shape[0] % n == 0)
+
+
 def task_pass_state(kept: KeptAttributes, model: nn.Module, n: int) -> tuple[tuple[str, tuple[int, ...]], ...]:
     """The state sized by the batch that ``model``'s task pass on ``n`` rows changed since ``kept`` was taken
-    (:meth:`KeptAttributes.changed`, those with a dimension ``n``): non-empty for a model that carries a state across
-    batches (``self.h = h.detach()``, ``[N, H]``; an ``nn.GRU``'s ``[layers, N, H]``), which then runs unfused, since a
-    joint pass of the task's rows and the terms' would leave the joint batch's state (``[2N, H]`` instead of ``[N, H]``).
-    A state of another size (a step counter, ``spectral_norm``'s ``u`` and ``v``, a running mean of the features)
-    has the same size after a joint pass: the model keeps fusing, and a counter counts a step once, not once per pass.
+    (:meth:`KeptAttributes.changes`, those :func:`sized_by_batch`): non-empty for a model that carries a state across
+    batches (``self.h = h.detach()``, ``[N, H]``; an ``nn.GRU``'s ``[layers, N, H]``; flattened, ``[N * T, H]``), which
+    then runs unfused, since a joint pass of the task's rows and the terms' would leave the joint batch's state
+    (``[2N, H]`` instead of ``[N, H]``). A state of another size updated in place or reassigned (a step counter,
+    ``spectral_norm``'s ``u`` and ``v``, a running mean of the features) has the same size after a joint pass: the
+    model keeps fusing, and a counter counts a step once, not once per pass. A state reassigned with a first dimension
+    that is a multiple of ``n`` (a running mean of 64 features on batches of 32 rows) is taken for a carried one: the
+    model runs unfused, which costs time, not results.
 
     Args:
         kept: :func:`~lightning_causal.causal.engine.kept_attributes.keep_attributes` of ``model`` with
@@ -48,7 +69,7 @@ def task_pass_state(kept: KeptAttributes, model: nn.Module, n: int) -> tuple[tup
         >>> task_pass_state(kept, m, 8)
         (('h', (8, 4)),)
     """
-    return tuple((name, shape) for name, shape in kept.changed(model) if n in shape)
+    return tuple((name, shape) for name, shape, set_ in kept.changes(model) if sized_by_batch(shape, n, set_))
 
 
 def _rows(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int | None:
@@ -60,7 +81,7 @@ def _rows(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int | None:
 @contextlib.contextmanager
 def term_pass_noted(model: nn.Module, term: RepairTerm, state: Sequence[tuple[str, tuple[int, ...]]], n: int) -> Iterator[None]:
     """Run a term's passes; an error raised inside ``model``'s forward on a pass of another row count than ``n``, while
-    ``model`` carries a state sized by the batch (a dimension ``n``), gets a note naming that state, ``term``, the
+    ``model`` carries a state sized by the batch (:func:`sized_by_batch`), gets a note naming that state, ``term``, the
     pass's rows and the way out (``STATE_FIX``); the error itself is raised as it was.
 
     Args:
@@ -69,7 +90,7 @@ def term_pass_noted(model: nn.Module, term: RepairTerm, state: Sequence[tuple[st
         state: the state the task's pass changed (:func:`task_pass_state`); empty: nothing is watched.
         n: the batch's row count.
     """
-    sized = [(name, shape) for name, shape in state if n in shape]
+    sized = [(name, shape) for name, shape in state if sized_by_batch(shape, n)]
     if not sized:
         yield
         return

@@ -145,7 +145,9 @@ class CausalRepairModule(EvaluationSteps):
             observers take their ranges from the pass's rows) are run unfused whatever this says (the joint pass
             would mix the batch statistics and change the task loss), as are models that carry a state across
             batches (``self.h = h.detach()``; the joint pass would leave the joint batch's state): the state sized by the
-            batch that the task's pass changes is read at each fit's first step, which runs unfused; set ``False`` for other models
+            batch that the task's pass changes is read at each fit's first step, each epoch's and the first after a
+            validation loop while none was found, which run unfused (the terms that the next steps fuse leave no state
+            there: a step counter counts each step once); set ``False`` for other models
             whose output on a row depends on the other rows in train mode.
             Used by the default :meth:`task_step` only (not with ``wrap`` or an overridden ``task_step``);
             a term with another ``output=`` than the module's runs its own pass (the joint pass gives the
@@ -484,13 +486,16 @@ class CausalRepairModule(EvaluationSteps):
         """
         epoch = self._weight_epoch(epoch)
         x, y, args = self.unpack(batch)
+        undone: set[str] = set()
         active = [(t, w) for t in self.terms if (w := t.weight_at(epoch)) != 0.0]
         default_task = type(self).task_step is CausalRepairModule.task_step
-        state = self.__dict__.get("_carried")  # the state the task's pass sets, read at a fit's first step (None: not yet)
+        state = self.__dict__.get("_carried")  # the state the task's pass sets (None: not read yet)
+        if state == () and self.__dict__.get("_carried_epoch") != epoch:
+            state = None  # read again at each epoch's first step (and after a validation loop): a state set up later
         watch = keep_attributes(self.model, reassigned_buffers=True) if state is None else None
-        fuse = (self._fuse and default_task and args is None and self.explain is None and state == ()
-                and not self._batch_statistics_in_use())
-        fused = [t for t, _ in active if fusable(t, self.output)] if fuse else []
+        fuse = (self._fuse and default_task and args is None and self.explain is None and not state
+                and not self._batch_statistics_in_use())  # with state == (): fused; None: fused from the next step if () then
+        fused = [t for t, _ in active if fusable(t, self.output)] if fuse and state == () else []
         model, term_x, term_args = self.explained_batch(x, args)  # checked before the task loss calls the model
         if fused and y is not None:
             # fused only without `explain`: term_x is x, one tensor (explained_batch refused a tuple of inputs)
@@ -501,7 +506,10 @@ class CausalRepairModule(EvaluationSteps):
                 return None
             if watch is not None:  # a state carried across batches (`self.h = h.detach()`): unfused from now on, as
                 self._carried = state = task_pass_state(watch, self.model, num_rows(x))  # the joint pass would leave the joint batch's
-        return add_terms(model, task, active, values, (term_x, y, term_args), epoch, state)
+                self._carried_epoch = epoch
+                if state == () and fuse and y is not None:  # fused from the next step: the terms that step runs in the
+                    undone = {t.name for t, _ in active if fusable(t, self.output)}  # task's pass change no state here
+        return add_terms(model, task, active, values, (term_x, y, term_args), epoch, state, undone)
 
     def _weight_epoch(self, epoch: int | None) -> int:
         """The epoch whose term weights apply: ``epoch``, else ``current_epoch``; without a trainer (a
@@ -537,7 +545,7 @@ class CausalRepairModule(EvaluationSteps):
 
     @override
     def on_train_start(self) -> None:
-        self._carried = None  # read again at the fit's first step: the model's state (repair.carried_state)
+        self._carried = None  # read again at the fit's first step (and each epoch's): the model's state (repair.carried_state)
         self._state_task()  # the module fitted now states it, where another around the same network stated its own since
         if self._setup_done:
             return
@@ -551,6 +559,11 @@ class CausalRepairModule(EvaluationSteps):
         if reused:
             console_line(self.trainer, f"CausalRepairModule: the terms {reused} were not set up again: an earlier set-up "
                          "(a tuner's search) ran on the same weights, training inputs and term options; its state is reused")
+
+    @override
+    def on_validation_end(self) -> None:
+        if self.__dict__.get("_carried") == ():  # read again at the next training step: a state the validation set up
+            self._carried = None
 
     @override
     def on_fit_end(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -216,6 +216,7 @@ def add_terms(
     batch: tuple[Tensor, Tensor | None, Any],
     epoch: int,
     state: Sequence[tuple[str, tuple[int, ...]]] | None = None,
+    undone: Collection[str] = (),
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """``task + Σ w · term`` over the ``active`` ``(term, weight)`` pairs and its detached logs
     (``repair/task_loss``, ``repair/<name>``, a term's ``last_parts`` of this step, ``repair/total``): tensors as
@@ -229,6 +230,10 @@ def add_terms(
     error the model raises in a term's pass of another row count (:func:`~lightning_causal.repair.carried_state.term_pass_noted`);
     ``()`` (the task's pass carries none: CausalRepairModule's finding at a fit's first step) skips the keeping and
     putting back, which costs about 1.4 ms a term a step on a 300-module network; ``None`` (not known) keeps it.
+    The passes of the terms named in ``undone`` leave the model's state wholly as they found it, in-place updates of
+    buffers and number attributes too (``keep_attributes(values=True)``): at the step that finds a model carries no
+    state, the terms that the next steps run in the task's pass, where a step counter counts once (``self.steps += 1``)
+    and ``spectral_norm`` iterates once, as in a plain fit.
 
     Raises:
         FloatingPointError: the total is not finite; the message names the task loss or the terms
@@ -243,7 +248,8 @@ def add_terms(
         else:
             # a state carried across batches: the term's passes (triggered, augmented rows) leave it as the task's step
             # set it; a model found to carry none (state == ()) is spared the keeping, on the training step's path
-            kept = keep_attributes(model, reassigned_buffers=True) if state != () else None
+            whole = term.name in undone  # a fused step's state: the task's pass alone changed it
+            kept = keep_attributes(model, reassigned_buffers=True, values=whole) if state != () or whole else None
             try:
                 with term_pass_noted(model, term, state or (), num_rows(x)):
                     value = _term_value(term, model, x, y, args)

@@ -78,9 +78,9 @@ def test_a_model_that_carries_nothing_still_runs_fused() -> None:
     model.register_forward_pre_hook(lambda m, args: rows.append(args[0].shape[0]))
     repair = _fit(model, True)
     assert repair._carried == ()
-    # the first step runs the task's rows alone (the state it sets is read there), then its term's 8 and 8 rows;
-    # every later step one joint pass of the 8 task rows and their 8 counterfactuals
-    assert rows == [8, 16] + [16] * 9
+    # each epoch's first step runs the task's rows alone (the state it sets is read there), then its term's 8 and 8
+    # rows; every later step one joint pass of the 8 task rows and their 8 counterfactuals
+    assert rows == ([8, 16] + [16] * 4) * 2
 
 
 class _Counted(nn.Module):
@@ -106,8 +106,8 @@ def test_a_model_whose_state_is_not_sized_by_the_batch_still_runs_fused() -> Non
     model.register_forward_pre_hook(lambda m, args: rows.append(args[0].shape[0]))
     repair = _fit(model, True)
     assert repair._carried == ()  # before: the 4 u/v buffers and steps, so every step ran unfused
-    assert rows == [8, 16] + [16] * 9
-    assert int(model.steps) == 11  # the first step's two passes, then one per step (before: 20, two per step)
+    assert rows == ([8, 16] + [16] * 4) * 2
+    assert int(model.steps) == 10  # one per step (before: 20, two per step; 11 before stateful_qat_s27)
 
 
 def test_a_model_found_to_carry_no_state_is_spared_keeping_its_attributes_at_each_term(monkeypatch) -> None:

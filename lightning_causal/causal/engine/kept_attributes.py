@@ -43,16 +43,19 @@ def _address(t: Tensor) -> int:
 _HOLDERS = (Tensor, tuple, list)  # the values that may hold tensors
 _PLAIN = frozenset({dict, OrderedDict, set, bool, int, float, str, type(None)})  # a module's other attributes: passed by
 _ABSENT = object()  # at their type, faster than isinstance (measured: 0.2 against 0.7 ms on a 300-module MLP)
+_NUMBERS = frozenset({int, float})  # the attributes `values=True` puts back too (a call counter: self.calls += 1)
 
 
 @dataclass
 class KeptAttributes:
     """What :func:`keep_attributes` saw: per module, a shallow copy of its attributes (``vars``) and the items of its
-    lists; a copy of each tensor attribute with its version; with ``reassigned_buffers``, the buffers."""
+    lists; a copy of each tensor attribute with its version; with ``reassigned_buffers``, the buffers; with ``values``,
+    a copy of each buffer's values (``values``: the buffer, its version and the copy)."""
 
     entries: list[tuple[nn.Module, dict[str, Any], dict[str, list[Any]]]] = field(default_factory=list)
     copies: list[tuple[Tensor, int, int, Tensor]] = field(default_factory=list)
     buffers: list[tuple[nn.Module, str, Tensor | None, int]] = field(default_factory=list)
+    values: list[tuple[Tensor, int, Tensor]] | None = None
 
     def restore(self) -> None:
         """Put back every tensor attribute that was reassigned, set or added, and undo in-place updates.
@@ -60,7 +63,10 @@ class KeptAttributes:
         An attribute that held tensors, or holds tensors now, is set back to the very object it held (``None``,
         an empty tuple, any value), or removed where it was absent; a list gets its items back; a tensor updated in
         place (``self.h.copy_(h)``) or given other data (``self.h.data = h``) gets its values back; a buffer noted with ``reassigned_buffers`` and
-        reassigned since (``self.h = h.detach()`` on a registered buffer) is set back to the very tensor.
+        reassigned since (``self.h = h.detach()`` on a registered buffer) is set back to the very tensor. With ``values``
+        (:func:`keep_attributes`), a buffer updated in place (``self.steps += 1``, ``spectral_norm``'s ``u``) gets its
+        values back too, without a new version (a graph that saved it still runs backward), and an attribute holding a
+        number (``self.calls += 1``) its number.
         """
         for m, name, b, _ in self.buffers:
             if m._buffers.get(name) is not b:
@@ -71,7 +77,9 @@ class KeptAttributes:
             changed += [name for name in before if name not in now]
             for name in changed:
                 old, new = before.get(name, _ABSENT), now.get(name)
-                if (isinstance(new, _HOLDERS) and _tensors(new)) or (isinstance(old, _HOLDERS) and _tensors(old)):
+                if self.values is not None and type(old) in _NUMBERS and type(new) in _NUMBERS:
+                    now[name] = old
+                elif (isinstance(new, _HOLDERS) and _tensors(new)) or (isinstance(old, _HOLDERS) and _tensors(old)):
                     if old is _ABSENT:
                         del now[name]
                     else:
@@ -86,11 +94,24 @@ class KeptAttributes:
                     t.data = copy
                 elif t._version != version:
                     t.copy_(copy)
+            for b, version, copy in self.values or ():
+                if b._version != version and b.shape == copy.shape:
+                    b.data.copy_(copy)  # through `.data`: no new version for a graph that saved the buffer
 
 
     def changed(self, model: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
-        """The state the passes since :func:`keep_attributes` changed, as ``(name, shape)`` (the first tensor's shape
-        now, ``()`` where none is left): a tensor attribute (or a tuple or list of them) set, reassigned or removed,
+        """The state the passes since :func:`keep_attributes` changed, as ``(name, shape)``: :meth:`changes` without
+        the way.
+
+        Args:
+            model: the model :func:`keep_attributes` was given (its module names are read for the names).
+        """
+        return [(name, shape) for name, shape, _ in self.changes(model)]
+
+    def changes(self, model: nn.Module) -> list[tuple[str, tuple[int, ...], bool]]:
+        """The state the passes since :func:`keep_attributes` changed, as ``(name, shape, set)`` (the first tensor's
+        shape now, ``()`` where none is left; ``set``: the tensor was set, reassigned, removed, given other data or
+        other list items, not updated in place in its tensor): a tensor attribute (or a tuple or list of them) set, reassigned or removed,
         unless what it holds now is computed in the autograd graph (``torch.nn.utils.weight_norm``'s ``weight``, which
         every pass computes again; a carried state is detached); a list given other items; a kept tensor updated in
         place or given other data; with ``reassigned_buffers``, a buffer reassigned or updated in place, normalisation
@@ -104,12 +125,12 @@ class KeptAttributes:
 
         names = {id(m): prefix for prefix, m in model.named_modules()}
         kept = {id(t): (version, address, t.shape) for t, version, address, _ in self.copies}
-        found: list[tuple[str, tuple[int, ...]]] = []
+        found: list[tuple[str, tuple[int, ...], bool]] = []
 
-        def note(m: nn.Module, name: str, value: Any) -> None:
+        def note(m: nn.Module, name: str, value: Any, set_: bool = True) -> None:
             at = names.get(id(m), "")
             tensors = _tensors(value) if isinstance(value, _HOLDERS) else []
-            found.append((f"{at}.{name}" if at else name, tuple(tensors[0].shape) if tensors else ()))
+            found.append((f"{at}.{name}" if at else name, tuple(tensors[0].shape) if tensors else (), set_))
 
         for m, before, items in self.entries:
             now = vars(m)
@@ -123,17 +144,18 @@ class KeptAttributes:
                 elif name in items and (len(new) != len(items[name]) or any(a is not b for a, b in zip(new, items[name]))):
                     note(m, name, new)
                 elif any(id(t) in kept and (t._version, _address(t), t.shape) != kept[id(t)] for t in new_tensors):
-                    note(m, name, new)
+                    # updated in place, or given other data (`self.h.data = h`: another address or shape)
+                    note(m, name, new, any(id(t) in kept and (_address(t), t.shape) != kept[id(t)][1:] for t in new_tensors))
         for m, name, b, version in self.buffers:
             if isinstance(m, nn.modules.batchnorm._NormBase) or is_fake_quant(m):
                 continue
             now_b = m._buffers.get(name)
             if now_b is not b or (b is not None and not b.is_inference() and b._version != version):
-                note(m, name, now_b)
+                note(m, name, now_b, now_b is not b)
         return found
 
 
-def keep_attributes(model: nn.Module, reassigned_buffers: bool = False) -> KeptAttributes:
+def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: bool = False) -> KeptAttributes:
     """Note the tensors that ``model``'s modules keep as plain attributes (not parameters, not buffers), for
     :meth:`KeptAttributes.restore` after passes that may change them.
 
@@ -145,6 +167,9 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False) -> KeptA
         model: the model.
         reassigned_buffers: also note the buffers, to set back any that is reassigned (not their values: a
             training pass's in-place updates of BatchNorm statistics stay), as the repair terms' passes need.
+        values: also copy the buffers' values and note the attributes holding numbers (``int``, ``float``), for
+            :meth:`KeptAttributes.restore` to put back in-place updates too (a step counter, ``spectral_norm``'s ``u``
+            and ``v``): the state as it was, for passes that must leave none (one copy of every buffer).
 
     Examples:
         >>> m = nn.Linear(2, 2)
@@ -155,7 +180,7 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False) -> KeptA
         >>> m.h.shape, m.c, hasattr(m, "new")
         (torch.Size([1, 2]), None, False)
     """
-    kept = KeptAttributes()
+    kept = KeptAttributes(values=[] if values else None)
     for m in model.modules():
         before = dict(vars(m))
         held = [(name, v) for name, v in before.items() if type(v) not in _PLAIN and isinstance(v, _HOLDERS)]
@@ -163,4 +188,7 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False) -> KeptA
         kept.copies += [(t, t._version, _address(t), t.detach().clone()) for _, v in held for t in _tensors(v) if _copyable(t)]
         if reassigned_buffers:
             kept.buffers += [(m, name, b, -1 if b is None or b.is_inference() else b._version) for name, b in m._buffers.items()]
+        if kept.values is not None:
+            kept.values += [(b, b._version, b.detach().clone()) for b in m._buffers.values()
+                            if isinstance(b, Tensor) and _copyable(b)]
     return kept
