@@ -33,10 +33,48 @@ def show_again(w: warnings.WarningMessage) -> None:
         []
     """
     module = _module_of(w.filename)
+    if _shown_before(w, module):
+        return
     if module is None:  # a string run by exec, a doctest: the file's name (an explicit module=None shows nothing)
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     else:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, module=module)
+
+
+#: what :func:`show_again` showed under an action that shows a warning once ("default", "module", "once"): the filter
+#: list in force then (the object and its contents) and the keys shown under it
+_SHOWN: dict[str, object] = {"filters": None, "contents": None, "keys": set()}
+
+
+def _shown_before(w: warnings.WarningMessage, module: str | None) -> bool:
+    """Whether ``w`` was shown again already under the filters in force, by an action that shows it once: Python's
+    ``"default"`` (once per message, category and line of a module, as a warning at the user's line is), ``"module"``
+    (once per message of a module) or ``"once"`` (once per message). ``warnings.warn_explicit`` keeps no such memory
+    here: the registry it would keep it in is cleared whenever the filters change, and each audit's recording
+    (``catch_warnings``) changes them, so a warning an audit raised was shown at every ``audit_model`` call of a
+    notebook's loop, every fit. Kept while the filter list is the same (the list object and its contents, as a
+    ``catch_warnings`` or a filter of the user's makes a new one or changes it), so a new filter shows it again, as
+    Python's registry does; the other actions ("always", "error", "ignore") are ``warn_explicit``'s."""
+    filters = warnings.filters
+    if _SHOWN["filters"] is not filters or _SHOWN["contents"] != filters:
+        _SHOWN.update(filters=filters, contents=list(filters), keys=set())
+    message = w.message
+    text, category = (str(message), type(message)) if isinstance(message, Warning) else (str(message), w.category)
+    where = module if module is not None else (w.filename[:-3] if w.filename.lower().endswith(".py") else w.filename)
+    action = warnings.defaultaction
+    for act, msg, cat, mod, line in filters:  # the first filter that matches, as warnings.warn_explicit finds it
+        if ((msg is None or msg.match(text)) and issubclass(category, cat) and (mod is None or mod.match(where))
+                and (line == 0 or w.lineno == line)):
+            action = act
+            break
+    key = {"default": (where, text, category, w.lineno), "module": (where, text, category), "once": (text, category)}.get(action)
+    keys: set = _SHOWN["keys"]  # type: ignore[assignment]
+    if key is None:
+        return False
+    if key in keys:
+        return True
+    keys.add(key)
+    return False
 
 
 _BY_FILE: dict[str, str] = {}  # a loaded module's file (absolute) -> its name, first name kept
