@@ -53,6 +53,7 @@ from lightning_causal.causal.engine.token_ids import (
     check_special_tokens,
     check_token_baselines,
     embedding_readers,
+    float_codes_named,
     keep_special_tokens,
     token_errors_named,
 )
@@ -330,7 +331,8 @@ def interventional_expectations(
             v = flat[kg]  # one value per row, shaped for each input (an image [N, C, H, W] beside a table [N, D])
             xi = tuple(ablate_groups(x, m, s, grp, values=v.view([-1] + [1] * (x.dim() - 1)).to(x.dtype))
                        for x, m in zip(xs, pooled))
-            return gather_target(forward(*xi, rows=s), tidx[s])
+            with float_codes_named(xs, "values", "these values"):  # a code column cast inside the model set to no code
+                return gather_target(forward(*xi, rows=s), tidx[s])
 
         out = active_rows(changed, f0, rows, evaluate) if noise is None else noise.active(changed, f0, evaluate)
     keep = None if padding is None else tuple(None if pad is None else ~pad for pad in padding)

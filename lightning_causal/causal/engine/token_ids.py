@@ -40,7 +40,8 @@ other integers (``uint8``, ``int8``, ``int16``: pixels, bytes, PCM samples) and 
 
 __all__ = [
     "INDEX_DTYPES", "EmbeddingReader", "embedding_readers", "check_token_baselines", "token_baseline_error", "check_special_tokens",
-    "keep_special_tokens", "special_token_baseline", "special_token_hint", "token_errors_named",
+    "keep_special_tokens", "special_token_baseline", "special_token_hint", "token_errors_named", "FLOAT_CODES",
+    "float_code_error", "float_codes_named",
 ]
 
 
@@ -151,16 +152,58 @@ def token_baseline_error(err: IndexError, bases: tuple[Tensor, ...]) -> ValueErr
     )
 
 
+FLOAT_CODES = (
+    "a category code kept in a float column and cast inside the model (`x[:, j].long()` into an embedding) can only be "
+    "set to one of its codes, 0 <= code < the size of the embedding that reads it (not a mean, nor a code beyond the last)"
+)
+"""What an ``IndexError`` of a pass on float inputs means once the clean pass ran: an intervention set a code column
+the model casts to indices to a value its embedding cannot look up."""
+
+
+def float_code_error(err: IndexError, argument: str, what: str) -> ValueError:
+    """An error naming ``argument`` for an ``IndexError`` of a pass on float inputs set to ``what`` (the clean pass
+    ran, so the values set are what the model's embedding could not look up: :data:`FLOAT_CODES`).
+
+    Args:
+        err: the pass's error (``nn.Embedding``'s "index out of range in self").
+        argument: the parameter that gave the values (``baseline``, ``values``, ``counterfactual``).
+        what: the pass that failed, in words (``"the baseline"``).
+
+    Examples:
+        >>> str(float_code_error(IndexError("index out of range in self"), "baseline", "the baseline"))[:83]
+        'Expected argument `baseline` to give inputs the model can read, but the clean forwa'
+    """
+    return ValueError(
+        f"Expected argument `{argument}` to give inputs the model can read, but the clean forward pass ran and the pass "
+        f"with {what} failed with IndexError: {err}; {FLOAT_CODES}"
+    )
+
+
+@contextmanager
+def float_codes_named(xs: tuple[Tensor, ...], argument: str, what: str) -> Iterator[None]:
+    """A pass on float inputs set to ``what``: its ``IndexError`` becomes :func:`float_code_error` (integer inputs,
+    token ids and codes, are checked against their embeddings before the pass; their errors pass unchanged)."""
+    try:
+        yield
+    except IndexError as err:
+        if not any(isinstance(x, Tensor) and x.is_floating_point() for x in xs):
+            raise
+        raise float_code_error(err, argument, what) from err
+
+
 @contextmanager
 def token_errors_named(bases: tuple[Tensor, ...]) -> Iterator[None]:
-    """An intervened pass whose failure a token baseline may explain: an ``IndexError`` (an embedding
-    that reads indices computed from the ids) becomes :func:`token_baseline_error`, a ``ValueError``
+    """An intervened pass whose failure a baseline may explain: an ``IndexError`` (an embedding
+    that reads indices computed from the ids) becomes :func:`token_baseline_error`, or with a float baseline
+    :func:`float_code_error` (a code column cast inside the model set to no code), a ``ValueError``
     (the model refuses the ids: an encoder-decoder without its ``</s>``) :func:`special_token_hint`;
-    other errors, and these without an integer baseline, pass unchanged."""
+    other errors, and these without an integer or float baseline, pass unchanged."""
     try:
         yield
     except IndexError as err:
         named = token_baseline_error(err, bases)
+        if named is None and any(b.is_floating_point() for b in bases if isinstance(b, Tensor)):
+            named = float_code_error(err, "baseline", "the baseline")
         if named is None:
             raise
         raise named from err

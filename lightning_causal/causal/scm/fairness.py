@@ -44,7 +44,7 @@ from lightning_causal.causal.engine.state import (
     resolve_target,
 )
 from lightning_causal.causal.engine.suffix import suffix_module
-from lightning_causal.causal.engine.token_ids import embedding_readers
+from lightning_causal.causal.engine.token_ids import embedding_readers, float_codes_named
 from lightning_causal.causal.engine.unit_sites import check_site_units
 from lightning_causal.causal.engine.units import Layout, check_layout_options, resolve_layout
 from lightning_causal.causal.engine.unmoved_rows import map_moving
@@ -213,8 +213,9 @@ def _counterfactual_probabilities(
         p_cf = p.expand(len(counterfactuals), *p.shape).clone()
         # the flip's changed rows come first; the worlds' rows after them are counted, not copied
         with _recording(forward.model, record if rows.numel() else None, first=int(changed[0].sum())) as flipped:
-            if rows.numel():
-                p_cf[world, rows] = _probabilities(forward, x_cf[world, rows], rows, per_pass)
+            if rows.numel():  # a code column cast inside the model set to no code: named, not nn.Embedding's IndexError
+                with float_codes_named((x,), "counterfactual", "the counterfactual inputs"):
+                    p_cf[world, rows] = _probabilities(forward, x_cf[world, rows], rows, per_pass)
     if record is not None:
         _recorded(record, factual, flipped, changed[0], int(rows.numel()))
     return p, p_cf, changed, classes
