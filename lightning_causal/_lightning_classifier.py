@@ -42,8 +42,9 @@ def _takes_one_of(model: nn.Module, count: int) -> bool:
 class LightningClassifier(pl.LightningModule):
     """Minimal ``LightningModule`` around a classifier: cross-entropy, accuracy, Adam or SGD.
 
-    Each step logs ``<stage>_loss`` (``train``, ``val``) and, for class-index labels ``[N]``,
-    ``<stage>_acc``. Soft labels ``[N, C]`` (mixup, CutMix, label smoothing, a teacher's probabilities)
+    Each step logs ``<stage>_loss`` (``train``, ``val``, ``test``) and, for class-index labels ``[N]``,
+    ``<stage>_acc``; of several validation or test dataloaders, Lightning names each one's
+    (``val_loss/dataloader_idx_1``). Soft labels ``[N, C]`` (mixup, CutMix, label smoothing, a teacher's probabilities)
     train with the cross-entropy against those class probabilities and log the loss only. It holds its
     ``nn.CrossEntropyLoss`` as a submodule, which tells the audits it is a single-label classifier
     (:func:`~lightning_causal.audits.label_task.label_task`): one-hot and soft labels are read as
@@ -135,16 +136,21 @@ class LightningClassifier(pl.LightningModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         return self._step(batch, "train")
 
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        # dataloader_idx: Lightning refuses several validation dataloaders for a step without it
         self._step(batch, "val")
 
-    def predict_step(self, batch: Tensor | tuple[Tensor, ...], batch_idx: int) -> Tensor:
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._step(batch, "test")
+
+    def predict_step(self, batch: Tensor | tuple[Tensor, ...], batch_idx: int, dataloader_idx: int = 0) -> Tensor:
         """The network's logits on the batch's inputs (a tensor, or ``(x, y)`` whose labels are ignored):
         ``trainer.predict``, and ``LightningCLI``'s ``predict --ckpt_path path``.
 
         Args:
             batch: a tensor of inputs, or ``(x, y)``.
             batch_idx: the batch's index (unused).
+            dataloader_idx: which of several predict dataloaders the batch comes from (unused).
         """
         return self(batch[0] if isinstance(batch, (tuple, list)) else batch)
 
