@@ -28,6 +28,7 @@ from lightning_causal.audits.label_task import (
 )
 from lightning_causal.audits.task_warnings import (
     first_row_outputs,
+    unlabelled_regression,
     warn_predicted_class_of_regression,
     warn_softmax_of_regression,
 )
@@ -246,7 +247,8 @@ def names_meta(
     probe; one of a single column (a regression, a one-logit classifier) is recorded as
     ``outputs: 1``, so that figures say "the output" rather than "class 0"; several columns and real-valued
     ``labels`` (:func:`regression_labels` with the output width and ``model``: a multi-output regression, a
-    forecast of several horizons) as ``regression: True``, so that figures say "output k" rather than "class k"; multi-hot labels
+    forecast of several horizons), or no labels beside a ``model`` that says it regresses (:func:`unlabelled_regression`:
+    an autoencoder's flat reconstruction), as ``regression: True``, so that figures say "output k" rather than "class k"; multi-hot labels
     (:func:`multi_hot_labels` with ``model``) as ``multi_label: True``.
 
     Raises:
@@ -275,7 +277,8 @@ def names_meta(
         meta["vocabulary"] = {str(t): vocabulary[t] for t in torch.unique(inputs).tolist() if 0 <= t < len(vocabulary)}
     if outputs is not None and (outputs.dim() == 1 or outputs.dim() == 2 and outputs.shape[1] == 1):
         meta["outputs"] = 1
-    elif outputs is not None and outputs.dim() == 2 and regression_labels(labels, int(outputs.shape[1]), model):
+    elif outputs is not None and outputs.dim() == 2 and (regression_labels(labels, int(outputs.shape[1]), model)
+                                                         or unlabelled_regression(labels, model)):
         meta["regression"] = True
     elif outputs is not None and outputs.dim() == 2 and multi_hot_labels(labels, model):
         meta["multi_label"] = True  # figures say "label k", not "class k"

@@ -18,6 +18,7 @@ from torch import Tensor
 from lightning_causal.audits.label_task import (
     LEVEL_WAYS_OUT,
     embedding_output,
+    label_task,
     level_outputs,
     multi_hot_labels,
     regression_labels,
@@ -25,7 +26,27 @@ from lightning_causal.audits.label_task import (
 )
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["first_row_outputs", "warn_predicted_class_of_regression", "warn_softmax_of_regression"]
+__all__ = ["first_row_outputs", "unlabelled_regression", "warn_predicted_class_of_regression", "warn_softmax_of_regression"]
+
+#: what a model that says it regresses is told, where its probe holds no labels (an autoencoder's)
+_SAYS_REGRESSION = "the model says it is a regression (a regression loss it holds, e.g. nn.MSELoss, or `task='regression'`)"
+
+
+def unlabelled_regression(labels: Any, model: Any) -> bool:
+    """Whether a probe without ``labels`` (an autoencoder's, whose inputs are its targets) explains a model that says it
+    regresses (:func:`label_task`: ``nn.MSELoss`` held, ``task="regression"``): its outputs are no class scores, as
+    with real-valued labels (:func:`regression_labels`, which reads labels and says nothing without them).
+
+    Examples:
+        >>> from torch import nn
+        >>> class AE(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.net, self.loss = nn.Linear(4, 4), nn.MSELoss()
+        >>> unlabelled_regression(None, AE()), unlabelled_regression(None, nn.Linear(4, 4))
+        (True, False)
+    """
+    return labels is None and model is not None and label_task(model) == "regression"
 
 
 def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = None, *,
@@ -33,7 +54,8 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
     """Warn that ``audit`` applies a softmax to the model's outputs although the probe's labels are
     a regression target (:func:`regression_labels`: a multi-output regression, whose outputs are not
     logits: the softmax of ``(10 x0, x1)`` is explained by ``x0`` alone). Integer labels, class-like
-    floats (one-hot or soft labels, class indices stored as floats) and probes without labels say nothing.
+    floats (one-hot or soft labels, class indices stored as floats) and probes without labels say nothing, unless the
+    model says it regresses (:func:`unlabelled_regression`: an autoencoder's flat reconstruction).
 
     Multi-hot labels (:func:`multi_hot_labels`) are taken for a multi-label classifier (trained
     with ``BCEWithLogitsLoss``): each output's own sigmoid is its probability, and the softmax over
@@ -47,6 +69,14 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
     ordinal head's cumulative logits, a survival model's hazards, whose labels are ranks ``[N]``).
     """
     model = task_model(model, output)
+    if outputs is not None and unlabelled_regression(labels, model):
+        out = outputs() if callable(outputs) else outputs
+        if out.dim() == 2 and out.shape[1] > 1:
+            warnings.warn(
+                f"{audit} explains the softmax over the model's outputs, but {_SAYS_REGRESSION}: the softmax of outputs "
+                f"that are not logits mixes them; pass {fix} to explain the output itself", UserWarning,
+                stacklevel=outside_package())
+        return
     if outputs is not None and not multi_hot_labels(labels, model) and not regression_labels(labels, model=model):
         out = outputs() if callable(outputs) else outputs
         levels = level_outputs(labels, out, model, output)
@@ -111,7 +141,7 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
     Per-level logits (:func:`level_outputs`: a multi-label model whose labels are ranks ``[N]``, an ordinal
     head's cumulative logits or a survival model's hazards) are warned about alike, naming ``output=`` the rank.
     ``outputs``: the model's explained output on some probe rows, or a callable that computes it. ``per_sample``: the class is chosen per sample (else once, the one
-    predicted most often). ``output``: the audit's ``output=`` (:func:`embedding_output`). ``model``: its task decides multi-label and regression labels (:func:`multi_hot_labels`, :func:`regression_labels`). A model with one output, class labels and a probe without labels say nothing.
+    predicted most often). ``output``: the audit's ``output=`` (:func:`embedding_output`). ``model``: its task decides multi-label and regression labels (:func:`multi_hot_labels`, :func:`regression_labels`). A model with one output, class labels and a probe without labels say nothing, unless the model says it regresses (:func:`unlabelled_regression`: an autoencoder's flat reconstruction).
     """
     model = task_model(model, output)
     multi_label = multi_hot_labels(labels, model)
@@ -139,6 +169,12 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
             "or `target=k` for coordinate k", UserWarning, stacklevel=outside_package())
         return
     if not multi_label and not regression:
+        if unlabelled_regression(labels, model):  # an autoencoder's flat reconstruction [N, D]: its largest element
+            warnings.warn(
+                f"{audit} explains the predicted class (`target=None`: the largest of the model's {width} outputs), but "
+                f"{_SAYS_REGRESSION}: {how}. Pass `target=k` to explain output k (one audit per output, each with its own "
+                "`name=`), or `output=` one score per sample (a reconstruction's error needs the input: a wrapper module "
+                "that returns it)", UserWarning, stacklevel=outside_package())
         return
     if multi_label:
         warnings.warn(
