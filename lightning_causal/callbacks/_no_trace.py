@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from lightning_causal.causal.engine.generators import active_generators, generators_registered
-from lightning_causal.causal.engine.kept_attributes import keep_attributes
+from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attributes
 from lightning_causal.causal.engine.state import eval_mode, observers_off, rng_preserved
 from lightning_causal.causal.engine.user_frame import outside_package
 
@@ -72,7 +72,7 @@ def no_trace(module: torch.nn.Module) -> Iterator[None]:
                 if p.grad is not grad:  # keep the very tensor object (optimizers, DDP bucket views hold it)
                     p.grad = grad
             for m, name, b, saved in buffers:
-                if m._buffers.get(name) is not b:  # reassigned (`self.h = h.detach()`, of the probe's batch size)
+                if buffer_of(m, name) is not b:  # reassigned (`self.h = h.detach()`, of the probe's batch size)
                     m._buffers[name] = b
                 if b is not None and not torch.equal(b, saved):
                     b.copy_(saved)

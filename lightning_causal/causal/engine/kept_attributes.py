@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["KeptAttributes", "keep_attributes"]
+__all__ = ["KeptAttributes", "buffer_of", "keep_attributes"]
 
 
 def _tensors(value: Any) -> list[Tensor]:
@@ -38,6 +38,24 @@ def _copyable(t: Tensor) -> bool:
 def _address(t: Tensor) -> int:
     """Where ``t``'s data lie (``-1`` for a layout without one storage, a sparse tensor): ``self.h.data = h`` moves it."""
     return t.data_ptr() if t.layout is torch.strided else -1
+
+
+def buffer_of(module: nn.Module, name: str) -> Tensor | None:
+    """``module``'s buffer ``name`` (``None`` where it has none by that name or holds ``None``), also of a scripted module,
+    whose ``_buffers`` (torch.jit's ``OrderedDictWrapper``) has no ``get``.
+
+    Args:
+        module: a module.
+        name: the buffer's name.
+
+    Examples:
+        >>> buffer_of(torch.jit.script(nn.BatchNorm1d(2)), "running_mean")
+        tensor([0., 0.])
+        >>> buffer_of(nn.Linear(2, 2), "h") is None
+        True
+    """
+    buffers = module._buffers
+    return buffers[name] if name in buffers else None
 
 
 _HOLDERS = (Tensor, tuple, list)  # the values that may hold tensors
@@ -69,7 +87,7 @@ class KeptAttributes:
         number (``self.calls += 1``) its number.
         """
         for m, name, b, _ in self.buffers:
-            if m._buffers.get(name) is not b:
+            if buffer_of(m, name) is not b:
                 m._buffers[name] = b
         for m, before, items in self.entries:
             now = vars(m)
@@ -149,7 +167,7 @@ class KeptAttributes:
         for m, name, b, version in self.buffers:
             if isinstance(m, nn.modules.batchnorm._NormBase) or is_fake_quant(m):
                 continue
-            now_b = m._buffers.get(name)
+            now_b = buffer_of(m, name)
             if now_b is not b or (b is not None and not b.is_inference() and b._version != version):
                 note(m, name, now_b, now_b is not b)
         return found

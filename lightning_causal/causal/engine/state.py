@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import sys
 import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -13,13 +12,14 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.ao.quantization.fake_quantize import FakeQuantizeBase
 
 from lightning_causal.causal.engine.batching import first_in_block, remembered_fit, said_in_block
 from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.eager import force_eager
 from lightning_causal.causal.engine.generators import generators_registered
 from lightning_causal.causal.engine.input_kinds import check_input_kinds, samples_hint
-from lightning_causal.causal.engine.kept_attributes import keep_attributes
+from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attributes
 from lightning_causal.causal.engine.user_frame import outside_package
 
 __all__ = ["frozen_params", "audit_mode", "eval_mode", "is_fake_quant", "observers_off", "rnn_backward", "check_logits", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple",
@@ -170,7 +170,7 @@ def observers_off(model: nn.Module) -> None:
 
 def is_fake_quant(module: nn.Module) -> bool:
     """Whether ``module`` is a fake-quant module of ``torch.ao.quantization`` (``FakeQuantizeBase``: ``FakeQuantize``,
-    ``FusedMovingAvgObsFakeQuantize``, the learnable ones; ``prepare_qat``'s, eager or FX), whose observer, while on,
+    ``FusedMovingAvgObsFakeQuantize``, the learnable ones; ``prepare_qat``'s, eager or FX, also scripted), whose observer, while on,
     updates its range and scale from the rows of every forward pass, whatever the mode.
 
     Args:
@@ -180,11 +180,14 @@ def is_fake_quant(module: nn.Module) -> bool:
         >>> import torch.ao.quantization as tq
         >>> is_fake_quant(tq.FakeQuantize()), is_fake_quant(nn.BatchNorm1d(2))
         (True, False)
+        >>> is_fake_quant(torch.jit.script(tq.FakeQuantize()))
+        True
     """
     if "observer_enabled" not in module._buffers:  # FakeQuantizeBase's buffer: a dict look-up spares most modules the isinstance
         return False
-    fake_quantize = sys.modules.get("torch.ao.quantization.fake_quantize")  # not imported: no fake-quant module exists
-    return fake_quantize is not None and isinstance(module, fake_quantize.FakeQuantizeBase)
+    if isinstance(module, torch.jit.RecursiveScriptModule):  # scripted (torch.jit.script of an FX QAT model): no class
+        return callable(getattr(module, "disable_observer", None))  # to test, FakeQuantizeBase's exported method
+    return isinstance(module, FakeQuantizeBase)
 
 
 def eval_mode(model: nn.Module) -> None:
@@ -244,7 +247,7 @@ def _restore_buffers(kept: list[tuple[nn.Module, str, Tensor | None, int, Tensor
     trace's Proxy) and undo in-place updates (``self.x += 1``)."""
     with torch.no_grad():
         for m, name, b, version, copy in kept:
-            if m._buffers.get(name) is not b:
+            if buffer_of(m, name) is not b:
                 m._buffers[name] = b
             if b is not None and b._version != version:
                 b.copy_(copy)
