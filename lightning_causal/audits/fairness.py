@@ -442,9 +442,13 @@ class FairnessAudit(Audit):
         keep = groups >= 0  # -1: no group (token swaps: sentences of neither side; a binary column's other values)
         outside = int((~keep).sum())
         if outside and not isinstance(self.counterfactual, TokenSwap):  # a swap's sentences without its terms: no group by design
+            which = self.counterfactual.unlevelled(probe.first) if isinstance(self.counterfactual, Intersections) else {}
+            held = "".join(f"; {a} holds {', '.join(f'{v:g}' for v in vs)}, none of its levels "
+                           f"{', '.join(f'{v:g}' for v in self.counterfactual.attributes[a][2])} (Intersections' "
+                           f"`levels={{{a!r}: [...]}}` names them all)" for a, vs in which.items())
             result.meta.setdefault("notes", []).append(
                 f"{outside} of {len(keep)} probe rows are in no group (a value that is no level of the sensitive attribute(s), "
-                "or a block that is not one-hot): the group metrics leave them out")
+                f"or a block that is not one-hot{held}): the group metrics leave them out")
         if not bool(keep.any()):
             return
         column = self._column_name() if self._groups_are_column_values(probe.first[keep], groups[keep]) else None

@@ -116,7 +116,8 @@ class Intersections(Counterfactual):
         used: dict[int, str] = {}
         names: list[list[str]] = []
         for attribute, spec in attributes.items():
-            if isinstance(spec, Sequence) and not isinstance(spec, str):
+            spec_is_code = not (isinstance(spec, Sequence) and not isinstance(spec, str))
+            if not spec_is_code:
                 block = [self._index(attribute, c) for c in spec]
                 if len(block) < 2 or len(set(block)) < len(block):
                     raise ValueError(f"Expected the one-hot block of attribute {attribute!r} to be two or more distinct columns "
@@ -142,8 +143,12 @@ class Intersections(Counterfactual):
                 used[c] = attribute
             own = level_names.get(attribute)
             if own is not None and (isinstance(own, str) or len(own) != len(default) or len({str(n) for n in own}) < len(own)):
+                # a code column of more levels named without `levels=`: its levels are the default (0, 1)
+                more = (f" (the levels of code column {attribute!r} are (0, 1), the default: for a code of {len(own)} levels "
+                        f"pass them, e.g. `levels={{{attribute!r}: range({len(own)})}}`)"
+                        if spec_is_code and attribute not in levels and not isinstance(own, str) and len(own) > 2 else "")
                 raise ValueError(f"Expected argument `level_names[{attribute!r}]` to be {len(default)} distinct names, one per "
-                                 f"level, but got {own!r:.100}")
+                                 f"level, but got {own!r:.100}{more}")
             if own is None and len(set(default)) < len(default):  # levels alike to 6 digits: 'x=0.1' twice
                 raise ValueError(f"Expected the levels of attribute {attribute!r} to have distinct names but they are named "
                                  f"{default}: pass `level_names[{attribute!r}]`")
@@ -193,6 +198,31 @@ class Intersections(Counterfactual):
         out = torch.full(held.shape, -1, dtype=torch.long, device=x.device)
         for k, v in enumerate(values):  # type: ignore[arg-type]
             out = out.masked_fill(held == v, k)
+        return out
+
+    def unlevelled(self, x: Tensor, most: int = 8) -> dict[str, list[float]]:
+        """The values each code attribute holds in ``x`` that are none of its levels (rows in no group), at most
+        ``most`` of them, smallest first; attributes without such values are left out (a block that is not one-hot is
+        not listed here).
+
+        Args:
+            x: inputs ``[N, D]``.
+            most: how many values to list per attribute.
+
+        Examples:
+            >>> cf = Intersections(lambda x: x, {"race": 0})  # levels (0, 1) by default
+            >>> cf.unlevelled(torch.tensor([[0.0], [1.0], [2.0], [4.0], [2.0]]))
+            {'race': [2.0, 4.0]}
+        """
+        self._check_inputs(x)
+        out: dict[str, list[float]] = {}
+        for attribute, (kind, where, values) in self.attributes.items():
+            if kind != "code":
+                continue
+            held = x[:, where]
+            other = held[~torch.isin(held, torch.tensor(values, dtype=held.dtype, device=held.device))]
+            if other.numel():
+                out[attribute] = [float(v) for v in other.unique()[:most].tolist()]
         return out
 
     def _check_inputs(self, x: object) -> None:
