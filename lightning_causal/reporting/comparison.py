@@ -83,7 +83,7 @@ def attribution_grid(
             cmap, lo, hi = scales[name]
             drawn = _image(m[r])
             im = axes[r][c].imshow(drawn.numpy(), cmap=not_finite_colours(cmap), vmin=lo, vmax=hi, interpolation="nearest")
-            ring_not_finite(axes[r][c], drawn)  # one grey pixel among pale ones is hard to find (not_finite_marks)
+            ring_not_finite(axes[r][c], drawn, whole=m)  # one grey pixel among pale ones is hard to find (not_finite_marks)
             if r == 0:
                 axes[r][c].set_title(name, fontsize=9)
                 fig.colorbar(im, ax=[axes[i][c] for i in range(rows)], fraction=0.046, pad=0.04)

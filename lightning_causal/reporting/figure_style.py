@@ -12,7 +12,8 @@ every map kind (tabular bars, token strips, image, frame, point and sequence map
 - drawn: where a score is a colour (a heatmap's pixel, a token's box, a point) in the grey :data:`NOT_FINITE`, a
   colour map's "bad" colour (:func:`not_finite_colours`; matplotlib's own is transparent, which on a white figure
   reads as a score of 0), a heatmap's pixel (image, frame and sequence maps, the attribution grid) also ringed (one grey pixel among pale blue ones
-  is hard to find: :func:`~lightning_causal.reporting.not_finite_marks.ring_not_finite`), a point as a grey cross (a
+  is hard to find: :func:`~lightning_causal.reporting.not_finite_marks.ring_not_finite`; smaller rings where more
+  than a quarter of the map's cells are ringed, none where the whole map is grey), a point as a grey cross (a
   grey dot reads as a pale blue one among many); where it is a length (a bar: a tabular feature's mean |score|, a
   signal's step) as no bar (:func:`step_bars`).
 - order: below every finite score: last in a largest-first ranking (:func:`largest_first`), so out of a top-k chart;
@@ -21,7 +22,8 @@ every map kind (tabular bars, token strips, image, frame, point and sequence map
   (:func:`~lightning_causal.reporting.image_figures.finite_peak`), and a scale is signed (diverging) only where a
   finite score is below 0 (:func:`has_negative`).
 - note: beside the drawing, ``"k of n scores are not finite (NaN/inf)"`` and how they are drawn
-  (:func:`not_finite_note`: ``": grey"``, ``": grey, ringed"``, ``": grey crosses"``, ``": no bar for x1, x2"``), after the map's name where a figure holds
+  (:func:`not_finite_note`: ``": grey"``, ``": grey, ringed"``, ``": grey crosses"``, ``": no bar for x1, x2"``;
+  ``"all n scores are not finite (NaN/inf): grey"`` of a heatmap all grey), after the map's name where a figure holds
   several maps (:func:`not_finite_notes`): a tabular chart's caption, a token strip's title, the note under a heatmap row (image, frame and
   point maps) or a sequence's figure. ``n`` counts the scores the figure draws from (a sample's map; a tabular
   chart's scores of every sample).
@@ -35,6 +37,8 @@ import re
 import textwrap
 from collections.abc import Sequence
 from typing import Any
+
+from lightning_causal.reporting.not_finite_marks import RINGED
 
 __all__ = ["MAGNITUDE", "MAX_BARS", "NEG", "NOT_FINITE", "POS", "WIDTH", "has_negative", "largest_first", "layer_labels",
            "not_finite_colours", "not_finite_note", "not_finite_notes", "numbers_named", "path_tail", "short_label", "short_labels", "step_bars",
@@ -239,7 +243,8 @@ def largest_first(scores: Any, k: int) -> list[int]:
 def not_finite_note(values: Any, drawn: str) -> str:
     """What a figure says of the scores of ``values`` that are not finite (NaN, +-inf; the module's rule):
     ``"k of n scores are not finite (NaN/inf): <drawn>"``, ``n`` the number of ``values``; ``""`` where every one is
-    finite.
+    finite; ``"all n scores are not finite (NaN/inf): <drawn>"`` where none is (a heatmap's ``"grey, ringed"`` then
+    ``"grey"``: a map all grey gets no rings).
 
     Args:
         values: the scores the figure draws from (a tensor of any shape).
@@ -251,6 +256,8 @@ def not_finite_note(values: Any, drawn: str) -> str:
         '2 of 4 scores are not finite (NaN/inf): grey'
         >>> not_finite_note(torch.tensor([[float("inf"), 1.0]]), "no bar"), not_finite_note(torch.ones(3), "grey")
         ('1 of 2 scores is not finite (NaN/inf): no bar', '')
+        >>> not_finite_note(torch.full((2, 2), float("nan")), "grey, ringed")  # a whole grey map: no rings
+        'all 4 scores are not finite (NaN/inf): grey'
     """
     if not values.is_floating_point():
         return ""
@@ -258,6 +265,8 @@ def not_finite_note(values: Any, drawn: str) -> str:
     if count == 0:
         return ""
     n = values.numel()
+    if count == n and n > 1:  # a whole grey map: no ring on it (not_finite_marks), nothing left to find
+        return f"all {n} scores are not finite (NaN/inf): {'grey' if drawn == RINGED else drawn}"
     return f"{count} of {n} score{'s' if n > 1 else ''} {'is' if count == 1 else 'are'} not finite (NaN/inf): {drawn}"
 
 

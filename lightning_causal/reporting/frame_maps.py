@@ -78,7 +78,7 @@ def _frames_figure(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, floa
         for r, m in enumerate(maps.values(), start=1):
             for t, ax in zip(frames, grid[r]):
                 ax.get_images()[0].set_data(m[t].numpy())
-                ring_not_finite(ax, m[t])
+                ring_not_finite(ax, m[t], whole=m)
         return again.figure
     fig = Figure(figsize=figsize)
     grid = fig.subplots(rows, len(frames) + 1, squeeze=False, gridspec_kw={"width_ratios": [1] * len(frames) + [0.12]})
@@ -92,7 +92,7 @@ def _frames_figure(sample: Tensor, maps: dict[str, Tensor], vmax: dict[str, floa
         cmap, lo = ("RdBu_r", -hi) if signed[name] else ("Reds", 0.0)
         for t, ax in zip(frames, grid[r]):
             im = ax.imshow(m[t].numpy(), cmap=not_finite_colours(cmap), vmin=lo, vmax=hi, interpolation="nearest", origin=origin)
-            ring_not_finite(ax, m[t])  # NaN/inf grey and ringed (not_finite_marks)
+            ring_not_finite(ax, m[t], whole=m)  # NaN/inf grey and ringed (not_finite_marks), not in a map all grey
         grid[r, 0].set_ylabel(name if len(name) <= 12 else name[:11] + "…", fontsize=9)
         bar = fig.colorbar(im, cax=grid[r, -1])
         bar.ax.tick_params(labelsize=7)
