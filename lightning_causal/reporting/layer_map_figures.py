@@ -14,7 +14,10 @@ import textwrap
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Rectangle
+from matplotlib.textpath import text_to_path
+from matplotlib.transforms import blended_transform_factory
 
 from lightning_causal.reporting.figure_style import MAGNITUDE, layer_labels, to_float
 
@@ -28,6 +31,7 @@ ROW = 0.16  # inches a layer, down and across the matrix: an 8-point label or a 
 FONT = 8  # points: the labels, the values and the key (the smallest text of the other cards)
 _CHAR = 0.067  # inches of an average 8-point DejaVu Sans character (names, numbers)
 _KEY_CHAR = 0.078  # inches a character of the key's prose (wider letters, no line may reach the edge)
+_KEY_LEFT = 0.1  # inches from the figure's edges to the note and key under the matrix
 _LABEL_CHARS = 20  # a layer's name at most, after its shared prefix (the row's number before it): 12 rows fit a card
 _BAR = 0.5  # inches of the longest bar, its value and gain after it
 _NODE_SHADES = (MAGNITUDE, "0.72")  # the bars of consecutive causal nodes alternate: a node's layers read as a block
@@ -83,6 +87,18 @@ def _left_out_note(meta: dict, width: int) -> list[str]:
     if meta.get("unmoved"):
         lines.append("no intervention moves: " + ", ".join(meta["unmoved"]))
     return [wrapped for line in lines for wrapped in textwrap.wrap(line, width)]
+
+
+def _fitted(line: str, inches: float, chars: int) -> list[str]:
+    """``line`` wrapped at its spaces into lines at most ``inches`` wide at :data:`FONT` points, measured (module
+    paths, ``model.user_emb``, are wider than the key's prose a character), from ``chars`` characters a line down."""
+    prop = FontProperties(size=FONT)
+    for n in range(max(chars, 10), 9, -1):
+        wrapped = textwrap.wrap(line, n)
+        # 4% over the outline's width: the Agg renderer's hinting draws 8-point text up to 3% wider
+        if all(1.04 * text_to_path.get_text_width_height_descent(w, prop, ismath=False)[0] / 72 <= inches for w in wrapped):
+            return wrapped
+    return textwrap.wrap(line, 9)
 
 
 def _value(v: float) -> str:
@@ -193,8 +209,8 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     bars_width = max(_BAR + 0.15 + _CHAR * max(len(t) for t in texts), 0.15 + _CHAR * len(out or ""))  # out: no bar
     width = left + side + 0.6 + bars_width  # the labels, the matrix, its colour bar, the bars
     threshold = to_float(layer_map.get("threshold"))
-    note = _left_out_note(layer_map.get("meta") or {}, int(width / _KEY_CHAR)) + textwrap.wrap(
-        LAYER_MAP_KEY.format(threshold=threshold), int(width / _KEY_CHAR))
+    lines = _left_out_note(layer_map.get("meta") or {}, 10**6) + [LAYER_MAP_KEY.format(threshold=threshold)]
+    note = [fitted for line in lines for fitted in _fitted(line, width - 2 * _KEY_LEFT, int(width / _KEY_CHAR))]
     note_height = 0.15 * len(note) + 0.05
     height = 0.3 + side + 0.35 + note_height
     fig = Figure(figsize=(width, height), layout="constrained")
@@ -219,7 +235,9 @@ def layer_map_figure(layer_map: dict, title: str | None = None) -> Figure:
     bars.set_title("response s", fontsize=FONT + 1)
     key = fig.add_subplot(grid[1, :])
     key.axis("off")
-    key.text(0.0, 1.0, "\n".join(note), fontsize=FONT, ha="left", va="top", transform=key.transAxes, color="0.25")
+    # from the figure's left edge, not the key's (under the matrix, after the labels' room): the lines are wrapped to it
+    key.text(_KEY_LEFT / width, 1.0, "\n".join(note), fontsize=FONT, ha="left", va="top", color="0.25",
+             transform=blended_transform_factory(fig.transFigure, key.transAxes))
     heading = f"{drawn} of {causal} causal nodes" if drawn < causal else f"{causal} causal nodes"
     fig.suptitle(title or f"layer causal map: {heading}", fontsize=FONT + 1)
     return fig
