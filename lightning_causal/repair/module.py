@@ -141,8 +141,8 @@ class CausalRepairModule(EvaluationSteps):
             counterfactuals of :class:`~lightning_causal.repair.fairness.CounterfactualFairnessTerm`)
             in one forward pass, shared with the task loss (same objective, fewer kernel launches:
             the speed-up is in ``benchmarks/RESULTS.md``). Models with BatchNorm layers that use the
-            batch's statistics (training mode) and quantization-aware models (``prepare_qat``: the fake-quant
-            observers take their ranges from the pass's rows) are run unfused whatever this says (the joint pass
+            batch's statistics (training mode) and quantization-aware models while an observer is on (``prepare_qat``: the
+            fake-quant observers take their ranges from the pass's rows) are run unfused whatever this says (the joint pass
             would mix the batch statistics and change the task loss), as are models that carry a state across
             batches (``self.h = h.detach()``; the joint pass would leave the joint batch's state): the state sized by the
             batch that the task's pass changes is read at each fit's first step, each epoch's and the first after a

@@ -4,8 +4,10 @@ and a guard for the global random number generators."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import warnings
+import weakref
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -22,7 +24,7 @@ from lightning_causal.causal.engine.input_kinds import check_input_kinds, sample
 from lightning_causal.causal.engine.kept_attributes import buffer_of, keep_attributes
 from lightning_causal.causal.engine.user_frame import outside_package
 
-__all__ = ["frozen_params", "audit_mode", "eval_mode", "is_fake_quant", "observers_off", "rnn_backward", "check_logits", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple",
+__all__ = ["frozen_params", "audit_mode", "eval_mode", "is_fake_quant", "observer_on", "observers_off", "rnn_backward", "check_logits", "gather_target", "output_fix", "resolve_target", "rng_preserved", "as_tuple",
            "inputs_type_error", "model_devices"]
 
 Target = int | list[int] | Tensor | None
@@ -188,6 +190,50 @@ def is_fake_quant(module: nn.Module) -> bool:
     if isinstance(module, torch.jit.RecursiveScriptModule):  # scripted (torch.jit.script of an FX QAT model): no class
         return callable(getattr(module, "disable_observer", None))  # to test, FakeQuantizeBase's exported method
     return isinstance(module, FakeQuantizeBase)
+
+
+#: id of a fake-quant module's observer flag -> (a weak reference to it, the flags' versions, whether one is on): read
+#: once per change of the flags, not once per call (a plain dict: a WeakKeyDictionary's look-up costs a reference a call)
+_OBSERVING: dict[int, tuple[weakref.ref[Tensor], tuple[int, ...], bool]] = {}
+
+
+def observer_on(module: nn.Module) -> bool:
+    """Whether a fake-quant module's observer is on (its ``observer_enabled`` flag, and a learnable one's
+    ``static_enabled``), read from the device once per change of the flags' versions (``disable_observer``,
+    ``enable_observer`` and ``load_state_dict`` write them in place, which counts), not at every call: a training step may
+    ask it without waiting for the device. A flag written through ``.data`` is not seen until another write.
+
+    Args:
+        module: a fake-quant module (:func:`is_fake_quant`).
+
+    Examples:
+        >>> import torch.ao.quantization as tq
+        >>> fq = tq.FakeQuantize()
+        >>> observer_on(fq)
+        True
+        >>> fq.disable_observer()
+        >>> observer_on(fq)
+        False
+    """
+    buffers = module._buffers
+    flag = buffers["observer_enabled"] if "observer_enabled" in buffers else None
+    static = buffers["static_enabled"] if "static_enabled" in buffers else None  # the learnable fake quant's observer
+    flags = (flag, static) if isinstance(static, Tensor) else (flag,)
+    if not isinstance(flag, Tensor):
+        return True  # nothing to read: taken as observing
+    if flag.is_inference() or (static is not None and static.is_inference()):  # no version to key on
+        return any(bool(f.any()) for f in flags)
+    versions = (flag._version, static._version) if len(flags) == 2 else (flag._version,)
+    seen = _OBSERVING.get(id(flag))
+    if seen is None or seen[0]() is not flag or seen[1] != versions:
+        on = any(bool(f.any()) for f in flags)
+        _OBSERVING[id(flag)] = seen = (weakref.ref(flag, functools.partial(_forget, id(flag))), versions, on)
+    return seen[2]
+
+
+def _forget(key: int, _: object) -> None:
+    """Drop the entry of a flag that is gone (its id may be another tensor's later)."""
+    _OBSERVING.pop(key, None)
 
 
 def eval_mode(model: nn.Module) -> None:
