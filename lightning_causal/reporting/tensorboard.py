@@ -594,6 +594,9 @@ def _curve_figure(r: AuditResult, name: str, curve: dict[str, list[float]]) -> F
     return curves_figure(curve, f"{r.audit}: {name}", xlabel, ylabel, xticklabels=ticks)
 
 
+_GROUP_CHARS = 32  # a fairness group's label with its count: "female × race_Amer-Indi… (n=10)"
+
+
 def _interval_figure(r: AuditResult, name: str, rows: list[dict]) -> Figure:
     what = explained_quantity(r.meta)
     of = f" of {what}" if what else ""
@@ -603,9 +606,12 @@ def _interval_figure(r: AuditResult, name: str, rows: list[dict]) -> Figure:
     if bounds and not np.isfinite(bounds).any():  # NaN intervals (SobolAudit(n_bootstrap=0)): none is drawn
         ci = ", no intervals"
     if name == "groups" and all("positive_rate" in row for row in rows):  # FairnessAudit: every group in its order, by its name
-        rows = [{**row, "label": f"{row.get('name', row['group'])} (n={row['count']})"} for row in rows]  # a small group shows
+        # a small group shows its count: the name is cut to leave " (n=<count>)" whole ("race_Amer-Indian-Es...=23)" lost "(n")
+        counts = [f" (n={row['count']})" for row in rows]
+        names = short_labels([str(row.get("name", row["group"])) for row in rows], _GROUP_CHARS - max(map(len, counts)))
+        rows = [{**row, "label": name + count} for row, name, count in zip(rows, names, counts)]
         return interval_bar_figure(rows, f"{r.audit}: positive rate per group{ci}", label="label", top=len(rows),
-                                   xlabel="share of positive decisions", ylabel="group")
+                                   xlabel="share of positive decisions", ylabel="group", label_chars=_GROUP_CHARS)
     names = r.meta.get("feature_names")  # the rows are named by them: the axis says what they are
     chars = 24
     if not names and any(region_text(row) for row in rows):  # input groups with a box: where each lies, not a bare id
