@@ -34,7 +34,8 @@ from lightning_causal.causal.backdoor.neural_cleanse import (
 from lightning_causal.causal.backdoor.reverse import reverse_trigger
 from lightning_causal.causal.backdoor.suspects import suspect_units
 from lightning_causal.causal.backdoor.triggers import Trigger
-from lightning_causal.causal.engine.state import audit_mode, check_logits, observers_off
+from lightning_causal.causal.engine.frozen import freeze
+from lightning_causal.causal.engine.state import audit_mode, check_logits
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.repair.backdoor_triggers import binarized, dilated, grown_mask
 
@@ -70,17 +71,13 @@ def _detection_from(state: dict[str, Any] | None) -> ReversedTriggers | None:
 
 
 def _frozen_copy(model: nn.Module, state: Mapping[str, Any] | None = None) -> nn.Module:
-    """A frozen copy of ``model`` (given the weights ``state`` where there are any) for the consistency term: eval
-    mode, no gradient, and the observers of a quantization-aware model's fake-quant modules off (they would move the
-    copy's ranges and scales with every batch it runs, in eval mode too: it quantizes with the scales it was copied
-    with)."""
+    """A frozen copy of ``model`` (given the weights ``state`` where there are any) for the consistency term
+    (:func:`~lightning_causal.causal.engine.frozen.freeze`: eval mode, no gradient, and the observers of a
+    quantization-aware model's fake-quant modules off: it quantizes with the scales it was copied with)."""
     reference = copy.deepcopy(model).eval()
     if state is not None:
         reference.load_state_dict(state)  # a checkpoint's reference: its flags as saved, switched off below
-    for p in reference.parameters():
-        p.requires_grad_(False)
-    observers_off(reference)
-    return reference
+    return freeze(reference)
 
 
 class TriggerSetup:

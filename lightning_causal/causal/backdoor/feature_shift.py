@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from lightning_causal.causal.engine.checks import check_float, check_int, check_type
+from lightning_causal.causal.engine.frozen import freeze
 from lightning_causal.causal.engine.state import audit_mode, observers_off, rng_preserved
 
 __all__ = ["MAX_CONTRAST_RATIO", "Contrast", "feature_shifted", "output_layer"]
@@ -56,6 +57,8 @@ def feature_shifted(model: nn.Module, x: Tensor, num_classes: int, *, epochs: in
     with ``ŷ`` ``model``'s own predictions on ``x`` (clean inputs: its clean labels) and ``w_0``
     the output weight before. Deterministic for a given ``generator`` (default: seed 0); the global
     RNG states, the CPU's and every CUDA device's, are restored (dropout in the copy draws from them). ``model`` is not changed.
+    A quantization-aware model's copy (``prepare_qat``) tunes with its fake-quant observers off: it quantizes with the
+    scales ``model`` holds, called directly as inside ``BackdoorSuppressionTerm`` (which calls it in ``audit_mode``).
 
     Args:
         model: a classifier ``x -> [N, num_classes]`` logits.
@@ -86,6 +89,7 @@ def feature_shifted(model: nn.Module, x: Tensor, num_classes: int, *, epochs: in
     with audit_mode(model):  # eval, no_grad; every mode and buffer put back (a QAT model's observers off: its scales held)
         labels = torch.cat([model(rows).argmax(1) for rows in x.split(batch_size)])  # in batches, as the tuning runs
     shifted = copy.deepcopy(model)
+    observers_off(shifted)  # a QAT copy tunes on the scales `model` holds, as inside the term (under audit_mode)
     _, head = output_layer(shifted, num_classes)
     w0 = head.weight.detach().clone()
     with torch.no_grad():
@@ -110,11 +114,7 @@ def feature_shifted(model: nn.Module, x: Tensor, num_classes: int, *, epochs: in
                 opt.step()
                 with torch.no_grad():
                     head.weight.mul_(w0.norm() / head.weight.norm().clamp_min(1e-12))
-    shifted.eval()
-    for p in shifted.parameters():
-        p.requires_grad_(False)
-    observers_off(shifted)  # frozen: a QAT copy quantizes with the scales its tuning left
-    return shifted
+    return freeze(shifted)  # a QAT copy quantizes with the scales its tuning left
 
 
 def _uniform(like: Tensor, bound: float, generator: torch.Generator) -> Tensor:
