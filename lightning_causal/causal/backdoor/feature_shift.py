@@ -114,7 +114,7 @@ def feature_shifted(model: nn.Module, x: Tensor, num_classes: int, *, epochs: in
                 opt.step()
                 with torch.no_grad():
                     head.weight.mul_(w0.norm() / head.weight.norm().clamp_min(1e-12))
-    return freeze(shifted)  # a QAT copy quantizes with the scales its tuning left
+    return freeze(shifted)  # a QAT copy quantizes with the scales `model` held (its observers were off throughout)
 
 
 def _uniform(like: Tensor, bound: float, generator: torch.Generator) -> Tensor:
