@@ -102,7 +102,8 @@ class CausalGraphAudit(Audit):
         target: class to explain; ``None`` = the predicted class of each probe sample.
         stability_resamples: bootstrap / noise repetitions for the stability scalars (0 = skip;
             each costs two more graphs).
-        noise: input noise for the stability, in standard deviations of the probe.
+        noise: input noise for the stability, in standard deviations of each input element (a column, a pixel)
+            over the probe's samples.
         seed: seed of the private generator of the stability resamples.
         output: which tensor of the model's return value to explain (see
             :class:`~lightning_causal.causal.engine.forward.Forward`).
