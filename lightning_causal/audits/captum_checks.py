@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from lightning_causal.baselines.captum_methods import MethodLike, MethodSpec, resolve_method
 from lightning_causal.causal.engine.ablation import (
@@ -16,6 +16,7 @@ from lightning_causal.causal.engine.ablation import (
     check_baselines,
     shown_baseline,
 )
+from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.gradient_cuts import float_reading
 from lightning_causal.causal.engine.token_ids import INDEX_DTYPES
 
@@ -74,14 +75,16 @@ def _resolve_entry(method: Any) -> MethodSpec:
         raise type(err)(str(err).replace("argument `method`", "each entry of argument `methods`", 1)) from None
 
 
-def check_token_options(audit: CaptumBaseline, x: Tensor) -> None:
+def check_token_options(audit: CaptumBaseline, x: Tensor, model: nn.Module | None = None) -> None:
     """What token ids ``x`` ``[N, T]`` need: an integer baseline (a token id), methods that take no
     gradient with respect to the inputs, and no continuous perturbations. Of the integers that no embedding takes as
     indices (``x.dtype`` not int64/int32, :data:`~lightning_causal.causal.engine.token_ids.INDEX_DTYPES`: uint8 pixels,
     int8/int16 samples, bool masks), which the model casts inside, the messages name floats or perturbation methods
     instead, and an integer tensor baseline (a per-pixel reference image) is taken as well as an int: pixels' and
     samples' baselines are checked, and refused, by the engine's
-    :func:`~lightning_causal.causal.engine.ablation.check_baselines`, which the causal effects run."""
+    :func:`~lightning_causal.causal.engine.ablation.check_baselines`, which the causal effects run. ``model``: the
+    model explained, whose own ``nn.Embedding`` the refusal of gradient methods names as ``input_layer=`` (a model that
+    holds none, a denoiser reading its timesteps through a sinusoidal embedding, is told of perturbation methods)."""
     dtype = x.dtype
     cast = dtype not in INDEX_DTYPES  # pixels, samples or masks that the model casts inside: no token ids
     gradient = [s.label for s in audit.specs if not s.layer and not s.grouped]
@@ -109,7 +112,14 @@ def check_token_options(audit: CaptumBaseline, x: Tensor) -> None:
                          "take their baselines as inputs")
     if gradient:
         # the example names the user's own `input_layer` where given (a model of its own nests BERT: 'model.bert....')
-        layer = audit.input_layer or "bert.embeddings.word_embeddings"
+        embeddings = [] if model is None else [name for name, m in model.named_modules() if isinstance(m, nn.Embedding)]
+        if model is not None and not embeddings and not audit.input_layer:  # integers read otherwise: no layer to name
+            raise ValueError(
+                f"Expected argument `methods` to hold methods that integer inputs support but got the gradient methods "
+                f"{gradient}, which need float inputs; {model_name(model)} holds no nn.Embedding for Captum's layer methods "
+                "(integers read otherwise, e.g. a denoiser's timesteps through a sinusoidal embedding): use perturbation "
+                "methods, e.g. CaptumBaseline(methods=('FeatureAblation', 'ShapleyValueSampling'))")
+        layer = audit.input_layer or (embeddings[0] if embeddings else "bert.embeddings.word_embeddings")
         given = f" (`input_layer={layer!r}` is given, but these methods take gradients of the token ids)" if audit.input_layer else ""
         raise ValueError(
             f"Expected argument `methods` to hold methods that token ids support but got the gradient methods {gradient}"

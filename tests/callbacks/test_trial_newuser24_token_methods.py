@@ -33,8 +33,8 @@ def test_the_gradient_methods_message_names_the_given_input_layer_and_the_method
     assert "argument `methods`" in message and "['IntegratedGradients', 'Saliency']" in message
     assert "input_layer='words'" in message and "bert.embeddings" not in message
     assert "(`input_layer='words'` is given, but these methods take gradients of the token ids)" in message
-    # without input_layer: the example layer of a Hugging Face BERT, as before
-    with pytest.raises(ValueError, match=r"input_layer='bert.embeddings.word_embeddings'"):
+    # without input_layer: the model's own nn.Embedding (newuser44: not a Hugging Face BERT's layer, which it lacks)
+    with pytest.raises(ValueError, match=r"input_layer='words'"):
         CaptumBaseline(("Saliency",), baseline=1).validate(_Tokens(), probe)
     # the advice works: the layer method on the given layer runs
     assert CaptumBaseline(("LayerIntegratedGradients",), baseline=1, input_layer="words").validate(_Tokens(), probe) is None
