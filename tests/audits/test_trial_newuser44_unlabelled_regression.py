@@ -65,3 +65,30 @@ def test_a_model_that_says_nothing_of_its_task_is_not_warned_of():
         result, messages = _run(audit, RowAutoencoder(loss=False))
         assert not [m for m in messages if "predicted class" in m or "explains the softmax" in m]
         assert "regression" not in result.meta
+
+
+class SampledVAE(nn.Module):
+    """A VAE drawing its latent in every pass, its loss written elsewhere (nothing held): forward -> (recon, mu, logvar)."""
+
+    def __init__(self, declare: bool) -> None:
+        super().__init__()
+        self.enc = nn.Linear(6, 4)
+        self.dec = nn.Linear(2, 6)
+        if declare:
+            self.hparams = {"task": "regression"}  # what docs/your_model.md says to set, as LightningModule.hparams holds it
+
+    def forward(self, x: torch.Tensor):
+        mu, logvar = self.enc(x).chunk(2, dim=1)
+        return self.dec(mu + torch.randn_like(mu) * (0.5 * logvar).exp()), mu, logvar
+
+
+@pytest.mark.parametrize("declare", [False, True], ids=["silent", "declared"])
+def test_a_vae_latent_mean_is_output_k_where_the_model_says_it_regresses(declare):
+    audit = CaptumBaseline(methods=["Saliency"], output=lambda out: out[1], target=0)
+    result, messages = _run(audit, SampledVAE(declare))
+    title = sample_title(MapData(torch.zeros(12, 6), {}, audit.name, result.meta, None), 0)
+    softmax = [m for m in messages if "explains the softmax" in m]
+    if declare:
+        assert title.endswith("explains output 0") and len(softmax) == 1
+    else:  # the docs' reason to declare it: nothing tells
+        assert title.endswith("explains class 0") and softmax == []
