@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from lightning_causal.models import Optimizer
+from lightning_causal.step_metrics import step_metrics
 
 __all__ = ["LightningClassifier"]
 
@@ -42,8 +43,9 @@ def _takes_one_of(model: nn.Module, count: int) -> bool:
 class LightningClassifier(pl.LightningModule):
     """Minimal ``LightningModule`` around a classifier: cross-entropy, accuracy, Adam or SGD.
 
-    Each step logs ``<stage>_loss`` (``train``, ``val``, ``test``) and, for class-index labels ``[N]``,
-    ``<stage>_acc``; of several validation or test dataloaders, Lightning names each one's
+    Each step logs ``<stage>_loss`` (``train``, ``val``, ``test``) and, for class logits ``[N, C]`` (``C >= 2``) with
+    class-index labels ``[N]``, ``<stage>_acc``, by ``CausalRepairModule``'s rule
+    (:func:`~lightning_causal.step_metrics.step_metrics`); of several validation or test dataloaders, Lightning names each one's
     (``val_loss/dataloader_idx_1``). Soft labels ``[N, C]`` (mixup, CutMix, label smoothing, a teacher's probabilities)
     train with the cross-entropy against those class probabilities and log the loss only. It holds its
     ``nn.CrossEntropyLoss`` as a submodule, which tells the audits it is a single-label classifier
@@ -128,9 +130,8 @@ class LightningClassifier(pl.LightningModule):
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y)
-        self.log(f"{stage}_loss", loss, prog_bar=stage == "val")
-        if y.dim() == 1 and not y.is_floating_point():  # soft labels [N, C] (mixup, smoothing): no accuracy, as in repair
-            self.log(f"{stage}_acc", (logits.argmax(1) == y).float().mean(), prog_bar=stage == "val")
+        # the loss, and the accuracy of class logits against class indices (not soft labels): CausalRepairModule's rule
+        self.log_dict(step_metrics(stage, loss, logits, y), prog_bar=stage == "val")
         return loss
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:

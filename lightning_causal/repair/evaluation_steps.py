@@ -17,6 +17,7 @@ from typing_extensions import override
 
 from lightning_causal.batches import num_rows
 from lightning_causal.repair.objective import eager_step
+from lightning_causal.step_metrics import step_metrics
 
 __all__ = ["EvaluationSteps", "ValidationStepWithData"]
 
@@ -101,10 +102,7 @@ class EvaluationSteps(LightningModule):
         if y is None:
             return
         out = self.model_outputs(x, args)
-        logs = {f"{prefix}_loss": self.task_loss(out, y)}
-        if out.dim() == 2 and out.shape[1] >= 2 and y.dim() == 1 and not y.is_floating_point():
-            logs[f"{prefix}_acc"] = (out.argmax(1) == y).float().mean()
-        self.log_dict(logs, batch_size=num_rows(x))
+        self.log_dict(step_metrics(prefix, self.task_loss(out, y), out, y), batch_size=num_rows(x))
 
     @override
     @eager_step
