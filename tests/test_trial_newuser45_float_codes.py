@@ -74,3 +74,30 @@ def test_a_counterfactual_that_gives_no_code_is_named() -> None:
     term = CounterfactualFairnessTerm(_plus_one)
     with pytest.raises(ValueError, match=r"argument `counterfactual`.*_plus_one.*IndexError.*one of its codes"):
         term.loss(model, x, torch.zeros(16, dtype=torch.long))
+
+
+class RaceCode(nn.Module):
+    """A race code 0..4 as an integer input ``[N, 1]``, read through the view ``race[:, 0]``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.race = nn.Embedding(5, 2)
+        self.head = nn.Linear(5, 2)
+
+    def forward(self, race: torch.Tensor, xc: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([self.race(race[:, 0]), xc], 1))
+
+
+def test_integer_codes_read_through_a_column_view_are_named_too() -> None:
+    # the vocabulary check before the pass maps embeddings that read the whole row only: this one failed in nn.Embedding
+    torch.manual_seed(0)
+    model = RaceCode().eval()
+    race, xc = torch.arange(10).remainder(5).unsqueeze(1), torch.randn(10, 3)
+    gap = counterfactual_fairness_gap(model, race, lambda r: (r + 1) % 5, additional_forward_args=(xc,))
+    with torch.no_grad():  # the gap of a valid next-level counterfactual, by hand
+        p = model(race, xc).softmax(1)
+        t = p.argmax(1, keepdim=True)
+        expected = (model((race + 1) % 5, xc).softmax(1).gather(1, t) - p.gather(1, t)).abs().mean()
+    assert float(gap["mean_abs"]) == pytest.approx(float(expected), abs=1e-6)
+    with pytest.raises(ValueError, match=r"argument `counterfactual` to give ids.*IndexError.*0 <= id < its size"):
+        counterfactual_fairness_gap(model, race, lambda r: r + 1, additional_forward_args=(xc,))

@@ -181,14 +181,20 @@ def float_code_error(err: IndexError, argument: str, what: str) -> ValueError:
 
 @contextmanager
 def float_codes_named(xs: tuple[Tensor, ...], argument: str, what: str) -> Iterator[None]:
-    """A pass on float inputs set to ``what``: its ``IndexError`` becomes :func:`float_code_error` (integer inputs,
-    token ids and codes, are checked against their embeddings before the pass; their errors pass unchanged)."""
+    """A pass on inputs set to ``what``: its ``IndexError`` becomes :func:`float_code_error` for float inputs, and for
+    integer ones (ids or codes an embedding reads through a view the checks before the pass do not map, such as
+    ``race[:, 0]`` of ``race [N, 1]``) an error naming ``argument`` and the embedding's range; other errors pass."""
     try:
         yield
     except IndexError as err:
-        if not any(isinstance(x, Tensor) and x.is_floating_point() for x in xs):
+        if any(isinstance(x, Tensor) and x.is_floating_point() for x in xs):
+            raise float_code_error(err, argument, what) from err
+        if not any(_is_integer(x) for x in xs):
             raise
-        raise float_code_error(err, argument, what) from err
+        raise ValueError(
+            f"Expected argument `{argument}` to give ids the model can look up, but the clean forward pass ran and the pass "
+            f"with {what} failed with IndexError: {err}; an id or code an embedding reads must lie in 0 <= id < its size"
+        ) from err
 
 
 @contextmanager
