@@ -1,5 +1,7 @@
 """Backdoor core: Trigger, ASR, MAD anomaly index, Neural Cleanse, suspect units, poisoning."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -130,7 +132,7 @@ def test_mad_anomaly_index_hand_computation():
 
 def test_mad_anomaly_index_zero_mad_falls_back_to_mean_deviation():
     idx = mad_anomaly_index(torch.tensor([1.0, 1.0, 1.0, 5.0]), side="high")  # MAD 0, mean |dev| 1
-    assert torch.allclose(idx, torch.tensor([0.0, 0.0, 0.0, 4.0 / 1.4826]))
+    assert torch.allclose(idx, torch.tensor([0.0, 0.0, 0.0, 4.0 / math.sqrt(math.pi / 2)]))  # mean |dev|'s own constant
     assert torch.equal(mad_anomaly_index(torch.ones(3)), torch.zeros(3))
 
 

@@ -3,6 +3,7 @@ outlier test) and CARE-style suspect units (Sun et al. 2022)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -29,6 +30,9 @@ __all__ = ["MAD_CONSISTENCY", "mad_anomaly_index", "SuspectUnits", "suspect_unit
 
 #: Consistency constant of the median absolute deviation: 1.4826·MAD estimates σ for normal data.
 MAD_CONSISTENCY = 1.4826
+#: Consistency constant of the mean absolute deviation: √(π/2)·mean|v − med| estimates σ for normal data
+#: (E|Z| = √(2/π)); the scale when the MAD is 0 (Iglewicz & Hoaglin's modified z-score).
+MEAN_AD_CONSISTENCY = math.sqrt(math.pi / 2)
 AnomalySide = Literal["low", "high", "both"]
 _SIDES = get_args(AnomalySide)
 
@@ -41,8 +45,9 @@ def mad_anomaly_index(values: Tensor, side: AnomalySide = "low") -> Tensor:
     ``side="low"`` (Neural Cleanse: a backdoor target has an anomalously *small* trigger norm)
     is positive below the median; ``"high"`` flips the sign (units with large effects);
     ``"both"`` is ``|v − med| / (1.4826·MAD)``. The median of an even count is the mean of the
-    two middle values (as ``numpy.median``). If ``MAD = 0`` the scale falls back to
-    ``1.4826 × mean |v − med|`` (and to 1 if that is 0 too), so the index stays finite.
+    two middle values (as ``numpy.median``). If ``MAD = 0`` (more than half the values equal the median) the scale falls back
+    to ``√(π/2) × mean |v − med|`` (1.2533: ``E|Z| = √(2/π)``, so it estimates σ for normal data as 1.4826·MAD
+    does; Iglewicz & Hoaglin's modified z-score), and to 1 if that is 0 too, so the index stays finite.
     An index ``>= 2`` flags an outlier (Wang et al. 2019).
 
     Args:
@@ -66,7 +71,7 @@ def mad_anomaly_index(values: Tensor, side: AnomalySide = "low") -> Tensor:
     dev = v - med
     scale = MAD_CONSISTENCY * dev.abs().quantile(0.5)
     if scale == 0:
-        scale = MAD_CONSISTENCY * dev.abs().mean()
+        scale = MEAN_AD_CONSISTENCY * dev.abs().mean()  # not 1.4826, the median's constant: σ units either way
     scale = scale if scale > 0 else torch.ones((), dtype=v.dtype)
     z = {"low": -dev, "high": dev, "both": dev.abs()}[side] / scale + 0.0  # + 0.0: no negative zeros
     return z.to(values.dtype if values.is_floating_point() else torch.get_default_dtype())
