@@ -29,8 +29,10 @@ __all__ = ["call_hint", "check_finite_probe", "given_samples", "note_cut_probe",
            "validation_data"]
 
 
-def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None) -> Probe:
-    """The first ``size`` samples of ``source`` in dataset order, split by ``unpack_batch``.
+def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, origin: str = "probe") -> Probe:
+    """The first ``size`` samples of ``source`` in dataset order, split by ``unpack_batch``; ``origin`` says where
+    ``source`` came from in a refusal of an empty one (``"probe"``: the user's ``probe=``; ``"val_dataloaders"``,
+    ``"train_dataloader"``: the fit's data the callback reads without one; ``"data"``: ``audit_model``'s).
 
     ``source`` is a :class:`Probe` (used as it is, its first ``size`` samples), a tensor, a batch
     (tensors in nested tuples, lists or mappings, as the training batches), a ``Dataset``, a ``DataLoader`` (its
@@ -82,7 +84,13 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None) 
         raise MisconfigurationException("Expected `probe` inputs with a batch dimension [N, ...] but got a 0-d tensor (one "
                                         "number); one sample is x.unsqueeze(0)")
     if first.shape[0] == 0:
-        raise MisconfigurationException(f"Expected a non-empty `probe` but got {first.shape[0] if first.dim() else 0} samples")
+        if origin == "data":
+            raise MisconfigurationException("Expected argument `data` to hold samples to explain but got 0 samples")
+        if origin != "probe":  # the fit's data, read without `probe=`
+            raise MisconfigurationException(
+                f"Expected the fit's {origin} to hold samples for the audits to explain (no `probe=` given: the callback "
+                "reads its probe there) but got 0 samples (an empty dataset); pass `probe=` the samples to explain")
+        raise MisconfigurationException("Expected a non-empty `probe` but got 0 samples")
     try:
         probe = Probe(inputs, labels, args)
     except (TypeError, ValueError) as err:
