@@ -42,7 +42,7 @@ from lightning_causal.repair.checkpoints import (
     save_entry,
 )
 from lightning_causal.repair.evaluation_steps import EvaluationSteps
-from lightning_causal.repair.module_arguments import check_module_arguments
+from lightning_causal.repair.module_arguments import check_module_arguments, check_setup_inputs
 from lightning_causal.repair.objective import (
     add_terms,
     batch_statistics_in_use,
@@ -93,7 +93,8 @@ class CausalRepairModule(EvaluationSteps):
     terms that read them (``needs_train_inputs``), ``train_inputs`` holds up to 512 training
     inputs, the first batches a new iterator of the train dataloader would draw at that point, read
     by index from its dataset (Lightning has already created training's first iterator, so for a
-    loader shuffled from the global generator they are not the first epoch's batches), with
+    loader shuffled from the global generator they are not the first epoch's batches; a stream, an
+    ``IterableDataset``, is read from a new iterator, with a warning: give ``setup_inputs=``), with
     every random state restored: neither the
     global RNGs nor the loader's, the sampler's or the dataset's own generators move, so a term of
     weight 0 leaves training bit-identical. Checkpoints hold each term's ``state_dict`` (e.g. the
@@ -163,6 +164,13 @@ class CausalRepairModule(EvaluationSteps):
             tensor). Terms that read training inputs at set-up, and terms whose loss makes rows of its own
             (``makes_own_rows``: :class:`~lightning_causal.repair.backdoor.BackdoorSuppressionTerm`, whose stamped
             copies the other inputs cannot follow), are refused with it. Saved as a hyper-parameter where given.
+        setup_inputs: the training inputs ``[N, ...]`` (one tensor, every row given) that the terms' ``setup`` reads
+            (``needs_train_inputs``: :class:`~lightning_causal.repair.backdoor.BackdoorSuppressionTerm` with
+            ``trigger=None``), instead of up to 512 read from the train dataloader; moved to the module's device and
+            the training batches' dtype. Give them where the training data is a stream (an ``IterableDataset``) over
+            a shared source (a generator, a queue, a socket), which has no samples to read by index: the set-up reads
+            a new iterator of it otherwise, and the samples it reads never reach training (a warning says so).
+            ``None`` (default): read from the train dataloader. Not a hyper-parameter (a tensor).
 
     With ``automatic_optimization = False`` (a subclass), override ``training_step`` to step the
     optimizers: ``total, logs = self.objective(batch, batch_idx)``, ``self.manual_backward(total)``;
@@ -193,9 +201,11 @@ class CausalRepairModule(EvaluationSteps):
         unpack_batch: UnpackBatch | None = None,
         output: OutputSpec = None,
         explain: int | str | None = None,
+        setup_inputs: Tensor | None = None,
     ) -> None:
         super().__init__()
         self.output = check_module_arguments(model, task_loss, lr, unpack_batch, output, wraps=self._wraps)
+        self.setup_inputs = check_setup_inputs(setup_inputs)
         self.unpack_batch = unpack_batch
         self.model = model
         self.terms = check_terms(terms)
@@ -260,7 +270,7 @@ class CausalRepairModule(EvaluationSteps):
         ``CausalRepairModule.load_from_checkpoint(path, model=MyModule, terms=terms)`` (``MyModule``
         built from them), or load the module's weights alone with
         ``MyModule().load_state_dict(CausalRepairModule.model_state_dict(path))``.
-        ``options`` (``unpack_batch``, ``output``, ``explain``) are those of :class:`CausalRepairModule`; ``lr``,
+        ``options`` (``unpack_batch``, ``output``, ``explain``, ``setup_inputs``) are those of :class:`CausalRepairModule`; ``lr``,
         ``task_loss`` and ``fuse_forward`` are refused (the wrapped module's optimizers and task loss are used).
 
         Args:
@@ -555,7 +565,7 @@ class CausalRepairModule(EvaluationSteps):
         with console_of(self.trainer):  # the terms' set-up notes through the progress bar, which shows already
             reused = set_up_terms(self.terms, self.model, restored, saved, lambda fresh, check_only: train_inputs(
                 self.trainer, lambda b: self.explained_batch(self.unpack(b)[0])[1], self.device, fresh, check_only,
-                args_of=lambda b: self.unpack(b)[2]), self._setup_records)
+                args_of=lambda b: self.unpack(b)[2], given=self.setup_inputs), self._setup_records)
         if reused:
             console_line(self.trainer, f"CausalRepairModule: the terms {reused} were not set up again: an earlier set-up "
                          "(a tuner's search) ran on the same weights, training inputs and term options; its state is reused")

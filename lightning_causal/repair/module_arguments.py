@@ -8,13 +8,13 @@ from typing import Any
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.model_helpers import is_overridden
-from torch import nn
+from torch import Tensor, nn
 
 from lightning_causal._user_warnings import warn_at_users_line
 from lightning_causal.causal.engine.checks import check_callable, check_float
 from lightning_causal.causal.engine.forward import OutputSpec, check_output_spec
 
-__all__ = ["check_module_arguments"]
+__all__ = ["check_module_arguments", "check_setup_inputs"]
 
 
 def check_module_arguments(model: Any, task_loss: Any, lr: Any, unpack_batch: Any, output: Any, *, wraps: bool) -> OutputSpec:
@@ -50,3 +50,33 @@ def check_module_arguments(model: Any, task_loss: Any, lr: Any, unpack_batch: An
     check_callable("unpack_batch", unpack_batch, "a callable batch -> (inputs, labels, additional_forward_args)",
                    none_ok=True, error=MisconfigurationException)
     return check_output_spec(output, MisconfigurationException)
+
+
+def check_setup_inputs(setup_inputs: Any) -> Tensor | None:
+    """Checks ``CausalRepairModule``'s ``setup_inputs``: ``None``, or one tensor of inputs ``[N, ...]`` with at least
+    one row (the terms' ``setup`` takes one tensor).
+
+    Args:
+        setup_inputs: the argument's value.
+
+    Raises:
+        MisconfigurationException: anything else (a tuple of inputs, a tensor without rows, a 0-dim tensor).
+
+    Examples:
+        >>> import torch
+        >>> check_setup_inputs(torch.zeros(4, 3)).shape
+        torch.Size([4, 3])
+        >>> check_setup_inputs(torch.zeros(0, 3))
+        Traceback (most recent call last):
+        ...
+        lightning.fabric.utilities.exceptions.MisconfigurationException: Expected argument `setup_inputs` ...
+    """
+    if setup_inputs is None:
+        return None
+    if not isinstance(setup_inputs, Tensor) or setup_inputs.dim() == 0 or setup_inputs.shape[0] == 0:
+        got = (f"a tensor of shape {list(setup_inputs.shape)}" if isinstance(setup_inputs, Tensor)
+               else f"a {type(setup_inputs).__name__}")
+        raise MisconfigurationException(
+            f"Expected argument `setup_inputs` to be None or one tensor of training inputs [N, ...] with N >= 1 (what the "
+            f"terms' setup reads, e.g. BackdoorSuppressionTerm(trigger=None)'s) but got {got}")
+    return setup_inputs

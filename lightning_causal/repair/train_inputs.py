@@ -13,6 +13,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
+from lightning_causal._user_warnings import warn_at_users_line
 from lightning_causal.batches import num_rows
 from lightning_causal.data_reading import read_samples, rngs_untouched
 from lightning_causal.repair.base import SEVERAL_INPUTS_FIX, RepairTerm
@@ -56,6 +57,7 @@ def train_inputs(
     terms: Sequence[RepairTerm],
     check_only: bool,
     args_of: Callable[[Any], Any] | None = None,
+    given: Tensor | None = None,
 ) -> Tensor | None:
     """Up to ``SETUP_SAMPLES`` inputs (``inputs_of(batch)``) of the trainer's train dataloader's data, read
     without moving any random stream (:func:`~lightning_causal.data_reading.read_samples`; an iterable
@@ -70,6 +72,13 @@ def train_inputs(
     not: it gets the inputs alone, and its loss the arguments (:func:`one_input_only` names it only where the inputs
     are several tensors, or ``explain=`` picks one).
 
+    ``given`` (``CausalRepairModule(setup_inputs=)``) are the inputs instead: nothing is read from the dataloader but
+    the one sample of the check (none of an iterable dataset), and ``given`` comes back whole, on ``device`` and in
+    the training batches' dtype. Without it, a dataloader whose data cannot be read by index (an ``IterableDataset``,
+    an iterable that is no ``DataLoader``) is read from a new iterator, and a warning names ``setup_inputs=``: a stream
+    that reads a shared source once (a generator, a queue, a socket) does not give training the samples read there
+    (a resumable stream, with ``state_dict``/``load_state_dict``, is given its position back: no warning).
+
     Raises:
         MisconfigurationException: the batches hold several inputs, which the terms do not support, or forward
             arguments beside the inputs of a term whose loss makes rows of its own.
@@ -78,16 +87,18 @@ def train_inputs(
     if isinstance(loader, (list, tuple, dict)):
         loader = next(iter(loader.values() if isinstance(loader, dict) else loader), None)
     if loader is None:
-        return None
+        return None if given is None or check_only else _setup_input(trainer, device, given, terms)
     # the batch-transfer hooks run in the read too: a mixup drawn there from the global RNG, or from a generator of the
     # module's or the datamodule's own (whose hooks Lightning runs as well), is restored with the loader's
     roots = (loader, getattr(trainer, "lightning_module", None), getattr(trainer, "datamodule", None))
     if isinstance(loader, DataLoader) and not isinstance(loader.dataset, IterableDataset):
         with rngs_untouched(*roots):
-            batches: Any = [_as_trained(trainer, read_samples(loader, 1 if check_only else SETUP_SAMPLES, loader_order=True),
-                                        device)]
+            batches: Any = [_as_trained(trainer, read_samples(loader, 1 if check_only or given is not None else SETUP_SAMPLES,
+                                                              loader_order=True), device)]
     elif check_only:
         return None
+    elif given is not None:
+        batches = []
     else:
         batches = []
         with rngs_untouched(*roots):
@@ -97,10 +108,37 @@ def train_inputs(
                 count += num_rows(inputs_of(batches[-1]))
                 if count >= SETUP_SAMPLES:
                     break
+        _warn_of_a_stream(loader, terms, count)
     for b in batches[:1] if args_of is not None else ():
         _check_forward_args(args_of(b), terms)
     taken = [_setup_input(trainer, device, inputs_of(b), terms) for b in batches]
-    return torch.cat(taken)[:SETUP_SAMPLES] if taken and not check_only else None
+    if check_only:
+        return None
+    if given is not None:
+        return _setup_input(trainer, device, given, terms)
+    return torch.cat(taken)[:SETUP_SAMPLES] if taken else None
+
+
+def _warn_of_a_stream(loader: Any, terms: Sequence[RepairTerm], count: int) -> None:
+    """Say that the set-up read ``count`` samples from a new iterator of ``loader``'s stream (an ``IterableDataset``,
+    an iterable that is no ``DataLoader``), which a stream over a shared source does not give training, and the way to
+    read none (``CausalRepairModule(setup_inputs=)``). Not for a stream that keeps its position (``state_dict`` and
+    ``load_state_dict``, a resumable stream), which the read gives its position back
+    (:func:`~lightning_causal.data_reading.rngs_untouched`): it loses nothing."""
+    data = loader.dataset if isinstance(loader, DataLoader) else loader
+    if all(callable(getattr(data, k, None)) for k in ("state_dict", "load_state_dict")):
+        return
+    what = (f"IterableDataset ({type(data).__name__})" if isinstance(data, IterableDataset)
+            else f"iterable ({type(data).__name__}, no DataLoader)")
+    readers = [f"{t.name!r} ({type(t).__name__})" for t in terms if t.needs_train_inputs]
+    warn_at_users_line(
+        f"CausalRepairModule read {count} samples from a new iterator of the training {what} for the set-up of "
+        f"{'terms' if len(readers) > 1 else 'term'} {', '.join(readers)}, which reads training inputs there (the stream "
+        "has no samples to read by index): a stream that reads "
+        "a shared source once (a generator, a queue, a socket) does not give training the samples read there. Give the "
+        "set-up its inputs, `CausalRepairModule(..., setup_inputs=x)` (or `CausalRepairModule.wrap(module, terms, "
+        "setup_inputs=x)`; x a tensor [N, ...] of training inputs, all N given to the set-up), and none is read; a "
+        "dataset whose every iter() starts again loses nothing")
 
 
 def _as_trained(trainer: Trainer, batch: Any, device: torch.device) -> Any:

@@ -226,7 +226,7 @@ class _WrappedRepairModule(CausalRepairModule):
 
 #: The options :meth:`CausalRepairModule.wrap` takes (the others, ``lr``, ``task_loss`` and ``fuse_forward``,
 #: are the wrapped module's business: its ``configure_optimizers`` and ``training_step``).
-WRAP_OPTIONS = ("unpack_batch", "output", "explain")
+WRAP_OPTIONS = ("unpack_batch", "output", "explain", "setup_inputs")
 #: The wrapped module's hooks that a ``wrap()`` fit calls (its training loop's behaviour: epoch and batch
 #: hooks, gradient clipping, scheduler steps, the gradients' release before a validation, checkpoint hooks,
 #: ``setup``/``teardown``, the layers it builds in ``configure_model`` and the callbacks it returns from

@@ -114,7 +114,7 @@ def test_a_wrapped_class_that_cannot_be_built_from_its_saved_hyper_parameters_sa
 
 @pytest.mark.parametrize(("option", "value"), [("lr", 1e-4), ("task_loss", F.nll_loss), ("fuse_forward", False), ("lrr", 3)])
 def test_wrap_refuses_options_it_would_ignore(option, value):
-    with pytest.raises(MisconfigurationException, match=rf"wrap to be among \['unpack_batch', 'output', 'explain'\] but got {option}=.*configure_optimizers"):
+    with pytest.raises(MisconfigurationException, match=rf"wrap to be among \['unpack_batch', 'output', 'explain', 'setup_inputs'\] but got {option}=.*configure_optimizers"):
         CausalRepairModule.wrap(_Mine(), _terms(), **{option: value})
 
 
