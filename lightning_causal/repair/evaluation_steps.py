@@ -48,7 +48,23 @@ class ValidationStepWithData:
             return self.step
         if _fitting_without_val_data(module) and not (self.users_step is not None and self.users_step(module)):
             return None
-        return self.step.__get__(module, owner)
+        own = module.__dict__.get(_OWN_STEP, _NONE)
+        return self.step.__get__(module, owner) if own is _NONE else own
+
+    def __set__(self, module: LightningModule, value: Any) -> None:
+        """A step set on the module itself: Lightning's ``trainer.fit(torch.compile(repair))`` sets the compiled
+        wrapper of the step (and the step again after the fit), a user ``validation_step = None``. Kept beside, and
+        read as the step where the class's would be (an instance's attribute would hide this descriptor, and
+        Lightning's warning came back for a compiled module)."""
+        module.__dict__[_OWN_STEP] = value
+
+    def __delete__(self, module: LightningModule) -> None:
+        if module.__dict__.pop(_OWN_STEP, _NONE) is _NONE:
+            raise AttributeError("validation_step")
+
+
+_OWN_STEP = "_own_validation_step"  # where ValidationStepWithData keeps a step set on the module itself
+_NONE = object()
 
 
 def _fitting_without_val_data(module: LightningModule) -> bool:

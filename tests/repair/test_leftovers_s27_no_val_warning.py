@@ -94,3 +94,24 @@ def test_a_wrapped_module_with_its_own_validation_step_warns_as_unwrapped(tmp_pa
     for module in (_WithValidation(), CausalRepairModule.wrap(_WithValidation(), terms=[])):
         with pytest.warns(PossibleUserWarning, match="You defined a `validation_step` but have no `val_dataloader`"):
             trainer(tmp_path, max_epochs=1).fit(module, _loader())
+
+
+def test_a_compiled_repair_module_without_validation_data_fits_under_warnings_as_errors(tmp_path):
+    # Lightning sets the compiled wrapper of each step on the module (from_compiled), which hid the descriptor
+    torch.manual_seed(0)
+    repair = CausalRepairModule(nn.Linear(4, 2), terms=[])
+    tr = trainer(tmp_path, max_steps=1)
+    with warnings.catch_warnings():
+        _warnings_as_errors()
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch's own under compile (torch.jit.script_method)
+        tr.fit(torch.compile(repair), _loader())  # failed before: PossibleUserWarning raised as an error
+    assert callable(repair.validation_step)  # the step again after the fit (Lightning set it back)
+
+
+def test_a_validation_step_set_to_none_is_kept():
+    # Lightning's way to turn a module's validation off, `module.validation_step = None`, still holds (and can be undone)
+    repair = CausalRepairModule(nn.Linear(4, 2), terms=[])
+    repair.validation_step = None
+    assert repair.validation_step is None
+    del repair.validation_step
+    assert callable(repair.validation_step)
