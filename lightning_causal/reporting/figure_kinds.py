@@ -90,7 +90,7 @@ def infer_kind(x: Tensor, meta: Mapping[str, Any] | None = None) -> str | None:
     :data:`~lightning_causal.causal.engine.token_ids.INDEX_DTYPES` only: a model that embeds ``uint8``
     casts them first), unless ``meta`` holds a ``vocabulary`` (the words of the ids) or ``figure_kind="tokens"``
     is chosen. Bool masks and complex values are no token ids: they are drawn as their shape says
-    (``[N, D]``: tabular).
+    (``[N, D]``: tabular). An input of one value per sample ``[N]`` (a user id, one feature) is read as ``[N, 1]``.
 
     Args:
         x: the probe's input ``[N, ...]``.
@@ -102,8 +102,10 @@ def infer_kind(x: Tensor, meta: Mapping[str, Any] | None = None) -> str | None:
         ('image', 'image', 'sequence')
         >>> infer_kind(torch.zeros(4, 40, 2))  # [N, T, F]: a recurrent layer's batch_first input
         'sequence'
-        >>> infer_kind(torch.zeros(4, 12)), infer_kind(torch.zeros(4, 12, dtype=torch.long)), infer_kind(torch.zeros(4))
+        >>> infer_kind(torch.zeros(4, 12)), infer_kind(torch.zeros(4, 12, dtype=torch.long)), infer_kind(torch.zeros(4, 2, 3, 4, 5, 6))
         ('tabular', 'tokens', None)
+        >>> infer_kind(torch.zeros(4)), infer_kind(torch.zeros(4, dtype=torch.long))  # [N]: one column (a value, an id)
+        ('tabular', 'tokens')
         >>> infer_kind(torch.zeros(4, 10, dtype=torch.bool)), infer_kind(torch.zeros(4, 10, dtype=torch.complex64))  # no token ids
         ('tabular', 'tabular')
         >>> infer_kind(torch.zeros(4, 1, 6, 8, 8))  # [N, C, D, H, W]: a volume, drawn one depth slice at a time
@@ -115,6 +117,8 @@ def infer_kind(x: Tensor, meta: Mapping[str, Any] | None = None) -> str | None:
         >>> infer_kind(torch.zeros(4, 12, dtype=torch.uint8), {"vocabulary": ["a", "b"]})  # words: byte-level tokens
         'tokens'
     """
+    if x.dim() == 1:  # one value per sample (a user id, a single feature): a table of one column
+        return infer_kind(x.unsqueeze(1), meta)
     if x.dim() == 2:
         words = meta is not None and bool(meta.get("vocabulary"))
         named = meta is not None and bool(meta.get("feature_names")) and not words

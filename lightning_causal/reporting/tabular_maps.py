@@ -28,6 +28,11 @@ from lightning_causal.reporting.map_data import (
 __all__ = ["tabular_maps"]
 
 
+def _width(inputs: torch.Tensor) -> int:
+    """The columns of a table ``[N, D]``; one for an input of one value per sample ``[N]`` (a user id)."""
+    return int(inputs.shape[-1]) if inputs.dim() > 1 else 1
+
+
 def _column_groups(data: MapData, d: int) -> tuple[list[int], list[str]]:
     """One representative column per feature group and the groups' names."""
     groups = data.meta.get("feature_groups")
@@ -70,7 +75,7 @@ def _directions(data: MapData, columns: list[int], scores) -> list[float] | None
     fixed = data.meta.get("outputs") == 1 or (targets is not None and len(targets) > 0 and len(set(targets)) == 1)
     if not fixed or not data.inputs.is_floating_point():
         return None
-    d = int(data.inputs.shape[-1])
+    d = _width(data.inputs)
     groups = data.meta.get("feature_groups")
     groups = list(range(d)) if groups is None or len(groups) != d else [int(g) for g in groups]
     x = data.inputs.detach().double().cpu().reshape(data.inputs.shape[0], -1)[:, columns]
@@ -124,7 +129,7 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
         data: the maps ``[N, D]`` and the tabular probe inputs they explain.
         top: how many features are drawn.
     """
-    columns, names = _column_groups(data, int(data.inputs.shape[-1]))
+    columns, names = _column_groups(data, _width(data.inputs))
     names = short_labels(names)  # full names: the JSON report and the text card
     scores = {k: v.detach().float().cpu().reshape(v.shape[0], -1)[:, columns] for k, v in data.maps.items()}
     first = next(iter(scores.values()))

@@ -30,7 +30,9 @@ from lightning_causal.reporting.tensorboard import TensorBoardRenderer
         ((6, 14), torch.complex64, "tabular"),  # complex values (a spectrum): no token ids either
         ((6, 1, 8, 8), torch.bool, "image"),
         ((6, 1, 4, 8, 8), torch.float32, "image"),  # [N, C, D, H, W]: a volume (Conv3d), drawn by depth slice
-        ((6,), torch.float32, None),
+        ((6,), torch.float32, "tabular"),  # one value per sample: a column (newuser45: [N] read as [N, 1])
+        ((6,), torch.int64, "tokens"),  # a user id per sample
+        ((6, 1, 2, 3, 4, 5), torch.float32, None),
     ],
 )
 def test_kind_from_the_input_shape(shape, dtype, kind):
@@ -301,8 +303,8 @@ def test_inputs_a_kind_cannot_draw_are_skipped_with_one_warning():
         warnings.simplefilter("error")
         renderer.render(writer, 1, [r], x)  # once per renderer
     assert not [t for t in writer.images if "/maps/" in t]
-    with pytest.warns(UserWarning, match=r"no figure kind recognised for inputs of shape \[4\]"):
-        TensorBoardRenderer().render(Writer(), 0, [AuditResult("a", maps={"causal": torch.randn(4)})], torch.rand(4))
+    with pytest.warns(UserWarning, match=r"no figure kind recognised for inputs of shape \[4, 1, 2, 3, 4, 4\]"):
+        TensorBoardRenderer().render(Writer(), 0, [r], x)
 
 
 def test_token_strips_leave_out_left_padding_and_cut_one_long_word():
