@@ -21,6 +21,7 @@ from lightning_causal.batches import INPUT_KEYS, LABEL_KEYS, UnpackBatch, unpack
 from lightning_causal.callbacks._no_trace import audit_seed
 from lightning_causal.causal.engine.chosen_input import model_name
 from lightning_causal.causal.engine.finite import check_finite_samples, per_sample_tensors
+from lightning_causal.causal.engine.generators import generators_registered
 from lightning_causal.causal.engine.linked_samples import bag_hint
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.data_reading import batch_rows, read_samples, rngs_untouched
@@ -29,10 +30,13 @@ __all__ = ["call_hint", "check_finite_probe", "given_samples", "note_cut_probe",
            "validation_data"]
 
 
-def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, origin: str = "probe") -> Probe:
+def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, origin: str = "probe",
+               model: torch.nn.Module | None = None) -> Probe:
     """The first ``size`` samples of ``source`` in dataset order, split by ``unpack_batch``; ``origin`` says where
     ``source`` came from in a refusal of an empty one (``"probe"``: the user's ``probe=``; ``"val_dataloaders"``,
-    ``"train_dataloader"``: the fit's data the callback reads without one; ``"data"``: ``audit_model``'s).
+    ``"train_dataloader"``: the fit's data the callback reads without one; ``"data"``: ``audit_model``'s); ``model`` the one
+    explained, whose own generators (:func:`~lightning_causal.causal.engine.generators.module_generators`) an
+    ``unpack_batch`` may draw from.
 
     ``source`` is a :class:`Probe` (used as it is, its first ``size`` samples), a tensor, a batch
     (tensors in nested tuples, lists or mappings, as the training batches), a ``Dataset``, a ``DataLoader`` (its
@@ -46,13 +50,20 @@ def probe_from(source: Any, size: int, unpack_batch: UnpackBatch | None = None, 
     generators seeded with ``AUDIT_SEED`` (:func:`~lightning_causal.callbacks._no_trace.audit_seed`),
     so that such a dataset gives the same probe whatever the fit's seed, in a resumed fit as in the
     uninterrupted one, and on every rank; so does ``unpack_batch``, which may draw too (a denoiser's
-    ``(x_t, t)`` made from a batch of clean samples ``x0``, as its ``training_step`` makes them).
+    ``(x_t, t)`` made from a batch of clean samples ``x0``, as its ``training_step`` makes them), also from
+    generators ``model`` holds (``self.gen``: seeded with ``AUDIT_SEED`` and restored, as the audits seed them); any
+    other generator ``unpack_batch`` reaches (:func:`rngs_untouched` of it: through a closure, a bound method) is
+    restored after it, its draws starting where it stands.
     """
     if isinstance(source, Probe):
         return source.subset(slice(0, size))
     # an augmenting dataset's draws, and those of an `unpack_batch` that makes the model's inputs (a denoiser's noisy
-    # x_t and timesteps drawn from x0): the same probe in every fit, resumed or not, on every rank, training's draws untouched
-    with audit_seed():
+    # x_t and timesteps drawn from x0): the same probe in every fit, resumed or not, on every rank, training's draws untouched;
+    # the model's own generators (`self.gen`, which its training_step draws from too) seeded alike, and any other generator
+    # `unpack_batch` reaches (through a closure, a bound method), restored
+    drawn = unpack_batch is not None and model is not None
+    with generators_registered(model) if drawn else contextlib.nullcontext(), audit_seed(), \
+            rngs_untouched(unpack_batch) if unpack_batch is not None else contextlib.nullcontext():
         try:
             batch = read_samples(source, size)
         except MisconfigurationException:

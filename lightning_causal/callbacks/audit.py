@@ -348,7 +348,7 @@ class CausalAuditCallback(AuditRun, Callback):
             source, self.probe_origin = probe_source(self._probe_source, trainer)
             if source is None:
                 return  # no data to probe: audits are skipped with a warning when they are due
-            probe = probe_from(source, self.probe_size, self.unpack_batch, origin=self.probe_origin)
+            probe = probe_from(source, self.probe_size, self.unpack_batch, origin=self.probe_origin, model=pl_module)
             if self._probe_source is not None:
                 note_cut_probe(source, probe, self.probe_size, trainer)
         self._set_probe(probe, trainer, pl_module)

@@ -157,7 +157,7 @@ def audit_model(
     if data is None:
         raise MisconfigurationException("Expected argument `data` to hold the samples to explain but got None")
     target = getattr(model, "audited_module", model)
-    probe = probe_from(data, probe_size, unpack_batch, origin="data")
+    probe = probe_from(data, probe_size, unpack_batch, origin="data", model=model)
     device = next((p.device for p in target.parameters()), None)
     probe = _as_weights(probe.to(device) if device is not None else probe, target)
     position = explained_position(explain, target, probe)
