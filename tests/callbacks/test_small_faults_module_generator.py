@@ -8,6 +8,8 @@ too now, and those held by its submodules at any depth (``data_reading._find_rng
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
@@ -68,26 +70,29 @@ class _SelfSampling(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-def _fit(callbacks: list, deep: bool = False) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+def _fit(callbacks: list, root: Path, deep: bool = False) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     model = _SelfSampling(deep)
     trainer = pl.Trainer(max_epochs=2, check_val_every_n_epoch=2, num_sanity_val_steps=0, logger=False,
+                         default_root_dir=root,
                          callbacks=callbacks, enable_progress_bar=False, enable_model_summary=False,
                          enable_checkpointing=False)
     trainer.fit(model)
     return [p.detach().clone() for p in model.parameters()], model.seen
 
 
-def test_the_modules_own_generator_is_put_back_after_the_validation_request():
-    weights, seen = _fit([])
-    audited_weights, audited_seen = _fit([CausalAuditCallback([InputEffectAudit(ace_values=None)], probe_size=8)])
+def test_the_modules_own_generator_is_put_back_after_the_validation_request(tmp_path: Path):
+    weights, seen = _fit([], tmp_path / 'plain')
+    audited_weights, audited_seen = _fit([CausalAuditCallback([InputEffectAudit(ace_values=None)], probe_size=8)],
+                                         tmp_path / 'audited')
     assert len(seen) == len(audited_seen) == 2
     assert all(torch.equal(a, b) for a, b in zip(seen, audited_seen))  # the same validation samples
     assert all(torch.equal(a, b) for a, b in zip(weights, audited_weights))  # bit-identical weights
 
 
-def test_a_generator_three_modules_below_is_put_back_too():
-    weights, seen = _fit([], deep=True)
-    audited_weights, audited_seen = _fit([CausalAuditCallback([InputEffectAudit(ace_values=None)], probe_size=8)], deep=True)
+def test_a_generator_three_modules_below_is_put_back_too(tmp_path: Path):
+    weights, seen = _fit([], tmp_path / 'plain', deep=True)
+    audited_weights, audited_seen = _fit([CausalAuditCallback([InputEffectAudit(ace_values=None)], probe_size=8)],
+                                         tmp_path / 'audited', deep=True)
     assert all(torch.equal(a, b) for a, b in zip(seen, audited_seen))
     assert all(torch.equal(a, b) for a, b in zip(weights, audited_weights))
 
