@@ -7,7 +7,9 @@ The default, :func:`default_unpack_batch`, understands
 - ``(x,)`` and ``(x, y)`` (tuples or lists of tensors);
 - ``((x1, x2, ...), y)`` and ``((x1, x2, ...),)``: a model of several inputs, called ``model(x1, x2, ...)``;
 - a mapping: inputs are the first present of ``x``, ``inputs``, ``features``, ``input_ids``,
-  ``pixel_values``; labels the first of ``y``, ``labels``, ``label``, ``target``; with
+  ``pixel_values``, ``input_values``, ``input_features`` (the last two: a Hugging Face audio feature
+  extractor's waveforms ``[N, T]`` of Wav2Vec2/HuBERT and log-mel features ``[N, n_mels, frames]`` of
+  Whisper); labels the first of ``y``, ``labels``, ``label``, ``target``; with
   ``input_ids``, the ``attention_mask`` and ``token_type_ids`` present are keyword forward
   arguments (a Hugging Face tokenizer's batch).
 
@@ -38,7 +40,7 @@ from lightning_causal.causal.engine.input_kinds import check_input_kinds
 
 __all__ = ["INPUT_KEYS", "LABEL_KEYS", "TOKEN_ARGUMENT_KEYS", "Unpacked", "default_unpack_batch", "unpack", "unread_keys"]
 
-INPUT_KEYS = ("x", "inputs", "features", "input_ids", "pixel_values")
+INPUT_KEYS = ("x", "inputs", "features", "input_ids", "pixel_values", "input_values", "input_features")
 LABEL_KEYS = ("y", "labels", "label", "target")
 TOKEN_ARGUMENT_KEYS = ("attention_mask", "token_type_ids")
 
