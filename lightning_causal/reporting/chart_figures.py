@@ -32,9 +32,10 @@ def bar_figure(
     item_label: str = "unit", estimated: Sequence[bool] | None = None,
 ) -> Figure:
     """Bars of the ``top`` values of largest magnitude, largest first (equal magnitudes in index order), labelled by ``labels[i]``
-    (default the index ``i``); red positive, blue negative where some value is negative, one neutral
-    colour where none is (magnitudes such as a mean ``|effect|`` have no direction). Landscape (about 2:1), the shape of a
-    TensorBoard image card. ``estimated[i]`` marks value ``i`` as a first-order estimate (an
+    (default the index ``i``), the x-axis label saying how many of how many where some are left out (``unit (the 16
+    largest of 32)``); red positive, blue negative where some value is negative, one neutral colour where none is
+    (magnitudes such as a mean ``|effect|`` have no direction). Landscape (about 2:1), the shape of a TensorBoard image
+    card. ``estimated[i]`` marks value ``i`` as a first-order estimate (an
     attribution screen's unscreened units): drawn light and hatched, with a legend ("exact (k of
     U units)" / "first-order estimate"); when every value is an estimate the y-label says so.
 
@@ -79,7 +80,8 @@ def bar_figure(
         _estimate_legend(ax, guess, [guess[i] for i in order], item_label)
         value_label = f"{value_label}\n(first-order estimate)" if all(guess) else value_label
     ax.set_ylabel(value_label, fontsize=10)
-    ax.set_xlabel(item_label, fontsize=10)
+    # a layer of 32 filters drawn as its 16 largest bars read as a layer of 16: the label says how many of how many
+    ax.set_xlabel(item_label if k == v.numel() else f"{item_label} (the {k} largest of {v.numel()})", fontsize=10)
     ax.tick_params(axis="y", labelsize=9)
     fig.tight_layout()
     return fig
