@@ -338,7 +338,7 @@ class CaptumBaseline(Audit):
                              "defined), or give the model real inputs, torch.view_as_real(z), that it turns complex inside "
                              "(torch.view_as_complex)")
         if not probe.first.is_floating_point():
-            check_token_options(self, probe.first, model)
+            check_token_options(self, probe.first, model, probe)
 
     def _explainers(self, model: nn.Module, probe: Probe, mask: Tensor, mbs: int | None) -> dict[str, Explainer]:
         """``(inputs, target) -> scores [M, G]`` of the causal effects and of each Captum method, for

@@ -17,10 +17,13 @@ from lightning_causal.causal.engine.ablation import (
     shown_baseline,
 )
 from lightning_causal.causal.engine.chosen_input import model_name
+from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.gradient_cuts import float_reading
+from lightning_causal.causal.engine.state import audit_mode
 from lightning_causal.causal.engine.token_ids import INDEX_DTYPES
 
 if TYPE_CHECKING:
+    from lightning_causal.audits.base import Probe
     from lightning_causal.audits.captum_baseline import CaptumBaseline
 
 __all__ = ["check_token_options", "resolve_methods"]
@@ -75,7 +78,41 @@ def _resolve_entry(method: Any) -> MethodSpec:
         raise type(err)(str(err).replace("argument `method`", "each entry of argument `methods`", 1)) from None
 
 
-def check_token_options(audit: CaptumBaseline, x: Tensor, model: nn.Module | None = None) -> None:
+def _reading_embeddings(model: nn.Module, probe: Probe | None) -> list[str]:
+    """The names of ``model``'s embeddings (``nn.Embedding``, ``nn.EmbeddingBag``) that look up the explained input
+    (``probe``'s first) as it is (its values, also where the model casts them, ``x.long()``), seen on up to 16 clean rows
+    of ``probe`` in eval mode without gradient (the model's state and random streams restored), in the order they run;
+    without a probe, or where that pass fails (it is refused elsewhere, in the model's words), every ``nn.Embedding``
+    the model holds, in the order of registration."""
+    held = [name for name, m in model.named_modules() if isinstance(m, nn.Embedding)]
+    if probe is None:
+        return held
+    sub = probe.subset(slice(0, 16))
+    x = sub.first
+    found: list[str] = []
+
+    def recorder(name: str):  # noqa: ANN202
+        def hook(_module: nn.Module, args: tuple) -> None:
+            idx = args[0] if args else None
+            if (isinstance(idx, Tensor) and idx.numel() == x.numel() and not idx.is_floating_point()
+                    and torch.equal(idx.reshape(-1).long(), x.reshape(-1).long()) and name not in found):
+                found.append(name)
+        return hook
+
+    handles = [m.register_forward_pre_hook(recorder(name)) for name, m in model.named_modules()
+               if isinstance(m, (nn.Embedding, nn.EmbeddingBag))]
+    try:
+        with audit_mode(model), torch.no_grad():
+            Forward(model, num_samples=len(sub), **sub.forward_options).raw(x)
+    except Exception:  # noqa: BLE001 - the pass is the audit's to refuse, in its own words
+        return held
+    finally:
+        for h in handles:
+            h.remove()
+    return found
+
+
+def check_token_options(audit: CaptumBaseline, x: Tensor, model: nn.Module | None = None, probe: Probe | None = None) -> None:
     """What token ids ``x`` ``[N, T]`` need: an integer baseline (a token id), methods that take no
     gradient with respect to the inputs, and no continuous perturbations. Of the integers that no embedding takes as
     indices (``x.dtype`` not int64/int32, :data:`~lightning_causal.causal.engine.token_ids.INDEX_DTYPES`: uint8 pixels,
@@ -83,8 +120,9 @@ def check_token_options(audit: CaptumBaseline, x: Tensor, model: nn.Module | Non
     instead, and an integer tensor baseline (a per-pixel reference image) is taken as well as an int: pixels' and
     samples' baselines are checked, and refused, by the engine's
     :func:`~lightning_causal.causal.engine.ablation.check_baselines`, which the causal effects run. ``model``: the
-    model explained, whose own ``nn.Embedding`` the refusal of gradient methods names as ``input_layer=`` (a model that
-    holds none, a denoiser reading its timesteps through a sinusoidal embedding, is told of perturbation methods)."""
+    model explained, whose own embedding that reads ``x`` (seen on rows of ``probe``, whose first input ``x`` is; every
+    ``nn.Embedding`` without it) the refusal of gradient methods names as ``input_layer=`` (a model none of whose
+    embeddings reads it, a denoiser reading its timesteps through a sinusoidal embedding, is told of perturbation methods)."""
     dtype = x.dtype
     cast = dtype not in INDEX_DTYPES  # pixels, samples or masks that the model casts inside: no token ids
     gradient = [s.label for s in audit.specs if not s.layer and not s.grouped]
@@ -111,14 +149,16 @@ def check_token_options(audit: CaptumBaseline, x: Tensor, model: nn.Module | Non
                          f"{shown_baseline(b)}: {TOKEN_BASELINE_ADVICE}; with `input_layer=` too, as Captum's layer methods "
                          "take their baselines as inputs")
     if gradient:
-        # the example names the user's own `input_layer` where given (a model of its own nests BERT: 'model.bert....')
-        embeddings = [] if model is None else [name for name, m in model.named_modules() if isinstance(m, nn.Embedding)]
+        # the example names the user's own `input_layer` where given (a model of its own nests BERT: 'model.bert....'),
+        # else the model's embedding that reads the explained input (not another input's: a denoiser's timestep table)
+        embeddings = [] if model is None else _reading_embeddings(model, probe)
         if model is not None and not embeddings and not audit.input_layer:  # integers read otherwise: no layer to name
             raise ValueError(
                 f"Expected argument `methods` to hold methods that integer inputs support but got the gradient methods "
-                f"{gradient}, which need float inputs; {model_name(model)} holds no nn.Embedding for Captum's layer methods "
-                "(integers read otherwise, e.g. a denoiser's timesteps through a sinusoidal embedding): use perturbation "
-                "methods, e.g. CaptumBaseline(methods=('FeatureAblation', 'ShapleyValueSampling'))")
+                f"{gradient}, which need float inputs; {model_name(model)} holds no nn.Embedding that reads the explained "
+                "input, for Captum's layer methods (integers read otherwise, e.g. a denoiser's timesteps through a "
+                "sinusoidal embedding): use perturbation methods, e.g. CaptumBaseline(methods=('FeatureAblation', "
+                "'ShapleyValueSampling'))")
         layer = audit.input_layer or (embeddings[0] if embeddings else "bert.embeddings.word_embeddings")
         given = f" (`input_layer={layer!r}` is given, but these methods take gradients of the token ids)" if audit.input_layer else ""
         raise ValueError(
