@@ -6,6 +6,8 @@ table's width read as the probe's size). ``[N]`` is read as ``[N, 1]``: ids as t
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -33,3 +35,14 @@ def test_a_one_column_table_of_shape_n_is_drawn_with_its_mean_effect() -> None:
     [(_, fig)] = tabular_maps(MapData(x, dict(result.maps), result.audit, result.meta))
     [bar] = fig.axes[0].patches
     assert bar.get_width() == pytest.approx(float((2 * x).abs().mean()))  # δ = 2x - 2·0 at the baseline 0, by hand
+
+
+def test_a_one_column_table_is_laid_out(tmp_path) -> None:
+    # one bar made a figure of 1.52 inches: 'Tight layout not applied' (a UserWarning at every render), the caption cut
+    x = torch.tensor([[1.0], [-2.0], [3.0], [0.5]])
+    result = InputEffectAudit(target=0, ace_values=None).run(nn.Linear(1, 2), Probe(x))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        [(_, fig)] = tabular_maps(MapData(x, dict(result.maps), result.audit, result.meta))
+        fig.savefig(tmp_path / "one_column.png")
+    assert fig.get_size_inches()[1] >= 1.74  # two bars' height

@@ -145,7 +145,9 @@ def tabular_maps(data: MapData, top: int = 8) -> list[tuple[str, Figure]]:
     shared = bool(data.meta.get("shared_map_scale"))  # maps of one unit (Sobol' S and S_T): one scale, not each its own largest
     if m == 1:
         unfinished = _not_finite(first, list(range(len(columns))), names)  # every feature: a NaN mean ranks last
-        fig = Figure(figsize=(WIDTH, 1.3 + 0.22 * k + (0.16 if unfinished else 0.0)))  # 8 bars: 306 pixels, at 0.7 in a card of about 400 x 215 (0.27: 0.62)
+        # 8 bars: 306 pixels, at 0.7 in a card of about 400 x 215 (0.27: 0.62); one bar the height of two (at 1.52 inches
+        # the title's and the caption's lines left the axes no room: 'Tight layout not applied', the caption cut)
+        fig = Figure(figsize=(WIDTH, 1.3 + 0.22 * max(k, 2) + (0.16 if unfinished else 0.0)))
         ax = fig.subplots()
         size = first.abs().mean(0)
         raised = ("the output" if data.meta.get("outputs") == 1 or data.meta.get("regression")
