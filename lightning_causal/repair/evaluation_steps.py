@@ -53,9 +53,9 @@ class ValidationStepWithData:
 
     def __set__(self, module: LightningModule, value: Any) -> None:
         """A step set on the module itself: Lightning's ``trainer.fit(torch.compile(repair))`` sets the compiled
-        wrapper of the step (and the step again after the fit), a user ``validation_step = None``. Kept beside, and
-        read as the step where the class's would be (an instance's attribute would hide this descriptor, and
-        Lightning's warning came back for a compiled module)."""
+        wrapper of the step (and ``to_uncompiled`` the module's own bound step again), a user ``validation_step = None``.
+        Kept beside, and read as the step where the class's would be (an instance's attribute would hide this
+        descriptor, and Lightning's warning came back for a compiled module)."""
         module.__dict__[_OWN_STEP] = value
 
     def __delete__(self, module: LightningModule) -> None:
@@ -70,7 +70,9 @@ _NONE = object()
 def _fitting_without_val_data(module: LightningModule) -> bool:
     """Whether ``module``'s trainer runs a fit now that has no validation data (Lightning's own test in its
     check of the fit's configuration: the fit loop's validation data source is not defined)."""
-    trainer = module._trainer
+    # read from the instance's dict: unpickling a module that keeps its own bound step (_OWN_STEP) reads the step
+    # before the module's state is set, where `module._trainer` raised AttributeError and the load failed
+    trainer = vars(module).get("_trainer")
     if trainer is None or trainer.state.fn != TrainerFn.FITTING or trainer.state.status != TrainerStatus.RUNNING:
         return False
     val_loop = getattr(getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None), "val_loop", None)
