@@ -10,6 +10,7 @@ from typing import Any, get_args
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import Tensor, nn
 from torch.nn import functional as F
 
@@ -50,7 +51,8 @@ class LightningClassifier(pl.LightningModule):
     train with the cross-entropy against those class probabilities and log the loss only. It holds its
     ``nn.CrossEntropyLoss`` as a submodule, which tells the audits it is a single-label classifier
     (:func:`~lightning_causal.audits.label_task.label_task`): one-hot and soft labels are read as
-    classes without the warning of a guess.
+    classes without the warning of a guess. A network of one output (a binary logit ``[N, 1]``, whose cross-entropy
+    is 0 whatever it predicts) is refused at its first step (``MisconfigurationException``): give it two outputs.
 
     Args:
         model: the network; one of several inputs (``model(x_cont, x_cat)``) trains on batches
@@ -102,8 +104,6 @@ class LightningClassifier(pl.LightningModule):
 
         config = saved_cli_config(peek_checkpoint(checkpoint_path, kwargs.get("weights_only"))) if "model" not in kwargs else None
         if "model" not in kwargs and (config is None or "model" not in config):
-            from lightning.pytorch.utilities.exceptions import MisconfigurationException
-
             raise MisconfigurationException(
                 f"Expected the argument `model` in {cls.__name__}.load_from_checkpoint: the network is an object, not a saved "
                 f"hyper-parameter (its weights are in the checkpoint); pass it, e.g. "
@@ -129,6 +129,13 @@ class LightningClassifier(pl.LightningModule):
     def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
         x, y = batch
         logits = self(x)
+        if logits.dim() < 2 or logits.shape[1] < 2:
+            raise MisconfigurationException(
+                f"LightningClassifier trains with the cross-entropy over C >= 2 class logits [N, C], but its network gave "
+                f"{'logits of shape ' + str(list(logits.shape)) if logits.dim() else 'a scalar'} at a {stage} step: over one "
+                "logit a row's softmax is 1 and the loss 0 whatever it predicts (labels 1 fail in torch). Give the network "
+                "two outputs (out_features=2) with labels 0/1, or train a one-logit head with "
+                "CausalRepairModule(model, terms, task_loss=nn.BCEWithLogitsLoss()) or a LightningModule of your own")
         loss = F.cross_entropy(logits, y)
         # the loss, and the accuracy of class logits against class indices (not soft labels): CausalRepairModule's rule
         self.log_dict(step_metrics(stage, loss, logits, y), prog_bar=stage == "val")
