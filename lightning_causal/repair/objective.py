@@ -225,17 +225,19 @@ def add_terms(
     computed, nothing read back from the device but the total's finiteness (a
     :class:`~lightning_causal.repair.backdoor_parts.StepParts`' ``tensors`` unread).
     A term's value is taken from ``values`` (the fused pass) or computed on ``batch``
-    (``(x, y, additional_forward_args)``); the tensors the model keeps as plain attributes and its reassigned buffers
-    (a recurrent state carried across batches, ``self.h = h.detach()``) are put back after each term's passes, so that
-    the next step starts from the state the task's step left (:mod:`~lightning_causal.causal.engine.kept_attributes`);
+    (``(x, y, additional_forward_args)``); the tensors the model keeps as plain attributes, its buffers (a recurrent
+    state carried across batches, ``self.h = h.detach()`` or ``self.h.copy_(h)``; a step counter, ``self.steps += 1``)
+    and its number attributes are put back after each term's passes (``keep_attributes(values=True)``; the running
+    statistics of normalisation layers and fake-quant observers keep the terms' rows, as in a step without a carried
+    state), so that the next step starts from the state the task's step left and a counter counts a step once
+    (:mod:`~lightning_causal.causal.engine.kept_attributes`);
     ``state``, that state (:func:`~lightning_causal.repair.carried_state.task_pass_state`), names it in a note to an
     error the model raises in a term's pass of another row count (:func:`~lightning_causal.repair.carried_state.term_pass_noted`);
     ``()`` (the task's pass carries none: CausalRepairModule's finding at a fit's first step) skips the keeping and
     putting back, which costs about 1.4 ms a term a step on a 300-module network; ``None`` (not known) keeps it.
-    The passes of the terms named in ``undone`` leave the model's state wholly as they found it, in-place updates of
-    buffers and number attributes too (``keep_attributes(values=True)``): at the step that finds a model carries no
-    state, the terms that the next steps run in the task's pass, where a step counter counts once (``self.steps += 1``)
-    and ``spectral_norm`` iterates once, as in a plain fit.
+    The passes of the terms named in ``undone`` are kept and put back so too with ``state == ()``: at the step that
+    finds a model carries no state, the terms that the next steps run in the task's pass, where a step counter counts
+    once and ``spectral_norm`` iterates once, as in a plain fit.
 
     Raises:
         FloatingPointError: the total is not finite; the message names the task loss or the terms
@@ -250,8 +252,8 @@ def add_terms(
         else:
             # a state carried across batches: the term's passes (triggered, augmented rows) leave it as the task's step
             # set it; a model found to carry none (state == ()) is spared the keeping, on the training step's path
-            whole = term.name in undone  # a fused step's state: the task's pass alone changed it
-            kept = keep_attributes(model, reassigned_buffers=True, values=whole) if state != () or whole else None
+            # undone: a fused step's state, which the task's pass alone changed; a carried state, in place too
+            kept = keep_attributes(model, reassigned_buffers=True, values=True) if state != () or term.name in undone else None
             try:
                 with term_pass_noted(model, term, state or (), num_rows(x)):
                     value = _term_value(term, model, x, y, args)

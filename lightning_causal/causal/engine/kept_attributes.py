@@ -186,8 +186,10 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
         reassigned_buffers: also note the buffers, to set back any that is reassigned (not their values: a
             training pass's in-place updates of BatchNorm statistics stay), as the repair terms' passes need.
         values: also copy the buffers' values and note the attributes holding numbers (``int``, ``float``), for
-            :meth:`KeptAttributes.restore` to put back in-place updates too (a step counter, ``spectral_norm``'s ``u``
-            and ``v``): the state as it was, for passes that must leave none (one copy of every buffer).
+            :meth:`KeptAttributes.restore` to put back in-place updates too (a state updated in place,
+            ``self.h.copy_(h)``; a step counter; ``spectral_norm``'s ``u`` and ``v``): the state as it was, for passes
+            that must leave none (one copy of every buffer), but for the buffers of normalisation layers and fake-quant
+            modules, whose updates by a training pass stay (BatchNorm's running statistics, an observer's range).
 
     Examples:
         >>> m = nn.Linear(2, 2)
@@ -198,6 +200,8 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
         >>> m.h.shape, m.c, hasattr(m, "new")
         (torch.Size([1, 2]), None, False)
     """
+    from lightning_causal.causal.engine.state import is_fake_quant  # state imports this module
+
     kept = KeptAttributes(values=[] if values else None)
     for m in model.modules():
         before = dict(vars(m))
@@ -206,7 +210,7 @@ def keep_attributes(model: nn.Module, reassigned_buffers: bool = False, values: 
         kept.copies += [(t, t._version, _address(t), t.detach().clone()) for _, v in held for t in _tensors(v) if _copyable(t)]
         if reassigned_buffers:
             kept.buffers += [(m, name, b, -1 if b is None or b.is_inference() else b._version) for name, b in m._buffers.items()]
-        if kept.values is not None:
+        if kept.values is not None and not (isinstance(m, nn.modules.batchnorm._NormBase) or is_fake_quant(m)):
             kept.values += [(b, b._version, b.detach().clone()) for b in m._buffers.values()
-                            if isinstance(b, Tensor) and _copyable(b)]
+                            if isinstance(b, Tensor) and _copyable(b)]  # normalisation statistics, observers: as trained
     return kept
