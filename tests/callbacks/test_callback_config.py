@@ -206,8 +206,7 @@ def test_validate_or_test_without_fit_says_that_no_audit_runs(tmp_path, stage):
     train, val = synthetic_loaders()
     cb = CausalAuditCallback([InputEffectAudit(patch_size=4)], report_dir=tmp_path)
     with pytest.warns(UserWarning, match=rf"during `trainer.fit` only.*this `trainer\.{stage}` run audits nothing"):
-        module = small_module()
-        module.test_step = module.validation_step
+        module = small_module()  # with a test_step of its own (fcaf118b)
         getattr(quick_trainer(callbacks=[cb]), stage)(module, val)
     assert cb.audited_epochs == [] and cb.probe is None
 
