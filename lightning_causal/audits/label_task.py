@@ -73,13 +73,14 @@ _REGRESSION_LOSSES = ("MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "Poisson
 def label_task(model: Any) -> str | None:
     """What ``model`` says of its task: ``"multilabel"`` (each output its own sigmoid decision),
     ``"multiclass"`` (one class per sample), ``"regression"`` or ``None`` (nothing, or signals that
-    disagree). Read, in this order, from the losses and metrics held as submodules
+    disagree). Read, in this order, from a ``task`` hyperparameter (``self.hparams.task``: ``"multilabel"``,
+    ``"multiclass"`` or ``"regression"``; it decides over the losses held, one of which may be auxiliary: a
+    classifier's ``nn.MSELoss`` of a consistency term beside ``F.cross_entropy``), then the losses and metrics held as submodules
     (``nn.BCEWithLogitsLoss``, ``nn.BCELoss``, ``nn.MultiLabel*Loss``, torchmetrics' ``Multilabel*``
     metrics, e.g. ``Accuracy(task="multilabel")``: multi-label; ``nn.CrossEntropyLoss``,
     ``nn.NLLLoss``, ``Multiclass*`` metrics: one class; ``nn.MSELoss``, ``nn.L1Loss``,
     ``nn.HuberLoss``, ``nn.SmoothL1Loss``, ``nn.PoissonNLLLoss``, ``nn.GaussianNLLLoss``:
-    regression), then a ``task`` hyperparameter (``self.hparams.task``: ``"multilabel"``,
-    ``"multiclass"`` or ``"regression"``), then the last layer registered if it is an activation
+    regression), then the last layer registered if it is an activation
     (``nn.Sigmoid``: multi-label; ``nn.Softmax``/``nn.LogSoftmax``: one class). Before that last
     activation: the task of the loss a module holding the model trains it with (:func:`state_task`:
     ``CausalRepairModule(model, terms, task_loss=nn.CrossEntropyLoss())`` says ``"multiclass"`` of
@@ -97,6 +98,10 @@ def label_task(model: Any) -> str | None:
     modules = getattr(model, "modules", None)
     if not callable(modules):
         return None
+    hparams = getattr(model, "hparams", None)
+    task = hparams.get("task") if hasattr(hparams, "get") else None
+    if task in ("multilabel", "multiclass", "regression"):  # said in so many words: before the losses held, which may be
+        return task  # auxiliary (a classifier's nn.MSELoss of a consistency term, its task loss F.cross_entropy)
     found, last, stated = set(), None, None
     for m in modules():
         if _STATED and stated is None:
@@ -114,10 +119,6 @@ def label_task(model: Any) -> str | None:
         return found.pop()
     if found:
         return None
-    hparams = getattr(model, "hparams", None)
-    task = hparams.get("task") if hasattr(hparams, "get") else None
-    if task in ("multilabel", "multiclass", "regression"):
-        return task
     return stated or {"Sigmoid": "multilabel", "Softmax": "multiclass", "LogSoftmax": "multiclass"}.get(last or "")
 
 

@@ -29,7 +29,8 @@ from lightning_causal.causal.engine.user_frame import outside_package
 __all__ = ["first_row_outputs", "unlabelled_regression", "warn_predicted_class_of_regression", "warn_softmax_of_regression"]
 
 #: what a model that says it regresses is told, where its probe holds no labels (an autoencoder's)
-_SAYS_REGRESSION = "the model says it is a regression (a regression loss it holds, e.g. nn.MSELoss, or `task='regression'`)"
+_SAYS_REGRESSION = ("the model says it is a regression (a regression loss it holds, e.g. nn.MSELoss, or `task='regression'`; "
+                    "a classifier holding one for an auxiliary loss says so with `self.hparams.task = 'multiclass'`)")
 
 
 def unlabelled_regression(labels: Any, model: Any) -> bool:
