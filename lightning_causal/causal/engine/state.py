@@ -215,9 +215,8 @@ def observer_on(module: nn.Module) -> bool:
         >>> observer_on(fq)
         False
     """
-    buffers = module._buffers
-    flag = buffers["observer_enabled"] if "observer_enabled" in buffers else None
-    static = buffers["static_enabled"] if "static_enabled" in buffers else None  # the learnable fake quant's observer
+    flag = buffer_of(module, "observer_enabled")
+    static = buffer_of(module, "static_enabled")  # the learnable fake quant's observer
     flags = (flag, static) if isinstance(static, Tensor) else (flag,)
     if not isinstance(flag, Tensor):
         return True  # nothing to read: taken as observing
