@@ -212,9 +212,13 @@ def validation_data(trainer: Trainer) -> Iterator[None]:
 def trainer_data(trainer: Trainer) -> tuple[Any, str]:
     """The validation data if any, else the training data, else ``None``; and where the probe is read
     from it: ``"val_dataloaders"``, or the first of several (``"val_dataloaders[0] of 2"``,
-    ``"val_dataloaders['ood'] of 2"``), as :func:`~lightning_causal.data_reading.read_samples` reads them."""
+    ``"val_dataloaders['ood'] of 2"``), as :func:`~lightning_causal.data_reading.read_samples` reads them.
+    Validation dataloaders all of whose datasets are empty (a split that kept no sample: Lightning runs the fit and
+    validates on nothing) are no validation data, as an empty list of them is."""
     for name, source in (("val_dataloaders", trainer.val_dataloaders), ("train_dataloader", trainer.train_dataloader)):
         if source is None or isinstance(source, (list, tuple, Mapping)) and not source:
+            continue
+        if name == "val_dataloaders" and all(_holds_no_samples(loader) for loader in _loaders(source)):
             continue
         if isinstance(source, (list, tuple)) and len(source) > 1:
             return source, f"{name}[0] of {len(source)}"
@@ -236,22 +240,42 @@ def probe_source(given: Any, trainer: Trainer) -> tuple[Any, str]:
         console_line(trainer, f"CausalAuditCallback explains {origin}; pass `probe=` to explain other data")
     elif source is not None and origin == "train_dataloader":
         console_line(trainer, "CausalAuditCallback explains the first samples of the training data: this fit validates "
-                              "on no data (no `val_dataloaders`, `limit_val_batches=0` or no `validation_step`); pass "
-                              "`probe=` to explain other data")
+                              f"on no data ({_NO_VALIDATION}); pass `probe=` to explain other data")
     return source, origin
+
+
+#: the fits that validate on no data, whose training data the callback reads (probe_source's line, _refuse_stream's)
+_NO_VALIDATION = "no `val_dataloaders`, an empty validation set, `limit_val_batches=0` or no `validation_step`"
+
+
+def _loaders(source: Any) -> list[Any]:
+    """The dataloaders of a trainer's ``source``: one, or those of a list, tuple or mapping of them."""
+    return list(source.values()) if isinstance(source, Mapping) else list(source) if isinstance(source, (list, tuple)) else [source]
+
+
+def _holds_no_samples(loader: Any) -> bool:
+    """Whether ``loader`` (a ``DataLoader``, or any iterable Lightning takes) reads a dataset of known length 0 (a
+    stream, whose length is not known, is not)."""
+    dataset = getattr(loader, "dataset", loader)
+    if isinstance(dataset, IterableDataset):
+        return False
+    try:
+        return len(dataset) == 0
+    except TypeError:  # no length
+        return False
 
 
 def _refuse_stream(source: Any, origin: str) -> None:
     """Refuse, naming where the callback looked, the trainer's data when it is a stream (an ``IterableDataset``:
     a replay buffer served to a DQN's ``training_step``, a fit with no validation data), whose samples cannot be
     read by index without drawing from it."""
-    loaders = list(source.values()) if isinstance(source, Mapping) else list(source) if isinstance(source, (list, tuple)) else [source]
+    loaders = _loaders(source)
     first = loaders[0] if loaders else None
     dataset = getattr(first, "dataset", None)
     if not isinstance(dataset, IterableDataset):
         return
-    where = (f"the {origin} (this fit validates on no data: no `val_dataloaders`, `limit_val_batches=0` or no "
-             "`validation_step`)" if origin.startswith("train_dataloader") else f"the {origin}")
+    where = (f"the {origin} (this fit validates on no data: {_NO_VALIDATION})" if origin.startswith("train_dataloader")
+             else f"the {origin}")
     raise MisconfigurationException(
         f"CausalAuditCallback reads its probe from {where}, whose dataset {type(dataset).__name__} is an "
         "IterableDataset (a stream), whose samples cannot be read by index without drawing from it; pass the "

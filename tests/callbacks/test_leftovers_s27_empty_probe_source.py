@@ -1,6 +1,7 @@
 """An empty dataset where the audits read their probe was refused as "Expected a non-empty `probe` but got 0 samples"
-also where the user passed no `probe=`: a fit whose validation dataset is empty (the callback reads the validation
-data), and audit_model's `data`. The refusal names where the samples were read now, and what to pass."""
+also where the user passed no `probe=`: a fit whose first validation dataset is empty (the callback reads the
+validation data; one empty validation set alone is a fit that validates on nothing, whose training data the callback
+explains), and audit_model's `data`. The refusal names where the samples were read now, and what to pass."""
 
 import pytest
 import torch
@@ -18,13 +19,16 @@ def _data(n: int) -> TensorDataset:
     return TensorDataset(torch.randn(n, 4, generator=torch.Generator().manual_seed(0)), torch.arange(n) % 2)
 
 
-def test_an_empty_validation_set_is_named_where_the_callback_reads_its_probe(tmp_path):
+def test_an_empty_first_validation_set_is_named_where_the_callback_reads_its_probe(tmp_path):
+    # the first of several validation dataloaders, the one the audits explain, empty (an empty validation set
+    # alone validates on nothing: the callback explains the training data, test_review_s27e_empty_val_fallback)
     cb = CausalAuditCallback([InputEffectAudit(ace_values=None)], probe_size=8, report_dir=str(tmp_path / "reports"))
     with pytest.raises(MisconfigurationException,
-                       match=r"Expected the fit's val_dataloaders to hold samples for the audits to explain \(no `probe=` "
-                             r"given.*got 0 samples \(an empty dataset\); pass `probe=`"):
+                       match=r"Expected the fit's val_dataloaders\[0\] of 2 to hold samples for the audits to explain "
+                             r"\(no `probe=` given.*got 0 samples \(an empty dataset\); pass `probe=`"):
         trainer(tmp_path, max_epochs=1, callbacks=[cb]).fit(
-            _WithValidation(), DataLoader(_data(8), batch_size=4), DataLoader(_data(0), batch_size=4))
+            _WithValidation(), DataLoader(_data(8), batch_size=4),
+            [DataLoader(_data(0), batch_size=4), DataLoader(_data(8), batch_size=4)])
 
 
 def test_an_empty_probe_is_refused_as_before():
