@@ -327,6 +327,12 @@ class CaptumBaseline(Audit):
     def validate(self, model: nn.Module, probe: Probe) -> None:
         if isinstance(probe.inputs, tuple):
             raise single_input_error("CaptumBaseline", probe.inputs)
+        if probe.first.dim() < 2:  # Captum's methods, masks and curves take [N, features...]: refused here, not at the run
+            raise ValueError(
+                f"CaptumBaseline explains inputs with a feature dimension [N, F, ...] but got the probe's input "
+                f"{list(probe.first.shape)} of {probe.first.dtype} (one value per sample, e.g. a denoiser's timesteps); give "
+                "it as a column [N, 1], t[:, None] (in `unpack_batch=` or the probe), read by the model as t[:, 0], or explain "
+                "it with InputEffectAudit, which takes it as it is")
         check_name_count("feature_names", self.feature_names, int(self._mask(probe.first).max()) + 1, "feature group")
         for layer in self.layers:
             check_site(model, layer)

@@ -41,7 +41,7 @@ class ClassConditional(nn.Module):
 
     def forward(self, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         freqs = torch.exp(-math.log(1000.0) * torch.arange(4) / 4)
-        angles = t.float()[:, None] * freqs
+        angles = t.float().reshape(-1, 1) * freqs  # t [N] or a column [N, 1]
         return self.out(torch.cat([angles.sin(), angles.cos()], 1) + self.cemb(c).mean(1))
 
 
@@ -68,7 +68,7 @@ def test_the_tokens_are_told_of_the_embedding_that_reads_them():
 
 
 def test_timesteps_read_through_a_sinusoidal_embedding_are_told_of_perturbation_methods():
-    message = _refusal(ClassConditional(), Probe(STEPS, additional_forward_args=(TOKENS,)))
+    message = _refusal(ClassConditional(), Probe(STEPS[:, None], additional_forward_args=(TOKENS,)))  # a column: Captum's
     assert "cemb" not in message
     assert "ClassConditional holds no nn.Embedding that reads the explained input" in message
     assert "methods=('FeatureAblation', 'ShapleyValueSampling')" in message
