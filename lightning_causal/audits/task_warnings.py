@@ -184,8 +184,11 @@ def warn_predicted_class_of_regression(audit: str, labels: Any, outputs: Tensor 
             f"decision, not one class among {width}, and {how}. Pass `target=k` to explain label k's logit (one audit "
             "per label, each with its own `name=`)", UserWarning, stacklevel=outside_package())
         return
+    # integer labels are a regression's only where the model says so (a Poisson regression's counts; a held loss)
+    why = (f"the probe's labels are real-valued {list(labels.shape)} (a regression, e.g. a forecast of {width} horizons?)"
+           if labels.is_floating_point() else f"{_SAYS_REGRESSION}, and its labels {list(labels.shape)} of {labels.dtype} "
+           "are read as its targets")
     warnings.warn(
-        f"{audit} explains the predicted class (`target=None`: the largest of the model's {width} outputs), but the "
-        f"probe's labels are real-valued {list(labels.shape)} (a regression, e.g. a forecast of {width} horizons?): {how}. "
-        f"Pass `target=k` to explain output k (one audit per output, each with its own `name=`)",
+        f"{audit} explains the predicted class (`target=None`: the largest of the model's {width} outputs), but "
+        f"{why}: {how}. Pass `target=k` to explain output k (one audit per output, each with its own `name=`)",
         UserWarning, stacklevel=outside_package())

@@ -62,3 +62,14 @@ def test_a_stated_regression_beside_a_held_classification_loss_is_a_regression()
     model.loss = nn.CrossEntropyLoss()
     model.hparams = {"task": "regression"}
     assert label_task(model) == "regression"
+
+
+def test_integer_labels_of_a_model_holding_a_regression_loss_are_not_called_real_valued():
+    labels = torch.randint(0, 3, (12,), generator=torch.Generator().manual_seed(2))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        InputEffectAudit(ace_values=None).run(Classifier(None).eval(), Probe(X, labels))
+    said = [str(w.message) for w in caught if "explains the predicted class" in str(w.message)]
+    assert len(said) == 1 and "real-valued" not in said[0]
+    assert "the model says it is a regression" in said[0] and "self.hparams.task = 'multiclass'" in said[0]
+    assert "its labels [12] of torch.int64 are read as its targets" in said[0]
