@@ -5,10 +5,12 @@ A NaN or infinite score of a heatmap is the grey :data:`~lightning_causal.report
 panel has (a 224 x 224 map in a panel of about 145 pixels) it is not drawn at all. A ring of a fixed size in points,
 whatever the map's size, marks it: one per cell of a grid of at most :data:`MARK_CELLS` cells a side (a cell of
 one pixel in a map of up to that many), over every cell that holds a score that is not finite, but those inside a
-grey area (the cell and its 8 neighbours hold no finite score), whose edge is ringed. Nothing is drawn where every
-score is finite, nor where none is (the whole panel is grey, and the note says "all n scores are not finite": a frame
-of rings at the map's edge marked nothing). Where more than a quarter of the cells are ringed (scattered NaN), the
-rings are drawn smaller and thinner (:data:`DENSE_SHARE`): rings of full size covered the map they marked.
+grey area (the cell and its 8 neighbours hold no finite score; the map's outside counts as grey), whose edge where it
+meets finite scores is ringed. Nothing is drawn where every score is finite, nor where none is (the whole panel is grey,
+and the note says "all n scores are not finite"): a frame of rings at the map's edge marked nothing, there or along a
+grey area that reaches the edge. A panel all grey beside finite ones (a video's frame, a grid's sample) is framed.
+Where more than a quarter of the cells are ringed (scattered NaN), the rings are drawn smaller and thinner
+(:data:`DENSE_SHARE`): rings of full size covered the map they marked.
 """
 
 from __future__ import annotations
@@ -55,8 +57,8 @@ def _cells(shape: tuple[int, ...], square: bool) -> int:
 def _centres(image: Tensor, square: bool = True) -> np.ndarray:
     """``[k, 2]``: the ``(x, y)`` data coordinates (column, row) of the centres of the cells of ``image`` ``[H, W]``
     that hold a score that is not finite and are no grey area's inside (no finite score in the cell and its 8
-    neighbours; cells of ``b x b`` pixels, ``b`` the least that makes at most :data:`MARK_CELLS` a side; the last row
-    and column of cells may be smaller)."""
+    neighbours, the map's outside counted grey where ``image`` holds a finite score; cells of ``b x b`` pixels, ``b``
+    the least that makes at most :data:`MARK_CELLS` a side; the last row and column of cells may be smaller)."""
     bad = ~image.isfinite()
     if not bool(bad.any()):
         return np.zeros((0, 2))
@@ -67,7 +69,10 @@ def _centres(image: Tensor, square: bool = True) -> np.ndarray:
     # only its edge is ringed. A cell that holds finite scores too is ringed wherever it is: cells that all hold a few
     # scattered ones are no grey area (30 % of a 224 x 224 map: every cell, not the 124 at the map's border)
     grey = -torch.nn.functional.max_pool2d(-bad[None, None].float(), b, b, ceil_mode=True)
-    around = torch.nn.functional.conv2d(grey, torch.ones(1, 1, 3, 3), padding=1)[0, 0]
+    # the map's outside grey: a grey area reaching the map's edge is ringed where it meets finite scores, not along
+    # that edge (finite outside: a panel all grey beside finite ones, a video's grey frame, is framed)
+    outside = 1.0 if bool(image.isfinite().any()) else 0.0
+    around = torch.nn.functional.conv2d(torch.nn.functional.pad(grey, (1, 1, 1, 1), value=outside), torch.ones(1, 1, 3, 3))[0, 0]
     rows, cols = ((cells[0, 0] > 0) & (around < 9)).nonzero(as_tuple=True)
     y = (rows * b[0] + (torch.clamp((rows + 1) * b[0], max=h) - 1)) / 2  # the middle of the cell's first and last pixel
     x = (cols * b[1] + (torch.clamp((cols + 1) * b[1], max=w) - 1)) / 2
