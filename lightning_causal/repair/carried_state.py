@@ -38,7 +38,7 @@ def sized_by_batch(shape: tuple[int, ...], n: int, set_: bool = True) -> bool:
         >>> sized_by_batch((8, 5), 8), sized_by_batch((32, 5), 8), sized_by_batch((32,), 8, set_=False), sized_by_batch((), 8)
         (True, True, False, False)
     """
-    return n in shape or (set_ and len(shape) > 0 and shape[0] > 0 and shape[0] % n == 0)
+    return n in shape or (set_ and len(shape) > 0 and shape[0] > 0 and n > 0 and shape[0] % n == 0)
 
 
 def task_pass_state(kept: KeptAttributes, model: nn.Module, n: int) -> tuple[tuple[str, tuple[int, ...]], ...]:

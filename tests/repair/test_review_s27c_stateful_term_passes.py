@@ -66,3 +66,13 @@ def test_the_terms_passes_leave_an_in_place_state_and_a_counter_as_the_tasks_ste
         for rows in seen:  # the running mean takes every training pass's rows, the term's too, as unfused steps do
             mean = 0.9 * mean + 0.1 * rows.mean(0)
         torch.testing.assert_close(model.norm.running_mean, mean)
+
+
+def test_a_batch_of_no_rows_is_no_divisor_of_a_state() -> None:
+    """A step on a batch of 0 rows (a collate that drops every sample) of a model that sets a tensor attribute at each
+    pass stopped in the state's reading with ZeroDivisionError ('integer modulo by zero'), naming nothing."""
+    from lightning_causal.repair.carried_state import sized_by_batch
+
+    assert sized_by_batch((4, 3), 0) is False  # before: ZeroDivisionError
+    assert sized_by_batch((0, 3), 0) is True  # a state of the empty batch's 0 rows
+    assert sized_by_batch((32, 5), 8) is True and sized_by_batch((12, 5), 8) is False
