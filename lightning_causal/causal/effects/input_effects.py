@@ -318,8 +318,8 @@ def interventional_expectations(
         # [K, G, N]: rows where x_g already equals α (or g lies in padding) are no-ops and keep f0
         settings = [tuple(grid[:, kk][m].to(x.dtype) for x, m in zip(xs, masks)) for kk in range(k)]
         for kk, bases in enumerate(settings):  # a code no embedding can look up: named before any intervened pass
-            try:
-                check_token_baselines(xs, bases, readers, padding)
+            try:  # a quantile such as 1.4 of a code column runs as code 1 (docs/recipes.md): not warned of
+                check_token_baselines(xs, bases, readers, padding, fractions=False)
             except ValueError as err:
                 raise ValueError(str(err).replace("Expected argument `baseline`", f"Expected argument `values` (column {kk})", 1)
                                  .replace("a token id", "a code", 1)) from err

@@ -27,12 +27,15 @@ Examples:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+
+from lightning_causal.causal.engine.user_frame import outside_package
 
 INDEX_DTYPES = (torch.int64, torch.int32)
 """The dtypes ``nn.Embedding`` and ``nn.EmbeddingBag`` take as indices: inputs of these are token (or category) ids;
@@ -41,13 +44,15 @@ other integers (``uint8``, ``int8``, ``int16``: pixels, bytes, PCM samples) and 
 __all__ = [
     "INDEX_DTYPES", "EmbeddingReader", "embedding_readers", "check_token_baselines", "token_baseline_error", "check_special_tokens",
     "keep_special_tokens", "special_token_baseline", "special_token_hint", "token_errors_named", "FLOAT_CODES",
-    "float_code_error", "float_codes_named",
+    "float_code_error", "float_codes_named", "code_values", "FractionalCodeWarning",
 ]
 
 
 @dataclass(frozen=True)
 class EmbeddingReader:
-    """An embedding whose indices were a view of input ``input_index``: that view's layout."""
+    """An embedding whose indices were a view of input ``input_index``: that view's layout; or, with ``columns``, an
+    embedding whose indices were a float input's values cast (``x[:, 5].long()``, a category code kept in a float
+    column): ``columns`` are the positions of a sample's flattened values it looks up, ``size`` its indices' shape."""
 
     name: str
     kind: str
@@ -56,6 +61,16 @@ class EmbeddingReader:
     size: tuple[int, ...]
     stride: tuple[int, ...]
     offset: int
+    columns: tuple[int, ...] | None = None
+
+
+class FractionalCodeWarning(UserWarning):
+    """A value set in a float column that an embedding looks up cast to indices is no whole code: it runs as the code
+    ``.long()`` truncates it to (a mean 24.7 of user ids runs as user 24)."""
+
+
+_CODE_ROW_LIMIT = 4096  # float inputs of at most this many values a sample are matched to an embedding's indices
+_CODE_ID_LIMIT = 64  # indices of at most this many a sample are matched
 
 
 def _is_integer(x: object) -> bool:
@@ -68,11 +83,13 @@ def embedding_readers(model: nn.Module, xs: tuple[Tensor, ...]) -> Iterator[list
     whose indices are a view of an integer input of ``xs`` (the hooks are removed on exit)."""
     found: list[EmbeddingReader] = []
     storages = {i: x for i, x in enumerate(xs) if _is_integer(x) and x.numel()}
+    floats = {i: x for i, x in enumerate(xs) if isinstance(x, Tensor) and x.is_floating_point() and x.dim() >= 1
+              and x.shape[0] >= 2 and 0 < x[0].numel() <= _CODE_ROW_LIMIT}
     handles = []
-    if storages:
+    if storages or floats:
         for name, module in model.named_modules():
             if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
-                handles.append(module.register_forward_pre_hook(_recorder(name, module, storages, found)))
+                handles.append(module.register_forward_pre_hook(_recorder(name, module, storages, found, floats)))
     try:
         yield found
     finally:
@@ -86,7 +103,9 @@ def _span(t: Tensor) -> tuple[int, int, int]:
     return t.untyped_storage().data_ptr(), t.storage_offset(), last
 
 
-def _recorder(name: str, module: nn.Module, storages: dict[int, Tensor], found: list[EmbeddingReader]):  # noqa: ANN202
+def _recorder(  # noqa: ANN202
+    name: str, module: nn.Module, storages: dict[int, Tensor], found: list[EmbeddingReader], floats: dict[int, Tensor] | None = None,
+):
     kind, num = type(module).__name__, int(module.num_embeddings)
 
     def hook(_module: nn.Module, args: tuple) -> None:
@@ -94,12 +113,77 @@ def _recorder(name: str, module: nn.Module, storages: dict[int, Tensor], found: 
         if not _is_integer(idx) or not idx.numel():
             return
         ptr, first, last = _span(idx)
+        viewed = False
         for i, x in storages.items():
             xp, xfirst, xlast = _span(x)
             if ptr == xp and xfirst <= first and last <= xlast:  # a view of input i (not of another part of its storage)
                 found.append(EmbeddingReader(name, kind, num, i, tuple(idx.shape), tuple(idx.stride()), idx.storage_offset()))
+                viewed = True
+        for i, x in () if viewed else (floats or {}).items():
+            columns = _code_columns(idx, x)
+            if columns is not None:
+                found.append(EmbeddingReader(name, kind, num, i, tuple(idx.shape), tuple(idx.stride()), 0, columns))
 
     return hook
+
+
+def _code_columns(idx: Tensor, x: Tensor) -> tuple[int, ...] | None:
+    """The positions of a sample's flattened values of the float input ``x`` that the indices ``idx`` (``[N, ...]``,
+    a sample's own) are, cast: for each index, the one whole-valued position, not constant over the ``N`` samples,
+    whose truncated values equal it in every sample; ``None`` where an index has no such position or more than one
+    (the indices are computed otherwise, or the samples do not tell the columns apart)."""
+    n = x.shape[0]
+    if idx.dim() == 0 or idx.shape[0] != n or idx.device != x.device or idx[0].numel() > _CODE_ID_LIMIT:
+        return None
+    flat = x.detach().reshape(n, -1)
+    whole = flat.trunc()
+    codes = (flat == whole).all(0) & (flat != flat[:1]).any(0)  # code columns: whole numbers, more than one of them
+    if not bool(codes.any()):
+        return None
+    columns = []
+    for ids in idx.detach().reshape(n, -1).T:
+        hit = codes & (whole == ids.unsqueeze(1).to(whole.dtype)).all(0)
+        if int(hit.sum()) != 1:
+            return None
+        columns.append(int(hit.nonzero()[0, 0]))
+    return tuple(columns)
+
+
+def code_values(values: Tensor, reader: EmbeddingReader) -> Tensor:
+    """The values ``[M, k]`` of ``values`` (``[M, ...]``, rows laid out like the input ``reader`` reads) at the positions
+    a code reader (``reader.columns``) looks up cast to indices."""
+    return values.reshape(values.shape[0], -1)[:, list(reader.columns or ())]
+
+
+def _where(x: Tensor, reader: EmbeddingReader, j: int) -> str:
+    """A code position in words: ``column 2`` of a table ``[N, D]``, ``position 7`` (flattened) of other inputs."""
+    return f"column {j}" if x.dim() == 2 else f"position {j} (of a sample's flattened values)"
+
+
+def _check_codes(x: Tensor, b: Tensor, r: EmbeddingReader, which: str, fractions: bool) -> None:
+    """Refuse baseline values ``b`` at a code reader's columns that ``.long()`` takes outside ``[0, num_embeddings)``;
+    warn of fractional ones (:class:`FractionalCodeWarning`) where ``fractions``."""
+    full = b.expand(x.shape) if b.dim() <= x.dim() else b
+    values = code_values(full, r)
+    cast = values.trunc()
+    bad = (cast < 0) | (cast >= r.num_embeddings) | ~torch.isfinite(values)
+    if bool(bad.any()):
+        row, k = (int(t[0]) for t in bad.nonzero(as_tuple=True))
+        raise ValueError(
+            f"Expected argument `baseline`{which} to set {_where(x, r, r.columns[k])} (a category code: {r.kind} {r.name!r} "
+            f"looks it up, the model casting it to indices, x[:, j].long()) to one of its codes, 0 <= code < "
+            f"{r.num_embeddings}, but got {float(values[row, k]):g}"
+        )
+    if fractions:
+        frac = values != cast
+        if bool(frac.any()):
+            row, k = (int(t[0]) for t in frac.nonzero(as_tuple=True))
+            v = float(values[row, k])
+            warnings.warn(
+                f"`baseline` sets {_where(x, r, r.columns[k])}{which}, a category code that {r.kind} {r.name!r} looks up "
+                f"cast to indices (x[:, j].long()), to {v:g}, which runs as code {int(v)}: a mean or a fraction of codes is no "
+                "code of its own. Pass one of its codes (e.g. the most frequent) to set that category",
+                FractionalCodeWarning, stacklevel=outside_package())
 
 
 def _read_values(x: Tensor, b: Tensor, reader: EmbeddingReader) -> Tensor:
@@ -115,10 +199,12 @@ def _read_values(x: Tensor, b: Tensor, reader: EmbeddingReader) -> Tensor:
 
 def check_token_baselines(
     xs: tuple[Tensor, ...], bases: tuple[Tensor, ...], readers: list[EmbeddingReader],
-    padding: Tensor | tuple[Tensor | None, ...] | None = None,
+    padding: Tensor | tuple[Tensor | None, ...] | None = None, *, fractions: bool = True,
 ) -> None:
     """Refuse an integer baseline that an embedding found by :func:`embedding_readers` cannot look
-    up (``< 0`` or ``>= num_embeddings``) where it reads the input. ``padding`` (booleans
+    up (``< 0`` or ``>= num_embeddings``) where it reads the input, and a float baseline that a code column's
+    embedding (a reader with ``columns``) cannot look up once cast; a fractional one there warns
+    (:class:`FractionalCodeWarning`) where ``fractions``. ``padding`` (booleans
     broadcastable to ``xs[0]``, or one entry per input, ``None`` for an unpadded one:
     :func:`~lightning_causal.causal.engine.ablation.input_padding`) marks positions that keep their tokens."""
     pads = padding if isinstance(padding, tuple) else (padding,)
@@ -127,6 +213,9 @@ def check_token_baselines(
         pad = pads[r.input_index] if r.input_index < len(pads) else None
         if pad is not None:
             b = torch.where(pad, x, b)
+        if r.columns is not None:
+            _check_codes(x, b, r, "" if len(xs) == 1 else f" (input {r.input_index})", fractions)
+            continue
         values = _read_values(x, b, r)
         bad = (values < 0) | (values >= r.num_embeddings)
         if bool(bad.any()):

@@ -10,15 +10,19 @@ Used by :func:`~lightning_causal.causal.scm.fairness.counterfactual_fairness_gap
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.state import audit_mode
-from lightning_causal.causal.engine.token_ids import EmbeddingReader, embedding_readers
+from lightning_causal.causal.engine.token_ids import EmbeddingReader, code_values, embedding_readers
 from lightning_causal.causal.scm.counterfactual import Counterfactual
 
-__all__ = ["keep_padding", "token_readers", "check_counterfactual_ids"]
+__all__ = ["keep_padding", "token_readers", "counterfactual_readers", "check_counterfactual_ids"]
+
+_CODE_ROWS = 64  # the clean rows a float input's code columns are matched on
 
 
 def keep_padding(counterfactual: Counterfactual, x: Tensor, x_cf: Tensor, padding: Tensor) -> Tensor:
@@ -49,13 +53,45 @@ def keep_padding(counterfactual: Counterfactual, x: Tensor, x_cf: Tensor, paddin
 
 def token_readers(forward: Forward, x: Tensor) -> list[EmbeddingReader]:
     """The embeddings that look token ids ``x`` up as they are (one clean row run in eval mode
-    without gradient under :func:`~lightning_causal.causal.engine.token_ids.embedding_readers`);
-    none for float inputs."""
-    if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+    without gradient under :func:`~lightning_causal.causal.engine.token_ids.embedding_readers`), or,
+    for float inputs, the codes of a column the model casts to indices (``x[:, 5].long()``; matched on
+    up to 64 clean rows, :func:`counterfactual_readers`)."""
+    if x.is_complex() or x.dtype == torch.bool:
         return []
-    with audit_mode(forward.model), embedding_readers(forward.model, (x[:1],)) as readers:  # eval: no dropout draws
-        forward(x[:1], rows=torch.zeros(1, dtype=torch.long, device=x.device))
-    return [r for r in readers if r.size[1:] == tuple(x.shape[1:])]
+    if x.is_floating_point() and not any(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in forward.model.modules()):
+        return []
+    k = min(x.shape[0], _CODE_ROWS) if x.is_floating_point() else 1
+    with audit_mode(forward.model), embedding_readers(forward.model, (x[:k],)) as readers:  # eval: no dropout draws
+        forward(x[:k], rows=torch.arange(k, device=x.device))
+    return counterfactual_readers(readers, x)
+
+
+def counterfactual_readers(readers: list[EmbeddingReader], x: Tensor) -> list[EmbeddingReader]:
+    """The ``readers`` whose vocabulary a counterfactual's every value must lie in (an embedding that reads each
+    sample's ids whole) or, with ``columns``, the values at those positions: a float code column cast, or the
+    positions an embedding reads through a view of part of a sample's ids (``race[:, 0]`` of ``race [N, 1]``); a view
+    that cannot be mapped is left to the pass."""
+    out = []
+    for r in readers:
+        if r.columns is not None or r.size[1:] == tuple(x.shape[1:]):
+            out.append(r)
+            continue
+        columns = _view_columns(r, x)
+        if columns is not None:
+            out.append(dataclasses.replace(r, columns=columns))
+    return out
+
+
+def _view_columns(r: EmbeddingReader, x: Tensor) -> tuple[int, ...] | None:
+    """The positions of a sample's flattened ids that the view ``r`` (recorded on leading rows of ``x``) reads."""
+    if not x.is_contiguous() or not x.numel():
+        return None
+    pos = torch.arange(x.numel()).view(x.shape)
+    try:
+        read = pos.as_strided(r.size, r.stride, r.offset - x.storage_offset())
+    except RuntimeError:  # the view reaches beyond x
+        return None
+    return tuple(int(c) for c in torch.unique(read.reshape(-1) % x[0].numel()))
 
 
 def check_counterfactual_ids(counterfactual: object, x_cf: Tensor, readers: list[EmbeddingReader]) -> None:
@@ -73,6 +109,20 @@ def check_counterfactual_ids(counterfactual: object, x_cf: Tensor, readers: list
         ValueError: Expected the counterfactual TokenSwap(pairs=[(4, 12)]) to give token ids in [0, 10) (the vocabulary of Embedding 'emb', which reads the input) but got 12
     """
     for r in readers:
+        if r.columns is not None:  # a category code in a float column the model casts, or ids read through a view
+            values = code_values(x_cf, r)
+            cast = values.trunc() if values.is_floating_point() else values
+            bad = (cast < 0) | (cast >= r.num_embeddings) | (~torch.isfinite(values) if values.is_floating_point() else False)
+            if bool(bad.any()):
+                k = int(bad.nonzero()[0, 1])
+                where = f"column {r.columns[k]}" if x_cf.dim() == 2 else f"position {r.columns[k]} (of a sample's flattened values)"
+                how = ", the model casting it to indices, x[:, j].long()" if values.is_floating_point() else ""
+                raise ValueError(
+                    f"Expected argument `counterfactual` ({counterfactual!r:.120}) to set {where} (a category code: {r.kind} "
+                    f"{r.name!r} looks it up{how}) to one of its codes, 0 <= code < {r.num_embeddings}, but got "
+                    f"{float(values[bad][0]):g}"
+                )
+            continue
         bad = (x_cf < 0) | (x_cf >= r.num_embeddings)
         if bool(bad.any()):
             raise ValueError(

@@ -53,6 +53,7 @@ from lightning_causal.causal.scm.attribute_flip import resolve_counterfactual, w
 from lightning_causal.causal.scm.counterfactual import Counterfactual
 from lightning_causal.causal.scm.counterfactual_checks import (
     check_counterfactual_ids,
+    counterfactual_readers,
     keep_padding,
     token_readers,
 )
@@ -630,7 +631,7 @@ def _carrier_effects(
                         calls = len(kinds) - before  # the layer's calls in the factual pass over the probe
                     p0, classes = probabilities(out), _classes(out)
                     h = acts.get(layer)
-                    check_counterfactual_ids(cf, x_cf, [r for r in readers if r.size[1:] == tuple(x.shape[1:])])
+                    check_counterfactual_ids(cf, x_cf, counterfactual_readers(readers, x))
                     forward(x_cf)
                     h_cf = acts.get(layer)
             else:

@@ -1,0 +1,124 @@
+"""Review of c10b67f6 and 7d6a6ae1 (newuser45 trial): a category code the model casts to indices (a float column,
+``self.region(x[:, 2].long())``) or reads through a view (``race[:, 0]`` of an integer ``race [N, 1]``) set to a code its
+embedding lacks was named only after the intervened pass failed in ``nn.Embedding``: on a GPU that pass is a
+device-side assert that spoils the process. The clean pass now maps such columns to their embeddings (a float
+column whose truncated values are the embedding's indices in every clean row) and the value is refused before any
+pass with it runs; a fraction there (a mean baseline) warns that it runs as the code below it."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_causal import FairnessAudit, InputEffectAudit, Probe
+from lightning_causal.causal import (
+    average_causal_effect,
+    counterfactual_fairness_gap,
+    input_effects,
+)
+from lightning_causal.causal.engine.token_ids import FractionalCodeWarning
+
+
+class Region(nn.Module):
+    """Two numeric columns and a region code 0..3 kept as a float column, cast here; ``seen``: every index looked up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.region = nn.Embedding(4, 2)
+        self.head = nn.Linear(4, 2)
+        self.seen: set[int] = set()
+        self.region.register_forward_pre_hook(lambda _m, a: self.seen.update(a[0].reshape(-1).tolist()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([x[:, :2], self.region(x[:, 2].long())], 1))
+
+
+def _data() -> tuple[Region, torch.Tensor]:
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.randn(16, 2, generator=g), torch.randint(0, 4, (16, 1), generator=g).float()], 1)
+    return Region().eval(), x
+
+
+def _plus_one(x: torch.Tensor) -> torch.Tensor:
+    return torch.cat([x[:, :2], x[:, 2:] + 1], 1)
+
+
+CALLS = {
+    "input_effects": lambda m, x: input_effects(m, x, baseline=torch.tensor([0.0, 0.0, 4.0])),
+    "InputEffectAudit": lambda m, x: InputEffectAudit(baseline=torch.tensor([0.0, 0.0, 4.0]), ace_values=None).run(m, Probe(x)),
+    "average_causal_effect": lambda m, x: average_causal_effect(m, x, values=torch.tensor([[0.0, 1.0], [0.0, 1.0], [0.0, 4.0]])),
+    "counterfactual_fairness_gap": lambda m, x: counterfactual_fairness_gap(m, x, _plus_one),
+    "FairnessAudit": lambda m, x: FairnessAudit(_plus_one).run(m, Probe(x)),
+}
+
+
+@pytest.mark.parametrize("call", list(CALLS))
+def test_a_float_code_no_embedding_holds_is_refused_before_a_pass_looks_it_up(call: str) -> None:
+    model, x = _data()
+    with pytest.raises(ValueError, match=r"to set column 2 \(a category code: Embedding 'region'.*0 <= code < 4, but got 4"):
+        CALLS[call](model, x)
+    assert model.seen <= {0, 1, 2, 3}  # the embedding never looked code 4 up (on a GPU: a device-side assert)
+
+
+class RaceCode(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.race = nn.Embedding(5, 2)
+        self.head = nn.Linear(5, 2)
+        self.seen: set[int] = set()
+        self.race.register_forward_pre_hook(lambda _m, a: self.seen.update(a[0].reshape(-1).tolist()))
+
+    def forward(self, race: torch.Tensor, xc: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([self.race(race[:, 0]), xc], 1))
+
+
+def test_integer_codes_read_through_a_column_view_are_refused_before_the_pass() -> None:
+    torch.manual_seed(0)
+    model = RaceCode().eval()
+    race, xc = torch.arange(10).remainder(5).unsqueeze(1), torch.randn(10, 3)
+    with pytest.raises(ValueError, match=r"set column 0 \(a category code: Embedding 'race' looks it up\).*0 <= code < 5, but got 5"):
+        counterfactual_fairness_gap(model, race, lambda r: r + 1, additional_forward_args=(xc,))
+    assert model.seen <= {0, 1, 2, 3, 4}
+
+
+def test_a_fractional_code_baseline_warns_and_runs_as_the_code_below() -> None:
+    model, x = _data()
+    with pytest.warns(FractionalCodeWarning, match=r"column 2, a category code.*'region'.*to 2.7, which runs as code 2"):
+        effects = input_effects(model, x, baseline=torch.tensor([0.0, 0.0, 2.7]), target=1)
+    set_to_2 = x.clone()
+    set_to_2[:, 2] = 2.0
+    with torch.no_grad():  # the effect of code 2, by hand
+        expected = model(x)[:, 1] - model(set_to_2)[:, 1]
+    torch.testing.assert_close(effects[:, 2], expected)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a whole code, and fractions of the numeric columns, are not warned of
+        input_effects(model, x, baseline=torch.tensor([0.5, -1.3, 2.0]))
+
+
+class Bucketed(nn.Module):
+    """An embedding of a continuous column's bucket (indices computed, not a column's values): nothing to map."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bucket = nn.Embedding(3, 2)
+        self.head = nn.Linear(3, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b = torch.bucketize(x[:, 0].contiguous(), torch.tensor([-0.5, 0.5]))
+        return self.head(torch.cat([self.bucket(b), x[:, 1:]], 1))
+
+
+def test_an_embedding_of_computed_indices_refuses_no_value() -> None:
+    torch.manual_seed(0)
+    model, x = Bucketed().eval(), torch.cat([torch.randn(12, 1), torch.randint(0, 3, (12, 1)).float()], 1)
+    effects = input_effects(model, x, baseline=torch.tensor([5.0, 7.0]), target=0)
+    set_to = torch.tensor([5.0, 7.0]).expand(12, 2)
+    with torch.no_grad():
+        for j in range(2):
+            xj = x.clone()
+            xj[:, j] = set_to[:, j]
+            torch.testing.assert_close(effects[:, j], model(x)[:, 0] - model(xj)[:, 0])
