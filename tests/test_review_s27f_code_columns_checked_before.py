@@ -122,3 +122,23 @@ def test_an_embedding_of_computed_indices_refuses_no_value() -> None:
             xj = x.clone()
             xj[:, j] = set_to[:, j]
             torch.testing.assert_close(effects[:, j], model(x)[:, 0] - model(xj)[:, 0])
+
+
+class OwnBug(nn.Module):
+    """No embedding; a per-row scale of 16 rows indexed by the row number: passes of other sizes fail."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(3, 2)
+        self.scale = torch.ones(16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x) * self.scale[torch.arange(x.shape[0])].unsqueeze(1)
+
+
+def test_an_index_error_of_the_models_own_is_not_told_as_a_code_set_wrong() -> None:
+    model, x = OwnBug().eval(), torch.randn(16, 3)
+    with pytest.raises(IndexError, match="index 16 is out of bounds"):
+        input_effects(model, x, baseline=0.0)
+    with pytest.raises(IndexError, match="index 16 is out of bounds"):
+        average_causal_effect(model, x, values=torch.tensor([0.0, 1.0]))

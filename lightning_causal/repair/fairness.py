@@ -17,7 +17,7 @@ from lightning_causal._compat import is_autocast_enabled
 from lightning_causal.causal.engine.ablation import padding_positions
 from lightning_causal.causal.engine.checks import check_float
 from lightning_causal.causal.engine.forward import ForwardArgs, OutputSpec
-from lightning_causal.causal.engine.token_ids import float_code_error
+from lightning_causal.causal.engine.token_ids import float_code_error, from_embedding
 from lightning_causal.causal.engine.user_frame import outside_package
 from lightning_causal.causal.scm.attribute_flip import (
     resolve_counterfactual,
@@ -226,6 +226,8 @@ class CounterfactualFairnessTerm(RepairTerm):
             out = self.outputs(model, both_inputs, kwargs if kwargs else args or None)
         except IndexError as err:  # nn.Embedding's "index out of range in self", which names nothing
             if both_inputs.is_floating_point():  # a code column the model casts (x[:, j].long()) set to no code
+                if not from_embedding(err):  # the model's own error
+                    raise
                 raise float_code_error(err, "counterfactual", f"the counterfactuals of {self.counterfactual!r:.120}") from err
             raise ValueError(
                 f"Expected the counterfactual {self.counterfactual!r:.120} to give token ids the model can look up, but "

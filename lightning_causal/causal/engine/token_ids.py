@@ -27,6 +27,8 @@ Examples:
 
 from __future__ import annotations
 
+import os
+import traceback
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,7 +46,7 @@ other integers (``uint8``, ``int8``, ``int16``: pixels, bytes, PCM samples) and 
 __all__ = [
     "INDEX_DTYPES", "EmbeddingReader", "embedding_readers", "check_token_baselines", "token_baseline_error", "check_special_tokens",
     "keep_special_tokens", "special_token_baseline", "special_token_hint", "token_errors_named", "FLOAT_CODES",
-    "float_code_error", "float_codes_named", "code_values", "FractionalCodeWarning",
+    "float_code_error", "float_codes_named", "code_values", "FractionalCodeWarning", "from_embedding",
 ]
 
 
@@ -268,6 +270,30 @@ def float_code_error(err: IndexError, argument: str, what: str) -> ValueError:
     )
 
 
+_FUNCTIONAL = os.path.join("torch", "nn", "functional.py")
+
+
+def from_embedding(err: BaseException) -> bool:
+    """Whether ``err`` was raised looking indices up in an embedding (``torch.nn.functional.embedding`` or
+    ``embedding_bag``, which ``nn.Embedding``/``nn.EmbeddingBag`` call): an ``IndexError`` raised elsewhere in a
+    model's forward (a table of its own indexed by the batch's size) is the model's own, not the values set.
+
+    Examples:
+        >>> try:
+        ...     nn.Embedding(4, 2)(torch.tensor([4]))
+        ... except IndexError as err:
+        ...     from_embedding(err)
+        True
+        >>> try:
+        ...     torch.ones(2)[torch.tensor([3])]
+        ... except IndexError as err:
+        ...     from_embedding(err)
+        False
+    """
+    return any(f.name in ("embedding", "embedding_bag") and f.filename.endswith(_FUNCTIONAL)
+               for f in traceback.extract_tb(err.__traceback__))
+
+
 @contextmanager
 def float_codes_named(xs: tuple[Tensor, ...], argument: str, what: str) -> Iterator[None]:
     """A pass on inputs set to ``what``: its ``IndexError`` becomes :func:`float_code_error` for float inputs, and for
@@ -276,6 +302,8 @@ def float_codes_named(xs: tuple[Tensor, ...], argument: str, what: str) -> Itera
     try:
         yield
     except IndexError as err:
+        if not from_embedding(err):  # the model's own error, not a value an embedding could not look up
+            raise
         if any(isinstance(x, Tensor) and x.is_floating_point() for x in xs):
             raise float_code_error(err, argument, what) from err
         if not any(_is_integer(x) for x in xs):
@@ -297,7 +325,7 @@ def token_errors_named(bases: tuple[Tensor, ...]) -> Iterator[None]:
         yield
     except IndexError as err:
         named = token_baseline_error(err, bases)
-        if named is None and any(b.is_floating_point() for b in bases if isinstance(b, Tensor)):
+        if named is None and from_embedding(err) and any(b.is_floating_point() for b in bases if isinstance(b, Tensor)):
             named = float_code_error(err, "baseline", "the baseline")
         if named is None:
             raise
