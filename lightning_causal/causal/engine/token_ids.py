@@ -46,7 +46,7 @@ other integers (``uint8``, ``int8``, ``int16``: pixels, bytes, PCM samples) and 
 __all__ = [
     "INDEX_DTYPES", "EmbeddingReader", "embedding_readers", "check_token_baselines", "token_baseline_error", "check_special_tokens",
     "keep_special_tokens", "special_token_baseline", "special_token_hint", "token_errors_named", "FLOAT_CODES",
-    "float_code_error", "float_codes_named", "code_values", "FractionalCodeWarning", "from_embedding",
+    "float_code_error", "float_codes_named", "code_values", "codes_outside", "FractionalCodeWarning", "from_embedding",
 ]
 
 
@@ -157,6 +157,15 @@ def code_values(values: Tensor, reader: EmbeddingReader) -> Tensor:
     return values.reshape(values.shape[0], -1)[:, list(reader.columns or ())]
 
 
+def codes_outside(values: Tensor, reader: EmbeddingReader) -> Tensor:
+    """Which of a code reader's values (:func:`code_values`) its embedding cannot look up: ``< 0`` or
+    ``>= num_embeddings`` once ``.long()`` truncates them, or not finite."""
+    if not values.is_floating_point():
+        return (values < 0) | (values >= reader.num_embeddings)
+    cast = values.trunc()
+    return (cast < 0) | (cast >= reader.num_embeddings) | ~torch.isfinite(values)
+
+
 def _where(x: Tensor, reader: EmbeddingReader, j: int) -> str:
     """A code position in words: ``column 2`` of a table ``[N, D]``, ``position 7`` (flattened) of other inputs."""
     return f"column {j}" if x.dim() == 2 else f"position {j} (of a sample's flattened values)"
@@ -167,8 +176,7 @@ def _check_codes(x: Tensor, b: Tensor, r: EmbeddingReader, which: str, fractions
     warn of fractional ones (:class:`FractionalCodeWarning`) where ``fractions``."""
     full = b.expand(x.shape) if b.dim() <= x.dim() else b
     values = code_values(full, r)
-    cast = values.trunc()
-    bad = (cast < 0) | (cast >= r.num_embeddings) | ~torch.isfinite(values)
+    bad = codes_outside(values, r)
     if bool(bad.any()):
         row, k = (int(t[0]) for t in bad.nonzero(as_tuple=True))
         raise ValueError(
@@ -177,7 +185,7 @@ def _check_codes(x: Tensor, b: Tensor, r: EmbeddingReader, which: str, fractions
             f"{r.num_embeddings}, but got {float(values[row, k]):g}"
         )
     if fractions:
-        frac = values != cast
+        frac = values != values.trunc()
         if bool(frac.any()):
             row, k = (int(t[0]) for t in frac.nonzero(as_tuple=True))
             v = float(values[row, k])

@@ -17,7 +17,12 @@ from torch import Tensor, nn
 
 from lightning_causal.causal.engine.forward import Forward
 from lightning_causal.causal.engine.state import audit_mode
-from lightning_causal.causal.engine.token_ids import EmbeddingReader, code_values, embedding_readers
+from lightning_causal.causal.engine.token_ids import (
+    EmbeddingReader,
+    code_values,
+    codes_outside,
+    embedding_readers,
+)
 from lightning_causal.causal.scm.counterfactual import Counterfactual
 
 __all__ = ["keep_padding", "token_readers", "counterfactual_readers", "check_counterfactual_ids"]
@@ -111,8 +116,7 @@ def check_counterfactual_ids(counterfactual: object, x_cf: Tensor, readers: list
     for r in readers:
         if r.columns is not None:  # a category code in a float column the model casts, or ids read through a view
             values = code_values(x_cf, r)
-            cast = values.trunc() if values.is_floating_point() else values
-            bad = (cast < 0) | (cast >= r.num_embeddings) | (~torch.isfinite(values) if values.is_floating_point() else False)
+            bad = codes_outside(values, r)
             if bool(bad.any()):
                 k = int(bad.nonzero()[0, 1])
                 where = f"column {r.columns[k]}" if x_cf.dim() == 2 else f"position {r.columns[k]} (of a sample's flattened values)"
