@@ -125,7 +125,7 @@ def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top:
     """Grouped horizontal bars of every :func:`interval_metrics` metric of the first ``top`` rows
     (first row on top), each with its confidence interval as an error bar; rows labelled by
     ``row[label]``. When rows are left out the title says so (``top 8 of 9``). A legend names the metrics where
-    there are several.
+    there are several, in a row above the axes, where it covers no bar or interval.
 
     Args:
         rows: the table's rows (dicts), as in :func:`interval_metrics`.
@@ -150,7 +150,10 @@ def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top:
     lines = title_lines(title, int(WIDTH * 11))
     # rows of 0.22 in for S and ST (0.28 made 8 rows and a two-line title 369 pixels high, shown at 0.58 in a TensorBoard
     # card of about 400 x 215): 325 pixels, at two thirds
-    fig = Figure(figsize=(WIDTH, 1.2 + 0.25 * (len(lines) - 1) + (0.07 + 0.075 * len(metrics)) * k))
+    # the legend's row above the axes: added to a figure of few rows; one of more lends it from its axes (8 rows under a
+    # two-line title keep to the height above, which a TensorBoard card shows at two thirds)
+    legend_row = 0.25 if len(metrics) > 1 and k <= 4 else 0.0
+    fig = Figure(figsize=(WIDTH, 1.2 + legend_row + 0.25 * (len(lines) - 1) + (0.07 + 0.075 * len(metrics)) * k))
     ax = fig.subplots()
     position = [k - 1 - j for j in range(k)]  # first row on top
     for i, m in enumerate(metrics):
@@ -166,8 +169,10 @@ def interval_bar_figure(rows: list[dict], title: str, label: str = "group", top:
     fig.suptitle("\n".join(lines), fontsize=11)  # centred on the figure: the row labels narrow the axes
     ax.set_xlabel(xlabel, fontsize=10)
     ax.set_ylabel(label if ylabel is None else ylabel, fontsize=10)
-    if len(metrics) > 1:  # one metric: the x axis names it, and a legend box would cover a bar's interval
-        ax.legend(fontsize=9, loc="best")
+    if len(metrics) > 1:  # one metric: the x axis names it
+        # above the axes, in one row: inside them ("best") the box covered error bars' caps (4 groups of even indices)
+        ax.legend(fontsize=9, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=len(metrics), frameon=False,
+                  borderaxespad=0.2, handlelength=1.2, columnspacing=1.0)
     fig.tight_layout()
     return fig
 
