@@ -56,7 +56,8 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
     a regression target (:func:`regression_labels`: a multi-output regression, whose outputs are not
     logits: the softmax of ``(10 x0, x1)`` is explained by ``x0`` alone). Integer labels, class-like
     floats (one-hot or soft labels, class indices stored as floats) and probes without labels say nothing, unless the
-    model says it regresses (:func:`unlabelled_regression`: an autoencoder's flat reconstruction).
+    model says it regresses (:func:`unlabelled_regression`: an autoencoder's flat reconstruction; integer labels beside
+    it: a VAE of digits that says ``task="regression"``, its probe holding the digits' classes).
 
     Multi-hot labels (:func:`multi_hot_labels`) are taken for a multi-label classifier (trained
     with ``BCEWithLogitsLoss``): each output's own sigmoid is its probability, and the softmax over
@@ -70,7 +71,10 @@ def warn_softmax_of_regression(audit: str, labels: Any, fix: str, model: Any = N
     ordinal head's cumulative logits, a survival model's hazards, whose labels are ranks ``[N]``).
     """
     model = task_model(model, output)
-    if outputs is not None and unlabelled_regression(labels, model):
+    # integer labels are a regression's only where the model says so (a VAE's `task='regression'` beside its digits' labels)
+    said = unlabelled_regression(labels, model) or (isinstance(labels, Tensor) and not labels.is_floating_point()
+                                                    and regression_labels(labels, model=model))
+    if outputs is not None and said:
         out = outputs() if callable(outputs) else outputs
         if out.dim() == 2 and out.shape[1] > 1:
             warnings.warn(
