@@ -15,11 +15,11 @@ from torch import nn
 
 from lightning_causal import FairnessAudit, InputEffectAudit, Probe
 from lightning_causal.causal import (
+    FractionalCodeWarning,
     average_causal_effect,
     counterfactual_fairness_gap,
     input_effects,
 )
-from lightning_causal.causal.engine.token_ids import FractionalCodeWarning
 
 
 class Region(nn.Module):

@@ -43,6 +43,7 @@ from lightning_causal.causal.engine import (
     intervene,
     patch_mask,
 )
+from lightning_causal.causal.engine.token_ids import FractionalCodeWarning
 from lightning_causal.causal.scm import (
     AdditiveNoiseSCM,
     AttributeFlip,
@@ -104,6 +105,8 @@ __all__ = [
     # warnings about the modules named as sites (filter them by category)
     "RepeatedCallsWarning",
     "UnreachedSiteWarning",
+    # a warning about the values set: a fraction of a category code the model casts to indices
+    "FractionalCodeWarning",
     # effects
     "average_causal_effect",
     "input_effects",
